@@ -1,0 +1,58 @@
+package autograd
+
+// Checkpoint runs fn without recording its internals and records one node
+// that re-runs fn on a private tape during the backward: the activations
+// inside fn are never kept, at the cost of a second forward (gradient
+// checkpointing, per decoder block). fn must be deterministic (no dropout
+// drawn from a shared stream) and must reach the parameters it uses through
+// closure; their gradients accumulate as usual.
+func (tp *Tape) Checkpoint(fn func(tp *Tape, in []*Var) []*Var, in ...*Var) []*Var {
+	outs := fn(nil, in)
+	if tp == nil {
+		return outs
+	}
+	res := make([]*Var, len(outs))
+	for i, o := range outs {
+		res[i] = result(o.Value)
+	}
+	tp.record(func() {
+		sub := NewTape()
+		detached := make([]*Var, len(in))
+		for i, v := range in {
+			detached[i] = &Var{Value: v.Value, Name: v.Name, requiresGrad: v.requiresGrad, leaf: true}
+		}
+		again := fn(sub, detached)
+		// Seed the recomputed outputs with the incoming gradients and run
+		// the private tape; a sum of ⟨out, grad⟩ would do the same with an
+		// extra op per output.
+		for i, o := range again {
+			if res[i].Grad != nil && o.requiresGrad {
+				accumulate(o, res[i].Grad, false)
+			}
+		}
+		sub.backwardSeeded()
+		for i, v := range in {
+			accumulate(v, detached[i].Grad, true)
+		}
+	}, res...)
+	return res
+}
+
+// backwardSeeded replays the tape with gradients already placed on its
+// outputs (used by Checkpoint).
+func (tp *Tape) backwardSeeded() {
+	for i := len(tp.nodes) - 1; i >= 0; i-- {
+		n := tp.nodes[i]
+		live := false
+		for _, o := range n.outs {
+			live = live || o.Grad != nil
+		}
+		if live {
+			n.backward()
+		}
+		for _, o := range n.outs {
+			o.Grad = nil
+		}
+	}
+	tp.nodes = nil
+}

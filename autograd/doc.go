@@ -1,0 +1,15 @@
+// Package autograd is ftune's reverse-mode differentiation: a Tape records
+// each op applied to Vars together with a closure computing its backward,
+// and Backward replays the tape in reverse from a scalar.
+//
+// A nil *Tape is inference mode: ops compute values and record nothing, so
+// the same model code serves training and generation. Frozen Vars (base
+// weights) never get a gradient buffer; ops whose inputs are all frozen or
+// constant are not recorded. Checkpoint records a region whose activations
+// are dropped after the forward and recomputed during the backward.
+//
+// Hot blocks (RMSNorm, RoPE, SwiGLU, attention, cross-entropy, the linear
+// layer) are single tape nodes with hand-derived backwards computed by the
+// backend's fused ops; every backward is checked against float64 central
+// finite differences in the tests.
+package autograd

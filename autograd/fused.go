@@ -1,0 +1,211 @@
+package autograd
+
+import (
+	"fmt"
+
+	"github.com/ftune/ftune/tensor"
+)
+
+// RMSNorm normalises the last axis of x and scales by w (w may be nil).
+func (tp *Tape) RMSNorm(x, w *Var, eps float64) *Var {
+	var wv *tensor.Tensor
+	if w != nil {
+		wv = w.Value
+	}
+	xv := x.Value.Contiguous()
+	y, inv := tensor.RMSNorm(xv, wv, eps)
+	out := result(y)
+	if !tp.needs(x, w) {
+		return out
+	}
+	tp.record(func() {
+		g := out.Grad.Contiguous()
+		be := g.Backend()
+		var dx, dw *tensor.Tensor
+		if x.requiresGrad {
+			dx = tensor.New(be, xv.DType(), xv.Shape()...)
+		}
+		if w != nil && w.requiresGrad {
+			dw = tensor.Zeros(be, wv.DType(), wv.Shape()...)
+		}
+		if err := be.RMSNormBackward(dx, dw, g, xv, wv, inv); err != nil {
+			panic(&tensor.Error{Err: err})
+		}
+		accumulate(x, dx, true)
+		if dw != nil {
+			accumulate(w, dw, true)
+		}
+	}, out)
+	return out
+}
+
+// RoPE rotates x [B,T,H,D] by the angles whose cos/sin are [B,T,D/2]
+// (constants: positions carry no gradient).
+func (tp *Tape) RoPE(x *Var, cos, sin *tensor.Tensor) *Var {
+	out := result(tensor.RoPE(x.Value, cos, sin, false))
+	if !tp.needs(x) {
+		return out
+	}
+	tp.record(func() { accumulate(x, tensor.RoPE(out.Grad, cos, sin, true), true) }, out)
+	return out
+}
+
+// SwiGLU returns silu(gate)·up as one node.
+func (tp *Tape) SwiGLU(gate, up *Var) *Var {
+	gv, uv := gate.Value.Contiguous(), up.Value.Contiguous()
+	out := result(tensor.SwiGLU(gv, uv))
+	if !tp.needs(gate, up) {
+		return out
+	}
+	tp.record(func() {
+		g := out.Grad.Contiguous()
+		be := g.Backend()
+		dg := tensor.New(be, gv.DType(), gv.Shape()...)
+		du := tensor.New(be, uv.DType(), uv.Shape()...)
+		if err := be.SwiGLUBackward(dg, du, g, gv, uv); err != nil {
+			panic(&tensor.Error{Err: err})
+		}
+		accumulate(gate, dg, true)
+		accumulate(up, du, true)
+	}, out)
+	return out
+}
+
+// Embedding gathers rows of table for integer ids.
+func (tp *Tape) Embedding(table *Var, ids *tensor.Tensor) *Var {
+	out := result(tensor.Embedding(table.Value, ids))
+	if !tp.needs(table) {
+		return out
+	}
+	tp.record(func() {
+		g := out.Grad.Contiguous()
+		dt := tensor.Zeros(g.Backend(), g.DType(), table.Shape()...)
+		if err := g.Backend().EmbeddingBackward(dt, g.Reshape(-1, table.Value.Dim(1)), ids.Contiguous()); err != nil {
+			panic(&tensor.Error{Err: err})
+		}
+		accumulate(table, dt, true)
+	}, out)
+	return out
+}
+
+// Attention is fused scaled dot-product attention (see tensor.AttentionParams).
+// q [B,T,Hq,D], k, v [B,S,Hkv,D] → [B,T,Hq,D].
+func (tp *Tape) Attention(q, k, v *Var, p tensor.AttentionParams) *Var {
+	qv, kv, vv := q.Value.Contiguous(), k.Value.Contiguous(), v.Value.Contiguous()
+	o, lse := tensor.Attention(qv, kv, vv, p)
+	out := result(o)
+	if !tp.needs(q, k, v) {
+		return out
+	}
+	tp.record(func() {
+		g := out.Grad.Contiguous()
+		be := g.Backend()
+		dq := tensor.New(be, qv.DType(), qv.Shape()...)
+		dk := tensor.New(be, kv.DType(), kv.Shape()...)
+		dv := tensor.New(be, vv.DType(), vv.Shape()...)
+		if err := be.AttentionBackward(dq, dk, dv, g, o, lse, qv, kv, vv, p); err != nil {
+			panic(&tensor.Error{Err: err})
+		}
+		accumulate(q, dq, true)
+		accumulate(k, dk, true)
+		accumulate(v, dv, true)
+	}, out)
+	return out
+}
+
+// CrossEntropy returns the mean of −log softmax(logits)[label] over rows
+// whose label is not ignoreIndex (transformers' reduction), as a scalar.
+// The logit gradient is computed in the same pass and kept for the
+// backward, so no softmax is stored separately. logits [N,V], labels [N].
+func (tp *Tape) CrossEntropy(logits *Var, labels *tensor.Tensor, ignoreIndex int) (*Var, error) {
+	n := countNotIgnored(labels, ignoreIndex)
+	if n == 0 {
+		return nil, fmt.Errorf("autograd: cross-entropy over a batch with no labelled token")
+	}
+	want := tp.needs(logits)
+	rowLoss, dl := tensor.CrossEntropy(logits.Value, labels, ignoreIndex, float32(1/float64(n)), want)
+	loss := result(tensor.Scale(tensor.SumAll(rowLoss), 1/float64(n)))
+	if !want {
+		return loss, nil
+	}
+	tp.record(func() {
+		s := loss.Grad.Item()
+		if s != 1 {
+			tensor.ScaleInPlace(dl, s)
+		}
+		accumulate(logits, dl, true)
+	}, loss)
+	return loss, nil
+}
+
+func countNotIgnored(labels *tensor.Tensor, ignore int) int {
+	n := 0
+	for _, l := range labels.I64() {
+		if int(l) != ignore {
+			n++
+		}
+	}
+	return n
+}
+
+// LinearCrossEntropy is the fused language-model head: the mean
+// cross-entropy of softmax(h·wᵀ) against labels, computed over chunks of
+// rows so the [N,V] logits never exist at once. Each chunk's logit gradient
+// is turned into dh (and dw) right away and only those are kept for the
+// backward (the Liger/Unsloth approach). h [N,H], w [V,H], labels [N].
+func (tp *Tape) LinearCrossEntropy(h, w *Var, labels *tensor.Tensor, ignoreIndex, chunk int) (*Var, error) {
+	n := countNotIgnored(labels, ignoreIndex)
+	if n == 0 {
+		return nil, fmt.Errorf("autograd: cross-entropy over a batch with no labelled token")
+	}
+	if chunk <= 0 {
+		chunk = 1024
+	}
+	N := h.Value.Dim(0)
+	hv := h.Value.Contiguous()
+	wantH, wantW := tp.needs(h), tp.needs(w)
+	be := hv.Backend()
+	var dh, dw *tensor.Tensor
+	if wantH {
+		dh = tensor.New(be, hv.DType(), hv.Shape()...)
+	}
+	if wantW {
+		dw = tensor.Zeros(be, hv.DType(), w.Value.Shape()...)
+	}
+	total := tensor.Zeros(be, hv.DType())
+	scale := float32(1 / float64(n))
+	for s := 0; s < N; s += chunk {
+		e := min(N, s+chunk)
+		hc := hv.Narrow(0, s, e-s)
+		lab := labels.Narrow(0, s, e-s)
+		logits := tensor.MatMul(hc, w.Value, false, true)
+		rowLoss, dl := tensor.CrossEntropy(logits, lab, ignoreIndex, scale, wantH || wantW)
+		tensor.AddInPlace(total, tensor.SumAll(rowLoss))
+		if dh != nil {
+			tensor.MatMulInto(dh.Narrow(0, s, e-s), dl, w.Value, false, false, 1, 0)
+		}
+		if dw != nil {
+			tensor.MatMulInto(dw, dl, hc, true, false, 1, 1)
+		}
+	}
+	loss := result(tensor.Scale(total, float64(scale)))
+	if !wantH && !wantW {
+		return loss, nil
+	}
+	tp.record(func() {
+		s := loss.Grad.Item()
+		if dh != nil {
+			if s != 1 {
+				tensor.ScaleInPlace(dh, s)
+			}
+			accumulate(h, dh, true)
+		}
+		if dw != nil {
+			if s != 1 {
+				tensor.ScaleInPlace(dw, s)
+			}
+			accumulate(w, dw, true)
+		}
+	}, loss)
+	return loss, nil
+}

@@ -1,0 +1,248 @@
+package autograd
+
+import (
+	"github.com/ftune/ftune/tensor"
+)
+
+// MatMul returns op(a)·op(b) over the last two axes. b may be rank 2 and
+// shared by every batch of a (a weight); then transA must be false.
+func (tp *Tape) MatMul(a, b *Var, transA, transB bool) *Var {
+	out := result(tensor.MatMul(a.Value, b.Value, transA, transB))
+	if !tp.needs(a, b) {
+		return out
+	}
+	av, bv := a.Value, b.Value
+	tp.record(func() {
+		g := out.Grad
+		if a.requiresGrad {
+			var da *tensor.Tensor
+			switch {
+			case !transA && !transB:
+				da = tensor.MatMul(g, bv, false, true)
+			case !transA && transB:
+				da = tensor.MatMul(g, bv, false, false)
+			case transA && !transB:
+				da = tensor.MatMul(bv, g, false, true)
+			default:
+				da = tensor.MatMul(bv, g, true, true)
+			}
+			accumulate(a, da, true)
+		}
+		if b.requiresGrad {
+			x, gg := av, g
+			if bv.Rank() == 2 && av.Rank() > 2 {
+				// A shared weight: fold the batch axes into rows.
+				x = av.Reshape(-1, av.Dim(-1))
+				gg = g.Reshape(-1, g.Dim(-1))
+			}
+			var db *tensor.Tensor
+			switch {
+			case !transA && !transB:
+				db = tensor.MatMul(x, gg, true, false)
+			case !transA && transB:
+				db = tensor.MatMul(gg, x, true, false)
+			case transA && !transB:
+				db = tensor.MatMul(x, gg, false, false)
+			default:
+				db = tensor.MatMul(gg, x, true, true)
+			}
+			accumulate(b, db, true)
+		}
+	}, out)
+	return out
+}
+
+// Linear returns x·wᵀ (+ bias) for a weight w [out,in] in Hugging Face
+// layout. A frozen w may be BF16; it gets no gradient.
+func (tp *Tape) Linear(x, w, bias *Var) *Var {
+	y := tp.MatMul(x, w, false, true)
+	if bias != nil {
+		y = tp.Add(y, bias)
+	}
+	return y
+}
+
+func (tp *Tape) broadcastBinary(op func(a, b *tensor.Tensor) *tensor.Tensor, a, b *Var, grads func(g, av, bv, out *tensor.Tensor) (da, db *tensor.Tensor)) *Var {
+	out := result(op(a.Value, b.Value))
+	if !tp.needs(a, b) {
+		return out
+	}
+	av, bv := a.Value, b.Value
+	tp.record(func() {
+		da, db := grads(out.Grad, av, bv, out.Value)
+		if a.requiresGrad {
+			accumulate(a, tensor.SumTo(da, av.Shape()), false)
+		}
+		if b.requiresGrad {
+			accumulate(b, tensor.SumTo(db, bv.Shape()), false)
+		}
+	}, out)
+	return out
+}
+
+// Add returns a+b with broadcasting.
+func (tp *Tape) Add(a, b *Var) *Var {
+	return tp.broadcastBinary(tensor.Add, a, b, func(g, _, _, _ *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+		return g, g
+	})
+}
+
+// Sub returns a−b with broadcasting.
+func (tp *Tape) Sub(a, b *Var) *Var {
+	return tp.broadcastBinary(tensor.Sub, a, b, func(g, _, _, _ *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+		return g, tensor.Neg(g)
+	})
+}
+
+// Mul returns a·b with broadcasting.
+func (tp *Tape) Mul(a, b *Var) *Var {
+	return tp.broadcastBinary(tensor.Mul, a, b, func(g, av, bv, _ *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+		return tensor.Mul(g, bv), tensor.Mul(g, av)
+	})
+}
+
+// Div returns a/b with broadcasting.
+func (tp *Tape) Div(a, b *Var) *Var {
+	return tp.broadcastBinary(tensor.Div, a, b, func(g, _, bv, out *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+		da := tensor.Div(g, bv)
+		return da, tensor.Neg(tensor.Mul(da, out))
+	})
+}
+
+func (tp *Tape) unary(a *Var, f func(*tensor.Tensor) *tensor.Tensor, grad func(g, x, y *tensor.Tensor) *tensor.Tensor) *Var {
+	out := result(f(a.Value))
+	if !tp.needs(a) {
+		return out
+	}
+	x := a.Value
+	tp.record(func() { accumulate(a, grad(out.Grad, x, out.Value), true) }, out)
+	return out
+}
+
+// Scale returns s·a.
+func (tp *Tape) Scale(a *Var, s float64) *Var {
+	return tp.unary(a, func(x *tensor.Tensor) *tensor.Tensor { return tensor.Scale(x, s) },
+		func(g, _, _ *tensor.Tensor) *tensor.Tensor { return tensor.Scale(g, s) })
+}
+
+// Neg returns −a.
+func (tp *Tape) Neg(a *Var) *Var { return tp.Scale(a, -1) }
+
+// Exp returns eᵃ.
+func (tp *Tape) Exp(a *Var) *Var {
+	return tp.unary(a, tensor.Exp, func(g, _, y *tensor.Tensor) *tensor.Tensor { return tensor.Mul(g, y) })
+}
+
+// Log returns ln a.
+func (tp *Tape) Log(a *Var) *Var {
+	return tp.unary(a, tensor.Log, func(g, x, _ *tensor.Tensor) *tensor.Tensor { return tensor.Div(g, x) })
+}
+
+// Silu returns a·σ(a).
+func (tp *Tape) Silu(a *Var) *Var {
+	return tp.unary(a, tensor.Silu, func(g, x, _ *tensor.Tensor) *tensor.Tensor { return tensor.Mul(g, tensor.SiluGrad(x)) })
+}
+
+// Square returns a².
+func (tp *Tape) Square(a *Var) *Var {
+	return tp.unary(a, tensor.Square, func(g, x, _ *tensor.Tensor) *tensor.Tensor { return tensor.Scale(tensor.Mul(g, x), 2) })
+}
+
+// Rsqrt returns 1/√a.
+func (tp *Tape) Rsqrt(a *Var) *Var {
+	return tp.unary(a, func(x *tensor.Tensor) *tensor.Tensor { return tensor.Pow(x, -0.5) },
+		func(g, x, y *tensor.Tensor) *tensor.Tensor {
+			// d/dx x^-1/2 = −½·y/x
+			return tensor.Scale(tensor.Div(tensor.Mul(g, y), x), -0.5)
+		})
+}
+
+// AddScalar returns a + s.
+func (tp *Tape) AddScalar(a *Var, s float64) *Var {
+	return tp.unary(a, func(x *tensor.Tensor) *tensor.Tensor { return tensor.AddScalar(x, s) },
+		func(g, _, _ *tensor.Tensor) *tensor.Tensor { return g.Clone() })
+}
+
+// Sum reduces one axis.
+func (tp *Tape) Sum(a *Var, axis int, keepDim bool) *Var {
+	out := result(tensor.Sum(a.Value, axis, keepDim))
+	if !tp.needs(a) {
+		return out
+	}
+	shape, rank := a.Shape(), a.Value.Rank()
+	tp.record(func() {
+		g := out.Grad
+		if !keepDim {
+			g = g.Unsqueeze(normAxis(axis, rank))
+		}
+		accumulate(a, g.Expand(shape), false)
+	}, out)
+	return out
+}
+
+// Mean averages one axis.
+func (tp *Tape) Mean(a *Var, axis int, keepDim bool) *Var {
+	n := a.Value.Dim(axis)
+	return tp.Scale(tp.Sum(a, axis, keepDim), 1/float64(n))
+}
+
+// SumAll reduces to a scalar.
+func (tp *Tape) SumAll(a *Var) *Var {
+	return tp.Sum(tp.Reshape(a, a.Value.Numel()), 0, false)
+}
+
+// MeanAll averages every element.
+func (tp *Tape) MeanAll(a *Var) *Var {
+	return tp.Scale(tp.SumAll(a), 1/float64(a.Value.Numel()))
+}
+
+// Max reduces one axis; the gradient goes to the maximal entries (split
+// evenly between ties, as torch's amax does).
+func (tp *Tape) Max(a *Var, axis int, keepDim bool) *Var {
+	mk := tensor.Max(a.Value, axis, true)
+	out := result(mk)
+	if !keepDim {
+		out = result(mk.Reshape(dropAxis(mk.Shape(), normAxis(axis, a.Value.Rank()))...))
+	}
+	if !tp.needs(a) {
+		return out
+	}
+	x, shape := a.Value, a.Shape()
+	tp.record(func() {
+		g := out.Grad.Reshape(mk.Shape()...)
+		hit := tensor.Equal(x, mk.Expand(shape))
+		count := tensor.Sum(hit, axis, true)
+		accumulate(a, tensor.Mul(hit, tensor.Div(g, count).Expand(shape)), true)
+	}, out)
+	return out
+}
+
+func normAxis(axis, rank int) int {
+	if axis < 0 {
+		return axis + rank
+	}
+	return axis
+}
+
+func dropAxis(s tensor.Shape, axis int) []int {
+	out := append([]int(nil), s[:axis]...)
+	return append(out, s[axis+1:]...)
+}
+
+// Softmax over the last axis.
+func (tp *Tape) Softmax(a *Var) *Var {
+	return tp.unary(a, tensor.Softmax, func(g, _, y *tensor.Tensor) *tensor.Tensor {
+		// dx = y·(g − Σ g·y)
+		s := tensor.Sum(tensor.Mul(g, y), -1, true)
+		return tensor.Mul(y, tensor.Sub(g, s))
+	})
+}
+
+// LogSoftmax over the last axis.
+func (tp *Tape) LogSoftmax(a *Var) *Var {
+	return tp.unary(a, tensor.LogSoftmax, func(g, _, y *tensor.Tensor) *tensor.Tensor {
+		// dx = g − softmax·Σ g
+		s := tensor.Sum(g, -1, true)
+		return tensor.Sub(g, tensor.Mul(tensor.Exp(y), s))
+	})
+}

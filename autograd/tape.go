@@ -1,0 +1,161 @@
+package autograd
+
+import (
+	"fmt"
+
+	"github.com/ftune/ftune/tensor"
+)
+
+// Var is a tensor in a differentiable computation.
+type Var struct {
+	Value *tensor.Tensor
+	// Grad holds d(loss)/d(Value) after Backward; for parameters it
+	// accumulates across Backward calls until ZeroGrad.
+	Grad         *tensor.Tensor
+	Name         string
+	requiresGrad bool
+	leaf         bool
+}
+
+// Param wraps a trainable tensor.
+func Param(t *tensor.Tensor, name string) *Var {
+	return &Var{Value: t, Name: name, requiresGrad: true, leaf: true}
+}
+
+// Const wraps a tensor that needs no gradient (inputs, frozen weights).
+func Const(t *tensor.Tensor) *Var { return &Var{Value: t, leaf: true} }
+
+// Frozen wraps a named weight that is not trained: no gradient buffer is
+// ever allocated for it.
+func Frozen(t *tensor.Tensor, name string) *Var { return &Var{Value: t, Name: name, leaf: true} }
+
+// RequiresGrad reports whether gradients flow to v.
+func (v *Var) RequiresGrad() bool { return v.requiresGrad }
+
+// SetRequiresGrad freezes (false) or unfreezes a leaf; freezing drops its
+// gradient buffer.
+func (v *Var) SetRequiresGrad(on bool) {
+	v.requiresGrad = on
+	if !on {
+		v.Grad = nil
+	}
+}
+
+// ZeroGrad drops the accumulated gradient.
+func (v *Var) ZeroGrad() { v.Grad = nil }
+
+func (v *Var) Shape() tensor.Shape { return v.Value.Shape() }
+
+func (v *Var) String() string {
+	return fmt.Sprintf("Var(%s %v grad=%v)", v.Name, v.Value, v.requiresGrad)
+}
+
+type node struct {
+	outs     []*Var
+	backward func()
+}
+
+// Tape records ops for the backward pass. The zero value is ready; a nil
+// *Tape records nothing (inference).
+type Tape struct {
+	nodes []node
+	// RetainGrads keeps the gradients of intermediate Vars after Backward
+	// (for inspection and tests); by default they are freed as soon as the
+	// node that consumed them has run.
+	RetainGrads bool
+}
+
+// NewTape returns an empty tape.
+func NewTape() *Tape { return &Tape{} }
+
+// Len is the number of recorded nodes.
+func (tp *Tape) Len() int {
+	if tp == nil {
+		return 0
+	}
+	return len(tp.nodes)
+}
+
+// needs reports whether an op on these inputs must be recorded.
+func (tp *Tape) needs(in ...*Var) bool {
+	if tp == nil {
+		return false
+	}
+	for _, v := range in {
+		if v != nil && v.requiresGrad {
+			return true
+		}
+	}
+	return false
+}
+
+// record registers outs as produced by an op with the given backward and
+// marks them as requiring grad.
+func (tp *Tape) record(backward func(), outs ...*Var) {
+	for _, o := range outs {
+		o.requiresGrad = true
+	}
+	tp.nodes = append(tp.nodes, node{outs: outs, backward: backward})
+}
+
+// result wraps an op output; it requires grad when the op was recorded.
+func result(t *tensor.Tensor) *Var { return &Var{Value: t} }
+
+// accumulate adds g into v.Grad. fresh says g is owned by the caller and may
+// become v.Grad itself without a copy.
+func accumulate(v *Var, g *tensor.Tensor, fresh bool) {
+	if v == nil || !v.requiresGrad || g == nil {
+		return
+	}
+	if !g.Shape().Equal(v.Value.Shape()) {
+		panic(&tensor.Error{Err: fmt.Errorf("autograd: gradient %v for %s of shape %v", g.Shape(), v.Name, v.Value.Shape())})
+	}
+	if g.DType() != v.Value.DType() && v.Value.DType() != tensor.BF16 {
+		g = g.To(v.Value.DType())
+		fresh = true
+	}
+	if v.Grad == nil {
+		if fresh && g.IsContiguous() {
+			v.Grad = g
+		} else {
+			v.Grad = g.Clone()
+		}
+		return
+	}
+	tensor.AddInPlace(v.Grad, g)
+}
+
+// Backward computes d(loss)/d(every Var recorded on the tape) for a scalar
+// loss, accumulating into the Grad of trainable leaves. The tape is consumed.
+func (tp *Tape) Backward(loss *Var) error {
+	if tp == nil {
+		return fmt.Errorf("autograd: Backward on a nil (inference) tape")
+	}
+	if loss.Value.Numel() != 1 {
+		return fmt.Errorf("autograd: Backward from a non-scalar of shape %v", loss.Shape())
+	}
+	if !loss.requiresGrad {
+		return fmt.Errorf("autograd: loss does not depend on any trainable parameter")
+	}
+	return tensor.Catch(func() {
+		seed := tensor.Full(loss.Value.Backend(), loss.Value.DType(), 1, loss.Shape()...)
+		accumulate(loss, seed, true)
+		for i := len(tp.nodes) - 1; i >= 0; i-- {
+			n := tp.nodes[i]
+			live := false
+			for _, o := range n.outs {
+				live = live || o.Grad != nil
+			}
+			if live {
+				n.backward()
+			}
+			if !tp.RetainGrads {
+				for _, o := range n.outs {
+					o.Grad = nil
+				}
+			}
+			tp.nodes[i] = node{}
+		}
+		tp.nodes = tp.nodes[:0]
+	})
+}

@@ -1,0 +1,10 @@
+// Package asm holds ftune's CPU hot loops: SGEMM and the vector kernels of
+// Llama training (dot, axpy, exp, silu, softmax, RMSNorm, BF16 conversion).
+//
+// Every kernel works on plain slices and sizes; nothing here knows about
+// tensors. Each has a pure-Go reference that is always compiled (the *Ref
+// functions) and, where the CPU allows, assembly versions: amd64 AVX2+FMA,
+// amd64 AVX-512 and arm64 NEON. The implementation is chosen once at init
+// from the CPU's features (see cpu.go) and can be forced by tests through
+// SetImpl; the build tag purego forces the Go fallback everywhere.
+package asm

@@ -1,0 +1,127 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+
+	"github.com/ftune/ftune/tensor"
+)
+
+// GenerateOptions control decoding. The zero value is greedy decoding of
+// up to 32 tokens.
+type GenerateOptions struct {
+	MaxNewTokens int     // 0 = 32
+	Temperature  float64 // 0 = greedy (argmax)
+	TopK         int     // keep the k most likely tokens; 0 = all
+	TopP         float64 // nucleus: smallest set with probability ≥ p; 0 or 1 = all
+	Seed         uint64  // sampling stream
+	StopTokens   []int   // generation ends after emitting one of these
+	// OnToken, when set, sees each new token as it is produced (streaming);
+	// returning false stops generation.
+	OnToken func(id int) bool
+}
+
+// Generate continues prompt and returns the new tokens (the stop token, if
+// one ended generation, included). It runs one prefill over the prompt and
+// then one position at a time through a KV cache.
+func (m *Model) Generate(prompt []int, opt GenerateOptions) ([]int, error) {
+	if len(prompt) == 0 {
+		return nil, fmt.Errorf("nn: generate: empty prompt")
+	}
+	if opt.MaxNewTokens <= 0 {
+		opt.MaxNewTokens = 32
+	}
+	if opt.Temperature < 0 || opt.TopP < 0 || opt.TopP > 1 || opt.TopK < 0 {
+		return nil, fmt.Errorf("nn: generate: temperature ≥ 0, 0 ≤ top_p ≤ 1, top_k ≥ 0 required (got %g, %g, %d)", opt.Temperature, opt.TopP, opt.TopK)
+	}
+	for _, id := range prompt {
+		if id < 0 || id >= m.Config.VocabSize {
+			return nil, fmt.Errorf("nn: generate: prompt token %d outside vocabulary of %d", id, m.Config.VocabSize)
+		}
+	}
+	rng := rand.New(rand.NewPCG(opt.Seed, 0x9e3779b97f4a7c15))
+	cache := m.NewCache(1, len(prompt)+opt.MaxNewTokens)
+	var out []int
+	next := prompt
+	for len(out) < opt.MaxNewTokens {
+		ids := make([]int64, len(next))
+		for i, t := range next {
+			ids[i] = int64(t)
+		}
+		o, err := m.Forward(nil, Batch{InputIDs: tensor.FromHost(m.Backend, tensor.I64, ids, 1, len(ids))}, ForwardOptions{Cache: cache})
+		if err != nil {
+			return out, err
+		}
+		V := m.Config.VocabSize
+		last := o.Logits.Value.Narrow(1, len(next)-1, 1).F64()[:V]
+		tok := sample(last, opt, rng)
+		out = append(out, tok)
+		if opt.OnToken != nil && !opt.OnToken(tok) {
+			break
+		}
+		if slices.Contains(opt.StopTokens, tok) {
+			break
+		}
+		next = []int{tok}
+	}
+	return out, nil
+}
+
+// sample picks the next token from one row of logits.
+func sample(logits []float64, opt GenerateOptions, rng *rand.Rand) int {
+	if opt.Temperature == 0 {
+		best := 0
+		for i, v := range logits {
+			if v > logits[best] {
+				best = i
+			}
+		}
+		return best
+	}
+	idx := make([]int, len(logits))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
+	if opt.TopK > 0 && opt.TopK < len(idx) {
+		idx = idx[:opt.TopK]
+	}
+	mx := logits[idx[0]]
+	p := make([]float64, len(idx))
+	var sum float64
+	for i, j := range idx {
+		p[i] = math.Exp((logits[j] - mx) / opt.Temperature)
+		sum += p[i]
+	}
+	for i := range p {
+		p[i] /= sum
+	}
+	if opt.TopP > 0 && opt.TopP < 1 {
+		var acc float64
+		for i := range p {
+			acc += p[i]
+			if acc >= opt.TopP {
+				p, idx = p[:i+1], idx[:i+1]
+				break
+			}
+		}
+		sum = 0
+		for _, v := range p {
+			sum += v
+		}
+		for i := range p {
+			p[i] /= sum
+		}
+	}
+	u := rng.Float64()
+	for i, v := range p {
+		u -= v
+		if u <= 0 {
+			return idx[i]
+		}
+	}
+	return idx[len(idx)-1]
+}

@@ -1,0 +1,243 @@
+package nn
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/internal/safetensors"
+	"github.com/ftune/ftune/tensor"
+)
+
+// LoadOptions control how weights are placed.
+type LoadOptions struct {
+	Backend tensor.Backend // nil = CPU
+	// DType is the compute dtype; zero = F32.
+	DType tensor.DType
+	// KeepBF16 keeps bf16 projection and embedding weights in bf16 (frozen:
+	// GEMMs convert them while packing). Otherwise they are widened to DType.
+	KeepBF16 bool
+	// Trainable makes every base weight a trainable parameter (full
+	// fine-tuning); otherwise they are frozen.
+	Trainable bool
+}
+
+// Load reads a Hugging Face model folder (config.json plus
+// model.safetensors or a sharded index).
+func Load(dir string, opt LoadOptions) (*Model, error) {
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	set, err := safetensors.OpenDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("nn: load %s: %w", dir, err)
+	}
+	defer set.Close()
+	return build(cfg, set, opt, dir)
+}
+
+// tensorSource is what build needs from a safetensors set.
+type tensorSource interface {
+	Tensor(name string) (safetensors.Tensor, error)
+	Has(name string) bool
+}
+
+// expectedShapes lists every parameter config.json implies, with its shape.
+func (c Config) expectedShapes() map[string][]int {
+	H, I, V := c.HiddenSize, c.IntermediateSize, c.VocabSize
+	qd, kvd := c.NumHeads*c.HeadDim, c.NumKVHeads*c.HeadDim
+	s := map[string][]int{
+		"model.embed_tokens.weight": {V, H},
+		"model.norm.weight":         {H},
+	}
+	if !c.TieEmbeddings {
+		s["lm_head.weight"] = []int{V, H}
+	}
+	for i := 0; i < c.NumLayers; i++ {
+		p := fmt.Sprintf("model.layers.%d.", i)
+		s[p+"input_layernorm.weight"] = []int{H}
+		s[p+"post_attention_layernorm.weight"] = []int{H}
+		s[p+"self_attn.q_proj.weight"] = []int{qd, H}
+		s[p+"self_attn.k_proj.weight"] = []int{kvd, H}
+		s[p+"self_attn.v_proj.weight"] = []int{kvd, H}
+		s[p+"self_attn.o_proj.weight"] = []int{H, qd}
+		if c.AttentionBias {
+			s[p+"self_attn.q_proj.bias"] = []int{qd}
+			s[p+"self_attn.k_proj.bias"] = []int{kvd}
+			s[p+"self_attn.v_proj.bias"] = []int{kvd}
+		}
+		if c.OutputBias {
+			s[p+"self_attn.o_proj.bias"] = []int{H}
+		}
+		s[p+"mlp.gate_proj.weight"] = []int{I, H}
+		s[p+"mlp.up_proj.weight"] = []int{I, H}
+		s[p+"mlp.down_proj.weight"] = []int{H, I}
+		if c.MLPBias {
+			s[p+"mlp.gate_proj.bias"] = []int{I}
+			s[p+"mlp.up_proj.bias"] = []int{I}
+			s[p+"mlp.down_proj.bias"] = []int{H}
+		}
+	}
+	return s
+}
+
+func build(cfg Config, src tensorSource, opt LoadOptions, where string) (*Model, error) {
+	if opt.Backend == nil {
+		opt.Backend = tensor.CPUDefault()
+	}
+	if opt.DType == 0 {
+		opt.DType = tensor.F32
+	}
+	shapes := cfg.expectedShapes()
+	vars := map[string]*autograd.Var{}
+	var err error
+	perr := tensor.Catch(func() {
+		names := make([]string, 0, len(shapes))
+		for name := range shapes {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			want := shapes[name]
+			var st safetensors.Tensor
+			st, err = src.Tensor(name)
+			if err != nil {
+				err = fmt.Errorf("nn: %s: tensor %q required by config.json (shape %v): %w", where, name, want, err)
+				return
+			}
+			if !tensor.Shape(st.Shape).Equal(want) {
+				err = fmt.Errorf("nn: %s: tensor %q has shape %v, config.json implies %v", where, name, st.Shape, want)
+				return
+			}
+			isMatrix := len(want) == 2
+			var t *tensor.Tensor
+			t, err = toTensor(opt.Backend, st, opt.DType, opt.KeepBF16 && isMatrix && !opt.Trainable)
+			if err != nil {
+				err = fmt.Errorf("nn: %s: tensor %q: %w", where, name, err)
+				return
+			}
+			if opt.Trainable {
+				vars[name] = autograd.Param(t, name)
+			} else {
+				vars[name] = autograd.Frozen(t, name)
+			}
+		}
+	})
+	if perr != nil {
+		return nil, perr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return assemble(cfg, vars, opt.Backend, opt.DType), nil
+}
+
+// assemble wires named parameters into modules.
+func assemble(cfg Config, vars map[string]*autograd.Var, be tensor.Backend, dt tensor.DType) *Model {
+	m := &Model{Config: cfg, Backend: be, DType: dt, Embed: vars["model.embed_tokens.weight"], Norm: vars["model.norm.weight"]}
+	lin := func(name string) *Linear {
+		return &Linear{Name: name, Weight: vars[name+".weight"], Bias: vars[name+".bias"]}
+	}
+	for i := 0; i < cfg.NumLayers; i++ {
+		p := fmt.Sprintf("model.layers.%d.", i)
+		b := &Block{
+			Index:        i,
+			InputNorm:    vars[p+"input_layernorm.weight"],
+			PostAttnNorm: vars[p+"post_attention_layernorm.weight"],
+			Attn:         Attention{Q: lin(p + "self_attn.q_proj"), K: lin(p + "self_attn.k_proj"), V: lin(p + "self_attn.v_proj"), O: lin(p + "self_attn.o_proj")},
+			MLP:          MLP{Gate: lin(p + "mlp.gate_proj"), Up: lin(p + "mlp.up_proj"), Down: lin(p + "mlp.down_proj")},
+		}
+		if cfg.SlidingLayers[i] {
+			b.SlidingWindow = cfg.SlidingWindow
+		}
+		m.Layers = append(m.Layers, b)
+	}
+	if cfg.TieEmbeddings {
+		m.LMHead = &Linear{Name: "lm_head", Weight: m.Embed}
+	} else {
+		m.LMHead = lin("lm_head")
+	}
+	return m
+}
+
+// toTensor converts safetensors bytes (little-endian) into a tensor of the
+// compute dtype, or keeps bf16 bits when keepBF16.
+func toTensor(be tensor.Backend, st safetensors.Tensor, dt tensor.DType, keepBF16 bool) (*tensor.Tensor, error) {
+	n := st.NumElements()
+	if st.DType == safetensors.BF16 && keepBF16 {
+		u := make([]uint16, n)
+		for i := range u {
+			u[i] = binary.LittleEndian.Uint16(st.Data[2*i:])
+		}
+		return tensor.FromHost(be, tensor.BF16, u, st.Shape...), nil
+	}
+	f, err := DecodeFloats(st)
+	if err != nil {
+		return nil, err
+	}
+	if dt == tensor.F64 {
+		d := make([]float64, n)
+		for i, v := range f {
+			d[i] = float64(v)
+		}
+		return tensor.FromHost(be, tensor.F64, d, st.Shape...), nil
+	}
+	return tensor.FromHost(be, tensor.F32, f, st.Shape...), nil
+}
+
+// DecodeFloats reads an F32, F16 or BF16 safetensors tensor as float32.
+func DecodeFloats(st safetensors.Tensor) ([]float32, error) {
+	n := st.NumElements()
+	f := make([]float32, n)
+	switch st.DType {
+	case safetensors.F32:
+		for i := range f {
+			f[i] = math.Float32frombits(binary.LittleEndian.Uint32(st.Data[4*i:]))
+		}
+	case safetensors.BF16:
+		for i := range f {
+			f[i] = tensor.BF16ToF32(binary.LittleEndian.Uint16(st.Data[2*i:]))
+		}
+	case safetensors.F16:
+		for i := range f {
+			f[i] = tensor.F16ToF32(binary.LittleEndian.Uint16(st.Data[2*i:]))
+		}
+	case safetensors.F64:
+		for i := range f {
+			f[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(st.Data[8*i:])))
+		}
+	default:
+		return nil, fmt.Errorf("dtype %s is not a float type (F32, F16, BF16 or F64 expected)", st.DType)
+	}
+	return f, nil
+}
+
+// DecodeInts reads an I64 or I32 safetensors tensor.
+func DecodeInts(st safetensors.Tensor) ([]int64, error) {
+	n := st.NumElements()
+	out := make([]int64, n)
+	switch st.DType {
+	case safetensors.I64:
+		for i := range out {
+			out[i] = int64(binary.LittleEndian.Uint64(st.Data[8*i:]))
+		}
+	case safetensors.I32:
+		for i := range out {
+			out[i] = int64(int32(binary.LittleEndian.Uint32(st.Data[4*i:])))
+		}
+	default:
+		return nil, fmt.Errorf("dtype %s is not an integer type (I64 or I32 expected)", st.DType)
+	}
+	return out, nil
+}
+
+// Exists reports whether dir looks like a model folder.
+func Exists(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "config.json"))
+	return err == nil
+}

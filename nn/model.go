@@ -1,0 +1,261 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/tensor"
+)
+
+// Attention is one self-attention module.
+type Attention struct {
+	Q, K, V, O *Linear
+}
+
+// MLP is the SwiGLU feed-forward: down(silu(gate(x))·up(x)).
+type MLP struct {
+	Gate, Up, Down *Linear
+}
+
+// Block is one decoder layer.
+type Block struct {
+	Index         int
+	InputNorm     *autograd.Var // input_layernorm.weight
+	PostAttnNorm  *autograd.Var // post_attention_layernorm.weight
+	Attn          Attention
+	MLP           MLP
+	SlidingWindow int
+}
+
+// Model is a Llama-family causal LM.
+type Model struct {
+	Config  Config
+	Embed   *autograd.Var // model.embed_tokens.weight [V,H]
+	Layers  []*Block
+	Norm    *autograd.Var // model.norm.weight
+	LMHead  *Linear       // lm_head; its Weight is Embed when tied
+	Backend tensor.Backend
+	DType   tensor.DType // compute dtype (F32 on the CPU)
+	// Checkpointing recomputes each decoder block during the backward
+	// instead of keeping its activations.
+	Checkpointing bool
+}
+
+// Batch is the input of a forward pass. Only InputIDs is required.
+type Batch struct {
+	InputIDs      *tensor.Tensor // [B,T] I32/I64
+	AttentionMask *tensor.Tensor // [B,T], 1 = token, 0 = padding; nil = all tokens
+	PositionIDs   []int          // [B*T]; nil = 0..T-1 per row (offset by the cache)
+	Segments      *tensor.Tensor // [B,T] document ids of packed rows; nil = one document per row
+	Labels        *tensor.Tensor // [B,T] I64 with -100 = ignore; shifted inside, as transformers does
+}
+
+// Output of a forward pass.
+type Output struct {
+	Logits *autograd.Var   // [B,T,V]; nil when only the loss was asked for
+	Hidden []*autograd.Var // embeddings, each block's output, then the final norm's output
+	Loss   *autograd.Var   // scalar when labels were given
+}
+
+// ForwardOptions select what a forward pass keeps.
+type ForwardOptions struct {
+	KeepHidden bool   // collect every hidden state
+	LossOnly   bool   // training: never materialise the full logits
+	Cache      *Cache // KV cache for generation; nil = none
+	// LossChunk is the number of rows per cross-entropy chunk when LossOnly
+	// (0 = 1024).
+	LossChunk int
+}
+
+// IgnoreIndex is the label that contributes no loss (transformers' -100).
+const IgnoreIndex = -100
+
+// Params returns the model's parameters keyed by their Hugging Face names
+// (a tied lm_head is listed once, as model.embed_tokens.weight).
+func (m *Model) Params() map[string]*autograd.Var {
+	p := map[string]*autograd.Var{"model.embed_tokens.weight": m.Embed, "model.norm.weight": m.Norm}
+	if !m.Config.TieEmbeddings {
+		p["lm_head.weight"] = m.LMHead.Weight
+	}
+	for _, b := range m.Layers {
+		pre := fmt.Sprintf("model.layers.%d.", b.Index)
+		p[pre+"input_layernorm.weight"] = b.InputNorm
+		p[pre+"post_attention_layernorm.weight"] = b.PostAttnNorm
+		for _, l := range b.Linears() {
+			p[l.Name+".weight"] = l.Weight
+			if l.Bias != nil {
+				p[l.Name+".bias"] = l.Bias
+			}
+		}
+	}
+	return p
+}
+
+// ParamNames lists Params' keys sorted.
+func (m *Model) ParamNames() []string {
+	p := m.Params()
+	out := make([]string, 0, len(p))
+	for k := range p {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Linears returns the seven projection layers of a block.
+func (b *Block) Linears() []*Linear {
+	return []*Linear{b.Attn.Q, b.Attn.K, b.Attn.V, b.Attn.O, b.MLP.Gate, b.MLP.Up, b.MLP.Down}
+}
+
+// Linears returns every linear layer of the model (lm_head last).
+func (m *Model) Linears() []*Linear {
+	var out []*Linear
+	for _, b := range m.Layers {
+		out = append(out, b.Linears()...)
+	}
+	return append(out, m.LMHead)
+}
+
+// SetTrainable freezes (false) or unfreezes every base parameter.
+func (m *Model) SetTrainable(on bool) {
+	for _, v := range m.Params() {
+		v.SetRequiresGrad(on)
+	}
+}
+
+// Forward runs the model. With labels it also returns transformers' causal
+// LM loss: labels shifted left by one, mean over the tokens not ignored.
+func (m *Model) Forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (out Output, err error) {
+	if perr := tensor.Catch(func() { out, err = m.forward(tp, in, opt) }); perr != nil {
+		return Output{}, perr
+	}
+	return out, err
+}
+
+func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output, error) {
+	c := m.Config
+	if in.InputIDs == nil || in.InputIDs.Rank() != 2 {
+		return Output{}, fmt.Errorf("nn: input_ids must be [batch, seq]")
+	}
+	B, T := in.InputIDs.Dim(0), in.InputIDs.Dim(1)
+	past := 0
+	if opt.Cache != nil {
+		past = opt.Cache.Len
+	}
+	pos := in.PositionIDs
+	if pos == nil {
+		pos = make([]int, B*T)
+		for i := range pos {
+			pos[i] = past + i%T
+		}
+	} else if len(pos) != B*T {
+		return Output{}, fmt.Errorf("nn: %d position ids for a [%d,%d] batch", len(pos), B, T)
+	}
+	cos, sin := c.RopeTables(m.Backend, m.DType, pos, B, T)
+
+	var out Output
+	h := tp.Embedding(m.Embed, in.InputIDs)
+	if h.Value.DType() != m.DType {
+		h = autograd.Const(h.Value.To(m.DType))
+	}
+	if opt.KeepHidden {
+		out.Hidden = append(out.Hidden, h)
+	}
+	keyMask := in.AttentionMask
+	if opt.Cache != nil && keyMask != nil {
+		keyMask = opt.Cache.extendMask(keyMask)
+	}
+	for _, blk := range m.Layers {
+		p := tensor.AttentionParams{
+			Scale:       float32(1 / math.Sqrt(float64(c.HeadDim))),
+			Causal:      true,
+			QueryOffset: past,
+			Window:      blk.SlidingWindow,
+			KeyMask:     keyMask,
+			Segments:    in.Segments,
+		}
+		run := func(tp *autograd.Tape, x []*autograd.Var) []*autograd.Var {
+			return []*autograd.Var{m.block(tp, blk, x[0], cos, sin, p, opt.Cache)}
+		}
+		if m.Checkpointing && tp != nil && opt.Cache == nil {
+			h = tp.Checkpoint(run, h)[0]
+		} else {
+			h = run(tp, []*autograd.Var{h})[0]
+		}
+		if opt.KeepHidden {
+			out.Hidden = append(out.Hidden, h)
+		}
+	}
+	if opt.Cache != nil {
+		opt.Cache.Len += T
+	}
+	h = tp.RMSNorm(h, m.Norm, c.RMSNormEps)
+	if opt.KeepHidden {
+		out.Hidden[len(out.Hidden)-1] = h
+	}
+	if in.Labels != nil && opt.LossOnly {
+		loss, err := m.chunkedLoss(tp, h, in.Labels, opt.LossChunk)
+		if err != nil {
+			return out, err
+		}
+		out.Loss = loss
+		return out, nil
+	}
+	out.Logits = m.LMHead.Forward(tp, h)
+	if in.Labels != nil {
+		loss, err := m.shiftedLoss(tp, out.Logits, in.Labels)
+		if err != nil {
+			return out, err
+		}
+		out.Loss = loss
+	}
+	return out, nil
+}
+
+func (m *Model) block(tp *autograd.Tape, b *Block, x *autograd.Var, cos, sin *tensor.Tensor, p tensor.AttentionParams, cache *Cache) *autograd.Var {
+	c := m.Config
+	B, T := x.Value.Dim(0), x.Value.Dim(1)
+	h := tp.RMSNorm(x, b.InputNorm, c.RMSNormEps)
+	q := tp.Reshape(b.Attn.Q.Forward(tp, h), B, T, c.NumHeads, c.HeadDim)
+	k := tp.Reshape(b.Attn.K.Forward(tp, h), B, T, c.NumKVHeads, c.HeadDim)
+	v := tp.Reshape(b.Attn.V.Forward(tp, h), B, T, c.NumKVHeads, c.HeadDim)
+	q = tp.RoPE(q, cos, sin)
+	k = tp.RoPE(k, cos, sin)
+	if cache != nil {
+		k, v = cache.append(b.Index, k, v)
+	}
+	a := tp.Attention(q, k, v, p)
+	a = tp.Reshape(a, B, T, c.NumHeads*c.HeadDim)
+	x = tp.Add(x, b.Attn.O.Forward(tp, a))
+	h = tp.RMSNorm(x, b.PostAttnNorm, c.RMSNormEps)
+	g := tp.SwiGLU(b.MLP.Gate.Forward(tp, h), b.MLP.Up.Forward(tp, h))
+	return tp.Add(x, b.MLP.Down.Forward(tp, g))
+}
+
+// shiftLabels returns labels[:,1:] padded with -100: the target of token t
+// is the label of token t+1.
+func shiftLabels(labels *tensor.Tensor) *tensor.Tensor {
+	B, T := labels.Dim(0), labels.Dim(1)
+	l := labels.I64()
+	out := make([]int64, B*T)
+	for b := 0; b < B; b++ {
+		for t := 0; t < T; t++ {
+			if t+1 < T {
+				out[b*T+t] = l[b*T+t+1]
+			} else {
+				out[b*T+t] = IgnoreIndex
+			}
+		}
+	}
+	return tensor.FromHost(labels.Backend(), tensor.I64, out, B*T)
+}
+
+func (m *Model) shiftedLoss(tp *autograd.Tape, logits *autograd.Var, labels *tensor.Tensor) (*autograd.Var, error) {
+	V := logits.Value.Dim(-1)
+	if labels.Rank() != 2 || labels.Dim(0) != logits.Value.Dim(0) || labels.Dim(1) != logits.Value.Dim(1) {
+		return nil, fmt.Errorf("nn: labels %v do not match logits %v", labels.Shape(), logits.Shape())
+	}
+	return tp.CrossEntropy(tp.Reshape(logits, -1, V), shiftLabels(labels), IgnoreIndex)
+}

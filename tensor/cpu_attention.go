@@ -1,0 +1,266 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+)
+
+// attnMask answers whether query t (0-based among the T queries) of batch
+// row b may see key s.
+type attnMask struct {
+	p        AttentionParams
+	S, T     int
+	keep     []int // [B*S] key mask, nil = all
+	segments []int // [B*S] document ids, nil = one document
+}
+
+func newAttnMask(p AttentionParams, B, T, S int) (*attnMask, error) {
+	m := &attnMask{p: p, S: S, T: T}
+	var err error
+	if p.KeyMask != nil {
+		if p.KeyMask.Numel() != B*S {
+			return nil, fmt.Errorf("cpu: attention key mask %v for B=%d S=%d", p.KeyMask.shape, B, S)
+		}
+		if m.keep, err = maskInts(p.KeyMask); err != nil {
+			return nil, err
+		}
+	}
+	if p.Segments != nil {
+		if p.Segments.Numel() != B*S {
+			return nil, fmt.Errorf("cpu: attention segments %v for B=%d S=%d", p.Segments.shape, B, S)
+		}
+		if m.segments, err = maskInts(p.Segments); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func maskInts(t *Tensor) ([]int, error) {
+	if t.dtype == F32 || t.dtype == F64 {
+		v := t.F64()
+		out := make([]int, len(v))
+		for i, x := range v {
+			out[i] = int(x)
+		}
+		return out, nil
+	}
+	return intsOf(t.Contiguous())
+}
+
+func (m *attnMask) allowed(b, t, s int) bool {
+	pos := t + m.p.QueryOffset
+	if m.p.Causal && s > pos {
+		return false
+	}
+	if m.p.Window > 0 && pos-s >= m.p.Window {
+		return false
+	}
+	if m.keep != nil && m.keep[b*m.S+s] == 0 {
+		return false
+	}
+	if m.segments != nil && m.segments[b*m.S+s] != m.segments[b*m.S+(m.S-m.T)+t] {
+		return false
+	}
+	return true
+}
+
+// parallelFor runs fn(i) for i in [0,n) on up to GOMAXPROCS goroutines.
+func parallelFor(n int, fn func(i int)) {
+	w := min(runtime.GOMAXPROCS(0), n)
+	if w <= 1 {
+		for i := 0; i < n; i++ {
+			fn(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	next := make(chan int, n)
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	for g := 0; g < w; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+type attnDims struct{ B, T, S, Hq, Hkv, D, group int }
+
+func attnShapes(q, k, v *Tensor) (attnDims, error) {
+	if q.Rank() != 4 || k.Rank() != 4 || v.Rank() != 4 {
+		return attnDims{}, fmt.Errorf("cpu: attention wants [B,T,H,D] operands, got q %v k %v v %v", q.shape, k.shape, v.shape)
+	}
+	d := attnDims{B: q.Dim(0), T: q.Dim(1), Hq: q.Dim(2), D: q.Dim(3), S: k.Dim(1), Hkv: k.Dim(2)}
+	if !k.shape.Equal(v.shape) || k.Dim(0) != d.B || k.Dim(3) != d.D || d.Hkv == 0 || d.Hq%d.Hkv != 0 {
+		return d, fmt.Errorf("cpu: attention shapes q %v k %v v %v (query heads must be a multiple of KV heads)", q.shape, k.shape, v.shape)
+	}
+	d.group = d.Hq / d.Hkv
+	return d, nil
+}
+
+func (c *CPUBackend) Attention(out, lse, q, k, v *Tensor, p AttentionParams) error {
+	if err := contiguous(out, lse, q, k, v); err != nil {
+		return err
+	}
+	dt, err := sameFloat(out, lse, q, k, v)
+	if err != nil {
+		return err
+	}
+	d, err := attnShapes(q, k, v)
+	if err != nil {
+		return err
+	}
+	m, err := newAttnMask(p, d.B, d.T, d.S)
+	if err != nil {
+		return err
+	}
+	if dt == F32 {
+		attention[float32](window[float32](out), window[float32](lse), window[float32](q), window[float32](k), window[float32](v), d, m)
+	} else {
+		attention[float64](window[float64](out), window[float64](lse), window[float64](q), window[float64](k), window[float64](v), d, m)
+	}
+	return nil
+}
+
+func attention[T float](out, lse, q, k, v []T, d attnDims, m *attnMask) {
+	scale := float64(m.p.Scale)
+	parallelFor(d.B*d.Hq, func(bh int) {
+		b, h := bh/d.Hq, bh%d.Hq
+		kh := h / d.group
+		scores := make([]float64, d.S)
+		acc := make([]float64, d.D)
+		for t := 0; t < d.T; t++ {
+			qo := ((b*d.T+t)*d.Hq + h) * d.D
+			qr := q[qo : qo+d.D]
+			mx := math.Inf(-1)
+			for s := 0; s < d.S; s++ {
+				if !m.allowed(b, t, s) {
+					scores[s] = math.Inf(-1)
+					continue
+				}
+				ko := ((b*d.S+s)*d.Hkv + kh) * d.D
+				var dot float64
+				for j, x := range qr {
+					dot += float64(x) * float64(k[ko+j])
+				}
+				scores[s] = dot * scale
+				mx = math.Max(mx, scores[s])
+			}
+			o := out[qo : qo+d.D]
+			li := (b*d.Hq+h)*d.T + t
+			if math.IsInf(mx, -1) { // nothing visible: zero output
+				clear(o)
+				lse[li] = T(math.Inf(-1))
+				continue
+			}
+			var sum float64
+			clear(acc)
+			for s := 0; s < d.S; s++ {
+				if math.IsInf(scores[s], -1) {
+					continue
+				}
+				e := math.Exp(scores[s] - mx)
+				sum += e
+				vo := ((b*d.S+s)*d.Hkv + kh) * d.D
+				for j := range acc {
+					acc[j] += e * float64(v[vo+j])
+				}
+			}
+			for j := range o {
+				o[j] = T(acc[j] / sum)
+			}
+			lse[li] = T(mx + math.Log(sum))
+		}
+	})
+}
+
+func (c *CPUBackend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v *Tensor, p AttentionParams) error {
+	if err := contiguous(dq, dk, dv, dout, out, lse, q, k, v); err != nil {
+		return err
+	}
+	dt, err := sameFloat(dq, dk, dv, dout, out, lse, q, k, v)
+	if err != nil {
+		return err
+	}
+	d, err := attnShapes(q, k, v)
+	if err != nil {
+		return err
+	}
+	m, err := newAttnMask(p, d.B, d.T, d.S)
+	if err != nil {
+		return err
+	}
+	if dt == F32 {
+		attentionBwd[float32](window[float32](dq), window[float32](dk), window[float32](dv), window[float32](dout), window[float32](out), window[float32](lse), window[float32](q), window[float32](k), window[float32](v), d, m)
+	} else {
+		attentionBwd[float64](window[float64](dq), window[float64](dk), window[float64](dv), window[float64](dout), window[float64](out), window[float64](lse), window[float64](q), window[float64](k), window[float64](v), d, m)
+	}
+	return nil
+}
+
+// attentionBwd recomputes each probability row from lse (no T×S matrix is
+// kept): p = exp(s−lse), dp = dO·v, ds = p·(dp − dO·O); dq = scale·Σ ds·k,
+// dk += scale·ds·q, dv += p·dO. Work is split by (batch, KV head) so the
+// query heads sharing one KV head accumulate without races.
+func attentionBwd[T float](dq, dk, dv, dout, out, lse, q, k, v []T, d attnDims, m *attnMask) {
+	scale := float64(m.p.Scale)
+	parallelFor(d.B*d.Hkv, func(bk int) {
+		b, kh := bk/d.Hkv, bk%d.Hkv
+		gk := make([]float64, d.S*d.D)
+		gv := make([]float64, d.S*d.D)
+		gq := make([]float64, d.D)
+		for h := kh * d.group; h < (kh+1)*d.group; h++ {
+			for t := 0; t < d.T; t++ {
+				qo := ((b*d.T+t)*d.Hq + h) * d.D
+				l := float64(lse[(b*d.Hq+h)*d.T+t])
+				clear(gq)
+				if math.IsInf(l, -1) {
+					clear(dq[qo : qo+d.D])
+					continue
+				}
+				var delta float64
+				for j := 0; j < d.D; j++ {
+					delta += float64(dout[qo+j]) * float64(out[qo+j])
+				}
+				for s := 0; s < d.S; s++ {
+					if !m.allowed(b, t, s) {
+						continue
+					}
+					ko := ((b*d.S+s)*d.Hkv + kh) * d.D
+					var dot, dp float64
+					for j := 0; j < d.D; j++ {
+						dot += float64(q[qo+j]) * float64(k[ko+j])
+						dp += float64(dout[qo+j]) * float64(v[ko+j])
+					}
+					pr := math.Exp(dot*scale - l)
+					ds := pr * (dp - delta) * scale
+					for j := 0; j < d.D; j++ {
+						gq[j] += ds * float64(k[ko+j])
+						gk[s*d.D+j] += ds * float64(q[qo+j])
+						gv[s*d.D+j] += pr * float64(dout[qo+j])
+					}
+				}
+				for j := 0; j < d.D; j++ {
+					dq[qo+j] = T(gq[j])
+				}
+			}
+		}
+		for s := 0; s < d.S; s++ {
+			ko := ((b*d.S+s)*d.Hkv + kh) * d.D
+			for j := 0; j < d.D; j++ {
+				dk[ko+j] = T(gk[s*d.D+j])
+				dv[ko+j] = T(gv[s*d.D+j])
+			}
+		}
+	})
+}

@@ -1,0 +1,279 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+)
+
+type float interface{ ~float32 | ~float64 }
+
+// floats returns the whole backing slice of a float32 or float64 storage.
+func floats[T float](t *Tensor) []T {
+	s := t.st.(*cpuStorage)
+	var z T
+	switch any(z).(type) {
+	case float32:
+		if s.dt == F32 {
+			return any(s.f32).([]T)
+		}
+	case float64:
+		if s.dt == F64 {
+			return any(s.f64).([]T)
+		}
+	}
+	fail("cpu: %v storage used as %T", s.dt, z)
+	return nil
+}
+
+func sameFloat(ts ...*Tensor) (DType, error) {
+	dt := ts[0].dtype
+	for _, t := range ts {
+		if t != nil && t.dtype != dt {
+			return 0, fmt.Errorf("cpu: mixed dtypes %v and %v", dt, t.dtype)
+		}
+	}
+	if dt != F32 && dt != F64 {
+		return 0, fmt.Errorf("cpu: %w: %v compute (F32 or F64 expected)", ErrUnsupported, dt)
+	}
+	return dt, nil
+}
+
+func (c *CPUBackend) Binary(op BinaryOp, dst, a, b *Tensor) error {
+	dt, err := sameFloat(dst, a, b)
+	if err != nil {
+		return err
+	}
+	if !a.shape.Equal(dst.shape) || !b.shape.Equal(dst.shape) {
+		return fmt.Errorf("cpu: Binary shapes %v %v -> %v", a.shape, b.shape, dst.shape)
+	}
+	if dt == F32 {
+		binary[float32](op, dst, a, b)
+	} else {
+		binary[float64](op, dst, a, b)
+	}
+	return nil
+}
+
+func binary[T float](op BinaryOp, dst, a, b *Tensor) {
+	d, x, y := floats[T](dst), floats[T](a), floats[T](b)
+	f := binaryFunc[T](op)
+	// Walk dst and a together, tracking b's offset with a second walk that
+	// follows the same index order.
+	bOffs := make([]int, 0, 64)
+	walk2(dst.shape, a.strides, a.offset, b.strides, b.offset, func(ia, ib, n, sa, sb int) {
+		bOffs = append(bOffs, ib, sb)
+	})
+	i := 0
+	walk2(dst.shape, dst.strides, dst.offset, a.strides, a.offset, func(id, ia, n, sd, sa int) {
+		ib, sb := bOffs[i], bOffs[i+1]
+		i += 2
+		if sd == 1 && sa == 1 && sb == 1 {
+			dd, xx, yy := d[id:id+n], x[ia:ia+n], y[ib:ib+n]
+			for k := range dd {
+				dd[k] = f(xx[k], yy[k])
+			}
+			return
+		}
+		for k := 0; k < n; k++ {
+			d[id+k*sd] = f(x[ia+k*sa], y[ib+k*sb])
+		}
+	})
+}
+
+func binaryFunc[T float](op BinaryOp) func(x, y T) T {
+	switch op {
+	case OpAdd:
+		return func(x, y T) T { return x + y }
+	case OpSub:
+		return func(x, y T) T { return x - y }
+	case OpMul:
+		return func(x, y T) T { return x * y }
+	case OpDiv:
+		return func(x, y T) T { return x / y }
+	case OpMax:
+		return func(x, y T) T {
+			if x != x || x > y {
+				return x
+			}
+			return y
+		}
+	case OpEq:
+		return func(x, y T) T {
+			if x == y {
+				return 1
+			}
+			return 0
+		}
+	}
+	fail("unknown binary op %d", op)
+	return nil
+}
+
+func (c *CPUBackend) Unary(op UnaryOp, dst, a *Tensor, arg float64) error {
+	dt, err := sameFloat(dst, a)
+	if err != nil {
+		return err
+	}
+	if !a.shape.Equal(dst.shape) {
+		return fmt.Errorf("cpu: Unary shape %v -> %v", a.shape, dst.shape)
+	}
+	if dt == F32 {
+		unary[float32](op, dst, a, arg)
+	} else {
+		unary[float64](op, dst, a, arg)
+	}
+	return nil
+}
+
+func unary[T float](op UnaryOp, dst, a *Tensor, arg float64) {
+	d, x := floats[T](dst), floats[T](a)
+	f := unaryFunc[T](op, arg)
+	walk2(dst.shape, dst.strides, dst.offset, a.strides, a.offset, func(id, ia, n, sd, sa int) {
+		for k := 0; k < n; k++ {
+			d[id+k*sd] = f(x[ia+k*sa])
+		}
+	})
+}
+
+func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+
+func unaryFunc[T float](op UnaryOp, arg float64) func(T) T {
+	switch op {
+	case OpNeg:
+		return func(x T) T { return -x }
+	case OpExp:
+		return func(x T) T { return T(math.Exp(float64(x))) }
+	case OpLog:
+		return func(x T) T { return T(math.Log(float64(x))) }
+	case OpSilu:
+		return func(x T) T { return T(float64(x) * sigmoid(float64(x))) }
+	case OpSiluGrad:
+		return func(x T) T {
+			s := sigmoid(float64(x))
+			return T(s * (1 + float64(x)*(1-s)))
+		}
+	case OpSqrt:
+		return func(x T) T { return T(math.Sqrt(float64(x))) }
+	case OpRecip:
+		return func(x T) T { return 1 / x }
+	case OpScale:
+		s := T(arg)
+		return func(x T) T { return s * x }
+	case OpAddC:
+		s := T(arg)
+		return func(x T) T { return x + s }
+	case OpPowC:
+		return func(x T) T { return T(math.Pow(float64(x), arg)) }
+	case OpSigmoid:
+		return func(x T) T { return T(sigmoid(float64(x))) }
+	case OpTanh:
+		return func(x T) T { return T(math.Tanh(float64(x))) }
+	case OpSquare:
+		return func(x T) T { return x * x }
+	case OpAbs:
+		return func(x T) T { return T(math.Abs(float64(x))) }
+	case OpCos:
+		return func(x T) T { return T(math.Cos(float64(x))) }
+	case OpSin:
+		return func(x T) T { return T(math.Sin(float64(x))) }
+	}
+	fail("unknown unary op %d", op)
+	return nil
+}
+
+func (c *CPUBackend) Reduce(op ReduceOp, dst, a *Tensor, axis int) error {
+	dt, err := sameFloat(dst, a)
+	if err != nil {
+		return err
+	}
+	axis, err = normAxis(axis, a.Rank())
+	if err != nil {
+		return err
+	}
+	want := a.shape.Clone()
+	want[axis] = 1
+	if !dst.shape.Equal(want) {
+		return fmt.Errorf("cpu: Reduce %v over axis %d into %v", a.shape, axis, dst.shape)
+	}
+	if dt == F32 {
+		reduce[float32](op, dst, a, axis)
+	} else {
+		reduce[float64](op, dst, a, axis)
+	}
+	return nil
+}
+
+func reduce[T float](op ReduceOp, dst, a *Tensor, axis int) {
+	d, x := floats[T](dst), floats[T](a)
+	n := a.shape[axis]
+	sa := a.strides[axis]
+	// Walk the output; for each output element, run along the axis.
+	walk2(dst.shape, dst.strides, dst.offset, a.strides, a.offset, func(id, ia, m, sd, sx int) {
+		for k := 0; k < m; k++ {
+			base := ia + k*sx
+			var acc float64
+			if op == OpMaxR {
+				acc = math.Inf(-1)
+				if n == 0 {
+					acc = math.NaN()
+				}
+			}
+			for j := 0; j < n; j++ {
+				v := float64(x[base+j*sa])
+				switch op {
+				case OpMaxR:
+					if v > acc || v != v {
+						acc = v
+					}
+				default:
+					acc += v
+				}
+			}
+			if op == OpMean {
+				acc /= float64(n)
+			}
+			d[id+k*sd] = T(acc)
+		}
+	})
+}
+
+func (c *CPUBackend) Softmax(dst, a *Tensor, log bool) error {
+	dt, err := sameFloat(dst, a)
+	if err != nil {
+		return err
+	}
+	if !dst.IsContiguous() || !a.IsContiguous() || !a.shape.Equal(dst.shape) {
+		return fmt.Errorf("cpu: Softmax needs contiguous equal shapes (%v, %v)", a.shape, dst.shape)
+	}
+	if dt == F32 {
+		softmaxRows[float32](floats[float32](dst)[dst.offset:], floats[float32](a)[a.offset:], a.Numel(), a.Dim(-1), log)
+	} else {
+		softmaxRows[float64](floats[float64](dst)[dst.offset:], floats[float64](a)[a.offset:], a.Numel(), a.Dim(-1), log)
+	}
+	return nil
+}
+
+func softmaxRows[T float](d, x []T, numel, n int, log bool) {
+	if n == 0 {
+		return
+	}
+	for r := 0; r < numel/n; r++ {
+		row, out := x[r*n:(r+1)*n], d[r*n:(r+1)*n]
+		mx := math.Inf(-1)
+		for _, v := range row {
+			mx = math.Max(mx, float64(v))
+		}
+		var sum float64
+		for _, v := range row {
+			sum += math.Exp(float64(v) - mx)
+		}
+		lse := mx + math.Log(sum)
+		for j, v := range row {
+			if log {
+				out[j] = T(float64(v) - lse)
+			} else {
+				out[j] = T(math.Exp(float64(v) - lse))
+			}
+		}
+	}
+}
