@@ -1,0 +1,6 @@
+// Package backendtest is the conformance suite every tensor.Backend runs:
+// each op on fresh random data at ragged sizes, outputs poisoned with NaN
+// beforehand, compared with a float64 reference computed on the CPU by
+// composite (unfused) formulas. The CPU backend's own tests call Run, and
+// so does the CUDA backend's.
+package backendtest
