@@ -209,3 +209,64 @@ func (tp *Tape) LinearCrossEntropy(h, w *Var, labels *tensor.Tensor, ignoreIndex
 	}, loss)
 	return loss, nil
 }
+
+// LoRALinear is a frozen linear with a low-rank adapter as one node:
+// y = x·wᵀ + bias + scale·((x⊙mask)·aᵀ)·bᵀ, with w [out,in], a [r,in],
+// b [out,r] and an optional dropout mask (already scaled by 1/(1−p)) on
+// the adapter's input. The backward is hand-derived: with h = (x⊙mask)·aᵀ
+// and g the output gradient, db = scale·gᵀ·h, dh = scale·g·b,
+// da = dhᵀ·(x⊙mask), dx = g·w + (dh·a)⊙mask. Only x and h [N,r] are kept;
+// w + scale·b·a is never formed.
+func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, mask *tensor.Tensor) *Var {
+	xv := x.Value.Contiguous()
+	xd := xv
+	if mask != nil {
+		xd = tensor.Mul(xv, mask)
+	}
+	h := tensor.MatMul(xd, a.Value, false, true)
+	y := tensor.MatMul(xv, w.Value, false, true)
+	yShape := y.Shape()
+	tensor.MatMulInto(y.Reshape(-1, yShape[len(yShape)-1]), h.Reshape(-1, h.Dim(-1)), b.Value, false, true, scale, 1)
+	if bias != nil {
+		tensor.AddInPlace(y, bias.Value)
+	}
+	out := result(y)
+	if !tp.needs(x, w, bias, a, b) {
+		return out
+	}
+	tp.record(func() {
+		g := out.Grad.Contiguous()
+		g2 := g.Reshape(-1, g.Dim(-1))
+		h2 := h.Reshape(-1, h.Dim(-1))
+		xd2 := xd.Reshape(-1, xd.Dim(-1))
+		if b.requiresGrad {
+			db := tensor.MatMul(g2, h2, true, false)
+			tensor.ScaleInPlace(db, scale)
+			accumulate(b, db, true)
+		}
+		var dh *tensor.Tensor
+		if a.requiresGrad || x.requiresGrad {
+			dh = tensor.MatMul(g2, b.Value, false, false)
+			tensor.ScaleInPlace(dh, scale)
+		}
+		if a.requiresGrad {
+			accumulate(a, tensor.MatMul(dh, xd2, true, false), true)
+		}
+		if x.requiresGrad {
+			dxa := tensor.MatMul(dh, a.Value, false, false).Reshape(xv.Shape()...)
+			if mask != nil {
+				dxa = tensor.Mul(dxa, mask)
+			}
+			dx := tensor.MatMul(g, w.Value, false, false)
+			tensor.AddInPlace(dx, dxa)
+			accumulate(x, dx, true)
+		}
+		if w.requiresGrad {
+			accumulate(w, tensor.MatMul(g2, xv.Reshape(-1, xv.Dim(-1)), true, false), true)
+		}
+		if bias != nil && bias.requiresGrad {
+			accumulate(bias, tensor.SumTo(g, bias.Value.Shape()), false)
+		}
+	}, out)
+	return out
+}

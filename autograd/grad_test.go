@@ -31,7 +31,7 @@ func positive(r *rand.Rand, shape ...int) *tensor.Tensor {
 
 // gradCheck compares the tape's gradient of sum(f(in)·R) for a fixed random
 // R with float64 central differences. With h = 1e-6 the truncation error is
-// O(h²·f''') ≈ 1e-12 and the rounding error O(ε/h) ≈ 1e-10, so 1e-6
+// O(h²·f”') ≈ 1e-12 and the rounding error O(ε/h) ≈ 1e-10, so 1e-6
 // relative (to the largest gradient entry) is a loose bound that still
 // catches any wrong derivative term.
 func gradCheck(t *testing.T, name string, f func(tp *Tape, in []*Var) *Var, inputs ...*tensor.Tensor) {
@@ -241,4 +241,31 @@ func TestGradLinearCrossEntropy(t *testing.T) {
 		}
 		return l
 	}, randT(r, 5, 3), randT(r, 6, 3))
+}
+
+func TestGradLoRALinear(t *testing.T) {
+	r := rand.New(rand.NewPCG(18, 19))
+	mask := randT(r, 2, 3, 5)
+	md := tensor.F64Data(mask)
+	for i := range md {
+		md[i] = 0
+		if i%3 != 0 {
+			md[i] = 1.5 // kept, scaled by 1/(1−p) for p = 1/3
+		}
+	}
+	for _, m := range []*tensor.Tensor{nil, mask} {
+		gradCheck(t, "lora_linear", func(tp *Tape, in []*Var) *Var {
+			return tp.LoRALinear(in[0], in[1], in[2], in[3], in[4], 0.7, m)
+		}, randT(r, 2, 3, 5), randT(r, 4, 5), randT(r, 4), randT(r, 2, 5), randT(r, 4, 2))
+	}
+	// The fused node equals the composite x·wᵀ + b + s·(x·aᵀ)·bᵀ.
+	x, w, a, b := Const(randT(r, 3, 5)), Const(randT(r, 4, 5)), Const(randT(r, 2, 5)), Const(randT(r, 4, 2))
+	var tp *Tape
+	fused := tp.LoRALinear(x, w, nil, a, b, 0.7, nil).Value.F64()
+	comp := tp.Add(tp.Linear(x, w, nil), tp.Scale(tp.Linear(tp.Linear(x, a, nil), b, nil), 0.7)).Value.F64()
+	for i := range fused {
+		if math.Abs(fused[i]-comp[i]) > 1e-12 {
+			t.Fatalf("fused %g vs composite %g at %d", fused[i], comp[i], i)
+		}
+	}
 }

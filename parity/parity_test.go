@@ -138,6 +138,11 @@ func runFixture(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runLoRA(t, fx, func(m *nn.Model) nn.Batch {
+		b := batch
+		b.InputIDs = tensor.FromHost(m.Backend, tensor.I64, ids, B, T)
+		return b
+	})
 	base, haveBase := fx.file(t, "outputs_base.safetensors")
 	quantity := func(name string, present bool, fn func(t *testing.T)) {
 		t.Run(name, func(t *testing.T) {

@@ -1,0 +1,192 @@
+package lora
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+
+	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
+)
+
+// Adapter is one named set of LoRA layers for a model.
+type Adapter struct {
+	Name   string
+	Config *Config
+	Layers map[string]*Layer // by module name
+}
+
+// modelLinears lists the model's linear layers as the PEFT code sees them.
+func modelLinears(m *nn.Model) ([]Linear, map[string]*nn.Linear) {
+	var out []Linear
+	byName := map[string]*nn.Linear{}
+	for _, l := range m.Linears() {
+		out = append(out, Linear{Name: l.Name, Out: l.Out(), In: l.In()})
+		byName[l.Name] = l
+	}
+	return out, byName
+}
+
+func names(ls []Linear) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.Name
+	}
+	return out
+}
+
+// New creates a fresh adapter for m with PEFT's default initialisation:
+// A ~ kaiming_uniform(a=√5), i.e. U(−1/√in, 1/√in), and B = 0, so training
+// starts from the base model exactly. seed makes A and dropout
+// reproducible.
+func New(m *nn.Model, c *Config, name string, seed uint64) (*Adapter, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	linears, byName := modelLinears(m)
+	targets, err := c.SelectTargets(names(linears), "lm_head")
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	a := &Adapter{Name: name, Config: c, Layers: map[string]*Layer{}}
+	for _, t := range targets {
+		lin := byName[t]
+		r, in, out := c.Rank(t), lin.In(), lin.Out()
+		bound := 1 / math.Sqrt(float64(in))
+		av := make([]float32, r*in)
+		for i := range av {
+			av[i] = float32((2*rng.Float64() - 1) * bound)
+		}
+		bv := make([]float32, out*r)
+		if !c.InitLoraWeights.Bool && c.InitLoraWeights.Method == "" {
+			// init_lora_weights=false: B random too (a non-identity start).
+			for i := range bv {
+				bv[i] = float32((2*rng.Float64() - 1) * bound)
+			}
+		}
+		a.Layers[t] = a.newLayer(m, t, av, bv, r, in, out, rng.Uint64())
+	}
+	return a, nil
+}
+
+func (a *Adapter) newLayer(m *nn.Model, module string, av, bv []float32, r, in, out int, seed uint64) *Layer {
+	be := m.Backend
+	return &Layer{
+		Module:  module,
+		A:       autograd.Param(tensor.FromHost(be, tensor.F32, av, r, in).To(m.DType), module+"."+PartA+".weight"),
+		B:       autograd.Param(tensor.FromHost(be, tensor.F32, bv, out, r).To(m.DType), module+"."+PartB+".weight"),
+		Scale:   a.Config.Scaling(module),
+		Dropout: a.Config.LoraDropout,
+		rng:     rand.New(rand.NewPCG(seed, 0xd20)),
+	}
+}
+
+// Load reads a PEFT adapter folder (adapter_config.json +
+// adapter_model.safetensors) made for m's architecture. Nothing is attached
+// when any tensor is missing, unexpected or of the wrong shape.
+func Load(m *nn.Model, dir, name string) (*Adapter, error) {
+	c, weights, err := LoadAdapter(dir)
+	if err != nil {
+		return nil, err
+	}
+	linears, byName := modelLinears(m)
+	if err := CheckWeights(c, weights, linears, "lm_head"); err != nil {
+		return nil, fmt.Errorf("lora: %s: %w", dir, err)
+	}
+	targets, err := c.SelectTargets(names(linears), "lm_head")
+	if err != nil {
+		return nil, err
+	}
+	a := &Adapter{Name: name, Config: c, Layers: map[string]*Layer{}}
+	for i, t := range targets {
+		lin := byName[t]
+		wa, wb := weights[WeightName(t, PartA)], weights[WeightName(t, PartB)]
+		a.Layers[t] = a.newLayer(m, t, wa.Data, wb.Data, c.Rank(t), lin.In(), lin.Out(), uint64(i))
+	}
+	return a, nil
+}
+
+// Modules returns the adapted module names, sorted.
+func (a *Adapter) Modules() []string {
+	out := make([]string, 0, len(a.Layers))
+	for k := range a.Layers {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Params returns the trainable tensors keyed by in-memory PEFT names
+// (module.lora_A.weight).
+func (a *Adapter) Params() map[string]*autograd.Var {
+	out := map[string]*autograd.Var{}
+	for _, l := range a.Layers {
+		out[l.A.Name] = l.A
+		out[l.B.Name] = l.B
+	}
+	return out
+}
+
+// Weights returns the adapter's tensors as host float32 for saving.
+func (a *Adapter) Weights() map[string]Tensor {
+	out := map[string]Tensor{}
+	for name, v := range a.Params() {
+		out[name] = Tensor{Shape: v.Value.Shape().Clone(), Data: v.Value.F32()}
+	}
+	return out
+}
+
+// Save writes the adapter as PEFT does (atomically, file by file).
+func (a *Adapter) Save(dir string) error {
+	return SaveAdapter(dir, a.Config, a.Weights())
+}
+
+// Attach routes m's target linears through this adapter.
+func (a *Adapter) Attach(m *nn.Model) error {
+	_, byName := modelLinears(m)
+	for name, l := range a.Layers {
+		lin, ok := byName[name]
+		if !ok {
+			return fmt.Errorf("lora: adapter %q targets %s, which the model does not have", a.Name, name)
+		}
+		lin.Adapter = l
+	}
+	return nil
+}
+
+// Detach restores the plain base layers.
+func Detach(m *nn.Model) {
+	for _, l := range m.Linears() {
+		l.Adapter = nil
+	}
+}
+
+// Merge adds s·B·A into each target weight in place (the weight's dtype is
+// kept; a bf16 weight is rounded back to bf16). After merging, the layers
+// compute the base path only, so outputs are unchanged up to that rounding.
+func (a *Adapter) Merge(m *nn.Model) error { return a.mergeSign(m, 1) }
+
+// Unmerge subtracts what Merge added.
+func (a *Adapter) Unmerge(m *nn.Model) error { return a.mergeSign(m, -1) }
+
+func (a *Adapter) mergeSign(m *nn.Model, sign float64) error {
+	_, byName := modelLinears(m)
+	return tensor.Catch(func() {
+		for _, name := range a.Modules() {
+			l := a.Layers[name]
+			if (sign > 0) == l.merged {
+				continue
+			}
+			w := byName[name].Weight.Value
+			d := l.Delta()
+			if sign < 0 {
+				d = tensor.Neg(d)
+			}
+			w.CopyFrom(tensor.Add(w.To(d.DType()), d))
+			l.merged = sign > 0
+		}
+	})
+}

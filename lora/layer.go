@@ -1,0 +1,56 @@
+package lora
+
+import (
+	"math/rand/v2"
+
+	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
+)
+
+// Layer is the adapter of one linear module: y = W·x + s·B·(A·dropout(x)),
+// A [r,in], B [out,r] in float32, W frozen.
+type Layer struct {
+	Module  string
+	A, B    *autograd.Var
+	Scale   float64
+	Dropout float64
+	// Disabled layers compute the plain base layer.
+	Disabled bool
+	merged   bool
+	rng      *rand.Rand
+}
+
+// Forward implements nn.Adapter as one fused tape node (the base GEMM and
+// the low-rank path share the node; no W + s·B·A is formed).
+func (l *Layer) Forward(tp *autograd.Tape, lin *nn.Linear, x *autograd.Var) (*autograd.Var, bool) {
+	if l.Disabled || l.merged {
+		return lin.Base(tp, x), true
+	}
+	var mask *tensor.Tensor
+	if tp != nil && l.Dropout > 0 {
+		mask = l.dropoutMask(x.Value)
+	}
+	return tp.LoRALinear(x, lin.Weight, lin.Bias, l.A, l.B, l.Scale, mask), true
+}
+
+// dropoutMask draws keep/drop per element, scaled by 1/(1−p) as
+// torch.nn.Dropout does, from the layer's own seeded stream.
+func (l *Layer) dropoutMask(x *tensor.Tensor) *tensor.Tensor {
+	n := x.Numel()
+	m := make([]float32, n)
+	keep := float32(1 / (1 - l.Dropout))
+	for i := range m {
+		if l.rng.Float64() >= l.Dropout {
+			m[i] = keep
+		}
+	}
+	return tensor.FromHost(x.Backend(), tensor.F32, m, x.Shape()...).To(x.DType())
+}
+
+// Delta returns s·B·A [out,in], the update merging adds to W.
+func (l *Layer) Delta() *tensor.Tensor {
+	d := tensor.MatMul(l.B.Value, l.A.Value, false, false)
+	tensor.ScaleInPlace(d, l.Scale)
+	return d
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The full test suite: lint, every package, the pure-Go fallback, the arm64
+# kernels under qemu-user (when qemu is installed) and short fuzz runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+
+echo "== lint"
+make -s lint
+
+echo "== go test ./..."
+go test -count=1 ./...
+
+echo "== go test -tags purego (Go fallback kernels)"
+go test -count=1 -tags purego ./kernels/asm/ ./tensor/...
+
+if command -v qemu-aarch64-static >/dev/null 2>&1 || command -v qemu-aarch64 >/dev/null 2>&1; then
+  echo "== arm64 kernels under qemu-user"
+  scripts/test-arm64.sh ./kernels/asm
+else
+  echo "== arm64 kernels: qemu-user not installed, not run (.ci/run installs it)"
+fi
+
+echo "== short fuzz runs"
+fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${3:-10s}" "$1"; }
+fuzz ./internal/safetensors FuzzParseHeader
+for target in $(go test -list 'Fuzz.*' ./data/format 2>/dev/null | grep ^Fuzz); do fuzz ./data/format "$target" 5s; done
+for target in $(go test -list 'Fuzz.*' ./data/tokenizer 2>/dev/null | grep ^Fuzz); do fuzz ./data/tokenizer "$target" 5s; done
+for target in $(go test -list 'Fuzz.*' ./data/chat 2>/dev/null | grep ^Fuzz); do fuzz ./data/chat "$target" 5s; done
+
+echo "== suite wall time: $(( $(date +%s) - start )) s"
