@@ -74,13 +74,15 @@ func New(m *nn.Model, c *Config, name string, seed uint64) (*Adapter, error) {
 
 func (a *Adapter) newLayer(m *nn.Model, module string, av, bv []float32, r, in, out int, seed uint64) *Layer {
 	be := m.Backend
+	src := rand.NewPCG(seed, 0xd20)
 	return &Layer{
+		src:     src,
+		rng:     rand.New(src),
 		Module:  module,
 		A:       autograd.Param(tensor.FromHost(be, tensor.F32, av, r, in).To(m.DType), module+"."+PartA+".weight"),
 		B:       autograd.Param(tensor.FromHost(be, tensor.F32, bv, out, r).To(m.DType), module+"."+PartB+".weight"),
 		Scale:   a.Config.Scaling(module),
 		Dropout: a.Config.LoraDropout,
-		rng:     rand.New(rand.NewPCG(seed, 0xd20)),
 	}
 }
 
@@ -189,4 +191,31 @@ func (a *Adapter) mergeSign(m *nn.Model, sign float64) error {
 			l.merged = sign > 0
 		}
 	})
+}
+
+// SaveRNG returns every layer's dropout stream (train.RNGStates).
+func (a *Adapter) SaveRNG() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for name, l := range a.Layers {
+		b, err := l.RNGState()
+		if err != nil {
+			return nil, err
+		}
+		out[a.Name+"/"+name] = b
+	}
+	return out, nil
+}
+
+// LoadRNG restores streams saved by SaveRNG.
+func (a *Adapter) LoadRNG(m map[string][]byte) error {
+	for name, l := range a.Layers {
+		b, ok := m[a.Name+"/"+name]
+		if !ok {
+			return fmt.Errorf("lora: checkpoint has no dropout stream for %s/%s", a.Name, name)
+		}
+		if err := l.SetRNGState(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }

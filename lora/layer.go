@@ -18,8 +18,15 @@ type Layer struct {
 	// Disabled layers compute the plain base layer.
 	Disabled bool
 	merged   bool
+	src      *rand.PCG // dropout stream; saved in checkpoints for exact resume
 	rng      *rand.Rand
 }
+
+// RNGState returns the dropout stream's state.
+func (l *Layer) RNGState() ([]byte, error) { return l.src.MarshalBinary() }
+
+// SetRNGState restores a state from RNGState.
+func (l *Layer) SetRNGState(b []byte) error { return l.src.UnmarshalBinary(b) }
 
 // Forward implements nn.Adapter as one fused tape node (the base GEMM and
 // the low-rank path share the node; no W + s·B·A is formed).

@@ -1,0 +1,334 @@
+package lora
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/ftune/ftune/internal/fsutil"
+	"github.com/ftune/ftune/internal/safetensors"
+)
+
+// File names of a PEFT adapter folder.
+const (
+	ConfigFile  = "adapter_config.json"
+	WeightsFile = "adapter_model.safetensors"
+)
+
+// SavedPrefix is what PEFT's PeftModelForCausalLM puts before a module name
+// in adapter_model.safetensors ("base_model.model." + "model.layers.0...").
+const SavedPrefix = "base_model.model."
+
+// Matrix part names inside a LoRA module.
+const (
+	PartA = "lora_A"
+	PartB = "lora_B"
+)
+
+// ErrAdapterMismatch is wrapped by the errors of CheckWeights: the adapter's
+// tensors do not fit the model (missing, unexpected, or of another shape).
+var ErrAdapterMismatch = errors.New("adapter does not fit the model")
+
+// Tensor is a float32 tensor: its shape and row-major data.
+type Tensor struct {
+	Shape []int
+	Data  []float32
+}
+
+// WeightName is the in-memory name of a module's A or B matrix: the module
+// name + ".lora_A.weight" (PEFT's saved key without SavedPrefix).
+func WeightName(module, part string) string { return module + "." + part + ".weight" }
+
+// SplitWeightName splits an in-memory name from WeightName into module and
+// part; ok is false for names of other tensors (e.g. modules_to_save).
+func SplitWeightName(name string) (module, part string, ok bool) {
+	for _, p := range []string{PartA, PartB} {
+		if m, found := strings.CutSuffix(name, "."+p+".weight"); found {
+			return m, p, true
+		}
+	}
+	return "", "", false
+}
+
+// SavedKey is PEFT's adapter_model.safetensors key for an in-memory name:
+// "model.layers.0.self_attn.q_proj.lora_A.weight" becomes
+// "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight".
+func SavedKey(name string) string { return SavedPrefix + name }
+
+// InMemoryName maps a PEFT key to the in-memory name and the adapter name
+// it carried. It accepts the saved form, the form of a live PeftModel's
+// named_parameters (with the adapter name: "...q_proj.lora_A.default.weight",
+// as in gradient dumps), and keys saved without "base_model.model." (as
+// transformers' integrated PEFT writes them). modules_to_save copies
+// ("lm_head.modules_to_save.default.weight") map to the module's own name.
+func InMemoryName(key string) (name, adapter string) {
+	name = strings.TrimPrefix(key, SavedPrefix)
+	parts := strings.Split(name, ".")
+	n := len(parts)
+	// <module>.lora_X.<adapter>.weight|bias
+	if n >= 4 && (parts[n-1] == "weight" || parts[n-1] == "bias") && isLoRAPart(parts[n-3]) {
+		adapter = parts[n-2]
+		parts = slices.Delete(parts, n-2, n-1)
+		return strings.Join(parts, "."), adapter
+	}
+	// <module>.lora_embedding_X.<adapter> (a ParameterDict, no ".weight")
+	if n >= 3 && strings.HasPrefix(parts[n-2], "lora_embedding_") {
+		return strings.Join(parts[:n-1], "."), parts[n-1]
+	}
+	// <module>.modules_to_save.<adapter>.<param>
+	if n >= 4 && parts[n-3] == "modules_to_save" {
+		adapter = parts[n-2]
+		parts = slices.Delete(parts, n-3, n-1)
+		return strings.Join(parts, "."), adapter
+	}
+	return name, ""
+}
+
+func isLoRAPart(s string) bool {
+	switch s {
+	case PartA, PartB, "lora_magnitude_vector":
+		return true
+	}
+	return false
+}
+
+// ReadConfig reads and validates an adapter_config.json.
+func ReadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read adapter config: %w", err)
+	}
+	c, err := ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("adapter config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// WriteConfig writes c as PEFT does, atomically.
+func WriteConfig(path string, c *Config) error {
+	data, err := c.JSON()
+	if err != nil {
+		return fmt.Errorf("write adapter config %s: %w", path, err)
+	}
+	return fsutil.WriteFileAtomic(path, data, 0o644)
+}
+
+// ReadWeights reads a safetensors file of LoRA tensors named the PEFT way
+// (adapter_model.safetensors, or a gradient dump with ".default" adapter
+// names) into a map from in-memory name to float32 tensor. F32, BF16 and F16
+// are accepted. Two keys that map to the same name (two adapters in one
+// file) are an error.
+func ReadWeights(path string) (map[string]Tensor, error) {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read adapter weights: %w", err)
+	}
+	defer f.Close()
+	out := make(map[string]Tensor, f.Len())
+	from := make(map[string]string, f.Len())
+	for _, key := range f.Names() {
+		t, err := f.Tensor(key)
+		if err != nil {
+			return nil, fmt.Errorf("read adapter weights: %w", err)
+		}
+		data, err := toFloat32(t)
+		if err != nil {
+			return nil, fmt.Errorf("read adapter weights %s: tensor %q: %w", path, key, err)
+		}
+		name, _ := InMemoryName(key)
+		if prev, dup := from[name]; dup {
+			return nil, fmt.Errorf("read adapter weights %s: tensors %q and %q both map to %q (more than one adapter in the file?)", path, prev, key, name)
+		}
+		from[name] = key
+		out[name] = Tensor{Shape: slices.Clone(t.Shape), Data: data}
+	}
+	return out, nil
+}
+
+// WriteWeights writes tensors (keyed by in-memory name) as
+// adapter_model.safetensors: F32, PEFT's saved key names, metadata
+// {"format": "pt"} as PEFT writes it; atomically.
+func WriteWeights(path string, weights map[string]Tensor) error {
+	ts := make([]safetensors.Tensor, 0, len(weights))
+	for _, name := range slices.Sorted(maps.Keys(weights)) {
+		w := weights[name]
+		n := 1
+		for _, d := range w.Shape {
+			n *= d
+		}
+		if n != len(w.Data) {
+			return fmt.Errorf("write adapter weights %s: tensor %q: shape %v has %d elements, data %d", path, name, w.Shape, n, len(w.Data))
+		}
+		b := make([]byte, 4*len(w.Data))
+		for i, v := range w.Data {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+		}
+		ts = append(ts, safetensors.Tensor{Name: SavedKey(name), DType: safetensors.F32, Shape: slices.Clone(w.Shape), Data: b})
+	}
+	if err := safetensors.Write(path, ts, map[string]string{"format": "pt"}); err != nil {
+		return fmt.Errorf("write adapter weights: %w", err)
+	}
+	return nil
+}
+
+// LoadAdapter reads a PEFT adapter folder (adapter_config.json and
+// adapter_model.safetensors).
+func LoadAdapter(dir string) (*Config, map[string]Tensor, error) {
+	c, err := ReadConfig(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := ReadWeights(filepath.Join(dir, WeightsFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, w, nil
+}
+
+// SaveAdapter writes a PEFT adapter folder, creating dir. Each file is
+// replaced atomically; the weights are written first so that a config never
+// describes weights that are not there yet.
+func SaveAdapter(dir string, c *Config, weights map[string]Tensor) error {
+	if _, err := c.JSON(); err != nil { // refuse before touching anything
+		return fmt.Errorf("save adapter %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("save adapter: %w", err)
+	}
+	if err := WriteWeights(filepath.Join(dir, WeightsFile), weights); err != nil {
+		return err
+	}
+	return WriteConfig(filepath.Join(dir, ConfigFile), c)
+}
+
+// Linear describes one linear layer of the base model: its full module name
+// and weight shape [Out, In].
+type Linear struct {
+	Name    string
+	Out, In int
+}
+
+// CheckWeights checks that weights are exactly the adapter c describes for
+// a model with these linear layers: for every selected target module, A of
+// shape [r, In] and B of shape [Out, r] (r from rank_pattern or r), plus the
+// full weights of modules_to_save; nothing missing, nothing else. Errors
+// wrap ErrAdapterMismatch and list the offending names, so an adapter made
+// for another base fails before anything is loaded.
+func CheckWeights(c *Config, weights map[string]Tensor, linears []Linear, outputHead string) error {
+	names := make([]string, len(linears))
+	byName := make(map[string]Linear, len(linears))
+	for i, l := range linears {
+		names[i] = l.Name
+		byName[l.Name] = l
+	}
+	targets, err := c.SelectTargets(names, outputHead)
+	if err != nil {
+		return err
+	}
+	want := map[string][]int{}
+	for _, t := range targets {
+		l, r := byName[t], c.Rank(t)
+		want[WeightName(t, PartA)] = []int{r, l.In}
+		want[WeightName(t, PartB)] = []int{l.Out, r}
+	}
+	var missing, shape, unexpected []string
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		w, ok := weights[name]
+		switch {
+		case !ok:
+			missing = append(missing, name)
+		case !slices.Equal(w.Shape, want[name]):
+			shape = append(shape, fmt.Sprintf("%s is %v, the model needs %v", name, w.Shape, want[name]))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(weights)) {
+		if _, ok := want[name]; ok || c.isModuleToSave(name) {
+			continue
+		}
+		unexpected = append(unexpected, name)
+	}
+	var errs []string
+	if len(shape) > 0 {
+		errs = append(errs, "shape mismatch (adapter made for another base?): "+listSome(shape))
+	}
+	if len(missing) > 0 {
+		errs = append(errs, "missing: "+listSome(missing))
+	}
+	if len(unexpected) > 0 {
+		errs = append(errs, "unexpected: "+listSome(unexpected))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %s", ErrAdapterMismatch, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// isModuleToSave reports whether a tensor name belongs to a module listed
+// in modules_to_save (saved as a full copy, e.g. "lm_head.weight").
+func (c *Config) isModuleToSave(name string) bool {
+	mod := name[:max(0, strings.LastIndexByte(name, '.'))]
+	for _, m := range c.ModulesToSave {
+		if mod == m || strings.HasSuffix(mod, "."+m) {
+			return true
+		}
+	}
+	return false
+}
+
+func listSome(xs []string) string {
+	const show = 5
+	if len(xs) <= show {
+		return strings.Join(xs, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(xs[:show], ", "), len(xs)-show)
+}
+
+// toFloat32 converts a tensor's little-endian F32, BF16 or F16 data.
+func toFloat32(t safetensors.Tensor) ([]float32, error) {
+	n := t.NumElements()
+	out := make([]float32, n)
+	switch t.DType {
+	case safetensors.F32:
+		for i := range out {
+			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
+		}
+	case safetensors.BF16:
+		for i := range out {
+			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(t.Data[2*i:])) << 16)
+		}
+	case safetensors.F16:
+		for i := range out {
+			out[i] = f16ToF32(binary.LittleEndian.Uint16(t.Data[2*i:]))
+		}
+	default:
+		return nil, fmt.Errorf("dtype %s, want F32, BF16 or F16", t.DType)
+	}
+	return out, nil
+}
+
+// f16ToF32 converts an IEEE half to float32 exactly (every half is a float32).
+func f16ToF32(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	frac := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f: // Inf or NaN
+		return math.Float32frombits(sign | 0xff<<23 | frac<<13)
+	case exp == 0 && frac == 0:
+		return math.Float32frombits(sign)
+	case exp == 0: // subnormal: frac · 2^-24
+		v := float32(frac) * (1.0 / (1 << 24))
+		if sign != 0 {
+			v = -v
+		}
+		return v
+	}
+	return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
+}

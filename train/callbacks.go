@@ -1,0 +1,203 @@
+package train
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"time"
+)
+
+// Callback hooks into Fit. Returning an error stops training with it.
+type Callback interface {
+	OnTrainStart(t *Trainer) error
+	OnStepEnd(t *Trainer, m Metrics) error
+	OnValidationEnd(t *Trainer, m Metrics) error
+	OnTrainEnd(t *Trainer) error
+}
+
+// Base is a Callback that does nothing; embed it and override hooks.
+type Base struct{}
+
+func (Base) OnTrainStart(*Trainer) error             { return nil }
+func (Base) OnStepEnd(*Trainer, Metrics) error       { return nil }
+func (Base) OnValidationEnd(*Trainer, Metrics) error { return nil }
+func (Base) OnTrainEnd(*Trainer) error               { return nil }
+
+// EarlyStopping stops when Monitor has not improved by MinDelta for
+// Patience validations.
+type EarlyStopping struct {
+	Base
+	Monitor  string // e.g. "val/loss"
+	Mode     string // "min" (default) or "max"
+	Patience int
+	MinDelta float64
+	best     float64
+	bad      int
+	seen     bool
+}
+
+func (e *EarlyStopping) OnValidationEnd(t *Trainer, m Metrics) error {
+	v, ok := m[e.Monitor]
+	if !ok {
+		return fmt.Errorf("train: early stopping monitors %q, which validation does not report", e.Monitor)
+	}
+	better := !e.seen || (e.Mode != "max" && v < e.best-e.MinDelta) || (e.Mode == "max" && v > e.best+e.MinDelta)
+	if better {
+		e.best, e.bad, e.seen = v, 0, true
+		return nil
+	}
+	e.bad++
+	if e.bad >= e.Patience {
+		t.State.Stop, t.State.StopReason = true, fmt.Sprintf("early stopping: %s did not improve for %d validations", e.Monitor, e.Patience)
+	}
+	return nil
+}
+
+// Sink receives every metric (run tracking, TensorBoard, progress output).
+type Sink interface {
+	Log(step int, m Metrics) error
+}
+
+// MetricsLogger forwards step metrics every LogEvery steps and every
+// validation to its sinks; it is the learning-rate and throughput monitor
+// (train/lr, train/tokens_per_s, and train/mfu when PeakFLOPS is known).
+type MetricsLogger struct {
+	Base
+	Sinks []Sink
+	// ParamCount and PeakFLOPS give model FLOP utilisation: 6·N FLOPs per
+	// token (forward + backward) over the device's peak.
+	ParamCount int
+	PeakFLOPS  float64
+}
+
+func (l *MetricsLogger) OnStepEnd(t *Trainer, m Metrics) error {
+	if t.State.Step%max(t.Cfg.LogEvery, 1) != 0 {
+		return nil
+	}
+	if l.PeakFLOPS > 0 && l.ParamCount > 0 {
+		m["train/mfu"] = 6 * float64(l.ParamCount) * m["train/tokens_per_s"] / l.PeakFLOPS
+	}
+	return l.emit(t.State.Step, m)
+}
+
+func (l *MetricsLogger) OnValidationEnd(t *Trainer, m Metrics) error { return l.emit(t.State.Step, m) }
+
+func (l *MetricsLogger) emit(step int, m Metrics) error {
+	for _, s := range l.Sinks {
+		if err := s.Log(step, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LineSink prints one line per record (for logs and non-terminals).
+type LineSink struct{ W io.Writer }
+
+func (s LineSink) Log(step int, m Metrics) error {
+	if v, ok := m["val/loss"]; ok {
+		_, err := fmt.Fprintf(s.W, "step %5d  val loss %.4f  ppl %.2f  token acc %.3f\n", step, v, m["val/perplexity"], m["val/token_accuracy"])
+		return err
+	}
+	_, err := fmt.Fprintf(s.W, "step %5d  loss %.4f  lr %.3g  grad norm %.3f  %.0f tok/s\n", step, m["train/loss"], m["train/lr"], m["train/grad_norm"], m["train/tokens_per_s"])
+	return err
+}
+
+// Timer stops training after a wall-clock budget (MaxTime in Config does
+// the same from the loop; this form composes with other callbacks).
+type Timer struct {
+	Base
+	Limit time.Duration
+	start time.Time
+}
+
+func (c *Timer) OnTrainStart(*Trainer) error { c.start = time.Now(); return nil }
+func (c *Timer) OnStepEnd(t *Trainer, _ Metrics) error {
+	if c.Limit > 0 && time.Since(c.start) > c.Limit {
+		t.State.Stop, t.State.StopReason = true, "timer"
+	}
+	return nil
+}
+
+// Checkpointer writes checkpoints every N steps, at the end and when
+// training stops early (interrupt, timer), keeping the last KeepLast and
+// the TopK best by Monitor.
+type Checkpointer struct {
+	Base
+	Dir      string
+	Every    int
+	KeepLast int
+	Monitor  string // "" = no best-k tracking
+	Mode     string // "min" (default) or "max"
+	TopK     int
+	Extra    func(dir string) error // writes more files (e.g. the PEFT adapter) into each checkpoint
+	best     []scored
+	lastSave int
+}
+
+type scored struct {
+	step  int
+	value float64
+}
+
+func (c *Checkpointer) OnStepEnd(t *Trainer, _ Metrics) error {
+	if c.Every > 0 && t.State.Step%c.Every == 0 {
+		return c.save(t)
+	}
+	return nil
+}
+
+func (c *Checkpointer) OnValidationEnd(t *Trainer, m Metrics) error {
+	if c.Monitor == "" {
+		return nil
+	}
+	v, ok := m[c.Monitor]
+	if !ok || math.IsNaN(v) {
+		return nil
+	}
+	if c.Mode == "max" {
+		v = -v
+	}
+	c.best = append(c.best, scored{t.State.Step, v})
+	if c.lastSave != t.State.Step {
+		if err := c.save(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Checkpointer) OnTrainEnd(t *Trainer) error {
+	if c.lastSave == t.State.Step {
+		return nil
+	}
+	return c.save(t)
+}
+
+func (c *Checkpointer) save(t *Trainer) error {
+	if _, err := SaveCheckpoint(c.Dir, t, c.Extra); err != nil {
+		return err
+	}
+	c.lastSave = t.State.Step
+	return Prune(c.Dir, c.KeepLast, c.keep())
+}
+
+// keep returns the steps to keep as top-k.
+func (c *Checkpointer) keep() map[int]bool {
+	out := map[int]bool{}
+	if c.TopK <= 0 {
+		return out
+	}
+	b := append([]scored(nil), c.best...)
+	for i := 0; i < len(b) && i < c.TopK; i++ {
+		m := i
+		for j := i + 1; j < len(b); j++ {
+			if b[j].value < b[m].value {
+				m = j
+			}
+		}
+		b[i], b[m] = b[m], b[i]
+		out[b[i].step] = true
+	}
+	return out
+}

@@ -1,0 +1,252 @@
+package train
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ftune/ftune/internal/fsutil"
+	"github.com/ftune/ftune/internal/safetensors"
+	"github.com/ftune/ftune/tensor"
+	"github.com/ftune/ftune/train/optim"
+)
+
+// A checkpoint is a folder step-NNNNNNNN holding params.safetensors (the
+// trainable tensors), optimizer.safetensors (moments, step counts in the
+// metadata) and trainer.json (loop state, loader position, random streams).
+// It is written into a temporary folder and renamed, so a crash leaves
+// either the whole checkpoint or none.
+const (
+	paramsFile    = "params.safetensors"
+	optimizerFile = "optimizer.safetensors"
+	stateFile     = "trainer.json"
+)
+
+type checkpointState struct {
+	Version int               `json:"version"`
+	State   State             `json:"state"`
+	Kind    string            `json:"optimizer"`
+	RNG     map[string][]byte `json:"rng,omitempty"`
+	Losses  []float64         `json:"losses"`
+}
+
+func f32Bytes(x []float32) []byte {
+	b := make([]byte, 4*len(x))
+	for i, v := range x {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	}
+	return b
+}
+
+func bytesF32(b []byte) []float32 {
+	x := make([]float32, len(b)/4)
+	for i := range x {
+		x[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return x
+}
+
+// StepDir is the folder name of the checkpoint at step.
+func StepDir(step int) string { return fmt.Sprintf("step-%08d", step) }
+
+// SaveCheckpoint writes the trainer's state under root/step-N atomically and
+// returns the folder.
+func SaveCheckpoint(root string, t *Trainer, extra func(dir string) error) (string, error) {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", fmt.Errorf("train: checkpoint: %w", err)
+	}
+	final := filepath.Join(root, StepDir(t.State.Step))
+	tmp, err := os.MkdirTemp(root, ".tmp-"+StepDir(t.State.Step)+"-")
+	if err != nil {
+		return "", fmt.Errorf("train: checkpoint: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	var params []safetensors.Tensor
+	for _, name := range t.names() {
+		v := t.Params[name]
+		params = append(params, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: v.Value.Shape().Clone(), Data: f32Bytes(v.Value.F32())})
+	}
+	if err := safetensors.Write(filepath.Join(tmp, paramsFile), params, nil); err != nil {
+		return "", err
+	}
+	st := t.Opt.State()
+	var opt []safetensors.Tensor
+	steps := map[string]string{}
+	for _, ps := range st.Params {
+		steps[ps.Name] = strconv.Itoa(ps.Step)
+		if ps.M != nil {
+			opt = append(opt, safetensors.Tensor{Name: ps.Name + ".m", DType: safetensors.F32, Shape: []int{len(ps.M)}, Data: f32Bytes(ps.M)})
+		}
+		if ps.V != nil {
+			opt = append(opt, safetensors.Tensor{Name: ps.Name + ".v", DType: safetensors.F32, Shape: []int{len(ps.V)}, Data: f32Bytes(ps.V)})
+		}
+	}
+	stepsJSON, _ := json.Marshal(steps)
+	if err := safetensors.Write(filepath.Join(tmp, optimizerFile), opt, map[string]string{"kind": st.Kind, "steps": string(stepsJSON)}); err != nil {
+		return "", err
+	}
+	cs := checkpointState{Version: 1, State: t.State, Kind: st.Kind, Losses: t.State.Losses}
+	cs.State.Epoch, cs.State.BatchIndex = t.Train.Position()
+	if t.RNG != nil {
+		if cs.RNG, err = t.RNG.SaveRNG(); err != nil {
+			return "", err
+		}
+	}
+	js, err := json.MarshalIndent(cs, "", " ")
+	if err != nil {
+		return "", err
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(tmp, stateFile), js, 0o644); err != nil {
+		return "", err
+	}
+	if extra != nil {
+		if err := extra(tmp); err != nil {
+			return "", err
+		}
+	}
+	_ = os.RemoveAll(final) // a re-save of the same step replaces it
+	if err := os.Rename(tmp, final); err != nil {
+		return "", fmt.Errorf("train: checkpoint: %w", err)
+	}
+	return final, nil
+}
+
+// Checkpoints lists root's checkpoints, oldest first.
+func Checkpoints(root string) []string {
+	entries, _ := os.ReadDir(root)
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "step-") {
+			out = append(out, filepath.Join(root, e.Name()))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Prune keeps the newest keepLast checkpoints plus the steps in keep.
+func Prune(root string, keepLast int, keep map[int]bool) error {
+	if keepLast <= 0 {
+		return nil
+	}
+	all := Checkpoints(root)
+	for i, dir := range all {
+		if i >= len(all)-keepLast {
+			break
+		}
+		step, _ := strconv.Atoi(strings.TrimPrefix(filepath.Base(dir), "step-"))
+		if keep[step] {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrNoCheckpoint means a folder holds no usable checkpoint.
+var ErrNoCheckpoint = errors.New("train: no checkpoint")
+
+// ResumeLatest loads the newest checkpoint under root that reads back
+// completely; a corrupt newer one is reported through warn and skipped.
+func ResumeLatest(root string, t *Trainer, warn func(string)) (string, error) {
+	all := Checkpoints(root)
+	for i := len(all) - 1; i >= 0; i-- {
+		err := LoadCheckpoint(all[i], t)
+		if err == nil {
+			return all[i], nil
+		}
+		if warn != nil {
+			warn(fmt.Sprintf("checkpoint %s is unusable (%v); trying the previous one", all[i], err))
+		}
+	}
+	return "", ErrNoCheckpoint
+}
+
+// LoadCheckpoint restores parameters, optimizer, loop state, loader position
+// and random streams. Everything is read and checked before anything is
+// changed.
+func LoadCheckpoint(dir string, t *Trainer) error {
+	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return err
+	}
+	var cs checkpointState
+	if err := json.Unmarshal(raw, &cs); err != nil {
+		return fmt.Errorf("%s: %w", stateFile, err)
+	}
+	pf, err := safetensors.Open(filepath.Join(dir, paramsFile))
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	values := map[string][]float32{}
+	for _, name := range t.names() {
+		st, err := pf.Tensor(name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", paramsFile, err)
+		}
+		if !tensor.Shape(st.Shape).Equal(t.Params[name].Value.Shape()) || st.DType != safetensors.F32 {
+			return fmt.Errorf("%s: tensor %q is %s%v, want F32%v", paramsFile, name, st.DType, st.Shape, t.Params[name].Value.Shape())
+		}
+		values[name] = bytesF32(st.Data)
+	}
+	of, err := safetensors.Open(filepath.Join(dir, optimizerFile))
+	if err != nil {
+		return err
+	}
+	defer of.Close()
+	md := of.Metadata()
+	steps := map[string]string{}
+	if err := json.Unmarshal([]byte(md["steps"]), &steps); err != nil {
+		return fmt.Errorf("%s: steps metadata: %w", optimizerFile, err)
+	}
+	os := optim.State{Kind: md["kind"]}
+	for _, name := range sortedKeys(steps) {
+		n, _ := strconv.Atoi(steps[name])
+		ps := optim.ParamState{Name: name, Step: n}
+		if of.Has(name + ".m") {
+			st, _ := of.Tensor(name + ".m")
+			ps.M = bytesF32(st.Data)
+		}
+		if of.Has(name + ".v") {
+			st, _ := of.Tensor(name + ".v")
+			ps.V = bytesF32(st.Data)
+		}
+		os.Params = append(os.Params, ps)
+	}
+	if err := t.Opt.LoadState(os); err != nil {
+		return err
+	}
+	for name, v := range values {
+		copy(tensor.F32Data(t.Params[name].Value), v)
+	}
+	t.State = cs.State
+	t.State.Losses = cs.Losses
+	if l, ok := t.Train.(interface{ Seek(int, int) }); ok {
+		l.Seek(cs.State.Epoch, cs.State.BatchIndex)
+	}
+	if t.RNG != nil && cs.RNG != nil {
+		if err := t.RNG.LoadRNG(cs.RNG); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,7 @@
+// Package train is ftune's Lightning-like trainer: Fit / Validate over a
+// model and its trainable parameters, with gradient accumulation,
+// global-norm clipping, learning-rate schedules, validation, callbacks
+// (checkpointing, early stopping, learning-rate and throughput monitors, a
+// loss-spike/NaN guard, a timer) and checkpoints that resume bit-exactly.
+// Optimizers and schedules live in train/optim.
+package train

@@ -1,0 +1,173 @@
+package train
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
+)
+
+// Row is one training sequence as the data pipeline produces it: token ids,
+// labels (-100 = not learnt), and for packed rows the position ids and
+// document ids (nil = one document starting at position 0).
+type Row struct {
+	IDs       []int
+	Labels    []int
+	Positions []int
+	Segments  []int
+	Subject   string
+}
+
+// Batch is one step's input.
+type Batch struct {
+	nn.Batch
+	Subjects []string // per row
+	Tokens   int      // real (non-padding) tokens
+	Labelled int      // tokens with a label
+}
+
+// Loader yields batches of one epoch in a deterministic order and can
+// report and restore its position, so a checkpoint resumes mid-epoch.
+type Loader interface {
+	// Next returns the next batch, or io.EOF at the end of the epoch.
+	Next() (Batch, error)
+	// StartEpoch rewinds to the start of epoch e (order depends on e).
+	StartEpoch(e int)
+	// Position is (epoch, batches consumed in it).
+	Position() (epoch, index int)
+	// Len is the number of batches per epoch.
+	Len() int
+}
+
+// RowLoader batches in-memory rows, shuffled per epoch from a seed
+// (shuffling off keeps file order), padded on the right.
+type RowLoader struct {
+	Rows      []Row
+	BatchSize int
+	Shuffle   bool
+	Seed      uint64
+	PadID     int
+	Backend   tensor.Backend
+
+	order        []int
+	epoch, index int
+}
+
+// NewRowLoader checks the rows and starts at epoch 0.
+func NewRowLoader(rows []Row, batchSize int, shuffle bool, seed uint64, padID int, be tensor.Backend) (*RowLoader, error) {
+	if batchSize <= 0 {
+		return nil, fmt.Errorf("train: batch size must be > 0, got %d", batchSize)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("train: no rows to train on")
+	}
+	for i, r := range rows {
+		if len(r.IDs) == 0 || len(r.Labels) != len(r.IDs) {
+			return nil, fmt.Errorf("train: row %d: %d ids and %d labels", i, len(r.IDs), len(r.Labels))
+		}
+	}
+	if be == nil {
+		be = tensor.CPUDefault()
+	}
+	l := &RowLoader{Rows: rows, BatchSize: batchSize, Shuffle: shuffle, Seed: seed, PadID: padID, Backend: be}
+	l.StartEpoch(0)
+	return l, nil
+}
+
+func (l *RowLoader) StartEpoch(e int) {
+	l.epoch, l.index = e, 0
+	l.order = make([]int, len(l.Rows))
+	for i := range l.order {
+		l.order[i] = i
+	}
+	if l.Shuffle {
+		r := rand.New(rand.NewPCG(l.Seed, uint64(e)))
+		r.Shuffle(len(l.order), func(i, j int) { l.order[i], l.order[j] = l.order[j], l.order[i] })
+	}
+}
+
+func (l *RowLoader) Position() (int, int) { return l.epoch, l.index }
+
+func (l *RowLoader) Len() int { return (len(l.Rows) + l.BatchSize - 1) / l.BatchSize }
+
+// Seek moves to batch index of epoch e.
+func (l *RowLoader) Seek(e, index int) {
+	l.StartEpoch(e)
+	l.index = index
+}
+
+func (l *RowLoader) Next() (Batch, error) {
+	start := l.index * l.BatchSize
+	if start >= len(l.order) {
+		return Batch{}, io.EOF
+	}
+	end := min(start+l.BatchSize, len(l.order))
+	rows := make([]Row, 0, end-start)
+	for _, i := range l.order[start:end] {
+		rows = append(rows, l.Rows[i])
+	}
+	l.index++
+	return Collate(rows, l.PadID, l.Backend), nil
+}
+
+// Collate pads rows on the right to the longest one: pad id, attention mask
+// 0 and label -100 on padding.
+func Collate(rows []Row, padID int, be tensor.Backend) Batch {
+	T := 0
+	for _, r := range rows {
+		T = max(T, len(r.IDs))
+	}
+	B := len(rows)
+	ids := make([]int64, B*T)
+	labels := make([]int64, B*T)
+	mask := make([]int64, B*T)
+	var pos []int
+	var seg []int64
+	packed := false
+	for _, r := range rows {
+		packed = packed || r.Positions != nil || r.Segments != nil
+	}
+	if packed {
+		pos = make([]int, B*T)
+		seg = make([]int64, B*T)
+	}
+	out := Batch{Subjects: make([]string, B)}
+	for b, r := range rows {
+		out.Subjects[b] = r.Subject
+		for t := 0; t < T; t++ {
+			i := b*T + t
+			if t < len(r.IDs) {
+				ids[i], labels[i], mask[i] = int64(r.IDs[t]), int64(r.Labels[t]), 1
+				out.Tokens++
+				if r.Labels[t] != nn.IgnoreIndex {
+					out.Labelled++
+				}
+			} else {
+				ids[i], labels[i] = int64(padID), nn.IgnoreIndex
+			}
+			if packed {
+				switch {
+				case t < len(r.IDs) && r.Positions != nil:
+					pos[i] = r.Positions[t]
+				default:
+					pos[i] = t
+				}
+				if t < len(r.IDs) && r.Segments != nil {
+					seg[i] = int64(r.Segments[t])
+				} else {
+					seg[i] = -1 // padding is its own document
+				}
+			}
+		}
+	}
+	out.InputIDs = tensor.FromHost(be, tensor.I64, ids, B, T)
+	out.Labels = tensor.FromHost(be, tensor.I64, labels, B, T)
+	out.AttentionMask = tensor.FromHost(be, tensor.I64, mask, B, T)
+	if packed {
+		out.PositionIDs = pos
+		out.Segments = tensor.FromHost(be, tensor.I64, seg, B, T)
+	}
+	return out
+}

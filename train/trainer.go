@@ -1,0 +1,416 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
+	"github.com/ftune/ftune/train/optim"
+)
+
+// Optimizer is what the trainer needs of train/optim's AdamW and SGD.
+type Optimizer interface {
+	Step(params []optim.Param) error
+	SetLR(lr float64)
+	State() optim.State
+	LoadState(optim.State) error
+}
+
+// Config is the loop's settings.
+type Config struct {
+	MaxSteps      int            // optimizer steps; 0 = MaxEpochs decides
+	MaxEpochs     int            // 0 = 1 when MaxSteps is 0
+	GradAccum     int            // micro-batches per step (≥ 1)
+	ClipNorm      float64        // global gradient norm limit; 0 = off
+	LR            float64        // peak learning rate
+	Schedule      optim.Schedule // multiplier per step; nil = constant
+	EvalEvery     int            // validate every N steps; 0 = at epoch ends
+	LogEvery      int            // metrics every N steps (default 1)
+	MaxTime       time.Duration  // stop (with a checkpoint) after this long; 0 = none
+	SpikeFactor   float64        // skip a step whose loss exceeds SpikeFactor × the running mean; 0 = off
+	MaxBadSteps   int            // consecutive skipped steps before giving up (default 5)
+	LossChunk     int            // rows per fused LM-head/cross-entropy chunk
+	Checkpointing bool           // recompute decoder blocks in the backward
+	ValMaxBatches int            // cap on validation batches; 0 = all
+}
+
+// State is where training is; it is saved in checkpoints.
+type State struct {
+	Step         int       `json:"step"`
+	Epoch        int       `json:"epoch"`
+	BatchIndex   int       `json:"batch_index"` // batches of Epoch already consumed
+	Tokens       int64     `json:"tokens"`
+	LossEMA      float64   `json:"loss_ema"`
+	BadSteps     int       `json:"bad_steps"`
+	SkippedSteps int       `json:"skipped_steps"`
+	LastLoss     float64   `json:"last_loss"`
+	LastLR       float64   `json:"last_lr"`
+	Losses       []float64 `json:"-"`
+	BestMetric   float64   `json:"best_metric"`
+	Stop         bool      `json:"-"`
+	StopReason   string    `json:"-"`
+}
+
+// Metrics of one step or one validation.
+type Metrics map[string]float64
+
+// Forward runs one batch and returns the loss; the trainer owns the tape.
+// The default (Trainer.Forward nil) calls Model.Forward with the fused
+// LM-head loss; multi-subject training routes rows through adapters here.
+type ForwardFunc func(tp *autograd.Tape, b Batch, opt nn.ForwardOptions) (nn.Output, error)
+
+// Trainer runs the optimisation loop.
+type Trainer struct {
+	Model     *nn.Model
+	Params    map[string]*autograd.Var // trainable parameters by name
+	Opt       Optimizer
+	Cfg       Config
+	Train     Loader
+	Val       Loader // may be nil
+	Callbacks []Callback
+	Forward   ForwardFunc
+	// RNG lets checkpoints save and restore random streams (dropout, data
+	// augmentation) beyond the loader's position.
+	RNG   RNGStates
+	State State
+	start time.Time
+}
+
+// RNGStates saves and restores random streams for exact resume.
+type RNGStates interface {
+	SaveRNG() (map[string][]byte, error)
+	LoadRNG(map[string][]byte) error
+}
+
+// ErrDiverged is returned when the NaN/spike guard skipped too many steps.
+var ErrDiverged = errors.New("train: loss diverged")
+
+func (t *Trainer) forward(tp *autograd.Tape, b Batch, lossOnly bool) (nn.Output, error) {
+	opt := nn.ForwardOptions{LossOnly: lossOnly, LossChunk: t.Cfg.LossChunk}
+	if t.Forward != nil {
+		return t.Forward(tp, b, opt)
+	}
+	return t.Model.Forward(tp, b.Batch, opt)
+}
+
+func (t *Trainer) names() []string {
+	out := make([]string, 0, len(t.Params))
+	for k := range t.Params {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// bind exposes parameters to the optimizer as slices (CPU tensors).
+func (t *Trainer) bind() []optim.Param {
+	var out []optim.Param
+	for _, name := range t.names() {
+		v := t.Params[name]
+		p := optim.Param{Name: name, Data: tensor.F32Data(v.Value)}
+		if v.Grad != nil {
+			p.Grad = tensor.F32Data(v.Grad)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (t *Trainer) zeroGrad() {
+	for _, v := range t.Params {
+		v.ZeroGrad()
+	}
+}
+
+func (t *Trainer) totalSteps() int {
+	if t.Cfg.MaxSteps > 0 {
+		return t.Cfg.MaxSteps
+	}
+	e := max(t.Cfg.MaxEpochs, 1)
+	return e * max(t.Train.Len()/max(t.Cfg.GradAccum, 1), 1)
+}
+
+// TotalSteps is the number of optimizer steps Fit will run.
+func (t *Trainer) TotalSteps() int { return t.totalSteps() }
+
+// Fit trains until MaxSteps/MaxEpochs, a callback's stop, MaxTime, or ctx
+// is cancelled (then the current step finishes and callbacks see OnStop so
+// a checkpoint can be written).
+func (t *Trainer) Fit(ctx context.Context) error {
+	if t.Cfg.GradAccum <= 0 {
+		t.Cfg.GradAccum = 1
+	}
+	if t.Cfg.LogEvery <= 0 {
+		t.Cfg.LogEvery = 1
+	}
+	if t.Cfg.MaxBadSteps <= 0 {
+		t.Cfg.MaxBadSteps = 5
+	}
+	if len(t.Params) == 0 {
+		return fmt.Errorf("train: no trainable parameters")
+	}
+	t.Model.Checkpointing = t.Cfg.Checkpointing
+	t.start = time.Now()
+	total := t.totalSteps()
+	for _, c := range t.Callbacks {
+		if err := c.OnTrainStart(t); err != nil {
+			return err
+		}
+	}
+	if l, ok := t.Train.(interface{ Seek(int, int) }); ok {
+		l.Seek(t.State.Epoch, t.State.BatchIndex)
+	}
+	maxEpochs := t.Cfg.MaxEpochs
+	if t.Cfg.MaxSteps > 0 {
+		maxEpochs = math.MaxInt
+	} else if maxEpochs == 0 {
+		maxEpochs = 1
+	}
+	for t.State.Step < total && t.State.Epoch < maxEpochs && !t.State.Stop {
+		if err := ctx.Err(); err != nil {
+			t.State.Stop, t.State.StopReason = true, "interrupted"
+			break
+		}
+		if t.Cfg.MaxTime > 0 && time.Since(t.start) > t.Cfg.MaxTime {
+			t.State.Stop, t.State.StopReason = true, "max_time"
+			break
+		}
+		done, err := t.step(total)
+		if err != nil {
+			return err
+		}
+		if done { // epoch ended
+			t.State.Epoch++
+			t.State.BatchIndex = 0
+			t.Train.StartEpoch(t.State.Epoch)
+			if t.Cfg.EvalEvery == 0 && t.Val != nil {
+				if err := t.runValidation(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, c := range t.Callbacks {
+		if err := c.OnTrainEnd(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// step runs one optimizer step of GradAccum micro-batches. It reports
+// epochEnd when the loader ran out before the step filled; a partial step
+// is still applied.
+func (t *Trainer) step(total int) (epochEnd bool, err error) {
+	began := time.Now()
+	var lossSum float64
+	micro, tokens := 0, 0
+	for micro < t.Cfg.GradAccum {
+		b, err := t.Train.Next()
+		if err == io.EOF {
+			epochEnd = true
+			break
+		}
+		if err != nil {
+			return false, err
+		}
+		t.State.BatchIndex++
+		if b.Labelled == 0 {
+			continue
+		}
+		tp := autograd.NewTape()
+		out, err := t.forward(tp, b, true)
+		if err != nil {
+			return false, err
+		}
+		// Mean of micro-batch means: each micro-batch weighs the same.
+		loss := tp.Scale(out.Loss, 1/float64(t.Cfg.GradAccum))
+		lossSum += out.Loss.Value.Item()
+		if err := tp.Backward(loss); err != nil {
+			return false, err
+		}
+		micro++
+		tokens += b.Tokens
+	}
+	if micro == 0 {
+		return epochEnd, nil
+	}
+	loss := lossSum / float64(micro)
+	if micro < t.Cfg.GradAccum {
+		// A short last step: rescale so the gradient is the mean over the
+		// micro-batches that ran.
+		for _, v := range t.Params {
+			if v.Grad != nil {
+				tensor.ScaleInPlace(v.Grad, float64(t.Cfg.GradAccum)/float64(micro))
+			}
+		}
+	}
+	if t.guard(loss) {
+		t.zeroGrad()
+		t.State.SkippedSteps++
+		t.State.BadSteps++
+		if t.State.BadSteps >= t.Cfg.MaxBadSteps {
+			return false, fmt.Errorf("%w: %d consecutive steps skipped (last loss %g)", ErrDiverged, t.State.BadSteps, loss)
+		}
+		return epochEnd, nil
+	}
+	t.State.BadSteps = 0
+	params := t.bind()
+	gradNorm := optim.GradNorm(params)
+	if t.Cfg.ClipNorm > 0 {
+		if _, err := optim.ClipGradNorm(params, t.Cfg.ClipNorm); err != nil {
+			return false, err
+		}
+	}
+	mult := 1.0
+	if t.Cfg.Schedule != nil {
+		mult = t.Cfg.Schedule.LR(t.State.Step)
+	}
+	lr := t.Cfg.LR * mult
+	t.Opt.SetLR(lr)
+	if err := t.Opt.Step(params); err != nil {
+		return false, err
+	}
+	t.zeroGrad()
+	t.State.Step++
+	t.State.Tokens += int64(tokens)
+	t.State.LastLoss, t.State.LastLR = loss, lr
+	t.State.Losses = append(t.State.Losses, loss)
+	if t.State.LossEMA == 0 {
+		t.State.LossEMA = loss
+	} else {
+		t.State.LossEMA = 0.9*t.State.LossEMA + 0.1*loss
+	}
+	m := Metrics{"train/loss": loss, "train/lr": lr, "train/grad_norm": gradNorm,
+		"train/tokens_per_s": float64(tokens) / time.Since(began).Seconds(), "train/epoch": float64(t.State.Epoch)}
+	for _, c := range t.Callbacks {
+		if err := c.OnStepEnd(t, m); err != nil {
+			return false, err
+		}
+	}
+	if t.Cfg.EvalEvery > 0 && t.Val != nil && (t.State.Step%t.Cfg.EvalEvery == 0 || t.State.Step == total) {
+		if err := t.runValidation(); err != nil {
+			return false, err
+		}
+	}
+	return epochEnd, nil
+}
+
+// guard reports a step to skip: a non-finite loss, or a spike above
+// SpikeFactor × the running mean.
+func (t *Trainer) guard(loss float64) bool {
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return true
+	}
+	return t.Cfg.SpikeFactor > 0 && t.State.LossEMA > 0 && t.State.Step > 10 && loss > t.Cfg.SpikeFactor*t.State.LossEMA
+}
+
+func (t *Trainer) runValidation() error {
+	m, err := t.Validate(t.Val)
+	if err != nil {
+		return err
+	}
+	for _, c := range t.Callbacks {
+		if err := c.OnValidationEnd(t, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate computes, over a whole loader, the token-weighted loss,
+// perplexity and next-token accuracy, overall and per subject. It does not
+// move the training loader.
+func (t *Trainer) Validate(l Loader) (Metrics, error) {
+	if l == nil {
+		return nil, fmt.Errorf("train: no validation data")
+	}
+	l.StartEpoch(0)
+	type acc struct{ loss, n, correct float64 }
+	per := map[string]*acc{}
+	all := &acc{}
+	for i := 0; t.Cfg.ValMaxBatches == 0 || i < t.Cfg.ValMaxBatches; i++ {
+		b, err := l.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		out, err := t.forward(nil, b, false)
+		if err != nil {
+			return nil, err
+		}
+		rowLoss, rowN, rowCorrect := tokenStats(out.Logits.Value, b.Labels)
+		for r := range rowN {
+			s := b.Subjects[r]
+			if per[s] == nil {
+				per[s] = &acc{}
+			}
+			for _, a := range []*acc{all, per[s]} {
+				a.loss += rowLoss[r]
+				a.n += rowN[r]
+				a.correct += rowCorrect[r]
+			}
+		}
+	}
+	if all.n == 0 {
+		return nil, fmt.Errorf("train: validation data has no labelled token")
+	}
+	m := Metrics{}
+	put := func(prefix string, a *acc) {
+		m[prefix+"loss"] = a.loss / a.n
+		m[prefix+"perplexity"] = math.Exp(a.loss / a.n)
+		m[prefix+"token_accuracy"] = a.correct / a.n
+	}
+	put("val/", all)
+	if len(per) > 1 {
+		for s, a := range per {
+			if s != "" && a.n > 0 {
+				put("val/"+s+"/", a)
+			}
+		}
+	}
+	return m, nil
+}
+
+// tokenStats returns per row the summed cross-entropy of shifted labels,
+// the number of labelled tokens and how many the argmax got right.
+func tokenStats(logits, labels *tensor.Tensor) (loss, n, correct []float64) {
+	B, T, V := logits.Dim(0), logits.Dim(1), logits.Dim(2)
+	lg := logits.F64()
+	lb := labels.I64()
+	loss, n, correct = make([]float64, B), make([]float64, B), make([]float64, B)
+	for b := 0; b < B; b++ {
+		for t := 0; t+1 < T; t++ {
+			y := int(lb[b*T+t+1])
+			if y == nn.IgnoreIndex {
+				continue
+			}
+			row := lg[(b*T+t)*V : (b*T+t+1)*V]
+			mx, arg := math.Inf(-1), 0
+			for j, v := range row {
+				if v > mx {
+					mx, arg = v, j
+				}
+			}
+			var z float64
+			for _, v := range row {
+				z += math.Exp(v - mx)
+			}
+			loss[b] += mx + math.Log(z) - row[y]
+			n[b]++
+			if arg == y {
+				correct[b]++
+			}
+		}
+	}
+	return loss, n, correct
+}
