@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/klauspost/cpuid/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/ftune/ftune/kernels/asm"
+	"github.com/ftune/ftune/kernels/cuda"
+)
+
+func newEnvCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "env",
+		Short:   "Show CPU features, kernels in use, CUDA driver/GPU and memory",
+		Example: "  ftune env",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := cmd.OutOrStdout()
+			c := cpuid.CPU
+			fmt.Fprintf(w, "cpu:      %s (%d cores, %d threads)\n", c.BrandName, c.PhysicalCores, runtime.NumCPU())
+			var feats []string
+			for _, f := range []cpuid.FeatureID{cpuid.AVX2, cpuid.FMA3, cpuid.AVX512F, cpuid.AVX512BF16, cpuid.AMXBF16, cpuid.ASIMD} {
+				if c.Supports(f) {
+					feats = append(feats, f.String())
+				}
+			}
+			fmt.Fprintf(w, "features: %s\n", strings.Join(feats, " "))
+			fmt.Fprintf(w, "kernels:  %s (available: %v)\n", asm.CurrentImpl(), asm.Available())
+			if ok, reason := cuda.Available(); ok {
+				fmt.Fprintf(w, "cuda:     available\n")
+			} else {
+				fmt.Fprintf(w, "cuda:     unavailable (%s); training runs on the CPU\n", reason)
+			}
+			if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+				for _, line := range strings.Split(string(b), "\n") {
+					if strings.HasPrefix(line, "MemTotal:") || strings.HasPrefix(line, "MemAvailable:") {
+						fmt.Fprintf(w, "memory:   %s\n", strings.Join(strings.Fields(line), " "))
+					}
+				}
+			}
+			fmt.Fprintf(w, "go:       %s %s/%s, GOMAXPROCS %d\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
+			return nil
+		},
+	}
+}

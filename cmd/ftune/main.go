@@ -1,0 +1,66 @@
+// Command ftune fine-tunes Llama-family models: train, eval, generate,
+// export, runs, data, init, env and version. With no configuration,
+// `ftune train` fine-tunes the embedded tiny-base model on the bundled
+// subject datasets.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at link time (-ldflags "-X main.version=...").
+var version = "dev"
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ftune",
+		Short: "Fine-tune Llama-family language models (LoRA, QLoRA) on CPU or NVIDIA GPU",
+		Long: `ftune fine-tunes Llama-family models (Llama 2/3, Mistral, Qwen2, SmolLM2,
+TinyLlama) from Hugging Face folders with LoRA adapters, on the CPU or an
+NVIDIA GPU, from one static binary.
+
+Run "ftune train" with no arguments to fine-tune the embedded tiny-base model
+on the bundled subject datasets.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newVersionCmd(), newEnvCmd(), newGenerateCmd(), newTrainCmd())
+	return root
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "ftune:", oneLine(err))
+		code := 1
+		var ue usageError
+		if errors.As(err, &ue) {
+			code = 2
+		}
+		os.Exit(code)
+	}
+}
+
+// usageError marks bad flags or arguments (exit code 2).
+type usageError struct{ error }
+
+// oneLine keeps an error message on a single line.
+func oneLine(err error) string {
+	s := err.Error()
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		if r == '\n' {
+			r = ' '
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}
