@@ -12,94 +12,127 @@ import (
 var ErrUnsupported = errors.New("nn: unsupported model")
 
 // Config is the subset of a Hugging Face config.json that defines a
-// Llama-family forward pass.
+// Llama-family forward pass, with every default filled in the way
+// transformers' LlamaConfig, MistralConfig and Qwen2Config fill it.
 type Config struct {
-	ModelType         string
-	Architectures     []string
-	VocabSize         int
-	HiddenSize        int
-	IntermediateSize  int
-	NumLayers         int
-	NumHeads          int
-	NumKVHeads        int
-	HeadDim           int
-	RMSNormEps        float64
-	MaxPositions      int
-	TieEmbeddings     bool
-	AttentionBias     bool // bias on q, k, v (and o for llama)
-	OutputBias        bool // bias on o_proj
-	MLPBias           bool
-	SlidingWindow     int    // 0 = none
-	SlidingLayers     []bool // which layers use SlidingWindow
-	Rope              RopeConfig
-	BOSTokenID        int
-	EOSTokenIDs       []int
-	PadTokenID        int
-	HiddenAct         string
-	TorchDType        string
-	PartialRotary     float64
-	AttentionScaleDim int // head_dim used for the 1/sqrt scale
+	ModelType        string
+	Architectures    []string
+	VocabSize        int
+	HiddenSize       int
+	IntermediateSize int
+	NumLayers        int
+	NumHeads         int
+	NumKVHeads       int
+	HeadDim          int
+	RMSNormEps       float64
+	MaxPositions     int
+	TieEmbeddings    bool
+	AttentionBias    bool   // bias on q, k, v
+	OutputBias       bool   // bias on o_proj (llama's attention_bias)
+	MLPBias          bool   // bias on gate, up, down (llama's mlp_bias)
+	SlidingWindow    int    // 0 = none
+	SlidingLayers    []bool // which layers use SlidingWindow
+	Rope             RopeConfig
+	BOSTokenID       int // -1 = none
+	EOSTokenIDs      []int
+	PadTokenID       int // -1 = none
+	HiddenAct        string
+	TorchDType       string
+	PartialRotary    float64
 }
 
-// RopeConfig is the rotary embedding of config.json in either layout.
+// RopeConfig is the rotary embedding of config.json in either layout, after
+// transformers' standardisation (rope_scaling renamed rope_parameters,
+// rope_theta moved inside, "type" read as "rope_type", the pretraining
+// length filled in).
 type RopeConfig struct {
 	Theta                float64
-	Type                 string // default, linear, dynamic, yarn, llama3
-	Factor               float64
+	Type                 string  // default, linear, dynamic, yarn, longrope, llama3
+	Factor               float64 // linear, dynamic, yarn, llama3 (longrope: 0 = inferred)
 	LowFreqFactor        float64 // llama3
 	HighFreqFactor       float64 // llama3
-	OriginalMaxPositions int     // llama3, yarn, dynamic
-	BetaFast, BetaSlow   float64 // yarn
-	AttentionFactor      float64 // yarn; 0 = derived from Factor
-	MscaleAllDim         float64
-	Mscale               float64
+	OriginalMaxPositions int     // llama3, yarn, longrope
+	BetaFast, BetaSlow   float64 // yarn; 0 = 32 and 1
+	AttentionFactor      float64 // yarn, longrope; 0 = derived
+	Mscale               float64 // yarn; 0 = unset
+	MscaleAllDim         float64 // yarn; 0 = unset
+	Truncate             bool    // yarn: round the correction range to whole dimensions (default true)
+	ShortFactor          []float64
+	LongFactor           []float64 // longrope, head_dim/2 each
 }
 
+// rawRope is one rope_scaling / rope_parameters object. Pointers tell an
+// absent or null key from a zero.
 type rawRope struct {
-	RopeTheta                     *float64 `json:"rope_theta"`
-	RopeType                      string   `json:"rope_type"`
-	Type                          string   `json:"type"`
-	Factor                        *float64 `json:"factor"`
-	LowFreqFactor                 *float64 `json:"low_freq_factor"`
-	HighFreqFactor                *float64 `json:"high_freq_factor"`
-	OriginalMaxPositionEmbeddings *int     `json:"original_max_position_embeddings"`
-	BetaFast                      *float64 `json:"beta_fast"`
-	BetaSlow                      *float64 `json:"beta_slow"`
-	AttentionFactor               *float64 `json:"attention_factor"`
-	Mscale                        *float64 `json:"mscale"`
-	MscaleAllDim                  *float64 `json:"mscale_all_dim"`
-	PartialRotaryFactor           *float64 `json:"partial_rotary_factor"`
+	RopeTheta                     *float64  `json:"rope_theta"`
+	RopeType                      *string   `json:"rope_type"`
+	Type                          *string   `json:"type"`
+	Factor                        *float64  `json:"factor"`
+	LowFreqFactor                 *float64  `json:"low_freq_factor"`
+	HighFreqFactor                *float64  `json:"high_freq_factor"`
+	OriginalMaxPositionEmbeddings *float64  `json:"original_max_position_embeddings"`
+	BetaFast                      *float64  `json:"beta_fast"`
+	BetaSlow                      *float64  `json:"beta_slow"`
+	AttentionFactor               *float64  `json:"attention_factor"`
+	Mscale                        *float64  `json:"mscale"`
+	MscaleAllDim                  *float64  `json:"mscale_all_dim"`
+	Truncate                      *bool     `json:"truncate"`
+	ShortFactor                   []float64 `json:"short_factor"`
+	LongFactor                    []float64 `json:"long_factor"`
+	PartialRotaryFactor           *float64  `json:"partial_rotary_factor"`
 }
 
 type rawConfig struct {
 	ModelType             string          `json:"model_type"`
 	Architectures         []string        `json:"architectures"`
-	VocabSize             int             `json:"vocab_size"`
-	HiddenSize            int             `json:"hidden_size"`
-	IntermediateSize      int             `json:"intermediate_size"`
-	NumHiddenLayers       int             `json:"num_hidden_layers"`
-	NumAttentionHeads     int             `json:"num_attention_heads"`
-	NumKeyValueHeads      *int            `json:"num_key_value_heads"`
+	VocabSize             *int            `json:"vocab_size"`
+	HiddenSize            *int            `json:"hidden_size"`
+	IntermediateSize      *int            `json:"intermediate_size"`
+	NumHiddenLayers       *int            `json:"num_hidden_layers"`
+	NumAttentionHeads     *int            `json:"num_attention_heads"`
+	NumKeyValueHeads      json.RawMessage `json:"num_key_value_heads"`
 	HeadDim               *int            `json:"head_dim"`
 	RMSNormEps            *float64        `json:"rms_norm_eps"`
-	MaxPositionEmbeddings int             `json:"max_position_embeddings"`
+	MaxPositionEmbeddings *int            `json:"max_position_embeddings"`
 	TieWordEmbeddings     *bool           `json:"tie_word_embeddings"`
 	AttentionBias         *bool           `json:"attention_bias"`
-	MLPBias               bool            `json:"mlp_bias"`
-	SlidingWindow         *int            `json:"sliding_window"`
+	MLPBias               *bool           `json:"mlp_bias"`
+	SlidingWindow         json.RawMessage `json:"sliding_window"`
 	UseSlidingWindow      *bool           `json:"use_sliding_window"`
 	MaxWindowLayers       *int            `json:"max_window_layers"`
 	LayerTypes            []string        `json:"layer_types"`
 	RopeTheta             *float64        `json:"rope_theta"`
-	RopeScaling           *rawRope        `json:"rope_scaling"`
-	RopeParameters        *rawRope        `json:"rope_parameters"`
+	RopeScaling           json.RawMessage `json:"rope_scaling"`
+	RopeParameters        json.RawMessage `json:"rope_parameters"`
+	OrigMaxPositions      *float64        `json:"original_max_position_embeddings"`
 	PartialRotaryFactor   *float64        `json:"partial_rotary_factor"`
-	BOSTokenID            *int            `json:"bos_token_id"`
+	BOSTokenID            json.RawMessage `json:"bos_token_id"`
 	EOSTokenID            json.RawMessage `json:"eos_token_id"`
-	PadTokenID            *int            `json:"pad_token_id"`
-	HiddenAct             string          `json:"hidden_act"`
+	PadTokenID            json.RawMessage `json:"pad_token_id"`
+	HiddenAct             *string         `json:"hidden_act"`
 	TorchDType            string          `json:"torch_dtype"`
 	DType                 string          `json:"dtype"`
+}
+
+// familyDefaults are the keyword defaults of each config class (transformers
+// v5 LlamaConfig, MistralConfig, Qwen2Config): what a key absent from
+// config.json means. kvHeads 0 means "num_attention_heads".
+type familyDefaults struct {
+	vocab, hidden, inter, layers, heads, kvHeads, maxPos int
+	bos, eos                                             int // -1 = None
+}
+
+var families = map[string]familyDefaults{
+	"llama":   {vocab: 32000, hidden: 4096, inter: 11008, layers: 32, heads: 32, kvHeads: 0, maxPos: 2048, bos: 1, eos: 2},
+	"mistral": {vocab: 32000, hidden: 4096, inter: 14336, layers: 32, heads: 32, kvHeads: 8, maxPos: 4096 * 32, bos: 1, eos: 2},
+	"qwen2":   {vocab: 151936, hidden: 4096, inter: 22016, layers: 32, heads: 32, kvHeads: 32, maxPos: 32768, bos: -1, eos: -1},
+}
+
+// architectures maps each supported architectures[] entry to its family.
+var architectures = map[string]string{
+	"LlamaForCausalLM":   "llama",
+	"MistralForCausalLM": "mistral",
+	"Qwen2ForCausalLM":   "qwen2",
 }
 
 // LoadConfig reads dir/config.json.
@@ -120,159 +153,235 @@ func LoadConfig(dir string) (Config, error) {
 func ParseConfig(b []byte) (Config, error) {
 	var r rawConfig
 	if err := json.Unmarshal(b, &r); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return Config{}, fmt.Errorf("nn: config.json: %s: got a JSON %s, want %s", te.Field, te.Value, te.Type)
+		}
 		return Config{}, fmt.Errorf("nn: config.json is not valid JSON: %w", err)
 	}
-	c := Config{
-		ModelType: r.ModelType, Architectures: r.Architectures, VocabSize: r.VocabSize,
-		HiddenSize: r.HiddenSize, IntermediateSize: r.IntermediateSize, NumLayers: r.NumHiddenLayers,
-		NumHeads: r.NumAttentionHeads, MaxPositions: r.MaxPositionEmbeddings, MLPBias: r.MLPBias,
-		HiddenAct: r.HiddenAct, TorchDType: r.DType, RMSNormEps: 1e-6, PartialRotary: 1,
+	c := Config{ModelType: r.ModelType, Architectures: r.Architectures, RMSNormEps: 1e-6, PartialRotary: 1}
+	if c.ModelType == "" && len(r.Architectures) > 0 {
+		c.ModelType = architectures[r.Architectures[0]] // AutoConfig's fallback when model_type is missing
 	}
+	fam, ok := families[c.ModelType]
+	if !ok {
+		return c, fmt.Errorf("%w: model_type %q (want llama, mistral or qwen2)", ErrUnsupported, r.ModelType)
+	}
+	for _, a := range r.Architectures {
+		if _, ok := architectures[a]; !ok {
+			return c, fmt.Errorf("%w: architecture %q (want LlamaForCausalLM, MistralForCausalLM or Qwen2ForCausalLM)", ErrUnsupported, a)
+		}
+	}
+	intOr := func(p *int, def int) int {
+		if p != nil {
+			return *p
+		}
+		return def
+	}
+	c.VocabSize = intOr(r.VocabSize, fam.vocab)
+	c.HiddenSize = intOr(r.HiddenSize, fam.hidden)
+	c.IntermediateSize = intOr(r.IntermediateSize, fam.inter)
+	c.NumLayers = intOr(r.NumHiddenLayers, fam.layers)
+	c.NumHeads = intOr(r.NumAttentionHeads, fam.heads)
+	c.MaxPositions = intOr(r.MaxPositionEmbeddings, fam.maxPos)
+	c.TorchDType = r.DType // v5 name; torch_dtype is the v4 one and loses when both are set
 	if c.TorchDType == "" {
 		c.TorchDType = r.TorchDType
 	}
-	switch r.ModelType {
-	case "llama", "mistral", "qwen2":
+	c.HiddenAct = "silu"
+	if r.HiddenAct != nil {
+		c.HiddenAct = *r.HiddenAct
+	}
+	if c.HiddenAct != "silu" && c.HiddenAct != "swish" { // ACT2FN maps both to SiLU
+		return c, fmt.Errorf("%w: hidden_act %q (want silu)", ErrUnsupported, c.HiddenAct)
+	}
+	// num_key_value_heads: absent takes the class default (llama: heads,
+	// mistral: 8, qwen2: 32); null means num_attention_heads.
+	kv, present, err := optInt(r.NumKeyValueHeads, "num_key_value_heads")
+	switch {
+	case err != nil:
+		return c, err
+	case present:
+		c.NumKVHeads = kv
+	case len(r.NumKeyValueHeads) == 0 && fam.kvHeads > 0:
+		c.NumKVHeads = fam.kvHeads
 	default:
-		return c, fmt.Errorf("%w: model_type %q (supported: llama, mistral, qwen2)", ErrUnsupported, r.ModelType)
+		c.NumKVHeads = c.NumHeads
 	}
-	if c.HiddenAct == "" {
-		c.HiddenAct = "silu"
-	}
-	if c.HiddenAct != "silu" {
-		return c, fmt.Errorf("%w: hidden_act %q (only silu)", ErrUnsupported, c.HiddenAct)
-	}
-	c.NumKVHeads = c.NumHeads
-	if r.NumKeyValueHeads != nil {
-		c.NumKVHeads = *r.NumKeyValueHeads
-	}
+	// head_dim: null or absent means hidden_size / num_attention_heads (all
+	// three families; qwen2 reads it with getattr when config.json has it).
 	if c.NumHeads > 0 {
 		c.HeadDim = c.HiddenSize / c.NumHeads
 	}
-	if r.HeadDim != nil && *r.HeadDim > 0 {
+	if r.HeadDim != nil && *r.HeadDim != 0 {
 		c.HeadDim = *r.HeadDim
 	}
 	if r.RMSNormEps != nil {
 		c.RMSNormEps = *r.RMSNormEps
 	}
 	if r.TieWordEmbeddings != nil {
-		c.TieEmbeddings = *r.TieWordEmbeddings
-	} else {
-		c.TieEmbeddings = false // LlamaConfig, MistralConfig and Qwen2Config default
+		c.TieEmbeddings = *r.TieWordEmbeddings // every family defaults to false
 	}
-	switch r.ModelType {
-	case "qwen2":
-		c.AttentionBias = true // q, k, v carry biases; o does not
-	default:
-		if r.AttentionBias != nil {
-			c.AttentionBias = *r.AttentionBias
-			c.OutputBias = *r.AttentionBias
-		}
-	}
-	c.SlidingLayers = make([]bool, c.NumLayers)
-	if r.SlidingWindow != nil && *r.SlidingWindow > 0 {
-		switch r.ModelType {
-		case "mistral":
-			c.SlidingWindow = *r.SlidingWindow
-			for i := range c.SlidingLayers {
-				c.SlidingLayers[i] = true
-			}
-		case "qwen2":
-			if r.UseSlidingWindow != nil && *r.UseSlidingWindow {
-				c.SlidingWindow = *r.SlidingWindow
-				for i := range c.SlidingLayers {
-					if len(r.LayerTypes) == c.NumLayers {
-						c.SlidingLayers[i] = r.LayerTypes[i] == "sliding_attention"
-					} else if r.MaxWindowLayers != nil {
-						c.SlidingLayers[i] = i >= *r.MaxWindowLayers
-					}
-				}
-			}
-		}
-	}
-	if r.BOSTokenID != nil {
-		c.BOSTokenID = *r.BOSTokenID
-	}
-	if r.PadTokenID != nil {
-		c.PadTokenID = *r.PadTokenID
-	} else {
-		c.PadTokenID = -1
-	}
-	if len(r.EOSTokenID) > 0 && string(r.EOSTokenID) != "null" {
-		var one int
-		if json.Unmarshal(r.EOSTokenID, &one) == nil {
-			c.EOSTokenIDs = []int{one}
-		} else if err := json.Unmarshal(r.EOSTokenID, &c.EOSTokenIDs); err != nil {
-			return c, fmt.Errorf("nn: eos_token_id: want an int or a list of ints, got %s", r.EOSTokenID)
-		}
-	}
-	rope, err := parseRope(r)
-	if err != nil {
+	c.parseBiases(r)
+	if err := c.parseSliding(r); err != nil {
 		return c, err
 	}
-	c.Rope = rope
-	if r.PartialRotaryFactor != nil {
-		c.PartialRotary = *r.PartialRotaryFactor
+	if err := c.parseTokens(r, fam); err != nil {
+		return c, err
 	}
-	if r.RopeParameters != nil && r.RopeParameters.PartialRotaryFactor != nil {
-		c.PartialRotary = *r.RopeParameters.PartialRotaryFactor
-	}
-	if c.PartialRotary != 1 {
-		return c, fmt.Errorf("%w: partial_rotary_factor %g", ErrUnsupported, c.PartialRotary)
+	if err := c.parseRope(r); err != nil {
+		return c, err
 	}
 	return c, c.Validate()
 }
 
-func parseRope(r rawConfig) (RopeConfig, error) {
-	rc := RopeConfig{Theta: 10000, Type: "default"}
-	if r.RopeTheta != nil {
-		rc.Theta = *r.RopeTheta
-	}
-	src := r.RopeScaling // transformers v4
-	if r.RopeParameters != nil {
-		src = r.RopeParameters // transformers v5
-	}
-	if src == nil {
-		return rc, nil
-	}
-	if src.RopeTheta != nil {
-		rc.Theta = *src.RopeTheta
-	}
-	t := src.RopeType
-	if t == "" {
-		t = src.Type
-	}
-	if t != "" {
-		rc.Type = t
-	}
-	f := func(p *float64, def float64) float64 {
-		if p != nil {
-			return *p
+// parseBiases follows the modules: LlamaAttention gives q, k, v and o
+// bias=attention_bias and LlamaMLP bias=mlp_bias; Qwen2Attention has q, k, v
+// biases always and none on o; Mistral has no bias anywhere. Keys a family
+// does not read are ignored, as transformers ignores them.
+func (c *Config) parseBiases(r rawConfig) {
+	switch c.ModelType {
+	case "llama":
+		if r.AttentionBias != nil {
+			c.AttentionBias, c.OutputBias = *r.AttentionBias, *r.AttentionBias
 		}
-		return def
+		if r.MLPBias != nil {
+			c.MLPBias = *r.MLPBias
+		}
+	case "qwen2":
+		c.AttentionBias = true
 	}
-	rc.Factor = f(src.Factor, 1)
-	rc.LowFreqFactor = f(src.LowFreqFactor, 1)
-	rc.HighFreqFactor = f(src.HighFreqFactor, 4)
-	rc.BetaFast = f(src.BetaFast, 32)
-	rc.BetaSlow = f(src.BetaSlow, 1)
-	rc.AttentionFactor = f(src.AttentionFactor, 0)
-	rc.Mscale = f(src.Mscale, 0)
-	rc.MscaleAllDim = f(src.MscaleAllDim, 0)
-	if src.OriginalMaxPositionEmbeddings != nil {
-		rc.OriginalMaxPositions = *src.OriginalMaxPositionEmbeddings
-	} else {
-		rc.OriginalMaxPositions = r.MaxPositionEmbeddings
+}
+
+// parseSliding follows MistralConfig (sliding_window defaults to 4096, null
+// disables it, and then every layer uses it) and Qwen2Config (the window
+// only exists with use_sliding_window; layer_types, or else layers from
+// max_window_layers (default 28) on, say which layers use it). Llama has no
+// sliding window. The window W lets query q see keys k with q-W < k ≤ q
+// (masking_utils.sliding_window_overlay).
+func (c *Config) parseSliding(r rawConfig) error {
+	c.SlidingLayers = make([]bool, max(c.NumLayers, 0))
+	window, present, err := optInt(r.SlidingWindow, "sliding_window")
+	if err != nil {
+		return err
 	}
-	switch rc.Type {
-	case "default", "linear", "dynamic", "yarn", "llama3":
+	isNull := string(r.SlidingWindow) == "null"
+	if !present && !isNull {
+		window = 4096
+	}
+	switch c.ModelType {
+	case "mistral":
+		if isNull {
+			return nil
+		}
+		if window <= 0 {
+			return fmt.Errorf("nn: config.json: sliding_window must be > 0 or null, got %d", window)
+		}
+		c.SlidingWindow = window
+		for i := range c.SlidingLayers {
+			c.SlidingLayers[i] = true
+		}
+	case "qwen2":
+		use := r.UseSlidingWindow != nil && *r.UseSlidingWindow
+		if !use || isNull {
+			window = 0 // Qwen2Config stores sliding_window=None
+		}
+		if r.LayerTypes != nil {
+			if len(r.LayerTypes) != c.NumLayers {
+				return fmt.Errorf("nn: config.json: layer_types has %d entries, num_hidden_layers is %d", len(r.LayerTypes), c.NumLayers)
+			}
+			for i, t := range r.LayerTypes {
+				switch t {
+				case "full_attention":
+				case "sliding_attention":
+					if window <= 0 {
+						return fmt.Errorf("%w: layer_types[%d] is sliding_attention but no sliding_window is set (use_sliding_window %v, sliding_window %s)",
+							ErrUnsupported, i, use, orNull(r.SlidingWindow))
+					}
+					c.SlidingLayers[i] = true
+				default:
+					return fmt.Errorf("%w: layer_types[%d] %q (want full_attention or sliding_attention)", ErrUnsupported, i, t)
+				}
+			}
+		} else if window > 0 {
+			first := 28
+			if r.MaxWindowLayers != nil {
+				first = *r.MaxWindowLayers
+			}
+			for i := range c.SlidingLayers {
+				c.SlidingLayers[i] = i >= first
+			}
+		}
+		if window > 0 && contains(c.SlidingLayers, true) {
+			c.SlidingWindow = window
+		}
+	}
+	return nil
+}
+
+// parseTokens reads bos/eos/pad ids: an int, null, or (eos) a list.
+func (c *Config) parseTokens(r rawConfig, fam familyDefaults) error {
+	var err error
+	if c.BOSTokenID, err = tokenID(r.BOSTokenID, "bos_token_id", fam.bos); err != nil {
+		return err
+	}
+	if c.PadTokenID, err = tokenID(r.PadTokenID, "pad_token_id", -1); err != nil {
+		return err
+	}
+	switch {
+	case len(r.EOSTokenID) == 0:
+		if fam.eos >= 0 {
+			c.EOSTokenIDs = []int{fam.eos}
+		}
+	case string(r.EOSTokenID) == "null":
 	default:
-		return rc, fmt.Errorf("%w: rope type %q (supported: default, linear, dynamic, yarn, llama3)", ErrUnsupported, rc.Type)
+		var one int
+		if json.Unmarshal(r.EOSTokenID, &one) == nil {
+			c.EOSTokenIDs = []int{one}
+		} else if err := json.Unmarshal(r.EOSTokenID, &c.EOSTokenIDs); err != nil {
+			return fmt.Errorf("nn: config.json: eos_token_id: want an int or a list of ints, got %.40s", r.EOSTokenID)
+		}
 	}
-	if rc.Type != "default" && rc.Factor <= 0 {
-		return rc, fmt.Errorf("nn: rope %s: factor must be > 0, got %g", rc.Type, rc.Factor)
+	return nil
+}
+
+func tokenID(raw json.RawMessage, key string, def int) (int, error) {
+	if string(raw) == "null" {
+		return -1, nil
 	}
-	return rc, nil
+	v, present, err := optInt(raw, key)
+	if !present || err != nil {
+		return def, err
+	}
+	return v, nil
+}
+
+// optInt decodes an optional integer key; present is false when the key is
+// absent or null.
+func optInt(raw json.RawMessage, key string) (v int, present bool, err error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, false, nil
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return 0, false, fmt.Errorf("nn: config.json: %s: want an integer or null, got %.40s", key, raw)
+	}
+	return v, true, nil
+}
+
+func orNull(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return "absent"
+	}
+	return string(raw)
+}
+
+func contains(s []bool, v bool) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // Validate checks sizes and their combinations.
@@ -290,8 +399,11 @@ func (c Config) Validate() error {
 	if c.HeadDim%2 != 0 {
 		return fmt.Errorf("nn: config.json: head_dim %d must be even for RoPE", c.HeadDim)
 	}
-	if c.RMSNormEps <= 0 {
-		return fmt.Errorf("nn: config.json: rms_norm_eps must be > 0")
+	if !(c.RMSNormEps > 0) {
+		return fmt.Errorf("nn: config.json: rms_norm_eps must be > 0, got %g", c.RMSNormEps)
 	}
-	return nil
+	if len(c.SlidingLayers) != c.NumLayers {
+		return fmt.Errorf("nn: config: %d sliding-layer flags for %d layers", len(c.SlidingLayers), c.NumLayers)
+	}
+	return c.Rope.validate(c.HeadDim)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/internal/safetensors"
@@ -24,6 +25,16 @@ type LoadOptions struct {
 	// Trainable makes every base weight a trainable parameter (full
 	// fine-tuning); otherwise they are frozen.
 	Trainable bool
+	// Quantize, when set, replaces each decoder projection weight (q, k, v,
+	// o, gate, up, down) by a quantized tensor as it is loaded (QLoRA's
+	// load_in_4bit; package lora provides the NF4 one). Embeddings, norms
+	// and lm_head stay as they are.
+	Quantize func(name string, w []float32, shape []int) (*tensor.Tensor, error)
+}
+
+// isProjection reports whether a parameter is a decoder linear weight.
+func isProjection(name string) bool {
+	return strings.HasPrefix(name, "model.layers.") && strings.HasSuffix(name, "_proj.weight")
 }
 
 // Load reads a Hugging Face model folder (config.json plus
@@ -45,6 +56,8 @@ func Load(dir string, opt LoadOptions) (*Model, error) {
 type tensorSource interface {
 	Tensor(name string) (safetensors.Tensor, error)
 	Has(name string) bool
+	FileOf(name string) string
+	Shards() []string
 }
 
 // expectedShapes lists every parameter config.json implies, with its shape.
@@ -107,18 +120,26 @@ func build(cfg Config, src tensorSource, opt LoadOptions, where string) (*Model,
 			var st safetensors.Tensor
 			st, err = src.Tensor(name)
 			if err != nil {
-				err = fmt.Errorf("nn: %s: tensor %q required by config.json (shape %v): %w", where, name, want, err)
+				err = fmt.Errorf("nn: %s: tensor %q required by config.json (shape %v) is in none of %v: %w", where, name, want, src.Shards(), err)
 				return
 			}
+			file := src.FileOf(name)
 			if !tensor.Shape(st.Shape).Equal(want) {
-				err = fmt.Errorf("nn: %s: tensor %q has shape %v, config.json implies %v", where, name, st.Shape, want)
+				err = fmt.Errorf("nn: %s: tensor %q has shape %v, config.json implies %v", file, name, st.Shape, want)
 				return
 			}
 			isMatrix := len(want) == 2
 			var t *tensor.Tensor
-			t, err = toTensor(opt.Backend, st, opt.DType, opt.KeepBF16 && isMatrix && !opt.Trainable)
+			if opt.Quantize != nil && !opt.Trainable && isProjection(name) {
+				var f []float32
+				if f, err = DecodeFloats(st); err == nil {
+					t, err = opt.Quantize(name, f, st.Shape)
+				}
+			} else {
+				t, err = toTensor(opt.Backend, st, opt.DType, opt.KeepBF16 && isMatrix && !opt.Trainable)
+			}
 			if err != nil {
-				err = fmt.Errorf("nn: %s: tensor %q: %w", where, name, err)
+				err = fmt.Errorf("nn: %s: tensor %q: %w", src.FileOf(name), name, err)
 				return
 			}
 			if opt.Trainable {

@@ -41,6 +41,8 @@ type Model struct {
 	// Checkpointing recomputes each decoder block during the backward
 	// instead of keeping its activations.
 	Checkpointing bool
+	// rope carries dynamic-NTK RoPE state across calls as transformers does.
+	rope RopeState
 }
 
 // Batch is the input of a forward pass. Only InputIDs is required.
@@ -153,7 +155,11 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 	} else if len(pos) != B*T {
 		return Output{}, fmt.Errorf("nn: %d position ids for a [%d,%d] batch", len(pos), B, T)
 	}
-	cos, sin := c.RopeTables(m.Backend, m.DType, pos, B, T)
+	maxPos := 0
+	for _, p := range pos {
+		maxPos = max(maxPos, p+1)
+	}
+	cos, sin := c.RopeTablesAt(m.Backend, m.DType, pos, B, T, m.rope.Step(c, maxPos))
 
 	var out Output
 	h := tp.Embedding(m.Embed, in.InputIDs)

@@ -1,109 +1,456 @@
 package nn
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
+	"sort"
 
 	"github.com/ftune/ftune/tensor"
 )
 
+// parseRope applies transformers v5's RoPE standardisation
+// (RotaryEmbeddingConfigMixin.convert_rope_params_to_dict and
+// standardize_rope_params): a non-empty v4 rope_scaling wins over
+// rope_parameters; rope_theta inside the object wins over the top-level
+// one (default 10000); "type" is the v4 spelling of "rope_type"; for llama3,
+// yarn and longrope the pretraining length is a top-level
+// original_max_position_embeddings if config.json has one, else the
+// object's, else max_position_embeddings. Keys each type requires are
+// checked as transformers' _check_received_keys does (a missing one is an
+// error there too).
+func (c *Config) parseRope(r rawConfig) error {
+	raw, key := r.RopeParameters, "rope_parameters"
+	if nonEmptyObject(r.RopeScaling) {
+		raw, key = r.RopeScaling, "rope_scaling"
+	}
+	var src rawRope
+	if len(raw) > 0 && string(raw) != "null" {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return fmt.Errorf("nn: config.json: %s: want an object: %v", key, err)
+		}
+		if len(m) > 0 && allObjects(m) {
+			// {"full_attention": {...}, "sliding_attention": {...}}: the
+			// per-layer-type layout of hybrid models. LlamaConfig would read
+			// it as one global dict of unknown keys and Qwen2's rotary
+			// embedding fails on it, so no family here runs it.
+			return fmt.Errorf("%w: %s holds one RoPE setting per layer type (keys %v); llama, mistral and qwen2 take a single one", ErrUnsupported, key, sortedKeys(m))
+		}
+		if err := json.Unmarshal(raw, &src); err != nil {
+			return fmt.Errorf("nn: config.json: %s: %v", key, err)
+		}
+	}
+	rc := RopeConfig{Theta: 10000, Type: "default", Truncate: true}
+	if r.RopeTheta != nil {
+		rc.Theta = *r.RopeTheta
+	}
+	if src.RopeTheta != nil {
+		rc.Theta = *src.RopeTheta
+	}
+	switch {
+	case src.RopeType != nil:
+		rc.Type = *src.RopeType
+	case src.Type != nil:
+		rc.Type = *src.Type
+	}
+	need := func(p *float64, name string) (float64, error) {
+		if p == nil {
+			return 0, fmt.Errorf("nn: config.json: %s: rope_type %q requires %q", key, rc.Type, name)
+		}
+		return *p, nil
+	}
+	origMax := func() int {
+		switch {
+		case r.OrigMaxPositions != nil:
+			return int(*r.OrigMaxPositions)
+		case src.OriginalMaxPositionEmbeddings != nil:
+			return int(*src.OriginalMaxPositionEmbeddings)
+		}
+		return c.MaxPositions
+	}
+	var err error
+	switch rc.Type {
+	case "default":
+		// partial_rotary_factor is not read by the default init of these
+		// families, so it is ignored here as there.
+		c.Rope = rc
+		return rc.validate(c.HeadDim)
+	case "linear", "dynamic":
+		rc.Factor, err = need(src.Factor, "factor")
+	case "llama3":
+		if rc.Factor, err = need(src.Factor, "factor"); err != nil {
+			return err
+		}
+		if rc.LowFreqFactor, err = need(src.LowFreqFactor, "low_freq_factor"); err != nil {
+			return err
+		}
+		rc.HighFreqFactor, err = need(src.HighFreqFactor, "high_freq_factor")
+		rc.OriginalMaxPositions = origMax()
+	case "yarn":
+		rc.OriginalMaxPositions = origMax()
+		if src.Factor != nil {
+			rc.Factor = *src.Factor
+		} else if rc.OriginalMaxPositions > 0 {
+			// _compute_yarn_parameters: factor None -> post-yarn / pre-yarn length
+			rc.Factor = float64(c.MaxPositions) / float64(rc.OriginalMaxPositions)
+		}
+		rc.BetaFast, rc.BetaSlow = 32, 1 // `or 32`, `or 1`: null and 0 both mean the default
+		if src.BetaFast != nil && *src.BetaFast != 0 {
+			rc.BetaFast = *src.BetaFast
+		}
+		if src.BetaSlow != nil && *src.BetaSlow != 0 {
+			rc.BetaSlow = *src.BetaSlow
+		}
+		if src.AttentionFactor != nil {
+			if *src.AttentionFactor <= 0 {
+				return fmt.Errorf("nn: config.json: %s: attention_factor must be > 0, got %g", key, *src.AttentionFactor)
+			}
+			rc.AttentionFactor = *src.AttentionFactor
+		}
+		if src.Mscale != nil {
+			rc.Mscale = *src.Mscale
+		}
+		if src.MscaleAllDim != nil {
+			rc.MscaleAllDim = *src.MscaleAllDim
+		}
+		if src.Truncate != nil {
+			rc.Truncate = *src.Truncate
+		}
+	case "longrope":
+		rc.OriginalMaxPositions = origMax()
+		if src.ShortFactor == nil || src.LongFactor == nil {
+			return fmt.Errorf("nn: config.json: %s: rope_type \"longrope\" requires \"short_factor\" and \"long_factor\"", key)
+		}
+		rc.ShortFactor, rc.LongFactor = src.ShortFactor, src.LongFactor
+		if src.Factor != nil {
+			rc.Factor = *src.Factor
+		} else if rc.OriginalMaxPositions > 0 {
+			rc.Factor = float64(c.MaxPositions) / float64(rc.OriginalMaxPositions)
+		}
+		if src.AttentionFactor != nil {
+			rc.AttentionFactor = *src.AttentionFactor
+		}
+	default:
+		return fmt.Errorf("%w: %s rope_type %q (want default, linear, dynamic, yarn, longrope or llama3)", ErrUnsupported, key, rc.Type)
+	}
+	if err != nil {
+		return err
+	}
+	// The scaled inits build head_dim*partial_rotary_factor frequencies,
+	// which these families' apply_rotary_pos_emb cannot broadcast.
+	partial := 1.0
+	if src.PartialRotaryFactor != nil {
+		partial = *src.PartialRotaryFactor
+	}
+	if r.PartialRotaryFactor != nil {
+		partial = *r.PartialRotaryFactor
+	}
+	if partial != 1 {
+		return fmt.Errorf("%w: partial_rotary_factor %g with rope_type %q", ErrUnsupported, partial, rc.Type)
+	}
+	c.Rope = rc
+	return rc.validate(c.HeadDim)
+}
+
+// validate rejects values that would divide by zero or index out of range.
+func (r RopeConfig) validate(headDim int) error {
+	if !(r.Theta > 0) {
+		return fmt.Errorf("nn: config.json: rope_theta must be > 0, got %g", r.Theta)
+	}
+	switch r.Type {
+	case "linear", "dynamic", "yarn", "llama3", "longrope":
+		if !(r.Factor > 0) {
+			return fmt.Errorf("nn: config.json: rope %s: factor must be > 0, got %g", r.Type, r.Factor)
+		}
+	}
+	switch r.Type {
+	case "yarn", "llama3", "longrope":
+		if r.OriginalMaxPositions <= 0 {
+			return fmt.Errorf("nn: config.json: rope %s: original_max_position_embeddings must be > 0, got %d", r.Type, r.OriginalMaxPositions)
+		}
+	}
+	if r.Type == "llama3" && r.HighFreqFactor == r.LowFreqFactor {
+		return fmt.Errorf("nn: config.json: rope llama3: high_freq_factor and low_freq_factor are both %g (the smoothing divides by their difference)", r.LowFreqFactor)
+	}
+	if r.Type == "longrope" && (len(r.ShortFactor) != headDim/2 || len(r.LongFactor) != headDim/2) {
+		return fmt.Errorf("nn: config.json: rope longrope: short_factor has %d and long_factor %d entries, want head_dim/2 = %d",
+			len(r.ShortFactor), len(r.LongFactor), headDim/2)
+	}
+	return nil
+}
+
+// nonEmptyObject is Python's truthiness of a decoded dict: null and {} are
+// false.
+func nonEmptyObject(raw json.RawMessage) bool {
+	var m map[string]json.RawMessage
+	return len(raw) > 0 && json.Unmarshal(raw, &m) == nil && len(m) > 0
+}
+
+func allObjects(m map[string]json.RawMessage) bool {
+	for _, v := range m {
+		var o map[string]json.RawMessage
+		if json.Unmarshal(v, &o) != nil || o == nil {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys(m map[string]json.RawMessage) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// The functions below follow transformers' ROPE_INIT_FUNCTIONS
+// (modeling_rope_utils.py) and the rotary embedding forward of the llama,
+// mistral and qwen2 models. torch computes the frequencies in float32, one
+// rounding per tensor op; each op is rounded the same way here (float32
+// arithmetic in Go rounds like torch's CPU kernels, and a Python scalar
+// meeting a float32 tensor is first rounded to float32), so the values match
+// transformers' inv_freq buffers to the last bit or one ulp of pow. Python
+// scalar arithmetic (the YaRN correction range, the Llama-3 wavelength
+// bounds, attention factors) stays in float64, as in Python.
+
 // InvFreq returns the rotary inverse frequencies (head_dim/2 of them) and
-// the attention scaling that multiplies cos and sin, as transformers'
-// ROPE_INIT_FUNCTIONS compute them for the configured type. seqLen matters
-// only for dynamic NTK scaling, which grows the base past the original
-// context.
+// the attention scaling that multiplies cos and sin. seqLen is the seq_len
+// transformers hands the init function: the largest position id + 1 of the
+// current forward pass. Only dynamic NTK (which grows the base past
+// max_position_embeddings) and longrope (long factors past the original
+// length) read it; 0 gives the frequencies a freshly built model holds.
 func (c Config) InvFreq(seqLen int) (inv []float64, attnScale float64) {
 	r := c.Rope
 	d := c.HeadDim
-	base := r.Theta
-	if r.Type == "dynamic" && r.OriginalMaxPositions > 0 && seqLen > r.OriginalMaxPositions {
-		s := r.Factor*float64(seqLen)/float64(r.OriginalMaxPositions) - (r.Factor - 1)
-		base *= math.Pow(s, float64(d)/float64(d-2))
-	}
-	inv = make([]float64, d/2)
-	for i := range inv {
-		// transformers computes base ** (arange(0, d, 2).float() / d) in
-		// float32; rounding each step the same way keeps parity at 1e-7.
-		e := float32(2*i) / float32(d)
-		inv[i] = float64(float32(1 / math.Pow(base, float64(e))))
-	}
+	var f []float32
 	attnScale = 1
 	switch r.Type {
 	case "linear":
-		for i := range inv {
-			inv[i] /= r.Factor
+		// _compute_linear_scaling_rope_parameters: default, then inv_freq /= factor.
+		f = defaultInvFreq(float32(r.Theta), d)
+		for i := range f {
+			f[i] /= float32(r.Factor)
 		}
-	case "llama3":
-		old := float64(r.OriginalMaxPositions)
-		lowWave, highWave := old/r.LowFreqFactor, old/r.HighFreqFactor
-		for i, f := range inv {
-			wave := 2 * math.Pi / f
-			switch {
-			case wave > lowWave:
-				inv[i] = f / r.Factor
-			case wave >= highWave:
-				smooth := (old/wave - r.LowFreqFactor) / (r.HighFreqFactor - r.LowFreqFactor)
-				inv[i] = (1-smooth)*f/r.Factor + smooth*f
-			}
-		}
+	case "dynamic":
+		f = dynamicInvFreq(c, seqLen)
 	case "yarn":
-		inv, attnScale = yarn(c, base)
+		f, attnScale = yarnInvFreq(c)
+	case "longrope":
+		f, attnScale = longropeInvFreq(c, seqLen)
+	case "llama3":
+		f = llama3InvFreq(c)
+	default:
+		f = defaultInvFreq(float32(r.Theta), d)
+	}
+	inv = make([]float64, len(f))
+	for i, v := range f {
+		inv[i] = float64(v)
 	}
 	return inv, attnScale
 }
 
+// defaultInvFreq is 1.0 / (base ** (arange(0, dim, 2).float() / dim)): the
+// exponent is a float32 division, pow is taken on the float32 base, and
+// 1.0/x is torch's reciprocal.
+func defaultInvFreq(base float32, dim int) []float32 {
+	f := make([]float32, dim/2)
+	for i := range f {
+		f[i] = 1 / powf(base, ropeExponent(i, dim))
+	}
+	return f
+}
+
+func ropeExponent(i, dim int) float32 { return float32(2*i) / float32(dim) }
+
+// powf is a float32 pow rounded once (torch's float pow is within an ulp).
+func powf(base, exp float32) float32 {
+	return float32(math.Pow(float64(base), float64(exp)))
+}
+
+// dynamicInvFreq is _compute_dynamic_ntk_parameters. It scales against
+// max_position_embeddings (not original_max_position_embeddings, which
+// transformers does not read for this type). At init (seq_len None) the
+// Python arithmetic leaves the base unchanged; in the forward update seq_len
+// is a tensor, so the new base is formed in float32.
+func dynamicInvFreq(c Config, seqLen int) []float32 {
+	r := c.Rope
+	d := c.HeadDim
+	if seqLen <= c.MaxPositions {
+		return defaultInvFreq(float32(r.Theta), d)
+	}
+	fac := float32(r.Factor)
+	s := float32(fac*float32(seqLen)) / float32(c.MaxPositions)
+	s -= float32(r.Factor - 1)
+	// tensor ** python float: the scalar kernel raises in double and rounds.
+	s = float32(math.Pow(float64(s), float64(d)/float64(d-2)))
+	base := float32(r.Theta) * s
+	return defaultInvFreq(base, d)
+}
+
+// yarnMscale is get_mscale: 0.1·m·ln(scale) + 1 above scale 1.
 func yarnMscale(scale, m float64) float64 {
 	if scale <= 1 {
 		return 1
 	}
-	if m == 0 {
-		m = 1
-	}
 	return 0.1*m*math.Log(scale) + 1
 }
 
-// yarn follows transformers' _compute_yarn_parameters: frequencies below
-// the correction range are interpolated (divided by the factor), above it
-// extrapolated (kept), with a linear ramp between.
-func yarn(c Config, base float64) ([]float64, float64) {
-	r := c.Rope
-	d := float64(c.HeadDim)
-	attn := r.AttentionFactor
-	if attn == 0 {
-		if r.Mscale != 0 && r.MscaleAllDim != 0 {
-			attn = yarnMscale(r.Factor, r.Mscale) / yarnMscale(r.Factor, r.MscaleAllDim)
-		} else {
-			attn = yarnMscale(r.Factor, 1)
-		}
+// yarnAttentionFactor is the cos/sin scaling of _compute_yarn_parameters:
+// attention_factor when given, else mscale/mscale_all_dim when both are
+// set (truthy), else get_mscale(factor).
+func yarnAttentionFactor(r RopeConfig) float64 {
+	switch {
+	case r.AttentionFactor != 0:
+		return r.AttentionFactor
+	case r.Mscale != 0 && r.MscaleAllDim != 0:
+		return yarnMscale(r.Factor, r.Mscale) / yarnMscale(r.Factor, r.MscaleAllDim)
 	}
-	orig := float64(r.OriginalMaxPositions)
-	corr := func(rot float64) float64 {
-		return d * math.Log(orig/(rot*2*math.Pi)) / (2 * math.Log(base))
-	}
-	low := math.Max(math.Floor(corr(r.BetaFast)), 0)
-	high := math.Min(math.Ceil(corr(r.BetaSlow)), d-1)
-	if low == high {
-		high += 0.001
-	}
-	inv := make([]float64, c.HeadDim/2)
-	for i := range inv {
-		posFreq := math.Pow(base, float64(2*i)/d)
-		extra, inter := 1/posFreq, 1/(r.Factor*posFreq)
-		ramp := math.Min(math.Max((float64(i)-low)/(high-low), 0), 1)
-		extraFactor := 1 - ramp
-		inv[i] = inter*(1-extraFactor) + extra*extraFactor
-	}
-	return inv, attn
+	return yarnMscale(r.Factor, 1)
 }
 
-// RopeTables returns cos and sin [B,T,D/2] for position ids [B,T], in the
-// compute dtype. Angles are formed in float32 as transformers does
-// (inv_freq float32 times the position), then cos/sin taken exactly.
+// yarnCorrectionRange is find_correction_range over
+// original_max_position_embeddings: the dimensions whose wavelengths make
+// beta_fast and beta_slow turns over the pretraining length, floored and
+// ceiled when truncate (the default), clamped to [0, dim-1].
+func yarnCorrectionRange(r RopeConfig, dim int) (low, high float64) {
+	d := float64(dim)
+	corr := func(rot float64) float64 {
+		return d * math.Log(float64(r.OriginalMaxPositions)/(rot*2*math.Pi)) / (2 * math.Log(r.Theta))
+	}
+	low, high = corr(r.BetaFast), corr(r.BetaSlow)
+	if r.Truncate {
+		low, high = math.Floor(low), math.Ceil(high)
+	}
+	return math.Max(low, 0), math.Min(high, d-1)
+}
+
+// yarnInvFreq blends interpolated (divided by factor) and extrapolated
+// (unchanged) frequencies with a linear ramp over the correction range.
+func yarnInvFreq(c Config) ([]float32, float64) {
+	r := c.Rope
+	d := c.HeadDim
+	low, high := yarnCorrectionRange(r, d)
+	if low == high {
+		high += 0.001 // linear_ramp_factor's guard against a zero-width ramp
+	}
+	lo32, width32 := float32(low), float32(high-low)
+	f := make([]float32, d/2)
+	for i := range f {
+		pos := powf(float32(r.Theta), ropeExponent(i, d))
+		extra := 1 / pos
+		inter := 1 / (float32(r.Factor) * pos)
+		ramp := (float32(i) - lo32) / width32
+		ramp = min(max(ramp, 0), 1)
+		ef := 1 - ramp // inv_freq_extrapolation_factor
+		// The conversions keep arm64 from fusing these into an FMA.
+		f[i] = float32(inter*(1-ef)) + float32(extra*ef)
+	}
+	return f, yarnAttentionFactor(r)
+}
+
+// longropeInvFreq is _compute_longrope_parameters: per-dimension divisors,
+// the long ones once seq_len passes the pretraining length; the attention
+// factor is sqrt(1 + ln(factor)/ln(original)) unless given.
+func longropeInvFreq(c Config, seqLen int) ([]float32, float64) {
+	r := c.Rope
+	d := c.HeadDim
+	ext := r.ShortFactor
+	if seqLen > r.OriginalMaxPositions {
+		ext = r.LongFactor
+	}
+	f := make([]float32, d/2)
+	for i := range f {
+		f[i] = 1 / (float32(ext[i]) * powf(float32(r.Theta), ropeExponent(i, d)))
+	}
+	attn := r.AttentionFactor
+	if attn == 0 {
+		attn = 1
+		if r.Factor > 1 {
+			attn = math.Sqrt(1 + math.Log(r.Factor)/math.Log(float64(r.OriginalMaxPositions)))
+		}
+	}
+	return f, attn
+}
+
+// llama3InvFreq is _compute_llama3_parameters: wavelengths longer than
+// original/low_freq_factor are divided by factor, shorter than
+// original/high_freq_factor kept, and the band between blended. 2π/inv is
+// torch's reciprocal times 2π; a/b with a Python scalar a likewise.
+func llama3InvFreq(c Config) []float32 {
+	r := c.Rope
+	f := defaultInvFreq(float32(r.Theta), c.HeadDim)
+	old := float64(r.OriginalMaxPositions)
+	lowWave := float32(old / r.LowFreqFactor)
+	highWave := float32(old / r.HighFreqFactor)
+	fac := float32(r.Factor)
+	for i, inv := range f {
+		wave := (1 / inv) * float32(2*math.Pi)
+		scaled := inv
+		if wave > lowWave {
+			scaled = inv / fac
+		}
+		smooth := (float32((1/wave)*float32(old)) - float32(r.LowFreqFactor)) / float32(r.HighFreqFactor-r.LowFreqFactor)
+		blended := float32((1-smooth)*scaled)/fac + float32(smooth*scaled)
+		if !(wave < highWave) && !(wave > lowWave) {
+			scaled = blended
+		}
+		f[i] = scaled
+	}
+	return f
+}
+
+// RopeState carries what transformers' dynamic_rope_update keeps between
+// forward passes of one model for dynamic NTK: the frequencies are
+// recomputed only when a pass reaches past the longest length seen so far
+// (max_seq_len_cached) and are reset to the original ones when a pass is
+// shorter than max_position_embeddings after a longer one. A pass of a
+// length in between therefore reuses the longest length's frequencies. The
+// zero value is a freshly built model.
+type RopeState struct {
+	cached int // max_seq_len_cached; 0 = max_position_embeddings
+	seqLen int // the seq_len inv_freq was last computed for; 0 = init
+}
+
+// Step records a forward pass whose largest position id is seqLen-1 and
+// returns the seqLen to give InvFreq / RopeTablesAt for it.
+func (s *RopeState) Step(c Config, seqLen int) int {
+	if c.Rope.Type != "dynamic" {
+		return seqLen // every other type is a function of this pass alone
+	}
+	orig := c.MaxPositions
+	if s.cached == 0 {
+		s.cached = orig
+	}
+	before := s.cached
+	if seqLen > before { // growth
+		s.seqLen, s.cached = seqLen, seqLen
+	}
+	if seqLen < orig && before > orig { // reset
+		s.seqLen, s.cached = 0, orig
+	}
+	return s.seqLen
+}
+
+// RopeTables returns cos and sin [B,T,D/2] for position ids [B,T] in the
+// compute dtype, with the frequencies for this pass alone (seq_len = the
+// largest position + 1).
 func (c Config) RopeTables(b tensor.Backend, dt tensor.DType, positions []int, B, T int) (cos, sin *tensor.Tensor) {
 	maxPos := 0
 	for _, p := range positions {
 		maxPos = max(maxPos, p+1)
 	}
-	inv, scale := c.InvFreq(maxPos)
+	return c.RopeTablesAt(b, dt, positions, B, T, maxPos)
+}
+
+// RopeTablesAt is RopeTables with the frequencies of InvFreq(seqLen)
+// (see RopeState). Angles are formed as transformers does, inv_freq
+// (float32) times the position in float32; cos and sin are then taken and
+// multiplied by the attention scaling (YaRN, longrope), both of them.
+func (c Config) RopeTablesAt(b tensor.Backend, dt tensor.DType, positions []int, B, T, seqLen int) (cos, sin *tensor.Tensor) {
+	inv, scale := c.InvFreq(seqLen)
 	half := len(inv)
 	cs := make([]float64, B*T*half)
 	sn := make([]float64, B*T*half)

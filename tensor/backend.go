@@ -24,7 +24,7 @@ type Backend interface {
 	// MatMul: dst = alpha·op(a)·op(b) + beta·dst over the last two axes;
 	// leading axes are batch axes (b may be rank 2 and shared by every
 	// batch). a, dst are float; b may be BF16 (frozen weights).
-	MatMul(dst, a, b *Tensor, transA, transB bool, alpha, beta float32) error
+	MatMul(dst, a, b *Tensor, transA, transB bool, alpha, beta float64) error
 
 	// Elementwise: a and b are views already broadcast to dst's shape
 	// (stride 0 on broadcast axes).

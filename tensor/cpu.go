@@ -3,6 +3,8 @@ package tensor
 import (
 	"fmt"
 	"runtime"
+
+	"github.com/ftune/ftune/kernels/asm"
 )
 
 // cpuStorage holds exactly one of its slices, by dtype.
@@ -13,6 +15,7 @@ type cpuStorage struct {
 	u16 []uint16 // BF16 and F16 bit patterns
 	i32 []int32
 	i64 []int64
+	nf4 *NF4Data
 }
 
 func (s *cpuStorage) DType() DType { return s.dt }
@@ -28,6 +31,8 @@ func (s *cpuStorage) Len() int {
 		return len(s.i32)
 	case I64:
 		return len(s.i64)
+	case NF4:
+		return s.nf4.Len
 	}
 	return 0
 }
@@ -78,6 +83,11 @@ func (c *CPUBackend) FromHost(dt DType, data any) (Storage, error) {
 		s.i32, ok = d, dt == I32
 	case []int64:
 		s.i64, ok = d, dt == I64
+	case NF4Data:
+		if err := d.check(); err != nil {
+			return nil, err
+		}
+		s.nf4, ok = &d, dt == NF4
 	}
 	if !ok {
 		return nil, fmt.Errorf("cpu: FromHost %T as %v", data, dt)
@@ -153,6 +163,10 @@ func (s *cpuStorage) get(i int) float64 {
 		return float64(s.i32[i])
 	case I64:
 		return float64(s.i64[i])
+	case NF4:
+		var v [1]float32
+		asm.DequantNF4(v[:], s.nf4.Packed, s.nf4.Absmax, s.nf4.BlockSize, i)
+		return float64(v[0])
 	}
 	return 0
 }

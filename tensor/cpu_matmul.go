@@ -1,11 +1,15 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/ftune/ftune/kernels/asm"
+)
 
 // MatMul on the CPU: float32 goes through kernels/asm SGEMM (BF16 weights
 // converted while packing), float64 through a plain blocked loop used by
 // gradient checks.
-func (c *CPUBackend) MatMul(dst, a, b *Tensor, transA, transB bool, alpha, beta float32) error {
+func (c *CPUBackend) MatMul(dst, a, b *Tensor, transA, transB bool, alpha, beta float64) error {
 	if !dst.IsContiguous() || !a.IsContiguous() || !b.IsContiguous() {
 		return fmt.Errorf("cpu: MatMul needs contiguous operands")
 	}
@@ -44,25 +48,39 @@ func (c *CPUBackend) MatMul(dst, a, b *Tensor, transA, transB bool, alpha, beta 
 		if bShared && !transA && batch > 1 && sa == m*k {
 			// One tall GEMM instead of many small ones: rows of all batches
 			// share the weight.
-			sgemm(false, transB, batch*m, n, k, alpha, x, lda, y, ldb, beta, d, ldc)
+			sgemm(false, transB, batch*m, n, k, float32(alpha), x, lda, y, ldb, float32(beta), d, ldc)
 			return nil
 		}
 		for i := 0; i < batch; i++ {
-			sgemm(transA, transB, m, n, k, alpha, x[i*sa:], lda, y[i*sb:], ldb, beta, d[i*sc:], ldc)
+			sgemm(transA, transB, m, n, k, float32(alpha), x[i*sa:], lda, y[i*sb:], ldb, float32(beta), d[i*sc:], ldc)
 		}
 	case dst.dtype == F32 && a.dtype == F32 && b.dtype == BF16:
 		d, x, y := floats[float32](dst)[dst.offset:], floats[float32](a)[a.offset:], b.st.(*cpuStorage).u16[b.offset:]
 		if bShared && !transA && batch > 1 {
-			sgemmBF16(false, transB, batch*m, n, k, alpha, x, lda, y, ldb, beta, d, ldc)
+			sgemmBF16(false, transB, batch*m, n, k, float32(alpha), x, lda, y, ldb, float32(beta), d, ldc)
 			return nil
 		}
 		for i := 0; i < batch; i++ {
-			sgemmBF16(transA, transB, m, n, k, alpha, x[i*sa:], lda, y[i*sb:], ldb, beta, d[i*sc:], ldc)
+			sgemmBF16(transA, transB, m, n, k, float32(alpha), x[i*sa:], lda, y[i*sb:], ldb, float32(beta), d[i*sc:], ldc)
+		}
+	case dst.dtype == F32 && a.dtype == F32 && b.dtype == NF4:
+		if !bShared || b.offset != 0 || !b.IsContiguous() {
+			return fmt.Errorf("cpu: NF4 operand must be a whole rank-2 weight")
+		}
+		q := b.st.(*cpuStorage).nf4
+		src := asm.NF4Source{Packed: q.Packed, Absmax: q.Absmax, BlockSize: q.BlockSize, Rows: b.shape[0], Cols: b.shape[1], Trans: transB}
+		d, x := floats[float32](dst)[dst.offset:], floats[float32](a)[a.offset:]
+		if !transA {
+			asm.SgemmSource(false, batch*m, n, k, float32(alpha), x, lda, src, float32(beta), d, ldc)
+			return nil
+		}
+		for i := 0; i < batch; i++ {
+			asm.SgemmSource(true, m, n, k, float32(alpha), x[i*sa:], lda, src, float32(beta), d[i*sc:], ldc)
 		}
 	case dst.dtype == F64 && a.dtype == F64 && b.dtype == F64:
 		d, x, y := floats[float64](dst)[dst.offset:], floats[float64](a)[a.offset:], floats[float64](b)[b.offset:]
 		for i := 0; i < batch; i++ {
-			gemmRef(transA, transB, m, n, k, float64(alpha), x[i*sa:], lda, y[i*sb:], ldb, float64(beta), d[i*sc:], ldc)
+			gemmRef(transA, transB, m, n, k, alpha, x[i*sa:], lda, y[i*sb:], ldb, beta, d[i*sc:], ldc)
 		}
 	default:
 		return fmt.Errorf("cpu: %w: MatMul %v·%v -> %v", ErrUnsupported, a.dtype, b.dtype, dst.dtype)

@@ -15,6 +15,7 @@ const (
 	F16                   // float16: loaded and converted
 	I32                   // int32
 	I64                   // int64: token ids and labels as Hugging Face writes them
+	NF4                   // 4-bit NormalFloat weights (QLoRA): packed nibbles + block absmax
 )
 
 // Size is the width of one element in bytes.
@@ -47,6 +48,8 @@ func (d DType) String() string {
 		return "I32"
 	case I64:
 		return "I64"
+	case NF4:
+		return "NF4"
 	}
 	return fmt.Sprintf("DType(%d)", uint8(d))
 }

@@ -37,7 +37,7 @@ func MatMul(a, b *Tensor, transA, transB bool) *Tensor {
 }
 
 // MatMulInto computes dst = alpha·op(a)·op(b) + beta·dst.
-func MatMulInto(dst, a, b *Tensor, transA, transB bool, alpha, beta float32) {
+func MatMulInto(dst, a, b *Tensor, transA, transB bool, alpha, beta float64) {
 	be := sameBackend(dst, a, b)
 	check(be.MatMul(dst, a.Contiguous(), b.Contiguous(), transA, transB, alpha, beta))
 }

@@ -3,6 +3,8 @@ package nf4
 import (
 	"fmt"
 	"math"
+
+	"github.com/ftune/ftune/kernels/asm"
 )
 
 // BlockSize is the default number of values that share one absmax (64, as
@@ -28,25 +30,9 @@ func checkBlockSize(bs int) error {
 // Code is the NF4 code book: bitsandbytes' get_4bit_type("nf4") table,
 // quantiles of N(0,1) normalised to [-1, 1] with an exact zero (QLoRA,
 // create_normal_map(offset=0.9677083, use_extra_value=True)). Index i is
-// the 4-bit value i; the table is sorted ascending.
-var Code = [16]float32{
-	-1.0,
-	-0.6961928009986877,
-	-0.5250730514526367,
-	-0.39491748809814453,
-	-0.28444138169288635,
-	-0.18477343022823334,
-	-0.09105003625154495,
-	0.0,
-	0.07958029955625534,
-	0.16093020141124725,
-	0.24611230194568634,
-	0.33791524171829224,
-	0.44070982933044434,
-	0.5626170039176941,
-	0.7229568362236023,
-	1.0,
-}
+// the 4-bit value i; the table is sorted ascending. The kernels own it
+// (kernels/asm dequantizes while packing GEMM panels).
+var Code = asm.NF4Code
 
 // codeBounds are the midpoints between neighbouring code values, computed
 // in float32 as bitsandbytes' default backend does ((code[:-1]+code[1:])/2).
@@ -120,26 +106,11 @@ func DequantBlock(dst []float32, packed []byte, absmax float32) {
 	dequantBlock(dst, packed, absmax)
 }
 
-// dequantBlock is the implementation DequantBlock calls; an assembly kernel
-// registers itself here (tests run the generic one beside it).
-var dequantBlock = DequantBlockGeneric
-
-// pairs[b] holds the two code values of byte b, high nibble first, so the
-// reference needs one table load per byte.
-var pairs = func() (t [256][2]float32) {
-	for b := range t {
-		t[b] = [2]float32{Code[b>>4], Code[b&15]}
-	}
-	return t
-}()
+// dequantBlock is the implementation DequantBlock calls: the kernels/asm
+// one (SIMD where available).
+var dequantBlock = asm.DequantNF4Block
 
 // DequantBlockGeneric is the pure-Go reference of DequantBlock.
 func DequantBlockGeneric(dst []float32, packed []byte, absmax float32) {
-	dst = dst[:2*len(packed)]
-	for i, b := range packed {
-		p := &pairs[b]
-		d := dst[2*i : 2*i+2 : 2*i+2]
-		d[0] = p[0] * absmax
-		d[1] = p[1] * absmax
-	}
+	asm.DequantNF4BlockRef(dst, packed, absmax)
 }

@@ -1,0 +1,127 @@
+package asm
+
+// NF4Code is the NF4 code book (QLoRA; bitsandbytes' get_4bit_type("nf4")):
+// quantiles of N(0,1) normalised to [-1, 1] with an exact zero, ascending;
+// index i is the 4-bit value i.
+var NF4Code = [16]float32{
+	-1.0,
+	-0.6961928009986877,
+	-0.5250730514526367,
+	-0.39491748809814453,
+	-0.28444138169288635,
+	-0.18477343022823334,
+	-0.09105003625154495,
+	0.0,
+	0.07958029955625534,
+	0.16093020141124725,
+	0.24611230194568634,
+	0.33791524171829224,
+	0.44070982933044434,
+	0.5626170039176941,
+	0.7229568362236023,
+	1.0,
+}
+
+// nf4Pairs[b] holds the two code values of byte b, high nibble first.
+var nf4Pairs = func() (t [256][2]float32) {
+	for b := range t {
+		t[b] = [2]float32{NF4Code[b>>4], NF4Code[b&15]}
+	}
+	return t
+}()
+
+// DequantNF4Block expands packed 4-bit NF4 indices (first value in the high
+// nibble, as bitsandbytes packs them) into dst scaled by absmax:
+// dst[2i] = NF4Code[packed[i]>>4]·absmax, dst[2i+1] = NF4Code[packed[i]&15]·absmax.
+// len(dst) must be 2·len(packed).
+func DequantNF4Block(dst []float32, packed []byte, absmax float32) {
+	dequantNF4Block(dst, packed, absmax)
+}
+
+var dequantNF4Block = DequantNF4BlockRef
+
+// DequantNF4BlockRef is the pure-Go reference of DequantNF4Block.
+func DequantNF4BlockRef(dst []float32, packed []byte, absmax float32) {
+	dst = dst[:2*len(packed)]
+	for i, b := range packed {
+		p := &nf4Pairs[b]
+		d := dst[2*i : 2*i+2 : 2*i+2]
+		d[0] = p[0] * absmax
+		d[1] = p[1] * absmax
+	}
+}
+
+// DequantNF4 writes len(dst) values of an NF4 tensor starting at flat
+// element index start (any alignment), each block of blockSize values
+// scaled by its absmax. It is how a GEMM packs NF4 weight panels: only the
+// panel's rows are expanded.
+func DequantNF4(dst []float32, packed []byte, absmax []float32, blockSize, start int) {
+	i := 0
+	for i < len(dst) {
+		e := start + i
+		blk := e / blockSize
+		end := min((blk+1)*blockSize, start+len(dst)) // stay inside one block
+		n := end - e
+		am := absmax[blk]
+		// Fast path: an even-aligned run.
+		if e%2 == 0 && n >= 2 {
+			m := n &^ 1
+			DequantNF4Block(dst[i:i+m], packed[e/2:(e+m)/2], am)
+			i += m
+			continue
+		}
+		b := packed[e/2]
+		nib := b >> 4
+		if e%2 == 1 {
+			nib = b & 15
+		}
+		dst[i] = NF4Code[nib] * am
+		i++
+	}
+}
+
+// NF4Source is a GEMM right-hand operand held in NF4: the row-major matrix
+// (rows×cols, element r·cols+c) is stored as packed nibbles and per-block
+// absmax values; Trans uses it as op(B) = Bᵀ (a Linear's [out,in] weight
+// in y = x·Wᵀ). Panels are dequantized as they are packed, so no
+// full-size float32 copy exists.
+type NF4Source struct {
+	Packed    []byte
+	Absmax    []float32
+	BlockSize int
+	Rows      int
+	Cols      int
+	Trans     bool
+}
+
+// PackB implements BSource.
+func (s NF4Source) PackB(dst []float32, p0, kc, j0, nc, nr int) {
+	var buf [1024]float32
+	for s0 := 0; s0 < nc; s0 += nr {
+		w := min(nr, nc-s0)
+		panel := dst[:kc*nr]
+		dst = dst[kc*nr:]
+		j := j0 + s0
+		if !s.Trans {
+			// op(B)[p][j] = B[p][j]: a run of w values per k step.
+			for p := 0; p < kc; p++ {
+				row := panel[p*nr : p*nr+nr]
+				DequantNF4(row[:w], s.Packed, s.Absmax, s.BlockSize, (p0+p)*s.Cols+j)
+				clear(row[w:])
+			}
+			continue
+		}
+		// op(B)[p][j] = B[j][p]: a run of kc values per column, scattered.
+		for jj := 0; jj < w; jj++ {
+			for c0 := 0; c0 < kc; c0 += len(buf) {
+				n := min(len(buf), kc-c0)
+				DequantNF4(buf[:n], s.Packed, s.Absmax, s.BlockSize, (j+jj)*s.Cols+p0+c0)
+				col := panel[jj+c0*nr:]
+				for p, v := range buf[:n] {
+					col[p*nr] = v
+				}
+			}
+		}
+		zeroCols(panel, kc, nr, w)
+	}
+}

@@ -1,0 +1,30 @@
+package lora
+
+import (
+	"github.com/ftune/ftune/lora/nf4"
+	"github.com/ftune/ftune/tensor"
+)
+
+// NF4Quantizer returns an nn.LoadOptions.Quantize function that stores each
+// projection weight in NF4 (blocks of 64, double quantization, as
+// bitsandbytes' load_in_4bit), on backend b. Only the 4-bit data and the
+// block scales stay in memory; GEMMs dequantize panels while packing.
+func NF4Quantizer(b tensor.Backend) func(name string, w []float32, shape []int) (*tensor.Tensor, error) {
+	return func(name string, w []float32, shape []int) (*tensor.Tensor, error) {
+		q, err := nf4.Quantize(w, shape)
+		if err != nil {
+			return nil, err
+		}
+		return NF4Tensor(b, q), nil
+	}
+}
+
+// NF4Tensor wraps a quantized weight as a tensor (double-quantized scales
+// expanded to float32).
+func NF4Tensor(b tensor.Backend, q *nf4.Weight) *tensor.Tensor {
+	absmax := make([]float32, q.NumBlocks())
+	for i := range absmax {
+		absmax[i] = q.BlockAbsmax(i)
+	}
+	return tensor.FromNF4(b, tensor.NF4Data{Packed: q.Packed, Absmax: absmax, BlockSize: q.BlockSize, Len: q.Len()}, q.Shape...)
+}
