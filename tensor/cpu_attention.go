@@ -125,7 +125,7 @@ func (c *CPUBackend) Attention(out, lse, q, k, v *Tensor, p AttentionParams) err
 		return err
 	}
 	if dt == F32 {
-		attention[float32](window[float32](out), window[float32](lse), window[float32](q), window[float32](k), window[float32](v), d, m)
+		attentionF32(window[float32](out), window[float32](lse), window[float32](q), window[float32](k), window[float32](v), d, m)
 	} else {
 		attention[float64](window[float64](out), window[float64](lse), window[float64](q), window[float64](k), window[float64](v), d, m)
 	}
@@ -201,7 +201,7 @@ func (c *CPUBackend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v *Tens
 		return err
 	}
 	if dt == F32 {
-		attentionBwd[float32](window[float32](dq), window[float32](dk), window[float32](dv), window[float32](dout), window[float32](out), window[float32](lse), window[float32](q), window[float32](k), window[float32](v), d, m)
+		attentionBwdF32(window[float32](dq), window[float32](dk), window[float32](dv), window[float32](dout), window[float32](out), window[float32](lse), window[float32](q), window[float32](k), window[float32](v), d, m)
 	} else {
 		attentionBwd[float64](window[float64](dq), window[float64](dk), window[float64](dv), window[float64](dout), window[float64](out), window[float64](lse), window[float64](q), window[float64](k), window[float64](v), d, m)
 	}

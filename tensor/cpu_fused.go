@@ -43,7 +43,8 @@ func (c *CPUBackend) RMSNorm(dst, invRMS, x, w *Tensor, eps float64) error {
 		return err
 	}
 	if dt == F32 {
-		rmsnorm[float32](window[float32](dst), window[float32](invRMS), window[float32](x), window[float32](w), x, eps)
+		n, dim := rows(x)
+		rmsnormF32(window[float32](dst), window[float32](invRMS), window[float32](x), window[float32](w), n, dim, eps)
 	} else {
 		rmsnorm[float64](window[float64](dst), window[float64](invRMS), window[float64](x), window[float64](w), x, eps)
 	}
@@ -165,7 +166,7 @@ func (c *CPUBackend) SwiGLU(dst, gate, up *Tensor) error {
 		return err
 	}
 	if dt == F32 {
-		swiglu[float32](window[float32](dst), window[float32](gate), window[float32](up))
+		swigluF32(window[float32](dst), window[float32](gate), window[float32](up))
 	} else {
 		swiglu[float64](window[float64](dst), window[float64](gate), window[float64](up))
 	}
@@ -189,7 +190,7 @@ func (c *CPUBackend) SwiGLUBackward(dgate, dup, dy, gate, up *Tensor) error {
 		return err
 	}
 	if dt == F32 {
-		swigluBwd[float32](window[float32](dgate), window[float32](dup), window[float32](dy), window[float32](gate), window[float32](up))
+		swigluBwdF32(window[float32](dgate), window[float32](dup), window[float32](dy), window[float32](gate), window[float32](up))
 	} else {
 		swigluBwd[float64](window[float64](dgate), window[float64](dup), window[float64](dy), window[float64](gate), window[float64](up))
 	}
@@ -314,7 +315,7 @@ func (c *CPUBackend) CrossEntropy(loss, dlogits, logits, labels *Tensor, ignoreI
 		return fmt.Errorf("cpu: CrossEntropy logits %v labels %v loss %v", logits.shape, labels.shape, loss.shape)
 	}
 	if dt == F32 {
-		return crossEntropy[float32](window[float32](loss), window[float32](dlogits), window[float32](logits), lab, v, ignoreIndex, float64(scale))
+		return crossEntropyF32(window[float32](loss), window[float32](dlogits), window[float32](logits), lab, v, ignoreIndex, float64(scale))
 	}
 	return crossEntropy[float64](window[float64](loss), window[float64](dlogits), window[float64](logits), lab, v, ignoreIndex, float64(scale))
 }
@@ -330,7 +331,7 @@ func crossEntropy[T float](loss, dl, x []T, lab []int, v, ignore int, scale floa
 			continue
 		}
 		if l < 0 || l >= v {
-			return fmt.Errorf("cpu: CrossEntropy: label %d at row %d outside vocabulary of %d", l, r, v)
+			return errLabel(l, r, v)
 		}
 		mx := math.Inf(-1)
 		for _, e := range row {
@@ -351,4 +352,8 @@ func crossEntropy[T float](loss, dl, x []T, lab []int, v, ignore int, scale floa
 		}
 	}
 	return nil
+}
+
+func errLabel(l, r, v int) error {
+	return fmt.Errorf("cpu: CrossEntropy: label %d at row %d outside vocabulary of %d", l, r, v)
 }

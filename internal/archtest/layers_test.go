@@ -28,6 +28,10 @@ var layers = []layer{
 	{name: "internal", rank: 0, only: []string{}},
 	{name: "kernels/asm", rank: 0, only: []string{"internal"}},
 	{name: "kernels/cuda", rank: 0, only: []string{"internal"}},
+	// assets embeds the default model and datasets (not in DESIGN.md's
+	// diagram): a leaf that holds files, so it sits at the bottom with
+	// internal (it may use internal/fsutil) and anything may import it.
+	{name: "assets", rank: 0, only: []string{"internal"}},
 	// assets holds embedded files (default model and datasets) and imports
 	// nothing of ours but internal.
 	{name: "assets", rank: 0, only: []string{"internal"}},

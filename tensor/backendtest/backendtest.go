@@ -345,16 +345,25 @@ func attentionRef(q, k, v *tensor.Tensor, p tensor.AttentionParams, allowed func
 }
 
 func (s *suite) attention(t *testing.T) {
-	B, T, Hq, Hkv, D := 2, 9, 4, 2, 8
+	s.attentionAt(t, 2, 9, 4, 2, 8)
+	// Longer than one query block of a blocked kernel (64 on the CPU) and
+	// not a multiple of it.
+	s.attentionAt(t, 1, 150, 2, 1, 16)
+}
+
+func (s *suite) attentionAt(t *testing.T, B, T, Hq, Hkv, D int) {
 	mask := make([]int64, B*T)
 	seg := make([]int64, B*T)
 	for i := range mask {
 		mask[i] = 1
 		if i >= B*T-3 {
-			mask[i] = 0 // row 1 right-padded by 3
+			mask[i] = 0 // last row right-padded by 3
 		}
 		if i%T >= 4 {
 			seg[i] = 1
+		}
+		if i%T >= T/2+3 {
+			seg[i] = 2
 		}
 	}
 	for _, c := range []struct {
@@ -364,6 +373,7 @@ func (s *suite) attention(t *testing.T) {
 		{"causal", tensor.AttentionParams{Causal: true}},
 		{"padding", tensor.AttentionParams{Causal: true, KeyMask: tensor.FromHost(s.b, tensor.I64, mask, B, T)}},
 		{"window", tensor.AttentionParams{Causal: true, Window: 3}},
+		{"bidirectional", tensor.AttentionParams{}},
 		{"packed", tensor.AttentionParams{Causal: true, Segments: tensor.FromHost(s.b, tensor.I64, seg, B, T)}},
 	} {
 		p := c.p
@@ -388,7 +398,7 @@ func (s *suite) attention(t *testing.T) {
 			}
 			return true
 		}
-		s.compare("attention "+c.name, out, attentionRef(q64, k64, v64, p, allowed), s.tol.Fused)
+		s.compare(fmt.Sprintf("attention %s T=%d", c.name, T), out, attentionRef(q64, k64, v64, p, allowed), s.tol.Fused)
 
 		// Backward against central differences of the float64 reference
 		// along a random direction: ⟨dq,δq⟩+⟨dk,δk⟩+⟨dv,δv⟩ = d/dε f(x+εδ).
@@ -409,7 +419,7 @@ func (s *suite) attention(t *testing.T) {
 			ana += tensor.SumAll(tensor.Mul(tensor.FromHost(ref, tensor.F64, g.F64(), g.Shape()...), dirs[i])).Item()
 		}
 		if e := math.Abs(ana-num) / math.Max(math.Abs(num), 1); e > 1e-4 {
-			t.Errorf("attention %s backward: directional derivative %g, finite difference %g", c.name, ana, num)
+			t.Errorf("attention %s T=%d backward: directional derivative %g, finite difference %g", c.name, T, ana, num)
 		}
 	}
 }

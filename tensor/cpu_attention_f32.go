@@ -1,0 +1,187 @@
+package tensor
+
+import (
+	"math"
+
+	"github.com/ftune/ftune/kernels/asm"
+)
+
+// Float32 attention on the CPU, blocked over queries so every inner loop is
+// a GEMM: for each (batch, head) the queries are taken tb rows at a time,
+// scores = scale·Q·Kᵀ for the keys the block can see, masked, turned into
+// probabilities in place, and O = P·V. Memory is one tb×S score block per
+// worker; the backward recomputes P from the saved log-sum-exp. The float64
+// path (attention/attentionBwd) is the plain reference these are tested
+// against.
+
+const attnBlock = 64
+
+// headRows copies the [S,D] rows of head h out of a [B,S,H,D] tensor.
+func headRows(dst, src []float32, b, h, S, H, D int) {
+	for s := 0; s < S; s++ {
+		o := ((b*S+s)*H + h) * D
+		copy(dst[s*D:(s+1)*D], src[o:o+D])
+	}
+}
+
+// visibleKeys is how many leading keys any query of rows [t0, t1) can see
+// (causal attention never looks past the last query's position).
+func (m *attnMask) visibleKeys(t1 int) int {
+	if !m.p.Causal {
+		return m.S
+	}
+	return min(m.S, t1+m.p.QueryOffset)
+}
+
+// simple reports a mask that is only causal (no padding, documents or
+// window), where a row's visible keys are exactly a prefix.
+func (m *attnMask) simple() bool {
+	return m.p.Causal && m.keep == nil && m.segments == nil && m.p.Window == 0
+}
+
+// maskRow sets the scores query t may not see to −Inf and reports whether
+// any key is visible.
+func (m *attnMask) maskRow(row []float32, b, t int) bool {
+	any := false
+	if m.simple() {
+		vis := min(len(row), t+m.p.QueryOffset+1)
+		for s := vis; s < len(row); s++ {
+			row[s] = float32(math.Inf(-1))
+		}
+		return vis > 0
+	}
+	for s := range row {
+		if m.allowed(b, t, s) {
+			any = true
+		} else {
+			row[s] = float32(math.Inf(-1))
+		}
+	}
+	return any
+}
+
+func attentionF32(out, lse, q, k, v []float32, d attnDims, m *attnMask) {
+	scale := m.p.Scale
+	parallelFor(d.B*d.Hkv, func(bk int) {
+		b, kh := bk/d.Hkv, bk%d.Hkv
+		K := make([]float32, d.S*d.D)
+		V := make([]float32, d.S*d.D)
+		headRows(K, k, b, kh, d.S, d.Hkv, d.D)
+		headRows(V, v, b, kh, d.S, d.Hkv, d.D)
+		Q := make([]float32, attnBlock*d.D)
+		P := make([]float32, attnBlock*d.S)
+		O := make([]float32, attnBlock*d.D)
+		for h := kh * d.group; h < (kh+1)*d.group; h++ {
+			for t0 := 0; t0 < d.T; t0 += attnBlock {
+				tb := min(attnBlock, d.T-t0)
+				S := m.visibleKeys(t0 + tb)
+				for i := 0; i < tb; i++ {
+					o := ((b*d.T+t0+i)*d.Hq + h) * d.D
+					copy(Q[i*d.D:(i+1)*d.D], q[o:o+d.D])
+				}
+				if S > 0 {
+					asm.Sgemm(false, true, tb, S, d.D, scale, Q, d.D, K, d.D, 0, P, S)
+				}
+				for i := 0; i < tb; i++ {
+					row := P[i*S : (i+1)*S]
+					li := (b*d.Hq+h)*d.T + t0 + i
+					if S == 0 || !m.maskRow(row, b, t0+i) {
+						clear(row)
+						lse[li] = float32(math.Inf(-1))
+						continue
+					}
+					mx := asm.Max(row)
+					for j := range row {
+						row[j] -= mx
+					}
+					asm.Exp(row, row)
+					sum := asm.Sum(row)
+					asm.Scale(1/sum, row)
+					lse[li] = mx + float32(math.Log(float64(sum)))
+				}
+				if S > 0 {
+					asm.Sgemm(false, false, tb, d.D, S, 1, P, S, V, d.D, 0, O, d.D)
+				} else {
+					clear(O[:tb*d.D])
+				}
+				for i := 0; i < tb; i++ {
+					o := ((b*d.T+t0+i)*d.Hq + h) * d.D
+					copy(out[o:o+d.D], O[i*d.D:(i+1)*d.D])
+				}
+			}
+		}
+	})
+}
+
+func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, m *attnMask) {
+	scale := m.p.Scale
+	parallelFor(d.B*d.Hkv, func(bk int) {
+		b, kh := bk/d.Hkv, bk%d.Hkv
+		K := make([]float32, d.S*d.D)
+		V := make([]float32, d.S*d.D)
+		headRows(K, k, b, kh, d.S, d.Hkv, d.D)
+		headRows(V, v, b, kh, d.S, d.Hkv, d.D)
+		dK := make([]float32, d.S*d.D)
+		dV := make([]float32, d.S*d.D)
+		Q := make([]float32, attnBlock*d.D)
+		dO := make([]float32, attnBlock*d.D)
+		dQ := make([]float32, attnBlock*d.D)
+		P := make([]float32, attnBlock*d.S)
+		dP := make([]float32, attnBlock*d.S)
+		for h := kh * d.group; h < (kh+1)*d.group; h++ {
+			for t0 := 0; t0 < d.T; t0 += attnBlock {
+				tb := min(attnBlock, d.T-t0)
+				S := m.visibleKeys(t0 + tb)
+				for i := 0; i < tb; i++ {
+					o := ((b*d.T+t0+i)*d.Hq + h) * d.D
+					copy(Q[i*d.D:(i+1)*d.D], q[o:o+d.D])
+					copy(dO[i*d.D:(i+1)*d.D], dout[o:o+d.D])
+				}
+				if S == 0 {
+					for i := 0; i < tb; i++ {
+						o := ((b*d.T+t0+i)*d.Hq + h) * d.D
+						clear(dq[o : o+d.D])
+					}
+					continue
+				}
+				// P = exp(scale·Q·Kᵀ − lse), recomputed; masked entries 0.
+				asm.Sgemm(false, true, tb, S, d.D, scale, Q, d.D, K, d.D, 0, P, S)
+				// dP = dO·Vᵀ
+				asm.Sgemm(false, true, tb, S, d.D, 1, dO, d.D, V, d.D, 0, dP, S)
+				for i := 0; i < tb; i++ {
+					row, drow := P[i*S:(i+1)*S], dP[i*S:(i+1)*S]
+					li := (b*d.Hq+h)*d.T + t0 + i
+					l := lse[li]
+					if math.IsInf(float64(l), -1) || !m.maskRow(row, b, t0+i) {
+						clear(row)
+						clear(drow)
+						continue
+					}
+					for j := range row {
+						row[j] -= l
+					}
+					asm.Exp(row, row)
+					o := ((b*d.T+t0+i)*d.Hq + h) * d.D
+					delta := asm.Dot(dout[o:o+d.D], out[o:o+d.D])
+					// dS = P·(dP − delta)·scale, written over dP.
+					for j, p := range row {
+						drow[j] = p * (drow[j] - delta) * scale
+					}
+				}
+				// dQ = dS·K; dK += dSᵀ·Q; dV += Pᵀ·dO
+				asm.Sgemm(false, false, tb, d.D, S, 1, dP, S, K, d.D, 0, dQ, d.D)
+				asm.Sgemm(true, false, S, d.D, tb, 1, dP, S, Q, d.D, 1, dK, d.D)
+				asm.Sgemm(true, false, S, d.D, tb, 1, P, S, dO, d.D, 1, dV, d.D)
+				for i := 0; i < tb; i++ {
+					o := ((b*d.T+t0+i)*d.Hq + h) * d.D
+					copy(dq[o:o+d.D], dQ[i*d.D:(i+1)*d.D])
+				}
+			}
+		}
+		for s := 0; s < d.S; s++ {
+			o := ((b*d.S+s)*d.Hkv + kh) * d.D
+			copy(dk[o:o+d.D], dK[s*d.D:(s+1)*d.D])
+			copy(dv[o:o+d.D], dV[s*d.D:(s+1)*d.D])
+		}
+	})
+}
