@@ -1,0 +1,34 @@
+// Helpers shared by vec_arm64.s and vec_exp_arm64.s.
+//
+// Go's arm64 assembler has no vector floating-point arithmetic besides
+// FMLA/FMLS, so those instructions are emitted as WORDs by the macros
+// below, which take register NUMBERS. Each is named after the A64
+// instruction on .4S lanes; arguments are (m, n, d) for d = n op m, the
+// order Go uses for its own three-register instructions.
+#define FADD4(m, n, d) WORD $(0x4E20D400 | ((m)<<16) | ((n)<<5) | (d))
+#define FSUB4(m, n, d) WORD $(0x4EA0D400 | ((m)<<16) | ((n)<<5) | (d))
+#define FMUL4(m, n, d) WORD $(0x6E20DC00 | ((m)<<16) | ((n)<<5) | (d))
+#define FDIV4(m, n, d) WORD $(0x6E20FC00 | ((m)<<16) | ((n)<<5) | (d))
+#define FMAX4(m, n, d) WORD $(0x4E20F400 | ((m)<<16) | ((n)<<5) | (d))
+#define FMIN4(m, n, d) WORD $(0x4EA0F400 | ((m)<<16) | ((n)<<5) | (d))
+#define FMLA4(m, n, d) WORD $(0x4E20CC00 | ((m)<<16) | ((n)<<5) | (d))
+#define FMLS4(m, n, d) WORD $(0x4EA0CC00 | ((m)<<16) | ((n)<<5) | (d))
+#define FADDP4(m, n, d) WORD $(0x6E20D400 | ((m)<<16) | ((n)<<5) | (d))
+#define FMAXP4(m, n, d) WORD $(0x6E20F400 | ((m)<<16) | ((n)<<5) | (d))
+#define FCMEQ4(m, n, d) WORD $(0x4E20E400 | ((m)<<16) | ((n)<<5) | (d))
+#define ADD4(m, n, d) WORD $(0x4EA08400 | ((m)<<16) | ((n)<<5) | (d))
+#define SUB4(m, n, d) WORD $(0x6EA08400 | ((m)<<16) | ((n)<<5) | (d))
+#define MOV16(n, d) WORD $(0x4EA01C00 | ((n)<<16) | ((n)<<5) | (d))
+#define FRINTN4(n, d) WORD $(0x4E218800 | ((n)<<5) | (d))
+#define FCVTZS4(n, d) WORD $(0x4EA1B800 | ((n)<<5) | (d))
+#define FNEG4(n, d) WORD $(0x6EA0F800 | ((n)<<5) | (d))
+#define SSHR4_1(n, d) WORD $(0x4F3F0400 | ((n)<<5) | (d))
+#define SHL4_23(n, d) WORD $(0x4F375400 | ((n)<<5) | (d))
+
+// HSUM4 folds V0..V3 into lane 0 of V0 (F0).
+#define HSUM4 \
+	FADD4(1, 0, 0); \
+	FADD4(3, 2, 2); \
+	FADD4(2, 0, 0); \
+	FADDP4(0, 0, 0); \
+	FADDP4(0, 0, 0)

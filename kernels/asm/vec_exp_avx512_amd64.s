@@ -1,0 +1,221 @@
+//go:build !purego
+
+#include "textflag.h"
+#include "vec_amd64.h"
+
+// AVX-512 exp family. The constants live in Z19-Z31 (32 registers leave
+// room), VRNDSCALEPS rounds, and VSCALEFPS applies 2^n: it rounds a
+// subnormal result once and overflows only when the true result does,
+// exactly like the two-factor scaling of the AVX2 and Go versions. Each
+// routine handles the first len - len%16 elements.
+
+C4(log2e16, 0x3fb8aa3b)
+C4(c1x16, 0x3f318000)
+C4(c2x16, 0xb95e8083)
+C4(p0x16, 0x39506967)
+C4(p1x16, 0x3ab743ce)
+C4(p2x16, 0x3c088908)
+C4(p3x16, 0x3d2aa9c1)
+C4(p4x16, 0x3e2aaaaa)
+C4(p5x16, 0x3f000000)
+C4(one16, 0x3f800000)
+C4(hi16, 0x42b20000)
+C4(lo16, 0xc2d00000)
+C4(sign16, 0x80000000)
+
+#define EXPCONSTS \
+	VBROADCASTSS hi16<>(SB), Z31; \
+	VBROADCASTSS lo16<>(SB), Z30; \
+	VBROADCASTSS log2e16<>(SB), Z29; \
+	VBROADCASTSS c1x16<>(SB), Z28; \
+	VBROADCASTSS c2x16<>(SB), Z27; \
+	VBROADCASTSS p0x16<>(SB), Z26; \
+	VBROADCASTSS p1x16<>(SB), Z25; \
+	VBROADCASTSS p2x16<>(SB), Z24; \
+	VBROADCASTSS p3x16<>(SB), Z23; \
+	VBROADCASTSS p4x16<>(SB), Z22; \
+	VBROADCASTSS p5x16<>(SB), Z21; \
+	VBROADCASTSS one16<>(SB), Z20; \
+	VBROADCASTSS sign16<>(SB), Z19
+
+// EXP16 replaces X with exp(X); N, P, T are scratch.
+#define EXP16(X, N, P, T) \
+	VMINPS X, Z31, X; \
+	VMAXPS X, Z30, X; \
+	VMULPS Z29, X, N; \
+	VRNDSCALEPS $0, N, N; \
+	VFNMADD231PS Z28, N, X; \
+	VFNMADD231PS Z27, N, X; \
+	VMOVAPS Z26, P; \
+	VFMADD213PS Z25, X, P; \
+	VFMADD213PS Z24, X, P; \
+	VFMADD213PS Z23, X, P; \
+	VFMADD213PS Z22, X, P; \
+	VFMADD213PS Z21, X, P; \
+	VMULPS X, X, T; \
+	VFMADD213PS X, T, P; \
+	VADDPS Z20, P, P; \
+	VSCALEFPS N, P, X
+
+// SILU16 replaces X with X/(1+exp(-X)).
+#define SILU16(X, E, N, P, T) \
+	VXORPS Z19, X, E; \
+	EXP16(E, N, P, T); \
+	VADDPS Z20, E, E; \
+	VDIVPS E, X, X
+
+// func expShiftSumAVX512(dst, x []float32, shift float32) float32
+TEXT ·expShiftSumAVX512(SB), NOSPLIT, $0-60
+	MOVQ dst_base+0(FP), DI
+	MOVQ x_base+24(FP), SI
+	MOVQ x_len+32(FP), CX
+	VBROADCASTSS shift+48(FP), Z18
+	EXPCONSTS
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	SHRQ $4, CX
+
+ess32:
+	CMPQ CX, $2
+	JLT  ess16
+	VMOVUPS (SI), Z4
+	VMOVUPS 64(SI), Z8
+	VSUBPS Z18, Z4, Z4
+	VSUBPS Z18, Z8, Z8
+	EXP16(Z4, Z5, Z6, Z7)
+	EXP16(Z8, Z9, Z10, Z11)
+	VMOVUPS Z4, (DI)
+	VMOVUPS Z8, 64(DI)
+	VADDPS Z4, Z0, Z0
+	VADDPS Z8, Z1, Z1
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $2, CX
+	JMP  ess32
+
+ess16:
+	TESTQ CX, CX
+	JEQ   essdone
+	VMOVUPS (SI), Z4
+	VSUBPS Z18, Z4, Z4
+	EXP16(Z4, Z5, Z6, Z7)
+	VMOVUPS Z4, (DI)
+	VADDPS Z4, Z0, Z0
+
+essdone:
+	VADDPS Z1, Z0, Z0
+	HSUM16
+	VMOVSS X0, ret+56(FP)
+	VZEROUPPER
+	RET
+
+// func expSumAVX512(x []float32, shift float32) float32
+TEXT ·expSumAVX512(SB), NOSPLIT, $0-36
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	VBROADCASTSS shift+24(FP), Z18
+	EXPCONSTS
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	SHRQ $4, CX
+
+es32:
+	CMPQ CX, $2
+	JLT  es16
+	VMOVUPS (SI), Z4
+	VMOVUPS 64(SI), Z8
+	VSUBPS Z18, Z4, Z4
+	VSUBPS Z18, Z8, Z8
+	EXP16(Z4, Z5, Z6, Z7)
+	EXP16(Z8, Z9, Z10, Z11)
+	VADDPS Z4, Z0, Z0
+	VADDPS Z8, Z1, Z1
+	ADDQ $128, SI
+	SUBQ $2, CX
+	JMP  es32
+
+es16:
+	TESTQ CX, CX
+	JEQ   esdone
+	VMOVUPS (SI), Z4
+	VSUBPS Z18, Z4, Z4
+	EXP16(Z4, Z5, Z6, Z7)
+	VADDPS Z4, Z0, Z0
+
+esdone:
+	VADDPS Z1, Z0, Z0
+	HSUM16
+	VMOVSS X0, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func siluAVX512(dst, x []float32)
+TEXT ·siluAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ x_base+24(FP), SI
+	MOVQ x_len+32(FP), CX
+	EXPCONSTS
+	SHRQ $4, CX
+
+silu32:
+	CMPQ CX, $2
+	JLT  silu16
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z5
+	SILU16(Z0, Z1, Z2, Z3, Z4)
+	SILU16(Z5, Z6, Z7, Z8, Z9)
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z5, 64(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $2, CX
+	JMP  silu32
+
+silu16:
+	TESTQ CX, CX
+	JEQ   siludone
+	VMOVUPS (SI), Z0
+	SILU16(Z0, Z1, Z2, Z3, Z4)
+	VMOVUPS Z0, (DI)
+
+siludone:
+	VZEROUPPER
+	RET
+
+// func swigluAVX512(dst, gate, up []float32)
+TEXT ·swigluAVX512(SB), NOSPLIT, $0-72
+	MOVQ dst_base+0(FP), DI
+	MOVQ gate_base+24(FP), SI
+	MOVQ gate_len+32(FP), CX
+	MOVQ up_base+48(FP), DX
+	EXPCONSTS
+	SHRQ $4, CX
+
+swi32:
+	CMPQ CX, $2
+	JLT  swi16
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z5
+	SILU16(Z0, Z1, Z2, Z3, Z4)
+	SILU16(Z5, Z6, Z7, Z8, Z9)
+	VMULPS (DX), Z0, Z0
+	VMULPS 64(DX), Z5, Z5
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z5, 64(DI)
+	ADDQ $128, SI
+	ADDQ $128, DX
+	ADDQ $128, DI
+	SUBQ $2, CX
+	JMP  swi32
+
+swi16:
+	TESTQ CX, CX
+	JEQ   swidone
+	VMOVUPS (SI), Z0
+	SILU16(Z0, Z1, Z2, Z3, Z4)
+	VMULPS (DX), Z0, Z0
+	VMOVUPS Z0, (DI)
+
+swidone:
+	VZEROUPPER
+	RET
