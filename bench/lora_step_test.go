@@ -13,7 +13,7 @@ import (
 // BenchmarkLoRAStepTinyBase times one forward+backward of a LoRA step on
 // the tiny-base model (bf16 frozen weights), reporting tokens/s.
 func BenchmarkLoRAStepTinyBase(b *testing.B) {
-	for _, shape := range [][2]int{{8, 128}, {4, 512}} {
+	for _, shape := range [][2]int{{8, 256}, {1, 512}} {
 		B, T := shape[0], shape[1]
 		b.Run(fmt.Sprintf("B%dxT%d", B, T), func(b *testing.B) {
 			m, err := nn.Load("../assets/models/tiny-base", nn.LoadOptions{KeepBF16: true})

@@ -3,6 +3,9 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"unsafe"
+
+	"github.com/ftune/ftune/kernels/asm"
 )
 
 type float interface{ ~float32 | ~float64 }
@@ -45,6 +48,9 @@ func (c *CPUBackend) Binary(op BinaryOp, dst, a, b *Tensor) error {
 	}
 	if !a.shape.Equal(dst.shape) || !b.shape.Equal(dst.shape) {
 		return fmt.Errorf("cpu: Binary shapes %v %v -> %v", a.shape, b.shape, dst.shape)
+	}
+	if dt == F32 && binaryF32Fast(op, dst, a, b) {
+		return nil
 	}
 	if dt == F32 {
 		binary[float32](op, dst, a, b)
@@ -276,4 +282,40 @@ func softmaxRows[T float](d, x []T, numel, n int, log bool) {
 			}
 		}
 	}
+}
+
+// binaryF32Fast runs add/mul of dense same-layout float32 operands through
+// the SIMD kernels (the residual adds and gradient accumulation of every
+// layer); it reports false for anything else.
+func binaryF32Fast(op BinaryOp, dst, a, b *Tensor) bool {
+	if (op != OpAdd && op != OpMul) || !dst.IsContiguous() || !a.IsContiguous() || !b.IsContiguous() {
+		return false
+	}
+	n := dst.Numel()
+	d := floats[float32](dst)[dst.offset : dst.offset+n]
+	x := floats[float32](a)[a.offset : a.offset+n]
+	y := floats[float32](b)[b.offset : b.offset+n]
+	// The kernels allow dst to be x or y exactly, not a shifted overlap.
+	if overlapsShifted(d, x) || overlapsShifted(d, y) {
+		return false
+	}
+	if op == OpAdd {
+		asm.Add(d, x, y)
+	} else {
+		asm.Mul(d, x, y)
+	}
+	return true
+}
+
+func overlapsShifted(a, b []float32) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	pa, pb := &a[0], &b[0]
+	if pa == pb {
+		return false
+	}
+	sa, sb := uintptr(unsafe.Pointer(pa)), uintptr(unsafe.Pointer(pb))
+	ea, eb := sa+uintptr(len(a))*4, sb+uintptr(len(b))*4
+	return sa < eb && sb < ea
 }

@@ -1,0 +1,71 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestSampleGreedyAndFilters(t *testing.T) {
+	logits := []float64{0.1, 2.0, 1.9, -1, 0.5}
+	if got := sample(logits, GenerateOptions{}, nil); got != 1 {
+		t.Fatalf("greedy picked %d, want 1", got)
+	}
+	// top-k 2 may only return the two best tokens; both must appear.
+	seen := map[int]int{}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 2000; i++ {
+		seen[sample(logits, GenerateOptions{Temperature: 1, TopK: 2}, r)]++
+	}
+	if len(seen) != 2 || seen[1] == 0 || seen[2] == 0 {
+		t.Fatalf("top-k 2 sampled %v", seen)
+	}
+	// Their frequencies follow softmax over the two: e^2 / (e^2 + e^1.9).
+	p1 := math.Exp(2) / (math.Exp(2) + math.Exp(1.9))
+	if f := float64(seen[1]) / 2000; math.Abs(f-p1) > 0.05 {
+		t.Fatalf("token 1 sampled with frequency %.3f, want ≈ %.3f", f, p1)
+	}
+	// top-p 0.3 keeps only the most likely token here (p ≈ 0.39 ≥ 0.3).
+	for i := 0; i < 100; i++ {
+		if got := sample(logits, GenerateOptions{Temperature: 1, TopP: 0.3}, r); got != 1 {
+			t.Fatalf("top-p 0.3 sampled %d", got)
+		}
+	}
+}
+
+func TestGenerateSeedAndStop(t *testing.T) {
+	m, err := Load("../testdata/fixtures/llama-tiny", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := GenerateOptions{MaxNewTokens: 12, Temperature: 0.9, TopP: 0.95, Seed: 42}
+	a, err := m.Generate([]int{1, 5, 9}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := m.Generate([]int{1, 5, 9}, opt)
+	if len(a) != 12 || len(b) != 12 {
+		t.Fatalf("generated %d and %d tokens, want 12", len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("same seed, different samples: %v vs %v", a, b)
+		}
+	}
+	// Stopping on the 4th sampled token ends right after it.
+	opt.StopTokens = []int{a[3]}
+	c, _ := m.Generate([]int{1, 5, 9}, opt)
+	stop := 0
+	for i, x := range a {
+		if x == a[3] {
+			stop = i
+			break
+		}
+	}
+	if len(c) != stop+1 {
+		t.Fatalf("stop token %d: generated %v, want %d tokens", a[3], c, stop+1)
+	}
+	if _, err := m.Generate([]int{1, 5000}, opt); err == nil {
+		t.Fatal("a prompt token outside the vocabulary was accepted")
+	}
+}
