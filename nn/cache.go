@@ -13,13 +13,13 @@ type Cache struct {
 	Len    int // positions already stored
 	MaxLen int
 	k, v   []*tensor.Tensor // per layer [B,MaxLen,Hkv,D]
-	mask   []float64        // [B,MaxLen] key mask of the positions stored so far
+	mask   []int64          // [B,MaxLen] key mask of the positions stored so far
 	batch  int
 }
 
 // NewCache allocates a cache for batch rows of up to maxLen positions.
 func (m *Model) NewCache(batch, maxLen int) *Cache {
-	c := &Cache{MaxLen: maxLen, batch: batch, mask: make([]float64, batch*maxLen)}
+	c := &Cache{MaxLen: maxLen, batch: batch, mask: make([]int64, batch*maxLen)}
 	for range m.Layers {
 		c.k = append(c.k, tensor.Zeros(m.Backend, m.DType, batch, maxLen, m.Config.NumKVHeads, m.Config.HeadDim))
 		c.v = append(c.v, tensor.Zeros(m.Backend, m.DType, batch, maxLen, m.Config.NumKVHeads, m.Config.HeadDim))
@@ -44,16 +44,16 @@ func (c *Cache) append(i int, k, v *autograd.Var) (*autograd.Var, *autograd.Var)
 // every cached position plus the new ones [B,Len+T].
 func (c *Cache) extendMask(m *tensor.Tensor) *tensor.Tensor {
 	T := m.Dim(1)
-	vals := m.F64()
+	vals := m.I64()
 	for b := 0; b < c.batch; b++ {
 		for t := 0; t < T; t++ {
 			c.mask[b*c.MaxLen+c.Len+t] = vals[b*T+t]
 		}
 	}
 	n := c.Len + T
-	out := make([]float64, c.batch*n)
+	out := make([]int64, c.batch*n)
 	for b := 0; b < c.batch; b++ {
 		copy(out[b*n:(b+1)*n], c.mask[b*c.MaxLen:b*c.MaxLen+n])
 	}
-	return tensor.FromHost(m.Backend(), tensor.F64, out, c.batch, n)
+	return tensor.FromHost(m.Backend(), tensor.I64, out, c.batch, n)
 }

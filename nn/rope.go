@@ -461,7 +461,18 @@ func (c Config) RopeTablesAt(b tensor.Backend, dt tensor.DType, positions []int,
 			sn[i*half+j] = math.Sin(ang) * scale
 		}
 	}
-	cos = tensor.FromHost(b, tensor.F64, cs, B, T, half).To(dt)
-	sin = tensor.FromHost(b, tensor.F64, sn, B, T, half).To(dt)
-	return cos, sin
+	return hostTable(b, dt, cs, B, T, half), hostTable(b, dt, sn, B, T, half)
+}
+
+// hostTable uploads values computed in float64 in the compute dtype, so no
+// backend needs float64 storage for them.
+func hostTable(b tensor.Backend, dt tensor.DType, v []float64, shape ...int) *tensor.Tensor {
+	if dt == tensor.F64 {
+		return tensor.FromHost(b, tensor.F64, v, shape...)
+	}
+	f := make([]float32, len(v))
+	for i, x := range v {
+		f[i] = float32(x)
+	}
+	return tensor.FromHost(b, tensor.F32, f, shape...).To(dt)
 }

@@ -109,18 +109,38 @@ func (t *Trainer) names() []string {
 	return out
 }
 
-// bind exposes parameters to the optimizer as slices (CPU tensors).
+// bind exposes parameters to the optimizer as slices: CPU tensors
+// directly; tensors on another device through host copies that upload
+// writes back after the step (the adapter is small next to a step's work).
 func (t *Trainer) bind() []optim.Param {
 	var out []optim.Param
 	for _, name := range t.names() {
 		v := t.Params[name]
-		p := optim.Param{Name: name, Data: tensor.F32Data(v.Value)}
-		if v.Grad != nil {
-			p.Grad = tensor.F32Data(v.Grad)
+		var p optim.Param
+		if v.Value.Device().Kind == tensor.CPU {
+			p = optim.Param{Name: name, Data: tensor.F32Data(v.Value)}
+			if v.Grad != nil {
+				p.Grad = tensor.F32Data(v.Grad)
+			}
+		} else {
+			p = optim.Param{Name: name, Data: v.Value.F32()}
+			if v.Grad != nil {
+				p.Grad = v.Grad.F32()
+			}
 		}
 		out = append(out, p)
 	}
 	return out
+}
+
+// upload writes host copies made by bind back to device parameters.
+func (t *Trainer) upload(params []optim.Param) {
+	for _, p := range params {
+		v := t.Params[p.Name]
+		if v.Value.Device().Kind != tensor.CPU {
+			v.Value.CopyFrom(tensor.FromHost(v.Value.Backend(), tensor.F32, p.Data, v.Value.Shape()...).To(v.Value.DType()))
+		}
+	}
 }
 
 func (t *Trainer) zeroGrad() {
@@ -278,6 +298,7 @@ func (t *Trainer) step(total int) (epochEnd bool, err error) {
 	if err := t.Opt.Step(params); err != nil {
 		return false, err
 	}
+	t.upload(params)
 	t.zeroGrad()
 	t.State.Step++
 	t.State.Tokens += int64(tokens)

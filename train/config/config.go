@@ -1,0 +1,240 @@
+package config
+
+import (
+	"strings"
+	"time"
+)
+
+// RunConfig is one run file: what to train, on what, and how.
+//
+// Field tags: `yaml` is the key in the file (and in --set paths), `doc` is
+// the comment `ftune init` writes above it, and `path:"1"` marks strings in
+// which environment variables are expanded.
+type RunConfig struct {
+	Model    ModelConfig    `yaml:"model" doc:"The base model."`
+	Data     DataConfig     `yaml:"data" doc:"Training data: subject datasets or files."`
+	Training TrainingConfig `yaml:"training" doc:"The optimisation, evaluation, checkpoints and run tracking."`
+
+	// src maps a dotted key path to where its value came from, so that
+	// validation errors can point at the line to edit.
+	src map[string]string
+	// file is the run file's name, "" for a config built in code.
+	file string
+}
+
+// ModelConfig names the base model.
+type ModelConfig struct {
+	Path       string `yaml:"path" path:"1" doc:"Hugging Face model folder, or \"tiny-base\" for the embedded test model."`
+	DType      string `yaml:"dtype" doc:"Storage type of the frozen weights: auto (the checkpoint's), f32, bf16 or f16."`
+	LoadIn4Bit bool   `yaml:"load_in_4bit" doc:"Quantize the frozen base weights to NF4 at load (QLoRA); see training.quantization."`
+}
+
+// DataConfig says where the examples come from and how they become rows.
+type DataConfig struct {
+	Root      string             `yaml:"root" path:"1" doc:"Subject data root: one file or folder per subject. Empty = the bundled subject datasets."`
+	Files     []string           `yaml:"files" path:"1" doc:"Data files to use instead of a subject root (one subject per file, named after it)."`
+	Format    string             `yaml:"format" doc:"File format: auto (by extension), jsonl, json, csv, parquet or text."`
+	Shape     string             `yaml:"shape" doc:"Record layout: auto, alpaca, chat, sharegpt, completion or input_output."`
+	Template  string             `yaml:"template" path:"1" doc:"Chat template: auto (the model's), a built-in (chatml, llama3, llama2, mistral, alpaca) or a .jinja file."`
+	MaxLength int                `yaml:"max_length" doc:"Tokens per row; longer examples are truncated."`
+	Packing   bool               `yaml:"packing" doc:"Pack several short examples into one row (attention kept within each)."`
+	ValSplit  float64            `yaml:"val_split" doc:"Fraction of each subject held out for validation, in [0, 1)."`
+	Seed      uint64             `yaml:"seed" doc:"Seed of the train/validation split and of shuffling."`
+	Subjects  []string           `yaml:"subjects" doc:"Subjects to train on; empty = every subject found."`
+	Mixing    string             `yaml:"mixing" doc:"How subjects are mixed: proportional (to their size), uniform, or weights."`
+	Weights   map[string]float64 `yaml:"weights" doc:"Sampling weight per subject when mixing is weights."`
+}
+
+// TrainingConfig is the optimisation and everything around it.
+type TrainingConfig struct {
+	LoRA                  LoRAConfig          `yaml:"lora" doc:"The LoRA adapter."`
+	Quantization          QuantizationConfig  `yaml:"quantization" doc:"NF4 settings, used when model.load_in_4bit is true."`
+	Optimizer             OptimizerConfig     `yaml:"optimizer" doc:"The optimizer."`
+	Schedule              ScheduleConfig      `yaml:"schedule" doc:"The learning-rate schedule (a multiplier of optimizer.lr)."`
+	BatchSize             int                 `yaml:"batch_size" doc:"Rows per micro-batch."`
+	GradAccum             int                 `yaml:"grad_accum" doc:"Micro-batches per optimizer step."`
+	MaxSteps              int                 `yaml:"max_steps" doc:"Optimizer steps; 0 = max_epochs decides."`
+	MaxEpochs             int                 `yaml:"max_epochs" doc:"Passes over the training data when max_steps is 0."`
+	MaxTime               Duration            `yaml:"max_time" doc:"Stop (with a checkpoint) after this long, e.g. 30m; 0 = no limit."`
+	ClipNorm              float64             `yaml:"clip_norm" doc:"Global gradient-norm limit; 0 = no clipping."`
+	GradientCheckpointing bool                `yaml:"gradient_checkpointing" doc:"Recompute decoder blocks in the backward pass: less memory, about a third more compute."`
+	SpikeFactor           float64             `yaml:"spike_factor" doc:"Skip a step whose loss exceeds this multiple of the running mean; 0 = only skip NaN/Inf."`
+	LogEvery              int                 `yaml:"log_every" doc:"Log training metrics every N steps."`
+	Eval                  EvalConfig          `yaml:"eval" doc:"Validation during training."`
+	Checkpointing         CheckpointConfig    `yaml:"checkpointing" doc:"Checkpoints (they resume exactly)."`
+	EarlyStopping         EarlyStoppingConfig `yaml:"early_stopping" doc:"Stop when a validation metric stops improving."`
+	Tracking              TrackingConfig      `yaml:"tracking" doc:"Where the run folder goes and what it holds."`
+	Seed                  uint64              `yaml:"seed" doc:"Seed of LoRA initialisation and dropout."`
+	Device                string              `yaml:"device" doc:"auto (a CUDA GPU when found, else the CPU), cpu, cuda or cuda:N."`
+}
+
+// LoRAConfig is the adapter's shape (PEFT's LoraConfig names in brackets).
+type LoRAConfig struct {
+	R       int      `yaml:"r" doc:"Rank [r]."`
+	Alpha   float64  `yaml:"alpha" doc:"Scaling numerator [lora_alpha]: the update is scaled by alpha/r (alpha/sqrt(r) with rslora)."`
+	Dropout float64  `yaml:"dropout" doc:"Dropout on the adapter input [lora_dropout], in [0, 1)."`
+	Targets []string `yaml:"targets" doc:"Module names to adapt [target_modules], or [all-linear]."`
+	RSLoRA  bool     `yaml:"rslora" doc:"Rank-stabilised scaling [use_rslora]."`
+}
+
+// QuantizationConfig is the NF4 storage of the frozen base.
+type QuantizationConfig struct {
+	Type        string `yaml:"type" doc:"Quantization type; nf4 is the one supported."`
+	BlockSize   int    `yaml:"block_size" doc:"Values per absmax block: 32, 64, ... 4096 (bitsandbytes uses 64)."`
+	DoubleQuant bool   `yaml:"double_quant" doc:"Quantize the absmax values too (8-bit, blocks of 256), saving about 0.4 bits per weight."`
+}
+
+// OptimizerConfig holds the optimizer's hyper-parameters.
+type OptimizerConfig struct {
+	Name        string    `yaml:"name" doc:"adamw or sgd."`
+	LR          float64   `yaml:"lr" doc:"Peak learning rate."`
+	Betas       []float64 `yaml:"betas" doc:"AdamW's (beta1, beta2)."`
+	Eps         float64   `yaml:"eps" doc:"AdamW's epsilon."`
+	WeightDecay float64   `yaml:"weight_decay" doc:"Decoupled (AdamW) or L2 (SGD) weight decay."`
+	Momentum    float64   `yaml:"momentum" doc:"SGD momentum."`
+}
+
+// ScheduleConfig is the learning-rate schedule.
+type ScheduleConfig struct {
+	Name        string `yaml:"name" doc:"constant, constant_with_warmup, linear or cosine (transformers' names)."`
+	WarmupSteps int    `yaml:"warmup_steps" doc:"Steps of linear warmup from 0."`
+}
+
+// EvalConfig is validation during training.
+type EvalConfig struct {
+	Every      int              `yaml:"every" doc:"Validate every N steps; 0 = at the end of each epoch."`
+	MaxBatches int              `yaml:"max_batches" doc:"Cap on validation batches; 0 = all."`
+	Generation GenerationConfig `yaml:"generation" doc:"Generation-based evaluation on held-out questions."`
+}
+
+// GenerationConfig is the question-answering evaluation.
+type GenerationConfig struct {
+	Questions    int `yaml:"questions" doc:"Held-out questions answered before and after training (exact match, contains); 0 = off."`
+	MaxNewTokens int `yaml:"max_new_tokens" doc:"Tokens generated per answer."`
+	Samples      int `yaml:"samples" doc:"Answers logged as text samples to the run."`
+}
+
+// CheckpointConfig is when checkpoints are written and which are kept.
+type CheckpointConfig struct {
+	Every    int    `yaml:"every" doc:"Write a checkpoint every N steps (and at the end); 0 = only at the end."`
+	KeepLast int    `yaml:"keep_last" doc:"Most recent checkpoints kept; 0 = all."`
+	Monitor  string `yaml:"monitor" doc:"Validation metric ranking checkpoints, e.g. val/loss; empty = none."`
+	Mode     string `yaml:"mode" doc:"min or max: whether a lower or higher monitor value is better."`
+	TopK     int    `yaml:"top_k" doc:"Best checkpoints by monitor kept besides the last ones; needs monitor."`
+}
+
+// EarlyStoppingConfig stops training when a metric stops improving.
+type EarlyStoppingConfig struct {
+	Enabled  bool    `yaml:"enabled" doc:"Turn early stopping on."`
+	Monitor  string  `yaml:"monitor" doc:"Validation metric watched."`
+	Mode     string  `yaml:"mode" doc:"min or max."`
+	Patience int     `yaml:"patience" doc:"Validations without improvement before stopping."`
+	MinDelta float64 `yaml:"min_delta" doc:"Smallest change that counts as an improvement."`
+}
+
+// TrackingConfig is the run folder.
+type TrackingConfig struct {
+	OutputDir   string `yaml:"output_dir" path:"1" doc:"Folder holding one subfolder per run."`
+	RunName     string `yaml:"run_name" doc:"Name of this run's folder; empty = date, time and model."`
+	TensorBoard bool   `yaml:"tensorboard" doc:"Write TensorBoard event files (W&B users: wandb sync the run's tensorboard folder)."`
+}
+
+// Duration is a time.Duration written as "30m", "1h30m" or 0 in YAML.
+type Duration time.Duration
+
+// String is the YAML form ("0s" for none).
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// Default returns the configuration `ftune train` uses with no run file:
+// LoRA on the embedded tiny-base over the bundled subject datasets, on the
+// CPU unless a GPU is found.
+func Default() *RunConfig {
+	return &RunConfig{
+		Model: ModelConfig{Path: "tiny-base", DType: "auto"},
+		Data: DataConfig{
+			Format:    "auto",
+			Shape:     "auto",
+			Template:  "auto",
+			MaxLength: 256,
+			ValSplit:  0.1,
+			Seed:      42,
+			Mixing:    "proportional",
+		},
+		Training: TrainingConfig{
+			LoRA: LoRAConfig{
+				R: 8, Alpha: 16, Dropout: 0.05,
+				Targets: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"},
+			},
+			Quantization: QuantizationConfig{Type: "nf4", BlockSize: 64, DoubleQuant: true},
+			Optimizer: OptimizerConfig{
+				Name: "adamw", LR: 2e-4, Betas: []float64{0.9, 0.999}, Eps: 1e-8,
+				WeightDecay: 0, Momentum: 0.9,
+			},
+			Schedule:  ScheduleConfig{Name: "cosine", WarmupSteps: 10},
+			BatchSize: 8,
+			GradAccum: 1,
+			MaxEpochs: 3,
+			ClipNorm:  1.0,
+			LogEvery:  1,
+			Eval: EvalConfig{
+				Every:      50,
+				Generation: GenerationConfig{Questions: 20, MaxNewTokens: 48, Samples: 4},
+			},
+			Checkpointing: CheckpointConfig{Every: 100, KeepLast: 2, Monitor: "val/loss", Mode: "min", TopK: 1},
+			EarlyStopping: EarlyStoppingConfig{Monitor: "val/loss", Mode: "min", Patience: 3},
+			Tracking:      TrackingConfig{OutputDir: "runs", TensorBoard: true},
+			Seed:          42,
+			Device:        "auto",
+		},
+	}
+}
+
+// File is the run file this config was read from ("" when built in code).
+func (c *RunConfig) File() string { return c.file }
+
+// Where says where the value at a dotted key path came from: "run.yaml:12",
+// "--set training.optimizer.lr=3" or "default".
+func (c *RunConfig) Where(path string) string {
+	if s, ok := c.src[path]; ok {
+		return s
+	}
+	// A whole list or map is checked under its own path; its elements
+	// were recorded under path[i] or path.key.
+	best := ""
+	for p := range c.src {
+		if (strings.HasPrefix(p, path+".") || strings.HasPrefix(p, path+"[")) && (best == "" || p < best) {
+			best = p
+		}
+	}
+	if best != "" {
+		return c.src[best]
+	}
+	return "default"
+}
+
+func (c *RunConfig) setSource(path, where string) {
+	if c.src == nil {
+		c.src = map[string]string{}
+	}
+	c.src[path] = where
+}
+
+// Clone returns a deep copy (slices and maps are not shared).
+func (c *RunConfig) Clone() *RunConfig {
+	out := *c
+	out.Data.Files = append([]string(nil), c.Data.Files...)
+	out.Data.Subjects = append([]string(nil), c.Data.Subjects...)
+	if c.Data.Weights != nil {
+		out.Data.Weights = make(map[string]float64, len(c.Data.Weights))
+		for k, v := range c.Data.Weights {
+			out.Data.Weights[k] = v
+		}
+	}
+	out.Training.LoRA.Targets = append([]string(nil), c.Training.LoRA.Targets...)
+	out.Training.Optimizer.Betas = append([]float64(nil), c.Training.Optimizer.Betas...)
+	out.src = make(map[string]string, len(c.src))
+	for k, v := range c.src {
+		out.src[k] = v
+	}
+	return &out
+}

@@ -1,0 +1,245 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// plain strips where values came from, for comparing contents.
+func plain(c *RunConfig) RunConfig {
+	out := *c.Clone()
+	out.src, out.file = nil, ""
+	return out
+}
+
+func TestWriteInitParsesToDefault(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteInit(&buf); err != nil {
+		t.Fatal(err)
+	}
+	text := buf.String()
+	got, err := Parse(buf.Bytes(), "init.yaml")
+	if err != nil {
+		t.Fatalf("init file does not parse: %v\n%s", err, text)
+	}
+	if !reflect.DeepEqual(plain(got), plain(Default())) {
+		t.Fatalf("init file parses to\n%+v\nwant Default()\n%+v", plain(got), plain(Default()))
+	}
+	if err := got.Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	// Every key is present and commented: count keys against allPaths.
+	for _, p := range allPaths {
+		key := lastElem(p) + ":"
+		if !strings.Contains(text, key) {
+			t.Errorf("init file lacks %s", p)
+		}
+	}
+	if n := strings.Count(text, "\n#") + strings.Count(text, "\n  #"); n < 20 {
+		t.Errorf("init file has %d comment lines, want one per key", n)
+	}
+}
+
+func TestResolvedRoundTrip(t *testing.T) {
+	t.Setenv("FTUNE_TEST_MODELS", "/models")
+	t.Setenv("FTUNE_TEST_DATA", "/data")
+	t.Setenv("HOME", "/home/u")
+	for _, tc := range []struct {
+		name string
+		cfg  func() *RunConfig
+	}{
+		{"default", Default},
+		{"qlora file", func() *RunConfig {
+			c, err := Load("testdata/qlora.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}},
+		{"odd values", func() *RunConfig {
+			c := Default()
+			c.Training.Optimizer.LR = 1.0 / 3
+			c.Training.LoRA.Alpha = 16
+			c.Training.MaxTime = Duration(90 * time.Second)
+			c.Data.Template = "templates/my chat: v2.jinja"
+			c.Training.Tracking.RunName = "a-b.c"
+			c.Data.Weights = map[string]float64{"z.sub": 0.5, "a": 1e-9}
+			return c
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.cfg()
+			yml, err := Resolved(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := Parse(yml, "config.yaml")
+			if err != nil {
+				t.Fatalf("%v\n%s", err, yml)
+			}
+			if !reflect.DeepEqual(plain(back), plain(c)) {
+				t.Fatalf("round trip changed the config:\n%s\ngot  %+v\nwant %+v", yml, plain(back), plain(c))
+			}
+			if bytes.Contains(yml, []byte("#")) {
+				t.Errorf("resolved config has comments:\n%s", yml)
+			}
+		})
+	}
+}
+
+func TestLoadQLoRAFile(t *testing.T) {
+	t.Setenv("FTUNE_TEST_MODELS", "/models")
+	t.Setenv("FTUNE_TEST_DATA", "/data")
+	t.Setenv("HOME", "/home/u")
+	c, err := Load("testdata/qlora.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"model.path expanded", c.Model.Path, "/models/SmolLM2-135M"},
+		{"data.root expanded", c.Data.Root, "/data/subjects"},
+		{"output_dir expanded", c.Training.Tracking.OutputDir, "/home/u/ftune-runs"},
+		{"scalar targets", c.Training.LoRA.Targets, []string{"all-linear"}},
+		{"lr 1e-4", c.Training.Optimizer.LR, 1e-4},
+		{"betas", c.Training.Optimizer.Betas, []float64{0.9, 0.95}},
+		{"weights", c.Data.Weights, map[string]float64{"math": 2, "history": 1}},
+		{"max_time", time.Duration(c.Training.MaxTime), 90 * time.Minute},
+		{"block size", c.Training.Quantization.BlockSize, 128},
+		{"untouched default kept", c.Training.Quantization.DoubleQuant, true},
+		{"untouched default eps", c.Training.Optimizer.Eps, 1e-8},
+		{"where lr", c.Where("training.optimizer.lr"), "testdata/qlora.yaml:28"},
+		{"where default", c.Where("training.optimizer.eps"), "default"},
+		{"where list element", c.Where("data.subjects"), "testdata/qlora.yaml:13"},
+	}
+	for _, ck := range checks {
+		if !reflect.DeepEqual(ck.got, ck.want) {
+			t.Errorf("%s: got %#v, want %#v", ck.name, ck.got, ck.want)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	data, err := os.ReadFile("testdata/typos.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse(data, "typos.yaml")
+	var list ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("want an ErrorList, got %T %v", err, err)
+	}
+	want := []string{
+		"typos.yaml:4: unknown key `load_in_4bits` in model; did you mean `load_in_4bit`?",
+		"typos.yaml:6: unknown key `learning_rate` in training; did you mean `training.optimizer.lr`?",
+		`typos.yaml:8: training.optimizer.lr: want a number, got "fast"`,
+		"typos.yaml:9: unknown key `beta` in training.optimizer; did you mean `betas`?",
+		"typos.yaml:11: unknown key `rank` in training.lora; did you mean `r`?",
+		"typos.yaml:12: training.lora.alpha: want a single value, got a list",
+		"typos.yaml:13: unknown key `batch` in training; did you mean `batch_size`?",
+		`typos.yaml:14: training.max_epochs: want a whole number, got "1.5"`,
+	}
+	if len(list) != len(want) {
+		t.Errorf("got %d errors, want %d:\n%v", len(list), len(want), err)
+	}
+	for i := range min(len(list), len(want)) {
+		if list[i].Error() != want[i] {
+			t.Errorf("error %d:\n got  %s\n want %s", i, list[i], want[i])
+		}
+	}
+	if !errors.Is(err, ErrUnknownKey) || !errors.Is(err, ErrBadValue) {
+		t.Errorf("errors.Is should see both kinds in %v", err)
+	}
+}
+
+func TestParseSmallCases(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		wantErr    string // "" = must parse
+		check      func(c *RunConfig) bool
+	}{
+		{"empty file is defaults", "", "", func(c *RunConfig) bool { return reflect.DeepEqual(plain(c), plain(Default())) }},
+		{"comment only", "# nothing\n", "", func(c *RunConfig) bool { return c.Training.BatchSize == 8 }},
+		{"empty section keeps defaults", "training:\n  lora:\n", "", func(c *RunConfig) bool { return c.Training.LoRA.R == 8 }},
+		{"null list clears", "training:\n  lora:\n    targets: ~\n", "", func(c *RunConfig) bool { return c.Training.LoRA.Targets == nil }},
+		{"quoted number accepted", "training:\n  max_steps: \"40\"\n", "", func(c *RunConfig) bool { return c.Training.MaxSteps == 40 }},
+		{"underscores", "training:\n  max_steps: 1_000\n", "", func(c *RunConfig) bool { return c.Training.MaxSteps == 1000 }},
+		{"duration seconds", "training:\n  max_time: 90\n", "", func(c *RunConfig) bool { return c.Training.MaxTime == Duration(90*time.Second) }},
+		{"anchors", "data:\n  subjects: &s [a, b]\n  weights: {a: 1, b: 2}\n", "", func(c *RunConfig) bool { return len(c.Data.Subjects) == 2 }},
+		{"unknown top-level", "modle:\n  path: x\n", "x.yaml:1: unknown key `modle` at the top level; did you mean `model`?", nil},
+		{"section given a value", "training: 3\n", `x.yaml:1: training: want a section of keys, got "3"`, nil},
+		{"duplicate key", "training:\n  seed: 1\n  seed: 2\n", "x.yaml:3: training.seed: set twice (first at line 2)", nil},
+		{"bool typo", "model:\n  load_in_4bit: yes please\n", `x.yaml:2: model.load_in_4bit: want true or false, got "yes please"`, nil},
+		{"int for bool", "model:\n  load_in_4bit: 1\n", `want true or false, got "1"`, nil},
+		{"bad duration", "training:\n  max_time: soon\n", `x.yaml:2: training.max_time: want a duration such as 30m or 1h30m, got "soon"`, nil},
+		{"negative seed", "training:\n  seed: -1\n", `x.yaml:2: training.seed: want a whole number >= 0, got "-1"`, nil},
+		{"unset env var", "model:\n  path: $FTUNE_SURELY_UNSET/m\n", "x.yaml:2: model.path: environment variable $FTUNE_SURELY_UNSET is not set", nil},
+		{"yaml syntax", "model:\n  path: [a\n", "x.yaml: ", nil},
+		{"no suggestion for nonsense", "training:\n  zzzzzz: 1\n", "x.yaml:2: unknown key `zzzzzz` in training", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml), "x.yaml")
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !tc.check(c) {
+					t.Fatalf("parsed to %+v", plain(c))
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("parsed, want error %q", tc.wantErr)
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error\n %v\nwant it to contain\n %s", err, tc.wantErr)
+			}
+			if tc.name == "no suggestion for nonsense" && strings.Contains(err.Error(), "did you mean") {
+				t.Fatalf("suggested something for nonsense: %v", err)
+			}
+		})
+	}
+}
+
+func TestExpandEnv(t *testing.T) {
+	t.Setenv("FT_A", "/a")
+	t.Setenv("FT_EMPTY", "")
+	for _, tc := range []struct{ in, want, err string }{
+		{"plain/path", "plain/path", ""},
+		{"$FT_A/x", "/a/x", ""},
+		{"${FT_A}x", "/ax", ""},
+		{"pre${FT_EMPTY}post", "prepost", ""}, // set but empty is allowed
+		{"cost$$5", "cost$5", ""},
+		{"$FT_NOPE/x", "", "$FT_NOPE is not set"},
+		{"${FT_NOPE}${FT_NOPE2}", "", "$FT_NOPE, $FT_NOPE2 is not set"},
+	} {
+		got, err := ExpandEnv(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ExpandEnv(%q) error %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ExpandEnv(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "none.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "none.yaml") {
+		t.Fatalf("want an error naming the file, got %v", err)
+	}
+}

@@ -1,0 +1,315 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads a run file on top of Default(). It reports unknown keys and
+// unparsable values (every one, each with file:line); ranges are checked
+// by Validate, after any --set overrides.
+func Load(path string) (*RunConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse decodes run-file text; name is used in error messages.
+func Parse(data []byte, name string) (*RunConfig, error) {
+	cfg := Default()
+	cfg.file = name
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		// yaml's own message carries "line N"; put the file in front.
+		return nil, &FieldError{Where: name, Msg: strings.TrimPrefix(err.Error(), "yaml: "), Kind: ErrBadValue}
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return cfg, nil // an empty file is all defaults
+	}
+	d := &decoder{cfg: cfg, where: func(n *yaml.Node) string { return fmt.Sprintf("%s:%d", name, n.Line) }}
+	d.value(reflect.ValueOf(cfg).Elem(), doc.Content[0], "", false)
+	if err := d.errs.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Resolve is what `ftune train` does with its arguments: the run file (or
+// the defaults when path is ""), then the --set overrides, then Validate.
+func Resolve(path string, sets []string) (*RunConfig, error) {
+	cfg := Default()
+	if path != "" {
+		var err error
+		if cfg, err = Load(path); err != nil {
+			return nil, err
+		}
+	}
+	if err := Apply(cfg, sets); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decoder walks a YAML node tree and the RunConfig type together.
+type decoder struct {
+	cfg   *RunConfig
+	where func(n *yaml.Node) string
+	errs  ErrorList
+}
+
+func (d *decoder) fail(n *yaml.Node, path string, kind error, format string, args ...any) {
+	d.errs = append(d.errs, &FieldError{Where: d.where(n), Path: path, Msg: fmt.Sprintf(format, args...), Kind: kind})
+}
+
+var durationType = reflect.TypeOf(Duration(0))
+
+// yamlName is a struct field's key ("" for unexported or untagged fields).
+func yamlName(f reflect.StructField) string {
+	if !f.IsExported() {
+		return ""
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return name
+}
+
+// value decodes n into v; path is v's dotted key path; expand says v (or
+// its elements) is a file path in which environment variables expand.
+func (d *decoder) value(v reflect.Value, n *yaml.Node, path string, expand bool) {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	d.cfg.setSource(path, d.where(n))
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" && v.Type() != durationType {
+		if v.Kind() == reflect.Struct {
+			return // "lora:" with nothing under it keeps the defaults
+		}
+		v.Set(reflect.Zero(v.Type()))
+		return
+	}
+	switch {
+	case v.Type() == durationType:
+		d.duration(v, n, path)
+	case v.Kind() == reflect.Struct:
+		d.structure(v, n, path)
+	case v.Kind() == reflect.Map:
+		d.mapping(v, n, path)
+	case v.Kind() == reflect.Slice:
+		d.sequence(v, n, path, expand)
+	default:
+		d.scalar(v, n, path, expand)
+	}
+}
+
+func (d *decoder) structure(v reflect.Value, n *yaml.Node, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, ErrBadValue, "want a section of keys, got %s", describe(n))
+		return
+	}
+	t := v.Type()
+	var names []string
+	index := map[string]int{}
+	for i := 0; i < t.NumField(); i++ {
+		if name := yamlName(t.Field(i)); name != "" {
+			names = append(names, name)
+			index[name] = i
+		}
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		key := k.Value
+		p := join(path, key)
+		if line, dup := seen[key]; dup {
+			d.fail(k, p, ErrBadValue, "set twice (first at line %d)", line)
+			continue
+		}
+		seen[key] = k.Line
+		fi, ok := index[key]
+		if !ok {
+			where := "at the top level"
+			if path != "" {
+				where = "in " + path
+			}
+			d.fail(k, "", ErrUnknownKey, "unknown key `%s` %s%s", key, where, didYouMean(suggest(key, path, names)))
+			continue
+		}
+		f := t.Field(fi)
+		d.value(v.Field(fi), val, p, f.Tag.Get("path") != "")
+	}
+}
+
+func (d *decoder) mapping(v reflect.Value, n *yaml.Node, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, ErrBadValue, "want a map of name: value, got %s", describe(n))
+		return
+	}
+	if len(n.Content) == 0 {
+		v.Set(reflect.Zero(v.Type())) // {} and an absent map are both nil
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		elem := reflect.New(v.Type().Elem()).Elem()
+		p := join(path, k.Value)
+		d.value(elem, n.Content[i+1], p, false)
+		m.SetMapIndex(reflect.ValueOf(k.Value), elem)
+	}
+	v.Set(m)
+}
+
+func (d *decoder) sequence(v reflect.Value, n *yaml.Node, path string, expand bool) {
+	if n.Kind == yaml.ScalarNode && v.Type().Elem().Kind() == reflect.String {
+		// targets: all-linear is a list of one.
+		s := reflect.MakeSlice(v.Type(), 1, 1)
+		d.scalar(s.Index(0), n, path, expand)
+		v.Set(s)
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.fail(n, path, ErrBadValue, "want a list, got %s", describe(n))
+		return
+	}
+	if len(n.Content) == 0 {
+		v.Set(reflect.Zero(v.Type())) // [] and an absent list are both nil
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, e := range n.Content {
+		d.value(s.Index(i), e, fmt.Sprintf("%s[%d]", path, i), expand)
+	}
+	v.Set(s)
+}
+
+func (d *decoder) scalar(v reflect.Value, n *yaml.Node, path string, expand bool) {
+	if n.Kind != yaml.ScalarNode {
+		d.fail(n, path, ErrBadValue, "want a single value, got %s", describe(n))
+		return
+	}
+	switch v.Kind() {
+	case reflect.String:
+		s := n.Value
+		if expand {
+			var err error
+			if s, err = ExpandEnv(s); err != nil {
+				d.fail(n, path, ErrBadValue, "%v", err)
+				return
+			}
+		}
+		v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(n.Value)
+		if err != nil || (n.Tag != "!!bool" && n.Tag != "!!str") {
+			d.fail(n, path, ErrBadValue, "want true or false, got %q", n.Value)
+			return
+		}
+		v.SetBool(b)
+	case reflect.Int:
+		i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
+		if err != nil {
+			d.fail(n, path, ErrBadValue, "want a whole number, got %q", n.Value)
+			return
+		}
+		v.SetInt(i)
+	case reflect.Uint64:
+		u, err := strconv.ParseUint(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
+		if err != nil {
+			d.fail(n, path, ErrBadValue, "want a whole number >= 0, got %q", n.Value)
+			return
+		}
+		v.SetUint(u)
+	case reflect.Float64:
+		f, err := parseFloat(n.Value)
+		if err != nil {
+			d.fail(n, path, ErrBadValue, "want a number, got %q", n.Value)
+			return
+		}
+		v.SetFloat(f)
+	default:
+		// Every field type is listed above; a new one must be added there.
+		d.fail(n, path, ErrBadValue, "internal: no decoder for %s", v.Type())
+	}
+}
+
+// parseFloat accepts Go and YAML spellings: 2e-4, 1_000, .inf, .nan.
+func parseFloat(s string) (float64, error) {
+	switch strings.ToLower(s) {
+	case ".inf", "+.inf":
+		return math.Inf(1), nil
+	case "-.inf":
+		return math.Inf(-1), nil
+	case ".nan":
+		return math.NaN(), nil
+	}
+	return strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
+}
+
+// duration accepts "30m", "1h30m", or a bare number of seconds (0 = none).
+func (d *decoder) duration(v reflect.Value, n *yaml.Node, path string) {
+	if n.Kind != yaml.ScalarNode {
+		d.fail(n, path, ErrBadValue, "want a duration such as 30m, got %s", describe(n))
+		return
+	}
+	if n.Tag == "!!null" || n.Value == "" {
+		v.SetInt(0)
+		return
+	}
+	if f, err := strconv.ParseFloat(n.Value, 64); err == nil {
+		v.SetInt(int64(f * float64(time.Second)))
+		return
+	}
+	t, err := time.ParseDuration(n.Value)
+	if err != nil {
+		d.fail(n, path, ErrBadValue, "want a duration such as 30m or 1h30m, got %q", n.Value)
+		return
+	}
+	v.SetInt(int64(t))
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a section of keys"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return strconv.Quote(n.Value)
+	}
+	return "nothing"
+}
+
+// ExpandEnv expands $VAR and ${VAR} in s; an unset variable is an error
+// (a silent "" would turn $DATA/train.jsonl into /train.jsonl). $$ is a
+// literal $.
+func ExpandEnv(s string) (string, error) {
+	var missing []string
+	out := os.Expand(s, func(name string) string {
+		if name == "$" {
+			return "$"
+		}
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			missing = append(missing, "$"+name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("environment variable %s is not set (in %q)", strings.Join(missing, ", "), s)
+	}
+	return out, nil
+}

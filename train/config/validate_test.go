@@ -1,0 +1,105 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		yaml string   // parsed as run.yaml first ("" = defaults)
+		sets []string // then applied
+		want []string // each must appear in the error, in order; nil = valid
+	}{
+		{name: "defaults"},
+		{name: "lr zero", sets: []string{"training.optimizer.lr=0"}, want: []string{"--set training.optimizer.lr=0: training.optimizer.lr: must be > 0, got 0"}},
+		{name: "lr from file line", yaml: "training:\n  optimizer:\n    lr: -1\n", want: []string{"run.yaml:3: training.optimizer.lr: must be > 0, got -1"}},
+		{name: "rank zero", yaml: "training:\n  lora:\n    r: 0\n", want: []string{"run.yaml:3: training.lora.r: must be > 0"}},
+		{name: "dropout one", sets: []string{"training.lora.dropout=1"}, want: []string{"training.lora.dropout: must be in [0, 1)"}},
+		{name: "no targets", sets: []string{"training.lora.targets=[]"}, want: []string{"training.lora.targets: must name at least one module"}},
+		{name: "warmup exceeds steps (file sets steps)", yaml: "training:\n  max_steps: 5\n",
+			want: []string{"run.yaml:2: training.max_steps: 10 warmup steps exceed training.max_steps (5)"}},
+		{name: "warmup exceeds steps (both set)", yaml: "training:\n  max_steps: 5\n  schedule:\n    warmup_steps: 6\n",
+			want: []string{"run.yaml:4: training.schedule.warmup_steps: 6 warmup steps exceed"}},
+		{name: "top_k needs monitor", sets: []string{"training.checkpointing.monitor="},
+			want: []string{"--set training.checkpointing.monitor=: training.checkpointing.monitor: top_k 1 needs training.checkpointing.monitor"}},
+		{name: "monitor needs validation", sets: []string{"data.val_split=0"},
+			want: []string{"--set data.val_split=0: data.val_split: val/loss is computed on validation data"}},
+		{name: "monitor not a metric", sets: []string{"training.checkpointing.monitor=loss"},
+			want: []string{`training.checkpointing.monitor: "loss" is not a metric name`}},
+		{name: "early stopping needs patience", sets: []string{"training.early_stopping.enabled=true", "training.early_stopping.patience=0"},
+			want: []string{"training.early_stopping.patience: must be > 0"}},
+		{name: "bad mode with suggestion", sets: []string{"training.checkpointing.mode=mn"},
+			want: []string{`training.checkpointing.mode: "mn" is not one of min, max; did you mean ` + "`min`?"}},
+		{name: "unknown optimizer", sets: []string{"training.optimizer.name=adam"},
+			want: []string{`"adam" is not one of adamw, sgd; did you mean ` + "`adamw`?"}},
+		{name: "unknown schedule", sets: []string{"training.schedule.name=cosin"}, want: []string{"did you mean `cosine`?"}},
+		{name: "template file allowed", sets: []string{"data.template=my/chat.jinja"}},
+		{name: "unknown template", sets: []string{"data.template=chatm"}, want: []string{"did you mean `chatml`?"}},
+		{name: "root and files", sets: []string{"data.root=/d", "data.files=[a.jsonl]"}, want: []string{"--set data.files=[a.jsonl]: data.files: set data.root or data.files, not both"}},
+		{name: "weights without mixing", yaml: "data:\n  weights: {a: 1}\n", want: []string{"run.yaml:2: data.weights: are only used with mixing: weights"}},
+		{name: "weights for unlisted subject", yaml: "data:\n  subjects: [a]\n  mixing: weights\n  weights: {a: 1, b: 2}\n",
+			want: []string{`run.yaml:4: data.weights.b: subject "b" is not in data.subjects`}},
+		{name: "weights all zero", yaml: "data:\n  mixing: weights\n  weights: {a: 0}\n", want: []string{"data.weights: weights sum to 0"}},
+		{name: "duplicate subject", sets: []string{"data.subjects=[a, a]"}, want: []string{`"a" is listed twice`}},
+		{name: "betas length", sets: []string{"training.optimizer.betas=[0.9]"}, want: []string{"want two values [beta1, beta2], got 1"}},
+		{name: "beta out of range", sets: []string{"training.optimizer.betas=[0.9, 1]"}, want: []string{"beta2 must be in [0, 1), got 1"}},
+		{name: "nan lr", sets: []string{"training.optimizer.lr=.nan"}, want: []string{"training.optimizer.lr: must be > 0, got NaN"}},
+		{name: "no stopping rule", sets: []string{"training.max_epochs=0"}, want: []string{"set max_steps or max_epochs"}},
+		{name: "block size", sets: []string{"training.quantization.block_size=100"}, want: []string{"block_size: must be one of"}},
+		{name: "device", sets: []string{"training.device=gpu"}, want: []string{`"gpu" is not auto, cpu, cuda or cuda:N`}},
+		{name: "device index ok", sets: []string{"training.device=cuda:1"}},
+		{name: "run name with slash", sets: []string{"training.tracking.run_name=../x"}, want: []string{"must be a plain folder name"}},
+		{name: "samples exceed questions", sets: []string{"training.eval.generation.questions=2"}, want: []string{"--set training.eval.generation.questions=2: training.eval.generation.questions: 4 samples exceed the 2 questions asked"}},
+		{name: "spike factor", sets: []string{"training.spike_factor=0.5"}, want: []string{"must be 0 (off) or > 1"}},
+		{name: "default value named as default", sets: []string{"training.max_steps=3"},
+			want: []string{"--set training.max_steps=3: training.max_steps: 10 warmup steps exceed"}},
+		{name: "several problems at once", sets: []string{"training.lora.r=0", "training.batch_size=0"},
+			want: []string{"training.lora.r: must be > 0", "training.batch_size: must be > 0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Default()
+			if tc.yaml != "" {
+				var err error
+				if cfg, err = Parse([]byte(tc.yaml), "run.yaml"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := Apply(cfg, tc.sets); err != nil {
+				t.Fatal(err)
+			}
+			err := cfg.Validate()
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("want valid, got %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("validated, want %q", tc.want)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error does not wrap ErrInvalid: %v", err)
+			}
+			msg, at := err.Error(), 0
+			for _, w := range tc.want {
+				i := strings.Index(msg[at:], w)
+				if i < 0 {
+					t.Fatalf("error\n%s\nlacks (in order)\n%s", msg, w)
+				}
+				at += i + len(w)
+			}
+		})
+	}
+}
+
+func TestDefaultNamedInMessage(t *testing.T) {
+	cfg := Default()
+	cfg.Training.LoRA.R = 0 // set in code: no file line to point at
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "training.lora.r (default): must be > 0") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,176 @@
+package track
+
+import (
+	"bufio"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/klauspost/cpuid/v2"
+)
+
+// Env is the machine and build a run used: env.json.
+type Env struct {
+	Time         time.Time `json:"time"`
+	Hostname     string    `json:"hostname,omitempty"`
+	GOOS         string    `json:"goos"`
+	GOARCH       string    `json:"goarch"`
+	GoVersion    string    `json:"go_version"`
+	FtuneVersion string    `json:"ftune_version"`
+	NumCPU       int       `json:"num_cpu"`
+	GOMAXPROCS   int       `json:"gomaxprocs"`
+	MemoryBytes  uint64    `json:"memory_bytes,omitempty"` // total RAM where known (Linux)
+	CPU          CPUEnv    `json:"cpu"`
+	GPU          string    `json:"gpu,omitempty"`       // what the GPU function reported
+	GPUError     string    `json:"gpu_error,omitempty"` // why it reported none
+	VCS          *VCSEnv   `json:"vcs,omitempty"`
+}
+
+// CPUEnv is what github.com/klauspost/cpuid reports.
+type CPUEnv struct {
+	Brand          string   `json:"brand"`
+	Vendor         string   `json:"vendor"`
+	Family         int      `json:"family"`
+	Model          int      `json:"model"`
+	PhysicalCores  int      `json:"physical_cores"`
+	LogicalCores   int      `json:"logical_cores"`
+	ThreadsPerCore int      `json:"threads_per_core"`
+	CacheL1D       int      `json:"cache_l1d"`
+	CacheL2        int      `json:"cache_l2"`
+	CacheL3        int      `json:"cache_l3"`
+	Features       []string `json:"features"`
+}
+
+// VCSEnv is the commit the binary was built from (go build's VCS stamp).
+type VCSEnv struct {
+	System   string `json:"system"`
+	Revision string `json:"revision"`
+	Time     string `json:"time,omitempty"`
+	Modified bool   `json:"modified"`
+}
+
+// EnvOptions supplies what this package cannot find itself.
+type EnvOptions struct {
+	// Version is ftune's version; "" = the module version from the build
+	// info ("(devel)" for a plain go build).
+	Version string
+	// GPU describes the accelerator in use (e.g. "NVIDIA H100 80GB HBM3,
+	// driver 550.54, CUDA 12.4"); nil or an error records none.
+	GPU func() (string, error)
+}
+
+// CaptureEnv describes this process's machine and build.
+func CaptureEnv(o EnvOptions) Env {
+	c := cpuid.CPU
+	e := Env{
+		Time:       time.Now().UTC(),
+		GOOS:       runtime.GOOS,
+		GOARCH:     runtime.GOARCH,
+		GoVersion:  runtime.Version(),
+		NumCPU:     runtime.NumCPU(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		CPU: CPUEnv{
+			Brand: strings.TrimSpace(c.BrandName), Vendor: c.VendorID.String(),
+			Family: c.Family, Model: c.Model,
+			PhysicalCores: c.PhysicalCores, LogicalCores: c.LogicalCores, ThreadsPerCore: c.ThreadsPerCore,
+			CacheL1D: c.Cache.L1D, CacheL2: c.Cache.L2, CacheL3: c.Cache.L3,
+			Features: c.FeatureSet(),
+		},
+		MemoryBytes:  memTotal(),
+		FtuneVersion: o.Version,
+	}
+	e.Hostname, _ = os.Hostname()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if e.FtuneVersion == "" {
+			e.FtuneVersion = bi.Main.Version
+		}
+		e.VCS = vcsFrom(bi.Settings)
+	}
+	if o.GPU != nil {
+		g, err := o.GPU()
+		if err != nil {
+			e.GPUError = err.Error()
+		} else {
+			e.GPU = g
+		}
+	}
+	return e
+}
+
+func vcsFrom(settings []debug.BuildSetting) *VCSEnv {
+	var v VCSEnv
+	for _, s := range settings {
+		switch s.Key {
+		case "vcs":
+			v.System = s.Value
+		case "vcs.revision":
+			v.Revision = s.Value
+		case "vcs.time":
+			v.Time = s.Value
+		case "vcs.modified":
+			v.Modified = s.Value == "true"
+		}
+	}
+	if v.Revision == "" {
+		return nil // go test and go run binaries carry no VCS stamp
+	}
+	return &v
+}
+
+// memTotal reads MemTotal from /proc/meminfo; 0 elsewhere.
+func memTotal() uint64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemTotal:" {
+			kb, err := strconv.ParseUint(fields[1], 10, 64)
+			if err == nil {
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
+
+// Summary is the env on one line, for `ftune runs show`.
+func (e Env) Summary() string {
+	var b strings.Builder
+	b.WriteString(e.CPU.Brand)
+	if e.CPU.Brand == "" {
+		b.WriteString("unknown CPU")
+	}
+	b.WriteString(" (" + strconv.Itoa(e.NumCPU) + " threads")
+	for _, f := range []string{"AVX512F", "AVX2", "FMA3", "ASIMD"} {
+		for _, have := range e.CPU.Features {
+			if have == f {
+				b.WriteString(", " + f)
+			}
+		}
+	}
+	b.WriteString("), " + e.GOOS + "/" + e.GOARCH + ", " + e.GoVersion)
+	if e.GPU != "" {
+		b.WriteString(", GPU " + e.GPU)
+	}
+	if e.FtuneVersion != "" {
+		b.WriteString(", ftune " + e.FtuneVersion)
+	}
+	if e.VCS != nil {
+		rev := e.VCS.Revision
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		b.WriteString(" @ " + rev)
+		if e.VCS.Modified {
+			b.WriteString("+dirty")
+		}
+	}
+	return b.String()
+}

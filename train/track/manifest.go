@@ -1,0 +1,146 @@
+package track
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Manifest lists a run's model versions: manifest.json.
+type Manifest struct {
+	Run       string     `json:"run"`
+	Created   time.Time  `json:"created"`
+	BaseModel []FileHash `json:"base_model,omitempty"` // as set by SetInputs
+	Data      []FileHash `json:"data,omitempty"`
+	Versions  []Version  `json:"versions"`
+}
+
+// Version is one checkpoint or export, with everything needed to say
+// which base model, data and adapter produced which metrics.
+type Version struct {
+	Kind      string     `json:"kind"` // "checkpoint", "export/peft", "export/gguf", ...
+	Path      string     `json:"path"` // relative to the run folder when inside it
+	Step      int        `json:"step"`
+	Time      time.Time  `json:"time"`
+	Files     []FileHash `json:"files"` // the adapter (or exported) files
+	BaseModel []FileHash `json:"base_model,omitempty"`
+	Data      []FileHash `json:"data,omitempty"`
+	Metrics   Values     `json:"metrics"`
+}
+
+// FileHash identifies a file's content.
+type FileHash struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// ReadManifest reads a run's manifest.json.
+func ReadManifest(path string) (Manifest, error) {
+	var m Manifest
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// hashCache remembers file hashes by path, size and modification time, so
+// that a multi-gigabyte base model is read once per run, not once per
+// checkpoint.
+type hashCache map[string]cachedHash
+
+type cachedHash struct {
+	size int64
+	mod  time.Time
+	sum  string
+}
+
+func (c hashCache) hashFile(path string) (int64, string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, "", err
+	}
+	if h, ok := c[path]; ok && h.size == st.Size() && h.mod.Equal(st.ModTime()) {
+		return h.size, h.sum, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return 0, "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	c[path] = cachedHash{size: n, mod: st.ModTime(), sum: sum}
+	return n, sum, nil
+}
+
+// hashPaths hashes files; a directory stands for every regular file below
+// it. Each FileHash.Path is relative to base when the file is inside base.
+func (c hashCache) hashPaths(paths []string, base string) ([]FileHash, error) {
+	var files []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.Type().IsRegular() {
+				files = append(files, q)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(files)
+	out := make([]FileHash, 0, len(files))
+	for _, f := range files {
+		size, sum, err := c.hashFile(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, FileHash{Path: relTo(base, f), Size: size, SHA256: sum})
+	}
+	return out, nil
+}
+
+// relTo is p relative to base when p lies inside base, else p unchanged.
+func relTo(base, p string) string {
+	if base == "" {
+		return p
+	}
+	ab, err1 := filepath.Abs(base)
+	ap, err2 := filepath.Abs(p)
+	if err1 != nil || err2 != nil {
+		return p
+	}
+	r, err := filepath.Rel(ab, ap)
+	if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+		return p
+	}
+	return filepath.ToSlash(r)
+}

@@ -1,0 +1,274 @@
+package track
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// IsRun says whether dir looks like a run folder.
+func IsRun(dir string) bool {
+	for _, f := range []string{ManifestFile, MetricsFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Summarize reads a run folder at a glance: summary.json when the run was
+// closed, else what metrics.jsonl and manifest.json say (status "running",
+// or a crashed run that never closed).
+func Summarize(dir string) (RunSummary, error) {
+	var s RunSummary
+	if data, err := os.ReadFile(filepath.Join(dir, SummaryFile)); err == nil {
+		if err := json.Unmarshal(data, &s); err != nil {
+			return s, fmt.Errorf("%s: %w", filepath.Join(dir, SummaryFile), err)
+		}
+		s.Dir = dir
+		return s, nil
+	}
+	if !IsRun(dir) {
+		return s, fmt.Errorf("%s is not a run folder (no %s or %s)", dir, ManifestFile, MetricsFile)
+	}
+	s = RunSummary{Name: filepath.Base(dir), Dir: dir, Status: "running"}
+	if m, err := ReadManifest(filepath.Join(dir, ManifestFile)); err == nil {
+		s.Started, s.Versions = m.Created, len(m.Versions)
+	}
+	recs, err := ReadMetrics(filepath.Join(dir, MetricsFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return s, err
+	}
+	s.Steps, s.Final = LastStep(recs), Final(recs)
+	return s, nil
+}
+
+// List summarizes every run folder directly under root, oldest first.
+func List(root string) ([]RunSummary, error) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, err
+	}
+	var out []RunSummary
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		if !e.IsDir() || !IsRun(dir) {
+			continue
+		}
+		s, err := Summarize(dir)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Started.Equal(out[j].Started) {
+			return out[i].Started.Before(out[j].Started)
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}
+
+// FormatList is List's result as a table.
+func FormatList(runs []RunSummary) string {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tSTATUS\tSTARTED\tSTEPS\tTRAIN LOSS\tVAL LOSS\tVERSIONS")
+	for _, s := range runs {
+		started := "-"
+		if !s.Started.IsZero() {
+			started = s.Started.Local().Format("2006-01-02 15:04")
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\n", s.Name, s.Status, started, s.Steps,
+			metricText(s.Final, "train/loss"), metricText(s.Final, "val/loss"), s.Versions)
+	}
+	w.Flush()
+	return b.String()
+}
+
+func metricText(m Values, k string) string {
+	v, ok := m[k]
+	if !ok {
+		return "-"
+	}
+	return formatValue(v)
+}
+
+func formatValue(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 5, 64)
+}
+
+// Details is everything about one run (for `ftune runs show`).
+type Details struct {
+	RunSummary
+	Config   []byte
+	Env      *Env
+	Manifest Manifest
+	Samples  []Sample
+	Records  []Record
+}
+
+// Show reads a run folder.
+func Show(dir string) (*Details, error) {
+	s, err := Summarize(dir)
+	if err != nil {
+		return nil, err
+	}
+	d := &Details{RunSummary: s}
+	d.Config, _ = os.ReadFile(filepath.Join(dir, ConfigFile))
+	if data, err := os.ReadFile(filepath.Join(dir, EnvFile)); err == nil {
+		var e Env
+		if json.Unmarshal(data, &e) == nil {
+			d.Env = &e
+		}
+	}
+	if m, err := ReadManifest(filepath.Join(dir, ManifestFile)); err == nil {
+		d.Manifest = m
+	}
+	if d.Samples, err = ReadSamples(filepath.Join(dir, SamplesFile)); err != nil {
+		return nil, err
+	}
+	if d.Records, err = ReadMetrics(filepath.Join(dir, MetricsFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	return d, nil
+}
+
+// String is the text `ftune runs show` prints.
+func (d *Details) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "run      %s (%s)\nfolder   %s\n", d.Name, d.Status, d.Dir)
+	if !d.Started.IsZero() {
+		fmt.Fprintf(&b, "started  %s", d.Started.Local().Format(time.DateTime))
+		if !d.Ended.IsZero() {
+			fmt.Fprintf(&b, ", took %s", d.Ended.Sub(d.Started).Round(time.Second))
+		}
+		b.WriteByte('\n')
+	}
+	if d.Env != nil {
+		fmt.Fprintf(&b, "machine  %s\n", d.Env.Summary())
+	}
+	fmt.Fprintf(&b, "steps    %d\n\nfinal metrics\n", d.Steps)
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, k := range sortedKeys(d.Final) {
+		fmt.Fprintf(w, "  %s\t%s\n", k, formatValue(d.Final[k]))
+	}
+	w.Flush()
+	if len(d.Manifest.Versions) > 0 {
+		b.WriteString("\nversions\n")
+		w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		for _, v := range d.Manifest.Versions {
+			sum := ""
+			if len(v.Files) > 0 {
+				sum = v.Files[0].SHA256[:12]
+			}
+			fmt.Fprintf(w, "  %s\t%s\tstep %d\t%d files\t%s\tval/loss %s\n", v.Kind, v.Path, v.Step, len(v.Files), sum, metricText(v.Metrics, "val/loss"))
+		}
+		w.Flush()
+	}
+	return b.String()
+}
+
+// Comparison is several runs side by side: the settings that differ and
+// the final metrics.
+type Comparison struct {
+	Runs    []string // run names, one column each
+	Params  []Row    // configuration keys whose values differ
+	Metrics []Row    // final value of every metric any run logged
+}
+
+// Row is one key across the compared runs ("-" where a run lacks it).
+type Row struct {
+	Key    string
+	Values []string
+}
+
+// Compare reads the runs' config.yaml and metrics.
+func Compare(dirs []string) (Comparison, error) {
+	var c Comparison
+	params := map[string][]string{}
+	var paramOrder []string
+	finals := make([]Values, len(dirs))
+	for i, dir := range dirs {
+		s, err := Summarize(dir)
+		if err != nil {
+			return c, err
+		}
+		c.Runs = append(c.Runs, s.Name)
+		finals[i] = s.Final
+		data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return c, err
+		}
+		ps, err := flattenConfig(data)
+		if err != nil {
+			return c, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+		}
+		for _, p := range ps {
+			if _, ok := params[p.key]; !ok {
+				params[p.key] = make([]string, len(dirs))
+				for j := range params[p.key] {
+					params[p.key][j] = "-"
+				}
+				paramOrder = append(paramOrder, p.key)
+			}
+			params[p.key][i] = p.text
+		}
+	}
+	for _, k := range paramOrder {
+		vals := params[k]
+		for _, v := range vals[1:] {
+			if v != vals[0] {
+				c.Params = append(c.Params, Row{k, vals})
+				break
+			}
+		}
+	}
+	names := map[string]bool{}
+	for _, f := range finals {
+		for k := range f {
+			names[k] = true
+		}
+	}
+	for _, k := range sortedKeys(names) {
+		row := Row{Key: k, Values: make([]string, len(dirs))}
+		for i, f := range finals {
+			row.Values[i] = metricText(f, k)
+		}
+		c.Metrics = append(c.Metrics, row)
+	}
+	return c, nil
+}
+
+// String is the comparison as a text table.
+func (c Comparison) String() string {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "\t%s\n", strings.Join(c.Runs, "\t"))
+	section := func(title string, rows []Row) {
+		fmt.Fprintf(w, "%s\t%s\n", title, strings.Repeat("\t", max(len(c.Runs)-1, 0)))
+		for _, r := range rows {
+			fmt.Fprintf(w, "  %s\t%s\n", r.Key, strings.Join(r.Values, "\t"))
+		}
+	}
+	if len(c.Params) == 0 {
+		fmt.Fprintln(w, "settings: identical")
+	} else {
+		section("settings that differ", c.Params)
+	}
+	section("final metrics", c.Metrics)
+	w.Flush()
+	return b.String()
+}

@@ -1,0 +1,197 @@
+package track
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// SetInputs hashes the base model files and the data files (directories
+// stand for the files below them) once; every later version in the
+// manifest carries these hashes.
+func (r *Run) SetInputs(baseModel, data []string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	base, err := r.hashes.hashPaths(baseModel, "")
+	if err != nil {
+		return fmt.Errorf("track: base model: %w", err)
+	}
+	d, err := r.hashes.hashPaths(data, "")
+	if err != nil {
+		return fmt.Errorf("track: data: %w", err)
+	}
+	r.manifest.BaseModel, r.manifest.Data = base, d
+	return r.writeJSON(ManifestFile, r.manifest)
+}
+
+// AddVersion records a checkpoint or export in manifest.json: kind (e.g.
+// "checkpoint", "export/peft", "export/gguf"), its folder or file, the
+// sha256 of its files (files empty: every file under path), the base
+// model and data hashes from SetInputs, the last logged step, and metrics
+// (nil: the latest value of every metric logged).
+func (r *Run) AddVersion(kind, path string, files []string, metrics map[string]float64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(files) == 0 {
+		files = []string{path}
+	}
+	base := path
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		base = filepath.Dir(path)
+	}
+	hashed, err := r.hashes.hashPaths(files, base)
+	if err != nil {
+		return fmt.Errorf("track: version %s %s: %w", kind, path, err)
+	}
+	if metrics == nil {
+		metrics = r.last
+	}
+	v := Version{
+		Kind: kind, Path: relTo(r.Dir, path), Step: r.lastStep, Time: r.o.now().UTC(),
+		Files: hashed, BaseModel: r.manifest.BaseModel, Data: r.manifest.Data,
+		Metrics: Values(maps.Clone(metrics)),
+	}
+	r.manifest.Versions = append(r.manifest.Versions, v)
+	if err := r.writeJSON(ManifestFile, r.manifest); err != nil {
+		return err
+	}
+	// A version is a point worth not losing: make the records up to it durable.
+	return r.syncLocked()
+}
+
+// RunSummary is a run at a glance (summary.json, and what List returns).
+type RunSummary struct {
+	Name     string    `json:"name"`
+	Dir      string    `json:"dir"`
+	Status   string    `json:"status"` // finished, failed, interrupted, ...; "running" when not closed
+	Started  time.Time `json:"started"`
+	Ended    time.Time `json:"ended,omitzero"`
+	Steps    int       `json:"steps"`
+	Versions int       `json:"versions"`
+	Final    Values    `json:"final"`
+}
+
+// Close ends a run that finished normally.
+func (r *Run) Close() error { return r.CloseWithStatus("finished") }
+
+// CloseWithStatus ends the run, recording status ("finished", "failed",
+// "interrupted", ...) in summary.json and the hparams session end, and
+// syncs and closes every file. Closing twice is a no-op.
+func (r *Run) CloseWithStatus(status string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	now := r.o.now()
+	var errs []error
+	if r.tb != nil {
+		hs := hpStatusUnknown
+		switch status {
+		case "finished":
+			hs = hpStatusSuccess
+		case "failed":
+			hs = hpStatusFailure
+		}
+		if r.hparams != nil {
+			errs = append(errs, r.tb.write(encodeHParamsEnd(now, hs)))
+		}
+		errs = append(errs, r.tb.close())
+	}
+	for _, f := range []*os.File{r.metrics, r.samples} {
+		errs = append(errs, f.Sync(), f.Close())
+	}
+	s := RunSummary{
+		Name: r.Name, Dir: r.Dir, Status: status, Started: r.manifest.Created, Ended: now.UTC(),
+		Steps: r.lastStep, Versions: len(r.manifest.Versions), Final: maps.Clone(r.last),
+	}
+	errs = append(errs, r.writeJSON(SummaryFile, s))
+	for _, err := range errs {
+		if err != nil {
+			return fmt.Errorf("track: close %s: %w", r.Name, err)
+		}
+	}
+	return nil
+}
+
+// param is one flattened configuration value.
+type param struct {
+	key  string
+	val  any // float64, bool or string (lists and maps as their YAML text)
+	text string
+}
+
+// flattenConfig turns YAML into dotted keys with scalar values, in file
+// order: training.optimizer.lr = 0.0002.
+func flattenConfig(data []byte) ([]param, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	var out []param
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		for n.Kind == yaml.AliasNode {
+			n = n.Alias
+		}
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, prefix)
+			}
+		case yaml.MappingNode:
+			if prefix != "" && len(n.Content) == 0 {
+				out = append(out, param{prefix, "{}", "{}"})
+			}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i].Value
+				if prefix != "" {
+					k = prefix + "." + k
+				}
+				walk(n.Content[i+1], k)
+			}
+		case yaml.SequenceNode:
+			items := make([]string, len(n.Content))
+			for i, c := range n.Content {
+				items[i] = c.Value
+			}
+			s := "[" + strings.Join(items, ", ") + "]"
+			out = append(out, param{prefix, s, s})
+		case yaml.ScalarNode:
+			p := param{key: prefix, val: n.Value, text: n.Value}
+			switch n.Tag {
+			case "!!int", "!!float":
+				if f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64); err == nil {
+					p.val = f
+				}
+			case "!!bool":
+				p.val = n.Value == "true"
+			case "!!null":
+				p.val, p.text = "", ""
+			}
+			out = append(out, p)
+		}
+	}
+	walk(&doc, "")
+	return out, nil
+}
+
+// hparamsOf is the configuration as TensorBoard hyper-parameters.
+func hparamsOf(cfg []byte) (map[string]any, error) {
+	ps, err := flattenConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]any, len(ps))
+	for _, p := range ps {
+		out[p.key] = p.val
+	}
+	return out, nil
+}
