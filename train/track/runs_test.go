@@ -221,7 +221,7 @@ func TestHTMLReport(t *testing.T) {
 		`<svg class="chart"`, // inline charts
 		"Learning rate",
 		"val/token_accuracy",
-		"lr: 0.0002",                    // the config
+		"lr: 0.0002",                            // the config
 		"&lt;script&gt;alert(1)&lt;/script&gt;", // samples escaped
 		"checkpoints/last",
 		"finished",

@@ -1,0 +1,179 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"unicode"
+
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
+)
+
+// QA is one held-out question with its reference answer, already rendered
+// to prompt token ids (chat template with the generation prompt).
+type QA struct {
+	Subject  string
+	Question string
+	Answer   string
+	Prompt   []int
+	// Choices, when set, are candidate answers (the reference among them)
+	// for multiple-choice scoring by log-likelihood; each is tokenised
+	// as it would follow the prompt.
+	Choices   []string
+	ChoiceIDs [][]int
+	Correct   int // index of the reference in Choices
+}
+
+// QAResult is the outcome of one question.
+type QAResult struct {
+	QA
+	Generated  string
+	ExactMatch bool
+	Contains   bool
+	Picked     int // multiple choice: the choice with the highest log-likelihood (-1 if none)
+}
+
+// QAReport aggregates QAResults overall and per subject.
+type QAReport struct {
+	Results []QAResult
+	// Per subject (and "" for all): exact match, contains and multiple-choice
+	// accuracy, each in [0,1].
+	ExactMatch, Contains, ChoiceAccuracy map[string]float64
+}
+
+// Normalize lowercases, drops punctuation and the articles a/an/the, and
+// collapses whitespace (SQuAD-style answer normalisation).
+func Normalize(s string) string {
+	s = strings.ToLower(s)
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(r)
+		case unicode.IsSpace(r) || unicode.IsPunct(r):
+			b.WriteRune(' ')
+		}
+	}
+	var words []string
+	for _, w := range strings.Fields(b.String()) {
+		if w != "a" && w != "an" && w != "the" {
+			words = append(words, w)
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+// Decoder turns generated ids into text.
+type Decoder interface {
+	Decode(ids []int, skipSpecial bool) (string, error)
+}
+
+// EvaluateQA generates an answer for every question (greedy unless opt
+// says otherwise) and scores exact match and containment after Normalize;
+// questions with choices are also scored by comparing the log-likelihood
+// of each choice. before, when set, is called for each question first
+// (per-subject adapter routing sets the subject's adapter there).
+func EvaluateQA(m *nn.Model, dec Decoder, qs []QA, opt nn.GenerateOptions, before func(subject string) error) (*QAReport, error) {
+	rep := &QAReport{ExactMatch: map[string]float64{}, Contains: map[string]float64{}, ChoiceAccuracy: map[string]float64{}}
+	count := map[string]float64{}
+	mcCount := map[string]float64{}
+	for _, q := range qs {
+		if before != nil {
+			if err := before(q.Subject); err != nil {
+				return nil, err
+			}
+		}
+		ids, err := m.Generate(q.Prompt, opt)
+		if err != nil {
+			return nil, fmt.Errorf("train: generating for %q: %w", q.Question, err)
+		}
+		text, err := dec.Decode(ids, true)
+		if err != nil {
+			return nil, err
+		}
+		r := QAResult{QA: q, Generated: strings.TrimSpace(text), Picked: -1}
+		got, want := Normalize(text), Normalize(q.Answer)
+		r.ExactMatch = got == want
+		r.Contains = want != "" && strings.Contains(" "+got+" ", " "+want+" ")
+		if len(q.ChoiceIDs) > 0 {
+			if r.Picked, err = PickChoice(m, q.Prompt, q.ChoiceIDs); err != nil {
+				return nil, err
+			}
+		}
+		for _, s := range []string{"", q.Subject} {
+			count[s]++
+			rep.ExactMatch[s] += b2f(r.ExactMatch)
+			rep.Contains[s] += b2f(r.Contains)
+			if len(q.ChoiceIDs) > 0 {
+				mcCount[s]++
+				rep.ChoiceAccuracy[s] += b2f(r.Picked == q.Correct)
+			}
+		}
+		rep.Results = append(rep.Results, r)
+	}
+	for s, n := range count {
+		rep.ExactMatch[s] /= n
+		rep.Contains[s] /= n
+	}
+	for s, n := range mcCount {
+		rep.ChoiceAccuracy[s] /= n
+	}
+	return rep, nil
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// PickChoice returns the index of the choice whose tokens are most likely
+// after the prompt: the sum of log p(choice token | prompt, earlier choice
+// tokens), one forward pass per choice.
+func PickChoice(m *nn.Model, prompt []int, choices [][]int) (int, error) {
+	best, bestLL := -1, math.Inf(-1)
+	for i, c := range choices {
+		ll, err := LogLikelihood(m, prompt, c)
+		if err != nil {
+			return -1, err
+		}
+		if ll > bestLL {
+			best, bestLL = i, ll
+		}
+	}
+	return best, nil
+}
+
+// LogLikelihood is Σ log p(cont[i] | prompt, cont[:i]).
+func LogLikelihood(m *nn.Model, prompt, cont []int) (float64, error) {
+	if len(cont) == 0 {
+		return 0, fmt.Errorf("train: empty continuation")
+	}
+	seq := append(append([]int(nil), prompt...), cont...)
+	ids := make([]int64, len(seq))
+	for i, t := range seq {
+		ids[i] = int64(t)
+	}
+	out, err := m.Forward(nil, nn.Batch{InputIDs: tensor.FromHost(m.Backend, tensor.I64, ids, 1, len(ids))}, nn.ForwardOptions{})
+	if err != nil {
+		return 0, err
+	}
+	V := m.Config.VocabSize
+	lg := out.Logits.Value.Narrow(1, len(prompt)-1, len(cont)).F64()
+	var ll float64
+	for i, tok := range cont {
+		row := lg[i*V : (i+1)*V]
+		mx := math.Inf(-1)
+		for _, v := range row {
+			mx = math.Max(mx, v)
+		}
+		var z float64
+		for _, v := range row {
+			z += math.Exp(v - mx)
+		}
+		ll += row[tok] - mx - math.Log(z)
+	}
+	return ll, nil
+}
