@@ -19,6 +19,9 @@ import (
 //go:embed models/tiny-base/config.json models/tiny-base/model.safetensors models/tiny-base/tokenizer.json models/tiny-base/tokenizer_config.json models/tiny-base/chat_template.jinja models/tiny-base/generation_config.json models/tiny-base/README.md
 var models embed.FS
 
+//go:embed data/subjects data/README.md data/quiz/COPYRIGHT
+var data embed.FS
+
 // TinyBase is the embedded default base model's name.
 const TinyBase = "tiny-base"
 
@@ -33,6 +36,21 @@ func Model(name string) (string, error) {
 		return "", fmt.Errorf("assets: no embedded model %q", name)
 	}
 	return Materialize(sub, "model-"+name)
+}
+
+// Subjects returns the folder of the bundled subject datasets (one folder
+// per subject with train/val/test and subject.yaml), written under the
+// cache directory on first use.
+func Subjects() (string, error) {
+	sub, err := fs.Sub(data, "data")
+	if err != nil {
+		return "", err
+	}
+	dir, err := Materialize(sub, "data")
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "subjects"), nil
 }
 
 // CacheDir is where embedded folders are written: $FTUNE_CACHE, else the

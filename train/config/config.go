@@ -170,7 +170,7 @@ func Default() *RunConfig {
 				Name: "adamw", LR: 2e-4, Betas: []float64{0.9, 0.999}, Eps: 1e-8,
 				WeightDecay: 0, Momentum: 0.9,
 			},
-			Schedule:  ScheduleConfig{Name: "cosine", WarmupSteps: 10},
+			Schedule:  ScheduleConfig{Name: "cosine", WarmupSteps: 0},
 			BatchSize: 8,
 			GradAccum: 1,
 			MaxEpochs: 3,

@@ -70,6 +70,8 @@ func TestResolvedRoundTrip(t *testing.T) {
 			c.Data.Template = "templates/my chat: v2.jinja"
 			c.Training.Tracking.RunName = "a-b.c"
 			c.Data.Weights = map[string]float64{"z.sub": 0.5, "a": 1e-9}
+			c.Data.Subjects = []string{"true", "1e3", "null", "- x", "#hash"} // must be quoted to stay strings
+			c.Model.Path = "~/models/yes"
 			return c
 		}},
 	} {
@@ -86,7 +88,7 @@ func TestResolvedRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(plain(back), plain(c)) {
 				t.Fatalf("round trip changed the config:\n%s\ngot  %+v\nwant %+v", yml, plain(back), plain(c))
 			}
-			if bytes.Contains(yml, []byte("#")) {
+			if bytes.Contains(yml, []byte("\n#")) || bytes.Contains(yml, []byte(" # ")) {
 				t.Errorf("resolved config has comments:\n%s", yml)
 			}
 		})
@@ -185,7 +187,8 @@ func TestParseSmallCases(t *testing.T) {
 		{"bad duration", "training:\n  max_time: soon\n", `x.yaml:2: training.max_time: want a duration such as 30m or 1h30m, got "soon"`, nil},
 		{"negative seed", "training:\n  seed: -1\n", `x.yaml:2: training.seed: want a whole number >= 0, got "-1"`, nil},
 		{"unset env var", "model:\n  path: $FTUNE_SURELY_UNSET/m\n", "x.yaml:2: model.path: environment variable $FTUNE_SURELY_UNSET is not set", nil},
-		{"yaml syntax", "model:\n  path: [a\n", "x.yaml: ", nil},
+		{"yaml syntax", "model:\n  path: [a\n", "did not find expected ',' or ']'", nil}, // yaml's own line number
+		{"tab indentation", "model:\n\tpath: a\n", "x.yaml:2: found character that cannot start any token", nil},
 		{"no suggestion for nonsense", "training:\n  zzzzzz: 1\n", "x.yaml:2: unknown key `zzzzzz` in training", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -201,6 +204,9 @@ func TestParseSmallCases(t *testing.T) {
 			}
 			if err == nil {
 				t.Fatalf("parsed, want error %q", tc.wantErr)
+			}
+			if !strings.HasPrefix(err.Error(), "x.yaml:") {
+				t.Errorf("error does not start with file:line: %v", err)
 			}
 			if !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("error\n %v\nwant it to contain\n %s", err, tc.wantErr)

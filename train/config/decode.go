@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -29,8 +30,7 @@ func Parse(data []byte, name string) (*RunConfig, error) {
 	cfg.file = name
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		// yaml's own message carries "line N"; put the file in front.
-		return nil, &FieldError{Where: name, Msg: strings.TrimPrefix(err.Error(), "yaml: "), Kind: ErrBadValue}
+		return nil, syntaxError(name, err)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return cfg, nil // an empty file is all defaults
@@ -60,6 +60,19 @@ func Resolve(path string, sets []string) (*RunConfig, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// syntaxError turns yaml's "yaml: line 3: did not find ..." into
+// "run.yaml:3: did not find ...", the form of every other error here.
+func syntaxError(name string, err error) error {
+	msg := err.Error()
+	where := name
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		where, msg = name+":"+m[1], msg[len(m[0]):]
+	}
+	return ErrorList{{Where: where, Msg: strings.TrimPrefix(msg, "yaml: "), Kind: ErrBadValue}}
 }
 
 // decoder walks a YAML node tree and the RunConfig type together.

@@ -16,7 +16,7 @@ import (
 func Apply(cfg *RunConfig, sets []string) error {
 	var errs ErrorList
 	for _, arg := range sets {
-		if err := applyOne(cfg, arg); err != nil {
+		if err := applyOne(cfg, arg, "--set "+arg); err != nil {
 			if l, ok := err.(ErrorList); ok {
 				errs = append(errs, l...)
 			} else {
@@ -27,8 +27,21 @@ func Apply(cfg *RunConfig, sets []string) error {
 	return errs.err()
 }
 
-func applyOne(cfg *RunConfig, arg string) error {
-	where := "--set " + arg
+// ApplyFlag sets one key from a dedicated command-line flag, e.g.
+// ApplyFlag(cfg, "--max-steps", "training.max_steps", "20"), so that an
+// error names the flag the user typed rather than a --set.
+func ApplyFlag(cfg *RunConfig, flag, path, value string) error {
+	err := applyOne(cfg, path+"="+value, flag+" "+value)
+	if l, ok := err.(ErrorList); ok {
+		return l
+	}
+	if err != nil {
+		return ErrorList{err.(*FieldError)}
+	}
+	return nil
+}
+
+func applyOne(cfg *RunConfig, arg, where string) error {
 	key, value, ok := strings.Cut(arg, "=")
 	key = strings.TrimSpace(key)
 	if !ok || key == "" {

@@ -87,6 +87,32 @@ func TestApplyErrors(t *testing.T) {
 	}
 }
 
+func TestApplyFlag(t *testing.T) {
+	c := Default()
+	if err := ApplyFlag(c, "--max-steps", "training.max_steps", "3"); err != nil {
+		t.Fatal(err)
+	}
+	if c.Training.MaxSteps != 3 || c.Where("training.max_steps") != "--max-steps 3" {
+		t.Fatalf("max_steps %d from %q", c.Training.MaxSteps, c.Where("training.max_steps"))
+	}
+	// A short smoke run with every other default must be valid.
+	if err := c.Validate(); err != nil {
+		t.Fatalf("--max-steps 3 on the defaults: %v", err)
+	}
+	c2 := c.Clone()
+	if err := Apply(c2, []string{"training.schedule.warmup_steps=5"}); err != nil {
+		t.Fatal(err)
+	}
+	err := c2.Validate()
+	if err == nil || !strings.HasPrefix(err.Error(), "--set training.schedule.warmup_steps=5: training.schedule.warmup_steps: 5 warmup steps exceed training.max_steps (3)") {
+		t.Fatalf("got %v", err)
+	}
+	err = ApplyFlag(c, "--device", "training.device", "[gpu")
+	if err == nil || !strings.HasPrefix(err.Error(), "--device [gpu: training.device: value is not valid YAML") {
+		t.Fatalf("got %v", err)
+	}
+}
+
 func TestResolve(t *testing.T) {
 	dir := t.TempDir()
 	path := dir + "/run.yaml"
@@ -100,7 +126,7 @@ func TestResolve(t *testing.T) {
 	if c.Training.MaxSteps != 30 || c.Training.Optimizer.LR != 1e-3 || c.File() != path {
 		t.Fatalf("got steps %d lr %v file %q", c.Training.MaxSteps, c.Training.Optimizer.LR, c.File())
 	}
-	if _, err := Resolve(path, []string{"training.max_steps=5"}); err == nil || !strings.Contains(err.Error(), "warmup") {
+	if _, err := Resolve(path, []string{"training.schedule.warmup_steps=40"}); err == nil || !strings.Contains(err.Error(), "warmup") {
 		t.Fatalf("Resolve should validate after --set, got %v", err)
 	}
 	if c, err := Resolve("", nil); err != nil || !reflect.DeepEqual(plain(c), plain(Default())) {
@@ -166,4 +192,19 @@ func ExampleParse() {
 	fmt.Println(err)
 	// Output:
 	// run.yaml:3: unknown key `learning_rate` in training.optimizer; did you mean `lr`?
+}
+
+func ExampleWriteInit() {
+	var b strings.Builder
+	if err := WriteInit(&b); err != nil {
+		fmt.Println(err)
+		return
+	}
+	lines := strings.Split(b.String(), "\n")
+	fmt.Println(strings.Join(lines[4:8], "\n"))
+	// Output:
+	// # The base model.
+	// model:
+	//   # Hugging Face model folder, or "tiny-base" for the embedded test model.
+	//   path: tiny-base
 }

@@ -89,6 +89,9 @@ func CaptureEnv(o EnvOptions) Env {
 		}
 		e.VCS = vcsFrom(bi.Settings)
 	}
+	if e.FtuneVersion == "" {
+		e.FtuneVersion = "(devel)"
+	}
 	if o.GPU != nil {
 		g, err := o.GPU()
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"sort"
 	"strconv"
 )
 
@@ -188,20 +187,4 @@ func LastStep(recs []Record) int {
 		last = max(last, r.Step)
 	}
 	return last
-}
-
-// metricNames lists the metric names in recs, sorted.
-func metricNames(recs []Record) []string {
-	seen := map[string]bool{}
-	for _, r := range recs {
-		for k := range r.Metrics {
-			seen[k] = true
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for k := range seen {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

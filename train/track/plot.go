@@ -97,7 +97,7 @@ func chart(title, ylabel string, labels []string, curves []curve) (*plot.Plot, e
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
 	p.X.Min = 0 // steps start at 0; a shared origin makes runs comparable
-	any := false
+	drawn := 0
 	for ci, c := range curves {
 		col := plotutil.Color(ci)
 		for si, s := range c.series {
@@ -105,7 +105,7 @@ func chart(title, ylabel string, labels []string, curves []curve) (*plot.Plot, e
 			if len(xys) == 0 {
 				continue
 			}
-			any = true
+			drawn++
 			name := c.name
 			if len(labels) > 1 {
 				name += " " + labels[si]
@@ -130,8 +130,12 @@ func chart(title, ylabel string, labels []string, curves []curve) (*plot.Plot, e
 			p.Legend.Add(name, l)
 		}
 	}
-	if !any {
+	if drawn == 0 {
 		return nil, ErrNoData
+	}
+	if drawn == 1 {
+		// One line needs no key, and the key would sit on the curve's end.
+		p.Legend = plot.NewLegend()
 	}
 	return p, nil
 }

@@ -1,0 +1,125 @@
+package recipe
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// Mode says how subjects share adapters.
+type Mode string
+
+const (
+	// Shared trains one adapter on all selected subjects, mixed by weight.
+	Shared Mode = "shared"
+	// PerSubject trains one adapter per subject in the same pass: each row
+	// is routed through its subject's adapter.
+	PerSubject Mode = "per-subject"
+)
+
+// Options configure a run. Defaults returns the main job's settings.
+type Options struct {
+	ModelDir string   // Hugging Face folder
+	DataRoot string   // subject folders (train/val/test + subject.yaml)
+	Subjects []string // nil = all
+	Mode     Mode
+
+	OutDir  string // runs root
+	RunName string // "" = timestamp
+
+	Steps       int
+	BatchSize   int
+	GradAccum   int
+	SeqLen      int
+	Pack        bool
+	LR          float64
+	WarmupSteps int
+	Schedule    string // constant, linear, cosine
+	WeightDecay float64
+	ClipNorm    float64
+	Seed        uint64
+
+	R       int
+	Alpha   float64
+	Dropout float64
+	Targets []string // module names, or {"all-linear"}
+
+	EvalEvery     int // validation every N steps (0 = at the end only)
+	EvalQuestions int // held-out questions per subject for exact match / multiple choice
+	MaxNewTokens  int
+	Samples       int // sample answers shown per subject
+
+	Load4Bit          bool // NF4 base weights (QLoRA)
+	GradCheckpointing bool
+	MaxTime           time.Duration
+	CheckpointEvery   int
+
+	Log      io.Writer // progress and results; nil = discard
+	Progress bool      // a progress bar instead of log lines
+}
+
+// Defaults is the main job: LoRA r=16 on every linear of the base, the
+// bundled subjects packed into 256-token rows, a few minutes on two cores.
+func Defaults() Options {
+	return Options{
+		Mode: Shared, OutDir: "runs",
+		Steps: 150, BatchSize: 8, GradAccum: 1, SeqLen: 256, Pack: true,
+		LR: 2e-3, WarmupSteps: 10, Schedule: "cosine", WeightDecay: 0, ClipNorm: 1, Seed: 1,
+		R: 16, Alpha: 32, Dropout: 0.05, Targets: []string{"all-linear"},
+		EvalEvery: 50, EvalQuestions: 20, MaxNewTokens: 16, Samples: 2,
+		CheckpointEvery: 50,
+	}
+}
+
+// MemoryLean is the preset Unsloth users reach for: the base held in NF4
+// and decoder blocks recomputed in the backward.
+func MemoryLean(o Options) Options {
+	o.Load4Bit = true
+	o.GradCheckpointing = true
+	return o
+}
+
+// SubjectSpecific trains one adapter for one subject.
+func SubjectSpecific(o Options, subject string) Options {
+	o.Subjects = []string{subject}
+	o.Mode = Shared
+	return o
+}
+
+// MultiTask trains several subjects in one run, with one shared adapter or
+// one adapter per subject (routed per row).
+func MultiTask(o Options, subjects []string, perSubject bool) Options {
+	o.Subjects = subjects
+	o.Mode = Shared
+	if perSubject {
+		o.Mode = PerSubject
+	}
+	return o
+}
+
+// Validate checks ranges and combinations.
+func (o Options) Validate() error {
+	switch {
+	case o.ModelDir == "":
+		return fmt.Errorf("recipe: no model folder")
+	case o.DataRoot == "":
+		return fmt.Errorf("recipe: no data root")
+	case o.Steps <= 0:
+		return fmt.Errorf("recipe: steps must be > 0, got %d", o.Steps)
+	case o.BatchSize <= 0 || o.GradAccum <= 0:
+		return fmt.Errorf("recipe: batch size and gradient accumulation must be > 0")
+	case o.SeqLen < 16:
+		return fmt.Errorf("recipe: sequence length %d is too short (≥ 16)", o.SeqLen)
+	case o.LR <= 0:
+		return fmt.Errorf("recipe: learning rate must be > 0")
+	case o.R <= 0 || o.Alpha <= 0:
+		return fmt.Errorf("recipe: LoRA r and alpha must be > 0")
+	case o.Dropout < 0 || o.Dropout >= 1:
+		return fmt.Errorf("recipe: LoRA dropout must be in [0,1)")
+	case o.WarmupSteps > o.Steps:
+		return fmt.Errorf("recipe: warmup (%d) longer than training (%d steps)", o.WarmupSteps, o.Steps)
+	case o.Mode != Shared && o.Mode != PerSubject:
+		return fmt.Errorf("recipe: mode %q (shared or per-subject)", o.Mode)
+	}
+	return nil
+}

@@ -1,0 +1,414 @@
+package recipe
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/data/chat"
+	"github.com/ftune/ftune/data/tokenizer"
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
+	"github.com/ftune/ftune/train"
+	"github.com/ftune/ftune/train/optim"
+	"github.com/ftune/ftune/train/track"
+)
+
+// Evaluation is the state of the model at one point: validation metrics
+// and the held-out questions.
+type Evaluation struct {
+	Val train.Metrics
+	QA  *train.QAReport
+}
+
+// Result of a run.
+type Result struct {
+	RunDir    string
+	Adapters  map[string]string // adapter name → exported PEFT folder
+	Before    Evaluation
+	After     Evaluation
+	Steps     int
+	Losses    []float64
+	Tokens    int64
+	Duration  time.Duration
+	Subjects  []string
+	TrainRows int
+	Stopped   string // why training stopped early ("" when it ran to the end)
+}
+
+// session is one run's moving parts.
+type session struct {
+	o        Options
+	model    *nn.Model
+	tp       textPipeline
+	data     *dataset
+	adapters map[string]*lora.Adapter // by name ("default" when shared)
+	routed   *lora.SubjectAdapterModel
+	log      io.Writer
+}
+
+// Run performs a complete fine-tuning run.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	s := &session{o: o, log: o.Log, adapters: map[string]*lora.Adapter{}}
+	if s.log == nil {
+		s.log = io.Discard
+	}
+	start := time.Now()
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	cfg, _ := json.MarshalIndent(o, "", "  ")
+	run, err := track.NewRun(o.OutDir, o.RunName, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer run.Close()
+	if err := writeJSON(filepath.Join(run.Dir, "options.json"), cfg); err != nil {
+		return nil, err
+	}
+	if err := run.SetInputs([]string{o.ModelDir}, []string{o.DataRoot}); err != nil {
+		return nil, err
+	}
+	res := &Result{RunDir: run.Dir, Adapters: map[string]string{}, Subjects: s.data.subjects, TrainRows: len(s.data.train)}
+	fmt.Fprintf(s.log, "run folder: %s\n", run.Dir)
+	fmt.Fprintf(s.log, "model: %s (%d layers, hidden %d, vocab %d)%s\n", o.ModelDir, s.model.Config.NumLayers, s.model.Config.HiddenSize, s.model.Config.VocabSize, map[bool]string{true: ", NF4 base", false: ""}[o.Load4Bit])
+	for _, name := range s.data.subjects {
+		st := s.data.stats[name]
+		fmt.Fprintf(s.log, "subject %-12s %4d examples, %6d tokens (%d truncated, %d dropped)\n", name, st.Kept, st.Tokens, st.Truncated, st.Dropped+st.DroppedNoLabel)
+	}
+
+	t, err := s.trainer(run)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(s.log, "\n== before training\n")
+	if res.Before, err = s.evaluate(t); err != nil {
+		return nil, err
+	}
+	s.printEval(res.Before)
+	logEval(run, 0, "before", res.Before)
+
+	fmt.Fprintf(s.log, "\n== training: %d steps of %d rows × %d tokens, LoRA r=%d on %d modules per adapter, %d adapter(s)\n",
+		t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.R, len(s.anyAdapter().Layers), len(s.adapters))
+	if err := t.Fit(ctx); err != nil {
+		return nil, err
+	}
+	res.Steps, res.Losses, res.Tokens, res.Stopped = t.State.Step, t.State.Losses, t.State.Tokens, t.State.StopReason
+
+	fmt.Fprintf(s.log, "\n== after training (%d steps)\n", t.State.Step)
+	if res.After, err = s.evaluate(t); err != nil {
+		return nil, err
+	}
+	s.printEval(res.After)
+	logEval(run, t.State.Step, "after", res.After)
+	s.printSamples(res.Before, res.After)
+	for i, r := range res.After.QA.Results {
+		if i < 8 {
+			_ = run.LogText(t.State.Step, "samples/"+r.Subject, fmt.Sprintf("Q: %s\nA (model): %s\nA (reference): %s", r.Question, r.Generated, r.Answer))
+		}
+	}
+
+	for name, a := range s.adapters {
+		dir := filepath.Join(run.Dir, "adapter")
+		if len(s.adapters) > 1 {
+			dir = filepath.Join(run.Dir, "adapters", name)
+		}
+		a.Config.BaseModelNameOrPath = o.ModelDir
+		if err := a.Save(dir); err != nil {
+			return nil, err
+		}
+		res.Adapters[name] = dir
+		if err := run.AddVersion("export/peft", dir, nil, nil); err != nil {
+			return nil, err
+		}
+	}
+	res.Duration = time.Since(start)
+	summary, _ := json.MarshalIndent(summaryOf(res), "", "  ")
+	if err := writeJSON(filepath.Join(run.Dir, "summary.json"), summary); err != nil {
+		return nil, err
+	}
+	_ = track.HTMLReport(run.Dir)
+	return res, nil
+}
+
+func (s *session) anyAdapter() *lora.Adapter {
+	for _, name := range slices.Sorted(maps.Keys(s.adapters)) {
+		return s.adapters[name]
+	}
+	return nil
+}
+
+func (s *session) load() error {
+	o := s.o
+	lo := nn.LoadOptions{KeepBF16: true}
+	if o.Load4Bit {
+		lo.Quantize = lora.NF4Quantizer(tensor.CPUDefault())
+	}
+	m, err := nn.Load(o.ModelDir, lo)
+	if err != nil {
+		return err
+	}
+	s.model = m
+	tok, err := tokenizer.Load(o.ModelDir)
+	if err != nil {
+		return err
+	}
+	tmpl, err := chat.Load(o.ModelDir)
+	if err != nil {
+		if tmpl, err = chat.Builtin("chatml"); err != nil {
+			return err
+		}
+	}
+	eos, ok := tok.EOS()
+	if !ok && len(m.Config.EOSTokenIDs) > 0 {
+		eos = m.Config.EOSTokenIDs[0]
+	}
+	pad, ok := tok.PAD()
+	if !ok {
+		pad = eos
+	}
+	s.tp = textPipeline{tok: tok, tmpl: tmpl, eos: eos, pad: pad}
+	if s.data, err = loadData(o, s.tp); err != nil {
+		return err
+	}
+	return s.attach()
+}
+
+// attach creates the adapters: one shared, or one per subject routed by row.
+func (s *session) attach() error {
+	o := s.o
+	cfg := lora.NewConfig(o.R, o.Alpha, o.Targets...)
+	cfg.LoraDropout = o.Dropout
+	if o.Mode == PerSubject {
+		s.routed = lora.NewSubjectAdapterModel(s.model)
+		for i, name := range s.data.subjects {
+			a, err := lora.New(s.model, cfg, name, o.Seed+uint64(i))
+			if err != nil {
+				return err
+			}
+			if err := s.routed.Add(a); err != nil {
+				return err
+			}
+			s.adapters[name] = a
+		}
+		return nil
+	}
+	a, err := lora.New(s.model, cfg, "default", o.Seed)
+	if err != nil {
+		return err
+	}
+	s.adapters["default"] = a
+	return a.Attach(s.model)
+}
+
+// params names every trainable tensor (prefixed by adapter when several).
+func (s *session) params() map[string]*autograd.Var {
+	out := map[string]*autograd.Var{}
+	for name, a := range s.adapters {
+		for k, v := range a.Params() {
+			if len(s.adapters) > 1 {
+				k = name + "/" + k
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+type rngs map[string]*lora.Adapter
+
+func (r rngs) SaveRNG() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for _, a := range r {
+		m, err := a.SaveRNG()
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, m)
+	}
+	return out, nil
+}
+
+func (r rngs) LoadRNG(m map[string][]byte) error {
+	for _, a := range r {
+		if err := a.LoadRNG(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// trackSink adapts a track.Run to the trainer's Sink.
+type trackSink struct{ r *track.Run }
+
+func (t trackSink) Log(step int, m train.Metrics) error { return t.r.Log(step, m) }
+
+func (s *session) trainer(run *track.Run) (*train.Trainer, error) {
+	o := s.o
+	be := s.model.Backend
+	tl, err := train.NewRowLoader(s.data.train, o.BatchSize, true, o.Seed, s.tp.pad, be)
+	if err != nil {
+		return nil, err
+	}
+	var vl train.Loader
+	if len(s.data.val) > 0 {
+		if vl, err = train.NewRowLoader(s.data.val, o.BatchSize, false, 0, s.tp.pad, be); err != nil {
+			return nil, err
+		}
+	}
+	ac := optim.DefaultAdamW()
+	ac.LR, ac.WeightDecay, ac.NoDecay = o.LR, o.WeightDecay, optim.DefaultNoDecay
+	opt, err := optim.NewAdamW(ac)
+	if err != nil {
+		return nil, err
+	}
+	sched, err := optim.ScheduleByName(o.Schedule, o.WarmupSteps, o.Steps)
+	if err != nil {
+		return nil, err
+	}
+	var sink train.Sink = train.LineSink{W: s.log}
+	if o.Progress {
+		sink = newProgress(s.log, o.Steps)
+	}
+	t := &train.Trainer{
+		Model: s.model, Params: s.params(), Opt: opt, Train: tl, Val: vl, RNG: rngs(s.adapters),
+		Cfg: train.Config{MaxSteps: o.Steps, GradAccum: o.GradAccum, ClipNorm: o.ClipNorm, LR: o.LR, Schedule: sched,
+			EvalEvery: o.EvalEvery, LogEvery: max(1, o.Steps/30), MaxTime: o.MaxTime, SpikeFactor: 4, Checkpointing: o.GradCheckpointing},
+		Callbacks: []train.Callback{
+			&train.MetricsLogger{Sinks: []train.Sink{sink, trackSink{run}}},
+			&train.Checkpointer{Dir: filepath.Join(run.Dir, "checkpoints"), Every: o.CheckpointEvery, KeepLast: 2, Monitor: "val/loss", TopK: 1},
+		},
+	}
+	if s.routed != nil {
+		t.Forward = func(tp *autograd.Tape, b train.Batch, fo nn.ForwardOptions) (nn.Output, error) {
+			return s.routed.ForwardRouted(tp, b.Batch, b.Subjects, fo)
+		}
+	}
+	return t, nil
+}
+
+func (s *session) evaluate(t *train.Trainer) (Evaluation, error) {
+	var ev Evaluation
+	var err error
+	if t.Val != nil {
+		if ev.Val, err = t.Validate(t.Val); err != nil {
+			return ev, err
+		}
+	}
+	var before func(string) error
+	if s.routed != nil {
+		before = s.routed.SetActive
+	}
+	gen := nn.GenerateOptions{MaxNewTokens: s.o.MaxNewTokens, StopTokens: s.stopTokens()}
+	ev.QA, err = train.EvaluateQA(s.model, s.tp.tok, s.data.questions, gen, before)
+	if s.routed != nil {
+		s.routed.Disable()
+	}
+	return ev, err
+}
+
+func (s *session) stopTokens() []int {
+	stops := append([]int{s.tp.eos}, s.model.Config.EOSTokenIDs...)
+	if id, ok := s.tp.tok.TokenToID("<|im_end|>"); ok {
+		stops = append(stops, id)
+	}
+	return stops
+}
+
+func (s *session) printEval(ev Evaluation) {
+	if ev.Val != nil {
+		fmt.Fprintf(s.log, "validation: loss %.4f  perplexity %.2f  token accuracy %.3f\n", ev.Val["val/loss"], ev.Val["val/perplexity"], ev.Val["val/token_accuracy"])
+	}
+	if ev.QA == nil || len(ev.QA.Results) == 0 {
+		return
+	}
+	names := slices.Sorted(maps.Keys(ev.QA.ExactMatch))
+	for _, n := range names {
+		label := n
+		if n == "" {
+			label = "all"
+		}
+		fmt.Fprintf(s.log, "questions %-12s exact match %.3f  contains %.3f  multiple choice %.3f\n", label, ev.QA.ExactMatch[n], ev.QA.Contains[n], ev.QA.ChoiceAccuracy[n])
+	}
+}
+
+func (s *session) printSamples(before, after Evaluation) {
+	if s.o.Samples <= 0 || after.QA == nil {
+		return
+	}
+	fmt.Fprintf(s.log, "\n== sample answers (before → after)\n")
+	shown := map[string]int{}
+	for i, r := range after.QA.Results {
+		if shown[r.Subject] >= s.o.Samples {
+			continue
+		}
+		shown[r.Subject]++
+		b := before.QA.Results[i].Generated
+		fmt.Fprintf(s.log, "[%s] %s\n  reference: %s\n  before:    %q\n  after:     %q\n", r.Subject, r.Question, r.Answer, b, r.Generated)
+	}
+}
+
+func logEval(run *track.Run, step int, tag string, ev Evaluation) {
+	m := map[string]float64{}
+	for k, v := range ev.Val {
+		m["eval_"+tag+"/"+k] = v
+	}
+	if ev.QA != nil {
+		for subj, v := range ev.QA.ExactMatch {
+			key := "all"
+			if subj != "" {
+				key = subj
+			}
+			m["eval_"+tag+"/exact_match/"+key] = v
+			m["eval_"+tag+"/multiple_choice/"+key] = ev.QA.ChoiceAccuracy[subj]
+		}
+	}
+	_ = run.Log(step, m)
+}
+
+type summary struct {
+	Steps       int                `json:"steps"`
+	Tokens      int64              `json:"tokens"`
+	Seconds     float64            `json:"seconds"`
+	FirstLoss   float64            `json:"first_train_loss"`
+	LastLoss    float64            `json:"last_train_loss"`
+	Before      map[string]float64 `json:"before"`
+	After       map[string]float64 `json:"after"`
+	Adapters    map[string]string  `json:"adapters"`
+	StoppedWhy  string             `json:"stopped,omitempty"`
+	SubjectList []string           `json:"subjects"`
+}
+
+func flat(ev Evaluation) map[string]float64 {
+	m := map[string]float64{}
+	maps.Copy(m, ev.Val)
+	if ev.QA != nil {
+		for k, v := range ev.QA.ExactMatch {
+			m["exact_match/"+k] = v
+		}
+		for k, v := range ev.QA.ChoiceAccuracy {
+			m["multiple_choice/"+k] = v
+		}
+	}
+	return m
+}
+
+func summaryOf(r *Result) summary {
+	s := summary{Steps: r.Steps, Tokens: r.Tokens, Seconds: r.Duration.Seconds(), Before: flat(r.Before), After: flat(r.After), Adapters: r.Adapters, StoppedWhy: r.Stopped, SubjectList: r.Subjects}
+	if len(r.Losses) > 0 {
+		s.FirstLoss, s.LastLoss = r.Losses[0], r.Losses[len(r.Losses)-1]
+	}
+	sort.Strings(s.SubjectList)
+	return s
+}

@@ -1,0 +1,47 @@
+package track
+
+import (
+	"errors"
+	"runtime/debug"
+	"strings"
+	"testing"
+)
+
+func TestVCSFrom(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		settings []debug.BuildSetting
+		want     *VCSEnv
+	}{
+		{"no stamp (go test, go run)", []debug.BuildSetting{{Key: "GOARCH", Value: "amd64"}}, nil},
+		{"git build", []debug.BuildSetting{
+			{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "0123456789abcdef0123"},
+			{Key: "vcs.time", Value: "2026-11-26T10:00:00Z"}, {Key: "vcs.modified", Value: "true"},
+		}, &VCSEnv{System: "git", Revision: "0123456789abcdef0123", Time: "2026-11-26T10:00:00Z", Modified: true}},
+	} {
+		got := vcsFrom(tc.settings)
+		if (got == nil) != (tc.want == nil) || (got != nil && *got != *tc.want) {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestEnvSummary(t *testing.T) {
+	e := Env{GOOS: "linux", GOARCH: "amd64", GoVersion: "go1.26.8", NumCPU: 2, FtuneVersion: "v1.2.3",
+		CPU: CPUEnv{Brand: "Test CPU", Features: []string{"AVX", "AVX2", "FMA3", "SSE4"}},
+		GPU: "H100", VCS: &VCSEnv{Revision: "0123456789abcdef", Modified: true}}
+	want := "Test CPU (2 threads, AVX2, FMA3), linux/amd64, go1.26.8, GPU H100, ftune v1.2.3 @ 0123456789ab+dirty"
+	if got := e.Summary(); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if got := (Env{GOOS: "linux", GOARCH: "arm64"}).Summary(); !strings.HasPrefix(got, "unknown CPU") {
+		t.Errorf("empty env: %s", got)
+	}
+}
+
+func TestCaptureEnvGPUError(t *testing.T) {
+	e := CaptureEnv(EnvOptions{GPU: func() (string, error) { return "", errors.New("no CUDA driver") }})
+	if e.GPU != "" || e.GPUError != "no CUDA driver" || e.FtuneVersion == "" {
+		t.Errorf("env: GPU %q error %q version %q", e.GPU, e.GPUError, e.FtuneVersion)
+	}
+}
