@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+// TestTrainEndToEnd runs the main job shortened through the CLI: embedded
+// model and data, evaluation before and after, run folder, exported PEFT
+// adapter that generate can load.
+func TestTrainEndToEnd(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	outDir := t.TempDir()
+	out, err := run(t, "train", "--max-steps", "3", "--batch-size", "2", "--seq-len", "128", "--eval-questions", "2",
+		"--eval-every", "0", "--output", outDir, "--run-name", "e2e", "--no-progress")
+	if err != nil {
+		t.Fatalf("train: %v\n%s", err, out)
+	}
+	for _, want := range []string{"== before training", "== after training (3 steps)", "validation: loss", "exact match", "sample answers", "adapter default:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	run := filepath.Join(outDir, "e2e")
+	for _, f := range []string{"adapter/adapter_config.json", "adapter/adapter_model.safetensors", "metrics.jsonl", "manifest.json", "summary.json", "options.json"} {
+		if _, err := os.Stat(filepath.Join(run, f)); err != nil {
+			t.Errorf("run folder lacks %s: %v", f, err)
+		}
+	}
+	gen, err := runCapture(t, "generate", "--adapter", filepath.Join(run, "adapter"), "--prompt", "Which element has atomic number 26?", "--max-tokens", "4")
+	if err != nil {
+		t.Fatalf("generate with the exported adapter: %v\n%s", err, gen)
+	}
+}
+
+func runCapture(t *testing.T, args ...string) (string, error) { return run(t, args...) }
+
+func TestErrorsAreOneLine(t *testing.T) {
+	_, err := run(t, "train", "--model", "/nonexistent/model", "--max-steps", "1")
+	if err == nil {
+		t.Fatal("training a missing model succeeded")
+	}
+	if msg := oneLine(err); strings.Contains(msg, "\n") || !strings.Contains(msg, "/nonexistent/model") {
+		t.Fatalf("error %q: want one line naming the model", msg)
+	}
+	if _, err := run(t, "train", "--lora-r", "0", "--max-steps", "1"); err == nil || !strings.Contains(err.Error(), "r and alpha") {
+		t.Fatalf("r=0: %v", err)
+	}
+}
