@@ -27,7 +27,7 @@ func TestTrainEndToEnd(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
 	outDir := t.TempDir()
 	out, err := run(t, "train", "--max-steps", "3", "--batch-size", "2", "--seq-len", "128", "--eval-questions", "2",
-		"--eval-every", "0", "--output", outDir, "--run-name", "e2e", "--no-progress")
+		"--set", "training.eval.generation.samples=1", "--output", outDir, "--run-name", "e2e", "--no-progress")
 	if err != nil {
 		t.Fatalf("train: %v\n%s", err, out)
 	}
@@ -37,7 +37,7 @@ func TestTrainEndToEnd(t *testing.T) {
 		}
 	}
 	run := filepath.Join(outDir, "e2e")
-	for _, f := range []string{"adapter/adapter_config.json", "adapter/adapter_model.safetensors", "metrics.jsonl", "manifest.json", "summary.json", "options.json"} {
+	for _, f := range []string{"adapter/adapter_config.json", "adapter/adapter_model.safetensors", "config.yaml", "metrics.jsonl", "manifest.json", "summary.json", "options.json", "report.html"} {
 		if _, err := os.Stat(filepath.Join(run, f)); err != nil {
 			t.Errorf("run folder lacks %s: %v", f, err)
 		}
@@ -58,7 +58,10 @@ func TestErrorsAreOneLine(t *testing.T) {
 	if msg := oneLine(err); strings.Contains(msg, "\n") || !strings.Contains(msg, "/nonexistent/model") {
 		t.Fatalf("error %q: want one line naming the model", msg)
 	}
-	if _, err := run(t, "train", "--lora-r", "0", "--max-steps", "1"); err == nil || !strings.Contains(err.Error(), "r and alpha") {
+	if _, err := run(t, "train", "--set", "training.lora.r=0", "--max-steps", "1"); err == nil || !strings.Contains(err.Error(), "training.lora.r: must be > 0") {
 		t.Fatalf("r=0: %v", err)
+	}
+	if _, err := run(t, "train", "--set", "training.learning_rate=1"); err == nil || !strings.Contains(err.Error(), "did you mean") {
+		t.Fatalf("unknown key: %v", err)
 	}
 }

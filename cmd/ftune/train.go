@@ -4,75 +4,107 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/ftune/ftune/assets"
+	"github.com/ftune/ftune/train/config"
 	"github.com/ftune/ftune/train/recipe"
 )
 
+// trainFlags are the command-line shortcuts for common config keys.
+type trainFlags struct {
+	configPath string
+	sets       []string
+	noProgress bool
+	memoryLean bool
+	perSubject bool
+	tokenCache string
+}
+
+// shortcut maps a flag to its config key.
+var shortcuts = []struct{ flag, path, usage string }{
+	{"model", "model.path", "base model: a Hugging Face folder or tiny-base (embedded)"},
+	{"data", "data.root", "subject data root (default: the bundled subject datasets)"},
+	{"subjects", "data.subjects", "subjects to train on, e.g. [geography,chemistry] (default: all)"},
+	{"max-steps", "training.max_steps", "optimizer steps"},
+	{"output", "training.tracking.output_dir", "folder of run folders ($VARS expand)"},
+	{"run-name", "training.tracking.run_name", "run folder name (default: the start time)"},
+	{"device", "training.device", "auto, cpu, cuda or cuda:N"},
+	{"lr", "training.optimizer.lr", "peak learning rate"},
+	{"batch-size", "training.batch_size", "rows per micro-batch"},
+	{"seq-len", "data.max_length", "row length in tokens"},
+	{"eval-questions", "training.eval.generation.questions", "held-out questions per subject"},
+	{"eval-every", "training.eval.every", "validate every N steps (0: at epoch ends)"},
+	{"seed", "training.seed", "seed of initialisation, dropout and data order"},
+	{"max-time", "training.max_time", "stop with a checkpoint after this long, e.g. 10m"},
+}
+
 func newTrainCmd() *cobra.Command {
-	o := recipe.Defaults()
-	var (
-		modelName, dataRoot, subjects string
-		perSubject, lean              bool
-		noProgress                    bool
-	)
+	var tf trainFlags
+	values := map[string]*string{}
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Fine-tune a model with LoRA (no flags: tiny-base on the bundled subject datasets)",
 		Long: `Fine-tune a base model with LoRA adapters on subject datasets, evaluate before
 and after (validation loss, exact match and multiple choice on held-out
-questions), write a run folder (metrics.jsonl, TensorBoard events, manifest,
-checkpoints, report.html) and export the adapter in PEFT format.
+questions), write a run folder (config.yaml, metrics.jsonl, TensorBoard events,
+manifest, checkpoints, report.html) and export the adapter in PEFT format.
 
 With no flags it fine-tunes the embedded tiny-base model on the bundled
-geography, chemistry and US-history datasets on the CPU.`,
+geography, chemistry and US-history datasets on the CPU. A YAML file (-c,
+see "ftune init") sets everything; --set overrides any key; the flags below
+are shortcuts for the common ones.`,
 		Example: `  ftune train
   ftune train --max-steps 20 --output /tmp/runs
-  ftune train --subjects chemistry --lr 1e-3
-  ftune train --subjects geography,chemistry --per-subject
-  ftune train --memory-lean            # NF4 base + gradient checkpointing
-  ftune train --model ./SmolLM2-135M --data ./my-subjects`,
+  ftune train -c run.yaml --set training.optimizer.lr=1e-3 --set training.lora.r=8
+  ftune train --subjects '[chemistry]'
+  ftune train --subjects '[geography,chemistry]' --per-subject
+  ftune train --memory-lean            # NF4 base + gradient checkpointing`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var err error
-			if o.ModelDir, err = resolveModel(modelName); err != nil {
-				return err
-			}
-			if dataRoot == "" {
-				if o.DataRoot, err = assets.Subjects(); err != nil {
+			cfg := config.Default()
+			if tf.configPath != "" {
+				var err error
+				if cfg, err = config.Load(tf.configPath); err != nil {
 					return err
 				}
-			} else {
-				o.DataRoot = os.ExpandEnv(dataRoot)
 			}
-			o.OutDir = os.ExpandEnv(o.OutDir)
-			if subjects != "" {
-				o.Subjects = strings.Split(subjects, ",")
+			if err := config.Apply(cfg, tf.sets); err != nil {
+				return err
 			}
-			if perSubject {
-				o.Mode = recipe.PerSubject
+			for _, s := range shortcuts {
+				if f := cmd.Flags().Lookup(s.flag); f != nil && f.Changed {
+					if err := config.ApplyFlag(cfg, "--"+s.flag, s.path, *values[s.flag]); err != nil {
+						return err
+					}
+				}
 			}
-			if lean {
-				o = recipe.MemoryLean(o)
+			if tf.memoryLean {
+				cfg.Model.LoadIn4Bit, cfg.Training.GradientCheckpointing = true, true
 			}
-			if o.WarmupSteps > o.Steps {
-				o.WarmupSteps = o.Steps / 10
+			if tf.perSubject {
+				cfg.Training.Adapters = "per-subject"
 			}
-			if o.EvalEvery > o.Steps {
-				o.EvalEvery = 0
+			if err := cfg.Validate(); err != nil {
+				return err
 			}
+			o, err := optionsFrom(cfg)
+			if err != nil {
+				return err
+			}
+			o.TokenCache = tf.tokenCache
 			o.Log = cmd.OutOrStdout()
 			f, isFile := o.Log.(*os.File)
-			o.Progress = !noProgress && isFile && term.IsTerminal(int(f.Fd()))
+			o.Progress = !tf.noProgress && isFile && term.IsTerminal(int(f.Fd()))
 			res, err := recipe.Run(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "\nfinished %d steps in %s", res.Steps, res.Duration.Round(1e9))
+			fmt.Fprintf(w, "\nfinished %d steps in %s", res.Steps, res.Duration.Round(time.Second))
 			if res.Stopped != "" {
 				fmt.Fprintf(w, " (stopped: %s)", res.Stopped)
 			}
@@ -80,35 +112,92 @@ geography, chemistry and US-history datasets on the CPU.`,
 			for name, dir := range res.Adapters {
 				fmt.Fprintf(w, "adapter %s: %s\n", name, dir)
 			}
-			fmt.Fprintf(w, "try it:     ftune generate --adapter %s --prompt %q\n", firstAdapter(res), "What is the capital of France?")
+			fmt.Fprintf(w, "try it:     ftune generate --adapter %s --prompt %q\n", firstAdapter(res), "Which element has the symbol Fe?")
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelName, "model", "tiny-base", "base model: a Hugging Face folder or the embedded tiny-base")
-	f.StringVar(&dataRoot, "data", "", "subject data root (default: the bundled subject datasets)")
-	f.StringVar(&subjects, "subjects", "", "comma-separated subjects to train on (default: all)")
-	f.BoolVar(&perSubject, "per-subject", false, "one adapter per subject, routed per row, instead of one shared adapter")
-	f.BoolVar(&lean, "memory-lean", false, "NF4 base weights and gradient checkpointing")
-	f.StringVar(&o.OutDir, "output", o.OutDir, "runs folder ($VARS expand)")
-	f.StringVar(&o.RunName, "run-name", "", "run folder name (default: the start time)")
-	f.IntVar(&o.Steps, "max-steps", o.Steps, "optimizer steps")
-	f.IntVar(&o.BatchSize, "batch-size", o.BatchSize, "rows per micro-batch")
-	f.IntVar(&o.GradAccum, "grad-accum", o.GradAccum, "micro-batches per optimizer step")
-	f.IntVar(&o.SeqLen, "seq-len", o.SeqLen, "row length in tokens")
-	f.BoolVar(&o.Pack, "pack", o.Pack, "pack several examples per row (attention never crosses them)")
-	f.Float64Var(&o.LR, "lr", o.LR, "peak learning rate")
-	f.IntVar(&o.WarmupSteps, "warmup-steps", o.WarmupSteps, "linear warmup steps")
-	f.StringVar(&o.Schedule, "schedule", o.Schedule, "learning-rate schedule: constant, linear or cosine")
-	f.IntVar(&o.R, "lora-r", o.R, "LoRA rank")
-	f.Float64Var(&o.Alpha, "lora-alpha", o.Alpha, "LoRA alpha")
-	f.Float64Var(&o.Dropout, "lora-dropout", o.Dropout, "LoRA dropout")
-	f.IntVar(&o.EvalEvery, "eval-every", o.EvalEvery, "validate every N steps (0: at the end)")
-	f.IntVar(&o.EvalQuestions, "eval-questions", o.EvalQuestions, "held-out questions per subject")
-	f.Uint64Var(&o.Seed, "seed", o.Seed, "seed for initialisation, dropout and data order")
-	f.DurationVar(&o.MaxTime, "max-time", 0, "stop (with a checkpoint) after this long, e.g. 10m")
-	f.BoolVar(&noProgress, "no-progress", false, "plain log lines even on a terminal")
+	f.StringVarP(&tf.configPath, "config", "c", "", "YAML run configuration (see ftune init)")
+	f.StringArrayVar(&tf.sets, "set", nil, "override one config key, e.g. training.optimizer.lr=2e-4 (repeatable)")
+	for _, s := range shortcuts {
+		values[s.flag] = f.String(s.flag, "", s.usage+" ("+s.path+")")
+	}
+	f.BoolVar(&tf.memoryLean, "memory-lean", false, "NF4 base weights and gradient checkpointing")
+	f.BoolVar(&tf.perSubject, "per-subject", false, "one adapter per subject, routed per row (training.adapters=per-subject)")
+	f.StringVar(&tf.tokenCache, "token-cache", "", "read (and build when missing or stale) token caches here, as `ftune data prepare` writes them")
+	f.BoolVar(&tf.noProgress, "no-progress", false, "plain log lines even on a terminal")
 	return cmd
+}
+
+// optionsFrom maps a validated configuration onto the recipe.
+func optionsFrom(cfg *config.RunConfig) (recipe.Options, error) {
+	o := recipe.Defaults()
+	var err error
+	if o.ModelDir, err = resolveModel(cfg.Model.Path); err != nil {
+		return o, err
+	}
+	if cfg.Model.DType != "auto" && cfg.Model.DType != "bf16" {
+		return o, fmt.Errorf("model.dtype %q: the CPU path keeps the checkpoint's bf16 weights (auto); other storage types are not implemented", cfg.Model.DType)
+	}
+	d := cfg.Data
+	switch {
+	case len(d.Files) > 0:
+		return o, fmt.Errorf("data.files is not implemented yet: put the files in a subject folder (train.jsonl, val.jsonl, test.jsonl) under data.root")
+	case d.Root == "":
+		if o.DataRoot, err = assets.Subjects(); err != nil {
+			return o, err
+		}
+	default:
+		o.DataRoot = d.Root
+	}
+	if d.Format != "auto" || d.Shape != "auto" {
+		return o, fmt.Errorf("data.format/data.shape: subject folders are read by file extension and shape detection (auto); set shape and columns per subject in subject.yaml")
+	}
+	o.Template, o.SeqLen, o.Pack, o.Subjects = d.Template, d.MaxLength, d.Packing, d.Subjects
+	t := cfg.Training
+	o.Mode = recipe.Shared
+	if t.Adapters == "per-subject" {
+		o.Mode = recipe.PerSubject
+	}
+	o.R, o.Alpha, o.Dropout, o.Targets, o.RSLoRA = t.LoRA.R, t.LoRA.Alpha, t.LoRA.Dropout, t.LoRA.Targets, t.LoRA.RSLoRA
+	o.Load4Bit = cfg.Model.LoadIn4Bit
+	if o.Load4Bit && (t.Quantization.BlockSize != 64 || !t.Quantization.DoubleQuant) {
+		return o, fmt.Errorf("training.quantization: only NF4 with block_size 64 and double_quant true (bitsandbytes' defaults) is wired into training")
+	}
+	op := t.Optimizer
+	o.Optimizer, o.LR, o.Eps, o.WeightDecay, o.Momentum = op.Name, op.LR, op.Eps, op.WeightDecay, op.Momentum
+	if len(op.Betas) == 2 {
+		o.Betas = [2]float64{op.Betas[0], op.Betas[1]}
+	}
+	o.Schedule, o.WarmupSteps = t.Schedule.Name, t.Schedule.WarmupSteps
+	o.BatchSize, o.GradAccum, o.Steps, o.Epochs = t.BatchSize, t.GradAccum, t.MaxSteps, t.MaxEpochs
+	if o.Steps > 0 && o.WarmupSteps > o.Steps {
+		o.WarmupSteps = o.Steps / 10 // the default warmup, scaled to a short run
+	}
+	o.MaxTime, o.ClipNorm, o.GradCheckpointing = time.Duration(t.MaxTime), t.ClipNorm, t.GradientCheckpointing
+	o.SpikeFactor, o.LogEvery = t.SpikeFactor, t.LogEvery
+	o.EvalEvery, o.EvalMaxBatches = t.Eval.Every, t.Eval.MaxBatches
+	if o.Steps > 0 && o.EvalEvery > o.Steps {
+		o.EvalEvery = o.Steps
+	}
+	o.EvalQuestions, o.MaxNewTokens, o.Samples = t.Eval.Generation.Questions, t.Eval.Generation.MaxNewTokens, t.Eval.Generation.Samples
+	c := t.Checkpointing
+	o.CheckpointEvery, o.KeepLast, o.Monitor, o.MonitorMode, o.TopK = c.Every, c.KeepLast, c.Monitor, c.Mode, c.TopK
+	if t.EarlyStopping.Enabled {
+		o.EarlyStopPatience, o.EarlyStopMinDelta = t.EarlyStopping.Patience, t.EarlyStopping.MinDelta
+		o.Monitor, o.MonitorMode = t.EarlyStopping.Monitor, t.EarlyStopping.Mode
+	}
+	o.OutDir, o.RunName, o.TensorBoard = t.Tracking.OutputDir, t.Tracking.RunName, t.Tracking.TensorBoard
+	o.Seed = t.Seed
+	switch dev := strings.ToLower(t.Device); {
+	case dev == "auto" || dev == "cpu":
+	default:
+		return o, fmt.Errorf("training.device %q: training on CUDA is not wired into the trainer yet (the CUDA kernels and backend are in kernels/cuda); use auto or cpu", t.Device)
+	}
+	if o.Config, err = config.Resolved(cfg); err != nil {
+		return o, err
+	}
+	return o, nil
 }
 
 func firstAdapter(r *recipe.Result) string {
@@ -117,3 +206,4 @@ func firstAdapter(r *recipe.Result) string {
 	}
 	return ""
 }
+

@@ -48,6 +48,7 @@ type DataConfig struct {
 // TrainingConfig is the optimisation and everything around it.
 type TrainingConfig struct {
 	LoRA                  LoRAConfig          `yaml:"lora" doc:"The LoRA adapter."`
+	Adapters              string              `yaml:"adapters" doc:"shared (one adapter for every subject) or per-subject (one adapter per subject, trained in the same pass by routing each row)."`
 	Quantization          QuantizationConfig  `yaml:"quantization" doc:"NF4 settings, used when model.load_in_4bit is true."`
 	Optimizer             OptimizerConfig     `yaml:"optimizer" doc:"The optimizer."`
 	Schedule              ScheduleConfig      `yaml:"schedule" doc:"The learning-rate schedule (a multiplier of optimizer.lr)."`
@@ -156,31 +157,34 @@ func Default() *RunConfig {
 			Shape:     "auto",
 			Template:  "auto",
 			MaxLength: 256,
+			Packing:   true,
 			ValSplit:  0.1,
 			Seed:      42,
 			Mixing:    "proportional",
 		},
 		Training: TrainingConfig{
 			LoRA: LoRAConfig{
-				R: 8, Alpha: 16, Dropout: 0.05,
-				Targets: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"},
+				R: 16, Alpha: 32, Dropout: 0.05,
+				Targets: []string{"all-linear"},
 			},
+			Adapters:     "shared",
 			Quantization: QuantizationConfig{Type: "nf4", BlockSize: 64, DoubleQuant: true},
 			Optimizer: OptimizerConfig{
-				Name: "adamw", LR: 2e-4, Betas: []float64{0.9, 0.999}, Eps: 1e-8,
+				Name: "adamw", LR: 2e-3, Betas: []float64{0.9, 0.999}, Eps: 1e-8,
 				WeightDecay: 0, Momentum: 0.9,
 			},
-			Schedule:  ScheduleConfig{Name: "cosine", WarmupSteps: 0},
+			Schedule:  ScheduleConfig{Name: "cosine", WarmupSteps: 10},
 			BatchSize: 8,
 			GradAccum: 1,
+			MaxSteps:  150,
 			MaxEpochs: 3,
 			ClipNorm:  1.0,
-			LogEvery:  1,
+			LogEvery:  5,
 			Eval: EvalConfig{
 				Every:      50,
-				Generation: GenerationConfig{Questions: 20, MaxNewTokens: 48, Samples: 4},
+				Generation: GenerationConfig{Questions: 20, MaxNewTokens: 16, Samples: 2},
 			},
-			Checkpointing: CheckpointConfig{Every: 100, KeepLast: 2, Monitor: "val/loss", Mode: "min", TopK: 1},
+			Checkpointing: CheckpointConfig{Every: 50, KeepLast: 2, Monitor: "val/loss", Mode: "min", TopK: 1},
 			EarlyStopping: EarlyStoppingConfig{Monitor: "val/loss", Mode: "min", Patience: 3},
 			Tracking:      TrackingConfig{OutputDir: "runs", TensorBoard: true},
 			Seed:          42,

@@ -173,7 +173,7 @@ func TestParseSmallCases(t *testing.T) {
 	}{
 		{"empty file is defaults", "", "", func(c *RunConfig) bool { return reflect.DeepEqual(plain(c), plain(Default())) }},
 		{"comment only", "# nothing\n", "", func(c *RunConfig) bool { return c.Training.BatchSize == 8 }},
-		{"empty section keeps defaults", "training:\n  lora:\n", "", func(c *RunConfig) bool { return c.Training.LoRA.R == 8 }},
+		{"empty section keeps defaults", "training:\n  lora:\n", "", func(c *RunConfig) bool { return c.Training.LoRA.R == Default().Training.LoRA.R }},
 		{"null list clears", "training:\n  lora:\n    targets: ~\n", "", func(c *RunConfig) bool { return c.Training.LoRA.Targets == nil }},
 		{"quoted number accepted", "training:\n  max_steps: \"40\"\n", "", func(c *RunConfig) bool { return c.Training.MaxSteps == 40 }},
 		{"underscores", "training:\n  max_steps: 1_000\n", "", func(c *RunConfig) bool { return c.Training.MaxSteps == 1000 }},

@@ -23,6 +23,7 @@ var (
 	optimizers  = []string{"adamw", "sgd"}
 	schedules   = []string{"constant", "constant_with_warmup", "linear", "cosine"}
 	modes       = []string{"min", "max"}
+	adapterSets = []string{"shared", "per-subject"}
 	quantTypes  = []string{"nf4"}
 	blockSizes  = []int{32, 64, 128, 256, 512, 1024, 2048, 4096}
 	deviceRE    = regexp.MustCompile(`^(auto|cpu|cuda(:[0-9]+)?)$`)
@@ -127,10 +128,14 @@ func (c *RunConfig) Validate() error {
 	v.check(o.WeightDecay >= 0 && finite(o.WeightDecay), "training.optimizer.weight_decay", "must be >= 0, got %v", o.WeightDecay)
 	v.check(o.Momentum >= 0 && o.Momentum < 1, "training.optimizer.momentum", "must be in [0, 1), got %v", o.Momentum)
 
+	v.oneOf(t.Adapters, "training.adapters", adapterSets)
 	s := &t.Schedule
 	v.oneOf(s.Name, "training.schedule.name", schedules)
 	v.check(s.WarmupSteps >= 0, "training.schedule.warmup_steps", "must be >= 0, got %d", s.WarmupSteps)
-	v.checkPair(t.MaxSteps == 0 || s.WarmupSteps <= t.MaxSteps, "training.schedule.warmup_steps", "training.max_steps",
+	// The default warmup is scaled down for short runs by the caller; only a
+	// warmup the user wrote is held against max_steps.
+	warmupSet := c.Where("training.schedule.warmup_steps") != "default"
+	v.checkPair(t.MaxSteps == 0 || s.WarmupSteps <= t.MaxSteps || !warmupSet, "training.schedule.warmup_steps", "training.max_steps",
 		"%d warmup steps exceed training.max_steps (%d)", s.WarmupSteps, t.MaxSteps)
 
 	v.check(t.BatchSize > 0, "training.batch_size", "must be > 0, got %d", t.BatchSize)

@@ -3,6 +3,8 @@ package recipe
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -23,21 +25,77 @@ type dataset struct {
 	stats     map[string]prep.Stats // train split, per subject
 }
 
-// textPipeline adapts the tokenizer and chat template to the data
+// Text is a model's tokenizer and chat template adapted to the data
 // pipeline's interfaces.
-type textPipeline struct {
+type Text struct {
 	tok  *tokenizer.Tokenizer
 	tmpl *chat.Template
 	eos  int
 	pad  int
+	// TokenizerHash and TemplateHash identify them for token caches.
+	TokenizerHash, TemplateHash prep.Hash
 }
 
-func (p textPipeline) encode(s string, special bool) ([]int, error) {
+// LoadText reads a model folder's tokenizer and chat template (ChatML when
+// it carries none). eosFallback is used when the tokenizer names no EOS.
+func LoadText(dir string, eosFallback int) (Text, error) {
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return Text{}, err
+	}
+	tmpl, err := chat.Load(dir)
+	if err != nil {
+		if tmpl, err = chat.Builtin("chatml"); err != nil {
+			return Text{}, err
+		}
+	}
+	eos, ok := tok.EOS()
+	if !ok {
+		eos = eosFallback
+	}
+	pad, ok := tok.PAD()
+	if !ok {
+		pad = eos
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		return Text{}, err
+	}
+	return Text{tok: tok, tmpl: tmpl, eos: eos, pad: pad, TokenizerHash: prep.HashBytes(raw), TemplateHash: prep.HashString(tmpl.Source())}, nil
+}
+
+// UseTemplate replaces the model's chat template by a built-in one
+// (chatml, llama3, llama2, mistral, alpaca) or a .jinja file.
+func (p *Text) UseTemplate(name string) error {
+	var t *chat.Template
+	var err error
+	if strings.HasSuffix(name, ".jinja") {
+		var src []byte
+		if src, err = os.ReadFile(name); err != nil {
+			return err
+		}
+		t, err = chat.New(filepath.Base(name), string(src), "", "")
+	} else {
+		t, err = chat.Builtin(name)
+	}
+	if err != nil {
+		return err
+	}
+	p.tmpl = t
+	p.TemplateHash = prep.HashString(t.Source())
+	return nil
+}
+
+// Preprocessor returns the data pipeline's preprocessor for examples up to
+// maxLen tokens.
+func (p Text) Preprocessor(maxLen int) *prep.Preprocessor { return p.preprocessor(maxLen) }
+
+func (p Text) encode(s string, special bool) ([]int, error) {
 	e, err := p.tok.Encode(s, special)
 	return e.IDs, err
 }
 
-func (p textPipeline) render(msgs []format.Message, gen bool) (string, error) {
+func (p Text) render(msgs []format.Message, gen bool) (string, error) {
 	cm := make([]chat.Message, len(msgs))
 	for i, m := range msgs {
 		cm[i] = chat.Message{Role: m.Role, Content: m.Content}
@@ -45,7 +103,7 @@ func (p textPipeline) render(msgs []format.Message, gen bool) (string, error) {
 	return p.tmpl.Render(cm, gen)
 }
 
-func (p textPipeline) preprocessor(maxLen int) *prep.Preprocessor {
+func (p Text) preprocessor(maxLen int) *prep.Preprocessor {
 	return &prep.Preprocessor{
 		Enc:  prep.EncoderFunc(p.encode),
 		Tmpl: prep.RenderFunc(p.render),
@@ -57,7 +115,7 @@ func (p textPipeline) preprocessor(maxLen int) *prep.Preprocessor {
 // loadData reads the selected subjects: training rows (packed or padded),
 // validation rows (padded) and held-out questions from the test split with
 // multiple-choice distractors drawn from the subject's other answers.
-func loadData(o Options, tp textPipeline) (*dataset, error) {
+func loadData(o Options, tp Text) (*dataset, error) {
 	mgr, err := subject.Open(o.DataRoot)
 	if err != nil {
 		return nil, err
@@ -87,7 +145,16 @@ func loadData(o Options, tp textPipeline) (*dataset, error) {
 		if err != nil {
 			return nil, err
 		}
-		rows, st, err := p.Rows(exs, prep.RowOptions{Pack: o.Pack, SeqLen: o.SeqLen, PadID: int32(tp.pad)})
+		docs, st, err := tokenized(o, tp, p, s, subject.Train, exs)
+		if err != nil {
+			return nil, err
+		}
+		var rows []prep.Row
+		if o.Pack {
+			rows, _, err = prep.Pack(docs, prep.PackOptions{SeqLen: o.SeqLen, PadID: int32(tp.pad)})
+		} else {
+			rows, err = prep.Pad(docs, 0, int32(tp.pad))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("subject %s: %w", s.Name, err)
 		}
@@ -138,7 +205,7 @@ func loadData(o Options, tp textPipeline) (*dataset, error) {
 // questions turns the first n test examples (a user turn and the
 // assistant's answer) into prompts, with three distractor answers from the
 // subject's training answers for multiple choice.
-func questions(tp textPipeline, subj string, test, trainExs []format.Example, n int, seed uint64) ([]train.QA, error) {
+func questions(tp Text, subj string, test, trainExs []format.Example, n int, seed uint64) ([]train.QA, error) {
 	var pool []string
 	for _, ex := range trainExs {
 		if a := lastAnswer(ex); a != "" && !slices.Contains(pool, a) {
@@ -196,4 +263,43 @@ func lastAnswer(ex format.Example) string {
 		return ex.Messages[n-1].Content
 	}
 	return ""
+}
+
+// tokenized returns a split's token ids and labels: from the memory-mapped
+// token cache under o.TokenCache when set (built on first use, rebuilt when
+// the tokenizer, template or options changed), else tokenised now.
+func tokenized(o Options, tp Text, p *prep.Preprocessor, s *subject.Subject, split subject.Split, exs []format.Example) ([]prep.Tokenized, prep.Stats, error) {
+	if o.TokenCache == "" {
+		return p.TokenizeAll(exs)
+	}
+	path := filepath.Join(o.TokenCache, s.Name, string(split)+".tokens")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, prep.Stats{}, err
+	}
+	key := prep.CacheKey{Tokenizer: tp.TokenizerHash, Template: tp.TemplateHash, Options: prep.OptionsHash(p.Opts, p.EOS)}
+	var st prep.Stats
+	c, _, err := prep.OpenOrBuild(path, key, func() ([]prep.Tokenized, error) {
+		docs, s2, err := p.TokenizeAll(exs)
+		st = s2
+		return docs, err
+	})
+	if err != nil {
+		return nil, st, err
+	}
+	defer c.Close()
+	// The cache's slices point into its mapping, which Close releases.
+	docs := c.Docs()
+	for i, d := range docs {
+		d.IDs = append([]int32(nil), d.IDs...)
+		d.Labels = append([]int32(nil), d.Labels...)
+		docs[i] = d
+	}
+	if st.Examples == 0 { // read from the cache: count what it holds
+		for _, d := range docs {
+			st.Examples++
+			st.Kept++
+			st.Tokens += len(d.IDs)
+		}
+	}
+	return docs, st, nil
 }

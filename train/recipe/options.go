@@ -21,20 +21,28 @@ const (
 type Options struct {
 	ModelDir string   // Hugging Face folder
 	DataRoot string   // subject folders (train/val/test + subject.yaml)
+	// TokenCache, when set, is a folder of memory-mapped token caches
+	// (`ftune data prepare`) that training reads instead of tokenising.
+	TokenCache string
 	Subjects []string // nil = all
 	Mode     Mode
 
 	OutDir  string // runs root
 	RunName string // "" = timestamp
 
-	Steps       int
+	Steps       int // optimizer steps; 0 = Epochs decides
+	Epochs      int
 	BatchSize   int
 	GradAccum   int
 	SeqLen      int
 	Pack        bool
 	LR          float64
 	WarmupSteps int
-	Schedule    string // constant, linear, cosine
+	Schedule    string // constant, constant_with_warmup, linear, cosine
+	Optimizer   string // adamw (default) or sgd
+	Betas       [2]float64
+	Eps         float64
+	Momentum    float64 // sgd
 	WeightDecay float64
 	ClipNorm    float64
 	Seed        uint64
@@ -43,6 +51,10 @@ type Options struct {
 	Alpha   float64
 	Dropout float64
 	Targets []string // module names, or {"all-linear"}
+	RSLoRA  bool
+	// Template names a built-in chat template (chatml, llama3, ...);
+	// "" or "auto" uses the model's own.
+	Template string
 
 	EvalEvery     int // validation every N steps (0 = at the end only)
 	EvalQuestions int // held-out questions per subject for exact match / multiple choice
@@ -53,6 +65,19 @@ type Options struct {
 	GradCheckpointing bool
 	MaxTime           time.Duration
 	CheckpointEvery   int
+	KeepLast          int    // checkpoints kept (newest)
+	Monitor           string // validation metric ranking checkpoints ("" = none)
+	MonitorMode       string // min or max
+	TopK              int
+	EarlyStopPatience int // > 0 turns early stopping on (on Monitor)
+	EarlyStopMinDelta float64
+	SpikeFactor       float64
+	LogEvery          int
+	EvalMaxBatches    int
+	TensorBoard       bool
+	// Config is the resolved configuration written to the run folder as
+	// config.yaml (nil: none; options.json is always written).
+	Config []byte
 
 	Log      io.Writer // progress and results; nil = discard
 	Progress bool      // a progress bar instead of log lines
@@ -64,10 +89,12 @@ func Defaults() Options {
 	return Options{
 		Mode: Shared, OutDir: "runs",
 		Steps: 150, BatchSize: 8, GradAccum: 1, SeqLen: 256, Pack: true,
-		LR: 2e-3, WarmupSteps: 10, Schedule: "cosine", WeightDecay: 0, ClipNorm: 1, Seed: 1,
+		LR: 2e-3, WarmupSteps: 10, Schedule: "cosine", Optimizer: "adamw", Betas: [2]float64{0.9, 0.999}, Eps: 1e-8,
+		WeightDecay: 0, ClipNorm: 1, Seed: 42,
 		R: 16, Alpha: 32, Dropout: 0.05, Targets: []string{"all-linear"},
 		EvalEvery: 50, EvalQuestions: 20, MaxNewTokens: 16, Samples: 2,
-		CheckpointEvery: 50,
+		CheckpointEvery: 50, KeepLast: 2, Monitor: "val/loss", MonitorMode: "min", TopK: 1,
+		LogEvery: 5, TensorBoard: true,
 	}
 }
 
@@ -104,8 +131,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("recipe: no model folder")
 	case o.DataRoot == "":
 		return fmt.Errorf("recipe: no data root")
-	case o.Steps <= 0:
-		return fmt.Errorf("recipe: steps must be > 0, got %d", o.Steps)
+	case o.Steps < 0 || o.Epochs < 0 || (o.Steps == 0 && o.Epochs == 0):
+		return fmt.Errorf("recipe: set steps or epochs (> 0), got %d and %d", o.Steps, o.Epochs)
 	case o.BatchSize <= 0 || o.GradAccum <= 0:
 		return fmt.Errorf("recipe: batch size and gradient accumulation must be > 0")
 	case o.SeqLen < 16:
@@ -116,7 +143,7 @@ func (o Options) Validate() error {
 		return fmt.Errorf("recipe: LoRA r and alpha must be > 0")
 	case o.Dropout < 0 || o.Dropout >= 1:
 		return fmt.Errorf("recipe: LoRA dropout must be in [0,1)")
-	case o.WarmupSteps > o.Steps:
+	case o.Steps > 0 && o.WarmupSteps > o.Steps:
 		return fmt.Errorf("recipe: warmup (%d) longer than training (%d steps)", o.WarmupSteps, o.Steps)
 	case o.Mode != Shared && o.Mode != PerSubject:
 		return fmt.Errorf("recipe: mode %q (shared or per-subject)", o.Mode)

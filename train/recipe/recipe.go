@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/ftune/ftune/autograd"
-	"github.com/ftune/ftune/data/chat"
-	"github.com/ftune/ftune/data/tokenizer"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
@@ -48,7 +46,7 @@ type Result struct {
 type session struct {
 	o        Options
 	model    *nn.Model
-	tp       textPipeline
+	tp       Text
 	data     *dataset
 	adapters map[string]*lora.Adapter // by name ("default" when shared)
 	routed   *lora.SubjectAdapterModel
@@ -68,8 +66,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := s.load(); err != nil {
 		return nil, err
 	}
+	if s.o.Steps == 0 { // epochs decide
+		perEpoch := (len(s.data.train) + o.BatchSize - 1) / o.BatchSize
+		s.o.Steps = max(1, o.Epochs*((perEpoch+o.GradAccum-1)/o.GradAccum))
+		o = s.o
+	}
 	cfg, _ := json.MarshalIndent(o, "", "  ")
-	run, err := track.NewRun(o.OutDir, o.RunName, nil)
+	run, err := track.NewRun(o.OutDir, o.RunName, o.Config, track.WithTensorBoard(o.TensorBoard))
 	if err != nil {
 		return nil, err
 	}
@@ -160,25 +163,18 @@ func (s *session) load() error {
 		return err
 	}
 	s.model = m
-	tok, err := tokenizer.Load(o.ModelDir)
-	if err != nil {
+	fallback := 0
+	if len(m.Config.EOSTokenIDs) > 0 {
+		fallback = m.Config.EOSTokenIDs[0]
+	}
+	if s.tp, err = LoadText(o.ModelDir, fallback); err != nil {
 		return err
 	}
-	tmpl, err := chat.Load(o.ModelDir)
-	if err != nil {
-		if tmpl, err = chat.Builtin("chatml"); err != nil {
+	if o.Template != "" && o.Template != "auto" {
+		if err := s.tp.UseTemplate(o.Template); err != nil {
 			return err
 		}
 	}
-	eos, ok := tok.EOS()
-	if !ok && len(m.Config.EOSTokenIDs) > 0 {
-		eos = m.Config.EOSTokenIDs[0]
-	}
-	pad, ok := tok.PAD()
-	if !ok {
-		pad = eos
-	}
-	s.tp = textPipeline{tok: tok, tmpl: tmpl, eos: eos, pad: pad}
 	if s.data, err = loadData(o, s.tp); err != nil {
 		return err
 	}
@@ -190,6 +186,7 @@ func (s *session) attach() error {
 	o := s.o
 	cfg := lora.NewConfig(o.R, o.Alpha, o.Targets...)
 	cfg.LoraDropout = o.Dropout
+	cfg.UseRSLoRA = o.RSLoRA
 	if o.Mode == PerSubject {
 		s.routed = lora.NewSubjectAdapterModel(s.model)
 		for i, name := range s.data.subjects {
@@ -267,11 +264,25 @@ func (s *session) trainer(run *track.Run) (*train.Trainer, error) {
 			return nil, err
 		}
 	}
-	ac := optim.DefaultAdamW()
-	ac.LR, ac.WeightDecay, ac.NoDecay = o.LR, o.WeightDecay, optim.DefaultNoDecay
-	opt, err := optim.NewAdamW(ac)
-	if err != nil {
-		return nil, err
+	var opt train.Optimizer
+	switch o.Optimizer {
+	case "", "adamw":
+		ac := optim.AdamWConfig{LR: o.LR, Beta1: o.Betas[0], Beta2: o.Betas[1], Eps: o.Eps, WeightDecay: o.WeightDecay, NoDecay: optim.DefaultNoDecay}
+		if ac.Beta1 == 0 && ac.Beta2 == 0 {
+			ac.Beta1, ac.Beta2 = 0.9, 0.999
+		}
+		if ac.Eps == 0 {
+			ac.Eps = 1e-8
+		}
+		if opt, err = optim.NewAdamW(ac); err != nil {
+			return nil, err
+		}
+	case "sgd":
+		if opt, err = optim.NewSGD(optim.SGDConfig{LR: o.LR, Momentum: o.Momentum, WeightDecay: o.WeightDecay, NoDecay: optim.DefaultNoDecay}); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("recipe: optimizer %q (adamw or sgd)", o.Optimizer)
 	}
 	sched, err := optim.ScheduleByName(o.Schedule, o.WarmupSteps, o.Steps)
 	if err != nil {
@@ -284,11 +295,16 @@ func (s *session) trainer(run *track.Run) (*train.Trainer, error) {
 	t := &train.Trainer{
 		Model: s.model, Params: s.params(), Opt: opt, Train: tl, Val: vl, RNG: rngs(s.adapters),
 		Cfg: train.Config{MaxSteps: o.Steps, GradAccum: o.GradAccum, ClipNorm: o.ClipNorm, LR: o.LR, Schedule: sched,
-			EvalEvery: o.EvalEvery, LogEvery: max(1, o.Steps/30), MaxTime: o.MaxTime, SpikeFactor: 4, Checkpointing: o.GradCheckpointing},
+			EvalEvery: o.EvalEvery, LogEvery: max(1, o.LogEvery), MaxTime: o.MaxTime, SpikeFactor: o.SpikeFactor,
+			Checkpointing: o.GradCheckpointing, ValMaxBatches: o.EvalMaxBatches},
 		Callbacks: []train.Callback{
 			&train.MetricsLogger{Sinks: []train.Sink{sink, trackSink{run}}},
-			&train.Checkpointer{Dir: filepath.Join(run.Dir, "checkpoints"), Every: o.CheckpointEvery, KeepLast: 2, Monitor: "val/loss", TopK: 1},
+			&train.Checkpointer{Dir: filepath.Join(run.Dir, "checkpoints"), Every: o.CheckpointEvery, KeepLast: o.KeepLast,
+				Monitor: o.Monitor, Mode: o.MonitorMode, TopK: o.TopK, Extra: s.saveAdaptersInto},
 		},
+	}
+	if o.EarlyStopPatience > 0 && o.Monitor != "" {
+		t.Callbacks = append(t.Callbacks, &train.EarlyStopping{Monitor: o.Monitor, Mode: o.MonitorMode, Patience: o.EarlyStopPatience, MinDelta: o.EarlyStopMinDelta})
 	}
 	if s.routed != nil {
 		t.Forward = func(tp *autograd.Tape, b train.Batch, fo nn.ForwardOptions) (nn.Output, error) {
@@ -296,6 +312,21 @@ func (s *session) trainer(run *track.Run) (*train.Trainer, error) {
 		}
 	}
 	return t, nil
+}
+
+// saveAdaptersInto writes the PEFT adapters into a checkpoint folder, so
+// every checkpoint is also a usable export.
+func (s *session) saveAdaptersInto(dir string) error {
+	for name, a := range s.adapters {
+		sub := filepath.Join(dir, "adapter")
+		if len(s.adapters) > 1 {
+			sub = filepath.Join(dir, "adapters", name)
+		}
+		if err := a.Save(sub); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *session) evaluate(t *train.Trainer) (Evaluation, error) {

@@ -91,10 +91,14 @@ func (c hashCache) hashFile(path string) (int64, string, error) {
 }
 
 // hashPaths hashes files; a directory stands for every regular file below
-// it. Each FileHash.Path is relative to base when the file is inside base.
+// it; "" stands for nothing (e.g. data embedded in the binary). Each
+// FileHash.Path is relative to base when the file is inside base.
 func (c hashCache) hashPaths(paths []string, base string) ([]FileHash, error) {
 	var files []string
 	for _, p := range paths {
+		if p == "" {
+			continue
+		}
 		st, err := os.Stat(p)
 		if err != nil {
 			return nil, err

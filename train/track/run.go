@@ -177,6 +177,11 @@ func ResumeRun(dir string, step int, opts ...Option) (*Run, error) {
 		}
 		r.last, r.lastStep = Final(kept), step
 	}
+	if cfg, err := os.ReadFile(filepath.Join(dir, ConfigFile)); err == nil {
+		// Only to close the hparams session at the end; the start is in
+		// the first event file.
+		r.hparams, _ = hparamsOf(cfg)
+	}
 	_ = os.Remove(filepath.Join(dir, SummaryFile)) // running again
 	if err := r.open(step, true); err != nil {
 		return nil, err

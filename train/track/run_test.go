@@ -289,6 +289,12 @@ func TestResumeSupersedesOrphanedRecords(t *testing.T) {
 	if evs[1].SessionStatus != sessionStart || evs[1].Step != 3 {
 		t.Errorf("resumed file starts with %+v, want a session START at step 3", evs[1])
 	}
+	if end := evs[len(evs)-1]; len(end.Values) != 1 || end.Values[0].Tag != "_hparams_/session_end_info" {
+		t.Errorf("resumed file ends with %+v, want the hparams session end", end)
+	}
+	if s, err := Summarize(r.Dir); err != nil || s.Status != "finished" || s.Steps != 6 || s.Final["train/loss"] != 106 {
+		t.Errorf("summary after resume: %+v %v", s, err)
+	}
 	r.Close()
 }
 
@@ -336,6 +342,9 @@ func TestVersionErrors(t *testing.T) {
 	if err := r.SetInputs([]string{"/nonexistent/model"}, nil); err == nil || !strings.Contains(err.Error(), "base model") {
 		t.Errorf("missing base model: %v", err)
 	}
+	if err := r.SetInputs(nil, []string{""}); err != nil {
+		t.Errorf("an empty data path (embedded data) must be skipped: %v", err)
+	}
 }
 
 func TestHashCacheRehashesChangedFiles(t *testing.T) {
@@ -348,5 +357,49 @@ func TestHashCacheRehashesChangedFiles(t *testing.T) {
 	mkFile(t, p, "two!")
 	if _, s, _ := c.hashFile(p); s != sha("two!") {
 		t.Fatal("a changed file (size differs) must be rehashed")
+	}
+}
+
+func TestConcurrentLogging(t *testing.T) {
+	r, err := NewRun(t.TempDir(), "conc", nil, WithSyncEvery(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 4, 25
+	done := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		go func() {
+			for i := 0; i < each; i++ {
+				var err error
+				if w%2 == 0 {
+					err = r.Log(w*each+i, map[string]float64{"x": float64(i)})
+				} else {
+					err = r.LogText(w*each+i, "t", "text")
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for w := 0; w < writers; w++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := ReadMetrics(filepath.Join(r.Dir, MetricsFile))
+	samples, err2 := ReadSamples(filepath.Join(r.Dir, SamplesFile))
+	if err != nil || err2 != nil || len(recs) != 2*each || len(samples) != 2*each {
+		t.Fatalf("%d records (%v), %d samples (%v); want %d each", len(recs), err, len(samples), err2, 2*each)
+	}
+	files, _ := EventFiles(filepath.Join(r.Dir, TensorBoard))
+	evs, err := ReadEvents(files[0])
+	if err != nil || len(evs) != 1+4*each {
+		t.Fatalf("%d events (%v), want %d: interleaved writes must not tear records", len(evs), err, 1+4*each)
 	}
 }

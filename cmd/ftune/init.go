@@ -1,0 +1,37 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ftune/ftune/internal/fsutil"
+	"github.com/ftune/ftune/train/config"
+)
+
+func newInitCmd() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "init [FILE]",
+		Short: "Write a commented run configuration with every default (stdout, or FILE)",
+		Example: `  ftune init run.yaml
+  ftune init > run.yaml`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return config.WriteInit(cmd.OutOrStdout())
+			}
+			if _, err := os.Stat(args[0]); err == nil && !force {
+				return fmt.Errorf("%s exists (use --force to overwrite)", args[0])
+			}
+			if err := fsutil.WriteAtomic(args[0], 0o644, config.WriteInit); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s; run it with: ftune train -c %s\n", args[0], args[0])
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite FILE")
+	return cmd
+}

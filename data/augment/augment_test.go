@@ -1,0 +1,301 @@
+package augment
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ftune/ftune/data/format"
+	"github.com/ftune/ftune/data/prep"
+)
+
+func TestNEFTune(t *testing.T) {
+	for _, tc := range []struct{ batch, seq, dim int }{{1, 1, 1}, {1, 7, 16}, {4, 128, 64}} {
+		t.Run(fmt.Sprint(tc), func(t *testing.T) {
+			n := tc.batch * tc.seq * tc.dim
+			base := make([]float32, n)
+			for i := range base {
+				base[i] = float32(i%13) - 6
+			}
+			nf := NEFTune{Alpha: 5, Seed: 3}
+			emb := slices.Clone(base)
+			if err := nf.Apply(emb, tc.seq, tc.dim, 10, true); err != nil {
+				t.Fatal(err)
+			}
+			m := nf.Magnitude(tc.seq, tc.dim)
+			if want := 5 / math.Sqrt(float64(tc.seq*tc.dim)); m != want {
+				t.Fatalf("magnitude %v, want alpha/sqrt(L*d) = %v", m, want)
+			}
+			sum, sq := 0.0, 0.0
+			for i := range emb {
+				d := float64(emb[i] - base[i])
+				// float32 rounding of base+noise: |base| <= 6, so 1 ulp
+				// of 8 bounds the error.
+				if math.Abs(d) > m+8*0x1p-23 {
+					t.Fatalf("noise %v beyond the bound %v", d, m)
+				}
+				sum += d
+				sq += d * d
+			}
+			if n >= 1000 {
+				// Uniform(-m, m): mean 0 (sd m/sqrt(3n)), variance m^2/3.
+				if mean := sum / float64(n); math.Abs(mean) > 5*m/math.Sqrt(3*float64(n)) {
+					t.Errorf("noise mean %v", mean)
+				}
+				if v := sq / float64(n); math.Abs(v-m*m/3) > 0.05*m*m/3 {
+					t.Errorf("noise variance %v, want %v", v, m*m/3)
+				}
+			}
+			again := slices.Clone(base)
+			nf.Apply(again, tc.seq, tc.dim, 10, true)
+			if !slices.Equal(again, emb) {
+				t.Error("same seed and step, different noise")
+			}
+			other := slices.Clone(base)
+			nf.Apply(other, tc.seq, tc.dim, 11, true)
+			if slices.Equal(other, emb) {
+				t.Error("another step drew the same noise")
+			}
+			eval := slices.Clone(base)
+			nf.Apply(eval, tc.seq, tc.dim, 10, false)
+			if !slices.Equal(eval, base) {
+				t.Error("noise added at evaluation")
+			}
+		})
+	}
+	if err := (NEFTune{Alpha: 5}).Apply(make([]float32, 10), 3, 4, 0, true); err == nil {
+		t.Error("accepted 10 values as [*, 3, 4]")
+	}
+	if err := (NEFTune{Alpha: -1}).Apply(make([]float32, 12), 3, 4, 0, true); err == nil {
+		t.Error("accepted a negative alpha")
+	}
+}
+
+func TestPromptDropout(t *testing.T) {
+	const n = 20000
+	doc := prep.Tokenized{IDs: make([]int32, n), Labels: make([]int32, n)}
+	for i := range doc.IDs {
+		doc.IDs[i] = int32(10 + i%50)
+		doc.Labels[i] = prep.IgnoreIndex
+		if i%4 == 3 {
+			doc.Labels[i] = doc.IDs[i]
+		}
+	}
+	orig := slices.Clone(doc.IDs)
+	protect := func(id int32) bool { return id == 11 }
+	for _, p := range []float64{0, 0.1, 0.5, 1} {
+		d := PromptDropout{P: p, ReplaceID: 3, Protect: protect}
+		out, err := d.Apply(doc, prep.NewRand(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(doc.IDs, orig) {
+			t.Fatal("input modified")
+		}
+		if !slices.Equal(out.Labels, doc.Labels) || len(out.IDs) != n {
+			t.Fatal("labels or length changed")
+		}
+		dropped, candidates := 0, 0
+		for i, id := range out.IDs {
+			learnt := doc.Labels[i] != prep.IgnoreIndex
+			if (learnt || protect(orig[i])) && id != orig[i] {
+				t.Fatalf("p=%v: token %d changed though learnt or protected", p, i)
+			}
+			if !learnt && !protect(orig[i]) {
+				candidates++
+				if id == 3 {
+					dropped++
+				}
+			}
+		}
+		// Binomial sd sqrt(n p (1-p)) <= 61 for 15000 candidates; 5 sd.
+		if want := p * float64(candidates); math.Abs(float64(dropped)-want) > 5*61 {
+			t.Errorf("p=%v: dropped %d of %d", p, dropped, candidates)
+		}
+	}
+	if _, err := (PromptDropout{P: 1.5}).Apply(doc, prep.NewRand(1)); err == nil {
+		t.Error("accepted p = 1.5")
+	}
+}
+
+func TestShuffleOptions(t *testing.T) {
+	q := MultipleChoice{Question: "Symbol of iron?", Options: []string{"Ir", "Fe", "I", "In"}, Answer: 1}
+	positions := map[int]int{}
+	r := prep.NewRand(5)
+	for range 4000 {
+		s, err := ShuffleOptions(q, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Options[s.Answer] != "Fe" {
+			t.Fatalf("answer remapped to %q", s.Options[s.Answer])
+		}
+		a, b := slices.Clone(s.Options), slices.Clone(q.Options)
+		slices.Sort(a)
+		slices.Sort(b)
+		if !slices.Equal(a, b) {
+			t.Fatalf("options %v are not a permutation", s.Options)
+		}
+		positions[s.Answer]++
+	}
+	// The right answer lands on each letter about a quarter of the time
+	// (sd 27 of 1000; 5 sd).
+	for p := range 4 {
+		if math.Abs(float64(positions[p])-1000) > 5*27 {
+			t.Errorf("answer at %c %d times of 4000", 'A'+p, positions[p])
+		}
+	}
+	prompt, ans := q.Format()
+	if prompt != "Symbol of iron?\nA. Ir\nB. Fe\nC. I\nD. In" || ans != "B" {
+		t.Errorf("Format = %q, %q", prompt, ans)
+	}
+	for _, bad := range []MultipleChoice{
+		{Options: []string{"a", "b"}, Answer: 2},
+		{Options: []string{"a", "a", "b"}, Answer: 0},
+		{Options: []string{"a"}, Answer: 0},
+	} {
+		if _, err := ShuffleOptions(bad, r); err == nil {
+			t.Errorf("accepted %+v", bad)
+		}
+	}
+}
+
+var capitalGroup = []string{
+	"What is the capital of {country}?",
+	"Name the capital city of {country}.",
+	"Which city is the capital of {country}?",
+}
+
+func TestRotator(t *testing.T) {
+	rot, err := NewRotator([][]string{capitalGroup, {"Symbol of {el}?", "What is {el}'s symbol?"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := format.Example{Messages: []format.Message{
+		{Role: "system", Content: "Be brief."}, {Role: "user", Content: "What is the capital of Costa Rica?"}, {Role: "assistant", Content: "San Jose"},
+	}}
+	r := prep.NewRand(2)
+	seen := map[string]bool{}
+	for range 100 {
+		out, ok := rot.Rotate(ex, r)
+		if !ok {
+			t.Fatal("no rotation")
+		}
+		q := out.Messages[1].Content
+		if q == ex.Messages[1].Content {
+			t.Fatal("rotation kept the same phrasing")
+		}
+		if g, _, v := rot.match(q); g != 0 || v["country"] != "Costa Rica" {
+			t.Fatalf("rotated %q lost the slot value or group", q)
+		}
+		if out.Messages[0] != ex.Messages[0] || out.Messages[2] != ex.Messages[2] {
+			t.Fatal("rotation changed another message")
+		}
+		seen[q] = true
+	}
+	if len(seen) != 2 || ex.Messages[1].Content != "What is the capital of Costa Rica?" {
+		t.Errorf("phrasings used %v; input must be unchanged", seen)
+	}
+	if _, ok := rot.Rotate(format.Example{Messages: []format.Message{{Role: "user", Content: "Hello"}}}, r); ok {
+		t.Error("rotated a message no template matches")
+	}
+	for _, bad := range [][][]string{{{"only one {x}"}}, {{"no slot", "none {x}"}}, {{"a {x}", "b {y}"}}, {{"{x} {x}", "{x}"}}} {
+		if _, err := NewRotator(bad); err == nil {
+			t.Errorf("NewRotator(%q) accepted", bad)
+		}
+	}
+}
+
+func TestDedup(t *testing.T) {
+	base := "the quick brown fox jumps over the lazy dog while the farmer watches from the old red barn near the river bank at dawn"
+	texts := []string{
+		base,
+		"completely different sentence about chemistry and the atomic weight of iron which is about fifty six",
+		base,                                     // exact duplicate
+		strings.Replace(base, "dawn", "dusk", 1), // one word changed at the end
+		strings.ToUpper(base[:1]) + base[1:] + " ",                             // case and spacing
+		"the quick brown fox jumps over the lazy dog and nothing else happens", // shares a prefix only
+		"",
+		"",
+	}
+	keep, dupOf, err := Dedup(texts, DedupOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{0, 1, 5, 6}; !reflect.DeepEqual(keep, want) {
+		t.Errorf("kept %v, want %v", keep, want)
+	}
+	if want := []int{-1, -1, 0, 0, 0, -1, -1, 6}; !reflect.DeepEqual(dupOf, want) {
+		t.Errorf("dupOf %v, want %v", dupOf, want)
+	}
+	// Nothing below the threshold is ever removed, whatever LSH proposes.
+	for i, j := range dupOf {
+		if j >= 0 {
+			if s := jaccard(shingles(texts[i], 3), shingles(texts[j], 3)); s < 0.8 {
+				t.Errorf("%d removed as duplicate of %d at similarity %.2f", i, j, s)
+			}
+		}
+	}
+	keep2, _, _ := Dedup(texts, DedupOptions{Seed: 1})
+	if !reflect.DeepEqual(keep, keep2) {
+		t.Error("not deterministic")
+	}
+	exs := []format.Example{{Text: base}, {Text: base + " "}, {Messages: []format.Message{{Role: "user", Content: "Summarise the scene."}, {Role: "assistant", Content: "A fox jumps over a dog."}}}}
+	out, n, err := DedupExamples(exs, DedupOptions{})
+	if err != nil || n != 1 || len(out) != 2 || out[1].Messages == nil {
+		t.Errorf("DedupExamples removed %d, kept %+v, %v", n, out, err)
+	}
+}
+
+// TestDedupRecall measures LSH recall on many near-duplicate pairs: with 32
+// bands of 4 rows, a pair at similarity >= 0.8 is missed with probability
+// (1-0.8^4)^32 < 1e-7.
+func TestDedupRecall(t *testing.T) {
+	r := prep.NewRand(9)
+	var texts []string
+	for i := range 300 {
+		words := make([]string, 60)
+		for k := range words {
+			words[k] = fmt.Sprintf("w%d", r.Intn(5000))
+		}
+		texts = append(texts, strings.Join(words, " "))
+		words[59] = fmt.Sprintf("changed%d", i) // one of 58 shingles differs: similarity 57/59
+		texts = append(texts, strings.Join(words, " "))
+	}
+	keep, _, err := Dedup(texts, DedupOptions{Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keep) != 300 {
+		t.Errorf("kept %d of 600 texts, want the 300 originals", len(keep))
+	}
+}
+
+func TestDataAugmentation(t *testing.T) {
+	exs := []format.Example{
+		{Messages: []format.Message{{Role: "user", Content: "What is the capital of Peru?"}, {Role: "assistant", Content: "Lima"}}},
+		{Messages: []format.Message{{Role: "user", Content: "What is the capital of Peru?"}, {Role: "assistant", Content: "Lima"}}},
+		{Messages: []format.Message{{Role: "user", Content: "Name the capital city of Chad."}, {Role: "assistant", Content: "N'Djamena"}}},
+	}
+	a := DataAugmentation{Phrasings: [][]string{capitalGroup}, RotateP: 1, DedupThreshold: 0.9, Seed: 3}
+	out, rep, err := a.Examples(exs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || rep.Duplicates != 1 || rep.Rotated != 2 || exs[0].Messages[0].Content != "What is the capital of Peru?" {
+		t.Errorf("out %+v report %+v", out, rep)
+	}
+	var zero DataAugmentation
+	same, rep, _ := zero.Examples(exs)
+	if !reflect.DeepEqual(same, exs) || rep != (Report{}) {
+		t.Error("the zero DataAugmentation changed examples")
+	}
+	docs := []prep.Tokenized{{IDs: []int32{5, 6, 7}, Labels: []int32{-100, -100, 7}}}
+	d1, _ := DataAugmentation{PromptDropout: 1, DropoutID: 0}.Tokens(docs, 0)
+	if !slices.Equal(d1[0].IDs, []int32{0, 0, 7}) || !slices.Equal(docs[0].IDs, []int32{5, 6, 7}) {
+		t.Errorf("dropout gave %v", d1[0].IDs)
+	}
+}

@@ -1,0 +1,141 @@
+package chat
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// builtin is a template for tokenizers that carry none, with the special
+// tokens of the model family it belongs to.
+type builtin struct {
+	source   string
+	bos, eos string
+}
+
+// The sources follow the templates the families published (Hugging Face
+// tokenizer_config.json files), trimmed of tool-calling branches.
+var builtins = map[string]builtin{
+	// ChatML: Qwen, tiny-base and many fine-tunes.
+	"chatml": {
+		source: "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}" +
+			"{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}",
+		eos: "<|im_end|>",
+	},
+	// Meta Llama-3 / 3.1 instruct (without the tool and date header).
+	"llama3": {
+		source: "{% for message in messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' %}" +
+			"{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}" +
+			"{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}",
+		bos: "<|begin_of_text|>", eos: "<|eot_id|>",
+	},
+	// Llama-2 chat: [INST] turns, the system prompt inside the first one.
+	"llama2": {
+		source: "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}" +
+			"{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}" +
+			"{% for message in loop_messages %}" +
+			"{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}" +
+			"{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\n' + system_message + '\n<</SYS>>\n\n' + message['content'] %}" +
+			"{% else %}{% set content = message['content'] %}{% endif %}" +
+			"{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}" +
+			"{% elif message['role'] == 'assistant' %}{{ ' ' + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}",
+		bos: "<s>", eos: "</s>",
+	},
+	// Mistral-7B-Instruct v0.1/v0.2: user/assistant only.
+	"mistral": {
+		source: "{{ bos_token }}{% for message in messages %}" +
+			"{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}" +
+			"{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}" +
+			"{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}" +
+			"{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}",
+		bos: "<s>", eos: "</s>",
+	},
+	// Stanford Alpaca's instruction format, with its default preamble when
+	// there is no system message.
+	"alpaca": {
+		source: "{% if messages[0]['role'] != 'system' %}{{ 'Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n' }}{% endif %}" +
+			"{% for message in messages %}{% if message['role'] == 'system' %}{{ message['content'] + '\n\n' }}" +
+			"{% elif message['role'] == 'user' %}{{ '### Instruction:\n' + message['content'] + '\n\n' }}" +
+			"{% elif message['role'] == 'assistant' %}{{ '### Response:\n' + message['content'] + eos_token + '\n\n' }}{% endif %}{% endfor %}" +
+			"{% if add_generation_prompt %}{{ '### Response:\n' }}{% endif %}",
+	},
+}
+
+// BuiltinNames lists the built-in templates.
+func BuiltinNames() []string {
+	names := make([]string, 0, len(builtins))
+	for n := range builtins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Builtin returns a built-in template (chatml, llama3, llama2, mistral,
+// alpaca) with its family's special tokens; WithTokens replaces them.
+func Builtin(name string) (*Template, error) {
+	b, ok := builtins[name]
+	if !ok {
+		return nil, fmt.Errorf("chat: no built-in template %q (have %s)", name, strings.Join(BuiltinNames(), ", "))
+	}
+	return New("builtin:"+name, b.source, b.bos, b.eos)
+}
+
+// WithTokens returns a copy of t that renders bos_token and eos_token as
+// given (for a built-in template used with a tokenizer whose tokens differ).
+func (t *Template) WithTokens(bos, eos string) *Template {
+	c := *t
+	c.bosToken, c.eosToken = bos, eos
+	return &c
+}
+
+// strftime formats t with the C directives chat templates use for dates
+// (Llama-3.1's "Today Date: {{ strftime_now('%d %b %Y') }}").
+func strftime(t time.Time, format string) string {
+	var sb strings.Builder
+	for i := 0; i < len(format); i++ {
+		c := format[i]
+		if c != '%' || i+1 == len(format) {
+			sb.WriteByte(c)
+			continue
+		}
+		i++
+		switch format[i] {
+		case 'Y':
+			sb.WriteString(t.Format("2006"))
+		case 'y':
+			sb.WriteString(t.Format("06"))
+		case 'm':
+			sb.WriteString(t.Format("01"))
+		case 'd':
+			sb.WriteString(t.Format("02"))
+		case 'H':
+			sb.WriteString(t.Format("15"))
+		case 'I':
+			sb.WriteString(t.Format("03"))
+		case 'M':
+			sb.WriteString(t.Format("04"))
+		case 'S':
+			sb.WriteString(t.Format("05"))
+		case 'p':
+			sb.WriteString(t.Format("PM"))
+		case 'B':
+			sb.WriteString(t.Format("January"))
+		case 'b':
+			sb.WriteString(t.Format("Jan"))
+		case 'A':
+			sb.WriteString(t.Format("Monday"))
+		case 'a':
+			sb.WriteString(t.Format("Mon"))
+		case 'j':
+			fmt.Fprintf(&sb, "%03d", t.YearDay())
+		case '%':
+			sb.WriteByte('%')
+		default:
+			sb.WriteByte('%')
+			sb.WriteByte(format[i])
+		}
+	}
+	return sb.String()
+}

@@ -1,0 +1,28 @@
+// Package chat renders conversations into the text a model was trained on,
+// with the model's own Hugging Face chat template (Jinja) or a built-in one.
+//
+// Templates come from chat_template.jinja (transformers v5 layout) or the
+// chat_template field of tokenizer_config.json (v4: a string, or a list of
+// named templates of which "default" is used). They are rendered with
+// github.com/nikolalohinski/gonja/v2 configured as transformers configures
+// Jinja (trim_blocks and lstrip_blocks on), with the variables transformers'
+// apply_chat_template passes: messages, add_generation_prompt, bos_token,
+// eos_token and the raise_exception and strftime_now helpers; tools and
+// documents are left undefined.
+//
+// Known difference from transformers: gonja's tojson writes compact JSON
+// ({"a":1}) where Python's json.dumps writes {"a": 1}; it only matters for
+// templates that print tool schemas or tool-call arguments, which Message
+// does not carry.
+//
+// A template comes from a downloaded model folder, and gonja, unlike Python's
+// Jinja, overflows the Go stack (a fatal error, not a panic) on runaway
+// recursion. So macros are limited to 64 nested calls, a namespace that
+// would contain itself is an error, and include/import/extends/block (which
+// transformers' loader-less environment cannot run either) are rejected.
+//
+// Render checks roles before rendering (system, user, assistant, tool) so an
+// unknown role is an error naming the message, not whatever the template
+// would make of it; a template's raise_exception becomes an error carrying
+// its message.
+package chat

@@ -1,0 +1,198 @@
+package chat
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ftune/ftune/data/tokenizer"
+	"github.com/nikolalohinski/gonja/v2"
+	"github.com/nikolalohinski/gonja/v2/config"
+	"github.com/nikolalohinski/gonja/v2/exec"
+	"github.com/nikolalohinski/gonja/v2/loaders"
+)
+
+// Message is one turn of a conversation.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Roles accepted by Render.
+var Roles = []string{"system", "user", "assistant", "tool"}
+
+// ErrUnknownRole is wrapped by Render's error for a message whose role is
+// not one of Roles.
+var ErrUnknownRole = errors.New("unknown role")
+
+// ErrNoTemplate is returned by Load for a folder without a chat template.
+var ErrNoTemplate = errors.New("no chat template")
+
+// TemplateError is a failure inside a template, including its own
+// raise_exception calls (Message is then the template's text).
+type TemplateError struct {
+	Name    string
+	Message string
+}
+
+func (e *TemplateError) Error() string {
+	return fmt.Sprintf("chat template %s: %s", e.Name, e.Message)
+}
+
+// Template is a compiled chat template. It is safe for concurrent use.
+type Template struct {
+	name     string
+	source   string
+	tpl      *exec.Template
+	bosToken string
+	eosToken string
+}
+
+// Name says where the template came from ("chat_template.jinja",
+// "tokenizer_config.json", "builtin:chatml", ...).
+func (t *Template) Name() string { return t.name }
+
+// Source is the Jinja source.
+func (t *Template) Source() string { return t.source }
+
+// Hash is the sha256 of the source and special tokens, for caches that a
+// changed template must invalidate.
+func (t *Template) Hash() string {
+	h := sha256.Sum256([]byte(t.source + "\x00" + t.bosToken + "\x00" + t.eosToken))
+	return hex.EncodeToString(h[:])
+}
+
+// Load finds the chat template of a Hugging Face model folder:
+// chat_template.jinja first (transformers v5), then tokenizer_config.json's
+// chat_template (its "default" entry when it is a list). bos_token and
+// eos_token come from tokenizer_config.json when present.
+func Load(dir string) (*Template, error) {
+	var cfg *tokenizer.Config
+	cfgPath := filepath.Join(dir, "tokenizer_config.json")
+	if _, err := os.Stat(cfgPath); err == nil {
+		if cfg, err = tokenizer.ReadConfig(cfgPath); err != nil {
+			return nil, err
+		}
+	}
+	bos, eos := "", ""
+	if cfg != nil {
+		bos, eos = cfg.BOSToken, cfg.EOSToken
+	}
+	jinjaPath := filepath.Join(dir, "chat_template.jinja")
+	if src, err := os.ReadFile(jinjaPath); err == nil {
+		return New(jinjaPath, string(src), bos, eos)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("load chat template: %w", err)
+	}
+	if cfg != nil {
+		if src, ok := cfg.ChatTemplates["default"]; ok {
+			return New(cfgPath+": chat_template", src, bos, eos)
+		}
+		if len(cfg.ChatTemplates) > 0 {
+			return nil, fmt.Errorf("%s: chat_template has no \"default\" entry: %w", cfgPath, ErrNoTemplate)
+		}
+	}
+	return nil, fmt.Errorf("%s: %w (no chat_template.jinja, no chat_template in tokenizer_config.json)", dir, ErrNoTemplate)
+}
+
+// New compiles a Jinja chat template; name is used in errors.
+func New(name, source, bosToken, eosToken string) (*Template, error) {
+	cfg := config.New()
+	// transformers renders with trim_blocks and lstrip_blocks; templates
+	// are written for that whitespace handling.
+	cfg.TrimBlocks = true
+	cfg.LeftStripBlocks = true
+	const id = "/template"
+	loader, err := loaders.NewMemoryLoader(map[string]string{id: source})
+	if err != nil {
+		return nil, &TemplateError{Name: name, Message: err.Error()}
+	}
+	env := *gonja.DefaultEnvironment
+	if env.ControlStructures, err = guardedControlStructures(); err != nil {
+		return nil, &TemplateError{Name: name, Message: err.Error()}
+	}
+	env.Context = exec.EmptyContext().Update(gonja.DefaultContext).Update(exec.NewContext(map[string]any{
+		"raise_exception": raiseException,
+		"strftime_now":    strftimeNow,
+		"namespace":       namespaceFunction,
+	}))
+	tpl, err := compile(id, cfg, loader, &env)
+	if err != nil {
+		return nil, &TemplateError{Name: name, Message: err.Error()}
+	}
+	return &Template{name: name, source: source, tpl: tpl, bosToken: bosToken, eosToken: eosToken}, nil
+}
+
+// compile turns a panic of the Jinja parser into an error: the template is
+// user input and must never take the process down.
+func compile(id string, cfg *config.Config, loader loaders.Loader, env *exec.Environment) (tpl *exec.Template, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			tpl, err = nil, fmt.Errorf("parser failure: %v", r)
+		}
+	}()
+	return exec.NewTemplate(id, cfg, loader, env)
+}
+
+// raisedPrefix marks errors from the template's raise_exception, so Render
+// can report the template's own message.
+const raisedPrefix = "raise_exception: "
+
+func raiseException(msg string) (string, error) {
+	return "", errors.New(raisedPrefix + msg)
+}
+
+func strftimeNow(format string) (string, error) {
+	return strftime(time.Now(), format), nil
+}
+
+// Render renders msgs; addGenerationPrompt appends the prompt that starts
+// the assistant's turn.
+func (t *Template) Render(msgs []Message, addGenerationPrompt bool) (string, error) {
+	list := make([]any, len(msgs))
+	for i, m := range msgs {
+		if !validRole(m.Role) {
+			return "", fmt.Errorf("chat: message %d: role %q: %w (expected one of %s)", i, m.Role, ErrUnknownRole, strings.Join(Roles, ", "))
+		}
+		list[i] = map[string]any{"role": m.Role, "content": m.Content}
+	}
+	vars := map[string]any{
+		"messages":              list,
+		"add_generation_prompt": addGenerationPrompt,
+		"bos_token":             t.bosToken,
+		"eos_token":             t.eosToken,
+		nsKey:                   &namespaces{},
+	}
+	out, err := t.execute(vars)
+	if err != nil {
+		msg := err.Error()
+		if i := strings.Index(msg, raisedPrefix); i >= 0 {
+			msg = msg[i+len(raisedPrefix):]
+		}
+		return "", &TemplateError{Name: t.name, Message: msg}
+	}
+	return out, nil
+}
+
+func (t *Template) execute(vars map[string]any) (out string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = "", fmt.Errorf("render failure: %v", r)
+		}
+	}()
+	return t.tpl.ExecuteToString(exec.NewContext(vars))
+}
+
+func validRole(r string) bool {
+	for _, x := range Roles {
+		if r == x {
+			return true
+		}
+	}
+	return false
+}

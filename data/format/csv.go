@@ -1,0 +1,176 @@
+package format
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// csvSource reads CSV or TSV with a header row naming the columns.
+type csvSource struct {
+	name   string
+	rc     io.ReadCloser
+	cr     *csv.Reader
+	header []string
+}
+
+func newCSVSource(rc io.ReadCloser, name string, comma rune) (*csvSource, error) {
+	cr := csv.NewReader(rc)
+	cr.Comma = comma
+	cr.ReuseRecord = true
+	// TSV files rarely quote, and a stray '"' in a value would otherwise be
+	// a syntax error.
+	cr.LazyQuotes = comma == '\t'
+	s := &csvSource{name: name, rc: rc, cr: cr}
+	head, err := cr.Read()
+	if err == io.EOF {
+		return s, nil // empty file: Next reports an empty dataset
+	}
+	if err != nil {
+		return nil, s.posErr(err)
+	}
+	seen := map[string]bool{}
+	for i, h := range head {
+		if i == 0 {
+			h = strings.TrimPrefix(h, "\ufeff")
+		}
+		h = strings.TrimSpace(h)
+		if !utf8.ValidString(h) {
+			return nil, &PosError{File: name, Line: 1, Msg: fmt.Sprintf("header column %d", i+1), Err: ErrInvalidUTF8}
+		}
+		if h == "" || seen[h] {
+			return nil, &PosError{File: name, Line: 1, Msg: fmt.Sprintf("header column %d: expected a unique non-empty column name, found %q", i+1, h), Err: ErrMalformed}
+		}
+		seen[h] = true
+		s.header = append(s.header, h)
+	}
+	cr.FieldsPerRecord = len(s.header)
+	return s, nil
+}
+
+func (s *csvSource) close() error { return s.rc.Close() }
+
+func (s *csvSource) posErr(err error) *PosError {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		msg := pe.Err.Error()
+		if errors.Is(pe.Err, csv.ErrFieldCount) {
+			msg = fmt.Sprintf("expected %d fields as in the header", len(s.header))
+		}
+		return &PosError{File: s.name, Line: pe.Line, Column: pe.Column, Msg: msg, Err: ErrMalformed}
+	}
+	return &PosError{File: s.name, Msg: err.Error()}
+}
+
+func (s *csvSource) next() (Record, error, bool) {
+	if s.header == nil {
+		return Record{}, io.EOF, true
+	}
+	rec, err := s.cr.Read()
+	if err == io.EOF {
+		return Record{}, io.EOF, true
+	}
+	if err != nil {
+		var pe *csv.ParseError
+		// csv.Reader resumes at the next record after a parse error.
+		return Record{}, s.posErr(err), !errors.As(err, &pe)
+	}
+	line, _ := s.cr.FieldPos(0)
+	fields := make(map[string]any, len(rec))
+	for i, v := range rec {
+		if !utf8.ValidString(v) {
+			l, c := s.cr.FieldPos(i)
+			return Record{}, &PosError{File: s.name, Line: l, Column: c + firstInvalidUTF8([]byte(v)),
+				Msg: fmt.Sprintf("column %q", s.header[i]), Err: ErrInvalidUTF8}, false
+		}
+		fields[s.header[i]] = v
+	}
+	return Record{Fields: fields, Line: line, Column: 1}, nil, false
+}
+
+// textSource cuts plain text into completion records {"text": ...}.
+type textSource struct {
+	name string
+	rc   io.ReadCloser
+	br   *bufio.Reader
+	mode TextMode
+	line int
+	eof  bool
+}
+
+func newTextSource(rc io.ReadCloser, name string, mode TextMode) *textSource {
+	return &textSource{name: name, rc: rc, br: bufio.NewReaderSize(rc, 64<<10), mode: mode}
+}
+
+func (s *textSource) close() error { return s.rc.Close() }
+
+func (s *textSource) readLine() ([]byte, error) {
+	if s.eof {
+		return nil, io.EOF
+	}
+	b, err := s.br.ReadBytes('\n')
+	if err == io.EOF {
+		s.eof = true
+		if len(b) == 0 {
+			return nil, io.EOF
+		}
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.line++
+	if s.line == 1 {
+		b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
+	}
+	return b, nil
+}
+
+func (s *textSource) next() (Record, error, bool) {
+	var buf []byte
+	start := 0
+	for {
+		b, err := s.readLine()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return Record{}, &PosError{File: s.name, Line: s.line, Msg: err.Error()}, true
+		}
+		if !utf8.Valid(b) {
+			return Record{}, &PosError{File: s.name, Line: s.line, Column: firstInvalidUTF8(b) + 1, Msg: "text must be UTF-8", Err: ErrInvalidUTF8}, false
+		}
+		blank := len(bytes.TrimSpace(b)) == 0
+		switch s.mode {
+		case TextLines:
+			if blank {
+				continue
+			}
+			return textRecord(bytes.TrimRight(b, "\r\n"), s.line), nil, false
+		case TextParagraphs:
+			if blank {
+				if start > 0 {
+					return textRecord(bytes.TrimRight(buf, "\r\n"), start), nil, false
+				}
+				continue
+			}
+		}
+		if start == 0 {
+			start = s.line
+		}
+		buf = append(buf, b...)
+	}
+	if start > 0 && len(bytes.TrimSpace(buf)) > 0 {
+		return textRecord(bytes.TrimRight(buf, "\r\n"), start), nil, false
+	}
+	return Record{}, io.EOF, true
+}
+
+func textRecord(b []byte, line int) Record {
+	return Record{Fields: map[string]any{"text": string(b)}, Line: line, Column: 1}
+}

@@ -1,0 +1,87 @@
+package format
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+)
+
+// FuzzJSONL checks that no input crashes the JSONL reader and that every
+// failure is positioned: the seed corpus is in testdata/fuzz/FuzzJSONL.
+func FuzzJSONL(f *testing.F) {
+	f.Add([]byte(`{"text":"a"}` + "\n" + `{"text":"b"}`))
+	f.Add([]byte(`{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lines := bytes.Count(data, []byte("\n")) + 1
+		for _, skip := range []bool{false, true} {
+			r, err := NewReader(bytes.NewReader(data), "fuzz.jsonl", KindJSONL, Options{Skip: skip})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for {
+				ex, err := r.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					var pe *PosError
+					if errors.As(err, &pe) {
+						if pe.Line < 1 || pe.Line > lines || pe.Err == nil {
+							t.Fatalf("bad position in %v (input has %d lines)", err, lines)
+						}
+					} else if !errors.Is(err, ErrEmptyDataset) {
+						t.Fatalf("unpositioned error %v", err)
+					}
+					if skip && !errors.Is(err, ErrEmptyDataset) {
+						t.Fatalf("skip mode returned a record error: %v", err)
+					}
+					break
+				}
+				if err := ex.Validate(); err != nil {
+					t.Fatalf("returned an invalid example %+v: %v", ex, err)
+				}
+				n++
+			}
+			rep := r.Report()
+			if rep.Examples != n || rep.Examples+rep.Skipped > rep.Records || rep.Records > lines {
+				t.Fatalf("report %+v after %d examples, %d lines", rep, n, lines)
+			}
+		}
+	})
+}
+
+// FuzzJSONArray does the same for the streamed JSON array reader, whose
+// position tracking keeps a sliding window of the input.
+func FuzzJSONArray(f *testing.F) {
+	f.Add([]byte("[\n {\"text\":\"a\"},\n {\"text\":\"b\"}\n]"))
+	f.Add([]byte(`[{"instruction":"i","output":"o"}, {"text" 1}]`))
+	f.Add([]byte("[{\"text\":\"\xff\"}]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lines := bytes.Count(data, []byte("\n")) + 1
+		r, err := NewReader(bytes.NewReader(data), "fuzz.json", KindJSON, Options{Skip: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			ex, err := r.Next()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				var pe *PosError
+				if errors.As(err, &pe) && (pe.Line < 1 || pe.Line > lines || pe.Column < 1) {
+					t.Fatalf("bad position in %v (input has %d lines)", err, lines)
+				}
+				if !errors.As(err, &pe) && !errors.Is(err, ErrEmptyDataset) {
+					t.Fatalf("unpositioned error %v", err)
+				}
+				return
+			}
+			if err := ex.Validate(); err != nil {
+				t.Fatalf("invalid example %+v: %v", ex, err)
+			}
+		}
+	})
+}

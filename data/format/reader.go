@@ -1,0 +1,271 @@
+package format
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Kind is a file format.
+type Kind string
+
+const (
+	KindJSONL   Kind = "jsonl"
+	KindJSON    Kind = "json" // a JSON array of objects
+	KindCSV     Kind = "csv"
+	KindTSV     Kind = "tsv"
+	KindText    Kind = "text"
+	KindParquet Kind = "parquet"
+)
+
+// KindOf picks the format from a file extension.
+func KindOf(path string) (Kind, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".jsonl", ".ndjson":
+		return KindJSONL, nil
+	case ".json":
+		return KindJSON, nil
+	case ".csv":
+		return KindCSV, nil
+	case ".tsv", ".tab":
+		return KindTSV, nil
+	case ".txt", ".text", ".md":
+		return KindText, nil
+	case ".parquet":
+		return KindParquet, nil
+	}
+	return "", fmt.Errorf("%s: %w file extension %q (want .jsonl, .json, .csv, .tsv, .txt, .md or .parquet)", path, ErrUnsupported, filepath.Ext(path))
+}
+
+// TextMode says how a plain-text file is cut into completion examples.
+type TextMode int
+
+const (
+	TextLines      TextMode = iota // one example per non-blank line
+	TextParagraphs                 // examples separated by blank lines
+	TextWhole                      // the whole file is one example (memory grows with it)
+)
+
+// Options control a Reader. The zero value auto-detects format and shape
+// and stops at the first bad record.
+type Options struct {
+	Kind    Kind // "" picks it from the extension
+	Mapping Mapping
+	// Skip makes bad records (malformed, missing column, invalid UTF-8,
+	// unknown role) be counted in the Report instead of stopping the read.
+	// Errors that leave the rest of the file unreadable (a broken JSON
+	// array, a corrupt parquet file, I/O) still stop it.
+	Skip bool
+	// MaxSkipMessages bounds Report.SkipErrors (default 20).
+	MaxSkipMessages int
+	Text            TextMode
+}
+
+// Report counts what a read saw.
+type Report struct {
+	File       string
+	Records    int      // records seen, good and bad
+	Examples   int      // examples returned
+	Skipped    int      // bad records skipped (Options.Skip)
+	SkipErrors []string // the first MaxSkipMessages skip reasons
+}
+
+// Record is one raw record before shape conversion.
+type Record struct {
+	Fields map[string]any
+	Line   int // 1-based line (row number for parquet)
+	Column int // 1-based byte column of the record's start, 0 if unknown
+}
+
+// source yields records. A returned error is a *PosError; fatal reports
+// whether reading can continue after it.
+type source interface {
+	next() (rec Record, err error, fatal bool)
+	close() error
+}
+
+// Reader streams normalised examples from one file.
+type Reader struct {
+	name    string
+	src     source
+	opts    Options
+	mapping Mapping
+	mapped  bool
+	report  Report
+	done    bool
+}
+
+// Open opens a dataset file for streaming.
+func Open(path string, opts Options) (*Reader, error) {
+	kind := opts.Kind
+	if kind == "" {
+		k, err := KindOf(path)
+		if err != nil {
+			return nil, err
+		}
+		kind = k
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	var src source
+	if kind == KindParquet {
+		src, err = newParquetSource(f, path)
+	} else {
+		src, err = newStreamSource(f, path, kind, opts.Text)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return newReader(path, src, opts), nil
+}
+
+// NewReader streams examples from r; name is used in positions. Parquet
+// needs random access: use Open for it.
+func NewReader(r io.Reader, name string, kind Kind, opts Options) (*Reader, error) {
+	if kind == KindParquet {
+		return nil, fmt.Errorf("%s: %w: parquet needs a file (use Open)", name, ErrUnsupported)
+	}
+	src, err := newStreamSource(io.NopCloser(r), name, kind, opts.Text)
+	if err != nil {
+		return nil, err
+	}
+	return newReader(name, src, opts), nil
+}
+
+func newStreamSource(rc io.ReadCloser, name string, kind Kind, mode TextMode) (source, error) {
+	switch kind {
+	case KindJSONL:
+		return newJSONLSource(rc, name), nil
+	case KindJSON:
+		return newJSONArraySource(rc, name), nil
+	case KindCSV:
+		return newCSVSource(rc, name, ',')
+	case KindTSV:
+		return newCSVSource(rc, name, '\t')
+	case KindText:
+		return newTextSource(rc, name, mode), nil
+	}
+	return nil, fmt.Errorf("%s: %w format %q", name, ErrUnsupported, kind)
+}
+
+func newReader(name string, src source, opts Options) *Reader {
+	if opts.MaxSkipMessages == 0 {
+		opts.MaxSkipMessages = 20
+	}
+	r := &Reader{name: name, src: src, opts: opts, report: Report{File: name}}
+	if opts.Mapping.Shape != ShapeAuto {
+		r.mapping = opts.Mapping.withDefaults()
+		r.mapped = true
+	}
+	return r
+}
+
+// Next returns the next example, io.EOF after the last one, or an error
+// (a *PosError for a bad record). A file without any example gives
+// ErrEmptyDataset instead of io.EOF.
+func (r *Reader) Next() (Example, error) {
+	if r.done {
+		return Example{}, io.EOF
+	}
+	for {
+		rec, err, fatal := r.src.next()
+		if err == io.EOF {
+			r.done = true
+			if r.report.Examples == 0 {
+				msg := "no examples"
+				if r.report.Skipped > 0 {
+					msg = fmt.Sprintf("no valid examples (%d bad records skipped)", r.report.Skipped)
+				}
+				return Example{}, fmt.Errorf("%s: %w: %s", r.name, ErrEmptyDataset, msg)
+			}
+			return Example{}, io.EOF
+		}
+		if err == nil {
+			r.report.Records++
+			var ex Example
+			ex, err = r.convert(rec)
+			if err == nil {
+				r.report.Examples++
+				return ex, nil
+			}
+		} else if !fatal {
+			r.report.Records++
+		}
+		if fatal || !r.opts.Skip {
+			r.done = true
+			return Example{}, err
+		}
+		r.report.Skipped++
+		if len(r.report.SkipErrors) < r.opts.MaxSkipMessages {
+			r.report.SkipErrors = append(r.report.SkipErrors, err.Error())
+		}
+	}
+}
+
+func (r *Reader) convert(rec Record) (Example, error) {
+	pos := func(err error) error {
+		pe := &PosError{File: r.name, Line: rec.Line, Column: rec.Column, Msg: err.Error()}
+		for _, s := range []error{ErrMissingColumn, ErrInvalidUTF8, ErrUnknownRole, ErrBadValue, ErrUnsupported} {
+			if errors.Is(err, s) {
+				pe.Err = s
+				break
+			}
+		}
+		return pe
+	}
+	if !r.mapped {
+		// The first record fixes the shape for the whole file, so a later
+		// record that lacks a field is reported as missing rather than
+		// silently read as another shape.
+		m, err := Detect(rec.Fields)
+		if err != nil {
+			return Example{}, pos(err)
+		}
+		r.mapping, r.mapped = m, true
+	}
+	ex, err := r.mapping.toExample(rec.Fields)
+	if errors.Is(err, ErrMissingColumn) {
+		err = fmt.Errorf("%w (shape %v, from the first record or the column mapping)", err, r.mapping.Shape)
+	}
+	if err != nil {
+		return Example{}, pos(err)
+	}
+	ex.Source = fmt.Sprintf("%s:%d", r.name, rec.Line)
+	return ex, nil
+}
+
+// Mapping returns the mapping in use (detected after the first record).
+func (r *Reader) Mapping() Mapping { return r.mapping }
+
+// Report returns the counts so far.
+func (r *Reader) Report() Report { return r.report }
+
+// Close releases the file.
+func (r *Reader) Close() error { return r.src.close() }
+
+// ReadAll reads a whole file. For files larger than memory, use Open and
+// Next instead.
+func ReadAll(path string, opts Options) ([]Example, Report, error) {
+	r, err := Open(path, opts)
+	if err != nil {
+		return nil, Report{File: path}, err
+	}
+	defer r.Close()
+	var out []Example
+	for {
+		ex, err := r.Next()
+		if err == io.EOF {
+			return out, r.Report(), nil
+		}
+		if err != nil {
+			return out, r.Report(), err
+		}
+		out = append(out, ex)
+	}
+}

@@ -1,0 +1,282 @@
+package format
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Shape is the layout of a record: which fields hold what.
+type Shape int
+
+const (
+	// ShapeAuto detects the shape from the first record's field names.
+	ShapeAuto Shape = iota
+	// ShapeAlpaca: instruction, optional input, output.
+	ShapeAlpaca
+	// ShapeChat: messages = [{role, content}, ...].
+	ShapeChat
+	// ShapeShareGPT: conversations = [{from, value}, ...], from in human/gpt/system.
+	ShapeShareGPT
+	// ShapeCompletion: text, learnt in full.
+	ShapeCompletion
+	// ShapeInputOutput: one prompt field and one response field.
+	ShapeInputOutput
+)
+
+var shapeNames = map[Shape]string{
+	ShapeAuto: "auto", ShapeAlpaca: "alpaca", ShapeChat: "chat", ShapeShareGPT: "sharegpt",
+	ShapeCompletion: "completion", ShapeInputOutput: "input_output",
+}
+
+func (s Shape) String() string {
+	if n, ok := shapeNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("Shape(%d)", int(s))
+}
+
+// ParseShape turns a config string ("alpaca", "chat", ...) into a Shape.
+func ParseShape(name string) (Shape, error) {
+	for s, n := range shapeNames {
+		if n == name {
+			return s, nil
+		}
+	}
+	if name == "" {
+		return ShapeAuto, nil
+	}
+	return ShapeAuto, fmt.Errorf("%w shape %q (want auto, alpaca, chat, sharegpt, completion or input_output)", ErrUnsupported, name)
+}
+
+// Mapping says which record fields hold what. Empty names take the
+// defaults of the shape, so a caller only names the columns that differ
+// (e.g. Shape: ShapeInputOutput, Prompt: "question", Response: "answer").
+type Mapping struct {
+	Shape Shape
+
+	Instruction, Input, Output string // alpaca
+	Messages, Role, Content    string // chat and sharegpt
+	Text                       string // completion
+	Prompt, Response           string // input/output pairs
+	// System optionally names a field whose value becomes a system message
+	// (alpaca and input/output shapes).
+	System string
+}
+
+// withDefaults fills the names the shape needs.
+func (m Mapping) withDefaults() Mapping {
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	switch m.Shape {
+	case ShapeAlpaca:
+		def(&m.Instruction, "instruction")
+		def(&m.Input, "input")
+		def(&m.Output, "output")
+	case ShapeChat:
+		def(&m.Messages, "messages")
+		def(&m.Role, "role")
+		def(&m.Content, "content")
+	case ShapeShareGPT:
+		def(&m.Messages, "conversations")
+		def(&m.Role, "from")
+		def(&m.Content, "value")
+	case ShapeCompletion:
+		def(&m.Text, "text")
+	case ShapeInputOutput:
+		def(&m.Prompt, "input")
+		def(&m.Response, "output")
+	}
+	return m
+}
+
+// Detect picks a shape from a record's field names. The order matters:
+// an alpaca record also has "input" and "output", so it is tested before
+// input/output pairs.
+func Detect(fields map[string]any) (Mapping, error) {
+	has := func(k string) bool { _, ok := fields[k]; return ok }
+	var m Mapping
+	switch {
+	case has("messages"):
+		m.Shape = ShapeChat
+	case has("conversations"):
+		m.Shape = ShapeShareGPT
+	case has("instruction") && has("output"):
+		m.Shape = ShapeAlpaca
+	case has("text"):
+		m.Shape = ShapeCompletion
+	case has("input") && has("output"):
+		m.Shape = ShapeInputOutput
+	case has("prompt") && has("completion"):
+		m = Mapping{Shape: ShapeInputOutput, Prompt: "prompt", Response: "completion"}
+	case has("prompt") && has("response"):
+		m = Mapping{Shape: ShapeInputOutput, Prompt: "prompt", Response: "response"}
+	case has("question") && has("answer"):
+		m = Mapping{Shape: ShapeInputOutput, Prompt: "question", Response: "answer"}
+	default:
+		keys := make([]string, 0, len(fields))
+		for k := range fields {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return m, fmt.Errorf("%w: cannot detect the shape from fields %v (want messages, conversations, instruction+output, text, input+output, prompt+completion/response or question+answer; or set a column mapping)", ErrMissingColumn, keys)
+	}
+	if has("system") {
+		m.System = "system"
+	}
+	return m.withDefaults(), nil
+}
+
+// toExample converts one record with a resolved mapping. Errors wrap an
+// Err* sentinel and name the field; the caller adds the position.
+func (m Mapping) toExample(f map[string]any) (Example, error) {
+	var ex Example
+	switch m.Shape {
+	case ShapeCompletion:
+		t, err := field(f, m.Text, true)
+		if err != nil {
+			return ex, err
+		}
+		ex.Text = t
+	case ShapeAlpaca, ShapeInputOutput:
+		prompt, resp := m.Instruction, m.Output
+		if m.Shape == ShapeInputOutput {
+			prompt, resp = m.Prompt, m.Response
+		}
+		p, err := field(f, prompt, true)
+		if err != nil {
+			return ex, err
+		}
+		if m.Shape == ShapeAlpaca {
+			in, err := field(f, m.Input, false)
+			if err != nil {
+				return ex, err
+			}
+			// The alpaca layout: instruction, blank line, input.
+			if in != "" {
+				p += "\n\n" + in
+			}
+		}
+		r, err := field(f, resp, true)
+		if err != nil {
+			return ex, err
+		}
+		if m.System != "" {
+			s, err := field(f, m.System, false)
+			if err != nil {
+				return ex, err
+			}
+			if s != "" {
+				ex.Messages = append(ex.Messages, Message{Role: RoleSystem, Content: s})
+			}
+		}
+		ex.Messages = append(ex.Messages, Message{RoleUser, p}, Message{RoleAssistant, r})
+	case ShapeChat, ShapeShareGPT:
+		msgs, err := m.messages(f)
+		if err != nil {
+			return ex, err
+		}
+		ex.Messages = msgs
+	default:
+		return ex, fmt.Errorf("%w shape %v", ErrUnsupported, m.Shape)
+	}
+	return ex, ex.Validate()
+}
+
+func (m Mapping) messages(f map[string]any) ([]Message, error) {
+	v, ok := f[m.Messages]
+	if !ok || v == nil {
+		return nil, fmt.Errorf("%w %q (shape %v)", ErrMissingColumn, m.Messages, m.Shape)
+	}
+	// CSV and some parquet exports store the list as a JSON string.
+	if s, ok := v.(string); ok {
+		var list []any
+		if err := json.Unmarshal([]byte(s), &list); err != nil {
+			return nil, fmt.Errorf("%w: field %q: expected a JSON list of messages: %v", ErrBadValue, m.Messages, err)
+		}
+		v = list
+	}
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		return nil, fmt.Errorf("%w: field %q: expected a non-empty list of messages, got %s", ErrBadValue, m.Messages, typeName(v))
+	}
+	msgs := make([]Message, 0, len(list))
+	for i, item := range list {
+		obj, ok := item.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s[%d]: expected an object with %q and %q, got %s", ErrBadValue, m.Messages, i, m.Role, m.Content, typeName(item))
+		}
+		role, err := field(obj, m.Role, true)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", m.Messages, i, err)
+		}
+		content, err := field(obj, m.Content, false)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", m.Messages, i, err)
+		}
+		r, ok := normaliseRole(role)
+		if !ok {
+			return nil, fmt.Errorf("%s[%d]: %w %q (want system, user/human or assistant/gpt)", m.Messages, i, ErrUnknownRole, role)
+		}
+		msgs = append(msgs, Message{Role: r, Content: content})
+	}
+	return msgs, nil
+}
+
+// field reads a scalar field as text. Numbers and booleans are accepted
+// (answers such as 42 are common); objects and lists are not.
+func field(f map[string]any, name string, required bool) (string, error) {
+	v, ok := f[name]
+	if !ok || v == nil {
+		if required {
+			return "", fmt.Errorf("%w %q", ErrMissingColumn, name)
+		}
+		return "", nil
+	}
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = x
+	case []byte:
+		s = string(x)
+	case json.Number:
+		s = x.String()
+	case bool:
+		s = strconv.FormatBool(x)
+	case float64:
+		s = strconv.FormatFloat(x, 'g', -1, 64)
+	case float32:
+		s = strconv.FormatFloat(float64(x), 'g', -1, 32)
+	case int, int32, int64, uint32, uint64:
+		s = fmt.Sprint(x)
+	default:
+		return "", fmt.Errorf("%w: field %q: expected a string, got %s", ErrBadValue, name, typeName(v))
+	}
+	if required && strings.TrimSpace(s) == "" {
+		return "", fmt.Errorf("%w: field %q is empty", ErrBadValue, name)
+	}
+	return s, nil
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	case json.Number, float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	}
+	return fmt.Sprintf("%T", v)
+}

@@ -1,0 +1,296 @@
+package prep
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"unsafe"
+
+	"github.com/ftune/ftune/internal/fsutil"
+)
+
+// Token cache file layout (little-endian), version 1:
+//
+//	offset 0    magic "FTUNETKC"
+//	       8    version uint32, 4 bytes reserved
+//	      16    tokenizer hash [32]byte
+//	      48    template hash  [32]byte
+//	      80    options hash   [32]byte (what else changes the tokens)
+//	     112    documents D uint64
+//	     120    tokens N uint64
+//	     128    document offsets (D+1) x uint64, offsets[0] = 0, offsets[D] = N
+//	            subject ids D x int32
+//	            token ids N x int32
+//	            label mask N x uint8 (1: learnt)
+//
+// Every section starts 4-byte aligned, so token ids are read in place from
+// the mapping. The file size is fixed by D and N and checked at open.
+const (
+	cacheMagic   = "FTUNETKC"
+	cacheVersion = 1
+	cacheHeader  = 128
+)
+
+// Hash identifies what made a cache: a tokenizer, a template, options.
+type Hash [32]byte
+
+// HashBytes hashes file contents or any byte string.
+func HashBytes(parts ...[]byte) Hash {
+	h := sha256.New()
+	for _, p := range parts {
+		var n [8]byte
+		binary.LittleEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:]) // length prefix: ("ab","c") and ("a","bc") differ
+		h.Write(p)
+	}
+	var out Hash
+	h.Sum(out[:0])
+	return out
+}
+
+// HashString hashes a string, e.g. chat.Template.Hash() or a config.
+func HashString(s string) Hash { return HashBytes([]byte(s)) }
+
+func (h Hash) String() string { return hex.EncodeToString(h[:8]) }
+
+// CacheKey is what a cache must match to be used.
+type CacheKey struct {
+	Tokenizer, Template, Options Hash
+}
+
+// OptionsHash hashes the preprocessing options and EOS id, which change
+// the tokens as much as the tokenizer does.
+func OptionsHash(o Options, eos int) Hash {
+	return HashString(fmt.Sprintf("train_on_inputs=%v max_len=%d overflow=%d no_eos=%v eos=%d", o.TrainOnInputs, o.MaxLen, o.Overflow, o.NoEOS, eos))
+}
+
+var (
+	// ErrCacheStale: the cache was made by another tokenizer, template or
+	// options; rebuild it.
+	ErrCacheStale = errors.New("token cache is stale")
+	// ErrCacheCorrupt: not a token cache, another version, or truncated.
+	ErrCacheCorrupt = errors.New("token cache is corrupt")
+)
+
+// WriteCache writes documents to path atomically (a temporary file renamed
+// into place), so a crash never leaves a half-written cache to be read.
+func WriteCache(path string, key CacheKey, docs []Tokenized) error {
+	var n uint64
+	for i, d := range docs {
+		if len(d.IDs) != len(d.Labels) {
+			return fmt.Errorf("write cache %s: document %d has %d ids and %d labels", path, i, len(d.IDs), len(d.Labels))
+		}
+		for j, l := range d.Labels {
+			if l != IgnoreIndex && l != d.IDs[j] {
+				return fmt.Errorf("write cache %s: document %d token %d: label %d is neither the token %d nor ignored (the cache stores a mask)", path, i, j, l, d.IDs[j])
+			}
+		}
+		n += uint64(len(d.IDs))
+	}
+	return fsutil.WriteAtomic(path, 0o644, func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 1<<20)
+		hdr := make([]byte, cacheHeader)
+		copy(hdr, cacheMagic)
+		binary.LittleEndian.PutUint32(hdr[8:], cacheVersion)
+		copy(hdr[16:], key.Tokenizer[:])
+		copy(hdr[48:], key.Template[:])
+		copy(hdr[80:], key.Options[:])
+		binary.LittleEndian.PutUint64(hdr[112:], uint64(len(docs)))
+		binary.LittleEndian.PutUint64(hdr[120:], n)
+		bw.Write(hdr)
+		var b [8]byte
+		off := uint64(0)
+		binary.LittleEndian.PutUint64(b[:], 0)
+		bw.Write(b[:])
+		for _, d := range docs {
+			off += uint64(len(d.IDs))
+			binary.LittleEndian.PutUint64(b[:], off)
+			bw.Write(b[:])
+		}
+		for _, d := range docs {
+			binary.LittleEndian.PutUint32(b[:], uint32(int32(d.Subject)))
+			bw.Write(b[:4])
+		}
+		for _, d := range docs {
+			for _, id := range d.IDs {
+				binary.LittleEndian.PutUint32(b[:], uint32(id))
+				bw.Write(b[:4])
+			}
+		}
+		for _, d := range docs {
+			for _, l := range d.Labels {
+				if l == IgnoreIndex {
+					bw.WriteByte(0)
+				} else {
+					bw.WriteByte(1)
+				}
+			}
+		}
+		return bw.Flush()
+	})
+}
+
+// Cache is an opened token cache. Token ids are read from the memory
+// mapping: slices it returns must not be modified.
+type Cache struct {
+	data     []byte
+	unmap    func() error
+	Key      CacheKey
+	offsets  []uint64
+	subjects []int32
+	tokens   []int32
+	mask     []byte
+}
+
+// OpenCache maps a cache and checks that key matches what made it.
+func OpenCache(path string, key CacheKey) (*Cache, error) {
+	data, unmap, err := mapFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("open cache: %w", err)
+	}
+	c, err := parseCache(path, data, key)
+	if err != nil {
+		unmap()
+		return nil, err
+	}
+	c.unmap = unmap
+	return c, nil
+}
+
+func parseCache(path string, data []byte, key CacheKey) (*Cache, error) {
+	corrupt := func(format string, a ...any) error {
+		return fmt.Errorf("%s: %w: %s", path, ErrCacheCorrupt, fmt.Sprintf(format, a...))
+	}
+	if len(data) < cacheHeader || !bytes.Equal(data[:8], []byte(cacheMagic)) {
+		return nil, corrupt("expected magic %q at offset 0", cacheMagic)
+	}
+	if v := binary.LittleEndian.Uint32(data[8:]); v != cacheVersion {
+		return nil, corrupt("version %d, this ftune reads version %d", v, cacheVersion)
+	}
+	var got CacheKey
+	copy(got.Tokenizer[:], data[16:48])
+	copy(got.Template[:], data[48:80])
+	copy(got.Options[:], data[80:112])
+	for _, k := range []struct {
+		what      string
+		got, want Hash
+	}{{"tokenizer", got.Tokenizer, key.Tokenizer}, {"chat template", got.Template, key.Template}, {"preprocessing options", got.Options, key.Options}} {
+		if k.got != k.want {
+			return nil, fmt.Errorf("%s: %w: made with %s %s, now %s", path, ErrCacheStale, k.what, k.got, k.want)
+		}
+	}
+	d := binary.LittleEndian.Uint64(data[112:])
+	n := binary.LittleEndian.Uint64(data[120:])
+	// Bound the counts before multiplying so a corrupt header cannot
+	// overflow the size computation.
+	if d > uint64(len(data)) || n > uint64(len(data)) {
+		return nil, corrupt("header claims %d documents and %d tokens in a %d-byte file", d, n, len(data))
+	}
+	offSec := uint64(cacheHeader)
+	subSec := offSec + 8*(d+1)
+	tokSec := subSec + 4*d
+	maskSec := tokSec + 4*n
+	if size := maskSec + n; size != uint64(len(data)) {
+		return nil, corrupt("size %d bytes, header implies %d", len(data), size)
+	}
+	c := &Cache{data: data, Key: got, mask: data[maskSec:]}
+	c.offsets = make([]uint64, d+1)
+	for i := range c.offsets {
+		c.offsets[i] = binary.LittleEndian.Uint64(data[offSec+8*uint64(i):])
+		if i > 0 && (c.offsets[i] < c.offsets[i-1] || c.offsets[i] > n) {
+			return nil, corrupt("document offset %d out of order", i)
+		}
+	}
+	if c.offsets[0] != 0 || c.offsets[d] != n {
+		return nil, corrupt("document offsets do not cover the %d tokens", n)
+	}
+	c.subjects = int32s(data[subSec:tokSec])
+	c.tokens = int32s(data[tokSec:maskSec])
+	return c, nil
+}
+
+// int32s views little-endian bytes as int32s without copying where the
+// host is little-endian and the bytes aligned, and decodes them otherwise.
+func int32s(b []byte) []int32 {
+	n := len(b) / 4
+	if n == 0 {
+		return nil
+	}
+	if littleEndian && uintptr(unsafe.Pointer(&b[0]))%4 == 0 {
+		return unsafe.Slice((*int32)(unsafe.Pointer(&b[0])), n)
+	}
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = int32(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out
+}
+
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// Len is the number of documents.
+func (c *Cache) Len() int { return len(c.offsets) - 1 }
+
+// NumTokens is the number of tokens of all documents.
+func (c *Cache) NumTokens() int { return len(c.tokens) }
+
+// Doc returns document i. IDs share the mapping (read-only); Labels are
+// built from the mask.
+func (c *Cache) Doc(i int) Tokenized {
+	lo, hi := c.offsets[i], c.offsets[i+1]
+	ids := c.tokens[lo:hi:hi]
+	labels := make([]int32, len(ids))
+	for j, id := range ids {
+		labels[j] = IgnoreIndex
+		if c.mask[lo+uint64(j)] != 0 {
+			labels[j] = id
+		}
+	}
+	return Tokenized{IDs: ids, Labels: labels, Subject: int(c.subjects[i])}
+}
+
+// Docs returns all documents (see Doc).
+func (c *Cache) Docs() []Tokenized {
+	out := make([]Tokenized, c.Len())
+	for i := range out {
+		out[i] = c.Doc(i)
+	}
+	return out
+}
+
+// Close unmaps the file; slices from Doc must not be used afterwards.
+func (c *Cache) Close() error {
+	if c.unmap == nil {
+		return nil
+	}
+	err := c.unmap()
+	c.unmap, c.data, c.tokens, c.subjects, c.mask = nil, nil, nil, nil, nil
+	return err
+}
+
+// OpenOrBuild opens the cache at path, or builds and writes it when it is
+// missing, stale or corrupt. rebuilt says whether build ran.
+func OpenOrBuild(path string, key CacheKey, build func() ([]Tokenized, error)) (c *Cache, rebuilt bool, err error) {
+	c, err = OpenCache(path, key)
+	if err == nil {
+		return c, false, nil
+	}
+	if !errors.Is(err, ErrCacheStale) && !errors.Is(err, ErrCacheCorrupt) && !errors.Is(err, os.ErrNotExist) {
+		return nil, false, err
+	}
+	docs, err := build()
+	if err != nil {
+		return nil, true, err
+	}
+	if err := WriteCache(path, key, docs); err != nil {
+		return nil, true, err
+	}
+	c, err = OpenCache(path, key)
+	return c, true, err
+}

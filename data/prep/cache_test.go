@@ -1,0 +1,134 @@
+package prep
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func testKey() CacheKey {
+	return CacheKey{Tokenizer: HashString("tok"), Template: HashString("tmpl"), Options: OptionsHash(Options{}, 0)}
+}
+
+func TestCacheRoundTrip(t *testing.T) {
+	docs := randomDocs(50, 30, 8)
+	docs = append(docs, Tokenized{Subject: 2}) // an empty document survives
+	path := filepath.Join(t.TempDir(), "train.tok")
+	if err := WriteCache(path, testKey(), docs); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(path))
+	if len(ents) != 1 {
+		t.Errorf("directory holds %d entries: temporary file left behind", len(ents))
+	}
+	c, err := OpenCache(path, testKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Len() != len(docs) {
+		t.Fatalf("%d documents, want %d", c.Len(), len(docs))
+	}
+	total := 0
+	for i, d := range docs {
+		got := c.Doc(i)
+		total += len(d.IDs)
+		same := len(got.IDs) == len(d.IDs) && len(got.Labels) == len(d.Labels)
+		if len(d.IDs) > 0 { // nil and empty slices are the same document
+			same = same && reflect.DeepEqual(got.IDs, d.IDs) && reflect.DeepEqual(got.Labels, d.Labels)
+		}
+		if !same || got.Subject != d.Subject {
+			t.Fatalf("document %d: got %+v want %+v", i, got, d)
+		}
+	}
+	if c.NumTokens() != total {
+		t.Errorf("%d tokens, want %d", c.NumTokens(), total)
+	}
+}
+
+func TestCacheStale(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.tok")
+	if err := WriteCache(path, testKey(), randomDocs(3, 5, 1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		what string
+		edit func(*CacheKey)
+	}{
+		{"tokenizer", func(k *CacheKey) { k.Tokenizer = HashString("tok2") }},
+		{"chat template", func(k *CacheKey) { k.Template = HashString("tmpl2") }},
+		{"preprocessing options", func(k *CacheKey) { k.Options = OptionsHash(Options{TrainOnInputs: true}, 0) }},
+	} {
+		k := testKey()
+		tc.edit(&k)
+		_, err := OpenCache(path, k)
+		if !errors.Is(err, ErrCacheStale) || !strings.Contains(err.Error(), tc.what) {
+			t.Errorf("%s changed: error %v", tc.what, err)
+		}
+	}
+}
+
+func TestCacheCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.tok")
+	if err := WriteCache(good, testKey(), randomDocs(4, 6, 2)); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(good)
+	huge := append([]byte(nil), data...)
+	for i := 112; i < 128; i++ {
+		huge[i] = 0xff
+	}
+	version := append([]byte(nil), data...)
+	version[8] = 9
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, "expected magic"},
+		{"not a cache", []byte(strings.Repeat("x", 200)), "expected magic"},
+		{"version", version, "version 9"},
+		{"truncated", data[:len(data)-1], "header implies"},
+		{"huge counts", huge, "header claims"},
+	} {
+		p := filepath.Join(dir, tc.name)
+		os.WriteFile(p, tc.data, 0o644)
+		_, err := OpenCache(p, testKey())
+		if !errors.Is(err, ErrCacheCorrupt) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestCacheRejectsLabelsItCannotStore(t *testing.T) {
+	d := Tokenized{IDs: []int32{5, 6}, Labels: []int32{5, 7}}
+	if err := WriteCache(filepath.Join(t.TempDir(), "c"), testKey(), []Tokenized{d}); err == nil {
+		t.Error("a label that is neither the token nor ignored was accepted")
+	}
+}
+
+func TestOpenOrBuild(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.tok")
+	builds := 0
+	build := func() ([]Tokenized, error) { builds++; return randomDocs(5, 5, uint64(builds)), nil }
+	for i, tc := range []struct {
+		key     CacheKey
+		rebuilt bool
+	}{{testKey(), true}, {testKey(), false}, {CacheKey{Tokenizer: HashString("new")}, true}, {CacheKey{Tokenizer: HashString("new")}, false}} {
+		c, rebuilt, err := OpenOrBuild(path, tc.key, build)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rebuilt != tc.rebuilt || c.Key != tc.key {
+			t.Errorf("call %d: rebuilt %v, want %v", i, rebuilt, tc.rebuilt)
+		}
+		c.Close()
+	}
+	if builds != 2 {
+		t.Errorf("%d builds, want 2", builds)
+	}
+}

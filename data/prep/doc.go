@@ -1,0 +1,19 @@
+// Package prep turns normalised examples (data/format) into token ids and
+// labels, and those into training rows.
+//
+//   - Preprocessor.Tokenize: chat examples are rendered with a chat
+//     template; by default only assistant turns are learnt (labels are
+//     IgnoreIndex elsewhere), found by rendering each prefix of the
+//     conversation; completion text is learnt in full. EOS is appended per
+//     example; over-long examples are truncated or dropped and counted.
+//   - Pack puts documents into fixed-length rows with per-document position
+//     ids and segment ids; Pad makes one padded row per document; both lay
+//     out labels so that the loss of packed rows equals that of padded rows.
+//   - GroupByLength, Batches and Stack make batches; Rand, Shuffle and
+//     SplitRatio make every random choice reproducible from a seed.
+//   - WriteCache and OpenCache store tokenised documents in a memory-mapped
+//     file keyed by the tokenizer's, template's and options' hashes.
+//
+// prep depends on the tokenizer and template only through the Encoder and
+// Renderer interfaces.
+package prep

@@ -1,0 +1,332 @@
+package prep
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// randomDocs makes n documents of 1..maxLen tokens with random ids and a
+// mix of learnt and ignored labels; the source names the document.
+func randomDocs(n, maxLen int, seed uint64) []Tokenized {
+	r := NewRand(seed)
+	docs := make([]Tokenized, n)
+	for i := range docs {
+		l := 1 + r.Intn(maxLen)
+		d := Tokenized{IDs: make([]int32, l), Labels: make([]int32, l), Source: fmt.Sprint("doc", i), Subject: i % 3}
+		prompt := r.Intn(l)
+		for j := range d.IDs {
+			d.IDs[j] = int32(4 + r.Intn(100))
+			d.Labels[j] = IgnoreIndex
+			if j >= prompt {
+				d.Labels[j] = d.IDs[j]
+			}
+		}
+		docs[i] = d
+	}
+	return docs
+}
+
+// checkRows verifies the row invariants and returns, per document found,
+// its ids and labels in row order.
+func checkRows(t *testing.T, rows []Row, seqLen int, padID int32) (ids, labels [][]int32) {
+	t.Helper()
+	for ri, r := range rows {
+		for _, s := range [][]int32{r.Labels, r.PositionIDs, r.SegmentIDs, r.AttentionMask} {
+			if len(s) != len(r.InputIDs) || (seqLen > 0 && len(s) != seqLen) {
+				t.Fatalf("row %d: lengths differ or are not %d", ri, seqLen)
+			}
+		}
+		docs, padding := 0, false
+		for j := range r.InputIDs {
+			seg := r.SegmentIDs[j]
+			if seg == -1 {
+				padding = true
+				if r.InputIDs[j] != padID || r.Labels[j] != IgnoreIndex || r.AttentionMask[j] != 0 || r.PositionIDs[j] != 0 {
+					t.Fatalf("row %d pos %d: bad padding", ri, j)
+				}
+				continue
+			}
+			if padding {
+				t.Fatalf("row %d pos %d: token after padding", ri, j)
+			}
+			if r.AttentionMask[j] != 1 {
+				t.Fatalf("row %d pos %d: real token masked", ri, j)
+			}
+			start := j == 0 || r.SegmentIDs[j-1] != seg
+			if start {
+				if int(seg) != docs {
+					t.Fatalf("row %d pos %d: segment %d, want %d", ri, j, seg, docs)
+				}
+				docs++
+				if r.PositionIDs[j] != 0 {
+					t.Fatalf("row %d pos %d: position %d at a document start", ri, j, r.PositionIDs[j])
+				}
+				// Labels are shifted in the model: this label would be
+				// predicted from the previous document's last token.
+				if r.Labels[j] != IgnoreIndex {
+					t.Fatalf("row %d pos %d: document starts with a learnt label", ri, j)
+				}
+				ids, labels = append(ids, nil), append(labels, nil)
+			} else if r.PositionIDs[j] != r.PositionIDs[j-1]+1 {
+				t.Fatalf("row %d pos %d: positions do not increase", ri, j)
+			}
+			ids[len(ids)-1] = append(ids[len(ids)-1], r.InputIDs[j])
+			labels[len(labels)-1] = append(labels[len(labels)-1], r.Labels[j])
+		}
+		if docs != r.Docs {
+			t.Fatalf("row %d: %d documents, Docs says %d", ri, docs, r.Docs)
+		}
+	}
+	return ids, labels
+}
+
+// startIgnored is d's labels with the first ignored, as rows lay them out.
+func startIgnored(d Tokenized) []int32 {
+	l := slices.Clone(d.Labels)
+	l[0] = IgnoreIndex
+	return l
+}
+
+func TestPackInvariants(t *testing.T) {
+	docs := randomDocs(200, 40, 1)
+	for _, tc := range []struct {
+		name     string
+		strategy PackStrategy
+		seqLen   int
+	}{{"sequential 64", PackSequential, 64}, {"sequential 40", PackSequential, 40}, {"ffd 64", PackFirstFitDecreasing, 64}, {"ffd 97", PackFirstFitDecreasing, 97}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rows, st, err := Pack(docs, PackOptions{SeqLen: tc.seqLen, PadID: 3, Strategy: tc.strategy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids, labels := checkRows(t, rows, tc.seqLen, 3)
+			// Every document appears exactly once, whole.
+			var want, got []string
+			for _, d := range docs {
+				want = append(want, fmt.Sprint(d.IDs, startIgnored(d)))
+			}
+			for i := range ids {
+				got = append(got, fmt.Sprint(ids[i], labels[i]))
+			}
+			if tc.strategy == PackSequential {
+				if !reflect.DeepEqual(got, want) {
+					t.Fatal("sequential packing changed the documents or their order")
+				}
+			}
+			sort.Strings(got)
+			sort.Strings(want)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatal("packed documents differ from the input")
+			}
+			if st.Rows != len(rows) || st.Docs != len(docs) || (st.Tokens+st.PadTokens) != len(rows)*tc.seqLen {
+				t.Errorf("stats %+v", st)
+			}
+			t.Logf("%d rows, efficiency %.3f", st.Rows, st.Efficiency())
+		})
+	}
+}
+
+func TestFFDPacksTighter(t *testing.T) {
+	docs := randomDocs(300, 60, 2)
+	seq, _, _ := Pack(docs, PackOptions{SeqLen: 64})
+	ffd, _, _ := Pack(docs, PackOptions{SeqLen: 64, Strategy: PackFirstFitDecreasing})
+	if len(ffd) > len(seq) {
+		t.Errorf("first-fit decreasing made %d rows, sequential %d", len(ffd), len(seq))
+	}
+}
+
+// contexts lists, for every learnt target, what a model restricted to
+// its segment sees: the earlier tokens of the document with their position
+// ids, and the target. Packed and padded rows must give the same multiset,
+// which is what makes their losses equal.
+func contexts(rows []Row) []string {
+	var out []string
+	for _, r := range rows {
+		for t := 0; t+1 < len(r.InputIDs); t++ {
+			if r.Labels[t+1] == IgnoreIndex || r.SegmentIDs[t+1] != r.SegmentIDs[t] {
+				continue
+			}
+			var b strings.Builder
+			for j := 0; j <= t; j++ {
+				if r.SegmentIDs[j] == r.SegmentIDs[t] {
+					fmt.Fprintf(&b, "%d@%d ", r.InputIDs[j], r.PositionIDs[j])
+				}
+			}
+			fmt.Fprintf(&b, "-> %d", r.Labels[t+1])
+			out = append(out, b.String())
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestPackedAndPaddedHaveTheSameTargets(t *testing.T) {
+	docs := randomDocs(60, 30, 3)
+	packed, _, err := Pack(docs, PackOptions{SeqLen: 48, PadID: 3, Strategy: PackFirstFitDecreasing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	padded, err := Pad(docs, 0, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRows(t, padded, 0, 3)
+	if len(padded) != len(docs) || len(packed) >= len(docs) {
+		t.Fatalf("%d padded rows, %d packed rows for %d documents", len(padded), len(packed), len(docs))
+	}
+	if a, b := Targets(packed), Targets(padded); a != b {
+		t.Fatalf("targets: packed %d, padded %d", a, b)
+	}
+	// Each document's learnt tokens, except its first, are targets.
+	want := 0
+	for _, d := range docs {
+		for _, l := range d.Labels[1:] {
+			if l != IgnoreIndex {
+				want++
+			}
+		}
+	}
+	if Targets(padded) != want {
+		t.Fatalf("targets %d, want %d", Targets(padded), want)
+	}
+	if !reflect.DeepEqual(contexts(packed), contexts(padded)) {
+		t.Fatal("packed rows let a target see another context than padded rows")
+	}
+}
+
+func TestPackErrors(t *testing.T) {
+	docs := randomDocs(3, 10, 4)
+	long := Tokenized{IDs: make([]int32, 20), Labels: make([]int32, 20), Source: "f.jsonl:9"}
+	bad := Tokenized{IDs: make([]int32, 2), Labels: make([]int32, 1), Source: "f.jsonl:3"}
+	for _, tc := range []struct {
+		name string
+		docs []Tokenized
+		opts PackOptions
+		want string
+	}{
+		{"too long", append(docs, long), PackOptions{SeqLen: 16}, "f.jsonl:9) has 20 tokens, more than the row length 16"},
+		{"label count", append(docs, bad), PackOptions{SeqLen: 16}, "2 ids and 1 labels"},
+		{"zero length", docs, PackOptions{}, "row length 0"},
+	} {
+		if _, _, err := Pack(tc.docs, tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	if _, err := Pad(append(docs, long), 16, 0); err == nil {
+		t.Error("Pad accepted a document longer than the row")
+	}
+}
+
+func TestPackSubject(t *testing.T) {
+	docs := randomDocs(6, 5, 5)
+	for i := range docs {
+		docs[i].Subject = 7
+	}
+	rows, _, _ := Pack(docs, PackOptions{SeqLen: 30})
+	for _, r := range rows {
+		if r.Subject != 7 {
+			t.Errorf("row subject %d, want 7", r.Subject)
+		}
+	}
+	docs[1].Subject = 2
+	rows, _, _ = Pack(docs, PackOptions{SeqLen: 1000})
+	if len(rows) != 1 || rows[0].Subject != -1 {
+		t.Errorf("mixed row subject %d, want -1", rows[0].Subject)
+	}
+}
+
+func TestGroupByLength(t *testing.T) {
+	docs := randomDocs(500, 100, 6)
+	a, err := GroupByLength(docs, 8, 3, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := GroupByLength(docs, 8, 3, 42)
+	c, _ := GroupByLength(docs, 8, 3, 43)
+	if !reflect.DeepEqual(a, b) {
+		t.Error("same seed, different batches")
+	}
+	if reflect.DeepEqual(a, c) {
+		t.Error("different seeds, same batches")
+	}
+	seen := map[string]int{}
+	slots := 0
+	for _, batch := range a {
+		if len(batch) == 0 || len(batch) > 8 {
+			t.Fatalf("batch of %d rows", len(batch))
+		}
+		ids, _ := checkRows(t, batch, len(batch[0].InputIDs), 3)
+		for _, x := range ids {
+			seen[fmt.Sprint(x)]++
+		}
+		slots += len(batch) * len(batch[0].InputIDs)
+	}
+	for _, d := range docs {
+		if seen[fmt.Sprint(d.IDs)] == 0 {
+			t.Fatal("a document is missing from the batches")
+		}
+		seen[fmt.Sprint(d.IDs)]--
+	}
+	// Random batches of 8 would pad to about 8/9 of the maximum length;
+	// grouping by length must pad far less.
+	tokens := 0
+	for _, d := range docs {
+		tokens += len(d.IDs)
+	}
+	if eff := float64(tokens) / float64(slots); eff < 0.9 {
+		t.Errorf("grouped batches are %.2f real tokens, want >= 0.9", eff)
+	}
+}
+
+func TestStackAndBatches(t *testing.T) {
+	docs := randomDocs(10, 10, 7)
+	rows, _ := Pad(docs, 12, 0)
+	batches, err := Batches(rows, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(batches) != 3 || len(batches[2]) != 2 {
+		t.Fatalf("batch sizes %d", len(batches))
+	}
+	b, err := Stack(batches[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.B != 4 || b.T != 12 || len(b.InputIDs) != 48 || !slices.Equal(b.InputIDs[12:24], rows[5].InputIDs) || b.Subjects[1] != rows[5].Subject {
+		t.Errorf("stacked batch %+v", b)
+	}
+	if _, err := Stack([]Row{rows[0], {InputIDs: make([]int32, 3)}}); err == nil {
+		t.Error("Stack accepted rows of different lengths")
+	}
+}
+
+func TestEpochBatches(t *testing.T) {
+	rows, _ := Pad(randomDocs(37, 8, 9), 8, 0)
+	e0, err := EpochBatches(rows, 5, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := EpochBatches(rows, 5, 1, 0)
+	e1, _ := EpochBatches(rows, 5, 1, 1)
+	if !reflect.DeepEqual(e0, again) || reflect.DeepEqual(e0, e1) {
+		t.Error("epoch batches must depend on seed and epoch only")
+	}
+	var got, want []string
+	for _, b := range e0 {
+		for _, r := range b {
+			got = append(got, fmt.Sprint(r.InputIDs))
+		}
+	}
+	for _, r := range rows {
+		want = append(want, fmt.Sprint(r.InputIDs))
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if len(e0) != 8 || !reflect.DeepEqual(got, want) {
+		t.Errorf("%d batches; rows are not a permutation", len(e0))
+	}
+}

@@ -1,0 +1,41 @@
+package prep
+
+import (
+	"fmt"
+
+	"github.com/ftune/ftune/data/format"
+)
+
+// RowOptions choose between packed and padded rows.
+type RowOptions struct {
+	Pack     bool
+	SeqLen   int // row length; for padded rows 0 pads to the longest example
+	PadID    int32
+	Strategy PackStrategy
+}
+
+// Rows tokenises examples and lays them out as packed rows of SeqLen, or
+// one padded row per example. Run with Pack true and false over the same
+// examples, it gives the two layouts whose summed losses must agree (the
+// packing test through the model). When packing, examples longer than the
+// row are truncated or dropped per p.Opts, with MaxLen defaulting to
+// SeqLen.
+func (p *Preprocessor) Rows(exs []format.Example, o RowOptions) ([]Row, Stats, error) {
+	q := *p
+	if o.SeqLen > 0 && (q.Opts.MaxLen == 0 || q.Opts.MaxLen > o.SeqLen) {
+		q.Opts.MaxLen = o.SeqLen
+	}
+	if o.Pack && o.SeqLen <= 0 {
+		return nil, Stats{}, fmt.Errorf("rows: packing needs a row length")
+	}
+	docs, st, err := q.TokenizeAll(exs)
+	if err != nil {
+		return nil, st, err
+	}
+	if o.Pack {
+		rows, _, err := Pack(docs, PackOptions{SeqLen: o.SeqLen, PadID: o.PadID, Strategy: o.Strategy})
+		return rows, st, err
+	}
+	rows, err := Pad(docs, o.SeqLen, o.PadID)
+	return rows, st, err
+}

@@ -1,0 +1,396 @@
+package prep
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ftune/ftune/data/format"
+)
+
+// IgnoreIndex marks a label that is not learnt (PyTorch's and Hugging
+// Face's ignore_index for cross-entropy).
+const IgnoreIndex = -100
+
+// Encoder turns text into token ids. addSpecial adds the tokenizer's
+// post-processor tokens (BOS for Llama-family tokenizers).
+type Encoder interface {
+	Encode(text string, addSpecial bool) ([]int, error)
+}
+
+// OffsetEncoder is an Encoder that also gives each token's byte span
+// [start, end) in text. When the encoder has it, chats are encoded once as
+// a whole and labels follow the spans, so ids are exactly those of the
+// whole rendered text. Tokens added by the post-processor have start == end.
+type OffsetEncoder interface {
+	Encoder
+	EncodeOffsets(text string, addSpecial bool) (ids []int, offsets [][2]int, err error)
+}
+
+// Renderer renders a conversation with a chat template.
+type Renderer interface {
+	Render(msgs []format.Message, addGenerationPrompt bool) (string, error)
+}
+
+// EncoderFunc adapts a function to Encoder.
+type EncoderFunc func(text string, addSpecial bool) ([]int, error)
+
+func (f EncoderFunc) Encode(text string, addSpecial bool) ([]int, error) { return f(text, addSpecial) }
+
+// RenderFunc adapts a function (e.g. a closure over a chat.Template that
+// converts the message type) to Renderer.
+type RenderFunc func(msgs []format.Message, addGenerationPrompt bool) (string, error)
+
+func (f RenderFunc) Render(msgs []format.Message, g bool) (string, error) { return f(msgs, g) }
+
+// Overflow says what happens to an example longer than MaxLen.
+type Overflow int
+
+const (
+	Truncate Overflow = iota // keep the first MaxLen tokens
+	Drop                     // skip the example
+)
+
+// Options of Preprocessor. The zero value learns responses only, appends
+// EOS and keeps any length.
+type Options struct {
+	// TrainOnInputs learns every token, prompts included.
+	TrainOnInputs bool
+	// MaxLen bounds an example in tokens (0: no bound). For packing it
+	// must not exceed the row length.
+	MaxLen   int
+	Overflow Overflow
+	// NoEOS turns off appending EOS to each example.
+	NoEOS bool
+}
+
+// Tokenized is one example as token ids and labels. Labels are not shifted
+// (the Hugging Face convention): Labels[i] is IDs[i] where token i is
+// learnt and IgnoreIndex elsewhere; the model predicts token i from the
+// tokens before it.
+type Tokenized struct {
+	IDs     []int32
+	Labels  []int32
+	Source  string
+	Subject int
+}
+
+// Outcome of tokenising one example.
+type Outcome int
+
+const (
+	Kept Outcome = iota
+	Truncated
+	Dropped        // longer than MaxLen with Overflow Drop
+	DroppedNoLabel // nothing left to learn (after truncation, or no response)
+)
+
+// Stats counts outcomes over many examples.
+type Stats struct {
+	Examples, Kept, Truncated, Dropped, DroppedNoLabel int
+	Tokens, LabelTokens                                int // of the kept examples
+}
+
+func (s *Stats) add(t Tokenized, o Outcome) {
+	s.Examples++
+	switch o {
+	case Kept, Truncated:
+		if o == Truncated {
+			s.Truncated++
+		}
+		s.Kept++
+		s.Tokens += len(t.IDs)
+		for _, l := range t.Labels {
+			if l != IgnoreIndex {
+				s.LabelTokens++
+			}
+		}
+	case Dropped:
+		s.Dropped++
+	case DroppedNoLabel:
+		s.DroppedNoLabel++
+	}
+}
+
+// Preprocessor turns examples into token ids and labels.
+type Preprocessor struct {
+	Enc  Encoder
+	Tmpl Renderer // needed for chat examples only
+	EOS  int
+	Opts Options
+}
+
+// ErrNotPrefixStable: the template renders earlier turns differently when
+// later turns follow, so assistant spans cannot be found by rendering
+// prefixes (Qwen3's drops earlier <think> blocks, for instance).
+var ErrNotPrefixStable = errors.New("chat template is not prefix-stable")
+
+// Tokenize tokenises one example. Dropped examples come back with an
+// Outcome and no error; errors are for bad templates or encoders.
+func (p *Preprocessor) Tokenize(ex format.Example) (Tokenized, Outcome, error) {
+	var t Tokenized
+	var err error
+	if ex.IsChat() {
+		t, err = p.chat(ex.Messages)
+	} else {
+		t, err = p.completion(ex.Text)
+	}
+	if err != nil {
+		return Tokenized{}, Dropped, fmt.Errorf("%s: %w", ex.Source, err)
+	}
+	t.Source = ex.Source
+	out := Kept
+	if p.Opts.MaxLen > 0 && len(t.IDs) > p.Opts.MaxLen {
+		if p.Opts.Overflow == Drop {
+			return Tokenized{}, Dropped, nil
+		}
+		t.IDs, t.Labels = t.IDs[:p.Opts.MaxLen], t.Labels[:p.Opts.MaxLen]
+		out = Truncated
+	}
+	if !hasLabel(t.Labels) {
+		return Tokenized{}, DroppedNoLabel, nil
+	}
+	return t, out, nil
+}
+
+// TokenizeAll tokenises examples, leaving out dropped ones.
+func (p *Preprocessor) TokenizeAll(exs []format.Example) ([]Tokenized, Stats, error) {
+	var st Stats
+	out := make([]Tokenized, 0, len(exs))
+	for _, ex := range exs {
+		t, o, err := p.Tokenize(ex)
+		if err != nil {
+			return nil, st, err
+		}
+		st.add(t, o)
+		if o == Kept || o == Truncated {
+			out = append(out, t)
+		}
+	}
+	return out, st, nil
+}
+
+func hasLabel(labels []int32) bool {
+	for _, l := range labels {
+		if l != IgnoreIndex {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Preprocessor) completion(text string) (Tokenized, error) {
+	ids, err := p.Enc.Encode(text, true)
+	if err != nil {
+		return Tokenized{}, fmt.Errorf("encode: %w", err)
+	}
+	if !p.Opts.NoEOS {
+		ids = append(ids, p.EOS)
+	}
+	t := Tokenized{IDs: toInt32(ids), Labels: make([]int32, len(ids))}
+	copy(t.Labels, t.IDs)
+	return t, nil
+}
+
+// span is a byte range of the rendered text that is learnt.
+type span struct{ start, end int }
+
+// assistantSpans finds each assistant turn in the full rendering by
+// rendering the conversation up to it: the text added by the turn starts
+// where the prefix with a generation prompt ends and ends where the prefix
+// including the turn ends. That needs templates whose rendering of a
+// prefix is a prefix of the full rendering. Some render the last assistant
+// turn differently (Qwen3 adds an empty <think> block to it only); for
+// those the turn is found where its content follows the prefix in the full
+// rendering, followed by the template's end-of-turn text.
+func (p *Preprocessor) assistantSpans(msgs []format.Message, full string) ([]span, error) {
+	var spans []span
+	turnEnd := ""
+	for i, m := range msgs {
+		if m.Role != format.RoleAssistant {
+			continue
+		}
+		pre := ""
+		if i > 0 {
+			var err error
+			if pre, err = p.Tmpl.Render(msgs[:i], true); err != nil {
+				return nil, fmt.Errorf("render prefix before message %d: %w", i, err)
+			}
+		}
+		upto, err := p.Tmpl.Render(msgs[:i+1], false)
+		if err != nil {
+			return nil, fmt.Errorf("render through message %d: %w", i, err)
+		}
+		if strings.HasPrefix(full, upto) && strings.HasPrefix(upto, pre) {
+			spans = append(spans, span{len(pre), len(upto)})
+			continue
+		}
+		if strings.HasPrefix(full, pre) && strings.HasPrefix(full[len(pre):], m.Content) {
+			if turnEnd == "" {
+				if turnEnd, err = p.turnEnd(); err != nil {
+					return nil, err
+				}
+			}
+			end := len(pre) + len(m.Content)
+			if strings.HasPrefix(full[end:], turnEnd) {
+				end += len(turnEnd)
+			}
+			spans = append(spans, span{len(pre), end})
+			continue
+		}
+		return nil, fmt.Errorf("%w at message %d: response-only masking needs it (set train_on_inputs, or use a template without history rewriting)", ErrNotPrefixStable, i)
+	}
+	return spans, nil
+}
+
+// turnEnd is what the template writes after an assistant's content
+// ("<|im_end|>\n" for ChatML), found by rendering a sentinel answer.
+func (p *Preprocessor) turnEnd() (string, error) {
+	const sentinel = "\x00ftune-sentinel\x00"
+	s, err := p.Tmpl.Render([]format.Message{{Role: format.RoleUser, Content: "x"}, {Role: format.RoleAssistant, Content: sentinel}}, false)
+	if err != nil {
+		return "", fmt.Errorf("render a probe conversation: %w", err)
+	}
+	i := strings.LastIndex(s, sentinel)
+	if i < 0 {
+		return "", fmt.Errorf("%w: the template does not write the assistant's content verbatim", ErrNotPrefixStable)
+	}
+	return s[i+len(sentinel):], nil
+}
+
+func (p *Preprocessor) chat(msgs []format.Message) (Tokenized, error) {
+	if p.Tmpl == nil {
+		return Tokenized{}, errors.New("chat example but no chat template")
+	}
+	full, err := p.Tmpl.Render(msgs, false)
+	if err != nil {
+		return Tokenized{}, fmt.Errorf("render: %w", err)
+	}
+	var spans []span
+	if p.Opts.TrainOnInputs {
+		spans = []span{{0, len(full)}}
+	} else if spans, err = p.assistantSpans(msgs, full); err != nil {
+		return Tokenized{}, err
+	}
+	var ids []int
+	var learnt []bool
+	// Templates write their own BOS text where they want it (Llama-3's
+	// starts with {{ bos_token }}), so no special tokens are added, as
+	// transformers' apply_chat_template(tokenize=True) does.
+	if oe, ok := p.Enc.(OffsetEncoder); ok {
+		var offs [][2]int
+		if ids, offs, err = oe.EncodeOffsets(full, false); err != nil {
+			return Tokenized{}, fmt.Errorf("encode: %w", err)
+		}
+		if len(offs) != len(ids) {
+			return Tokenized{}, fmt.Errorf("encoder gave %d offsets for %d ids", len(offs), len(ids))
+		}
+		learnt = make([]bool, len(ids))
+		for j, o := range offs {
+			learnt[j] = o[1] > o[0] && inSpans(o[0], spans)
+		}
+	} else if ids, learnt, err = p.encodeSegments(full, spans); err != nil {
+		return Tokenized{}, err
+	}
+	last := msgs[len(msgs)-1].Role == format.RoleAssistant
+	if !p.Opts.NoEOS && !(last && endsWithEOS(ids, learnt, p.EOS)) {
+		ids = append(ids, p.EOS)
+		learnt = append(learnt, last || p.Opts.TrainOnInputs)
+	}
+	t := Tokenized{IDs: toInt32(ids), Labels: make([]int32, len(ids))}
+	for j, id := range t.IDs {
+		t.Labels[j] = IgnoreIndex
+		if learnt[j] {
+			t.Labels[j] = id
+		}
+	}
+	return t, nil
+}
+
+// encodeSegments encodes the text between span boundaries separately.
+// Boundaries fall where templates put role headers and end-of-turn tokens,
+// which byte-level pre-tokenizers split at anyway; SentencePiece-style
+// encoders that prepend a space per call should implement OffsetEncoder.
+func (p *Preprocessor) encodeSegments(full string, spans []span) ([]int, []bool, error) {
+	var ids []int
+	var learnt []bool
+	pos := 0
+	emit := func(end int, l bool) error {
+		if end <= pos {
+			return nil
+		}
+		seg, err := p.Enc.Encode(full[pos:end], false)
+		if err != nil {
+			return fmt.Errorf("encode: %w", err)
+		}
+		ids = append(ids, seg...)
+		for range seg {
+			learnt = append(learnt, l)
+		}
+		pos = end
+		return nil
+	}
+	for _, s := range spans {
+		if err := emit(s.start, false); err != nil {
+			return nil, nil, err
+		}
+		if err := emit(s.end, true); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := emit(len(full), false); err != nil {
+		return nil, nil, err
+	}
+	return ids, learnt, nil
+}
+
+func inSpans(off int, spans []span) bool {
+	for _, s := range spans {
+		if off >= s.start && off < s.end {
+			return true
+		}
+	}
+	return false
+}
+
+// endsWithEOS reports whether the last learnt run already holds EOS (a
+// template that closes assistant turns with the EOS token itself).
+func endsWithEOS(ids []int, learnt []bool, eos int) bool {
+	for j := len(ids) - 1; j >= 0; j-- {
+		if learnt[j] {
+			for ; j >= 0 && learnt[j]; j-- {
+				if ids[j] == eos {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return false
+}
+
+func toInt32(ids []int) []int32 {
+	out := make([]int32, len(ids))
+	for i, id := range ids {
+		out[i] = int32(id)
+	}
+	return out
+}
+
+// RuneOffsetsToBytes converts [start, end) code-point offsets into text
+// (what Hugging Face tokenizers and data/tokenizer report) to the byte
+// offsets OffsetEncoder wants. Offsets out of range are clamped.
+func RuneOffsetsToBytes(text string, offs [][2]int) [][2]int {
+	// byteAt[i] is the byte index of code point i; one extra for the end.
+	byteAt := make([]int, 0, len(text)+1)
+	for i := range text {
+		byteAt = append(byteAt, i)
+	}
+	byteAt = append(byteAt, len(text))
+	conv := func(c int) int { return byteAt[min(max(c, 0), len(byteAt)-1)] }
+	out := make([][2]int, len(offs))
+	for i, o := range offs {
+		out[i] = [2]int{conv(o[0]), conv(o[1])}
+	}
+	return out
+}

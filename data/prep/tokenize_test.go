@@ -1,0 +1,193 @@
+package prep
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/ftune/ftune/data/format"
+)
+
+// learntRuns decodes the learnt tokens, runs joined by "|".
+func learntRuns(t Tokenized) string {
+	var runs []string
+	var cur []int32
+	for j, l := range t.Labels {
+		if l != IgnoreIndex {
+			if l != t.IDs[j] {
+				return "label differs from its token"
+			}
+			cur = append(cur, l)
+		} else if cur != nil {
+			runs, cur = append(runs, fakeDecode(cur)), nil
+		}
+	}
+	if cur != nil {
+		runs = append(runs, fakeDecode(cur))
+	}
+	return strings.Join(runs, "|")
+}
+
+func TestTokenizeChat(t *testing.T) {
+	tests := []struct {
+		name   string
+		msgs   []format.Message
+		tmpl   chatML
+		opts   Options
+		full   string // decoded ids
+		learnt string
+	}{
+		{
+			name:   "single turn",
+			msgs:   msgs("user", "Capital of France?", "assistant", "Paris"),
+			full:   "<|im_start|>user\nCapital of France?<|im_end|>\n<|im_start|>assistant\nParis<|im_end|>\n<|endoftext|>",
+			learnt: "Paris<|im_end|>\n<|endoftext|>",
+		},
+		{
+			name:   "system and two assistant turns",
+			msgs:   msgs("system", "Be brief.", "user", "A?", "assistant", "a", "user", "B?", "assistant", "b"),
+			full:   "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nA?<|im_end|>\n<|im_start|>assistant\na<|im_end|>\n<|im_start|>user\nB?<|im_end|>\n<|im_start|>assistant\nb<|im_end|>\n<|endoftext|>",
+			learnt: "a<|im_end|>\n|b<|im_end|>\n<|endoftext|>",
+		},
+		{
+			name:   "last turn rendered differently (Qwen3 think block)",
+			msgs:   msgs("user", "A?", "assistant", "a", "user", "B?", "assistant", "b"),
+			tmpl:   chatML{thinkLast: true},
+			full:   "<|im_start|>user\nA?<|im_end|>\n<|im_start|>assistant\na<|im_end|>\n<|im_start|>user\nB?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nb<|im_end|>\n<|endoftext|>",
+			learnt: "a<|im_end|>\n|<think>\n\n</think>\n\nb<|im_end|>\n<|endoftext|>",
+		},
+		{
+			name:   "train on inputs",
+			msgs:   msgs("user", "Q", "assistant", "A"),
+			opts:   Options{TrainOnInputs: true},
+			full:   "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n<|endoftext|>",
+			learnt: "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n<|endoftext|>",
+		},
+		{
+			name:   "template closes turns with EOS: no second EOS",
+			msgs:   msgs("user", "Q", "assistant", "A"),
+			tmpl:   chatML{end: "<|endoftext|>"},
+			full:   "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nA<|endoftext|>",
+			learnt: "A<|endoftext|>",
+		},
+		{
+			name:   "ends with a user turn: EOS not learnt",
+			msgs:   msgs("user", "Q", "assistant", "A", "user", "more?"),
+			full:   "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n<|im_start|>user\nmore?<|im_end|>\n<|endoftext|>",
+			learnt: "A<|im_end|>\n",
+		},
+		{
+			name:   "no EOS",
+			msgs:   msgs("user", "Q", "assistant", "A"),
+			opts:   Options{NoEOS: true},
+			full:   "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n",
+			learnt: "A<|im_end|>\n",
+		},
+	}
+	for _, tc := range tests {
+		for _, enc := range []struct {
+			name string
+			e    Encoder
+		}{{"segments", byteEncoder{}}, {"offsets", byteOffsetEncoder{}}} {
+			t.Run(tc.name+"/"+enc.name, func(t *testing.T) {
+				p := &Preprocessor{Enc: enc.e, Tmpl: tc.tmpl, EOS: fakeEOT, Opts: tc.opts}
+				got, out, err := p.Tokenize(format.Example{Messages: tc.msgs, Source: "f:1"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if out != Kept || got.Source != "f:1" {
+					t.Errorf("outcome %v source %q", out, got.Source)
+				}
+				if s := fakeDecode(got.IDs); s != tc.full {
+					t.Errorf("ids decode to\n%q, want\n%q", s, tc.full)
+				}
+				if s := learntRuns(got); s != tc.learnt {
+					t.Errorf("learnt %q, want %q", s, tc.learnt)
+				}
+			})
+		}
+	}
+}
+
+func TestTokenizeCompletion(t *testing.T) {
+	p := &Preprocessor{Enc: byteEncoder{}, EOS: fakeEOT}
+	got, _, err := p.Tokenize(format.Example{Text: "once upon"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := fakeDecode(got.IDs); s != "<s>once upon<|endoftext|>" {
+		t.Errorf("ids decode to %q", s)
+	}
+	if s := learntRuns(got); s != "<s>once upon<|endoftext|>" {
+		t.Errorf("learnt %q: completion text is learnt in full", s)
+	}
+}
+
+func TestTokenizeNotPrefixStable(t *testing.T) {
+	p := &Preprocessor{Enc: byteEncoder{}, Tmpl: chatML{dropHistory: true}, EOS: fakeEOT}
+	_, _, err := p.Tokenize(format.Example{Messages: msgs("user", "a", "assistant", "b", "user", "c", "assistant", "d"), Source: "x.jsonl:7"})
+	if !errors.Is(err, ErrNotPrefixStable) || !strings.Contains(err.Error(), "x.jsonl:7") {
+		t.Errorf("error %v, want ErrNotPrefixStable naming the source", err)
+	}
+	// train_on_inputs needs no spans, so it works with such templates.
+	p.Opts.TrainOnInputs = true
+	if _, _, err := p.Tokenize(format.Example{Messages: msgs("user", "a", "assistant", "b", "user", "c", "assistant", "d")}); err != nil {
+		t.Errorf("train_on_inputs: %v", err)
+	}
+}
+
+func TestOverlongExamples(t *testing.T) {
+	exs := []format.Example{
+		// user turn 9 tokens, assistant header 11, "A<|im_end|>\n" 3, EOS 1: 24.
+		{Messages: msgs("user", "Q", "assistant", "A")},
+		// user turn 58 tokens: truncation at 22 leaves nothing to learn.
+		{Messages: msgs("user", strings.Repeat("long ", 10), "assistant", "A")},
+		{Text: "short"}, // BOS + 5 + EOS
+	}
+	tests := []struct {
+		name string
+		opts Options
+		want Stats
+		lens []int
+	}{
+		{"no limit", Options{}, Stats{Examples: 3, Kept: 3, Tokens: 24 + 73 + 7, LabelTokens: 4 + 4 + 7}, []int{24, 73, 7}},
+		// Cut after "A<|im_end|>": 2 learnt tokens remain.
+		{"truncate", Options{MaxLen: 22}, Stats{Examples: 3, Kept: 2, Truncated: 1, DroppedNoLabel: 1, Tokens: 22 + 7, LabelTokens: 2 + 7}, []int{22, 7}},
+		{"drop", Options{MaxLen: 24, Overflow: Drop}, Stats{Examples: 3, Kept: 2, Dropped: 1, Tokens: 24 + 7, LabelTokens: 4 + 7}, []int{24, 7}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &Preprocessor{Enc: byteEncoder{}, Tmpl: chatML{}, EOS: fakeEOT, Opts: tc.opts}
+			docs, st, err := p.TokenizeAll(exs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st != tc.want {
+				t.Errorf("stats %+v, want %+v", st, tc.want)
+			}
+			var lens []int
+			for _, d := range docs {
+				lens = append(lens, len(d.IDs))
+			}
+			if len(lens) != len(tc.lens) {
+				t.Fatalf("lengths %v, want %v", lens, tc.lens)
+			}
+			for i := range lens {
+				if lens[i] != tc.lens[i] {
+					t.Errorf("lengths %v, want %v", lens, tc.lens)
+				}
+			}
+		})
+	}
+}
+
+func TestRuneOffsetsToBytes(t *testing.T) {
+	text := "añb€c" // a ñ(2 bytes) b €(3 bytes) c
+	got := RuneOffsetsToBytes(text, [][2]int{{0, 1}, {1, 2}, {2, 3}, {3, 4}, {4, 5}, {0, 0}, {2, 9}})
+	want := [][2]int{{0, 1}, {1, 3}, {3, 4}, {4, 7}, {7, 8}, {0, 0}, {3, 8}}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("offset %d: %v, want %v", i, got[i], want[i])
+		}
+	}
+}

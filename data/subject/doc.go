@@ -1,0 +1,22 @@
+// Package subject manages one dataset per subject (SubjectDatasetManager).
+//
+// A data root holds one folder per subject:
+//
+//	root/
+//	  geography/
+//	    subject.yaml   description, template, weight, system, shape, columns
+//	    train.jsonl    any format data/format reads: .jsonl .json .csv .tsv
+//	    val.jsonl      .txt .parquet; "validation" and "dev" also name val
+//	    test.jsonl
+//	  chemistry/
+//	    ...
+//
+// Open discovers the subjects (sorted by name; the index is the subject id
+// carried by every row), Validate reports examples, tokens, truncated and
+// dropped counts per split and duplicates within and across splits, and
+// Mix / MixPlan combine subjects by concatenation, by weights or by
+// temperature sampling, deterministically from a seed.
+//
+// The bundled quiz subjects under assets/data/subjects are made by
+// subject/quizgen (go run ./data/subject/cmd/gen-quiz).
+package subject

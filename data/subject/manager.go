@@ -1,0 +1,256 @@
+package subject
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ftune/ftune/data/format"
+)
+
+// Split names a dataset split.
+type Split string
+
+const (
+	Train Split = "train"
+	Val   Split = "val"
+	Test  Split = "test"
+)
+
+// Splits in report order.
+var Splits = []Split{Train, Val, Test}
+
+// splitOf maps a file stem to its split; "validation" and "dev" are the
+// names Hugging Face datasets often use.
+func splitOf(stem string) (Split, bool) {
+	switch strings.ToLower(stem) {
+	case "train":
+		return Train, true
+	case "val", "valid", "validation", "dev":
+		return Val, true
+	case "test":
+		return Test, true
+	}
+	return "", false
+}
+
+// ConfigFile is the name of a subject's settings file.
+const ConfigFile = "subject.yaml"
+
+// Config is subject.yaml.
+type Config struct {
+	// Name defaults to the folder name.
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Template names the chat template ("chatml", "llama3", ... or a file);
+	// empty means the model's own.
+	Template string `yaml:"template"`
+	// Weight is the sampling weight when interleaving subjects (default 1).
+	Weight *float64 `yaml:"weight"`
+	// System, when set, is prepended as a system message to chat examples
+	// that have none.
+	System string `yaml:"system"`
+	// Shape and Columns map files whose fields are not auto-detected.
+	Shape   string            `yaml:"shape"`
+	Columns map[string]string `yaml:"columns"`
+}
+
+// Subject is one discovered subject folder.
+type Subject struct {
+	ID     int // index in Manager.Subjects (sorted by name): the row's subject id
+	Name   string
+	Dir    string
+	Config Config
+	Files  map[Split]string
+}
+
+// WeightOrDefault is the sampling weight.
+func (s *Subject) WeightOrDefault() float64 {
+	if s.Config.Weight == nil {
+		return 1
+	}
+	return *s.Config.Weight
+}
+
+// Manager is a data root with one folder per subject (SubjectDatasetManager).
+type Manager struct {
+	Root     string
+	Subjects []*Subject
+}
+
+// SubjectDatasetManager is the name the design documents use for Manager.
+type SubjectDatasetManager = Manager
+
+// ErrNoSubjects: the root holds no subject folder.
+var ErrNoSubjects = errors.New("no subject folders")
+
+// Open discovers the subjects under root. A folder is a subject when it
+// holds subject.yaml or a train/val/test file of a supported format.
+func Open(root string) (*Manager, error) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return nil, fmt.Errorf("subject root: %w", err)
+	}
+	m := &Manager{Root: root}
+	names := map[string]string{}
+	for _, e := range ents {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		s, ok, err := openSubject(filepath.Join(root, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		if other, dup := names[s.Name]; dup {
+			return nil, fmt.Errorf("subject name %q used by %s and %s", s.Name, other, s.Dir)
+		}
+		names[s.Name] = s.Dir
+		m.Subjects = append(m.Subjects, s)
+	}
+	if len(m.Subjects) == 0 {
+		return nil, fmt.Errorf("%s: %w (want folders holding subject.yaml and train/val/test files)", root, ErrNoSubjects)
+	}
+	sort.Slice(m.Subjects, func(i, j int) bool { return m.Subjects[i].Name < m.Subjects[j].Name })
+	for i, s := range m.Subjects {
+		s.ID = i
+	}
+	return m, nil
+}
+
+func openSubject(dir string) (*Subject, bool, error) {
+	s := &Subject{Name: filepath.Base(dir), Dir: dir, Files: map[Split]string{}}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	hasConfig := false
+	for _, e := range ents {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, ".") {
+			continue
+		}
+		if name == ConfigFile {
+			hasConfig = true
+			continue
+		}
+		stem := strings.TrimSuffix(name, filepath.Ext(name))
+		split, ok := splitOf(stem)
+		if !ok {
+			continue
+		}
+		if _, err := format.KindOf(name); err != nil {
+			return nil, false, fmt.Errorf("subject %s: %w", dir, err)
+		}
+		if prev, dup := s.Files[split]; dup {
+			return nil, false, fmt.Errorf("subject %s: two %s files, %s and %s: keep one", dir, split, filepath.Base(prev), name)
+		}
+		s.Files[split] = filepath.Join(dir, name)
+	}
+	if !hasConfig && len(s.Files) == 0 {
+		return nil, false, nil
+	}
+	if hasConfig {
+		if err := s.readConfig(filepath.Join(dir, ConfigFile)); err != nil {
+			return nil, false, err
+		}
+	}
+	if len(s.Files) == 0 {
+		return nil, false, fmt.Errorf("subject %s: no train, val or test file", dir)
+	}
+	return s, true, nil
+}
+
+func (s *Subject) readConfig(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true) // a misspelt key must not be silently ignored
+	// An empty file (io.EOF) means all defaults.
+	if err := dec.Decode(&s.Config); err != nil && err != io.EOF {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if s.Config.Name != "" {
+		s.Name = s.Config.Name
+	}
+	if w := s.Config.Weight; w != nil && (*w < 0 || *w != *w) {
+		return fmt.Errorf("%s: weight %v: expected a number >= 0", path, *w)
+	}
+	if _, err := s.mapping(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// mapping builds the format mapping from shape and columns.
+func (s *Subject) mapping() (format.Mapping, error) {
+	shape, err := format.ParseShape(s.Config.Shape)
+	if err != nil {
+		return format.Mapping{}, err
+	}
+	m := format.Mapping{Shape: shape}
+	fields := map[string]*string{
+		"instruction": &m.Instruction, "input": &m.Input, "output": &m.Output,
+		"messages": &m.Messages, "role": &m.Role, "content": &m.Content, "text": &m.Text,
+		"prompt": &m.Prompt, "response": &m.Response, "system": &m.System,
+	}
+	for k, v := range s.Config.Columns {
+		p, ok := fields[k]
+		if !ok {
+			return m, fmt.Errorf("columns: unknown key %q (want instruction, input, output, messages, role, content, text, prompt, response or system)", k)
+		}
+		*p = v
+	}
+	if len(s.Config.Columns) > 0 && shape == format.ShapeAuto {
+		return m, fmt.Errorf("columns need a shape")
+	}
+	return m, nil
+}
+
+// Subject returns the subject of that name.
+func (m *Manager) Subject(name string) (*Subject, bool) {
+	for _, s := range m.Subjects {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+// Load reads a split of the subject. opts.Mapping is replaced by the
+// subject's own when subject.yaml sets a shape. A missing split gives
+// os.ErrNotExist.
+func (s *Subject) Load(split Split, opts format.Options) ([]format.Example, format.Report, error) {
+	path, ok := s.Files[split]
+	if !ok {
+		return nil, format.Report{}, fmt.Errorf("subject %s: no %s file: %w", s.Name, split, os.ErrNotExist)
+	}
+	if m, err := s.mapping(); err != nil {
+		return nil, format.Report{}, err
+	} else if m.Shape != format.ShapeAuto {
+		opts.Mapping = m
+	}
+	exs, rep, err := format.ReadAll(path, opts)
+	if err != nil {
+		return nil, rep, fmt.Errorf("subject %s: %w", s.Name, err)
+	}
+	if s.Config.System != "" {
+		for i := range exs {
+			if exs[i].IsChat() && exs[i].Messages[0].Role != format.RoleSystem {
+				exs[i].Messages = append([]format.Message{{Role: format.RoleSystem, Content: s.Config.System}}, exs[i].Messages...)
+			}
+		}
+	}
+	return exs, rep, nil
+}

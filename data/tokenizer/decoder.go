@@ -1,0 +1,266 @@
+package tokenizer
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// decoder turns tokens back into text pieces, as tokenizers' decode_chain.
+type decoder interface {
+	decode(tokens []string) []string
+}
+
+func buildDecoder(o jobj) (decoder, error) {
+	t, err := o.typ()
+	if err != nil {
+		return nil, err
+	}
+	switch t {
+	case "Sequence":
+		subs, err := o.objList("decoders")
+		if err != nil {
+			return nil, err
+		}
+		var seq seqDecoder
+		for _, s := range subs {
+			d, err := buildDecoder(s)
+			if err != nil {
+				return nil, err
+			}
+			seq = append(seq, d)
+		}
+		return seq, nil
+	case "ByteLevel":
+		return byteLevelDecoder{}, nil
+	case "ByteFallback":
+		return byteFallbackDecoder{}, nil
+	case "Fuse":
+		return fuseDecoder{}, nil
+	case "Replace":
+		m, err := buildMatcher(o, "pattern")
+		if err != nil {
+			return nil, err
+		}
+		c, err := o.str("content", "")
+		if err != nil {
+			return nil, err
+		}
+		return replaceDecoder{m, c}, nil
+	case "Strip":
+		c, err := o.oneChar("content", ' ')
+		if err != nil {
+			return nil, err
+		}
+		start, err := o.integer("start", 0)
+		if err != nil {
+			return nil, err
+		}
+		stop, err := o.integer("stop", 0)
+		if err != nil {
+			return nil, err
+		}
+		return stripDecoder{c: string(c), start: start, stop: stop}, nil
+	case "Metaspace":
+		p, _, err := buildMetaspace(o)
+		if err != nil {
+			return nil, err
+		}
+		ms := p.(metaspacePre)
+		return metaspaceDecoder{repl: ms.repl, stripFirst: ms.prepend != "never"}, nil
+	case "WordPiece":
+		prefix, err := o.str("prefix", "##")
+		if err != nil {
+			return nil, err
+		}
+		cleanup, err := o.boolean("cleanup", true)
+		if err != nil {
+			return nil, err
+		}
+		return wordPieceDecoder{prefix: prefix, cleanup: cleanup}, nil
+	case "BPEDecoder":
+		suffix, err := o.str("suffix", "</w>")
+		if err != nil {
+			return nil, err
+		}
+		return bpeDecoder{suffix: suffix}, nil
+	case "":
+		return nil, fmt.Errorf("%s: missing \"type\"", o.path)
+	default:
+		return nil, o.unsupported("decoder type " + t)
+	}
+}
+
+type seqDecoder []decoder
+
+func (s seqDecoder) decode(tokens []string) []string {
+	for _, d := range s {
+		tokens = d.decode(tokens)
+	}
+	return tokens
+}
+
+type byteLevelDecoder struct{}
+
+func (byteLevelDecoder) decode(tokens []string) []string {
+	var b []byte
+	for _, t := range tokens {
+		b = unByteLevel(t, b)
+	}
+	return []string{lossyUTF8(b)}
+}
+
+// byteFallbackDecoder turns runs of <0xNN> tokens into the text they spell;
+// a run that is not valid UTF-8 becomes one U+FFFD per byte (tokenizers).
+type byteFallbackDecoder struct{}
+
+func parseByteToken(t string) (byte, bool) {
+	if len(t) != 6 || !strings.HasPrefix(t, "<0x") || t[5] != '>' {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(t[3:5], 16, 8)
+	return byte(v), err == nil
+}
+
+func (byteFallbackDecoder) decode(tokens []string) []string {
+	out := make([]string, 0, len(tokens))
+	var run []byte
+	flush := func() {
+		if len(run) == 0 {
+			return
+		}
+		if s := string(run); utf8.ValidString(s) {
+			out = append(out, s)
+		} else {
+			for range run {
+				out = append(out, "\uFFFD")
+			}
+		}
+		run = run[:0]
+	}
+	for _, t := range tokens {
+		if b, ok := parseByteToken(t); ok {
+			run = append(run, b)
+			continue
+		}
+		flush()
+		out = append(out, t)
+	}
+	flush()
+	return out
+}
+
+type fuseDecoder struct{}
+
+func (fuseDecoder) decode(tokens []string) []string {
+	return []string{strings.Join(tokens, "")}
+}
+
+type replaceDecoder struct {
+	m       matcher
+	content string
+}
+
+func (r replaceDecoder) decode(tokens []string) []string {
+	out := make([]string, len(tokens))
+	for i, t := range tokens {
+		ms, err := r.m.find(t)
+		if err != nil || len(ms) == 0 {
+			out[i] = t
+			continue
+		}
+		var sb strings.Builder
+		prev := 0
+		for _, m := range ms {
+			sb.WriteString(t[prev:m[0]])
+			sb.WriteString(r.content)
+			prev = m[1]
+		}
+		sb.WriteString(t[prev:])
+		out[i] = sb.String()
+	}
+	return out
+}
+
+// stripDecoder removes up to start leading and stop trailing copies of c
+// from every token (Llama-2 strips the space its Metaspace prepended).
+type stripDecoder struct {
+	c           string
+	start, stop int
+}
+
+func (s stripDecoder) decode(tokens []string) []string {
+	out := make([]string, len(tokens))
+	for i, t := range tokens {
+		for k := 0; k < s.start && strings.HasPrefix(t, s.c); k++ {
+			t = t[len(s.c):]
+		}
+		for k := 0; k < s.stop && strings.HasSuffix(t, s.c); k++ {
+			t = t[:len(t)-len(s.c)]
+		}
+		out[i] = t
+	}
+	return out
+}
+
+type metaspaceDecoder struct {
+	repl       string
+	stripFirst bool
+}
+
+func (m metaspaceDecoder) decode(tokens []string) []string {
+	out := make([]string, len(tokens))
+	for i, t := range tokens {
+		t = strings.ReplaceAll(t, m.repl, " ")
+		if i == 0 && m.stripFirst {
+			t = strings.TrimPrefix(t, " ")
+		}
+		out[i] = t
+	}
+	return out
+}
+
+type wordPieceDecoder struct {
+	prefix  string
+	cleanup bool
+}
+
+func (w wordPieceDecoder) decode(tokens []string) []string {
+	out := make([]string, len(tokens))
+	for i, t := range tokens {
+		if i > 0 {
+			if strings.HasPrefix(t, w.prefix) {
+				t = t[len(w.prefix):]
+			} else {
+				t = " " + t
+			}
+		}
+		if w.cleanup {
+			t = cleanupSpaces(t)
+		}
+		out[i] = t
+	}
+	return out
+}
+
+// cleanupSpaces is transformers' clean_up_tokenization.
+func cleanupSpaces(s string) string {
+	r := strings.NewReplacer(" .", ".", " ?", "?", " !", "!", " ,", ",", " ' ", "'",
+		" n't", "n't", " 'm", "'m", " 's", "'s", " 've", "'ve", " 're", "'re")
+	return r.Replace(s)
+}
+
+type bpeDecoder struct{ suffix string }
+
+func (b bpeDecoder) decode(tokens []string) []string {
+	out := make([]string, len(tokens))
+	for i, t := range tokens {
+		rep := " "
+		if i == len(tokens)-1 {
+			rep = ""
+		}
+		out[i] = strings.ReplaceAll(t, b.suffix, rep)
+	}
+	return out
+}

@@ -1,0 +1,370 @@
+package tokenizer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+)
+
+// ErrInvalidUTF8 is returned by Encode for text that is not valid UTF-8.
+var ErrInvalidUTF8 = errors.New("text is not valid UTF-8")
+
+// Encoding is the result of Encode. Offsets are [start, end) character (code
+// point) offsets into the input text, as tokenizers' Python binding reports
+// them; tokens added by the post-processor (BOS, EOS) have [0, 0].
+type Encoding struct {
+	IDs     []int
+	Tokens  []string
+	Offsets [][2]int
+}
+
+// Tokenizer is a loaded tokenizer.json. It is safe for concurrent use.
+type Tokenizer struct {
+	model         *bpe
+	norm          normalizer
+	pre           preTokenizer
+	post          postProcessor
+	dec           decoder
+	added         []*AddedToken
+	addedByID     map[int]*AddedToken
+	addedByS      map[string]*AddedToken
+	rawAdded      *addedMatcher // normalized=false tokens, matched in the input
+	normAdded     *addedMatcher // normalized=true tokens, matched after normalizing
+	vocabSize     int
+	cfg           *Config
+	bos, eos, pad int
+}
+
+// Load reads dir/tokenizer.json and, when present, dir/tokenizer_config.json
+// (special tokens, add_bos_token/add_eos_token).
+func Load(dir string) (*Tokenizer, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		return nil, fmt.Errorf("load tokenizer: %w", err)
+	}
+	cfgPath := filepath.Join(dir, "tokenizer_config.json")
+	var cfg *Config
+	if _, err := os.Stat(cfgPath); err == nil {
+		if cfg, err = ReadConfig(cfgPath); err != nil {
+			return nil, err
+		}
+	}
+	t, err := FromJSON(data, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", filepath.Join(dir, "tokenizer.json"), err)
+	}
+	return t, nil
+}
+
+// LoadFile reads a tokenizer.json file alone.
+func LoadFile(path string) (*Tokenizer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load tokenizer: %w", err)
+	}
+	t, err := FromJSON(data, nil)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// FromJSON builds a tokenizer from the contents of a tokenizer.json; cfg
+// (from tokenizer_config.json) may be nil.
+func FromJSON(data []byte, cfg *Config) (*Tokenizer, error) {
+	root, err := parseObj("tokenizer.json", data)
+	if err != nil {
+		return nil, err
+	}
+	root.path = "" // fields are named from the top: "model.vocab"
+	t := &Tokenizer{addedByID: map[int]*AddedToken{}, addedByS: map[string]*AddedToken{}, cfg: cfg}
+	if root.has("normalizer") {
+		o, err := root.obj("normalizer")
+		if err != nil {
+			return nil, err
+		}
+		if t.norm, err = buildNormalizer(trimPath(o)); err != nil {
+			return nil, err
+		}
+	}
+	byteLevel := false
+	if root.has("pre_tokenizer") {
+		o, err := root.obj("pre_tokenizer")
+		if err != nil {
+			return nil, err
+		}
+		if t.pre, byteLevel, err = buildPreTokenizer(trimPath(o)); err != nil {
+			return nil, err
+		}
+	}
+	if !root.has("model") {
+		return nil, errors.New("model: missing")
+	}
+	mo, err := root.obj("model")
+	if err != nil {
+		return nil, err
+	}
+	if t.model, err = buildBPE(trimPath(mo), byteLevel); err != nil {
+		return nil, err
+	}
+	if root.has("post_processor") {
+		o, err := root.obj("post_processor")
+		if err != nil {
+			return nil, err
+		}
+		if t.post, err = buildPostProcessor(trimPath(o)); err != nil {
+			return nil, err
+		}
+	}
+	if root.has("decoder") {
+		o, err := root.obj("decoder")
+		if err != nil {
+			return nil, err
+		}
+		if t.dec, err = buildDecoder(trimPath(o)); err != nil {
+			return nil, err
+		}
+	}
+	if t.added, err = readAddedTokens(root); err != nil {
+		return nil, err
+	}
+	if err := t.indexAdded(); err != nil {
+		return nil, err
+	}
+	t.bos, t.eos, t.pad = -1, -1, -1
+	if cfg != nil {
+		t.bos = t.idOf(cfg.BOSToken)
+		t.eos = t.idOf(cfg.EOSToken)
+		t.pad = t.idOf(cfg.PADToken)
+		if err := t.applyAddSpecial(cfg); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func trimPath(o jobj) jobj {
+	o.path = strings.TrimPrefix(o.path, ".")
+	return o
+}
+
+func (t *Tokenizer) idOf(tok string) int {
+	if tok == "" {
+		return -1
+	}
+	if id, ok := t.TokenToID(tok); ok {
+		return id
+	}
+	return -1
+}
+
+func (t *Tokenizer) indexAdded() error {
+	t.vocabSize = len(t.model.tokens)
+	var raw, normd []addedPattern
+	for _, a := range t.added {
+		t.addedByID[a.ID] = a
+		t.addedByS[a.Content] = a
+		t.vocabSize = max(t.vocabSize, a.ID+1)
+		if !a.Normalized || t.norm == nil {
+			raw = append(raw, addedPattern{a.Content, a})
+			continue
+		}
+		n := identity(a.Content, 0)
+		if err := t.norm.normalize(&n); err != nil {
+			return fmt.Errorf("added token %q: %w", a.Content, err)
+		}
+		if n.s != "" {
+			normd = append(normd, addedPattern{n.s, a})
+		}
+	}
+	t.rawAdded = newAddedMatcher(raw)
+	t.normAdded = newAddedMatcher(normd)
+	return nil
+}
+
+// Encode tokenizes text. With addSpecialTokens the post-processor's special
+// tokens (BOS/EOS of Llama-family templates) are added.
+func (t *Tokenizer) Encode(text string, addSpecialTokens bool) (Encoding, error) {
+	if !utf8.ValidString(text) {
+		i := 0
+		for i < len(text) {
+			r, size := utf8.DecodeRuneInString(text[i:])
+			if r == utf8.RuneError && size == 1 {
+				break
+			}
+			i += size
+		}
+		return Encoding{}, fmt.Errorf("encode: byte %d: %w", i, ErrInvalidUTF8)
+	}
+	// Byte-level BPE averages about 4 bytes a token on English.
+	raw := newRawEncoding(len(text)/3 + 4)
+	prev := 0
+	for _, m := range t.rawAdded.find(text) {
+		if err := t.encodeSegment(identity(text[prev:m.start], prev), raw); err != nil {
+			return Encoding{}, err
+		}
+		raw.push(m.tok.ID, m.tok.Content, [2]int{m.start, m.end}, false)
+		prev = m.end
+	}
+	if err := t.encodeSegment(identity(text[prev:], prev), raw); err != nil {
+		return Encoding{}, err
+	}
+	if t.post != nil {
+		raw = t.post.process(raw, addSpecialTokens)
+	}
+	enc := Encoding{IDs: raw.ids, Tokens: raw.tokens, Offsets: raw.offsets}
+	if !isASCII(text) { // ASCII text has character offsets equal to byte offsets
+		conv := newCharOffsets(text)
+		for i, o := range enc.Offsets {
+			enc.Offsets[i] = conv.convert(o)
+		}
+	}
+	if enc.IDs == nil {
+		enc = Encoding{IDs: []int{}, Tokens: []string{}, Offsets: [][2]int{}}
+	}
+	return enc, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// encodeSegment encodes text between added tokens: normalize, match
+// normalized added tokens, pre-tokenize, run the model.
+func (t *Tokenizer) encodeSegment(n nstr, out *rawEncoding) error {
+	if n.s == "" {
+		return nil
+	}
+	if t.norm != nil {
+		if err := t.norm.normalize(&n); err != nil {
+			return err
+		}
+	}
+	prev := 0
+	for _, m := range t.normAdded.find(n.s) {
+		if err := t.encodeNormalized(n.sub(prev, m.start), out); err != nil {
+			return err
+		}
+		r := n.origRange(m.start, m.end)
+		out.push(m.tok.ID, m.tok.Content, [2]int{r.start, r.end}, false)
+		prev = m.end
+	}
+	return t.encodeNormalized(n.sub(prev, len(n.s)), out)
+}
+
+func (t *Tokenizer) encodeNormalized(n nstr, out *rawEncoding) error {
+	if n.s == "" {
+		return nil
+	}
+	model := func(p nstr) {
+		for _, w := range t.model.tokenize(p.s) {
+			r := p.charRange(int(w.start), int(w.end))
+			out.push(int(w.id), t.model.tokens[w.id], [2]int{r.start, r.end}, false)
+		}
+	}
+	word := model
+	if t.model.metaSplit {
+		word = func(p nstr) {
+			start := 0
+			for i := 1; i < len(p.s); i++ {
+				if strings.HasPrefix(p.s[i:], metaspace) && !strings.HasSuffix(p.s[:i], metaspace) {
+					model(p.sub(start, i))
+					start = i
+				}
+			}
+			model(p.sub(start, len(p.s)))
+		}
+	}
+	if t.pre == nil {
+		word(n)
+		return nil
+	}
+	return t.pre.split(n, word)
+}
+
+// Decode turns ids back into text; skipSpecial leaves out special added
+// tokens. An id outside the vocabulary is an error.
+func (t *Tokenizer) Decode(ids []int, skipSpecial bool) (string, error) {
+	tokens := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if a, ok := t.addedByID[id]; ok {
+			if !(skipSpecial && a.Special) {
+				tokens = append(tokens, a.Content)
+			}
+			continue
+		}
+		if id < 0 || id >= len(t.model.tokens) || t.model.tokens[id] == "" {
+			return "", fmt.Errorf("decode: id %d is not in the vocabulary (size %d)", id, t.vocabSize)
+		}
+		tok := t.model.tokens[id]
+		if skipSpecial {
+			if a, ok := t.addedByS[tok]; ok && a.Special {
+				continue
+			}
+		}
+		tokens = append(tokens, tok)
+	}
+	if t.dec == nil {
+		return strings.Join(tokens, " "), nil
+	}
+	return strings.Join(t.dec.decode(tokens), ""), nil
+}
+
+// TokenToID returns the id of a token (added tokens first, as tokenizers).
+func (t *Tokenizer) TokenToID(tok string) (int, bool) {
+	if a, ok := t.addedByS[tok]; ok {
+		return a.ID, true
+	}
+	id, ok := t.model.vocab[tok]
+	return id, ok
+}
+
+// IDToToken returns the token of an id.
+func (t *Tokenizer) IDToToken(id int) (string, bool) {
+	if a, ok := t.addedByID[id]; ok {
+		return a.Content, true
+	}
+	if id < 0 || id >= len(t.model.tokens) || t.model.tokens[id] == "" {
+		return "", false
+	}
+	return t.model.tokens[id], true
+}
+
+// VocabSize is one more than the largest id, added tokens included (the
+// number of embedding rows the tokenizer needs).
+func (t *Tokenizer) VocabSize() int { return t.vocabSize }
+
+// AddedTokens lists the added tokens of tokenizer.json.
+func (t *Tokenizer) AddedTokens() []AddedToken {
+	out := make([]AddedToken, len(t.added))
+	for i, a := range t.added {
+		out[i] = *a
+	}
+	return out
+}
+
+// IsSpecial reports whether id is a special added token.
+func (t *Tokenizer) IsSpecial(id int) bool {
+	a, ok := t.addedByID[id]
+	return ok && a.Special
+}
+
+// BOS returns the id of tokenizer_config.json's bos_token.
+func (t *Tokenizer) BOS() (int, bool) { return t.bos, t.bos >= 0 }
+
+// EOS returns the id of tokenizer_config.json's eos_token.
+func (t *Tokenizer) EOS() (int, bool) { return t.eos, t.eos >= 0 }
+
+// PAD returns the id of tokenizer_config.json's pad_token.
+func (t *Tokenizer) PAD() (int, bool) { return t.pad, t.pad >= 0 }
+
+// Config returns tokenizer_config.json's settings (nil when there was none).
+func (t *Tokenizer) Config() *Config { return t.cfg }
