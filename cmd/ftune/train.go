@@ -206,4 +206,3 @@ func firstAdapter(r *recipe.Result) string {
 	}
 	return ""
 }
-

@@ -19,13 +19,13 @@ const (
 
 // Options configure a run. Defaults returns the main job's settings.
 type Options struct {
-	ModelDir string   // Hugging Face folder
-	DataRoot string   // subject folders (train/val/test + subject.yaml)
+	ModelDir string // Hugging Face folder
+	DataRoot string // subject folders (train/val/test + subject.yaml)
 	// TokenCache, when set, is a folder of memory-mapped token caches
 	// (`ftune data prepare`) that training reads instead of tokenising.
 	TokenCache string
-	Subjects []string // nil = all
-	Mode     Mode
+	Subjects   []string // nil = all
+	Mode       Mode
 
 	OutDir  string // runs root
 	RunName string // "" = timestamp
