@@ -41,6 +41,10 @@ type Model struct {
 	// Checkpointing recomputes each decoder block during the backward
 	// instead of keeping its activations.
 	Checkpointing bool
+	// EmbeddingHook, when set, transforms the token embeddings before the
+	// first block (NEFTune noise during training, for instance); it sees
+	// the tape, nil in inference.
+	EmbeddingHook func(tp *autograd.Tape, h *autograd.Var) *autograd.Var
 	// rope carries dynamic-NTK RoPE state across calls as transformers does.
 	rope RopeState
 }
@@ -165,6 +169,9 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 	h := tp.Embedding(m.Embed, in.InputIDs)
 	if h.Value.DType() != m.DType {
 		h = autograd.Const(h.Value.To(m.DType))
+	}
+	if m.EmbeddingHook != nil {
+		h = m.EmbeddingHook(tp, h)
 	}
 	if opt.KeepHidden {
 		out.Hidden = append(out.Hidden, h)

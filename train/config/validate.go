@@ -129,6 +129,7 @@ func (c *RunConfig) Validate() error {
 	v.check(o.Momentum >= 0 && o.Momentum < 1, "training.optimizer.momentum", "must be in [0, 1), got %v", o.Momentum)
 
 	v.oneOf(t.Adapters, "training.adapters", adapterSets)
+	v.check(t.NEFTuneAlpha >= 0 && finite(t.NEFTuneAlpha), "training.neftune_alpha", "must be >= 0 (0 = off), got %v", t.NEFTuneAlpha)
 	s := &t.Schedule
 	v.oneOf(s.Name, "training.schedule.name", schedules)
 	v.check(s.WarmupSteps >= 0, "training.schedule.warmup_steps", "must be >= 0, got %d", s.WarmupSteps)

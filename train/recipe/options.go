@@ -52,6 +52,9 @@ type Options struct {
 	Dropout float64
 	Targets []string // module names, or {"all-linear"}
 	RSLoRA  bool
+	// NEFTuneAlpha > 0 adds NEFTune noise to the input embeddings during
+	// training (never during evaluation).
+	NEFTuneAlpha float64
 	// Template names a built-in chat template (chatml, llama3, ...);
 	// "" or "auto" uses the model's own.
 	Template string
@@ -141,6 +144,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("recipe: learning rate must be > 0")
 	case o.R <= 0 || o.Alpha <= 0:
 		return fmt.Errorf("recipe: LoRA r and alpha must be > 0")
+	case o.NEFTuneAlpha < 0:
+		return fmt.Errorf("recipe: NEFTune alpha must be >= 0")
 	case o.Dropout < 0 || o.Dropout >= 1:
 		return fmt.Errorf("recipe: LoRA dropout must be in [0,1)")
 	case o.Steps > 0 && o.WarmupSteps > o.Steps:

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/data/augment"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
@@ -303,6 +304,9 @@ func (s *session) trainer(run *track.Run) (*train.Trainer, error) {
 				Monitor: o.Monitor, Mode: o.MonitorMode, TopK: o.TopK, Extra: s.saveAdaptersInto},
 		},
 	}
+	if o.NEFTuneAlpha > 0 {
+		s.model.EmbeddingHook = neftuneHook(augment.NEFTune{Alpha: o.NEFTuneAlpha, Seed: o.Seed}, t)
+	}
 	if o.EarlyStopPatience > 0 && o.Monitor != "" {
 		t.Callbacks = append(t.Callbacks, &train.EarlyStopping{Monitor: o.Monitor, Mode: o.MonitorMode, Patience: o.EarlyStopPatience, MinDelta: o.EarlyStopMinDelta})
 	}
@@ -442,4 +446,22 @@ func summaryOf(r *Result) summary {
 	}
 	sort.Strings(s.SubjectList)
 	return s
+}
+
+// neftuneHook adds NEFTune noise to the embeddings of training forwards
+// (tp != nil). The noise is drawn from the loader position, so a resumed
+// run draws the same values; the gradient passes through unchanged.
+func neftuneHook(n augment.NEFTune, t *train.Trainer) func(*autograd.Tape, *autograd.Var) *autograd.Var {
+	return func(tp *autograd.Tape, h *autograd.Var) *autograd.Var {
+		if tp == nil {
+			return h
+		}
+		shape := h.Value.Shape()
+		noise := make([]float32, h.Value.Numel())
+		epoch, index := t.Train.Position()
+		if err := n.Apply(noise, shape[len(shape)-2], shape[len(shape)-1], uint64(epoch)<<32|uint64(index), true); err != nil {
+			panic(&tensor.Error{Err: err})
+		}
+		return tp.Add(h, autograd.Const(tensor.FromHost(h.Value.Backend(), tensor.F32, noise, shape...).To(h.Value.DType())))
+	}
 }
