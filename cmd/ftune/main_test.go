@@ -42,6 +42,14 @@ func TestTrainEndToEnd(t *testing.T) {
 			t.Errorf("run folder lacks %s: %v", f, err)
 		}
 	}
+	ev, err := run(t, "eval", "--adapter", filepath.Join(run, "adapter"), "--questions", "1", "--subjects", "[chemistry]")
+	if err != nil || !strings.Contains(ev, "validation: loss") || !strings.Contains(ev, "chemistry") {
+		t.Fatalf("eval with the exported adapter: %v\n%s", err, ev)
+	}
+	lst, err := run(t, "runs", "list", "--output", outDir)
+	if err != nil || !strings.Contains(lst, "e2e") || !strings.Contains(lst, "finished") {
+		t.Fatalf("runs list: %v\n%s", err, lst)
+	}
 	gen, err := runCapture(t, "generate", "--adapter", filepath.Join(run, "adapter"), "--prompt", "Which element has atomic number 26?", "--max-tokens", "4")
 	if err != nil {
 		t.Fatalf("generate with the exported adapter: %v\n%s", err, gen)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -154,6 +155,14 @@ func (s *session) anyAdapter() *lora.Adapter {
 }
 
 func (s *session) load() error {
+	if err := s.loadBase(); err != nil {
+		return err
+	}
+	return s.attach()
+}
+
+// loadBase reads the model, its tokenizer and template, and the data.
+func (s *session) loadBase() error {
 	o := s.o
 	lo := nn.LoadOptions{KeepBF16: true}
 	if o.Load4Bit {
@@ -176,10 +185,8 @@ func (s *session) load() error {
 			return err
 		}
 	}
-	if s.data, err = loadData(o, s.tp); err != nil {
-		return err
-	}
-	return s.attach()
+	s.data, err = loadData(o, s.tp)
+	return err
 }
 
 // attach creates the adapters: one shared, or one per subject routed by row.
@@ -464,4 +471,67 @@ func neftuneHook(n augment.NEFTune, t *train.Trainer) func(*autograd.Tape, *auto
 		}
 		return tp.Add(h, autograd.Const(tensor.FromHost(h.Value.Backend(), tensor.F32, noise, shape...).To(h.Value.DType())))
 	}
+}
+
+// Evaluate measures a base model, with a PEFT adapter when adapterDir is
+// set, on the subjects' validation split (loss, perplexity, token
+// accuracy) and held-out questions (exact match, contains, multiple
+// choice). An adapterDir holding one folder per subject (as per-subject
+// runs export) routes each subject's questions through its own adapter.
+func Evaluate(o Options, adapterDir string) (Evaluation, error) {
+	s := &session{o: o, log: io.Discard, adapters: map[string]*lora.Adapter{}}
+	if o.Log != nil {
+		s.log = o.Log
+	}
+	if err := s.loadBase(); err != nil {
+		return Evaluation{}, err
+	}
+	if adapterDir != "" {
+		if err := s.loadAdapters(adapterDir); err != nil {
+			return Evaluation{}, err
+		}
+	}
+	vl, err := train.NewRowLoader(s.data.val, max(o.BatchSize, 1), false, 0, s.tp.pad, s.model.Backend)
+	if err != nil {
+		return Evaluation{}, err
+	}
+	t := &train.Trainer{Model: s.model, Val: vl, Cfg: train.Config{ValMaxBatches: o.EvalMaxBatches}}
+	if s.routed != nil {
+		t.Forward = func(tp *autograd.Tape, b train.Batch, fo nn.ForwardOptions) (nn.Output, error) {
+			return s.routed.ForwardRouted(tp, b.Batch, b.Subjects, fo)
+		}
+	}
+	ev, err := s.evaluate(t)
+	if err == nil {
+		s.printEval(ev)
+	}
+	return ev, err
+}
+
+// loadAdapters attaches a PEFT adapter folder, or one folder per subject.
+func (s *session) loadAdapters(dir string) error {
+	if nn.Exists(dir) || fileExists(filepath.Join(dir, "adapter_config.json")) {
+		a, err := lora.Load(s.model, dir, "default")
+		if err != nil {
+			return err
+		}
+		s.adapters["default"] = a
+		return a.Attach(s.model)
+	}
+	s.routed = lora.NewSubjectAdapterModel(s.model)
+	for _, name := range s.data.subjects {
+		sub := filepath.Join(dir, name)
+		if !fileExists(filepath.Join(sub, "adapter_config.json")) {
+			return fmt.Errorf("recipe: %s holds neither adapter_config.json nor an adapter folder for subject %q", dir, name)
+		}
+		if err := s.routed.Load(sub, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

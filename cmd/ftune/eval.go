@@ -1,0 +1,53 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/ftune/ftune/train/config"
+	"github.com/ftune/ftune/train/recipe"
+)
+
+func newEvalCmd() *cobra.Command {
+	var adapter, modelName, data, subjects string
+	var questions, seqLen int
+	cmd := &cobra.Command{
+		Use:   "eval",
+		Short: "Evaluate a base model, or base + adapter, on subject datasets (validation loss, exact match, multiple choice)",
+		Example: `  ftune eval                                        # tiny-base on the bundled subjects
+  ftune eval --adapter runs/20261126-114016/adapter
+  ftune eval --adapter runs/x/adapters --subjects '[chemistry]'   # per-subject adapters`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := config.Default()
+			sets := map[string]string{"--model": modelName, "--data": data, "--subjects": subjects}
+			paths := map[string]string{"--model": "model.path", "--data": "data.root", "--subjects": "data.subjects"}
+			for flag, v := range sets {
+				if cmd.Flags().Changed(flag[2:]) {
+					if err := config.ApplyFlag(cfg, flag, paths[flag], v); err != nil {
+						return err
+					}
+				}
+			}
+			cfg.Training.Eval.Generation.Questions = questions
+			cfg.Data.MaxLength = seqLen
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			o, err := optionsFrom(cfg)
+			if err != nil {
+				return err
+			}
+			o.Log = cmd.OutOrStdout()
+			_, err = recipe.Evaluate(o, adapter)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&adapter, "adapter", "", "PEFT adapter folder (or a folder of per-subject adapter folders)")
+	f.StringVar(&modelName, "model", "tiny-base", "base model")
+	f.StringVar(&data, "data", "", "subject data root (default: the bundled subject datasets)")
+	f.StringVar(&subjects, "subjects", "", "subjects, e.g. [chemistry] (default: all)")
+	f.IntVar(&questions, "questions", 20, "held-out questions per subject")
+	f.IntVar(&seqLen, "seq-len", 256, "maximum example length")
+	return cmd
+}
