@@ -29,6 +29,7 @@ func newEvalCmd() *cobra.Command {
 				}
 			}
 			cfg.Training.Eval.Generation.Questions = questions
+			cfg.Training.Eval.Generation.Samples = min(cfg.Training.Eval.Generation.Samples, questions)
 			cfg.Data.MaxLength = seqLen
 			if err := cfg.Validate(); err != nil {
 				return err

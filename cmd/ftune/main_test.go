@@ -36,13 +36,13 @@ func TestTrainEndToEnd(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	run := filepath.Join(outDir, "e2e")
+	runDir := filepath.Join(outDir, "e2e")
 	for _, f := range []string{"adapter/adapter_config.json", "adapter/adapter_model.safetensors", "config.yaml", "metrics.jsonl", "manifest.json", "summary.json", "options.json", "report.html"} {
-		if _, err := os.Stat(filepath.Join(run, f)); err != nil {
+		if _, err := os.Stat(filepath.Join(runDir, f)); err != nil {
 			t.Errorf("run folder lacks %s: %v", f, err)
 		}
 	}
-	ev, err := run(t, "eval", "--adapter", filepath.Join(run, "adapter"), "--questions", "1", "--subjects", "[chemistry]")
+	ev, err := run(t, "eval", "--adapter", filepath.Join(runDir, "adapter"), "--questions", "1", "--subjects", "[chemistry]")
 	if err != nil || !strings.Contains(ev, "validation: loss") || !strings.Contains(ev, "chemistry") {
 		t.Fatalf("eval with the exported adapter: %v\n%s", err, ev)
 	}
@@ -50,7 +50,7 @@ func TestTrainEndToEnd(t *testing.T) {
 	if err != nil || !strings.Contains(lst, "e2e") || !strings.Contains(lst, "finished") {
 		t.Fatalf("runs list: %v\n%s", err, lst)
 	}
-	gen, err := runCapture(t, "generate", "--adapter", filepath.Join(run, "adapter"), "--prompt", "Which element has atomic number 26?", "--max-tokens", "4")
+	gen, err := runCapture(t, "generate", "--adapter", filepath.Join(runDir, "adapter"), "--prompt", "Which element has atomic number 26?", "--max-tokens", "4")
 	if err != nil {
 		t.Fatalf("generate with the exported adapter: %v\n%s", err, gen)
 	}

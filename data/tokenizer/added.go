@@ -73,7 +73,10 @@ func (a *addedMatcher) find(s string) []addedMatch {
 			}
 			start, end := i, i+len(p.pat)
 			if t.SingleWord && (endsWithWordChar(s[:start]) || startsWithWordChar(s[end:])) {
-				break // tokenizers does not retry shorter tokens at this position
+				// tokenizers drops the match and searches on after it,
+				// without retrying shorter tokens here.
+				i = end - 1
+				break
 			}
 			if t.LStrip {
 				for start > prevEnd {
@@ -102,7 +105,12 @@ func (a *addedMatcher) find(s string) []addedMatch {
 	return out
 }
 
-func isWordChar(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) || r == '_' }
+// isWordChar is Rust regex's Unicode \w, which tokenizers uses for
+// single_word: alphabetic, marks, decimal digits, connector punctuation.
+func isWordChar(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsMark(r) || unicode.In(r, unicode.Nd, unicode.Nl, unicode.Pc) ||
+		r == 0x200C || r == 0x200D // Join_Control
+}
 
 func endsWithWordChar(s string) bool {
 	r, size := utf8.DecodeLastRuneInString(s)

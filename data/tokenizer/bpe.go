@@ -221,7 +221,9 @@ func (m *bpe) tokenize(word string) []wordTok {
 	}
 	m.mu.Lock()
 	if len(m.cache) < cacheLimit {
-		m.cache[word] = toks
+		// word is a slice of the caller's text: a copy keeps the cache from
+		// pinning whole documents in memory.
+		m.cache[strings.Clone(word)] = toks
 	}
 	m.mu.Unlock()
 	return toks

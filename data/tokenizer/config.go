@@ -15,6 +15,10 @@ type Config struct {
 	BOSToken, EOSToken, PADToken, UNKToken string
 	// AddBOSToken/AddEOSToken are nil when the file does not say.
 	AddBOSToken, AddEOSToken *bool
+	// CleanUpTokenizationSpaces is clean_up_tokenization_spaces: when true,
+	// Decode removes the space before punctuation and contractions as
+	// transformers' decode does (" ." -> "."). nil when the file does not say.
+	CleanUpTokenizationSpaces *bool
 	// ChatTemplates maps a template name to its Jinja source. A single
 	// string chat_template is stored as "default"; the list form
 	// [{"name": ..., "template": ...}] keeps its names.
@@ -52,7 +56,8 @@ func ParseConfig(data []byte) (*Config, error) {
 			return nil, err
 		}
 	}
-	for key, dst := range map[string]**bool{"add_bos_token": &c.AddBOSToken, "add_eos_token": &c.AddEOSToken} {
+	for key, dst := range map[string]**bool{"add_bos_token": &c.AddBOSToken, "add_eos_token": &c.AddEOSToken,
+		"clean_up_tokenization_spaces": &c.CleanUpTokenizationSpaces} {
 		if o.has(key) {
 			b, err := o.boolean(key, false)
 			if err != nil {

@@ -98,6 +98,14 @@ func TestTokenizer(t *testing.T) {
 					t.Run("tokenizersjs/"+itoa(i), func(t *testing.T) { checkCase(t, tok, c) })
 				}
 			}
+			// Ids only, for ~1,400 corpus lines and random strings: one
+			// subtest reporting the first differences.
+			var corpus struct {
+				Cases []goldenCase `json:"cases"`
+			}
+			if readJSON(t, filepath.Join(dir, "golden_tokenizersjs_corpus.json"), &corpus) {
+				t.Run("tokenizersjs-corpus", func(t *testing.T) { checkIDs(t, tok, corpus.Cases) })
+			}
 			var chatGolden struct {
 				Cases []chatCase `json:"cases"`
 			}
@@ -118,6 +126,12 @@ func TestTokenizer(t *testing.T) {
 func itoa(i int) string { return string(rune('0'+i/10)) + string(rune('0'+i%10)) }
 
 func checkCase(t *testing.T, tok *tokenizer.Tokenizer, c goldenCase) {
+	for name, absent := range map[string]bool{"ids": c.IDs == nil, "ids_special": c.IDsSpecial == nil,
+		"tokens": c.Tokens == nil, "offsets": c.Offsets == nil, "decoded": c.Decoded == nil} {
+		if absent {
+			t.Logf("%s: absent from the golden, not checked", name)
+		}
+	}
 	enc, err := tok.Encode(c.Text, false)
 	if err != nil {
 		t.Fatalf("Encode(%q): %v", c.Text, err)
@@ -152,6 +166,38 @@ func checkCase(t *testing.T, tok *tokenizer.Tokenizer, c goldenCase) {
 		if got != *c.Decoded {
 			t.Errorf("decode %v\n got %q\nwant %q", ids, got, *c.Decoded)
 		}
+	}
+}
+
+func checkIDs(t *testing.T, tok *tokenizer.Tokenizer, cases []goldenCase) {
+	if len(cases) == 0 {
+		t.Fatal("no cases")
+	}
+	bad := 0
+	for _, c := range cases {
+		for _, special := range []bool{false, true} {
+			want := c.IDs
+			if special {
+				want = c.IDsSpecial
+			}
+			if want == nil {
+				continue
+			}
+			enc, err := tok.Encode(c.Text, special)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(enc.IDs, *want) && len(enc.IDs)+len(*want) > 0 {
+				if bad++; bad <= 5 {
+					t.Errorf("%q (special=%v):
+ got %v
+want %v", c.Text, special, enc.IDs, *want)
+				}
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d encodings differ", bad, 2*len(cases))
 	}
 }
 

@@ -209,14 +209,17 @@ type metaspaceDecoder struct {
 	stripFirst bool
 }
 
+// decode follows tokenizers exactly: in the first token every replacement
+// character is dropped (not only a leading one) unless prepend_scheme is
+// "never"; elsewhere each becomes a space.
 func (m metaspaceDecoder) decode(tokens []string) []string {
 	out := make([]string, len(tokens))
 	for i, t := range tokens {
-		t = strings.ReplaceAll(t, m.repl, " ")
 		if i == 0 && m.stripFirst {
-			t = strings.TrimPrefix(t, " ")
+			out[i] = strings.ReplaceAll(t, m.repl, "")
+		} else {
+			out[i] = strings.ReplaceAll(t, m.repl, " ")
 		}
-		out[i] = t
 	}
 	return out
 }
@@ -244,11 +247,17 @@ func (w wordPieceDecoder) decode(tokens []string) []string {
 	return out
 }
 
-// cleanupSpaces is transformers' clean_up_tokenization.
+// cleanupSpaces is transformers' clean_up_tokenization: these replacements,
+// one after the other in this order (a single strings.Replacer would
+// differ where they overlap).
 func cleanupSpaces(s string) string {
-	r := strings.NewReplacer(" .", ".", " ?", "?", " !", "!", " ,", ",", " ' ", "'",
-		" n't", "n't", " 'm", "'m", " 's", "'s", " 've", "'ve", " 're", "'re")
-	return r.Replace(s)
+	for _, r := range [...][2]string{
+		{" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"},
+		{" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"},
+	} {
+		s = strings.ReplaceAll(s, r[0], r[1])
+	}
+	return s
 }
 
 type bpeDecoder struct{ suffix string }

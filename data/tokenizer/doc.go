@@ -29,7 +29,10 @@
 // PAD, add_bos_token/add_eos_token, in the transformers v4 and v5 layouts);
 // Encode gives ids, tokens and offsets; Decode and NewStreamDecoder turn ids
 // back into text, the latter one id at a time for generation without ever
-// emitting part of a UTF-8 character. A Tokenizer is safe for concurrent use.
+// emitting part of a UTF-8 character; Hash identifies the tokenizer for
+// token caches. A Tokenizer is safe for concurrent use. The "truncation"
+// and "padding" sections of tokenizer.json are ignored on purpose: the data
+// pipeline truncates and pads (tokenizers would apply them inside encode).
 //
 // Speed: pre-tokenizer patterns are run by regexp2 (a backtracking engine,
 // about 2 MB/s), except the GPT-2, cl100k/Llama-3 and Qwen patterns, which

@@ -115,7 +115,7 @@ func (u unicodeNorm) normalize(n *nstr) error {
 	if u.f.IsNormalString(n.s) {
 		return nil
 	}
-	var b builder
+	b := newBuilder(len(n.s) + 8)
 	for i := 0; i < len(n.s); {
 		j := i + u.f.NextBoundaryInString(n.s[i:], true)
 		if j <= i {

@@ -79,6 +79,7 @@ func Tiktoken(name string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tiktoken %s: %w", name, err)
 	}
+	t.hash = "tiktoken:" + name
 	tiktokenCache[name] = t
 	return t, nil
 }

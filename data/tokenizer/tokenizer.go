@@ -1,6 +1,9 @@
 package tokenizer
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -36,6 +39,7 @@ type Tokenizer struct {
 	vocabSize     int
 	cfg           *Config
 	bos, eos, pad int
+	hash          string
 }
 
 // Load reads dir/tokenizer.json and, when present, dir/tokenizer_config.json
@@ -135,6 +139,13 @@ func FromJSON(data []byte, cfg *Config) (*Tokenizer, error) {
 		return nil, err
 	}
 	t.bos, t.eos, t.pad = -1, -1, -1
+	h := sha256.New()
+	h.Write(data)
+	if cfg != nil {
+		c, _ := json.Marshal(cfg)
+		h.Write(c)
+	}
+	t.hash = hex.EncodeToString(h.Sum(nil))
 	if cfg != nil {
 		t.bos = t.idOf(cfg.BOSToken)
 		t.eos = t.idOf(cfg.EOSToken)
@@ -199,8 +210,9 @@ func (t *Tokenizer) Encode(text string, addSpecialTokens bool) (Encoding, error)
 		}
 		return Encoding{}, fmt.Errorf("encode: byte %d: %w", i, ErrInvalidUTF8)
 	}
-	// Byte-level BPE averages about 4 bytes a token on English.
-	raw := newRawEncoding(len(text)/3 + 4)
+	// English averages 3-4 bytes a token (byte-level BPE), 2-3 with byte
+	// fallback; growing the four slices costs more than the slack.
+	raw := newRawEncoding(len(text)/2 + 4)
 	prev := 0
 	for _, m := range t.rawAdded.find(text) {
 		if err := t.encodeSegment(identity(text[prev:m.start], prev), raw); err != nil {
@@ -291,7 +303,9 @@ func (t *Tokenizer) encodeNormalized(n nstr, out *rawEncoding) error {
 }
 
 // Decode turns ids back into text; skipSpecial leaves out special added
-// tokens. An id outside the vocabulary is an error.
+// tokens. An id outside the vocabulary is an error. It is tokenizers'
+// decode, plus transformers' clean-up of spaces when tokenizer_config.json
+// sets clean_up_tokenization_spaces to true.
 func (t *Tokenizer) Decode(ids []int, skipSpecial bool) (string, error) {
 	tokens := make([]string, 0, len(ids))
 	for _, id := range ids {
@@ -312,10 +326,16 @@ func (t *Tokenizer) Decode(ids []int, skipSpecial bool) (string, error) {
 		}
 		tokens = append(tokens, tok)
 	}
+	var out string
 	if t.dec == nil {
-		return strings.Join(tokens, " "), nil
+		out = strings.Join(tokens, " ")
+	} else {
+		out = strings.Join(t.dec.decode(tokens), "")
 	}
-	return strings.Join(t.dec.decode(tokens), ""), nil
+	if c := t.cfg; c != nil && c.CleanUpTokenizationSpaces != nil && *c.CleanUpTokenizationSpaces {
+		out = cleanupSpaces(out)
+	}
+	return out, nil
 }
 
 // TokenToID returns the id of a token (added tokens first, as tokenizers).
@@ -365,6 +385,11 @@ func (t *Tokenizer) EOS() (int, bool) { return t.eos, t.eos >= 0 }
 
 // PAD returns the id of tokenizer_config.json's pad_token.
 func (t *Tokenizer) PAD() (int, bool) { return t.pad, t.pad >= 0 }
+
+// Hash identifies the tokenizer (sha256 of tokenizer.json and the settings
+// read from tokenizer_config.json), for caches of token ids that a changed
+// tokenizer must invalidate.
+func (t *Tokenizer) Hash() string { return t.hash }
 
 // Config returns tokenizer_config.json's settings (nil when there was none).
 func (t *Tokenizer) Config() *Config { return t.cfg }

@@ -213,6 +213,9 @@ func TestSpecialTokenIDs(t *testing.T) {
 		}
 	}
 	tok := mustLoad(t, "qwen3")
+	if h := tok.Hash(); len(h) != 64 || h == mustLoad(t, "tiny-base").Hash() {
+		t.Errorf("Hash %q", h)
+	}
 	if id, ok := tok.TokenToID("<|im_start|>"); !ok || id != 151644 {
 		t.Errorf("TokenToID(<|im_start|>) = %d %v", id, ok)
 	}
@@ -331,5 +334,20 @@ func TestConcurrentEncode(t *testing.T) {
 	close(errs)
 	for s := range errs {
 		t.Errorf("concurrent encode of %q differs", s)
+	}
+}
+
+// TestMetaspaceDecoder pins tokenizers' rule (metaspace.rs decode_chain):
+// every "▁" of the first token is dropped, later ones become spaces.
+func TestMetaspaceDecoder(t *testing.T) {
+	d := metaspaceDecoder{repl: "▁", stripFirst: true}
+	got := d.decode([]string{"▁▁Hey", "▁friend", "▁▁!"})
+	want := []string{"Hey", " friend", "  !"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q want %q", got, want)
+	}
+	never := metaspaceDecoder{repl: "▁"}
+	if got := never.decode([]string{"▁Hey"}); got[0] != " Hey" {
+		t.Errorf("prepend_scheme never: %q", got)
 	}
 }

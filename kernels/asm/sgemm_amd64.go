@@ -1,0 +1,90 @@
+//go:build amd64 && !purego
+
+package asm
+
+//go:generate go run ./_gen/sgemm_gen.go -out .
+
+// Each assembly kernel computes one whole micro-tile; see the generator in
+// _gen/sgemm_gen.go for the register plan. Equivalent Go (for MR×NR):
+//
+//	for i < MR, j < NR: s := sum_p a[p*MR+i]*b[p*NR+j]
+//	    c[i*ldc+j] = alpha*s + beta*c[i*ldc+j]  (alpha*s when beta == 0)
+
+//go:noescape
+func sgemmKernelAVX512(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// The unpacked-B kernels for few rows (see gemmFewRows), mr×nr each.
+
+//go:noescape
+func sgemmKernelAVX512S1x64(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmKernelAVX512S2x64(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmKernelAVX512S3x64(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmKernelAVX512S4x64(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmKernelAVX512S6x64(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmKernelAVX512S8x32(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmKernelAVX512S12x32(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
+
+//go:noescape
+func packA4AVX(dst, a *float32, lda, n8, mr int)
+
+//go:noescape
+func sgemmKernelAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// avx512Gemm: 12×32 tiles (24 zmm accumulators). kc=256 keeps the 12 KiB
+// A micro-panel in L1 next to the B stream; a 256×1024 B block is 1 MiB,
+// half of the 2 MiB L2 of a Sapphire Rapids core.
+const avx512MR, avx512NR = 12, 32
+
+var avx512Gemm = gemmImpl{
+	impl: ImplAVX512,
+	mr:   avx512MR, nr: avx512NR,
+	kc: 256, mc: 1536, nc: 1024,
+	kernel: func(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+		_, _, _ = a[kc*avx512MR-1], b[kc*avx512NR-1], c[(avx512MR-1)*ldc+avx512NR-1]
+		sgemmKernelAVX512(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)
+	},
+	packRows4: packA4AVX,
+	strided: []stridedKernel{
+		{1, 64, sgemmKernelAVX512S1x64},
+		{2, 64, sgemmKernelAVX512S2x64},
+		{3, 64, sgemmKernelAVX512S3x64},
+		{4, 64, sgemmKernelAVX512S4x64},
+		{6, 64, sgemmKernelAVX512S6x64},
+		{8, 32, sgemmKernelAVX512S8x32},
+		{12, 32, sgemmKernelAVX512S12x32},
+	},
+}
+
+// avx2Gemm: 6×16 tiles (12 ymm accumulators).
+var avx2Gemm = gemmImpl{
+	impl: ImplAVX2,
+	mr:   6, nr: 16,
+	kc: 256, mc: 1536, nc: 1024,
+	kernel: func(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
+		_, _, _ = a[kc*6-1], b[kc*16-1], c[5*ldc+15]
+		sgemmKernelAVX2(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)
+	},
+	packRows4: packA4AVX,
+}
+
+func gemmFor(i Impl) *gemmImpl {
+	switch i {
+	case ImplAVX512:
+		return &avx512Gemm
+	case ImplAVX2:
+		return &avx2Gemm
+	}
+	return &goGemm
+}

@@ -1,0 +1,161 @@
+package asm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// Benchmarks: go test -run '^$' -bench 'Sgemm' -cpu 1,2 ./kernels/asm
+// (bench/README.md has the table and the OpenBLAS comparison). Names are
+// M×K×N: C (M×N) = A (M×K) · B (K×N), all non-transposed. -cpu sets the
+// worker count of ftune (SetThreads) and of gonum (GOMAXPROCS) alike.
+
+type benchShape struct {
+	m, k, n int
+	naive   bool // the naive loop only where it finishes in seconds
+}
+
+var benchShapes = []benchShape{
+	{256, 256, 256, true},
+	{512, 512, 512, true},
+	{1024, 1024, 1024, false},
+	{2048, 2048, 2048, false},
+	{4096, 2048, 2048, false},
+	{4096, 2048, 8192, false},
+}
+
+func (s benchShape) String() string { return fmt.Sprintf("%dx%dx%d", s.m, s.k, s.n) }
+
+func benchOperands(s benchShape) (a, b, c []float32) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	fill := func(n int) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.Float64()*2 - 1)
+		}
+		return x
+	}
+	return fill(s.m * s.k), fill(s.k * s.n), make([]float32, s.m*s.n)
+}
+
+// runGemmBench times f and reports GFLOP/s (2·M·N·K flops per call) of
+// wall time, and GFLOP per CPU-second (see processCPUSeconds).
+func runGemmBench(b *testing.B, s benchShape, f func()) {
+	f() // warm: buffers allocated, pages touched
+	b.ResetTimer()
+	start, cpu0 := time.Now(), processCPUSeconds()
+	for i := 0; i < b.N; i++ {
+		f()
+	}
+	sec, cpu := time.Since(start).Seconds(), processCPUSeconds()-cpu0
+	gflop := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N) / 1e9
+	b.ReportMetric(gflop/sec, "GFLOP/s")
+	if cpu > 0 {
+		// per core: total flops over the CPU seconds of all workers
+		b.ReportMetric(gflop/cpu, "GFLOP/cpu-s")
+	}
+}
+
+// BenchmarkSgemm measures Sgemm with the implementation chosen at init.
+func BenchmarkSgemm(b *testing.B) {
+	defer SetThreads(Threads())
+	for _, s := range benchShapes {
+		b.Run(s.String(), func(b *testing.B) {
+			SetThreads(runtime.GOMAXPROCS(0))
+			x, y, z := benchOperands(s)
+			runGemmBench(b, s, func() { Sgemm(false, false, s.m, s.n, s.k, 1, x, s.k, y, s.n, 0, z, s.n) })
+		})
+	}
+}
+
+// BenchmarkSgemmImpl measures every implementation this CPU offers.
+func BenchmarkSgemmImpl(b *testing.B) {
+	defer SetThreads(Threads())
+	saved := CurrentImpl()
+	defer SetImpl(saved)
+	for _, impl := range Available() {
+		for _, s := range benchShapes {
+			if impl == ImplGo && !s.naive {
+				continue // the Go fallback is as slow as naive at big sizes
+			}
+			b.Run(string(impl)+"/"+s.String(), func(b *testing.B) {
+				if err := SetImpl(impl); err != nil {
+					b.Fatal(err)
+				}
+				SetThreads(runtime.GOMAXPROCS(0))
+				x, y, z := benchOperands(s)
+				runGemmBench(b, s, func() { Sgemm(false, false, s.m, s.n, s.k, 1, x, s.k, y, s.n, 0, z, s.n) })
+			})
+		}
+	}
+}
+
+// BenchmarkSgemmBF16 measures the bf16-B path (B converted while packing).
+func BenchmarkSgemmBF16(b *testing.B) {
+	defer SetThreads(Threads())
+	for _, s := range benchShapes {
+		b.Run(s.String(), func(b *testing.B) {
+			SetThreads(runtime.GOMAXPROCS(0))
+			x, y, z := benchOperands(s)
+			h := make([]uint16, len(y))
+			for i, v := range y {
+				h[i] = uint16(math.Float32bits(v) >> 16)
+			}
+			runGemmBench(b, s, func() { SgemmBF16(false, false, s.m, s.n, s.k, 1, x, s.k, h, s.n, 0, z, s.n) })
+		})
+	}
+}
+
+// BenchmarkSgemmGonum is gonum's pure-Go Sgemm on the same shapes.
+func BenchmarkSgemmGonum(b *testing.B) {
+	var impl gonum.Implementation
+	for _, s := range benchShapes {
+		b.Run(s.String(), func(b *testing.B) {
+			x, y, z := benchOperands(s)
+			runGemmBench(b, s, func() {
+				impl.Sgemm(blas.NoTrans, blas.NoTrans, s.m, s.n, s.k, 1, x, s.k, y, s.n, 0, z, s.n)
+			})
+		})
+	}
+}
+
+// BenchmarkSgemmNaive is the textbook i-j-p loop, the floor to compare with.
+func BenchmarkSgemmNaive(b *testing.B) {
+	for _, s := range benchShapes {
+		if !s.naive {
+			continue
+		}
+		b.Run(s.String(), func(b *testing.B) {
+			x, y, z := benchOperands(s)
+			runGemmBench(b, s, func() {
+				for i := 0; i < s.m; i++ {
+					for j := 0; j < s.n; j++ {
+						var sum float32
+						for p := 0; p < s.k; p++ {
+							sum += x[i*s.k+p] * y[p*s.n+j]
+						}
+						z[i*s.n+j] = sum
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkSgemmSmall covers the LoRA / generation shapes, which must stay
+// on the caller's goroutine with little packing overhead.
+func BenchmarkSgemmSmall(b *testing.B) {
+	for _, s := range []benchShape{{48, 4, 64, false}, {1, 64, 256, false}, {16, 16, 4096, false}, {16, 4096, 16, false}, {1, 2048, 2048, false}} {
+		b.Run(s.String(), func(b *testing.B) {
+			x, y, z := benchOperands(s)
+			runGemmBench(b, s, func() { Sgemm(false, false, s.m, s.n, s.k, 1, x, s.k, y, s.n, 0, z, s.n) })
+		})
+	}
+}

@@ -1,0 +1,266 @@
+package asm
+
+import "sync"
+
+// gemmImpl is one micro-kernel and the cache blocking that suits it.
+//
+// Loop order (row-major C; B is the vector side, A the broadcast side):
+//
+//	for ic in m step mc          A block mc×kc: packed once, lives in L3
+//	  for pc in k step kc
+//	    pack A[ic:ic+mc, pc:pc+kc]
+//	    for jc in n step nc      B block kc×nc: packed, stays in L2
+//	      pack B[pc:pc+kc, jc:jc+nc]
+//	      for ir in mc step mr   A micro-panel mr×kc: stays in L1
+//	        for jr in nc step nr B micro-panel kc×nr: streams from L2
+//	          kernel: C[ir:ir+mr, jr:jr+nr] (+)= Apanel · Bpanel
+//
+// The kernel reads A and B at a few bytes per FMA from L1/L2, and C once
+// per kc steps, so it runs at the FMA ports' rate. B is repacked once per
+// mc rows of A, so mc is large; A once per call.
+type gemmImpl struct {
+	impl       Impl
+	mr, nr     int // micro-tile: the kernel computes mr×nr of C per call
+	kc, mc, nc int // cache blocking (mc a multiple of mr, nc of nr)
+	// kernel computes c[i*ldc+j] = alpha*sum_p a[p*mr+i]*b[p*nr+j] +
+	// beta*c[i*ldc+j] for the whole mr×nr tile; beta == 0 never reads c.
+	kernel func(kc int, a, b, c []float32, ldc int, alpha, beta float32)
+	// packRows4 speeds up packing row-major A; nil means the Go loop.
+	packRows4 packRows4
+	// strided are kernels reading B in place (k step p at b[p*ldb:]) for
+	// m <= mr rows with a row-major float32 B, by increasing mr; may be nil.
+	strided []stridedKernel
+}
+
+// stridedKernel computes an mr×nr tile like gemmImpl.kernel, but reads B
+// unpacked with leading dimension ldb.
+type stridedKernel struct {
+	mr, nr int
+	fn     func(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
+}
+
+func (s stridedKernel) call(kc int, a, b, c []float32, ldb, ldc int, alpha, beta float32) {
+	_, _, _ = a[kc*s.mr-1], b[(kc-1)*ldb+s.nr-1], c[(s.mr-1)*ldc+s.nr-1]
+	s.fn(kc, &a[0], &b[0], &c[0], ldb, ldc, alpha, beta)
+}
+
+// gemmCur is the kernel Sgemm uses; SetImpl switches it.
+var gemmCur *gemmImpl
+
+func init() { registerImpl(func(i Impl) { gemmCur = gemmFor(i) }) }
+
+// parallelMin is the smallest m*n*k worth splitting over goroutines: below
+// it (about 30 µs of work on one core) starting workers costs more than it
+// saves, and small GEMMs (LoRA ranks, one token at a time) stay on the
+// caller's goroutine.
+const parallelMin = 1 << 21
+
+func gemm(transA bool, m, n, k int, alpha float32, a []float32, lda int, b BSource, beta float32, c []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		// As in BLAS, A and B are not read when they cannot contribute.
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	g := gemmCur
+	t := Threads()
+	if t <= 1 || m*n*k < parallelMin {
+		gemmRect(g, transA, 0, m, 0, n, k, alpha, a, lda, b, beta, c, ldc)
+		return
+	}
+	// Each worker computes its own rectangle of C with private packing
+	// buffers, so workers never wait for each other. Splitting n repacks A
+	// in every worker, splitting m repacks B: split the side whose
+	// duplicate packing is cheaper, when it has enough tiles to share.
+	nStrips := (n + g.nr - 1) / g.nr
+	mPanels := (m + g.mr - 1) / g.mr
+	splitN := m <= n
+	if splitN && nStrips < t && mPanels >= t {
+		splitN = false
+	} else if !splitN && mPanels < t && nStrips >= t {
+		splitN = true
+	}
+	units, unit := mPanels, g.mr
+	if splitN {
+		units, unit = nStrips, g.nr
+	}
+	parts := min(t, units)
+	if parts <= 1 {
+		gemmRect(g, transA, 0, m, 0, n, k, alpha, a, lda, b, beta, c, ldc)
+		return
+	}
+	var wg sync.WaitGroup
+	for q := range parts {
+		lo := min(q*units/parts*unit, m)
+		hi := min((q+1)*units/parts*unit, m)
+		if splitN {
+			lo = min(q*units/parts*unit, n)
+			hi = min((q+1)*units/parts*unit, n)
+		}
+		run := func() {
+			if splitN {
+				gemmRect(g, transA, 0, m, lo, hi-lo, k, alpha, a, lda, b, beta, c, ldc)
+			} else {
+				gemmRect(g, transA, lo, hi-lo, 0, n, k, alpha, a, lda, b, beta, c, ldc)
+			}
+		}
+		if q == parts-1 {
+			run()
+			break
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); run() }()
+	}
+	wg.Wait()
+}
+
+// gemmRect computes the rectangle C[i0:i0+m, j0:j0+n] on the calling
+// goroutine, with the loops described at gemmImpl.
+func gemmRect(g *gemmImpl, transA bool, i0, m, j0, n, k int, alpha float32, a []float32, lda int, b BSource, beta float32, c []float32, ldc int) {
+	if src, ok := b.(f32Source); ok && !src.trans {
+		for _, s := range g.strided {
+			if m <= s.mr && n >= s.nr {
+				gemmFewRows(g, s, transA, i0, m, j0, n, k, alpha, a, lda, src, beta, c, ldc)
+				return
+			}
+		}
+	}
+	gemmPacked(g, transA, i0, m, j0, n, k, alpha, a, lda, b, beta, c, ldc)
+}
+
+// gemmPacked is gemmRect with both operands packed.
+func gemmPacked(g *gemmImpl, transA bool, i0, m, j0, n, k int, alpha float32, a []float32, lda int, b BSource, beta float32, c []float32, ldc int) {
+	mr, nr := g.mr, g.nr
+	kcMax := min(k, g.kc)
+	mcMax := roundUp(min(m, g.mc), mr)
+	ncMax := roundUp(min(n, g.nc), nr)
+	buf := getBuf(mcMax*kcMax + kcMax*ncMax + mr*nr)
+	ap := (*buf)[:mcMax*kcMax]
+	bp := (*buf)[mcMax*kcMax : mcMax*kcMax+kcMax*ncMax]
+	tile := (*buf)[mcMax*kcMax+kcMax*ncMax:][:mr*nr]
+
+	for ic := 0; ic < m; ic += g.mc {
+		mc := min(g.mc, m-ic)
+		for pc := 0; pc < k; pc += g.kc {
+			kc := min(g.kc, k-pc)
+			bt := beta
+			if pc > 0 {
+				bt = 1 // later k blocks accumulate onto the first
+			}
+			packA(ap, a, lda, transA, i0+ic, mc, pc, kc, mr, g.packRows4)
+			for jc := 0; jc < n; jc += g.nc {
+				nc := min(g.nc, n-jc)
+				b.PackB(bp, pc, kc, j0+jc, nc, nr)
+				for ir := 0; ir < mc; ir += mr {
+					h := min(mr, mc-ir)
+					apan := ap[ir*kc:]
+					row := (i0 + ic + ir) * ldc
+					for jr := 0; jr < nc; jr += nr {
+						w := min(nr, nc-jr)
+						bpan := bp[jr*kc:]
+						cc := c[row+j0+jc+jr:]
+						if h == mr && w == nr {
+							g.kernel(kc, apan, bpan, cc, ldc, alpha, bt)
+							continue
+						}
+						// Edge tile: compute it whole into tile, then
+						// write back only the h×w part inside C.
+						g.kernel(kc, apan, bpan, tile, nr, alpha, 0)
+						addTile(cc, ldc, tile, nr, h, w, bt)
+					}
+				}
+			}
+		}
+	}
+	putBuf(buf)
+}
+
+// gemmFewRows is gemmRect for m <= s.mr rows (one token, a LoRA rank)
+// with a row-major float32 B: each B element is used once, so s reads B in
+// place instead of a packed copy, and A is packed once per kc block. The
+// last columns, short of a whole s.nr strip, go through gemmPacked.
+func gemmFewRows(g *gemmImpl, s stridedKernel, transA bool, i0, m, j0, n, k int, alpha float32, a []float32, lda int, b f32Source, beta float32, c []float32, ldc int) {
+	mr, nr := s.mr, s.nr
+	kcMax := min(k, g.kc)
+	buf := getBuf(mr*kcMax + mr*nr)
+	ap := (*buf)[:mr*kcMax]
+	tile := (*buf)[mr*kcMax:][:mr*nr]
+	full := n / nr * nr
+	crow := c[i0*ldc:]
+	// k outer: a kc-row slab of B (kc pages at most) is swept across all
+	// strips while its TLB entries and the A panel are hot.
+	for pc := 0; pc < k; pc += g.kc {
+		kc := min(g.kc, k-pc)
+		bt := beta
+		if pc > 0 {
+			bt = 1
+		}
+		packA(ap, a, lda, transA, i0, m, pc, kc, mr, g.packRows4)
+		bk := b.b[pc*b.ldb:]
+		for jr := 0; jr < full; jr += nr {
+			j := j0 + jr
+			if m == mr {
+				s.call(kc, ap, bk[j:], crow[j:], b.ldb, ldc, alpha, bt)
+				continue
+			}
+			s.call(kc, ap, bk[j:], tile, b.ldb, nr, alpha, 0)
+			addTile(crow[j:], ldc, tile, nr, m, nr, bt)
+		}
+	}
+	putBuf(buf)
+	if full < n {
+		gemmPacked(g, transA, i0, m, j0+full, n-full, k, alpha, a, lda, b, beta, c, ldc)
+	}
+}
+
+// addTile sets c[i*ldc+j] = t[i*nr+j] + beta*c[i*ldc+j] for i < h, j < w;
+// beta == 0 overwrites c without reading it.
+func addTile(c []float32, ldc int, t []float32, nr, h, w int, beta float32) {
+	for i := 0; i < h; i++ {
+		dst := c[i*ldc : i*ldc+w]
+		src := t[i*nr : i*nr+w]
+		if beta == 0 {
+			copy(dst, src)
+			continue
+		}
+		for j, v := range src {
+			dst[j] = v + beta*dst[j]
+		}
+	}
+}
+
+// scaleC sets C = beta*C; beta == 0 clears C (NaNs included).
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		if beta == 1 {
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+func roundUp(x, to int) int { return (x + to - 1) / to * to }
+
+// bufPool recycles packing buffers: a GEMM of a few KFLOP must not pay for
+// a fresh allocation, and large ones reuse the same megabytes call after call.
+var bufPool sync.Pool
+
+func getBuf(n int) *[]float32 {
+	if p, ok := bufPool.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float32, n)
+	return &s
+}
+
+func putBuf(p *[]float32) { bufPool.Put(p) }

@@ -1,0 +1,253 @@
+// gemm.cu: matrix products.
+//
+//   C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C      (row-major, f32 C)
+//
+// op(A) is A stored [M,K] (lda >= K) or, transposed, A stored [K,M] (lda >= M);
+// op(B) is B stored [K,N] or, transposed, [N,K] (the nn.Linear weight layout,
+// so y = x W^T is matmul_nt). beta == 0 writes C without reading it (C may
+// hold garbage or NaN); beta == 1 accumulates (gradient += rule).
+//
+// matmul_{nn,nt,tn,tt}_fwd_bf16: bf16 operands on tensor cores
+// (mma.sync.m16n8k16, f32 accumulation). Block tile 128x128x32, 8 warps each
+// owning 64x32 of C, a 4-stage cp.async ring in dynamic shared memory (80 KB
+// at most). Shared rows are padded by 8 elements (16 bytes) so the 8 rows an
+// ldmatrix reads fall in distinct banks. The layout of each operand in shared
+// memory follows its layout in global memory (so the cp.async copies are
+// contiguous 16-byte chunks); a transposed layout is read with ldmatrix.trans.
+// Chunks that cross the matrix edge or are not 16-byte aligned (ragged K or
+// odd leading dimensions) are loaded element by element with zero fill.
+//
+// matmul_fwd_f32: a plain SIMT product for the float32 parity path, 64x64
+// tiles, 4x4 outputs per thread, transposes as run-time flags.
+#include "common.cuh"
+
+#define BM 128
+#define BN 128
+#define BK 32
+#define STAGES 4
+#define THREADS 256
+#define PAD 8
+
+typedef unsigned short u16;
+
+__device__ __forceinline__ unsigned smem_addr(const void* p) {
+    return (unsigned)__cvta_generic_to_shared(p);
+}
+
+__device__ __forceinline__ void cp_async16(void* dst, const void* src) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr(dst)), "l"(src));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldsm_x4(unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3, const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm_x4_t(unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3, const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(smem_addr(p)));
+}
+
+__device__ __forceinline__ void mma_bf16(float* c, const unsigned* a, const unsigned* b) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// Tile geometry in shared memory: ROWS x COLS elements, COLS contiguous in
+// global memory, row stride LD.
+template <int ROWS, int COLS> struct Tile {
+    static constexpr int LD = COLS + PAD;
+    static constexpr int SIZE = ROWS * LD;
+};
+
+// load_tile copies rows [row0, row0+ROWS) x cols [col0, col0+COLS) of a
+// row-major matrix g (leading dimension ld, bounds rowLim x colLim) into s.
+template <int ROWS, int COLS>
+__device__ __forceinline__ void load_tile(u16* s, const u16* g, int ld, int row0, int col0, int rowLim, int colLim) {
+    constexpr int CPR = COLS / 8;  // 16-byte chunks per row
+    constexpr int LD = Tile<ROWS, COLS>::LD;
+#pragma unroll
+    for (int i = threadIdx.x; i < ROWS * CPR; i += THREADS) {
+        int r = i / CPR, c = (i % CPR) * 8;
+        int gr = row0 + r, gc = col0 + c;
+        u16* dst = s + r * LD + c;
+        const u16* src = g + (size_t)gr * ld + gc;
+        if (gr < rowLim && gc + 8 <= colLim && (((uintptr_t)src) & 15) == 0) {
+            cp_async16(dst, src);
+        } else {
+#pragma unroll
+            for (int e = 0; e < 8; e++) dst[e] = (gr < rowLim && gc + e < colLim) ? src[e] : (u16)0;
+        }
+    }
+}
+
+template <bool TA, bool TB>
+__device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, float* __restrict__ C,
+                          int M, int N, int K, int lda, int ldb, int ldc, float alpha, float beta) {
+    typedef Tile<TA ? BK : BM, TA ? BM : BK> TileA;
+    typedef Tile<TB ? BN : BK, TB ? BK : BN> TileB;
+    extern __shared__ __align__(16) u16 smem[];
+    u16* sA = smem;
+    u16* sB = smem + STAGES * TileA::SIZE;
+
+    const int bm = blockIdx.y * BM, bn = blockIdx.x * BN;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
+    const int nk = (K + BK - 1) / BK;
+
+    auto load = [&](int stage, int kt) {
+        int k0 = kt * BK;
+        u16* a = sA + stage * TileA::SIZE;
+        u16* b = sB + stage * TileB::SIZE;
+        if (TA) load_tile<BK, BM>(a, A, lda, k0, bm, K, M);
+        else load_tile<BM, BK>(a, A, lda, bm, k0, M, K);
+        if (TB) load_tile<BN, BK>(b, B, ldb, bn, k0, N, K);
+        else load_tile<BK, BN>(b, B, ldb, k0, bn, K, N);
+    };
+
+    float acc[4][4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[i][j][e] = 0.f;
+
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (s < nk) load(s, s);
+        cp_async_commit();
+    }
+
+    const int idx = lane >> 3, r8 = lane & 7;
+    for (int kt = 0; kt < nk; kt++) {
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();
+        // Refill the stage consumed in the previous iteration; the barrier
+        // above guarantees every warp is done reading it.
+        if (kt + STAGES - 1 < nk) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+        cp_async_commit();
+
+        const u16* a = sA + (kt % STAGES) * TileA::SIZE;
+        const u16* b = sB + (kt % STAGES) * TileB::SIZE;
+#pragma unroll
+        for (int kk = 0; kk < BK; kk += 16) {
+            unsigned af[4][4], bfr[4][2];
+#pragma unroll
+            for (int mi = 0; mi < 4; mi++) {
+                int m0 = wm + mi * 16;
+                if (TA) {
+                    const u16* p = a + (kk + r8 + (idx >> 1) * 8) * TileA::LD + m0 + (idx & 1) * 8;
+                    ldsm_x4_t(af[mi][0], af[mi][1], af[mi][2], af[mi][3], p);
+                } else {
+                    const u16* p = a + (m0 + (lane & 15)) * TileA::LD + kk + (lane >> 4) * 8;
+                    ldsm_x4(af[mi][0], af[mi][1], af[mi][2], af[mi][3], p);
+                }
+            }
+#pragma unroll
+            for (int nj = 0; nj < 2; nj++) {
+                int n0 = wn + nj * 16;
+                if (TB) {
+                    const u16* p = b + (n0 + r8 + (idx >> 1) * 8) * TileB::LD + kk + (idx & 1) * 8;
+                    ldsm_x4(bfr[2 * nj][0], bfr[2 * nj][1], bfr[2 * nj + 1][0], bfr[2 * nj + 1][1], p);
+                } else {
+                    const u16* p = b + (kk + r8 + (idx & 1) * 8) * TileB::LD + n0 + (idx >> 1) * 8;
+                    ldsm_x4_t(bfr[2 * nj][0], bfr[2 * nj][1], bfr[2 * nj + 1][0], bfr[2 * nj + 1][1], p);
+                }
+            }
+#pragma unroll
+            for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+                for (int ni = 0; ni < 4; ni++) mma_bf16(acc[mi][ni], af[mi], bfr[ni]);
+        }
+    }
+    cp_async_wait<0>();
+
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                int row = bm + wm + mi * 16 + g + h * 8;
+                int col = bn + wn + ni * 8 + 2 * t;
+                if (row >= M) continue;
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    if (col + e >= N) continue;
+                    float* p = C + (size_t)row * ldc + col + e;
+                    float v = alpha * acc[mi][ni][2 * h + e];
+                    *p = beta == 0.f ? v : v + beta * *p;
+                }
+            }
+}
+
+#define GEMM_ENTRY(name, ta, tb)                                                                    \
+    extern "C" __global__ void __launch_bounds__(THREADS) name(                                    \
+        const u16* A, const u16* B, float* C, int M, int N, int K, int lda, int ldb, int ldc,       \
+        float alpha, float beta) {                                                                  \
+        gemm_bf16<ta, tb>(A, B, C, M, N, K, lda, ldb, ldc, alpha, beta);                           \
+    }
+GEMM_ENTRY(matmul_nn_fwd_bf16, false, false)
+GEMM_ENTRY(matmul_nt_fwd_bf16, false, true)
+GEMM_ENTRY(matmul_tn_fwd_bf16, true, false)
+GEMM_ENTRY(matmul_tt_fwd_bf16, true, true)
+
+// ---- float32 SIMT product ------------------------------------------------
+
+#define FT 64
+#define FK 16
+extern "C" __global__ void __launch_bounds__(256) matmul_fwd_f32(
+    const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C, int M, int N, int K,
+    int lda, int ldb, int ldc, int ta, int tb, float alpha, float beta) {
+    __shared__ float As[FK][FT + 4], Bs[FK][FT + 4];
+    const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+    const int bm = blockIdx.y * FT, bn = blockIdx.x * FT;
+    float acc[4][4] = {};
+    for (int k0 = 0; k0 < K; k0 += FK) {
+        // Index order chosen so consecutive threads read consecutive addresses
+        // whichever way the operand is stored.
+        for (int i = threadIdx.x; i < FT * FK; i += 256) {
+            int m, k;
+            if (ta) { k = i / FT; m = i % FT; } else { m = i / FK; k = i % FK; }
+            int gm = bm + m, gk = k0 + k;
+            As[k][m] = (gm < M && gk < K) ? (ta ? A[(size_t)gk * lda + gm] : A[(size_t)gm * lda + gk]) : 0.f;
+            int n;
+            if (tb) { n = i / FK; k = i % FK; } else { k = i / FT; n = i % FT; }
+            int gn = bn + n;
+            gk = k0 + k;
+            Bs[k][n] = (gn < N && gk < K) ? (tb ? B[(size_t)gn * ldb + gk] : B[(size_t)gk * ldb + gn]) : 0.f;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < FK; k++) {
+            float a[4], b[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) a[i] = As[k][ty + 16 * i];
+#pragma unroll
+            for (int j = 0; j < 4; j++) b[j] = Bs[k][tx + 16 * j];
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            int row = bm + ty + 16 * i, col = bn + tx + 16 * j;
+            if (row < M && col < N) {
+                float* p = C + (size_t)row * ldc + col;
+                float v = alpha * acc[i][j];
+                *p = beta == 0.f ? v : v + beta * *p;
+            }
+        }
+}

@@ -1,0 +1,114 @@
+package cuda
+
+import "sync"
+
+// Tile shape of gemm.cu's tensor-core kernels (keep in step with the .cu).
+const (
+	gemmBM, gemmBN, gemmBK = 128, 128, 32
+	gemmStages, gemmPad    = 4, 8
+)
+
+var smemSet sync.Map // *Function -> int (dynamic smem limit already set)
+
+// ensureSmem raises f's dynamic shared memory limit to n once.
+func ensureSmem(f *Function, n int) error {
+	if n <= 48<<10 {
+		return nil
+	}
+	if v, ok := smemSet.Load(f); ok && v.(int) >= n {
+		return nil
+	}
+	if err := f.SetMaxDynamicSmem(n); err != nil {
+		return err
+	}
+	smemSet.Store(f, n)
+	return nil
+}
+
+func transName(transA, transB bool) string {
+	b := []byte("nn")
+	if transA {
+		b[0] = 't'
+	}
+	if transB {
+		b[1] = 't'
+	}
+	return string(b)
+}
+
+func checkGemm(op string, transA, transB bool, M, N, K, lda, ldb, ldc int) error {
+	if M < 0 || N < 0 || K < 0 {
+		return badArg("%s: negative size M=%d N=%d K=%d", op, M, N, K)
+	}
+	ra, rb := K, N // minimum leading dimensions
+	if transA {
+		ra = M
+	}
+	if transB {
+		rb = K
+	}
+	if lda < max(ra, 1) || ldb < max(rb, 1) || ldc < max(N, 1) {
+		return badArg("%s %s: M=%d N=%d K=%d needs lda>=%d ldb>=%d ldc>=%d, got %d %d %d",
+			op, transName(transA, transB), M, N, K, ra, rb, N, lda, ldb, ldc)
+	}
+	return nil
+}
+
+// MatmulBF16 computes C = alpha * op(A) * op(B) + beta * C on tensor cores:
+// A and B bfloat16, C float32, all row-major. op(A) is [M,K]: A stored [M,K]
+// with leading dimension lda, or [K,M] when transA. op(B) is [K,N]: B stored
+// [K,N], or [N,K] when transB (the nn.Linear weight layout). beta == 0 never
+// reads C. Sums are float32; the result differs from a float64 product of the
+// same bf16 inputs by float32 rounding only.
+func (d *Device) MatmulBF16(s Stream, transA, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32) error {
+	if err := checkGemm("MatmulBF16", transA, transB, M, N, K, lda, ldb, ldc); err != nil {
+		return err
+	}
+	if M == 0 || N == 0 {
+		return nil
+	}
+	f, err := d.Kernel("matmul_" + transName(transA, transB) + "_fwd_bf16")
+	if err != nil {
+		return err
+	}
+	tileA := gemmBM * (gemmBK + gemmPad)
+	if transA {
+		tileA = gemmBK * (gemmBM + gemmPad)
+	}
+	tileB := gemmBK * (gemmBN + gemmPad)
+	if transB {
+		tileB = gemmBN * (gemmBK + gemmPad)
+	}
+	smem := gemmStages * (tileA + tileB) * 2
+	if err := ensureSmem(f, smem); err != nil {
+		return err
+	}
+	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, 1}
+	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).F32(alpha).F32(beta)
+	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, args)
+}
+
+// MatmulF32 is MatmulBF16 with float32 A and B on the SIMT cores: the
+// float32 parity path (results match a float64 product to float32 rounding).
+func (d *Device) MatmulF32(s Stream, transA, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32) error {
+	if err := checkGemm("MatmulF32", transA, transB, M, N, K, lda, ldb, ldc); err != nil {
+		return err
+	}
+	if M == 0 || N == 0 {
+		return nil
+	}
+	f, err := d.Kernel("matmul_fwd_f32")
+	if err != nil {
+		return err
+	}
+	ta, tb := 0, 0
+	if transA {
+		ta = 1
+	}
+	if transB {
+		tb = 1
+	}
+	grid := Dim3{(N + 63) / 64, (M + 63) / 64, 1}
+	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).Int(ta).Int(tb).F32(alpha).F32(beta)
+	return f.Launch(s, grid, Dim3{256, 1, 1}, 0, args)
+}

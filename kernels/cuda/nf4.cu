@@ -1,0 +1,71 @@
+// nf4.cu: dequantization of 4-bit NormalFloat (NF4) weights, the QLoRA
+// format of bitsandbytes.
+//
+//   packed [n/2] bytes, element 2i in the high nibble and 2i+1 in the low
+//   nibble (bitsandbytes' order); absmax [ceil(n/blocksize)] float32, one per
+//   block of blocksize (64) consecutive elements:
+//   out[i] = NF4[code_i] * absmax[i / blocksize]
+//
+// The 16 code values are bitsandbytes' NF4 table (quantiles of N(0,1)
+// normalised to [-1, 1], with an exact 0).
+#include "common.cuh"
+
+__constant__ float kNF4[16] = {
+    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
+    -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+    0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
+    0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
+
+__device__ __forceinline__ void store8(float* out, const float* v) {
+    reinterpret_cast<float4*>(out)[0] = make_float4(v[0], v[1], v[2], v[3]);
+    reinterpret_cast<float4*>(out)[1] = make_float4(v[4], v[5], v[6], v[7]);
+}
+
+__device__ __forceinline__ void store8(bf16* out, const float* v) {
+    uint4 w;
+    __nv_bfloat162 h0 = __floats2bfloat162_rn(v[0], v[1]), h1 = __floats2bfloat162_rn(v[2], v[3]);
+    __nv_bfloat162 h2 = __floats2bfloat162_rn(v[4], v[5]), h3 = __floats2bfloat162_rn(v[6], v[7]);
+    w.x = *reinterpret_cast<unsigned*>(&h0);
+    w.y = *reinterpret_cast<unsigned*>(&h1);
+    w.z = *reinterpret_cast<unsigned*>(&h2);
+    w.w = *reinterpret_cast<unsigned*>(&h3);
+    *reinterpret_cast<uint4*>(out) = w;
+}
+
+// Each thread expands 4 bytes into 8 outputs with one 4-byte load and
+// 16/32-byte stores, reading the table from shared memory (a __constant__
+// table serialises when a warp's indices differ, which they always do).
+// Groups at the ragged end, or with unaligned pointers, go element by element.
+template <typename T>
+__device__ void nf4_dequant(T* __restrict__ out, const unsigned char* __restrict__ packed, const float* __restrict__ absmax,
+                            long long n, int blocksize) {
+    __shared__ float code[16];
+    if (threadIdx.x < 16) code[threadIdx.x] = kNF4[threadIdx.x];
+    __syncthreads();
+    const long long groups = (n + 7) / 8;
+    const bool vec = (((uintptr_t)packed) & 3) == 0 && (((uintptr_t)out) & 15) == 0 && blocksize % 8 == 0;
+    for (long long gi = blockIdx.x * (long long)blockDim.x + threadIdx.x; gi < groups; gi += (long long)gridDim.x * blockDim.x) {
+        const long long e0 = gi * 8;
+        if (vec && e0 + 8 <= n) {
+            const unsigned q = *reinterpret_cast<const unsigned*>(packed + gi * 4);
+            const float a = absmax[e0 / blocksize];
+            float v[8];
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                const unsigned byte = (q >> (8 * k)) & 255u;
+                v[2 * k] = code[byte >> 4] * a;
+                v[2 * k + 1] = code[byte & 15u] * a;
+            }
+            store8(out + e0, v);
+        } else {
+            for (long long e = e0; e < e0 + 8 && e < n; e++) {
+                const unsigned char byte = packed[e / 2];
+                const int qv = (e & 1) ? (byte & 15) : (byte >> 4);
+                out[e] = from_f<T>(code[qv] * absmax[e / blocksize]);
+            }
+        }
+    }
+}
+
+extern "C" __global__ void nf4_dequant_fwd_f32(float* out, const unsigned char* packed, const float* absmax, long long n, int blocksize) { nf4_dequant(out, packed, absmax, n, blocksize); }
+extern "C" __global__ void nf4_dequant_fwd_bf16(bf16* out, const unsigned char* packed, const float* absmax, long long n, int blocksize) { nf4_dequant(out, packed, absmax, n, blocksize); }

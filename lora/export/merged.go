@@ -1,0 +1,290 @@
+package export
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/ftune/ftune/internal/safetensors"
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
+)
+
+// TokenizerFiles are copied from the base folder when present.
+var TokenizerFiles = []string{
+	"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+	"chat_template.jinja", "chat_template.json", "generation_config.json",
+	"tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json",
+}
+
+// Result says what an export did beyond the obvious.
+type Result struct {
+	// DType is the dtype config.json now names ("bfloat16", ...).
+	DType string
+	// Files written into the output folder, sorted.
+	Files []string
+	// Notes are things the user should know (an NF4 base dequantized, a
+	// quantization_config dropped); each is one sentence.
+	Notes []string
+}
+
+// MergedHF writes a Hugging Face model folder with the adapter merged in:
+// config.json from baseDir (its dtype and torch_dtype set to the base's
+// weight dtype, any quantization_config removed), the tokenizer files that
+// baseDir has, and the weights as safetensors, each tensor in the dtype the
+// base file stores it in (bf16 rounded to nearest even from the float32
+// sum W + s·B·A), sharded with model.safetensors.index.json when they pass
+// maxShardBytes (<= 0: one file). m is not modified; a nil adapter exports
+// the base as it is. See MergedHFResult for the notes (an NF4 base is
+// dequantized first; the notes say so). The encoded weights are held in
+// memory until written (the size of the output, one float32 tensor more).
+func MergedHF(m *nn.Model, a *lora.Adapter, baseDir, outDir string, maxShardBytes int64) error {
+	_, err := MergedHFResult(m, a, baseDir, outDir, maxShardBytes)
+	return err
+}
+
+// MergedHFResult is MergedHF returning what it did.
+//
+// The folder is written under a temporary name beside outDir and renamed
+// into place, so outDir is either absent, the previous export, or complete.
+// An existing outDir is replaced only when it is empty or holds a
+// config.json (a previous export); anything else is an error, never a loss.
+func MergedHFResult(m *nn.Model, a *lora.Adapter, baseDir, outDir string, maxShardBytes int64) (*Result, error) {
+	src, err := NewSource(m, a)
+	if err != nil {
+		return nil, err
+	}
+	if sameDir(baseDir, outDir) {
+		return nil, fmt.Errorf("export: the output folder %s is the base model's folder; write the merged model elsewhere", outDir)
+	}
+	if err := checkReplaceable(outDir); err != nil {
+		return nil, err
+	}
+	baseTypes, dominant, err := baseDTypes(baseDir)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{DType: torchName(dominant)}
+	if src.HasNF4() {
+		res.Notes = append(res.Notes, fmt.Sprintf("the base weights are NF4 in memory: they were dequantized to float32 before merging and are written as %s; the quantization error of NF4 stays in them", res.DType))
+	}
+	parent := filepath.Dir(outDir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(outDir)+".tmp-")
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	defer os.RemoveAll(tmp) // a no-op after the rename
+	// MkdirTemp makes the folder private (0700); a model folder is not.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+
+	note, err := writeConfig(baseDir, tmp, res.DType)
+	if err != nil {
+		return nil, err
+	}
+	if note != "" {
+		res.Notes = append(res.Notes, note)
+	}
+	for _, f := range TokenizerFiles {
+		if err := copyIfPresent(filepath.Join(baseDir, f), filepath.Join(tmp, f)); err != nil {
+			return nil, err
+		}
+	}
+	var tensors []safetensors.Tensor
+	for _, name := range src.Names() {
+		dt, ok := baseTypes[name]
+		if !ok {
+			dt = dominant
+		}
+		f, err := src.Float32(name)
+		if err != nil {
+			return nil, err
+		}
+		data, err := encodeFloats(f, dt)
+		if err != nil {
+			return nil, fmt.Errorf("export: %s: %w", name, err)
+		}
+		tensors = append(tensors, safetensors.Tensor{Name: name, DType: dt, Shape: src.Shape(name), Data: data})
+	}
+	if err := safetensors.WriteSharded(tmp, "model", tensors, maxShardBytes, map[string]string{"format": "pt"}); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	if err := replaceDir(tmp, outDir); err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(outDir)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	for _, e := range ents {
+		res.Files = append(res.Files, e.Name())
+	}
+	sort.Strings(res.Files)
+	return res, nil
+}
+
+// baseDTypes reads the dtype of every tensor in the base folder's
+// safetensors and the most common float dtype among them (ties: the wider
+// loses, so a bf16 model with float32 norms counts as bf16).
+func baseDTypes(dir string) (map[string]safetensors.DType, safetensors.DType, error) {
+	set, err := safetensors.OpenDir(dir)
+	if err != nil {
+		return nil, "", fmt.Errorf("export: base %s: %w", dir, err)
+	}
+	defer set.Close()
+	types := map[string]safetensors.DType{}
+	bytes := map[safetensors.DType]int64{}
+	for _, name := range set.Names() {
+		t, err := set.Tensor(name)
+		if err != nil {
+			return nil, "", fmt.Errorf("export: base %s: %w", dir, err)
+		}
+		switch t.DType {
+		case safetensors.F32, safetensors.F16, safetensors.BF16:
+			types[name] = t.DType
+			bytes[t.DType] += int64(len(t.Data))
+		}
+	}
+	dominant := safetensors.F32
+	for _, dt := range []safetensors.DType{safetensors.F32, safetensors.F16, safetensors.BF16} {
+		if bytes[dt] > 0 && bytes[dt] >= bytes[dominant] {
+			dominant = dt
+		}
+	}
+	return types, dominant, nil
+}
+
+func torchName(dt safetensors.DType) string {
+	switch dt {
+	case safetensors.BF16:
+		return "bfloat16"
+	case safetensors.F16:
+		return "float16"
+	}
+	return "float32"
+}
+
+// encodeFloats rounds float32 values to dt (round to nearest even for bf16
+// and f16, as torch's .to() does) as little-endian bytes.
+func encodeFloats(f []float32, dt safetensors.DType) ([]byte, error) {
+	switch dt {
+	case safetensors.F32:
+		out := make([]byte, 4*len(f))
+		for i, v := range f {
+			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
+		}
+		return out, nil
+	case safetensors.BF16, safetensors.F16:
+		conv := tensor.F32ToBF16
+		if dt == safetensors.F16 {
+			conv = tensor.F32ToF16
+		}
+		out := make([]byte, 2*len(f))
+		for i, v := range f {
+			binary.LittleEndian.PutUint16(out[2*i:], conv(v))
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("cannot write dtype %s (F32, F16 or BF16)", dt)
+}
+
+// writeConfig copies config.json with the dtype keys set; it returns a note
+// when it had to drop a quantization_config.
+func writeConfig(baseDir, outDir, dtype string) (string, error) {
+	path := filepath.Join(baseDir, "config.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("export: %w", err)
+	}
+	var cfg map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return "", fmt.Errorf("export: %s: expected a JSON object: %w", path, err)
+	}
+	q, _ := json.Marshal(dtype)
+	// transformers v5 reads "dtype", v4 "torch_dtype": write both so either loads it.
+	cfg["dtype"] = q
+	cfg["torch_dtype"] = q
+	note := ""
+	if _, ok := cfg["quantization_config"]; ok {
+		delete(cfg, "quantization_config")
+		note = "config.json's quantization_config was removed: the merged weights are written unquantized"
+	}
+	out, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("export: config.json: %w", err)
+	}
+	return note, os.WriteFile(filepath.Join(outDir, "config.json"), append(out, '\n'), 0o644)
+}
+
+func copyIfPresent(from, to string) error {
+	b, err := os.ReadFile(from)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
+}
+
+// sameDir reports whether two paths name the same folder (after resolving
+// links); a path that does not exist yet is compared as written, absolute.
+func sameDir(a, b string) bool {
+	resolve := func(p string) string {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			p = r
+		}
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+		return filepath.Clean(p)
+	}
+	return resolve(a) == resolve(b)
+}
+
+// checkReplaceable refuses to replace a folder that is not empty and not a
+// model folder: an export must never delete the user's other files.
+func checkReplaceable(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if len(ents) == 0 || nn.Exists(dir) {
+		return nil
+	}
+	return fmt.Errorf("export: %s exists, is not empty and holds no config.json; refusing to replace it", dir)
+}
+
+// replaceDir renames tmp to dir; an existing dir is moved aside first and
+// removed once the new folder is in place.
+func replaceDir(tmp, dir string) error {
+	if err := os.Rename(tmp, dir); err == nil {
+		return nil
+	}
+	old := tmp + ".old"
+	if err := os.Rename(dir, old); err != nil {
+		return fmt.Errorf("export: move the previous %s aside: %w", dir, err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		_ = os.Rename(old, dir)
+		return fmt.Errorf("export: %w", err)
+	}
+	return os.RemoveAll(old)
+}

@@ -1,0 +1,109 @@
+package export
+
+import (
+	"fmt"
+
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
+)
+
+// Source yields a model's parameters one at a time as float32 with an
+// adapter's update added (W + s·B·A), without touching the model: the
+// model may keep serving, and an NF4 base is dequantized per tensor rather
+// than merged in place (which NF4 storage cannot hold). Only one tensor is
+// ever expanded to float32 at a time.
+type Source struct {
+	m      *nn.Model
+	a      *lora.Adapter
+	params map[string]*tensor.Tensor
+	names  []string
+	layers map[string]*lora.Layer // by weight name
+}
+
+// NewSource checks that the adapter (nil for none) fits m and prepares to
+// read merged weights. An adapter on a tied lm_head is refused: merging it
+// would change the input embedding too, which the adapter does not.
+func NewSource(m *nn.Model, a *lora.Adapter) (*Source, error) {
+	s := &Source{m: m, a: a, params: map[string]*tensor.Tensor{}, layers: map[string]*lora.Layer{}}
+	for name, v := range m.Params() {
+		s.params[name] = v.Value
+	}
+	s.names = m.ParamNames()
+	if a == nil {
+		return s, nil
+	}
+	lin := map[string]*nn.Linear{}
+	for _, l := range m.Linears() {
+		lin[l.Name] = l
+	}
+	for _, mod := range a.Modules() {
+		l, ok := lin[mod]
+		if !ok {
+			return nil, fmt.Errorf("export: adapter %q targets %s, which the model does not have", a.Name, mod)
+		}
+		if mod == "lm_head" && m.Config.TieEmbeddings {
+			return nil, fmt.Errorf("export: adapter %q targets lm_head, which shares its weight with embed_tokens (tie_word_embeddings); a merged file cannot hold both", a.Name)
+		}
+		if _, ok := s.params[mod+".weight"]; !ok {
+			return nil, fmt.Errorf("export: adapter %q targets %s, whose weight is not a model parameter", a.Name, mod)
+		}
+		ly := a.Layers[mod]
+		if got, want := ly.B.Value.Dim(0), l.Out(); got != want {
+			return nil, fmt.Errorf("export: adapter %q: %s lora_B has %d rows, the layer has %d outputs", a.Name, mod, got, want)
+		}
+		if got, want := ly.A.Value.Dim(1), l.In(); got != want {
+			return nil, fmt.Errorf("export: adapter %q: %s lora_A has %d columns, the layer has %d inputs", a.Name, mod, got, want)
+		}
+		s.layers[mod+".weight"] = ly
+	}
+	return s, nil
+}
+
+// Names lists the parameters in sorted Hugging Face names (a tied lm_head
+// appears once, as model.embed_tokens.weight).
+func (s *Source) Names() []string { return append([]string(nil), s.names...) }
+
+// DType returns the storage dtype of a parameter in the model.
+func (s *Source) DType(name string) tensor.DType { return s.params[name].DType() }
+
+// Shape returns a parameter's shape.
+func (s *Source) Shape(name string) []int { return s.params[name].Shape().Clone() }
+
+// Adapted reports whether the adapter changes this parameter.
+func (s *Source) Adapted(name string) bool { return s.layers[name] != nil }
+
+// HasNF4 reports whether any parameter is stored NF4 (the export then
+// dequantizes it, and says so).
+func (s *Source) HasNF4() bool {
+	for _, p := range s.params {
+		if p.DType() == tensor.NF4 {
+			return true
+		}
+	}
+	return false
+}
+
+// Float32 returns a parameter as float32, row-major, with the adapter's
+// update added when it targets it. The sum is formed in float32 as PEFT's
+// merge does in the weight's dtype upcast (the caller rounds to the file's
+// dtype once, so bf16 sees a single rounding).
+func (s *Source) Float32(name string) (out []float32, err error) {
+	p, ok := s.params[name]
+	if !ok {
+		return nil, fmt.Errorf("export: the model has no parameter %q", name)
+	}
+	err = tensor.Catch(func() {
+		out = p.F32()
+		if ly := s.layers[name]; ly != nil {
+			d := ly.Delta().F32()
+			for i := range out {
+				out[i] += d[i]
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("export: %s: %w", name, err)
+	}
+	return out, nil
+}

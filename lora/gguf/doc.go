@@ -1,0 +1,34 @@
+// Package gguf reads and writes GGUF files, the format llama.cpp loads:
+// whole models (WriteModel) and LoRA adapters (WriteLoRA).
+//
+// The file layout is GGUF v3 as ggml's docs/gguf.md defines it: a header
+// ("GGUF", version, tensor and metadata counts), typed metadata pairs, a
+// tensor directory (name, dimensions fastest-first, ggml type, offset), then
+// the data, each tensor at a multiple of general.alignment (32 by default)
+// from the start of an aligned data section. Read checks every count,
+// length and offset against the file size before allocating, so a corrupt
+// or hostile file gives an error wrapping ErrFormat, never a panic or a
+// huge allocation.
+//
+// Tensor types: F32, F16, BF16 and the block quantizations Q8_0 and Q4_0,
+// byte for byte as ggml's reference quantizers (quantize_row_q8_0_ref,
+// quantize_row_q4_0_ref) write them; quant.go states the block layouts.
+//
+// Models are written the way llama.cpp's convert_hf_to_gguf.py writes them
+// (read, not copied): llama.cpp tensor names (token_embd, blk.N.attn_q,
+// ..., output_norm, output), the rotary permutation of q_proj/k_proj rows
+// for the "llama" architecture (Llama, Mistral) and none for "qwen2", the
+// hyperparameters under "<arch>.", RoPE scaling keys (linear, yarn) or the
+// rope_freqs tensor (llama3), and the tokenizer: byte-level BPE as model
+// "gpt2" with merges and a pre-tokenizer name matched from the Split
+// pattern (gpt-2, qwen2, llama-bpe: names llama.cpp's llama-vocab.cpp accepts), SentencePiece-style BPE as model
+// "llama" with scores. 1-D tensors stay F32; a weight whose rows do not
+// fill whole blocks falls back to F16, as in the converter.
+//
+// LoRA adapters follow convert_lora_to_gguf.py: general.type "adapter",
+// adapter.type "lora", adapter.lora.alpha, and per weight W the pair
+// W.lora_a / W.lora_b. PEFT scales that differ from llama.cpp's alpha/r
+// (rsLoRA, rank_pattern, alpha_pattern) are folded into lora_b.
+//
+// Every file is written atomically (temporary file, then rename).
+package gguf

@@ -1,0 +1,108 @@
+package gguf
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
+)
+
+// WriteLoRA writes a as a llama.cpp LoRA adapter for m (what
+// convert_lora_to_gguf.py makes from a PEFT folder): general.type
+// "adapter", adapter.type "lora", adapter.lora.alpha, and for each adapted
+// weight W two tensors W.lora_a ([r, in] as PyTorch stores lora_A) and
+// W.lora_b ([out, r]), in type ftype where the rows fill whole blocks and
+// F16 otherwise.
+//
+// llama.cpp scales each pair by alpha/r with r read from lora_b's shape.
+// Where PEFT's scale differs (use_rslora's alpha/√r, rank_pattern,
+// alpha_pattern), the ratio is folded into lora_b, so the file computes
+// PEFT's update exactly. On the "llama" architecture the rows of q_proj's
+// and k_proj's lora_b are permuted like the base weights (the converter
+// applies the same permutation to its LoRA tensor, which moves B's rows
+// and leaves A alone).
+func WriteLoRA(path string, m *nn.Model, a *lora.Adapter, ftype FileType) error {
+	b, err := BuildLoRA(m, a, ftype, strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)))
+	if err != nil {
+		return err
+	}
+	if err := b.WriteFile(path); err != nil {
+		return fmt.Errorf("gguf: %w", err)
+	}
+	return nil
+}
+
+// BuildLoRA prepares the file WriteLoRA writes; name is general.name.
+func BuildLoRA(m *nn.Model, a *lora.Adapter, ftype FileType, name string) (*Builder, error) {
+	c := m.Config
+	arch, permute, err := Architecture(c.ModelType)
+	if err != nil {
+		return nil, err
+	}
+	wtype, err := ftype.TensorType()
+	if err != nil {
+		return nil, err
+	}
+	alpha := a.Config.LoraAlpha
+	b := NewBuilder(arch)
+	b.Set("general.type", "adapter")
+	b.Set("general.name", name)
+	b.Set("general.file_type", uint32(ftype))
+	b.Set("general.quantization_version", uint32(QuantizationVersion))
+	b.Set("adapter.type", "lora")
+	b.Set("adapter.lora.alpha", float32(alpha))
+	mods := a.Modules()
+	hfNames := make([]string, len(mods))
+	for i, mod := range mods {
+		hfNames[i] = mod + ".weight"
+	}
+	for _, hf := range orderedNames(hfNames) {
+		mod := strings.TrimSuffix(hf, ".weight")
+		if mod == "lm_head" && c.TieEmbeddings {
+			return nil, fmt.Errorf("gguf: adapter %q targets lm_head, which is tied to the embeddings; llama.cpp has no output.weight to apply it to", a.Name)
+		}
+		gname, err := TensorName(hf)
+		if err != nil {
+			return nil, err
+		}
+		ly := a.Layers[mod]
+		var av, bv []float32
+		if err := tensor.Catch(func() { av, bv = ly.A.Value.F32(), ly.B.Value.F32() }); err != nil {
+			return nil, fmt.Errorf("gguf: %s: %w", mod, err)
+		}
+		r, in, out := ly.A.Value.Dim(0), ly.A.Value.Dim(1), ly.B.Value.Dim(0)
+		if ly.B.Value.Dim(1) != r {
+			return nil, fmt.Errorf("gguf: %s: lora_A is %v and lora_B %v; their ranks differ", mod, ly.A.Value.Shape(), ly.B.Value.Shape())
+		}
+		// llama.cpp applies alpha/r; PEFT applied ly.Scale.
+		if fold := ly.Scale / (alpha / float64(r)); fold != 1 {
+			for i := range bv {
+				bv[i] = float32(float64(bv[i]) * fold)
+			}
+		}
+		if permute {
+			heads := 0
+			switch {
+			case strings.HasSuffix(mod, ".q_proj"):
+				heads = c.NumHeads
+			case strings.HasSuffix(mod, ".k_proj"):
+				heads = c.NumKVHeads
+			}
+			if heads > 0 {
+				if bv, err = PermuteQK(bv, heads, r); err != nil {
+					return nil, fmt.Errorf("gguf: %s lora_B: %w", mod, err)
+				}
+			}
+		}
+		if err := b.AddTensor(gname+".lora_a", []int{r, in}, typeFor([]int{r, in}, wtype), av); err != nil {
+			return nil, err
+		}
+		if err := b.AddTensor(gname+".lora_b", []int{out, r}, typeFor([]int{out, r}, wtype), bv); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}

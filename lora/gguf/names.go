@@ -1,0 +1,120 @@
+package gguf
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Architecture returns llama.cpp's architecture name for a Hugging Face
+// model_type, and whether its converter reverses the Q/K rotary layout.
+//
+// llama.cpp's convert_hf_to_gguf.py converts LlamaForCausalLM and
+// MistralForCausalLM with its LlamaModel class (architecture "llama",
+// undo_permute = True) and Qwen2ForCausalLM with Qwen2Model (architecture
+// "qwen2", no permutation: llama.cpp runs qwen2 with NEOX-style RoPE, which
+// is the Hugging Face layout, and llama with "normal" RoPE on interleaved
+// pairs, which is what the permutation produces).
+func Architecture(modelType string) (arch string, permuteQK bool, err error) {
+	switch modelType {
+	case "llama", "mistral":
+		return "llama", true, nil
+	case "qwen2":
+		return "qwen2", false, nil
+	}
+	return "", false, fmt.Errorf("gguf: model_type %q has no GGUF export (llama, mistral, qwen2)", modelType)
+}
+
+// TensorName maps a Hugging Face parameter name to llama.cpp's.
+func TensorName(hf string) (string, error) {
+	switch hf {
+	case "model.embed_tokens.weight":
+		return "token_embd.weight", nil
+	case "model.norm.weight":
+		return "output_norm.weight", nil
+	case "lm_head.weight":
+		return "output.weight", nil
+	}
+	rest, ok := strings.CutPrefix(hf, "model.layers.")
+	if !ok {
+		return "", fmt.Errorf("gguf: no llama.cpp name for tensor %q", hf)
+	}
+	idx, rest, ok := strings.Cut(rest, ".")
+	if _, err := strconv.Atoi(idx); !ok || err != nil {
+		return "", fmt.Errorf("gguf: no llama.cpp name for tensor %q", hf)
+	}
+	module, suffix := rest, ""
+	if i := strings.LastIndexByte(rest, '.'); i >= 0 {
+		module, suffix = rest[:i], rest[i:]
+	}
+	short, ok := blockNames[module]
+	if !ok {
+		return "", fmt.Errorf("gguf: no llama.cpp name for tensor %q", hf)
+	}
+	return "blk." + idx + "." + short + suffix, nil
+}
+
+// blockNames maps a decoder layer's module path to llama.cpp's tensor name
+// (gguf-py tensor_mapping.py, MODEL_TENSOR names in constants.py).
+var blockNames = map[string]string{
+	"input_layernorm":          "attn_norm",
+	"post_attention_layernorm": "ffn_norm",
+	"self_attn.q_proj":         "attn_q",
+	"self_attn.k_proj":         "attn_k",
+	"self_attn.v_proj":         "attn_v",
+	"self_attn.o_proj":         "attn_output",
+	"mlp.gate_proj":            "ffn_gate",
+	"mlp.up_proj":              "ffn_up",
+	"mlp.down_proj":            "ffn_down",
+}
+
+// PermuteQK reorders the rows of a q_proj or k_proj weight (or bias) from
+// Hugging Face's rotary layout to the one llama.cpp's "llama" architecture
+// expects, as convert_hf_to_gguf.py's LlamaModel.permute does: within each
+// head of headDim rows, Hugging Face rotates row i with row i+headDim/2
+// (rotate_half), llama.cpp rotates rows 2i and 2i+1. So new row h·d + 2i + j
+// is old row h·d + j·d/2 + i (j ∈ {0,1}, i < d/2). w is [heads·headDim,
+// cols] row-major; it returns a new slice.
+func PermuteQK(w []float32, heads, cols int) ([]float32, error) {
+	if heads <= 0 || cols <= 0 || len(w)%(heads*cols) != 0 {
+		return nil, fmt.Errorf("gguf: cannot permute %d values as %d heads of rows of %d", len(w), heads, cols)
+	}
+	d := len(w) / cols / heads
+	if d%2 != 0 {
+		return nil, fmt.Errorf("gguf: head dimension %d is odd; rotary pairs need an even one", d)
+	}
+	out := make([]float32, len(w))
+	for h := 0; h < heads; h++ {
+		for i := 0; i < d/2; i++ {
+			for j := 0; j < 2; j++ {
+				src := (h*d + j*d/2 + i) * cols
+				dst := (h*d + 2*i + j) * cols
+				copy(out[dst:dst+cols], w[src:src+cols])
+			}
+		}
+	}
+	return out, nil
+}
+
+// UnpermuteQK is PermuteQK's inverse (llama.cpp layout back to Hugging
+// Face's), for reading exported files back.
+func UnpermuteQK(w []float32, heads, cols int) ([]float32, error) {
+	if heads <= 0 || cols <= 0 || len(w)%(heads*cols) != 0 {
+		return nil, fmt.Errorf("gguf: cannot permute %d values as %d heads of rows of %d", len(w), heads, cols)
+	}
+	d := len(w) / cols / heads
+	if d%2 != 0 {
+		return nil, fmt.Errorf("gguf: head dimension %d is odd; rotary pairs need an even one", d)
+	}
+	out := make([]float32, len(w))
+	for h := 0; h < heads; h++ {
+		for i := 0; i < d/2; i++ {
+			for j := 0; j < 2; j++ {
+				src := (h*d + 2*i + j) * cols
+				dst := (h*d + j*d/2 + i) * cols
+				copy(out[dst:dst+cols], w[src:src+cols])
+			}
+		}
+	}
+	return out, nil
+}

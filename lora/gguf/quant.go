@@ -1,0 +1,168 @@
+package gguf
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/ftune/ftune/tensor"
+)
+
+// Block formats, as ggml defines them (ggml-common.h) and quantizes them
+// (ggml-quants.c, the *_ref functions used to write model files):
+//
+//	Q8_0: 32 values → f16 d, then 32 int8 q;   x = q·d,       d = amax/127,
+//	      q = round-half-away(x/d).
+//	Q4_0: 32 values → f16 d, then 16 bytes;     x = (q−8)·d,   d = m/−8 where m
+//	      is the value of largest magnitude (sign kept), q = min(15, ⌊x/d + 8.5⌋).
+//	      Byte j holds value j in its LOW nibble and value j+16 in its HIGH
+//	      nibble (not neighbours: the first half of the block, then the second).
+//
+// The scale is rounded to f16 for storage but the values are divided by the
+// float32 scale, exactly as ggml does, so files are byte-identical to
+// llama.cpp's quantizer for the same float32 input.
+const (
+	QK8_0 = 32
+	QK4_0 = 32
+)
+
+// quantizeQ8_0 appends the Q8_0 blocks of x (len a multiple of 32) to dst.
+func quantizeQ8_0(dst []byte, x []float32) []byte {
+	for b := 0; b < len(x); b += QK8_0 {
+		blk := x[b : b+QK8_0]
+		var amax float32
+		for _, v := range blk {
+			amax = max(amax, float32(math.Abs(float64(v))))
+		}
+		d := amax / 127
+		var id float32
+		if d != 0 {
+			id = 1 / d
+		}
+		dst = binary.LittleEndian.AppendUint16(dst, tensor.F32ToF16(d))
+		for _, v := range blk {
+			dst = append(dst, byte(int8(math.Round(float64(v*id)))))
+		}
+	}
+	return dst
+}
+
+// quantizeQ4_0 appends the Q4_0 blocks of x (len a multiple of 32) to dst.
+func quantizeQ4_0(dst []byte, x []float32) []byte {
+	for b := 0; b < len(x); b += QK4_0 {
+		blk := x[b : b+QK4_0]
+		var amax, m float32
+		for _, v := range blk {
+			if a := float32(math.Abs(float64(v))); amax < a {
+				amax, m = a, v
+			}
+		}
+		d := m / -8
+		var id float32
+		if d != 0 {
+			id = 1 / d
+		}
+		dst = binary.LittleEndian.AppendUint16(dst, tensor.F32ToF16(d))
+		for j := 0; j < QK4_0/2; j++ {
+			q0 := min(15, int(blk[j]*id+8.5))
+			q1 := min(15, int(blk[j+QK4_0/2]*id+8.5))
+			dst = append(dst, byte(q0)|byte(q1)<<4)
+		}
+	}
+	return dst
+}
+
+// dequantizeQ8_0 expands Q8_0 blocks into dst (len a multiple of 32).
+func dequantizeQ8_0(dst []float32, src []byte) {
+	const bs = 2 + QK8_0
+	for b := 0; b < len(dst)/QK8_0; b++ {
+		blk := src[b*bs : (b+1)*bs]
+		d := tensor.F16ToF32(binary.LittleEndian.Uint16(blk))
+		for j := 0; j < QK8_0; j++ {
+			dst[b*QK8_0+j] = float32(int8(blk[2+j])) * d
+		}
+	}
+}
+
+// dequantizeQ4_0 expands Q4_0 blocks into dst (len a multiple of 32).
+func dequantizeQ4_0(dst []float32, src []byte) {
+	const bs = 2 + QK4_0/2
+	for b := 0; b < len(dst)/QK4_0; b++ {
+		blk := src[b*bs : (b+1)*bs]
+		d := tensor.F16ToF32(binary.LittleEndian.Uint16(blk))
+		out := dst[b*QK4_0 : (b+1)*QK4_0]
+		for j := 0; j < QK4_0/2; j++ {
+			q := blk[2+j]
+			out[j] = float32(int(q&0x0f)-8) * d
+			out[j+QK4_0/2] = float32(int(q>>4)-8) * d
+		}
+	}
+}
+
+// Encode converts float32 values to type t's bytes. len(x) must fill whole
+// blocks; non-finite values are an error for the quantized types (one would
+// poison its block's scale).
+func Encode(t TensorType, x []float32) ([]byte, error) {
+	n, err := t.RowBytes(len(x))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, n)
+	switch t {
+	case F32:
+		for _, v := range x {
+			out = binary.LittleEndian.AppendUint32(out, math.Float32bits(v))
+		}
+	case F16:
+		for _, v := range x {
+			out = binary.LittleEndian.AppendUint16(out, tensor.F32ToF16(v))
+		}
+	case BF16:
+		for _, v := range x {
+			out = binary.LittleEndian.AppendUint16(out, tensor.F32ToBF16(v))
+		}
+	case Q8_0, Q4_0:
+		for i, v := range x {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, fmt.Errorf("gguf: value %d is %v; %s cannot hold it", i, v, t)
+			}
+		}
+		if t == Q8_0 {
+			out = quantizeQ8_0(out, x)
+		} else {
+			out = quantizeQ4_0(out, x)
+		}
+	}
+	return out, nil
+}
+
+// Decode expands n values of type t from src into float32.
+func Decode(t TensorType, src []byte, n int) ([]float32, error) {
+	want, err := t.RowBytes(n)
+	if err != nil {
+		return nil, err
+	}
+	if len(src) < want {
+		return nil, fmt.Errorf("gguf: %d %s values need %d bytes, have %d", n, t, want, len(src))
+	}
+	out := make([]float32, n)
+	switch t {
+	case F32:
+		for i := range out {
+			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+		}
+	case F16:
+		for i := range out {
+			out[i] = tensor.F16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
+		}
+	case BF16:
+		for i := range out {
+			out[i] = tensor.BF16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
+		}
+	case Q8_0:
+		dequantizeQ8_0(out, src)
+	case Q4_0:
+		dequantizeQ4_0(out, src)
+	}
+	return out, nil
+}

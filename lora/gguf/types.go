@@ -1,0 +1,186 @@
+package gguf
+
+import "fmt"
+
+// Magic is the first four bytes of every GGUF file ("GGUF").
+const Magic = "GGUF"
+
+// Version is the GGUF format version this package writes (v3; v2 files,
+// which differ only in nothing we read, are accepted too).
+const Version = 3
+
+// DefaultAlignment is the data alignment when general.alignment is absent.
+const DefaultAlignment = 32
+
+// ValueType is the type tag of a metadata value (gguf_type in ggml).
+type ValueType uint32
+
+// Metadata value types, numbered as ggml's gguf.h.
+const (
+	TypeUint8   ValueType = 0
+	TypeInt8    ValueType = 1
+	TypeUint16  ValueType = 2
+	TypeInt16   ValueType = 3
+	TypeUint32  ValueType = 4
+	TypeInt32   ValueType = 5
+	TypeFloat32 ValueType = 6
+	TypeBool    ValueType = 7
+	TypeString  ValueType = 8
+	TypeArray   ValueType = 9
+	TypeUint64  ValueType = 10
+	TypeInt64   ValueType = 11
+	TypeFloat64 ValueType = 12
+)
+
+func (t ValueType) String() string {
+	names := [...]string{"UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "FLOAT32", "BOOL", "STRING", "ARRAY", "UINT64", "INT64", "FLOAT64"}
+	if int(t) < len(names) {
+		return names[t]
+	}
+	return fmt.Sprintf("ValueType(%d)", uint32(t))
+}
+
+// size is the encoded width of a scalar value type (0 for string/array).
+func (t ValueType) size() int {
+	switch t {
+	case TypeUint8, TypeInt8, TypeBool:
+		return 1
+	case TypeUint16, TypeInt16:
+		return 2
+	case TypeUint32, TypeInt32, TypeFloat32:
+		return 4
+	case TypeUint64, TypeInt64, TypeFloat64:
+		return 8
+	}
+	return 0
+}
+
+// TensorType is a ggml tensor element type (ggml_type).
+type TensorType uint32
+
+// The tensor types this package reads and writes, numbered as ggml.h.
+const (
+	F32  TensorType = 0
+	F16  TensorType = 1
+	Q4_0 TensorType = 2
+	Q8_0 TensorType = 8
+	BF16 TensorType = 30
+)
+
+func (t TensorType) String() string {
+	switch t {
+	case F32:
+		return "F32"
+	case F16:
+		return "F16"
+	case Q4_0:
+		return "Q4_0"
+	case Q8_0:
+		return "Q8_0"
+	case BF16:
+		return "BF16"
+	}
+	return fmt.Sprintf("TensorType(%d)", uint32(t))
+}
+
+// blockInfo returns the values per block and bytes per block of t; ok is
+// false for a type this package cannot encode or decode.
+func (t TensorType) blockInfo() (values, bytes int, ok bool) {
+	switch t {
+	case F32:
+		return 1, 4, true
+	case F16, BF16:
+		return 1, 2, true
+	case Q8_0:
+		return QK8_0, 2 + QK8_0, true
+	case Q4_0:
+		return QK4_0, 2 + QK4_0/2, true
+	}
+	return 0, 0, false
+}
+
+// RowBytes is the encoded size of n values of type t (n a multiple of the
+// block size).
+func (t TensorType) RowBytes(n int) (int, error) {
+	v, b, ok := t.blockInfo()
+	if !ok {
+		return 0, fmt.Errorf("gguf: tensor type %s is not supported (F32, F16, BF16, Q8_0, Q4_0)", t)
+	}
+	if n%v != 0 {
+		return 0, fmt.Errorf("gguf: %d values do not fill whole %s blocks of %d", n, t, v)
+	}
+	return n / v * b, nil
+}
+
+// FileType is general.file_type: the type most weights are stored in
+// (llama_ftype; 1-D tensors stay F32 whatever it says).
+type FileType uint32
+
+// File types, numbered as llama.h's LLAMA_FTYPE_*.
+const (
+	FileF32  FileType = 0
+	FileF16  FileType = 1
+	FileQ4_0 FileType = 2
+	FileQ8_0 FileType = 7
+	FileBF16 FileType = 32
+)
+
+// ParseFileType reads a file type by name: f32, f16, bf16, q8_0, q4_0.
+func ParseFileType(s string) (FileType, error) {
+	switch s {
+	case "f32", "F32":
+		return FileF32, nil
+	case "f16", "F16":
+		return FileF16, nil
+	case "bf16", "BF16":
+		return FileBF16, nil
+	case "q8_0", "Q8_0":
+		return FileQ8_0, nil
+	case "q4_0", "Q4_0":
+		return FileQ4_0, nil
+	}
+	return 0, fmt.Errorf("gguf: unknown file type %q (f32, f16, bf16, q8_0 or q4_0 expected)", s)
+}
+
+func (f FileType) String() string {
+	switch f {
+	case FileF32:
+		return "F32"
+	case FileF16:
+		return "F16"
+	case FileBF16:
+		return "BF16"
+	case FileQ8_0:
+		return "Q8_0"
+	case FileQ4_0:
+		return "Q4_0"
+	}
+	return fmt.Sprintf("FileType(%d)", uint32(f))
+}
+
+// TensorType is the type of a 2-D weight in a file of type f.
+func (f FileType) TensorType() (TensorType, error) {
+	switch f {
+	case FileF32:
+		return F32, nil
+	case FileF16:
+		return F16, nil
+	case FileBF16:
+		return BF16, nil
+	case FileQ8_0:
+		return Q8_0, nil
+	case FileQ4_0:
+		return Q4_0, nil
+	}
+	return 0, fmt.Errorf("gguf: file type %s is not supported", f)
+}
+
+// Token types of tokenizer.ggml.token_type (llama_token_type).
+const (
+	TokenNormal      = 1
+	TokenUnknown     = 2
+	TokenControl     = 3
+	TokenUserDefined = 4
+	TokenUnused      = 5
+	TokenByte        = 6
+)

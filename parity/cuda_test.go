@@ -1,0 +1,175 @@
+package parity
+
+import (
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/internal/testutil"
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
+	cudabackend "github.com/ftune/ftune/tensor/cuda"
+)
+
+// TestParityCUDA is TestParity on the GPU: each fixture is loaded onto the
+// CUDA backend in its float32 mode (float32 SIMT GEMMs, float32 fused
+// kernels) and checked against transformers at the CPU tolerances, which
+// apply because every op rounds like float32 code does (see the
+// tolerances in parity_test.go and lora_test.go): logits, hidden states,
+// loss, every full-model gradient, and with adapter_init attached the LoRA
+// logits, loss and adapter gradients (frozen base, no base gradients).
+func TestParityCUDA(t *testing.T) {
+	if ok, reason := cudabackend.Available(); !ok {
+		t.Skip(reason)
+	}
+	be, err := cudabackend.Open(cudabackend.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := testutil.Folders("../testdata/fixtures", "inputs.safetensors", "FTUNE_FIXTURES")
+	if len(dirs) == 0 {
+		t.Fatal("no fixture folders found under testdata/fixtures")
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) { runFixtureCUDA(t, dir, be) })
+	}
+	if err := be.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	st := be.Stats()
+	t.Logf("device allocator: peak %d bytes live, %d driver allocations", st.Peak, st.DriverAllocs)
+}
+
+// cudaBatch uploads the fixture's inputs to be.
+func cudaBatch(t *testing.T, fx *fixture, be tensor.Backend) nn.Batch {
+	ids, shape := ints(t, fx.inputs, "input_ids")
+	B, T := shape[0], shape[1]
+	batch := nn.Batch{InputIDs: tensor.FromHost(be, tensor.I64, ids, B, T)}
+	if fx.inputs.Has("attention_mask") {
+		m, _ := ints(t, fx.inputs, "attention_mask")
+		batch.AttentionMask = tensor.FromHost(be, tensor.I64, m, B, T)
+	}
+	if fx.inputs.Has("labels") {
+		l, _ := ints(t, fx.inputs, "labels")
+		batch.Labels = tensor.FromHost(be, tensor.I64, l, B, T)
+	}
+	return batch
+}
+
+func runFixtureCUDA(t *testing.T, dir string, be *cudabackend.Backend) {
+	fx := openFixture(t, dir)
+	base, haveBase := fx.file(t, "outputs_base.safetensors")
+	if !haveBase {
+		t.Fatalf("%s: no outputs_base.safetensors", dir)
+	}
+	t.Run("full", func(t *testing.T) {
+		model, err := nn.Load(dir, nn.LoadOptions{Backend: be, Trainable: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if model.Backend != tensor.Backend(be) {
+			t.Fatalf("model loaded on %s, want %s", model.Backend.Name(), be.Name())
+		}
+		batch := cudaBatch(t, fx, be)
+		tp := autograd.NewTape()
+		out, err := model.Forward(tp, batch, nn.ForwardOptions{KeepHidden: base.Has("hidden_states.0")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		report(t, "logits", testutil.RelFrobenius(out.Logits.Value.F64(), floats(t, base, "logits")), tolActivations)
+		if base.Has("hidden_states.0") {
+			worst := 0.0
+			for i, h := range out.Hidden {
+				e := testutil.RelFrobenius(h.Value.F64(), floats(t, base, "hidden_states."+strconv.Itoa(i)))
+				if e > worst || e != e {
+					worst = e
+				}
+			}
+			report(t, "hidden_states (worst layer)", worst, tolActivations)
+		}
+		if out.Loss == nil || !base.Has("loss") {
+			t.Fatalf("%s: no loss to compare", dir)
+		}
+		report(t, "loss", testutil.RelFrobenius([]float64{out.Loss.Value.Item()}, floats(t, base, "loss")), tolActivations)
+		grads, ok := fx.file(t, "grads_full.safetensors")
+		if !ok {
+			t.Fatalf("%s: no grads_full.safetensors", dir)
+		}
+		if err := tp.Backward(out.Loss); err != nil {
+			t.Fatal(err)
+		}
+		params := model.Params()
+		worst, worstName := 0.0, ""
+		for _, name := range grads.Names() {
+			p, ok := params[name]
+			if !ok || p.Grad == nil {
+				t.Errorf("%s: no gradient on the model", name)
+				continue
+			}
+			e := testutil.RelFrobenius(p.Grad.F64(), floats(t, grads, name))
+			if e > worst || e != e {
+				worst, worstName = e, name
+			}
+		}
+		if len(grads.Names()) != len(params) {
+			t.Errorf("fixture has %d gradients, model %d parameters", len(grads.Names()), len(params))
+		}
+		report(t, "grads_full ("+strings.TrimPrefix(worstName, "model.")+")", worst, tolGrad)
+	})
+	t.Run("grads_lora", func(t *testing.T) {
+		gl, ok := fx.file(t, "grads_lora.safetensors")
+		if !ok {
+			t.Fatalf("%s: no grads_lora.safetensors", dir)
+		}
+		m, err := nn.Load(dir, nn.LoadOptions{Backend: be})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := lora.Load(m, filepath.Join(dir, "adapter_init"), "default")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Attach(m); err != nil {
+			t.Fatal(err)
+		}
+		tp := autograd.NewTape()
+		out, err := m.Forward(tp, cudaBatch(t, fx, be), nn.ForwardOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ol, ok := fx.file(t, "outputs_lora.safetensors"); ok {
+			report(t, "lora logits", testutil.RelFrobenius(out.Logits.Value.F64(), floats(t, ol, "logits")), tolLoRALogits)
+			report(t, "lora loss", testutil.RelFrobenius([]float64{out.Loss.Value.Item()}, floats(t, ol, "loss")), tolLoRALogits)
+		}
+		if err := tp.Backward(out.Loss); err != nil {
+			t.Fatal(err)
+		}
+		params := a.Params()
+		worst, seen := 0.0, 0
+		for _, key := range gl.Names() {
+			name, _ := lora.InMemoryName(key)
+			p, ok := params[name]
+			if !ok || p.Grad == nil {
+				t.Errorf("fixture gradient %q has no adapter parameter with a gradient", key)
+				continue
+			}
+			seen++
+			e := testutil.RelFrobenius(p.Grad.F64(), floats(t, gl, key))
+			if e > worst || e != e {
+				worst = e
+			}
+		}
+		if seen != len(params) {
+			t.Errorf("%d of %d adapter parameters checked", seen, len(params))
+		}
+		for _, v := range m.Params() {
+			if v.Grad != nil {
+				t.Fatalf("frozen base weight %s got a gradient", v.Name)
+			}
+		}
+		report(t, "grads_lora (worst tensor)", worst, tolLoRAGrad)
+	})
+}

@@ -1,0 +1,185 @@
+package cudabackend
+
+import (
+	"fmt"
+
+	"github.com/ftune/ftune/kernels/cuda"
+	"github.com/ftune/ftune/tensor"
+)
+
+// Attention and its backward. The layouts match the contract directly:
+// q, out [B,T,Hq,D], k, v [B,S,Hkv,D], lse [B,Hq,T] float32.
+//
+// Two kernel families:
+//   - attention.cu's tiled kernels (shared-memory tiles, online softmax),
+//     used for the training case they cover: causal, no KV-cache offset, no
+//     window, no packed documents, S = T, D a multiple of 32 up to 128, with
+//     or without a key padding mask. A query that sees no key gets lse = +inf
+//     there (the CPU writes −inf); both give O = 0 and zero gradients, and
+//     the lse only travels from this forward to this backward.
+//   - attention_masked.cu's warp-per-row kernels for everything else: every
+//     mask of AttentionParams, any D up to 256, S ≠ T.
+// Heads above 256 return tensor.ErrUnsupported.
+
+type attnDims struct{ B, T, S, Hq, Hkv, D int }
+
+func attnShapes(out, lse, q, k, v *tensor.Tensor) (attnDims, error) {
+	if q.Rank() != 4 || k.Rank() != 4 || v.Rank() != 4 {
+		return attnDims{}, fmt.Errorf("cuda: attention wants [B,T,H,D] operands, got q %v k %v v %v", q.Shape(), k.Shape(), v.Shape())
+	}
+	d := attnDims{B: q.Dim(0), T: q.Dim(1), Hq: q.Dim(2), D: q.Dim(3), S: k.Dim(1), Hkv: k.Dim(2)}
+	if !k.Shape().Equal(v.Shape()) || k.Dim(0) != d.B || k.Dim(3) != d.D || d.Hkv == 0 || d.Hq%d.Hkv != 0 {
+		return d, fmt.Errorf("cuda: attention shapes q %v k %v v %v (query heads must be a multiple of KV heads)", q.Shape(), k.Shape(), v.Shape())
+	}
+	if (out != nil && !out.Shape().Equal(q.Shape())) || (lse != nil && lse.Numel() != d.B*d.Hq*d.T) {
+		return d, fmt.Errorf("cuda: attention out %v lse %v for q %v", shapeOf(out), shapeOf(lse), q.Shape())
+	}
+	if d.D > 256 {
+		return d, fmt.Errorf("cuda: %w: attention head size %d (at most 256)", tensor.ErrUnsupported, d.D)
+	}
+	return d, nil
+}
+
+// maskI32 converts a [B,S] mask of any dtype to int32 scratch (0 when nil);
+// float masks truncate as the CPU's int(x) does.
+func (b *Backend) maskI32(what string, m *tensor.Tensor, B, S int) (cuda.Ptr, func(), error) {
+	if m == nil {
+		return 0, func() {}, nil
+	}
+	if m.Numel() != B*S {
+		return 0, nil, fmt.Errorf("cuda: attention %s %v for B=%d S=%d", what, m.Shape(), B, S)
+	}
+	fk, err := kdt(m.DType())
+	if err != nil {
+		return 0, nil, err
+	}
+	src, err := b.ptr(m)
+	if err != nil {
+		return 0, nil, err
+	}
+	q, release, err := b.temp(cuda.I32, B*S)
+	if err != nil {
+		return 0, nil, err
+	}
+	if B*S == 0 {
+		return q, release, nil
+	}
+	flat := m.Reshape(B * S) // a view when m is contiguous, else a dense copy
+	if src, err = b.ptr(flat); err != nil {
+		release()
+		return 0, nil, err
+	}
+	l, err := cuda.NewLayout([]int{B * S}, []int{1}, []int{1})
+	if err == nil {
+		err = b.dev.ConvertStrided(b.s, l, q, cuda.I32, src, fk)
+	}
+	if err != nil {
+		release()
+		return 0, nil, err
+	}
+	return q, release, nil
+}
+
+// fast reports whether attention.cu's tiled kernels take this call.
+func (b *Backend) fast(d attnDims, p tensor.AttentionParams) bool {
+	return !b.noFastAttention && p.Causal && p.QueryOffset == 0 && p.Window == 0 && p.Segments == nil &&
+		d.S == d.T && d.D%32 == 0 && d.D <= 128
+}
+
+type attnMasks struct {
+	key, seg cuda.Ptr
+	release  func()
+}
+
+func (b *Backend) masks(d attnDims, p tensor.AttentionParams) (attnMasks, error) {
+	key, rk, err := b.maskI32("key mask", p.KeyMask, d.B, d.S)
+	if err != nil {
+		return attnMasks{}, err
+	}
+	seg, rs, err := b.maskI32("segments", p.Segments, d.B, d.S)
+	if err != nil {
+		rk()
+		return attnMasks{}, err
+	}
+	if seg != 0 && d.S < d.T {
+		rk()
+		rs()
+		return attnMasks{}, fmt.Errorf("cuda: attention segments need S >= T (S=%d T=%d)", d.S, d.T)
+	}
+	return attnMasks{key, seg, func() { rk(); rs() }}, nil
+}
+
+func (m attnMasks) shape(d attnDims, p tensor.AttentionParams) cuda.MaskedAttention {
+	return cuda.MaskedAttention{B: d.B, T: d.T, S: d.S, Hq: d.Hq, Hkv: d.Hkv, D: d.D, Scale: p.Scale,
+		Causal: p.Causal, QueryOffset: p.QueryOffset, Window: p.Window, KeyMask: m.key, Segments: m.seg}
+}
+
+func (b *Backend) Attention(out, lse, q, k, v *tensor.Tensor, p tensor.AttentionParams) error {
+	defer keep(out, lse, q, k, v, p.KeyMask, p.Segments)
+	if err := contiguous(out, lse, q, k, v); err != nil {
+		return err
+	}
+	if err := allF32("Attention", out, lse, q, k, v); err != nil {
+		return err
+	}
+	d, err := attnShapes(out, lse, q, k, v)
+	if err != nil {
+		return err
+	}
+	if q.Numel() == 0 {
+		return nil
+	}
+	ps, err := b.ptrs(out, lse, q, k, v)
+	if err != nil {
+		return err
+	}
+	m, err := b.masks(d, p)
+	if err != nil {
+		return err
+	}
+	defer m.release()
+	if b.fast(d, p) {
+		a := cuda.AttentionShape{B: d.B, T: d.T, Hq: d.Hq, Hkv: d.Hkv, D: d.D, Mask: m.key, Scale: p.Scale}
+		return b.dev.AttentionFwd(b.s, cuda.F32, ps[0], ps[1], ps[2], ps[3], ps[4], a)
+	}
+	return b.dev.MaskedAttentionFwd(b.s, cuda.F32, ps[0], ps[1], ps[2], ps[3], ps[4], m.shape(d, p))
+}
+
+func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v *tensor.Tensor, p tensor.AttentionParams) error {
+	defer keep(dq, dk, dv, dout, out, lse, q, k, v, p.KeyMask, p.Segments)
+	if err := contiguous(dq, dk, dv, dout, out, lse, q, k, v); err != nil {
+		return err
+	}
+	if err := allF32("AttentionBackward", dq, dk, dv, dout, out, lse, q, k, v); err != nil {
+		return err
+	}
+	d, err := attnShapes(out, lse, q, k, v)
+	if err != nil {
+		return err
+	}
+	if !dq.Shape().Equal(q.Shape()) || !dk.Shape().Equal(k.Shape()) || !dv.Shape().Equal(v.Shape()) || !dout.Shape().Equal(q.Shape()) {
+		return fmt.Errorf("cuda: AttentionBackward dq %v dk %v dv %v dout %v for q %v k %v", dq.Shape(), dk.Shape(), dv.Shape(), dout.Shape(), q.Shape(), k.Shape())
+	}
+	if q.Numel() == 0 && k.Numel() == 0 {
+		return nil
+	}
+	ps, err := b.ptrs(dq, dk, dv, dout, out, lse, q, k, v)
+	if err != nil {
+		return err
+	}
+	m, err := b.masks(d, p)
+	if err != nil {
+		return err
+	}
+	defer m.release()
+	delta, relD, err := b.temp(cuda.F32, d.B*d.Hq*d.T)
+	if err != nil {
+		return err
+	}
+	defer relD()
+	if b.fast(d, p) {
+		a := cuda.AttentionShape{B: d.B, T: d.T, Hq: d.Hq, Hkv: d.Hkv, D: d.D, Mask: m.key, Scale: p.Scale}
+		return b.dev.AttentionBwd(b.s, cuda.F32, ps[0], ps[1], ps[2], delta, ps[3], ps[4], ps[5], ps[6], ps[7], ps[8], a)
+	}
+	return b.dev.MaskedAttentionBwd(b.s, cuda.F32, ps[0], ps[1], ps[2], delta, ps[3], ps[4], ps[5], ps[6], ps[7], ps[8], m.shape(d, p))
+}

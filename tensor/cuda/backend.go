@@ -1,0 +1,462 @@
+package cudabackend
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/ftune/ftune/kernels/cuda"
+	"github.com/ftune/ftune/tensor"
+)
+
+// Options choose the device and the GEMM precision.
+type Options struct {
+	Device int // CUDA ordinal
+	// BF16MatMul runs MatMul on the tensor cores with bf16 operands (float32
+	// accumulation, results ~1e-2 relative to a float32 product); otherwise
+	// GEMMs are float32 (bf16 weights widened), matching the CPU backend.
+	BF16MatMul bool
+}
+
+// Backend is a tensor.Backend on one GPU.
+type Backend struct {
+	dev   *cuda.Device
+	alloc *cuda.Allocator
+	s     cuda.Stream // zero: the legacy default stream (see doc.go)
+	opt   Options
+
+	// noFastAttention forces the masked attention kernels (tests use it to
+	// compare both paths).
+	noFastAttention bool
+
+	mu   sync.Mutex
+	iota devBuf // int32 0, 1, 2, ...: RoPE positions
+	ones devBuf // float32 ones: RMSNorm without a weight
+}
+
+type devBuf struct {
+	p cuda.Ptr
+	n int
+}
+
+// Available reports whether a GPU can be used, and why not (one line).
+func Available() (bool, string) { return cuda.Available() }
+
+// Open returns a backend on the device opt.Device.
+func Open(opt Options) (*Backend, error) {
+	if ok, reason := cuda.Available(); !ok {
+		return nil, fmt.Errorf("cuda backend: %s", reason)
+	}
+	d, err := cuda.Open(opt.Device)
+	if err != nil {
+		return nil, fmt.Errorf("cuda backend: %w", err)
+	}
+	return &Backend{dev: d, alloc: d.Allocator(), opt: opt}, nil
+}
+
+// CUDADevice is the kernels/cuda device, for callers that launch kernels
+// themselves (the trainer's fused optimizer).
+func (b *Backend) CUDADevice() *cuda.Device { return b.dev }
+
+// Stats returns the caching allocator's counts.
+func (b *Backend) Stats() cuda.AllocStats { return b.alloc.Stats() }
+
+func (b *Backend) Name() string {
+	if b.opt.BF16MatMul {
+		return fmt.Sprintf("cuda:%d/bf16", b.opt.Device)
+	}
+	return fmt.Sprintf("cuda:%d", b.opt.Device)
+}
+
+func (b *Backend) Device() tensor.Device {
+	return tensor.Device{Kind: tensor.CUDA, Index: b.opt.Device}
+}
+
+// Sync waits until all queued work has finished (and reports a failed
+// kernel).
+func (b *Backend) Sync() error { return b.dev.Synchronize() }
+
+// storage is n elements of dt at p. Its memory goes back to the allocator
+// when the storage is collected (runtime.AddCleanup).
+type storage struct {
+	b  *Backend
+	dt tensor.DType
+	n  int
+	p  cuda.Ptr
+	// NF4 only: p holds the packed nibbles, absmax one float32 scale per
+	// block of blockSize elements.
+	absmax    cuda.Ptr
+	blockSize int
+}
+
+func (s *storage) DType() tensor.DType { return s.dt }
+func (s *storage) Len() int            { return s.n }
+
+// kdt maps a tensor dtype to the kernels' storage type.
+func kdt(dt tensor.DType) (cuda.DType, error) {
+	switch dt {
+	case tensor.F32:
+		return cuda.F32, nil
+	case tensor.BF16:
+		return cuda.BF16, nil
+	case tensor.F64:
+		return cuda.F64, nil
+	case tensor.I32:
+		return cuda.I32, nil
+	case tensor.I64:
+		return cuda.I64, nil
+	}
+	return 0, fmt.Errorf("cuda: %w: %v storage", tensor.ErrUnsupported, dt)
+}
+
+func (b *Backend) Alloc(dt tensor.DType, n int) (tensor.Storage, error) {
+	if _, err := kdt(dt); err != nil {
+		return nil, err
+	}
+	if n < 0 {
+		return nil, fmt.Errorf("cuda: alloc of %d elements", n)
+	}
+	s := &storage{b: b, dt: dt, n: n}
+	if n == 0 {
+		return s, nil
+	}
+	p, err := b.alloc.Alloc(n * dt.Size())
+	if err != nil {
+		return nil, fmt.Errorf("cuda: alloc %d x %v: %w", n, dt, err)
+	}
+	s.p = p
+	a := b.alloc
+	runtime.AddCleanup(s, func(p cuda.Ptr) { _ = a.Free(p) }, p)
+	return s, nil
+}
+
+// FromHost copies data to the device ([]float32 F32, []float64 F64,
+// []uint16 BF16, []int32 I32, []int64 I64, tensor.NF4Data NF4).
+func (b *Backend) FromHost(dt tensor.DType, data any) (tensor.Storage, error) {
+	if d, ok := data.(tensor.NF4Data); ok && dt == tensor.NF4 {
+		return b.fromNF4(d)
+	}
+	n := -1
+	switch d := data.(type) {
+	case []float32:
+		if dt == tensor.F32 {
+			n = len(d)
+		}
+	case []float64:
+		if dt == tensor.F64 {
+			n = len(d)
+		}
+	case []uint16:
+		if dt == tensor.BF16 {
+			n = len(d)
+		}
+	case []int32:
+		if dt == tensor.I32 {
+			n = len(d)
+		}
+	case []int64:
+		if dt == tensor.I64 {
+			n = len(d)
+		}
+	}
+	if n < 0 {
+		if dt == tensor.F16 {
+			return nil, fmt.Errorf("cuda: %w: FromHost %T as %v", tensor.ErrUnsupported, data, dt)
+		}
+		return nil, fmt.Errorf("cuda: FromHost %T as %v", data, dt)
+	}
+	st, err := b.Alloc(dt, n)
+	if err != nil || n == 0 {
+		return st, err
+	}
+	p := st.(*storage).p
+	switch d := data.(type) {
+	case []float32:
+		err = cuda.CopyHtoD(b.dev, p, d)
+	case []float64:
+		err = cuda.CopyHtoD(b.dev, p, d)
+	case []uint16:
+		err = cuda.CopyHtoD(b.dev, p, d)
+	case []int32:
+		err = cuda.CopyHtoD(b.dev, p, d)
+	case []int64:
+		err = cuda.CopyHtoD(b.dev, p, d)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cuda: FromHost %d x %v: %w", n, dt, err)
+	}
+	return st, nil
+}
+
+// fromNF4 uploads packed NF4 codes and their float32 block scales; the
+// format (first element in the high nibble) is the kernels' as well.
+func (b *Backend) fromNF4(d tensor.NF4Data) (tensor.Storage, error) {
+	if d.BlockSize <= 0 || len(d.Packed) != (d.Len+1)/2 || len(d.Absmax) != (d.Len+d.BlockSize-1)/d.BlockSize {
+		return nil, fmt.Errorf("cuda: NF4 data of %d elements: %d packed bytes, %d scales for block size %d", d.Len, len(d.Packed), len(d.Absmax), d.BlockSize)
+	}
+	s := &storage{b: b, dt: tensor.NF4, n: d.Len, blockSize: d.BlockSize}
+	if d.Len == 0 {
+		return s, nil
+	}
+	p, err := b.alloc.Alloc(len(d.Packed))
+	if err != nil {
+		return nil, fmt.Errorf("cuda: NF4 upload: %w", err)
+	}
+	q, err := b.alloc.Alloc(4 * len(d.Absmax))
+	if err != nil {
+		_ = b.alloc.Free(p)
+		return nil, fmt.Errorf("cuda: NF4 upload: %w", err)
+	}
+	s.p, s.absmax = p, q
+	a := b.alloc
+	runtime.AddCleanup(s, func(ps [2]cuda.Ptr) { _ = a.Free(ps[0]); _ = a.Free(ps[1]) }, [2]cuda.Ptr{p, q})
+	if err := cuda.CopyHtoD(b.dev, p, d.Packed); err != nil {
+		return nil, fmt.Errorf("cuda: NF4 upload: %w", err)
+	}
+	if err := cuda.CopyHtoD(b.dev, q, d.Absmax); err != nil {
+		return nil, fmt.Errorf("cuda: NF4 upload: %w", err)
+	}
+	return s, nil
+}
+
+// dequantNF4 expands a whole NF4 tensor (offset 0, contiguous) into n
+// elements of t (F32 or BF16) at dst.
+func (b *Backend) dequantNF4(dst cuda.Ptr, t cuda.DType, src *tensor.Tensor) error {
+	s, ok := src.Storage().(*storage)
+	if !ok || s.b != b || s.dt != tensor.NF4 {
+		return fmt.Errorf("cuda: tensor %v is not NF4 on backend %s", src, b.Name())
+	}
+	if src.Offset() != 0 || !src.IsContiguous() || src.Numel() != s.n {
+		return fmt.Errorf("cuda: %w: a view of an NF4 tensor (whole weights only)", tensor.ErrUnsupported)
+	}
+	return b.dev.NF4Dequant(b.s, t, dst, s.p, s.absmax, int64(s.n), s.blockSize)
+}
+
+// ptr returns the device address of t's first element, checking that t
+// lives on this backend.
+func (b *Backend) ptr(t *tensor.Tensor) (cuda.Ptr, error) {
+	if t == nil {
+		return 0, nil
+	}
+	s, ok := t.Storage().(*storage)
+	if !ok || s.b != b {
+		return 0, fmt.Errorf("cuda: tensor %v is not on backend %s", t, b.Name())
+	}
+	if s.dt == tensor.NF4 {
+		return 0, fmt.Errorf("cuda: %w: NF4 tensor %v used as a plain operand (MatMul's weight or Copy to F32/BF16 only)", tensor.ErrUnsupported, t)
+	}
+	return s.p.Add(t.Offset() * t.DType().Size()), nil
+}
+
+// ptrs resolves several tensors at once (nil tensors give 0).
+func (b *Backend) ptrs(ts ...*tensor.Tensor) ([]cuda.Ptr, error) {
+	out := make([]cuda.Ptr, len(ts))
+	for i, t := range ts {
+		p, err := b.ptr(t)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+func (b *Backend) ToHost(src *tensor.Tensor, dst any) error {
+	defer keep(src)
+	if !src.IsContiguous() {
+		return fmt.Errorf("cuda: ToHost of a strided view")
+	}
+	n := src.Numel()
+	p, err := b.ptr(src)
+	if err != nil {
+		return err
+	}
+	dt := src.DType()
+	ok := false
+	switch d := dst.(type) {
+	case []float32:
+		ok = dt == tensor.F32 && len(d) == n
+		if ok && n > 0 {
+			err = cuda.CopyDtoH(b.dev, d, p)
+		}
+	case []float64:
+		ok = dt == tensor.F64 && len(d) == n
+		if ok && n > 0 {
+			err = cuda.CopyDtoH(b.dev, d, p)
+		}
+	case []uint16:
+		ok = dt == tensor.BF16 && len(d) == n
+		if ok && n > 0 {
+			err = cuda.CopyDtoH(b.dev, d, p)
+		}
+	case []int32:
+		ok = dt == tensor.I32 && len(d) == n
+		if ok && n > 0 {
+			err = cuda.CopyDtoH(b.dev, d, p)
+		}
+	case []int64:
+		ok = dt == tensor.I64 && len(d) == n
+		if ok && n > 0 {
+			err = cuda.CopyDtoH(b.dev, d, p)
+		}
+	}
+	if !ok && n > 0 {
+		return fmt.Errorf("cuda: ToHost %v of %d elements into %T", dt, n, dst)
+	}
+	if err != nil {
+		return fmt.Errorf("cuda: ToHost %v: %w", src, err)
+	}
+	return nil
+}
+
+// keep holds the tensors (and so their storage) reachable until the
+// calling method returns: once a method has taken device addresses, Go no
+// longer sees them used, and a collected storage's block could be handed to
+// the method's own scratch allocation before its kernels were queued.
+func keep(ts ...*tensor.Tensor) { runtime.KeepAlive(ts) }
+
+// layout merges the axes of shape walked with the tensors' strides.
+func layout(shape tensor.Shape, ts ...*tensor.Tensor) (cuda.Layout, error) {
+	st := make([][]int, len(ts))
+	for i, t := range ts {
+		st[i] = t.Strides()
+	}
+	l, err := cuda.NewLayout(shape, st...)
+	if errors.Is(err, cuda.ErrBadArgument) {
+		return l, fmt.Errorf("cuda: %w: %v", tensor.ErrUnsupported, err)
+	}
+	return l, err
+}
+
+// Copy converts and copies any view into any view of the same shape: a
+// device copy when both are dense and of one dtype, else the strided
+// convert kernel (rank up to 6 after merging contiguous axes).
+func (b *Backend) Copy(dst, src *tensor.Tensor) error {
+	defer keep(dst, src)
+	if !dst.Shape().Equal(src.Shape()) {
+		return fmt.Errorf("cuda: Copy %v into %v", src.Shape(), dst.Shape())
+	}
+	if dst.Numel() == 0 {
+		return nil
+	}
+	dk, err := kdt(dst.DType())
+	if err != nil {
+		return err
+	}
+	if src.DType() == tensor.NF4 {
+		pd, err := b.ptr(dst)
+		if err != nil {
+			return err
+		}
+		if !dst.IsContiguous() || (dk != cuda.F32 && dk != cuda.BF16) {
+			return fmt.Errorf("cuda: %w: NF4 copied into a strided or %v view (contiguous F32/BF16 only)", tensor.ErrUnsupported, dst.DType())
+		}
+		return b.dequantNF4(pd, dk, src)
+	}
+	sk, err := kdt(src.DType())
+	if err != nil {
+		return err
+	}
+	p, err := b.ptrs(dst, src)
+	if err != nil {
+		return err
+	}
+	if dk == sk && dst.IsContiguous() && src.IsContiguous() {
+		if p[0] == p[1] {
+			return nil
+		}
+		return b.dev.CopyDtoDAsync(b.s, p[0], p[1], dst.Numel()*dst.DType().Size())
+	}
+	l, err := layout(dst.Shape(), dst, src)
+	if err != nil {
+		return err
+	}
+	return b.dev.ConvertStrided(b.s, l, p[0], dk, p[1], sk)
+}
+
+func (b *Backend) Fill(dst *tensor.Tensor, v float64) error {
+	defer keep(dst)
+	if dst.Numel() == 0 {
+		return nil
+	}
+	dk, err := kdt(dst.DType())
+	if err != nil {
+		return err
+	}
+	p, err := b.ptr(dst)
+	if err != nil {
+		return err
+	}
+	l, err := layout(dst.Shape(), dst)
+	if err != nil {
+		return err
+	}
+	return b.dev.FillStrided(b.s, l, p, dk, v)
+}
+
+// temp allocates n elements of scratch of type t; release returns it to
+// the allocator. Releasing right after queueing the kernels that use it is
+// safe: later work that reuses the block is queued behind them.
+func (b *Backend) temp(t cuda.DType, n int) (cuda.Ptr, func(), error) {
+	if n <= 0 {
+		return 0, func() {}, nil
+	}
+	p, err := b.alloc.Alloc(n * t.Size())
+	if err != nil {
+		return 0, nil, fmt.Errorf("cuda: scratch of %d x %v: %w", n, t, err)
+	}
+	return p, func() { _ = b.alloc.Free(p) }, nil
+}
+
+// positions returns the int32 sequence 0..n-1 on the device (cached).
+func (b *Backend) positions(n int) (cuda.Ptr, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.iota.n >= n {
+		return b.iota.p, nil
+	}
+	m := max(n, 2*b.iota.n, 4096)
+	v := make([]int32, m)
+	for i := range v {
+		v[i] = int32(i)
+	}
+	p, err := b.alloc.Alloc(m * 4)
+	if err != nil {
+		return 0, err
+	}
+	if err := cuda.CopyHtoD(b.dev, p, v); err != nil {
+		return 0, err
+	}
+	// The old table may still be read by queued kernels; stream order
+	// makes freeing it now safe.
+	if b.iota.p != 0 {
+		_ = b.alloc.Free(b.iota.p)
+	}
+	b.iota = devBuf{p, m}
+	return p, nil
+}
+
+// onesF32 returns n float32 ones on the device (cached).
+func (b *Backend) onesF32(n int) (cuda.Ptr, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ones.n >= n {
+		return b.ones.p, nil
+	}
+	m := max(n, 2*b.ones.n, 1024)
+	p, err := b.alloc.Alloc(m * 4)
+	if err != nil {
+		return 0, err
+	}
+	if err := b.dev.Memset32Async(b.s, p, 0x3f800000, m); err != nil {
+		return 0, err
+	}
+	if b.ones.p != 0 {
+		_ = b.alloc.Free(b.ones.p)
+	}
+	b.ones = devBuf{p, m}
+	return p, nil
+}
+
+var _ tensor.Backend = (*Backend)(nil)

@@ -1,0 +1,413 @@
+package cudabackend
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ftune/ftune/kernels/cuda"
+	"github.com/ftune/ftune/tensor"
+)
+
+// The fused ops of a Llama training step through kernels/cuda's kernels.
+// Layout adapters, where the Backend contract and a kernel differ, are
+// noted at each op.
+
+func contiguous(ts ...*tensor.Tensor) error {
+	for _, t := range ts {
+		if t != nil && !t.IsContiguous() {
+			return fmt.Errorf("cuda: fused op needs contiguous operands, got %v", t)
+		}
+	}
+	return nil
+}
+
+// allF32 checks that every non-nil tensor is F32 (the fused kernels'
+// float32 variants; their bf16 variants serve a bf16-activation path the
+// tensor package does not have yet).
+func allF32(op string, ts ...*tensor.Tensor) error {
+	for _, t := range ts {
+		if t != nil && t.DType() != tensor.F32 {
+			return fmt.Errorf("cuda: %w: %s on %v (F32 expected)", tensor.ErrUnsupported, op, t.DType())
+		}
+	}
+	return nil
+}
+
+func rowsOf(t *tensor.Tensor) (int, int) {
+	if t.Rank() == 0 {
+		return 1, 1
+	}
+	d := t.Dim(-1)
+	if d == 0 {
+		return 0, 0
+	}
+	return t.Numel() / d, d
+}
+
+// RMSNorm: the kernel needs a weight, so w == nil uses a cached vector of
+// ones (x·r·1 is x·r exactly); invRMS is the kernel's float32 rstd.
+func (b *Backend) RMSNorm(dst, invRMS, x, w *tensor.Tensor, eps float64) error {
+	defer keep(dst, invRMS, x, w)
+	if err := contiguous(dst, invRMS, x, w); err != nil {
+		return err
+	}
+	if err := allF32("RMSNorm", dst, invRMS, x, w); err != nil {
+		return err
+	}
+	n, d := rowsOf(x)
+	if dst.Numel() != x.Numel() || invRMS.Numel() != n || (w != nil && w.Numel() != d) {
+		return fmt.Errorf("cuda: RMSNorm x %v w %v dst %v invRMS %v", x.Shape(), shapeOf(w), dst.Shape(), invRMS.Shape())
+	}
+	if n == 0 {
+		return nil
+	}
+	p, err := b.ptrs(dst, invRMS, x, w)
+	if err != nil {
+		return err
+	}
+	if w == nil {
+		if p[3], err = b.onesF32(d); err != nil {
+			return err
+		}
+	}
+	return b.dev.RMSNormFwd(b.s, cuda.F32, p[0], p[1], p[2], p[3], n, d, float32(eps))
+}
+
+func shapeOf(t *tensor.Tensor) tensor.Shape {
+	if t == nil {
+		return nil
+	}
+	return t.Shape()
+}
+
+// RMSNormBackward: dx (=) and dw (+=, may be nil). A nil dx gets scratch
+// (the kernel always writes it).
+func (b *Backend) RMSNormBackward(dx, dw, dy, x, w, invRMS *tensor.Tensor) error {
+	defer keep(dx, dw, dy, x, w, invRMS)
+	if err := contiguous(dx, dw, dy, x, w, invRMS); err != nil {
+		return err
+	}
+	if err := allF32("RMSNormBackward", dx, dw, dy, x, w, invRMS); err != nil {
+		return err
+	}
+	n, d := rowsOf(x)
+	if dy.Numel() != x.Numel() || invRMS.Numel() != n || (dx != nil && dx.Numel() != x.Numel()) || (dw != nil && dw.Numel() != d) {
+		return fmt.Errorf("cuda: RMSNormBackward x %v dy %v dx %v dw %v invRMS %v", x.Shape(), dy.Shape(), shapeOf(dx), shapeOf(dw), invRMS.Shape())
+	}
+	if n == 0 {
+		return nil
+	}
+	p, err := b.ptrs(dx, dw, dy, x, w, invRMS)
+	if err != nil {
+		return err
+	}
+	if w == nil {
+		if p[4], err = b.onesF32(d); err != nil {
+			return err
+		}
+	}
+	if dx == nil {
+		q, release, err := b.temp(cuda.F32, x.Numel())
+		if err != nil {
+			return err
+		}
+		defer release()
+		p[0] = q
+	}
+	return b.dev.RMSNormBwd(b.s, cuda.F32, p[0], p[1], p[2], p[3], p[4], p[5], n, d)
+}
+
+// RoPE: the kernel rotates x [N,H,D] in place by positions pos [N] into
+// tables [maxPos, D/2]. The contract's cos, sin [B,T,D/2] are such a table
+// with one row per token, so pos is 0..B·T−1; dst receives a copy of x
+// first. Tables of another dtype (nn's float64 ones) are converted to
+// float32 scratch.
+func (b *Backend) RoPE(dst, x, cos, sin *tensor.Tensor, inverse bool) error {
+	defer keep(dst, x, cos, sin)
+	if err := contiguous(dst, x, cos, sin); err != nil {
+		return err
+	}
+	if err := allF32("RoPE", dst, x); err != nil {
+		return err
+	}
+	xs, cs := x.Shape(), cos.Shape()
+	if x.Rank() != 4 || cos.Rank() != 3 || !cs.Equal(sin.Shape()) || cs[0] != xs[0] || cs[1] != xs[1] || 2*cs[2] != xs[3] || !dst.Shape().Equal(xs) {
+		return fmt.Errorf("cuda: RoPE x %v with cos %v sin %v into %v (want [B,T,H,D] and [B,T,D/2])", xs, cs, sin.Shape(), dst.Shape())
+	}
+	N, H, D := xs[0]*xs[1], xs[2], xs[3]
+	if x.Numel() == 0 {
+		return nil
+	}
+	p, err := b.ptrs(dst, x, cos, sin)
+	if err != nil {
+		return err
+	}
+	for i, t := range []*tensor.Tensor{cos, sin} {
+		if t.DType() == tensor.F32 {
+			continue
+		}
+		fk, err := kdt(t.DType())
+		if err != nil {
+			return err
+		}
+		q, release, err := b.temp(cuda.F32, t.Numel())
+		if err != nil {
+			return err
+		}
+		defer release()
+		l, err := cuda.NewLayout([]int{t.Numel()}, []int{1}, []int{1})
+		if err != nil {
+			return err
+		}
+		if err := b.dev.ConvertStrided(b.s, l, q, cuda.F32, p[2+i], fk); err != nil {
+			return err
+		}
+		p[2+i] = q
+	}
+	if p[0] != p[1] {
+		if err := b.dev.CopyDtoDAsync(b.s, p[0], p[1], x.Numel()*4); err != nil {
+			return err
+		}
+	}
+	pos, err := b.positions(N)
+	if err != nil {
+		return err
+	}
+	return b.dev.RoPE(b.s, cuda.F32, inverse, p[0], pos, p[2], p[3], N, H, D)
+}
+
+func (b *Backend) SwiGLU(dst, gate, up *tensor.Tensor) error {
+	defer keep(dst, gate, up)
+	if err := contiguous(dst, gate, up); err != nil {
+		return err
+	}
+	if err := allF32("SwiGLU", dst, gate, up); err != nil {
+		return err
+	}
+	if gate.Numel() != dst.Numel() || up.Numel() != dst.Numel() {
+		return fmt.Errorf("cuda: SwiGLU gate %v up %v -> %v", gate.Shape(), up.Shape(), dst.Shape())
+	}
+	p, err := b.ptrs(dst, gate, up)
+	if err != nil {
+		return err
+	}
+	return b.dev.SwiGLUFwd(b.s, cuda.F32, p[0], p[1], p[2], int64(dst.Numel()))
+}
+
+// SwiGLUBackward: dgate, dup (=); either may be nil (scratch then).
+func (b *Backend) SwiGLUBackward(dgate, dup, dy, gate, up *tensor.Tensor) error {
+	defer keep(dgate, dup, dy, gate, up)
+	if err := contiguous(dgate, dup, dy, gate, up); err != nil {
+		return err
+	}
+	if err := allF32("SwiGLUBackward", dgate, dup, dy, gate, up); err != nil {
+		return err
+	}
+	n := dy.Numel()
+	if gate.Numel() != n || up.Numel() != n || (dgate != nil && dgate.Numel() != n) || (dup != nil && dup.Numel() != n) {
+		return fmt.Errorf("cuda: SwiGLUBackward dy %v gate %v up %v", dy.Shape(), gate.Shape(), up.Shape())
+	}
+	p, err := b.ptrs(dgate, dup, dy, gate, up)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < 2; i++ {
+		if p[i] == 0 && n > 0 {
+			q, release, err := b.temp(cuda.F32, n)
+			if err != nil {
+				return err
+			}
+			defer release()
+			p[i] = q
+		}
+	}
+	return b.dev.SwiGLUBwd(b.s, cuda.F32, p[0], p[1], p[2], p[3], p[4], int64(n))
+}
+
+// ids32 narrows I32/I64 ids to an int32 scratch array, checking that each
+// is in [0, V) or is the ignore value (mapped to cuda.IgnoreIndex); it
+// waits for the check and reports the first bad position.
+func (b *Backend) ids32(op string, ids *tensor.Tensor, V int, ignore *int) (cuda.Ptr, func(), error) {
+	if !ids.IsContiguous() {
+		return 0, nil, fmt.Errorf("cuda: %s: ids must be contiguous", op)
+	}
+	var it cuda.DType
+	switch ids.DType() {
+	case tensor.I32:
+		it = cuda.I32
+	case tensor.I64:
+		it = cuda.I64
+	default:
+		return 0, nil, fmt.Errorf("cuda: %s: ids of dtype %v (I32 or I64 expected)", op, ids.DType())
+	}
+	n := ids.Numel()
+	src, err := b.ptr(ids)
+	if err != nil {
+		return 0, nil, err
+	}
+	out, release, err := b.temp(cuda.I32, n+1) // the last word is the bad flag
+	if err != nil {
+		return 0, nil, err
+	}
+	bad := out.Add(n * 4)
+	if err := b.dev.Memset32Async(b.s, bad, math.MaxInt32, 1); err != nil {
+		release()
+		return 0, nil, err
+	}
+	ig, has := int64(0), ignore != nil
+	if has {
+		ig = int64(*ignore)
+	}
+	if err := b.dev.IndexI32(b.s, out, src, it, int64(n), int64(V), ig, has, cuda.IgnoreIndex, bad); err != nil {
+		release()
+		return 0, nil, err
+	}
+	flag := make([]int32, 1)
+	if err := cuda.CopyDtoH(b.dev, flag, bad); err != nil {
+		release()
+		return 0, nil, err
+	}
+	if flag[0] != math.MaxInt32 {
+		release()
+		got := make([]int64, 1)
+		one := tensor.New(b, tensor.I64, 1)
+		if err := b.Copy(one, ids.Reshape(n).Narrow(0, int(flag[0]), 1)); err == nil {
+			_ = b.ToHost(one, got)
+		}
+		return 0, nil, fmt.Errorf("cuda: %s: id %d at position %d outside vocabulary of %d", op, got[0], flag[0], V)
+	}
+	return out, release, nil
+}
+
+// Embedding: the kernel writes rows in the table's dtype, so a BF16 table
+// into an F32 dst gathers into bf16 scratch and widens it (exact).
+func (b *Backend) Embedding(dst, table, ids *tensor.Tensor) error {
+	defer keep(dst, table, ids)
+	if err := contiguous(dst, table); err != nil {
+		return err
+	}
+	if table.Rank() != 2 {
+		return fmt.Errorf("cuda: Embedding table %v (want [V,D])", table.Shape())
+	}
+	V, D := table.Dim(0), table.Dim(1)
+	n := ids.Numel()
+	if dst.Numel() != n*D {
+		return fmt.Errorf("cuda: Embedding of %d ids into %v", n, dst.Shape())
+	}
+	tk, err := kdt(table.DType())
+	if err != nil {
+		return err
+	}
+	dk, err := kdt(dst.DType())
+	if err != nil {
+		return err
+	}
+	if (tk != cuda.F32 && tk != cuda.BF16) || (dk != tk && dk != cuda.F32) {
+		return fmt.Errorf("cuda: %w: Embedding of a %v table into %v", tensor.ErrUnsupported, table.DType(), dst.DType())
+	}
+	if n == 0 || D == 0 {
+		return nil
+	}
+	idx, release, err := b.ids32("Embedding", ids, V, nil)
+	if err != nil {
+		return err
+	}
+	defer release()
+	p, err := b.ptrs(dst, table)
+	if err != nil {
+		return err
+	}
+	if dk == tk {
+		return b.dev.EmbeddingFwd(b.s, tk, p[0], p[1], idx, n, V, D)
+	}
+	q, relQ, err := b.temp(cuda.BF16, n*D)
+	if err != nil {
+		return err
+	}
+	defer relQ()
+	if err := b.dev.EmbeddingFwd(b.s, cuda.BF16, q, p[1], idx, n, V, D); err != nil {
+		return err
+	}
+	return b.dev.Cast(b.s, p[0], cuda.F32, q, cuda.BF16, int64(n*D))
+}
+
+// EmbeddingBackward: dtable (+=, F32) [V,D] from dy [N,D] (atomics).
+func (b *Backend) EmbeddingBackward(dtable, dy, ids *tensor.Tensor) error {
+	defer keep(dtable, dy, ids)
+	if err := contiguous(dtable, dy); err != nil {
+		return err
+	}
+	if err := allF32("EmbeddingBackward", dtable, dy); err != nil {
+		return err
+	}
+	if dtable.Rank() != 2 {
+		return fmt.Errorf("cuda: EmbeddingBackward dtable %v (want [V,D])", dtable.Shape())
+	}
+	V, D := dtable.Dim(0), dtable.Dim(1)
+	n := ids.Numel()
+	if dy.Numel() != n*D {
+		return fmt.Errorf("cuda: EmbeddingBackward dy %v for %d ids of width %d", dy.Shape(), n, D)
+	}
+	if n == 0 || D == 0 {
+		return nil
+	}
+	idx, release, err := b.ids32("EmbeddingBackward", ids, V, nil)
+	if err != nil {
+		return err
+	}
+	defer release()
+	p, err := b.ptrs(dtable, dy)
+	if err != nil {
+		return err
+	}
+	return b.dev.EmbeddingBwd(b.s, cuda.F32, p[0], p[1], idx, n, V, D)
+}
+
+// CrossEntropy runs the chunked kernels with the whole vocabulary as one
+// chunk: init, fold, loss per row, then (when dlogits is set) the gradient
+// with invCount = scale. Labels equal to ignoreIndex become the kernels'
+// -100; other labels outside [0, V) are an error, as on the CPU.
+func (b *Backend) CrossEntropy(loss, dlogits, logits, labels *tensor.Tensor, ignoreIndex int, scale float32) error {
+	defer keep(loss, dlogits, logits, labels)
+	if err := contiguous(loss, dlogits, logits); err != nil {
+		return err
+	}
+	if err := allF32("CrossEntropy", loss, dlogits, logits); err != nil {
+		return err
+	}
+	n, v := rowsOf(logits)
+	if labels.Numel() != n || loss.Numel() != n || (dlogits != nil && dlogits.Numel() != logits.Numel()) {
+		return fmt.Errorf("cuda: CrossEntropy logits %v labels %v loss %v", logits.Shape(), labels.Shape(), loss.Shape())
+	}
+	if n == 0 {
+		return nil
+	}
+	tg, release, err := b.ids32("CrossEntropy", labels, v, &ignoreIndex)
+	if err != nil {
+		return err
+	}
+	defer release()
+	p, err := b.ptrs(loss, dlogits, logits)
+	if err != nil {
+		return err
+	}
+	scratch, relS, err := b.temp(cuda.F32, 4*n) // rowMax, rowSum, tgtLogit, lse
+	if err != nil {
+		return err
+	}
+	defer relS()
+	rowMax, rowSum, tgt, lse := scratch, scratch.Add(4*n), scratch.Add(8*n), scratch.Add(12*n)
+	if err := b.dev.CrossEntropyInit(b.s, rowMax, rowSum, n); err != nil {
+		return err
+	}
+	if err := b.dev.CrossEntropyFwd(b.s, cuda.F32, p[2], v, 0, v, n, tg, rowMax, rowSum, tgt); err != nil {
+		return err
+	}
+	if err := b.dev.CrossEntropyLoss(b.s, n, v, tg, rowMax, rowSum, tgt, lse, p[0], 0, 1); err != nil {
+		return err
+	}
+	if dlogits == nil {
+		return nil
+	}
+	return b.dev.CrossEntropyBwd(b.s, cuda.F32, p[1], p[2], v, 0, v, n, v, tg, lse, scale)
+}

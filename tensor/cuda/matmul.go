@@ -1,0 +1,141 @@
+package cudabackend
+
+import (
+	"fmt"
+
+	"github.com/ftune/ftune/kernels/cuda"
+	"github.com/ftune/ftune/tensor"
+)
+
+// MatMul: dst = alpha·op(a)·op(b) + beta·dst over the last two axes, leading
+// axes batched (b rank 2 is shared by every batch). dst and a are F32; b is
+// F32, BF16 or NF4 (a whole rank-2 weight, dequantized to the GEMM's type
+// in scratch first).
+//
+// Default (float32) mode: the SIMT GEMM on float32 operands; a BF16 b is
+// widened to a float32 scratch copy first (exact), so results match the
+// CPU backend to float32 rounding. BF16MatMul mode: a (and an F32 b) are
+// rounded to bf16 scratch copies and the tensor-core GEMM runs with float32
+// accumulation. A shared b with untransposed a is one tall GEMM over all
+// batches (how every Linear layer calls it); otherwise one launch per batch.
+func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, beta float64) error {
+	defer keep(dst, a, w)
+	if !dst.IsContiguous() || !a.IsContiguous() || !w.IsContiguous() {
+		return fmt.Errorf("cuda: MatMul needs contiguous operands")
+	}
+	if a.Rank() < 2 || w.Rank() < 2 || dst.Rank() != a.Rank() {
+		return fmt.Errorf("cuda: MatMul ranks %d, %d -> %d", a.Rank(), w.Rank(), dst.Rank())
+	}
+	wt := w.DType()
+	if dst.DType() != tensor.F32 || a.DType() != tensor.F32 || (wt != tensor.F32 && wt != tensor.BF16 && wt != tensor.NF4) {
+		return fmt.Errorf("cuda: %w: MatMul %v·%v -> %v (F32·F32, F32·BF16 or F32·NF4 -> F32)", tensor.ErrUnsupported, a.DType(), wt, dst.DType())
+	}
+	if wt == tensor.NF4 && w.Rank() != 2 {
+		return fmt.Errorf("cuda: NF4 operand must be a whole rank-2 weight")
+	}
+	as, ws, ds := a.Shape(), w.Shape(), dst.Shape()
+	r, rb := len(as), len(ws)
+	m, k := as[r-2], as[r-1]
+	if transA {
+		m, k = k, m
+	}
+	kb, n := ws[rb-2], ws[rb-1]
+	if transB {
+		kb, n = n, kb
+	}
+	if kb != k || ds[r-2] != m || ds[r-1] != n {
+		return fmt.Errorf("cuda: MatMul %v·%v (transA=%v transB=%v) -> %v", as, ws, transA, transB, ds)
+	}
+	if !as[:r-2].Equal(ds[:r-2]) {
+		return fmt.Errorf("cuda: MatMul batch dims %v vs %v", as, ds)
+	}
+	shared := rb == 2
+	if !shared && !ws[:rb-2].Equal(as[:r-2]) {
+		return fmt.Errorf("cuda: MatMul batch dims %v vs %v", as, ws)
+	}
+	batch := as[:r-2].Numel()
+	if m == 0 || n == 0 || batch == 0 {
+		return nil
+	}
+	p, err := b.ptrs(dst, a)
+	if err != nil {
+		return err
+	}
+	pd, pa := p[0], p[1]
+	lda, ldb, ldc := as[r-1], ws[rb-1], n
+
+	// Operands in the GEMM's type, converted into scratch where needed.
+	gemm := b.dev.MatmulF32
+	elem := 4
+	want := cuda.F32
+	if b.opt.BF16MatMul {
+		gemm, elem, want = b.dev.MatmulBF16, 2, cuda.BF16
+	}
+	conv := func(src cuda.Ptr, from tensor.DType, count int) (cuda.Ptr, func(), error) {
+		fk, _ := kdt(from)
+		if fk == want {
+			return src, func() {}, nil
+		}
+		q, release, err := b.temp(want, count)
+		if err != nil {
+			return 0, nil, err
+		}
+		if err := b.dev.Cast(b.s, q, want, src, fk, int64(count)); err != nil {
+			release()
+			return 0, nil, err
+		}
+		return q, release, nil
+	}
+	ga, relA, err := conv(pa, a.DType(), a.Numel())
+	if err != nil {
+		return err
+	}
+	defer relA()
+	var gw cuda.Ptr
+	if wt == tensor.NF4 {
+		// QLoRA weights: dequantized whole into GEMM-type scratch, which the
+		// caching allocator hands back for the next layer (a first version:
+		// the NF4 tile loader inside the GEMM avoids this copy).
+		q, release, err := b.temp(want, w.Numel())
+		if err != nil {
+			return err
+		}
+		defer release()
+		if err := b.dequantNF4(q, want, w); err != nil {
+			return err
+		}
+		gw = q
+	} else {
+		pw, err := b.ptr(w)
+		if err != nil {
+			return err
+		}
+		var relW func()
+		gw, relW, err = conv(pw, wt, w.Numel())
+		if err != nil {
+			return err
+		}
+		defer relW()
+	}
+
+	if k == 0 {
+		// No products: dst = beta·dst.
+		if beta == 0 {
+			return b.Fill(dst, 0)
+		}
+		return b.Unary(tensor.OpScale, dst, dst, beta)
+	}
+	if shared && !transA {
+		return gemm(b.s, false, transB, batch*m, n, k, ga, lda, gw, ldb, pd, ldc, float32(alpha), float32(beta))
+	}
+	sa, sw, sc := m*k, k*n, m*n
+	if shared {
+		sw = 0
+	}
+	for i := 0; i < batch; i++ {
+		if err := gemm(b.s, transA, transB, m, n, k, ga.Add(i*sa*elem), lda, gw.Add(i*sw*elem), ldb, pd.Add(i*sc*4), ldc, float32(alpha), float32(beta)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
