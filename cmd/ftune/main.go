@@ -31,7 +31,7 @@ on the bundled subject datasets.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCmd(), newEnvCmd(), newGenerateCmd(), newTrainCmd(), newDataCmd(), newInitCmd(), newRunsCmd(), newEvalCmd())
+	root.AddCommand(newVersionCmd(), newEnvCmd(), newGenerateCmd(), newTrainCmd(), newDataCmd(), newInitCmd(), newRunsCmd(), newEvalCmd(), newExportCmd())
 	return root
 }
 

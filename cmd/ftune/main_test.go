@@ -50,6 +50,15 @@ func TestTrainEndToEnd(t *testing.T) {
 	if err != nil || !strings.Contains(lst, "e2e") || !strings.Contains(lst, "finished") {
 		t.Fatalf("runs list: %v\n%s", err, lst)
 	}
+	for _, f := range []string{"merged", "gguf-lora"} {
+		dst := filepath.Join(t.TempDir(), "export-"+f)
+		if out, err := run(t, "export", "--adapter", filepath.Join(runDir, "adapter"), "--format", f, "--out", dst); err != nil {
+			t.Fatalf("export %s: %v\n%s", f, err, out)
+		}
+		if _, err := os.Stat(dst); err != nil {
+			t.Fatalf("export %s wrote nothing: %v", f, err)
+		}
+	}
 	gen, err := runCapture(t, "generate", "--adapter", filepath.Join(runDir, "adapter"), "--prompt", "Which element has atomic number 26?", "--max-tokens", "4")
 	if err != nil {
 		t.Fatalf("generate with the exported adapter: %v\n%s", err, gen)
