@@ -239,26 +239,30 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, mask *tensor.Te
 		g2 := g.Reshape(-1, g.Dim(-1))
 		h2 := h.Reshape(-1, h.Dim(-1))
 		xd2 := xd.Reshape(-1, xd.Dim(-1))
+		be := g.Backend()
+		// The LoRA scale rides on the GEMMs' alpha and dx's two terms share
+		// one output (beta = 1): no separate scaling or addition passes.
 		if b.requiresGrad {
-			db := tensor.MatMul(g2, h2, true, false)
-			tensor.ScaleInPlace(db, scale)
+			db := tensor.New(be, g.DType(), b.Value.Shape()...)
+			tensor.MatMulInto(db, g2, h2, true, false, scale, 0)
 			accumulate(b, db, true)
 		}
 		var dh *tensor.Tensor
 		if a.requiresGrad || x.requiresGrad {
-			dh = tensor.MatMul(g2, b.Value, false, false)
-			tensor.ScaleInPlace(dh, scale)
+			dh = tensor.New(be, g.DType(), h2.Shape()...)
+			tensor.MatMulInto(dh, g2, b.Value, false, false, scale, 0)
 		}
 		if a.requiresGrad {
 			accumulate(a, tensor.MatMul(dh, xd2, true, false), true)
 		}
 		if x.requiresGrad {
-			dxa := tensor.MatMul(dh, a.Value, false, false).Reshape(xv.Shape()...)
-			if mask != nil {
-				dxa = tensor.Mul(dxa, mask)
-			}
 			dx := tensor.MatMul(g, w.Value, false, false)
-			tensor.AddInPlace(dx, dxa)
+			if mask != nil {
+				dxa := tensor.MatMul(dh, a.Value, false, false).Reshape(xv.Shape()...)
+				tensor.AddInPlace(dx, tensor.Mul(dxa, mask))
+			} else {
+				tensor.MatMulInto(dx.Reshape(-1, dx.Dim(-1)), dh, a.Value, false, false, 1, 1)
+			}
 			accumulate(x, dx, true)
 		}
 		if w.requiresGrad {

@@ -69,12 +69,29 @@ func (tp *Tape) broadcastBinary(op func(a, b *tensor.Tensor) *tensor.Tensor, a, 
 	}
 	av, bv := a.Value, b.Value
 	tp.record(func() {
-		da, db := grads(out.Grad, av, bv, out.Value)
+		g := out.Grad
+		da, db := grads(g, av, bv, out.Value)
+		// A gradient that is out.Grad itself may go to one input without a
+		// copy (handOff); anything else SumTo or grads returned is new,
+		// unless both sides got the same tensor.
+		gaveG := !tp.handOff()
+		owned := func(t, src *tensor.Tensor) bool {
+			if src == g && t == g {
+				if gaveG {
+					return false
+				}
+				gaveG = true
+				return true
+			}
+			return t != src || (t != g && da != db)
+		}
 		if a.requiresGrad {
-			accumulate(a, tensor.SumTo(da, av.Shape()), false)
+			ga := tensor.SumTo(da, av.Shape())
+			accumulate(a, ga, owned(ga, da))
 		}
 		if b.requiresGrad {
-			accumulate(b, tensor.SumTo(db, bv.Shape()), false)
+			gb := tensor.SumTo(db, bv.Shape())
+			accumulate(b, gb, owned(gb, db))
 		}
 	}, out)
 	return out

@@ -98,6 +98,12 @@ func (tp *Tape) record(backward func(), outs ...*Var) {
 	tp.nodes = append(tp.nodes, node{outs: outs, backward: backward})
 }
 
+// handOff reports whether a node's backward may give its output's gradient
+// tensor (or a view of it) to one input without a copy: the tape drops
+// out.Grad right after the node runs unless RetainGrads keeps it, and
+// accumulate never leaves a gradient shared, so the input then owns it.
+func (tp *Tape) handOff() bool { return tp != nil && !tp.RetainGrads }
+
 // result wraps an op output; it requires grad when the op was recorded.
 func result(t *tensor.Tensor) *Var { return &Var{Value: t} }
 

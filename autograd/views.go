@@ -9,7 +9,7 @@ func (tp *Tape) Reshape(a *Var, shape ...int) *Var {
 		return out
 	}
 	orig := a.Shape().Clone()
-	tp.record(func() { accumulate(a, out.Grad.Reshape(orig...), false) }, out)
+	tp.record(func() { accumulate(a, out.Grad.Reshape(orig...), tp.handOff()) }, out)
 	return out
 }
 
@@ -23,7 +23,10 @@ func (tp *Tape) Permute(a *Var, axes ...int) *Var {
 	for i, ax := range axes {
 		inv[normAxis(ax, len(axes))] = i
 	}
-	tp.record(func() { accumulate(a, out.Grad.Permute(inv...).Contiguous(), false) }, out)
+	tp.record(func() {
+		g := out.Grad.Permute(inv...).Contiguous()
+		accumulate(a, g, tp.handOff() || g.Storage() != out.Grad.Storage())
+	}, out)
 	return out
 }
 

@@ -62,8 +62,12 @@ func (m *attnMask) maskRow(row []float32, b, t int) bool {
 
 func attentionF32(out, lse, q, k, v []float32, d attnDims, m *attnMask) {
 	scale := m.p.Scale
-	parallelFor(d.B*d.Hkv, func(bk int) {
-		b, kh := bk/d.Hkv, bk%d.Hkv
+	// One task per (batch, query head), not per KV head: with few KV heads
+	// (SmolLM2: 3 for a batch of 1) that would leave cores idle. Each task
+	// gathers its KV head's rows itself; the copy is small next to the GEMMs.
+	parallelFor(d.B*d.Hq, func(bh int) {
+		b, h := bh/d.Hq, bh%d.Hq
+		kh := h / d.group
 		K := make([]float32, d.S*d.D)
 		V := make([]float32, d.S*d.D)
 		headRows(K, k, b, kh, d.S, d.Hkv, d.D)
@@ -71,43 +75,41 @@ func attentionF32(out, lse, q, k, v []float32, d attnDims, m *attnMask) {
 		Q := make([]float32, attnBlock*d.D)
 		P := make([]float32, attnBlock*d.S)
 		O := make([]float32, attnBlock*d.D)
-		for h := kh * d.group; h < (kh+1)*d.group; h++ {
-			for t0 := 0; t0 < d.T; t0 += attnBlock {
-				tb := min(attnBlock, d.T-t0)
-				S := m.visibleKeys(t0 + tb)
-				for i := 0; i < tb; i++ {
-					o := ((b*d.T+t0+i)*d.Hq + h) * d.D
-					copy(Q[i*d.D:(i+1)*d.D], q[o:o+d.D])
+		for t0 := 0; t0 < d.T; t0 += attnBlock {
+			tb := min(attnBlock, d.T-t0)
+			S := m.visibleKeys(t0 + tb)
+			for i := 0; i < tb; i++ {
+				o := ((b*d.T+t0+i)*d.Hq + h) * d.D
+				copy(Q[i*d.D:(i+1)*d.D], q[o:o+d.D])
+			}
+			if S > 0 {
+				asm.Sgemm(false, true, tb, S, d.D, scale, Q, d.D, K, d.D, 0, P, S)
+			}
+			for i := 0; i < tb; i++ {
+				row := P[i*S : (i+1)*S]
+				li := (b*d.Hq+h)*d.T + t0 + i
+				if S == 0 || !m.maskRow(row, b, t0+i) {
+					clear(row)
+					lse[li] = float32(math.Inf(-1))
+					continue
 				}
-				if S > 0 {
-					asm.Sgemm(false, true, tb, S, d.D, scale, Q, d.D, K, d.D, 0, P, S)
+				mx := asm.Max(row)
+				for j := range row {
+					row[j] -= mx
 				}
-				for i := 0; i < tb; i++ {
-					row := P[i*S : (i+1)*S]
-					li := (b*d.Hq+h)*d.T + t0 + i
-					if S == 0 || !m.maskRow(row, b, t0+i) {
-						clear(row)
-						lse[li] = float32(math.Inf(-1))
-						continue
-					}
-					mx := asm.Max(row)
-					for j := range row {
-						row[j] -= mx
-					}
-					asm.Exp(row, row)
-					sum := asm.Sum(row)
-					asm.Scale(1/sum, row)
-					lse[li] = mx + float32(math.Log(float64(sum)))
-				}
-				if S > 0 {
-					asm.Sgemm(false, false, tb, d.D, S, 1, P, S, V, d.D, 0, O, d.D)
-				} else {
-					clear(O[:tb*d.D])
-				}
-				for i := 0; i < tb; i++ {
-					o := ((b*d.T+t0+i)*d.Hq + h) * d.D
-					copy(out[o:o+d.D], O[i*d.D:(i+1)*d.D])
-				}
+				asm.Exp(row, row)
+				sum := asm.Sum(row)
+				asm.Scale(1/sum, row)
+				lse[li] = mx + float32(math.Log(float64(sum)))
+			}
+			if S > 0 {
+				asm.Sgemm(false, false, tb, d.D, S, 1, P, S, V, d.D, 0, O, d.D)
+			} else {
+				clear(O[:tb*d.D])
+			}
+			for i := 0; i < tb; i++ {
+				o := ((b*d.T+t0+i)*d.Hq + h) * d.D
+				copy(out[o:o+d.D], O[i*d.D:(i+1)*d.D])
 			}
 		}
 	})
@@ -115,73 +117,89 @@ func attentionF32(out, lse, q, k, v []float32, d attnDims, m *attnMask) {
 
 func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, m *attnMask) {
 	scale := m.p.Scale
-	parallelFor(d.B*d.Hkv, func(bk int) {
-		b, kh := bk/d.Hkv, bk%d.Hkv
-		K := make([]float32, d.S*d.D)
-		V := make([]float32, d.S*d.D)
+	// One task per (batch, query head), as in the forward; each writes the
+	// dK, dV of its own query head into a private slot, and the query heads
+	// of a group are summed into dk, dv afterwards in head order (the same
+	// order the serial loop used), so the result does not depend on the
+	// schedule.
+	hs := d.S * d.D
+	dKh := make([]float32, d.B*d.Hq*hs)
+	dVh := make([]float32, d.B*d.Hq*hs)
+	parallelFor(d.B*d.Hq, func(bh int) {
+		b, h := bh/d.Hq, bh%d.Hq
+		kh := h / d.group
+		K := make([]float32, hs)
+		V := make([]float32, hs)
 		headRows(K, k, b, kh, d.S, d.Hkv, d.D)
 		headRows(V, v, b, kh, d.S, d.Hkv, d.D)
-		dK := make([]float32, d.S*d.D)
-		dV := make([]float32, d.S*d.D)
+		dK := dKh[bh*hs : (bh+1)*hs]
+		dV := dVh[bh*hs : (bh+1)*hs]
 		Q := make([]float32, attnBlock*d.D)
 		dO := make([]float32, attnBlock*d.D)
 		dQ := make([]float32, attnBlock*d.D)
 		P := make([]float32, attnBlock*d.S)
 		dP := make([]float32, attnBlock*d.S)
-		for h := kh * d.group; h < (kh+1)*d.group; h++ {
-			for t0 := 0; t0 < d.T; t0 += attnBlock {
-				tb := min(attnBlock, d.T-t0)
-				S := m.visibleKeys(t0 + tb)
+		for t0 := 0; t0 < d.T; t0 += attnBlock {
+			tb := min(attnBlock, d.T-t0)
+			S := m.visibleKeys(t0 + tb)
+			for i := 0; i < tb; i++ {
+				o := ((b*d.T+t0+i)*d.Hq + h) * d.D
+				copy(Q[i*d.D:(i+1)*d.D], q[o:o+d.D])
+				copy(dO[i*d.D:(i+1)*d.D], dout[o:o+d.D])
+			}
+			if S == 0 {
 				for i := 0; i < tb; i++ {
 					o := ((b*d.T+t0+i)*d.Hq + h) * d.D
-					copy(Q[i*d.D:(i+1)*d.D], q[o:o+d.D])
-					copy(dO[i*d.D:(i+1)*d.D], dout[o:o+d.D])
+					clear(dq[o : o+d.D])
 				}
-				if S == 0 {
-					for i := 0; i < tb; i++ {
-						o := ((b*d.T+t0+i)*d.Hq + h) * d.D
-						clear(dq[o : o+d.D])
-					}
+				continue
+			}
+			// P = exp(scale·Q·Kᵀ − lse), recomputed; masked entries 0.
+			asm.Sgemm(false, true, tb, S, d.D, scale, Q, d.D, K, d.D, 0, P, S)
+			// dP = dO·Vᵀ
+			asm.Sgemm(false, true, tb, S, d.D, 1, dO, d.D, V, d.D, 0, dP, S)
+			for i := 0; i < tb; i++ {
+				row, drow := P[i*S:(i+1)*S], dP[i*S:(i+1)*S]
+				li := (b*d.Hq+h)*d.T + t0 + i
+				l := lse[li]
+				if math.IsInf(float64(l), -1) || !m.maskRow(row, b, t0+i) {
+					clear(row)
+					clear(drow)
 					continue
 				}
-				// P = exp(scale·Q·Kᵀ − lse), recomputed; masked entries 0.
-				asm.Sgemm(false, true, tb, S, d.D, scale, Q, d.D, K, d.D, 0, P, S)
-				// dP = dO·Vᵀ
-				asm.Sgemm(false, true, tb, S, d.D, 1, dO, d.D, V, d.D, 0, dP, S)
-				for i := 0; i < tb; i++ {
-					row, drow := P[i*S:(i+1)*S], dP[i*S:(i+1)*S]
-					li := (b*d.Hq+h)*d.T + t0 + i
-					l := lse[li]
-					if math.IsInf(float64(l), -1) || !m.maskRow(row, b, t0+i) {
-						clear(row)
-						clear(drow)
-						continue
-					}
-					for j := range row {
-						row[j] -= l
-					}
-					asm.Exp(row, row)
-					o := ((b*d.T+t0+i)*d.Hq + h) * d.D
-					delta := asm.Dot(dout[o:o+d.D], out[o:o+d.D])
-					// dS = P·(dP − delta)·scale, written over dP.
-					for j, p := range row {
-						drow[j] = p * (drow[j] - delta) * scale
-					}
+				for j := range row {
+					row[j] -= l
 				}
-				// dQ = dS·K; dK += dSᵀ·Q; dV += Pᵀ·dO
-				asm.Sgemm(false, false, tb, d.D, S, 1, dP, S, K, d.D, 0, dQ, d.D)
-				asm.Sgemm(true, false, S, d.D, tb, 1, dP, S, Q, d.D, 1, dK, d.D)
-				asm.Sgemm(true, false, S, d.D, tb, 1, P, S, dO, d.D, 1, dV, d.D)
-				for i := 0; i < tb; i++ {
-					o := ((b*d.T+t0+i)*d.Hq + h) * d.D
-					copy(dq[o:o+d.D], dQ[i*d.D:(i+1)*d.D])
+				asm.Exp(row, row)
+				o := ((b*d.T+t0+i)*d.Hq + h) * d.D
+				delta := asm.Dot(dout[o:o+d.D], out[o:o+d.D])
+				// dS = P·(dP − delta)·scale, written over dP.
+				for j, p := range row {
+					drow[j] = p * (drow[j] - delta) * scale
 				}
 			}
+			// dQ = dS·K; dK += dSᵀ·Q; dV += Pᵀ·dO
+			asm.Sgemm(false, false, tb, d.D, S, 1, dP, S, K, d.D, 0, dQ, d.D)
+			asm.Sgemm(true, false, S, d.D, tb, 1, dP, S, Q, d.D, 1, dK, d.D)
+			asm.Sgemm(true, false, S, d.D, tb, 1, P, S, dO, d.D, 1, dV, d.D)
+			for i := 0; i < tb; i++ {
+				o := ((b*d.T+t0+i)*d.Hq + h) * d.D
+				copy(dq[o:o+d.D], dQ[i*d.D:(i+1)*d.D])
+			}
 		}
+	})
+	parallelFor(d.B*d.Hkv, func(bk int) {
+		b, kh := bk/d.Hkv, bk%d.Hkv
+		h0 := b*d.Hq + kh*d.group
 		for s := 0; s < d.S; s++ {
 			o := ((b*d.S+s)*d.Hkv + kh) * d.D
-			copy(dk[o:o+d.D], dK[s*d.D:(s+1)*d.D])
-			copy(dv[o:o+d.D], dV[s*d.D:(s+1)*d.D])
+			dko, dvo := dk[o:o+d.D], dv[o:o+d.D]
+			copy(dko, dKh[h0*hs+s*d.D:h0*hs+(s+1)*d.D])
+			copy(dvo, dVh[h0*hs+s*d.D:h0*hs+(s+1)*d.D])
+			for h := h0 + 1; h < h0+d.group; h++ {
+				asm.Add(dko, dko, dKh[h*hs+s*d.D:h*hs+(s+1)*d.D])
+				asm.Add(dvo, dvo, dVh[h*hs+s*d.D:h*hs+(s+1)*d.D])
+			}
 		}
 	})
 }

@@ -299,11 +299,13 @@ func binaryF32Fast(op BinaryOp, dst, a, b *Tensor) bool {
 	if overlapsShifted(d, x) || overlapsShifted(d, y) {
 		return false
 	}
-	if op == OpAdd {
-		asm.Add(d, x, y)
-	} else {
-		asm.Mul(d, x, y)
-	}
+	parallelRange(n, 1, func(_, lo, hi int) {
+		if op == OpAdd {
+			asm.Add(d[lo:hi], x[lo:hi], y[lo:hi])
+		} else {
+			asm.Mul(d[lo:hi], x[lo:hi], y[lo:hi])
+		}
+	})
 	return true
 }
 

@@ -82,7 +82,8 @@ func (c *CPUBackend) RMSNormBackward(dx, dw, dy, x, w, invRMS *Tensor) error {
 		return err
 	}
 	if dt == F32 {
-		rmsnormBwd[float32](window[float32](dx), window[float32](dw), window[float32](dy), window[float32](x), window[float32](w), window[float32](invRMS), x)
+		n, dim := rows(x)
+		rmsnormBwdF32(window[float32](dx), window[float32](dw), window[float32](dy), window[float32](x), window[float32](w), window[float32](invRMS), n, dim)
 	} else {
 		rmsnormBwd[float64](window[float64](dx), window[float64](dw), window[float64](dy), window[float64](x), window[float64](w), window[float64](invRMS), x)
 	}
@@ -92,6 +93,10 @@ func (c *CPUBackend) RMSNormBackward(dx, dw, dy, x, w, invRMS *Tensor) error {
 // rmsnormBwd: with g = w·dy, dx = r·g − r³/D·x·Σ(g·x); dw += Σ_rows dy·x·r.
 func rmsnormBwd[T float](dx, dw, dy, x, w, inv []T, xt *Tensor) {
 	n, dim := rows(xt)
+	rmsnormBwdRows(dx, dw, dy, x, w, inv, n, dim)
+}
+
+func rmsnormBwdRows[T float](dx, dw, dy, x, w, inv []T, n, dim int) {
 	for r := 0; r < n; r++ {
 		xr, gr, ir := x[r*dim:(r+1)*dim], dy[r*dim:(r+1)*dim], float64(inv[r])
 		var dot float64
@@ -130,7 +135,11 @@ func (c *CPUBackend) RoPE(dst, x, cos, sin *Tensor, inverse bool) error {
 		return fmt.Errorf("cpu: RoPE x %v with cos %v (want [B,T,H,D] and [B,T,D/2])", x.shape, cos.shape)
 	}
 	if dt == F32 {
-		rope[float32](window[float32](dst), window[float32](x), window[float32](cos), window[float32](sin), x.shape, inverse)
+		d, xs, cs, sn := window[float32](dst), window[float32](x), window[float32](cos), window[float32](sin)
+		B, T, H, D := x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+		parallelRange(B*T, H*D, func(_, lo, hi int) {
+			rope(d[lo*H*D:hi*H*D], xs[lo*H*D:hi*H*D], cs[lo*D/2:hi*D/2], sn[lo*D/2:hi*D/2], Shape{1, hi - lo, H, D}, inverse)
+		})
 	} else {
 		rope[float64](window[float64](dst), window[float64](x), window[float64](cos), window[float64](sin), x.shape, inverse)
 	}

@@ -10,11 +10,26 @@ import (
 // reductions; the generic (float64-accumulating) versions in cpu_fused.go
 // are their references in the conformance suite.
 
-func swigluF32(d, g, u []float32) { asm.SwiGLU(d, g, u) }
+func swigluF32(d, g, u []float32) {
+	parallelRange(len(d), 1, func(_, lo, hi int) { asm.SwiGLU(d[lo:hi], g[lo:hi], u[lo:hi]) })
+}
 
 // swigluBwdF32: with σ = 1/(1+e^−g), dup = dy·g·σ and
 // dgate = dy·up·σ·(1 + g·(1−σ)).
 func swigluBwdF32(dg, du, dy, g, u []float32) {
+	parallelRange(len(dy), 1, func(_, lo, hi int) {
+		var dgp, dup []float32
+		if dg != nil {
+			dgp = dg[lo:hi]
+		}
+		if du != nil {
+			dup = du[lo:hi]
+		}
+		swigluBwdF32Part(dgp, dup, dy[lo:hi], g[lo:hi], u[lo:hi])
+	})
+}
+
+func swigluBwdF32Part(dg, du, dy, g, u []float32) {
 	const chunk = 1024
 	var sig [chunk]float32
 	for o := 0; o < len(dy); o += chunk {
@@ -38,12 +53,64 @@ func swigluBwdF32(dg, du, dy, g, u []float32) {
 }
 
 func rmsnormF32(d, inv, x, w []float32, rows, dim int, eps float64) {
-	for r := 0; r < rows; r++ {
-		inv[r] = asm.RMSNormRow(d[r*dim:(r+1)*dim], x[r*dim:(r+1)*dim], w, float32(eps))
+	parallelRange(rows, dim, func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			inv[r] = asm.RMSNormRow(d[r*dim:(r+1)*dim], x[r*dim:(r+1)*dim], w, float32(eps))
+		}
+	})
+}
+
+// rmsnormBwdF32 runs the reference backward (float64 sums per row) on
+// parts of the rows at once; each part accumulates dw into its own buffer,
+// added to dw at the end in part order, so the result does not depend on
+// scheduling.
+func rmsnormBwdF32(dx, dw, dy, x, w, inv []float32, rows, dim int) {
+	parts := parallelParts(rows, 3*dim)
+	var dws [][]float32
+	if dw != nil && parts > 1 {
+		dws = make([][]float32, parts)
+		for i := range dws {
+			dws[i] = make([]float32, dim)
+		}
+	}
+	parallelRange(rows, 3*dim, func(part, lo, hi int) {
+		var dxp, dwp []float32
+		if dx != nil {
+			dxp = dx[lo*dim : hi*dim]
+		}
+		if dw != nil {
+			dwp = dw
+			if dws != nil {
+				dwp = dws[part]
+			}
+		}
+		rmsnormBwdRows(dxp, dwp, dy[lo*dim:hi*dim], x[lo*dim:hi*dim], w, inv[lo:hi], hi-lo, dim)
+	})
+	for _, p := range dws {
+		asm.Add(dw, dw, p)
 	}
 }
 
+// crossEntropyF32 splits the rows over goroutines; each part has its own
+// scratch row, and the first bad label (in row order) is the error.
 func crossEntropyF32(loss, dl, x []float32, lab []int, v, ignore int, scale float64) error {
+	errs := make([]error, parallelParts(len(lab), v))
+	parallelRange(len(lab), v, func(part, lo, hi int) {
+		var dlp []float32
+		if dl != nil {
+			dlp = dl[lo*v : hi*v]
+		}
+		errs[part] = crossEntropyF32Rows(loss[lo:hi], dlp, x[lo*v:hi*v], lab[lo:hi], lo, v, ignore, scale)
+	})
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func crossEntropyF32Rows(loss, dl, x []float32, lab []int, first, v, ignore int, scale float64) error {
 	tmp := make([]float32, v)
 	for r, l := range lab {
 		row := x[r*v : (r+1)*v]
@@ -55,7 +122,7 @@ func crossEntropyF32(loss, dl, x []float32, lab []int, v, ignore int, scale floa
 			continue
 		}
 		if l < 0 || l >= v {
-			return errLabel(l, r, v)
+			return errLabel(l, first+r, v)
 		}
 		mx := asm.Max(row)
 		for j, e := range row {

@@ -108,4 +108,3 @@ func newExportCmd() *cobra.Command {
 	f.Int64Var(&shardMB, "max-shard-mb", 5000, "merged: shard size limit in MB")
 	return cmd
 }
-

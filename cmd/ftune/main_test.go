@@ -82,3 +82,24 @@ func TestErrorsAreOneLine(t *testing.T) {
 		t.Fatalf("unknown key: %v", err)
 	}
 }
+
+// TestResumeThroughCLI: a run stopped at step 2 (with its checkpoint)
+// continues to step 4 with --resume, in the same run folder.
+func TestResumeThroughCLI(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	outDir := t.TempDir()
+	common := []string{"--batch-size", "2", "--seq-len", "96", "--eval-questions", "1", "--set", "training.eval.generation.samples=1",
+		"--set", "training.checkpointing.every=2", "--no-progress"}
+	out, err := run(t, append([]string{"train", "--max-steps", "2", "--output", outDir, "--run-name", "r"}, common...)...)
+	if err != nil {
+		t.Fatalf("first part: %v\n%s", err, out)
+	}
+	dir := filepath.Join(outDir, "r")
+	out, err = run(t, append([]string{"train", "--resume", dir, "--max-steps", "4"}, common...)...)
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "resumed from") || !strings.Contains(out, "step-00000002") || !strings.Contains(out, "== after training (4 steps)") {
+		t.Fatalf("resume output:\n%s", out)
+	}
+}

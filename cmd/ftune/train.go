@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ type trainFlags struct {
 	memoryLean bool
 	perSubject bool
 	tokenCache string
+	resume     string
 }
 
 // shortcut maps a flag to its config key.
@@ -62,13 +64,19 @@ are shortcuts for the common ones.`,
   ftune train -c run.yaml --set training.optimizer.lr=1e-3 --set training.lora.r=8
   ftune train --subjects '[chemistry]'
   ftune train --subjects '[geography,chemistry]' --per-subject
-  ftune train --memory-lean            # NF4 base + gradient checkpointing`,
+  ftune train --memory-lean            # NF4 base + gradient checkpointing
+  ftune train --resume runs/20261126-114016   # continue after Ctrl-C or a crash`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := config.Default()
-			if tf.configPath != "" {
+			path := tf.configPath
+			if path == "" && tf.resume != "" {
+				// A resumed run uses the configuration it was started with.
+				path = filepath.Join(tf.resume, "config.yaml")
+			}
+			if path != "" {
 				var err error
-				if cfg, err = config.Load(tf.configPath); err != nil {
+				if cfg, err = config.Load(path); err != nil {
 					return err
 				}
 			}
@@ -96,6 +104,7 @@ are shortcuts for the common ones.`,
 				return err
 			}
 			o.TokenCache = tf.tokenCache
+			o.ResumeDir = tf.resume
 			o.Log = cmd.OutOrStdout()
 			f, isFile := o.Log.(*os.File)
 			o.Progress = !tf.noProgress && isFile && term.IsTerminal(int(f.Fd()))
@@ -126,6 +135,7 @@ are shortcuts for the common ones.`,
 	f.BoolVar(&tf.perSubject, "per-subject", false, "one adapter per subject, routed per row (training.adapters=per-subject)")
 	f.StringVar(&tf.tokenCache, "token-cache", "", "read (and build when missing or stale) token caches here, as `ftune data prepare` writes them")
 	f.BoolVar(&tf.noProgress, "no-progress", false, "plain log lines even on a terminal")
+	f.StringVar(&tf.resume, "resume", "", "continue the run in this folder from its newest usable checkpoint (after a crash or Ctrl-C)")
 	return cmd
 }
 
@@ -194,6 +204,8 @@ func optionsFrom(cfg *config.RunConfig) (recipe.Options, error) {
 	default:
 		return o, fmt.Errorf("training.device %q: training on CUDA is not wired into the trainer yet (the CUDA kernels and backend are in kernels/cuda); use auto or cpu", t.Device)
 	}
+	// The run folder records the settings in effect.
+	cfg.Training.Schedule.WarmupSteps, cfg.Training.Eval.Every = o.WarmupSteps, o.EvalEvery
 	if o.Config, err = config.Resolved(cfg); err != nil {
 		return o, err
 	}

@@ -49,6 +49,8 @@ func TestMalformedTokenizerJSON(t *testing.T) {
 		{"WordPiece", func(m map[string]any) { model(m)["type"] = "WordPiece" }, "model", true},
 		{"vocab not a map", func(m map[string]any) { model(m)["vocab"] = []any{1} }, "model.vocab", false},
 		{"negative id", func(m map[string]any) { model(m)["vocab"].(map[string]any)["x"] = -4 }, "model.vocab", false},
+		{"duplicate id", func(m map[string]any) { model(m)["vocab"].(map[string]any)["qq"] = 5 }, "model.vocab", false},
+		{"empty token", func(m map[string]any) { model(m)["vocab"].(map[string]any)[""] = 1043 + 1 }, "model.vocab", false},
 		{"merge unknown token", func(m map[string]any) {
 			model(m)["merges"] = append(model(m)["merges"].([]any), []any{"qqq", "zzz"})
 		}, "model.merges[700]", false},

@@ -84,6 +84,15 @@ func buildBPE(o jobj, byteLevel bool) (*bpe, error) {
 	}
 	m.tokens = make([]string, maxID+1)
 	for tok, id := range m.vocab {
+		// An empty token could never be matched, and two tokens with one id
+		// would make decoding depend on map order.
+		if tok == "" {
+			return nil, fmt.Errorf("%s: empty token (id %d)", o.field("vocab"), id)
+		}
+		if prev := m.tokens[id]; prev != "" {
+			a, b := min(prev, tok), max(prev, tok)
+			return nil, fmt.Errorf("%s: tokens %q and %q share id %d", o.field("vocab"), a, b, id)
+		}
 		m.tokens[id] = tok
 	}
 	if m.fuseUnk, err = o.boolean("fuse_unk", false); err != nil {

@@ -108,3 +108,32 @@ func ptr(b *bool) string {
 	}
 	return "false"
 }
+
+// TestCleanUpTokenizationSpaces: only an explicit true in the config turns
+// on transformers' clean-up in Decode (tokenizers' own decode never does).
+func TestCleanUpTokenizationSpaces(t *testing.T) {
+	m := spJSON(t)
+	yes, no := true, false
+	for _, c := range []struct {
+		clean *bool
+		want  string
+	}{
+		{nil, "Hi , it 's ok ."}, {&no, "Hi , it 's ok ."}, {&yes, "Hi, it's ok."},
+	} {
+		tk, err := fromMap(t, m, &Config{CleanUpTokenizationSpaces: c.clean})
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := tk.Encode("Hi , it 's ok .", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := tk.Decode(enc.IDs, false); got != c.want {
+			t.Errorf("clean_up=%s: got %q want %q", ptr(c.clean), got, c.want)
+		}
+	}
+	c, err := ParseConfig([]byte(`{"clean_up_tokenization_spaces": false}`))
+	if err != nil || c.CleanUpTokenizationSpaces == nil || *c.CleanUpTokenizationSpaces {
+		t.Errorf("parse clean_up_tokenization_spaces: %+v %v", c, err)
+	}
+}

@@ -189,9 +189,7 @@ func checkIDs(t *testing.T, tok *tokenizer.Tokenizer, cases []goldenCase) {
 			}
 			if !reflect.DeepEqual(enc.IDs, *want) && len(enc.IDs)+len(*want) > 0 {
 				if bad++; bad <= 5 {
-					t.Errorf("%q (special=%v):
- got %v
-want %v", c.Text, special, enc.IDs, *want)
+					t.Errorf("%q (special=%v):\n got %v\nwant %v", c.Text, special, enc.IDs, *want)
 				}
 			}
 		}

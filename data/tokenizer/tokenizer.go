@@ -83,14 +83,14 @@ func FromJSON(data []byte, cfg *Config) (*Tokenizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	root.path = "" // fields are named from the top: "model.vocab"
+	root.path = "" // fields are named from the top of the file: "model.vocab"
 	t := &Tokenizer{addedByID: map[int]*AddedToken{}, addedByS: map[string]*AddedToken{}, cfg: cfg}
 	if root.has("normalizer") {
 		o, err := root.obj("normalizer")
 		if err != nil {
 			return nil, err
 		}
-		if t.norm, err = buildNormalizer(trimPath(o)); err != nil {
+		if t.norm, err = buildNormalizer(o); err != nil {
 			return nil, err
 		}
 	}
@@ -100,7 +100,7 @@ func FromJSON(data []byte, cfg *Config) (*Tokenizer, error) {
 		if err != nil {
 			return nil, err
 		}
-		if t.pre, byteLevel, err = buildPreTokenizer(trimPath(o)); err != nil {
+		if t.pre, byteLevel, err = buildPreTokenizer(o); err != nil {
 			return nil, err
 		}
 	}
@@ -111,7 +111,7 @@ func FromJSON(data []byte, cfg *Config) (*Tokenizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.model, err = buildBPE(trimPath(mo), byteLevel); err != nil {
+	if t.model, err = buildBPE(mo, byteLevel); err != nil {
 		return nil, err
 	}
 	if root.has("post_processor") {
@@ -119,7 +119,7 @@ func FromJSON(data []byte, cfg *Config) (*Tokenizer, error) {
 		if err != nil {
 			return nil, err
 		}
-		if t.post, err = buildPostProcessor(trimPath(o)); err != nil {
+		if t.post, err = buildPostProcessor(o); err != nil {
 			return nil, err
 		}
 	}
@@ -128,7 +128,7 @@ func FromJSON(data []byte, cfg *Config) (*Tokenizer, error) {
 		if err != nil {
 			return nil, err
 		}
-		if t.dec, err = buildDecoder(trimPath(o)); err != nil {
+		if t.dec, err = buildDecoder(o); err != nil {
 			return nil, err
 		}
 	}
@@ -155,11 +155,6 @@ func FromJSON(data []byte, cfg *Config) (*Tokenizer, error) {
 		}
 	}
 	return t, nil
-}
-
-func trimPath(o jobj) jobj {
-	o.path = strings.TrimPrefix(o.path, ".")
-	return o
 }
 
 func (t *Tokenizer) idOf(tok string) int {

@@ -26,11 +26,14 @@ type BSource interface {
 	PackB(dst []float32, p0, kc, j0, nc, nr int)
 }
 
-// f32Source is a float32 B: stored k×n, or n×k when trans.
+// f32Source is a float32 B: stored k×n, or n×k when trans. rows4 is the
+// implementation's A transposer: a stored n×k B is op(B)ᵀ row-major, so its
+// panels are packed exactly like A's, with nr for mr.
 type f32Source struct {
 	b     []float32
 	ldb   int
 	trans bool
+	rows4 packRows4
 }
 
 func (s f32Source) PackB(dst []float32, p0, kc, j0, nc, nr int) {
@@ -48,17 +51,8 @@ func (s f32Source) PackB(dst []float32, p0, kc, j0, nc, nr int) {
 			}
 			continue
 		}
-		// op(B)[p][j] = b[j*ldb+p]: read each stored row contiguously,
-		// write it down one panel column.
-		for jj := 0; jj < w; jj++ {
-			src := s.b[(j+jj)*s.ldb+p0:]
-			src = src[:kc]
-			col := panel[jj:]
-			for p, v := range src {
-				col[p*nr] = v
-			}
-		}
-		zeroCols(panel, kc, nr, w)
+		// op(B)[p][j] = b[j*ldb+p]: the panel of A's layout.
+		packA(panel, s.b, s.ldb, false, j, w, p0, kc, nr, s.rows4)
 	}
 }
 

@@ -23,7 +23,7 @@ import (
 // means C is overwritten (NaNs in C are not propagated).
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm("Sgemm", transA, transB, m, n, k, lda, len(a), ldb, len(b), ldc, len(c))
-	gemm(transA, m, n, k, alpha, a, lda, f32Source{b: b, ldb: ldb, trans: transB}, beta, c, ldc)
+	gemm(transA, m, n, k, alpha, a, lda, f32Source{b: b, ldb: ldb, trans: transB, rows4: gemmCur.packRows4}, beta, c, ldc)
 }
 
 // SgemmBF16 is Sgemm with B held as bfloat16 bit patterns; B is converted

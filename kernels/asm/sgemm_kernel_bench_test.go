@@ -42,8 +42,13 @@ func BenchmarkSgemmPack(b *testing.B) {
 	bf := make([]float32, kc*n)
 	bh := make([]uint16, kc*n)
 	dst := make([]float32, m*kc+kc*n)
+	var cpu0 float64
+	start := func(b *testing.B) { b.ResetTimer(); cpu0 = processCPUSeconds() }
 	report := func(b *testing.B, elems int) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(elems), "ns/elem")
+		if cpu := processCPUSeconds() - cpu0; cpu > 0 {
+			b.ReportMetric(cpu*1e9/float64(b.N)/float64(elems), "cpu-ns/elem")
+		}
 	}
 	for _, tr := range []bool{false, true} {
 		b.Run(fmt.Sprintf("A/trans=%v", tr), func(b *testing.B) {
@@ -51,6 +56,7 @@ func BenchmarkSgemmPack(b *testing.B) {
 			if tr {
 				ld = m
 			}
+			start(b)
 			for i := 0; i < b.N; i++ {
 				packA(dst, a, ld, tr, 0, m, 0, kc, 12, gemmFor(Best()).packRows4)
 			}
@@ -61,7 +67,8 @@ func BenchmarkSgemmPack(b *testing.B) {
 			if tr {
 				ld = kc
 			}
-			src := f32Source{b: bf, ldb: ld, trans: tr}
+			src := f32Source{b: bf, ldb: ld, trans: tr, rows4: gemmFor(Best()).packRows4}
+			start(b)
 			for i := 0; i < b.N; i++ {
 				src.PackB(dst, 0, kc, 0, n, 32)
 			}
@@ -73,6 +80,7 @@ func BenchmarkSgemmPack(b *testing.B) {
 				ld = kc
 			}
 			src := bf16Source{b: bh, ldb: ld, trans: tr}
+			start(b)
 			for i := 0; i < b.N; i++ {
 				src.PackB(dst, 0, kc, 0, n, 32)
 			}

@@ -29,6 +29,9 @@ type Options struct {
 
 	OutDir  string // runs root
 	RunName string // "" = timestamp
+	// ResumeDir continues an interrupted run in that folder from its newest
+	// usable checkpoint (same options as the original run).
+	ResumeDir string
 
 	Steps       int // optimizer steps; 0 = Epochs decides
 	Epochs      int

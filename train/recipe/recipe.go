@@ -53,6 +53,7 @@ type session struct {
 	adapters map[string]*lora.Adapter // by name ("default" when shared)
 	routed   *lora.SubjectAdapterModel
 	log      io.Writer
+	run      *track.Run // set once the run folder is open; trackSink writes to it
 }
 
 // Run performs a complete fine-tuning run.
@@ -74,17 +75,41 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o = s.o
 	}
 	cfg, _ := json.MarshalIndent(o, "", "  ")
-	run, err := track.NewRun(o.OutDir, o.RunName, o.Config, track.WithTensorBoard(o.TensorBoard))
-	if err != nil {
-		return nil, err
+	var (
+		run *track.Run
+		t   *train.Trainer
+		err error
+	)
+	if o.ResumeDir != "" {
+		// Resume: restore the newest usable checkpoint, then reopen the
+		// run folder from that step.
+		if t, err = s.trainer(o.ResumeDir); err != nil {
+			return nil, err
+		}
+		ck, err := train.ResumeLatest(filepath.Join(o.ResumeDir, "checkpoints"), t, func(w string) { fmt.Fprintln(s.log, "warning:", w) })
+		if err != nil {
+			return nil, fmt.Errorf("recipe: resume %s: %w", o.ResumeDir, err)
+		}
+		if run, err = track.ResumeRun(o.ResumeDir, t.State.Step, track.WithTensorBoard(o.TensorBoard)); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(s.log, "resumed from %s at step %d\n", ck, t.State.Step)
+	} else {
+		if run, err = track.NewRun(o.OutDir, o.RunName, o.Config, track.WithTensorBoard(o.TensorBoard)); err != nil {
+			return nil, err
+		}
+		if t, err = s.trainer(run.Dir); err != nil {
+			return nil, err
+		}
+		if err := writeJSON(filepath.Join(run.Dir, "options.json"), cfg); err != nil {
+			return nil, err
+		}
+		if err := run.SetInputs([]string{o.ModelDir}, []string{o.DataRoot}); err != nil {
+			return nil, err
+		}
 	}
+	s.run = run
 	defer run.Close()
-	if err := writeJSON(filepath.Join(run.Dir, "options.json"), cfg); err != nil {
-		return nil, err
-	}
-	if err := run.SetInputs([]string{o.ModelDir}, []string{o.DataRoot}); err != nil {
-		return nil, err
-	}
 	res := &Result{RunDir: run.Dir, Adapters: map[string]string{}, Subjects: s.data.subjects, TrainRows: len(s.data.train)}
 	fmt.Fprintf(s.log, "run folder: %s\n", run.Dir)
 	fmt.Fprintf(s.log, "model: %s (%d layers, hidden %d, vocab %d)%s\n", o.ModelDir, s.model.Config.NumLayers, s.model.Config.HiddenSize, s.model.Config.VocabSize, map[bool]string{true: ", NF4 base", false: ""}[o.Load4Bit])
@@ -93,10 +118,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		fmt.Fprintf(s.log, "subject %-12s %4d examples, %6d tokens (%d truncated, %d dropped)\n", name, st.Kept, st.Tokens, st.Truncated, st.Dropped+st.DroppedNoLabel)
 	}
 
-	t, err := s.trainer(run)
-	if err != nil {
-		return nil, err
-	}
 	fmt.Fprintf(s.log, "\n== before training\n")
 	if res.Before, err = s.evaluate(t); err != nil {
 		return nil, err
@@ -254,12 +275,12 @@ func (r rngs) LoadRNG(m map[string][]byte) error {
 	return nil
 }
 
-// trackSink adapts a track.Run to the trainer's Sink.
-type trackSink struct{ r *track.Run }
+// trackSink adapts the session's track.Run to the trainer's Sink.
+type trackSink struct{ s *session }
 
-func (t trackSink) Log(step int, m train.Metrics) error { return t.r.Log(step, m) }
+func (t trackSink) Log(step int, m train.Metrics) error { return t.s.run.Log(step, m) }
 
-func (s *session) trainer(run *track.Run) (*train.Trainer, error) {
+func (s *session) trainer(runDir string) (*train.Trainer, error) {
 	o := s.o
 	be := s.model.Backend
 	tl, err := train.NewRowLoader(s.data.train, o.BatchSize, true, o.Seed, s.tp.pad, be)
@@ -306,8 +327,8 @@ func (s *session) trainer(run *track.Run) (*train.Trainer, error) {
 			EvalEvery: o.EvalEvery, LogEvery: max(1, o.LogEvery), MaxTime: o.MaxTime, SpikeFactor: o.SpikeFactor,
 			Checkpointing: o.GradCheckpointing, ValMaxBatches: o.EvalMaxBatches},
 		Callbacks: []train.Callback{
-			&train.MetricsLogger{Sinks: []train.Sink{sink, trackSink{run}}},
-			&train.Checkpointer{Dir: filepath.Join(run.Dir, "checkpoints"), Every: o.CheckpointEvery, KeepLast: o.KeepLast,
+			&train.MetricsLogger{Sinks: []train.Sink{sink, trackSink{s}}},
+			&train.Checkpointer{Dir: filepath.Join(runDir, "checkpoints"), Every: o.CheckpointEvery, KeepLast: o.KeepLast,
 				Monitor: o.Monitor, Mode: o.MonitorMode, TopK: o.TopK, Extra: s.saveAdaptersInto},
 		},
 	}

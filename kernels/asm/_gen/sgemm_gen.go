@@ -374,14 +374,26 @@ func neon() []byte {
 // halves), stored mr floats apart. 8 shuffles per 32 floats instead of 32
 // scalar moves; the Go loop it replaces cost a tenth of a 1024³ GEMM.
 func packAVX() []byte {
+	out := append([]byte(header), packA4(false)...)
+	out = append(out, packA4(true)...)
+	return append(out, cvtBF16()...)
+}
+
+// packA4 writes packA4AVX, or with bf16 packA4BF16AVX, the same transposer
+// reading bfloat16 rows: VPMOVZXWD widens 8 of them to 32 bits and a shift
+// by 16 makes them the float32s they stand for.
+func packA4(bf16 bool) []byte {
 	var b w
-	b.WriteString(header)
-	b.f("// func packA4AVX(dst, a *float32, lda, n8, mr int)")
-	b.f("TEXT ·packA4AVX(SB), NOSPLIT, $0-40")
+	name, elem, typ := "packA4AVX", 4, "float32"
+	if bf16 {
+		name, elem, typ = "packA4BF16AVX", 2, "uint16"
+	}
+	b.f("// func %s(dst *float32, a *%s, lda, n8, mr int)", name, typ)
+	b.f("TEXT ·%s(SB), NOSPLIT, $0-40", name)
 	b.f("\tMOVQ dst+0(FP), DI")
 	b.f("\tMOVQ a+8(FP), SI")
 	b.f("\tMOVQ lda+16(FP), R8")
-	b.f("\tSHLQ $2, R8")
+	b.f("\tSHLQ $%d, R8", elem/2)
 	b.f("\tMOVQ n8+24(FP), CX")
 	b.f("\tMOVQ mr+32(FP), R9")
 	b.f("\tSHLQ $2, R9 // bytes per k step in the panel")
@@ -392,10 +404,14 @@ func packAVX() []byte {
 	b.f("\tTESTQ CX, CX")
 	b.f("\tJZ done")
 	b.f("loop:")
-	b.f("\tVMOVUPS (SI), Y0")
-	b.f("\tVMOVUPS (SI)(R8*1), Y1")
-	b.f("\tVMOVUPS (R10), Y2")
-	b.f("\tVMOVUPS (R10)(R8*1), Y3")
+	for r, src := range []string{"(SI)", "(SI)(R8*1)", "(R10)", "(R10)(R8*1)"} {
+		if bf16 {
+			b.f("\tVPMOVZXWD %s, Y%d", src, r)
+			b.f("\tVPSLLD $16, Y%d, Y%d", r, r)
+		} else {
+			b.f("\tVMOVUPS %s, Y%d", src, r)
+		}
+	}
 	b.f("\tVUNPCKLPS Y1, Y0, Y4 // r0p0 r1p0 r0p1 r1p1 | p4 p5")
 	b.f("\tVUNPCKHPS Y1, Y0, Y5 // r0p2 r1p2 r0p3 r1p3 | p6 p7")
 	b.f("\tVUNPCKLPS Y3, Y2, Y6")
@@ -414,10 +430,46 @@ func packAVX() []byte {
 	b.f("\tVEXTRACTF128 $1, Y2, (DX)(R9*2)")
 	b.f("\tVEXTRACTF128 $1, Y3, (DX)(R11*1)")
 	b.f("\tLEAQ (DX)(R12*1), DI")
-	b.f("\tADDQ $32, SI")
-	b.f("\tADDQ $32, R10")
+	b.f("\tADDQ $%d, SI", 8*elem)
+	b.f("\tADDQ $%d, R10", 8*elem)
 	b.f("\tDECQ CX")
 	b.f("\tJNZ loop")
+	b.f("done:")
+	b.f("\tVZEROUPPER")
+	b.f("\tRET")
+	return b.Bytes()
+}
+
+// cvtBF16 writes cvtBF16AVX: rows×(8*n8) bfloat16s, rows ld apart, to
+// float32 rows 8*n8 apart: a row-major bf16 B block to its packed panel.
+func cvtBF16() []byte {
+	var b w
+	b.f("// func cvtBF16AVX(dst *float32, src *uint16, ld, rows, n8 int)")
+	b.f("TEXT ·cvtBF16AVX(SB), NOSPLIT, $0-40")
+	b.f("\tMOVQ dst+0(FP), DI")
+	b.f("\tMOVQ src+8(FP), SI")
+	b.f("\tMOVQ ld+16(FP), R8")
+	b.f("\tSHLQ $1, R8")
+	b.f("\tMOVQ rows+24(FP), CX")
+	b.f("\tMOVQ n8+32(FP), R9")
+	b.f("\tTESTQ CX, CX")
+	b.f("\tJZ done")
+	b.f("\tTESTQ R9, R9")
+	b.f("\tJZ done")
+	b.f("row:")
+	b.f("\tMOVQ SI, R10")
+	b.f("\tMOVQ R9, DX")
+	b.f("col:")
+	b.f("\tVPMOVZXWD (R10), Y0")
+	b.f("\tVPSLLD $16, Y0, Y0")
+	b.f("\tVMOVUPS Y0, (DI)")
+	b.f("\tADDQ $16, R10")
+	b.f("\tADDQ $32, DI")
+	b.f("\tDECQ DX")
+	b.f("\tJNZ col")
+	b.f("\tADDQ R8, SI")
+	b.f("\tDECQ CX")
+	b.f("\tJNZ row")
 	b.f("done:")
 	b.f("\tVZEROUPPER")
 	b.f("\tRET")

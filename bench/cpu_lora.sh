@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs the CPU LoRA comparison of bench/README.md: ftune (bf16 frozen
+# weights computed in float32, and NF4/QLoRA) and PyTorch (torch_cpu_lora.py,
+# float32) on tiny-base 8x256 and a SmolLM2-135M shape 1x512, 1 and 2
+# threads. The sides run back to back for each configuration, interleaved,
+# ROUNDS times (default 2), one process per run so that each peak RSS is its
+# own; the table keeps each configuration's best run. On a machine shared
+# with other jobs, load shows up as spread between rounds, not as a bias
+# against one side.
+#
+# Usage: bench/cpu_lora.sh [ROUNDS] [RESULTS.jsonl]
+# Needs: apt-get install -y python3-torch libopenblas0-pthread
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-2}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+results=${2:-$tmp/results.jsonl}
+: >"$results"
+go build -o "$tmp/lorabench" ./bench/cmd/lorabench
+# The random-weight SmolLM2-shaped folder is made once (outside any timing)
+# and reused from the system's temp folder.
+for r in $(seq "$rounds"); do
+	for shape in tiny-base smollm2-135m; do
+		for th in 1 2; do
+			echo "# round $r $shape threads $th $(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)" >&2
+			"$tmp/lorabench" -shape "$shape" -threads "$th" -quant f32 >>"$results"
+			# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE may be set on this machine for
+			# old OpenBLAS builds; unset for this command only (see the env doc).
+			env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/torch_cpu_lora.py --shape "$shape" --threads "$th" 2>/dev/null >>"$results"
+			"$tmp/lorabench" -shape "$shape" -threads "$th" -quant nf4 >>"$results"
+		done
+	done
+done
+python3 bench/cpu_lora_table.py "$results"
