@@ -38,6 +38,7 @@ func DequantNF4Block(dst []float32, packed []byte, absmax float32) {
 	dequantNF4Block(dst, packed, absmax)
 }
 
+// dequantNF4Block is chosen by SetImpl (AVX-512 where available).
 var dequantNF4Block = DequantNF4BlockRef
 
 // DequantNF4BlockRef is the pure-Go reference of DequantNF4Block.

@@ -82,3 +82,59 @@ func TestSgemmNF4(t *testing.T) {
 		}
 	}
 }
+
+// TestDequantNF4BlockImpls runs every implementation against the reference
+// at sizes around the 16-byte SIMD group, unaligned offsets and NaN guards.
+func TestDequantNF4BlockImpls(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	defer SetImpl(Best())
+	for _, impl := range Available() {
+		if err := SetImpl(impl); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 33, 100, 1024} {
+			for off := 0; off < 4; off++ {
+				buf := make([]byte, n+off)
+				for i := range buf {
+					buf[i] = byte(r.UintN(256))
+				}
+				packed := buf[off:]
+				want := make([]float32, 2*n)
+				DequantNF4BlockRef(want, packed, 0.37)
+				got := make([]float32, 2*n+off+2)
+				for i := range got {
+					got[i] = float32(math.NaN())
+				}
+				DequantNF4Block(got[off+1:off+1+2*n], packed, 0.37)
+				for i := range want {
+					if got[off+1+i] != want[i] {
+						t.Fatalf("%s n=%d off=%d: [%d] = %g, want %g", impl, n, off, i, got[off+1+i], want[i])
+					}
+				}
+				if !math.IsNaN(float64(got[off])) || !math.IsNaN(float64(got[off+1+2*n])) {
+					t.Fatalf("%s n=%d off=%d: wrote outside dst", impl, n, off)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkDequantNF4(b *testing.B) {
+	packed := make([]byte, 4096)
+	for i := range packed {
+		packed[i] = byte(i * 37)
+	}
+	dst := make([]float32, 2*len(packed))
+	for _, impl := range Available() {
+		b.Run(string(impl), func(b *testing.B) {
+			if err := SetImpl(impl); err != nil {
+				b.Fatal(err)
+			}
+			defer SetImpl(Best())
+			b.SetBytes(int64(len(dst) * 4))
+			for i := 0; i < b.N; i++ {
+				DequantNF4Block(dst, packed, 0.5)
+			}
+		})
+	}
+}

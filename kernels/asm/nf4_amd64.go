@@ -1,0 +1,27 @@
+//go:build !purego
+
+package asm
+
+//go:noescape
+func dequantNF4AVX512(dst *float32, packed *byte, n int, absmax float32, code *[16]float32)
+
+// dequantNF4BlockAVX512 runs whole 16-byte groups through the assembly and
+// the rest through the reference.
+func dequantNF4BlockAVX512(dst []float32, packed []byte, absmax float32) {
+	dst = dst[:2*len(packed)]
+	n := len(packed) &^ 15
+	if n > 0 {
+		dequantNF4AVX512(&dst[0], &packed[0], n, absmax, &NF4Code)
+	}
+	DequantNF4BlockRef(dst[2*n:], packed[n:], absmax)
+}
+
+func init() {
+	registerImpl(func(impl Impl) {
+		if impl == ImplAVX512 {
+			dequantNF4Block = dequantNF4BlockAVX512
+		} else {
+			dequantNF4Block = DequantNF4BlockRef
+		}
+	})
+}

@@ -1,0 +1,84 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// Interleave indices for VPERMT2PS: output 2i takes hi-nibble value i
+// (first table), output 2i+1 the lo-nibble value i (second table, +16).
+DATA nf4ilv0<>+0(SB)/4, $0
+DATA nf4ilv0<>+4(SB)/4, $16
+DATA nf4ilv0<>+8(SB)/4, $1
+DATA nf4ilv0<>+12(SB)/4, $17
+DATA nf4ilv0<>+16(SB)/4, $2
+DATA nf4ilv0<>+20(SB)/4, $18
+DATA nf4ilv0<>+24(SB)/4, $3
+DATA nf4ilv0<>+28(SB)/4, $19
+DATA nf4ilv0<>+32(SB)/4, $4
+DATA nf4ilv0<>+36(SB)/4, $20
+DATA nf4ilv0<>+40(SB)/4, $5
+DATA nf4ilv0<>+44(SB)/4, $21
+DATA nf4ilv0<>+48(SB)/4, $6
+DATA nf4ilv0<>+52(SB)/4, $22
+DATA nf4ilv0<>+56(SB)/4, $7
+DATA nf4ilv0<>+60(SB)/4, $23
+GLOBL nf4ilv0<>(SB), RODATA|NOPTR, $64
+
+DATA nf4ilv1<>+0(SB)/4, $8
+DATA nf4ilv1<>+4(SB)/4, $24
+DATA nf4ilv1<>+8(SB)/4, $9
+DATA nf4ilv1<>+12(SB)/4, $25
+DATA nf4ilv1<>+16(SB)/4, $10
+DATA nf4ilv1<>+20(SB)/4, $26
+DATA nf4ilv1<>+24(SB)/4, $11
+DATA nf4ilv1<>+28(SB)/4, $27
+DATA nf4ilv1<>+32(SB)/4, $12
+DATA nf4ilv1<>+36(SB)/4, $28
+DATA nf4ilv1<>+40(SB)/4, $13
+DATA nf4ilv1<>+44(SB)/4, $29
+DATA nf4ilv1<>+48(SB)/4, $14
+DATA nf4ilv1<>+52(SB)/4, $30
+DATA nf4ilv1<>+56(SB)/4, $15
+DATA nf4ilv1<>+60(SB)/4, $31
+GLOBL nf4ilv1<>(SB), RODATA|NOPTR, $64
+
+DATA nf4low<>+0(SB)/4, $15
+GLOBL nf4low<>(SB), RODATA|NOPTR, $4
+
+// func dequantNF4AVX512(dst *float32, packed *byte, n int, absmax float32, code *[16]float32)
+// n is the number of packed bytes, a multiple of 16; dst receives 2n floats.
+// Per 16 bytes: widen to 16 dwords, split the nibbles, look both up in the
+// 16-entry code book held in one register (VPERMPS), interleave high/low
+// (VPERMT2PS) and scale.
+TEXT ·dequantNF4AVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ packed+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS absmax+24(FP), Z7
+	MOVQ code+32(FP), AX
+	VMOVUPS (AX), Z6                  // the code book
+	VMOVDQU32 nf4ilv0<>(SB), Z4
+	VMOVDQU32 nf4ilv1<>(SB), Z5
+	VPBROADCASTD nf4low<>(SB), Z3
+
+loop:
+	CMPQ CX, $16
+	JLT  done
+	VPMOVZXBD (SI), Z0                // 16 bytes -> 16 dwords
+	VPSRLD    $4, Z0, Z1              // high nibbles (first values)
+	VPANDD    Z3, Z0, Z2              // low nibbles (second values)
+	VPERMPS   Z6, Z1, Z1              // code[hi]
+	VPERMPS   Z6, Z2, Z2              // code[lo]
+	VMOVAPS   Z1, Z8
+	VPERMT2PS Z2, Z4, Z8              // outputs 0..15
+	VPERMT2PS Z2, Z5, Z1              // outputs 16..31
+	VMULPS    Z7, Z8, Z8
+	VMULPS    Z7, Z1, Z1
+	VMOVUPS   Z8, (DI)
+	VMOVUPS   Z1, 64(DI)
+	ADDQ      $16, SI
+	ADDQ      $128, DI
+	SUBQ      $16, CX
+	JMP       loop
+
+done:
+	VZEROUPPER
+	RET
