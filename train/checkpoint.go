@@ -227,7 +227,12 @@ func LoadCheckpoint(dir string, t *Trainer) error {
 		return err
 	}
 	for name, v := range values {
-		copy(tensor.F32Data(t.Params[name].Value), v)
+		p := t.Params[name].Value
+		if p.Device().Kind == tensor.CPU && p.DType() == tensor.F32 {
+			copy(tensor.F32Data(p), v)
+		} else {
+			p.CopyFrom(tensor.FromHost(p.Backend(), tensor.F32, v, p.Shape()...).To(p.DType()))
+		}
 	}
 	t.State = cs.State
 	t.State.Losses = cs.Losses

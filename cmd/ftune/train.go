@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -199,11 +198,7 @@ func optionsFrom(cfg *config.RunConfig) (recipe.Options, error) {
 	}
 	o.OutDir, o.RunName, o.TensorBoard = t.Tracking.OutputDir, t.Tracking.RunName, t.Tracking.TensorBoard
 	o.Seed = t.Seed
-	switch dev := strings.ToLower(t.Device); {
-	case dev == "auto" || dev == "cpu":
-	default:
-		return o, fmt.Errorf("training.device %q: training on CUDA is not wired into the trainer yet (the CUDA kernels and backend are in kernels/cuda); use auto or cpu", t.Device)
-	}
+	o.Device = t.Device
 	// The run folder records the settings in effect.
 	cfg.Training.Schedule.WarmupSteps, cfg.Training.Eval.Every = o.WarmupSteps, o.EvalEvery
 	if o.Config, err = config.Resolved(cfg); err != nil {

@@ -67,6 +67,10 @@ type Options struct {
 	MaxNewTokens  int
 	Samples       int // sample answers shown per subject
 
+	// Device is auto (a GPU when usable, else the CPU), cpu, cuda or
+	// cuda:N; BF16 uses bf16 tensor-core GEMMs on the GPU.
+	Device            string
+	BF16              bool
 	Load4Bit          bool // NF4 base weights (QLoRA)
 	GradCheckpointing bool
 	MaxTime           time.Duration
@@ -100,7 +104,7 @@ func Defaults() Options {
 		R: 16, Alpha: 32, Dropout: 0.05, Targets: []string{"all-linear"},
 		EvalEvery: 50, EvalQuestions: 20, MaxNewTokens: 16, Samples: 2,
 		CheckpointEvery: 50, KeepLast: 2, Monitor: "val/loss", MonitorMode: "min", TopK: 1,
-		LogEvery: 5, TensorBoard: true,
+		LogEvery: 5, TensorBoard: true, Device: "cpu",
 	}
 }
 

@@ -112,6 +112,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	defer run.Close()
 	res := &Result{RunDir: run.Dir, Adapters: map[string]string{}, Subjects: s.data.subjects, TrainRows: len(s.data.train)}
 	fmt.Fprintf(s.log, "run folder: %s\n", run.Dir)
+	fmt.Fprintf(s.log, "device: %s\n", s.model.Backend.Device())
 	fmt.Fprintf(s.log, "model: %s (%d layers, hidden %d, vocab %d)%s\n", o.ModelDir, s.model.Config.NumLayers, s.model.Config.HiddenSize, s.model.Config.VocabSize, map[bool]string{true: ", NF4 base", false: ""}[o.Load4Bit])
 	for _, name := range s.data.subjects {
 		st := s.data.stats[name]
@@ -185,9 +186,13 @@ func (s *session) load() error {
 // loadBase reads the model, its tokenizer and template, and the data.
 func (s *session) loadBase() error {
 	o := s.o
-	lo := nn.LoadOptions{KeepBF16: true}
+	be, err := Backend(o.Device, o.BF16)
+	if err != nil {
+		return err
+	}
+	lo := nn.LoadOptions{KeepBF16: true, Backend: be}
 	if o.Load4Bit {
-		lo.Quantize = lora.NF4Quantizer(tensor.CPUDefault())
+		lo.Quantize = lora.NF4Quantizer(be)
 	}
 	m, err := nn.Load(o.ModelDir, lo)
 	if err != nil {
