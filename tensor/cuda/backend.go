@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/ftune/ftune/kernels/cuda"
 	"github.com/ftune/ftune/tensor"
@@ -30,6 +32,13 @@ type Backend struct {
 	// compare both paths).
 	noFastAttention bool
 
+	// sinceGC counts bytes allocated since the last garbage collection:
+	// device memory goes back through cleanups of collected storages, and
+	// Go's collector does not see device bytes, so Alloc triggers one
+	// every gcEvery bytes (and on out-of-memory).
+	sinceGC atomic.Int64
+	gcEvery int64
+
 	mu   sync.Mutex
 	iota devBuf // int32 0, 1, 2, ...: RoPE positions
 	ones devBuf // float32 ones: RMSNorm without a weight
@@ -52,7 +61,7 @@ func Open(opt Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cuda backend: %w", err)
 	}
-	return &Backend{dev: d, alloc: d.Allocator(), opt: opt}, nil
+	return &Backend{dev: d, alloc: d.Allocator(), opt: opt, gcEvery: d.TotalMem / 16}, nil
 }
 
 // CUDADevice is the kernels/cuda device, for callers that launch kernels
@@ -122,13 +131,35 @@ func (b *Backend) Alloc(dt tensor.DType, n int) (tensor.Storage, error) {
 		return s, nil
 	}
 	p, err := b.alloc.Alloc(n * dt.Size())
+	if errors.Is(err, cuda.ErrOutOfMemory) {
+		b.collect()
+		p, err = b.alloc.Alloc(n * dt.Size())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cuda: alloc %d x %v: %w", n, dt, err)
+	}
+	if b.gcEvery > 0 && b.sinceGC.Add(int64(n*dt.Size())) > b.gcEvery {
+		b.sinceGC.Store(0)
+		runtime.GC() // the cleanups of dead storages free their blocks
 	}
 	s.p = p
 	a := b.alloc
 	runtime.AddCleanup(s, func(p cuda.Ptr) { _ = a.Free(p) }, p)
 	return s, nil
+}
+
+// collect runs the collector and waits (≤ 0.2 s) for the cleanups of dead
+// storages to return their device memory, then gives cached blocks back.
+func (b *Backend) collect() {
+	before := b.alloc.Stats().Live
+	runtime.GC()
+	for i := 0; i < 100; i++ {
+		time.Sleep(2 * time.Millisecond)
+		if b.alloc.Stats().Live < before {
+			break
+		}
+	}
+	_ = b.alloc.Trim()
 }
 
 // FromHost copies data to the device ([]float32 F32, []float64 F64,
