@@ -16,12 +16,19 @@ build() {
 	mkdir -p "$BIN"
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -ldflags="-s -w" -o "$BIN/ftune" ./cmd/ftune
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -ldflags="-s -w" -o "$BIN/gpulora" ./bench/cmd/gpulora
+	# Compressed, the binaries fit beside the working tree in the device
+	# tool's 64 MiB; device() unpacks them.
+	gzip -9 -f "$BIN/ftune" "$BIN/gpulora"
 	ls -la "$BIN"
 }
 
 device() {
 	OUT=${OUT:-$PWD/gputrain-out}
 	mkdir -p "$OUT"
+	for f in "$BIN"/*.gz; do
+		[ -e "$f" ] || continue
+		gunzip -f "$f" && chmod +x "${f%.gz}"
+	done
 	export FTUNE_CACHE=/tmp/ftune-cache
 	nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/env.txt"
 	local common=(--max-steps 20 --eval-questions 2 --output "$OUT/runs" --no-progress
