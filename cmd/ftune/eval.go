@@ -10,6 +10,7 @@ import (
 func newEvalCmd() *cobra.Command {
 	var adapter, modelName, data, subjects string
 	var questions, seqLen int
+	var nf4 bool
 	cmd := &cobra.Command{
 		Use:   "eval",
 		Short: "Evaluate a base model, or base + adapter, on subject datasets (validation loss, exact match, multiple choice)",
@@ -28,6 +29,7 @@ func newEvalCmd() *cobra.Command {
 					}
 				}
 			}
+			cfg.Model.LoadIn4Bit = nf4
 			cfg.Training.Eval.Generation.Questions = questions
 			cfg.Training.Eval.Generation.Samples = min(cfg.Training.Eval.Generation.Samples, questions)
 			cfg.Data.MaxLength = seqLen
@@ -50,5 +52,6 @@ func newEvalCmd() *cobra.Command {
 	f.StringVar(&subjects, "subjects", "", "subjects, e.g. [chemistry] (default: all)")
 	f.IntVar(&questions, "questions", 20, "held-out questions per subject")
 	f.IntVar(&seqLen, "seq-len", 256, "maximum example length")
+	f.BoolVar(&nf4, "load-in-4bit", false, "hold the base's projection weights in NF4 (as QLoRA trains them)")
 	return cmd
 }
