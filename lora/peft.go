@@ -138,7 +138,7 @@ func ReadWeights(path string) (map[string]Tensor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read adapter weights: %w", err)
 		}
-		data, err := toFloat32(t)
+		data, err := safetensors.Floats(t)
 		if err != nil {
 			return nil, fmt.Errorf("read adapter weights %s: tensor %q: %w", path, key, err)
 		}
@@ -288,47 +288,4 @@ func listSome(xs []string) string {
 		return strings.Join(xs, ", ")
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(xs[:show], ", "), len(xs)-show)
-}
-
-// toFloat32 converts a tensor's little-endian F32, BF16 or F16 data.
-func toFloat32(t safetensors.Tensor) ([]float32, error) {
-	n := t.NumElements()
-	out := make([]float32, n)
-	switch t.DType {
-	case safetensors.F32:
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
-		}
-	case safetensors.BF16:
-		for i := range out {
-			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(t.Data[2*i:])) << 16)
-		}
-	case safetensors.F16:
-		for i := range out {
-			out[i] = f16ToF32(binary.LittleEndian.Uint16(t.Data[2*i:]))
-		}
-	default:
-		return nil, fmt.Errorf("dtype %s, want F32, BF16 or F16", t.DType)
-	}
-	return out, nil
-}
-
-// f16ToF32 converts an IEEE half to float32 exactly (every half is a float32).
-func f16ToF32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	frac := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // Inf or NaN
-		return math.Float32frombits(sign | 0xff<<23 | frac<<13)
-	case exp == 0 && frac == 0:
-		return math.Float32frombits(sign)
-	case exp == 0: // subnormal: frac · 2^-24
-		v := float32(frac) * (1.0 / (1 << 24))
-		if sign != 0 {
-			v = -v
-		}
-		return v
-	}
-	return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
 }

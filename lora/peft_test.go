@@ -228,7 +228,4 @@ func TestReadWeightsDTypes(t *testing.T) {
 	if b := w["m.lora_B.weight"].Data; !slices.Equal(b, want) {
 		t.Errorf("f16: %v, want %v", b, want)
 	}
-	if v := f16ToF32(0x7e00); !math.IsNaN(float64(v)) {
-		t.Errorf("f16 NaN -> %v", v)
-	}
 }

@@ -3,7 +3,6 @@ package nn
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -132,7 +131,7 @@ func build(cfg Config, src tensorSource, opt LoadOptions, where string) (*Model,
 			var t *tensor.Tensor
 			if opt.Quantize != nil && !opt.Trainable && isProjection(name) {
 				var f []float32
-				if f, err = DecodeFloats(st); err == nil {
+				if f, err = safetensors.Floats(st); err == nil {
 					t, err = opt.Quantize(name, f, st.Shape)
 				}
 			} else {
@@ -197,7 +196,7 @@ func toTensor(be tensor.Backend, st safetensors.Tensor, dt tensor.DType, keepBF1
 		}
 		return tensor.FromHost(be, tensor.BF16, u, st.Shape...), nil
 	}
-	f, err := DecodeFloats(st)
+	f, err := safetensors.Floats(st)
 	if err != nil {
 		return nil, err
 	}
@@ -209,52 +208,6 @@ func toTensor(be tensor.Backend, st safetensors.Tensor, dt tensor.DType, keepBF1
 		return tensor.FromHost(be, tensor.F64, d, st.Shape...), nil
 	}
 	return tensor.FromHost(be, tensor.F32, f, st.Shape...), nil
-}
-
-// DecodeFloats reads an F32, F16 or BF16 safetensors tensor as float32.
-func DecodeFloats(st safetensors.Tensor) ([]float32, error) {
-	n := st.NumElements()
-	f := make([]float32, n)
-	switch st.DType {
-	case safetensors.F32:
-		for i := range f {
-			f[i] = math.Float32frombits(binary.LittleEndian.Uint32(st.Data[4*i:]))
-		}
-	case safetensors.BF16:
-		for i := range f {
-			f[i] = tensor.BF16ToF32(binary.LittleEndian.Uint16(st.Data[2*i:]))
-		}
-	case safetensors.F16:
-		for i := range f {
-			f[i] = tensor.F16ToF32(binary.LittleEndian.Uint16(st.Data[2*i:]))
-		}
-	case safetensors.F64:
-		for i := range f {
-			f[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(st.Data[8*i:])))
-		}
-	default:
-		return nil, fmt.Errorf("dtype %s is not a float type (F32, F16, BF16 or F64 expected)", st.DType)
-	}
-	return f, nil
-}
-
-// DecodeInts reads an I64 or I32 safetensors tensor.
-func DecodeInts(st safetensors.Tensor) ([]int64, error) {
-	n := st.NumElements()
-	out := make([]int64, n)
-	switch st.DType {
-	case safetensors.I64:
-		for i := range out {
-			out[i] = int64(binary.LittleEndian.Uint64(st.Data[8*i:]))
-		}
-	case safetensors.I32:
-		for i := range out {
-			out[i] = int64(int32(binary.LittleEndian.Uint32(st.Data[4*i:])))
-		}
-	default:
-		return nil, fmt.Errorf("dtype %s is not an integer type (I64 or I32 expected)", st.DType)
-	}
-	return out, nil
 }
 
 // Exists reports whether dir looks like a model folder.

@@ -69,7 +69,7 @@ func floats(t *testing.T, f *safetensors.File, name string) []float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := nn.DecodeFloats(st)
+	v, err := safetensors.Floats(st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func ints(t *testing.T, f *safetensors.File, name string) ([]int64, []int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := nn.DecodeInts(st)
+	v, err := safetensors.Ints(st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package nf4
 
 import (
-	"encoding/binary"
 	"math"
 	"os"
 	"path/filepath"
@@ -211,7 +210,7 @@ func TestTinyBaseRoundTrip(t *testing.T) {
 		if len(tt.Shape) != 2 {
 			continue
 		}
-		w, err := toFloat32(tt)
+		w, err := safetensors.Floats(tt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -241,24 +240,6 @@ func TestTinyBaseRoundTrip(t *testing.T) {
 		t.Fatal("no 2-D weights found in tiny-base")
 	}
 	t.Logf("tiny-base, all %d matrix parameters: rel RMSE %.4f, %.4f bytes/param", totN, math.Sqrt(totSE/totSS), float64(totBytes)/float64(totN))
-}
-
-func toFloat32(tt safetensors.Tensor) ([]float32, error) {
-	n := tt.NumElements()
-	out := make([]float32, n)
-	switch tt.DType {
-	case safetensors.BF16:
-		for i := range out {
-			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(tt.Data[2*i:])) << 16)
-		}
-	case safetensors.F32:
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(tt.Data[4*i:]))
-		}
-	default:
-		return nil, os.ErrInvalid
-	}
-	return out, nil
 }
 
 // TestOtherBlockSizes: bitsandbytes accepts block sizes 32 to 4096; each
