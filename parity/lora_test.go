@@ -38,9 +38,9 @@ type fixtureMeta struct {
 }
 
 // loraSetup loads the fixture's base frozen with adapter_init attached.
-func loraSetup(t *testing.T, dir string, batch func(*nn.Model) nn.Batch) (*nn.Model, *lora.Adapter, nn.Batch) {
+func loraSetup(t *testing.T, dir string, batch func(*nn.Model) nn.Batch, be tensor.Backend) (*nn.Model, *lora.Adapter, nn.Batch) {
 	t.Helper()
-	m, err := nn.Load(dir, nn.LoadOptions{})
+	m, err := nn.Load(dir, nn.LoadOptions{Backend: be})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,44 +79,7 @@ func runLoRA(t *testing.T, fx *fixture, batchFor func(*nn.Model) nn.Batch) {
 	}
 	hasInit := present("adapter_init/adapter_model.safetensors")
 	quantity("grads_lora", hasInit && present("grads_lora.safetensors"), func(t *testing.T) {
-		m, a, batch := loraSetup(t, dir, batchFor)
-		tp := autograd.NewTape()
-		out, err := m.Forward(tp, batch, nn.ForwardOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ol, ok := fx.file(t, "outputs_lora.safetensors"); ok {
-			report(t, "lora logits", testutil.RelFrobenius(out.Logits.Value.F64(), floats(t, ol, "logits")), tolLoRALogits)
-			report(t, "lora loss", testutil.RelFrobenius([]float64{out.Loss.Value.Item()}, floats(t, ol, "loss")), tolLoRALogits)
-		}
-		if err := tp.Backward(out.Loss); err != nil {
-			t.Fatal(err)
-		}
-		grads, _ := fx.file(t, "grads_lora.safetensors")
-		params := a.Params()
-		worst, seen := 0.0, 0
-		for _, key := range grads.Names() {
-			name, _ := lora.InMemoryName(key)
-			p, ok := params[name]
-			if !ok {
-				t.Errorf("fixture gradient %q has no adapter parameter", key)
-				continue
-			}
-			seen++
-			e := testutil.RelFrobenius(p.Grad.F64(), floats(t, grads, key))
-			if e > worst || e != e {
-				worst = e
-			}
-		}
-		if seen != len(params) {
-			t.Errorf("%d of %d adapter parameters checked", seen, len(params))
-		}
-		for _, v := range m.Params() {
-			if v.Grad != nil {
-				t.Fatalf("frozen base weight %s got a gradient", v.Name)
-			}
-		}
-		report(t, "grads_lora (worst tensor)", worst, tolLoRAGrad)
+		checkGradsLoRA(t, fx, nil, batchFor, tolLoRALogits, tolLoRAGrad, "")
 	})
 	quantity("adamw", hasInit && present("adapter_after/adapter_model.safetensors") && present("meta.json"), func(t *testing.T) {
 		raw, err := os.ReadFile(filepath.Join(dir, "meta.json"))
@@ -127,7 +90,7 @@ func runLoRA(t *testing.T, fx *fixture, batchFor func(*nn.Model) nn.Batch) {
 		if err := json.Unmarshal(raw, &meta); err != nil {
 			t.Fatal(err)
 		}
-		m, a, batch := loraSetup(t, dir, batchFor)
+		m, a, batch := loraSetup(t, dir, batchFor, nil)
 		opt, err := optim.NewAdamW(optim.AdamWConfig{LR: meta.AdamW.LR, Beta1: meta.AdamW.Betas[0], Beta2: meta.AdamW.Betas[1], Eps: meta.AdamW.Eps, WeightDecay: meta.AdamW.WeightDecay})
 		if err != nil {
 			t.Fatal(err)
@@ -202,4 +165,50 @@ func abs(x float64) float64 {
 		return -x
 	}
 	return x
+}
+
+// checkGradsLoRA loads the fixture's base frozen on be (nil: the CPU) with
+// adapter_init attached, checks the LoRA logits and loss against
+// outputs_lora (tolOut) and every adapter gradient against grads_lora
+// (tolGrad), and that no base weight got a gradient. label prefixes the
+// reported quantities ("bf16 " for the GPU's bf16 path).
+func checkGradsLoRA(t *testing.T, fx *fixture, be tensor.Backend, batchFor func(*nn.Model) nn.Batch, tolOut, tolGrad float64, label string) {
+	m, a, batch := loraSetup(t, fx.dir, batchFor, be)
+	tp := autograd.NewTape()
+	out, err := m.Forward(tp, batch, nn.ForwardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ol, ok := fx.file(t, "outputs_lora.safetensors"); ok {
+		report(t, label+"lora logits", testutil.RelFrobenius(out.Logits.Value.F64(), floats(t, ol, "logits")), tolOut)
+		report(t, label+"lora loss", testutil.RelFrobenius([]float64{out.Loss.Value.Item()}, floats(t, ol, "loss")), tolOut)
+	}
+	if err := tp.Backward(out.Loss); err != nil {
+		t.Fatal(err)
+	}
+	grads, _ := fx.file(t, "grads_lora.safetensors")
+	params := a.Params()
+	worst, seen := 0.0, 0
+	for _, key := range grads.Names() {
+		name, _ := lora.InMemoryName(key)
+		p, ok := params[name]
+		if !ok || p.Grad == nil {
+			t.Errorf("fixture gradient %q has no adapter parameter with a gradient", key)
+			continue
+		}
+		seen++
+		e := testutil.RelFrobenius(p.Grad.F64(), floats(t, grads, key))
+		if e > worst || e != e {
+			worst = e
+		}
+	}
+	if seen != len(params) {
+		t.Errorf("%d of %d adapter parameters checked", seen, len(params))
+	}
+	for _, v := range m.Params() {
+		if v.Grad != nil {
+			t.Fatalf("frozen base weight %s got a gradient", v.Name)
+		}
+	}
+	report(t, label+"grads_lora (worst tensor)", worst, tolGrad)
 }
