@@ -43,11 +43,15 @@ func (s f32Source) PackB(dst []float32, p0, kc, j0, nc, nr int) {
 		dst = dst[kc*nr:]
 		j := j0 + s0
 		if !s.trans {
+			src := s.b[p0*s.ldb+j:]
+			if w < nr {
+				clear(panel) // one memclr for the padding, not one per row
+			}
+			if copyFixed(panel, nr, src, s.ldb, kc, w) {
+				continue
+			}
 			for p := 0; p < kc; p++ {
-				row := panel[p*nr : p*nr+nr]
-				src := s.b[(p0+p)*s.ldb+j:]
-				copy(row, src[:w])
-				clear(row[w:])
+				copy(panel[p*nr:p*nr+w], src[p*s.ldb:p*s.ldb+w])
 			}
 			continue
 		}
@@ -56,12 +60,24 @@ func (s f32Source) PackB(dst []float32, p0, kc, j0, nc, nr int) {
 	}
 }
 
-// bf16Source is a B of bfloat16 bit patterns: stored k×n, or n×k when trans.
+// bf16Source is a B of bfloat16 bit patterns: stored k×n, or n×k when
+// trans. rows4 and cvt are the implementation's assembly helpers (nil for
+// the Go loops): rows4 transposes 4 stored rows as packA4 does, cvt widens
+// whole panel rows.
 type bf16Source struct {
 	b     []uint16
 	ldb   int
 	trans bool
+	rows4 packRows4BF16
+	cvt   cvtRowsBF16
 }
+
+// packRows4BF16 is packRows4 reading bfloat16.
+type packRows4BF16 func(dst *float32, a *uint16, lda, n8, mr int)
+
+// cvtRowsBF16 converts rows×(8*n8) bfloat16s (rows ld apart) to float32
+// rows 8*n8 apart.
+type cvtRowsBF16 func(dst *float32, src *uint16, ld, rows, n8 int)
 
 // bf16 is the float32 whose upper half is h: bfloat16 is float32 with the
 // low 16 mantissa bits dropped, so the conversion is exact.
@@ -73,28 +89,56 @@ func (s bf16Source) PackB(dst []float32, p0, kc, j0, nc, nr int) {
 		panel := dst[:kc*nr]
 		dst = dst[kc*nr:]
 		j := j0 + s0
-		if !s.trans {
-			for p := 0; p < kc; p++ {
-				row := panel[p*nr : p*nr+nr]
-				src := s.b[(p0+p)*s.ldb+j:]
-				src = src[:w]
-				for jj, h := range src {
-					row[jj] = bf16(h)
-				}
-				clear(row[w:])
-			}
+		if s.trans {
+			packBF16T(panel, s.b, s.ldb, j, w, p0, kc, nr, s.rows4)
 			continue
 		}
-		for jj := 0; jj < w; jj++ {
-			src := s.b[(j+jj)*s.ldb+p0:]
-			src = src[:kc]
-			col := panel[jj:]
-			for p, h := range src {
-				col[p*nr] = bf16(h)
+		if w == nr && nr%8 == 0 && s.cvt != nil {
+			src := s.b[p0*s.ldb+j:]
+			_ = src[(kc-1)*s.ldb+nr-1]
+			s.cvt(&panel[0], &src[0], s.ldb, kc, nr/8)
+			continue
+		}
+		for p := 0; p < kc; p++ {
+			row := panel[p*nr : p*nr+nr]
+			src := s.b[(p0+p)*s.ldb+j:]
+			src = src[:w]
+			for jj, h := range src {
+				row[jj] = bf16(h)
+			}
+			clear(row[w:])
+		}
+	}
+}
+
+// packBF16T is packA for one panel of a stored n×k bfloat16 B: columns
+// j..j+w of op(B) are stored rows, written as a kc×nr panel.
+func packBF16T(panel []float32, b []uint16, ldb, j, w, p0, kc, nr int, rows4 packRows4BF16) {
+	g := 0
+	if rows4 != nil && kc >= 8 && w >= 4 {
+		n8 := kc / 8
+		for ; g+4 <= w; g += 4 {
+			src := b[(j+g)*ldb+p0:]
+			_ = src[3*ldb+8*n8-1]
+			_ = panel[g+(8*n8-1)*nr+3]
+			rows4(&panel[g], &src[0], ldb, n8, nr)
+		}
+		for jj := 0; jj < g; jj++ {
+			src := b[(j+jj)*ldb+p0:][:kc]
+			for p := n8 * 8; p < kc; p++ {
+				panel[p*nr+jj] = bf16(src[p])
 			}
 		}
-		zeroCols(panel, kc, nr, w)
 	}
+	for jj := g; jj < w; jj++ {
+		src := b[(j+jj)*ldb+p0:]
+		src = src[:kc]
+		col := panel[jj:]
+		for p, h := range src {
+			col[p*nr] = bf16(h)
+		}
+	}
+	zeroCols(panel, kc, nr, w)
 }
 
 // zeroCols clears columns w..nr-1 of a kc×nr panel.
@@ -119,6 +163,12 @@ func packA(dst []float32, a []float32, lda int, trans bool, i0, mc, p0, kc, mr i
 		i := i0 + r0
 		if trans {
 			// op(A) columns are stored rows: plain copies.
+			if h < mr {
+				clear(panel)
+			}
+			if copyFixed(panel, mr, a[p0*lda+i:], lda, kc, h) {
+				continue
+			}
 			for p := 0; p < kc; p++ {
 				col := panel[p*mr : p*mr+mr]
 				copy(col, a[(p0+p)*lda+i:][:h])
@@ -127,11 +177,11 @@ func packA(dst []float32, a []float32, lda int, trans bool, i0, mc, p0, kc, mr i
 			continue
 		}
 		g := 0
-		if h == mr && rows4 != nil && kc >= 8 {
+		if rows4 != nil && kc >= 8 && h >= 4 {
 			// Whole 4-row groups and whole 8-step runs in assembly; the
 			// leftover rows and k steps below in Go.
 			n8 := kc / 8
-			for ; g+4 <= mr; g += 4 {
+			for ; g+4 <= h; g += 4 {
 				packA4(rows4, panel[g:], a[(i+g)*lda+p0:], lda, n8, mr)
 			}
 			for ii := 0; ii < g; ii++ {
@@ -162,4 +212,41 @@ func packA4(rows4 packRows4, dst, a []float32, lda, n8, mr int) {
 	_ = a[3*lda+8*n8-1]
 	_ = dst[(8*n8-1)*mr+3]
 	rows4(&dst[0], &a[0], lda, n8, mr)
+}
+
+// copyFixed copies rows×w floats (source rows ld apart) into dst rows
+// dstStride apart for the widths that come up (whole panels, LoRA ranks),
+// as fixed-size array assignments: the compiler turns those into a few
+// vector moves, where copy() would call memmove for every short row. It
+// reports false for other widths.
+func copyFixed(dst []float32, dstStride int, src []float32, ld, rows, w int) bool {
+	switch w {
+	case 32:
+		for p := 0; p < rows; p++ {
+			*(*[32]float32)(dst[p*dstStride:]) = *(*[32]float32)(src[p*ld:])
+		}
+	case 16:
+		for p := 0; p < rows; p++ {
+			*(*[16]float32)(dst[p*dstStride:]) = *(*[16]float32)(src[p*ld:])
+		}
+	case 12:
+		for p := 0; p < rows; p++ {
+			*(*[12]float32)(dst[p*dstStride:]) = *(*[12]float32)(src[p*ld:])
+		}
+	case 8:
+		for p := 0; p < rows; p++ {
+			*(*[8]float32)(dst[p*dstStride:]) = *(*[8]float32)(src[p*ld:])
+		}
+	case 6:
+		for p := 0; p < rows; p++ {
+			*(*[6]float32)(dst[p*dstStride:]) = *(*[6]float32)(src[p*ld:])
+		}
+	case 4:
+		for p := 0; p < rows; p++ {
+			*(*[4]float32)(dst[p*dstStride:]) = *(*[4]float32)(src[p*ld:])
+		}
+	default:
+		return false
+	}
+	return true
 }

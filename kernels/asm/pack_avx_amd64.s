@@ -4,7 +4,7 @@
 
 #include "textflag.h"
 
-// func packA4AVX(dst, a *float32, lda, n8, mr int)
+// func packA4AVX(dst *float32, a *float32, lda, n8, mr int)
 TEXT ·packA4AVX(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -46,6 +46,84 @@ loop:
 	ADDQ $32, R10
 	DECQ CX
 	JNZ loop
+done:
+	VZEROUPPER
+	RET
+// func packA4BF16AVX(dst *float32, a *uint16, lda, n8, mr int)
+TEXT ·packA4BF16AVX(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	SHLQ $1, R8
+	MOVQ n8+24(FP), CX
+	MOVQ mr+32(FP), R9
+	SHLQ $2, R9 // bytes per k step in the panel
+	LEAQ (SI)(R8*2), R10 // row 2
+	LEAQ (R9)(R9*2), R11 // 3 k steps
+	MOVQ R9, R12
+	SHLQ $2, R12 // 4 k steps
+	TESTQ CX, CX
+	JZ done
+loop:
+	VPMOVZXWD (SI), Y0
+	VPSLLD $16, Y0, Y0
+	VPMOVZXWD (SI)(R8*1), Y1
+	VPSLLD $16, Y1, Y1
+	VPMOVZXWD (R10), Y2
+	VPSLLD $16, Y2, Y2
+	VPMOVZXWD (R10)(R8*1), Y3
+	VPSLLD $16, Y3, Y3
+	VUNPCKLPS Y1, Y0, Y4 // r0p0 r1p0 r0p1 r1p1 | p4 p5
+	VUNPCKHPS Y1, Y0, Y5 // r0p2 r1p2 r0p3 r1p3 | p6 p7
+	VUNPCKLPS Y3, Y2, Y6
+	VUNPCKHPS Y3, Y2, Y7
+	VSHUFPS $0x44, Y6, Y4, Y0 // r0..r3 at p0 | p4
+	VSHUFPS $0xEE, Y6, Y4, Y1 // p1 | p5
+	VSHUFPS $0x44, Y7, Y5, Y2 // p2 | p6
+	VSHUFPS $0xEE, Y7, Y5, Y3 // p3 | p7
+	VMOVUPS X0, (DI)
+	VMOVUPS X1, (DI)(R9*1)
+	VMOVUPS X2, (DI)(R9*2)
+	VMOVUPS X3, (DI)(R11*1)
+	LEAQ (DI)(R12*1), DX
+	VEXTRACTF128 $1, Y0, (DX)
+	VEXTRACTF128 $1, Y1, (DX)(R9*1)
+	VEXTRACTF128 $1, Y2, (DX)(R9*2)
+	VEXTRACTF128 $1, Y3, (DX)(R11*1)
+	LEAQ (DX)(R12*1), DI
+	ADDQ $16, SI
+	ADDQ $16, R10
+	DECQ CX
+	JNZ loop
+done:
+	VZEROUPPER
+	RET
+// func cvtBF16AVX(dst *float32, src *uint16, ld, rows, n8 int)
+TEXT ·cvtBF16AVX(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	SHLQ $1, R8
+	MOVQ rows+24(FP), CX
+	MOVQ n8+32(FP), R9
+	TESTQ CX, CX
+	JZ done
+	TESTQ R9, R9
+	JZ done
+row:
+	MOVQ SI, R10
+	MOVQ R9, DX
+col:
+	VPMOVZXWD (R10), Y0
+	VPSLLD $16, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $16, R10
+	ADDQ $32, DI
+	DECQ DX
+	JNZ col
+	ADDQ R8, SI
+	DECQ CX
+	JNZ row
 done:
 	VZEROUPPER
 	RET

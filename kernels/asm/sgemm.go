@@ -31,7 +31,8 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 // is ever made (this is how frozen bf16 weights are used).
 func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm("SgemmBF16", transA, transB, m, n, k, lda, len(a), ldb, len(b), ldc, len(c))
-	gemm(transA, m, n, k, alpha, a, lda, bf16Source{b: b, ldb: ldb, trans: transB}, beta, c, ldc)
+	g := gemmCur
+	gemm(transA, m, n, k, alpha, a, lda, bf16Source{b: b, ldb: ldb, trans: transB, rows4: g.packRows4BF16, cvt: g.cvtBF16}, beta, c, ldc)
 }
 
 // SgemmSource is Sgemm with op(B) supplied by a BSource, the hook for B

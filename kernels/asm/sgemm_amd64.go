@@ -2,7 +2,7 @@
 
 package asm
 
-//go:generate go run ./_gen/sgemm_gen.go -out .
+//go:generate go run ./_gen -out .
 
 // Each assembly kernel computes one whole micro-tile; see the generator in
 // _gen/sgemm_gen.go for the register plan. Equivalent Go (for MR×NR):
@@ -37,7 +37,25 @@ func sgemmKernelAVX512S8x32(kc int, a, b, c *float32, ldb, ldc int, alpha, beta 
 func sgemmKernelAVX512S12x32(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
 
 //go:noescape
+func sgemmKernelAVX2S1x32(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmKernelAVX2S2x32(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmKernelAVX2S4x16(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmKernelAVX2S6x16(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
+
+//go:noescape
 func packA4AVX(dst, a *float32, lda, n8, mr int)
+
+//go:noescape
+func packA4BF16AVX(dst *float32, a *uint16, lda, n8, mr int)
+
+//go:noescape
+func cvtBF16AVX(dst *float32, src *uint16, ld, rows, n8 int)
 
 //go:noescape
 func sgemmKernelAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32)
@@ -50,12 +68,16 @@ const avx512MR, avx512NR = 12, 32
 var avx512Gemm = gemmImpl{
 	impl: ImplAVX512,
 	mr:   avx512MR, nr: avx512NR,
-	kc: 256, mc: 1536, nc: 1024,
+	kc: 256, mc: 3072, nc: 1024,
 	kernel: func(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 		_, _, _ = a[kc*avx512MR-1], b[kc*avx512NR-1], c[(avx512MR-1)*ldc+avx512NR-1]
 		sgemmKernelAVX512(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)
 	},
-	packRows4: packA4AVX,
+	packRows4:     packA4AVX,
+	packRows4BF16: packA4BF16AVX,
+	cvtBF16:       cvtBF16AVX,
+	dot8:          dot8AVX512,
+	dot8BF16:      dot8BF16AVX512,
 	strided: []stridedKernel{
 		{1, 64, sgemmKernelAVX512S1x64},
 		{2, 64, sgemmKernelAVX512S2x64},
@@ -71,12 +93,20 @@ var avx512Gemm = gemmImpl{
 var avx2Gemm = gemmImpl{
 	impl: ImplAVX2,
 	mr:   6, nr: 16,
-	kc: 256, mc: 1536, nc: 1024,
+	kc: 256, mc: 3072, nc: 1024,
 	kernel: func(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 		_, _, _ = a[kc*6-1], b[kc*16-1], c[5*ldc+15]
 		sgemmKernelAVX2(kc, &a[0], &b[0], &c[0], ldc, alpha, beta)
 	},
-	packRows4: packA4AVX,
+	packRows4:     packA4AVX,
+	packRows4BF16: packA4BF16AVX,
+	cvtBF16:       cvtBF16AVX,
+	strided: []stridedKernel{
+		{1, 32, sgemmKernelAVX2S1x32},
+		{2, 32, sgemmKernelAVX2S2x32},
+		{4, 16, sgemmKernelAVX2S4x16},
+		{6, 16, sgemmKernelAVX2S6x16},
+	},
 }
 
 func gemmFor(i Impl) *gemmImpl {

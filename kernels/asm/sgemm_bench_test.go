@@ -152,10 +152,23 @@ func BenchmarkSgemmNaive(b *testing.B) {
 // BenchmarkSgemmSmall covers the LoRA / generation shapes, which must stay
 // on the caller's goroutine with little packing overhead.
 func BenchmarkSgemmSmall(b *testing.B) {
-	for _, s := range []benchShape{{48, 4, 64, false}, {1, 64, 256, false}, {16, 16, 4096, false}, {16, 4096, 16, false}, {1, 2048, 2048, false}} {
+	for _, s := range []benchShape{{48, 4, 64, false}, {1, 64, 256, false}, {16, 16, 4096, false}, {16, 4096, 16, false}, {1, 2048, 2048, false}, {4, 2048, 2048, false}} {
 		b.Run(s.String(), func(b *testing.B) {
 			x, y, z := benchOperands(s)
 			runGemmBench(b, s, func() { Sgemm(false, false, s.m, s.n, s.k, 1, x, s.k, y, s.n, 0, z, s.n) })
+		})
+		// B stored n×k, as a Linear weight in [out, in] layout is.
+		b.Run(s.String()+"/transB", func(b *testing.B) {
+			x, y, z := benchOperands(s)
+			runGemmBench(b, s, func() { Sgemm(false, true, s.m, s.n, s.k, 1, x, s.k, y, s.k, 0, z, s.n) })
+		})
+		b.Run(s.String()+"/transB-bf16", func(b *testing.B) {
+			x, y, z := benchOperands(s)
+			h := make([]uint16, len(y))
+			for i, v := range y {
+				h[i] = uint16(math.Float32bits(v) >> 16)
+			}
+			runGemmBench(b, s, func() { SgemmBF16(false, true, s.m, s.n, s.k, 1, x, s.k, h, s.k, 0, z, s.n) })
 		})
 	}
 }

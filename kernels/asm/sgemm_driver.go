@@ -25,8 +25,15 @@ type gemmImpl struct {
 	// kernel computes c[i*ldc+j] = alpha*sum_p a[p*mr+i]*b[p*nr+j] +
 	// beta*c[i*ldc+j] for the whole mr×nr tile; beta == 0 never reads c.
 	kernel func(kc int, a, b, c []float32, ldc int, alpha, beta float32)
-	// packRows4 speeds up packing row-major A; nil means the Go loop.
-	packRows4 packRows4
+	// Assembly packing helpers; nil means the Go loops. packRows4 packs
+	// row-major A (and n×k B), the bf16 pair packs bfloat16 B.
+	packRows4     packRows4
+	packRows4BF16 packRows4BF16
+	cvtBF16       cvtRowsBF16
+	// dot8 and dot8BF16, when not nil, read a stored n×k B in place for
+	// products of at most dotRows rows (gemmDotRows).
+	dot8     func(k int, a, b []float32, ldb int, c []float32, alpha, beta float32)
+	dot8BF16 func(k int, a []float32, b []uint16, ldb int, c []float32, alpha, beta float32)
 	// strided are kernels reading B in place (k step p at b[p*ldb:]) for
 	// m <= mr rows with a row-major float32 B, by increasing mr; may be nil.
 	strided []stridedKernel
@@ -119,12 +126,22 @@ func gemm(transA bool, m, n, k int, alpha float32, a []float32, lda int, b BSour
 // gemmRect computes the rectangle C[i0:i0+m, j0:j0+n] on the calling
 // goroutine, with the loops described at gemmImpl.
 func gemmRect(g *gemmImpl, transA bool, i0, m, j0, n, k int, alpha float32, a []float32, lda int, b BSource, beta float32, c []float32, ldc int) {
-	if src, ok := b.(f32Source); ok && !src.trans {
+	switch src := b.(type) {
+	case f32Source:
+		if src.trans && g.dot8 != nil && m <= dotRows && n >= 8 {
+			gemmDotRows(transA, i0, m, j0, n, k, alpha, a, lda, src.b, src.ldb, g.dot8, func(x float32) float32 { return x }, beta, c, ldc)
+			return
+		}
 		for _, s := range g.strided {
-			if m <= s.mr && n >= s.nr {
+			if !src.trans && m <= s.mr && n >= s.nr {
 				gemmFewRows(g, s, transA, i0, m, j0, n, k, alpha, a, lda, src, beta, c, ldc)
 				return
 			}
+		}
+	case bf16Source:
+		if src.trans && g.dot8BF16 != nil && m <= dotRows && n >= 8 {
+			gemmDotRows(transA, i0, m, j0, n, k, alpha, a, lda, src.b, src.ldb, g.dot8BF16, bf16, beta, c, ldc)
+			return
 		}
 	}
 	gemmPacked(g, transA, i0, m, j0, n, k, alpha, a, lda, b, beta, c, ldc)
@@ -134,15 +151,21 @@ func gemmRect(g *gemmImpl, transA bool, i0, m, j0, n, k int, alpha float32, a []
 func gemmPacked(g *gemmImpl, transA bool, i0, m, j0, n, k int, alpha float32, a []float32, lda int, b BSource, beta float32, c []float32, ldc int) {
 	mr, nr := g.mr, g.nr
 	kcMax := min(k, g.kc)
-	mcMax := roundUp(min(m, g.mc), mr)
+	// Equal row blocks: 4096 rows with mc=3072 become 2×2048, not 3072+1024,
+	// so no block is mostly packing overhead.
+	mcBlk := g.mc
+	if nb := (m + g.mc - 1) / g.mc; nb > 1 {
+		mcBlk = roundUp((m+nb-1)/nb, mr)
+	}
+	mcMax := roundUp(min(m, mcBlk), mr)
 	ncMax := roundUp(min(n, g.nc), nr)
 	buf := getBuf(mcMax*kcMax + kcMax*ncMax + mr*nr)
 	ap := (*buf)[:mcMax*kcMax]
 	bp := (*buf)[mcMax*kcMax : mcMax*kcMax+kcMax*ncMax]
 	tile := (*buf)[mcMax*kcMax+kcMax*ncMax:][:mr*nr]
 
-	for ic := 0; ic < m; ic += g.mc {
-		mc := min(g.mc, m-ic)
+	for ic := 0; ic < m; ic += mcBlk {
+		mc := min(mcBlk, m-ic)
 		for pc := 0; pc < k; pc += g.kc {
 			kc := min(g.kc, k-pc)
 			bt := beta
@@ -175,6 +198,63 @@ func gemmPacked(g *gemmImpl, transA bool, i0, m, j0, n, k int, alpha float32, a 
 		}
 	}
 	putBuf(buf)
+}
+
+// dotRows is the most rows of C that gemmDotRows handles: it reads B once
+// per row of A, so beyond a few rows packing B once costs less.
+const dotRows = 4
+
+// gemmDotRows is gemmRect for a few rows against a stored n×k B (transB;
+// a weight in [out, in] layout, one token at a time): C[i][j] is the dot
+// product of A's row i and B's row j, both contiguous in k, so B is read in
+// place eight rows at a time by dot8 and never packed. The eight B rows
+// stay in L1/L2 while the m rows of A pass over them. Columns past the
+// last multiple of 8 use a scalar loop.
+func gemmDotRows[T float32 | uint16](transA bool, i0, m, j0, n, k int, alpha float32, a []float32, lda int, b []T, ldb int,
+	dot8 func(k int, a []float32, b []T, ldb int, c []float32, alpha, beta float32), conv func(T) float32,
+	beta float32, c []float32, ldc int) {
+	var rows [dotRows][]float32
+	var buf *[]float32
+	if transA {
+		// op(A)'s rows are stored columns: gather them once.
+		buf = getBuf(m * k)
+		for i := 0; i < m; i++ {
+			row := (*buf)[i*k : i*k+k]
+			for p := range row {
+				row[p] = a[p*lda+i0+i]
+			}
+			rows[i] = row
+		}
+	} else {
+		for i := 0; i < m; i++ {
+			rows[i] = a[(i0+i)*lda:][:k]
+		}
+	}
+	full := n / 8 * 8
+	for jb := 0; jb < full; jb += 8 {
+		j := j0 + jb
+		for i := 0; i < m; i++ {
+			dot8(k, rows[i], b[j*ldb:], ldb, c[(i0+i)*ldc+j:], alpha, beta)
+		}
+	}
+	for j := j0 + full; j < j0+n; j++ {
+		brow := b[j*ldb:][:k]
+		for i := 0; i < m; i++ {
+			var sum float32
+			for p, v := range rows[i] {
+				sum += v * conv(brow[p])
+			}
+			ci := &c[(i0+i)*ldc+j]
+			if beta == 0 {
+				*ci = alpha * sum
+			} else {
+				*ci = alpha*sum + beta**ci
+			}
+		}
+	}
+	if buf != nil {
+		putBuf(buf)
+	}
 }
 
 // gemmFewRows is gemmRect for m <= s.mr rows (one token, a LoRA rank)

@@ -79,7 +79,8 @@ func BenchmarkSgemmPack(b *testing.B) {
 			if tr {
 				ld = kc
 			}
-			src := bf16Source{b: bh, ldb: ld, trans: tr}
+			g := gemmFor(Best())
+			src := bf16Source{b: bh, ldb: ld, trans: tr, rows4: g.packRows4BF16, cvt: g.cvtBF16}
 			start(b)
 			for i := 0; i < b.N; i++ {
 				src.PackB(dst, 0, kc, 0, n, 32)

@@ -23,18 +23,25 @@ func TestSgemmBF16(t *testing.T) {
 		rng := rand.New(rand.NewPCG(9, 10))
 		defer withBlocking(g, 8, 2*g.mr, 2*g.nr)()
 		for _, tc := range shapeCases(g, []int{1, 8, 13}) {
-			a, bf, c := tc.operands(rng, uniform(rng))
-			b16 := make([]uint16, len(bf.data))
-			for i, v := range bf.data {
-				b16[i] = toBF16(v)
-				bf.data[i] = bf16(b16[i]) // the exact values the kernels see
-			}
-			want, got := c.clone(), c.clone()
-			SgemmBF16Ref(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b16[bf.off:], bf.ld, tc.beta, want.win(), want.ld)
-			SgemmBF16(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b16[bf.off:], bf.ld, tc.beta, got.win(), got.ld)
-			checkGemmResult(t, "bf16", tc, a, bf, c, got, want, false)
+			runCaseBF16(t, "bf16", rng, tc)
 		}
 	})
+}
+
+// runCaseBF16 runs SgemmBF16 and SgemmBF16Ref on the same operands, B
+// rounded to bfloat16 (NaN guards stay NaN), and compares.
+func runCaseBF16(t *testing.T, name string, rng *rand.Rand, tc gemmCase) {
+	t.Helper()
+	a, bf, c := tc.operands(rng, uniform(rng))
+	b16 := make([]uint16, len(bf.data))
+	for i, v := range bf.data {
+		b16[i] = toBF16(v)
+		bf.data[i] = bf16(b16[i]) // the exact values the kernels see
+	}
+	want, got := c.clone(), c.clone()
+	SgemmBF16Ref(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b16[bf.off:], bf.ld, tc.beta, want.win(), want.ld)
+	SgemmBF16(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b16[bf.off:], bf.ld, tc.beta, got.win(), got.ld)
+	checkGemmResult(t, name, tc, a, bf, c, got, want, false)
 }
 
 // negSource is a BSource defined outside the driver, as a quantized weight

@@ -315,8 +315,10 @@ func TestSgemmDegenerate(t *testing.T) {
 }
 
 // TestSgemmFewRows covers every row count up to the largest tile, where
-// AVX-512 reads B in place with a kernel per row count (gemmFewRows), at
-// column counts around its 32/64-wide strips and k across a kc boundary.
+// B is read in place: by a kernel per row count for a k×n B (gemmFewRows),
+// by 8-row dot products for a stored n×k one (gemmDotRows, float32 and
+// bf16). Column counts sit around the 8/32/64-wide strips, k across a kc
+// boundary and the 16-wide dot tail.
 func TestSgemmFewRows(t *testing.T) {
 	forEachImpl(t, func(t *testing.T, g *gemmImpl) {
 		rng := rand.New(rand.NewPCG(13, 14))
@@ -325,8 +327,9 @@ func TestSgemmFewRows(t *testing.T) {
 			for _, n := range []int{31, 63, 64, 65, 130} {
 				for _, k := range []int{1, 9, g.kc + 3} {
 					ab := alphaBetas[i%len(alphaBetas)]
-					tc := gemmCase{transA: i%2 == 1, m: m, n: n, k: k, alpha: ab[0], beta: ab[1], off: i % 4, ldExtra: i % 3}
+					tc := gemmCase{transA: i%2 == 1, transB: (i/2)%2 == 1, m: m, n: n, k: k, alpha: ab[0], beta: ab[1], off: i % 4, ldExtra: i % 3}
 					runCase(t, "few-rows", rng, tc, uniform(rng), false)
+					runCaseBF16(t, "few-rows-bf16", rng, tc)
 					i++
 				}
 			}

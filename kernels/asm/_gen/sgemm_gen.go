@@ -1,11 +1,16 @@
-// Command sgemm_gen writes the SGEMM micro-kernels of package asm in Go's
-// assembler syntax. The kernels are long runs of the same few instructions
-// (one FMA per accumulator register per k step), so they are generated
-// rather than typed; the generator is the readable source.
+// Command sgemm_gen writes the SGEMM assembly of package asm in Go's
+// assembler syntax: the micro-kernels (sgemm_avx512_amd64.s,
+// sgemm_avx2_amd64.s, sgemm_neon_arm64.s), the few-row dot kernels
+// (sgemm_dot_avx512_amd64.s) and the packing helpers (pack_avx_amd64.s).
+// The kernels are long runs of the same few instructions (one FMA per
+// accumulator register per k step), so they are generated rather than
+// typed; the generator is the readable source.
 //
-// Run from kernels/asm: go run ./_gen/sgemm_gen.go (or go generate).
+// Run from kernels/asm: go run ./_gen -out . (or go generate);
+// CI can regenerate and `git diff --exit-code`. -avx512 mr,nv,pf and
+// -avx2pf write tuning experiments instead of the committed kernels.
 //
-// Every kernel has the Go signature
+// Every micro-kernel has the Go signature
 //
 //	func sgemmKernelX(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 //
@@ -36,6 +41,7 @@ func (b *w) f(format string, args ...any) { fmt.Fprintf(&b.Buffer, format+"\n", 
 func main() {
 	out := flag.String("out", ".", "directory to write the .s files to")
 	exp := flag.String("avx512", "", "experiment: mr,nv,pf for the AVX-512 kernel")
+	flag.IntVar(&avx2PF, "avx2pf", avx2PF, "experiment: AVX2 B prefetch distance in bytes (0: none)")
 	flag.Parse()
 	if *exp != "" {
 		var mr, nv, pf int
@@ -50,6 +56,7 @@ func main() {
 	write(filepath.Join(*out, "sgemm_avx512_amd64.s"), avx512())
 	write(filepath.Join(*out, "sgemm_avx2_amd64.s"), avx2())
 	write(filepath.Join(*out, "pack_avx_amd64.s"), packAVX())
+	write(filepath.Join(*out, "sgemm_dot_avx512_amd64.s"), append(append([]byte(header), dot8(false)...), dot8(true)...))
 	write(filepath.Join(*out, "sgemm_neon_arm64.s"), neon())
 }
 
@@ -96,23 +103,45 @@ var avx512Strided = []struct{ mr, nv int }{{1, 4}, {2, 4}, {3, 4}, {4, 4}, {6, 4
 // when m <= mr, where every B element is used once and packing B would
 // only copy it.
 func avx512Kernel(mr, nv, pf int, strided bool) []byte {
-	nr := 16 * nv
+	return vecKernel(zmm, mr, nv, pf, strided)
+}
+
+// isa is a vector register file: AVX-512 (32 zmm of 16 floats) or AVX2
+// (16 ymm of 8 floats).
+type isa struct {
+	name  string // in function names: AVX512, AVX2
+	reg   string // register prefix: Z or Y
+	lanes int    // floats per register
+	nregs int
+	zero  string // register-clearing instruction
+}
+
+var (
+	zmm = isa{"AVX512", "Z", 16, 32, "VPXORD"}
+	ymm = isa{"AVX2", "Y", 8, 16, "VXORPS"}
+)
+
+// vecKernel writes an mr × (lanes*nv) kernel for the register file v (see
+// avx512Kernel).
+func vecKernel(v isa, mr, nv, pf int, strided bool) []byte {
+	nr := v.lanes * nv
+	vb := 4 * v.lanes // bytes per vector
 	const unroll = 4
 	nacc := mr * nv
 	bReg := nacc
 	tFirst := nacc + nv
-	nt := 32 - tFirst
+	nt := v.nregs - tFirst
 	if nt < 2 {
-		log.Fatalf("avx512 %dx%d: %d registers left for broadcasts", mr, nr, nt)
+		log.Fatalf("%s %dx%d: %d registers left for broadcasts", v.name, mr, nr, nt)
 	}
 	var b w
 	label := "" // labels are per function in Go assembly, but keep them distinct for readers
 	if strided {
 		label = "s"
 	}
-	name, argLdc, argAlpha, argBeta, frame := "sgemmKernelAVX512", 32, 40, 44, 48
+	name, argLdc, argAlpha, argBeta, frame := "sgemmKernel"+v.name, 32, 40, 44, 48
 	if strided {
-		name, argLdc, argAlpha, argBeta, frame = fmt.Sprintf("sgemmKernelAVX512S%dx%d", mr, nr), 40, 48, 52, 56
+		name, argLdc, argAlpha, argBeta, frame = fmt.Sprintf("sgemmKernel%sS%dx%d", v.name, mr, nr), 40, 48, 52, 56
 		b.f("// func %s(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)", name)
 	} else {
 		b.f("// func %s(kc int, a, b, c *float32, ldc int, alpha, beta float32)", name)
@@ -129,22 +158,22 @@ func avx512Kernel(mr, nv, pf int, strided bool) []byte {
 	b.f("\tMOVQ ldc+%d(FP), SI", argLdc)
 	b.f("\tSHLQ $2, SI")
 	for i := 0; i < nacc; i++ {
-		b.f("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
+		b.f("\t%s %s%d, %s%d, %s%d", v.zero, v.reg, i, v.reg, i, v.reg, i)
 	}
 	// Touch the C tile now so its lines arrive while the k loop runs.
 	b.f("\tMOVQ DI, R8")
 	for i := 0; i < mr; i++ {
-		for v := 0; v < nv; v++ {
-			b.f("\tPREFETCHT0 %d(R8)", 64*v)
+		for off := 0; off < nr*4; off += 64 {
+			b.f("\tPREFETCHT0 %d(R8)", off)
 		}
 		b.f("\tADDQ SI, R8")
 	}
 	step := func(u int) {
-		for v := 0; v < nv; v++ {
+		for x := 0; x < nv; x++ {
 			if strided {
-				b.f("\tVMOVUPS %d(BX), Z%d", 64*v, bReg+v)
+				b.f("\tVMOVUPS %d(BX), %s%d", vb*x, v.reg, bReg+x)
 			} else {
-				b.f("\tVMOVUPS %d(BX), Z%d", (u*nr+16*v)*4, bReg+v)
+				b.f("\tVMOVUPS %d(BX), %s%d", (u*nr+v.lanes*x)*4, v.reg, bReg+x)
 			}
 		}
 		if strided {
@@ -152,9 +181,9 @@ func avx512Kernel(mr, nv, pf int, strided bool) []byte {
 		}
 		for i := 0; i < mr; i++ {
 			t := tFirst + i%nt
-			b.f("\tVBROADCASTSS %d(AX), Z%d", (u*mr+i)*4, t)
-			for v := 0; v < nv; v++ {
-				b.f("\tVFMADD231PS Z%d, Z%d, Z%d", t, bReg+v, nv*i+v)
+			b.f("\tVBROADCASTSS %d(AX), %s%d", (u*mr+i)*4, v.reg, t)
+			for x := 0; x < nv; x++ {
+				b.f("\tVFMADD231PS %s%d, %s%d, %s%d", v.reg, t, v.reg, bReg+x, v.reg, nv*i+x)
 			}
 		}
 	}
@@ -163,10 +192,8 @@ func avx512Kernel(mr, nv, pf int, strided bool) []byte {
 	b.f("\tJZ %stail", label)
 	b.f("%sloop:", label)
 	for u := 0; u < unroll; u++ {
-		if pf > 0 {
-			for v := 0; v < nv; v++ {
-				b.f("\tPREFETCHT0 %d(BX)", pf+(u*nr+16*v)*4)
-			}
+		for off := 0; pf > 0 && off < nr*4; off += 64 {
+			b.f("\tPREFETCHT0 %d(BX)", pf+u*nr*4+off)
 		}
 		step(u)
 	}
@@ -189,17 +216,17 @@ func avx512Kernel(mr, nv, pf int, strided bool) []byte {
 	b.f("\tJNZ %stail1", label)
 	b.f("%sstore:", label)
 	alpha, beta := tFirst, tFirst+1
-	b.f("\tVBROADCASTSS alpha+%d(FP), Z%d", argAlpha, alpha)
+	b.f("\tVBROADCASTSS alpha+%d(FP), %s%d", argAlpha, v.reg, alpha)
 	b.f("\tMOVL beta+%d(FP), R9", argBeta)
 	b.f("\tSHLL $1, R9 // drop the sign: -0 is zero too")
 	b.f("\tJZ %sbeta0", label)
-	b.f("\tVBROADCASTSS beta+%d(FP), Z%d", argBeta, beta)
+	b.f("\tVBROADCASTSS beta+%d(FP), %s%d", argBeta, v.reg, beta)
 	for i := 0; i < mr; i++ {
-		for v := 0; v < nv; v++ {
-			r := nv*i + v
-			b.f("\tVMULPS Z%d, Z%d, Z%d", alpha, r, r)
-			b.f("\tVFMADD231PS %d(DI), Z%d, Z%d", 64*v, beta, r)
-			b.f("\tVMOVUPS Z%d, %d(DI)", r, 64*v)
+		for x := 0; x < nv; x++ {
+			r := nv*i + x
+			b.f("\tVMULPS %s%d, %s%d, %s%d", v.reg, alpha, v.reg, r, v.reg, r)
+			b.f("\tVFMADD231PS %d(DI), %s%d, %s%d", vb*x, v.reg, beta, v.reg, r)
+			b.f("\tVMOVUPS %s%d, %d(DI)", v.reg, r, vb*x)
 		}
 		b.f("\tADDQ SI, DI")
 	}
@@ -207,10 +234,10 @@ func avx512Kernel(mr, nv, pf int, strided bool) []byte {
 	b.f("\tRET")
 	b.f("%sbeta0:", label)
 	for i := 0; i < mr; i++ {
-		for v := 0; v < nv; v++ {
-			r := nv*i + v
-			b.f("\tVMULPS Z%d, Z%d, Z%d", alpha, r, r)
-			b.f("\tVMOVUPS Z%d, %d(DI)", r, 64*v)
+		for x := 0; x < nv; x++ {
+			r := nv*i + x
+			b.f("\tVMULPS %s%d, %s%d, %s%d", v.reg, alpha, v.reg, r, v.reg, r)
+			b.f("\tVMOVUPS %s%d, %d(DI)", v.reg, r, vb*x)
 		}
 		b.f("\tADDQ SI, DI")
 	}
@@ -222,87 +249,22 @@ func avx512Kernel(mr, nv, pf int, strided bool) []byte {
 // avx2: MR=6 × NR=16 (two ymm per row) = 12 accumulators Y0-Y11, B in
 // Y12/Y13 and two alternating broadcast registers Y14/Y15: the classic
 // Haswell shape, which fills the 16 ymm registers and gives 12 FMAs per
-// 8 loads.
+// 8 loads. B is prefetched 512 bytes ahead (avx2PF): unlike the AVX-512
+// kernel, one prefetch per 64-byte k step is cheap here.
 func avx2() []byte {
-	const mr, nr, unroll = 6, 16, 4
-	var b w
-	b.WriteString(header)
-	b.f("// func sgemmKernelAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32)")
-	b.f("TEXT ·sgemmKernelAVX2(SB), NOSPLIT, $0-48")
-	b.f("\tMOVQ kc+0(FP), CX")
-	b.f("\tMOVQ a+8(FP), AX")
-	b.f("\tMOVQ b+16(FP), BX")
-	b.f("\tMOVQ c+24(FP), DI")
-	b.f("\tMOVQ ldc+32(FP), SI")
-	b.f("\tSHLQ $2, SI")
-	for i := 0; i < 2*mr; i++ {
-		b.f("\tVXORPS Y%d, Y%d, Y%d", i, i, i)
+	out := append([]byte(header), vecKernel(ymm, 6, 2, avx2PF, false)...)
+	for _, s := range avx2Strided {
+		out = append(out, vecKernel(ymm, s.mr, s.nv, 0, true)...)
 	}
-	b.f("\tMOVQ DI, R8")
-	for i := 0; i < mr; i++ {
-		b.f("\tPREFETCHT0 (R8)")
-		b.f("\tADDQ SI, R8")
-	}
-	step := func(u int) {
-		b.f("\tVMOVUPS %d(BX), Y12", u*nr*4)
-		b.f("\tVMOVUPS %d(BX), Y13", u*nr*4+32)
-		for i := 0; i < mr; i++ {
-			t := 14 + i%2
-			b.f("\tVBROADCASTSS %d(AX), Y%d", (u*mr+i)*4, t)
-			b.f("\tVFMADD231PS Y%d, Y12, Y%d", t, 2*i)
-			b.f("\tVFMADD231PS Y%d, Y13, Y%d", t, 2*i+1)
-		}
-	}
-	b.f("\tMOVQ CX, DX")
-	b.f("\tSHRQ $2, DX")
-	b.f("\tJZ tail")
-	b.f("loop:")
-	for u := 0; u < unroll; u++ {
-		b.f("\tPREFETCHT0 %d(BX)", 512+u*64)
-		step(u)
-	}
-	b.f("\tADDQ $%d, AX", unroll*mr*4)
-	b.f("\tADDQ $%d, BX", unroll*nr*4)
-	b.f("\tDECQ DX")
-	b.f("\tJNZ loop")
-	b.f("tail:")
-	b.f("\tANDQ $%d, CX", unroll-1)
-	b.f("\tJZ store")
-	b.f("tail1:")
-	step(0)
-	b.f("\tADDQ $%d, AX", mr*4)
-	b.f("\tADDQ $%d, BX", nr*4)
-	b.f("\tDECQ CX")
-	b.f("\tJNZ tail1")
-	b.f("store:")
-	b.f("\tVBROADCASTSS alpha+40(FP), Y12")
-	b.f("\tMOVL beta+44(FP), R9")
-	b.f("\tSHLL $1, R9 // drop the sign: -0 is zero too")
-	b.f("\tJZ beta0")
-	b.f("\tVBROADCASTSS beta+44(FP), Y13")
-	for i := 0; i < mr; i++ {
-		b.f("\tVMULPS Y12, Y%d, Y%d", 2*i, 2*i)
-		b.f("\tVMULPS Y12, Y%d, Y%d", 2*i+1, 2*i+1)
-		b.f("\tVFMADD231PS (DI), Y13, Y%d", 2*i)
-		b.f("\tVFMADD231PS 32(DI), Y13, Y%d", 2*i+1)
-		b.f("\tVMOVUPS Y%d, (DI)", 2*i)
-		b.f("\tVMOVUPS Y%d, 32(DI)", 2*i+1)
-		b.f("\tADDQ SI, DI")
-	}
-	b.f("\tVZEROUPPER")
-	b.f("\tRET")
-	b.f("beta0:")
-	for i := 0; i < mr; i++ {
-		b.f("\tVMULPS Y12, Y%d, Y%d", 2*i, 2*i)
-		b.f("\tVMULPS Y12, Y%d, Y%d", 2*i+1, 2*i+1)
-		b.f("\tVMOVUPS Y%d, (DI)", 2*i)
-		b.f("\tVMOVUPS Y%d, 32(DI)", 2*i+1)
-		b.f("\tADDQ SI, DI")
-	}
-	b.f("\tVZEROUPPER")
-	b.f("\tRET")
-	return b.Bytes()
+	return out
 }
+
+var avx2PF = 512
+
+// avx2Strided are the unpacked-B kernels for m <= 6 rows on AVX2 (see
+// avx512Strided); 16 registers allow 1 and 2 rows × 32 columns, 4 and 6
+// rows × 16.
+var avx2Strided = []struct{ mr, nv int }{{1, 4}, {2, 4}, {4, 2}, {6, 2}}
 
 // neon: MR=8 × NR=12 (three q registers per row) = 24 accumulators
 // V0-V23, B in V24-V26, A values replicated with LD1R into V27-V30 in
@@ -364,114 +326,6 @@ func neon() []byte {
 		b.f("\tVST1 [V29.S4, V30.S4, V31.S4], (R2)")
 		b.f("\tADD R4, R2, R2")
 	}
-	b.f("\tRET")
-	return b.Bytes()
-}
-
-// packAVX: packA4AVX transposes 4 rows of row-major A, 8 k steps at a
-// time, into an A micro-panel: two unpack and two shuffle rounds turn four
-// 8-float rows into eight 4-float columns (one per k step, as 128-bit
-// halves), stored mr floats apart. 8 shuffles per 32 floats instead of 32
-// scalar moves; the Go loop it replaces cost a tenth of a 1024³ GEMM.
-func packAVX() []byte {
-	out := append([]byte(header), packA4(false)...)
-	out = append(out, packA4(true)...)
-	return append(out, cvtBF16()...)
-}
-
-// packA4 writes packA4AVX, or with bf16 packA4BF16AVX, the same transposer
-// reading bfloat16 rows: VPMOVZXWD widens 8 of them to 32 bits and a shift
-// by 16 makes them the float32s they stand for.
-func packA4(bf16 bool) []byte {
-	var b w
-	name, elem, typ := "packA4AVX", 4, "float32"
-	if bf16 {
-		name, elem, typ = "packA4BF16AVX", 2, "uint16"
-	}
-	b.f("// func %s(dst *float32, a *%s, lda, n8, mr int)", name, typ)
-	b.f("TEXT ·%s(SB), NOSPLIT, $0-40", name)
-	b.f("\tMOVQ dst+0(FP), DI")
-	b.f("\tMOVQ a+8(FP), SI")
-	b.f("\tMOVQ lda+16(FP), R8")
-	b.f("\tSHLQ $%d, R8", elem/2)
-	b.f("\tMOVQ n8+24(FP), CX")
-	b.f("\tMOVQ mr+32(FP), R9")
-	b.f("\tSHLQ $2, R9 // bytes per k step in the panel")
-	b.f("\tLEAQ (SI)(R8*2), R10 // row 2")
-	b.f("\tLEAQ (R9)(R9*2), R11 // 3 k steps")
-	b.f("\tMOVQ R9, R12")
-	b.f("\tSHLQ $2, R12 // 4 k steps")
-	b.f("\tTESTQ CX, CX")
-	b.f("\tJZ done")
-	b.f("loop:")
-	for r, src := range []string{"(SI)", "(SI)(R8*1)", "(R10)", "(R10)(R8*1)"} {
-		if bf16 {
-			b.f("\tVPMOVZXWD %s, Y%d", src, r)
-			b.f("\tVPSLLD $16, Y%d, Y%d", r, r)
-		} else {
-			b.f("\tVMOVUPS %s, Y%d", src, r)
-		}
-	}
-	b.f("\tVUNPCKLPS Y1, Y0, Y4 // r0p0 r1p0 r0p1 r1p1 | p4 p5")
-	b.f("\tVUNPCKHPS Y1, Y0, Y5 // r0p2 r1p2 r0p3 r1p3 | p6 p7")
-	b.f("\tVUNPCKLPS Y3, Y2, Y6")
-	b.f("\tVUNPCKHPS Y3, Y2, Y7")
-	b.f("\tVSHUFPS $0x44, Y6, Y4, Y0 // r0..r3 at p0 | p4")
-	b.f("\tVSHUFPS $0xEE, Y6, Y4, Y1 // p1 | p5")
-	b.f("\tVSHUFPS $0x44, Y7, Y5, Y2 // p2 | p6")
-	b.f("\tVSHUFPS $0xEE, Y7, Y5, Y3 // p3 | p7")
-	b.f("\tVMOVUPS X0, (DI)")
-	b.f("\tVMOVUPS X1, (DI)(R9*1)")
-	b.f("\tVMOVUPS X2, (DI)(R9*2)")
-	b.f("\tVMOVUPS X3, (DI)(R11*1)")
-	b.f("\tLEAQ (DI)(R12*1), DX")
-	b.f("\tVEXTRACTF128 $1, Y0, (DX)")
-	b.f("\tVEXTRACTF128 $1, Y1, (DX)(R9*1)")
-	b.f("\tVEXTRACTF128 $1, Y2, (DX)(R9*2)")
-	b.f("\tVEXTRACTF128 $1, Y3, (DX)(R11*1)")
-	b.f("\tLEAQ (DX)(R12*1), DI")
-	b.f("\tADDQ $%d, SI", 8*elem)
-	b.f("\tADDQ $%d, R10", 8*elem)
-	b.f("\tDECQ CX")
-	b.f("\tJNZ loop")
-	b.f("done:")
-	b.f("\tVZEROUPPER")
-	b.f("\tRET")
-	return b.Bytes()
-}
-
-// cvtBF16 writes cvtBF16AVX: rows×(8*n8) bfloat16s, rows ld apart, to
-// float32 rows 8*n8 apart: a row-major bf16 B block to its packed panel.
-func cvtBF16() []byte {
-	var b w
-	b.f("// func cvtBF16AVX(dst *float32, src *uint16, ld, rows, n8 int)")
-	b.f("TEXT ·cvtBF16AVX(SB), NOSPLIT, $0-40")
-	b.f("\tMOVQ dst+0(FP), DI")
-	b.f("\tMOVQ src+8(FP), SI")
-	b.f("\tMOVQ ld+16(FP), R8")
-	b.f("\tSHLQ $1, R8")
-	b.f("\tMOVQ rows+24(FP), CX")
-	b.f("\tMOVQ n8+32(FP), R9")
-	b.f("\tTESTQ CX, CX")
-	b.f("\tJZ done")
-	b.f("\tTESTQ R9, R9")
-	b.f("\tJZ done")
-	b.f("row:")
-	b.f("\tMOVQ SI, R10")
-	b.f("\tMOVQ R9, DX")
-	b.f("col:")
-	b.f("\tVPMOVZXWD (R10), Y0")
-	b.f("\tVPSLLD $16, Y0, Y0")
-	b.f("\tVMOVUPS Y0, (DI)")
-	b.f("\tADDQ $16, R10")
-	b.f("\tADDQ $32, DI")
-	b.f("\tDECQ DX")
-	b.f("\tJNZ col")
-	b.f("\tADDQ R8, SI")
-	b.f("\tDECQ CX")
-	b.f("\tJNZ row")
-	b.f("done:")
-	b.f("\tVZEROUPPER")
 	b.f("\tRET")
 	return b.Bytes()
 }
