@@ -8,6 +8,10 @@ start=$(date +%s)
 echo "== lint"
 make -s lint
 
+echo "== generated assembly is up to date (go generate ./kernels/asm)"
+go generate ./kernels/asm
+git diff --exit-code --stat -- kernels/asm || { echo "kernels/asm: generated files differ from the generator's output; run go generate ./kernels/asm and commit"; exit 1; }
+
 echo "== go test ./..."
 go test -count=1 ./...
 
@@ -27,5 +31,6 @@ fuzz ./internal/safetensors FuzzParseHeader
 for target in $(go test -list 'Fuzz.*' ./data/format 2>/dev/null | grep ^Fuzz); do fuzz ./data/format "$target" 5s; done
 for target in $(go test -list 'Fuzz.*' ./data/tokenizer 2>/dev/null | grep ^Fuzz); do fuzz ./data/tokenizer "$target" 5s; done
 for target in $(go test -list 'Fuzz.*' ./data/chat 2>/dev/null | grep ^Fuzz); do fuzz ./data/chat "$target" 5s; done
+for target in $(go test -list 'Fuzz.*' ./lora/gguf 2>/dev/null | grep ^Fuzz); do fuzz ./lora/gguf "$target" 5s; done
 
 echo "== suite wall time: $(( $(date +%s) - start )) s"
