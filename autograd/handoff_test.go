@@ -17,7 +17,8 @@ func TestGradHandOffNeverAliases(t *testing.T) {
 		tp := NewTape()
 		tp.RetainGrads = retain
 		s := tp.Add(a, b)                          // g goes to both a and b
-		r := tp.Reshape(tp.Add(s, s), 4)           // same Var on both sides, then a view
+		u := tp.Add(s, s)                          // same Var on both sides
+		r := tp.Reshape(u, 4)                      // a view of u's gradient goes back
 		p := tp.Permute(tp.Reshape(r, 2, 2), 1, 0) // a transposed view
 		q := tp.Add(p, c)                          // broadcast: c's gradient is reduced
 		loss := tp.SumAll(tp.Mul(q, Const(tensor.FromHost(cpu, tensor.F64, []float64{1, 2, 3, 4}, 2, 2))))
@@ -41,6 +42,12 @@ func TestGradHandOffNeverAliases(t *testing.T) {
 		if retain {
 			if got := s.Grad.F64(); !equalF64(got, want) {
 				t.Fatalf("retained intermediate gradient changed with a's: %v", got)
+			}
+			// Retained gradients must stay apart too: u's must not be a
+			// view of r's.
+			tensor.ScaleInPlace(u.Grad, 100)
+			if got := r.Grad.F64(); !equalF64(got, []float64{1, 3, 2, 4}) {
+				t.Fatalf("retained gradient of the reshape changed with its input's: %v", got)
 			}
 		}
 	}

@@ -9,6 +9,8 @@
 # against one side.
 #
 # Usage: bench/cpu_lora.sh [ROUNDS] [RESULTS.jsonl]
+# (python3 bench/cpu_lora_table.py A.jsonl B.jsonl ... makes one table of
+# several invocations.)
 # Needs: apt-get install -y python3-torch libopenblas0-pthread
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +29,10 @@ for r in $(seq "$rounds"); do
 			"$tmp/lorabench" -shape "$shape" -threads "$th" -quant f32 >>"$results"
 			# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE may be set on this machine for
 			# old OpenBLAS builds; unset for this command only (see the env doc).
-			env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/torch_cpu_lora.py --shape "$shape" --threads "$th" 2>/dev/null >>"$results"
+			# OPENBLAS_NUM_THREADS / OMP_NUM_THREADS: Debian's torch runs its GEMMs on
+			# OpenBLAS's own pthread pool, which torch.set_num_threads does not
+			# limit (it would use both cores at "1 thread").
+			env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS="$th" OMP_NUM_THREADS="$th" /usr/bin/python3 bench/torch_cpu_lora.py --shape "$shape" --threads "$th" 2>/dev/null >>"$results"
 			"$tmp/lorabench" -shape "$shape" -threads "$th" -quant nf4 >>"$results"
 		done
 	done

@@ -1,13 +1,17 @@
 """Turns the JSON lines of bench/cpu_lora.sh into the Markdown table of
 bench/README.md: per configuration the best run's tokens/s (and its peak RSS,
-step time and CPU seconds per step), with ftune's ratio to PyTorch at the same
+step time and CPU seconds per step) over all the files given, with ftune's ratio to PyTorch at the same
 thread count and to PyTorch's best thread count for that shape."""
 import json, sys
 
-def main(path):
+def lines(paths):
+    for p in paths:
+        yield from open(p)
+
+def main(paths):
     best = {}
     runs = {}
-    for line in open(path):
+    for line in lines(paths):
         line = line.strip()
         if not line.startswith("{"):
             continue
@@ -34,4 +38,4 @@ def main(path):
                 v.get("cpu_s_per_step", 0), v["peak_rss_mib"], r_same, r_best))
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1:])

@@ -39,6 +39,24 @@ func (m *attnMask) simple() bool {
 	return m.p.Causal && m.keep == nil && m.segments == nil && m.p.Window == 0
 }
 
+// maskRowPrefix is maskRow for the exp that follows: with a causal-only
+// mask it returns the visible prefix length n (the scores to exponentiate)
+// and zeroes the rest instead of writing −Inf, since exp(−Inf) and results
+// that underflow into denormals take a slow path in the vector exp (6-20x
+// slower per element); with other masks it falls back to maskRow and n =
+// len(row). n == 0 means no key is visible.
+func (m *attnMask) maskRowPrefix(row []float32, b, t int) int {
+	if m.simple() {
+		vis := max(0, min(len(row), t+m.p.QueryOffset+1))
+		clear(row[vis:])
+		return vis
+	}
+	if m.maskRow(row, b, t) {
+		return len(row)
+	}
+	return 0
+}
+
 // maskRow sets the scores query t may not see to −Inf and reports whether
 // any key is visible.
 func (m *attnMask) maskRow(row []float32, b, t int) bool {
@@ -88,11 +106,16 @@ func attentionF32(out, lse, q, k, v []float32, d attnDims, m *attnMask) {
 			for i := 0; i < tb; i++ {
 				row := P[i*S : (i+1)*S]
 				li := (b*d.Hq+h)*d.T + t0 + i
-				if S == 0 || !m.maskRow(row, b, t0+i) {
+				vis := 0
+				if S > 0 {
+					vis = m.maskRowPrefix(row, b, t0+i)
+				}
+				if vis == 0 {
 					clear(row)
 					lse[li] = float32(math.Inf(-1))
 					continue
 				}
+				row = row[:vis] // the rest is already 0
 				mx := asm.Max(row)
 				for j := range row {
 					row[j] -= mx
@@ -162,11 +185,17 @@ func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, 
 				row, drow := P[i*S:(i+1)*S], dP[i*S:(i+1)*S]
 				li := (b*d.Hq+h)*d.T + t0 + i
 				l := lse[li]
-				if math.IsInf(float64(l), -1) || !m.maskRow(row, b, t0+i) {
+				vis := 0
+				if !math.IsInf(float64(l), -1) {
+					vis = m.maskRowPrefix(row, b, t0+i)
+				}
+				if vis == 0 {
 					clear(row)
 					clear(drow)
 					continue
 				}
+				clear(drow[vis:])
+				row, drow = row[:vis], drow[:vis]
 				for j := range row {
 					row[j] -= l
 				}
