@@ -42,14 +42,20 @@ func (l *Layer) Forward(tp *autograd.Tape, lin *nn.Linear, x *autograd.Var) (*au
 }
 
 // dropoutMask draws keep/drop per element, scaled by 1/(1−p) as
-// torch.nn.Dropout does, from the layer's own seeded stream.
+// torch.nn.Dropout does, from the layer's own seeded stream. Each 64-bit
+// draw decides four elements (16 bits each: p is honoured to 1/65536).
 func (l *Layer) dropoutMask(x *tensor.Tensor) *tensor.Tensor {
 	n := x.Numel()
 	m := make([]float32, n)
 	keep := float32(1 / (1 - l.Dropout))
-	for i := range m {
-		if l.rng.Float64() >= l.Dropout {
-			m[i] = keep
+	drop := uint64(l.Dropout * 65536)
+	for i := 0; i < n; i += 4 {
+		r := l.rng.Uint64()
+		for j := i; j < min(i+4, n); j++ {
+			if r&0xffff >= drop {
+				m[j] = keep
+			}
+			r >>= 16
 		}
 	}
 	return tensor.FromHost(x.Backend(), tensor.F32, m, x.Shape()...).To(x.DType())

@@ -190,3 +190,47 @@ func TestSubjectAdapterModelManagement(t *testing.T) {
 		t.Fatalf("remove: %v, left %v", err, s.Names())
 	}
 }
+
+// TestDropoutMaskRate: the mask keeps a fraction 1−p of elements, each
+// scaled by 1/(1−p), so its mean is 1; the same seed gives the same mask.
+func TestDropoutMaskRate(t *testing.T) {
+	m, err := nn.Load(fixture, nn.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewConfig(4, 8, "q_proj")
+	c.LoraDropout = 0.1
+	a, err := New(m, c, "d", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := a.Layers[a.Modules()[0]]
+	x := tensor.Zeros(m.Backend, tensor.F32, 1000, 101)
+	state, _ := l.RNGState()
+	mask := l.dropoutMask(x).F32()
+	kept, sum := 0, 0.0
+	for _, v := range mask {
+		if v != 0 {
+			kept++
+			if v != float32(1/0.9) {
+				t.Fatalf("kept element scaled by %g, want 1/0.9", v)
+			}
+		}
+		sum += float64(v)
+	}
+	if f := float64(kept) / float64(len(mask)); f < 0.895 || f > 0.905 {
+		t.Fatalf("kept fraction %.4f, want 0.9 ± 0.005", f)
+	}
+	if mean := sum / float64(len(mask)); mean < 0.99 || mean > 1.01 {
+		t.Fatalf("mask mean %.4f, want ≈ 1", mean)
+	}
+	if err := l.SetRNGState(state); err != nil {
+		t.Fatal(err)
+	}
+	again := l.dropoutMask(x).F32()
+	for i := range mask {
+		if mask[i] != again[i] {
+			t.Fatalf("same stream, different mask at %d", i)
+		}
+	}
+}

@@ -14,6 +14,36 @@ type attnMask struct {
 	S, T     int
 	keep     []int // [B*S] key mask, nil = all
 	segments []int // [B*S] document ids, nil = one document
+	// runs, with segments, gives for each key the run of equal document
+	// ids it belongs to, so a query's visible keys are an interval.
+	runs []segmentRuns
+}
+
+// segmentRuns are the maximal runs of equal ids in one batch row:
+// key s lies in [start[s], end[s]); contiguous says no id has two runs.
+type segmentRuns struct {
+	start, end []int
+	contiguous bool
+}
+
+func newSegmentRuns(seg []int) segmentRuns {
+	r := segmentRuns{start: make([]int, len(seg)), end: make([]int, len(seg)), contiguous: true}
+	seen := map[int]bool{}
+	for i := 0; i < len(seg); {
+		j := i
+		for j < len(seg) && seg[j] == seg[i] {
+			j++
+		}
+		if seen[seg[i]] {
+			r.contiguous = false
+		}
+		seen[seg[i]] = true
+		for k := i; k < j; k++ {
+			r.start[k], r.end[k] = i, j
+		}
+		i = j
+	}
+	return r
 }
 
 func newAttnMask(p AttentionParams, B, T, S int) (*attnMask, error) {
@@ -33,6 +63,10 @@ func newAttnMask(p AttentionParams, B, T, S int) (*attnMask, error) {
 		}
 		if m.segments, err = maskInts(p.Segments); err != nil {
 			return nil, err
+		}
+		m.runs = make([]segmentRuns, B)
+		for b := range m.runs {
+			m.runs[b] = newSegmentRuns(m.segments[b*S : (b+1)*S])
 		}
 	}
 	return m, nil

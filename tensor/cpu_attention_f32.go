@@ -33,50 +33,51 @@ func (m *attnMask) visibleKeys(t1 int) int {
 	return min(m.S, t1+m.p.QueryOffset)
 }
 
-// simple reports a mask that is only causal (no padding, documents or
-// window), where a row's visible keys are exactly a prefix.
-func (m *attnMask) simple() bool {
-	return m.p.Causal && m.keep == nil && m.segments == nil && m.p.Window == 0
+
+// maskRowRange prepares a score row for the exp that follows: the keys
+// query t may see are row[lo:hi) (an interval for causal, window, padding
+// at the ends and packed documents stored as contiguous runs); everything
+// outside is zeroed, so only the visible part is exponentiated (the vector
+// exp is several times slower on −Inf). A key inside the interval that is
+// still masked (padding in the middle, a document split in several runs)
+// is set to −Inf, so the result is exact for any mask.
+func (m *attnMask) maskRowRange(row []float32, b, t int) (lo, hi int) {
+	pos := t + m.p.QueryOffset
+	lo, hi = 0, len(row)
+	if m.p.Causal {
+		hi = min(hi, pos+1)
+	}
+	if m.p.Window > 0 {
+		lo = max(lo, pos-m.p.Window+1)
+	}
+	if m.runs != nil && m.runs[b].contiguous {
+		r := m.runs[b]
+		q := m.S - m.T + t
+		lo, hi = max(lo, r.start[q]), min(hi, r.end[q])
+	}
+	if hi <= lo {
+		clear(row)
+		return 0, 0
+	}
+	clear(row[:lo])
+	clear(row[hi:])
+	if m.keep != nil || (m.segments != nil && !m.runs[b].contiguous) {
+		any := false
+		for s := lo; s < hi; s++ {
+			if m.allowed(b, t, s) {
+				any = true
+			} else {
+				row[s] = float32(math.Inf(-1))
+			}
+		}
+		if !any {
+			clear(row)
+			return 0, 0
+		}
+	}
+	return lo, hi
 }
 
-// maskRowPrefix is maskRow for the exp that follows: with a causal-only
-// mask it returns the visible prefix length n (the scores to exponentiate)
-// and zeroes the rest instead of writing −Inf, since exp(−Inf) and results
-// that underflow into denormals take a slow path in the vector exp (6-20x
-// slower per element); with other masks it falls back to maskRow and n =
-// len(row). n == 0 means no key is visible.
-func (m *attnMask) maskRowPrefix(row []float32, b, t int) int {
-	if m.simple() {
-		vis := max(0, min(len(row), t+m.p.QueryOffset+1))
-		clear(row[vis:])
-		return vis
-	}
-	if m.maskRow(row, b, t) {
-		return len(row)
-	}
-	return 0
-}
-
-// maskRow sets the scores query t may not see to −Inf and reports whether
-// any key is visible.
-func (m *attnMask) maskRow(row []float32, b, t int) bool {
-	any := false
-	if m.simple() {
-		vis := min(len(row), t+m.p.QueryOffset+1)
-		for s := vis; s < len(row); s++ {
-			row[s] = float32(math.Inf(-1))
-		}
-		return vis > 0
-	}
-	for s := range row {
-		if m.allowed(b, t, s) {
-			any = true
-		} else {
-			row[s] = float32(math.Inf(-1))
-		}
-	}
-	return any
-}
 
 func attentionF32(out, lse, q, k, v []float32, d attnDims, m *attnMask) {
 	scale := m.p.Scale
@@ -106,16 +107,16 @@ func attentionF32(out, lse, q, k, v []float32, d attnDims, m *attnMask) {
 			for i := 0; i < tb; i++ {
 				row := P[i*S : (i+1)*S]
 				li := (b*d.Hq+h)*d.T + t0 + i
-				vis := 0
+				lo, hi := 0, 0
 				if S > 0 {
-					vis = m.maskRowPrefix(row, b, t0+i)
+					lo, hi = m.maskRowRange(row, b, t0+i)
 				}
-				if vis == 0 {
+				if hi == 0 {
 					clear(row)
 					lse[li] = float32(math.Inf(-1))
 					continue
 				}
-				row = row[:vis] // the rest is already 0
+				row = row[lo:hi] // the rest is already 0
 				mx := asm.Max(row)
 				for j := range row {
 					row[j] -= mx
@@ -185,17 +186,18 @@ func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, 
 				row, drow := P[i*S:(i+1)*S], dP[i*S:(i+1)*S]
 				li := (b*d.Hq+h)*d.T + t0 + i
 				l := lse[li]
-				vis := 0
+				lo, hi := 0, 0
 				if !math.IsInf(float64(l), -1) {
-					vis = m.maskRowPrefix(row, b, t0+i)
+					lo, hi = m.maskRowRange(row, b, t0+i)
 				}
-				if vis == 0 {
+				if hi == 0 {
 					clear(row)
 					clear(drow)
 					continue
 				}
-				clear(drow[vis:])
-				row, drow = row[:vis], drow[:vis]
+				clear(drow[:lo])
+				clear(drow[hi:])
+				row, drow = row[lo:hi], drow[lo:hi]
 				for j := range row {
 					row[j] -= l
 				}

@@ -354,6 +354,7 @@ func (s *suite) attention(t *testing.T) {
 func (s *suite) attentionAt(t *testing.T, B, T, Hq, Hkv, D int) {
 	mask := make([]int64, B*T)
 	seg := make([]int64, B*T)
+	split := make([]int64, B*T) // documents in several runs: 0,0,1,1,0,0,1,1,...
 	for i := range mask {
 		mask[i] = 1
 		if i >= B*T-3 {
@@ -365,6 +366,7 @@ func (s *suite) attentionAt(t *testing.T, B, T, Hq, Hkv, D int) {
 		if i%T >= T/2+3 {
 			seg[i] = 2
 		}
+		split[i] = int64((i % T / 2) % 2)
 	}
 	for _, c := range []struct {
 		name string
@@ -374,6 +376,8 @@ func (s *suite) attentionAt(t *testing.T, B, T, Hq, Hkv, D int) {
 		{"padding", tensor.AttentionParams{Causal: true, KeyMask: tensor.FromHost(s.b, tensor.I64, mask, B, T)}},
 		{"window", tensor.AttentionParams{Causal: true, Window: 3}},
 		{"bidirectional", tensor.AttentionParams{}},
+		{"split documents", tensor.AttentionParams{Causal: true, Segments: tensor.FromHost(s.b, tensor.I64, split, B, T)}},
+		{"padding+packed+window", tensor.AttentionParams{Causal: true, Window: 5, KeyMask: tensor.FromHost(s.b, tensor.I64, mask, B, T), Segments: tensor.FromHost(s.b, tensor.I64, seg, B, T)}},
 		{"packed", tensor.AttentionParams{Causal: true, Segments: tensor.FromHost(s.b, tensor.I64, seg, B, T)}},
 	} {
 		p := c.p
@@ -393,8 +397,14 @@ func (s *suite) attentionAt(t *testing.T, B, T, Hq, Hkv, D int) {
 			if p.KeyMask != nil && mask[b*T+ss] == 0 {
 				return false
 			}
-			if p.Segments != nil && seg[b*T+ss] != seg[b*T+tt] {
-				return false
+			if p.Segments != nil {
+				ids := seg
+				if c.name == "split documents" {
+					ids = split
+				}
+				if ids[b*T+ss] != ids[b*T+tt] {
+					return false
+				}
 			}
 			return true
 		}
