@@ -33,7 +33,6 @@ func (m *attnMask) visibleKeys(t1 int) int {
 	return min(m.S, t1+m.p.QueryOffset)
 }
 
-
 // maskRowRange prepares a score row for the exp that follows: the keys
 // query t may see are row[lo:hi) (an interval for causal, window, padding
 // at the ends and packed documents stored as contiguous runs); everything
@@ -77,7 +76,6 @@ func (m *attnMask) maskRowRange(row []float32, b, t int) (lo, hi int) {
 	}
 	return lo, hi
 }
-
 
 func attentionF32(out, lse, q, k, v []float32, d attnDims, m *attnMask) {
 	scale := m.p.Scale
