@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ftune/ftune/train/config"
+	"github.com/ftune/ftune/train/recipe"
 )
 
 func run(t *testing.T, args ...string) (string, error) {
@@ -101,5 +104,29 @@ func TestResumeThroughCLI(t *testing.T) {
 	}
 	if !strings.Contains(out, "resumed from") || !strings.Contains(out, "step-00000002") || !strings.Contains(out, "== after training (4 steps)") {
 		t.Fatalf("resume output:\n%s", out)
+	}
+}
+
+// TestConfigDefaultsAreTheMainJob: the YAML defaults (ftune init) and the
+// recipe's Go defaults describe the same main job.
+func TestConfigDefaultsAreTheMainJob(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	got, err := optionsFrom(config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := recipe.Defaults()
+	type knobs struct {
+		Steps, Batch, Accum, SeqLen, R, Warmup, EvalEvery, Questions, Tokens, Samples, CkptEvery int
+		Pack                                                                                     bool
+		LR, Alpha, Dropout, Clip                                                                 float64
+		Sched, Opt                                                                               string
+	}
+	k := func(o recipe.Options) knobs {
+		return knobs{o.Steps, o.BatchSize, o.GradAccum, o.SeqLen, o.R, o.WarmupSteps, o.EvalEvery, o.EvalQuestions, o.MaxNewTokens, o.Samples, o.CheckpointEvery,
+			o.Pack, o.LR, o.Alpha, o.Dropout, o.ClipNorm, o.Schedule, o.Optimizer}
+	}
+	if k(got) != k(want) {
+		t.Fatalf("config defaults map to %+v, recipe defaults are %+v", k(got), k(want))
 	}
 }

@@ -98,12 +98,12 @@ type Options struct {
 func Defaults() Options {
 	return Options{
 		Mode: Shared, OutDir: "runs",
-		Steps: 150, BatchSize: 8, GradAccum: 1, SeqLen: 256, Pack: true,
+		Steps: 240, BatchSize: 8, GradAccum: 1, SeqLen: 256, Pack: true,
 		LR: 2e-3, WarmupSteps: 10, Schedule: "cosine", Optimizer: "adamw", Betas: [2]float64{0.9, 0.999}, Eps: 1e-8,
 		WeightDecay: 0, ClipNorm: 1, Seed: 42,
 		R: 16, Alpha: 32, Dropout: 0.05, Targets: []string{"all-linear"},
-		EvalEvery: 50, EvalQuestions: 20, MaxNewTokens: 16, Samples: 2,
-		CheckpointEvery: 50, KeepLast: 2, Monitor: "val/loss", MonitorMode: "min", TopK: 1,
+		EvalEvery: 80, EvalQuestions: 20, MaxNewTokens: 16, Samples: 2,
+		CheckpointEvery: 80, KeepLast: 2, Monitor: "val/loss", MonitorMode: "min", TopK: 1,
 		LogEvery: 5, TensorBoard: true, Device: "cpu",
 	}
 }
