@@ -64,10 +64,13 @@ type Sink interface {
 type MetricsLogger struct {
 	Base
 	Sinks []Sink
-	// ParamCount and PeakFLOPS give model FLOP utilisation: 6·N FLOPs per
-	// token (forward + backward) over the device's peak.
-	ParamCount int
-	PeakFLOPS  float64
+	// ParamCount and PeakFLOPS give model FLOP utilisation: FLOPsPerParam·N
+	// FLOPs per token over the device's peak. FLOPsPerParam is 6 for full
+	// fine-tuning (forward 2N, backward 4N) and 4 with a frozen base (no
+	// weight gradients: forward 2N, input gradients 2N); 0 means 6.
+	ParamCount    int
+	PeakFLOPS     float64
+	FLOPsPerParam float64
 }
 
 func (l *MetricsLogger) OnStepEnd(t *Trainer, m Metrics) error {
@@ -75,7 +78,11 @@ func (l *MetricsLogger) OnStepEnd(t *Trainer, m Metrics) error {
 		return nil
 	}
 	if l.PeakFLOPS > 0 && l.ParamCount > 0 {
-		m["train/mfu"] = 6 * float64(l.ParamCount) * m["train/tokens_per_s"] / l.PeakFLOPS
+		f := l.FLOPsPerParam
+		if f == 0 {
+			f = 6
+		}
+		m["train/mfu"] = f * float64(l.ParamCount) * m["train/tokens_per_s"] / l.PeakFLOPS
 	}
 	return l.emit(t.State.Step, m)
 }

@@ -52,3 +52,21 @@ func TestPickChoiceFollowsLikelihood(t *testing.T) {
 		t.Fatalf("picked %d, want the greedy continuation (1)", rep.Results[0].Picked)
 	}
 }
+
+type recordSink struct{ last train.Metrics }
+
+func (r *recordSink) Log(_ int, m train.Metrics) error { r.last = m; return nil }
+
+func TestMetricsLoggerMFU(t *testing.T) {
+	rec := &recordSink{}
+	l := &train.MetricsLogger{Sinks: []train.Sink{rec}, ParamCount: 1000, PeakFLOPS: 1e9, FLOPsPerParam: 4}
+	tr := &train.Trainer{Cfg: train.Config{LogEvery: 1}}
+	tr.State.Step = 1
+	if err := l.OnStepEnd(tr, train.Metrics{"train/tokens_per_s": 50000}); err != nil {
+		t.Fatal(err)
+	}
+	// 4 FLOPs per parameter per token · 1000 parameters · 50,000 tokens/s / 1e9 = 0.2
+	if got := rec.last["train/mfu"]; got < 0.1999 || got > 0.2001 {
+		t.Fatalf("mfu %g, want 0.2", got)
+	}
+}

@@ -332,7 +332,7 @@ func (s *session) trainer(runDir string) (*train.Trainer, error) {
 			EvalEvery: o.EvalEvery, LogEvery: max(1, o.LogEvery), MaxTime: o.MaxTime, SpikeFactor: o.SpikeFactor,
 			Checkpointing: o.GradCheckpointing, ValMaxBatches: o.EvalMaxBatches},
 		Callbacks: []train.Callback{
-			&train.MetricsLogger{Sinks: []train.Sink{sink, trackSink{s}}},
+			&train.MetricsLogger{Sinks: []train.Sink{sink, trackSink{s}}, ParamCount: paramCount(s.model.Params()), PeakFLOPS: peakFLOPS(be, o.BF16), FLOPsPerParam: 4},
 			&train.Checkpointer{Dir: filepath.Join(runDir, "checkpoints"), Every: o.CheckpointEvery, KeepLast: o.KeepLast,
 				Monitor: o.Monitor, Mode: o.MonitorMode, TopK: o.TopK, Extra: s.saveAdaptersInto},
 		},
