@@ -17,6 +17,17 @@
 // Chunks that cross the matrix edge or are not 16-byte aligned (ragged K or
 // odd leading dimensions) are loaded element by element with zero fill.
 //
+// matmul_nt_nf4_fwd_bf16: matmul_nt with B an NF4 weight (QLoRA): B is the
+// whole [N,K] weight, packed two codes per byte (element 2i of the flattened
+// weight in the high nibble), one float32 absmax per blocksize consecutive
+// elements of the flattened weight (so with K % blocksize != 0 a block spans
+// two rows). The B tile loader dequantizes code*absmax in float32, rounds it
+// to bf16 (nearest even, as nf4_dequant_fwd_bf16) and stores it into the
+// same shared tile the bf16 kernel fills by cp.async: no dequantized copy of
+// the weight exists. The B loads are plain synchronous loads (A keeps its
+// cp.async ring); groups of 8 codes use one 4-byte load when K and blocksize
+// are multiples of 8, otherwise (ragged K or edges) element by element.
+//
 // matmul_fwd_f32: a plain SIMT product for the float32 parity path, 64x64
 // tiles, 4x4 outputs per thread, transposes as run-time flags.
 #include "common.cuh"
@@ -86,14 +97,82 @@ __device__ __forceinline__ void load_tile(u16* s, const u16* g, int ld, int row0
     }
 }
 
-template <bool TA, bool TB>
-__device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, float* __restrict__ C,
+__constant__ float kNF4[16] = {
+    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
+    -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+    0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
+    0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
+
+// NF4 weight operand of gemm_bf16<.., NF4=true>.
+struct NF4Weight {
+    const unsigned char* packed;
+    const float* absmax;
+    int blocksize;
+};
+
+__device__ __forceinline__ u16 bf16_bits(float v) {
+    bf16 h = __float2bfloat16_rn(v);
+    return *reinterpret_cast<u16*>(&h);
+}
+
+// load_tile_nf4 dequantizes rows [row0, row0+BN) x cols [col0, col0+BK) of
+// the NF4 weight [rowLim, K] into the bf16 tile s (layout of
+// load_tile<BN, BK>), zero outside the matrix. code is the table in shared
+// memory (a __constant__ table serialises on differing indices).
+__device__ __forceinline__ void load_tile_nf4(u16* s, const NF4Weight& w, const float* code, int row0, int col0,
+                                              int rowLim, int K) {
+    constexpr int CPR = BK / 8;
+    constexpr int LD = Tile<BN, BK>::LD;
+    // Groups of 8 start at a flattened index that is a multiple of 8: 4
+    // aligned packed bytes, and one absmax block when blocksize % 8 == 0.
+    const bool vec = (K & 7) == 0 && (w.blocksize & 7) == 0 && (((uintptr_t)w.packed) & 3) == 0;
+#pragma unroll
+    for (int i = threadIdx.x; i < BN * CPR; i += THREADS) {
+        int r = i / CPR, c = (i % CPR) * 8;
+        int gr = row0 + r, gc = col0 + c;
+        u16* dst = s + r * LD + c;
+        const long long e0 = (long long)gr * K + gc;
+        if (vec && gr < rowLim && gc + 8 <= K) {
+            const unsigned q = *reinterpret_cast<const unsigned*>(w.packed + e0 / 2);
+            const float a = w.absmax[e0 / w.blocksize];
+            unsigned o[4];
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                const unsigned byte = (q >> (8 * k)) & 255u;
+                o[k] = (unsigned)bf16_bits(code[byte >> 4] * a) | ((unsigned)bf16_bits(code[byte & 15u] * a) << 16);
+            }
+            *reinterpret_cast<uint4*>(dst) = make_uint4(o[0], o[1], o[2], o[3]);
+        } else {
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                u16 v = 0;
+                if (gr < rowLim && gc + e < K) {
+                    const long long f = e0 + e;
+                    const unsigned byte = w.packed[f >> 1];
+                    const unsigned q = (f & 1) ? (byte & 15u) : (byte >> 4);
+                    v = bf16_bits(code[q] * w.absmax[f / w.blocksize]);
+                }
+                dst[e] = v;
+            }
+        }
+    }
+}
+
+// gemm_bf16 is the tensor-core product; with NF4, B is the NF4 weight w
+// (TB must be true) and the B pointer is unused.
+template <bool TA, bool TB, bool NF4>
+__device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, NF4Weight w, float* __restrict__ C,
                           int M, int N, int K, int lda, int ldb, int ldc, float alpha, float beta) {
     typedef Tile<TA ? BK : BM, TA ? BM : BK> TileA;
     typedef Tile<TB ? BN : BK, TB ? BK : BN> TileB;
     extern __shared__ __align__(16) u16 smem[];
     u16* sA = smem;
     u16* sB = smem + STAGES * TileA::SIZE;
+    __shared__ float code[16];
+    if (NF4) {
+        if (threadIdx.x < 16) code[threadIdx.x] = kNF4[threadIdx.x];
+        __syncthreads();
+    }
 
     const int bm = blockIdx.y * BM, bn = blockIdx.x * BN;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -106,7 +185,8 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
         u16* b = sB + stage * TileB::SIZE;
         if (TA) load_tile<BK, BM>(a, A, lda, k0, bm, K, M);
         else load_tile<BM, BK>(a, A, lda, bm, k0, M, K);
-        if (TB) load_tile<BN, BK>(b, B, ldb, bn, k0, N, K);
+        if (NF4) load_tile_nf4(b, w, code, bn, k0, N, K);
+        else if (TB) load_tile<BN, BK>(b, B, ldb, bn, k0, N, K);
         else load_tile<BK, BN>(b, B, ldb, k0, bn, K, N);
     };
 
@@ -129,7 +209,9 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
         cp_async_wait<STAGES - 2>();
         __syncthreads();
         // Refill the stage consumed in the previous iteration; the barrier
-        // above guarantees every warp is done reading it.
+        // above guarantees every warp is done reading it. (NF4's synchronous
+        // B stores land there too; the barrier at the top of the iteration
+        // that consumes the stage publishes them.)
         if (kt + STAGES - 1 < nk) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
         cp_async_commit();
 
@@ -192,12 +274,21 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
     extern "C" __global__ void __launch_bounds__(THREADS) name(                                    \
         const u16* A, const u16* B, float* C, int M, int N, int K, int lda, int ldb, int ldc,       \
         float alpha, float beta) {                                                                  \
-        gemm_bf16<ta, tb>(A, B, C, M, N, K, lda, ldb, ldc, alpha, beta);                           \
+        gemm_bf16<ta, tb, false>(A, B, NF4Weight{}, C, M, N, K, lda, ldb, ldc, alpha, beta);       \
     }
 GEMM_ENTRY(matmul_nn_fwd_bf16, false, false)
 GEMM_ENTRY(matmul_nt_fwd_bf16, false, true)
 GEMM_ENTRY(matmul_tn_fwd_bf16, true, false)
 GEMM_ENTRY(matmul_tt_fwd_bf16, true, true)
+
+// B: the NF4 weight [N,K] (packed bytes, absmax per blocksize elements of the
+// flattened weight); ldb is K.
+extern "C" __global__ void __launch_bounds__(THREADS) matmul_nt_nf4_fwd_bf16(
+    const u16* A, const unsigned char* packed, const float* absmax, float* C, int M, int N, int K, int lda,
+    int ldc, int blocksize, float alpha, float beta) {
+    gemm_bf16<false, true, true>(A, nullptr, NF4Weight{packed, absmax, blocksize}, C, M, N, K, lda, K, ldc, alpha,
+                                 beta);
+}
 
 // ---- float32 SIMT product ------------------------------------------------
 

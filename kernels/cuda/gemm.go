@@ -88,6 +88,39 @@ func (d *Device) MatmulBF16(s Stream, transA, transB bool, M, N, K int, a Ptr, l
 	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, args)
 }
 
+// MatmulNF4BF16 computes C = alpha * A * Wᵀ + beta * C on tensor cores (the
+// nt layout: y = x Wᵀ), with A bfloat16 [M,K] (leading dimension lda), C
+// float32 [M,N] (ldc), and W the whole NF4 weight [N,K]: packed holds its
+// N*K codes two per byte, element 2i of the flattened weight in the high
+// nibble; absmax holds one float32 per blocksize consecutive elements of the
+// flattened weight (a block may span two rows when K % blocksize != 0). The
+// kernel dequantizes W's tiles to bf16 while loading them into shared memory
+// (code·absmax in float32, rounded to nearest even), so the result equals
+// MatmulBF16 on the bf16 dequantized weight without that copy existing.
+// beta == 0 never reads C.
+func (d *Device) MatmulNF4BF16(s Stream, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, c Ptr, ldc int, alpha, beta float32) error {
+	if err := checkGemm("MatmulNF4BF16", false, true, M, N, K, lda, max(K, 1), ldc); err != nil {
+		return err
+	}
+	if blocksize <= 0 {
+		return badArg("MatmulNF4BF16: blocksize=%d, want > 0", blocksize)
+	}
+	if M == 0 || N == 0 {
+		return nil
+	}
+	f, err := d.Kernel("matmul_nt_nf4_fwd_bf16")
+	if err != nil {
+		return err
+	}
+	smem := gemmStages * (gemmBM + gemmBN) * (gemmBK + gemmPad) * 2
+	if err := ensureSmem(f, smem); err != nil {
+		return err
+	}
+	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, 1}
+	args := new(Args).Ptr(a).Ptr(packed).Ptr(absmax).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldc).Int(blocksize).F32(alpha).F32(beta)
+	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, args)
+}
+
 // MatmulF32 is MatmulBF16 with float32 A and B on the SIMT cores: the
 // float32 parity path (results match a float64 product to float32 rounding).
 func (d *Device) MatmulF32(s Stream, transA, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32) error {

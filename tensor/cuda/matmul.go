@@ -9,8 +9,9 @@ import (
 
 // MatMul: dst = alpha·op(a)·op(b) + beta·dst over the last two axes, leading
 // axes batched (b rank 2 is shared by every batch). dst and a are F32; b is
-// F32, BF16 or NF4 (a whole rank-2 weight, dequantized to the GEMM's type
-// in scratch first).
+// F32, BF16 or NF4 (a whole rank-2 weight: in BF16MatMul mode with transB
+// and untransposed a, dequantized inside the GEMM's tile loader; otherwise
+// dequantized to the GEMM's type in scratch first).
 //
 // Default (float32) mode: the SIMT GEMM on float32 operands; a BF16 b is
 // widened to a float32 scratch copy first (exact), so results match the
@@ -91,11 +92,17 @@ func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, b
 		return err
 	}
 	defer relA()
+	if wt == tensor.NF4 && b.opt.BF16MatMul && transB && !transA {
+		// QLoRA's forward (y = x·Wᵀ, one tall GEMM over the batches): the
+		// tensor-core GEMM dequantizes W's tiles while loading them, so no
+		// dequantized copy of the weight is made.
+		return b.matmulNF4(dst, w, pd, ga, batch*m, n, k, lda, ldc, alpha, beta)
+	}
 	var gw cuda.Ptr
 	if wt == tensor.NF4 {
-		// QLoRA weights: dequantized whole into GEMM-type scratch, which the
-		// caching allocator hands back for the next layer (a first version:
-		// the NF4 tile loader inside the GEMM avoids this copy).
+		// Other NF4 products (float32 mode for parity, and the backward's
+		// dx = dy·W, untransposed): W dequantized whole into GEMM-type
+		// scratch, which the caching allocator hands back for the next layer.
 		q, release, err := b.temp(want, w.Numel())
 		if err != nil {
 			return err
@@ -138,4 +145,24 @@ func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, b
 		}
 	}
 	return nil
+}
+
+// matmulNF4 runs dst[M,N] = alpha·a·wᵀ + beta·dst with a already bf16 (ga)
+// and w a whole NF4 weight [N,K] on this backend, on the NF4 tensor-core GEMM.
+func (b *Backend) matmulNF4(dst, w *tensor.Tensor, pd, ga cuda.Ptr, M, N, K, lda, ldc int, alpha, beta float64) error {
+	s, ok := w.Storage().(*storage)
+	if !ok || s.b != b || s.dt != tensor.NF4 {
+		return fmt.Errorf("cuda: tensor %v is not NF4 on backend %s", w, b.Name())
+	}
+	if w.Offset() != 0 || !w.IsContiguous() || w.Numel() != s.n {
+		return fmt.Errorf("cuda: %w: a view of an NF4 tensor (whole weights only)", tensor.ErrUnsupported)
+	}
+	if K == 0 {
+		// No products: dst = beta·dst.
+		if beta == 0 {
+			return b.Fill(dst, 0)
+		}
+		return b.Unary(tensor.OpScale, dst, dst, beta)
+	}
+	return b.dev.MatmulNF4BF16(b.s, M, N, K, ga, lda, s.p, s.absmax, s.blockSize, pd, ldc, float32(alpha), float32(beta))
 }

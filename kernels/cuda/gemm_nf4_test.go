@@ -1,0 +1,100 @@
+package cuda
+
+import (
+	"fmt"
+	"testing"
+)
+
+// nf4Weight is a random NF4 weight [N,K] on the host: packed codes (high
+// nibble first over the flattened weight), one absmax per blocksize
+// elements, and its dequantized value rounded to bf16 exactly as the
+// kernel's tile loader does (code·absmax in float32, then nearest even).
+func nf4Weight(g *gpu, N, K, blocksize int) (packed []uint8, absmax, w []float32) {
+	n := N * K
+	packed = make([]uint8, max((n+1)/2, 1))
+	for i := range packed {
+		packed[i] = uint8(g.rng.IntN(256))
+	}
+	absmax = make([]float32, max((n+blocksize-1)/blocksize, 1))
+	for i := range absmax {
+		absmax[i] = float32(g.rng.Float64()*2 + 0.01)
+	}
+	w = make([]float32, n)
+	for i := range w {
+		q := packed[i/2] >> 4
+		if i%2 == 1 {
+			q = packed[i/2] & 15
+		}
+		w[i] = fromBF16(toBF16(float32(nf4Code[q]) * absmax[i/blocksize]))
+	}
+	return packed, absmax, w
+}
+
+// Ragged sizes around the 128x128x32 tile; K a multiple of 64 (blocks align
+// with rows), a multiple of 8 but not of 64 (the 4-byte group path with
+// blocks spanning two rows), and odd or not a multiple of 8 (the element
+// path, rows starting mid-byte). pad widens lda and ldc.
+var nf4GemmCases = []gemmCase{
+	{1, 1, 1, 0, 1, 0}, {5, 7, 0, 0, 1, 0}, {17, 33, 15, 0, 1, 0}, {127, 129, 31, 0, 1, 0},
+	{128, 128, 64, 0, 1, 0}, {129, 257, 65, 0, 1, 0}, {64, 200, 96, 8, 0.5, 0},
+	{200, 72, 300, 3, 1, 1}, {100, 130, 136, 0, 1, 0}, {256, 384, 512, 0, 1, 1}, {33, 131, 201, 5, 1, 0},
+}
+
+func TestMatmulNF4(t *testing.T) {
+	g := needGPU(t)
+	for _, c := range nf4GemmCases {
+		for _, bs := range []int{64, 24} { // 64: QLoRA's; 24: blocks not a multiple of 8 (element path)
+			name := fmt.Sprintf("matmul_nt_nf4_fwd_bf16/M%d_N%d_K%d_pad%d_beta%g_bs%d", c.M, c.N, c.K, c.pad, c.beta, bs)
+			t.Run(name, func(t *testing.T) { testMatmulNF4(t, g, c, bs, name) })
+		}
+	}
+}
+
+func testMatmulNF4(t *testing.T, g *gpu, c gemmCase, bs int, name string) {
+	lda, ldc := max(c.K+c.pad, 1), c.N+c.pad
+	a := g.randn(max(c.M*lda, 1), 1, BF16)
+	c0 := g.randn(max(c.M*ldc, 1), 1, F32)
+	packed, absmax, w := nf4Weight(g, c.N, c.K, bs)
+	pa := g.up(a, BF16)
+	pp := g.alloc(len(packed))
+	g.ok(CopyHtoD(g.d, pp, packed))
+	pm := g.up(absmax, F32)
+	pc := g.alloc(len(c0) * 4) // NaN-poisoned
+	if c.beta != 0 {
+		g.ok(CopyHtoD(g.d, pc, c0))
+	}
+	g.ok(g.d.MatmulNF4BF16(g.s, c.M, c.N, c.K, pa, lda, pp, pm, bs, pc, ldc, c.alpha, c.beta))
+	if c.M == 0 || c.N == 0 {
+		return
+	}
+	want, mag := matmulRef(false, true, c.M, c.N, c.K, a, lda, w, max(c.K, 1), c0, ldc, float64(c.alpha), float64(c.beta))
+	got := g.down(pc, c.M*ldc, F32)
+	var gw []float32
+	var ww, mw []float64
+	for i := 0; i < c.M; i++ {
+		for j := 0; j < c.N; j++ {
+			gw = append(gw, got[i*ldc+j])
+			ww = append(ww, want[i*ldc+j])
+			mw = append(mw, mag[i*ldc+j])
+		}
+		for j := c.N; j < ldc; j++ {
+			if v := got[i*ldc+j]; v == v && c.beta == 0 {
+				t.Fatalf("padding column C[%d,%d] = %v was written", i, j, v)
+			}
+		}
+	}
+	// The reference uses the weight dequantized and rounded to bf16 as the
+	// tile loader does (bit for bit), so the inputs are exact and the error is
+	// the tensor cores' float32 accumulation: the bf16 GEMM's 1e-4 of Σ|a·b|.
+	compare(t, name, gw, ww, mw, tol{0, 1e-4})
+}
+
+func TestMatmulNF4BadArgs(t *testing.T) {
+	g := needGPU(t)
+	if err := g.d.MatmulNF4BF16(g.s, 4, 4, 8, 0, 7, 0, 0, 64, 0, 4, 1, 0); err == nil {
+		t.Error("lda < K accepted")
+	}
+	if err := g.d.MatmulNF4BF16(g.s, 4, 4, 8, 0, 8, 0, 0, 0, 0, 4, 1, 0); err == nil {
+		t.Error("blocksize 0 accepted")
+	}
+}
