@@ -120,7 +120,9 @@ are shortcuts for the common ones.`,
 			for name, dir := range res.Adapters {
 				fmt.Fprintf(w, "adapter %s: %s\n", name, dir)
 			}
-			fmt.Fprintf(w, "try it:     ftune generate --adapter %s --prompt %q\n", firstAdapter(res), "Which element has the symbol Fe?")
+			if len(res.Adapters) > 0 {
+				fmt.Fprintf(w, "try it:     ftune generate --adapter %s --prompt %q\n", firstAdapter(res), "Which element has the symbol Fe?")
+			}
 			return nil
 		},
 	}

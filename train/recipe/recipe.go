@@ -132,6 +132,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	res.Steps, res.Losses, res.Tokens, res.Stopped = t.State.Step, t.State.Losses, t.State.Tokens, t.State.StopReason
+	if ctx.Err() != nil {
+		// Interrupted (Ctrl-C, SIGTERM): the step finished and the
+		// checkpointer saved it; skip the final evaluation and say how to
+		// continue.
+		res.Duration = time.Since(start)
+		fmt.Fprintf(s.log, "\ninterrupted after step %d; the checkpoint is saved: ftune train --resume %s\n", t.State.Step, run.Dir)
+		return res, nil
+	}
 
 	fmt.Fprintf(s.log, "\n== after training (%d steps)\n", t.State.Step)
 	if res.After, err = s.evaluate(t); err != nil {

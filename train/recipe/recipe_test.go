@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -78,4 +79,49 @@ func TestNEFTuneHookOnlyInTraining(t *testing.T) {
 			t.Fatalf("gradient through the noise is %g, want 1", g)
 		}
 	}
+}
+
+// TestInterruptedRunCheckpoints: a cancelled context (Ctrl-C) ends training
+// after the current step with a checkpoint from which --resume continues.
+func TestInterruptedRunCheckpoints(t *testing.T) {
+	o := Defaults()
+	o.ModelDir, o.DataRoot, o.OutDir, o.RunName = tinyBase, subjects, t.TempDir(), "int"
+	o.Steps, o.BatchSize, o.SeqLen, o.WarmupSteps, o.EvalEvery, o.EvalQuestions, o.Samples = 50, 2, 96, 0, 0, 0, 0
+	o.Subjects = []string{"us-history"}
+	ctx, cancel := context.WithCancel(context.Background())
+	o.Log = &cancelAfter{cancel: cancel, marker: "step     5 "}
+	o.LogEvery = 5
+	res, err := Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stopped != "interrupted" || res.Steps < 5 || res.Steps >= 50 {
+		t.Fatalf("stopped %q at step %d, want interrupted soon after step 5", res.Stopped, res.Steps)
+	}
+	ck := filepath.Join(res.RunDir, "checkpoints", train.StepDir(res.Steps))
+	if _, err := os.Stat(ck); err != nil {
+		t.Fatalf("no checkpoint at the interrupted step: %v", err)
+	}
+	o.ResumeDir, o.Log = res.RunDir, nil
+	o.Steps = res.Steps + 2
+	again, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Steps != res.Steps+2 || again.Stopped != "" {
+		t.Fatalf("resumed run ended at step %d (%q), want %d", again.Steps, again.Stopped, res.Steps+2)
+	}
+}
+
+// cancelAfter cancels a context when the log shows a marker line.
+type cancelAfter struct {
+	cancel func()
+	marker string
+}
+
+func (c *cancelAfter) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(c.marker)) {
+		c.cancel()
+	}
+	return len(p), nil
 }
