@@ -1,7 +1,9 @@
 package train_test
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/train"
@@ -68,5 +70,18 @@ func TestMetricsLoggerMFU(t *testing.T) {
 	// 4 FLOPs per parameter per token · 1000 parameters · 50,000 tokens/s / 1e9 = 0.2
 	if got := rec.last["train/mfu"]; got < 0.1999 || got > 0.2001 {
 		t.Fatalf("mfu %g, want 0.2", got)
+	}
+}
+
+// TestTimerStopsTraining: the Timer callback ends Fit once its budget is
+// spent, with the reason recorded.
+func TestTimerStopsTraining(t *testing.T) {
+	run, _ := newRun(t, 1000)
+	run.Callbacks = []train.Callback{&train.Timer{Limit: time.Nanosecond}}
+	if err := run.Fit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if run.State.StopReason != "timer" || run.State.Step != 1 {
+		t.Fatalf("stopped at step %d (%q), want step 1 by the timer", run.State.Step, run.State.StopReason)
 	}
 }

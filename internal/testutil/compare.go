@@ -26,22 +26,6 @@ func RelFrobenius(got, want []float64) float64 {
 	return math.Sqrt(num) / math.Max(math.Sqrt(den), 1e-30)
 }
 
-// MaxAbs returns max |got−want|.
-func MaxAbs(got, want []float64) float64 {
-	if len(got) != len(want) {
-		return math.Inf(1)
-	}
-	m := 0.0
-	for i := range got {
-		d := math.Abs(got[i] - want[i])
-		if math.IsNaN(d) {
-			return math.NaN()
-		}
-		m = math.Max(m, d)
-	}
-	return m
-}
-
 // F64 widens float32 values.
 func F64(x []float32) []float64 {
 	out := make([]float64, len(x))

@@ -109,23 +109,6 @@ func TestRMSNorm(t *testing.T) {
 	}
 }
 
-// rowMag gives every element its row's RMS, the scale of the row's
-// cancellation errors.
-func rowMag(v []float64, R, C int) []float64 {
-	m := make([]float64, len(v))
-	for r := 0; r < R; r++ {
-		var s float64
-		for j := 0; j < C; j++ {
-			s += v[r*C+j] * v[r*C+j]
-		}
-		s = math.Sqrt(s / float64(C))
-		for j := 0; j < C; j++ {
-			m[r*C+j] = s
-		}
-	}
-	return m
-}
-
 func TestRoPE(t *testing.T) {
 	g := needGPU(t)
 	for _, dt := range dtypes {
