@@ -121,9 +121,14 @@ func accumulate(v *Var, g *tensor.Tensor, fresh bool) {
 		fresh = true
 	}
 	if v.Grad == nil {
-		if fresh && g.IsContiguous() {
+		switch {
+		case v.leaf:
+			// A parameter's gradient outlives the step: never left in a
+			// step arena's recycled memory (tensor.Arena).
+			v.Grad = tensor.Persist(g, !fresh)
+		case fresh && g.IsContiguous():
 			v.Grad = g
-		} else {
+		default:
 			v.Grad = g.Clone()
 		}
 		return

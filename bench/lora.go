@@ -42,6 +42,7 @@ type LoRARun struct {
 	Threads  int    // GOMAXPROCS and GEMM workers
 	NF4      bool   // QLoRA: projections stored NF4; else bf16 frozen weights
 	Warmup   int    // untimed steps
+	NoArena  bool   // allocate on Go's heap instead of a step arena
 	Steps    int    // timed steps
 	// Timed, when set, is called just before the timed steps (to start a
 	// profile that leaves out loading and warm-up).
@@ -105,7 +106,20 @@ func RunLoRA(r LoRARun) (LoRAResult, error) {
 		Labels:   tensor.FromHost(m.Backend, tensor.I64, ids, B, T),
 	}
 	var loss float64
+	// The step's activations and gradients come from an arena recycled
+	// every step, as the trainer does (tensor.Arena).
+	var arena *tensor.Arena
+	cpuBE, _ := m.Backend.(*tensor.CPUBackend)
+	if cpuBE != nil && !r.NoArena {
+		arena = tensor.NewArena()
+		defer arena.Release()
+	}
 	step := func() error {
+		if arena != nil {
+			arena.Reset()
+			prev := cpuBE.SetArena(arena)
+			defer cpuBE.SetArena(prev)
+		}
 		tp := autograd.NewTape()
 		out, err := m.Forward(tp, batch, nn.ForwardOptions{LossOnly: true})
 		if err != nil {

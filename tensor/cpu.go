@@ -3,6 +3,7 @@ package tensor
 import (
 	"fmt"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/ftune/ftune/kernels/asm"
 )
@@ -16,6 +17,8 @@ type cpuStorage struct {
 	i32 []int32
 	i64 []int64
 	nf4 *NF4Data
+	// arena: f32 is an Arena buffer, recycled at the arena's next Reset.
+	arena bool
 }
 
 func (s *cpuStorage) DType() DType { return s.dt }
@@ -39,7 +42,10 @@ func (s *cpuStorage) Len() int {
 
 // CPUBackend runs ops on the host: float32 compute through kernels/asm,
 // float64 for references and gradient checks.
-type CPUBackend struct{ threads int }
+type CPUBackend struct {
+	threads int
+	arena   atomic.Pointer[Arena] // see SetArena
+}
 
 var cpuDefault = &CPUBackend{threads: runtime.GOMAXPROCS(0)}
 
@@ -50,6 +56,18 @@ func (c *CPUBackend) Name() string   { return "cpu" }
 func (c *CPUBackend) Device() Device { return Device{Kind: CPU} }
 
 func (c *CPUBackend) Alloc(dt DType, n int) (Storage, error) {
+	if a := c.arena.Load(); a != nil && dt == F32 && n >= ArenaMinLen {
+		return &cpuStorage{dt: dt, f32: a.get(n), arena: true}, nil
+	}
+	if s := newCPUStorage(dt, n); s != nil {
+		return s, nil
+	}
+	return nil, fmt.Errorf("cpu: alloc of %v", dt)
+}
+
+// newCPUStorage allocates zeroed storage on the heap; nil for a dtype the
+// CPU cannot allocate.
+func newCPUStorage(dt DType, n int) *cpuStorage {
 	s := &cpuStorage{dt: dt}
 	switch dt {
 	case F32:
@@ -63,9 +81,9 @@ func (c *CPUBackend) Alloc(dt DType, n int) (Storage, error) {
 	case I64:
 		s.i64 = make([]int64, n)
 	default:
-		return nil, fmt.Errorf("cpu: alloc of %v", dt)
+		return nil
 	}
-	return s, nil
+	return s
 }
 
 // FromHost wraps data without copying: the caller hands it over.

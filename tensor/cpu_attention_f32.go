@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"math"
+	"sync"
 
 	"github.com/ftune/ftune/kernels/asm"
 )
@@ -9,20 +10,12 @@ import (
 // Float32 attention on the CPU, blocked over queries so every inner loop is
 // a GEMM: for each (batch, head) the queries are taken tb rows at a time,
 // scores = scale·Q·Kᵀ for the keys the block can see, masked, turned into
-// probabilities in place, and O = P·V. Memory is one tb×S score block per
-// worker; the backward recomputes P from the saved log-sum-exp. The float64
+// exponentiated in place, and O = P·V divided by the row sums. Memory is
+// one tb×S score block per task (pooled); the backward recomputes P from the saved log-sum-exp. The float64
 // path (attention/attentionBwd) is the plain reference these are tested
 // against.
 
 const attnBlock = 64
-
-// headRows copies the [S,D] rows of head h out of a [B,S,H,D] tensor.
-func headRows(dst, src []float32, b, h, S, H, D int) {
-	for s := 0; s < S; s++ {
-		o := ((b*S+s)*H + h) * D
-		copy(dst[s*D:(s+1)*D], src[o:o+D])
-	}
-}
 
 // visibleKeys is how many leading keys any query of rows [t0, t1) can see
 // (causal attention never looks past the last query's position).
@@ -79,111 +72,144 @@ func (m *attnMask) maskRowRange(row []float32, b, t int) (lo, hi int) {
 
 func attentionF32(out, lse, q, k, v []float32, d attnDims, m *attnMask) {
 	scale := m.p.Scale
+	ld, ldkv := d.Hq*d.D, d.Hkv*d.D
 	// One task per (batch, query head), not per KV head: with few KV heads
-	// (SmolLM2: 3 for a batch of 1) that would leave cores idle. Each task
-	// gathers its KV head's rows itself; the copy is small next to the GEMMs.
-	parallelFor(d.B*d.Hq, func(bh int) {
+	// (SmolLM2: 3 for a batch of 1) that would leave cores idle. The GEMMs
+	// read Q, K, V and write O in place in their [B,T,H,D] layout (leading
+	// dimension H·D), so no head is copied out.
+	split := attnSplit(d.B*d.Hq, d.T)
+	parallelFor(d.B*d.Hq*split, func(task int) {
+		bh, part := task/split, task%split
 		b, h := bh/d.Hq, bh%d.Hq
 		kh := h / d.group
-		K := make([]float32, d.S*d.D)
-		V := make([]float32, d.S*d.D)
-		headRows(K, k, b, kh, d.S, d.Hkv, d.D)
-		headRows(V, v, b, kh, d.S, d.Hkv, d.D)
-		Q := make([]float32, attnBlock*d.D)
-		P := make([]float32, attnBlock*d.S)
-		O := make([]float32, attnBlock*d.D)
-		for t0 := 0; t0 < d.T; t0 += attnBlock {
+		kb := k[b*d.S*ldkv+kh*d.D:]
+		vb := v[b*d.S*ldkv+kh*d.D:]
+		buf := attnScratch(attnBlock*d.S + attnBlock)
+		defer attnPool.Put(buf)
+		P, inv := (*buf)[:attnBlock*d.S], (*buf)[attnBlock*d.S:]
+		for _, t0 := range attnPartBlocks(part, split, d.T) {
 			tb := min(attnBlock, d.T-t0)
 			S := m.visibleKeys(t0 + tb)
-			for i := 0; i < tb; i++ {
-				o := ((b*d.T+t0+i)*d.Hq + h) * d.D
-				copy(Q[i*d.D:(i+1)*d.D], q[o:o+d.D])
+			row0 := ((b*d.T+t0)*d.Hq + h) * d.D
+			qb, ob := q[row0:], out[row0:]
+			if S == 0 {
+				for i := 0; i < tb; i++ {
+					clear(ob[i*ld : i*ld+d.D])
+					lse[(b*d.Hq+h)*d.T+t0+i] = float32(math.Inf(-1))
+				}
+				continue // the next block
 			}
-			if S > 0 {
-				asm.Sgemm(false, true, tb, S, d.D, scale, Q, d.D, K, d.D, 0, P, S)
-			}
+			asm.SgemmSerial(false, true, tb, S, d.D, scale, qb, ld, kb, ldkv, 0, P, S)
 			for i := 0; i < tb; i++ {
 				row := P[i*S : (i+1)*S]
 				li := (b*d.Hq+h)*d.T + t0 + i
-				lo, hi := 0, 0
-				if S > 0 {
-					lo, hi = m.maskRowRange(row, b, t0+i)
-				}
+				lo, hi := m.maskRowRange(row, b, t0+i)
 				if hi == 0 {
-					clear(row)
+					inv[i] = 0
 					lse[li] = float32(math.Inf(-1))
 					continue
 				}
+				// Unnormalised probabilities; O's row is divided by
+				// their sum after the GEMM (D values instead of S).
 				row = row[lo:hi] // the rest is already 0
 				mx := asm.Max(row)
-				for j := range row {
-					row[j] -= mx
-				}
-				asm.Exp(row, row)
-				sum := asm.Sum(row)
-				asm.Scale(1/sum, row)
+				sum := asm.ExpShiftSum(row, row, mx)
+				inv[i] = 1 / sum
 				lse[li] = mx + float32(math.Log(float64(sum)))
 			}
-			if S > 0 {
-				asm.Sgemm(false, false, tb, d.D, S, 1, P, S, V, d.D, 0, O, d.D)
-			} else {
-				clear(O[:tb*d.D])
-			}
+			asm.SgemmSerial(false, false, tb, d.D, S, 1, P, S, vb, ldkv, 0, ob, ld)
 			for i := 0; i < tb; i++ {
-				o := ((b*d.T+t0+i)*d.Hq + h) * d.D
-				copy(out[o:o+d.D], O[i*d.D:(i+1)*d.D])
+				asm.Scale(inv[i], ob[i*ld:i*ld+d.D])
 			}
 		}
 	})
 }
 
+// attnSplit is how many tasks each of the pairs (batch, query head) is
+// split into along its queries, so that there are enough tasks to keep the
+// cores busy: SmolLM2's 9 heads in a batch of one on 2 cores would leave
+// one core idle for a ninth of the time. It depends on the shape alone, not
+// on the number of cores, so the order in which the backward sums dK and
+// dV (and so its rounding) is the same on every machine.
+func attnSplit(pairs, T int) int {
+	const minTasks = 32
+	blocks := (T + attnBlock - 1) / attnBlock
+	return max(1, min(blocks, (minTasks+pairs-1)/pairs))
+}
+
+// attnPartBlocks lists the first query of each block of part of split:
+// blocks are dealt out zig-zag (parts 0,1,…,s−1,s−1,…,1,0, again), so
+// every part gets early blocks, cheap under a causal mask, and late ones.
+func attnPartBlocks(part, split, T int) []int {
+	var out []int
+	for i := 0; i*attnBlock < T; i++ {
+		if r := i % (2 * split); r == part || r == 2*split-1-part {
+			out = append(out, i*attnBlock)
+		}
+	}
+	return out
+}
+
+// attnPool recycles the per-task score blocks of attention: one tb×S block
+// per (batch, head) task and layer adds up to gigabytes of garbage a step.
+var attnPool = sync.Pool{New: func() any { return new([]float32) }}
+
+// attnScratch returns a pooled buffer of n float32 (contents arbitrary).
+func attnScratch(n int) *[]float32 {
+	p := attnPool.Get().(*[]float32)
+	if cap(*p) < n {
+		*p = make([]float32, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
 func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, m *attnMask) {
 	scale := m.p.Scale
+	ld, ldkv := d.Hq*d.D, d.Hkv*d.D
 	// One task per (batch, query head), as in the forward; each writes the
-	// dK, dV of its own query head into a private slot, and the query heads
-	// of a group are summed into dk, dv afterwards in head order (the same
-	// order the serial loop used), so the result does not depend on the
-	// schedule.
+	// dK, dV of its own query head into a private slot (transposed), and the
+	// query heads of a group are summed into dk, dv afterwards in head
+	// order, so the result does not depend on the schedule.
 	hs := d.S * d.D
-	dKh := make([]float32, d.B*d.Hq*hs)
-	dVh := make([]float32, d.B*d.Hq*hs)
-	parallelFor(d.B*d.Hq, func(bh int) {
+	split := attnSplit(d.B*d.Hq, d.T)
+	// Per-task dKᵀ, dVᵀ slots, accumulated into from zero (each task clears
+	// its own); pooled, since a step runs this once per layer (tens of MB
+	// of garbage otherwise).
+	slots := attnScratch(2 * d.B * d.Hq * split * hs)
+	defer attnPool.Put(slots)
+	dKh, dVh := (*slots)[:d.B*d.Hq*split*hs], (*slots)[d.B*d.Hq*split*hs:]
+	parallelFor(d.B*d.Hq*split, func(task int) {
+		bh, part := task/split, task%split
 		b, h := bh/d.Hq, bh%d.Hq
 		kh := h / d.group
-		K := make([]float32, hs)
-		V := make([]float32, hs)
-		headRows(K, k, b, kh, d.S, d.Hkv, d.D)
-		headRows(V, v, b, kh, d.S, d.Hkv, d.D)
-		dK := dKh[bh*hs : (bh+1)*hs]
-		dV := dVh[bh*hs : (bh+1)*hs]
-		Q := make([]float32, attnBlock*d.D)
-		dO := make([]float32, attnBlock*d.D)
-		dQ := make([]float32, attnBlock*d.D)
-		P := make([]float32, attnBlock*d.S)
-		dP := make([]float32, attnBlock*d.S)
-		for t0 := 0; t0 < d.T; t0 += attnBlock {
+		kb := k[b*d.S*ldkv+kh*d.D:]
+		vb := v[b*d.S*ldkv+kh*d.D:]
+		dKt := dKh[task*hs : (task+1)*hs] // [D,S]: see the GEMMs below
+		dVt := dVh[task*hs : (task+1)*hs]
+		clear(dKt)
+		clear(dVt)
+		buf := attnScratch(2 * attnBlock * d.S)
+		defer attnPool.Put(buf)
+		P, dP := (*buf)[:attnBlock*d.S], (*buf)[attnBlock*d.S:]
+		for _, t0 := range attnPartBlocks(part, split, d.T) {
 			tb := min(attnBlock, d.T-t0)
 			S := m.visibleKeys(t0 + tb)
-			for i := 0; i < tb; i++ {
-				o := ((b*d.T+t0+i)*d.Hq + h) * d.D
-				copy(Q[i*d.D:(i+1)*d.D], q[o:o+d.D])
-				copy(dO[i*d.D:(i+1)*d.D], dout[o:o+d.D])
-			}
+			row0 := ((b*d.T+t0)*d.Hq + h) * d.D
+			qb, dob, ob, dqb := q[row0:], dout[row0:], out[row0:], dq[row0:]
 			if S == 0 {
 				for i := 0; i < tb; i++ {
-					o := ((b*d.T+t0+i)*d.Hq + h) * d.D
-					clear(dq[o : o+d.D])
+					clear(dqb[i*ld : i*ld+d.D])
 				}
 				continue
 			}
 			// P = exp(scale·Q·Kᵀ − lse), recomputed; masked entries 0.
-			asm.Sgemm(false, true, tb, S, d.D, scale, Q, d.D, K, d.D, 0, P, S)
+			asm.SgemmSerial(false, true, tb, S, d.D, scale, qb, ld, kb, ldkv, 0, P, S)
 			// dP = dO·Vᵀ
-			asm.Sgemm(false, true, tb, S, d.D, 1, dO, d.D, V, d.D, 0, dP, S)
+			asm.SgemmSerial(false, true, tb, S, d.D, 1, dob, ld, vb, ldkv, 0, dP, S)
 			for i := 0; i < tb; i++ {
 				row, drow := P[i*S:(i+1)*S], dP[i*S:(i+1)*S]
-				li := (b*d.Hq+h)*d.T + t0 + i
-				l := lse[li]
+				l := lse[(b*d.Hq+h)*d.T+t0+i]
 				lo, hi := 0, 0
 				if !math.IsInf(float64(l), -1) {
 					lo, hi = m.maskRowRange(row, b, t0+i)
@@ -196,38 +222,37 @@ func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, 
 				clear(drow[:lo])
 				clear(drow[hi:])
 				row, drow = row[lo:hi], drow[lo:hi]
-				for j := range row {
-					row[j] -= l
-				}
-				asm.Exp(row, row)
-				o := ((b*d.T+t0+i)*d.Hq + h) * d.D
-				delta := asm.Dot(dout[o:o+d.D], out[o:o+d.D])
-				// dS = P·(dP − delta)·scale, written over dP.
-				for j, p := range row {
-					drow[j] = p * (drow[j] - delta) * scale
-				}
+				asm.ExpShiftSum(row, row, l)
+				delta := asm.Dot(dob[i*ld:i*ld+d.D], ob[i*ld:i*ld+d.D])
+				// dS = (dP − delta)·scale·P, written over dP.
+				asm.SubShift(drow, drow, delta, 0)
+				asm.ScaleMul(drow, drow, row, scale)
 			}
-			// dQ = dS·K; dK += dSᵀ·Q; dV += Pᵀ·dO
-			asm.Sgemm(false, false, tb, d.D, S, 1, dP, S, K, d.D, 0, dQ, d.D)
-			asm.Sgemm(true, false, S, d.D, tb, 1, dP, S, Q, d.D, 1, dK, d.D)
-			asm.Sgemm(true, false, S, d.D, tb, 1, P, S, dO, d.D, 1, dV, d.D)
-			for i := 0; i < tb; i++ {
-				o := ((b*d.T+t0+i)*d.Hq + h) * d.D
-				copy(dq[o:o+d.D], dQ[i*d.D:(i+1)*d.D])
-			}
+			// dQ = dS·K; dKᵀ += Qᵀ·dS; dVᵀ += dOᵀ·P. Accumulating dK and
+			// dV transposed ([D,S]) makes the big operand (dS, P) the
+			// row-major B of the GEMM, and its small transposed A (the
+			// tb×D block) cheap to pack; dS and P as a transposed A cost
+			// as much to pack as to multiply.
+			asm.SgemmSerial(false, false, tb, d.D, S, 1, dP, S, kb, ldkv, 0, dqb, ld)
+			asm.SgemmSerial(true, false, d.D, S, tb, 1, qb, ld, dP, S, 1, dKt, d.S)
+			asm.SgemmSerial(true, false, d.D, S, tb, 1, dob, ld, P, S, 1, dVt, d.S)
 		}
 	})
 	parallelFor(d.B*d.Hkv, func(bk int) {
 		b, kh := bk/d.Hkv, bk%d.Hkv
-		h0 := b*d.Hq + kh*d.group
+		// The group's query heads' slots (and their parts) are adjacent.
+		t0 := (b*d.Hq + kh*d.group) * split
+		dKt, dVt := dKh[t0*hs:(t0+1)*hs], dVh[t0*hs:(t0+1)*hs]
+		for t := t0 + 1; t < t0+d.group*split; t++ {
+			asm.Add(dKt, dKt, dKh[t*hs:(t+1)*hs])
+			asm.Add(dVt, dVt, dVh[t*hs:(t+1)*hs])
+		}
 		for s := 0; s < d.S; s++ {
 			o := ((b*d.S+s)*d.Hkv + kh) * d.D
 			dko, dvo := dk[o:o+d.D], dv[o:o+d.D]
-			copy(dko, dKh[h0*hs+s*d.D:h0*hs+(s+1)*d.D])
-			copy(dvo, dVh[h0*hs+s*d.D:h0*hs+(s+1)*d.D])
-			for h := h0 + 1; h < h0+d.group; h++ {
-				asm.Add(dko, dko, dKh[h*hs+s*d.D:h*hs+(s+1)*d.D])
-				asm.Add(dvo, dvo, dVh[h*hs+s*d.D:h*hs+(s+1)*d.D])
+			for j := range dko {
+				dko[j] = dKt[j*d.S+s]
+				dvo[j] = dVt[j*d.S+s]
 			}
 		}
 	})

@@ -18,6 +18,10 @@ func swigluF32(d, g, u []float32) {
 // dgate = dy·up·σ·(1 + g·(1−σ)).
 func swigluBwdF32(dg, du, dy, g, u []float32) {
 	parallelRange(len(dy), 1, func(_, lo, hi int) {
+		if dg != nil && du != nil {
+			asm.SwiGLUBackward(dg[lo:hi], du[lo:hi], dy[lo:hi], g[lo:hi], u[lo:hi])
+			return
+		}
 		var dgp, dup []float32
 		if dg != nil {
 			dgp = dg[lo:hi]

@@ -38,7 +38,12 @@ type Config struct {
 	MaxBadSteps   int            // consecutive skipped steps before giving up (default 5)
 	LossChunk     int            // rows per fused LM-head/cross-entropy chunk
 	Checkpointing bool           // recompute decoder blocks in the backward
-	ValMaxBatches int            // cap on validation batches; 0 = all
+	// NoArena allocates each micro-batch's tensors on Go's heap. By
+	// default a CPU run without Checkpointing recycles them through a
+	// tensor.Arena: no zeroing of fresh memory, less garbage collection,
+	// for a peak of one micro-batch's allocations.
+	NoArena       bool
+	ValMaxBatches int // cap on validation batches; 0 = all
 }
 
 // State is where training is; it is saved in checkpoints.
@@ -81,6 +86,9 @@ type Trainer struct {
 	RNG   RNGStates
 	State State
 	start time.Time
+	// arena recycles the micro-batches' tensors on the CPU (tensor.Arena).
+	arena    *tensor.Arena
+	arenaCPU *tensor.CPUBackend
 }
 
 // RNGStates saves and restores random streams for exact resume.
@@ -177,6 +185,10 @@ func (t *Trainer) Fit(ctx context.Context) error {
 		return fmt.Errorf("train: no trainable parameters")
 	}
 	t.Model.Checkpointing = t.Cfg.Checkpointing
+	if cpu, ok := t.Model.Backend.(*tensor.CPUBackend); ok && !t.Cfg.Checkpointing && !t.Cfg.NoArena {
+		t.arena, t.arenaCPU = tensor.NewArena(), cpu
+		defer func() { t.arena.Release(); t.arena, t.arenaCPU = nil, nil }()
+	}
 	t.start = time.Now()
 	total := t.totalSteps()
 	for _, c := range t.Callbacks {
@@ -225,6 +237,27 @@ func (t *Trainer) Fit(ctx context.Context) error {
 	return nil
 }
 
+// microBatch runs the forward and backward of one micro-batch, adding its
+// gradient (scaled by 1/GradAccum: the step's gradient is the mean of
+// micro-batch means) to the parameters', and returns its loss. Its
+// tensors come from the step arena when there is one: everything the
+// previous micro-batch allocated is dead by now (parameter gradients are
+// kept outside the arena by autograd).
+func (t *Trainer) microBatch(b Batch) (float64, error) {
+	if t.arena != nil {
+		t.arena.Reset()
+		prev := t.arenaCPU.SetArena(t.arena)
+		defer t.arenaCPU.SetArena(prev)
+	}
+	tp := autograd.NewTape()
+	out, err := t.forward(tp, b, true)
+	if err != nil {
+		return 0, err
+	}
+	loss := out.Loss.Value.Item()
+	return loss, tp.Backward(tp.Scale(out.Loss, 1/float64(t.Cfg.GradAccum)))
+}
+
 // step runs one optimizer step of GradAccum micro-batches. It reports
 // epochEnd when the loader ran out before the step filled; a partial step
 // is still applied.
@@ -245,17 +278,11 @@ func (t *Trainer) step(total int) (epochEnd bool, err error) {
 		if b.Labelled == 0 {
 			continue
 		}
-		tp := autograd.NewTape()
-		out, err := t.forward(tp, b, true)
+		loss, err := t.microBatch(b)
 		if err != nil {
 			return false, err
 		}
-		// Mean of micro-batch means: each micro-batch weighs the same.
-		loss := tp.Scale(out.Loss, 1/float64(t.Cfg.GradAccum))
-		lossSum += out.Loss.Value.Item()
-		if err := tp.Backward(loss); err != nil {
-			return false, err
-		}
+		lossSum += loss
 		micro++
 		tokens += b.Tokens
 	}
@@ -435,3 +462,7 @@ func tokenStats(logits, labels *tensor.Tensor) (loss, n, correct []float64) {
 	}
 	return loss, n, correct
 }
+
+// Arena is the allocation arena of the micro-batches while Fit runs (nil
+// when there is none: another device, gradient checkpointing or NoArena).
+func (t *Trainer) Arena() *tensor.Arena { return t.arena }

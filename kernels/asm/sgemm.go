@@ -26,6 +26,14 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	gemm(transA, m, n, k, alpha, a, lda, f32Source{b: b, ldb: ldb, trans: transB, rows4: gemmCur.packRows4}, beta, c, ldc)
 }
 
+// SgemmSerial is Sgemm computed on the calling goroutine alone, for callers
+// that already run one task per core (attention's per-head tasks): a
+// nested split would only add goroutines and duplicate packing.
+func SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm("SgemmSerial", transA, transB, m, n, k, lda, len(a), ldb, len(b), ldc, len(c))
+	gemmOn(1, transA, m, n, k, alpha, a, lda, f32Source{b: b, ldb: ldb, trans: transB, rows4: gemmCur.packRows4}, beta, c, ldc)
+}
+
 // SgemmBF16 is Sgemm with B held as bfloat16 bit patterns; B is converted
 // to float32 while its panels are packed, so no full-size float32 copy of B
 // is ever made (this is how frozen bf16 weights are used).

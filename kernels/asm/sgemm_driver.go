@@ -37,13 +37,18 @@ type gemmImpl struct {
 	// strided are kernels reading B in place (k step p at b[p*ldb:]) for
 	// m <= mr rows with a row-major float32 B, by increasing mr; may be nil.
 	strided []stridedKernel
+	// skinny, when not nil, reads a big row-major A in place for products
+	// with few columns (gemmSkinny).
+	skinny *skinnyKernel
 }
 
 // stridedKernel computes an mr×nr tile like gemmImpl.kernel, but reads B
-// unpacked with leading dimension ldb.
+// unpacked with leading dimension ldb. kc, when not 0, caps the
+// implementation's k block for it (see sgemmStrided16KC).
 type stridedKernel struct {
 	mr, nr int
 	fn     func(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)
+	kc     int
 }
 
 func (s stridedKernel) call(kc int, a, b, c []float32, ldb, ldc int, alpha, beta float32) {
@@ -63,6 +68,11 @@ func init() { registerImpl(func(i Impl) { gemmCur = gemmFor(i) }) }
 const parallelMin = 1 << 21
 
 func gemm(transA bool, m, n, k int, alpha float32, a []float32, lda int, b BSource, beta float32, c []float32, ldc int) {
+	gemmOn(Threads(), transA, m, n, k, alpha, a, lda, b, beta, c, ldc)
+}
+
+// gemmOn is gemm split over at most t goroutines.
+func gemmOn(t int, transA bool, m, n, k int, alpha float32, a []float32, lda int, b BSource, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -72,7 +82,6 @@ func gemm(transA bool, m, n, k int, alpha float32, a []float32, lda int, b BSour
 		return
 	}
 	g := gemmCur
-	t := Threads()
 	if t <= 1 || m*n*k < parallelMin {
 		gemmRect(g, transA, 0, m, 0, n, k, alpha, a, lda, b, beta, c, ldc)
 		return
@@ -126,6 +135,10 @@ func gemm(transA bool, m, n, k int, alpha float32, a []float32, lda int, b BSour
 // gemmRect computes the rectangle C[i0:i0+m, j0:j0+n] on the calling
 // goroutine, with the loops described at gemmImpl.
 func gemmRect(g *gemmImpl, transA bool, i0, m, j0, n, k int, alpha float32, a []float32, lda int, b BSource, beta float32, c []float32, ldc int) {
+	if useSkinny(g, transA, m, n) {
+		gemmSkinny(g, i0, m, j0, n, k, alpha, a, lda, b, beta, c, ldc)
+		return
+	}
 	switch src := b.(type) {
 	case f32Source:
 		if src.trans && g.dot8 != nil && m <= dotRows && n >= 8 {
@@ -150,7 +163,13 @@ func gemmRect(g *gemmImpl, transA bool, i0, m, j0, n, k int, alpha float32, a []
 // gemmPacked is gemmRect with both operands packed.
 func gemmPacked(g *gemmImpl, transA bool, i0, m, j0, n, k int, alpha float32, a []float32, lda int, b BSource, beta float32, c []float32, ldc int) {
 	mr, nr := g.mr, g.nr
-	kcMax := min(k, g.kc)
+	// Equal k blocks too: k=576 as 3×192 rather than 256+256+64, whose
+	// short last block pays the packing and C traffic of a full one.
+	kcBlk := g.kc
+	if nb := (k + g.kc - 1) / g.kc; nb > 1 {
+		kcBlk = (k + nb - 1) / nb
+	}
+	kcMax := min(k, kcBlk)
 	// Equal row blocks: 4096 rows with mc=3072 become 2×2048, not 3072+1024,
 	// so no block is mostly packing overhead.
 	mcBlk := g.mc
@@ -166,8 +185,8 @@ func gemmPacked(g *gemmImpl, transA bool, i0, m, j0, n, k int, alpha float32, a 
 
 	for ic := 0; ic < m; ic += mcBlk {
 		mc := min(mcBlk, m-ic)
-		for pc := 0; pc < k; pc += g.kc {
-			kc := min(g.kc, k-pc)
+		for pc := 0; pc < k; pc += kcBlk {
+			kc := min(kcBlk, k-pc)
 			bt := beta
 			if pc > 0 {
 				bt = 1 // later k blocks accumulate onto the first
@@ -263,7 +282,11 @@ func gemmDotRows[T float32 | uint16](transA bool, i0, m, j0, n, k int, alpha flo
 // last columns, short of a whole s.nr strip, go through gemmPacked.
 func gemmFewRows(g *gemmImpl, s stridedKernel, transA bool, i0, m, j0, n, k int, alpha float32, a []float32, lda int, b f32Source, beta float32, c []float32, ldc int) {
 	mr, nr := s.mr, s.nr
-	kcMax := min(k, g.kc)
+	kcB := g.kc
+	if s.kc != 0 && s.kc < kcB {
+		kcB = s.kc
+	}
+	kcMax := min(k, kcB)
 	buf := getBuf(mr*kcMax + mr*nr)
 	ap := (*buf)[:mr*kcMax]
 	tile := (*buf)[mr*kcMax:][:mr*nr]
@@ -271,8 +294,8 @@ func gemmFewRows(g *gemmImpl, s stridedKernel, transA bool, i0, m, j0, n, k int,
 	crow := c[i0*ldc:]
 	// k outer: a kc-row slab of B (kc pages at most) is swept across all
 	// strips while its TLB entries and the A panel are hot.
-	for pc := 0; pc < k; pc += g.kc {
-		kc := min(g.kc, k-pc)
+	for pc := 0; pc < k; pc += kcB {
+		kc := min(kcB, k-pc)
 		bt := beta
 		if pc > 0 {
 			bt = 1

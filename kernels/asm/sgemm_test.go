@@ -336,3 +336,28 @@ func TestSgemmFewRows(t *testing.T) {
 		}
 	})
 }
+
+// TestSgemmSerial: SgemmSerial runs on the caller alone and gives what Sgemm
+// gives with one thread, bit for bit (same blocking, same order), for a
+// product big enough that Sgemm would split it.
+func TestSgemmSerial(t *testing.T) {
+	defer SetThreads(Threads())
+	m, n, k := 96, 160, 200 // m·n·k above parallelMin
+	a, b := make([]float32, m*k), make([]float32, k*n)
+	for i := range a {
+		a[i] = float32(i%13) - 6
+	}
+	for i := range b {
+		b[i] = float32(i%7)*0.25 - 0.5
+	}
+	want, got := make([]float32, m*n), make([]float32, m*n)
+	SetThreads(1)
+	Sgemm(false, false, m, n, k, 0.5, a, k, b, n, 0, want, n)
+	SetThreads(4)
+	SgemmSerial(false, false, m, n, k, 0.5, a, k, b, n, 0, got, n)
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("[%d] = %v, single-thread Sgemm %v", i, got[i], want[i])
+		}
+	}
+}

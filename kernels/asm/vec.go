@@ -19,6 +19,7 @@ type vecImpl struct {
 	expSum      func(x []float32, shift float32) float32
 	silu        func(dst, x []float32)
 	swiglu      func(dst, gate, up []float32)
+	swigluBwd   func(dg, du, dy, gate, up []float32)
 	subShift    func(dst, x []float32, a, b float32)
 	scaleMul    func(dst, x, w []float32, s float32)
 	bf16ToF32   func(dst []float32, src []uint16)
@@ -28,7 +29,7 @@ type vecImpl struct {
 var vecGo = vecImpl{
 	dot: DotRef, axpy: AxpyRef, scaleTo: scaleToRef, add: AddRef, mul: MulRef,
 	sum: SumRef, max: MaxRef, expShiftSum: expShiftSumRef, expSum: expSumRef,
-	silu: SiluRef, swiglu: SwiGLURef, subShift: subShiftRef, scaleMul: scaleMulRef,
+	silu: SiluRef, swiglu: SwiGLURef, swigluBwd: SwiGLUBackwardRef, subShift: subShiftRef, scaleMul: scaleMulRef,
 	bf16ToF32: BF16ToF32Ref, f32ToBF16: F32ToBF16Ref,
 }
 
@@ -107,6 +108,28 @@ func Exp(dst, x []float32) {
 	vec.expShiftSum(dst, x, 0)
 }
 
+// ExpShiftSum computes dst[i] = exp(x[i]-shift) (dst may be x), with Exp's
+// accuracy for the shifted value, and returns the float32 sum of the
+// results: the exponentiate-and-normalise step of a softmax in one pass.
+func ExpShiftSum(dst, x []float32, shift float32) float32 {
+	checkLen("ExpShiftSum", len(x), len(dst))
+	return vec.expShiftSum(dst, x, shift)
+}
+
+// SubShift computes dst[i] = (x[i]-a)-b, two roundings in that order (dst
+// may be x).
+func SubShift(dst, x []float32, a, b float32) {
+	checkLen("SubShift", len(x), len(dst))
+	vec.subShift(dst, x, a, b)
+}
+
+// ScaleMul computes dst[i] = (x[i]*s)*w[i], two roundings in that order
+// (dst may be x or w).
+func ScaleMul(dst, x, w []float32, s float32) {
+	checkLen("ScaleMul", len(x), len(w), len(dst))
+	vec.scaleMul(dst, x, w, s)
+}
+
 // Silu computes dst[i] = x[i]/(1+exp(-x[i])) (dst may be x), within 1.7e-7
 // relative of the float64 value. Like PyTorch's CPU kernel, silu(-Inf) is
 // NaN.
@@ -119,6 +142,14 @@ func Silu(dst, x []float32) {
 func SwiGLU(dst, gate, up []float32) {
 	checkLen("SwiGLU", len(gate), len(up), len(dst))
 	vec.swiglu(dst, gate, up)
+}
+
+// SwiGLUBackward computes the gradients of dst = silu(gate)·up given dy:
+// with σ = 1/(1+exp(−gate)), du = dy·gate·σ and dg = dy·up·σ·(1+gate·(1−σ)),
+// rounded in that order, within a few ulp of SwiGLUBackwardRef (its exp).
+func SwiGLUBackward(dg, du, dy, gate, up []float32) {
+	checkLen("SwiGLUBackward", len(dy), len(dg), len(du), len(gate), len(up))
+	vec.swigluBwd(dg, du, dy, gate, up)
 }
 
 // SoftmaxRow computes dst = exp(x-max(x)) / sum(exp(x-max(x))); dst may be

@@ -24,7 +24,7 @@ var vecAVX2Blocks = vecBlocks{
 var vecAVX512Blocks = vecBlocks{
 	w: 16, dot: dotAVX512, axpy: axpyAVX512, scaleTo: scaleToAVX512, add: addAVX512, mul: mulAVX512,
 	sum: sumAVX512, max: maxAVX512, expShiftSum: expShiftSumAVX512, expSum: expSumAVX512,
-	silu: siluAVX512, swiglu: swigluAVX512, subShift: subShiftAVX512, scaleMul: scaleMulAVX512,
+	silu: siluAVX512, swiglu: swigluAVX512, swigluBwd: swigluBwdAVX512, subShift: subShiftAVX512, scaleMul: scaleMulAVX512,
 	bf16ToF32: bf16ToF32AVX512, f32ToBF16: f32ToBF16AVX512,
 }
 
@@ -158,6 +158,11 @@ func expSumAVX512(x []float32, shift float32) float32
 //
 //go:noescape
 func siluAVX512(dst, x []float32)
+
+// swigluBwdAVX512 is SwiGLUBackward on whole vectors.
+//
+//go:noescape
+func swigluBwdAVX512(dg, du, dy, gate, up []float32)
 
 // swigluAVX512 computes dst[i] = silu(gate[i])*up[i].
 //

@@ -219,3 +219,46 @@ swi16:
 swidone:
 	VZEROUPPER
 	RET
+
+// func swigluBwdAVX512(dg, du, dy, gate, up []float32)
+// σ = 1/(1+exp(-g)); du = (dy·g)·σ; dg = ((dy·u)·σ)·(1+g·(1−σ)).
+TEXT ·swigluBwdAVX512(SB), NOSPLIT, $0-120
+	MOVQ dg_base+0(FP), DI
+	MOVQ du_base+24(FP), R8
+	MOVQ dy_base+48(FP), SI
+	MOVQ dy_len+56(FP), CX
+	MOVQ gate_base+72(FP), DX
+	MOVQ up_base+96(FP), R9
+	EXPCONSTS
+	SHRQ $4, CX
+
+sbw16:
+	TESTQ CX, CX
+	JEQ   sbwdone
+	VMOVUPS (DX), Z0
+	VXORPS  Z19, Z0, Z1
+	EXP16(Z1, Z2, Z3, Z4)
+	VADDPS  Z20, Z1, Z1
+	VDIVPS  Z1, Z20, Z1
+	VMOVUPS (SI), Z5
+	VMULPS  Z0, Z5, Z6
+	VMULPS  Z1, Z6, Z6
+	VMOVUPS Z6, (R8)
+	VMULPS  (R9), Z5, Z7
+	VMULPS  Z1, Z7, Z7
+	VSUBPS  Z1, Z20, Z8
+	VMULPS  Z0, Z8, Z8
+	VADDPS  Z20, Z8, Z8
+	VMULPS  Z8, Z7, Z7
+	VMOVUPS Z7, (DI)
+	ADDQ    $64, DI
+	ADDQ    $64, R8
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, R9
+	DECQ    CX
+	JMP     sbw16
+
+sbwdone:
+	VZEROUPPER
+	RET

@@ -188,6 +188,18 @@ func SwiGLURef(dst, gate, up []float32) {
 	}
 }
 
+// SwiGLUBackwardRef is SwiGLUBackward on scalar code.
+func SwiGLUBackwardRef(dg, du, dy, gate, up []float32) {
+	n := len(dy)
+	dg, du, gate, up = dg[:n], du[:n], gate[:n], up[:n]
+	for i, d := range dy {
+		g := gate[i]
+		s := 1 / (1 + expf(-g))
+		du[i] = d * g * s
+		dg[i] = d * up[i] * s * (1 + g*(1-s))
+	}
+}
+
 // subShiftRef computes dst[i] = (x[i]-a)-b, two roundings in that order.
 func subShiftRef(dst, x []float32, a, b float32) {
 	dst = dst[:len(x)]

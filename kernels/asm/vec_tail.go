@@ -2,10 +2,13 @@ package asm
 
 // vecBlocks holds assembly routines that process only the first
 // len - len%w elements of their slices (whole vectors); withTails finishes
-// the remaining < w elements with the reference code. This keeps every tail
-// in one place instead of three assembly dialects; a tail element can then
-// differ from the same input in the body by the reference's rounding (an
-// ulp for exp, none for the exact kernels).
+// the remaining < w elements in Go. This keeps every tail in one place
+// instead of three assembly dialects. The exact kernels (add, dot, max...)
+// finish with the reference loops; the transcendental ones (exp, silu)
+// copy the tail into a w-wide padded buffer and run the vector kernel on
+// it, because the reference exp costs ~20× the vector one per element and
+// short ragged rows (causal attention rows, 1..S long) are mostly tail. So
+// a tail element gets exactly the body's result for the same input.
 type vecBlocks struct {
 	w           int
 	dot         func(x, y []float32) float32
@@ -19,6 +22,7 @@ type vecBlocks struct {
 	expSum      func(x []float32, shift float32) float32
 	silu        func(dst, x []float32)
 	swiglu      func(dst, gate, up []float32)
+	swigluBwd   func(dg, du, dy, gate, up []float32) // nil: the reference
 	subShift    func(dst, x []float32, a, b float32)
 	scaleMul    func(dst, x, w []float32, s float32)
 	bf16ToF32   func(dst []float32, src []uint16)
@@ -64,21 +68,63 @@ func (b *vecBlocks) withTails() *vecImpl {
 		},
 		expShiftSum: func(dst, x []float32, shift float32) float32 {
 			n := body(len(x))
-			return b.expShiftSum(dst[:n], x[:n], shift) + expShiftSumRef(dst[n:], x[n:], shift)
+			s := b.expShiftSum(dst[:n], x[:n], shift)
+			if n == len(x) {
+				return s
+			}
+			// Padding with shift gives exp(0) = 1 in the unused lanes: a
+			// normal value, off the kernel's slow paths, and not summed.
+			var buf [vecTailMax]float32
+			tail := padTail(&buf, w, x[n:], shift)
+			b.expShiftSum(tail, tail, shift)
+			return s + SumRef(unpadTail(dst[n:len(x)], tail))
 		},
 		expSum: func(x []float32, shift float32) float32 {
 			n := body(len(x))
-			return b.expSum(x[:n], shift) + expSumRef(x[n:], shift)
+			s := b.expSum(x[:n], shift)
+			if n == len(x) {
+				return s
+			}
+			var buf [vecTailMax]float32
+			tail := padTail(&buf, w, x[n:], shift)
+			b.expShiftSum(tail, tail, shift)
+			return s + SumRef(tail[:len(x)-n])
 		},
 		silu: func(dst, x []float32) {
 			n := body(len(x))
 			b.silu(dst[:n], x[:n])
-			SiluRef(dst[n:], x[n:])
+			if n < len(x) {
+				var buf [vecTailMax]float32
+				tail := padTail(&buf, w, x[n:], 0)
+				b.silu(tail, tail)
+				unpadTail(dst[n:len(x)], tail)
+			}
 		},
 		swiglu: func(dst, gate, up []float32) {
 			n := body(len(gate))
 			b.swiglu(dst[:n], gate[:n], up[:n])
-			SwiGLURef(dst[n:], gate[n:], up[n:])
+			if n < len(gate) {
+				var gb, ub [vecTailMax]float32
+				g := padTail(&gb, w, gate[n:], 0)
+				u := padTail(&ub, w, up[n:len(gate)], 0)
+				b.swiglu(g, g, u)
+				unpadTail(dst[n:len(gate)], g)
+			}
+		},
+		swigluBwd: func(dg, du, dy, gate, up []float32) {
+			if b.swigluBwd == nil {
+				SwiGLUBackwardRef(dg, du, dy, gate, up)
+				return
+			}
+			n := body(len(dy))
+			b.swigluBwd(dg[:n], du[:n], dy[:n], gate[:n], up[:n])
+			if n < len(dy) {
+				var dyb, gb, ub, dgb, dub [vecTailMax]float32
+				m := len(dy)
+				b.swigluBwd(dgb[:w], dub[:w], padTail(&dyb, w, dy[n:], 0), padTail(&gb, w, gate[n:m], 0), padTail(&ub, w, up[n:m], 0))
+				unpadTail(dg[n:m], dgb[:w])
+				unpadTail(du[n:m], dub[:w])
+			}
 		},
 		subShift: func(dst, x []float32, a, c float32) {
 			n := body(len(x))
@@ -101,4 +147,25 @@ func (b *vecBlocks) withTails() *vecImpl {
 			F32ToBF16Ref(dst[n:], src[n:])
 		},
 	}
+}
+
+// vecTailMax is the widest vector (AVX-512: 16 float32).
+const vecTailMax = 16
+
+// padTail copies x (shorter than w) into buf and fills the rest of buf's
+// first w lanes with pad, returning those w lanes.
+func padTail(buf *[vecTailMax]float32, w int, x []float32, pad float32) []float32 {
+	t := buf[:w]
+	n := copy(t, x)
+	for i := n; i < w; i++ {
+		t[i] = pad
+	}
+	return t
+}
+
+// unpadTail copies the first len(dst) lanes of a padded tail to dst and
+// returns them.
+func unpadTail(dst, t []float32) []float32 {
+	n := copy(dst, t)
+	return dst[:n]
 }

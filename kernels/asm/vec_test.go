@@ -240,6 +240,39 @@ var vecKernels = []vecKernel{
 			}
 			return 0
 		}},
+	// ExpShiftSum: each term within Exp's 3 ulp plus one for rounding
+	// x-shift; the returned sum adds the positive-term summation bound
+	// relative to itself. One bound, relative to the value, covers both
+	// the terms and the sum.
+	{name: "ExpShiftSum", inputs: 1, gen: vecUniform(-20, 20),
+		run: func(ref bool, out []float32, in [][]float32) float32 {
+			if ref {
+				return expShiftSumRef(out, in[0], 4.5)
+			}
+			return ExpShiftSum(out, in[0], 4.5)
+		},
+		tol: func(impl Impl, in [][]float32, want float32) float64 {
+			rel := 4*u + sumBound(len(in[0]), partialSums(impl), 1)
+			return 2*rel*math.Abs(float64(want)) + 1e-44
+		}},
+	{name: "SubShift", inputs: 1, gen: vecUniform(-10, 10), tol: exact,
+		run: func(ref bool, out []float32, in [][]float32) float32 {
+			if ref {
+				subShiftRef(out, in[0], 0.3, -1.7)
+			} else {
+				SubShift(out, in[0], 0.3, -1.7)
+			}
+			return 0
+		}},
+	{name: "ScaleMul", inputs: 2, gen: vecUniform(-10, 10), tol: exact,
+		run: func(ref bool, out []float32, in [][]float32) float32 {
+			if ref {
+				scaleMulRef(out, in[0], in[1], 0.37)
+			} else {
+				ScaleMul(out, in[0], in[1], 0.37)
+			}
+			return 0
+		}},
 	// Softmax: 3 ulp of exp, the sum's relative error (positive terms,
 	// so sumBound relative to the sum itself) and 2 roundings for 1/s and
 	// the product.
@@ -347,5 +380,48 @@ func TestVecKernels(t *testing.T) {
 				t.Logf("%s: worst |%s-ref| = %.2f of the tolerance", k.name, impl, worst)
 			})
 		}
+	})
+}
+
+// TestSwiGLUBackward checks both outputs against the reference at every
+// size class and alignment, with guard bands. Tolerance: σ carries exp's 3
+// ulp plus the add and the division (5u relative); du adds 2 products, dg
+// 4 products and the 1+g(1−σ) term, whose rounding is relative to
+// |g|·(1−σ)+1; 2× margin on the relative bound of each term.
+func TestSwiGLUBackward(t *testing.T) {
+	vecForEachImpl(t, func(t *testing.T, impl Impl) {
+		r := rand.New(rand.NewPCG(3, 9))
+		gen := vecUniform(-12, 12)
+		worst := 0.0
+		for _, n := range vecSizes {
+			for off := 0; off < 4; off++ {
+				dy, g, up := randSlice(r, n, off, gen), randSlice(r, n, (off+1)%4, gen), randSlice(r, n, (off+2)%4, gen)
+				wdg, wdu := make([]float32, n), make([]float32, n)
+				SwiGLUBackwardRef(wdg, wdu, dy, g, up)
+				dg, checkG := guarded(n, off)
+				du, checkU := guarded(n, (off+3)%4)
+				SwiGLUBackward(dg, du, dy, g, up)
+				what := fmt.Sprintf("n=%d off=%d", n, off)
+				checkG(t, what)
+				checkU(t, what)
+				for i := range wdg {
+					s := 1 / (1 + math.Exp(-float64(g[i])))
+					tu := 2 * 7 * u * math.Abs(float64(dy[i])*float64(g[i])*s)
+					tg := 2 * 10 * u * math.Abs(float64(dy[i])*float64(up[i])*s) * (1 + math.Abs(float64(g[i]))*(1-s))
+					for _, c := range []struct {
+						name      string
+						got, want float32
+						tol       float64
+					}{{"du", du[i], wdu[i], tu + 1e-44}, {"dg", dg[i], wdg[i], tg + 1e-44}} {
+						d := math.Abs(float64(c.got) - float64(c.want))
+						if !(d <= c.tol) {
+							t.Fatalf("%s %s[%d] = %v, reference %v (diff %g > tol %g)", what, c.name, i, c.got, c.want, d, c.tol)
+						}
+						worst = max(worst, d/c.tol)
+					}
+				}
+			}
+		}
+		t.Logf("SwiGLUBackward: worst |%s-ref| = %.2f of the tolerance", impl, worst)
 	})
 }

@@ -26,14 +26,15 @@ func main() {
 	steps := flag.Int("steps", 0, "timed steps (0 = 5 for tiny-base, 2 for smollm2-135m, as the torch script)")
 	gogc := flag.Int("gogc", 0, "GOGC for the run (0 = leave as is)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the timed steps")
+	noArena := flag.Bool("no-arena", false, "allocate the step's tensors on Go's heap instead of a recycled step arena")
 	flag.Parse()
-	if err := run(*shape, *threads, *quant, *model, *cache, *warmup, *steps, *gogc, *cpuprofile); err != nil {
+	if err := run(*shape, *threads, *quant, *model, *cache, *warmup, *steps, *gogc, *cpuprofile, *noArena); err != nil {
 		fmt.Fprintln(os.Stderr, "lorabench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(shape string, threads int, quant, model, cache string, warmup, steps, gogc int, cpuprofile string) error {
+func run(shape string, threads int, quant, model, cache string, warmup, steps, gogc int, cpuprofile string, noArena bool) error {
 	s, ok := bench.Shapes[shape]
 	if !ok {
 		return fmt.Errorf("unknown shape %q (tiny-base or smollm2-135m)", shape)
@@ -60,7 +61,7 @@ func run(shape string, threads int, quant, model, cache string, warmup, steps, g
 			}
 		}
 	}
-	r := bench.LoRARun{Shape: s, ModelDir: model, Threads: threads, NF4: quant == "nf4", Warmup: warmup, Steps: steps}
+	r := bench.LoRARun{Shape: s, ModelDir: model, Threads: threads, NF4: quant == "nf4", Warmup: warmup, Steps: steps, NoArena: noArena}
 	var perr error
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)

@@ -1,7 +1,9 @@
 // Command sgemm_gen writes the SGEMM assembly of package asm in Go's
 // assembler syntax: the micro-kernels (sgemm_avx512_amd64.s,
 // sgemm_avx2_amd64.s, sgemm_neon_arm64.s), the few-row dot kernels
-// (sgemm_dot_avx512_amd64.s) and the packing helpers (pack_avx_amd64.s).
+// (sgemm_dot_avx512_amd64.s), the few-column kernels reading A in place
+// (sgemm_skinny_avx512_amd64.s, see sgemm_gen_skinny.go) and the packing
+// helpers (pack_avx_amd64.s).
 // The kernels are long runs of the same few instructions (one FMA per
 // accumulator register per k step), so they are generated rather than
 // typed; the generator is the readable source.
@@ -57,6 +59,7 @@ func main() {
 	write(filepath.Join(*out, "sgemm_avx2_amd64.s"), avx2())
 	write(filepath.Join(*out, "pack_avx_amd64.s"), packAVX())
 	write(filepath.Join(*out, "sgemm_dot_avx512_amd64.s"), append(append([]byte(header), dot8(false)...), dot8(true)...))
+	write(filepath.Join(*out, "sgemm_skinny_avx512_amd64.s"), avx512SkinnyKernels())
 	write(filepath.Join(*out, "sgemm_neon_arm64.s"), neon())
 }
 
@@ -85,11 +88,14 @@ func avx512() []byte {
 	return out
 }
 
-// avx512Strided are the unpacked-B kernels for m <= 12 rows, one per
+// avx512Strided are the unpacked-B kernels for m <= 16 rows, one per
 // row count that gets its own: m=1..4 and 6 use 64-column tiles (4 zmm per
-// row, so even one row has 4 independent accumulators), 8 and 12 use 32.
+// row, so even one row has 4 independent accumulators), 8 and 12 use 32,
+// and 16 (a LoRA rank times a big activation, dBᵀ = hᵀ·g) uses 16: its 16
+// accumulators read B once, where 12+4 rows of the 12×32 kernel would
+// pack B and waste two thirds of the 4-row panel.
 // The driver picks the smallest one with at least m rows.
-var avx512Strided = []struct{ mr, nv int }{{1, 4}, {2, 4}, {3, 4}, {4, 4}, {6, 4}, {8, 2}, {12, 2}}
+var avx512Strided = []struct{ mr, nv int }{{1, 4}, {2, 4}, {3, 4}, {4, 4}, {6, 4}, {8, 2}, {12, 2}, {16, 1}}
 
 // avx512Kernel writes an mr × (16*nv) kernel: mr*nv accumulators from Z0,
 // nv B registers after them and the remaining registers (at least two) for

@@ -1,0 +1,110 @@
+package train_test
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/train"
+	"github.com/ftune/ftune/train/optim"
+)
+
+// arenaProbe records the arena's counters at the end of training.
+type arenaProbe struct {
+	train.Base
+	reused, fresh int64
+	had           bool
+}
+
+func (p *arenaProbe) OnTrainEnd(t *train.Trainer) error {
+	if a := t.Arena(); a != nil {
+		p.had = true
+		p.reused, p.fresh = a.Stats()
+	}
+	return nil
+}
+
+// tinyBaseRun is a LoRA run on the tiny-base model with rows long enough
+// (2×64 tokens: logits of 2·64·4096 floats) that the step's tensors go
+// through the arena, and a rank (64) at which every LoRA gradient is at
+// least tensor.ArenaMinLen floats, so it would be in the arena too if
+// autograd did not keep it out.
+func tinyBaseRun(t *testing.T, noArena bool) (*train.Trainer, *lora.Adapter, *arenaProbe) {
+	t.Helper()
+	m, err := nn.Load(tinyBase, nn.LoadOptions{KeepBF16: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := lora.New(m, lora.NewConfig(64, 128, "all-linear"), "default", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Attach(m); err != nil {
+		t.Fatal(err)
+	}
+	var rows []train.Row
+	for i := 0; i < 8; i++ {
+		r := train.Row{Subject: "s"}
+		for j := 0; j < 64; j++ {
+			id := (i*131 + j*17 + 5) % m.Config.VocabSize
+			r.IDs = append(r.IDs, id)
+			r.Labels = append(r.Labels, id)
+		}
+		rows = append(rows, r)
+	}
+	loader, err := train.NewRowLoader(rows, 2, true, 5, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, err := optim.NewAdamW(optim.DefaultAdamW())
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := &arenaProbe{}
+	return &train.Trainer{
+		Model: m, Params: a.Params(), Opt: opt, Train: loader, RNG: a, Callbacks: []train.Callback{probe},
+		Cfg: train.Config{MaxSteps: 4, GradAccum: 2, ClipNorm: 1, LR: 1e-2, NoArena: noArena},
+	}, a, probe
+}
+
+// TestArenaMatchesHeap: training with the step arena gives bit-identical
+// losses and weights to training on Go's heap, with recycled buffers
+// poisoned with NaN at every Reset (FTUNE_ARENA_CHECK), so a tensor used
+// after its micro-batch, a parameter gradient left in the arena, or a
+// kernel reading a fresh tensor before writing it would show up as a
+// difference (NaN).
+func TestArenaMatchesHeap(t *testing.T) {
+	t.Setenv("FTUNE_ARENA_CHECK", "1")
+	heap, aHeap, pHeap := tinyBaseRun(t, true)
+	if err := heap.Fit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	arena, aArena, pArena := tinyBaseRun(t, false)
+	if err := arena.Fit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if pHeap.had || !pArena.had {
+		t.Fatalf("arena in use: NoArena run %v, default run %v; want false, true", pHeap.had, pArena.had)
+	}
+	// 4 steps × 2 micro-batches: every micro-batch after the first one
+	// should find its buffers in the arena.
+	if pArena.reused < 7*pArena.fresh/2 {
+		t.Fatalf("arena reused %d buffers and allocated %d: recycling did not happen", pArena.reused, pArena.fresh)
+	}
+	for i, l := range heap.State.Losses {
+		if math.Float64bits(l) != math.Float64bits(arena.State.Losses[i]) {
+			t.Fatalf("step %d: loss %v on the heap, %v with the arena", i+1, l, arena.State.Losses[i])
+		}
+	}
+	wh, wa := aHeap.Weights(), aArena.Weights()
+	for name, w := range wh {
+		for i, v := range w.Data {
+			if math.Float32bits(v) != math.Float32bits(wa[name].Data[i]) {
+				t.Fatalf("%s[%d]: %v on the heap, %v with the arena", name, i, v, wa[name].Data[i])
+			}
+		}
+	}
+	t.Logf("%d losses and %d adapter tensors identical; arena reused %d buffers, allocated %d", len(heap.State.Losses), len(wh), pArena.reused, pArena.fresh)
+}
