@@ -100,6 +100,10 @@ var avx512Gemm = gemmImpl{
 		{16, 16, sgemmKernelAVX512S16x16, sgemmStrided16KC},
 	},
 	skinny: skinnyAVX512,
+	inplace: func(kc int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32) {
+		_, _, _ = a[(avx512MR-1)*lda+kc-1], b[kc*avx512NR-1], c[(avx512MR-1)*ldc+avx512NR-1]
+		sgemmKernelAVX512R12x32(kc, &a[0], lda, &b[0], &c[0], ldc, alpha, beta)
+	},
 }
 
 // avx2Gemm: 6×16 tiles (12 ymm accumulators).

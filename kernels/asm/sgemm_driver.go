@@ -17,7 +17,9 @@ import "sync"
 //
 // The kernel reads A and B at a few bytes per FMA from L1/L2, and C once
 // per kc steps, so it runs at the FMA ports' rate. B is repacked once per
-// mc rows of A, so mc is large; A once per call.
+// mc rows of A, so mc is large; A once per call. A row-major A is not
+// packed at all where the implementation has an in-place kernel and C is
+// narrow (useInPlaceA): whole micro-panels are read where they are stored.
 type gemmImpl struct {
 	impl       Impl
 	mr, nr     int // micro-tile: the kernel computes mr×nr of C per call
@@ -40,6 +42,10 @@ type gemmImpl struct {
 	// skinny, when not nil, reads a big row-major A in place for products
 	// with few columns (gemmSkinny).
 	skinny *skinnyKernel
+	// inplace, when not nil, is a kernel reading a whole mr-row micro-panel
+	// of a row-major A where it is stored (row i at a[i*lda:], k step p at
+	// a[i*lda+p]) instead of a packed copy; see useInPlaceA.
+	inplace func(kc int, a []float32, lda int, b, c []float32, ldc int, alpha, beta float32)
 }
 
 // stridedKernel computes an mr×nr tile like gemmImpl.kernel, but reads B
@@ -191,14 +197,38 @@ func gemmPacked(g *gemmImpl, transA bool, i0, m, j0, n, k int, alpha float32, a 
 			if pc > 0 {
 				bt = 1 // later k blocks accumulate onto the first
 			}
-			packA(ap, a, lda, transA, i0+ic, mc, pc, kc, mr, g.packRows4)
+			// Whole panels of a row-major A are read in place (inPlace
+			// rows); only the short last panel, if any, is packed, into
+			// the start of ap.
+			inPlace := 0
+			if useInPlaceA(g, transA, n) {
+				inPlace = mc / mr * mr
+			}
+			if inPlace < mc {
+				packA(ap, a, lda, transA, i0+ic+inPlace, mc-inPlace, pc, kc, mr, g.packRows4)
+			}
 			for jc := 0; jc < n; jc += g.nc {
 				nc := min(g.nc, n-jc)
 				b.PackB(bp, pc, kc, j0+jc, nc, nr)
 				for ir := 0; ir < mc; ir += mr {
 					h := min(mr, mc-ir)
-					apan := ap[ir*kc:]
 					row := (i0 + ic + ir) * ldc
+					if ir < inPlace {
+						arow := a[(i0+ic+ir)*lda+pc:]
+						for jr := 0; jr < nc; jr += nr {
+							w := min(nr, nc-jr)
+							bpan := bp[jr*kc:]
+							cc := c[row+j0+jc+jr:]
+							if w == nr {
+								g.inplace(kc, arow, lda, bpan, cc, ldc, alpha, bt)
+								continue
+							}
+							g.inplace(kc, arow, lda, bpan, tile, nr, alpha, 0)
+							addTile(cc, ldc, tile, nr, h, w, bt)
+						}
+						continue
+					}
+					apan := ap[(ir-inPlace)*kc:]
 					for jr := 0; jr < nc; jr += nr {
 						w := min(nr, nc-jr)
 						bpan := bp[jr*kc:]

@@ -2,15 +2,17 @@
 // assembler syntax: the micro-kernels (sgemm_avx512_amd64.s,
 // sgemm_avx2_amd64.s, sgemm_neon_arm64.s), the few-row dot kernels
 // (sgemm_dot_avx512_amd64.s), the few-column kernels reading A in place
-// (sgemm_skinny_avx512_amd64.s, see sgemm_gen_skinny.go) and the packing
-// helpers (pack_avx_amd64.s).
+// (sgemm_skinny_avx512_amd64.s, see sgemm_gen_skinny.go), the 12×32
+// kernel reading A in place (sgemm_inplace_avx512_amd64.s, see
+// sgemm_gen_inplace.go) and the packing helpers (pack_avx_amd64.s).
 // The kernels are long runs of the same few instructions (one FMA per
 // accumulator register per k step), so they are generated rather than
 // typed; the generator is the readable source.
 //
 // Run from kernels/asm: go run ./_gen -out . (or go generate);
-// CI can regenerate and `git diff --exit-code`. -avx512 mr,nv,pf and
-// -avx2pf write tuning experiments instead of the committed kernels.
+// CI can regenerate and `git diff --exit-code`. -avx512 mr,nv,pf,
+// -avx2pf, -inplacebcst and -inplacepf write tuning experiments instead of
+// the committed kernels.
 //
 // Every micro-kernel has the Go signature
 //
@@ -44,6 +46,8 @@ func main() {
 	out := flag.String("out", ".", "directory to write the .s files to")
 	exp := flag.String("avx512", "", "experiment: mr,nv,pf for the AVX-512 kernel")
 	flag.IntVar(&avx2PF, "avx2pf", avx2PF, "experiment: AVX2 B prefetch distance in bytes (0: none)")
+	flag.BoolVar(&inPlaceBcst, "inplacebcst", inPlaceBcst, "experiment: in-place-A kernel with embedded-broadcast FMAs")
+	flag.IntVar(&inPlacePF, "inplacepf", inPlacePF, "experiment: in-place-A kernel's A prefetch distance in bytes (0: none)")
 	flag.Parse()
 	if *exp != "" {
 		var mr, nv, pf int
@@ -60,6 +64,7 @@ func main() {
 	write(filepath.Join(*out, "pack_avx_amd64.s"), packAVX())
 	write(filepath.Join(*out, "sgemm_dot_avx512_amd64.s"), append(append([]byte(header), dot8(false)...), dot8(true)...))
 	write(filepath.Join(*out, "sgemm_skinny_avx512_amd64.s"), avx512SkinnyKernels())
+	write(filepath.Join(*out, "sgemm_inplace_avx512_amd64.s"), avx512InPlaceKernels())
 	write(filepath.Join(*out, "sgemm_neon_arm64.s"), neon())
 }
 
