@@ -95,23 +95,36 @@ type NF4Source struct {
 	Trans     bool
 }
 
+// packRows packs op(B) = B: each k step's nc values are one run of B's
+// row, dequantized in one call and cut into the panels' nr-wide rows
+// (one call per 32 values cost more than the dequantization itself).
+func (s NF4Source) packRows(dst []float32, p0, kc, j0, nc, nr int) {
+	row := getBuf(nc)
+	defer putBuf(row)
+	r := (*row)[:nc]
+	for p := 0; p < kc; p++ {
+		DequantNF4(r, s.Packed, s.Absmax, s.BlockSize, (p0+p)*s.Cols+j0)
+		for s0 := 0; s0 < nc; s0 += nr {
+			w := min(nr, nc-s0)
+			out := dst[(s0/nr)*kc*nr+p*nr:][:nr]
+			copy(out, r[s0:s0+w])
+			clear(out[w:])
+		}
+	}
+}
+
 // PackB implements BSource.
 func (s NF4Source) PackB(dst []float32, p0, kc, j0, nc, nr int) {
-	var rows *[]float32 // Trans: w dequantized rows of kc
+	if !s.Trans {
+		s.packRows(dst, p0, kc, j0, nc, nr)
+		return
+	}
+	var rows *[]float32 // w dequantized rows of kc
 	for s0 := 0; s0 < nc; s0 += nr {
 		w := min(nr, nc-s0)
 		panel := dst[:kc*nr]
 		dst = dst[kc*nr:]
 		j := j0 + s0
-		if !s.Trans {
-			// op(B)[p][j] = B[p][j]: a run of w values per k step.
-			for p := 0; p < kc; p++ {
-				row := panel[p*nr : p*nr+nr]
-				DequantNF4(row[:w], s.Packed, s.Absmax, s.BlockSize, (p0+p)*s.Cols+j)
-				clear(row[w:])
-			}
-			continue
-		}
 		// op(B)[p][j] = B[j][p]: a run of kc values per column. The w rows
 		// are dequantized whole (vector code) into rows, then transposed
 		// into the panel by the implementation's A packer, as a float32

@@ -138,3 +138,40 @@ func BenchmarkDequantNF4(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkNF4GEMM times the two QLoRA products of a SmolLM2-135M MLP
+// projection (576→1536) for 512 tokens with the weight in NF4: the forward
+// y = x·Wᵀ (Trans) and the backward dx = g·W.
+func BenchmarkNF4GEMM(b *testing.B) {
+	defer SetThreads(Threads())
+	SetThreads(1)
+	const M, in, out, bs = 512, 576, 1536, 64
+	packed := make([]byte, out*in/2)
+	absmax := make([]float32, out*in/bs)
+	for i := range packed {
+		packed[i] = byte(i * 37)
+	}
+	for i := range absmax {
+		absmax[i] = 0.01 + float32(i%7)*0.001
+	}
+	x, g := make([]float32, M*in), make([]float32, M*out)
+	y, dx := make([]float32, M*out), make([]float32, M*in)
+	for _, c := range []struct {
+		name string
+		f    func()
+	}{
+		{"forward_xWt", func() {
+			SgemmSource(false, M, out, in, 1, x, in, NF4Source{Packed: packed, Absmax: absmax, BlockSize: bs, Rows: out, Cols: in, Trans: true}, 0, y, out)
+		}},
+		{"backward_gW", func() {
+			SgemmSource(false, M, in, out, 1, g, out, NF4Source{Packed: packed, Absmax: absmax, BlockSize: bs, Rows: out, Cols: in}, 0, dx, in)
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				c.f()
+			}
+			b.ReportMetric(2*M*in*out*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
