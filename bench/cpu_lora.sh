@@ -3,7 +3,7 @@
 # weights computed in float32, and NF4/QLoRA) and PyTorch (torch_cpu_lora.py,
 # float32) on tiny-base 8x256 and a SmolLM2-135M shape 1x512, 1 and 2
 # threads. The sides run back to back for each configuration, interleaved,
-# ROUNDS times (default 2), one process per run so that each peak RSS is its
+# ROUNDS times (default 5), one process per run so that each peak RSS is its
 # own; the table keeps each configuration's best run. On a machine shared
 # with other jobs, load shows up as spread between rounds, not as a bias
 # against one side.
@@ -14,7 +14,7 @@
 # Needs: apt-get install -y python3-torch libopenblas0-pthread
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=${1:-2}
+rounds=${1:-5}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 results=${2:-$tmp/results.jsonl}
