@@ -59,6 +59,7 @@ type TrainingConfig struct {
 	MaxTime               Duration            `yaml:"max_time" doc:"Stop (with a checkpoint) after this long, e.g. 30m; 0 = no limit."`
 	ClipNorm              float64             `yaml:"clip_norm" doc:"Global gradient-norm limit; 0 = no clipping."`
 	GradientCheckpointing bool                `yaml:"gradient_checkpointing" doc:"Recompute decoder blocks in the backward pass: less memory, about a third more compute."`
+	StepArena             bool                `yaml:"step_arena" doc:"CPU: recycle each micro-batch's tensors through an arena instead of fresh (zeroed) heap memory: faster, about 15% more peak memory. Off under gradient_checkpointing."`
 	NEFTuneAlpha          float64             `yaml:"neftune_alpha" doc:"NEFTune: uniform noise of scale alpha/sqrt(seq·dim) on input embeddings during training (5-15 in the paper); 0 = off."`
 	SpikeFactor           float64             `yaml:"spike_factor" doc:"Skip a step whose loss exceeds this multiple of the running mean; 0 = only skip NaN/Inf."`
 	LogEvery              int                 `yaml:"log_every" doc:"Log training metrics every N steps."`
@@ -180,6 +181,7 @@ func Default() *RunConfig {
 			MaxSteps:  240,
 			MaxEpochs: 3,
 			ClipNorm:  1.0,
+			StepArena: true,
 			LogEvery:  5,
 			Eval: EvalConfig{
 				Every:      80,

@@ -73,6 +73,9 @@ type Options struct {
 	BF16              bool
 	Load4Bit          bool // NF4 base weights (QLoRA)
 	GradCheckpointing bool
+	// NoStepArena allocates CPU step tensors on Go's heap instead of the
+	// trainer's step arena (train.Config.NoArena).
+	NoStepArena       bool
 	MaxTime           time.Duration
 	CheckpointEvery   int
 	KeepLast          int    // checkpoints kept (newest)
