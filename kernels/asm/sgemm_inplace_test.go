@@ -1,7 +1,6 @@
 package asm
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -102,19 +101,7 @@ func TestSgemmInPlaceAParallel(t *testing.T) {
 			{m: 1000, n: 100, k: 70, alpha: 0.75, beta: -1.5, transB: true, off: 3}, // split m
 			{m: 37, n: 2100, k: 30, alpha: 1, beta: 0.5, ldExtra: 2},                // packed whole, in place split
 		} {
-			if tc.m*tc.n*tc.k < parallelMin {
-				t.Fatalf("case %v is below parallelMin and would not test the split", tc)
-			}
-			a, b, c := tc.operands(rng, uniform(rng))
-			want := c.clone()
-			SgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
-			tol := gemmTolerance(tc, a, b, c, false)
-			for _, th := range []int{1, 2, 3} {
-				SetThreads(th)
-				got := c.clone()
-				Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, got.win(), got.ld)
-				checkAgainst(t, fmt.Sprintf("threads=%d", th), tc, got, want, tol)
-			}
+			checkThreadSplits(t, rng, tc)
 		}
 	})
 }

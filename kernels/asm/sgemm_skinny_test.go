@@ -133,19 +133,7 @@ func TestSgemmRankParallel(t *testing.T) {
 			{m: 300, n: 96, k: 80, alpha: 0.75, beta: 0, transB: true, ldExtra: 1},  // widest skinny
 			{m: 300, n: 97, k: 80, alpha: 0.75, beta: 0, transB: false, ldExtra: 1}, // packed again
 		} {
-			if tc.m*tc.n*tc.k < parallelMin {
-				t.Fatalf("case %v is below parallelMin and would not test the split", tc)
-			}
-			a, b, c := tc.operands(rng, uniform(rng))
-			want := c.clone()
-			SgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
-			tol := gemmTolerance(tc, a, b, c, false)
-			for _, th := range []int{1, 2, 3} {
-				SetThreads(th)
-				got := c.clone()
-				Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, got.win(), got.ld)
-				checkAgainst(t, fmt.Sprintf("threads=%d", th), tc, got, want, tol)
-			}
+			checkThreadSplits(t, rng, tc)
 		}
 	})
 }
@@ -218,5 +206,25 @@ func BenchmarkSkinnyLoRA(b *testing.B) {
 				b.ReportMetric(float64(c.flops)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
 		}
+	}
+}
+
+// checkThreadSplits runs Sgemm on tc with 1, 2 and 3 threads (tc must be
+// above parallelMin, so that the product is really split) and checks each
+// against the reference.
+func checkThreadSplits(t *testing.T, rng *rand.Rand, tc gemmCase) {
+	t.Helper()
+	if tc.m*tc.n*tc.k < parallelMin {
+		t.Fatalf("case %v is below parallelMin and would not test the split", tc)
+	}
+	a, b, c := tc.operands(rng, uniform(rng))
+	want := c.clone()
+	SgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
+	tol := gemmTolerance(tc, a, b, c, false)
+	for _, th := range []int{1, 2, 3} {
+		SetThreads(th)
+		got := c.clone()
+		Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, got.win(), got.ld)
+		checkAgainst(t, fmt.Sprintf("threads=%d", th), tc, got, want, tol)
 	}
 }
