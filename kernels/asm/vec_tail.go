@@ -1,3 +1,5 @@
+//go:build (amd64 || arm64) && !purego
+
 package asm
 
 // vecBlocks holds assembly routines that process only the first
