@@ -19,7 +19,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 results=${2:-$tmp/results.jsonl}
 : >"$results"
-go build -o "$tmp/lorabench" ./bench/cmd/lorabench
+go build -o "$tmp/lorabench" ./internal/cmd/lorabench
 # The random-weight SmolLM2-shaped folder is made once (outside any timing)
 # and reused from the system's temp folder.
 for r in $(seq "$rounds"); do

@@ -11,13 +11,15 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/ftune/ftune/quant/nf4"
+
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/internal/safetensors"
 	"github.com/ftune/ftune/kernels/asm"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/optim"
 	"github.com/ftune/ftune/tensor"
-	"github.com/ftune/ftune/train/optim"
 )
 
 // Shape is a Llama-architecture model shape and the batch it is trained
@@ -73,7 +75,7 @@ func RunLoRA(r LoRARun) (LoRAResult, error) {
 	opt := nn.LoadOptions{KeepBF16: true}
 	quant := "f32"
 	if r.NF4 {
-		opt.Quantize = lora.NF4Quantizer(tensor.CPUDefault())
+		opt.Quantize = nf4.Quantizer(tensor.CPUDefault())
 		quant = "nf4"
 	}
 	m, err := nn.Load(r.ModelDir, opt)

@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 
+	"github.com/ftune/ftune/quant/nf4"
+
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/nn"
@@ -15,7 +17,7 @@ import (
 // 4-bit weights are expanded inside the GEMM, nothing else changes), and
 // LoRA gradients flow through the NF4 base.
 func TestQLoRAMatchesDequantizedBase(t *testing.T) {
-	q, err := nn.Load(fixture, nn.LoadOptions{Quantize: NF4Quantizer(tensor.CPUDefault())})
+	q, err := nn.Load(fixture, nn.LoadOptions{Quantize: nf4.Quantizer(tensor.CPUDefault())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
-	cudabackend "github.com/ftune/ftune/tensor/cuda"
+	"github.com/ftune/ftune/tensor/cudabackend"
 )
 
 // TestParityCUDA is TestParity on the GPU: each fixture is loaded onto the

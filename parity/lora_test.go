@@ -10,8 +10,8 @@ import (
 	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/optim"
 	"github.com/ftune/ftune/tensor"
-	"github.com/ftune/ftune/train/optim"
 )
 
 // LoRA tolerances, from the issue: gradients 1e-3 relative per tensor (as

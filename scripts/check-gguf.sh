@@ -11,7 +11,7 @@
 #                                          adapter, then check them all
 #
 # For each file it prints gguf-py's view (metadata, tensor table) and fails
-# when it disagrees with ftune's reader (lora/gguf/ggufcheck dump) on keys,
+# when it disagrees with ftune's reader (internal/cmd/ggufcheck dump) on keys,
 # types, tensor names/types/shapes/offsets or dequantized values. With
 # --tiny, the F16/Q8_0/Q4_0 files must also be byte-identical to gguf-py's
 # quantization of the F32 export.
@@ -64,7 +64,7 @@ echo "check-gguf: gguf-py of llama.cpp $(cat "$cache/llama.cpp/COMMIT") (node-ll
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-(cd "$root" && go build -o "$work/ggufcheck" ./lora/gguf/ggufcheck)
+(cd "$root" && go build -o "$work/ggufcheck" ./internal/cmd/ggufcheck)
 
 ref=""
 files=("$@")

@@ -13,7 +13,7 @@
 #                                 and run the benchmark. Tables and logs go to
 #                                 $OUT (default ./gpucheck-out): at most 8 files.
 #                                 After the kernel tests it runs the tensor
-#                                 backend's tests (tensor/cuda: the shared
+#                                 backend's tests (tensor/cudabackend: the shared
 #                                 conformance suite and its own checks) and
 #                                 TestParityCUDA (parity/), logged together in
 #                                 $OUT/backend.log.
@@ -37,8 +37,8 @@ build() {
 	mkdir -p "$BIN"
 	grep -qx "/$BIN/" .git/info/exclude 2>/dev/null || echo "/$BIN/" >>.git/info/exclude
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go test -c -ldflags="-s -w" -o "$BIN/cuda.test" ./kernels/cuda
-	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -o "$BIN/cudabench" ./kernels/cuda/cudabench
-	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go test -c -ldflags="-s -w" -o "$BIN/tensorcuda.test" ./tensor/cuda
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -o "$BIN/cudabench" ./internal/cmd/cudabench
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go test -c -ldflags="-s -w" -o "$BIN/tensorcuda.test" ./tensor/cudabackend
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go test -c -ldflags="-s -w" -o "$BIN/parity.test" ./parity
 	# Test binaries are stripped (-s -w: no symbol table or DWARF; panics
 	# still name functions) so the carried folder stays well under the
@@ -89,11 +89,11 @@ device() {
 	echo "== conformance (worst check per kernel)"
 	cat "$OUT/conformance-summary.md"
 
-	echo "== tensor backend (tensor/cuda) and TestParityCUDA"
+	echo "== tensor backend (tensor/cudabackend) and TestParityCUDA"
 	local brc=0
 	: >"$OUT/backend.log"
-	for name in $(cd tensor/cuda && "../../$BIN/tensorcuda.test" -test.list '.*'); do
-		(cd tensor/cuda && timeout 150 "../../$BIN/tensorcuda.test" -test.run "^$name\$" -test.v -test.count=1 -test.timeout=140s) >>"$OUT/backend.log" 2>&1 || brc=1
+	for name in $(cd tensor/cudabackend && "../../$BIN/tensorcuda.test" -test.list '.*'); do
+		(cd tensor/cudabackend && timeout 150 "../../$BIN/tensorcuda.test" -test.run "^$name\$" -test.v -test.count=1 -test.timeout=140s) >>"$OUT/backend.log" 2>&1 || brc=1
 	done
 	(cd parity && timeout 150 "../$BIN/parity.test" -test.run '^TestParityCUDA$' -test.v -test.count=1 -test.timeout=140s) >>"$OUT/backend.log" 2>&1 || brc=1
 	grep -E '^\s*--- (FAIL|SKIP)|^(FAIL|panic)|worst relative error|relative error .* >|attention .* (fast|backward)|device allocator' "$OUT/backend.log" | head -60
@@ -151,9 +151,9 @@ PY
 		if [ "${GPUCHECK_SAN_BACKEND:-0}" = 1 ]; then
 			# The tensor backend's conformance suite under memcheck: catches an
 			# offset or size the backend computes wrongly for a kernel.
-			(cd tensor/cuda && timeout "${SAN_TIMEOUT:-80}" "$cs" --tool memcheck --error-exitcode 3 --print-limit 20 "../../$BIN/tensorcuda.test" -test.run '^TestConformance$' -test.count=1) >"$OUT/san-backend.tmp" 2>&1
+			(cd tensor/cudabackend && timeout "${SAN_TIMEOUT:-80}" "$cs" --tool memcheck --error-exitcode 3 --print-limit 20 "../../$BIN/tensorcuda.test" -test.run '^TestConformance$' -test.count=1) >"$OUT/san-backend.tmp" 2>&1
 			local src=$?
-			echo "memcheck tensor/cuda TestConformance rc=$src: $(grep -E 'ERROR SUMMARY' "$OUT/san-backend.tmp" | tail -1) ($((SECONDS - t0)) s)"
+			echo "memcheck tensor/cudabackend TestConformance rc=$src: $(grep -E 'ERROR SUMMARY' "$OUT/san-backend.tmp" | tail -1) ($((SECONDS - t0)) s)"
 			grep -E '^--- FAIL|=========' "$OUT/san-backend.tmp" | head -20
 			cat "$OUT/san-backend.tmp" >>"$OUT/sanitizer.log"
 			rm -f "$OUT/san-backend.tmp"

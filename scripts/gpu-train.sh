@@ -15,7 +15,7 @@ build() {
 	set -e
 	mkdir -p "$BIN"
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -ldflags="-s -w" -o "$BIN/ftune" ./cmd/ftune
-	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -ldflags="-s -w" -o "$BIN/gpulora" ./bench/cmd/gpulora
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -ldflags="-s -w" -o "$BIN/gpulora" ./internal/cmd/gpulora
 	# Compressed, the binaries fit beside the working tree in the device
 	# tool's 64 MiB; device() unpacks them.
 	gzip -9 -f "$BIN/ftune" "$BIN/gpulora"

@@ -33,6 +33,6 @@ fuzz ./internal/safetensors FuzzParseHeader
 for target in $(go test -list 'Fuzz.*' ./data/format 2>/dev/null | grep ^Fuzz); do fuzz ./data/format "$target" 5s; done
 for target in $(go test -list 'Fuzz.*' ./data/tokenizer 2>/dev/null | grep ^Fuzz); do fuzz ./data/tokenizer "$target" 5s; done
 for target in $(go test -list 'Fuzz.*' ./data/chat 2>/dev/null | grep ^Fuzz); do fuzz ./data/chat "$target" 5s; done
-for target in $(go test -list 'Fuzz.*' ./lora/gguf 2>/dev/null | grep ^Fuzz); do fuzz ./lora/gguf "$target" 5s; done
+for target in $(go test -list 'Fuzz.*' ./export/gguf 2>/dev/null | grep ^Fuzz); do fuzz ./export/gguf "$target" 5s; done
 
 echo "== suite wall time: $(( $(date +%s) - start )) s"

@@ -14,8 +14,8 @@ import (
 
 	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/internal/safetensors"
+	"github.com/ftune/ftune/optim"
 	"github.com/ftune/ftune/tensor"
-	"github.com/ftune/ftune/train/optim"
 )
 
 // A checkpoint is a folder step-NNNNNNNN holding params.safetensors (the

@@ -3,5 +3,5 @@
 // global-norm clipping, learning-rate schedules, validation, callbacks
 // (checkpointing, early stopping, learning-rate and throughput monitors, a
 // loss-spike/NaN guard, a timer) and checkpoints that resume bit-exactly.
-// Optimizers and schedules live in train/optim.
+// Optimizers and schedules live in optim.
 package train

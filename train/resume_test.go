@@ -7,8 +7,8 @@ import (
 
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/optim"
 	"github.com/ftune/ftune/train"
-	"github.com/ftune/ftune/train/optim"
 )
 
 const fixture = "../testdata/fixtures/llama-tiny"

@@ -11,8 +11,8 @@ import (
 
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/optim"
 	"github.com/ftune/ftune/tensor"
-	"github.com/ftune/ftune/train/optim"
 )
 
 // Optimizer is what the trainer needs of train/optim's AdamW and SGD.

@@ -12,7 +12,7 @@ import (
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/data/subject"
 	"github.com/ftune/ftune/nn"
-	"github.com/ftune/ftune/train/recipe"
+	"github.com/ftune/ftune/recipe"
 )
 
 func newDataCmd() *cobra.Command {

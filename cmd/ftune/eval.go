@@ -3,8 +3,8 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/ftune/ftune/train/config"
-	"github.com/ftune/ftune/train/recipe"
+	"github.com/ftune/ftune/config"
+	"github.com/ftune/ftune/recipe"
 )
 
 func newEvalCmd() *cobra.Command {

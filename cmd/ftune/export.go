@@ -6,9 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ftune/ftune/export"
+	"github.com/ftune/ftune/export/gguf"
 	"github.com/ftune/ftune/lora"
-	"github.com/ftune/ftune/lora/export"
-	"github.com/ftune/ftune/lora/gguf"
 )
 
 func newExportCmd() *cobra.Command {

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/internal/fsutil"
-	"github.com/ftune/ftune/train/config"
 )
 
 func newInitCmd() *cobra.Command {

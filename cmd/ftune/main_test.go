@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ftune/ftune/train/config"
-	"github.com/ftune/ftune/train/recipe"
+	"github.com/ftune/ftune/config"
+	"github.com/ftune/ftune/recipe"
 )
 
 func run(t *testing.T, args ...string) (string, error) {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ftune/ftune/train/track"
+	"github.com/ftune/ftune/track"
 )
 
 func newRunsCmd() *cobra.Command {

@@ -10,8 +10,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ftune/ftune/assets"
-	"github.com/ftune/ftune/train/config"
-	"github.com/ftune/ftune/train/recipe"
+	"github.com/ftune/ftune/config"
+	"github.com/ftune/ftune/recipe"
 )
 
 // trainFlags are the command-line shortcuts for common config keys.

@@ -18,5 +18,5 @@
 // temperature sampling, deterministically from a seed.
 //
 // The bundled quiz subjects under assets/data/subjects are made by
-// subject/quizgen (go run ./data/subject/cmd/gen-quiz).
+// subject/quizgen (go run ./internal/cmd/gen-quiz).
 package subject

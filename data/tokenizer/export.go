@@ -2,7 +2,7 @@ package tokenizer
 
 import "sort"
 
-// This file gives exporters (lora/gguf) read access to the vocabulary as
+// This file gives exporters (export/gguf) read access to the vocabulary as
 // other runtimes need it: llama.cpp's GGUF stores the token list, the merges
 // and the pre-tokenizer's regular expressions rather than a tokenizer.json.
 

@@ -32,29 +32,44 @@ var layers = []layer{
 	// diagram): a leaf that holds files, so it sits at the bottom with
 	// internal (it may use internal/fsutil) and anything may import it.
 	{name: "assets", rank: 0, only: []string{"internal"}},
-	// assets holds embedded files (default model and datasets) and imports
-	// nothing of ours but internal.
-	{name: "assets", rank: 0, only: []string{"internal"}},
 	{name: "tensor", rank: 1},
 	{name: "autograd", rank: 2},
 	{name: "data", rank: 3, only: []string{"internal"}},
+	// quant holds base-weight quantization (NF4): formats over tensors,
+	// below the models that load through it.
+	{name: "quant", rank: 3},
 	{name: "nn", rank: 4},
 	{name: "lora", rank: 5},
-	{name: "train", rank: 6},
-	{name: "bench", rank: 7},
-	{name: "cmd/ftune", rank: 8},
+	// export writes models out (merged Hugging Face folders, GGUF).
+	{name: "export", rank: 6},
+	// config (the run file schema), optim (optimizers and schedules) and
+	// track (run folders) do not depend on the trainer or on each other;
+	// they rank below it so that train and recipe may use them.
+	{name: "config", rank: 6, only: []string{"internal"}},
+	{name: "optim", rank: 6, only: []string{"internal"}},
+	{name: "track", rank: 6, only: []string{"internal"}},
+	{name: "train", rank: 7},
+	// recipe is the application layer: a whole run from options.
+	{name: "recipe", rank: 8},
+	// "" is the root package ftune, the API that programs embed.
+	{name: "", rank: 9},
+	{name: "bench", rank: 9},
+	{name: "cmd/ftune", rank: 10},
+	// internal/cmd holds developers' tools (benchmarks, checkers,
+	// generators); they may use anything below the CLI.
+	{name: "internal/cmd", rank: 10},
 	// parity holds only end-to-end tests against the Python golden outputs;
 	// its doc.go puts it on top so its tests may use every package.
-	{name: "parity", rank: 9},
+	{name: "parity", rank: 11},
 }
 
 // groupOf maps a module-relative package path to its layer group: the top
 // folder, or the top two for kernels/ and cmd/, whose subfolders are
 // separate groups. Subpackages belong to their folder's group
-// (data/tokenizer is data, train/optim is train).
+// (data/tokenizer is data, train/optim would be train).
 func groupOf(rel string) string {
 	parts := strings.Split(rel, "/")
-	if (parts[0] == "kernels" || parts[0] == "cmd") && len(parts) > 1 {
+	if (parts[0] == "kernels" || parts[0] == "cmd") && len(parts) > 1 || parts[0] == "internal" && len(parts) > 1 && parts[1] == "cmd" {
 		return parts[0] + "/" + parts[1]
 	}
 	return parts[0]
@@ -240,11 +255,11 @@ func TestCheckLayersSynthetic(t *testing.T) {
 		{ImportPath: m + "/bench", Imports: []string{m + "/train/optim", m + "/cmd/ftune"}},
 		{ImportPath: m + "/cmd/ftune", Imports: []string{m + "/bench", m + "/train", m + "/data/chat", m + "/internal/fsutil"}},
 		{ImportPath: m + "/tools/gen", Imports: []string{m + "/tensor"}},
-		{ImportPath: m, Imports: nil},
+		{ImportPath: m, Imports: []string{m + "/recipe", m + "/cmd/ftune"}},
 		{ImportPath: "other.org/mod/tensor", Imports: []string{m + "/cmd/ftune"}}, // not ours
 	}
 	want := [][2]string{
-		{m, ""},
+		{m, m + "/cmd/ftune"},
 		{m + "/autograd", m + "/data"},
 		{m + "/bench", m + "/cmd/ftune"},
 		{m + "/data/chat", m + "/autograd"},
@@ -278,6 +293,8 @@ func TestGroupOf(t *testing.T) {
 	for rel, want := range map[string]string{
 		"data/tokenizer":        "data",
 		"train/optim":           "train",
+		"internal/cmd/gpulora":  "internal/cmd",
+		"":                      "",
 		"kernels/cuda/ptx":      "kernels/cuda",
 		"kernels/asm":           "kernels/asm",
 		"cmd/ftune/internal/ui": "cmd/ftune",

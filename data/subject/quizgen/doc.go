@@ -8,5 +8,5 @@
 // not use for it. Output is a deterministic function of the quiz files and
 // the seed; TestBundledFilesAreGenerated keeps the committed files in step.
 //
-// Regenerate with: go run ./data/subject/cmd/gen-quiz
+// Regenerate with: go run ./internal/cmd/gen-quiz
 package quizgen

@@ -62,7 +62,7 @@ func TestReadRecords(t *testing.T) {
 }
 
 // TestBundledFilesAreGenerated fails when assets/data/subjects differs
-// from what the generator makes: rerun go run ./data/subject/cmd/gen-quiz.
+// from what the generator makes: rerun go run ./internal/cmd/gen-quiz.
 func TestBundledFilesAreGenerated(t *testing.T) {
 	files, err := Generate(os.DirFS(quizDir), DefaultSeed)
 	if err != nil {
@@ -89,7 +89,7 @@ func TestBundledFilesAreGenerated(t *testing.T) {
 			continue
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from the generator's output: run go run ./data/subject/cmd/gen-quiz", name)
+			t.Errorf("%s differs from the generator's output: run go run ./internal/cmd/gen-quiz", name)
 		}
 	}
 	sort.Strings(onDisk)

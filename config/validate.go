@@ -1,0 +1,205 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Accepted names. They mirror data/format, data/chat, optim and
+// quant/nf4 rather than importing them, so that this package reads a run
+// file without loading the engine; the CLI's end-to-end test catches a
+// name one side accepts and the other does not.
+var (
+	dtypes      = []string{"auto", "f32", "bf16", "f16"}
+	formats     = []string{"auto", "jsonl", "json", "csv", "parquet", "text"}
+	shapes      = []string{"auto", "alpaca", "chat", "sharegpt", "completion", "input_output"}
+	templates   = []string{"auto", "chatml", "llama3", "llama2", "mistral", "alpaca"}
+	mixings     = []string{"proportional", "uniform", "weights"}
+	optimizers  = []string{"adamw", "sgd"}
+	schedules   = []string{"constant", "constant_with_warmup", "linear", "cosine"}
+	modes       = []string{"min", "max"}
+	adapterSets = []string{"shared", "per-subject"}
+	quantTypes  = []string{"nf4"}
+	blockSizes  = []int{32, 64, 128, 256, 512, 1024, 2048, 4096}
+	deviceRE    = regexp.MustCompile(`^(auto|cpu|cuda(:[0-9]+)?)$`)
+	runNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
+	validations = []string{"val/"}
+)
+
+type validator struct {
+	cfg  *RunConfig
+	errs ErrorList
+}
+
+// checkPair records a conflict between two settings against the one the
+// user wrote (a or, when a is a default, b): that is the line to look at.
+func (v *validator) checkPair(ok bool, a, b, format string, args ...any) {
+	path := a
+	if v.cfg.Where(a) == "default" && v.cfg.Where(b) != "default" {
+		path = b
+	}
+	v.check(ok, path, format, args...)
+}
+
+// check records msg against path when ok is false.
+func (v *validator) check(ok bool, path, format string, args ...any) {
+	if !ok {
+		v.errs = append(v.errs, &FieldError{Where: v.cfg.Where(path), Path: path, Msg: fmt.Sprintf(format, args...), Kind: ErrInvalid})
+	}
+}
+
+func (v *validator) oneOf(val, path string, allowed []string) {
+	if slices.Contains(allowed, val) {
+		return
+	}
+	msg := fmt.Sprintf("%q is not one of %s", val, strings.Join(allowed, ", "))
+	if s := suggest(val, "", allowed); s != "" && !strings.Contains(s, ".") {
+		msg += didYouMean(s)
+	}
+	v.check(false, path, "%s", msg)
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// Validate checks ranges and combinations. Every problem is reported, each
+// with the file:line (or --set) its value came from.
+func (c *RunConfig) Validate() error {
+	v := &validator{cfg: c}
+	m, d, t := &c.Model, &c.Data, &c.Training
+
+	v.check(m.Path != "", "model.path", "must name a model folder or tiny-base")
+	v.oneOf(m.DType, "model.dtype", dtypes)
+
+	v.checkPair(d.Root == "" || len(d.Files) == 0, "data.files", "data.root", "set data.root or data.files, not both")
+	v.oneOf(d.Format, "data.format", formats)
+	v.oneOf(d.Shape, "data.shape", shapes)
+	if !isTemplateFile(d.Template) {
+		v.oneOf(d.Template, "data.template", templates)
+	}
+	v.check(d.MaxLength > 0, "data.max_length", "must be > 0, got %d", d.MaxLength)
+	v.check(d.ValSplit >= 0 && d.ValSplit < 1, "data.val_split", "must be in [0, 1), got %v", d.ValSplit)
+	v.oneOf(d.Mixing, "data.mixing", mixings)
+	for i, s := range d.Subjects {
+		v.check(s != "", "data.subjects", "entry %d is empty", i)
+		v.check(!slices.Contains(d.Subjects[:i], s), "data.subjects", "%q is listed twice", s)
+	}
+	if d.Mixing == "weights" {
+		v.check(len(d.Weights) > 0, "data.weights", "mixing: weights needs a weight per subject")
+		sum := 0.0
+		for _, s := range slices.Sorted(maps.Keys(d.Weights)) {
+			w := d.Weights[s]
+			v.check(w >= 0 && finite(w), "data.weights."+s, "must be a finite number >= 0, got %v", w)
+			v.check(len(d.Subjects) == 0 || slices.Contains(d.Subjects, s), "data.weights."+s, "subject %q is not in data.subjects", s)
+			sum += w
+		}
+		v.check(len(d.Weights) == 0 || sum > 0, "data.weights", "weights sum to 0")
+	} else {
+		v.check(len(d.Weights) == 0, "data.weights", "are only used with mixing: weights (mixing is %s)", d.Mixing)
+	}
+
+	lo := &t.LoRA
+	v.check(lo.R > 0, "training.lora.r", "must be > 0, got %d", lo.R)
+	v.check(lo.Alpha > 0 && finite(lo.Alpha), "training.lora.alpha", "must be > 0, got %v", lo.Alpha)
+	v.check(lo.Dropout >= 0 && lo.Dropout < 1, "training.lora.dropout", "must be in [0, 1), got %v", lo.Dropout)
+	v.check(len(lo.Targets) > 0, "training.lora.targets", "must name at least one module (or all-linear)")
+	for _, s := range lo.Targets {
+		v.check(strings.TrimSpace(s) != "", "training.lora.targets", "has an empty module name")
+	}
+
+	q := &t.Quantization
+	v.oneOf(q.Type, "training.quantization.type", quantTypes)
+	v.check(slices.Contains(blockSizes, q.BlockSize), "training.quantization.block_size", "must be one of %v, got %d", blockSizes, q.BlockSize)
+
+	o := &t.Optimizer
+	v.oneOf(o.Name, "training.optimizer.name", optimizers)
+	v.check(o.LR > 0 && finite(o.LR), "training.optimizer.lr", "must be > 0, got %v", o.LR)
+	v.check(len(o.Betas) == 2, "training.optimizer.betas", "want two values [beta1, beta2], got %d", len(o.Betas))
+	if len(o.Betas) == 2 {
+		for i, b := range o.Betas {
+			v.check(b >= 0 && b < 1, "training.optimizer.betas", "beta%d must be in [0, 1), got %v", i+1, b)
+		}
+	}
+	v.check(o.Eps >= 0 && finite(o.Eps), "training.optimizer.eps", "must be >= 0, got %v", o.Eps)
+	v.check(o.WeightDecay >= 0 && finite(o.WeightDecay), "training.optimizer.weight_decay", "must be >= 0, got %v", o.WeightDecay)
+	v.check(o.Momentum >= 0 && o.Momentum < 1, "training.optimizer.momentum", "must be in [0, 1), got %v", o.Momentum)
+
+	v.oneOf(t.Adapters, "training.adapters", adapterSets)
+	v.check(t.NEFTuneAlpha >= 0 && finite(t.NEFTuneAlpha), "training.neftune_alpha", "must be >= 0 (0 = off), got %v", t.NEFTuneAlpha)
+	s := &t.Schedule
+	v.oneOf(s.Name, "training.schedule.name", schedules)
+	v.check(s.WarmupSteps >= 0, "training.schedule.warmup_steps", "must be >= 0, got %d", s.WarmupSteps)
+	// The default warmup is scaled down for short runs by the caller; only a
+	// warmup the user wrote is held against max_steps.
+	warmupSet := c.Where("training.schedule.warmup_steps") != "default"
+	v.checkPair(t.MaxSteps == 0 || s.WarmupSteps <= t.MaxSteps || !warmupSet, "training.schedule.warmup_steps", "training.max_steps",
+		"%d warmup steps exceed training.max_steps (%d)", s.WarmupSteps, t.MaxSteps)
+
+	v.check(t.BatchSize > 0, "training.batch_size", "must be > 0, got %d", t.BatchSize)
+	v.check(t.GradAccum >= 1, "training.grad_accum", "must be >= 1, got %d", t.GradAccum)
+	v.check(t.MaxSteps >= 0, "training.max_steps", "must be >= 0, got %d", t.MaxSteps)
+	v.check(t.MaxEpochs >= 0, "training.max_epochs", "must be >= 0, got %d", t.MaxEpochs)
+	v.check(t.MaxSteps > 0 || t.MaxEpochs > 0, "training.max_steps", "set max_steps or max_epochs (both are 0)")
+	v.check(t.MaxTime >= 0, "training.max_time", "must be >= 0, got %v", t.MaxTime)
+	v.check(t.ClipNorm >= 0 && finite(t.ClipNorm), "training.clip_norm", "must be >= 0 (0 = off), got %v", t.ClipNorm)
+	v.check(t.SpikeFactor == 0 || t.SpikeFactor > 1, "training.spike_factor", "must be 0 (off) or > 1, got %v", t.SpikeFactor)
+	v.check(t.LogEvery >= 1, "training.log_every", "must be >= 1, got %d", t.LogEvery)
+	v.check(deviceRE.MatchString(t.Device), "training.device", "%q is not auto, cpu, cuda or cuda:N", t.Device)
+
+	e := &t.Eval
+	v.check(e.Every >= 0, "training.eval.every", "must be >= 0, got %d", e.Every)
+	v.check(e.MaxBatches >= 0, "training.eval.max_batches", "must be >= 0, got %d", e.MaxBatches)
+	g := &e.Generation
+	v.check(g.Questions >= 0, "training.eval.generation.questions", "must be >= 0, got %d", g.Questions)
+	v.check(g.Questions == 0 || g.MaxNewTokens > 0, "training.eval.generation.max_new_tokens", "must be > 0 when questions are asked, got %d", g.MaxNewTokens)
+	v.check(g.Samples >= 0, "training.eval.generation.samples", "must be >= 0, got %d", g.Samples)
+	v.checkPair(g.Samples <= max(g.Questions, 0), "training.eval.generation.samples", "training.eval.generation.questions",
+		"%d samples exceed the %d questions asked", g.Samples, g.Questions)
+
+	hasVal := d.ValSplit > 0
+	ck := &t.Checkpointing
+	v.check(ck.Every >= 0, "training.checkpointing.every", "must be >= 0, got %d", ck.Every)
+	v.check(ck.KeepLast >= 0, "training.checkpointing.keep_last", "must be >= 0 (0 = all), got %d", ck.KeepLast)
+	v.check(ck.TopK >= 0, "training.checkpointing.top_k", "must be >= 0, got %d", ck.TopK)
+	v.checkPair(ck.TopK == 0 || ck.Monitor != "", "training.checkpointing.top_k", "training.checkpointing.monitor", "top_k %d needs training.checkpointing.monitor (e.g. val/loss)", ck.TopK)
+	v.oneOf(ck.Mode, "training.checkpointing.mode", modes)
+	v.monitor(ck.Monitor, "training.checkpointing.monitor", hasVal)
+
+	es := &t.EarlyStopping
+	v.oneOf(es.Mode, "training.early_stopping.mode", modes)
+	v.check(es.MinDelta >= 0 && finite(es.MinDelta), "training.early_stopping.min_delta", "must be >= 0, got %v", es.MinDelta)
+	if es.Enabled {
+		v.check(es.Patience > 0, "training.early_stopping.patience", "must be > 0, got %d", es.Patience)
+		v.check(es.Monitor != "", "training.early_stopping.monitor", "early stopping needs a metric to watch (e.g. val/loss)")
+		v.monitor(es.Monitor, "training.early_stopping.monitor", hasVal)
+	}
+
+	tr := &t.Tracking
+	v.check(tr.OutputDir != "", "training.tracking.output_dir", "must not be empty")
+	v.check(tr.RunName == "" || runNameRE.MatchString(tr.RunName), "training.tracking.run_name",
+		"%q must be a plain folder name (letters, digits, . _ + -)", tr.RunName)
+
+	return v.errs.err()
+}
+
+// monitor checks a monitored metric: validation metrics need held-out data.
+func (v *validator) monitor(metric, path string, hasVal bool) {
+	if metric == "" {
+		return
+	}
+	isVal := false
+	for _, p := range validations {
+		isVal = isVal || strings.HasPrefix(metric, p)
+	}
+	v.check(isVal || strings.HasPrefix(metric, "train/"), path, "%q is not a metric name (val/... or train/..., e.g. val/loss)", metric)
+	v.checkPair(!isVal || hasVal, path, "data.val_split", "%s is computed on validation data, but data.val_split is 0 (set val_split > 0, or %s: \"\")", metric, lastElem(path))
+}
+
+// isTemplateFile says a template names a file rather than a built-in.
+func isTemplateFile(s string) bool {
+	return strings.HasSuffix(s, ".jinja") || strings.HasSuffix(s, ".j2") || strings.ContainsRune(s, filepath.Separator) || strings.ContainsRune(s, '/')
+}

@@ -1,0 +1,18 @@
+// Package export writes fine-tuned models out of ftune: MergedHF makes a
+// Hugging Face folder with a LoRA adapter merged into the base weights,
+// which transformers (and nn.Load) load like the base. GGUF files for
+// llama.cpp are in package export/gguf, which reads its weights through this
+// package's Source.
+//
+// The merge is done on a copy, one tensor at a time, in float32: W + s·B·A
+// is rounded once to the dtype the base file stores that tensor in (bf16
+// round-to-nearest-even, as torch's .to(torch.bfloat16)). The model is not
+// changed, so an NF4 (QLoRA) base can be exported: its weights are
+// dequantized first, and the result's notes say so, since the NF4 error
+// stays in the merged weights. Tied embeddings are written once, as
+// model.embed_tokens.weight, as transformers saves them.
+//
+// The folder is written under a temporary name beside the target and
+// renamed into place; a target that is not empty and not a model folder is
+// refused rather than replaced.
+package export

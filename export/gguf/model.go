@@ -1,0 +1,243 @@
+package gguf
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/ftune/ftune/data/tokenizer"
+	"github.com/ftune/ftune/export"
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
+)
+
+// QuantizationVersion is general.quantization_version (GGML_QNT_VERSION).
+const QuantizationVersion = 2
+
+// Options control WriteModelWith.
+type Options struct {
+	// Name is general.name; "" uses the output file's base name.
+	Name string
+	// ChatTemplate is tokenizer.chat_template (Jinja); "" writes none.
+	ChatTemplate string
+	// FileType is the type of the 2-D weights (F32, F16, BF16, Q8_0, Q4_0).
+	FileType FileType
+	// Adapter, when set, is merged into the weights as they are written
+	// (the model itself is not changed; an NF4 base is dequantized per
+	// tensor first).
+	Adapter *lora.Adapter
+}
+
+// WriteModel writes m as a llama.cpp model file: weights of file type
+// ftype, hyperparameters, RoPE settings and the tokenizer.
+func WriteModel(path string, m *nn.Model, tok *tokenizer.Tokenizer, chatTemplate string, ftype FileType) error {
+	return WriteModelWith(path, m, tok, Options{ChatTemplate: chatTemplate, FileType: ftype})
+}
+
+// WriteModelWith is WriteModel with every option. The file is written
+// atomically.
+//
+// Tensor types follow convert_hf_to_gguf.py: 1-D tensors (norms, biases,
+// rope_freqs) are F32; 2-D weights take the file type, except a weight
+// whose rows do not fill whole quantization blocks, which falls back to F16
+// as the converter's does.
+func WriteModelWith(path string, m *nn.Model, tok *tokenizer.Tokenizer, opt Options) error {
+	if tok == nil {
+		return fmt.Errorf("gguf: %s: no tokenizer: llama.cpp cannot load a model file without one", path)
+	}
+	b, err := BuildModel(m, tok, opt, strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)))
+	if err != nil {
+		return err
+	}
+	if err := b.WriteFile(path); err != nil {
+		return fmt.Errorf("gguf: %w", err)
+	}
+	return nil
+}
+
+// BuildModel prepares the file WriteModelWith writes; name is the default
+// general.name. A nil tok writes no tokenizer keys (for tests of the
+// weights alone: llama.cpp cannot load such a file).
+func BuildModel(m *nn.Model, tok *tokenizer.Tokenizer, opt Options, name string) (*Builder, error) {
+	c := m.Config
+	arch, permute, err := Architecture(c.ModelType)
+	if err != nil {
+		return nil, err
+	}
+	wtype, err := opt.FileType.TensorType()
+	if err != nil {
+		return nil, err
+	}
+	src, err := export.NewSource(m, opt.Adapter)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Name != "" {
+		name = opt.Name
+	}
+	b := NewBuilder(arch)
+	b.Set("general.type", "model")
+	b.Set("general.name", name)
+	if err := setHyperparameters(b, arch, c); err != nil {
+		return nil, err
+	}
+	b.Set("general.file_type", uint32(opt.FileType))
+	b.Set("general.quantization_version", uint32(QuantizationVersion))
+	if tok != nil {
+		if err := setVocab(b, tok, c, opt.ChatTemplate); err != nil {
+			return nil, err
+		}
+	}
+	if c.Rope.Type == "llama3" {
+		f := llama3RopeFactors(c)
+		if err := b.AddTensor("rope_freqs.weight", []int{len(f)}, F32, f); err != nil {
+			return nil, err
+		}
+	}
+	for _, hf := range orderedNames(src.Names()) {
+		gname, err := TensorName(hf)
+		if err != nil {
+			return nil, err
+		}
+		w, err := src.Float32(hf)
+		if err != nil {
+			return nil, err
+		}
+		shape := src.Shape(hf)
+		if permute {
+			heads := 0
+			switch {
+			case strings.HasSuffix(hf, ".q_proj.weight"), strings.HasSuffix(hf, ".q_proj.bias"):
+				heads = c.NumHeads
+			case strings.HasSuffix(hf, ".k_proj.weight"), strings.HasSuffix(hf, ".k_proj.bias"):
+				heads = c.NumKVHeads
+			}
+			if heads > 0 {
+				cols := 1
+				if len(shape) == 2 {
+					cols = shape[1]
+				}
+				if w, err = PermuteQK(w, heads, cols); err != nil {
+					return nil, fmt.Errorf("gguf: %s: %w", hf, err)
+				}
+			}
+		}
+		if err := b.AddTensor(gname, shape, typeFor(shape, wtype), w); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// typeFor picks a tensor's type in a file whose weights are wtype.
+func typeFor(shape []int, wtype TensorType) TensorType {
+	if len(shape) < 2 {
+		return F32
+	}
+	if v, _, _ := wtype.blockInfo(); shape[len(shape)-1]%v != 0 {
+		return F16
+	}
+	return wtype
+}
+
+// orderedNames sorts parameters as llama.cpp's files list them: the
+// embedding, the blocks in numeric order, then the final norm and head.
+func orderedNames(names []string) []string {
+	key := func(n string) (int, string) {
+		switch {
+		case n == "model.embed_tokens.weight":
+			return -1, n
+		case strings.HasPrefix(n, "model.layers."):
+			var i int
+			fmt.Sscanf(n, "model.layers.%d.", &i)
+			return i, n
+		}
+		return math.MaxInt, n
+	}
+	out := append([]string(nil), names...)
+	sort.Slice(out, func(i, j int) bool {
+		a, an := key(out[i])
+		b, bn := key(out[j])
+		if a != b {
+			return a < b
+		}
+		return an < bn
+	})
+	return out
+}
+
+// setHyperparameters writes the {arch}.* keys llama.cpp reads, with the
+// types the converter gives them (integers uint32, floats float32).
+func setHyperparameters(b *Builder, arch string, c nn.Config) error {
+	k := func(s string) string { return arch + "." + s }
+	b.Set(k("vocab_size"), uint32(c.VocabSize))
+	b.Set(k("context_length"), uint32(c.MaxPositions))
+	b.Set(k("embedding_length"), uint32(c.HiddenSize))
+	b.Set(k("block_count"), uint32(c.NumLayers))
+	b.Set(k("feed_forward_length"), uint32(c.IntermediateSize))
+	b.Set(k("attention.head_count"), uint32(c.NumHeads))
+	b.Set(k("attention.head_count_kv"), uint32(c.NumKVHeads))
+	b.Set(k("attention.layer_norm_rms_epsilon"), float32(c.RMSNormEps))
+	b.Set(k("attention.key_length"), uint32(c.HeadDim))
+	b.Set(k("attention.value_length"), uint32(c.HeadDim))
+	if c.PartialRotary != 0 && c.PartialRotary != 1 {
+		return fmt.Errorf("gguf: partial_rotary_factor %v: llama.cpp's %s rotates whole heads", c.PartialRotary, arch)
+	}
+	b.Set(k("rope.dimension_count"), uint32(c.HeadDim))
+	b.Set(k("rope.freq_base"), float32(c.Rope.Theta))
+	r := c.Rope
+	switch r.Type {
+	case "", "default":
+	case "linear":
+		b.Set(k("rope.scaling.type"), "linear")
+		b.Set(k("rope.scaling.factor"), float32(r.Factor))
+	case "yarn":
+		b.Set(k("rope.scaling.type"), "yarn")
+		b.Set(k("rope.scaling.factor"), float32(r.Factor))
+		b.Set(k("rope.scaling.original_context_length"), uint32(r.OriginalMaxPositions))
+		if r.AttentionFactor != 0 {
+			b.Set(k("rope.scaling.yarn_attn_factor"), float32(r.AttentionFactor))
+		}
+		if r.BetaFast != 0 {
+			b.Set(k("rope.scaling.yarn_beta_fast"), float32(r.BetaFast))
+		}
+		if r.BetaSlow != 0 {
+			b.Set(k("rope.scaling.yarn_beta_slow"), float32(r.BetaSlow))
+		}
+	case "llama3":
+		// Carried by the rope_freqs.weight tensor, as the converter does.
+	case "dynamic":
+		// Dynamic NTK changes nothing within max_position_embeddings; the
+		// converter writes no key for it either.
+	default:
+		return fmt.Errorf("gguf: rope_type %q has no llama.cpp equivalent for %s", r.Type, arch)
+	}
+	return nil
+}
+
+// llama3RopeFactors is the per-frequency divisor of Llama 3.1's RoPE
+// scaling, as convert_hf_to_gguf.py computes rope_freqs: 1 for short
+// wavelengths, factor for long ones, a smooth blend between.
+func llama3RopeFactors(c nn.Config) []float32 {
+	r := c.Rope
+	dim := c.HeadDim
+	old := float64(r.OriginalMaxPositions)
+	lowWave, highWave := old/r.LowFreqFactor, old/r.HighFreqFactor
+	out := make([]float32, dim/2)
+	for i := range out {
+		freq := 1 / math.Pow(r.Theta, float64(2*i)/float64(dim))
+		wave := 2 * math.Pi / freq
+		switch {
+		case wave < highWave:
+			out[i] = 1
+		case wave > lowWave:
+			out[i] = float32(r.Factor)
+		default:
+			smooth := (old/wave - r.LowFreqFactor) / (r.HighFreqFactor - r.LowFreqFactor)
+			out[i] = float32(1 / ((1-smooth)/r.Factor + smooth))
+		}
+	}
+	return out
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/ftune/ftune/data/tokenizer"
+	"github.com/ftune/ftune/export/gguf"
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "ggufcheck:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	switch {
+	case len(args) >= 2 && args[0] == "tiny":
+		model := filepath.Join("assets", "models", "tiny-base")
+		if len(args) > 2 {
+			model = args[2]
+		}
+		return tiny(args[1], model)
+	case len(args) == 2 && args[0] == "dump":
+		return dump(args[1])
+	case len(args) >= 2 && args[0] == "reference":
+		model := filepath.Join("assets", "models", "tiny-base")
+		if len(args) > 2 {
+			model = args[2]
+		}
+		if err := tiny(args[1], model); err != nil {
+			return err
+		}
+		return reference(args[1], model)
+	}
+	return fmt.Errorf("usage: ggufcheck tiny OUTDIR [MODELDIR] | ggufcheck dump FILE | ggufcheck reference OUTDIR [MODELDIR]")
+}
+
+func tiny(out, model string) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	m, err := nn.Load(model, nn.LoadOptions{})
+	if err != nil {
+		return err
+	}
+	tok, err := tokenizer.Load(model)
+	if err != nil {
+		return err
+	}
+	tmpl, _ := os.ReadFile(filepath.Join(model, "chat_template.jinja"))
+	for _, ft := range []gguf.FileType{gguf.FileF32, gguf.FileF16, gguf.FileQ8_0, gguf.FileQ4_0} {
+		p := filepath.Join(out, "tiny-"+ft.String()+".gguf")
+		if err := gguf.WriteModel(p, m, tok, string(tmpl), ft); err != nil {
+			return err
+		}
+		fmt.Println(p)
+	}
+	a, err := checkAdapter(m)
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(out, "tiny-lora-F16.gguf")
+	if err := gguf.WriteLoRA(p, m, a, gguf.FileF16); err != nil {
+		return err
+	}
+	fmt.Println(p)
+	return nil
+}
+
+// checkAdapter is the adapter every mode uses: q, k, v, o and down with a
+// random B (a visible update), rank 8, alpha 16, seed 1.
+func checkAdapter(m *nn.Model) (*lora.Adapter, error) {
+	c := lora.NewConfig(8, 16, "q_proj", "k_proj", "v_proj", "o_proj", "down_proj")
+	c.InitLoraWeights = lora.InitLoraWeights{Bool: false}
+	return lora.New(m, c, "check", 1)
+}
+
+type tensorDump struct {
+	Name   string    `json:"name"`
+	Type   string    `json:"type"`
+	Dims   []uint64  `json:"dims"`
+	Offset uint64    `json:"offset"`
+	First  []float64 `json:"first"`
+	Sum    float64   `json:"sum"`
+	SumSq  float64   `json:"sumsq"`
+}
+
+func dump(path string) error {
+	f, err := gguf.Read(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	meta := map[string]string{}
+	for _, kv := range f.Metadata {
+		meta[kv.Key] = fmt.Sprintf("%T", kv.Value)
+	}
+	var ts []tensorDump
+	for _, ti := range f.Tensors {
+		v, err := f.Float32(ti.Name)
+		if err != nil {
+			return err
+		}
+		d := tensorDump{Name: ti.Name, Type: ti.Type.String(), Dims: ti.Dims, Offset: ti.Offset}
+		for i, x := range v {
+			if i < 64 {
+				d.First = append(d.First, float64(x))
+			}
+			d.Sum += float64(x)
+			d.SumSq += float64(x) * float64(x)
+		}
+		if math.IsNaN(d.Sum) {
+			return fmt.Errorf("%s: NaN values", ti.Name)
+		}
+		ts = append(ts, d)
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{
+		"version": f.Version, "alignment": f.Alignment, "data_start": f.DataStart,
+		"metadata": meta, "tensors": ts,
+	})
+}

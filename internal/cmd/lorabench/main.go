@@ -1,0 +1,83 @@
+// Command lorabench times ftune's CPU LoRA training step on one benchmark
+// shape and prints one JSON line (the format torch_cpu_lora.py prints), so
+// that bench/cpu_lora.sh can put both sides in one table.
+//
+//	go run ./internal/cmd/lorabench -shape tiny-base -threads 2 -quant nf4
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"runtime/pprof"
+
+	"github.com/ftune/ftune/bench"
+)
+
+func main() {
+	shape := flag.String("shape", "tiny-base", "tiny-base or smollm2-135m")
+	threads := flag.Int("threads", 1, "GOMAXPROCS and GEMM worker goroutines")
+	quant := flag.String("quant", "f32", "f32 (bf16 frozen weights, float32 compute) or nf4 (QLoRA)")
+	model := flag.String("model", "", "model folder (default: assets/models/tiny-base, or random weights cached under -cache)")
+	cache := flag.String("cache", os.TempDir(), "where the random-weight model folder is kept")
+	warmup := flag.Int("warmup", 1, "untimed steps")
+	steps := flag.Int("steps", 0, "timed steps (0 = 5 for tiny-base, 2 for smollm2-135m, as the torch script)")
+	gogc := flag.Int("gogc", 0, "GOGC for the run (0 = leave as is)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the timed steps")
+	noArena := flag.Bool("no-arena", false, "allocate the step's tensors on Go's heap instead of a recycled step arena")
+	flag.Parse()
+	if err := run(*shape, *threads, *quant, *model, *cache, *warmup, *steps, *gogc, *cpuprofile, *noArena); err != nil {
+		fmt.Fprintln(os.Stderr, "lorabench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(shape string, threads int, quant, model, cache string, warmup, steps, gogc int, cpuprofile string, noArena bool) error {
+	s, ok := bench.Shapes[shape]
+	if !ok {
+		return fmt.Errorf("unknown shape %q (tiny-base or smollm2-135m)", shape)
+	}
+	if quant != "f32" && quant != "nf4" {
+		return fmt.Errorf("unknown -quant %q (f32 or nf4)", quant)
+	}
+	if steps == 0 {
+		steps = 5
+		if shape != "tiny-base" {
+			steps = 2
+		}
+	}
+	if gogc != 0 {
+		debug.SetGCPercent(gogc)
+	}
+	if model == "" {
+		if shape == "tiny-base" {
+			model = "assets/models/tiny-base"
+		} else {
+			var err error
+			if model, err = bench.RandomModelDir(cache, s); err != nil {
+				return err
+			}
+		}
+	}
+	r := bench.LoRARun{Shape: s, ModelDir: model, Threads: threads, NF4: quant == "nf4", Warmup: warmup, Steps: steps, NoArena: noArena}
+	var perr error
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r.Timed = func() { perr = pprof.StartCPUProfile(f) }
+		defer pprof.StopCPUProfile()
+	}
+	res, err := bench.RunLoRA(r)
+	if perr != nil {
+		return perr
+	}
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}

@@ -1,0 +1,573 @@
+package recipe
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/ftune/ftune/quant/nf4"
+
+	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/data/augment"
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/optim"
+	"github.com/ftune/ftune/tensor"
+	"github.com/ftune/ftune/track"
+	"github.com/ftune/ftune/train"
+)
+
+// Evaluation is the state of the model at one point: validation metrics
+// and the held-out questions.
+type Evaluation struct {
+	Val train.Metrics
+	QA  *train.QAReport
+}
+
+// Result of a run.
+type Result struct {
+	RunDir    string
+	Adapters  map[string]string // adapter name → exported PEFT folder
+	Before    Evaluation
+	After     Evaluation
+	Steps     int
+	Losses    []float64
+	Tokens    int64
+	Duration  time.Duration
+	Subjects  []string
+	TrainRows int
+	Stopped   string // why training stopped early ("" when it ran to the end)
+}
+
+// session is one run's moving parts.
+type session struct {
+	o        Options
+	model    *nn.Model
+	tp       Text
+	data     *dataset
+	adapters map[string]*lora.Adapter // by name ("default" when shared)
+	routed   *lora.SubjectAdapterModel
+	log      io.Writer
+	run      *track.Run // set once the run folder is open; trackSink writes to it
+}
+
+// Run performs a complete fine-tuning run.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	s := &session{o: o, log: o.Log, adapters: map[string]*lora.Adapter{}}
+	if s.log == nil {
+		s.log = io.Discard
+	}
+	start := time.Now()
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	if s.o.Steps == 0 { // epochs decide
+		perEpoch := (len(s.data.train) + o.BatchSize - 1) / o.BatchSize
+		s.o.Steps = max(1, o.Epochs*((perEpoch+o.GradAccum-1)/o.GradAccum))
+		o = s.o
+	}
+	cfg, _ := json.MarshalIndent(o, "", "  ")
+	var (
+		run *track.Run
+		t   *train.Trainer
+		err error
+	)
+	if o.ResumeDir != "" {
+		// Resume: restore the newest usable checkpoint, then reopen the
+		// run folder from that step.
+		if t, err = s.trainer(o.ResumeDir); err != nil {
+			return nil, err
+		}
+		ck, err := train.ResumeLatest(filepath.Join(o.ResumeDir, "checkpoints"), t, func(w string) { fmt.Fprintln(s.log, "warning:", w) })
+		if err != nil {
+			return nil, fmt.Errorf("recipe: resume %s: %w", o.ResumeDir, err)
+		}
+		if run, err = track.ResumeRun(o.ResumeDir, t.State.Step, track.WithTensorBoard(o.TensorBoard)); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(s.log, "resumed from %s at step %d\n", ck, t.State.Step)
+	} else {
+		if run, err = track.NewRun(o.OutDir, o.RunName, o.Config, track.WithTensorBoard(o.TensorBoard)); err != nil {
+			return nil, err
+		}
+		if t, err = s.trainer(run.Dir); err != nil {
+			return nil, err
+		}
+		if err := writeJSON(filepath.Join(run.Dir, "options.json"), cfg); err != nil {
+			return nil, err
+		}
+		if err := run.SetInputs([]string{o.ModelDir}, []string{o.DataRoot}); err != nil {
+			return nil, err
+		}
+	}
+	s.run = run
+	defer run.Close()
+	res := &Result{RunDir: run.Dir, Adapters: map[string]string{}, Subjects: s.data.subjects, TrainRows: len(s.data.train)}
+	fmt.Fprintf(s.log, "run folder: %s\n", run.Dir)
+	fmt.Fprintf(s.log, "device: %s\n", s.model.Backend.Device())
+	fmt.Fprintf(s.log, "model: %s (%d layers, hidden %d, vocab %d)%s\n", o.ModelDir, s.model.Config.NumLayers, s.model.Config.HiddenSize, s.model.Config.VocabSize, map[bool]string{true: ", NF4 base", false: ""}[o.Load4Bit])
+	for _, name := range s.data.subjects {
+		st := s.data.stats[name]
+		fmt.Fprintf(s.log, "subject %-12s %4d examples, %6d tokens (%d truncated, %d dropped)\n", name, st.Kept, st.Tokens, st.Truncated, st.Dropped+st.DroppedNoLabel)
+	}
+
+	fmt.Fprintf(s.log, "\n== before training\n")
+	if res.Before, err = s.evaluate(t); err != nil {
+		return nil, err
+	}
+	s.printEval(res.Before)
+	logEval(run, 0, "before", res.Before)
+
+	fmt.Fprintf(s.log, "\n== training: %d steps of %d rows × %d tokens, LoRA r=%d on %d modules per adapter, %d adapter(s)\n",
+		t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.R, len(s.anyAdapter().Layers), len(s.adapters))
+	if err := t.Fit(ctx); err != nil {
+		return nil, err
+	}
+	res.Steps, res.Losses, res.Tokens, res.Stopped = t.State.Step, t.State.Losses, t.State.Tokens, t.State.StopReason
+	if ctx.Err() != nil {
+		// Interrupted (Ctrl-C, SIGTERM): the step finished and the
+		// checkpointer saved it; skip the final evaluation and say how to
+		// continue.
+		res.Duration = time.Since(start)
+		fmt.Fprintf(s.log, "\ninterrupted after step %d; the checkpoint is saved: ftune train --resume %s\n", t.State.Step, run.Dir)
+		return res, nil
+	}
+
+	fmt.Fprintf(s.log, "\n== after training (%d steps)\n", t.State.Step)
+	if res.After, err = s.evaluate(t); err != nil {
+		return nil, err
+	}
+	s.printEval(res.After)
+	logEval(run, t.State.Step, "after", res.After)
+	s.printSamples(res.Before, res.After)
+	for i, r := range res.After.QA.Results {
+		if i < 8 {
+			_ = run.LogText(t.State.Step, "samples/"+r.Subject, fmt.Sprintf("Q: %s\nA (model): %s\nA (reference): %s", r.Question, r.Generated, r.Answer))
+		}
+	}
+
+	for name, a := range s.adapters {
+		dir := filepath.Join(run.Dir, "adapter")
+		if len(s.adapters) > 1 {
+			dir = filepath.Join(run.Dir, "adapters", name)
+		}
+		a.Config.BaseModelNameOrPath = o.ModelDir
+		if err := a.Save(dir); err != nil {
+			return nil, err
+		}
+		res.Adapters[name] = dir
+		if err := run.AddVersion("export/peft", dir, nil, nil); err != nil {
+			return nil, err
+		}
+	}
+	res.Duration = time.Since(start)
+	summary, _ := json.MarshalIndent(summaryOf(res), "", "  ")
+	if err := writeJSON(filepath.Join(run.Dir, "summary.json"), summary); err != nil {
+		return nil, err
+	}
+	_ = track.HTMLReport(run.Dir)
+	return res, nil
+}
+
+func (s *session) anyAdapter() *lora.Adapter {
+	for _, name := range slices.Sorted(maps.Keys(s.adapters)) {
+		return s.adapters[name]
+	}
+	return nil
+}
+
+func (s *session) load() error {
+	if err := s.loadBase(); err != nil {
+		return err
+	}
+	return s.attach()
+}
+
+// loadBase reads the model, its tokenizer and template, and the data.
+func (s *session) loadBase() error {
+	o := s.o
+	be, err := Backend(o.Device, o.BF16)
+	if err != nil {
+		return err
+	}
+	lo := nn.LoadOptions{KeepBF16: true, Backend: be}
+	if o.Load4Bit {
+		lo.Quantize = nf4.Quantizer(be)
+	}
+	m, err := nn.Load(o.ModelDir, lo)
+	if err != nil {
+		return err
+	}
+	s.model = m
+	fallback := 0
+	if len(m.Config.EOSTokenIDs) > 0 {
+		fallback = m.Config.EOSTokenIDs[0]
+	}
+	if s.tp, err = LoadText(o.ModelDir, fallback); err != nil {
+		return err
+	}
+	if o.Template != "" && o.Template != "auto" {
+		if err := s.tp.UseTemplate(o.Template); err != nil {
+			return err
+		}
+	}
+	s.data, err = loadData(o, s.tp)
+	return err
+}
+
+// attach creates the adapters: one shared, or one per subject routed by row.
+func (s *session) attach() error {
+	o := s.o
+	cfg := lora.NewConfig(o.R, o.Alpha, o.Targets...)
+	cfg.LoraDropout = o.Dropout
+	cfg.UseRSLoRA = o.RSLoRA
+	if o.Mode == PerSubject {
+		s.routed = lora.NewSubjectAdapterModel(s.model)
+		for i, name := range s.data.subjects {
+			a, err := lora.New(s.model, cfg, name, o.Seed+uint64(i))
+			if err != nil {
+				return err
+			}
+			if err := s.routed.Add(a); err != nil {
+				return err
+			}
+			s.adapters[name] = a
+		}
+		return nil
+	}
+	a, err := lora.New(s.model, cfg, "default", o.Seed)
+	if err != nil {
+		return err
+	}
+	s.adapters["default"] = a
+	return a.Attach(s.model)
+}
+
+// params names every trainable tensor (prefixed by adapter when several).
+func (s *session) params() map[string]*autograd.Var {
+	out := map[string]*autograd.Var{}
+	for name, a := range s.adapters {
+		for k, v := range a.Params() {
+			if len(s.adapters) > 1 {
+				k = name + "/" + k
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+type rngs map[string]*lora.Adapter
+
+func (r rngs) SaveRNG() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for _, a := range r {
+		m, err := a.SaveRNG()
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, m)
+	}
+	return out, nil
+}
+
+func (r rngs) LoadRNG(m map[string][]byte) error {
+	for _, a := range r {
+		if err := a.LoadRNG(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// trackSink adapts the session's track.Run to the trainer's Sink.
+type trackSink struct{ s *session }
+
+func (t trackSink) Log(step int, m train.Metrics) error { return t.s.run.Log(step, m) }
+
+func (s *session) trainer(runDir string) (*train.Trainer, error) {
+	o := s.o
+	be := s.model.Backend
+	tl, err := train.NewRowLoader(s.data.train, o.BatchSize, true, o.Seed, s.tp.pad, be)
+	if err != nil {
+		return nil, err
+	}
+	var vl train.Loader
+	if len(s.data.val) > 0 {
+		if vl, err = train.NewRowLoader(s.data.val, o.BatchSize, false, 0, s.tp.pad, be); err != nil {
+			return nil, err
+		}
+	}
+	var opt train.Optimizer
+	switch o.Optimizer {
+	case "", "adamw":
+		ac := optim.AdamWConfig{LR: o.LR, Beta1: o.Betas[0], Beta2: o.Betas[1], Eps: o.Eps, WeightDecay: o.WeightDecay, NoDecay: optim.DefaultNoDecay}
+		if ac.Beta1 == 0 && ac.Beta2 == 0 {
+			ac.Beta1, ac.Beta2 = 0.9, 0.999
+		}
+		if ac.Eps == 0 {
+			ac.Eps = 1e-8
+		}
+		if opt, err = optim.NewAdamW(ac); err != nil {
+			return nil, err
+		}
+	case "sgd":
+		if opt, err = optim.NewSGD(optim.SGDConfig{LR: o.LR, Momentum: o.Momentum, WeightDecay: o.WeightDecay, NoDecay: optim.DefaultNoDecay}); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("recipe: optimizer %q (adamw or sgd)", o.Optimizer)
+	}
+	sched, err := optim.ScheduleByName(o.Schedule, o.WarmupSteps, o.Steps)
+	if err != nil {
+		return nil, err
+	}
+	var sink train.Sink = train.LineSink{W: s.log}
+	if o.Progress {
+		sink = newProgress(s.log, o.Steps)
+	}
+	t := &train.Trainer{
+		Model: s.model, Params: s.params(), Opt: opt, Train: tl, Val: vl, RNG: rngs(s.adapters),
+		Cfg: train.Config{MaxSteps: o.Steps, GradAccum: o.GradAccum, ClipNorm: o.ClipNorm, LR: o.LR, Schedule: sched,
+			EvalEvery: o.EvalEvery, LogEvery: max(1, o.LogEvery), MaxTime: o.MaxTime, SpikeFactor: o.SpikeFactor,
+			Checkpointing: o.GradCheckpointing, NoArena: o.NoStepArena, ValMaxBatches: o.EvalMaxBatches},
+		Callbacks: []train.Callback{
+			&train.MetricsLogger{Sinks: []train.Sink{sink, trackSink{s}}, ParamCount: paramCount(s.model.Params()), PeakFLOPS: peakFLOPS(be, o.BF16), FLOPsPerParam: 4},
+			&train.Checkpointer{Dir: filepath.Join(runDir, "checkpoints"), Every: o.CheckpointEvery, KeepLast: o.KeepLast,
+				Monitor: o.Monitor, Mode: o.MonitorMode, TopK: o.TopK, Extra: s.saveAdaptersInto},
+		},
+	}
+	if o.NEFTuneAlpha > 0 {
+		s.model.EmbeddingHook = neftuneHook(augment.NEFTune{Alpha: o.NEFTuneAlpha, Seed: o.Seed}, t)
+	}
+	if o.EarlyStopPatience > 0 && o.Monitor != "" {
+		t.Callbacks = append(t.Callbacks, &train.EarlyStopping{Monitor: o.Monitor, Mode: o.MonitorMode, Patience: o.EarlyStopPatience, MinDelta: o.EarlyStopMinDelta})
+	}
+	if s.routed != nil {
+		t.Forward = func(tp *autograd.Tape, b train.Batch, fo nn.ForwardOptions) (nn.Output, error) {
+			return s.routed.ForwardRouted(tp, b.Batch, b.Subjects, fo)
+		}
+	}
+	return t, nil
+}
+
+// saveAdaptersInto writes the PEFT adapters into a checkpoint folder, so
+// every checkpoint is also a usable export.
+func (s *session) saveAdaptersInto(dir string) error {
+	for name, a := range s.adapters {
+		sub := filepath.Join(dir, "adapter")
+		if len(s.adapters) > 1 {
+			sub = filepath.Join(dir, "adapters", name)
+		}
+		if err := a.Save(sub); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) evaluate(t *train.Trainer) (Evaluation, error) {
+	var ev Evaluation
+	var err error
+	if t.Val != nil {
+		if ev.Val, err = t.Validate(t.Val); err != nil {
+			return ev, err
+		}
+	}
+	var before func(string) error
+	if s.routed != nil {
+		before = s.routed.SetActive
+	}
+	gen := nn.GenerateOptions{MaxNewTokens: s.o.MaxNewTokens, StopTokens: s.stopTokens()}
+	ev.QA, err = train.EvaluateQA(s.model, s.tp.tok, s.data.questions, gen, before)
+	if s.routed != nil {
+		s.routed.Disable()
+	}
+	return ev, err
+}
+
+func (s *session) stopTokens() []int {
+	stops := append([]int{s.tp.eos}, s.model.Config.EOSTokenIDs...)
+	if id, ok := s.tp.tok.TokenToID("<|im_end|>"); ok {
+		stops = append(stops, id)
+	}
+	return stops
+}
+
+func (s *session) printEval(ev Evaluation) {
+	if ev.Val != nil {
+		fmt.Fprintf(s.log, "validation: loss %.4f  perplexity %.2f  token accuracy %.3f\n", ev.Val["val/loss"], ev.Val["val/perplexity"], ev.Val["val/token_accuracy"])
+	}
+	if ev.QA == nil || len(ev.QA.Results) == 0 {
+		return
+	}
+	names := slices.Sorted(maps.Keys(ev.QA.ExactMatch))
+	for _, n := range names {
+		label := n
+		if n == "" {
+			label = "all"
+		}
+		fmt.Fprintf(s.log, "questions %-12s exact match %.3f  contains %.3f  multiple choice %.3f\n", label, ev.QA.ExactMatch[n], ev.QA.Contains[n], ev.QA.ChoiceAccuracy[n])
+	}
+}
+
+func (s *session) printSamples(before, after Evaluation) {
+	if s.o.Samples <= 0 || after.QA == nil {
+		return
+	}
+	fmt.Fprintf(s.log, "\n== sample answers (before → after)\n")
+	shown := map[string]int{}
+	for i, r := range after.QA.Results {
+		if shown[r.Subject] >= s.o.Samples {
+			continue
+		}
+		shown[r.Subject]++
+		b := before.QA.Results[i].Generated
+		fmt.Fprintf(s.log, "[%s] %s\n  reference: %s\n  before:    %q\n  after:     %q\n", r.Subject, r.Question, r.Answer, b, r.Generated)
+	}
+}
+
+func logEval(run *track.Run, step int, tag string, ev Evaluation) {
+	m := map[string]float64{}
+	for k, v := range ev.Val {
+		m["eval_"+tag+"/"+k] = v
+	}
+	if ev.QA != nil {
+		for subj, v := range ev.QA.ExactMatch {
+			key := "all"
+			if subj != "" {
+				key = subj
+			}
+			m["eval_"+tag+"/exact_match/"+key] = v
+			m["eval_"+tag+"/multiple_choice/"+key] = ev.QA.ChoiceAccuracy[subj]
+		}
+	}
+	_ = run.Log(step, m)
+}
+
+type summary struct {
+	Steps       int                `json:"steps"`
+	Tokens      int64              `json:"tokens"`
+	Seconds     float64            `json:"seconds"`
+	FirstLoss   float64            `json:"first_train_loss"`
+	LastLoss    float64            `json:"last_train_loss"`
+	Before      map[string]float64 `json:"before"`
+	After       map[string]float64 `json:"after"`
+	Adapters    map[string]string  `json:"adapters"`
+	StoppedWhy  string             `json:"stopped,omitempty"`
+	SubjectList []string           `json:"subjects"`
+}
+
+func flat(ev Evaluation) map[string]float64 {
+	m := map[string]float64{}
+	maps.Copy(m, ev.Val)
+	if ev.QA != nil {
+		for k, v := range ev.QA.ExactMatch {
+			m["exact_match/"+k] = v
+		}
+		for k, v := range ev.QA.ChoiceAccuracy {
+			m["multiple_choice/"+k] = v
+		}
+	}
+	return m
+}
+
+func summaryOf(r *Result) summary {
+	s := summary{Steps: r.Steps, Tokens: r.Tokens, Seconds: r.Duration.Seconds(), Before: flat(r.Before), After: flat(r.After), Adapters: r.Adapters, StoppedWhy: r.Stopped, SubjectList: r.Subjects}
+	if len(r.Losses) > 0 {
+		s.FirstLoss, s.LastLoss = r.Losses[0], r.Losses[len(r.Losses)-1]
+	}
+	sort.Strings(s.SubjectList)
+	return s
+}
+
+// neftuneHook adds NEFTune noise to the embeddings of training forwards
+// (tp != nil). The noise is drawn from the loader position, so a resumed
+// run draws the same values; the gradient passes through unchanged.
+func neftuneHook(n augment.NEFTune, t *train.Trainer) func(*autograd.Tape, *autograd.Var) *autograd.Var {
+	return func(tp *autograd.Tape, h *autograd.Var) *autograd.Var {
+		if tp == nil {
+			return h
+		}
+		shape := h.Value.Shape()
+		noise := make([]float32, h.Value.Numel())
+		epoch, index := t.Train.Position()
+		if err := n.Apply(noise, shape[len(shape)-2], shape[len(shape)-1], uint64(epoch)<<32|uint64(index), true); err != nil {
+			panic(&tensor.Error{Err: err})
+		}
+		return tp.Add(h, autograd.Const(tensor.FromHost(h.Value.Backend(), tensor.F32, noise, shape...).To(h.Value.DType())))
+	}
+}
+
+// Evaluate measures a base model, with a PEFT adapter when adapterDir is
+// set, on the subjects' validation split (loss, perplexity, token
+// accuracy) and held-out questions (exact match, contains, multiple
+// choice). An adapterDir holding one folder per subject (as per-subject
+// runs export) routes each subject's questions through its own adapter.
+func Evaluate(o Options, adapterDir string) (Evaluation, error) {
+	s := &session{o: o, log: io.Discard, adapters: map[string]*lora.Adapter{}}
+	if o.Log != nil {
+		s.log = o.Log
+	}
+	if err := s.loadBase(); err != nil {
+		return Evaluation{}, err
+	}
+	if adapterDir != "" {
+		if err := s.loadAdapters(adapterDir); err != nil {
+			return Evaluation{}, err
+		}
+	}
+	vl, err := train.NewRowLoader(s.data.val, max(o.BatchSize, 1), false, 0, s.tp.pad, s.model.Backend)
+	if err != nil {
+		return Evaluation{}, err
+	}
+	t := &train.Trainer{Model: s.model, Val: vl, Cfg: train.Config{ValMaxBatches: o.EvalMaxBatches}}
+	if s.routed != nil {
+		t.Forward = func(tp *autograd.Tape, b train.Batch, fo nn.ForwardOptions) (nn.Output, error) {
+			return s.routed.ForwardRouted(tp, b.Batch, b.Subjects, fo)
+		}
+	}
+	ev, err := s.evaluate(t)
+	if err == nil {
+		s.printEval(ev)
+	}
+	return ev, err
+}
+
+// loadAdapters attaches a PEFT adapter folder, or one folder per subject.
+func (s *session) loadAdapters(dir string) error {
+	if nn.Exists(dir) || fileExists(filepath.Join(dir, "adapter_config.json")) {
+		a, err := lora.Load(s.model, dir, "default")
+		if err != nil {
+			return err
+		}
+		s.adapters["default"] = a
+		return a.Attach(s.model)
+	}
+	s.routed = lora.NewSubjectAdapterModel(s.model)
+	for _, name := range s.data.subjects {
+		sub := filepath.Join(dir, name)
+		if !fileExists(filepath.Join(sub, "adapter_config.json")) {
+			return fmt.Errorf("recipe: %s holds neither adapter_config.json nor an adapter folder for subject %q", dir, name)
+		}
+		if err := s.routed.Load(sub, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
