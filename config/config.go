@@ -31,18 +31,19 @@ type ModelConfig struct {
 
 // DataConfig says where the examples come from and how they become rows.
 type DataConfig struct {
-	Root      string             `yaml:"root" path:"1" doc:"Subject data root: one file or folder per subject. Empty = the bundled subject datasets."`
-	Files     []string           `yaml:"files" path:"1" doc:"Data files to use instead of a subject root (one subject per file, named after it)."`
-	Format    string             `yaml:"format" doc:"File format: auto (by extension), jsonl, json, csv, parquet or text."`
-	Shape     string             `yaml:"shape" doc:"Record layout: auto, alpaca, chat, sharegpt, completion or input_output."`
-	Template  string             `yaml:"template" path:"1" doc:"Chat template: auto (the model's), a built-in (chatml, llama3, llama2, mistral, alpaca) or a .jinja file."`
-	MaxLength int                `yaml:"max_length" doc:"Tokens per row; longer examples are truncated."`
-	Packing   bool               `yaml:"packing" doc:"Pack several short examples into one row (attention kept within each)."`
-	ValSplit  float64            `yaml:"val_split" doc:"Fraction of each subject held out for validation, in [0, 1)."`
-	Seed      uint64             `yaml:"seed" doc:"Seed of the train/validation split and of shuffling."`
-	Subjects  []string           `yaml:"subjects" doc:"Subjects to train on; empty = every subject found."`
-	Mixing    string             `yaml:"mixing" doc:"How subjects are mixed: proportional (to their size), uniform, or weights."`
-	Weights   map[string]float64 `yaml:"weights" doc:"Sampling weight per subject when mixing is weights."`
+	Root          string             `yaml:"root" path:"1" doc:"Subject data root: one file or folder per subject. Empty = the bundled subject datasets."`
+	Files         []string           `yaml:"files" path:"1" doc:"Data files to use instead of a subject root (one subject per file, named after it)."`
+	Format        string             `yaml:"format" doc:"File format: auto (by extension), jsonl, json, csv, parquet or text."`
+	Shape         string             `yaml:"shape" doc:"Record layout: auto, alpaca, chat, sharegpt, completion or input_output."`
+	Template      string             `yaml:"template" path:"1" doc:"Chat template: auto (the model's), a built-in (chatml, llama3, llama2, mistral, alpaca) or a .jinja file."`
+	MaxLength     int                `yaml:"max_length" doc:"Tokens per row; longer examples are truncated."`
+	Packing       bool               `yaml:"packing" doc:"Pack several short examples into one row (attention kept within each)."`
+	TrainOnInputs bool               `yaml:"train_on_inputs" doc:"Put the loss on prompt tokens too, not only on the assistant's answers."`
+	ValSplit      float64            `yaml:"val_split" doc:"Fraction of each subject held out for validation, in [0, 1)."`
+	Seed          uint64             `yaml:"seed" doc:"Seed of the train/validation split and of shuffling."`
+	Subjects      []string           `yaml:"subjects" doc:"Subjects to train on; empty = every subject found."`
+	Mixing        string             `yaml:"mixing" doc:"How subjects are mixed: proportional (to their size), uniform, or weights."`
+	Weights       map[string]float64 `yaml:"weights" doc:"Sampling weight per subject when mixing is weights."`
 }
 
 // TrainingConfig is the optimisation and everything around it.

@@ -27,6 +27,25 @@ type Options struct {
 	Subjects   []string // nil = all
 	Mode       Mode
 
+	// DataFiles are the user's own data instead of subject folders: files
+	// (.jsonl, .json, .csv, .parquet, .txt), folders of such files, or
+	// globs. Format and Shape say how to read them ("auto": by extension
+	// and by the records' keys).
+	DataFiles     []string
+	Format, Shape string
+	// ValSplit is the fraction of each subject's training examples held
+	// out for validation when the subject has no validation file; the
+	// split is drawn with DataSeed, which also seeds the mixing.
+	ValSplit float64
+	DataSeed uint64
+	// Mixing is how subjects share the training rows: proportional (to
+	// their size), uniform, or weights (MixWeights, by subject name).
+	Mixing     string
+	MixWeights map[string]float64
+	// TrainOnInputs puts the loss on prompt tokens too, not only on the
+	// assistant's answers.
+	TrainOnInputs bool
+
 	OutDir  string // runs root
 	RunName string // "" = timestamp
 	// ResumeDir continues an interrupted run in that folder from its newest

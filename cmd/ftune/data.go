@@ -24,7 +24,7 @@ func newDataCmd() *cobra.Command {
 	var seqLen int
 	var skip bool
 	open := func() (*subject.Manager, recipe.Text, error) {
-		dir, err := resolveModel(modelName)
+		dir, err := recipe.ResolveModel(modelName)
 		if err != nil {
 			return nil, recipe.Text{}, err
 		}

@@ -36,7 +36,7 @@ func newEvalCmd() *cobra.Command {
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			o, err := optionsFrom(cfg)
+			o, err := recipe.FromConfig(cfg)
 			if err != nil {
 				return err
 			}

@@ -111,7 +111,7 @@ func TestResumeThroughCLI(t *testing.T) {
 // recipe's Go defaults describe the same main job.
 func TestConfigDefaultsAreTheMainJob(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
-	got, err := optionsFrom(config.Default())
+	got, err := recipe.FromConfig(config.Default())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,30 +1,11 @@
 package main
 
 import (
-	"fmt"
-	"os"
-
-	"github.com/ftune/ftune/assets"
 	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/data/tokenizer"
 	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/recipe"
 )
-
-// resolveModel maps "tiny-base" (or "") to the embedded model's folder and
-// checks that any other name is a model folder.
-func resolveModel(name string) (string, error) {
-	if name == "" || name == assets.TinyBase {
-		return assets.Model(assets.TinyBase)
-	}
-	st, err := os.Stat(name)
-	if err != nil {
-		return "", fmt.Errorf("model %q: %w", name, err)
-	}
-	if !st.IsDir() || !nn.Exists(name) {
-		return "", fmt.Errorf("model %q: not a Hugging Face model folder (no config.json)", name)
-	}
-	return name, nil
-}
 
 // loaded is a model with its tokenizer and chat template.
 type loaded struct {
@@ -35,7 +16,7 @@ type loaded struct {
 }
 
 func loadModel(name string) (*loaded, error) {
-	dir, err := resolveModel(name)
+	dir, err := recipe.ResolveModel(name)
 	if err != nil {
 		return nil, err
 	}

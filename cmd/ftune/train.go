@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/ftune/ftune/assets"
 	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/recipe"
 )
@@ -98,7 +97,7 @@ are shortcuts for the common ones.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			o, err := optionsFrom(cfg)
+			o, err := recipe.FromConfig(cfg)
 			if err != nil {
 				return err
 			}
@@ -138,76 +137,6 @@ are shortcuts for the common ones.`,
 	f.BoolVar(&tf.noProgress, "no-progress", false, "plain log lines even on a terminal")
 	f.StringVar(&tf.resume, "resume", "", "continue the run in this folder from its newest usable checkpoint (after a crash or Ctrl-C)")
 	return cmd
-}
-
-// optionsFrom maps a validated configuration onto the recipe.
-func optionsFrom(cfg *config.RunConfig) (recipe.Options, error) {
-	o := recipe.Defaults()
-	var err error
-	if o.ModelDir, err = resolveModel(cfg.Model.Path); err != nil {
-		return o, err
-	}
-	if cfg.Model.DType != "auto" && cfg.Model.DType != "bf16" {
-		return o, fmt.Errorf("model.dtype %q: the CPU path keeps the checkpoint's bf16 weights (auto); other storage types are not implemented", cfg.Model.DType)
-	}
-	d := cfg.Data
-	switch {
-	case len(d.Files) > 0:
-		return o, fmt.Errorf("data.files is not implemented yet: put the files in a subject folder (train.jsonl, val.jsonl, test.jsonl) under data.root")
-	case d.Root == "":
-		if o.DataRoot, err = assets.Subjects(); err != nil {
-			return o, err
-		}
-	default:
-		o.DataRoot = d.Root
-	}
-	if d.Format != "auto" || d.Shape != "auto" {
-		return o, fmt.Errorf("data.format/data.shape: subject folders are read by file extension and shape detection (auto); set shape and columns per subject in subject.yaml")
-	}
-	o.Template, o.SeqLen, o.Pack, o.Subjects = d.Template, d.MaxLength, d.Packing, d.Subjects
-	t := cfg.Training
-	o.Mode = recipe.Shared
-	if t.Adapters == "per-subject" {
-		o.Mode = recipe.PerSubject
-	}
-	o.R, o.Alpha, o.Dropout, o.Targets, o.RSLoRA = t.LoRA.R, t.LoRA.Alpha, t.LoRA.Dropout, t.LoRA.Targets, t.LoRA.RSLoRA
-	o.Load4Bit = cfg.Model.LoadIn4Bit
-	if o.Load4Bit && (t.Quantization.BlockSize != 64 || !t.Quantization.DoubleQuant) {
-		return o, fmt.Errorf("training.quantization: only NF4 with block_size 64 and double_quant true (bitsandbytes' defaults) is wired into training")
-	}
-	op := t.Optimizer
-	o.Optimizer, o.LR, o.Eps, o.WeightDecay, o.Momentum = op.Name, op.LR, op.Eps, op.WeightDecay, op.Momentum
-	if len(op.Betas) == 2 {
-		o.Betas = [2]float64{op.Betas[0], op.Betas[1]}
-	}
-	o.Schedule, o.WarmupSteps = t.Schedule.Name, t.Schedule.WarmupSteps
-	o.BatchSize, o.GradAccum, o.Steps, o.Epochs = t.BatchSize, t.GradAccum, t.MaxSteps, t.MaxEpochs
-	if o.Steps > 0 && o.WarmupSteps > o.Steps {
-		o.WarmupSteps = o.Steps / 10 // the default warmup, scaled to a short run
-	}
-	o.MaxTime, o.ClipNorm, o.GradCheckpointing = time.Duration(t.MaxTime), t.ClipNorm, t.GradientCheckpointing
-	o.NoStepArena = !t.StepArena
-	o.SpikeFactor, o.LogEvery, o.NEFTuneAlpha = t.SpikeFactor, t.LogEvery, t.NEFTuneAlpha
-	o.EvalEvery, o.EvalMaxBatches = t.Eval.Every, t.Eval.MaxBatches
-	if o.Steps > 0 && o.EvalEvery > o.Steps {
-		o.EvalEvery = o.Steps
-	}
-	o.EvalQuestions, o.MaxNewTokens, o.Samples = t.Eval.Generation.Questions, t.Eval.Generation.MaxNewTokens, t.Eval.Generation.Samples
-	c := t.Checkpointing
-	o.CheckpointEvery, o.KeepLast, o.Monitor, o.MonitorMode, o.TopK = c.Every, c.KeepLast, c.Monitor, c.Mode, c.TopK
-	if t.EarlyStopping.Enabled {
-		o.EarlyStopPatience, o.EarlyStopMinDelta = t.EarlyStopping.Patience, t.EarlyStopping.MinDelta
-		o.Monitor, o.MonitorMode = t.EarlyStopping.Monitor, t.EarlyStopping.Mode
-	}
-	o.OutDir, o.RunName, o.TensorBoard = t.Tracking.OutputDir, t.Tracking.RunName, t.Tracking.TensorBoard
-	o.Seed = t.Seed
-	o.Device = t.Device
-	// The run folder records the settings in effect.
-	cfg.Training.Schedule.WarmupSteps, cfg.Training.Eval.Every = o.WarmupSteps, o.EvalEvery
-	if o.Config, err = config.Resolved(cfg); err != nil {
-		return o, err
-	}
-	return o, nil
 }
 
 func firstAdapter(r *recipe.Result) string {

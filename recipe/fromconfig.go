@@ -1,0 +1,96 @@
+package recipe
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/ftune/ftune/assets"
+	"github.com/ftune/ftune/config"
+	"github.com/ftune/ftune/nn"
+)
+
+// FromConfig maps a validated run configuration onto the options of a run:
+// the one place where the run file's schema meets the recipe, used by the
+// CLI and by programs that embed ftune.
+func FromConfig(cfg *config.RunConfig) (Options, error) {
+	o := Defaults()
+	var err error
+	if o.ModelDir, err = ResolveModel(cfg.Model.Path); err != nil {
+		return o, err
+	}
+	if cfg.Model.DType != "auto" && cfg.Model.DType != "bf16" {
+		return o, fmt.Errorf("model.dtype %q: the CPU path keeps the checkpoint's bf16 weights (auto); other storage types are not implemented", cfg.Model.DType)
+	}
+	d := cfg.Data
+	if d.Root == "" && len(d.Files) == 0 {
+		if o.DataRoot, err = assets.Subjects(); err != nil {
+			return o, err
+		}
+	} else {
+		o.DataRoot = d.Root
+	}
+	o.DataFiles, o.Format, o.Shape = d.Files, d.Format, d.Shape
+	o.ValSplit, o.DataSeed, o.Mixing, o.MixWeights = d.ValSplit, d.Seed, d.Mixing, d.Weights
+	o.TrainOnInputs = d.TrainOnInputs
+	o.Template, o.SeqLen, o.Pack, o.Subjects = d.Template, d.MaxLength, d.Packing, d.Subjects
+	t := cfg.Training
+	o.Mode = Shared
+	if t.Adapters == "per-subject" {
+		o.Mode = PerSubject
+	}
+	o.R, o.Alpha, o.Dropout, o.Targets, o.RSLoRA = t.LoRA.R, t.LoRA.Alpha, t.LoRA.Dropout, t.LoRA.Targets, t.LoRA.RSLoRA
+	o.Load4Bit = cfg.Model.LoadIn4Bit
+	if o.Load4Bit && (t.Quantization.BlockSize != 64 || !t.Quantization.DoubleQuant) {
+		return o, fmt.Errorf("training.quantization: only NF4 with block_size 64 and double_quant true (bitsandbytes' defaults) is wired into training")
+	}
+	op := t.Optimizer
+	o.Optimizer, o.LR, o.Eps, o.WeightDecay, o.Momentum = op.Name, op.LR, op.Eps, op.WeightDecay, op.Momentum
+	if len(op.Betas) == 2 {
+		o.Betas = [2]float64{op.Betas[0], op.Betas[1]}
+	}
+	o.Schedule, o.WarmupSteps = t.Schedule.Name, t.Schedule.WarmupSteps
+	o.BatchSize, o.GradAccum, o.Steps, o.Epochs = t.BatchSize, t.GradAccum, t.MaxSteps, t.MaxEpochs
+	if o.Steps > 0 && o.WarmupSteps > o.Steps {
+		o.WarmupSteps = o.Steps / 10 // the default warmup, scaled to a short run
+	}
+	o.MaxTime, o.ClipNorm, o.GradCheckpointing = time.Duration(t.MaxTime), t.ClipNorm, t.GradientCheckpointing
+	o.NoStepArena = !t.StepArena
+	o.SpikeFactor, o.LogEvery, o.NEFTuneAlpha = t.SpikeFactor, t.LogEvery, t.NEFTuneAlpha
+	o.EvalEvery, o.EvalMaxBatches = t.Eval.Every, t.Eval.MaxBatches
+	if o.Steps > 0 && o.EvalEvery > o.Steps {
+		o.EvalEvery = o.Steps
+	}
+	o.EvalQuestions, o.MaxNewTokens, o.Samples = t.Eval.Generation.Questions, t.Eval.Generation.MaxNewTokens, t.Eval.Generation.Samples
+	c := t.Checkpointing
+	o.CheckpointEvery, o.KeepLast, o.Monitor, o.MonitorMode, o.TopK = c.Every, c.KeepLast, c.Monitor, c.Mode, c.TopK
+	if t.EarlyStopping.Enabled {
+		o.EarlyStopPatience, o.EarlyStopMinDelta = t.EarlyStopping.Patience, t.EarlyStopping.MinDelta
+		o.Monitor, o.MonitorMode = t.EarlyStopping.Monitor, t.EarlyStopping.Mode
+	}
+	o.OutDir, o.RunName, o.TensorBoard = t.Tracking.OutputDir, t.Tracking.RunName, t.Tracking.TensorBoard
+	o.Seed = t.Seed
+	o.Device = t.Device
+	// The run folder records the settings in effect.
+	cfg.Training.Schedule.WarmupSteps, cfg.Training.Eval.Every = o.WarmupSteps, o.EvalEvery
+	if o.Config, err = config.Resolved(cfg); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// ResolveModel maps "tiny-base" (or "") to the embedded model's folder and
+// checks that any other name is a model folder.
+func ResolveModel(name string) (string, error) {
+	if name == "" || name == assets.TinyBase {
+		return assets.Model(assets.TinyBase)
+	}
+	st, err := os.Stat(name)
+	if err != nil {
+		return "", fmt.Errorf("model %q: %w", name, err)
+	}
+	if !st.IsDir() || !nn.Exists(name) {
+		return "", fmt.Errorf("model %q: not a Hugging Face model folder (no config.json)", name)
+	}
+	return name, nil
+}
