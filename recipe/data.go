@@ -8,11 +8,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/data/subject"
-	"github.com/ftune/ftune/data/tokenizer"
 	"github.com/ftune/ftune/train"
 )
 
@@ -23,93 +21,6 @@ type dataset struct {
 	val       []train.Row
 	questions []train.QA
 	stats     map[string]prep.Stats // train split, per subject
-}
-
-// Text is a model's tokenizer and chat template adapted to the data
-// pipeline's interfaces.
-type Text struct {
-	tok  *tokenizer.Tokenizer
-	tmpl *chat.Template
-	eos  int
-	pad  int
-	// TokenizerHash and TemplateHash identify them for token caches.
-	TokenizerHash, TemplateHash prep.Hash
-}
-
-// LoadText reads a model folder's tokenizer and chat template (ChatML when
-// it carries none). eosFallback is used when the tokenizer names no EOS.
-func LoadText(dir string, eosFallback int) (Text, error) {
-	tok, err := tokenizer.Load(dir)
-	if err != nil {
-		return Text{}, err
-	}
-	tmpl, err := chat.Load(dir)
-	if err != nil {
-		if tmpl, err = chat.Builtin("chatml"); err != nil {
-			return Text{}, err
-		}
-	}
-	eos, ok := tok.EOS()
-	if !ok {
-		eos = eosFallback
-	}
-	pad, ok := tok.PAD()
-	if !ok {
-		pad = eos
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
-	if err != nil {
-		return Text{}, err
-	}
-	return Text{tok: tok, tmpl: tmpl, eos: eos, pad: pad, TokenizerHash: prep.HashBytes(raw), TemplateHash: prep.HashString(tmpl.Source())}, nil
-}
-
-// UseTemplate replaces the model's chat template by a built-in one
-// (chatml, llama3, llama2, mistral, alpaca) or a .jinja file.
-func (p *Text) UseTemplate(name string) error {
-	var t *chat.Template
-	var err error
-	if strings.HasSuffix(name, ".jinja") {
-		var src []byte
-		if src, err = os.ReadFile(name); err != nil {
-			return err
-		}
-		t, err = chat.New(filepath.Base(name), string(src), "", "")
-	} else {
-		t, err = chat.Builtin(name)
-	}
-	if err != nil {
-		return err
-	}
-	p.tmpl = t
-	p.TemplateHash = prep.HashString(t.Source())
-	return nil
-}
-
-// Preprocessor returns the data pipeline's preprocessor for examples up to
-// maxLen tokens.
-func (p Text) Preprocessor(maxLen int) *prep.Preprocessor { return p.preprocessor(maxLen) }
-
-func (p Text) encode(s string, special bool) ([]int, error) {
-	e, err := p.tok.Encode(s, special)
-	return e.IDs, err
-}
-
-func (p Text) render(msgs []format.Message, gen bool) (string, error) {
-	cm := make([]chat.Message, len(msgs))
-	for i, m := range msgs {
-		cm[i] = chat.Message{Role: m.Role, Content: m.Content}
-	}
-	return p.tmpl.Render(cm, gen)
-}
-
-func (p Text) preprocessor(maxLen int) *prep.Preprocessor {
-	return &prep.Preprocessor{
-		Enc:  prep.EncoderFunc(p.encode),
-		Tmpl: prep.RenderFunc(p.render),
-		EOS:  p.eos,
-		Opts: prep.Options{MaxLen: maxLen},
-	}
 }
 
 // loadData reads the selected subjects: training rows (packed or padded),
