@@ -120,6 +120,7 @@ type Options struct {
 func Defaults() Options {
 	return Options{
 		Mode: Shared, OutDir: "runs",
+		Format: "auto", Shape: "auto", ValSplit: 0.1, DataSeed: 42, Mixing: "proportional",
 		Steps: 240, BatchSize: 8, GradAccum: 1, SeqLen: 256, Pack: true,
 		LR: 2e-3, WarmupSteps: 10, Schedule: "cosine", Optimizer: "adamw", Betas: [2]float64{0.9, 0.999}, Eps: 1e-8,
 		WeightDecay: 0, ClipNorm: 1, Seed: 42,

@@ -298,7 +298,7 @@ func (t trackSink) Log(step int, m train.Metrics) error { return t.s.run.Log(ste
 func (s *session) trainer(runDir string) (*train.Trainer, error) {
 	o := s.o
 	be := s.model.Backend
-	tl, err := train.NewRowLoader(s.data.train, o.BatchSize, true, o.Seed, s.tp.pad, be)
+	tl, err := train.NewRowLoader(s.data.train, o.BatchSize, true, o.DataSeed, s.tp.pad, be)
 	if err != nil {
 		return nil, err
 	}
