@@ -338,9 +338,3 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 	}
 	return docs, st, nil
 }
-
-// sources reads the run's data: the subject folders under DataRoot.
-func sources(o Options, tp Text, log io.Writer) ([]*source, []string, error) {
-	srcs, err := subjectSources(o, o.DataRoot, tp, log)
-	return srcs, []string{o.DataRoot}, err
-}

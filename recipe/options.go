@@ -162,8 +162,8 @@ func (o Options) Validate() error {
 	switch {
 	case o.ModelDir == "":
 		return fmt.Errorf("recipe: no model folder")
-	case o.DataRoot == "":
-		return fmt.Errorf("recipe: no data root")
+	case o.DataRoot == "" && len(o.DataFiles) == 0:
+		return fmt.Errorf("recipe: no data (set a data root or data files)")
 	case o.Steps < 0 || o.Epochs < 0 || (o.Steps == 0 && o.Epochs == 0):
 		return fmt.Errorf("recipe: set steps or epochs (> 0), got %d and %d", o.Steps, o.Epochs)
 	case o.BatchSize <= 0 || o.GradAccum <= 0:

@@ -106,7 +106,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err := writeJSON(filepath.Join(run.Dir, "options.json"), cfg); err != nil {
 			return nil, err
 		}
-		if err := run.SetInputs([]string{o.ModelDir}, []string{o.DataRoot}); err != nil {
+		if err := run.SetInputs([]string{o.ModelDir}, s.data.inputs); err != nil {
 			return nil, err
 		}
 	}
