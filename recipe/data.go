@@ -338,3 +338,27 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 	}
 	return docs, st, nil
 }
+
+// evaluable says whether there is anything to evaluate before and after
+// training, and says once what is missing: no validation rows (no val
+// file, data.val_split 0) or no held-out questions (no test file).
+func (d *dataset) evaluable(log io.Writer) bool {
+	switch {
+	case len(d.val) == 0 && len(d.questions) == 0:
+		fmt.Fprintln(log, "no validation or test data: the before/after evaluation is skipped (hold out a share with data.val_split, or add val and test files)")
+		return false
+	case len(d.val) == 0:
+		fmt.Fprintln(log, "no validation data: validation loss is skipped (hold out a share with data.val_split, or add a val file)")
+	case len(d.questions) == 0:
+		fmt.Fprintln(log, "no held-out questions (no test file, or training.eval.generation.questions is 0): question answering is not evaluated")
+	}
+	return true
+}
+
+// qaResults are an evaluation's question results (none when skipped).
+func qaResults(ev Evaluation) []train.QAResult {
+	if ev.QA == nil {
+		return nil
+	}
+	return ev.QA.Results
+}

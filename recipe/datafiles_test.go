@@ -157,3 +157,25 @@ func TestRunOnOwnFile(t *testing.T) {
 		t.Fatalf("%d steps, validation %v", res.Steps, res.After.Val)
 	}
 }
+
+// TestRunWithoutEvalData: without validation or test data the run says so
+// once and prints no empty before/after sections.
+func TestRunWithoutEvalData(t *testing.T) {
+	p := writeUserFile(t, t.TempDir(), "my.jsonl", "chat", 20)
+	o := fileOpts(p)
+	o.ValSplit = 0
+	o.OutDir, o.Steps, o.BatchSize, o.WarmupSteps, o.EvalEvery, o.Samples, o.CheckpointEvery = t.TempDir(), 2, 2, 0, 0, 1, 0
+	var log strings.Builder
+	o.Log = &log
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := log.String()
+	if strings.Count(out, "no validation or test data") != 1 || strings.Contains(out, "== before") || strings.Contains(out, "== after") || strings.Contains(out, "== sample") {
+		t.Fatalf("log:\n%s", out)
+	}
+	if res.Steps != 2 || len(res.Adapters) != 1 {
+		t.Fatalf("%d steps, adapters %v", res.Steps, res.Adapters)
+	}
+}
