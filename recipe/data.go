@@ -18,8 +18,8 @@ import (
 // dataset is what a run trains and evaluates on.
 type dataset struct {
 	subjects  []string
-	train     []train.Row
-	val       []train.Row
+	train     []prep.Row // subject ids index subjects
+	val       []prep.Row
 	questions []train.QA
 	stats     map[string]prep.Stats // train split, per subject
 	// inputs are the files and folders the data was read from (the run's
@@ -94,7 +94,7 @@ func loadData(o Options, tp Text) (*dataset, error) {
 			for j := range vrows {
 				vrows[j].Subject = i
 			}
-			ds.val = append(ds.val, train.FromPrep(vrows, ds.subjects)...)
+			ds.val = append(ds.val, vrows...)
 		}
 		if len(s.test) > 0 && o.EvalQuestions > 0 {
 			qs, err := questions(s.text, s.name, s.test, exs, o.EvalQuestions, o.DataSeed)
@@ -116,7 +116,7 @@ func loadData(o Options, tp Text) (*dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	ds.train = train.FromPrep(mixed, ds.subjects)
+	ds.train = mixed
 	if len(ds.train) == 0 {
 		return nil, fmt.Errorf("recipe: no training rows in %s", strings.Join(inputs, ", "))
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ftune/ftune/train"
+	"github.com/ftune/ftune/data/prep"
 )
 
 // loadTestData reads data with the tiny base's text side.
@@ -35,10 +35,10 @@ func dataOptions() Options {
 	return o
 }
 
-func rowSubjects(rows []train.Row) map[string]int {
+func rowSubjects(ds *dataset) map[string]int {
 	n := map[string]int{}
-	for _, r := range rows {
-		n[r.Subject]++
+	for _, r := range ds.train {
+		n[ds.subjects[r.Subject]]++
 	}
 	return n
 }
@@ -50,12 +50,12 @@ func TestMixingWeights(t *testing.T) {
 	o := dataOptions()
 	o.Mixing, o.MixWeights = "weights", map[string]float64{"chemistry": 1, "geography": 0, "us-history": 0}
 	ds, _ := loadTestData(t, o)
-	got := rowSubjects(ds.train)
+	got := rowSubjects(ds)
 	if len(got) != 1 || got["chemistry"] != len(ds.train) {
 		t.Fatalf("rows per subject %v, want chemistry only", got)
 	}
 	def, _ := loadTestData(t, dataOptions())
-	if n := rowSubjects(def.train); len(n) != 3 {
+	if n := rowSubjects(def); len(n) != 3 {
 		t.Fatalf("default mixing: rows per subject %v, want all three subjects", n)
 	}
 
@@ -109,9 +109,9 @@ func TestMixingUniform(t *testing.T) {
 	o := dataOptions()
 	o.Mixing = "uniform"
 	ds, _ := loadTestData(t, o)
-	u := rowSubjects(ds.train)
+	u := rowSubjects(ds)
 	def, _ := loadTestData(t, dataOptions())
-	p := rowSubjects(def.train)
+	p := rowSubjects(def)
 	if len(ds.train) != len(def.train) {
 		t.Fatalf("uniform epoch has %d rows, proportional %d: want the same", len(ds.train), len(def.train))
 	}
@@ -158,7 +158,13 @@ func TestValSplitHoldsOut(t *testing.T) {
 	if !strings.Contains(log, "99 of 495 training examples held out") {
 		t.Errorf("the hold-out is not said: %s", log)
 	}
-	key := func(r train.Row) string { return fmt.Sprint(r.IDs) }
+	key := func(r prep.Row) string { // the example's tokens, without padding
+		n := len(r.InputIDs)
+		for n > 0 && r.AttentionMask[n-1] == 0 {
+			n--
+		}
+		return fmt.Sprint(r.InputIDs[:n])
+	}
 	inTrain := map[string]bool{}
 	for _, r := range ds.train {
 		inTrain[key(r)] = true
@@ -172,7 +178,7 @@ func TestValSplitHoldsOut(t *testing.T) {
 	other, _ := loadTestData(t, o)
 	same := 0
 	for i := range other.val {
-		if slices.Equal(other.val[i].IDs, ds.val[i].IDs) {
+		if slices.Equal(other.val[i].InputIDs, ds.val[i].InputIDs) {
 			same++
 		}
 	}

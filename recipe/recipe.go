@@ -303,13 +303,13 @@ func (t trackSink) Log(step int, m train.Metrics) error { return t.s.run.Log(ste
 func (s *session) trainer(runDir string) (*train.Trainer, error) {
 	o := s.o
 	be := s.model.Backend
-	tl, err := train.NewRowLoader(s.data.train, o.BatchSize, true, o.DataSeed, s.tp.pad, be)
+	tl, err := train.NewRowLoader(s.data.train, s.data.subjects, o.BatchSize, true, o.DataSeed, s.tp.pad, be)
 	if err != nil {
 		return nil, err
 	}
 	var vl train.Loader
 	if len(s.data.val) > 0 {
-		if vl, err = train.NewRowLoader(s.data.val, o.BatchSize, false, 0, s.tp.pad, be); err != nil {
+		if vl, err = train.NewRowLoader(s.data.val, s.data.subjects, o.BatchSize, false, 0, s.tp.pad, be); err != nil {
 			return nil, err
 		}
 	}
@@ -541,7 +541,7 @@ func Evaluate(o Options, adapterDir string) (Evaluation, error) {
 	}
 	t := &train.Trainer{Model: s.model, Cfg: train.Config{ValMaxBatches: o.EvalMaxBatches}}
 	if len(s.data.val) > 0 {
-		vl, err := train.NewRowLoader(s.data.val, max(o.BatchSize, 1), false, 0, s.tp.pad, s.model.Backend)
+		vl, err := train.NewRowLoader(s.data.val, s.data.subjects, max(o.BatchSize, 1), false, 0, s.tp.pad, s.model.Backend)
 		if err != nil {
 			return Evaluation{}, err
 		}

@@ -47,7 +47,7 @@ func TestSubjectTemplate(t *testing.T) {
 	if !strings.Contains(log, `rendered with the template "llama3" of its subject.yaml`) {
 		t.Errorf("log: %s", log)
 	}
-	if slices.Equal(ll.train[0].IDs, same.train[0].IDs) && slices.Equal(ll.val[0].IDs, same.val[0].IDs) {
+	if slices.Equal(ll.train[0].InputIDs, same.train[0].InputIDs) && slices.Equal(ll.val[0].InputIDs, same.val[0].InputIDs) {
 		t.Fatal("rows rendered with llama3 equal the ChatML rows")
 	}
 
@@ -63,7 +63,7 @@ func TestSubjectTemplate(t *testing.T) {
 
 	o.DataRoot, o.Template = subjectWithTemplate(t, "llama3"), "chatml"
 	over, log := loadTestData(t, o)
-	if !strings.Contains(log, "data.template chatml overrides") || !slices.Equal(over.train[0].IDs, same.train[0].IDs) {
+	if !strings.Contains(log, "data.template chatml overrides") || !slices.Equal(over.train[0].InputIDs, same.train[0].InputIDs) {
 		t.Errorf("data.template did not override subject.yaml: %s", log)
 	}
 
