@@ -25,6 +25,8 @@ type dataset struct {
 	// inputs are the files and folders the data was read from (the run's
 	// manifest hashes them).
 	inputs []string
+	// augment changes each training batch (prompt dropout); nil when off.
+	augment func(rows []prep.Row, epoch, index int) ([]prep.Row, error)
 }
 
 // source is one subject's examples before tokenising.
@@ -58,7 +60,10 @@ func loadData(o Options, tp Text) (*dataset, error) {
 	if _, err := mixOptions(o, srcs, nil); err != nil { // bad keys fail before tokenising
 		return nil, err
 	}
-	ds := &dataset{subjects: names, stats: map[string]prep.Stats{}, inputs: inputs}
+	if err := checkAugment(o, srcs); err != nil {
+		return nil, err
+	}
+	ds := &dataset{subjects: names, stats: map[string]prep.Stats{}, inputs: inputs, augment: promptDropout(o, tp)}
 	var perSubject [][]prep.Row
 	for i, s := range srcs {
 		p := s.text.preprocessor(o.SeqLen)
@@ -129,15 +134,32 @@ func loadData(o Options, tp Text) (*dataset, error) {
 // tokenising, so no example is in both. variant names what differs from
 // the training file as read (for the token cache).
 func trainExamples(o Options, s *source, log io.Writer) ([]format.Example, string, error) {
-	exs := s.train
 	var variant []string
+	// Near duplicates go first, so that none straddles train and the
+	// held-out share.
+	exs, err := dedup(o, s, s.train, log)
+	if err != nil {
+		return nil, "", err
+	}
+	if o.Dedup > 0 {
+		variant = append(variant, fmt.Sprintf("dedup=%g seed=%d", o.Dedup, o.DataSeed))
+	}
 	if s.val == nil && o.ValSplit > 0 {
 		var held []format.Example
+		n := len(exs)
 		exs, held = prep.SplitRatio(exs, o.ValSplit, splitSeed(o.DataSeed, s.name))
 		s.val = held
 		fmt.Fprintf(log, "subject %s: no validation file; %d of %d training examples held out for validation (data.val_split %g, data.seed %d)\n",
-			s.name, len(held), len(s.train), o.ValSplit, o.DataSeed)
+			s.name, len(held), n, o.ValSplit, o.DataSeed)
 		variant = append(variant, fmt.Sprintf("val_split=%g seed=%d", o.ValSplit, o.DataSeed))
+	}
+	// Rephrasing changes training examples only: validation stays as
+	// written.
+	if exs, err = rephrase(o, s, exs, log); err != nil {
+		return nil, "", err
+	}
+	if o.Rephrase > 0 && len(s.phrasings) > 0 {
+		variant = append(variant, fmt.Sprintf("rephrase=%g seed=%d", o.Rephrase, o.DataSeed))
 	}
 	return exs, strings.Join(variant, " "), nil
 }

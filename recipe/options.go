@@ -45,6 +45,12 @@ type Options struct {
 	// TrainOnInputs puts the loss on prompt tokens too, not only on the
 	// assistant's answers.
 	TrainOnInputs bool
+	// Dedup > 0 drops near-duplicate training examples at that Jaccard
+	// similarity, before the validation hold-out; Rephrase is the
+	// probability of rewriting an instruction with another phrasing of its
+	// subject.yaml phrasings; PromptDropout the probability of replacing a
+	// prompt token by the pad token, drawn per batch (data.augment).
+	Dedup, Rephrase, PromptDropout float64
 
 	OutDir  string // runs root
 	RunName string // "" = timestamp

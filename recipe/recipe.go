@@ -307,6 +307,7 @@ func (s *session) trainer(runDir string) (*train.Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
+	tl.Augment = s.data.augment
 	var vl train.Loader
 	if len(s.data.val) > 0 {
 		if vl, err = train.NewRowLoader(s.data.val, s.data.subjects, o.BatchSize, false, 0, s.tp.pad, be); err != nil {

@@ -44,6 +44,9 @@ type RowLoader struct {
 	Seed      uint64
 	PadID     int
 	Backend   tensor.Backend
+	// Augment, when set, changes each batch's rows (prompt dropout); it is
+	// given the epoch and batch index, so a resumed run redraws the same.
+	Augment func(rows []prep.Row, epoch, index int) ([]prep.Row, error)
 
 	order        []int
 	epoch, index int
@@ -108,6 +111,12 @@ func (l *RowLoader) Next() (Batch, error) {
 	rows := make([]prep.Row, 0, end-start)
 	for _, i := range l.order[start:end] {
 		rows = append(rows, l.Rows[i])
+	}
+	if l.Augment != nil {
+		var err error
+		if rows, err = l.Augment(rows, l.epoch, l.index); err != nil {
+			return Batch{}, err
+		}
 	}
 	l.index++
 	return Collate(rows, l.Subjects, l.PadID, l.Backend), nil
