@@ -214,3 +214,20 @@ func TestTrainOnInputs(t *testing.T) {
 		t.Fatalf("train_on_inputs: %d labelled tokens, answers only: %d: want the prompts learnt too", all, base)
 	}
 }
+
+// TestTokenCacheOfHeldOutSplit: with a token cache, the training rows
+// less the held-out share are cached in their own file (the cache of the
+// whole split stays valid) and read back identical.
+func TestTokenCacheOfHeldOutSplit(t *testing.T) {
+	o := dataOptions()
+	o.DataRoot, o.TokenCache = trainOnly(t), t.TempDir()
+	first, _ := loadTestData(t, o)
+	again, _ := loadTestData(t, o)
+	if len(first.train) != len(again.train) || !slices.Equal(first.train[0].InputIDs, again.train[0].InputIDs) {
+		t.Fatal("rows read from the cache differ from the tokenised ones")
+	}
+	files, _ := filepath.Glob(filepath.Join(o.TokenCache, "chemistry", "*.tokens"))
+	if len(files) != 1 || filepath.Base(files[0]) == "train.tokens" {
+		t.Fatalf("cache files %v, want one of the held-out variant", files)
+	}
+}
