@@ -538,7 +538,7 @@ func Evaluate(o Options, adapterDir string) (Evaluation, error) {
 		}
 	}
 	if !s.data.evaluable(s.log) {
-		return Evaluation{}, fmt.Errorf("recipe: nothing to evaluate on")
+		return Evaluation{}, fmt.Errorf("recipe: no validation or test data to evaluate on (add val or test files, or hold out a share with data.val_split)")
 	}
 	t := &train.Trainer{Model: s.model, Cfg: train.Config{ValMaxBatches: o.EvalMaxBatches}}
 	if len(s.data.val) > 0 {
