@@ -44,6 +44,14 @@ type DataConfig struct {
 	Subjects      []string           `yaml:"subjects" doc:"Subjects to train on; empty = every subject found."`
 	Mixing        string             `yaml:"mixing" doc:"How subjects are mixed: proportional (to their size), uniform, or weights."`
 	Weights       map[string]float64 `yaml:"weights" doc:"Sampling weight per subject when mixing is weights."`
+	Augment       AugmentConfig      `yaml:"augment" doc:"Augmentations of the training examples (never of validation or test); each is off at 0."`
+}
+
+// AugmentConfig turns on augmentations of the training data.
+type AugmentConfig struct {
+	Dedup         float64 `yaml:"dedup" doc:"Drop near-duplicate training examples at this Jaccard similarity of their 3-word shingles (e.g. 0.8), before the validation share is held out; 0 = off."`
+	Rephrase      float64 `yaml:"rephrase" doc:"Probability of rewriting a training instruction with another phrasing of its group (the phrasings: of the subject's subject.yaml); 0 = off."`
+	PromptDropout float64 `yaml:"prompt_dropout" doc:"Probability of replacing each prompt token (never an answer token or a special token such as the template's turn markers) by the pad token, drawn anew every epoch; 0 = off."`
 }
 
 // TrainingConfig is the optimisation and everything around it.

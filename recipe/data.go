@@ -2,6 +2,7 @@ package recipe
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -17,17 +18,165 @@ import (
 // dataset is what a run trains and evaluates on.
 type dataset struct {
 	subjects  []string
-	train     []train.Row
-	val       []train.Row
+	train     []prep.Row // subject ids index subjects
+	val       []prep.Row
 	questions []train.QA
 	stats     map[string]prep.Stats // train split, per subject
+	// inputs are the files and folders the data was read from (the run's
+	// manifest hashes them).
+	inputs []string
+	// augment changes each training batch (prompt dropout); nil when off.
+	augment func(rows []prep.Row, epoch, index int) ([]prep.Row, error)
+}
+
+// source is one subject's examples before tokenising.
+type source struct {
+	name   string
+	weight float64 // subject.yaml weight (1 without one)
+	text   Text    // tokenizer and the template this subject is rendered with
+	// train, val and test examples; val is nil when the subject has no
+	// validation file (a share of train is then held out).
+	train, val, test []format.Example
+	phrasings        [][]string // subject.yaml phrasings (data.augment.rephrase)
+	where            string     // subject.yaml path or data file, for errors
 }
 
 // loadData reads the selected subjects: training rows (packed or padded),
 // validation rows (padded) and held-out questions from the test split with
 // multiple-choice distractors drawn from the subject's other answers.
 func loadData(o Options, tp Text) (*dataset, error) {
-	mgr, err := subject.Open(o.DataRoot)
+	log := o.Log
+	if log == nil {
+		log = io.Discard
+	}
+	srcs, inputs, err := sources(o, tp, log)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(srcs))
+	for i, s := range srcs {
+		names[i] = s.name
+	}
+	if _, err := mixOptions(o, srcs, nil); err != nil { // bad keys fail before tokenising
+		return nil, err
+	}
+	if err := checkAugment(o, srcs); err != nil {
+		return nil, err
+	}
+	ds := &dataset{subjects: names, stats: map[string]prep.Stats{}, inputs: inputs, augment: promptDropout(o, tp)}
+	var perSubject [][]prep.Row
+	for i, s := range srcs {
+		p := s.text.preprocessor(o.SeqLen)
+		p.Opts.TrainOnInputs = o.TrainOnInputs
+		exs, variant, err := trainExamples(o, s, log)
+		if err != nil {
+			return nil, err
+		}
+		docs, st, err := tokenized(o, s.text, p, s.name, subject.Train, variant, exs)
+		if err != nil {
+			return nil, err
+		}
+		var rows []prep.Row
+		if o.Pack {
+			rows, _, err = prep.Pack(docs, prep.PackOptions{SeqLen: o.SeqLen, PadID: int32(s.text.pad)})
+		} else {
+			rows, err = prep.Pad(docs, 0, int32(s.text.pad))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("subject %s: %w", s.name, err)
+		}
+		for j := range rows {
+			rows[j].Subject = i
+		}
+		perSubject = append(perSubject, rows)
+		ds.stats[s.name] = st
+
+		if len(s.val) > 0 {
+			vrows, _, err := p.Rows(s.val, prep.RowOptions{SeqLen: o.SeqLen, PadID: int32(s.text.pad)})
+			if err != nil {
+				return nil, fmt.Errorf("subject %s: %w", s.name, err)
+			}
+			for j := range vrows {
+				vrows[j].Subject = i
+			}
+			ds.val = append(ds.val, vrows...)
+		}
+		if len(s.test) > 0 && o.EvalQuestions > 0 {
+			qs, err := questions(s.text, s.name, s.test, exs, o.EvalQuestions, o.DataSeed)
+			if err != nil {
+				return nil, err
+			}
+			ds.questions = append(ds.questions, qs...)
+		}
+	}
+	sizes := make([]int, len(perSubject))
+	for i, r := range perSubject {
+		sizes[i] = len(r)
+	}
+	mix, err := mixOptions(o, srcs, sizes)
+	if err != nil {
+		return nil, err
+	}
+	mixed, err := subject.Mix(perSubject, mix)
+	if err != nil {
+		return nil, err
+	}
+	ds.train = mixed
+	if len(ds.train) == 0 {
+		return nil, fmt.Errorf("recipe: no training rows in %s", strings.Join(inputs, ", "))
+	}
+	return ds, nil
+}
+
+// trainExamples are the examples a subject trains on: its training file,
+// less the share held out for validation (data.val_split, drawn with
+// data.seed) when it has no validation file. The hold-out happens before
+// tokenising, so no example is in both. variant names what differs from
+// the training file as read (for the token cache).
+func trainExamples(o Options, s *source, log io.Writer) ([]format.Example, string, error) {
+	var variant []string
+	// Near duplicates go first, so that none straddles train and the
+	// held-out share.
+	exs, err := dedup(o, s, s.train, log)
+	if err != nil {
+		return nil, "", err
+	}
+	if o.Dedup > 0 {
+		variant = append(variant, fmt.Sprintf("dedup=%g seed=%d", o.Dedup, o.DataSeed))
+	}
+	if s.val == nil && o.ValSplit > 0 {
+		var held []format.Example
+		n := len(exs)
+		exs, held = prep.SplitRatio(exs, o.ValSplit, splitSeed(o.DataSeed, s.name))
+		s.val = held
+		fmt.Fprintf(log, "subject %s: no validation file; %d of %d training examples held out for validation (data.val_split %g, data.seed %d)\n",
+			s.name, len(held), n, o.ValSplit, o.DataSeed)
+		variant = append(variant, fmt.Sprintf("val_split=%g seed=%d", o.ValSplit, o.DataSeed))
+	}
+	// Rephrasing changes training examples only: validation stays as
+	// written.
+	if exs, err = rephrase(o, s, exs, log); err != nil {
+		return nil, "", err
+	}
+	if o.Rephrase > 0 && len(s.phrasings) > 0 {
+		variant = append(variant, fmt.Sprintf("rephrase=%g seed=%d", o.Rephrase, o.DataSeed))
+	}
+	return exs, strings.Join(variant, " "), nil
+}
+
+// splitSeed gives each subject its own hold-out draw from data.seed.
+func splitSeed(seed uint64, name string) uint64 {
+	h := prep.HashString(name)
+	var x uint64
+	for _, b := range h[:8] {
+		x = x<<8 | uint64(b)
+	}
+	return seed ^ x
+}
+
+// subjectSources reads the selected subjects of a subject root.
+func subjectSources(o Options, root string, tp Text, log io.Writer) ([]*source, error) {
+	mgr, err := subject.Open(root)
 	if err != nil {
 		return nil, err
 	}
@@ -42,75 +191,65 @@ func loadData(o Options, tp Text) (*dataset, error) {
 			for _, x := range mgr.Subjects {
 				have = append(have, x.Name)
 			}
-			return nil, fmt.Errorf("recipe: no subject %q under %s (have: %s)", name, o.DataRoot, strings.Join(have, ", "))
+			return nil, fmt.Errorf("recipe: no subject %q under %s (have: %s)", name, root, strings.Join(have, ", "))
 		}
 		selected = append(selected, s)
 	}
-	ds := &dataset{stats: map[string]prep.Stats{}}
-	p := tp.preprocessor(o.SeqLen)
-	var perSubject [][]prep.Row
-	var weights []float64
-	for i, s := range selected {
-		ds.subjects = append(ds.subjects, s.Name)
-		exs, _, err := s.Load(subject.Train, format.Options{})
+	var out []*source
+	for _, s := range selected {
+		src, err := subjectSource(o, s, tp, log)
 		if err != nil {
 			return nil, err
 		}
-		docs, st, err := tokenized(o, tp, p, s, subject.Train, exs)
-		if err != nil {
-			return nil, err
-		}
-		var rows []prep.Row
-		if o.Pack {
-			rows, _, err = prep.Pack(docs, prep.PackOptions{SeqLen: o.SeqLen, PadID: int32(tp.pad)})
-		} else {
-			rows, err = prep.Pad(docs, 0, int32(tp.pad))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("subject %s: %w", s.Name, err)
-		}
-		for j := range rows {
-			rows[j].Subject = i
-		}
-		perSubject = append(perSubject, rows)
-		weights = append(weights, s.WeightOrDefault())
-		ds.stats[s.Name] = st
-
-		if _, ok := s.Files[subject.Val]; ok {
-			vex, _, err := s.Load(subject.Val, format.Options{})
-			if err != nil {
-				return nil, err
-			}
-			vrows, _, err := p.Rows(vex, prep.RowOptions{SeqLen: o.SeqLen, PadID: int32(tp.pad)})
-			if err != nil {
-				return nil, fmt.Errorf("subject %s: %w", s.Name, err)
-			}
-			for j := range vrows {
-				vrows[j].Subject = i
-			}
-			ds.val = append(ds.val, train.FromPrep(vrows, ds.subjects)...)
-		}
-		if _, ok := s.Files[subject.Test]; ok && o.EvalQuestions > 0 {
-			tex, _, err := s.Load(subject.Test, format.Options{})
-			if err != nil {
-				return nil, err
-			}
-			qs, err := questions(tp, s.Name, tex, exs, o.EvalQuestions, o.Seed)
-			if err != nil {
-				return nil, err
-			}
-			ds.questions = append(ds.questions, qs...)
-		}
+		out = append(out, src)
 	}
-	mixed, err := subject.Mix(perSubject, subject.MixOptions{Strategy: subject.Interleave, Weights: weights, Seed: o.Seed})
-	if err != nil {
+	return out, nil
+}
+
+// subjectSource reads one subject folder's splits.
+func subjectSource(o Options, s *subject.Subject, tp Text, log io.Writer) (*source, error) {
+	src := &source{name: s.Name, weight: s.WeightOrDefault(), text: tp, phrasings: s.Config.Phrasings, where: filepath.Join(s.Dir, subject.ConfigFile)}
+	var err error
+	if src.text, err = subjectText(o, s, tp, log); err != nil {
 		return nil, err
 	}
-	ds.train = train.FromPrep(mixed, ds.subjects)
-	if len(ds.train) == 0 {
-		return nil, fmt.Errorf("recipe: no training rows in %s", o.DataRoot)
+	if src.train, _, err = s.Load(subject.Train, format.Options{}); err != nil {
+		return nil, err
 	}
-	return ds, nil
+	if _, ok := s.Files[subject.Val]; ok {
+		if src.val, _, err = s.Load(subject.Val, format.Options{}); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := s.Files[subject.Test]; ok {
+		if src.test, _, err = s.Load(subject.Test, format.Options{}); err != nil {
+			return nil, err
+		}
+	}
+	return src, nil
+}
+
+// subjectText is the tokenizer and template a subject is rendered with: a
+// subject.yaml template unless the run sets data.template itself. Either
+// way a template other than the run's is said.
+func subjectText(o Options, s *subject.Subject, tp Text, log io.Writer) (Text, error) {
+	name := s.TemplatePath()
+	if name == "" {
+		return tp, nil
+	}
+	t := tp
+	if err := t.UseTemplate(name); err != nil {
+		return tp, fmt.Errorf("%s: template %q: %w", filepath.Join(s.Dir, subject.ConfigFile), s.Config.Template, err)
+	}
+	if strings.TrimSpace(t.tmpl.Source()) == strings.TrimSpace(tp.tmpl.Source()) {
+		return tp, nil // the same template: nothing changes
+	}
+	if o.Template != "" && o.Template != "auto" {
+		fmt.Fprintf(log, "subject %s: data.template %s overrides the template %q of its subject.yaml\n", s.Name, o.Template, s.Config.Template)
+		return tp, nil
+	}
+	fmt.Fprintf(log, "subject %s: rendered with the template %q of its subject.yaml\n", s.Name, s.Config.Template)
+	return t, nil
 }
 
 // questions turns the first n test examples (a user turn and the
@@ -178,12 +317,19 @@ func lastAnswer(ex format.Example) string {
 
 // tokenized returns a split's token ids and labels: from the memory-mapped
 // token cache under o.TokenCache when set (built on first use, rebuilt when
-// the tokenizer, template or options changed), else tokenised now.
-func tokenized(o Options, tp Text, p *prep.Preprocessor, s *subject.Subject, split subject.Split, exs []format.Example) ([]prep.Tokenized, prep.Stats, error) {
+// the tokenizer, template or options changed), else tokenised now. variant
+// is non-empty when exs differ from the split's file (a held-out share, an
+// augmentation): such caches get their own file, so the cache of the whole
+// split (`ftune data prepare`) stays valid.
+func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subject.Split, variant string, exs []format.Example) ([]prep.Tokenized, prep.Stats, error) {
 	if o.TokenCache == "" {
 		return p.TokenizeAll(exs)
 	}
-	path := filepath.Join(o.TokenCache, s.Name, string(split)+".tokens")
+	file := string(split) + ".tokens"
+	if variant != "" {
+		file = string(split) + "." + prep.HashString(variant).String() + ".tokens"
+	}
+	path := filepath.Join(o.TokenCache, name, file)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, prep.Stats{}, err
 	}
@@ -213,4 +359,28 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, s *subject.Subject, spl
 		}
 	}
 	return docs, st, nil
+}
+
+// evaluable says whether there is anything to evaluate before and after
+// training, and says once what is missing: no validation rows (no val
+// file, data.val_split 0) or no held-out questions (no test file).
+func (d *dataset) evaluable(log io.Writer) bool {
+	switch {
+	case len(d.val) == 0 && len(d.questions) == 0:
+		fmt.Fprintln(log, "no validation or test data: the before/after evaluation is skipped (hold out a share with data.val_split, or add val and test files)")
+		return false
+	case len(d.val) == 0:
+		fmt.Fprintln(log, "no validation data: validation loss is skipped (hold out a share with data.val_split, or add a val file)")
+	case len(d.questions) == 0:
+		fmt.Fprintln(log, "no held-out questions (no test file, or training.eval.generation.questions is 0): question answering is not evaluated")
+	}
+	return true
+}
+
+// qaResults are an evaluation's question results (none when skipped).
+func qaResults(ev Evaluation) []train.QAResult {
+	if ev.QA == nil {
+		return nil
+	}
+	return ev.QA.Results
 }

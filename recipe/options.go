@@ -45,6 +45,12 @@ type Options struct {
 	// TrainOnInputs puts the loss on prompt tokens too, not only on the
 	// assistant's answers.
 	TrainOnInputs bool
+	// Dedup > 0 drops near-duplicate training examples at that Jaccard
+	// similarity, before the validation hold-out; Rephrase is the
+	// probability of rewriting an instruction with another phrasing of its
+	// subject.yaml phrasings; PromptDropout the probability of replacing a
+	// prompt token by the pad token, drawn per batch (data.augment).
+	Dedup, Rephrase, PromptDropout float64
 
 	OutDir  string // runs root
 	RunName string // "" = timestamp
@@ -120,6 +126,7 @@ type Options struct {
 func Defaults() Options {
 	return Options{
 		Mode: Shared, OutDir: "runs",
+		Format: "auto", Shape: "auto", ValSplit: 0.1, DataSeed: 42, Mixing: "proportional",
 		Steps: 240, BatchSize: 8, GradAccum: 1, SeqLen: 256, Pack: true,
 		LR: 2e-3, WarmupSteps: 10, Schedule: "cosine", Optimizer: "adamw", Betas: [2]float64{0.9, 0.999}, Eps: 1e-8,
 		WeightDecay: 0, ClipNorm: 1, Seed: 42,
@@ -161,8 +168,8 @@ func (o Options) Validate() error {
 	switch {
 	case o.ModelDir == "":
 		return fmt.Errorf("recipe: no model folder")
-	case o.DataRoot == "":
-		return fmt.Errorf("recipe: no data root")
+	case o.DataRoot == "" && len(o.DataFiles) == 0:
+		return fmt.Errorf("recipe: no data (set a data root or data files)")
 	case o.Steps < 0 || o.Epochs < 0 || (o.Steps == 0 && o.Epochs == 0):
 		return fmt.Errorf("recipe: set steps or epochs (> 0), got %d and %d", o.Steps, o.Epochs)
 	case o.BatchSize <= 0 || o.GradAccum <= 0:

@@ -106,7 +106,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err := writeJSON(filepath.Join(run.Dir, "options.json"), cfg); err != nil {
 			return nil, err
 		}
-		if err := run.SetInputs([]string{o.ModelDir}, []string{o.DataRoot}); err != nil {
+		if err := run.SetInputs([]string{o.ModelDir}, s.data.inputs); err != nil {
 			return nil, err
 		}
 	}
@@ -121,12 +121,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		fmt.Fprintf(s.log, "subject %-12s %4d examples, %6d tokens (%d truncated, %d dropped)\n", name, st.Kept, st.Tokens, st.Truncated, st.Dropped+st.DroppedNoLabel)
 	}
 
-	fmt.Fprintf(s.log, "\n== before training\n")
-	if res.Before, err = s.evaluate(t); err != nil {
-		return nil, err
+	evals := s.data.evaluable(s.log)
+	if evals {
+		fmt.Fprintf(s.log, "\n== before training\n")
+		if res.Before, err = s.evaluate(t); err != nil {
+			return nil, err
+		}
+		s.printEval(res.Before)
+		logEval(run, 0, "before", res.Before)
 	}
-	s.printEval(res.Before)
-	logEval(run, 0, "before", res.Before)
 
 	fmt.Fprintf(s.log, "\n== training: %d steps of %d rows × %d tokens, LoRA r=%d on %d modules per adapter, %d adapter(s)\n",
 		t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.R, len(s.anyAdapter().Layers), len(s.adapters))
@@ -143,14 +146,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return res, nil
 	}
 
-	fmt.Fprintf(s.log, "\n== after training (%d steps)\n", t.State.Step)
-	if res.After, err = s.evaluate(t); err != nil {
-		return nil, err
+	if evals {
+		fmt.Fprintf(s.log, "\n== after training (%d steps)\n", t.State.Step)
+		if res.After, err = s.evaluate(t); err != nil {
+			return nil, err
+		}
+		s.printEval(res.After)
+		logEval(run, t.State.Step, "after", res.After)
+		s.printSamples(res.Before, res.After)
 	}
-	s.printEval(res.After)
-	logEval(run, t.State.Step, "after", res.After)
-	s.printSamples(res.Before, res.After)
-	for i, r := range res.After.QA.Results {
+	for i, r := range qaResults(res.After) {
 		if i < 8 {
 			_ = run.LogText(t.State.Step, "samples/"+r.Subject, fmt.Sprintf("Q: %s\nA (model): %s\nA (reference): %s", r.Question, r.Generated, r.Answer))
 		}
@@ -298,13 +303,14 @@ func (t trackSink) Log(step int, m train.Metrics) error { return t.s.run.Log(ste
 func (s *session) trainer(runDir string) (*train.Trainer, error) {
 	o := s.o
 	be := s.model.Backend
-	tl, err := train.NewRowLoader(s.data.train, o.BatchSize, true, o.Seed, s.tp.pad, be)
+	tl, err := train.NewRowLoader(s.data.train, s.data.subjects, o.BatchSize, true, o.DataSeed, s.tp.pad, be)
 	if err != nil {
 		return nil, err
 	}
+	tl.Augment = s.data.augment
 	var vl train.Loader
 	if len(s.data.val) > 0 {
-		if vl, err = train.NewRowLoader(s.data.val, o.BatchSize, false, 0, s.tp.pad, be); err != nil {
+		if vl, err = train.NewRowLoader(s.data.val, s.data.subjects, o.BatchSize, false, 0, s.tp.pad, be); err != nil {
 			return nil, err
 		}
 	}
@@ -417,12 +423,12 @@ func (s *session) printEval(ev Evaluation) {
 		if n == "" {
 			label = "all"
 		}
-		fmt.Fprintf(s.log, "questions %-12s exact match %.3f  contains %.3f  multiple choice %.3f\n", label, ev.QA.ExactMatch[n], ev.QA.Contains[n], ev.QA.ChoiceAccuracy[n])
+		fmt.Fprintf(s.log, "questions %-12s exact match %.3f  contains %.3f  multiple choice %.3f (length-normalised %.3f)\n", label, ev.QA.ExactMatch[n], ev.QA.Contains[n], ev.QA.ChoiceAccuracy[n], ev.QA.ChoiceNormAccuracy[n])
 	}
 }
 
 func (s *session) printSamples(before, after Evaluation) {
-	if s.o.Samples <= 0 || after.QA == nil {
+	if s.o.Samples <= 0 || after.QA == nil || len(after.QA.Results) == 0 {
 		return
 	}
 	fmt.Fprintf(s.log, "\n== sample answers (before → after)\n")
@@ -450,6 +456,7 @@ func logEval(run *track.Run, step int, tag string, ev Evaluation) {
 			}
 			m["eval_"+tag+"/exact_match/"+key] = v
 			m["eval_"+tag+"/multiple_choice/"+key] = ev.QA.ChoiceAccuracy[subj]
+			m["eval_"+tag+"/multiple_choice_norm/"+key] = ev.QA.ChoiceNormAccuracy[subj]
 		}
 	}
 	_ = run.Log(step, m)
@@ -477,6 +484,9 @@ func flat(ev Evaluation) map[string]float64 {
 		}
 		for k, v := range ev.QA.ChoiceAccuracy {
 			m["multiple_choice/"+k] = v
+		}
+		for k, v := range ev.QA.ChoiceNormAccuracy {
+			m["multiple_choice_norm/"+k] = v
 		}
 	}
 	return m
@@ -527,11 +537,17 @@ func Evaluate(o Options, adapterDir string) (Evaluation, error) {
 			return Evaluation{}, err
 		}
 	}
-	vl, err := train.NewRowLoader(s.data.val, max(o.BatchSize, 1), false, 0, s.tp.pad, s.model.Backend)
-	if err != nil {
-		return Evaluation{}, err
+	if !s.data.evaluable(s.log) {
+		return Evaluation{}, fmt.Errorf("recipe: no validation or test data to evaluate on (add val or test files, or hold out a share with data.val_split)")
 	}
-	t := &train.Trainer{Model: s.model, Val: vl, Cfg: train.Config{ValMaxBatches: o.EvalMaxBatches}}
+	t := &train.Trainer{Model: s.model, Cfg: train.Config{ValMaxBatches: o.EvalMaxBatches}}
+	if len(s.data.val) > 0 {
+		vl, err := train.NewRowLoader(s.data.val, s.data.subjects, max(o.BatchSize, 1), false, 0, s.tp.pad, s.model.Backend)
+		if err != nil {
+			return Evaluation{}, err
+		}
+		t.Val = vl
+	}
 	if s.routed != nil {
 		t.Forward = func(tp *autograd.Tape, b train.Batch, fo nn.ForwardOptions) (nn.Output, error) {
 			return s.routed.ForwardRouted(tp, b.Batch, b.Subjects, fo)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/data/augment"
+	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/train"
 )
@@ -49,7 +50,7 @@ func TestPerSubjectRun(t *testing.T) {
 // (training) and never in inference; the gradient passes through unchanged.
 func TestNEFTuneHookOnlyInTraining(t *testing.T) {
 	be := tensor.CPUDefault()
-	loader, err := train.NewRowLoader([]train.Row{{IDs: []int{1}, Labels: []int{1}}}, 1, false, 0, 0, be)
+	loader, err := train.NewRowLoader([]prep.Row{{InputIDs: []int32{1}, Labels: []int32{1}}}, nil, 1, false, 0, 0, be)
 	if err != nil {
 		t.Fatal(err)
 	}

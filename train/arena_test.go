@@ -2,6 +2,7 @@ package train_test
 
 import (
 	"context"
+	"github.com/ftune/ftune/data/prep"
 	"math"
 	"testing"
 
@@ -44,17 +45,17 @@ func tinyBaseRun(t *testing.T, noArena bool) (*train.Trainer, *lora.Adapter, *ar
 	if err := a.Attach(m); err != nil {
 		t.Fatal(err)
 	}
-	var rows []train.Row
+	var rows []prep.Row
 	for i := 0; i < 8; i++ {
-		r := train.Row{Subject: "s"}
+		r := prep.Row{Docs: 1}
 		for j := 0; j < 64; j++ {
 			id := (i*131 + j*17 + 5) % m.Config.VocabSize
-			r.IDs = append(r.IDs, id)
-			r.Labels = append(r.Labels, id)
+			r.InputIDs = append(r.InputIDs, int32(id))
+			r.Labels = append(r.Labels, int32(id))
 		}
 		rows = append(rows, r)
 	}
-	loader, err := train.NewRowLoader(rows, 2, true, 5, 0, nil)
+	loader, err := train.NewRowLoader(rows, []string{"s"}, 2, true, 5, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

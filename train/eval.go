@@ -32,14 +32,20 @@ type QAResult struct {
 	ExactMatch bool
 	Contains   bool
 	Picked     int // multiple choice: the choice with the highest log-likelihood (-1 if none)
+	// PickedNorm is the choice with the highest log-likelihood per byte of
+	// its text (lm-eval's acc_norm), -1 if none.
+	PickedNorm int
 }
 
 // QAReport aggregates QAResults overall and per subject.
 type QAReport struct {
 	Results []QAResult
 	// Per subject (and "" for all): exact match, contains and multiple-choice
-	// accuracy, each in [0,1].
-	ExactMatch, Contains, ChoiceAccuracy map[string]float64
+	// accuracy, each in [0,1]. ChoiceAccuracy picks by the summed
+	// log-likelihood (lm-eval's acc), ChoiceNormAccuracy by the
+	// log-likelihood per byte of the choice (acc_norm), which does not
+	// favour short answers.
+	ExactMatch, Contains, ChoiceAccuracy, ChoiceNormAccuracy map[string]float64
 }
 
 // Normalize lowercases, drops punctuation and the articles a/an/the, and
@@ -75,7 +81,7 @@ type Decoder interface {
 // of each choice. before, when set, is called for each question first
 // (per-subject adapter routing sets the subject's adapter there).
 func EvaluateQA(m *nn.Model, dec Decoder, qs []QA, opt nn.GenerateOptions, before func(subject string) error) (*QAReport, error) {
-	rep := &QAReport{ExactMatch: map[string]float64{}, Contains: map[string]float64{}, ChoiceAccuracy: map[string]float64{}}
+	rep := &QAReport{ExactMatch: map[string]float64{}, Contains: map[string]float64{}, ChoiceAccuracy: map[string]float64{}, ChoiceNormAccuracy: map[string]float64{}}
 	count := map[string]float64{}
 	mcCount := map[string]float64{}
 	for _, q := range qs {
@@ -92,12 +98,12 @@ func EvaluateQA(m *nn.Model, dec Decoder, qs []QA, opt nn.GenerateOptions, befor
 		if err != nil {
 			return nil, err
 		}
-		r := QAResult{QA: q, Generated: strings.TrimSpace(text), Picked: -1}
+		r := QAResult{QA: q, Generated: strings.TrimSpace(text), Picked: -1, PickedNorm: -1}
 		got, want := Normalize(text), Normalize(q.Answer)
 		r.ExactMatch = got == want
 		r.Contains = want != "" && strings.Contains(" "+got+" ", " "+want+" ")
 		if len(q.ChoiceIDs) > 0 {
-			if r.Picked, err = PickChoice(m, q.Prompt, q.ChoiceIDs); err != nil {
+			if r.Picked, r.PickedNorm, err = ScoreChoices(m, q); err != nil {
 				return nil, err
 			}
 		}
@@ -108,6 +114,7 @@ func EvaluateQA(m *nn.Model, dec Decoder, qs []QA, opt nn.GenerateOptions, befor
 			if len(q.ChoiceIDs) > 0 {
 				mcCount[s]++
 				rep.ChoiceAccuracy[s] += b2f(r.Picked == q.Correct)
+				rep.ChoiceNormAccuracy[s] += b2f(r.PickedNorm == q.Correct)
 			}
 		}
 		rep.Results = append(rep.Results, r)
@@ -118,6 +125,7 @@ func EvaluateQA(m *nn.Model, dec Decoder, qs []QA, opt nn.GenerateOptions, befor
 	}
 	for s, n := range mcCount {
 		rep.ChoiceAccuracy[s] /= n
+		rep.ChoiceNormAccuracy[s] /= n
 	}
 	return rep, nil
 }
@@ -129,21 +137,33 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// PickChoice returns the index of the choice whose tokens are most likely
-// after the prompt: the sum of log p(choice token | prompt, earlier choice
-// tokens), one forward pass per choice.
-func PickChoice(m *nn.Model, prompt []int, choices [][]int) (int, error) {
-	best, bestLL := -1, math.Inf(-1)
-	for i, c := range choices {
-		ll, err := LogLikelihood(m, prompt, c)
+// ScoreChoices scores q's choices by the log-likelihood of their tokens
+// after the prompt, Σ log p(choice token | prompt, earlier choice tokens),
+// one forward pass per choice. picked has the highest sum; pickedNorm the
+// highest sum divided by the byte length of the choice's text (lm-eval's
+// acc_norm; the token count when q.Choices does not hold the texts). A
+// long answer loses on the sum only because it has more tokens to pay
+// for; normalised, it is compared per byte.
+func ScoreChoices(m *nn.Model, q QA) (picked, pickedNorm int, err error) {
+	picked, pickedNorm = -1, -1
+	best, bestNorm := math.Inf(-1), math.Inf(-1)
+	for i, c := range q.ChoiceIDs {
+		ll, err := LogLikelihood(m, q.Prompt, c)
 		if err != nil {
-			return -1, err
+			return -1, -1, err
 		}
-		if ll > bestLL {
-			best, bestLL = i, ll
+		n := len(c)
+		if len(q.Choices) == len(q.ChoiceIDs) && len(q.Choices[i]) > 0 {
+			n = len(q.Choices[i])
+		}
+		if ll > best {
+			picked, best = i, ll
+		}
+		if norm := ll / float64(n); norm > bestNorm {
+			pickedNorm, bestNorm = i, norm
 		}
 	}
-	return best, nil
+	return picked, pickedNorm, nil
 }
 
 // LogLikelihood is Σ log p(cont[i] | prompt, cont[:i]).

@@ -55,6 +55,46 @@ func TestPickChoiceFollowsLikelihood(t *testing.T) {
 	}
 }
 
+// TestNormalisedChoiceFavoursLongAnswers: a long correct answer that
+// loses on the summed log-likelihood (it has more tokens to pay for) wins
+// on the log-likelihood per byte (acc_norm); both accuracies are reported.
+func TestNormalisedChoiceFavoursLongAnswers(t *testing.T) {
+	m, err := nn.Load(fixture, nn.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := []int{1, 5, 9, 17}
+	greedy, err := m.Generate(prompt, nn.GenerateOptions{MaxNewTokens: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, long := greedy[:1], greedy[:2] // the long one pays for a second token
+	llShort, err := train.LogLikelihood(m, prompt, short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	llLong, err := train.LogLikelihood(m, prompt, long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{"x", "a much longer correct answer"}
+	if !(llLong < llShort && llLong/float64(len(texts[1])) > llShort/float64(len(texts[0]))) {
+		t.Fatalf("fixture does not set up the case: sums %g (short) and %g (long)", llShort, llLong)
+	}
+	qs := []train.QA{{Subject: "s", Prompt: prompt, Answer: texts[1], Choices: texts, ChoiceIDs: [][]int{short, long}, Correct: 1}}
+	rep, err := train.EvaluateQA(m, idDecoder{}, qs, nn.GenerateOptions{MaxNewTokens: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	if r.Picked != 0 || r.PickedNorm != 1 {
+		t.Fatalf("picked %d by sum and %d normalised, want 0 and 1", r.Picked, r.PickedNorm)
+	}
+	if rep.ChoiceAccuracy["s"] != 0 || rep.ChoiceNormAccuracy["s"] != 1 || rep.ChoiceNormAccuracy[""] != 1 {
+		t.Fatalf("accuracies %v (sum) and %v (normalised)", rep.ChoiceAccuracy, rep.ChoiceNormAccuracy)
+	}
+}
+
 type recordSink struct{ last train.Metrics }
 
 func (r *recordSink) Log(_ int, m train.Metrics) error { r.last = m; return nil }

@@ -5,20 +5,10 @@ import (
 	"io"
 	"math/rand/v2"
 
+	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
 )
-
-// Row is one training sequence as the data pipeline produces it: token ids,
-// labels (-100 = not learnt), and for packed rows the position ids and
-// document ids (nil = one document starting at position 0).
-type Row struct {
-	IDs       []int
-	Labels    []int
-	Positions []int
-	Segments  []int
-	Subject   string
-}
 
 // Batch is one step's input.
 type Batch struct {
@@ -41,22 +31,29 @@ type Loader interface {
 	Len() int
 }
 
-// RowLoader batches in-memory rows, shuffled per epoch from a seed
-// (shuffling off keeps file order), padded on the right.
+// RowLoader batches in-memory rows of the data pipeline (prep.Row, packed
+// or padded), shuffled per epoch from a seed (shuffling off keeps file
+// order), padded on the right to each batch's longest row. Subjects names
+// the rows' subject ids (Row.Subject; -1, a packed row mixing subjects,
+// has the name "").
 type RowLoader struct {
-	Rows      []Row
+	Rows      []prep.Row
+	Subjects  []string
 	BatchSize int
 	Shuffle   bool
 	Seed      uint64
 	PadID     int
 	Backend   tensor.Backend
+	// Augment, when set, changes each batch's rows (prompt dropout); it is
+	// given the epoch and batch index, so a resumed run redraws the same.
+	Augment func(rows []prep.Row, epoch, index int) ([]prep.Row, error)
 
 	order        []int
 	epoch, index int
 }
 
 // NewRowLoader checks the rows and starts at epoch 0.
-func NewRowLoader(rows []Row, batchSize int, shuffle bool, seed uint64, padID int, be tensor.Backend) (*RowLoader, error) {
+func NewRowLoader(rows []prep.Row, subjects []string, batchSize int, shuffle bool, seed uint64, padID int, be tensor.Backend) (*RowLoader, error) {
 	if batchSize <= 0 {
 		return nil, fmt.Errorf("train: batch size must be > 0, got %d", batchSize)
 	}
@@ -64,14 +61,21 @@ func NewRowLoader(rows []Row, batchSize int, shuffle bool, seed uint64, padID in
 		return nil, fmt.Errorf("train: no rows to train on")
 	}
 	for i, r := range rows {
-		if len(r.IDs) == 0 || len(r.Labels) != len(r.IDs) {
-			return nil, fmt.Errorf("train: row %d: %d ids and %d labels", i, len(r.IDs), len(r.Labels))
+		if len(r.InputIDs) == 0 || len(r.Labels) != len(r.InputIDs) {
+			return nil, fmt.Errorf("train: row %d: %d ids and %d labels", i, len(r.InputIDs), len(r.Labels))
+		}
+		named := r.Subject == -1 || r.Subject >= 0 && r.Subject < len(subjects) || len(subjects) == 0 && r.Subject == 0
+		if !named {
+			return nil, fmt.Errorf("train: row %d: subject %d, but %d subject names", i, r.Subject, len(subjects))
+		}
+		if r.Docs > 1 && (len(r.PositionIDs) != len(r.InputIDs) || len(r.SegmentIDs) != len(r.InputIDs)) {
+			return nil, fmt.Errorf("train: packed row %d: %d ids, %d positions and %d segments", i, len(r.InputIDs), len(r.PositionIDs), len(r.SegmentIDs))
 		}
 	}
 	if be == nil {
 		be = tensor.CPUDefault()
 	}
-	l := &RowLoader{Rows: rows, BatchSize: batchSize, Shuffle: shuffle, Seed: seed, PadID: padID, Backend: be}
+	l := &RowLoader{Rows: rows, Subjects: subjects, BatchSize: batchSize, Shuffle: shuffle, Seed: seed, PadID: padID, Backend: be}
 	l.StartEpoch(0)
 	return l, nil
 }
@@ -104,20 +108,38 @@ func (l *RowLoader) Next() (Batch, error) {
 		return Batch{}, io.EOF
 	}
 	end := min(start+l.BatchSize, len(l.order))
-	rows := make([]Row, 0, end-start)
+	rows := make([]prep.Row, 0, end-start)
 	for _, i := range l.order[start:end] {
 		rows = append(rows, l.Rows[i])
 	}
+	if l.Augment != nil {
+		var err error
+		if rows, err = l.Augment(rows, l.epoch, l.index); err != nil {
+			return Batch{}, err
+		}
+	}
 	l.index++
-	return Collate(rows, l.PadID, l.Backend), nil
+	return Collate(rows, l.Subjects, l.PadID, l.Backend), nil
+}
+
+// realLen is a row's length without its trailing padding (attention mask
+// 0), which Collate redoes per batch.
+func realLen(r prep.Row) int {
+	n := len(r.InputIDs)
+	for n > 0 && r.AttentionMask != nil && r.AttentionMask[n-1] == 0 {
+		n--
+	}
+	return n
 }
 
 // Collate pads rows on the right to the longest one: pad id, attention mask
-// 0 and label -100 on padding.
-func Collate(rows []Row, padID int, be tensor.Backend) Batch {
+// 0 and label -100 on padding. Rows holding several documents (packed,
+// Docs > 1) keep their position and segment ids; subjects names the rows'
+// subject ids.
+func Collate(rows []prep.Row, subjects []string, padID int, be tensor.Backend) Batch {
 	T := 0
 	for _, r := range rows {
-		T = max(T, len(r.IDs))
+		T = max(T, realLen(r))
 	}
 	B := len(rows)
 	ids := make([]int64, B*T)
@@ -127,7 +149,7 @@ func Collate(rows []Row, padID int, be tensor.Backend) Batch {
 	var seg []int64
 	packed := false
 	for _, r := range rows {
-		packed = packed || r.Positions != nil || r.Segments != nil
+		packed = packed || r.Docs > 1
 	}
 	if packed {
 		pos = make([]int, B*T)
@@ -135,11 +157,15 @@ func Collate(rows []Row, padID int, be tensor.Backend) Batch {
 	}
 	out := Batch{Subjects: make([]string, B)}
 	for b, r := range rows {
-		out.Subjects[b] = r.Subject
+		if r.Subject >= 0 && r.Subject < len(subjects) {
+			out.Subjects[b] = subjects[r.Subject]
+		}
+		n := realLen(r)
+		own := r.Docs > 1 // its own positions and segments
 		for t := 0; t < T; t++ {
 			i := b*T + t
-			if t < len(r.IDs) {
-				ids[i], labels[i], mask[i] = int64(r.IDs[t]), int64(r.Labels[t]), 1
+			if t < n {
+				ids[i], labels[i], mask[i] = int64(r.InputIDs[t]), int64(r.Labels[t]), 1
 				out.Tokens++
 				if r.Labels[t] != nn.IgnoreIndex {
 					out.Labelled++
@@ -149,15 +175,12 @@ func Collate(rows []Row, padID int, be tensor.Backend) Batch {
 			}
 			if packed {
 				switch {
-				case t < len(r.IDs) && r.Positions != nil:
-					pos[i] = r.Positions[t]
+				case t < n && own:
+					pos[i], seg[i] = int(r.PositionIDs[t]), int64(r.SegmentIDs[t])
+				case t < n:
+					pos[i], seg[i] = t, 0
 				default:
-					pos[i] = t
-				}
-				if t < len(r.IDs) && r.Segments != nil {
-					seg[i] = int64(r.Segments[t])
-				} else {
-					seg[i] = -1 // padding is its own document
+					pos[i], seg[i] = t, -1 // padding is its own document
 				}
 			}
 		}

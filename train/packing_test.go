@@ -60,8 +60,7 @@ func TestPackedLossEqualsUnpacked(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr := train.FromPrep(rows, nil)
-		b := train.Collate(tr, pad, m.Backend)
+		b := train.Collate(rows, nil, pad, m.Backend)
 		out, err := m.Forward(nil, b.Batch, nn.ForwardOptions{})
 		if err != nil {
 			t.Fatal(err)

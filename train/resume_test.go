@@ -2,6 +2,7 @@ package train_test
 
 import (
 	"context"
+	"github.com/ftune/ftune/data/prep"
 	"math"
 	"testing"
 
@@ -30,22 +31,22 @@ func newRun(t *testing.T, maxSteps int) (*train.Trainer, *lora.Adapter) {
 	if err := a.Attach(m); err != nil {
 		t.Fatal(err)
 	}
-	var rows []train.Row
+	var rows []prep.Row
 	for i := 0; i < 12; i++ {
 		n := 6 + i%5
-		r := train.Row{Subject: "s"}
+		r := prep.Row{Docs: 1}
 		for j := 0; j < n; j++ {
 			id := (i*31 + j*7 + 3) % m.Config.VocabSize
-			r.IDs = append(r.IDs, id)
+			r.InputIDs = append(r.InputIDs, int32(id))
 			if j < 2 {
-				r.Labels = append(r.Labels, nn.IgnoreIndex)
+				r.Labels = append(r.Labels, prep.IgnoreIndex)
 			} else {
-				r.Labels = append(r.Labels, id)
+				r.Labels = append(r.Labels, int32(id))
 			}
 		}
 		rows = append(rows, r)
 	}
-	loader, err := train.NewRowLoader(rows, 3, true, 11, 0, nil)
+	loader, err := train.NewRowLoader(rows, []string{"s"}, 3, true, 11, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

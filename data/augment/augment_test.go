@@ -121,48 +121,6 @@ func TestPromptDropout(t *testing.T) {
 	}
 }
 
-func TestShuffleOptions(t *testing.T) {
-	q := MultipleChoice{Question: "Symbol of iron?", Options: []string{"Ir", "Fe", "I", "In"}, Answer: 1}
-	positions := map[int]int{}
-	r := prep.NewRand(5)
-	for range 4000 {
-		s, err := ShuffleOptions(q, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s.Options[s.Answer] != "Fe" {
-			t.Fatalf("answer remapped to %q", s.Options[s.Answer])
-		}
-		a, b := slices.Clone(s.Options), slices.Clone(q.Options)
-		slices.Sort(a)
-		slices.Sort(b)
-		if !slices.Equal(a, b) {
-			t.Fatalf("options %v are not a permutation", s.Options)
-		}
-		positions[s.Answer]++
-	}
-	// The right answer lands on each letter about a quarter of the time
-	// (sd 27 of 1000; 5 sd).
-	for p := range 4 {
-		if math.Abs(float64(positions[p])-1000) > 5*27 {
-			t.Errorf("answer at %c %d times of 4000", 'A'+p, positions[p])
-		}
-	}
-	prompt, ans := q.Format()
-	if prompt != "Symbol of iron?\nA. Ir\nB. Fe\nC. I\nD. In" || ans != "B" {
-		t.Errorf("Format = %q, %q", prompt, ans)
-	}
-	for _, bad := range []MultipleChoice{
-		{Options: []string{"a", "b"}, Answer: 2},
-		{Options: []string{"a", "a", "b"}, Answer: 0},
-		{Options: []string{"a"}, Answer: 0},
-	} {
-		if _, err := ShuffleOptions(bad, r); err == nil {
-			t.Errorf("accepted %+v", bad)
-		}
-	}
-}
-
 var capitalGroup = []string{
 	"What is the capital of {country}?",
 	"Name the capital city of {country}.",
@@ -281,21 +239,37 @@ func TestDataAugmentation(t *testing.T) {
 		{Messages: []format.Message{{Role: "user", Content: "Name the capital city of Chad."}, {Role: "assistant", Content: "N'Djamena"}}},
 	}
 	a := DataAugmentation{Phrasings: [][]string{capitalGroup}, RotateP: 1, DedupThreshold: 0.9, Seed: 3}
-	out, rep, err := a.Examples(exs)
+	kept, dups, err := a.Dedup(exs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out) != 2 || rep.Duplicates != 1 || rep.Rotated != 2 || exs[0].Messages[0].Content != "What is the capital of Peru?" {
-		t.Errorf("out %+v report %+v", out, rep)
+	out, rotated, err := a.Rephrase(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || dups != 1 || rotated != 2 || exs[0].Messages[0].Content != "What is the capital of Peru?" || out[0].Messages[0].Content == exs[0].Messages[0].Content {
+		t.Errorf("out %+v, %d duplicates, %d rotated", out, dups, rotated)
 	}
 	var zero DataAugmentation
-	same, rep, _ := zero.Examples(exs)
-	if !reflect.DeepEqual(same, exs) || rep != (Report{}) {
+	same, n, _ := zero.Dedup(exs)
+	same, m, _ := zero.Rephrase(same)
+	if !reflect.DeepEqual(same, exs) || n != 0 || m != 0 {
 		t.Error("the zero DataAugmentation changed examples")
 	}
-	docs := []prep.Tokenized{{IDs: []int32{5, 6, 7}, Labels: []int32{-100, -100, 7}}}
-	d1, _ := DataAugmentation{PromptDropout: 1, DropoutID: 0}.Tokens(docs, 0)
-	if !slices.Equal(d1[0].IDs, []int32{0, 0, 7}) || !slices.Equal(docs[0].IDs, []int32{5, 6, 7}) {
-		t.Errorf("dropout gave %v", d1[0].IDs)
+	rows := []prep.Row{{InputIDs: []int32{5, 6, 7}, Labels: []int32{-100, -100, 7}}}
+	d1, _ := DataAugmentation{PromptDropout: 1, DropoutID: 0}.Rows(rows, 0, 0)
+	if !slices.Equal(d1[0].InputIDs, []int32{0, 0, 7}) || !slices.Equal(rows[0].InputIDs, []int32{5, 6, 7}) {
+		t.Errorf("dropout gave %v", d1[0].InputIDs)
+	}
+	long := []prep.Row{{InputIDs: make([]int32, 200), Labels: make([]int32, 200)}}
+	for i := range long[0].Labels {
+		long[0].InputIDs[i], long[0].Labels[i] = 9, -100
+	}
+	half := DataAugmentation{PromptDropout: 0.5, DropoutID: 1}
+	e0, _ := half.Rows(long, 0, 0)
+	e1, _ := half.Rows(long, 1, 0)
+	again, _ := half.Rows(long, 0, 0)
+	if slices.Equal(e0[0].InputIDs, e1[0].InputIDs) || !slices.Equal(e0[0].InputIDs, again[0].InputIDs) {
+		t.Error("prompt dropout must differ between epochs and repeat for the same batch")
 	}
 }

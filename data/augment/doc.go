@@ -8,8 +8,6 @@
 //     protected ids never change.
 //   - Rotator: an instruction rewritten with another phrasing of its group;
 //     slot values and the response are kept.
-//   - ShuffleOptions: multiple-choice options permuted with the answer
-//     remapped to the same option text.
 //   - Dedup: near-duplicate removal by MinHash LSH on word shingles,
 //     confirmed by exact Jaccard similarity.
 package augment

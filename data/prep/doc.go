@@ -9,8 +9,9 @@
 //   - Pack puts documents into fixed-length rows with per-document position
 //     ids and segment ids; Pad makes one padded row per document; both lay
 //     out labels so that the loss of packed rows equals that of padded rows.
-//   - GroupByLength, Batches and Stack make batches; Rand, Shuffle and
-//     SplitRatio make every random choice reproducible from a seed.
+//   - Rand, Shuffle and SplitRatio make every random choice reproducible
+//     from a seed. Batching is the trainer's (train.RowLoader, which takes
+//     these rows as they are).
 //   - WriteCache and OpenCache store tokenised documents in a memory-mapped
 //     file keyed by the tokenizer's, template's and options' hashes.
 //

@@ -49,8 +49,10 @@ type Config struct {
 	// Name defaults to the folder name.
 	Name        string `yaml:"name"`
 	Description string `yaml:"description"`
-	// Template names the chat template ("chatml", "llama3", ... or a file);
-	// empty means the model's own.
+	// Template names the chat template the subject's examples are rendered
+	// with: a built-in ("chatml", "llama3", ...) or a .jinja file (relative
+	// to the subject folder); empty or "auto" means the run's. An explicit
+	// data.template of the run overrides it.
 	Template string `yaml:"template"`
 	// Weight is the sampling weight when interleaving subjects (default 1).
 	Weight *float64 `yaml:"weight"`
@@ -60,6 +62,9 @@ type Config struct {
 	// Shape and Columns map files whose fields are not auto-detected.
 	Shape   string            `yaml:"shape"`
 	Columns map[string]string `yaml:"columns"`
+	// Phrasings are groups of equivalent instruction templates with {slot}
+	// placeholders, for data.augment.rephrase (augment.Rotator).
+	Phrasings [][]string `yaml:"phrasings"`
 }
 
 // Subject is one discovered subject folder.
@@ -126,6 +131,10 @@ func Open(root string) (*Manager, error) {
 	}
 	return m, nil
 }
+
+// OpenSubject opens one subject folder (train/val/test files and an
+// optional subject.yaml). ok is false when dir is not a subject folder.
+func OpenSubject(dir string) (s *Subject, ok bool, err error) { return openSubject(dir) }
 
 func openSubject(dir string) (*Subject, bool, error) {
 	s := &Subject{Name: filepath.Base(dir), Dir: dir, Files: map[Split]string{}}
@@ -216,6 +225,20 @@ func (s *Subject) mapping() (format.Mapping, error) {
 		return m, fmt.Errorf("columns need a shape")
 	}
 	return m, nil
+}
+
+// TemplatePath is the subject's template as UseTemplate-style name: a
+// built-in name, or a .jinja file resolved against the subject folder; ""
+// when the subject uses the run's template.
+func (s *Subject) TemplatePath() string {
+	t := s.Config.Template
+	switch {
+	case t == "" || t == "auto":
+		return ""
+	case strings.HasSuffix(t, ".jinja") && !filepath.IsAbs(t):
+		return filepath.Join(s.Dir, t)
+	}
+	return t
 }
 
 // Subject returns the subject of that name.

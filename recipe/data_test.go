@@ -1,0 +1,233 @@
+package recipe
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ftune/ftune/data/prep"
+)
+
+// loadTestData reads data with the tiny base's text side.
+func loadTestData(t *testing.T, o Options) (*dataset, string) {
+	t.Helper()
+	tp, err := LoadText(tinyBase, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	o.Log = &log
+	ds, err := loadData(o, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds, log.String()
+}
+
+func dataOptions() Options {
+	o := Defaults()
+	o.ModelDir, o.DataRoot, o.SeqLen, o.EvalQuestions = tinyBase, subjects, 96, 0
+	return o
+}
+
+func rowSubjects(ds *dataset) map[string]int {
+	n := map[string]int{}
+	for _, r := range ds.train {
+		n[ds.subjects[r.Subject]]++
+	}
+	return n
+}
+
+// TestMixingWeights: data.mixing weights with only chemistry weighted
+// trains on chemistry rows only, and the losses differ from the default
+// (proportional) run's.
+func TestMixingWeights(t *testing.T) {
+	o := dataOptions()
+	o.Mixing, o.MixWeights = "weights", map[string]float64{"chemistry": 1, "geography": 0, "us-history": 0}
+	ds, _ := loadTestData(t, o)
+	got := rowSubjects(ds)
+	if len(got) != 1 || got["chemistry"] != len(ds.train) {
+		t.Fatalf("rows per subject %v, want chemistry only", got)
+	}
+	def, _ := loadTestData(t, dataOptions())
+	if n := rowSubjects(def); len(n) != 3 {
+		t.Fatalf("default mixing: rows per subject %v, want all three subjects", n)
+	}
+
+	run := func(o Options) []float64 {
+		o.OutDir, o.Steps, o.BatchSize, o.WarmupSteps, o.EvalEvery, o.Samples, o.CheckpointEvery = t.TempDir(), 2, 2, 0, 0, 0, 0
+		o.EvalMaxBatches = 1
+		res, err := Run(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Losses
+	}
+	if a, b := run(o), run(dataOptions()); slices.Equal(a, b) {
+		t.Fatalf("weights mixing gave the default run's losses %v", a)
+	}
+}
+
+// TestMixingErrors: a weight for a subject that is not selected, a
+// negative weight, all zero and a missing weight are errors naming the key.
+func TestMixingErrors(t *testing.T) {
+	tp, err := LoadText(tinyBase, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		w    map[string]float64
+		want string
+	}{
+		{map[string]float64{"chemistry": 1, "geography": 1, "us-history": 1, "poetry": 1}, "data.weights.poetry"},
+		{map[string]float64{"chemistry": -1, "geography": 1, "us-history": 1}, "data.weights.chemistry"},
+		{map[string]float64{"chemistry": 0, "geography": 0, "us-history": 0}, "every weight is 0"},
+		{map[string]float64{"chemistry": 1}, `no weight for subject "geography"`},
+	} {
+		o := dataOptions()
+		o.Mixing, o.MixWeights = "weights", c.w
+		if _, err := loadData(o, tp); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("weights %v: error %v, want one naming %q", c.w, err, c.want)
+		}
+	}
+	o := dataOptions()
+	o.Mixing = "round-robin"
+	if _, err := loadData(o, tp); err == nil || !strings.Contains(err.Error(), "data.mixing") {
+		t.Errorf("mixing round-robin: error %v, want one naming data.mixing", err)
+	}
+}
+
+// TestMixingUniform: uniform mixing draws each subject about equally
+// often, where proportional follows their sizes (us-history is the
+// smallest, about a fifth of the rows).
+func TestMixingUniform(t *testing.T) {
+	o := dataOptions()
+	o.Mixing = "uniform"
+	ds, _ := loadTestData(t, o)
+	u := rowSubjects(ds)
+	def, _ := loadTestData(t, dataOptions())
+	p := rowSubjects(def)
+	if len(ds.train) != len(def.train) {
+		t.Fatalf("uniform epoch has %d rows, proportional %d: want the same", len(ds.train), len(def.train))
+	}
+	third := float64(len(ds.train)) / 3
+	if f := float64(u["us-history"]); f < 0.8*third || f > 1.2*third {
+		t.Errorf("uniform: us-history has %v of %d rows, want about a third", f, len(ds.train))
+	}
+	if p["us-history"] >= p["chemistry"] {
+		t.Errorf("proportional: us-history %d rows, chemistry %d: want fewer for the smaller subject", p["us-history"], p["chemistry"])
+	}
+}
+
+// trainOnly copies one bundled subject without its validation file.
+func trainOnly(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	dir := filepath.Join(root, "chemistry")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"train.jsonl", "test.jsonl"} {
+		b, err := os.ReadFile(filepath.Join(subjects, "chemistry", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// TestValSplitHoldsOut: a subject with only a train file gets a
+// validation split of data.val_split of its examples, said in the log;
+// the split depends on data.seed and no example is in both.
+func TestValSplitHoldsOut(t *testing.T) {
+	o := dataOptions()
+	o.DataRoot, o.Pack, o.ValSplit = trainOnly(t), false, 0.2
+	ds, log := loadTestData(t, o)
+	// 495 examples: round(0.2·495) = 99 held out, 396 trained on.
+	if len(ds.val) != 99 || len(ds.train) != 396 {
+		t.Fatalf("%d validation and %d training rows, want 99 and 396", len(ds.val), len(ds.train))
+	}
+	if !strings.Contains(log, "99 of 495 training examples held out") {
+		t.Errorf("the hold-out is not said: %s", log)
+	}
+	key := func(r prep.Row) string { // the example's tokens, without padding
+		n := len(r.InputIDs)
+		for n > 0 && r.AttentionMask[n-1] == 0 {
+			n--
+		}
+		return fmt.Sprint(r.InputIDs[:n])
+	}
+	inTrain := map[string]bool{}
+	for _, r := range ds.train {
+		inTrain[key(r)] = true
+	}
+	for _, r := range ds.val {
+		if inTrain[key(r)] {
+			t.Fatal("a validation example is also trained on")
+		}
+	}
+	o.DataSeed = 7
+	other, _ := loadTestData(t, o)
+	same := 0
+	for i := range other.val {
+		if slices.Equal(other.val[i].InputIDs, ds.val[i].InputIDs) {
+			same++
+		}
+	}
+	if same == len(ds.val) {
+		t.Fatal("data.seed 7 held out the same examples as 42")
+	}
+	o.ValSplit = 0
+	none, _ := loadTestData(t, o)
+	if len(none.val) != 0 {
+		t.Fatalf("val_split 0 held out %d rows", len(none.val))
+	}
+}
+
+// TestTrainOnInputs: data.train_on_inputs puts labels on prompt tokens.
+func TestTrainOnInputs(t *testing.T) {
+	labelled := func(o Options) int {
+		ds, _ := loadTestData(t, o)
+		n := 0
+		for _, r := range ds.train {
+			for _, l := range r.Labels {
+				if l != -100 {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	o := dataOptions()
+	o.Subjects = []string{"us-history"}
+	base := labelled(o)
+	o.TrainOnInputs = true
+	if all := labelled(o); all <= 2*base {
+		t.Fatalf("train_on_inputs: %d labelled tokens, answers only: %d: want the prompts learnt too", all, base)
+	}
+}
+
+// TestTokenCacheOfHeldOutSplit: with a token cache, the training rows
+// less the held-out share are cached in their own file (the cache of the
+// whole split stays valid) and read back identical.
+func TestTokenCacheOfHeldOutSplit(t *testing.T) {
+	o := dataOptions()
+	o.DataRoot, o.TokenCache = trainOnly(t), t.TempDir()
+	first, _ := loadTestData(t, o)
+	again, _ := loadTestData(t, o)
+	if len(first.train) != len(again.train) || !slices.Equal(first.train[0].InputIDs, again.train[0].InputIDs) {
+		t.Fatal("rows read from the cache differ from the tokenised ones")
+	}
+	files, _ := filepath.Glob(filepath.Join(o.TokenCache, "chemistry", "*.tokens"))
+	if len(files) != 1 || filepath.Base(files[0]) == "train.tokens" {
+		t.Fatalf("cache files %v, want one of the held-out variant", files)
+	}
+}

@@ -1,0 +1,181 @@
+package recipe
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/ftune/ftune/data/format"
+	"github.com/ftune/ftune/data/subject"
+)
+
+// sources reads the run's data: the subject folders under DataRoot, or
+// the user's own files (DataFiles).
+func sources(o Options, tp Text, log io.Writer) ([]*source, []string, error) {
+	if len(o.DataFiles) == 0 {
+		srcs, err := subjectSources(o, o.DataRoot, tp, log)
+		return srcs, []string{o.DataRoot}, err
+	}
+	files, root, err := resolveDataFiles(o.DataFiles)
+	if err != nil {
+		return nil, nil, err
+	}
+	if root != "" { // a folder of subject folders: the multi-subject way
+		srcs, err := subjectSources(o, root, tp, log)
+		return srcs, []string{root}, err
+	}
+	if st, err := os.Stat(files[0]); err == nil && st.IsDir() {
+		if s, ok, err := subject.OpenSubject(files[0]); err != nil {
+			return nil, nil, err
+		} else if ok { // one subject folder (train/val/test files)
+			src, err := subjectSource(o, s, tp, log)
+			return []*source{src}, files, err
+		}
+	}
+	src, err := fileSource(o, files, tp, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []*source{src}, files, nil
+}
+
+// resolveDataFiles expands data.files: globs, folders of data files, or
+// files. A single folder of subject folders is returned as root instead.
+func resolveDataFiles(entries []string) (files []string, root string, err error) {
+	for _, e := range entries {
+		var matches []string
+		if strings.ContainsAny(e, "*?[") {
+			if matches, err = filepath.Glob(e); err != nil {
+				return nil, "", fmt.Errorf("data.files: %q: %w", e, err)
+			}
+			if len(matches) == 0 {
+				return nil, "", fmt.Errorf("data.files: %q matches no file", e)
+			}
+		} else {
+			matches = []string{e}
+		}
+		for _, m := range matches {
+			st, err := os.Stat(m)
+			if err != nil {
+				return nil, "", fmt.Errorf("data.files: %w", err)
+			}
+			if !st.IsDir() {
+				files = append(files, m)
+				continue
+			}
+			if _, err := subject.Open(m); err == nil {
+				if len(entries) > 1 || len(matches) > 1 {
+					return nil, "", fmt.Errorf("data.files: %s is a folder of subject folders: give it alone (or as data.root)", m)
+				}
+				return nil, m, nil
+			} else if !errors.Is(err, subject.ErrNoSubjects) {
+				return nil, "", err
+			}
+			if _, ok, err := subject.OpenSubject(m); err != nil {
+				return nil, "", err
+			} else if ok {
+				if len(entries) > 1 || len(matches) > 1 {
+					return nil, "", fmt.Errorf("data.files: %s is a subject folder (train/val/test files): give it alone", m)
+				}
+				return []string{m}, "", nil
+			}
+			inDir, err := dataFilesIn(m)
+			if err != nil {
+				return nil, "", err
+			}
+			files = append(files, inDir...)
+		}
+	}
+	return files, "", nil
+}
+
+// dataExts are the extensions taken from a folder of data files.
+var dataExts = []string{".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".txt"}
+
+// dataFilesIn lists a folder's data files (not recursive, hidden files
+// left out).
+func dataFilesIn(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("data.files: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !slices.Contains(dataExts, strings.ToLower(filepath.Ext(e.Name()))) {
+			continue
+		}
+		out = append(out, filepath.Join(dir, e.Name()))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("data.files: %s holds no data file (%s) and no subject folder", dir, strings.Join(dataExts, ", "))
+	}
+	return out, nil
+}
+
+// fileOptions maps data.format and data.shape onto the reader's options
+// ("auto": by extension and by the first record's fields).
+func fileOptions(o Options) (format.Options, error) {
+	var fo format.Options
+	switch o.Format {
+	case "", "auto":
+	case "jsonl", "json", "csv", "parquet", "text":
+		fo.Kind = format.Kind(o.Format)
+	default:
+		return fo, fmt.Errorf("data.format: %q (want auto, jsonl, json, csv, parquet or text)", o.Format)
+	}
+	shape, err := format.ParseShape(o.Shape)
+	if err != nil {
+		return fo, fmt.Errorf("data.shape: %w", err)
+	}
+	fo.Mapping.Shape = shape
+	return fo, nil
+}
+
+// fileSource reads the user's files as one subject, named after the file
+// (or "data" for several), and says what it found.
+func fileSource(o Options, files []string, tp Text, log io.Writer) (*source, error) {
+	fo, err := fileOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	name := "data"
+	if len(files) == 1 {
+		base := filepath.Base(files[0])
+		name = strings.TrimSuffix(base, filepath.Ext(base))
+	}
+	src := &source{name: name, weight: 1, text: tp, where: files[0]}
+	for _, f := range files {
+		r, err := format.Open(f, fo)
+		if err != nil {
+			return nil, err
+		}
+		n := 0
+		for {
+			ex, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				r.Close()
+				return nil, err // a *format.PosError names the file and line
+			}
+			src.train = append(src.train, ex)
+			n++
+		}
+		r.Close()
+		kind := fo.Kind
+		if kind == "" {
+			kind, _ = format.KindOf(f)
+		}
+		how := "detected"
+		if fo.Mapping.Shape != format.ShapeAuto {
+			how = "data.shape"
+		}
+		fmt.Fprintf(log, "data: %s: %s, shape %v (%s), %d examples\n", f, kind, r.Mapping().Shape, how, n)
+	}
+	return src, nil
+}
