@@ -1,8 +1,13 @@
 package ftune
 
 import (
+	"math"
+
 	"context"
 	"errors"
+	"github.com/ftune/ftune/assets"
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
 	"strings"
 	"testing"
 )
@@ -99,5 +104,35 @@ func TestConversationDropsOldTurns(t *testing.T) {
 	c.Reset()
 	if len(c.Messages) != 0 {
 		t.Fatal("Reset kept messages")
+	}
+}
+
+// An adapter holding NaN gives an error naming non-finite logits (it gave
+// empty output with exit 0).
+func TestNaNAdapterNamesNonFiniteLogits(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	tiny, err := assets.Model(TinyBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adapter := trainedAdapter(t, tiny)
+	c, w, err := lora.LoadAdapter(adapter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, x := range w {
+		x.Data[0] = float32(math.NaN())
+		w[name] = x
+	}
+	if err := lora.SaveAdapter(adapter, c, w); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load("", LoadOptions{Adapter: adapter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := m.Chat(context.Background(), []Message{{Role: "user", Content: "Symbol of iron?"}}, GenerateOptions{MaxNewTokens: 4})
+	if !errors.Is(err, nn.ErrNonFinite) {
+		t.Fatalf("NaN adapter: reply %q, err %v; want nn.ErrNonFinite", r.Text, err)
 	}
 }

@@ -77,7 +77,7 @@ func Load(model string, opt LoadOptions) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{Dir: dir, Net: net, Tokenizer: tok, Template: tmpl}
-	m.stops = stopTokens(net, tok)
+	m.stops = net.StopTokens(tok)
 	if opt.Adapter != "" {
 		if m.Adapter, err = lora.Load(net, opt.Adapter, "default"); err != nil {
 			return nil, err
@@ -92,19 +92,6 @@ func Load(model string, opt LoadOptions) (*Model, error) {
 		}
 	}
 	return m, nil
-}
-
-// stopTokens are the ids that end a reply: EOS from config.json and the
-// tokenizer, plus ChatML's <|im_end|> when the vocabulary has it.
-func stopTokens(m *nn.Model, tok *tokenizer.Tokenizer) []int {
-	stops := append([]int(nil), m.Config.EOSTokenIDs...)
-	if id, ok := tok.EOS(); ok {
-		stops = append(stops, id)
-	}
-	if id, ok := tok.TokenToID("<|im_end|>"); ok {
-		stops = append(stops, id)
-	}
-	return stops
 }
 
 // StopTokens returns the ids that end a reply.

@@ -110,3 +110,22 @@ func TestGenerateNamesNonFiniteLogits(t *testing.T) {
 		t.Fatalf("NaN weight: out %v, err %v; want ErrNonFinite naming NaN", out, err)
 	}
 }
+
+type fakeVocab map[string]int
+
+func (v fakeVocab) EOS() (int, bool) { id, ok := v["<eos>"]; return id, ok }
+func (v fakeVocab) TokenToID(s string) (int, bool) {
+	id, ok := v[s]
+	return id, ok
+}
+
+func TestStopTokens(t *testing.T) {
+	m := &Model{Config: Config{EOSTokenIDs: []int{2}}}
+	got := m.StopTokens(fakeVocab{"<eos>": 7, "<|im_end|>": 9})
+	if len(got) != 3 || got[0] != 2 || got[1] != 7 || got[2] != 9 {
+		t.Fatalf("StopTokens = %v, want [2 7 9]", got)
+	}
+	if got := m.StopTokens(fakeVocab{}); len(got) != 1 || got[0] != 2 {
+		t.Fatalf("StopTokens without tokenizer EOS = %v, want [2]", got)
+	}
+}
