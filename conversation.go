@@ -51,7 +51,7 @@ func (c *Conversation) Send(ctx context.Context, user string, opt GenerateOption
 		turns, dropped = turns[n:], dropped+n
 	}
 	if c.m.Net.Room(len(ids)) == 0 {
-		return Reply{PromptTokens: len(ids)}, fmt.Errorf("ftune: chat: %w: the message and system prompt take %d tokens and the model's context holds %d; send a shorter message",
+		return Reply{PromptTokens: len(ids)}, fmt.Errorf("chat: %w: this message with the system message takes %d tokens and the model's context holds %d; send a shorter message",
 			ErrContextFull, len(ids), c.m.Net.Config.MaxPositions)
 	}
 	r, err := c.m.generate(ctx, ids, opt)

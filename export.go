@@ -39,10 +39,10 @@ var ErrNoAdapter = errors.New("this format needs an adapter")
 // anywhere stops it before anything is written (export.ErrNonFinite).
 func (m *Model) Export(out string, opt ExportOptions) (notes []string, err error) {
 	if out == "" {
-		return nil, errors.New("ftune: export: no output path")
+		return nil, errors.New("export: no output path")
 	}
 	if m.Adapter == nil && opt.Format != FormatGGUF {
-		return nil, fmt.Errorf("ftune: export --format %s: %w", opt.Format, ErrNoAdapter)
+		return nil, fmt.Errorf("export --format %s: %w", opt.Format, ErrNoAdapter)
 	}
 	quant := opt.Quant
 	if quant == "" {
@@ -72,5 +72,5 @@ func (m *Model) Export(out string, opt ExportOptions) (notes []string, err error
 		}
 		return nil, gguf.WriteLoRA(out, m.Net, m.Adapter, ft)
 	}
-	return nil, fmt.Errorf("ftune: export: format %q: want peft, merged, gguf or gguf-lora", opt.Format)
+	return nil, fmt.Errorf("export: format %q: want peft, merged, gguf or gguf-lora", opt.Format)
 }

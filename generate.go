@@ -86,10 +86,10 @@ func (m *Model) generate(ctx context.Context, prompt []int, opt GenerateOptions)
 	}
 	r := Reply{PromptTokens: len(prompt)}
 	if len(prompt) == 0 {
-		return r, errors.New("ftune: generate: the prompt is empty")
+		return r, errors.New("generate: the prompt is empty")
 	}
 	if m.Net.Room(len(prompt)) == 0 {
-		return r, fmt.Errorf("ftune: generate: %w: the prompt has %d tokens and the model's context holds %d; shorten it", ErrContextFull, len(prompt), m.Net.Config.MaxPositions)
+		return r, fmt.Errorf("generate: %w: the prompt has %d tokens and the model's context holds %d; shorten it", ErrContextFull, len(prompt), m.Net.Config.MaxPositions)
 	}
 	dec := m.Tokenizer.NewStreamDecoder(true)
 	var sb strings.Builder

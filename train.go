@@ -71,11 +71,11 @@ func FineTune(ctx context.Context, examples []Example, cfg *RunConfig, log io.Wr
 	var lines []byte
 	for i, ex := range examples {
 		if len(ex.Messages) == 0 {
-			return nil, fmt.Errorf("ftune: fine-tune: example %d has no messages", i)
+			return nil, fmt.Errorf("fine-tune: example %d has no messages", i)
 		}
 		b, err := json.Marshal(ex)
 		if err != nil {
-			return nil, fmt.Errorf("ftune: fine-tune: example %d: %w", i, err)
+			return nil, fmt.Errorf("fine-tune: example %d: %w", i, err)
 		}
 		lines = append(append(lines, b...), '\n')
 	}
@@ -86,10 +86,10 @@ func FineTune(ctx context.Context, examples []Example, cfg *RunConfig, log io.Wr
 	}
 	root := filepath.Join(out, "data", "examples-"+hex.EncodeToString(sum[:])[:12])
 	if err := os.MkdirAll(filepath.Join(root, "examples"), 0o755); err != nil {
-		return nil, fmt.Errorf("ftune: fine-tune: %w", err)
+		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
 	if err := fsutil.WriteFileAtomic(filepath.Join(root, "examples", "train.jsonl"), lines, 0o644); err != nil {
-		return nil, fmt.Errorf("ftune: fine-tune: %w", err)
+		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
 	c := *cfg
 	c.Data.Root, c.Data.Files, c.Data.Subjects = root, nil, nil
