@@ -12,7 +12,10 @@
 // stays in the merged weights. Tied embeddings are written once, as
 // model.embed_tokens.weight, as transformers saves them.
 //
-// The folder is written under a temporary name beside the target and
-// renamed into place; a target that is not empty and not a model folder is
-// refused rather than replaced.
+// The folder is written under a temporary name beside the target, with a
+// manifest (ManifestFile) of the files ftune wrote, and swapped into place.
+// A target whose files the manifest does not all account for is the
+// user's: it is refused, or with Force moved aside and kept; an export
+// never deletes a file it did not write. A NaN or Inf in any tensor
+// (merged, PEFT, GGUF) stops the export before anything is written.
 package export

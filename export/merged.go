@@ -51,12 +51,29 @@ func MergedHF(m *nn.Model, a *lora.Adapter, baseDir, outDir string, maxShardByte
 }
 
 // MergedHFResult is MergedHF returning what it did.
-//
-// The folder is written under a temporary name beside outDir and renamed
-// into place, so outDir is either absent, the previous export, or complete.
-// An existing outDir is replaced only when it is empty or holds a
-// config.json (a previous export); anything else is an error, never a loss.
 func MergedHFResult(m *nn.Model, a *lora.Adapter, baseDir, outDir string, maxShardBytes int64) (*Result, error) {
+	return MergedHFWith(m, a, baseDir, outDir, MergedOptions{MaxShardBytes: maxShardBytes})
+}
+
+// MergedOptions control MergedHFWith.
+type MergedOptions struct {
+	MaxShardBytes int64 // <= 0: one file
+	// Force replaces an output folder holding files ftune did not write;
+	// that folder is moved aside (outDir.replaced-<time>, named in the
+	// notes), never deleted.
+	Force bool
+}
+
+// MergedHFWith is MergedHF with options, returning what it did.
+//
+// The folder is written under a temporary name beside outDir, with a
+// ManifestFile listing what ftune wrote, and swapped into place (an atomic
+// exchange on Linux), so outDir is either the previous folder or the
+// complete export. An existing outDir is deleted only when its manifest
+// accounts for every file in it (a previous export); a folder holding
+// anything else is refused (ErrNotOurs), or with Force moved aside and
+// kept. Every tensor is checked to be finite before anything is written.
+func MergedHFWith(m *nn.Model, a *lora.Adapter, baseDir, outDir string, opt MergedOptions) (*Result, error) {
 	src, err := NewSource(m, a)
 	if err != nil {
 		return nil, err
@@ -64,7 +81,8 @@ func MergedHFResult(m *nn.Model, a *lora.Adapter, baseDir, outDir string, maxSha
 	if sameDir(baseDir, outDir) {
 		return nil, fmt.Errorf("export: the output folder %s is the base model's folder; write the merged model elsewhere", outDir)
 	}
-	if err := checkReplaceable(outDir); err != nil {
+	foreign, err := checkReplaceable(outDir, opt.Force)
+	if err != nil {
 		return nil, err
 	}
 	baseTypes, dominant, err := baseDTypes(baseDir)
@@ -117,11 +135,18 @@ func MergedHFResult(m *nn.Model, a *lora.Adapter, baseDir, outDir string, maxSha
 		}
 		tensors = append(tensors, safetensors.Tensor{Name: name, DType: dt, Shape: src.Shape(name), Data: data})
 	}
-	if err := safetensors.WriteSharded(tmp, "model", tensors, maxShardBytes, map[string]string{"format": "pt"}); err != nil {
+	if err := safetensors.WriteSharded(tmp, "model", tensors, opt.MaxShardBytes, map[string]string{"format": "pt"}); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	if err := replaceDir(tmp, outDir); err != nil {
+	if err := writeManifest(tmp, "merged"); err != nil {
 		return nil, err
+	}
+	kept, err := install(tmp, outDir, foreign)
+	if err != nil {
+		return nil, err
+	}
+	if kept != "" {
+		res.Notes = append(res.Notes, fmt.Sprintf("--force: the previous %s held files ftune did not write; it was moved to %s (nothing deleted)", outDir, kept))
 	}
 	ents, err := os.ReadDir(outDir)
 	if err != nil {
@@ -254,37 +279,4 @@ func sameDir(a, b string) bool {
 		return filepath.Clean(p)
 	}
 	return resolve(a) == resolve(b)
-}
-
-// checkReplaceable refuses to replace a folder that is not empty and not a
-// model folder: an export must never delete the user's other files.
-func checkReplaceable(dir string) error {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if len(ents) == 0 || nn.Exists(dir) {
-		return nil
-	}
-	return fmt.Errorf("export: %s exists, is not empty and holds no config.json; refusing to replace it", dir)
-}
-
-// replaceDir renames tmp to dir; an existing dir is moved aside first and
-// removed once the new folder is in place.
-func replaceDir(tmp, dir string) error {
-	if err := os.Rename(tmp, dir); err == nil {
-		return nil
-	}
-	old := tmp + ".old"
-	if err := os.Rename(dir, old); err != nil {
-		return fmt.Errorf("export: move the previous %s aside: %w", dir, err)
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		_ = os.Rename(old, dir)
-		return fmt.Errorf("export: %w", err)
-	}
-	return os.RemoveAll(old)
 }

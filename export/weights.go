@@ -87,7 +87,8 @@ func (s *Source) HasNF4() bool {
 // Float32 returns a parameter as float32, row-major, with the adapter's
 // update added when it targets it. The sum is formed in float32 as PEFT's
 // merge does in the weight's dtype upcast (the caller rounds to the file's
-// dtype once, so bf16 sees a single rounding).
+// dtype once, so bf16 sees a single rounding). A NaN or Inf in the result
+// is an error wrapping ErrNonFinite.
 func (s *Source) Float32(name string) (out []float32, err error) {
 	p, ok := s.params[name]
 	if !ok {
@@ -104,6 +105,9 @@ func (s *Source) Float32(name string) (out []float32, err error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("export: %s: %w", name, err)
+	}
+	if err := CheckFinite(name, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -1,9 +1,13 @@
 package lora
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/ftune/ftune/autograd"
@@ -16,6 +20,11 @@ type Adapter struct {
 	Name   string
 	Config *Config
 	Layers map[string]*Layer // by module name
+	// Base is the model the adapter belongs to: New takes it from the
+	// model (nn.Model.Source), Load from the folder's BaseFile, and Save
+	// writes it there (and into base_model_name_or_path when that is
+	// unset), so that generate, eval and export find the same base.
+	Base Base
 }
 
 // modelLinears lists the model's linear layers as the PEFT code sees them.
@@ -51,7 +60,7 @@ func New(m *nn.Model, c *Config, name string, seed uint64) (*Adapter, error) {
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	a := &Adapter{Name: name, Config: c, Layers: map[string]*Layer{}}
+	a := &Adapter{Name: name, Config: c, Layers: map[string]*Layer{}, Base: BaseOf(m)}
 	for _, t := range targets {
 		lin := byName[t]
 		r, in, out := c.Rank(t), lin.In(), lin.Out()
@@ -88,8 +97,16 @@ func (a *Adapter) newLayer(m *nn.Model, module string, av, bv []float32, r, in, 
 
 // Load reads a PEFT adapter folder (adapter_config.json +
 // adapter_model.safetensors) made for m's architecture. Nothing is attached
-// when any tensor is missing, unexpected or of the wrong shape.
+// when any tensor is missing, unexpected or of the wrong shape, or when
+// the folder records a base (BaseFile) whose hash is not m's (CheckBase).
 func Load(m *nn.Model, dir, name string) (*Adapter, error) {
+	base, _, err := ReadBase(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckBase(base, m); err != nil {
+		return nil, fmt.Errorf("lora: adapter %s: %w", dir, err)
+	}
 	c, weights, err := LoadAdapter(dir)
 	if err != nil {
 		return nil, err
@@ -102,7 +119,7 @@ func Load(m *nn.Model, dir, name string) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Adapter{Name: name, Config: c, Layers: map[string]*Layer{}}
+	a := &Adapter{Name: name, Config: c, Layers: map[string]*Layer{}, Base: base}
 	for i, t := range targets {
 		lin := byName[t]
 		wa, wb := weights[WeightName(t, PartA)], weights[WeightName(t, PartB)]
@@ -141,9 +158,25 @@ func (a *Adapter) Weights() map[string]Tensor {
 	return out
 }
 
-// Save writes the adapter as PEFT does (atomically, file by file).
+// Save writes the adapter as PEFT does (atomically, file by file), then
+// its base record (BaseFile; a stale one is removed when Base is zero).
 func (a *Adapter) Save(dir string) error {
-	return SaveAdapter(dir, a.Config, a.Weights())
+	c := a.Config
+	if c.BaseModelNameOrPath == "" && a.Base.Path != "" {
+		cc := *c
+		cc.BaseModelNameOrPath = a.Base.Path
+		c = &cc
+	}
+	if err := SaveAdapter(dir, c, a.Weights()); err != nil {
+		return err
+	}
+	if a.Base.IsZero() {
+		if err := os.Remove(filepath.Join(dir, BaseFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("save adapter: %w", err)
+		}
+		return nil
+	}
+	return WriteBase(dir, a.Base)
 }
 
 // Attach routes m's target linears through this adapter.

@@ -116,16 +116,18 @@ type rawConfig struct {
 
 // familyDefaults are the keyword defaults of each config class (transformers
 // v5 LlamaConfig, MistralConfig, Qwen2Config): what a key absent from
-// config.json means. kvHeads 0 means "num_attention_heads".
+// config.json means. kvHeads 0 means "num_attention_heads". The sizes
+// (vocab, hidden, intermediate, layers, heads) have class defaults too, but
+// ftune requires them (ParseConfig).
 type familyDefaults struct {
-	vocab, hidden, inter, layers, heads, kvHeads, maxPos int
-	bos, eos                                             int // -1 = None
+	kvHeads, maxPos int
+	bos, eos        int // -1 = None
 }
 
 var families = map[string]familyDefaults{
-	"llama":   {vocab: 32000, hidden: 4096, inter: 11008, layers: 32, heads: 32, kvHeads: 0, maxPos: 2048, bos: 1, eos: 2},
-	"mistral": {vocab: 32000, hidden: 4096, inter: 14336, layers: 32, heads: 32, kvHeads: 8, maxPos: 4096 * 32, bos: 1, eos: 2},
-	"qwen2":   {vocab: 151936, hidden: 4096, inter: 22016, layers: 32, heads: 32, kvHeads: 32, maxPos: 32768, bos: -1, eos: -1},
+	"llama":   {kvHeads: 0, maxPos: 2048, bos: 1, eos: 2},
+	"mistral": {kvHeads: 8, maxPos: 4096 * 32, bos: 1, eos: 2},
+	"qwen2":   {kvHeads: 32, maxPos: 32768, bos: -1, eos: -1},
 }
 
 // architectures maps each supported architectures[] entry to its family.
@@ -172,17 +174,26 @@ func ParseConfig(b []byte) (Config, error) {
 			return c, fmt.Errorf("%w: architecture %q (want LlamaForCausalLM, MistralForCausalLM or Qwen2ForCausalLM)", ErrUnsupported, a)
 		}
 	}
+	// The sizes have class defaults in transformers (a llama config without
+	// hidden_size is a 4096-wide model), but a config.json that omits one
+	// is broken, and a default would only surface as a shape error against
+	// every tensor: name the key instead.
+	for _, k := range []struct {
+		key string
+		v   *int
+	}{{"vocab_size", r.VocabSize}, {"hidden_size", r.HiddenSize}, {"intermediate_size", r.IntermediateSize}, {"num_hidden_layers", r.NumHiddenLayers}, {"num_attention_heads", r.NumAttentionHeads}} {
+		if k.v == nil {
+			return c, fmt.Errorf("nn: config.json: %s is missing (required; ftune does not guess the %s default)", k.key, c.ModelType)
+		}
+	}
 	intOr := func(p *int, def int) int {
 		if p != nil {
 			return *p
 		}
 		return def
 	}
-	c.VocabSize = intOr(r.VocabSize, fam.vocab)
-	c.HiddenSize = intOr(r.HiddenSize, fam.hidden)
-	c.IntermediateSize = intOr(r.IntermediateSize, fam.inter)
-	c.NumLayers = intOr(r.NumHiddenLayers, fam.layers)
-	c.NumHeads = intOr(r.NumAttentionHeads, fam.heads)
+	c.VocabSize, c.HiddenSize, c.IntermediateSize = *r.VocabSize, *r.HiddenSize, *r.IntermediateSize
+	c.NumLayers, c.NumHeads = *r.NumHiddenLayers, *r.NumAttentionHeads
 	c.MaxPositions = intOr(r.MaxPositionEmbeddings, fam.maxPos)
 	c.TorchDType = r.DType // v5 name; torch_dtype is the v4 one and loses when both are set
 	if c.TorchDType == "" {

@@ -10,6 +10,17 @@
 // the transformers v4 (rope_theta, rope_scaling) and v5 (rope_parameters)
 // layouts.
 //
+// Loading is strict where a default would hide a broken folder: the size
+// keys (vocab_size, hidden_size, intermediate_size, num_hidden_layers,
+// num_attention_heads) must be in config.json; weights for layers past
+// num_hidden_layers (a truncated model) and tensors the architecture has
+// no place for are errors naming them (only what transformers drops on
+// purpose passes: rotary inv_freq buffers, a saved lm_head when tied).
+// Generate refuses a prompt that fills the context (ErrContextFull) and
+// names non-finite logits (ErrNonFinite) instead of sampling from them.
+// Model.Source records the folder and its Fingerprint, which adapters
+// keep to find their base again.
+//
 // Models compute through autograd on whichever tensor.Backend their weights
 // live on; a nil tape is inference.
 package nn

@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -24,6 +25,19 @@ type GenerateOptions struct {
 	OnToken func(id int) bool
 }
 
+// ErrContextFull is wrapped by Generate's error when the prompt leaves no
+// room in the model's context (max_position_embeddings).
+var ErrContextFull = errors.New("prompt fills the model's context")
+
+// ErrNonFinite is wrapped by Generate's error when the logits hold NaN or
+// Inf: the weights or an adapter hold non-finite values, and any token
+// picked from them would be garbage.
+var ErrNonFinite = errors.New("non-finite logits")
+
+// Room is how many tokens can follow a prompt of n tokens within the
+// model's context (0 when it is full).
+func (m *Model) Room(n int) int { return max(0, m.Config.MaxPositions-n) }
+
 // Generate continues prompt and returns the new tokens (the stop token, if
 // one ended generation, included). It runs one prefill over the prompt and
 // then one position at a time through a KV cache.
@@ -42,6 +56,10 @@ func (m *Model) Generate(prompt []int, opt GenerateOptions) ([]int, error) {
 			return nil, fmt.Errorf("nn: generate: prompt token %d outside vocabulary of %d", id, m.Config.VocabSize)
 		}
 	}
+	if m.Room(len(prompt)) == 0 {
+		return nil, fmt.Errorf("nn: generate: %w: the prompt has %d tokens and the model holds %d positions (max_position_embeddings)", ErrContextFull, len(prompt), m.Config.MaxPositions)
+	}
+	opt.MaxNewTokens = min(opt.MaxNewTokens, m.Room(len(prompt)))
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x9e3779b97f4a7c15))
 	cache := m.NewCache(1, len(prompt)+opt.MaxNewTokens)
 	var out []int
@@ -57,6 +75,9 @@ func (m *Model) Generate(prompt []int, opt GenerateOptions) ([]int, error) {
 		}
 		V := m.Config.VocabSize
 		last := o.Logits.Value.Narrow(1, len(next)-1, 1).F64()[:V]
+		if i := nonFinite(last); i >= 0 {
+			return out, fmt.Errorf("nn: generate: %w at position %d (logit of token %d is %v): the model's weights or its adapter hold NaN or Inf values", ErrNonFinite, len(prompt)+len(out), i, last[i])
+		}
 		tok := sample(last, opt, rng)
 		out = append(out, tok)
 		if opt.OnToken != nil && !opt.OnToken(tok) {
@@ -68,6 +89,16 @@ func (m *Model) Generate(prompt []int, opt GenerateOptions) ([]int, error) {
 		next = []int{tok}
 	}
 	return out, nil
+}
+
+// nonFinite returns the index of the first NaN or Inf in v, or -1.
+func nonFinite(v []float64) int {
+	for i, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return i
+		}
+	}
+	return -1
 }
 
 // sample picks the next token from one row of logits.

@@ -1,6 +1,10 @@
 package nn
 
 import (
+	"errors"
+	"strings"
+
+	"github.com/ftune/ftune/tensor"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -67,5 +71,61 @@ func TestGenerateSeedAndStop(t *testing.T) {
 	}
 	if _, err := m.Generate([]int{1, 5000}, opt); err == nil {
 		t.Fatal("a prompt token outside the vocabulary was accepted")
+	}
+}
+
+// A prompt that fills the context is refused, and generation stops at the
+// context's end instead of running past the positions the model knows.
+func TestGenerateRespectsContext(t *testing.T) {
+	m, err := Load("../testdata/fixtures/llama-tiny", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Config.MaxPositions = 8
+	if _, err := m.Generate(make([]int, 8), GenerateOptions{}); !errors.Is(err, ErrContextFull) {
+		t.Fatalf("prompt of 8 tokens in a context of 8: err = %v, want ErrContextFull", err)
+	}
+	out, err := m.Generate(make([]int, 5), GenerateOptions{MaxNewTokens: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 3 {
+		t.Fatalf("5 prompt tokens in a context of 8 gave %d new tokens, want 3", len(out))
+	}
+}
+
+// NaN weights give an error naming non-finite logits, not a token picked
+// from garbage.
+func TestGenerateNamesNonFiniteLogits(t *testing.T) {
+	m, err := Load("../testdata/fixtures/llama-tiny", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := m.Layers[0].MLP.Down.Weight.Value
+	vals := w.F32()
+	vals[0] = float32(math.NaN())
+	w.CopyFrom(tensor.FromHost(m.Backend, tensor.F32, vals, w.Shape()...).To(w.DType()))
+	out, err := m.Generate([]int{1, 5, 9}, GenerateOptions{MaxNewTokens: 4})
+	if !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), "NaN") {
+		t.Fatalf("NaN weight: out %v, err %v; want ErrNonFinite naming NaN", out, err)
+	}
+}
+
+type fakeVocab map[string]int
+
+func (v fakeVocab) EOS() (int, bool) { id, ok := v["<eos>"]; return id, ok }
+func (v fakeVocab) TokenToID(s string) (int, bool) {
+	id, ok := v[s]
+	return id, ok
+}
+
+func TestStopTokens(t *testing.T) {
+	m := &Model{Config: Config{EOSTokenIDs: []int{2}}}
+	got := m.StopTokens(fakeVocab{"<eos>": 7, "<|im_end|>": 9})
+	if len(got) != 3 || got[0] != 2 || got[1] != 7 || got[2] != 9 {
+		t.Fatalf("StopTokens = %v, want [2 7 9]", got)
+	}
+	if got := m.StopTokens(fakeVocab{}); len(got) != 1 || got[0] != 2 {
+		t.Fatalf("StopTokens without tokenizer EOS = %v, want [2]", got)
 	}
 }

@@ -48,13 +48,22 @@ func Load(dir string, opt LoadOptions) (*Model, error) {
 		return nil, fmt.Errorf("nn: load %s: %w", dir, err)
 	}
 	defer set.Close()
-	return build(cfg, set, opt, dir)
+	m, err := build(cfg, set, opt, dir)
+	if err != nil {
+		return nil, err
+	}
+	if m.Source.Hash, err = fingerprintFiles(dir, set.Shards()); err != nil {
+		return nil, err
+	}
+	m.Source.Dir = dir
+	return m, nil
 }
 
 // tensorSource is what build needs from a safetensors set.
 type tensorSource interface {
 	Tensor(name string) (safetensors.Tensor, error)
 	Has(name string) bool
+	Names() []string
 	FileOf(name string) string
 	Shards() []string
 }
@@ -106,6 +115,9 @@ func build(cfg Config, src tensorSource, opt LoadOptions, where string) (*Model,
 		opt.DType = tensor.F32
 	}
 	shapes := cfg.expectedShapes()
+	if err := checkUnused(cfg, src, shapes, where); err != nil {
+		return nil, err
+	}
 	vars := map[string]*autograd.Var{}
 	var err error
 	perr := tensor.Catch(func() {

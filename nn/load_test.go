@@ -423,6 +423,12 @@ func TestLoadBadInput(t *testing.T) {
 		{"unknown architecture", strings.Replace(cfg, `{`, `{"architectures": ["LlamaForTokenClassification"], `, 1), weights(), nil,
 			[]string{"config.json", "LlamaForTokenClassification", "LlamaForCausalLM"}},
 		{"invalid config JSON", cfg[:40], weights(), nil, []string{"config.json", "not valid JSON"}},
+		{"weights hold more layers than num_hidden_layers", cfg, randomWeights(t, strings.Replace(cfg, `"num_hidden_layers": 1`, `"num_hidden_layers": 2`, 1), 17), nil,
+			[]string{`"model.layers.1.`, "num_hidden_layers 1", "layers up to 1", "truncated"}},
+		{"unknown extra tensor", cfg, append(weights(), safetensors.Tensor{Name: "model.layers.0.self_attn.q_norm.weight", DType: safetensors.F32, Shape: []int{4}, Data: make([]byte, 16)}), nil,
+			[]string{`"model.layers.0.self_attn.q_norm.weight"`, "no place", "model.safetensors"}},
+		{"missing hidden_size", strings.Replace(cfg, `"hidden_size": 8, `, "", 1), weights(), nil,
+			[]string{"config.json", "hidden_size is missing"}},
 		{"no weights file", cfg, weights(), func(_ *testing.T, dir string) { os.Remove(filepath.Join(dir, "model.safetensors")) },
 			[]string{"model.safetensors", "model.safetensors.index.json"}},
 	} {

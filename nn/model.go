@@ -45,6 +45,9 @@ type Model struct {
 	// first block (NEFTune noise during training, for instance); it sees
 	// the tape, nil in inference.
 	EmbeddingHook func(tp *autograd.Tape, h *autograd.Var) *autograd.Var
+	// Source is the folder the weights were loaded from and its
+	// Fingerprint (zero for a model built in memory).
+	Source Source
 	// rope carries dynamic-NTK RoPE state across calls as transformers does.
 	rope RopeState
 }

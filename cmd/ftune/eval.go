@@ -3,8 +3,8 @@ package main
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/ftune/ftune"
 	"github.com/ftune/ftune/config"
-	"github.com/ftune/ftune/recipe"
 )
 
 func newEvalCmd() *cobra.Command {
@@ -15,13 +15,13 @@ func newEvalCmd() *cobra.Command {
 		Use:   "eval",
 		Short: "Evaluate a base model, or base + adapter, on subject datasets (validation loss, exact match, multiple choice)",
 		Example: `  ftune eval                                        # tiny-base on the bundled subjects
-  ftune eval --adapter runs/20261126-114016/adapter
+  ftune eval --adapter runs/20261126-114016/adapter   # on the base the adapter was trained on
   ftune eval --adapter runs/x/adapters --subjects '[chemistry]'   # per-subject adapters`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := config.Default()
-			sets := map[string]string{"--model": modelName, "--data": data, "--subjects": subjects}
-			paths := map[string]string{"--model": "model.path", "--data": "data.root", "--subjects": "data.subjects"}
+			sets := map[string]string{"--data": data, "--subjects": subjects}
+			paths := map[string]string{"--data": "data.root", "--subjects": "data.subjects"}
 			for flag, v := range sets {
 				if cmd.Flags().Changed(flag[2:]) {
 					if err := config.ApplyFlag(cfg, flag, paths[flag], v); err != nil {
@@ -33,21 +33,13 @@ func newEvalCmd() *cobra.Command {
 			cfg.Training.Eval.Generation.Questions = questions
 			cfg.Training.Eval.Generation.Samples = min(cfg.Training.Eval.Generation.Samples, questions)
 			cfg.Data.MaxLength = seqLen
-			if err := cfg.Validate(); err != nil {
-				return err
-			}
-			o, err := recipe.FromConfig(cfg)
-			if err != nil {
-				return err
-			}
-			o.Log = cmd.OutOrStdout()
-			_, err = recipe.Evaluate(o, adapter)
+			_, err := ftune.Evaluate(ftune.EvaluateOptions{Config: cfg, Adapter: adapter, Model: modelName, Log: cmd.OutOrStdout()})
 			return err
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&adapter, "adapter", "", "PEFT adapter folder (or a folder of per-subject adapter folders)")
-	f.StringVar(&modelName, "model", "tiny-base", "base model")
+	f.StringVar(&modelName, "model", "", modelFlagHelp)
 	f.StringVar(&data, "data", "", "subject data root (default: the bundled subject datasets)")
 	f.StringVar(&subjects, "subjects", "", "subjects, e.g. [chemistry] (default: all)")
 	f.IntVar(&questions, "questions", 20, "held-out questions per subject")

@@ -1,20 +1,19 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ftune/ftune/export"
-	"github.com/ftune/ftune/export/gguf"
-	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune"
 )
 
 func newExportCmd() *cobra.Command {
 	var (
-		modelName, adapter, format, out, quant string
-		shardMB                                int64
+		modelName, adapter, out string
+		opt                     ftune.ExportOptions
+		shardMB                 int64
 	)
 	cmd := &cobra.Command{
 		Use:   "export",
@@ -26,85 +25,54 @@ func newExportCmd() *cobra.Command {
              in the base's dtype (transformers loads it)
   gguf       the merged model as one GGUF file (llama.cpp loads it);
              --quant f32, f16, bf16, q8_0 or q4_0
-  gguf-lora  the adapter alone as a GGUF LoRA (llama.cpp --lora)`,
+  gguf-lora  the adapter alone as a GGUF LoRA (llama.cpp --lora)
+
+The adapter is applied to the base it was trained on (recorded in the
+adapter folder); --model points at that base when it moved, and a model
+with other weights is refused. Weights holding NaN or Inf are refused.
+A merged export replaces only a folder that ftune wrote: a folder holding
+other files is refused, or with --force moved aside (kept, not deleted).`,
 		Example: `  ftune export --adapter runs/x/adapter --format merged --out merged-model
   ftune export --adapter runs/x/adapter --format gguf --quant q8_0 --out model-q8.gguf
   ftune export --adapter runs/x/adapter --format gguf-lora --out adapter.gguf`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
-				return usageError{fmt.Errorf("--out is required")}
+				return usageError{errors.New("--out is required")}
 			}
-			l, err := loadModel(modelName)
+			switch opt.Format {
+			case ftune.FormatPEFT, ftune.FormatMerged, ftune.FormatGGUFLoRA:
+				if adapter == "" {
+					return usageError{fmt.Errorf("--format %s needs --adapter", opt.Format)}
+				}
+			case ftune.FormatGGUF:
+			default:
+				return usageError{fmt.Errorf("--format %q: want peft, merged, gguf or gguf-lora", opt.Format)}
+			}
+			m, err := loadModel(cmd, modelName, adapter)
 			if err != nil {
 				return err
 			}
-			var a *lora.Adapter
-			if adapter != "" {
-				if a, err = lora.Load(l.model, adapter, "default"); err != nil {
-					return err
-				}
+			opt.MaxShardBytes = shardMB << 20
+			notes, err := m.Export(out, opt)
+			if err != nil {
+				return err
 			}
 			w := cmd.OutOrStdout()
-			needAdapter := func() error {
-				if a == nil {
-					return usageError{fmt.Errorf("--format %s needs --adapter", format)}
-				}
-				return nil
+			for _, n := range notes {
+				fmt.Fprintln(w, "note:", n)
 			}
-			switch format {
-			case "peft":
-				if err := needAdapter(); err != nil {
-					return err
-				}
-				a.Config.BaseModelNameOrPath = l.dir
-				if err := a.Save(out); err != nil {
-					return err
-				}
-			case "merged":
-				if err := needAdapter(); err != nil {
-					return err
-				}
-				res, err := export.MergedHFResult(l.model, a, l.dir, out, shardMB<<20)
-				if err != nil {
-					return err
-				}
-				for _, n := range res.Notes {
-					fmt.Fprintln(w, "note:", n)
-				}
-			case "gguf":
-				ft, err := gguf.ParseFileType(quant)
-				if err != nil {
-					return err
-				}
-				opt := gguf.Options{Name: filepath.Base(l.dir), ChatTemplate: l.template.Source(), FileType: ft, Adapter: a}
-				if err := gguf.WriteModelWith(out, l.model, l.tok, opt); err != nil {
-					return err
-				}
-			case "gguf-lora":
-				if err := needAdapter(); err != nil {
-					return err
-				}
-				ft, err := gguf.ParseFileType(quant)
-				if err != nil {
-					return err
-				}
-				if err := gguf.WriteLoRA(out, l.model, a, ft); err != nil {
-					return err
-				}
-			default:
-				return usageError{fmt.Errorf("--format %q: want peft, merged, gguf or gguf-lora", format)}
-			}
-			fmt.Fprintf(w, "wrote %s (%s)\n", out, format)
+			fmt.Fprintf(w, "wrote %s (%s of %s)\n", out, opt.Format, m.Dir)
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelName, "model", "tiny-base", "base model the adapter was trained on")
+	f.StringVar(&modelName, "model", "", modelFlagHelp)
 	f.StringVar(&adapter, "adapter", "", "PEFT adapter folder")
-	f.StringVar(&format, "format", "merged", "peft, merged, gguf or gguf-lora")
+	f.StringVar(&opt.Format, "format", "merged", "peft, merged, gguf or gguf-lora")
 	f.StringVar(&out, "out", "", "output folder (peft, merged) or file (gguf, gguf-lora)")
-	f.StringVar(&quant, "quant", "f16", "GGUF tensor type: f32, f16, bf16, q8_0, q4_0")
+	f.StringVar(&opt.Quant, "quant", "f16", "GGUF tensor type: f32, f16, bf16, q8_0, q4_0")
 	f.Int64Var(&shardMB, "max-shard-mb", 5000, "merged: shard size limit in MB")
+	f.BoolVar(&opt.Force, "force", false, "merged: replace an output folder holding files ftune did not write (it is moved aside, not deleted)")
 	return cmd
 }

@@ -2,60 +2,75 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ftune/ftune/data/chat"
-	"github.com/ftune/ftune/lora"
-	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune"
 )
 
 func newGenerateCmd() *cobra.Command {
 	var (
-		modelName, adapter, prompt string
-		raw                        bool
-		opt                        nn.GenerateOptions
+		modelName, adapter, prompt, system string
+		raw                                bool
+		opt                                ftune.GenerateOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "generate",
 		Short: "Generate text: one-shot, or an interactive chat when no prompt is given",
+		Long: `Generate text with a base model, or base + adapter (the adapter's own base is
+loaded: see --model).
+
+With --prompt, one reply is printed as it is produced. Without it, an
+interactive chat starts; it keeps the conversation, and when the next prompt
+would not leave room for --max-tokens in the model's context it drops the
+oldest turns and says so. In the chat, /reset forgets the conversation,
+/help lists the commands, and /exit, an empty line or Ctrl-D ends it.`,
 		Example: `  ftune generate --prompt "What is the capital of France?"
   ftune generate --adapter runs/latest/adapter --prompt "Symbol of iron?"
+  ftune generate --system "Answer in one word." --prompt "Capital of Peru?"
   ftune generate --raw --prompt "It was a dark and stormy night" --temperature 0.8 --top-p 0.9
-  ftune generate            # interactive chat; an empty line or Ctrl-D ends it`,
+  ftune generate            # interactive chat`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := loadModel(modelName)
+			if raw && system != "" {
+				return usageError{errors.New("--system applies to chat turns; it cannot be used with --raw")}
+			}
+			m, err := loadModel(cmd, modelName, adapter)
 			if err != nil {
 				return err
 			}
-			if adapter != "" {
-				a, err := lora.Load(l.model, adapter, "default")
-				if err != nil {
-					return err
-				}
-				if err := a.Attach(l.model); err != nil {
-					return err
-				}
+			w, ew := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			opt.OnText = func(s string) error { _, err := io.WriteString(w, s); return err }
+			ctx := cmd.Context()
+			if prompt == "" {
+				return chatLoop(ctx, m, cmd.InOrStdin(), w, ew, system, opt)
 			}
-			opt.StopTokens = l.stopTokens()
-			w := cmd.OutOrStdout()
-			if prompt != "" {
-				return l.reply(w, []chat.Message{{Role: "user", Content: prompt}}, raw, opt)
+			var r ftune.Reply
+			if raw {
+				r, err = m.Generate(ctx, prompt, opt)
+			} else {
+				r, err = m.NewConversation(system).Send(ctx, prompt, opt)
 			}
-			return l.chatLoop(cmd.InOrStdin(), w, opt)
+			fmt.Fprintln(w)
+			if err != nil {
+				return err
+			}
+			noteStop(ew, m, r)
+			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelName, "model", "tiny-base", "base model: a Hugging Face folder or the embedded tiny-base")
+	f.StringVar(&modelName, "model", "", modelFlagHelp)
 	f.StringVar(&adapter, "adapter", "", "PEFT LoRA adapter folder to apply")
 	f.StringVarP(&prompt, "prompt", "p", "", "prompt (omit for an interactive chat)")
+	f.StringVar(&system, "system", "", "system message for the chat")
 	f.BoolVar(&raw, "raw", false, "continue the prompt as plain text instead of a chat turn")
-	f.IntVar(&opt.MaxNewTokens, "max-tokens", 64, "maximum new tokens")
+	f.IntVar(&opt.MaxNewTokens, "max-tokens", 64, "maximum new tokens per reply")
 	f.Float64Var(&opt.Temperature, "temperature", 0, "sampling temperature (0 = greedy)")
 	f.IntVar(&opt.TopK, "top-k", 0, "sample from the k most likely tokens (0 = all)")
 	f.Float64Var(&opt.TopP, "top-p", 0, "nucleus sampling probability (0 = off)")
@@ -63,61 +78,53 @@ func newGenerateCmd() *cobra.Command {
 	return cmd
 }
 
-// reply renders the conversation, generates and streams the answer.
-func (l *loaded) reply(w io.Writer, msgs []chat.Message, raw bool, opt nn.GenerateOptions) error {
-	text := msgs[len(msgs)-1].Content
-	if !raw {
-		var err error
-		if text, err = l.template.Render(msgs, true); err != nil {
-			return err
-		}
+// noteStop tells the user when a reply was cut by the model's context.
+func noteStop(w io.Writer, m *ftune.Model, r ftune.Reply) {
+	if r.Stopped == ftune.StopContext {
+		fmt.Fprintf(w, "note: the reply stopped at the end of the model's context (%d tokens)\n", m.Net.Config.MaxPositions)
 	}
-	enc, err := l.tok.Encode(text, false)
-	if err != nil {
-		return err
-	}
-	var out []int
-	printed := 0
-	var werr error
-	opt.OnToken = func(id int) bool {
-		out = append(out, id)
-		s, err := l.tok.Decode(out, true)
-		if err != nil {
-			werr = err
-			return false
-		}
-		// Print only complete characters: a byte-level token can end in
-		// the middle of one.
-		if len(s) > printed && utf8.ValidString(s[printed:]) && !strings.HasSuffix(s, "\uFFFD") {
-			_, werr = io.WriteString(w, s[printed:])
-			printed = len(s)
-		}
-		return werr == nil
-	}
-	if _, err := l.model.Generate(enc.IDs, opt); err != nil {
-		return err
-	}
-	if werr != nil {
-		return werr
-	}
-	_, err = fmt.Fprintln(w)
-	return err
 }
 
-func (l *loaded) chatLoop(in io.Reader, w io.Writer, opt nn.GenerateOptions) error {
+const chatHelp = `commands: /reset forgets the conversation, /help shows this, /exit (or an empty line, or Ctrl-D) ends the chat`
+
+func chatLoop(ctx context.Context, m *ftune.Model, in io.Reader, w, ew io.Writer, system string, opt ftune.GenerateOptions) error {
+	conv := m.NewConversation(system)
+	fmt.Fprintf(ew, "chat with %s (context %d tokens); %s\n", m.Dir, m.Net.Config.MaxPositions, chatHelp)
 	sc := bufio.NewScanner(in)
-	var msgs []chat.Message
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for {
 		fmt.Fprint(w, "> ")
-		if !sc.Scan() || strings.TrimSpace(sc.Text()) == "" {
+		if !sc.Scan() {
 			fmt.Fprintln(w)
 			return sc.Err()
 		}
-		msgs = append(msgs, chat.Message{Role: "user", Content: sc.Text()})
-		var sb strings.Builder
-		if err := l.reply(io.MultiWriter(w, &sb), msgs, false, opt); err != nil {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "" || line == "/exit" || line == "/quit":
+			return nil
+		case line == "/reset":
+			conv.Reset()
+			fmt.Fprintln(w, "(conversation cleared)")
+			continue
+		case line == "/help":
+			fmt.Fprintln(w, chatHelp)
+			continue
+		case strings.HasPrefix(line, "/"):
+			fmt.Fprintf(w, "unknown command %s; %s\n", strings.Fields(line)[0], chatHelp)
+			continue
+		}
+		r, err := conv.Send(ctx, line, opt)
+		fmt.Fprintln(w)
+		if errors.Is(err, ftune.ErrContextFull) {
+			fmt.Fprintln(ew, "error:", err) // the message was not kept; the chat goes on
+			continue
+		}
+		if err != nil {
 			return err
 		}
-		msgs = append(msgs, chat.Message{Role: "assistant", Content: strings.TrimSpace(sb.String())})
+		if r.DroppedTurns > 0 {
+			fmt.Fprintf(ew, "note: dropped the %d oldest messages to fit the model's context (%d tokens)\n", r.DroppedTurns, m.Net.Config.MaxPositions)
+		}
+		noteStop(ew, m, r)
 	}
 }

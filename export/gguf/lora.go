@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ftune/ftune/export"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
@@ -44,6 +45,9 @@ func BuildLoRA(m *nn.Model, a *lora.Adapter, ftype FileType, name string) (*Buil
 	}
 	wtype, err := ftype.TensorType()
 	if err != nil {
+		return nil, err
+	}
+	if err := export.CheckAdapterFinite(a); err != nil {
 		return nil, err
 	}
 	alpha := a.Config.LoraAlpha

@@ -1,0 +1,119 @@
+package ftune_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/ftune/ftune"
+)
+
+// Load a model and ask it one question (greedy decoding).
+func ExampleModel_Chat() {
+	m, err := ftune.Load(ftune.TinyBase, ftune.LoadOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	msgs := []ftune.Message{{Role: "user", Content: "Which element has atomic number 26?"}}
+	r, err := m.Chat(context.Background(), msgs, ftune.GenerateOptions{MaxNewTokens: 8})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%q (%d tokens, %s)\n", r.Text, r.Tokens, r.Stopped)
+	// Output: "than’s time, and the" (8 tokens, length)
+}
+
+// Stream a plain-text continuation as it is produced.
+func ExampleModel_Generate() {
+	m, err := ftune.Load(ftune.TinyBase, ftune.LoadOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = m.Generate(context.Background(), "The capital of France is", ftune.GenerateOptions{
+		MaxNewTokens: 6,
+		OnText:       func(s string) error { fmt.Print(s); return nil },
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println()
+	// Output: now in progress. The Government
+}
+
+// A conversation keeps its turns (and drops the oldest when the context
+// would overflow).
+func ExampleConversation_Send() {
+	m, err := ftune.Load(ftune.TinyBase, ftune.LoadOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	c := m.NewConversation("You answer in one word.")
+	for _, q := range []string{"Symbol of iron?", "And of gold?"} {
+		r, err := c.Send(context.Background(), q, ftune.GenerateOptions{MaxNewTokens: 4})
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s %q\n", q, r.Text)
+	}
+	fmt.Println(len(c.Messages), "messages kept")
+	// Output:
+	// Symbol of iron? "than any of"
+	// And of gold? "than tom"
+	// 4 messages kept
+}
+
+// Fine-tune on examples held in memory, then load the adapter (onto the
+// base it records) and export it merged.
+func ExampleFineTune() {
+	dir, err := os.MkdirTemp("", "ftune-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	examples := []ftune.Example{
+		{Messages: []ftune.Message{{Role: "user", Content: "Symbol of iron?"}, {Role: "assistant", Content: "Fe"}}},
+		{Messages: []ftune.Message{{Role: "user", Content: "Symbol of gold?"}, {Role: "assistant", Content: "Au"}}},
+	}
+	cfg := ftune.DefaultConfig()
+	cfg.Training.MaxSteps, cfg.Training.BatchSize, cfg.Data.MaxLength = 2, 2, 32
+	cfg.Training.Eval.Generation.Questions, cfg.Training.Eval.Generation.Samples = 0, 0
+	cfg.Training.Tracking.OutputDir, cfg.Training.Tracking.RunName = dir, "example"
+	res, err := ftune.FineTune(context.Background(), examples, cfg, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("steps:", res.Steps)
+
+	m, err := ftune.Load("", ftune.LoadOptions{Adapter: res.Adapters["default"]})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := m.Export(filepath.Join(dir, "merged"), ftune.ExportOptions{Format: ftune.FormatMerged}); err != nil {
+		log.Fatal(err)
+	}
+	_, err = os.Stat(filepath.Join(dir, "merged", "model.safetensors"))
+	fmt.Println("merged model written:", err == nil)
+	// Output:
+	// steps: 2
+	// merged model written: true
+}
+
+// Evaluate tiny-base on one bundled subject: validation loss and one
+// held-out question.
+func ExampleEvaluate() {
+	cfg := ftune.DefaultConfig()
+	cfg.Data.Subjects = []string{"chemistry"}
+	cfg.Training.Eval.Generation.Questions, cfg.Training.Eval.Generation.Samples = 1, 0
+	cfg.Training.Eval.MaxBatches = 1
+	ev, err := ftune.Evaluate(ftune.EvaluateOptions{Config: cfg})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("validation loss measured:", ev.Val["val/loss"] > 0)
+	fmt.Println("questions asked:", len(ev.QA.Results))
+	// Output:
+	// validation loss measured: true
+	// questions asked: 1
+}

@@ -1,0 +1,76 @@
+package ftune
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/ftune/ftune/export"
+	"github.com/ftune/ftune/export/gguf"
+)
+
+// Export formats.
+const (
+	FormatPEFT     = "peft"      // adapter_config.json + adapter_model.safetensors
+	FormatMerged   = "merged"    // the base with the adapter merged in, as a Hugging Face folder
+	FormatGGUF     = "gguf"      // the merged model as one GGUF file (llama.cpp)
+	FormatGGUFLoRA = "gguf-lora" // the adapter alone as a GGUF LoRA (llama.cpp --lora)
+)
+
+// ExportOptions control Export.
+type ExportOptions struct {
+	Format string // FormatPEFT, FormatMerged, FormatGGUF or FormatGGUFLoRA
+	// Quant is the GGUF tensor type: f32, f16 (""), bf16, q8_0 or q4_0.
+	Quant string
+	// MaxShardBytes splits a merged export into shards (<= 0: one file).
+	MaxShardBytes int64
+	// Force lets a merged export replace a folder holding files ftune did
+	// not write: that folder is moved aside and kept, never deleted.
+	Force bool
+}
+
+// ErrNoAdapter is returned by Export for a format that needs an adapter
+// when the model has none.
+var ErrNoAdapter = errors.New("this format needs an adapter")
+
+// Export writes the model (with its adapter) to out, a folder (peft,
+// merged) or a file (gguf, gguf-lora). It returns notes the user should
+// read (an NF4 base dequantized, a folder moved aside). A NaN or Inf
+// anywhere stops it before anything is written (export.ErrNonFinite).
+func (m *Model) Export(out string, opt ExportOptions) (notes []string, err error) {
+	if out == "" {
+		return nil, errors.New("export: no output path")
+	}
+	if m.Adapter == nil && opt.Format != FormatGGUF {
+		return nil, fmt.Errorf("export --format %s: %w", opt.Format, ErrNoAdapter)
+	}
+	quant := opt.Quant
+	if quant == "" {
+		quant = "f16"
+	}
+	switch opt.Format {
+	case FormatPEFT:
+		return nil, export.PEFT(m.Adapter, out)
+	case FormatMerged:
+		// The adapter is attached for generation; the merge reads it
+		// separately and leaves the model as it is.
+		res, err := export.MergedHFWith(m.Net, m.Adapter, m.Dir, out, export.MergedOptions{MaxShardBytes: opt.MaxShardBytes, Force: opt.Force})
+		if err != nil {
+			return nil, err
+		}
+		return res.Notes, nil
+	case FormatGGUF:
+		ft, err := gguf.ParseFileType(quant)
+		if err != nil {
+			return nil, err
+		}
+		return nil, gguf.WriteModelWith(out, m.Net, m.Tokenizer, gguf.Options{Name: filepath.Base(m.Dir), ChatTemplate: m.Template.Source(), FileType: ft, Adapter: m.Adapter})
+	case FormatGGUFLoRA:
+		ft, err := gguf.ParseFileType(quant)
+		if err != nil {
+			return nil, err
+		}
+		return nil, gguf.WriteLoRA(out, m.Net, m.Adapter, ft)
+	}
+	return nil, fmt.Errorf("export: format %q: want peft, merged, gguf or gguf-lora", opt.Format)
+}

@@ -1,0 +1,54 @@
+package export
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+
+	"github.com/ftune/ftune/lora"
+)
+
+// ErrNonFinite is wrapped by export errors for a tensor holding NaN or
+// Inf: a file with such weights loads everywhere and produces garbage, so
+// nothing is written.
+var ErrNonFinite = errors.New("non-finite value")
+
+// CheckFinite returns an error naming the tensor and the first NaN or Inf
+// in v, or nil.
+func CheckFinite(name string, v []float32) error {
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			n := 0
+			for _, y := range v[i:] {
+				if math.IsNaN(float64(y)) || math.IsInf(float64(y), 0) {
+					n++
+				}
+			}
+			return fmt.Errorf("export: tensor %q: %w: element %d is %v (%d of %d elements are NaN or Inf); the weights are broken (a diverged training run?), nothing was written",
+				name, ErrNonFinite, i, x, n, len(v))
+		}
+	}
+	return nil
+}
+
+// CheckAdapterFinite checks every tensor of an adapter, in name order.
+func CheckAdapterFinite(a *lora.Adapter) error {
+	w := a.Weights()
+	for _, name := range slices.Sorted(maps.Keys(w)) {
+		if err := CheckFinite(name, w[name].Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PEFT writes an adapter as a PEFT folder (lora.Adapter.Save: also its
+// base record) after checking that every tensor is finite.
+func PEFT(a *lora.Adapter, dir string) error {
+	if err := CheckAdapterFinite(a); err != nil {
+		return err
+	}
+	return a.Save(dir)
+}

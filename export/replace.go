@@ -1,0 +1,123 @@
+package export
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/ftune/ftune/internal/fsutil"
+)
+
+// ManifestFile marks a folder that ftune wrote and lists its files. Only a
+// folder whose every file the manifest lists is ever deleted by an export
+// (to be replaced); any other non-empty folder is the user's.
+const ManifestFile = "ftune_export.json"
+
+// manifest is ManifestFile's content.
+type manifest struct {
+	WrittenBy string   `json:"written_by"` // "ftune"
+	Format    string   `json:"format"`     // "merged"
+	Files     []string `json:"files"`      // every other file ftune wrote there
+}
+
+// ErrNotOurs is wrapped when the output folder holds files that ftune did
+// not write and Force is off.
+var ErrNotOurs = errors.New("output folder holds files ftune did not write")
+
+// writeManifest lists dir's files (written by this export) in ManifestFile.
+func writeManifest(dir, format string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	m := manifest{WrittenBy: "ftune", Format: format}
+	for _, e := range ents {
+		m.Files = append(m.Files, e.Name())
+	}
+	b, _ := json.MarshalIndent(m, "", "  ")
+	return fsutil.WriteFileAtomic(filepath.Join(dir, ManifestFile), append(b, '\n'), 0o644)
+}
+
+// foreignFiles lists the entries of dir that ftune's manifest there does
+// not account for (all of them when there is no manifest); nil for an
+// absent or empty folder.
+func foreignFiles(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	var m manifest
+	if b, err := os.ReadFile(filepath.Join(dir, ManifestFile)); err == nil {
+		_ = json.Unmarshal(b, &m) // an unreadable manifest accounts for nothing
+	}
+	var out []string
+	for _, e := range ents {
+		if e.Name() == ManifestFile && m.WrittenBy == "ftune" || m.WrittenBy == "ftune" && slices.Contains(m.Files, e.Name()) && !e.IsDir() {
+			continue
+		}
+		out = append(out, e.Name())
+	}
+	return out, nil
+}
+
+// checkReplaceable refuses an output folder holding files ftune did not
+// write, unless force (the folder is then moved aside, not deleted).
+func checkReplaceable(dir string, force bool) (foreign bool, err error) {
+	files, err := foreignFiles(dir)
+	if err != nil || len(files) == 0 {
+		return false, err
+	}
+	if force {
+		return true, nil
+	}
+	return true, fmt.Errorf("export: %s: %w (%s); refusing to replace it: choose another --out, or pass --force to move the folder aside (kept, not deleted)",
+		dir, ErrNotOurs, listSome(files))
+}
+
+func listSome(xs []string) string {
+	if len(xs) > 5 {
+		return fmt.Sprintf("%q and %d more", xs[:5], len(xs)-5)
+	}
+	return fmt.Sprintf("%q", xs)
+}
+
+// install puts the finished folder tmp at dir. An existing dir is swapped
+// out atomically where the system can (Linux), else moved aside then
+// replaced; the old folder is then deleted when ftune wrote all of it, or
+// kept beside dir (its new path returned) when it held the user's files.
+func install(tmp, dir string, keepOld bool) (kept string, err error) {
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Rename(tmp, dir); err != nil {
+			return "", fmt.Errorf("export: %w", err)
+		}
+		return "", nil
+	}
+	old := tmp
+	if err := exchange(tmp, dir); err != nil {
+		// No atomic exchange: move the old folder aside, then the new in.
+		old = tmp + ".old"
+		if err := os.Rename(dir, old); err != nil {
+			return "", fmt.Errorf("export: move the previous %s aside: %w", dir, err)
+		}
+		if err := os.Rename(tmp, dir); err != nil {
+			_ = os.Rename(old, dir)
+			return "", fmt.Errorf("export: %w", err)
+		}
+	}
+	if keepOld {
+		kept = fmt.Sprintf("%s.replaced-%s", dir, time.Now().Format("20060102-150405"))
+		if err := os.Rename(old, kept); err != nil {
+			return "", fmt.Errorf("export: the previous %s is at %s: %w", dir, old, err)
+		}
+		return kept, nil
+	}
+	return "", os.RemoveAll(old)
+}

@@ -1,0 +1,107 @@
+package export
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
+)
+
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A folder holding a config.json among the user's own files is the user's
+// (issue 12: it used to be replaced and the files lost): refused without
+// Force, moved aside and kept with it. A previous export is replaced.
+func TestMergedHFNeverDeletesUserFiles(t *testing.T) {
+	m := load(t, tinyBase, nn.LoadOptions{KeepBF16: true})
+	out := filepath.Join(t.TempDir(), "model")
+	writeFiles(t, out, map[string]string{"config.json": "{}", "notes.txt": "mine"})
+
+	_, err := MergedHFWith(m, nil, tinyBase, out, MergedOptions{})
+	if !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), "notes.txt") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("export over the user's folder: err = %v, want ErrNotOurs naming notes.txt and --force", err)
+	}
+	if mustRead(t, filepath.Join(out, "notes.txt")) != "mine" || mustRead(t, filepath.Join(out, "config.json")) != "{}" {
+		t.Fatal("the user's folder was changed")
+	}
+
+	res, err := MergedHFWith(m, nil, tinyBase, out, MergedOptions{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Notes) == 0 || !strings.Contains(res.Notes[len(res.Notes)-1], ".replaced-") {
+		t.Fatalf("--force: notes %q do not say where the old folder went", res.Notes)
+	}
+	aside, _ := filepath.Glob(out + ".replaced-*")
+	if len(aside) != 1 || mustRead(t, filepath.Join(aside[0], "notes.txt")) != "mine" {
+		t.Fatalf("--force: the user's folder is not kept aside (found %v)", aside)
+	}
+	if _, err := nn.Load(out, nn.LoadOptions{}); err != nil {
+		t.Fatalf("the export does not load: %v", err)
+	}
+
+	// Our own export is replaced in place, with nothing left beside it.
+	if _, err := MergedHFWith(m, nil, tinyBase, out, MergedOptions{}); err != nil {
+		t.Fatalf("re-export over ftune's own folder: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".model.tmp-*")); len(left) != 0 {
+		t.Fatalf("temporary folders left: %v", left)
+	}
+	// A file the user adds to an export makes it theirs.
+	writeFiles(t, out, map[string]string{"README.md": "my notes"})
+	if _, err := MergedHFWith(m, nil, tinyBase, out, MergedOptions{}); !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), "README.md") {
+		t.Fatalf("export over an export the user added to: err = %v, want ErrNotOurs naming README.md", err)
+	}
+}
+
+// NaN weights (a diverged adapter) are refused, naming the tensor, and
+// nothing is written: merged, PEFT.
+func TestExportRefusesNonFinite(t *testing.T) {
+	m := load(t, tinyBase, nn.LoadOptions{KeepBF16: true})
+	a := adapter(t, m)
+	mod := a.Modules()[0]
+	b := a.Layers[mod].B.Value
+	vals := b.F32()
+	vals[3] = float32(math.NaN())
+	b.CopyFrom(tensor.FromHost(m.Backend, tensor.F32, vals, b.Shape()...).To(b.DType()))
+
+	out := filepath.Join(t.TempDir(), "merged")
+	_, err := MergedHFWith(m, a, tinyBase, out, MergedOptions{})
+	if !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), mod) {
+		t.Fatalf("merged export of a NaN adapter: err = %v, want ErrNonFinite naming %s", err, mod)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("merged export of a NaN adapter left %s", out)
+	}
+	peft := filepath.Join(t.TempDir(), "peft")
+	if err := PEFT(a, peft); !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), mod+".lora_B.weight") {
+		t.Fatalf("PEFT export of a NaN adapter: err = %v, want ErrNonFinite naming %s.lora_B.weight", err, mod)
+	}
+	if _, err := os.Stat(peft); !os.IsNotExist(err) {
+		t.Fatalf("PEFT export of a NaN adapter left %s", peft)
+	}
+}

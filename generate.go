@@ -1,0 +1,144 @@
+package ftune
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ftune/ftune/nn"
+)
+
+// ErrContextFull is wrapped when a prompt leaves no room for a reply in
+// the model's context (max_position_embeddings).
+var ErrContextFull = nn.ErrContextFull
+
+// GenerateOptions control one reply. The zero value is greedy decoding of
+// up to 64 tokens.
+type GenerateOptions struct {
+	MaxNewTokens int     // 0 = 64
+	Temperature  float64 // 0 = greedy
+	TopK         int     // 0 = all tokens
+	TopP         float64 // 0 = off
+	Seed         uint64
+	// OnText, when set, receives the reply as it is produced, in whole
+	// characters (tokenizer.StreamDecoder); an error it returns stops
+	// generation and is returned.
+	OnText func(text string) error
+}
+
+// Why a reply ended.
+const (
+	StopToken   = "stop"    // the model produced a stop token
+	StopLength  = "length"  // MaxNewTokens reached
+	StopContext = "context" // the model's context is full
+)
+
+// Reply is one generated answer.
+type Reply struct {
+	Text         string
+	PromptTokens int
+	Tokens       int    // new tokens, the stop token included
+	Stopped      string // StopToken, StopLength or StopContext
+	// DroppedTurns counts the oldest messages a Conversation removed so
+	// that the prompt fits the context (0 for Generate and Chat).
+	DroppedTurns int
+}
+
+// Generate continues prompt as plain text (no chat template).
+func (m *Model) Generate(ctx context.Context, prompt string, opt GenerateOptions) (Reply, error) {
+	enc, err := m.Tokenizer.Encode(prompt, false)
+	if err != nil {
+		return Reply{}, err
+	}
+	return m.generate(ctx, enc.IDs, opt)
+}
+
+// Chat renders the conversation with the model's chat template and
+// generates the assistant's next message. A conversation longer than the
+// context is an error wrapping ErrContextFull (a Conversation drops old
+// turns instead).
+func (m *Model) Chat(ctx context.Context, msgs []Message, opt GenerateOptions) (Reply, error) {
+	ids, err := m.chatPrompt(msgs)
+	if err != nil {
+		return Reply{}, err
+	}
+	return m.generate(ctx, ids, opt)
+}
+
+func (m *Model) chatPrompt(msgs []Message) ([]int, error) {
+	text, err := m.Template.Render(msgs, true)
+	if err != nil {
+		return nil, err
+	}
+	// The template writes the special tokens (BOS, turn markers) itself.
+	enc, err := m.Tokenizer.Encode(text, false)
+	if err != nil {
+		return nil, err
+	}
+	return enc.IDs, nil
+}
+
+func (m *Model) generate(ctx context.Context, prompt []int, opt GenerateOptions) (Reply, error) {
+	if opt.MaxNewTokens <= 0 {
+		opt.MaxNewTokens = 64
+	}
+	r := Reply{PromptTokens: len(prompt)}
+	if len(prompt) == 0 {
+		return r, errors.New("generate: the prompt is empty")
+	}
+	if m.Net.Room(len(prompt)) == 0 {
+		return r, fmt.Errorf("generate: %w: the prompt has %d tokens and the model's context holds %d; shorten it", ErrContextFull, len(prompt), m.Net.Config.MaxPositions)
+	}
+	dec := m.Tokenizer.NewStreamDecoder(true)
+	var sb strings.Builder
+	emit := func(s string) error {
+		if s == "" {
+			return nil
+		}
+		sb.WriteString(s)
+		if opt.OnText != nil {
+			return opt.OnText(s)
+		}
+		return nil
+	}
+	var stopErr error
+	gen := nn.GenerateOptions{
+		MaxNewTokens: opt.MaxNewTokens, Temperature: opt.Temperature, TopK: opt.TopK, TopP: opt.TopP, Seed: opt.Seed,
+		StopTokens: m.stops,
+		OnToken: func(id int) bool {
+			if stopErr = ctx.Err(); stopErr != nil {
+				return false
+			}
+			if slices.Contains(m.stops, id) {
+				return true // not part of the text
+			}
+			var s string
+			if s, stopErr = dec.Next(id); stopErr == nil {
+				stopErr = emit(s)
+			}
+			return stopErr == nil
+		},
+	}
+	out, err := m.Net.Generate(prompt, gen)
+	if err == nil {
+		err = stopErr
+	}
+	if err == nil {
+		var s string
+		if s, err = dec.Flush(); err == nil {
+			err = emit(s)
+		}
+	}
+	r.Text, r.Tokens = sb.String(), len(out)
+	switch {
+	case len(out) > 0 && slices.Contains(m.stops, out[len(out)-1]):
+		r.Stopped = StopToken
+	case len(out) < opt.MaxNewTokens:
+		r.Stopped = StopContext
+	default:
+		r.Stopped = StopLength
+	}
+	return r, err
+}

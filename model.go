@@ -1,0 +1,214 @@
+package ftune
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/ftune/ftune/assets"
+	"github.com/ftune/ftune/data/chat"
+	"github.com/ftune/ftune/data/tokenizer"
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/recipe"
+	"github.com/ftune/ftune/tensor"
+)
+
+// TinyBase names the small model embedded in ftune (for tests, examples
+// and the default `ftune train`).
+const TinyBase = assets.TinyBase
+
+// Message is one turn of a conversation (role "system", "user" or
+// "assistant").
+type Message = chat.Message
+
+// Model is a loaded base model with its tokenizer and chat template, and
+// the adapter applied to it, if any.
+type Model struct {
+	Dir       string // the base's folder
+	Net       *nn.Model
+	Tokenizer *tokenizer.Tokenizer
+	Template  *chat.Template
+	Adapter   *lora.Adapter // nil without one
+	stops     []int
+}
+
+// LoadOptions control Load.
+type LoadOptions struct {
+	// Adapter is a PEFT adapter folder to apply. The base it records is
+	// loaded when Load's model is ""; otherwise model must be that base
+	// (same content hash), for instance after the base folder moved.
+	Adapter string
+	// Backend runs the model; nil is the CPU.
+	Backend tensor.Backend
+	// Log receives one line per choice made for the caller: which base
+	// an adapter was matched to, ChatML used for a model without a chat
+	// template. nil discards them.
+	Log io.Writer
+}
+
+// Load reads a model: "tiny-base" or a Hugging Face folder; "" means the
+// adapter's base (LoadOptions.Adapter), else tiny-base.
+func Load(model string, opt LoadOptions) (*Model, error) {
+	log := opt.Log
+	if log == nil {
+		log = io.Discard
+	}
+	dir, err := resolveModel(model, opt.Adapter, log)
+	if err != nil {
+		return nil, err
+	}
+	net, err := nn.Load(dir, nn.LoadOptions{KeepBF16: true, Backend: opt.Backend})
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := chat.Load(dir)
+	if errors.Is(err, chat.ErrNoTemplate) {
+		fmt.Fprintf(log, "note: %s has no chat template; using ChatML\n", dir)
+		tmpl, err = chat.Builtin("chatml")
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Dir: dir, Net: net, Tokenizer: tok, Template: tmpl}
+	m.stops = net.StopTokens(tok)
+	if opt.Adapter != "" {
+		if m.Adapter, err = lora.Load(net, opt.Adapter, "default"); err != nil {
+			return nil, err
+		}
+		if m.Adapter.Base.IsZero() {
+			// A PEFT adapter without ftune's record: from now on it
+			// belongs to the base it was loaded on (exports record it).
+			m.Adapter.Base = lora.BaseOf(net)
+		}
+		if err := m.Adapter.Attach(net); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// StopTokens returns the ids that end a reply.
+func (m *Model) StopTokens() []int { return append([]int(nil), m.stops...) }
+
+func resolveModel(model, adapter string, log io.Writer) (string, error) {
+	if adapter == "" {
+		return recipe.ResolveModel(model)
+	}
+	dir, note, err := ResolveBase(adapter, model)
+	if err != nil {
+		return "", err
+	}
+	if note != "" {
+		fmt.Fprintln(log, "note:", note)
+	}
+	return dir, nil
+}
+
+// ErrBaseNotFound is wrapped when the base an adapter was trained on is
+// not where it was and no model was given.
+var ErrBaseNotFound = errors.New("the adapter's base model is not found")
+
+// ResolveBase finds the folder of the base an adapter folder was trained
+// on. model, when set, is that base ("tiny-base" or a folder, e.g. after
+// it moved) and must have the hash the adapter records. Otherwise the
+// recorded path is used, then the embedded tiny-base, whichever has the
+// recorded hash. An adapter without ftune's record (from PEFT) is
+// matched through base_model_name_or_path when that is a folder here. A
+// folder of per-subject adapters is resolved through its first adapter.
+// note says what was chosen when it was not the obvious (empty otherwise).
+func ResolveBase(adapter, model string) (dir, note string, err error) {
+	adapter, err = firstAdapter(adapter)
+	if err != nil {
+		return "", "", err
+	}
+	base, recorded, err := lora.ReadBase(adapter)
+	if err != nil {
+		return "", "", err
+	}
+	if model != "" {
+		if dir, err = recipe.ResolveModel(model); err != nil {
+			return "", "", err
+		}
+		if recorded {
+			if err := sameBase(base, dir); err != nil {
+				return "", "", fmt.Errorf("adapter %s: model %s: %w", adapter, model, err)
+			}
+		}
+		return dir, "", nil
+	}
+	if !recorded {
+		return pathFromPEFT(adapter)
+	}
+	if exists(base.Path) {
+		if err := sameBase(base, base.Path); err != nil {
+			return "", "", fmt.Errorf("adapter %s: the base at %s changed since training: %w; pass --model with the original base", adapter, base.Path, err)
+		}
+		return base.Path, "", nil
+	}
+	if tiny, err := assets.Model(TinyBase); err == nil && sameBase(base, tiny) == nil {
+		return tiny, "", nil
+	}
+	return "", "", fmt.Errorf("adapter %s: %w: it was trained on %q at %s (sha256 %.12s), which is gone; pass --model with that base's folder",
+		adapter, ErrBaseNotFound, base.Name, base.Path, base.Hash)
+}
+
+// sameBase checks dir's content hash against the record.
+func sameBase(b lora.Base, dir string) error {
+	if b.Hash == "" || b.Scheme != nn.FingerprintScheme {
+		return nil // nothing to compare with (another hash scheme)
+	}
+	h, err := nn.Fingerprint(dir)
+	if err != nil {
+		return err
+	}
+	if h != b.Hash {
+		return fmt.Errorf("%w: %s has sha256 %.12s, the adapter was trained on %q (sha256 %.12s)", lora.ErrBaseMismatch, dir, h, b.Name, b.Hash)
+	}
+	return nil
+}
+
+// pathFromPEFT uses base_model_name_or_path of an adapter that has no
+// ftune record, when it names a folder here.
+func pathFromPEFT(adapter string) (string, string, error) {
+	c, err := lora.ReadConfig(filepath.Join(adapter, lora.ConfigFile))
+	if err != nil {
+		return "", "", err
+	}
+	p := c.BaseModelNameOrPath
+	if p != "" && nn.Exists(p) {
+		return p, fmt.Sprintf("adapter %s records no base hash; using base_model_name_or_path %s", adapter, p), nil
+	}
+	return "", "", fmt.Errorf("adapter %s: %w: it records no base ftune can find (base_model_name_or_path %q); pass --model with the base's folder",
+		adapter, ErrBaseNotFound, p)
+}
+
+// firstAdapter returns dir when it is an adapter folder, else its first
+// subfolder that is one (per-subject adapters).
+func firstAdapter(dir string) (string, error) {
+	if exists(filepath.Join(dir, lora.ConfigFile)) {
+		return dir, nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("adapter: %w", err)
+	}
+	for _, e := range ents {
+		sub := filepath.Join(dir, e.Name())
+		if e.IsDir() && exists(filepath.Join(sub, lora.ConfigFile)) {
+			return sub, nil
+		}
+	}
+	return "", fmt.Errorf("adapter %s: no %s in it or in its subfolders", dir, lora.ConfigFile)
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return p != "" && err == nil
+}

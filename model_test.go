@@ -1,0 +1,129 @@
+package ftune
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ftune/ftune/assets"
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
+)
+
+// otherBase copies tiny-base into a new folder with a config.json that
+// differs (so its content hash does too): another base of the same shapes,
+// the case where an adapter silently went onto tiny-base before.
+func otherBase(t *testing.T) string {
+	t.Helper()
+	src, err := assets.Model(TinyBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "other-base")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "config.json" {
+			b = []byte(strings.Replace(string(b), "{", `{"_name_or_path": "other-base", `, 1))
+		}
+		if err := os.WriteFile(filepath.Join(dst, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// trainedAdapter saves a fresh adapter made on the model in dir.
+func trainedAdapter(t *testing.T, dir string) string {
+	t.Helper()
+	m, err := nn.Load(dir, nn.LoadOptions{KeepBF16: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := lora.NewConfig(4, 8, "q_proj", "v_proj")
+	c.InitLoraWeights = lora.InitLoraWeights{Bool: false} // not a no-op
+	a, err := lora.New(m, c, "default", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "adapter")
+	if err := a.Save(out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// An adapter is loaded onto the base it was trained on, not tiny-base; a
+// moved base is found with the model argument, and another base (same
+// shapes, other content) is refused.
+func TestLoadFindsTheAdaptersBase(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	base := otherBase(t)
+	adapter := trainedAdapter(t, base)
+
+	m, err := Load("", LoadOptions{Adapter: adapter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Dir != base || m.Adapter == nil {
+		t.Fatalf("adapter loaded onto %s (adapter %v), want its base %s", m.Dir, m.Adapter != nil, base)
+	}
+	if _, err := Load(TinyBase, LoadOptions{Adapter: adapter}); !errors.Is(err, lora.ErrBaseMismatch) {
+		t.Fatalf("adapter onto tiny-base: err = %v, want ErrBaseMismatch", err)
+	}
+
+	moved := base + "-moved"
+	if err := os.Rename(base, moved); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load("", LoadOptions{Adapter: adapter})
+	if !errors.Is(err, ErrBaseNotFound) || !strings.Contains(err.Error(), base) || !strings.Contains(err.Error(), "--model") {
+		t.Fatalf("base moved: err = %v, want ErrBaseNotFound naming %s and --model", err, base)
+	}
+	if m, err = Load(moved, LoadOptions{Adapter: adapter}); err != nil || m.Dir != moved {
+		t.Fatalf("moved base given: %v", err)
+	}
+
+	// An adapter trained on tiny-base finds it wherever the cache is.
+	tiny, err := assets.Model(TinyBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onTiny := trainedAdapter(t, tiny)
+	t.Setenv("FTUNE_CACHE", t.TempDir()) // the recorded cache folder is elsewhere now
+	if err := os.RemoveAll(tiny); err != nil {
+		t.Fatal(err)
+	}
+	if m, err = Load("", LoadOptions{Adapter: onTiny}); err != nil {
+		t.Fatalf("adapter on tiny-base, cache moved: %v", err)
+	}
+}
+
+// A PEFT adapter without ftune's record and without a findable
+// base_model_name_or_path is refused, not put on tiny-base.
+func TestLoadRefusesAdapterWithoutBase(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	adapter := trainedAdapter(t, otherBase(t))
+	if err := os.Remove(filepath.Join(adapter, lora.BaseFile)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := lora.ReadConfig(filepath.Join(adapter, lora.ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.BaseModelNameOrPath = "meta-llama/Llama-3.2-1B"
+	if err := lora.WriteConfig(filepath.Join(adapter, lora.ConfigFile), c); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load("", LoadOptions{Adapter: adapter})
+	if !errors.Is(err, ErrBaseNotFound) || !strings.Contains(err.Error(), "meta-llama/Llama-3.2-1B") {
+		t.Fatalf("err = %v, want ErrBaseNotFound naming base_model_name_or_path", err)
+	}
+}

@@ -1,0 +1,143 @@
+package ftune
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/ftune/ftune/config"
+	"github.com/ftune/ftune/internal/fsutil"
+	"github.com/ftune/ftune/recipe"
+)
+
+// RunConfig is a run's configuration: the schema of the YAML file
+// `ftune init` writes (package config: Default, Load, Validate).
+type RunConfig = config.RunConfig
+
+// TrainResult is what a run did: its folder, the exported adapters, the
+// evaluations before and after.
+type TrainResult = recipe.Result
+
+// Evaluation is a model's validation metrics and held-out answers.
+type Evaluation = recipe.Evaluation
+
+// DefaultConfig returns the main job's configuration (tiny-base on the
+// bundled subjects).
+func DefaultConfig() *RunConfig { return config.Default() }
+
+// Train runs a fine-tuning as `ftune train` does: cfg is validated, mapped
+// onto a run (recipe.FromConfig) and run; progress and results go to log
+// (nil discards them). Cancelling ctx stops after the current step, with
+// the checkpoint saved.
+func Train(ctx context.Context, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o, err := recipe.FromConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	o.Log = log
+	return recipe.Run(ctx, o)
+}
+
+// Example is one training conversation (the assistant's messages are
+// what the model learns to produce).
+type Example struct {
+	Messages []Message `json:"messages"`
+}
+
+// ErrNoExamples is returned by FineTune without examples.
+var ErrNoExamples = errors.New("no training examples")
+
+// FineTune trains on examples held in memory, with cfg's other settings
+// (nil: DefaultConfig). The examples are written as a subject dataset
+// named "examples" under <output_dir>/data/examples-<hash of the
+// examples>/ and kept there, so that the run records its data and can be
+// resumed; the same examples reuse the same folder.
+func FineTune(ctx context.Context, examples []Example, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
+	if len(examples) == 0 {
+		return nil, ErrNoExamples
+	}
+	if cfg == nil {
+		cfg = DefaultConfig()
+	}
+	var lines []byte
+	for i, ex := range examples {
+		if len(ex.Messages) == 0 {
+			return nil, fmt.Errorf("fine-tune: example %d has no messages", i)
+		}
+		b, err := json.Marshal(ex)
+		if err != nil {
+			return nil, fmt.Errorf("fine-tune: example %d: %w", i, err)
+		}
+		lines = append(append(lines, b...), '\n')
+	}
+	sum := sha256.Sum256(lines)
+	out := cfg.Training.Tracking.OutputDir
+	if out == "" {
+		out = "runs"
+	}
+	root := filepath.Join(out, "data", "examples-"+hex.EncodeToString(sum[:])[:12])
+	if err := os.MkdirAll(filepath.Join(root, "examples"), 0o755); err != nil {
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(root, "examples", "train.jsonl"), lines, 0o644); err != nil {
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
+	c := *cfg
+	c.Data.Root, c.Data.Files, c.Data.Subjects = root, nil, nil
+	return Train(ctx, &c, log)
+}
+
+// EvaluateOptions control Evaluate.
+type EvaluateOptions struct {
+	// Config gives the model, the data and the evaluation settings (nil:
+	// DefaultConfig).
+	Config *RunConfig
+	// Adapter is a PEFT adapter folder, or a folder of per-subject
+	// adapter folders. Its recorded base is evaluated unless Model is set
+	// (which must then be that base: see ResolveBase).
+	Adapter string
+	Model   string
+	Log     io.Writer // nil discards
+}
+
+// Evaluate measures a base, or base + adapter, on the configured
+// subjects: validation loss, perplexity and token accuracy, and the
+// held-out questions (exact match, multiple choice).
+func Evaluate(opt EvaluateOptions) (Evaluation, error) {
+	cfg := opt.Config
+	if cfg == nil {
+		cfg = DefaultConfig()
+	}
+	c := *cfg
+	switch {
+	case opt.Adapter != "":
+		dir, note, err := ResolveBase(opt.Adapter, opt.Model)
+		if err != nil {
+			return Evaluation{}, err
+		}
+		if note != "" && opt.Log != nil {
+			fmt.Fprintln(opt.Log, "note:", note)
+		}
+		c.Model.Path = dir
+	case opt.Model != "":
+		c.Model.Path = opt.Model
+	}
+	if err := c.Validate(); err != nil {
+		return Evaluation{}, err
+	}
+	o, err := recipe.FromConfig(&c)
+	if err != nil {
+		return Evaluation{}, err
+	}
+	o.Log = opt.Log
+	return recipe.Evaluate(o, opt.Adapter)
+}
