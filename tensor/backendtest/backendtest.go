@@ -42,6 +42,7 @@ func Run(t *testing.T, b tensor.Backend, tol Tol) {
 	t.Run("embedding", s.embedding)
 	t.Run("attention", s.attention)
 	t.Run("cross_entropy", s.crossEntropy)
+	t.Run("shapes", s.shapes)
 }
 
 // host returns random float64 values and the same on the backend in F32.
