@@ -7,8 +7,9 @@ import (
 )
 
 // MatMul on the CPU: float32 goes through kernels/asm SGEMM (BF16 weights
-// converted while packing), float64 through a plain blocked loop used by
-// gradient checks.
+// converted while packing, NF4 weights dequantized while packing), float64
+// through asm.GemmRef, the plain loop that gradient checks and the backend
+// conformance suite take as the reference.
 func (c *CPUBackend) MatMul(dst, a, b *Tensor, transA, transB bool, alpha, beta float64) error {
 	g, err := CheckMatMul(dst, a, b, transA, transB)
 	if err != nil {
@@ -55,39 +56,10 @@ func (c *CPUBackend) MatMul(dst, a, b *Tensor, transA, transB bool, alpha, beta 
 	case dst.dtype == F64 && a.dtype == F64 && b.dtype == F64:
 		d, x, y := floats[float64](dst)[dst.offset:], floats[float64](a)[a.offset:], floats[float64](b)[b.offset:]
 		for i := 0; i < batch; i++ {
-			gemmRef(transA, transB, m, n, k, alpha, x[i*sa:], lda, y[i*sb:], ldb, beta, d[i*sc:], ldc)
+			asm.GemmRef(transA, transB, m, n, k, alpha, x[i*sa:], lda, y[i*sb:], ldb, beta, d[i*sc:], ldc)
 		}
 	default:
 		return fmt.Errorf("cpu: %w: MatMul %v·%v -> %v", ErrUnsupported, a.dtype, b.dtype, dst.dtype)
 	}
 	return nil
-}
-
-// gemmRef is the plain row-major GEMM: C = alpha·op(A)·op(B) + beta·C,
-// accumulating each dot product in float64.
-func gemmRef[T float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
-	for i := 0; i < m; i++ {
-		for j := 0; j < n; j++ {
-			var acc float64
-			for p := 0; p < k; p++ {
-				var x, y T
-				if transA {
-					x = a[p*lda+i]
-				} else {
-					x = a[i*lda+p]
-				}
-				if transB {
-					y = b[j*ldb+p]
-				} else {
-					y = b[p*ldb+j]
-				}
-				acc += float64(x) * float64(y)
-			}
-			if beta == 0 {
-				c[i*ldc+j] = alpha * T(acc)
-			} else {
-				c[i*ldc+j] = alpha*T(acc) + beta*c[i*ldc+j]
-			}
-		}
-	}
 }

@@ -11,7 +11,7 @@ import (
 // micro-panels are read where A is stored, only the short last panel of a
 // row block is packed. Results are compared with the reference within
 // gemmTolerance's bound (sgemm_test.go): the kernel adds the k products in
-// another order than SgemmRef and with FMA, so each element may differ by
+// another order than GemmRef and with FMA, so each element may differ by
 // (2k+4)·u·|alpha|·Σ|a·b| + 4·u·|beta·c|; the integer cases (exact in
 // float32 in any order) must match bit for bit. A and B sit in NaN guard
 // bands (lda > k leaves NaNs between A's rows), so a read past a row, a

@@ -219,7 +219,7 @@ func checkThreadSplits(t *testing.T, rng *rand.Rand, tc gemmCase) {
 	}
 	a, b, c := tc.operands(rng, uniform(rng))
 	want := c.clone()
-	SgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
+	GemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
 	tol := gemmTolerance(tc, a, b, c, false)
 	for _, th := range []int{1, 2, 3} {
 		SetThreads(th)

@@ -63,7 +63,7 @@ func TestSgemmSource(t *testing.T) {
 		for _, tc := range shapeCases(g, []int{3, 9}) {
 			a, b, c := tc.operands(rng, uniform(rng))
 			want, got := c.clone(), c.clone()
-			SgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, -tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
+			GemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, -tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
 			src := negSource{f32Source{b: b.win(), ldb: b.ld, trans: tc.transB}}
 			SgemmSource(tc.transA, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, src, tc.beta, got.win(), got.ld)
 			checkGemmResult(t, "source", tc, a, b, c, got, want, false)

@@ -148,12 +148,12 @@ func checkAgainst(t *testing.T, name string, tc gemmCase, got, want gmat, tol []
 	}
 }
 
-// runCase runs Sgemm and SgemmRef on the same operands and compares.
+// runCase runs Sgemm and GemmRef on the same operands and compares.
 func runCase(t *testing.T, name string, rng *rand.Rand, tc gemmCase, fill func() float32, exact bool) {
 	t.Helper()
 	a, b, c := tc.operands(rng, fill)
 	want, got := c.clone(), c.clone()
-	SgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
+	GemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
 	Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, got.win(), got.ld)
 	checkGemmResult(t, name, tc, a, b, c, got, want, exact)
 }
@@ -260,7 +260,7 @@ func TestSgemmParallel(t *testing.T) {
 			}
 			a, b, c := tc.operands(rng, uniform(rng))
 			want := c.clone()
-			SgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
+			GemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
 			tol := gemmTolerance(tc, a, b, c, false)
 			for _, th := range []int{1, 2, 3, 7} {
 				SetThreads(th)
@@ -292,7 +292,7 @@ func TestSgemmDegenerate(t *testing.T) {
 			}
 			a, b, _ := tc.operands(rng, nan)
 			want, got := c.clone(), c.clone()
-			SgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
+			GemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
 			Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, got.win(), got.ld)
 			for i := 0; i < tc.m; i++ {
 				for j := 0; j < tc.n; j++ {
