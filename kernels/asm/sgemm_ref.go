@@ -1,5 +1,7 @@
 package asm
 
+import "github.com/ftune/ftune/internal/half"
+
 // GemmRef is the plain triple loop every GEMM of ftune is checked against
 // (Sgemm and its variants in this package's tests, the CPU backend's float64
 // MatMul that serves as the reference of the backend conformance suite):
@@ -40,7 +42,7 @@ func SgemmBF16Ref(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 	checkGemm("SgemmBF16Ref", transA, transB, m, n, k, lda, len(a), ldb, len(b), ldc, len(c))
 	wide := make([]float32, len(b))
 	for i, h := range b {
-		wide[i] = bf16(h)
+		wide[i] = half.BF16ToF32(h)
 	}
 	GemmRef(transA, transB, m, n, k, alpha, a, lda, wide, ldb, beta, c, ldc)
 }

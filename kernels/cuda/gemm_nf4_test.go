@@ -3,6 +3,8 @@ package cuda
 import (
 	"fmt"
 	"testing"
+
+	"github.com/ftune/ftune/internal/half"
 )
 
 // nf4Weight is a random NF4 weight [N,K] on the host: packed codes (high
@@ -25,7 +27,7 @@ func nf4Weight(g *gpu, N, K, blocksize int) (packed []uint8, absmax, w []float32
 		if i%2 == 1 {
 			q = packed[i/2] & 15
 		}
-		w[i] = fromBF16(toBF16(float32(nf4Code[q]) * absmax[i/blocksize]))
+		w[i] = half.BF16ToF32(half.F32ToBF16(float32(nf4Code[q]) * absmax[i/blocksize]))
 	}
 	return packed, absmax, w
 }
