@@ -253,21 +253,27 @@ func (c *CPUBackend) Softmax(dst, a *Tensor, log bool) error {
 	return nil
 }
 
+// logSumExp is log Σ exp(row) in float64, shifted by the row's maximum so
+// that no term overflows: the reference of softmax and cross-entropy.
+func logSumExp[T float](row []T) float64 {
+	mx := math.Inf(-1)
+	for _, v := range row {
+		mx = math.Max(mx, float64(v))
+	}
+	var sum float64
+	for _, v := range row {
+		sum += math.Exp(float64(v) - mx)
+	}
+	return mx + math.Log(sum)
+}
+
 func softmaxRows[T float](d, x []T, numel, n int, log bool) {
 	if n == 0 {
 		return
 	}
 	for r := 0; r < numel/n; r++ {
 		row, out := x[r*n:(r+1)*n], d[r*n:(r+1)*n]
-		mx := math.Inf(-1)
-		for _, v := range row {
-			mx = math.Max(mx, float64(v))
-		}
-		var sum float64
-		for _, v := range row {
-			sum += math.Exp(float64(v) - mx)
-		}
-		lse := mx + math.Log(sum)
+		lse := logSumExp(row)
 		for j, v := range row {
 			if log {
 				out[j] = T(float64(v) - lse)

@@ -309,15 +309,7 @@ func crossEntropy[T float](loss, dl, x []T, lab []int, v, ignore int, scale floa
 		if l < 0 || l >= v {
 			return errLabel(l, r, v)
 		}
-		mx := math.Inf(-1)
-		for _, e := range row {
-			mx = math.Max(mx, float64(e))
-		}
-		var sum float64
-		for _, e := range row {
-			sum += math.Exp(float64(e) - mx)
-		}
-		lse := mx + math.Log(sum)
+		lse := logSumExp(row)
 		loss[r] = T(lse - float64(row[l]))
 		if dl != nil {
 			g := dl[r*v : (r+1)*v]

@@ -65,16 +65,9 @@ func TestSgemmSkinny(t *testing.T) {
 func TestSgemmSkinnyExact(t *testing.T) {
 	forEachImpl(t, func(t *testing.T, g *gemmImpl) {
 		rng := rand.New(rand.NewPCG(23, 24))
-		ints := func() float32 { return float32(rng.IntN(7) - 3) }
 		defer withBlocking(g, 16, g.mc, g.nc)()
-		for i, tc := range skinnyCases(40) {
-			tc.alpha, tc.beta = []float32{1, 2, 0.5, -1}[i%4], []float32{0, 1, -2, 0.25}[(i/4)%4]
-			runCase(t, "skinny-exact", rng, tc, ints, true)
-		}
-		for i, tc := range rank16Cases() {
-			tc.alpha, tc.beta = []float32{1, 2, 0.5, -1}[i%4], []float32{0, 1, -2, 0.25}[(i/4)%4]
-			runCase(t, "rank16-exact", rng, tc, ints, true)
-		}
+		runExactCases(t, "skinny-exact", rng, skinnyCases(40))
+		runExactCases(t, "rank16-exact", rng, rank16Cases())
 	})
 }
 
