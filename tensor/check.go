@@ -13,7 +13,7 @@ import (
 // F64, the CUDA backend's fused kernels in F32 only).
 
 // CheckContiguous reports the first non-nil operand that is a strided view
-// (the fused ops, Softmax and MatMul take contiguous operands only).
+// (the fused ops take contiguous operands only).
 func CheckContiguous(ts ...*Tensor) error {
 	for _, t := range ts {
 		if t != nil && !t.IsContiguous() {
