@@ -22,37 +22,18 @@ func (tp *Tape) Checkpoint(fn func(tp *Tape, in []*Var) []*Var, in ...*Var) []*V
 			detached[i] = &Var{Value: v.Value, Name: v.Name, requiresGrad: v.requiresGrad, leaf: true}
 		}
 		again := fn(sub, detached)
-		// Seed the recomputed outputs with the incoming gradients and run
-		// the private tape; a sum of ⟨out, grad⟩ would do the same with an
+		// Seed the recomputed outputs with the incoming gradients and replay
+		// the private tape (a NewTape: RetainGrads off); a sum of ⟨out, grad⟩ would do the same with an
 		// extra op per output.
 		for i, o := range again {
 			if res[i].Grad != nil && o.requiresGrad {
 				accumulate(o, res[i].Grad, false)
 			}
 		}
-		sub.backwardSeeded()
+		sub.replay()
 		for i, v := range in {
 			accumulate(v, detached[i].Grad, true)
 		}
 	}, res...)
 	return res
-}
-
-// backwardSeeded replays the tape with gradients already placed on its
-// outputs (used by Checkpoint).
-func (tp *Tape) backwardSeeded() {
-	for i := len(tp.nodes) - 1; i >= 0; i-- {
-		n := tp.nodes[i]
-		live := false
-		for _, o := range n.outs {
-			live = live || o.Grad != nil
-		}
-		if live {
-			n.backward()
-		}
-		for _, o := range n.outs {
-			o.Grad = nil
-		}
-	}
-	tp.nodes = nil
 }

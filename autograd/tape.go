@@ -151,22 +151,30 @@ func (tp *Tape) Backward(loss *Var) error {
 	return tensor.Catch(func() {
 		seed := tensor.Full(loss.Value.Backend(), loss.Value.DType(), 1, loss.Shape()...)
 		accumulate(loss, seed, true)
-		for i := len(tp.nodes) - 1; i >= 0; i-- {
-			n := tp.nodes[i]
-			live := false
-			for _, o := range n.outs {
-				live = live || o.Grad != nil
-			}
-			if live {
-				n.backward()
-			}
-			if !tp.RetainGrads {
-				for _, o := range n.outs {
-					o.Grad = nil
-				}
-			}
-			tp.nodes[i] = node{}
-		}
-		tp.nodes = tp.nodes[:0]
+		tp.replay()
 	})
+}
+
+// replay runs the recorded backwards in reverse, skipping nodes whose
+// outputs received no gradient, and drops each node (and, unless
+// RetainGrads, its outputs' gradients) once it has run, so memory is
+// released as the backward proceeds. The tape is empty afterwards.
+func (tp *Tape) replay() {
+	for i := len(tp.nodes) - 1; i >= 0; i-- {
+		n := tp.nodes[i]
+		live := false
+		for _, o := range n.outs {
+			live = live || o.Grad != nil
+		}
+		if live {
+			n.backward()
+		}
+		if !tp.RetainGrads {
+			for _, o := range n.outs {
+				o.Grad = nil
+			}
+		}
+		tp.nodes[i] = node{}
+	}
+	tp.nodes = tp.nodes[:0]
 }

@@ -2,14 +2,19 @@ package tensor
 
 import "errors"
 
-// ErrUnsupported is returned by a backend for an op or dtype it does not
-// implement; callers fall back to the composite reference where one exists.
+// ErrUnsupported is wrapped by a backend's error for an op or dtype it does
+// not implement (the CUDA backend's list is in its README). Nothing falls
+// back to another implementation: the error reaches the caller (tensor's op
+// functions panic with it as *Error, see Catch), which names the backend and
+// the op, so a run that cannot go on refuses with the reason.
 var ErrUnsupported = errors.New("tensor: op not supported by this backend")
 
 // Backend executes ops for tensors whose storage it owns. Every method takes
 // preallocated outputs (contiguous unless said otherwise) and returns an
 // error instead of panicking. Gradient outputs documented as "+=" accumulate;
-// all others overwrite.
+// all others overwrite. The shape rules below are checked by the Check
+// functions of check.go, which every backend calls first, so a call that
+// breaks them gets the same error on every device.
 type Backend interface {
 	Name() string
 	Device() Device
@@ -39,9 +44,10 @@ type Backend interface {
 	Fused
 }
 
-// Fused holds the ops a backend may implement as single kernels. Each has a
-// composite reference in this package (composite.go) used by conformance
-// tests.
+// Fused holds the ops of a Llama training step that every backend
+// implements as single kernels. Their composite (unfused) formulas, written
+// with the elementwise ops and reductions, live in tensor/backendtest, which
+// checks each backend's fused ops against them in float64.
 type Fused interface {
 	// RMSNorm: x [N,D], w [D] (or nil), dst [N,D], invRMS [N] (F32/F64).
 	RMSNorm(dst, invRMS, x, w *Tensor, eps float64) error

@@ -52,6 +52,9 @@ var cpuDefault = &CPUBackend{threads: runtime.GOMAXPROCS(0)}
 // CPU returns the shared host backend.
 func CPUDefault() *CPUBackend { return cpuDefault }
 
+// cpuErr names the backend in an error of the shared checks (check.go).
+func cpuErr(err error) error { return fmt.Errorf("cpu: %w", err) }
+
 func (c *CPUBackend) Name() string   { return "cpu" }
 func (c *CPUBackend) Device() Device { return Device{Kind: CPU} }
 

@@ -1,7 +1,6 @@
 package tensor
 
 import (
-	"fmt"
 	"math"
 	"runtime"
 	"sync"
@@ -50,17 +49,11 @@ func newAttnMask(p AttentionParams, B, T, S int) (*attnMask, error) {
 	m := &attnMask{p: p, S: S, T: T}
 	var err error
 	if p.KeyMask != nil {
-		if p.KeyMask.Numel() != B*S {
-			return nil, fmt.Errorf("cpu: attention key mask %v for B=%d S=%d", p.KeyMask.shape, B, S)
-		}
 		if m.keep, err = maskInts(p.KeyMask); err != nil {
 			return nil, err
 		}
 	}
 	if p.Segments != nil {
-		if p.Segments.Numel() != B*S {
-			return nil, fmt.Errorf("cpu: attention segments %v for B=%d S=%d", p.Segments.shape, B, S)
-		}
 		if m.segments, err = maskInts(p.Segments); err != nil {
 			return nil, err
 		}
@@ -128,32 +121,22 @@ func parallelFor(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-type attnDims struct{ B, T, S, Hq, Hkv, D, group int }
-
-func attnShapes(q, k, v *Tensor) (attnDims, error) {
-	if q.Rank() != 4 || k.Rank() != 4 || v.Rank() != 4 {
-		return attnDims{}, fmt.Errorf("cpu: attention wants [B,T,H,D] operands, got q %v k %v v %v", q.shape, k.shape, v.shape)
-	}
-	d := attnDims{B: q.Dim(0), T: q.Dim(1), Hq: q.Dim(2), D: q.Dim(3), S: k.Dim(1), Hkv: k.Dim(2)}
-	if !k.shape.Equal(v.shape) || k.Dim(0) != d.B || k.Dim(3) != d.D || d.Hkv == 0 || d.Hq%d.Hkv != 0 {
-		return d, fmt.Errorf("cpu: attention shapes q %v k %v v %v (query heads must be a multiple of KV heads)", q.shape, k.shape, v.shape)
-	}
-	d.group = d.Hq / d.Hkv
-	return d, nil
+// attnDims adds the query-head group size to the checked dimensions.
+type attnDims struct {
+	AttentionDims
+	group int
 }
 
 func (c *CPUBackend) Attention(out, lse, q, k, v *Tensor, p AttentionParams) error {
-	if err := contiguous(out, lse, q, k, v); err != nil {
-		return err
+	ad, err := CheckAttention(out, lse, q, k, v, p)
+	if err != nil {
+		return cpuErr(err)
 	}
 	dt, err := sameFloat(out, lse, q, k, v)
 	if err != nil {
 		return err
 	}
-	d, err := attnShapes(q, k, v)
-	if err != nil {
-		return err
-	}
+	d := attnDims{ad, ad.Group()}
 	m, err := newAttnMask(p, d.B, d.T, d.S)
 	if err != nil {
 		return err
@@ -219,17 +202,15 @@ func attention[T float](out, lse, q, k, v []T, d attnDims, m *attnMask) {
 }
 
 func (c *CPUBackend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v *Tensor, p AttentionParams) error {
-	if err := contiguous(dq, dk, dv, dout, out, lse, q, k, v); err != nil {
-		return err
+	ad, err := CheckAttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, p)
+	if err != nil {
+		return cpuErr(err)
 	}
 	dt, err := sameFloat(dq, dk, dv, dout, out, lse, q, k, v)
 	if err != nil {
 		return err
 	}
-	d, err := attnShapes(q, k, v)
-	if err != nil {
-		return err
-	}
+	d := attnDims{ad, ad.Group()}
 	m, err := newAttnMask(p, d.B, d.T, d.S)
 	if err != nil {
 		return err

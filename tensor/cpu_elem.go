@@ -46,8 +46,8 @@ func (c *CPUBackend) Binary(op BinaryOp, dst, a, b *Tensor) error {
 	if err != nil {
 		return err
 	}
-	if !a.shape.Equal(dst.shape) || !b.shape.Equal(dst.shape) {
-		return fmt.Errorf("cpu: Binary shapes %v %v -> %v", a.shape, b.shape, dst.shape)
+	if err := CheckBinary(dst, a, b); err != nil {
+		return cpuErr(err)
 	}
 	if dt == F32 && binaryF32Fast(op, dst, a, b) {
 		return nil
@@ -120,8 +120,8 @@ func (c *CPUBackend) Unary(op UnaryOp, dst, a *Tensor, arg float64) error {
 	if err != nil {
 		return err
 	}
-	if !a.shape.Equal(dst.shape) {
-		return fmt.Errorf("cpu: Unary shape %v -> %v", a.shape, dst.shape)
+	if err := CheckUnary(dst, a); err != nil {
+		return cpuErr(err)
 	}
 	if dt == F32 {
 		unary[float32](op, dst, a, arg)
@@ -192,14 +192,8 @@ func (c *CPUBackend) Reduce(op ReduceOp, dst, a *Tensor, axis int) error {
 	if err != nil {
 		return err
 	}
-	axis, err = normAxis(axis, a.Rank())
-	if err != nil {
-		return err
-	}
-	want := a.shape.Clone()
-	want[axis] = 1
-	if !dst.shape.Equal(want) {
-		return fmt.Errorf("cpu: Reduce %v over axis %d into %v", a.shape, axis, dst.shape)
+	if axis, err = CheckReduce(dst, a, axis); err != nil {
+		return cpuErr(err)
 	}
 	if dt == F32 {
 		reduce[float32](op, dst, a, axis)
@@ -248,8 +242,8 @@ func (c *CPUBackend) Softmax(dst, a *Tensor, log bool) error {
 	if err != nil {
 		return err
 	}
-	if !dst.IsContiguous() || !a.IsContiguous() || !a.shape.Equal(dst.shape) {
-		return fmt.Errorf("cpu: Softmax needs contiguous equal shapes (%v, %v)", a.shape, dst.shape)
+	if err := CheckSoftmax(dst, a); err != nil {
+		return cpuErr(err)
 	}
 	if dt == F32 {
 		softmaxRows[float32](floats[float32](dst)[dst.offset:], floats[float32](a)[a.offset:], a.Numel(), a.Dim(-1), log)
@@ -259,21 +253,27 @@ func (c *CPUBackend) Softmax(dst, a *Tensor, log bool) error {
 	return nil
 }
 
+// logSumExp is log Σ exp(row) in float64, shifted by the row's maximum so
+// that no term overflows: the reference of softmax and cross-entropy.
+func logSumExp[T float](row []T) float64 {
+	mx := math.Inf(-1)
+	for _, v := range row {
+		mx = math.Max(mx, float64(v))
+	}
+	var sum float64
+	for _, v := range row {
+		sum += math.Exp(float64(v) - mx)
+	}
+	return mx + math.Log(sum)
+}
+
 func softmaxRows[T float](d, x []T, numel, n int, log bool) {
 	if n == 0 {
 		return
 	}
 	for r := 0; r < numel/n; r++ {
 		row, out := x[r*n:(r+1)*n], d[r*n:(r+1)*n]
-		mx := math.Inf(-1)
-		for _, v := range row {
-			mx = math.Max(mx, float64(v))
-		}
-		var sum float64
-		for _, v := range row {
-			sum += math.Exp(float64(v) - mx)
-		}
-		lse := mx + math.Log(sum)
+		lse := logSumExp(row)
 		for j, v := range row {
 			if log {
 				out[j] = T(float64(v) - lse)

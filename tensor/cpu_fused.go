@@ -5,27 +5,6 @@ import (
 	"math"
 )
 
-// rows returns (rows, width) of a contiguous tensor seen as [N, last].
-func rows(t *Tensor) (int, int) {
-	if t.Rank() == 0 {
-		return 1, 1
-	}
-	d := t.Dim(-1)
-	if d == 0 {
-		return 0, 0
-	}
-	return t.Numel() / d, d
-}
-
-func contiguous(ts ...*Tensor) error {
-	for _, t := range ts {
-		if t != nil && !t.IsContiguous() {
-			return fmt.Errorf("cpu: fused op needs contiguous operands, got %v", t)
-		}
-	}
-	return nil
-}
-
 // window returns the tensor's own elements of its storage.
 func window[T float](t *Tensor) []T {
 	if t == nil {
@@ -35,15 +14,15 @@ func window[T float](t *Tensor) []T {
 }
 
 func (c *CPUBackend) RMSNorm(dst, invRMS, x, w *Tensor, eps float64) error {
-	if err := contiguous(dst, invRMS, x, w); err != nil {
-		return err
+	if err := CheckRMSNorm(dst, invRMS, x, w); err != nil {
+		return cpuErr(err)
 	}
 	dt, err := sameFloat(dst, invRMS, x, w)
 	if err != nil {
 		return err
 	}
 	if dt == F32 {
-		n, dim := rows(x)
+		n, dim := Rows(x)
 		rmsnormF32(window[float32](dst), window[float32](invRMS), window[float32](x), window[float32](w), n, dim, eps)
 	} else {
 		rmsnorm[float64](window[float64](dst), window[float64](invRMS), window[float64](x), window[float64](w), x, eps)
@@ -52,7 +31,7 @@ func (c *CPUBackend) RMSNorm(dst, invRMS, x, w *Tensor, eps float64) error {
 }
 
 func rmsnorm[T float](d, inv, x, w []T, xt *Tensor, eps float64) {
-	n, dim := rows(xt)
+	n, dim := Rows(xt)
 	for r := 0; r < n; r++ {
 		row := x[r*dim : (r+1)*dim]
 		var ss float64
@@ -74,15 +53,15 @@ func rmsnorm[T float](d, inv, x, w []T, xt *Tensor, eps float64) {
 }
 
 func (c *CPUBackend) RMSNormBackward(dx, dw, dy, x, w, invRMS *Tensor) error {
-	if err := contiguous(dx, dw, dy, x, w, invRMS); err != nil {
-		return err
+	if err := CheckRMSNormBackward(dx, dw, dy, x, w, invRMS); err != nil {
+		return cpuErr(err)
 	}
 	dt, err := sameFloat(dx, dw, dy, x, w, invRMS)
 	if err != nil {
 		return err
 	}
 	if dt == F32 {
-		n, dim := rows(x)
+		n, dim := Rows(x)
 		rmsnormBwdF32(window[float32](dx), window[float32](dw), window[float32](dy), window[float32](x), window[float32](w), window[float32](invRMS), n, dim)
 	} else {
 		rmsnormBwd[float64](window[float64](dx), window[float64](dw), window[float64](dy), window[float64](x), window[float64](w), window[float64](invRMS), x)
@@ -92,7 +71,7 @@ func (c *CPUBackend) RMSNormBackward(dx, dw, dy, x, w, invRMS *Tensor) error {
 
 // rmsnormBwd: with g = w·dy, dx = r·g − r³/D·x·Σ(g·x); dw += Σ_rows dy·x·r.
 func rmsnormBwd[T float](dx, dw, dy, x, w, inv []T, xt *Tensor) {
-	n, dim := rows(xt)
+	n, dim := Rows(xt)
 	rmsnormBwdRows(dx, dw, dy, x, w, inv, n, dim)
 }
 
@@ -124,15 +103,12 @@ func rmsnormBwdRows[T float](dx, dw, dy, x, w, inv []T, n, dim int) {
 }
 
 func (c *CPUBackend) RoPE(dst, x, cos, sin *Tensor, inverse bool) error {
-	if err := contiguous(dst, x, cos, sin); err != nil {
-		return err
+	if err := CheckRoPE(dst, x, cos, sin); err != nil {
+		return cpuErr(err)
 	}
 	dt, err := sameFloat(dst, x, cos, sin)
 	if err != nil {
 		return err
-	}
-	if x.Rank() != 4 || cos.Rank() != 3 || cos.Dim(0) != x.Dim(0) || cos.Dim(1) != x.Dim(1) || 2*cos.Dim(2) != x.Dim(3) {
-		return fmt.Errorf("cpu: RoPE x %v with cos %v (want [B,T,H,D] and [B,T,D/2])", x.shape, cos.shape)
 	}
 	if dt == F32 {
 		d, xs, cs, sn := window[float32](dst), window[float32](x), window[float32](cos), window[float32](sin)
@@ -167,8 +143,8 @@ func rope[T float](d, x, cs, sn []T, s Shape, inverse bool) {
 }
 
 func (c *CPUBackend) SwiGLU(dst, gate, up *Tensor) error {
-	if err := contiguous(dst, gate, up); err != nil {
-		return err
+	if err := CheckSwiGLU(dst, gate, up); err != nil {
+		return cpuErr(err)
 	}
 	dt, err := sameFloat(dst, gate, up)
 	if err != nil {
@@ -191,8 +167,8 @@ func swiglu[T float](d, g, u []T) {
 }
 
 func (c *CPUBackend) SwiGLUBackward(dgate, dup, dy, gate, up *Tensor) error {
-	if err := contiguous(dgate, dup, dy, gate, up); err != nil {
-		return err
+	if err := CheckSwiGLUBackward(dgate, dup, dy, gate, up); err != nil {
+		return cpuErr(err)
 	}
 	dt, err := sameFloat(dgate, dup, dy, gate, up)
 	if err != nil {
@@ -219,11 +195,8 @@ func swigluBwd[T float](dg, du, dy, g, u []T) {
 	}
 }
 
-// ids reads an integer tensor as ints.
+// intsOf reads a contiguous integer tensor (ids, labels, masks) as ints.
 func intsOf(t *Tensor) ([]int, error) {
-	if !t.IsContiguous() {
-		return nil, fmt.Errorf("cpu: ids must be contiguous")
-	}
 	s := t.st.(*cpuStorage)
 	out := make([]int, t.Numel())
 	switch s.dt {
@@ -236,22 +209,19 @@ func intsOf(t *Tensor) ([]int, error) {
 			out[i] = int(s.i64[t.offset+i])
 		}
 	default:
-		return nil, fmt.Errorf("cpu: ids of dtype %v (I32 or I64 expected)", s.dt)
+		return nil, fmt.Errorf("cpu: integer tensor of dtype %v (I32 or I64 expected)", s.dt)
 	}
 	return out, nil
 }
 
 func (c *CPUBackend) Embedding(dst, table, ids *Tensor) error {
-	if err := contiguous(dst, table); err != nil {
-		return err
+	V, D, err := CheckEmbedding(dst, table, ids)
+	if err != nil {
+		return cpuErr(err)
 	}
 	idx, err := intsOf(ids)
 	if err != nil {
 		return err
-	}
-	V, D := table.Dim(0), table.Dim(1)
-	if dst.Numel() != len(idx)*D {
-		return fmt.Errorf("cpu: Embedding of %d ids into %v", len(idx), dst.shape)
 	}
 	ts, ds := table.st.(*cpuStorage), dst.st.(*cpuStorage)
 	for i, id := range idx {
@@ -276,8 +246,9 @@ func (c *CPUBackend) Embedding(dst, table, ids *Tensor) error {
 }
 
 func (c *CPUBackend) EmbeddingBackward(dtable, dy, ids *Tensor) error {
-	if err := contiguous(dtable, dy); err != nil {
-		return err
+	V, D, err := CheckEmbeddingBackward(dtable, dy, ids)
+	if err != nil {
+		return cpuErr(err)
 	}
 	dt, err := sameFloat(dtable, dy)
 	if err != nil {
@@ -287,7 +258,6 @@ func (c *CPUBackend) EmbeddingBackward(dtable, dy, ids *Tensor) error {
 	if err != nil {
 		return err
 	}
-	V, D := dtable.Dim(0), dtable.Dim(1)
 	for i, id := range idx {
 		if id < 0 || id >= V {
 			return fmt.Errorf("cpu: EmbeddingBackward: id %d outside %d", id, V)
@@ -308,8 +278,9 @@ func (c *CPUBackend) EmbeddingBackward(dtable, dy, ids *Tensor) error {
 }
 
 func (c *CPUBackend) CrossEntropy(loss, dlogits, logits, labels *Tensor, ignoreIndex int, scale float32) error {
-	if err := contiguous(loss, dlogits, logits); err != nil {
-		return err
+	_, v, err := CheckCrossEntropy(loss, dlogits, logits, labels)
+	if err != nil {
+		return cpuErr(err)
 	}
 	dt, err := sameFloat(loss, dlogits, logits)
 	if err != nil {
@@ -318,10 +289,6 @@ func (c *CPUBackend) CrossEntropy(loss, dlogits, logits, labels *Tensor, ignoreI
 	lab, err := intsOf(labels)
 	if err != nil {
 		return err
-	}
-	n, v := rows(logits)
-	if len(lab) != n || loss.Numel() != n {
-		return fmt.Errorf("cpu: CrossEntropy logits %v labels %v loss %v", logits.shape, labels.shape, loss.shape)
 	}
 	if dt == F32 {
 		return crossEntropyF32(window[float32](loss), window[float32](dlogits), window[float32](logits), lab, v, ignoreIndex, float64(scale))
@@ -342,15 +309,7 @@ func crossEntropy[T float](loss, dl, x []T, lab []int, v, ignore int, scale floa
 		if l < 0 || l >= v {
 			return errLabel(l, r, v)
 		}
-		mx := math.Inf(-1)
-		for _, e := range row {
-			mx = math.Max(mx, float64(e))
-		}
-		var sum float64
-		for _, e := range row {
-			sum += math.Exp(float64(e) - mx)
-		}
-		lse := mx + math.Log(sum)
+		lse := logSumExp(row)
 		loss[r] = T(lse - float64(row[l]))
 		if dl != nil {
 			g := dl[r*v : (r+1)*v]

@@ -7,37 +7,16 @@ import (
 )
 
 // MatMul on the CPU: float32 goes through kernels/asm SGEMM (BF16 weights
-// converted while packing), float64 through a plain blocked loop used by
-// gradient checks.
+// converted while packing, NF4 weights dequantized while packing), float64
+// through asm.GemmRef, the plain loop that gradient checks and the backend
+// conformance suite take as the reference.
 func (c *CPUBackend) MatMul(dst, a, b *Tensor, transA, transB bool, alpha, beta float64) error {
-	if !dst.IsContiguous() || !a.IsContiguous() || !b.IsContiguous() {
-		return fmt.Errorf("cpu: MatMul needs contiguous operands")
+	g, err := CheckMatMul(dst, a, b, transA, transB)
+	if err != nil {
+		return cpuErr(err)
 	}
-	if a.Rank() < 2 || b.Rank() < 2 || dst.Rank() != a.Rank() {
-		return fmt.Errorf("cpu: MatMul ranks %d, %d -> %d", a.Rank(), b.Rank(), dst.Rank())
-	}
-	r := a.Rank()
-	m, k := a.shape[r-2], a.shape[r-1]
-	if transA {
-		m, k = k, m
-	}
-	rb := b.Rank()
-	kb, n := b.shape[rb-2], b.shape[rb-1]
-	if transB {
-		kb, n = n, kb
-	}
-	if kb != k || dst.shape[r-2] != m || dst.shape[r-1] != n {
-		return fmt.Errorf("cpu: MatMul %v·%v (transA=%v transB=%v) -> %v", a.shape, b.shape, transA, transB, dst.shape)
-	}
-	batch := a.shape[:r-2].Numel()
-	if !a.shape[:r-2].Equal(dst.shape[:r-2]) {
-		return fmt.Errorf("cpu: MatMul batch dims %v vs %v", a.shape, dst.shape)
-	}
-	bShared := rb == 2
-	if !bShared && !b.shape[:rb-2].Equal(a.shape[:r-2]) {
-		return fmt.Errorf("cpu: MatMul batch dims %v vs %v", a.shape, b.shape)
-	}
-	lda, ldb, ldc := a.shape[r-1], b.shape[rb-1], n
+	batch, m, n, k, bShared := g.Batch, g.M, g.N, g.K, g.SharedB
+	lda, ldb, ldc := g.LDA, g.LDB, g.LDC
 	sa, sb, sc := m*k, k*n, m*n
 	if bShared {
 		sb = 0
@@ -64,9 +43,6 @@ func (c *CPUBackend) MatMul(dst, a, b *Tensor, transA, transB bool, alpha, beta 
 			sgemmBF16(transA, transB, m, n, k, float32(alpha), x[i*sa:], lda, y[i*sb:], ldb, float32(beta), d[i*sc:], ldc)
 		}
 	case dst.dtype == F32 && a.dtype == F32 && b.dtype == NF4:
-		if !bShared || b.offset != 0 || !b.IsContiguous() {
-			return fmt.Errorf("cpu: NF4 operand must be a whole rank-2 weight")
-		}
 		q := b.st.(*cpuStorage).nf4
 		src := asm.NF4Source{Packed: q.Packed, Absmax: q.Absmax, BlockSize: q.BlockSize, Rows: b.shape[0], Cols: b.shape[1], Trans: transB}
 		d, x := floats[float32](dst)[dst.offset:], floats[float32](a)[a.offset:]
@@ -80,39 +56,10 @@ func (c *CPUBackend) MatMul(dst, a, b *Tensor, transA, transB bool, alpha, beta 
 	case dst.dtype == F64 && a.dtype == F64 && b.dtype == F64:
 		d, x, y := floats[float64](dst)[dst.offset:], floats[float64](a)[a.offset:], floats[float64](b)[b.offset:]
 		for i := 0; i < batch; i++ {
-			gemmRef(transA, transB, m, n, k, alpha, x[i*sa:], lda, y[i*sb:], ldb, beta, d[i*sc:], ldc)
+			asm.GemmRef(transA, transB, m, n, k, alpha, x[i*sa:], lda, y[i*sb:], ldb, beta, d[i*sc:], ldc)
 		}
 	default:
 		return fmt.Errorf("cpu: %w: MatMul %v·%v -> %v", ErrUnsupported, a.dtype, b.dtype, dst.dtype)
 	}
 	return nil
-}
-
-// gemmRef is the plain row-major GEMM: C = alpha·op(A)·op(B) + beta·C,
-// accumulating each dot product in float64.
-func gemmRef[T float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
-	for i := 0; i < m; i++ {
-		for j := 0; j < n; j++ {
-			var acc float64
-			for p := 0; p < k; p++ {
-				var x, y T
-				if transA {
-					x = a[p*lda+i]
-				} else {
-					x = a[i*lda+p]
-				}
-				if transB {
-					y = b[j*ldb+p]
-				} else {
-					y = b[p*ldb+j]
-				}
-				acc += float64(x) * float64(y)
-			}
-			if beta == 0 {
-				c[i*ldc+j] = alpha * T(acc)
-			} else {
-				c[i*ldc+j] = alpha*T(acc) + beta*c[i*ldc+j]
-			}
-		}
-	}
 }

@@ -58,7 +58,8 @@ func (d DType) String() string {
 // BF16ToF32 widens one bfloat16 bit pattern; exact.
 func BF16ToF32(b uint16) float32 { return half.BF16ToF32(b) }
 
-// F32ToBF16 rounds to nearest even as torch does; NaN stays a quiet NaN.
+// F32ToBF16 rounds to nearest even as torch does; every NaN becomes the
+// quiet NaN 0x7FC0 (half.F32ToBF16, the one rounding of the Go code).
 func F32ToBF16(f float32) uint16 { return half.F32ToBF16(f) }
 
 // F16ToF32 widens an IEEE half bit pattern; exact, subnormals included.

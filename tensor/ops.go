@@ -202,7 +202,7 @@ func Split(t *Tensor, axis int, sizes ...int) []*Tensor {
 func RMSNorm(x, w *Tensor, eps float64) (y, invRMS *Tensor) {
 	x = x.Contiguous()
 	y = New(x.b, x.dtype, x.shape...)
-	n, _ := rows(x)
+	n, _ := Rows(x)
 	invRMS = New(x.b, x.dtype, n)
 	check(x.b.RMSNorm(y, invRMS, x, w, eps))
 	return y, invRMS
@@ -251,7 +251,7 @@ func Attention(q, k, v *Tensor, p AttentionParams) (out, lse *Tensor) {
 // and, when wantGrad, scale·d loss/d logits.
 func CrossEntropy(logits, labels *Tensor, ignoreIndex int, scale float32, wantGrad bool) (loss, dlogits *Tensor) {
 	logits = logits.Contiguous()
-	n, _ := rows(logits)
+	n, _ := Rows(logits)
 	loss = New(logits.b, logits.dtype, n)
 	if wantGrad {
 		dlogits = New(logits.b, logits.dtype, logits.shape...)

@@ -1,7 +1,9 @@
 // Package half converts between float32 and the 16-bit float formats
 // Hugging Face checkpoints use: bfloat16 (round to nearest even, as torch
-// does) and IEEE half (exact widening, subnormals included). tensor, the
-// safetensors reader and the exporters all convert through it.
+// does) and IEEE half (exact widening, subnormals included). It holds the
+// one float32 → bfloat16 rounding of the Go code: tensor, the safetensors
+// reader, the exporters and kernels/asm's reference all convert through it
+// (the assembly kernels are tested bit for bit against it).
 package half
 
 import "math"
@@ -9,11 +11,18 @@ import "math"
 // BF16ToF32 widens one bfloat16 bit pattern; exact.
 func BF16ToF32(b uint16) float32 { return math.Float32frombits(uint32(b) << 16) }
 
-// F32ToBF16 rounds to nearest even as torch does; NaN stays a quiet NaN.
+// BF16NaN is the bfloat16 every NaN rounds to: the positive quiet NaN.
+const BF16NaN = 0x7fc0
+
+// F32ToBF16 rounds to nearest even (ties to even) as PyTorch's
+// c10::BFloat16 does: signs, infinities and subnormals are kept (no flush to
+// zero), finite values above the largest bfloat16 round to ±Inf, and every
+// NaN, signalling or negative ones included, becomes BF16NaN (without the
+// check, a NaN's payload could carry into the exponent and round to ±0).
 func F32ToBF16(f float32) uint16 {
 	u := math.Float32bits(f)
 	if u&0x7fffffff > 0x7f800000 {
-		return uint16(u>>16) | 0x40
+		return BF16NaN
 	}
 	u += 0x7fff + (u>>16)&1
 	return uint16(u >> 16)

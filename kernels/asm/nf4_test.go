@@ -73,7 +73,7 @@ func TestSgemmNF4(t *testing.T) {
 			s.Trans = trans
 			SgemmSource(false, m, n, k, 1, a, k, s, 0, got, n)
 			ldb := in
-			SgemmRef(false, trans, m, n, k, 1, a, k, full, ldb, 0, want, n)
+			GemmRef(false, trans, m, n, k, 1, a, k, full, ldb, 0, want, n)
 			for i := range got {
 				if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*(1+math.Abs(float64(want[i]))) {
 					t.Fatalf("%v trans=%v: c[%d] = %g, want %g", sz, trans, i, got[i], want[i])

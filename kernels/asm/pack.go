@@ -1,6 +1,6 @@
 package asm
 
-import "math"
+import "github.com/ftune/ftune/internal/half"
 
 // Packed layouts. The micro-kernel reads both operands as contiguous
 // streams, one k step at a time:
@@ -81,8 +81,6 @@ type cvtRowsBF16 func(dst *float32, src *uint16, ld, rows, n8 int)
 
 // bf16 is the float32 whose upper half is h: bfloat16 is float32 with the
 // low 16 mantissa bits dropped, so the conversion is exact.
-func bf16(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
-
 func (s bf16Source) PackB(dst []float32, p0, kc, j0, nc, nr int) {
 	for s0 := 0; s0 < nc; s0 += nr {
 		w := min(nr, nc-s0)
@@ -104,7 +102,7 @@ func (s bf16Source) PackB(dst []float32, p0, kc, j0, nc, nr int) {
 			src := s.b[(p0+p)*s.ldb+j:]
 			src = src[:w]
 			for jj, h := range src {
-				row[jj] = bf16(h)
+				row[jj] = half.BF16ToF32(h)
 			}
 			clear(row[w:])
 		}
@@ -126,7 +124,7 @@ func packBF16T(panel []float32, b []uint16, ldb, j, w, p0, kc, nr int, rows4 pac
 		for jj := 0; jj < g; jj++ {
 			src := b[(j+jj)*ldb+p0:][:kc]
 			for p := n8 * 8; p < kc; p++ {
-				panel[p*nr+jj] = bf16(src[p])
+				panel[p*nr+jj] = half.BF16ToF32(src[p])
 			}
 		}
 	}
@@ -135,7 +133,7 @@ func packBF16T(panel []float32, b []uint16, ldb, j, w, p0, kc, nr int, rows4 pac
 		src = src[:kc]
 		col := panel[jj:]
 		for p, h := range src {
-			col[p*nr] = bf16(h)
+			col[p*nr] = half.BF16ToF32(h)
 		}
 	}
 	zeroCols(panel, kc, nr, w)

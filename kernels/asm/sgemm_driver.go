@@ -1,6 +1,10 @@
 package asm
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/ftune/ftune/internal/half"
+)
 
 // gemmImpl is one micro-kernel and the cache blocking that suits it.
 //
@@ -159,7 +163,7 @@ func gemmRect(g *gemmImpl, transA bool, i0, m, j0, n, k int, alpha float32, a []
 		}
 	case bf16Source:
 		if src.trans && g.dot8BF16 != nil && m <= dotRows && n >= 8 {
-			gemmDotRows(transA, i0, m, j0, n, k, alpha, a, lda, src.b, src.ldb, g.dot8BF16, bf16, beta, c, ldc)
+			gemmDotRows(transA, i0, m, j0, n, k, alpha, a, lda, src.b, src.ldb, g.dot8BF16, half.BF16ToF32, beta, c, ldc)
 			return
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"runtime"
 	"testing"
+
+	"github.com/ftune/ftune/internal/half"
 )
 
 // BenchmarkInPlaceShapes times the blocked products whose A is a row-major
@@ -35,7 +37,7 @@ func BenchmarkInPlaceShapes(b *testing.B) {
 	fillBF16 := func(n int) []uint16 {
 		x := make([]uint16, n)
 		for i := range x {
-			x[i] = toBF16(float32(rng.Float64()*2 - 1))
+			x[i] = half.F32ToBF16(float32(rng.Float64()*2 - 1))
 		}
 		return x
 	}

@@ -11,7 +11,7 @@ import (
 // micro-panels are read where A is stored, only the short last panel of a
 // row block is packed. Results are compared with the reference within
 // gemmTolerance's bound (sgemm_test.go): the kernel adds the k products in
-// another order than SgemmRef and with FMA, so each element may differ by
+// another order than GemmRef and with FMA, so each element may differ by
 // (2k+4)·u·|alpha|·Σ|a·b| + 4·u·|beta·c|; the integer cases (exact in
 // float32 in any order) must match bit for bit. A and B sit in NaN guard
 // bands (lda > k leaves NaNs between A's rows), so a read past a row, a
@@ -78,12 +78,8 @@ func TestSgemmInPlaceA(t *testing.T) {
 func TestSgemmInPlaceAExact(t *testing.T) {
 	forEachImpl(t, func(t *testing.T, g *gemmImpl) {
 		rng := rand.New(rand.NewPCG(33, 34))
-		ints := func() float32 { return float32(rng.IntN(7) - 3) }
 		defer withBlocking(g, 16, 3*g.mr, 4*g.nr)()
-		for i, tc := range inPlaceCases(g, []int{1, 16, 17, 47}) {
-			tc.alpha, tc.beta = []float32{1, 2, 0.5, -1}[i%4], []float32{0, 1, -2, 0.25}[(i/4)%4]
-			runCase(t, "inplace-exact", rng, tc, ints, true)
-		}
+		runExactCases(t, "inplace-exact", rng, inPlaceCases(g, []int{1, 16, 17, 47}))
 	})
 }
 

@@ -1,23 +1,19 @@
 package asm
 
-// SgemmRef is the reference for Sgemm: the plain triple loop, accumulating
-// each dot product in float32 in k order. Same arguments and semantics as
-// Sgemm (beta == 0 overwrites C; alpha == 0 or k == 0 reads neither A nor B).
-func SgemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	checkGemm("SgemmRef", transA, transB, m, n, k, lda, len(a), ldb, len(b), ldc, len(c))
-	gemmRef(transA, transB, m, n, k, alpha, a, lda, func(i int) float32 { return b[i] }, ldb, beta, c, ldc)
-}
+import "github.com/ftune/ftune/internal/half"
 
-// SgemmBF16Ref is the reference for SgemmBF16.
-func SgemmBF16Ref(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
-	checkGemm("SgemmBF16Ref", transA, transB, m, n, k, lda, len(a), ldb, len(b), ldc, len(c))
-	gemmRef(transA, transB, m, n, k, alpha, a, lda, func(i int) float32 { return bf16(b[i]) }, ldb, beta, c, ldc)
-}
-
-func gemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b func(int) float32, ldb int, beta float32, c []float32, ldc int) {
+// GemmRef is the plain triple loop every GEMM of ftune is checked against
+// (Sgemm and its variants in this package's tests, the CPU backend's float64
+// MatMul that serves as the reference of the backend conformance suite):
+// C = alpha·op(A)·op(B) + beta·C on row-major operands, each dot product
+// accumulated in T in k order. beta == 0 overwrites C; alpha == 0 or k == 0
+// reads neither A nor B. It panics like Sgemm when a slice cannot hold the
+// matrices described.
+func GemmRef[T float32 | float64](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	checkGemm("GemmRef", transA, transB, m, n, k, lda, len(a), ldb, len(b), ldc, len(c))
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
-			var sum float32
+			var sum T
 			if alpha != 0 {
 				for p := 0; p < k; p++ {
 					ai := i*lda + p
@@ -28,7 +24,7 @@ func gemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 					if transB {
 						bi = j*ldb + p
 					}
-					sum += a[ai] * b(bi)
+					sum += a[ai] * b[bi]
 				}
 			}
 			if beta == 0 {
@@ -38,4 +34,15 @@ func gemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 			}
 		}
 	}
+}
+
+// SgemmBF16Ref is the reference for SgemmBF16: B widened to float32 (exact),
+// then GemmRef.
+func SgemmBF16Ref(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm("SgemmBF16Ref", transA, transB, m, n, k, lda, len(a), ldb, len(b), ldc, len(c))
+	wide := make([]float32, len(b))
+	for i, h := range b {
+		wide[i] = half.BF16ToF32(h)
+	}
+	GemmRef(transA, transB, m, n, k, alpha, a, lda, wide, ldb, beta, c, ldc)
 }

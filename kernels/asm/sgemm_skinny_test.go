@@ -65,16 +65,9 @@ func TestSgemmSkinny(t *testing.T) {
 func TestSgemmSkinnyExact(t *testing.T) {
 	forEachImpl(t, func(t *testing.T, g *gemmImpl) {
 		rng := rand.New(rand.NewPCG(23, 24))
-		ints := func() float32 { return float32(rng.IntN(7) - 3) }
 		defer withBlocking(g, 16, g.mc, g.nc)()
-		for i, tc := range skinnyCases(40) {
-			tc.alpha, tc.beta = []float32{1, 2, 0.5, -1}[i%4], []float32{0, 1, -2, 0.25}[(i/4)%4]
-			runCase(t, "skinny-exact", rng, tc, ints, true)
-		}
-		for i, tc := range rank16Cases() {
-			tc.alpha, tc.beta = []float32{1, 2, 0.5, -1}[i%4], []float32{0, 1, -2, 0.25}[(i/4)%4]
-			runCase(t, "rank16-exact", rng, tc, ints, true)
-		}
+		runExactCases(t, "skinny-exact", rng, skinnyCases(40))
+		runExactCases(t, "rank16-exact", rng, rank16Cases())
 	})
 }
 
@@ -219,7 +212,7 @@ func checkThreadSplits(t *testing.T, rng *rand.Rand, tc gemmCase) {
 	}
 	a, b, c := tc.operands(rng, uniform(rng))
 	want := c.clone()
-	SgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
+	GemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
 	tol := gemmTolerance(tc, a, b, c, false)
 	for _, th := range []int{1, 2, 3} {
 		SetThreads(th)

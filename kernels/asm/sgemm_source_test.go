@@ -2,19 +2,12 @@ package asm
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
-)
 
-// toBF16 rounds x to the nearest bfloat16 (ties to even) and returns its
-// bit pattern; the tests only need exact conversion back, which bf16 does.
-func toBF16(x float32) uint16 {
-	u := math.Float32bits(x)
-	u += 0x7fff + (u>>16)&1
-	return uint16(u >> 16)
-}
+	"github.com/ftune/ftune/internal/half"
+)
 
 // TestSgemmBF16 runs SgemmBF16 against SgemmBF16Ref on the tile-edge
 // shapes, with NaN bit patterns (0x7fc0) around the B window.
@@ -35,8 +28,8 @@ func runCaseBF16(t *testing.T, name string, rng *rand.Rand, tc gemmCase) {
 	a, bf, c := tc.operands(rng, uniform(rng))
 	b16 := make([]uint16, len(bf.data))
 	for i, v := range bf.data {
-		b16[i] = toBF16(v)
-		bf.data[i] = bf16(b16[i]) // the exact values the kernels see
+		b16[i] = half.F32ToBF16(v)
+		bf.data[i] = half.BF16ToF32(b16[i]) // the exact values the kernels see
 	}
 	want, got := c.clone(), c.clone()
 	SgemmBF16Ref(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b16[bf.off:], bf.ld, tc.beta, want.win(), want.ld)
@@ -63,7 +56,7 @@ func TestSgemmSource(t *testing.T) {
 		for _, tc := range shapeCases(g, []int{3, 9}) {
 			a, b, c := tc.operands(rng, uniform(rng))
 			want, got := c.clone(), c.clone()
-			SgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, -tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
+			GemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, -tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
 			src := negSource{f32Source{b: b.win(), ldb: b.ld, trans: tc.transB}}
 			SgemmSource(tc.transA, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, src, tc.beta, got.win(), got.ld)
 			checkGemmResult(t, "source", tc, a, b, c, got, want, false)

@@ -148,14 +148,27 @@ func checkAgainst(t *testing.T, name string, tc gemmCase, got, want gmat, tol []
 	}
 }
 
-// runCase runs Sgemm and SgemmRef on the same operands and compares.
+// runCase runs Sgemm and GemmRef on the same operands and compares.
 func runCase(t *testing.T, name string, rng *rand.Rand, tc gemmCase, fill func() float32, exact bool) {
 	t.Helper()
 	a, b, c := tc.operands(rng, fill)
 	want, got := c.clone(), c.clone()
-	SgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
+	GemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
 	Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, got.win(), got.ld)
 	checkGemmResult(t, name, tc, a, b, c, got, want, exact)
+}
+
+// runExactCases runs cases on small integers, whose products and sums are
+// exact in float32 in any order, with power-of-two alpha and beta cycling
+// over the cases: the result must equal the reference bit for bit, so any
+// misplaced row, column or k step shows.
+func runExactCases(t *testing.T, name string, rng *rand.Rand, cases []gemmCase) {
+	t.Helper()
+	ints := func() float32 { return float32(rng.IntN(7) - 3) }
+	for i, tc := range cases {
+		tc.alpha, tc.beta = []float32{1, 2, 0.5, -1}[i%4], []float32{0, 1, -2, 0.25}[(i/4)%4]
+		runCase(t, name, rng, tc, ints, true)
+	}
 }
 
 // forEachImpl runs f with every implementation this CPU and build offer.
@@ -231,12 +244,8 @@ func TestSgemmShapes(t *testing.T) {
 func TestSgemmExact(t *testing.T) {
 	forEachImpl(t, func(t *testing.T, g *gemmImpl) {
 		rng := rand.New(rand.NewPCG(3, 4))
-		ints := func() float32 { return float32(rng.IntN(7) - 3) }
 		defer withBlocking(g, 16, 3*g.mr, 2*g.nr)()
-		for i, tc := range shapeCases(g, []int{1, 15, 16, 17, 40}) {
-			tc.alpha, tc.beta = []float32{1, 2, 0.5, -1}[i%4], []float32{0, 1, -2, 0.25}[(i/4)%4]
-			runCase(t, "exact", rng, tc, ints, true)
-		}
+		runExactCases(t, "exact", rng, shapeCases(g, []int{1, 15, 16, 17, 40}))
 	})
 }
 
@@ -260,7 +269,7 @@ func TestSgemmParallel(t *testing.T) {
 			}
 			a, b, c := tc.operands(rng, uniform(rng))
 			want := c.clone()
-			SgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
+			GemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
 			tol := gemmTolerance(tc, a, b, c, false)
 			for _, th := range []int{1, 2, 3, 7} {
 				SetThreads(th)
@@ -292,7 +301,7 @@ func TestSgemmDegenerate(t *testing.T) {
 			}
 			a, b, _ := tc.operands(rng, nan)
 			want, got := c.clone(), c.clone()
-			SgemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
+			GemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
 			Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, got.win(), got.ld)
 			for i := 0; i < tc.m; i++ {
 				for j := 0; j < tc.n; j++ {

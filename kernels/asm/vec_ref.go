@@ -1,6 +1,10 @@
 package asm
 
-import "math"
+import (
+	"math"
+
+	"github.com/ftune/ftune/internal/half"
+)
 
 // Pure-Go references for the vector kernels. They are always compiled, are
 // what ImplGo runs, and are what every assembly version is tested against.
@@ -231,20 +235,16 @@ func RMSNormRowRef(dst, x, weight []float32, eps float32) float32 {
 func BF16ToF32Ref(dst []float32, src []uint16) {
 	dst = dst[:len(src)]
 	for i, v := range src {
-		dst[i] = math.Float32frombits(uint32(v) << 16)
+		dst[i] = half.BF16ToF32(v)
 	}
 }
 
-// F32ToBF16Ref rounds float32 to bfloat16 to nearest even; every NaN
-// becomes the quiet NaN 0x7FC0, which is what PyTorch's c10::BFloat16 does.
+// F32ToBF16Ref rounds float32 to bfloat16 with half.F32ToBF16, the one
+// rounding of the Go code (to nearest even; every NaN becomes the quiet NaN
+// 0x7FC0, which is what PyTorch's c10::BFloat16 does).
 func F32ToBF16Ref(dst []uint16, src []float32) {
 	dst = dst[:len(src)]
 	for i, v := range src {
-		if v != v {
-			dst[i] = 0x7FC0
-			continue
-		}
-		u := math.Float32bits(v)
-		dst[i] = uint16((u + 0x7FFF + (u>>16)&1) >> 16)
+		dst[i] = half.F32ToBF16(v)
 	}
 }

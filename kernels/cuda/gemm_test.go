@@ -8,6 +8,27 @@ import (
 
 // matmulRef is the float64 reference of Matmul*: it returns alpha*op(A)op(B)
 // + beta*C0 and, per element, the sum of |terms| that bounds rounding error.
+// gemmWindow returns the M×N window of a GEMM's output got, its reference
+// want and magnitudes mag (leading dimension ldc). Only that window is
+// output: with beta == 0 the padding columns must stay NaN-poisoned, and
+// the test fails if one was written.
+func gemmWindow(t testing.TB, got []float32, want, mag []float64, M, N, ldc int, beta float32) (gw []float32, ww, mw []float64) {
+	t.Helper()
+	for i := 0; i < M; i++ {
+		for j := 0; j < N; j++ {
+			gw = append(gw, got[i*ldc+j])
+			ww = append(ww, want[i*ldc+j])
+			mw = append(mw, mag[i*ldc+j])
+		}
+		for j := N; j < ldc; j++ {
+			if v := got[i*ldc+j]; v == v && beta == 0 {
+				t.Fatalf("padding column C[%d,%d] = %v was written", i, j, v)
+			}
+		}
+	}
+	return gw, ww, mw
+}
+
 func matmulRef(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, c0 []float32, ldc int, alpha, beta float64) (out, mag []float64) {
 	out = make([]float64, M*ldc)
 	mag = make([]float64, M*ldc)
@@ -97,21 +118,7 @@ func testMatmul(t *testing.T, g *gpu, dt DType, ta, tb bool, c gemmCase, name st
 	}
 	want, mag := matmulRef(ta, tb, c.M, c.N, c.K, a, lda, b, ldb, c0, ldc, float64(c.alpha), float64(c.beta))
 	got := g.down(pc, c.M*ldc, F32)
-	// Only the M x N window is output; the padding columns stay poisoned.
-	var gw []float32
-	var ww, mw []float64
-	for i := 0; i < c.M; i++ {
-		for j := 0; j < c.N; j++ {
-			gw = append(gw, got[i*ldc+j])
-			ww = append(ww, want[i*ldc+j])
-			mw = append(mw, mag[i*ldc+j])
-		}
-		for j := c.N; j < ldc; j++ {
-			if v := got[i*ldc+j]; v == v && c.beta == 0 {
-				t.Fatalf("padding column C[%d,%d] = %v was written", i, j, v)
-			}
-		}
-	}
+	gw, ww, mw := gemmWindow(t, got, want, mag, c.M, c.N, ldc, c.beta)
 	// Both variants sum exact products of the (bf16-exact) inputs in float32:
 	// the error is float32 accumulation, bounded relative to sum |a b|. The
 	// tensor cores' float32 accumulate keeps a few bits less than IEEE fma,

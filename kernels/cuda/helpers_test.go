@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/ftune/ftune/internal/half"
 )
 
 // gpu is a test's handle on device 0: a stream, buffers freed at cleanup,
@@ -114,21 +116,10 @@ func (g *gpu) randn(n int, sd float64, t DType) []float32 {
 	return v
 }
 
-func toBF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	if f != f {
-		return 0x7fc0
-	}
-	b += 0x7fff + (b>>16)&1 // round to nearest even
-	return uint16(b >> 16)
-}
-
-func fromBF16(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
-
 func toBF16s(v []float32) []uint16 {
 	out := make([]uint16, len(v))
 	for i, f := range v {
-		out[i] = toBF16(f)
+		out[i] = half.F32ToBF16(f)
 	}
 	return out
 }
@@ -136,7 +127,7 @@ func toBF16s(v []float32) []uint16 {
 func fromBF16s(h []uint16) []float32 {
 	out := make([]float32, len(h))
 	for i, x := range h {
-		out[i] = fromBF16(x)
+		out[i] = half.BF16ToF32(x)
 	}
 	return out
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"testing"
+
+	"github.com/ftune/ftune/internal/half"
 )
 
 // Ragged element counts around the 256-thread block and the grid cap.
@@ -19,7 +21,7 @@ func TestCastAddScale(t *testing.T) {
 		got := g.down(pb, n, BF16)
 		want := make([]float64, n)
 		for i, v := range x {
-			want[i] = float64(fromBF16(toBF16(v))) // round to nearest even, exactly
+			want[i] = float64(half.BF16ToF32(half.F32ToBF16(v))) // round to nearest even, exactly
 		}
 		compare(t, fmt.Sprintf("cast_bf16_fwd_f32/n%d", n), got, want, nil, tol{})
 		pf := g.alloc(n * 4)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"testing"
+
+	"github.com/ftune/ftune/internal/half"
 )
 
 // Go references for strided.cu and softmax.cu, over views with permuted,
@@ -225,7 +227,7 @@ func TestConvertFillIndex(t *testing.T) {
 			v := x[src.at(i)]
 			switch dt {
 			case BF16:
-				v = fromBF16(toBF16(v))
+				v = half.BF16ToF32(half.F32ToBF16(v))
 			case I32, I64:
 				v = float32(math.Trunc(float64(v)))
 			}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/tensor"
 )
 
@@ -42,6 +43,7 @@ func Run(t *testing.T, b tensor.Backend, tol Tol) {
 	t.Run("embedding", s.embedding)
 	t.Run("attention", s.attention)
 	t.Run("cross_entropy", s.crossEntropy)
+	t.Run("shapes", s.shapes)
 }
 
 // host returns random float64 values and the same on the backend in F32.
@@ -71,7 +73,9 @@ func (s *suite) compare(what string, got *tensor.Tensor, want *tensor.Tensor, to
 	if len(g) != len(w) {
 		s.t.Fatalf("%s: %d values, want %d", what, len(g), len(w))
 	}
-	var num, den float64
+	// Non-finite expected values must match exactly; the finite ones are
+	// compared by the project's one normalised error.
+	var gf, wf []float64
 	for i := range g {
 		if math.IsNaN(g[i]) != math.IsNaN(w[i]) {
 			s.t.Fatalf("%s: element %d is %g, want %g", what, i, g[i], w[i])
@@ -82,10 +86,9 @@ func (s *suite) compare(what string, got *tensor.Tensor, want *tensor.Tensor, to
 			}
 			continue
 		}
-		num += (g[i] - w[i]) * (g[i] - w[i])
-		den += w[i] * w[i]
+		gf, wf = append(gf, g[i]), append(wf, w[i])
 	}
-	e := math.Sqrt(num) / math.Max(math.Sqrt(den), 1e-30)
+	e := testutil.RelFrobenius(gf, wf)
 	if !(e <= tol) {
 		s.t.Errorf("%s: relative error %.3g > %g", what, e, tol)
 	}

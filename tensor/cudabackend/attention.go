@@ -21,33 +21,22 @@ import (
 //     mask of AttentionParams, any D up to 256, S ≠ T.
 // Heads above 256 return tensor.ErrUnsupported.
 
-type attnDims struct{ B, T, S, Hq, Hkv, D int }
+type attnDims = tensor.AttentionDims
 
-func attnShapes(out, lse, q, k, v *tensor.Tensor) (attnDims, error) {
-	if q.Rank() != 4 || k.Rank() != 4 || v.Rank() != 4 {
-		return attnDims{}, fmt.Errorf("cuda: attention wants [B,T,H,D] operands, got q %v k %v v %v", q.Shape(), k.Shape(), v.Shape())
-	}
-	d := attnDims{B: q.Dim(0), T: q.Dim(1), Hq: q.Dim(2), D: q.Dim(3), S: k.Dim(1), Hkv: k.Dim(2)}
-	if !k.Shape().Equal(v.Shape()) || k.Dim(0) != d.B || k.Dim(3) != d.D || d.Hkv == 0 || d.Hq%d.Hkv != 0 {
-		return d, fmt.Errorf("cuda: attention shapes q %v k %v v %v (query heads must be a multiple of KV heads)", q.Shape(), k.Shape(), v.Shape())
-	}
-	if (out != nil && !out.Shape().Equal(q.Shape())) || (lse != nil && lse.Numel() != d.B*d.Hq*d.T) {
-		return d, fmt.Errorf("cuda: attention out %v lse %v for q %v", shapeOf(out), shapeOf(lse), q.Shape())
-	}
+// headSizeOK rejects heads above the kernels' 256.
+func headSizeOK(d attnDims) error {
 	if d.D > 256 {
-		return d, fmt.Errorf("cuda: %w: attention head size %d (at most 256)", tensor.ErrUnsupported, d.D)
+		return fmt.Errorf("cuda: %w: attention head size %d (at most 256)", tensor.ErrUnsupported, d.D)
 	}
-	return d, nil
+	return nil
 }
 
-// maskI32 converts a [B,S] mask of any dtype to int32 scratch (0 when nil);
-// float masks truncate as the CPU's int(x) does.
-func (b *Backend) maskI32(what string, m *tensor.Tensor, B, S int) (cuda.Ptr, func(), error) {
+// maskI32 converts a [B,S] mask of any dtype (its size checked by
+// tensor.CheckAttention) to int32 scratch (0 when nil); float masks
+// truncate as the CPU's int(x) does.
+func (b *Backend) maskI32(m *tensor.Tensor, B, S int) (cuda.Ptr, func(), error) {
 	if m == nil {
 		return 0, func() {}, nil
-	}
-	if m.Numel() != B*S {
-		return 0, nil, fmt.Errorf("cuda: attention %s %v for B=%d S=%d", what, m.Shape(), B, S)
 	}
 	fk, err := kdt(m.DType())
 	if err != nil {
@@ -92,19 +81,14 @@ type attnMasks struct {
 }
 
 func (b *Backend) masks(d attnDims, p tensor.AttentionParams) (attnMasks, error) {
-	key, rk, err := b.maskI32("key mask", p.KeyMask, d.B, d.S)
+	key, rk, err := b.maskI32(p.KeyMask, d.B, d.S)
 	if err != nil {
 		return attnMasks{}, err
 	}
-	seg, rs, err := b.maskI32("segments", p.Segments, d.B, d.S)
+	seg, rs, err := b.maskI32(p.Segments, d.B, d.S)
 	if err != nil {
 		rk()
 		return attnMasks{}, err
-	}
-	if seg != 0 && d.S < d.T {
-		rk()
-		rs()
-		return attnMasks{}, fmt.Errorf("cuda: attention segments need S >= T (S=%d T=%d)", d.S, d.T)
 	}
 	return attnMasks{key, seg, func() { rk(); rs() }}, nil
 }
@@ -116,14 +100,14 @@ func (m attnMasks) shape(d attnDims, p tensor.AttentionParams) cuda.MaskedAttent
 
 func (b *Backend) Attention(out, lse, q, k, v *tensor.Tensor, p tensor.AttentionParams) error {
 	defer keep(out, lse, q, k, v, p.KeyMask, p.Segments)
-	if err := contiguous(out, lse, q, k, v); err != nil {
-		return err
+	d, err := tensor.CheckAttention(out, lse, q, k, v, p)
+	if err != nil {
+		return cudaErr(err)
 	}
 	if err := allF32("Attention", out, lse, q, k, v); err != nil {
 		return err
 	}
-	d, err := attnShapes(out, lse, q, k, v)
-	if err != nil {
+	if err := headSizeOK(d); err != nil {
 		return err
 	}
 	if q.Numel() == 0 {
@@ -147,18 +131,15 @@ func (b *Backend) Attention(out, lse, q, k, v *tensor.Tensor, p tensor.Attention
 
 func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v *tensor.Tensor, p tensor.AttentionParams) error {
 	defer keep(dq, dk, dv, dout, out, lse, q, k, v, p.KeyMask, p.Segments)
-	if err := contiguous(dq, dk, dv, dout, out, lse, q, k, v); err != nil {
-		return err
+	d, err := tensor.CheckAttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, p)
+	if err != nil {
+		return cudaErr(err)
 	}
 	if err := allF32("AttentionBackward", dq, dk, dv, dout, out, lse, q, k, v); err != nil {
 		return err
 	}
-	d, err := attnShapes(out, lse, q, k, v)
-	if err != nil {
+	if err := headSizeOK(d); err != nil {
 		return err
-	}
-	if !dq.Shape().Equal(q.Shape()) || !dk.Shape().Equal(k.Shape()) || !dv.Shape().Equal(v.Shape()) || !dout.Shape().Equal(q.Shape()) {
-		return fmt.Errorf("cuda: AttentionBackward dq %v dk %v dv %v dout %v for q %v k %v", dq.Shape(), dk.Shape(), dv.Shape(), dout.Shape(), q.Shape(), k.Shape())
 	}
 	if q.Numel() == 0 && k.Numel() == 0 {
 		return nil

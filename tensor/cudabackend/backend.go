@@ -71,6 +71,9 @@ func (b *Backend) CUDADevice() *cuda.Device { return b.dev }
 // Stats returns the caching allocator's counts.
 func (b *Backend) Stats() cuda.AllocStats { return b.alloc.Stats() }
 
+// cudaErr names the backend in an error of tensor's shared shape checks.
+func cudaErr(err error) error { return fmt.Errorf("cuda: %w", err) }
+
 func (b *Backend) Name() string {
 	if b.opt.BF16MatMul {
 		return fmt.Sprintf("cuda:%d/bf16", b.opt.Device)

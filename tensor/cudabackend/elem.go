@@ -34,8 +34,8 @@ func (b *Backend) Binary(op tensor.BinaryOp, dst, a, c *tensor.Tensor) error {
 	if err != nil {
 		return err
 	}
-	if !a.Shape().Equal(dst.Shape()) || !c.Shape().Equal(dst.Shape()) {
-		return fmt.Errorf("cuda: Binary shapes %v %v -> %v", a.Shape(), c.Shape(), dst.Shape())
+	if err := tensor.CheckBinary(dst, a, c); err != nil {
+		return cudaErr(err)
 	}
 	if op > tensor.OpEq {
 		return fmt.Errorf("cuda: %w: binary op %d", tensor.ErrUnsupported, op)
@@ -60,8 +60,8 @@ func (b *Backend) Unary(op tensor.UnaryOp, dst, a *tensor.Tensor, arg float64) e
 	if err != nil {
 		return err
 	}
-	if !a.Shape().Equal(dst.Shape()) {
-		return fmt.Errorf("cuda: Unary shape %v -> %v", a.Shape(), dst.Shape())
+	if err := tensor.CheckUnary(dst, a); err != nil {
+		return cudaErr(err)
 	}
 	if op > tensor.OpSin {
 		return fmt.Errorf("cuda: %w: unary op %d", tensor.ErrUnsupported, op)
@@ -91,17 +91,8 @@ func (b *Backend) Reduce(op tensor.ReduceOp, dst, a *tensor.Tensor, axis int) er
 	if err != nil {
 		return err
 	}
-	r := a.Rank()
-	if axis < 0 {
-		axis += r
-	}
-	if axis < 0 || axis >= r {
-		return fmt.Errorf("cuda: Reduce axis %d of rank %d", axis, r)
-	}
-	want := a.Shape().Clone()
-	want[axis] = 1
-	if !dst.Shape().Equal(want) {
-		return fmt.Errorf("cuda: Reduce %v over axis %d into %v", a.Shape(), axis, dst.Shape())
+	if axis, err = tensor.CheckReduce(dst, a, axis); err != nil {
+		return cudaErr(err)
 	}
 	if op > tensor.OpMaxR {
 		return fmt.Errorf("cuda: %w: reduce op %d", tensor.ErrUnsupported, op)
@@ -128,8 +119,8 @@ func (b *Backend) Softmax(dst, a *tensor.Tensor, log bool) error {
 	if err != nil {
 		return err
 	}
-	if !dst.IsContiguous() || !a.IsContiguous() || !a.Shape().Equal(dst.Shape()) {
-		return fmt.Errorf("cuda: Softmax needs contiguous equal shapes (%v, %v)", a.Shape(), dst.Shape())
+	if err := tensor.CheckSoftmax(dst, a); err != nil {
+		return cudaErr(err)
 	}
 	if a.Numel() == 0 {
 		return nil

@@ -12,15 +12,6 @@ import (
 // Layout adapters, where the Backend contract and a kernel differ, are
 // noted at each op.
 
-func contiguous(ts ...*tensor.Tensor) error {
-	for _, t := range ts {
-		if t != nil && !t.IsContiguous() {
-			return fmt.Errorf("cuda: fused op needs contiguous operands, got %v", t)
-		}
-	}
-	return nil
-}
-
 // allF32 checks that every non-nil tensor is F32 (the fused kernels'
 // float32 variants; their bf16 variants serve a bf16-activation path the
 // tensor package does not have yet).
@@ -33,31 +24,17 @@ func allF32(op string, ts ...*tensor.Tensor) error {
 	return nil
 }
 
-func rowsOf(t *tensor.Tensor) (int, int) {
-	if t.Rank() == 0 {
-		return 1, 1
-	}
-	d := t.Dim(-1)
-	if d == 0 {
-		return 0, 0
-	}
-	return t.Numel() / d, d
-}
-
 // RMSNorm: the kernel needs a weight, so w == nil uses a cached vector of
 // ones (x·r·1 is x·r exactly); invRMS is the kernel's float32 rstd.
 func (b *Backend) RMSNorm(dst, invRMS, x, w *tensor.Tensor, eps float64) error {
 	defer keep(dst, invRMS, x, w)
-	if err := contiguous(dst, invRMS, x, w); err != nil {
-		return err
+	if err := tensor.CheckRMSNorm(dst, invRMS, x, w); err != nil {
+		return cudaErr(err)
 	}
 	if err := allF32("RMSNorm", dst, invRMS, x, w); err != nil {
 		return err
 	}
-	n, d := rowsOf(x)
-	if dst.Numel() != x.Numel() || invRMS.Numel() != n || (w != nil && w.Numel() != d) {
-		return fmt.Errorf("cuda: RMSNorm x %v w %v dst %v invRMS %v", x.Shape(), shapeOf(w), dst.Shape(), invRMS.Shape())
-	}
+	n, d := tensor.Rows(x)
 	if n == 0 {
 		return nil
 	}
@@ -73,27 +50,17 @@ func (b *Backend) RMSNorm(dst, invRMS, x, w *tensor.Tensor, eps float64) error {
 	return b.dev.RMSNormFwd(b.s, cuda.F32, p[0], p[1], p[2], p[3], n, d, float32(eps))
 }
 
-func shapeOf(t *tensor.Tensor) tensor.Shape {
-	if t == nil {
-		return nil
-	}
-	return t.Shape()
-}
-
 // RMSNormBackward: dx (=) and dw (+=, may be nil). A nil dx gets scratch
 // (the kernel always writes it).
 func (b *Backend) RMSNormBackward(dx, dw, dy, x, w, invRMS *tensor.Tensor) error {
 	defer keep(dx, dw, dy, x, w, invRMS)
-	if err := contiguous(dx, dw, dy, x, w, invRMS); err != nil {
-		return err
+	if err := tensor.CheckRMSNormBackward(dx, dw, dy, x, w, invRMS); err != nil {
+		return cudaErr(err)
 	}
 	if err := allF32("RMSNormBackward", dx, dw, dy, x, w, invRMS); err != nil {
 		return err
 	}
-	n, d := rowsOf(x)
-	if dy.Numel() != x.Numel() || invRMS.Numel() != n || (dx != nil && dx.Numel() != x.Numel()) || (dw != nil && dw.Numel() != d) {
-		return fmt.Errorf("cuda: RMSNormBackward x %v dy %v dx %v dw %v invRMS %v", x.Shape(), dy.Shape(), shapeOf(dx), shapeOf(dw), invRMS.Shape())
-	}
+	n, d := tensor.Rows(x)
 	if n == 0 {
 		return nil
 	}
@@ -124,16 +91,13 @@ func (b *Backend) RMSNormBackward(dx, dw, dy, x, w, invRMS *tensor.Tensor) error
 // float32 scratch.
 func (b *Backend) RoPE(dst, x, cos, sin *tensor.Tensor, inverse bool) error {
 	defer keep(dst, x, cos, sin)
-	if err := contiguous(dst, x, cos, sin); err != nil {
-		return err
+	if err := tensor.CheckRoPE(dst, x, cos, sin); err != nil {
+		return cudaErr(err)
 	}
 	if err := allF32("RoPE", dst, x); err != nil {
 		return err
 	}
-	xs, cs := x.Shape(), cos.Shape()
-	if x.Rank() != 4 || cos.Rank() != 3 || !cs.Equal(sin.Shape()) || cs[0] != xs[0] || cs[1] != xs[1] || 2*cs[2] != xs[3] || !dst.Shape().Equal(xs) {
-		return fmt.Errorf("cuda: RoPE x %v with cos %v sin %v into %v (want [B,T,H,D] and [B,T,D/2])", xs, cs, sin.Shape(), dst.Shape())
-	}
+	xs := x.Shape()
 	N, H, D := xs[0]*xs[1], xs[2], xs[3]
 	if x.Numel() == 0 {
 		return nil
@@ -178,14 +142,11 @@ func (b *Backend) RoPE(dst, x, cos, sin *tensor.Tensor, inverse bool) error {
 
 func (b *Backend) SwiGLU(dst, gate, up *tensor.Tensor) error {
 	defer keep(dst, gate, up)
-	if err := contiguous(dst, gate, up); err != nil {
-		return err
+	if err := tensor.CheckSwiGLU(dst, gate, up); err != nil {
+		return cudaErr(err)
 	}
 	if err := allF32("SwiGLU", dst, gate, up); err != nil {
 		return err
-	}
-	if gate.Numel() != dst.Numel() || up.Numel() != dst.Numel() {
-		return fmt.Errorf("cuda: SwiGLU gate %v up %v -> %v", gate.Shape(), up.Shape(), dst.Shape())
 	}
 	p, err := b.ptrs(dst, gate, up)
 	if err != nil {
@@ -197,16 +158,13 @@ func (b *Backend) SwiGLU(dst, gate, up *tensor.Tensor) error {
 // SwiGLUBackward: dgate, dup (=); either may be nil (scratch then).
 func (b *Backend) SwiGLUBackward(dgate, dup, dy, gate, up *tensor.Tensor) error {
 	defer keep(dgate, dup, dy, gate, up)
-	if err := contiguous(dgate, dup, dy, gate, up); err != nil {
-		return err
+	if err := tensor.CheckSwiGLUBackward(dgate, dup, dy, gate, up); err != nil {
+		return cudaErr(err)
 	}
 	if err := allF32("SwiGLUBackward", dgate, dup, dy, gate, up); err != nil {
 		return err
 	}
 	n := dy.Numel()
-	if gate.Numel() != n || up.Numel() != n || (dgate != nil && dgate.Numel() != n) || (dup != nil && dup.Numel() != n) {
-		return fmt.Errorf("cuda: SwiGLUBackward dy %v gate %v up %v", dy.Shape(), gate.Shape(), up.Shape())
-	}
 	p, err := b.ptrs(dgate, dup, dy, gate, up)
 	if err != nil {
 		return err
@@ -224,21 +182,14 @@ func (b *Backend) SwiGLUBackward(dgate, dup, dy, gate, up *tensor.Tensor) error 
 	return b.dev.SwiGLUBwd(b.s, cuda.F32, p[0], p[1], p[2], p[3], p[4], int64(n))
 }
 
-// ids32 narrows I32/I64 ids to an int32 scratch array, checking that each
-// is in [0, V) or is the ignore value (mapped to cuda.IgnoreIndex); it
-// waits for the check and reports the first bad position.
+// ids32 narrows I32/I64 ids (checked by tensor.CheckIDs) to an int32
+// scratch array, checking that each is in [0, V) or is the ignore value
+// (mapped to cuda.IgnoreIndex); it waits for the check and reports the
+// first bad position.
 func (b *Backend) ids32(op string, ids *tensor.Tensor, V int, ignore *int) (cuda.Ptr, func(), error) {
-	if !ids.IsContiguous() {
-		return 0, nil, fmt.Errorf("cuda: %s: ids must be contiguous", op)
-	}
-	var it cuda.DType
-	switch ids.DType() {
-	case tensor.I32:
+	it := cuda.I64
+	if ids.DType() == tensor.I32 {
 		it = cuda.I32
-	case tensor.I64:
-		it = cuda.I64
-	default:
-		return 0, nil, fmt.Errorf("cuda: %s: ids of dtype %v (I32 or I64 expected)", op, ids.DType())
 	}
 	n := ids.Numel()
 	src, err := b.ptr(ids)
@@ -283,17 +234,11 @@ func (b *Backend) ids32(op string, ids *tensor.Tensor, V int, ignore *int) (cuda
 // into an F32 dst gathers into bf16 scratch and widens it (exact).
 func (b *Backend) Embedding(dst, table, ids *tensor.Tensor) error {
 	defer keep(dst, table, ids)
-	if err := contiguous(dst, table); err != nil {
-		return err
+	V, D, err := tensor.CheckEmbedding(dst, table, ids)
+	if err != nil {
+		return cudaErr(err)
 	}
-	if table.Rank() != 2 {
-		return fmt.Errorf("cuda: Embedding table %v (want [V,D])", table.Shape())
-	}
-	V, D := table.Dim(0), table.Dim(1)
 	n := ids.Numel()
-	if dst.Numel() != n*D {
-		return fmt.Errorf("cuda: Embedding of %d ids into %v", n, dst.Shape())
-	}
 	tk, err := kdt(table.DType())
 	if err != nil {
 		return err
@@ -334,20 +279,14 @@ func (b *Backend) Embedding(dst, table, ids *tensor.Tensor) error {
 // EmbeddingBackward: dtable (+=, F32) [V,D] from dy [N,D] (atomics).
 func (b *Backend) EmbeddingBackward(dtable, dy, ids *tensor.Tensor) error {
 	defer keep(dtable, dy, ids)
-	if err := contiguous(dtable, dy); err != nil {
-		return err
+	V, D, err := tensor.CheckEmbeddingBackward(dtable, dy, ids)
+	if err != nil {
+		return cudaErr(err)
 	}
 	if err := allF32("EmbeddingBackward", dtable, dy); err != nil {
 		return err
 	}
-	if dtable.Rank() != 2 {
-		return fmt.Errorf("cuda: EmbeddingBackward dtable %v (want [V,D])", dtable.Shape())
-	}
-	V, D := dtable.Dim(0), dtable.Dim(1)
 	n := ids.Numel()
-	if dy.Numel() != n*D {
-		return fmt.Errorf("cuda: EmbeddingBackward dy %v for %d ids of width %d", dy.Shape(), n, D)
-	}
 	if n == 0 || D == 0 {
 		return nil
 	}
@@ -369,15 +308,12 @@ func (b *Backend) EmbeddingBackward(dtable, dy, ids *tensor.Tensor) error {
 // -100; other labels outside [0, V) are an error, as on the CPU.
 func (b *Backend) CrossEntropy(loss, dlogits, logits, labels *tensor.Tensor, ignoreIndex int, scale float32) error {
 	defer keep(loss, dlogits, logits, labels)
-	if err := contiguous(loss, dlogits, logits); err != nil {
-		return err
+	n, v, err := tensor.CheckCrossEntropy(loss, dlogits, logits, labels)
+	if err != nil {
+		return cudaErr(err)
 	}
 	if err := allF32("CrossEntropy", loss, dlogits, logits); err != nil {
 		return err
-	}
-	n, v := rowsOf(logits)
-	if labels.Numel() != n || loss.Numel() != n || (dlogits != nil && dlogits.Numel() != logits.Numel()) {
-		return fmt.Errorf("cuda: CrossEntropy logits %v labels %v loss %v", logits.Shape(), labels.Shape(), loss.Shape())
 	}
 	if n == 0 {
 		return nil

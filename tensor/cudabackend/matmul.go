@@ -21,40 +21,15 @@ import (
 // batches (how every Linear layer calls it); otherwise one launch per batch.
 func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, beta float64) error {
 	defer keep(dst, a, w)
-	if !dst.IsContiguous() || !a.IsContiguous() || !w.IsContiguous() {
-		return fmt.Errorf("cuda: MatMul needs contiguous operands")
-	}
-	if a.Rank() < 2 || w.Rank() < 2 || dst.Rank() != a.Rank() {
-		return fmt.Errorf("cuda: MatMul ranks %d, %d -> %d", a.Rank(), w.Rank(), dst.Rank())
+	g, err := tensor.CheckMatMul(dst, a, w, transA, transB)
+	if err != nil {
+		return cudaErr(err)
 	}
 	wt := w.DType()
 	if dst.DType() != tensor.F32 || a.DType() != tensor.F32 || (wt != tensor.F32 && wt != tensor.BF16 && wt != tensor.NF4) {
 		return fmt.Errorf("cuda: %w: MatMul %v·%v -> %v (F32·F32, F32·BF16 or F32·NF4 -> F32)", tensor.ErrUnsupported, a.DType(), wt, dst.DType())
 	}
-	if wt == tensor.NF4 && w.Rank() != 2 {
-		return fmt.Errorf("cuda: NF4 operand must be a whole rank-2 weight")
-	}
-	as, ws, ds := a.Shape(), w.Shape(), dst.Shape()
-	r, rb := len(as), len(ws)
-	m, k := as[r-2], as[r-1]
-	if transA {
-		m, k = k, m
-	}
-	kb, n := ws[rb-2], ws[rb-1]
-	if transB {
-		kb, n = n, kb
-	}
-	if kb != k || ds[r-2] != m || ds[r-1] != n {
-		return fmt.Errorf("cuda: MatMul %v·%v (transA=%v transB=%v) -> %v", as, ws, transA, transB, ds)
-	}
-	if !as[:r-2].Equal(ds[:r-2]) {
-		return fmt.Errorf("cuda: MatMul batch dims %v vs %v", as, ds)
-	}
-	shared := rb == 2
-	if !shared && !ws[:rb-2].Equal(as[:r-2]) {
-		return fmt.Errorf("cuda: MatMul batch dims %v vs %v", as, ws)
-	}
-	batch := as[:r-2].Numel()
+	batch, m, n, k, shared := g.Batch, g.M, g.N, g.K, g.SharedB
 	if m == 0 || n == 0 || batch == 0 {
 		return nil
 	}
@@ -63,7 +38,7 @@ func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, b
 		return err
 	}
 	pd, pa := p[0], p[1]
-	lda, ldb, ldc := as[r-1], ws[rb-1], n
+	lda, ldb, ldc := g.LDA, g.LDB, g.LDC
 
 	// Operands in the GEMM's type, converted into scratch where needed.
 	gemm := b.dev.MatmulF32
