@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/ftune/ftune/quant/nf4"
@@ -58,8 +57,9 @@ type session struct {
 	run      *track.Run // set once the run folder is open; trackSink writes to it
 }
 
-// Run performs a complete fine-tuning run.
-func Run(ctx context.Context, o Options) (*Result, error) {
+// Run performs a complete fine-tuning run. The run folder records how it
+// ended (summary.json): finished, interrupted (ctx cancelled) or failed.
+func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -80,7 +80,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	var (
 		run *track.Run
 		t   *train.Trainer
-		err error
 	)
 	if o.ResumeDir != "" {
 		// Resume: restore the newest usable checkpoint, then reopen the
@@ -88,18 +87,21 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if t, err = s.trainer(o.ResumeDir); err != nil {
 			return nil, err
 		}
-		ck, err := train.ResumeLatest(filepath.Join(o.ResumeDir, "checkpoints"), t, func(w string) { fmt.Fprintln(s.log, "warning:", w) })
+		var ck string
+		ck, err = train.ResumeLatest(filepath.Join(o.ResumeDir, "checkpoints"), t, func(w string) { fmt.Fprintln(s.log, "warning:", w) })
 		if err != nil {
 			return nil, fmt.Errorf("recipe: resume %s: %w", o.ResumeDir, err)
 		}
 		if run, err = track.ResumeRun(o.ResumeDir, t.State.Step, track.WithTensorBoard(o.TensorBoard)); err != nil {
 			return nil, err
 		}
+		defer func() { err = endRun(ctx, run, t, err) }()
 		fmt.Fprintf(s.log, "resumed from %s at step %d\n", ck, t.State.Step)
 	} else {
 		if run, err = track.NewRun(o.OutDir, o.RunName, o.Config, track.WithTensorBoard(o.TensorBoard)); err != nil {
 			return nil, err
 		}
+		defer func() { err = endRun(ctx, run, t, err) }()
 		if t, err = s.trainer(run.Dir); err != nil {
 			return nil, err
 		}
@@ -111,8 +113,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	s.run = run
-	defer run.Close()
-	res := &Result{RunDir: run.Dir, Adapters: map[string]string{}, Subjects: s.data.subjects, TrainRows: len(s.data.train)}
+	res = &Result{RunDir: run.Dir, Adapters: map[string]string{}, Subjects: s.data.subjects, TrainRows: len(s.data.train)}
 	fmt.Fprintf(s.log, "run folder: %s\n", run.Dir)
 	fmt.Fprintf(s.log, "device: %s\n", s.model.Backend.Device())
 	fmt.Fprintf(s.log, "model: %s (%d layers, hidden %d, vocab %d)%s\n", o.ModelDir, s.model.Config.NumLayers, s.model.Config.HiddenSize, s.model.Config.VocabSize, map[bool]string{true: ", NF4 base", false: ""}[o.Load4Bit])
@@ -171,12 +172,30 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	res.Duration = time.Since(start)
-	summary, _ := json.MarshalIndent(summaryOf(res), "", "  ")
-	if err := writeJSON(filepath.Join(run.Dir, "summary.json"), summary); err != nil {
-		return nil, err
-	}
-	_ = track.HTMLReport(run.Dir)
 	return res, nil
+}
+
+// endRun closes the run folder with the status the run ended in: failed
+// (with the error), interrupted (ctx cancelled), or finished (with the rule
+// that stopped it early, if one did). It returns the run's error, or the
+// close's when the run itself succeeded.
+func endRun(ctx context.Context, run *track.Run, t *train.Trainer, err error) error {
+	status, reason := track.StatusFinished, ""
+	switch {
+	case err != nil && ctx.Err() != nil:
+		status, reason = track.StatusInterrupted, err.Error()
+	case err != nil:
+		status, reason = track.StatusFailed, err.Error()
+	case ctx.Err() != nil:
+		status = track.StatusInterrupted
+	case t != nil && t.State.StopReason != "":
+		reason = "stopped: " + t.State.StopReason
+	}
+	if cerr := run.End(status, reason); cerr != nil && err == nil {
+		return cerr
+	}
+	_ = track.HTMLReport(run.Dir) // after End: the report reads summary.json
+	return err
 }
 
 func (s *session) anyAdapter() *lora.Adapter {
@@ -453,42 +472,6 @@ func logEval(run *track.Run, step int, tag string, ev Evaluation) {
 		}
 	}
 	_ = run.Log(step, m)
-}
-
-type summary struct {
-	Steps       int                `json:"steps"`
-	Tokens      int64              `json:"tokens"`
-	Seconds     float64            `json:"seconds"`
-	FirstLoss   float64            `json:"first_train_loss"`
-	LastLoss    float64            `json:"last_train_loss"`
-	Before      map[string]float64 `json:"before"`
-	After       map[string]float64 `json:"after"`
-	Adapters    map[string]string  `json:"adapters"`
-	StoppedWhy  string             `json:"stopped,omitempty"`
-	SubjectList []string           `json:"subjects"`
-}
-
-func flat(ev Evaluation) map[string]float64 {
-	m := map[string]float64{}
-	maps.Copy(m, ev.Val)
-	if ev.QA != nil {
-		for k, v := range ev.QA.ExactMatch {
-			m["exact_match/"+k] = v
-		}
-		for k, v := range ev.QA.ChoiceAccuracy {
-			m["multiple_choice/"+k] = v
-		}
-	}
-	return m
-}
-
-func summaryOf(r *Result) summary {
-	s := summary{Steps: r.Steps, Tokens: r.Tokens, Seconds: r.Duration.Seconds(), Before: flat(r.Before), After: flat(r.After), Adapters: r.Adapters, StoppedWhy: r.Stopped, SubjectList: r.Subjects}
-	if len(r.Losses) > 0 {
-		s.FirstLoss, s.LastLoss = r.Losses[0], r.Losses[len(r.Losses)-1]
-	}
-	sort.Strings(s.SubjectList)
-	return s
 }
 
 // neftuneHook adds NEFTune noise to the embeddings of training forwards

@@ -12,7 +12,9 @@
 //	env.json        CPU model and features, OS/arch, Go and ftune versions, GPU, git commit
 //	manifest.json   every checkpoint and export with the sha256 of its files, of the
 //	                base model and of the data, and the metrics at that point
-//	summary.json    status, duration and final metrics, written by Close
+//	summary.json    status (finished, interrupted, failed) with its reason,
+//	                duration and final metrics, written by End/Close only
+//	run.lock        pid, host and start of the process that has the run open
 //	report.html     written by HTMLReport: charts, metrics, versions, samples, config
 //
 // The TensorBoard files are written by this package's own encoder of the

@@ -105,24 +105,37 @@ func NewRun(root, name string, cfg []byte, opts ...Option) (*Run, error) {
 	}
 	r := &Run{Dir: dir, Name: filepath.Base(dir), o: o, last: Values{}, hashes: hashCache{}, startTime: now}
 	r.manifest = Manifest{Run: r.Name, Created: now.UTC(), Versions: []Version{}}
-	if cfg != nil {
-		if err := fsutil.WriteFileAtomic(filepath.Join(dir, ConfigFile), cfg, 0o644); err != nil {
-			return nil, fmt.Errorf("track: %w", err)
-		}
-		if r.hparams, err = hparamsOf(cfg); err != nil {
-			return nil, fmt.Errorf("track: %s: %w", ConfigFile, err)
-		}
-	}
-	if err := r.writeJSON(EnvFile, CaptureEnv(o.env)); err != nil {
-		return nil, err
-	}
-	if err := r.writeJSON(ManifestFile, r.manifest); err != nil {
-		return nil, err
-	}
-	if err := r.open(0, false); err != nil {
+	if err := r.setUp(cfg); err != nil {
+		// The folder exists: record why it holds no run rather than
+		// leave it looking like one still running.
+		_ = r.End(StatusFailed, err.Error())
 		return nil, err
 	}
 	return r, nil
+}
+
+// setUp writes a new run folder's first files and opens the logs.
+func (r *Run) setUp(cfg []byte) error {
+	dir := r.Dir
+	if err := r.writeJSON(LockFile, thisHolder(r.startTime)); err != nil {
+		return err
+	}
+	if cfg != nil {
+		if err := fsutil.WriteFileAtomic(filepath.Join(dir, ConfigFile), cfg, 0o644); err != nil {
+			return fmt.Errorf("track: %w", err)
+		}
+		var err error
+		if r.hparams, err = hparamsOf(cfg); err != nil {
+			return fmt.Errorf("track: %s: %w", ConfigFile, err)
+		}
+	}
+	if err := r.writeJSON(EnvFile, CaptureEnv(r.o.env)); err != nil {
+		return err
+	}
+	if err := r.writeJSON(ManifestFile, r.manifest); err != nil {
+		return err
+	}
+	return r.open(0, false)
 }
 
 // claimDir creates a new run folder; Mkdir (not MkdirAll) makes two runs
@@ -182,8 +195,12 @@ func ResumeRun(dir string, step int, opts ...Option) (*Run, error) {
 		// the first event file.
 		r.hparams, _ = hparamsOf(cfg)
 	}
+	if err := r.writeJSON(LockFile, thisHolder(r.startTime)); err != nil {
+		return nil, err
+	}
 	_ = os.Remove(filepath.Join(dir, SummaryFile)) // running again
 	if err := r.open(step, true); err != nil {
+		_ = r.End(StatusFailed, err.Error())
 		return nil, err
 	}
 	return r, nil

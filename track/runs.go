@@ -16,7 +16,7 @@ import (
 
 // IsRun says whether dir looks like a run folder.
 func IsRun(dir string) bool {
-	for _, f := range []string{ManifestFile, MetricsFile} {
+	for _, f := range []string{ManifestFile, MetricsFile, SummaryFile} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
 			return true
 		}
@@ -25,8 +25,9 @@ func IsRun(dir string) bool {
 }
 
 // Summarize reads a run folder at a glance: summary.json when the run was
-// closed, else what metrics.jsonl and manifest.json say (status "running",
-// or a crashed run that never closed).
+// closed, else what metrics.jsonl and manifest.json say, with status
+// "running", or "died" when the process that held it (LockFile) is gone
+// from this host.
 func Summarize(dir string) (RunSummary, error) {
 	var s RunSummary
 	if data, err := os.ReadFile(filepath.Join(dir, SummaryFile)); err == nil {
@@ -39,7 +40,10 @@ func Summarize(dir string) (RunSummary, error) {
 	if !IsRun(dir) {
 		return s, fmt.Errorf("%s is not a run folder (no %s or %s)", dir, ManifestFile, MetricsFile)
 	}
-	s = RunSummary{Name: filepath.Base(dir), Dir: dir, Status: "running"}
+	s = RunSummary{Name: filepath.Base(dir), Dir: dir, Status: StatusRunning}
+	if h, ok := readHolder(dir); ok && h.gone() {
+		s.Status, s.Reason = StatusDied, h.String()+" is gone"
+	}
 	if m, err := ReadManifest(filepath.Join(dir, ManifestFile)); err == nil {
 		s.Started, s.Versions = m.Created, len(m.Versions)
 	}
@@ -88,7 +92,7 @@ func FormatList(runs []RunSummary) string {
 		if !s.Started.IsZero() {
 			started = s.Started.Local().Format("2006-01-02 15:04")
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\n", s.Name, s.Status, started, s.Steps,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\n", s.Name, s.StatusText(), started, s.Steps,
 			metricText(s.Final, "train/loss"), metricText(s.Final, "val/loss"), s.Versions)
 	}
 	w.Flush()
@@ -149,7 +153,7 @@ func Show(dir string) (*Details, error) {
 // String is the text `ftune runs show` prints.
 func (d *Details) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "run      %s (%s)\nfolder   %s\n", d.Name, d.Status, d.Dir)
+	fmt.Fprintf(&b, "run      %s (%s)\nfolder   %s\n", d.Name, d.StatusText(), d.Dir)
 	if !d.Started.IsZero() {
 		fmt.Fprintf(&b, "started  %s", d.Started.Local().Format(time.DateTime))
 		if !d.Ended.IsZero() {

@@ -1,0 +1,77 @@
+package recipe
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftune/ftune/track"
+)
+
+// quickOptions is a run of a few steps on one subject, without questions.
+func quickOptions(t *testing.T, name string) Options {
+	o := Defaults()
+	o.ModelDir, o.DataRoot, o.OutDir, o.RunName = tinyBase, subjects, t.TempDir(), name
+	o.Steps, o.BatchSize, o.SeqLen, o.WarmupSteps, o.EvalEvery, o.EvalQuestions, o.Samples = 2, 2, 64, 0, 0, 0, 0
+	o.CheckpointEvery, o.EvalMaxBatches = 0, 1
+	o.Subjects = []string{"chemistry"}
+	return o
+}
+
+func summaryOf(t *testing.T, dir string) track.RunSummary {
+	t.Helper()
+	s, err := track.Summarize(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestRunRecordsHowItEnded: summary.json holds the true status, written
+// once by the run folder's owner: interrupted, failed with the error,
+// finished with the rule that stopped it.
+func TestRunRecordsHowItEnded(t *testing.T) {
+	t.Run("interrupted", func(t *testing.T) {
+		o := quickOptions(t, "int")
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := Run(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		if s := summaryOf(t, filepath.Join(o.OutDir, "int")); s.Status != track.StatusInterrupted {
+			t.Errorf("status %q, want interrupted", s.StatusText())
+		}
+	})
+	t.Run("failed", func(t *testing.T) {
+		o := quickOptions(t, "fail")
+		o.Monitor, o.EarlyStopPatience, o.EvalEvery = "val/bogus", 1, 1
+		_, err := Run(context.Background(), o)
+		if err == nil {
+			t.Fatal("early stopping on a metric validation lacks was accepted")
+		}
+		s := summaryOf(t, filepath.Join(o.OutDir, "fail"))
+		if s.Status != track.StatusFailed || !strings.Contains(s.Reason, "val/bogus") {
+			t.Errorf("status %q, want failed naming val/bogus", s.StatusText())
+		}
+	})
+	t.Run("stopped by max_time", func(t *testing.T) {
+		o := quickOptions(t, "time")
+		o.MaxTime = time.Nanosecond
+		var log bytes.Buffer
+		o.Log = &log
+		res, err := Run(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := summaryOf(t, res.RunDir)
+		if s.StatusText() != "finished (stopped: max_time)" {
+			t.Errorf("status %q, want finished (stopped: max_time)", s.StatusText())
+		}
+		if s.Name != "time" || s.Final == nil {
+			t.Errorf("summary.json is not the run folder's schema: %+v", s)
+		}
+	})
+}
