@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ftune/ftune/track"
+	"github.com/ftune/ftune/train"
 )
 
 // quickOptions is a run of a few steps on one subject, without questions.
@@ -74,4 +75,22 @@ func TestRunRecordsHowItEnded(t *testing.T) {
 			t.Errorf("summary.json is not the run folder's schema: %+v", s)
 		}
 	})
+}
+
+// TestSamplesToLogCoversEverySubject: the answers kept in samples.jsonl
+// come from every subject, not the first subject's only.
+func TestSamplesToLogCoversEverySubject(t *testing.T) {
+	qa := &train.QAReport{}
+	for _, s := range []string{"chemistry", "geography", "us-history"} {
+		for i := 0; i < 6; i++ {
+			qa.Results = append(qa.Results, train.QAResult{QA: train.QA{Subject: s}})
+		}
+	}
+	got := map[string]int{}
+	for _, r := range samplesToLog(qa, 2) {
+		got[r.Subject]++
+	}
+	if len(got) != 3 || got["us-history"] != 2 || got["chemistry"] != 2 {
+		t.Errorf("samples per subject %v, want 2 of each of 3", got)
+	}
 }

@@ -151,9 +151,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	s.printEval(res.After)
 	logEval(run, t.State.Step, "after", res.After)
 	s.printSamples(res.Before, res.After)
-	for i, r := range res.After.QA.Results {
-		if i < 8 {
-			_ = run.LogText(t.State.Step, "samples/"+r.Subject, fmt.Sprintf("Q: %s\nA (model): %s\nA (reference): %s", r.Question, r.Generated, r.Answer))
+	for _, r := range samplesToLog(res.After.QA, samplesLogged) {
+		if err := run.LogText(t.State.Step, "samples/"+r.Subject, fmt.Sprintf("Q: %s\nA (model): %s\nA (reference): %s", r.Question, r.Generated, r.Answer)); err != nil {
+			return nil, err
 		}
 	}
 
@@ -194,7 +194,6 @@ func endRun(ctx context.Context, run *track.Run, t *train.Trainer, err error) er
 	if cerr := run.End(status, reason); cerr != nil && err == nil {
 		return cerr
 	}
-	_ = track.HTMLReport(run.Dir) // after End: the report reads summary.json
 	return err
 }
 
@@ -456,6 +455,28 @@ func (s *session) printSamples(before, after Evaluation) {
 	}
 }
 
+// samplesLogged is how many answers per subject the run folder keeps.
+const samplesLogged = 4
+
+// samplesToLog picks the first n answers of every subject (the results
+// come grouped by subject: the first n overall would show one subject).
+func samplesToLog(qa *train.QAReport, n int) []train.QAResult {
+	if qa == nil {
+		return nil
+	}
+	var out []train.QAResult
+	count := map[string]int{}
+	for _, r := range qa.Results {
+		if count[r.Subject] < n {
+			count[r.Subject]++
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// logEval records an evaluation as eval_<tag>/<key> (track.BeforeAfter
+// reads them back into the report's table).
 func logEval(run *track.Run, step int, tag string, ev Evaluation) {
 	m := map[string]float64{}
 	for k, v := range ev.Val {
@@ -468,7 +489,9 @@ func logEval(run *track.Run, step int, tag string, ev Evaluation) {
 				key = subj
 			}
 			m["eval_"+tag+"/exact_match/"+key] = v
-			m["eval_"+tag+"/multiple_choice/"+key] = ev.QA.ChoiceAccuracy[subj]
+			if mc, ok := ev.QA.ChoiceAccuracy[subj]; ok { // only subjects with choices
+				m["eval_"+tag+"/multiple_choice/"+key] = mc
+			}
 		}
 	}
 	_ = run.Log(step, m)

@@ -15,7 +15,8 @@
 //	summary.json    status (finished, interrupted, failed) with its reason,
 //	                duration and final metrics, written by End/Close only
 //	run.lock        pid, host and start of the process that has the run open
-//	report.html     written by HTMLReport: charts, metrics, versions, samples, config
+//	report.html     written by track/report after the run closed: before/after
+//	                table, charts, versions, samples, metrics, config
 //
 // The TensorBoard files are written by this package's own encoder of the
 // TFRecord framing (length, masked CRC32C, data, masked CRC32C) and of the

@@ -93,21 +93,24 @@ func FormatList(runs []RunSummary) string {
 			started = s.Started.Local().Format("2006-01-02 15:04")
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\n", s.Name, s.StatusText(), started, s.Steps,
-			metricText(s.Final, "train/loss"), metricText(s.Final, "val/loss"), s.Versions)
+			MetricText(s.Final, "train/loss"), MetricText(s.Final, "val/loss"), s.Versions)
 	}
 	w.Flush()
 	return b.String()
 }
 
-func metricText(m Values, k string) string {
+// MetricText is m[k] for a table: "-" when absent, else FormatValue.
+func MetricText(m Values, k string) string {
 	v, ok := m[k]
 	if !ok {
 		return "-"
 	}
-	return formatValue(v)
+	return FormatValue(v)
 }
 
-func formatValue(v float64) string {
+// FormatValue prints a metric with 5 significant digits (NaN and ±Inf as
+// such).
+func FormatValue(v float64) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return strconv.FormatFloat(v, 'g', -1, 64)
 	}
@@ -164,10 +167,17 @@ func (d *Details) String() string {
 	if d.Env != nil {
 		fmt.Fprintf(&b, "machine  %s\n", d.Env.Summary())
 	}
-	fmt.Fprintf(&b, "steps    %d\n\nfinal metrics\n", d.Steps)
+	fmt.Fprintf(&b, "steps    %d\n", d.Steps)
+	if ev := BeforeAfter(d.Final).String(); ev != "" {
+		fmt.Fprintf(&b, "\nbefore → after training\n%s", ev)
+	}
+	b.WriteString("\nfinal metrics\n")
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	for _, k := range sortedKeys(d.Final) {
-		fmt.Fprintf(w, "  %s\t%s\n", k, formatValue(d.Final[k]))
+		if strings.HasPrefix(k, EvalBeforePrefix) || strings.HasPrefix(k, EvalAfterPrefix) {
+			continue // in the table above
+		}
+		fmt.Fprintf(w, "  %s\t%s\n", k, FormatValue(d.Final[k]))
 	}
 	w.Flush()
 	if len(d.Manifest.Versions) > 0 {
@@ -175,12 +185,18 @@ func (d *Details) String() string {
 		w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		for _, v := range d.Manifest.Versions {
 			sum := ""
-			if len(v.Files) > 0 {
-				sum = v.Files[0].SHA256[:12]
+			if f, ok := v.WeightsFile(); ok && len(f.SHA256) >= 12 {
+				sum = f.SHA256[:12]
 			}
-			fmt.Fprintf(w, "  %s\t%s\tstep %d\t%d files\t%s\tval/loss %s\n", v.Kind, v.Path, v.Step, len(v.Files), sum, metricText(v.Metrics, "val/loss"))
+			fmt.Fprintf(w, "  %s\t%s\tstep %d\t%d files\t%s\tval/loss %s\n", v.Kind, v.Path, v.Step, len(v.Files), sum, MetricText(v.Metrics, "val/loss"))
 		}
 		w.Flush()
+	}
+	if len(d.Config) > 0 {
+		fmt.Fprintf(&b, "\nconfiguration (%s)\n%s", ConfigFile, d.Config)
+		if d.Config[len(d.Config)-1] != '\n' {
+			b.WriteByte('\n')
+		}
 	}
 	return b.String()
 }
@@ -249,7 +265,7 @@ func Compare(dirs []string) (Comparison, error) {
 	for _, k := range sortedKeys(names) {
 		row := Row{Key: k, Values: make([]string, len(dirs))}
 		for i, f := range finals {
-			row.Values[i] = metricText(f, k)
+			row.Values[i] = MetricText(f, k)
 		}
 		c.Metrics = append(c.Metrics, row)
 	}
