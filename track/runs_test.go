@@ -120,4 +120,3 @@ func TestListShowCompare(t *testing.T) {
 		t.Error("Show of a non-run folder must fail")
 	}
 }
-
