@@ -2,6 +2,7 @@ package track
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,10 @@ import (
 // running: `ftune runs list` says "died" when the holder was on this host
 // and its process is gone.
 const LockFile = "run.lock"
+
+// ErrRunLocked is returned by NewRun and ResumeRun when another process
+// has the run folder open (the error names it).
+var ErrRunLocked = errors.New("run folder locked")
 
 // Holder is the content of LockFile.
 type Holder struct {
@@ -56,4 +61,20 @@ func (h Holder) gone() bool {
 		return false
 	}
 	return !processAlive(h.PID)
+}
+
+// writeHolder replaces the content of the (locked) file f with h, in place:
+// renaming a new file over it would leave the lock on the old one.
+func writeHolder(f *os.File, h Holder) error {
+	data, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(append(data, '\n'), 0); err != nil {
+		return err
+	}
+	return f.Sync()
 }

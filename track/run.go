@@ -47,6 +47,7 @@ type Run struct {
 	manifest  Manifest
 	hashes    hashCache
 	closed    bool
+	lock      *os.File // LockFile, flock'd while the run is open
 	hparams   map[string]any
 	startTime time.Time
 }
@@ -105,6 +106,9 @@ func NewRun(root, name string, cfg []byte, opts ...Option) (*Run, error) {
 	}
 	r := &Run{Dir: dir, Name: filepath.Base(dir), o: o, last: Values{}, hashes: hashCache{}, startTime: now}
 	r.manifest = Manifest{Run: r.Name, Created: now.UTC(), Versions: []Version{}}
+	if r.lock, err = acquireLock(dir, thisHolder(now)); err != nil {
+		return nil, err // a folder just made by Mkdir: only a racing resume holds it
+	}
 	if err := r.setUp(cfg); err != nil {
 		// The folder exists: record why it holds no run rather than
 		// leave it looking like one still running.
@@ -117,9 +121,6 @@ func NewRun(root, name string, cfg []byte, opts ...Option) (*Run, error) {
 // setUp writes a new run folder's first files and opens the logs.
 func (r *Run) setUp(cfg []byte) error {
 	dir := r.Dir
-	if err := r.writeJSON(LockFile, thisHolder(r.startTime)); err != nil {
-		return err
-	}
 	if cfg != nil {
 		if err := fsutil.WriteFileAtomic(filepath.Join(dir, ConfigFile), cfg, 0o644); err != nil {
 			return fmt.Errorf("track: %w", err)
@@ -181,6 +182,9 @@ func ResumeRun(dir string, step int, opts ...Option) (*Run, error) {
 		return nil, fmt.Errorf("track: resume %s: %w", dir, err)
 	}
 	r := &Run{Dir: dir, Name: filepath.Base(dir), o: o, last: Values{}, hashes: hashCache{}, manifest: m, startTime: o.now()}
+	if r.lock, err = acquireLock(dir, thisHolder(r.startTime)); err != nil {
+		return nil, err
+	}
 	if recs, err := ReadMetrics(filepath.Join(dir, MetricsFile)); err == nil {
 		var kept []Record
 		for _, rec := range recs {
@@ -194,9 +198,6 @@ func ResumeRun(dir string, step int, opts ...Option) (*Run, error) {
 		// Only to close the hparams session at the end; the start is in
 		// the first event file.
 		r.hparams, _ = hparamsOf(cfg)
-	}
-	if err := r.writeJSON(LockFile, thisHolder(r.startTime)); err != nil {
-		return nil, err
 	}
 	_ = os.Remove(filepath.Join(dir, SummaryFile)) // running again
 	if err := r.open(step, true); err != nil {

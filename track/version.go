@@ -143,6 +143,7 @@ func (r *Run) End(status, reason string) error {
 		Steps: r.lastStep, Versions: len(r.manifest.Versions), Final: maps.Clone(r.last),
 	}
 	errs = append(errs, r.writeJSON(SummaryFile, s))
+	errs = append(errs, releaseLock(r.lock)) // last: the folder is complete
 	for _, err := range errs {
 		if err != nil {
 			return fmt.Errorf("track: close %s: %w", r.Name, err)
