@@ -3,6 +3,7 @@ package recipe
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -92,5 +93,77 @@ func TestSamplesToLogCoversEverySubject(t *testing.T) {
 	}
 	if len(got) != 3 || got["us-history"] != 2 || got["chemistry"] != 2 {
 		t.Errorf("samples per subject %v, want 2 of each of 3", got)
+	}
+}
+
+// TestResumeOnEditedData: a resume says that the data changed since the
+// run started (naming the file), deletes the leftovers of killed writes,
+// and does not log a second "before" evaluation.
+func TestResumeOnEditedData(t *testing.T) {
+	data := t.TempDir()
+	copyDir(t, filepath.Join(subjects, "chemistry"), filepath.Join(data, "chemistry"))
+	o := quickOptions(t, "edit")
+	o.DataRoot = data
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train := filepath.Join(data, "chemistry", "train.jsonl")
+	b, err := os.ReadFile(train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(train, bytes.Replace(b, []byte("\n"), []byte("\n\n"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	leftover := filepath.Join(res.RunDir, "checkpoints", ".tmp-step-00000003-12345")
+	if err := os.MkdirAll(leftover, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	o.ResumeDir, o.Log, o.Steps = res.RunDir, &log, o.Steps+1
+	if _, err := Run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"warning: the data changed since the run started (changed chemistry/train.jsonl)", "removed 1 leftover(s)", ".tmp-step-00000003-12345"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("resume log lacks %q:\n%s", want, log.String())
+		}
+	}
+	recs, err := track.ReadMetrics(filepath.Join(res.RunDir, track.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	befores, afters := 0, 0
+	for _, r := range recs {
+		if _, ok := r.Metrics[track.EvalBeforePrefix+"val/loss"]; ok {
+			befores++
+		}
+		if _, ok := r.Metrics[track.EvalAfterPrefix+"val/loss"]; ok {
+			afters++
+		}
+	}
+	if befores != 1 || afters != 1 {
+		t.Errorf("metrics.jsonl holds %d eval_before and %d eval_after records, want 1 each", befores, afters)
+	}
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ftune/ftune/quant/nf4"
@@ -97,6 +98,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		}
 		defer func() { err = endRun(ctx, run, t, err) }()
 		fmt.Fprintf(s.log, "resumed from %s at step %d\n", ck, t.State.Step)
+		if err = s.checkResumedInputs(run); err != nil {
+			return nil, err
+		}
 	} else {
 		if run, err = track.NewRun(o.OutDir, o.RunName, o.Config, track.WithTensorBoard(o.TensorBoard)); err != nil {
 			return nil, err
@@ -122,12 +126,18 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		fmt.Fprintf(s.log, "subject %-12s %4d examples, %6d tokens (%d truncated, %d dropped)\n", name, st.Kept, st.Tokens, st.Truncated, st.Dropped+st.DroppedNoLabel)
 	}
 
-	fmt.Fprintf(s.log, "\n== before training\n")
-	if res.Before, err = s.evaluate(t); err != nil {
-		return nil, err
+	if o.ResumeDir == "" {
+		fmt.Fprintf(s.log, "\n== before training\n")
+		if res.Before, err = s.evaluate(t); err != nil {
+			return nil, err
+		}
+		s.printEval(res.Before)
+		logEval(run, 0, "before", res.Before)
+	} else {
+		// The weights are no longer the base's: "before" was measured when
+		// the run started and stays in its metrics.
+		fmt.Fprintf(s.log, "\n== before training: measured when the run started (%s)\n", filepath.Join(run.Dir, track.MetricsFile))
 	}
-	s.printEval(res.Before)
-	logEval(run, 0, "before", res.Before)
 
 	fmt.Fprintf(s.log, "\n== training: %d steps of %d rows × %d tokens, LoRA r=%d on %d modules per adapter, %d adapter(s)\n",
 		t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.R, len(s.anyAdapter().Layers), len(s.adapters))
@@ -173,6 +183,28 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// checkResumedInputs says what a resumed run found in its folder: the
+// leftovers of killed writes it deleted, and base model or data files that
+// changed since the run started (manifest.json holds their hashes). Edited
+// data is a warning (the run continues on it, and the manifest records
+// it); another base model is refused: the adapter was trained on the old.
+func (s *session) checkResumedInputs(run *track.Run) error {
+	if rm := run.Removed(); len(rm) > 0 {
+		fmt.Fprintf(s.log, "removed %d leftover(s) of interrupted writes: %s\n", len(rm), strings.Join(rm, ", "))
+	}
+	ch, err := run.CheckInputs([]string{s.o.ModelDir}, []string{s.o.DataRoot})
+	if err != nil {
+		return err
+	}
+	if len(ch.BaseModel) > 0 {
+		return fmt.Errorf("recipe: resume %s: the base model %s is not the one the run started with (%s); resume with the original model, or start a new run", run.Dir, s.o.ModelDir, strings.Join(ch.BaseModel, ", "))
+	}
+	if len(ch.Data) > 0 {
+		fmt.Fprintf(s.log, "warning: the data changed since the run started (%s); resuming on the edited data\n", strings.Join(ch.Data, ", "))
+	}
+	return nil
 }
 
 // endRun closes the run folder with the status the run ended in: failed
@@ -450,6 +482,10 @@ func (s *session) printSamples(before, after Evaluation) {
 			continue
 		}
 		shown[r.Subject]++
+		if before.QA == nil || i >= len(before.QA.Results) { // resumed: not measured again
+			fmt.Fprintf(s.log, "[%s] %s\n  reference: %s\n  after:     %q\n", r.Subject, r.Question, r.Answer, r.Generated)
+			continue
+		}
 		b := before.QA.Results[i].Generated
 		fmt.Fprintf(s.log, "[%s] %s\n  reference: %s\n  before:    %q\n  after:     %q\n", r.Subject, r.Question, r.Answer, b, r.Generated)
 	}

@@ -33,10 +33,12 @@
 // --project NAME to choose the project).
 //
 // Resuming: after training resumes from a checkpoint at step S, ResumeRun
-// reopens the folder; records logged past S before the crash are
-// superseded by the new ones (Series keeps the later), and the new event
-// file starts with a session START at S, which makes TensorBoard drop the
-// orphaned points too.
+// takes the folder's lock (run.lock: a second process is refused, naming
+// the holder), deletes the temporaries of writes the killed process left,
+// and cuts metrics.jsonl and samples.jsonl back to S (atomically); the new
+// event file starts with a session START at S, which makes TensorBoard
+// drop the orphaned points too. CheckInputs then says whether the base
+// model or data changed since the run started.
 //
 // Run.Log has the shape of train.Sink's method but takes a plain
 // map[string]float64 (this package does not import the trainer); a

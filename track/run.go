@@ -48,6 +48,7 @@ type Run struct {
 	hashes    hashCache
 	closed    bool
 	lock      *os.File // LockFile, flock'd while the run is open
+	removed   []string // leftovers of killed writes, deleted by ResumeRun
 	hparams   map[string]any
 	startTime time.Time
 }
@@ -171,10 +172,12 @@ func claimDir(root, name string, now time.Time) (string, error) {
 }
 
 // ResumeRun reopens an existing run folder for appending, after training
-// resumed from a checkpoint at step. Records already logged past step are
-// superseded by the new ones (Series keeps the later), and the new
-// TensorBoard file starts with a session START at step so TensorBoard
-// drops the orphaned points too.
+// resumed from a checkpoint at step. It takes the folder's lock, deletes
+// the leftovers of writes the killed process left (Removed lists them),
+// and cuts metrics.jsonl and samples.jsonl back to step (and before the
+// final evaluation), which the resumed run logs again. The new TensorBoard
+// file starts with a session START at step so TensorBoard drops the
+// orphaned points too.
 func ResumeRun(dir string, step int, opts ...Option) (*Run, error) {
 	o := buildOptions(opts)
 	m, err := ReadManifest(filepath.Join(dir, ManifestFile))
@@ -184,6 +187,16 @@ func ResumeRun(dir string, step int, opts ...Option) (*Run, error) {
 	r := &Run{Dir: dir, Name: filepath.Base(dir), o: o, last: Values{}, hashes: hashCache{}, manifest: m, startTime: o.now()}
 	if r.lock, err = acquireLock(dir, thisHolder(r.startTime)); err != nil {
 		return nil, err
+	}
+	fail := func(err error) (*Run, error) {
+		_ = r.End(StatusFailed, err.Error())
+		return nil, err
+	}
+	if r.removed, err = removeLeftovers(dir); err != nil {
+		return fail(err)
+	}
+	if err := rewind(dir, step); err != nil {
+		return fail(err)
 	}
 	if recs, err := ReadMetrics(filepath.Join(dir, MetricsFile)); err == nil {
 		var kept []Record
@@ -201,8 +214,7 @@ func ResumeRun(dir string, step int, opts ...Option) (*Run, error) {
 	}
 	_ = os.Remove(filepath.Join(dir, SummaryFile)) // running again
 	if err := r.open(step, true); err != nil {
-		_ = r.End(StatusFailed, err.Error())
-		return nil, err
+		return fail(err)
 	}
 	return r, nil
 }
