@@ -38,10 +38,16 @@ func summaryOf(t *testing.T, dir string) track.RunSummary {
 func TestRunRecordsHowItEnded(t *testing.T) {
 	t.Run("interrupted", func(t *testing.T) {
 		o := quickOptions(t, "int")
+		var log bytes.Buffer
+		o.Log = &log
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		if _, err := Run(ctx, o); err != nil {
 			t.Fatal(err)
+		}
+		// Before the first step nothing exists to resume from: say so.
+		if !strings.Contains(log.String(), "interrupted before the first step: nothing was trained, no checkpoint was saved") || strings.Contains(log.String(), "--resume") {
+			t.Errorf("log after an interrupt before the first step:\n%s", log.String())
 		}
 		if s := summaryOf(t, filepath.Join(o.OutDir, "int")); s.Status != track.StatusInterrupted {
 			t.Errorf("status %q, want interrupted", s.StatusText())

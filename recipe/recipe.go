@@ -150,7 +150,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		// checkpointer saved it; skip the final evaluation and say how to
 		// continue.
 		res.Duration = time.Since(start)
-		fmt.Fprintf(s.log, "\ninterrupted after step %d; the checkpoint is saved: ftune train --resume %s\n", t.State.Step, run.Dir)
+		s.printInterrupted(t, run.Dir)
 		return res, nil
 	}
 
@@ -183,6 +183,18 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// printInterrupted says what an interrupted run saved: a checkpoint of
+// the last completed step to resume from, or nothing (interrupted before
+// the first step).
+func (s *session) printInterrupted(t *train.Trainer, runDir string) {
+	ck := filepath.Join(runDir, "checkpoints", train.StepDir(t.State.Step))
+	if _, err := os.Stat(ck); err != nil {
+		fmt.Fprintf(s.log, "\ninterrupted before the first step: nothing was trained, no checkpoint was saved\n")
+		return
+	}
+	fmt.Fprintf(s.log, "\ninterrupted after step %d; the checkpoint is saved (%s): ftune train --resume %s\n", t.State.Step, ck, runDir)
 }
 
 // checkResumedInputs says what a resumed run found in its folder: the

@@ -169,8 +169,9 @@ func (t *Trainer) totalSteps() int {
 func (t *Trainer) TotalSteps() int { return t.totalSteps() }
 
 // Fit trains until MaxSteps/MaxEpochs, a callback's stop, MaxTime, or ctx
-// is cancelled (then the current step finishes and callbacks see OnStop so
-// a checkpoint can be written).
+// is cancelled: then the current micro-batch finishes, a step cut short is
+// undone (see abandon), State.StopReason is "interrupted", and callbacks'
+// OnTrainEnd runs, where the Checkpointer saves the last completed step.
 func (t *Trainer) Fit(ctx context.Context) error {
 	if t.Cfg.GradAccum <= 0 {
 		t.Cfg.GradAccum = 1
@@ -214,7 +215,11 @@ func (t *Trainer) Fit(ctx context.Context) error {
 			t.State.Stop, t.State.StopReason = true, "max_time"
 			break
 		}
-		done, err := t.step(total)
+		done, err := t.step(ctx, total)
+		if errors.Is(err, errStepAbandoned) {
+			t.State.Stop, t.State.StopReason = true, "interrupted"
+			break
+		}
 		if err != nil {
 			return err
 		}
@@ -258,14 +263,63 @@ func (t *Trainer) microBatch(b Batch) (float64, error) {
 	return loss, tp.Backward(tp.Scale(out.Loss, 1/float64(t.Cfg.GradAccum)))
 }
 
+// errStepAbandoned is step's answer to a context cancelled between two
+// micro-batches: the step was undone (see abandon).
+var errStepAbandoned = errors.New("train: step abandoned")
+
+// stepStart is what a step changes before its update, to undo it.
+type stepStart struct {
+	epoch, index, batchIndex int
+	rng                      map[string][]byte
+}
+
+func (t *Trainer) markStepStart() (stepStart, error) {
+	var st stepStart
+	st.epoch, st.index = t.Train.Position()
+	st.batchIndex = t.State.BatchIndex
+	if t.RNG != nil && t.Cfg.GradAccum > 1 {
+		var err error
+		if st.rng, err = t.RNG.SaveRNG(); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// abandon undoes a step cut short by cancellation: gradients dropped,
+// loader and random streams back where the step began, so that the
+// checkpoint written on the way out resumes exactly as if the step had
+// never started.
+func (t *Trainer) abandon(st stepStart) error {
+	t.zeroGrad()
+	t.State.BatchIndex = st.batchIndex
+	if l, ok := t.Train.(interface{ Seek(int, int) }); ok {
+		l.Seek(st.epoch, st.index)
+	}
+	if st.rng != nil {
+		if err := t.RNG.LoadRNG(st.rng); err != nil {
+			return err
+		}
+	}
+	return errStepAbandoned
+}
+
 // step runs one optimizer step of GradAccum micro-batches. It reports
 // epochEnd when the loader ran out before the step filled; a partial step
-// is still applied.
-func (t *Trainer) step(total int) (epochEnd bool, err error) {
+// is still applied. A ctx cancelled between micro-batches abandons the
+// step (a long step does not hold up Ctrl-C for all its micro-batches).
+func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error) {
 	began := time.Now()
+	start, err := t.markStepStart()
+	if err != nil {
+		return false, err
+	}
 	var lossSum float64
 	micro, tokens := 0, 0
 	for micro < t.Cfg.GradAccum {
+		if micro > 0 && ctx.Err() != nil {
+			return false, t.abandon(start)
+		}
 		b, err := t.Train.Next()
 		if err == io.EOF {
 			epochEnd = true
