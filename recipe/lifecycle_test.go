@@ -173,3 +173,32 @@ func copyDir(t *testing.T, from, to string) {
 		}
 	}
 }
+
+// panicOn panics when the log shows a marker (a bug deep in a run).
+type panicOn struct{ marker string }
+
+func (p panicOn) Write(b []byte) (int, error) {
+	if bytes.Contains(b, []byte(p.marker)) {
+		panic("injected fault")
+	}
+	return len(b), nil
+}
+
+// TestRunPanicRecordedAsFailed: a panic after the run folder opened leaves
+// it "failed" with the panic, not "finished".
+func TestRunPanicRecordedAsFailed(t *testing.T) {
+	o := quickOptions(t, "panic")
+	o.Log = panicOn{"== training"}
+	func() {
+		defer func() {
+			if p := recover(); p != "injected fault" {
+				t.Errorf("recovered %v, want the injected fault to go on up", p)
+			}
+		}()
+		_, _ = Run(context.Background(), o)
+	}()
+	s := summaryOf(t, filepath.Join(o.OutDir, "panic"))
+	if s.Status != track.StatusFailed || !strings.Contains(s.Reason, "injected fault") {
+		t.Errorf("status %q, want failed with the panic", s.StatusText())
+	}
+}

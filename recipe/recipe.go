@@ -96,7 +96,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		if run, err = track.ResumeRun(o.ResumeDir, t.State.Step, track.WithTensorBoard(o.TensorBoard)); err != nil {
 			return nil, err
 		}
-		defer func() { err = endRun(ctx, run, t, err) }()
+		defer func() { err = endRunRecover(ctx, run, t, err, recover()) }()
 		fmt.Fprintf(s.log, "resumed from %s at step %d\n", ck, t.State.Step)
 		if err = s.checkResumedInputs(run); err != nil {
 			return nil, err
@@ -105,7 +105,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		if run, err = track.NewRun(o.OutDir, o.RunName, o.Config, track.WithTensorBoard(o.TensorBoard)); err != nil {
 			return nil, err
 		}
-		defer func() { err = endRun(ctx, run, t, err) }()
+		defer func() { err = endRunRecover(ctx, run, t, err, recover()) }()
 		if t, err = s.trainer(run.Dir); err != nil {
 			return nil, err
 		}
@@ -217,6 +217,17 @@ func (s *session) checkResumedInputs(run *track.Run) error {
 		fmt.Fprintf(s.log, "warning: the data changed since the run started (%s); resuming on the edited data\n", strings.Join(ch.Data, ", "))
 	}
 	return nil
+}
+
+// endRunRecover is endRun for a deferred call: a panic (p, from recover)
+// is recorded as a failure before it goes on up, so the folder never reads
+// "finished" after a crash.
+func endRunRecover(ctx context.Context, run *track.Run, t *train.Trainer, err error, p any) error {
+	if p != nil {
+		_ = endRun(ctx, run, t, fmt.Errorf("panic: %v", p))
+		panic(p)
+	}
+	return endRun(ctx, run, t, err)
 }
 
 // endRun closes the run folder with the status the run ended in: failed

@@ -102,3 +102,35 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// TestZombieIsNotAlive: a killed process its parent has not reaped yet
+// (a zombie) counts as gone: `runs list` says "died" at once after kill -9.
+func TestZombieIsNotAlive(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc here: zombies cannot be told apart")
+	}
+	r, err := NewRun(t.TempDir(), "z", nil, WithTensorBoard(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	child := exec.Command(os.Args[0])
+	child.Env = append(os.Environ(), "FTUNE_TEST_HOLD_RUN="+r.Dir)
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer child.Wait()
+	if !processAlive(child.Process.Pid) {
+		t.Fatal("a running child is not alive")
+	}
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for processAlive(child.Process.Pid) {
+		if time.Now().After(deadline) {
+			t.Fatal("a killed, unreaped child still counts as alive")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
