@@ -33,7 +33,8 @@ var evalColumns = []struct {
 }
 
 // EvalTable is the evaluation before and after training, one row per
-// subject ("all" first), one before/after pair per metric.
+// subject ("all" first; a run of one subject has its row only), one
+// before/after pair per metric.
 type EvalTable struct {
 	Metrics []string // column titles
 	Rows    []EvalRow
@@ -76,16 +77,22 @@ func BeforeAfter(final Values) EvalTable {
 		}
 	}
 	sort.Strings(names)
-	if subjects["all"] {
+	single := len(names) == 1 // "all" is that subject: one row, not two alike
+	if subjects["all"] && !single {
 		names = append([]string{"all"}, names...)
+	}
+	value := func(prefix string, col int, s string) string {
+		k := evalColumns[col].key(s)
+		if _, ok := final[prefix+k]; !ok && single {
+			k = evalColumns[col].key("all")
+		}
+		return MetricText(final, prefix+k)
 	}
 	var t EvalTable
 	var used []int
 	for i, c := range evalColumns {
 		for _, s := range names {
-			_, b := final[EvalBeforePrefix+c.key(s)]
-			_, a := final[EvalAfterPrefix+c.key(s)]
-			if a || b {
+			if value(EvalBeforePrefix, i, s) != "-" || value(EvalAfterPrefix, i, s) != "-" {
 				used = append(used, i)
 				t.Metrics = append(t.Metrics, c.title)
 				break
@@ -95,9 +102,8 @@ func BeforeAfter(final Values) EvalTable {
 	for _, s := range names {
 		row := EvalRow{Subject: s}
 		for _, i := range used {
-			k := evalColumns[i].key(s)
-			row.Before = append(row.Before, MetricText(final, EvalBeforePrefix+k))
-			row.After = append(row.After, MetricText(final, EvalAfterPrefix+k))
+			row.Before = append(row.Before, value(EvalBeforePrefix, i, s))
+			row.After = append(row.After, value(EvalAfterPrefix, i, s))
 		}
 		t.Rows = append(t.Rows, row)
 	}
