@@ -32,9 +32,15 @@ func (r *Run) CheckInputs(baseModel, data []string) (InputChanges, error) {
 	if err != nil {
 		return ch, fmt.Errorf("track: data: %w", err)
 	}
-	ch.BaseModel = diffFiles(r.manifest.BaseModel, base, baseModel)
-	ch.Data = diffFiles(r.manifest.Data, d, data)
-	if len(ch.BaseModel)+len(ch.Data) == 0 {
+	// Nothing recorded (a run started before inputs were hashed) is no
+	// evidence of a change.
+	if len(r.manifest.BaseModel) > 0 {
+		ch.BaseModel = diffFiles(r.manifest.BaseModel, base, baseModel)
+	}
+	if len(r.manifest.Data) > 0 {
+		ch.Data = diffFiles(r.manifest.Data, d, data)
+	}
+	if len(ch.BaseModel)+len(ch.Data) == 0 && len(r.manifest.BaseModel) > 0 && len(r.manifest.Data) > 0 {
 		return ch, nil
 	}
 	r.manifest.BaseModel, r.manifest.Data = base, d

@@ -97,6 +97,11 @@ func TestCheckInputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	// Nothing recorded yet (a run from before inputs were hashed): no
+	// change to report, and the current inputs are recorded.
+	if ch, err := r.CheckInputs(nil, []string{data}); err != nil || len(ch.Data)+len(ch.BaseModel) != 0 {
+		t.Errorf("no recorded inputs: %v %v, want no change", ch, err)
+	}
 	if err := r.SetInputs(nil, []string{data}); err != nil {
 		t.Fatal(err)
 	}
