@@ -82,17 +82,22 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		t   *train.Trainer
 	)
 	if o.ResumeDir != "" {
-		// Resume: restore the newest usable checkpoint, then reopen the
-		// run folder from that step.
+		// Resume: lock the run folder, restore the newest usable
+		// checkpoint, and reopen the folder from that step.
 		if t, err = s.trainer(o.ResumeDir); err != nil {
 			return nil, err
 		}
+		// The checkpoint is read under the run folder's lock: no other
+		// process writes or prunes checkpoints meanwhile.
 		var ck string
-		ck, err = train.ResumeLatest(filepath.Join(o.ResumeDir, "checkpoints"), t, func(w string) { fmt.Fprintln(s.log, "warning:", w) })
-		if err != nil {
-			return nil, fmt.Errorf("recipe: resume %s: %w", o.ResumeDir, err)
+		restore := func() (int, error) {
+			ck, err = train.ResumeLatest(filepath.Join(o.ResumeDir, "checkpoints"), t, func(w string) { fmt.Fprintln(s.log, "warning:", w) })
+			if err != nil {
+				return 0, fmt.Errorf("recipe: resume %s: %w", o.ResumeDir, err)
+			}
+			return t.State.Step, nil
 		}
-		if run, err = track.ResumeRun(o.ResumeDir, t.State.Step, track.WithTensorBoard(o.TensorBoard)); err != nil {
+		if run, err = track.ResumeRunFrom(o.ResumeDir, restore, track.WithTensorBoard(o.TensorBoard)); err != nil {
 			return nil, err
 		}
 		defer func() { err = endRunRecover(ctx, run, t, err, recover()) }()

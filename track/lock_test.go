@@ -134,3 +134,33 @@ func TestZombieIsNotAlive(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestResumeRestoresUnderLock: the checkpoint is restored with the lock
+// held (a second process cannot prune or write meanwhile), and a failed
+// restore leaves the folder as it was, unlocked.
+func TestResumeRestoresUnderLock(t *testing.T) {
+	r, err := NewRun(t.TempDir(), "x", nil, WithTensorBoard(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.End(StatusInterrupted, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ResumeRunFrom(r.Dir, func() (int, error) {
+		if _, err := ResumeRun(r.Dir, 0, WithTensorBoard(false)); !errors.Is(err, ErrRunLocked) {
+			t.Errorf("open during restore: %v, want ErrRunLocked", err)
+		}
+		return 0, errors.New("no usable checkpoint")
+	}, WithTensorBoard(false))
+	if err == nil || err.Error() != "no usable checkpoint" {
+		t.Fatalf("failed restore: %v", err)
+	}
+	if s, _ := Summarize(r.Dir); s.Status != StatusInterrupted {
+		t.Errorf("a failed restore changed the status to %q", s.StatusText())
+	}
+	again, err := ResumeRun(r.Dir, 0, WithTensorBoard(false))
+	if err != nil {
+		t.Fatalf("lock not released after a failed restore: %v", err)
+	}
+	again.Close()
+}

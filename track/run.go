@@ -172,20 +172,38 @@ func claimDir(root, name string, now time.Time) (string, error) {
 }
 
 // ResumeRun reopens an existing run folder for appending, after training
-// resumed from a checkpoint at step. It takes the folder's lock, deletes
-// the leftovers of writes the killed process left (Removed lists them),
-// and cuts metrics.jsonl and samples.jsonl back to step (and before the
-// final evaluation), which the resumed run logs again. The new TensorBoard
-// file starts with a session START at step so TensorBoard drops the
-// orphaned points too.
+// resumed from a checkpoint at step: ResumeRunFrom with that step.
 func ResumeRun(dir string, step int, opts ...Option) (*Run, error) {
+	return ResumeRunFrom(dir, func() (int, error) { return step, nil }, opts...)
+}
+
+// ResumeRunFrom reopens an existing run folder for appending. It takes the
+// folder's lock first (a second process is refused, naming the holder),
+// then calls restore, which loads the checkpoint and returns its step
+// (under the lock, no other process prunes or rewrites the checkpoints
+// meanwhile; if restore fails the folder is left as it was). It then
+// deletes the leftovers of writes the killed process left (Removed lists
+// them), and cuts metrics.jsonl and samples.jsonl back to the step (and
+// before the final evaluation), which the resumed run logs again. The new
+// TensorBoard file starts with a session START at the step so TensorBoard
+// drops the orphaned points too.
+func ResumeRunFrom(dir string, restore func() (step int, err error), opts ...Option) (*Run, error) {
 	o := buildOptions(opts)
-	m, err := ReadManifest(filepath.Join(dir, ManifestFile))
-	if err != nil {
+	if !IsRun(dir) {
+		return nil, fmt.Errorf("track: resume %s: not a run folder (no %s or %s)", dir, ManifestFile, MetricsFile)
+	}
+	r := &Run{Dir: dir, Name: filepath.Base(dir), o: o, last: Values{}, hashes: hashCache{}, startTime: o.now()}
+	var err error
+	if r.lock, err = acquireLock(dir, thisHolder(r.startTime)); err != nil {
+		return nil, err
+	}
+	if r.manifest, err = ReadManifest(filepath.Join(dir, ManifestFile)); err != nil {
+		releaseLock(r.lock)
 		return nil, fmt.Errorf("track: resume %s: %w", dir, err)
 	}
-	r := &Run{Dir: dir, Name: filepath.Base(dir), o: o, last: Values{}, hashes: hashCache{}, manifest: m, startTime: o.now()}
-	if r.lock, err = acquireLock(dir, thisHolder(r.startTime)); err != nil {
+	step, err := restore()
+	if err != nil {
+		releaseLock(r.lock)
 		return nil, err
 	}
 	fail := func(err error) (*Run, error) {
