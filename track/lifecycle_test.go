@@ -39,12 +39,23 @@ func TestEndRecordsStatusAndReason(t *testing.T) {
 			t.Errorf("runs show lacks %q: %v\n%s", c.text, err, d)
 		}
 	}
+	// A long error is cut in the list (runs show has it whole).
+	r, err := NewRun(root, "", nil, WithTensorBoard(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.End(StatusFailed, strings.Repeat("very long error ", 20)); err != nil {
+		t.Fatal(err)
+	}
 	runs, err := List(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l := FormatList(runs); !strings.Contains(l, "failed: train: loss diverged") || !strings.Contains(l, "interrupted") {
+	if l := FormatList(runs); !strings.Contains(l, "failed: train: loss diverged") || !strings.Contains(l, "interrupted") || !strings.Contains(l, "finished (stopped: max_time)") {
 		t.Errorf("runs list:\n%s", l)
+	}
+	if l := FormatList(runs); strings.Contains(l, strings.Repeat("very long error ", 4)) || !strings.Contains(l, "failed: very long error very long error very lo…") {
+		t.Errorf("a long error is not cut in the list:\n%s", l)
 	}
 }
 

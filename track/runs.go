@@ -92,11 +92,24 @@ func FormatList(runs []RunSummary) string {
 		if !s.Started.IsZero() {
 			started = s.Started.Local().Format("2006-01-02 15:04")
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\n", s.Name, s.StatusText(), started, s.Steps,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\n", s.Name, clip(s.StatusText(), listStatusWidth), started, s.Steps,
 			MetricText(s.Final, "train/loss"), MetricText(s.Final, "val/loss"), s.Versions)
 	}
 	w.Flush()
 	return b.String()
+}
+
+// listStatusWidth caps the STATUS column of the list (a failure's error
+// can be long; `ftune runs show` prints it whole).
+const listStatusWidth = 48
+
+// clip shortens s to n runes, ending in "…" when cut.
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }
 
 // MetricText is m[k] for a table: "-" when absent, else FormatValue.
