@@ -376,11 +376,3 @@ func (d *dataset) evaluable(log io.Writer) bool {
 	}
 	return true
 }
-
-// qaResults are an evaluation's question results (none when skipped).
-func qaResults(ev Evaluation) []train.QAResult {
-	if ev.QA == nil {
-		return nil
-	}
-	return ev.QA.Results
-}

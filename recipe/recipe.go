@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/ftune/ftune/quant/nf4"
@@ -58,8 +57,9 @@ type session struct {
 	run      *track.Run // set once the run folder is open; trackSink writes to it
 }
 
-// Run performs a complete fine-tuning run.
-func Run(ctx context.Context, o Options) (*Result, error) {
+// Run performs a complete fine-tuning run. The run folder records how it
+// ended (summary.json): finished, interrupted (ctx cancelled) or failed.
+func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -80,26 +80,36 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	var (
 		run *track.Run
 		t   *train.Trainer
-		err error
 	)
 	if o.ResumeDir != "" {
-		// Resume: restore the newest usable checkpoint, then reopen the
-		// run folder from that step.
+		// Resume: lock the run folder, restore the newest usable
+		// checkpoint, and reopen the folder from that step.
 		if t, err = s.trainer(o.ResumeDir); err != nil {
 			return nil, err
 		}
-		ck, err := train.ResumeLatest(filepath.Join(o.ResumeDir, "checkpoints"), t, func(w string) { fmt.Fprintln(s.log, "warning:", w) })
-		if err != nil {
-			return nil, fmt.Errorf("recipe: resume %s: %w", o.ResumeDir, err)
+		// The checkpoint is read under the run folder's lock: no other
+		// process writes or prunes checkpoints meanwhile.
+		var ck string
+		restore := func() (int, error) {
+			ck, err = train.ResumeLatest(filepath.Join(o.ResumeDir, "checkpoints"), t, func(w string) { fmt.Fprintln(s.log, "warning:", w) })
+			if err != nil {
+				return 0, fmt.Errorf("recipe: resume %s: %w", o.ResumeDir, err)
+			}
+			return t.State.Step, nil
 		}
-		if run, err = track.ResumeRun(o.ResumeDir, t.State.Step, track.WithTensorBoard(o.TensorBoard)); err != nil {
+		if run, err = track.ResumeRunFrom(o.ResumeDir, restore, track.WithTensorBoard(o.TensorBoard)); err != nil {
 			return nil, err
 		}
+		defer func() { err = endRunRecover(ctx, run, t, err, recover()) }()
 		fmt.Fprintf(s.log, "resumed from %s at step %d\n", ck, t.State.Step)
+		if err = s.checkResumedInputs(run); err != nil {
+			return nil, err
+		}
 	} else {
 		if run, err = track.NewRun(o.OutDir, o.RunName, o.Config, track.WithTensorBoard(o.TensorBoard)); err != nil {
 			return nil, err
 		}
+		defer func() { err = endRunRecover(ctx, run, t, err, recover()) }()
 		if t, err = s.trainer(run.Dir); err != nil {
 			return nil, err
 		}
@@ -111,8 +121,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	s.run = run
-	defer run.Close()
-	res := &Result{RunDir: run.Dir, Adapters: map[string]string{}, Subjects: s.data.subjects, TrainRows: len(s.data.train)}
+	res = &Result{RunDir: run.Dir, Adapters: map[string]string{}, Subjects: s.data.subjects, TrainRows: len(s.data.train)}
 	fmt.Fprintf(s.log, "run folder: %s\n", run.Dir)
 	fmt.Fprintf(s.log, "device: %s\n", s.model.Backend.Device())
 	fmt.Fprintf(s.log, "model: %s (%d layers, hidden %d, vocab %d)%s\n", o.ModelDir, s.model.Config.NumLayers, s.model.Config.HiddenSize, s.model.Config.VocabSize, map[bool]string{true: ", NF4 base", false: ""}[o.Load4Bit])
@@ -122,13 +131,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	evals := s.data.evaluable(s.log)
-	if evals {
+	if evals && o.ResumeDir == "" {
 		fmt.Fprintf(s.log, "\n== before training\n")
 		if res.Before, err = s.evaluate(t); err != nil {
 			return nil, err
 		}
 		s.printEval(res.Before)
 		logEval(run, 0, "before", res.Before)
+	} else if evals {
+		// The weights are no longer the base's: "before" was measured when
+		// the run started and stays in its metrics.
+		fmt.Fprintf(s.log, "\n== before training: measured when the run started (%s)\n", filepath.Join(run.Dir, track.MetricsFile))
 	}
 
 	fmt.Fprintf(s.log, "\n== training: %d steps of %d rows × %d tokens, LoRA r=%d on %d modules per adapter, %d adapter(s)\n",
@@ -142,7 +155,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		// checkpointer saved it; skip the final evaluation and say how to
 		// continue.
 		res.Duration = time.Since(start)
-		fmt.Fprintf(s.log, "\ninterrupted after step %d; the checkpoint is saved: ftune train --resume %s\n", t.State.Step, run.Dir)
+		s.printInterrupted(t, run.Dir)
 		return res, nil
 	}
 
@@ -155,9 +168,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		logEval(run, t.State.Step, "after", res.After)
 		s.printSamples(res.Before, res.After)
 	}
-	for i, r := range qaResults(res.After) {
-		if i < 8 {
-			_ = run.LogText(t.State.Step, "samples/"+r.Subject, fmt.Sprintf("Q: %s\nA (model): %s\nA (reference): %s", r.Question, r.Generated, r.Answer))
+	for _, r := range samplesToLog(res.After.QA, samplesLogged) {
+		if err := run.LogText(t.State.Step, "samples/"+r.Subject, fmt.Sprintf("Q: %s\nA (model): %s\nA (reference): %s", r.Question, r.Generated, r.Answer)); err != nil {
+			return nil, err
 		}
 	}
 
@@ -176,11 +189,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	res.Duration = time.Since(start)
-	summary, _ := json.MarshalIndent(summaryOf(res), "", "  ")
-	if err := writeJSON(filepath.Join(run.Dir, "summary.json"), summary); err != nil {
-		return nil, err
-	}
-	_ = track.HTMLReport(run.Dir)
 	return res, nil
 }
 
@@ -438,11 +446,17 @@ func (s *session) printSamples(before, after Evaluation) {
 			continue
 		}
 		shown[r.Subject]++
+		if before.QA == nil || i >= len(before.QA.Results) { // resumed: not measured again
+			fmt.Fprintf(s.log, "[%s] %s\n  reference: %s\n  after:     %q\n", r.Subject, r.Question, r.Answer, r.Generated)
+			continue
+		}
 		b := before.QA.Results[i].Generated
 		fmt.Fprintf(s.log, "[%s] %s\n  reference: %s\n  before:    %q\n  after:     %q\n", r.Subject, r.Question, r.Answer, b, r.Generated)
 	}
 }
 
+// logEval records an evaluation as eval_<tag>/<key> (track.BeforeAfter
+// reads them back into the report's table).
 func logEval(run *track.Run, step int, tag string, ev Evaluation) {
 	m := map[string]float64{}
 	for k, v := range ev.Val {
@@ -455,50 +469,13 @@ func logEval(run *track.Run, step int, tag string, ev Evaluation) {
 				key = subj
 			}
 			m["eval_"+tag+"/exact_match/"+key] = v
-			m["eval_"+tag+"/multiple_choice/"+key] = ev.QA.ChoiceAccuracy[subj]
-			m["eval_"+tag+"/multiple_choice_norm/"+key] = ev.QA.ChoiceNormAccuracy[subj]
+			if mc, ok := ev.QA.ChoiceAccuracy[subj]; ok { // only subjects with choices
+				m["eval_"+tag+"/multiple_choice/"+key] = mc
+				m["eval_"+tag+"/multiple_choice_norm/"+key] = ev.QA.ChoiceNormAccuracy[subj]
+			}
 		}
 	}
 	_ = run.Log(step, m)
-}
-
-type summary struct {
-	Steps       int                `json:"steps"`
-	Tokens      int64              `json:"tokens"`
-	Seconds     float64            `json:"seconds"`
-	FirstLoss   float64            `json:"first_train_loss"`
-	LastLoss    float64            `json:"last_train_loss"`
-	Before      map[string]float64 `json:"before"`
-	After       map[string]float64 `json:"after"`
-	Adapters    map[string]string  `json:"adapters"`
-	StoppedWhy  string             `json:"stopped,omitempty"`
-	SubjectList []string           `json:"subjects"`
-}
-
-func flat(ev Evaluation) map[string]float64 {
-	m := map[string]float64{}
-	maps.Copy(m, ev.Val)
-	if ev.QA != nil {
-		for k, v := range ev.QA.ExactMatch {
-			m["exact_match/"+k] = v
-		}
-		for k, v := range ev.QA.ChoiceAccuracy {
-			m["multiple_choice/"+k] = v
-		}
-		for k, v := range ev.QA.ChoiceNormAccuracy {
-			m["multiple_choice_norm/"+k] = v
-		}
-	}
-	return m
-}
-
-func summaryOf(r *Result) summary {
-	s := summary{Steps: r.Steps, Tokens: r.Tokens, Seconds: r.Duration.Seconds(), Before: flat(r.Before), After: flat(r.After), Adapters: r.Adapters, StoppedWhy: r.Stopped, SubjectList: r.Subjects}
-	if len(r.Losses) > 0 {
-		s.FirstLoss, s.LastLoss = r.Losses[0], r.Losses[len(r.Losses)-1]
-	}
-	sort.Strings(s.SubjectList)
-	return s
 }
 
 // neftuneHook adds NEFTune noise to the embeddings of training forwards

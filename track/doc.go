@@ -12,8 +12,11 @@
 //	env.json        CPU model and features, OS/arch, Go and ftune versions, GPU, git commit
 //	manifest.json   every checkpoint and export with the sha256 of its files, of the
 //	                base model and of the data, and the metrics at that point
-//	summary.json    status, duration and final metrics, written by Close
-//	report.html     written by HTMLReport: charts, metrics, versions, samples, config
+//	summary.json    status (finished, interrupted, failed) with its reason,
+//	                duration and final metrics, written by End/Close only
+//	run.lock        pid, host and start of the process that has the run open
+//	report.html     written by track/report after the run closed: before/after
+//	                table, charts, versions, samples, metrics, config
 //
 // The TensorBoard files are written by this package's own encoder of the
 // TFRecord framing (length, masked CRC32C, data, masked CRC32C) and of the
@@ -30,10 +33,12 @@
 // --project NAME to choose the project).
 //
 // Resuming: after training resumes from a checkpoint at step S, ResumeRun
-// reopens the folder; records logged past S before the crash are
-// superseded by the new ones (Series keeps the later), and the new event
-// file starts with a session START at S, which makes TensorBoard drop the
-// orphaned points too.
+// takes the folder's lock (run.lock: a second process is refused, naming
+// the holder), deletes the temporaries of writes the killed process left,
+// and cuts metrics.jsonl and samples.jsonl back to S (atomically); the new
+// event file starts with a session START at S, which makes TensorBoard
+// drop the orphaned points too. CheckInputs then says whether the base
+// model or data changed since the run started.
 //
 // Run.Log has the shape of train.Sink's method but takes a plain
 // map[string]float64 (this package does not import the trainer); a

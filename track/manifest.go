@@ -148,3 +148,20 @@ func relTo(base, p string) string {
 	}
 	return filepath.ToSlash(r)
 }
+
+// WeightsFile is the version's file holding the weights: the first
+// .safetensors, .gguf or .bin file, else the first file. Its hash tells
+// two versions apart (adapter_config.json, first by name, is the same
+// across every checkpoint of a run).
+func (v Version) WeightsFile() (FileHash, bool) {
+	for _, f := range v.Files {
+		switch strings.ToLower(filepath.Ext(f.Path)) {
+		case ".safetensors", ".gguf", ".bin":
+			return f, true
+		}
+	}
+	if len(v.Files) > 0 {
+		return v.Files[0], true
+	}
+	return FileHash{}, false
+}

@@ -47,6 +47,8 @@ type Run struct {
 	manifest  Manifest
 	hashes    hashCache
 	closed    bool
+	lock      *os.File // LockFile, flock'd while the run is open
+	removed   []string // leftovers of killed writes, deleted by ResumeRun
 	hparams   map[string]any
 	startTime time.Time
 }
@@ -105,24 +107,37 @@ func NewRun(root, name string, cfg []byte, opts ...Option) (*Run, error) {
 	}
 	r := &Run{Dir: dir, Name: filepath.Base(dir), o: o, last: Values{}, hashes: hashCache{}, startTime: now}
 	r.manifest = Manifest{Run: r.Name, Created: now.UTC(), Versions: []Version{}}
-	if cfg != nil {
-		if err := fsutil.WriteFileAtomic(filepath.Join(dir, ConfigFile), cfg, 0o644); err != nil {
-			return nil, fmt.Errorf("track: %w", err)
-		}
-		if r.hparams, err = hparamsOf(cfg); err != nil {
-			return nil, fmt.Errorf("track: %s: %w", ConfigFile, err)
-		}
+	if r.lock, err = acquireLock(dir, thisHolder(now)); err != nil {
+		return nil, err // a folder just made by Mkdir: only a racing resume holds it
 	}
-	if err := r.writeJSON(EnvFile, CaptureEnv(o.env)); err != nil {
-		return nil, err
-	}
-	if err := r.writeJSON(ManifestFile, r.manifest); err != nil {
-		return nil, err
-	}
-	if err := r.open(0, false); err != nil {
+	if err := r.setUp(cfg); err != nil {
+		// The folder exists: record why it holds no run rather than
+		// leave it looking like one still running.
+		_ = r.End(StatusFailed, err.Error())
 		return nil, err
 	}
 	return r, nil
+}
+
+// setUp writes a new run folder's first files and opens the logs.
+func (r *Run) setUp(cfg []byte) error {
+	dir := r.Dir
+	if cfg != nil {
+		if err := fsutil.WriteFileAtomic(filepath.Join(dir, ConfigFile), cfg, 0o644); err != nil {
+			return fmt.Errorf("track: %w", err)
+		}
+		var err error
+		if r.hparams, err = hparamsOf(cfg); err != nil {
+			return fmt.Errorf("track: %s: %w", ConfigFile, err)
+		}
+	}
+	if err := r.writeJSON(EnvFile, CaptureEnv(r.o.env)); err != nil {
+		return err
+	}
+	if err := r.writeJSON(ManifestFile, r.manifest); err != nil {
+		return err
+	}
+	return r.open(0, false)
 }
 
 // claimDir creates a new run folder; Mkdir (not MkdirAll) makes two runs
@@ -157,17 +172,50 @@ func claimDir(root, name string, now time.Time) (string, error) {
 }
 
 // ResumeRun reopens an existing run folder for appending, after training
-// resumed from a checkpoint at step. Records already logged past step are
-// superseded by the new ones (Series keeps the later), and the new
-// TensorBoard file starts with a session START at step so TensorBoard
-// drops the orphaned points too.
+// resumed from a checkpoint at step: ResumeRunFrom with that step.
 func ResumeRun(dir string, step int, opts ...Option) (*Run, error) {
+	return ResumeRunFrom(dir, func() (int, error) { return step, nil }, opts...)
+}
+
+// ResumeRunFrom reopens an existing run folder for appending. It takes the
+// folder's lock first (a second process is refused, naming the holder),
+// then calls restore, which loads the checkpoint and returns its step
+// (under the lock, no other process prunes or rewrites the checkpoints
+// meanwhile; if restore fails the folder is left as it was). It then
+// deletes the leftovers of writes the killed process left (Removed lists
+// them), and cuts metrics.jsonl and samples.jsonl back to the step (and
+// before the final evaluation), which the resumed run logs again. The new
+// TensorBoard file starts with a session START at the step so TensorBoard
+// drops the orphaned points too.
+func ResumeRunFrom(dir string, restore func() (step int, err error), opts ...Option) (*Run, error) {
 	o := buildOptions(opts)
-	m, err := ReadManifest(filepath.Join(dir, ManifestFile))
-	if err != nil {
+	if !IsRun(dir) {
+		return nil, fmt.Errorf("track: resume %s: not a run folder (no %s or %s)", dir, ManifestFile, MetricsFile)
+	}
+	r := &Run{Dir: dir, Name: filepath.Base(dir), o: o, last: Values{}, hashes: hashCache{}, startTime: o.now()}
+	var err error
+	if r.lock, err = acquireLock(dir, thisHolder(r.startTime)); err != nil {
+		return nil, err
+	}
+	if r.manifest, err = ReadManifest(filepath.Join(dir, ManifestFile)); err != nil {
+		releaseLock(r.lock)
 		return nil, fmt.Errorf("track: resume %s: %w", dir, err)
 	}
-	r := &Run{Dir: dir, Name: filepath.Base(dir), o: o, last: Values{}, hashes: hashCache{}, manifest: m, startTime: o.now()}
+	step, err := restore()
+	if err != nil {
+		releaseLock(r.lock)
+		return nil, err
+	}
+	fail := func(err error) (*Run, error) {
+		_ = r.End(StatusFailed, err.Error())
+		return nil, err
+	}
+	if r.removed, err = removeLeftovers(dir); err != nil {
+		return fail(err)
+	}
+	if err := rewind(dir, step); err != nil {
+		return fail(err)
+	}
 	if recs, err := ReadMetrics(filepath.Join(dir, MetricsFile)); err == nil {
 		var kept []Record
 		for _, rec := range recs {
@@ -184,7 +232,7 @@ func ResumeRun(dir string, step int, opts ...Option) (*Run, error) {
 	}
 	_ = os.Remove(filepath.Join(dir, SummaryFile)) // running again
 	if err := r.open(step, true); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	return r, nil
 }

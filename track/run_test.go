@@ -244,11 +244,11 @@ func TestResumeSupersedesOrphanedRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A crash: no Close. Files are still open here; on a real crash the
-	// process is gone. Records were written to the OS at each Log.
+	// A crash: no Close. Records were written to the OS at each Log.
 	if s, err := Summarize(r.Dir); err != nil || s.Status != "running" || s.Steps != 5 {
 		t.Fatalf("unclosed run summary: %+v %v", s, err)
 	}
+	crash(r)
 	r2, err := ResumeRun(r.Dir, 3, WithClock(clock(t0.Add(time.Hour))))
 	if err != nil {
 		t.Fatal(err)
@@ -295,7 +295,20 @@ func TestResumeSupersedesOrphanedRecords(t *testing.T) {
 	if s, err := Summarize(r.Dir); err != nil || s.Status != "finished" || s.Steps != 6 || s.Final["train/loss"] != 106 {
 		t.Errorf("summary after resume: %+v %v", s, err)
 	}
-	r.Close()
+}
+
+// crash drops r as a killed process would: its files closed (the kernel
+// does that), its lock released, no summary written.
+func crash(r *Run) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	r.metrics.Close()
+	r.samples.Close()
+	if r.tb != nil {
+		r.tb.close()
+	}
+	releaseLock(r.lock)
 }
 
 func TestReadMetricsDamage(t *testing.T) {

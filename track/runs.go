@@ -16,7 +16,7 @@ import (
 
 // IsRun says whether dir looks like a run folder.
 func IsRun(dir string) bool {
-	for _, f := range []string{ManifestFile, MetricsFile} {
+	for _, f := range []string{ManifestFile, MetricsFile, SummaryFile} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
 			return true
 		}
@@ -25,8 +25,9 @@ func IsRun(dir string) bool {
 }
 
 // Summarize reads a run folder at a glance: summary.json when the run was
-// closed, else what metrics.jsonl and manifest.json say (status "running",
-// or a crashed run that never closed).
+// closed, else what metrics.jsonl and manifest.json say, with status
+// "running", or "died" when the process that held it (LockFile) is gone
+// from this host.
 func Summarize(dir string) (RunSummary, error) {
 	var s RunSummary
 	if data, err := os.ReadFile(filepath.Join(dir, SummaryFile)); err == nil {
@@ -39,7 +40,10 @@ func Summarize(dir string) (RunSummary, error) {
 	if !IsRun(dir) {
 		return s, fmt.Errorf("%s is not a run folder (no %s or %s)", dir, ManifestFile, MetricsFile)
 	}
-	s = RunSummary{Name: filepath.Base(dir), Dir: dir, Status: "running"}
+	s = RunSummary{Name: filepath.Base(dir), Dir: dir, Status: StatusRunning}
+	if h, ok := readHolder(dir); ok && h.gone() {
+		s.Status, s.Reason = StatusDied, h.String()+" is gone"
+	}
 	if m, err := ReadManifest(filepath.Join(dir, ManifestFile)); err == nil {
 		s.Started, s.Versions = m.Created, len(m.Versions)
 	}
@@ -88,22 +92,38 @@ func FormatList(runs []RunSummary) string {
 		if !s.Started.IsZero() {
 			started = s.Started.Local().Format("2006-01-02 15:04")
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\n", s.Name, s.Status, started, s.Steps,
-			metricText(s.Final, "train/loss"), metricText(s.Final, "val/loss"), s.Versions)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\n", s.Name, clip(s.StatusText(), listStatusWidth), started, s.Steps,
+			MetricText(s.Final, "train/loss"), MetricText(s.Final, "val/loss"), s.Versions)
 	}
 	w.Flush()
 	return b.String()
 }
 
-func metricText(m Values, k string) string {
+// listStatusWidth caps the STATUS column of the list (a failure's error
+// can be long; `ftune runs show` prints it whole).
+const listStatusWidth = 48
+
+// clip shortens s to n runes, ending in "…" when cut.
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// MetricText is m[k] for a table: "-" when absent, else FormatValue.
+func MetricText(m Values, k string) string {
 	v, ok := m[k]
 	if !ok {
 		return "-"
 	}
-	return formatValue(v)
+	return FormatValue(v)
 }
 
-func formatValue(v float64) string {
+// FormatValue prints a metric with 5 significant digits (NaN and ±Inf as
+// such).
+func FormatValue(v float64) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return strconv.FormatFloat(v, 'g', -1, 64)
 	}
@@ -149,7 +169,7 @@ func Show(dir string) (*Details, error) {
 // String is the text `ftune runs show` prints.
 func (d *Details) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "run      %s (%s)\nfolder   %s\n", d.Name, d.Status, d.Dir)
+	fmt.Fprintf(&b, "run      %s (%s)\nfolder   %s\n", d.Name, d.StatusText(), d.Dir)
 	if !d.Started.IsZero() {
 		fmt.Fprintf(&b, "started  %s", d.Started.Local().Format(time.DateTime))
 		if !d.Ended.IsZero() {
@@ -160,10 +180,17 @@ func (d *Details) String() string {
 	if d.Env != nil {
 		fmt.Fprintf(&b, "machine  %s\n", d.Env.Summary())
 	}
-	fmt.Fprintf(&b, "steps    %d\n\nfinal metrics\n", d.Steps)
+	fmt.Fprintf(&b, "steps    %d\n", d.Steps)
+	if ev := BeforeAfter(d.Final).String(); ev != "" {
+		fmt.Fprintf(&b, "\nbefore → after training\n%s", ev)
+	}
+	b.WriteString("\nfinal metrics\n")
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	for _, k := range sortedKeys(d.Final) {
-		fmt.Fprintf(w, "  %s\t%s\n", k, formatValue(d.Final[k]))
+		if strings.HasPrefix(k, EvalBeforePrefix) || strings.HasPrefix(k, EvalAfterPrefix) {
+			continue // in the table above
+		}
+		fmt.Fprintf(w, "  %s\t%s\n", k, FormatValue(d.Final[k]))
 	}
 	w.Flush()
 	if len(d.Manifest.Versions) > 0 {
@@ -171,12 +198,18 @@ func (d *Details) String() string {
 		w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		for _, v := range d.Manifest.Versions {
 			sum := ""
-			if len(v.Files) > 0 {
-				sum = v.Files[0].SHA256[:12]
+			if f, ok := v.WeightsFile(); ok && len(f.SHA256) >= 12 {
+				sum = f.SHA256[:12]
 			}
-			fmt.Fprintf(w, "  %s\t%s\tstep %d\t%d files\t%s\tval/loss %s\n", v.Kind, v.Path, v.Step, len(v.Files), sum, metricText(v.Metrics, "val/loss"))
+			fmt.Fprintf(w, "  %s\t%s\tstep %d\t%d files\t%s\tval/loss %s\n", v.Kind, v.Path, v.Step, len(v.Files), sum, MetricText(v.Metrics, "val/loss"))
 		}
 		w.Flush()
+	}
+	if len(d.Config) > 0 {
+		fmt.Fprintf(&b, "\nconfiguration (%s)\n%s", ConfigFile, d.Config)
+		if d.Config[len(d.Config)-1] != '\n' {
+			b.WriteByte('\n')
+		}
 	}
 	return b.String()
 }
@@ -245,7 +278,7 @@ func Compare(dirs []string) (Comparison, error) {
 	for _, k := range sortedKeys(names) {
 		row := Row{Key: k, Values: make([]string, len(dirs))}
 		for i, f := range finals {
-			row.Values[i] = metricText(f, k)
+			row.Values[i] = MetricText(f, k)
 		}
 		c.Metrics = append(c.Metrics, row)
 	}

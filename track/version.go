@@ -65,11 +65,21 @@ func (r *Run) AddVersion(kind, path string, files []string, metrics map[string]f
 	return r.syncLocked()
 }
 
+// Statuses of a run (RunSummary.Status).
+const (
+	StatusRunning     = "running"     // not closed, its process alive (or on another host)
+	StatusFinished    = "finished"    // ran to its end, or stopped by a rule (Reason says which)
+	StatusInterrupted = "interrupted" // Ctrl-C or SIGTERM; resumable
+	StatusFailed      = "failed"      // an error ended it (Reason holds it)
+	StatusDied        = "died"        // not closed and its process is gone (SIGKILL, power cut)
+)
+
 // RunSummary is a run at a glance (summary.json, and what List returns).
 type RunSummary struct {
 	Name     string    `json:"name"`
 	Dir      string    `json:"dir"`
-	Status   string    `json:"status"` // finished, failed, interrupted, ...; "running" when not closed
+	Status   string    `json:"status"`           // one of the Status constants
+	Reason   string    `json:"reason,omitempty"` // why it stopped early, or the error that ended it
 	Started  time.Time `json:"started"`
 	Ended    time.Time `json:"ended,omitzero"`
 	Steps    int       `json:"steps"`
@@ -77,13 +87,31 @@ type RunSummary struct {
 	Final    Values    `json:"final"`
 }
 
-// Close ends a run that finished normally.
-func (r *Run) Close() error { return r.CloseWithStatus("finished") }
+// StatusText is the status with its reason: "finished (stopped:
+// max_time)", "failed: loss diverged".
+func (s RunSummary) StatusText() string {
+	switch {
+	case s.Reason == "":
+		return s.Status
+	case s.Status == StatusFailed:
+		return s.Status + ": " + s.Reason
+	default:
+		return s.Status + " (" + s.Reason + ")"
+	}
+}
 
-// CloseWithStatus ends the run, recording status ("finished", "failed",
-// "interrupted", ...) in summary.json and the hparams session end, and
-// syncs and closes every file. Closing twice is a no-op.
-func (r *Run) CloseWithStatus(status string) error {
+// Close ends a run that finished normally.
+func (r *Run) Close() error { return r.End(StatusFinished, "") }
+
+// CloseWithStatus is End without a reason.
+func (r *Run) CloseWithStatus(status string) error { return r.End(status, "") }
+
+// End closes the run, recording status (a Status constant) and reason
+// (why it stopped early, or the error that ended it) in summary.json and
+// the hparams session end, and syncs and closes every file. Closing twice
+// is a no-op: register End right after the run opens (defer) and the
+// folder never stays "running" after its process is gone.
+func (r *Run) End(status, reason string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -95,9 +123,9 @@ func (r *Run) CloseWithStatus(status string) error {
 	if r.tb != nil {
 		hs := hpStatusUnknown
 		switch status {
-		case "finished":
+		case StatusFinished:
 			hs = hpStatusSuccess
-		case "failed":
+		case StatusFailed:
 			hs = hpStatusFailure
 		}
 		if r.hparams != nil {
@@ -106,13 +134,16 @@ func (r *Run) CloseWithStatus(status string) error {
 		errs = append(errs, r.tb.close())
 	}
 	for _, f := range []*os.File{r.metrics, r.samples} {
-		errs = append(errs, f.Sync(), f.Close())
+		if f != nil { // nil when the run failed while opening
+			errs = append(errs, f.Sync(), f.Close())
+		}
 	}
 	s := RunSummary{
-		Name: r.Name, Dir: r.Dir, Status: status, Started: r.manifest.Created, Ended: now.UTC(),
+		Name: r.Name, Dir: r.Dir, Status: status, Reason: reason, Started: r.manifest.Created, Ended: now.UTC(),
 		Steps: r.lastStep, Versions: len(r.manifest.Versions), Final: maps.Clone(r.last),
 	}
 	errs = append(errs, r.writeJSON(SummaryFile, s))
+	errs = append(errs, releaseLock(r.lock)) // last: the folder is complete
 	for _, err := range errs {
 		if err != nil {
 			return fmt.Errorf("track: close %s: %w", r.Name, err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"time"
 )
 
@@ -98,15 +99,20 @@ func (l *MetricsLogger) emit(step int, m Metrics) error {
 	return nil
 }
 
-// LineSink prints one line per record (for logs and non-terminals).
+// LineSink prints one line per record (for logs and non-terminals) to W;
+// the zero value prints to standard output.
 type LineSink struct{ W io.Writer }
 
 func (s LineSink) Log(step int, m Metrics) error {
+	w := s.W
+	if w == nil {
+		w = os.Stdout
+	}
 	if v, ok := m["val/loss"]; ok {
-		_, err := fmt.Fprintf(s.W, "step %5d  val loss %.4f  ppl %.2f  token acc %.3f\n", step, v, m["val/perplexity"], m["val/token_accuracy"])
+		_, err := fmt.Fprintf(w, "step %5d  val loss %.4f  ppl %.2f  token acc %.3f\n", step, v, m["val/perplexity"], m["val/token_accuracy"])
 		return err
 	}
-	_, err := fmt.Fprintf(s.W, "step %5d  loss %.4f  lr %.3g  grad norm %.3f  %.0f tok/s\n", step, m["train/loss"], m["train/lr"], m["train/grad_norm"], m["train/tokens_per_s"])
+	_, err := fmt.Fprintf(w, "step %5d  loss %.4f  lr %.3g  grad norm %.3f  %.0f tok/s\n", step, m["train/loss"], m["train/lr"], m["train/grad_norm"], m["train/tokens_per_s"])
 	return err
 }
 

@@ -20,7 +20,8 @@ import (
 
 // A checkpoint is a folder step-NNNNNNNN holding params.safetensors (the
 // trainable tensors), optimizer.safetensors (moments, step counts in the
-// metadata) and trainer.json (loop state, loader position, random streams).
+// metadata), trainer.json (loop state, loader position, random streams)
+// and checksums.sha256 (every other file's sha256, checked on load).
 // It is written into a temporary folder and renamed, so a crash leaves
 // either the whole checkpoint or none.
 const (
@@ -111,6 +112,9 @@ func SaveCheckpoint(root string, t *Trainer, extra func(dir string) error) (stri
 			return "", err
 		}
 	}
+	if err := writeChecksums(tmp); err != nil {
+		return "", err
+	}
 	_ = os.RemoveAll(final) // a re-save of the same step replaces it
 	if err := os.Rename(tmp, final); err != nil {
 		return "", fmt.Errorf("train: checkpoint: %w", err)
@@ -175,6 +179,9 @@ func ResumeLatest(root string, t *Trainer, warn func(string)) (string, error) {
 // and random streams. Everything is read and checked before anything is
 // changed.
 func LoadCheckpoint(dir string, t *Trainer) error {
+	if err := verifyChecksums(dir); err != nil {
+		return err
+	}
 	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if err != nil {
 		return err

@@ -36,6 +36,7 @@ type Config struct {
 	MaxTime       time.Duration  // stop (with a checkpoint) after this long; 0 = none
 	SpikeFactor   float64        // skip a step whose loss exceeds SpikeFactor × the running mean; 0 = off
 	MaxBadSteps   int            // consecutive skipped steps before giving up (default 5)
+	MaxDeadSteps  int            // consecutive steps with a gradient norm of exactly 0 before the run counts as collapsed (default 5)
 	LossChunk     int            // rows per fused LM-head/cross-entropy chunk
 	Checkpointing bool           // recompute decoder blocks in the backward
 	// NoArena allocates each micro-batch's tensors on Go's heap. By
@@ -54,6 +55,7 @@ type State struct {
 	Tokens       int64     `json:"tokens"`
 	LossEMA      float64   `json:"loss_ema"`
 	BadSteps     int       `json:"bad_steps"`
+	DeadSteps    int       `json:"dead_steps"` // consecutive steps with a zero gradient
 	SkippedSteps int       `json:"skipped_steps"`
 	LastLoss     float64   `json:"last_loss"`
 	LastLR       float64   `json:"last_lr"`
@@ -96,9 +98,6 @@ type RNGStates interface {
 	SaveRNG() (map[string][]byte, error)
 	LoadRNG(map[string][]byte) error
 }
-
-// ErrDiverged is returned when the NaN/spike guard skipped too many steps.
-var ErrDiverged = errors.New("train: loss diverged")
 
 func (t *Trainer) forward(tp *autograd.Tape, b Batch, lossOnly bool) (nn.Output, error) {
 	opt := nn.ForwardOptions{LossOnly: lossOnly, LossChunk: t.Cfg.LossChunk}
@@ -169,8 +168,9 @@ func (t *Trainer) totalSteps() int {
 func (t *Trainer) TotalSteps() int { return t.totalSteps() }
 
 // Fit trains until MaxSteps/MaxEpochs, a callback's stop, MaxTime, or ctx
-// is cancelled (then the current step finishes and callbacks see OnStop so
-// a checkpoint can be written).
+// is cancelled: then the current micro-batch finishes, a step cut short is
+// undone (see abandon), State.StopReason is "interrupted", and callbacks'
+// OnTrainEnd runs, where the Checkpointer saves the last completed step.
 func (t *Trainer) Fit(ctx context.Context) error {
 	if t.Cfg.GradAccum <= 0 {
 		t.Cfg.GradAccum = 1
@@ -180,6 +180,9 @@ func (t *Trainer) Fit(ctx context.Context) error {
 	}
 	if t.Cfg.MaxBadSteps <= 0 {
 		t.Cfg.MaxBadSteps = 5
+	}
+	if t.Cfg.MaxDeadSteps <= 0 {
+		t.Cfg.MaxDeadSteps = 5
 	}
 	if len(t.Params) == 0 {
 		return fmt.Errorf("train: no trainable parameters")
@@ -214,7 +217,11 @@ func (t *Trainer) Fit(ctx context.Context) error {
 			t.State.Stop, t.State.StopReason = true, "max_time"
 			break
 		}
-		done, err := t.step(total)
+		done, err := t.step(ctx, total)
+		if errors.Is(err, errStepAbandoned) {
+			t.State.Stop, t.State.StopReason = true, "interrupted"
+			break
+		}
 		if err != nil {
 			return err
 		}
@@ -260,12 +267,20 @@ func (t *Trainer) microBatch(b Batch) (float64, error) {
 
 // step runs one optimizer step of GradAccum micro-batches. It reports
 // epochEnd when the loader ran out before the step filled; a partial step
-// is still applied.
-func (t *Trainer) step(total int) (epochEnd bool, err error) {
+// is still applied. A ctx cancelled between micro-batches abandons the
+// step (a long step does not hold up Ctrl-C for all its micro-batches).
+func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error) {
 	began := time.Now()
+	start, err := t.markStepStart()
+	if err != nil {
+		return false, err
+	}
 	var lossSum float64
 	micro, tokens := 0, 0
 	for micro < t.Cfg.GradAccum {
+		if micro > 0 && ctx.Err() != nil {
+			return false, t.abandon(start)
+		}
 		b, err := t.Train.Next()
 		if err == io.EOF {
 			epochEnd = true
@@ -299,18 +314,27 @@ func (t *Trainer) step(total int) (epochEnd bool, err error) {
 			}
 		}
 	}
-	if t.guard(loss) {
+	params := t.bind()
+	gradNorm := optim.GradNorm(params)
+	if t.guard(loss) || math.IsNaN(gradNorm) || math.IsInf(gradNorm, 0) {
 		t.zeroGrad()
 		t.State.SkippedSteps++
 		t.State.BadSteps++
 		if t.State.BadSteps >= t.Cfg.MaxBadSteps {
-			return false, fmt.Errorf("%w: %d consecutive steps skipped (last loss %g)", ErrDiverged, t.State.BadSteps, loss)
+			return false, fmt.Errorf("%w: %d consecutive steps skipped (last loss %g, gradient norm %g); %s", ErrDiverged, t.State.BadSteps, loss, gradNorm, t.lowerLR())
 		}
 		return epochEnd, nil
 	}
 	t.State.BadSteps = 0
-	params := t.bind()
-	gradNorm := optim.GradNorm(params)
+	if gradNorm == 0 {
+		t.State.DeadSteps++
+		if t.State.DeadSteps >= t.Cfg.MaxDeadSteps {
+			return false, fmt.Errorf("%w: gradient norm exactly 0 for %d consecutive steps (loss %.4f%s): the model no longer learns; %s",
+				ErrCollapsed, t.State.DeadSteps, loss, t.lnVocab(), t.lowerLR())
+		}
+	} else {
+		t.State.DeadSteps = 0
+	}
 	if t.Cfg.ClipNorm > 0 {
 		if _, err := optim.ClipGradNorm(params, t.Cfg.ClipNorm); err != nil {
 			return false, err
@@ -324,6 +348,9 @@ func (t *Trainer) step(total int) (epochEnd bool, err error) {
 	t.Opt.SetLR(lr)
 	if err := t.Opt.Step(params); err != nil {
 		return false, err
+	}
+	if name, ok := nonFinite(params); !ok {
+		return false, fmt.Errorf("%w: step %d left non-finite values in %s (gradient norm %g); %s", ErrCollapsed, t.State.Step+1, name, gradNorm, t.lowerLR())
 	}
 	t.upload(params)
 	t.zeroGrad()
@@ -349,15 +376,6 @@ func (t *Trainer) step(total int) (epochEnd bool, err error) {
 		}
 	}
 	return epochEnd, nil
-}
-
-// guard reports a step to skip: a non-finite loss, or a spike above
-// SpikeFactor × the running mean.
-func (t *Trainer) guard(loss float64) bool {
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return true
-	}
-	return t.Cfg.SpikeFactor > 0 && t.State.LossEMA > 0 && t.State.Step > 10 && loss > t.Cfg.SpikeFactor*t.State.LossEMA
 }
 
 func (t *Trainer) runValidation() error {

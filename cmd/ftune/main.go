@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -36,8 +37,11 @@ on the bundled subject datasets.`,
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go onSignals(sigs, cancel, os.Stderr, os.Exit)
 	if err := newRoot().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "ftune:", oneLine(err))
 		code := 1
@@ -47,6 +51,23 @@ func main() {
 		}
 		os.Exit(code)
 	}
+}
+
+// exitInterrupted is the status of a process ended by a second Ctrl-C
+// (128 + SIGINT, as shells report it).
+const exitInterrupted = 130
+
+// onSignals turns the first SIGINT/SIGTERM into a cancelled context (the
+// command stops cleanly: training saves a checkpoint of its last step),
+// and a second one into an immediate exit, for when stopping cleanly takes
+// too long.
+func onSignals(sigs <-chan os.Signal, cancel func(), stderr io.Writer, exit func(int)) {
+	<-sigs
+	fmt.Fprintln(stderr, "\nftune: stopping cleanly (press Ctrl-C again to quit at once)")
+	cancel()
+	<-sigs
+	fmt.Fprintln(stderr, "ftune: interrupted twice: quitting now (work since the last checkpoint is lost)")
+	exit(exitInterrupted)
 }
 
 // usageError marks bad flags or arguments (exit code 2).

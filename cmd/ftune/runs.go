@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ftune/ftune/track"
+	"github.com/ftune/ftune/track/report"
 )
 
 func newRunsCmd() *cobra.Command {
@@ -69,7 +71,7 @@ func newRunsCmd() *cobra.Command {
 			}
 			fmt.Fprint(cmd.OutOrStdout(), c.String())
 			if plot != "" {
-				if err := track.PlotLoss(dirs, plot); err != nil {
+				if err := report.PlotLoss(dirs, plot); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "loss curves: %s.png, %s.svg\n", plot, plot)
@@ -85,13 +87,24 @@ func newRunsCmd() *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := dirOf(args[0])
-			if err := track.HTMLReport(dir); err != nil {
+			if err := report.HTMLReport(dir); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", filepath.Join(dir, "report.html"))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", filepath.Join(dir, track.ReportFile))
 			return nil
 		},
 	}
 	cmd.AddCommand(list, show, compare, report)
 	return cmd
+}
+
+// writeReport writes a closed run's report.html (after recipe.Run returned:
+// the report reads the status the run ended with) and prints where it is.
+// The run's outcome does not depend on it: a failure is a warning.
+func writeReport(w io.Writer, runDir string) {
+	if err := report.HTMLReport(runDir); err != nil {
+		fmt.Fprintf(w, "warning: report: %v\n", err)
+		return
+	}
+	fmt.Fprintf(w, "report:     %s\n", filepath.Join(runDir, track.ReportFile))
 }

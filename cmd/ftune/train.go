@@ -116,6 +116,7 @@ are shortcuts for the common ones.`,
 				fmt.Fprintf(w, " (stopped: %s)", res.Stopped)
 			}
 			fmt.Fprintf(w, "\nrun folder: %s\n", res.RunDir)
+			writeReport(w, res.RunDir)
 			for name, dir := range res.Adapters {
 				fmt.Fprintf(w, "adapter %s: %s\n", name, dir)
 			}

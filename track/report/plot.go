@@ -1,4 +1,8 @@
-package track
+// Package report draws a run folder's charts and writes its report.html.
+// It holds everything that links the plotting and PDF libraries, apart
+// from track (which only records runs), so that a program embedding the
+// training does not link them.
+package report
 
 import (
 	"bytes"
@@ -16,6 +20,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/ftune/ftune/internal/fsutil"
+	"github.com/ftune/ftune/track"
 )
 
 // Plot size: 16:9, readable when a report shows it at page width.
@@ -27,7 +32,7 @@ var ErrNoData = errors.New("no data to plot")
 // curve is one run's series for one chart.
 type curve struct {
 	name   string
-	series [][]Point // one per metric, in the chart's metric order
+	series [][]track.Point // one per metric, in the chart's metric order
 }
 
 // PlotLoss overlays the loss curves of runs: train/loss solid, val/loss
@@ -76,13 +81,13 @@ func plotLoss(dirs []string, out string) ([]string, error) {
 }
 
 func loadCurve(dir string, metrics []string) (curve, error) {
-	recs, err := ReadMetrics(filepath.Join(dir, MetricsFile))
+	recs, err := track.ReadMetrics(filepath.Join(dir, track.MetricsFile))
 	if err != nil {
 		return curve{}, err
 	}
 	c := curve{name: filepath.Base(filepath.Clean(dir))}
 	for _, m := range metrics {
-		c.series = append(c.series, Series(recs, m))
+		c.series = append(c.series, track.Series(recs, m))
 	}
 	return c, nil
 }
@@ -126,12 +131,29 @@ func chart(title, ylabel string, labels []string, curves []curve) (*plot.Plot, e
 				p.Legend.Add(name, l, sc)
 				continue
 			}
+			if len(xys) == 1 {
+				// A line through one point draws nothing: mark the point.
+				sc, err := plotter.NewScatter(xys)
+				if err != nil {
+					return nil, err
+				}
+				sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: draw.CircleGlyph{}}
+				p.Add(l, sc)
+				p.Legend.Add(name, l, sc)
+				continue
+			}
 			p.Add(l)
 			p.Legend.Add(name, l)
 		}
 	}
 	if drawn == 0 {
 		return nil, ErrNoData
+	}
+	// One point at step 0 (or one value) leaves an empty axis range.
+	p.X.Max = max(p.X.Max, p.X.Min+1)
+	if p.Y.Max == p.Y.Min {
+		pad := max(math.Abs(p.Y.Max)*0.1, 1e-3)
+		p.Y.Min, p.Y.Max = p.Y.Min-pad, p.Y.Max+pad
 	}
 	if drawn == 1 {
 		// One line needs no key, and the key would sit on the curve's end.
@@ -142,7 +164,7 @@ func chart(title, ylabel string, labels []string, curves []curve) (*plot.Plot, e
 
 // finitePoints drops NaN and ±Inf, which a skipped (diverged) step can
 // log and which plotter rejects.
-func finitePoints(s []Point) plotter.XYs {
+func finitePoints(s []track.Point) plotter.XYs {
 	out := make(plotter.XYs, 0, len(s))
 	for _, p := range s {
 		if !math.IsNaN(p.Value) && !math.IsInf(p.Value, 0) {

@@ -1,0 +1,102 @@
+package recipe
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ftune/ftune/track"
+	"github.com/ftune/ftune/train"
+)
+
+// The run folder's lifecycle: how a run ends (endRun), what an interrupt
+// saved, what a resume found, which answers the folder keeps.
+
+// printInterrupted says what an interrupted run saved: a checkpoint of
+// the last completed step to resume from, or nothing (interrupted before
+// the first step).
+func (s *session) printInterrupted(t *train.Trainer, runDir string) {
+	ck := filepath.Join(runDir, "checkpoints", train.StepDir(t.State.Step))
+	if _, err := os.Stat(ck); err != nil {
+		fmt.Fprintf(s.log, "\ninterrupted before the first step: nothing was trained, no checkpoint was saved\n")
+		return
+	}
+	fmt.Fprintf(s.log, "\ninterrupted after step %d; the checkpoint is saved (%s): ftune train --resume %s\n", t.State.Step, ck, runDir)
+}
+
+// checkResumedInputs says what a resumed run found in its folder: the
+// leftovers of killed writes it deleted, and base model or data files that
+// changed since the run started (manifest.json holds their hashes). Edited
+// data is a warning (the run continues on it, and the manifest records
+// it); another base model is refused: the adapter was trained on the old.
+func (s *session) checkResumedInputs(run *track.Run) error {
+	if rm := run.Removed(); len(rm) > 0 {
+		fmt.Fprintf(s.log, "removed %d leftover(s) of interrupted writes: %s\n", len(rm), strings.Join(rm, ", "))
+	}
+	ch, err := run.CheckInputs([]string{s.o.ModelDir}, []string{s.o.DataRoot})
+	if err != nil {
+		return err
+	}
+	if len(ch.BaseModel) > 0 {
+		return fmt.Errorf("recipe: resume %s: the base model %s is not the one the run started with (%s); resume with the original model, or start a new run", run.Dir, s.o.ModelDir, strings.Join(ch.BaseModel, ", "))
+	}
+	if len(ch.Data) > 0 {
+		fmt.Fprintf(s.log, "warning: the data changed since the run started (%s); resuming on the edited data\n", strings.Join(ch.Data, ", "))
+	}
+	return nil
+}
+
+// endRunRecover is endRun for a deferred call: a panic (p, from recover)
+// is recorded as a failure before it goes on up, so the folder never reads
+// "finished" after a crash.
+func endRunRecover(ctx context.Context, run *track.Run, t *train.Trainer, err error, p any) error {
+	if p != nil {
+		_ = endRun(ctx, run, t, fmt.Errorf("panic: %v", p))
+		panic(p)
+	}
+	return endRun(ctx, run, t, err)
+}
+
+// endRun closes the run folder with the status the run ended in: failed
+// (with the error), interrupted (ctx cancelled), or finished (with the rule
+// that stopped it early, if one did). It returns the run's error, or the
+// close's when the run itself succeeded.
+func endRun(ctx context.Context, run *track.Run, t *train.Trainer, err error) error {
+	status, reason := track.StatusFinished, ""
+	switch {
+	case err != nil && ctx.Err() != nil:
+		status, reason = track.StatusInterrupted, err.Error()
+	case err != nil:
+		status, reason = track.StatusFailed, err.Error()
+	case ctx.Err() != nil:
+		status = track.StatusInterrupted
+	case t != nil && t.State.StopReason != "":
+		reason = "stopped: " + t.State.StopReason
+	}
+	if cerr := run.End(status, reason); cerr != nil && err == nil {
+		return cerr
+	}
+	return err
+}
+
+// samplesLogged is how many answers per subject the run folder keeps.
+const samplesLogged = 4
+
+// samplesToLog picks the first n answers of every subject (the results
+// come grouped by subject: the first n overall would show one subject).
+func samplesToLog(qa *train.QAReport, n int) []train.QAResult {
+	if qa == nil {
+		return nil
+	}
+	var out []train.QAResult
+	count := map[string]int{}
+	for _, r := range qa.Results {
+		if count[r.Subject] < n {
+			count[r.Subject]++
+			out = append(out, r)
+		}
+	}
+	return out
+}

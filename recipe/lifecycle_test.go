@@ -1,0 +1,204 @@
+package recipe
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftune/ftune/track"
+	"github.com/ftune/ftune/train"
+)
+
+// quickOptions is a run of a few steps on one subject, without questions.
+func quickOptions(t *testing.T, name string) Options {
+	o := Defaults()
+	o.ModelDir, o.DataRoot, o.OutDir, o.RunName = tinyBase, subjects, t.TempDir(), name
+	o.Steps, o.BatchSize, o.SeqLen, o.WarmupSteps, o.EvalEvery, o.EvalQuestions, o.Samples = 2, 2, 64, 0, 0, 0, 0
+	o.CheckpointEvery, o.EvalMaxBatches = 0, 1
+	o.Subjects = []string{"chemistry"}
+	return o
+}
+
+func summaryOf(t *testing.T, dir string) track.RunSummary {
+	t.Helper()
+	s, err := track.Summarize(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestRunRecordsHowItEnded: summary.json holds the true status, written
+// once by the run folder's owner: interrupted, failed with the error,
+// finished with the rule that stopped it.
+func TestRunRecordsHowItEnded(t *testing.T) {
+	t.Run("interrupted", func(t *testing.T) {
+		o := quickOptions(t, "int")
+		var log bytes.Buffer
+		o.Log = &log
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := Run(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		// Before the first step nothing exists to resume from: say so.
+		if !strings.Contains(log.String(), "interrupted before the first step: nothing was trained, no checkpoint was saved") || strings.Contains(log.String(), "--resume") {
+			t.Errorf("log after an interrupt before the first step:\n%s", log.String())
+		}
+		if s := summaryOf(t, filepath.Join(o.OutDir, "int")); s.Status != track.StatusInterrupted {
+			t.Errorf("status %q, want interrupted", s.StatusText())
+		}
+	})
+	t.Run("failed", func(t *testing.T) {
+		o := quickOptions(t, "fail")
+		o.Monitor, o.EarlyStopPatience, o.EvalEvery = "val/bogus", 1, 1
+		_, err := Run(context.Background(), o)
+		if err == nil {
+			t.Fatal("early stopping on a metric validation lacks was accepted")
+		}
+		s := summaryOf(t, filepath.Join(o.OutDir, "fail"))
+		if s.Status != track.StatusFailed || !strings.Contains(s.Reason, "val/bogus") {
+			t.Errorf("status %q, want failed naming val/bogus", s.StatusText())
+		}
+	})
+	t.Run("stopped by max_time", func(t *testing.T) {
+		o := quickOptions(t, "time")
+		o.MaxTime = time.Nanosecond
+		var log bytes.Buffer
+		o.Log = &log
+		res, err := Run(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := summaryOf(t, res.RunDir)
+		if s.StatusText() != "finished (stopped: max_time)" {
+			t.Errorf("status %q, want finished (stopped: max_time)", s.StatusText())
+		}
+		if s.Name != "time" || s.Final == nil {
+			t.Errorf("summary.json is not the run folder's schema: %+v", s)
+		}
+	})
+}
+
+// TestSamplesToLogCoversEverySubject: the answers kept in samples.jsonl
+// come from every subject, not the first subject's only.
+func TestSamplesToLogCoversEverySubject(t *testing.T) {
+	qa := &train.QAReport{}
+	for _, s := range []string{"chemistry", "geography", "us-history"} {
+		for i := 0; i < 6; i++ {
+			qa.Results = append(qa.Results, train.QAResult{QA: train.QA{Subject: s}})
+		}
+	}
+	got := map[string]int{}
+	for _, r := range samplesToLog(qa, 2) {
+		got[r.Subject]++
+	}
+	if len(got) != 3 || got["us-history"] != 2 || got["chemistry"] != 2 {
+		t.Errorf("samples per subject %v, want 2 of each of 3", got)
+	}
+}
+
+// TestResumeOnEditedData: a resume says that the data changed since the
+// run started (naming the file), deletes the leftovers of killed writes,
+// and does not log a second "before" evaluation.
+func TestResumeOnEditedData(t *testing.T) {
+	data := t.TempDir()
+	copyDir(t, filepath.Join(subjects, "chemistry"), filepath.Join(data, "chemistry"))
+	o := quickOptions(t, "edit")
+	o.DataRoot = data
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train := filepath.Join(data, "chemistry", "train.jsonl")
+	b, err := os.ReadFile(train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(train, bytes.Replace(b, []byte("\n"), []byte("\n\n"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	leftover := filepath.Join(res.RunDir, "checkpoints", ".tmp-step-00000003-12345")
+	if err := os.MkdirAll(leftover, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	o.ResumeDir, o.Log, o.Steps = res.RunDir, &log, o.Steps+1
+	if _, err := Run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"warning: the data changed since the run started (changed chemistry/train.jsonl)", "removed 1 leftover(s)", ".tmp-step-00000003-12345"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("resume log lacks %q:\n%s", want, log.String())
+		}
+	}
+	recs, err := track.ReadMetrics(filepath.Join(res.RunDir, track.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	befores, afters := 0, 0
+	for _, r := range recs {
+		if _, ok := r.Metrics[track.EvalBeforePrefix+"val/loss"]; ok {
+			befores++
+		}
+		if _, ok := r.Metrics[track.EvalAfterPrefix+"val/loss"]; ok {
+			afters++
+		}
+	}
+	if befores != 1 || afters != 1 {
+		t.Errorf("metrics.jsonl holds %d eval_before and %d eval_after records, want 1 each", befores, afters)
+	}
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// panicOn panics when the log shows a marker (a bug deep in a run).
+type panicOn struct{ marker string }
+
+func (p panicOn) Write(b []byte) (int, error) {
+	if bytes.Contains(b, []byte(p.marker)) {
+		panic("injected fault")
+	}
+	return len(b), nil
+}
+
+// TestRunPanicRecordedAsFailed: a panic after the run folder opened leaves
+// it "failed" with the panic, not "finished".
+func TestRunPanicRecordedAsFailed(t *testing.T) {
+	o := quickOptions(t, "panic")
+	o.Log = panicOn{"== training"}
+	func() {
+		defer func() {
+			if p := recover(); p != "injected fault" {
+				t.Errorf("recovered %v, want the injected fault to go on up", p)
+			}
+		}()
+		_, _ = Run(context.Background(), o)
+	}()
+	s := summaryOf(t, filepath.Join(o.OutDir, "panic"))
+	if s.Status != track.StatusFailed || !strings.Contains(s.Reason, "injected fault") {
+		t.Errorf("status %q, want failed with the panic", s.StatusText())
+	}
+}

@@ -1,0 +1,101 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/ftune/ftune/optim"
+)
+
+// The loop's guards: steps to skip (non-finite loss or gradient, loss
+// spikes), runs to fail (diverged, collapsed), and steps to undo (cut
+// short by cancellation).
+
+// ErrDiverged is returned when the NaN/spike guard skipped too many steps.
+var ErrDiverged = errors.New("train: loss diverged")
+
+// ErrCollapsed is returned when training can no longer change the model:
+// an update left a non-finite value in a trainable tensor, or the gradient
+// norm was exactly 0 for MaxDeadSteps consecutive steps (the loss then
+// sits at ln(vocab): the output is uniform and nothing flows back). Both
+// are what a far too high learning rate does; the run must fail rather
+// than export a dead adapter.
+var ErrCollapsed = errors.New("train: the run collapsed")
+
+// guard reports a step to skip: a non-finite loss, or a spike above
+// SpikeFactor × the running mean.
+func (t *Trainer) guard(loss float64) bool {
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return true
+	}
+	return t.Cfg.SpikeFactor > 0 && t.State.LossEMA > 0 && t.State.Step > 10 && loss > t.Cfg.SpikeFactor*t.State.LossEMA
+}
+
+// nonFinite finds a NaN or infinite value in the parameters (after an
+// update); ok is true when there is none.
+func nonFinite(params []optim.Param) (name string, ok bool) {
+	for _, p := range params {
+		for _, v := range p.Data {
+			if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
+				return p.Name, false
+			}
+		}
+	}
+	return "", true
+}
+
+// lowerLR is the advice for a diverged or collapsed run.
+func (t *Trainer) lowerLR() string {
+	return fmt.Sprintf("lower the learning rate (training.optimizer.lr, now %g)", t.Cfg.LR)
+}
+
+// lnVocab is ", ln(vocab) X" when the model is known: the loss of a
+// uniform output, where a collapsed run sits.
+func (t *Trainer) lnVocab() string {
+	if t.Model == nil || t.Model.Config.VocabSize <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(", ln(vocab) %.4f", math.Log(float64(t.Model.Config.VocabSize)))
+}
+
+// errStepAbandoned is step's answer to a context cancelled between two
+// micro-batches: the step was undone (see abandon).
+var errStepAbandoned = errors.New("train: step abandoned")
+
+// stepStart is what a step changes before its update, to undo it.
+type stepStart struct {
+	epoch, index, batchIndex int
+	rng                      map[string][]byte
+}
+
+func (t *Trainer) markStepStart() (stepStart, error) {
+	var st stepStart
+	st.epoch, st.index = t.Train.Position()
+	st.batchIndex = t.State.BatchIndex
+	if t.RNG != nil && t.Cfg.GradAccum > 1 {
+		var err error
+		if st.rng, err = t.RNG.SaveRNG(); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// abandon undoes a step cut short by cancellation: gradients dropped,
+// loader and random streams back where the step began, so that the
+// checkpoint written on the way out resumes exactly as if the step had
+// never started.
+func (t *Trainer) abandon(st stepStart) error {
+	t.zeroGrad()
+	t.State.BatchIndex = st.batchIndex
+	if l, ok := t.Train.(interface{ Seek(int, int) }); ok {
+		l.Seek(st.epoch, st.index)
+	}
+	if st.rng != nil {
+		if err := t.RNG.LoadRNG(st.rng); err != nil {
+			return err
+		}
+	}
+	return errStepAbandoned
+}
