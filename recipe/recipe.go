@@ -410,13 +410,8 @@ func (s *session) evaluate(t *train.Trainer) (Evaluation, error) {
 	return ev, err
 }
 
-func (s *session) stopTokens() []int {
-	stops := append([]int{s.tp.eos}, s.model.Config.EOSTokenIDs...)
-	if id, ok := s.tp.tok.TokenToID("<|im_end|>"); ok {
-		stops = append(stops, id)
-	}
-	return stops
-}
+// stopTokens end a generated answer: the model's one rule (nn.Model.StopTokens).
+func (s *session) stopTokens() []int { return s.model.StopTokens(s.tp.tok) }
 
 func (s *session) printEval(ev Evaluation) {
 	if ev.Val != nil {
