@@ -25,7 +25,7 @@ type RunConfig struct {
 // ModelConfig names the base model.
 type ModelConfig struct {
 	Path       string `yaml:"path" path:"1" doc:"Hugging Face model folder, or \"tiny-base\" for the embedded test model."`
-	DType      string `yaml:"dtype" doc:"Storage type of the frozen weights: auto (the checkpoint's), f32, bf16 or f16."`
+	DType      string `yaml:"dtype" doc:"Storage type of the frozen weights: auto (as the checkpoint stores them) or bf16 (checked: the checkpoint must store bf16; converting is not implemented)."`
 	LoadIn4Bit bool   `yaml:"load_in_4bit" doc:"Quantize the frozen base weights to NF4 at load (QLoRA); see training.quantization."`
 }
 
@@ -33,8 +33,8 @@ type ModelConfig struct {
 type DataConfig struct {
 	Root          string             `yaml:"root" path:"1" doc:"Subject data root: one file or folder per subject. Empty = the bundled subject datasets."`
 	Files         []string           `yaml:"files" path:"1" doc:"Data files to use instead of a subject root (one subject per file, named after it)."`
-	Format        string             `yaml:"format" doc:"File format: auto (by extension), jsonl, json, csv, parquet or text."`
-	Shape         string             `yaml:"shape" doc:"Record layout: auto, alpaca, chat, sharegpt, completion or input_output."`
+	Format        string             `yaml:"format" doc:"Format of data.files: auto (by extension), jsonl, json, csv, parquet or text (a subject root needs auto)."`
+	Shape         string             `yaml:"shape" doc:"Record layout of data.files: auto, alpaca, chat, sharegpt, completion or input_output (a subject root needs auto)."`
 	Template      string             `yaml:"template" path:"1" doc:"Chat template: auto (the model's), a built-in (chatml, llama3, llama2, mistral, alpaca) or a .jinja file."`
 	MaxLength     int                `yaml:"max_length" doc:"Tokens per row; longer examples are truncated."`
 	Packing       bool               `yaml:"packing" doc:"Pack several short examples into one row (attention kept within each)."`
@@ -84,8 +84,8 @@ type LoRAConfig struct {
 // QuantizationConfig is the NF4 storage of the frozen base.
 type QuantizationConfig struct {
 	Type        string `yaml:"type" doc:"Quantization type; nf4 is the one supported."`
-	BlockSize   int    `yaml:"block_size" doc:"Values per absmax block: 32, 64, ... 4096 (bitsandbytes uses 64)."`
-	DoubleQuant bool   `yaml:"double_quant" doc:"Quantize the absmax values too (8-bit, blocks of 256), saving about 0.4 bits per weight."`
+	BlockSize   int    `yaml:"block_size" doc:"Values per absmax block: 64 (bitsandbytes' default; other sizes are not wired into training)."`
+	DoubleQuant bool   `yaml:"double_quant" doc:"Quantize the absmax values too (8-bit, blocks of 256), saving about 0.4 bits per weight; true is the one supported."`
 }
 
 // OptimizerConfig holds the optimizer's hyper-parameters.
@@ -122,7 +122,7 @@ type GenerationConfig struct {
 type CheckpointConfig struct {
 	Every    int    `yaml:"every" doc:"Write a checkpoint every N steps (and at the end); 0 = only at the end."`
 	KeepLast int    `yaml:"keep_last" doc:"Most recent checkpoints kept; 0 = all."`
-	Monitor  string `yaml:"monitor" doc:"Validation metric ranking checkpoints, e.g. val/loss; empty = none."`
+	Monitor  string `yaml:"monitor" doc:"Validation metric ranking checkpoints: val/loss, val/perplexity, val/token_accuracy (or val/SUBJECT/loss ...); empty = none."`
 	Mode     string `yaml:"mode" doc:"min or max: whether a lower or higher monitor value is better."`
 	TopK     int    `yaml:"top_k" doc:"Best checkpoints by monitor kept besides the last ones; needs monitor."`
 }
@@ -130,7 +130,7 @@ type CheckpointConfig struct {
 // EarlyStoppingConfig stops training when a metric stops improving.
 type EarlyStoppingConfig struct {
 	Enabled  bool    `yaml:"enabled" doc:"Turn early stopping on."`
-	Monitor  string  `yaml:"monitor" doc:"Validation metric watched."`
+	Monitor  string  `yaml:"monitor" doc:"Validation metric watched (as checkpointing.monitor)."`
 	Mode     string  `yaml:"mode" doc:"min or max."`
 	Patience int     `yaml:"patience" doc:"Validations without improvement before stopping."`
 	MinDelta float64 `yaml:"min_delta" doc:"Smallest change that counts as an improvement."`

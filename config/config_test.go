@@ -118,7 +118,7 @@ func TestLoadQLoRAFile(t *testing.T) {
 		{"betas", c.Training.Optimizer.Betas, []float64{0.9, 0.95}},
 		{"weights", c.Data.Weights, map[string]float64{"math": 2, "history": 1}},
 		{"max_time", time.Duration(c.Training.MaxTime), 90 * time.Minute},
-		{"block size", c.Training.Quantization.BlockSize, 128},
+		{"block size", c.Training.Quantization.BlockSize, 64},
 		{"untouched default kept", c.Training.Quantization.DoubleQuant, true},
 		{"untouched default eps", c.Training.Optimizer.Eps, 1e-8},
 		{"where lr", c.Where("training.optimizer.lr"), "testdata/qlora.yaml:28"},

@@ -12,16 +12,15 @@ import (
 
 // FromConfig maps a validated run configuration onto the options of a run:
 // the one place where the run file's schema meets the recipe, used by the
-// CLI and by programs that embed ftune.
+// CLI and by programs that embed ftune. What the engine does not implement
+// is refused by cfg.Validate (with the line it came from), not here.
 func FromConfig(cfg *config.RunConfig) (Options, error) {
 	o := Defaults()
 	var err error
 	if o.ModelDir, err = ResolveModel(cfg.Model.Path); err != nil {
 		return o, err
 	}
-	if cfg.Model.DType != "auto" && cfg.Model.DType != "bf16" {
-		return o, fmt.Errorf("model.dtype %q: the CPU path keeps the checkpoint's bf16 weights (auto); other storage types are not implemented", cfg.Model.DType)
-	}
+	o.DType = cfg.Model.DType
 	d := cfg.Data
 	if d.Root == "" && len(d.Files) == 0 {
 		if o.DataRoot, err = assets.Subjects(); err != nil {
@@ -41,9 +40,6 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	}
 	o.R, o.Alpha, o.Dropout, o.Targets, o.RSLoRA = t.LoRA.R, t.LoRA.Alpha, t.LoRA.Dropout, t.LoRA.Targets, t.LoRA.RSLoRA
 	o.Load4Bit = cfg.Model.LoadIn4Bit
-	if o.Load4Bit && (t.Quantization.BlockSize != 64 || !t.Quantization.DoubleQuant) {
-		return o, fmt.Errorf("training.quantization: only NF4 with block_size 64 and double_quant true (bitsandbytes' defaults) is wired into training")
-	}
 	op := t.Optimizer
 	o.Optimizer, o.LR, o.Eps, o.WeightDecay, o.Momentum = op.Name, op.LR, op.Eps, op.WeightDecay, op.Momentum
 	if len(op.Betas) == 2 {

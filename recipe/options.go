@@ -20,6 +20,10 @@ const (
 // Options configure a run. Defaults returns the main job's settings.
 type Options struct {
 	ModelDir string // Hugging Face folder
+	// DType is the storage of the frozen weights: "" or "auto" keeps the
+	// checkpoint's; "bf16" requires a bf16 checkpoint (converting is not
+	// implemented), checked before the weights are read.
+	DType    string
 	DataRoot string // subject folders (train/val/test + subject.yaml)
 	// TokenCache, when set, is a folder of memory-mapped token caches
 	// (`ftune data prepare`) that training reads instead of tokenising.

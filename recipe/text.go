@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,16 +52,20 @@ func LoadText(dir string, eosFallback int) (Text, error) {
 }
 
 // UseTemplate replaces the model's chat template by a built-in one
-// (chatml, llama3, llama2, mistral, alpaca) or a .jinja file.
+// (chatml, llama3, llama2, mistral, alpaca) or a template file (a name
+// ending in .jinja or .j2, or any path with a folder in it, as the run
+// file's data.template accepts).
 func (p *Text) UseTemplate(name string) error {
 	var t *chat.Template
 	var err error
-	if strings.HasSuffix(name, ".jinja") {
+	if isTemplateFile(name) {
 		var src []byte
 		if src, err = os.ReadFile(name); err != nil {
 			return err
 		}
-		t, err = chat.New(filepath.Base(name), string(src), "", "")
+		if t, err = chat.New(filepath.Base(name), string(src), "", ""); err != nil {
+			err = fmt.Errorf("chat template %s: %w", name, err)
+		}
 	} else {
 		t, err = chat.Builtin(name)
 	}
@@ -70,6 +75,11 @@ func (p *Text) UseTemplate(name string) error {
 	p.tmpl = t
 	p.TemplateHash = prep.HashString(t.Source())
 	return nil
+}
+
+// isTemplateFile says a template names a file rather than a built-in.
+func isTemplateFile(s string) bool {
+	return strings.HasSuffix(s, ".jinja") || strings.HasSuffix(s, ".j2") || strings.ContainsRune(s, filepath.Separator) || strings.ContainsRune(s, '/')
 }
 
 // Preprocessor returns the data pipeline's preprocessor for examples up to
