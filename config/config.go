@@ -70,6 +70,7 @@ type TrainingConfig struct {
 	Tracking              TrackingConfig      `yaml:"tracking" doc:"Where the run folder goes and what it holds."`
 	Seed                  uint64              `yaml:"seed" doc:"Seed of LoRA initialisation and dropout."`
 	Device                string              `yaml:"device" doc:"auto (a CUDA GPU when found, else the CPU), cpu, cuda or cuda:N."`
+	Precision             string              `yaml:"precision" doc:"Matrix products: auto (bf16 tensor cores on a CUDA GPU, float32 on the CPU), bf16 (CUDA only: the CPU computes in float32) or f32."`
 }
 
 // LoRAConfig is the adapter's shape (PEFT's LoraConfig names in brackets).
@@ -193,6 +194,7 @@ func Default() *RunConfig {
 			Tracking:      TrackingConfig{OutputDir: "runs", TensorBoard: true},
 			Seed:          42,
 			Device:        "auto",
+			Precision:     "auto",
 		},
 	}
 }

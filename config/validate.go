@@ -25,6 +25,7 @@ var (
 	modes       = []string{"min", "max"}
 	adapterSets = []string{"shared", "per-subject"}
 	quantTypes  = []string{"nf4"}
+	precisions  = []string{"auto", "bf16", "f32"}
 	valMetrics  = []string{"loss", "perplexity", "token_accuracy"}
 	deviceRE    = regexp.MustCompile(`^(auto|cpu|cuda(:[0-9]+)?)$`)
 	runNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
@@ -156,6 +157,9 @@ func (c *RunConfig) Validate() error {
 	v.check(t.SpikeFactor == 0 || t.SpikeFactor > 1, "training.spike_factor", "must be 0 (off) or > 1, got %v", t.SpikeFactor)
 	v.check(t.LogEvery >= 1, "training.log_every", "must be >= 1, got %d", t.LogEvery)
 	v.check(deviceRE.MatchString(t.Device), "training.device", "%q is not auto, cpu, cuda or cuda:N", t.Device)
+	v.oneOf(t.Precision, "training.precision", precisions)
+	v.checkPair(t.Device != "cpu" || t.Precision != "bf16", "training.precision", "training.device",
+		"bf16 needs a CUDA device: the CPU computes in float32 (set precision auto or f32, or device cuda)")
 
 	e := &t.Eval
 	v.check(e.Every >= 0, "training.eval.every", "must be >= 0, got %d", e.Every)

@@ -66,7 +66,7 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	}
 	o.OutDir, o.RunName, o.TensorBoard = t.Tracking.OutputDir, t.Tracking.RunName, t.Tracking.TensorBoard
 	o.Seed = t.Seed
-	o.Device = t.Device
+	o.Device, o.Precision = t.Device, t.Precision
 	// The run folder records the settings in effect.
 	cfg.Training.Schedule.WarmupSteps, cfg.Training.Eval.Every = o.WarmupSteps, o.EvalEvery
 	if o.Config, err = config.Resolved(cfg); err != nil {

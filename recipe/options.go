@@ -91,9 +91,11 @@ type Options struct {
 	Samples       int // sample answers shown per subject
 
 	// Device is auto (a GPU when usable, else the CPU), cpu, cuda or
-	// cuda:N; BF16 uses bf16 tensor-core GEMMs on the GPU.
+	// cuda:N. Precision is auto (bf16 tensor-core GEMMs on a GPU, float32
+	// on the CPU), bf16 (GPU only) or f32; a run replaces auto by the
+	// precision in use.
 	Device            string
-	BF16              bool
+	Precision         string
 	Load4Bit          bool // NF4 base weights (QLoRA)
 	GradCheckpointing bool
 	// NoStepArena allocates CPU step tensors on Go's heap instead of the
@@ -130,7 +132,7 @@ func Defaults() Options {
 		R: 16, Alpha: 32, Dropout: 0.05, Targets: []string{"all-linear"},
 		EvalEvery: 80, EvalQuestions: 20, MaxNewTokens: 16, Samples: 2,
 		CheckpointEvery: 80, KeepLast: 2, Monitor: "val/loss", MonitorMode: "min", TopK: 1,
-		LogEvery: 5, TensorBoard: true, Device: "cpu",
+		LogEvery: 5, TensorBoard: true, Device: "cpu", Precision: "auto",
 	}
 }
 

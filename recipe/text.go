@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,20 +22,27 @@ type Text struct {
 	pad  int
 	// TokenizerHash and TemplateHash identify them for token caches.
 	TokenizerHash, TemplateHash prep.Hash
+	// Fallback is a line to print when the model had no chat template and
+	// ChatML stands in ("" otherwise).
+	Fallback string
 }
 
-// LoadText reads a model folder's tokenizer and chat template (ChatML when
-// it carries none). eosFallback is used when the tokenizer names no EOS.
+// LoadText reads a model folder's tokenizer and its own chat template
+// (LoadTextFor with template "auto").
 func LoadText(dir string, eosFallback int) (Text, error) {
+	return LoadTextFor(dir, "auto", eosFallback)
+}
+
+// LoadTextFor reads a model folder's tokenizer and the chat template a run
+// asks for: "" or "auto" is the model's own, a built-in name or a template
+// file replaces it (see UseTemplate). A model template that does not parse
+// is an error naming its file; a model without a template gets ChatML, and
+// Fallback says so for the caller to print. eosFallback is used when the
+// tokenizer names no EOS.
+func LoadTextFor(dir, template string, eosFallback int) (Text, error) {
 	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		return Text{}, err
-	}
-	tmpl, err := chat.Load(dir)
-	if err != nil {
-		if tmpl, err = chat.Builtin("chatml"); err != nil {
-			return Text{}, err
-		}
 	}
 	eos, ok := tok.EOS()
 	if !ok {
@@ -48,7 +56,22 @@ func LoadText(dir string, eosFallback int) (Text, error) {
 	if err != nil {
 		return Text{}, err
 	}
-	return Text{tok: tok, tmpl: tmpl, eos: eos, pad: pad, TokenizerHash: prep.HashBytes(raw), TemplateHash: prep.HashString(tmpl.Source())}, nil
+	p := Text{tok: tok, eos: eos, pad: pad, TokenizerHash: prep.HashBytes(raw)}
+	if template != "" && template != "auto" {
+		return p, p.UseTemplate(template)
+	}
+	tmpl, err := chat.Load(dir)
+	switch {
+	case errors.Is(err, chat.ErrNoTemplate):
+		if tmpl, err = chat.Builtin("chatml"); err != nil {
+			return Text{}, err
+		}
+		p.Fallback = fmt.Sprintf("chat template: %s has none; using ChatML (set data.template to choose another)", dir)
+	case err != nil:
+		return Text{}, fmt.Errorf("chat template of %s: %w (set data.template to use another)", dir, err)
+	}
+	p.tmpl, p.TemplateHash = tmpl, prep.HashString(tmpl.Source())
+	return p, nil
 }
 
 // UseTemplate replaces the model's chat template by a built-in one
@@ -72,7 +95,7 @@ func (p *Text) UseTemplate(name string) error {
 	if err != nil {
 		return err
 	}
-	p.tmpl = t
+	p.tmpl, p.Fallback = t, ""
 	p.TemplateHash = prep.HashString(t.Source())
 	return nil
 }

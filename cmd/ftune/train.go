@@ -33,6 +33,7 @@ var shortcuts = []struct{ flag, path, usage string }{
 	{"output", "training.tracking.output_dir", "folder of run folders ($VARS expand)"},
 	{"run-name", "training.tracking.run_name", "run folder name (default: the start time)"},
 	{"device", "training.device", "auto, cpu, cuda or cuda:N"},
+	{"precision", "training.precision", "matrix products: auto (bf16 on a GPU, f32 on the CPU), bf16 or f32"},
 	{"lr", "training.optimizer.lr", "peak learning rate"},
 	{"batch-size", "training.batch_size", "rows per micro-batch"},
 	{"seq-len", "data.max_length", "row length in tokens"},
