@@ -60,9 +60,12 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	o.EvalQuestions, o.MaxNewTokens, o.Samples = t.Eval.Generation.Questions, t.Eval.Generation.MaxNewTokens, t.Eval.Generation.Samples
 	c := t.Checkpointing
 	o.CheckpointEvery, o.KeepLast, o.Monitor, o.MonitorMode, o.TopK = c.Every, c.KeepLast, c.Monitor, c.Mode, c.TopK
-	if t.EarlyStopping.Enabled {
-		o.EarlyStopPatience, o.EarlyStopMinDelta = t.EarlyStopping.Patience, t.EarlyStopping.MinDelta
-		o.Monitor, o.MonitorMode = t.EarlyStopping.Monitor, t.EarlyStopping.Mode
+	// Early stopping watches its own metric (the checkpoints keep theirs);
+	// a patience turns it on.
+	es := t.EarlyStopping
+	o.EarlyStopMonitor, o.EarlyStopMode, o.EarlyStopMinDelta = es.Monitor, es.Mode, es.MinDelta
+	if es.Enabled {
+		o.EarlyStopPatience = es.Patience
 	}
 	o.OutDir, o.RunName, o.TensorBoard = t.Tracking.OutputDir, t.Tracking.RunName, t.Tracking.TensorBoard
 	o.Seed = t.Seed

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/ftune/ftune/train"
 )
 
 // Mode says how subjects share adapters.
@@ -107,12 +109,15 @@ type Options struct {
 	Monitor           string // validation metric ranking checkpoints ("" = none)
 	MonitorMode       string // min or max
 	TopK              int
-	EarlyStopPatience int // > 0 turns early stopping on (on Monitor)
+	EarlyStopPatience int // > 0 turns early stopping on
 	EarlyStopMinDelta float64
-	SpikeFactor       float64
-	LogEvery          int
-	EvalMaxBatches    int
-	TensorBoard       bool
+	// EarlyStopMonitor and EarlyStopMode are the metric early stopping
+	// watches ("": Monitor and MonitorMode, the checkpoints' metric).
+	EarlyStopMonitor, EarlyStopMode string
+	SpikeFactor                     float64
+	LogEvery                        int
+	EvalMaxBatches                  int
+	TensorBoard                     bool
 	// Config is the resolved configuration written to the run folder as
 	// config.yaml (nil: none; options.json is always written).
 	Config []byte
@@ -160,6 +165,21 @@ func MultiTask(o Options, subjects []string, perSubject bool) Options {
 		o.Mode = PerSubject
 	}
 	return o
+}
+
+// earlyStopping is the callback the options ask for (nil: none).
+func (o Options) earlyStopping() *train.EarlyStopping {
+	metric, mode := o.EarlyStopMonitor, o.EarlyStopMode
+	if metric == "" {
+		metric, mode = o.Monitor, o.MonitorMode
+	}
+	if mode == "" {
+		mode = o.MonitorMode
+	}
+	if o.EarlyStopPatience <= 0 || metric == "" {
+		return nil
+	}
+	return &train.EarlyStopping{Monitor: metric, Mode: mode, Patience: o.EarlyStopPatience, MinDelta: o.EarlyStopMinDelta}
 }
 
 // Validate checks ranges and combinations.

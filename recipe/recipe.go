@@ -347,8 +347,8 @@ func (s *session) trainer(runDir string) (*train.Trainer, error) {
 	if o.NEFTuneAlpha > 0 {
 		s.model.EmbeddingHook = neftuneHook(augment.NEFTune{Alpha: o.NEFTuneAlpha, Seed: o.Seed}, t)
 	}
-	if o.EarlyStopPatience > 0 && o.Monitor != "" {
-		t.Callbacks = append(t.Callbacks, &train.EarlyStopping{Monitor: o.Monitor, Mode: o.MonitorMode, Patience: o.EarlyStopPatience, MinDelta: o.EarlyStopMinDelta})
+	if es := o.earlyStopping(); es != nil {
+		t.Callbacks = append(t.Callbacks, es)
 	}
 	if s.routed != nil {
 		t.Forward = func(tp *autograd.Tape, b train.Batch, fo nn.ForwardOptions) (nn.Output, error) {
