@@ -36,7 +36,8 @@ type DataConfig struct {
 	Format        string             `yaml:"format" doc:"Format of data.files: auto (by extension), jsonl, json, csv, parquet or text (a subject root needs auto)."`
 	Shape         string             `yaml:"shape" doc:"Record layout of data.files: auto, alpaca, chat, sharegpt, completion or input_output (a subject root needs auto)."`
 	Template      string             `yaml:"template" path:"1" doc:"Chat template: auto (the model's), a built-in (chatml, llama3, llama2, mistral, alpaca) or a .jinja file."`
-	MaxLength     int                `yaml:"max_length" doc:"Tokens per row; longer examples are truncated."`
+	MaxLength     int                `yaml:"max_length" doc:"Tokens per row; longer examples are truncated. At most the model's max_position_embeddings (see allow_longer_than_model)."`
+	AllowLonger   bool               `yaml:"allow_longer_than_model" doc:"Allow max_length above the model's max_position_embeddings: the model never saw those positions, so quality past them is unknown (RoPE extrapolates poorly), and memory grows with the length."`
 	Packing       bool               `yaml:"packing" doc:"Pack several short examples into one row (attention kept within each)."`
 	TrainOnInputs bool               `yaml:"train_on_inputs" doc:"Put the loss on prompt tokens too, not only on the assistant's answers."`
 	ValSplit      float64            `yaml:"val_split" doc:"Fraction of each subject held out for validation, in [0, 1)."`
@@ -69,6 +70,7 @@ type TrainingConfig struct {
 	EarlyStopping         EarlyStoppingConfig `yaml:"early_stopping" doc:"Stop when a validation metric stops improving."`
 	Tracking              TrackingConfig      `yaml:"tracking" doc:"Where the run folder goes and what it holds."`
 	Seed                  uint64              `yaml:"seed" doc:"Seed of LoRA initialisation and dropout."`
+	IgnoreMemoryEstimate  bool                `yaml:"ignore_memory_estimate" doc:"Train even when the estimated peak memory (printed before training) exceeds what the machine has available: the risk is swapping or the out-of-memory killer."`
 	Device                string              `yaml:"device" doc:"auto (a CUDA GPU when found, else the CPU), cpu, cuda or cuda:N."`
 	Precision             string              `yaml:"precision" doc:"Matrix products: auto (bf16 tensor cores on a CUDA GPU, float32 on the CPU), bf16 (CUDA only: the CPU computes in float32) or f32."`
 }

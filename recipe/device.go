@@ -103,6 +103,9 @@ func OpenDevice(device, precision string) (Device, error) {
 // precision in use (recorded in options.json), and prints both, with any
 // fallback.
 func (o *Options) openDevice(log io.Writer) (tensor.Backend, error) {
+	if o.device != nil { // opened and printed by preflight
+		return o.device.Backend, nil
+	}
 	d, err := OpenDevice(o.Device, o.Precision)
 	if err != nil {
 		return nil, err

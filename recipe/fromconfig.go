@@ -31,7 +31,7 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	}
 	o.DataFiles, o.Format, o.Shape = d.Files, d.Format, d.Shape
 	o.ValSplit, o.DataSeed, o.Mixing, o.MixWeights = d.ValSplit, d.Seed, d.Mixing, d.Weights
-	o.TrainOnInputs = d.TrainOnInputs
+	o.TrainOnInputs, o.AllowLongerThanModel = d.TrainOnInputs, d.AllowLonger
 	o.Template, o.SeqLen, o.Pack, o.Subjects = d.Template, d.MaxLength, d.Packing, d.Subjects
 	t := cfg.Training
 	o.Mode = Shared
@@ -69,7 +69,7 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	}
 	o.OutDir, o.RunName, o.TensorBoard = t.Tracking.OutputDir, t.Tracking.RunName, t.Tracking.TensorBoard
 	o.Seed = t.Seed
-	o.Device, o.Precision = t.Device, t.Precision
+	o.Device, o.Precision, o.IgnoreMemoryEstimate = t.Device, t.Precision, t.IgnoreMemoryEstimate
 	// The run folder records the settings in effect.
 	cfg.Training.Schedule.WarmupSteps, cfg.Training.Eval.Every = o.WarmupSteps, o.EvalEvery
 	if o.Config, err = config.Resolved(cfg); err != nil {

@@ -96,10 +96,18 @@ type Options struct {
 	// cuda:N. Precision is auto (bf16 tensor-core GEMMs on a GPU, float32
 	// on the CPU), bf16 (GPU only) or f32; a run replaces auto by the
 	// precision in use.
-	Device            string
-	Precision         string
-	Load4Bit          bool // NF4 base weights (QLoRA)
-	GradCheckpointing bool
+	Device    string
+	Precision string
+	// device is the device preflight opened (nil: loadBase opens one).
+	device *Device
+	// AllowLongerThanModel lets SeqLen exceed the model's
+	// max_position_embeddings (positions it never saw in training).
+	AllowLongerThanModel bool
+	// IgnoreMemoryEstimate trains even when the estimated peak memory
+	// exceeds what the machine has available (a warning is printed).
+	IgnoreMemoryEstimate bool
+	Load4Bit             bool // NF4 base weights (QLoRA)
+	GradCheckpointing    bool
 	// NoStepArena allocates CPU step tensors on Go's heap instead of the
 	// trainer's step arena (train.Config.NoArena).
 	NoStepArena       bool

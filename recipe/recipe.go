@@ -68,6 +68,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		s.log = io.Discard
 	}
 	start := time.Now()
+	if err := s.o.preflight(s.log); err != nil {
+		return nil, err
+	}
 	if err := s.load(); err != nil {
 		return nil, err
 	}
