@@ -2,14 +2,18 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/ftune/ftune/config"
+	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/recipe"
 )
 
@@ -67,40 +71,18 @@ are shortcuts for the common ones.`,
   ftune train --resume runs/20261126-114016   # continue after Ctrl-C or a crash`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := config.Default()
-			path := tf.configPath
-			if path == "" && tf.resume != "" {
-				// A resumed run uses the configuration it was started with.
-				path = filepath.Join(tf.resume, "config.yaml")
-			}
-			if path != "" {
-				var err error
-				if cfg, err = config.Load(path); err != nil {
-					return err
-				}
-			}
-			if err := config.Apply(cfg, tf.sets); err != nil {
-				return err
-			}
-			for _, s := range shortcuts {
-				if f := cmd.Flags().Lookup(s.flag); f != nil && f.Changed {
-					if err := config.ApplyFlag(cfg, "--"+s.flag, s.path, *values[s.flag]); err != nil {
-						return err
-					}
-				}
-			}
-			if tf.memoryLean {
-				cfg.Model.LoadIn4Bit, cfg.Training.GradientCheckpointing = true, true
-			}
-			if tf.perSubject {
-				cfg.Training.Adapters = "per-subject"
-			}
-			if err := cfg.Validate(); err != nil {
+			cfg, changes, err := tf.config(cmd, values)
+			if err != nil {
 				return err
 			}
 			o, err := recipe.FromConfig(cfg)
 			if err != nil {
 				return err
+			}
+			if tf.resume != "" {
+				if err := recordResumeChanges(cmd, tf.resume, changes, o.Config); err != nil {
+					return err
+				}
 			}
 			o.TokenCache = tf.tokenCache
 			o.ResumeDir = tf.resume
@@ -140,9 +122,135 @@ are shortcuts for the common ones.`,
 	return cmd
 }
 
+// config assembles the run's configuration: the run file (-c), or the
+// run's own config.yaml when resuming, then --set, then the shortcut flags,
+// validated. When resuming, changes are the keys that differ from the
+// run's config.yaml (only resumeSafe ones are allowed).
+func (tf *trainFlags) config(cmd *cobra.Command, values map[string]*string) (*config.RunConfig, []config.Change, error) {
+	var base *config.RunConfig
+	if tf.resume != "" {
+		dir, err := resumeFolder(tf.resume)
+		if err != nil {
+			return nil, nil, err
+		}
+		tf.resume = dir
+		if base, err = config.Load(filepath.Join(dir, "config.yaml")); err != nil {
+			return nil, nil, fmt.Errorf("--resume %s: %w", dir, err)
+		}
+	}
+	cfg := config.Default()
+	switch {
+	case tf.configPath != "":
+		var err error
+		if cfg, err = config.Load(tf.configPath); err != nil {
+			return nil, nil, err
+		}
+	case base != nil:
+		cfg = base.Clone()
+	}
+	if err := config.Apply(cfg, tf.sets); err != nil {
+		return nil, nil, err
+	}
+	for _, s := range shortcuts {
+		if f := cmd.Flags().Lookup(s.flag); f != nil && f.Changed {
+			if err := config.ApplyFlag(cfg, "--"+s.flag, s.path, *values[s.flag]); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if tf.memoryLean {
+		for _, p := range []string{"model.load_in_4bit", "training.gradient_checkpointing"} {
+			if err := config.ApplyFlag(cfg, "--memory-lean", p, "true"); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if tf.perSubject {
+		if err := config.ApplyFlag(cfg, "--per-subject", "training.adapters", "per-subject"); err != nil {
+			return nil, nil, err
+		}
+	}
+	var changes []config.Change
+	if base != nil {
+		changes = config.Diff(base, cfg)
+		if err := refuseResumeChanges(tf.resume, cfg, changes); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	return cfg, changes, nil
+}
+
 func firstAdapter(r *recipe.Result) string {
 	for _, d := range r.Adapters {
 		return d
 	}
 	return ""
+}
+
+// resumeSafe are the keys `train --resume` may change: they extend or bound
+// the run, or say where it computes, and leave the optimisation up to the
+// checkpoint as it was. Any other change (learning rate, lengths, data,
+// adapter shape) would continue one run with another's settings.
+var resumeSafe = []string{"training.max_steps", "training.max_time", "training.device", "training.precision"}
+
+// resumeFolder checks that dir is a run folder, and points a checkpoint
+// folder (RUN/checkpoints/step-…) or RUN/checkpoints at its run.
+func resumeFolder(dir string) (string, error) {
+	clean := filepath.Clean(dir)
+	run := ""
+	switch {
+	case filepath.Base(clean) == "checkpoints":
+		run = filepath.Dir(clean)
+	case filepath.Base(filepath.Dir(clean)) == "checkpoints":
+		run = filepath.Dir(filepath.Dir(clean))
+	}
+	if run != "" {
+		return "", fmt.Errorf("--resume %s: this is a checkpoint folder; --resume takes the run folder, which resumes from its newest usable checkpoint: ftune train --resume %s", dir, shellQuote(run))
+	}
+	if _, err := os.Stat(filepath.Join(clean, "config.yaml")); err != nil {
+		return "", fmt.Errorf("--resume %s: not a run folder (no config.yaml): %w", dir, err)
+	}
+	return clean, nil
+}
+
+// refuseResumeChanges names every change that is not resumeSafe.
+func refuseResumeChanges(dir string, cfg *config.RunConfig, changes []config.Change) error {
+	var bad []string
+	for _, c := range changes {
+		if !slices.Contains(resumeSafe, c.Path) {
+			bad = append(bad, fmt.Sprintf("  %s (%s)", c, cfg.Where(c.Path)))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("--resume %s: these settings differ from the run's config.yaml and would change its optimisation:\n%s\na resumed run may change only %s; start a new run for the others",
+		dir, strings.Join(bad, "\n"), strings.Join(resumeSafe, ", "))
+}
+
+// recordResumeChanges prints the allowed changes and rewrites the run's
+// config.yaml (atomically) so that it says what the run does from now on.
+func recordResumeChanges(cmd *cobra.Command, dir string, changes []config.Change, resolved []byte) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	w := cmd.OutOrStdout()
+	for _, c := range changes {
+		fmt.Fprintln(w, c)
+	}
+	return fsutil.WriteAtomic(filepath.Join(dir, "config.yaml"), 0o644, func(f io.Writer) error {
+		_, err := f.Write(resolved)
+		return err
+	})
+}
+
+// shellQuote quotes a path for a hint that is pasted into a shell.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
