@@ -78,6 +78,7 @@ func TestValidate(t *testing.T) {
 			want: []string{"--set training.precision=bf16: training.precision: bf16 needs a CUDA device: the CPU computes in float32"}},
 		{name: "run name with slash", sets: []string{"training.tracking.run_name=../x"}, want: []string{"must be a plain folder name"}},
 		{name: "samples exceed questions", sets: []string{"training.eval.generation.questions=1"}, want: []string{"--set training.eval.generation.questions=1: training.eval.generation.questions: 2 samples exceed the 1 questions asked"}},
+		{name: "no questions, default samples", sets: []string{"training.eval.generation.questions=0"}},
 		{name: "spike factor", sets: []string{"training.spike_factor=0.5"}, want: []string{"must be 0 (off) or > 1"}},
 		{name: "short run on defaults", sets: []string{"training.max_steps=3"}},
 		{name: "conflict blamed on the set side", sets: []string{"training.checkpointing.top_k=2", "training.checkpointing.monitor="},

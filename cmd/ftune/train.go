@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,28 +29,71 @@ type trainFlags struct {
 	resume     string
 }
 
-// shortcut maps a flag to its config key.
-var shortcuts = []struct{ flag, path, usage string }{
-	{"model", "model.path", "base model: a Hugging Face folder or tiny-base (embedded)"},
-	{"data", "data.root", "subject data root (default: the bundled subject datasets)"},
-	{"subjects", "data.subjects", "subjects to train on, e.g. [geography,chemistry] (default: all)"},
-	{"max-steps", "training.max_steps", "optimizer steps"},
-	{"output", "training.tracking.output_dir", "folder of run folders ($VARS expand)"},
-	{"run-name", "training.tracking.run_name", "run folder name (default: the start time)"},
-	{"device", "training.device", "auto, cpu, cuda or cuda:N"},
-	{"precision", "training.precision", "matrix products: auto (bf16 on a GPU, f32 on the CPU), bf16 or f32"},
-	{"lr", "training.optimizer.lr", "peak learning rate"},
-	{"batch-size", "training.batch_size", "rows per micro-batch"},
-	{"seq-len", "data.max_length", "row length in tokens"},
-	{"eval-questions", "training.eval.generation.questions", "held-out questions per subject"},
-	{"eval-every", "training.eval.every", "validate every N steps (0: at epoch ends)"},
-	{"seed", "training.seed", "seed of initialisation, dropout and data order"},
-	{"max-time", "training.max_time", "stop with a checkpoint after this long, e.g. 10m"},
+// shortcut maps a flag to its config key. kind is what help shows as the
+// value's type (int, float, duration, list, string, path); the value is
+// applied through config.ApplyFlag, so that errors name the flag. A path
+// flag for a list key (data.files) is repeatable.
+type shortcut struct{ flag, path, kind, usage string }
+
+var shortcuts = []shortcut{
+	{"model", "model.path", "string", "base model: a Hugging Face folder or tiny-base (embedded)"},
+	{"data", "data.files", "path", "your own data: a file (.jsonl, .json, .csv, .parquet, .txt), a folder of such files, or a glob (repeatable; default: the bundled subject datasets)"},
+	{"data-root", "data.root", "string", "subject data root: one file or folder per subject"},
+	{"subjects", "data.subjects", "list", "subjects to train on, e.g. geography,chemistry (default: all)"},
+	{"max-steps", "training.max_steps", "int", "optimizer steps"},
+	{"output", "training.tracking.output_dir", "string", "folder of run folders ($VARS expand)"},
+	{"run-name", "training.tracking.run_name", "string", "run folder name (default: the start time)"},
+	{"device", "training.device", "string", "auto, cpu, cuda or cuda:N"},
+	{"precision", "training.precision", "string", "matrix products: auto (bf16 on a GPU, f32 on the CPU), bf16 or f32"},
+	{"lr", "training.optimizer.lr", "float", "peak learning rate"},
+	{"batch-size", "training.batch_size", "int", "rows per micro-batch"},
+	{"seq-len", "data.max_length", "int", "row length in tokens"},
+	{"eval-questions", "training.eval.generation.questions", "int", "held-out questions per subject (0: none, and no sample answers)"},
+	{"eval-every", "training.eval.every", "int", "validate every N steps (0: at epoch ends)"},
+	{"seed", "training.seed", "int", "seed of initialisation, dropout and data order"},
+	{"max-time", "training.max_time", "duration", "stop with a checkpoint after this long, e.g. 10m"},
+}
+
+// shortcutValue is a shortcut flag's value: the text as typed (checked by
+// config.ApplyFlag against the key's type), with the type help shows.
+// A repeated flag adds one entry per use.
+type shortcutValue struct {
+	kind   string
+	repeat bool
+	args   []string
+}
+
+func (v *shortcutValue) String() string { return strings.Join(v.args, " ") }
+func (v *shortcutValue) Type() string   { return v.kind }
+
+func (v *shortcutValue) Set(s string) error {
+	if v.repeat {
+		v.args = append(v.args, s)
+	} else {
+		v.args = []string{s}
+	}
+	return nil
+}
+
+// yaml is the value as the config key reads it: a flow list for a
+// repeated flag (each entry quoted) and for a comma-separated "list".
+func (v *shortcutValue) yaml() string {
+	switch {
+	case v.repeat:
+		q := make([]string, len(v.args))
+		for i, a := range v.args {
+			q[i] = strconv.Quote(a)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	case v.kind == "list" && !strings.HasPrefix(strings.TrimSpace(v.String()), "["):
+		return "[" + v.String() + "]"
+	}
+	return v.String()
 }
 
 func newTrainCmd() *cobra.Command {
 	var tf trainFlags
-	values := map[string]*string{}
+	values := map[string]*shortcutValue{}
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Fine-tune a model with LoRA (no flags: tiny-base on the bundled subject datasets)",
@@ -112,11 +156,12 @@ are shortcuts for the common ones.`,
 	f.StringVarP(&tf.configPath, "config", "c", "", "YAML run configuration (see ftune init)")
 	f.StringArrayVar(&tf.sets, "set", nil, "override one config key, e.g. training.optimizer.lr=2e-4 (repeatable)")
 	for _, s := range shortcuts {
-		values[s.flag] = f.String(s.flag, "", s.usage+" ("+s.path+")")
+		values[s.flag] = &shortcutValue{kind: s.kind, repeat: s.path == "data.files"}
+		f.Var(values[s.flag], s.flag, s.usage+" ("+s.path+")")
 	}
 	f.BoolVar(&tf.memoryLean, "memory-lean", false, "NF4 base weights and gradient checkpointing")
 	f.BoolVar(&tf.perSubject, "per-subject", false, "one adapter per subject, routed per row (training.adapters=per-subject)")
-	f.StringVar(&tf.tokenCache, "token-cache", "", "read (and build when missing or stale) token caches here, as `ftune data prepare` writes them")
+	f.StringVar(&tf.tokenCache, "token-cache", "", "folder of token caches, as \"ftune data prepare\" writes them (built when missing or stale)")
 	f.BoolVar(&tf.noProgress, "no-progress", false, "plain log lines even on a terminal")
 	f.StringVar(&tf.resume, "resume", "", "continue the run in this folder from its newest usable checkpoint (after a crash or Ctrl-C)")
 	return cmd
@@ -126,7 +171,7 @@ are shortcuts for the common ones.`,
 // run's own config.yaml when resuming, then --set, then the shortcut flags,
 // validated. When resuming, changes are the keys that differ from the
 // run's config.yaml (only resumeSafe ones are allowed).
-func (tf *trainFlags) config(cmd *cobra.Command, values map[string]*string) (*config.RunConfig, []config.Change, error) {
+func (tf *trainFlags) config(cmd *cobra.Command, values map[string]*shortcutValue) (*config.RunConfig, []config.Change, error) {
 	var base *config.RunConfig
 	if tf.resume != "" {
 		dir, err := resumeFolder(tf.resume)
@@ -153,7 +198,7 @@ func (tf *trainFlags) config(cmd *cobra.Command, values map[string]*string) (*co
 	}
 	for _, s := range shortcuts {
 		if f := cmd.Flags().Lookup(s.flag); f != nil && f.Changed {
-			if err := config.ApplyFlag(cfg, "--"+s.flag, s.path, *values[s.flag]); err != nil {
+			if err := config.ApplyFlag(cfg, "--"+s.flag, s.path, values[s.flag].yaml()); err != nil {
 				return nil, nil, err
 			}
 		}
