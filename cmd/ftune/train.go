@@ -97,7 +97,8 @@ func newTrainCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Fine-tune a model with LoRA (no flags: tiny-base on the bundled subject datasets)",
-		Long: `Fine-tune a base model with LoRA adapters on subject datasets, evaluate before
+		Long: `Fine-tune a base model with LoRA adapters on your own data (--data: files,
+folders or globs) or on subject datasets (--data-root), evaluate before
 and after (validation loss, exact match and multiple choice on held-out
 questions), write a run folder (config.yaml, metrics.jsonl, TensorBoard events,
 manifest, checkpoints, report.html) and export the adapter in PEFT format.
@@ -107,6 +108,7 @@ geography, chemistry and US-history datasets on the CPU. A YAML file (-c,
 see "ftune init") sets everything; --set overrides any key; the flags below
 are shortcuts for the common ones.`,
 		Example: `  ftune train
+  ftune train --data my.jsonl --data more/*.csv
   ftune train --max-steps 20 --output /tmp/runs
   ftune train -c run.yaml --set training.optimizer.lr=1e-3 --set training.lora.r=8
   ftune train --subjects '[chemistry]'
