@@ -259,10 +259,11 @@ func (p MemoryPlan) lowerWhat(o *Options) string {
 	switch {
 	case p.Activations+p.Logits >= p.Weights && p.Activations+p.Logits >= p.Adapters:
 		s := fmt.Sprintf("lower training.batch_size (%d) or data.max_length (%d)", o.BatchSize, o.SeqLen)
+		if !o.GradCheckpointing && !o.NoStepArena {
+			s += ", set training.step_arena: false"
+		}
 		if !o.GradCheckpointing {
 			s += ", or set training.gradient_checkpointing: true"
-		} else if !o.NoStepArena {
-			s += ", or set training.step_arena: false"
 		}
 		return s
 	case p.Adapters >= p.Weights:
