@@ -68,7 +68,7 @@ func LoadTextFor(dir, template string, eosFallback int) (Text, error) {
 		}
 		p.Fallback = fmt.Sprintf("chat template: %s has none; using ChatML (set data.template to choose another)", dir)
 	case err != nil:
-		return Text{}, fmt.Errorf("chat template of %s: %w (set data.template to use another)", dir, err)
+		return Text{}, fmt.Errorf("%w (the model's chat template does not parse: fix it, or set data.template to use another)", err)
 	}
 	p.tmpl, p.TemplateHash = tmpl, prep.HashString(tmpl.Source())
 	return p, nil
