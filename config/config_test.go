@@ -118,7 +118,7 @@ func TestLoadQLoRAFile(t *testing.T) {
 		{"betas", c.Training.Optimizer.Betas, []float64{0.9, 0.95}},
 		{"weights", c.Data.Weights, map[string]float64{"math": 2, "history": 1}},
 		{"max_time", time.Duration(c.Training.MaxTime), 90 * time.Minute},
-		{"block size", c.Training.Quantization.BlockSize, 128},
+		{"block size", c.Training.Quantization.BlockSize, 64},
 		{"untouched default kept", c.Training.Quantization.DoubleQuant, true},
 		{"untouched default eps", c.Training.Optimizer.Eps, 1e-8},
 		{"where lr", c.Where("training.optimizer.lr"), "testdata/qlora.yaml:28"},
@@ -188,7 +188,8 @@ func TestParseSmallCases(t *testing.T) {
 		{"negative seed", "training:\n  seed: -1\n", `x.yaml:2: training.seed: want a whole number >= 0, got "-1"`, nil},
 		{"unset env var", "model:\n  path: $FTUNE_SURELY_UNSET/m\n", "x.yaml:2: model.path: environment variable $FTUNE_SURELY_UNSET is not set", nil},
 		{"yaml syntax", "model:\n  path: [a\n", "did not find expected ',' or ']'", nil}, // yaml's own line number
-		{"tab indentation", "model:\n\tpath: a\n", "x.yaml:2: found character that cannot start any token", nil},
+		{"tab indentation", "model:\n\tpath: a\n", "x.yaml:2: a tab at column 1: tabs cannot indent YAML (indent with spaces)", nil},
+		{"tab after spaces", "training:\n  lora:\n  \tr: 4\n", "x.yaml:3: a tab at column 3: tabs cannot indent YAML", nil},
 		{"no suggestion for nonsense", "training:\n  zzzzzz: 1\n", "x.yaml:2: unknown key `zzzzzz` in training", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,7 +30,7 @@ func Parse(data []byte, name string) (*RunConfig, error) {
 	cfg.file = name
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, data, err)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return cfg, nil // an empty file is all defaults
@@ -65,14 +65,30 @@ func Resolve(path string, sets []string) (*RunConfig, error) {
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
 
 // syntaxError turns yaml's "yaml: line 3: did not find ..." into
-// "run.yaml:3: did not find ...", the form of every other error here.
-func syntaxError(name string, err error) error {
+// "run.yaml:3: did not find ...", the form of every other error here. A
+// tab, which yaml reports as a "character that cannot start any token",
+// is named as what it is.
+func syntaxError(name string, data []byte, err error) error {
 	msg := err.Error()
 	where := name
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		where, msg = name+":"+m[1], msg[len(m[0]):]
+		line, _ := strconv.Atoi(m[1])
+		if col := tabColumn(data, line); col > 0 && strings.Contains(msg, "cannot start any token") {
+			msg = fmt.Sprintf("a tab at column %d: tabs cannot indent YAML (indent with spaces)", col)
+		}
 	}
 	return ErrorList{{Where: where, Msg: strings.TrimPrefix(msg, "yaml: "), Kind: ErrBadValue}}
+}
+
+// tabColumn is the 1-based column of the first tab on a 1-based line of
+// data, 0 when there is none.
+func tabColumn(data []byte, line int) int {
+	lines := strings.Split(string(data), "\n")
+	if line < 1 || line > len(lines) {
+		return 0
+	}
+	return strings.IndexByte(lines[line-1], '\t') + 1
 }
 
 // decoder walks a YAML node tree and the RunConfig type together.

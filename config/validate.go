@@ -15,7 +15,7 @@ import (
 // file without loading the engine; the CLI's end-to-end test catches a
 // name one side accepts and the other does not.
 var (
-	dtypes      = []string{"auto", "f32", "bf16", "f16"}
+	dtypes      = []string{"auto", "bf16"}
 	formats     = []string{"auto", "jsonl", "json", "csv", "parquet", "text"}
 	shapes      = []string{"auto", "alpaca", "chat", "sharegpt", "completion", "input_output"}
 	templates   = []string{"auto", "chatml", "llama3", "llama2", "mistral", "alpaca"}
@@ -25,10 +25,10 @@ var (
 	modes       = []string{"min", "max"}
 	adapterSets = []string{"shared", "per-subject"}
 	quantTypes  = []string{"nf4"}
-	blockSizes  = []int{32, 64, 128, 256, 512, 1024, 2048, 4096}
+	precisions  = []string{"auto", "bf16", "f32"}
+	valMetrics  = []string{"loss", "perplexity", "token_accuracy"}
 	deviceRE    = regexp.MustCompile(`^(auto|cpu|cuda(:[0-9]+)?)$`)
 	runNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
-	validations = []string{"val/"}
 )
 
 type validator struct {
@@ -73,11 +73,16 @@ func (c *RunConfig) Validate() error {
 	m, d, t := &c.Model, &c.Data, &c.Training
 
 	v.check(m.Path != "", "model.path", "must name a model folder or tiny-base")
-	v.oneOf(m.DType, "model.dtype", dtypes)
+	v.notImplemented(m.DType, "model.dtype", dtypes, []string{"f32", "f16"},
+		"the frozen weights are kept as the checkpoint stores them (auto); converting them to another storage type is not implemented")
 
 	v.checkPair(d.Root == "" || len(d.Files) == 0, "data.files", "data.root", "set data.root or data.files, not both")
 	v.oneOf(d.Format, "data.format", formats)
 	v.oneOf(d.Shape, "data.shape", shapes)
+	// Subject folders are read by their files' extensions and their
+	// records' keys; format and shape describe the user's own files.
+	v.check(d.Format == "auto" || len(d.Files) > 0, "data.format", "%q applies to data.files only; a subject root is read by file extension (set data.files, or format: auto)", d.Format)
+	v.check(d.Shape == "auto" || len(d.Files) > 0, "data.shape", "%q applies to data.files only; a subject root's records are recognised by their keys (set data.files, or shape: auto)", d.Shape)
 	if !isTemplateFile(d.Template) {
 		v.oneOf(d.Template, "data.template", templates)
 	}
@@ -113,7 +118,10 @@ func (c *RunConfig) Validate() error {
 
 	q := &t.Quantization
 	v.oneOf(q.Type, "training.quantization.type", quantTypes)
-	v.check(slices.Contains(blockSizes, q.BlockSize), "training.quantization.block_size", "must be one of %v, got %d", blockSizes, q.BlockSize)
+	// quant/nf4 implements other layouts, but training loads the base with
+	// bitsandbytes' defaults only.
+	v.check(q.BlockSize == 64, "training.quantization.block_size", "%d is not implemented: training quantizes with block_size 64 (bitsandbytes' default) only", q.BlockSize)
+	v.check(q.DoubleQuant, "training.quantization.double_quant", "false is not implemented: training quantizes with double_quant true (bitsandbytes' default) only")
 
 	o := &t.Optimizer
 	v.oneOf(o.Name, "training.optimizer.name", optimizers)
@@ -149,6 +157,9 @@ func (c *RunConfig) Validate() error {
 	v.check(t.SpikeFactor == 0 || t.SpikeFactor > 1, "training.spike_factor", "must be 0 (off) or > 1, got %v", t.SpikeFactor)
 	v.check(t.LogEvery >= 1, "training.log_every", "must be >= 1, got %d", t.LogEvery)
 	v.check(deviceRE.MatchString(t.Device), "training.device", "%q is not auto, cpu, cuda or cuda:N", t.Device)
+	v.oneOf(t.Precision, "training.precision", precisions)
+	v.checkPair(t.Device != "cpu" || t.Precision != "bf16", "training.precision", "training.device",
+		"bf16 needs a CUDA device: the CPU computes in float32 (set precision auto or f32, or device cuda)")
 
 	e := &t.Eval
 	v.check(e.Every >= 0, "training.eval.every", "must be >= 0, got %d", e.Every)
@@ -157,7 +168,8 @@ func (c *RunConfig) Validate() error {
 	v.check(g.Questions >= 0, "training.eval.generation.questions", "must be >= 0, got %d", g.Questions)
 	v.check(g.Questions == 0 || g.MaxNewTokens > 0, "training.eval.generation.max_new_tokens", "must be > 0 when questions are asked, got %d", g.MaxNewTokens)
 	v.check(g.Samples >= 0, "training.eval.generation.samples", "must be >= 0, got %d", g.Samples)
-	v.checkPair(g.Samples <= max(g.Questions, 0), "training.eval.generation.samples", "training.eval.generation.questions",
+	// No questions means no samples, whatever samples says.
+	v.checkPair(g.Questions <= 0 || g.Samples <= g.Questions, "training.eval.generation.samples", "training.eval.generation.questions",
 		"%d samples exceed the %d questions asked", g.Samples, g.Questions)
 
 	hasVal := d.ValSplit > 0
@@ -186,17 +198,31 @@ func (c *RunConfig) Validate() error {
 	return v.errs.err()
 }
 
-// monitor checks a monitored metric: validation metrics need held-out data.
+// monitor checks a monitored metric. Only validation reports the metrics
+// that rank checkpoints and stop early: val/loss, val/perplexity,
+// val/token_accuracy, and the same per subject (val/SUBJECT/loss).
 func (v *validator) monitor(metric, path string, hasVal bool) {
 	if metric == "" {
 		return
 	}
-	isVal := false
-	for _, p := range validations {
-		isVal = isVal || strings.HasPrefix(metric, p)
+	parts := strings.Split(metric, "/")
+	ok := parts[0] == "val" && (len(parts) == 2 || (len(parts) == 3 && parts[1] != "")) && slices.Contains(valMetrics, parts[len(parts)-1])
+	if strings.HasPrefix(metric, "train/") {
+		v.check(false, path, "%q is not implemented: checkpoints are ranked and early stopping decided at validation, which reports val/ metrics (e.g. val/loss)", metric)
+		return
 	}
-	v.check(isVal || strings.HasPrefix(metric, "train/"), path, "%q is not a metric name (val/... or train/..., e.g. val/loss)", metric)
-	v.checkPair(!isVal || hasVal, path, "data.val_split", "%s is computed on validation data, but data.val_split is 0 (set val_split > 0, or %s: \"\")", metric, lastElem(path))
+	v.check(ok, path, "%q is not a validation metric: want val/loss, val/perplexity or val/token_accuracy, or val/SUBJECT/loss etc.", metric)
+	v.checkPair(!ok || hasVal, path, "data.val_split", "%s is computed on validation data, but data.val_split is 0 (set val_split > 0, or %s: \"\")", metric, lastElem(path))
+}
+
+// notImplemented refuses a documented value the engine does not run
+// (saying why), and any other value as not one of the accepted ones.
+func (v *validator) notImplemented(val, path string, accepted, documented []string, why string) {
+	if slices.Contains(documented, val) {
+		v.check(false, path, "%q is not implemented: %s (accepted: %s)", val, why, strings.Join(accepted, ", "))
+		return
+	}
+	v.oneOf(val, path, accepted)
 }
 
 // isTemplateFile says a template names a file rather than a built-in.

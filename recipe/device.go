@@ -2,6 +2,7 @@ package recipe
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -10,40 +11,116 @@ import (
 	"github.com/ftune/ftune/tensor/cudabackend"
 )
 
-// Backend resolves a device name: "cpu"; "cuda" or "cuda:N" (an error when
-// no GPU is usable); "auto" or "" (a GPU when the driver and a device are
-// there, else the CPU). bf16 selects tensor-core GEMMs with bf16 operands
-// on the GPU instead of float32 ones.
-func Backend(device string, bf16 bool) (tensor.Backend, error) {
+// Device is an opened compute device and the precision of its matrix
+// products.
+type Device struct {
+	Backend tensor.Backend
+	// BF16 is true when matrix products run on bf16 tensor cores (float32
+	// otherwise).
+	BF16 bool
+	// Fallback says why device auto runs on the CPU ("" when it got a GPU
+	// or was not auto): the caller prints it, never drops it.
+	Fallback string
+}
+
+// Precision names the resolved precision: "bf16" or "f32".
+func (d Device) Precision() string {
+	if d.BF16 {
+		return "bf16"
+	}
+	return "f32"
+}
+
+// Describe is the line a run prints: the device and the precision in use,
+// and why auto fell back to the CPU.
+func (d Device) Describe() string {
+	s := fmt.Sprintf("device: %s, precision %s", d.Backend.Device(), d.Precision())
+	if d.Fallback != "" {
+		s += " (device auto: " + d.Fallback + "; using the CPU)"
+	}
+	return s
+}
+
+// OpenDevice resolves a device name and a precision. device is "cpu";
+// "cuda" or "cuda:N" (an error when no GPU is usable); "auto" or "" (a GPU
+// when the driver and a device are there, else the CPU, with the reason
+// in Fallback). precision is "auto" or "" (bf16 tensor cores on a GPU,
+// float32 on the CPU), "bf16" (refused on the CPU, which computes in
+// float32) or "f32".
+func OpenDevice(device, precision string) (Device, error) {
+	p := strings.ToLower(strings.TrimSpace(precision))
+	if p != "" && p != "auto" && p != "bf16" && p != "f32" {
+		return Device{}, fmt.Errorf("recipe: precision %q (want auto, bf16 or f32)", precision)
+	}
+	open := func(n int) (tensor.Backend, error) {
+		return cudabackend.Open(cudabackend.Options{Device: n, BF16MatMul: p != "f32"})
+	}
+	var out Device
 	d := strings.ToLower(strings.TrimSpace(device))
 	switch {
 	case d == "cpu":
-		return tensor.CPUDefault(), nil
+		out.Backend = tensor.CPUDefault()
 	case d == "" || d == "auto":
-		if ok, _ := cudabackend.Available(); ok {
-			if b, err := cudabackend.Open(cudabackend.Options{BF16MatMul: bf16}); err == nil {
-				return b, nil
-			}
+		if ok, reason := cudabackend.Available(); !ok {
+			out.Fallback = reason
+		} else if b, err := open(0); err != nil {
+			out.Fallback = "the CUDA driver is present but the GPU did not open: " + err.Error()
+		} else {
+			out.Backend = b
 		}
-		return tensor.CPUDefault(), nil
+		if out.Backend == nil {
+			out.Backend = tensor.CPUDefault()
+		}
 	case d == "cuda" || strings.HasPrefix(d, "cuda:"):
 		n := 0
 		if i := strings.IndexByte(d, ':'); i >= 0 {
 			var err error
 			if n, err = strconv.Atoi(d[i+1:]); err != nil || n < 0 {
-				return nil, fmt.Errorf("recipe: device %q: want cuda:N with N ≥ 0", device)
+				return Device{}, fmt.Errorf("recipe: device %q: want cuda:N with N ≥ 0", device)
 			}
 		}
-		return cudabackend.Open(cudabackend.Options{Device: n, BF16MatMul: bf16})
+		b, err := open(n)
+		if err != nil {
+			return Device{}, fmt.Errorf("recipe: device %s: %w", device, err)
+		}
+		out.Backend = b
+	default:
+		return Device{}, fmt.Errorf("recipe: device %q (want auto, cpu, cuda or cuda:N)", device)
 	}
-	return nil, fmt.Errorf("recipe: device %q (want auto, cpu, cuda or cuda:N)", device)
+	_, onGPU := out.Backend.(*cudabackend.Backend)
+	if p == "bf16" && !onGPU {
+		why := "the CPU computes in float32"
+		if out.Fallback != "" {
+			why = "device auto found no GPU (" + out.Fallback + ") and " + why
+		}
+		return Device{}, fmt.Errorf("recipe: precision bf16 needs a CUDA device: %s (set precision auto or f32)", why)
+	}
+	out.BF16 = onGPU && p != "f32"
+	return out, nil
+}
+
+// openDevice opens the run's device, resolves Precision "auto" into the
+// precision in use (recorded in options.json), and prints both, with any
+// fallback.
+func (o *Options) openDevice(log io.Writer) (tensor.Backend, error) {
+	if o.device != nil { // opened and printed by preflight
+		return o.device.Backend, nil
+	}
+	d, err := OpenDevice(o.Device, o.Precision)
+	if err != nil {
+		return nil, err
+	}
+	o.Precision = d.Precision()
+	fmt.Fprintln(log, d.Describe())
+	return d.Backend, nil
 }
 
 // peakFLOPS is the dense peak of the device a backend runs on, for model
 // FLOP utilisation: datasheet figures of the GPUs ftune targets (bf16 tensor
 // cores when bf16, else float32 CUDA cores); 0 (unknown: no MFU reported)
 // for the CPU and other GPUs.
-func peakFLOPS(be tensor.Backend, bf16 bool) float64 {
+func peakFLOPS(be tensor.Backend, precision string) float64 {
+	bf16 := precision == "bf16"
 	cb, ok := be.(*cudabackend.Backend)
 	if !ok {
 		return 0

@@ -12,16 +12,15 @@ import (
 
 // FromConfig maps a validated run configuration onto the options of a run:
 // the one place where the run file's schema meets the recipe, used by the
-// CLI and by programs that embed ftune.
+// CLI and by programs that embed ftune. What the engine does not implement
+// is refused by cfg.Validate (with the line it came from), not here.
 func FromConfig(cfg *config.RunConfig) (Options, error) {
 	o := Defaults()
 	var err error
 	if o.ModelDir, err = ResolveModel(cfg.Model.Path); err != nil {
 		return o, err
 	}
-	if cfg.Model.DType != "auto" && cfg.Model.DType != "bf16" {
-		return o, fmt.Errorf("model.dtype %q: the CPU path keeps the checkpoint's bf16 weights (auto); other storage types are not implemented", cfg.Model.DType)
-	}
+	o.DType = cfg.Model.DType
 	d := cfg.Data
 	if d.Root == "" && len(d.Files) == 0 {
 		if o.DataRoot, err = assets.Subjects(); err != nil {
@@ -32,7 +31,7 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	}
 	o.DataFiles, o.Format, o.Shape = d.Files, d.Format, d.Shape
 	o.ValSplit, o.DataSeed, o.Mixing, o.MixWeights = d.ValSplit, d.Seed, d.Mixing, d.Weights
-	o.TrainOnInputs = d.TrainOnInputs
+	o.TrainOnInputs, o.AllowLongerThanModel = d.TrainOnInputs, d.AllowLonger
 	o.Dedup, o.Rephrase, o.PromptDropout = d.Augment.Dedup, d.Augment.Rephrase, d.Augment.PromptDropout
 	o.Template, o.SeqLen, o.Pack, o.Subjects = d.Template, d.MaxLength, d.Packing, d.Subjects
 	t := cfg.Training
@@ -42,9 +41,6 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	}
 	o.R, o.Alpha, o.Dropout, o.Targets, o.RSLoRA = t.LoRA.R, t.LoRA.Alpha, t.LoRA.Dropout, t.LoRA.Targets, t.LoRA.RSLoRA
 	o.Load4Bit = cfg.Model.LoadIn4Bit
-	if o.Load4Bit && (t.Quantization.BlockSize != 64 || !t.Quantization.DoubleQuant) {
-		return o, fmt.Errorf("training.quantization: only NF4 with block_size 64 and double_quant true (bitsandbytes' defaults) is wired into training")
-	}
 	op := t.Optimizer
 	o.Optimizer, o.LR, o.Eps, o.WeightDecay, o.Momentum = op.Name, op.LR, op.Eps, op.WeightDecay, op.Momentum
 	if len(op.Betas) == 2 {
@@ -63,15 +59,21 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 		o.EvalEvery = o.Steps
 	}
 	o.EvalQuestions, o.MaxNewTokens, o.Samples = t.Eval.Generation.Questions, t.Eval.Generation.MaxNewTokens, t.Eval.Generation.Samples
+	if o.EvalQuestions == 0 {
+		o.Samples = 0 // no questions, no sample answers
+	}
 	c := t.Checkpointing
 	o.CheckpointEvery, o.KeepLast, o.Monitor, o.MonitorMode, o.TopK = c.Every, c.KeepLast, c.Monitor, c.Mode, c.TopK
-	if t.EarlyStopping.Enabled {
-		o.EarlyStopPatience, o.EarlyStopMinDelta = t.EarlyStopping.Patience, t.EarlyStopping.MinDelta
-		o.Monitor, o.MonitorMode = t.EarlyStopping.Monitor, t.EarlyStopping.Mode
+	// Early stopping watches its own metric (the checkpoints keep theirs);
+	// a patience turns it on.
+	es := t.EarlyStopping
+	o.EarlyStopMonitor, o.EarlyStopMode, o.EarlyStopMinDelta = es.Monitor, es.Mode, es.MinDelta
+	if es.Enabled {
+		o.EarlyStopPatience = es.Patience
 	}
 	o.OutDir, o.RunName, o.TensorBoard = t.Tracking.OutputDir, t.Tracking.RunName, t.Tracking.TensorBoard
 	o.Seed = t.Seed
-	o.Device = t.Device
+	o.Device, o.Precision, o.IgnoreMemoryEstimate = t.Device, t.Precision, t.IgnoreMemoryEstimate
 	// The run folder records the settings in effect.
 	cfg.Training.Schedule.WarmupSteps, cfg.Training.Eval.Every = o.WarmupSteps, o.EvalEvery
 	if o.Config, err = config.Resolved(cfg); err != nil {

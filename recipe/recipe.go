@@ -68,6 +68,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		s.log = io.Discard
 	}
 	start := time.Now()
+	if err := s.o.preflight(s.log); err != nil {
+		return nil, err
+	}
 	if err := s.load(); err != nil {
 		return nil, err
 	}
@@ -123,7 +126,6 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	s.run = run
 	res = &Result{RunDir: run.Dir, Adapters: map[string]string{}, Subjects: s.data.subjects, TrainRows: len(s.data.train)}
 	fmt.Fprintf(s.log, "run folder: %s\n", run.Dir)
-	fmt.Fprintf(s.log, "device: %s\n", s.model.Backend.Device())
 	fmt.Fprintf(s.log, "model: %s (%d layers, hidden %d, vocab %d)%s\n", o.ModelDir, s.model.Config.NumLayers, s.model.Config.HiddenSize, s.model.Config.VocabSize, map[bool]string{true: ", NF4 base", false: ""}[o.Load4Bit])
 	for _, name := range s.data.subjects {
 		st := s.data.stats[name]
@@ -209,7 +211,7 @@ func (s *session) load() error {
 // loadBase reads the model, its tokenizer and template, and the data.
 func (s *session) loadBase() error {
 	o := s.o
-	be, err := Backend(o.Device, o.BF16)
+	be, err := s.o.openDevice(s.log)
 	if err != nil {
 		return err
 	}
@@ -226,13 +228,11 @@ func (s *session) loadBase() error {
 	if len(m.Config.EOSTokenIDs) > 0 {
 		fallback = m.Config.EOSTokenIDs[0]
 	}
-	if s.tp, err = LoadText(o.ModelDir, fallback); err != nil {
+	if s.tp, err = LoadTextFor(o.ModelDir, o.Template, fallback); err != nil {
 		return err
 	}
-	if o.Template != "" && o.Template != "auto" {
-		if err := s.tp.UseTemplate(o.Template); err != nil {
-			return err
-		}
+	if s.tp.Fallback != "" {
+		fmt.Fprintln(s.log, s.tp.Fallback)
 	}
 	s.data, err = loadData(o, s.tp)
 	return err
@@ -356,7 +356,7 @@ func (s *session) trainer(runDir string) (*train.Trainer, error) {
 			EvalEvery: o.EvalEvery, LogEvery: max(1, o.LogEvery), MaxTime: o.MaxTime, SpikeFactor: o.SpikeFactor,
 			Checkpointing: o.GradCheckpointing, NoArena: o.NoStepArena, ValMaxBatches: o.EvalMaxBatches},
 		Callbacks: []train.Callback{
-			&train.MetricsLogger{Sinks: []train.Sink{sink, trackSink{s}}, ParamCount: paramCount(s.model.Params()), PeakFLOPS: peakFLOPS(be, o.BF16), FLOPsPerParam: 4},
+			&train.MetricsLogger{Sinks: []train.Sink{sink, trackSink{s}}, ParamCount: paramCount(s.model.Params()), PeakFLOPS: peakFLOPS(be, o.Precision), FLOPsPerParam: 4},
 			&train.Checkpointer{Dir: filepath.Join(runDir, "checkpoints"), Every: o.CheckpointEvery, KeepLast: o.KeepLast,
 				Monitor: o.Monitor, Mode: o.MonitorMode, TopK: o.TopK, Extra: s.saveAdaptersInto},
 		},
@@ -364,8 +364,8 @@ func (s *session) trainer(runDir string) (*train.Trainer, error) {
 	if o.NEFTuneAlpha > 0 {
 		s.model.EmbeddingHook = neftuneHook(augment.NEFTune{Alpha: o.NEFTuneAlpha, Seed: o.Seed}, t)
 	}
-	if o.EarlyStopPatience > 0 && o.Monitor != "" {
-		t.Callbacks = append(t.Callbacks, &train.EarlyStopping{Monitor: o.Monitor, Mode: o.MonitorMode, Patience: o.EarlyStopPatience, MinDelta: o.EarlyStopMinDelta})
+	if es := o.earlyStopping(); es != nil {
+		t.Callbacks = append(t.Callbacks, es)
 	}
 	if s.routed != nil {
 		t.Forward = func(tp *autograd.Tape, b train.Batch, fo nn.ForwardOptions) (nn.Output, error) {

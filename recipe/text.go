@@ -1,6 +1,8 @@
 package recipe
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,20 +22,27 @@ type Text struct {
 	pad  int
 	// TokenizerHash and TemplateHash identify them for token caches.
 	TokenizerHash, TemplateHash prep.Hash
+	// Fallback is a line to print when the model had no chat template and
+	// ChatML stands in ("" otherwise).
+	Fallback string
 }
 
-// LoadText reads a model folder's tokenizer and chat template (ChatML when
-// it carries none). eosFallback is used when the tokenizer names no EOS.
+// LoadText reads a model folder's tokenizer and its own chat template
+// (LoadTextFor with template "auto").
 func LoadText(dir string, eosFallback int) (Text, error) {
+	return LoadTextFor(dir, "auto", eosFallback)
+}
+
+// LoadTextFor reads a model folder's tokenizer and the chat template a run
+// asks for: "" or "auto" is the model's own, a built-in name or a template
+// file replaces it (see UseTemplate). A model template that does not parse
+// is an error naming its file; a model without a template gets ChatML, and
+// Fallback says so for the caller to print. eosFallback is used when the
+// tokenizer names no EOS.
+func LoadTextFor(dir, template string, eosFallback int) (Text, error) {
 	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		return Text{}, err
-	}
-	tmpl, err := chat.Load(dir)
-	if err != nil {
-		if tmpl, err = chat.Builtin("chatml"); err != nil {
-			return Text{}, err
-		}
 	}
 	eos, ok := tok.EOS()
 	if !ok {
@@ -47,29 +56,53 @@ func LoadText(dir string, eosFallback int) (Text, error) {
 	if err != nil {
 		return Text{}, err
 	}
-	return Text{tok: tok, tmpl: tmpl, eos: eos, pad: pad, TokenizerHash: prep.HashBytes(raw), TemplateHash: prep.HashString(tmpl.Source())}, nil
+	p := Text{tok: tok, eos: eos, pad: pad, TokenizerHash: prep.HashBytes(raw)}
+	if template != "" && template != "auto" {
+		return p, p.UseTemplate(template)
+	}
+	tmpl, err := chat.Load(dir)
+	switch {
+	case errors.Is(err, chat.ErrNoTemplate):
+		if tmpl, err = chat.Builtin("chatml"); err != nil {
+			return Text{}, err
+		}
+		p.Fallback = fmt.Sprintf("chat template: %s has none; using ChatML (set data.template to choose another)", dir)
+	case err != nil:
+		return Text{}, fmt.Errorf("%w (the model's chat template does not parse: fix it, or set data.template to use another)", err)
+	}
+	p.tmpl, p.TemplateHash = tmpl, prep.HashString(tmpl.Source())
+	return p, nil
 }
 
 // UseTemplate replaces the model's chat template by a built-in one
-// (chatml, llama3, llama2, mistral, alpaca) or a .jinja file.
+// (chatml, llama3, llama2, mistral, alpaca) or a template file (a name
+// ending in .jinja or .j2, or any path with a folder in it, as the run
+// file's data.template accepts).
 func (p *Text) UseTemplate(name string) error {
 	var t *chat.Template
 	var err error
-	if strings.HasSuffix(name, ".jinja") {
+	if isTemplateFile(name) {
 		var src []byte
 		if src, err = os.ReadFile(name); err != nil {
 			return err
 		}
-		t, err = chat.New(filepath.Base(name), string(src), "", "")
+		if t, err = chat.New(filepath.Base(name), string(src), "", ""); err != nil {
+			err = fmt.Errorf("chat template %s: %w", name, err)
+		}
 	} else {
 		t, err = chat.Builtin(name)
 	}
 	if err != nil {
 		return err
 	}
-	p.tmpl = t
+	p.tmpl, p.Fallback = t, ""
 	p.TemplateHash = prep.HashString(t.Source())
 	return nil
+}
+
+// isTemplateFile says a template names a file rather than a built-in.
+func isTemplateFile(s string) bool {
+	return strings.HasSuffix(s, ".jinja") || strings.HasSuffix(s, ".j2") || strings.ContainsRune(s, filepath.Separator) || strings.ContainsRune(s, '/')
 }
 
 // Preprocessor returns the data pipeline's preprocessor for examples up to

@@ -13,6 +13,28 @@ import (
 	"github.com/ftune/ftune/kernels/cuda"
 )
 
+// coresLine says how many CPUs ftune can use: runtime.NumCPU (the
+// process's affinity mask) and GOMAXPROCS, which its kernels split work
+// over; the machine's count (/proc/cpuinfo) separately when it differs.
+// cpuid's PhysicalCores is not used: under a hypervisor it reports the
+// host package's topology from CPUID (254 on a 2-vCPU VM), not the CPUs
+// this machine has.
+func coresLine() string {
+	s := fmt.Sprintf("%d usable (GOMAXPROCS %d)", runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		n := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "processor") {
+				n++
+			}
+		}
+		if n > 0 && n != runtime.NumCPU() {
+			s += fmt.Sprintf(" of the machine's %d", n)
+		}
+	}
+	return s
+}
+
 func newEnvCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "env",
@@ -22,7 +44,8 @@ func newEnvCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			w := cmd.OutOrStdout()
 			c := cpuid.CPU
-			fmt.Fprintf(w, "cpu:      %s (%d cores, %d threads)\n", c.BrandName, c.PhysicalCores, runtime.NumCPU())
+			fmt.Fprintf(w, "cpu:      %s\n", c.BrandName)
+			fmt.Fprintf(w, "cores:    %s\n", coresLine())
 			var feats []string
 			for _, f := range []cpuid.FeatureID{cpuid.AVX2, cpuid.FMA3, cpuid.AVX512F, cpuid.AVX512BF16, cpuid.AMXBF16, cpuid.ASIMD} {
 				if c.Supports(f) {

@@ -2,14 +2,19 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/ftune/ftune/config"
+	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/recipe"
 )
 
@@ -24,31 +29,76 @@ type trainFlags struct {
 	resume     string
 }
 
-// shortcut maps a flag to its config key.
-var shortcuts = []struct{ flag, path, usage string }{
-	{"model", "model.path", "base model: a Hugging Face folder or tiny-base (embedded)"},
-	{"data", "data.root", "subject data root (default: the bundled subject datasets)"},
-	{"subjects", "data.subjects", "subjects to train on, e.g. [geography,chemistry] (default: all)"},
-	{"max-steps", "training.max_steps", "optimizer steps"},
-	{"output", "training.tracking.output_dir", "folder of run folders ($VARS expand)"},
-	{"run-name", "training.tracking.run_name", "run folder name (default: the start time)"},
-	{"device", "training.device", "auto, cpu, cuda or cuda:N"},
-	{"lr", "training.optimizer.lr", "peak learning rate"},
-	{"batch-size", "training.batch_size", "rows per micro-batch"},
-	{"seq-len", "data.max_length", "row length in tokens"},
-	{"eval-questions", "training.eval.generation.questions", "held-out questions per subject"},
-	{"eval-every", "training.eval.every", "validate every N steps (0: at epoch ends)"},
-	{"seed", "training.seed", "seed of initialisation, dropout and data order"},
-	{"max-time", "training.max_time", "stop with a checkpoint after this long, e.g. 10m"},
+// shortcut maps a flag to its config key. kind is what help shows as the
+// value's type (int, float, duration, list, string, path); the value is
+// applied through config.ApplyFlag, so that errors name the flag. A path
+// flag for a list key (data.files) is repeatable.
+type shortcut struct{ flag, path, kind, usage string }
+
+var shortcuts = []shortcut{
+	{"model", "model.path", "string", "base model: a Hugging Face folder or tiny-base (embedded)"},
+	{"data", "data.files", "path", "your own data: a file (.jsonl, .json, .csv, .parquet, .txt), a folder of such files, or a glob (repeatable; default: the bundled subject datasets)"},
+	{"data-root", "data.root", "string", "subject data root: one file or folder per subject"},
+	{"subjects", "data.subjects", "list", "subjects to train on, e.g. geography,chemistry (default: all)"},
+	{"max-steps", "training.max_steps", "int", "optimizer steps"},
+	{"output", "training.tracking.output_dir", "string", "folder of run folders ($VARS expand)"},
+	{"run-name", "training.tracking.run_name", "string", "run folder name (default: the start time)"},
+	{"device", "training.device", "string", "auto, cpu, cuda or cuda:N"},
+	{"precision", "training.precision", "string", "matrix products: auto (bf16 on a GPU, f32 on the CPU), bf16 or f32"},
+	{"lr", "training.optimizer.lr", "float", "peak learning rate"},
+	{"batch-size", "training.batch_size", "int", "rows per micro-batch"},
+	{"seq-len", "data.max_length", "int", "row length in tokens"},
+	{"eval-questions", "training.eval.generation.questions", "int", "held-out questions per subject (0: none, and no sample answers)"},
+	{"eval-every", "training.eval.every", "int", "validate every N steps (0: at epoch ends)"},
+	{"seed", "training.seed", "int", "seed of initialisation, dropout and data order"},
+	{"max-time", "training.max_time", "duration", "stop with a checkpoint after this long, e.g. 10m"},
+}
+
+// shortcutValue is a shortcut flag's value: the text as typed (checked by
+// config.ApplyFlag against the key's type), with the type help shows.
+// A repeated flag adds one entry per use.
+type shortcutValue struct {
+	kind   string
+	repeat bool
+	args   []string
+}
+
+func (v *shortcutValue) String() string { return strings.Join(v.args, " ") }
+func (v *shortcutValue) Type() string   { return v.kind }
+
+func (v *shortcutValue) Set(s string) error {
+	if v.repeat {
+		v.args = append(v.args, s)
+	} else {
+		v.args = []string{s}
+	}
+	return nil
+}
+
+// yaml is the value as the config key reads it: a flow list for a
+// repeated flag (each entry quoted) and for a comma-separated "list".
+func (v *shortcutValue) yaml() string {
+	switch {
+	case v.repeat:
+		q := make([]string, len(v.args))
+		for i, a := range v.args {
+			q[i] = strconv.Quote(a)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	case v.kind == "list" && !strings.HasPrefix(strings.TrimSpace(v.String()), "["):
+		return "[" + v.String() + "]"
+	}
+	return v.String()
 }
 
 func newTrainCmd() *cobra.Command {
 	var tf trainFlags
-	values := map[string]*string{}
+	values := map[string]*shortcutValue{}
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Fine-tune a model with LoRA (no flags: tiny-base on the bundled subject datasets)",
-		Long: `Fine-tune a base model with LoRA adapters on subject datasets, evaluate before
+		Long: `Fine-tune a base model with LoRA adapters on your own data (--data: files,
+folders or globs) or on subject datasets (--data-root), evaluate before
 and after (validation loss, exact match and multiple choice on held-out
 questions), write a run folder (config.yaml, metrics.jsonl, TensorBoard events,
 manifest, checkpoints, report.html) and export the adapter in PEFT format.
@@ -58,6 +108,7 @@ geography, chemistry and US-history datasets on the CPU. A YAML file (-c,
 see "ftune init") sets everything; --set overrides any key; the flags below
 are shortcuts for the common ones.`,
 		Example: `  ftune train
+  ftune train --data my.jsonl --data more/*.csv
   ftune train --max-steps 20 --output /tmp/runs
   ftune train -c run.yaml --set training.optimizer.lr=1e-3 --set training.lora.r=8
   ftune train --subjects '[chemistry]'
@@ -66,40 +117,18 @@ are shortcuts for the common ones.`,
   ftune train --resume runs/20261126-114016   # continue after Ctrl-C or a crash`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := config.Default()
-			path := tf.configPath
-			if path == "" && tf.resume != "" {
-				// A resumed run uses the configuration it was started with.
-				path = filepath.Join(tf.resume, "config.yaml")
-			}
-			if path != "" {
-				var err error
-				if cfg, err = config.Load(path); err != nil {
-					return err
-				}
-			}
-			if err := config.Apply(cfg, tf.sets); err != nil {
-				return err
-			}
-			for _, s := range shortcuts {
-				if f := cmd.Flags().Lookup(s.flag); f != nil && f.Changed {
-					if err := config.ApplyFlag(cfg, "--"+s.flag, s.path, *values[s.flag]); err != nil {
-						return err
-					}
-				}
-			}
-			if tf.memoryLean {
-				cfg.Model.LoadIn4Bit, cfg.Training.GradientCheckpointing = true, true
-			}
-			if tf.perSubject {
-				cfg.Training.Adapters = "per-subject"
-			}
-			if err := cfg.Validate(); err != nil {
+			cfg, changes, err := tf.config(cmd, values)
+			if err != nil {
 				return err
 			}
 			o, err := recipe.FromConfig(cfg)
 			if err != nil {
 				return err
+			}
+			if tf.resume != "" {
+				if err := recordResumeChanges(cmd, tf.resume, changes, o.Config); err != nil {
+					return err
+				}
 			}
 			o.TokenCache = tf.tokenCache
 			o.ResumeDir = tf.resume
@@ -130,14 +159,76 @@ are shortcuts for the common ones.`,
 	f.StringVarP(&tf.configPath, "config", "c", "", "YAML run configuration (see ftune init)")
 	f.StringArrayVar(&tf.sets, "set", nil, "override one config key, e.g. training.optimizer.lr=2e-4 (repeatable)")
 	for _, s := range shortcuts {
-		values[s.flag] = f.String(s.flag, "", s.usage+" ("+s.path+")")
+		values[s.flag] = &shortcutValue{kind: s.kind, repeat: s.path == "data.files"}
+		f.Var(values[s.flag], s.flag, s.usage+" ("+s.path+")")
 	}
 	f.BoolVar(&tf.memoryLean, "memory-lean", false, "NF4 base weights and gradient checkpointing")
 	f.BoolVar(&tf.perSubject, "per-subject", false, "one adapter per subject, routed per row (training.adapters=per-subject)")
-	f.StringVar(&tf.tokenCache, "token-cache", "", "read (and build when missing or stale) token caches here, as `ftune data prepare` writes them")
+	f.StringVar(&tf.tokenCache, "token-cache", "", "folder of token caches, as \"ftune data prepare\" writes them (built when missing or stale)")
 	f.BoolVar(&tf.noProgress, "no-progress", false, "plain log lines even on a terminal")
 	f.StringVar(&tf.resume, "resume", "", "continue the run in this folder from its newest usable checkpoint (after a crash or Ctrl-C)")
 	return cmd
+}
+
+// config assembles the run's configuration: the run file (-c), or the
+// run's own config.yaml when resuming, then --set, then the shortcut flags,
+// validated. When resuming, changes are the keys that differ from the
+// run's config.yaml (only resumeSafe ones are allowed).
+func (tf *trainFlags) config(cmd *cobra.Command, values map[string]*shortcutValue) (*config.RunConfig, []config.Change, error) {
+	var base *config.RunConfig
+	if tf.resume != "" {
+		dir, err := resumeFolder(tf.resume)
+		if err != nil {
+			return nil, nil, err
+		}
+		tf.resume = dir
+		if base, err = config.Load(filepath.Join(dir, "config.yaml")); err != nil {
+			return nil, nil, fmt.Errorf("--resume %s: %w", dir, err)
+		}
+	}
+	cfg := config.Default()
+	switch {
+	case tf.configPath != "":
+		var err error
+		if cfg, err = config.Load(tf.configPath); err != nil {
+			return nil, nil, err
+		}
+	case base != nil:
+		cfg = base.Clone()
+	}
+	if err := config.Apply(cfg, tf.sets); err != nil {
+		return nil, nil, err
+	}
+	for _, s := range shortcuts {
+		if f := cmd.Flags().Lookup(s.flag); f != nil && f.Changed {
+			if err := config.ApplyFlag(cfg, "--"+s.flag, s.path, values[s.flag].yaml()); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if tf.memoryLean {
+		for _, p := range []string{"model.load_in_4bit", "training.gradient_checkpointing"} {
+			if err := config.ApplyFlag(cfg, "--memory-lean", p, "true"); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if tf.perSubject {
+		if err := config.ApplyFlag(cfg, "--per-subject", "training.adapters", "per-subject"); err != nil {
+			return nil, nil, err
+		}
+	}
+	var changes []config.Change
+	if base != nil {
+		changes = config.Diff(base, cfg)
+		if err := refuseResumeChanges(tf.resume, cfg, changes); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	return cfg, changes, nil
 }
 
 func firstAdapter(r *recipe.Result) string {
@@ -145,4 +236,69 @@ func firstAdapter(r *recipe.Result) string {
 		return d
 	}
 	return ""
+}
+
+// resumeSafe are the keys `train --resume` may change: they extend or bound
+// the run, or say where it computes, and leave the optimisation up to the
+// checkpoint as it was. Any other change (learning rate, lengths, data,
+// adapter shape) would continue one run with another's settings.
+var resumeSafe = []string{"training.max_steps", "training.max_time", "training.device", "training.precision"}
+
+// resumeFolder checks that dir is a run folder, and points a checkpoint
+// folder (RUN/checkpoints/step-…) or RUN/checkpoints at its run.
+func resumeFolder(dir string) (string, error) {
+	clean := filepath.Clean(dir)
+	run := ""
+	switch {
+	case filepath.Base(clean) == "checkpoints":
+		run = filepath.Dir(clean)
+	case filepath.Base(filepath.Dir(clean)) == "checkpoints":
+		run = filepath.Dir(filepath.Dir(clean))
+	}
+	if run != "" {
+		return "", fmt.Errorf("--resume %s: this is a checkpoint folder; --resume takes the run folder, which resumes from its newest usable checkpoint: ftune train --resume %s", dir, shellQuote(run))
+	}
+	if _, err := os.Stat(filepath.Join(clean, "config.yaml")); err != nil {
+		return "", fmt.Errorf("--resume %s: not a run folder (no config.yaml): %w", dir, err)
+	}
+	return clean, nil
+}
+
+// refuseResumeChanges names every change that is not resumeSafe.
+func refuseResumeChanges(dir string, cfg *config.RunConfig, changes []config.Change) error {
+	var bad []string
+	for _, c := range changes {
+		if !slices.Contains(resumeSafe, c.Path) {
+			bad = append(bad, fmt.Sprintf("  %s (%s)", c, cfg.Where(c.Path)))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("--resume %s: these settings differ from the run's config.yaml and would change its optimisation:\n%s\na resumed run may change only %s; start a new run for the others",
+		dir, strings.Join(bad, "\n"), strings.Join(resumeSafe, ", "))
+}
+
+// recordResumeChanges prints the allowed changes and rewrites the run's
+// config.yaml (atomically) so that it says what the run does from now on.
+func recordResumeChanges(cmd *cobra.Command, dir string, changes []config.Change, resolved []byte) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	w := cmd.OutOrStdout()
+	for _, c := range changes {
+		fmt.Fprintln(w, c)
+	}
+	return fsutil.WriteAtomic(filepath.Join(dir, "config.yaml"), 0o644, func(f io.Writer) error {
+		_, err := f.Write(resolved)
+		return err
+	})
+}
+
+// shellQuote quotes a path for a hint that is pasted into a shell.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -1,0 +1,298 @@
+package recipe
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor/cudabackend"
+)
+
+// Bounds and the memory plan are checked before anything large is
+// allocated: a rank of 10^8, a sequence of 10^8 tokens or a billion-row
+// batch used to take the machine down (Go's fatal out of memory, the
+// kernel's OOM killer) instead of being refused.
+
+// maxBatchRows caps rows per micro-batch whatever the memory: beyond it a
+// larger effective batch is grad_accum's job, and the products below stay
+// far from overflow.
+const maxBatchRows = 1 << 16
+
+// MemoryPlan is the estimated peak memory of a training run, in bytes.
+type MemoryPlan struct {
+	Weights     float64 // the frozen base as stored (bf16, f32 or NF4)
+	Adapters    float64 // LoRA weights, gradients and optimizer state
+	Activations float64 // what one micro-batch keeps for the backward
+	Logits      float64 // the fused LM-head/cross-entropy chunk and its gradient
+	Runtime     float64 // the process itself: code, tokenizer, data, Go runtime
+	// Heap is the CPU's headroom: garbage the Go heap holds between
+	// collections, and what the step arena keeps besides (0 on a GPU).
+	Heap      float64
+	Peak      float64 // the sum: the estimate of peak resident memory
+	Available float64 // what the machine has free (0 = unknown)
+	Where     string  // "RAM" or the GPU's name
+}
+
+// String is the line a run prints before training.
+func (p MemoryPlan) String() string {
+	s := fmt.Sprintf("memory: peak ≈ %s (weights %s, adapters+optimizer %s, activations %s per micro-batch, logits %s, runtime %s, heap headroom %s)",
+		gib(p.Peak), gib(p.Weights), gib(p.Adapters), gib(p.Activations), gib(p.Logits), gib(p.Runtime), gib(p.Heap))
+	if p.Available > 0 {
+		s += fmt.Sprintf("; %s available in %s", gib(p.Available), p.Where)
+	} else {
+		s += "; available memory unknown"
+	}
+	return s
+}
+
+func gib(b float64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", b/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.0f MiB", b/(1<<20))
+	}
+	return fmt.Sprintf("%.0f KiB", b/(1<<10))
+}
+
+// preflight reads the model's config.json (not its weights), checks the
+// run's bounds, opens the device and refuses a plan that does not fit it.
+// The device is kept for loadBase.
+func (o *Options) preflight(log io.Writer) error {
+	cfg, err := nn.LoadConfig(o.ModelDir)
+	if err != nil {
+		return err
+	}
+	if err := o.checkBounds(cfg); err != nil {
+		return err
+	}
+	d, err := OpenDevice(o.Device, o.Precision)
+	if err != nil {
+		return err
+	}
+	o.device = &d
+	o.Precision = d.Precision()
+	fmt.Fprintln(log, d.Describe())
+	plan := o.memoryPlan(cfg, d)
+	fmt.Fprintln(log, plan)
+	if plan.Available > 0 && plan.Peak > plan.Available {
+		msg := fmt.Sprintf("recipe: the run needs about %s at its peak, %s has %s available: %s",
+			gib(plan.Peak), plan.Where, gib(plan.Available), plan.lowerWhat(o))
+		if !o.IgnoreMemoryEstimate {
+			return fmt.Errorf("%s (or set training.ignore_memory_estimate: true to try anyway)", msg)
+		}
+		fmt.Fprintf(log, "warning: %s; training anyway (training.ignore_memory_estimate)\n", msg)
+	}
+	return nil
+}
+
+// checkBounds refuses ranks, lengths and batches the model and any machine
+// cannot hold. cfg is the model's config.json.
+func (o *Options) checkBounds(cfg nn.Config) error {
+	if o.DType == "bf16" && cfg.TorchDType != "bfloat16" {
+		return fmt.Errorf("recipe: model.dtype bf16: %s/config.json stores %q weights; converting them is not implemented (use model.dtype: auto)", o.ModelDir, cfg.TorchDType)
+	}
+	if o.BatchSize > maxBatchRows {
+		return fmt.Errorf("recipe: training.batch_size %d is more rows than one micro-batch can hold (at most %d); use training.grad_accum for a larger effective batch", o.BatchSize, maxBatchRows)
+	}
+	if o.SeqLen > cfg.MaxPositions {
+		if !o.AllowLongerThanModel {
+			return fmt.Errorf("recipe: data.max_length %d exceeds the model's max_position_embeddings (%d in %s/config.json): lower it, or set data.allow_longer_than_model: true to train on positions the model never saw",
+				o.SeqLen, cfg.MaxPositions, o.ModelDir)
+		}
+	}
+	if name, in, out, ok := smallestTarget(cfg, o.Targets); ok && o.R > min(in, out) {
+		return fmt.Errorf("recipe: training.lora.r %d exceeds the dimensions of the adapted layer %s (%d → %d): a rank above min(in, out) = %d adds parameters, not capacity",
+			o.R, name, in, out, min(in, out))
+	}
+	return nil
+}
+
+// projection is one decoder linear: its module name and dimensions.
+type projection struct {
+	name    string
+	in, out int
+}
+
+func projections(c nn.Config) []projection {
+	qd, kvd := c.NumHeads*c.HeadDim, c.NumKVHeads*c.HeadDim
+	return []projection{
+		{"q_proj", c.HiddenSize, qd}, {"k_proj", c.HiddenSize, kvd}, {"v_proj", c.HiddenSize, kvd}, {"o_proj", qd, c.HiddenSize},
+		{"gate_proj", c.HiddenSize, c.IntermediateSize}, {"up_proj", c.HiddenSize, c.IntermediateSize}, {"down_proj", c.IntermediateSize, c.HiddenSize},
+	}
+}
+
+// adapted lists the decoder projections the targets select ("all-linear",
+// or module names matched on their last element, as PEFT matches them).
+func adapted(c nn.Config, targets []string) []projection {
+	all := len(targets) == 1 && strings.EqualFold(targets[0], "all-linear")
+	var out []projection
+	for _, p := range projections(c) {
+		for _, t := range targets {
+			if all || t == p.name || strings.HasSuffix(t, "."+p.name) {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// smallestTarget is the adapted projection with the smallest min(in, out);
+// ok is false when the targets name none (lora.New then says so).
+func smallestTarget(c nn.Config, targets []string) (name string, in, out int, ok bool) {
+	for _, p := range adapted(c, targets) {
+		if !ok || min(p.in, p.out) < min(in, out) {
+			name, in, out, ok = p.name, p.in, p.out, true
+		}
+	}
+	return name, in, out, ok
+}
+
+// Calibration of the CPU estimate, measured on tiny-base (peak RSS of
+// 4-step runs, batch 1-16, 32-512 tokens, with and without the step arena
+// and gradient checkpointing; see TestMemoryEstimateMatchesPeak):
+//   - runtimeBytes: the process before training (code, tokenizer, bundled
+//     data, evaluation scratch): 101 MiB measured for batch 1 × 32 tokens;
+//   - heapHeadroom: garbage the Go heap holds beyond a micro-batch's live
+//     tensors before a collection, as a fraction of them (measured 0.19-0.25);
+//   - arenaFactor: what the step arena keeps besides: 0.8-1.3 after 4
+//     steps, 1.9 after 20 (it grows as batch shapes vary).
+const (
+	runtimeBytes = 100 << 20
+	heapHeadroom = 0.3
+	arenaFactor  = 2.0
+)
+
+// memoryPlan estimates the peak of a training run on d.
+func (o *Options) memoryPlan(c nn.Config, d Device) MemoryPlan {
+	f := func(n int) float64 { return float64(n) }
+	H, I, V, L := f(c.HiddenSize), f(c.IntermediateSize), f(c.VocabSize), f(c.NumLayers)
+	qd, kvd := f(c.NumHeads*c.HeadDim), f(c.NumKVHeads*c.HeadDim)
+	var p MemoryPlan
+
+	// Weights as stored: bf16 matrices stay bf16, others are widened to
+	// float32; NF4 projections take half a byte plus a float32 absmax per
+	// block of 64; norms are float32.
+	matrix := 4.0
+	if c.TorchDType == "bfloat16" {
+		matrix = 2
+	}
+	proj := 0.0
+	for _, pr := range projections(c) {
+		proj += f(pr.in) * f(pr.out)
+	}
+	projBytes := matrix
+	if o.Load4Bit {
+		projBytes = 0.5 + 4.0/64
+	}
+	embed := V * H
+	if !c.TieEmbeddings {
+		embed *= 2
+	}
+	p.Weights = L*proj*projBytes + embed*matrix + (2*L+1)*H*4
+
+	// Adapters: weights, gradients and optimizer state in float32 (AdamW
+	// keeps two moments, SGD one).
+	copies := 4.0
+	if o.Optimizer == "sgd" {
+		copies = 3
+	}
+	targets := adapted(c, o.Targets)
+	loraParams, loraActs := 0.0, 0.0
+	for _, t := range targets {
+		loraParams += f(o.R) * (f(t.in) + f(t.out))
+		loraActs += f(t.in) + f(o.R) + 2*f(t.out) // dropout(x), A·x, B·A·x, the sum
+	}
+	adapters := 1.0
+	if o.Mode == PerSubject {
+		adapters = f(max(1, len(o.Subjects)))
+	}
+	p.Adapters = adapters * L * loraParams * copies * 4
+
+	// Activations kept for the backward, float32 per token: per decoder
+	// block the input, two norms, q/k/v before and after RoPE, the
+	// attention output, the residuals, the MLP's gate, up, activation and
+	// product (flash attention keeps no T×T scores), plus the adapters'
+	// intermediates. Gradient checkpointing keeps only each block's input
+	// and recomputes one block at a time.
+	tokens := f(o.BatchSize) * f(o.SeqLen)
+	block := tokens * 4 * (7*H + 3*qd + 3*kvd + 4*I + loraActs)
+	if o.GradCheckpointing {
+		p.Activations = L*tokens*4*H + 2*block
+	} else {
+		p.Activations = L*block + block // the backward's gradients: about one block
+	}
+	p.Activations += 2 * tokens * H * 4 // embeddings and the final norm
+	// The loss never materialises [tokens, vocab] logits: the LM head and
+	// the cross-entropy run over chunks of 1024 rows, logits and gradient.
+	p.Logits = min(tokens, 1024)*V*4*2 + tokens*H*4
+
+	_, onGPU := d.Backend.(*cudabackend.Backend)
+	live := p.Weights + p.Adapters + p.Activations + p.Logits
+	if onGPU {
+		cb := d.Backend.(*cudabackend.Backend)
+		p.Where = cb.CUDADevice().Name
+		if free, _, err := cb.CUDADevice().MemInfo(); err == nil {
+			p.Available = f(int(free))
+		}
+		p.Peak = live
+		return p
+	}
+	p.Where, p.Runtime = "RAM", runtimeBytes
+	step := p.Activations + p.Logits
+	p.Heap = heapHeadroom * step
+	if !o.GradCheckpointing && !o.NoStepArena {
+		p.Heap += arenaFactor * step
+	}
+	p.Peak = live + p.Runtime + p.Heap
+	p.Available = memAvailable()
+	return p
+}
+
+// lowerWhat names the settings that shrink the largest part of the plan.
+func (p MemoryPlan) lowerWhat(o *Options) string {
+	switch {
+	case p.Activations+p.Logits >= p.Weights && p.Activations+p.Logits >= p.Adapters:
+		s := fmt.Sprintf("lower training.batch_size (%d) or data.max_length (%d)", o.BatchSize, o.SeqLen)
+		if !o.GradCheckpointing && !o.NoStepArena {
+			s += ", set training.step_arena: false"
+		}
+		if !o.GradCheckpointing {
+			s += ", or set training.gradient_checkpointing: true"
+		}
+		return s
+	case p.Adapters >= p.Weights:
+		return fmt.Sprintf("lower training.lora.r (%d) or adapt fewer training.lora.targets", o.R)
+	}
+	if !o.Load4Bit {
+		return "set model.load_in_4bit: true (NF4 base weights), or use a smaller model"
+	}
+	return "use a smaller model"
+}
+
+// memAvailable is MemAvailable from /proc/meminfo in bytes (0 where there
+// is none: the plan is printed but not enforced).
+func memAvailable() float64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemAvailable:" {
+			kb, err := strconv.ParseFloat(fields[1], 64)
+			if err != nil {
+				return 0
+			}
+			return kb * 1024
+		}
+	}
+	return 0
+}

@@ -1,0 +1,229 @@
+package recipe
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ftune/ftune/assets"
+	"github.com/ftune/ftune/config"
+)
+
+// leafCase says how to give one config leaf a valid non-default value:
+// value is its YAML ("" = derived from the default by type), setup are
+// --set arguments that give the leaf a context in which it matters
+// (applied to both sides of the comparison).
+type leafCase struct {
+	value string
+	setup []string
+}
+
+// leafCases are the leaves whose derived value would be invalid or
+// meaningless (strings, values with ranges, leaves that act only with
+// another setting).
+func leafCases(t *testing.T) map[string]leafCase {
+	model := t.TempDir()
+	src, err := assets.Model(assets.TinyBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(src, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(model, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := []string{"data.files=[my.jsonl]"}
+	return map[string]leafCase{
+		"model.path":                              {value: model},
+		"model.dtype":                             {value: "bf16"},
+		"data.root":                               {value: "/somewhere/subjects"},
+		"data.files":                              {value: "[my.jsonl]"},
+		"data.format":                             {value: "csv", setup: files},
+		"data.shape":                              {value: "alpaca", setup: files},
+		"data.template":                           {value: "chatml"},
+		"data.subjects":                           {value: "[chemistry]"},
+		"data.mixing":                             {value: "uniform"},
+		"data.weights":                            {value: "{chemistry: 2, geography: 1}", setup: []string{"data.mixing=weights", "data.weights={chemistry: 1}"}},
+		"data.val_split":                          {value: "0.2"},
+		"training.adapters":                       {value: "per-subject"},
+		"training.lora.targets":                   {value: "[q_proj, v_proj]"},
+		"training.optimizer.name":                 {value: "sgd"},
+		"training.optimizer.betas":                {value: "[0.8, 0.99]"},
+		"training.schedule.name":                  {value: "linear"},
+		"training.spike_factor":                   {value: "3"},
+		"training.max_time":                       {value: "30m"},
+		"training.eval.generation.samples":        {value: "1"},
+		"training.checkpointing.monitor":          {value: "val/perplexity"},
+		"training.checkpointing.mode":             {value: "max"},
+		"training.early_stopping.monitor":         {value: "val/token_accuracy"},
+		"training.early_stopping.mode":            {value: "max"},
+		"training.early_stopping.patience":        {value: "7", setup: []string{"training.early_stopping.enabled=true"}},
+		"training.tracking.output_dir":            {value: "/somewhere/runs"},
+		"training.tracking.run_name":              {value: "leaf"},
+		"training.device":                         {value: "cpu"},
+		"training.precision":                      {value: "f32"},
+		"training.eval.generation.questions":      {value: "5", setup: []string{"training.eval.generation.samples=0"}},
+		"training.eval.generation.max_new_tokens": {value: "8"},
+	}
+}
+
+// refusedLeaves have one implemented value (the default): every other one
+// is refused by Validate, so none can be silently dropped. The test checks
+// the refusal.
+var refusedLeaves = map[string]string{
+	"training.quantization.type":         "int8",
+	"training.quantization.block_size":   "128",
+	"training.quantization.double_quant": "false",
+}
+
+// unmappedLeaves do not change the options, each with the reason. Keep it
+// (almost) empty: a leaf here is a setting the run does not see.
+var unmappedLeaves = map[string]string{}
+
+// TestEveryConfigLeafReachesTheRun sets each leaf of config.RunConfig to a
+// valid non-default value and checks that FromConfig's options change. A
+// leaf added to the config without a mapping fails here.
+func TestEveryConfigLeafReachesTheRun(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	cases := leafCases(t)
+	leaves := configLeaves(reflect.TypeOf(config.RunConfig{}), "")
+	if len(leaves) < 60 {
+		t.Fatalf("found %d leaves; the walk is broken", len(leaves))
+	}
+	def := config.Default()
+	for _, leaf := range leaves {
+		t.Run(leaf, func(t *testing.T) {
+			if bad, ok := refusedLeaves[leaf]; ok {
+				cfg := config.Default()
+				if err := config.Apply(cfg, []string{leaf + "=" + bad}); err != nil {
+					t.Fatal(err)
+				}
+				if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), leaf) {
+					t.Fatalf("%s=%s: want refused by Validate naming the key, got %v", leaf, bad, err)
+				}
+				return
+			}
+			c, ok := cases[leaf]
+			if c.value == "" {
+				v, err := derivedValue(def, leaf)
+				if err != nil {
+					t.Fatalf("%v: add %s to leafCases with a valid non-default value", err, leaf)
+				}
+				c.value = v
+			} else if !ok {
+				t.Fatalf("no value for %s", leaf)
+			}
+			base := options(t, c.setup)
+			got := options(t, append(append([]string(nil), c.setup...), leaf+"="+c.value))
+			why, listed := unmappedLeaves[leaf]
+			if same := reflect.DeepEqual(base, got); same && !listed {
+				t.Fatalf("%s=%s does not change recipe.Options: the setting is dropped (map it in FromConfig)", leaf, c.value)
+			} else if !same && listed {
+				t.Fatalf("%s is listed as unmapped (%s) but changes the options: remove it from the list", leaf, why)
+			}
+		})
+	}
+}
+
+// options validates the defaults with sets applied and maps them; Config
+// (the YAML, which holds every value) and Log are left out of the
+// comparison.
+func options(t *testing.T, sets []string) Options {
+	t.Helper()
+	cfg := config.Default()
+	if err := config.Apply(cfg, sets); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("%v: %v", sets, err)
+	}
+	o, err := FromConfig(cfg)
+	if err != nil {
+		t.Fatalf("%v: %v", sets, err)
+	}
+	if len(o.Config) == 0 {
+		t.Fatal("FromConfig wrote no config.yaml")
+	}
+	o.Config, o.Log = nil, nil
+	return o
+}
+
+var durationType = reflect.TypeOf(config.Duration(0))
+
+// configLeaves lists the dotted key of every leaf (scalar, list, map).
+func configLeaves(t reflect.Type, prefix string) []string {
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !f.IsExported() || name == "" || name == "-" {
+			continue
+		}
+		path := name
+		if prefix != "" {
+			path = prefix + "." + name
+		}
+		if f.Type.Kind() == reflect.Struct && f.Type != durationType {
+			out = append(out, configLeaves(f.Type, path)...)
+			continue
+		}
+		out = append(out, path)
+	}
+	return out
+}
+
+// derivedValue is a non-default value for a numeric or boolean leaf: the
+// negation, the default + 1, or half the default (0.25 when it is 0).
+func derivedValue(cfg *config.RunConfig, path string) (string, error) {
+	v := reflect.ValueOf(cfg).Elem()
+	for _, part := range strings.Split(path, ".") {
+		found := false
+		for i := 0; i < v.NumField(); i++ {
+			name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
+			if name == part {
+				v, found = v.Field(i), true
+				break
+			}
+		}
+		if !found {
+			return "", fmt.Errorf("%s: no field %s", path, part)
+		}
+	}
+	switch v.Kind() {
+	case reflect.Bool:
+		return fmt.Sprint(!v.Bool()), nil
+	case reflect.Int, reflect.Int64:
+		return fmt.Sprint(v.Int() + 1), nil
+	case reflect.Uint64:
+		return fmt.Sprint(v.Uint() + 1), nil
+	case reflect.Float64:
+		if f := v.Float(); f > 0 {
+			return fmt.Sprint(f / 2), nil
+		}
+		return "0.25", nil
+	}
+	return "", fmt.Errorf("%s is a %s: no value can be derived", path, v.Type())
+}
+
+// TestEarlyStoppingKeepsCheckpointMonitor: early stopping on one metric
+// used to overwrite the checkpoints' monitor with its own.
+func TestEarlyStoppingKeepsCheckpointMonitor(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	o := options(t, []string{"training.checkpointing.monitor=val/perplexity", "training.early_stopping.enabled=true",
+		"training.early_stopping.monitor=val/token_accuracy", "training.early_stopping.mode=max"})
+	if o.Monitor != "val/perplexity" || o.MonitorMode != "min" {
+		t.Fatalf("checkpoint monitor %s/%s, want val/perplexity/min", o.Monitor, o.MonitorMode)
+	}
+	es := o.earlyStopping()
+	if es == nil || es.Monitor != "val/token_accuracy" || es.Mode != "max" || es.Patience != 3 {
+		t.Fatalf("early stopping %+v, want val/token_accuracy, max, patience 3", es)
+	}
+	if o := options(t, nil); o.earlyStopping() != nil {
+		t.Fatal("early stopping on by default")
+	}
+}
