@@ -36,6 +36,23 @@ func DefaultConfig() *RunConfig { return config.Default() }
 // (nil discards them). Cancelling ctx stops after the current step, with
 // the checkpoint saved.
 func Train(ctx context.Context, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
+	return TrainWith(ctx, cfg, TrainOptions{Log: log})
+}
+
+// TrainOptions are the settings of a run that are not in its run file.
+type TrainOptions struct {
+	Log      io.Writer // progress and results; nil discards them
+	Progress bool      // a progress bar on Log instead of one line per logged step
+	// Resume continues the run in this folder from its newest usable
+	// checkpoint; cfg must be the run's own (its config.yaml).
+	Resume string
+	// TokenCache is a folder of token caches (`ftune data prepare`) read
+	// instead of tokenising, built there when missing or stale.
+	TokenCache string
+}
+
+// TrainWith is Train with the settings outside the run file.
+func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -43,7 +60,7 @@ func Train(ctx context.Context, cfg *RunConfig, log io.Writer) (*TrainResult, er
 	if err != nil {
 		return nil, err
 	}
-	o.Log = log
+	o.Log, o.Progress, o.ResumeDir, o.TokenCache = opt.Log, opt.Progress, opt.Resume, opt.TokenCache
 	return recipe.Run(ctx, o)
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ftune/ftune/internal/shell"
 	"github.com/ftune/ftune/track"
 	"github.com/ftune/ftune/train"
 )
@@ -23,7 +24,7 @@ func (s *session) printInterrupted(t *train.Trainer, runDir string) {
 		fmt.Fprintf(s.log, "\ninterrupted before the first step: nothing was trained, no checkpoint was saved\n")
 		return
 	}
-	fmt.Fprintf(s.log, "\ninterrupted after step %d; the checkpoint is saved (%s): ftune train --resume %s\n", t.State.Step, ck, runDir)
+	fmt.Fprintf(s.log, "\ninterrupted after step %d; the checkpoint is saved (%s): %s\n", t.State.Step, ck, shell.Command(shell.Program(), "train", "--resume", runDir))
 }
 
 // checkResumedInputs says what a resumed run found in its folder: the
@@ -35,7 +36,7 @@ func (s *session) checkResumedInputs(run *track.Run) error {
 	if rm := run.Removed(); len(rm) > 0 {
 		fmt.Fprintf(s.log, "removed %d leftover(s) of interrupted writes: %s\n", len(rm), strings.Join(rm, ", "))
 	}
-	ch, err := run.CheckInputs([]string{s.o.ModelDir}, []string{s.o.DataRoot})
+	ch, err := run.CheckInputs([]string{s.o.ModelDir}, s.data.inputs)
 	if err != nil {
 		return err
 	}

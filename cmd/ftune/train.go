@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,8 +14,10 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/ftune/ftune"
 	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/internal/fsutil"
+	"github.com/ftune/ftune/internal/shell"
 	"github.com/ftune/ftune/recipe"
 )
 
@@ -130,27 +133,30 @@ are shortcuts for the common ones.`,
 					return err
 				}
 			}
-			o.TokenCache = tf.tokenCache
-			o.ResumeDir = tf.resume
-			o.Log = cmd.OutOrStdout()
-			f, isFile := o.Log.(*os.File)
-			o.Progress = !tf.noProgress && isFile && term.IsTerminal(int(f.Fd()))
-			res, err := recipe.Run(cmd.Context(), o)
+			w := cmd.OutOrStdout()
+			f, isFile := w.(*os.File)
+			res, err := ftune.TrainWith(cmd.Context(), cfg, ftune.TrainOptions{
+				Log: w, Progress: !tf.noProgress && isFile && term.IsTerminal(int(f.Fd())),
+				Resume: tf.resume, TokenCache: tf.tokenCache,
+			})
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "\nfinished %d steps in %s", res.Steps, res.Duration.Round(time.Second))
-			if res.Stopped != "" {
-				fmt.Fprintf(w, " (stopped: %s)", res.Stopped)
+			switch {
+			case res.Stopped == "interrupted":
+				fmt.Fprintf(w, "\ninterrupted after %d steps (%s)", res.Steps, res.Duration.Round(time.Second))
+			case res.Stopped != "":
+				fmt.Fprintf(w, "\nfinished %d steps in %s (stopped: %s)", res.Steps, res.Duration.Round(time.Second), res.Stopped)
+			default:
+				fmt.Fprintf(w, "\nfinished %d steps in %s", res.Steps, res.Duration.Round(time.Second))
 			}
 			fmt.Fprintf(w, "\nrun folder: %s\n", res.RunDir)
 			writeReport(w, res.RunDir)
-			for name, dir := range res.Adapters {
-				fmt.Fprintf(w, "adapter %s: %s\n", name, dir)
+			for _, name := range slices.Sorted(maps.Keys(res.Adapters)) {
+				fmt.Fprintf(w, "adapter %s: %s\n", name, res.Adapters[name])
 			}
-			if len(res.Adapters) > 0 {
-				fmt.Fprintf(w, "try it:     ftune generate --adapter %s --prompt %q\n", firstAdapter(res), "Which element has the symbol Fe?")
+			if hint := tryIt(res); hint != "" {
+				fmt.Fprintf(w, "try it:     %s\n", hint)
 			}
 			return nil
 		},
@@ -231,11 +237,27 @@ func (tf *trainFlags) config(cmd *cobra.Command, values map[string]*shortcutValu
 	return cfg, changes, nil
 }
 
-func firstAdapter(r *recipe.Result) string {
-	for _, d := range r.Adapters {
-		return d
+// tryIt is a command that asks the trained adapter a question held out
+// from the run's own data (the base is the one the adapter records), as
+// this program was invoked; "" when the run exported no adapter.
+func tryIt(r *recipe.Result) string {
+	if len(r.Adapters) == 0 {
+		return ""
 	}
-	return ""
+	name := slices.Sorted(maps.Keys(r.Adapters))[0]
+	args := []string{"generate", "--adapter", r.Adapters[name]}
+	for _, ev := range []recipe.Evaluation{r.After, r.Before} {
+		if ev.QA == nil {
+			continue
+		}
+		// A per-subject adapter is asked a question of its own subject.
+		for _, q := range ev.QA.Results {
+			if len(r.Adapters) == 1 || q.Subject == name {
+				return shell.Command(shell.Program(), append(args, "--prompt", q.Question)...)
+			}
+		}
+	}
+	return shell.Command(shell.Program(), args...) // no held-out question: an interactive chat
 }
 
 // resumeSafe are the keys `train --resume` may change: they extend or bound
@@ -256,7 +278,7 @@ func resumeFolder(dir string) (string, error) {
 		run = filepath.Dir(filepath.Dir(clean))
 	}
 	if run != "" {
-		return "", fmt.Errorf("--resume %s: this is a checkpoint folder; --resume takes the run folder, which resumes from its newest usable checkpoint: ftune train --resume %s", dir, shellQuote(run))
+		return "", fmt.Errorf("--resume %s: this is a checkpoint folder; --resume takes the run folder, which resumes from its newest usable checkpoint: %s", dir, shell.Command(shell.Program(), "train", "--resume", run))
 	}
 	if _, err := os.Stat(filepath.Join(clean, "config.yaml")); err != nil {
 		return "", fmt.Errorf("--resume %s: not a run folder (no config.yaml): %w", dir, err)
@@ -293,12 +315,4 @@ func recordResumeChanges(cmd *cobra.Command, dir string, changes []config.Change
 		_, err := f.Write(resolved)
 		return err
 	})
-}
-
-// shellQuote quotes a path for a hint that is pasted into a shell.
-func shellQuote(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -41,7 +41,7 @@ func TestResumeOverrides(t *testing.T) {
 	}
 
 	out, err = run(t, "train", "--resume", filepath.Join(dir, "checkpoints", "step-00000001"))
-	if err == nil || !strings.Contains(err.Error(), "this is a checkpoint folder; --resume takes the run folder") || !strings.Contains(err.Error(), "ftune train --resume "+dir) {
+	if err == nil || !strings.Contains(err.Error(), "this is a checkpoint folder; --resume takes the run folder") || !strings.Contains(err.Error(), "train --resume "+dir) {
 		t.Fatalf("resume at a checkpoint: %v\n%s", err, out)
 	}
 
@@ -55,13 +55,5 @@ func TestResumeOverrides(t *testing.T) {
 	now, err := os.ReadFile(cfgPath)
 	if err != nil || !strings.Contains(string(now), "max_steps: 2") {
 		t.Fatalf("config.yaml does not record max_steps 2: %v\n%s", err, now)
-	}
-}
-
-func TestShellQuote(t *testing.T) {
-	for in, want := range map[string]string{"runs/a": "runs/a", "my runs/a": "'my runs/a'", "it's": `'it'\''s'`} {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
-		}
 	}
 }
