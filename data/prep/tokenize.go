@@ -3,7 +3,7 @@ package prep
 import (
 	"errors"
 	"fmt"
-	"strings"
+	"sort"
 
 	"github.com/ftune/ftune/data/format"
 )
@@ -62,6 +62,9 @@ type Options struct {
 	Overflow Overflow
 	// NoEOS turns off appending EOS to each example.
 	NoEOS bool
+	// MaxMessages bounds the messages of one chat record (0:
+	// DefaultMaxMessages); a longer record is an error naming it.
+	MaxMessages int
 }
 
 // Tokenized is one example as token ids and labels. Labels are not shifted
@@ -192,75 +195,16 @@ func (p *Preprocessor) completion(text string) (Tokenized, error) {
 	return t, nil
 }
 
-// span is a byte range of the rendered text that is learnt.
-type span struct{ start, end int }
-
-// assistantSpans finds each assistant turn in the full rendering by
-// rendering the conversation up to it: the text added by the turn starts
-// where the prefix with a generation prompt ends and ends where the prefix
-// including the turn ends. That needs templates whose rendering of a
-// prefix is a prefix of the full rendering. Some render the last assistant
-// turn differently (Qwen3 adds an empty <think> block to it only); for
-// those the turn is found where its content follows the prefix in the full
-// rendering, followed by the template's end-of-turn text.
-func (p *Preprocessor) assistantSpans(msgs []format.Message, full string) ([]span, error) {
-	var spans []span
-	turnEnd := ""
-	for i, m := range msgs {
-		if m.Role != format.RoleAssistant {
-			continue
-		}
-		pre := ""
-		if i > 0 {
-			var err error
-			if pre, err = p.Tmpl.Render(msgs[:i], true); err != nil {
-				return nil, fmt.Errorf("render prefix before message %d: %w", i, err)
-			}
-		}
-		upto, err := p.Tmpl.Render(msgs[:i+1], false)
-		if err != nil {
-			return nil, fmt.Errorf("render through message %d: %w", i, err)
-		}
-		if strings.HasPrefix(full, upto) && strings.HasPrefix(upto, pre) {
-			spans = append(spans, span{len(pre), len(upto)})
-			continue
-		}
-		if strings.HasPrefix(full, pre) && strings.HasPrefix(full[len(pre):], m.Content) {
-			if turnEnd == "" {
-				if turnEnd, err = p.turnEnd(); err != nil {
-					return nil, err
-				}
-			}
-			end := len(pre) + len(m.Content)
-			if strings.HasPrefix(full[end:], turnEnd) {
-				end += len(turnEnd)
-			}
-			spans = append(spans, span{len(pre), end})
-			continue
-		}
-		return nil, fmt.Errorf("%w at message %d: response-only masking needs it (set train_on_inputs, or use a template without history rewriting)", ErrNotPrefixStable, i)
-	}
-	return spans, nil
-}
-
-// turnEnd is what the template writes after an assistant's content
-// ("<|im_end|>\n" for ChatML), found by rendering a sentinel answer.
-func (p *Preprocessor) turnEnd() (string, error) {
-	const sentinel = "\x00ftune-sentinel\x00"
-	s, err := p.Tmpl.Render([]format.Message{{Role: format.RoleUser, Content: "x"}, {Role: format.RoleAssistant, Content: sentinel}}, false)
-	if err != nil {
-		return "", fmt.Errorf("render a probe conversation: %w", err)
-	}
-	i := strings.LastIndex(s, sentinel)
-	if i < 0 {
-		return "", fmt.Errorf("%w: the template does not write the assistant's content verbatim", ErrNotPrefixStable)
-	}
-	return s[i+len(sentinel):], nil
-}
-
 func (p *Preprocessor) chat(msgs []format.Message) (Tokenized, error) {
 	if p.Tmpl == nil {
 		return Tokenized{}, errors.New("chat example but no chat template")
+	}
+	limit := p.Opts.MaxMessages
+	if limit <= 0 {
+		limit = DefaultMaxMessages
+	}
+	if len(msgs) > limit {
+		return Tokenized{}, fmt.Errorf("%d messages in one record, more than the limit of %d (split the conversation)", len(msgs), limit)
 	}
 	full, err := p.Tmpl.Render(msgs, false)
 	if err != nil {
@@ -344,13 +288,11 @@ func (p *Preprocessor) encodeSegments(full string, spans []span) ([]int, []bool,
 	return ids, learnt, nil
 }
 
+// inSpans reports whether off is in one of spans (sorted, disjoint): a
+// binary search, as a long conversation has thousands of spans and tokens.
 func inSpans(off int, spans []span) bool {
-	for _, s := range spans {
-		if off >= s.start && off < s.end {
-			return true
-		}
-	}
-	return false
+	i := sort.Search(len(spans), func(i int) bool { return spans[i].end > off })
+	return i < len(spans) && off >= spans[i].start
 }
 
 // endsWithEOS reports whether the last learnt run already holds EOS (a
