@@ -73,7 +73,7 @@ func (p *Preprocessor) markedSpans(msgs []format.Message, full string) (spans []
 	if len(turns) == 0 {
 		return nil, true, nil
 	}
-	r, err := p.Tmpl.Render(marked, false)
+	r, err := p.render(marked, false)
 	if err != nil {
 		return nil, false, fmt.Errorf("render: %w", err)
 	}
@@ -151,11 +151,11 @@ func stripMarkers(r string, turns int) (clean string, opens, closes []int, ok bo
 // appends nothing or changes the text before it.
 func (p *Preprocessor) generationPrompt() (string, bool, error) {
 	probe := []format.Message{{Role: format.RoleUser, Content: "x"}}
-	without, err := p.Tmpl.Render(probe, false)
+	without, err := p.render(probe, false)
 	if err != nil {
 		return "", false, fmt.Errorf("render a probe conversation: %w", err)
 	}
-	with, err := p.Tmpl.Render(probe, true)
+	with, err := p.render(probe, true)
 	if err != nil {
 		return "", false, fmt.Errorf("render a probe conversation: %w", err)
 	}
@@ -183,11 +183,11 @@ func (p *Preprocessor) prefixSpans(msgs []format.Message, full string) ([]span, 
 		pre := ""
 		if i > 0 {
 			var err error
-			if pre, err = p.Tmpl.Render(msgs[:i], true); err != nil {
+			if pre, err = p.render(msgs[:i], true); err != nil {
 				return nil, fmt.Errorf("render prefix before message %d: %w", i, err)
 			}
 		}
-		upto, err := p.Tmpl.Render(msgs[:i+1], false)
+		upto, err := p.render(msgs[:i+1], false)
 		if err != nil {
 			return nil, fmt.Errorf("render through message %d: %w", i, err)
 		}
@@ -217,7 +217,7 @@ func (p *Preprocessor) prefixSpans(msgs []format.Message, full string) ([]span, 
 // ("<|im_end|>\n" for ChatML), found by rendering a sentinel answer.
 func (p *Preprocessor) turnEnd() (string, error) {
 	const sentinel = "\x00ftune-sentinel\x00"
-	s, err := p.Tmpl.Render([]format.Message{{Role: format.RoleUser, Content: "x"}, {Role: format.RoleAssistant, Content: sentinel}}, false)
+	s, err := p.render([]format.Message{{Role: format.RoleUser, Content: "x"}, {Role: format.RoleAssistant, Content: sentinel}}, false)
 	if err != nil {
 		return "", fmt.Errorf("render a probe conversation: %w", err)
 	}

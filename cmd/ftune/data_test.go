@@ -1,0 +1,66 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// dataRoot copies one bundled subject (small) into a temporary root.
+func dataRoot(t *testing.T) (root, train string) {
+	t.Helper()
+	root = t.TempDir()
+	dir := filepath.Join(root, "tiny")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	train = filepath.Join(dir, "train.jsonl")
+	rec := `{"messages":[{"role":"user","content":"Capital of France?"},{"role":"assistant","content":"Paris"}]}` + "\n"
+	if err := os.WriteFile(train, []byte(strings.Repeat(rec, 3)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root, train
+}
+
+// TestDataPrepareNoticesEditedData: a token cache used after its data file
+// changed was reported "(up to date)" and trained on the old tokens; the
+// cache is keyed on the data's content now.
+func TestDataPrepareNoticesEditedData(t *testing.T) {
+	root, train := dataRoot(t)
+	out := t.TempDir()
+	args := []string{"data", "prepare", "--data", root, "--out", out}
+	for i, want := range []string{"(written)", "(up to date)"} {
+		got, err := run(t, args...)
+		if err != nil || !strings.Contains(got, want) {
+			t.Fatalf("run %d: %v\n%s", i, err, got)
+		}
+	}
+	edited := `{"messages":[{"role":"user","content":"Capital of Peru?"},{"role":"assistant","content":"Lima"}]}` + "\n"
+	if err := os.WriteFile(train, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := run(t, args...)
+	if err != nil || !strings.Contains(got, "(written)") || !strings.Contains(got, "1 documents") {
+		t.Fatalf("after editing the data: %v\n%s", err, got)
+	}
+}
+
+// TestDataPrepareWarnsOverPositions: examples longer than the model's
+// max_position_embeddings (1024 for tiny-base) were accepted without a
+// word.
+func TestDataPrepareWarnsOverPositions(t *testing.T) {
+	root, train := dataRoot(t)
+	long := `{"messages":[{"role":"user","content":"` + strings.Repeat("word ", 1500) + `"},{"role":"assistant","content":"ok"}]}` + "\n"
+	f, err := os.OpenFile(train, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(long)
+	f.Close()
+	got, err := run(t, "data", "prepare", "--data", root, "--out", t.TempDir(), "--seq-len", "4096")
+	if err != nil || !strings.Contains(got, "--seq-len 4096 is more than the model's 1024 positions") ||
+		!strings.Contains(got, "1 examples are longer than the model's 1024 positions") || !strings.Contains(got, "train.jsonl:4") {
+		t.Fatalf("%v\n%s", err, got)
+	}
+}
