@@ -47,6 +47,7 @@ func TestBadInput(t *testing.T) {
 		{"json array unknown role", "d.json", "[{\"conversations\":[{\"from\":\"alien\",\"value\":\"a\"}]}]", Options{}, ErrUnknownRole, ":1:2:", `"alien"`},
 		{"csv field count", "d.csv", "input,output\na,b\nc\n", Options{}, ErrMalformed, ":3:", "expected 2 fields"},
 		{"csv bad quote", "d.csv", "input,output\n\"a\"x,b\n", Options{}, ErrMalformed, ":2:3:", "quote"},
+		{"csv unclosed quote", "d.csv", "input,output\na,b\nc,\"d\ne,f\ng,h\n", Options{}, ErrMalformed, ":3:", "never closed (the reader went on to line 5)"},
 		{"csv invalid utf8", "d.csv", "input,output\na,b\xff\n", Options{}, ErrInvalidUTF8, ":2:4:", `column "output"`},
 		{"csv duplicate header", "d.csv", "input,input\n", Options{}, ErrMalformed, ":1:", "unique non-empty column name"},
 		{"text invalid utf8", "d.txt", "ok\nbad\xfe\n", Options{}, ErrInvalidUTF8, ":2:4:", "UTF-8"},
