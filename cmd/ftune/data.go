@@ -172,7 +172,7 @@ func prepareSplit(ctx context.Context, cmd *cobra.Command, env dataEnv, p *prep.
 	key := prep.CacheKey{Tokenizer: env.text.TokenizerHash, Template: env.text.TemplateHash,
 		Options: prep.OptionsHash(p.Opts, p.EOS), Data: prep.HashExamples(exs)}
 	var st prep.Stats
-	c, rebuilt, err := prep.OpenOrBuild(path, key, func() ([]prep.Tokenized, error) {
+	c, rebuilt, err := prep.OpenOrBuildContext(ctx, path, key, func() ([]prep.Tokenized, error) {
 		docs, stats, err := p.TokenizeAll(exs)
 		if err != nil {
 			return nil, err

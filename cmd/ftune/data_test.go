@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // dataRoot copies one bundled subject (small) into a temporary root.
@@ -62,5 +65,39 @@ func TestDataPrepareWarnsOverPositions(t *testing.T) {
 	if err != nil || !strings.Contains(got, "--seq-len 4096 is more than the model's 1024 positions") ||
 		!strings.Contains(got, "1 examples are longer than the model's 1024 positions") || !strings.Contains(got, "train.jsonl:4") {
 		t.Fatalf("%v\n%s", err, got)
+	}
+}
+
+func runCtx(t *testing.T, ctx context.Context, args ...string) (string, error) {
+	t.Helper()
+	root := newRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+// TestDataCommandsHonourInterrupt: SIGINT and SIGTERM cancel the command's
+// context (main); validate and prepare ignored it until all the work was
+// done. They stop, say so, and prepare leaves no cache behind.
+func TestDataCommandsHonourInterrupt(t *testing.T) {
+	root, _ := dataRoot(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // as the first Ctrl-C does
+	start := time.Now()
+	out := t.TempDir()
+	for _, args := range [][]string{{"data", "validate", "--data", root}, {"data", "prepare", "--data", root, "--out", out}} {
+		got, err := runCtx(t, ctx, args...)
+		if err == nil || !strings.Contains(err.Error(), "interrupted") {
+			t.Errorf("%v: %v\n%s", args, err, got)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(out, "tiny")); len(ents) != 0 {
+		t.Errorf("prepare left %v", ents)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %s", d)
 	}
 }

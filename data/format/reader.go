@@ -1,6 +1,7 @@
 package format
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -252,6 +253,11 @@ func (r *Reader) Close() error { return r.src.close() }
 // ReadAll reads a whole file. For files larger than memory, use Open and
 // Next instead.
 func ReadAll(path string, opts Options) ([]Example, Report, error) {
+	return ReadAllContext(context.Background(), path, opts)
+}
+
+// ReadAllContext is ReadAll stopping, with ctx's error, once ctx is done.
+func ReadAllContext(ctx context.Context, path string, opts Options) ([]Example, Report, error) {
 	r, err := Open(path, opts)
 	if err != nil {
 		return nil, Report{File: path}, err
@@ -259,6 +265,9 @@ func ReadAll(path string, opts Options) ([]Example, Report, error) {
 	defer r.Close()
 	var out []Example
 	for {
+		if err := ctx.Err(); err != nil {
+			return out, r.Report(), fmt.Errorf("%s: reading interrupted: %w", path, err)
+		}
 		ex, err := r.Next()
 		if err == io.EOF {
 			return out, r.Report(), nil

@@ -1,6 +1,7 @@
 package format
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -180,5 +182,16 @@ func TestStreamingMemoryIsBounded(t *testing.T) {
 				t.Errorf("heap grew by %d bytes while streaming %d records", growth, n)
 			}
 		})
+	}
+}
+
+// TestReadAllContextCancelled: reading stops with the context's error.
+func TestReadAllContextCancelled(t *testing.T) {
+	p := writeFile(t, "d.jsonl", strings.Repeat(`{"text":"a"}`+"\n", 100))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	exs, _, err := ReadAllContext(ctx, p, Options{})
+	if !errors.Is(err, context.Canceled) || len(exs) != 0 || !strings.Contains(err.Error(), "d.jsonl") {
+		t.Errorf("got %d examples, %v", len(exs), err)
 	}
 }

@@ -3,6 +3,7 @@ package prep
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -111,6 +112,12 @@ var (
 // WriteCache writes documents to path atomically (a temporary file renamed
 // into place), so a crash never leaves a half-written cache to be read.
 func WriteCache(path string, key CacheKey, docs []Tokenized) error {
+	return WriteCacheContext(context.Background(), path, key, docs)
+}
+
+// WriteCacheContext is WriteCache stopping once ctx is done; the cache is
+// then not written (nor a partial one left).
+func WriteCacheContext(ctx context.Context, path string, key CacheKey, docs []Tokenized) error {
 	var n uint64
 	for i, d := range docs {
 		if len(d.IDs) != len(d.Labels) {
@@ -148,7 +155,12 @@ func WriteCache(path string, key CacheKey, docs []Tokenized) error {
 			binary.LittleEndian.PutUint32(b[:], uint32(int32(d.Subject)))
 			bw.Write(b[:4])
 		}
-		for _, d := range docs {
+		for i, d := range docs {
+			if i%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return fmt.Errorf("interrupted: %w", err)
+				}
+			}
 			for _, id := range d.IDs {
 				binary.LittleEndian.PutUint32(b[:], uint32(id))
 				bw.Write(b[:4])
@@ -328,6 +340,12 @@ func (c *Cache) Close() error {
 // OpenOrBuild opens the cache at path, or builds and writes it when it is
 // missing, stale or corrupt. rebuilt says whether build ran.
 func OpenOrBuild(path string, key CacheKey, build func() ([]Tokenized, error)) (c *Cache, rebuilt bool, err error) {
+	return OpenOrBuildContext(context.Background(), path, key, build)
+}
+
+// OpenOrBuildContext is OpenOrBuild whose writing stops once ctx is done
+// (build should watch ctx too: TokenizeAllContext).
+func OpenOrBuildContext(ctx context.Context, path string, key CacheKey, build func() ([]Tokenized, error)) (c *Cache, rebuilt bool, err error) {
 	c, err = OpenCache(path, key)
 	if err == nil {
 		return c, false, nil
@@ -339,7 +357,7 @@ func OpenOrBuild(path string, key CacheKey, build func() ([]Tokenized, error)) (
 	if err != nil {
 		return nil, true, err
 	}
-	if err := WriteCache(path, key, docs); err != nil {
+	if err := WriteCacheContext(ctx, path, key, docs); err != nil {
 		return nil, true, err
 	}
 	c, err = OpenCache(path, key)

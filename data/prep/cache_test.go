@@ -1,6 +1,7 @@
 package prep
 
 import (
+	"context"
 	"errors"
 	"github.com/ftune/ftune/data/format"
 	"os"
@@ -186,5 +187,22 @@ func TestCacheCheckVocab(t *testing.T) {
 	err = c.CheckVocab(500)
 	if !errors.Is(err, ErrCacheCorrupt) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "document 1 (of 2), token 2: id 900") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestWriteCacheCancelled: a cancelled write leaves no cache, half or whole.
+func TestWriteCacheCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	path := filepath.Join(t.TempDir(), "c.tok")
+	if err := WriteCacheContext(ctx, path, testKey(), randomDocs(4, 6, 2)); !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 0 {
+		t.Errorf("left %v", ents)
+	}
+	_, rebuilt, err := OpenOrBuildContext(ctx, path, testKey(), func() ([]Tokenized, error) { return randomDocs(4, 6, 2), nil })
+	if !errors.Is(err, context.Canceled) || !rebuilt {
+		t.Errorf("OpenOrBuildContext: %v", err)
 	}
 }
