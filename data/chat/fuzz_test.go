@@ -1,8 +1,11 @@
 package chat
 
 import (
+	"os"
 	"testing"
 	"time"
+
+	"github.com/ftune/ftune/internal/testutil"
 )
 
 func mustTime(t *testing.T, s string) time.Time {
@@ -53,4 +56,21 @@ func FuzzRender(f *testing.F) {
 			t.Errorf("heap grew by %d MiB, over its %d MiB budget", grown>>20, fuzzLimits.MaxMemory>>20)
 		}
 	})
+}
+
+// TestMain runs this package's tests and fuzz workers (which inherit it)
+// under testutil.TestMemory of address space: the package reads untrusted
+// input, and a regression that allocates without bound must stop there.
+func TestMain(m *testing.M) {
+	testutil.MustLimitMemory(testutil.TestMemory)
+	os.Exit(m.Run())
+}
+
+func TestUnderMemoryLimit(t *testing.T) {
+	if !testutil.MemoryLimited {
+		t.Skip("no address-space limit in this build")
+	}
+	if lim, err := testutil.MemoryLimit(); err != nil || lim > testutil.TestMemory {
+		t.Errorf("address space limit %d (%v), want at most %d", lim, err, uint64(testutil.TestMemory))
+	}
 }
