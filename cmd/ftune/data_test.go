@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ftune/ftune/data/format"
 )
 
 // dataRoot copies one bundled subject (small) into a temporary root.
@@ -99,5 +102,19 @@ func TestDataCommandsHonourInterrupt(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %s", d)
+	}
+}
+
+// TestCLIReadsParquet: the parquet reader left data/format for its own
+// package; the CLI links it, so a .parquet file is read (here: found
+// corrupt), not refused as unsupported.
+func TestCLIReadsParquet(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "d.parquet")
+	if err := os.WriteFile(p, []byte("PAR1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := format.ReadAll(p, format.Options{})
+	if !errors.Is(err, format.ErrMalformed) || errors.Is(err, format.ErrUnsupported) {
+		t.Errorf("got %v", err)
 	}
 }
