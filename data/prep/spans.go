@@ -150,6 +150,37 @@ func stripMarkers(r string, turns int) (clean string, opens, closes []int, ok bo
 // ("<|im_start|>assistant\n" for ChatML); ok is false for a template that
 // appends nothing or changes the text before it.
 func (p *Preprocessor) generationPrompt() (string, bool, error) {
+	if pr := p.probes; pr != nil {
+		if !pr.genDone {
+			pr.gen, pr.genOK, pr.genErr = p.probeGenerationPrompt()
+			pr.genDone = true
+		}
+		return pr.gen, pr.genOK, pr.genErr
+	}
+	return p.probeGenerationPrompt()
+}
+
+// templateProbes memoises what is probed from the template, for one
+// Tokenize or TokenizeAll call (three renderings per record otherwise).
+type templateProbes struct {
+	gen, end         string
+	genOK            bool
+	genErr, endErr   error
+	genDone, endDone bool
+}
+
+// withProbes returns p, or a copy of it that memoises the template probes
+// when it has none yet.
+func (p *Preprocessor) withProbes() *Preprocessor {
+	if p.probes != nil {
+		return p
+	}
+	c := *p
+	c.probes = &templateProbes{}
+	return &c
+}
+
+func (p *Preprocessor) probeGenerationPrompt() (string, bool, error) {
 	probe := []format.Message{{Role: format.RoleUser, Content: "x"}}
 	without, err := p.render(probe, false)
 	if err != nil {
@@ -216,6 +247,17 @@ func (p *Preprocessor) prefixSpans(msgs []format.Message, full string) ([]span, 
 // turnEnd is what the template writes after an assistant's content
 // ("<|im_end|>\n" for ChatML), found by rendering a sentinel answer.
 func (p *Preprocessor) turnEnd() (string, error) {
+	if pr := p.probes; pr != nil {
+		if !pr.endDone {
+			pr.end, pr.endErr = p.probeTurnEnd()
+			pr.endDone = true
+		}
+		return pr.end, pr.endErr
+	}
+	return p.probeTurnEnd()
+}
+
+func (p *Preprocessor) probeTurnEnd() (string, error) {
 	const sentinel = "\x00ftune-sentinel\x00"
 	s, err := p.render([]format.Message{{Role: format.RoleUser, Content: "x"}, {Role: format.RoleAssistant, Content: sentinel}}, false)
 	if err != nil {

@@ -175,7 +175,8 @@ type Preprocessor struct {
 	// not for concurrent use.
 	Tally *Stats
 
-	ctx context.Context // set by WithContext
+	ctx    context.Context // set by WithContext
+	probes *templateProbes // set for the length of one Tokenize(All) call
 }
 
 // WithContext returns a copy of p whose work stops once ctx is done:
@@ -210,6 +211,7 @@ var ErrNotPrefixStable = errors.New("chat template is not prefix-stable")
 // Tokenize tokenises one example. Dropped examples come back with an
 // Outcome and no error; errors are for bad templates or encoders.
 func (p *Preprocessor) Tokenize(ex format.Example) (Tokenized, Outcome, error) {
+	p = p.withProbes()
 	if err := p.context().Err(); err != nil {
 		return Tokenized{}, Dropped, fmt.Errorf("%s: tokenising interrupted: %w", ex.Source, err)
 	}
@@ -245,6 +247,7 @@ func (p *Preprocessor) TokenizeAllContext(ctx context.Context, exs []format.Exam
 
 // TokenizeAll tokenises examples, leaving out dropped ones.
 func (p *Preprocessor) TokenizeAll(exs []format.Example) ([]Tokenized, Stats, error) {
+	p = p.withProbes()
 	var st Stats
 	if p.Tally != nil {
 		defer func() { p.Tally.merge(st) }()
