@@ -92,13 +92,14 @@ func TestRenderTimeoutAndCancel(t *testing.T) {
 // gonja's own give, in expressions and in {% set %}.
 func TestGuardedOperatorsKeepSemantics(t *testing.T) {
 	src := "{{ 2 * 3 }}|{{ 'ab' * 2 }}|{{ 1.5 * 2 }}|{{ [1] + [2] }}|{{ 'a' ~ 1 }}|{{ 1 + 2 }}|{{ 'a' + 'b' }}|{{ 'a' * -1 }}|" +
-		"{% set x = 'q' * 3 %}{{ x }}|{{ (messages|length) * 2 + 1 }}|{% for i in range(3, 0, -1) %}{{ i }}{% endfor %}"
+		"{% set x = 'q' * 3 %}{{ x }}|{{ (messages|length) * 2 + 1 }}|{% for i in range(3, 0, -1) %}{{ i }}{% endfor %}|" +
+		"{{ (messages + [1, 'x'])|length }}|{{ ([1] + messages)[1].role }}|{% for m in messages + messages %}{{ m.role[0] }}{% endfor %}"
 	tpl, err := New("ops", src, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := tpl.Render(conversation, false)
-	want := "6|abab|3.0|[1, 2]|a1|3|ab||qqq|9|321"
+	want := "6|abab|3.0|[1, 2]|a1|3|ab||qqq|9|321|6|system|suausuau"
 	if err != nil || got != want {
 		t.Errorf("got %q %v, want %q", got, err, want)
 	}

@@ -164,12 +164,11 @@ func guardedAdd(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
 		if !r.IsList() {
 			return exec.AsValue(fmt.Errorf("unable to concatenate list to %s", r.String()))
 		}
-		lv, rv := reflect.Indirect(l.Val), reflect.Indirect(r.Val)
-		if err := b.step(lv.Len() + rv.Len()); err != nil {
+		if err := b.step(l.Len() + r.Len()); err != nil {
 			return exec.AsValue(err)
 		}
-		out := make([]any, 0, lv.Len()+rv.Len())
-		for _, v := range []reflect.Value{lv, rv} {
+		out := make([]any, 0, l.Len()+r.Len())
+		for _, v := range []*exec.Value{l, r} {
 			for i := range v.Len() {
 				out = append(out, v.Index(i).Interface())
 			}
