@@ -28,9 +28,13 @@ else
 fi
 
 echo "== short fuzz runs"
-fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${3:-10s}" "$1"; }
+# The data packages' fuzz workers each run under testutil.TestMemory of
+# address space (their TestMain sets RLIMIT_AS, which workers inherit);
+# two workers bound the total whatever the machine's core count.
+fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${3:-10s}" -parallel 2 "$1"; }
 fuzz ./internal/safetensors FuzzParseHeader
 for target in $(go test -list 'Fuzz.*' ./data/format 2>/dev/null | grep ^Fuzz); do fuzz ./data/format "$target" 5s; done
+for target in $(go test -list 'Fuzz.*' ./data/format/parquet 2>/dev/null | grep ^Fuzz); do fuzz ./data/format/parquet "$target" 5s; done
 for target in $(go test -list 'Fuzz.*' ./data/tokenizer 2>/dev/null | grep ^Fuzz); do fuzz ./data/tokenizer "$target" 5s; done
 for target in $(go test -list 'Fuzz.*' ./data/chat 2>/dev/null | grep ^Fuzz); do fuzz ./data/chat "$target" 5s; done
 for target in $(go test -list 'Fuzz.*' ./export/gguf 2>/dev/null | grep ^Fuzz); do fuzz ./export/gguf "$target" 5s; done

@@ -21,6 +21,19 @@
 // would contain itself is an error, and include/import/extends/block (which
 // transformers' loader-less environment cannot run either) are rejected.
 //
+// A template is code, so every rendering runs under Limits (DefaultLimits
+// unless WithLimits): rendered bytes, the size of any string the template
+// builds, loop iterations plus range() items plus macro calls, wall time
+// and heap growth. range() counts its items before making them; *, + and ~
+// are rewritten when the template is compiled into calls that check sizes
+// first; filters and str methods that pad, indent, join or replace check
+// their arguments; a watchdog goroutine stops the rendering on timeout,
+// heap growth or cancellation of RenderContext's context. A stopped
+// rendering is a TemplateError naming the template and wrapping ErrBudget
+// (or the context's error). Errors are one line: parse errors with the
+// real position or none, gonja's chains cut to the outermost line and the
+// innermost cause.
+//
 // Render checks roles before rendering (system, user, assistant, tool) so an
 // unknown role is an error naming the message, not whatever the template
 // would make of it; a template's raise_exception becomes an error carrying

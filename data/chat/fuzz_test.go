@@ -1,8 +1,11 @@
 package chat
 
 import (
+	"os"
 	"testing"
 	"time"
+
+	"github.com/ftune/ftune/internal/testutil"
 )
 
 func mustTime(t *testing.T, s string) time.Time {
@@ -13,9 +16,14 @@ func mustTime(t *testing.T, s string) time.Time {
 	return tm
 }
 
+// fuzzLimits are tight, so that a budget the fuzzer breaks shows at once.
+var fuzzLimits = Limits{MaxOutput: 1 << 20, MaxValue: 1 << 20, MaxSteps: 200_000, Timeout: 2 * time.Second, MaxMemory: 256 << 20}
+
 // FuzzRender: any template source and any message must give a rendering
-// or an error, never a panic. Seeds: the built-ins, Qwen3's template and
-// testdata/fuzz/FuzzRender.
+// or an error, never a panic, and stay within its budget: the output, the
+// wall time and the heap growth of the rendering (with slack for the
+// watchdog's polling and grace). Seeds: the built-ins, Qwen3's template,
+// the resource bombs of TestRenderBudget and testdata/fuzz/FuzzRender.
 func FuzzRender(f *testing.F) {
 	for _, name := range BuiltinNames() {
 		f.Add(builtins[name].source, "user", "hi {{ there }} {% x %}", true)
@@ -24,11 +32,45 @@ func FuzzRender(f *testing.F) {
 		f.Add(q.Source(), "assistant", "<think>\nhm\n</think>\n\nParis.", false)
 	}
 	f.Add("{{ messages[0].content.split(' ')|join('-') }}{{ raise_exception('x') }}", "tool", "a b", true)
+	f.Add("{% for i in range(100000000) %}x{% endfor %}", "user", "x", false)
+	f.Add("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "user", "x", false)
+	f.Add("{{ messages[1].content * 100000000 }}", "user", "abc", false)
+	f.Add("{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", "user", "x", false)
 	f.Fuzz(func(t *testing.T, src, role, content string, gen bool) {
 		tpl, err := New("fuzz", src, "<s>", "</s>")
 		if err != nil {
 			return
 		}
-		_, _ = tpl.Render([]Message{{"system", "s"}, {role, content}, {"user", content}}, gen)
+		if tpl, err = tpl.WithLimits(fuzzLimits); err != nil {
+			t.Fatal(err)
+		}
+		base, start := heapBytes(), time.Now()
+		out, _ := tpl.Render([]Message{{"system", "s"}, {role, content}, {"user", content}}, gen)
+		if d := time.Since(start); d > fuzzLimits.Timeout+2*time.Second {
+			t.Errorf("rendering took %s, over its %s budget", d, fuzzLimits.Timeout)
+		}
+		if len(out) > fuzzLimits.MaxOutput {
+			t.Errorf("output of %d bytes, over its %d budget", len(out), fuzzLimits.MaxOutput)
+		}
+		if grown := int64(heapBytes()) - int64(base); grown > 2*fuzzLimits.MaxMemory {
+			t.Errorf("heap grew by %d MiB, over its %d MiB budget", grown>>20, fuzzLimits.MaxMemory>>20)
+		}
 	})
+}
+
+// TestMain runs this package's tests and fuzz workers (which inherit it)
+// under testutil.TestMemory of address space: the package reads untrusted
+// input, and a regression that allocates without bound must stop there.
+func TestMain(m *testing.M) {
+	testutil.MustLimitMemory(testutil.TestMemory)
+	os.Exit(m.Run())
+}
+
+func TestUnderMemoryLimit(t *testing.T) {
+	if !testutil.MemoryLimited {
+		t.Skip("no address-space limit in this build")
+	}
+	if lim, err := testutil.MemoryLimit(); err != nil || lim > testutil.TestMemory {
+		t.Errorf("address space limit %d (%v), want at most %d", lim, err, uint64(testutil.TestMemory))
+	}
 }

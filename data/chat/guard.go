@@ -42,6 +42,13 @@ func guardedControlStructures() (*exec.ControlStructureSet, error) {
 	if err != nil {
 		return nil, err
 	}
+	origFor, ok := cs.Get("for")
+	if !ok {
+		return nil, fmt.Errorf("gonja has no for control structure")
+	}
+	if err := cs.Replace("for", guardFor(origFor)); err != nil {
+		return nil, err
+	}
 	origSet, ok := cs.Get("set")
 	if !ok {
 		return nil, fmt.Errorf("gonja has no set control structure")
@@ -86,7 +93,13 @@ func (g *guardedMacro) Execute(r *exec.Renderer, tag *nodes.ControlStructureBloc
 		return fmt.Errorf("unable to parse macro %q: %w", g.Name, err)
 	}
 	name, depth := g.Name, 0
+	b := budgetOf(r.Environment.Context)
 	r.Environment.Context.Set(name, exec.Macro(func(params *exec.VarArgs) *exec.Value {
+		// A macro calling itself twice makes 2^64 calls within the depth
+		// bound: each call is a step.
+		if err := b.step(1); err != nil {
+			return exec.AsValue(err)
+		}
 		if depth >= maxMacroDepth {
 			return exec.AsValue(fmt.Errorf("macro %q calls nested deeper than %d (runaway recursion?)", name, maxMacroDepth))
 		}

@@ -1,10 +1,12 @@
 package chat
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,11 +40,16 @@ var ErrNoTemplate = errors.New("no chat template")
 type TemplateError struct {
 	Name    string
 	Message string
+	// Err is the cause when it is one of the package's (ErrBudget) or a
+	// context's (context.Canceled); nil otherwise.
+	Err error
 }
 
 func (e *TemplateError) Error() string {
 	return fmt.Sprintf("chat template %s: %s", e.Name, e.Message)
 }
+
+func (e *TemplateError) Unwrap() error { return e.Err }
 
 // Template is a compiled chat template. It is safe for concurrent use.
 type Template struct {
@@ -51,6 +58,7 @@ type Template struct {
 	tpl      *exec.Template
 	bosToken string
 	eosToken string
+	limits   Limits
 }
 
 // Name says where the template came from ("chat_template.jinja",
@@ -100,8 +108,21 @@ func Load(dir string) (*Template, error) {
 	return nil, fmt.Errorf("%s: %w (no chat_template.jinja, no chat_template in tokenizer_config.json)", dir, ErrNoTemplate)
 }
 
-// New compiles a Jinja chat template; name is used in errors.
+// New compiles a Jinja chat template; name is used in errors. Renderings
+// run under DefaultLimits.
 func New(name, source, bosToken, eosToken string) (*Template, error) {
+	return compileLimited(name, source, bosToken, eosToken, DefaultLimits)
+}
+
+// WithLimits returns a copy of t whose renderings run under l.
+func (t *Template) WithLimits(l Limits) (*Template, error) {
+	return compileLimited(t.name, t.source, t.bosToken, t.eosToken, l)
+}
+
+// Limits are the limits t renders under.
+func (t *Template) Limits() Limits { return t.limits }
+
+func compileLimited(name, source, bosToken, eosToken string, limits Limits) (*Template, error) {
 	cfg := config.New()
 	// transformers renders with trim_blocks and lstrip_blocks; templates
 	// are written for that whitespace handling.
@@ -116,16 +137,38 @@ func New(name, source, bosToken, eosToken string) (*Template, error) {
 	if env.ControlStructures, err = guardedControlStructures(); err != nil {
 		return nil, &TemplateError{Name: name, Message: err.Error()}
 	}
-	env.Context = exec.EmptyContext().Update(gonja.DefaultContext).Update(exec.NewContext(map[string]any{
+	if env.Filters, err = guardFilters(); err != nil {
+		return nil, &TemplateError{Name: name, Message: err.Error()}
+	}
+	if env.Methods, err = guardStrMethods(limits); err != nil {
+		return nil, &TemplateError{Name: name, Message: err.Error()}
+	}
+	funcs := map[string]any{
 		"raise_exception": raiseException,
 		"strftime_now":    strftimeNow,
 		"namespace":       namespaceFunction,
-	}))
+		"range":           boundedRange,
+		"lipsum":          noLipsum,
+	}
+	for k, f := range operatorFunctions {
+		funcs[k] = f
+	}
+	env.Context = exec.EmptyContext().Update(gonja.DefaultContext).Update(exec.NewContext(funcs))
 	tpl, err := compile(id, cfg, loader, &env)
 	if err != nil {
-		return nil, &TemplateError{Name: name, Message: err.Error()}
+		return nil, &TemplateError{Name: name, Message: parseErrorMessage(err)}
 	}
-	return &Template{name: name, source: source, tpl: tpl, bosToken: bosToken, eosToken: eosToken}, nil
+	// The renderer's RootNode is the compiled tree itself; rewriting it
+	// puts the operator guards into every later rendering.
+	probe := exec.NewRenderer(&exec.Environment{Context: exec.EmptyContext()}, io.Discard, cfg, loader, tpl)
+	rewriteOperators(probe.RootNode)
+	return &Template{name: name, source: source, tpl: tpl, bosToken: bosToken, eosToken: eosToken, limits: limits}, nil
+}
+
+// noLipsum replaces lipsum(n), which writes n paragraphs: no chat
+// template needs placeholder text.
+func noLipsum(*exec.VarArgs) (string, error) {
+	return "", errors.New("lipsum is not available in chat templates")
 }
 
 // compile turns a panic of the Jinja parser into an error: the template is
@@ -152,8 +195,15 @@ func strftimeNow(format string) (string, error) {
 }
 
 // Render renders msgs; addGenerationPrompt appends the prompt that starts
-// the assistant's turn.
+// the assistant's turn. It is RenderContext without cancellation.
 func (t *Template) Render(msgs []Message, addGenerationPrompt bool) (string, error) {
+	return t.RenderContext(context.Background(), msgs, addGenerationPrompt)
+}
+
+// RenderContext renders msgs under t's Limits; cancelling ctx stops the
+// rendering (the error wraps the context's). An error naming the template
+// wraps ErrBudget when a limit stopped it.
+func (t *Template) RenderContext(ctx context.Context, msgs []Message, addGenerationPrompt bool) (string, error) {
 	list := make([]any, len(msgs))
 	for i, m := range msgs {
 		if !validRole(m.Role) {
@@ -168,24 +218,26 @@ func (t *Template) Render(msgs []Message, addGenerationPrompt bool) (string, err
 		"eos_token":             t.eosToken,
 		nsKey:                   &namespaces{},
 	}
-	out, err := t.execute(vars)
+	b := newBudget(t.limits)
+	vars[budgetKey] = b
+	out, err, finished := watch(ctx, b, func() (string, error) { return t.execute(vars, b) })
 	if err != nil {
-		msg := err.Error()
-		if i := strings.Index(msg, raisedPrefix); i >= 0 {
-			msg = msg[i+len(raisedPrefix):]
-		}
-		return "", &TemplateError{Name: t.name, Message: msg}
+		return "", t.renderError(err, b, finished)
 	}
 	return out, nil
 }
 
-func (t *Template) execute(vars map[string]any) (out string, err error) {
+func (t *Template) execute(vars map[string]any, b *budget) (out string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = "", fmt.Errorf("render failure: %v", r)
 		}
 	}()
-	return t.tpl.ExecuteToString(exec.NewContext(vars))
+	w := &boundedWriter{b: b}
+	if err := t.tpl.Execute(w, exec.NewContext(vars)); err != nil {
+		return "", err
+	}
+	return string(w.buf), nil
 }
 
 func validRole(r string) bool {

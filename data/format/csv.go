@@ -62,6 +62,12 @@ func (s *csvSource) posErr(err error) *PosError {
 		if errors.Is(pe.Err, csv.ErrFieldCount) {
 			msg = fmt.Sprintf("expected %d fields as in the header", len(s.header))
 		}
+		if errors.Is(pe.Err, csv.ErrQuote) && pe.StartLine > 0 && pe.StartLine != pe.Line {
+			// An unclosed quote swallows the rest of the file: the reader
+			// notices at its end, but the fault is where the field opened.
+			return &PosError{File: s.name, Line: pe.StartLine, Msg: fmt.Sprintf(
+				"a quoted field in the record starting on this line is never closed (the reader went on to line %d); a '\"' inside a quoted field must be doubled", pe.Line), Err: ErrMalformed}
+		}
 		return &PosError{File: s.name, Line: pe.Line, Column: pe.Column, Msg: msg, Err: ErrMalformed}
 	}
 	return &PosError{File: s.name, Msg: err.Error()}

@@ -5,7 +5,9 @@
 // JSONL (.jsonl), JSON arrays of objects (.json, streamed element by
 // element with json.Decoder), CSV and TSV with a header row, plain text
 // (.txt, .md: one example per line, per paragraph or per file) and parquet
-// (github.com/parquet-go/parquet-go, read in row batches).
+// (read in row batches by data/format/parquet, which a program links by a
+// blank import; without it a .parquet file is ErrUnsupported, naming the
+// import). RegisterFileKind is how such a package plugs in.
 //
 // Record shapes, detected from the first record or set with a Mapping that
 // can also rename columns:

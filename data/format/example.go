@@ -94,8 +94,9 @@ func normaliseRole(role string) (string, bool) {
 }
 
 // Validate checks what every later stage relies on: valid UTF-8, known
-// roles, a conversation with at least one assistant turn (otherwise nothing
-// would be learnt under response-only masking) or a non-empty text.
+// roles, a conversation with at least one non-empty assistant answer
+// (otherwise nothing but end-of-turn tokens would be learnt under
+// response-only masking) or a non-empty text.
 func (e Example) Validate() error {
 	if !e.IsChat() {
 		if e.Text == "" {
@@ -106,12 +107,13 @@ func (e Example) Validate() error {
 		}
 		return nil
 	}
-	assistant := false
+	assistant, answered := false, false
 	for i, m := range e.Messages {
 		switch m.Role {
 		case RoleSystem, RoleUser:
 		case RoleAssistant:
 			assistant = true
+			answered = answered || strings.TrimSpace(m.Content) != ""
 		default:
 			return fmt.Errorf("%w %q in message %d (want system, user or assistant)", ErrUnknownRole, m.Role, i)
 		}
@@ -121,6 +123,9 @@ func (e Example) Validate() error {
 	}
 	if !assistant {
 		return fmt.Errorf("%w: conversation has no assistant message", ErrBadValue)
+	}
+	if !answered {
+		return fmt.Errorf("%w: every assistant answer is empty (only the end-of-turn token would be learnt)", ErrBadValue)
 	}
 	return nil
 }

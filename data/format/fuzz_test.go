@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
 	"testing"
+
+	"github.com/ftune/ftune/internal/testutil"
 )
 
 // FuzzJSONL checks that no input crashes the JSONL reader and that every
@@ -84,4 +87,63 @@ func FuzzJSONArray(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzDelimited covers the CSV, TSV and plain-text readers: no input
+// crashes them, every error is positioned within the input, and every
+// example they return is valid.
+func FuzzDelimited(f *testing.F) {
+	f.Add([]byte("input,output\na,b\n\"c\"\"\",d\n"), uint8(0))
+	f.Add([]byte("input,output\na,\"b\nc,d\n"), uint8(0))
+	f.Add([]byte("prompt\tresponse\nq\ta\n"), uint8(1))
+	f.Add([]byte("line one\n\nparagraph\ntwo\n"), uint8(2))
+	f.Fuzz(func(t *testing.T, data []byte, which uint8) {
+		kinds := []Kind{KindCSV, KindTSV, KindText}
+		kind := kinds[int(which)%len(kinds)]
+		lines := bytes.Count(data, []byte("\n")) + 1
+		r, err := NewReader(bytes.NewReader(data), "fuzz."+string(kind), kind, Options{Skip: true, Text: TextMode(which / 3 % 3)})
+		if err != nil {
+			var pe *PosError
+			if !errors.As(err, &pe) || pe.Line > lines {
+				t.Fatalf("open: %v", err)
+			}
+			return
+		}
+		for {
+			ex, err := r.Next()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				var pe *PosError
+				if errors.As(err, &pe) && (pe.Line < 0 || pe.Line > lines) {
+					t.Fatalf("bad position in %v (input has %d lines)", err, lines)
+				}
+				if !errors.As(err, &pe) && !errors.Is(err, ErrEmptyDataset) {
+					t.Fatalf("unpositioned error %v", err)
+				}
+				return
+			}
+			if err := ex.Validate(); err != nil {
+				t.Fatalf("invalid example %+v: %v", ex, err)
+			}
+		}
+	})
+}
+
+// TestMain runs this package's tests and fuzz workers (which inherit it)
+// under testutil.TestMemory of address space: the package reads untrusted
+// input, and a regression that allocates without bound must stop there.
+func TestMain(m *testing.M) {
+	testutil.MustLimitMemory(testutil.TestMemory)
+	os.Exit(m.Run())
+}
+
+func TestUnderMemoryLimit(t *testing.T) {
+	if !testutil.MemoryLimited {
+		t.Skip("no address-space limit in this build")
+	}
+	if lim, err := testutil.MemoryLimit(); err != nil || lim > testutil.TestMemory {
+		t.Errorf("address space limit %d (%v), want at most %d", lim, err, uint64(testutil.TestMemory))
+	}
 }

@@ -71,6 +71,9 @@ func decodeObject(raw []byte) (map[string]any, int, string, error) {
 		return nil, col, msg, ErrMalformed
 	}
 	end := int(dec.InputOffset())
+	if k, off, dup := duplicateKey(raw[:end]); dup {
+		return nil, int(off) + 1, fmt.Sprintf("key %q appears twice in one object (JSON readers keep only the last value)", k), ErrMalformed
+	}
 	if rest := bytes.TrimSpace(raw[end:]); len(rest) > 0 {
 		off := end + bytes.Index(raw[end:], rest[:1])
 		return nil, off + 1, fmt.Sprintf("expected end of line after the JSON object, found %q", firstRune(rest)), ErrMalformed

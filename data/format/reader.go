@@ -1,6 +1,7 @@
 package format
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -108,13 +109,20 @@ func Open(path string, opts Options) (*Reader, error) {
 		}
 		kind = k
 	}
+	openFile, byFile := fileOpener(kind)
+	if pkg, ok := kindPackages[kind]; ok && !byFile {
+		return nil, fmt.Errorf("%s: %w: %s files need %s, which this program does not import (import _ %q)", path, ErrUnsupported, kind, pkg, pkg)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	var src source
-	if kind == KindParquet {
-		src, err = newParquetSource(f, path)
+	if byFile {
+		var fs FileSource
+		if fs, err = openFile(f, path); err == nil {
+			src = fileSource{fs}
+		}
 	} else {
 		src, err = newStreamSource(f, path, kind, opts.Text)
 	}
@@ -128,8 +136,8 @@ func Open(path string, opts Options) (*Reader, error) {
 // NewReader streams examples from r; name is used in positions. Parquet
 // needs random access: use Open for it.
 func NewReader(r io.Reader, name string, kind Kind, opts Options) (*Reader, error) {
-	if kind == KindParquet {
-		return nil, fmt.Errorf("%s: %w: parquet needs a file (use Open)", name, ErrUnsupported)
+	if _, byFile := fileOpener(kind); byFile || kindPackages[kind] != "" {
+		return nil, fmt.Errorf("%s: %w: %s needs a file (use Open)", name, ErrUnsupported, kind)
 	}
 	src, err := newStreamSource(io.NopCloser(r), name, kind, opts.Text)
 	if err != nil {
@@ -252,6 +260,11 @@ func (r *Reader) Close() error { return r.src.close() }
 // ReadAll reads a whole file. For files larger than memory, use Open and
 // Next instead.
 func ReadAll(path string, opts Options) ([]Example, Report, error) {
+	return ReadAllContext(context.Background(), path, opts)
+}
+
+// ReadAllContext is ReadAll stopping, with ctx's error, once ctx is done.
+func ReadAllContext(ctx context.Context, path string, opts Options) ([]Example, Report, error) {
 	r, err := Open(path, opts)
 	if err != nil {
 		return nil, Report{File: path}, err
@@ -259,6 +272,9 @@ func ReadAll(path string, opts Options) ([]Example, Report, error) {
 	defer r.Close()
 	var out []Example
 	for {
+		if err := ctx.Err(); err != nil {
+			return out, r.Report(), fmt.Errorf("%s: reading interrupted: %w", path, err)
+		}
 		ex, err := r.Next()
 		if err == io.EOF {
 			return out, r.Report(), nil

@@ -215,6 +215,13 @@ func (m Mapping) messages(f map[string]any) ([]Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s[%d]: %w", m.Messages, i, err)
 		}
+		// A missing or null content is not an empty message: it is
+		// usually a tool call or an export that lost the text.
+		if c, ok := obj[m.Content]; !ok {
+			return nil, fmt.Errorf("%s[%d]: %w %q", m.Messages, i, ErrMissingColumn, m.Content)
+		} else if c == nil {
+			return nil, fmt.Errorf("%w: %s[%d]: %q is null (expected a string; write \"\" for an empty message)", ErrBadValue, m.Messages, i, m.Content)
+		}
 		content, err := field(obj, m.Content, false)
 		if err != nil {
 			return nil, fmt.Errorf("%s[%d]: %w", m.Messages, i, err)

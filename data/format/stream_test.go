@@ -1,106 +1,39 @@
 package format
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"reflect"
+	"os/exec"
 	"runtime"
+	"strings"
 	"testing"
-
-	"github.com/parquet-go/parquet-go"
 )
 
-type pqMessage struct {
-	Role    string `parquet:"role"`
-	Content string `parquet:"content"`
+// TestParquetNeedsItsPackage: without data/format/parquet linked in, a
+// .parquet file is ErrUnsupported naming the import that adds it (format
+// itself no longer depends on parquet-go).
+func TestParquetNeedsItsPackage(t *testing.T) {
+	p := writeFile(t, "d.parquet", "PAR1")
+	_, _, err := ReadAll(p, Options{})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `import _ "github.com/ftune/ftune/data/format/parquet"`) {
+		t.Errorf("got %v", err)
+	}
 }
 
-type pqChat struct {
-	Messages []pqMessage `parquet:"messages,list"`
-}
-
-type pqAlpaca struct {
-	Instruction string `parquet:"instruction"`
-	Input       string `parquet:"input"`
-	Output      string `parquet:"output"`
-}
-
-func writeParquet[T any](t *testing.T, rows []T) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "d.parquet")
-	f, err := os.Create(p)
+// TestNoParquetDependency: a program that only generates text links
+// data/format (through recipe); it must not link parquet-go.
+func TestNoParquetDependency(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("go list: %v\n%s", err, out)
 	}
-	w := parquet.NewGenericWriter[T](f)
-	if _, err := w.Write(rows); err != nil {
-		t.Fatal(err)
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.Contains(dep, "parquet") {
+			t.Errorf("data/format depends on %s", dep)
+		}
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func TestParquet(t *testing.T) {
-	t.Run("alpaca", func(t *testing.T) {
-		var rows []pqAlpaca
-		for i := range 150 { // more than one read batch
-			rows = append(rows, pqAlpaca{Instruction: fmt.Sprint("q", i), Output: fmt.Sprint("a", i)})
-		}
-		rows[3].Input = "ctx"
-		p := writeParquet(t, rows)
-		exs, rep, err := ReadAll(p, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(exs) != 150 || rep.Examples != 150 {
-			t.Fatalf("%d examples, report %+v", len(exs), rep)
-		}
-		want := Example{Messages: chat("user", "q3\n\nctx", "assistant", "a3"), Source: p + ":4"}
-		if !reflect.DeepEqual(exs[3], want) {
-			t.Errorf("row 4 = %+v, want %+v", exs[3], want)
-		}
-	})
-	t.Run("chat list column", func(t *testing.T) {
-		p := writeParquet(t, []pqChat{
-			{Messages: []pqMessage{{"user", "hi"}, {"assistant", "hello"}}},
-			{Messages: []pqMessage{{"system", "s"}, {"user", "u"}, {"assistant", "a"}}},
-		})
-		exs, _, err := ReadAll(p, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := []Example{
-			{Messages: chat("user", "hi", "assistant", "hello"), Source: p + ":1"},
-			{Messages: chat("system", "s", "user", "u", "assistant", "a"), Source: p + ":2"},
-		}
-		if !reflect.DeepEqual(exs, want) {
-			t.Errorf("got %+v\nwant %+v", exs, want)
-		}
-	})
-	t.Run("unknown role", func(t *testing.T) {
-		p := writeParquet(t, []pqChat{{Messages: []pqMessage{{"user", "hi"}, {"narrator", "x"}}}})
-		_, _, err := ReadAll(p, Options{})
-		if !errors.Is(err, ErrUnknownRole) {
-			t.Errorf("error %v, want unknown role", err)
-		}
-	})
-	t.Run("corrupt file", func(t *testing.T) {
-		for _, content := range []string{"", "PAR1", "PAR1 not really a parquet file PAR1", "hello world, 32 bytes of nothing"} {
-			p := writeFile(t, "bad.parquet", content)
-			_, _, err := ReadAll(p, Options{})
-			if !errors.Is(err, ErrMalformed) {
-				t.Errorf("content %q: error %v, want ErrMalformed", content, err)
-			}
-		}
-	})
 }
 
 // genReader produces n JSONL or JSON-array records on the fly, so the test
@@ -180,5 +113,16 @@ func TestStreamingMemoryIsBounded(t *testing.T) {
 				t.Errorf("heap grew by %d bytes while streaming %d records", growth, n)
 			}
 		})
+	}
+}
+
+// TestReadAllContextCancelled: reading stops with the context's error.
+func TestReadAllContextCancelled(t *testing.T) {
+	p := writeFile(t, "d.jsonl", strings.Repeat(`{"text":"a"}`+"\n", 100))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	exs, _, err := ReadAllContext(ctx, p, Options{})
+	if !errors.Is(err, context.Canceled) || len(exs) != 0 || !strings.Contains(err.Error(), "d.jsonl") {
+		t.Errorf("got %d examples, %v", len(exs), err)
 	}
 }

@@ -3,6 +3,7 @@ package prep
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -10,21 +11,24 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"unsafe"
 
+	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/internal/fsutil"
 )
 
-// Token cache file layout (little-endian), version 1:
+// Token cache file layout (little-endian), version 2:
 //
 //	offset 0    magic "FTUNETKC"
 //	       8    version uint32, 4 bytes reserved
 //	      16    tokenizer hash [32]byte
 //	      48    template hash  [32]byte
 //	      80    options hash   [32]byte (what else changes the tokens)
-//	     112    documents D uint64
-//	     120    tokens N uint64
-//	     128    document offsets (D+1) x uint64, offsets[0] = 0, offsets[D] = N
+//	     112    data hash      [32]byte (the examples tokenised)
+//	     144    documents D uint64
+//	     152    tokens N uint64
+//	     160    document offsets (D+1) x uint64, offsets[0] = 0, offsets[D] = N
 //	            subject ids D x int32
 //	            token ids N x int32
 //	            label mask N x uint8 (1: learnt)
@@ -33,8 +37,8 @@ import (
 // the mapping. The file size is fixed by D and N and checked at open.
 const (
 	cacheMagic   = "FTUNETKC"
-	cacheVersion = 1
-	cacheHeader  = 128
+	cacheVersion = 2
+	cacheHeader  = 160
 )
 
 // Hash identifies what made a cache: a tokenizer, a template, options.
@@ -59,9 +63,36 @@ func HashString(s string) Hash { return HashBytes([]byte(s)) }
 
 func (h Hash) String() string { return hex.EncodeToString(h[:8]) }
 
-// CacheKey is what a cache must match to be used.
+// CacheKey is what a cache must match to be used. Data is the content
+// of the examples (HashExamples): a cache keyed without it (the zero Hash)
+// would be reused after its data file changed.
 type CacheKey struct {
-	Tokenizer, Template, Options Hash
+	Tokenizer, Template, Options, Data Hash
+}
+
+// HashExamples hashes what tokenisation reads from examples (roles,
+// contents, texts, in order), so that an edited data file, or a subject
+// setting that changes its examples, invalidates its cache.
+func HashExamples(exs []format.Example) Hash {
+	h := sha256.New()
+	var n [8]byte
+	put := func(s string) {
+		binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	for _, ex := range exs {
+		binary.LittleEndian.PutUint64(n[:], uint64(len(ex.Messages)))
+		h.Write(n[:])
+		put(ex.Text)
+		for _, m := range ex.Messages {
+			put(m.Role)
+			put(m.Content)
+		}
+	}
+	var out Hash
+	h.Sum(out[:0])
+	return out
 }
 
 // OptionsHash hashes the preprocessing options and EOS id, which change
@@ -81,6 +112,12 @@ var (
 // WriteCache writes documents to path atomically (a temporary file renamed
 // into place), so a crash never leaves a half-written cache to be read.
 func WriteCache(path string, key CacheKey, docs []Tokenized) error {
+	return WriteCacheContext(context.Background(), path, key, docs)
+}
+
+// WriteCacheContext is WriteCache stopping once ctx is done; the cache is
+// then not written (nor a partial one left).
+func WriteCacheContext(ctx context.Context, path string, key CacheKey, docs []Tokenized) error {
 	var n uint64
 	for i, d := range docs {
 		if len(d.IDs) != len(d.Labels) {
@@ -101,8 +138,9 @@ func WriteCache(path string, key CacheKey, docs []Tokenized) error {
 		copy(hdr[16:], key.Tokenizer[:])
 		copy(hdr[48:], key.Template[:])
 		copy(hdr[80:], key.Options[:])
-		binary.LittleEndian.PutUint64(hdr[112:], uint64(len(docs)))
-		binary.LittleEndian.PutUint64(hdr[120:], n)
+		copy(hdr[112:], key.Data[:])
+		binary.LittleEndian.PutUint64(hdr[144:], uint64(len(docs)))
+		binary.LittleEndian.PutUint64(hdr[152:], n)
 		bw.Write(hdr)
 		var b [8]byte
 		off := uint64(0)
@@ -117,7 +155,12 @@ func WriteCache(path string, key CacheKey, docs []Tokenized) error {
 			binary.LittleEndian.PutUint32(b[:], uint32(int32(d.Subject)))
 			bw.Write(b[:4])
 		}
-		for _, d := range docs {
+		for i, d := range docs {
+			if i%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return fmt.Errorf("interrupted: %w", err)
+				}
+			}
 			for _, id := range d.IDs {
 				binary.LittleEndian.PutUint32(b[:], uint32(id))
 				bw.Write(b[:4])
@@ -139,6 +182,7 @@ func WriteCache(path string, key CacheKey, docs []Tokenized) error {
 // Cache is an opened token cache. Token ids are read from the memory
 // mapping: slices it returns must not be modified.
 type Cache struct {
+	path     string
 	data     []byte
 	unmap    func() error
 	Key      CacheKey
@@ -171,22 +215,24 @@ func parseCache(path string, data []byte, key CacheKey) (*Cache, error) {
 		return nil, corrupt("expected magic %q at offset 0", cacheMagic)
 	}
 	if v := binary.LittleEndian.Uint32(data[8:]); v != cacheVersion {
-		return nil, corrupt("version %d, this ftune reads version %d", v, cacheVersion)
+		// An older layout is not damage: rebuilding is the remedy.
+		return nil, fmt.Errorf("%s: %w: cache format version %d, this ftune writes version %d", path, ErrCacheStale, v, cacheVersion)
 	}
 	var got CacheKey
 	copy(got.Tokenizer[:], data[16:48])
 	copy(got.Template[:], data[48:80])
 	copy(got.Options[:], data[80:112])
+	copy(got.Data[:], data[112:144])
 	for _, k := range []struct {
 		what      string
 		got, want Hash
-	}{{"tokenizer", got.Tokenizer, key.Tokenizer}, {"chat template", got.Template, key.Template}, {"preprocessing options", got.Options, key.Options}} {
+	}{{"tokenizer", got.Tokenizer, key.Tokenizer}, {"chat template", got.Template, key.Template}, {"preprocessing options", got.Options, key.Options}, {"data", got.Data, key.Data}} {
 		if k.got != k.want {
 			return nil, fmt.Errorf("%s: %w: made with %s %s, now %s", path, ErrCacheStale, k.what, k.got, k.want)
 		}
 	}
-	d := binary.LittleEndian.Uint64(data[112:])
-	n := binary.LittleEndian.Uint64(data[120:])
+	d := binary.LittleEndian.Uint64(data[144:])
+	n := binary.LittleEndian.Uint64(data[152:])
 	// Bound the counts before multiplying so a corrupt header cannot
 	// overflow the size computation.
 	if d > uint64(len(data)) || n > uint64(len(data)) {
@@ -199,7 +245,7 @@ func parseCache(path string, data []byte, key CacheKey) (*Cache, error) {
 	if size := maskSec + n; size != uint64(len(data)) {
 		return nil, corrupt("size %d bytes, header implies %d", len(data), size)
 	}
-	c := &Cache{data: data, Key: got, mask: data[maskSec:]}
+	c := &Cache{path: path, data: data, Key: got, mask: data[maskSec:]}
 	c.offsets = make([]uint64, d+1)
 	for i := range c.offsets {
 		c.offsets[i] = binary.LittleEndian.Uint64(data[offSec+8*uint64(i):])
@@ -234,8 +280,25 @@ func int32s(b []byte) []int32 {
 
 var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
+// CheckVocab finds a token id outside [0, vocab): a cache written for
+// another model, or damaged, would otherwise index past the embedding
+// table with nothing to say which file and document held the id.
+func (c *Cache) CheckVocab(vocab int) error {
+	for i, id := range c.tokens {
+		if id < 0 || int(id) >= vocab {
+			doc := sort.Search(c.Len(), func(d int) bool { return c.offsets[d+1] > uint64(i) })
+			return fmt.Errorf("%s: %w: document %d (of %d), token %d: id %d outside the model's vocabulary of %d (delete the cache to rebuild it)",
+				c.path, ErrCacheCorrupt, doc, c.Len(), uint64(i)-c.offsets[doc], id, vocab)
+		}
+	}
+	return nil
+}
+
 // Len is the number of documents.
 func (c *Cache) Len() int { return len(c.offsets) - 1 }
+
+// DocLen is the number of tokens of document i.
+func (c *Cache) DocLen(i int) int { return int(c.offsets[i+1] - c.offsets[i]) }
 
 // NumTokens is the number of tokens of all documents.
 func (c *Cache) NumTokens() int { return len(c.tokens) }
@@ -277,6 +340,12 @@ func (c *Cache) Close() error {
 // OpenOrBuild opens the cache at path, or builds and writes it when it is
 // missing, stale or corrupt. rebuilt says whether build ran.
 func OpenOrBuild(path string, key CacheKey, build func() ([]Tokenized, error)) (c *Cache, rebuilt bool, err error) {
+	return OpenOrBuildContext(context.Background(), path, key, build)
+}
+
+// OpenOrBuildContext is OpenOrBuild whose writing stops once ctx is done
+// (build should watch ctx too: TokenizeAllContext).
+func OpenOrBuildContext(ctx context.Context, path string, key CacheKey, build func() ([]Tokenized, error)) (c *Cache, rebuilt bool, err error) {
 	c, err = OpenCache(path, key)
 	if err == nil {
 		return c, false, nil
@@ -288,7 +357,7 @@ func OpenOrBuild(path string, key CacheKey, build func() ([]Tokenized, error)) (
 	if err != nil {
 		return nil, true, err
 	}
-	if err := WriteCache(path, key, docs); err != nil {
+	if err := WriteCacheContext(ctx, path, key, docs); err != nil {
 		return nil, true, err
 	}
 	c, err = OpenCache(path, key)

@@ -1,7 +1,9 @@
 package prep
 
 import (
+	"context"
 	"errors"
+	"github.com/ftune/ftune/data/format"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -61,6 +63,11 @@ func TestCacheStale(t *testing.T) {
 		{"tokenizer", func(k *CacheKey) { k.Tokenizer = HashString("tok2") }},
 		{"chat template", func(k *CacheKey) { k.Template = HashString("tmpl2") }},
 		{"preprocessing options", func(k *CacheKey) { k.Options = OptionsHash(Options{TrainOnInputs: true}, 0) }},
+		// The data file was edited after the cache was made: "data prepare"
+		// said "(up to date)" and training read the old tokens.
+		{"data", func(k *CacheKey) {
+			k.Data = HashExamples([]format.Example{{Messages: msgs("user", "Q", "assistant", "edited answer")}})
+		}},
 	} {
 		k := testKey()
 		tc.edit(&k)
@@ -79,7 +86,7 @@ func TestCacheCorrupt(t *testing.T) {
 	}
 	data, _ := os.ReadFile(good)
 	huge := append([]byte(nil), data...)
-	for i := 112; i < 128; i++ {
+	for i := 144; i < 160; i++ {
 		huge[i] = 0xff
 	}
 	version := append([]byte(nil), data...)
@@ -91,7 +98,6 @@ func TestCacheCorrupt(t *testing.T) {
 	}{
 		{"empty", nil, "expected magic"},
 		{"not a cache", []byte(strings.Repeat("x", 200)), "expected magic"},
-		{"version", version, "version 9"},
 		{"truncated", data[:len(data)-1], "header implies"},
 		{"huge counts", huge, "header claims"},
 	} {
@@ -100,6 +106,35 @@ func TestCacheCorrupt(t *testing.T) {
 		_, err := OpenCache(p, testKey())
 		if !errors.Is(err, ErrCacheCorrupt) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	// Another layout version is stale (rebuilt), not damage.
+	p := filepath.Join(dir, "version")
+	os.WriteFile(p, version, 0o644)
+	if _, err := OpenCache(p, testKey()); !errors.Is(err, ErrCacheStale) || !strings.Contains(err.Error(), "version 9") {
+		t.Errorf("version: error %v", err)
+	}
+}
+
+// TestHashExamples: any edit of what is tokenised changes the hash; the
+// source position does not.
+func TestHashExamples(t *testing.T) {
+	base := []format.Example{{Messages: msgs("user", "Q", "assistant", "A"), Source: "a.jsonl:1"}, {Text: "t"}}
+	h := HashExamples(base)
+	moved := []format.Example{{Messages: msgs("user", "Q", "assistant", "A"), Source: "b.jsonl:9"}, {Text: "t"}}
+	if HashExamples(moved) != h {
+		t.Error("the source position changed the hash")
+	}
+	for name, exs := range map[string][]format.Example{
+		"content": {{Messages: msgs("user", "Q", "assistant", "B")}, {Text: "t"}},
+		"role":    {{Messages: msgs("system", "Q", "assistant", "A")}, {Text: "t"}},
+		"text":    {{Messages: msgs("user", "Q", "assistant", "A")}, {Text: "u"}},
+		"split":   {{Messages: msgs("user", "QA", "assistant", "")}, {Text: "t"}},
+		"order":   {{Text: "t"}, {Messages: msgs("user", "Q", "assistant", "A")}},
+		"removed": {{Messages: msgs("user", "Q", "assistant", "A")}},
+	} {
+		if HashExamples(exs) == h {
+			t.Errorf("%s edit: same hash", name)
 		}
 	}
 }
@@ -130,5 +165,44 @@ func TestOpenOrBuild(t *testing.T) {
 	}
 	if builds != 2 {
 		t.Errorf("%d builds, want 2", builds)
+	}
+}
+
+// TestCacheCheckVocab: an id outside the vocabulary names the cache file,
+// the document and the token.
+func TestCacheCheckVocab(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.tok")
+	docs := []Tokenized{{IDs: []int32{1, 2}, Labels: []int32{1, 2}}, {IDs: []int32{3, 4, 900}, Labels: []int32{3, 4, 900}}}
+	if err := WriteCache(path, testKey(), docs); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenCache(path, testKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.CheckVocab(1000); err != nil {
+		t.Errorf("in vocabulary: %v", err)
+	}
+	err = c.CheckVocab(500)
+	if !errors.Is(err, ErrCacheCorrupt) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "document 1 (of 2), token 2: id 900") {
+		t.Errorf("got %v", err)
+	}
+}
+
+// TestWriteCacheCancelled: a cancelled write leaves no cache, half or whole.
+func TestWriteCacheCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	path := filepath.Join(t.TempDir(), "c.tok")
+	if err := WriteCacheContext(ctx, path, testKey(), randomDocs(4, 6, 2)); !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 0 {
+		t.Errorf("left %v", ents)
+	}
+	_, rebuilt, err := OpenOrBuildContext(ctx, path, testKey(), func() ([]Tokenized, error) { return randomDocs(4, 6, 2), nil })
+	if !errors.Is(err, context.Canceled) || !rebuilt {
+		t.Errorf("OpenOrBuildContext: %v", err)
 	}
 }

@@ -1,8 +1,10 @@
 package prep
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/ftune/ftune/data/format"
@@ -30,6 +32,25 @@ type OffsetEncoder interface {
 // Renderer renders a conversation with a chat template.
 type Renderer interface {
 	Render(msgs []format.Message, addGenerationPrompt bool) (string, error)
+}
+
+// ContextRenderer is a Renderer that can be stopped: a chat template is
+// code from a model folder, and its rendering honours cancellation
+// (chat.Template.RenderContext).
+type ContextRenderer interface {
+	Renderer
+	RenderContext(ctx context.Context, msgs []format.Message, addGenerationPrompt bool) (string, error)
+}
+
+// ContextRenderFunc adapts a function to ContextRenderer.
+type ContextRenderFunc func(ctx context.Context, msgs []format.Message, addGenerationPrompt bool) (string, error)
+
+func (f ContextRenderFunc) Render(msgs []format.Message, g bool) (string, error) {
+	return f(context.Background(), msgs, g)
+}
+
+func (f ContextRenderFunc) RenderContext(ctx context.Context, msgs []format.Message, g bool) (string, error) {
+	return f(ctx, msgs, g)
 }
 
 // EncoderFunc adapts a function to Encoder.
@@ -62,6 +83,14 @@ type Options struct {
 	Overflow Overflow
 	// NoEOS turns off appending EOS to each example.
 	NoEOS bool
+	// MaxMessages bounds the messages of one chat record (0:
+	// DefaultMaxMessages); a longer record is an error naming it.
+	MaxMessages int
+	// MaxPositions is the model's position limit (max_position_embeddings;
+	// 0: unchecked). Examples still longer after MaxLen are kept but
+	// counted in Stats.OverPositions: the model was never trained on such
+	// positions, so the caller warns.
+	MaxPositions int
 }
 
 // Tokenized is one example as token ids and labels. Labels are not shifted
@@ -89,9 +118,25 @@ const (
 type Stats struct {
 	Examples, Kept, Truncated, Dropped, DroppedNoLabel int
 	Tokens, LabelTokens                                int // of the kept examples
+	// OverPositions counts kept examples longer than Options.MaxPositions;
+	// FirstOverPositions is the source of the first, Longest the length
+	// of the longest kept example.
+	OverPositions      int
+	FirstOverPositions string
+	Longest            int
 }
 
-func (s *Stats) add(t Tokenized, o Outcome) {
+// PositionsWarning says what Stats.OverPositions means for a model with
+// maxPositions positions, or "" when no example is over.
+func (s Stats) PositionsWarning(maxPositions int) string {
+	if s.OverPositions == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d examples are longer than the model's %d positions (max_position_embeddings; the first at %s, the longest %d tokens): lower the sequence length to %d or less, or expect poor quality on them",
+		s.OverPositions, maxPositions, s.FirstOverPositions, s.Longest, maxPositions)
+}
+
+func (s *Stats) add(t Tokenized, o Outcome, maxPositions int) {
 	s.Examples++
 	switch o {
 	case Kept, Truncated:
@@ -100,6 +145,13 @@ func (s *Stats) add(t Tokenized, o Outcome) {
 		}
 		s.Kept++
 		s.Tokens += len(t.IDs)
+		s.Longest = max(s.Longest, len(t.IDs))
+		if maxPositions > 0 && len(t.IDs) > maxPositions {
+			if s.OverPositions == 0 {
+				s.FirstOverPositions = t.Source
+			}
+			s.OverPositions++
+		}
 		for _, l := range t.Labels {
 			if l != IgnoreIndex {
 				s.LabelTokens++
@@ -118,6 +170,37 @@ type Preprocessor struct {
 	Tmpl Renderer // needed for chat examples only
 	EOS  int
 	Opts Options
+	// Tally, when set, also receives the counts of every TokenizeAll (for
+	// callers that do not see the Stats, e.g. through subject.Validate);
+	// not for concurrent use.
+	Tally *Stats
+
+	ctx    context.Context // set by WithContext
+	probes *templateProbes // set for the length of one Tokenize(All) call
+}
+
+// WithContext returns a copy of p whose work stops once ctx is done:
+// Tokenize and TokenizeAll return ctx's error, and chat templates that
+// implement ContextRenderer are rendered with ctx.
+func (p *Preprocessor) WithContext(ctx context.Context) *Preprocessor {
+	c := *p
+	c.ctx = ctx
+	return &c
+}
+
+func (p *Preprocessor) context() context.Context {
+	if p.ctx == nil {
+		return context.Background()
+	}
+	return p.ctx
+}
+
+// render renders with p's context when the template can take one.
+func (p *Preprocessor) render(msgs []format.Message, gen bool) (string, error) {
+	if cr, ok := p.Tmpl.(ContextRenderer); ok {
+		return cr.RenderContext(p.context(), msgs, gen)
+	}
+	return p.Tmpl.Render(msgs, gen)
 }
 
 // ErrNotPrefixStable: the template renders earlier turns differently when
@@ -128,6 +211,10 @@ var ErrNotPrefixStable = errors.New("chat template is not prefix-stable")
 // Tokenize tokenises one example. Dropped examples come back with an
 // Outcome and no error; errors are for bad templates or encoders.
 func (p *Preprocessor) Tokenize(ex format.Example) (Tokenized, Outcome, error) {
+	p = p.withProbes()
+	if err := p.context().Err(); err != nil {
+		return Tokenized{}, Dropped, fmt.Errorf("%s: tokenising interrupted: %w", ex.Source, err)
+	}
 	var t Tokenized
 	var err error
 	if ex.IsChat() {
@@ -153,21 +240,64 @@ func (p *Preprocessor) Tokenize(ex format.Example) (Tokenized, Outcome, error) {
 	return t, out, nil
 }
 
+// TokenizeAllContext is TokenizeAll stopping once ctx is done.
+func (p *Preprocessor) TokenizeAllContext(ctx context.Context, exs []format.Example) ([]Tokenized, Stats, error) {
+	return p.WithContext(ctx).TokenizeAll(exs)
+}
+
 // TokenizeAll tokenises examples, leaving out dropped ones.
 func (p *Preprocessor) TokenizeAll(exs []format.Example) ([]Tokenized, Stats, error) {
+	p = p.withProbes()
 	var st Stats
+	if p.Tally != nil {
+		defer func() { p.Tally.merge(st) }()
+	}
 	out := make([]Tokenized, 0, len(exs))
 	for _, ex := range exs {
 		t, o, err := p.Tokenize(ex)
 		if err != nil {
 			return nil, st, err
 		}
-		st.add(t, o)
+		st.add(t, o, p.Opts.MaxPositions)
 		if o == Kept || o == Truncated {
 			out = append(out, t)
 		}
 	}
 	return out, st, nil
+}
+
+func (s *Stats) merge(o Stats) {
+	if s.OverPositions == 0 {
+		s.FirstOverPositions = o.FirstOverPositions
+	}
+	s.Examples += o.Examples
+	s.Kept += o.Kept
+	s.Truncated += o.Truncated
+	s.Dropped += o.Dropped
+	s.DroppedNoLabel += o.DroppedNoLabel
+	s.Tokens += o.Tokens
+	s.LabelTokens += o.LabelTokens
+	s.OverPositions += o.OverPositions
+	s.Longest = max(s.Longest, o.Longest)
+}
+
+// NoneKeptError explains a set of examples of which none was kept, or is
+// nil when some were: "every subject is empty" said nothing of the
+// examples dropped for their length, nor of the setting that dropped them.
+// what names the examples (a subject and split), maxLen is the
+// Options.MaxLen they were tokenised with (the run's sequence length).
+func (s Stats) NoneKeptError(what string, maxLen int) error {
+	if s.Kept > 0 || s.Examples == 0 {
+		return nil
+	}
+	var why []string
+	if s.Dropped > 0 {
+		why = append(why, fmt.Sprintf("%d longer than the sequence length of %d tokens (overflow: drop)", s.Dropped, maxLen))
+	}
+	if s.DroppedNoLabel > 0 {
+		why = append(why, fmt.Sprintf("%d with no answer token within the sequence length of %d tokens (the prompt fills it)", s.DroppedNoLabel, maxLen))
+	}
+	return fmt.Errorf("%s: all %d examples were dropped: %s; raise the sequence length (--seq-len)", what, s.Examples, strings.Join(why, ", "))
 }
 
 func hasLabel(labels []int32) bool {
@@ -192,77 +322,18 @@ func (p *Preprocessor) completion(text string) (Tokenized, error) {
 	return t, nil
 }
 
-// span is a byte range of the rendered text that is learnt.
-type span struct{ start, end int }
-
-// assistantSpans finds each assistant turn in the full rendering by
-// rendering the conversation up to it: the text added by the turn starts
-// where the prefix with a generation prompt ends and ends where the prefix
-// including the turn ends. That needs templates whose rendering of a
-// prefix is a prefix of the full rendering. Some render the last assistant
-// turn differently (Qwen3 adds an empty <think> block to it only); for
-// those the turn is found where its content follows the prefix in the full
-// rendering, followed by the template's end-of-turn text.
-func (p *Preprocessor) assistantSpans(msgs []format.Message, full string) ([]span, error) {
-	var spans []span
-	turnEnd := ""
-	for i, m := range msgs {
-		if m.Role != format.RoleAssistant {
-			continue
-		}
-		pre := ""
-		if i > 0 {
-			var err error
-			if pre, err = p.Tmpl.Render(msgs[:i], true); err != nil {
-				return nil, fmt.Errorf("render prefix before message %d: %w", i, err)
-			}
-		}
-		upto, err := p.Tmpl.Render(msgs[:i+1], false)
-		if err != nil {
-			return nil, fmt.Errorf("render through message %d: %w", i, err)
-		}
-		if strings.HasPrefix(full, upto) && strings.HasPrefix(upto, pre) {
-			spans = append(spans, span{len(pre), len(upto)})
-			continue
-		}
-		if strings.HasPrefix(full, pre) && strings.HasPrefix(full[len(pre):], m.Content) {
-			if turnEnd == "" {
-				if turnEnd, err = p.turnEnd(); err != nil {
-					return nil, err
-				}
-			}
-			end := len(pre) + len(m.Content)
-			if strings.HasPrefix(full[end:], turnEnd) {
-				end += len(turnEnd)
-			}
-			spans = append(spans, span{len(pre), end})
-			continue
-		}
-		return nil, fmt.Errorf("%w at message %d: response-only masking needs it (set train_on_inputs, or use a template without history rewriting)", ErrNotPrefixStable, i)
-	}
-	return spans, nil
-}
-
-// turnEnd is what the template writes after an assistant's content
-// ("<|im_end|>\n" for ChatML), found by rendering a sentinel answer.
-func (p *Preprocessor) turnEnd() (string, error) {
-	const sentinel = "\x00ftune-sentinel\x00"
-	s, err := p.Tmpl.Render([]format.Message{{Role: format.RoleUser, Content: "x"}, {Role: format.RoleAssistant, Content: sentinel}}, false)
-	if err != nil {
-		return "", fmt.Errorf("render a probe conversation: %w", err)
-	}
-	i := strings.LastIndex(s, sentinel)
-	if i < 0 {
-		return "", fmt.Errorf("%w: the template does not write the assistant's content verbatim", ErrNotPrefixStable)
-	}
-	return s[i+len(sentinel):], nil
-}
-
 func (p *Preprocessor) chat(msgs []format.Message) (Tokenized, error) {
 	if p.Tmpl == nil {
 		return Tokenized{}, errors.New("chat example but no chat template")
 	}
-	full, err := p.Tmpl.Render(msgs, false)
+	limit := p.Opts.MaxMessages
+	if limit <= 0 {
+		limit = DefaultMaxMessages
+	}
+	if len(msgs) > limit {
+		return Tokenized{}, fmt.Errorf("%d messages in one record, more than the limit of %d (split the conversation)", len(msgs), limit)
+	}
+	full, err := p.render(msgs, false)
 	if err != nil {
 		return Tokenized{}, fmt.Errorf("render: %w", err)
 	}
@@ -344,13 +415,11 @@ func (p *Preprocessor) encodeSegments(full string, spans []span) ([]int, []bool,
 	return ids, learnt, nil
 }
 
+// inSpans reports whether off is in one of spans (sorted, disjoint): a
+// binary search, as a long conversation has thousands of spans and tokens.
 func inSpans(off int, spans []span) bool {
-	for _, s := range spans {
-		if off >= s.start && off < s.end {
-			return true
-		}
-	}
-	return false
+	i := sort.Search(len(spans), func(i int) bool { return spans[i].end > off })
+	return i < len(spans) && off >= spans[i].start
 }
 
 // endsWithEOS reports whether the last learnt run already holds EOS (a

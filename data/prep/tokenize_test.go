@@ -1,7 +1,9 @@
 package prep
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -162,6 +164,7 @@ func TestOverlongExamples(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			st.Longest = 0 // checked by TestOverPositions
 			if st != tc.want {
 				t.Errorf("stats %+v, want %+v", st, tc.want)
 			}
@@ -189,5 +192,80 @@ func TestRuneOffsetsToBytes(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("offset %d: %v, want %v", i, got[i], want[i])
 		}
+	}
+}
+
+// TestOverPositions: examples longer than the model's positions were kept
+// without a word; they are counted, with the first one named.
+func TestOverPositions(t *testing.T) {
+	p := &Preprocessor{Enc: byteEncoder{}, Tmpl: chatML{}, EOS: fakeEOT, Opts: Options{MaxPositions: 30}}
+	exs := []format.Example{
+		{Messages: msgs("user", "Q", "assistant", "A"), Source: "d.jsonl:1"},
+		{Messages: msgs("user", strings.Repeat("q", 40), "assistant", "A"), Source: "d.jsonl:2"},
+		{Messages: msgs("user", strings.Repeat("q", 50), "assistant", "A"), Source: "d.jsonl:3"},
+	}
+	var tally Stats
+	p.Tally = &tally
+	_, st, err := p.TokenizeAll(exs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.OverPositions != 2 || st.FirstOverPositions != "d.jsonl:2" || tally.OverPositions != 2 {
+		t.Errorf("stats %+v, tally %+v", st, tally)
+	}
+	if w := st.PositionsWarning(30); !strings.Contains(w, "2 examples are longer than the model's 30 positions") || !strings.Contains(w, "d.jsonl:2") {
+		t.Errorf("warning %q", w)
+	}
+	p.Opts.MaxLen = 30 // truncated to the limit: nothing over
+	if _, st, _ = p.TokenizeAll(exs); st.OverPositions != 0 || st.PositionsWarning(30) != "" {
+		t.Errorf("after truncation: %+v", st)
+	}
+}
+
+// TestNoneKeptError: when every example is dropped for its length, the
+// error says so and names the setting, where the mixer said "every
+// subject is empty".
+func TestNoneKeptError(t *testing.T) {
+	long := []format.Example{{Messages: msgs("user", strings.Repeat("q", 100), "assistant", "A"), Source: "d.jsonl:1"}}
+	for _, o := range []Overflow{Drop, Truncate} {
+		p := &Preprocessor{Enc: byteEncoder{}, Tmpl: chatML{}, EOS: fakeEOT, Opts: Options{MaxLen: 20, Overflow: o}}
+		_, st, err := p.TokenizeAll(long)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = st.NoneKeptError("subject geo train", 20)
+		if err == nil || !strings.Contains(err.Error(), "subject geo train: all 1 examples were dropped") ||
+			!strings.Contains(err.Error(), "sequence length of 20 tokens") || !strings.Contains(err.Error(), "--seq-len") {
+			t.Errorf("overflow %d: %v", o, err)
+		}
+	}
+	if err := (Stats{Examples: 2, Kept: 1}).NoneKeptError("x", 20); err != nil {
+		t.Errorf("some kept: %v", err)
+	}
+}
+
+// TestTokenizeCancelled: a cancelled context stops tokenising at the next
+// example, and reaches a template that can take it.
+func TestTokenizeCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	rendered := 0
+	tmpl := ContextRenderFunc(func(ctx context.Context, ms []format.Message, gen bool) (string, error) {
+		rendered++
+		if rendered == 3 {
+			cancel()
+		}
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		return chatML{}.Render(ms, gen)
+	})
+	p := &Preprocessor{Enc: byteEncoder{}, Tmpl: tmpl, EOS: fakeEOT, Opts: Options{TrainOnInputs: true}}
+	exs := make([]format.Example, 100)
+	for i := range exs {
+		exs[i] = format.Example{Messages: msgs("user", "Q", "assistant", "A"), Source: fmt.Sprintf("d.jsonl:%d", i+1)}
+	}
+	_, st, err := p.TokenizeAllContext(ctx, exs)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "d.jsonl:3") || st.Examples != 2 {
+		t.Errorf("err %v after %d examples", err, st.Examples)
 	}
 }

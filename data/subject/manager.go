@@ -188,7 +188,7 @@ func (s *Subject) readConfig(path string) error {
 	dec.KnownFields(true) // a misspelt key must not be silently ignored
 	// An empty file (io.EOF) means all defaults.
 	if err := dec.Decode(&s.Config); err != nil && err != io.EOF {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, format.ExplainYAML(data, err))
 	}
 	if s.Config.Name != "" {
 		s.Name = s.Config.Name

@@ -204,3 +204,15 @@ func TestValidateRecordsUnreadableFiles(t *testing.T) {
 		t.Errorf("with skip: %+v %v", s, rep.Subjects[0].Errors)
 	}
 }
+
+// TestSubjectYAMLTab: a tab in subject.yaml is named as such.
+func TestSubjectYAMLTab(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "geo")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "train.jsonl"), []byte(`{"text":"a"}`+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "subject.yaml"), []byte("columns:\n\tprompt: q\n"), 0o644)
+	if _, err := Open(root); err == nil || !strings.Contains(err.Error(), "subject.yaml") || !strings.Contains(err.Error(), "line 2 column 1: a tab character") {
+		t.Errorf("got %v", err)
+	}
+}

@@ -3,7 +3,9 @@ package tokenizer
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -210,5 +212,39 @@ func TestEmptyMatchingPatterns(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestVocabErrorsNameTheFile: an id outside the vocabulary, in Decode or
+// in an added token past the model's embedding rows, names the tokenizer
+// file and the token.
+func TestVocabErrorsNameTheFile(t *testing.T) {
+	dir := filepath.Join("testdata", "tiny-base")
+	tok, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "tokenizer.json")
+	if _, err := tok.Decode([]int{1 << 27}, false); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("decode: %v", err)
+	}
+	if err := tok.CheckVocab(tok.VocabSize()); err != nil {
+		t.Errorf("matching model: %v", err)
+	}
+	var last *AddedToken
+	for _, a := range tok.added {
+		if last == nil || a.ID > last.ID {
+			last = a
+		}
+	}
+	if last == nil {
+		t.Fatal("tiny-base has no added tokens")
+	}
+	err = tok.CheckVocab(last.ID)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), fmt.Sprintf("%q has id %d", last.Content, last.ID)) {
+		t.Errorf("added token past the model: %v", err)
+	}
+	if err := tok.CheckVocab(10); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("small model: %v", err)
 	}
 }

@@ -2,8 +2,11 @@ package tokenizer
 
 import (
 	"errors"
+	"os"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/ftune/ftune/internal/testutil"
 )
 
 // FuzzEncode: any text encodes without panicking (invalid UTF-8 is
@@ -102,5 +105,22 @@ func TestFuzzSeedsLoad(t *testing.T) {
 		if _, err := tok.Encode("a ab éx 12,3 <|x|>", true); err != nil {
 			t.Fatalf("seed %d: %v", i, err)
 		}
+	}
+}
+
+// TestMain runs this package's tests and fuzz workers (which inherit it)
+// under testutil.TestMemory of address space: the package reads untrusted
+// input, and a regression that allocates without bound must stop there.
+func TestMain(m *testing.M) {
+	testutil.MustLimitMemory(testutil.TestMemory)
+	os.Exit(m.Run())
+}
+
+func TestUnderMemoryLimit(t *testing.T) {
+	if !testutil.MemoryLimited {
+		t.Skip("no address-space limit in this build")
+	}
+	if lim, err := testutil.MemoryLimit(); err != nil || lim > testutil.TestMemory {
+		t.Errorf("address space limit %d (%v), want at most %d", lim, err, uint64(testutil.TestMemory))
 	}
 }

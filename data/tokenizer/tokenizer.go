@@ -40,6 +40,7 @@ type Tokenizer struct {
 	cfg           *Config
 	bos, eos, pad int
 	hash          string
+	path          string // the tokenizer.json it was read from, for errors
 }
 
 // Load reads dir/tokenizer.json and, when present, dir/tokenizer_config.json
@@ -60,6 +61,7 @@ func Load(dir string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", filepath.Join(dir, "tokenizer.json"), err)
 	}
+	t.path = filepath.Join(dir, "tokenizer.json")
 	return t, nil
 }
 
@@ -73,6 +75,7 @@ func LoadFile(path string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
+	t.path = path
 	return t, nil
 }
 
@@ -311,7 +314,7 @@ func (t *Tokenizer) Decode(ids []int, skipSpecial bool) (string, error) {
 			continue
 		}
 		if id < 0 || id >= len(t.model.tokens) || t.model.tokens[id] == "" {
-			return "", fmt.Errorf("decode: id %d is not in the vocabulary (size %d)", id, t.vocabSize)
+			return "", fmt.Errorf("decode: id %d is not in the vocabulary of %s (size %d)", id, t.name(), t.vocabSize)
 		}
 		tok := t.model.tokens[id]
 		if skipSpecial {
@@ -356,6 +359,30 @@ func (t *Tokenizer) IDToToken(id int) (string, bool) {
 // VocabSize is one more than the largest id, added tokens included (the
 // number of embedding rows the tokenizer needs).
 func (t *Tokenizer) VocabSize() int { return t.vocabSize }
+
+// name is the file the tokenizer came from, for errors.
+func (t *Tokenizer) name() string {
+	if t.path == "" {
+		return "tokenizer.json"
+	}
+	return t.path
+}
+
+// CheckVocab checks the tokenizer against a model's embedding rows
+// (config.json's vocab_size): an added token with an id past them, or a
+// vocabulary larger than them, would index past the embedding table with
+// nothing to name the token or the file.
+func (t *Tokenizer) CheckVocab(modelVocab int) error {
+	for _, a := range t.added {
+		if a.ID >= modelVocab {
+			return fmt.Errorf("%s: added token %q has id %d, outside the model's vocabulary of %d (config.json vocab_size): tokenizer and model do not match", t.name(), a.Content, a.ID, modelVocab)
+		}
+	}
+	if n := len(t.model.tokens); n > modelVocab {
+		return fmt.Errorf("%s: %d tokens (the last %q), more than the model's vocabulary of %d (config.json vocab_size): tokenizer and model do not match", t.name(), n, t.model.tokens[n-1], modelVocab)
+	}
+	return nil
+}
 
 // AddedTokens lists the added tokens of tokenizer.json.
 func (t *Tokenizer) AddedTokens() []AddedToken {

@@ -1,0 +1,189 @@
+package chat
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
+	"unsafe"
+
+	"github.com/nikolalohinski/gonja/v2/exec"
+	"github.com/nikolalohinski/gonja/v2/nodes"
+	"github.com/nikolalohinski/gonja/v2/tokens"
+)
+
+// The operators that can build a large string from small ones ('x' *
+// 100000000, s ~ s) are evaluated by gonja itself, with no hook. So the
+// parsed template is rewritten once, when compiled: each such operator
+// becomes a call of a guarded function with gonja's own semantics plus a
+// size check made before the string is built.
+var guardedOperators = map[tokens.Type]string{
+	tokens.Multiply: "__ftune_mul",
+	tokens.Addition: "__ftune_add",
+	tokens.Tilde:    "__ftune_concat",
+}
+
+// operatorFunctions are the functions the rewritten calls reach.
+var operatorFunctions = map[string]any{
+	"__ftune_mul":    guardedMul,
+	"__ftune_add":    guardedAdd,
+	"__ftune_concat": guardedConcat,
+}
+
+var (
+	expressionType = reflect.TypeFor[nodes.Expression]()
+	nodeType       = reflect.TypeFor[nodes.Node]()
+)
+
+// rewriteOperators replaces the guarded binary operators everywhere in
+// the tree under root. Gonja keeps some expressions in unexported fields
+// of its control structures ({% set x = a * b %}), which are reached
+// through their addresses: the tree was built by this compilation and is
+// not shared.
+func rewriteOperators(root any) {
+	seen := map[uintptr]bool{}
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Interface:
+			if !v.IsNil() {
+				walk(v.Elem())
+			}
+		case reflect.Pointer:
+			if v.IsNil() || seen[v.Pointer()] {
+				return
+			}
+			seen[v.Pointer()] = true
+			walk(v.Elem())
+		case reflect.Struct:
+			for i := range v.NumField() {
+				f := v.Field(i)
+				if !f.CanSet() && f.CanAddr() {
+					f = reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
+				}
+				visitSlot(f, func(nv reflect.Value) { f.Set(nv) }, walk)
+			}
+		case reflect.Slice, reflect.Array:
+			for i := range v.Len() {
+				e := v.Index(i)
+				visitSlot(e, func(nv reflect.Value) { e.Set(nv) }, walk)
+			}
+		case reflect.Map:
+			for it := v.MapRange(); it.Next(); {
+				k, e := it.Key(), it.Value()
+				visitSlot(e, func(nv reflect.Value) { v.SetMapIndex(k, nv) }, walk)
+			}
+		}
+	}
+	walk(reflect.ValueOf(root))
+}
+
+// visitSlot walks what a field, element or map value holds, then replaces
+// it when it is a guarded operator and the slot can hold a call.
+func visitSlot(slot reflect.Value, set func(reflect.Value), walk func(reflect.Value)) {
+	walk(slot)
+	if slot.Kind() != reflect.Interface || slot.IsNil() {
+		return
+	}
+	bin, ok := slot.Elem().Interface().(*nodes.BinaryExpression)
+	if !ok || bin.Operator == nil || bin.Operator.Token == nil {
+		return
+	}
+	name, ok := guardedOperators[bin.Operator.Token.Type]
+	if !ok {
+		return
+	}
+	pos := bin.Operator.Token
+	call := &nodes.Call{
+		Location: pos,
+		Func:     &nodes.Name{Name: &tokens.Token{Type: tokens.Name, Val: name, Pos: pos.Pos, Line: pos.Line, Col: pos.Col}},
+		Args:     []nodes.Expression{bin.Left, bin.Right},
+		Kwargs:   map[string]nodes.Expression{},
+	}
+	cv := reflect.ValueOf(call)
+	if slot.Type() == expressionType || slot.Type() == nodeType || cv.Type().AssignableTo(slot.Type()) {
+		set(cv)
+	}
+}
+
+func operands(params *exec.VarArgs) (*exec.Value, *exec.Value, error) {
+	if len(params.Args) != 2 {
+		return nil, nil, fmt.Errorf("operator with %d operands", len(params.Args))
+	}
+	return params.Args[0], params.Args[1], nil
+}
+
+// guardedMul is gonja's *, with the size of a repeated string checked
+// first (and a negative count giving "", as in Python, where
+// strings.Repeat panics).
+func guardedMul(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
+	l, r, err := operands(params)
+	if err != nil {
+		return exec.AsValue(err)
+	}
+	if l.IsFloat() || r.IsFloat() {
+		return exec.AsValue(l.Float() * r.Float())
+	}
+	if l.IsString() {
+		n := max(r.Integer(), 0)
+		s := l.String()
+		size := -1 // overflows int: more than any limit
+		if len(s) == 0 || n <= math.MaxInt/len(s) {
+			size = len(s) * n
+		}
+		if err := budgetOf(e.Environment.Context).value(size, "string * integer"); err != nil {
+			return exec.AsValue(err)
+		}
+		return exec.AsValue(strings.Repeat(s, n))
+	}
+	return exec.AsValue(l.Integer() * r.Integer())
+}
+
+// guardedConcat is gonja's ~.
+func guardedConcat(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
+	l, r, err := operands(params)
+	if err != nil {
+		return exec.AsValue(err)
+	}
+	ls, rs := l.String(), r.String()
+	if err := budgetOf(e.Environment.Context).value(len(ls)+len(rs), "~"); err != nil {
+		return exec.AsValue(err)
+	}
+	return exec.AsValue(ls + rs)
+}
+
+// guardedAdd is gonja's +: lists concatenate (bounded by MaxSteps
+// elements), strings concatenate (bounded by MaxValue bytes), numbers add.
+func guardedAdd(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
+	l, r, err := operands(params)
+	if err != nil {
+		return exec.AsValue(err)
+	}
+	b := budgetOf(e.Environment.Context)
+	if l.IsList() {
+		if !r.IsList() {
+			return exec.AsValue(fmt.Errorf("unable to concatenate list to %s", r.String()))
+		}
+		if err := b.step(l.Len() + r.Len()); err != nil {
+			return exec.AsValue(err)
+		}
+		out := make([]any, 0, l.Len()+r.Len())
+		for _, v := range []*exec.Value{l, r} {
+			for i := range v.Len() {
+				out = append(out, v.Index(i).Interface())
+			}
+		}
+		return exec.AsValue(out)
+	}
+	if l.IsFloat() || r.IsFloat() {
+		return exec.AsValue(l.Float() + r.Float())
+	}
+	if l.IsString() || r.IsString() {
+		ls, rs := l.String(), r.String()
+		if err := b.value(len(ls)+len(rs), "+"); err != nil {
+			return exec.AsValue(err)
+		}
+		return exec.AsValue(ls + rs)
+	}
+	return exec.AsValue(l.Integer() + r.Integer())
+}

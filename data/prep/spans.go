@@ -1,0 +1,271 @@
+package prep
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/ftune/ftune/data/format"
+)
+
+// span is a byte range of the rendered text that is learnt.
+type span struct{ start, end int }
+
+// DefaultMaxMessages bounds the messages of one record when
+// Options.MaxMessages is 0.
+const DefaultMaxMessages = 16384
+
+// maxPrefixRenderMessages bounds the records that need a rendering per
+// assistant turn (templates that rewrite the content they are given): that
+// costs time quadratic in the messages, 47 s for 4,000.
+const maxPrefixRenderMessages = 1024
+
+// assistantSpans finds the learnt span of each assistant turn in full,
+// the rendering of msgs. A span runs from the end of the generation prompt
+// that opens the turn to the end of the text the template writes to close
+// it: what the model produces when it answers.
+//
+// The conversation is rendered once more with each assistant content
+// between markers; with the markers taken out that rendering must be full
+// itself, which places every content in full. The spans then follow from
+// the generation prompt and the end-of-turn text, each found once by
+// probing the template. Templates that transform the content (Qwen3's
+// splits off <think> blocks) fail those checks and are handled by
+// rendering the conversation up to each turn (prefixSpans), which is
+// quadratic and so limited to maxPrefixRenderMessages.
+func (p *Preprocessor) assistantSpans(msgs []format.Message, full string) ([]span, error) {
+	if spans, ok, err := p.markedSpans(msgs, full); err != nil || ok {
+		return spans, err
+	}
+	if len(msgs) > maxPrefixRenderMessages {
+		return nil, fmt.Errorf("%d messages: the chat template changes the content it is given, so each assistant turn needs a rendering of its own, and records with more than %d messages are refused for that (split the conversation, or set train_on_inputs)", len(msgs), maxPrefixRenderMessages)
+	}
+	return p.prefixSpans(msgs, full)
+}
+
+// Markers put around assistant contents: control characters that no
+// tokenizer-bound text is expected to hold (a content that holds one
+// takes the prefix-rendering path).
+const (
+	markOpen  = "\x02ftune-open-"
+	markClose = "\x02ftune-close-"
+	markEnd   = "\x03"
+	markAny   = "\x02ftune-"
+)
+
+// markedSpans is the linear path; ok is false when the template does not
+// qualify for it (the caller falls back to prefixSpans).
+func (p *Preprocessor) markedSpans(msgs []format.Message, full string) (spans []span, ok bool, err error) {
+	marked := make([]format.Message, len(msgs))
+	var turns []int // indices of assistant messages
+	for i, m := range msgs {
+		marked[i] = m
+		if m.Role != format.RoleAssistant {
+			continue
+		}
+		if strings.Contains(m.Content, markAny) {
+			return nil, false, nil
+		}
+		n := strconv.Itoa(len(turns))
+		marked[i].Content = markOpen + n + markEnd + m.Content + markClose + n + markEnd
+		turns = append(turns, i)
+	}
+	if len(turns) == 0 {
+		return nil, true, nil
+	}
+	r, err := p.render(marked, false)
+	if err != nil {
+		return nil, false, fmt.Errorf("render: %w", err)
+	}
+	clean, opens, closes, ok := stripMarkers(r, len(turns))
+	if !ok || clean != full {
+		return nil, false, nil
+	}
+	genPrompt, ok, err := p.generationPrompt()
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	turnEnd, err := p.turnEnd()
+	if err != nil {
+		return nil, false, nil
+	}
+	prev := 0
+	for k, i := range turns {
+		start := 0
+		if i > 0 {
+			g := strings.LastIndex(full[prev:opens[k]], genPrompt)
+			if g < 0 {
+				return nil, false, nil
+			}
+			start = prev + g + len(genPrompt)
+		}
+		end := closes[k]
+		if !strings.HasPrefix(full[end:], turnEnd) {
+			return nil, false, nil
+		}
+		end += len(turnEnd)
+		spans = append(spans, span{start, end})
+		prev = end
+	}
+	return spans, true, nil
+}
+
+// stripMarkers takes the markers out of r, giving where each turn's
+// content opens and closes in the result; ok is false unless every turn
+// has one open and one close marker, in order.
+func stripMarkers(r string, turns int) (clean string, opens, closes []int, ok bool) {
+	var b strings.Builder
+	b.Grow(len(r))
+	opens, closes = make([]int, 0, turns), make([]int, 0, turns)
+	for {
+		i := strings.Index(r, markAny)
+		if i < 0 {
+			b.WriteString(r)
+			break
+		}
+		b.WriteString(r[:i])
+		r = r[i:]
+		j := strings.Index(r, markEnd)
+		if j < 0 {
+			return "", nil, nil, false
+		}
+		tag := r[:j]
+		r = r[j+len(markEnd):]
+		switch {
+		case tag == markOpen+strconv.Itoa(len(opens)) && len(opens) == len(closes):
+			opens = append(opens, b.Len())
+		case tag == markClose+strconv.Itoa(len(closes)) && len(opens) == len(closes)+1:
+			closes = append(closes, b.Len())
+		default:
+			return "", nil, nil, false
+		}
+	}
+	if len(opens) != turns || len(closes) != turns {
+		return "", nil, nil, false
+	}
+	return b.String(), opens, closes, true
+}
+
+// generationPrompt is what add_generation_prompt appends
+// ("<|im_start|>assistant\n" for ChatML); ok is false for a template that
+// appends nothing or changes the text before it.
+func (p *Preprocessor) generationPrompt() (string, bool, error) {
+	if pr := p.probes; pr != nil {
+		if !pr.genDone {
+			pr.gen, pr.genOK, pr.genErr = p.probeGenerationPrompt()
+			pr.genDone = true
+		}
+		return pr.gen, pr.genOK, pr.genErr
+	}
+	return p.probeGenerationPrompt()
+}
+
+// templateProbes memoises what is probed from the template, for one
+// Tokenize or TokenizeAll call (three renderings per record otherwise).
+type templateProbes struct {
+	gen, end         string
+	genOK            bool
+	genErr, endErr   error
+	genDone, endDone bool
+}
+
+// withProbes returns p, or a copy of it that memoises the template probes
+// when it has none yet.
+func (p *Preprocessor) withProbes() *Preprocessor {
+	if p.probes != nil {
+		return p
+	}
+	c := *p
+	c.probes = &templateProbes{}
+	return &c
+}
+
+func (p *Preprocessor) probeGenerationPrompt() (string, bool, error) {
+	probe := []format.Message{{Role: format.RoleUser, Content: "x"}}
+	without, err := p.render(probe, false)
+	if err != nil {
+		return "", false, fmt.Errorf("render a probe conversation: %w", err)
+	}
+	with, err := p.render(probe, true)
+	if err != nil {
+		return "", false, fmt.Errorf("render a probe conversation: %w", err)
+	}
+	if !strings.HasPrefix(with, without) || len(with) == len(without) {
+		return "", false, nil
+	}
+	return with[len(without):], true, nil
+}
+
+// prefixSpans finds each assistant turn in the full rendering by
+// rendering the conversation up to it: the text added by the turn starts
+// where the prefix with a generation prompt ends and ends where the prefix
+// including the turn ends. That needs templates whose rendering of a
+// prefix is a prefix of the full rendering. Some render the last assistant
+// turn differently (Qwen3 adds an empty <think> block to it only); for
+// those the turn is found where its content follows the prefix in the full
+// rendering, followed by the template's end-of-turn text.
+func (p *Preprocessor) prefixSpans(msgs []format.Message, full string) ([]span, error) {
+	var spans []span
+	turnEnd := ""
+	for i, m := range msgs {
+		if m.Role != format.RoleAssistant {
+			continue
+		}
+		pre := ""
+		if i > 0 {
+			var err error
+			if pre, err = p.render(msgs[:i], true); err != nil {
+				return nil, fmt.Errorf("render prefix before message %d: %w", i, err)
+			}
+		}
+		upto, err := p.render(msgs[:i+1], false)
+		if err != nil {
+			return nil, fmt.Errorf("render through message %d: %w", i, err)
+		}
+		if strings.HasPrefix(full, upto) && strings.HasPrefix(upto, pre) {
+			spans = append(spans, span{len(pre), len(upto)})
+			continue
+		}
+		if strings.HasPrefix(full, pre) && strings.HasPrefix(full[len(pre):], m.Content) {
+			if turnEnd == "" {
+				if turnEnd, err = p.turnEnd(); err != nil {
+					return nil, err
+				}
+			}
+			end := len(pre) + len(m.Content)
+			if strings.HasPrefix(full[end:], turnEnd) {
+				end += len(turnEnd)
+			}
+			spans = append(spans, span{len(pre), end})
+			continue
+		}
+		return nil, fmt.Errorf("%w at message %d: response-only masking needs it (set train_on_inputs, or use a template without history rewriting)", ErrNotPrefixStable, i)
+	}
+	return spans, nil
+}
+
+// turnEnd is what the template writes after an assistant's content
+// ("<|im_end|>\n" for ChatML), found by rendering a sentinel answer.
+func (p *Preprocessor) turnEnd() (string, error) {
+	if pr := p.probes; pr != nil {
+		if !pr.endDone {
+			pr.end, pr.endErr = p.probeTurnEnd()
+			pr.endDone = true
+		}
+		return pr.end, pr.endErr
+	}
+	return p.probeTurnEnd()
+}
+
+func (p *Preprocessor) probeTurnEnd() (string, error) {
+	const sentinel = "\x00ftune-sentinel\x00"
+	s, err := p.render([]format.Message{{Role: format.RoleUser, Content: "x"}, {Role: format.RoleAssistant, Content: sentinel}}, false)
+	if err != nil {
+		return "", fmt.Errorf("render a probe conversation: %w", err)
+	}
+	i := strings.LastIndex(s, sentinel)
+	if i < 0 {
+		return "", fmt.Errorf("%w: the template does not write the assistant's content verbatim", ErrNotPrefixStable)
+	}
+	return s[i+len(sentinel):], nil
+}
