@@ -60,15 +60,15 @@ func (m *Model) Generate(ctx context.Context, prompt string, opt GenerateOptions
 // context is an error wrapping ErrContextFull (a Conversation drops old
 // turns instead).
 func (m *Model) Chat(ctx context.Context, msgs []Message, opt GenerateOptions) (Reply, error) {
-	ids, err := m.chatPrompt(msgs)
+	ids, err := m.chatPrompt(ctx, msgs)
 	if err != nil {
 		return Reply{}, err
 	}
 	return m.generate(ctx, ids, opt)
 }
 
-func (m *Model) chatPrompt(msgs []Message) ([]int, error) {
-	text, err := m.Template.Render(msgs, true)
+func (m *Model) chatPrompt(ctx context.Context, msgs []Message) ([]int, error) {
+	text, err := m.Template.RenderContext(ctx, msgs, true) // template code from the model folder: stoppable, budgeted
 	if err != nil {
 		return nil, err
 	}

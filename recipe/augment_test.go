@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -86,7 +87,7 @@ func TestAugmentRephrase(t *testing.T) {
 	}
 	o.DataRoot = capitalsSubject(t, false)
 	tp, _ := LoadText(tinyBase, 0)
-	if _, err := loadData(o, tp); err == nil || !strings.Contains(err.Error(), "data.augment.rephrase") {
+	if _, err := loadData(context.Background(), o, tp, 0); err == nil || !strings.Contains(err.Error(), "data.augment.rephrase") {
 		t.Fatalf("rephrase without phrasings: %v", err)
 	}
 }
@@ -138,7 +139,7 @@ func TestAugmentPromptDropout(t *testing.T) {
 		t.Fatal("epoch 1 dropped the same tokens as epoch 0")
 	}
 	o.PromptDropout = 1
-	if _, err := loadData(o, tp); err == nil || !strings.Contains(err.Error(), "data.augment.prompt_dropout") {
+	if _, err := loadData(context.Background(), o, tp, 0); err == nil || !strings.Contains(err.Error(), "data.augment.prompt_dropout") {
 		t.Fatalf("prompt_dropout 1: %v", err)
 	}
 }

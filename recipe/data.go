@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -44,7 +45,11 @@ type source struct {
 // loadData reads the selected subjects: training rows (packed or padded),
 // validation rows (padded) and held-out questions from the test split with
 // multiple-choice distractors drawn from the subject's other answers.
-func loadData(o Options, tp Text) (*dataset, error) {
+//
+// Tokenising stops when ctx is done (chat templates are rendered under
+// it); maxPositions is the model's position limit, for the warning about
+// examples longer than it.
+func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*dataset, error) {
 	log := o.Log
 	if log == nil {
 		log = io.Discard
@@ -66,8 +71,9 @@ func loadData(o Options, tp Text) (*dataset, error) {
 	ds := &dataset{subjects: names, stats: map[string]prep.Stats{}, inputs: inputs, augment: promptDropout(o, tp)}
 	var perSubject [][]prep.Row
 	for i, s := range srcs {
-		p := s.text.preprocessor(o.SeqLen)
+		p := s.text.preprocessor(o.SeqLen).WithContext(ctx)
 		p.Opts.TrainOnInputs = o.TrainOnInputs
+		p.Opts.MaxPositions = maxPositions
 		exs, variant, err := trainExamples(o, s, log)
 		if err != nil {
 			return nil, err
@@ -75,6 +81,12 @@ func loadData(o Options, tp Text) (*dataset, error) {
 		docs, st, err := tokenized(o, s.text, p, s.name, subject.Train, variant, exs)
 		if err != nil {
 			return nil, err
+		}
+		if err := st.NoneKeptError("subject "+s.name+" (training examples)", o.SeqLen); err != nil {
+			return nil, err
+		}
+		if w := st.PositionsWarning(maxPositions); w != "" {
+			fmt.Fprintf(log, "warning: subject %s: %s\n", s.name, w)
 		}
 		var rows []prep.Row
 		if o.Pack {
@@ -333,7 +345,7 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, prep.Stats{}, err
 	}
-	key := prep.CacheKey{Tokenizer: tp.TokenizerHash, Template: tp.TemplateHash, Options: prep.OptionsHash(p.Opts, p.EOS)}
+	key := prep.CacheKey{Tokenizer: tp.TokenizerHash, Template: tp.TemplateHash, Options: prep.OptionsHash(p.Opts, p.EOS), Data: prep.HashExamples(exs)}
 	var st prep.Stats
 	c, _, err := prep.OpenOrBuild(path, key, func() ([]prep.Tokenized, error) {
 		docs, s2, err := p.TokenizeAll(exs)

@@ -22,7 +22,7 @@ func loadTestData(t *testing.T, o Options) (*dataset, string) {
 	}
 	var log bytes.Buffer
 	o.Log = &log
-	ds, err := loadData(o, tp)
+	ds, err := loadData(context.Background(), o, tp, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,13 +91,13 @@ func TestMixingErrors(t *testing.T) {
 	} {
 		o := dataOptions()
 		o.Mixing, o.MixWeights = "weights", c.w
-		if _, err := loadData(o, tp); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := loadData(context.Background(), o, tp, 0); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("weights %v: error %v, want one naming %q", c.w, err, c.want)
 		}
 	}
 	o := dataOptions()
 	o.Mixing = "round-robin"
-	if _, err := loadData(o, tp); err == nil || !strings.Contains(err.Error(), "data.mixing") {
+	if _, err := loadData(context.Background(), o, tp, 0); err == nil || !strings.Contains(err.Error(), "data.mixing") {
 		t.Errorf("mixing round-robin: error %v, want one naming data.mixing", err)
 	}
 }

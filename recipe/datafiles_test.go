@@ -98,7 +98,7 @@ func TestDataFolderAndGlob(t *testing.T) {
 		t.Fatalf("glob: %d rows, want 20", len(ds.train)+len(ds.val))
 	}
 	tp, _ := LoadText(tinyBase, 0)
-	if _, err := loadData(fileOpts(filepath.Join(dir, "*.parquet")), tp); err == nil || !strings.Contains(err.Error(), "matches no file") {
+	if _, err := loadData(context.Background(), fileOpts(filepath.Join(dir, "*.parquet")), tp, 0); err == nil || !strings.Contains(err.Error(), "matches no file") {
 		t.Fatalf("a glob matching nothing: %v", err)
 	}
 }
@@ -133,12 +133,12 @@ func TestDataFileOverridesAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp, _ := LoadText(tinyBase, 0)
-	if _, err := loadData(fileOpts(bad), tp); err == nil || !strings.Contains(err.Error(), "bad.jsonl:3") {
+	if _, err := loadData(context.Background(), fileOpts(bad), tp, 0); err == nil || !strings.Contains(err.Error(), "bad.jsonl:3") {
 		t.Fatalf("bad record: error %v, want one naming bad.jsonl:3", err)
 	}
 	o = fileOpts(p)
 	o.Format = "xml"
-	if _, err := loadData(o, tp); err == nil || !strings.Contains(err.Error(), "data.format") {
+	if _, err := loadData(context.Background(), o, tp, 0); err == nil || !strings.Contains(err.Error(), "data.format") {
 		t.Fatalf("format xml: %v", err)
 	}
 }

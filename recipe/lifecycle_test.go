@@ -3,6 +3,8 @@ package recipe
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +25,35 @@ func quickOptions(t *testing.T, name string) Options {
 	return o
 }
 
+// cancelOn writes to w and calls cancel once a write holds line.
+type cancelOn struct {
+	w      io.Writer
+	line   string
+	cancel context.CancelFunc
+}
+
+func (c cancelOn) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(c.line)) {
+		c.cancel()
+	}
+	return c.w.Write(p)
+}
+
+// TestInterruptWhileLoading: Ctrl-C while the data is prepared stops the
+// run with an error that says nothing was saved (no run folder exists yet).
+func TestInterruptWhileLoading(t *testing.T) {
+	o := quickOptions(t, "load")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Run(ctx, o)
+	if err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "nothing was saved") {
+		t.Fatalf("Run with a cancelled context: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(o.OutDir, "load")); !os.IsNotExist(err) {
+		t.Errorf("an interrupted load left a run folder: %v", err)
+	}
+}
+
 func summaryOf(t *testing.T, dir string) track.RunSummary {
 	t.Helper()
 	s, err := track.Summarize(dir)
@@ -39,9 +70,10 @@ func TestRunRecordsHowItEnded(t *testing.T) {
 	t.Run("interrupted", func(t *testing.T) {
 		o := quickOptions(t, "int")
 		var log bytes.Buffer
-		o.Log = &log
 		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
+		defer cancel()
+		// Ctrl-C once the run folder is open, before the first step.
+		o.Log = cancelOn{w: &log, line: "== training", cancel: cancel}
 		if _, err := Run(ctx, o); err != nil {
 			t.Fatal(err)
 		}

@@ -71,7 +71,10 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if err := s.o.preflight(s.log); err != nil {
 		return nil, err
 	}
-	if err := s.load(); err != nil {
+	if err := s.load(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("interrupted while loading the model and data, before the run folder was made: nothing was saved (%w)", err)
+		}
 		return nil, err
 	}
 	if s.o.Steps == 0 { // epochs decide
@@ -201,15 +204,15 @@ func (s *session) anyAdapter() *lora.Adapter {
 	return nil
 }
 
-func (s *session) load() error {
-	if err := s.loadBase(); err != nil {
+func (s *session) load(ctx context.Context) error {
+	if err := s.loadBase(ctx); err != nil {
 		return err
 	}
 	return s.attach()
 }
 
 // loadBase reads the model, its tokenizer and template, and the data.
-func (s *session) loadBase() error {
+func (s *session) loadBase(ctx context.Context) error {
 	o := s.o
 	be, err := s.o.openDevice(s.log)
 	if err != nil {
@@ -234,7 +237,10 @@ func (s *session) loadBase() error {
 	if s.tp.Fallback != "" {
 		fmt.Fprintln(s.log, s.tp.Fallback)
 	}
-	s.data, err = loadData(o, s.tp)
+	if err := s.tp.tok.CheckVocab(m.Config.VocabSize); err != nil {
+		return err
+	}
+	s.data, err = loadData(ctx, o, s.tp, m.Config.MaxPositions)
 	return err
 }
 
@@ -501,7 +507,7 @@ func Evaluate(o Options, adapterDir string) (Evaluation, error) {
 	if o.Log != nil {
 		s.log = o.Log
 	}
-	if err := s.loadBase(); err != nil {
+	if err := s.loadBase(context.Background()); err != nil {
 		return Evaluation{}, err
 	}
 	if adapterDir != "" {

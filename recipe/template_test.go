@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -69,7 +70,7 @@ func TestSubjectTemplate(t *testing.T) {
 
 	o.DataRoot, o.Template = subjectWithTemplate(t, "no-such-template"), ""
 	tp, _ := LoadText(tinyBase, 0)
-	if _, err := loadData(o, tp); err == nil || !strings.Contains(err.Error(), "subject.yaml") || !strings.Contains(err.Error(), "no-such-template") {
+	if _, err := loadData(context.Background(), o, tp, 0); err == nil || !strings.Contains(err.Error(), "subject.yaml") || !strings.Contains(err.Error(), "no-such-template") {
 		t.Fatalf("bad template: %v", err)
 	}
 }

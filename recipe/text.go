@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -115,17 +116,23 @@ func (p Text) encode(s string, special bool) ([]int, error) {
 }
 
 func (p Text) render(msgs []format.Message, gen bool) (string, error) {
+	return p.renderContext(context.Background(), msgs, gen)
+}
+
+// renderContext renders under ctx: a template is code from a model folder,
+// and its rendering stops on cancellation (and on its budget).
+func (p Text) renderContext(ctx context.Context, msgs []format.Message, gen bool) (string, error) {
 	cm := make([]chat.Message, len(msgs))
 	for i, m := range msgs {
 		cm[i] = chat.Message{Role: m.Role, Content: m.Content}
 	}
-	return p.tmpl.Render(cm, gen)
+	return p.tmpl.RenderContext(ctx, cm, gen)
 }
 
 func (p Text) preprocessor(maxLen int) *prep.Preprocessor {
 	return &prep.Preprocessor{
 		Enc:  prep.EncoderFunc(p.encode),
-		Tmpl: prep.RenderFunc(p.render),
+		Tmpl: prep.ContextRenderFunc(p.renderContext),
 		EOS:  p.eos,
 		Opts: prep.Options{MaxLen: maxLen},
 	}
