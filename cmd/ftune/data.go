@@ -11,9 +11,6 @@ import (
 
 	"github.com/ftune/ftune/assets"
 	"github.com/ftune/ftune/data/format"
-	// Parquet datasets, for every command that reads data (train, data,
-	// eval): data/format links no parquet reader of its own.
-	_ "github.com/ftune/ftune/data/format/parquet"
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/data/subject"
 	"github.com/ftune/ftune/nn"

@@ -14,6 +14,11 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	// Parquet datasets, for every command that reads data (train, data,
+	// eval): data/format links no parquet reader of its own, so programs
+	// that embed ftune only to generate do not carry one.
+	_ "github.com/ftune/ftune/data/format/parquet"
 )
 
 // version is set at link time (-ldflags "-X main.version=...").
