@@ -356,6 +356,11 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 		return nil, st, err
 	}
 	defer c.Close()
+	// A cache is a file on disk: an id past the vocabulary (another
+	// model's cache, damage) is named here, not met in the embedding.
+	if err := c.CheckVocab(tp.tok.VocabSize()); err != nil {
+		return nil, st, err
+	}
 	// The cache's slices point into its mapping, which Close releases.
 	docs := c.Docs()
 	for i, d := range docs {

@@ -231,3 +231,38 @@ func TestTokenCacheOfHeldOutSplit(t *testing.T) {
 		t.Fatalf("cache files %v, want one of the held-out variant", files)
 	}
 }
+
+// TestTokenCacheOutOfVocabulary: a token cache whose ids run past the
+// vocabulary (another model's cache, or damage) is refused naming the
+// cache file and the document, before any id reaches the embedding.
+func TestTokenCacheOutOfVocabulary(t *testing.T) {
+	o := dataOptions()
+	o.DataRoot, o.TokenCache = trainOnly(t), t.TempDir()
+	loadTestData(t, o)
+	files, _ := filepath.Glob(filepath.Join(o.TokenCache, "chemistry", "*.tokens"))
+	if len(files) != 1 {
+		t.Fatalf("cache files %v, want one", files)
+	}
+	raw, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same key, so the cache is read rather than rebuilt.
+	var key prep.CacheKey
+	copy(key.Tokenizer[:], raw[16:48])
+	copy(key.Template[:], raw[48:80])
+	copy(key.Options[:], raw[80:112])
+	copy(key.Data[:], raw[112:144])
+	docs := []prep.Tokenized{{IDs: []int32{1, 2}, Labels: []int32{prep.IgnoreIndex, 2}}, {IDs: []int32{1, 1 << 30}, Labels: []int32{prep.IgnoreIndex, 1 << 30}}}
+	if err := prep.WriteCache(files[0], key, docs); err != nil {
+		t.Fatal(err)
+	}
+	tp, err := LoadText(tinyBase, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = loadData(context.Background(), o, tp, 0)
+	if err == nil || !strings.Contains(err.Error(), files[0]) || !strings.Contains(err.Error(), "document 1") {
+		t.Fatalf("loading an out-of-vocabulary cache: %v", err)
+	}
+}
