@@ -1,13 +1,11 @@
 package recipe
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
 	"strings"
 
+	"github.com/ftune/ftune/internal/sysmem"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor/cudabackend"
 )
@@ -275,24 +273,6 @@ func (p MemoryPlan) lowerWhat(o *Options) string {
 	return "use a smaller model"
 }
 
-// memAvailable is MemAvailable from /proc/meminfo in bytes (0 where there
-// is none: the plan is printed but not enforced).
-func memAvailable() float64 {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "MemAvailable:" {
-			kb, err := strconv.ParseFloat(fields[1], 64)
-			if err != nil {
-				return 0
-			}
-			return kb * 1024
-		}
-	}
-	return 0
-}
+// memAvailable is MemAvailable in bytes (0 where it is not known: the
+// plan is printed but not enforced).
+func memAvailable() float64 { return float64(sysmem.Available()) }

@@ -1,7 +1,6 @@
 package track
 
 import (
-	"bufio"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -9,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ftune/ftune/internal/sysmem"
 	"github.com/klauspost/cpuid/v2"
 )
 
@@ -79,7 +79,7 @@ func CaptureEnv(o EnvOptions) Env {
 			CacheL1D: c.Cache.L1D, CacheL2: c.Cache.L2, CacheL3: c.Cache.L3,
 			Features: c.FeatureSet(),
 		},
-		MemoryBytes:  memTotal(),
+		MemoryBytes:  sysmem.Total(),
 		FtuneVersion: o.Version,
 	}
 	e.Hostname, _ = os.Hostname()
@@ -121,26 +121,6 @@ func vcsFrom(settings []debug.BuildSetting) *VCSEnv {
 		return nil // go test and go run binaries carry no VCS stamp
 	}
 	return &v
-}
-
-// memTotal reads MemTotal from /proc/meminfo; 0 elsewhere.
-func memTotal() uint64 {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "MemTotal:" {
-			kb, err := strconv.ParseUint(fields[1], 10, 64)
-			if err == nil {
-				return kb * 1024
-			}
-		}
-	}
-	return 0
 }
 
 // Summary is the env on one line, for `ftune runs show`.

@@ -9,6 +9,7 @@ import (
 	"github.com/klauspost/cpuid/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/ftune/ftune/internal/sysmem"
 	"github.com/ftune/ftune/kernels/asm"
 	"github.com/ftune/ftune/kernels/cuda"
 )
@@ -59,12 +60,8 @@ func newEnvCmd() *cobra.Command {
 			} else {
 				fmt.Fprintf(w, "cuda:     unavailable (%s); training runs on the CPU\n", reason)
 			}
-			if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-				for _, line := range strings.Split(string(b), "\n") {
-					if strings.HasPrefix(line, "MemTotal:") || strings.HasPrefix(line, "MemAvailable:") {
-						fmt.Fprintf(w, "memory:   %s\n", strings.Join(strings.Fields(line), " "))
-					}
-				}
+			if total := sysmem.Total(); total > 0 {
+				fmt.Fprintf(w, "memory:   %.1f GiB, %.1f GiB available\n", float64(total)/(1<<30), float64(sysmem.Available())/(1<<30))
 			}
 			fmt.Fprintf(w, "go:       %s %s/%s, GOMAXPROCS %d\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
 			return nil
