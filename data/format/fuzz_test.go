@@ -139,11 +139,4 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func TestUnderMemoryLimit(t *testing.T) {
-	if !testutil.MemoryLimited {
-		t.Skip("no address-space limit in this build")
-	}
-	if lim, err := testutil.MemoryLimit(); err != nil || lim > testutil.TestMemory {
-		t.Errorf("address space limit %d (%v), want at most %d", lim, err, uint64(testutil.TestMemory))
-	}
-}
+func TestUnderMemoryLimit(t *testing.T) { testutil.CheckMemoryLimited(t) }

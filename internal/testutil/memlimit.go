@@ -3,6 +3,7 @@ package testutil
 import (
 	"fmt"
 	"os"
+	"testing"
 )
 
 // TestMemory is the address space a package's tests and fuzz workers get
@@ -18,5 +19,18 @@ func MustLimitMemory(bytes uint64) {
 	if err := LimitMemory(bytes); err != nil {
 		fmt.Fprintln(os.Stderr, "testutil:", err)
 		os.Exit(2)
+	}
+}
+
+// CheckMemoryLimited fails t unless the test binary runs under at most
+// TestMemory of address space (a package whose TestMain forgot the limit,
+// or a limit that did not take). It skips where no limit can be set.
+func CheckMemoryLimited(t testing.TB) {
+	t.Helper()
+	if !MemoryLimited {
+		t.Skip("no address-space limit in this build")
+	}
+	if lim, err := MemoryLimit(); err != nil || lim > TestMemory {
+		t.Errorf("address space limit %d (%v), want at most %d", lim, err, uint64(TestMemory))
 	}
 }

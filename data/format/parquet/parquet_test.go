@@ -24,6 +24,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+func TestUnderMemoryLimit(t *testing.T) { testutil.CheckMemoryLimited(t) }
+
 func chat(pairs ...string) []format.Message {
 	var out []format.Message
 	for i := 0; i+1 < len(pairs); i += 2 {
