@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/ftune/ftune/internal/safetensors"
 	"github.com/ftune/ftune/lora"
@@ -96,6 +97,13 @@ func MergedHFWith(m *nn.Model, a *lora.Adapter, baseDir, outDir string, opt Merg
 	parent := filepath.Dir(outDir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
+	}
+	leftovers, err := removeKilledTemps(outDir)
+	if err != nil {
+		return nil, err
+	}
+	if len(leftovers) > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("removed %d temporary folder(s) of killed exports beside %s: %s", len(leftovers), outDir, strings.Join(leftovers, ", ")))
 	}
 	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(outDir)+".tmp-")
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"time"
 
@@ -120,4 +121,35 @@ func install(tmp, dir string, keepOld bool) (kept string, err error) {
 		return kept, nil
 	}
 	return "", os.RemoveAll(old)
+}
+
+// removeKilledTemps deletes the temporary folders that earlier exports to
+// outDir left beside it when they were killed mid-write
+// (".<name>.tmp-<digits>", the names MergedHFWith makes, and only those),
+// and returns their names. A live export to the same folder at the same
+// time would race for the swap anyway; its temporary folder goes too.
+func removeKilledTemps(outDir string) ([]string, error) {
+	parent, base := filepath.Split(outDir)
+	if parent == "" {
+		parent = "."
+	}
+	pattern := regexp.MustCompile(`^\.` + regexp.QuoteMeta(base) + `\.tmp-\d+$`)
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	var removed []string
+	for _, e := range entries {
+		if !e.IsDir() || !pattern.MatchString(e.Name()) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(parent, e.Name())); err != nil {
+			return removed, fmt.Errorf("export: remove the leftover %s: %w", e.Name(), err)
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, nil
 }

@@ -105,3 +105,35 @@ func TestExportRefusesNonFinite(t *testing.T) {
 		t.Fatalf("PEFT export of a NaN adapter left %s", peft)
 	}
 }
+
+// TestMergedHFRemovesKilledTemps: the temporary folders of exports killed
+// mid-write (".model.tmp-<n>") are removed by the next export to the same
+// folder, and nothing else beside it is touched.
+func TestMergedHFRemovesKilledTemps(t *testing.T) {
+	m := load(t, tinyBase, nn.LoadOptions{KeepBF16: true})
+	dir := t.TempDir()
+	out := filepath.Join(dir, "model")
+	for _, name := range []string{".model.tmp-123", ".model.tmp-456"} {
+		writeFiles(t, filepath.Join(dir, name), map[string]string{"model.safetensors": "half"})
+	}
+	keep := map[string]string{".model.tmp-notes/a.txt": "mine", ".other.tmp-1/a.txt": "mine", "model.tmp-1/a.txt": "mine"}
+	for p, body := range keep {
+		writeFiles(t, filepath.Join(dir, filepath.Dir(p)), map[string]string{filepath.Base(p): body})
+	}
+	res, err := MergedHFWith(m, nil, tinyBase, out, MergedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, ".model.tmp-[0-9]*"))
+	if len(left) != 0 {
+		t.Fatalf("leftovers of killed exports still there: %v", left)
+	}
+	if !strings.Contains(strings.Join(res.Notes, "\n"), ".model.tmp-123") {
+		t.Errorf("notes %q do not name the removed leftovers", res.Notes)
+	}
+	for p, body := range keep {
+		if got := mustRead(t, filepath.Join(dir, p)); got != body {
+			t.Errorf("%s changed: %q", p, got)
+		}
+	}
+}
