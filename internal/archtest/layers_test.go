@@ -48,6 +48,9 @@ var layers = []layer{
 	{name: "config", rank: 6, only: []string{"internal"}},
 	{name: "optim", rank: 6, only: []string{"internal"}},
 	{name: "track", rank: 6, only: []string{"internal"}},
+	// dist (data-parallel workers and their collectives over MPI/NCCL)
+	// needs no tensor: it moves slices.
+	{name: "dist", rank: 6, only: []string{"internal"}},
 	{name: "train", rank: 7},
 	// recipe is the application layer: a whole run from options.
 	{name: "recipe", rank: 8},
