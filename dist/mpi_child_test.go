@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // runChild is one MPI worker of the tests in mpi_test.go; it returns the
@@ -108,7 +110,40 @@ func childCollectives(c Comm, l Launch) error {
 	if root := string(bytes.TrimRight(name, "\x00")); root != c.Engine() || len(c.Engine()) < 5 || c.Engine()[:4] != "mpi:" {
 		return fmt.Errorf("engine %q, rank 0's %q: want the same mpi:<library> everywhere", c.Engine(), root)
 	}
+	if err := childErrorsReturn(c.(*mpiComm)); err != nil {
+		return err
+	}
 	fmt.Printf("rank %d of 2: collectives ok (engine %s, local rank %d)\n", r, c.Engine(), l.LocalRank)
+	return nil
+}
+
+// childErrorsReturn makes an MPI call with a count of -1: with
+// MPI_ERRORS_RETURN set on the communicator the library reports it (each
+// worker checks its own arguments, so nothing waits on the other), where
+// the default handler would abort the job. Open MPI only: Debian's MPICH
+// checks no arguments (measured: the same call crashes in its datatype
+// code), so a bad call there cannot be reported, only avoided.
+func childErrorsReturn(c *mpiComm) error {
+	if c.lib.h.family != "openmpi" {
+		return nil
+	}
+	var x float32
+	done := make(chan error, 1)
+	c.calls <- func() {
+		h := c.lib.h
+		rc := c.lib.allreduce(h.inPlace, unsafe.Pointer(&x), -1, h.float32T, h.opSum, h.commWorld)
+		if rc == 0 {
+			done <- nil
+			return
+		}
+		done <- c.mpiError("MPI_Allreduce", rc)
+	}
+	err := <-done
+	if want := fmt.Sprintf("mpi rank %d: MPI_Allreduce: ", c.Rank()); err == nil || !strings.Contains(err.Error(), want) ||
+		!strings.Contains(strings.ToLower(err.Error()), "count") {
+		return fmt.Errorf("MPI_Allreduce of -1 elements: error %v, want one starting %q and naming the count", err, want)
+	}
+	fmt.Printf("rank %d: bad call reported: %v\n", c.Rank(), err)
 	return nil
 }
 
