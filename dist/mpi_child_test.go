@@ -57,8 +57,15 @@ func childCollectives(c Comm, l Launch) error {
 		for i := range f32 {
 			f32[i] = float32((r + 1) * (i%7 + 1))
 		}
+		start := time.Now()
 		if err := c.AllReduceSumF32(f32); err != nil {
 			return err
+		}
+		if n > 1 && r == 0 {
+			// Bus bandwidth as NCCL's tests define it: 2(N-1)/N x bytes / time.
+			d := time.Since(start)
+			fmt.Printf("rank 0: float32 all-reduce of %d elements (%d-element chunks): %v, %.2f GB/s bus bandwidth\n",
+				n, maxCount, d.Round(time.Microsecond), float64(4*n)/d.Seconds()/1e9)
 		}
 		for i, v := range f32 {
 			if want := float32(3 * (i%7 + 1)); v != want {
