@@ -83,6 +83,16 @@ func TestFromEnvRefusesWorldWithoutMPI(t *testing.T) {
 	}
 }
 
+func TestFromEnvRefusesBadTimeout(t *testing.T) {
+	t.Setenv("OMPI_COMM_WORLD_RANK", "")
+	t.Setenv("PMI_RANK", "1")
+	t.Setenv("PMI_SIZE", "2")
+	t.Setenv(timeoutEnv, "ten minutes")
+	if _, _, err := FromEnv(); err == nil || !strings.Contains(err.Error(), `FTUNE_DIST_TIMEOUT="ten minutes"`) {
+		t.Errorf("FromEnv error = %v, want one naming the bad timeout", err)
+	}
+}
+
 func TestFromEnvWithoutLauncherIsSingle(t *testing.T) {
 	for _, k := range []string{"OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID", "PMIX_RANK"} {
 		t.Setenv(k, "")

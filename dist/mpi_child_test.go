@@ -171,9 +171,17 @@ func childDie(c Comm, _ Launch) error {
 // childHang: rank 1 stops calling collectives; rank 0's all-reduce times
 // out (FTUNE_DIST_TIMEOUT) and aborts the job.
 func childHang(c Comm, _ Launch) error {
+	// The barrier gets a minute: on a loaded machine the workers may start
+	// seconds apart, and only the hang below is meant to time out.
+	mc := c.(*mpiComm)
+	if mc.timeout != 2*time.Second {
+		return fmt.Errorf("timeout %v, want the 2s of %s", mc.timeout, timeoutEnv)
+	}
+	mc.timeout = time.Minute
 	if err := c.Barrier(); err != nil {
 		return err
 	}
+	mc.timeout = 2 * time.Second
 	if c.Rank() == 1 {
 		time.Sleep(10 * time.Minute)
 		return fmt.Errorf("rank 1 was not ended by rank 0's abort")
