@@ -116,3 +116,10 @@ func TestShortVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestAllGatherStringsSingle(t *testing.T) {
+	got, err := AllGatherStrings(Single(), "host:cpu")
+	if err != nil || len(got) != 1 || got[0] != "host:cpu" {
+		t.Errorf("AllGatherStrings(Single) = %q, %v", got, err)
+	}
+}

@@ -117,6 +117,15 @@ func childCollectives(c Comm, l Launch) error {
 	if root := string(bytes.TrimRight(name, "\x00")); root != c.Engine() || len(c.Engine()) < 5 || c.Engine()[:4] != "mpi:" {
 		return fmt.Errorf("engine %q, rank 0's %q: want the same mpi:<library> everywhere", c.Engine(), root)
 	}
+	// Strings of different lengths, the empty one included.
+	mine := []string{"host-a:cuda:0", ""}[r]
+	all, err := AllGatherStrings(c, mine)
+	if err != nil {
+		return err
+	}
+	if len(all) != 2 || all[0] != "host-a:cuda:0" || all[1] != "" {
+		return fmt.Errorf("AllGatherStrings = %q, want [host-a:cuda:0 \"\"]", all)
+	}
 	if err := childErrorsReturn(c.(*mpiComm)); err != nil {
 		return err
 	}
