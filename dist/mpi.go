@@ -134,6 +134,9 @@ func (c *mpiComm) do(call string, fn func() error) error {
 	if c.fail != nil {
 		return fmt.Errorf("mpi rank %d: %s after an earlier failure: %w", c.rank, call, c.fail)
 	}
+	if c.calls == nil {
+		return fmt.Errorf("mpi rank %d: %s after Close", c.rank, call)
+	}
 	done := make(chan error, 1)
 	c.calls <- func() { done <- fn() }
 	timer := time.NewTimer(c.timeout)
@@ -229,8 +232,9 @@ func (c *mpiComm) Close() error {
 // Abort ends every worker of the job with the exit code (MPI_Abort). It is
 // called from a fresh thread: the MPI thread may be stuck in a collective
 // that will never complete. Strictly MPI_THREAD_FUNNELED forbids that; Open
-// MPI and MPICH both honour it (measured in the tests), and a job being torn
-// down has nothing left to protect.
+// MPI (TestMPIHungWorkerEndsTheJob) and MPICH 4.0 (the same child under
+// mpirun.mpich, by hand) both honour it, and a job being torn down has
+// nothing left to protect.
 func (c *mpiComm) Abort(code int) {
 	done := make(chan struct{})
 	go func() {

@@ -44,6 +44,12 @@ func runChild(mode string) int {
 		fmt.Fprintf(os.Stderr, "rank %d: %v\n", c.Rank(), err)
 		return 2
 	}
+	if c.Size() > 1 {
+		if err := c.Barrier(); err == nil || !strings.Contains(err.Error(), "MPI_Barrier after Close") {
+			fmt.Fprintf(os.Stderr, "rank %d: Barrier after Close: %v, want an error\n", c.Rank(), err)
+			return 2
+		}
+	}
 	return 0
 }
 
