@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 	"unsafe"
 )
@@ -175,7 +174,8 @@ func childDie(c Comm, _ Launch) error {
 	buf := make([]float32, 100_000)
 	for step := 0; ; step++ {
 		if c.Rank() == 1 && step == 3 {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			self, _ := os.FindProcess(os.Getpid())
+			self.Kill()
 		}
 		if err := c.AllReduceSumF32(buf); err != nil {
 			return err
