@@ -72,11 +72,13 @@
 //
 //   - A dead worker: Open MPI's mpirun notices a worker's death and kills
 //     the others; the job ends with mpirun's "process rank 1 ... exited on
-//     signal 9" and a non-zero status (measured here: 1.6-2.4 s, 2 workers,
+//     signal 9" and a non-zero status (measured here: 1.5-2.4 s, 2 workers,
 //     rank 1 SIGKILLed while rank 0 all-reduces). The survivors get no
 //     error to handle: they are killed. MPICH's hydra does the same in
 //     0.15 s but names the dead worker's PID, not its rank. srun ends the
-//     step only with --kill-on-bad-exit (-K).
+//     step only with --kill-on-bad-exit (-K), by Slurm's documentation (no
+//     Slurm here to measure); otherwise the survivors wait until their
+//     collective times out, as for a hung worker.
 //   - A hung worker (alive, not calling collectives): each collective waits
 //     at most FTUNE_DIST_TIMEOUT (default 30m, since rank 0 may spend
 //     minutes writing a checkpoint while the others wait). Past it the
