@@ -1,7 +1,3 @@
-// Package dist runs data-parallel training across processes: which worker
-// this process is (rank, world size, local rank, from the launcher's
-// environment) and the collectives the trainer needs, on existing engines
-// (MPI on the CPU, NCCL on GPUs), opened at run time.
 package dist
 
 // Comm is the collective operations data-parallel training needs, over
