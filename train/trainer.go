@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/dist"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/optim"
 	"github.com/ftune/ftune/tensor"
@@ -87,7 +88,17 @@ type Trainer struct {
 	// augmentation) beyond the loader's position.
 	RNG   RNGStates
 	State State
-	start time.Time
+	// Comm is the job's workers for data-parallel training (nil or a
+	// world of one: this process alone). See distributed.go.
+	Comm dist.Comm
+	// SkipRows, with several workers, advances the random streams a
+	// training forward draws per row (LoRA dropout) past rows [r0, r1) of
+	// micro-batch b that other workers compute, so that every stream
+	// draws what it would in one process. Nil when nothing draws per row.
+	SkipRows func(b Batch, r0, r1 int) error
+	// shardRow0 and shardRows: see MicroShard.
+	shardRow0, shardRows int
+	start                time.Time
 	// arena recycles the micro-batches' tensors on the CPU (tensor.Arena).
 	arena    *tensor.Arena
 	arenaCPU *tensor.CPUBackend
@@ -208,12 +219,27 @@ func (t *Trainer) Fit(ctx context.Context) error {
 	} else if maxEpochs == 0 {
 		maxEpochs = 1
 	}
+	size, _ := t.world()
+	if size > 1 {
+		if err := t.checkInSync(); err != nil {
+			return err
+		}
+	}
 	for t.State.Step < total && t.State.Epoch < maxEpochs && !t.State.Stop {
-		if err := ctx.Err(); err != nil {
+		interrupted := ctx.Err() != nil
+		outOfTime := t.Cfg.MaxTime > 0 && time.Since(t.start) > t.Cfg.MaxTime
+		if size > 1 {
+			reason, err := t.agreeStop(interrupted, outOfTime)
+			if err != nil {
+				return err
+			}
+			interrupted, outOfTime = reason == "interrupted", reason == "max_time"
+		}
+		if interrupted {
 			t.State.Stop, t.State.StopReason = true, "interrupted"
 			break
 		}
-		if t.Cfg.MaxTime > 0 && time.Since(t.start) > t.Cfg.MaxTime {
+		if outOfTime {
 			t.State.Stop, t.State.StopReason = true, "max_time"
 			break
 		}
@@ -251,6 +277,12 @@ func (t *Trainer) Fit(ctx context.Context) error {
 // previous micro-batch allocated is dead by now (parameter gradients are
 // kept outside the arena by autograd).
 func (t *Trainer) microBatch(b Batch) (float64, error) {
+	return t.microBatchScaled(b, 1)
+}
+
+// microBatchScaled is microBatch with the loss weighted by share (a
+// worker's share of a micro-batch's labelled tokens).
+func (t *Trainer) microBatchScaled(b Batch, share float64) (float64, error) {
 	if t.arena != nil {
 		t.arena.Reset()
 		prev := t.arenaCPU.SetArena(t.arena)
@@ -262,7 +294,7 @@ func (t *Trainer) microBatch(b Batch) (float64, error) {
 		return 0, err
 	}
 	loss := out.Loss.Value.Item()
-	return loss, tp.Backward(tp.Scale(out.Loss, 1/float64(t.Cfg.GradAccum)))
+	return loss * share, tp.Backward(tp.Scale(out.Loss, share*(1/float64(t.Cfg.GradAccum))))
 }
 
 // step runs one optimizer step of GradAccum micro-batches. It reports
@@ -277,8 +309,11 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	}
 	var lossSum float64
 	micro, tokens := 0, 0
+	size, _ := t.world()
 	for micro < t.Cfg.GradAccum {
-		if micro > 0 && ctx.Err() != nil {
+		// With several workers the step runs to its end: the others
+		// would wait for its all-reduce (Fit agrees on stopping).
+		if size == 1 && micro > 0 && ctx.Err() != nil {
 			return false, t.abandon(start)
 		}
 		b, err := t.Train.Next()
@@ -293,7 +328,11 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 		if b.Labelled == 0 {
 			continue
 		}
-		loss, err := t.microBatch(b)
+		run := t.microBatch
+		if size > 1 {
+			run = t.shardMicroBatch
+		}
+		loss, err := run(b)
 		if err != nil {
 			return false, err
 		}
@@ -303,6 +342,11 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	}
 	if micro == 0 {
 		return epochEnd, nil
+	}
+	if size > 1 {
+		if lossSum, err = t.allReduceStep(lossSum); err != nil {
+			return false, err
+		}
 	}
 	loss := lossSum / float64(micro)
 	if micro < t.Cfg.GradAccum {
@@ -410,6 +454,14 @@ func (t *Trainer) Validate(l Loader) (Metrics, error) {
 		if err != nil {
 			return nil, err
 		}
+		for _, s := range b.Subjects {
+			if per[s] == nil {
+				per[s] = &acc{}
+			}
+		}
+		if size, rank := t.world(); i%size != rank {
+			continue // another worker's batch
+		}
 		out, err := t.forward(nil, b, false)
 		if err != nil {
 			return nil, err
@@ -417,14 +469,33 @@ func (t *Trainer) Validate(l Loader) (Metrics, error) {
 		rowLoss, rowN, rowCorrect := tokenStats(out.Logits.Value, b.Labels)
 		for r := range rowN {
 			s := b.Subjects[r]
-			if per[s] == nil {
-				per[s] = &acc{}
-			}
 			for _, a := range []*acc{all, per[s]} {
 				a.loss += rowLoss[r]
 				a.n += rowN[r]
 				a.correct += rowCorrect[r]
 			}
+		}
+	}
+	if size, _ := t.world(); size > 1 {
+		// Sum the workers' shares, subjects in one order everywhere.
+		names := make([]string, 0, len(per))
+		for s := range per {
+			names = append(names, s)
+		}
+		sort.Strings(names)
+		accs := append([]*acc{all}, make([]*acc, len(names))...)
+		for i, s := range names {
+			accs[1+i] = per[s]
+		}
+		buf := make([]float64, 0, 3*len(accs))
+		for _, a := range accs {
+			buf = append(buf, a.loss, a.n, a.correct)
+		}
+		if err := t.Comm.AllReduceSumF64(buf); err != nil {
+			return nil, fmt.Errorf("train: all-reduce of validation sums: %w", err)
+		}
+		for i, a := range accs {
+			a.loss, a.n, a.correct = buf[3*i], buf[3*i+1], buf[3*i+2]
 		}
 	}
 	if all.n == 0 {
