@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
+	"github.com/ftune/ftune/tensor/cudabackend"
 	"github.com/ftune/ftune/track"
 	"github.com/ftune/ftune/train"
 )
@@ -85,6 +87,9 @@ func (r *rankWriter) Write(p []byte) (int, error) {
 // writing anything.
 func runWorker(ctx context.Context, s *session) (*Result, error) {
 	o := s.o
+	if err := s.gatherRanks(); err != nil {
+		return nil, err
+	}
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
@@ -125,9 +130,53 @@ func runWorker(ctx context.Context, s *session) (*Result, error) {
 }
 
 // worldEnv is what env.json records of the job.
-func (o Options) worldEnv() track.Option {
-	size, _ := o.world()
-	return track.WithEnv(track.EnvOptions{WorldSize: size, Engine: o.engine()})
+func (s *session) worldEnv() track.Option {
+	size, _ := s.o.world()
+	return track.WithEnv(track.EnvOptions{WorldSize: size, Engine: s.o.engine(), Ranks: s.ranks})
+}
+
+// rankDescription is how long a worker's "host device" line may be.
+const rankDescription = 256
+
+// gatherRanks tells every worker (rank 0 records it) each rank's host and
+// device: one broadcast per rank, at the start of the run.
+func (s *session) gatherRanks() error {
+	size, rank := s.o.world()
+	if size == 1 {
+		return nil
+	}
+	host, _ := os.Hostname()
+	mine := host + " " + s.o.device.Backend.Device().String()
+	s.ranks = make([]string, size)
+	for root := range size {
+		buf := make([]byte, rankDescription)
+		if root == rank {
+			copy(buf, mine)
+		}
+		if err := s.o.Comm.Broadcast(buf, root); err != nil {
+			return fmt.Errorf("recipe: learning rank %d's host and device: %w", root, err)
+		}
+		s.ranks[root] = string(bytes.TrimRight(buf, "\x00"))
+	}
+	return nil
+}
+
+// WorkerDevice is the device a data-parallel worker of local rank local
+// (its index among the workers of its machine) trains on: "cuda" names
+// that worker's GPU, "cuda:<local>", and so does "auto" when a GPU is
+// usable (else the CPU); "cpu" and an explicit "cuda:N" stay as given.
+func WorkerDevice(device string, local int) string {
+	d := strings.ToLower(strings.TrimSpace(device))
+	switch {
+	case d == "cuda":
+		return fmt.Sprintf("cuda:%d", local)
+	case d == "" || d == "auto":
+		if ok, _ := cudabackend.Available(); ok {
+			return fmt.Sprintf("cuda:%d", local)
+		}
+		return "cpu"
+	}
+	return device
 }
 
 // LoRA dropout draws its mask from each layer's own stream, one 64-bit

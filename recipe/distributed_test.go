@@ -2,6 +2,7 @@ package recipe
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ftune/ftune/dist"
 	"github.com/ftune/ftune/internal/safetensors"
+	"github.com/ftune/ftune/tensor/cudabackend"
 	"github.com/ftune/ftune/track"
 	"github.com/ftune/ftune/train/commtest"
 )
@@ -196,6 +198,13 @@ func TestDataParallelMatchesOneProcess(t *testing.T) {
 			if want := fmt.Sprintf(`"world_size": %d`, tc.workers); !strings.Contains(string(env), want) || !strings.Contains(string(env), `"engine": "commtest:`) {
 				t.Errorf("env.json lacks %s and the engine:\n%s", want, env)
 			}
+			var e track.Env
+			if err := json.Unmarshal(env, &e); err != nil {
+				t.Fatal(err)
+			}
+			if host, _ := os.Hostname(); len(e.Ranks) != tc.workers || e.Ranks[tc.workers-1] != host+" cpu" {
+				t.Errorf("env.json ranks %q, want %d × %q", e.Ranks, tc.workers, host+" cpu")
+			}
 			if !strings.Contains(log.String(), "data-parallel workers") {
 				t.Errorf("rank 0's log does not say the run is data-parallel:\n%s", log.String())
 			}
@@ -294,5 +303,22 @@ func TestRankWriterPrefixesLines(t *testing.T) {
 	fmt.Fprint(w, " done\n\n")
 	if want := "[rank 3] loading\n[rank 3] step 1 done\n[rank 3] \n"; b.String() != want {
 		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
+
+// TestWorkerDevice: each worker takes its local rank's GPU unless the user
+// named a device.
+func TestWorkerDevice(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{{"cuda", "cuda:3"}, {"CUDA", "cuda:3"}, {"cpu", "cpu"}, {"cuda:1", "cuda:1"}} {
+		if got := WorkerDevice(tc.in, 3); got != tc.want {
+			t.Errorf("WorkerDevice(%q, 3) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	want := "cpu"
+	if ok, _ := cudabackend.Available(); ok {
+		want = "cuda:3"
+	}
+	if got := WorkerDevice("auto", 3); got != want {
+		t.Errorf("WorkerDevice(auto, 3) = %q, want %q", got, want)
 	}
 }

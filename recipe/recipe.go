@@ -55,6 +55,7 @@ type session struct {
 	routed   *lora.SubjectAdapterModel
 	log      io.Writer
 	run      *track.Run // set once the run folder is open; trackSink writes to it
+	ranks    []string   // data-parallel workers' hosts and devices, by rank
 }
 
 // Run performs a complete fine-tuning run. The run folder records how it
@@ -77,6 +78,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	if rank != 0 {
 		return runWorker(ctx, s)
+	}
+	if err := s.gatherRanks(); err != nil {
+		return nil, err
 	}
 	if err := s.load(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -110,7 +114,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			}
 			return t.State.Step, nil
 		}
-		if run, err = track.ResumeRunFrom(o.ResumeDir, restore, track.WithTensorBoard(o.TensorBoard), o.worldEnv()); err != nil {
+		if run, err = track.ResumeRunFrom(o.ResumeDir, restore, track.WithTensorBoard(o.TensorBoard), s.worldEnv()); err != nil {
 			return nil, err
 		}
 		defer func() { err = endRunRecover(ctx, run, t, err, recover()) }()
@@ -119,7 +123,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			return nil, err
 		}
 	} else {
-		if run, err = track.NewRun(o.OutDir, o.RunName, o.Config, track.WithTensorBoard(o.TensorBoard), o.worldEnv()); err != nil {
+		if run, err = track.NewRun(o.OutDir, o.RunName, o.Config, track.WithTensorBoard(o.TensorBoard), s.worldEnv()); err != nil {
 			return nil, err
 		}
 		defer func() { err = endRunRecover(ctx, run, t, err, recover()) }()

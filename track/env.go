@@ -31,6 +31,8 @@ type Env struct {
 	// carries their collectives ("single" for one process).
 	WorldSize int    `json:"world_size,omitempty"`
 	Engine    string `json:"engine,omitempty"`
+	// Ranks describes each worker by rank: its host and device.
+	Ranks []string `json:"ranks,omitempty"`
 }
 
 // CPUEnv is what github.com/klauspost/cpuid reports.
@@ -68,6 +70,7 @@ type EnvOptions struct {
 	// recorded).
 	WorldSize int
 	Engine    string
+	Ranks     []string // per rank: host and device
 }
 
 // CaptureEnv describes this process's machine and build.
@@ -91,6 +94,7 @@ func CaptureEnv(o EnvOptions) Env {
 		FtuneVersion: o.Version,
 		WorldSize:    o.WorldSize,
 		Engine:       o.Engine,
+		Ranks:        o.Ranks,
 	}
 	e.Hostname, _ = os.Hostname()
 	if bi, ok := debug.ReadBuildInfo(); ok {
