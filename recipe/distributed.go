@@ -121,12 +121,20 @@ func runWorker(ctx context.Context, s *session) (*Result, error) {
 		return nil, err
 	}
 	res.Steps, res.Losses, res.Tokens, res.Stopped = t.State.Step, t.State.Losses, t.State.Tokens, t.State.StopReason
-	if ctx.Err() == nil && evals {
+	if !interrupted(ctx, t) && evals {
 		if res.After, err = s.evaluate(t); err != nil {
 			return nil, err
 		}
 	}
 	return res, nil
+}
+
+// interrupted says whether training stopped on an interrupt: this
+// process's, or (with several workers) another worker's, which Fit agreed
+// on; every worker then skips the final evaluation, whose validation is a
+// collective.
+func interrupted(ctx context.Context, t *train.Trainer) bool {
+	return ctx.Err() != nil || t.State.StopReason == "interrupted"
 }
 
 // worldEnv is what env.json records of the job.

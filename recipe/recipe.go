@@ -169,7 +169,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		return nil, err
 	}
 	res.Steps, res.Losses, res.Tokens, res.Stopped = t.State.Step, t.State.Losses, t.State.Tokens, t.State.StopReason
-	if ctx.Err() != nil {
+	if interrupted(ctx, t) {
 		// Interrupted (Ctrl-C, SIGTERM): the step finished and the
 		// checkpointer saved it; skip the final evaluation and say how to
 		// continue.
