@@ -165,7 +165,8 @@ func compareRunsWithin(t *testing.T, one, many *Result, adapterTol float64) {
 // TestDataParallelMatchesOneProcess: two workers take the same steps as one
 // process (per-step losses, validation, adapters within 1e-5) with
 // gradient accumulation, packing, LoRA dropout and NEFTune noise, with
-// per-subject adapters, and with one micro-batch per step split by rows.
+// per-subject adapters, and with one micro-batch per step split by rows
+// (dropout then draws in the backward's recomputation).
 func TestDataParallelMatchesOneProcess(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -177,7 +178,7 @@ func TestDataParallelMatchesOneProcess(t *testing.T) {
 			*o = MultiTask(*o, []string{"chemistry", "geography"}, true)
 			o.Pack = false
 		}},
-		{"one micro-batch, three workers", 3, func(o *Options) { o.GradAccum, o.BatchSize = 1, 5 }},
+		{"one micro-batch, three workers, gradient checkpointing", 3, func(o *Options) { o.GradAccum, o.BatchSize, o.GradCheckpointing = 1, 5, true }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := dpOptions(t, "dp")
