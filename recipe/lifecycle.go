@@ -71,7 +71,7 @@ func endRun(ctx context.Context, run *track.Run, t *train.Trainer, err error) er
 		status, reason = track.StatusInterrupted, err.Error()
 	case err != nil:
 		status, reason = track.StatusFailed, err.Error()
-	case ctx.Err() != nil:
+	case ctx.Err() != nil || t != nil && interrupted(ctx, t): // another worker's interrupt too
 		status = track.StatusInterrupted
 	case t != nil && t.State.StopReason != "":
 		reason = "stopped: " + t.State.StopReason

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/ftune/ftune/dist"
 	"github.com/ftune/ftune/train"
 )
 
@@ -140,6 +141,10 @@ type Options struct {
 
 	Log      io.Writer // progress and results; nil = discard
 	Progress bool      // a progress bar instead of log lines
+
+	// Comm is the job's data-parallel workers (nil: this process alone).
+	// Every worker runs Run with the same options; rank 0 writes the run.
+	Comm dist.Comm `json:"-"`
 }
 
 // Defaults is the main job: LoRA r=16 on every linear of the base, the
@@ -225,5 +230,5 @@ func (o Options) Validate() error {
 	case o.Mode != Shared && o.Mode != PerSubject:
 		return fmt.Errorf("recipe: mode %q (shared or per-subject)", o.Mode)
 	}
-	return nil
+	return o.validateWorld()
 }

@@ -55,6 +55,7 @@ type session struct {
 	routed   *lora.SubjectAdapterModel
 	log      io.Writer
 	run      *track.Run // set once the run folder is open; trackSink writes to it
+	ranks    []string   // data-parallel workers' hosts and devices, by rank
 }
 
 // Run performs a complete fine-tuning run. The run folder records how it
@@ -67,8 +68,18 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if s.log == nil {
 		s.log = io.Discard
 	}
+	size, rank := o.world()
+	if rank != 0 {
+		s.log = workerLog(rank)
+	}
 	start := time.Now()
 	if err := s.o.preflight(s.log); err != nil {
+		return nil, err
+	}
+	if rank != 0 {
+		return runWorker(ctx, s)
+	}
+	if err := s.gatherRanks(); err != nil {
 		return nil, err
 	}
 	if err := s.load(ctx); err != nil {
@@ -103,7 +114,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			}
 			return t.State.Step, nil
 		}
-		if run, err = track.ResumeRunFrom(o.ResumeDir, restore, track.WithTensorBoard(o.TensorBoard)); err != nil {
+		if run, err = track.ResumeRunFrom(o.ResumeDir, restore, track.WithTensorBoard(o.TensorBoard), s.worldEnv()); err != nil {
 			return nil, err
 		}
 		defer func() { err = endRunRecover(ctx, run, t, err, recover()) }()
@@ -112,7 +123,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			return nil, err
 		}
 	} else {
-		if run, err = track.NewRun(o.OutDir, o.RunName, o.Config, track.WithTensorBoard(o.TensorBoard)); err != nil {
+		if run, err = track.NewRun(o.OutDir, o.RunName, o.Config, track.WithTensorBoard(o.TensorBoard), s.worldEnv()); err != nil {
 			return nil, err
 		}
 		defer func() { err = endRunRecover(ctx, run, t, err, recover()) }()
@@ -151,11 +162,14 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 
 	fmt.Fprintf(s.log, "\n== training: %d steps of %d rows × %d tokens, LoRA r=%d on %d modules per adapter, %d adapter(s)\n",
 		t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.R, len(s.anyAdapter().Layers), len(s.adapters))
+	if size > 1 {
+		fmt.Fprintf(s.log, "   on %d data-parallel workers (%s); each computes its share of every micro-batch's rows\n", size, o.engine())
+	}
 	if err := t.Fit(ctx); err != nil {
 		return nil, err
 	}
 	res.Steps, res.Losses, res.Tokens, res.Stopped = t.State.Step, t.State.Losses, t.State.Tokens, t.State.StopReason
-	if ctx.Err() != nil {
+	if interrupted(ctx, t) {
 		// Interrupted (Ctrl-C, SIGTERM): the step finished and the
 		// checkpointer saved it; skip the final evaluation and say how to
 		// continue.
@@ -352,11 +366,14 @@ func (s *session) trainer(runDir string) (*train.Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkDropoutSharding(); err != nil {
+		return nil, err
+	}
 	var sink train.Sink = train.LineSink{W: s.log}
 	if o.Progress {
 		sink = newProgress(s.log, o.Steps)
 	}
-	t := &train.Trainer{
+	t := &train.Trainer{Comm: o.Comm,
 		Model: s.model, Params: s.params(), Opt: opt, Train: tl, Val: vl, RNG: rngs(s.adapters),
 		Cfg: train.Config{MaxSteps: o.Steps, GradAccum: o.GradAccum, ClipNorm: o.ClipNorm, LR: o.LR, Schedule: sched,
 			EvalEvery: o.EvalEvery, LogEvery: max(1, o.LogEvery), MaxTime: o.MaxTime, SpikeFactor: o.SpikeFactor,
@@ -366,6 +383,12 @@ func (s *session) trainer(runDir string) (*train.Trainer, error) {
 			&train.Checkpointer{Dir: filepath.Join(runDir, "checkpoints"), Every: o.CheckpointEvery, KeepLast: o.KeepLast,
 				Monitor: o.Monitor, Mode: o.MonitorMode, TopK: o.TopK, Extra: s.saveAdaptersInto},
 		},
+	}
+	if runDir == "" { // a worker other than rank 0: it writes nothing
+		t.Callbacks = nil
+	}
+	if size, _ := o.world(); size > 1 && o.Dropout > 0 {
+		t.SkipRows = s.skipRows
 	}
 	if o.NEFTuneAlpha > 0 {
 		s.model.EmbeddingHook = neftuneHook(augment.NEFTune{Alpha: o.NEFTuneAlpha, Seed: o.Seed}, t)
@@ -407,6 +430,9 @@ func (s *session) evaluate(t *train.Trainer) (Evaluation, error) {
 	var before func(string) error
 	if s.routed != nil {
 		before = s.routed.SetActive
+	}
+	if _, rank := s.o.world(); rank != 0 {
+		return ev, nil // held-out answers are rank 0's (not sharded)
 	}
 	gen := nn.GenerateOptions{MaxNewTokens: s.o.MaxNewTokens, StopTokens: s.stopTokens()}
 	ev.QA, err = train.EvaluateQA(s.model, s.tp.tok, s.data.questions, gen, before)
@@ -489,9 +515,19 @@ func neftuneHook(n augment.NEFTune, t *train.Trainer) func(*autograd.Tape, *auto
 		}
 		shape := h.Value.Shape()
 		noise := make([]float32, h.Value.Numel())
+		// A data-parallel worker draws the whole micro-batch's noise
+		// and keeps its rows', as one process adds to them.
+		row0, rows := t.MicroShard()
+		if rows > 0 {
+			noise = make([]float32, h.Value.Numel()/shape[0]*rows)
+		}
 		epoch, index := t.Train.Position()
 		if err := n.Apply(noise, shape[len(shape)-2], shape[len(shape)-1], uint64(epoch)<<32|uint64(index), true); err != nil {
 			panic(&tensor.Error{Err: err})
+		}
+		if rows > 0 {
+			per := h.Value.Numel() / shape[0]
+			noise = noise[row0*per : (row0+shape[0])*per]
 		}
 		return tp.Add(h, autograd.Const(tensor.FromHost(h.Value.Backend(), tensor.F32, noise, shape...).To(h.Value.DType())))
 	}

@@ -27,6 +27,12 @@ type Env struct {
 	GPU          string    `json:"gpu,omitempty"`       // what the GPU function reported
 	GPUError     string    `json:"gpu_error,omitempty"` // why it reported none
 	VCS          *VCSEnv   `json:"vcs,omitempty"`
+	// WorldSize and Engine: the data-parallel workers of the job and what
+	// carries their collectives ("single" for one process).
+	WorldSize int    `json:"world_size,omitempty"`
+	Engine    string `json:"engine,omitempty"`
+	// Ranks describes each worker by rank: its host and device.
+	Ranks []string `json:"ranks,omitempty"`
 }
 
 // CPUEnv is what github.com/klauspost/cpuid reports.
@@ -60,6 +66,11 @@ type EnvOptions struct {
 	// GPU describes the accelerator in use (e.g. "NVIDIA H100 80GB HBM3,
 	// driver 550.54, CUDA 12.4"); nil or an error records none.
 	GPU func() (string, error)
+	// WorldSize and Engine describe the data-parallel job (0 and "": not
+	// recorded).
+	WorldSize int
+	Engine    string
+	Ranks     []string // per rank: host and device
 }
 
 // CaptureEnv describes this process's machine and build.
@@ -81,6 +92,9 @@ func CaptureEnv(o EnvOptions) Env {
 		},
 		MemoryBytes:  sysmem.Total(),
 		FtuneVersion: o.Version,
+		WorldSize:    o.WorldSize,
+		Engine:       o.Engine,
+		Ranks:        o.Ranks,
 	}
 	e.Hostname, _ = os.Hostname()
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -141,6 +155,9 @@ func (e Env) Summary() string {
 	b.WriteString("), " + e.GOOS + "/" + e.GOARCH + ", " + e.GoVersion)
 	if e.GPU != "" {
 		b.WriteString(", GPU " + e.GPU)
+	}
+	if e.WorldSize > 1 {
+		b.WriteString(", " + strconv.Itoa(e.WorldSize) + " workers over " + e.Engine)
 	}
 	if e.FtuneVersion != "" {
 		b.WriteString(", ftune " + e.FtuneVersion)

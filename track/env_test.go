@@ -45,3 +45,18 @@ func TestCaptureEnvGPUError(t *testing.T) {
 		t.Errorf("env: GPU %q error %q version %q", e.GPU, e.GPUError, e.FtuneVersion)
 	}
 }
+
+// TestEnvRecordsWorld: a data-parallel job's size, collective engine and
+// ranks reach env.json and the one-line summary.
+func TestEnvRecordsWorld(t *testing.T) {
+	e := CaptureEnv(EnvOptions{WorldSize: 4, Engine: "mpi:Open MPI 4.1.4", Ranks: []string{"a cpu", "a cpu", "b cpu", "b cpu"}})
+	if e.WorldSize != 4 || e.Engine != "mpi:Open MPI 4.1.4" || len(e.Ranks) != 4 || e.Ranks[2] != "b cpu" {
+		t.Fatalf("world %d engine %q ranks %q", e.WorldSize, e.Engine, e.Ranks)
+	}
+	if got := e.Summary(); !strings.Contains(got, ", 4 workers over mpi:Open MPI 4.1.4") {
+		t.Errorf("summary %q does not name the workers", got)
+	}
+	if got := CaptureEnv(EnvOptions{WorldSize: 1, Engine: "single"}).Summary(); strings.Contains(got, "workers") {
+		t.Errorf("one process summarised as a job: %q", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/dist"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/optim"
 	"github.com/ftune/ftune/tensor"
@@ -87,7 +88,17 @@ type Trainer struct {
 	// augmentation) beyond the loader's position.
 	RNG   RNGStates
 	State State
-	start time.Time
+	// Comm is the job's workers for data-parallel training (nil or a
+	// world of one: this process alone). See distributed.go.
+	Comm dist.Comm
+	// SkipRows, with several workers, advances the random streams a
+	// training forward draws per row (LoRA dropout) past rows [r0, r1) of
+	// micro-batch b that other workers compute, so that every stream
+	// draws what it would in one process. Nil when nothing draws per row.
+	SkipRows func(b Batch, r0, r1 int) error
+	// shardRow0 and shardRows: see MicroShard.
+	shardRow0, shardRows int
+	start                time.Time
 	// arena recycles the micro-batches' tensors on the CPU (tensor.Arena).
 	arena    *tensor.Arena
 	arenaCPU *tensor.CPUBackend
@@ -208,12 +219,27 @@ func (t *Trainer) Fit(ctx context.Context) error {
 	} else if maxEpochs == 0 {
 		maxEpochs = 1
 	}
+	size, _ := t.world()
+	if size > 1 {
+		if err := t.checkInSync(); err != nil {
+			return err
+		}
+	}
 	for t.State.Step < total && t.State.Epoch < maxEpochs && !t.State.Stop {
-		if err := ctx.Err(); err != nil {
+		interrupted := ctx.Err() != nil
+		outOfTime := t.Cfg.MaxTime > 0 && time.Since(t.start) > t.Cfg.MaxTime
+		if size > 1 {
+			reason, err := t.agreeStop(interrupted, outOfTime)
+			if err != nil {
+				return err
+			}
+			interrupted, outOfTime = reason == "interrupted", reason == "max_time"
+		}
+		if interrupted {
 			t.State.Stop, t.State.StopReason = true, "interrupted"
 			break
 		}
-		if t.Cfg.MaxTime > 0 && time.Since(t.start) > t.Cfg.MaxTime {
+		if outOfTime {
 			t.State.Stop, t.State.StopReason = true, "max_time"
 			break
 		}
@@ -251,6 +277,12 @@ func (t *Trainer) Fit(ctx context.Context) error {
 // previous micro-batch allocated is dead by now (parameter gradients are
 // kept outside the arena by autograd).
 func (t *Trainer) microBatch(b Batch) (float64, error) {
+	return t.microBatchScaled(b, 1)
+}
+
+// microBatchScaled is microBatch with the loss weighted by share (a
+// worker's share of a micro-batch's labelled tokens).
+func (t *Trainer) microBatchScaled(b Batch, share float64) (float64, error) {
 	if t.arena != nil {
 		t.arena.Reset()
 		prev := t.arenaCPU.SetArena(t.arena)
@@ -262,7 +294,7 @@ func (t *Trainer) microBatch(b Batch) (float64, error) {
 		return 0, err
 	}
 	loss := out.Loss.Value.Item()
-	return loss, tp.Backward(tp.Scale(out.Loss, 1/float64(t.Cfg.GradAccum)))
+	return loss * share, tp.Backward(tp.Scale(out.Loss, share*(1/float64(t.Cfg.GradAccum))))
 }
 
 // step runs one optimizer step of GradAccum micro-batches. It reports
@@ -277,8 +309,11 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	}
 	var lossSum float64
 	micro, tokens := 0, 0
+	size, _ := t.world()
 	for micro < t.Cfg.GradAccum {
-		if micro > 0 && ctx.Err() != nil {
+		// With several workers the step runs to its end: the others
+		// would wait for its all-reduce (Fit agrees on stopping).
+		if size == 1 && micro > 0 && ctx.Err() != nil {
 			return false, t.abandon(start)
 		}
 		b, err := t.Train.Next()
@@ -293,7 +328,11 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 		if b.Labelled == 0 {
 			continue
 		}
-		loss, err := t.microBatch(b)
+		run := t.microBatch
+		if size > 1 {
+			run = t.shardMicroBatch
+		}
+		loss, err := run(b)
 		if err != nil {
 			return false, err
 		}
@@ -303,6 +342,11 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	}
 	if micro == 0 {
 		return epochEnd, nil
+	}
+	if size > 1 {
+		if lossSum, err = t.allReduceStep(lossSum); err != nil {
+			return false, err
+		}
 	}
 	loss := lossSum / float64(micro)
 	if micro < t.Cfg.GradAccum {
@@ -389,96 +433,6 @@ func (t *Trainer) runValidation() error {
 		}
 	}
 	return nil
-}
-
-// Validate computes, over a whole loader, the token-weighted loss,
-// perplexity and next-token accuracy, overall and per subject. It does not
-// move the training loader.
-func (t *Trainer) Validate(l Loader) (Metrics, error) {
-	if l == nil {
-		return nil, fmt.Errorf("train: no validation data")
-	}
-	l.StartEpoch(0)
-	type acc struct{ loss, n, correct float64 }
-	per := map[string]*acc{}
-	all := &acc{}
-	for i := 0; t.Cfg.ValMaxBatches == 0 || i < t.Cfg.ValMaxBatches; i++ {
-		b, err := l.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		out, err := t.forward(nil, b, false)
-		if err != nil {
-			return nil, err
-		}
-		rowLoss, rowN, rowCorrect := tokenStats(out.Logits.Value, b.Labels)
-		for r := range rowN {
-			s := b.Subjects[r]
-			if per[s] == nil {
-				per[s] = &acc{}
-			}
-			for _, a := range []*acc{all, per[s]} {
-				a.loss += rowLoss[r]
-				a.n += rowN[r]
-				a.correct += rowCorrect[r]
-			}
-		}
-	}
-	if all.n == 0 {
-		return nil, fmt.Errorf("train: validation data has no labelled token")
-	}
-	m := Metrics{}
-	put := func(prefix string, a *acc) {
-		m[prefix+"loss"] = a.loss / a.n
-		m[prefix+"perplexity"] = math.Exp(a.loss / a.n)
-		m[prefix+"token_accuracy"] = a.correct / a.n
-	}
-	put("val/", all)
-	if len(per) > 1 {
-		for s, a := range per {
-			if s != "" && a.n > 0 {
-				put("val/"+s+"/", a)
-			}
-		}
-	}
-	return m, nil
-}
-
-// tokenStats returns per row the summed cross-entropy of shifted labels,
-// the number of labelled tokens and how many the argmax got right.
-func tokenStats(logits, labels *tensor.Tensor) (loss, n, correct []float64) {
-	B, T, V := logits.Dim(0), logits.Dim(1), logits.Dim(2)
-	lg := logits.F64()
-	lb := labels.I64()
-	loss, n, correct = make([]float64, B), make([]float64, B), make([]float64, B)
-	for b := 0; b < B; b++ {
-		for t := 0; t+1 < T; t++ {
-			y := int(lb[b*T+t+1])
-			if y == nn.IgnoreIndex {
-				continue
-			}
-			row := lg[(b*T+t)*V : (b*T+t+1)*V]
-			mx, arg := math.Inf(-1), 0
-			for j, v := range row {
-				if v > mx {
-					mx, arg = v, j
-				}
-			}
-			var z float64
-			for _, v := range row {
-				z += math.Exp(v - mx)
-			}
-			loss[b] += mx + math.Log(z) - row[y]
-			n[b]++
-			if arg == y {
-				correct[b]++
-			}
-		}
-	}
-	return loss, n, correct
 }
 
 // Arena is the allocation arena of the micro-batches while Fit runs (nil

@@ -1,0 +1,291 @@
+package recipe
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"maps"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/ftune/ftune/tensor/cudabackend"
+	"github.com/ftune/ftune/track"
+	"github.com/ftune/ftune/train"
+)
+
+// Data-parallel runs (Options.Comm with several workers): every worker
+// loads the same base and data and trains its rows of each micro-batch
+// (train/distributed.go); rank 0 alone writes (the run folder, metrics,
+// checkpoints, exports, held-out answers), and the other ranks log to
+// standard error with a "[rank r]" prefix. A checkpoint holds what one
+// process's holds, so a run saved by N workers resumes on any number.
+
+// world is the job's size and this worker's rank (1 and 0 without Comm).
+func (o Options) world() (size, rank int) {
+	if o.Comm == nil {
+		return 1, 0
+	}
+	return o.Comm.Size(), o.Comm.Rank()
+}
+
+func (o Options) engine() string {
+	if o.Comm == nil {
+		return "single"
+	}
+	return o.Comm.Engine()
+}
+
+// validateWorld refuses what several workers cannot run as one process.
+func (o Options) validateWorld() error {
+	size, _ := o.world()
+	if size > 1 && o.BatchSize < size {
+		return fmt.Errorf("recipe: training.batch_size %d is smaller than the %d workers: each worker computes its share of every micro-batch's rows, so some would have none; raise batch_size to at least %d (the batch is global: the step does not change with the number of workers)", o.BatchSize, size, size)
+	}
+	return nil
+}
+
+// rankWriter prefixes every line with the worker's rank.
+type rankWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix []byte
+	midway bool // the last write did not end its line
+}
+
+func newRankWriter(w io.Writer, rank int) *rankWriter {
+	return &rankWriter{w: w, prefix: fmt.Appendf(nil, "[rank %d] ", rank)}
+}
+
+func (r *rankWriter) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []byte
+	for _, line := range bytes.SplitAfter(p, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		if !r.midway {
+			out = append(out, r.prefix...)
+		}
+		out = append(out, line...)
+		r.midway = line[len(line)-1] != '\n'
+	}
+	if _, err := r.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// runWorker is Run on a rank other than 0: the same loading, evaluations
+// (validation is sharded, so every rank takes part) and training, without
+// writing anything.
+func runWorker(ctx context.Context, s *session) (*Result, error) {
+	o := s.o
+	if err := s.gatherRanks(); err != nil {
+		return nil, err
+	}
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	if s.o.Steps == 0 {
+		perEpoch := (len(s.data.train) + o.BatchSize - 1) / o.BatchSize
+		s.o.Steps = max(1, o.Epochs*((perEpoch+o.GradAccum-1)/o.GradAccum))
+	}
+	t, err := s.trainer("")
+	if err != nil {
+		return nil, err
+	}
+	if o.ResumeDir != "" {
+		// Rank 0 holds the run folder's lock; this rank only reads the
+		// checkpoint, which must be on a file system every rank sees.
+		ck, err := train.ResumeLatest(filepath.Join(o.ResumeDir, "checkpoints"), t, func(w string) { fmt.Fprintln(s.log, "warning:", w) })
+		if err != nil {
+			return nil, fmt.Errorf("recipe: resume %s: %w", o.ResumeDir, err)
+		}
+		fmt.Fprintf(s.log, "resumed from %s at step %d\n", ck, t.State.Step)
+	}
+	res := &Result{Adapters: map[string]string{}, Subjects: s.data.subjects, TrainRows: len(s.data.train)}
+	evals := s.data.evaluable(io.Discard)
+	if evals && o.ResumeDir == "" {
+		if res.Before, err = s.evaluate(t); err != nil {
+			return nil, err
+		}
+	}
+	if err := t.Fit(ctx); err != nil {
+		return nil, err
+	}
+	res.Steps, res.Losses, res.Tokens, res.Stopped = t.State.Step, t.State.Losses, t.State.Tokens, t.State.StopReason
+	if !interrupted(ctx, t) && evals {
+		if res.After, err = s.evaluate(t); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// interrupted says whether training stopped on an interrupt: this
+// process's, or (with several workers) another worker's, which Fit agreed
+// on; every worker then skips the final evaluation, whose validation is a
+// collective.
+func interrupted(ctx context.Context, t *train.Trainer) bool {
+	return ctx.Err() != nil || t.State.StopReason == "interrupted"
+}
+
+// worldEnv is what env.json records of the job.
+func (s *session) worldEnv() track.Option {
+	size, _ := s.o.world()
+	return track.WithEnv(track.EnvOptions{WorldSize: size, Engine: s.o.engine(), Ranks: s.ranks})
+}
+
+// rankDescription is how long a worker's "host device" line may be.
+const rankDescription = 256
+
+// gatherRanks tells every worker (rank 0 records it) each rank's host and
+// device: one broadcast per rank, at the start of the run.
+func (s *session) gatherRanks() error {
+	size, rank := s.o.world()
+	if size == 1 {
+		return nil
+	}
+	host, _ := os.Hostname()
+	mine := host + " " + s.o.device.Backend.Device().String()
+	s.ranks = make([]string, size)
+	for root := range size {
+		buf := make([]byte, rankDescription)
+		if root == rank {
+			copy(buf, mine)
+		}
+		if err := s.o.Comm.Broadcast(buf, root); err != nil {
+			return fmt.Errorf("recipe: learning rank %d's host and device: %w", root, err)
+		}
+		s.ranks[root] = string(bytes.TrimRight(buf, "\x00"))
+	}
+	return nil
+}
+
+// WorkerDevice is the device a data-parallel worker of local rank local
+// (its index among the workers of its machine) trains on: "cuda" names
+// that worker's GPU, "cuda:<local>", and so does "auto" when a GPU is
+// usable (else the CPU); "cpu" and an explicit "cuda:N" stay as given.
+func WorkerDevice(device string, local int) string {
+	d := strings.ToLower(strings.TrimSpace(device))
+	switch {
+	case d == "cuda":
+		return fmt.Sprintf("cuda:%d", local)
+	case d == "" || d == "auto":
+		if ok, _ := cudabackend.Available(); ok {
+			return fmt.Sprintf("cuda:%d", local)
+		}
+		return "cpu"
+	}
+	return device
+}
+
+// LoRA dropout draws its mask from each layer's own stream, one 64-bit
+// draw per 4 elements of the layer's input [rows, T, in], rows in batch
+// order (an adapter's rows only, when rows are routed per subject). A
+// worker that computes rows [r0, r1) of a micro-batch advances each stream
+// past the rows before and after its own, and so draws exactly the masks
+// one process draws for those rows; that needs every row to start on a
+// whole draw (T·in a multiple of 4, checkDropoutSharding).
+
+// checkDropoutSharding refuses dropout that rows cannot split exactly.
+func (s *session) checkDropoutSharding() error {
+	if size, _ := s.o.world(); size == 1 || s.o.Dropout == 0 {
+		return nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.adapters)) {
+		for mod, l := range s.adapters[name].Layers {
+			if in := l.A.Value.Dim(1); l.Dropout > 0 && in%4 != 0 {
+				return fmt.Errorf("recipe: LoRA dropout on %s (%d inputs, not a multiple of 4) cannot be split across workers exactly: a dropout draw covers 4 inputs and would straddle two workers' rows; set lora dropout to 0 or train on one process", mod, in)
+			}
+		}
+	}
+	return nil
+}
+
+// skipRows advances every dropout stream past rows [r0, r1) of micro-batch
+// b (train.Trainer.SkipRows).
+func (s *session) skipRows(b train.Batch, r0, r1 int) error {
+	T := b.InputIDs.Dim(1)
+	for name, a := range s.adapters {
+		rows := r1 - r0
+		if s.routed != nil {
+			rows = 0
+			for _, subj := range b.Subjects[r0:r1] {
+				if subj == name {
+					rows++
+				}
+			}
+		}
+		if rows == 0 {
+			continue
+		}
+		for mod, l := range a.Layers {
+			if l.Dropout == 0 {
+				continue
+			}
+			draws := uint64(rows) * uint64(T) * uint64(l.A.Value.Dim(1)) / 4
+			st, err := l.RNGState()
+			if err != nil {
+				return err
+			}
+			if st, err = advancePCG(st, draws); err != nil {
+				return fmt.Errorf("recipe: dropout stream of %s/%s: %w", name, mod, err)
+			}
+			if err := l.SetRNGState(st); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// advancePCG moves a marshalled math/rand/v2 PCG state n draws ahead in
+// O(log n): its state is the 128-bit LCG s ← s·mul + inc (pcg.go), and n
+// steps of it are s ← s·A + C with (A, C) composed by squaring.
+func advancePCG(state []byte, n uint64) ([]byte, error) {
+	if len(state) != 20 || string(state[:4]) != "pcg:" {
+		return nil, fmt.Errorf("not a PCG state (%d bytes)", len(state))
+	}
+	s := u128{binary.BigEndian.Uint64(state[4:]), binary.BigEndian.Uint64(state[12:])}
+	mul := u128{2549297995355413924, 4865540595714422341}
+	inc := u128{6364136223846793005, 1442695040888963407}
+	accMul, accInc := u128{0, 1}, u128{0, 0}
+	for ; n > 0; n >>= 1 {
+		if n&1 == 1 {
+			accMul, accInc = accMul.mul(mul), accInc.mul(mul).add(inc)
+		}
+		inc = inc.mul(mul).add(inc)
+		mul = mul.mul(mul)
+	}
+	s = s.mul(accMul).add(accInc)
+	out := append([]byte("pcg:"), make([]byte, 16)...)
+	binary.BigEndian.PutUint64(out[4:], s.hi)
+	binary.BigEndian.PutUint64(out[12:], s.lo)
+	return out, nil
+}
+
+// u128 is an unsigned 128-bit integer mod 2^128.
+type u128 struct{ hi, lo uint64 }
+
+func (a u128) mul(b u128) u128 {
+	hi, lo := bits.Mul64(a.lo, b.lo)
+	hi += a.hi*b.lo + a.lo*b.hi
+	return u128{hi, lo}
+}
+
+func (a u128) add(b u128) u128 {
+	lo, c := bits.Add64(a.lo, b.lo, 0)
+	hi, _ := bits.Add64(a.hi, b.hi, c)
+	return u128{hi, lo}
+}
+
+// workerLog is where a rank other than 0 logs: standard error, prefixed.
+func workerLog(rank int) io.Writer { return newRankWriter(os.Stderr, rank) }

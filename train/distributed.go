@@ -1,0 +1,249 @@
+package train
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
+)
+
+// Data-parallel training (Trainer.Comm with more than one worker).
+//
+// Every worker reads the same loader stream (the data is deterministic
+// from the seeds), so every worker holds every micro-batch. Worker r of N
+// runs rows [r·B/N, (r+1)·B/N) of each micro-batch of B rows, padded to
+// the micro-batch's length as one process pads it. Its loss is the mean
+// over its rows' labelled tokens weighted by its share of the micro-batch's
+// labelled tokens (which every worker can count), so the sum over workers
+// is the micro-batch's mean loss exactly as one process computes it, and
+// so is the gradient. After the step's micro-batches the gradients (and
+// the loss) are summed across workers in buckets; every worker then
+// takes the same optimizer step on replicated state. The only difference
+// from one process is the order of float additions (per-worker partial
+// sums, then the all-reduce), a relative error near float32's 1e-7 per
+// add.
+//
+// Random streams that a micro-batch draws per row (LoRA dropout) are kept
+// in step by Trainer.SkipRows; NEFTune noise, keyed on the loader position,
+// reads the worker's rows from Trainer.MicroShard. Stopping (Ctrl-C,
+// MaxTime) is agreed at step boundaries: a step is never abandoned half
+// way, since the other workers would wait for its all-reduce.
+
+// gradBucketFloats is the all-reduce bucket: 16 MiB of float32.
+var gradBucketFloats = 4 << 20 // a variable for tests of the bucketing
+
+func (t *Trainer) world() (size, rank int) {
+	if t.Comm == nil {
+		return 1, 0
+	}
+	return t.Comm.Size(), t.Comm.Rank()
+}
+
+// shardRows is worker rank's rows [r0, r1) of a micro-batch of rows rows.
+func shardRows(rows, size, rank int) (r0, r1 int) {
+	return rank * rows / size, (rank + 1) * rows / size
+}
+
+// MicroShard is the rows of the running micro-batch this worker computes,
+// [Row0, Row0+its batch's rows), out of Rows (one process: 0 and all).
+func (t *Trainer) MicroShard() (row0, rows int) { return t.shardRow0, t.shardRows }
+
+// shard returns rows [r0, r1) of b, padded as b is (same length), with its
+// own token counts.
+func shard(b Batch, r0, r1 int, be tensor.Backend) Batch {
+	B, T := b.InputIDs.Dim(0), b.InputIDs.Dim(1)
+	if r0 == 0 && r1 == B {
+		return b
+	}
+	n := r1 - r0
+	cut := func(x *tensor.Tensor) *tensor.Tensor {
+		if x == nil {
+			return nil
+		}
+		return tensor.FromHost(be, tensor.I64, x.I64()[r0*T:r1*T], n, T)
+	}
+	out := Batch{Subjects: b.Subjects[r0:r1]}
+	out.InputIDs, out.Labels, out.AttentionMask, out.Segments = cut(b.InputIDs), cut(b.Labels), cut(b.AttentionMask), cut(b.Segments)
+	if b.PositionIDs != nil {
+		out.PositionIDs = b.PositionIDs[r0*T : r1*T]
+	}
+	if out.AttentionMask != nil {
+		for _, m := range out.AttentionMask.I64() {
+			out.Tokens += int(m)
+		}
+	}
+	for _, y := range out.Labels.I64() {
+		if y != nn.IgnoreIndex {
+			out.Labelled++
+		}
+	}
+	return out
+}
+
+// shardMicroBatch runs this worker's rows of micro-batch b (of the step's
+// GradAccum) and returns its share of b's mean loss.
+func (t *Trainer) shardMicroBatch(b Batch) (float64, error) {
+	size, rank := t.world()
+	B := b.InputIDs.Dim(0)
+	r0, r1 := shardRows(B, size, rank)
+	local := shard(b, r0, r1, t.Model.Backend)
+	if local.Labelled == 0 { // nothing to learn from here: draw as if run
+		return 0, t.skipRows(b, 0, B)
+	}
+	if err := t.skipRows(b, 0, r0); err != nil {
+		return 0, err
+	}
+	t.shardRow0, t.shardRows = r0, B
+	defer func() { t.shardRow0, t.shardRows = 0, 0 }()
+	loss, err := t.microBatchScaled(local, float64(local.Labelled)/float64(b.Labelled))
+	if err != nil {
+		return 0, err
+	}
+	return loss, t.skipRows(b, r1, B)
+}
+
+func (t *Trainer) skipRows(b Batch, r0, r1 int) error {
+	if t.SkipRows == nil || r0 >= r1 {
+		return nil
+	}
+	return t.SkipRows(b, r0, r1)
+}
+
+// allReduceStep sums, across workers, the step's loss and every
+// parameter's gradient. A parameter no worker has a gradient for keeps
+// none (as in one process: the optimizer skips it); one that some worker
+// lacks gets zeros there first.
+func (t *Trainer) allReduceStep(lossSum float64) (float64, error) {
+	names := t.names()
+	head := make([]float64, 1+len(names))
+	head[0] = lossSum
+	for i, name := range names {
+		if t.Params[name].Grad != nil {
+			head[1+i] = 1
+		}
+	}
+	if err := t.Comm.AllReduceSumF64(head); err != nil {
+		return 0, fmt.Errorf("train: all-reduce of step %d's loss: %w", t.State.Step+1, err)
+	}
+	var grads [][]float32
+	var owners []string
+	total := 0
+	for i, name := range names {
+		v := t.Params[name]
+		if head[1+i] == 0 {
+			continue
+		}
+		if v.Grad == nil {
+			v.Grad = tensor.Zeros(v.Value.Backend(), tensor.F32, v.Value.Shape()...)
+		}
+		g := gradHost(v.Grad)
+		grads, owners = append(grads, g), append(owners, name)
+		total += len(g)
+	}
+	bucket := make([]float32, 0, min(total, gradBucketFloats))
+	var pending [][]float32 // slices of grads (in order) waiting in bucket
+	flush := func() error {
+		if len(bucket) == 0 {
+			return nil
+		}
+		if err := t.Comm.AllReduceSumF32(bucket); err != nil {
+			return fmt.Errorf("train: all-reduce of step %d's gradients: %w", t.State.Step+1, err)
+		}
+		off := 0
+		for _, p := range pending {
+			off += copy(p, bucket[off:])
+		}
+		bucket, pending = bucket[:0], pending[:0]
+		return nil
+	}
+	for _, g := range grads {
+		for len(g) > 0 {
+			n := min(len(g), gradBucketFloats-len(bucket))
+			bucket = append(bucket, g[:n]...)
+			pending = append(pending, g[:n])
+			g = g[n:]
+			if len(bucket) == gradBucketFloats {
+				if err := flush(); err != nil {
+					return 0, err
+				}
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return 0, err
+	}
+	for i, name := range owners {
+		setGradHost(t.Params[name].Grad, grads[i])
+	}
+	return head[0], nil
+}
+
+// gradHost is a gradient's values on the host: the tensor's own memory on
+// the CPU, a copy elsewhere (setGradHost writes it back).
+func gradHost(g *tensor.Tensor) []float32 {
+	if g.Device().Kind == tensor.CPU && g.DType() == tensor.F32 {
+		return tensor.F32Data(g)
+	}
+	return g.F32()
+}
+
+func setGradHost(g *tensor.Tensor, v []float32) {
+	if g.Device().Kind == tensor.CPU && g.DType() == tensor.F32 {
+		return // gradHost returned the tensor's memory
+	}
+	g.CopyFrom(tensor.FromHost(g.Backend(), tensor.F32, v, g.Shape()...).To(g.DType()))
+}
+
+// agreeStop makes every worker stop at the same step boundary: a worker
+// interrupted or out of time stops them all, with its reason.
+func (t *Trainer) agreeStop(interrupted, outOfTime bool) (string, error) {
+	flags := []float64{b2f(interrupted), b2f(outOfTime)}
+	if err := t.Comm.AllReduceSumF64(flags); err != nil {
+		return "", fmt.Errorf("train: agreeing whether to stop before step %d: %w", t.State.Step+1, err)
+	}
+	switch {
+	case flags[0] > 0:
+		return "interrupted", nil
+	case flags[1] > 0:
+		return "max_time", nil
+	}
+	return "", nil
+}
+
+// checkInSync refuses to train when the workers do not start from the
+// same place (a resume that read different checkpoints, different
+// options): rank 0's step, loader position and parameter fingerprint are
+// compared on every worker, and every worker learns whether any differs.
+func (t *Trainer) checkInSync() error {
+	epoch, index := t.Train.Position()
+	var sum float64
+	for _, name := range t.names() {
+		for i, v := range t.Params[name].Value.F32() {
+			sum += float64(v) * float64(i%7+1)
+		}
+	}
+	mine := make([]byte, 32)
+	binary.LittleEndian.PutUint64(mine[0:], uint64(t.State.Step))
+	binary.LittleEndian.PutUint64(mine[8:], uint64(epoch))
+	binary.LittleEndian.PutUint64(mine[16:], uint64(index))
+	binary.LittleEndian.PutUint64(mine[24:], math.Float64bits(sum))
+	root := append([]byte(nil), mine...)
+	if err := t.Comm.Broadcast(root, 0); err != nil {
+		return fmt.Errorf("train: comparing the workers' starting state: %w", err)
+	}
+	differ := []float64{0}
+	if string(root) != string(mine) {
+		differ[0] = 1
+	}
+	if err := t.Comm.AllReduceSumF64(differ); err != nil {
+		return fmt.Errorf("train: comparing the workers' starting state: %w", err)
+	}
+	if differ[0] > 0 {
+		u := func(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+		return fmt.Errorf("train: %d of %d workers do not start where rank 0 does (rank 0: step %d, epoch %d, batch %d; rank %d: step %d, epoch %d, batch %d, parameters equal: %v): every worker must load the same base, options and checkpoint",
+			int(differ[0]), t.Comm.Size(), u(root[0:]), u(root[8:]), u(root[16:]), t.Comm.Rank(), u(mine[0:]), u(mine[8:]), u(mine[16:]), string(root[24:]) == string(mine[24:]))
+	}
+	return nil
+}

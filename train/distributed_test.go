@@ -1,0 +1,163 @@
+package train_test
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/ftune/ftune/data/prep"
+	"github.com/ftune/ftune/dist"
+	"github.com/ftune/ftune/train"
+	"github.com/ftune/ftune/train/commtest"
+)
+
+// dpRun is newRun without dropout (recipe's tests cover the dropout
+// streams) and with a validation set of two subjects.
+func dpRun(t *testing.T, steps int) *train.Trainer {
+	t.Helper()
+	tr, a := newRun(t, steps)
+	for _, l := range a.Layers {
+		l.Dropout = 0
+	}
+	var rows []prep.Row
+	for i := 0; i < 7; i++ {
+		r := prep.Row{Docs: 1, Subject: i % 2}
+		for j := 0; j < 5+i%3; j++ {
+			id := int32((i*17 + j*5 + 1) % tr.Model.Config.VocabSize)
+			r.InputIDs, r.Labels = append(r.InputIDs, id), append(r.Labels, id)
+		}
+		rows = append(rows, r)
+	}
+	val, err := train.NewRowLoader(rows, []string{"s", "u"}, 2, false, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Val = val
+	return tr
+}
+
+// fitWorkers runs n trainers built by build as one job and returns them.
+func fitWorkers(t *testing.T, n int, build func(rank int) *train.Trainer, ctx func(rank int) context.Context) ([]*train.Trainer, []error) {
+	t.Helper()
+	trs := make([]*train.Trainer, n)
+	for r := range trs {
+		trs[r] = build(r)
+	}
+	errs := commtest.Run(n, func(c dist.Comm) error {
+		tr := trs[c.Rank()]
+		tr.Comm = c
+		return tr.Fit(ctx(c.Rank()))
+	})
+	return trs, errs
+}
+
+func background(int) context.Context { return context.Background() }
+
+// TestDataParallelFitMatchesOneProcess: two workers, each computing its
+// rows of every micro-batch (3 rows: 1 and 2), give one process's per-step
+// losses and validation metrics (overall and per subject) within 1e-5.
+func TestDataParallelFitMatchesOneProcess(t *testing.T) {
+	one := dpRun(t, 4)
+	if err := one.Fit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want, err := one.Validate(one.Val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trs, errs := fitWorkers(t, 2, func(int) *train.Trainer { return dpRun(t, 4) }, background)
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", r, err)
+		}
+	}
+	close := func(a, b float64) bool { return math.Abs(a-b) <= 1e-5*math.Max(1, math.Abs(b)) }
+	for r, tr := range trs {
+		if len(tr.State.Losses) != len(one.State.Losses) {
+			t.Fatalf("rank %d: %d losses, one process %d", r, len(tr.State.Losses), len(one.State.Losses))
+		}
+		for i, l := range one.State.Losses {
+			if !close(tr.State.Losses[i], l) {
+				t.Errorf("rank %d step %d: loss %.9g, one process %.9g", r, i+1, tr.State.Losses[i], l)
+			}
+		}
+	}
+	got := make([]train.Metrics, 2)
+	errs = commtest.Run(2, func(c dist.Comm) error {
+		trs[c.Rank()].Comm = c
+		var err error
+		got[c.Rank()], err = trs[c.Rank()].Validate(trs[c.Rank()].Val)
+		return err
+	})
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", r, err)
+		}
+		if len(got[r]) != len(want) || want["val/u/loss"] == 0 {
+			t.Fatalf("rank %d: validation %v, one process %v", r, got[r], want)
+		}
+		for k, v := range want {
+			if !close(got[r][k], v) {
+				t.Errorf("rank %d %s: %.9g, one process %.9g", r, k, got[r][k], v)
+			}
+		}
+	}
+}
+
+// stopAfter cancels its context once step is reached.
+type stopAfter struct {
+	train.Base
+	step   int
+	cancel context.CancelFunc
+}
+
+func (s stopAfter) OnStepEnd(t *train.Trainer, _ train.Metrics) error {
+	if t.State.Step == s.step {
+		s.cancel()
+	}
+	return nil
+}
+
+// TestDataParallelStopsTogether: Ctrl-C reaching one worker only stops
+// every worker after the same step, none waiting for the others.
+func TestDataParallelStopsTogether(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	trs, errs := fitWorkers(t, 2, func(rank int) *train.Trainer {
+		tr := dpRun(t, 6)
+		if rank == 1 {
+			tr.Callbacks = []train.Callback{stopAfter{step: 2, cancel: cancel}}
+		}
+		return tr
+	}, func(rank int) context.Context {
+		if rank == 1 {
+			return ctx
+		}
+		return context.Background()
+	})
+	for r, tr := range trs {
+		if errs[r] != nil || tr.State.Step != 2 || tr.State.StopReason != "interrupted" {
+			t.Errorf("rank %d: step %d, stop %q, error %v; want interrupted after step 2", r, tr.State.Step, tr.State.StopReason, errs[r])
+		}
+	}
+}
+
+// TestDataParallelRefusesDivergentStart: workers that do not start from the
+// same step (a resume that read another checkpoint) all stop with an error
+// saying so, before any step.
+func TestDataParallelRefusesDivergentStart(t *testing.T) {
+	trs, errs := fitWorkers(t, 2, func(rank int) *train.Trainer {
+		tr := dpRun(t, 3)
+		tr.State.Step = rank
+		return tr
+	}, background)
+	for r, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "do not start where rank 0 does (rank 0: step 0") {
+			t.Errorf("rank %d: %v", r, err)
+		}
+		if len(trs[r].State.Losses) != 0 {
+			t.Errorf("rank %d trained %d steps", r, len(trs[r].State.Losses))
+		}
+	}
+}

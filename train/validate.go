@@ -1,0 +1,128 @@
+package train
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sort"
+
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
+)
+
+// Validate computes, over a whole loader, the token-weighted loss,
+// perplexity and next-token accuracy, overall and per subject. It does not
+// move the training loader.
+func (t *Trainer) Validate(l Loader) (Metrics, error) {
+	if l == nil {
+		return nil, fmt.Errorf("train: no validation data")
+	}
+	l.StartEpoch(0)
+	type acc struct{ loss, n, correct float64 }
+	per := map[string]*acc{}
+	all := &acc{}
+	for i := 0; t.Cfg.ValMaxBatches == 0 || i < t.Cfg.ValMaxBatches; i++ {
+		b, err := l.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range b.Subjects {
+			if per[s] == nil {
+				per[s] = &acc{}
+			}
+		}
+		if size, rank := t.world(); i%size != rank {
+			continue // another worker's batch
+		}
+		out, err := t.forward(nil, b, false)
+		if err != nil {
+			return nil, err
+		}
+		rowLoss, rowN, rowCorrect := tokenStats(out.Logits.Value, b.Labels)
+		for r := range rowN {
+			s := b.Subjects[r]
+			for _, a := range []*acc{all, per[s]} {
+				a.loss += rowLoss[r]
+				a.n += rowN[r]
+				a.correct += rowCorrect[r]
+			}
+		}
+	}
+	if size, _ := t.world(); size > 1 {
+		// Sum the workers' shares, subjects in one order everywhere.
+		names := make([]string, 0, len(per))
+		for s := range per {
+			names = append(names, s)
+		}
+		sort.Strings(names)
+		accs := append([]*acc{all}, make([]*acc, len(names))...)
+		for i, s := range names {
+			accs[1+i] = per[s]
+		}
+		buf := make([]float64, 0, 3*len(accs))
+		for _, a := range accs {
+			buf = append(buf, a.loss, a.n, a.correct)
+		}
+		if err := t.Comm.AllReduceSumF64(buf); err != nil {
+			return nil, fmt.Errorf("train: all-reduce of validation sums: %w", err)
+		}
+		for i, a := range accs {
+			a.loss, a.n, a.correct = buf[3*i], buf[3*i+1], buf[3*i+2]
+		}
+	}
+	if all.n == 0 {
+		return nil, fmt.Errorf("train: validation data has no labelled token")
+	}
+	m := Metrics{}
+	put := func(prefix string, a *acc) {
+		m[prefix+"loss"] = a.loss / a.n
+		m[prefix+"perplexity"] = math.Exp(a.loss / a.n)
+		m[prefix+"token_accuracy"] = a.correct / a.n
+	}
+	put("val/", all)
+	if len(per) > 1 {
+		for s, a := range per {
+			if s != "" && a.n > 0 {
+				put("val/"+s+"/", a)
+			}
+		}
+	}
+	return m, nil
+}
+
+// tokenStats returns per row the summed cross-entropy of shifted labels,
+// the number of labelled tokens and how many the argmax got right.
+func tokenStats(logits, labels *tensor.Tensor) (loss, n, correct []float64) {
+	B, T, V := logits.Dim(0), logits.Dim(1), logits.Dim(2)
+	lg := logits.F64()
+	lb := labels.I64()
+	loss, n, correct = make([]float64, B), make([]float64, B), make([]float64, B)
+	for b := 0; b < B; b++ {
+		for t := 0; t+1 < T; t++ {
+			y := int(lb[b*T+t+1])
+			if y == nn.IgnoreIndex {
+				continue
+			}
+			row := lg[(b*T+t)*V : (b*T+t+1)*V]
+			mx, arg := math.Inf(-1), 0
+			for j, v := range row {
+				if v > mx {
+					mx, arg = v, j
+				}
+			}
+			var z float64
+			for _, v := range row {
+				z += math.Exp(v - mx)
+			}
+			loss[b] += mx + math.Log(z) - row[y]
+			n[b]++
+			if arg == y {
+				correct[b]++
+			}
+		}
+	}
+	return loss, n, correct
+}
