@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/ftune/ftune/config"
+	"github.com/ftune/ftune/dist"
 	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/recipe"
 )
@@ -49,6 +50,13 @@ type TrainOptions struct {
 	// TokenCache is a folder of token caches (`ftune data prepare`) read
 	// instead of tokenising, built there when missing or stale.
 	TokenCache string
+	// Comm makes this process one data-parallel worker of a job
+	// (dist.FromEnv under mpirun or srun); nil trains alone. The
+	// configured batch is the job's global batch, and only rank 0 writes.
+	Comm dist.Comm
+	// LocalRank is this worker's index on its machine (dist.Launch), which
+	// picks its GPU; -1 when the launcher does not say.
+	LocalRank int
 }
 
 // TrainWith is Train with the settings outside the run file.
@@ -61,6 +69,10 @@ func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainRes
 		return nil, err
 	}
 	o.Log, o.Progress, o.ResumeDir, o.TokenCache = opt.Log, opt.Progress, opt.Resume, opt.TokenCache
+	if opt.Comm != nil && opt.Comm.Size() > 1 {
+		o.Comm = opt.Comm
+		o.Device = recipe.WorkerDevice(o.Device, opt.LocalRank)
+	}
 	return recipe.Run(ctx, o)
 }
 

@@ -173,9 +173,14 @@ func (s *session) gatherRanks() error {
 // (its index among the workers of its machine) trains on: "cuda" names
 // that worker's GPU, "cuda:<local>", and so does "auto" when a GPU is
 // usable (else the CPU); "cpu" and an explicit "cuda:N" stay as given.
+//
+// A launcher that does not say the local rank (local < 0) leaves the
+// device as configured.
 func WorkerDevice(device string, local int) string {
 	d := strings.ToLower(strings.TrimSpace(device))
 	switch {
+	case local < 0:
+		return device
 	case d == "cuda":
 		return fmt.Sprintf("cuda:%d", local)
 	case d == "" || d == "auto":

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/ftune/ftune"
 	"github.com/ftune/ftune/config"
+	"github.com/ftune/ftune/dist"
 	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/internal/shell"
 	"github.com/ftune/ftune/recipe"
@@ -30,6 +33,7 @@ type trainFlags struct {
 	perSubject bool
 	tokenCache string
 	resume     string
+	nproc      int // --nproc-per-node
 }
 
 // shortcut maps a flag to its config key. kind is what help shows as the
@@ -128,7 +132,19 @@ are shortcuts for the common ones.`,
 			if err != nil {
 				return err
 			}
-			if tf.resume != "" {
+			if tf.nproc != 1 {
+				// The configuration is checked once, here, before N workers
+				// start under mpirun with the same arguments.
+				return relaunch(tf.nproc)
+			}
+			comm, launch, err := dist.FromEnv()
+			if err != nil {
+				return err
+			}
+			// Close after a failed collective aborts the whole job, so a
+			// hung peer does not outlive this worker.
+			defer comm.Close()
+			if tf.resume != "" && comm.Rank() == 0 {
 				if err := recordResumeChanges(cmd, tf.resume, changes, o.Config); err != nil {
 					return err
 				}
@@ -138,9 +154,13 @@ are shortcuts for the common ones.`,
 			res, err := ftune.TrainWith(cmd.Context(), cfg, ftune.TrainOptions{
 				Log: w, Progress: !tf.noProgress && isFile && term.IsTerminal(int(f.Fd())),
 				Resume: tf.resume, TokenCache: tf.tokenCache,
+				Comm: comm, LocalRank: launch.LocalRank,
 			})
 			if err != nil {
 				return err
+			}
+			if comm.Rank() != 0 {
+				return nil // rank 0 reports the run and writes its folder
 			}
 			switch {
 			case res.Stopped == "interrupted":
@@ -171,6 +191,7 @@ are shortcuts for the common ones.`,
 	f.BoolVar(&tf.memoryLean, "memory-lean", false, "NF4 base weights and gradient checkpointing")
 	f.BoolVar(&tf.perSubject, "per-subject", false, "one adapter per subject, routed per row (training.adapters=per-subject)")
 	f.StringVar(&tf.tokenCache, "token-cache", "", "folder of token caches, as \"ftune data prepare\" writes them (built when missing or stale)")
+	f.IntVar(&tf.nproc, dist.NprocFlag, 1, "data-parallel workers on this machine, started through mpirun (the batch is the global batch)")
 	f.BoolVar(&tf.noProgress, "no-progress", false, "plain log lines even on a terminal")
 	f.StringVar(&tf.resume, "resume", "", "continue the run in this folder from its newest usable checkpoint (after a crash or Ctrl-C)")
 	return cmd
@@ -315,4 +336,19 @@ func recordResumeChanges(cmd *cobra.Command, dir string, changes []config.Change
 		_, err := f.Write(resolved)
 		return err
 	})
+}
+
+// relaunch runs this command again as n data-parallel workers under
+// mpirun, and exits with the job's status.
+func relaunch(n int) error {
+	c, err := dist.Relaunch(n, os.Args[1:])
+	if err != nil {
+		return err
+	}
+	err = c.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		os.Exit(exit.ExitCode()) // the workers said why
+	}
+	return err
 }
