@@ -122,10 +122,33 @@
 // 400 TFLOP/s sustained bf16 (40% of an H100's dense peak): 1B 51 ms,
 // 8B 329 ms, 70B 2.89 s (70B only in NF4 on one 80 GB GPU). Not hidden at
 // all, the all-reduce would add 0.35%, 0.20% and 0.11% of the step at 8
-// GPUs, and 3.3%, 1.9% and 1.1% at 2x8. With the buckets overlapped with
-// the backward pass only the last bucket's all-reduce is exposed, so the
-// unhidden fraction is below these figures. Data parallelism with a
-// replicated base is bounded by memory, not by the network.
+// GPUs, and 3.3%, 1.9% and 1.1% at 2x8. The trainer all-reduces its
+// buckets after the step's last backward pass (not overlapped with it
+// yet), so these fractions are exposed in full; overlapping would leave
+// only the last bucket's. Data parallelism with a replicated base is
+// bounded by memory, not by the network.
+//
+// # Sharding the frozen base (design; not built)
+//
+// When the base does not fit one GPU, each of N workers would hold 1/N of
+// every frozen weight and all-gather a layer's weights just before that
+// layer runs, in the forward and again in the backward (dx = g·W needs W),
+// and a third time under gradient checkpointing; the LoRA parameters stay
+// replicated and all-reduced as above. The arithmetic, bf16 base:
+//
+//	model      base bf16   per GPU of 8   gathered per step per GPU (2 passes)   at 450 GB/s   compute/step
+//	Llama 8B   16.1 GB     2.0 GB          2 x 7/8 x 16.1 =  28 GB                62 ms        329 ms
+//	Llama 70B  141 GB      17.6 GB         2 x 7/8 x 141  = 247 GB               549 ms        2.89 s
+//
+// Inside one NVLink node the gathers (prefetched one layer ahead: two
+// layers of 1.76 GB resident for 70B) hide under compute with room to
+// spare. Across 2x8 GPUs on 50 GB/s links the 70B gathers would take
+// 2 x 15/16 x 141 GB / 50 GB/s = 5.3 s against 2.89 s of compute, so the
+// design shards within a node and replicates across nodes (gradients are
+// the only inter-node traffic, as above). In NF4 (0.516 bytes a weight,
+// quant/nf4) a 70B base is 36.4 GB and fits one 80 GB GPU replicated,
+// which is why sharding is not built yet: it buys bf16 70B on 8 GPUs,
+// nothing smaller.
 //
 // Measured here (CPU, Open MPI 4.1.4 shared memory, 2 workers on 2 cores
 // shared with other jobs): a 4 MB float32 all-reduce in 64 Ki-element
