@@ -1,0 +1,178 @@
+package recipe
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/track"
+	"github.com/ftune/ftune/train"
+)
+
+// This file is evaluation: a run's before/after measurements (validation
+// loss and held-out questions), their printing and logging, and
+// `ftune eval` (Evaluate) on a base with saved adapters.
+
+// evaluate measures the model as it is now: validation metrics and the
+// held-out questions (routed per subject when adapters are).
+func (s *session) evaluate(t *train.Trainer) (Evaluation, error) {
+	var ev Evaluation
+	var err error
+	if t.Val != nil {
+		if ev.Val, err = t.Validate(t.Val); err != nil {
+			return ev, err
+		}
+	}
+	var before func(string) error
+	if s.routed != nil {
+		before = s.routed.SetActive
+	}
+	if _, rank := s.o.world(); rank != 0 {
+		return ev, nil // held-out answers are rank 0's (not sharded)
+	}
+	gen := nn.GenerateOptions{MaxNewTokens: s.o.MaxNewTokens, StopTokens: s.stopTokens()}
+	ev.QA, err = train.EvaluateQA(s.model, s.tp.tok, s.data.questions, gen, before)
+	if s.routed != nil {
+		s.routed.Disable()
+	}
+	return ev, err
+}
+
+// stopTokens end a generated answer: the model's one rule (nn.Model.StopTokens).
+func (s *session) stopTokens() []int { return s.model.StopTokens(s.tp.tok) }
+
+func (s *session) printEval(ev Evaluation) {
+	if ev.Val != nil {
+		fmt.Fprintf(s.log, "validation: loss %.4f  perplexity %.2f  token accuracy %.3f\n", ev.Val["val/loss"], ev.Val["val/perplexity"], ev.Val["val/token_accuracy"])
+	}
+	if ev.QA == nil || len(ev.QA.Results) == 0 {
+		return
+	}
+	names := slices.Sorted(maps.Keys(ev.QA.ExactMatch))
+	for _, n := range names {
+		label := n
+		if n == "" {
+			label = "all"
+		}
+		fmt.Fprintf(s.log, "questions %-12s exact match %.3f  contains %.3f  multiple choice %.3f (length-normalised %.3f)\n", label, ev.QA.ExactMatch[n], ev.QA.Contains[n], ev.QA.ChoiceAccuracy[n], ev.QA.ChoiceNormAccuracy[n])
+	}
+}
+
+func (s *session) printSamples(before, after Evaluation) {
+	if s.o.Samples <= 0 || after.QA == nil || len(after.QA.Results) == 0 {
+		return
+	}
+	fmt.Fprintf(s.log, "\n== sample answers (before → after)\n")
+	shown := map[string]int{}
+	for i, r := range after.QA.Results {
+		if shown[r.Subject] >= s.o.Samples {
+			continue
+		}
+		shown[r.Subject]++
+		if before.QA == nil || i >= len(before.QA.Results) { // resumed: not measured again
+			fmt.Fprintf(s.log, "[%s] %s\n  reference: %s\n  after:     %q\n", r.Subject, r.Question, r.Answer, r.Generated)
+			continue
+		}
+		b := before.QA.Results[i].Generated
+		fmt.Fprintf(s.log, "[%s] %s\n  reference: %s\n  before:    %q\n  after:     %q\n", r.Subject, r.Question, r.Answer, b, r.Generated)
+	}
+}
+
+// logEval records an evaluation as eval_<tag>/<key> (track.BeforeAfter
+// reads them back into the report's table).
+func logEval(run *track.Run, step int, tag string, ev Evaluation) {
+	m := map[string]float64{}
+	for k, v := range ev.Val {
+		m["eval_"+tag+"/"+k] = v
+	}
+	if ev.QA != nil {
+		for subj, v := range ev.QA.ExactMatch {
+			key := "all"
+			if subj != "" {
+				key = subj
+			}
+			m["eval_"+tag+"/exact_match/"+key] = v
+			if mc, ok := ev.QA.ChoiceAccuracy[subj]; ok { // only subjects with choices
+				m["eval_"+tag+"/multiple_choice/"+key] = mc
+				m["eval_"+tag+"/multiple_choice_norm/"+key] = ev.QA.ChoiceNormAccuracy[subj]
+			}
+		}
+	}
+	_ = run.Log(step, m)
+}
+
+// Evaluate measures a base model, with a PEFT adapter when adapterDir is
+// set, on the subjects' validation split (loss, perplexity, token
+// accuracy) and held-out questions (exact match, contains, multiple
+// choice). An adapterDir holding one folder per subject (as per-subject
+// runs export) routes each subject's questions through its own adapter.
+func Evaluate(o Options, adapterDir string) (Evaluation, error) {
+	s := &session{o: o, log: io.Discard, adapters: map[string]*lora.Adapter{}}
+	if o.Log != nil {
+		s.log = o.Log
+	}
+	if err := s.loadBase(context.Background()); err != nil {
+		return Evaluation{}, err
+	}
+	if adapterDir != "" {
+		if err := s.loadAdapters(adapterDir); err != nil {
+			return Evaluation{}, err
+		}
+	}
+	if !s.data.evaluable(s.log) {
+		return Evaluation{}, fmt.Errorf("recipe: no validation or test data to evaluate on (add val or test files, or hold out a share with data.val_split)")
+	}
+	t := &train.Trainer{Model: s.model, Cfg: train.Config{ValMaxBatches: o.EvalMaxBatches}}
+	if len(s.data.val) > 0 {
+		vl, err := train.NewRowLoader(s.data.val, s.data.subjects, max(o.BatchSize, 1), false, 0, s.tp.pad, s.model.Backend)
+		if err != nil {
+			return Evaluation{}, err
+		}
+		t.Val = vl
+	}
+	if s.routed != nil {
+		t.Forward = func(tp *autograd.Tape, b train.Batch, fo nn.ForwardOptions) (nn.Output, error) {
+			return s.routed.ForwardRouted(tp, b.Batch, b.Subjects, fo)
+		}
+	}
+	ev, err := s.evaluate(t)
+	if err == nil {
+		s.printEval(ev)
+	}
+	return ev, err
+}
+
+// loadAdapters attaches a PEFT adapter folder, or one folder per subject.
+func (s *session) loadAdapters(dir string) error {
+	if nn.Exists(dir) || fileExists(filepath.Join(dir, "adapter_config.json")) {
+		a, err := lora.Load(s.model, dir, "default")
+		if err != nil {
+			return err
+		}
+		s.adapters["default"] = a
+		return a.Attach(s.model)
+	}
+	s.routed = lora.NewSubjectAdapterModel(s.model)
+	for _, name := range s.data.subjects {
+		sub := filepath.Join(dir, name)
+		if !fileExists(filepath.Join(sub, "adapter_config.json")) {
+			return fmt.Errorf("recipe: %s holds neither adapter_config.json nor an adapter folder for subject %q", dir, name)
+		}
+		if err := s.routed.Load(sub, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
