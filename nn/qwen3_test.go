@@ -179,3 +179,28 @@ func setValues(w *autograd.Var, edit func([]float64)) {
 	src := tensor.FromHost(w.Value.Backend(), tensor.F64, v, w.Value.Shape()...)
 	w.Value.CopyFrom(src.To(w.Value.DType()))
 }
+
+// TestQwen3GenerateWithCache: greedy generation through the KV cache (keys
+// cached after their norm and RoPE) picks the tokens that full forward
+// passes over the growing sequence pick.
+func TestQwen3GenerateWithCache(t *testing.T) {
+	m := loadRandom(t, qwen3Config, 4)
+	prompt := []int{3, 17, 5, 39}
+	got, err := m.Generate(prompt, GenerateOptions{MaxNewTokens: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := append([]int(nil), prompt...)
+	for len(seq) < len(prompt)+len(got) {
+		l := logits(t, m, [][]int{seq}, nil)
+		seq = append(seq, argmax(l[0][len(seq)-1]))
+	}
+	for i, id := range got {
+		if seq[len(prompt)+i] != id {
+			t.Fatalf("cached generation %v, full passes %v", got, seq[len(prompt):])
+		}
+	}
+	if len(got) != 6 {
+		t.Fatalf("%d tokens generated, want 6 (no stop token in this config)", len(got))
+	}
+}
