@@ -43,6 +43,24 @@ func TestQwen3Config(t *testing.T) {
 	}
 }
 
+// TestQwen3HubConfig reads Qwen3-0.6B's config.json as published
+// (transformers v4 layout: rope_theta at the top, torch_dtype).
+func TestQwen3HubConfig(t *testing.T) {
+	c, err := ParseConfig([]byte(`{"architectures": ["Qwen3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+  "bos_token_id": 151643, "eos_token_id": 151645, "head_dim": 128, "hidden_act": "silu", "hidden_size": 1024,
+  "initializer_range": 0.02, "intermediate_size": 3072, "max_position_embeddings": 40960, "max_window_layers": 28,
+  "model_type": "qwen3", "num_attention_heads": 16, "num_hidden_layers": 28, "num_key_value_heads": 8,
+  "rms_norm_eps": 1e-06, "rope_scaling": null, "rope_theta": 1000000, "sliding_window": null, "tie_word_embeddings": true,
+  "torch_dtype": "bfloat16", "transformers_version": "4.51.0", "use_cache": true, "use_sliding_window": false, "vocab_size": 151936}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HeadDim != 128 || c.NumHeads*c.HeadDim != 2048 || c.NumKVHeads != 8 || !c.QKNorm || !c.TieEmbeddings || c.Rope.Theta != 1e6 ||
+		c.Rope.Type != "default" || c.SlidingWindow != 0 || c.BOSTokenID != 151643 || len(c.EOSTokenIDs) != 1 || c.EOSTokenIDs[0] != 151645 || c.AttentionBias {
+		t.Fatalf("Qwen3-0.6B read as %+v", c)
+	}
+}
+
 // TestQwen3ConfigRefusals names the key of every Qwen3 config ftune cannot
 // compute as Qwen3ForCausalLM does.
 func TestQwen3ConfigRefusals(t *testing.T) {
