@@ -110,3 +110,27 @@ func TestSelectTargetsNoMatch(t *testing.T) {
 		t.Errorf("empty model: %v", err)
 	}
 }
+
+// TestRSLoRAScalingPerModule: with use_rslora PEFT's LoraLayer.update_layer
+// sets scaling = lora_alpha / sqrt(r) from the r and lora_alpha that
+// rank_pattern and alpha_pattern give each module (plain LoRA divides by
+// r); Scaling does the same.
+func TestRSLoRAScalingPerModule(t *testing.T) {
+	c := NewConfig(16, 32, "q_proj", "v_proj", "down_proj")
+	c.UseRSLoRA = true
+	c.RankPattern = []Pattern{{Key: "down_proj", Value: 4}}
+	c.AlphaPattern = []Pattern{{Key: "q_proj", Value: 6}}
+	for module, want := range map[string]float64{
+		"model.layers.0.self_attn.q_proj": 6.0 / 4,  // alpha 6, √16
+		"model.layers.1.mlp.down_proj":    32.0 / 2, // alpha 32, √4
+		"model.layers.0.self_attn.v_proj": 32.0 / 4, // alpha 32, √16
+	} {
+		if got := c.Scaling(module); got != want {
+			t.Errorf("rsLoRA %s: scaling %v, want %v", module, got, want)
+		}
+	}
+	c.UseRSLoRA = false
+	if got := c.Scaling("model.layers.1.mlp.down_proj"); got != 8 {
+		t.Errorf("plain LoRA down_proj: scaling %v, want 32/4", got)
+	}
+}

@@ -13,7 +13,8 @@ var ErrUnsupported = errors.New("nn: unsupported model")
 
 // Config is the subset of a Hugging Face config.json that defines a
 // Llama-family forward pass, with every default filled in the way
-// transformers' LlamaConfig, MistralConfig and Qwen2Config fill it.
+// transformers' LlamaConfig, MistralConfig, Qwen2Config and Qwen3Config fill
+// it.
 type Config struct {
 	ModelType        string
 	Architectures    []string
@@ -39,6 +40,9 @@ type Config struct {
 	HiddenAct        string
 	TorchDType       string
 	PartialRotary    float64
+	// QKNorm is Qwen3's RMSNorm over head_dim on each head's query and key
+	// (self_attn.q_norm, self_attn.k_norm), applied before RoPE.
+	QKNorm bool
 }
 
 // RopeConfig is the rotary embedding of config.json in either layout, after
@@ -112,10 +116,11 @@ type rawConfig struct {
 	HiddenAct             *string         `json:"hidden_act"`
 	TorchDType            string          `json:"torch_dtype"`
 	DType                 string          `json:"dtype"`
+	qwen3Variants
 }
 
 // familyDefaults are the keyword defaults of each config class (transformers
-// v5 LlamaConfig, MistralConfig, Qwen2Config): what a key absent from
+// v5 LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config): what a key absent from
 // config.json means. kvHeads 0 means "num_attention_heads". The sizes
 // (vocab, hidden, intermediate, layers, heads) have class defaults too, but
 // ftune requires them (ParseConfig).
@@ -128,6 +133,7 @@ var families = map[string]familyDefaults{
 	"llama":   {kvHeads: 0, maxPos: 2048, bos: 1, eos: 2},
 	"mistral": {kvHeads: 8, maxPos: 4096 * 32, bos: 1, eos: 2},
 	"qwen2":   {kvHeads: 32, maxPos: 32768, bos: -1, eos: -1},
+	"qwen3":   {kvHeads: 32, maxPos: 32768, bos: -1, eos: -1},
 }
 
 // architectures maps each supported architectures[] entry to its family.
@@ -135,6 +141,7 @@ var architectures = map[string]string{
 	"LlamaForCausalLM":   "llama",
 	"MistralForCausalLM": "mistral",
 	"Qwen2ForCausalLM":   "qwen2",
+	"Qwen3ForCausalLM":   "qwen3",
 }
 
 // LoadConfig reads dir/config.json.
@@ -167,11 +174,11 @@ func ParseConfig(b []byte) (Config, error) {
 	}
 	fam, ok := families[c.ModelType]
 	if !ok {
-		return c, fmt.Errorf("%w: model_type %q (want llama, mistral or qwen2)", ErrUnsupported, r.ModelType)
+		return c, fmt.Errorf("%w: model_type %q (want llama, mistral, qwen2 or qwen3)", ErrUnsupported, r.ModelType)
 	}
 	for _, a := range r.Architectures {
 		if _, ok := architectures[a]; !ok {
-			return c, fmt.Errorf("%w: architecture %q (want LlamaForCausalLM, MistralForCausalLM or Qwen2ForCausalLM)", ErrUnsupported, a)
+			return c, fmt.Errorf("%w: architecture %q (want LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM or Qwen3ForCausalLM)", ErrUnsupported, a)
 		}
 	}
 	// The sizes have class defaults in transformers (a llama config without
@@ -219,13 +226,20 @@ func ParseConfig(b []byte) (Config, error) {
 	default:
 		c.NumKVHeads = c.NumHeads
 	}
-	// head_dim: null or absent means hidden_size / num_attention_heads (all
-	// three families; qwen2 reads it with getattr when config.json has it).
+	// head_dim: null or absent means hidden_size / num_attention_heads
+	// (llama, mistral, qwen2; qwen2 reads it with getattr when config.json
+	// has it). Qwen3Config declares head_dim with a default of 128 instead
+	// (parseQwen3).
 	if c.NumHeads > 0 {
 		c.HeadDim = c.HiddenSize / c.NumHeads
 	}
 	if r.HeadDim != nil && *r.HeadDim != 0 {
 		c.HeadDim = *r.HeadDim
+	}
+	if c.ModelType == "qwen3" {
+		if err := c.parseQwen3(r, b); err != nil {
+			return c, err
+		}
 	}
 	if r.RMSNormEps != nil {
 		c.RMSNormEps = *r.RMSNormEps
@@ -261,6 +275,12 @@ func (c *Config) parseBiases(r rawConfig) {
 		}
 	case "qwen2":
 		c.AttentionBias = true
+	case "qwen3":
+		// Qwen3Attention: q, k, v and o take bias=attention_bias; Qwen3MLP
+		// has none (mlp_bias is not read).
+		if r.AttentionBias != nil {
+			c.AttentionBias, c.OutputBias = *r.AttentionBias, *r.AttentionBias
+		}
 	}
 }
 
@@ -292,7 +312,7 @@ func (c *Config) parseSliding(r rawConfig) error {
 		for i := range c.SlidingLayers {
 			c.SlidingLayers[i] = true
 		}
-	case "qwen2":
+	case "qwen2", "qwen3": // Qwen3Config's window settings are Qwen2Config's
 		use := r.UseSlidingWindow != nil && *r.UseSlidingWindow
 		if !use || isNull {
 			window = 0 // Qwen2Config stores sliding_window=None

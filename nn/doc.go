@@ -1,4 +1,4 @@
-// Package nn holds the Llama-family models (llama, mistral, qwen2) as
+// Package nn holds the Llama-family models (llama, mistral, qwen2, qwen3) as
 // modules whose parameter names are the Hugging Face keys, their loading
 // from Hugging Face folders (config.json + safetensors, sharded or not) and
 // generation with a KV cache.

@@ -87,6 +87,10 @@ func (c Config) expectedShapes() map[string][]int {
 		s[p+"self_attn.k_proj.weight"] = []int{kvd, H}
 		s[p+"self_attn.v_proj.weight"] = []int{kvd, H}
 		s[p+"self_attn.o_proj.weight"] = []int{H, qd}
+		if c.QKNorm {
+			s[p+"self_attn.q_norm.weight"] = []int{c.HeadDim}
+			s[p+"self_attn.k_norm.weight"] = []int{c.HeadDim}
+		}
 		if c.AttentionBias {
 			s[p+"self_attn.q_proj.bias"] = []int{qd}
 			s[p+"self_attn.k_proj.bias"] = []int{kvd}
@@ -183,6 +187,8 @@ func assemble(cfg Config, vars map[string]*autograd.Var, be tensor.Backend, dt t
 			PostAttnNorm: vars[p+"post_attention_layernorm.weight"],
 			Attn:         Attention{Q: lin(p + "self_attn.q_proj"), K: lin(p + "self_attn.k_proj"), V: lin(p + "self_attn.v_proj"), O: lin(p + "self_attn.o_proj")},
 			MLP:          MLP{Gate: lin(p + "mlp.gate_proj"), Up: lin(p + "mlp.up_proj"), Down: lin(p + "mlp.down_proj")},
+			QNorm:        vars[p+"self_attn.q_norm.weight"],
+			KNorm:        vars[p+"self_attn.k_norm.weight"],
 		}
 		if cfg.SlidingLayers[i] {
 			b.SlidingWindow = cfg.SlidingWindow

@@ -24,6 +24,7 @@ type Block struct {
 	Index         int
 	InputNorm     *autograd.Var // input_layernorm.weight
 	PostAttnNorm  *autograd.Var // post_attention_layernorm.weight
+	QNorm, KNorm  *autograd.Var // self_attn.q_norm / k_norm.weight [head_dim] (Qwen3); nil otherwise
 	Attn          Attention
 	MLP           MLP
 	SlidingWindow int
@@ -92,6 +93,10 @@ func (m *Model) Params() map[string]*autograd.Var {
 		pre := fmt.Sprintf("model.layers.%d.", b.Index)
 		p[pre+"input_layernorm.weight"] = b.InputNorm
 		p[pre+"post_attention_layernorm.weight"] = b.PostAttnNorm
+		if b.QNorm != nil {
+			p[pre+"self_attn.q_norm.weight"] = b.QNorm
+			p[pre+"self_attn.k_norm.weight"] = b.KNorm
+		}
 		for _, l := range b.Linears() {
 			p[l.Name+".weight"] = l.Weight
 			if l.Bias != nil {
@@ -237,6 +242,7 @@ func (m *Model) block(tp *autograd.Tape, b *Block, x *autograd.Var, cos, sin *te
 	q := tp.Reshape(b.Attn.Q.Forward(tp, h), B, T, c.NumHeads, c.HeadDim)
 	k := tp.Reshape(b.Attn.K.Forward(tp, h), B, T, c.NumKVHeads, c.HeadDim)
 	v := tp.Reshape(b.Attn.V.Forward(tp, h), B, T, c.NumKVHeads, c.HeadDim)
+	q, k = m.headNorm(tp, q, b.QNorm), m.headNorm(tp, k, b.KNorm)
 	q = tp.RoPE(q, cos, sin)
 	k = tp.RoPE(k, cos, sin)
 	if cache != nil {

@@ -35,7 +35,7 @@ func (c *Config) parseRope(r rawConfig) error {
 			// per-layer-type layout of hybrid models. LlamaConfig would read
 			// it as one global dict of unknown keys and Qwen2's rotary
 			// embedding fails on it, so no family here runs it.
-			return fmt.Errorf("%w: %s holds one RoPE setting per layer type (keys %v); llama, mistral and qwen2 take a single one", ErrUnsupported, key, sortedKeys(m))
+			return fmt.Errorf("%w: %s holds one RoPE setting per layer type (keys %v); llama, mistral, qwen2 and qwen3 take a single one", ErrUnsupported, key, sortedKeys(m))
 		}
 		if err := json.Unmarshal(raw, &src); err != nil {
 			return fmt.Errorf("nn: config.json: %s: %v", key, err)

@@ -118,6 +118,13 @@ func shapesOf(c nn.Config) map[string][]int {
 			s[p+"self_attn.k_proj.bias"] = []int{kv}
 			s[p+"self_attn.v_proj.bias"] = []int{kv}
 		}
+		if c.OutputBias {
+			s[p+"self_attn.o_proj.bias"] = []int{H}
+		}
+		if c.QKNorm {
+			s[p+"self_attn.q_norm.weight"] = []int{c.HeadDim}
+			s[p+"self_attn.k_norm.weight"] = []int{c.HeadDim}
+		}
 	}
 	return s
 }

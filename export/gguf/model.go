@@ -66,6 +66,9 @@ func BuildModel(m *nn.Model, tok *tokenizer.Tokenizer, opt Options, name string)
 	if err != nil {
 		return nil, err
 	}
+	if err := checkComputable(arch, c); err != nil {
+		return nil, err
+	}
 	wtype, err := opt.FileType.TensorType()
 	if err != nil {
 		return nil, err

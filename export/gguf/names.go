@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/ftune/ftune/nn"
 )
 
 // Architecture returns llama.cpp's architecture name for a Hugging Face
@@ -14,15 +16,37 @@ import (
 // undo_permute = True) and Qwen2ForCausalLM with Qwen2Model (architecture
 // "qwen2", no permutation: llama.cpp runs qwen2 with NEOX-style RoPE, which
 // is the Hugging Face layout, and llama with "normal" RoPE on interleaved
-// pairs, which is what the permutation produces).
+// pairs, which is what the permutation produces). Qwen3ForCausalLM goes
+// through Qwen3Model (architecture "qwen3", NEOX RoPE as qwen2, no
+// permutation; q_norm and k_norm become attn_q_norm and attn_k_norm).
 func Architecture(modelType string) (arch string, permuteQK bool, err error) {
 	switch modelType {
 	case "llama", "mistral":
 		return "llama", true, nil
 	case "qwen2":
 		return "qwen2", false, nil
+	case "qwen3":
+		return "qwen3", false, nil
 	}
-	return "", false, fmt.Errorf("gguf: model_type %q has no GGUF export (llama, mistral, qwen2)", modelType)
+	return "", false, fmt.Errorf("gguf: model_type %q has no GGUF export (llama, mistral, qwen2, qwen3)", modelType)
+}
+
+// checkComputable refuses a model whose settings the llama.cpp
+// architecture would not compute, rather than write a file that loads and
+// gives other logits (or fails to load in llama.cpp only). llama.cpp's
+// qwen3 (src/models/qwen3.cpp) has no attn_output.bias tensor and no
+// sliding-window attention.
+func checkComputable(arch string, c nn.Config) error {
+	if arch != "qwen3" {
+		return nil
+	}
+	if c.OutputBias {
+		return fmt.Errorf("gguf: attention_bias true: llama.cpp's qwen3 has no o_proj bias (attn_output.bias), so the export would not load there")
+	}
+	if c.SlidingWindow > 0 {
+		return fmt.Errorf("gguf: use_sliding_window with sliding_window %d: llama.cpp's qwen3 attends over the full context, so its logits would differ from this model's", c.SlidingWindow)
+	}
+	return nil
 }
 
 // TensorName maps a Hugging Face parameter name to llama.cpp's.
@@ -63,6 +87,8 @@ var blockNames = map[string]string{
 	"self_attn.k_proj":         "attn_k",
 	"self_attn.v_proj":         "attn_v",
 	"self_attn.o_proj":         "attn_output",
+	"self_attn.q_norm":         "attn_q_norm",
+	"self_attn.k_norm":         "attn_k_norm",
 	"mlp.gate_proj":            "ffn_gate",
 	"mlp.up_proj":              "ffn_up",
 	"mlp.down_proj":            "ffn_down",
