@@ -28,7 +28,7 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "ftune",
 		Short: "Fine-tune Llama-family language models (LoRA, QLoRA) on CPU or NVIDIA GPU",
-		Long: `ftune fine-tunes Llama-family models (Llama 2/3, Mistral, Qwen2, SmolLM2,
+		Long: `ftune fine-tunes Llama-family models (Llama 2/3, Mistral, Qwen2, Qwen3, SmolLM2,
 TinyLlama) from Hugging Face folders with LoRA adapters, on the CPU or an
 NVIDIA GPU, from one static binary.
 

@@ -34,17 +34,17 @@ func Architecture(modelType string) (arch string, permuteQK bool, err error) {
 // checkComputable refuses a model whose settings the llama.cpp
 // architecture would not compute, rather than write a file that loads and
 // gives other logits (or fails to load in llama.cpp only). llama.cpp's
-// qwen3 (src/models/qwen3.cpp) has no attn_output.bias tensor and no
-// sliding-window attention.
+// qwen3 (src/models/qwen3.cpp) has no attn_output.bias tensor, and
+// neither its qwen2 nor its qwen3 computes sliding-window attention.
 func checkComputable(arch string, c nn.Config) error {
-	if arch != "qwen3" {
+	if arch != "qwen2" && arch != "qwen3" {
 		return nil
 	}
-	if c.OutputBias {
+	if arch == "qwen3" && c.OutputBias {
 		return fmt.Errorf("gguf: attention_bias true: llama.cpp's qwen3 has no o_proj bias (attn_output.bias), so the export would not load there")
 	}
 	if c.SlidingWindow > 0 {
-		return fmt.Errorf("gguf: use_sliding_window with sliding_window %d: llama.cpp's qwen3 attends over the full context, so its logits would differ from this model's", c.SlidingWindow)
+		return fmt.Errorf("gguf: use_sliding_window with sliding_window %d: llama.cpp's %s attends over the full context, so its logits would differ from this model's", c.SlidingWindow, arch)
 	}
 	return nil
 }

@@ -100,3 +100,17 @@ func TestWriteModelQwen3Refusals(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteModelQwen2SlidingWindowRefused: llama.cpp's qwen2 has no
+// sliding-window attention either, so a Qwen2 that uses it is refused.
+func TestWriteModelQwen2SlidingWindowRefused(t *testing.T) {
+	cfg := map[string]any{"model_type": "qwen2", "architectures": []string{"Qwen2ForCausalLM"},
+		"use_sliding_window": true, "sliding_window": 8, "max_window_layers": 1}
+	m, err := nn.Load(writeRandomModel(t, cfg), nn.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := BuildModel(m, nil, Options{FileType: FileF32}, "x"); err == nil || !strings.Contains(err.Error(), "use_sliding_window") || !strings.Contains(err.Error(), "qwen2") {
+		t.Fatalf("got %v, want a refusal naming use_sliding_window and qwen2", err)
+	}
+}
