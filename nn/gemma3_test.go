@@ -207,3 +207,20 @@ func TestGemma3GenerateWithCache(t *testing.T) {
 		t.Fatalf("%d tokens generated, want 6 (no stop token in this config)", len(got))
 	}
 }
+
+// noGeGLUBackend is the CPU backend seen through the Backend interface
+// only, like a backend (CUDA today) without the GeGLU kernel.
+type noGeGLUBackend struct{ tensor.Backend }
+
+// TestGemma3RefusedWithoutGeGLU: on a backend without GeGLU the load fails
+// before any weight is read, naming the kernel and the model type.
+func TestGemma3RefusedWithoutGeGLU(t *testing.T) {
+	dir := writeFolder(t, gemma3Config, randomWeights(t, gemma3Config, 1))
+	_, err := Load(dir, LoadOptions{Backend: noGeGLUBackend{tensor.CPUDefault()}})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "GeGLU") || !strings.Contains(err.Error(), "gemma3_text") {
+		t.Fatalf("got %v, want a refusal naming GeGLU and gemma3_text", err)
+	}
+	if _, err := Load(dir, LoadOptions{}); err != nil {
+		t.Fatalf("the CPU backend must load it: %v", err)
+	}
+}
