@@ -3,6 +3,8 @@ package tensor
 import (
 	"fmt"
 	"math"
+
+	"github.com/ftune/ftune/kernels/asm"
 )
 
 // GeGLUBackend is implemented by backends that compute Gemma's gated MLP
@@ -60,11 +62,61 @@ func (c *CPUBackend) GeGLU(dst, gate, up *Tensor) error {
 	}
 	if dt == F32 {
 		d, g, u := window[float32](dst), window[float32](gate), window[float32](up)
-		parallelRange(len(d), 8, func(_, lo, hi int) { geglu(d[lo:hi], g[lo:hi], u[lo:hi]) })
+		parallelRange(len(d), 8, func(_, lo, hi int) { gegluF32(d[lo:hi], nil, nil, nil, g[lo:hi], u[lo:hi]) })
 	} else {
 		geglu(window[float64](dst), window[float64](gate), window[float64](up))
 	}
 	return nil
+}
+
+// gegluF32 is the float32 kernel (forward when d is set, else backward):
+// 0.5·(1 + tanh(v)) = σ(2v), so gelu_tanh(g) = g·σ(2v) with
+// v = √(2/π)·(g + 0.044715·g³), and σ comes from kernels/asm's vectorised
+// exp in chunks. Its derivative is σ + 2·g·σ·(1−σ)·v'. exp(−2v)
+// overflows to +Inf for very negative g, giving σ = 0 (gelu → −0) and no
+// NaN. geglu and gegluBwd are the float64 path; TestGeGLUReference holds
+// this one to a direct float64 evaluation of the formula.
+func gegluF32(d, dg, du, dy, g, u []float32) {
+	const chunk = 1024
+	var sig [chunk]float32
+	for o := 0; o < len(g); o += chunk {
+		n := min(chunk, len(g)-o)
+		s, gc, uc := sig[:n], g[o:o+n], u[o:o+n]
+		uc = uc[:len(s)]
+		for i, x := range gc[:len(s)] {
+			s[i] = -2 * geluTanhC * (x + 0.044715*x*x*x)
+		}
+		asm.Exp(s, s)
+		for i := range s {
+			s[i] = 1 / (1 + s[i])
+		}
+		if d != nil {
+			dc := d[o : o+n]
+			dc = dc[:len(s)]
+			for i, sv := range s {
+				dc[i] = gc[i] * sv * uc[i]
+			}
+			continue
+		}
+		dyc := dy[o : o+n]
+		dyc = dyc[:len(s)]
+		if du != nil {
+			duc := du[o : o+n]
+			duc = duc[:len(s)]
+			for i, sv := range s {
+				duc[i] = dyc[i] * gc[i] * sv
+			}
+		}
+		if dg != nil {
+			dgc := dg[o : o+n]
+			dgc = dgc[:len(s)]
+			for i, sv := range s {
+				x := gc[i]
+				dv := geluTanhC * (1 + 3*0.044715*x*x)
+				dgc[i] = dyc[i] * uc[i] * (sv + 2*x*sv*(1-sv)*dv)
+			}
+		}
+	}
 }
 
 func geglu[T float](d, g, u []T) {
@@ -86,7 +138,7 @@ func (c *CPUBackend) GeGLUBackward(dgate, dup, dy, gate, up *Tensor) error {
 	if dt == F32 {
 		dg, du, y, g, u := window[float32](dgate), window[float32](dup), window[float32](dy), window[float32](gate), window[float32](up)
 		parallelRange(len(y), 8, func(_, lo, hi int) {
-			gegluBwd(part(dg, lo, hi), part(du, lo, hi), y[lo:hi], g[lo:hi], u[lo:hi])
+			gegluF32(nil, part(dg, lo, hi), part(du, lo, hi), y[lo:hi], g[lo:hi], u[lo:hi])
 		})
 	} else {
 		gegluBwd(window[float64](dgate), window[float64](dup), window[float64](dy), window[float64](gate), window[float64](up))

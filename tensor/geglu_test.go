@@ -51,6 +51,20 @@ func TestGeGLUReference(t *testing.T) {
 	if worst > 1e-5 {
 		t.Fatalf("GeGLU float32 kernel differs from the float64 reference by %.3g (relative), want ≤ 1e-5", worst)
 	}
+	// Far tails: σ(2v) underflows or exp overflows; no NaN, gelu → 0 or g.
+	ext := FromHost(be, F32, []float32{-100, -20, 20, 100}, 4)
+	ones := FromHost(be, F32, []float32{1, 1, 1, 1}, 4)
+	eo := GeGLU(ext, ones).F32()
+	dge := New(be, F32, 4)
+	if err := be.GeGLUBackward(dge, nil, ones, ext, ones); err != nil {
+		t.Fatal(err)
+	}
+	dgv4 := dge.F32()
+	for i, want := range []float32{0, 0, 20, 100} {
+		if math.Abs(float64(eo[i]-want)) > 1e-5 || math.IsNaN(float64(dgv4[i])) || math.Abs(float64(dgv4[i])-float64(i/2)) > 1e-5 {
+			t.Fatalf("gelu_tanh at %v: %v, gradient %v; want %v and %v", []float32{-100, -20, 20, 100}[i], eo[i], dgv4[i], want, i/2)
+		}
+	}
 	// A gradient nobody asked for may be nil.
 	if err := be.GeGLUBackward(nil, du, dyt, gt, ut); err != nil {
 		t.Fatal(err)
