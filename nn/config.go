@@ -296,9 +296,9 @@ func (c *Config) parseBiases(r rawConfig) {
 		}
 	case "qwen2":
 		c.AttentionBias = true
-	case "qwen3":
-		// Qwen3Attention: q, k, v and o take bias=attention_bias; Qwen3MLP
-		// has none (mlp_bias is not read).
+	case "qwen3", "gemma3_text":
+		// Qwen3Attention and Gemma3Attention: q, k, v and o take
+		// bias=attention_bias; their MLPs have none (mlp_bias is not read).
 		if r.AttentionBias != nil {
 			c.AttentionBias, c.OutputBias = *r.AttentionBias, *r.AttentionBias
 		}

@@ -98,6 +98,9 @@ func TestGemma3ConfigRefusals(t *testing.T) {
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "gemma3_text") {
 		t.Errorf("multimodal gemma3: %v, want a refusal pointing at gemma3_text", err)
 	}
+	if c, err := ParseConfig([]byte(`{"model_type": "gemma3_text", ` + qsizes + `, "attention_bias": true, "mlp_bias": true}`)); err != nil || !c.AttentionBias || !c.OutputBias || c.MLPBias {
+		t.Errorf("Gemma3Attention takes attention_bias on q, k, v and o, the MLP none: %+v, %v", c, err)
+	}
 	if _, err := ParseConfig([]byte(`{"model_type": "gemma3_text", ` + qsizes + `, "final_logit_softcapping": null, "hidden_act": "gelu"}`)); err != nil {
 		t.Errorf("null soft-capping and an unread hidden_act must load: %v", err)
 	}

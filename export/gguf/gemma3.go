@@ -23,6 +23,9 @@ func gemma3Pattern(c nn.Config) (int, error) {
 	if c.QueryPreAttnScalar != 0 && c.QueryPreAttnScalar != want {
 		return 0, fmt.Errorf("gguf: query_pre_attn_scalar %g: llama.cpp's gemma3 scales queries by 1/√%g for this model and has no key for another scale, so its logits would differ", c.QueryPreAttnScalar, want)
 	}
+	if c.OutputBias {
+		return 0, fmt.Errorf("gguf: attention_bias true: llama.cpp's gemma3 has no o_proj bias (attn_output.bias), so its logits would differ")
+	}
 	if c.LocalRope != nil && c.LocalRope.Type != "default" {
 		return 0, fmt.Errorf("gguf: local RoPE %q: llama.cpp's gemma3 runs the default RoPE on sliding layers", c.LocalRope.Type)
 	}

@@ -98,6 +98,7 @@ func TestWriteModelGemma3(t *testing.T) {
 func TestWriteModelGemma3Refusals(t *testing.T) {
 	for want, edit := range map[string]func(*nn.Config){
 		"query_pre_attn_scalar": func(c *nn.Config) { c.QueryPreAttnScalar = 20 },
+		"attention_bias":        func(c *nn.Config) { c.OutputBias = true },
 		"layer 2":               func(c *nn.Config) { c.SlidingLayers = []bool{true, false, false, true} },
 	} {
 		m, err := nn.Load(gemma3Tiny, nn.LoadOptions{})
