@@ -73,7 +73,8 @@ func TestGemma3Defaults(t *testing.T) {
 	if c.Rope.Type != "linear" || c.Rope.Factor != 8 || c.Rope.Theta != 1e6 || c.LocalRope.Theta != 5000 || c.TieEmbeddings ||
 		c.SlidingLayers[0] || !c.SlidingLayers[1] || c.SlidingLayers[2] {
 		t.Fatalf("v5 layout: %+v (local %+v)", c, c.LocalRope)
-	} // v4 layout with rope_scaling (gemma-3-4b's text part): the scaling is
+	}
+	// v4 layout with rope_scaling (gemma-3-4b's text part): the scaling is
 	// the global layers'; local layers keep the default RoPE.
 	c, err = ParseConfig([]byte(`{"model_type": "gemma3_text", ` + qsizes + `, "head_dim": 8, "rope_theta": 1000000,
 	  "rope_scaling": {"factor": 8.0, "rope_type": "linear"}, "rope_local_base_freq": 10000}`))
