@@ -71,6 +71,38 @@ func (tp *Tape) SwiGLU(gate, up *Var) *Var {
 	return out
 }
 
+// GeGLU returns gelu_tanh(gate)·up as one node (Gemma's MLP activation,
+// transformers' gelu_pytorch_tanh). The backend must implement
+// tensor.GeGLUBackend.
+func (tp *Tape) GeGLU(gate, up *Var) *Var {
+	gv, uv := gate.Value.Contiguous(), up.Value.Contiguous()
+	out := result(tensor.GeGLU(gv, uv))
+	if !tp.needs(gate, up) {
+		return out
+	}
+	tp.record(func() {
+		g := out.Grad.Contiguous()
+		be, _ := g.Backend().(tensor.GeGLUBackend) // the forward succeeded, so it is one
+		var dg, du *tensor.Tensor
+		if gate.requiresGrad {
+			dg = tensor.New(g.Backend(), gv.DType(), gv.Shape()...)
+		}
+		if up.requiresGrad {
+			du = tensor.New(g.Backend(), uv.DType(), uv.Shape()...)
+		}
+		if err := be.GeGLUBackward(dg, du, g, gv, uv); err != nil {
+			panic(&tensor.Error{Err: err})
+		}
+		if dg != nil {
+			accumulate(gate, dg, true)
+		}
+		if du != nil {
+			accumulate(up, du, true)
+		}
+	}, out)
+	return out
+}
+
 // Embedding gathers rows of table for integer ids.
 func (tp *Tape) Embedding(table *Var, ids *tensor.Tensor) *Var {
 	out := result(tensor.Embedding(table.Value, ids))

@@ -121,6 +121,7 @@ func TestGradients(t *testing.T) {
 		}), []*tensor.Tensor{randT(r, 2, 1), randT(r, 2, 4)}},
 		{"rmsnorm", two(func(tp *Tape, a, w *Var) *Var { return tp.RMSNorm(a, w, 1e-5) }), []*tensor.Tensor{randT(r, 3, 8), randT(r, 8)}},
 		{"swiglu", two(func(tp *Tape, g, u *Var) *Var { return tp.SwiGLU(g, u) }), []*tensor.Tensor{randT(r, 3, 5), randT(r, 3, 5)}},
+		{"geglu", two(func(tp *Tape, g, u *Var) *Var { return tp.GeGLU(g, u) }), []*tensor.Tensor{randT(r, 3, 5), randT(r, 3, 5)}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { gradCheck(t, c.name, c.f, c.in...) })

@@ -43,6 +43,12 @@ type Config struct {
 	// QKNorm is Qwen3's RMSNorm over head_dim on each head's query and key
 	// (self_attn.q_norm, self_attn.k_norm), applied before RoPE.
 	QKNorm bool
+	// Gemma 3 (gemma3_text, parseGemma3):
+	NormPlusOne        bool        // every RMSNorm scales by (1 + w)
+	SandwichNorms      bool        // post_attention_layernorm on the attention output; pre/post_feedforward_layernorm around the MLP
+	EmbedScale         float64     // token embeddings are multiplied by it; 0 = not scaled
+	QueryPreAttnScalar float64     // scores scale by its inverse square root; 0 = head_dim
+	LocalRope          *RopeConfig // RoPE of the sliding-window layers; nil = Rope
 }
 
 // RopeConfig is the rotary embedding of config.json in either layout, after
@@ -117,6 +123,7 @@ type rawConfig struct {
 	TorchDType            string          `json:"torch_dtype"`
 	DType                 string          `json:"dtype"`
 	qwen3Variants
+	gemma3Keys
 }
 
 // familyDefaults are the keyword defaults of each config class (transformers
@@ -134,6 +141,8 @@ var families = map[string]familyDefaults{
 	"mistral": {kvHeads: 8, maxPos: 4096 * 32, bos: 1, eos: 2},
 	"qwen2":   {kvHeads: 32, maxPos: 32768, bos: -1, eos: -1},
 	"qwen3":   {kvHeads: 32, maxPos: 32768, bos: -1, eos: -1},
+	// Gemma3TextConfig; its pad_token_id default 0 is set in ParseConfig.
+	"gemma3_text": {kvHeads: 4, maxPos: 131072, bos: 2, eos: 1},
 }
 
 // architectures maps each supported architectures[] entry to its family.
@@ -142,6 +151,7 @@ var architectures = map[string]string{
 	"MistralForCausalLM": "mistral",
 	"Qwen2ForCausalLM":   "qwen2",
 	"Qwen3ForCausalLM":   "qwen3",
+	"Gemma3ForCausalLM":  "gemma3_text",
 }
 
 // LoadConfig reads dir/config.json.
@@ -172,9 +182,12 @@ func ParseConfig(b []byte) (Config, error) {
 	if c.ModelType == "" && len(r.Architectures) > 0 {
 		c.ModelType = architectures[r.Architectures[0]] // AutoConfig's fallback when model_type is missing
 	}
+	if c.ModelType == "gemma3" {
+		return c, refuseGemma3Multimodal(r)
+	}
 	fam, ok := families[c.ModelType]
 	if !ok {
-		return c, fmt.Errorf("%w: model_type %q (want llama, mistral, qwen2 or qwen3)", ErrUnsupported, r.ModelType)
+		return c, fmt.Errorf("%w: model_type %q (want llama, mistral, qwen2, qwen3 or gemma3_text)", ErrUnsupported, r.ModelType)
 	}
 	for _, a := range r.Architectures {
 		if _, ok := architectures[a]; !ok {
@@ -210,7 +223,7 @@ func ParseConfig(b []byte) (Config, error) {
 	if r.HiddenAct != nil {
 		c.HiddenAct = *r.HiddenAct
 	}
-	if c.HiddenAct != "silu" && c.HiddenAct != "swish" { // ACT2FN maps both to SiLU
+	if c.HiddenAct != "silu" && c.HiddenAct != "swish" && c.ModelType != "gemma3_text" { // Gemma reads hidden_activation (parseGemma3) // ACT2FN maps both to SiLU
 		return c, fmt.Errorf("%w: hidden_act %q (want silu)", ErrUnsupported, c.HiddenAct)
 	}
 	// num_key_value_heads: absent takes the class default (llama: heads,
@@ -241,6 +254,11 @@ func ParseConfig(b []byte) (Config, error) {
 			return c, err
 		}
 	}
+	if c.ModelType == "gemma3_text" {
+		if err := c.parseGemma3(&r, b); err != nil {
+			return c, err
+		}
+	}
 	if r.RMSNormEps != nil {
 		c.RMSNormEps = *r.RMSNormEps
 	}
@@ -253,6 +271,9 @@ func ParseConfig(b []byte) (Config, error) {
 	}
 	if err := c.parseTokens(r, fam); err != nil {
 		return c, err
+	}
+	if c.ModelType == "gemma3_text" && len(r.PadTokenID) == 0 {
+		c.PadTokenID = 0 // Gemma3TextConfig's pad_token_id default
 	}
 	if err := c.parseRope(r); err != nil {
 		return c, err
@@ -275,9 +296,9 @@ func (c *Config) parseBiases(r rawConfig) {
 		}
 	case "qwen2":
 		c.AttentionBias = true
-	case "qwen3":
-		// Qwen3Attention: q, k, v and o take bias=attention_bias; Qwen3MLP
-		// has none (mlp_bias is not read).
+	case "qwen3", "gemma3_text":
+		// Qwen3Attention and Gemma3Attention: q, k, v and o take
+		// bias=attention_bias; their MLPs have none (mlp_bias is not read).
 		if r.AttentionBias != nil {
 			c.AttentionBias, c.OutputBias = *r.AttentionBias, *r.AttentionBias
 		}
@@ -301,6 +322,8 @@ func (c *Config) parseSliding(r rawConfig) error {
 		window = 4096
 	}
 	switch c.ModelType {
+	case "gemma3_text":
+		return c.parseGemma3Sliding(r)
 	case "mistral":
 		if isNull {
 			return nil
@@ -435,6 +458,11 @@ func (c Config) Validate() error {
 	}
 	if len(c.SlidingLayers) != c.NumLayers {
 		return fmt.Errorf("nn: config: %d sliding-layer flags for %d layers", len(c.SlidingLayers), c.NumLayers)
+	}
+	if c.LocalRope != nil {
+		if err := c.LocalRope.validate(c.HeadDim); err != nil {
+			return fmt.Errorf("local (sliding-layer) RoPE: %w", err)
+		}
 	}
 	return c.Rope.validate(c.HeadDim)
 }

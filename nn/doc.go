@@ -1,4 +1,6 @@
-// Package nn holds the Llama-family models (llama, mistral, qwen2, qwen3) as
+// Package nn holds the Llama-family models (llama, mistral, qwen2, qwen3,
+// and Gemma 3 text: gemma3_text, with its (1+w) sandwich norms, GeGLU,
+// scaled embeddings and local/global layers, gemma3.go) as
 // modules whose parameter names are the Hugging Face keys, their loading
 // from Hugging Face folders (config.json + safetensors, sharded or not) and
 // generation with a KV cache.

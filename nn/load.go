@@ -91,6 +91,10 @@ func (c Config) expectedShapes() map[string][]int {
 			s[p+"self_attn.q_norm.weight"] = []int{c.HeadDim}
 			s[p+"self_attn.k_norm.weight"] = []int{c.HeadDim}
 		}
+		if c.SandwichNorms {
+			s[p+"pre_feedforward_layernorm.weight"] = []int{H}
+			s[p+"post_feedforward_layernorm.weight"] = []int{H}
+		}
 		if c.AttentionBias {
 			s[p+"self_attn.q_proj.bias"] = []int{qd}
 			s[p+"self_attn.k_proj.bias"] = []int{kvd}
@@ -117,6 +121,9 @@ func build(cfg Config, src tensorSource, opt LoadOptions, where string) (*Model,
 	}
 	if opt.DType == 0 {
 		opt.DType = tensor.F32
+	}
+	if cfg.HiddenAct == gemma3Activation && !tensor.SupportsGeGLU(opt.Backend) {
+		return nil, fmt.Errorf("%w: %s: the %T backend has no GeGLU (gelu_pytorch_tanh gated MLP) kernel, which %s needs; run it on the CPU", ErrUnsupported, where, opt.Backend, cfg.ModelType)
 	}
 	shapes := cfg.expectedShapes()
 	if err := checkUnused(cfg, src, shapes, where); err != nil {
@@ -189,6 +196,8 @@ func assemble(cfg Config, vars map[string]*autograd.Var, be tensor.Backend, dt t
 			MLP:          MLP{Gate: lin(p + "mlp.gate_proj"), Up: lin(p + "mlp.up_proj"), Down: lin(p + "mlp.down_proj")},
 			QNorm:        vars[p+"self_attn.q_norm.weight"],
 			KNorm:        vars[p+"self_attn.k_norm.weight"],
+			PreFFNNorm:   vars[p+"pre_feedforward_layernorm.weight"],
+			PostFFNNorm:  vars[p+"post_feedforward_layernorm.weight"],
 		}
 		if cfg.SlidingLayers[i] {
 			b.SlidingWindow = cfg.SlidingWindow

@@ -21,13 +21,17 @@ type MLP struct {
 
 // Block is one decoder layer.
 type Block struct {
-	Index         int
-	InputNorm     *autograd.Var // input_layernorm.weight
-	PostAttnNorm  *autograd.Var // post_attention_layernorm.weight
-	QNorm, KNorm  *autograd.Var // self_attn.q_norm / k_norm.weight [head_dim] (Qwen3); nil otherwise
-	Attn          Attention
-	MLP           MLP
-	SlidingWindow int
+	Index        int
+	InputNorm    *autograd.Var // input_layernorm.weight
+	PostAttnNorm *autograd.Var // post_attention_layernorm.weight
+	QNorm, KNorm *autograd.Var // self_attn.q_norm / k_norm.weight [head_dim] (Qwen3, Gemma 3); nil otherwise
+	// PreFFNNorm and PostFFNNorm are Gemma's pre_/post_feedforward_layernorm
+	// (nil otherwise); with them PostAttnNorm normalises the attention
+	// output instead of the MLP input.
+	PreFFNNorm, PostFFNNorm *autograd.Var
+	Attn                    Attention
+	MLP                     MLP
+	SlidingWindow           int
 }
 
 // Model is a Llama-family causal LM.
@@ -96,6 +100,10 @@ func (m *Model) Params() map[string]*autograd.Var {
 		if b.QNorm != nil {
 			p[pre+"self_attn.q_norm.weight"] = b.QNorm
 			p[pre+"self_attn.k_norm.weight"] = b.KNorm
+		}
+		if b.PreFFNNorm != nil {
+			p[pre+"pre_feedforward_layernorm.weight"] = b.PreFFNNorm
+			p[pre+"post_feedforward_layernorm.weight"] = b.PostFFNNorm
 		}
 		for _, l := range b.Linears() {
 			p[l.Name+".weight"] = l.Weight
@@ -172,11 +180,24 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 		maxPos = max(maxPos, p+1)
 	}
 	cos, sin := c.RopeTablesAt(m.Backend, m.DType, pos, B, T, m.rope.Step(c, maxPos))
+	localCos, localSin := cos, sin
+	if c.LocalRope != nil {
+		lc := c
+		lc.Rope = *c.LocalRope
+		localCos, localSin = lc.RopeTablesAt(m.Backend, m.DType, pos, B, T, maxPos)
+	}
+	scale := 1 / math.Sqrt(float64(c.HeadDim))
+	if c.QueryPreAttnScalar != 0 {
+		scale = 1 / math.Sqrt(c.QueryPreAttnScalar)
+	}
 
 	var out Output
 	h := tp.Embedding(m.Embed, in.InputIDs)
 	if h.Value.DType() != m.DType {
 		h = autograd.Const(h.Value.To(m.DType))
+	}
+	if c.EmbedScale != 0 {
+		h = tp.Scale(h, c.EmbedScale)
 	}
 	if m.EmbeddingHook != nil {
 		h = m.EmbeddingHook(tp, h)
@@ -190,15 +211,19 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 	}
 	for _, blk := range m.Layers {
 		p := tensor.AttentionParams{
-			Scale:       float32(1 / math.Sqrt(float64(c.HeadDim))),
+			Scale:       float32(scale),
 			Causal:      true,
 			QueryOffset: past,
 			Window:      blk.SlidingWindow,
 			KeyMask:     keyMask,
 			Segments:    in.Segments,
 		}
+		bcos, bsin := cos, sin
+		if blk.SlidingWindow > 0 {
+			bcos, bsin = localCos, localSin
+		}
 		run := func(tp *autograd.Tape, x []*autograd.Var) []*autograd.Var {
-			return []*autograd.Var{m.block(tp, blk, x[0], cos, sin, p, opt.Cache)}
+			return []*autograd.Var{m.block(tp, blk, x[0], bcos, bsin, p, opt.Cache)}
 		}
 		if m.Checkpointing && tp != nil && opt.Cache == nil {
 			h = tp.Checkpoint(run, h)[0]
@@ -212,7 +237,7 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 	if opt.Cache != nil {
 		opt.Cache.Len += T
 	}
-	h = tp.RMSNorm(h, m.Norm, c.RMSNormEps)
+	h = m.norm(tp, h, m.Norm)
 	if opt.KeepHidden {
 		out.Hidden[len(out.Hidden)-1] = h
 	}
@@ -238,7 +263,7 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 func (m *Model) block(tp *autograd.Tape, b *Block, x *autograd.Var, cos, sin *tensor.Tensor, p tensor.AttentionParams, cache *Cache) *autograd.Var {
 	c := m.Config
 	B, T := x.Value.Dim(0), x.Value.Dim(1)
-	h := tp.RMSNorm(x, b.InputNorm, c.RMSNormEps)
+	h := m.norm(tp, x, b.InputNorm)
 	q := tp.Reshape(b.Attn.Q.Forward(tp, h), B, T, c.NumHeads, c.HeadDim)
 	k := tp.Reshape(b.Attn.K.Forward(tp, h), B, T, c.NumKVHeads, c.HeadDim)
 	v := tp.Reshape(b.Attn.V.Forward(tp, h), B, T, c.NumKVHeads, c.HeadDim)
@@ -250,10 +275,15 @@ func (m *Model) block(tp *autograd.Tape, b *Block, x *autograd.Var, cos, sin *te
 	}
 	a := tp.Attention(q, k, v, p)
 	a = tp.Reshape(a, B, T, c.NumHeads*c.HeadDim)
-	x = tp.Add(x, b.Attn.O.Forward(tp, a))
-	h = tp.RMSNorm(x, b.PostAttnNorm, c.RMSNormEps)
-	g := tp.SwiGLU(b.MLP.Gate.Forward(tp, h), b.MLP.Up.Forward(tp, h))
-	return tp.Add(x, b.MLP.Down.Forward(tp, g))
+	a = b.Attn.O.Forward(tp, a)
+	if b.PreFFNNorm == nil {
+		x = tp.Add(x, a)
+		return tp.Add(x, m.gatedMLP(tp, b, m.norm(tp, x, b.PostAttnNorm)))
+	}
+	// Gemma: each sublayer's output is normalised before the residual add.
+	x = tp.Add(x, m.norm(tp, a, b.PostAttnNorm))
+	f := m.gatedMLP(tp, b, m.norm(tp, x, b.PreFFNNorm))
+	return tp.Add(x, m.norm(tp, f, b.PostFFNNorm))
 }
 
 // shiftLabels returns labels[:,1:] padded with -100: the target of token t

@@ -90,5 +90,5 @@ func (m *Model) headNorm(tp *autograd.Tape, x, w *autograd.Var) *autograd.Var {
 	if w == nil {
 		return x
 	}
-	return tp.RMSNorm(x, w, m.Config.RMSNormEps)
+	return m.norm(tp, x, w)
 }

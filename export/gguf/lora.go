@@ -68,7 +68,7 @@ func BuildLoRA(m *nn.Model, a *lora.Adapter, ftype FileType, name string) (*Buil
 		if mod == "lm_head" && c.TieEmbeddings {
 			return nil, fmt.Errorf("gguf: adapter %q targets lm_head, which is tied to the embeddings; llama.cpp has no output.weight to apply it to", a.Name)
 		}
-		gname, err := TensorName(hf)
+		gname, err := TensorNameFor(arch, hf)
 		if err != nil {
 			return nil, err
 		}

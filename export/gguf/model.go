@@ -100,13 +100,18 @@ func BuildModel(m *nn.Model, tok *tokenizer.Tokenizer, opt Options, name string)
 		}
 	}
 	for _, hf := range orderedNames(src.Names()) {
-		gname, err := TensorName(hf)
+		gname, err := TensorNameFor(arch, hf)
 		if err != nil {
 			return nil, err
 		}
 		w, err := src.Float32(hf)
 		if err != nil {
 			return nil, err
+		}
+		if arch == "gemma3" && strings.HasSuffix(hf, "norm.weight") {
+			// llama.cpp's gemma3 multiplies by the stored weight; Gemma's
+			// RMSNorm by 1 + w (the converter's norm_shift).
+			w = plusOne(w)
 		}
 		shape := src.Shape(hf)
 		if permute {
@@ -216,6 +221,9 @@ func setHyperparameters(b *Builder, arch string, c nn.Config) error {
 		// converter writes no key for it either.
 	default:
 		return fmt.Errorf("gguf: rope_type %q has no llama.cpp equivalent for %s", r.Type, arch)
+	}
+	if arch == "gemma3" {
+		return setGemma3(b, c)
 	}
 	return nil
 }

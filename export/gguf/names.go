@@ -19,6 +19,9 @@ import (
 // pairs, which is what the permutation produces). Qwen3ForCausalLM goes
 // through Qwen3Model (architecture "qwen3", NEOX RoPE as qwen2, no
 // permutation; q_norm and k_norm become attn_q_norm and attn_k_norm).
+// Gemma3ForCausalLM (gemma3_text) goes through Gemma3Model (architecture
+// "gemma3", NEOX RoPE, no permutation; its four norms per layer have their
+// own names, gemmaBlockNames, and their weights are stored as 1 + w).
 func Architecture(modelType string) (arch string, permuteQK bool, err error) {
 	switch modelType {
 	case "llama", "mistral":
@@ -27,8 +30,10 @@ func Architecture(modelType string) (arch string, permuteQK bool, err error) {
 		return "qwen2", false, nil
 	case "qwen3":
 		return "qwen3", false, nil
+	case "gemma3_text":
+		return "gemma3", false, nil
 	}
-	return "", false, fmt.Errorf("gguf: model_type %q has no GGUF export (llama, mistral, qwen2, qwen3)", modelType)
+	return "", false, fmt.Errorf("gguf: model_type %q has no GGUF export (llama, mistral, qwen2, qwen3, gemma3_text)", modelType)
 }
 
 // checkComputable refuses a model whose settings the llama.cpp
@@ -37,6 +42,10 @@ func Architecture(modelType string) (arch string, permuteQK bool, err error) {
 // qwen3 (src/models/qwen3.cpp) has no attn_output.bias tensor, and
 // neither its qwen2 nor its qwen3 computes sliding-window attention.
 func checkComputable(arch string, c nn.Config) error {
+	if arch == "gemma3" {
+		_, err := gemma3Pattern(c)
+		return err
+	}
 	if arch != "qwen2" && arch != "qwen3" {
 		return nil
 	}
@@ -49,8 +58,13 @@ func checkComputable(arch string, c nn.Config) error {
 	return nil
 }
 
-// TensorName maps a Hugging Face parameter name to llama.cpp's.
-func TensorName(hf string) (string, error) {
+// TensorName maps a Hugging Face parameter name to llama.cpp's for the
+// llama, qwen2 and qwen3 architectures.
+func TensorName(hf string) (string, error) { return TensorNameFor("llama", hf) }
+
+// TensorNameFor maps a Hugging Face parameter name to llama.cpp's name in
+// architecture arch (gemma3 names its norms differently).
+func TensorNameFor(arch, hf string) (string, error) {
 	switch hf {
 	case "model.embed_tokens.weight":
 		return "token_embd.weight", nil
@@ -72,6 +86,9 @@ func TensorName(hf string) (string, error) {
 		module, suffix = rest[:i], rest[i:]
 	}
 	short, ok := blockNames[module]
+	if g, isGemma := gemmaBlockNames[module]; arch == "gemma3" && isGemma {
+		short, ok = g, true
+	}
 	if !ok {
 		return "", fmt.Errorf("gguf: no llama.cpp name for tensor %q", hf)
 	}
@@ -92,6 +109,15 @@ var blockNames = map[string]string{
 	"mlp.gate_proj":            "ffn_gate",
 	"mlp.up_proj":              "ffn_up",
 	"mlp.down_proj":            "ffn_down",
+}
+
+// gemmaBlockNames are Gemma 3's norms (gguf-py tensor_mapping.py): there
+// post_attention_layernorm normalises the attention output (post_attention_norm; llama-arch.cpp LLM_TENSOR_ATTN_POST_NORM)
+// and pre_feedforward_layernorm is the MLP's input norm (ffn_norm).
+var gemmaBlockNames = map[string]string{
+	"post_attention_layernorm":   "post_attention_norm",
+	"pre_feedforward_layernorm":  "ffn_norm",
+	"post_feedforward_layernorm": "post_ffw_norm",
 }
 
 // PermuteQK reorders the rows of a q_proj or k_proj weight (or bias) from

@@ -1,0 +1,237 @@
+package nn
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+
+	"github.com/ftune/ftune/autograd"
+)
+
+// gemma3Keys are the config.json keys of Gemma3TextConfig that other
+// families do not have. Pointers and raw values tell absent from null.
+type gemma3Keys struct {
+	HiddenActivation          *string         `json:"hidden_activation"`
+	QueryPreAttnScalar        *float64        `json:"query_pre_attn_scalar"`
+	RopeLocalBaseFreq         *float64        `json:"rope_local_base_freq"`
+	SlidingWindowPattern      *int            `json:"sliding_window_pattern"`
+	FinalLogitSoftcapping     json.RawMessage `json:"final_logit_softcapping"`
+	AttnLogitSoftcapping      json.RawMessage `json:"attn_logit_softcapping"`
+	UseBidirectionalAttention *bool           `json:"use_bidirectional_attention"`
+}
+
+// gemma3Default* are Gemma3TextConfig's keyword defaults for what this
+// file reads.
+const (
+	gemma3DefaultHeadDim     = 256
+	gemma3DefaultQueryScalar = 256
+	gemma3DefaultRopeTheta   = 1_000_000
+	gemma3DefaultLocalTheta  = 10_000
+	gemma3DefaultWindow      = 4096
+	gemma3DefaultPattern     = 6
+	gemma3Activation         = "gelu_pytorch_tanh"
+)
+
+// refuseGemma3Multimodal explains why model_type "gemma3" (the multimodal
+// Gemma3ForConditionalGeneration) is not read as its text part: its
+// weights live under another prefix (model.language_model.*) beside a
+// vision tower and projector, and its text_config is nested, so loading
+// it would need a different weight map, not just another config reader.
+func refuseGemma3Multimodal(r rawConfig) error {
+	return fmt.Errorf("%w: model_type \"gemma3\" is the multimodal Gemma3ForConditionalGeneration (text_config nested, weights under model.language_model.* with a vision tower); ftune runs the text-only gemma3_text (Gemma3ForCausalLM, e.g. gemma-3-1b): use such a checkpoint", ErrUnsupported)
+}
+
+// parseGemma3 applies what Gemma3TextConfig and the Gemma 3 modules do
+// differently from Llama: head_dim is declared (default 256); the MLP
+// activation is hidden_activation (gelu_pytorch_tanh, not hidden_act);
+// embeddings are tied by default and scaled by √hidden_size rounded to the
+// checkpoint's dtype (Gemma3TextScaledWordEmbedding); every RMSNorm
+// multiplies by (1 + w); attention output and MLP input and output have
+// their own norms; queries and keys are normalised per head before RoPE;
+// scores are scaled by query_pre_attn_scalar^-0.5; sliding layers take
+// their own RoPE base (rope_local_base_freq, or rope_parameters'
+// sliding_attention entry in transformers v5's layout) while global
+// layers take rope_theta (default 1e6) and rope_scaling. Gemma 3 has no
+// soft-capping: a config that asks for it is refused.
+func (c *Config) parseGemma3(r *rawConfig, doc []byte) error {
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &keys); err != nil {
+		return fmt.Errorf("nn: config.json: %w", err)
+	}
+	g := r.gemma3Keys
+	switch raw, ok := keys["head_dim"]; {
+	case !ok:
+		c.HeadDim = gemma3DefaultHeadDim
+	case string(raw) == "null":
+		return fmt.Errorf("nn: config.json: head_dim is null; Gemma3TextConfig declares it an int (default 256): write the head size")
+	}
+	c.HiddenAct = gemma3Activation
+	if g.HiddenActivation != nil {
+		c.HiddenAct = *g.HiddenActivation
+	}
+	if c.HiddenAct != gemma3Activation {
+		return fmt.Errorf("%w: hidden_activation %q (Gemma 3 uses gelu_pytorch_tanh, the only one ftune computes for it)", ErrUnsupported, c.HiddenAct)
+	}
+	for _, k := range []struct {
+		key string
+		raw json.RawMessage
+	}{{"final_logit_softcapping", g.FinalLogitSoftcapping}, {"attn_logit_softcapping", g.AttnLogitSoftcapping}} {
+		if len(k.raw) > 0 && string(k.raw) != "null" {
+			return fmt.Errorf("%w: %s %s: Gemma 3 has no soft-capping and ftune does not compute it (want null)", ErrUnsupported, k.key, k.raw)
+		}
+	}
+	if g.UseBidirectionalAttention != nil && *g.UseBidirectionalAttention {
+		return fmt.Errorf("%w: use_bidirectional_attention true (an encoder variant of Gemma 3); ftune trains causal language models", ErrUnsupported)
+	}
+	c.TieEmbeddings = true // Gemma3TextConfig's default; config.json may override
+	c.NormPlusOne = true
+	c.SandwichNorms = true
+	c.QKNorm = true
+	q := float64(gemma3DefaultQueryScalar)
+	if g.QueryPreAttnScalar != nil {
+		q = *g.QueryPreAttnScalar
+	}
+	if !(q > 0) {
+		return fmt.Errorf("nn: config.json: query_pre_attn_scalar must be > 0, got %g", q)
+	}
+	c.QueryPreAttnScalar = q
+	c.EmbedScale = embedScale(c.HiddenSize, c.TorchDType)
+	return c.splitGemma3Rope(r)
+}
+
+// splitGemma3Rope reads the local (sliding-layer) RoPE and leaves the
+// global one for parseRope: in v5's layout rope_parameters holds
+// {"full_attention": {...}, "sliding_attention": {...}}; in v4's,
+// rope_theta and rope_scaling are global and rope_local_base_freq is the
+// local base (its scaling is always the default one).
+func (c *Config) splitGemma3Rope(r *rawConfig) error {
+	if r.RopeTheta == nil {
+		theta := float64(gemma3DefaultRopeTheta)
+		r.RopeTheta = &theta
+	}
+	local := RopeConfig{Theta: gemma3DefaultLocalTheta, Type: "default", Truncate: true}
+	if r.RopeLocalBaseFreq != nil {
+		local.Theta = *r.RopeLocalBaseFreq
+	}
+	var perType map[string]json.RawMessage
+	if !nonEmptyObject(r.RopeScaling) && len(r.RopeParameters) > 0 && json.Unmarshal(r.RopeParameters, &perType) == nil && len(perType) > 0 && allObjects(perType) {
+		for k := range perType {
+			if k != "full_attention" && k != "sliding_attention" {
+				return fmt.Errorf("%w: rope_parameters has an entry for layer type %q (want full_attention and sliding_attention)", ErrUnsupported, k)
+			}
+		}
+		r.RopeParameters = perType["full_attention"]
+		if raw, ok := perType["sliding_attention"]; ok {
+			var s rawRope
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return fmt.Errorf("nn: config.json: rope_parameters.sliding_attention: %v", err)
+			}
+			typ := "default"
+			if s.RopeType != nil {
+				typ = *s.RopeType
+			} else if s.Type != nil {
+				typ = *s.Type
+			}
+			if typ != "default" {
+				return fmt.Errorf("%w: rope_parameters.sliding_attention.rope_type %q: Gemma 3's local layers use the default RoPE, the only one ftune runs there", ErrUnsupported, typ)
+			}
+			if s.RopeTheta != nil {
+				local.Theta = *s.RopeTheta
+			}
+		}
+	}
+	if !(local.Theta > 0) {
+		return fmt.Errorf("nn: config.json: the local RoPE base (rope_local_base_freq) must be > 0, got %g", local.Theta)
+	}
+	c.LocalRope = &local
+	return nil
+}
+
+// parseGemma3Sliding: sliding_window (default 4096) applies to the layers
+// layer_types marks sliding_attention, or, without layer_types, to every
+// layer but each sliding_window_pattern-th (default 6: five local, one
+// global), as Gemma3TextConfig derives layer_types.
+func (c *Config) parseGemma3Sliding(r rawConfig) error {
+	window, present, err := optInt(r.SlidingWindow, "sliding_window")
+	if err != nil {
+		return err
+	}
+	if !present {
+		if string(r.SlidingWindow) == "null" {
+			return fmt.Errorf("%w: sliding_window null: Gemma 3's local layers need a window", ErrUnsupported)
+		}
+		window = gemma3DefaultWindow
+	}
+	if window <= 0 {
+		return fmt.Errorf("nn: config.json: sliding_window must be > 0, got %d", window)
+	}
+	if r.LayerTypes != nil {
+		if len(r.LayerTypes) != c.NumLayers {
+			return fmt.Errorf("nn: config.json: layer_types has %d entries, num_hidden_layers is %d", len(r.LayerTypes), c.NumLayers)
+		}
+		for i, t := range r.LayerTypes {
+			switch t {
+			case "full_attention":
+			case "sliding_attention":
+				c.SlidingLayers[i] = true
+			default:
+				return fmt.Errorf("%w: layer_types[%d] %q (want full_attention or sliding_attention)", ErrUnsupported, i, t)
+			}
+		}
+	} else {
+		p := gemma3DefaultPattern
+		if r.SlidingWindowPattern != nil {
+			p = *r.SlidingWindowPattern
+		}
+		if p <= 0 {
+			return fmt.Errorf("nn: config.json: sliding_window_pattern must be > 0, got %d", p)
+		}
+		for i := range c.SlidingLayers {
+			c.SlidingLayers[i] = (i+1)%p != 0
+		}
+	}
+	if contains(c.SlidingLayers, true) {
+		c.SlidingWindow = window
+	}
+	return nil
+}
+
+// embedScale is √hidden as Gemma3TextScaledWordEmbedding applies it: a
+// tensor cast to the weights' dtype, so a bfloat16 checkpoint scales by
+// √hidden rounded to 8 significant bits (gemma-3-1b: √1152 = 33.94 → 34).
+func embedScale(hidden int, dtype string) float64 {
+	s := math.Sqrt(float64(hidden))
+	switch dtype {
+	case "bfloat16":
+		return roundSignificand(s, 7)
+	case "float16":
+		return roundSignificand(s, 10)
+	}
+	return float64(float32(s))
+}
+
+// roundSignificand rounds a positive normal x to bits fraction bits, ties
+// to even (a float → bf16 or f16 cast).
+func roundSignificand(x float64, bits int) float64 {
+	_, e := math.Frexp(x) // x = f·2^e, f in [0.5, 1)
+	q := math.Ldexp(1, e-1-bits)
+	return math.RoundToEven(x/q) * q
+}
+
+// norm is the model's RMSNorm: x/rms(x)·w, or ·(1 + w) for Gemma.
+func (m *Model) norm(tp *autograd.Tape, x, w *autograd.Var) *autograd.Var {
+	if m.Config.NormPlusOne {
+		w = tp.AddScalar(w, 1)
+	}
+	return tp.RMSNorm(x, w, m.Config.RMSNormEps)
+}
+
+// gatedMLP is down(act(gate(x))·up(x)) with SiLU or, for Gemma, the tanh
+// GELU.
+func (m *Model) gatedMLP(tp *autograd.Tape, b *Block, h *autograd.Var) *autograd.Var {
+	g, u := b.MLP.Gate.Forward(tp, h), b.MLP.Up.Forward(tp, h)
+	if m.Config.HiddenAct == gemma3Activation {
+		return b.MLP.Down.Forward(tp, tp.GeGLU(g, u))
+	}
+	return b.MLP.Down.Forward(tp, tp.SwiGLU(g, u))
+}

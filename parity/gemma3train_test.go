@@ -1,0 +1,137 @@
+package parity
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/ftune/ftune"
+	"github.com/ftune/ftune/data/tokenizer"
+	"github.com/ftune/ftune/export"
+	"github.com/ftune/ftune/export/gguf"
+	"github.com/ftune/ftune/internal/testutil"
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
+)
+
+// TestGemma3TrainAndExports runs `ftune train --model testdata/gemma3-tiny`
+// for a few steps through the library entry point the CLI uses: the loss
+// falls, the adapter targets the seven projections (never the norms),
+// its PEFT files round-trip through lora.Load and Save byte for byte, the
+// merged Hugging Face folder loads back as a Gemma 3 whose logits equal the
+// base with the adapter attached, and the merged GGUF and the GGUF adapter
+// are written for llama.cpp's gemma3.
+func TestGemma3TrainAndExports(t *testing.T) {
+	model, err := filepath.Abs(gemma3Tiny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ftune.DefaultConfig()
+	cfg.Model.Path = model
+	cfg.Training.MaxSteps = 8
+	cfg.Training.BatchSize = 4
+	cfg.Data.MaxLength = 96
+	cfg.Training.Eval.Generation.Questions = 0
+	cfg.Training.Tracking.OutputDir = t.TempDir()
+	res, err := ftune.Train(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Losses) < 4 {
+		t.Fatalf("%d losses logged, want one per step", len(res.Losses))
+	}
+	n := len(res.Losses)
+	first, last := (res.Losses[0]+res.Losses[1])/2, (res.Losses[n-2]+res.Losses[n-1])/2
+	t.Logf("losses %v", res.Losses)
+	if !(last < first-0.5) {
+		t.Fatalf("loss did not fall: first two steps %.3f, last two %.3f", first, last)
+	}
+
+	m, err := nn.Load(model, nn.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := res.Adapters["default"]
+	a, err := lora.Load(m, dir, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, b := range m.Layers {
+		for _, l := range b.Linears() {
+			want = append(want, l.Name)
+		}
+	}
+	got := a.Modules()
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("adapter modules %v, want the seven projections of each layer %v", got, want)
+	}
+	again := t.TempDir()
+	if err := a.Save(again); err != nil {
+		t.Fatal(err)
+	}
+	x, err1 := os.ReadFile(filepath.Join(dir, "adapter_model.safetensors"))
+	y, err2 := os.ReadFile(filepath.Join(again, "adapter_model.safetensors"))
+	if err1 != nil || err2 != nil || !bytes.Equal(x, y) {
+		t.Fatalf("adapter_model.safetensors differs after lora.Load and Save (%v, %v)", err1, err2)
+	}
+
+	merged := filepath.Join(t.TempDir(), "merged")
+	if err := export.MergedHF(m, a, model, merged, 0); err != nil {
+		t.Fatal(err)
+	}
+	mm, err := nn.Load(merged, nn.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mm.Config.ModelType != "gemma3_text" || !mm.Config.QKNorm || !mm.Config.NormPlusOne || !mm.Config.SandwichNorms || mm.Config.HeadDim != 32 || mm.Config.SlidingWindow != 8 {
+		t.Fatalf("merged folder loads as %+v", mm.Config)
+	}
+	ids := []int64{0, 412, 87, 1033, 2, 9, 3000, 17, 255, 4095, 64, 700} // longer than the window
+	logitsOf := func(m *nn.Model) []float64 {
+		out, err := m.Forward(nil, nn.Batch{InputIDs: tensor.FromHost(m.Backend, tensor.I64, ids, 1, len(ids))}, nn.ForwardOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Logits.Value.F64()
+	}
+	base := logitsOf(m)
+	if err := a.Attach(m); err != nil {
+		t.Fatal(err)
+	}
+	adapted := logitsOf(m)
+	lora.Detach(m)
+	if moved := testutil.RelFrobenius(adapted, base); moved < 1e-4 {
+		t.Fatalf("the trained adapter moves the logits by %.3g only", moved)
+	}
+	report(t, "gemma3 merged vs base+adapter", testutil.RelFrobenius(logitsOf(mm), adapted), 1e-5)
+
+	tok, err := tokenizer.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if err := gguf.WriteModelWith(filepath.Join(out, "merged.gguf"), m, tok, gguf.Options{FileType: gguf.FileF16, Adapter: a}); err != nil {
+		t.Fatal(err)
+	}
+	if err := gguf.WriteLoRA(filepath.Join(out, "adapter.gguf"), m, a, gguf.FileF32); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"merged.gguf", "adapter.gguf"} {
+		g, err := gguf.Read(filepath.Join(out, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		arch, _ := g.String("general.architecture")
+		g.Close()
+		if arch != "gemma3" {
+			t.Fatalf("%s: architecture %q, want gemma3", f, arch)
+		}
+	}
+}
