@@ -31,7 +31,25 @@ echo "== short fuzz runs"
 # The data packages' fuzz workers each run under testutil.TestMemory of
 # address space (their TestMain sets RLIMIT_AS, which workers inherit);
 # two workers bound the total whatever the machine's core count.
-fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${3:-10s}" -parallel 2 "$1"; }
+#
+# Go 1.26's fuzz coordinator can fail a run with a bare "context deadline
+# exceeded" when -fuzztime expires while a worker is mid-input
+# (golang/go#75804, fixed in Go 1.27); seen here once in 2026-12. A real
+# finding writes a failing input (or panics), so only a bare deadline
+# without one is taken as that race, and then the target's corpus is
+# replayed deterministically: the run passes only if that replay does.
+fuzz() {
+  local log rc=0
+  log=$(mktemp)
+  go test -run '^$' -fuzz "^$2\$" -fuzztime "${3:-10s}" -parallel 2 "$1" 2>&1 | tee "$log" || rc=$?
+  if [ "$rc" -ne 0 ] && grep -q 'context deadline exceeded' "$log" && ! grep -q -e 'Failing input written' -e 'panic:' "$log"; then
+    echo "fuzz $2: the coordinator's deadline race (golang/go#75804), no failing input: replaying the corpus"
+    rc=0
+    go test -count=1 -run "^$2\$" "$1" || rc=$?
+  fi
+  rm -f "$log"
+  return "$rc"
+}
 fuzz ./internal/safetensors FuzzParseHeader
 for target in $(go test -list 'Fuzz.*' ./data/format 2>/dev/null | grep ^Fuzz); do fuzz ./data/format "$target" 5s; done
 for target in $(go test -list 'Fuzz.*' ./data/format/parquet 2>/dev/null | grep ^Fuzz); do fuzz ./data/format/parquet "$target" 5s; done
