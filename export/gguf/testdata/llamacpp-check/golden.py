@@ -1,7 +1,11 @@
-"""Writes llamacpp_logits.safetensors: llama.cpp's logits for a few prompts
-of ids on ftune's F32 GGUF export of this folder (provenance: README.md).
+"""Writes a golden logits file: llama.cpp's logits for a few prompts of ids
+on ftune's F32 GGUF export of a tiny model folder (testdata/qwen3-tiny,
+testdata/gemma3-tiny: their READMEs give the provenance).
 
-usage: python3 llamacpp_golden.py LOGITS_BIN MODEL.gguf LLAMA_CPP_COMMIT OUT.safetensors
+usage: python3 golden.py LOGITS_BIN MODEL.gguf LLAMA_CPP_COMMIT PROMPTS.json OUT.safetensors
+
+PROMPTS.json is the folder's llamacpp_prompts.json: a list of prompts, each
+a list of token ids below 4096 (the tiny models' vocabulary).
 
 LOGITS_BIN is export/gguf/testdata/llamacpp-check/logits.cpp built against
 llama.cpp's libllama (CPU). It runs with NO_FA=1 (no flash attention, whose
@@ -10,17 +14,12 @@ in float32. Standard library only.
 """
 import array, hashlib, json, os, struct, subprocess, sys, tempfile
 
-PROMPTS = [
-    [1, 412, 87, 1033, 2, 9, 3000, 17, 255, 4095, 64, 700],
-    [0, 5, 5, 5, 1200, 33, 2048],
-    [3071, 11, 2, 999, 4000],
-]
 VOCAB = 4096
 
 def main():
-    binary, model, commit, out = sys.argv[1:5]
+    binary, model, commit, prompts, out = sys.argv[1:6]
     tensors, env = [], dict(os.environ, NO_FA="1")
-    for i, ids in enumerate(PROMPTS):
+    for i, ids in enumerate(json.load(open(prompts))):
         with tempfile.NamedTemporaryFile(suffix=".bin") as f:
             subprocess.run([binary, model, "-", ",".join(map(str, ids)), f.name], check=True, env=env, capture_output=True)
             raw = open(f.name, "rb").read()

@@ -18,15 +18,43 @@ import (
 	"github.com/ftune/ftune/tensor"
 )
 
-// TestQwen3TrainAndExports runs `ftune train --model testdata/qwen3-tiny`
-// for a few steps through the library entry point the CLI uses: the loss
-// falls, the adapter targets the seven projections (never the q/k norms),
-// its PEFT files round-trip through lora.Load and Save byte for byte, the
-// merged Hugging Face folder loads back as a Qwen3 whose logits equal the
-// base with the adapter attached, and the merged GGUF and the GGUF adapter
-// are written for llama.cpp's qwen3.
-func TestQwen3TrainAndExports(t *testing.T) {
-	model, err := filepath.Abs(qwen3Tiny)
+// familyCase is one of the tiny random models of the families checked
+// against llama.cpp: its folder, the GGUF architecture it exports as, the
+// check that its merged export loads back as that family, and prompt ids
+// (longer than the sliding window where the family has one).
+type familyCase struct {
+	name, folder, arch string
+	loadsAs            func(nn.Config) bool
+	ids                []int64
+}
+
+var familyCases = []familyCase{
+	{"qwen3", qwen3Tiny, "qwen3",
+		func(c nn.Config) bool { return c.ModelType == "qwen3" && c.QKNorm && c.HeadDim == 32 },
+		[]int64{1, 412, 87, 1033, 2, 9, 3000, 17}},
+	{"gemma3", gemma3Tiny, "gemma3",
+		func(c nn.Config) bool {
+			return c.ModelType == "gemma3_text" && c.QKNorm && c.NormPlusOne && c.SandwichNorms && c.HeadDim == 32 && c.SlidingWindow == 8
+		},
+		[]int64{0, 412, 87, 1033, 2, 9, 3000, 17, 255, 4095, 64, 700}},
+}
+
+// TestFamilyTrainAndExports runs `ftune train --model testdata/<family>-tiny`
+// for a few steps through the library entry point the CLI uses, for each
+// family checked against llama.cpp: the loss falls, the adapter targets the
+// seven projections (never the norms), its PEFT files round-trip through
+// lora.Load and Save byte for byte, the merged Hugging Face folder loads
+// back as the same family with logits equal to the base with the adapter
+// attached, and the merged GGUF and the GGUF adapter are written for
+// llama.cpp's architecture of that family.
+func TestFamilyTrainAndExports(t *testing.T) {
+	for _, fc := range familyCases {
+		t.Run(fc.name, func(t *testing.T) { trainAndExport(t, fc) })
+	}
+}
+
+func trainAndExport(t *testing.T, fc familyCase) {
+	model, err := filepath.Abs(fc.folder)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,10 +118,10 @@ func TestQwen3TrainAndExports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mm.Config.ModelType != "qwen3" || !mm.Config.QKNorm || mm.Config.HeadDim != 32 {
+	if !fc.loadsAs(mm.Config) {
 		t.Fatalf("merged folder loads as %+v", mm.Config)
 	}
-	ids := []int64{1, 412, 87, 1033, 2, 9, 3000, 17}
+	ids := fc.ids
 	logitsOf := func(m *nn.Model) []float64 {
 		out, err := m.Forward(nil, nn.Batch{InputIDs: tensor.FromHost(m.Backend, tensor.I64, ids, 1, len(ids))}, nn.ForwardOptions{})
 		if err != nil {
@@ -110,7 +138,7 @@ func TestQwen3TrainAndExports(t *testing.T) {
 	if moved := testutil.RelFrobenius(adapted, base); moved < 1e-4 {
 		t.Fatalf("the trained adapter moves the logits by %.3g only", moved)
 	}
-	report(t, "qwen3 merged vs base+adapter", testutil.RelFrobenius(logitsOf(mm), adapted), 1e-5)
+	report(t, fc.name+" merged vs base+adapter", testutil.RelFrobenius(logitsOf(mm), adapted), 1e-5)
 
 	tok, err := tokenizer.Load(model)
 	if err != nil {
@@ -130,8 +158,8 @@ func TestQwen3TrainAndExports(t *testing.T) {
 		}
 		arch, _ := g.String("general.architecture")
 		g.Close()
-		if arch != "qwen3" {
-			t.Fatalf("%s: architecture %q, want qwen3", f, arch)
+		if arch != fc.arch {
+			t.Fatalf("%s: architecture %q, want %s", f, arch, fc.arch)
 		}
 	}
 }
