@@ -8,36 +8,19 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/assets"
+	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 )
 
-// otherBase copies tiny-base into a new folder with a config.json that
-// differs (so its content hash does too): another base of the same shapes,
-// the case where an adapter silently went onto tiny-base before.
+// otherBase is a copy of tiny-base with another content hash.
 func otherBase(t *testing.T) string {
 	t.Helper()
 	src, err := assets.Model(TinyBase)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dst := filepath.Join(t.TempDir(), "other-base")
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"} {
-		b, err := os.ReadFile(filepath.Join(src, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f == "config.json" {
-			b = []byte(strings.Replace(string(b), "{", `{"_name_or_path": "other-base", `, 1))
-		}
-		if err := os.WriteFile(filepath.Join(dst, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
+	return testutil.OtherBase(t, src)
 }
 
 // trainedAdapter saves a fresh adapter made on the model in dir.

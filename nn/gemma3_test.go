@@ -2,11 +2,9 @@ package nn
 
 import (
 	"errors"
-	"math"
 	"strings"
 	"testing"
 
-	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/tensor"
 )
 
@@ -150,50 +148,14 @@ func TestGemma3WindowAndLocalRope(t *testing.T) {
 // embedding scale and the sliding window agrees with central finite
 // differences in float64.
 func TestGemma3Gradients(t *testing.T) {
-	m, err := Load(writeFolder(t, gemma3Config, randomWeights(t, gemma3Config, 3)), LoadOptions{DType: tensor.F64, Trainable: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := []int64{3, 17, 5, 39, 8, 21, 0, 11, 2, 30}
-	batch := Batch{InputIDs: tensor.FromHost(m.Backend, tensor.I64, ids, 1, len(ids)), Labels: tensor.FromHost(m.Backend, tensor.I64, ids, 1, len(ids))}
-	loss := func() float64 {
-		out, err := m.Forward(nil, batch, ForwardOptions{})
-		if err != nil {
-			t.Fatal(err)
+	checkGradients(t, gemma3Config, func(m *Model) []gradProbe {
+		l0, l1 := m.Layers[0], m.Layers[1]
+		return []gradProbe{
+			{l0.InputNorm, []int{0, 9}}, {l0.PostAttnNorm, []int{4}}, {l1.PreFFNNorm, []int{2, 30}}, {l1.PostFFNNorm, []int{7}},
+			{l0.QNorm, []int{0, 5}}, {l1.KNorm, []int{11}}, {l0.MLP.Gate.Weight, []int{0, 300}}, {l1.MLP.Up.Weight, []int{77}},
+			{m.Norm, []int{3}}, {m.Embed, []int{3*32 + 1, 17*32 + 30}},
 		}
-		return out.Loss.Value.Item()
-	}
-	tp := autograd.NewTape()
-	out, err := m.Forward(tp, batch, ForwardOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tp.Backward(out.Loss); err != nil {
-		t.Fatal(err)
-	}
-	const h = 1e-5
-	l0, l1 := m.Layers[0], m.Layers[1]
-	for _, c := range []struct {
-		w   *autograd.Var
-		idx []int
-	}{
-		{l0.InputNorm, []int{0, 9}}, {l0.PostAttnNorm, []int{4}}, {l1.PreFFNNorm, []int{2, 30}}, {l1.PostFFNNorm, []int{7}},
-		{l0.QNorm, []int{0, 5}}, {l1.KNorm, []int{11}}, {l0.MLP.Gate.Weight, []int{0, 300}}, {l1.MLP.Up.Weight, []int{77}},
-		{m.Norm, []int{3}}, {m.Embed, []int{3*32 + 1, 17*32 + 30}},
-	} {
-		g := c.w.Grad.F64()
-		for _, i := range c.idx {
-			setValues(c.w, func(v []float64) { v[i] += h })
-			up := loss()
-			setValues(c.w, func(v []float64) { v[i] -= 2 * h })
-			down := loss()
-			setValues(c.w, func(v []float64) { v[i] += h })
-			fd := (up - down) / (2 * h)
-			if math.Abs(fd-g[i]) > 1e-6+1e-5*math.Abs(fd) {
-				t.Errorf("%s[%d]: autograd %.9g, finite difference %.9g", c.w.Name, i, g[i], fd)
-			}
-		}
-	}
+	})
 }
 
 // TestGemma3GenerateWithCache: greedy generation through the KV cache

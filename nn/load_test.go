@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/internal/safetensors"
+	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/tensor"
 )
 
@@ -33,31 +34,13 @@ func randomWeights(t *testing.T, cfgJSON string, seed uint64) []safetensors.Tens
 	if err != nil {
 		t.Fatal(err)
 	}
-	shapes := cfg.expectedShapes()
-	names := make([]string, 0, len(shapes))
-	for n := range shapes {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	rng := rand.New(rand.NewPCG(seed, 7))
-	var out []safetensors.Tensor
-	for _, name := range names {
-		shape := shapes[name]
-		n := 1
-		for _, d := range shape {
-			n *= d
+	return testutil.SeededF32Tensors(cfg.expectedShapes(), rand.New(rand.NewPCG(seed, 7)), func(name string, _ []int, rng *rand.Rand) float64 {
+		v := 0.3 * rng.NormFloat64()
+		if strings.Contains(name, "norm") {
+			v = 1 + 0.1*rng.NormFloat64()
 		}
-		data := make([]byte, 4*n)
-		for i := 0; i < n; i++ {
-			v := 0.3 * rng.NormFloat64()
-			if strings.Contains(name, "norm") {
-				v = 1 + 0.1*rng.NormFloat64()
-			}
-			binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(float32(v)))
-		}
-		out = append(out, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: shape, Data: data})
-	}
-	return out
+		return v
+	})
 }
 
 // writeFolder writes a Hugging Face model folder and returns its path.

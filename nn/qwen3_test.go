@@ -149,7 +149,25 @@ func TestQwen3HeadNormsMatter(t *testing.T) {
 // respect to q_norm, k_norm and q_proj (through the per-head RMSNorm and
 // RoPE) agrees with central finite differences in float64.
 func TestQwen3HeadNormGradients(t *testing.T) {
-	m, err := Load(writeFolder(t, qwen3Config, randomWeights(t, qwen3Config, 3)), LoadOptions{DType: tensor.F64, Trainable: true})
+	checkGradients(t, qwen3Config, func(m *Model) []gradProbe {
+		return []gradProbe{{m.Layers[0].QNorm, []int{0, 5, 11}}, {m.Layers[1].KNorm, []int{1, 7}}, {m.Layers[0].Attn.Q.Weight, []int{0, 400, 1000}}, {m.Layers[0].Attn.K.Weight, []int{33, 700}}}
+	})
+}
+
+// gradProbe is a parameter and the flat indices where checkGradients
+// compares autograd with finite differences.
+type gradProbe struct {
+	w   *autograd.Var
+	idx []int
+}
+
+// checkGradients loads a random float64 model of cfgJSON and compares the
+// loss's gradient from autograd with central finite differences (step
+// 1e-5, so the float64 truncation error is about 1e-10 and the bound
+// 1e-6 + 1e-5·|fd| leaves room only for real disagreements) at the probes.
+func checkGradients(t *testing.T, cfgJSON string, probes func(*Model) []gradProbe) {
+	t.Helper()
+	m, err := Load(writeFolder(t, cfgJSON, randomWeights(t, cfgJSON, 3)), LoadOptions{DType: tensor.F64, Trainable: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,10 +189,7 @@ func TestQwen3HeadNormGradients(t *testing.T) {
 		t.Fatal(err)
 	}
 	const h = 1e-5
-	for _, c := range []struct {
-		w   *autograd.Var
-		idx []int
-	}{{m.Layers[0].QNorm, []int{0, 5, 11}}, {m.Layers[1].KNorm, []int{1, 7}}, {m.Layers[0].Attn.Q.Weight, []int{0, 400, 1000}}, {m.Layers[0].Attn.K.Weight, []int{33, 700}}} {
+	for _, c := range probes(m) {
 		g := c.w.Grad.F64()
 		for _, i := range c.idx {
 			setValues(c.w, func(v []float64) { v[i] += h })

@@ -2,17 +2,16 @@ package parity
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ftune/ftune/internal/safetensors"
+	"github.com/ftune/ftune/internal/testutil"
 )
 
 // gemma3Tiny is the committed random-weight Gemma 3 folder (README there).
@@ -54,20 +53,7 @@ func gemma3TinyShapes() map[string][]int {
 // changes the logits), every matrix N(0,1)/√fan_in, the embedding
 // 0.5·N(0,1).
 func gemma3TinyWeights() []safetensors.Tensor {
-	shapes := gemma3TinyShapes()
-	names := make([]string, 0, len(shapes))
-	for n := range shapes {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	rng := rand.New(rand.NewPCG(gemma3TinySeed, 17))
-	var out []safetensors.Tensor
-	for _, name := range names {
-		shape := shapes[name]
-		n := 1
-		for _, d := range shape {
-			n *= d
-		}
+	return testutil.SeededF32Tensors(gemma3TinyShapes(), rand.New(rand.NewPCG(gemma3TinySeed, 17)), func(name string, shape []int, rng *rand.Rand) float64 {
 		scale := 0.5
 		switch {
 		case strings.HasSuffix(name, "norm.weight"):
@@ -75,13 +61,8 @@ func gemma3TinyWeights() []safetensors.Tensor {
 		case len(shape) == 2 && name != "model.embed_tokens.weight":
 			scale = 1 / math.Sqrt(float64(shape[1]))
 		}
-		data := make([]byte, 4*n)
-		for i := 0; i < n; i++ {
-			binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(float32(scale*rng.NormFloat64())))
-		}
-		out = append(out, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: shape, Data: data})
-	}
-	return out
+		return scale * rng.NormFloat64()
+	})
 }
 
 // TestGemma3TinyWeightsReproduce: the committed model.safetensors is what

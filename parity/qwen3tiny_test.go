@@ -2,13 +2,11 @@ package parity
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -56,35 +54,17 @@ func qwen3TinyShapes() map[string][]int {
 // missing or misplaced q_norm / k_norm changes the logits), every matrix
 // N(0,1)/√fan_in (the embedding 0.5·N(0,1)), so activations stay O(1).
 func qwen3TinyWeights() []safetensors.Tensor {
-	shapes := qwen3TinyShapes()
-	names := make([]string, 0, len(shapes))
-	for n := range shapes {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	rng := rand.New(rand.NewPCG(qwen3TinySeed, 13))
-	var out []safetensors.Tensor
-	for _, name := range names {
-		shape := shapes[name]
-		n := 1
-		for _, d := range shape {
-			n *= d
-		}
+	return testutil.SeededF32Tensors(qwen3TinyShapes(), rand.New(rand.NewPCG(qwen3TinySeed, 13)), func(name string, shape []int, rng *rand.Rand) float64 {
 		scale := 0.5
 		if len(shape) == 2 && name != "model.embed_tokens.weight" {
 			scale = 1 / math.Sqrt(float64(shape[1]))
 		}
-		data := make([]byte, 4*n)
-		for i := 0; i < n; i++ {
-			v := scale * rng.NormFloat64()
-			if strings.HasSuffix(name, "norm.weight") {
-				v = 1 + 0.2*rng.NormFloat64()
-			}
-			binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(float32(v)))
+		v := scale * rng.NormFloat64()
+		if strings.HasSuffix(name, "norm.weight") {
+			v = 1 + 0.2*rng.NormFloat64() // the draw above is consumed too, as the fixture was made
 		}
-		out = append(out, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: shape, Data: data})
-	}
-	return out
+		return v
+	})
 }
 
 // TestQwen3TinyWeightsReproduce: the committed model.safetensors is what

@@ -1,64 +1,24 @@
-package track
+package track_test
 
 import (
-	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// fakeRun writes a run whose loss decays as 3·exp(-step/tau)+0.5 with
-// validation every 10 steps; lr differs in the config.
-func fakeRun(t *testing.T, root, name string, lr float64, tau float64, steps int, close bool) string {
-	t.Helper()
-	cfg := fmt.Sprintf("model:\n  path: tiny-base\ntraining:\n  optimizer:\n    lr: %g\n  batch_size: 8\n  seed: 42\n", lr)
-	r, err := NewRun(root, name, []byte(cfg), WithClock(clock(t0)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for s := 1; s <= steps; s++ {
-		loss := 3*math.Exp(-float64(s)/tau) + 0.5 + 0.05*math.Sin(float64(s))
-		if err := r.Log(s, map[string]float64{"train/loss": loss, "train/lr": lr * math.Min(1, float64(s)/5)}); err != nil {
-			t.Fatal(err)
-		}
-		if s%10 == 0 {
-			if err := r.Log(s, map[string]float64{"val/loss": loss + 0.1, "val/token_accuracy": 1 - loss/4}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := r.LogText(steps, "samples/0", "Q: <b>2+2</b>?\nA: 4 <script>alert(1)</script>"); err != nil {
-		t.Fatal(err)
-	}
-	ck := filepath.Join(r.Dir, "checkpoints", "last")
-	if err := os.MkdirAll(ck, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(ck, "adapter_model.safetensors"), []byte(name), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.AddVersion("checkpoint", ck, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	if close {
-		if err := r.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return r.Dir
-}
+	"github.com/ftune/ftune/track"
+	"github.com/ftune/ftune/track/tracktest"
+)
 
 func TestListShowCompare(t *testing.T) {
 	root := t.TempDir()
-	a := fakeRun(t, root, "a-lr1e-4", 1e-4, 30, 60, true)
-	b := fakeRun(t, root, "b-lr3e-4", 3e-4, 12, 60, false) // still running
+	a := tracktest.FakeRun(t, root, "a-lr1e-4", 1e-4, 30, 60, true)
+	b := tracktest.FakeRun(t, root, "b-lr3e-4", 3e-4, 12, 60, false) // still running
 	if err := os.Mkdir(filepath.Join(root, "not-a-run"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 
-	runs, err := List(root)
+	runs, err := track.List(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,14 +28,14 @@ func TestListShowCompare(t *testing.T) {
 	if runs[0].Status != "finished" || runs[1].Status != "running" || runs[0].Steps != 60 || runs[1].Versions != 1 {
 		t.Errorf("statuses: %+v", runs)
 	}
-	table := FormatList(runs)
+	table := track.FormatList(runs)
 	for _, want := range []string{"NAME", "a-lr1e-4", "finished", "b-lr3e-4", "running"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("list table lacks %q:\n%s", want, table)
 		}
 	}
 
-	d, err := Show(a)
+	d, err := track.Show(a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +46,7 @@ func TestListShowCompare(t *testing.T) {
 		}
 	}
 
-	c, err := Compare([]string{a, b})
+	c, err := track.Compare([]string{a, b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +76,7 @@ func TestListShowCompare(t *testing.T) {
 		t.Errorf("identical settings listed:\n%s", table)
 	}
 
-	if _, err := Show(filepath.Join(root, "not-a-run")); err == nil {
+	if _, err := track.Show(filepath.Join(root, "not-a-run")); err == nil {
 		t.Error("Show of a non-run folder must fail")
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ftune/ftune"
 	"github.com/ftune/ftune/assets"
+	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 )
@@ -24,22 +25,7 @@ func adapterOnOtherBase(t *testing.T) (base, adapter string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base = filepath.Join(t.TempDir(), "other-base")
-	if err := os.MkdirAll(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"} {
-		b, err := os.ReadFile(filepath.Join(src, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f == "config.json" {
-			b = []byte(strings.Replace(string(b), "{", `{"_name_or_path": "other-base", `, 1))
-		}
-		if err := os.WriteFile(filepath.Join(base, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	base = testutil.OtherBase(t, src)
 	m, err := nn.Load(base, nn.LoadOptions{KeepBF16: true})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ftune/ftune/data/tokenizer"
 	"github.com/ftune/ftune/nn"
 )
 
@@ -22,26 +21,7 @@ var gemma3Tiny = filepath.Join("..", "..", "testdata", "gemma3-tiny")
 // layers and the local RoPE base; the global linear scaling. Nothing is
 // permuted (NEOX RoPE).
 func TestWriteModelGemma3(t *testing.T) {
-	m, err := nn.Load(gemma3Tiny, nn.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.Load(gemma3Tiny)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "g3.gguf")
-	if err := WriteModel(path, m, tok, "", FileF32); err != nil {
-		t.Fatal(err)
-	}
-	f, err := Read(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if a, _ := f.String("general.architecture"); a != "gemma3" {
-		t.Fatalf("architecture %q, want gemma3", a)
-	}
+	m, f := exportTiny(t, gemma3Tiny, "gemma3")
 	for key, want := range map[string]uint64{"gemma3.attention.key_length": 32, "gemma3.attention.head_count_kv": 1,
 		"gemma3.attention.sliding_window": 8, "gemma3.attention.sliding_window_pattern": 2, "gemma3.block_count": 4} {
 		if got, ok := f.Uint(key); !ok || got != want {

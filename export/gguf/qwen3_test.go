@@ -18,26 +18,7 @@ var qwen3Tiny = filepath.Join("..", "..", "testdata", "qwen3-tiny")
 // long), key_length is head_dim (not hidden/heads), no tensor is permuted
 // (qwen3 runs NEOX RoPE) and every tensor reads back equal to the model's.
 func TestWriteModelQwen3(t *testing.T) {
-	m, err := nn.Load(qwen3Tiny, nn.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.Load(qwen3Tiny)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "q3.gguf")
-	if err := WriteModel(path, m, tok, "", FileF32); err != nil {
-		t.Fatal(err)
-	}
-	f, err := Read(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if a, _ := f.String("general.architecture"); a != "qwen3" {
-		t.Fatalf("architecture %q, want qwen3", a)
-	}
+	m, f := exportTiny(t, qwen3Tiny, "qwen3")
 	for key, want := range map[string]uint64{"qwen3.attention.key_length": 32, "qwen3.attention.value_length": 32, "qwen3.rope.dimension_count": 32,
 		"qwen3.attention.head_count": 4, "qwen3.attention.head_count_kv": 2, "qwen3.embedding_length": 64} {
 		if got, ok := f.Uint(key); !ok || got != want {
@@ -113,4 +94,32 @@ func TestWriteModelQwen2SlidingWindowRefused(t *testing.T) {
 	if _, err := BuildModel(m, nil, Options{FileType: FileF32}, "x"); err == nil || !strings.Contains(err.Error(), "use_sliding_window") || !strings.Contains(err.Error(), "qwen2") {
 		t.Fatalf("got %v, want a refusal naming use_sliding_window and qwen2", err)
 	}
+}
+
+// exportTiny writes a committed tiny model folder as an F32 GGUF and reads
+// it back, checking it took llama.cpp's architecture arch; the file is
+// closed when the test ends.
+func exportTiny(t *testing.T, folder, arch string) (*nn.Model, *File) {
+	t.Helper()
+	m, err := nn.Load(folder, nn.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(folder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), arch+".gguf")
+	if err := WriteModel(path, m, tok, "", FileF32); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if a, _ := f.String("general.architecture"); a != arch {
+		t.Fatalf("architecture %q, want %s", a, arch)
+	}
+	return m, f
 }

@@ -4,75 +4,21 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
-	"fmt"
 	"image/png"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ftune/ftune/track"
+	"github.com/ftune/ftune/track/tracktest"
 )
-
-// clock is a fake time source advancing one second per call.
-func clock(start time.Time) func() time.Time {
-	t := start
-	return func() time.Time {
-		t = t.Add(time.Second)
-		return t
-	}
-}
-
-var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-
-// fakeRun writes a run whose loss decays as 3·exp(-step/tau)+0.5 with
-// validation every 10 steps; lr differs in the config.
-func fakeRun(t *testing.T, root, name string, lr float64, tau float64, steps int, close bool) string {
-	t.Helper()
-	cfg := fmt.Sprintf("model:\n  path: tiny-base\ntraining:\n  optimizer:\n    lr: %g\n  batch_size: 8\n  seed: 42\n", lr)
-	r, err := track.NewRun(root, name, []byte(cfg), track.WithClock(clock(t0)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for s := 1; s <= steps; s++ {
-		loss := 3*math.Exp(-float64(s)/tau) + 0.5 + 0.05*math.Sin(float64(s))
-		if err := r.Log(s, map[string]float64{"train/loss": loss, "train/lr": lr * math.Min(1, float64(s)/5)}); err != nil {
-			t.Fatal(err)
-		}
-		if s%10 == 0 {
-			if err := r.Log(s, map[string]float64{"val/loss": loss + 0.1, "val/token_accuracy": 1 - loss/4}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := r.LogText(steps, "samples/0", "Q: <b>2+2</b>?\nA: 4 <script>alert(1)</script>"); err != nil {
-		t.Fatal(err)
-	}
-	ck := filepath.Join(r.Dir, "checkpoints", "last")
-	if err := os.MkdirAll(ck, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(ck, "adapter_model.safetensors"), []byte(name), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.AddVersion("checkpoint", ck, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	if close {
-		if err := r.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return r.Dir
-}
 
 func TestPlotLoss(t *testing.T) {
 	root := t.TempDir()
-	a := fakeRun(t, root, "a-lr1e-4", 1e-4, 30, 80, true)
-	b := fakeRun(t, root, "b-lr3e-4", 3e-4, 12, 80, true)
+	a := tracktest.FakeRun(t, root, "a-lr1e-4", 1e-4, 30, 80, true)
+	b := tracktest.FakeRun(t, root, "b-lr3e-4", 3e-4, 12, 80, true)
 	out := filepath.Join(root, "loss")
 	written, err := plotLoss([]string{a, b}, out)
 	if err != nil {
@@ -150,7 +96,7 @@ func wellFormed(b []byte) error {
 
 func TestHTMLReport(t *testing.T) {
 	root := t.TempDir()
-	dir := fakeRun(t, root, "report-run", 2e-4, 20, 50, true)
+	dir := tracktest.FakeRun(t, root, "report-run", 2e-4, 20, 50, true)
 	if err := HTMLReport(dir); err != nil {
 		t.Fatal(err)
 	}
