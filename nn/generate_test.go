@@ -4,10 +4,11 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/ftune/ftune/tensor"
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/ftune/ftune/tensor"
 )
 
 func TestSampleGreedyAndFilters(t *testing.T) {

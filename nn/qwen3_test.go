@@ -216,8 +216,14 @@ func setValues(w *autograd.Var, edit func([]float64)) {
 // TestQwen3GenerateWithCache: greedy generation through the KV cache (keys
 // cached after their norm and RoPE) picks the tokens that full forward
 // passes over the growing sequence pick.
-func TestQwen3GenerateWithCache(t *testing.T) {
-	m := loadRandom(t, qwen3Config, 4)
+func TestQwen3GenerateWithCache(t *testing.T) { checkCachedGeneration(t, qwen3Config) }
+
+// checkCachedGeneration: greedy generation through the KV cache on a
+// random model of cfgJSON picks the tokens full forward passes over the
+// growing sequence pick (6 tokens after a 4-token prompt).
+func checkCachedGeneration(t *testing.T, cfgJSON string) {
+	t.Helper()
+	m := loadRandom(t, cfgJSON, 4)
 	prompt := []int{3, 17, 5, 39}
 	got, err := m.Generate(prompt, GenerateOptions{MaxNewTokens: 6})
 	if err != nil {

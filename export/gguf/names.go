@@ -128,29 +128,18 @@ var gemmaBlockNames = map[string]string{
 // is old row h·d + j·d/2 + i (j ∈ {0,1}, i < d/2). w is [heads·headDim,
 // cols] row-major; it returns a new slice.
 func PermuteQK(w []float32, heads, cols int) ([]float32, error) {
-	if heads <= 0 || cols <= 0 || len(w)%(heads*cols) != 0 {
-		return nil, fmt.Errorf("gguf: cannot permute %d values as %d heads of rows of %d", len(w), heads, cols)
-	}
-	d := len(w) / cols / heads
-	if d%2 != 0 {
-		return nil, fmt.Errorf("gguf: head dimension %d is odd; rotary pairs need an even one", d)
-	}
-	out := make([]float32, len(w))
-	for h := 0; h < heads; h++ {
-		for i := 0; i < d/2; i++ {
-			for j := 0; j < 2; j++ {
-				src := (h*d + j*d/2 + i) * cols
-				dst := (h*d + 2*i + j) * cols
-				copy(out[dst:dst+cols], w[src:src+cols])
-			}
-		}
-	}
-	return out, nil
+	return permuteQK(w, heads, cols, false)
 }
 
 // UnpermuteQK is PermuteQK's inverse (llama.cpp layout back to Hugging
 // Face's), for reading exported files back.
 func UnpermuteQK(w []float32, heads, cols int) ([]float32, error) {
+	return permuteQK(w, heads, cols, true)
+}
+
+// permuteQK moves row h·d + j·d/2 + i to h·d + 2i + j, or back when
+// inverse.
+func permuteQK(w []float32, heads, cols int, inverse bool) ([]float32, error) {
 	if heads <= 0 || cols <= 0 || len(w)%(heads*cols) != 0 {
 		return nil, fmt.Errorf("gguf: cannot permute %d values as %d heads of rows of %d", len(w), heads, cols)
 	}
@@ -162,8 +151,11 @@ func UnpermuteQK(w []float32, heads, cols int) ([]float32, error) {
 	for h := 0; h < heads; h++ {
 		for i := 0; i < d/2; i++ {
 			for j := 0; j < 2; j++ {
-				src := (h*d + 2*i + j) * cols
-				dst := (h*d + j*d/2 + i) * cols
+				hf, cpp := (h*d+j*d/2+i)*cols, (h*d+2*i+j)*cols
+				src, dst := hf, cpp
+				if inverse {
+					src, dst = cpp, hf
+				}
 				copy(out[dst:dst+cols], w[src:src+cols])
 			}
 		}
