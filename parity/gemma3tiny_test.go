@@ -1,12 +1,9 @@
 package parity
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -69,25 +66,5 @@ func gemma3TinyWeights() []safetensors.Tensor {
 // the seed gives (its provenance), byte for byte. FTUNE_WRITE_GEMMA3_TINY=1
 // rewrites it.
 func TestGemma3TinyWeightsReproduce(t *testing.T) {
-	path := filepath.Join(gemma3Tiny, "model.safetensors")
-	if os.Getenv("FTUNE_WRITE_GEMMA3_TINY") == "1" {
-		if err := safetensors.Write(path, gemma3TinyWeights(), map[string]string{"format": "pt"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tmp := filepath.Join(t.TempDir(), "model.safetensors")
-	if err := safetensors.Write(tmp, gemma3TinyWeights(), map[string]string{"format": "pt"}); err != nil {
-		t.Fatal(err)
-	}
-	want, err := os.ReadFile(tmp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s (%d bytes) is not what seed %d gives (%d bytes): regenerate with FTUNE_WRITE_GEMMA3_TINY=1 or restore it", path, len(got), gemma3TinySeed, len(want))
-	}
+	checkTinyWeights(t, gemma3Tiny, gemma3TinyWeights, "FTUNE_WRITE_GEMMA3_TINY")
 }

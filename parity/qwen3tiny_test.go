@@ -1,12 +1,9 @@
 package parity
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -71,27 +68,7 @@ func qwen3TinyWeights() []safetensors.Tensor {
 // the seed gives (its provenance), byte for byte. FTUNE_WRITE_QWEN3_TINY=1
 // rewrites it.
 func TestQwen3TinyWeightsReproduce(t *testing.T) {
-	path := filepath.Join(qwen3Tiny, "model.safetensors")
-	if os.Getenv("FTUNE_WRITE_QWEN3_TINY") == "1" {
-		if err := safetensors.Write(path, qwen3TinyWeights(), map[string]string{"format": "pt"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tmp := filepath.Join(t.TempDir(), "model.safetensors")
-	if err := safetensors.Write(tmp, qwen3TinyWeights(), map[string]string{"format": "pt"}); err != nil {
-		t.Fatal(err)
-	}
-	want, err := os.ReadFile(tmp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s (%d bytes) is not what seed %d gives (%d bytes): regenerate with FTUNE_WRITE_QWEN3_TINY=1 or restore it", path, len(got), qwen3TinySeed, len(want))
-	}
+	checkTinyWeights(t, qwen3Tiny, qwen3TinyWeights, "FTUNE_WRITE_QWEN3_TINY")
 }
 
 // TestQwen3LlamaCpp compares ftune's float32 logits on testdata/qwen3-tiny
@@ -109,38 +86,15 @@ func TestQwen3TinyWeightsReproduce(t *testing.T) {
 // A wrong q/k norm moves the logits by more than 1e-2 (checked below, so
 // the golden file is known to see that path).
 func TestQwen3LlamaCpp(t *testing.T) {
-	m, err := nn.Load(qwen3Tiny, nn.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden, err := safetensors.Open(filepath.Join(qwen3Tiny, "llamacpp_logits.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer golden.Close()
-	run := func(p int) float64 {
-		ids, shape := ints(t, golden, fmt.Sprintf("p%d.input_ids", p))
-		out, err := m.Forward(nil, nn.Batch{InputIDs: tensor.FromHost(m.Backend, tensor.I64, ids, shape...)}, nn.ForwardOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return testutil.RelFrobenius(out.Logits.Value.F64(), floats(t, golden, fmt.Sprintf("p%d.logits", p)))
-	}
-	n := 0
-	for ; golden.Has(fmt.Sprintf("p%d.input_ids", n)); n++ {
-		report(t, fmt.Sprintf("qwen3 logits vs llama.cpp p%d", n), run(n), tolActivations)
-	}
-	if n < 3 {
-		t.Fatalf("%d prompts in the golden file, want 3", n)
-	}
-	// Negative control: the norm weights are far from 1, so running
-	// without them (all ones) must miss the golden logits by far.
-	for _, b := range m.Layers {
-		for _, w := range []*autograd.Var{b.QNorm, b.KNorm} {
-			w.Value.CopyFrom(tensor.Full(w.Value.Backend(), w.Value.DType(), 1, w.Value.Shape()...))
-		}
-	}
-	if e := run(0); e < 1e-2 {
-		t.Fatalf("with q_norm/k_norm set to 1 the logits still match llama.cpp's (relative error %.3g): the golden file does not check the norms", e)
-	}
+	checkLlamaCpp(t, qwen3Tiny, "qwen3", tolActivations, map[string]func(*nn.Model){
+		// The norm weights are far from 1, so running without them (all
+		// ones) must miss the golden logits by far.
+		"q_norm/k_norm set to 1": func(m *nn.Model) {
+			for _, b := range m.Layers {
+				for _, w := range []*autograd.Var{b.QNorm, b.KNorm} {
+					w.Value.CopyFrom(tensor.Full(w.Value.Backend(), w.Value.DType(), 1, w.Value.Shape()...))
+				}
+			}
+		},
+	})
 }
