@@ -84,7 +84,7 @@ func TestLoadFindsTheAdaptersBase(t *testing.T) {
 	if err := os.RemoveAll(tiny); err != nil {
 		t.Fatal(err)
 	}
-	if m, err = Load("", LoadOptions{Adapter: onTiny}); err != nil {
+	if _, err := Load("", LoadOptions{Adapter: onTiny}); err != nil {
 		t.Fatalf("adapter on tiny-base, cache moved: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package testutil
 import (
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -25,6 +26,7 @@ func TestLimitMemoryStopsRunawayAllocation(t *testing.T) {
 			}
 			keep = append(keep, b)
 		}
+		runtime.KeepAlive(keep) // every block stays live: the limit, not the collector, must stop this
 		os.Stdout.WriteString("allocated 4 GiB under a 1 GiB limit\n")
 		return
 	}

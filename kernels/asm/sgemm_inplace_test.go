@@ -117,7 +117,7 @@ func TestInPlaceKernel(t *testing.T) {
 		mr, nr := g.mr, g.nr
 		nan := float32(math.NaN())
 		for _, kc := range []int{1, 2, 15, 16, 17, 31, 33, 256} {
-			for _, ab := range [][2]float32{{1, 0}, {2, -0.0}, {0.5, 1}, {-1, -2}} {
+			for _, ab := range [][2]float32{{1, 0}, {2, negZero}, {0.5, 1}, {-1, -2}} {
 				alpha, beta := ab[0], ab[1]
 				lda, ldc := kc+3, nr+5
 				a := make([]float32, mr*lda+4)

@@ -191,7 +191,11 @@ func withBlocking(g *gemmImpl, kc, mc, nc int) (restore func()) {
 	return func() { *g = saved }
 }
 
-var alphaBetas = [][2]float32{{1, 0}, {1, 1}, {-0.5, 2}, {2, 0}, {0.75, -1.5}, {1, -0.0}}
+// negZero is float32 -0 (the literal -0.0 is +0 in Go): beta = -0 must
+// still mean "C is not read", as beta = +0 does.
+var negZero = float32(math.Copysign(0, -1))
+
+var alphaBetas = [][2]float32{{1, 0}, {1, 1}, {-0.5, 2}, {2, 0}, {0.75, -1.5}, {1, negZero}}
 
 // shapeCases lists m, n, k around the tile sizes (0 handled elsewhere):
 // 1, tile-1, tile, tile+1 and a size spanning several blocks.

@@ -42,8 +42,8 @@ func (b *Backend) maskI32(m *tensor.Tensor, B, S int) (cuda.Ptr, func(), error) 
 	if err != nil {
 		return 0, nil, err
 	}
-	src, err := b.ptr(m)
-	if err != nil {
+	// The mask must live on this device before any scratch is taken.
+	if _, err := b.ptr(m); err != nil {
 		return 0, nil, err
 	}
 	q, release, err := b.temp(cuda.I32, B*S)
@@ -54,7 +54,8 @@ func (b *Backend) maskI32(m *tensor.Tensor, B, S int) (cuda.Ptr, func(), error) 
 		return q, release, nil
 	}
 	flat := m.Reshape(B * S) // a view when m is contiguous, else a dense copy
-	if src, err = b.ptr(flat); err != nil {
+	src, err := b.ptr(flat)
+	if err != nil {
 		release()
 		return 0, nil, err
 	}

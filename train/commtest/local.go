@@ -63,7 +63,6 @@ type round struct {
 	err     error
 	sum32   []float32
 	sum64   []float64
-	bcast   []byte
 }
 
 func (w *world) newRound() *round {
