@@ -55,9 +55,9 @@ func findMPIRun(flavor string, names ...string) string {
 }
 
 // runWorkers starts np copies of the test binary in child mode under the
-// launcher and returns their combined output, exit error and wall time.
+// launcher and returns their combined output, wall time and exit error.
 // limit bounds the whole job: a job still running then is a hang.
-func runWorkers(t *testing.T, l mpiLauncher, mode string, np int, limit time.Duration, extraEnv ...string) (string, error, time.Duration) {
+func runWorkers(t *testing.T, l mpiLauncher, mode string, np int, limit time.Duration, extraEnv ...string) (string, time.Duration, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
@@ -74,7 +74,7 @@ func runWorkers(t *testing.T, l mpiLauncher, mode string, np int, limit time.Dur
 	if ctx.Err() != nil {
 		t.Fatalf("%s -np %d (%s) still running after %v: a hang\n%s", l.name, np, mode, limit, out)
 	}
-	return string(out), err, elapsed
+	return string(out), elapsed, err
 }
 
 func TestMPICollectivesAcrossTwoWorkers(t *testing.T) {
@@ -93,7 +93,7 @@ func TestMPICHCollectivesAcrossTwoWorkers(t *testing.T) {
 }
 
 func checkCollectives(t *testing.T, l mpiLauncher) {
-	out, err, elapsed := runWorkers(t, l, "collectives", 2, 60*time.Second)
+	out, elapsed, err := runWorkers(t, l, "collectives", 2, 60*time.Second)
 	if err != nil {
 		t.Fatalf("%s -np 2 failed: %v\n%s", l.name, err, out)
 	}
@@ -110,7 +110,7 @@ func checkCollectives(t *testing.T, l mpiLauncher) {
 // when one worker dies.
 func TestMPIDeadWorkerEndsTheJob(t *testing.T) {
 	l := openMPIForTest(t)
-	out, err, elapsed := runWorkers(t, l, "die", 2, 60*time.Second)
+	out, elapsed, err := runWorkers(t, l, "die", 2, 60*time.Second)
 	if err == nil {
 		t.Fatalf("the job with a killed worker exited 0:\n%s", out)
 	}
@@ -124,7 +124,7 @@ func TestMPIDeadWorkerEndsTheJob(t *testing.T) {
 // once the others' collective times out: they abort it, naming the call.
 func TestMPIHungWorkerEndsTheJob(t *testing.T) {
 	l := openMPIForTest(t)
-	out, err, elapsed := runWorkers(t, l, "hang", 2, 60*time.Second, timeoutEnv+"=2s")
+	out, elapsed, err := runWorkers(t, l, "hang", 2, 60*time.Second, timeoutEnv+"=2s")
 	if err == nil {
 		t.Fatalf("the job with a hung worker exited 0:\n%s", out)
 	}
