@@ -3,13 +3,15 @@ package export
 import (
 	"fmt"
 
+	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
 )
 
 // Source yields a model's parameters one at a time as float32 with an
-// adapter's update added (W + s·B·A), without touching the model: the
+// adapter's update merged (W + s·B·A; DoRA's (m/n)·(W + s·B·A) row-wise;
+// a modules_to_save copy in place of its module), without touching the model: the
 // model may keep serving, and an NF4 base is dequantized per tensor rather
 // than merged in place (which NF4 storage cannot hold). Only one tensor is
 // ever expanded to float32 at a time.
@@ -18,14 +20,15 @@ type Source struct {
 	a      *lora.Adapter
 	params map[string]*tensor.Tensor
 	names  []string
-	layers map[string]*lora.Layer // by weight name
+	layers map[string]*lora.Layer    // by weight name
+	copies map[string]*tensor.Tensor // modules_to_save values, by parameter name
 }
 
 // NewSource checks that the adapter (nil for none) fits m and prepares to
 // read merged weights. An adapter on a tied lm_head is refused: merging it
 // would change the input embedding too, which the adapter does not.
 func NewSource(m *nn.Model, a *lora.Adapter) (*Source, error) {
-	s := &Source{m: m, a: a, params: map[string]*tensor.Tensor{}, layers: map[string]*lora.Layer{}}
+	s := &Source{m: m, a: a, params: map[string]*tensor.Tensor{}, layers: map[string]*lora.Layer{}, copies: map[string]*tensor.Tensor{}}
 	for name, v := range m.Params() {
 		s.params[name] = v.Value
 	}
@@ -57,6 +60,24 @@ func NewSource(m *nn.Model, a *lora.Adapter) (*Source, error) {
 		}
 		s.layers[mod+".weight"] = ly
 	}
+	for _, c := range a.Copies {
+		if m.Config.TieEmbeddings && (c.Module == lora.EmbedModule || c.Module == "lm_head") {
+			return nil, fmt.Errorf("export: adapter %q trains a copy of %s, which shares its weight with the other end of the model (tie_word_embeddings); a merged file cannot hold both", a.Name, c.Module)
+		}
+		for _, v := range []*autograd.Var{c.Weight, c.Bias} {
+			if v == nil {
+				continue
+			}
+			base, ok := s.params[v.Name]
+			if !ok {
+				return nil, fmt.Errorf("export: adapter %q saves %s, which is not a model parameter", a.Name, v.Name)
+			}
+			if !base.Shape().Equal(v.Value.Shape()) {
+				return nil, fmt.Errorf("export: adapter %q: %s is %v, the model's is %v", a.Name, v.Name, v.Value.Shape(), base.Shape())
+			}
+			s.copies[v.Name] = v.Value
+		}
+	}
 	return s, nil
 }
 
@@ -71,7 +92,7 @@ func (s *Source) DType(name string) tensor.DType { return s.params[name].DType()
 func (s *Source) Shape(name string) []int { return s.params[name].Shape().Clone() }
 
 // Adapted reports whether the adapter changes this parameter.
-func (s *Source) Adapted(name string) bool { return s.layers[name] != nil }
+func (s *Source) Adapted(name string) bool { return s.layers[name] != nil || s.copies[name] != nil }
 
 // HasNF4 reports whether any parameter is stored NF4 (the export then
 // dequantizes it, and says so).
@@ -95,12 +116,13 @@ func (s *Source) Float32(name string) (out []float32, err error) {
 		return nil, fmt.Errorf("export: the model has no parameter %q", name)
 	}
 	err = tensor.Catch(func() {
-		out = p.F32()
-		if ly := s.layers[name]; ly != nil {
-			d := ly.Delta().F32()
-			for i := range out {
-				out[i] += d[i]
-			}
+		switch ly, c := s.layers[name], s.copies[name]; {
+		case ly != nil:
+			out = ly.MergedWeight(p).F32()
+		case c != nil:
+			out = c.F32()
+		default:
+			out = p.F32()
 		}
 	})
 	if err != nil {
