@@ -87,6 +87,10 @@ type Options struct {
 	Dropout float64
 	Targets []string // module names, or {"all-linear"}
 	RSLoRA  bool
+	DoRA    bool // use_dora: a magnitude vector per adapted linear
+	// ModulesToSave lists modules trained in full beside the adapter
+	// (PEFT's modules_to_save, e.g. embed_tokens and lm_head).
+	ModulesToSave []string
 	// NEFTuneAlpha > 0 adds NEFTune noise to the input embeddings during
 	// training (never during evaluation).
 	NEFTuneAlpha float64

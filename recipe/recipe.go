@@ -263,7 +263,12 @@ func (s *session) attach() error {
 	cfg := lora.NewConfig(o.R, o.Alpha, o.Targets...)
 	cfg.LoraDropout = o.Dropout
 	cfg.UseRSLoRA = o.RSLoRA
+	cfg.UseDoRA = o.DoRA
+	cfg.ModulesToSave = o.ModulesToSave
 	if o.Mode == PerSubject {
+		if len(o.ModulesToSave) > 0 {
+			return fmt.Errorf("recipe: lora modules_to_save %v with per-subject adapters: the copies replace whole modules (embeddings, LM head), which rows routed to different subjects cannot share; use shared adapters", o.ModulesToSave)
+		}
 		s.routed = lora.NewSubjectAdapterModel(s.model)
 		for i, name := range s.data.subjects {
 			a, err := lora.New(s.model, cfg, name, o.Seed+uint64(i))

@@ -1,0 +1,72 @@
+package recipe
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ftune/ftune/internal/safetensors"
+)
+
+// TestLoRAVariantsReachTheAdapterFile: rslora, dora and modules_to_save set
+// in the options train (the magnitude and the copy are parameters) and end
+// up in the exported PEFT folder: adapter_config.json's use_rslora,
+// use_dora and modules_to_save, and the tensors under PEFT's keys.
+func TestLoRAVariantsReachTheAdapterFile(t *testing.T) {
+	o := quickOptions(t, "variants")
+	o.RSLoRA, o.DoRA, o.ModulesToSave = true, true, []string{"down_proj"}
+	o.Targets = []string{"q_proj", "v_proj"}
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := res.Adapters["default"]
+	raw, err := os.ReadFile(filepath.Join(dir, "adapter_config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		RSLoRA bool     `json:"use_rslora"`
+		DoRA   bool     `json:"use_dora"`
+		Save   []string `json:"modules_to_save"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.RSLoRA || !cfg.DoRA || !slices.Equal(cfg.Save, []string{"down_proj"}) {
+		t.Errorf("adapter_config.json: use_rslora %v, use_dora %v, modules_to_save %v", cfg.RSLoRA, cfg.DoRA, cfg.Save)
+	}
+	f, err := safetensors.Open(filepath.Join(dir, "adapter_model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	names := " " + strings.Join(f.Names(), " ") + " "
+	for _, k := range []string{
+		"base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector",
+		"base_model.model.model.layers.0.mlp.down_proj.weight",
+	} {
+		if !strings.Contains(names, " "+k+" ") {
+			t.Errorf("the adapter file lacks %s", k)
+		}
+	}
+}
+
+// TestLoRAVariantRefusalsReachTheUser: copies that ftune does not
+// implement stop the run before training, with the reason.
+func TestLoRAVariantRefusalsReachTheUser(t *testing.T) {
+	o := quickOptions(t, "tied")
+	o.ModulesToSave = []string{"embed_tokens"} // tiny-base ties its embeddings
+	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "tie_word_embeddings") {
+		t.Errorf("modules_to_save on tied embeddings: %v", err)
+	}
+	o = MultiTask(quickOptions(t, "ps"), []string{"chemistry", "geography"}, true)
+	o.ModulesToSave = []string{"down_proj"}
+	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "per-subject") {
+		t.Errorf("modules_to_save with per-subject adapters: %v", err)
+	}
+}
