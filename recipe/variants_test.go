@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/internal/safetensors"
+	"github.com/ftune/ftune/nn"
 )
 
 // TestLoRAVariantsReachTheAdapterFile: rslora, dora and modules_to_save set
@@ -68,5 +69,38 @@ func TestLoRAVariantRefusalsReachTheUser(t *testing.T) {
 	o.ModulesToSave = []string{"down_proj"}
 	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "per-subject") {
 		t.Errorf("modules_to_save with per-subject adapters: %v", err)
+	}
+}
+
+// TestMemoryPlanCountsLoRAVariants: the estimate grows by the trained
+// copies of modules_to_save (weights, gradient and two AdamW moments in
+// float32) and by DoRA's magnitudes, so a run that adds them is not
+// under-estimated.
+func TestMemoryPlanCountsLoRAVariants(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	o := tinyOptions(t)
+	o.BatchSize = 64 // more tokens than one 1024-row chunk of the loss
+	cfg, err := nn.LoadConfig(o.ModelDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := OpenDevice("cpu", "auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := o.memoryPlan(cfg, d)
+	o.ModulesToSave = []string{"embed_tokens", "lm_head"}
+	saved := o.memoryPlan(cfg, d)
+	want := 2 * float64(cfg.VocabSize*cfg.HiddenSize) * 4 * 4
+	if got := saved.Adapters - base.Adapters; got != want {
+		t.Errorf("copies add %.0f bytes to the adapters, want %.0f", got, want)
+	}
+	if !(saved.Logits > base.Logits) {
+		t.Errorf("a copied lm_head computes every logit at once: logits %.0f, not above %.0f", saved.Logits, base.Logits)
+	}
+	o.ModulesToSave = nil
+	o.DoRA = true
+	if dora := o.memoryPlan(cfg, d); !(dora.Adapters > base.Adapters) {
+		t.Errorf("DoRA's magnitudes not counted: %.0f vs %.0f", dora.Adapters, base.Adapters)
 	}
 }
