@@ -10,6 +10,7 @@ import (
 	"github.com/ftune/ftune/internal/safetensors"
 	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/quant/nf4"
 	"github.com/ftune/ftune/tensor"
 )
 
@@ -181,6 +182,12 @@ func TestModulesToSaveRefusals(t *testing.T) {
 		if _, err := New(tied, cfg, "x", 1); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "tie_word_embeddings") {
 			t.Errorf("tied %s: %v", e, err)
 		}
+	}
+	q := loadFixture(t, nn.LoadOptions{Quantize: nf4.Quantizer(tensor.CPUDefault())})
+	cfg := NewConfig(4, 8, "q_proj")
+	cfg.ModulesToSave = []string{"down_proj"}
+	if _, err := New(q, cfg, "x", 1); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "NF4") {
+		t.Errorf("copy of an NF4 linear: %v", err)
 	}
 	s := NewSubjectAdapterModel(m)
 	if err := s.Add(toSaveAdapter(t, m, "lm_head")); err != nil {
