@@ -66,15 +66,15 @@ func (l *Layer) doraForward(tp *autograd.Tape, lin *nn.Linear, x *autograd.Var, 
 	}
 	// W·x + b + (m/n − 1)⊙(W·xd) + (m/n)⊙s·B·A·xd
 	//   = W·(x − xd) + b + (m/n)⊙(W·xd + s·B·A·xd):
-	// the fused node on xd, one broadcast multiply, and the base on the
-	// dropped part x⊙(1 − mask). The same two weight GEMMs as PEFT's
+	// the fused node on xd, one broadcast multiply, and the base on
+	// x − xd = x⊙(1 − mask) (mask holds 0 or 1/(1−p)). The same two weight GEMMs as PEFT's
 	// F.linear(x) and F.linear(dropout(x)), with fewer passes over the
 	// activations (3.7x a LoRA step on tiny-base when written as PEFT
 	// does, 1.5x this way).
-	keep := tensor.AddScalar(tensor.Neg(mask), 1)
+	oneMinusMask := tensor.AddScalar(tensor.Neg(mask), 1)
 	xd := tp.Mul(x, autograd.Const(mask))
 	z := tp.LoRALinear(xd, lin.Weight, nil, l.A, l.B, l.Scale, nil)
-	rest := tp.Linear(tp.Mul(x, autograd.Const(keep)), lin.Weight, lin.Bias)
+	rest := tp.Linear(tp.Mul(x, autograd.Const(oneMinusMask)), lin.Weight, lin.Bias)
 	return tp.Add(rest, tp.Mul(z, factor))
 }
 
