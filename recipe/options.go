@@ -236,3 +236,16 @@ func (o Options) Validate() error {
 	}
 	return o.validateWorld()
 }
+
+// loraKind names the adapter variant for the log: LoRA or DoRA, with
+// rsLoRA's scaling.
+func (o *Options) loraKind() string {
+	k := "LoRA"
+	if o.DoRA {
+		k = "DoRA"
+	}
+	if o.RSLoRA {
+		k += " (rsLoRA scaling)"
+	}
+	return k
+}

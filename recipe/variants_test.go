@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -21,9 +22,16 @@ func TestLoRAVariantsReachTheAdapterFile(t *testing.T) {
 	o := quickOptions(t, "variants")
 	o.RSLoRA, o.DoRA, o.ModulesToSave = true, true, []string{"down_proj"}
 	o.Targets = []string{"q_proj", "v_proj"}
+	var log bytes.Buffer
+	o.Log = &log
 	res, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, want := range []string{"DoRA (rsLoRA scaling) r=16", "(modules_to_save): model.layers.0.mlp.down_proj, model.layers.1.mlp.down_proj"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("the log does not say %q:\n%s", want, log.String())
+		}
 	}
 	dir := res.Adapters["default"]
 	raw, err := os.ReadFile(filepath.Join(dir, "adapter_config.json"))
@@ -102,5 +110,17 @@ func TestMemoryPlanCountsLoRAVariants(t *testing.T) {
 	o.DoRA = true
 	if dora := o.memoryPlan(cfg, d); !(dora.Adapters > base.Adapters) {
 		t.Errorf("DoRA's magnitudes not counted: %.0f vs %.0f", dora.Adapters, base.Adapters)
+	}
+}
+
+// TestLoRAKindInTheLog: the training line names the variant in effect.
+func TestLoRAKindInTheLog(t *testing.T) {
+	o := Options{}
+	if k := o.loraKind(); k != "LoRA" {
+		t.Errorf("plain: %q", k)
+	}
+	o.DoRA, o.RSLoRA = true, true
+	if k := o.loraKind(); k != "DoRA (rsLoRA scaling)" {
+		t.Errorf("DoRA with rsLoRA: %q", k)
 	}
 }
