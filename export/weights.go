@@ -2,6 +2,7 @@ package export
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/lora"
@@ -22,6 +23,10 @@ type Source struct {
 	names  []string
 	layers map[string]*lora.Layer    // by weight name
 	copies map[string]*tensor.Tensor // modules_to_save values, by parameter name
+	// untied is set when the model ties lm_head to the embeddings and the
+	// adapter trains a copy of either: PEFT's copies are separate modules,
+	// so the merged weights hold both tables (see Untied).
+	untied bool
 }
 
 // NewSource checks that the adapter (nil for none) fits m and prepares to
@@ -60,10 +65,14 @@ func NewSource(m *nn.Model, a *lora.Adapter) (*Source, error) {
 		}
 		s.layers[mod+".weight"] = ly
 	}
+	if m.Config.TieEmbeddings && (a.Copies[lora.EmbedModule] != nil || a.Copies["lm_head"] != nil) {
+		// The untrained end keeps the base table.
+		s.untied = true
+		s.params["lm_head.weight"] = m.Embed.Value
+		s.names = append(s.names, "lm_head.weight")
+		slices.Sort(s.names)
+	}
 	for _, c := range a.Copies {
-		if m.Config.TieEmbeddings && (c.Module == lora.EmbedModule || c.Module == "lm_head") {
-			return nil, fmt.Errorf("export: adapter %q trains a copy of %s, which shares its weight with the other end of the model (tie_word_embeddings); a merged file cannot hold both", a.Name, c.Module)
-		}
 		for _, v := range []*autograd.Var{c.Weight, c.Bias} {
 			if v == nil {
 				continue
@@ -82,8 +91,14 @@ func NewSource(m *nn.Model, a *lora.Adapter) (*Source, error) {
 }
 
 // Names lists the parameters in sorted Hugging Face names (a tied lm_head
-// appears once, as model.embed_tokens.weight).
+// appears once, as model.embed_tokens.weight, unless Untied).
 func (s *Source) Names() []string { return append([]string(nil), s.names...) }
+
+// Untied reports that the model ties lm_head to the embeddings but the
+// adapter trained a separate copy of one of them (modules_to_save, as PEFT
+// does without ensure_weight_tying): Names then lists lm_head.weight too,
+// and a merged model must say tie_word_embeddings: false.
+func (s *Source) Untied() bool { return s.untied }
 
 // DType returns the storage dtype of a parameter in the model.
 func (s *Source) DType(name string) tensor.DType { return s.params[name].DType() }

@@ -70,7 +70,7 @@ func New(m *nn.Model, c *Config, name string, seed uint64) (*Adapter, error) {
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	a := &Adapter{Name: name, Config: c, Layers: map[string]*Layer{}, Base: BaseOf(m)}
-	if a.Copies, err = newCopies(m, toSave, nil); err != nil {
+	if a.Copies, err = newCopies(m, c, toSave, nil); err != nil {
 		return nil, err
 	}
 	for _, t := range targets {
@@ -149,7 +149,7 @@ func Load(m *nn.Model, dir, name string) (*Adapter, error) {
 		return nil, fmt.Errorf("lora: %s: %w", dir, err)
 	}
 	a := &Adapter{Name: name, Config: c, Layers: map[string]*Layer{}, Base: base}
-	if a.Copies, err = newCopies(m, toSave, weights); err != nil {
+	if a.Copies, err = newCopies(m, c, toSave, weights); err != nil {
 		return nil, fmt.Errorf("lora: %s: %w", dir, err)
 	}
 	for i, t := range targets {
@@ -295,6 +295,11 @@ func (a *Adapter) Merge(m *nn.Model) error { return a.mergeSign(m, 1) }
 func (a *Adapter) Unmerge(m *nn.Model) error { return a.mergeSign(m, -1) }
 
 func (a *Adapter) mergeSign(m *nn.Model, sign float64) error {
+	if mod, tied := tiedCopy(m, slices.Collect(maps.Keys(a.Copies))); tied {
+		// One tensor serves both ends: writing the copy of one into it
+		// would change the other, which the adapter leaves as it was.
+		return fmt.Errorf("%w: adapter %q trains a separate copy of %s, which this model ties to the other end of the network (tie_word_embeddings); it cannot be merged in place (export.MergedHF writes an untied model)", ErrUnsupported, a.Name, mod)
+	}
 	_, byName := modelLinears(m)
 	return tensor.Catch(func() {
 		for _, name := range a.Modules() {

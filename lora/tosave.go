@@ -76,28 +76,45 @@ func (c *Config) SelectModulesToSave(modules []string) ([]string, error) {
 	return out, nil
 }
 
-// checkTiedCopies refuses copies of a tied embedding table or LM head.
-// PEFT deep-copies each listed module: with tie_word_embeddings the trained
-// copy of one no longer moves the other (PEFT warns about it, issue 2777,
-// unless ensure_weight_tying shares one copy), and a merged model saved as
-// tied would then compute something else than the training did.
-func checkTiedCopies(m *nn.Model, copies []string) error {
+// tiedCopy reports whether copies touch a tied embedding table or LM head.
+func tiedCopy(m *nn.Model, copies []string) (string, bool) {
 	if !m.Config.TieEmbeddings {
-		return nil
+		return "", false
 	}
 	for _, mod := range copies {
 		if mod == EmbedModule || mod == "lm_head" {
-			return fmt.Errorf("%w: modules_to_save %s on a model whose lm_head shares the embedding table (tie_word_embeddings): PEFT would train untied copies (or one shared copy with ensure_weight_tying), which ftune does not implement; train the embeddings with a model that has separate ones, or leave them out", ErrUnsupported, mod)
+			return mod, true
 		}
 	}
+	return "", false
+}
+
+// checkTiedCopies applies PEFT's rule for copies of a tied embedding table
+// or LM head. Without ensure_weight_tying (its default) PEFT deep-copies
+// each listed module, so the trained copy of one end no longer moves the
+// other (it warns, issue 2777): ftune does the same, the copies being
+// separate tensors, and a merged export unties the model. With
+// ensure_weight_tying PEFT makes both ends share one copy, which ftune does
+// not implement.
+func (c *Config) checkTiedCopies(m *nn.Model, copies []string) error {
+	mod, tied := tiedCopy(m, copies)
+	if tied && c.EnsureWeightTying() {
+		return fmt.Errorf("%w: modules_to_save %s with ensure_weight_tying on a model whose lm_head shares the embedding table (tie_word_embeddings): one copy shared by both ends is not implemented; set ensure_weight_tying to false (separate copies, as PEFT's default)", ErrUnsupported, mod)
+	}
 	return nil
+}
+
+// EnsureWeightTying is PEFT's ensure_weight_tying (false when absent).
+func (c *Config) EnsureWeightTying() bool {
+	v, ok := c.extra["ensure_weight_tying"]
+	return ok && strings.TrimSpace(string(v)) == "true"
 }
 
 // newCopies makes the trainable copies of modules (from
 // SelectModulesToSave), from the base values or from weights (a loaded
 // adapter; nil for a new one), in the model's compute dtype.
-func newCopies(m *nn.Model, modules []string, weights map[string]Tensor) (map[string]*ModuleCopy, error) {
-	if err := checkTiedCopies(m, modules); err != nil {
+func newCopies(m *nn.Model, c *Config, modules []string, weights map[string]Tensor) (map[string]*ModuleCopy, error) {
+	if err := c.checkTiedCopies(m, modules); err != nil {
 		return nil, err
 	}
 	lin := map[string]*nn.Linear{}
@@ -112,22 +129,22 @@ func newCopies(m *nn.Model, modules []string, weights map[string]Tensor) (map[st
 	}
 	out := map[string]*ModuleCopy{}
 	for _, mod := range modules {
-		c := &ModuleCopy{Module: mod}
+		cp := &ModuleCopy{Module: mod}
 		switch l := lin[mod]; {
 		case mod == EmbedModule:
-			c.Weight = param(m.Embed.Value, mod+".weight")
+			cp.Weight = param(m.Embed.Value, mod+".weight")
 		case l != nil:
 			if l.Weight.Value.DType() == tensor.NF4 {
 				return nil, fmt.Errorf("%w: modules_to_save %s: the base weight is NF4 (load_in_4bit); PEFT copies it as a quantized module that cannot train, so ftune refuses it", ErrUnsupported, mod)
 			}
-			c.Weight = param(l.Weight.Value, mod+".weight")
+			cp.Weight = param(l.Weight.Value, mod+".weight")
 			if l.Bias != nil {
-				c.Bias = param(l.Bias.Value, mod+".bias")
+				cp.Bias = param(l.Bias.Value, mod+".bias")
 			}
 		default:
 			return nil, fmt.Errorf("lora: modules_to_save %s is not a module of the model", mod)
 		}
-		out[mod] = c
+		out[mod] = cp
 	}
 	return out, nil
 }

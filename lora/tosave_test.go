@@ -1,6 +1,7 @@
 package lora
 
 import (
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -153,8 +154,9 @@ func TestModulesToSavePEFTFileAndMerge(t *testing.T) {
 }
 
 // TestModulesToSaveRefusals: what ftune does not implement is refused with
-// the reason: copies of tied embeddings, entries that match nothing or a
-// whole block, and per-row routing of adapters with copies.
+// the reason: one shared copy of tied embeddings (ensure_weight_tying),
+// entries that match nothing or a whole block, copies of NF4 weights, and
+// per-row routing of adapters with copies.
 func TestModulesToSaveRefusals(t *testing.T) {
 	m := loadFixture(t, nn.LoadOptions{})
 	for _, c := range []struct {
@@ -173,18 +175,14 @@ func TestModulesToSaveRefusals(t *testing.T) {
 		}
 	}
 	tied := loadFixtureAt(t, "../testdata/fixtures/qwen2-tiny")
-	if !tied.Config.TieEmbeddings {
-		t.Fatal("qwen2-tiny is expected to tie its embeddings")
-	}
-	for _, e := range []string{"embed_tokens", "lm_head"} {
-		cfg := NewConfig(4, 8, "q_proj")
-		cfg.ModulesToSave = []string{e}
-		if _, err := New(tied, cfg, "x", 1); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "tie_word_embeddings") {
-			t.Errorf("tied %s: %v", e, err)
-		}
+	cfg := NewConfig(4, 8, "q_proj")
+	cfg.ModulesToSave = []string{"embed_tokens"}
+	cfg.extra = map[string]json.RawMessage{"ensure_weight_tying": json.RawMessage("true")}
+	if _, err := New(tied, cfg, "x", 1); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "ensure_weight_tying") {
+		t.Errorf("tied copies with ensure_weight_tying: %v", err)
 	}
 	q := loadFixture(t, nn.LoadOptions{Quantize: nf4.Quantizer(tensor.CPUDefault())})
-	cfg := NewConfig(4, 8, "q_proj")
+	cfg = NewConfig(4, 8, "q_proj")
 	cfg.ModulesToSave = []string{"down_proj"}
 	if _, err := New(q, cfg, "x", 1); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "NF4") {
 		t.Errorf("copy of an NF4 linear: %v", err)
@@ -206,4 +204,43 @@ func loadFixtureAt(t *testing.T, dir string) *nn.Model {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestModulesToSaveOnTiedEmbeddings: on a model whose lm_head is the
+// embedding table, PEFT (ensure_weight_tying false, its default) trains
+// separate copies of the listed ends and leaves the other on the base
+// table; ftune does the same, and refuses to merge them in place (one
+// tensor cannot hold two tables).
+func TestModulesToSaveOnTiedEmbeddings(t *testing.T) {
+	m := loadFixtureAt(t, "../testdata/fixtures/qwen2-tiny")
+	m.SetTrainable(false)
+	base := logitsOf(t, m)
+	for _, entries := range [][]string{{"embed_tokens"}, {"lm_head"}, {"embed_tokens", "lm_head"}} {
+		a := toSaveAdapter(t, m, entries...)
+		if err := a.Attach(m); err != nil {
+			t.Fatal(err)
+		}
+		if e := testutil.RelFrobenius(logitsOf(t, m), base); e != 0 {
+			t.Errorf("%v: fresh copies change the logits by %.3g", entries, e)
+		}
+		// Move the copies; with both, the two ends now differ, as PEFT's
+		// separate copies do.
+		for _, c := range a.Copies {
+			if c.Weight == m.Embed {
+				t.Fatalf("%v: the copy of %s is the base table", entries, c.Module)
+			}
+			tensor.F32Data(c.Weight.Value)[5*m.Config.HiddenSize] += 0.5
+		}
+		moved := logitsOf(t, m)
+		if e := testutil.RelFrobenius(moved, base); e == 0 {
+			t.Errorf("%v: moving the copies does not change the logits", entries)
+		}
+		if err := a.Merge(m); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "tie_word_embeddings") {
+			t.Errorf("%v: merging into a tied table: %v", entries, err)
+		}
+		Detach(m)
+		if e := testutil.RelFrobenius(logitsOf(t, m), base); e != 0 {
+			t.Errorf("%v: the base table changed (%.3g)", entries, e)
+		}
+	}
 }

@@ -34,4 +34,16 @@ func TestLoRAVariantsInGGUF(t *testing.T) {
 			t.Errorf("%s adapter merged into a GGUF model: %v", c.text, err)
 		}
 	}
+	// tiny-base ties its embeddings: a trained copy unties them, which the
+	// merged GGUF refuses (the merged HF folder holds it).
+	untie := lora.NewConfig(4, 8, "q_proj")
+	untie.ModulesToSave = []string{"embed_tokens"}
+	a, err := lora.New(m, untie, "u", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = WriteModelWith(filepath.Join(t.TempDir(), "m.gguf"), m, tok, Options{FileType: FileF16, Adapter: a})
+	if err == nil || !strings.Contains(err.Error(), "--format merged") {
+		t.Errorf("untied copies in a merged GGUF: %v", err)
+	}
 }
