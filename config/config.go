@@ -90,6 +90,9 @@ type LoRAConfig struct {
 	Dropout float64  `yaml:"dropout" doc:"Dropout on the adapter input [lora_dropout], in [0, 1)."`
 	Targets []string `yaml:"targets" doc:"Module names to adapt [target_modules], or [all-linear]."`
 	RSLoRA  bool     `yaml:"rslora" doc:"Rank-stabilised scaling [use_rslora]."`
+	DoRA    bool     `yaml:"dora" doc:"Weight-decomposed LoRA [use_dora]: a trainable magnitude per output feature rescales W + s·B·A, as PEFT computes it. Measured on tiny-base (CPU): 1.15x the time of a LoRA step without dropout, 2.9x with dropout (PEFT then runs the base weights on the dropped-out input as well). The GGUF adapter export refuses it (llama.cpp has no DoRA); the merged exports hold it."`
+	// ModulesToSave are modules trained in full beside the adapter.
+	ModulesToSave []string `yaml:"modules_to_save" doc:"Modules trained in full beside the adapter [modules_to_save], e.g. [embed_tokens, lm_head] after adding tokens: trainable copies saved in the adapter file under PEFT's names. The embedding table and linear layers only, not with per-subject adapters. On a model with tied embeddings each listed end gets its own copy (PEFT's default), and the merged export is untied."`
 }
 
 // QuantizationConfig is the NF4 storage of the frozen base.

@@ -17,6 +17,8 @@ var synonyms = map[string]string{
 	"target_modules":              "training.lora.targets",
 	"lora_target_modules":         "training.lora.targets",
 	"use_rslora":                  "training.lora.rslora",
+	"use_dora":                    "training.lora.dora",
+	"modules_to_save":             "training.lora.modules_to_save",
 	"per_device_train_batch_size": "training.batch_size",
 	"micro_batch_size":            "training.batch_size",
 	"gradient_accumulation_steps": "training.grad_accum",

@@ -115,12 +115,15 @@ func MergedHFWith(m *nn.Model, a *lora.Adapter, baseDir, outDir string, opt Merg
 		return nil, fmt.Errorf("export: %w", err)
 	}
 
-	note, err := writeConfig(baseDir, tmp, res.DType)
+	note, err := writeConfig(baseDir, tmp, res.DType, src.Untied())
 	if err != nil {
 		return nil, err
 	}
 	if note != "" {
 		res.Notes = append(res.Notes, note)
+	}
+	if src.Untied() {
+		res.Notes = append(res.Notes, "the adapter trained its own copy of the embeddings or the LM head (modules_to_save), which the base ties together: the merged model holds both (lm_head.weight written, tie_word_embeddings: false), as PEFT's merge_and_unload leaves them")
 	}
 	for _, f := range TokenizerFiles {
 		if err := copyIfPresent(filepath.Join(baseDir, f), filepath.Join(tmp, f)); err != nil {
@@ -234,7 +237,7 @@ func encodeFloats(f []float32, dt safetensors.DType) ([]byte, error) {
 
 // writeConfig copies config.json with the dtype keys set; it returns a note
 // when it had to drop a quantization_config.
-func writeConfig(baseDir, outDir, dtype string) (string, error) {
+func writeConfig(baseDir, outDir, dtype string, untie bool) (string, error) {
 	path := filepath.Join(baseDir, "config.json")
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -248,6 +251,9 @@ func writeConfig(baseDir, outDir, dtype string) (string, error) {
 	// transformers v5 reads "dtype", v4 "torch_dtype": write both so either loads it.
 	cfg["dtype"] = q
 	cfg["torch_dtype"] = q
+	if untie {
+		cfg["tie_word_embeddings"] = json.RawMessage("false")
+	}
 	note := ""
 	if _, ok := cfg["quantization_config"]; ok {
 		delete(cfg, "quantization_config")

@@ -2,14 +2,17 @@ package export
 
 import (
 	"fmt"
+	"slices"
 
+	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
 )
 
 // Source yields a model's parameters one at a time as float32 with an
-// adapter's update added (W + s·B·A), without touching the model: the
+// adapter's update merged (W + s·B·A; DoRA's (m/n)·(W + s·B·A) row-wise;
+// a modules_to_save copy in place of its module), without touching the model: the
 // model may keep serving, and an NF4 base is dequantized per tensor rather
 // than merged in place (which NF4 storage cannot hold). Only one tensor is
 // ever expanded to float32 at a time.
@@ -18,14 +21,19 @@ type Source struct {
 	a      *lora.Adapter
 	params map[string]*tensor.Tensor
 	names  []string
-	layers map[string]*lora.Layer // by weight name
+	layers map[string]*lora.Layer    // by weight name
+	copies map[string]*tensor.Tensor // modules_to_save values, by parameter name
+	// untied is set when the model ties lm_head to the embeddings and the
+	// adapter trains a copy of either: PEFT's copies are separate modules,
+	// so the merged weights hold both tables (see Untied).
+	untied bool
 }
 
 // NewSource checks that the adapter (nil for none) fits m and prepares to
 // read merged weights. An adapter on a tied lm_head is refused: merging it
 // would change the input embedding too, which the adapter does not.
 func NewSource(m *nn.Model, a *lora.Adapter) (*Source, error) {
-	s := &Source{m: m, a: a, params: map[string]*tensor.Tensor{}, layers: map[string]*lora.Layer{}}
+	s := &Source{m: m, a: a, params: map[string]*tensor.Tensor{}, layers: map[string]*lora.Layer{}, copies: map[string]*tensor.Tensor{}}
 	for name, v := range m.Params() {
 		s.params[name] = v.Value
 	}
@@ -57,12 +65,40 @@ func NewSource(m *nn.Model, a *lora.Adapter) (*Source, error) {
 		}
 		s.layers[mod+".weight"] = ly
 	}
+	if m.Config.TieEmbeddings && (a.Copies[lora.EmbedModule] != nil || a.Copies["lm_head"] != nil) {
+		// The untrained end keeps the base table.
+		s.untied = true
+		s.params["lm_head.weight"] = m.Embed.Value
+		s.names = append(s.names, "lm_head.weight")
+		slices.Sort(s.names)
+	}
+	for _, c := range a.Copies {
+		for _, v := range []*autograd.Var{c.Weight, c.Bias} {
+			if v == nil {
+				continue
+			}
+			base, ok := s.params[v.Name]
+			if !ok {
+				return nil, fmt.Errorf("export: adapter %q saves %s, which is not a model parameter", a.Name, v.Name)
+			}
+			if !base.Shape().Equal(v.Value.Shape()) {
+				return nil, fmt.Errorf("export: adapter %q: %s is %v, the model's is %v", a.Name, v.Name, v.Value.Shape(), base.Shape())
+			}
+			s.copies[v.Name] = v.Value
+		}
+	}
 	return s, nil
 }
 
 // Names lists the parameters in sorted Hugging Face names (a tied lm_head
-// appears once, as model.embed_tokens.weight).
+// appears once, as model.embed_tokens.weight, unless Untied).
 func (s *Source) Names() []string { return append([]string(nil), s.names...) }
+
+// Untied reports that the model ties lm_head to the embeddings but the
+// adapter trained a separate copy of one of them (modules_to_save, as PEFT
+// does without ensure_weight_tying): Names then lists lm_head.weight too,
+// and a merged model must say tie_word_embeddings: false.
+func (s *Source) Untied() bool { return s.untied }
 
 // DType returns the storage dtype of a parameter in the model.
 func (s *Source) DType(name string) tensor.DType { return s.params[name].DType() }
@@ -71,7 +107,7 @@ func (s *Source) DType(name string) tensor.DType { return s.params[name].DType()
 func (s *Source) Shape(name string) []int { return s.params[name].Shape().Clone() }
 
 // Adapted reports whether the adapter changes this parameter.
-func (s *Source) Adapted(name string) bool { return s.layers[name] != nil }
+func (s *Source) Adapted(name string) bool { return s.layers[name] != nil || s.copies[name] != nil }
 
 // HasNF4 reports whether any parameter is stored NF4 (the export then
 // dequantizes it, and says so).
@@ -95,12 +131,13 @@ func (s *Source) Float32(name string) (out []float32, err error) {
 		return nil, fmt.Errorf("export: the model has no parameter %q", name)
 	}
 	err = tensor.Catch(func() {
-		out = p.F32()
-		if ly := s.layers[name]; ly != nil {
-			d := ly.Delta().F32()
-			for i := range out {
-				out[i] += d[i]
-			}
+		switch ly, c := s.layers[name], s.copies[name]; {
+		case ly != nil:
+			out = ly.MergedWeight(p).F32()
+		case c != nil:
+			out = c.F32()
+		default:
+			out = p.F32()
 		}
 	})
 	if err != nil {

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/ftune/ftune/autograd"
@@ -20,6 +22,9 @@ type Adapter struct {
 	Name   string
 	Config *Config
 	Layers map[string]*Layer // by module name
+	// Copies are the trainable full copies of modules_to_save, by module
+	// name ("model.embed_tokens", "lm_head").
+	Copies map[string]*ModuleCopy
 	// Base is the model the adapter belongs to: New takes it from the
 	// model (nn.Model.Source), Load from the folder's BaseFile, and Save
 	// writes it there (and into base_model_name_or_path when that is
@@ -59,8 +64,15 @@ func New(m *nn.Model, c *Config, name string, seed uint64) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
+	toSave, err := c.SelectModulesToSave(savable(m))
+	if err != nil {
+		return nil, err
+	}
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	a := &Adapter{Name: name, Config: c, Layers: map[string]*Layer{}, Base: BaseOf(m)}
+	if a.Copies, err = newCopies(m, c, toSave, nil); err != nil {
+		return nil, err
+	}
 	for _, t := range targets {
 		lin := byName[t]
 		r, in, out := c.Rank(t), lin.In(), lin.Out()
@@ -77,6 +89,16 @@ func New(m *nn.Model, c *Config, name string, seed uint64) (*Adapter, error) {
 			}
 		}
 		a.Layers[t] = a.newLayer(m, t, av, bv, r, in, out, rng.Uint64())
+	}
+	if c.UseDoRA {
+		err := tensor.Catch(func() {
+			for _, t := range targets {
+				a.Layers[t].initMagnitude(byName[t].Weight.Value, m.DType)
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("lora: DoRA magnitude: %w", err)
+		}
 	}
 	return a, nil
 }
@@ -119,13 +141,53 @@ func Load(m *nn.Model, dir, name string) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
+	toSave, err := c.SelectModulesToSave(savable(m))
+	if err != nil {
+		return nil, fmt.Errorf("lora: %s: %w", dir, err)
+	}
+	if err := checkCopyWeights(weights, copyShapes(m, toSave)); err != nil {
+		return nil, fmt.Errorf("lora: %s: %w", dir, err)
+	}
 	a := &Adapter{Name: name, Config: c, Layers: map[string]*Layer{}, Base: base}
+	if a.Copies, err = newCopies(m, c, toSave, weights); err != nil {
+		return nil, fmt.Errorf("lora: %s: %w", dir, err)
+	}
 	for i, t := range targets {
 		lin := byName[t]
 		wa, wb := weights[WeightName(t, PartA)], weights[WeightName(t, PartB)]
-		a.Layers[t] = a.newLayer(m, t, wa.Data, wb.Data, c.Rank(t), lin.In(), lin.Out(), uint64(i))
+		l := a.newLayer(m, t, wa.Data, wb.Data, c.Rank(t), lin.In(), lin.Out(), uint64(i))
+		if c.UseDoRA {
+			mv := weights[MagnitudeName(t)]
+			l.Magnitude = autograd.Param(tensor.FromHost(m.Backend, tensor.F32, mv.Data, lin.Out()).To(m.DType), MagnitudeName(t))
+		}
+		a.Layers[t] = l
 	}
 	return a, nil
+}
+
+// checkCopyWeights checks the modules_to_save tensors of an adapter file
+// against the shapes the model needs (want, from copyShapes): each one
+// present with its shape, none for a module not listed.
+func checkCopyWeights(weights map[string]Tensor, want map[string][]int) error {
+	var errs []string
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		w, ok := weights[name]
+		switch {
+		case !ok:
+			errs = append(errs, "missing modules_to_save tensor "+name)
+		case !slices.Equal(w.Shape, want[name]):
+			errs = append(errs, fmt.Sprintf("%s is %v, the model needs %v (a resized vocabulary?)", name, w.Shape, want[name]))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(weights)) {
+		if _, ok := want[name]; !ok && isCopyName(name) {
+			errs = append(errs, "unexpected: "+name)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %s", ErrAdapterMismatch, listSome(errs))
+	}
+	return nil
 }
 
 // Modules returns the adapted module names, sorted.
@@ -145,6 +207,15 @@ func (a *Adapter) Params() map[string]*autograd.Var {
 	for _, l := range a.Layers {
 		out[l.A.Name] = l.A
 		out[l.B.Name] = l.B
+		if l.Magnitude != nil {
+			out[l.Magnitude.Name] = l.Magnitude
+		}
+	}
+	for _, c := range a.Copies {
+		out[c.Weight.Name] = c.Weight
+		if c.Bias != nil {
+			out[c.Bias.Name] = c.Bias
+		}
 	}
 	return out
 }
@@ -179,7 +250,8 @@ func (a *Adapter) Save(dir string) error {
 	return WriteBase(dir, a.Base)
 }
 
-// Attach routes m's target linears through this adapter.
+// Attach routes m's target linears through this adapter, and the copied
+// modules (modules_to_save) through their copies.
 func (a *Adapter) Attach(m *nn.Model) error {
 	_, byName := modelLinears(m)
 	for name, l := range a.Layers {
@@ -189,25 +261,45 @@ func (a *Adapter) Attach(m *nn.Model) error {
 		}
 		lin.Adapter = l
 	}
+	for name, c := range a.Copies {
+		if name == EmbedModule {
+			m.EmbedCopy = c.Weight
+			continue
+		}
+		lin, ok := byName[name]
+		if !ok {
+			return fmt.Errorf("lora: adapter %q saves %s, which the model does not have", a.Name, name)
+		}
+		lin.Adapter = c
+	}
 	return nil
 }
 
-// Detach restores the plain base layers.
+// Detach restores the plain base layers and embeddings.
 func Detach(m *nn.Model) {
 	for _, l := range m.Linears() {
 		l.Adapter = nil
 	}
+	m.EmbedCopy = nil
 }
 
-// Merge adds s·B·A into each target weight in place (the weight's dtype is
-// kept; a bf16 weight is rounded back to bf16). After merging, the layers
+// Merge writes each target's merged weight into the base in place: W +
+// s·B·A, or DoRA's (m/n) ⊙ (W + s·B·A) (MergedWeight); the weight's dtype
+// is kept (a bf16 weight is rounded back to bf16). Copied modules
+// (modules_to_save) replace the base values. After merging, the layers
 // compute the base path only, so outputs are unchanged up to that rounding.
 func (a *Adapter) Merge(m *nn.Model) error { return a.mergeSign(m, 1) }
 
-// Unmerge subtracts what Merge added.
+// Unmerge undoes Merge: subtracts s·B·A (for DoRA, first divides by the
+// factor Merge applied) and restores the copied modules' base values.
 func (a *Adapter) Unmerge(m *nn.Model) error { return a.mergeSign(m, -1) }
 
 func (a *Adapter) mergeSign(m *nn.Model, sign float64) error {
+	if mod, tied := tiedCopy(m, slices.Collect(maps.Keys(a.Copies))); tied {
+		// One tensor serves both ends: writing the copy of one into it
+		// would change the other, which the adapter leaves as it was.
+		return fmt.Errorf("%w: adapter %q trains a separate copy of %s, which this model ties to the other end of the network (tie_word_embeddings); it cannot be merged in place (export.MergedHF writes an untied model)", ErrUnsupported, a.Name, mod)
+	}
 	_, byName := modelLinears(m)
 	return tensor.Catch(func() {
 		for _, name := range a.Modules() {
@@ -216,12 +308,47 @@ func (a *Adapter) mergeSign(m *nn.Model, sign float64) error {
 				continue
 			}
 			w := byName[name].Weight.Value
-			d := l.Delta()
-			if sign < 0 {
-				d = tensor.Neg(d)
+			switch {
+			case sign > 0 && l.Magnitude != nil:
+				l.mergedNorm, _ = l.rowNorms(w)
+				w.CopyFrom(l.MergedWeight(w))
+			case sign > 0:
+				w.CopyFrom(l.updated(w))
+			default:
+				wf := w.To(tensor.F32)
+				if l.Magnitude != nil {
+					factor := tensor.Div(l.Magnitude.Value.To(tensor.F32), l.mergedNorm)
+					wf = tensor.Div(wf, factor.Reshape(-1, 1))
+					l.mergedNorm = nil
+				}
+				d := tensor.MatMul(l.B.Value.To(tensor.F32), l.A.Value.To(tensor.F32), false, false)
+				w.CopyFrom(tensor.Sub(wf, tensor.Scale(d, l.Scale)))
 			}
-			w.CopyFrom(tensor.Add(w.To(d.DType()), d))
 			l.merged = sign > 0
+		}
+		for _, name := range slices.Sorted(maps.Keys(a.Copies)) {
+			c := a.Copies[name]
+			if (sign > 0) == (c.orig != nil) {
+				continue
+			}
+			w, b := m.Embed, (*autograd.Var)(nil)
+			if name != EmbedModule {
+				w, b = byName[name].Weight, byName[name].Bias
+			}
+			if sign > 0 {
+				c.orig = w.Value.Clone()
+				w.Value.CopyFrom(c.Weight.Value)
+				if b != nil && c.Bias != nil {
+					c.origBias = b.Value.Clone()
+					b.Value.CopyFrom(c.Bias.Value)
+				}
+				continue
+			}
+			w.Value.CopyFrom(c.orig)
+			if c.origBias != nil {
+				b.Value.CopyFrom(c.origBias)
+			}
+			c.orig, c.origBias = nil, nil
 		}
 	})
 }

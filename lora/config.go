@@ -12,7 +12,7 @@ import (
 )
 
 // ErrUnsupported is wrapped by the errors for adapter_config.json features
-// that ftune does not implement (DoRA, other PEFT types, ...).
+// that ftune does not implement (other PEFT types, lora_bias, ...).
 var ErrUnsupported = errors.New("unsupported PEFT feature")
 
 // ErrInvalidConfig is wrapped by the errors for values PEFT itself rejects
@@ -228,8 +228,6 @@ func (c *Config) Validate() error {
 		return bad("lora_alpha = %v, must be > 0", c.LoraAlpha)
 	case !(c.LoraDropout >= 0 && c.LoraDropout < 1):
 		return bad("lora_dropout = %v, must be in [0, 1)", c.LoraDropout)
-	case c.UseDoRA:
-		return unsup("use_dora (DoRA)")
 	case c.LoraBias:
 		return unsup("lora_bias (a bias on lora_B)")
 	case c.FanInFanOut:

@@ -173,7 +173,6 @@ func TestConfigErrors(t *testing.T) {
 		{"alpha negative", map[string]any{"lora_alpha": -1}, ErrInvalidConfig, "lora_alpha = -1"},
 		{"dropout", map[string]any{"lora_dropout": 1.0}, ErrInvalidConfig, "lora_dropout"},
 		{"no targets", map[string]any{"target_modules": nil}, ErrInvalidConfig, "target_modules"},
-		{"dora", map[string]any{"use_dora": true}, ErrUnsupported, "DoRA"},
 		{"other type", map[string]any{"peft_type": "IA3"}, ErrUnsupported, "IA3"},
 		{"task", map[string]any{"task_type": "SEQ_CLS"}, ErrUnsupported, "SEQ_CLS"},
 		{"bias", map[string]any{"bias": "all"}, ErrUnsupported, "bias"},

@@ -9,12 +9,20 @@ import (
 )
 
 // Layer is the adapter of one linear module: y = W·x + s·B·(A·dropout(x)),
-// A [r,in], B [out,r] in float32, W frozen.
+// A [r,in], B [out,r] in float32, W frozen. With DoRA (Magnitude set) the
+// output is rescaled per feature; see doraForward.
 type Layer struct {
 	Module  string
 	A, B    *autograd.Var
 	Scale   float64
 	Dropout float64
+	// Magnitude is DoRA's trainable magnitude vector m [out] (nil for plain
+	// LoRA), saved as PEFT's "<module>.lora_magnitude_vector".
+	Magnitude *autograd.Var
+	// mergedNorm is ‖W + s·B·A‖ per row at merge time: Unmerge divides by
+	// the factor Merge applied, as PEFT caches it (the merged weight no
+	// longer gives it back).
+	mergedNorm *tensor.Tensor
 	// Disabled layers compute the plain base layer.
 	Disabled bool
 	merged   bool
@@ -37,6 +45,9 @@ func (l *Layer) Forward(tp *autograd.Tape, lin *nn.Linear, x *autograd.Var) (*au
 	var mask *tensor.Tensor
 	if tp != nil && l.Dropout > 0 {
 		mask = l.dropoutMask(x.Value)
+	}
+	if l.Magnitude != nil {
+		return l.doraForward(tp, lin, x, mask), true
 	}
 	return tp.LoRALinear(x, lin.Weight, lin.Bias, l.A, l.B, l.Scale, mask), true
 }
@@ -61,7 +72,8 @@ func (l *Layer) dropoutMask(x *tensor.Tensor) *tensor.Tensor {
 	return tensor.FromHost(x.Backend(), tensor.F32, m, x.Shape()...).To(x.DType())
 }
 
-// Delta returns s·B·A [out,in], the update merging adds to W.
+// Delta returns s·B·A [out,in], the update plain LoRA adds to W (DoRA
+// also rescales the rows: see MergedWeight).
 func (l *Layer) Delta() *tensor.Tensor {
 	d := tensor.MatMul(l.B.Value, l.A.Value, false, false)
 	tensor.ScaleInPlace(d, l.Scale)

@@ -66,11 +66,20 @@ func SavedKey(name string) string { return SavedPrefix + name }
 // named_parameters (with the adapter name: "...q_proj.lora_A.default.weight",
 // as in gradient dumps), and keys saved without "base_model.model." (as
 // transformers' integrated PEFT writes them). modules_to_save copies
-// ("lm_head.modules_to_save.default.weight") map to the module's own name.
+// ("lm_head.modules_to_save.default.weight") map to the module's own name,
+// DoRA magnitudes to "<module>.lora_magnitude_vector" (the saved form).
 func InMemoryName(key string) (name, adapter string) {
 	name = strings.TrimPrefix(key, SavedPrefix)
 	parts := strings.Split(name, ".")
 	n := len(parts)
+	// <module>.lora_magnitude_vector.<adapter>.weight (a DoraLinearLayer;
+	// saved without the ".weight") or .<adapter> (PEFT < 0.12's ParameterDict)
+	if n >= 4 && parts[n-3] == PartMagnitude && parts[n-1] == "weight" {
+		return strings.Join(parts[:n-2], "."), parts[n-2]
+	}
+	if n >= 3 && parts[n-2] == PartMagnitude {
+		return strings.Join(parts[:n-1], "."), parts[n-1]
+	}
 	// <module>.lora_X.<adapter>.weight|bias
 	if n >= 4 && (parts[n-1] == "weight" || parts[n-1] == "bias") && isLoRAPart(parts[n-3]) {
 		adapter = parts[n-2]
@@ -92,7 +101,7 @@ func InMemoryName(key string) (name, adapter string) {
 
 func isLoRAPart(s string) bool {
 	switch s {
-	case PartA, PartB, "lora_magnitude_vector":
+	case PartA, PartB:
 		return true
 	}
 	return false
@@ -217,8 +226,9 @@ type Linear struct {
 
 // CheckWeights checks that weights are exactly the adapter c describes for
 // a model with these linear layers: for every selected target module, A of
-// shape [r, In] and B of shape [Out, r] (r from rank_pattern or r), plus the
-// full weights of modules_to_save; nothing missing, nothing else. Errors
+// shape [r, In] and B of shape [Out, r] (r from rank_pattern or r) and with
+// use_dora the magnitude [Out], plus the full weights of modules_to_save
+// (whose shapes Load checks against the model); nothing missing, nothing else. Errors
 // wrap ErrAdapterMismatch and list the offending names, so an adapter made
 // for another base fails before anything is loaded.
 func CheckWeights(c *Config, weights map[string]Tensor, linears []Linear, outputHead string) error {
@@ -237,6 +247,9 @@ func CheckWeights(c *Config, weights map[string]Tensor, linears []Linear, output
 		l, r := byName[t], c.Rank(t)
 		want[WeightName(t, PartA)] = []int{r, l.In}
 		want[WeightName(t, PartB)] = []int{l.Out, r}
+		if c.UseDoRA {
+			want[MagnitudeName(t)] = []int{l.Out}
+		}
 	}
 	var missing, shape, unexpected []string
 	for _, name := range slices.Sorted(maps.Keys(want)) {

@@ -24,6 +24,12 @@ func TestInMemoryName(t *testing.T) {
 		{"base_model.model.lm_head.modules_to_save.default.weight", "lm_head.weight", "default"},
 		{"base_model.model.lm_head.weight", "lm_head.weight", ""},
 		{"base_model.model.model.layers.0.self_attn.q_proj.lora_B.math.bias", "model.layers.0.self_attn.q_proj.lora_B.bias", "math"},
+		// DoRA: saved without ".weight"; a live DoraLinearLayer's weight;
+		// PEFT < 0.12's ParameterDict.
+		{"base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector", "model.layers.0.self_attn.q_proj.lora_magnitude_vector", ""},
+		{"base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector.default.weight", "model.layers.0.self_attn.q_proj.lora_magnitude_vector", "default"},
+		{"base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector.default", "model.layers.0.self_attn.q_proj.lora_magnitude_vector", "default"},
+		{"base_model.model.model.embed_tokens.modules_to_save.default.weight", "model.embed_tokens.weight", "default"},
 	}
 	for _, c := range cases {
 		name, adapter := InMemoryName(c.key)

@@ -2,6 +2,8 @@ package lora
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/ftune/ftune/autograd"
@@ -114,6 +116,11 @@ func (s *SubjectAdapterModel) ForwardRouted(tp *autograd.Tape, in nn.Batch, rows
 	for _, r := range rows {
 		if _, ok := s.adapters[r]; r != "" && !ok {
 			return nn.Output{}, s.unknown(r)
+		}
+		if a := s.adapters[r]; a != nil && len(a.Copies) > 0 {
+			// The copies replace whole modules (the embedding table, the
+			// LM head), which a row-routed batch cannot switch per row.
+			return nn.Output{}, fmt.Errorf("lora: adapter %q has modules_to_save (%v), which per-row routing does not support; activate it alone (SetActive)", r, slices.Sorted(maps.Keys(a.Copies)))
 		}
 	}
 	prev := s.active

@@ -50,6 +50,9 @@ type Model struct {
 	// first block (NEFTune noise during training, for instance); it sees
 	// the tape, nil in inference.
 	EmbeddingHook func(tp *autograd.Tape, h *autograd.Var) *autograd.Var
+	// EmbedCopy, when set, is looked up instead of Embed: a trainable copy
+	// of the table (PEFT's modules_to_save, attached by package lora).
+	EmbedCopy *autograd.Var
 	// Source is the folder the weights were loaded from and its
 	// Fingerprint (zero for a model built in memory).
 	Source Source
@@ -192,7 +195,11 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 	}
 
 	var out Output
-	h := tp.Embedding(m.Embed, in.InputIDs)
+	table := m.Embed
+	if m.EmbedCopy != nil {
+		table = m.EmbedCopy
+	}
+	h := tp.Embedding(table, in.InputIDs)
 	if h.Value.DType() != m.DType {
 		h = autograd.Const(h.Value.To(m.DType))
 	}

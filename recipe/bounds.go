@@ -3,6 +3,7 @@ package recipe
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/ftune/ftune/internal/sysmem"
@@ -140,6 +141,26 @@ func adapted(c nn.Config, targets []string) []projection {
 	return out
 }
 
+// savedParams counts the parameters of the modules_to_save copies: the
+// embedding table and the LM head (vocab × hidden each), and decoder
+// projections by their last name (in every layer).
+func savedParams(c nn.Config, entries []string) float64 {
+	n := 0.0
+	for _, e := range entries {
+		last := e[strings.LastIndexByte(e, '.')+1:]
+		switch last {
+		case "embed_tokens", "lm_head":
+			n += float64(c.VocabSize) * float64(c.HiddenSize)
+		}
+		for _, p := range projections(c) {
+			if p.name == last {
+				n += float64(c.NumLayers) * float64(p.in) * float64(p.out)
+			}
+		}
+	}
+	return n
+}
+
 // smallestTarget is the adapted projection with the smallest min(in, out);
 // ok is false when the targets name none (lora.New then says so).
 func smallestTarget(c nn.Config, targets []string) (name string, in, out int, ok bool) {
@@ -205,12 +226,19 @@ func (o *Options) memoryPlan(c nn.Config, d Device) MemoryPlan {
 	for _, t := range targets {
 		loraParams += f(o.R) * (f(t.in) + f(t.out))
 		loraActs += f(t.in) + f(o.R) + 2*f(t.out) // dropout(x), A·x, B·A·x, the sum
+		if o.DoRA {
+			loraParams += f(t.out)   // the magnitude
+			loraActs += 2 * f(t.out) // the rescaled output and its factor
+		}
 	}
 	adapters := 1.0
 	if o.Mode == PerSubject {
 		adapters = f(max(1, len(o.Subjects)))
 	}
 	p.Adapters = adapters * L * loraParams * copies * 4
+	// modules_to_save: full float32 copies, trained like the adapter.
+	saved := savedParams(c, o.ModulesToSave)
+	p.Adapters += saved * copies * 4
 
 	// Activations kept for the backward, float32 per token: per decoder
 	// block the input, two norms, q/k/v before and after RoPE, the
@@ -229,6 +257,10 @@ func (o *Options) memoryPlan(c nn.Config, d Device) MemoryPlan {
 	// The loss never materialises [tokens, vocab] logits: the LM head and
 	// the cross-entropy run over chunks of 1024 rows, logits and gradient.
 	p.Logits = min(tokens, 1024)*V*4*2 + tokens*H*4
+	if slices.ContainsFunc(o.ModulesToSave, func(s string) bool { return s == "lm_head" || strings.HasSuffix(s, ".lm_head") }) {
+		// A copied LM head computes all logits at once, and their gradient.
+		p.Logits = tokens*V*4*2 + tokens*H*4
+	}
 
 	_, onGPU := d.Backend.(*cudabackend.Backend)
 	live := p.Weights + p.Adapters + p.Activations + p.Logits

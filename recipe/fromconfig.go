@@ -40,6 +40,7 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 		o.Mode = PerSubject
 	}
 	o.R, o.Alpha, o.Dropout, o.Targets, o.RSLoRA = t.LoRA.R, t.LoRA.Alpha, t.LoRA.Dropout, t.LoRA.Targets, t.LoRA.RSLoRA
+	o.DoRA, o.ModulesToSave = t.LoRA.DoRA, t.LoRA.ModulesToSave
 	o.Load4Bit = cfg.Model.LoadIn4Bit
 	op := t.Optimizer
 	o.Optimizer, o.LR, o.Eps, o.WeightDecay, o.Momentum = op.Name, op.LR, op.Eps, op.WeightDecay, op.Momentum

@@ -52,6 +52,7 @@ func leafCases(t *testing.T) map[string]leafCase {
 		"data.val_split":                          {value: "0.2"},
 		"training.adapters":                       {value: "per-subject"},
 		"training.lora.targets":                   {value: "[q_proj, v_proj]"},
+		"training.lora.modules_to_save":           {value: "[embed_tokens, lm_head]"},
 		"training.optimizer.name":                 {value: "sgd"},
 		"training.optimizer.betas":                {value: "[0.8, 0.99]"},
 		"training.schedule.name":                  {value: "linear"},

@@ -87,6 +87,10 @@ type Options struct {
 	Dropout float64
 	Targets []string // module names, or {"all-linear"}
 	RSLoRA  bool
+	DoRA    bool // use_dora: a magnitude vector per adapted linear
+	// ModulesToSave lists modules trained in full beside the adapter
+	// (PEFT's modules_to_save, e.g. embed_tokens and lm_head).
+	ModulesToSave []string
 	// NEFTuneAlpha > 0 adds NEFTune noise to the input embeddings during
 	// training (never during evaluation).
 	NEFTuneAlpha float64
@@ -231,4 +235,17 @@ func (o Options) Validate() error {
 		return fmt.Errorf("recipe: mode %q (shared or per-subject)", o.Mode)
 	}
 	return o.validateWorld()
+}
+
+// loraKind names the adapter variant for the log: LoRA or DoRA, with
+// rsLoRA's scaling.
+func (o *Options) loraKind() string {
+	k := "LoRA"
+	if o.DoRA {
+		k = "DoRA"
+	}
+	if o.RSLoRA {
+		k += " (rsLoRA scaling)"
+	}
+	return k
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ftune/ftune/quant/nf4"
@@ -159,8 +160,11 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		fmt.Fprintf(s.log, "\n== before training: measured when the run started (%s)\n", filepath.Join(run.Dir, track.MetricsFile))
 	}
 
-	fmt.Fprintf(s.log, "\n== training: %d steps of %d rows × %d tokens, LoRA r=%d on %d modules per adapter, %d adapter(s)\n",
-		t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.R, len(s.anyAdapter().Layers), len(s.adapters))
+	fmt.Fprintf(s.log, "\n== training: %d steps of %d rows × %d tokens, %s r=%d on %d modules per adapter, %d adapter(s)\n",
+		t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.loraKind(), o.R, len(s.anyAdapter().Layers), len(s.adapters))
+	if len(o.ModulesToSave) > 0 {
+		fmt.Fprintf(s.log, "   trained in full beside it (modules_to_save): %s\n", strings.Join(slices.Sorted(maps.Keys(s.anyAdapter().Copies)), ", "))
+	}
 	if size > 1 {
 		fmt.Fprintf(s.log, "   on %d data-parallel workers (%s); each computes its share of every micro-batch's rows\n", size, o.engine())
 	}
@@ -263,7 +267,12 @@ func (s *session) attach() error {
 	cfg := lora.NewConfig(o.R, o.Alpha, o.Targets...)
 	cfg.LoraDropout = o.Dropout
 	cfg.UseRSLoRA = o.RSLoRA
+	cfg.UseDoRA = o.DoRA
+	cfg.ModulesToSave = o.ModulesToSave
 	if o.Mode == PerSubject {
+		if len(o.ModulesToSave) > 0 {
+			return fmt.Errorf("recipe: lora modules_to_save %v with per-subject adapters: the copies replace whole modules (embeddings, LM head), which rows routed to different subjects cannot share; use shared adapters", o.ModulesToSave)
+		}
 		s.routed = lora.NewSubjectAdapterModel(s.model)
 		for i, name := range s.data.subjects {
 			a, err := lora.New(s.model, cfg, name, o.Seed+uint64(i))

@@ -2,7 +2,9 @@ package gguf
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/ftune/ftune/export"
@@ -46,6 +48,14 @@ func BuildLoRA(m *nn.Model, a *lora.Adapter, ftype FileType, name string) (*Buil
 	wtype, err := ftype.TensorType()
 	if err != nil {
 		return nil, err
+	}
+	if a.Config.UseDoRA {
+		// llama.cpp's adapters are A and B pairs added to W; DoRA's
+		// per-row rescaling by m/‖W + s·B·A‖ has no place in them.
+		return nil, fmt.Errorf("gguf: adapter %q is DoRA (use_dora), which llama.cpp's LoRA adapters cannot express (no magnitude vector); export the merged model instead (ftune export --format gguf or --format merged)", a.Name)
+	}
+	if len(a.Copies) > 0 {
+		return nil, fmt.Errorf("gguf: adapter %q trains full copies of %s (modules_to_save), which llama.cpp's LoRA adapters cannot carry; export the merged model instead (ftune export --format gguf or --format merged)", a.Name, strings.Join(slices.Sorted(maps.Keys(a.Copies)), ", "))
 	}
 	if err := export.CheckAdapterFinite(a); err != nil {
 		return nil, err

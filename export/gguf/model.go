@@ -99,6 +99,9 @@ func BuildModel(m *nn.Model, tok *tokenizer.Tokenizer, opt Options, name string)
 			return nil, err
 		}
 	}
+	if src.Untied() {
+		return nil, fmt.Errorf("gguf: adapter %q trained a copy of the embeddings or the LM head (modules_to_save) on a model that ties them (%s): the merged model has separate tables, which llama.cpp's %s architecture may not read; export it with --format merged instead", opt.Adapter.Name, c.ModelType, arch)
+	}
 	for _, hf := range orderedNames(src.Names()) {
 		gname, err := TensorNameFor(arch, hf)
 		if err != nil {
