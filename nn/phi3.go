@@ -123,3 +123,24 @@ func rotate(tp *autograd.Tape, x *autograd.Var, cos, sin *tensor.Tensor) *autogr
 	parts := tp.Split(x, -1, rd, d-rd)
 	return tp.Concat(-1, tp.RoPE(parts[0], cos, sin), parts[1])
 }
+
+// Projection is one decoder linear layer by its module's last name.
+type Projection struct {
+	Name    string // q_proj, ..., or Phi-3's qkv_proj and gate_up_proj
+	In, Out int
+}
+
+// Projections lists the linear layers of one decoder block with their
+// sizes, in the layout the family stores (Phi-3: qkv_proj, o_proj,
+// gate_up_proj, down_proj).
+func (c Config) Projections() []Projection {
+	H, I := c.HiddenSize, c.IntermediateSize
+	qd, kvd := c.NumHeads*c.HeadDim, c.NumKVHeads*c.HeadDim
+	if c.FusedProjections {
+		return []Projection{{"qkv_proj", H, qd + 2*kvd}, {"o_proj", qd, H}, {"gate_up_proj", H, 2 * I}, {"down_proj", I, H}}
+	}
+	return []Projection{
+		{"q_proj", H, qd}, {"k_proj", H, kvd}, {"v_proj", H, kvd}, {"o_proj", qd, H},
+		{"gate_proj", H, I}, {"up_proj", H, I}, {"down_proj", I, H},
+	}
+}
