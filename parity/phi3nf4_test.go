@@ -113,3 +113,19 @@ func TestPhi3NF4FusedMergeAndPEFT(t *testing.T) {
 	}
 	report(t, "phi3 merged (NF4 base) vs NF4 + adapter", testutil.RelFrobenius(logits(mm), adapted), 1e-5)
 }
+
+// TestPhi3LlamaStyleTargets: a Llama-style target list on Phi-3 is an
+// error that names the fused module to target instead.
+func TestPhi3LlamaStyleTargets(t *testing.T) {
+	m, err := nn.Load(phi3Tiny, nn.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = lora.New(m, lora.NewConfig(4, 8, "o_proj", "v_proj"), "default", 1)
+	if err == nil || !strings.Contains(err.Error(), `"v_proj" matches no linear layer`) || !strings.Contains(err.Error(), "fuses it into qkv_proj") {
+		t.Fatalf("targets [o_proj, v_proj] on phi3: %v", err)
+	}
+	if _, err := lora.New(m, lora.NewConfig(4, 8, "qkv_proj", "gate_up_proj"), "default", 1); err != nil {
+		t.Fatal(err)
+	}
+}
