@@ -74,3 +74,25 @@ func addPhi3RopeFactors(b *Builder, c nn.Config) error {
 	}
 	return nil
 }
+
+// Notes lists what llama.cpp will compute differently from ftune (and
+// transformers) for a model exported with this package, one sentence each,
+// for the caller to show: the file itself is what llama.cpp's own
+// converter writes, so these are differences of llama.cpp's runtime. Today
+// they concern Phi-3: a sliding window that bites (llama.cpp disables
+// Phi's), and LongRoPE's choice of factors (per context in llama.cpp, per
+// sequence in transformers).
+func Notes(c nn.Config) []string {
+	if c.ModelType != "phi3" {
+		return nil
+	}
+	var out []string
+	if c.SlidingWindow > 0 && c.SlidingWindow < c.MaxPositions {
+		out = append(out, fmt.Sprintf("llama.cpp disables Phi-3's sliding window (it says so when loading): past %d tokens it attends over the whole context, where this model (as transformers) sees the last %d only", c.SlidingWindow, c.SlidingWindow))
+	}
+	if c.Rope.Type == "longrope" {
+		out = append(out, fmt.Sprintf("llama.cpp picks LongRoPE's long factors for every token when its context (n_ctx) exceeds %d, the short ones otherwise; transformers and ftune pick per sequence (long only once a sequence passes %d tokens), so with n_ctx > %d shorter sequences get other logits in llama.cpp",
+			c.Rope.OriginalMaxPositions, c.Rope.OriginalMaxPositions, c.Rope.OriginalMaxPositions))
+	}
+	return out
+}

@@ -137,3 +137,25 @@ func TestWriteModelPhi3Refusals(t *testing.T) {
 		t.Errorf("longrope on llama: %v", err)
 	}
 }
+
+// TestPhi3Notes: the export tells what llama.cpp computes differently for
+// Phi-3: its choice of LongRoPE factors, and a sliding window shorter than
+// the context (Phi-3-mini-4k's 2047), which llama.cpp disables.
+func TestPhi3Notes(t *testing.T) {
+	m, err := nn.Load(phi3Tiny, nn.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.Config
+	notes := Notes(c)
+	if len(notes) != 1 || !strings.Contains(notes[0], "long factors for every token when its context (n_ctx) exceeds 32") {
+		t.Fatalf("phi3-tiny (window 262144 > 256 positions): %q", notes)
+	}
+	c.SlidingWindow, c.Rope.Type = 16, "default"
+	if notes := Notes(c); len(notes) != 1 || !strings.Contains(notes[0], "disables Phi-3's sliding window") {
+		t.Fatalf("window 16 of 256: %q", notes)
+	}
+	if notes := Notes(nn.Config{ModelType: "llama", SlidingWindow: 16, MaxPositions: 256}); notes != nil {
+		t.Fatalf("llama: %q", notes)
+	}
+}
