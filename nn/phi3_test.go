@@ -260,3 +260,26 @@ func TestPartialRotaryPassThrough(t *testing.T) {
 		t.Fatal("the rotated dimensions did not move at positions 5 and 9")
 	}
 }
+
+// TestInvFreqPartialLongrope: with partial_rotary_factor 0.75 on head_dim
+// 16 the frequencies are those of a 12-dimensional RoPE,
+// 1 / (factor_i · θ^(2i/12)), short factors up to the pretraining length
+// (512) and long ones past it, with one attention factor for both.
+func TestInvFreqPartialLongrope(t *testing.T) {
+	c, err := LoadConfig("../testdata/phi4mini-tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		seqLen  int
+		factors []float64
+	}{{0, c.Rope.ShortFactor}, {512, c.Rope.ShortFactor}, {513, c.Rope.LongFactor}} {
+		got, s := c.InvFreq(tc.seqLen)
+		want := make([]float64, 6)
+		for i := range want {
+			want[i] = 1 / (tc.factors[i] * math.Pow(10000, float64(2*i)/12))
+		}
+		checkFreqs(t, fmt.Sprintf("seq_len %d", tc.seqLen), got, want)
+		checkScale(t, "partial longrope", s, math.Sqrt(1+math.Log(4)/math.Log(512)))
+	}
+}
