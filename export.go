@@ -64,13 +64,13 @@ func (m *Model) Export(out string, opt ExportOptions) (notes []string, err error
 		if err != nil {
 			return nil, err
 		}
-		return nil, gguf.WriteModelWith(out, m.Net, m.Tokenizer, gguf.Options{Name: filepath.Base(m.Dir), ChatTemplate: m.Template.Source(), FileType: ft, Adapter: m.Adapter})
+		return gguf.Notes(m.Net.Config), gguf.WriteModelWith(out, m.Net, m.Tokenizer, gguf.Options{Name: filepath.Base(m.Dir), ChatTemplate: m.Template.Source(), FileType: ft, Adapter: m.Adapter})
 	case FormatGGUFLoRA:
 		ft, err := gguf.ParseFileType(quant)
 		if err != nil {
 			return nil, err
 		}
-		return nil, gguf.WriteLoRA(out, m.Net, m.Adapter, ft)
+		return gguf.Notes(m.Net.Config), gguf.WriteLoRA(out, m.Net, m.Adapter, ft)
 	}
 	return nil, fmt.Errorf("export: format %q: want peft, merged, gguf or gguf-lora", opt.Format)
 }

@@ -123,7 +123,7 @@ func (c *Config) SelectTargets(linears []string, outputHead string) ([]string, e
 	}
 	for i, u := range used {
 		if !u {
-			return nil, fmt.Errorf("%w: target module %q matches no linear layer (after exclusions); %s", ErrInvalidConfig, c.TargetModules.Names[i], describeModules(linears))
+			return nil, fmt.Errorf("%w: target module %q matches no linear layer (after exclusions)%s; %s", ErrInvalidConfig, c.TargetModules.Names[i], fusedHint(c.TargetModules.Names[i], linears), describeModules(linears))
 		}
 	}
 	if len(out) == 0 {
@@ -167,6 +167,18 @@ func (c *Config) layerSelected(m *targetMatcher, key string) bool {
 func compactTargets(t Targets) string {
 	b, _ := t.MarshalJSON()
 	return string(b)
+}
+
+// fusedHint explains a Llama-style target on a model with fused
+// projections (Phi-3 stores self_attn.qkv_proj and mlp.gate_up_proj, the
+// module names PEFT targets there): the LoRA goes on the fused module.
+func fusedHint(target string, linears []string) string {
+	fused := map[string]string{"q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj", "gate_proj": "gate_up_proj", "up_proj": "gate_up_proj"}
+	f, ok := fused[target[strings.LastIndexByte(target, '.')+1:]]
+	if !ok || !slices.ContainsFunc(linears, func(l string) bool { return strings.HasSuffix(l, "."+f) }) {
+		return ""
+	}
+	return fmt.Sprintf(": this model fuses it into %s (PEFT's name for these models), target that", f)
 }
 
 // describeModules summarises the available linear layers: their distinct

@@ -49,6 +49,9 @@ type Config struct {
 	EmbedScale         float64     // token embeddings are multiplied by it; 0 = not scaled
 	QueryPreAttnScalar float64     // scores scale by its inverse square root; 0 = head_dim
 	LocalRope          *RopeConfig // RoPE of the sliding-window layers; nil = Rope
+	// FusedProjections is Phi-3's layout (phi3, parsePhi3): q, k and v are
+	// one self_attn.qkv_proj and gate and up one mlp.gate_up_proj.
+	FusedProjections bool
 }
 
 // RopeConfig is the rotary embedding of config.json in either layout, after
@@ -143,6 +146,8 @@ var families = map[string]familyDefaults{
 	"qwen3":   {kvHeads: 32, maxPos: 32768, bos: -1, eos: -1},
 	// Gemma3TextConfig; its pad_token_id default 0 is set in ParseConfig.
 	"gemma3_text": {kvHeads: 4, maxPos: 131072, bos: 2, eos: 1},
+	// Phi3Config; its pad_token_id default 32000 is set in parsePhi3.
+	"phi3": {kvHeads: 0, maxPos: 4096, bos: 1, eos: 32000},
 }
 
 // architectures maps each supported architectures[] entry to its family.
@@ -152,6 +157,7 @@ var architectures = map[string]string{
 	"Qwen2ForCausalLM":   "qwen2",
 	"Qwen3ForCausalLM":   "qwen3",
 	"Gemma3ForCausalLM":  "gemma3_text",
+	"Phi3ForCausalLM":    "phi3",
 }
 
 // LoadConfig reads dir/config.json.
@@ -187,11 +193,11 @@ func ParseConfig(b []byte) (Config, error) {
 	}
 	fam, ok := families[c.ModelType]
 	if !ok {
-		return c, fmt.Errorf("%w: model_type %q (want llama, mistral, qwen2, qwen3 or gemma3_text)", ErrUnsupported, r.ModelType)
+		return c, fmt.Errorf("%w: model_type %q (want llama, mistral, qwen2, qwen3, gemma3_text or phi3)", ErrUnsupported, r.ModelType)
 	}
 	for _, a := range r.Architectures {
 		if _, ok := architectures[a]; !ok {
-			return c, fmt.Errorf("%w: architecture %q (want LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM or Qwen3ForCausalLM)", ErrUnsupported, a)
+			return c, fmt.Errorf("%w: architecture %q (want LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma3ForCausalLM or Phi3ForCausalLM)", ErrUnsupported, a)
 		}
 	}
 	// The sizes have class defaults in transformers (a llama config without
@@ -259,6 +265,9 @@ func ParseConfig(b []byte) (Config, error) {
 			return c, err
 		}
 	}
+	if c.ModelType == "phi3" {
+		c.parsePhi3()
+	}
 	if r.RMSNormEps != nil {
 		c.RMSNormEps = *r.RMSNormEps
 	}
@@ -274,6 +283,9 @@ func ParseConfig(b []byte) (Config, error) {
 	}
 	if c.ModelType == "gemma3_text" && len(r.PadTokenID) == 0 {
 		c.PadTokenID = 0 // Gemma3TextConfig's pad_token_id default
+	}
+	if c.ModelType == "phi3" && len(r.PadTokenID) == 0 {
+		c.PadTokenID = phi3DefaultPad
 	}
 	if err := c.parseRope(r); err != nil {
 		return c, err
@@ -324,6 +336,8 @@ func (c *Config) parseSliding(r rawConfig) error {
 	switch c.ModelType {
 	case "gemma3_text":
 		return c.parseGemma3Sliding(r)
+	case "phi3":
+		return c.parsePhi3Sliding(r)
 	case "mistral":
 		if isNull {
 			return nil
@@ -460,9 +474,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("nn: config: %d sliding-layer flags for %d layers", len(c.SlidingLayers), c.NumLayers)
 	}
 	if c.LocalRope != nil {
-		if err := c.LocalRope.validate(c.HeadDim); err != nil {
+		if err := c.LocalRope.validate(c.HeadDim, c.HeadDim); err != nil {
 			return fmt.Errorf("local (sliding-layer) RoPE: %w", err)
 		}
 	}
-	return c.Rope.validate(c.HeadDim)
+	if rd := c.RotaryDim(); rd <= 0 || rd%2 != 0 {
+		return fmt.Errorf("nn: config.json: RoPE would rotate %d dimensions per head (head_dim %d × partial_rotary_factor %g); want an even number > 0", rd, c.HeadDim, c.PartialRotary)
+	}
+	return c.Rope.validate(c.RotaryDim(), c.HeadDim)
 }

@@ -1,6 +1,8 @@
 // Package nn holds the Llama-family models (llama, mistral, qwen2, qwen3,
-// and Gemma 3 text: gemma3_text, with its (1+w) sandwich norms, GeGLU,
-// scaled embeddings and local/global layers, gemma3.go) as
+// Gemma 3 text: gemma3_text, with its (1+w) sandwich norms, GeGLU,
+// scaled embeddings and local/global layers, gemma3.go; and Phi-3, 3.5 and
+// 4-mini: phi3, with fused qkv_proj and gate_up_proj, LongRoPE and partial
+// rotary, phi3.go) as
 // modules whose parameter names are the Hugging Face keys, their loading
 // from Hugging Face folders (config.json + safetensors, sharded or not) and
 // generation with a KV cache.
@@ -8,7 +10,7 @@
 // The code follows config.json, not any particular checkpoint: GQA ratios,
 // head_dim different from hidden/heads, tied or separate output embeddings,
 // q/k/v biases, sliding windows and every RoPE scaling transformers knows
-// for these families (default, linear, dynamic NTK, YaRN, Llama-3), in both
+// for these families (default, linear, dynamic NTK, YaRN, Llama-3, LongRoPE), in both
 // the transformers v4 (rope_theta, rope_scaling) and v5 (rope_parameters)
 // layouts.
 //

@@ -229,7 +229,7 @@ func (m *Model) norm(tp *autograd.Tape, x, w *autograd.Var) *autograd.Var {
 // gatedMLP is down(act(gate(x))·up(x)) with SiLU or, for Gemma, the tanh
 // GELU.
 func (m *Model) gatedMLP(tp *autograd.Tape, b *Block, h *autograd.Var) *autograd.Var {
-	g, u := b.MLP.Gate.Forward(tp, h), b.MLP.Up.Forward(tp, h)
+	g, u := projectGateUp(tp, b, h)
 	if m.Config.HiddenAct == gemma3Activation {
 		return b.MLP.Down.Forward(tp, tp.GeGLU(g, u))
 	}

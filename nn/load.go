@@ -25,7 +25,7 @@ type LoadOptions struct {
 	// fine-tuning); otherwise they are frozen.
 	Trainable bool
 	// Quantize, when set, replaces each decoder projection weight (q, k, v,
-	// o, gate, up, down) by a quantized tensor as it is loaded (QLoRA's
+	// o, gate, up, down; Phi-3's fused qkv and gate_up as one tensor each) by a quantized tensor as it is loaded (QLoRA's
 	// load_in_4bit; package lora provides the NF4 one). Embeddings, norms
 	// and lm_head stay as they are.
 	Quantize func(name string, w []float32, shape []int) (*tensor.Tensor, error)
@@ -83,9 +83,16 @@ func (c Config) expectedShapes() map[string][]int {
 		p := fmt.Sprintf("model.layers.%d.", i)
 		s[p+"input_layernorm.weight"] = []int{H}
 		s[p+"post_attention_layernorm.weight"] = []int{H}
-		s[p+"self_attn.q_proj.weight"] = []int{qd, H}
-		s[p+"self_attn.k_proj.weight"] = []int{kvd, H}
-		s[p+"self_attn.v_proj.weight"] = []int{kvd, H}
+		if c.FusedProjections {
+			s[p+"self_attn.qkv_proj.weight"] = []int{qd + 2*kvd, H}
+			s[p+"mlp.gate_up_proj.weight"] = []int{2 * I, H}
+		} else {
+			s[p+"self_attn.q_proj.weight"] = []int{qd, H}
+			s[p+"self_attn.k_proj.weight"] = []int{kvd, H}
+			s[p+"self_attn.v_proj.weight"] = []int{kvd, H}
+			s[p+"mlp.gate_proj.weight"] = []int{I, H}
+			s[p+"mlp.up_proj.weight"] = []int{I, H}
+		}
 		s[p+"self_attn.o_proj.weight"] = []int{H, qd}
 		if c.QKNorm {
 			s[p+"self_attn.q_norm.weight"] = []int{c.HeadDim}
@@ -103,8 +110,6 @@ func (c Config) expectedShapes() map[string][]int {
 		if c.OutputBias {
 			s[p+"self_attn.o_proj.bias"] = []int{H}
 		}
-		s[p+"mlp.gate_proj.weight"] = []int{I, H}
-		s[p+"mlp.up_proj.weight"] = []int{I, H}
 		s[p+"mlp.down_proj.weight"] = []int{H, I}
 		if c.MLPBias {
 			s[p+"mlp.gate_proj.bias"] = []int{I}
@@ -198,6 +203,10 @@ func assemble(cfg Config, vars map[string]*autograd.Var, be tensor.Backend, dt t
 			KNorm:        vars[p+"self_attn.k_norm.weight"],
 			PreFFNNorm:   vars[p+"pre_feedforward_layernorm.weight"],
 			PostFFNNorm:  vars[p+"post_feedforward_layernorm.weight"],
+		}
+		if cfg.FusedProjections {
+			b.Attn = Attention{QKV: lin(p + "self_attn.qkv_proj"), O: lin(p + "self_attn.o_proj")}
+			b.MLP = MLP{GateUp: lin(p + "mlp.gate_up_proj"), Down: lin(p + "mlp.down_proj")}
 		}
 		if cfg.SlidingLayers[i] {
 			b.SlidingWindow = cfg.SlidingWindow

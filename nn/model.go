@@ -9,14 +9,19 @@ import (
 	"github.com/ftune/ftune/tensor"
 )
 
-// Attention is one self-attention module.
+// Attention is one self-attention module. Phi-3 stores q, k and v as one
+// fused projection, QKV (self_attn.qkv_proj); then Q, K and V are nil.
 type Attention struct {
 	Q, K, V, O *Linear
+	QKV        *Linear
 }
 
-// MLP is the SwiGLU feed-forward: down(silu(gate(x))·up(x)).
+// MLP is the SwiGLU feed-forward: down(silu(gate(x))·up(x)). Phi-3 stores
+// gate and up as one fused projection, GateUp (mlp.gate_up_proj: gate rows
+// first, then up); then Gate and Up are nil.
 type MLP struct {
 	Gate, Up, Down *Linear
+	GateUp         *Linear
 }
 
 // Block is one decoder layer.
@@ -129,8 +134,12 @@ func (m *Model) ParamNames() []string {
 	return out
 }
 
-// Linears returns the seven projection layers of a block.
+// Linears returns the projection layers of a block: q, k, v, o, gate, up,
+// down, or for Phi-3 qkv, o, gate_up, down.
 func (b *Block) Linears() []*Linear {
+	if b.Attn.QKV != nil {
+		return []*Linear{b.Attn.QKV, b.Attn.O, b.MLP.GateUp, b.MLP.Down}
+	}
 	return []*Linear{b.Attn.Q, b.Attn.K, b.Attn.V, b.Attn.O, b.MLP.Gate, b.MLP.Up, b.MLP.Down}
 }
 
@@ -271,12 +280,13 @@ func (m *Model) block(tp *autograd.Tape, b *Block, x *autograd.Var, cos, sin *te
 	c := m.Config
 	B, T := x.Value.Dim(0), x.Value.Dim(1)
 	h := m.norm(tp, x, b.InputNorm)
-	q := tp.Reshape(b.Attn.Q.Forward(tp, h), B, T, c.NumHeads, c.HeadDim)
-	k := tp.Reshape(b.Attn.K.Forward(tp, h), B, T, c.NumKVHeads, c.HeadDim)
-	v := tp.Reshape(b.Attn.V.Forward(tp, h), B, T, c.NumKVHeads, c.HeadDim)
+	q, k, v := m.projectQKV(tp, b, h)
+	q = tp.Reshape(q, B, T, c.NumHeads, c.HeadDim)
+	k = tp.Reshape(k, B, T, c.NumKVHeads, c.HeadDim)
+	v = tp.Reshape(v, B, T, c.NumKVHeads, c.HeadDim)
 	q, k = m.headNorm(tp, q, b.QNorm), m.headNorm(tp, k, b.KNorm)
-	q = tp.RoPE(q, cos, sin)
-	k = tp.RoPE(k, cos, sin)
+	q = rotate(tp, q, cos, sin)
+	k = rotate(tp, k, cos, sin)
 	if cache != nil {
 		k, v = cache.append(b.Index, k, v)
 	}

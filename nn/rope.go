@@ -54,6 +54,13 @@ func (c *Config) parseRope(r rawConfig) error {
 	case src.Type != nil:
 		rc.Type = *src.Type
 	}
+	phiOrig := 0
+	if c.ModelType == "phi3" {
+		var err error
+		if rc.Type, phiOrig, err = phi3Rope(rc.Type, r); err != nil {
+			return err
+		}
+	}
 	need := func(p *float64, name string) (float64, error) {
 		if p == nil {
 			return 0, fmt.Errorf("nn: config.json: %s: rope_type %q requires %q", key, rc.Type, name)
@@ -62,6 +69,8 @@ func (c *Config) parseRope(r rawConfig) error {
 	}
 	origMax := func() int {
 		switch {
+		case phiOrig > 0:
+			return phiOrig
 		case r.OrigMaxPositions != nil:
 			return int(*r.OrigMaxPositions)
 		case src.OriginalMaxPositionEmbeddings != nil:
@@ -69,13 +78,30 @@ func (c *Config) parseRope(r rawConfig) error {
 		}
 		return c.MaxPositions
 	}
+	// partial_rotary_factor: standardize_rope_params sets the top-level
+	// value over one inside the RoPE object.
+	partial := 1.0
+	if src.PartialRotaryFactor != nil {
+		partial = *src.PartialRotaryFactor
+	}
+	if r.PartialRotaryFactor != nil {
+		partial = *r.PartialRotaryFactor
+	}
+	if c.ModelType == "phi3" {
+		// Phi-3's rotary embedding reads it for default and longrope alike
+		// (Phi-4-mini: 0.75); the other families' attention cannot apply it.
+		if !(partial > 0 && partial <= 1) {
+			return fmt.Errorf("nn: config.json: partial_rotary_factor must be in (0, 1], got %g", partial)
+		}
+		c.PartialRotary = partial
+	}
 	var err error
 	switch rc.Type {
 	case "default":
-		// partial_rotary_factor is not read by the default init of these
-		// families, so it is ignored here as there.
+		// partial_rotary_factor is not read by the default init of the
+		// other families, so it is ignored there as in transformers.
 		c.Rope = rc
-		return rc.validate(c.HeadDim)
+		return rc.validate(c.RotaryDim(), c.HeadDim)
 	case "linear", "dynamic":
 		rc.Factor, err = need(src.Factor, "factor")
 	case "llama3":
@@ -138,23 +164,18 @@ func (c *Config) parseRope(r rawConfig) error {
 		return err
 	}
 	// The scaled inits build head_dim*partial_rotary_factor frequencies,
-	// which these families' apply_rotary_pos_emb cannot broadcast.
-	partial := 1.0
-	if src.PartialRotaryFactor != nil {
-		partial = *src.PartialRotaryFactor
-	}
-	if r.PartialRotaryFactor != nil {
-		partial = *r.PartialRotaryFactor
-	}
-	if partial != 1 {
+	// which the other families' apply_rotary_pos_emb cannot broadcast.
+	if partial != 1 && c.ModelType != "phi3" {
 		return fmt.Errorf("%w: partial_rotary_factor %g with rope_type %q", ErrUnsupported, partial, rc.Type)
 	}
 	c.Rope = rc
-	return rc.validate(c.HeadDim)
+	return rc.validate(c.RotaryDim(), c.HeadDim)
 }
 
-// validate rejects values that would divide by zero or index out of range.
-func (r RopeConfig) validate(headDim int) error {
+// validate rejects values that would divide by zero or index out of range;
+// dim is the number of rotated dimensions per head (head_dim, or less with
+// a partial rotary factor).
+func (r RopeConfig) validate(dim, headDim int) error {
 	if !(r.Theta > 0) {
 		return fmt.Errorf("nn: config.json: rope_theta must be > 0, got %g", r.Theta)
 	}
@@ -173,11 +194,19 @@ func (r RopeConfig) validate(headDim int) error {
 	if r.Type == "llama3" && r.HighFreqFactor == r.LowFreqFactor {
 		return fmt.Errorf("nn: config.json: rope llama3: high_freq_factor and low_freq_factor are both %g (the smoothing divides by their difference)", r.LowFreqFactor)
 	}
-	if r.Type == "longrope" && (len(r.ShortFactor) != headDim/2 || len(r.LongFactor) != headDim/2) {
-		return fmt.Errorf("nn: config.json: rope longrope: short_factor has %d and long_factor %d entries, want head_dim/2 = %d",
-			len(r.ShortFactor), len(r.LongFactor), headDim/2)
+	if r.Type == "longrope" && (len(r.ShortFactor) != dim/2 || len(r.LongFactor) != dim/2) {
+		return fmt.Errorf("nn: config.json: rope longrope: short_factor has %d and long_factor %d entries, want one per rotated pair: %s = %d",
+			len(r.ShortFactor), len(r.LongFactor), rotatedPairs(dim, headDim), dim/2)
 	}
 	return nil
+}
+
+// rotatedPairs names the count of rotated pairs in an error message.
+func rotatedPairs(dim, headDim int) string {
+	if dim == headDim {
+		return "head_dim/2"
+	}
+	return "head_dim × partial_rotary_factor / 2"
 }
 
 // nonEmptyObject is Python's truthiness of a decoded dict: null and {} are
@@ -224,7 +253,7 @@ func sortedKeys(m map[string]json.RawMessage) []string {
 // length) read it; 0 gives the frequencies a freshly built model holds.
 func (c Config) InvFreq(seqLen int) (inv []float64, attnScale float64) {
 	r := c.Rope
-	d := c.HeadDim
+	d := c.RotaryDim()
 	var f []float32
 	attnScale = 1
 	switch r.Type {
@@ -277,7 +306,7 @@ func powf(base, exp float32) float32 {
 // is a tensor, so the new base is formed in float32.
 func dynamicInvFreq(c Config, seqLen int) []float32 {
 	r := c.Rope
-	d := c.HeadDim
+	d := c.RotaryDim()
 	if seqLen <= c.MaxPositions {
 		return defaultInvFreq(float32(r.Theta), d)
 	}
@@ -331,7 +360,7 @@ func yarnCorrectionRange(r RopeConfig, dim int) (low, high float64) {
 // (unchanged) frequencies with a linear ramp over the correction range.
 func yarnInvFreq(c Config) ([]float32, float64) {
 	r := c.Rope
-	d := c.HeadDim
+	d := c.RotaryDim()
 	low, high := yarnCorrectionRange(r, d)
 	if low == high {
 		high += 0.001 // linear_ramp_factor's guard against a zero-width ramp
@@ -353,10 +382,23 @@ func yarnInvFreq(c Config) ([]float32, float64) {
 
 // longropeInvFreq is _compute_longrope_parameters: per-dimension divisors,
 // the long ones once seq_len passes the pretraining length; the attention
-// factor is sqrt(1 + ln(factor)/ln(original)) unless given.
+// factor is sqrt(1 + ln(factor)/ln(original)) unless given, with factor the
+// rope object's "factor" or else max_position_embeddings / original.
+//
+// Which factors apply: transformers 5.x (dynamic_rope_update's
+// longrope_frequency_update) takes seq_len = max(position_ids) + 1 of each
+// forward pass and uses the long factors when it exceeds
+// original_max_position_embeddings, the short ones otherwise (the
+// attention factor does not change). In generation with a cache each step
+// decides alone, so keys already cached keep the rotation they were made
+// with. ftune does the same per pass (RopeTablesAt with the pass's largest
+// position + 1; RopeState.Step passes it through for longrope). llama.cpp
+// differs: it picks once per context, long when n_ctx exceeds the original
+// length (llama_model::get_rope_factors), whatever the positions; see
+// parity/phi3llamacpp_test.go for where the two agree.
 func longropeInvFreq(c Config, seqLen int) ([]float32, float64) {
 	r := c.Rope
-	d := c.HeadDim
+	d := c.RotaryDim()
 	ext := r.ShortFactor
 	if seqLen > r.OriginalMaxPositions {
 		ext = r.LongFactor
@@ -381,7 +423,7 @@ func longropeInvFreq(c Config, seqLen int) ([]float32, float64) {
 // torch's reciprocal times 2π; a/b with a Python scalar a likewise.
 func llama3InvFreq(c Config) []float32 {
 	r := c.Rope
-	f := defaultInvFreq(float32(r.Theta), c.HeadDim)
+	f := defaultInvFreq(float32(r.Theta), c.RotaryDim())
 	old := float64(r.OriginalMaxPositions)
 	lowWave := float32(old / r.LowFreqFactor)
 	highWave := float32(old / r.HighFreqFactor)

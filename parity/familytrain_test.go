@@ -37,12 +37,27 @@ var familyCases = []familyCase{
 			return c.ModelType == "gemma3_text" && c.QKNorm && c.NormPlusOne && c.SandwichNorms && c.HeadDim == 32 && c.SlidingWindow == 8
 		},
 		[]int64{0, 412, 87, 1033, 2, 9, 3000, 17, 255, 4095, 64, 700}},
+	// Phi-3: fused qkv_proj and gate_up_proj stay fused in the adapter (PEFT's
+	// module names), the merged folder and the GGUF; the ids pass the
+	// pretraining length 32, so the long LongRoPE factors are in play.
+	{"phi3", phi3Tiny, "phi3",
+		func(c nn.Config) bool {
+			return c.ModelType == "phi3" && c.FusedProjections && c.Rope.Type == "longrope" && c.Rope.OriginalMaxPositions == 32
+		},
+		[]int64{0, 412, 87, 1033, 2, 9, 3000, 17, 255, 4095, 64, 700, 5, 1200, 33, 2048, 11, 999, 4000, 3071,
+			7, 7, 300, 301, 302, 3071, 11, 2, 999, 4000, 1, 5, 5, 5, 1200, 33, 2048}},
+	{"phi4-mini", phi4MiniTiny, "phi3",
+		func(c nn.Config) bool {
+			return c.ModelType == "phi3" && c.FusedProjections && c.RotaryDim() == 12 && c.TieEmbeddings
+		},
+		[]int64{0, 412, 87, 1033, 2, 9, 3000, 17, 255, 4095, 64, 700}},
 }
 
 // TestFamilyTrainAndExports runs `ftune train --model testdata/<family>-tiny`
 // for a few steps through the library entry point the CLI uses, for each
-// family checked against llama.cpp: the loss falls, the adapter targets the
-// seven projections (never the norms), its PEFT files round-trip through
+// family checked against llama.cpp: the loss falls, the adapter targets
+// every projection of each layer (seven, or Phi-3's four with the fused
+// qkv_proj and gate_up_proj; never the norms), its PEFT files round-trip through
 // lora.Load and Save byte for byte, the merged Hugging Face folder loads
 // back as the same family with logits equal to the base with the adapter
 // attached, and the merged GGUF and the GGUF adapter are written for
@@ -98,7 +113,7 @@ func trainAndExport(t *testing.T, fc familyCase) {
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
-		t.Fatalf("adapter modules %v, want the seven projections of each layer %v", got, want)
+		t.Fatalf("adapter modules %v, want the projections of each layer %v", got, want)
 	}
 	again := t.TempDir()
 	if err := a.Save(again); err != nil {

@@ -117,12 +117,14 @@ type projection struct {
 	in, out int
 }
 
+// projections are the model's decoder linears (Phi-3's fused ones as
+// they are stored).
 func projections(c nn.Config) []projection {
-	qd, kvd := c.NumHeads*c.HeadDim, c.NumKVHeads*c.HeadDim
-	return []projection{
-		{"q_proj", c.HiddenSize, qd}, {"k_proj", c.HiddenSize, kvd}, {"v_proj", c.HiddenSize, kvd}, {"o_proj", qd, c.HiddenSize},
-		{"gate_proj", c.HiddenSize, c.IntermediateSize}, {"up_proj", c.HiddenSize, c.IntermediateSize}, {"down_proj", c.IntermediateSize, c.HiddenSize},
+	var out []projection
+	for _, p := range c.Projections() {
+		out = append(out, projection{p.Name, p.In, p.Out})
 	}
+	return out
 }
 
 // adapted lists the decoder projections the targets select ("all-linear",

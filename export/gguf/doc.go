@@ -19,7 +19,8 @@
 // ..., output_norm, output), the rotary permutation of q_proj/k_proj rows
 // for the "llama" architecture (Llama, Mistral) and none for "qwen2", the
 // hyperparameters under "<arch>.", RoPE scaling keys (linear, yarn) or the
-// rope_freqs tensor (llama3), and the tokenizer: byte-level BPE as model
+// rope_freqs tensor (llama3) or, for "phi3", the fused attn_qkv and ffn_up
+// with LongRoPE's rope_factors_long/short tensors (phi3.go), and the tokenizer: byte-level BPE as model
 // "gpt2" with merges and a pre-tokenizer name matched from the Split
 // pattern (gpt-2, qwen2, llama-bpe: names llama.cpp's llama-vocab.cpp accepts), SentencePiece-style BPE as model
 // "llama" with scores. 1-D tensors stay F32; a weight whose rows do not

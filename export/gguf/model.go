@@ -93,6 +93,11 @@ func BuildModel(m *nn.Model, tok *tokenizer.Tokenizer, opt Options, name string)
 			return nil, err
 		}
 	}
+	if arch == "phi3" {
+		if err := addPhi3RopeFactors(b, c); err != nil {
+			return nil, err
+		}
+	}
 	if c.Rope.Type == "llama3" {
 		f := llama3RopeFactors(c)
 		if err := b.AddTensor("rope_freqs.weight", []int{len(f)}, F32, f); err != nil {
@@ -193,10 +198,10 @@ func setHyperparameters(b *Builder, arch string, c nn.Config) error {
 	b.Set(k("attention.layer_norm_rms_epsilon"), float32(c.RMSNormEps))
 	b.Set(k("attention.key_length"), uint32(c.HeadDim))
 	b.Set(k("attention.value_length"), uint32(c.HeadDim))
-	if c.PartialRotary != 0 && c.PartialRotary != 1 {
+	if c.RotaryDim() != c.HeadDim && arch != "phi3" {
 		return fmt.Errorf("gguf: partial_rotary_factor %v: llama.cpp's %s rotates whole heads", c.PartialRotary, arch)
 	}
-	b.Set(k("rope.dimension_count"), uint32(c.HeadDim))
+	b.Set(k("rope.dimension_count"), uint32(c.RotaryDim()))
 	b.Set(k("rope.freq_base"), float32(c.Rope.Theta))
 	r := c.Rope
 	switch r.Type {
@@ -222,11 +227,19 @@ func setHyperparameters(b *Builder, arch string, c nn.Config) error {
 	case "dynamic":
 		// Dynamic NTK changes nothing within max_position_embeddings; the
 		// converter writes no key for it either.
+	case "longrope":
+		if arch != "phi3" {
+			return fmt.Errorf("gguf: rope_type longrope has no llama.cpp equivalent for %s", arch)
+		}
+		// Keys and factor tensors: setPhi3, addPhi3RopeFactors.
 	default:
 		return fmt.Errorf("gguf: rope_type %q has no llama.cpp equivalent for %s", r.Type, arch)
 	}
-	if arch == "gemma3" {
+	switch arch {
+	case "gemma3":
 		return setGemma3(b, c)
+	case "phi3":
+		return setPhi3(b, c)
 	}
 	return nil
 }

@@ -22,6 +22,9 @@ import (
 // Gemma3ForCausalLM (gemma3_text) goes through Gemma3Model (architecture
 // "gemma3", NEOX RoPE, no permutation; its four norms per layer have their
 // own names, gemmaBlockNames, and their weights are stored as 1 + w).
+// Phi3ForCausalLM goes through Phi3MiniModel (architecture "phi3", NEOX
+// RoPE, no permutation; the fused qkv_proj and gate_up_proj are written as
+// they are, attn_qkv and ffn_up, which llama.cpp splits in the same order).
 func Architecture(modelType string) (arch string, permuteQK bool, err error) {
 	switch modelType {
 	case "llama", "mistral":
@@ -32,8 +35,10 @@ func Architecture(modelType string) (arch string, permuteQK bool, err error) {
 		return "qwen3", false, nil
 	case "gemma3_text":
 		return "gemma3", false, nil
+	case "phi3":
+		return "phi3", false, nil
 	}
-	return "", false, fmt.Errorf("gguf: model_type %q has no GGUF export (llama, mistral, qwen2, qwen3, gemma3_text)", modelType)
+	return "", false, fmt.Errorf("gguf: model_type %q has no GGUF export (llama, mistral, qwen2, qwen3, gemma3_text, phi3)", modelType)
 }
 
 // checkComputable refuses a model whose settings the llama.cpp
@@ -45,6 +50,9 @@ func checkComputable(arch string, c nn.Config) error {
 	if arch == "gemma3" {
 		_, err := gemma3Pattern(c)
 		return err
+	}
+	if arch == "phi3" {
+		return phi3Computable(c)
 	}
 	if arch != "qwen2" && arch != "qwen3" {
 		return nil
@@ -109,6 +117,8 @@ var blockNames = map[string]string{
 	"mlp.gate_proj":            "ffn_gate",
 	"mlp.up_proj":              "ffn_up",
 	"mlp.down_proj":            "ffn_down",
+	"self_attn.qkv_proj":       "attn_qkv", // Phi-3
+	"mlp.gate_up_proj":         "ffn_up",   // Phi-3: gate half first, as llama.cpp's fused SwiGLU reads it
 }
 
 // gemmaBlockNames are Gemma 3's norms (gguf-py tensor_mapping.py): there

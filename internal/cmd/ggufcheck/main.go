@@ -76,10 +76,14 @@ func tiny(out, model string) error {
 	return nil
 }
 
-// checkAdapter is the adapter every mode uses: q, k, v, o and down with a
-// random B (a visible update), rank 8, alpha 16, seed 1.
+// checkAdapter is the adapter every mode uses: q, k, v (Phi-3: the fused
+// qkv), o and down with a random B (a visible update), rank 8, alpha 16,
+// seed 1.
 func checkAdapter(m *nn.Model) (*lora.Adapter, error) {
 	c := lora.NewConfig(8, 16, "q_proj", "k_proj", "v_proj", "o_proj", "down_proj")
+	if m.Config.FusedProjections {
+		c = lora.NewConfig(8, 16, "qkv_proj", "o_proj", "down_proj")
+	}
 	c.InitLoraWeights = lora.InitLoraWeights{Bool: false}
 	return lora.New(m, c, "check", 1)
 }
