@@ -48,12 +48,23 @@ func (d Device) Describe() string {
 // float32 on the CPU), "bf16" (refused on the CPU, which computes in
 // float32) or "f32".
 func OpenDevice(device, precision string) (Device, error) {
+	return OpenDeviceCapped(device, precision, 0)
+}
+
+// OpenDeviceCapped is OpenDevice with a cap on the device memory a GPU's
+// allocator reserves (training.max_device_memory, bytes; 0: none). Past it
+// an allocation fails with an out-of-memory error naming the cap and the
+// tensor's shape. The CPU takes no cap (the caller says so).
+func OpenDeviceCapped(device, precision string, maxDeviceMemory int64) (Device, error) {
 	p := strings.ToLower(strings.TrimSpace(precision))
 	if p != "" && p != "auto" && p != "bf16" && p != "f32" {
 		return Device{}, fmt.Errorf("recipe: precision %q (want auto, bf16 or f32)", precision)
 	}
+	if maxDeviceMemory < 0 {
+		return Device{}, fmt.Errorf("recipe: device-memory cap of %d bytes (want ≥ 0; 0: none)", maxDeviceMemory)
+	}
 	open := func(n int) (tensor.Backend, error) {
-		return cudabackend.Open(cudabackend.Options{Device: n, BF16MatMul: p != "f32"})
+		return cudabackend.Open(cudabackend.Options{Device: n, BF16MatMul: p != "f32", MaxDeviceMemory: maxDeviceMemory})
 	}
 	var out Device
 	d := strings.ToLower(strings.TrimSpace(device))
@@ -106,7 +117,7 @@ func (o *Options) openDevice(log io.Writer) (tensor.Backend, error) {
 	if o.device != nil { // opened and printed by preflight
 		return o.device.Backend, nil
 	}
-	d, err := OpenDevice(o.Device, o.Precision)
+	d, err := OpenDeviceCapped(o.Device, o.Precision, o.MaxDeviceMemory)
 	if err != nil {
 		return nil, err
 	}
