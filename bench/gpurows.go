@@ -46,55 +46,58 @@ type GPURow struct {
 }
 
 // AnchorRows reads the gpubench.json that bench/peft_lora_bench.py writes
-// and returns one "peft" row per successful run; a run the anchor reports
-// as "failed" is an error naming it, so a table never silently lacks its
-// anchor.
-func AnchorRows(path string) ([]GPURow, error) {
+// and returns one "peft" row per successful run, and the keys of the runs
+// the anchor reports as "failed" (out of memory, say), which the caller
+// must print: a table never silently lacks its anchor.
+func AnchorRows(path string) (rows []GPURow, failed []string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var doc struct {
 		Runs map[string]json.RawMessage `json:"peft_lora_bf16_sdpa"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if doc.Runs == nil {
-		return nil, fmt.Errorf("%s: no peft_lora_bf16_sdpa object", path)
+		return nil, nil, fmt.Errorf("%s: no peft_lora_bf16_sdpa object", path)
 	}
 	keys := make([]string, 0, len(doc.Runs))
 	for k := range doc.Runs {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var rows []GPURow
 	for _, key := range keys {
+		if string(doc.Runs[key]) == `"failed"` {
+			failed = append(failed, key)
+			continue
+		}
 		var r struct {
 			StepS      float64 `json:"step_s"`
 			TokensPerS float64 `json:"tokens_per_s"`
 			PeakGiB    float64 `json:"peak_mem_gib"`
 		}
 		if err := json.Unmarshal(doc.Runs[key], &r); err != nil {
-			return nil, fmt.Errorf("%s: anchor run %s: %s (want an object with tokens_per_s)", path, key, strings.TrimSpace(string(doc.Runs[key])))
+			return nil, nil, fmt.Errorf("%s: anchor run %s: %s (want an object with tokens_per_s)", path, key, strings.TrimSpace(string(doc.Runs[key])))
 		}
 		var name string
 		var b, t, ck int
 		i := strings.Index(key, "_b")
 		if i < 0 {
-			return nil, fmt.Errorf("%s: anchor run key %q is not name_bB_tT_ckptC", path, key)
+			return nil, nil, fmt.Errorf("%s: anchor run key %q is not name_bB_tT_ckptC", path, key)
 		}
 		if _, err := fmt.Sscanf(key[i:], "_b%d_t%d_ckpt%d", &b, &t, &ck); err != nil {
-			return nil, fmt.Errorf("%s: anchor run key %q is not name_bB_tT_ckptC: %v", path, key, err)
+			return nil, nil, fmt.Errorf("%s: anchor run key %q is not name_bB_tT_ckptC: %v", path, key, err)
 		}
 		name = anchorNames[key[:i]]
 		if name == "" {
-			return nil, fmt.Errorf("%s: anchor run %s: unknown shape %q", path, key, key[:i])
+			return nil, nil, fmt.Errorf("%s: anchor run %s: unknown shape %q", path, key, key[:i])
 		}
 		rows = append(rows, GPURow{Shape: name, Side: "peft", Batch: b, Seq: t, Ckpt: ck == 1, Variant: "bf16",
 			TokensPerS: round1(r.TokensPerS), PeakGiB: round3(r.PeakGiB), StepS: round4(r.StepS)})
 	}
-	return rows, nil
+	return rows, failed, nil
 }
 
 // ReadRows reads JSON lines of GPURow (ftune's side, one per gpubench run);

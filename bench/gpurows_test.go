@@ -26,9 +26,9 @@ func TestAnchorRowsAndRatioTable(t *testing.T) {
 	if err := os.WriteFile(p, []byte(anchorJSON), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := AnchorRows(p)
-	if err != nil {
-		t.Fatal(err)
+	rows, failed, err := AnchorRows(p)
+	if err != nil || failed != nil {
+		t.Fatal(err, failed)
 	}
 	if len(rows) != 3 || rows[0].Shape != "llama-3.2-1b" || rows[0].Ckpt || !rows[1].Ckpt || rows[2].Shape != "smollm2-135m" || rows[2].TokensPerS != 65400 || rows[2].PeakGiB != 28.4 || rows[2].Side != "peft" {
 		t.Fatalf("anchor rows %+v", rows)
@@ -62,13 +62,20 @@ func TestAnchorRowsAndRatioTable(t *testing.T) {
 	}
 }
 
-func TestAnchorRowsRefusesAFailedRun(t *testing.T) {
+func TestAnchorRowsReportsAFailedRun(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "gpubench.json")
-	if err := os.WriteFile(p, []byte(`{"peft_lora_bf16_sdpa": {"llama3-8b_b2_t2048_ckpt1": "failed"}}`), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(`{"peft_lora_bf16_sdpa": {"llama3-8b_b2_t2048_ckpt1": "failed", "smollm2-135m_b8_t2048_ckpt0": {"tokens_per_s": 1}}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := AnchorRows(p); err == nil || !strings.Contains(err.Error(), "llama3-8b_b2_t2048_ckpt1") {
-		t.Errorf("failed anchor run: got %v, want an error naming it", err)
+	rows, failed, err := AnchorRows(p)
+	if err != nil || len(rows) != 1 || len(failed) != 1 || failed[0] != "llama3-8b_b2_t2048_ckpt1" {
+		t.Errorf("failed anchor run: rows %v, failed %v, err %v; want the good row and the failed key", rows, failed, err)
+	}
+	if err := os.WriteFile(p, []byte(`{"peft_lora_bf16_sdpa": {"llama3-8b_b2_t2048": {"tokens_per_s": 1}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := AnchorRows(p); err == nil || !strings.Contains(err.Error(), "llama3-8b_b2_t2048") {
+		t.Errorf("malformed key: got %v", err)
 	}
 }
 

@@ -291,9 +291,12 @@ func rowsCmd(args []string, stdout io.Writer) error {
 	}
 	var rows []bench.GPURow
 	if *anchor != "" {
-		a, err := bench.AnchorRows(*anchor)
+		a, failed, err := bench.AnchorRows(*anchor)
 		if err != nil {
 			return err
+		}
+		for _, k := range failed {
+			fmt.Fprintf(stdout, "anchor run %s failed (its traceback is in the anchor's log): no ratio for it\n\n", k)
 		}
 		rows = append(rows, a...)
 	}
