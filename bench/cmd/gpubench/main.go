@@ -63,6 +63,7 @@ type stepFlags struct {
 	batch, seq, rank   int
 	nf4, ckpt, f32     bool
 	release            bool
+	cpu                bool // dry runs here: the whole step on the CPU backend
 	warmup, steps      int
 	cache, profile     string
 	maxDeviceMemoryGiB float64
@@ -83,6 +84,7 @@ func parseStep(args []string) (stepFlags, error) {
 	fs.IntVar(&f.steps, "steps", 3, "timed steps")
 	fs.StringVar(&f.cache, "cache", os.TempDir(), "folder for the random-weight model")
 	fs.StringVar(&f.profile, "profile", "", "write the per-op profile of one extra step (markdown) to this file")
+	fs.BoolVar(&f.cpu, "cpu", false, "run on the CPU backend (a dry run of this program without a GPU; also accepts -shape tiny-base)")
 	fs.Float64Var(&f.maxDeviceMemoryGiB, "max-device-memory-gib", 0, "refuse device allocations past this many GiB (0: no cap)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -90,7 +92,7 @@ func parseStep(args []string) (stepFlags, error) {
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("step: unexpected argument %q", fs.Arg(0))
 	}
-	s, ok := bench.GPUShapes[f.shape]
+	s, ok := shapeOf(f.shape, f.cpu)
 	if !ok {
 		return f, fmt.Errorf("step: unknown shape %q (want one of %s)", f.shape, shapeNames())
 	}
@@ -115,6 +117,17 @@ func parseStep(args []string) (stepFlags, error) {
 	return f, nil
 }
 
+// shapeOf looks a shape up; the CPU dry run may also use tiny-base.
+func shapeOf(name string, cpu bool) (bench.Shape, bool) {
+	if s, ok := bench.GPUShapes[name]; ok {
+		return s, true
+	}
+	if cpu && name == "tiny-base" {
+		return bench.Shapes[name], true
+	}
+	return bench.Shape{}, false
+}
+
 func shapeNames() string {
 	return "smollm2-135m, llama-3.2-1b, llama-3-8b, llama-3.1-8b-maxctx"
 }
@@ -122,6 +135,9 @@ func shapeNames() string {
 // variant names the ftune configuration in a row.
 func (f stepFlags) variant() string {
 	v := "bf16"
+	if f.cpu {
+		return "cpu f32 (dry run)"
+	}
 	if f.f32 {
 		v = "f32"
 	}
@@ -155,7 +171,7 @@ func stepCmd(args []string, stdout io.Writer) error {
 }
 
 func measure(f stepFlags) (bench.GPURow, error) {
-	s := bench.GPUShapes[f.shape]
+	s, _ := shapeOf(f.shape, f.cpu)
 	model := s
 	if strings.HasSuffix(model.Name, "-maxctx") {
 		model.Name = "llama-3-8b" // same weights: one random folder
@@ -164,11 +180,11 @@ func measure(f stepFlags) (bench.GPURow, error) {
 	if err != nil {
 		return bench.GPURow{}, err
 	}
-	cb, err := cudabackend.Open(cudabackend.Options{BF16MatMul: !f.f32, MaxDeviceMemory: int64(f.maxDeviceMemoryGiB * (1 << 30))})
+	dev, err := openDevice(f)
 	if err != nil {
 		return bench.GPURow{}, err
 	}
-	prof := bench.NewProfiledBackend(cb, nil)
+	prof := bench.NewProfiledBackend(dev.be, nil)
 	opt := nn.LoadOptions{KeepBF16: true, Backend: prof}
 	if f.nf4 {
 		opt.Quantize = nf4.Quantizer(prof)
@@ -211,23 +227,25 @@ func measure(f stepFlags) (bench.GPURow, error) {
 			loss = out.Loss.Value.Item()
 			// The optimizer runs on host copies, as internal/cmd/gpulora's
 			// does (the device AdamW is not wired into the step yet).
-			t0 := time.Now()
-			var ps []optim.Param
-			var nb int64
-			for name, v := range params {
-				ps = append(ps, optim.Param{Name: name, Data: v.Value.F32(), Grad: v.Grad.F32()})
-				nb += int64(12 * v.Value.Numel())
-			}
-			if err := adam.Step(ps); err != nil {
+			err = prof.Within("optimizer (host round trip)", func() error {
+				var ps []optim.Param
+				for name, v := range params {
+					ps = append(ps, optim.Param{Name: name, Data: v.Value.F32(), Grad: v.Grad.F32()})
+				}
+				if err := adam.Step(ps); err != nil {
+					return err
+				}
+				for _, p := range ps {
+					v := params[p.Name]
+					v.Value.CopyFrom(tensor.FromHost(prof, tensor.F32, p.Data, v.Value.Shape()...))
+					v.ZeroGrad()
+				}
+				return nil
+			})
+			if err != nil {
 				panic(&tensor.Error{Err: err})
 			}
-			for _, p := range ps {
-				v := params[p.Name]
-				v.Value.CopyFrom(tensor.FromHost(prof, tensor.F32, p.Data, v.Value.Shape()...))
-				v.ZeroGrad()
-			}
-			prof.Charge("optimizer (host round trip)", time.Since(t0), nb)
-			if err := cb.Sync(); err != nil {
+			if err := dev.sync(); err != nil {
 				panic(&tensor.Error{Err: err})
 			}
 		})
@@ -244,10 +262,10 @@ func measure(f stepFlags) (bench.GPURow, error) {
 		}
 	}
 	dt := time.Since(t0).Seconds() / float64(f.steps)
-	st := cb.Stats()
+	peak := dev.peak()
 	if f.profile != "" {
 		prof.Reset()
-		prof.Sync = cb.Sync
+		prof.Sync = dev.sync
 		p0 := time.Now()
 		if err := step(); err != nil {
 			return bench.GPURow{}, fmt.Errorf("profiled step: %w", err)
@@ -257,11 +275,30 @@ func measure(f stepFlags) (bench.GPURow, error) {
 		}
 	}
 	row := bench.GPURow{Shape: s.Name, Side: "ftune", Batch: f.batch, Seq: f.seq, Ckpt: f.ckpt, Variant: f.variant(),
-		TokensPerS: float64(f.batch*f.seq) / dt, PeakGiB: float64(st.Peak) / (1 << 30), StepS: dt, Loss: loss}
+		TokensPerS: float64(f.batch*f.seq) / dt, PeakGiB: float64(peak) / (1 << 30), StepS: dt, Loss: loss}
 	if strings.HasSuffix(s.Name, "-maxctx") {
 		row.SeqLen = f.seq
 	}
 	return row, nil
+}
+
+// device is the backend a step runs on, with its synchronization and peak
+// memory: the GPU, or the CPU for a dry run (peak 0: not measured there).
+type device struct {
+	be   tensor.Backend
+	sync func() error
+	peak func() int64
+}
+
+func openDevice(f stepFlags) (device, error) {
+	if f.cpu {
+		return device{be: tensor.CPUDefault(), sync: func() error { return nil }, peak: func() int64 { return 0 }}, nil
+	}
+	cb, err := cudabackend.Open(cudabackend.Options{BF16MatMul: !f.f32, MaxDeviceMemory: int64(f.maxDeviceMemoryGiB * (1 << 30))})
+	if err != nil {
+		return device{}, err
+	}
+	return device{be: cb, sync: cb.Sync, peak: func() int64 { return cb.Stats().Peak }}, nil
 }
 
 func writeProfile(f stepFlags, prof *bench.ProfiledBackend, profiled, unprofiled float64) error {

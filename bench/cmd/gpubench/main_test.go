@@ -69,3 +69,30 @@ func TestRowsMergesAnchorAndFtune(t *testing.T) {
 		t.Errorf("unknown subcommand: %v", err)
 	}
 }
+
+// The whole step (random model, LoRA, forward, backward, host AdamW, the
+// profile and the row) runs here on the CPU backend at a tiny size: what
+// the GPU run does, less the device.
+func TestStepDryRunOnTheCPU(t *testing.T) {
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "profile.md")
+	var out bytes.Buffer
+	if err := run([]string{"step", "-cpu", "-shape", "tiny-base", "-batch", "1", "-seq", "16", "-warmup", "1", "-steps", "1", "-cache", dir, "-profile", prof}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"shape":"tiny-base","side":"ftune","batch":1,"seq":16`) || !strings.Contains(out.String(), `"tokens_per_s":`) {
+		t.Errorf("row: %s", out.String())
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"### tiny-base, 1 × 16", "| gemm |", "| attention |", "| optimizer (host round trip) | 1 |", "| host gaps |"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("profile lacks %q:\n%s", want, b)
+		}
+	}
+	if _, err := parseStep([]string{"-shape", "tiny-base"}); err == nil {
+		t.Error("tiny-base accepted without -cpu")
+	}
+}
