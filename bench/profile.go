@@ -155,8 +155,16 @@ func (p *ProfiledBackend) span(family string, bytes int64, fn func() error) erro
 	w := p.within
 	p.mu.Unlock()
 	if w != "" {
-		// Inside Within: only the bytes; the span is charged whole there.
-		family, d = w, 0
+		// Inside Within: only the bytes; the span and the one call are
+		// charged whole there.
+		p.mu.Lock()
+		if f := p.fam[w]; f != nil {
+			f.Bytes += bytes
+		} else {
+			p.fam[w] = &OpFamily{Family: w, Bytes: bytes}
+		}
+		p.mu.Unlock()
+		return err
 	}
 	p.Charge(family, d, bytes)
 	return err
