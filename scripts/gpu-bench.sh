@@ -10,8 +10,10 @@
 #                                 gzipped) into .gpubench/ (ignored by git)
 #   scripts/gpu-bench.sh dry      here, no GPU: build, then check the half
 #                                 that needs none: the binaries run and take
-#                                 their arguments, and the rows writer turns
-#                                 a fake anchor and fake ftune rows into the
+#                                 their arguments, the measured step runs on
+#                                 the CPU backend (gpubench step -cpu,
+#                                 tiny-base), and the rows writer turns a
+#                                 fake anchor and fake ftune rows into the
 #                                 jsonl and the table
 #   scripts/gpu-bench.sh device   on the GPU machine, from the repo root
 #
@@ -176,6 +178,10 @@ dry() {
 	"$BIN/gpubench" step -shape smollm2-135m -steps 1 -warmup 0 -cache "$tmp" >/dev/null 2>"$tmp/err" && rc=1
 	grep -q 'cuda backend' "$tmp/err" || { echo "dry: without a GPU gpubench step should say why: $(cat "$tmp/err")"; rc=1; }
 	(cd kernels/cuda && "../../$BIN/cuda.test" -test.run 'TestAllocatorLimit' -test.count=1) >"$tmp/t" 2>&1 || { cat "$tmp/t"; rc=1; }
+	# The whole measured step on the CPU backend at a tiny size: model
+	# written, loaded, LoRA attached, stepped, profiled, its row printed.
+	"$BIN/gpubench" step -cpu -shape tiny-base -batch 1 -seq 16 -warmup 1 -steps 1 -cache "$tmp" -profile "$tmp/profile.md" >"$tmp/row" 2>&1 || { cat "$tmp/row"; rc=1; }
+	grep -q '"side":"ftune"' "$tmp/row" && grep -q '| gemm |' "$tmp/profile.md" || { echo "dry: gpubench step -cpu gave no row or profile"; rc=1; }
 	echo '{"peft_lora_bf16_sdpa": {"smollm2-135m_b8_t2048_ckpt0": {"step_s": 0.25, "tokens_per_s": 65400.0, "peak_mem_gib": 28.4}}}' >"$tmp/gpubench.json"
 	echo '{"shape":"smollm2-135m","side":"ftune","batch":8,"seq":2048,"variant":"bf16","tokens_per_s":32700,"peak_gib":14.2,"step_s":0.5}' >"$tmp/ftune.jsonl"
 	"$BIN/gpubench" rows -anchor "$tmp/gpubench.json" -ftune "$tmp/ftune.jsonl" -o "$tmp/gpu-lora-$(gpu_slug 'NVIDIA H200')-dry.jsonl" >"$tmp/table.md" || rc=1
