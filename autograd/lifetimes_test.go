@@ -7,57 +7,8 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/tensor"
+	"github.com/ftune/ftune/tensor/backendtest"
 )
-
-// countingBackend is the CPU backend with early release, standing in for a
-// device: it counts live bytes (allocated and not released; what Go's
-// collector would free is not modelled, as on a GPU between collections),
-// and poisons every storage it releases (NaN, or -1 in integers) so that a
-// release before the last use changes results instead of passing.
-type countingBackend struct {
-	*tensor.CPUBackend
-	size       map[tensor.Storage]int64
-	released   map[tensor.Storage]bool
-	live, peak int64
-}
-
-func newCountingBackend() *countingBackend {
-	return &countingBackend{CPUBackend: tensor.CPUDefault(), size: map[tensor.Storage]int64{}, released: map[tensor.Storage]bool{}}
-}
-
-func (c *countingBackend) track(st tensor.Storage, err error) (tensor.Storage, error) {
-	if err != nil {
-		return nil, err
-	}
-	n := int64(st.Len()) * int64(st.DType().Size())
-	c.size[st] = n
-	c.live += n
-	c.peak = max(c.peak, c.live)
-	return st, nil
-}
-
-func (c *countingBackend) Alloc(dt tensor.DType, n int) (tensor.Storage, error) {
-	return c.track(c.CPUBackend.Alloc(dt, n))
-}
-
-func (c *countingBackend) FromHost(dt tensor.DType, data any) (tensor.Storage, error) {
-	return c.track(c.CPUBackend.FromHost(dt, data))
-}
-
-func (c *countingBackend) Release(st tensor.Storage) error {
-	if c.released[st] {
-		panic("countingBackend: storage released twice")
-	}
-	c.released[st] = true
-	c.live -= c.size[st]
-	v := math.NaN()
-	if !st.DType().IsFloat() {
-		v = -1
-	}
-	return c.CPUBackend.Fill(tensor.FromStorage(c, st, st.Len()), v)
-}
-
-func (c *countingBackend) isReleased(t *tensor.Tensor) bool { return c.released[t.Storage()] }
 
 // lifetimeModel is a two-block Llama-like stack in float32: RMSNorm,
 // attention over a reshaped projection, SwiGLU MLP with a residual, a
@@ -139,17 +90,17 @@ func (m *lifetimeModel) step(t *testing.T, release, ckpt bool) (loss float64, lo
 
 func TestReleaseActivationsLowersPeakAndKeepsResults(t *testing.T) {
 	for _, ckpt := range []bool{false, true} {
-		base := newCountingBackend()
+		base := backendtest.NewCounting()
 		m := newLifetimeModel(base)
-		start := base.live
+		start := base.Live()
 		wantLoss, wantLogits, wantGrads, _ := m.step(t, false, ckpt)
-		peakOff := base.peak - start
+		peakOff := base.Peak() - start
 
-		rel := newCountingBackend()
+		rel := backendtest.NewCounting()
 		m = newLifetimeModel(rel)
-		start = rel.live
+		start = rel.Live()
 		loss, logits, grads, tp := m.step(t, true, ckpt)
-		peakOn := rel.peak - start
+		peakOn := rel.Peak() - start
 
 		if loss != wantLoss || !slices.Equal(logits, wantLogits) {
 			t.Errorf("ckpt=%v: loss %v logits %v with release, want %v %v (bit for bit)", ckpt, loss, logits, wantLoss, wantLogits)
@@ -174,7 +125,7 @@ func TestReleaseActivationsLowersPeakAndKeepsResults(t *testing.T) {
 }
 
 func TestReleaseActivationsNeverFreesWhatOutlivesTheStep(t *testing.T) {
-	be := newCountingBackend()
+	be := backendtest.NewCounting()
 	m := newLifetimeModel(be)
 	tp := NewTape()
 	tp.ReleaseActivations = true
@@ -193,16 +144,16 @@ func TestReleaseActivationsNeverFreesWhatOutlivesTheStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, v := range map[string]*Var{"loss": loss, "logits (kept)": logits, "bias view": view, "late parameter's view": lateView, "input": m.x} {
-		if be.isReleased(v.Value) {
+		if be.Released(v.Value) {
 			t.Errorf("%s was released", name)
 		}
 	}
 	for _, p := range append(m.params(), m.norm, m.wq, m.wg, m.wu, m.wd, late) {
-		if be.isReleased(p.Value) || (p.Grad != nil && be.isReleased(p.Grad)) {
+		if be.Released(p.Value) || (p.Grad != nil && be.Released(p.Grad)) {
 			t.Errorf("parameter %s (or its gradient) was released", p.Name)
 		}
 	}
-	if !be.isReleased(hidden.Value) || !be.isReleased(h.Value) {
+	if !be.Released(hidden.Value) || !be.Released(h.Value) {
 		t.Error("activations used by no later node were not released")
 	}
 	if v := logits.Value.F32(); math.IsNaN(float64(v[0])) {
