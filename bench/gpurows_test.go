@@ -10,6 +10,7 @@ import (
 
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/tensor"
+	"github.com/ftune/ftune/tensor/backendtest"
 )
 
 // anchorJSON is the shape of bench/peft_lora_bench.py's gpubench.json
@@ -128,5 +129,26 @@ func TestProfiledBackendChargesFamilies(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// Early release reaches the wrapped backend: a profiled step returns its
+// activations as an unprofiled one does.
+func TestProfiledBackendPassesReleaseThrough(t *testing.T) {
+	inner := backendtest.NewCounting()
+	p := NewProfiledBackend(inner, nil)
+	x := autograd.Param(tensor.FromHost(p, tensor.F32, []float32{1, 2, 3, 4}, 2, 2), "x")
+	tp := autograd.NewTape()
+	tp.ReleaseActivations = true
+	h := tp.Square(x)
+	loss := tp.SumAll(tp.Square(h))
+	if err := tp.Backward(loss); err != nil {
+		t.Fatal(err)
+	}
+	if !inner.Released(h.Value) || inner.Released(loss.Value) || inner.Released(x.Value) {
+		t.Errorf("released: h %v (want true), loss %v, x %v (want false)", inner.Released(h.Value), inner.Released(loss.Value), inner.Released(x.Value))
+	}
+	if got := x.Grad.F32(); got[1] != 4*8 {
+		t.Errorf("gradient %v, want 4·x³ = [4 32 108 256]", got)
 	}
 }

@@ -186,6 +186,17 @@ func (p *ProfiledBackend) Alloc(dt tensor.DType, n int) (st tensor.Storage, err 
 	return st, err
 }
 
+// Release passes early release through to the inner backend (a no-op
+// when it has none, as on the CPU), charged to the allocator: without it a
+// profiled step would leave its activations to Go's collector.
+func (p *ProfiledBackend) Release(st tensor.Storage) error {
+	r, ok := p.Backend.(tensor.StorageReleaser)
+	if !ok {
+		return nil
+	}
+	return p.span("allocator", 0, func() error { return r.Release(st) })
+}
+
 func (p *ProfiledBackend) FromHost(dt tensor.DType, data any) (st tensor.Storage, err error) {
 	err = p.span("copies and casts", 0, func() error { st, err = p.Backend.FromHost(dt, data); return err })
 	return st, err
