@@ -140,6 +140,12 @@ func TestReleaseActivationsNeverFreesWhatOutlivesTheStep(t *testing.T) {
 	loss := tp.MeanAll(tp.Square(logits))
 	hidden := tp.Scale(h, 1) // an activation the caller did not keep
 	loss = tp.Add(loss, tp.MeanAll(hidden))
+	// The caller keeps a view (a Narrow) of another activation: the whole
+	// storage the view shares must survive.
+	second := tp.Scale(h, 2)
+	part := tp.Narrow(second, 0, 1, 3)
+	tp.Keep(part)
+	loss = tp.Add(loss, tp.MeanAll(part))
 	if err := tp.Backward(loss); err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +158,9 @@ func TestReleaseActivationsNeverFreesWhatOutlivesTheStep(t *testing.T) {
 		if be.Released(p.Value) || (p.Grad != nil && be.Released(p.Grad)) {
 			t.Errorf("parameter %s (or its gradient) was released", p.Name)
 		}
+	}
+	if be.Released(second.Value) || math.IsNaN(float64(part.Value.F32()[0])) {
+		t.Error("the storage under a kept view was released")
 	}
 	if !be.Released(hidden.Value) || !be.Released(h.Value) {
 		t.Error("activations used by no later node were not released")
