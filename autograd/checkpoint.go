@@ -37,6 +37,8 @@ func (tp *Tape) Checkpoint(fn func(tp *Tape, in []*Var) []*Var, in ...*Var) []*V
 			}
 		}
 		sub.replay()
+		tp.life.released += sub.life.released
+		tp.life.releasedBytes += sub.life.releasedBytes
 		for i, v := range in {
 			accumulate(v, detached[i].Grad, true)
 		}
