@@ -11,12 +11,18 @@ func (tp *Tape) Checkpoint(fn func(tp *Tape, in []*Var) []*Var, in ...*Var) []*V
 	if tp == nil {
 		return outs
 	}
+	// An output may be an input passed through (or a view of one); a leaf
+	// input's storage must then outlive the node (ReleaseActivations).
+	tp.pinLeaves(in)
 	res := make([]*Var, len(outs))
 	for i, o := range outs {
 		res[i] = result(o.Value)
 	}
 	tp.record(func() {
 		sub := NewTape()
+		// The recomputed activations are released as the private replay
+		// passes them; the detached inputs are leaves there, so pinned.
+		sub.ReleaseActivations = tp.ReleaseActivations
 		detached := make([]*Var, len(in))
 		for i, v := range in {
 			detached[i] = &Var{Value: v.Value, Name: v.Name, requiresGrad: v.requiresGrad, leaf: true}
@@ -31,6 +37,8 @@ func (tp *Tape) Checkpoint(fn func(tp *Tape, in []*Var) []*Var, in ...*Var) []*V
 			}
 		}
 		sub.replay()
+		tp.life.released += sub.life.released
+		tp.life.releasedBytes += sub.life.releasedBytes
 		for i, v := range in {
 			accumulate(v, detached[i].Grad, true)
 		}

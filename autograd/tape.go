@@ -63,10 +63,18 @@ type Tape struct {
 	// (for inspection and tests); by default they are freed as soon as the
 	// node that consumed them has run.
 	RetainGrads bool
+	// ReleaseActivations gives each activation's storage back to its
+	// backend (tensor.Release) as soon as the backward has passed its
+	// last use, instead of leaving device memory to Go's collector (see
+	// lifetimes.go for what is released and what never is). Tensors the
+	// caller reads after Backward, other than the loss, must be named
+	// with Keep. No effect on backends without early release (the CPU).
+	ReleaseActivations bool
+	life               lifetimes
 }
 
 // NewTape returns an empty tape.
-func NewTape() *Tape { return &Tape{} }
+func NewTape() *Tape { return &Tape{life: lifetimes{mark: tensor.BornMark(), marked: true}} }
 
 // Len is the number of recorded nodes.
 func (tp *Tape) Len() int {
@@ -81,6 +89,7 @@ func (tp *Tape) needs(in ...*Var) bool {
 	if tp == nil {
 		return false
 	}
+	tp.pinLeaves(in)
 	for _, v := range in {
 		if v != nil && v.requiresGrad {
 			return true
@@ -95,6 +104,7 @@ func (tp *Tape) record(backward func(), outs ...*Var) {
 	for _, o := range outs {
 		o.requiresGrad = true
 	}
+	tp.countUses(outs)
 	tp.nodes = append(tp.nodes, node{outs: outs, backward: backward})
 }
 
@@ -148,6 +158,7 @@ func (tp *Tape) Backward(loss *Var) error {
 	if !loss.requiresGrad {
 		return fmt.Errorf("autograd: loss does not depend on any trainable parameter")
 	}
+	tp.Keep(loss)
 	return tensor.Catch(func() {
 		seed := tensor.Full(loss.Value.Backend(), loss.Value.DType(), 1, loss.Shape()...)
 		accumulate(loss, seed, true)
@@ -174,6 +185,7 @@ func (tp *Tape) replay() {
 				o.Grad = nil
 			}
 		}
+		tp.releaseDead(n.outs)
 		tp.nodes[i] = node{}
 	}
 	tp.nodes = tp.nodes[:0]

@@ -81,6 +81,7 @@ type TrainingConfig struct {
 	IgnoreMemoryEstimate  bool                `yaml:"ignore_memory_estimate" doc:"Train even when the estimated peak memory (printed before training) exceeds what the machine has available: the risk is swapping or the out-of-memory killer."`
 	Device                string              `yaml:"device" doc:"auto (a CUDA GPU when found, else the CPU), cpu, cuda or cuda:N."`
 	Precision             string              `yaml:"precision" doc:"Matrix products: auto (bf16 tensor cores on a CUDA GPU, float32 on the CPU), bf16 (CUDA only: the CPU computes in float32) or f32."`
+	MaxDeviceMemory       float64             `yaml:"max_device_memory" doc:"Cap on the GPU memory the run may reserve, in GiB (0 = none). The run plans for it before step 1 (turning gradient_checkpointing on when that makes the plan fit, and saying so; refusing with the arithmetic when nothing does), and an allocation past it fails with an out-of-memory error naming the cap and the tensor's shape."`
 }
 
 // LoRAConfig is the adapter's shape (PEFT's LoraConfig names in brackets).

@@ -160,6 +160,9 @@ func (c *RunConfig) Validate() error {
 	v.oneOf(t.Precision, "training.precision", precisions)
 	v.checkPair(t.Device != "cpu" || t.Precision != "bf16", "training.precision", "training.device",
 		"bf16 needs a CUDA device: the CPU computes in float32 (set precision auto or f32, or device cuda)")
+	v.check(t.MaxDeviceMemory >= 0 && finite(t.MaxDeviceMemory) && t.MaxDeviceMemory < 1<<20, "training.max_device_memory", "must be GiB >= 0 (0 = no cap), got %v", t.MaxDeviceMemory)
+	v.checkPair(t.Device != "cpu" || t.MaxDeviceMemory == 0, "training.max_device_memory", "training.device",
+		"the cap is on GPU memory: the CPU run has none to cap (drop it, or set device cuda or auto)")
 
 	e := &t.Eval
 	v.check(e.Every >= 0, "training.eval.every", "must be >= 0, got %d", e.Every)

@@ -32,15 +32,20 @@ type MemoryPlan struct {
 	// collections, and what the step arena keeps besides (0 on a GPU).
 	Heap      float64
 	Peak      float64 // the sum: the estimate of peak resident memory
-	Available float64 // what the machine has free (0 = unknown)
+	Available float64 // what the machine has free (0 = unknown), at most Cap
 	Where     string  // "RAM" or the GPU's name
+	// Cap is the device-memory cap (training.max_device_memory, in
+	// bytes) the run plans for; 0: none.
+	Cap float64
 }
 
 // String is the line a run prints before training.
 func (p MemoryPlan) String() string {
 	s := fmt.Sprintf("memory: peak ≈ %s (weights %s, adapters+optimizer %s, activations %s per micro-batch, logits %s, runtime %s, heap headroom %s)",
 		gib(p.Peak), gib(p.Weights), gib(p.Adapters), gib(p.Activations), gib(p.Logits), gib(p.Runtime), gib(p.Heap))
-	if p.Available > 0 {
+	if p.Cap > 0 {
+		s += fmt.Sprintf("; %s available in %s under its cap of %s (training.max_device_memory)", gib(p.Available), p.Where, gib(p.Cap))
+	} else if p.Available > 0 {
 		s += fmt.Sprintf("; %s available in %s", gib(p.Available), p.Where)
 	} else {
 		s += "; available memory unknown"
@@ -69,18 +74,69 @@ func (o *Options) preflight(log io.Writer) error {
 	if err := o.checkBounds(cfg); err != nil {
 		return err
 	}
-	d, err := OpenDevice(o.Device, o.Precision)
+	d, err := OpenDeviceCapped(o.Device, o.Precision, o.MaxDeviceMemory)
 	if err != nil {
 		return err
 	}
 	o.device = &d
 	o.Precision = d.Precision()
 	fmt.Fprintln(log, d.Describe())
-	plan := o.memoryPlan(cfg, d)
+	return o.planMemory(cfg, factsOf(d), log)
+}
+
+// deviceFacts is what the memory plan needs to know of the device (tests
+// give made-up ones: no GPU is needed to check the planning).
+type deviceFacts struct {
+	gpu  bool
+	name string  // the GPU's name
+	free float64 // the GPU's free bytes (0: unknown)
+	// fallback: device auto found no GPU (why), for a cap it cannot apply.
+	fallback string
+}
+
+func factsOf(d Device) deviceFacts {
+	cb, ok := d.Backend.(*cudabackend.Backend)
+	if !ok {
+		return deviceFacts{fallback: d.Fallback}
+	}
+	f := deviceFacts{gpu: true, name: cb.CUDADevice().Name}
+	if free, _, err := cb.CUDADevice().MemInfo(); err == nil {
+		f.free = float64(free)
+	}
+	return f
+}
+
+// planMemory prints the plan and refuses one that does not fit. Under a
+// device-memory cap that the plan exceeds, it turns gradient
+// checkpointing on when that makes the plan fit (and says so); otherwise
+// it refuses with the arithmetic.
+func (o *Options) planMemory(cfg nn.Config, f deviceFacts, log io.Writer) error {
+	if o.MaxDeviceMemory > 0 && !f.gpu {
+		why := "the run is on the CPU"
+		if f.fallback != "" {
+			why = "device auto found no GPU (" + f.fallback + ")"
+		}
+		fmt.Fprintf(log, "memory: training.max_device_memory %s not applied: %s\n", gib(float64(o.MaxDeviceMemory)), why)
+	}
+	plan := o.planFor(cfg, f)
+	if plan.Cap > 0 && plan.Peak > plan.Available && !o.GradCheckpointing {
+		ck := *o
+		ck.GradCheckpointing = true
+		if p := ck.planFor(cfg, f); p.Peak <= p.Available {
+			fmt.Fprintf(log, "memory: peak ≈ %s exceeds the %s available under the device-memory cap; with gradient checkpointing ≈ %s: training with training.gradient_checkpointing: true\n",
+				gib(plan.Peak), gib(plan.Available), gib(p.Peak))
+			o.GradCheckpointing = true
+			plan = p
+		}
+	}
 	fmt.Fprintln(log, plan)
 	if plan.Available > 0 && plan.Peak > plan.Available {
-		msg := fmt.Sprintf("recipe: the run needs about %s at its peak, %s has %s available: %s",
-			gib(plan.Peak), plan.Where, gib(plan.Available), plan.lowerWhat(o))
+		where := fmt.Sprintf("%s has %s available", plan.Where, gib(plan.Available))
+		if plan.Cap > 0 {
+			where = fmt.Sprintf("%s under the device-memory cap of %s (training.max_device_memory, --max-device-memory)", where, gib(plan.Cap))
+		}
+		msg := fmt.Sprintf("recipe: the run needs about %s at its peak, %s (%s): %s",
+			gib(plan.Peak), where, plan.sum(), plan.lowerWhat(o))
 		if !o.IgnoreMemoryEstimate {
 			return fmt.Errorf("%s (or set training.ignore_memory_estimate: true to try anyway)", msg)
 		}
@@ -190,7 +246,10 @@ const (
 )
 
 // memoryPlan estimates the peak of a training run on d.
-func (o *Options) memoryPlan(c nn.Config, d Device) MemoryPlan {
+func (o *Options) memoryPlan(c nn.Config, d Device) MemoryPlan { return o.planFor(c, factsOf(d)) }
+
+// planFor estimates the peak of a training run on a device described by dev.
+func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	f := func(n int) float64 { return float64(n) }
 	H, I, V, L := f(c.HiddenSize), f(c.IntermediateSize), f(c.VocabSize), f(c.NumLayers)
 	qd, kvd := f(c.NumHeads*c.HeadDim), f(c.NumKVHeads*c.HeadDim)
@@ -264,13 +323,14 @@ func (o *Options) memoryPlan(c nn.Config, d Device) MemoryPlan {
 		p.Logits = tokens*V*4*2 + tokens*H*4
 	}
 
-	_, onGPU := d.Backend.(*cudabackend.Backend)
 	live := p.Weights + p.Adapters + p.Activations + p.Logits
-	if onGPU {
-		cb := d.Backend.(*cudabackend.Backend)
-		p.Where = cb.CUDADevice().Name
-		if free, _, err := cb.CUDADevice().MemInfo(); err == nil {
-			p.Available = f(int(free))
+	if dev.gpu {
+		p.Where, p.Available = dev.name, dev.free
+		if o.MaxDeviceMemory > 0 {
+			p.Cap = float64(o.MaxDeviceMemory)
+			if p.Available == 0 || p.Cap < p.Available {
+				p.Available = p.Cap
+			}
 		}
 		p.Peak = live
 		return p
@@ -284,6 +344,15 @@ func (o *Options) memoryPlan(c nn.Config, d Device) MemoryPlan {
 	p.Peak = live + p.Runtime + p.Heap
 	p.Available = memAvailable()
 	return p
+}
+
+// sum is the arithmetic of Peak.
+func (p MemoryPlan) sum() string {
+	s := fmt.Sprintf("weights %s + adapters and optimizer %s + activations %s + logits %s", gib(p.Weights), gib(p.Adapters), gib(p.Activations), gib(p.Logits))
+	if p.Runtime > 0 || p.Heap > 0 {
+		s += fmt.Sprintf(" + runtime %s + heap headroom %s", gib(p.Runtime), gib(p.Heap))
+	}
+	return s
 }
 
 // lowerWhat names the settings that shrink the largest part of the plan.

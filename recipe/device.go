@@ -7,8 +7,11 @@ import (
 	"strings"
 
 	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/kernels/cuda"
 	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/tensor/cudabackend"
+	"github.com/ftune/ftune/track"
+	"github.com/ftune/ftune/train"
 )
 
 // Device is an opened compute device and the precision of its matrix
@@ -48,12 +51,23 @@ func (d Device) Describe() string {
 // float32 on the CPU), "bf16" (refused on the CPU, which computes in
 // float32) or "f32".
 func OpenDevice(device, precision string) (Device, error) {
+	return OpenDeviceCapped(device, precision, 0)
+}
+
+// OpenDeviceCapped is OpenDevice with a cap on the device memory a GPU's
+// allocator reserves (training.max_device_memory, bytes; 0: none). Past it
+// an allocation fails with an out-of-memory error naming the cap and the
+// tensor's shape. The CPU takes no cap (the caller says so).
+func OpenDeviceCapped(device, precision string, maxDeviceMemory int64) (Device, error) {
 	p := strings.ToLower(strings.TrimSpace(precision))
 	if p != "" && p != "auto" && p != "bf16" && p != "f32" {
 		return Device{}, fmt.Errorf("recipe: precision %q (want auto, bf16 or f32)", precision)
 	}
+	if maxDeviceMemory < 0 {
+		return Device{}, fmt.Errorf("recipe: device-memory cap of %d bytes (want ≥ 0; 0: none)", maxDeviceMemory)
+	}
 	open := func(n int) (tensor.Backend, error) {
-		return cudabackend.Open(cudabackend.Options{Device: n, BF16MatMul: p != "f32"})
+		return cudabackend.Open(cudabackend.Options{Device: n, BF16MatMul: p != "f32", MaxDeviceMemory: maxDeviceMemory})
 	}
 	var out Device
 	d := strings.ToLower(strings.TrimSpace(device))
@@ -106,7 +120,7 @@ func (o *Options) openDevice(log io.Writer) (tensor.Backend, error) {
 	if o.device != nil { // opened and printed by preflight
 		return o.device.Backend, nil
 	}
-	d, err := OpenDevice(o.Device, o.Precision)
+	d, err := OpenDeviceCapped(o.Device, o.Precision, o.MaxDeviceMemory)
 	if err != nil {
 		return nil, err
 	}
@@ -154,4 +168,71 @@ func paramCount(ps map[string]*autograd.Var) int {
 		n += v.Value.Numel()
 	}
 	return n
+}
+
+// GPUPath is the code path of a GPU device (ok false on the CPU).
+func (d Device) GPUPath() (p cudabackend.Path, ok bool) {
+	cb, ok := d.Backend.(*cudabackend.Backend)
+	if !ok {
+		return cudabackend.Path{}, false
+	}
+	return cb.Path(), true
+}
+
+// gpuEnv is env.json's record of the GPU and of the code path the run
+// trains on; on the CPU it records nothing (env.json's cpu block says it).
+func gpuEnv(d *Device) track.Option {
+	if d == nil {
+		return track.WithGPU(nil, nil)
+	}
+	p, ok := d.GPUPath()
+	if !ok {
+		return track.WithGPU(nil, nil)
+	}
+	describe := func() (string, error) {
+		s := p.Device + ", compute " + p.Capability
+		if v, err := cuda.DriverVersion(); err == nil {
+			s += fmt.Sprintf(", CUDA driver %d.%d", v/1000, v%1000/10)
+		}
+		return s, nil
+	}
+	return track.WithGPU(describe, &track.GPUPathEnv{Device: p.Device, Capability: p.Capability, Precision: p.Precision,
+		GEMM: p.GEMM, Attention: p.Attention, Graphs: p.Graphs, MaxDeviceMemory: p.MaxDeviceMemory})
+}
+
+// DescribeGPU opens the first GPU as a default run would (precision auto)
+// and names its code path, for ftune env; the error says why there is none.
+func DescribeGPU() (string, error) {
+	d, err := OpenDevice("cuda", "auto")
+	if err != nil {
+		return "", err
+	}
+	p, _ := d.GPUPath()
+	return p.String(), nil
+}
+
+// deviceMemoryMetrics adds the allocator's peak and reserved device memory
+// to every step's metrics (train/peak_device_gib, train/reserved_device_gib),
+// so the run folder logs them beside tokens/s and MFU. It runs before the
+// metrics logger, which emits the map.
+type deviceMemoryMetrics struct {
+	train.Base
+	cb *cudabackend.Backend
+}
+
+func (d deviceMemoryMetrics) OnStepEnd(_ *train.Trainer, m train.Metrics) error {
+	st := d.cb.Stats()
+	m["train/peak_device_gib"] = float64(st.Peak) / (1 << 30)
+	m["train/reserved_device_gib"] = float64(st.Reserved) / (1 << 30)
+	return nil
+}
+
+// deviceMetrics are the callbacks that log device memory: one on a GPU,
+// none on the CPU.
+func deviceMetrics(be tensor.Backend) []train.Callback {
+	cb, ok := be.(*cudabackend.Backend)
+	if !ok {
+		return nil
+	}
+	return []train.Callback{deviceMemoryMetrics{cb: cb}}
 }

@@ -119,6 +119,10 @@ type Options struct {
 	IgnoreMemoryEstimate bool
 	Load4Bit             bool // NF4 base weights (QLoRA)
 	GradCheckpointing    bool
+	// MaxDeviceMemory caps the bytes a GPU's allocator reserves
+	// (training.max_device_memory, --max-device-memory); the memory plan
+	// is made for it. 0: no cap.
+	MaxDeviceMemory int64
 	// NoStepArena allocates CPU step tensors on Go's heap instead of the
 	// trainer's step arena (train.Config.NoArena). The default: the arena
 	// measured 2.5x the peak memory on tiny-base and no speed gain (see

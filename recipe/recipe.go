@@ -114,7 +114,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			}
 			return t.State.Step, nil
 		}
-		if run, err = track.ResumeRunFrom(o.ResumeDir, restore, track.WithTensorBoard(o.TensorBoard), s.worldEnv()); err != nil {
+		if run, err = track.ResumeRunFrom(o.ResumeDir, restore, track.WithTensorBoard(o.TensorBoard), s.worldEnv(), gpuEnv(o.device)); err != nil {
 			return nil, err
 		}
 		defer func() { err = endRunRecover(ctx, run, t, err, recover()) }()
@@ -123,7 +123,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			return nil, err
 		}
 	} else {
-		if run, err = track.NewRun(o.OutDir, o.RunName, o.Config, track.WithTensorBoard(o.TensorBoard), s.worldEnv()); err != nil {
+		if run, err = track.NewRun(o.OutDir, o.RunName, o.Config, track.WithTensorBoard(o.TensorBoard), s.worldEnv(), gpuEnv(o.device)); err != nil {
 			return nil, err
 		}
 		defer func() { err = endRunRecover(ctx, run, t, err, recover()) }()
@@ -392,6 +392,7 @@ func (s *session) trainer(runDir string) (*train.Trainer, error) {
 				Monitor: o.Monitor, Mode: o.MonitorMode, TopK: o.TopK, Extra: s.saveAdaptersInto},
 		},
 	}
+	t.Callbacks = append(deviceMetrics(be), t.Callbacks...)
 	if runDir == "" { // a worker other than rank 0: it writes nothing
 		t.Callbacks = nil
 	}

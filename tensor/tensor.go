@@ -41,6 +41,8 @@ type Tensor struct {
 	shape   Shape
 	strides []int
 	offset  int
+	// born orders storage allocations (see Born); views share it.
+	born uint64
 }
 
 // Error is the panic value of tensor ops whose operands break an invariant
@@ -91,8 +93,12 @@ func New(b Backend, dt DType, shape ...int) *Tensor {
 		}
 	}
 	st, err := b.Alloc(dt, s.Numel())
-	check(err)
-	return &Tensor{b: b, st: st, dtype: dt, shape: s, strides: ContiguousStrides(s)}
+	if err != nil {
+		// The backend knows only an element count; the shape names the
+		// tensor that did not fit (device out-of-memory errors).
+		check(fmt.Errorf("allocate %v %v: %w", dt, s, err))
+	}
+	return &Tensor{b: b, st: st, dtype: dt, shape: s, strides: ContiguousStrides(s), born: nextBorn()}
 }
 
 // Zeros allocates a contiguous tensor filled with zeros.
@@ -118,7 +124,7 @@ func FromHost(b Backend, dt DType, data any, shape ...int) *Tensor {
 	if st.Len() != s.Numel() {
 		fail("FromHost: %d elements for shape %v", st.Len(), s)
 	}
-	return &Tensor{b: b, st: st, dtype: dt, shape: s, strides: ContiguousStrides(s)}
+	return &Tensor{b: b, st: st, dtype: dt, shape: s, strides: ContiguousStrides(s), born: nextBorn()}
 }
 
 // FromF32 is FromHost for float32 data.
@@ -163,7 +169,7 @@ func (t *Tensor) IsContiguous() bool {
 }
 
 func (t *Tensor) view(shape Shape, strides []int, offset int) *Tensor {
-	return &Tensor{b: t.b, st: t.st, dtype: t.dtype, shape: shape, strides: strides, offset: offset}
+	return &Tensor{b: t.b, st: t.st, dtype: t.dtype, shape: shape, strides: strides, offset: offset, born: t.born}
 }
 
 // Contiguous returns t itself if dense, else a dense copy.

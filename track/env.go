@@ -26,13 +26,42 @@ type Env struct {
 	CPU          CPUEnv    `json:"cpu"`
 	GPU          string    `json:"gpu,omitempty"`       // what the GPU function reported
 	GPUError     string    `json:"gpu_error,omitempty"` // why it reported none
-	VCS          *VCSEnv   `json:"vcs,omitempty"`
+	// GPUPath names the GPU code path the run trained on (nil on the CPU).
+	GPUPath *GPUPathEnv `json:"gpu_path,omitempty"`
+	VCS     *VCSEnv     `json:"vcs,omitempty"`
 	// WorldSize and Engine: the data-parallel workers of the job and what
 	// carries their collectives ("single" for one process).
 	WorldSize int    `json:"world_size,omitempty"`
 	Engine    string `json:"engine,omitempty"`
 	// Ranks describes each worker by rank: its host and device.
 	Ranks []string `json:"ranks,omitempty"`
+}
+
+// GPUPathEnv is the GPU code path of a run: the precision, which GEMM
+// provider and attention kernels ran, whether the step was captured as a
+// CUDA graph, and the device-memory cap.
+type GPUPathEnv struct {
+	Device          string `json:"device"`
+	Capability      string `json:"compute_capability"`
+	Precision       string `json:"precision"`
+	GEMM            string `json:"gemm"`
+	Attention       string `json:"attention"`
+	Graphs          bool   `json:"cuda_graphs"`
+	MaxDeviceMemory int64  `json:"max_device_memory_bytes,omitempty"`
+}
+
+// WithGPU records the GPU (describe, as EnvOptions.GPU) and its code path
+// in env.json. It sets fields of the env options, so it must come after
+// WithEnv, which replaces them; nil arguments leave them as they are.
+func WithGPU(describe func() (string, error), path *GPUPathEnv) Option {
+	return func(o *options) {
+		if describe != nil {
+			o.env.GPU = describe
+		}
+		if path != nil {
+			o.env.GPUPath = path
+		}
+	}
 }
 
 // CPUEnv is what github.com/klauspost/cpuid reports.
@@ -71,6 +100,8 @@ type EnvOptions struct {
 	WorldSize int
 	Engine    string
 	Ranks     []string // per rank: host and device
+	// GPUPath is the GPU code path (nil: none recorded).
+	GPUPath *GPUPathEnv
 }
 
 // CaptureEnv describes this process's machine and build.
@@ -95,6 +126,7 @@ func CaptureEnv(o EnvOptions) Env {
 		WorldSize:    o.WorldSize,
 		Engine:       o.Engine,
 		Ranks:        o.Ranks,
+		GPUPath:      o.GPUPath,
 	}
 	e.Hostname, _ = os.Hostname()
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -155,6 +187,13 @@ func (e Env) Summary() string {
 	b.WriteString("), " + e.GOOS + "/" + e.GOARCH + ", " + e.GoVersion)
 	if e.GPU != "" {
 		b.WriteString(", GPU " + e.GPU)
+	}
+	if p := e.GPUPath; p != nil {
+		graphs := "off"
+		if p.Graphs {
+			graphs = "on"
+		}
+		b.WriteString(" (" + p.Precision + ", CUDA graphs " + graphs + ")")
 	}
 	if e.WorldSize > 1 {
 		b.WriteString(", " + strconv.Itoa(e.WorldSize) + " workers over " + e.Engine)

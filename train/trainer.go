@@ -289,6 +289,9 @@ func (t *Trainer) microBatchScaled(b Batch, share float64) (float64, error) {
 		defer t.arenaCPU.SetArena(prev)
 	}
 	tp := autograd.NewTape()
+	// Activations go back to a GPU's allocator as the backward passes
+	// their last use (a no-op on the CPU); only the loss is read after.
+	tp.ReleaseActivations = true
 	out, err := t.forward(tp, b, true)
 	if err != nil {
 		return 0, err

@@ -12,6 +12,7 @@ import (
 	"github.com/ftune/ftune/internal/sysmem"
 	"github.com/ftune/ftune/kernels/asm"
 	"github.com/ftune/ftune/kernels/cuda"
+	"github.com/ftune/ftune/recipe"
 )
 
 // coresLine says how many CPUs ftune can use: runtime.NumCPU (the
@@ -56,7 +57,13 @@ func newEnvCmd() *cobra.Command {
 			fmt.Fprintf(w, "features: %s\n", strings.Join(feats, " "))
 			fmt.Fprintf(w, "kernels:  %s (available: %v)\n", asm.CurrentImpl(), asm.Available())
 			if ok, reason := cuda.Available(); ok {
-				fmt.Fprintf(w, "cuda:     available\n")
+				// The path a default run takes: precision, GEMM provider,
+				// attention kernels, CUDA graphs.
+				if path, err := recipe.DescribeGPU(); err != nil {
+					fmt.Fprintf(w, "cuda:     available, but the GPU did not open: %v\n", err)
+				} else {
+					fmt.Fprintf(w, "cuda:     %s\n", path)
+				}
 			} else {
 				fmt.Fprintf(w, "cuda:     unavailable (%s); training runs on the CPU\n", reason)
 			}

@@ -19,6 +19,10 @@ type Options struct {
 	// accumulation, results ~1e-2 relative to a float32 product); otherwise
 	// GEMMs are float32 (bf16 weights widened), matching the CPU backend.
 	BF16MatMul bool
+	// MaxDeviceMemory caps the bytes the device's caching allocator
+	// reserves (the trainer's --max-device-memory); 0: no cap. Past it an
+	// allocation fails with cuda.OutOfMemoryError naming the cap.
+	MaxDeviceMemory int64
 }
 
 // Backend is a tensor.Backend on one GPU.
@@ -61,7 +65,17 @@ func Open(opt Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cuda backend: %w", err)
 	}
-	return &Backend{dev: d, alloc: d.Allocator(), opt: opt, gcEvery: d.TotalMem / 16}, nil
+	if opt.MaxDeviceMemory < 0 {
+		return nil, fmt.Errorf("cuda backend: device-memory cap %d bytes: want ≥ 0", opt.MaxDeviceMemory)
+	}
+	if err := d.Allocator().SetLimit(opt.MaxDeviceMemory); err != nil {
+		return nil, fmt.Errorf("cuda backend: device-memory cap: %w", err)
+	}
+	gcEvery := d.TotalMem / 16
+	if opt.MaxDeviceMemory > 0 {
+		gcEvery = min(gcEvery, opt.MaxDeviceMemory/16)
+	}
+	return &Backend{dev: d, alloc: d.Allocator(), opt: opt, gcEvery: gcEvery}, nil
 }
 
 // CUDADevice is the kernels/cuda device, for callers that launch kernels
@@ -100,6 +114,11 @@ type storage struct {
 	// block of blockSize elements.
 	absmax    cuda.Ptr
 	blockSize int
+
+	// released: Release gave the memory back (p is 0); cleanup is the
+	// collector's free, stopped by Release so the block is freed once.
+	released bool
+	cleanup  runtime.Cleanup
 }
 
 func (s *storage) DType() tensor.DType { return s.dt }
@@ -147,8 +166,38 @@ func (b *Backend) Alloc(dt tensor.DType, n int) (tensor.Storage, error) {
 	}
 	s.p = p
 	a := b.alloc
-	runtime.AddCleanup(s, func(p cuda.Ptr) { _ = a.Free(p) }, p)
+	s.cleanup = runtime.AddCleanup(s, func(p cuda.Ptr) { _ = a.Free(p) }, p)
 	return s, nil
+}
+
+// Release gives a storage's device memory back to the caching allocator
+// now instead of when the collector finds the storage dead
+// (tensor.StorageReleaser; autograd's Tape.ReleaseActivations calls it as
+// the backward passes each activation's last use). Work already queued
+// that reads the block stays correct: the allocator hands blocks out again
+// in stream order on the backend's one stream.
+func (b *Backend) Release(st tensor.Storage) error {
+	s, ok := st.(*storage)
+	if !ok || s.b != b {
+		return fmt.Errorf("cuda: release of a storage not on backend %s", b.Name())
+	}
+	if s.released {
+		return fmt.Errorf("cuda: storage of %d x %v released twice", s.n, s.dt)
+	}
+	s.released = true
+	if s.p == 0 && s.absmax == 0 {
+		return nil // zero elements: nothing allocated
+	}
+	s.cleanup.Stop()
+	p, q := s.p, s.absmax
+	s.p, s.absmax = 0, 0
+	if err := b.alloc.Free(p); err != nil {
+		return err
+	}
+	if q != 0 {
+		return b.alloc.Free(q)
+	}
+	return nil
 }
 
 // collect runs the collector and waits (≤ 0.2 s) for the cleanups of dead
@@ -244,7 +293,7 @@ func (b *Backend) fromNF4(d tensor.NF4Data) (tensor.Storage, error) {
 	}
 	s.p, s.absmax = p, q
 	a := b.alloc
-	runtime.AddCleanup(s, func(ps [2]cuda.Ptr) { _ = a.Free(ps[0]); _ = a.Free(ps[1]) }, [2]cuda.Ptr{p, q})
+	s.cleanup = runtime.AddCleanup(s, func(ps [2]cuda.Ptr) { _ = a.Free(ps[0]); _ = a.Free(ps[1]) }, [2]cuda.Ptr{p, q})
 	if err := cuda.CopyHtoD(b.dev, p, d.Packed); err != nil {
 		return nil, fmt.Errorf("cuda: NF4 upload: %w", err)
 	}
@@ -261,6 +310,9 @@ func (b *Backend) dequantNF4(dst cuda.Ptr, t cuda.DType, src *tensor.Tensor) err
 	if !ok || s.b != b || s.dt != tensor.NF4 {
 		return fmt.Errorf("cuda: tensor %v is not NF4 on backend %s", src, b.Name())
 	}
+	if s.released {
+		return fmt.Errorf("cuda: NF4 tensor %v used after its storage was released", src)
+	}
 	if src.Offset() != 0 || !src.IsContiguous() || src.Numel() != s.n {
 		return fmt.Errorf("cuda: %w: a view of an NF4 tensor (whole weights only)", tensor.ErrUnsupported)
 	}
@@ -276,6 +328,9 @@ func (b *Backend) ptr(t *tensor.Tensor) (cuda.Ptr, error) {
 	s, ok := t.Storage().(*storage)
 	if !ok || s.b != b {
 		return 0, fmt.Errorf("cuda: tensor %v is not on backend %s", t, b.Name())
+	}
+	if s.released {
+		return 0, fmt.Errorf("cuda: tensor %v used after its storage was released", t)
 	}
 	if s.dt == tensor.NF4 {
 		return 0, fmt.Errorf("cuda: %w: NF4 tensor %v used as a plain operand (MatMul's weight or Copy to F32/BF16 only)", tensor.ErrUnsupported, t)

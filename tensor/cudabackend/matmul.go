@@ -129,6 +129,9 @@ func (b *Backend) matmulNF4(dst, w *tensor.Tensor, pd, ga cuda.Ptr, M, N, K, lda
 	if !ok || s.b != b || s.dt != tensor.NF4 {
 		return fmt.Errorf("cuda: tensor %v is not NF4 on backend %s", w, b.Name())
 	}
+	if s.released {
+		return fmt.Errorf("cuda: NF4 tensor %v used after its storage was released", w)
+	}
 	if w.Offset() != 0 || !w.IsContiguous() || w.Numel() != s.n {
 		return fmt.Errorf("cuda: %w: a view of an NF4 tensor (whole weights only)", tensor.ErrUnsupported)
 	}

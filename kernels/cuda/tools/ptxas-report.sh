@@ -1,20 +1,46 @@
 #!/bin/sh
-# ptxas-report.sh: print ptxas -v resource use (registers, shared memory,
-# stack, spills) of every embedded PTX for sm_80 and sm_90 as markdown, for
-# kernels/cuda/README.md. Needs ptxas (make cuda-tools); no GPU.
+# ptxas-report.sh: print ptxas -v resource use (registers, static shared
+# memory, stack frame, spills) of every kernel in the committed PTX as
+# markdown, one table per target, for bench/results/ and kernels/cuda/README.md.
+# No GPU needed. The committed .ptx files are not regenerated (TestPTXUpToDate
+# pins them to nvcc 11.8); ptxas only assembles them.
+#
+#   PTXAS        the ptxas to use; default: $CUDA12_DIR/usr/bin/ptxas when it
+#                exists (tools/cuda12.sh unpacks ptxas 12.4 there), else the
+#                ptxas on PATH (make cuda-tools: Debian's 11.8, which cannot
+#                assemble for sm_90a)
+#   PTXAS_ARCHS  the targets (default "sm_80 sm_90a")
+#
+# A kernel that fails to assemble for a target is a row with the error, and
+# the script exits 1 after printing every table.
 set -eu
 dir=$(dirname "$0")/..
-for arch in sm_80 sm_90; do
+c12=${CUDA12_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ftune/cuda12}
+if [ -z "${PTXAS:-}" ]; then
+	if [ -x "$c12/usr/bin/ptxas" ]; then PTXAS=$c12/usr/bin/ptxas; else PTXAS=ptxas; fi
+fi
+command -v "$PTXAS" >/dev/null 2>&1 || { echo "ptxas-report: $PTXAS not found (run kernels/cuda/tools/cuda12.sh or make cuda-tools)" >&2; exit 1; }
+echo "ptxas: $("$PTXAS" --version | tail -n 2 | head -n 1)"
+echo
+status=0
+for arch in ${PTXAS_ARCHS:-sm_80 sm_90a}; do
 	echo "### $arch"
 	echo
-	echo "| kernel | registers | static smem (B) | stack (B) | spill st/ld (B) |"
-	echo "| --- | --- | --- | --- | --- |"
+	echo "| file | kernel | registers | static smem (B) | stack (B) | spill st/ld (B) |"
+	echo "| --- | --- | ---: | ---: | ---: | ---: |"
 	for f in "$dir"/*.ptx; do
-		ptxas -v -arch=$arch "$f" -o /dev/null 2>&1 | awk '
-			/Compiling entry function/ { gsub(/\x27/, "", $7); k=$7; st=0; sl=0; sf=0; sm=0 }
+		name=$(basename "$f")
+		if ! log=$("$PTXAS" -v -arch="$arch" "$f" -o /dev/null 2>&1); then
+			echo "| $name | (ptxas failed: $(echo "$log" | grep -m 1 -i error | tr '|' '/')) | | | | |"
+			status=1
+			continue
+		fi
+		echo "$log" | awk -v file="$name" '
+			/Compiling entry function/ { k=$7; gsub(/\047/, "", k); st=0; sl=0; sf=0 }
 			/bytes stack frame/ { sf=$1; st=$5; sl=$9 }
 			/Used [0-9]+ registers/ { r=$5; sm=0; if (match($0, /[0-9]+ bytes smem/)) { sm=substr($0, RSTART, RLENGTH); sub(/ bytes smem/, "", sm) }
-				printf "| %s | %s | %s | %s | %s/%s |\n", k, r, sm, sf, st, sl }'
-	done | sort
+				printf "| %s | %s | %s | %s | %s | %s/%s |\n", file, k, r, sm, sf, st, sl }'
+	done
 	echo
 done
+exit $status

@@ -1,0 +1,144 @@
+package autograd
+
+import (
+	"fmt"
+
+	"github.com/ftune/ftune/tensor"
+)
+
+// lifetimes is the tape's bookkeeping for Tape.ReleaseActivations: which
+// activation storages the tape may release, and how many recorded outputs
+// still share each one.
+//
+// Why releasing a node's outputs after its backward is safe: a node's
+// backward closure captures its inputs, its outputs and tensors its
+// forward made for it; the inputs are outputs of earlier nodes, or leaves.
+// The backward runs nodes in reverse, so once node i's backward has run,
+// the only closures left to run belong to nodes recorded before i, which
+// were created before node i's outputs existed and so cannot hold them —
+// unless a storage is shared: views (Reshape, Narrow, Permute…) give
+// several outputs one storage, and an output can be a view of a leaf (a
+// parameter, a frozen weight, an input). Hence the rules:
+//
+//   - only storages of recorded outputs that were allocated after the tape
+//     began (tensor.Born > the tape's mark) are candidates: parameters,
+//     inputs and anything older never are;
+//   - each candidate storage counts the recorded outputs sharing it, and is
+//     released when the last of them has had its backward run;
+//   - the storage of every leaf an op was called with (Param, Const,
+//     Frozen: parameters, frozen weights, inputs, detached values) is
+//     pinned, so an output that is a view of one is never released;
+//   - the loss given to Backward and every Var passed to Keep are pinned:
+//     the caller may still read them.
+//
+// Gradients are not released here: a backward may hand its output's
+// gradient to an input (Tape.handOff), so their storage has no single
+// owner; they still go to the collector.
+type lifetimes struct {
+	mark   uint64 // tensor.BornMark when the tape began
+	marked bool   // mark is set (a zero-value Tape sets it at its first record)
+	uses   map[tensor.Storage]int
+	pinned map[tensor.Storage]bool
+
+	released      int   // storages released
+	releasedBytes int64 // their element bytes
+}
+
+// Keep pins the storages of vs (and of every view sharing them): with
+// ReleaseActivations, tensors the caller reads after Backward — returned
+// logits, hidden states — must be kept. The loss is kept by Backward.
+func (tp *Tape) Keep(vs ...*Var) {
+	if tp == nil {
+		return
+	}
+	for _, v := range vs {
+		if v != nil && v.Value != nil {
+			tp.pin(v.Value.Storage())
+		}
+	}
+}
+
+func (tp *Tape) pin(st tensor.Storage) {
+	if tp.life.pinned == nil {
+		tp.life.pinned = map[tensor.Storage]bool{}
+	}
+	tp.life.pinned[st] = true
+}
+
+// pinLeaves pins the storages of the leaves among an op's inputs.
+func (tp *Tape) pinLeaves(in []*Var) {
+	if !tp.ReleaseActivations {
+		return
+	}
+	for _, v := range in {
+		if v != nil && v.leaf && v.Value != nil {
+			tp.pin(v.Value.Storage())
+		}
+	}
+}
+
+// countUses registers a node's outputs: one use of each candidate storage.
+func (tp *Tape) countUses(outs []*Var) {
+	if !tp.life.marked {
+		// A zero-value Tape: everything allocated so far (including this
+		// node's outputs) is older than the mark and never released.
+		tp.life.mark, tp.life.marked = tensor.BornMark(), true
+	}
+	if !tp.ReleaseActivations {
+		return
+	}
+	for _, o := range outs {
+		if o.Value == nil || tensor.Born(o.Value) <= tp.life.mark || !tensor.CanRelease(o.Value) {
+			continue
+		}
+		if tp.life.uses == nil {
+			tp.life.uses = map[tensor.Storage]int{}
+		}
+		tp.life.uses[o.Value.Storage()]++
+	}
+}
+
+// releaseDead drops a node's outputs' uses after its backward ran (or was
+// skipped) and releases every storage no recorded output needs any more.
+func (tp *Tape) releaseDead(outs []*Var) {
+	if len(tp.life.uses) == 0 {
+		return
+	}
+	for _, o := range outs {
+		if o.Value == nil {
+			continue
+		}
+		st := o.Value.Storage()
+		n, ok := tp.life.uses[st]
+		if !ok {
+			continue
+		}
+		if n > 1 {
+			tp.life.uses[st] = n - 1
+			continue
+		}
+		delete(tp.life.uses, st)
+		if tp.life.pinned[st] {
+			continue
+		}
+		if err := tensor.Release(o.Value); err != nil {
+			panic(&tensor.Error{Err: fmt.Errorf("autograd: releasing %s after its last use: %w", o.Name, err)})
+		}
+		tp.life.released++
+		tp.life.releasedBytes += int64(st.Len()) * int64(st.DType().Size())
+	}
+}
+
+// ReleaseStats are the storages ReleaseActivations gave back so far.
+type ReleaseStats struct {
+	Storages int
+	Bytes    int64
+}
+
+// Released reports what ReleaseActivations has released on this tape.
+func (tp *Tape) Released() ReleaseStats {
+	if tp == nil {
+		return ReleaseStats{}
+	}
+	return ReleaseStats{Storages: tp.life.released, Bytes: tp.life.releasedBytes}
+}

@@ -1,0 +1,91 @@
+package recipe
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/ftune/ftune/nn"
+)
+
+// fakeGPU is a made-up device for the memory plan: no GPU is needed to
+// check how a run plans for a device-memory cap.
+var fakeGPU = deviceFacts{gpu: true, name: "NVIDIA Fake 80GB", free: 80 << 30}
+
+func capOptions(t *testing.T) (Options, nn.Config) {
+	t.Helper()
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	o := tinyOptions(t)
+	o.Device, o.BatchSize, o.SeqLen = "cuda", 16, 2048
+	cfg, err := nn.LoadConfig(o.ModelDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, cfg
+}
+
+// Under a cap the un-checkpointed plan exceeds but the checkpointed one
+// fits, the run turns gradient checkpointing on and says so.
+func TestDeviceCapTurnsCheckpointingOn(t *testing.T) {
+	o, cfg := capOptions(t)
+	full := o.planFor(cfg, fakeGPU)
+	ck := o
+	ck.GradCheckpointing = true
+	lean := ck.planFor(cfg, fakeGPU)
+	if lean.Peak >= full.Peak {
+		t.Fatalf("checkpointed plan %s not below the full one %s", gib(lean.Peak), gib(full.Peak))
+	}
+	o.MaxDeviceMemory = int64((lean.Peak + full.Peak) / 2)
+	var log bytes.Buffer
+	if err := o.planMemory(cfg, fakeGPU, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !o.GradCheckpointing {
+		t.Fatal("gradient checkpointing not turned on under the cap")
+	}
+	for _, want := range []string{"exceeds the", "under the device-memory cap; with gradient checkpointing", "training.gradient_checkpointing: true", "under its cap of"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, log.String())
+		}
+	}
+}
+
+// Under a cap nothing fits, the run is refused before step 1 with the
+// arithmetic and the cap; without a cap the same run on the fake 80 GB
+// GPU passes.
+func TestDeviceCapRefusesWithTheArithmetic(t *testing.T) {
+	o, cfg := capOptions(t)
+	if err := o.planMemory(cfg, fakeGPU, &bytes.Buffer{}); err != nil {
+		t.Fatalf("no cap, 80 GB free: %v", err)
+	}
+	o.MaxDeviceMemory = 1 << 20
+	err := o.planMemory(cfg, fakeGPU, &bytes.Buffer{})
+	for _, want := range []string{"the run needs about", "weights", "+ activations", "under the device-memory cap of 1 MiB (training.max_device_memory, --max-device-memory)", "training.ignore_memory_estimate"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want it to say %q", err, want)
+		}
+	}
+	if o.GradCheckpointing {
+		t.Error("checkpointing turned on although it does not make the plan fit")
+	}
+	// The cap is min'ed with what the device has free.
+	o.MaxDeviceMemory = 1 << 40
+	if p := o.planFor(cfg, fakeGPU); p.Available != 80<<30 || p.Cap != 1<<40 {
+		t.Errorf("cap above free memory: available %s, cap %s", gib(p.Available), gib(p.Cap))
+	}
+}
+
+// A cap that cannot apply (the run fell back to the CPU) is said, not
+// dropped silently.
+func TestDeviceCapOnTheCPUIsReported(t *testing.T) {
+	o, cfg := capOptions(t)
+	o.BatchSize, o.SeqLen = 1, 32
+	o.MaxDeviceMemory = 24 << 30
+	var log bytes.Buffer
+	if err := o.planMemory(cfg, deviceFacts{fallback: "no NVIDIA driver"}, &log); err != nil && !strings.Contains(err.Error(), "RAM") {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "training.max_device_memory 24.0 GiB not applied: device auto found no GPU (no NVIDIA driver)") {
+		t.Errorf("log:\n%s", log.String())
+	}
+}

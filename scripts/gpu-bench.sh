@@ -1,0 +1,203 @@
+#!/bin/bash
+# gpu-bench.sh: issue 10's one prepared script for a GPU session: the CUDA
+# tests, a per-op profile of one step per shape, and the benchmark table of
+# ftune against the anchor (PyTorch + PEFT, bench/peft_lora_bench.py, a copy
+# of ../shared/anchors/peft_lora_bench.py with two switches, see its header)
+# measured in the same call on the same GPU.
+#
+#   scripts/gpu-bench.sh build    here, no GPU: cross-build (CGO_ENABLED=0,
+#                                 test binaries with go test -c, stripped and
+#                                 gzipped) into .gpubench/ (ignored by git)
+#   scripts/gpu-bench.sh dry      here, no GPU: build, then check the half
+#                                 that needs none: the binaries run and take
+#                                 their arguments, the measured step runs on
+#                                 the CPU backend (gpubench step -cpu,
+#                                 tiny-base), and the rows writer turns a
+#                                 fake anchor and fake ftune rows into the
+#                                 jsonl and the table
+#   scripts/gpu-bench.sh device   on the GPU machine, from the repo root
+#
+# The device session (the `run` tool), after `scripts/gpu-bench.sh build` here:
+#
+#   run  command:   bash scripts/gpu-bench.sh device
+#        carry:     [".gpubench"]
+#        timeout_s: 540
+#
+# Budget: a session has 15 minutes of device time, starts included, so the
+# device step is sized to ~6 minutes with room for one rerun: tests ≤ 150 s,
+# each ftune shape ≤ 120 s, the anchor ≤ 200 s, each under its own timeout.
+# Bigger shapes are opt-in (GPUBENCH_SHAPES, below): llama-3-8b writes a
+# 16 GB random-weight model first, which alone takes minutes.
+#
+# Environment (device step):
+#   GPUBENCH_SHAPES   shapes to run, default "smollm2-135m llama-3.2-1b";
+#                     also llama-3-8b (NF4, checkpointed) and
+#                     llama-3.1-8b-maxctx (NF4, r=32, batch 1, under a 24 GiB
+#                     cap, GPUBENCH_MAXCTX_SEQ tokens, default 81920)
+#   GPUBENCH_SKIP_TESTS=1     skip the CUDA tests
+#   GPUBENCH_SKIP_ANCHOR=1    skip PyTorch + PEFT (the table then has no ratios)
+#   GPUBENCH_CEILINGS=1       also let the anchor measure copy bandwidth and
+#                             the bf16 GEMM rate at this issue's GEMM shapes
+#                             (cuBLAS through torch; ~40 s more)
+#
+# Output under $OUT (default ./gpubench-out): env.txt, tests.log, one
+# profile-<shape>.md per shape (one step with a device synchronization after
+# every backend call: the per-op-family table), ftune.jsonl and ftune.err
+# (gpubench's rows and errors), anchor.log and gpubench.json (the anchor's
+# raw output), gpu-lora-<gpu>-<date>.jsonl (the rows to commit under
+# bench/results/) and table.md, printed last.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=.gpubench
+
+build() {
+	set -e
+	mkdir -p "$BIN"
+	local exclude
+	exclude=$(git rev-parse --git-path info/exclude)
+	grep -qx "/$BIN/" "$exclude" 2>/dev/null || echo "/$BIN/" >>"$exclude"
+	export GOOS=linux GOARCH=amd64 CGO_ENABLED=0
+	go test -c -ldflags="-s -w" -o "$BIN/cuda.test" ./kernels/cuda
+	go test -c -ldflags="-s -w" -o "$BIN/tensorcuda.test" ./tensor/cudabackend
+	go build -ldflags="-s -w" -o "$BIN/gpubench" ./bench/cmd/gpubench
+	# Compressed, the binaries travel beside the working tree within the
+	# device tool's 64 MiB; device() unpacks them.
+	gzip -9 -f "$BIN/cuda.test" "$BIN/tensorcuda.test" "$BIN/gpubench"
+	ls -la "$BIN"
+	du -sh "$BIN"
+}
+
+unpack() {
+	local f
+	for f in "$BIN"/*.gz; do
+		[ -e "$f" ] || continue
+		gunzip -f "$f" && chmod +x "${f%.gz}"
+	done
+	for f in cuda.test tensorcuda.test gpubench; do
+		[ -x "$BIN/$f" ] || { echo "gpu-bench: $BIN/$f missing: run scripts/gpu-bench.sh build here and carry $BIN" >&2; return 1; }
+	done
+}
+
+# gpu_slug turns nvidia-smi's name into the file-name part: "NVIDIA H200" -> h200.
+gpu_slug() {
+	echo "$1" | sed -e 's/^NVIDIA //' -e 's/ .*//' | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9-'
+}
+
+# ftune_step SHAPE ARGS...: one gpubench row into ftune.jsonl, its profile
+# beside it; a failure is logged, never fatal to the other shapes.
+ftune_step() {
+	local shape=$1 t0=$SECONDS
+	shift
+	timeout "${STEP_TIMEOUT:-120}" "$BIN/gpubench" step -shape "$shape" -cache /tmp -warmup 1 -steps 3 \
+		-profile "$OUT/profile-$shape$PROFILE_SUFFIX.md" "$@" >>"$OUT/ftune.jsonl" 2>>"$OUT/ftune.err"
+	echo "ftune $shape $*: exit $? in $((SECONDS - t0)) s"
+}
+
+device() {
+	OUT=${OUT:-$PWD/gpubench-out}
+	mkdir -p "$OUT"
+	unpack || return 1
+	command -v nvidia-smi >/dev/null || { echo "gpu-bench: no nvidia-smi: not a GPU machine" >&2; return 1; }
+	local t0=$SECONDS status=0 name slug
+	name=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+	slug=$(gpu_slug "$name")
+	{
+		date -u
+		nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv 2>&1
+		python3 -c 'import torch, peft, transformers; print("torch", torch.__version__, "peft", peft.__version__, "transformers", transformers.__version__)' 2>&1
+	} >"$OUT/env.txt"
+	cat "$OUT/env.txt"
+
+	if [ "${GPUBENCH_SKIP_TESTS:-0}" != 1 ]; then
+		echo "== CUDA tests (kernels/cuda, tensor/cudabackend)"
+		(cd kernels/cuda && timeout 100 "../../$BIN/cuda.test" -test.count=1 -test.timeout=95s -test.v) >"$OUT/tests.log" 2>&1 || status=1
+		(cd tensor/cudabackend && timeout 50 "../../$BIN/tensorcuda.test" -test.count=1 -test.timeout=45s -test.v) >>"$OUT/tests.log" 2>&1 || status=1
+		grep -E '^--- (FAIL|SKIP)|^(FAIL|panic)' "$OUT/tests.log" | head -20
+		echo "tests: $(grep -c -- '--- PASS' "$OUT/tests.log") passed, $(grep -c -- '--- FAIL' "$OUT/tests.log") failed, $(grep -c -- '--- SKIP' "$OUT/tests.log") skipped ($((SECONDS - t0)) s)"
+		grep -q -- '--- SKIP' "$OUT/tests.log" && { echo "FAIL: a CUDA test skipped on the GPU machine"; status=1; }
+	fi
+
+	echo "== ftune: one row and one per-op profile per shape"
+	: >"$OUT/ftune.jsonl"
+	local runs="" s
+	for s in ${GPUBENCH_SHAPES:-smollm2-135m llama-3.2-1b}; do
+		PROFILE_SUFFIX=""
+		case $s in
+		smollm2-135m)
+			ftune_step "$s"
+			# Before/after of the tape's lifetimes: the same step with dead
+			# buffers left to Go's collector.
+			PROFILE_SUFFIX=-gc-only ftune_step "$s" -release=false
+			runs+="smollm2-135m:8:2048:0,"
+			;;
+		llama-3.2-1b)
+			ftune_step "$s"
+			runs+="llama3.2-1b:4:2048:0,llama3.2-1b:4:2048:1,"
+			;;
+		llama-3-8b)
+			STEP_TIMEOUT=300 ftune_step "$s" -nf4 -ckpt
+			runs+="llama3-8b:2:2048:1,"
+			;;
+		llama-3.1-8b-maxctx)
+			STEP_TIMEOUT=300 ftune_step "$s" -nf4 -ckpt -rank 32 -seq "${GPUBENCH_MAXCTX_SEQ:-81920}" -max-device-memory-gib 24 -warmup 0 -steps 1
+			;;
+		*) echo "gpu-bench: unknown shape $s" >&2; status=1 ;;
+		esac
+	done
+	tail -5 "$OUT/ftune.err" 2>/dev/null
+
+	local anchor_flag=()
+	if [ "${GPUBENCH_SKIP_ANCHOR:-0}" != 1 ] && [ -n "$runs" ]; then
+		echo "== anchor: PyTorch + PEFT ($runs)"
+		local a0=$SECONDS ceil=1
+		[ "${GPUBENCH_CEILINGS:-0}" = 1 ] && ceil=0
+		ANCHOR_SKIP_CEILINGS=$ceil ANCHOR_RUNS=${runs%,} timeout 200 python3 bench/peft_lora_bench.py "$OUT" >"$OUT/anchor.log" 2>&1
+		echo "anchor: exit $? in $((SECONDS - a0)) s"
+		if [ -s "$OUT/gpubench.json" ]; then anchor_flag=(-anchor "$OUT/gpubench.json"); else status=1; tail -5 "$OUT/anchor.log"; fi
+	fi
+
+	local rows="$OUT/gpu-lora-$slug-$(date -u +%Y-%m-%d).jsonl"
+	for s in "$OUT"/profile-*.md; do
+		[ -e "$s" ] && { echo; cat "$s"; }
+	done
+	echo
+	echo "== benchmark table ($name), rows in $(basename "$rows")"
+	"$BIN/gpubench" rows "${anchor_flag[@]}" -ftune "$OUT/ftune.jsonl" -o "$rows" | tee "$OUT/table.md" || status=1
+	echo "gpu-bench done in $((SECONDS - t0)) s, status $status"
+	return $status
+}
+
+# dry: everything that runs without a GPU.
+dry() {
+	build || return 1
+	unpack || return 1
+	local tmp rc=0
+	tmp=$(mktemp -d)
+	"$BIN/gpubench" step -shape nope >/dev/null 2>"$tmp/err" && rc=1
+	grep -q 'unknown shape "nope"' "$tmp/err" || { echo "dry: gpubench step does not refuse an unknown shape: $(cat "$tmp/err")"; rc=1; }
+	"$BIN/gpubench" step -shape smollm2-135m -steps 1 -warmup 0 -cache "$tmp" >/dev/null 2>"$tmp/err" && rc=1
+	grep -q 'cuda backend' "$tmp/err" || { echo "dry: without a GPU gpubench step should say why: $(cat "$tmp/err")"; rc=1; }
+	(cd kernels/cuda && "../../$BIN/cuda.test" -test.run 'TestAllocatorLimit' -test.count=1) >"$tmp/t" 2>&1 || { cat "$tmp/t"; rc=1; }
+	# The whole measured step on the CPU backend at a tiny size: model
+	# written, loaded, LoRA attached, stepped, profiled, its row printed.
+	"$BIN/gpubench" step -cpu -shape tiny-base -batch 1 -seq 16 -warmup 1 -steps 1 -cache "$tmp" -profile "$tmp/profile.md" >"$tmp/row" 2>&1 || { cat "$tmp/row"; rc=1; }
+	grep -q '"side":"ftune"' "$tmp/row" && grep -q '| gemm |' "$tmp/profile.md" || { echo "dry: gpubench step -cpu gave no row or profile"; rc=1; }
+	echo '{"peft_lora_bf16_sdpa": {"smollm2-135m_b8_t2048_ckpt0": {"step_s": 0.25, "tokens_per_s": 65400.0, "peak_mem_gib": 28.4}}}' >"$tmp/gpubench.json"
+	echo '{"shape":"smollm2-135m","side":"ftune","batch":8,"seq":2048,"variant":"bf16","tokens_per_s":32700,"peak_gib":14.2,"step_s":0.5}' >"$tmp/ftune.jsonl"
+	"$BIN/gpubench" rows -anchor "$tmp/gpubench.json" -ftune "$tmp/ftune.jsonl" -o "$tmp/gpu-lora-$(gpu_slug 'NVIDIA H200')-dry.jsonl" >"$tmp/table.md" || rc=1
+	cat "$tmp/table.md"
+	grep -q '| smollm2-135m | 8 × 2048 | ftune | bf16 | 32700 | 14.20 | 0.50× | 0.50× |' "$tmp/table.md" || { echo "dry: ratio row missing"; rc=1; }
+	[ "$(wc -l <"$tmp/gpu-lora-h200-dry.jsonl")" = 2 ] || { echo "dry: want 2 rows in the jsonl"; rc=1; }
+	cat "$tmp/gpu-lora-h200-dry.jsonl"
+	bash -n "$0" || rc=1
+	rm -rf "$tmp"
+	echo "dry run: $([ $rc = 0 ] && echo ok || echo FAILED)"
+	return $rc
+}
+
+case "${1:-}" in
+build) build ;;
+device) device ;;
+dry) dry ;;
+*) echo "usage: $0 build|dry|device" >&2; exit 2 ;;
+esac

@@ -1,0 +1,65 @@
+package cudabackend
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/ftune/ftune/kernels/cuda"
+	"github.com/ftune/ftune/tensor"
+)
+
+// Release gives a block back at once (live bytes drop without a
+// collection), and a tensor whose storage was released is refused with an
+// error, never read.
+func TestReleaseReturnsMemoryNowAndRefusesUse(t *testing.T) {
+	b := open(t, Options{})
+	b.collect() // earlier tests' garbage freed now, not during the count
+	x := tensor.Full(b, tensor.F32, 1.5, 1024, 1024)
+	view := x.Narrow(0, 10, 5)
+	live := b.Stats().Live
+	if err := tensor.Release(x); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Stats().Live; got != live-4<<20 {
+		t.Errorf("live bytes %d after releasing 4 MiB, want %d", got, live-4<<20)
+	}
+	err := tensor.Catch(func() { view.F32() })
+	if err == nil || !strings.Contains(err.Error(), "released") {
+		t.Errorf("reading a view of a released storage: got %v, want an error saying it was released", err)
+	}
+	if err := tensor.Release(x); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("second release: got %v", err)
+	}
+}
+
+// Past Options.MaxDeviceMemory an allocation is refused with an error
+// naming the cap and the tensor's shape; nothing crashes.
+func TestMaxDeviceMemoryRefusesWithTheShape(t *testing.T) {
+	b := open(t, Options{})
+	// Dead storages of earlier tests freed and cached blocks trimmed first,
+	// so that nothing can make room for the request below.
+	b.collect()
+	reserved := b.Stats().Reserved
+	capped, err := Open(Options{MaxDeviceMemory: reserved + 64<<20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The allocator is the device's, shared by every backend on it.
+	t.Cleanup(func() { _ = b.alloc.SetLimit(0) })
+	small := tensor.New(capped, tensor.F32, 1024, 1024) // 4 MiB fits
+	err = tensor.Catch(func() { tensor.New(capped, tensor.F32, 8192, 4096) })
+	var oom *cuda.OutOfMemoryError
+	if !errors.As(err, &oom) || !errors.Is(err, cuda.ErrOutOfMemory) {
+		t.Fatalf("128 MiB under a cap 64 MiB above what was reserved: got %v", err)
+	}
+	for _, want := range []string{"[8192 4096]", "128.0 MiB requested", "--max-device-memory"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	_ = small
+	if _, err := Open(Options{MaxDeviceMemory: -1}); err == nil {
+		t.Error("a negative cap was accepted")
+	}
+}

@@ -1,0 +1,49 @@
+package cudabackend
+
+import "fmt"
+
+// Path names the GPU code path a backend runs, for `ftune env` and the
+// run's env.json: what issue 10 asks a run to record so that figures can be
+// tied to the kernels that produced them.
+type Path struct {
+	Device     string // the GPU's name
+	Capability string // compute capability, e.g. "9.0"
+	Precision  string // "bf16" (tensor-core GEMMs) or "f32"
+	GEMM       string // the GEMM provider and kernel
+	Attention  string // the attention kernels and when each runs
+	Graphs     bool   // CUDA graph capture of the step
+	// MaxDeviceMemory is the allocator's cap in bytes (0: none).
+	MaxDeviceMemory int64
+}
+
+// The provider strings: ftune's own PTX kernels are the only GEMM provider
+// today (no cuBLASLt), assembled from sm_80 PTX on every GPU (no wgmma
+// path: see bench/results/ptxas-cuda12.4-2026-12-05.md).
+const (
+	gemmBF16      = "ftune PTX, bf16 tensor cores (mma.sync m16n8k16, cp.async; sm_80 code, no wgmma), float32 accumulation"
+	gemmF32       = "ftune PTX, float32 SIMT (CUDA cores)"
+	attentionPath = "ftune PTX: tiled online-softmax kernels for causal S = T without windows or packed documents (padding allowed); one warp per query row for every other mask"
+)
+
+// Path describes the code path of this backend.
+func (b *Backend) Path() Path {
+	p := Path{Device: b.dev.Name, Capability: fmt.Sprintf("%d.%d", b.dev.Major, b.dev.Minor),
+		Precision: "f32", GEMM: gemmF32, Attention: attentionPath, MaxDeviceMemory: b.alloc.Limit()}
+	if b.opt.BF16MatMul {
+		p.Precision, p.GEMM = "bf16", gemmBF16
+	}
+	return p
+}
+
+// String is Path on one line.
+func (p Path) String() string {
+	graphs := "off"
+	if p.Graphs {
+		graphs = "on"
+	}
+	s := fmt.Sprintf("%s (compute %s), precision %s; GEMM: %s; attention: %s; CUDA graphs %s", p.Device, p.Capability, p.Precision, p.GEMM, p.Attention, graphs)
+	if p.MaxDeviceMemory > 0 {
+		s += fmt.Sprintf("; device memory capped at %.2f GiB", float64(p.MaxDeviceMemory)/(1<<30))
+	}
+	return s
+}

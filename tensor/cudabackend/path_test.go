@@ -1,0 +1,28 @@
+package cudabackend
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestPathString(t *testing.T) {
+	p := Path{Device: "NVIDIA H200", Capability: "9.0", Precision: "bf16", GEMM: gemmBF16, Attention: attentionPath, MaxDeviceMemory: 24 << 30}
+	s := p.String()
+	for _, want := range []string{"NVIDIA H200 (compute 9.0), precision bf16", "GEMM: ftune PTX, bf16 tensor cores", "no wgmma", "attention: ftune PTX: tiled", "CUDA graphs off", "capped at 24.00 GiB"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("%q lacks %q", s, want)
+		}
+	}
+}
+
+// On a GPU the backend names the path its options select.
+func TestBackendPath(t *testing.T) {
+	b := open(t, Options{BF16MatMul: true})
+	if p := b.Path(); p.Precision != "bf16" || p.GEMM != gemmBF16 || p.Graphs || p.Device == "" {
+		t.Errorf("bf16 backend path %+v", p)
+	}
+	f := open(t, Options{})
+	if p := f.Path(); p.Precision != "f32" || p.GEMM != gemmF32 {
+		t.Errorf("f32 backend path %+v", p)
+	}
+}
