@@ -32,7 +32,9 @@ func (m *attnMask) visibleKeys(t1 int) int {
 // outside is zeroed, so only the visible part is exponentiated (the vector
 // exp is several times slower on −Inf). A key inside the interval that is
 // still masked (padding in the middle, a document split in several runs)
-// is set to −Inf, so the result is exact for any mask.
+// is set to −Inf, so the result is exact for any mask. With a soft-cap the
+// visible scores are capped first (capped scores lie in [−c, c], so a −Inf
+// still marks a masked key).
 func (m *attnMask) maskRowRange(row []float32, b, t int) (lo, hi int) {
 	pos := t + m.p.QueryOffset
 	lo, hi = 0, len(row)
@@ -53,6 +55,9 @@ func (m *attnMask) maskRowRange(row []float32, b, t int) (lo, hi int) {
 	}
 	clear(row[:lo])
 	clear(row[hi:])
+	if m.p.Softcap != 0 { // before the −Inf below, which the cap would turn into −c
+		softcapF32(row[lo:hi], row[lo:hi], m.p.Softcap)
+	}
 	if m.keep != nil || (m.segments != nil && !m.runs[b].contiguous) {
 		any := false
 		for s := lo; s < hi; s++ {
@@ -203,7 +208,8 @@ func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, 
 				}
 				continue
 			}
-			// P = exp(scale·Q·Kᵀ − lse), recomputed; masked entries 0.
+			// P = exp(scale·Q·Kᵀ − lse) (capped first with a soft-cap),
+			// recomputed; masked entries 0.
 			asm.SgemmSerial(false, true, tb, S, d.D, scale, qb, ld, kb, ldkv, 0, P, S)
 			// dP = dO·Vᵀ
 			asm.SgemmSerial(false, true, tb, S, d.D, 1, dob, ld, vb, ldkv, 0, dP, S)
@@ -222,10 +228,15 @@ func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, 
 				clear(drow[:lo])
 				clear(drow[hi:])
 				row, drow = row[lo:hi], drow[lo:hi]
-				asm.ExpShiftSum(row, row, l)
 				delta := asm.Dot(dob[i*ld:i*ld+d.D], ob[i*ld:i*ld+d.D])
-				// dS = (dP − delta)·scale·P, written over dP.
+				// dS = (dP − delta)·scale·P, written over dP; with a
+				// soft-cap also ·(1 − tanh²), read from the capped scores
+				// still in row.
 				asm.SubShift(drow, drow, delta, 0)
+				if m.p.Softcap != 0 {
+					softcapGradF32(drow, drow, row, m.p.Softcap)
+				}
+				asm.ExpShiftSum(row, row, l)
 				asm.ScaleMul(drow, drow, row, scale)
 			}
 			// dQ = dS·K; dKᵀ += Qᵀ·dS; dVᵀ += dOᵀ·P. Accumulating dK and
