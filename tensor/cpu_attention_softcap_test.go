@@ -192,6 +192,22 @@ func TestSoftcapOp(t *testing.T) {
 			t.Errorf("%v: backward %v, want [2 1.5 0]", dt, got)
 		}
 	}
+	// Relative precision near float32's across the range, including the
+	// small |x/c| where c − 2c/(1 + e^{2x/c}) would cancel (Gemma 2's caps
+	// are 50 and 30, scores and logits mostly far below).
+	for _, c := range []float64{50, 1e4} {
+		var xs []float64
+		for x := 1e-3; x < 4*c; x *= 1.37 {
+			xs = append(xs, x, -x)
+		}
+		y := Softcap(f64(be, xs, len(xs)).To(F32), c).F64()
+		for i, x := range xs {
+			want := c * math.Tanh(x/c)
+			if e := math.Abs(y[i]-want) / math.Abs(want); e > 6e-7 {
+				t.Errorf("c %g: softcap(%g) = %g, want %g (relative error %.2g)", c, x, y[i], want, e)
+			}
+		}
+	}
 	if err := be.Softcap(New(be, F32, 2), New(be, F32, 2), 0); err == nil {
 		t.Error("a cap of 0 must be refused")
 	}
