@@ -22,6 +22,8 @@ import (
 // Gemma3ForCausalLM (gemma3_text) goes through Gemma3Model (architecture
 // "gemma3", NEOX RoPE, no permutation; its four norms per layer have their
 // own names, gemmaBlockNames, and their weights are stored as 1 + w).
+// Gemma2ForCausalLM goes through Gemma2Model (architecture "gemma2", the
+// same norms, names and 1 + w; no q/k norms).
 func Architecture(modelType string) (arch string, permuteQK bool, err error) {
 	switch modelType {
 	case "llama", "mistral":
@@ -32,8 +34,10 @@ func Architecture(modelType string) (arch string, permuteQK bool, err error) {
 		return "qwen3", false, nil
 	case "gemma3_text":
 		return "gemma3", false, nil
+	case "gemma2":
+		return "gemma2", false, nil
 	}
-	return "", false, fmt.Errorf("gguf: model_type %q has no GGUF export (llama, mistral, qwen2, qwen3, gemma3_text)", modelType)
+	return "", false, fmt.Errorf("gguf: model_type %q has no GGUF export (llama, mistral, qwen2, qwen3, gemma2, gemma3_text)", modelType)
 }
 
 // checkComputable refuses a model whose settings the llama.cpp
@@ -44,6 +48,10 @@ func Architecture(modelType string) (arch string, permuteQK bool, err error) {
 func checkComputable(arch string, c nn.Config) error {
 	if arch == "gemma3" {
 		_, err := gemma3Pattern(c)
+		return err
+	}
+	if arch == "gemma2" {
+		_, err := gemma2Pattern(c)
 		return err
 	}
 	if arch != "qwen2" && arch != "qwen3" {
@@ -86,7 +94,7 @@ func TensorNameFor(arch, hf string) (string, error) {
 		module, suffix = rest[:i], rest[i:]
 	}
 	short, ok := blockNames[module]
-	if g, isGemma := gemmaBlockNames[module]; arch == "gemma3" && isGemma {
+	if g, isGemma := gemmaBlockNames[module]; gemmaNorms(arch) && isGemma {
 		short, ok = g, true
 	}
 	if !ok {
