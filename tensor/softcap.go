@@ -82,7 +82,11 @@ func (c *CPUBackend) Softcap(dst, x *Tensor, limit float64) error {
 	}
 	if dt == F32 {
 		d, s := window[float32](dst), window[float32](x)
-		parallelRange(len(d), 8, func(_, lo, hi int) { softcapF32(d[lo:hi], s[lo:hi], float32(limit)) })
+		parallelRange(len(d), 8, func(_, lo, hi int) {
+			buf := attnScratch(min(hi-lo, 4096))
+			defer attnPool.Put(buf)
+			softcapF32(d[lo:hi], s[lo:hi], *buf, float32(limit))
+		})
 		return nil
 	}
 	d, s := window[float64](dst), window[float64](x)
@@ -137,15 +141,17 @@ func softcapSlope(y, c float64) float64 {
 // attention caps before it masks). Below 0.3 that formula cancels (its
 // absolute error is a few ulps of c, far more than x's own rounding when
 // c ≫ x), so there tanh's odd Taylor series to u¹¹ is used (the next term
-// is below 2e-9 relative).
-func softcapF32(dst, x []float32, c float32) {
-	const chunk = 1024
-	var buf [chunk]float32
+// is below 2e-9 relative). scratch (not empty) holds the exponentials of
+// one chunk: the caller's, since a local array would move to the heap
+// (assembly arguments escape) and cost an allocation per call, per score
+// row in the attention.
+func softcapF32(dst, x, scratch []float32, c float32) {
+	chunk := len(scratch)
 	k, inv := 2/c, 1/c
 	dst = dst[:len(x)]
 	for o := 0; o < len(x); o += chunk {
 		n := min(chunk, len(x)-o)
-		e, xc, dc := buf[:n], x[o:o+n], dst[o:o+n]
+		e, xc, dc := scratch[:n], x[o:o+n], dst[o:o+n]
 		xc, dc = xc[:len(e)], dc[:len(e)]
 		for i, v := range xc {
 			e[i] = v * k
