@@ -29,6 +29,11 @@ func (c *Config) parseGemma2(r *rawConfig, doc []byte) error {
 	if err := c.parseGemma(r, doc); err != nil {
 		return err
 	}
+	// Gemma2Config.validate_architecture (transformers 5) refuses this,
+	// although head_dim is declared separately.
+	if c.NumHeads > 0 && c.HiddenSize%c.NumHeads != 0 {
+		return fmt.Errorf("nn: config.json: hidden_size %d is not a multiple of num_attention_heads %d (Gemma2Config requires it)", c.HiddenSize, c.NumHeads)
+	}
 	var err error
 	if c.AttnSoftcap, err = softcapKey(r.AttnLogitSoftcapping, "attn_logit_softcapping", gemma2DefaultAttnSoftcap); err != nil {
 		return err

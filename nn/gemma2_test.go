@@ -79,6 +79,7 @@ func TestGemma2ConfigRefusals(t *testing.T) {
 		`"sliding_window": null`:              "sliding_window null",
 		`"head_dim": null`:                    "head_dim is null",
 		`"query_pre_attn_scalar": 0`:          "query_pre_attn_scalar",
+		`"num_attention_heads": 5`:            "not a multiple of num_attention_heads 5",
 		`"layer_types": ["chunked_attention", "full_attention", "full_attention"]`: "chunked_attention",
 	} {
 		_, err := ParseConfig([]byte(`{"model_type": "gemma2", ` + qsizes + `, ` + extra + `}`))
