@@ -186,6 +186,14 @@ func countNotIgnored(labels *tensor.Tensor, ignore int) int {
 // is turned into dh (and dw) right away and only those are kept for the
 // backward (the Liger/Unsloth approach). h [N,H], w [V,H], labels [N].
 func (tp *Tape) LinearCrossEntropy(h, w *Var, labels *tensor.Tensor, ignoreIndex, chunk int) (*Var, error) {
+	return tp.LinearSoftcapCrossEntropy(h, w, labels, ignoreIndex, chunk, 0)
+}
+
+// LinearSoftcapCrossEntropy is LinearCrossEntropy on soft-capped logits
+// c·tanh(h·wᵀ/c) (Gemma 2's final_logit_softcapping; c = 0: none). The cap
+// is applied to each chunk in place and its derivative folded into the
+// chunk's logit gradient, so it costs no extra [chunk,V] buffer.
+func (tp *Tape) LinearSoftcapCrossEntropy(h, w *Var, labels *tensor.Tensor, ignoreIndex, chunk int, softcap float64) (*Var, error) {
 	n := countNotIgnored(labels, ignoreIndex)
 	if n == 0 {
 		return nil, fmt.Errorf("autograd: cross-entropy over a batch with no labelled token")
@@ -211,7 +219,13 @@ func (tp *Tape) LinearCrossEntropy(h, w *Var, labels *tensor.Tensor, ignoreIndex
 		hc := hv.Narrow(0, s, e-s)
 		lab := labels.Narrow(0, s, e-s)
 		logits := tensor.MatMul(hc, w.Value, false, true)
+		if softcap != 0 {
+			tensor.SoftcapInPlace(logits, softcap)
+		}
 		rowLoss, dl := tensor.CrossEntropy(logits, lab, ignoreIndex, scale, wantH || wantW)
+		if softcap != 0 && dl != nil {
+			tensor.SoftcapBackwardInPlace(dl, logits, softcap)
+		}
 		tensor.AddInPlace(total, tensor.SumAll(rowLoss))
 		if dh != nil {
 			tensor.MatMulInto(dh.Narrow(0, s, e-s), dl, w.Value, false, false, 1, 0)

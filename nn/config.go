@@ -52,6 +52,9 @@ type Config struct {
 	// FusedProjections is Phi-3's layout (phi3, parsePhi3): q, k and v are
 	// one self_attn.qkv_proj and gate and up one mlp.gate_up_proj.
 	FusedProjections bool
+	// Gemma 2 (parseGemma2): tanh soft-caps c·tanh(x/c); 0 = none.
+	AttnSoftcap  float64 // on the attention scores (attn_logit_softcapping)
+	FinalSoftcap float64 // on the logits (final_logit_softcapping)
 }
 
 // RopeConfig is the rotary embedding of config.json in either layout, after
@@ -148,6 +151,8 @@ var families = map[string]familyDefaults{
 	"gemma3_text": {kvHeads: 4, maxPos: 131072, bos: 2, eos: 1},
 	// Phi3Config; its pad_token_id default 32000 is set in parsePhi3.
 	"phi3": {kvHeads: 0, maxPos: 4096, bos: 1, eos: 32000},
+	// Gemma2Config; pad_token_id 0 as Gemma 3's.
+	"gemma2": {kvHeads: 4, maxPos: 8192, bos: 2, eos: 1},
 }
 
 // architectures maps each supported architectures[] entry to its family.
@@ -158,6 +163,7 @@ var architectures = map[string]string{
 	"Qwen3ForCausalLM":   "qwen3",
 	"Gemma3ForCausalLM":  "gemma3_text",
 	"Phi3ForCausalLM":    "phi3",
+	"Gemma2ForCausalLM":  "gemma2",
 }
 
 // LoadConfig reads dir/config.json.
@@ -193,11 +199,11 @@ func ParseConfig(b []byte) (Config, error) {
 	}
 	fam, ok := families[c.ModelType]
 	if !ok {
-		return c, fmt.Errorf("%w: model_type %q (want llama, mistral, qwen2, qwen3, gemma3_text or phi3)", ErrUnsupported, r.ModelType)
+		return c, fmt.Errorf("%w: model_type %q (want llama, mistral, qwen2, qwen3, gemma2, gemma3_text or phi3)", ErrUnsupported, r.ModelType)
 	}
 	for _, a := range r.Architectures {
 		if _, ok := architectures[a]; !ok {
-			return c, fmt.Errorf("%w: architecture %q (want LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma3ForCausalLM or Phi3ForCausalLM)", ErrUnsupported, a)
+			return c, fmt.Errorf("%w: architecture %q (want LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM or Phi3ForCausalLM)", ErrUnsupported, a)
 		}
 	}
 	// The sizes have class defaults in transformers (a llama config without
@@ -229,7 +235,7 @@ func ParseConfig(b []byte) (Config, error) {
 	if r.HiddenAct != nil {
 		c.HiddenAct = *r.HiddenAct
 	}
-	if c.HiddenAct != "silu" && c.HiddenAct != "swish" && c.ModelType != "gemma3_text" { // Gemma reads hidden_activation (parseGemma3) // ACT2FN maps both to SiLU
+	if c.HiddenAct != "silu" && c.HiddenAct != "swish" && c.ModelType != "gemma3_text" && c.ModelType != "gemma2" { // Gemma reads hidden_activation (parseGemma3) // ACT2FN maps both to SiLU
 		return c, fmt.Errorf("%w: hidden_act %q (want silu)", ErrUnsupported, c.HiddenAct)
 	}
 	// num_key_value_heads: absent takes the class default (llama: heads,
@@ -268,6 +274,11 @@ func ParseConfig(b []byte) (Config, error) {
 	if c.ModelType == "phi3" {
 		c.parsePhi3()
 	}
+	if c.ModelType == "gemma2" {
+		if err := c.parseGemma2(&r, b); err != nil {
+			return c, err
+		}
+	}
 	if r.RMSNormEps != nil {
 		c.RMSNormEps = *r.RMSNormEps
 	}
@@ -281,7 +292,7 @@ func ParseConfig(b []byte) (Config, error) {
 	if err := c.parseTokens(r, fam); err != nil {
 		return c, err
 	}
-	if c.ModelType == "gemma3_text" && len(r.PadTokenID) == 0 {
+	if (c.ModelType == "gemma3_text" || c.ModelType == "gemma2") && len(r.PadTokenID) == 0 {
 		c.PadTokenID = 0 // Gemma3TextConfig's pad_token_id default
 	}
 	if c.ModelType == "phi3" && len(r.PadTokenID) == 0 {
@@ -308,7 +319,7 @@ func (c *Config) parseBiases(r rawConfig) {
 		}
 	case "qwen2":
 		c.AttentionBias = true
-	case "qwen3", "gemma3_text":
+	case "qwen3", "gemma3_text", "gemma2":
 		// Qwen3Attention and Gemma3Attention: q, k, v and o take
 		// bias=attention_bias; their MLPs have none (mlp_bias is not read).
 		if r.AttentionBias != nil {
@@ -338,6 +349,8 @@ func (c *Config) parseSliding(r rawConfig) error {
 		return c.parseGemma3Sliding(r)
 	case "phi3":
 		return c.parsePhi3Sliding(r)
+	case "gemma2":
+		return c.parseGemmaSliding(r, gemma2DefaultPattern)
 	case "mistral":
 		if isNull {
 			return nil

@@ -54,6 +54,29 @@ func refuseGemma3Multimodal(r rawConfig) error {
 // layers take rope_theta (default 1e6) and rope_scaling. Gemma 3 has no
 // soft-capping: a config that asks for it is refused.
 func (c *Config) parseGemma3(r *rawConfig, doc []byte) error {
+	if err := c.parseGemma(r, doc); err != nil {
+		return err
+	}
+	g := r.gemma3Keys
+	for _, k := range []struct {
+		key string
+		raw json.RawMessage
+	}{{"final_logit_softcapping", g.FinalLogitSoftcapping}, {"attn_logit_softcapping", g.AttnLogitSoftcapping}} {
+		if len(k.raw) > 0 && string(k.raw) != "null" {
+			return fmt.Errorf("%w: %s %s: Gemma 3 has no soft-capping and ftune does not compute it (want null)", ErrUnsupported, k.key, k.raw)
+		}
+	}
+	c.QKNorm = true
+	return c.splitGemma3Rope(r)
+}
+
+// parseGemma applies what Gemma 2 and Gemma 3 share (their config classes
+// declare the same keys and defaults for it): head_dim declared (default
+// 256), hidden_activation (gelu_pytorch_tanh), tied embeddings by default,
+// scaled by √hidden in the checkpoint's dtype, (1 + w) RMSNorms with a
+// norm after attention and around the MLP, query_pre_attn_scalar (default
+// 256), and no bidirectional variant.
+func (c *Config) parseGemma(r *rawConfig, doc []byte) error {
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(doc, &keys); err != nil {
 		return fmt.Errorf("nn: config.json: %w", err)
@@ -63,30 +86,21 @@ func (c *Config) parseGemma3(r *rawConfig, doc []byte) error {
 	case !ok:
 		c.HeadDim = gemma3DefaultHeadDim
 	case string(raw) == "null":
-		return fmt.Errorf("nn: config.json: head_dim is null; Gemma3TextConfig declares it an int (default 256): write the head size")
+		return fmt.Errorf("nn: config.json: head_dim is null; the %s config declares it an int (default 256): write the head size", c.ModelType)
 	}
 	c.HiddenAct = gemma3Activation
 	if g.HiddenActivation != nil {
 		c.HiddenAct = *g.HiddenActivation
 	}
 	if c.HiddenAct != gemma3Activation {
-		return fmt.Errorf("%w: hidden_activation %q (Gemma 3 uses gelu_pytorch_tanh, the only one ftune computes for it)", ErrUnsupported, c.HiddenAct)
-	}
-	for _, k := range []struct {
-		key string
-		raw json.RawMessage
-	}{{"final_logit_softcapping", g.FinalLogitSoftcapping}, {"attn_logit_softcapping", g.AttnLogitSoftcapping}} {
-		if len(k.raw) > 0 && string(k.raw) != "null" {
-			return fmt.Errorf("%w: %s %s: Gemma 3 has no soft-capping and ftune does not compute it (want null)", ErrUnsupported, k.key, k.raw)
-		}
+		return fmt.Errorf("%w: hidden_activation %q (Gemma uses gelu_pytorch_tanh, the only one ftune computes for it)", ErrUnsupported, c.HiddenAct)
 	}
 	if g.UseBidirectionalAttention != nil && *g.UseBidirectionalAttention {
-		return fmt.Errorf("%w: use_bidirectional_attention true (an encoder variant of Gemma 3); ftune trains causal language models", ErrUnsupported)
+		return fmt.Errorf("%w: use_bidirectional_attention true (an encoder variant of Gemma); ftune trains causal language models", ErrUnsupported)
 	}
-	c.TieEmbeddings = true // Gemma3TextConfig's default; config.json may override
+	c.TieEmbeddings = true // the Gemma configs' default; config.json may override
 	c.NormPlusOne = true
 	c.SandwichNorms = true
-	c.QKNorm = true
 	q := float64(gemma3DefaultQueryScalar)
 	if g.QueryPreAttnScalar != nil {
 		q = *g.QueryPreAttnScalar
@@ -96,7 +110,7 @@ func (c *Config) parseGemma3(r *rawConfig, doc []byte) error {
 	}
 	c.QueryPreAttnScalar = q
 	c.EmbedScale = embedScale(c.HiddenSize, c.TorchDType)
-	return c.splitGemma3Rope(r)
+	return nil
 }
 
 // splitGemma3Rope reads the local (sliding-layer) RoPE and leaves the
@@ -152,13 +166,27 @@ func (c *Config) splitGemma3Rope(r *rawConfig) error {
 // layer but each sliding_window_pattern-th (default 6: five local, one
 // global), as Gemma3TextConfig derives layer_types.
 func (c *Config) parseGemma3Sliding(r rawConfig) error {
+	p := gemma3DefaultPattern
+	if r.SlidingWindowPattern != nil {
+		p = *r.SlidingWindowPattern
+	}
+	if p <= 0 {
+		return fmt.Errorf("nn: config.json: sliding_window_pattern must be > 0, got %d", p)
+	}
+	return c.parseGemmaSliding(r, p)
+}
+
+// parseGemmaSliding reads the window (default 4096, null refused) and
+// which layers use it: layer_types, or else every layer but each
+// pattern-th.
+func (c *Config) parseGemmaSliding(r rawConfig, pattern int) error {
 	window, present, err := optInt(r.SlidingWindow, "sliding_window")
 	if err != nil {
 		return err
 	}
 	if !present {
 		if string(r.SlidingWindow) == "null" {
-			return fmt.Errorf("%w: sliding_window null: Gemma 3's local layers need a window", ErrUnsupported)
+			return fmt.Errorf("%w: sliding_window null: Gemma's local layers need a window", ErrUnsupported)
 		}
 		window = gemma3DefaultWindow
 	}
@@ -179,15 +207,8 @@ func (c *Config) parseGemma3Sliding(r rawConfig) error {
 			}
 		}
 	} else {
-		p := gemma3DefaultPattern
-		if r.SlidingWindowPattern != nil {
-			p = *r.SlidingWindowPattern
-		}
-		if p <= 0 {
-			return fmt.Errorf("nn: config.json: sliding_window_pattern must be > 0, got %d", p)
-		}
 		for i := range c.SlidingLayers {
-			c.SlidingLayers[i] = (i+1)%p != 0
+			c.SlidingLayers[i] = (i+1)%pattern != 0
 		}
 	}
 	if contains(c.SlidingLayers, true) {

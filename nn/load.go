@@ -130,6 +130,9 @@ func build(cfg Config, src tensorSource, opt LoadOptions, where string) (*Model,
 	if cfg.HiddenAct == gemma3Activation && !tensor.SupportsGeGLU(opt.Backend) {
 		return nil, fmt.Errorf("%w: %s: the %T backend has no GeGLU (gelu_pytorch_tanh gated MLP) kernel, which %s needs; run it on the CPU", ErrUnsupported, where, opt.Backend, cfg.ModelType)
 	}
+	if err := checkSoftcapBackend(cfg, opt.Backend, where); err != nil {
+		return nil, err
+	}
 	shapes := cfg.expectedShapes()
 	if err := checkUnused(cfg, src, shapes, where); err != nil {
 		return nil, err

@@ -10,8 +10,8 @@ import (
 // An lm_head with an adapter falls back to the plain path.
 func (m *Model) chunkedLoss(tp *autograd.Tape, h *autograd.Var, labels *tensor.Tensor, chunk int) (*autograd.Var, error) {
 	if m.LMHead.Adapter != nil || m.LMHead.Bias != nil {
-		return m.shiftedLoss(tp, m.LMHead.Forward(tp, h), labels)
+		return m.shiftedLoss(tp, m.logits(tp, h), labels)
 	}
 	H := h.Value.Dim(-1)
-	return tp.LinearCrossEntropy(tp.Reshape(h, -1, H), m.LMHead.Weight, shiftLabels(labels), IgnoreIndex, chunk)
+	return tp.LinearSoftcapCrossEntropy(tp.Reshape(h, -1, H), m.LMHead.Weight, shiftLabels(labels), IgnoreIndex, chunk, m.Config.FinalSoftcap)
 }

@@ -228,6 +228,7 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 	for _, blk := range m.Layers {
 		p := tensor.AttentionParams{
 			Scale:       float32(scale),
+			Softcap:     float32(c.AttnSoftcap),
 			Causal:      true,
 			QueryOffset: past,
 			Window:      blk.SlidingWindow,
@@ -265,7 +266,7 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 		out.Loss = loss
 		return out, nil
 	}
-	out.Logits = m.LMHead.Forward(tp, h)
+	out.Logits = m.logits(tp, h)
 	if in.Labels != nil {
 		loss, err := m.shiftedLoss(tp, out.Logits, in.Labels)
 		if err != nil {

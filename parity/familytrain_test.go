@@ -51,6 +51,12 @@ var familyCases = []familyCase{
 			return c.ModelType == "phi3" && c.FusedProjections && c.RotaryDim() == 12 && c.TieEmbeddings
 		},
 		[]int64{0, 412, 87, 1033, 2, 9, 3000, 17, 255, 4095, 64, 700}},
+	{"gemma2", gemma2Tiny, "gemma2",
+		func(c nn.Config) bool {
+			return c.ModelType == "gemma2" && !c.QKNorm && c.NormPlusOne && c.SandwichNorms && c.AttnSoftcap == 3 && c.FinalSoftcap == 6 &&
+				c.QueryPreAttnScalar == 8 && c.SlidingWindow == 8 && c.SlidingLayers[0] && !c.SlidingLayers[1]
+		},
+		[]int64{0, 412, 87, 1033, 2, 9, 3000, 17, 255, 4095, 64, 700}},
 }
 
 // TestFamilyTrainAndExports runs `ftune train --model testdata/<family>-tiny`

@@ -80,8 +80,11 @@ type Fused interface {
 // attention. Query t may see key s when s ≤ t + QueryOffset (causal), the
 // key is not padding (KeyMask[b,s] != 0), both are in the same document
 // (Segments equal) and, with a window W > 0, t + QueryOffset − s < W.
+// With Softcap c > 0 each score s = Scale·q·k becomes c·tanh(s/c) before
+// masking and softmax (Gemma 2's attn_logit_softcapping).
 type AttentionParams struct {
 	Scale       float32
+	Softcap     float32 // tanh soft-cap of the scores; 0 = none
 	Causal      bool
 	QueryOffset int     // position of query 0 among the keys (KV cache)
 	Window      int     // sliding window; 0 = none

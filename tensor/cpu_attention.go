@@ -170,7 +170,7 @@ func attention[T float](out, lse, q, k, v []T, d attnDims, m *attnMask) {
 				for j, x := range qr {
 					dot += float64(x) * float64(k[ko+j])
 				}
-				scores[s] = dot * scale
+				scores[s] = softcap(dot*scale, float64(m.p.Softcap))
 				mx = math.Max(mx, scores[s])
 			}
 			o := out[qo : qo+d.D]
@@ -224,7 +224,8 @@ func (c *CPUBackend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v *Tens
 }
 
 // attentionBwd recomputes each probability row from lse (no T×S matrix is
-// kept): p = exp(s−lse), dp = dO·v, ds = p·(dp − dO·O); dq = scale·Σ ds·k,
+// kept): p = exp(s−lse), dp = dO·v, ds = p·(dp − dO·O) (·(1 − tanh²) with a
+// soft-cap, s being the capped score); dq = scale·Σ ds·k,
 // dk += scale·ds·q, dv += p·dO. Work is split by (batch, KV head) so the
 // query heads sharing one KV head accumulate without races.
 func attentionBwd[T float](dq, dk, dv, dout, out, lse, q, k, v []T, d attnDims, m *attnMask) {
@@ -257,8 +258,9 @@ func attentionBwd[T float](dq, dk, dv, dout, out, lse, q, k, v []T, d attnDims, 
 						dot += float64(q[qo+j]) * float64(k[ko+j])
 						dp += float64(dout[qo+j]) * float64(v[ko+j])
 					}
-					pr := math.Exp(dot*scale - l)
-					ds := pr * (dp - delta) * scale
+					capped := softcap(dot*scale, float64(m.p.Softcap))
+					pr := math.Exp(capped - l)
+					ds := pr * (dp - delta) * scale * softcapSlope(capped, float64(m.p.Softcap))
 					for j := 0; j < d.D; j++ {
 						gq[j] += ds * float64(k[ko+j])
 						gk[s*d.D+j] += ds * float64(q[qo+j])

@@ -32,8 +32,10 @@ func (m *attnMask) visibleKeys(t1 int) int {
 // outside is zeroed, so only the visible part is exponentiated (the vector
 // exp is several times slower on −Inf). A key inside the interval that is
 // still masked (padding in the middle, a document split in several runs)
-// is set to −Inf, so the result is exact for any mask.
-func (m *attnMask) maskRowRange(row []float32, b, t int) (lo, hi int) {
+// is set to −Inf, so the result is exact for any mask. With a soft-cap the
+// visible scores are capped first (capped scores lie in [−c, c], so a −Inf
+// still marks a masked key).
+func (m *attnMask) maskRowRange(row []float32, b, t int, scratch []float32) (lo, hi int) {
 	pos := t + m.p.QueryOffset
 	lo, hi = 0, len(row)
 	if m.p.Causal {
@@ -53,6 +55,9 @@ func (m *attnMask) maskRowRange(row []float32, b, t int) (lo, hi int) {
 	}
 	clear(row[:lo])
 	clear(row[hi:])
+	if m.p.Softcap != 0 { // before the −Inf below, which the cap would turn into −c
+		softcapF32(row[lo:hi], row[lo:hi], scratch, m.p.Softcap)
+	}
 	if m.keep != nil || (m.segments != nil && !m.runs[b].contiguous) {
 		any := false
 		for s := lo; s < hi; s++ {
@@ -84,9 +89,10 @@ func attentionF32(out, lse, q, k, v []float32, d attnDims, m *attnMask) {
 		kh := h / d.group
 		kb := k[b*d.S*ldkv+kh*d.D:]
 		vb := v[b*d.S*ldkv+kh*d.D:]
-		buf := attnScratch(attnBlock*d.S + attnBlock)
+		// The block, its row sums and the soft-cap's scratch (one row).
+		buf := attnScratch(attnBlock*d.S + attnBlock + d.S)
 		defer attnPool.Put(buf)
-		P, inv := (*buf)[:attnBlock*d.S], (*buf)[attnBlock*d.S:]
+		P, inv, capBuf := (*buf)[:attnBlock*d.S], (*buf)[attnBlock*d.S:attnBlock*d.S+attnBlock], (*buf)[attnBlock*d.S+attnBlock:]
 		for _, t0 := range attnPartBlocks(part, split, d.T) {
 			tb := min(attnBlock, d.T-t0)
 			S := m.visibleKeys(t0 + tb)
@@ -103,7 +109,7 @@ func attentionF32(out, lse, q, k, v []float32, d attnDims, m *attnMask) {
 			for i := 0; i < tb; i++ {
 				row := P[i*S : (i+1)*S]
 				li := (b*d.Hq+h)*d.T + t0 + i
-				lo, hi := m.maskRowRange(row, b, t0+i)
+				lo, hi := m.maskRowRange(row, b, t0+i, capBuf)
 				if hi == 0 {
 					inv[i] = 0
 					lse[li] = float32(math.Inf(-1))
@@ -189,9 +195,9 @@ func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, 
 		dVt := dVh[task*hs : (task+1)*hs]
 		clear(dKt)
 		clear(dVt)
-		buf := attnScratch(2 * attnBlock * d.S)
+		buf := attnScratch(2*attnBlock*d.S + d.S)
 		defer attnPool.Put(buf)
-		P, dP := (*buf)[:attnBlock*d.S], (*buf)[attnBlock*d.S:]
+		P, dP, capBuf := (*buf)[:attnBlock*d.S], (*buf)[attnBlock*d.S:2*attnBlock*d.S], (*buf)[2*attnBlock*d.S:]
 		for _, t0 := range attnPartBlocks(part, split, d.T) {
 			tb := min(attnBlock, d.T-t0)
 			S := m.visibleKeys(t0 + tb)
@@ -203,7 +209,8 @@ func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, 
 				}
 				continue
 			}
-			// P = exp(scale·Q·Kᵀ − lse), recomputed; masked entries 0.
+			// P = exp(scale·Q·Kᵀ − lse) (capped first with a soft-cap),
+			// recomputed; masked entries 0.
 			asm.SgemmSerial(false, true, tb, S, d.D, scale, qb, ld, kb, ldkv, 0, P, S)
 			// dP = dO·Vᵀ
 			asm.SgemmSerial(false, true, tb, S, d.D, 1, dob, ld, vb, ldkv, 0, dP, S)
@@ -212,7 +219,7 @@ func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, 
 				l := lse[(b*d.Hq+h)*d.T+t0+i]
 				lo, hi := 0, 0
 				if !math.IsInf(float64(l), -1) {
-					lo, hi = m.maskRowRange(row, b, t0+i)
+					lo, hi = m.maskRowRange(row, b, t0+i, capBuf)
 				}
 				if hi == 0 {
 					clear(row)
@@ -222,10 +229,15 @@ func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, 
 				clear(drow[:lo])
 				clear(drow[hi:])
 				row, drow = row[lo:hi], drow[lo:hi]
-				asm.ExpShiftSum(row, row, l)
 				delta := asm.Dot(dob[i*ld:i*ld+d.D], ob[i*ld:i*ld+d.D])
-				// dS = (dP − delta)·scale·P, written over dP.
+				// dS = (dP − delta)·scale·P, written over dP; with a
+				// soft-cap also ·(1 − tanh²), read from the capped scores
+				// still in row.
 				asm.SubShift(drow, drow, delta, 0)
+				if m.p.Softcap != 0 {
+					softcapGradF32(drow, drow, row, m.p.Softcap)
+				}
+				asm.ExpShiftSum(row, row, l)
 				asm.ScaleMul(drow, drow, row, scale)
 			}
 			// dQ = dS·K; dKᵀ += Qᵀ·dS; dVᵀ += dOᵀ·P. Accumulating dK and

@@ -32,6 +32,15 @@ func gemma3Pattern(c nn.Config) (int, error) {
 	if c.SlidingWindow == 0 {
 		return 0, nil
 	}
+	return swaPeriod("gemma3", c)
+}
+
+// swaPeriod returns the period P of llama.cpp's
+// ARCH.attention.sliding_window_pattern that gives the model's local
+// layers: layer i is local when i mod P < P−1, and P = 0 makes every layer
+// local (llama_hparams::set_swa_pattern). layer_types that follow no such
+// period are refused.
+func swaPeriod(arch string, c nn.Config) (int, error) {
 	p := 0
 	for i, s := range c.SlidingLayers {
 		if !s {
@@ -41,7 +50,7 @@ func gemma3Pattern(c nn.Config) (int, error) {
 	}
 	for i, s := range c.SlidingLayers {
 		if p == 0 && !s || p > 0 && s != (i%p < p-1) {
-			return 0, fmt.Errorf("gguf: layer %d is %s: llama.cpp's gemma3 takes local and global layers in a fixed period (gemma3.attention.sliding_window_pattern), which layer_types does not follow", i, kind(s))
+			return 0, fmt.Errorf("gguf: layer %d is %s: llama.cpp's %s takes local and global layers in a fixed period (%s.attention.sliding_window_pattern), which layer_types does not follow", i, kind(s), arch, arch)
 		}
 	}
 	return p, nil

@@ -116,7 +116,7 @@ func BuildModel(m *nn.Model, tok *tokenizer.Tokenizer, opt Options, name string)
 		if err != nil {
 			return nil, err
 		}
-		if arch == "gemma3" && strings.HasSuffix(hf, "norm.weight") {
+		if gemmaNorms(arch) && strings.HasSuffix(hf, "norm.weight") {
 			// llama.cpp's gemma3 multiplies by the stored weight; Gemma's
 			// RMSNorm by 1 + w (the converter's norm_shift).
 			w = plusOne(w)
@@ -240,6 +240,9 @@ func setHyperparameters(b *Builder, arch string, c nn.Config) error {
 		return setGemma3(b, c)
 	case "phi3":
 		return setPhi3(b, c)
+	}
+	if arch == "gemma2" {
+		return setGemma2(b, c)
 	}
 	return nil
 }

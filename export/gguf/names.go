@@ -25,6 +25,8 @@ import (
 // Phi3ForCausalLM goes through Phi3MiniModel (architecture "phi3", NEOX
 // RoPE, no permutation; the fused qkv_proj and gate_up_proj are written as
 // they are, attn_qkv and ffn_up, which llama.cpp splits in the same order).
+// Gemma2ForCausalLM goes through Gemma2Model (architecture "gemma2", the
+// same norms, names and 1 + w; no q/k norms).
 func Architecture(modelType string) (arch string, permuteQK bool, err error) {
 	switch modelType {
 	case "llama", "mistral":
@@ -35,10 +37,12 @@ func Architecture(modelType string) (arch string, permuteQK bool, err error) {
 		return "qwen3", false, nil
 	case "gemma3_text":
 		return "gemma3", false, nil
+	case "gemma2":
+		return "gemma2", false, nil
 	case "phi3":
 		return "phi3", false, nil
 	}
-	return "", false, fmt.Errorf("gguf: model_type %q has no GGUF export (llama, mistral, qwen2, qwen3, gemma3_text, phi3)", modelType)
+	return "", false, fmt.Errorf("gguf: model_type %q has no GGUF export (llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3)", modelType)
 }
 
 // checkComputable refuses a model whose settings the llama.cpp
@@ -53,6 +57,10 @@ func checkComputable(arch string, c nn.Config) error {
 	}
 	if arch == "phi3" {
 		return phi3Computable(c)
+	}
+	if arch == "gemma2" {
+		_, err := gemma2Pattern(c)
+		return err
 	}
 	if arch != "qwen2" && arch != "qwen3" {
 		return nil
@@ -94,7 +102,7 @@ func TensorNameFor(arch, hf string) (string, error) {
 		module, suffix = rest[:i], rest[i:]
 	}
 	short, ok := blockNames[module]
-	if g, isGemma := gemmaBlockNames[module]; arch == "gemma3" && isGemma {
+	if g, isGemma := gemmaBlockNames[module]; gemmaNorms(arch) && isGemma {
 		short, ok = g, true
 	}
 	if !ok {

@@ -108,6 +108,9 @@ func (b *Backend) Attention(out, lse, q, k, v *tensor.Tensor, p tensor.Attention
 	if err := allF32("Attention", out, lse, q, k, v); err != nil {
 		return err
 	}
+	if err := softcapOK(p); err != nil {
+		return err
+	}
 	if err := headSizeOK(d); err != nil {
 		return err
 	}
@@ -137,6 +140,9 @@ func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v *tensor.
 		return cudaErr(err)
 	}
 	if err := allF32("AttentionBackward", dq, dk, dv, dout, out, lse, q, k, v); err != nil {
+		return err
+	}
+	if err := softcapOK(p); err != nil {
 		return err
 	}
 	if err := headSizeOK(d); err != nil {
