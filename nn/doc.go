@@ -1,6 +1,8 @@
 // Package nn holds the Llama-family models (llama, mistral, qwen2, qwen3,
 // Gemma 3 text: gemma3_text, with its (1+w) sandwich norms, GeGLU,
-// scaled embeddings and local/global layers, gemma3.go; and Phi-3, 3.5 and
+// scaled embeddings and local/global layers, gemma3.go; Gemma 2: gemma2,
+// the same block without q/k norms, with soft-capped attention scores and
+// logits, gemma2.go; and Phi-3, 3.5 and
 // 4-mini: phi3, with fused qkv_proj and gate_up_proj, LongRoPE and partial
 // rotary, phi3.go) as
 // modules whose parameter names are the Hugging Face keys, their loading
