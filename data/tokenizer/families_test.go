@@ -1,0 +1,119 @@
+package tokenizer_test
+
+import (
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ftune/ftune/data/tokenizer"
+)
+
+// familiesRoot holds a folder per model family (Qwen3, Gemma 2/3, Phi-3,
+// Phi-4-mini) with the family's real tokenizer files and goldens made by
+// tokenizers.js (see its README.md for provenance and licences).
+const familiesRoot = "../../testdata/tokenizers"
+
+// materializeFamily returns a folder that Load and chat.Load can read for
+// the family folder dir: files stored gzipped (the large vocabularies)
+// are decompressed into a temporary folder, the rest copied. A folder
+// with a tokenizer_from file uses the tokenizer of the folder it names
+// (Qwen3's files already live in data/tokenizer/testdata/qwen3).
+func materializeFamily(t *testing.T, dir string) string {
+	t.Helper()
+	if from, err := os.ReadFile(filepath.Join(dir, "tokenizer_from")); err == nil {
+		src := filepath.Join(dir, strings.TrimSpace(string(from)))
+		if _, err := os.Stat(filepath.Join(src, "tokenizer.json")); err != nil {
+			t.Fatalf("%s: tokenizer_from names %s: %v", dir, src, err)
+		}
+		return src
+	}
+	out := t.TempDir()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		name := e.Name()
+		if name != "tokenizer.json.gz" && name != "tokenizer_config.json.gz" &&
+			name != "tokenizer_config.json" && name != "chat_template.jinja" {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r io.Reader = f
+		if strings.HasSuffix(name, ".gz") {
+			zr, err := gzip.NewReader(f)
+			if err != nil {
+				t.Fatalf("%s: %v", filepath.Join(dir, name), err)
+			}
+			r, name = zr, strings.TrimSuffix(name, ".gz")
+		}
+		w, err := os.Create(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(w, r); err != nil {
+			t.Fatalf("%s: %v", filepath.Join(dir, e.Name()), err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	if _, err := os.Stat(filepath.Join(out, "tokenizer.json")); err != nil {
+		t.Fatalf("%s: no tokenizer.json.gz or tokenizer_from", dir)
+	}
+	return out
+}
+
+// familyDirs lists the family folders holding file, and fails unless they
+// are exactly want: a folder lost or renamed must not pass unnoticed.
+func familyDirs(t *testing.T, file string, want ...string) []string {
+	entries, err := os.ReadDir(familiesRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs, names []string
+	for _, e := range entries {
+		dir := filepath.Join(familiesRoot, e.Name())
+		if _, err := os.Stat(filepath.Join(dir, file)); e.IsDir() && err == nil {
+			dirs = append(dirs, dir)
+			names = append(names, e.Name())
+		}
+	}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Fatalf("%s: folders with %s: %v, want %v", familiesRoot, file, names, want)
+	}
+	return dirs
+}
+
+// TestFamilyTokenizers checks each family's real tokenizer.json against
+// tokenizers.js on the varied texts of gen/texts.json: ids with and
+// without special tokens, tokens and decoded text, all exactly.
+func TestFamilyTokenizers(t *testing.T) {
+	for _, dir := range familyDirs(t, "golden_tokenizersjs.json", "gemma2", "gemma3", "mistral", "phi4-mini", "qwen3") {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			var golden struct {
+				Cases []goldenCase `json:"cases"`
+			}
+			if !readJSON(t, filepath.Join(dir, "golden_tokenizersjs.json"), &golden) {
+				t.Fatalf("%s: no golden_tokenizersjs.json", dir)
+			}
+			tok, err := tokenizer.Load(materializeFamily(t, dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, c := range golden.Cases {
+				t.Run(itoa(i), func(t *testing.T) { checkCase(t, tok, c) })
+			}
+		})
+	}
+}
