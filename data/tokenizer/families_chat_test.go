@@ -97,14 +97,9 @@ func familyTemplate(t *testing.T, dir, bos, eos string) (*chat.Template, *tokeni
 		}
 		return tpl, nil
 	}
-	mat := materializeFamily(t, dir)
-	tpl, err := chat.Load(mat)
+	tpl, err := chat.Load(materializeFamily(t, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := tokenizer.Load(mat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tpl, tok
+	return tpl, loadFamilyTokenizer(t, dir)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ftune/ftune/data/tokenizer"
@@ -23,6 +24,43 @@ const familiesRoot = "../../testdata/tokenizers"
 // (Qwen3's files already live in data/tokenizer/testdata/qwen3).
 func materializeFamily(t *testing.T, dir string) string {
 	t.Helper()
+	familyCache.Lock()
+	defer familyCache.Unlock()
+	if d, ok := familyCache.dirs[dir]; ok {
+		return d
+	}
+	d := materializeFamilyUncached(t, dir)
+	familyCache.dirs[dir] = d
+	return d
+}
+
+// familyCache keeps each family's decompressed folder and loaded tokenizer
+// for the package's tests: Gemma's vocabularies take seconds to inflate and
+// load, and three tests read them.
+var familyCache = struct {
+	sync.Mutex
+	dirs map[string]string
+	toks map[string]*tokenizer.Tokenizer
+}{dirs: map[string]string{}, toks: map[string]*tokenizer.Tokenizer{}}
+
+// loadFamilyTokenizer loads a family folder's tokenizer once.
+func loadFamilyTokenizer(t *testing.T, dir string) *tokenizer.Tokenizer {
+	t.Helper()
+	mat := materializeFamily(t, dir)
+	familyCache.Lock()
+	defer familyCache.Unlock()
+	if tok, ok := familyCache.toks[mat]; ok {
+		return tok
+	}
+	tok, err := tokenizer.Load(mat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	familyCache.toks[mat] = tok
+	return tok
+}
+
+func materializeFamilyUncached(t *testing.T, dir string) string {
 	if from, err := os.ReadFile(filepath.Join(dir, "tokenizer_from")); err == nil {
 		src := filepath.Join(dir, strings.TrimSpace(string(from)))
 		if _, err := os.Stat(filepath.Join(src, "tokenizer.json")); err != nil {
@@ -30,7 +68,13 @@ func materializeFamily(t *testing.T, dir string) string {
 		}
 		return src
 	}
-	out := t.TempDir()
+	out, err := os.MkdirTemp("", "ftune-family-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Shared by the package's tests, so not t.TempDir (removed when the
+	// first test ends): TestMain removes it.
+	tokenizer.AfterTests = append(tokenizer.AfterTests, func() { os.RemoveAll(out) })
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -107,10 +151,7 @@ func TestFamilyTokenizers(t *testing.T) {
 			if !readJSON(t, filepath.Join(dir, "golden_tokenizersjs.json"), &golden) {
 				t.Fatalf("%s: no golden_tokenizersjs.json", dir)
 			}
-			tok, err := tokenizer.Load(materializeFamily(t, dir))
-			if err != nil {
-				t.Fatal(err)
-			}
+			tok := loadFamilyTokenizer(t, dir)
 			for i, c := range golden.Cases {
 				t.Run(itoa(i), func(t *testing.T) { checkCase(t, tok, c) })
 			}
