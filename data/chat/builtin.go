@@ -51,6 +51,36 @@ var builtins = map[string]builtin{
 			"{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}",
 		bos: "<s>", eos: "</s>",
 	},
+	// Gemma 3 instruct (google/gemma-3 tokenizer_config.json, without the
+	// image branch): a system message is put before the first user turn,
+	// assistant turns are "model", contents are trimmed. Gemma 2's own
+	// template is the same except that it refuses a system message.
+	"gemma": {
+		source: "{{ bos_token }}{%- if messages[0]['role'] == 'system' -%}{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}{%- set loop_messages = messages[1:] -%}" +
+			"{%- else -%}{%- set first_user_prefix = \"\" -%}{%- set loop_messages = messages -%}{%- endif -%}" +
+			"{%- for message in loop_messages -%}" +
+			"{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}{{ raise_exception(\"Conversation roles must alternate user/assistant/user/assistant/...\") }}{%- endif -%}" +
+			"{%- if (message['role'] == 'assistant') -%}{%- set role = \"model\" -%}{%- else -%}{%- set role = message['role'] -%}{%- endif -%}" +
+			"{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else \"\") }}{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}" +
+			"{%- endfor -%}{%- if add_generation_prompt -%}{{'<start_of_turn>model\n'}}{%- endif -%}",
+		bos: "<bos>", eos: "<end_of_turn>",
+	},
+	// Phi-3 / Phi-3.5-mini instruct: <|role|> headers on their own line,
+	// <|end|> after each turn, EOS after the last when no prompt follows.
+	"phi3": {
+		source: "{% for message in messages %}{% if message['role'] == 'system' and message['content'] %}{{'<|system|>\n' + message['content'] + '<|end|>\n'}}" +
+			"{% elif message['role'] == 'user' %}{{'<|user|>\n' + message['content'] + '<|end|>\n'}}" +
+			"{% elif message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}{% endif %}{% endfor %}" +
+			"{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}",
+		bos: "<s>", eos: "<|endoftext|>",
+	},
+	// Phi-4-mini instruct (without the tools branch): <|role|> headers
+	// with no newline, <|end|> after each turn.
+	"phi4": {
+		source: "{% for message in messages %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}{% endfor %}" +
+			"{% if add_generation_prompt %}{{ '<|assistant|>' }}{% else %}{{ eos_token }}{% endif %}",
+		bos: "<|endoftext|>", eos: "<|endoftext|>",
+	},
 	// Stanford Alpaca's instruction format, with its default preamble when
 	// there is no system message.
 	"alpaca": {
@@ -73,7 +103,7 @@ func BuiltinNames() []string {
 }
 
 // Builtin returns a built-in template (chatml, llama3, llama2, mistral,
-// alpaca) with its family's special tokens; WithTokens replaces them.
+// gemma, phi3, phi4, alpaca) with its family's special tokens; WithTokens replaces them.
 func Builtin(name string) (*Template, error) {
 	b, ok := builtins[name]
 	if !ok {

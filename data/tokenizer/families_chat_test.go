@@ -103,3 +103,37 @@ func familyTemplate(t *testing.T, dir, bos, eos string) (*chat.Template, *tokeni
 	}
 	return tpl, loadFamilyTokenizer(t, dir)
 }
+
+// TestFamilyBuiltins checks the built-in templates of the families (for
+// model folders that ship none) against the real templates' goldens:
+// "gemma" against Gemma 3's, "phi3" against Phi-3.5's, "phi4" against
+// Phi-4-mini's, on every conversation (errors included).
+func TestFamilyBuiltins(t *testing.T) {
+	for builtin, family := range map[string]string{"gemma": "gemma3", "phi3": "phi3", "phi4": "phi4-mini"} {
+		t.Run(builtin, func(t *testing.T) {
+			var golden struct {
+				Cases []familyChatCase `json:"cases"`
+			}
+			if !readJSON(t, filepath.Join(familiesRoot, family, "chat_golden.json"), &golden) {
+				t.Fatalf("no chat_golden.json for %s", family)
+			}
+			tpl, err := chat.Builtin(builtin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range golden.Cases {
+				got, err := tpl.RenderWith(context.Background(), c.Messages, chat.RenderOptions{AddGenerationPrompt: c.AddGenerationPrompt, Vars: c.Kwargs})
+				switch {
+				case c.Error != "":
+					if err == nil || !strings.Contains(err.Error(), c.Error) {
+						t.Errorf("%s: want the error %q, got %q, %v", c.Name, c.Error, got, err)
+					}
+				case err != nil:
+					t.Errorf("%s: %v", c.Name, err)
+				case got != *c.Text:
+					t.Errorf("%s:\n got %q\nwant %q", c.Name, got, *c.Text)
+				}
+			}
+		})
+	}
+}
