@@ -20,11 +20,10 @@ import (
 // without offsets, the template's rendering), and checks that the learnt
 // tokens are the assistant answers: each learnt run decodes to text that
 // holds the next answer's final text, one run per answer, and the ids are
-// those of the whole rendering (plus EOS). Phi-3 has no tokenizer here; its
-// spans are text positions, so it borrows Phi-4-mini's.
+// those of the whole rendering (plus EOS).
 func TestFamilyAssistantMasking(t *testing.T) {
 	type famCase struct{ family, tokFrom string }
-	for _, fc := range []famCase{{"qwen3", "qwen3"}, {"gemma3", "gemma3"}, {"gemma2", "gemma2"}, {"phi4-mini", "phi4-mini"}, {"phi3", "phi4-mini"}} {
+	for _, fc := range []famCase{{"qwen3", "qwen3"}, {"gemma3", "gemma3"}, {"gemma2", "gemma2"}, {"phi4-mini", "phi4-mini"}, {"phi3", "phi3"}} {
 		t.Run(fc.family, func(t *testing.T) {
 			dir := filepath.Join(familiesRoot, fc.family)
 			var golden struct {
@@ -62,7 +61,9 @@ func TestFamilyAssistantMasking(t *testing.T) {
 					continue
 				}
 				n++
-				t.Run(c.Name, func(t *testing.T) { checkMasking(t, p, tok, c, refusedMasking[fc.family+"/"+c.Name]) })
+				t.Run(c.Name, func(t *testing.T) {
+					checkMasking(t, p, tok, c, refusedMasking[fc.family+"/"+c.Name], segmentIDsDiffer[fc.family+"/"+c.Name])
+				})
 			}
 			if n < 5 {
 				t.Fatalf("only %d conversations ending with an assistant turn", n)
@@ -79,6 +80,16 @@ func TestFamilyAssistantMasking(t *testing.T) {
 // (think-last) is labelled.
 var refusedMasking = map[string]bool{"qwen3/think-history": true}
 
+// segmentIDsDiffer are the conversations whose trained ids are not those
+// of the whole rendering. recipe/text.go gives prep an Encoder without
+// offsets, so prep encodes the text before, inside and after each answer
+// separately. Phi-3's <|assistant|> strips the whitespace after it
+// (rstrip), which in the whole rendering takes the answer's own leading
+// whitespace too; encoded alone, the answer keeps it (and SentencePiece's
+// prepended "▁"). An encoder with offsets (prep.OffsetEncoder) would label
+// the whole rendering's ids instead.
+var segmentIDsDiffer = map[string]bool{"phi3/whitespace": true}
+
 func hasReasoning(msgs []chat.Message) bool {
 	for _, m := range msgs {
 		if m.ReasoningContent != "" {
@@ -88,7 +99,7 @@ func hasReasoning(msgs []chat.Message) bool {
 	return false
 }
 
-func checkMasking(t *testing.T, p *prep.Preprocessor, tok *tokenizer.Tokenizer, c familyChatCase, refused bool) {
+func checkMasking(t *testing.T, p *prep.Preprocessor, tok *tokenizer.Tokenizer, c familyChatCase, refused, idsDiffer bool) {
 	msgs := make([]format.Message, len(c.Messages))
 	var answers []string
 	for i, m := range c.Messages {
@@ -160,8 +171,12 @@ func checkMasking(t *testing.T, p *prep.Preprocessor, tok *tokenizer.Tokenizer, 
 		for j, id := range got.IDs {
 			ids[j] = int(id)
 		}
-		if !reflect.DeepEqual(ids, want) && !reflect.DeepEqual(ids, *c.IDs) {
+		same := reflect.DeepEqual(ids, want) || reflect.DeepEqual(ids, *c.IDs)
+		if !same && !idsDiffer {
 			t.Errorf("trained ids differ from the rendering's\n got %v\nwant %v (+ EOS)", ids, *c.IDs)
+		}
+		if same && idsDiffer {
+			t.Errorf("trained ids are now the rendering's: remove the case from segmentIDsDiffer")
 		}
 	}
 }

@@ -143,7 +143,7 @@ func familyDirs(t *testing.T, file string, want ...string) []string {
 // tokenizers.js on the varied texts of gen/texts.json: ids with and
 // without special tokens, tokens and decoded text, all exactly.
 func TestFamilyTokenizers(t *testing.T) {
-	for _, dir := range familyDirs(t, "golden_tokenizersjs.json", "gemma2", "gemma3", "mistral", "phi4-mini", "qwen3") {
+	for _, dir := range familyDirs(t, "golden_tokenizersjs.json", "gemma2", "gemma3", "mistral", "phi3", "phi4-mini", "qwen3") {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			var golden struct {
 				Cases []goldenCase `json:"cases"`
@@ -154,6 +154,14 @@ func TestFamilyTokenizers(t *testing.T) {
 			tok := loadFamilyTokenizer(t, dir)
 			for i, c := range golden.Cases {
 				t.Run(itoa(i), func(t *testing.T) { checkCase(t, tok, c) })
+			}
+			// llama.cpp's tokenizer on the family's GGUF vocabulary, where
+			// one is here: ids only (see README.md).
+			var lc struct {
+				Cases []goldenCase `json:"cases"`
+			}
+			if readJSON(t, filepath.Join(dir, "golden_llamacpp.json"), &lc) {
+				t.Run("llamacpp", func(t *testing.T) { checkIDs(t, tok, lc.Cases) })
 			}
 		})
 	}

@@ -22,6 +22,13 @@ const tok = await AutoTokenizer.from_pretrained(path.basename(path.resolve(dir))
 const entry = createRequire(import.meta.url).resolve("@huggingface/transformers");
 const version = JSON.parse(fs.readFileSync(path.join(entry.slice(0, entry.lastIndexOf("/dist/")), "package.json"))).version;
 
+// transformers rebuilds the post-processor from add_bos_token and
+// add_eos_token (LlamaTokenizerFast.update_post_processor); tokenizers.js
+// keeps tokenizer.json's. Where they differ its ids with special tokens
+// are not transformers' when they add tokens, so those are left out.
+const cfgPath = path.join(dir, "tokenizer_config.json");
+const cfg = fs.existsSync(cfgPath) ? JSON.parse(fs.readFileSync(cfgPath)) : {};
+const specialsDiffer = cfg.add_bos_token === false || cfg.add_eos_token === true;
 const texts = JSON.parse(fs.readFileSync(textsFile));
 const cases = texts.map((text) => {
   const ids = tok.encode(text, { add_special_tokens: false });
@@ -29,13 +36,14 @@ const cases = texts.map((text) => {
   return {
     text,
     ids,
-    ids_special: idsSpecial,
+    ids_special: specialsDiffer && idsSpecial.length !== ids.length ? undefined : idsSpecial,
     tokens: tok.tokenize(text, { add_special_tokens: false }),
     decoded: ids.length ? tok.decode(ids, { skip_special_tokens: false }) : "", // decode refuses an empty list
   };
 });
 fs.writeFileSync(out, JSON.stringify({
-  source: `@huggingface/transformers ${version} AutoTokenizer: encode add_special_tokens false/true, tokenize, decode skip_special_tokens false`,
+  source: `@huggingface/transformers ${version} AutoTokenizer: encode add_special_tokens false/true, tokenize, decode skip_special_tokens false` +
+    (specialsDiffer ? "; ids_special left out where tokenizers.js adds tokens: tokenizer_config.json sets add_bos_token false or add_eos_token true, which tokenizers.js ignores and transformers applies" : ""),
   cases,
 }, null, 1) + "\n");
 
