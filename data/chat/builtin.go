@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ftune/ftune/data/tokenizer"
 )
 
 // builtin is a template for tokenizers that carry none, with the special
@@ -103,13 +105,48 @@ func BuiltinNames() []string {
 }
 
 // Builtin returns a built-in template (chatml, llama3, llama2, mistral,
-// gemma, phi3, phi4, alpaca) with its family's special tokens; WithTokens replaces them.
+// gemma, phi3, phi4, alpaca) with its family's special tokens; WithTokens
+// replaces them.
 func Builtin(name string) (*Template, error) {
 	b, ok := builtins[name]
 	if !ok {
 		return nil, fmt.Errorf("chat: no built-in template %q (have %s)", name, strings.Join(BuiltinNames(), ", "))
 	}
 	return New("builtin:"+name, b.source, b.bos, b.eos)
+}
+
+// builtinMarkers are the special tokens that say which built-in template
+// a tokenizer's family was trained on, most specific first.
+var builtinMarkers = []struct {
+	name   string
+	tokens []string
+}{
+	{"gemma", []string{"<start_of_turn>", "<end_of_turn>"}},
+	{"llama3", []string{"<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"}},
+	{"chatml", []string{"<|im_start|>", "<|im_end|>"}},
+	// Phi-3 keeps Llama-2's <s>; Phi-4-mini's o200k vocabulary has none.
+	{"phi3", []string{"<|user|>", "<|assistant|>", "<|end|>", "<s>"}},
+	{"phi4", []string{"<|user|>", "<|assistant|>", "<|end|>"}},
+}
+
+// BuiltinFor names the built-in template of the family whose special
+// tokens tok has (Gemma's <start_of_turn>, Llama-3's headers, ChatML's
+// <|im_start|>, Phi's <|user|>/<|assistant|>/<|end|>), for a model folder
+// that ships no template; ok is false when none matches.
+func BuiltinFor(tok *tokenizer.Tokenizer) (name string, ok bool) {
+	for _, m := range builtinMarkers {
+		all := true
+		for _, s := range m.tokens {
+			if _, has := tok.TokenToID(s); !has {
+				all = false
+				break
+			}
+		}
+		if all {
+			return m.name, true
+		}
+	}
+	return "", false
 }
 
 // WithTokens returns a copy of t that renders bos_token and eos_token as

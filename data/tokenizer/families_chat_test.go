@@ -137,3 +137,17 @@ func TestFamilyBuiltins(t *testing.T) {
 		})
 	}
 }
+
+// TestFamilyBuiltinFor checks that each family's real tokenizer names its
+// family's built-in template (for folders that ship none), and that
+// tokenizers without a family's markers get none.
+func TestFamilyBuiltinFor(t *testing.T) {
+	want := map[string]string{"qwen3": "chatml", "gemma3": "gemma", "gemma2": "gemma", "phi3": "phi3", "phi4-mini": "", "mistral": ""}
+	for family, name := range want {
+		tok := loadFamilyTokenizer(t, filepath.Join(familiesRoot, family))
+		got, ok := chat.BuiltinFor(tok)
+		if got != name || ok != (name != "") {
+			t.Errorf("%s: BuiltinFor = %q, %v; want %q", family, got, ok, name)
+		}
+	}
+}
