@@ -218,14 +218,35 @@ func rewriteElements(s string) string {
 			depth--
 		case ',', ':':
 			if depth == 0 {
-				b.WriteString(rewriteSegment(s[start:i], true))
+				b.WriteString(rewriteElement(s[start:i]))
 				b.WriteByte(c)
 				start = i + 1
 			}
 		}
 	}
-	b.WriteString(rewriteSegment(s[start:], true))
+	b.WriteString(rewriteElement(s[start:]))
 	return b.String()
+}
+
+// rewriteElement rewrites one element of a bracket's contents; a keyword
+// argument (name=value) keeps its name outside the rewritten value.
+func rewriteElement(e string) string {
+	if eq := topLevelAssign(e); eq >= 0 && isIdentifier(strings.TrimSpace(e[:eq])) {
+		return e[:eq+1] + rewriteSegment(e[eq+1:], true)
+	}
+	return rewriteSegment(e, true)
+}
+
+func isIdentifier(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; c == '.' || !isNameByte(s, i) {
+			return false
+		}
+	}
+	return true
 }
 
 // matchingClose returns the index of the bracket closing the one at i, or

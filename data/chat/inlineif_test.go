@@ -29,6 +29,8 @@ func TestInlineIf(t *testing.T) {
 		{"raw-untouched", "{% raw %}{{ (a if b else c) }}{% endraw %}", "{{ (a if b else c) }}"},
 		{"comment", "{# (a if b else c) #}{{ ('k' if true else 'l') }}", "k"},
 		{"whitespace-control", "a  {{- ('b' if true else 'c') -}}  d", "abd"},
+		{"keyword-argument", "{% set ns = namespace(v='a' if false else 'b', w=1) %}{{ ns.v }}{{ ns.w }}", "b1"},
+		{"comparison-argument", "{{ ('x' if messages|length == 2 else 'y') }}", "x"},
 		{"top-level", "{{ 'p' if false else 'q' }}", "q"},
 	}
 	msgs := []Message{{Role: "user", Content: "hi"}, {Role: "assistant", Content: "yo"}}
