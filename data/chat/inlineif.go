@@ -32,9 +32,17 @@ func rewriteInlineIf(src string) string {
 	for i := 0; i < len(src); {
 		switch {
 		case strings.HasPrefix(src[i:], "{#"):
-			end := indexFrom(src, "#}", i+2, len(src)-2) + 2
+			end := len(src)
+			if j := strings.Index(src[i+2:], "#}"); j >= 0 {
+				end = i + 2 + j + 2
+			}
 			out.WriteString(src[i:end])
 			i = end
+		case (strings.HasPrefix(src[i:], "{{") && closeOf(src, i+2, "}}") == len(src)) ||
+			(strings.HasPrefix(src[i:], "{%") && closeOf(src, i+2, "%}") == len(src)):
+			// An unclosed tag is left as it is, for the parser to report.
+			out.WriteString(src[i:])
+			i = len(src)
 		case strings.HasPrefix(src[i:], "{{"):
 			end := closeOf(src, i+2, "}}")
 			body := src[i+2 : end]
@@ -66,14 +74,6 @@ func rewriteInlineIf(src string) string {
 		}
 	}
 	return out.String()
-}
-
-// indexFrom is strings.Index from position from, or def when absent.
-func indexFrom(s, sub string, from, def int) int {
-	if j := strings.Index(s[from:], sub); j >= 0 {
-		return from + j
-	}
-	return def
 }
 
 // closeOf finds the delimiter that ends a tag opened before from, skipping
@@ -124,6 +124,9 @@ func rawEnd(src string, from int) int {
 	for i := from; i < len(src); i++ {
 		if strings.HasPrefix(src[i:], "{%") {
 			end := closeOf(src, i+2, "%}")
+			if end == len(src) {
+				break
+			}
 			_, inner, _ := splitTrim(src[i+2 : end])
 			if strings.TrimSpace(inner) == "endraw" {
 				return end + 2

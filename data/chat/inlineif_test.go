@@ -63,3 +63,22 @@ func TestInlineIfKeepsLines(t *testing.T) {
 		t.Fatalf("want a parse error on line 3, got %v", err)
 	}
 }
+
+// FuzzInlineIf: the rewrite never panics, keeps every line break (parse
+// errors keep their lines), and leaves a template without conditional
+// expressions as it is.
+func FuzzInlineIf(f *testing.F) {
+	for _, s := range []string{"{{ (a if b else c) }}", "{% set x = a if b %}", "{{ 'x' if", "{% for x in y if z %}{% endfor %}",
+		"{{ f(k=a if b else c, d) }}", "{# (a if b) #}{% raw %}{{ (a if b) }}{% endraw %}", "{{ \"}}\" ~ (a if b else '}}') }}", "{{ (", "{%", "{#"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		out := rewriteInlineIf(src)
+		if strings.Count(out, "\n") != strings.Count(src, "\n") {
+			t.Fatalf("%q -> %q: line breaks changed", src, out)
+		}
+		if !strings.Contains(src, "if") && out != src {
+			t.Fatalf("%q -> %q without a conditional", src, out)
+		}
+	})
+}
