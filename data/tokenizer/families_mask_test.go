@@ -40,11 +40,12 @@ func TestFamilyAssistantMasking(t *testing.T) {
 			if !ok {
 				t.Fatalf("eos %q not in the tokenizer", golden.EOS)
 			}
+			segments := prep.EncoderFunc(func(s string, special bool) ([]int, error) {
+				e, err := tok.Encode(s, special)
+				return e.IDs, err
+			})
 			p := &prep.Preprocessor{
-				Enc: prep.EncoderFunc(func(s string, special bool) ([]int, error) {
-					e, err := tok.Encode(s, special)
-					return e.IDs, err
-				}),
+				Enc: segments,
 				Tmpl: prep.ContextRenderFunc(func(ctx context.Context, msgs []format.Message, gen bool) (string, error) {
 					cm := make([]chat.Message, len(msgs))
 					for i, m := range msgs {
@@ -61,15 +62,29 @@ func TestFamilyAssistantMasking(t *testing.T) {
 					continue
 				}
 				n++
-				t.Run(c.Name, func(t *testing.T) {
-					checkMasking(t, p, tok, c, refusedMasking[fc.family+"/"+c.Name], segmentIDsDiffer[fc.family+"/"+c.Name])
-				})
+				key := fc.family + "/" + c.Name
+				t.Run(c.Name, func(t *testing.T) { checkMasking(t, p, tok, c, refusedMasking[key], segmentIDsDiffer[key]) })
+				// With byte offsets prep labels the whole rendering's
+				// tokens: every case's ids are the rendering's.
+				withOffsets := *p
+				withOffsets.Enc = offsetEncoder{segments, tok}
+				t.Run(c.Name+"/offsets", func(t *testing.T) { checkMasking(t, &withOffsets, tok, c, refusedMasking[key], false) })
 			}
 			if n < 5 {
 				t.Fatalf("only %d conversations ending with an assistant turn", n)
 			}
 		})
 	}
+}
+
+// offsetEncoder gives prep the tokenizer's byte offsets (prep.OffsetEncoder).
+type offsetEncoder struct {
+	prep.EncoderFunc
+	tok *tokenizer.Tokenizer
+}
+
+func (e offsetEncoder) EncodeOffsets(text string, special bool) ([]int, [][2]int, error) {
+	return e.tok.EncodeOffsets(text, special)
 }
 
 // refusedMasking are the conversations data/prep refuses to label, with
@@ -81,13 +96,13 @@ func TestFamilyAssistantMasking(t *testing.T) {
 var refusedMasking = map[string]bool{"qwen3/think-history": true}
 
 // segmentIDsDiffer are the conversations whose trained ids are not those
-// of the whole rendering. recipe/text.go gives prep an Encoder without
-// offsets, so prep encodes the text before, inside and after each answer
-// separately. Phi-3's <|assistant|> strips the whitespace after it
-// (rstrip), which in the whole rendering takes the answer's own leading
-// whitespace too; encoded alone, the answer keeps it (and SentencePiece's
-// prepended "▁"). An encoder with offsets (prep.OffsetEncoder) would label
-// the whole rendering's ids instead.
+// of the whole rendering when prep gets an Encoder without offsets, as
+// recipe/text.go gives it today: prep then encodes the text before, inside
+// and after each answer separately. Phi-3's <|assistant|> strips the
+// whitespace after it (rstrip), which in the whole rendering takes the
+// answer's own leading whitespace too; encoded alone, the answer keeps it
+// (and SentencePiece's prepended "▁"). With offsets (offsetEncoder) the
+// ids are the rendering's.
 var segmentIDsDiffer = map[string]bool{"phi3/whitespace": true}
 
 func hasReasoning(msgs []chat.Message) bool {

@@ -5,9 +5,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ftune/ftune/data/tokenizer"
 )
@@ -153,7 +155,10 @@ func TestFamilyTokenizers(t *testing.T) {
 			}
 			tok := loadFamilyTokenizer(t, dir)
 			for i, c := range golden.Cases {
-				t.Run(itoa(i), func(t *testing.T) { checkCase(t, tok, c) })
+				t.Run(itoa(i), func(t *testing.T) {
+					checkCase(t, tok, c)
+					checkByteOffsets(t, tok, c.Text)
+				})
 			}
 			// llama.cpp's tokenizer on the family's GGUF vocabulary, where
 			// one is here: ids only (see README.md).
@@ -164,5 +169,31 @@ func TestFamilyTokenizers(t *testing.T) {
 				t.Run("llamacpp", func(t *testing.T) { checkIDs(t, tok, lc.Cases) })
 			}
 		})
+	}
+}
+
+// checkByteOffsets checks EncodeOffsets against Encode: the same ids, and
+// byte offsets that are Encode's character offsets once counted in runes.
+func checkByteOffsets(t *testing.T, tok *tokenizer.Tokenizer, text string) {
+	t.Helper()
+	enc, err := tok.Encode(text, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, offs, err := tok.EncodeOffsets(text, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ids, enc.IDs) {
+		t.Fatalf("EncodeOffsets ids %v, Encode %v", ids, enc.IDs)
+	}
+	for i, o := range offs {
+		if o[0] < 0 || o[0] > o[1] || o[1] > len(text) {
+			t.Fatalf("token %d: byte offsets %v outside %d bytes", i, o, len(text))
+		}
+		chars := [2]int{utf8.RuneCountInString(text[:o[0]]), utf8.RuneCountInString(text[:o[1]])}
+		if chars != enc.Offsets[i] {
+			t.Fatalf("token %d: byte offsets %v are characters %v, Encode says %v", i, o, chars, enc.Offsets[i])
+		}
 	}
 }
