@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ftune/ftune/data/tokenizer"
 )
 
 // builtin is a template for tokenizers that carry none, with the special
@@ -51,6 +53,36 @@ var builtins = map[string]builtin{
 			"{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}",
 		bos: "<s>", eos: "</s>",
 	},
+	// Gemma 3 instruct (google/gemma-3 tokenizer_config.json, without the
+	// image branch): a system message is put before the first user turn,
+	// assistant turns are "model", contents are trimmed. Gemma 2's own
+	// template is the same except that it refuses a system message.
+	"gemma": {
+		source: "{{ bos_token }}{%- if messages[0]['role'] == 'system' -%}{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}{%- set loop_messages = messages[1:] -%}" +
+			"{%- else -%}{%- set first_user_prefix = \"\" -%}{%- set loop_messages = messages -%}{%- endif -%}" +
+			"{%- for message in loop_messages -%}" +
+			"{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}{{ raise_exception(\"Conversation roles must alternate user/assistant/user/assistant/...\") }}{%- endif -%}" +
+			"{%- if (message['role'] == 'assistant') -%}{%- set role = \"model\" -%}{%- else -%}{%- set role = message['role'] -%}{%- endif -%}" +
+			"{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else \"\") }}{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}" +
+			"{%- endfor -%}{%- if add_generation_prompt -%}{{'<start_of_turn>model\n'}}{%- endif -%}",
+		bos: "<bos>", eos: "<end_of_turn>",
+	},
+	// Phi-3 / Phi-3.5-mini instruct: <|role|> headers on their own line,
+	// <|end|> after each turn, EOS after the last when no prompt follows.
+	"phi3": {
+		source: "{% for message in messages %}{% if message['role'] == 'system' and message['content'] %}{{'<|system|>\n' + message['content'] + '<|end|>\n'}}" +
+			"{% elif message['role'] == 'user' %}{{'<|user|>\n' + message['content'] + '<|end|>\n'}}" +
+			"{% elif message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}{% endif %}{% endfor %}" +
+			"{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}",
+		bos: "<s>", eos: "<|endoftext|>",
+	},
+	// Phi-4-mini instruct (without the tools branch): <|role|> headers
+	// with no newline, <|end|> after each turn.
+	"phi4": {
+		source: "{% for message in messages %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}{% endfor %}" +
+			"{% if add_generation_prompt %}{{ '<|assistant|>' }}{% else %}{{ eos_token }}{% endif %}",
+		bos: "<|endoftext|>", eos: "<|endoftext|>",
+	},
 	// Stanford Alpaca's instruction format, with its default preamble when
 	// there is no system message.
 	"alpaca": {
@@ -73,13 +105,48 @@ func BuiltinNames() []string {
 }
 
 // Builtin returns a built-in template (chatml, llama3, llama2, mistral,
-// alpaca) with its family's special tokens; WithTokens replaces them.
+// gemma, phi3, phi4, alpaca) with its family's special tokens; WithTokens
+// replaces them.
 func Builtin(name string) (*Template, error) {
 	b, ok := builtins[name]
 	if !ok {
 		return nil, fmt.Errorf("chat: no built-in template %q (have %s)", name, strings.Join(BuiltinNames(), ", "))
 	}
 	return New("builtin:"+name, b.source, b.bos, b.eos)
+}
+
+// builtinMarkers are the special tokens that say which built-in template
+// a tokenizer's family was trained on, most specific first.
+var builtinMarkers = []struct {
+	name   string
+	tokens []string
+}{
+	{"gemma", []string{"<start_of_turn>", "<end_of_turn>"}},
+	{"llama3", []string{"<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"}},
+	{"chatml", []string{"<|im_start|>", "<|im_end|>"}},
+	// Phi-3 keeps Llama-2's <s>; Phi-4-mini's o200k vocabulary has none.
+	{"phi3", []string{"<|user|>", "<|assistant|>", "<|end|>", "<s>"}},
+	{"phi4", []string{"<|user|>", "<|assistant|>", "<|end|>"}},
+}
+
+// BuiltinFor names the built-in template of the family whose special
+// tokens tok has (Gemma's <start_of_turn>, Llama-3's headers, ChatML's
+// <|im_start|>, Phi's <|user|>/<|assistant|>/<|end|>), for a model folder
+// that ships no template; ok is false when none matches.
+func BuiltinFor(tok *tokenizer.Tokenizer) (name string, ok bool) {
+	for _, m := range builtinMarkers {
+		all := true
+		for _, s := range m.tokens {
+			if _, has := tok.TokenToID(s); !has {
+				all = false
+				break
+			}
+		}
+		if all {
+			return m.name, true
+		}
+	}
+	return "", false
 }
 
 // WithTokens returns a copy of t that renders bos_token and eos_token as

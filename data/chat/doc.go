@@ -8,7 +8,12 @@
 // Jinja (trim_blocks and lstrip_blocks on), with the variables transformers'
 // apply_chat_template passes: messages, add_generation_prompt, bos_token,
 // eos_token and the raise_exception and strftime_now helpers; tools and
-// documents are left undefined.
+// documents are left undefined. RenderWith passes more variables, as
+// apply_chat_template passes its keyword arguments (Qwen3's
+// enable_thinking), and a Message's ReasoningContent reaches the template
+// as message.reasoning_content. Conditional expressions gonja cannot parse
+// (inside parentheses, arguments, lists, set; Gemma 3's template) are
+// rewritten before parsing into an equivalent it reads (inlineif.go).
 //
 // Known difference from transformers: gonja's tojson writes compact JSON
 // ({"a":1}) where Python's json.dumps writes {"a": 1}; it only matters for

@@ -45,7 +45,7 @@ func FuzzRender(f *testing.F) {
 			t.Fatal(err)
 		}
 		base, start := heapBytes(), time.Now()
-		out, _ := tpl.Render([]Message{{"system", "s"}, {role, content}, {"user", content}}, gen)
+		out, _ := tpl.Render([]Message{{Role: "system", Content: "s"}, {Role: role, Content: content}, {Role: "user", Content: content}}, gen)
 		if d := time.Since(start); d > fuzzLimits.Timeout+2*time.Second {
 			t.Errorf("rendering took %s, over its %s budget", d, fuzzLimits.Timeout)
 		}

@@ -23,6 +23,22 @@ import (
 type Message struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
+	// ReasoningContent is an assistant turn's thinking, for templates
+	// that read message.reasoning_content (Qwen3 puts it in a <think>
+	// block). Empty means absent: the template sees no such key, as
+	// transformers' templates do for a message without it.
+	ReasoningContent string `json:"reasoning_content,omitempty"`
+}
+
+// RenderOptions are the arguments of RenderWith beyond the messages.
+type RenderOptions struct {
+	// AddGenerationPrompt appends the prompt that starts the assistant's
+	// turn.
+	AddGenerationPrompt bool
+	// Vars are extra template variables, as transformers'
+	// apply_chat_template passes its keyword arguments (enable_thinking
+	// for Qwen3). They may not replace the variables Render sets.
+	Vars map[string]any
 }
 
 // Roles accepted by Render.
@@ -129,7 +145,9 @@ func compileLimited(name, source, bosToken, eosToken string, limits Limits) (*Te
 	cfg.TrimBlocks = true
 	cfg.LeftStripBlocks = true
 	const id = "/template"
-	loader, err := loaders.NewMemoryLoader(map[string]string{id: source})
+	// Conditional expressions gonja cannot parse are rewritten first
+	// (inlineif.go); Source and Hash stay those of the template as given.
+	loader, err := loaders.NewMemoryLoader(map[string]string{id: rewriteInlineIf(source)})
 	if err != nil {
 		return nil, &TemplateError{Name: name, Message: err.Error()}
 	}
@@ -204,22 +222,38 @@ func (t *Template) Render(msgs []Message, addGenerationPrompt bool) (string, err
 // rendering (the error wraps the context's). An error naming the template
 // wraps ErrBudget when a limit stopped it.
 func (t *Template) RenderContext(ctx context.Context, msgs []Message, addGenerationPrompt bool) (string, error) {
+	return t.RenderWith(ctx, msgs, RenderOptions{AddGenerationPrompt: addGenerationPrompt})
+}
+
+// RenderWith is RenderContext with template variables beyond the messages
+// (opts.Vars).
+func (t *Template) RenderWith(ctx context.Context, msgs []Message, opts RenderOptions) (string, error) {
 	list := make([]any, len(msgs))
 	for i, m := range msgs {
 		if !validRole(m.Role) {
 			return "", fmt.Errorf("chat: message %d: role %q: %w (expected one of %s)", i, m.Role, ErrUnknownRole, strings.Join(Roles, ", "))
 		}
-		list[i] = map[string]any{"role": m.Role, "content": m.Content}
+		msg := map[string]any{"role": m.Role, "content": m.Content}
+		if m.ReasoningContent != "" {
+			msg["reasoning_content"] = m.ReasoningContent
+		}
+		list[i] = msg
 	}
 	vars := map[string]any{
 		"messages":              list,
-		"add_generation_prompt": addGenerationPrompt,
+		"add_generation_prompt": opts.AddGenerationPrompt,
 		"bos_token":             t.bosToken,
 		"eos_token":             t.eosToken,
 		nsKey:                   &namespaces{},
 	}
 	b := newBudget(t.limits)
 	vars[budgetKey] = b
+	for k, v := range opts.Vars {
+		if _, taken := vars[k]; taken {
+			return "", fmt.Errorf("chat: template variable %q is set by the renderer and cannot be passed in RenderOptions.Vars", k)
+		}
+		vars[k] = v
+	}
 	out, err, finished := watch(ctx, b, func() (string, error) { return t.execute(vars, b) })
 	if err != nil {
 		return "", t.renderError(err, b, finished)

@@ -51,10 +51,10 @@ func TestGoldenRenderings(t *testing.T) {
 }
 
 var conversation = []Message{
-	{"system", "Be brief."},
-	{"user", "Capital of France?"},
-	{"assistant", "Paris."},
-	{"user", "And Spain?"},
+	{Role: "system", Content: "Be brief."},
+	{Role: "user", Content: "Capital of France?"},
+	{Role: "assistant", Content: "Paris."},
+	{Role: "user", Content: "And Spain?"},
 }
 
 // TestBuiltins compares each built-in template with the format its family
@@ -113,13 +113,13 @@ func TestRenderErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = tpl.Render([]Message{{"user", "hi"}, {"robot", "beep"}}, false)
+	_, err = tpl.Render([]Message{{Role: "user", Content: "hi"}, {Role: "robot", Content: "beep"}}, false)
 	if !errors.Is(err, ErrUnknownRole) || !strings.Contains(err.Error(), "message 1") || !strings.Contains(err.Error(), "robot") {
 		t.Errorf("unknown role: %v", err)
 	}
 	// The template's own raise_exception becomes a TemplateError with its text.
 	l2, _ := Builtin("llama2")
-	_, err = l2.Render([]Message{{"user", "a"}, {"user", "b"}}, false)
+	_, err = l2.Render([]Message{{Role: "user", Content: "a"}, {Role: "user", Content: "b"}}, false)
 	var te *TemplateError
 	if !errors.As(err, &te) || !strings.Contains(te.Message, "Conversation roles must alternate") {
 		t.Errorf("raise_exception: %v", err)

@@ -108,12 +108,20 @@ func TestFuzzSeedsLoad(t *testing.T) {
 	}
 }
 
+// AfterTests are run by TestMain once every test is done: the external
+// test package's family tests share decompressed folders (families_test.go).
+var AfterTests []func()
+
 // TestMain runs this package's tests and fuzz workers (which inherit it)
 // under testutil.TestMemory of address space: the package reads untrusted
 // input, and a regression that allocates without bound must stop there.
 func TestMain(m *testing.M) {
 	testutil.MustLimitMemory(testutil.TestMemory)
-	os.Exit(m.Run())
+	code := m.Run()
+	for _, f := range AfterTests {
+		f()
+	}
+	os.Exit(code)
 }
 
 func TestUnderMemoryLimit(t *testing.T) { testutil.CheckMemoryLimited(t) }

@@ -197,6 +197,34 @@ func (t *Tokenizer) indexAdded() error {
 // Encode tokenizes text. With addSpecialTokens the post-processor's special
 // tokens (BOS/EOS of Llama-family templates) are added.
 func (t *Tokenizer) Encode(text string, addSpecialTokens bool) (Encoding, error) {
+	enc, err := t.encodeBytes(text, addSpecialTokens)
+	if err != nil {
+		return Encoding{}, err
+	}
+	if !isASCII(text) { // ASCII text has character offsets equal to byte offsets
+		conv := newCharOffsets(text)
+		for i, o := range enc.Offsets {
+			enc.Offsets[i] = conv.convert(o)
+		}
+	}
+	return enc, nil
+}
+
+// EncodeOffsets is Encode with [start, end) byte offsets into text, the
+// shape of data/prep's OffsetEncoder: labels then follow the tokens of the
+// whole text, so a token that spans a boundary (an added token that strips
+// the whitespace after it, as Phi-3's <|assistant|> does) is counted once.
+// Tokens added by the post-processor have start == end.
+func (t *Tokenizer) EncodeOffsets(text string, addSpecialTokens bool) (ids []int, offsets [][2]int, err error) {
+	enc, err := t.encodeBytes(text, addSpecialTokens)
+	if err != nil {
+		return nil, nil, err
+	}
+	return enc.IDs, enc.Offsets, nil
+}
+
+// encodeBytes is Encode with byte offsets.
+func (t *Tokenizer) encodeBytes(text string, addSpecialTokens bool) (Encoding, error) {
 	if !utf8.ValidString(text) {
 		i := 0
 		for i < len(text) {
@@ -226,12 +254,6 @@ func (t *Tokenizer) Encode(text string, addSpecialTokens bool) (Encoding, error)
 		raw = t.post.process(raw, addSpecialTokens)
 	}
 	enc := Encoding{IDs: raw.ids, Tokens: raw.tokens, Offsets: raw.offsets}
-	if !isASCII(text) { // ASCII text has character offsets equal to byte offsets
-		conv := newCharOffsets(text)
-		for i, o := range enc.Offsets {
-			enc.Offsets[i] = conv.convert(o)
-		}
-	}
 	if enc.IDs == nil {
 		enc = Encoding{IDs: []int{}, Tokens: []string{}, Offsets: [][2]int{}}
 	}
