@@ -44,7 +44,7 @@ type LoadOptions struct {
 	// Backend runs the model; nil is the CPU.
 	Backend tensor.Backend
 	// Log receives one line per choice made for the caller: which base
-	// an adapter was matched to, ChatML used for a model without a chat
+	// an adapter was matched to, the family's built-in template used for a model without a chat
 	// template. nil discards them.
 	Log io.Writer
 }
@@ -70,8 +70,10 @@ func Load(model string, opt LoadOptions) (*Model, error) {
 	}
 	tmpl, err := chat.Load(dir)
 	if errors.Is(err, chat.ErrNoTemplate) {
-		fmt.Fprintf(log, "note: %s has no chat template; using ChatML\n", dir)
-		tmpl, err = chat.Builtin("chatml")
+		var name string
+		if tmpl, name, err = chat.DefaultFor(tok); err == nil {
+			fmt.Fprintf(log, "note: %s has no chat template; using the built-in %s\n", dir, name)
+		}
 	}
 	if err != nil {
 		return nil, err

@@ -23,8 +23,8 @@ type Text struct {
 	pad  int
 	// TokenizerHash and TemplateHash identify them for token caches.
 	TokenizerHash, TemplateHash prep.Hash
-	// Fallback is a line to print when the model had no chat template and
-	// ChatML stands in ("" otherwise).
+	// Fallback is a line to print when the model had no chat template and a
+	// built-in stands in ("" otherwise).
 	Fallback string
 }
 
@@ -37,7 +37,8 @@ func LoadText(dir string, eosFallback int) (Text, error) {
 // LoadTextFor reads a model folder's tokenizer and the chat template a run
 // asks for: "" or "auto" is the model's own, a built-in name or a template
 // file replaces it (see UseTemplate). A model template that does not parse
-// is an error naming its file; a model without a template gets ChatML, and
+// is an error naming its file; a model without a template gets its
+// family's built-in (chat.DefaultFor: ChatML when none is recognised), and
 // Fallback says so for the caller to print. eosFallback is used when the
 // tokenizer names no EOS.
 func LoadTextFor(dir, template string, eosFallback int) (Text, error) {
@@ -64,10 +65,11 @@ func LoadTextFor(dir, template string, eosFallback int) (Text, error) {
 	tmpl, err := chat.Load(dir)
 	switch {
 	case errors.Is(err, chat.ErrNoTemplate):
-		if tmpl, err = chat.Builtin("chatml"); err != nil {
+		var name string
+		if tmpl, name, err = chat.DefaultFor(tok); err != nil {
 			return Text{}, err
 		}
-		p.Fallback = fmt.Sprintf("chat template: %s has none; using ChatML (set data.template to choose another)", dir)
+		p.Fallback = fmt.Sprintf("chat template: %s has none; using the built-in %s (set data.template to choose another)", dir, name)
 	case err != nil:
 		return Text{}, fmt.Errorf("%w (the model's chat template does not parse: fix it, or set data.template to use another)", err)
 	}
@@ -76,7 +78,7 @@ func LoadTextFor(dir, template string, eosFallback int) (Text, error) {
 }
 
 // UseTemplate replaces the model's chat template by a built-in one
-// (chatml, llama3, llama2, mistral, alpaca) or a template file (a name
+// (chatml, llama3, llama2, mistral, gemma, phi3, phi4, alpaca) or a template file (a name
 // ending in .jinja or .j2, or any path with a folder in it, as the run
 // file's data.template accepts).
 func (p *Text) UseTemplate(name string) error {
@@ -129,9 +131,24 @@ func (p Text) renderContext(ctx context.Context, msgs []format.Message, gen bool
 	return p.tmpl.RenderContext(ctx, cm, gen)
 }
 
+// offsetEncoder gives prep each token's byte span (prep.OffsetEncoder), so
+// the trained ids are the whole rendering's: encoding each answer on its
+// own would differ where a template's token swallows the whitespace after
+// it (Phi-3's <|assistant|>).
+type offsetEncoder struct{ tok *tokenizer.Tokenizer }
+
+func (e offsetEncoder) Encode(s string, special bool) ([]int, error) {
+	enc, err := e.tok.Encode(s, special)
+	return enc.IDs, err
+}
+
+func (e offsetEncoder) EncodeOffsets(s string, special bool) ([]int, [][2]int, error) {
+	return e.tok.EncodeOffsets(s, special)
+}
+
 func (p Text) preprocessor(maxLen int) *prep.Preprocessor {
 	return &prep.Preprocessor{
-		Enc:  prep.EncoderFunc(p.encode),
+		Enc:  offsetEncoder{p.tok},
 		Tmpl: prep.ContextRenderFunc(p.renderContext),
 		EOS:  p.eos,
 		Opts: prep.Options{MaxLen: maxLen},

@@ -50,15 +50,16 @@ func TestBrokenModelTemplateIsAnError(t *testing.T) {
 	}
 }
 
-// TestMissingTemplateFallbackIsSaid: ChatML stands in for a model without
-// a template, and Fallback says so.
+// TestMissingTemplateFallbackIsSaid: the family's built-in (ChatML, for a
+// tokenizer with no family's markers) stands in for a model without a
+// template, and Fallback names it.
 func TestMissingTemplateFallbackIsSaid(t *testing.T) {
 	dir := textModel(t, "")
 	p, err := LoadTextFor(dir, "auto", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(p.Fallback, "has none; using ChatML") || !strings.Contains(p.tmpl.Source(), "<|im_start|>") {
+	if !strings.Contains(p.Fallback, "has none; using the built-in chatml") || !strings.Contains(p.tmpl.Source(), "<|im_start|>") {
 		t.Fatalf("fallback %q, template %q", p.Fallback, p.tmpl.Source())
 	}
 	good := textModel(t, "{% for m in messages %}{{ m.content }}{% endfor %}")

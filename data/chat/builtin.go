@@ -149,6 +149,18 @@ func BuiltinFor(tok *tokenizer.Tokenizer) (name string, ok bool) {
 	return "", false
 }
 
+// DefaultFor is the template for a model folder that ships none: its
+// family's built-in (BuiltinFor), or ChatML when no family is recognised.
+// name says which, for the caller to print.
+func DefaultFor(tok *tokenizer.Tokenizer) (t *Template, name string, err error) {
+	name, ok := BuiltinFor(tok)
+	if !ok {
+		name = "chatml"
+	}
+	t, err = Builtin(name)
+	return t, name, err
+}
+
 // WithTokens returns a copy of t that renders bos_token and eos_token as
 // given (for a built-in template used with a tokenizer whose tokens differ).
 func (t *Template) WithTokens(bos, eos string) *Template {

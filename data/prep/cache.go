@@ -18,7 +18,10 @@ import (
 	"github.com/ftune/ftune/internal/fsutil"
 )
 
-// Token cache file layout (little-endian), version 2:
+// Token cache file layout (little-endian), version 3 (3: ftune's tokenizer
+// gives prep byte offsets, so answers are labelled on the whole rendering's
+// ids, which differ from version 2's where a template's token swallows the
+// whitespace after it, as Phi-3's <|assistant|> does):
 //
 //	offset 0    magic "FTUNETKC"
 //	       8    version uint32, 4 bytes reserved
@@ -37,7 +40,7 @@ import (
 // the mapping. The file size is fixed by D and N and checked at open.
 const (
 	cacheMagic   = "FTUNETKC"
-	cacheVersion = 2
+	cacheVersion = 3
 	cacheHeader  = 160
 )
 

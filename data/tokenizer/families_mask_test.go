@@ -96,8 +96,8 @@ func (e offsetEncoder) EncodeOffsets(text string, special bool) ([]int, [][2]int
 var refusedMasking = map[string]bool{"qwen3/think-history": true}
 
 // segmentIDsDiffer are the conversations whose trained ids are not those
-// of the whole rendering when prep gets an Encoder without offsets, as
-// recipe/text.go gives it today: prep then encodes the text before, inside
+// of the whole rendering when prep gets an Encoder without offsets
+// (recipe/text.go gives it offsets, so the run trains on the /offsets ids): prep then encodes the text before, inside
 // and after each answer separately. Phi-3's <|assistant|> strips the
 // whitespace after it (rstrip), which in the whole rendering takes the
 // answer's own leading whitespace too; encoded alone, the answer keeps it
