@@ -20,8 +20,8 @@ import (
 )
 
 // Data-parallel runs (Options.Comm with several workers): every worker
-// loads the same base and data and trains its rows of each micro-batch
-// (train/distributed.go); rank 0 alone writes (the run folder, metrics,
+// loads the same base and data and trains its micro-batches of each step,
+// or its rows of each micro-batch (train/distributed.go); rank 0 alone writes (the run folder, metrics,
 // checkpoints, exports, held-out answers), and the other ranks log to
 // standard error with a "[rank r]" prefix. A checkpoint holds what one
 // process's holds, so a run saved by N workers resumes on any number.
@@ -44,8 +44,8 @@ func (o Options) engine() string {
 // validateWorld refuses what several workers cannot run as one process.
 func (o Options) validateWorld() error {
 	size, _ := o.world()
-	if size > 1 && o.BatchSize < size {
-		return fmt.Errorf("recipe: training.batch_size %d is smaller than the %d workers: each worker computes its share of every micro-batch's rows, so some would have none; raise batch_size to at least %d (the batch is global: the step does not change with the number of workers)", o.BatchSize, size, size)
+	if size > 1 && o.GradAccum%size != 0 && o.BatchSize < size {
+		return fmt.Errorf("recipe: training.batch_size %d is smaller than the %d workers: with grad_accum %d (not a multiple of the workers) each worker computes its share of every micro-batch's rows, so some would have none; raise batch_size to at least %d, or make grad_accum a multiple of %d (each worker then runs whole micro-batches; the batch is global: the step does not change with the number of workers)", o.BatchSize, size, o.GradAccum, size, size)
 	}
 	return nil
 }
@@ -202,8 +202,8 @@ func WorkerDevice(device string, local int) string {
 
 // checkDropoutSharding refuses dropout that rows cannot split exactly.
 func (s *session) checkDropoutSharding() error {
-	if size, _ := s.o.world(); size == 1 || s.o.Dropout == 0 {
-		return nil
+	if size, _ := s.o.world(); size == 1 || s.o.Dropout == 0 || s.o.GradAccum%size == 0 {
+		return nil // whole micro-batches per worker: nothing straddles
 	}
 	for _, name := range slices.Sorted(maps.Keys(s.adapters)) {
 		for mod, l := range s.adapters[name].Layers {

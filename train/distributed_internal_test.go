@@ -62,3 +62,51 @@ func TestAllReduceStepBuckets(t *testing.T) {
 		}
 	}
 }
+
+// TestGradTreeSplitsLikeOneProcess: the tree's sum of six slots, with
+// absent leaves, equals the sum of two workers' halves (slots 0-2 and
+// 3-5, the other half absent) added last, bit for bit; and a short step
+// (four slots of six) sums what it has.
+func TestGradTreeSplitsLikeOneProcess(t *testing.T) {
+	be := tensor.CPUDefault()
+	slot := func(i int) *tensor.Tensor {
+		if i == 4 {
+			return nil // no gradient for the parameter in slot 4
+		}
+		return tensor.FromF32(be, []float32{1e8 / float32(i+1), 1.0 / 3 * float32(i), -float32(i) * 0.7}, 3)
+	}
+	sum := func(owned func(int) bool, slots int) []float32 {
+		v := autograd.Param(tensor.Zeros(be, tensor.F32, 3), "p")
+		gt := newGradTree(6)
+		for i := 0; i < slots; i++ {
+			if owned(i) {
+				v.Grad = slot(i)
+			}
+			gt.add(v, i)
+		}
+		gt.finishOne(v, slots)
+		if v.Grad == nil {
+			return nil
+		}
+		return v.Grad.F32()
+	}
+	all := sum(func(int) bool { return true }, 6)
+	left, right := sum(func(i int) bool { return i < 3 }, 6), sum(func(i int) bool { return i >= 3 }, 6)
+	// ((g0 + (g1+g2)) + (g3 + (g4+g5))) with g4 absent
+	g := func(i int) []float32 { return slot(i).F32() }
+	for j := range all {
+		want := (g(0)[j] + (g(1)[j] + g(2)[j])) + (g(3)[j] + g(5)[j])
+		if all[j] != want || left[j]+right[j] != want {
+			t.Errorf("element %d: tree %g, halves %g + %g, want %g", j, all[j], left[j], right[j], want)
+		}
+	}
+	short := sum(func(int) bool { return true }, 4)
+	for j := range short {
+		if want := (g(0)[j] + (g(1)[j] + g(2)[j])) + g(3)[j]; short[j] != want {
+			t.Errorf("short step element %d: %g, want %g", j, short[j], want)
+		}
+	}
+	if none := sum(func(int) bool { return false }, 6); none != nil {
+		t.Errorf("no slot had a gradient, the tree made %v", none)
+	}
+}

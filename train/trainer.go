@@ -310,6 +310,7 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	var lossSum float64
 	micro, tokens := 0, 0
 	size, _ := t.world()
+	tree := newGradTree(t.Cfg.GradAccum) // see distributed_accum.go
 	for micro < t.Cfg.GradAccum {
 		// With several workers the step runs to its end: the others
 		// would wait for its all-reduce (Fit agrees on stopping).
@@ -328,14 +329,11 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 		if b.Labelled == 0 {
 			continue
 		}
-		run := t.microBatch
-		if size > 1 {
-			run = t.shardMicroBatch
-		}
-		loss, err := run(b)
+		loss, err := t.runMicro(b, micro)
 		if err != nil {
 			return false, err
 		}
+		tree.take(t.Params, micro)
 		lossSum += loss
 		micro++
 		tokens += b.Tokens
@@ -343,6 +341,7 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	if micro == 0 {
 		return epochEnd, nil
 	}
+	tree.finish(t.Params, micro)
 	if size > 1 {
 		if lossSum, err = t.allReduceStep(lossSum); err != nil {
 			return false, err
