@@ -50,6 +50,14 @@ func (o Options) validateWorld() error {
 	return nil
 }
 
+// workerShare says how the workers split a step (train.Trainer.SplitsMicroBatches).
+func workerShare(gradAccum, size int) string {
+	if gradAccum%size == 0 {
+		return fmt.Sprintf("each runs %d of every step's %d micro-batches", gradAccum/size, gradAccum)
+	}
+	return "each computes its share of every micro-batch's rows (grad_accum is not a multiple of the workers)"
+}
+
 // rankWriter prefixes every line with the worker's rank.
 type rankWriter struct {
 	mu     sync.Mutex

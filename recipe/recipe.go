@@ -162,7 +162,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	fmt.Fprintf(s.log, "\n== training: %d steps of %d rows × %d tokens, LoRA r=%d on %d modules per adapter, %d adapter(s)\n",
 		t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.R, len(s.anyAdapter().Layers), len(s.adapters))
 	if size > 1 {
-		fmt.Fprintf(s.log, "   on %d data-parallel workers (%s); each computes its share of every micro-batch's rows\n", size, o.engine())
+		fmt.Fprintf(s.log, "   on %d data-parallel workers (%s); %s\n", size, o.engine(), workerShare(o.GradAccum, size))
 	}
 	if err := t.Fit(ctx); err != nil {
 		return nil, err
