@@ -2,17 +2,25 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ftune/ftune/dist"
 	"github.com/ftune/ftune/internal/safetensors"
+	"github.com/ftune/ftune/train"
 )
 
 // TestMain makes the test binary act as the ftune program when its first
@@ -229,6 +237,169 @@ func adapterTensors(t *testing.T, run string) map[string][]float32 {
 			}
 		}
 		f.Close()
+	}
+	return out
+}
+
+// TestKilledWorkerEndsTrainAndResumeContinues: SIGKILL to rank 1 in the
+// middle of `mpirun -np 2 ftune train` (Open MPI) ends the whole job
+// within seconds, with mpirun naming the dead rank, not a hang. The
+// checkpoints rank 0 wrote before (atomically: a folder appears only when
+// complete) stay usable: `ftune train --resume` on one process continues
+// from the last one with the next steps' losses and the adapters that an
+// uninterrupted one-process run reaches, within 1e-5.
+func TestKilledWorkerEndsTrainAndResumeContinues(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("finds rank 1's process in /proc (Linux only)")
+	}
+	mpirun := mpiRun(t, "Open MPI", "mpirun.openmpi", "mpirun")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	out := t.TempDir()
+	// A constant learning rate: the resumed and the reference runs stop
+	// earlier than the killed one, and a schedule would depend on that.
+	steady := []string{"--set", "training.schedule.name=constant", "--set", "training.schedule.warmup_steps=0", "--set", "training.checkpointing.every=2"}
+	killed := filepath.Join(out, "killed")
+	cmd := mpiCommand(t, mpirun, exe, dpArgs(out, append(steady, "--run-name", "killed", "--max-steps", "40")...))
+	var log lockedBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer cmd.Process.Kill() // on a failed check below
+
+	// Kill rank 1 once rank 0 has written the step-2 checkpoint.
+	deadline := time.Now().Add(2 * time.Minute)
+	for !exists(filepath.Join(killed, "checkpoints", "step-00000002")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no step-2 checkpoint after 2 minutes:\n%s", log.String())
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the job ended (%v) before its step-2 checkpoint:\n%s", err, log.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	pid := childWithEnv(t, cmd.Process.Pid, "OMPI_COMM_WORLD_RANK=1")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := time.Now()
+	select {
+	case err = <-exited:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the job still runs 60 s after rank 1 was killed: a hang\n%s", log.String())
+	}
+	took := time.Since(killedAt)
+	msg := log.String()
+	if err == nil || !strings.Contains(msg, "rank 1") || !strings.Contains(msg, "signal 9") {
+		t.Fatalf("after killing rank 1 the job exited with %v; want an error naming rank 1 and signal 9:\n%s", err, msg)
+	}
+	t.Logf("rank 1 killed: the job ended %v later with %v", took.Round(time.Millisecond), err)
+
+	cks := train.Checkpoints(filepath.Join(killed, "checkpoints"))
+	if len(cks) == 0 {
+		t.Fatal("no checkpoint left")
+	}
+	var last int
+	if _, err := fmt.Sscanf(filepath.Base(cks[len(cks)-1]), "step-%d", &last); err != nil {
+		t.Fatal(err)
+	}
+	upTo := fmt.Sprint(last + 2)
+	if msg, err := run(t, "train", "--resume", killed, "--max-steps", upTo, "--no-progress"); err != nil {
+		t.Fatalf("resume on one process from step %d: %v\n%s", last, err, msg)
+	}
+	if msg, err := run(t, dpArgs(out, append(steady, "--run-name", "whole", "--max-steps", upTo)...)...); err != nil {
+		t.Fatalf("uninterrupted run: %v\n%s", err, msg)
+	}
+	whole, resumed := lossByStep(t, filepath.Join(out, "whole")), lossByStep(t, killed)
+	for step := last + 1; step <= last+2; step++ {
+		a, b := whole[step], resumed[step]
+		if a == 0 || math.Abs(a-b) > 1e-5*math.Abs(a) {
+			t.Errorf("step %d after resuming at %d: loss %.8f, uninterrupted %.8f", step, last, b, a)
+		}
+	}
+	relFro, elem := adapterDifference(t, adapterTensors(t, filepath.Join(out, "whole")), adapterTensors(t, killed))
+	if relFro > 1e-5 || elem > 1e-5 {
+		t.Errorf("adapters after resuming differ from the uninterrupted run's: relative Frobenius %.2g, element %.2g", relFro, elem)
+	}
+	t.Logf("resumed at step %d: losses %v, uninterrupted %v; adapter difference %.2g", last, resumed, whole, elem)
+}
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// childWithEnv is the process whose parent is ppid and whose environment
+// holds the variable (mpirun starts its local workers itself).
+func childWithEnv(t *testing.T, ppid int, variable string) int {
+	t.Helper()
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		stat, err := os.ReadFile(filepath.Join(d, "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after ')'
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) < 2 || fields[1] != fmt.Sprint(ppid) {
+			continue
+		}
+		env, _ := os.ReadFile(filepath.Join(d, "environ"))
+		if slices.Contains(strings.Split(string(env), "\x00"), variable) {
+			pid, _ := strconv.Atoi(filepath.Base(d))
+			return pid
+		}
+	}
+	t.Fatalf("no child of mpirun (pid %d) with %s", ppid, variable)
+	return 0
+}
+
+// lossByStep reads train/loss by step from a run's metrics.jsonl, the last
+// line of a step winning (a resumed run logs again the steps the killed
+// one logged after its last checkpoint).
+func lossByStep(t *testing.T, run string) map[int]float64 {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(run, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]float64{}
+	for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+		var m struct {
+			Step    int                `json:"step"`
+			Metrics map[string]float64 `json:"metrics"`
+		}
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatalf("%s: %v", run, err)
+		}
+		if v, ok := m.Metrics["train/loss"]; ok {
+			out[m.Step] = v
+		}
 	}
 	return out
 }
