@@ -11,6 +11,9 @@ func (tp *Tape) Checkpoint(fn func(tp *Tape, in []*Var) []*Var, in ...*Var) []*V
 	if tp == nil {
 		return outs
 	}
+	if tp.firstCheckpoint == 0 {
+		tp.firstCheckpoint = len(tp.nodes) + 1 // see leafDoneAt
+	}
 	res := make([]*Var, len(outs))
 	for i, o := range outs {
 		res[i] = result(o.Value)
