@@ -37,9 +37,10 @@ import (
 //     near float32's 1e-7 per add that AdamW can amplify where a gradient
 //     element nearly cancels.
 //
-// After the step's micro-batches the gradients (and the loss) are summed
-// across workers in buckets; every worker then takes the same optimizer
-// step on replicated state.
+// The gradients are summed across workers in buckets, overlapped with the
+// backward of each worker's last micro-batch of the step
+// (distributed_sync.go), and so is the loss; every worker then takes the
+// same optimizer step on replicated state.
 //
 // Random streams that a micro-batch draws per row (LoRA dropout) are kept
 // in step by Trainer.SkipRows; NEFTune noise, keyed on the loader position,
@@ -149,75 +150,6 @@ func (t *Trainer) skipRows(b Batch, r0, r1 int) error {
 		return nil
 	}
 	return t.SkipRows(b, r0, r1)
-}
-
-// allReduceStep sums, across workers, the step's loss and every
-// parameter's gradient. A parameter no worker has a gradient for keeps
-// none (as in one process: the optimizer skips it); one that some worker
-// lacks gets zeros there first.
-func (t *Trainer) allReduceStep(lossSum float64) (float64, error) {
-	names := t.names()
-	head := make([]float64, 1+len(names))
-	head[0] = lossSum
-	for i, name := range names {
-		if t.Params[name].Grad != nil {
-			head[1+i] = 1
-		}
-	}
-	if err := t.Comm.AllReduceSumF64(head); err != nil {
-		return 0, fmt.Errorf("train: all-reduce of step %d's loss: %w", t.State.Step+1, err)
-	}
-	var grads [][]float32
-	var owners []string
-	total := 0
-	for i, name := range names {
-		v := t.Params[name]
-		if head[1+i] == 0 {
-			continue
-		}
-		if v.Grad == nil {
-			v.Grad = tensor.Zeros(v.Value.Backend(), tensor.F32, v.Value.Shape()...)
-		}
-		g := gradHost(v.Grad)
-		grads, owners = append(grads, g), append(owners, name)
-		total += len(g)
-	}
-	bucket := make([]float32, 0, min(total, gradBucketFloats))
-	var pending [][]float32 // slices of grads (in order) waiting in bucket
-	flush := func() error {
-		if len(bucket) == 0 {
-			return nil
-		}
-		if err := t.Comm.AllReduceSumF32(bucket); err != nil {
-			return fmt.Errorf("train: all-reduce of step %d's gradients: %w", t.State.Step+1, err)
-		}
-		off := 0
-		for _, p := range pending {
-			off += copy(p, bucket[off:])
-		}
-		bucket, pending = bucket[:0], pending[:0]
-		return nil
-	}
-	for _, g := range grads {
-		for len(g) > 0 {
-			n := min(len(g), gradBucketFloats-len(bucket))
-			bucket = append(bucket, g[:n]...)
-			pending = append(pending, g[:n])
-			g = g[n:]
-			if len(bucket) == gradBucketFloats {
-				if err := flush(); err != nil {
-					return 0, err
-				}
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return 0, err
-	}
-	for i, name := range owners {
-		setGradHost(t.Params[name].Grad, grads[i])
-	}
-	return head[0], nil
 }
 
 // gradHost is a gradient's values on the host: the tensor's own memory on

@@ -32,6 +32,7 @@ import (
 type gradTree struct {
 	slots int
 	open  map[*autograd.Var][]treeSpan
+	done  map[*autograd.Var]bool // finished early (finishOne from a LeafDone hook)
 }
 
 // treeSpan is the sum of slots [lo, hi); g is nil when none of them had a
@@ -48,7 +49,7 @@ func newGradTree(slots int) *gradTree {
 	if slots <= 1 {
 		return nil
 	}
-	return &gradTree{slots: slots, open: map[*autograd.Var][]treeSpan{}}
+	return &gradTree{slots: slots, open: map[*autograd.Var][]treeSpan{}, done: map[*autograd.Var]bool{}}
 }
 
 // take moves every parameter's gradient (nil for a slot this worker did
@@ -58,7 +59,9 @@ func (gt *gradTree) take(params map[string]*autograd.Var, slot int) {
 		return
 	}
 	for _, v := range params {
-		gt.add(v, slot)
+		if !gt.done[v] {
+			gt.add(v, slot)
+		}
 	}
 }
 
@@ -83,11 +86,15 @@ func (gt *gradTree) finish(params map[string]*autograd.Var, next int) {
 		return
 	}
 	for _, v := range params {
-		gt.finishOne(v, next)
+		if !gt.done[v] {
+			gt.finishOne(v, next)
+		}
 	}
 }
 
+// finishOne is finish for one parameter; a later finish leaves it alone.
 func (gt *gradTree) finishOne(v *autograd.Var, next int) {
+	gt.done[v] = true
 	for slot := next; slot < gt.slots; slot++ {
 		gt.add(v, slot)
 	}

@@ -9,52 +9,66 @@ import (
 	"github.com/ftune/ftune/train/commtest"
 )
 
-// TestAllReduceStepBuckets: gradients are summed across workers through
-// buckets smaller than one tensor and spanning several; a parameter only
-// one worker has a gradient for gets the sum (zeros elsewhere), and one no
-// worker has stays without a gradient, as in one process.
-func TestAllReduceStepBuckets(t *testing.T) {
-	defer func(n int) { gradBucketFloats = n }(gradBucketFloats)
-	gradBucketFloats = 5
+// TestGradSyncBuckets: gradients are summed across workers through
+// buckets of whole parameters (a parameter larger than a bucket alone); a
+// parameter only one worker has a gradient for gets the sum (zeros
+// elsewhere), and one no worker has stays without a gradient, as in one
+// process; the first step lays the buckets out (here in name order: no
+// tape reported an order) and the second reuses them.
+func TestGradSyncBuckets(t *testing.T) {
 	be := tensor.CPUDefault()
 	build := func(rank int) *Trainer {
 		v := func(n int, grad bool) *autograd.Var {
-			p := autograd.Param(tensor.Zeros(be, tensor.F32, n), "")
-			if grad {
-				g := make([]float32, n)
-				for i := range g {
-					g[i] = float32((rank+1)*100 + i)
-				}
-				p.Grad = tensor.FromF32(be, g, n)
-			}
-			return p
+			return autograd.Param(tensor.Zeros(be, tensor.F32, n), "")
 		}
-		return &Trainer{Params: map[string]*autograd.Var{"a": v(12, true), "b": v(7, rank == 1), "c": v(2, false)}}
+		tr := &Trainer{Params: map[string]*autograd.Var{"a": v(12, true), "b": v(3, rank == 1), "c": v(2, false), "d": v(1, true)}}
+		tr.DP.BucketFloats, tr.Cfg.GradAccum = 5, 1
+		return tr
+	}
+	setGrads := func(tr *Trainer, rank int) {
+		tr.zeroGrad() // as after an optimizer step
+		for name, n := range map[string]int{"a": 12, "b": 3, "d": 1} {
+			if name == "b" && rank == 0 {
+				continue
+			}
+			g := make([]float32, n)
+			for i := range g {
+				g[i] = float32((rank+1)*100 + i)
+			}
+			tr.Params[name].Grad = tensor.FromF32(be, g, n)
+		}
 	}
 	trs := []*Trainer{build(0), build(1)}
-	losses := make([]float64, 2)
+	losses := make([][]float64, 2)
 	errs := commtest.Run(2, func(c dist.Comm) error {
 		tr := trs[c.Rank()]
 		tr.Comm = c
-		var err error
-		losses[c.Rank()], err = tr.allReduceStep(float64(c.Rank()) + 0.5)
-		return err
+		for step := range 2 {
+			setGrads(tr, c.Rank())
+			loss, err := tr.startSync(nil).finish(float64(c.Rank()) + 0.5)
+			if err != nil {
+				return err
+			}
+			losses[c.Rank()] = append(losses[c.Rank()], loss)
+			tr.State.Step = step + 1
+		}
+		return nil
 	})
 	for r, tr := range trs {
 		if errs[r] != nil {
 			t.Fatalf("rank %d: %v", r, errs[r])
 		}
-		if losses[r] != 2 {
-			t.Errorf("rank %d: loss sum %g, want 2", r, losses[r])
+		if losses[r][0] != 2 || losses[r][1] != 2 {
+			t.Errorf("rank %d: loss sums %v, want [2 2]", r, losses[r])
 		}
-		for i, g := range tr.Params["a"].Grad.F32() {
-			if want := float32(300 + 2*i); g != want {
-				t.Fatalf("rank %d a[%d] = %g, want %g", r, i, g, want)
-			}
+		if p := tr.DP.plan; len(p.first) != 3 || p.params(0) != 1 || p.params(1) != 2 || p.params(2) != 1 {
+			t.Errorf("rank %d: buckets start at %v of %v, want [a] [b c] [d]", r, p.first, p.names)
 		}
-		for i, g := range tr.Params["b"].Grad.F32() {
-			if want := float32(200 + i); g != want {
-				t.Fatalf("rank %d b[%d] = %g, want %g", r, i, g, want)
+		for name, base := range map[string]float32{"a": 300, "b": 200, "d": 300} {
+			for i, g := range tr.Params[name].Grad.F32() {
+				if want := base + float32(map[string]int{"a": 2, "b": 1, "d": 2}[name]*i); g != want {
+					t.Fatalf("rank %d %s[%d] = %g, want %g", r, name, i, g, want)
+				}
 			}
 		}
 		if tr.Params["c"].Grad != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -186,5 +188,80 @@ func TestDataParallelRefusesDivergentStart(t *testing.T) {
 		if len(trs[r].State.Losses) != 0 {
 			t.Errorf("rank %d trained %d steps", r, len(trs[r].State.Losses))
 		}
+	}
+}
+
+// countingComm counts the nonblocking all-reduces a worker starts from
+// inside the backward pass (autograd's replay on the stack) and after it.
+type countingComm struct {
+	dist.Comm
+	during, after *int
+}
+
+func (c countingComm) IAllReduceSumF32(buf []float32) (dist.Request, error) {
+	pcs := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	inBackward := false
+	for f, more := frames.Next(); more && !inBackward; f, more = frames.Next() {
+		inBackward = strings.HasSuffix(f.Function, "autograd.(*Tape).replay")
+	}
+	if inBackward {
+		*c.during++
+	} else {
+		*c.after++
+	}
+	return c.Comm.IAllReduceSumF32(buf)
+}
+
+// TestDataParallelOverlapsBackward: from the second step on, gradient
+// buckets are all-reduced while the backward still runs (the first step
+// learns the bucket order), and the parameters still come out as one
+// process's to the bit. With SyncAfterBackward, or with gradient
+// checkpointing (the LoRA parameters are used inside checkpointed blocks
+// only, whose ops the tape does not see), every bucket starts after the
+// backward, with the same result.
+func TestDataParallelOverlapsBackward(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		change       func(*train.Trainer)
+		wantOverlaps bool
+	}{
+		{"overlapped", func(*train.Trainer) {}, true},
+		{"after the backward", func(tr *train.Trainer) { tr.DP.SyncAfterBackward = true }, false},
+		{"gradient checkpointing", func(tr *train.Trainer) { tr.Cfg.Checkpointing = true }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			build := func() *train.Trainer {
+				tr := dpRun(t, 3)
+				tr.DP.BucketFloats = 300 // several buckets of the tiny adapter
+				tc.change(tr)
+				return tr
+			}
+			one := build()
+			if err := one.Fit(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			trs := []*train.Trainer{build(), build()}
+			during, after := make([]int, 2), make([]int, 2)
+			errs := commtest.Run(2, func(c dist.Comm) error {
+				r := c.Rank()
+				trs[r].Comm = countingComm{Comm: c, during: &during[r], after: &after[r]}
+				return trs[r].Fit(context.Background())
+			})
+			for r, tr := range trs {
+				if errs[r] != nil {
+					t.Fatalf("rank %d: %v", r, errs[r])
+				}
+				if (during[r] > 0) != tc.wantOverlaps || after[r] == 0 {
+					t.Errorf("rank %d: %d buckets started during the backward, %d after it", r, during[r], after[r])
+				}
+				for name, v := range one.Params {
+					if a, b := v.Value.F32(), tr.Params[name].Value.F32(); !slices.Equal(a, b) {
+						t.Fatalf("rank %d: %s differs from one process's", r, name)
+					}
+				}
+			}
+			t.Logf("buckets started during the backward %v, after it %v", during, after)
+		})
 	}
 }

@@ -96,9 +96,13 @@ type Trainer struct {
 	// micro-batch b that other workers compute, so that every stream
 	// draws what it would in one process. Nil when nothing draws per row.
 	SkipRows func(b Batch, r0, r1 int) error
+	// DP tunes the gradient exchange between workers (distributed_sync.go).
+	DP DataParallel
 	// shardRow0 and shardRows: see MicroShard.
 	shardRow0, shardRows int
-	start                time.Time
+	// leafDone is the tape hook of the running micro-batch (gradSync.hook).
+	leafDone func(*autograd.Var)
+	start    time.Time
 	// arena recycles the micro-batches' tensors on the CPU (tensor.Arena).
 	arena    *tensor.Arena
 	arenaCPU *tensor.CPUBackend
@@ -289,6 +293,7 @@ func (t *Trainer) microBatchScaled(b Batch, share float64) (float64, error) {
 		defer t.arenaCPU.SetArena(prev)
 	}
 	tp := autograd.NewTape()
+	tp.LeafDone = t.leafDone
 	out, err := t.forward(tp, b, true)
 	if err != nil {
 		return 0, err
@@ -311,6 +316,7 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	micro, tokens := 0, 0
 	size, _ := t.world()
 	tree := newGradTree(t.Cfg.GradAccum) // see distributed_accum.go
+	sync := t.startSync(tree)            // nil with one worker
 	for micro < t.Cfg.GradAccum {
 		// With several workers the step runs to its end: the others
 		// would wait for its all-reduce (Fit agrees on stopping).
@@ -329,7 +335,9 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 		if b.Labelled == 0 {
 			continue
 		}
+		t.leafDone = sync.hook(micro)
 		loss, err := t.runMicro(b, micro)
+		t.leafDone = nil
 		if err != nil {
 			return false, err
 		}
@@ -342,8 +350,8 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 		return epochEnd, nil
 	}
 	tree.finish(t.Params, micro)
-	if size > 1 {
-		if lossSum, err = t.allReduceStep(lossSum); err != nil {
+	if sync != nil {
+		if lossSum, err = sync.finish(lossSum); err != nil {
 			return false, err
 		}
 	}
