@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -48,6 +49,35 @@ func (o Options) validateWorld() error {
 		return fmt.Errorf("recipe: training.batch_size %d is smaller than the %d workers: with grad_accum %d (not a multiple of the workers) each worker computes its share of every micro-batch's rows, so some would have none; raise batch_size to at least %d, or make grad_accum a multiple of %d (each worker then runs whole micro-batches; the batch is global: the step does not change with the number of workers)", o.BatchSize, size, o.GradAccum, size, size)
 	}
 	return nil
+}
+
+// The gradient exchange's knobs, for measuring it (dist/doc.go, Scaling):
+// FTUNE_DIST_OVERLAP=0 all-reduces after the backward instead of during
+// it; FTUNE_DIST_BUCKET_MB sets the all-reduce bucket size (default 16).
+const (
+	overlapEnv = "FTUNE_DIST_OVERLAP"
+	bucketEnv  = "FTUNE_DIST_BUCKET_MB"
+)
+
+// dataParallelEnv reads the knobs; a value it does not understand is an
+// error naming the variable.
+func dataParallelEnv() (train.DataParallel, error) {
+	var dp train.DataParallel
+	switch v := os.Getenv(overlapEnv); v {
+	case "", "1":
+	case "0":
+		dp.SyncAfterBackward = true
+	default:
+		return dp, fmt.Errorf("recipe: %s=%q: want 0 (all-reduce after the backward) or 1 (during it, the default)", overlapEnv, v)
+	}
+	if v := os.Getenv(bucketEnv); v != "" {
+		mb, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(mb > 0) || mb > 1024 {
+			return dp, fmt.Errorf("recipe: %s=%q: want a bucket size in MiB in (0, 1024]", bucketEnv, v)
+		}
+		dp.BucketFloats = max(1, int(mb*(1<<20)/4))
+	}
+	return dp, nil
 }
 
 // workerShare says how the workers split a step (train.Trainer.SplitsMicroBatches).

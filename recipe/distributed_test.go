@@ -337,3 +337,22 @@ func TestWorkerDevice(t *testing.T) {
 		t.Errorf("WorkerDevice(auto, 3) = %q, want %q", got, want)
 	}
 }
+
+// TestDataParallelEnv: the gradient exchange's knobs reach the trainer,
+// and a value that means nothing is refused naming the variable.
+func TestDataParallelEnv(t *testing.T) {
+	t.Setenv(overlapEnv, "0")
+	t.Setenv(bucketEnv, "4")
+	dp, err := dataParallelEnv()
+	if err != nil || !dp.SyncAfterBackward || dp.BucketFloats != 1<<20 {
+		t.Errorf("%s=0 %s=4: %+v, %v; want after the backward, 1Mi-float buckets", overlapEnv, bucketEnv, dp, err)
+	}
+	for _, bad := range [][2]string{{overlapEnv, "no"}, {bucketEnv, "0"}, {bucketEnv, "lots"}} {
+		t.Setenv(overlapEnv, "")
+		t.Setenv(bucketEnv, "")
+		t.Setenv(bad[0], bad[1])
+		if _, err := dataParallelEnv(); err == nil || !strings.Contains(err.Error(), bad[0]+"=") {
+			t.Errorf("%s=%s: %v, want an error naming it", bad[0], bad[1], err)
+		}
+	}
+}

@@ -389,6 +389,9 @@ func (s *session) trainer(runDir string) (*train.Trainer, error) {
 	if size, _ := o.world(); size > 1 && o.Dropout > 0 {
 		t.SkipRows = s.skipRows
 	}
+	if t.DP, err = dataParallelEnv(); err != nil {
+		return nil, err
+	}
 	if o.NEFTuneAlpha > 0 {
 		s.model.EmbeddingHook = neftuneHook(augment.NEFTune{Alpha: o.NEFTuneAlpha, Seed: o.Seed}, t)
 	}
