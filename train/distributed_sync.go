@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/dist"
@@ -98,6 +99,9 @@ type gradSync struct {
 	reqs     []dist.Request
 	reported []string // the first step: the order the tape completed parameters in
 	err      error
+	// exposed is how long finish took: the exchange's time not hidden
+	// under the backward (metric train/allreduce_exposed_s).
+	exposed time.Duration
 }
 
 // startSync begins a step's exchange; nil with one worker.
@@ -202,6 +206,7 @@ func (s *gradSync) put(v *autograd.Var) {
 // every bucket and leaves the summed gradients in the parameters.
 func (s *gradSync) finish(lossSum float64) (float64, error) {
 	t := s.t
+	defer func(start time.Time) { s.exposed = time.Since(start) }(time.Now())
 	if s.plan == nil {
 		p, err := s.learnPlan()
 		if err != nil {

@@ -416,6 +416,9 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	}
 	m := Metrics{"train/loss": loss, "train/lr": lr, "train/grad_norm": gradNorm,
 		"train/tokens_per_s": float64(tokens) / time.Since(began).Seconds(), "train/epoch": float64(t.State.Epoch)}
+	if sync != nil {
+		m["train/allreduce_exposed_s"] = sync.exposed.Seconds()
+	}
 	for _, c := range t.Callbacks {
 		if err := c.OnStepEnd(t, m); err != nil {
 			return false, err

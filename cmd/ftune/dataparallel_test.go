@@ -70,8 +70,9 @@ func mpiRun(t *testing.T, flavor string, names ...string) string {
 // sum is one process's, train/distributed_accum.go), with gradient
 // accumulation and packing, with per-subject adapters, started by
 // `--nproc-per-node 2`, by Open MPI's `mpirun --oversubscribe -np 2` and
-// by MPICH's `mpirun.mpich -np 2` directly. Only rank 0 writes the run
-// folder, and env.json names the world and the engine.
+// by MPICH's `mpirun.mpich -np 2` directly, with gradient buckets
+// all-reduced during the backward. Only rank 0 writes the run folder, and
+// env.json names the world and the engine.
 //
 // grad_accum not a multiple of the workers splits each micro-batch's rows
 // instead; that is not bit-exact (a weight gradient's sum over the
@@ -106,6 +107,10 @@ func TestTwoWorkersMatchOneProcess(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			name := strings.NewReplacer(" ", "-", ",", "").Replace(tc.name)
 			cmd := tc.workers(t, dpArgs(out, append(tc.extra, "--run-name", name)...))
+			// Buckets of 64 KiB: the 1.8 MB adapter goes in many, all-reduced
+			// during the backward from the second step on (through each MPI's
+			// MPI_Iallreduce).
+			cmd.Env = append(cmd.Environ(), "FTUNE_DIST_BUCKET_MB=0.0625")
 			two, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("%v: %v\n%s", cmd.Args, err, two)
