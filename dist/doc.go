@@ -138,13 +138,14 @@
 // order is rank 0's completion order in the first step. What is left
 // exposed is the buckets still in flight when the backward ends: at
 // least the last bucket, which holds the first layers' parameters and
-// completes with the backward. With the backward about two thirds of the
-// step and the gradients completing evenly through it, the all-reduce is
-// hidden whenever it is shorter than the backward, which holds at every
-// row above (the 2x8 70B case: 31 ms against about 1.9 s); the exposed
-// part is the last bucket's all-reduce, 16 MiB at 50 GB/s x 1/1.875 =
-// 0.63 ms at 2x8 (0.02% of the 8B step, 1.2% of the 1B step) and 0.07 ms
-// over NVLink. With gradient accumulation of k micro-batches only the
+// completes with the backward. With the backward half the step (2 of the
+// 4 x params x tokens FLOPs) and the gradients completing evenly through
+// it, the all-reduce is hidden whenever it is shorter than the backward,
+// which holds at every row above (the 2x8 70B case: 31 ms against about
+// 1.45 s); the exposed part is the last bucket's all-reduce,
+// 1.875 x 16.8 MB / 50 GB/s = 0.63 ms at 2x8 (1.2% of the 1B step, 0.19%
+// of the 8B step, 0.02% of the 70B step) and 1.75 x 16.8 MB / 450 GB/s =
+// 0.07 ms over NVLink (0.13%, 0.02%, 0.002%). With gradient accumulation of k micro-batches only the
 // last backward overlaps, but the all-reduce is then 1/k of the step's
 // compute anyway. Under gradient checkpointing the LoRA parameters are
 // used inside checkpointed blocks, which the tape does not see, so every
