@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ftune/ftune/dist"
+	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/tensor/cudabackend"
 	"github.com/ftune/ftune/track"
 	"github.com/ftune/ftune/train"
@@ -78,6 +80,49 @@ func dataParallelEnv() (train.DataParallel, error) {
 		dp.BucketFloats = max(1, int(mb*(1<<20)/4))
 	}
 	return dp, nil
+}
+
+// hostMPIEnv lets workers on CUDA without NCCL all-reduce host copies of
+// their gradients over MPI instead (printed as a warning): never silently.
+const hostMPIEnv = "FTUNE_DIST_HOST_MPI"
+
+// deviceComm is the comm workers on device dev exchange through: NCCL
+// (opened by openNCCL over comm, on the worker's GPU) for CUDA workers,
+// comm itself otherwise. CUDA workers without NCCL are refused, naming
+// what is missing, unless FTUNE_DIST_HOST_MPI=1 asks for host copies
+// over MPI.
+func deviceComm(comm dist.Comm, dev tensor.Device, log io.Writer, openNCCL func(dist.Comm, int) (dist.Comm, error)) (dist.Comm, error) {
+	if comm == nil || comm.Size() == 1 || dev.Kind != tensor.CUDA {
+		return comm, nil
+	}
+	nccl, err := openNCCL(comm, dev.Index)
+	if err == nil {
+		fmt.Fprintf(log, "collectives: %s\n", nccl.Engine())
+		return nccl, nil
+	}
+	if os.Getenv(hostMPIEnv) == "1" {
+		fmt.Fprintf(log, "warning: no NCCL (%v): all-reducing host copies of the GPU gradients over %s, as %s=1 asks\n", err, comm.Engine(), hostMPIEnv)
+		return comm, nil
+	}
+	return nil, fmt.Errorf("recipe: %d workers on CUDA need NCCL for their collectives, and %w; install it, or set %s=1 to all-reduce host copies of the gradients over MPI instead (slower)", comm.Size(), err, hostMPIEnv)
+}
+
+// useDeviceComm switches the session's comm to NCCL for CUDA workers
+// (deviceComm) and returns what closes it at the end of the run (the
+// caller closes the MPI comm it passed in).
+func (s *session) useDeviceComm() (closeNCCL func(), err error) {
+	comm := s.o.Comm
+	if s.o.Comm, err = deviceComm(comm, s.o.device.Backend.Device(), s.log, dist.OpenNCCL); err != nil {
+		return nil, err
+	}
+	if s.o.Comm == comm {
+		return func() {}, nil
+	}
+	return func() {
+		if err := s.o.Comm.Close(); err != nil {
+			fmt.Fprintln(s.log, "warning:", err)
+		}
+	}, nil
 }
 
 // workerShare says how the workers split a step (train.Trainer.SplitsMicroBatches).

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ftune/ftune/dist"
 	"github.com/ftune/ftune/internal/safetensors"
+	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/tensor/cudabackend"
 	"github.com/ftune/ftune/track"
 	"github.com/ftune/ftune/train/commtest"
@@ -353,6 +354,43 @@ func TestDataParallelEnv(t *testing.T) {
 		t.Setenv(bad[0], bad[1])
 		if _, err := dataParallelEnv(); err == nil || !strings.Contains(err.Error(), bad[0]+"=") {
 			t.Errorf("%s=%s: %v, want an error naming it", bad[0], bad[1], err)
+		}
+	}
+}
+
+// TestCUDAWorkersNeedNCCL: workers on CUDA exchange through NCCL on their
+// GPU; without NCCL they are refused naming what is missing, unless
+// FTUNE_DIST_HOST_MPI=1 asks for host copies over MPI, which is printed.
+// CPU workers and a world of one never open NCCL.
+func TestCUDAWorkersNeedNCCL(t *testing.T) {
+	two := commtest.Local(2)[0]
+	cuda1 := tensor.Device{Kind: tensor.CUDA, Index: 1}
+	missing := func(dist.Comm, int) (dist.Comm, error) {
+		return nil, fmt.Errorf("nccl: libnccl.so.2 not found")
+	}
+	var log strings.Builder
+	t.Setenv(hostMPIEnv, "")
+	if c, err := deviceComm(two, cuda1, &log, missing); err == nil || c != nil ||
+		!strings.Contains(err.Error(), "2 workers on CUDA need NCCL") || !strings.Contains(err.Error(), "libnccl.so.2") || !strings.Contains(err.Error(), hostMPIEnv+"=1") {
+		t.Errorf("CUDA workers without NCCL: %v, %v; want a refusal naming the library and %s", c, err, hostMPIEnv)
+	}
+	t.Setenv(hostMPIEnv, "1")
+	if c, err := deviceComm(two, cuda1, &log, missing); err != nil || c != two || !strings.Contains(log.String(), "all-reducing host copies of the GPU gradients over commtest") {
+		t.Errorf("with %s=1: %v, %v, log %q; want the MPI comm and a warning", hostMPIEnv, c, err, log.String())
+	}
+	opened := -1
+	nccl := commtest.Local(1)[0]
+	open := func(c dist.Comm, gpu int) (dist.Comm, error) { opened = gpu; return nccl, nil }
+	if c, err := deviceComm(two, cuda1, &log, open); err != nil || c != nccl || opened != 1 {
+		t.Errorf("with NCCL: %v, %v, opened on GPU %d; want the NCCL comm on GPU 1", c, err, opened)
+	}
+	opened = -1
+	for _, tc := range []struct {
+		comm dist.Comm
+		dev  tensor.Device
+	}{{two, tensor.Device{Kind: tensor.CPU}}, {nccl, cuda1}, {nil, cuda1}} {
+		if c, err := deviceComm(tc.comm, tc.dev, &log, open); err != nil || c != tc.comm || opened != -1 {
+			t.Errorf("%v on %v: %v, %v, NCCL opened on %d; want the comm as it is", tc.comm, tc.dev, c, err, opened)
 		}
 	}
 }

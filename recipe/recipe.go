@@ -75,6 +75,11 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if err := s.o.preflight(s.log); err != nil {
 		return nil, err
 	}
+	closeNCCL, err := s.useDeviceComm()
+	if err != nil {
+		return nil, err
+	}
+	defer closeNCCL()
 	if rank != 0 {
 		return runWorker(ctx, s)
 	}
