@@ -28,8 +28,6 @@ func runChild(mode string) int {
 		run = childDie
 	case "hang":
 		run = childHang
-	case "nccl":
-		run = childNCCL
 	default:
 		err = fmt.Errorf("unknown child mode %q", mode)
 	}
@@ -215,23 +213,6 @@ func childErrorsReturn(c *mpiComm) error {
 		return fmt.Errorf("MPI_Allreduce of -1 elements: error %v, want one starting %q and naming the count", err, want)
 	}
 	fmt.Printf("rank %d: bad call reported: %v\n", c.Rank(), err)
-	return nil
-}
-
-// childNCCL: each worker opens NCCL on the GPU of its local rank over the
-// MPI comm and checks its collectives (nccl_test.go).
-func childNCCL(c Comm, l Launch) error {
-	n, err := OpenNCCL(c, l.LocalRank)
-	if err != nil {
-		return err
-	}
-	if err := checkNCCL(n, c.Size()); err != nil {
-		return err
-	}
-	if err := n.Close(); err != nil {
-		return err
-	}
-	fmt.Printf("rank %d of %d: nccl ok (%s, GPU %d)\n", c.Rank(), c.Size(), n.Engine(), l.LocalRank)
 	return nil
 }
 
