@@ -25,7 +25,10 @@ BIN=.gpucheck
 build() {
 	set -e
 	mkdir -p "$BIN"
-	grep -qx "/$BIN/" .git/info/exclude 2>/dev/null || echo "/$BIN/" >>.git/info/exclude
+	local exclude
+	exclude=$(git rev-parse --git-path info/exclude) # a worktree's .git is a file
+	mkdir -p "$(dirname "$exclude")"
+	grep -qx "/$BIN/" "$exclude" 2>/dev/null || echo "/$BIN/" >>"$exclude"
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go test -c -ldflags="-s -w" -o "$BIN/dist.test" ./dist
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -o "$BIN/ftune" ./cmd/ftune
 	ls -la "$BIN/dist.test" "$BIN/ftune"
