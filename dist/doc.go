@@ -17,8 +17,27 @@
 //     backward) is MPI_Iallreduce; since MPI libraries progress it only
 //     inside MPI calls, the MPI thread calls MPI_Test on pending requests
 //     every 200 us, and Wait is MPI_Wait, bounded like a blocking call.
-//   - NCCL (libnccl.so.2, for GPU tensors, its unique id handed round by
-//     MPI_Bcast) is not built yet.
+//   - NCCL (libnccl.so.2, for workers whose tensors are on GPUs):
+//     OpenNCCL makes one NCCL rank per worker on the GPU it trains on
+//     (its local rank's), rank 0's ncclUniqueId handed round by the MPI
+//     comm's broadcast. Each collective takes host slices like every Comm
+//     and is staged through a buffer on the GPU (copied in, ncclAllReduce
+//     or ncclBroadcast in place on the legacy default stream, copied out):
+//     the trainer's gradients reach the host first, so a bucket crosses
+//     PCIe four times, and the nonblocking all-reduce completes before it
+//     returns (nothing to overlap). Device-resident buckets, all-reduced
+//     on the backward's stream, need the CUDA backend to hand out its
+//     tensors' device addresses; that is the next step. Completion is
+//     polled (cuStreamQuery, ncclCommGetAsyncError) and bounded by
+//     FTUNE_DIST_TIMEOUT, past which the communicator is aborted
+//     (ncclCommAbort) and Close aborts the job through MPI. Engine() is
+//     "nccl:<version> (host-staged; bootstrap mpi:...)". Workers on CUDA
+//     that find no NCCL are refused with the missing library named, unless
+//     FTUNE_DIST_HOST_MPI=1 asks for host copies over MPI, which the run
+//     prints as a warning (recipe). No GPU machine was at hand when this
+//     was written: the NCCL path is compile-checked only, and
+//     scripts/nccl-check.sh runs its tests (one rank on one GPU, two ranks
+//     on two) and the bandwidth they reach on the next GPU machine.
 //
 // The libraries are opened with github.com/ebitengine/purego, like the
 // CUDA driver in kernels/cuda, so a CGO_ENABLED=0 binary runs MPI jobs
