@@ -14,6 +14,9 @@ func (tp *Tape) Checkpoint(fn func(tp *Tape, in []*Var) []*Var, in ...*Var) []*V
 	// An output may be an input passed through (or a view of one); a leaf
 	// input's storage must then outlive the node (ReleaseActivations).
 	tp.pinLeaves(in)
+	if tp.firstCheckpoint == 0 {
+		tp.firstCheckpoint = len(tp.nodes) + 1 // see leafDoneAt
+	}
 	res := make([]*Var, len(outs))
 	for i, o := range outs {
 		res[i] = result(o.Value)

@@ -71,6 +71,23 @@ type Tape struct {
 	// with Keep. No effect on backends without early release (the CPU).
 	ReleaseActivations bool
 	life               lifetimes
+	// LeafDone, set before the forward, is called during Backward once for
+	// each trainable leaf the recorded ops used, as soon as its gradient
+	// is complete (data-parallel training all-reduces it while the rest of
+	// the backward runs): see leafDoneAt.
+	LeafDone func(*Var)
+	leafUses []leafUse // trainable leaves in order of first use, when LeafDone is set
+	seen     map[*Var]bool
+	// firstCheckpoint is 1 + the index of the first Checkpoint node (0:
+	// none): the ops inside a checkpointed function are not on this tape.
+	firstCheckpoint int
+}
+
+// leafUse is a trainable leaf and the index of the first node recorded
+// after an op that may use it was seen (needs is called before record).
+type leafUse struct {
+	v    *Var
+	node int
 }
 
 // NewTape returns an empty tape.
@@ -90,12 +107,50 @@ func (tp *Tape) needs(in ...*Var) bool {
 		return false
 	}
 	tp.pinLeaves(in)
+	if tp.LeafDone != nil {
+		tp.noteLeaves(in)
+	}
 	for _, v := range in {
 		if v != nil && v.requiresGrad {
 			return true
 		}
 	}
 	return false
+}
+
+// noteLeaves remembers where each trainable leaf is first used. Every op
+// calls needs with every input it will accumulate a gradient into, before
+// recording its node, so len(tp.nodes) is at most the index of the first
+// node that can add to the leaf's gradient.
+func (tp *Tape) noteLeaves(in []*Var) {
+	for _, v := range in {
+		if v != nil && v.leaf && v.requiresGrad && !tp.seen[v] {
+			if tp.seen == nil {
+				tp.seen = map[*Var]bool{}
+			}
+			tp.seen[v] = true
+			tp.leafUses = append(tp.leafUses, leafUse{v, len(tp.nodes)})
+		}
+	}
+}
+
+// leafDoneAt is, per node index, the leaves whose gradient is complete once
+// replay has run that node: replay goes from the last node to the first,
+// so after the first node that used a leaf nothing adds to it. A
+// Checkpoint node re-runs ops this tape never saw, which may use any
+// leaf: leaves first used after the first Checkpoint node are complete
+// only after it (leaves used only inside checkpointed functions are not
+// reported at all).
+func (tp *Tape) leafDoneAt() map[int][]*Var {
+	at := map[int][]*Var{}
+	for _, u := range tp.leafUses {
+		n := min(u.node, len(tp.nodes)-1)
+		if tp.firstCheckpoint > 0 {
+			n = min(n, tp.firstCheckpoint-1)
+		}
+		at[n] = append(at[n], u.v)
+	}
+	return at
 }
 
 // record registers outs as produced by an op with the given backward and
@@ -171,6 +226,11 @@ func (tp *Tape) Backward(loss *Var) error {
 // RetainGrads, its outputs' gradients) once it has run, so memory is
 // released as the backward proceeds. The tape is empty afterwards.
 func (tp *Tape) replay() {
+	var done map[int][]*Var
+	if tp.LeafDone != nil {
+		done = tp.leafDoneAt()
+		tp.leafUses, tp.seen = nil, nil
+	}
 	for i := len(tp.nodes) - 1; i >= 0; i-- {
 		n := tp.nodes[i]
 		live := false
@@ -187,6 +247,10 @@ func (tp *Tape) replay() {
 		}
 		tp.releaseDead(n.outs)
 		tp.nodes[i] = node{}
+		for _, v := range done[i] {
+			tp.LeafDone(v)
+		}
 	}
 	tp.nodes = tp.nodes[:0]
+	tp.firstCheckpoint = 0
 }

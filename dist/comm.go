@@ -12,6 +12,12 @@ type Comm interface {
 	// everywhere).
 	AllReduceSumF32(buf []float32) error
 	AllReduceSumF64(buf []float64) error
+	// IAllReduceSumF32 starts AllReduceSumF32 on buf and returns without
+	// waiting for the other workers; buf must be neither read nor written
+	// until the request's Wait returns. Nonblocking and blocking
+	// collectives are matched across workers by the order they are
+	// started in, which must be the same on every worker.
+	IAllReduceSumF32(buf []float32) (Request, error)
 	// Broadcast copies root's buf into every other worker's buf (same
 	// length everywhere).
 	Broadcast(buf []byte, root int) error
@@ -22,16 +28,30 @@ type Comm interface {
 	Close() error
 }
 
+// Request is a collective started without waiting.
+type Request interface {
+	// Wait returns once the collective has completed on this worker (its
+	// buffer then holds the result), or with the error; it waits at most
+	// as long as a blocking collective would.
+	Wait() error
+}
+
+// Done is a request that has already completed with err.
+type Done struct{ Err error }
+
+func (d Done) Wait() error { return d.Err }
+
 // Single is the world of one process: every collective is the identity.
 func Single() Comm { return single{} }
 
 type single struct{}
 
-func (single) Rank() int                            { return 0 }
-func (single) Size() int                            { return 1 }
-func (single) AllReduceSumF32(buf []float32) error  { return nil }
-func (single) AllReduceSumF64(buf []float64) error  { return nil }
-func (single) Broadcast(buf []byte, root int) error { return nil }
-func (single) Barrier() error                       { return nil }
-func (single) Engine() string                       { return "single" }
-func (single) Close() error                         { return nil }
+func (single) Rank() int                                   { return 0 }
+func (single) Size() int                                   { return 1 }
+func (single) AllReduceSumF32(buf []float32) error         { return nil }
+func (single) AllReduceSumF64(buf []float64) error         { return nil }
+func (single) IAllReduceSumF32([]float32) (Request, error) { return Done{}, nil }
+func (single) Broadcast(buf []byte, root int) error        { return nil }
+func (single) Barrier() error                              { return nil }
+func (single) Engine() string                              { return "single" }
+func (single) Close() error                                { return nil }

@@ -12,9 +12,32 @@
 //     (MPI_IN_PLACE, MPI_SUM on MPI_FLOAT or MPI_DOUBLE), broadcast is
 //     MPI_Bcast of MPI_BYTE. Buffers longer than a C int are sent in
 //     chunks. Engine() is "mpi:" and the first line of
-//     MPI_Get_library_version ("mpi:Open MPI v4.1.4").
-//   - NCCL (libnccl.so.2, for GPU tensors, its unique id handed round by
-//     MPI_Bcast) is not built yet.
+//     MPI_Get_library_version ("mpi:Open MPI v4.1.4"). The nonblocking
+//     all-reduce (IAllReduceSumF32, for gradients all-reduced during the
+//     backward) is MPI_Iallreduce; since MPI libraries progress it only
+//     inside MPI calls, the MPI thread calls MPI_Test on pending requests
+//     every 200 us, and Wait is MPI_Wait, bounded like a blocking call.
+//   - NCCL (libnccl.so.2, for workers whose tensors are on GPUs):
+//     OpenNCCL makes one NCCL rank per worker on the GPU it trains on
+//     (its local rank's), rank 0's ncclUniqueId handed round by the MPI
+//     comm's broadcast. Each collective takes host slices like every Comm
+//     and is staged through a buffer on the GPU (copied in, ncclAllReduce
+//     or ncclBroadcast in place on the legacy default stream, copied out):
+//     the trainer's gradients reach the host first, so a bucket crosses
+//     PCIe four times, and the nonblocking all-reduce completes before it
+//     returns (nothing to overlap). Device-resident buckets, all-reduced
+//     on the backward's stream, need the CUDA backend to hand out its
+//     tensors' device addresses; that is the next step. Completion is
+//     polled (cuStreamQuery, ncclCommGetAsyncError) and bounded by
+//     FTUNE_DIST_TIMEOUT, past which the communicator is aborted
+//     (ncclCommAbort) and Close aborts the job through MPI. Engine() is
+//     "nccl:<version> (host-staged; bootstrap mpi:...)". Workers on CUDA
+//     that find no NCCL are refused with the missing library named, unless
+//     FTUNE_DIST_HOST_MPI=1 asks for host copies over MPI, which the run
+//     prints as a warning (recipe). No GPU machine was at hand when this
+//     was written: the NCCL path is compile-checked only, and
+//     scripts/nccl-check.sh runs its tests (one rank on one GPU, two ranks
+//     on two) and the bandwidth they reach on the next GPU machine.
 //
 // The libraries are opened with github.com/ebitengine/purego, like the
 // CUDA driver in kernels/cuda, so a CGO_ENABLED=0 binary runs MPI jobs
@@ -31,7 +54,10 @@
 // MPI_IN_PLACE is (void *)-1. A library exporting ompi_mpi_comm_world is
 // taken as Open MPI, any other as the MPICH ABI. Handles travel as uintptr:
 // an int argument is read from the low half of its register on amd64 and
-// arm64, and no call ftune makes has more than six arguments.
+// arm64, and every handle ftune passes is among a call's first six
+// arguments. An MPI_Request is a pointer in Open MPI and an int in MPICH:
+// ftune gives the library an 8-byte slot for either. MPI_STATUS_IGNORE is
+// (MPI_Status *)0 in Open MPI and 1 in MPICH.
 //
 // Every MPI call runs on one goroutine locked to the OS thread that called
 // MPI_Init_thread (MPI_THREAD_FUNNELED): Go moves goroutines between
@@ -122,11 +148,41 @@
 // 400 TFLOP/s sustained bf16 (40% of an H100's dense peak): 1B 51 ms,
 // 8B 329 ms, 70B 2.89 s (70B only in NF4 on one 80 GB GPU). Not hidden at
 // all, the all-reduce would add 0.35%, 0.20% and 0.11% of the step at 8
-// GPUs, and 3.3%, 1.9% and 1.1% at 2x8. The trainer all-reduces its
-// buckets after the step's last backward pass (not overlapped with it
-// yet), so these fractions are exposed in full; overlapping would leave
-// only the last bucket's. Data parallelism with a replicated base is
-// bounded by memory, not by the network.
+// GPUs, and 3.3%, 1.9% and 1.1% at 2x8.
+//
+// The trainer all-reduces the gradients in buckets (16 MiB by default,
+// FTUNE_DIST_BUCKET_MB) started during the backward of each worker's last
+// micro-batch of the step, each as soon as the autograd tape reports its
+// parameters' gradients complete (train/distributed_sync.go); the bucket
+// order is rank 0's completion order in the first step. What is left
+// exposed is the buckets still in flight when the backward ends: at
+// least the last bucket, which holds the first layers' parameters and
+// completes with the backward. With the backward half the step (2 of the
+// 4 x params x tokens FLOPs) and the gradients completing evenly through
+// it, the all-reduce is hidden whenever it is shorter than the backward,
+// which holds at every row above (the 2x8 70B case: 31 ms against about
+// 1.45 s); the exposed part is the last bucket's all-reduce,
+// 1.875 x 16.8 MB / 50 GB/s = 0.63 ms at 2x8 (1.2% of the 1B step, 0.19%
+// of the 8B step, 0.02% of the 70B step) and 1.75 x 16.8 MB / 450 GB/s =
+// 0.07 ms over NVLink (0.13%, 0.02%, 0.002%). With gradient accumulation of k micro-batches only the
+// last backward overlaps, but the all-reduce is then 1/k of the step's
+// compute anyway. Under gradient checkpointing the LoRA parameters are
+// used inside checkpointed blocks, which the tape does not see, so every
+// bucket starts after the backward: the "not hidden" fractions above.
+// Data parallelism with a replicated base is bounded by memory, not by
+// the network.
+//
+// Measured here (FTUNE_DIST_OVERLAP=0 against the default, tiny-base, 2
+// Open MPI workers, batch 8 x 128 tokens, grad_accum 2, 0.25 MiB buckets
+// (the adapter is 1.8 MB: one 16 MiB bucket could not overlap), steps 2
+// to 7, metric train/allreduce_exposed_s; the 2 cores at a load average
+// of 11 from other jobs): step time 1.59 s and 1.90 s without overlap,
+// 1.42 s and 0.78 s with it; exposed exchange 463 ms and 644 ms without,
+// 440 ms and 129 ms with, single steps ranging from 1 ms to 2.1 s either
+// way. The spread is the shared machine (a worker waiting for the other's
+// backward counts as exposed time); it shows nothing either way, and on
+// two shared cores the all-reduce and the backward compete for the same
+// cores anyway.
 //
 // # Sharding the frozen base (design; not built)
 //

@@ -33,9 +33,10 @@ type mpiComm struct {
 	engine     string
 	timeout    time.Duration
 
-	calls chan func()
-	mu    sync.Mutex // serialises callers: one collective at a time
-	fail  error      // the first failed or timed-out collective; the comm is unusable after it
+	calls   chan func()
+	mu      sync.Mutex    // serialises callers: one collective at a time
+	fail    error         // the first failed or timed-out collective; the comm is unusable after it
+	pending []*mpiRequest // started, not complete (MPI thread only; mpi_nonblocking.go)
 }
 
 // openMPI initialises MPI on a dedicated thread and returns the comm over
@@ -55,8 +56,22 @@ func openMPI(lib *mpiLib, timeout time.Duration) (*mpiComm, error) {
 func (c *mpiComm) serve(started chan<- error) {
 	runtime.LockOSThread() // never unlocked: MPI stays bound to this thread
 	started <- c.init()
-	for call := range c.calls {
-		call()
+	tick := time.NewTicker(progressEvery)
+	defer tick.Stop()
+	for {
+		var progress <-chan time.Time
+		if len(c.pending) > 0 {
+			progress = tick.C
+		}
+		select {
+		case call, ok := <-c.calls:
+			if !ok {
+				return
+			}
+			call()
+		case <-progress:
+			c.progress()
+		}
 	}
 }
 

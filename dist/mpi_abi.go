@@ -22,8 +22,15 @@ import (
 //
 // Every handle travels as a uintptr. For Open MPI that is the pointer; for
 // MPICH the int goes in the low 32 bits of an argument register, which is
-// where the C callee reads an int on amd64 and arm64 (every MPI call ftune
-// makes has at most six arguments, so none goes on the stack).
+// where the C callee reads an int on amd64 and arm64 (the handles of every
+// MPI call ftune makes are among its first six arguments, so none goes on
+// the stack; MPI_Iallreduce's seventh, on amd64's stack, is a pointer).
+//
+// An MPI_Request is written by the library into memory ftune provides: a
+// pointer in Open MPI, an int in MPICH; an 8-byte slot holds either (the
+// int in its low half, where a little-endian C int* reads it).
+// MPI_STATUS_IGNORE is (MPI_Status *)0 in Open MPI and (MPI_Status *)1 in
+// MPICH.
 type mpiHandles struct {
 	family      string // "openmpi" or "mpich"
 	commWorld   uintptr
@@ -33,8 +40,9 @@ type mpiHandles struct {
 	opSum       uintptr
 	errorsRet   uintptr
 	inPlace     uintptr
-	maxErrorStr int // MPI_MAX_ERROR_STRING
-	maxVersion  int // MPI_MAX_LIBRARY_VERSION_STRING
+	statusIgn   uintptr // MPI_STATUS_IGNORE
+	maxErrorStr int     // MPI_MAX_ERROR_STRING
+	maxVersion  int     // MPI_MAX_LIBRARY_VERSION_STRING
 }
 
 // MPICH's mpi.h constants (the values of its ABI, stable since MPICH 3.1).
@@ -47,6 +55,7 @@ var mpichHandles = mpiHandles{
 	opSum:       0x58000003,
 	errorsRet:   0x54000001,
 	inPlace:     ^uintptr(0), // (void *)-1
+	statusIgn:   1,
 	maxErrorStr: 1024,
 	maxVersion:  8192,
 }
@@ -114,6 +123,9 @@ type mpiLib struct {
 	commSize       func(comm uintptr, size *int32) int32
 	commSetErrh    func(comm, errh uintptr) int32
 	allreduce      func(send uintptr, recv unsafe.Pointer, count int32, dtype, op, comm uintptr) int32
+	iallreduce     func(send uintptr, recv unsafe.Pointer, count int32, dtype, op, comm uintptr, req *uint64) int32
+	test           func(req *uint64, flag *int32, status uintptr) int32
+	wait           func(req *uint64, status uintptr) int32
 	bcast          func(buf unsafe.Pointer, count int32, dtype uintptr, root int32, comm uintptr) int32
 	barrier        func(comm uintptr) int32
 	finalize       func() int32

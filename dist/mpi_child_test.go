@@ -131,10 +131,58 @@ func childCollectives(c Comm, l Launch) error {
 	if len(all) != 2 || all[0] != "host-a:cuda:0" || all[1] != "" {
 		return fmt.Errorf("AllGatherStrings = %q, want [host-a:cuda:0 \"\"]", all)
 	}
+	if err := childNonblocking(c); err != nil {
+		return err
+	}
 	if err := childErrorsReturn(c.(*mpiComm)); err != nil {
 		return err
 	}
 	fmt.Printf("rank %d of 2: collectives ok (engine %s, local rank %d)\n", r, c.Engine(), l.LocalRank)
+	return nil
+}
+
+// childNonblocking: two MPI_Iallreduce (one of 16 chunks and a partial
+// one), a blocking all-reduce started between them, the requests waited
+// in the other order after the MPI thread has had time to progress them.
+func childNonblocking(c Comm) error {
+	r := c.Rank()
+	big, small := make([]float32, 1_000_003), []float32{float32(r + 1)}
+	for i := range big {
+		big[i] = float32((r + 1) * (i%5 + 1))
+	}
+	rb, err := c.IAllReduceSumF32(big)
+	if err != nil {
+		return err
+	}
+	f64 := []float64{float64(r)}
+	if err := c.AllReduceSumF64(f64); err != nil {
+		return err
+	}
+	rs, err := c.IAllReduceSumF32(small)
+	if err != nil {
+		return err
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := rs.Wait(); err != nil {
+		return err
+	}
+	if err := rb.Wait(); err != nil {
+		return err
+	}
+	if err := rb.Wait(); err != nil { // a second Wait returns at once
+		return err
+	}
+	for i, v := range big {
+		if want := float32(3 * (i%5 + 1)); v != want {
+			return fmt.Errorf("nonblocking float32 all-reduce: [%d] = %v, want %v", i, v, want)
+		}
+	}
+	if small[0] != 3 || f64[0] != 1 {
+		return fmt.Errorf("nonblocking all-reduce of 1 element: %v, blocking one between: %v; want 3 and 1", small[0], f64[0])
+	}
+	if mc := c.(*mpiComm); len(mc.pending) != 0 {
+		return fmt.Errorf("%d requests still pending after Wait", len(mc.pending))
+	}
 	return nil
 }
 

@@ -31,6 +31,23 @@ func Relaunch(nproc int, args []string) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dist: --%s %d starts the workers with mpirun, which is not on PATH: %s", NprocFlag, nproc, installHint)
 	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("dist: --%s: cannot find this program to relaunch: %v", NprocFlag, err)
+	}
+	cmd, err := MPIRunCommand(mpirun, nproc, exe, withoutNproc(args))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	return cmd, nil
+}
+
+// MPIRunCommand is `<mpirun> -np np <exe> <args>` with the flags and
+// environment that mpirun's flavour needs to start ftune's workers on this
+// machine (Open MPI: openMPIArgs and openMPIEnv; MPICH's hydra: none). An
+// mpirun of neither flavour is an error.
+func MPIRunCommand(mpirun string, np int, exe string, args []string) (*exec.Cmd, error) {
 	version, _ := exec.Command(mpirun, "--version").CombinedOutput()
 	var flags []string
 	switch {
@@ -42,13 +59,8 @@ func Relaunch(nproc int, args []string) (*exec.Cmd, error) {
 	default:
 		return nil, fmt.Errorf("dist: %s is neither Open MPI's nor MPICH's mpirun (its --version: %q)", mpirun, firstLine(string(version)))
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("dist: --%s: cannot find this program to relaunch: %v", NprocFlag, err)
-	}
-	cmd := exec.Command(mpirun, append(append(flags, "-np", fmt.Sprint(nproc), exe), withoutNproc(args)...)...)
+	cmd := exec.Command(mpirun, append(append(flags, "-np", fmt.Sprint(np), exe), args...)...)
 	cmd.Env = append(os.Environ(), openMPIEnv()...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	return cmd, nil
 }
 

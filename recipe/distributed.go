@@ -11,17 +11,20 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/ftune/ftune/dist"
+	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/tensor/cudabackend"
 	"github.com/ftune/ftune/track"
 	"github.com/ftune/ftune/train"
 )
 
 // Data-parallel runs (Options.Comm with several workers): every worker
-// loads the same base and data and trains its rows of each micro-batch
-// (train/distributed.go); rank 0 alone writes (the run folder, metrics,
+// loads the same base and data and trains its micro-batches of each step,
+// or its rows of each micro-batch (train/distributed.go); rank 0 alone writes (the run folder, metrics,
 // checkpoints, exports, held-out answers), and the other ranks log to
 // standard error with a "[rank r]" prefix. A checkpoint holds what one
 // process's holds, so a run saved by N workers resumes on any number.
@@ -44,10 +47,90 @@ func (o Options) engine() string {
 // validateWorld refuses what several workers cannot run as one process.
 func (o Options) validateWorld() error {
 	size, _ := o.world()
-	if size > 1 && o.BatchSize < size {
-		return fmt.Errorf("recipe: training.batch_size %d is smaller than the %d workers: each worker computes its share of every micro-batch's rows, so some would have none; raise batch_size to at least %d (the batch is global: the step does not change with the number of workers)", o.BatchSize, size, size)
+	if size > 1 && o.GradAccum%size != 0 && o.BatchSize < size {
+		return fmt.Errorf("recipe: training.batch_size %d is smaller than the %d workers: with grad_accum %d (not a multiple of the workers) each worker computes its share of every micro-batch's rows, so some would have none; raise batch_size to at least %d, or make grad_accum a multiple of %d (each worker then runs whole micro-batches; the batch is global: the step does not change with the number of workers)", o.BatchSize, size, o.GradAccum, size, size)
 	}
 	return nil
+}
+
+// The gradient exchange's knobs, for measuring it (dist/doc.go, Scaling):
+// FTUNE_DIST_OVERLAP=0 all-reduces after the backward instead of during
+// it; FTUNE_DIST_BUCKET_MB sets the all-reduce bucket size (default 16).
+const (
+	overlapEnv = "FTUNE_DIST_OVERLAP"
+	bucketEnv  = "FTUNE_DIST_BUCKET_MB"
+)
+
+// dataParallelEnv reads the knobs; a value it does not understand is an
+// error naming the variable.
+func dataParallelEnv() (train.DataParallel, error) {
+	var dp train.DataParallel
+	switch v := os.Getenv(overlapEnv); v {
+	case "", "1":
+	case "0":
+		dp.SyncAfterBackward = true
+	default:
+		return dp, fmt.Errorf("recipe: %s=%q: want 0 (all-reduce after the backward) or 1 (during it, the default)", overlapEnv, v)
+	}
+	if v := os.Getenv(bucketEnv); v != "" {
+		mb, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(mb > 0) || mb > 1024 {
+			return dp, fmt.Errorf("recipe: %s=%q: want a bucket size in MiB in (0, 1024]", bucketEnv, v)
+		}
+		dp.BucketFloats = max(1, int(mb*(1<<20)/4))
+	}
+	return dp, nil
+}
+
+// hostMPIEnv lets workers on CUDA without NCCL all-reduce host copies of
+// their gradients over MPI instead (printed as a warning): never silently.
+const hostMPIEnv = "FTUNE_DIST_HOST_MPI"
+
+// deviceComm is the comm workers on device dev exchange through: NCCL
+// (opened by openNCCL over comm, on the worker's GPU) for CUDA workers,
+// comm itself otherwise. CUDA workers without NCCL are refused, naming
+// what is missing, unless FTUNE_DIST_HOST_MPI=1 asks for host copies
+// over MPI.
+func deviceComm(comm dist.Comm, dev tensor.Device, log io.Writer, openNCCL func(dist.Comm, int) (dist.Comm, error)) (dist.Comm, error) {
+	if comm == nil || comm.Size() == 1 || dev.Kind != tensor.CUDA {
+		return comm, nil
+	}
+	nccl, err := openNCCL(comm, dev.Index)
+	if err == nil {
+		fmt.Fprintf(log, "collectives: %s\n", nccl.Engine())
+		return nccl, nil
+	}
+	if os.Getenv(hostMPIEnv) == "1" {
+		fmt.Fprintf(log, "warning: no NCCL (%v): all-reducing host copies of the GPU gradients over %s, as %s=1 asks\n", err, comm.Engine(), hostMPIEnv)
+		return comm, nil
+	}
+	return nil, fmt.Errorf("recipe: %d workers on CUDA need NCCL for their collectives, and %w; install it, or set %s=1 to all-reduce host copies of the gradients over MPI instead (slower)", comm.Size(), err, hostMPIEnv)
+}
+
+// useDeviceComm switches the session's comm to NCCL for CUDA workers
+// (deviceComm) and returns what closes it at the end of the run (the
+// caller closes the MPI comm it passed in).
+func (s *session) useDeviceComm() (closeNCCL func(), err error) {
+	comm := s.o.Comm
+	if s.o.Comm, err = deviceComm(comm, s.o.device.Backend.Device(), s.log, dist.OpenNCCL); err != nil {
+		return nil, err
+	}
+	if s.o.Comm == comm {
+		return func() {}, nil
+	}
+	return func() {
+		if err := s.o.Comm.Close(); err != nil {
+			fmt.Fprintln(s.log, "warning:", err)
+		}
+	}, nil
+}
+
+// workerShare says how the workers split a step (train.Trainer.SplitsMicroBatches).
+func workerShare(gradAccum, size int) string {
+	if gradAccum%size == 0 {
+		return fmt.Sprintf("each runs %d of every step's %d micro-batches", gradAccum/size, gradAccum)
+	}
+	return "each computes its share of every micro-batch's rows (grad_accum is not a multiple of the workers)"
 }
 
 // rankWriter prefixes every line with the worker's rank.
@@ -202,8 +285,8 @@ func WorkerDevice(device string, local int) string {
 
 // checkDropoutSharding refuses dropout that rows cannot split exactly.
 func (s *session) checkDropoutSharding() error {
-	if size, _ := s.o.world(); size == 1 || s.o.Dropout == 0 {
-		return nil
+	if size, _ := s.o.world(); size == 1 || s.o.Dropout == 0 || s.o.GradAccum%size == 0 {
+		return nil // whole micro-batches per worker: nothing straddles
 	}
 	for _, name := range slices.Sorted(maps.Keys(s.adapters)) {
 		for mod, l := range s.adapters[name].Layers {

@@ -76,6 +76,11 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if err := s.o.preflight(s.log); err != nil {
 		return nil, err
 	}
+	closeNCCL, err := s.useDeviceComm()
+	if err != nil {
+		return nil, err
+	}
+	defer closeNCCL()
 	if rank != 0 {
 		return runWorker(ctx, s)
 	}
@@ -166,7 +171,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		fmt.Fprintf(s.log, "   trained in full beside it (modules_to_save): %s\n", strings.Join(slices.Sorted(maps.Keys(s.anyAdapter().Copies)), ", "))
 	}
 	if size > 1 {
-		fmt.Fprintf(s.log, "   on %d data-parallel workers (%s); each computes its share of every micro-batch's rows\n", size, o.engine())
+		fmt.Fprintf(s.log, "   on %d data-parallel workers (%s); %s\n", size, o.engine(), workerShare(o.GradAccum, size))
 	}
 	if err := t.Fit(ctx); err != nil {
 		return nil, err
@@ -398,6 +403,9 @@ func (s *session) trainer(runDir string) (*train.Trainer, error) {
 	}
 	if size, _ := o.world(); size > 1 && o.Dropout > 0 {
 		t.SkipRows = s.skipRows
+	}
+	if t.DP, err = dataParallelEnv(); err != nil {
+		return nil, err
 	}
 	if o.NEFTuneAlpha > 0 {
 		s.model.EmbeddingHook = neftuneHook(augment.NEFTune{Alpha: o.NEFTuneAlpha, Seed: o.Seed}, t)

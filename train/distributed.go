@@ -12,18 +12,35 @@ import (
 // Data-parallel training (Trainer.Comm with more than one worker).
 //
 // Every worker reads the same loader stream (the data is deterministic
-// from the seeds), so every worker holds every micro-batch. Worker r of N
-// runs rows [r·B/N, (r+1)·B/N) of each micro-batch of B rows, padded to
-// the micro-batch's length as one process pads it. Its loss is the mean
-// over its rows' labelled tokens weighted by its share of the micro-batch's
-// labelled tokens (which every worker can count), so the sum over workers
-// is the micro-batch's mean loss exactly as one process computes it, and
-// so is the gradient. After the step's micro-batches the gradients (and
-// the loss) are summed across workers in buckets; every worker then
-// takes the same optimizer step on replicated state. The only difference
-// from one process is the order of float additions (per-worker partial
-// sums, then the all-reduce), a relative error near float32's 1e-7 per
-// add.
+// from the seeds), so every worker holds every micro-batch. A step of
+// GradAccum = K micro-batches is split between N workers in one of two
+// ways:
+//
+//   - K a multiple of N: by whole micro-batches. Worker r runs slots
+//     [r·K/N, (r+1)·K/N) of the step exactly as one process runs them (same
+//     rows, same padding, same scaling) and skips the others. With the
+//     slots summed over a fixed tree (distributed_accum.go) and N = 2, the
+//     all-reduced gradient is bit for bit one process's, and so is every
+//     update. With N > 2 the MPI library chooses the order in which it
+//     adds the N partial sums (recursive doubling, a ring or a tree,
+//     depending on the message size and the library), which is not the
+//     one-process tree's order: float32 rounding, not bits.
+//   - Otherwise: by rows. Worker r runs rows [r·B/N, (r+1)·B/N) of each
+//     micro-batch of B rows, padded to the micro-batch's length as one
+//     process pads it. Its loss is the mean over its rows' labelled tokens
+//     weighted by its share of the micro-batch's labelled tokens (which
+//     every worker can count), so the sum over workers is the micro-batch's
+//     mean loss as one process computes it, and so is the gradient, up to
+//     the order of float additions: one process's weight gradient XᵀG sums
+//     over all the micro-batch's tokens inside one matrix product, the
+//     workers over their halves and then across, a relative difference
+//     near float32's 1e-7 per add that AdamW can amplify where a gradient
+//     element nearly cancels.
+//
+// The gradients are summed across workers in buckets, overlapped with the
+// backward of each worker's last micro-batch of the step
+// (distributed_sync.go), and so is the loss; every worker then takes the
+// same optimizer step on replicated state.
 //
 // Random streams that a micro-batch draws per row (LoRA dropout) are kept
 // in step by Trainer.SkipRows; NEFTune noise, keyed on the loader position,
@@ -82,8 +99,32 @@ func shard(b Batch, r0, r1 int, be tensor.Backend) Batch {
 	return out
 }
 
-// shardMicroBatch runs this worker's rows of micro-batch b (of the step's
-// GradAccum) and returns its share of b's mean loss.
+// SplitsMicroBatches reports whether the workers split each step by
+// whole micro-batches (GradAccum a multiple of the workers) rather than
+// by rows.
+func (t *Trainer) SplitsMicroBatches() bool {
+	size, _ := t.world()
+	return size > 1 && max(t.Cfg.GradAccum, 1)%size == 0
+}
+
+// runMicro runs this worker's part of micro-batch b, the step's slot-th,
+// and returns its share of the step's loss sum.
+func (t *Trainer) runMicro(b Batch, slot int) (float64, error) {
+	size, rank := t.world()
+	switch {
+	case size == 1:
+		return t.microBatch(b)
+	case t.SplitsMicroBatches():
+		if slot/(t.Cfg.GradAccum/size) != rank { // another worker's
+			return 0, t.skipRows(b, 0, b.InputIDs.Dim(0))
+		}
+		return t.microBatch(b)
+	}
+	return t.shardMicroBatch(b)
+}
+
+// shardMicroBatch runs this worker's rows of micro-batch b and returns its
+// share of b's mean loss.
 func (t *Trainer) shardMicroBatch(b Batch) (float64, error) {
 	size, rank := t.world()
 	B := b.InputIDs.Dim(0)
@@ -109,75 +150,6 @@ func (t *Trainer) skipRows(b Batch, r0, r1 int) error {
 		return nil
 	}
 	return t.SkipRows(b, r0, r1)
-}
-
-// allReduceStep sums, across workers, the step's loss and every
-// parameter's gradient. A parameter no worker has a gradient for keeps
-// none (as in one process: the optimizer skips it); one that some worker
-// lacks gets zeros there first.
-func (t *Trainer) allReduceStep(lossSum float64) (float64, error) {
-	names := t.names()
-	head := make([]float64, 1+len(names))
-	head[0] = lossSum
-	for i, name := range names {
-		if t.Params[name].Grad != nil {
-			head[1+i] = 1
-		}
-	}
-	if err := t.Comm.AllReduceSumF64(head); err != nil {
-		return 0, fmt.Errorf("train: all-reduce of step %d's loss: %w", t.State.Step+1, err)
-	}
-	var grads [][]float32
-	var owners []string
-	total := 0
-	for i, name := range names {
-		v := t.Params[name]
-		if head[1+i] == 0 {
-			continue
-		}
-		if v.Grad == nil {
-			v.Grad = tensor.Zeros(v.Value.Backend(), tensor.F32, v.Value.Shape()...)
-		}
-		g := gradHost(v.Grad)
-		grads, owners = append(grads, g), append(owners, name)
-		total += len(g)
-	}
-	bucket := make([]float32, 0, min(total, gradBucketFloats))
-	var pending [][]float32 // slices of grads (in order) waiting in bucket
-	flush := func() error {
-		if len(bucket) == 0 {
-			return nil
-		}
-		if err := t.Comm.AllReduceSumF32(bucket); err != nil {
-			return fmt.Errorf("train: all-reduce of step %d's gradients: %w", t.State.Step+1, err)
-		}
-		off := 0
-		for _, p := range pending {
-			off += copy(p, bucket[off:])
-		}
-		bucket, pending = bucket[:0], pending[:0]
-		return nil
-	}
-	for _, g := range grads {
-		for len(g) > 0 {
-			n := min(len(g), gradBucketFloats-len(bucket))
-			bucket = append(bucket, g[:n]...)
-			pending = append(pending, g[:n])
-			g = g[n:]
-			if len(bucket) == gradBucketFloats {
-				if err := flush(); err != nil {
-					return 0, err
-				}
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return 0, err
-	}
-	for i, name := range owners {
-		setGradHost(t.Params[name].Grad, grads[i])
-	}
-	return head[0], nil
 }
 
 // gradHost is a gradient's values on the host: the tensor's own memory on

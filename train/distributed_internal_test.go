@@ -9,56 +9,118 @@ import (
 	"github.com/ftune/ftune/train/commtest"
 )
 
-// TestAllReduceStepBuckets: gradients are summed across workers through
-// buckets smaller than one tensor and spanning several; a parameter only
-// one worker has a gradient for gets the sum (zeros elsewhere), and one no
-// worker has stays without a gradient, as in one process.
-func TestAllReduceStepBuckets(t *testing.T) {
-	defer func(n int) { gradBucketFloats = n }(gradBucketFloats)
-	gradBucketFloats = 5
+// TestGradSyncBuckets: gradients are summed across workers through
+// buckets of whole parameters (a parameter larger than a bucket alone); a
+// parameter only one worker has a gradient for gets the sum (zeros
+// elsewhere), and one no worker has stays without a gradient, as in one
+// process; the first step lays the buckets out (here in name order: no
+// tape reported an order) and the second reuses them.
+func TestGradSyncBuckets(t *testing.T) {
 	be := tensor.CPUDefault()
 	build := func(rank int) *Trainer {
 		v := func(n int, grad bool) *autograd.Var {
-			p := autograd.Param(tensor.Zeros(be, tensor.F32, n), "")
-			if grad {
-				g := make([]float32, n)
-				for i := range g {
-					g[i] = float32((rank+1)*100 + i)
-				}
-				p.Grad = tensor.FromF32(be, g, n)
-			}
-			return p
+			return autograd.Param(tensor.Zeros(be, tensor.F32, n), "")
 		}
-		return &Trainer{Params: map[string]*autograd.Var{"a": v(12, true), "b": v(7, rank == 1), "c": v(2, false)}}
+		tr := &Trainer{Params: map[string]*autograd.Var{"a": v(12, true), "b": v(3, rank == 1), "c": v(2, false), "d": v(1, true)}}
+		tr.DP.BucketFloats, tr.Cfg.GradAccum = 5, 1
+		return tr
+	}
+	setGrads := func(tr *Trainer, rank int) {
+		tr.zeroGrad() // as after an optimizer step
+		for name, n := range map[string]int{"a": 12, "b": 3, "d": 1} {
+			if name == "b" && rank == 0 {
+				continue
+			}
+			g := make([]float32, n)
+			for i := range g {
+				g[i] = float32((rank+1)*100 + i)
+			}
+			tr.Params[name].Grad = tensor.FromF32(be, g, n)
+		}
 	}
 	trs := []*Trainer{build(0), build(1)}
-	losses := make([]float64, 2)
+	losses := make([][]float64, 2)
 	errs := commtest.Run(2, func(c dist.Comm) error {
 		tr := trs[c.Rank()]
 		tr.Comm = c
-		var err error
-		losses[c.Rank()], err = tr.allReduceStep(float64(c.Rank()) + 0.5)
-		return err
+		for step := range 2 {
+			setGrads(tr, c.Rank())
+			loss, err := tr.startSync(nil).finish(float64(c.Rank()) + 0.5)
+			if err != nil {
+				return err
+			}
+			losses[c.Rank()] = append(losses[c.Rank()], loss)
+			tr.State.Step = step + 1
+		}
+		return nil
 	})
 	for r, tr := range trs {
 		if errs[r] != nil {
 			t.Fatalf("rank %d: %v", r, errs[r])
 		}
-		if losses[r] != 2 {
-			t.Errorf("rank %d: loss sum %g, want 2", r, losses[r])
+		if losses[r][0] != 2 || losses[r][1] != 2 {
+			t.Errorf("rank %d: loss sums %v, want [2 2]", r, losses[r])
 		}
-		for i, g := range tr.Params["a"].Grad.F32() {
-			if want := float32(300 + 2*i); g != want {
-				t.Fatalf("rank %d a[%d] = %g, want %g", r, i, g, want)
-			}
+		if p := tr.DP.plan; len(p.first) != 3 || p.params(0) != 1 || p.params(1) != 2 || p.params(2) != 1 {
+			t.Errorf("rank %d: buckets start at %v of %v, want [a] [b c] [d]", r, p.first, p.names)
 		}
-		for i, g := range tr.Params["b"].Grad.F32() {
-			if want := float32(200 + i); g != want {
-				t.Fatalf("rank %d b[%d] = %g, want %g", r, i, g, want)
+		for name, base := range map[string]float32{"a": 300, "b": 200, "d": 300} {
+			for i, g := range tr.Params[name].Grad.F32() {
+				if want := base + float32(map[string]int{"a": 2, "b": 1, "d": 2}[name]*i); g != want {
+					t.Fatalf("rank %d %s[%d] = %g, want %g", r, name, i, g, want)
+				}
 			}
 		}
 		if tr.Params["c"].Grad != nil {
 			t.Errorf("rank %d: c got a gradient no worker computed", r)
 		}
+	}
+}
+
+// TestGradTreeSplitsLikeOneProcess: the tree's sum of six slots, with
+// absent leaves, equals the sum of two workers' halves (slots 0-2 and
+// 3-5, the other half absent) added last, bit for bit; and a short step
+// (four slots of six) sums what it has.
+func TestGradTreeSplitsLikeOneProcess(t *testing.T) {
+	be := tensor.CPUDefault()
+	slot := func(i int) *tensor.Tensor {
+		if i == 4 {
+			return nil // no gradient for the parameter in slot 4
+		}
+		return tensor.FromF32(be, []float32{1e8 / float32(i+1), 1.0 / 3 * float32(i), -float32(i) * 0.7}, 3)
+	}
+	sum := func(owned func(int) bool, slots int) []float32 {
+		v := autograd.Param(tensor.Zeros(be, tensor.F32, 3), "p")
+		gt := newGradTree(6)
+		for i := 0; i < slots; i++ {
+			if owned(i) {
+				v.Grad = slot(i)
+			}
+			gt.add(v, i)
+		}
+		gt.finishOne(v, slots)
+		if v.Grad == nil {
+			return nil
+		}
+		return v.Grad.F32()
+	}
+	all := sum(func(int) bool { return true }, 6)
+	left, right := sum(func(i int) bool { return i < 3 }, 6), sum(func(i int) bool { return i >= 3 }, 6)
+	// ((g0 + (g1+g2)) + (g3 + (g4+g5))) with g4 absent
+	g := func(i int) []float32 { return slot(i).F32() }
+	for j := range all {
+		want := (g(0)[j] + (g(1)[j] + g(2)[j])) + (g(3)[j] + g(5)[j])
+		if all[j] != want || left[j]+right[j] != want {
+			t.Errorf("element %d: tree %g, halves %g + %g, want %g", j, all[j], left[j], right[j], want)
+		}
+	}
+	short := sum(func(int) bool { return true }, 4)
+	for j := range short {
+		if want := (g(0)[j] + (g(1)[j] + g(2)[j])) + g(3)[j]; short[j] != want {
+			t.Errorf("short step element %d: %g, want %g", j, short[j], want)
+		}
+	}
+	if none := sum(func(int) bool { return false }, 6); none != nil {
+		t.Errorf("no slot had a gradient, the tree made %v", none)
 	}
 }

@@ -96,9 +96,13 @@ type Trainer struct {
 	// micro-batch b that other workers compute, so that every stream
 	// draws what it would in one process. Nil when nothing draws per row.
 	SkipRows func(b Batch, r0, r1 int) error
+	// DP tunes the gradient exchange between workers (distributed_sync.go).
+	DP DataParallel
 	// shardRow0 and shardRows: see MicroShard.
 	shardRow0, shardRows int
-	start                time.Time
+	// leafDone is the tape hook of the running micro-batch (gradSync.hook).
+	leafDone func(*autograd.Var)
+	start    time.Time
 	// arena recycles the micro-batches' tensors on the CPU (tensor.Arena).
 	arena    *tensor.Arena
 	arenaCPU *tensor.CPUBackend
@@ -292,6 +296,7 @@ func (t *Trainer) microBatchScaled(b Batch, share float64) (float64, error) {
 	// Activations go back to a GPU's allocator as the backward passes
 	// their last use (a no-op on the CPU); only the loss is read after.
 	tp.ReleaseActivations = true
+	tp.LeafDone = t.leafDone
 	out, err := t.forward(tp, b, true)
 	if err != nil {
 		return 0, err
@@ -313,6 +318,8 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	var lossSum float64
 	micro, tokens := 0, 0
 	size, _ := t.world()
+	tree := newGradTree(t.Cfg.GradAccum) // see distributed_accum.go
+	sync := t.startSync(tree)            // nil with one worker
 	for micro < t.Cfg.GradAccum {
 		// With several workers the step runs to its end: the others
 		// would wait for its all-reduce (Fit agrees on stopping).
@@ -331,14 +338,13 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 		if b.Labelled == 0 {
 			continue
 		}
-		run := t.microBatch
-		if size > 1 {
-			run = t.shardMicroBatch
-		}
-		loss, err := run(b)
+		t.leafDone = sync.hook(micro)
+		loss, err := t.runMicro(b, micro)
+		t.leafDone = nil
 		if err != nil {
 			return false, err
 		}
+		tree.take(t.Params, micro)
 		lossSum += loss
 		micro++
 		tokens += b.Tokens
@@ -346,8 +352,9 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	if micro == 0 {
 		return epochEnd, nil
 	}
-	if size > 1 {
-		if lossSum, err = t.allReduceStep(lossSum); err != nil {
+	tree.finish(t.Params, micro)
+	if sync != nil {
+		if lossSum, err = sync.finish(lossSum); err != nil {
 			return false, err
 		}
 	}
@@ -412,6 +419,9 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	}
 	m := Metrics{"train/loss": loss, "train/lr": lr, "train/grad_norm": gradNorm,
 		"train/tokens_per_s": float64(tokens) / time.Since(began).Seconds(), "train/epoch": float64(t.State.Epoch)}
+	if sync != nil {
+		m["train/allreduce_exposed_s"] = sync.exposed.Seconds()
+	}
 	for _, c := range t.Callbacks {
 		if err := c.OnStepEnd(t, m); err != nil {
 			return false, err

@@ -72,6 +72,35 @@ func (w *world) newRound() *round {
 type worker struct {
 	w    *world
 	rank int
+	last chan struct{} // closed when the collective started last is complete
+}
+
+// pending is a collective of one worker, started in order after the ones
+// it started before (a nonblocking one may still be running): rounds pair
+// collectives by the order they were started, as MPI does.
+type pending struct {
+	done chan struct{}
+	err  error
+}
+
+func (p *pending) Wait() error {
+	<-p.done
+	return p.err
+}
+
+// start runs op once this worker's earlier collectives are complete.
+func (c *worker) start(op func() error) *pending {
+	p := &pending{done: make(chan struct{})}
+	prev := c.last
+	c.last = p.done
+	go func() {
+		if prev != nil {
+			<-prev
+		}
+		p.err = op()
+		close(p.done)
+	}()
+	return p
 }
 
 func (c *worker) Rank() int      { return c.rank }
@@ -138,7 +167,18 @@ func (r *round) combine(n int) {
 }
 
 func (c *worker) AllReduceSumF32(buf []float32) error {
-	r, err := c.collective(fmt.Sprintf("AllReduceSumF32[%d]", len(buf)), func(r *round) { r.f32[c.rank] = append(make([]float32, 0, len(buf)), buf...) })
+	return c.start(func() error { return c.allReduceF32("AllReduceSumF32", buf) }).Wait()
+}
+
+// IAllReduceSumF32 reads buf and writes the sum into it when the
+// collective's turn comes, on another goroutine: a caller that touches buf
+// before Wait races with it (go test -race reports that).
+func (c *worker) IAllReduceSumF32(buf []float32) (dist.Request, error) {
+	return c.start(func() error { return c.allReduceF32("IAllReduceSumF32", buf) }), nil
+}
+
+func (c *worker) allReduceF32(op string, buf []float32) error {
+	r, err := c.collective(fmt.Sprintf("%s[%d]", op, len(buf)), func(r *round) { r.f32[c.rank] = append(make([]float32, 0, len(buf)), buf...) })
 	if err != nil {
 		return err
 	}
@@ -147,24 +187,30 @@ func (c *worker) AllReduceSumF32(buf []float32) error {
 }
 
 func (c *worker) AllReduceSumF64(buf []float64) error {
-	r, err := c.collective(fmt.Sprintf("AllReduceSumF64[%d]", len(buf)), func(r *round) { r.f64[c.rank] = append(make([]float64, 0, len(buf)), buf...) })
-	if err != nil {
-		return err
-	}
-	copy(buf, r.sum64)
-	return nil
+	return c.start(func() error {
+		r, err := c.collective(fmt.Sprintf("AllReduceSumF64[%d]", len(buf)), func(r *round) { r.f64[c.rank] = append(make([]float64, 0, len(buf)), buf...) })
+		if err != nil {
+			return err
+		}
+		copy(buf, r.sum64)
+		return nil
+	}).Wait()
 }
 
 func (c *worker) Broadcast(buf []byte, root int) error {
-	r, err := c.collective(fmt.Sprintf("Broadcast[%d] from %d", len(buf), root), func(r *round) { r.in[c.rank] = append([]byte(nil), buf...) })
-	if err != nil {
-		return err
-	}
-	copy(buf, r.in[root])
-	return nil
+	return c.start(func() error {
+		r, err := c.collective(fmt.Sprintf("Broadcast[%d] from %d", len(buf), root), func(r *round) { r.in[c.rank] = append([]byte(nil), buf...) })
+		if err != nil {
+			return err
+		}
+		copy(buf, r.in[root])
+		return nil
+	}).Wait()
 }
 
 func (c *worker) Barrier() error {
-	_, err := c.collective("Barrier", func(*round) {})
-	return err
+	return c.start(func() error {
+		_, err := c.collective("Barrier", func(*round) {})
+		return err
+	}).Wait()
 }

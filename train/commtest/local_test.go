@@ -79,3 +79,55 @@ func TestLocalMismatchAndTimeout(t *testing.T) {
 		t.Errorf("rank 0: %v", errs[0])
 	}
 }
+
+// TestLocalNonblockingKeepsOrder: nonblocking all-reduces pair with the
+// other workers' in the order they were started, around a blocking one
+// and whatever order they are waited in; a nonblocking call does not pair
+// with a blocking one (as in MPI).
+func TestLocalNonblockingKeepsOrder(t *testing.T) {
+	got := make([][]float32, 2)
+	errs := Run(2, func(c dist.Comm) error {
+		a, b := []float32{float32(c.Rank() + 1)}, []float32{float32(10 * (c.Rank() + 1))}
+		ra, err := c.IAllReduceSumF32(a)
+		if err != nil {
+			return err
+		}
+		rb, err := c.IAllReduceSumF32(b)
+		if err != nil {
+			return err
+		}
+		f64 := []float64{1}
+		if err := c.AllReduceSumF64(f64); err != nil {
+			return err
+		}
+		if err := rb.Wait(); err != nil {
+			return err
+		}
+		if err := ra.Wait(); err != nil {
+			return err
+		}
+		got[c.Rank()] = []float32{a[0], b[0], float32(f64[0])}
+		return nil
+	})
+	for r, err := range errs {
+		if err != nil || len(got[r]) != 3 || got[r][0] != 3 || got[r][1] != 30 || got[r][2] != 2 {
+			t.Errorf("rank %d: %v (%v), want [3 30 2]", r, got[r], err)
+		}
+	}
+	errs = Run(2, func(c dist.Comm) error {
+		buf := []float32{1}
+		if c.Rank() == 0 {
+			return c.AllReduceSumF32(buf)
+		}
+		r, err := c.IAllReduceSumF32(buf)
+		if err != nil {
+			return err
+		}
+		return r.Wait()
+	})
+	for r, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "rank 0 called AllReduceSumF32[1] but rank 1 called IAllReduceSumF32[1]") {
+			t.Errorf("rank %d: %v, want the blocking/nonblocking mismatch", r, err)
+		}
+	}
+}
