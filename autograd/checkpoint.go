@@ -3,14 +3,27 @@ package autograd
 // Checkpoint runs fn without recording its internals and records one node
 // that re-runs fn on a private tape during the backward: the activations
 // inside fn are never kept, at the cost of a second forward (gradient
-// checkpointing, per decoder block). fn must be deterministic (no dropout
-// drawn from a shared stream) and must reach the parameters it uses through
-// closure; their gradients accumulate as usual.
+// checkpointing, per decoder block). fn must reach the parameters it uses
+// through closure; their gradients accumulate as usual.
+//
+// The first forward runs on a tape that records nothing but is a training
+// tape all the same (Training is true: dropout is applied), so the loss is
+// the one training computes. fn may draw random numbers or read other
+// mutable state (dropout streams, which adapter a layer routes to) provided
+// it names that state with Preserve before using it: the recompute then
+// sees the state as the first forward did (the same dropout masks, as
+// torch.utils.checkpoint's preserve_rng_state), and afterwards the state is
+// put back where the rest of the step had left it. Apart from such state fn
+// must be deterministic.
 func (tp *Tape) Checkpoint(fn func(tp *Tape, in []*Var) []*Var, in ...*Var) []*Var {
-	outs := fn(nil, in)
-	if tp == nil {
-		return outs
+	if tp == nil || tp.region != nil {
+		// Inference, or already inside a region's first forward (a nested
+		// checkpoint): the outer region recomputes this one too.
+		return fn(tp, in)
 	}
+	first := &Tape{region: &region{}}
+	outs := fn(first, in)
+	saved := first.region.saved
 	// An output may be an input passed through (or a view of one); a leaf
 	// input's storage must then outlive the node (ReleaseActivations).
 	tp.pinLeaves(in)
@@ -30,7 +43,7 @@ func (tp *Tape) Checkpoint(fn func(tp *Tape, in []*Var) []*Var, in ...*Var) []*V
 		for i, v := range in {
 			detached[i] = &Var{Value: v.Value, Name: v.Name, requiresGrad: v.requiresGrad, leaf: true}
 		}
-		again := fn(sub, detached)
+		again := replayState(saved, func() []*Var { return fn(sub, detached) })
 		// Seed the recomputed outputs with the incoming gradients and replay
 		// the private tape (a NewTape: RetainGrads off); a sum of ⟨out, grad⟩ would do the same with an
 		// extra op per output.
@@ -47,4 +60,63 @@ func (tp *Tape) Checkpoint(fn func(tp *Tape, in []*Var) []*Var, in ...*Var) []*V
 		}
 	}, res...)
 	return res
+}
+
+// Stateful is mutable state a checkpointed region reads or advances, such
+// as a random stream, that its recompute must find as the first forward
+// did. The state's owner implements it; autograd only calls it.
+type Stateful interface {
+	// Snapshot returns a function that puts the state back as it is now.
+	Snapshot() (restore func())
+}
+
+// region is what a checkpointed region's first forward collects: each
+// Stateful it used, with a snapshot taken just before that use.
+type region struct {
+	saved []preserved
+}
+
+type preserved struct {
+	state   Stateful
+	restore func()
+}
+
+// Training reports whether ops run to train: a recording tape or a
+// checkpointed region's first forward (which records nothing but must
+// compute what training computes, dropout included). A nil tape is
+// inference.
+func (tp *Tape) Training() bool { return tp != nil }
+
+// Preserve declares that the caller is about to read or advance s. Inside
+// a checkpointed region's first forward the tape snapshots s, so that the
+// recompute during the backward starts from the same state; elsewhere it
+// does nothing. Call it before each use: a second call in the same region
+// is harmless (the earliest snapshot wins).
+func (tp *Tape) Preserve(s Stateful) {
+	if tp == nil || tp.region == nil {
+		return
+	}
+	tp.region.saved = append(tp.region.saved, preserved{s, s.Snapshot()})
+}
+
+// replayState runs fn with every preserved state back as the region's
+// first forward found it, then puts each state back as it was before the
+// recompute: a dropout stream stays where the forward (and anything since,
+// such as a data-parallel worker skipping other workers' rows) left it.
+func replayState(saved []preserved, fn func() []*Var) []*Var {
+	now := make([]func(), len(saved))
+	for i, p := range saved {
+		now[i] = p.state.Snapshot()
+	}
+	// Backwards, so that a state preserved twice ends at its earliest
+	// snapshot.
+	for i := len(saved) - 1; i >= 0; i-- {
+		saved[i].restore()
+	}
+	defer func() {
+		for _, put := range now {
+			put()
+		}
+	}()
+	return fn()
 }

@@ -6,7 +6,10 @@
 // the same model code serves training and generation. Frozen Vars (base
 // weights) never get a gradient buffer; ops whose inputs are all frozen or
 // constant are not recorded. Checkpoint records a region whose activations
-// are dropped after the forward and recomputed during the backward.
+// are dropped after the forward and recomputed during the backward; its
+// first forward runs on a training tape that records nothing, and the state
+// the region names with Preserve (dropout streams) is replayed for the
+// recompute, so both passes draw the same random numbers.
 //
 // Hot blocks (RMSNorm, RoPE, SwiGLU, attention, cross-entropy, the linear
 // layer) are single tape nodes with hand-derived backwards computed by the

@@ -81,6 +81,9 @@ type Tape struct {
 	// firstCheckpoint is 1 + the index of the first Checkpoint node (0:
 	// none): the ops inside a checkpointed function are not on this tape.
 	firstCheckpoint int
+	// region is set on the tape a checkpointed region's first forward runs
+	// on: it records nothing and collects the state to replay (Preserve).
+	region *region
 }
 
 // leafUse is a trainable leaf and the index of the first node recorded
@@ -103,7 +106,7 @@ func (tp *Tape) Len() int {
 
 // needs reports whether an op on these inputs must be recorded.
 func (tp *Tape) needs(in ...*Var) bool {
-	if tp == nil {
+	if tp == nil || tp.region != nil {
 		return false
 	}
 	tp.pinLeaves(in)
@@ -206,6 +209,9 @@ func accumulate(v *Var, g *tensor.Tensor, fresh bool) {
 func (tp *Tape) Backward(loss *Var) error {
 	if tp == nil {
 		return fmt.Errorf("autograd: Backward on a nil (inference) tape")
+	}
+	if tp.region != nil {
+		return fmt.Errorf("autograd: Backward on a checkpointed region's first-forward tape (it records nothing)")
 	}
 	if loss.Value.Numel() != 1 {
 		return fmt.Errorf("autograd: Backward from a non-scalar of shape %v", loss.Shape())

@@ -43,13 +43,25 @@ func (l *Layer) Forward(tp *autograd.Tape, lin *nn.Linear, x *autograd.Var) (*au
 		return lin.Base(tp, x), true
 	}
 	var mask *tensor.Tensor
-	if tp != nil && l.Dropout > 0 {
+	if tp.Training() && l.Dropout > 0 {
+		// In a checkpointed block the recompute must draw this same mask.
+		tp.Preserve(dropoutStream{l.src})
 		mask = l.dropoutMask(x.Value)
 	}
 	if l.Magnitude != nil {
 		return l.doraForward(tp, lin, x, mask), true
 	}
 	return tp.LoRALinear(x, lin.Weight, lin.Bias, l.A, l.B, l.Scale, mask), true
+}
+
+// dropoutStream is a layer's dropout stream as autograd.Stateful: a
+// checkpointed block's recompute replays it from where the block's first
+// forward began (a PCG is two words; rand.Rand keeps no buffer over it).
+type dropoutStream struct{ src *rand.PCG }
+
+func (d dropoutStream) Snapshot() func() {
+	saved := *d.src
+	return func() { *d.src = saved }
 }
 
 // dropoutMask draws keep/drop per element, scaled by 1/(1−p) as

@@ -240,6 +240,10 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 			bcos, bsin = localCos, localSin
 		}
 		run := func(tp *autograd.Tape, x []*autograd.Var) []*autograd.Var {
+			// A checkpointed block is recomputed after Forward returns,
+			// when a caller may have swapped the adapters out again (lora's
+			// ForwardRouted): the recompute must use this forward's.
+			tp.Preserve(adapterBinding{blk})
 			return []*autograd.Var{m.block(tp, blk, x[0], bcos, bsin, p, opt.Cache)}
 		}
 		if m.Checkpointing && tp != nil && opt.Cache == nil {
@@ -275,6 +279,23 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 		out.Loss = loss
 	}
 	return out, nil
+}
+
+// adapterBinding is which Adapter each of a block's linears has, as
+// autograd.Stateful.
+type adapterBinding struct{ b *Block }
+
+func (a adapterBinding) Snapshot() func() {
+	lins := a.b.Linears()
+	bound := make([]Adapter, len(lins))
+	for i, l := range lins {
+		bound[i] = l.Adapter
+	}
+	return func() {
+		for i, l := range lins {
+			l.Adapter = bound[i]
+		}
+	}
 }
 
 func (m *Model) block(tp *autograd.Tape, b *Block, x *autograd.Var, cos, sin *tensor.Tensor, p tensor.AttentionParams, cache *Cache) *autograd.Var {
