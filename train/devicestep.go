@@ -24,40 +24,55 @@ const (
 
 // OptimizerPath says where the optimizer step of a run runs, for logs and
 // env.json, and whether that is the device: AdamW on a single worker
-// whose trainable parameters are all float32 on the CUDA backend runs on
+// whose trainable parameters are all float32 on one CUDA backend runs on
 // the device; anything else runs optim's host code, and the path says why.
 func OptimizerPath(opt Optimizer, world int, params map[string]*autograd.Var) (path string, onDevice bool) {
 	kind := "optimizer"
 	switch opt.(type) {
 	case *optim.AdamW:
-		kind = "AdamW"
+		kind = "adamw"
 	case *optim.SGD:
-		kind = "SGD"
+		kind = "sgd"
 	}
-	var cb *cudabackend.Backend
+	var be tensor.Backend
 	for _, name := range sortedNames(params) {
 		v := params[name]
-		b, ok := v.Value.Backend().(*cudabackend.Backend)
-		if !ok {
-			return fmt.Sprintf(hostPathCPU, kind), false
+		if be != nil && v.Value.Backend() != be {
+			return fmt.Sprintf(hostPathGPU, kindName(kind), "the parameters are on more than one device"), false
 		}
-		if cb != nil && b != cb {
-			return fmt.Sprintf(hostPathGPU, kind, "the parameters are on more than one device"), false
+		be = v.Value.Backend()
+		if _, gpu := be.(*cudabackend.Backend); gpu && v.Value.DType() != tensor.F32 {
+			return fmt.Sprintf(hostPathGPU, kindName(kind), fmt.Sprintf("parameter %s is %v; the device step takes float32", name, v.Value.DType())), false
 		}
-		cb = b
-		if v.Value.DType() != tensor.F32 {
-			return fmt.Sprintf(hostPathGPU, kind, fmt.Sprintf("parameter %s is %v; the device step takes float32", name, v.Value.DType())), false
-		}
+	}
+	return OptimizerPathFor(be, kind, world)
+}
+
+// OptimizerPathFor is OptimizerPath before the parameters exist (for a
+// run's env.json): the backend they will live on, the optimizer's name
+// ("adamw", "sgd") and the number of workers. Trainable parameters are
+// float32 (LoRA's master weights), which OptimizerPath checks.
+func OptimizerPathFor(be tensor.Backend, kind string, world int) (path string, onDevice bool) {
+	if _, gpu := be.(*cudabackend.Backend); !gpu {
+		return fmt.Sprintf(hostPathCPU, kindName(kind)), false
 	}
 	switch {
-	case cb == nil:
-		return fmt.Sprintf(hostPathCPU, kind), false
-	case kind != "AdamW":
-		return fmt.Sprintf(hostPathGPU, kind, "only AdamW has a device kernel"), false
+	case kind != "adamw":
+		return fmt.Sprintf(hostPathGPU, kindName(kind), "only AdamW has a device kernel"), false
 	case world > 1:
-		return fmt.Sprintf(hostPathGPU, kind, "data-parallel steps all-reduce host copies of the gradients"), false
+		return fmt.Sprintf(hostPathGPU, kindName(kind), "data-parallel steps all-reduce host copies of the gradients"), false
 	}
 	return cudabackend.FusedOptimizerPath, true
+}
+
+func kindName(kind string) string {
+	switch kind {
+	case "adamw":
+		return "AdamW"
+	case "sgd":
+		return "SGD"
+	}
+	return kind
 }
 
 // OptimizerPath is where this trainer's optimizer step runs (see the
