@@ -54,7 +54,10 @@ func OptimizerPath(opt Optimizer, world int, params map[string]*autograd.Var) (p
 // float32 (LoRA's master weights), which OptimizerPath checks.
 func OptimizerPathFor(be tensor.Backend, kind string, world int) (path string, onDevice bool) {
 	if _, gpu := be.(*cudabackend.Backend); !gpu {
-		return fmt.Sprintf(hostPathCPU, kindName(kind)), false
+		if be == nil || be.Device().Kind == tensor.CPU {
+			return fmt.Sprintf(hostPathCPU, kindName(kind)), false
+		}
+		return fmt.Sprintf(hostPathGPU, kindName(kind), "backend "+be.Name()+" has no device optimizer step"), false
 	}
 	switch {
 	case kind != "adamw":
