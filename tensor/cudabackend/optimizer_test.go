@@ -166,9 +166,13 @@ func closeF32(got, want []float32, atol, rtol float64) (int, bool) {
 // inactive (a limit above the norm) and active (every step clipped), a
 // NoDecay parameter and a parameter that misses two steps' gradients.
 // Bound: the device sums the norm in float32 with atomics and rounds the
-// update in another order than torch's; per step that is ~1e-7 relative,
-// so after 12 steps parameters agree to 1e-6 + 1e-5·|x| (they are ~1),
-// moments to 1e-5·(|x| + the tensor's largest), the norm to 1e-5 relative.
+// update in another order than torch's (sqrt(v/bc2) against
+// sqrt(v)/sqrt(bc2), m/bc1 in float32). An emulation of the kernel's
+// float32 arithmetic on the host (without fused multiply-adds) reached
+// 0.46 of 1e-6 + 1e-5·|p| on the parameters and 0.65 of 1e-5·(|x| + the
+// tensor's largest) on the moments after these 12 steps; the bounds are 4×
+// those, still far below what a wrong decay, step count, bias correction or
+// clip factor does (1e-3 and more). The norm: 1e-5 relative.
 func TestFusedAdamWMatchesHostOptim(t *testing.T) {
 	b := open(t, Options{})
 	const steps = 12
@@ -189,7 +193,7 @@ func TestFusedAdamWMatchesHostOptim(t *testing.T) {
 				t.Fatalf("max norm %g clipped %d of %d steps", maxNorm, clipped, steps)
 			}
 			for i, v := range r.values {
-				if j, ok := closeF32(v.F32(), r.hp[i], 1e-6, 1e-5); !ok {
+				if j, ok := closeF32(v.F32(), r.hp[i], 4e-6, 4e-5); !ok {
 					t.Fatalf("%s[%d]: %v on the device, %v on the host", r.names[i], j, v.F32()[j], r.hp[i][j])
 				}
 			}
@@ -212,10 +216,10 @@ func TestFusedAdamWMatchesHostOptim(t *testing.T) {
 				}
 				// Moments scale with the (clipped) gradients: the absolute
 				// bound is relative to the tensor's largest moment.
-				if j, ok := closeF32(e.M, h.M, 1e-5*maxAbs(h.M), 1e-5); !ok {
+				if j, ok := closeF32(e.M, h.M, 4e-5*maxAbs(h.M), 4e-5); !ok {
 					t.Errorf("%s: m[%d] %v on the device, %v on the host", e.Name, j, e.M[j], h.M[j])
 				}
-				if j, ok := closeF32(e.V, h.V, 1e-5*maxAbs(h.V), 1e-5); !ok {
+				if j, ok := closeF32(e.V, h.V, 4e-5*maxAbs(h.V), 4e-5); !ok {
 					t.Errorf("%s: v[%d] %v on the device, %v on the host", e.Name, j, e.V[j], h.V[j])
 				}
 			}
