@@ -78,16 +78,16 @@ func kindName(kind string) string {
 	return kind
 }
 
-// OptimizerPath is where this trainer's optimizer step runs (see the
-// function OptimizerPath); a DeviceStep factory set on the trainer counts
-// as the device.
+// OptimizerPath is where this trainer's optimizer step runs: while Fit
+// runs, the path it took; before, the one it will take (see the function
+// OptimizerPath; a DeviceStep factory set on the trainer decides instead).
 func (t *Trainer) OptimizerPath() string {
-	size, _ := t.world()
-	if t.dev != nil {
-		return t.dev.Describe()
+	if t.optPath != "" {
+		return t.optPath
 	}
+	size, _ := t.world()
 	if t.DeviceStep != nil && size == 1 {
-		return "device: the DeviceStep set on the trainer"
+		return "the DeviceStep set on the trainer (the host when it gives none)"
 	}
 	path, _ := OptimizerPath(t.Opt, size, t.Params)
 	return path
@@ -203,13 +203,21 @@ func (t *Trainer) startDeviceStep() error {
 		return nil
 	}
 	dev, err := t.newDeviceStep()
-	if err != nil || dev == nil {
+	if err != nil {
 		return err
+	}
+	if dev == nil {
+		size, _ := t.world()
+		t.optPath, _ = OptimizerPath(t.Opt, size, t.Params)
+		if _, would := OptimizerPath(t.Opt, size, t.Params); would && t.DeviceStep != nil {
+			t.optPath = "host: optim's AdamW (the DeviceStep set on the trainer gave none)"
+		}
+		return nil
 	}
 	if err := dev.LoadState(t.Opt.State()); err != nil {
 		return fmt.Errorf("train: optimizer state to the device: %w", err)
 	}
-	t.dev, t.Opt = dev, &onDevice{host: t.Opt, dev: dev}
+	t.dev, t.Opt, t.optPath = dev, &onDevice{host: t.Opt, dev: dev}, dev.Describe()
 	return nil
 }
 
@@ -217,6 +225,7 @@ func (t *Trainer) startDeviceStep() error {
 // state, so that the trainer's optimizer after Fit is what it was given,
 // up to date.
 func (t *Trainer) endDeviceStep() error {
+	t.optPath = ""
 	o, ok := t.Opt.(*onDevice)
 	if !ok {
 		return nil

@@ -260,7 +260,30 @@ func TestOptimizerPathOnTheCPU(t *testing.T) {
 		t.Errorf("trainer's path %q", got)
 	}
 	tr.DeviceStep = newHostAsDevice
-	if got := tr.OptimizerPath(); !strings.HasPrefix(got, "device:") {
+	if got := tr.OptimizerPath(); !strings.HasPrefix(got, "the DeviceStep set on the trainer") {
 		t.Errorf("with a DeviceStep set: %q", got)
 	}
+	// A factory that gives none keeps the host path, and says so in Fit.
+	seen := &pathAt{}
+	tr.DeviceStep = func(*train.Trainer) (optim.DeviceStep, error) { return nil, nil }
+	tr.Callbacks = []train.Callback{seen}
+	if err := tr.Fit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if seen.path != "host: optim's AdamW on the parameters in place" {
+		t.Errorf("in Fit with a factory that gave none: %q", seen.path)
+	}
+	if _, ok := tr.Opt.(*optim.AdamW); !ok {
+		t.Errorf("Opt after Fit %T", tr.Opt)
+	}
+}
+
+type pathAt struct {
+	train.Base
+	path string
+}
+
+func (p *pathAt) OnTrainStart(t *train.Trainer) error {
+	p.path = t.OptimizerPath()
+	return nil
 }

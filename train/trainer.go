@@ -98,12 +98,15 @@ type Trainer struct {
 	SkipRows func(b Batch, r0, r1 int) error
 	// DeviceStep, when set, makes the optimizer's device step for a
 	// single-worker run instead of the backend's choice (OptimizerPath):
-	// another device's optimizer, or a test's.
+	// another device's optimizer, or a test's; returning nil keeps the
+	// host path.
 	DeviceStep func(t *Trainer) (optim.DeviceStep, error)
 	// dev is the device step while Fit runs on it (nil: the host path);
-	// losses are the step's micro-batch losses it keeps on the device.
-	dev    optim.DeviceStep
-	losses []pendingLoss
+	// losses are the step's micro-batch losses it keeps on the device;
+	// optPath is the path Fit took (see OptimizerPath).
+	dev     optim.DeviceStep
+	losses  []pendingLoss
+	optPath string
 	// shardRow0 and shardRows: see MicroShard.
 	shardRow0, shardRows int
 	start                time.Time
