@@ -23,7 +23,11 @@ import (
 // per parameter, bias correction by each parameter's own step count, eps
 // after the bias-corrected sqrt(v), clipping by maxNorm/(norm+1e-6) when
 // that is below 1. The kernels differ from the host code only in rounding
-// (float32 sums in another order, fused multiply-adds).
+// (float32 sums in another order, fused multiply-adds, m and v as
+// multiply-adds where torch uses lerp and addcmul, sqrt(v/bc2) for
+// sqrt(v)/sqrt(bc2)) and for a NaN norm, where the kernel's clip factor
+// is 1 and the host's NaN: the trainer skips such steps before either
+// update runs.
 //
 // The kernel takes one weight decay and one step count per launch, so the
 // parameters are launched in groups of equal (decay, step); a run without
