@@ -25,6 +25,16 @@ func DefaultAdamW() AdamWConfig {
 	return AdamWConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 1e-2}
 }
 
+// DecayOf is the weight decay of the parameter name: WeightDecay, or 0
+// when NoDecay exempts it. A device step takes its per-parameter decays
+// from here, so both paths decay the same parameters.
+func (c AdamWConfig) DecayOf(name string) float64 {
+	if c.NoDecay != nil && c.NoDecay(name) {
+		return 0
+	}
+	return c.WeightDecay
+}
+
 func (c AdamWConfig) validate() error {
 	// The same checks torch.optim.AdamW makes in its constructor.
 	switch {
@@ -89,10 +99,7 @@ func (o *AdamW) Step(params []Param) error {
 			st = o.state.add(ParamState{Name: p.Name, M: make([]float32, len(p.Data)), V: make([]float32, len(p.Data))})
 		}
 		st.Step++
-		wd := o.cfg.WeightDecay
-		if o.cfg.NoDecay != nil && o.cfg.NoDecay(p.Name) {
-			wd = 0
-		}
+		wd := o.cfg.DecayOf(p.Name)
 		adamwUpdate(p.Data, p.Grad, st.M, st.V, st.Step, o.cfg.LR, o.cfg.Beta1, o.cfg.Beta2, o.cfg.Eps, wd)
 	}
 	return nil

@@ -21,4 +21,10 @@
 // All optimizer state (moments, momentum buffers) is float32, one slice per
 // parameter, keyed by parameter name so a checkpoint can be restored into a
 // fresh optimizer with [AdamW.LoadState] / [SGD.LoadState].
+//
+// [DeviceStep] is the interface of a step that runs where the parameters
+// live (the CUDA backend's fused AdamW, chosen by the trainer): the same
+// semantics, its state exchanged in the same [State] form, and this
+// package's code the reference it is tested against. [AdamWConfig.DecayOf]
+// gives both paths each parameter's weight decay.
 package optim

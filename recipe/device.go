@@ -181,7 +181,9 @@ func (d Device) GPUPath() (p cudabackend.Path, ok bool) {
 
 // gpuEnv is env.json's record of the GPU and of the code path the run
 // trains on; on the CPU it records nothing (env.json's cpu block says it).
-func gpuEnv(d *Device) track.Option {
+// optimizer names the optimizer ("adamw", "sgd") and world the number of
+// workers: with the backend they decide where the optimizer step runs.
+func gpuEnv(d *Device, optimizer string, world int) track.Option {
 	if d == nil {
 		return track.WithGPU(nil, nil)
 	}
@@ -197,7 +199,7 @@ func gpuEnv(d *Device) track.Option {
 		return s, nil
 	}
 	return track.WithGPU(describe, &track.GPUPathEnv{Device: p.Device, Capability: p.Capability, Precision: p.Precision,
-		GEMM: p.GEMM, Attention: p.Attention, Graphs: p.Graphs, MaxDeviceMemory: p.MaxDeviceMemory})
+		GEMM: p.GEMM, Attention: p.Attention, Graphs: p.Graphs, MaxDeviceMemory: p.MaxDeviceMemory, Optimizer: optimizerPath(d.Backend, optimizer, world)})
 }
 
 // DescribeGPU opens the first GPU as a default run would (precision auto)
@@ -235,4 +237,41 @@ func deviceMetrics(be tensor.Backend) []train.Callback {
 		return nil
 	}
 	return []train.Callback{deviceMemoryMetrics{cb: cb}}
+}
+
+// optimizerPath is where a run's optimizer step will run (an empty name is
+// the default, AdamW).
+func optimizerPath(be tensor.Backend, optimizer string, world int) string {
+	if optimizer == "" {
+		optimizer = "adamw"
+	}
+	path, _ := train.OptimizerPathFor(be, strings.ToLower(optimizer), world)
+	return path
+}
+
+// optimizerPathLog prints, when training starts on a GPU, where the
+// optimizer step runs (the trainer's choice, from its parameters).
+type optimizerPathLog struct {
+	train.Base
+	w io.Writer
+}
+
+func (l optimizerPathLog) OnTrainStart(t *train.Trainer) error {
+	fmt.Fprintf(l.w, "optimizer step: %s\n", t.OptimizerPath())
+	return nil
+}
+
+// optimizerLog is the callback that prints the optimizer path: one on a
+// GPU, none on the CPU (whose path never changes).
+func optimizerLog(be tensor.Backend, w io.Writer) []train.Callback {
+	if _, ok := be.(*cudabackend.Backend); !ok {
+		return nil
+	}
+	return []train.Callback{optimizerPathLog{w: w}}
+}
+
+// worldSize is the number of data-parallel workers of a run.
+func worldSize(o Options) int {
+	size, _ := o.world()
+	return size
 }

@@ -119,7 +119,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			}
 			return t.State.Step, nil
 		}
-		if run, err = track.ResumeRunFrom(o.ResumeDir, restore, track.WithTensorBoard(o.TensorBoard), s.worldEnv(), gpuEnv(o.device)); err != nil {
+		if run, err = track.ResumeRunFrom(o.ResumeDir, restore, track.WithTensorBoard(o.TensorBoard), s.worldEnv(), gpuEnv(o.device, o.Optimizer, worldSize(o))); err != nil {
 			return nil, err
 		}
 		defer func() { err = endRunRecover(ctx, run, t, err, recover()) }()
@@ -128,7 +128,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			return nil, err
 		}
 	} else {
-		if run, err = track.NewRun(o.OutDir, o.RunName, o.Config, track.WithTensorBoard(o.TensorBoard), s.worldEnv(), gpuEnv(o.device)); err != nil {
+		if run, err = track.NewRun(o.OutDir, o.RunName, o.Config, track.WithTensorBoard(o.TensorBoard), s.worldEnv(), gpuEnv(o.device, o.Optimizer, worldSize(o))); err != nil {
 			return nil, err
 		}
 		defer func() { err = endRunRecover(ctx, run, t, err, recover()) }()
@@ -397,7 +397,7 @@ func (s *session) trainer(runDir string) (*train.Trainer, error) {
 				Monitor: o.Monitor, Mode: o.MonitorMode, TopK: o.TopK, Extra: s.saveAdaptersInto},
 		},
 	}
-	t.Callbacks = append(deviceMetrics(be), t.Callbacks...)
+	t.Callbacks = append(append(deviceMetrics(be), optimizerLog(be, s.log)...), t.Callbacks...)
 	if runDir == "" { // a worker other than rank 0: it writes nothing
 		t.Callbacks = nil
 	}

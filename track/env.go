@@ -48,6 +48,9 @@ type GPUPathEnv struct {
 	Attention       string `json:"attention"`
 	Graphs          bool   `json:"cuda_graphs"`
 	MaxDeviceMemory int64  `json:"max_device_memory_bytes,omitempty"`
+	// Optimizer is where the optimizer step runs: on the device (the
+	// fused AdamW) or on the host, and why (train.OptimizerPath).
+	Optimizer string `json:"optimizer,omitempty"`
 }
 
 // WithGPU records the GPU (describe, as EnvOptions.GPU) and its code path

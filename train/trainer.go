@@ -98,6 +98,17 @@ type Trainer struct {
 	SkipRows func(b Batch, r0, r1 int) error
 	// DP tunes the gradient exchange between workers (distributed_sync.go).
 	DP DataParallel
+	// DeviceStep, when set, makes the optimizer's device step for a
+	// single-worker run instead of the backend's choice (OptimizerPath):
+	// another device's optimizer, or a test's; returning nil keeps the
+	// host path.
+	DeviceStep func(t *Trainer) (optim.DeviceStep, error)
+	// dev is the device step while Fit runs on it (nil: the host path);
+	// losses are the step's micro-batch losses it keeps on the device;
+	// optPath is the path Fit took (see OptimizerPath).
+	dev     optim.DeviceStep
+	losses  []pendingLoss
+	optPath string
 	// shardRow0 and shardRows: see MicroShard.
 	shardRow0, shardRows int
 	// leafDone is the tape hook of the running micro-batch (gradSync.hook).
@@ -186,7 +197,7 @@ func (t *Trainer) TotalSteps() int { return t.totalSteps() }
 // is cancelled: then the current micro-batch finishes, a step cut short is
 // undone (see abandon), State.StopReason is "interrupted", and callbacks'
 // OnTrainEnd runs, where the Checkpointer saves the last completed step.
-func (t *Trainer) Fit(ctx context.Context) error {
+func (t *Trainer) Fit(ctx context.Context) (err error) {
 	if t.Cfg.GradAccum <= 0 {
 		t.Cfg.GradAccum = 1
 	}
@@ -207,6 +218,14 @@ func (t *Trainer) Fit(ctx context.Context) error {
 		t.arena, t.arenaCPU = tensor.NewArena(), cpu
 		defer func() { t.arena.Release(); t.arena, t.arenaCPU = nil, nil }()
 	}
+	if err := t.startDeviceStep(); err != nil {
+		return err
+	}
+	defer func() {
+		if e := t.endDeviceStep(); err == nil {
+			err = e
+		}
+	}()
 	t.start = time.Now()
 	total := t.totalSteps()
 	for _, c := range t.Callbacks {
@@ -266,12 +285,19 @@ func (t *Trainer) Fit(ctx context.Context) error {
 			}
 		}
 	}
+	if t.dev != nil { // the last update's check, before anything exports it
+		if ok, err := t.dev.ParamsFinite(); err != nil {
+			return err
+		} else if !ok {
+			return t.collapsedBefore(t.State.Step)
+		}
+	}
 	for _, c := range t.Callbacks {
 		if err := c.OnTrainEnd(t); err != nil {
 			return err
 		}
 	}
-	return nil
+	return t.deviceStateErr()
 }
 
 // microBatch runs the forward and backward of one micro-batch, adding its
@@ -301,6 +327,13 @@ func (t *Trainer) microBatchScaled(b Batch, share float64) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if t.dev != nil {
+		// The loss stays on the device (a copy: the backward may release
+		// the tape's) and is read with the step's gradient norm: no
+		// synchronisation between the forward and the backward.
+		t.losses = append(t.losses, pendingLoss{v: out.Loss.Value.Clone(), share: share})
+		return 0, tp.Backward(tp.Scale(out.Loss, share*(1/float64(t.Cfg.GradAccum))))
+	}
 	loss := out.Loss.Value.Item()
 	return loss * share, tp.Backward(tp.Scale(out.Loss, share*(1/float64(t.Cfg.GradAccum))))
 }
@@ -311,6 +344,7 @@ func (t *Trainer) microBatchScaled(b Batch, share float64) (float64, error) {
 // step (a long step does not hold up Ctrl-C for all its micro-batches).
 func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error) {
 	began := time.Now()
+	t.losses = t.losses[:0] // a step abandoned before left its losses
 	start, err := t.markStepStart()
 	if err != nil {
 		return false, err
@@ -358,7 +392,6 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 			return false, err
 		}
 	}
-	loss := lossSum / float64(micro)
 	if micro < t.Cfg.GradAccum {
 		// A short last step: rescale so the gradient is the mean over the
 		// micro-batches that ran.
@@ -368,8 +401,28 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 			}
 		}
 	}
-	params := t.bind()
-	gradNorm := optim.GradNorm(params)
+	var params []optim.Param
+	var gradNorm float64
+	if t.dev != nil {
+		// The step's one synchronisation: the norm (which the guards
+		// below need before the update), with the previous update's
+		// finiteness check; the losses are read after it without waiting.
+		if err := t.dev.GradNorm(t.Cfg.ClipNorm); err != nil {
+			return false, err
+		}
+		norm, paramsOK, err := t.dev.ReadNorm()
+		if err != nil {
+			return false, err
+		}
+		if !paramsOK {
+			return false, t.collapsedBefore(t.State.Step)
+		}
+		gradNorm, lossSum = norm, t.readLosses()
+	} else {
+		params = t.bind()
+		gradNorm = optim.GradNorm(params)
+	}
+	loss := lossSum / float64(micro)
 	if t.guard(loss) || math.IsNaN(gradNorm) || math.IsInf(gradNorm, 0) {
 		t.zeroGrad()
 		t.State.SkippedSteps++
@@ -389,7 +442,7 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	} else {
 		t.State.DeadSteps = 0
 	}
-	if t.Cfg.ClipNorm > 0 {
+	if t.Cfg.ClipNorm > 0 && t.dev == nil { // the device step clips itself
 		if _, err := optim.ClipGradNorm(params, t.Cfg.ClipNorm); err != nil {
 			return false, err
 		}
@@ -400,13 +453,19 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	}
 	lr := t.Cfg.LR * mult
 	t.Opt.SetLR(lr)
-	if err := t.Opt.Step(params); err != nil {
-		return false, err
+	if t.dev != nil {
+		if err := t.dev.Step(lr); err != nil {
+			return false, err
+		}
+	} else {
+		if err := t.Opt.Step(params); err != nil {
+			return false, err
+		}
+		if name, ok := nonFinite(params); !ok {
+			return false, fmt.Errorf("%w: step %d left non-finite values in %s (gradient norm %g); %s", ErrCollapsed, t.State.Step+1, name, gradNorm, t.lowerLR())
+		}
+		t.upload(params)
 	}
-	if name, ok := nonFinite(params); !ok {
-		return false, fmt.Errorf("%w: step %d left non-finite values in %s (gradient norm %g); %s", ErrCollapsed, t.State.Step+1, name, gradNorm, t.lowerLR())
-	}
-	t.upload(params)
 	t.zeroGrad()
 	t.State.Step++
 	t.State.Tokens += int64(tokens)
@@ -426,6 +485,9 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 		if err := c.OnStepEnd(t, m); err != nil {
 			return false, err
 		}
+	}
+	if err := t.deviceStateErr(); err != nil {
+		return false, err
 	}
 	if t.Cfg.EvalEvery > 0 && t.Val != nil && (t.State.Step%t.Cfg.EvalEvery == 0 || t.State.Step == total) {
 		if err := t.runValidation(); err != nil {

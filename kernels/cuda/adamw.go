@@ -71,6 +71,22 @@ func (d *Device) NewTensorList(params, grads, m, v []Ptr, sizes []int64) (*Tenso
 	return l, nil
 }
 
+// SetGrads points the list at new gradient tensors (the same count and
+// sizes) with an asynchronous copy of the table on s: a trainer's
+// gradients are fresh tensors every step while the parameters and moments
+// stay put, so the other tables are uploaded once. Work queued earlier on s
+// still sees the old table.
+func (l *TensorList) SetGrads(s Stream, grads []Ptr) error {
+	if len(grads) != l.N {
+		return badArg("SetGrads: %d gradients for a list of %d tensors", len(grads), l.N)
+	}
+	vals := make([]uint64, len(grads))
+	for i, p := range grads {
+		vals[i] = uint64(p)
+	}
+	return CopyHtoDAsync(l.d, s, l.grads, vals)
+}
+
 // Free releases the device tables (not the tensors).
 func (l *TensorList) Free() error {
 	for _, p := range []Ptr{l.params, l.grads, l.m, l.v, l.size} {

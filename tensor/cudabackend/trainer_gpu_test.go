@@ -1,0 +1,182 @@
+package cudabackend_test
+
+// The trainer's device optimizer step end to end on a GPU. It lives with
+// the backend's tests so that scripts/gpu-check.sh, which runs every test
+// of this package's binary, runs it (an external test package: the trainer
+// imports this backend).
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/ftune/ftune/data/prep"
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/optim"
+	"github.com/ftune/ftune/tensor/cudabackend"
+	"github.com/ftune/ftune/train"
+)
+
+const tinyFixture = "../../testdata/fixtures/llama-tiny"
+
+// gpuRun is newRun of train's tests on the GPU: LoRA on the tiny llama,
+// 12 synthetic rows, batches of 3, two micro-batches a step.
+func gpuRun(t *testing.T, b *cudabackend.Backend, steps int, clip float64) *train.Trainer {
+	t.Helper()
+	m, err := nn.Load(tinyFixture, nn.LoadOptions{Backend: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := lora.New(m, lora.NewConfig(4, 8, "all-linear"), "default", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Attach(m); err != nil {
+		t.Fatal(err)
+	}
+	var rows []prep.Row
+	for i := 0; i < 12; i++ {
+		r := prep.Row{Docs: 1}
+		for j := 0; j < 6+i%5; j++ {
+			id := (i*31 + j*7 + 3) % m.Config.VocabSize
+			r.InputIDs = append(r.InputIDs, int32(id))
+			if j < 2 {
+				r.Labels = append(r.Labels, prep.IgnoreIndex)
+			} else {
+				r.Labels = append(r.Labels, int32(id))
+			}
+		}
+		rows = append(rows, r)
+	}
+	loader, err := train.NewRowLoader(rows, []string{"s"}, 3, true, 11, 0, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := optim.DefaultAdamW()
+	cfg.NoDecay = optim.DefaultNoDecay
+	opt, err := optim.NewAdamW(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &train.Trainer{Model: m, Params: a.Params(), Opt: opt, Train: loader, RNG: a,
+		Cfg: train.Config{MaxSteps: steps, GradAccum: 2, ClipNorm: clip, LR: 5e-3, Schedule: optim.CosineWithWarmup(2, 20, 0.5)}}
+}
+
+// hostPath keeps a trainer on optim's host code (a DeviceStep factory that
+// returns none).
+func hostPath(*train.Trainer) (optim.DeviceStep, error) { return nil, nil }
+
+// pathSeen records the optimizer path and the gradient norms of a run.
+type pathSeen struct {
+	train.Base
+	path  string
+	norms []float64
+}
+
+func (p *pathSeen) OnStepEnd(t *train.Trainer, m train.Metrics) error {
+	p.path = t.OptimizerPath()
+	p.norms = append(p.norms, m["train/grad_norm"])
+	return nil
+}
+
+// Bound: both runs compute the same forward and backward; the optimizer
+// rounds differently (see TestFusedAdamWMatchesHostOptim), ~1e-7 relative
+// per step, which the next steps' losses and gradients carry: losses and
+// norms agree to 1e-4 relative, weights to 1e-5 + 1e-4·|w| after 8 steps.
+func TestTrainerDeviceStepMatchesHostOnGPU(t *testing.T) {
+	if ok, reason := cudabackend.Available(); !ok {
+		t.Skip(reason)
+	}
+	b, err := cudabackend.Open(cudabackend.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, clip := range []float64{0.05, 0} {
+		t.Run(fmt.Sprintf("clip%g", clip), func(t *testing.T) {
+			host, dev := gpuRun(t, b, 8, clip), gpuRun(t, b, 8, clip)
+			host.DeviceStep = hostPath
+			hs, ds := &pathSeen{}, &pathSeen{}
+			host.Callbacks, dev.Callbacks = []train.Callback{hs}, []train.Callback{ds}
+			for _, r := range []*train.Trainer{host, dev} {
+				if err := r.Fit(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if ds.path != cudabackend.FusedOptimizerPath || hs.path == ds.path {
+				t.Fatalf("paths: host run %q, device run %q", hs.path, ds.path)
+			}
+			clipped := 0
+			for i := range hs.norms {
+				if clip > 0 && hs.norms[i] > clip {
+					clipped++
+				}
+				if math.Abs(ds.norms[i]-hs.norms[i]) > 1e-4*hs.norms[i] {
+					t.Errorf("step %d: gradient norm %v on the device path, %v on the host", i+1, ds.norms[i], hs.norms[i])
+				}
+				if l, h := dev.State.Losses[i], host.State.Losses[i]; math.Abs(l-h) > 1e-4*math.Abs(h) {
+					t.Errorf("step %d: loss %v on the device path, %v on the host", i+1, l, h)
+				}
+			}
+			t.Logf("clip %g bound %d of %d steps; norms %.4g", clip, clipped, len(hs.norms), hs.norms)
+			for name, v := range host.Params {
+				h, d := v.Value.F32(), dev.Params[name].Value.F32()
+				for i := range h {
+					if math.Abs(float64(d[i]-h[i])) > 1e-5+1e-4*math.Abs(float64(h[i])) {
+						t.Fatalf("%s[%d]: %v on the device path, %v on the host", name, i, d[i], h[i])
+					}
+				}
+			}
+			st := dev.Opt.State()
+			if _, ok := dev.Opt.(*optim.AdamW); !ok || len(st.Params) != len(dev.Params) || st.Params[0].Step != 8 {
+				t.Errorf("after Fit: Opt %T with %d parameter states", dev.Opt, len(st.Params))
+			}
+		})
+	}
+}
+
+// A device run checkpointed inside Fit and resumed ends where the straight
+// device run ends (within the float32 noise of the GPU's reductions: the
+// forward's and the norm's sums may change their last bit between runs).
+func TestTrainerDeviceStepResumeOnGPU(t *testing.T) {
+	if ok, reason := cudabackend.Available(); !ok {
+		t.Skip(reason)
+	}
+	b, err := cudabackend.Open(cudabackend.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	straight := gpuRun(t, b, 8, 0)
+	if err := straight.Fit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	first := gpuRun(t, b, 4, 0)
+	if err := first.Fit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := train.SaveCheckpoint(dir, first, nil); err != nil {
+		t.Fatal(err)
+	}
+	second := gpuRun(t, b, 8, 0)
+	if _, err := train.ResumeLatest(dir, second, func(s string) { t.Log(s) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Fit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range straight.State.Losses {
+		if l := second.State.Losses[i]; math.Abs(l-h) > 1e-5*math.Abs(h) {
+			t.Errorf("step %d: loss %v resumed, %v straight", i+1, l, h)
+		}
+	}
+	for name, v := range straight.Params {
+		h, d := v.Value.F32(), second.Params[name].Value.F32()
+		for i := range h {
+			if math.Abs(float64(d[i]-h[i])) > 1e-6+1e-5*math.Abs(float64(h[i])) {
+				t.Fatalf("%s[%d]: %v resumed, %v straight", name, i, d[i], h[i])
+			}
+		}
+	}
+}
