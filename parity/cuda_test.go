@@ -1,6 +1,8 @@
 package parity
 
 import (
+	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -147,4 +149,127 @@ func TestParityCUDABF16(t *testing.T) {
 			checkGradsLoRA(t, fx, be, func(*nn.Model) nn.Batch { return cudaBatch(t, fx, be) }, tolBF16, tolBF16, "bf16 ")
 		})
 	}
+}
+
+// TestParityCUDAGemma runs Gemma 2 and Gemma 3 (the committed random-weight
+// folders testdata/gemma2-tiny and gemma3-tiny, which have no transformers
+// fixtures) on the GPU against ftune's own CPU backend, the reference
+// TestGemma2LlamaCpp / TestGemma3LlamaCpp tie to llama.cpp: full
+// fine-tuning (every weight trainable), one batch of two rows longer than
+// the sliding window (8), the second right-padded, labels on every real
+// token. Compared: logits, loss, and every parameter's gradient (worst
+// tensor). This crosses each Gemma op on CUDA: GeGLU forward and backward,
+// both soft-caps (Gemma 2's attention scores go through the masked kernels,
+// head_dim 16), Gemma 3's global layers through the tiled ones (head_dim
+// 32, causal, padding mask), its sliding layers through the masked ones.
+//
+// Tolerances:
+//   - float32 mode: the CPU parity tolerances (tolActivations 1e-4 on
+//     logits and loss, tolGrad 1e-3 on gradients): both backends compute
+//     in float32 and differ only in summation order.
+//   - bf16 mode (tensor-core GEMMs with bf16 operands): each GEMM's
+//     normalised error is ≈ 2⁻⁸·√2 ≈ 6e-3 (BF16Tol's reasoning in
+//     tensor/cudabackend); independent errors of L layers add up like a
+//     random walk, so the bound is max(2e-2, 7e-3·√L): 2e-2 for Gemma 3's
+//     4 layers (TestParityCUDABF16's bound), 4.7e-2 for Gemma 2's 46.
+func TestParityCUDAGemma(t *testing.T) {
+	if ok, reason := cudabackend.Available(); !ok {
+		t.Skip(reason)
+	}
+	for _, mode := range []struct {
+		name string
+		opt  cudabackend.Options
+	}{{"f32", cudabackend.Options{}}, {"bf16", cudabackend.Options{BF16MatMul: true}}} {
+		be, err := cudabackend.Open(mode.opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dir := range []string{gemma2Tiny, gemma3Tiny} {
+			t.Run(mode.name+"/"+filepath.Base(dir), func(t *testing.T) {
+				cfg, err := nn.LoadConfig(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tolOut, tolGrad := tolActivations, tolGrad
+				if mode.opt.BF16MatMul {
+					tolOut = max(2e-2, 7e-3*math.Sqrt(float64(cfg.NumLayers)))
+					tolGrad = tolOut
+				}
+				compareGemmaCUDA(t, dir, be, tolOut, tolGrad)
+			})
+		}
+		if err := be.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// gemmaStep is one forward and backward of a full fine-tune on be.
+type gemmaStep struct {
+	logits []float64
+	loss   float64
+	grads  map[string][]float64
+}
+
+func runGemmaStep(t *testing.T, dir string, be tensor.Backend) gemmaStep {
+	t.Helper()
+	m, err := nn.Load(dir, nn.LoadOptions{Backend: be, Trainable: true})
+	if err != nil {
+		t.Fatal(err) // on CUDA: a refusal of GeGLU or soft-capping would show here
+	}
+	const B, T = 2, 21 // T > sliding_window (8) and not a multiple of any tile
+	ids, mask, labels := make([]int64, B*T), make([]int64, B*T), make([]int64, B*T)
+	rng := rand.New(rand.NewPCG(13, 2026))
+	for i := range ids {
+		ids[i] = 4 + rng.Int64N(int64(m.Config.VocabSize-4))
+		mask[i], labels[i] = 1, ids[i]
+		if i >= B*T-5 { // second row right-padded by 5
+			ids[i], mask[i], labels[i] = 3, 0, -100
+		}
+	}
+	batch := nn.Batch{
+		InputIDs:      tensor.FromHost(be, tensor.I64, ids, B, T),
+		AttentionMask: tensor.FromHost(be, tensor.I64, mask, B, T),
+		Labels:        tensor.FromHost(be, tensor.I64, labels, B, T),
+	}
+	tp := autograd.NewTape()
+	out, err := m.Forward(tp, batch, nn.ForwardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Loss == nil {
+		t.Fatal("no loss")
+	}
+	st := gemmaStep{logits: out.Logits.Value.F64(), loss: out.Loss.Value.Item(), grads: map[string][]float64{}}
+	if err := tp.Backward(out.Loss); err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range m.Params() {
+		if p.Grad == nil {
+			t.Fatalf("%s: no gradient", name)
+		}
+		st.grads[name] = p.Grad.F64()
+	}
+	return st
+}
+
+func compareGemmaCUDA(t *testing.T, dir string, be *cudabackend.Backend, tolOut, tolGrad float64) {
+	want := runGemmaStep(t, dir, tensor.CPUDefault())
+	got := runGemmaStep(t, dir, be)
+	report(t, "logits", testutil.RelFrobenius(got.logits, want.logits), tolOut)
+	report(t, "loss", testutil.RelFrobenius([]float64{got.loss}, []float64{want.loss}), tolOut)
+	if len(got.grads) != len(want.grads) {
+		t.Fatalf("%d gradients on CUDA, %d on the CPU", len(got.grads), len(want.grads))
+	}
+	worst, worstName := 0.0, ""
+	for name, w := range want.grads {
+		g, ok := got.grads[name]
+		if !ok {
+			t.Fatalf("%s: no gradient on CUDA", name)
+		}
+		if e := testutil.RelFrobenius(g, w); e > worst || e != e {
+			worst, worstName = e, name
+		}
+	}
+	report(t, "grads_full ("+strings.TrimPrefix(worstName, "model.")+")", worst, tolGrad)
 }

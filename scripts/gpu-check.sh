@@ -15,7 +15,7 @@
 #                                 After the kernel tests it runs the tensor
 #                                 backend's tests (tensor/cudabackend: the shared
 #                                 conformance suite and its own checks) and
-#                                 TestParityCUDA (parity/), logged together in
+#                                 TestParityCUDA* (parity/: fixtures, bf16, Gemma), logged together in
 #                                 $OUT/backend.log.
 #
 # Environment for the device step: GPUCHECK_SKIP_BENCH=1 skips the PyTorch
@@ -95,11 +95,11 @@ device() {
 	for name in $(cd tensor/cudabackend && "../../$BIN/tensorcuda.test" -test.list '.*'); do
 		(cd tensor/cudabackend && timeout 150 "../../$BIN/tensorcuda.test" -test.run "^$name\$" -test.v -test.count=1 -test.timeout=140s) >>"$OUT/backend.log" 2>&1 || brc=1
 	done
-	(cd parity && timeout 150 "../$BIN/parity.test" -test.run '^TestParityCUDA$' -test.v -test.count=1 -test.timeout=140s) >>"$OUT/backend.log" 2>&1 || brc=1
+	(cd parity && timeout 150 "../$BIN/parity.test" -test.run '^TestParityCUDA' -test.v -test.count=1 -test.timeout=140s) >>"$OUT/backend.log" 2>&1 || brc=1
 	grep -E '^\s*--- (FAIL|SKIP)|^(FAIL|panic)|worst relative error|relative error .* >|attention .* (fast|backward)|device allocator' "$OUT/backend.log" | head -60
 	echo "backend rc=$brc, $(grep -c -- '--- PASS' "$OUT/backend.log") tests and subtests passed, $(grep -c -- '--- FAIL' "$OUT/backend.log") failed, $(grep -c -- '--- SKIP' "$OUT/backend.log") skipped ($((SECONDS - t0)) s)"
 	[ $brc -eq 0 ] || status=1
-	grep -q -- '--- SKIP: TestParityCUDA\b\|--- SKIP: TestConformance' "$OUT/backend.log" && { echo "FAIL: a backend test skipped on the GPU machine"; status=1; }
+	grep -q -- '--- SKIP: TestParityCUDA\|--- SKIP: TestConformance' "$OUT/backend.log" && { echo "FAIL: a backend test skipped on the GPU machine"; status=1; }
 
 	if [ "${GPUCHECK_SKIP_BENCH:-0}" = 1 ]; then
 		echo "== ceilings and benchmark skipped (GPUCHECK_SKIP_BENCH=1)"

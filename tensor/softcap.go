@@ -56,17 +56,27 @@ func SoftcapBackwardInPlace(dy, y *Tensor, c float64) {
 }
 
 func checkSoftcap(op string, c float64, ts ...*Tensor) error {
+	if err := CheckSoftcap(op, c, ts...); err != nil {
+		return cpuErr(err)
+	}
+	return nil
+}
+
+// CheckSoftcap checks Softcap's (dst, x) or SoftcapBackward's (dx, dy, y)
+// operands and cap for every backend: a finite cap > 0, equal shapes,
+// contiguous operands.
+func CheckSoftcap(op string, c float64, ts ...*Tensor) error {
 	if !(c > 0) || math.IsInf(c, 1) {
-		return cpuErr(fmt.Errorf("%s: cap %g, want a finite value > 0", op, c))
+		return fmt.Errorf("%s: cap %g, want a finite value > 0", op, c)
 	}
 	for _, t := range ts[1:] {
 		if !t.shape.Equal(ts[0].shape) {
-			return cpuErr(fmt.Errorf("%s: shapes %v and %v differ", op, ts[0].shape, t.shape))
+			return fmt.Errorf("%s: shapes %v and %v differ", op, ts[0].shape, t.shape)
 		}
 	}
 	for _, t := range ts {
 		if !t.IsContiguous() {
-			return cpuErr(fmt.Errorf("%s: operands must be contiguous", op))
+			return fmt.Errorf("%s: operands must be contiguous", op)
 		}
 	}
 	return nil

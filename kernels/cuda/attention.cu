@@ -16,6 +16,12 @@
 //             dq_i = scale sum_j ds_ij k_j;  dk_j = scale sum_i ds_ij q_i;
 //             dv_j = sum_i p_ij dO_i
 //
+// Soft-capped variants (attention_softcap_*, Gemma 2's attn_logit_softcapping,
+// template flag CAP): the scores become s_ij = c tanh(scale q_i . k_j / c)
+// before masking, and the backward multiplies ds_ij by the slope
+// 1 - tanh^2 before the scale: ds_ij = p_ij (dO_i . v_j - delta_i)(1 - t_ij^2).
+// With CAP false the code (and its PTX) is exactly the uncapped kernels'.
+//
 // SIMT kernels (no tensor cores yet): D a multiple of 32 and at most 128,
 // float32 arithmetic with bf16 or f32 storage. Blocks of 4 warps. Forward and
 // dQ: 16 queries per block (4 per warp), each lane owning one key of a 32-key
@@ -38,9 +44,24 @@ __device__ __forceinline__ void load_rows(float* dst, int dstLd, const T* src, s
     }
 }
 
-template <typename T>
+// capped returns the (soft-capped when CAP) score of the raw dot product
+// and, through slope, d score / d(scale dot): 1 - tanh^2, 1 uncapped.
+template <bool CAP>
+__device__ __forceinline__ float capped(float dot, float scale, float cap, float& slope) {
+    float s = dot * scale;
+    slope = 1.f;
+    if (CAP) {
+        const float t = tanhf(s / cap);
+        s = cap * t;
+        slope = 1.f - t * t;
+    }
+    return s;
+}
+
+template <typename T, bool CAP>
 __device__ void attn_fwd(T* __restrict__ O, float* __restrict__ lse, const T* __restrict__ Q, const T* __restrict__ K,
-                         const T* __restrict__ V, const int* __restrict__ mask, int T_, int Hq, int Hkv, int D, float scale) {
+                         const T* __restrict__ V, const int* __restrict__ mask, int T_, int Hq, int Hkv, int D, float scale,
+                         float cap) {
     extern __shared__ float sh[];
     const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * ROWS;
     const int hk = h / (Hq / Hkv);
@@ -77,7 +98,8 @@ __device__ void attn_fwd(T* __restrict__ O, float* __restrict__ lse, const T* __
             float s = 0.f;
             for (int d = 0; d < D; d++) s = fmaf(q[d], k[d], s);
             const bool valid = kvalid && j <= qi;
-            s = valid ? s * scale : -INFINITY;
+            float slope;
+            s = valid ? capped<CAP>(s, scale, cap, slope) : -INFINITY;
             const float mn = fmaxf(m[u], warp_max(s));
             if (mn == -INFINITY) continue;
             const float p = valid ? expf(s - mn) : 0.f;
@@ -123,10 +145,11 @@ __device__ void attn_delta(float* __restrict__ delta, const T* __restrict__ O, c
     if (lane == 0) delta[((size_t)b * Hq + h) * T_ + t] = s;
 }
 
-template <typename T>
+template <typename T, bool CAP>
 __device__ void attn_bwd_dq(T* __restrict__ dQ, const T* __restrict__ dO, const float* __restrict__ lse,
                             const float* __restrict__ delta, const T* __restrict__ Q, const T* __restrict__ K,
-                            const T* __restrict__ V, const int* __restrict__ mask, int T_, int Hq, int Hkv, int D, float scale) {
+                            const T* __restrict__ V, const int* __restrict__ mask, int T_, int Hq, int Hkv, int D, float scale,
+                            float cap) {
     extern __shared__ float sh[];
     const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * ROWS;
     const int hk = h / (Hq / Hkv);
@@ -172,8 +195,11 @@ __device__ void attn_bwd_dq(T* __restrict__ dQ, const T* __restrict__ dO, const 
                 dp = fmaf(go[d], v[d], dp);
             }
             const bool valid = kvalid && j <= qi;
-            const float p = valid ? expf(s * scale - L[u]) : 0.f;
-            const float ds = p * (dp - Dl[u]);
+            float slope;
+            const float sc = capped<CAP>(s, scale, cap, slope);
+            const float p = valid ? expf(sc - L[u]) : 0.f;
+            float ds = p * (dp - Dl[u]);
+            if (CAP) ds *= slope;
             for (int jj = 0; jj < TILE; jj++) {
                 const float dsj = __shfl_sync(0xffffffffu, ds, jj);
                 if (dsj == 0.f) continue;
@@ -194,10 +220,11 @@ __device__ void attn_bwd_dq(T* __restrict__ dQ, const T* __restrict__ dO, const 
     }
 }
 
-template <typename T>
+template <typename T, bool CAP>
 __device__ void attn_bwd_dkv(T* __restrict__ dK, T* __restrict__ dV, const T* __restrict__ dO, const float* __restrict__ lse,
                              const float* __restrict__ delta, const T* __restrict__ Q, const T* __restrict__ K,
-                             const T* __restrict__ V, const int* __restrict__ mask, int T_, int Hq, int Hkv, int D, float scale) {
+                             const T* __restrict__ V, const int* __restrict__ mask, int T_, int Hq, int Hkv, int D, float scale,
+                             float cap) {
     extern __shared__ float sh[];
     const int b = blockIdx.z, hk = blockIdx.y, k0 = blockIdx.x * ROWS;
     const int G = Hq / Hkv;
@@ -251,8 +278,11 @@ __device__ void attn_bwd_dkv(T* __restrict__ dK, T* __restrict__ dV, const T* __
                     dp = fmaf(go[d], v[d], dp);
                 }
                 const bool valid = i < T_ && i >= j;
-                const float p = valid ? expf(s * scale - Ls[lane]) : 0.f;
-                const float ds = p * (dp - Ds[lane]);
+                float slope;
+                const float sc = capped<CAP>(s, scale, cap, slope);
+                const float p = valid ? expf(sc - Ls[lane]) : 0.f;
+                float ds = p * (dp - Ds[lane]);
+                if (CAP) ds *= slope;
                 for (int ii = 0; ii < TILE; ii++) {
                     const float pi = __shfl_sync(0xffffffffu, p, ii);
                     const float dsi = __shfl_sync(0xffffffffu, ds, ii);
@@ -281,23 +311,33 @@ __device__ void attn_bwd_dkv(T* __restrict__ dK, T* __restrict__ dV, const T* __
     }
 }
 
-#define ATTN_ENTRIES(T, sfx)                                                                                        \
-    extern "C" __global__ void __launch_bounds__(128) attention_fwd_##sfx(                                          \
-        T* O, float* lse, const T* Q, const T* K, const T* V, const int* mask, int T_, int Hq, int Hkv, int D, float scale) { \
-        attn_fwd<T>(O, lse, Q, K, V, mask, T_, Hq, Hkv, D, scale);                                                  \
+// ATTN_ENTRIES(T, sfx, name, CAP, capParam, capArg): the three tiled
+// kernels of one storage type, uncapped (attention_*) or capped
+// (attention_softcap_*, one more parameter: the cap).
+#define ATTN_ENTRIES(T, sfx, name, CAP, CAPP, CAPA)                                                                 \
+    extern "C" __global__ void __launch_bounds__(128) name##_fwd_##sfx(                                             \
+        T* O, float* lse, const T* Q, const T* K, const T* V, const int* mask, int T_, int Hq, int Hkv, int D, float scale CAPP) { \
+        attn_fwd<T, CAP>(O, lse, Q, K, V, mask, T_, Hq, Hkv, D, scale, CAPA);                                       \
     }                                                                                                               \
+    extern "C" __global__ void __launch_bounds__(128) name##_dq_bwd_##sfx(                                          \
+        T* dQ, const T* dO, const float* lse, const float* delta, const T* Q, const T* K, const T* V, const int* mask, \
+        int T_, int Hq, int Hkv, int D, float scale CAPP) {                                                         \
+        attn_bwd_dq<T, CAP>(dQ, dO, lse, delta, Q, K, V, mask, T_, Hq, Hkv, D, scale, CAPA);                        \
+    }                                                                                                               \
+    extern "C" __global__ void __launch_bounds__(128) name##_dkv_bwd_##sfx(                                         \
+        T* dK, T* dV, const T* dO, const float* lse, const float* delta, const T* Q, const T* K, const T* V,       \
+        const int* mask, int T_, int Hq, int Hkv, int D, float scale CAPP) {                                        \
+        attn_bwd_dkv<T, CAP>(dK, dV, dO, lse, delta, Q, K, V, mask, T_, Hq, Hkv, D, scale, CAPA);                   \
+    }
+#define DELTA_ENTRY(T, sfx)                                                                                         \
     extern "C" __global__ void attention_delta_bwd_##sfx(float* delta, const T* O, const T* dO, int B, int T_, int Hq, int D) { \
         attn_delta<T>(delta, O, dO, B, T_, Hq, D);                                                                  \
-    }                                                                                                               \
-    extern "C" __global__ void __launch_bounds__(128) attention_dq_bwd_##sfx(                                       \
-        T* dQ, const T* dO, const float* lse, const float* delta, const T* Q, const T* K, const T* V, const int* mask, \
-        int T_, int Hq, int Hkv, int D, float scale) {                                                              \
-        attn_bwd_dq<T>(dQ, dO, lse, delta, Q, K, V, mask, T_, Hq, Hkv, D, scale);                                   \
-    }                                                                                                               \
-    extern "C" __global__ void __launch_bounds__(128) attention_dkv_bwd_##sfx(                                      \
-        T* dK, T* dV, const T* dO, const float* lse, const float* delta, const T* Q, const T* K, const T* V,       \
-        const int* mask, int T_, int Hq, int Hkv, int D, float scale) {                                             \
-        attn_bwd_dkv<T>(dK, dV, dO, lse, delta, Q, K, V, mask, T_, Hq, Hkv, D, scale);                              \
     }
-ATTN_ENTRIES(float, f32)
-ATTN_ENTRIES(bf16, bf16)
+#define NO_CAP_PARAM
+#define CAP_PARAM , float cap
+ATTN_ENTRIES(float, f32, attention, false, NO_CAP_PARAM, 0.f)
+DELTA_ENTRY(float, f32)
+ATTN_ENTRIES(bf16, bf16, attention, false, NO_CAP_PARAM, 0.f)
+DELTA_ENTRY(bf16, bf16)
+ATTN_ENTRIES(float, f32, attention_softcap, true, CAP_PARAM, cap)
+ATTN_ENTRIES(bf16, bf16, attention_softcap, true, CAP_PARAM, cap)

@@ -8,11 +8,32 @@ const (
 // AttentionShape describes a causal GQA attention: Q, O [B,T,Hq,D] and
 // K, V [B,T,Hkv,D], row-major, Hq a multiple of Hkv, D a multiple of 32 up
 // to 128. Mask is a [B,T] int32 key padding mask (nonzero = real token), or
-// 0 for none. Scale multiplies q.k (usually 1/sqrt(D)).
+// 0 for none. Scale multiplies q.k (usually 1/sqrt(D)). Softcap > 0
+// soft-caps the scores to Softcap·tanh(score/Softcap) before masking (the
+// attention_softcap_* kernels, Gemma 2); 0 runs the uncapped kernels.
 type AttentionShape struct {
 	B, T, Hq, Hkv, D int
 	Mask             Ptr
 	Scale            float32
+	Softcap          float32
+}
+
+// kernel names the tiled kernel of one pass ("fwd", "dq_bwd", "dkv_bwd"),
+// capped or not.
+func (a AttentionShape) kernel(pass string, t DType) string {
+	op := "attention"
+	if a.Softcap != 0 {
+		op = "attention_softcap"
+	}
+	return op + "_" + pass + "_" + t.String()
+}
+
+// capArg appends the cap to a capped kernel's arguments.
+func capArg(args *Args, c float32) *Args {
+	if c != 0 {
+		return args.F32(c)
+	}
+	return args
 }
 
 func (a AttentionShape) check(op string) error {
@@ -21,6 +42,9 @@ func (a AttentionShape) check(op string) error {
 	}
 	if a.B > 65535 || a.Hq > 65535 {
 		return badArg("%s: B=%d Hq=%d exceed the grid limit 65535", op, a.B, a.Hq)
+	}
+	if a.Softcap != 0 {
+		return checkCap(op, a.Softcap)
 	}
 	return nil
 }
@@ -33,7 +57,7 @@ func (d *Device) AttentionFwd(s Stream, t DType, o, lse, q, k, v Ptr, a Attentio
 	if a.B == 0 || a.T == 0 {
 		return nil
 	}
-	f, err := d.Kernel(kernelName("attention", "fwd", t))
+	f, err := d.Kernel(a.kernel("fwd", t))
 	if err != nil {
 		return err
 	}
@@ -43,7 +67,7 @@ func (d *Device) AttentionFwd(s Stream, t DType, o, lse, q, k, v Ptr, a Attentio
 	}
 	grid := Dim3{(a.T + attnRows - 1) / attnRows, a.Hq, a.B}
 	return f.Launch(s, grid, Dim3{attnThreads, 1, 1}, smem,
-		new(Args).Ptr(o).Ptr(lse).Ptr(q).Ptr(k).Ptr(v).Ptr(a.Mask).Int(a.T).Int(a.Hq).Int(a.Hkv).Int(a.D).F32(a.Scale))
+		capArg(new(Args).Ptr(o).Ptr(lse).Ptr(q).Ptr(k).Ptr(v).Ptr(a.Mask).Int(a.T).Int(a.Hq).Int(a.Hkv).Int(a.D).F32(a.Scale), a.Softcap))
 }
 
 // AttentionBwd computes dQ, dK, dV (=) from dO, the forward's O and lse, and
@@ -64,7 +88,7 @@ func (d *Device) AttentionBwd(s Stream, t DType, dq, dk, dv, delta, do, o, lse, 
 		new(Args).Ptr(delta).Ptr(o).Ptr(do).Int(a.B).Int(a.T).Int(a.Hq).Int(a.D)); err != nil {
 		return err
 	}
-	fq, err := d.Kernel(kernelName("attention_dq", "bwd", t))
+	fq, err := d.Kernel(a.kernel("dq_bwd", t))
 	if err != nil {
 		return err
 	}
@@ -73,10 +97,10 @@ func (d *Device) AttentionBwd(s Stream, t DType, dq, dk, dv, delta, do, o, lse, 
 		return err
 	}
 	if err := fq.Launch(s, Dim3{(a.T + attnRows - 1) / attnRows, a.Hq, a.B}, Dim3{attnThreads, 1, 1}, smemQ,
-		new(Args).Ptr(dq).Ptr(do).Ptr(lse).Ptr(delta).Ptr(q).Ptr(k).Ptr(v).Ptr(a.Mask).Int(a.T).Int(a.Hq).Int(a.Hkv).Int(a.D).F32(a.Scale)); err != nil {
+		capArg(new(Args).Ptr(dq).Ptr(do).Ptr(lse).Ptr(delta).Ptr(q).Ptr(k).Ptr(v).Ptr(a.Mask).Int(a.T).Int(a.Hq).Int(a.Hkv).Int(a.D).F32(a.Scale), a.Softcap)); err != nil {
 		return err
 	}
-	fkv, err := d.Kernel(kernelName("attention_dkv", "bwd", t))
+	fkv, err := d.Kernel(a.kernel("dkv_bwd", t))
 	if err != nil {
 		return err
 	}
@@ -85,5 +109,5 @@ func (d *Device) AttentionBwd(s Stream, t DType, dq, dk, dv, delta, do, o, lse, 
 		return err
 	}
 	return fkv.Launch(s, Dim3{(a.T + attnRows - 1) / attnRows, a.Hkv, a.B}, Dim3{attnThreads, 1, 1}, smemKV,
-		new(Args).Ptr(dk).Ptr(dv).Ptr(do).Ptr(lse).Ptr(delta).Ptr(q).Ptr(k).Ptr(v).Ptr(a.Mask).Int(a.T).Int(a.Hq).Int(a.Hkv).Int(a.D).F32(a.Scale))
+		capArg(new(Args).Ptr(dk).Ptr(dv).Ptr(do).Ptr(lse).Ptr(delta).Ptr(q).Ptr(k).Ptr(v).Ptr(a.Mask).Int(a.T).Int(a.Hq).Int(a.Hkv).Int(a.D).F32(a.Scale), a.Softcap))
 }

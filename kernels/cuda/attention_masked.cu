@@ -19,6 +19,11 @@
 //             dq_t = sum_s ds k_s;  dk_s = sum_{h in group, t} ds q_t;
 //             dv_s = sum_{h in group, t} p dO_t
 //
+// Soft-capped variants (attention_masked_softcap_*, Gemma 2's
+// attn_logit_softcapping, template flag CAP): s_ts = c tanh(scale q_t . k_s / c)
+// before masking; the backward multiplies ds by 1 - tanh^2 before the scale.
+// With CAP false the code is exactly the uncapped kernels'.
+//
 // One warp per query row (forward, dq) or key row (dk, dv), 4 warps per
 // block; each lane owns dimensions lane, lane+32, ... (at most 8). The
 // forward is an online softmax over the keys, so nothing of size T x S is
@@ -67,12 +72,26 @@ __device__ __forceinline__ void load_row(float* r, const T* g, int D, int lane) 
     }
 }
 
+// capped returns the (soft-capped when CAP) score scale * dot and, through
+// slope, its derivative by scale * dot (1 - tanh^2; 1 uncapped).
+template <bool CAP>
+__device__ __forceinline__ float capped(float dot, float scale, float cap, float& slope) {
+    float s = dot * scale;
+    slope = 1.f;
+    if (CAP) {
+        const float t = tanhf(s / cap);
+        s = cap * t;
+        slope = 1.f - t * t;
+    }
+    return s;
+}
+
 #define MASK_PARAMS int T, int S, int Hq, int Hkv, int D, float scale, int causal, int qoff, int window, \
                     const int *keymask, const int *segments
 #define MASK_INIT Mask mk = {T, S, causal, qoff, window, keymask, segments}
 
-template <typename E>
-__device__ void attn_fwd(E* o, float* lse, const E* q, const E* k, const E* v, int B, MASK_PARAMS) {
+template <typename E, bool CAP>
+__device__ void attn_fwd(E* o, float* lse, const E* q, const E* k, const E* v, int B, MASK_PARAMS, float cap) {
     MASK_INIT;
     const int lane = threadIdx.x & 31;
     const long long row = (long long)blockIdx.x * WARPS + (threadIdx.x >> 5);  // over B*Hq*T, t fastest
@@ -87,7 +106,8 @@ __device__ void attn_fwd(E* o, float* lse, const E* q, const E* k, const E* v, i
     for (int s = 0; s < S; s++) {
         if (!visible(mk, b, t, s)) continue;
         const size_t kv = (((size_t)b * S + s) * Hkv + kh) * D;
-        float sc = warp_dot(qr, k + kv, D, lane) * scale;
+        float slope;
+        float sc = capped<CAP>(warp_dot(qr, k + kv, D, lane), scale, cap, slope);
         float mn = fmaxf(m, sc);
         float corr = expf(m - mn), p = expf(sc - mn);
         l = l * corr + p;
@@ -109,9 +129,9 @@ __device__ void attn_fwd(E* o, float* lse, const E* q, const E* k, const E* v, i
 }
 
 // dq and delta: one warp per query row.
-template <typename E>
+template <typename E, bool CAP>
 __device__ void attn_dq(E* dq, float* delta, const E* dout, const E* out, const float* lse, const E* q, const E* k,
-                        const E* v, int B, MASK_PARAMS) {
+                        const E* v, int B, MASK_PARAMS, float cap) {
     MASK_INIT;
     const int lane = threadIdx.x & 31;
     const long long row = (long long)blockIdx.x * WARPS + (threadIdx.x >> 5);
@@ -131,8 +151,11 @@ __device__ void attn_dq(E* dq, float* delta, const E* dout, const E* out, const 
         for (int s = 0; s < S; s++) {
             if (!visible(mk, b, t, s)) continue;
             const size_t kv = (((size_t)b * S + s) * Hkv + kh) * D;
-            float p = expf(warp_dot(qr, k + kv, D, lane) * scale - L);
-            float ds = p * (warp_dot(dor, v + kv, D, lane) - dl) * scale;
+            float slope;
+            float p = expf(capped<CAP>(warp_dot(qr, k + kv, D, lane), scale, cap, slope) - L);
+            float ds = p * (warp_dot(dor, v + kv, D, lane) - dl);
+            if (CAP) ds *= slope;
+            ds *= scale;
 #pragma unroll
             for (int i = 0; i < PER; i++) {
                 int j = lane + 32 * i;
@@ -149,9 +172,9 @@ __device__ void attn_dq(E* dq, float* delta, const E* dout, const E* out, const 
 
 // dk, dv: one warp per key row (b, kh, s), summing over the group's query
 // heads and all queries; reads delta from attn_dq.
-template <typename E>
+template <typename E, bool CAP>
 __device__ void attn_dkv(E* dk, E* dv, const float* delta, const E* dout, const float* lse, const E* q, const E* k,
-                         const E* v, int B, MASK_PARAMS) {
+                         const E* v, int B, MASK_PARAMS, float cap) {
     MASK_INIT;
     const int lane = threadIdx.x & 31;
     const long long row = (long long)blockIdx.x * WARPS + (threadIdx.x >> 5);  // over B*Hkv*S
@@ -170,8 +193,11 @@ __device__ void attn_dkv(E* dk, E* dv, const float* delta, const E* dout, const 
             const float L = lse[((size_t)b * Hq + h) * T + t];
             if (!isfinite(L)) continue;
             const size_t qo = (((size_t)b * T + t) * Hq + h) * D;
-            float p = expf(warp_dot(kr, q + qo, D, lane) * scale - L);
-            float ds = p * (warp_dot(vr, dout + qo, D, lane) - delta[((size_t)b * Hq + h) * T + t]) * scale;
+            float slope;
+            float p = expf(capped<CAP>(warp_dot(kr, q + qo, D, lane), scale, cap, slope) - L);
+            float ds = p * (warp_dot(vr, dout + qo, D, lane) - delta[((size_t)b * Hq + h) * T + t]);
+            if (CAP) ds *= slope;
+            ds *= scale;
 #pragma unroll
             for (int i = 0; i < PER; i++) {
                 int j = lane + 32 * i;
@@ -193,20 +219,27 @@ __device__ void attn_dkv(E* dk, E* dv, const float* delta, const E* dout, const 
 }
 
 #define ARGS T, S, Hq, Hkv, D, scale, causal, qoff, window, keymask, segments
-#define INST(name, Ty)                                                                                             \
-    extern "C" __global__ void attention_masked_fwd_##name(Ty* o, float* lse, const Ty* q, const Ty* k, const Ty* v, \
-                                                           int B, MASK_PARAMS) {                                    \
-        attn_fwd<Ty>(o, lse, q, k, v, B, ARGS);                                                                     \
+// INST(prefix, name, Ty, CAP, capParam, capArg): the three kernels of one
+// storage type, uncapped (attention_masked_*) or capped
+// (attention_masked_softcap_*, one more parameter: the cap).
+#define INST(prefix, name, Ty, CAP, CAPP, CAPA)                                                                    \
+    extern "C" __global__ void prefix##_fwd_##name(Ty* o, float* lse, const Ty* q, const Ty* k, const Ty* v,      \
+                                                   int B, MASK_PARAMS CAPP) {                                       \
+        attn_fwd<Ty, CAP>(o, lse, q, k, v, B, ARGS, CAPA);                                                          \
     }                                                                                                               \
-    extern "C" __global__ void attention_masked_dq_bwd_##name(Ty* dq, float* delta, const Ty* dout, const Ty* out,  \
-                                                              const float* lse, const Ty* q, const Ty* k,          \
-                                                              const Ty* v, int B, MASK_PARAMS) {                    \
-        attn_dq<Ty>(dq, delta, dout, out, lse, q, k, v, B, ARGS);                                                   \
+    extern "C" __global__ void prefix##_dq_bwd_##name(Ty* dq, float* delta, const Ty* dout, const Ty* out,          \
+                                                      const float* lse, const Ty* q, const Ty* k,                  \
+                                                      const Ty* v, int B, MASK_PARAMS CAPP) {                       \
+        attn_dq<Ty, CAP>(dq, delta, dout, out, lse, q, k, v, B, ARGS, CAPA);                                        \
     }                                                                                                               \
-    extern "C" __global__ void attention_masked_dkv_bwd_##name(Ty* dk, Ty* dv, const float* delta, const Ty* dout,  \
-                                                               const float* lse, const Ty* q, const Ty* k,         \
-                                                               const Ty* v, int B, MASK_PARAMS) {                   \
-        attn_dkv<Ty>(dk, dv, delta, dout, lse, q, k, v, B, ARGS);                                                   \
+    extern "C" __global__ void prefix##_dkv_bwd_##name(Ty* dk, Ty* dv, const float* delta, const Ty* dout,          \
+                                                       const float* lse, const Ty* q, const Ty* k,                 \
+                                                       const Ty* v, int B, MASK_PARAMS CAPP) {                      \
+        attn_dkv<Ty, CAP>(dk, dv, delta, dout, lse, q, k, v, B, ARGS, CAPA);                                        \
     }
-INST(f32, float)
-INST(bf16, bf16)
+#define NO_CAP_PARAM
+#define CAP_PARAM , float cap
+INST(attention_masked, f32, float, false, NO_CAP_PARAM, 0.f)
+INST(attention_masked, bf16, bf16, false, NO_CAP_PARAM, 0.f)
+INST(attention_masked_softcap, f32, float, true, CAP_PARAM, cap)
+INST(attention_masked_softcap, bf16, bf16, true, CAP_PARAM, cap)

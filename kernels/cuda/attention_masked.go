@@ -7,12 +7,24 @@ package cuda
 // MaskedAttention describes Q, O [B,T,Hq,D] and K, V [B,S,Hkv,D], row-major,
 // Hq a multiple of Hkv, D at most 256. Query t sits at position t+QueryOffset
 // among the S keys. KeyMask and Segments are [B,S] int32 device arrays or 0.
+// Softcap > 0 soft-caps the scores before masking (the
+// attention_masked_softcap_* kernels); 0 runs the uncapped ones.
 type MaskedAttention struct {
 	B, T, S, Hq, Hkv, D int
 	Scale               float32
 	Causal              bool
 	QueryOffset, Window int
 	KeyMask, Segments   Ptr
+	Softcap             float32
+}
+
+// kernel names the masked kernel of one pass, capped or not.
+func (a MaskedAttention) kernel(pass string, t DType) string {
+	op := "attention_masked"
+	if a.Softcap != 0 {
+		op = "attention_masked_softcap"
+	}
+	return op + "_" + pass + "_" + t.String()
 }
 
 const maskedWarps = 4
@@ -24,6 +36,9 @@ func (a MaskedAttention) check(op string) error {
 	if a.Segments != 0 && a.S < a.T {
 		return badArg("%s: segments need S >= T (S=%d T=%d)", op, a.S, a.T)
 	}
+	if a.Softcap != 0 {
+		return checkCap(op, a.Softcap)
+	}
 	return nil
 }
 
@@ -32,7 +47,7 @@ func (a MaskedAttention) args(args *Args) *Args {
 	if a.Causal {
 		c = 1
 	}
-	return args.Int(a.B).Int(a.T).Int(a.S).Int(a.Hq).Int(a.Hkv).Int(a.D).F32(a.Scale).Int(c).Int(a.QueryOffset).Int(a.Window).Ptr(a.KeyMask).Ptr(a.Segments)
+	return capArg(args.Int(a.B).Int(a.T).Int(a.S).Int(a.Hq).Int(a.Hkv).Int(a.D).F32(a.Scale).Int(c).Int(a.QueryOffset).Int(a.Window).Ptr(a.KeyMask).Ptr(a.Segments), a.Softcap)
 }
 
 func (d *Device) launchWarps(s Stream, name string, rows int64, args *Args) error {
@@ -60,7 +75,7 @@ func (d *Device) MaskedAttentionFwd(s Stream, t DType, o, lse, q, k, v Ptr, a Ma
 		return err
 	}
 	rows := int64(a.B) * int64(a.Hq) * int64(a.T)
-	return d.launchWarps(s, kernelName("attention_masked", "fwd", t), rows, a.args(new(Args).Ptr(o).Ptr(lse).Ptr(q).Ptr(k).Ptr(v)))
+	return d.launchWarps(s, a.kernel("fwd", t), rows, a.args(new(Args).Ptr(o).Ptr(lse).Ptr(q).Ptr(k).Ptr(v)))
 }
 
 // MaskedAttentionBwd computes dQ, dK, dV (=) from dO, the forward's O and
@@ -73,11 +88,11 @@ func (d *Device) MaskedAttentionBwd(s Stream, t DType, dq, dk, dv, delta, do, o,
 		return err
 	}
 	rows := int64(a.B) * int64(a.Hq) * int64(a.T)
-	if err := d.launchWarps(s, kernelName("attention_masked_dq", "bwd", t), rows,
+	if err := d.launchWarps(s, a.kernel("dq_bwd", t), rows,
 		a.args(new(Args).Ptr(dq).Ptr(delta).Ptr(do).Ptr(o).Ptr(lse).Ptr(q).Ptr(k).Ptr(v))); err != nil {
 		return err
 	}
 	keys := int64(a.B) * int64(a.Hkv) * int64(a.S)
-	return d.launchWarps(s, kernelName("attention_masked_dkv", "bwd", t), keys,
+	return d.launchWarps(s, a.kernel("dkv_bwd", t), keys,
 		a.args(new(Args).Ptr(dk).Ptr(dv).Ptr(delta).Ptr(do).Ptr(lse).Ptr(q).Ptr(k).Ptr(v)))
 }

@@ -7,8 +7,9 @@ import (
 )
 
 // maskedRef is the float64 reference of attention_masked.cu: it
-// materialises every score row (the slow, obvious way) and returns O, lse
-// and the gradients for dO.
+// materialises every score row (the slow, obvious way), capped to
+// c·tanh(s/c) when a.Softcap is set, and returns O, lse and the gradients
+// for dO (through the cap's slope 1 − tanh²).
 type maskedRef struct {
 	a                         MaskedAttention
 	keymask, seg              []int32
@@ -54,6 +55,7 @@ func (r *maskedRef) run() {
 			kh := h / G
 			for t := 0; t < a.T; t++ {
 				p := make([]float64, a.S)
+				slope := make([]float64, a.S)
 				mx := math.Inf(-1)
 				for s := range p {
 					p[s] = math.Inf(-1)
@@ -64,7 +66,11 @@ func (r *maskedRef) run() {
 					for j := 0; j < a.D; j++ {
 						dot += float64(r.q[qo(b, t, h)+j]) * float64(r.k[ko(b, s, kh)+j])
 					}
-					p[s] = dot * float64(a.Scale)
+					p[s], slope[s] = dot*float64(a.Scale), 1
+					if c := float64(a.Softcap); c != 0 {
+						th := math.Tanh(p[s] / c)
+						p[s], slope[s] = c*th, 1-th*th
+					}
 					mx = math.Max(mx, p[s])
 				}
 				li := (b*a.Hq+h)*a.T + t
@@ -96,8 +102,8 @@ func (r *maskedRef) run() {
 					for j := 0; j < a.D; j++ {
 						dp += float64(r.do[qo(b, t, h)+j]) * float64(r.v[ko(b, s, kh)+j])
 					}
-					ds := p[s] * (dp - delta) * float64(a.Scale)
-					dsm := p[s] * (math.Abs(dp) + math.Abs(delta)) * float64(a.Scale)
+					ds := p[s] * (dp - delta) * slope[s] * float64(a.Scale)
+					dsm := p[s] * (math.Abs(dp) + math.Abs(delta)) * slope[s] * float64(a.Scale)
 					for j := 0; j < a.D; j++ {
 						r.dq[qo(b, t, h)+j] += ds * float64(r.k[ko(b, s, kh)+j])
 						r.dqmag[qo(b, t, h)+j] += dsm * math.Abs(float64(r.k[ko(b, s, kh)+j]))
@@ -115,7 +121,9 @@ func (r *maskedRef) run() {
 // TestMaskedAttention covers every mask of the kernels (causal with a KV
 // offset, window, key padding including a query that sees nothing, packed
 // segments, bidirectional) at head sizes that are not multiples of 32 and
-// the largest one (256), f32 and bf16 storage. Tolerances as elsewhere
+// the largest one (256), f32 and bf16 storage, uncapped and soft-capped
+// (the attention_masked_softcap_* kernels; cap 1.5 bends most of the
+// ~N(0,1) scores, 50 is Gemma 2's). Tolerances as elsewhere
 // (float32 vs a float64 reference scaled by the sum of term magnitudes;
 // bf16 one rounding of each output).
 func TestMaskedAttention(t *testing.T) {
@@ -130,6 +138,10 @@ func TestMaskedAttention(t *testing.T) {
 		{"window_pad", MaskedAttention{B: 2, T: 11, S: 11, Hq: 2, Hkv: 1, D: 40, Causal: true, Window: 4}, true, false},
 		{"packed", MaskedAttention{B: 1, T: 13, S: 13, Hq: 3, Hkv: 3, D: 8, Causal: true}, false, true},
 		{"bidirectional_pad", MaskedAttention{B: 2, T: 6, S: 6, Hq: 2, Hkv: 2, D: 256}, true, false},
+		{"softcap_causal_offset", MaskedAttention{B: 2, T: 5, S: 9, Hq: 4, Hkv: 2, D: 16, Causal: true, QueryOffset: 4, Softcap: 1.5}, false, false},
+		{"softcap_window_pad", MaskedAttention{B: 2, T: 11, S: 11, Hq: 2, Hkv: 1, D: 40, Causal: true, Window: 4, Softcap: 1.5}, true, false},
+		{"softcap_packed", MaskedAttention{B: 1, T: 13, S: 13, Hq: 3, Hkv: 3, D: 8, Causal: true, Softcap: 50}, false, true},
+		{"softcap_bidirectional_pad", MaskedAttention{B: 2, T: 6, S: 6, Hq: 2, Hkv: 2, D: 256, Softcap: 1.5}, true, false},
 	}
 	for _, c := range cases {
 		for _, dt := range dtypes {

@@ -7,7 +7,9 @@ import (
 )
 
 // attentionRef is the float64 reference: causal GQA attention with a key
-// padding mask (nil = none), materialising the T x T scores per head. It
+// padding mask (nil = none) and, when a.Softcap is set, scores capped to
+// c·tanh(s/c) (the gradient through the cap is 1 − tanh²), materialising
+// the T x T scores per head. It
 // returns O, lse ([B,Hq,T]; +Inf for a query that sees no key) and, given
 // dO, the gradients dQ, dK, dV. Beside each output it returns the size of
 // the terms summed into it (the m* slices), the scale of float32 rounding:
@@ -25,6 +27,8 @@ func attentionRef(q, k, v, dO []float32, mask []int32, a AttentionShape) (o, lse
 	p := make([]float64, T)
 	dp := make([]float64, T)
 	dpMag := make([]float64, T)
+	slope := make([]float64, T)
+	cap := float64(a.Softcap)
 	for b := 0; b < B; b++ {
 		for h := 0; h < Hq; h++ {
 			hk := h / G
@@ -39,7 +43,11 @@ func attentionRef(q, k, v, dO []float32, mask []int32, a AttentionShape) (o, lse
 					for d := 0; d < D; d++ {
 						s += float64(q[qi(b, i, h, d)]) * float64(k[ki(b, j, hk, d)])
 					}
-					p[j] = s * sc
+					p[j], slope[j] = s*sc, 1
+					if cap != 0 {
+						th := math.Tanh(p[j] / cap)
+						p[j], slope[j] = cap*th, 1-th*th
+					}
 					m = math.Max(m, p[j])
 				}
 				if math.IsInf(m, -1) {
@@ -70,8 +78,8 @@ func attentionRef(q, k, v, dO []float32, mask []int32, a AttentionShape) (o, lse
 					deltaMag += math.Abs(float64(dO[qi(b, i, h, d)])) * mo[qi(b, i, h, d)]
 				}
 				for j := 0; j <= i; j++ {
-					ds := p[j] * (dp[j] - delta)
-					dsMag := p[j] * (dpMag[j] + deltaMag)
+					ds := p[j] * (dp[j] - delta) * slope[j]
+					dsMag := p[j] * (dpMag[j] + deltaMag) * slope[j]
 					for d := 0; d < D; d++ {
 						kv, qv, g := float64(k[ki(b, j, hk, d)]), float64(q[qi(b, i, h, d)]), float64(dO[qi(b, i, h, d)])
 						dq[qi(b, i, h, d)] += sc * ds * kv
@@ -103,13 +111,38 @@ func TestAttention(t *testing.T) {
 	for _, dt := range dtypes {
 		for _, c := range attnCases {
 			name := fmt.Sprintf("%v/B%d_T%d_Hq%d_Hkv%d_D%d_%s", dt, c.B, c.T, c.Hq, c.Hkv, c.D, c.pad)
-			t.Run(name, func(t *testing.T) { testAttention(t, g, dt, c, name) })
+			t.Run(name, func(t *testing.T) { testAttention(t, g, dt, c, 0, name) })
 		}
 	}
 }
 
-func testAttention(t *testing.T, g *gpu, dt DType, c attnCase, name string) {
-	a := AttentionShape{B: c.B, T: c.T, Hq: c.Hq, Hkv: c.Hkv, D: c.D, Scale: float32(1 / math.Sqrt(float64(c.D)))}
+// TestAttentionSoftcap runs the capped kernels (attention_softcap_*) on the
+// same cases: cap 1.5 bends most scores (they are ~N(0,1) at scale
+// 1/√D), cap 50 (Gemma 2's) hardly any, so both the tanh and its slope in
+// the backward are exercised. Tolerances as TestAttention's: the cap is a
+// float32 tanhf (2 ulp) of a float32 score.
+func TestAttentionSoftcap(t *testing.T) {
+	g := needGPU(t)
+	for _, dt := range dtypes {
+		for i, c := range attnCases {
+			cap := float32(1.5)
+			if i%2 == 1 {
+				cap = 50
+			}
+			name := fmt.Sprintf("%v/B%d_T%d_Hq%d_Hkv%d_D%d_%s_cap%g", dt, c.B, c.T, c.Hq, c.Hkv, c.D, c.pad, cap)
+			t.Run(name, func(t *testing.T) { testAttention(t, g, dt, c, cap, name) })
+		}
+	}
+}
+
+// testAttention runs one case through the tiled kernels, capped when cap is
+// not 0, against attentionRef.
+func testAttention(t *testing.T, g *gpu, dt DType, c attnCase, cap float32, name string) {
+	a := AttentionShape{B: c.B, T: c.T, Hq: c.Hq, Hkv: c.Hkv, D: c.D, Scale: float32(1 / math.Sqrt(float64(c.D))), Softcap: cap}
+	op := "attention"
+	if cap != 0 {
+		op = "attention_softcap"
+	}
 	nq, nk := c.B*c.T*c.Hq*c.D, c.B*c.T*c.Hkv*c.D
 	q, k, v, dO := g.randn(nq, 1, dt), g.randn(nk, 1, dt), g.randn(nk, 1, dt), g.randn(nq, 1, dt)
 	var mask []int32
@@ -142,9 +175,9 @@ func testAttention(t *testing.T, g *gpu, dt DType, c attnCase, name string) {
 	if dt == BF16 {
 		tl = tol{1e-4, 1e-2}
 	}
-	compare(t, "attention_fwd_"+name, g.down(po, nq, dt), o, mo, tl)
-	compare(t, "attention_fwd_"+name+"/lse", g.down(plse, c.B*c.Hq*c.T, F32), lse, lseMag(lse), tol{1e-5, 1e-5})
-	compare(t, "attention_dq_bwd_"+name, g.down(pdq, nq, dt), dq, mdq, tl)
-	compare(t, "attention_dkv_bwd_"+name+"/dk", g.down(pdk, nk, dt), dk, mdk, tl)
-	compare(t, "attention_dkv_bwd_"+name+"/dv", g.down(pdv, nk, dt), dv, mdv, tl)
+	compare(t, op+"_fwd_"+name, g.down(po, nq, dt), o, mo, tl)
+	compare(t, op+"_fwd_"+name+"/lse", g.down(plse, c.B*c.Hq*c.T, F32), lse, lseMag(lse), tol{1e-5, 1e-5})
+	compare(t, op+"_dq_bwd_"+name, g.down(pdq, nq, dt), dq, mdq, tl)
+	compare(t, op+"_dkv_bwd_"+name+"/dk", g.down(pdk, nk, dt), dk, mdk, tl)
+	compare(t, op+"_dkv_bwd_"+name+"/dv", g.down(pdv, nk, dt), dv, mdv, tl)
 }

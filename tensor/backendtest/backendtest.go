@@ -40,10 +40,13 @@ func Run(t *testing.T, b tensor.Backend, tol Tol) {
 	t.Run("rmsnorm", s.rmsnorm)
 	t.Run("rope", s.rope)
 	t.Run("swiglu", s.swiglu)
+	t.Run("geglu", s.geglu)
+	t.Run("softcap", s.softcap)
 	t.Run("embedding", s.embedding)
 	t.Run("attention", s.attention)
 	t.Run("cross_entropy", s.crossEntropy)
 	t.Run("shapes", s.shapes)
+	t.Run("gemma_shapes", s.gemmaShapes)
 }
 
 // host returns random float64 values and the same on the backend in F32.
@@ -326,6 +329,9 @@ func attentionRef(q, k, v *tensor.Tensor, p tensor.AttentionParams, allowed func
 						dot += qs[((b*T+t)*Hq+h)*D+j] * ks[((b*S+s)*Hkv+kh)*D+j]
 					}
 					sc[s] = dot * float64(p.Scale)
+					if c := float64(p.Softcap); c != 0 { // Gemma 2: capped before masking
+						sc[s] = c * math.Tanh(sc[s]/c)
+					}
 					mx = math.Max(mx, sc[s])
 				}
 				if math.IsInf(mx, -1) {
@@ -348,13 +354,22 @@ func attentionRef(q, k, v *tensor.Tensor, p tensor.AttentionParams, allowed func
 }
 
 func (s *suite) attention(t *testing.T) {
-	s.attentionAt(t, 2, 9, 4, 2, 8)
+	s.attentionAt(t, 2, 9, 4, 2, 8, 0)
 	// Longer than one query block of a blocked kernel (64 on the CPU) and
 	// not a multiple of it.
-	s.attentionAt(t, 1, 150, 2, 1, 16)
+	s.attentionAt(t, 1, 150, 2, 1, 16, 0)
+	if tensor.SupportsSoftcap(s.b) {
+		// Soft-capped scores (Gemma 2): cap 1.5 bends most of them. D 32
+		// with causal S = T also reaches tiled kernels (the CUDA backend's
+		// attention.cu), D 8 the per-row ones.
+		s.attentionAt(t, 2, 9, 4, 2, 8, 1.5)
+		s.attentionAt(t, 2, 37, 2, 1, 32, 1.5)
+	}
 }
 
-func (s *suite) attentionAt(t *testing.T, B, T, Hq, Hkv, D int) {
+// attentionAt runs every mask at one size, the scores soft-capped when
+// softcap is not 0.
+func (s *suite) attentionAt(t *testing.T, B, T, Hq, Hkv, D int, softcap float32) {
 	mask := make([]int64, B*T)
 	seg := make([]int64, B*T)
 	split := make([]int64, B*T) // documents in several runs: 0,0,1,1,0,0,1,1,...
@@ -385,6 +400,11 @@ func (s *suite) attentionAt(t *testing.T, B, T, Hq, Hkv, D int) {
 	} {
 		p := c.p
 		p.Scale = float32(1 / math.Sqrt(float64(D)))
+		p.Softcap = softcap
+		label := c.name
+		if softcap != 0 {
+			label = fmt.Sprintf("%s softcap %g", c.name, softcap)
+		}
 		q64, q := s.rand(B, T, Hq, D)
 		k64, k := s.rand(B, T, Hkv, D)
 		v64, v := s.rand(B, T, Hkv, D)
@@ -411,7 +431,7 @@ func (s *suite) attentionAt(t *testing.T, B, T, Hq, Hkv, D int) {
 			}
 			return true
 		}
-		s.compare(fmt.Sprintf("attention %s T=%d", c.name, T), out, attentionRef(q64, k64, v64, p, allowed), s.tol.Fused)
+		s.compare(fmt.Sprintf("attention %s T=%d", label, T), out, attentionRef(q64, k64, v64, p, allowed), s.tol.Fused)
 
 		// Backward against central differences of the float64 reference
 		// along a random direction: ⟨dq,δq⟩+⟨dk,δk⟩+⟨dv,δv⟩ = d/dε f(x+εδ).
@@ -432,7 +452,7 @@ func (s *suite) attentionAt(t *testing.T, B, T, Hq, Hkv, D int) {
 			ana += tensor.SumAll(tensor.Mul(tensor.FromHost(ref, tensor.F64, g.F64(), g.Shape()...), dirs[i])).Item()
 		}
 		if e := math.Abs(ana-num) / math.Max(math.Abs(num), 1); e > 1e-4 {
-			t.Errorf("attention %s T=%d backward: directional derivative %g, finite difference %g", c.name, T, ana, num)
+			t.Errorf("attention %s T=%d backward: directional derivative %g, finite difference %g", label, T, ana, num)
 		}
 	}
 }

@@ -126,8 +126,12 @@ func callCatching(b tensor.Backend, c shapeCase) (err error, panicked any) {
 // shapes checks that every op refuses operands of the wrong shape with the
 // error of tensor's shared checks, the same text as the CPU backend's after
 // the backend's name, instead of panicking or writing out of place.
-func (s *suite) shapes(t *testing.T) {
-	for _, c := range shapeCases {
+func (s *suite) shapes(t *testing.T) { s.checkShapeCases(t, shapeCases) }
+
+// checkShapeCases runs each case on the backend and on the CPU: both must
+// fail with the case's text.
+func (s *suite) checkShapeCases(t *testing.T, cases []shapeCase) {
+	for _, c := range cases {
 		err, p := callCatching(s.b, c)
 		switch {
 		case p != nil:

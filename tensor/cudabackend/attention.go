@@ -19,6 +19,10 @@ import (
 //     the lse only travels from this forward to this backward.
 //   - attention_masked.cu's warp-per-row kernels for everything else: every
 //     mask of AttentionParams, any D up to 256, S ≠ T.
+//
+// Both families have soft-capped variants (AttentionParams.Softcap, Gemma
+// 2's attn_logit_softcapping: scores c·tanh(s/c) before masking), chosen by
+// the launchers when the cap is not 0; the uncapped kernels are unchanged.
 // Heads above 256 return tensor.ErrUnsupported.
 
 type attnDims = tensor.AttentionDims
@@ -96,7 +100,7 @@ func (b *Backend) masks(d attnDims, p tensor.AttentionParams) (attnMasks, error)
 
 func (m attnMasks) shape(d attnDims, p tensor.AttentionParams) cuda.MaskedAttention {
 	return cuda.MaskedAttention{B: d.B, T: d.T, S: d.S, Hq: d.Hq, Hkv: d.Hkv, D: d.D, Scale: p.Scale,
-		Causal: p.Causal, QueryOffset: p.QueryOffset, Window: p.Window, KeyMask: m.key, Segments: m.seg}
+		Causal: p.Causal, QueryOffset: p.QueryOffset, Window: p.Window, KeyMask: m.key, Segments: m.seg, Softcap: p.Softcap}
 }
 
 func (b *Backend) Attention(out, lse, q, k, v *tensor.Tensor, p tensor.AttentionParams) error {
@@ -106,9 +110,6 @@ func (b *Backend) Attention(out, lse, q, k, v *tensor.Tensor, p tensor.Attention
 		return cudaErr(err)
 	}
 	if err := allF32("Attention", out, lse, q, k, v); err != nil {
-		return err
-	}
-	if err := softcapOK(p); err != nil {
 		return err
 	}
 	if err := headSizeOK(d); err != nil {
@@ -127,7 +128,7 @@ func (b *Backend) Attention(out, lse, q, k, v *tensor.Tensor, p tensor.Attention
 	}
 	defer m.release()
 	if b.fast(d, p) {
-		a := cuda.AttentionShape{B: d.B, T: d.T, Hq: d.Hq, Hkv: d.Hkv, D: d.D, Mask: m.key, Scale: p.Scale}
+		a := cuda.AttentionShape{B: d.B, T: d.T, Hq: d.Hq, Hkv: d.Hkv, D: d.D, Mask: m.key, Scale: p.Scale, Softcap: p.Softcap}
 		return b.dev.AttentionFwd(b.s, cuda.F32, ps[0], ps[1], ps[2], ps[3], ps[4], a)
 	}
 	return b.dev.MaskedAttentionFwd(b.s, cuda.F32, ps[0], ps[1], ps[2], ps[3], ps[4], m.shape(d, p))
@@ -140,9 +141,6 @@ func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v *tensor.
 		return cudaErr(err)
 	}
 	if err := allF32("AttentionBackward", dq, dk, dv, dout, out, lse, q, k, v); err != nil {
-		return err
-	}
-	if err := softcapOK(p); err != nil {
 		return err
 	}
 	if err := headSizeOK(d); err != nil {
@@ -166,7 +164,7 @@ func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v *tensor.
 	}
 	defer relD()
 	if b.fast(d, p) {
-		a := cuda.AttentionShape{B: d.B, T: d.T, Hq: d.Hq, Hkv: d.Hkv, D: d.D, Mask: m.key, Scale: p.Scale}
+		a := cuda.AttentionShape{B: d.B, T: d.T, Hq: d.Hq, Hkv: d.Hkv, D: d.D, Mask: m.key, Scale: p.Scale, Softcap: p.Softcap}
 		return b.dev.AttentionBwd(b.s, cuda.F32, ps[0], ps[1], ps[2], delta, ps[3], ps[4], ps[5], ps[6], ps[7], ps[8], a)
 	}
 	return b.dev.MaskedAttentionBwd(b.s, cuda.F32, ps[0], ps[1], ps[2], delta, ps[3], ps[4], ps[5], ps[6], ps[7], ps[8], m.shape(d, p))

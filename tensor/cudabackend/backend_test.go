@@ -97,8 +97,15 @@ func TestAttentionTiledPath(t *testing.T) {
 				mask[c.T+i] = 0 // row 1 left-padded
 			}
 		}
-		for _, padded := range []bool{false, true} {
-			name := fmt.Sprintf("B%d_T%d_Hq%d_Hkv%d_D%d_pad%v", c.B, c.T, c.Hq, c.Hkv, c.D, padded)
+		// Each size with and without padding, uncapped and soft-capped
+		// (Gemma 2; cap 1.5 bends most scores): the capped kernels of both
+		// families against the CPU too.
+		for _, pc := range []struct {
+			padded bool
+			cap    float32
+		}{{false, 0}, {true, 0}, {false, 1.5}, {true, 1.5}} {
+			padded := pc.padded
+			name := fmt.Sprintf("B%d_T%d_Hq%d_Hkv%d_D%d_pad%v_cap%g", c.B, c.T, c.Hq, c.Hkv, c.D, padded, pc.cap)
 			qv, kv, vv := randF32(r, c.B*c.T*c.Hq*c.D), randF32(r, c.B*c.T*c.Hkv*c.D), randF32(r, c.B*c.T*c.Hkv*c.D)
 			dov := randF32(r, c.B*c.T*c.Hq*c.D)
 			run := func(be tensor.Backend) [4][]float32 {
@@ -106,7 +113,7 @@ func TestAttentionTiledPath(t *testing.T) {
 				k := tensor.FromHost(be, tensor.F32, append([]float32(nil), kv...), c.B, c.T, c.Hkv, c.D)
 				v := tensor.FromHost(be, tensor.F32, append([]float32(nil), vv...), c.B, c.T, c.Hkv, c.D)
 				do := tensor.FromHost(be, tensor.F32, append([]float32(nil), dov...), c.B, c.T, c.Hq, c.D)
-				p := tensor.AttentionParams{Causal: true, Scale: float32(1 / math.Sqrt(float64(c.D)))}
+				p := tensor.AttentionParams{Causal: true, Scale: float32(1 / math.Sqrt(float64(c.D))), Softcap: pc.cap}
 				if padded {
 					p.KeyMask = tensor.FromHost(be, tensor.I64, append([]int64(nil), mask...), c.B, c.T)
 				}

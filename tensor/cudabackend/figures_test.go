@@ -56,6 +56,8 @@ func TestErrorFigures(t *testing.T) {
 	check("rmsnorm invRMS", inv, invc, 1e-5)
 	check("softmax 64x4096", tensor.Softmax(x), tensor.Softmax(xc), 1e-5)
 	check("swiglu 64x4096", tensor.SwiGLU(x, x), tensor.SwiGLU(xc, xc), 1e-5)
+	check("geglu 64x4096", tensor.GeGLU(x, x), tensor.GeGLU(xc, xc), 1e-5)
+	check("softcap 64x4096 (cap 1.5)", tensor.Softcap(x, 1.5), tensor.Softcap(xc, 1.5), 1e-5)
 
 	q, qc := pair(2, 200, 8, 64)
 	k, kc := pair(2, 200, 2, 64)
@@ -68,6 +70,14 @@ func TestErrorFigures(t *testing.T) {
 	o, _ = tensor.Attention(q, k, v, p)
 	oc, _ = tensor.Attention(qc, kc, vc, p)
 	check("attention masked (window 50)", o, oc, 1e-5)
+	p.Softcap = 1.5 // Gemma 2's score cap, on both kernel families
+	o, _ = tensor.Attention(q, k, v, p)
+	oc, _ = tensor.Attention(qc, kc, vc, p)
+	check("attention masked (window 50, softcap 1.5)", o, oc, 1e-5)
+	p.Window = 0
+	o, _ = tensor.Attention(q, k, v, p)
+	oc, _ = tensor.Attention(qc, kc, vc, p)
+	check("attention tiled (softcap 1.5)", o, oc, 1e-5)
 
 	lg, lgc := pair(256, 32000)
 	lab := make([]int64, 256)

@@ -182,6 +182,50 @@ func (b *Backend) SwiGLUBackward(dgate, dup, dy, gate, up *tensor.Tensor) error 
 	return b.dev.SwiGLUBwd(b.s, cuda.F32, p[0], p[1], p[2], p[3], p[4], int64(n))
 }
 
+// GeGLU: dst = gelu_tanh(gate)·up (Gemma's MLP), the same checks as the
+// CPU's.
+func (b *Backend) GeGLU(dst, gate, up *tensor.Tensor) error {
+	defer keep(dst, gate, up)
+	if err := tensor.CheckSwiGLU(dst, gate, up); err != nil {
+		return cudaErr(fmt.Errorf("GeGLU: %w", err))
+	}
+	if err := allF32("GeGLU", dst, gate, up); err != nil {
+		return err
+	}
+	p, err := b.ptrs(dst, gate, up)
+	if err != nil {
+		return err
+	}
+	return b.dev.GeGLUFwd(b.s, cuda.F32, p[0], p[1], p[2], int64(dst.Numel()))
+}
+
+// GeGLUBackward: dgate, dup (=); either may be nil (scratch then).
+func (b *Backend) GeGLUBackward(dgate, dup, dy, gate, up *tensor.Tensor) error {
+	defer keep(dgate, dup, dy, gate, up)
+	if err := tensor.CheckSwiGLUBackward(dgate, dup, dy, gate, up); err != nil {
+		return cudaErr(fmt.Errorf("GeGLUBackward: %w", err))
+	}
+	if err := allF32("GeGLUBackward", dgate, dup, dy, gate, up); err != nil {
+		return err
+	}
+	n := dy.Numel()
+	p, err := b.ptrs(dgate, dup, dy, gate, up)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < 2; i++ {
+		if p[i] == 0 && n > 0 {
+			q, release, err := b.temp(cuda.F32, n)
+			if err != nil {
+				return err
+			}
+			defer release()
+			p[i] = q
+		}
+	}
+	return b.dev.GeGLUBwd(b.s, cuda.F32, p[0], p[1], p[2], p[3], p[4], int64(n))
+}
+
 // ids32 narrows I32/I64 ids (checked by tensor.CheckIDs) to an int32
 // scratch array, checking that each is in [0, V) or is the ignore value
 // (mapped to cuda.IgnoreIndex); it waits for the check and reports the

@@ -1,26 +1,20 @@
 package cudabackend
 
 import (
-	"errors"
-	"strings"
 	"testing"
 
 	"github.com/ftune/ftune/tensor"
 )
 
-// TestSoftcapRefused: attention with a soft-cap is refused with
-// ErrUnsupported naming the setting, before any kernel (no GPU needed);
-// without one it passes.
-func TestSoftcapRefused(t *testing.T) {
-	err := softcapOK(tensor.AttentionParams{Scale: 1, Softcap: 50})
-	if !errors.Is(err, tensor.ErrUnsupported) || !strings.Contains(err.Error(), "attn_logit_softcapping") {
-		t.Fatalf("got %v, want a refusal naming attn_logit_softcapping", err)
-	}
-	if err := softcapOK(tensor.AttentionParams{Scale: 1}); err != nil {
-		t.Fatal(err)
-	}
+// TestGemmaOpsClaimed: the backend implements the optional GeGLU and
+// soft-cap interfaces, so package nn no longer refuses Gemma 2 and 3 on it
+// at load (no GPU needed: the check is on the type).
+func TestGemmaOpsClaimed(t *testing.T) {
 	var b tensor.Backend = (*Backend)(nil)
-	if tensor.SupportsSoftcap(b) {
-		t.Fatal("the CUDA backend must not claim the final-logit soft-cap")
+	if !tensor.SupportsSoftcap(b) {
+		t.Error("the CUDA backend must implement tensor.SoftcapBackend (Gemma 2's final-logit cap)")
+	}
+	if !tensor.SupportsGeGLU(b) {
+		t.Error("the CUDA backend must implement tensor.GeGLUBackend (Gemma's gelu_pytorch_tanh MLP)")
 	}
 }
