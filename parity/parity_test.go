@@ -107,6 +107,38 @@ func TestParity(t *testing.T) {
 	}
 }
 
+// checkRopeInputs compares the RoPE a freshly built transformers model
+// holds (make_fixtures.py saves it before any forward could switch a
+// dynamic RoPE such as LongRoPE to its long factors) with the config's:
+// inv_freq (the global layers' when the model keeps one per layer type, as
+// Gemma 3 does), inv_freq_sliding (the local layers': Gemma 3's own base,
+// or the global RoPE when the family has a single one) and
+// attention_scaling (LongRoPE's and YaRN's factor on cos and sin).
+func checkRopeInputs(t *testing.T, fx *fixture, c nn.Config) {
+	global, scale := c.InvFreq(0)
+	if fx.inputs.Has("inv_freq") {
+		t.Run("inv_freq", func(t *testing.T) {
+			report(t, "inv_freq", testutil.RelFrobenius(global, floats(t, fx.inputs, "inv_freq")), 1e-6)
+		})
+	}
+	if fx.inputs.Has("inv_freq_sliding") {
+		t.Run("inv_freq_sliding", func(t *testing.T) {
+			local := global
+			if c.LocalRope != nil {
+				lc := c
+				lc.Rope = *c.LocalRope
+				local, _ = lc.InvFreq(0)
+			}
+			report(t, "inv_freq_sliding", testutil.RelFrobenius(local, floats(t, fx.inputs, "inv_freq_sliding")), 1e-6)
+		})
+	}
+	if fx.inputs.Has("attention_scaling") {
+		t.Run("attention_scaling", func(t *testing.T) {
+			report(t, "attention_scaling", testutil.RelFrobenius([]float64{scale}, floats(t, fx.inputs, "attention_scaling")), 1e-6)
+		})
+	}
+}
+
 func runFixture(t *testing.T, dir string) {
 	fx := openFixture(t, dir)
 	model, err := nn.Load(dir, nn.LoadOptions{Trainable: true})
@@ -125,15 +157,7 @@ func runFixture(t *testing.T, dir string) {
 		l, _ := ints(t, fx.inputs, "labels")
 		batch.Labels = tensor.FromHost(be, tensor.I64, l, B, T)
 	}
-	if fx.inputs.Has("inv_freq") {
-		t.Run("inv_freq", func(t *testing.T) {
-			want := floats(t, fx.inputs, "inv_freq")
-			// make_fixtures.py saves inv_freq of a freshly built model, before
-			// any forward could rescale a dynamic RoPE.
-			got, _ := model.Config.InvFreq(0)
-			report(t, "inv_freq", testutil.RelFrobenius(got, want), 1e-6)
-		})
-	}
+	checkRopeInputs(t, fx, model.Config)
 
 	tp := autograd.NewTape()
 	out, err := model.Forward(tp, batch, nn.ForwardOptions{KeepHidden: true})
