@@ -1,6 +1,7 @@
 package parity
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -60,7 +61,22 @@ func cudaBatch(t *testing.T, fx *fixture, be tensor.Backend) nn.Batch {
 	return batch
 }
 
+// skipUnsupported skips a fixture whose family the backend refuses to run
+// (nn.ErrUnsupported: a kernel it lacks, such as soft-capping or GeGLU),
+// naming what is missing; any other load error fails the test.
+func skipUnsupported(t *testing.T, dir string, be tensor.Backend) {
+	t.Helper()
+	_, err := nn.Load(dir, nn.LoadOptions{Backend: be})
+	if errors.Is(err, nn.ErrUnsupported) {
+		t.Skipf("%s: not run on this backend: %v", filepath.Base(dir), err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func runFixtureCUDA(t *testing.T, dir string, be *cudabackend.Backend) {
+	skipUnsupported(t, dir, be)
 	fx := openFixture(t, dir)
 	base, haveBase := fx.file(t, "outputs_base.safetensors")
 	if !haveBase {
@@ -145,6 +161,7 @@ func TestParityCUDABF16(t *testing.T) {
 	const tolBF16 = 2e-2
 	for _, dir := range testutil.Folders("../testdata/fixtures", "inputs.safetensors", "FTUNE_FIXTURES") {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
+			skipUnsupported(t, dir, be)
 			fx := openFixture(t, dir)
 			checkGradsLoRA(t, fx, be, func(*nn.Model) nn.Batch { return cudaBatch(t, fx, be) }, tolBF16, tolBF16, "bf16 ")
 		})

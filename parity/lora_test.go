@@ -69,14 +69,7 @@ func bindParams(ps map[string]*autograd.Var) []optim.Param {
 func runLoRA(t *testing.T, fx *fixture, batchFor func(*nn.Model) nn.Batch) {
 	dir := fx.dir
 	present := func(name string) bool { _, err := os.Stat(filepath.Join(dir, name)); return err == nil }
-	quantity := func(name string, ok bool, fn func(t *testing.T)) {
-		t.Run(name, func(t *testing.T) {
-			if !ok {
-				t.Skipf("%s: fixture has no %s", filepath.Base(dir), name)
-			}
-			fn(t)
-		})
-	}
+	quantity := func(name string, ok bool, fn func(t *testing.T)) { fx.quantity(t, name, ok, fn) }
 	hasInit := present("adapter_init/adapter_model.safetensors")
 	quantity("grads_lora", hasInit && present("grads_lora.safetensors"), func(t *testing.T) {
 		checkGradsLoRA(t, fx, nil, batchFor, tolLoRALogits, tolLoRAGrad, "")

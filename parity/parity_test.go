@@ -30,6 +30,23 @@ type fixture struct {
 	dir    string
 	files  map[string]*safetensors.File
 	inputs *safetensors.File
+	// ran lists the quantities checked (not skipped for want of a file).
+	ran []string
+}
+
+// quantity runs fn as the subtest name when the fixture has what it needs,
+// and otherwise skips it, naming what is missing.
+func (f *fixture) quantity(t *testing.T, name string, present bool, fn func(t *testing.T)) {
+	t.Helper()
+	if present {
+		f.ran = append(f.ran, name)
+	}
+	t.Run(name, func(t *testing.T) {
+		if !present {
+			t.Skipf("%s: fixture has no %s", filepath.Base(f.dir), name)
+		}
+		fn(t)
+	})
 }
 
 func openFixture(t *testing.T, dir string) *fixture {
@@ -107,7 +124,39 @@ func TestParity(t *testing.T) {
 	}
 }
 
-func runFixture(t *testing.T, dir string) {
+// checkRopeInputs compares the RoPE a freshly built transformers model
+// holds (make_fixtures.py saves it before any forward could switch a
+// dynamic RoPE such as LongRoPE to its long factors) with the config's:
+// inv_freq (the global layers' when the model keeps one per layer type, as
+// Gemma 3 does), inv_freq_sliding (the local layers': Gemma 3's own base,
+// or the global RoPE when the family has a single one) and
+// attention_scaling (LongRoPE's and YaRN's factor on cos and sin).
+func checkRopeInputs(t *testing.T, fx *fixture, c nn.Config) {
+	global, scale := c.InvFreq(0)
+	fx.quantity(t, "inv_freq", fx.inputs.Has("inv_freq"), func(t *testing.T) {
+		report(t, "inv_freq", testutil.RelFrobenius(global, floats(t, fx.inputs, "inv_freq")), 1e-6)
+	})
+	if fx.inputs.Has("inv_freq_sliding") {
+		fx.quantity(t, "inv_freq_sliding", true, func(t *testing.T) {
+			local := global
+			if c.LocalRope != nil {
+				lc := c
+				lc.Rope = *c.LocalRope
+				local, _ = lc.InvFreq(0)
+			}
+			report(t, "inv_freq_sliding", testutil.RelFrobenius(local, floats(t, fx.inputs, "inv_freq_sliding")), 1e-6)
+		})
+	}
+	if fx.inputs.Has("attention_scaling") {
+		fx.quantity(t, "attention_scaling", true, func(t *testing.T) {
+			report(t, "attention_scaling", testutil.RelFrobenius([]float64{scale}, floats(t, fx.inputs, "attention_scaling")), 1e-6)
+		})
+	}
+}
+
+// runFixture checks every quantity the fixture folder holds and returns the
+// names of those it checked.
+func runFixture(t *testing.T, dir string) []string {
 	fx := openFixture(t, dir)
 	model, err := nn.Load(dir, nn.LoadOptions{Trainable: true})
 	if err != nil {
@@ -125,15 +174,7 @@ func runFixture(t *testing.T, dir string) {
 		l, _ := ints(t, fx.inputs, "labels")
 		batch.Labels = tensor.FromHost(be, tensor.I64, l, B, T)
 	}
-	if fx.inputs.Has("inv_freq") {
-		t.Run("inv_freq", func(t *testing.T) {
-			want := floats(t, fx.inputs, "inv_freq")
-			// make_fixtures.py saves inv_freq of a freshly built model, before
-			// any forward could rescale a dynamic RoPE.
-			got, _ := model.Config.InvFreq(0)
-			report(t, "inv_freq", testutil.RelFrobenius(got, want), 1e-6)
-		})
-	}
+	checkRopeInputs(t, fx, model.Config)
 
 	tp := autograd.NewTape()
 	out, err := model.Forward(tp, batch, nn.ForwardOptions{KeepHidden: true})
@@ -146,14 +187,7 @@ func runFixture(t *testing.T, dir string) {
 		return b
 	})
 	base, haveBase := fx.file(t, "outputs_base.safetensors")
-	quantity := func(name string, present bool, fn func(t *testing.T)) {
-		t.Run(name, func(t *testing.T) {
-			if !present {
-				t.Skipf("%s: fixture has no %s", filepath.Base(dir), name)
-			}
-			fn(t)
-		})
-	}
+	quantity := func(name string, present bool, fn func(t *testing.T)) { fx.quantity(t, name, present, fn) }
 	quantity("logits", haveBase && base.Has("logits"), func(t *testing.T) {
 		report(t, "logits", testutil.RelFrobenius(out.Logits.Value.F64(), floats(t, base, "logits")), tolActivations)
 	})
@@ -220,4 +254,5 @@ func runFixture(t *testing.T, dir string) {
 		}
 		t.Logf("greedy generation: %d/%d tokens identical", len(want), len(want))
 	})
+	return fx.ran
 }

@@ -1,0 +1,161 @@
+#!/bin/bash
+# make-fixtures.sh: generate the transformers/PEFT golden fixtures
+# (testdata/fixtures/make_fixtures.py) where transformers and PEFT run, bring
+# them back into testdata/fixtures and check ftune against them.
+#
+#   scripts/make-fixtures.sh device [NAME ...]
+#       On a machine whose python3 has torch, transformers and peft (the GPU
+#       machine: transformers 5.17, PEFT 0.21), from the repo root: write
+#       every fixture folder (or only NAMEs) on the CPU in float32 and pack
+#       them into $OUT (default ./fixtures-out) as fixtures.tar.gz.00, .01,
+#       ... (15 MiB parts) with make-fixtures.log: at most 5 files, about a
+#       minute, nothing to carry. When .gpucheck/parity.test.xz was carried
+#       (see build), TestParity also runs there on the new folders, and
+#       TestParityCUDA when a GPU is present.
+#   scripts/make-fixtures.sh install DIR [--replace]
+#       Here: unpack DIR/fixtures.tar.gz.* into testdata/fixtures (new
+#       folders; a folder already there is compared, and replaced only with
+#       --replace), then run TestParity here on every folder.
+#   scripts/make-fixtures.sh build
+#       Here, optional: cross-build the parity test binary, xz-compressed
+#       (about 13 MB), into .gpucheck/ (ignored by git), for a device run
+#       that checks parity there too (carry .gpucheck). The device tool sends
+#       at most 64 MiB with the working tree: check that both fit.
+#
+# Exit status: non-zero when a fixture failed to generate or a parity check
+# failed; the folders that were made are packed (device) or installed
+# (install) all the same, so the failures can be read from them.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=.gpucheck
+PART=15m
+
+build() {
+	set -e
+	mkdir -p "$BIN"
+	local exclude
+	exclude=$(git rev-parse --git-path info/exclude) # a worktree's .git is a file
+	mkdir -p "$(dirname "$exclude")"
+	grep -qx "/$BIN/" "$exclude" 2>/dev/null || echo "/$BIN/" >>"$exclude"
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go test -c -ldflags="-s -w" -o "$BIN/parity.test" ./parity
+	xz -T2 -6 -f "$BIN/parity.test"
+	python3 testdata/fixtures/make_fixtures.py --check >/dev/null
+	ls -la "$BIN/parity.test.xz"
+	echo "tracked and untracked files: $(git ls-files -co --exclude-standard -z | du --files0-from=- -cb | tail -1 | cut -f1) bytes; with $BIN: $(( $(git ls-files -co --exclude-standard -z | du --files0-from=- -cb | tail -1 | cut -f1) + $(du -sb "$BIN" | cut -f1) )) (the device tool's limit: $((64 << 20)))"
+	echo "device command: bash scripts/make-fixtures.sh device   (carry: $BIN)"
+}
+
+device() {
+	OUT=${OUT:-$PWD/fixtures-out}
+	mkdir -p "$OUT"
+	local log="$OUT/make-fixtures.log" work status=0 t0=$SECONDS
+	work=$(mktemp -d)
+	: >"$log"
+	{
+		date -u
+		python3 -c 'import sys, torch, transformers, peft; print("python", sys.version.split()[0], "torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)' 2>&1
+	} | tee -a "$log"
+
+	echo "== make_fixtures.py" | tee -a "$log"
+	PYTHONUNBUFFERED=1 timeout 420 python3 testdata/fixtures/make_fixtures.py "$work/fixtures" "$@" 2>&1 | tee -a "$log"
+	local mrc=${PIPESTATUS[0]}
+	echo "make_fixtures.py rc=$mrc ($((SECONDS - t0)) s): $(ls "$work/fixtures" 2>/dev/null | wc -l) folders" | tee -a "$log"
+	[ "$mrc" -eq 0 ] || status=1
+
+	local plog="$work/parity.log" test="$work/parity.test"
+	: >"$plog"
+	if [ -f "$BIN/parity.test.xz" ] && python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$BIN/parity.test.xz" "$test" && chmod +x "$test"; then
+		echo "== TestParity on them (and on the committed folders)" | tee -a "$log"
+		(cd parity && FTUNE_FIXTURES="$work/fixtures" timeout 240 "$test" -test.run '^TestParity$' -test.v -test.count=1 -test.timeout=230s) >"$plog" 2>&1
+		local prc=$?
+		[ "$prc" -eq 0 ] || status=1
+		summarize "$plog" "$work/quantities.txt" | tee -a "$log"
+		cat "$work/quantities.txt" >>"$log"
+		echo "TestParity rc=$prc ($((SECONDS - t0)) s)" | tee -a "$log"
+		if command -v nvidia-smi >/dev/null 2>&1; then
+			echo "== TestParityCUDA on them" | tee -a "$log"
+			(cd parity && FTUNE_FIXTURES="$work/fixtures" timeout 150 "$test" -test.run '^TestParityCUDA$' -test.v -test.count=1 -test.timeout=140s) >>"$plog" 2>&1
+			local crc=$?
+			grep -E '^\s*--- (FAIL|SKIP)|relative error .* >|^(FAIL|panic)' "$plog" | grep -v 'fixture has no' | tail -40 | tee -a "$log"
+			echo "TestParityCUDA rc=$crc ($((SECONDS - t0)) s)" | tee -a "$log"
+			[ "$crc" -eq 0 ] || status=1
+		fi
+	else
+		echo "== no $BIN/parity.test.xz carried: parity is checked by 'scripts/make-fixtures.sh install' where Go is" | tee -a "$log"
+	fi
+	{
+		echo "== full test log"
+		cat "$plog"
+	} >>"$log"
+
+	if [ -d "$work/fixtures" ]; then
+		rm -f "$OUT"/fixtures.tar.gz.*
+		tar -C "$work" -czf - fixtures | split -b "$PART" -d - "$OUT/fixtures.tar.gz."
+		ls -la "$OUT" | tee -a "$log"
+	fi
+	echo "make-fixtures device done in $((SECONDS - t0)) s, status $status" | tee -a "$log"
+	rm -rf "$work"
+	return $status
+}
+
+# summarize prints, from a verbose TestParity log, one line per fixture
+# folder (quantities checked, skipped, the worst error as a fraction of its
+# tolerance), writes every quantity's line to $2 when given, then prints
+# every failure.
+summarize() {
+	awk -v detail="${2:-/dev/null}" '
+		/^=== RUN   TestParity\/[^\/]+$/ { split($3, p, "/"); f = p[2]; if (!(f in n)) order[++k] = f; n[f] += 0 }
+		/worst relative error|worst absolute loss error/ {
+			line = $0; sub(/^[ \t]*[a-z_]+\.go:[0-9]+: /, "", line); printf "%-30s %s\n", f, line >detail
+			tol = $NF; sub(/\)$/, "", tol); r = (tol > 0) ? $(NF - 2) / tol : 0
+			n[f]++; if (!(f in w) || r > w[f]) { w[f] = r; wq[f] = line; sub(/ *[0-9.e+-]+ \(tolerance.*$/, "", wq[f]); sub(/^worst relative error /, "", wq[f]); if (wq[f] ~ /AdamW/) wq[f] = "adamw losses" }
+		}
+		/greedy generation: / { line = $0; sub(/^.*greedy generation: /, "", line); gen[f] = line; n[f]++ }
+		/^[ \t]*--- (SKIP|FAIL): TestParity\/[^\/]+\/[^ ]+ / { split($3, p, "/"); if ($2 == "SKIP:") skip[p[2]]++; else fail[p[2]]++ }
+		END {
+			for (i = 1; i <= k; i++) { f = order[i]
+				printf "%-30s %2d checked, %d skipped, %d failed; worst %.2g of tolerance (%s); generation %s\n", f, n[f], skip[f], fail[f], w[f], wq[f], (f in gen) ? gen[f] : "not checked"
+			}
+		}
+	' "$1"
+	grep -E 'relative error .* >|greedy tokens differ|step [0-9]+: loss|^(FAIL|panic)|Error|error:' "$1" | grep -v 'worst relative error' | head -40
+}
+
+install() {
+	local dir=${1:-} replace=${2:-}
+	[ -n "$dir" ] && ls "$dir"/fixtures.tar.gz.* >/dev/null 2>&1 || { echo "usage: $0 install DIR [--replace]   (DIR holds fixtures.tar.gz.00, ...)" >&2; return 2; }
+	local tmp status=0 name
+	tmp=$(mktemp -d)
+	cat "$dir"/fixtures.tar.gz.* | tar -xzf - -C "$tmp" || { echo "cannot unpack $dir/fixtures.tar.gz.*" >&2; rm -rf "$tmp"; return 1; }
+	for name in $(ls "$tmp/fixtures"); do
+		local dst=testdata/fixtures/$name
+		if [ -e "$dst" ]; then
+			if diff -rq "$tmp/fixtures/$name" "$dst" >/dev/null; then
+				echo "$name: identical to the committed folder"
+				continue
+			fi
+			if [ "$replace" != --replace ]; then
+				echo "$name: differs from the committed folder (kept; --replace takes the new one):"
+				diff -rq "$tmp/fixtures/$name" "$dst" | head -5
+				continue
+			fi
+			rm -rf "$dst"
+		fi
+		cp -r "$tmp/fixtures/$name" "$dst"
+		echo "$name: installed"
+	done
+	rm -rf "$tmp"
+	go test ./parity -run '^TestParity$' -count=1 -v >"${TMPDIR:-/tmp}/make-fixtures-parity.log" 2>&1 || status=1
+	summarize "${TMPDIR:-/tmp}/make-fixtures-parity.log" "${TMPDIR:-/tmp}/make-fixtures-quantities.txt"
+	echo "every quantity: ${TMPDIR:-/tmp}/make-fixtures-quantities.txt"
+	echo "TestParity here: $([ $status -eq 0 ] && echo ok || echo FAILED) (full log ${TMPDIR:-/tmp}/make-fixtures-parity.log)"
+	git status --short testdata/fixtures
+	return $status
+}
+
+case "${1:-}" in
+build) build ;;
+device) shift; device "$@" ;;
+install) shift; install "$@" ;;
+*) echo "usage: $0 build | device [NAME ...] | install DIR [--replace]" >&2; exit 2 ;;
+esac
