@@ -3,12 +3,13 @@ package prep
 import (
 	"context"
 	"errors"
-	"github.com/ftune/ftune/data/format"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ftune/ftune/data/format"
 )
 
 func testKey() CacheKey {

@@ -9,6 +9,7 @@ import (
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/data/tokenizer"
+	"github.com/ftune/ftune/internal/testutil"
 )
 
 const tinyBase = "../../assets/models/tiny-base"
@@ -102,7 +103,7 @@ func TestTinyBaseQuizMasks(t *testing.T) {
 // must be learnt, with the end-of-turn token, and no EOS added after
 // Qwen3's <|im_end|> (its EOS).
 func TestQwen3MultiTurnMasks(t *testing.T) {
-	tok, err := tokenizer.Load("../tokenizer/testdata/qwen3")
+	tok, err := tokenizer.Load(testutil.Inflate(t, "../tokenizer/testdata/qwen3"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,18 +5,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ftune/ftune/internal/testutil"
 )
 
 // benchTokenizers are the tokenizer kinds BenchmarkEncode measures.
 var benchTokenizers = []struct {
 	name string
-	load func() (*Tokenizer, error)
+	load func(tb testing.TB) (*Tokenizer, error)
 }{
-	{"qwen3", func() (*Tokenizer, error) { return Load("testdata/qwen3") }},               // byte-level BPE, Split regex with look-ahead
-	{"tiny-base", func() (*Tokenizer, error) { return Load("testdata/tiny-base") }},       // GPT-2 style ByteLevel
-	{"sp-bpe", func() (*Tokenizer, error) { return Load("testdata/sp-bpe") }},             // SentencePiece style, byte fallback
-	{"sp-metaspace", func() (*Tokenizer, error) { return Load("testdata/sp-metaspace") }}, // Metaspace pre-tokenizer
-	{"tiktoken-cl100k", func() (*Tokenizer, error) { return Tiktoken("cl100k_base") }},
+	{"qwen3", func(tb testing.TB) (*Tokenizer, error) { return Load(testutil.Inflate(tb, "testdata/qwen3")) }}, // byte-level BPE, Split regex with look-ahead
+	{"tiny-base", func(testing.TB) (*Tokenizer, error) { return Load("testdata/tiny-base") }},                  // GPT-2 style ByteLevel
+	{"sp-bpe", func(testing.TB) (*Tokenizer, error) { return Load("testdata/sp-bpe") }},                        // SentencePiece style, byte fallback
+	{"sp-metaspace", func(testing.TB) (*Tokenizer, error) { return Load("testdata/sp-metaspace") }},            // Metaspace pre-tokenizer
+	{"tiktoken-cl100k", func(testing.TB) (*Tokenizer, error) { return Tiktoken("cl100k_base") }},
 }
 
 // BenchmarkEncode reports encode throughput (MB/s of UTF-8 input) on the
@@ -36,7 +38,7 @@ func BenchmarkEncode(b *testing.B) {
 				return
 			}
 			var err error
-			if tok, err = bt.load(); err != nil {
+			if tok, err = bt.load(b); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -65,10 +65,10 @@ func loadFamilyTokenizer(t *testing.T, dir string) *tokenizer.Tokenizer {
 func materializeFamilyUncached(t *testing.T, dir string) string {
 	if from, err := os.ReadFile(filepath.Join(dir, "tokenizer_from")); err == nil {
 		src := filepath.Join(dir, strings.TrimSpace(string(from)))
-		if _, err := os.Stat(filepath.Join(src, "tokenizer.json")); err != nil {
+		if _, err := os.Stat(filepath.Join(src, "tokenizer.json.gz")); err != nil {
 			t.Fatalf("%s: tokenizer_from names %s: %v", dir, src, err)
 		}
-		return src
+		return materializeFamilyUncached(t, src)
 	}
 	out, err := os.MkdirTemp("", "ftune-family-")
 	if err != nil {

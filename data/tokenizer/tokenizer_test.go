@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/ftune/ftune/internal/testutil"
 )
 
 // loaded caches test tokenizers: Qwen3's takes about a second to load.
@@ -26,7 +28,7 @@ func mustLoad(t testing.TB, name string) *Tokenizer {
 	if strings.HasPrefix(name, "tiktoken:") {
 		tok, err = Tiktoken(strings.TrimPrefix(name, "tiktoken:"))
 	} else {
-		tok, err = Load(filepath.Join("testdata", name))
+		tok, err = Load(testutil.Inflate(t, filepath.Join("testdata", name)))
 	}
 	if err != nil {
 		t.Fatal(err)

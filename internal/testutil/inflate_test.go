@@ -1,0 +1,44 @@
+package testutil
+
+import (
+	"bytes"
+	"compress/gzip"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestInflate(t *testing.T) {
+	plain := t.TempDir()
+	if err := os.WriteFile(filepath.Join(plain, "a.json"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := Inflate(t, plain); got != plain {
+		t.Errorf("a folder without .gz files: got %s, want it unchanged", got)
+	}
+
+	zipped := t.TempDir()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write([]byte(`{"model": {}}`))
+	zw.Close()
+	if err := os.WriteFile(filepath.Join(zipped, "tokenizer.json.gz"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(zipped, "tokenizer_config.json"), []byte(`{"x": 1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := Inflate(t, zipped)
+	if b, err := os.ReadFile(filepath.Join(out, "tokenizer.json")); err != nil || string(b) != `{"model": {}}` {
+		t.Errorf("tokenizer.json: %q, %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "tokenizer_config.json")); err != nil || string(b) != `{"x": 1}` {
+		t.Errorf("tokenizer_config.json copied as %q, %v", b, err)
+	}
+
+	bad := t.TempDir()
+	os.WriteFile(filepath.Join(bad, "x.gz"), []byte("not gzip"), 0o644)
+	if err := inflateFile(filepath.Join(bad, "x.gz"), t.TempDir()); err == nil {
+		t.Error("a corrupt .gz inflated without an error")
+	}
+}
