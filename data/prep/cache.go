@@ -74,7 +74,7 @@ type CacheKey struct {
 }
 
 // HashExamples hashes what tokenisation reads from examples (roles,
-// contents, texts, in order), so that an edited data file, or a subject
+// contents, reasoning, texts, in order), so that an edited data file, or a subject
 // setting that changes its examples, invalidates its cache.
 func HashExamples(exs []format.Example) Hash {
 	h := sha256.New()
@@ -91,6 +91,13 @@ func HashExamples(exs []format.Example) Hash {
 		for _, m := range ex.Messages {
 			put(m.Role)
 			put(m.Content)
+			// Only when present, so that the keys of data without
+			// reasoning stay as they were; a tag no role can equal keeps
+			// the stream unambiguous.
+			if m.ReasoningContent != "" {
+				put("\x00reasoning")
+				put(m.ReasoningContent)
+			}
 		}
 	}
 	var out Hash
