@@ -18,10 +18,14 @@ import (
 	"github.com/ftune/ftune/internal/fsutil"
 )
 
-// Token cache file layout (little-endian), version 3 (3: ftune's tokenizer
+// Token cache file layout (little-endian), version 4 (3: ftune's tokenizer
 // gives prep byte offsets, so answers are labelled on the whole rendering's
 // ids, which differ from version 2's where a template's token swallows the
-// whitespace after it, as Phi-3's <|assistant|> does):
+// whitespace after it, as Phi-3's <|assistant|> does; 4: answers are found
+// where the whole rendering writes them also when the template rewrites
+// them, and a turn may open with the header the template writes in
+// history, so labels of templates that rewrite answers may differ from
+// version 3's):
 //
 //	offset 0    magic "FTUNETKC"
 //	       8    version uint32, 4 bytes reserved
@@ -40,7 +44,7 @@ import (
 // the mapping. The file size is fixed by D and N and checked at open.
 const (
 	cacheMagic   = "FTUNETKC"
-	cacheVersion = 3
+	cacheVersion = 4
 	cacheHeader  = 160
 )
 
