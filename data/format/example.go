@@ -135,6 +135,11 @@ func (e Example) Validate() error {
 			if !utf8.ValidString(m.ReasoningContent) {
 				return fmt.Errorf("%w in the reasoning content of message %d", ErrInvalidUTF8, i)
 			}
+			// Templates take the reasoning field over a <think> block in
+			// the content, which would then be learnt as answer text.
+			if strings.Contains(m.Content, "</think>") {
+				return fmt.Errorf("%w: message %d has reasoning content and a <think> block in its content too (give the thinking once)", ErrBadValue, i)
+			}
 		}
 	}
 	if !assistant {
