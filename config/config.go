@@ -31,22 +31,22 @@ type ModelConfig struct {
 
 // DataConfig says where the examples come from and how they become rows.
 type DataConfig struct {
-	Root           string             `yaml:"root" path:"1" doc:"Subject data root: one file or folder per subject. Empty = the bundled subject datasets."`
-	Files          []string           `yaml:"files" path:"1" doc:"Data files to use instead of a subject root (one subject per file, named after it)."`
-	Format         string             `yaml:"format" doc:"Format of data.files: auto (by extension), jsonl, json, csv, parquet or text (a subject root needs auto)."`
-	Shape          string             `yaml:"shape" doc:"Record layout of data.files: auto, alpaca, chat, sharegpt, completion or input_output (a subject root needs auto)."`
-	Template       string             `yaml:"template" path:"1" doc:"Chat template: auto (the model's), a built-in (chatml, llama3, llama2, mistral, alpaca) or a .jinja file."`
-	EnableThinking string             `yaml:"enable_thinking" doc:"enable_thinking passed to the chat template: auto (not passed: the template's default), true or false. Only for templates that read it (Qwen3's); false puts an empty <think> block in the generation prompt, which is then not learnt."`
-	MaxLength      int                `yaml:"max_length" doc:"Tokens per row; longer examples are truncated. At most the model's max_position_embeddings (see allow_longer_than_model)."`
-	AllowLonger    bool               `yaml:"allow_longer_than_model" doc:"Allow max_length above the model's max_position_embeddings: the model never saw those positions, so quality past them is unknown (RoPE extrapolates poorly), and memory grows with the length."`
-	Packing        bool               `yaml:"packing" doc:"Pack several short examples into one row (attention kept within each)."`
-	TrainOnInputs  bool               `yaml:"train_on_inputs" doc:"Put the loss on prompt tokens too, not only on the assistant's answers."`
-	ValSplit       float64            `yaml:"val_split" doc:"Fraction of each subject held out for validation, in [0, 1)."`
-	Seed           uint64             `yaml:"seed" doc:"Seed of the train/validation split and of shuffling."`
-	Subjects       []string           `yaml:"subjects" doc:"Subjects to train on; empty = every subject found."`
-	Mixing         string             `yaml:"mixing" doc:"How subjects are mixed: proportional (to their size), uniform, or weights."`
-	Weights        map[string]float64 `yaml:"weights" doc:"Sampling weight per subject when mixing is weights."`
-	Augment        AugmentConfig      `yaml:"augment" doc:"Augmentations of the training examples (never of validation or test); each is off at 0."`
+	Root          string             `yaml:"root" path:"1" doc:"Subject data root: one file or folder per subject. Empty = the bundled subject datasets."`
+	Files         []string           `yaml:"files" path:"1" doc:"Data files to use instead of a subject root (one subject per file, named after it)."`
+	Format        string             `yaml:"format" doc:"Format of data.files: auto (by extension), jsonl, json, csv, parquet or text (a subject root needs auto)."`
+	Shape         string             `yaml:"shape" doc:"Record layout of data.files: auto, alpaca, chat, sharegpt, completion or input_output (a subject root needs auto)."`
+	Template      string             `yaml:"template" path:"1" doc:"Chat template: auto (the model's), a built-in (chatml, llama3, llama2, mistral, alpaca) or a .jinja file."`
+	Thinking      string             `yaml:"enable_thinking" doc:"enable_thinking passed to the chat template: auto (not passed: the template's default), true or false. Only for templates that read it (Qwen3's); false puts an empty <think> block in the generation prompt, which is then not learnt."`
+	MaxLength     int                `yaml:"max_length" doc:"Tokens per row; longer examples are truncated. At most the model's max_position_embeddings (see allow_longer_than_model)."`
+	AllowLonger   bool               `yaml:"allow_longer_than_model" doc:"Allow max_length above the model's max_position_embeddings: the model never saw those positions, so quality past them is unknown (RoPE extrapolates poorly), and memory grows with the length."`
+	Packing       bool               `yaml:"packing" doc:"Pack several short examples into one row (attention kept within each)."`
+	TrainOnInputs bool               `yaml:"train_on_inputs" doc:"Put the loss on prompt tokens too, not only on the assistant's answers."`
+	ValSplit      float64            `yaml:"val_split" doc:"Fraction of each subject held out for validation, in [0, 1)."`
+	Seed          uint64             `yaml:"seed" doc:"Seed of the train/validation split and of shuffling."`
+	Subjects      []string           `yaml:"subjects" doc:"Subjects to train on; empty = every subject found."`
+	Mixing        string             `yaml:"mixing" doc:"How subjects are mixed: proportional (to their size), uniform, or weights."`
+	Weights       map[string]float64 `yaml:"weights" doc:"Sampling weight per subject when mixing is weights."`
+	Augment       AugmentConfig      `yaml:"augment" doc:"Augmentations of the training examples (never of validation or test); each is off at 0."`
 }
 
 // AugmentConfig turns on augmentations of the training data.
@@ -172,15 +172,15 @@ func Default() *RunConfig {
 	return &RunConfig{
 		Model: ModelConfig{Path: "tiny-base", DType: "auto"},
 		Data: DataConfig{
-			Format:         "auto",
-			Shape:          "auto",
-			Template:       "auto",
-			EnableThinking: "auto",
-			MaxLength:      256,
-			Packing:        true,
-			ValSplit:       0.1,
-			Seed:           42,
-			Mixing:         "proportional",
+			Format:    "auto",
+			Shape:     "auto",
+			Template:  "auto",
+			Thinking:  "auto",
+			MaxLength: 256,
+			Packing:   true,
+			ValSplit:  0.1,
+			Seed:      42,
+			Mixing:    "proportional",
 		},
 		Training: TrainingConfig{
 			LoRA: LoRAConfig{
