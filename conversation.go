@@ -37,7 +37,7 @@ func (c *Conversation) Send(ctx context.Context, user string, opt GenerateOption
 	var ids []int
 	for {
 		var err error
-		if ids, err = c.m.chatPrompt(ctx, c.withSystem(turns)); err != nil {
+		if ids, err = c.m.chatPrompt(ctx, c.withSystem(turns), opt.Thinking); err != nil {
 			return Reply{}, err
 		}
 		if len(ids)+want <= c.m.Net.Config.MaxPositions || len(turns) == 1 {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/nn"
 )
 
@@ -26,6 +27,12 @@ type GenerateOptions struct {
 	// characters (tokenizer.StreamDecoder); an error it returns stops
 	// generation and is returned.
 	OnText func(text string) error
+	// Thinking is passed to the chat template as enable_thinking (Chat and
+	// Conversation; nil: not passed, the template's default). Qwen3's
+	// template thinks by default; false makes its generation prompt an
+	// empty <think> block, so the reply is the answer alone. A template
+	// that does not read the variable is an error, not a setting dropped.
+	Thinking *bool
 }
 
 // Why a reply ended.
@@ -60,15 +67,29 @@ func (m *Model) Generate(ctx context.Context, prompt string, opt GenerateOptions
 // context is an error wrapping ErrContextFull (a Conversation drops old
 // turns instead).
 func (m *Model) Chat(ctx context.Context, msgs []Message, opt GenerateOptions) (Reply, error) {
-	ids, err := m.chatPrompt(ctx, msgs)
+	ids, err := m.chatPrompt(ctx, msgs, opt.Thinking)
 	if err != nil {
 		return Reply{}, err
 	}
 	return m.generate(ctx, ids, opt)
 }
 
-func (m *Model) chatPrompt(ctx context.Context, msgs []Message) ([]int, error) {
-	text, err := m.Template.RenderContext(ctx, msgs, true) // template code from the model folder: stoppable, budgeted
+// ErrNoThinking is wrapped when GenerateOptions.Thinking is set for a chat
+// template that does not read enable_thinking.
+var ErrNoThinking = errors.New("the chat template does not read enable_thinking")
+
+// chatPrompt renders msgs with the generation prompt. An earlier reply's
+// <think> block stays in its message: thinking templates (Qwen3's) drop
+// it from history themselves, as they were trained.
+func (m *Model) chatPrompt(ctx context.Context, msgs []Message, thinking *bool) ([]int, error) {
+	opts := chat.RenderOptions{AddGenerationPrompt: true}
+	if thinking != nil {
+		if !strings.Contains(m.Template.Source(), "enable_thinking") {
+			return nil, fmt.Errorf("chat: thinking %v: %w (%s; only thinking models' templates, such as Qwen3's, do)", *thinking, ErrNoThinking, m.Template.Name())
+		}
+		opts.Vars = map[string]any{"enable_thinking": *thinking}
+	}
+	text, err := m.Template.RenderWith(ctx, msgs, opts) // template code from the model folder: stoppable, budgeted
 	if err != nil {
 		return nil, err
 	}
@@ -141,4 +162,12 @@ func (m *Model) generate(ctx context.Context, prompt []int, opt GenerateOptions)
 		r.Stopped = StopLength
 	}
 	return r, err
+}
+
+// ThinkingOpen reports whether text, a reply, ends inside a <think> block
+// it opened: the reply stopped while the model was still thinking, before
+// any answer.
+func ThinkingOpen(text string) bool {
+	i := strings.LastIndex(text, "<think>")
+	return i >= 0 && !strings.Contains(text[i:], "</think>")
 }

@@ -36,6 +36,7 @@ type DataConfig struct {
 	Format        string             `yaml:"format" doc:"Format of data.files: auto (by extension), jsonl, json, csv, parquet or text (a subject root needs auto)."`
 	Shape         string             `yaml:"shape" doc:"Record layout of data.files: auto, alpaca, chat, sharegpt, completion or input_output (a subject root needs auto)."`
 	Template      string             `yaml:"template" path:"1" doc:"Chat template: auto (the model's), a built-in (chatml, llama3, llama2, mistral, alpaca) or a .jinja file."`
+	Thinking      string             `yaml:"enable_thinking" doc:"enable_thinking passed to the chat template: auto (not passed: the template's default), true or false. Only for templates that read it (Qwen3's); false puts an empty <think> block in the generation prompt, which is then not learnt."`
 	MaxLength     int                `yaml:"max_length" doc:"Tokens per row; longer examples are truncated. At most the model's max_position_embeddings (see allow_longer_than_model)."`
 	AllowLonger   bool               `yaml:"allow_longer_than_model" doc:"Allow max_length above the model's max_position_embeddings: the model never saw those positions, so quality past them is unknown (RoPE extrapolates poorly), and memory grows with the length."`
 	Packing       bool               `yaml:"packing" doc:"Pack several short examples into one row (attention kept within each)."`
@@ -174,6 +175,7 @@ func Default() *RunConfig {
 			Format:    "auto",
 			Shape:     "auto",
 			Template:  "auto",
+			Thinking:  "auto",
 			MaxLength: 256,
 			Packing:   true,
 			ValSplit:  0.1,

@@ -86,6 +86,12 @@ func (c *RunConfig) Validate() error {
 	if !isTemplateFile(d.Template) {
 		v.oneOf(d.Template, "data.template", templates)
 	}
+	v.oneOf(d.Thinking, "data.enable_thinking", []string{"auto", "true", "false"})
+	// No built-in template reads enable_thinking: the setting would be
+	// dropped. The model's own template and template files are checked
+	// when the run loads them.
+	v.check(d.Thinking == "auto" || d.Template == "auto" || isTemplateFile(d.Template), "data.enable_thinking",
+		"%s is set, but the built-in template %s does not read enable_thinking (only thinking models' templates, such as Qwen3's, do): set it to auto, or use the model's template", d.Thinking, d.Template)
 	v.check(d.MaxLength > 0, "data.max_length", "must be > 0, got %d", d.MaxLength)
 	v.check(d.ValSplit >= 0 && d.ValSplit < 1, "data.val_split", "must be in [0, 1), got %v", d.ValSplit)
 	v.oneOf(d.Mixing, "data.mixing", mixings)

@@ -34,6 +34,10 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	o.TrainOnInputs, o.AllowLongerThanModel = d.TrainOnInputs, d.AllowLonger
 	o.Dedup, o.Rephrase, o.PromptDropout = d.Augment.Dedup, d.Augment.Rephrase, d.Augment.PromptDropout
 	o.Template, o.SeqLen, o.Pack, o.Subjects = d.Template, d.MaxLength, d.Packing, d.Subjects
+	if d.Thinking != "auto" {
+		on := d.Thinking == "true"
+		o.Thinking = &on
+	}
 	t := cfg.Training
 	o.Mode = Shared
 	if t.Adapters == "per-subject" {

@@ -46,6 +46,7 @@ func leafCases(t *testing.T) map[string]leafCase {
 		"data.format":                             {value: "csv", setup: files},
 		"data.shape":                              {value: "alpaca", setup: files},
 		"data.template":                           {value: "chatml"},
+		"data.enable_thinking":                    {value: "false"},
 		"data.subjects":                           {value: "[chemistry]"},
 		"data.mixing":                             {value: "uniform"},
 		"data.weights":                            {value: "{chemistry: 2, geography: 1}", setup: []string{"data.mixing=weights", "data.weights={chemistry: 1}"}},

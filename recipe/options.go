@@ -97,6 +97,10 @@ type Options struct {
 	// Template names a built-in chat template (chatml, llama3, ...);
 	// "" or "auto" uses the model's own.
 	Template string
+	// Thinking is passed to the chat template as enable_thinking (nil: not
+	// passed, the template's default); a template that does not read it is
+	// an error (Text.SetThinking).
+	Thinking *bool
 
 	EvalEvery     int // validation every N steps (0 = at the end only)
 	EvalQuestions int // held-out questions per subject for exact match / multiple choice

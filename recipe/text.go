@@ -26,6 +26,9 @@ type Text struct {
 	// Fallback is a line to print when the model had no chat template and a
 	// built-in stands in ("" otherwise).
 	Fallback string
+	// thinking is the enable_thinking passed to the template (nil: not
+	// passed, the template's own default), see SetThinking.
+	thinking *bool
 }
 
 // LoadText reads a model folder's tokenizer and its own chat template
@@ -73,9 +76,42 @@ func LoadTextFor(dir, template string, eosFallback int) (Text, error) {
 	case err != nil:
 		return Text{}, fmt.Errorf("%w (the model's chat template does not parse: fix it, or set data.template to use another)", err)
 	}
-	p.tmpl, p.TemplateHash = tmpl, prep.HashString(tmpl.Source())
+	p.tmpl = tmpl
+	p.hashTemplate()
 	return p, nil
 }
+
+// hashTemplate sets TemplateHash from what the rendering depends on: the
+// template and the variables passed to it.
+func (p *Text) hashTemplate() {
+	src := p.tmpl.Source()
+	if p.thinking != nil {
+		src += fmt.Sprintf("\x00enable_thinking=%v", *p.thinking)
+	}
+	p.TemplateHash = prep.HashString(src)
+}
+
+// readsThinking says whether a template reads enable_thinking: passing it
+// to one that does not would change nothing, and the user would not know.
+func readsThinking(t *chat.Template) bool { return strings.Contains(t.Source(), "enable_thinking") }
+
+// SetThinking passes enable_thinking to the template for every rendering
+// (nil: not passed). Thinking templates such as Qwen3's write an empty
+// <think> block into the generation prompt when it is false, so a trained
+// answer starts after it; the template's rendering of the answers is
+// otherwise the same. A template that does not read the variable is an
+// error: the setting would be dropped.
+func (p *Text) SetThinking(v *bool) error {
+	if v != nil && !readsThinking(p.tmpl) {
+		return fmt.Errorf("enable_thinking is set to %v but the chat template %s does not read it (only thinking models' templates, such as Qwen3's, do): remove the setting, or use such a template", *v, p.tmpl.Name())
+	}
+	p.thinking = v
+	p.hashTemplate()
+	return nil
+}
+
+// Thinking is the enable_thinking passed to the template (nil: none).
+func (p Text) Thinking() *bool { return p.thinking }
 
 // UseTemplate replaces the model's chat template by a built-in one
 // (chatml, llama3, llama2, mistral, gemma, phi3, phi4, alpaca) or a template file (a name
@@ -98,8 +134,11 @@ func (p *Text) UseTemplate(name string) error {
 	if err != nil {
 		return err
 	}
+	if p.thinking != nil && !readsThinking(t) {
+		return fmt.Errorf("enable_thinking is set to %v but the chat template %s does not read it (only thinking models' templates, such as Qwen3's, do)", *p.thinking, t.Name())
+	}
 	p.tmpl, p.Fallback = t, ""
-	p.TemplateHash = prep.HashString(t.Source())
+	p.hashTemplate()
 	return nil
 }
 
@@ -126,9 +165,13 @@ func (p Text) render(msgs []format.Message, gen bool) (string, error) {
 func (p Text) renderContext(ctx context.Context, msgs []format.Message, gen bool) (string, error) {
 	cm := make([]chat.Message, len(msgs))
 	for i, m := range msgs {
-		cm[i] = chat.Message{Role: m.Role, Content: m.Content}
+		cm[i] = chat.Message{Role: m.Role, Content: m.Content, ReasoningContent: m.ReasoningContent}
 	}
-	return p.tmpl.RenderContext(ctx, cm, gen)
+	opts := chat.RenderOptions{AddGenerationPrompt: gen}
+	if p.thinking != nil {
+		opts.Vars = map[string]any{"enable_thinking": *p.thinking}
+	}
+	return p.tmpl.RenderWith(ctx, cm, opts)
 }
 
 // offsetEncoder gives prep each token's byte span (prep.OffsetEncoder), so

@@ -16,7 +16,7 @@ import (
 func newGenerateCmd() *cobra.Command {
 	var (
 		modelName, adapter, prompt, system string
-		raw                                bool
+		raw, think, noThink                bool
 		opt                                ftune.GenerateOptions
 	)
 	cmd := &cobra.Command{
@@ -29,16 +29,32 @@ With --prompt, one reply is printed as it is produced. Without it, an
 interactive chat starts; it keeps the conversation, and when the next prompt
 would not leave room for --max-tokens in the model's context it drops the
 oldest turns and says so. In the chat, /reset forgets the conversation,
-/help lists the commands, and /exit, an empty line or Ctrl-D ends it.`,
+/help lists the commands, and /exit, an empty line or Ctrl-D ends it.
+
+Thinking models (Qwen3) write their reasoning in a <think> block before the
+answer; it is shown as it comes, and the template leaves it out of the
+history of later turns. --no-thinking passes enable_thinking=false to the
+template (an answer without thinking), --thinking true; neither leaves the
+template's default. A reply cut by --max-tokens while still thinking is said.`,
 		Example: `  ftune generate --prompt "What is the capital of France?"
   ftune generate --adapter runs/latest/adapter --prompt "Symbol of iron?"
   ftune generate --system "Answer in one word." --prompt "Capital of Peru?"
   ftune generate --raw --prompt "It was a dark and stormy night" --temperature 0.8 --top-p 0.9
+  ftune generate --model ./Qwen3-0.6B --no-thinking --prompt "Capital of Peru?"
   ftune generate            # interactive chat`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if raw && system != "" {
 				return usageError{errors.New("--system applies to chat turns; it cannot be used with --raw")}
+			}
+			if think && noThink {
+				return usageError{errors.New("--thinking and --no-thinking contradict each other: give one")}
+			}
+			if think || noThink {
+				if raw {
+					return usageError{errors.New("--thinking and --no-thinking set the chat template's enable_thinking; --raw uses no template")}
+				}
+				opt.Thinking = &think
 			}
 			m, err := loadModel(cmd, modelName, adapter)
 			if err != nil {
@@ -75,13 +91,19 @@ oldest turns and says so. In the chat, /reset forgets the conversation,
 	f.IntVar(&opt.TopK, "top-k", 0, "sample from the k most likely tokens (0 = all)")
 	f.Float64Var(&opt.TopP, "top-p", 0, "nucleus sampling probability (0 = off)")
 	f.Uint64Var(&opt.Seed, "seed", 0, "sampling seed")
+	f.BoolVar(&think, "thinking", false, "pass enable_thinking=true to the chat template (thinking models such as Qwen3)")
+	f.BoolVar(&noThink, "no-thinking", false, "pass enable_thinking=false to the chat template: answer without a <think> block")
 	return cmd
 }
 
-// noteStop tells the user when a reply was cut by the model's context.
+// noteStop tells the user when a reply was cut by the model's context, or
+// by --max-tokens before the model finished thinking (no answer yet).
 func noteStop(w io.Writer, m *ftune.Model, r ftune.Reply) {
 	if r.Stopped == ftune.StopContext {
 		fmt.Fprintf(w, "note: the reply stopped at the end of the model's context (%d tokens)\n", m.Net.Config.MaxPositions)
+	}
+	if r.Stopped == ftune.StopLength && ftune.ThinkingOpen(r.Text) {
+		fmt.Fprintf(w, "note: the reply stopped after %d tokens while the model was still thinking, before its answer: raise --max-tokens, or use --no-thinking\n", r.Tokens)
 	}
 }
 

@@ -19,6 +19,12 @@ const (
 type Message struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
+	// ReasoningContent is an assistant turn's thinking, read from a
+	// message's "reasoning_content" (what transformers' chat templates
+	// read: Qwen3 writes it in a <think> block), or from "reasoning" or
+	// "thinking" as other datasets name it. Empty means absent. Only
+	// assistant messages may have it.
+	ReasoningContent string `json:"reasoning_content,omitempty"`
 }
 
 // Example is one training example, normalised from any file shape.
@@ -119,6 +125,21 @@ func (e Example) Validate() error {
 		}
 		if !utf8.ValidString(m.Content) {
 			return fmt.Errorf("%w in message %d", ErrInvalidUTF8, i)
+		}
+		if m.ReasoningContent != "" {
+			// A template reads the reasoning of assistant turns only: on
+			// another role it would be dropped without a word.
+			if m.Role != RoleAssistant {
+				return fmt.Errorf("%w: message %d (%s) has reasoning content; only assistant messages can have it", ErrBadValue, i, m.Role)
+			}
+			if !utf8.ValidString(m.ReasoningContent) {
+				return fmt.Errorf("%w in the reasoning content of message %d", ErrInvalidUTF8, i)
+			}
+			// Templates take the reasoning field over a <think> block in
+			// the content, which would then be learnt as answer text.
+			if strings.Contains(m.Content, "</think>") {
+				return fmt.Errorf("%w: message %d has reasoning content and a <think> block in its content too (give the thinking once)", ErrBadValue, i)
+			}
 		}
 	}
 	if !assistant {

@@ -18,11 +18,15 @@ func Example() {
 		if err == io.EOF {
 			break
 		}
-		fmt.Println(ex.Source, ex.Messages)
+		fmt.Print(ex.Source)
+		for _, m := range ex.Messages {
+			fmt.Printf(" %s: %q", m.Role, m.Content)
+		}
+		fmt.Println()
 	}
 	rep := r.Report()
 	fmt.Println(r.Mapping().Shape, rep.Examples, "read,", rep.Skipped, "skipped:", rep.SkipErrors[0])
 	// Output:
-	// quiz.jsonl:1 [{user Capital of Peru?} {assistant Lima}]
+	// quiz.jsonl:1 user: "Capital of Peru?" assistant: "Lima"
 	// sharegpt 1 read, 1 skipped: quiz.jsonl:2:1: conversations[1]: unknown role "robot" (want system, user/human or assistant/gpt)
 }

@@ -81,6 +81,26 @@ func TestShapes(t *testing.T) {
 			want:    []Example{{Messages: chat("user", "hi", "assistant", "yo"), Source: "m.csv:2"}},
 		},
 		{
+			name: "chat jsonl with reasoning_content", file: "r.jsonl", shape: ShapeChat,
+			content: `{"messages":[{"role":"user","content":"2+2?"},{"role":"assistant","content":"4","reasoning_content":"Two and two."},{"role":"user","content":"3+3?"},{"role":"assistant","content":"6","reasoning_content":null}]}`,
+			want: []Example{{Messages: []Message{{Role: "user", Content: "2+2?"}, {Role: "assistant", Content: "4", ReasoningContent: "Two and two."},
+				{Role: "user", Content: "3+3?"}, {Role: "assistant", Content: "6"}}, Source: "r.jsonl:1"}},
+		},
+		{
+			name: "sharegpt json array with reasoning and thinking aliases", file: "r.json", shape: ShapeShareGPT,
+			content: `[{"conversations":[{"from":"human","value":"Q"},{"from":"gpt","value":"A","reasoning":"R","thinking":"R"}]},` + "\n" +
+				`{"conversations":[{"from":"human","value":"Q2"},{"from":"gpt","value":"A2","thinking":"T"}]}]`,
+			want: []Example{
+				{Messages: []Message{{Role: "user", Content: "Q"}, {Role: "assistant", Content: "A", ReasoningContent: "R"}}, Source: "r.json:1"},
+				{Messages: []Message{{Role: "user", Content: "Q2"}, {Role: "assistant", Content: "A2", ReasoningContent: "T"}}, Source: "r.json:2"},
+			},
+		},
+		{
+			name: "csv chat column with reasoning_content", file: "r.csv", shape: ShapeChat,
+			content: "messages\n\"[{\"\"role\"\":\"\"user\"\",\"\"content\"\":\"\"hi\"\"},{\"\"role\"\":\"\"assistant\"\",\"\"content\"\":\"\"yo\"\",\"\"reasoning_content\"\":\"\"greet back\"\"}]\"\n",
+			want:    []Example{{Messages: []Message{{Role: "user", Content: "hi"}, {Role: "assistant", Content: "yo", ReasoningContent: "greet back"}}, Source: "r.csv:2"}},
+		},
+		{
 			name: "tsv input output", file: "p.tsv", shape: ShapeInputOutput,
 			content: "input\toutput\nsay \"x\"\tx\n",
 			want:    []Example{{Messages: chat("user", `say "x"`, "assistant", "x"), Source: "p.tsv:2"}},

@@ -175,7 +175,7 @@ func (m Mapping) toExample(f map[string]any) (Example, error) {
 				ex.Messages = append(ex.Messages, Message{Role: RoleSystem, Content: s})
 			}
 		}
-		ex.Messages = append(ex.Messages, Message{RoleUser, p}, Message{RoleAssistant, r})
+		ex.Messages = append(ex.Messages, Message{Role: RoleUser, Content: p}, Message{Role: RoleAssistant, Content: r})
 	case ShapeChat, ShapeShareGPT:
 		msgs, err := m.messages(f)
 		if err != nil {
@@ -230,9 +230,41 @@ func (m Mapping) messages(f map[string]any) ([]Message, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s[%d]: %w %q (want system, user/human or assistant/gpt)", m.Messages, i, ErrUnknownRole, role)
 		}
-		msgs = append(msgs, Message{Role: r, Content: content})
+		reasoning, err := reasoningField(obj)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", m.Messages, i, err)
+		}
+		msgs = append(msgs, Message{Role: r, Content: content, ReasoningContent: reasoning})
 	}
 	return msgs, nil
+}
+
+// ReasoningKeys are the message keys read as an assistant turn's thinking:
+// reasoning_content is what transformers' chat templates read (Qwen3,
+// DeepSeek-R1); reasoning and thinking are the names other datasets and
+// chat APIs give it. A message may use several only if they agree.
+var ReasoningKeys = []string{"reasoning_content", "reasoning", "thinking"}
+
+// reasoningField reads a message's reasoning. A null value is absent, as
+// transformers' templates treat it ("is not none"); a number or a list is
+// an error, not text to train on.
+func reasoningField(obj map[string]any) (string, error) {
+	val, from := "", ""
+	for _, k := range ReasoningKeys {
+		v, ok := obj[k]
+		if !ok || v == nil {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			return "", fmt.Errorf("%w: field %q: expected a string (the assistant's reasoning), got %s", ErrBadValue, k, typeName(v))
+		}
+		if from != "" && s != val {
+			return "", fmt.Errorf("%w: fields %q and %q both hold reasoning and differ (keep one)", ErrBadValue, from, k)
+		}
+		val, from = s, k
+	}
+	return val, nil
 }
 
 // field reads a scalar field as text. Numbers and booleans are accepted

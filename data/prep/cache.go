@@ -18,10 +18,14 @@ import (
 	"github.com/ftune/ftune/internal/fsutil"
 )
 
-// Token cache file layout (little-endian), version 3 (3: ftune's tokenizer
+// Token cache file layout (little-endian), version 4 (3: ftune's tokenizer
 // gives prep byte offsets, so answers are labelled on the whole rendering's
 // ids, which differ from version 2's where a template's token swallows the
-// whitespace after it, as Phi-3's <|assistant|> does):
+// whitespace after it, as Phi-3's <|assistant|> does; 4: answers are found
+// where the whole rendering writes them also when the template rewrites
+// them, and a turn may open with the header the template writes in
+// history, so labels of templates that rewrite answers may differ from
+// version 3's):
 //
 //	offset 0    magic "FTUNETKC"
 //	       8    version uint32, 4 bytes reserved
@@ -40,7 +44,7 @@ import (
 // the mapping. The file size is fixed by D and N and checked at open.
 const (
 	cacheMagic   = "FTUNETKC"
-	cacheVersion = 3
+	cacheVersion = 4
 	cacheHeader  = 160
 )
 
@@ -74,7 +78,7 @@ type CacheKey struct {
 }
 
 // HashExamples hashes what tokenisation reads from examples (roles,
-// contents, texts, in order), so that an edited data file, or a subject
+// contents, reasoning, texts, in order), so that an edited data file, or a subject
 // setting that changes its examples, invalidates its cache.
 func HashExamples(exs []format.Example) Hash {
 	h := sha256.New()
@@ -91,6 +95,13 @@ func HashExamples(exs []format.Example) Hash {
 		for _, m := range ex.Messages {
 			put(m.Role)
 			put(m.Content)
+			// Only when present, so that the keys of data without
+			// reasoning stay as they were; a tag no role can equal keeps
+			// the stream unambiguous.
+			if m.ReasoningContent != "" {
+				put("\x00reasoning")
+				put(m.ReasoningContent)
+			}
 		}
 	}
 	var out Hash

@@ -127,12 +127,13 @@ func TestHashExamples(t *testing.T) {
 		t.Error("the source position changed the hash")
 	}
 	for name, exs := range map[string][]format.Example{
-		"content": {{Messages: msgs("user", "Q", "assistant", "B")}, {Text: "t"}},
-		"role":    {{Messages: msgs("system", "Q", "assistant", "A")}, {Text: "t"}},
-		"text":    {{Messages: msgs("user", "Q", "assistant", "A")}, {Text: "u"}},
-		"split":   {{Messages: msgs("user", "QA", "assistant", "")}, {Text: "t"}},
-		"order":   {{Text: "t"}, {Messages: msgs("user", "Q", "assistant", "A")}},
-		"removed": {{Messages: msgs("user", "Q", "assistant", "A")}},
+		"content":   {{Messages: msgs("user", "Q", "assistant", "B")}, {Text: "t"}},
+		"role":      {{Messages: msgs("system", "Q", "assistant", "A")}, {Text: "t"}},
+		"text":      {{Messages: msgs("user", "Q", "assistant", "A")}, {Text: "u"}},
+		"split":     {{Messages: msgs("user", "QA", "assistant", "")}, {Text: "t"}},
+		"order":     {{Text: "t"}, {Messages: msgs("user", "Q", "assistant", "A")}},
+		"removed":   {{Messages: msgs("user", "Q", "assistant", "A")}},
+		"reasoning": {{Messages: []format.Message{{Role: "user", Content: "Q"}, {Role: "assistant", Content: "A", ReasoningContent: "R"}}}, {Text: "t"}},
 	} {
 		if HashExamples(exs) == h {
 			t.Errorf("%s edit: same hash", name)

@@ -3,8 +3,10 @@
 //
 //   - Preprocessor.Tokenize: chat examples are rendered with a chat
 //     template; by default only assistant turns are learnt (labels are
-//     IgnoreIndex elsewhere), found by rendering each prefix of the
-//     conversation; completion text is learnt in full. EOS is appended per
+//     IgnoreIndex elsewhere), each as the whole conversation's rendering
+//     writes it (a thinking template's earlier answers without their
+//     <think> block, the last with it), found by marking where each answer
+//     ends (spans.go); completion text is learnt in full. EOS is appended per
 //     example; over-long examples are truncated or dropped and counted.
 //   - Pack puts documents into fixed-length rows with per-document position
 //     ids and segment ids; Pad makes one padded row per document; both lay

@@ -2,6 +2,7 @@ package prep
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,18 +22,25 @@ const DefaultMaxMessages = 16384
 const maxPrefixRenderMessages = 1024
 
 // assistantSpans finds the learnt span of each assistant turn in full,
-// the rendering of msgs. A span runs from the end of the generation prompt
-// that opens the turn to the end of the text the template writes to close
-// it: what the model produces when it answers.
+// the rendering of msgs. A span runs from the end of the header that opens
+// the turn (the generation prompt, what the model is given when it
+// answers) to the end of the text the template writes to close it: what
+// the model produces when it answers, as the rendering holds it.
 //
 // The conversation is rendered once more with each assistant content
 // between markers; with the markers taken out that rendering must be full
-// itself, which places every content in full. The spans then follow from
-// the generation prompt and the end-of-turn text, each found once by
-// probing the template. Templates that transform the content (Qwen3's
-// splits off <think> blocks) fail those checks and are handled by
-// rendering the conversation up to each turn (prefixSpans), which is
-// quadratic and so limited to maxPrefixRenderMessages.
+// itself, which places every content in full. Templates that keep only
+// the tail of a content (Qwen3's splits off a <think> block, and drops it
+// from turns before the last user message) lose the opening marker, so a
+// second rendering marks only where each content ends, and the turn
+// starts after the last header before that. The header is the generation
+// prompt or, where the template writes another one before an earlier turn
+// (Qwen3's with enable_thinking false adds an empty <think> block to the
+// generation prompt only), the header it writes there; both are found once
+// by probing the template, as is the end-of-turn text. Templates that fail
+// those checks are handled by rendering the conversation up to each turn
+// (prefixSpans), which is quadratic and so limited to
+// maxPrefixRenderMessages.
 func (p *Preprocessor) assistantSpans(msgs []format.Message, full string) ([]span, error) {
 	if spans, ok, err := p.markedSpans(msgs, full); err != nil || ok {
 		return spans, err
@@ -56,33 +64,30 @@ const (
 // markedSpans is the linear path; ok is false when the template does not
 // qualify for it (the caller falls back to prefixSpans).
 func (p *Preprocessor) markedSpans(msgs []format.Message, full string) (spans []span, ok bool, err error) {
-	marked := make([]format.Message, len(msgs))
 	var turns []int // indices of assistant messages
 	for i, m := range msgs {
-		marked[i] = m
 		if m.Role != format.RoleAssistant {
 			continue
 		}
-		if strings.Contains(m.Content, markAny) {
+		if strings.Contains(m.Content, markAny) || strings.Contains(m.ReasoningContent, markAny) {
 			return nil, false, nil
 		}
-		n := strconv.Itoa(len(turns))
-		marked[i].Content = markOpen + n + markEnd + m.Content + markClose + n + markEnd
 		turns = append(turns, i)
 	}
 	if len(turns) == 0 {
 		return nil, true, nil
 	}
-	r, err := p.render(marked, false)
+	opens, closes, ok, err := p.markContents(msgs, turns, full, true)
 	if err != nil {
-		return nil, false, fmt.Errorf("render: %w", err)
+		return nil, false, err
 	}
-	clean, opens, closes, ok := stripMarkers(r, len(turns))
-	if !ok || clean != full {
-		return nil, false, nil
+	if !ok {
+		if _, closes, ok, err = p.markContents(msgs, turns, full, false); err != nil || !ok {
+			return nil, false, err
+		}
 	}
-	genPrompt, ok, err := p.generationPrompt()
-	if err != nil || !ok {
+	headers, err := p.turnHeaders()
+	if err != nil || len(headers) == 0 {
 		return nil, false, err
 	}
 	turnEnd, err := p.turnEnd()
@@ -93,11 +98,25 @@ func (p *Preprocessor) markedSpans(msgs []format.Message, full string) (spans []
 	for k, i := range turns {
 		start := 0
 		if i > 0 {
-			g := strings.LastIndex(full[prev:opens[k]], genPrompt)
-			if g < 0 {
+			// The header is the last one before the content; where the
+			// content's start is not marked, a header that the answer
+			// itself holds could be found inside it, so it is not used.
+			hi := closes[k]
+			if opens != nil {
+				hi = opens[k]
+			}
+			start = -1
+			for _, h := range headers {
+				if opens == nil && (strings.Contains(msgs[i].Content, h) || strings.Contains(msgs[i].ReasoningContent, h)) {
+					continue
+				}
+				if g := strings.LastIndex(full[prev:hi], h); g >= 0 {
+					start = max(start, prev+g+len(h))
+				}
+			}
+			if start < 0 {
 				return nil, false, nil
 			}
-			start = prev + g + len(genPrompt)
 		}
 		end := closes[k]
 		if !strings.HasPrefix(full[end:], turnEnd) {
@@ -110,13 +129,40 @@ func (p *Preprocessor) markedSpans(msgs []format.Message, full string) (spans []
 	return spans, true, nil
 }
 
+// markContents renders msgs with markers after each assistant content
+// (turns are their indices), and before it too when withOpen, and gives
+// where each content opens (nil without withOpen) and closes in full; ok
+// is false unless the rendering without the markers is full.
+func (p *Preprocessor) markContents(msgs []format.Message, turns []int, full string, withOpen bool) (opens, closes []int, ok bool, err error) {
+	marked := slices.Clone(msgs)
+	for k, i := range turns {
+		n := strconv.Itoa(k)
+		if withOpen {
+			marked[i].Content = markOpen + n + markEnd + marked[i].Content
+		}
+		marked[i].Content += markClose + n + markEnd
+	}
+	r, err := p.render(marked, false)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("render: %w", err)
+	}
+	clean, opens, closes, ok := stripMarkers(r, len(turns), withOpen)
+	if !ok || clean != full {
+		return nil, nil, false, nil
+	}
+	return opens, closes, true, nil
+}
+
 // stripMarkers takes the markers out of r, giving where each turn's
-// content opens and closes in the result; ok is false unless every turn
-// has one open and one close marker, in order.
-func stripMarkers(r string, turns int) (clean string, opens, closes []int, ok bool) {
+// content opens (when withOpen) and closes in the result; ok is false
+// unless every turn has its markers, in order.
+func stripMarkers(r string, turns int, withOpen bool) (clean string, opens, closes []int, ok bool) {
 	var b strings.Builder
 	b.Grow(len(r))
-	opens, closes = make([]int, 0, turns), make([]int, 0, turns)
+	closes = make([]int, 0, turns)
+	if withOpen {
+		opens = make([]int, 0, turns)
+	}
 	for {
 		i := strings.Index(r, markAny)
 		if i < 0 {
@@ -132,18 +178,35 @@ func stripMarkers(r string, turns int) (clean string, opens, closes []int, ok bo
 		tag := r[:j]
 		r = r[j+len(markEnd):]
 		switch {
-		case tag == markOpen+strconv.Itoa(len(opens)) && len(opens) == len(closes):
+		case withOpen && tag == markOpen+strconv.Itoa(len(opens)) && len(opens) == len(closes):
 			opens = append(opens, b.Len())
-		case tag == markClose+strconv.Itoa(len(closes)) && len(opens) == len(closes)+1:
+		case tag == markClose+strconv.Itoa(len(closes)) && (!withOpen || len(opens) == len(closes)+1):
 			closes = append(closes, b.Len())
 		default:
 			return "", nil, nil, false
 		}
 	}
-	if len(opens) != turns || len(closes) != turns {
+	if len(closes) != turns || (withOpen && len(opens) != turns) {
 		return "", nil, nil, false
 	}
 	return b.String(), opens, closes, true
+}
+
+// turnHeaders are the texts that can open an assistant turn: the
+// generation prompt, and the header the template writes before an
+// assistant turn that a user turn follows when that differs. None when
+// the template has no generation prompt (the caller then renders
+// prefixes).
+func (p *Preprocessor) turnHeaders() ([]string, error) {
+	gen, ok, err := p.generationPrompt()
+	if err != nil || !ok {
+		return nil, err
+	}
+	h := p.historyHeader()
+	if h == "" || h == gen {
+		return []string{gen}, nil
+	}
+	return []string{gen, h}, nil
 }
 
 // generationPrompt is what add_generation_prompt appends
@@ -163,10 +226,10 @@ func (p *Preprocessor) generationPrompt() (string, bool, error) {
 // templateProbes memoises what is probed from the template, for one
 // Tokenize or TokenizeAll call (three renderings per record otherwise).
 type templateProbes struct {
-	gen, end         string
-	genOK            bool
-	genErr, endErr   error
-	genDone, endDone bool
+	gen, end, history             string
+	genOK                         bool
+	genErr, endErr                error
+	genDone, endDone, historyDone bool
 }
 
 // withProbes returns p, or a copy of it that memoises the template probes
@@ -178,6 +241,37 @@ func (p *Preprocessor) withProbes() *Preprocessor {
 	c := *p
 	c.probes = &templateProbes{}
 	return &c
+}
+
+// historyHeader is what the template writes before an assistant turn
+// that a user turn follows ("" when the probe finds nothing usable): the
+// generation prompt's counterpart in history, which thinking templates
+// write differently (Qwen3's with enable_thinking false).
+func (p *Preprocessor) historyHeader() string {
+	if pr := p.probes; pr != nil {
+		if !pr.historyDone {
+			pr.history, pr.historyDone = p.probeHistoryHeader(), true
+		}
+		return pr.history
+	}
+	return p.probeHistoryHeader()
+}
+
+func (p *Preprocessor) probeHistoryHeader() string {
+	const sentinel = "\x00ftune-sentinel\x00"
+	before, err := p.render([]format.Message{{Role: format.RoleUser, Content: "x"}}, false)
+	if err != nil {
+		return ""
+	}
+	s, err := p.render([]format.Message{{Role: format.RoleUser, Content: "x"}, {Role: format.RoleAssistant, Content: sentinel}, {Role: format.RoleUser, Content: "y"}}, false)
+	if err != nil || !strings.HasPrefix(s, before) {
+		return ""
+	}
+	i := strings.Index(s[len(before):], sentinel)
+	if i <= 0 || strings.TrimSpace(s[len(before):len(before)+i]) == "" {
+		return ""
+	}
+	return s[len(before) : len(before)+i]
 }
 
 func (p *Preprocessor) probeGenerationPrompt() (string, bool, error) {
@@ -239,7 +333,7 @@ func (p *Preprocessor) prefixSpans(msgs []format.Message, full string) ([]span, 
 			spans = append(spans, span{len(pre), end})
 			continue
 		}
-		return nil, fmt.Errorf("%w at message %d: response-only masking needs it (set train_on_inputs, or use a template without history rewriting)", ErrNotPrefixStable, i)
+		return nil, fmt.Errorf("%w at message %d: its answer cannot be found in the rendering of the whole conversation (the template rewrites it there), and response-only masking needs it: set train_on_inputs, or use a template that writes answers as given", ErrNotPrefixStable, i)
 	}
 	return spans, nil
 }

@@ -16,7 +16,7 @@ func templateRenderer(t *chat.Template) Renderer {
 	return RenderFunc(func(ms []format.Message, gen bool) (string, error) {
 		cm := make([]chat.Message, len(ms))
 		for i, m := range ms {
-			cm[i] = chat.Message{Role: m.Role, Content: m.Content}
+			cm[i] = chat.Message{Role: m.Role, Content: m.Content, ReasoningContent: m.ReasoningContent}
 		}
 		return t.Render(cm, gen)
 	})

@@ -203,9 +203,13 @@ func (p *Preprocessor) render(msgs []format.Message, gen bool) (string, error) {
 	return p.Tmpl.Render(msgs, gen)
 }
 
-// ErrNotPrefixStable: the template renders earlier turns differently when
-// later turns follow, so assistant spans cannot be found by rendering
-// prefixes (Qwen3's drops earlier <think> blocks, for instance).
+// ErrNotPrefixStable: the template rewrites an assistant's answer in the
+// whole conversation's rendering so that prep cannot place it for sure:
+// neither a marker after the content locates it (with a header that the
+// answer does not hold itself) nor do renderings of the conversation up to
+// it. Qwen3's dropping of earlier <think> blocks is handled (the marker
+// after the content survives it); an earlier answer that quotes the
+// assistant header while its thinking is dropped is refused.
 var ErrNotPrefixStable = errors.New("chat template is not prefix-stable")
 
 // Tokenize tokenises one example. Dropped examples come back with an

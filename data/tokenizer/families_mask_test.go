@@ -2,7 +2,6 @@ package tokenizer_test
 
 import (
 	"context"
-	"errors"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -49,7 +48,7 @@ func TestFamilyAssistantMasking(t *testing.T) {
 				Tmpl: prep.ContextRenderFunc(func(ctx context.Context, msgs []format.Message, gen bool) (string, error) {
 					cm := make([]chat.Message, len(msgs))
 					for i, m := range msgs {
-						cm[i] = chat.Message{Role: m.Role, Content: m.Content}
+						cm[i] = chat.Message{Role: m.Role, Content: m.Content, ReasoningContent: m.ReasoningContent}
 					}
 					return tpl.RenderContext(ctx, cm, gen)
 				}),
@@ -58,21 +57,36 @@ func TestFamilyAssistantMasking(t *testing.T) {
 			n := 0
 			for _, c := range golden.Cases {
 				last := c.Messages[len(c.Messages)-1]
-				if c.Error != "" || last.Role != "assistant" || c.Kwargs != nil || hasReasoning(c.Messages) {
+				if c.Error != "" || last.Role != "assistant" || c.Kwargs != nil {
 					continue
 				}
 				n++
 				key := fc.family + "/" + c.Name
-				t.Run(c.Name, func(t *testing.T) { checkMasking(t, p, tok, c, refusedMasking[key], segmentIDsDiffer[key]) })
+				t.Run(c.Name, func(t *testing.T) { checkMasking(t, p, tok, c, exactRuns[key], segmentIDsDiffer[key]) })
 				// With byte offsets prep labels the whole rendering's
 				// tokens: every case's ids are the rendering's.
 				withOffsets := *p
 				withOffsets.Enc = offsetEncoder{segments, tok}
-				t.Run(c.Name+"/offsets", func(t *testing.T) { checkMasking(t, &withOffsets, tok, c, refusedMasking[key], false) })
+				t.Run(c.Name+"/offsets", func(t *testing.T) { checkMasking(t, &withOffsets, tok, c, exactRuns[key], false) })
 			}
 			if n < 5 {
 				t.Fatalf("only %d conversations ending with an assistant turn", n)
 			}
+		})
+	}
+	for key := range exactRuns {
+		family, name, _ := strings.Cut(key, "/")
+		t.Run(family+"/"+name+"/exact-runs-listed", func(t *testing.T) {
+			var golden struct {
+				Cases []familyChatCase `json:"cases"`
+			}
+			readJSON(t, filepath.Join(familiesRoot, family, "chat_golden.json"), &golden)
+			for _, c := range golden.Cases {
+				if c.Name == name {
+					return
+				}
+			}
+			t.Errorf("exactRuns lists %s, which is no golden case", key)
 		})
 	}
 }
@@ -87,13 +101,18 @@ func (e offsetEncoder) EncodeOffsets(text string, special bool) ([]int, [][2]int
 	return e.tok.EncodeOffsets(text, special)
 }
 
-// refusedMasking are the conversations data/prep refuses to label, with
-// its reason: Qwen3's template drops the <think> block of an assistant turn
-// once a later user turn follows, so rendering the conversation turn by
-// turn gives other text than rendering it whole, and prep says so (set
-// train_on_inputs) rather than guess. A <think> block in the last turn only
-// (think-last) is labelled.
-var refusedMasking = map[string]bool{"qwen3/think-history": true}
+// exactRuns are the learnt text of the conversations whose template
+// rewrites the answers: Qwen3's drops the <think> block of an assistant
+// turn once a later user turn follows (from the content's <think> block or
+// from reasoning_content alike), so the earlier answers are learnt as the
+// rendering holds them, without their thinking, and the last one with it.
+// These were refused (ErrNotPrefixStable) before prep found the answers in
+// the whole rendering.
+var exactRuns = map[string][]string{
+	"qwen3/think-history":     {"4<|im_end|>\n", "<think>\nAgain.\n</think>\n\n6<|im_end|>\n"},
+	"qwen3/reasoning-content": {"4<|im_end|>\n", "<think>\nThree plus three.\n</think>\n\n6<|im_end|>\n"},
+	"qwen3/think-last":        {"<think>\nAdd two and two.\n</think>\n\n4<|im_end|>\n"},
+}
 
 // segmentIDsDiffer are the conversations whose trained ids are not those
 // of the whole rendering when prep gets an Encoder without offsets
@@ -105,20 +124,11 @@ var refusedMasking = map[string]bool{"qwen3/think-history": true}
 // ids are the rendering's.
 var segmentIDsDiffer = map[string]bool{"phi3/whitespace": true}
 
-func hasReasoning(msgs []chat.Message) bool {
-	for _, m := range msgs {
-		if m.ReasoningContent != "" {
-			return true
-		}
-	}
-	return false
-}
-
-func checkMasking(t *testing.T, p *prep.Preprocessor, tok *tokenizer.Tokenizer, c familyChatCase, refused, idsDiffer bool) {
+func checkMasking(t *testing.T, p *prep.Preprocessor, tok *tokenizer.Tokenizer, c familyChatCase, exact []string, idsDiffer bool) {
 	msgs := make([]format.Message, len(c.Messages))
 	var answers []string
 	for i, m := range c.Messages {
-		msgs[i] = format.Message{Role: m.Role, Content: m.Content}
+		msgs[i] = format.Message{Role: m.Role, Content: m.Content, ReasoningContent: m.ReasoningContent}
 		if m.Role == "assistant" {
 			// The part after a <think> block, trimmed: what every template
 			// keeps of an answer.
@@ -130,12 +140,6 @@ func checkMasking(t *testing.T, p *prep.Preprocessor, tok *tokenizer.Tokenizer, 
 		}
 	}
 	got, outcome, err := p.Tokenize(format.Example{Messages: msgs, Source: c.Name})
-	if refused {
-		if !errors.Is(err, prep.ErrNotPrefixStable) {
-			t.Fatalf("want prep's refusal (ErrNotPrefixStable), got %v", err)
-		}
-		return
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,6 +183,9 @@ func checkMasking(t *testing.T, p *prep.Preprocessor, tok *tokenizer.Tokenizer, 
 	}
 	if k != len(nonEmpty) {
 		t.Errorf("learnt runs %q do not hold the answers %q in order", runs, nonEmpty)
+	}
+	if exact != nil && !reflect.DeepEqual(runs, exact) {
+		t.Errorf("learnt runs %q, want %q", runs, exact)
 	}
 	if c.IDs != nil {
 		want := append(append([]int{}, *c.IDs...), p.EOS)

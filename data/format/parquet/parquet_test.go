@@ -52,6 +52,18 @@ type pqChat struct {
 	Messages []pqMessage `parquet:"messages,list"`
 }
 
+// pqThinkingMessage is a message with an optional reasoning_content, as
+// datasets of thinking models store it.
+type pqThinkingMessage struct {
+	Role      string  `parquet:"role"`
+	Content   string  `parquet:"content"`
+	Reasoning *string `parquet:"reasoning_content,optional"`
+}
+
+type pqThinkingChat struct {
+	Messages []pqThinkingMessage `parquet:"messages,list"`
+}
+
 type pqAlpaca struct {
 	Instruction string `parquet:"instruction"`
 	Input       string `parquet:"input"`
@@ -117,6 +129,25 @@ func TestParquet(t *testing.T) {
 			{Messages: chat("user", "hi", "assistant", "hello"), Source: p + ":1"},
 			{Messages: chat("system", "s", "user", "u", "assistant", "a"), Source: p + ":2"},
 		}
+		if !reflect.DeepEqual(exs, want) {
+			t.Errorf("got %+v\nwant %+v", exs, want)
+		}
+	})
+	t.Run("reasoning_content", func(t *testing.T) {
+		r := "Two and two."
+		p := writeParquet(t, []pqThinkingChat{
+			{Messages: []pqThinkingMessage{{"user", "2+2?", nil}, {"assistant", "4", &r}}},
+			{Messages: []pqThinkingMessage{{"user", "hi", &r}, {"assistant", "hello", nil}}},
+		})
+		_, _, err := format.ReadAll(p, format.Options{})
+		if !errors.Is(err, format.ErrBadValue) || !strings.Contains(err.Error(), p+":2") || !strings.Contains(err.Error(), "only assistant messages") {
+			t.Fatalf("want row 2's reasoning on a user message refused with its position, got %v", err)
+		}
+		exs, _, err := format.ReadAll(p, format.Options{Skip: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []format.Example{{Messages: []format.Message{{Role: "user", Content: "2+2?"}, {Role: "assistant", Content: "4", ReasoningContent: r}}, Source: p + ":1"}}
 		if !reflect.DeepEqual(exs, want) {
 			t.Errorf("got %+v\nwant %+v", exs, want)
 		}
