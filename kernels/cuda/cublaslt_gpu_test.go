@@ -3,6 +3,7 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -73,6 +74,12 @@ func testBLASLt(t *testing.T, g *gpu, l *BLASLt, dt DType, ta, tb bool, c gemmCa
 		if !errors.Is(err, ErrBadArgument) {
 			t.Fatalf("K = 0: want ErrBadArgument (the caller scales C), got %v", err)
 		}
+		return
+	}
+	if off > 0 && err != nil && strings.Contains(err.Error(), "no algorithm") {
+		// cuBLASLt may have nothing for 2-byte aligned operands: then it
+		// must say so (the backend then keeps ftune's kernel for the shape).
+		t.Logf("%s: %v", name, err)
 		return
 	}
 	g.ok(err)
