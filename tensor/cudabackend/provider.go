@@ -46,7 +46,10 @@ func ParseGEMMProvider(s string) (GEMMProvider, error) {
 // gemmKey is one product shape as the providers see it: what its speed
 // depends on (operand type, transposes, sizes, leading dimensions, whether
 // C is read, and the operands' alignment up to 16 bytes, which decides
-// cuBLASLt's vector loads).
+// cuBLASLt's vector loads). M, the token count of the Linear layers'
+// products, is bucketed to the next power of two (mBucket): without
+// packing it changes with every batch, and one trial per bucket decides
+// for all the Ms in it.
 type gemmKey struct {
 	f32            bool // float32 operands (else bf16)
 	transA, transB bool
@@ -54,6 +57,17 @@ type gemmKey struct {
 	lda, ldb, ldc  int
 	readC          bool
 	align          uint32 // min over A, B, C of the pointer alignment, capped at 16
+	bucketed       bool   // M is the bucket of a smaller M
+}
+
+// mBucket returns the key's M for m: m itself when a power of two, else
+// the next power of two (bucketed true).
+func mBucket(m int) (int, bool) {
+	b := 1
+	for b < m {
+		b *= 2
+	}
+	return b, b != m
 }
 
 func (k gemmKey) String() string {
@@ -68,7 +82,11 @@ func (k gemmKey) String() string {
 	if k.transB {
 		tr[1] = 't'
 	}
-	s := fmt.Sprintf("%s %s M=%d N=%d K=%d", tr, t, k.M, k.N, k.K)
+	m := fmt.Sprintf("M=%d", k.M)
+	if k.bucketed {
+		m = fmt.Sprintf("M≤%d", k.M)
+	}
+	s := fmt.Sprintf("%s %s %s N=%d K=%d", tr, t, m, k.N, k.K)
 	if k.readC {
 		s += " C+="
 	}
@@ -170,6 +188,9 @@ func (c *chooser) pick(k gemmKey, supports func() error, trial func() (ftuneMs, 
 
 // choices lists the decisions made so far, in shape order.
 func (c *chooser) choices() []GEMMChoice {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]GEMMChoice, 0, len(c.choice))

@@ -65,8 +65,12 @@ func (b *Backend) gemmFor(in cuda.DType) gemmFunc {
 		ft := func(m int, c cuda.Ptr, beta float32) error {
 			return ours(s, transA, transB, m, N, K, a, lda, w, ldb, c, ldc, alpha, beta)
 		}
-		k := gemmKey{f32: in == cuda.F32, transA: transA, transB: transB, M: M, N: N, K: K, lda: lda, ldb: ldb, ldc: ldc,
+		k := gemmKey{f32: in == cuda.F32, transA: transA, transB: transB, N: N, K: K, lda: lda, ldb: ldb, ldc: ldc,
 			readC: beta != 0, align: min(alignOf(a), alignOf(w), alignOf(c))}
+		k.M, k.bucketed = mBucket(M)
+		if transA {
+			k.lda = 0 // lda is M when a is transposed: bucketed with it
+		}
 		supports := func() error {
 			return b.lt.Supports(in, cuda.F32, transA, transB, M, N, K, a, lda, w, ldb, c, ldc, beta)
 		}

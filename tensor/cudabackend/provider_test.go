@@ -81,6 +81,20 @@ func TestChooserAutoMeasuresOncePerShape(t *testing.T) {
 	}
 }
 
+func TestMBucket(t *testing.T) {
+	for m, want := range map[int][2]int{1: {1, 0}, 3: {4, 1}, 4096: {4096, 0}, 4097: {8192, 1}, 16384: {16384, 0}} {
+		b, bucketed := mBucket(m)
+		if b != want[0] || bucketed != (want[1] == 1) {
+			t.Errorf("mBucket(%d) = %d, %v; want %v", m, b, bucketed, want)
+		}
+	}
+	k := nt
+	k.M, k.bucketed = 8192, true
+	if s := k.String(); !strings.Contains(s, "M≤8192") {
+		t.Errorf("%q: want M≤8192", s)
+	}
+}
+
 // Forced cuBLASLt never times, and a shape it cannot run is an error
 // naming the shape and the setting: never a silent switch to ftune.
 func TestChooserForced(t *testing.T) {
