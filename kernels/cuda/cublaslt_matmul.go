@@ -37,7 +37,7 @@ type ltKey struct {
 type ltPlan struct {
 	op, a, b, c uintptr // matmul and layout descriptors (c serves C and D)
 	algo        ltAlgo
-	ws          uint64
+	ws          uint64 // the workspace the algorithm needs (≤ the handle's)
 }
 
 // ltWorkspace is the workspace cuBLASLt may use: 32 MiB on Hopper and
@@ -146,7 +146,7 @@ func (l *BLASLt) Matmul(s Stream, in, out DType, transA, transB bool, M, N, K in
 	// cuBLASLt's A is ftune's B and its B ftune's A (mapRowMajor).
 	return l.d.ltCall("cublasLtMatmul", func() int32 {
 		return cublasLtMatmul(l.h, p.op, unsafe.Pointer(&alpha), uint64(b), p.a, uint64(a), p.b, unsafe.Pointer(&beta),
-			uint64(c), p.c, uint64(c), p.c, &p.algo, uint64(l.ws), p.ws, s.h)
+			uint64(c), p.c, uint64(c), p.c, &p.algo, uint64(l.ws), uint64(l.wsBytes), s.h)
 	})
 }
 

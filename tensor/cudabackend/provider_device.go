@@ -104,6 +104,10 @@ func alignOf(p cuda.Ptr) uint32 {
 //     provider's times is compared (one outlier moves no median), and
 //     cuBLASLt must win by autoMargin.
 //
+// Trials wait on events, which a stream being captured into a CUDA graph
+// cannot do: graph capture (not used yet) must come after the first step,
+// when every shape has been decided.
+//
 // Cost per new shape: 2·(trialWarm+trialReps) = 12 products and
 // trialReps host waits, where a step would run one: a few milliseconds for
 // the largest training GEMMs, paid on the first step only (a step of a
