@@ -13,8 +13,19 @@ import (
 const LibraryEnv = "FTUNE_CUBLASLT_LIBRARY"
 
 // ltNames are the sonames tried, newest first: cuBLASLt 13 (CUDA 13) and
-// 12 (CUDA 12); both export the entry points ftune binds.
+// 12 (CUDA 12); both export the entry points ftune binds. A library needs
+// a driver of its CUDA major version or newer, so under a CUDA 12 driver
+// only .so.12 is tried (ltNamesFor).
 var ltNames = []string{"libcublasLt.so.13", "libcublasLt.so.12"}
+
+// ltNamesFor returns the sonames a driver supporting CUDA version driver
+// (e.g. 12080) can run; 0 (unknown) keeps them all.
+func ltNamesFor(driver int) []string {
+	if driver > 0 && driver < 13000 {
+		return ltNames[1:]
+	}
+	return ltNames
+}
 
 // ltSearchDirs are the folders searched, in order, after the system's
 // loader (LD_LIBRARY_PATH, /etc/ld.so.cache) has been asked for each
@@ -52,14 +63,14 @@ func ltSearchDirs() []string {
 // ltCandidates lists what LoadBLASLt tries, in order: the override alone,
 // or each soname by name (the system loader's search) and then in each
 // search folder where the file exists.
-func ltCandidates(override string, dirs []string, exists func(string) bool) []string {
+func ltCandidates(override string, names, dirs []string, exists func(string) bool) []string {
 	if override != "" {
 		return []string{override}
 	}
 	var out []string
-	out = append(out, ltNames...)
+	out = append(out, names...)
 	for _, d := range dirs {
-		for _, n := range ltNames {
+		for _, n := range names {
 			if p := filepath.Join(d, n); exists(p) {
 				out = append(out, p)
 			}
@@ -73,17 +84,17 @@ func ltCandidates(override string, dirs []string, exists func(string) bool) []st
 // tried and says how to point ftune at the library.
 func LoadBLASLt() (path string, version int, err error) {
 	ltLib.once.Do(func() {
-		ltLib.path, ltLib.version, ltLib.err = loadLt(os.Getenv(LibraryEnv), ltSearchDirs())
+		ltLib.path, ltLib.version, ltLib.err = loadLt(os.Getenv(LibraryEnv), ltNamesFor(driverVer), ltSearchDirs())
 	})
 	return ltLib.path, ltLib.version, ltLib.err
 }
 
 // loadLt tries the candidates in order and binds the first that opens
 // with every symbol.
-func loadLt(override string, dirs []string) (string, int, error) {
+func loadLt(override string, names, dirs []string) (string, int, error) {
 	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
 	var why []string
-	for _, c := range ltCandidates(override, dirs, exists) {
+	for _, c := range ltCandidates(override, names, dirs, exists) {
 		if err := bindLt(c); err != nil {
 			why = append(why, err.Error())
 			continue
@@ -93,6 +104,6 @@ func loadLt(override string, dirs []string) (string, int, error) {
 	if override != "" {
 		return "", 0, fmt.Errorf("cublaslt: %s=%s cannot be used: %s", LibraryEnv, override, strings.Join(why, "; "))
 	}
-	return "", 0, fmt.Errorf("cublaslt: libcublasLt.so.13 or .so.12 found neither by the system loader nor under %s (%s); install cuBLAS or set %s to the file",
-		strings.Join(dirs, ", "), strings.Join(why, "; "), LibraryEnv)
+	return "", 0, fmt.Errorf("cublaslt: %s found neither by the system loader nor under %s (%s); install cuBLAS or set %s to the file",
+		strings.Join(names, " or "), strings.Join(dirs, ", "), strings.Join(why, "; "), LibraryEnv)
 }

@@ -157,13 +157,20 @@ func simulateColMajor(t *testing.T, m ltMapping, A, B []float64, n int) []float6
 
 // The override is the only candidate: no search behind the user's back.
 func TestLtCandidates(t *testing.T) {
-	if got := ltCandidates("/x/libcublasLt.so.12", []string{"/usr/local/cuda/lib64"}, func(string) bool { return true }); len(got) != 1 || got[0] != "/x/libcublasLt.so.12" {
+	if got := ltCandidates("/x/libcublasLt.so.12", ltNames, []string{"/usr/local/cuda/lib64"}, func(string) bool { return true }); len(got) != 1 || got[0] != "/x/libcublasLt.so.12" {
 		t.Fatalf("override: %v", got)
 	}
-	got := ltCandidates("", []string{"/a", "/b"}, func(p string) bool { return p == "/b/libcublasLt.so.12" })
+	got := ltCandidates("", ltNames, []string{"/a", "/b"}, func(p string) bool { return p == "/b/libcublasLt.so.12" })
 	want := []string{"libcublasLt.so.13", "libcublasLt.so.12", "/b/libcublasLt.so.12"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+	// A CUDA 12 driver cannot run cuBLASLt 13: only .so.12 is tried.
+	if got := ltNamesFor(12080); fmt.Sprint(got) != "[libcublasLt.so.12]" {
+		t.Errorf("CUDA 12.8 driver: %v", got)
+	}
+	if got := ltNamesFor(13000); len(got) != 2 {
+		t.Errorf("CUDA 13.0 driver: %v", got)
 	}
 	// The pip wheel folders are searched under a virtual environment.
 	venv := t.TempDir()
@@ -184,11 +191,11 @@ func TestLtCandidates(t *testing.T) {
 // A named library that cannot be opened is an error naming the setting
 // and the file, never a silent search elsewhere.
 func TestLtOverrideRefused(t *testing.T) {
-	_, _, err := loadLt("/nonexistent/libcublasLt.so.12", []string{"/usr/local/cuda/lib64"})
+	_, _, err := loadLt("/nonexistent/libcublasLt.so.12", ltNames, []string{"/usr/local/cuda/lib64"})
 	if err == nil || !strings.Contains(err.Error(), LibraryEnv+"=/nonexistent/libcublasLt.so.12 cannot be used") {
 		t.Fatalf("got %v", err)
 	}
-	_, _, err = loadLt("", []string{t.TempDir()})
+	_, _, err = loadLt("", ltNames, []string{t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "set "+LibraryEnv) {
 		t.Fatalf("got %v", err)
 	}
