@@ -26,6 +26,7 @@ var (
 	adapterSets = []string{"shared", "per-subject"}
 	quantTypes  = []string{"nf4"}
 	precisions  = []string{"auto", "bf16", "f32"}
+	gemmProvs   = []string{"auto", "ftune", "cublaslt"}
 	valMetrics  = []string{"loss", "perplexity", "token_accuracy"}
 	deviceRE    = regexp.MustCompile(`^(auto|cpu|cuda(:[0-9]+)?)$`)
 	runNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
@@ -166,6 +167,9 @@ func (c *RunConfig) Validate() error {
 	v.oneOf(t.Precision, "training.precision", precisions)
 	v.checkPair(t.Device != "cpu" || t.Precision != "bf16", "training.precision", "training.device",
 		"bf16 needs a CUDA device: the CPU computes in float32 (set precision auto or f32, or device cuda)")
+	v.oneOf(t.GEMMProvider, "training.gemm_provider", gemmProvs)
+	v.checkPair(t.Device != "cpu" || t.GEMMProvider != "cublaslt", "training.gemm_provider", "training.device",
+		"cublaslt runs on a CUDA device: the CPU has its own kernels (set gemm_provider auto or ftune, or device cuda)")
 	v.check(t.MaxDeviceMemory >= 0 && finite(t.MaxDeviceMemory) && t.MaxDeviceMemory < 1<<20, "training.max_device_memory", "must be GiB >= 0 (0 = no cap), got %v", t.MaxDeviceMemory)
 	v.checkPair(t.Device != "cpu" || t.MaxDeviceMemory == 0, "training.max_device_memory", "training.device",
 		"the cap is on GPU memory: the CPU run has none to cap (drop it, or set device cuda or auto)")

@@ -74,7 +74,7 @@ func (o *Options) preflight(log io.Writer) error {
 	if err := o.checkBounds(cfg); err != nil {
 		return err
 	}
-	d, err := OpenDeviceCapped(o.Device, o.Precision, o.MaxDeviceMemory)
+	d, err := o.requestDevice(log)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,9 @@ type Device struct {
 	// Fallback says why device auto runs on the CPU ("" when it got a GPU
 	// or was not auto): the caller prints it, never drops it.
 	Fallback string
+	// GEMMProvider is the GPU's matrix-product provider setting (auto,
+	// ftune or cublaslt; "" on the CPU).
+	GEMMProvider string
 }
 
 // Precision names the resolved precision: "bf16" or "f32".
@@ -38,6 +41,9 @@ func (d Device) Precision() string {
 // and why auto fell back to the CPU.
 func (d Device) Describe() string {
 	s := fmt.Sprintf("device: %s, precision %s", d.Backend.Device(), d.Precision())
+	if d.GEMMProvider != "" {
+		s += ", GEMM provider " + d.GEMMProvider
+	}
 	if d.Fallback != "" {
 		s += " (device auto: " + d.Fallback + "; using the CPU)"
 	}
@@ -59,6 +65,32 @@ func OpenDevice(device, precision string) (Device, error) {
 // an allocation fails with an out-of-memory error naming the cap and the
 // tensor's shape. The CPU takes no cap (the caller says so).
 func OpenDeviceCapped(device, precision string, maxDeviceMemory int64) (Device, error) {
+	return OpenDeviceFor(DeviceRequest{Device: device, Precision: precision, MaxDeviceMemory: maxDeviceMemory})
+}
+
+// DeviceRequest is everything a run asks of its device.
+type DeviceRequest struct {
+	Device, Precision string // as OpenDevice takes them
+	MaxDeviceMemory   int64  // as OpenDeviceCapped takes it
+	// GEMMProvider is auto ("" too: per product shape the faster of
+	// ftune's kernels and cuBLASLt), ftune or cublaslt (a GPU with the
+	// library, else an error saying why). The CPU refuses cublaslt.
+	GEMMProvider string
+	// Log receives the GPU's GEMM provider lines (nil: discarded).
+	Log io.Writer
+}
+
+// requestDevice opens the device the run's options ask for, the GEMM
+// provider's lines going to log.
+func (o *Options) requestDevice(log io.Writer) (Device, error) {
+	return OpenDeviceFor(DeviceRequest{Device: o.Device, Precision: o.Precision, MaxDeviceMemory: o.MaxDeviceMemory,
+		GEMMProvider: o.GEMMProvider, Log: log})
+}
+
+// OpenDeviceFor opens the device r asks for (OpenDeviceCapped's rules, and
+// the GEMM provider).
+func OpenDeviceFor(r DeviceRequest) (Device, error) {
+	device, precision, maxDeviceMemory := r.Device, r.Precision, r.MaxDeviceMemory
 	p := strings.ToLower(strings.TrimSpace(precision))
 	if p != "" && p != "auto" && p != "bf16" && p != "f32" {
 		return Device{}, fmt.Errorf("recipe: precision %q (want auto, bf16 or f32)", precision)
@@ -66,8 +98,17 @@ func OpenDeviceCapped(device, precision string, maxDeviceMemory int64) (Device, 
 	if maxDeviceMemory < 0 {
 		return Device{}, fmt.Errorf("recipe: device-memory cap of %d bytes (want ≥ 0; 0: none)", maxDeviceMemory)
 	}
+	gp := strings.TrimSpace(r.GEMMProvider)
+	if gp == "" {
+		gp = string(cudabackend.GEMMAuto)
+	}
+	provider, err := cudabackend.ParseGEMMProvider(gp)
+	if err != nil {
+		return Device{}, fmt.Errorf("recipe: %w", err)
+	}
 	open := func(n int) (tensor.Backend, error) {
-		return cudabackend.Open(cudabackend.Options{Device: n, BF16MatMul: p != "f32", MaxDeviceMemory: maxDeviceMemory})
+		return cudabackend.Open(cudabackend.Options{Device: n, BF16MatMul: p != "f32", MaxDeviceMemory: maxDeviceMemory,
+			GEMMProvider: provider, Log: r.Log})
 	}
 	var out Device
 	d := strings.ToLower(strings.TrimSpace(device))
@@ -109,7 +150,17 @@ func OpenDeviceCapped(device, precision string, maxDeviceMemory int64) (Device, 
 		}
 		return Device{}, fmt.Errorf("recipe: precision bf16 needs a CUDA device: %s (set precision auto or f32)", why)
 	}
+	if provider == cudabackend.GEMMCuBLASLt && !onGPU {
+		why := "the CPU has its own kernels"
+		if out.Fallback != "" {
+			why = "device auto found no GPU (" + out.Fallback + ")"
+		}
+		return Device{}, fmt.Errorf("recipe: gemm provider cublaslt needs a CUDA device: %s (set gemm provider auto or ftune)", why)
+	}
 	out.BF16 = onGPU && p != "f32"
+	if onGPU {
+		out.GEMMProvider = string(provider)
+	}
 	return out, nil
 }
 
@@ -120,7 +171,7 @@ func (o *Options) openDevice(log io.Writer) (tensor.Backend, error) {
 	if o.device != nil { // opened and printed by preflight
 		return o.device.Backend, nil
 	}
-	d, err := OpenDeviceCapped(o.Device, o.Precision, o.MaxDeviceMemory)
+	d, err := o.requestDevice(log)
 	if err != nil {
 		return nil, err
 	}

@@ -80,6 +80,7 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	o.Seed = t.Seed
 	o.Device, o.Precision, o.IgnoreMemoryEstimate = t.Device, t.Precision, t.IgnoreMemoryEstimate
 	o.MaxDeviceMemory = int64(t.MaxDeviceMemory * (1 << 30))
+	o.GEMMProvider = t.GEMMProvider
 	// The run folder records the settings in effect.
 	cfg.Training.Schedule.WarmupSteps, cfg.Training.Eval.Every = o.WarmupSteps, o.EvalEvery
 	if o.Config, err = config.Resolved(cfg); err != nil {

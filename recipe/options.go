@@ -113,6 +113,10 @@ type Options struct {
 	// precision in use.
 	Device    string
 	Precision string
+	// GEMMProvider chooses who computes a GPU's matrix products: auto
+	// (per shape the faster of ftune's kernels and cuBLASLt), ftune or
+	// cublaslt (training.gemm_provider, --gemm-provider).
+	GEMMProvider string
 	// device is the device preflight opened (nil: loadBase opens one).
 	device *Device
 	// AllowLongerThanModel lets SeqLen exceed the model's
@@ -171,7 +175,7 @@ func Defaults() Options {
 		R: 16, Alpha: 32, Dropout: 0.05, Targets: []string{"all-linear"},
 		EvalEvery: 80, EvalQuestions: 20, MaxNewTokens: 16, Samples: 2,
 		CheckpointEvery: 80, KeepLast: 2, Monitor: "val/loss", MonitorMode: "min", TopK: 1,
-		LogEvery: 5, TensorBoard: true, Device: "cpu", Precision: "auto", NoStepArena: true,
+		LogEvery: 5, TensorBoard: true, Device: "cpu", Precision: "auto", GEMMProvider: "auto", NoStepArena: true,
 	}
 }
 

@@ -36,13 +36,20 @@
 #                     cap, GPUBENCH_MAXCTX_SEQ tokens, default 81920)
 #   GPUBENCH_SKIP_TESTS=1     skip the CUDA tests
 #   GPUBENCH_SKIP_ANCHOR=1    skip PyTorch + PEFT (the table then has no ratios)
+#   GPUBENCH_SKIP_GEMM=1      skip the GEMM table (ftune's bf16 GEMM against
+#                             cuBLASLt at the step shapes, cudabench -gemm-table)
+#   FTUNE_CUBLASLT_LIBRARY    the libcublasLt.so.* to use; unset, the device
+#                             step points it at the one in the NVIDIA pip
+#                             wheels beside torch (nvidia/cu13/lib or
+#                             nvidia/cublas/lib), when there is one
 #   GPUBENCH_CEILINGS=1       also let the anchor measure copy bandwidth and
 #                             the bf16 GEMM rate at this issue's GEMM shapes
 #                             (cuBLAS through torch; ~40 s more)
 #
 # Output under $OUT (default ./gpubench-out): env.txt, tests.log, one
 # profile-<shape>.md per shape (one step with a device synchronization after
-# every backend call: the per-op-family table), ftune.jsonl and ftune.err
+# every backend call: the per-op-family table), gemm-table.md (ftune against
+# cuBLASLt per GEMM shape), ftune.jsonl and ftune.err
 # (gpubench's rows and errors), anchor.log and gpubench.json (the anchor's
 # raw output), gpu-lora-<gpu>-<date>.jsonl (the rows to commit under
 # bench/results/) and table.md, printed last.
@@ -60,9 +67,10 @@ build() {
 	go test -c -ldflags="-s -w" -o "$BIN/cuda.test" ./kernels/cuda
 	go test -c -ldflags="-s -w" -o "$BIN/tensorcuda.test" ./tensor/cudabackend
 	go build -ldflags="-s -w" -o "$BIN/gpubench" ./bench/cmd/gpubench
+	go build -ldflags="-s -w" -o "$BIN/cudabench" ./internal/cmd/cudabench
 	# Compressed, the binaries travel beside the working tree within the
 	# device tool's 64 MiB; device() unpacks them.
-	gzip -9 -f "$BIN/cuda.test" "$BIN/tensorcuda.test" "$BIN/gpubench"
+	gzip -9 -f "$BIN/cuda.test" "$BIN/tensorcuda.test" "$BIN/gpubench" "$BIN/cudabench"
 	ls -la "$BIN"
 	du -sh "$BIN"
 }
@@ -73,7 +81,7 @@ unpack() {
 		[ -e "$f" ] || continue
 		gunzip -f "$f" && chmod +x "${f%.gz}"
 	done
-	for f in cuda.test tensorcuda.test gpubench; do
+	for f in cuda.test tensorcuda.test gpubench cudabench; do
 		[ -x "$BIN/$f" ] || { echo "gpu-bench: $BIN/$f missing: run scripts/gpu-bench.sh build here and carry $BIN" >&2; return 1; }
 	done
 }
@@ -106,6 +114,19 @@ device() {
 		nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv 2>&1
 		python3 -c 'import torch, peft, transformers; print("torch", torch.__version__, "peft", peft.__version__, "transformers", transformers.__version__)' 2>&1
 	} >"$OUT/env.txt"
+	# cuBLASLt (the second GEMM provider): unless named already, the one of
+	# the NVIDIA pip wheels that torch runs on, found through Python's own
+	# import path (ftune's built-in search covers the usual site-packages
+	# folders only).
+	if [ -z "${FTUNE_CUBLASLT_LIBRARY:-}" ]; then
+		local lt
+		lt=$(python3 -c 'import nvidia, os
+for d in nvidia.__path__:
+    for f in ("cu13/lib/libcublasLt.so.13", "cublas/lib/libcublasLt.so.12"):
+        if os.path.exists(os.path.join(d, f)): print(os.path.join(d, f)); raise SystemExit' 2>/dev/null)
+		[ -n "$lt" ] && export FTUNE_CUBLASLT_LIBRARY=$lt
+	fi
+	echo "FTUNE_CUBLASLT_LIBRARY=${FTUNE_CUBLASLT_LIBRARY:-(unset: ftune searches the system loader and the usual folders)}" >>"$OUT/env.txt"
 	cat "$OUT/env.txt"
 
 	if [ "${GPUBENCH_SKIP_TESTS:-0}" != 1 ]; then
@@ -115,6 +136,14 @@ device() {
 		grep -E '^--- (FAIL|SKIP)|^(FAIL|panic)' "$OUT/tests.log" | head -20
 		echo "tests: $(grep -c -- '--- PASS' "$OUT/tests.log") passed, $(grep -c -- '--- FAIL' "$OUT/tests.log") failed, $(grep -c -- '--- SKIP' "$OUT/tests.log") skipped ($((SECONDS - t0)) s)"
 		grep -q -- '--- SKIP' "$OUT/tests.log" && { echo "FAIL: a CUDA test skipped on the GPU machine"; status=1; }
+	fi
+
+	if [ "${GPUBENCH_SKIP_GEMM:-0}" != 1 ]; then
+		echo "== GEMM table: ftune's bf16 GEMM against cuBLASLt at the step shapes"
+		local g0=$SECONDS grc=0
+		timeout 90 "$BIN/cudabench" -gemm-table -reps 10 -o "$OUT/gemm-table.md" >/dev/null 2>>"$OUT/gemm-table.log" || grc=$?
+		[ $grc = 0 ] || { status=1; tail -3 "$OUT/gemm-table.log"; }
+		echo "gemm table: exit $grc in $((SECONDS - g0)) s"
 	fi
 
 	echo "== ftune: one row and one per-op profile per shape"
@@ -157,6 +186,7 @@ device() {
 	fi
 
 	local rows="$OUT/gpu-lora-$slug-$(date -u +%Y-%m-%d).jsonl"
+	[ -s "$OUT/gemm-table.md" ] && { echo; cat "$OUT/gemm-table.md"; }
 	for s in "$OUT"/profile-*.md; do
 		[ -e "$s" ] && { echo; cat "$s"; }
 	done
@@ -178,6 +208,8 @@ dry() {
 	"$BIN/gpubench" step -shape smollm2-135m -steps 1 -warmup 0 -cache "$tmp" >/dev/null 2>"$tmp/err" && rc=1
 	grep -q 'cuda backend' "$tmp/err" || { echo "dry: without a GPU gpubench step should say why: $(cat "$tmp/err")"; rc=1; }
 	(cd kernels/cuda && "../../$BIN/cuda.test" -test.run 'TestAllocatorLimit' -test.count=1) >"$tmp/t" 2>&1 || { cat "$tmp/t"; rc=1; }
+	"$BIN/cudabench" -gemm-table >"$tmp/gemm" 2>&1 && rc=1
+	grep -q 'cudabench: no GPU' "$tmp/gemm" || { echo "dry: cudabench -gemm-table should say why without a GPU: $(cat "$tmp/gemm")"; rc=1; }
 	# The whole measured step on the CPU backend at a tiny size: model
 	# written, loaded, LoRA attached, stepped, profiled, its row printed.
 	"$BIN/gpubench" step -cpu -shape tiny-base -batch 1 -seq 16 -warmup 1 -steps 1 -cache "$tmp" -profile "$tmp/profile.md" >"$tmp/row" 2>&1 || { cat "$tmp/row"; rc=1; }

@@ -3,6 +3,7 @@ package cudabackend
 import (
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,13 @@ type Options struct {
 	// reserves (the trainer's --max-device-memory); 0: no cap. Past it an
 	// allocation fails with cuda.OutOfMemoryError naming the cap.
 	MaxDeviceMemory int64
+	// GEMMProvider chooses who computes MatMul's products: "" or ftune
+	// (ftune's kernels), cublaslt, or auto (per shape, by measured speed);
+	// see provider.go.
+	GEMMProvider GEMMProvider
+	// Log receives the GEMM provider lines (cuBLASLt missing under auto,
+	// each shape's choice, once); nil discards them.
+	Log io.Writer
 }
 
 // Backend is a tensor.Backend on one GPU.
@@ -42,6 +50,11 @@ type Backend struct {
 	// every gcEvery bytes (and on out-of-memory).
 	sinceGC atomic.Int64
 	gcEvery int64
+
+	// gemm chooses each product's provider; lt is cuBLASLt (nil when not
+	// used or not found; gemm.ltErr says why).
+	gemm *chooser
+	lt   *cuda.BLASLt
 
 	mu   sync.Mutex
 	iota devBuf // int32 0, 1, 2, ...: RoPE positions
@@ -75,7 +88,11 @@ func Open(opt Options) (*Backend, error) {
 	if opt.MaxDeviceMemory > 0 {
 		gcEvery = min(gcEvery, opt.MaxDeviceMemory/16)
 	}
-	return &Backend{dev: d, alloc: d.Allocator(), opt: opt, gcEvery: gcEvery}, nil
+	b := &Backend{dev: d, alloc: d.Allocator(), opt: opt, gcEvery: gcEvery}
+	if err := b.openGEMM(); err != nil {
+		return nil, fmt.Errorf("cuda backend: %w", err)
+	}
+	return b, nil
 }
 
 // CUDADevice is the kernels/cuda device, for callers that launch kernels

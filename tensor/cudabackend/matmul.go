@@ -19,6 +19,11 @@ import (
 // rounded to bf16 scratch copies and the tensor-core GEMM runs with float32
 // accumulation. A shared b with untransposed a is one tall GEMM over all
 // batches (how every Linear layer calls it); otherwise one launch per batch.
+//
+// Who computes each product is Options.GEMMProvider's choice (ftune's
+// kernels, cuBLASLt, or per shape the faster: provider.go), except the
+// NF4 forward: its dequantizing tile loader is ftune's alone (cuBLASLt has
+// no NF4 operand), in every mode.
 func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, beta float64) error {
 	defer keep(dst, a, w)
 	g, err := tensor.CheckMatMul(dst, a, w, transA, transB)
@@ -40,13 +45,14 @@ func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, b
 	pd, pa := p[0], p[1]
 	lda, ldb, ldc := g.LDA, g.LDB, g.LDC
 
-	// Operands in the GEMM's type, converted into scratch where needed.
-	gemm := b.dev.MatmulF32
+	// Operands in the GEMM's type, converted into scratch where needed;
+	// the launcher is the provider's (Options.GEMMProvider, provider.go).
 	elem := 4
 	want := cuda.F32
 	if b.opt.BF16MatMul {
-		gemm, elem, want = b.dev.MatmulBF16, 2, cuda.BF16
+		elem, want = 2, cuda.BF16
 	}
+	gemm := b.gemmFor(want)
 	conv := func(src cuda.Ptr, from tensor.DType, count int) (cuda.Ptr, func(), error) {
 		fk, _ := kdt(from)
 		if fk == want {

@@ -16,9 +16,10 @@ type Path struct {
 	MaxDeviceMemory int64
 }
 
-// The provider strings: ftune's own PTX kernels are the only GEMM provider
-// today (no cuBLASLt), assembled from sm_80 PTX on every GPU (no wgmma
-// path: see bench/results/ptxas-cuda12.4-2026-12-05.md).
+// The provider strings: ftune's own PTX kernels, assembled from sm_80 PTX
+// on every GPU (no wgmma path: see
+// bench/results/ptxas-cuda12.4-2026-12-05.md), and cuBLASLt as a second
+// provider (gemmPath).
 const (
 	gemmBF16      = "ftune PTX, bf16 tensor cores (mma.sync m16n8k16, cp.async; sm_80 code, no wgmma), float32 accumulation"
 	gemmF32       = "ftune PTX, float32 SIMT (CUDA cores)"
@@ -30,9 +31,41 @@ func (b *Backend) Path() Path {
 	p := Path{Device: b.dev.Name, Capability: fmt.Sprintf("%d.%d", b.dev.Major, b.dev.Minor),
 		Precision: "f32", GEMM: gemmF32, Attention: attentionPath, MaxDeviceMemory: b.alloc.Limit()}
 	if b.opt.BF16MatMul {
-		p.Precision, p.GEMM = "bf16", gemmBF16
+		p.Precision = "bf16"
 	}
+	lt, ltErr := "", ""
+	if b.lt != nil {
+		lt = b.lt.String()
+	}
+	if b.gemm != nil {
+		ltErr = b.gemm.ltErr
+	}
+	p.GEMM = gemmPath(b.opt.GEMMProvider, b.opt.BF16MatMul, lt, ltErr)
 	return p
+}
+
+// gemmPath names the GEMM provider in use: the setting (auto, ftune or
+// cublaslt), what it resolved to and why. lt is the cuBLASLt library in
+// use ("" when none), ltErr why auto runs without it.
+func gemmPath(mode GEMMProvider, bf16 bool, lt, ltErr string) string {
+	ours := gemmF32
+	if bf16 {
+		ours = gemmBF16
+	}
+	const nf4 = "; NF4 forward: ftune's fused dequantizing GEMM (cuBLASLt has no NF4 operand)"
+	switch {
+	case mode == GEMMCuBLASLt && bf16:
+		return "provider cublaslt (forced): " + lt + ", bf16 inputs, float32 accumulation (CUBLAS_COMPUTE_32F)" + nf4
+	case mode == GEMMCuBLASLt:
+		return "provider cublaslt (forced): " + lt + ", float32 inputs, CUBLAS_COMPUTE_32F (float32 products, no TF32)"
+	case mode == GEMMAuto && !bf16:
+		return "provider auto: " + ours + " (the float32 parity path stays on ftune's kernel: cuBLASLt's fast modes would round inputs to TF32; it runs here only when forced)"
+	case mode == GEMMAuto && lt == "":
+		return "provider auto: " + ours + " for every product (cuBLASLt unavailable: " + ltErr + ")"
+	case mode == GEMMAuto:
+		return "provider auto: per product shape the faster, measured once, of " + ours + " and " + lt + " (choices in the run log)" + nf4
+	}
+	return "provider ftune: " + ours
 }
 
 // String is Path on one line.

@@ -18,11 +18,11 @@ func TestPathString(t *testing.T) {
 // On a GPU the backend names the path its options select.
 func TestBackendPath(t *testing.T) {
 	b := open(t, Options{BF16MatMul: true})
-	if p := b.Path(); p.Precision != "bf16" || p.GEMM != gemmBF16 || p.Graphs || p.Device == "" {
+	if p := b.Path(); p.Precision != "bf16" || p.GEMM != "provider ftune: "+gemmBF16 || p.Graphs || p.Device == "" {
 		t.Errorf("bf16 backend path %+v", p)
 	}
 	f := open(t, Options{})
-	if p := f.Path(); p.Precision != "f32" || p.GEMM != gemmF32 {
+	if p := f.Path(); p.Precision != "f32" || p.GEMM != "provider ftune: "+gemmF32 {
 		t.Errorf("f32 backend path %+v", p)
 	}
 }

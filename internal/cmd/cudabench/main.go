@@ -3,6 +3,9 @@
 // device's measured ceiling (a device-to-device copy for bandwidth, a bf16
 // matrix product through PyTorch for tensor-core rate when -gemm-ceiling is
 // given, else the best of our own GEMMs). Run by scripts/gpu-check.sh.
+// With -gemm-table it prints only ftune's bf16 GEMM against cuBLASLt at the
+// GEMM shapes of issue 10's training steps (gemmtable.go; run by
+// scripts/gpu-bench.sh).
 package main
 
 import (
@@ -114,6 +117,7 @@ func main() {
 	gemmCeil := flag.Float64("gemm-ceiling", 0, "measured bf16 GEMM TFLOP/s of the device (PyTorch), 0 = unknown")
 	copyCeil := flag.Float64("copy-ceiling", 0, "measured device copy GB/s (PyTorch), 0 = measure here")
 	out := flag.String("o", "", "also write the table to this file")
+	gemmOnly := flag.Bool("gemm-table", false, "only the GEMM table: ftune's bf16 GEMM against cuBLASLt at the GEMM shapes of issue 10's training steps")
 	flag.Parse()
 	if ok, why := cuda.Available(); !ok {
 		fmt.Println("cudabench: no GPU:", why)
@@ -124,6 +128,10 @@ func main() {
 	must(err)
 	s, err = d.NewStream()
 	must(err)
+	if *gemmOnly {
+		gemmTable(*out)
+		return
+	}
 	var rows []row
 	add := func(name, shape string, flops, bytes float64, f func() error) {
 		ms := timeIt(f)

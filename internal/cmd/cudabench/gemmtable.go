@@ -1,0 +1,111 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/ftune/ftune/kernels/cuda"
+)
+
+// gemmShape is one product of a LoRA training step: C[M,N] = op(A)·op(B)
+// with ftune's row-major transposes (nt: y = x·Wᵀ, the forward; nn:
+// dx = dy·W, the backward through a frozen weight; tn: a LoRA factor's
+// gradient).
+type gemmShape struct {
+	model, op string
+	tr        string
+	M, N, K   int
+}
+
+// stepGEMMs lists the products of one step of issue 10's benchmark shapes
+// (tokens = batch × sequence; LoRA rank 16 on all seven projections): per
+// distinct weight shape the forward (nt) and the input gradient (nn), the
+// LM head both ways, and the LoRA products of the widest projection.
+func stepGEMMs() []gemmShape {
+	type model struct {
+		name                         string
+		tokens, hidden, q, kv, inter int
+		vocab                        int
+	}
+	models := []model{
+		{"smollm2-135m", 8 * 2048, 576, 576, 192, 1536, 49152},
+		{"llama-3.2-1b", 4 * 2048, 2048, 2048, 512, 8192, 128256},
+		{"llama-3-8b", 2 * 2048, 4096, 4096, 1024, 14336, 128256},
+	}
+	const r = 16
+	var out []gemmShape
+	for _, m := range models {
+		T, h := m.tokens, m.hidden
+		for _, w := range []struct {
+			op      string
+			in, out int
+		}{{"q/o_proj", h, m.q}, {"k/v_proj", h, m.kv}, {"gate/up_proj", h, m.inter}, {"down_proj", m.inter, h}, {"lm_head", h, m.vocab}} {
+			out = append(out, gemmShape{m.name, w.op + " fwd", "nt", T, w.out, w.in}, gemmShape{m.name, w.op + " dx", "nn", T, w.in, w.out})
+		}
+		out = append(out,
+			gemmShape{m.name, "lora A fwd (x·Aᵀ)", "nt", T, r, h},
+			gemmShape{m.name, "lora B fwd (h·Bᵀ)", "nt", T, m.inter, r},
+			gemmShape{m.name, "lora dA (dhᵀ·x)", "tn", r, h, T},
+			gemmShape{m.name, "lora dB (dyᵀ·h)", "tn", m.inter, r, T},
+		)
+	}
+	return out
+}
+
+// gemmTable times ftune's bf16 GEMM and cuBLASLt on the same operands at
+// every step shape (random bf16 inputs, float32 C, beta 0, medians of
+// *reps event-timed runs after two warm-ups) and prints the TFLOP/s of
+// each and their ratio. Without cuBLASLt it prints ftune's column and the
+// reason.
+func gemmTable(out string) {
+	lt, ltErr := d.OpenBLASLt()
+	var sb strings.Builder
+	if ltErr != nil {
+		fmt.Fprintf(&sb, "Device: %s. cuBLASLt unavailable: %v\n\n", d, ltErr)
+	} else {
+		defer lt.Close()
+		fmt.Fprintf(&sb, "Device: %s; %s. bf16 inputs, float32 C, beta 0; median of %d runs, CUDA events.\n\n", d, lt, *reps)
+	}
+	fmt.Fprintln(&sb, "| model | product | op | M×N×K | ftune ms | ftune TFLOP/s | cuBLASLt ms | cuBLASLt TFLOP/s | ftune / cuBLASLt |")
+	fmt.Fprintln(&sb, "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+	var sumOurs, sumLt float64
+	for _, g := range stepGEMMs() {
+		ta, tb := g.tr[0] == 't', g.tr[1] == 't'
+		lda, ldb := g.K, g.N
+		if ta {
+			lda = g.M
+		}
+		if tb {
+			ldb = g.K
+		}
+		A, B := buf(2*g.M*g.K, cuda.BF16), buf(2*g.K*g.N, cuda.BF16)
+		C := buf(4*g.M*g.N, cuda.F32)
+		flops := 2 * float64(g.M) * float64(g.N) * float64(g.K)
+		ours := timeIt(func() error { return d.MatmulBF16(s, ta, tb, g.M, g.N, g.K, A, lda, B, ldb, C, g.N, 1, 0) })
+		row := fmt.Sprintf("| %s | %s | %s | %dx%dx%d | %.3f | %.1f |", g.model, g.op, g.tr, g.M, g.N, g.K, ours, flops/(ours*1e9))
+		if ltErr == nil {
+			theirs := timeIt(func() error {
+				return lt.Matmul(s, cuda.BF16, cuda.F32, ta, tb, g.M, g.N, g.K, A, lda, B, ldb, C, g.N, 1, 0)
+			})
+			row += fmt.Sprintf(" %.3f | %.1f | %.0f%% |", theirs, flops/(theirs*1e9), 100*theirs/ours)
+			sumOurs += ours
+			sumLt += theirs
+		} else {
+			row += " – | – | – |"
+		}
+		fmt.Fprintln(&sb, row)
+		fmt.Fprintf(os.Stderr, "%s\n", row)
+		for _, p := range []cuda.Ptr{A, B, C} {
+			must(d.Allocator().Free(p))
+		}
+		must(d.Allocator().Trim())
+	}
+	if sumLt > 0 {
+		fmt.Fprintf(&sb, "\nAll shapes once each: ftune %.2f ms, cuBLASLt %.2f ms: ftune at %.0f%% of cuBLASLt's speed (issue 10's goal: ≥ 70%%).\n", sumOurs, sumLt, 100*sumLt/sumOurs)
+	}
+	fmt.Print(sb.String())
+	if out != "" {
+		must(os.WriteFile(out, []byte(sb.String()), 0o644))
+	}
+}
