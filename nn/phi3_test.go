@@ -10,6 +10,7 @@ import (
 
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/internal/testutil"
+	"github.com/ftune/ftune/internal/tinymodels"
 	"github.com/ftune/ftune/tensor"
 )
 
@@ -138,7 +139,9 @@ func TestPhi3ConfigRules(t *testing.T) {
 	}
 }
 
-const phi3TinyDir = "../testdata/phi3-tiny"
+// phi3TinyDir is testdata/phi3-tiny with its weights, which
+// internal/tinymodels generates.
+func phi3TinyDir(t testing.TB) string { return tinymodels.Dir(t, "phi3") }
 
 // frozenCopy wraps a (dense) copy of t as a frozen parameter.
 func frozenCopy(t *tensor.Tensor) *autograd.Var { return autograd.Frozen(t.Contiguous(), "") }
@@ -169,7 +172,7 @@ func unfuse(m *Model) {
 // order; gate first), so the fused modules are split as Phi3Attention and
 // Phi3MLP split them; cutting in another order changes the logits.
 func TestPhi3FusedSplit(t *testing.T) {
-	m, err := Load(phi3TinyDir, LoadOptions{})
+	m, err := Load(phi3TinyDir(t), LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +206,7 @@ func TestPhi3FusedSplit(t *testing.T) {
 // the first 32 logits of a 33-token pass differ from those of a 32-token
 // pass, while passes of 31 and 32 tokens agree on their common prefix.
 func TestLongRopeSelectionPerPass(t *testing.T) {
-	m, err := Load(phi3TinyDir, LoadOptions{})
+	m, err := Load(phi3TinyDir(t), LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

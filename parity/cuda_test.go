@@ -201,7 +201,7 @@ func TestParityCUDAGemma(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, dir := range []string{gemma2Tiny, gemma3Tiny} {
+		for _, dir := range []string{gemma2Tiny(t), gemma3Tiny(t)} {
 			t.Run(mode.name+"/"+filepath.Base(dir), func(t *testing.T) {
 				cfg, err := nn.LoadConfig(dir)
 				if err != nil {

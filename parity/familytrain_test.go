@@ -13,26 +13,28 @@ import (
 	"github.com/ftune/ftune/export"
 	"github.com/ftune/ftune/export/gguf"
 	"github.com/ftune/ftune/internal/testutil"
+	"github.com/ftune/ftune/internal/tinymodels"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
 )
 
 // familyCase is one of the tiny random models of the families checked
-// against llama.cpp: its folder, the GGUF architecture it exports as, the
-// check that its merged export loads back as that family, and prompt ids
-// (longer than the sliding window where the family has one).
+// against llama.cpp: its tinymodels family (folder testdata/<family>-tiny),
+// the GGUF architecture it exports as, the check that its merged export
+// loads back as that family, and prompt ids (longer than the sliding
+// window where the family has one).
 type familyCase struct {
-	name, folder, arch string
+	name, family, arch string
 	loadsAs            func(nn.Config) bool
 	ids                []int64
 }
 
 var familyCases = []familyCase{
-	{"qwen3", qwen3Tiny, "qwen3",
+	{"qwen3", "qwen3", "qwen3",
 		func(c nn.Config) bool { return c.ModelType == "qwen3" && c.QKNorm && c.HeadDim == 32 },
 		[]int64{1, 412, 87, 1033, 2, 9, 3000, 17}},
-	{"gemma3", gemma3Tiny, "gemma3",
+	{"gemma3", "gemma3", "gemma3",
 		func(c nn.Config) bool {
 			return c.ModelType == "gemma3_text" && c.QKNorm && c.NormPlusOne && c.SandwichNorms && c.HeadDim == 32 && c.SlidingWindow == 8
 		},
@@ -40,18 +42,18 @@ var familyCases = []familyCase{
 	// Phi-3: fused qkv_proj and gate_up_proj stay fused in the adapter (PEFT's
 	// module names), the merged folder and the GGUF; the ids pass the
 	// pretraining length 32, so the long LongRoPE factors are in play.
-	{"phi3", phi3Tiny, "phi3",
+	{"phi3", "phi3", "phi3",
 		func(c nn.Config) bool {
 			return c.ModelType == "phi3" && c.FusedProjections && c.Rope.Type == "longrope" && c.Rope.OriginalMaxPositions == 32
 		},
 		[]int64{0, 412, 87, 1033, 2, 9, 3000, 17, 255, 4095, 64, 700, 5, 1200, 33, 2048, 11, 999, 4000, 3071,
 			7, 7, 300, 301, 302, 3071, 11, 2, 999, 4000, 1, 5, 5, 5, 1200, 33, 2048}},
-	{"phi4-mini", phi4MiniTiny, "phi3",
+	{"phi4-mini", "phi4mini", "phi3",
 		func(c nn.Config) bool {
 			return c.ModelType == "phi3" && c.FusedProjections && c.RotaryDim() == 12 && c.TieEmbeddings
 		},
 		[]int64{0, 412, 87, 1033, 2, 9, 3000, 17, 255, 4095, 64, 700}},
-	{"gemma2", gemma2Tiny, "gemma2",
+	{"gemma2", "gemma2", "gemma2",
 		func(c nn.Config) bool {
 			return c.ModelType == "gemma2" && !c.QKNorm && c.NormPlusOne && c.SandwichNorms && c.AttnSoftcap == 3 && c.FinalSoftcap == 6 &&
 				c.QueryPreAttnScalar == 8 && c.SlidingWindow == 8 && c.SlidingLayers[0] && !c.SlidingLayers[1]
@@ -75,10 +77,7 @@ func TestFamilyTrainAndExports(t *testing.T) {
 }
 
 func trainAndExport(t *testing.T, fc familyCase) {
-	model, err := filepath.Abs(fc.folder)
-	if err != nil {
-		t.Fatal(err)
-	}
+	model := tinymodels.Dir(t, fc.family)
 	cfg := ftune.DefaultConfig()
 	cfg.Model.Path = model
 	cfg.Training.MaxSteps = 8

@@ -40,13 +40,14 @@ import (
 const tolGemma2LlamaCpp = 1.5e-3
 
 func TestGemma2LlamaCpp(t *testing.T) {
-	golden, err := safetensors.Open(filepath.Join(gemma2Tiny, "llamacpp_logits.safetensors"))
+	folder := gemma2Tiny(t)
+	golden, err := safetensors.Open(filepath.Join(folder, "llamacpp_logits.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, shape := ints(t, golden, "p0.input_ids")
 	golden.Close()
-	cfg, err := nn.LoadConfig(gemma2Tiny)
+	cfg, err := nn.LoadConfig(folder)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestGemma2LlamaCpp(t *testing.T) {
 	if cfg.QueryPreAttnScalar == float64(cfg.HeadDim) || cfg.AttnSoftcap == 0 || cfg.FinalSoftcap == 0 || cfg.NumKVHeads == cfg.NumHeads {
 		t.Fatalf("the folder must exercise query_pre_attn_scalar ≠ head_dim, both soft-caps and GQA: %+v", cfg)
 	}
-	checkLlamaCpp(t, gemma2Tiny, "gemma2", tolGemma2LlamaCpp, map[string]func(*nn.Model){
+	checkLlamaCpp(t, folder, "gemma2", tolGemma2LlamaCpp, map[string]func(*nn.Model){
 		"attention soft-cap removed": func(m *nn.Model) { m.Config.AttnSoftcap = 0 },
 		"final soft-cap removed":     func(m *nn.Model) { m.Config.FinalSoftcap = 0 },
 		"local/global layers flipped": func(m *nn.Model) {

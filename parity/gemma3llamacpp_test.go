@@ -31,20 +31,21 @@ import (
 const tolGemma3LlamaCpp = 5e-4
 
 func TestGemma3LlamaCpp(t *testing.T) {
-	golden, err := safetensors.Open(filepath.Join(gemma3Tiny, "llamacpp_logits.safetensors"))
+	folder := gemma3Tiny(t)
+	golden, err := safetensors.Open(filepath.Join(folder, "llamacpp_logits.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, shape := ints(t, golden, "p0.input_ids")
 	golden.Close()
-	cfg, err := nn.LoadConfig(gemma3Tiny)
+	cfg, err := nn.LoadConfig(folder)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if shape[1] <= cfg.SlidingWindow { // the window must matter in the golden logits
 		t.Fatalf("prompt 0 has %d tokens, want more than the window %d", shape[1], cfg.SlidingWindow)
 	}
-	checkLlamaCpp(t, gemma3Tiny, "gemma3", tolGemma3LlamaCpp, map[string]func(*nn.Model){
+	checkLlamaCpp(t, folder, "gemma3", tolGemma3LlamaCpp, map[string]func(*nn.Model){
 		"norms scaled by w instead of 1 + w": func(m *nn.Model) { m.Config.NormPlusOne = false },
 		"sliding window ignored": func(m *nn.Model) {
 			for _, b := range m.Layers {

@@ -39,8 +39,9 @@ const llamaCppContext = 256
 // more than 1e-2: the short and long factors swapped, the LongRoPE
 // attention factor ignored, and gate/up halves of gate_up_proj swapped.
 func TestPhi3LlamaCpp(t *testing.T) {
-	checkPhi3Prompts(t, phi3Tiny, true)
-	checkLlamaCpp(t, phi3Tiny, "phi3", tolActivations, phi3Controls(false))
+	folder := phi3Tiny(t)
+	checkPhi3Prompts(t, folder, true)
+	checkLlamaCpp(t, folder, "phi3", tolActivations, phi3Controls(false))
 }
 
 // TestPhi4MiniLlamaCpp is TestPhi3LlamaCpp on testdata/phi4mini-tiny
@@ -49,8 +50,9 @@ func TestPhi3LlamaCpp(t *testing.T) {
 // see llamaCppContext). Same tolerance and reasons; its controls add the
 // whole head rotated (partial_rotary_factor ignored).
 func TestPhi4MiniLlamaCpp(t *testing.T) {
-	checkPhi3Prompts(t, phi4MiniTiny, false)
-	checkLlamaCpp(t, phi4MiniTiny, "phi4-mini", tolActivations, phi3Controls(true))
+	folder := phi4MiniTiny(t)
+	checkPhi3Prompts(t, folder, false)
+	checkLlamaCpp(t, folder, "phi4-mini", tolActivations, phi3Controls(true))
 }
 
 // checkPhi3Prompts: every golden prompt takes the long factors (long) or

@@ -28,7 +28,7 @@ import (
 //   - Merged into the NF4 base, the Hugging Face folder keeps the fused
 //     layout and computes what the NF4 model with the adapter computes.
 func TestPhi3NF4FusedMergeAndPEFT(t *testing.T) {
-	q, err := nn.Load(phi3Tiny, nn.LoadOptions{Quantize: nf4.Quantizer(tensor.CPUDefault())})
+	q, err := nn.Load(phi3Tiny(t), nn.LoadOptions{Quantize: nf4.Quantizer(tensor.CPUDefault())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestPhi3NF4FusedMergeAndPEFT(t *testing.T) {
 			t.Fatalf("%s held as %v, want NF4", l.Name, dt)
 		}
 	}
-	ref, err := nn.Load(phi3Tiny, nn.LoadOptions{})
+	ref, err := nn.Load(phi3Tiny(t), nn.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestPhi3NF4FusedMergeAndPEFT(t *testing.T) {
 	}
 	adapted := logits(q)
 	merged := filepath.Join(t.TempDir(), "merged")
-	if err := export.MergedHF(q, a, phi3Tiny, merged, 0); err != nil {
+	if err := export.MergedHF(q, a, phi3Tiny(t), merged, 0); err != nil {
 		t.Fatal(err)
 	}
 	set, err := safetensors.OpenDir(merged)
@@ -117,7 +117,7 @@ func TestPhi3NF4FusedMergeAndPEFT(t *testing.T) {
 // TestPhi3LlamaStyleTargets: a Llama-style target list on Phi-3 is an
 // error that names the fused module to target instead.
 func TestPhi3LlamaStyleTargets(t *testing.T) {
-	m, err := nn.Load(phi3Tiny, nn.LoadOptions{})
+	m, err := nn.Load(phi3Tiny(t), nn.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/internal/safetensors"
+	"github.com/ftune/ftune/internal/tinymodels"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/optim"
@@ -40,21 +41,22 @@ var (
 	phiLoRATargets   = []string{"qkv_proj", "o_proj", "gate_up_proj", "down_proj"}
 )
 
-// selfFixtureFamilies: each family's tiny folder and what runFixture must
-// check on it beyond the quantities every fixture has.
+// selfFixtureFamilies: each family's tiny folder (by its tinymodels
+// family) and what runFixture must check on it beyond the quantities every
+// fixture has.
 var selfFixtureFamilies = []struct {
-	name, src string
-	targets   []string
-	dora      bool
-	extra     []string
+	name, family string
+	targets      []string
+	dora         bool
+	extra        []string
 }{
-	{"qwen3-tiny", "../testdata/qwen3-tiny", llamaLoRATargets, false, nil},
-	{"gemma2-tiny", "../testdata/gemma2-tiny", llamaLoRATargets, false, nil},
-	{"gemma3-tiny", "../testdata/gemma3-tiny", llamaLoRATargets, false, []string{"inv_freq_sliding"}},
-	{"phi3-tiny", "../testdata/phi3-tiny", phiLoRATargets, false, nil},
+	{"qwen3-tiny", "qwen3", llamaLoRATargets, false, nil},
+	{"gemma2-tiny", "gemma2", llamaLoRATargets, false, nil},
+	{"gemma3-tiny", "gemma3", llamaLoRATargets, false, []string{"inv_freq_sliding"}},
+	{"phi3-tiny", "phi3", phiLoRATargets, false, nil},
 	// DoRA's magnitude vectors under PEFT's keys, on fused modules
-	{"phi3-tiny-dora", "../testdata/phi3-tiny", phiLoRATargets, true, nil},
-	{"phi4mini-tiny", "../testdata/phi4mini-tiny", phiLoRATargets, false, nil},
+	{"phi3-tiny-dora", "phi3", phiLoRATargets, true, nil},
+	{"phi4mini-tiny", "phi4mini", phiLoRATargets, false, nil},
 }
 
 // everyQuantity is what a complete make_fixtures.py folder lets runFixture
@@ -71,7 +73,7 @@ func TestFixturePlumbing(t *testing.T) {
 			dir := filepath.Join(root, f.name)
 			cfg := lora.NewConfig(4, 8, f.targets...)
 			cfg.UseDoRA = f.dora
-			writeSelfFixture(t, f.src, dir, cfg, uint64(2026+i))
+			writeSelfFixture(t, tinymodels.Dir(t, f.family), dir, cfg, uint64(2026+i))
 			ran := runFixture(t, dir)
 			for _, q := range append(slices.Clone(everyQuantity), f.extra...) {
 				if !slices.Contains(ran, q) {

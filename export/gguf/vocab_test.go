@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/data/tokenizer"
+	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/nn"
 )
 
@@ -69,7 +70,7 @@ func TestPreTokenizerNames(t *testing.T) {
 		filepath.Join("..", "..", "data", "tokenizer", "testdata", "qwen3"):  "qwen2",
 		filepath.Join("..", "..", "data", "tokenizer", "testdata", "sp-bpe"): "default",
 	} {
-		tok, err := tokenizer.Load(dir)
+		tok, err := tokenizer.Load(testutil.Inflate(t, dir)) // qwen3's vocabulary is committed gzipped
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,84 @@
+package tinymodels
+
+import "fmt"
+
+// The shapes below list every tensor of each testdata/<family>-tiny/config.json,
+// spelled out rather than derived from package nn so that the weights do
+// not follow a change in ftune's own shape logic (a wrong shape there must
+// fail to load these folders, not silently regenerate them).
+
+// qwen3Shapes: hidden 64, intermediate 128, 2 layers, 4 heads, 2 KV heads,
+// head_dim 32 so that heads·head_dim = 128 ≠ hidden, vocab 4096, tied
+// embeddings, q/k norms, no bias.
+func qwen3Shapes() map[string][]int {
+	const H, I, V, L, NH, NKV, D = 64, 128, 4096, 2, 4, 2, 32
+	s := map[string][]int{"model.embed_tokens.weight": {V, H}, "model.norm.weight": {H}}
+	for l := 0; l < L; l++ {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		s[p+"input_layernorm.weight"] = []int{H}
+		s[p+"post_attention_layernorm.weight"] = []int{H}
+		s[p+"self_attn.q_proj.weight"] = []int{NH * D, H}
+		s[p+"self_attn.k_proj.weight"] = []int{NKV * D, H}
+		s[p+"self_attn.v_proj.weight"] = []int{NKV * D, H}
+		s[p+"self_attn.o_proj.weight"] = []int{H, NH * D}
+		s[p+"self_attn.q_norm.weight"] = []int{D}
+		s[p+"self_attn.k_norm.weight"] = []int{D}
+		s[p+"mlp.gate_proj.weight"] = []int{I, H}
+		s[p+"mlp.up_proj.weight"] = []int{I, H}
+		s[p+"mlp.down_proj.weight"] = []int{H, I}
+	}
+	return s
+}
+
+// gemmaShapes lists a Gemma 2 or Gemma 3 folder's tensors: four norms per
+// layer (input, post-attention, pre- and post-feedforward), q/k norms only
+// for Gemma 3, tied embeddings, no bias.
+func gemmaShapes(H, I, V, L, NH, NKV, D int, qkNorm bool) map[string][]int {
+	s := map[string][]int{"model.embed_tokens.weight": {V, H}, "model.norm.weight": {H}}
+	for l := 0; l < L; l++ {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		for _, n := range []string{"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"} {
+			s[p+n+".weight"] = []int{H}
+		}
+		s[p+"self_attn.q_proj.weight"] = []int{NH * D, H}
+		s[p+"self_attn.k_proj.weight"] = []int{NKV * D, H}
+		s[p+"self_attn.v_proj.weight"] = []int{NKV * D, H}
+		s[p+"self_attn.o_proj.weight"] = []int{H, NH * D}
+		if qkNorm {
+			s[p+"self_attn.q_norm.weight"] = []int{D}
+			s[p+"self_attn.k_norm.weight"] = []int{D}
+		}
+		s[p+"mlp.gate_proj.weight"] = []int{I, H}
+		s[p+"mlp.up_proj.weight"] = []int{I, H}
+		s[p+"mlp.down_proj.weight"] = []int{H, I}
+	}
+	return s
+}
+
+// gemma2Shapes: hidden 32, intermediate 64, 46 layers, 4 heads, 2 KV
+// heads, head_dim 16, vocab 4096, no q/k norms.
+func gemma2Shapes() map[string][]int { return gemmaShapes(32, 64, 4096, 46, 4, 2, 16, false) }
+
+// gemma3Shapes: hidden 64, intermediate 128, 4 layers, 4 heads, 1 KV head,
+// head_dim 32, vocab 4096, q/k norms.
+func gemma3Shapes() map[string][]int { return gemmaShapes(64, 128, 4096, 4, 4, 1, 32, true) }
+
+// phi3Shapes lists a Phi-3 folder's tensors: the fused self_attn.qkv_proj
+// [(heads + 2·kv)·d, hidden] and mlp.gate_up_proj [2·intermediate,
+// hidden], no bias, no lm_head when tied.
+func phi3Shapes(H, I, V, L, NH, NKV, D int, tied bool) map[string][]int {
+	s := map[string][]int{"model.embed_tokens.weight": {V, H}, "model.norm.weight": {H}}
+	if !tied {
+		s["lm_head.weight"] = []int{V, H}
+	}
+	for l := 0; l < L; l++ {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		s[p+"input_layernorm.weight"] = []int{H}
+		s[p+"post_attention_layernorm.weight"] = []int{H}
+		s[p+"self_attn.qkv_proj.weight"] = []int{(NH + 2*NKV) * D, H}
+		s[p+"self_attn.o_proj.weight"] = []int{H, NH * D}
+		s[p+"mlp.gate_up_proj.weight"] = []int{2 * I, H}
+		s[p+"mlp.down_proj.weight"] = []int{H, I}
+	}
+	return s
+}
