@@ -72,3 +72,7 @@ type ProfiledOptimizer struct {
 func (o ProfiledOptimizer) Step(ps []optim.Param) error {
 	return o.P.withinSynced(FamilyHostOptimizer, func() error { return o.Optimizer.Step(ps) })
 }
+
+// The profiler must stay a BackendWrapper, or a profiled GPU step would
+// fall back to the host optimizer.
+var _ train.BackendWrapper = (*ProfiledBackend)(nil)
