@@ -87,6 +87,9 @@ func measure(f stepFlags) (bench.GPURow, error) {
 	if timer.err != nil {
 		return bench.GPURow{}, timer.err
 	}
+	if n := tr.State.SkippedSteps; n > 0 {
+		return bench.GPURow{}, fmt.Errorf("the trainer skipped %d steps (non-finite loss or gradient norm, last loss %g): no timing", n, tr.State.LastLoss)
+	}
 	if tr.State.Step != timer.total() {
 		return bench.GPURow{}, fmt.Errorf("the trainer stopped after %d of %d steps (%s)", tr.State.Step, timer.total(), tr.State.StopReason)
 	}
