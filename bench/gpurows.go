@@ -43,6 +43,11 @@ type GPURow struct {
 	PeakGiB    float64 `json:"peak_gib"`
 	StepS      float64 `json:"step_s,omitempty"`
 	Loss       float64 `json:"loss,omitempty"`
+	// GEMMProvider is ftune's -gemm-provider setting (auto, ftune,
+	// cublaslt; empty on the CPU) and Optimizer the path the trainer's
+	// optimizer step took (train.Trainer.OptimizerPath).
+	GEMMProvider string `json:"gemm_provider,omitempty"`
+	Optimizer    string `json:"optimizer,omitempty"`
 }
 
 // AnchorRows reads the gpubench.json that bench/peft_lora_bench.py writes

@@ -10,11 +10,12 @@
 #                                 gzipped) into .gpubench/ (ignored by git)
 #   scripts/gpu-bench.sh dry      here, no GPU: build, then check the half
 #                                 that needs none: the binaries run and take
-#                                 their arguments, the measured step runs on
+#                                 their arguments (a bad -gemm-provider is
+#                                 refused), the measured trainer step runs on
 #                                 the CPU backend (gpubench step -cpu,
-#                                 tiny-base), and the rows writer turns a
-#                                 fake anchor and fake ftune rows into the
-#                                 jsonl and the table
+#                                 tiny-base) and names its optimizer path,
+#                                 and the rows writer turns a fake anchor and
+#                                 fake ftune rows into the jsonl and the table
 #   scripts/gpu-bench.sh device   on the GPU machine, from the repo root
 #
 # The device session (the `run` tool), after `scripts/gpu-bench.sh build` here:
@@ -24,10 +25,19 @@
 #        timeout_s: 540
 #
 # Budget: a session has 15 minutes of device time, starts included, so the
-# device step is sized to ~6 minutes with room for one rerun: tests ≤ 150 s,
-# each ftune shape ≤ 120 s, the anchor ≤ 200 s, each under its own timeout.
-# Bigger shapes are opt-in (GPUBENCH_SHAPES, below): llama-3-8b writes a
-# 16 GB random-weight model first, which alone takes minutes.
+# device step is sized to ~5 minutes with room for one rerun; each part has
+# its own timeout (the caps add up to more: they stop a hang, not a normal
+# run): tests ≤ 150 s, the GEMM table ≤ 90 s, each ftune row ≤ 120 s (three
+# by default: smollm2-135m with the GEMM provider auto and ftune, and
+# llama-3.2-1b, which first writes a 2.5 GB random-weight model), the anchor
+# ≤ 200 s. Bigger shapes are opt-in (GPUBENCH_SHAPES, below): llama-3-8b
+# writes a 16 GB random-weight model first, which alone takes minutes.
+#
+# What a row measures: gpubench step times the steps of the trainer ftune
+# train runs (train.Trainer: the device AdamW with the gradient norm and
+# clipping, activations released by the tape, the loss read with the norm),
+# on the device opened as the CLI opens it (recipe.OpenDeviceFor, with
+# -gemm-provider); each row records the provider and the optimizer path.
 #
 # Environment (device step):
 #   GPUBENCH_SHAPES   shapes to run, default "smollm2-135m llama-3.2-1b";
@@ -47,8 +57,9 @@
 #                             (cuBLAS through torch; ~40 s more)
 #
 # Output under $OUT (default ./gpubench-out): env.txt, tests.log, one
-# profile-<shape>.md per shape (one step with a device synchronization after
-# every backend call: the per-op-family table), gemm-table.md (ftune against
+# profile-<shape>.md per shape and profile-smollm2-135m-ftune-gemm.md (one
+# trainer step with a device synchronization after every backend call: the
+# per-op-family table, the device optimizer its own row), gemm-table.md (ftune against
 # cuBLASLt per GEMM shape), ftune.jsonl and ftune.err
 # (gpubench's rows and errors), anchor.log and gpubench.json (the anchor's
 # raw output), gpu-lora-<gpu>-<date>.jsonl (the rows to commit under
@@ -153,10 +164,11 @@ for d in nvidia.__path__:
 		PROFILE_SUFFIX=""
 		case $s in
 		smollm2-135m)
-			ftune_step "$s"
-			# Before/after of the tape's lifetimes: the same step with dead
-			# buffers left to Go's collector.
-			PROFILE_SUFFIX=-gc-only ftune_step "$s" -release=false
+			# The GEMM provider ftune train picks by default (auto: per
+			# shape the faster of ftune's kernels and cuBLASLt), then
+			# ftune's own kernels alone: the table shows both.
+			ftune_step "$s" -gemm-provider auto
+			PROFILE_SUFFIX=-ftune-gemm ftune_step "$s" -gemm-provider ftune
 			runs+="smollm2-135m:8:2048:0,"
 			;;
 		llama-3.2-1b)
@@ -205,6 +217,8 @@ dry() {
 	tmp=$(mktemp -d)
 	"$BIN/gpubench" step -shape nope >/dev/null 2>"$tmp/err" && rc=1
 	grep -q 'unknown shape "nope"' "$tmp/err" || { echo "dry: gpubench step does not refuse an unknown shape: $(cat "$tmp/err")"; rc=1; }
+	"$BIN/gpubench" step -gemm-provider cublas >/dev/null 2>"$tmp/err" && rc=1
+	grep -q 'gemm provider "cublas"' "$tmp/err" || { echo "dry: gpubench step does not refuse an unknown GEMM provider: $(cat "$tmp/err")"; rc=1; }
 	"$BIN/gpubench" step -shape smollm2-135m -steps 1 -warmup 0 -cache "$tmp" >/dev/null 2>"$tmp/err" && rc=1
 	grep -q 'cuda backend' "$tmp/err" || { echo "dry: without a GPU gpubench step should say why: $(cat "$tmp/err")"; rc=1; }
 	(cd kernels/cuda && "../../$BIN/cuda.test" -test.run 'TestAllocatorLimit' -test.count=1) >"$tmp/t" 2>&1 || { cat "$tmp/t"; rc=1; }
@@ -213,13 +227,15 @@ dry() {
 	# The whole measured step on the CPU backend at a tiny size: model
 	# written, loaded, LoRA attached, stepped, profiled, its row printed.
 	"$BIN/gpubench" step -cpu -shape tiny-base -batch 1 -seq 16 -warmup 1 -steps 1 -cache "$tmp" -profile "$tmp/profile.md" >"$tmp/row" 2>&1 || { cat "$tmp/row"; rc=1; }
-	grep -q '"side":"ftune"' "$tmp/row" && grep -q '| gemm |' "$tmp/profile.md" || { echo "dry: gpubench step -cpu gave no row or profile"; rc=1; }
+	grep -q '"side":"ftune"' "$tmp/row" && grep -q '"optimizer":"host: ' "$tmp/row" && grep -q '| gemm |' "$tmp/profile.md" &&
+		grep -q '| optimizer (host) |' "$tmp/profile.md" || { echo "dry: gpubench step -cpu gave no row, optimizer path or profile: $(cat "$tmp/row")"; rc=1; }
 	echo '{"peft_lora_bf16_sdpa": {"smollm2-135m_b8_t2048_ckpt0": {"step_s": 0.25, "tokens_per_s": 65400.0, "peak_mem_gib": 28.4}}}' >"$tmp/gpubench.json"
-	echo '{"shape":"smollm2-135m","side":"ftune","batch":8,"seq":2048,"variant":"bf16","tokens_per_s":32700,"peak_gib":14.2,"step_s":0.5}' >"$tmp/ftune.jsonl"
+	echo '{"shape":"smollm2-135m","side":"ftune","batch":8,"seq":2048,"variant":"bf16","tokens_per_s":32700,"peak_gib":14.2,"step_s":0.5,"gemm_provider":"auto","optimizer":"device: fused AdamW"}' >"$tmp/ftune.jsonl"
 	"$BIN/gpubench" rows -anchor "$tmp/gpubench.json" -ftune "$tmp/ftune.jsonl" -o "$tmp/gpu-lora-$(gpu_slug 'NVIDIA H200')-dry.jsonl" >"$tmp/table.md" || rc=1
 	cat "$tmp/table.md"
 	grep -q '| smollm2-135m | 8 × 2048 | ftune | bf16 | 32700 | 14.20 | 0.50× | 0.50× |' "$tmp/table.md" || { echo "dry: ratio row missing"; rc=1; }
 	[ "$(wc -l <"$tmp/gpu-lora-h200-dry.jsonl")" = 2 ] || { echo "dry: want 2 rows in the jsonl"; rc=1; }
+	grep -q '"gemm_provider":"auto","optimizer":"device: fused AdamW"' "$tmp/gpu-lora-h200-dry.jsonl" || { echo "dry: the rows lost the GEMM provider or the optimizer path"; rc=1; }
 	cat "$tmp/gpu-lora-h200-dry.jsonl"
 	bash -n "$0" || rc=1
 	rm -rf "$tmp"

@@ -1,9 +1,11 @@
 #!/bin/bash
 # gpu-train.sh: a tiny-base LoRA run on the GPU beside the same run on the
 # CPU (loss curves compared step by step), then ftune's LoRA step on the
-# GPU beside PyTorch + PEFT (bench/peft_lora_bench.py) on the same shape.
+# GPU beside PyTorch + PEFT (bench/peft_lora_bench.py) on the same shape,
+# timed by bench/cmd/gpubench (the trainer ftune train runs; the full table
+# with its per-op profiles is scripts/gpu-bench.sh's).
 #
-#   scripts/gpu-train.sh build    here: cross-build ftune and bench/cmd/gpulora
+#   scripts/gpu-train.sh build    here: cross-build ftune and bench/cmd/gpubench
 #                                 (CGO_ENABLED=0) into .gpucheck/
 #   scripts/gpu-train.sh device   on the GPU machine (carry .gpucheck): runs
 #                                 everything, tables and logs to $OUT
@@ -15,10 +17,10 @@ build() {
 	set -e
 	mkdir -p "$BIN"
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -ldflags="-s -w" -o "$BIN/ftune" ./cmd/ftune
-	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -ldflags="-s -w" -o "$BIN/gpulora" ./internal/cmd/gpulora
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -ldflags="-s -w" -o "$BIN/gpubench" ./bench/cmd/gpubench
 	# Compressed, the binaries fit beside the working tree in the device
 	# tool's 64 MiB; device() unpacks them.
-	gzip -9 -f "$BIN/ftune" "$BIN/gpulora"
+	gzip -9 -f "$BIN/ftune" "$BIN/gpubench"
 	ls -la "$BIN"
 }
 
@@ -63,9 +65,9 @@ PY
 	for mode in bf16 f32; do
 		t0=$SECONDS
 		flag=""
-		[ "$mode" = bf16 ] && flag="-bf16"
-		timeout 90 "$BIN/gpulora" -shape smollm2-135m -batch 8 -seq 2048 $flag -warmup 1 -steps 3 -cache /tmp >>"$OUT/lora.jsonl" 2>>"$OUT/lora.err"
-		echo "gpulora $mode: exit $? in $((SECONDS - t0)) s"
+		[ "$mode" = f32 ] && flag="-f32"
+		timeout 90 "$BIN/gpubench" step -shape smollm2-135m -batch 8 -seq 2048 $flag -warmup 1 -steps 3 -cache /tmp >>"$OUT/lora.jsonl" 2>>"$OUT/lora.err"
+		echo "gpubench step $mode: exit $? in $((SECONDS - t0)) s"
 	done
 	t0=$SECONDS
 	ANCHOR_SKIP_CEILINGS=1 ANCHOR_RUNS=smollm2-135m:8:2048:0 timeout 150 python3 bench/peft_lora_bench.py "$OUT" >"$OUT/anchor.log" 2>&1
@@ -85,7 +87,7 @@ if anchor:
     print("%-28s %12.0f %10.3f %10.1f" % ("PyTorch+PEFT (bf16, SDPA)", anchor["tokens_per_s"], anchor["step_s"], anchor["peak_mem_gib"]))
 for r in rows:
     ratio = (" %.3fx" % (r["tokens_per_s"] / anchor["tokens_per_s"])) if anchor else ""
-    print("%-28s %12.0f %10.3f %10.1f%s" % ("ftune (%s GEMMs)" % r["gemm"], r["tokens_per_s"], r["step_s"], r["peak_gib"], ratio))
+    print("%-28s %12.0f %10.3f %10.1f%s" % ("ftune (%s GEMMs)" % r["variant"], r["tokens_per_s"], r["step_s"], r["peak_gib"], ratio))
 PY
 	tail -3 "$OUT/train-gpu.log" "$OUT/lora.err" 2>/dev/null | head -20
 }

@@ -41,7 +41,7 @@ func OptimizerPath(opt Optimizer, world int, params map[string]*autograd.Var) (p
 			return fmt.Sprintf(hostPathGPU, kindName(kind), "the parameters are on more than one device"), false
 		}
 		be = v.Value.Backend()
-		if _, gpu := be.(*cudabackend.Backend); gpu && v.Value.DType() != tensor.F32 {
+		if _, gpu := cudaBackendOf(be); gpu && v.Value.DType() != tensor.F32 {
 			return fmt.Sprintf(hostPathGPU, kindName(kind), fmt.Sprintf("parameter %s is %v; the device step takes float32", name, v.Value.DType())), false
 		}
 	}
@@ -53,7 +53,7 @@ func OptimizerPath(opt Optimizer, world int, params map[string]*autograd.Var) (p
 // ("adamw", "sgd") and the number of workers. Trainable parameters are
 // float32 (LoRA's master weights), which OptimizerPath checks.
 func OptimizerPathFor(be tensor.Backend, kind string, world int) (path string, onDevice bool) {
-	if _, gpu := be.(*cudabackend.Backend); !gpu {
+	if _, gpu := cudaBackendOf(be); !gpu {
 		if be == nil || be.Device().Kind == tensor.CPU {
 			return fmt.Sprintf(hostPathCPU, kindName(kind)), false
 		}
@@ -66,6 +66,29 @@ func OptimizerPathFor(be tensor.Backend, kind string, world int) (path string, o
 		return fmt.Sprintf(hostPathGPU, kindName(kind), "data-parallel steps all-reduce host copies of the gradients"), false
 	}
 	return cudabackend.FusedOptimizerPath, true
+}
+
+// BackendWrapper is a backend that passes its calls through to another
+// (bench.ProfiledBackend, which times them): its tensors' storages are the
+// inner backend's, so the device optimizer step sees the GPU through it.
+type BackendWrapper interface {
+	Unwrap() tensor.Backend
+}
+
+// cudaBackendOf is the CUDA backend be is or wraps (through any number of
+// BackendWrappers).
+func cudaBackendOf(be tensor.Backend) (*cudabackend.Backend, bool) {
+	for be != nil {
+		if cb, ok := be.(*cudabackend.Backend); ok {
+			return cb, true
+		}
+		w, ok := be.(BackendWrapper)
+		if !ok {
+			return nil, false
+		}
+		be = w.Unwrap()
+	}
+	return nil, false
 }
 
 func kindName(kind string) string {
@@ -107,12 +130,21 @@ func (t *Trainer) newDeviceStep() (optim.DeviceStep, error) {
 	if t.DeviceStep != nil {
 		return t.DeviceStep(t)
 	}
-	if _, ok := OptimizerPath(t.Opt, size, t.Params); !ok {
+	return BackendDeviceStep(t)
+}
+
+// BackendDeviceStep is the device step Fit takes when Trainer.DeviceStep
+// is unset: the fused AdamW of the parameters' CUDA backend when
+// OptimizerPath says the device, else nil (the host path). A DeviceStep
+// factory that wraps the default (a profiler's) calls it.
+func BackendDeviceStep(t *Trainer) (optim.DeviceStep, error) {
+	size, _ := t.world()
+	if _, ok := OptimizerPath(t.Opt, size, t.Params); !ok || size > 1 {
 		return nil, nil
 	}
 	adam := t.Opt.(*optim.AdamW)
 	names := t.names()
-	cb := t.Params[names[0]].Value.Backend().(*cudabackend.Backend)
+	cb, _ := cudaBackendOf(t.Params[names[0]].Value.Backend())
 	cfg := adam.Config()
 	sizes, wd := make([]int, len(names)), make([]float64, len(names))
 	for i, n := range names {

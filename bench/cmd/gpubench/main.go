@@ -1,13 +1,18 @@
 // Command gpubench measures ftune's LoRA training step on a GPU for issue
 // 10's benchmark table and writes its rows (scripts/gpu-bench.sh runs it).
 //
-//	gpubench step -shape smollm2-135m [-batch 8 -seq 2048 -nf4 -ckpt -f32 -profile out.md]
-//	    loads a random-weight model of the shape on the CUDA backend, attaches
-//	    LoRA (r=16, alpha=32 unless -rank; all seven projections), runs warm-up
-//	    steps then timed steps (forward with the chunked loss, backward, AdamW
-//	    on host copies, zero grad) and prints one GPURow as a JSON line. With
-//	    -profile it times one more step through bench.ProfiledBackend and
-//	    writes the per-op-family table there.
+//	gpubench step -shape smollm2-135m [-batch 8 -seq 2048 -nf4 -ckpt -f32 -gemm-provider auto -profile out.md]
+//	    opens the GPU as ftune train does (recipe.OpenDeviceFor, the same
+//	    precision and GEMM provider settings), loads a random-weight model of
+//	    the shape, attaches LoRA (r=16, alpha=32 unless -rank; all seven
+//	    projections) and times steps of the trainer ftune train runs
+//	    (train.Trainer: forward with the chunked loss, backward releasing
+//	    activations by the tape, AdamW, the gradient norm and clipping on the
+//	    device, the loss read with the norm): warm-up steps, then timed steps.
+//	    It prints one GPURow as a JSON line, with the GEMM provider and the
+//	    optimizer path. With -profile it times one more step with a device
+//	    synchronization after every call (bench.ProfiledBackend, which the
+//	    model is always loaded on) and writes the per-op-family table there.
 //	gpubench rows -anchor gpubench.json -ftune ftune.jsonl -o rows.jsonl
 //	    merges the anchor's runs (bench/peft_lora_bench.py's gpubench.json)
 //	    with ftune's rows into bench/results/gpu-lora-<gpu>-<date>.jsonl and
@@ -20,18 +25,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
-	"strings"
-	"time"
 
-	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/bench"
-	"github.com/ftune/ftune/lora"
-	"github.com/ftune/ftune/nn"
-	"github.com/ftune/ftune/optim"
-	"github.com/ftune/ftune/quant/nf4"
-	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/tensor/cudabackend"
 )
 
@@ -62,8 +58,8 @@ type stepFlags struct {
 	shape              string
 	batch, seq, rank   int
 	nf4, ckpt, f32     bool
-	release            bool
-	cpu                bool // dry runs here: the whole step on the CPU backend
+	cpu                bool   // dry runs here: the whole step on the CPU backend
+	gemmProvider       string // auto, ftune or cublaslt, as ftune train's --gemm-provider
 	warmup, steps      int
 	cache, profile     string
 	maxDeviceMemoryGiB float64
@@ -78,7 +74,7 @@ func parseStep(args []string) (stepFlags, error) {
 	fs.IntVar(&f.rank, "rank", 16, "LoRA rank (alpha = 2·rank)")
 	fs.BoolVar(&f.nf4, "nf4", false, "QLoRA: NF4 projection weights")
 	fs.BoolVar(&f.ckpt, "ckpt", false, "gradient checkpointing per decoder block")
-	fs.BoolVar(&f.release, "release", true, "release each activation after its last use (autograd Tape.ReleaseActivations); false: leave dead buffers to Go's collector")
+	fs.StringVar(&f.gemmProvider, "gemm-provider", string(cudabackend.GEMMAuto), "who computes the GPU's matrix products, as ftune train's setting: auto (per shape the faster of ftune's kernels and cuBLASLt), ftune or cublaslt")
 	fs.BoolVar(&f.f32, "f32", false, "float32 GEMMs (the parity path) instead of bf16 tensor cores")
 	fs.IntVar(&f.warmup, "warmup", 1, "untimed steps")
 	fs.IntVar(&f.steps, "steps", 3, "timed steps")
@@ -114,6 +110,13 @@ func parseStep(args []string) (stepFlags, error) {
 	case f.maxDeviceMemoryGiB < 0:
 		return f, fmt.Errorf("step: -max-device-memory-gib %g: want ≥ 0", f.maxDeviceMemoryGiB)
 	}
+	p, err := cudabackend.ParseGEMMProvider(f.gemmProvider)
+	if err != nil {
+		return f, fmt.Errorf("step: -gemm-provider: %w", err)
+	}
+	if f.gemmProvider = string(p); f.cpu && p != cudabackend.GEMMAuto {
+		return f, fmt.Errorf("step: -gemm-provider %s with -cpu: the CPU has its own kernels (drop the flag)", p)
+	}
 	return f, nil
 }
 
@@ -147,8 +150,8 @@ func (f stepFlags) variant() string {
 	if f.rank != 16 {
 		v += fmt.Sprintf(" r%d", f.rank)
 	}
-	if !f.release {
-		v += " gc-only"
+	if f.gemmProvider != string(cudabackend.GEMMAuto) {
+		v += " " + f.gemmProvider + "-gemm"
 	}
 	return v
 }
@@ -170,144 +173,13 @@ func stepCmd(args []string, stdout io.Writer) error {
 	return err
 }
 
-func measure(f stepFlags) (bench.GPURow, error) {
-	s, _ := shapeOf(f.shape, f.cpu)
-	model := s
-	if strings.HasSuffix(model.Name, "-maxctx") {
-		model.Name = "llama-3-8b" // same weights: one random folder
-	}
-	dir, err := bench.RandomModelDir(f.cache, model)
-	if err != nil {
-		return bench.GPURow{}, err
-	}
-	dev, err := openDevice(f)
-	if err != nil {
-		return bench.GPURow{}, err
-	}
-	prof := bench.NewProfiledBackend(dev.be, nil)
-	opt := nn.LoadOptions{KeepBF16: true, Backend: prof}
-	if f.nf4 {
-		opt.Quantize = nf4.Quantizer(prof)
-	}
-	m, err := nn.Load(dir, opt)
-	if err != nil {
-		return bench.GPURow{}, err
-	}
-	m.Checkpointing = f.ckpt
-	ad, err := lora.New(m, lora.NewConfig(f.rank, float64(2*f.rank), "all-linear"), "default", 1)
-	if err != nil {
-		return bench.GPURow{}, err
-	}
-	if err := ad.Attach(m); err != nil {
-		return bench.GPURow{}, err
-	}
-	adam, err := optim.NewAdamW(optim.AdamWConfig{LR: 1e-4, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 1e-2})
-	if err != nil {
-		return bench.GPURow{}, err
-	}
-	rng := rand.New(rand.NewPCG(0, 1))
-	ids := make([]int64, f.batch*f.seq)
-	for i := range ids {
-		ids[i] = int64(rng.IntN(s.Vocab))
-	}
-	in := nn.Batch{InputIDs: tensor.FromHost(prof, tensor.I64, ids, f.batch, f.seq), Labels: tensor.FromHost(prof, tensor.I64, ids, f.batch, f.seq)}
-	params := ad.Params()
-	var loss float64
-	step := func() error {
-		return tensor.Catch(func() {
-			tp := autograd.NewTape()
-			tp.ReleaseActivations = f.release
-			out, err := m.Forward(tp, in, nn.ForwardOptions{LossOnly: true})
-			if err != nil {
-				panic(&tensor.Error{Err: err})
-			}
-			if err := tp.Backward(out.Loss); err != nil {
-				panic(&tensor.Error{Err: err})
-			}
-			loss = out.Loss.Value.Item()
-			// The optimizer runs on host copies, as internal/cmd/gpulora's
-			// does (the device AdamW is not wired into the step yet).
-			err = prof.Within("optimizer (host round trip)", func() error {
-				var ps []optim.Param
-				for name, v := range params {
-					ps = append(ps, optim.Param{Name: name, Data: v.Value.F32(), Grad: v.Grad.F32()})
-				}
-				if err := adam.Step(ps); err != nil {
-					return err
-				}
-				for _, p := range ps {
-					v := params[p.Name]
-					v.Value.CopyFrom(tensor.FromHost(prof, tensor.F32, p.Data, v.Value.Shape()...))
-					v.ZeroGrad()
-				}
-				return nil
-			})
-			if err != nil {
-				panic(&tensor.Error{Err: err})
-			}
-			if err := dev.sync(); err != nil {
-				panic(&tensor.Error{Err: err})
-			}
-		})
-	}
-	for i := 0; i < f.warmup; i++ {
-		if err := step(); err != nil {
-			return bench.GPURow{}, fmt.Errorf("warm-up step: %w", err)
-		}
-	}
-	t0 := time.Now()
-	for i := 0; i < f.steps; i++ {
-		if err := step(); err != nil {
-			return bench.GPURow{}, fmt.Errorf("timed step %d: %w", i+1, err)
-		}
-	}
-	dt := time.Since(t0).Seconds() / float64(f.steps)
-	peak := dev.peak()
-	if f.profile != "" {
-		prof.Reset()
-		prof.Sync = dev.sync
-		p0 := time.Now()
-		if err := step(); err != nil {
-			return bench.GPURow{}, fmt.Errorf("profiled step: %w", err)
-		}
-		if err := writeProfile(f, prof, time.Since(p0).Seconds(), dt); err != nil {
-			return bench.GPURow{}, err
-		}
-	}
-	row := bench.GPURow{Shape: s.Name, Side: "ftune", Batch: f.batch, Seq: f.seq, Ckpt: f.ckpt, Variant: f.variant(),
-		TokensPerS: float64(f.batch*f.seq) / dt, PeakGiB: float64(peak) / (1 << 30), StepS: dt, Loss: loss}
-	if strings.HasSuffix(s.Name, "-maxctx") {
-		row.SeqLen = f.seq
-	}
-	return row, nil
-}
-
-// device is the backend a step runs on, with its synchronization and peak
-// memory: the GPU, or the CPU for a dry run (peak 0: not measured there).
-type device struct {
-	be   tensor.Backend
-	sync func() error
-	peak func() int64
-}
-
-func openDevice(f stepFlags) (device, error) {
-	if f.cpu {
-		return device{be: tensor.CPUDefault(), sync: func() error { return nil }, peak: func() int64 { return 0 }}, nil
-	}
-	cb, err := cudabackend.Open(cudabackend.Options{BF16MatMul: !f.f32, MaxDeviceMemory: int64(f.maxDeviceMemoryGiB * (1 << 30))})
-	if err != nil {
-		return device{}, err
-	}
-	return device{be: cb, sync: cb.Sync, peak: func() int64 { return cb.Stats().Peak }}, nil
-}
-
-func writeProfile(f stepFlags, prof *bench.ProfiledBackend, profiled, unprofiled float64) error {
+func writeProfile(f stepFlags, prof *bench.ProfiledBackend, profiled, unprofiled float64, gemmProvider, optimizerPath string) error {
 	w, err := os.Create(f.profile)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "### %s, %d × %d, %s%s\n\nOne step with a device synchronization after every backend call: %.3f s (unprofiled %.3f s).\n\n",
-		f.shape, f.batch, f.seq, f.variant(), map[bool]string{true: ", checkpointed"}[f.ckpt], profiled, unprofiled)
+	fmt.Fprintf(w, "### %s, %d × %d, %s%s\n\nOne step of the trainer with a device synchronization after every backend call: %.3f s (unprofiled %.3f s). GEMM provider %s; optimizer step: %s.\n\n",
+		f.shape, f.batch, f.seq, f.variant(), map[bool]string{true: ", checkpointed"}[f.ckpt], profiled, unprofiled, gemmProvider, optimizerPath)
 	if err := prof.WriteTable(w, profiled); err != nil {
 		w.Close()
 		return err

@@ -13,14 +13,14 @@ func TestParseStepDefaultsAndRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.batch != 4 || f.seq != 2048 || f.rank != 16 || !f.release || f.variant() != "bf16" {
+	if f.batch != 4 || f.seq != 2048 || f.rank != 16 || f.gemmProvider != "auto" || f.variant() != "bf16" {
 		t.Errorf("defaults for llama-3.2-1b: %+v (variant %q)", f, f.variant())
 	}
-	f, err = parseStep([]string{"-shape", "llama-3.1-8b-maxctx", "-nf4", "-rank", "32", "-seq", "90000", "-max-device-memory-gib", "24", "-release=false"})
+	f, err = parseStep([]string{"-shape", "llama-3.1-8b-maxctx", "-nf4", "-rank", "32", "-seq", "90000", "-max-device-memory-gib", "24", "-gemm-provider", "FTUNE"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.batch != 1 || f.seq != 90000 || f.maxDeviceMemoryGiB != 24 || f.variant() != "nf4 r32 gc-only" {
+	if f.batch != 1 || f.seq != 90000 || f.maxDeviceMemoryGiB != 24 || f.gemmProvider != "ftune" || f.variant() != "nf4 r32 ftune-gemm" {
 		t.Errorf("maxctx flags: %+v (variant %q)", f, f.variant())
 	}
 	for args, want := range map[string]string{
@@ -32,6 +32,8 @@ func TestParseStepDefaultsAndRefusals(t *testing.T) {
 		"-max-device-memory-gib -2":  "want ≥ 0",
 		"extra":                      `unexpected argument "extra"`,
 		"-shape smollm2-135m -seq 1": "seq ≥ 2",
+		"-gemm-provider cublas":      `gemm provider "cublas" (want auto, ftune, cublaslt)`,
+		"-cpu -gemm-provider ftune":  "the CPU has its own kernels",
 	} {
 		if _, err := parseStep(strings.Fields(args)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("parseStep(%s): got %v, want an error saying %q", args, err, want)
@@ -70,9 +72,10 @@ func TestRowsMergesAnchorAndFtune(t *testing.T) {
 	}
 }
 
-// The whole step (random model, LoRA, forward, backward, host AdamW, the
-// profile and the row) runs here on the CPU backend at a tiny size: what
-// the GPU run does, less the device.
+// The whole step (random model, LoRA, the trainer's steps with its host
+// AdamW, the profile and the row) runs here on the CPU backend at a tiny
+// size: what the GPU run does, less the device (whose optimizer path the
+// trainer picks through the profiler: train's TestOptimizerPathSeesThroughAWrapper).
 func TestStepDryRunOnTheCPU(t *testing.T) {
 	dir := t.TempDir()
 	prof := filepath.Join(dir, "profile.md")
@@ -80,14 +83,15 @@ func TestStepDryRunOnTheCPU(t *testing.T) {
 	if err := run([]string{"step", "-cpu", "-shape", "tiny-base", "-batch", "1", "-seq", "16", "-warmup", "1", "-steps", "1", "-cache", dir, "-profile", prof}, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), `"shape":"tiny-base","side":"ftune","batch":1,"seq":16`) || !strings.Contains(out.String(), `"tokens_per_s":`) {
+	if !strings.Contains(out.String(), `"shape":"tiny-base","side":"ftune","batch":1,"seq":16`) || !strings.Contains(out.String(), `"tokens_per_s":`) ||
+		!strings.Contains(out.String(), `"optimizer":"host: optim's AdamW on the parameters in place"`) || strings.Contains(out.String(), "gemm_provider") {
 		t.Errorf("row: %s", out.String())
 	}
 	b, err := os.ReadFile(prof)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"### tiny-base, 1 × 16", "| gemm |", "| attention |", "| optimizer (host round trip) | 1 |", "| host gaps |"} {
+	for _, want := range []string{"### tiny-base, 1 × 16", "| gemm |", "| attention |", "| optimizer (host) | 1 |", "| host gaps |", "optimizer step: host: optim's AdamW"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("profile lacks %q:\n%s", want, b)
 		}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ftune/ftune/bench"
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/optim"
+	"github.com/ftune/ftune/quant/nf4"
+	"github.com/ftune/ftune/recipe"
+	"github.com/ftune/ftune/tensor"
+	"github.com/ftune/ftune/tensor/cudabackend"
+	"github.com/ftune/ftune/train"
+)
+
+// measure times the steps of the trainer ftune train runs (train.Trainer,
+// its optimizer path chosen as for the CLI) on a random-weight model of the
+// shape and returns the row.
+func measure(f stepFlags) (bench.GPURow, error) {
+	s, _ := shapeOf(f.shape, f.cpu)
+	model := s
+	if strings.HasSuffix(model.Name, "-maxctx") {
+		model.Name = "llama-3-8b" // same weights: one random folder
+	}
+	dev, err := openDevice(f)
+	if err != nil {
+		return bench.GPURow{}, err
+	}
+	dir, err := bench.RandomModelDir(f.cache, model)
+	if err != nil {
+		return bench.GPURow{}, err
+	}
+	// The model lives on the profiler (a pass-through that counts each call)
+	// so that -profile's step can time it; the timed steps make the CLI's
+	// calls, with no synchronization added.
+	prof := bench.NewProfiledBackend(dev.be, nil)
+	opt := nn.LoadOptions{KeepBF16: true, Backend: prof}
+	if f.nf4 {
+		opt.Quantize = nf4.Quantizer(prof)
+	}
+	m, err := nn.Load(dir, opt)
+	if err != nil {
+		return bench.GPURow{}, err
+	}
+	ad, err := lora.New(m, lora.NewConfig(f.rank, float64(2*f.rank), "all-linear"), "default", 1)
+	if err != nil {
+		return bench.GPURow{}, err
+	}
+	if err := ad.Attach(m); err != nil {
+		return bench.GPURow{}, err
+	}
+	// AdamW as recipe's trainer builds it (the anchor's settings).
+	adam, err := optim.NewAdamW(optim.AdamWConfig{LR: 1e-4, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 1e-2, NoDecay: optim.DefaultNoDecay})
+	if err != nil {
+		return bench.GPURow{}, err
+	}
+	params := ad.Params()
+	timer := &stepTimer{warmup: f.warmup, timed: f.steps, sync: dev.sync}
+	if f.profile != "" {
+		timer.profile = prof
+	}
+	tr := &train.Trainer{Model: m, Params: params, Opt: adam, Train: newRepeatLoader(prof, s.Vocab, f.batch, f.seq),
+		Cfg: train.Config{MaxSteps: timer.total(), GradAccum: 1, ClipNorm: 1, LR: 1e-4, LogEvery: 1,
+			Checkpointing: f.ckpt, NoArena: true}, // ftune train's defaults: clip at 1, no step arena
+		Callbacks: []train.Callback{timer}}
+	// The optimizer path is the trainer's own choice; the profiler only
+	// wraps what it chose (the device step, or the host optimizer).
+	if path, onDevice := train.OptimizerPath(adam, 1, params); onDevice {
+		tr.DeviceStep = bench.ProfiledDeviceStep(prof)
+	} else {
+		// The trainer would name the wrapper's type: the path is AdamW's.
+		tr.Opt, timer.path = bench.ProfiledOptimizer{Optimizer: adam, P: prof}, path
+	}
+	if err := tensor.Catch(func() {
+		if err := tr.Fit(context.Background()); err != nil {
+			panic(&tensor.Error{Err: err})
+		}
+	}); err != nil {
+		return bench.GPURow{}, fmt.Errorf("training steps: %w", err)
+	}
+	if timer.err != nil {
+		return bench.GPURow{}, timer.err
+	}
+	if n := tr.State.SkippedSteps; n > 0 {
+		return bench.GPURow{}, fmt.Errorf("the trainer skipped %d steps (non-finite loss or gradient norm, last loss %g): no timing", n, tr.State.LastLoss)
+	}
+	if tr.State.Step != timer.total() {
+		return bench.GPURow{}, fmt.Errorf("the trainer stopped after %d of %d steps (%s)", tr.State.Step, timer.total(), tr.State.StopReason)
+	}
+	dt := timer.timedSeconds / float64(f.steps)
+	if f.profile != "" {
+		gemm := dev.gemmProvider
+		if gemm == "" {
+			gemm = "none (the CPU's kernels)"
+		}
+		if err := writeProfile(f, prof, timer.profiledSeconds, dt, gemm, timer.path); err != nil {
+			return bench.GPURow{}, err
+		}
+	}
+	row := bench.GPURow{Shape: s.Name, Side: "ftune", Batch: f.batch, Seq: f.seq, Ckpt: f.ckpt, Variant: f.variant(),
+		TokensPerS: float64(f.batch*f.seq) / dt, PeakGiB: float64(dev.peak()) / (1 << 30), StepS: dt, Loss: tr.State.LastLoss,
+		GEMMProvider: dev.gemmProvider, Optimizer: timer.path}
+	if strings.HasSuffix(s.Name, "-maxctx") {
+		row.SeqLen = f.seq
+	}
+	return row, nil
+}
+
+// stepTimer is the trainer callback that times the steps: warm-up steps,
+// then the timed ones between two device synchronizations, then with a
+// profiler one more step with a synchronization after every call.
+type stepTimer struct {
+	train.Base
+	warmup, timed int
+	sync          func() error
+	profile       *bench.ProfiledBackend // nil: no profiled step
+
+	path                          string // the trainer's optimizer path (set before: the host path's)
+	t0                            time.Time
+	timedSeconds, profiledSeconds float64
+	err                           error
+}
+
+func (s *stepTimer) total() int {
+	if s.profile != nil {
+		return s.warmup + s.timed + 1
+	}
+	return s.warmup + s.timed
+}
+
+func (s *stepTimer) OnTrainStart(t *train.Trainer) error {
+	if s.path == "" {
+		s.path = t.OptimizerPath() // the device step's Describe
+	}
+	if s.warmup == 0 {
+		return s.mark()
+	}
+	return nil
+}
+
+func (s *stepTimer) mark() error {
+	if err := s.sync(); err != nil {
+		return err
+	}
+	s.t0 = time.Now()
+	return nil
+}
+
+func (s *stepTimer) OnStepEnd(t *train.Trainer, _ train.Metrics) error {
+	switch t.State.Step {
+	case s.warmup:
+		return s.mark()
+	case s.warmup + s.timed:
+		if err := s.sync(); err != nil {
+			return err
+		}
+		s.timedSeconds = time.Since(s.t0).Seconds()
+		if s.profile != nil {
+			s.profile.Reset()
+			s.profile.Sync = s.sync
+			s.t0 = time.Now()
+		}
+	case s.warmup + s.timed + 1:
+		if err := s.sync(); err != nil {
+			return err
+		}
+		s.profiledSeconds = time.Since(s.t0).Seconds()
+		s.profile.Sync = nil
+	}
+	return nil
+}
+
+// repeatLoader yields one batch of random token ids, labelled, every step
+// (the anchor's input: random ids of the shape's vocabulary).
+type repeatLoader struct {
+	b    train.Batch
+	next int
+}
+
+func newRepeatLoader(be tensor.Backend, vocab, batch, seq int) *repeatLoader {
+	rng := rand.New(rand.NewPCG(0, 1))
+	ids := make([]int64, batch*seq)
+	for i := range ids {
+		ids[i] = int64(rng.IntN(vocab))
+	}
+	return &repeatLoader{b: train.Batch{Batch: nn.Batch{InputIDs: tensor.FromHost(be, tensor.I64, ids, batch, seq), Labels: tensor.FromHost(be, tensor.I64, ids, batch, seq)},
+		Tokens: batch * seq, Labelled: batch * seq}}
+}
+
+func (l *repeatLoader) Next() (train.Batch, error) { l.next++; return l.b, nil }
+func (l *repeatLoader) StartEpoch(int)             { l.next = 0 }
+func (l *repeatLoader) Position() (int, int)       { return 0, l.next }
+func (l *repeatLoader) Len() int                   { return 1 << 30 }
+
+// device is the backend a step runs on, with its synchronization, peak
+// memory and GEMM provider: the GPU, or the CPU for a dry run (peak 0: not
+// measured there).
+type device struct {
+	be           tensor.Backend
+	sync         func() error
+	peak         func() int64
+	gemmProvider string
+}
+
+// openDevice opens the device as ftune train does (recipe.OpenDeviceFor):
+// cuda with the precision and GEMM provider asked for, or the CPU.
+func openDevice(f stepFlags) (device, error) {
+	req := recipe.DeviceRequest{Device: "cuda", Precision: "bf16", MaxDeviceMemory: int64(f.maxDeviceMemoryGiB * (1 << 30)),
+		GEMMProvider: f.gemmProvider, Log: os.Stderr}
+	switch {
+	case f.cpu:
+		req.Device, req.Precision = "cpu", "f32"
+	case f.f32:
+		req.Precision = "f32"
+	}
+	d, err := recipe.OpenDeviceFor(req)
+	if err != nil {
+		return device{}, err
+	}
+	cb, ok := d.Backend.(*cudabackend.Backend)
+	if !ok {
+		return device{be: d.Backend, sync: func() error { return nil }, peak: func() int64 { return 0 }}, nil
+	}
+	return device{be: cb, sync: cb.Sync, peak: func() int64 { return cb.Stats().Peak }, gemmProvider: d.GEMMProvider}, nil
+}
