@@ -18,8 +18,9 @@ import (
 // releases: with Tape.ReleaseActivations the step's peak drops, and the
 // loss and every adapter gradient stay the same bit for bit (nothing was
 // released before its last use), with and without gradient checkpointing.
-// (Checkpointing's first forward runs untaped, so its intermediates still
-// wait for the collector: the counting backend, which does not model the
+// (Checkpointing's first forward runs on a tape that records nothing, so
+// its intermediates are never released by the tape and still wait for the
+// collector: the counting backend, which does not model the
 // collector, shows a checkpointed step above an un-checkpointed one at
 // this tiny size.)
 func TestReleaseActivationsOnALoRAStep(t *testing.T) {

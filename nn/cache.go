@@ -27,6 +27,13 @@ func (m *Model) NewCache(batch, maxLen int) *Cache {
 	return c
 }
 
+// Reset empties the cache (its buffers are kept) so that the next forward
+// pass starts again from position 0.
+func (c *Cache) Reset() {
+	c.Len = 0
+	clear(c.mask)
+}
+
 // append stores the new keys/values of layer i and returns every key and
 // value so far (no gradient flows through a cache).
 func (c *Cache) append(i int, k, v *autograd.Var) (*autograd.Var, *autograd.Var) {

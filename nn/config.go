@@ -126,6 +126,8 @@ type rawConfig struct {
 	EOSTokenID            json.RawMessage `json:"eos_token_id"`
 	PadTokenID            json.RawMessage `json:"pad_token_id"`
 	HiddenAct             *string         `json:"hidden_act"`
+	AttentionDropout      *float64        `json:"attention_dropout"`
+	ResidPdrop            *float64        `json:"resid_pdrop"`
 	TorchDType            string          `json:"torch_dtype"`
 	DType                 string          `json:"dtype"`
 	qwen3Variants
@@ -238,6 +240,9 @@ func ParseConfig(b []byte) (Config, error) {
 	if c.HiddenAct != "silu" && c.HiddenAct != "swish" && c.ModelType != "gemma3_text" && c.ModelType != "gemma2" { // Gemma reads hidden_activation (parseGemma3) // ACT2FN maps both to SiLU
 		return c, fmt.Errorf("%w: hidden_act %q (want silu)", ErrUnsupported, c.HiddenAct)
 	}
+	if err := refuseDropout(r, c.ModelType); err != nil {
+		return c, err
+	}
 	// num_key_value_heads: absent takes the class default (llama: heads,
 	// mistral: 8, qwen2: 32); null means num_attention_heads.
 	kv, present, err := optInt(r.NumKeyValueHeads, "num_key_value_heads")
@@ -302,6 +307,33 @@ func ParseConfig(b []byte) (Config, error) {
 		return c, err
 	}
 	return c, c.Validate()
+}
+
+// refuseDropout refuses dropout rates that transformers applies in
+// training and ftune has nowhere to apply: attention_dropout, on the
+// attention weights after the softmax (read by every family here), and
+// Phi-3's resid_pdrop, on each block's attention and MLP outputs before
+// the residual add (Phi3DecoderLayer). ftune's attention has no dropout
+// (the fused kernels never form the weights it would drop), so a nonzero
+// rate would otherwise be trained without, silently. Released checkpoints
+// of these families all set 0.0. embd_pdrop is not refused: transformers
+// v5's Phi3Model does not read it.
+func refuseDropout(r rawConfig, modelType string) error {
+	type rate struct {
+		key  string
+		v    *float64
+		what string
+	}
+	rates := []rate{{"attention_dropout", r.AttentionDropout, "attention dropout (transformers drops attention weights with it in training)"}}
+	if modelType == "phi3" {
+		rates = append(rates, rate{"resid_pdrop", r.ResidPdrop, "residual dropout (Phi-3 drops each block's attention and MLP outputs with it in training)"})
+	}
+	for _, k := range rates {
+		if k.v != nil && *k.v != 0 {
+			return fmt.Errorf("%w: config.json: %s is %g, but ftune has no %s; set %s to 0.0 in config.json to train without it", ErrUnsupported, k.key, *k.v, k.what, k.key)
+		}
+	}
+	return nil
 }
 
 // parseBiases follows the modules: LlamaAttention gives q, k, v and o

@@ -40,7 +40,11 @@ func (m *Model) Room(n int) int { return max(0, m.Config.MaxPositions-n) }
 
 // Generate continues prompt and returns the new tokens (the stop token, if
 // one ended generation, included). It runs one prefill over the prompt and
-// then one position at a time through a KV cache.
+// then one position at a time through a KV cache. With longrope, the step
+// where the sequence first passes original_max_position_embeddings drops
+// the cache and runs the whole sequence again on the long factors, as
+// transformers' Phi3ForCausalLM does (Config.LongRopeRecompute): one slow
+// step, and from then on the tokens of a forward without a cache.
 func (m *Model) Generate(prompt []int, opt GenerateOptions) ([]int, error) {
 	if len(prompt) == 0 {
 		return nil, fmt.Errorf("nn: generate: empty prompt")
@@ -65,6 +69,10 @@ func (m *Model) Generate(prompt []int, opt GenerateOptions) ([]int, error) {
 	var out []int
 	next := prompt
 	for len(out) < opt.MaxNewTokens {
+		if m.Config.LongRopeRecompute(cache.Len, cache.Len+len(next)) {
+			cache.Reset()
+			next = append(slices.Clone(prompt), out...)
+		}
 		ids := make([]int64, len(next))
 		for i, t := range next {
 			ids[i] = int64(t)

@@ -389,10 +389,12 @@ func yarnInvFreq(c Config) ([]float32, float64) {
 // longrope_frequency_update) takes seq_len = max(position_ids) + 1 of each
 // forward pass and uses the long factors when it exceeds
 // original_max_position_embeddings, the short ones otherwise (the
-// attention factor does not change). In generation with a cache each step
-// decides alone, so keys already cached keep the rotation they were made
-// with. ftune does the same per pass (RopeTablesAt with the pass's largest
-// position + 1; RopeState.Step passes it through for longrope). llama.cpp
+// attention factor does not change). ftune does the same per pass
+// (RopeTablesAt with the pass's largest position + 1; RopeState.Step passes
+// it through for longrope). In generation, keys cached on the short factors
+// would keep that rotation past the crossing; Phi3ForCausalLM instead drops
+// the cache there and recomputes the whole sequence on the long factors,
+// and so does Generate (see LongRopeRecompute). llama.cpp
 // differs: it picks once per context, long when n_ctx exceeds the original
 // length (llama_model::get_rope_factors), whatever the positions; see
 // parity/phi3llamacpp_test.go for where the two agree.
@@ -415,6 +417,20 @@ func longropeInvFreq(c Config, seqLen int) ([]float32, float64) {
 		}
 	}
 	return f, attn
+}
+
+// LongRopeRecompute reports whether a decoding step that holds past cached
+// positions and brings the sequence to total tokens must drop the cache and
+// run the whole sequence again, as Phi3ForCausalLM.prepare_inputs_for_generation
+// does: with longrope, the first time the sequence reaches
+// original_max_position_embeddings + 1 tokens while the cache holds no more
+// than original_max_position_embeddings positions (keys rotated with the
+// short factors). The recomputed pass has seq_len > original, so every key
+// is then rotated with the long factors, as a forward without a cache
+// over the same sequence rotates them.
+func (c Config) LongRopeRecompute(past, total int) bool {
+	o := c.Rope.OriginalMaxPositions
+	return c.Rope.Type == "longrope" && past > 0 && past <= o && total >= o+1
 }
 
 // llama3InvFreq is _compute_llama3_parameters: wavelengths longer than

@@ -320,9 +320,13 @@ func questions(tp Text, subj string, test, trainExs []format.Example, n int, see
 	return out, nil
 }
 
+// lastAnswer is the final assistant message's answer, the reference of
+// exact-match evaluation: its content without a <think> block (thinking
+// given in the content; reasoning_content is already apart from it).
 func lastAnswer(ex format.Example) string {
 	if n := len(ex.Messages); n >= 2 && ex.Messages[n-1].Role == "assistant" {
-		return ex.Messages[n-1].Content
+		_, answer := train.SplitThinking(ex.Messages[n-1].Content)
+		return answer
 	}
 	return ""
 }

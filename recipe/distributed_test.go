@@ -168,7 +168,8 @@ func compareRunsWithin(t *testing.T, one, many *Result, adapterTol float64) {
 // process (per-step losses, validation, adapters within 1e-5) with
 // gradient accumulation, packing, LoRA dropout and NEFTune noise, with
 // per-subject adapters, and with one micro-batch per step split by rows
-// (dropout then draws in the backward's recomputation).
+// under gradient checkpointing (dropout is drawn in each block's first
+// forward and replayed, the same masks, by the backward's recomputation).
 func TestDataParallelMatchesOneProcess(t *testing.T) {
 	for _, tc := range []struct {
 		name    string

@@ -70,13 +70,37 @@ func Normalize(s string) string {
 	return strings.Join(words, " ")
 }
 
+// SplitThinking separates a reply's <think> block from its answer, as
+// Qwen3's chat template splits an assistant content: the answer is what
+// follows the last </think> (leading newlines dropped), the thinking what
+// lies between <think> and the first </think>. A reply that opened a
+// <think> block and never closed it stopped while thinking: it has no
+// answer. Text without the tags is all answer. A generation prompt that
+// already ends with <think> leaves only the closing tag in the reply,
+// which splits the same way.
+func SplitThinking(text string) (thinking, answer string) {
+	if i := strings.LastIndex(text, "</think>"); i >= 0 {
+		thinking = text[:strings.Index(text, "</think>")]
+		if j := strings.LastIndex(thinking, "<think>"); j >= 0 {
+			thinking = thinking[j+len("<think>"):]
+		}
+		return strings.Trim(thinking, "\n"), strings.TrimLeft(text[i+len("</think>"):], "\n")
+	}
+	if i := strings.Index(text, "<think>"); i >= 0 {
+		return strings.TrimLeft(text[i+len("<think>"):], "\n"), ""
+	}
+	return "", text
+}
+
 // Decoder turns generated ids into text.
 type Decoder interface {
 	Decode(ids []int, skipSpecial bool) (string, error)
 }
 
 // EvaluateQA generates an answer for every question (greedy unless opt
-// says otherwise) and scores exact match and containment after Normalize;
+// says otherwise) and scores exact match and containment after Normalize,
+// on the answer after any <think> block the model wrote (SplitThinking);
+// Generated keeps the whole reply;
 // questions with choices are also scored by comparing the log-likelihood
 // of each choice. before, when set, is called for each question first
 // (per-subject adapter routing sets the subject's adapter there).
@@ -99,7 +123,8 @@ func EvaluateQA(m *nn.Model, dec Decoder, qs []QA, opt nn.GenerateOptions, befor
 			return nil, err
 		}
 		r := QAResult{QA: q, Generated: strings.TrimSpace(text), Picked: -1, PickedNorm: -1}
-		got, want := Normalize(text), Normalize(q.Answer)
+		_, answer := SplitThinking(text)
+		got, want := Normalize(answer), Normalize(q.Answer)
 		r.ExactMatch = got == want
 		r.Contains = want != "" && strings.Contains(" "+got+" ", " "+want+" ")
 		if len(q.ChoiceIDs) > 0 {
