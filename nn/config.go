@@ -128,6 +128,7 @@ type rawConfig struct {
 	HiddenAct             *string         `json:"hidden_act"`
 	AttentionDropout      *float64        `json:"attention_dropout"`
 	ResidPdrop            *float64        `json:"resid_pdrop"`
+	QuantizationConfig    json.RawMessage `json:"quantization_config"`
 	TorchDType            string          `json:"torch_dtype"`
 	DType                 string          `json:"dtype"`
 	qwen3Variants
@@ -240,6 +241,9 @@ func ParseConfig(b []byte) (Config, error) {
 	if c.HiddenAct != "silu" && c.HiddenAct != "swish" && c.ModelType != "gemma3_text" && c.ModelType != "gemma2" { // Gemma reads hidden_activation (parseGemma3) // ACT2FN maps both to SiLU
 		return c, fmt.Errorf("%w: hidden_act %q (want silu)", ErrUnsupported, c.HiddenAct)
 	}
+	if err := refusePrequantized(r); err != nil {
+		return c, err
+	}
 	if err := refuseDropout(r, c.ModelType); err != nil {
 		return c, err
 	}
@@ -307,6 +311,24 @@ func ParseConfig(b []byte) (Config, error) {
 		return c, err
 	}
 	return c, c.Validate()
+}
+
+// refusePrequantized refuses a checkpoint stored quantized (bitsandbytes,
+// GPTQ, AWQ, FP8, ...): its weights are not the plain tensors ftune reads,
+// and loading would otherwise fail later on a tensor name or shape that
+// says nothing of quantization. ftune quantizes a full-precision base
+// itself (model.load_in_4bit: NF4, as bitsandbytes).
+func refusePrequantized(r rawConfig) error {
+	if len(r.QuantizationConfig) == 0 || string(r.QuantizationConfig) == "null" {
+		return nil
+	}
+	var q struct {
+		Method string `json:"quant_method"`
+	}
+	if err := json.Unmarshal(r.QuantizationConfig, &q); err != nil || q.Method == "" {
+		q.Method = "unnamed"
+	}
+	return fmt.Errorf("%w: config.json: quantization_config (quant_method %s): the weights are stored quantized, and ftune reads full-precision (bf16, f16, f32) weights; use the unquantized base (ftune quantizes it to NF4 itself with model.load_in_4bit or --memory-lean)", ErrUnsupported, q.Method)
 }
 
 // refuseDropout refuses dropout rates that transformers applies in

@@ -38,3 +38,23 @@ func TestDropoutRatesRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestPrequantizedRefused: a checkpoint stored quantized is refused at its
+// config, naming the method, instead of failing later on a tensor.
+func TestPrequantizedRefused(t *testing.T) {
+	const sizes = `"vocab_size": 64, "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4`
+	for _, c := range []struct{ doc, want string }{
+		{`{"model_type": "llama", ` + sizes + `, "quantization_config": {"quant_method": "bitsandbytes", "load_in_4bit": true}}`, "quant_method bitsandbytes"},
+		{`{"model_type": "qwen2", ` + sizes + `, "quantization_config": {"quant_method": "gptq", "bits": 4}}`, "quant_method gptq"},
+		{`{"model_type": "llama", ` + sizes + `, "quantization_config": {}}`, "quant_method unnamed"},
+		{`{"model_type": "llama", ` + sizes + `, "quantization_config": null}`, ""},
+	} {
+		_, err := ParseConfig([]byte(c.doc))
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v, want it accepted", c.doc, err)
+		case c.want != "" && (!errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "config.json: quantization_config ("+c.want+")")):
+			t.Errorf("%s: error %v, want ErrUnsupported naming %s", c.doc, err, c.want)
+		}
+	}
+}
