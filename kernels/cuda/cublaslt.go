@@ -36,7 +36,7 @@ type ltHeuristic struct {
 	algo      ltAlgo
 	workspace uint64
 	state     int32
-	waves     float32
+	_         float32 // wavesCount: not read
 	_         [4]int32
 }
 

@@ -118,9 +118,9 @@ var shapeCases = []shapeCase{
 
 // callCatching turns a panic into a test failure's message, so one broken
 // case does not hide the others.
-func callCatching(b tensor.Backend, c shapeCase) (err error, panicked any) {
+func callCatching(b tensor.Backend, c shapeCase) (panicked any, err error) {
 	defer func() { panicked = recover() }()
-	return c.call(b), nil
+	return nil, c.call(b)
 }
 
 // shapes checks that every op refuses operands of the wrong shape with the
@@ -132,7 +132,7 @@ func (s *suite) shapes(t *testing.T) { s.checkShapeCases(t, shapeCases) }
 // fail with the case's text.
 func (s *suite) checkShapeCases(t *testing.T, cases []shapeCase) {
 	for _, c := range cases {
-		err, p := callCatching(s.b, c)
+		p, err := callCatching(s.b, c)
 		switch {
 		case p != nil:
 			t.Errorf("%s: panicked: %v", c.name, p)
@@ -146,7 +146,7 @@ func (s *suite) checkShapeCases(t *testing.T, cases []shapeCase) {
 		if s.b == tensor.Backend(ref) {
 			continue
 		}
-		refErr, _ := callCatching(ref, c)
+		_, refErr := callCatching(ref, c)
 		if got, want := afterName(err), afterName(refErr); got != want {
 			t.Errorf("%s: error %q differs from the CPU backend's %q", c.name, got, want)
 		}
