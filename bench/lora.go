@@ -54,18 +54,19 @@ type LoRARun struct {
 
 // LoRAResult is one measurement (JSON field names match the torch side).
 type LoRAResult struct {
-	Side        string  `json:"side"`
-	Shape       string  `json:"shape"`
-	Family      string  `json:"family,omitempty"`
-	Quant       string  `json:"quant"`
-	Threads     int     `json:"threads"`
-	Batch       int     `json:"batch"`
-	Seq         int     `json:"seq"`
-	StepS       float64 `json:"step_s"`
-	TokensPerS  float64 `json:"tokens_per_s"`
-	PeakRSSMiB  float64 `json:"peak_rss_mib"`
-	CPUSPerStep float64 `json:"cpu_s_per_step"` // user+sys of the process per timed step
-	Loss        float64 `json:"loss"`
+	Side        string    `json:"side"`
+	Shape       string    `json:"shape"`
+	Family      string    `json:"family,omitempty"`
+	Quant       string    `json:"quant"`
+	Threads     int       `json:"threads"`
+	Batch       int       `json:"batch"`
+	Seq         int       `json:"seq"`
+	StepS       float64   `json:"step_s"`
+	StepsS      []float64 `json:"steps_s"` // each timed step's wall time
+	TokensPerS  float64   `json:"tokens_per_s"`
+	PeakRSSMiB  float64   `json:"peak_rss_mib"`
+	CPUSPerStep float64   `json:"cpu_s_per_step"` // user+sys of the process per timed step
+	Loss        float64   `json:"loss"`
 }
 
 // RunLoRA loads the model, attaches LoRA r=16 alpha=32 to all seven
@@ -168,16 +169,19 @@ func RunLoRA(r LoRARun) (LoRAResult, error) {
 	}
 	c0 := CPUSeconds()
 	t0 := time.Now()
+	each := make([]float64, r.Steps)
 	for i := 0; i < r.Steps; i++ {
+		ti := time.Now()
 		if err := step(); err != nil {
 			return LoRAResult{}, err
 		}
+		each[i] = round4(time.Since(ti).Seconds())
 	}
 	dt := time.Since(t0).Seconds() / float64(max(r.Steps, 1))
 	cpu := (CPUSeconds() - c0) / float64(max(r.Steps, 1))
 	return LoRAResult{
 		Side: "ftune", Shape: r.Shape.Name, Family: r.Family, Quant: quant, Threads: r.Threads, Batch: B, Seq: T,
-		StepS: round4(dt), TokensPerS: math.Round(float64(B*T)/dt*10) / 10, PeakRSSMiB: math.Round(PeakRSSMiB()*10) / 10, CPUSPerStep: round4(cpu), Loss: round4(loss),
+		StepS: round4(dt), StepsS: each, TokensPerS: math.Round(float64(B*T)/dt*10) / 10, PeakRSSMiB: math.Round(PeakRSSMiB()*10) / 10, CPUSPerStep: round4(cpu), Loss: round4(loss),
 	}, nil
 }
 

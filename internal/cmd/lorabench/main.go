@@ -27,6 +27,7 @@ func main() {
 	quant := flag.String("quant", "f32", "f32 (bf16 frozen weights, float32 compute) or nf4 (QLoRA)")
 	family := flag.String("family", "", "random-weight model of this family at -shape: "+strings.Join(bench.Families, ", ")+" (default: the shape's Llama)")
 	window := flag.Int("window", bench.DefaultWindow, "sliding window of the gemma2 and gemma3 folders (-family)")
+	prepare := flag.Bool("prepare", false, "only write the -family folder (if absent) and print its path: keeps the writing out of a timed run's peak RSS")
 	model := flag.String("model", "", "model folder (default: assets/models/tiny-base, or random weights cached under -cache)")
 	cache := flag.String("cache", os.TempDir(), "where the random-weight model folder is kept")
 	warmup := flag.Int("warmup", 1, "untimed steps")
@@ -35,13 +36,13 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the timed steps")
 	noArena := flag.Bool("no-arena", false, "allocate the step's tensors on Go's heap instead of a recycled step arena")
 	flag.Parse()
-	if err := run(*shape, *family, *window, *threads, *quant, *model, *cache, *warmup, *steps, *gogc, *cpuprofile, *noArena); err != nil {
+	if err := run(*shape, *family, *window, *prepare, *threads, *quant, *model, *cache, *warmup, *steps, *gogc, *cpuprofile, *noArena); err != nil {
 		fmt.Fprintln(os.Stderr, "lorabench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(shape, family string, window, threads int, quant, model, cache string, warmup, steps, gogc int, cpuprofile string, noArena bool) error {
+func run(shape, family string, window int, prepare bool, threads int, quant, model, cache string, warmup, steps, gogc int, cpuprofile string, noArena bool) error {
 	s, ok := bench.Shapes[shape]
 	if !ok {
 		return fmt.Errorf("unknown shape %q (tiny-base or smollm2-135m)", shape)
@@ -66,6 +67,13 @@ func run(shape, family string, window, threads int, quant, model, cache string, 
 		if model, err = bench.RandomFamilyModelDir(cache, s, family, window); err != nil {
 			return err
 		}
+	}
+	if prepare {
+		if family == "" {
+			return fmt.Errorf("-prepare needs -family")
+		}
+		fmt.Println(model)
+		return nil
 	}
 	if model == "" {
 		if shape == "tiny-base" {
