@@ -50,6 +50,9 @@ func familyConfig(family string, s Shape, window int) (map[string]any, error) {
 	if err := checkFamily(family); err != nil {
 		return nil, err
 	}
+	if window <= 0 {
+		return nil, fmt.Errorf("bench: sliding window %d, want > 0", window)
+	}
 	hd := s.Hidden / s.Heads
 	cfg := map[string]any{
 		"vocab_size": s.Vocab, "hidden_size": s.Hidden, "intermediate_size": s.FFN,

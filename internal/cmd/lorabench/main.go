@@ -62,6 +62,9 @@ func run(shape, family string, window int, prepare bool, threads int, quant, mod
 	if family != "" && model != "" {
 		return fmt.Errorf("-family writes its own random-weight folder; give -model or -family, not both")
 	}
+	if window != bench.DefaultWindow && family != "gemma2" && family != "gemma3" {
+		return fmt.Errorf("-window %d: only the gemma2 and gemma3 folders have a sliding window (-family %q)", window, family)
+	}
 	if family != "" {
 		var err error
 		if model, err = bench.RandomFamilyModelDir(cache, s, family, window); err != nil {
