@@ -41,6 +41,7 @@ var Shapes = map[string]Shape{
 type LoRARun struct {
 	Shape    Shape
 	ModelDir string // Hugging Face folder holding the weights of Shape
+	Family   string // one of Families: the folder must be of it ("" = not checked)
 	Threads  int    // GOMAXPROCS and GEMM workers
 	NF4      bool   // QLoRA: projections stored NF4; else bf16 frozen weights
 	Warmup   int    // untimed steps
@@ -53,17 +54,19 @@ type LoRARun struct {
 
 // LoRAResult is one measurement (JSON field names match the torch side).
 type LoRAResult struct {
-	Side        string  `json:"side"`
-	Shape       string  `json:"shape"`
-	Quant       string  `json:"quant"`
-	Threads     int     `json:"threads"`
-	Batch       int     `json:"batch"`
-	Seq         int     `json:"seq"`
-	StepS       float64 `json:"step_s"`
-	TokensPerS  float64 `json:"tokens_per_s"`
-	PeakRSSMiB  float64 `json:"peak_rss_mib"`
-	CPUSPerStep float64 `json:"cpu_s_per_step"` // user+sys of the process per timed step
-	Loss        float64 `json:"loss"`
+	Side        string    `json:"side"`
+	Shape       string    `json:"shape"`
+	Family      string    `json:"family,omitempty"`
+	Quant       string    `json:"quant"`
+	Threads     int       `json:"threads"`
+	Batch       int       `json:"batch"`
+	Seq         int       `json:"seq"`
+	StepS       float64   `json:"step_s"`
+	StepsS      []float64 `json:"steps_s"` // each timed step's wall time
+	TokensPerS  float64   `json:"tokens_per_s"`
+	PeakRSSMiB  float64   `json:"peak_rss_mib"`
+	CPUSPerStep float64   `json:"cpu_s_per_step"` // user+sys of the process per timed step
+	Loss        float64   `json:"loss"`
 }
 
 // RunLoRA loads the model, attaches LoRA r=16 alpha=32 to all seven
@@ -84,6 +87,15 @@ func RunLoRA(r LoRARun) (LoRAResult, error) {
 	}
 	if c := m.Config; c.HiddenSize != r.Shape.Hidden || c.NumLayers != r.Shape.Layers || c.VocabSize != r.Shape.Vocab {
 		return LoRAResult{}, fmt.Errorf("bench: %s is not of shape %s", r.ModelDir, r.Shape.Name)
+	}
+	if r.Family != "" {
+		want, err := familyConfig(r.Family, r.Shape, DefaultWindow)
+		if err != nil {
+			return LoRAResult{}, err
+		}
+		if m.Config.ModelType != want["model_type"] {
+			return LoRAResult{}, fmt.Errorf("bench: %s is a %s model, not %s", r.ModelDir, m.Config.ModelType, r.Family)
+		}
 	}
 	ad, err := lora.New(m, lora.NewConfig(16, 32, "all-linear"), "default", 1)
 	if err != nil {
@@ -157,27 +169,45 @@ func RunLoRA(r LoRARun) (LoRAResult, error) {
 	}
 	c0 := CPUSeconds()
 	t0 := time.Now()
+	each := make([]float64, r.Steps)
 	for i := 0; i < r.Steps; i++ {
+		ti := time.Now()
 		if err := step(); err != nil {
 			return LoRAResult{}, err
 		}
+		each[i] = round4(time.Since(ti).Seconds())
 	}
 	dt := time.Since(t0).Seconds() / float64(max(r.Steps, 1))
 	cpu := (CPUSeconds() - c0) / float64(max(r.Steps, 1))
 	return LoRAResult{
-		Side: "ftune", Shape: r.Shape.Name, Quant: quant, Threads: r.Threads, Batch: B, Seq: T,
-		StepS: round4(dt), TokensPerS: math.Round(float64(B*T)/dt*10) / 10, PeakRSSMiB: math.Round(PeakRSSMiB()*10) / 10, CPUSPerStep: round4(cpu), Loss: round4(loss),
+		Side: "ftune", Shape: r.Shape.Name, Family: r.Family, Quant: quant, Threads: r.Threads, Batch: B, Seq: T,
+		StepS: round4(dt), StepsS: each, TokensPerS: math.Round(float64(B*T)/dt*10) / 10, PeakRSSMiB: math.Round(PeakRSSMiB()*10) / 10, CPUSPerStep: round4(cpu), Loss: round4(loss),
 	}, nil
 }
 
 func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 
-// RandomModelDir returns a Hugging Face folder of shape s with random bf16
-// weights (N(0, 0.02)-like, norms 1), creating it under cache on first use
-// (the folder is built beside its final name and renamed into place, so a
-// half-written one is never reused).
+// RandomModelDir returns a Llama folder of shape s with random bf16
+// weights; see RandomFamilyModelDir.
 func RandomModelDir(cache string, s Shape) (string, error) {
-	dir := filepath.Join(cache, "ftune-lorabench-"+s.Name+"-v1")
+	return RandomFamilyModelDir(cache, s, "llama", DefaultWindow)
+}
+
+// RandomFamilyModelDir returns a Hugging Face folder of family (one of
+// Families) at shape s with random bf16 weights (N(0, 0.02)-like, norms
+// the identity), window being the Gemma families' sliding window, creating
+// it under cache on first use (the folder is built beside its final name
+// and renamed into place, so a half-written one is never reused).
+func RandomFamilyModelDir(cache string, s Shape, family string, window int) (string, error) {
+	cfg, err := familyConfig(family, s, window)
+	if err != nil {
+		return "", err
+	}
+	name := "ftune-lorabench-" + s.Name + "-v1" // the Llama folder keeps its name
+	if family != "llama" {
+		name = fmt.Sprintf("ftune-lorabench-%s-%s-w%d-v1", family, s.Name, window)
+	}
+	dir := filepath.Join(cache, name)
 	if nn.Exists(dir) {
 		return dir, nil
 	}
@@ -186,7 +216,7 @@ func RandomModelDir(cache string, s Shape) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	if err := writeRandomModel(tmp, s); err != nil {
+	if err := writeRandomModel(tmp, cfg, familyTensors(family, s), identityNorm(family)); err != nil {
 		return "", err
 	}
 	if err := os.Rename(tmp, dir); err != nil && !nn.Exists(dir) {
@@ -195,16 +225,7 @@ func RandomModelDir(cache string, s Shape) (string, error) {
 	return dir, nil
 }
 
-func writeRandomModel(dir string, s Shape) error {
-	hd := s.Hidden / s.Heads
-	cfg := map[string]any{
-		"architectures": []string{"LlamaForCausalLM"}, "model_type": "llama",
-		"vocab_size": s.Vocab, "hidden_size": s.Hidden, "intermediate_size": s.FFN,
-		"num_hidden_layers": s.Layers, "num_attention_heads": s.Heads, "num_key_value_heads": s.KVHeads,
-		"head_dim": hd, "rms_norm_eps": 1e-5, "max_position_embeddings": 8192, "rope_theta": 10000.0,
-		"tie_word_embeddings": true, "attention_bias": false, "mlp_bias": false, "hidden_act": "silu",
-		"torch_dtype": "bfloat16",
-	}
+func writeRandomModel(dir string, cfg map[string]any, specs []tensorSpec, norm float32) error {
 	js, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		return err
@@ -213,32 +234,22 @@ func writeRandomModel(dir string, s Shape) error {
 		return err
 	}
 	rng := rand.New(rand.NewPCG(42, 7))
-	mat := func(name string, rows, cols int) safetensors.Tensor {
-		b := make([]byte, 2*rows*cols)
-		for i := 0; i < rows*cols; i++ {
-			// Sum of uniforms: cheap and close enough to a normal for speed runs.
-			v := float32((rng.Float64()+rng.Float64()+rng.Float64()-1.5)*0.04) * 1
-			binary.LittleEndian.PutUint16(b[2*i:], tensor.F32ToBF16(v))
+	ts := make([]safetensors.Tensor, 0, len(specs))
+	for _, sp := range specs {
+		n, shape := sp.Rows*max(sp.Cols, 1), []int{sp.Rows, sp.Cols}
+		if sp.Cols == 0 {
+			shape = []int{sp.Rows}
 		}
-		return safetensors.Tensor{Name: name, DType: safetensors.BF16, Shape: []int{rows, cols}, Data: b}
-	}
-	ones := func(name string, n int) safetensors.Tensor {
 		b := make([]byte, 2*n)
 		for i := 0; i < n; i++ {
-			binary.LittleEndian.PutUint16(b[2*i:], tensor.F32ToBF16(1))
+			v := norm
+			if sp.Cols != 0 {
+				// Sum of uniforms: cheap and close enough to a normal for speed runs.
+				v = float32((rng.Float64() + rng.Float64() + rng.Float64() - 1.5) * 0.04)
+			}
+			binary.LittleEndian.PutUint16(b[2*i:], tensor.F32ToBF16(v))
 		}
-		return safetensors.Tensor{Name: name, DType: safetensors.BF16, Shape: []int{n}, Data: b}
-	}
-	H, kv := s.Hidden, s.KVHeads*hd
-	ts := []safetensors.Tensor{mat("model.embed_tokens.weight", s.Vocab, H), ones("model.norm.weight", H)}
-	for i := 0; i < s.Layers; i++ {
-		p := fmt.Sprintf("model.layers.%d.", i)
-		ts = append(ts,
-			ones(p+"input_layernorm.weight", H), ones(p+"post_attention_layernorm.weight", H),
-			mat(p+"self_attn.q_proj.weight", H, H), mat(p+"self_attn.k_proj.weight", kv, H),
-			mat(p+"self_attn.v_proj.weight", kv, H), mat(p+"self_attn.o_proj.weight", H, H),
-			mat(p+"mlp.gate_proj.weight", s.FFN, H), mat(p+"mlp.up_proj.weight", s.FFN, H),
-			mat(p+"mlp.down_proj.weight", H, s.FFN))
+		ts = append(ts, safetensors.Tensor{Name: sp.Name, DType: safetensors.BF16, Shape: shape, Data: b})
 	}
 	return safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"})
 }

@@ -3,6 +3,10 @@
 // that bench/cpu_lora.sh can put both sides in one table.
 //
 //	go run ./internal/cmd/lorabench -shape tiny-base -threads 2 -quant nf4
+//	go run ./internal/cmd/lorabench -shape smollm2-135m -family gemma2 -threads 2
+//
+// -family writes (once, under -cache) a random-weight folder of that model
+// family at the shape and times the same step on it (bench/cpu_families.sh).
 package main
 
 import (
@@ -12,6 +16,7 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 
 	"github.com/ftune/ftune/bench"
 )
@@ -20,6 +25,9 @@ func main() {
 	shape := flag.String("shape", "tiny-base", "tiny-base or smollm2-135m")
 	threads := flag.Int("threads", 1, "GOMAXPROCS and GEMM worker goroutines")
 	quant := flag.String("quant", "f32", "f32 (bf16 frozen weights, float32 compute) or nf4 (QLoRA)")
+	family := flag.String("family", "", "random-weight model of this family at -shape: "+strings.Join(bench.Families, ", ")+" (default: the shape's Llama)")
+	window := flag.Int("window", bench.DefaultWindow, "sliding window of the gemma2 and gemma3 folders (-family)")
+	prepare := flag.Bool("prepare", false, "only write the -family folder (if absent) and print its path: keeps the writing out of a timed run's peak RSS")
 	model := flag.String("model", "", "model folder (default: assets/models/tiny-base, or random weights cached under -cache)")
 	cache := flag.String("cache", os.TempDir(), "where the random-weight model folder is kept")
 	warmup := flag.Int("warmup", 1, "untimed steps")
@@ -28,13 +36,13 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the timed steps")
 	noArena := flag.Bool("no-arena", false, "allocate the step's tensors on Go's heap instead of a recycled step arena")
 	flag.Parse()
-	if err := run(*shape, *threads, *quant, *model, *cache, *warmup, *steps, *gogc, *cpuprofile, *noArena); err != nil {
+	if err := run(*shape, *family, *window, *prepare, *threads, *quant, *model, *cache, *warmup, *steps, *gogc, *cpuprofile, *noArena); err != nil {
 		fmt.Fprintln(os.Stderr, "lorabench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(shape string, threads int, quant, model, cache string, warmup, steps, gogc int, cpuprofile string, noArena bool) error {
+func run(shape, family string, window int, prepare bool, threads int, quant, model, cache string, warmup, steps, gogc int, cpuprofile string, noArena bool) error {
 	s, ok := bench.Shapes[shape]
 	if !ok {
 		return fmt.Errorf("unknown shape %q (tiny-base or smollm2-135m)", shape)
@@ -51,6 +59,25 @@ func run(shape string, threads int, quant, model, cache string, warmup, steps, g
 	if gogc != 0 {
 		debug.SetGCPercent(gogc)
 	}
+	if family != "" && model != "" {
+		return fmt.Errorf("-family writes its own random-weight folder; give -model or -family, not both")
+	}
+	if window != bench.DefaultWindow && family != "gemma2" && family != "gemma3" {
+		return fmt.Errorf("-window %d: only the gemma2 and gemma3 folders have a sliding window (-family %q)", window, family)
+	}
+	if family != "" {
+		var err error
+		if model, err = bench.RandomFamilyModelDir(cache, s, family, window); err != nil {
+			return err
+		}
+	}
+	if prepare {
+		if family == "" {
+			return fmt.Errorf("-prepare needs -family")
+		}
+		fmt.Println(model)
+		return nil
+	}
 	if model == "" {
 		if shape == "tiny-base" {
 			model = "assets/models/tiny-base"
@@ -61,7 +88,7 @@ func run(shape string, threads int, quant, model, cache string, warmup, steps, g
 			}
 		}
 	}
-	r := bench.LoRARun{Shape: s, ModelDir: model, Threads: threads, NF4: quant == "nf4", Warmup: warmup, Steps: steps, NoArena: noArena}
+	r := bench.LoRARun{Shape: s, ModelDir: model, Family: family, Threads: threads, NF4: quant == "nf4", Warmup: warmup, Steps: steps, NoArena: noArena}
 	var perr error
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
