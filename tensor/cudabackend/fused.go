@@ -141,71 +141,51 @@ func (b *Backend) RoPE(dst, x, cos, sin *tensor.Tensor, inverse bool) error {
 }
 
 func (b *Backend) SwiGLU(dst, gate, up *tensor.Tensor) error {
-	defer keep(dst, gate, up)
-	if err := tensor.CheckSwiGLU(dst, gate, up); err != nil {
-		return cudaErr(err)
-	}
-	if err := allF32("SwiGLU", dst, gate, up); err != nil {
-		return err
-	}
-	p, err := b.ptrs(dst, gate, up)
-	if err != nil {
-		return err
-	}
-	return b.dev.SwiGLUFwd(b.s, cuda.F32, p[0], p[1], p[2], int64(dst.Numel()))
+	return b.gated("SwiGLU", b.dev.SwiGLUFwd, dst, gate, up)
 }
 
 // SwiGLUBackward: dgate, dup (=); either may be nil (scratch then).
 func (b *Backend) SwiGLUBackward(dgate, dup, dy, gate, up *tensor.Tensor) error {
-	defer keep(dgate, dup, dy, gate, up)
-	if err := tensor.CheckSwiGLUBackward(dgate, dup, dy, gate, up); err != nil {
-		return cudaErr(err)
-	}
-	if err := allF32("SwiGLUBackward", dgate, dup, dy, gate, up); err != nil {
-		return err
-	}
-	n := dy.Numel()
-	p, err := b.ptrs(dgate, dup, dy, gate, up)
-	if err != nil {
-		return err
-	}
-	for i := 0; i < 2; i++ {
-		if p[i] == 0 && n > 0 {
-			q, release, err := b.temp(cuda.F32, n)
-			if err != nil {
-				return err
-			}
-			defer release()
-			p[i] = q
-		}
-	}
-	return b.dev.SwiGLUBwd(b.s, cuda.F32, p[0], p[1], p[2], p[3], p[4], int64(n))
+	return b.gatedBackward("SwiGLUBackward", b.dev.SwiGLUBwd, dgate, dup, dy, gate, up)
 }
 
 // GeGLU: dst = gelu_tanh(gate)·up (Gemma's MLP), the same checks as the
 // CPU's.
 func (b *Backend) GeGLU(dst, gate, up *tensor.Tensor) error {
+	return b.gated("GeGLU", b.dev.GeGLUFwd, dst, gate, up)
+}
+
+// GeGLUBackward: dgate, dup (=); either may be nil (scratch then).
+func (b *Backend) GeGLUBackward(dgate, dup, dy, gate, up *tensor.Tensor) error {
+	return b.gatedBackward("GeGLUBackward", b.dev.GeGLUBwd, dgate, dup, dy, gate, up)
+}
+
+// gated runs a gated MLP activation's forward (SwiGLU, GeGLU): the shared
+// shape checks (named for GeGLU, whose CPU op reuses SwiGLU's), float32
+// operands, one kernel.
+func (b *Backend) gated(name string, kernel func(s cuda.Stream, t cuda.DType, out, g, u cuda.Ptr, n int64) error, dst, gate, up *tensor.Tensor) error {
 	defer keep(dst, gate, up)
 	if err := tensor.CheckSwiGLU(dst, gate, up); err != nil {
-		return cudaErr(fmt.Errorf("GeGLU: %w", err))
+		return cudaErr(gatedErr(name, "SwiGLU", err))
 	}
-	if err := allF32("GeGLU", dst, gate, up); err != nil {
+	if err := allF32(name, dst, gate, up); err != nil {
 		return err
 	}
 	p, err := b.ptrs(dst, gate, up)
 	if err != nil {
 		return err
 	}
-	return b.dev.GeGLUFwd(b.s, cuda.F32, p[0], p[1], p[2], int64(dst.Numel()))
+	return kernel(b.s, cuda.F32, p[0], p[1], p[2], int64(dst.Numel()))
 }
 
-// GeGLUBackward: dgate, dup (=); either may be nil (scratch then).
-func (b *Backend) GeGLUBackward(dgate, dup, dy, gate, up *tensor.Tensor) error {
+// gatedBackward is gated's backward: dgate, dup (=), either nil for a
+// scratch buffer.
+func (b *Backend) gatedBackward(name string, kernel func(s cuda.Stream, t cuda.DType, dg, du, dout, g, u cuda.Ptr, n int64) error, dgate, dup, dy, gate, up *tensor.Tensor) error {
 	defer keep(dgate, dup, dy, gate, up)
 	if err := tensor.CheckSwiGLUBackward(dgate, dup, dy, gate, up); err != nil {
-		return cudaErr(fmt.Errorf("GeGLUBackward: %w", err))
+		return cudaErr(gatedErr(name, "SwiGLUBackward", err))
 	}
-	if err := allF32("GeGLUBackward", dgate, dup, dy, gate, up); err != nil {
+	if err := allF32(name, dgate, dup, dy, gate, up); err != nil {
 		return err
 	}
 	n := dy.Numel()
@@ -223,7 +203,16 @@ func (b *Backend) GeGLUBackward(dgate, dup, dy, gate, up *tensor.Tensor) error {
 			p[i] = q
 		}
 	}
-	return b.dev.GeGLUBwd(b.s, cuda.F32, p[0], p[1], p[2], p[3], p[4], int64(n))
+	return kernel(b.s, cuda.F32, p[0], p[1], p[2], p[3], p[4], int64(n))
+}
+
+// gatedErr names the op of a shape error from SwiGLU's shared checks when
+// the op is another (GeGLU), as the CPU backend's text does.
+func gatedErr(name, checked string, err error) error {
+	if name == checked {
+		return err
+	}
+	return fmt.Errorf("%s: %w", name, err)
 }
 
 // ids32 narrows I32/I64 ids (checked by tensor.CheckIDs) to an int32
