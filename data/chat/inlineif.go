@@ -150,24 +150,35 @@ func rewriteTag(inner string) string {
 
 // topLevelAssign finds the '=' of a set statement (not ==, <=, >=, !=).
 func topLevelAssign(s string) int {
+	return topLevelIndex(s, 0, func(i int) bool {
+		if s[i] != '=' {
+			return false
+		}
+		prev, next := byte(0), byte(0)
+		if i > 0 {
+			prev = s[i-1]
+		}
+		if i+1 < len(s) {
+			next = s[i+1]
+		}
+		return next != '=' && prev != '=' && prev != '<' && prev != '>' && prev != '!'
+	})
+}
+
+// topLevelIndex returns the first index at or after from, outside string
+// literals and brackets, where at holds; -1 when there is none.
+func topLevelIndex(s string, from int, at func(i int) bool) int {
 	depth := 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
+	for i := from; i < len(s); i++ {
+		switch s[i] {
 		case '\'', '"':
 			i = stringEnd(s, i) - 1
 		case '(', '[', '{':
 			depth++
 		case ')', ']', '}':
 			depth--
-		case '=':
-			prev, next := byte(0), byte(0)
-			if i > 0 {
-				prev = s[i-1]
-			}
-			if i+1 < len(s) {
-				next = s[i+1]
-			}
-			if depth == 0 && next != '=' && prev != '=' && prev != '<' && prev != '>' && prev != '!' {
+		default:
+			if depth == 0 && at(i) {
 				return i
 			}
 		}
@@ -210,22 +221,12 @@ func rewriteSegment(s string, whole bool) string {
 // bracket's contents as a whole expression.
 func rewriteElements(s string) string {
 	var b strings.Builder
-	start, depth := 0, 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\'', '"':
-			i = stringEnd(s, i) - 1
-		case '(', '[', '{':
-			depth++
-		case ')', ']', '}':
-			depth--
-		case ',', ':':
-			if depth == 0 {
-				b.WriteString(rewriteElement(s[start:i]))
-				b.WriteByte(c)
-				start = i + 1
-			}
-		}
+	separator := func(i int) bool { return s[i] == ',' || s[i] == ':' }
+	start := 0
+	for i := topLevelIndex(s, 0, separator); i >= 0; i = topLevelIndex(s, start, separator) {
+		b.WriteString(rewriteElement(s[start:i]))
+		b.WriteByte(s[i])
+		start = i + 1
 	}
 	b.WriteString(rewriteElement(s[start:]))
 	return b.String()
@@ -290,20 +291,9 @@ func rewriteConditional(s string) string {
 // topLevelWord finds the keyword w outside strings and brackets, as a
 // whole name.
 func topLevelWord(s, w string, from int) int {
-	depth := 0
-	for i := from; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\'' || c == '"':
-			i = stringEnd(s, i) - 1
-		case c == '(' || c == '[' || c == '{':
-			depth++
-		case c == ')' || c == ']' || c == '}':
-			depth--
-		case depth == 0 && strings.HasPrefix(s[i:], w) && !isNameByte(s, i-1) && !isNameByte(s, i+len(w)):
-			return i
-		}
-	}
-	return -1
+	return topLevelIndex(s, from, func(i int) bool {
+		return strings.HasPrefix(s[i:], w) && !isNameByte(s, i-1) && !isNameByte(s, i+len(w))
+	})
 }
 
 func isNameByte(s string, i int) bool {
