@@ -42,7 +42,7 @@ type AttentionKernel string
 
 const (
 	// AttentionAuto: the flash kernels in bf16 precision for the shapes
-	// they take once flashAuto is set, the SIMT kernels otherwise (also
+	// they take (while flashAuto is set), the SIMT kernels otherwise (also
 	// what "" means).
 	AttentionAuto AttentionKernel = "auto"
 	// AttentionFlash: the flash kernels for every call; a shape they do not
@@ -68,10 +68,11 @@ func ParseAttentionKernel(s string) (AttentionKernel, error) {
 }
 
 // flashAuto is whether auto picks the flash kernels (in bf16 precision, for
-// the shapes they take). It stays false until their tests have passed on a
-// GPU or under the PTX simulator (kernels/cuda/README.md records which):
-// until then flash is opt-in (attention kernel flash).
-const flashAuto = false
+// the shapes they take). Set because their tests (kernels/cuda
+// TestFlashAttention*, TestFlashAttentionBackend here) pass under the PTX
+// simulator (go test -tags cudasim); they have not run on a GPU yet, and
+// attention kernel simt keeps the SIMT kernels.
+const flashAuto = true
 
 // openAttention resolves Options.AttentionKernel at Open: a bad name, and
 // flash in float32 precision (the flash kernels compute at bf16 precision;

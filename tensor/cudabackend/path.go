@@ -38,7 +38,7 @@ func attentionPath(k AttentionKernel, bf16 bool) string {
 	case !bf16:
 		return "kernel auto: " + attentionSIMT + " (the float32 parity path stays off the bf16 flash kernels)"
 	case !flashAuto:
-		return "kernel auto: " + attentionSIMT + " (flash is opt-in, attention kernel flash, until its tests have passed on a GPU or the PTX simulator)"
+		return "kernel auto: " + attentionSIMT + " (flash is opt-in: attention kernel flash)"
 	}
 	return "kernel auto: " + attentionFlash + "; for other shapes " + attentionSIMT
 }
