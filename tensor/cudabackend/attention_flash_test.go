@@ -122,7 +122,9 @@ func TestFlashAttentionBackend(t *testing.T) {
 	}
 	want, got := run(cpu), run(gpu)
 	for i, what := range []string{"out", "dq", "dk", "dv"} {
-		if e := relErr(got[i], want[i]); !(e <= 1e-2) {
+		e := relErr(got[i], want[i])
+		t.Logf("flash %s against the CPU's float32: relative error %.3g", what, e)
+		if !(e <= 1e-2) {
 			t.Errorf("flash %s: relative error %.3g > 1e-2", what, e)
 		}
 	}
