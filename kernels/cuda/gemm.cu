@@ -28,6 +28,13 @@
 // cp.async ring); groups of 8 codes use one 4-byte load when K and blocksize
 // are multiples of 8, otherwise (ragged K or edges) element by element.
 //
+// matmul_nn_nf4_fwd_bf16: matmul_nn with B the NF4 weight stored [K,N] (the
+// backward's dx = dy·W with W [out,in]: the GEMM's K is W's rows, its N W's
+// row length; ldb is N). Same format and loader, in the nn orientation: a B
+// tile is BK rows of the weight by BN codes along a row, 8 contiguous codes
+// per 16-byte shared chunk (one 4-byte load when N and blocksize are
+// multiples of 8), and blocks may span two rows when N % blocksize != 0.
+//
 // matmul_fwd_f32: a plain SIMT product for the float32 parity path, 64x64
 // tiles, 4x4 outputs per thread, transposes as run-time flags.
 #include "common.cuh"
@@ -115,19 +122,23 @@ __device__ __forceinline__ u16 bf16_bits(float v) {
     return *reinterpret_cast<u16*>(&h);
 }
 
-// load_tile_nf4 dequantizes rows [row0, row0+BN) x cols [col0, col0+BK) of
-// the NF4 weight [rowLim, K] into the bf16 tile s (layout of
-// load_tile<BN, BK>), zero outside the matrix. code is the table in shared
-// memory (a __constant__ table serialises on differing indices).
+// load_tile_nf4 dequantizes rows [row0, row0+ROWS) x cols [col0, col0+COLS)
+// of the whole NF4 weight [rowLim, K] (row length K, no padding) into the
+// bf16 tile s (layout of load_tile<ROWS, COLS>), zero outside the matrix.
+// The forward (nt) loads <BN, BK> tiles of W [N,K]; the backward (nn) loads
+// <BK, BN> tiles of W stored [K,N], so there K is the GEMM's N. code is the
+// table in shared memory (a __constant__ table serialises on differing
+// indices).
+template <int ROWS, int COLS>
 __device__ __forceinline__ void load_tile_nf4(u16* s, const NF4Weight& w, const float* code, int row0, int col0,
                                               int rowLim, int K) {
-    constexpr int CPR = BK / 8;
-    constexpr int LD = Tile<BN, BK>::LD;
+    constexpr int CPR = COLS / 8;
+    constexpr int LD = Tile<ROWS, COLS>::LD;
     // Groups of 8 start at a flattened index that is a multiple of 8: 4
     // aligned packed bytes, and one absmax block when blocksize % 8 == 0.
     const bool vec = (K & 7) == 0 && (w.blocksize & 7) == 0 && (((uintptr_t)w.packed) & 3) == 0;
 #pragma unroll
-    for (int i = threadIdx.x; i < BN * CPR; i += THREADS) {
+    for (int i = threadIdx.x; i < ROWS * CPR; i += THREADS) {
         int r = i / CPR, c = (i % CPR) * 8;
         int gr = row0 + r, gc = col0 + c;
         u16* dst = s + r * LD + c;
@@ -159,7 +170,7 @@ __device__ __forceinline__ void load_tile_nf4(u16* s, const NF4Weight& w, const 
 }
 
 // gemm_bf16 is the tensor-core product; with NF4, B is the NF4 weight w
-// (TB must be true) and the B pointer is unused.
+// ([N,K] when TB, [K,N] otherwise) and the B pointer is unused.
 template <bool TA, bool TB, bool NF4>
 __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, NF4Weight w, float* __restrict__ C,
                           int M, int N, int K, int lda, int ldb, int ldc, float alpha, float beta) {
@@ -185,7 +196,8 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
         u16* b = sB + stage * TileB::SIZE;
         if (TA) load_tile<BK, BM>(a, A, lda, k0, bm, K, M);
         else load_tile<BM, BK>(a, A, lda, bm, k0, M, K);
-        if (NF4) load_tile_nf4(b, w, code, bn, k0, N, K);
+        if (NF4 && TB) load_tile_nf4<BN, BK>(b, w, code, bn, k0, N, K);
+        else if (NF4) load_tile_nf4<BK, BN>(b, w, code, k0, bn, K, N);
         else if (TB) load_tile<BN, BK>(b, B, ldb, bn, k0, N, K);
         else load_tile<BK, BN>(b, B, ldb, k0, bn, K, N);
     };
@@ -288,6 +300,15 @@ extern "C" __global__ void __launch_bounds__(THREADS) matmul_nt_nf4_fwd_bf16(
     int ldc, int blocksize, float alpha, float beta) {
     gemm_bf16<false, true, true>(A, nullptr, NF4Weight{packed, absmax, blocksize}, C, M, N, K, lda, K, ldc, alpha,
                                  beta);
+}
+
+// B: the NF4 weight stored [K,N] (the backward's dx = dy·W, W [out,in]);
+// ldb is N.
+extern "C" __global__ void __launch_bounds__(THREADS) matmul_nn_nf4_fwd_bf16(
+    const u16* A, const unsigned char* packed, const float* absmax, float* C, int M, int N, int K, int lda,
+    int ldc, int blocksize, float alpha, float beta) {
+    gemm_bf16<false, false, true>(A, nullptr, NF4Weight{packed, absmax, blocksize}, C, M, N, K, lda, N, ldc, alpha,
+                                  beta);
 }
 
 // ---- float32 SIMT product ------------------------------------------------

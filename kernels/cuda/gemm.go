@@ -99,20 +99,46 @@ func (d *Device) MatmulBF16(s Stream, transA, transB bool, M, N, K int, a Ptr, l
 // MatmulBF16 on the bf16 dequantized weight without that copy existing.
 // beta == 0 never reads C.
 func (d *Device) MatmulNF4BF16(s Stream, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, c Ptr, ldc int, alpha, beta float32) error {
-	if err := checkGemm("MatmulNF4BF16", false, true, M, N, K, lda, max(K, 1), ldc); err != nil {
+	return d.matmulNF4(s, "MatmulNF4BF16", true, M, N, K, a, lda, packed, absmax, blocksize, c, ldc, alpha, beta)
+}
+
+// MatmulNF4NNBF16 computes C = alpha * A * W + beta * C on tensor cores (the
+// nn layout: the backward's dx = dy·W of y = x Wᵀ), with A bfloat16 [M,K]
+// (lda), C float32 [M,N] (ldc), and W the whole NF4 weight stored [K,N]
+// (K = the layer's output features, N = its input features), in
+// MatmulNF4BF16's format: blocks run along W's rows of N and span two rows
+// when N % blocksize != 0. Its tiles are dequantized while loading, as in
+// MatmulNF4BF16, so the result equals MatmulBF16 (nn) on the bf16
+// dequantized weight. beta == 0 never reads C.
+func (d *Device) MatmulNF4NNBF16(s Stream, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, c Ptr, ldc int, alpha, beta float32) error {
+	return d.matmulNF4(s, "MatmulNF4NNBF16", false, M, N, K, a, lda, packed, absmax, blocksize, c, ldc, alpha, beta)
+}
+
+// matmulNF4 launches matmul_{nt,nn}_nf4_fwd_bf16 (W [N,K] when transB,
+// [K,N] otherwise; its leading dimension is its row length).
+func (d *Device) matmulNF4(s Stream, op string, transB bool, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, c Ptr, ldc int, alpha, beta float32) error {
+	ldb := max(N, 1)
+	if transB {
+		ldb = max(K, 1)
+	}
+	if err := checkGemm(op, false, transB, M, N, K, lda, ldb, ldc); err != nil {
 		return err
 	}
 	if blocksize <= 0 {
-		return badArg("MatmulNF4BF16: blocksize=%d, want > 0", blocksize)
+		return badArg("%s: blocksize=%d, want > 0", op, blocksize)
 	}
 	if M == 0 || N == 0 {
 		return nil
 	}
-	f, err := d.Kernel("matmul_nt_nf4_fwd_bf16")
+	f, err := d.Kernel("matmul_" + transName(false, transB) + "_nf4_fwd_bf16")
 	if err != nil {
 		return err
 	}
-	smem := gemmStages * (gemmBM + gemmBN) * (gemmBK + gemmPad) * 2
+	tileB := gemmBK * (gemmBN + gemmPad)
+	if transB {
+		tileB = gemmBN * (gemmBK + gemmPad)
+	}
+	smem := gemmStages * (gemmBM*(gemmBK+gemmPad) + tileB) * 2
 	if err := ensureSmem(f, smem); err != nil {
 		return err
 	}
