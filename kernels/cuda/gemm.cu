@@ -35,6 +35,13 @@
 // per 16-byte shared chunk (one 4-byte load when N and blocksize are
 // multiples of 8), and blocks may span two rows when N % blocksize != 0.
 //
+// matmul_{nt,nn}_nf4dq_fwd_bf16: the same with bitsandbytes' double
+// quantization of the scales (bnb_4bit_use_double_quant): one 8-bit code
+// per block, decoded in the loader as dynmap[code] * nested[block / 256] +
+// offset (float32 product, then float32 sum, no fma), so the device holds 1
+// byte of scale per 64 weights (0.127 bits per parameter with the nested
+// float32 per 256 blocks) instead of 4 (0.5 bits).
+//
 // matmul_fwd_f32: a plain SIMT product for the float32 parity path, 64x64
 // tiles, 4x4 outputs per thread, transposes as run-time flags.
 #include "common.cuh"
@@ -110,12 +117,31 @@ __constant__ float kNF4[16] = {
     0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
     0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
 
-// NF4 weight operand of gemm_bf16<.., NF4=true>.
+// NF4 weight operand of gemm_bf16<.., NF4=true>. Without double
+// quantization a block's scale is absmax[b]; with it (DQ), bitsandbytes'
+// compress_statistics: dyn[qabsmax[b]] * nested[b / nestedBlocksize] +
+// offset, each step rounded to float32 (dynmap is the 256-entry map, read
+// through the read-only cache: staging its 1 KB in shared memory would drop
+// the nt variant to one block per SM on an A100, 2 x 82 KB > 164 KB).
 struct NF4Weight {
     const unsigned char* packed;
     const float* absmax;
     int blocksize;
+    const unsigned char* qabsmax;
+    const float* nested;
+    const float* dynmap;
+    float offset;
+    int nestedBlocksize;
 };
+
+// nf4_scale returns block b's float32 scale. The DQ product and sum are
+// separate roundings (no fma), as bitsandbytes' dequantize_blockwise then
+// "+ offset", so the result is bit-identical to the host's BlockAbsmax.
+template <bool DQ>
+__device__ __forceinline__ float nf4_scale(const NF4Weight& w, long long b) {
+    if (!DQ) return w.absmax[b];
+    return __fadd_rn(__fmul_rn(__ldg(w.dynmap + w.qabsmax[b]), w.nested[b / w.nestedBlocksize]), w.offset);
+}
 
 __device__ __forceinline__ u16 bf16_bits(float v) {
     bf16 h = __float2bfloat16_rn(v);
@@ -129,7 +155,7 @@ __device__ __forceinline__ u16 bf16_bits(float v) {
 // <BK, BN> tiles of W stored [K,N], so there K is the GEMM's N. code is the
 // table in shared memory (a __constant__ table serialises on differing
 // indices).
-template <int ROWS, int COLS>
+template <int ROWS, int COLS, bool DQ>
 __device__ __forceinline__ void load_tile_nf4(u16* s, const NF4Weight& w, const float* code, int row0, int col0,
                                               int rowLim, int K) {
     constexpr int CPR = COLS / 8;
@@ -145,7 +171,7 @@ __device__ __forceinline__ void load_tile_nf4(u16* s, const NF4Weight& w, const 
         const long long e0 = (long long)gr * K + gc;
         if (vec && gr < rowLim && gc + 8 <= K) {
             const unsigned q = *reinterpret_cast<const unsigned*>(w.packed + e0 / 2);
-            const float a = w.absmax[e0 / w.blocksize];
+            const float a = nf4_scale<DQ>(w, e0 / w.blocksize);
             unsigned o[4];
 #pragma unroll
             for (int k = 0; k < 4; k++) {
@@ -161,7 +187,7 @@ __device__ __forceinline__ void load_tile_nf4(u16* s, const NF4Weight& w, const 
                     const long long f = e0 + e;
                     const unsigned byte = w.packed[f >> 1];
                     const unsigned q = (f & 1) ? (byte & 15u) : (byte >> 4);
-                    v = bf16_bits(code[q] * w.absmax[f / w.blocksize]);
+                    v = bf16_bits(code[q] * nf4_scale<DQ>(w, f / w.blocksize));
                 }
                 dst[e] = v;
             }
@@ -170,8 +196,9 @@ __device__ __forceinline__ void load_tile_nf4(u16* s, const NF4Weight& w, const 
 }
 
 // gemm_bf16 is the tensor-core product; with NF4, B is the NF4 weight w
-// ([N,K] when TB, [K,N] otherwise) and the B pointer is unused.
-template <bool TA, bool TB, bool NF4>
+// ([N,K] when TB, [K,N] otherwise; DQ: double-quantized scales) and the B
+// pointer is unused.
+template <bool TA, bool TB, bool NF4, bool DQ = false>
 __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, NF4Weight w, float* __restrict__ C,
                           int M, int N, int K, int lda, int ldb, int ldc, float alpha, float beta) {
     typedef Tile<TA ? BK : BM, TA ? BM : BK> TileA;
@@ -196,8 +223,8 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
         u16* b = sB + stage * TileB::SIZE;
         if (TA) load_tile<BK, BM>(a, A, lda, k0, bm, K, M);
         else load_tile<BM, BK>(a, A, lda, bm, k0, M, K);
-        if (NF4 && TB) load_tile_nf4<BN, BK>(b, w, code, bn, k0, N, K);
-        else if (NF4) load_tile_nf4<BK, BN>(b, w, code, k0, bn, K, N);
+        if (NF4 && TB) load_tile_nf4<BN, BK, DQ>(b, w, code, bn, k0, N, K);
+        else if (NF4) load_tile_nf4<BK, BN, DQ>(b, w, code, k0, bn, K, N);
         else if (TB) load_tile<BN, BK>(b, B, ldb, bn, k0, N, K);
         else load_tile<BK, BN>(b, B, ldb, k0, bn, K, N);
     };
@@ -310,6 +337,21 @@ extern "C" __global__ void __launch_bounds__(THREADS) matmul_nn_nf4_fwd_bf16(
     gemm_bf16<false, false, true>(A, nullptr, NF4Weight{packed, absmax, blocksize}, C, M, N, K, lda, N, ldc, alpha,
                                   beta);
 }
+
+// The double-quantized variants: qabsmax one byte per block, nested one
+// float32 per nestedBlocksize blocks, dynmap the 256-entry map.
+#define NF4DQ_ENTRY(name, tb)                                                                                 \
+    extern "C" __global__ void __launch_bounds__(THREADS) name(                                              \
+        const u16* A, const unsigned char* packed, const unsigned char* qabsmax, const float* nested,         \
+        const float* dynmap, float offset, int nestedBlocksize, float* C, int M, int N, int K, int lda,       \
+        int ldc, int blocksize, float alpha, float beta) {                                                   \
+        gemm_bf16<false, tb, true, true>(                                                                    \
+            A, nullptr, NF4Weight{packed, nullptr, blocksize, qabsmax, nested, dynmap, offset, nestedBlocksize}, \
+            C, M, N, K, lda, tb ? K : N, ldc, alpha, beta);                                                  \
+    }
+NF4DQ_ENTRY(matmul_nt_nf4dq_fwd_bf16, true)
+NF4DQ_ENTRY(matmul_nn_nf4dq_fwd_bf16, false)
+
 
 // ---- float32 SIMT product ------------------------------------------------
 
