@@ -156,6 +156,9 @@ func (b *Backend) matmulNF4(dst, w *tensor.Tensor, transB bool, pd, ga cuda.Ptr,
 		}
 		return b.Unary(tensor.OpScale, dst, dst, beta)
 	}
+	if s.nested != nil {
+		return b.dev.MatmulNF4DQBF16(b.s, transB, M, N, K, ga, lda, s.p, s.blockSize, *s.nested, pd, ldc, float32(alpha), float32(beta))
+	}
 	launch := b.dev.MatmulNF4NNBF16
 	if transB {
 		launch = b.dev.MatmulNF4BF16
