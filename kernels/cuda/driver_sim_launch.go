@@ -5,6 +5,7 @@ package cuda
 import (
 	"errors"
 	"sort"
+	"strings"
 	"unsafe"
 
 	"github.com/ftune/ftune/kernels/cuda/ptxsim"
@@ -18,7 +19,7 @@ func (s *simDriver) moduleLoad(m *uintptr, image *byte, nopt uint32, opts *int32
 		n++
 	}
 	src := string(unsafe.Slice(image, n))
-	mod, err := ptxsim.Load("module", src)
+	mod, err := ptxsim.Load(ptxName(src), src)
 	if err == nil {
 		names := mod.Kernels()
 		sort.Strings(names)
@@ -38,6 +39,18 @@ func (s *simDriver) moduleLoad(m *uintptr, image *byte, nopt uint32, opts *int32
 	*m = s.handle()
 	s.modules[*m] = mod
 	return 0
+}
+
+// ptxName names a module in errors: our PTX files start with
+// "// ftune-ptx source X.cu", so X.ptx, whose lines the errors count.
+func ptxName(src string) string {
+	const tag = "// ftune-ptx source "
+	if strings.HasPrefix(src, tag) {
+		if f := strings.Fields(src[len(tag):]); len(f) > 0 {
+			return strings.TrimSuffix(f[0], ".cu") + ".ptx"
+		}
+	}
+	return "module"
 }
 
 // writeJITLog copies msg into the error log buffer among the JIT options

@@ -679,6 +679,13 @@ func (b *builder) cvt(in *inst, oi opInfo, ops [][]string) error {
 			return b.errf("%s: %v", in.op, err)
 		}
 		in.fn = cvtHandler(f)
+		// A signed result narrower than its register is sign-extended
+		// to the register's width.
+		if w := b.widths[in.d]; dt[0] == 's' && w > typeSize(dt)*8 {
+			n := uint8(typeSize(dt) * 8)
+			rm := typeMask(map[int]string{16: "b16", 32: "b32", 64: "b64"}[w])
+			in.fn = cvtHandler(func(v uint64) uint64 { return uint64(sx(f(v), n)) & rm })
+		}
 	}
 	b.emit(*in)
 	return nil
