@@ -291,8 +291,9 @@ func (b *Backend) FromHost(dt tensor.DType, data any) (tensor.Storage, error) {
 	return st, nil
 }
 
-// fromNF4 uploads packed NF4 codes and their float32 block scales; the
-// format (first element in the high nibble) is the kernels' as well.
+// fromNF4 uploads packed NF4 codes and their block scales (float32, or
+// double-quantized when d.Nested is set: nf4.go); the format (first element
+// in the high nibble) is the kernels' as well.
 func (b *Backend) fromNF4(d tensor.NF4Data) (tensor.Storage, error) {
 	if err := d.Check(); err != nil {
 		return nil, fmt.Errorf("cuda: %w", err)

@@ -82,7 +82,8 @@ func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, b
 		// scratch copy (2 bytes of peak device memory at the largest layer,
 		// and the dequant kernel's 0.5625-byte read plus 2-byte write), and
 		// each M-tile row of the GEMM reads 0.5625 bytes (a 4-bit code plus
-		// 4/64 of a float32 absmax) instead of 2.
+		// 4/64 of a float32 absmax; 0.516 with double-quantized scales)
+		// instead of 2.
 		return b.matmulNF4(dst, w, transB, pd, ga, batch*m, n, k, lda, ldc, alpha, beta)
 	}
 	var gw cuda.Ptr
