@@ -20,6 +20,9 @@ FTUNE_ARENA_CHECK=1 go test -count=1 ./...
 echo "== go test -tags purego (Go fallback kernels)"
 go test -count=1 -tags purego ./kernels/asm/ ./tensor/...
 
+echo "== go test -tags cudasim ./kernels/cuda/ (the CUDA kernels' tests on ptxsim, a PTX interpreter: no GPU needed)"
+go test -count=1 -tags cudasim ./kernels/cuda/
+
 if command -v qemu-aarch64-static >/dev/null 2>&1 || command -v qemu-aarch64 >/dev/null 2>&1; then
   echo "== arm64 kernels under qemu-user"
   scripts/test-arm64.sh ./kernels/asm

@@ -108,6 +108,7 @@ func (c *CPUBackend) FromHost(dt DType, data any) (Storage, error) {
 		if err := d.check(); err != nil {
 			return nil, err
 		}
+		d.Nested = nil // the CPU's GEMM panels read the float32 Absmax only
 		s.nf4, ok = &d, dt == NF4
 	}
 	if !ok {

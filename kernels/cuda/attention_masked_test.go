@@ -91,8 +91,14 @@ func (r *maskedRef) run() {
 						r.omag[qo(b, t, h)+j] += p[s] * math.Abs(float64(r.v[ko(b, s, kh)+j]))
 					}
 				}
+				// deltaMag bounds delta's terms, as in attention_test.go: the
+				// kernel's delta reads its own rounded O, and with bf16 that
+				// rounding (relative to the terms, not to a cancelling
+				// delta) reaches dq and dk.
+				deltaMag := 0.0
 				for j := 0; j < a.D; j++ {
 					delta += float64(r.do[qo(b, t, h)+j]) * r.o[qo(b, t, h)+j]
+					deltaMag += math.Abs(float64(r.do[qo(b, t, h)+j])) * r.omag[qo(b, t, h)+j]
 				}
 				for s := range p {
 					if p[s] == 0 {
@@ -103,7 +109,7 @@ func (r *maskedRef) run() {
 						dp += float64(r.do[qo(b, t, h)+j]) * float64(r.v[ko(b, s, kh)+j])
 					}
 					ds := p[s] * (dp - delta) * slope[s] * float64(a.Scale)
-					dsm := p[s] * (math.Abs(dp) + math.Abs(delta)) * slope[s] * float64(a.Scale)
+					dsm := p[s] * (math.Abs(dp) + deltaMag) * slope[s] * float64(a.Scale)
 					for j := 0; j < a.D; j++ {
 						r.dq[qo(b, t, h)+j] += ds * float64(r.k[ko(b, s, kh)+j])
 						r.dqmag[qo(b, t, h)+j] += dsm * math.Abs(float64(r.k[ko(b, s, kh)+j]))

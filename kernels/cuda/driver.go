@@ -65,6 +65,9 @@ var (
 	loadErr    error
 	driverVer  int
 	numDevices int
+	// simNote is Available's reason under the simulated driver (-tags
+	// cudasim, driver_sim.go); empty with the real one.
+	simNote string
 )
 
 // symbol is a binding: a pointer to a func variable and its library name.
@@ -167,6 +170,9 @@ func load() error {
 func Available() (ok bool, reason string) {
 	if err := load(); err != nil {
 		return false, err.Error()
+	}
+	if simNote != "" {
+		return true, simNote
 	}
 	return true, fmt.Sprintf("cuda: driver CUDA %d.%d, %d device(s)", driverVer/1000, driverVer%1000/10, numDevices)
 }

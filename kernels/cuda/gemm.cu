@@ -28,6 +28,20 @@
 // cp.async ring); groups of 8 codes use one 4-byte load when K and blocksize
 // are multiples of 8, otherwise (ragged K or edges) element by element.
 //
+// matmul_nn_nf4_fwd_bf16: matmul_nn with B the NF4 weight stored [K,N] (the
+// backward's dx = dy·W with W [out,in]: the GEMM's K is W's rows, its N W's
+// row length; ldb is N). Same format and loader, in the nn orientation: a B
+// tile is BK rows of the weight by BN codes along a row, 8 contiguous codes
+// per 16-byte shared chunk (one 4-byte load when N and blocksize are
+// multiples of 8), and blocks may span two rows when N % blocksize != 0.
+//
+// matmul_{nt,nn}_nf4dq_fwd_bf16: the same with bitsandbytes' double
+// quantization of the scales (bnb_4bit_use_double_quant): one 8-bit code
+// per block, decoded in the loader as dynmap[code] * nested[block / 256] +
+// offset (float32 product, then float32 sum, no fma), so the device holds 1
+// byte of scale per 64 weights (0.127 bits per parameter with the nested
+// float32 per 256 blocks) instead of 4 (0.5 bits).
+//
 // matmul_fwd_f32: a plain SIMT product for the float32 parity path, 64x64
 // tiles, 4x4 outputs per thread, transposes as run-time flags.
 #include "common.cuh"
@@ -103,38 +117,61 @@ __constant__ float kNF4[16] = {
     0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
     0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
 
-// NF4 weight operand of gemm_bf16<.., NF4=true>.
+// NF4 weight operand of gemm_bf16<.., NF4=true>. Without double
+// quantization a block's scale is absmax[b]; with it (DQ), bitsandbytes'
+// compress_statistics: dyn[qabsmax[b]] * nested[b / nestedBlocksize] +
+// offset, each step rounded to float32 (dynmap is the 256-entry map, read
+// through the read-only cache: staging its 1 KB in shared memory would drop
+// the nt variant to one block per SM on an A100, 2 x 82 KB > 164 KB).
 struct NF4Weight {
     const unsigned char* packed;
     const float* absmax;
     int blocksize;
+    const unsigned char* qabsmax;
+    const float* nested;
+    const float* dynmap;
+    float offset;
+    int nestedBlocksize;
 };
+
+// nf4_scale returns block b's float32 scale. The DQ product and sum are
+// separate roundings (no fma), as bitsandbytes' dequantize_blockwise then
+// "+ offset", so the result is bit-identical to the host's BlockAbsmax.
+template <bool DQ>
+__device__ __forceinline__ float nf4_scale(const NF4Weight& w, long long b) {
+    if (!DQ) return w.absmax[b];
+    return __fadd_rn(__fmul_rn(__ldg(w.dynmap + w.qabsmax[b]), w.nested[b / w.nestedBlocksize]), w.offset);
+}
 
 __device__ __forceinline__ u16 bf16_bits(float v) {
     bf16 h = __float2bfloat16_rn(v);
     return *reinterpret_cast<u16*>(&h);
 }
 
-// load_tile_nf4 dequantizes rows [row0, row0+BN) x cols [col0, col0+BK) of
-// the NF4 weight [rowLim, K] into the bf16 tile s (layout of
-// load_tile<BN, BK>), zero outside the matrix. code is the table in shared
-// memory (a __constant__ table serialises on differing indices).
+// load_tile_nf4 dequantizes rows [row0, row0+ROWS) x cols [col0, col0+COLS)
+// of the whole NF4 weight [rowLim, K] (row length K, no padding) into the
+// bf16 tile s (layout of load_tile<ROWS, COLS>), zero outside the matrix.
+// The forward (nt) loads <BN, BK> tiles of W [N,K]; the backward (nn) loads
+// <BK, BN> tiles of W stored [K,N], so there K is the GEMM's N. code is the
+// table in shared memory (a __constant__ table serialises on differing
+// indices).
+template <int ROWS, int COLS, bool DQ>
 __device__ __forceinline__ void load_tile_nf4(u16* s, const NF4Weight& w, const float* code, int row0, int col0,
                                               int rowLim, int K) {
-    constexpr int CPR = BK / 8;
-    constexpr int LD = Tile<BN, BK>::LD;
+    constexpr int CPR = COLS / 8;
+    constexpr int LD = Tile<ROWS, COLS>::LD;
     // Groups of 8 start at a flattened index that is a multiple of 8: 4
     // aligned packed bytes, and one absmax block when blocksize % 8 == 0.
     const bool vec = (K & 7) == 0 && (w.blocksize & 7) == 0 && (((uintptr_t)w.packed) & 3) == 0;
 #pragma unroll
-    for (int i = threadIdx.x; i < BN * CPR; i += THREADS) {
+    for (int i = threadIdx.x; i < ROWS * CPR; i += THREADS) {
         int r = i / CPR, c = (i % CPR) * 8;
         int gr = row0 + r, gc = col0 + c;
         u16* dst = s + r * LD + c;
         const long long e0 = (long long)gr * K + gc;
         if (vec && gr < rowLim && gc + 8 <= K) {
             const unsigned q = *reinterpret_cast<const unsigned*>(w.packed + e0 / 2);
-            const float a = w.absmax[e0 / w.blocksize];
+            const float a = nf4_scale<DQ>(w, e0 / w.blocksize);
             unsigned o[4];
 #pragma unroll
             for (int k = 0; k < 4; k++) {
@@ -150,7 +187,7 @@ __device__ __forceinline__ void load_tile_nf4(u16* s, const NF4Weight& w, const 
                     const long long f = e0 + e;
                     const unsigned byte = w.packed[f >> 1];
                     const unsigned q = (f & 1) ? (byte & 15u) : (byte >> 4);
-                    v = bf16_bits(code[q] * w.absmax[f / w.blocksize]);
+                    v = bf16_bits(code[q] * nf4_scale<DQ>(w, f / w.blocksize));
                 }
                 dst[e] = v;
             }
@@ -159,8 +196,9 @@ __device__ __forceinline__ void load_tile_nf4(u16* s, const NF4Weight& w, const 
 }
 
 // gemm_bf16 is the tensor-core product; with NF4, B is the NF4 weight w
-// (TB must be true) and the B pointer is unused.
-template <bool TA, bool TB, bool NF4>
+// ([N,K] when TB, [K,N] otherwise; DQ: double-quantized scales) and the B
+// pointer is unused.
+template <bool TA, bool TB, bool NF4, bool DQ = false>
 __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, NF4Weight w, float* __restrict__ C,
                           int M, int N, int K, int lda, int ldb, int ldc, float alpha, float beta) {
     typedef Tile<TA ? BK : BM, TA ? BM : BK> TileA;
@@ -185,7 +223,8 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
         u16* b = sB + stage * TileB::SIZE;
         if (TA) load_tile<BK, BM>(a, A, lda, k0, bm, K, M);
         else load_tile<BM, BK>(a, A, lda, bm, k0, M, K);
-        if (NF4) load_tile_nf4(b, w, code, bn, k0, N, K);
+        if (NF4 && TB) load_tile_nf4<BN, BK, DQ>(b, w, code, bn, k0, N, K);
+        else if (NF4) load_tile_nf4<BK, BN, DQ>(b, w, code, k0, bn, K, N);
         else if (TB) load_tile<BN, BK>(b, B, ldb, bn, k0, N, K);
         else load_tile<BK, BN>(b, B, ldb, k0, bn, K, N);
     };
@@ -289,6 +328,30 @@ extern "C" __global__ void __launch_bounds__(THREADS) matmul_nt_nf4_fwd_bf16(
     gemm_bf16<false, true, true>(A, nullptr, NF4Weight{packed, absmax, blocksize}, C, M, N, K, lda, K, ldc, alpha,
                                  beta);
 }
+
+// B: the NF4 weight stored [K,N] (the backward's dx = dy·W, W [out,in]);
+// ldb is N.
+extern "C" __global__ void __launch_bounds__(THREADS) matmul_nn_nf4_fwd_bf16(
+    const u16* A, const unsigned char* packed, const float* absmax, float* C, int M, int N, int K, int lda,
+    int ldc, int blocksize, float alpha, float beta) {
+    gemm_bf16<false, false, true>(A, nullptr, NF4Weight{packed, absmax, blocksize}, C, M, N, K, lda, N, ldc, alpha,
+                                  beta);
+}
+
+// The double-quantized variants: qabsmax one byte per block, nested one
+// float32 per nestedBlocksize blocks, dynmap the 256-entry map.
+#define NF4DQ_ENTRY(name, tb)                                                                                 \
+    extern "C" __global__ void __launch_bounds__(THREADS) name(                                              \
+        const u16* A, const unsigned char* packed, const unsigned char* qabsmax, const float* nested,         \
+        const float* dynmap, float offset, int nestedBlocksize, float* C, int M, int N, int K, int lda,       \
+        int ldc, int blocksize, float alpha, float beta) {                                                   \
+        gemm_bf16<false, tb, true, true>(                                                                    \
+            A, nullptr, NF4Weight{packed, nullptr, blocksize, qabsmax, nested, dynmap, offset, nestedBlocksize}, \
+            C, M, N, K, lda, tb ? K : N, ldc, alpha, beta);                                                  \
+    }
+NF4DQ_ENTRY(matmul_nt_nf4dq_fwd_bf16, true)
+NF4DQ_ENTRY(matmul_nn_nf4dq_fwd_bf16, false)
+
 
 // ---- float32 SIMT product ------------------------------------------------
 

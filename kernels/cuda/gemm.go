@@ -99,25 +99,72 @@ func (d *Device) MatmulBF16(s Stream, transA, transB bool, M, N, K int, a Ptr, l
 // MatmulBF16 on the bf16 dequantized weight without that copy existing.
 // beta == 0 never reads C.
 func (d *Device) MatmulNF4BF16(s Stream, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, c Ptr, ldc int, alpha, beta float32) error {
-	if err := checkGemm("MatmulNF4BF16", false, true, M, N, K, lda, max(K, 1), ldc); err != nil {
+	return d.matmulNF4(s, "MatmulNF4BF16", true, M, N, K, a, lda, packed, absmax, blocksize, nil, c, ldc, alpha, beta)
+}
+
+// MatmulNF4NNBF16 computes C = alpha * A * W + beta * C on tensor cores (the
+// nn layout: the backward's dx = dy·W of y = x Wᵀ), with A bfloat16 [M,K]
+// (lda), C float32 [M,N] (ldc), and W the whole NF4 weight stored [K,N]
+// (K = the layer's output features, N = its input features), in
+// MatmulNF4BF16's format: blocks run along W's rows of N and span two rows
+// when N % blocksize != 0. Its tiles are dequantized while loading, as in
+// MatmulNF4BF16, so the result equals MatmulBF16 (nn) on the bf16
+// dequantized weight. beta == 0 never reads C.
+func (d *Device) MatmulNF4NNBF16(s Stream, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, c Ptr, ldc int, alpha, beta float32) error {
+	return d.matmulNF4(s, "MatmulNF4NNBF16", false, M, N, K, a, lda, packed, absmax, blocksize, nil, c, ldc, alpha, beta)
+}
+
+// MatmulNF4DQBF16 is MatmulNF4BF16 (transB: W [N,K], C = alpha·A·Wᵀ + beta·C)
+// or MatmulNF4NNBF16 (W [K,N], C = alpha·A·W + beta·C) with W's scales
+// double-quantized (bitsandbytes' bnb_4bit_use_double_quant): q replaces
+// the float32 absmax, and the tile loader decodes each block's scale from
+// its 8-bit code (see NF4Nested), so the device holds 1 byte of scale per
+// block instead of 4. The result equals MatmulBF16 on the weight
+// dequantized with those scales and rounded to bf16.
+func (d *Device) MatmulNF4DQBF16(s Stream, transB bool, M, N, K int, a Ptr, lda int, packed Ptr, blocksize int, q NF4Nested, c Ptr, ldc int, alpha, beta float32) error {
+	return d.matmulNF4(s, "MatmulNF4DQBF16", transB, M, N, K, a, lda, packed, 0, blocksize, &q, c, ldc, alpha, beta)
+}
+
+// matmulNF4 launches matmul_{nt,nn}_nf4[dq]_fwd_bf16 (W [N,K] when transB,
+// [K,N] otherwise; its leading dimension is its row length; scales float32
+// absmax, or q's double-quantized ones when q is not nil).
+func (d *Device) matmulNF4(s Stream, op string, transB bool, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, q *NF4Nested, c Ptr, ldc int, alpha, beta float32) error {
+	ldb := max(N, 1)
+	if transB {
+		ldb = max(K, 1)
+	}
+	if err := checkGemm(op, false, transB, M, N, K, lda, ldb, ldc); err != nil {
 		return err
 	}
 	if blocksize <= 0 {
-		return badArg("MatmulNF4BF16: blocksize=%d, want > 0", blocksize)
+		return badArg("%s: blocksize=%d, want > 0", op, blocksize)
+	}
+	if q != nil && q.NestedBlockSize <= 0 {
+		return badArg("%s: nested blocksize=%d, want > 0", op, q.NestedBlockSize)
 	}
 	if M == 0 || N == 0 {
 		return nil
 	}
-	f, err := d.Kernel("matmul_nt_nf4_fwd_bf16")
+	name := "matmul_" + transName(false, transB) + "_nf4_fwd_bf16"
+	args := new(Args).Ptr(a).Ptr(packed).Ptr(absmax)
+	if q != nil {
+		name = "matmul_" + transName(false, transB) + "_nf4dq_fwd_bf16"
+		args = new(Args).Ptr(a).Ptr(packed).Ptr(q.QAbsmax).Ptr(q.NestedAbsmax).Ptr(q.NestedCode).F32(q.Offset).Int(q.NestedBlockSize)
+	}
+	f, err := d.Kernel(name)
 	if err != nil {
 		return err
 	}
-	smem := gemmStages * (gemmBM + gemmBN) * (gemmBK + gemmPad) * 2
+	tileB := gemmBK * (gemmBN + gemmPad)
+	if transB {
+		tileB = gemmBN * (gemmBK + gemmPad)
+	}
+	smem := gemmStages * (gemmBM*(gemmBK+gemmPad) + tileB) * 2
 	if err := ensureSmem(f, smem); err != nil {
 		return err
 	}
 	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, 1}
-	args := new(Args).Ptr(a).Ptr(packed).Ptr(absmax).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldc).Int(blocksize).F32(alpha).F32(beta)
+	args.Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldc).Int(blocksize).F32(alpha).F32(beta)
 	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, args)
 }
 

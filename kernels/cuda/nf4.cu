@@ -8,6 +8,12 @@
 //
 // The 16 code values are bitsandbytes' NF4 table (quantiles of N(0,1)
 // normalised to [-1, 1], with an exact 0).
+//
+// nf4dq_dequant_fwd_{f32,bf16}: the same with double-quantized scales
+// (bitsandbytes' compress_statistics): qabsmax [ceil(n/blocksize)] bytes,
+// nested [ceil(blocks/nestedBlocksize)] float32, dynmap [256] float32:
+//   absmax[b] = dynmap[qabsmax[b]] * nested[b / nestedBlocksize] + offset
+// (product and sum each rounded to float32, no fma, as bitsandbytes).
 #include "common.cuh"
 
 __constant__ float kNF4[16] = {
@@ -32,15 +38,35 @@ __device__ __forceinline__ void store8(bf16* out, const float* v) {
     *reinterpret_cast<uint4*>(out) = w;
 }
 
+// Double-quantized scales of nf4dq_dequant (unused by nf4_dequant).
+struct NF4Nested {
+    const unsigned char* qabsmax;
+    const float* nested;
+    const float* dynmap;
+    float offset;
+    int blocksize;
+};
+
+// block_scale is block b's float32 scale; dyn is dynmap staged in shared
+// memory.
+template <bool DQ>
+__device__ __forceinline__ float block_scale(const float* absmax, const NF4Nested& q, const float* dyn, long long b) {
+    if (!DQ) return absmax[b];
+    return __fadd_rn(__fmul_rn(dyn[q.qabsmax[b]], q.nested[b / q.blocksize]), q.offset);
+}
+
 // Each thread expands 4 bytes into 8 outputs with one 4-byte load and
 // 16/32-byte stores, reading the table from shared memory (a __constant__
 // table serialises when a warp's indices differ, which they always do).
 // Groups at the ragged end, or with unaligned pointers, go element by element.
-template <typename T>
+// With DQ the block must have at least 256 threads (dynmap staging).
+template <typename T, bool DQ = false>
 __device__ void nf4_dequant(T* __restrict__ out, const unsigned char* __restrict__ packed, const float* __restrict__ absmax,
-                            long long n, int blocksize) {
+                            long long n, int blocksize, NF4Nested dq = NF4Nested{}) {
     __shared__ float code[16];
+    __shared__ float dyn[256];
     if (threadIdx.x < 16) code[threadIdx.x] = kNF4[threadIdx.x];
+    if (DQ && threadIdx.x < 256) dyn[threadIdx.x] = dq.dynmap[threadIdx.x];
     __syncthreads();
     const long long groups = (n + 7) / 8;
     const bool vec = (((uintptr_t)packed) & 3) == 0 && (((uintptr_t)out) & 15) == 0 && blocksize % 8 == 0;
@@ -48,7 +74,7 @@ __device__ void nf4_dequant(T* __restrict__ out, const unsigned char* __restrict
         const long long e0 = gi * 8;
         if (vec && e0 + 8 <= n) {
             const unsigned q = *reinterpret_cast<const unsigned*>(packed + gi * 4);
-            const float a = absmax[e0 / blocksize];
+            const float a = block_scale<DQ>(absmax, dq, dyn, e0 / blocksize);
             float v[8];
 #pragma unroll
             for (int k = 0; k < 4; k++) {
@@ -61,7 +87,7 @@ __device__ void nf4_dequant(T* __restrict__ out, const unsigned char* __restrict
             for (long long e = e0; e < e0 + 8 && e < n; e++) {
                 const unsigned char byte = packed[e / 2];
                 const int qv = (e & 1) ? (byte & 15) : (byte >> 4);
-                out[e] = from_f<T>(code[qv] * absmax[e / blocksize]);
+                out[e] = from_f<T>(code[qv] * block_scale<DQ>(absmax, dq, dyn, e / blocksize));
             }
         }
     }
@@ -69,3 +95,5 @@ __device__ void nf4_dequant(T* __restrict__ out, const unsigned char* __restrict
 
 extern "C" __global__ void nf4_dequant_fwd_f32(float* out, const unsigned char* packed, const float* absmax, long long n, int blocksize) { nf4_dequant(out, packed, absmax, n, blocksize); }
 extern "C" __global__ void nf4_dequant_fwd_bf16(bf16* out, const unsigned char* packed, const float* absmax, long long n, int blocksize) { nf4_dequant(out, packed, absmax, n, blocksize); }
+extern "C" __global__ void nf4dq_dequant_fwd_f32(float* out, const unsigned char* packed, const unsigned char* qabsmax, const float* nested, const float* dynmap, float offset, int nestedBlocksize, long long n, int blocksize) { nf4_dequant<float, true>(out, packed, nullptr, n, blocksize, NF4Nested{qabsmax, nested, dynmap, offset, nestedBlocksize}); }
+extern "C" __global__ void nf4dq_dequant_fwd_bf16(bf16* out, const unsigned char* packed, const unsigned char* qabsmax, const float* nested, const float* dynmap, float offset, int nestedBlocksize, long long n, int blocksize) { nf4_dequant<bf16, true>(out, packed, nullptr, n, blocksize, NF4Nested{qabsmax, nested, dynmap, offset, nestedBlocksize}); }

@@ -16,12 +16,18 @@ func Quantizer(b tensor.Backend) func(name string, w []float32, shape []int) (*t
 	}
 }
 
-// ToTensor wraps a quantized weight as a tensor (double-quantized scales
-// expanded to float32).
+// ToTensor wraps a quantized weight as a tensor: double-quantized scales
+// expanded to float32 (what the CPU backend keeps) and, with them, the
+// double quantization itself (what the CUDA backend keeps on the device).
 func ToTensor(b tensor.Backend, q *Weight) *tensor.Tensor {
 	absmax := make([]float32, q.NumBlocks())
 	for i := range absmax {
 		absmax[i] = q.BlockAbsmax(i)
 	}
-	return tensor.FromNF4(b, tensor.NF4Data{Packed: q.Packed, Absmax: absmax, BlockSize: q.BlockSize, Len: q.Len()}, q.Shape...)
+	d := tensor.NF4Data{Packed: q.Packed, Absmax: absmax, BlockSize: q.BlockSize, Len: q.Len()}
+	if q.Nested {
+		d.Nested = &tensor.NF4Nested{QAbsmax: q.QAbsmax, NestedAbsmax: q.NestedAbsmax, NestedCode: q.NestedCode,
+			NestedBlockSize: q.NestedBlockSize, Offset: q.Offset}
+	}
+	return tensor.FromNF4(b, d, q.Shape...)
 }

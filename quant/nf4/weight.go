@@ -179,7 +179,10 @@ func (q *Weight) BlockAbsmax(b int) float32 {
 	if !q.Nested {
 		return q.Absmax[b]
 	}
-	a := q.NestedCode[q.QAbsmax[b]] * q.NestedAbsmax[b/q.NestedBlockSize]
+	// The conversion rounds the product to float32 before the sum: without
+	// it Go may fuse the two into one multiply-add (arm64 does), which the
+	// GPU kernels (mul.rn, add.rn) and bitsandbytes do not.
+	a := float32(q.NestedCode[q.QAbsmax[b]] * q.NestedAbsmax[b/q.NestedBlockSize])
 	return a + q.Offset
 }
 

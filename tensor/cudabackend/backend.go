@@ -134,9 +134,11 @@ type storage struct {
 	n  int
 	p  cuda.Ptr
 	// NF4 only: p holds the packed nibbles, absmax one float32 scale per
-	// block of blockSize elements.
+	// block of blockSize elements, or, when nested is set, the buffer of the
+	// double-quantized scales that nested points into (nf4.go).
 	absmax    cuda.Ptr
 	blockSize int
+	nested    *cuda.NF4Nested
 
 	// released: Release gave the memory back (p is 0); cleanup is the
 	// collector's free, stopped by Release so the block is freed once.
@@ -295,11 +297,12 @@ func (b *Backend) FromHost(dt tensor.DType, data any) (tensor.Storage, error) {
 	return st, nil
 }
 
-// fromNF4 uploads packed NF4 codes and their float32 block scales; the
-// format (first element in the high nibble) is the kernels' as well.
+// fromNF4 uploads packed NF4 codes and their block scales (float32, or
+// double-quantized when d.Nested is set: nf4.go); the format (first element
+// in the high nibble) is the kernels' as well.
 func (b *Backend) fromNF4(d tensor.NF4Data) (tensor.Storage, error) {
-	if d.BlockSize <= 0 || len(d.Packed) != (d.Len+1)/2 || len(d.Absmax) != (d.Len+d.BlockSize-1)/d.BlockSize {
-		return nil, fmt.Errorf("cuda: NF4 data of %d elements: %d packed bytes, %d scales for block size %d", d.Len, len(d.Packed), len(d.Absmax), d.BlockSize)
+	if err := d.Check(); err != nil {
+		return nil, fmt.Errorf("cuda: %w", err)
 	}
 	s := &storage{b: b, dt: tensor.NF4, n: d.Len, blockSize: d.BlockSize}
 	if d.Len == 0 {
@@ -309,7 +312,7 @@ func (b *Backend) fromNF4(d tensor.NF4Data) (tensor.Storage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cuda: NF4 upload: %w", err)
 	}
-	q, err := b.alloc.Alloc(4 * len(d.Absmax))
+	q, err := b.alloc.Alloc(nf4ScaleBytes(d))
 	if err != nil {
 		_ = b.alloc.Free(p)
 		return nil, fmt.Errorf("cuda: NF4 upload: %w", err)
@@ -320,8 +323,8 @@ func (b *Backend) fromNF4(d tensor.NF4Data) (tensor.Storage, error) {
 	if err := cuda.CopyHtoD(b.dev, p, d.Packed); err != nil {
 		return nil, fmt.Errorf("cuda: NF4 upload: %w", err)
 	}
-	if err := cuda.CopyHtoD(b.dev, q, d.Absmax); err != nil {
-		return nil, fmt.Errorf("cuda: NF4 upload: %w", err)
+	if s.nested, err = uploadNF4Scales(b.dev, q, d); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -338,6 +341,9 @@ func (b *Backend) dequantNF4(dst cuda.Ptr, t cuda.DType, src *tensor.Tensor) err
 	}
 	if src.Offset() != 0 || !src.IsContiguous() || src.Numel() != s.n {
 		return fmt.Errorf("cuda: %w: a view of an NF4 tensor (whole weights only)", tensor.ErrUnsupported)
+	}
+	if s.nested != nil {
+		return b.dev.NF4DQDequant(b.s, t, dst, s.p, int64(s.n), s.blockSize, *s.nested)
 	}
 	return b.dev.NF4Dequant(b.s, t, dst, s.p, s.absmax, int64(s.n), s.blockSize)
 }

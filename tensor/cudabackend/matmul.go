@@ -9,9 +9,10 @@ import (
 
 // MatMul: dst = alpha·op(a)·op(b) + beta·dst over the last two axes, leading
 // axes batched (b rank 2 is shared by every batch). dst and a are F32; b is
-// F32, BF16 or NF4 (a whole rank-2 weight: in BF16MatMul mode with transB
-// and untransposed a, dequantized inside the GEMM's tile loader; otherwise
-// dequantized to the GEMM's type in scratch first).
+// F32, BF16 or NF4 (a whole rank-2 weight: in BF16MatMul mode with
+// untransposed a, dequantized inside the GEMM's tile loader, for y = x·Wᵀ
+// and for the backward's dx = dy·W; otherwise, i.e. in float32 mode or with
+// transA, dequantized to the GEMM's type in scratch first).
 //
 // Default (float32) mode: the SIMT GEMM on float32 operands; a BF16 b is
 // widened to a float32 scratch copy first (exact), so results match the
@@ -22,8 +23,8 @@ import (
 //
 // Who computes each product is Options.GEMMProvider's choice (ftune's
 // kernels, cuBLASLt, or per shape the faster: provider.go), except the
-// NF4 forward: its dequantizing tile loader is ftune's alone (cuBLASLt has
-// no NF4 operand), in every mode.
+// bf16-mode NF4 products: their dequantizing tile loaders are ftune's alone
+// (cuBLASLt has no NF4 operand).
 func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, beta float64) error {
 	defer keep(dst, a, w)
 	g, err := tensor.CheckMatMul(dst, a, w, transA, transB)
@@ -73,17 +74,23 @@ func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, b
 		return err
 	}
 	defer relA()
-	if wt == tensor.NF4 && b.opt.BF16MatMul && transB && !transA {
-		// QLoRA's forward (y = x·Wᵀ, one tall GEMM over the batches): the
-		// tensor-core GEMM dequantizes W's tiles while loading them, so no
-		// dequantized copy of the weight is made.
-		return b.matmulNF4(dst, w, pd, ga, batch*m, n, k, lda, ldc, alpha, beta)
+	if wt == tensor.NF4 && b.opt.BF16MatMul && !transA && shared {
+		// QLoRA's forward (y = x·Wᵀ) and backward (dx = dy·W), one tall
+		// GEMM over the batches each: the tensor-core GEMM dequantizes W's
+		// tiles while loading them, so no dequantized copy of the weight is
+		// made. Per weight element and backward this saves the 2-byte bf16
+		// scratch copy (2 bytes of peak device memory at the largest layer,
+		// and the dequant kernel's 0.5625-byte read plus 2-byte write), and
+		// each M-tile row of the GEMM reads 0.5625 bytes (a 4-bit code plus
+		// 4/64 of a float32 absmax; 0.516 with double-quantized scales)
+		// instead of 2.
+		return b.matmulNF4(dst, w, transB, pd, ga, batch*m, n, k, lda, ldc, alpha, beta)
 	}
 	var gw cuda.Ptr
 	if wt == tensor.NF4 {
-		// Other NF4 products (float32 mode for parity, and the backward's
-		// dx = dy·W, untransposed): W dequantized whole into GEMM-type
-		// scratch, which the caching allocator hands back for the next layer.
+		// Other NF4 products (float32 mode for parity, and transposed a):
+		// W dequantized whole into GEMM-type scratch, which the caching
+		// allocator hands back for the next layer.
 		q, release, err := b.temp(want, w.Numel())
 		if err != nil {
 			return err
@@ -128,9 +135,11 @@ func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, b
 	return nil
 }
 
-// matmulNF4 runs dst[M,N] = alpha·a·wᵀ + beta·dst with a already bf16 (ga)
-// and w a whole NF4 weight [N,K] on this backend, on the NF4 tensor-core GEMM.
-func (b *Backend) matmulNF4(dst, w *tensor.Tensor, pd, ga cuda.Ptr, M, N, K, lda, ldc int, alpha, beta float64) error {
+// matmulNF4 runs dst[M,N] = alpha·a·op(w) + beta·dst with a already bf16
+// (ga) and w a whole NF4 weight on this backend, on the NF4 tensor-core
+// GEMM: w [N,K] and op(w) = wᵀ when transB (the forward), w [K,N] and
+// op(w) = w otherwise (the backward's dx).
+func (b *Backend) matmulNF4(dst, w *tensor.Tensor, transB bool, pd, ga cuda.Ptr, M, N, K, lda, ldc int, alpha, beta float64) error {
 	s, ok := w.Storage().(*storage)
 	if !ok || s.b != b || s.dt != tensor.NF4 {
 		return fmt.Errorf("cuda: tensor %v is not NF4 on backend %s", w, b.Name())
@@ -148,5 +157,12 @@ func (b *Backend) matmulNF4(dst, w *tensor.Tensor, pd, ga cuda.Ptr, M, N, K, lda
 		}
 		return b.Unary(tensor.OpScale, dst, dst, beta)
 	}
-	return b.dev.MatmulNF4BF16(b.s, M, N, K, ga, lda, s.p, s.absmax, s.blockSize, pd, ldc, float32(alpha), float32(beta))
+	if s.nested != nil {
+		return b.dev.MatmulNF4DQBF16(b.s, transB, M, N, K, ga, lda, s.p, s.blockSize, *s.nested, pd, ldc, float32(alpha), float32(beta))
+	}
+	launch := b.dev.MatmulNF4NNBF16
+	if transB {
+		launch = b.dev.MatmulNF4BF16
+	}
+	return launch(b.s, M, N, K, ga, lda, s.p, s.absmax, s.blockSize, pd, ldc, float32(alpha), float32(beta))
 }

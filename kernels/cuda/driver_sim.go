@@ -1,0 +1,557 @@
+//go:build cudasim
+
+package cuda
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/ftune/ftune/kernels/cuda/ptxsim"
+)
+
+// The simulated driver (-tags cudasim): every driver function is a Go
+// function over ptxsim, which interprets the kernels' PTX on the CPU. Device
+// memory is Go memory (the device pointer is its address); streams run their
+// work synchronously in order; events record wall time; stream capture
+// records work into a graph that cuGraphLaunch replays.
+
+// CUresult codes the simulator returns.
+const (
+	simSuccess             = 0
+	simInvalidValue        = 1
+	simOutOfMemory         = 2
+	simInvalidPTX          = 218
+	simInvalidHandle       = 400
+	simNotFound            = 500
+	simIllegalAddress      = 700
+	simLaunchTimeout       = 702
+	simMisaligned          = 716
+	simLaunchFailed        = 719
+	simCaptureUnsupported  = 900
+	simCaptureInvalidated  = 901
+	simCaptureUnmatched    = 904
+	simSharedPerBlock      = 48 << 10
+	simSharedOptin         = 227 << 10
+	simSharedPerSM         = 228 << 10
+	simSMs                 = 108
+	simDefaultMemory       = 8 << 30
+	simDriverVersion       = 12080
+	simDeviceName          = "ptxsim simulated sm_80 (CPU)"
+	simRegistersReportedAs = 0 // ptxsim has no register allocator: cuFuncGetAttribute reports 0 registers
+)
+
+var simErrorNames = map[int32]string{
+	0: "CUDA_SUCCESS", 1: "CUDA_ERROR_INVALID_VALUE", 2: "CUDA_ERROR_OUT_OF_MEMORY",
+	3: "CUDA_ERROR_NOT_INITIALIZED", 100: "CUDA_ERROR_NO_DEVICE", 101: "CUDA_ERROR_INVALID_DEVICE",
+	218: "CUDA_ERROR_INVALID_PTX", 400: "CUDA_ERROR_INVALID_HANDLE", 500: "CUDA_ERROR_NOT_FOUND",
+	700: "CUDA_ERROR_ILLEGAL_ADDRESS", 702: "CUDA_ERROR_LAUNCH_TIMEOUT", 716: "CUDA_ERROR_MISALIGNED_ADDRESS",
+	719: "CUDA_ERROR_LAUNCH_FAILED", 900: "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED",
+	901: "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED", 904: "CUDA_ERROR_STREAM_CAPTURE_UNMATCHED",
+}
+
+// simAlloc is one device allocation: mem is 256-byte aligned inside buf.
+type simAlloc struct {
+	base uint64
+	mem  []byte
+}
+
+type simStream struct {
+	capturing   bool
+	invalidated bool
+	graph       *simGraph
+}
+
+type simGraph struct{ ops []func() int32 }
+
+type simFunc struct {
+	k       *ptxsim.Kernel
+	maxDyn  int
+	modName string
+}
+
+// simDriver is the simulated device's state.
+type simDriver struct {
+	mu      sync.RWMutex
+	allocs  []simAlloc // sorted by base
+	used    uint64
+	total   uint64
+	host    map[unsafe.Pointer][]byte
+	handles uintptr
+	modules map[uintptr]*ptxsim.Module
+	funcs   map[uintptr]*simFunc
+	streams map[uintptr]*simStream
+	events  map[uintptr]time.Time
+	graphs  map[uintptr]*simGraph
+	names   map[string][]byte // C strings handed out by cuGetErrorName
+	detail  map[int32]string  // the last failure's detail per code, for cuGetErrorName
+}
+
+var sim = &simDriver{
+	host: map[unsafe.Pointer][]byte{}, modules: map[uintptr]*ptxsim.Module{}, funcs: map[uintptr]*simFunc{},
+	streams: map[uintptr]*simStream{0: {}}, events: map[uintptr]time.Time{}, graphs: map[uintptr]*simGraph{},
+	names: map[string][]byte{}, detail: map[int32]string{},
+}
+
+// bindDriver binds every driver function to the simulator.
+func bindDriver(syms []symbol) error {
+	sim.total = simDefaultMemory
+	if s := os.Getenv("FTUNE_CUDASIM_MEMORY"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || n == 0 {
+			return fmt.Errorf("cuda: simulated device: FTUNE_CUDASIM_MEMORY=%q: want a byte count", s)
+		}
+		sim.total = n
+	}
+	cuInit = func(uint32) int32 { return 0 }
+	cuDriverGetVersion = func(v *int32) int32 { *v = simDriverVersion; return 0 }
+	cuGetErrorName = sim.errorName
+	cuDeviceGetCount = func(n *int32) int32 { *n = 1; return 0 }
+	cuDeviceGet = func(dev *int32, ordinal int32) int32 {
+		if ordinal != 0 {
+			return 101
+		}
+		*dev = 0
+		return 0
+	}
+	cuDeviceGetName = func(name *byte, n int32, dev int32) int32 {
+		b := unsafe.Slice(name, n)
+		k := copy(b[:n-1], simDeviceName)
+		b[k] = 0
+		return 0
+	}
+	cuDeviceGetAttribute = simAttribute
+	cuDeviceTotalMem = func(b *uint64, dev int32) int32 { *b = sim.total; return 0 }
+	cuDevicePrimaryCtxRetain = func(ctx *uintptr, dev int32) int32 { *ctx = 1; return 0 }
+	cuDevicePrimaryCtxRelease = func(int32) int32 { return 0 }
+	cuCtxSetCurrent = func(uintptr) int32 { return 0 }
+	cuCtxSynchronize = func() int32 {
+		if sim.anyCapturing() {
+			return simCaptureUnsupported
+		}
+		return 0
+	}
+	cuMemGetInfo = func(free, total *uint64) int32 {
+		sim.mu.RLock()
+		defer sim.mu.RUnlock()
+		*free, *total = sim.total-sim.used, sim.total
+		return 0
+	}
+	cuMemAlloc = sim.memAlloc
+	cuMemFree = sim.memFree
+	cuMemHostAlloc = func(p *unsafe.Pointer, n uint64, flags uint32) int32 {
+		if n == 0 {
+			return simInvalidValue
+		}
+		buf := make([]byte, n)
+		sim.mu.Lock()
+		defer sim.mu.Unlock()
+		*p = unsafe.Pointer(&buf[0])
+		sim.host[*p] = buf
+		return 0
+	}
+	cuMemFreeHost = func(p unsafe.Pointer) int32 {
+		sim.mu.Lock()
+		defer sim.mu.Unlock()
+		if sim.host[p] == nil {
+			return simInvalidValue
+		}
+		delete(sim.host, p)
+		return 0
+	}
+	cuMemcpyHtoD = func(dst uint64, src unsafe.Pointer, n uint64) int32 {
+		return sim.copyHtoD(dst, src, n)
+	}
+	cuMemcpyDtoH = func(dst unsafe.Pointer, src uint64, n uint64) int32 {
+		return sim.copyDtoH(dst, src, n)
+	}
+	cuMemcpyDtoD = func(dst, src uint64, n uint64) int32 { return sim.copyDtoD(dst, src, n) }
+	cuMemcpyHtoDAsync = func(dst uint64, src unsafe.Pointer, n uint64, s uintptr) int32 {
+		// The source is staged now, as the driver does for pageable memory.
+		if n == 0 {
+			return 0
+		}
+		staged := append([]byte(nil), unsafe.Slice((*byte)(src), n)...)
+		return sim.enqueue(s, func() int32 { return sim.copyHtoD(dst, unsafe.Pointer(&staged[0]), n) })
+	}
+	cuMemcpyDtoHAsync = func(dst unsafe.Pointer, src uint64, n uint64, s uintptr) int32 {
+		return sim.enqueue(s, func() int32 { return sim.copyDtoH(dst, src, n) })
+	}
+	cuMemcpyDtoDAsync = func(dst, src uint64, n uint64, s uintptr) int32 {
+		return sim.enqueue(s, func() int32 { return sim.copyDtoD(dst, src, n) })
+	}
+	cuMemsetD8 = func(dst uint64, v uint8, n uint64) int32 { return sim.memset(dst, uint32(v), 1, n) }
+	cuMemsetD32 = func(dst uint64, v uint32, n uint64) int32 { return sim.memset(dst, v, 4, n) }
+	cuMemsetD8Async = func(dst uint64, v uint8, n uint64, s uintptr) int32 {
+		return sim.enqueue(s, func() int32 { return sim.memset(dst, uint32(v), 1, n) })
+	}
+	cuMemsetD32Async = func(dst uint64, v uint32, n uint64, s uintptr) int32 {
+		return sim.enqueue(s, func() int32 { return sim.memset(dst, v, 4, n) })
+	}
+	cuStreamCreate = func(s *uintptr, flags uint32) int32 {
+		sim.mu.Lock()
+		defer sim.mu.Unlock()
+		*s = sim.handle()
+		sim.streams[*s] = &simStream{}
+		return 0
+	}
+	cuStreamDestroy = func(s uintptr) int32 {
+		sim.mu.Lock()
+		defer sim.mu.Unlock()
+		if _, ok := sim.streams[s]; !ok || s == 0 {
+			return simInvalidHandle
+		}
+		delete(sim.streams, s)
+		return 0
+	}
+	cuStreamSynchronize = func(s uintptr) int32 {
+		st := sim.stream(s)
+		if st == nil {
+			return simInvalidHandle
+		}
+		if st.capturing {
+			st.invalidated = true
+			return simCaptureUnsupported
+		}
+		return 0
+	}
+	cuEventCreate = func(e *uintptr, flags uint32) int32 {
+		sim.mu.Lock()
+		defer sim.mu.Unlock()
+		*e = sim.handle()
+		sim.events[*e] = time.Time{}
+		return 0
+	}
+	cuEventDestroy = func(e uintptr) int32 {
+		sim.mu.Lock()
+		defer sim.mu.Unlock()
+		delete(sim.events, e)
+		return 0
+	}
+	cuEventRecord = func(e, s uintptr) int32 {
+		return sim.enqueue(s, func() int32 {
+			sim.mu.Lock()
+			defer sim.mu.Unlock()
+			if _, ok := sim.events[e]; !ok {
+				return simInvalidHandle
+			}
+			sim.events[e] = time.Now()
+			return 0
+		})
+	}
+	cuEventSynchronize = func(e uintptr) int32 { return 0 }
+	cuEventElapsedTime = func(ms *float32, start, end uintptr) int32 {
+		sim.mu.RLock()
+		defer sim.mu.RUnlock()
+		a, b := sim.events[start], sim.events[end]
+		if a.IsZero() || b.IsZero() {
+			return simInvalidHandle
+		}
+		*ms = float32(b.Sub(a).Seconds() * 1000)
+		return 0
+	}
+	cuModuleLoadDataEx = sim.moduleLoad
+	cuModuleUnload = func(m uintptr) int32 {
+		sim.mu.Lock()
+		defer sim.mu.Unlock()
+		delete(sim.modules, m)
+		return 0
+	}
+	cuModuleGetFunction = sim.getFunction
+	cuFuncGetAttribute = sim.funcAttribute
+	cuFuncSetAttribute = func(f uintptr, attr int32, v int32) int32 {
+		sim.mu.Lock()
+		defer sim.mu.Unlock()
+		fn := sim.funcs[f]
+		if fn == nil {
+			return simInvalidHandle
+		}
+		if attr != funcAttrMaxDynamicSmem || v < 0 || int(v)+fn.k.StaticShared() > simSharedOptin {
+			return simInvalidValue
+		}
+		fn.maxDyn = int(v)
+		return 0
+	}
+	cuLaunchKernel = sim.launch
+	cuStreamBeginCapture = func(s uintptr, mode int32) int32 {
+		st := sim.stream(s)
+		if st == nil || s == 0 {
+			return simInvalidHandle
+		}
+		if st.capturing {
+			return simInvalidValue
+		}
+		st.capturing, st.invalidated, st.graph = true, false, &simGraph{}
+		return 0
+	}
+	cuStreamEndCapture = func(s uintptr, g *uintptr) int32 {
+		st := sim.stream(s)
+		if st == nil {
+			return simInvalidHandle
+		}
+		if !st.capturing {
+			return simInvalidValue
+		}
+		st.capturing = false
+		if st.invalidated {
+			return simCaptureInvalidated
+		}
+		sim.mu.Lock()
+		defer sim.mu.Unlock()
+		*g = sim.handle()
+		sim.graphs[*g] = st.graph
+		return 0
+	}
+	cuGraphInstantiateWithFlags = func(e *uintptr, g uintptr, flags uint64) int32 {
+		sim.mu.Lock()
+		defer sim.mu.Unlock()
+		gr := sim.graphs[g]
+		if gr == nil {
+			return simInvalidHandle
+		}
+		*e = sim.handle()
+		sim.graphs[*e] = gr
+		return 0
+	}
+	cuGraphLaunch = func(e, s uintptr) int32 {
+		sim.mu.RLock()
+		gr := sim.graphs[e]
+		sim.mu.RUnlock()
+		if gr == nil {
+			return simInvalidHandle
+		}
+		return sim.enqueue(s, func() int32 {
+			for _, op := range gr.ops {
+				if rc := op(); rc != 0 {
+					return rc
+				}
+			}
+			return 0
+		})
+	}
+	cuGraphExecDestroy = sim.dropGraph
+	cuGraphDestroy = sim.dropGraph
+	cuOccupancyMaxActiveBlocksPerMultiprocessor = func(n *int32, f uintptr, block int32, smem uint64) int32 {
+		sim.mu.RLock()
+		fn := sim.funcs[f]
+		sim.mu.RUnlock()
+		if fn == nil || block <= 0 {
+			return simInvalidValue
+		}
+		blocks := min(2048/int(block), 32)
+		if per := int(smem) + fn.k.StaticShared(); per > 0 {
+			blocks = min(blocks, simSharedPerSM/(per+1024))
+		}
+		*n = int32(max(blocks, 0))
+		return 0
+	}
+	for _, s := range syms {
+		if s.fn == nil {
+			return fmt.Errorf("cuda: simulated device: %s not bound", s.name)
+		}
+	}
+	return nil
+}
+
+func init() {
+	simNote = "cuda: simulated device (ptxsim, -tags cudasim): kernels interpreted on the CPU, no GPU"
+}
+
+func simAttribute(v *int32, attr int32, dev int32) int32 {
+	vals := map[int32]int32{
+		attrMaxThreadsPerBlock: 1024, attrMaxSharedPerBlock: simSharedPerBlock, attrClockRateKHz: 1410000,
+		attrMultiprocessorCount: simSMs, attrMemoryClockRateKHz: 1215000, attrGlobalMemoryBusWidth: 5120,
+		attrL2CacheSize: 40 << 20, attrComputeCapMajor: 8, attrComputeCapMinor: 0, attrMaxSharedOptin: simSharedOptin,
+	}
+	*v = vals[attr]
+	return 0
+}
+
+func (s *simDriver) handle() uintptr {
+	s.handles++
+	return s.handles + 0x1000
+}
+
+func (s *simDriver) stream(h uintptr) *simStream {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.streams[h]
+}
+
+func (s *simDriver) anyCapturing() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, st := range s.streams {
+		if st.capturing {
+			return true
+		}
+	}
+	return false
+}
+
+// enqueue runs op now, or records it when the stream is being captured.
+func (s *simDriver) enqueue(h uintptr, op func() int32) int32 {
+	st := s.stream(h)
+	if st == nil {
+		return simInvalidHandle
+	}
+	if st.capturing {
+		st.graph.ops = append(st.graph.ops, op)
+		return 0
+	}
+	return op()
+}
+
+func (s *simDriver) dropGraph(g uintptr) int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.graphs, g)
+	return 0
+}
+
+// errorName returns the code's name; after a failed launch or module load
+// the name carries the simulator's detail (once), so that the *Error built
+// by check says which kernel, PTX line, thread and address failed.
+func (s *simDriver) errorName(code int32, p *unsafe.Pointer) int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name, ok := simErrorNames[code]
+	if !ok {
+		return simInvalidValue
+	}
+	if d := s.detail[code]; d != "" {
+		name += " [" + d + "]"
+		delete(s.detail, code)
+	}
+	b := s.names[name]
+	if b == nil {
+		b = append([]byte(name), 0)
+		s.names[name] = b
+	}
+	*p = unsafe.Pointer(&b[0])
+	return 0
+}
+
+func (s *simDriver) setDetail(code int32, d string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.detail[code] = d
+}
+
+// ---- memory ----
+
+func (s *simDriver) memAlloc(p *uint64, n uint64) int32 {
+	if n == 0 {
+		return simInvalidValue
+	}
+	s.mu.Lock()
+	if s.used+n > s.total {
+		s.mu.Unlock()
+		return simOutOfMemory
+	}
+	s.used += n
+	s.mu.Unlock()
+	buf := make([]byte, n+256)
+	off := (256 - uintptr(unsafe.Pointer(&buf[0]))%256) % 256
+	mem := buf[off : off+uintptr(n) : off+uintptr(n)]
+	a := simAlloc{base: uint64(uintptr(unsafe.Pointer(&mem[0]))), mem: mem}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := sort.Search(len(s.allocs), func(i int) bool { return s.allocs[i].base >= a.base })
+	s.allocs = append(s.allocs, simAlloc{})
+	copy(s.allocs[i+1:], s.allocs[i:])
+	s.allocs[i] = a
+	*p = a.base
+	return 0
+}
+
+func (s *simDriver) memFree(p uint64) int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := sort.Search(len(s.allocs), func(i int) bool { return s.allocs[i].base >= p })
+	if i == len(s.allocs) || s.allocs[i].base != p {
+		return simInvalidValue
+	}
+	s.used -= uint64(len(s.allocs[i].mem))
+	s.allocs = append(s.allocs[:i], s.allocs[i+1:]...)
+	return 0
+}
+
+// Find implements ptxsim.Memory.
+func (s *simDriver) Find(addr uint64) (uint64, []byte, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i := sort.Search(len(s.allocs), func(i int) bool { return s.allocs[i].base > addr }) - 1
+	if i < 0 || addr-s.allocs[i].base >= uint64(len(s.allocs[i].mem)) {
+		return 0, nil, false
+	}
+	return s.allocs[i].base, s.allocs[i].mem, true
+}
+
+// device returns the n bytes of device memory at p, inside one allocation.
+func (s *simDriver) device(p, n uint64) []byte {
+	base, mem, ok := s.Find(p)
+	if !ok || p-base+n > uint64(len(mem)) {
+		return nil
+	}
+	return mem[p-base : p-base+n]
+}
+
+func (s *simDriver) copyHtoD(dst uint64, src unsafe.Pointer, n uint64) int32 {
+	if n == 0 {
+		return 0
+	}
+	d := s.device(dst, n)
+	if d == nil {
+		return simInvalidValue
+	}
+	copy(d, unsafe.Slice((*byte)(src), n))
+	return 0
+}
+
+func (s *simDriver) copyDtoH(dst unsafe.Pointer, src uint64, n uint64) int32 {
+	if n == 0 {
+		return 0
+	}
+	m := s.device(src, n)
+	if m == nil {
+		return simInvalidValue
+	}
+	copy(unsafe.Slice((*byte)(dst), n), m)
+	return 0
+}
+
+func (s *simDriver) copyDtoD(dst, src uint64, n uint64) int32 {
+	if n == 0 {
+		return 0
+	}
+	d, m := s.device(dst, n), s.device(src, n)
+	if d == nil || m == nil {
+		return simInvalidValue
+	}
+	copy(d, m)
+	return 0
+}
+
+func (s *simDriver) memset(dst uint64, v uint32, size int, n uint64) int32 {
+	if n == 0 {
+		return 0
+	}
+	if size == 4 && dst%4 != 0 {
+		return simInvalidValue
+	}
+	d := s.device(dst, n*uint64(size))
+	if d == nil {
+		return simInvalidValue
+	}
+	for i := 0; i < len(d); i += size {
+		for k := 0; k < size; k++ {
+			d[i+k] = byte(v >> (8 * k))
+		}
+	}
+	return 0
+}

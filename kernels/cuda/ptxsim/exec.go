@@ -1,0 +1,442 @@
+package ptxsim
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// handler executes one instruction for one thread. The run loop has already
+// advanced t.pc past it; branches overwrite t.pc.
+type handler func(t *thread, in *inst)
+
+// collHandler executes a warp collective (shfl, ldmatrix, mma) for the lanes
+// parked at it, once every lane that must take part has arrived. lanes is
+// indexed by lane id; nil entries take no part.
+type collHandler func(b *block, lanes *[32]*thread, in *inst) bool
+
+// inst is one pre-decoded instruction. Operands are register-file slots:
+// immediates and symbol addresses live in constant slots, so handlers never
+// decode anything.
+type inst struct {
+	fn    handler
+	coll  collHandler
+	guard int32 // predicate slot, -1: unconditional
+	gneg  bool  // @!%p
+	d, a  int32
+	b, c  int32
+	e, d2 int32
+	off   uint64 // address offset
+	mask  uint64 // result bits of integer ops
+	w     uint8  // operand width in bits
+	tk    byte   // type letter (atomics)
+	off2  uint64 // second address offset (cp.async source)
+	n     int32  // branch target, access size, ...
+	m     int32  // vector length, mode, ...
+	v     []int32
+	call  *callInfo
+	line  int32
+	op    string // opcode text, for errors
+}
+
+// Thread states.
+const (
+	running uint8 = iota
+	parkedWarp
+	parkedBar
+	exited
+	faulted
+)
+
+type frame struct {
+	ret  int32
+	call *callInfo
+}
+
+type thread struct {
+	r      []uint64
+	pc     int32
+	state  uint8
+	at     *inst
+	blk    *block
+	lin    int // linear thread index in the block
+	lane   int
+	tid    [3]int
+	local  []byte
+	pmem   []byte
+	stack  []frame
+	copies []asyncCopy   // cp.async issued, not committed
+	groups [][]asyncCopy // committed groups, oldest first
+	steps  int64
+}
+
+// block is one CTA being executed by a worker; a worker reuses its block
+// for each CTA it takes.
+type block struct {
+	k       *Kernel
+	l       *launch
+	ctaid   [3]int
+	threads []thread
+	regs    []uint64
+	shared  []byte
+	cache   memCache
+	fault   *Fault
+}
+
+type launch struct {
+	k       *Kernel
+	cfg     Config
+	kparams []byte
+	steps   atomic.Int64
+	stop    atomic.Bool
+	mu      sync.Mutex
+	fault   *Fault
+}
+
+// Memory is the device memory a launch may touch: Find returns the live
+// allocation containing addr (its base address and its bytes). It is called
+// from several goroutines at once and must not change during a launch.
+type Memory interface {
+	Find(addr uint64) (base uint64, mem []byte, ok bool)
+}
+
+// Config describes one launch.
+type Config struct {
+	Grid, Block [3]int
+	SharedBytes int      // dynamic shared memory
+	Params      [][]byte // one per kernel parameter, at least its size
+	Memory      Memory
+	Budget      int64 // instructions for the whole launch; 0: DefaultBudget
+	Workers     int   // goroutines running blocks; 0: GOMAXPROCS
+}
+
+// DefaultBudget is the instruction budget of a launch when Config.Budget is 0.
+const DefaultBudget = int64(20_000_000_000)
+
+// slice is how many instructions a thread runs before yielding.
+const slice = 1 << 14
+
+// Launch runs the kernel over the grid and returns the first fault (a *Fault)
+// or nil.
+func (k *Kernel) Launch(cfg Config) error {
+	for i := 0; i < 3; i++ {
+		if cfg.Grid[i] <= 0 || cfg.Block[i] <= 0 {
+			return fmt.Errorf("ptxsim: launch %s: grid %v block %v", k.Name, cfg.Grid, cfg.Block)
+		}
+	}
+	nthr := cfg.Block[0] * cfg.Block[1] * cfg.Block[2]
+	if nthr > 1024 {
+		return fmt.Errorf("ptxsim: launch %s: block %v has %d threads, at most 1024", k.Name, cfg.Block, nthr)
+	}
+	if len(cfg.Params) != len(k.params) {
+		return fmt.Errorf("ptxsim: launch %s: %d parameters given, kernel takes %d", k.Name, len(cfg.Params), len(k.params))
+	}
+	l := &launch{k: k, cfg: cfg, kparams: make([]byte, k.paramSize)}
+	for i, p := range k.params {
+		if len(cfg.Params[i]) < p.size {
+			return fmt.Errorf("ptxsim: launch %s: parameter %d (%s) has %d bytes, needs %d", k.Name, i, p.name, len(cfg.Params[i]), p.size)
+		}
+		copy(l.kparams[k.paramOff[i]:], cfg.Params[i][:p.size])
+	}
+	if l.cfg.Budget <= 0 {
+		l.cfg.Budget = DefaultBudget
+	}
+	nblocks := cfg.Grid[0] * cfg.Grid[1] * cfg.Grid[2]
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, nblocks)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := &block{k: k, l: l}
+			for !l.stop.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= nblocks {
+					return
+				}
+				b.ctaid = [3]int{i % cfg.Grid[0], i / cfg.Grid[0] % cfg.Grid[1], i / (cfg.Grid[0] * cfg.Grid[1])}
+				if f := b.run(); f != nil {
+					l.mu.Lock()
+					if l.fault == nil {
+						l.fault = f
+					}
+					l.mu.Unlock()
+					l.stop.Store(true)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if l.fault != nil {
+		return l.fault
+	}
+	return nil
+}
+
+// setup prepares the block's threads for its CTA.
+func (b *block) setup() {
+	k, cfg := b.k, b.l.cfg
+	nthr := cfg.Block[0] * cfg.Block[1] * cfg.Block[2]
+	nr := len(k.tmpl)
+	if len(b.threads) != nthr {
+		b.threads = make([]thread, nthr)
+		b.regs = make([]uint64, nthr*nr)
+		for i := range b.threads {
+			t := &b.threads[i]
+			t.r = b.regs[i*nr : (i+1)*nr : (i+1)*nr]
+			t.local = make([]byte, k.localSize)
+			t.pmem = make([]byte, k.pmemSize)
+		}
+		b.shared = make([]byte, k.sharedStatic+cfg.SharedBytes)
+	}
+	for i := range b.shared {
+		b.shared[i] = 0xFF
+	}
+	nwarps := (nthr + 31) / 32
+	for i := range b.threads {
+		t := &b.threads[i]
+		copy(t.r, k.tmpl)
+		t.pc, t.state, t.at, t.blk, t.lin, t.lane = 0, running, nil, b, i, i%32
+		t.tid = [3]int{i % cfg.Block[0], i / cfg.Block[0] % cfg.Block[1], i / (cfg.Block[0] * cfg.Block[1])}
+		t.stack, t.copies, t.groups, t.steps = t.stack[:0], t.copies[:0], t.groups[:0], 0
+		r := t.r
+		for d := 0; d < 3; d++ {
+			r[slotTid+d] = uint64(t.tid[d])
+			r[slotNtid+d] = uint64(cfg.Block[d])
+			r[slotCtaid+d] = uint64(b.ctaid[d])
+			r[slotNctaid+d] = uint64(cfg.Grid[d])
+		}
+		r[slotLaneid] = uint64(t.lane)
+		r[slotWarpid] = uint64(i / 32)
+		r[slotNwarpid] = uint64(nwarps)
+		r[slotLanemaskEq] = 1 << t.lane
+		r[slotLanemaskLt] = 1<<t.lane - 1
+		r[slotLanemaskLe] = 1<<(t.lane+1) - 1
+		r[slotLanemaskGt] = uint64(^uint32(1<<(t.lane+1) - 1))
+		r[slotLanemaskGe] = uint64(^uint32(1<<t.lane - 1))
+		for j := range t.local {
+			t.local[j] = 0
+		}
+	}
+}
+
+// run executes one CTA to completion.
+func (b *block) run() *Fault {
+	b.setup()
+	b.fault = nil
+	budget := b.l.cfg.Budget
+	for {
+		ran := false
+		for i := range b.threads {
+			t := &b.threads[i]
+			if t.state != running {
+				continue
+			}
+			ran = true
+			t.run()
+			if b.fault != nil {
+				return b.fault
+			}
+		}
+		var steps int64
+		for i := range b.threads {
+			steps += b.threads[i].steps
+			b.threads[i].steps = 0
+		}
+		if b.l.steps.Add(steps) > budget {
+			return b.newFault(FaultBudget, nil, nil, 0, 0, "", fmt.Sprintf("instruction budget of %d exceeded (an infinite loop?)", budget))
+		}
+		if b.l.stop.Load() {
+			return nil
+		}
+		if ran {
+			continue // threads that yielded at the end of their slice run again
+		}
+		progress, err := b.collectives()
+		if err != nil {
+			return err
+		}
+		if progress {
+			continue
+		}
+		if b.barrier() {
+			continue
+		}
+		done := true
+		for i := range b.threads {
+			if b.threads[i].state != exited {
+				done = false
+				break
+			}
+		}
+		if done {
+			return nil
+		}
+		return b.deadlock()
+	}
+}
+
+// run executes the thread until it parks, exits, faults or uses its slice.
+func (t *thread) run() {
+	code := t.blk.k.code
+	r := t.r
+	n := int64(0)
+	for t.state == running && n < slice {
+		in := &code[t.pc]
+		t.pc++
+		n++
+		if in.guard >= 0 && (r[in.guard] != 0) == in.gneg {
+			continue
+		}
+		in.fn(t, in)
+	}
+	t.steps += n
+}
+
+// collectives runs every warp collective whose lanes have all arrived.
+func (b *block) collectives() (bool, *Fault) {
+	progress := false
+	n := len(b.threads)
+	for w := 0; w*32 < n; w++ {
+		lanesN := min(32, n-w*32)
+		for {
+			var group [32]*thread
+			var first *inst
+			var need uint32
+			for l := 0; l < lanesN; l++ {
+				t := &b.threads[w*32+l]
+				if t.state != parkedWarp {
+					continue
+				}
+				if first == nil {
+					first = t.at
+				}
+				if t.at == first {
+					group[l] = t
+					need |= t.memberMask()
+				}
+			}
+			if first == nil {
+				break
+			}
+			ok := true
+			for l := 0; l < lanesN; l++ {
+				if need&(1<<l) == 0 {
+					continue
+				}
+				t := &b.threads[w*32+l]
+				if t.state == exited {
+					continue // hardware leaves this undefined; the lane's last values are used
+				}
+				if group[l] == nil {
+					ok = false
+					break
+				}
+			}
+			if !ok {
+				break
+			}
+			// The lanes leave the collective before it runs, so that a fault
+			// inside it can set the state of the offending lane.
+			for l := 0; l < lanesN; l++ {
+				if group[l] != nil {
+					group[l].state = running
+					group[l].at = nil
+				}
+			}
+			first.coll(b, &group, first)
+			if b.fault != nil {
+				return false, b.fault
+			}
+			progress = true
+		}
+	}
+	return progress, nil
+}
+
+// memberMask is the lanes a parked collective waits for: the membermask
+// operand of shfl.sync, all 32 lanes for the .aligned ones.
+func (t *thread) memberMask() uint32 {
+	in := t.at
+	if in.e >= 0 {
+		return uint32(t.r[in.e])
+	}
+	return ^uint32(0)
+}
+
+// barrier releases bar.sync when every thread that has not exited waits at a
+// barrier with the same id (and, with a thread count, that many are waiting).
+func (b *block) barrier() bool {
+	waiting := 0
+	var id uint64
+	idSet := false
+	for i := range b.threads {
+		t := &b.threads[i]
+		switch t.state {
+		case exited:
+			continue
+		case parkedBar:
+			bid := t.r[t.at.a]
+			if idSet && bid != id {
+				return false
+			}
+			id, idSet = bid, true
+			waiting++
+		default:
+			return false
+		}
+	}
+	if waiting == 0 {
+		return false
+	}
+	for i := range b.threads {
+		t := &b.threads[i]
+		if t.state == parkedBar {
+			t.state, t.at = running, nil
+		}
+	}
+	return true
+}
+
+// deadlock builds the error for a block where no thread can progress.
+func (b *block) deadlock() *Fault {
+	var sb strings.Builder
+	n := len(b.threads)
+	var firstAt *inst
+	for w := 0; w*32 < n; w++ {
+		counts := map[string]int{}
+		var keys []string
+		for l := 0; l < 32 && w*32+l < n; l++ {
+			t := &b.threads[w*32+l]
+			var s string
+			switch t.state {
+			case exited:
+				s = "exited"
+			case parkedWarp, parkedBar:
+				s = fmt.Sprintf("%s (line %d)", t.at.op, t.at.line)
+				if firstAt == nil {
+					firstAt = t.at
+				}
+			default:
+				s = "running"
+			}
+			if counts[s] == 0 {
+				keys = append(keys, s)
+			}
+			counts[s]++
+		}
+		fmt.Fprintf(&sb, "\n  warp %d:", w)
+		for _, s := range keys {
+			fmt.Fprintf(&sb, " %d lanes at %s;", counts[s], s)
+		}
+	}
+	return b.newFault(FaultDeadlock, nil, firstAt, 0, 0, "", "no thread can progress:"+sb.String())
+}

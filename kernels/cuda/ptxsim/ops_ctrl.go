@@ -1,0 +1,120 @@
+package ptxsim
+
+import (
+	"time"
+)
+
+func opBra(t *thread, in *inst) { t.pc = in.n }
+
+func opExit(t *thread, in *inst) { t.exit() }
+
+// exit ends the thread; its outstanding cp.async copies complete.
+func (t *thread) exit() {
+	t.groups = append(t.groups, t.copies)
+	t.copies = nil
+	t.waitGroups(0)
+	t.state = exited
+}
+
+func opRet(t *thread, in *inst) {
+	if len(t.stack) == 0 {
+		t.exit()
+		return
+	}
+	f := t.stack[len(t.stack)-1]
+	t.stack = t.stack[:len(t.stack)-1]
+	for _, c := range f.call.rets {
+		copy(t.pmem[c.to:c.to+c.n], t.pmem[c.from:c.from+c.n])
+	}
+	t.pc = f.ret
+}
+
+func opCall(t *thread, in *inst) {
+	c := in.call
+	for _, a := range c.args {
+		copy(t.pmem[a.to:a.to+a.n], t.pmem[a.from:a.from+a.n])
+	}
+	if len(t.stack) >= 64 {
+		t.fault(in, FaultTrap, 0, 0, "", "call stack deeper than 64")
+		return
+	}
+	t.stack = append(t.stack, frame{ret: t.pc, call: c})
+	t.pc = c.pc
+}
+
+func opBar(t *thread, in *inst) {
+	t.state = parkedBar
+	t.at = in
+}
+
+func opParkWarp(t *thread, in *inst) {
+	t.state = parkedWarp
+	t.at = in
+}
+
+func opTrap(t *thread, in *inst) {
+	t.fault(in, FaultTrap, 0, 0, "", "trap executed")
+}
+
+func opClock(t *thread, in *inst) {
+	t.r[in.d] = uint64(time.Now().UnixNano()) & in.mask
+}
+
+// ---- cp.async ----
+
+type asyncCopy struct {
+	dst, src []byte // src shorter than dst: the rest is zero-filled
+}
+
+// opCpAsync: in.a shared destination base (+in.off), in.b global source
+// base (+in.off2), in.n copy size, in.c source size slot (-1: in.n).
+func opCpAsync(t *thread, in *inst) {
+	r := t.r
+	n := int(in.n)
+	dst := t.mem(in, spShared, r[in.a]+in.off, n)
+	if dst == nil {
+		return
+	}
+	srcN := n
+	if in.c >= 0 {
+		srcN = int(uint32(r[in.c]))
+		if srcN > n {
+			t.fault(in, FaultTrap, r[in.b]+in.off2, srcN, "global", "cp.async source size larger than the copy")
+			return
+		}
+	}
+	var src []byte
+	if srcN > 0 {
+		src = t.mem(in, spGlobal, r[in.b]+in.off2, n)
+		if src == nil {
+			return
+		}
+		src = src[:srcN]
+	}
+	t.copies = append(t.copies, asyncCopy{dst: dst, src: src})
+}
+
+func opCpCommit(t *thread, in *inst) {
+	t.groups = append(t.groups, t.copies)
+	t.copies = nil
+}
+
+// opCpWait waits until at most r[in.a] committed groups are pending.
+func opCpWait(t *thread, in *inst) { t.waitGroups(int(t.r[in.a])) }
+
+func opCpWaitAll(t *thread, in *inst) {
+	opCpCommit(t, in)
+	t.waitGroups(0)
+}
+
+func (t *thread) waitGroups(keep int) {
+	for len(t.groups) > keep {
+		for _, c := range t.groups[0] {
+			k := copy(c.dst, c.src)
+			for i := k; i < len(c.dst); i++ {
+				c.dst[i] = 0
+			}
+		}
+		t.groups = t.groups[1:]
+	}
+}
