@@ -184,8 +184,8 @@ type flashCase struct {
 }
 
 // Tile sizes are 64 (forward and dq queries, dkv keys) and 32 (dq keys,
-// dkv queries): the cases cover 1, tile−1, tile+1 and sizes that are not
-// multiples of either, every head size the kernels take at least once,
+// dkv queries): the cases cover 0, 1, tile−1, tile, tile+1 and sizes that
+// are not multiples of either, every head size the kernels take at least once,
 // GQA groups of 1, 2 and 3, each mask alone and all together, and caps of
 // 1.5 (bends most scores) and 50 (Gemma 2's).
 var flashCases = []flashCase{
@@ -200,6 +200,10 @@ var flashCases = []flashCase{
 	{"offset_packed_d112", MaskedAttention{B: 1, T: 20, S: 50, Hq: 2, Hkv: 2, D: 112, Causal: true, QueryOffset: 30}, false, 17},
 	{"all_masks_softcap_d64", MaskedAttention{B: 2, T: 90, S: 90, Hq: 6, Hkv: 2, D: 64, Causal: true, Window: 37, Softcap: 1.5}, true, 29},
 	{"softcap50_d128", MaskedAttention{B: 1, T: 40, S: 40, Hq: 2, Hkv: 2, D: 128, Causal: true, Softcap: 50}, false, 0},
+	{"tile_d32", MaskedAttention{B: 1, T: 64, S: 64, Hq: 2, Hkv: 1, D: 32}, false, 0},
+	// No queries: dK and dV are written as zeros. No keys: O = 0, lse = -inf.
+	{"no_queries_d32", MaskedAttention{B: 2, T: 0, S: 5, Hq: 2, Hkv: 1, D: 32, Causal: true}, false, 0},
+	{"no_keys_d32", MaskedAttention{B: 2, T: 3, S: 0, Hq: 2, Hkv: 1, D: 32}, false, 0},
 }
 
 // flashRun holds one case's inputs on the device.
