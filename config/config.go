@@ -83,6 +83,7 @@ type TrainingConfig struct {
 	Device                string              `yaml:"device" doc:"auto (a CUDA GPU when found, else the CPU), cpu, cuda or cuda:N."`
 	Precision             string              `yaml:"precision" doc:"Matrix products: auto (bf16 tensor cores on a CUDA GPU, float32 on the CPU), bf16 (CUDA only: the CPU computes in float32) or f32."`
 	MaxDeviceMemory       float64             `yaml:"max_device_memory" doc:"Cap on the GPU memory the run may reserve, in GiB (0 = none). The run plans for it before step 1 (turning gradient_checkpointing on when that makes the plan fit, and saying so; refusing with the arithmetic when nothing does), and an allocation past it fails with an out-of-memory error naming the cap and the tensor's shape."`
+	AttentionKernel       string              `yaml:"attention_kernel" doc:"Which GPU attention kernels run: auto (in bf16 precision the flash kernels for the head sizes they take, ftune's SIMT kernels otherwise and in precision f32), flash (tensor-core flash attention: bf16 operands, float32 softmax, every mask, head sizes that are multiples of 16 up to 128; another head size is refused with the reason, and so are precision f32 and the CPU) or simt (the SIMT kernels for every shape). The CPU ignores auto and simt."`
 	GEMMProvider          string              `yaml:"gemm_provider" doc:"Who computes the GPU's matrix products: auto (per product shape, whichever of ftune's own kernels and NVIDIA's cuBLASLt measured faster on its first run, timed once with device events; ftune's kernels when cuBLASLt is not installed, said once in the log; the float32 precision stays on ftune's kernel), ftune, or cublaslt (refused when the library is missing; FTUNE_CUBLASLT_LIBRARY names the file). cuBLASLt is opened at run time: libcublasLt.so.13 or .12 from the system loader, /usr/local/cuda, or the nvidia/cu13/lib or nvidia/cublas/lib folder of a Python's site-packages (pip's NVIDIA wheels, which PyTorch installs). The CPU ignores auto and refuses cublaslt."`
 }
 
@@ -213,6 +214,8 @@ func Default() *RunConfig {
 			Device:        "auto",
 			Precision:     "auto",
 			GEMMProvider:  "auto",
+
+			AttentionKernel: "auto",
 		},
 	}
 }

@@ -27,6 +27,7 @@ var (
 	quantTypes  = []string{"nf4"}
 	precisions  = []string{"auto", "bf16", "f32"}
 	gemmProvs   = []string{"auto", "ftune", "cublaslt"}
+	attnKernels = []string{"auto", "flash", "simt"}
 	valMetrics  = []string{"loss", "perplexity", "token_accuracy"}
 	deviceRE    = regexp.MustCompile(`^(auto|cpu|cuda(:[0-9]+)?)$`)
 	runNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
@@ -170,6 +171,11 @@ func (c *RunConfig) Validate() error {
 	v.oneOf(t.GEMMProvider, "training.gemm_provider", gemmProvs)
 	v.checkPair(t.Device != "cpu" || t.GEMMProvider != "cublaslt", "training.gemm_provider", "training.device",
 		"cublaslt runs on a CUDA device: the CPU has its own kernels (set gemm_provider auto or ftune, or device cuda)")
+	v.oneOf(t.AttentionKernel, "training.attention_kernel", attnKernels)
+	v.checkPair(t.Device != "cpu" || t.AttentionKernel != "flash", "training.attention_kernel", "training.device",
+		"flash runs on a CUDA device: the CPU has its own attention (set attention_kernel auto or simt, or device cuda)")
+	v.checkPair(t.Precision != "f32" || t.AttentionKernel != "flash", "training.attention_kernel", "training.precision",
+		"flash computes at bf16 precision on tensor cores, and f32 is the float32 parity path (set precision auto or bf16, or attention_kernel auto or simt)")
 	v.check(t.MaxDeviceMemory >= 0 && finite(t.MaxDeviceMemory) && t.MaxDeviceMemory < 1<<20, "training.max_device_memory", "must be GiB >= 0 (0 = no cap), got %v", t.MaxDeviceMemory)
 	v.checkPair(t.Device != "cpu" || t.MaxDeviceMemory == 0, "training.max_device_memory", "training.device",
 		"the cap is on GPU memory: the CPU run has none to cap (drop it, or set device cuda or auto)")

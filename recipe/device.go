@@ -76,6 +76,9 @@ type DeviceRequest struct {
 	// ftune's kernels and cuBLASLt), ftune or cublaslt (a GPU with the
 	// library, else an error saying why). The CPU refuses cublaslt.
 	GEMMProvider string
+	// AttentionKernel is auto ("" too), flash or simt
+	// (cudabackend.AttentionKernel); the CPU refuses flash.
+	AttentionKernel string
 	// Log receives the GPU's GEMM provider lines (nil: discarded).
 	Log io.Writer
 }
@@ -84,7 +87,7 @@ type DeviceRequest struct {
 // provider's lines going to log.
 func (o *Options) requestDevice(log io.Writer) (Device, error) {
 	return OpenDeviceFor(DeviceRequest{Device: o.Device, Precision: o.Precision, MaxDeviceMemory: o.MaxDeviceMemory,
-		GEMMProvider: o.GEMMProvider, Log: log})
+		GEMMProvider: o.GEMMProvider, AttentionKernel: o.AttentionKernel, Log: log})
 }
 
 // OpenDeviceFor opens the device r asks for (OpenDeviceCapped's rules, and
@@ -106,9 +109,13 @@ func OpenDeviceFor(r DeviceRequest) (Device, error) {
 	if err != nil {
 		return Device{}, fmt.Errorf("recipe: %w", err)
 	}
+	attn, err := cudabackend.ParseAttentionKernel(r.AttentionKernel)
+	if err != nil {
+		return Device{}, fmt.Errorf("recipe: %w", err)
+	}
 	open := func(n int) (tensor.Backend, error) {
 		return cudabackend.Open(cudabackend.Options{Device: n, BF16MatMul: p != "f32", MaxDeviceMemory: maxDeviceMemory,
-			GEMMProvider: provider, Log: r.Log})
+			GEMMProvider: provider, AttentionKernel: attn, Log: r.Log})
 	}
 	var out Device
 	d := strings.ToLower(strings.TrimSpace(device))
@@ -156,6 +163,13 @@ func OpenDeviceFor(r DeviceRequest) (Device, error) {
 			why = "device auto found no GPU (" + out.Fallback + ")"
 		}
 		return Device{}, fmt.Errorf("recipe: gemm provider cublaslt needs a CUDA device: %s (set gemm provider auto or ftune)", why)
+	}
+	if attn == cudabackend.AttentionFlash && !onGPU {
+		why := "the CPU has its own attention"
+		if out.Fallback != "" {
+			why = "device auto found no GPU (" + out.Fallback + ")"
+		}
+		return Device{}, fmt.Errorf("recipe: attention kernel flash needs a CUDA device: %s (set attention kernel auto or simt)", why)
 	}
 	out.BF16 = onGPU && p != "f32"
 	if onGPU {

@@ -81,6 +81,7 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	o.Device, o.Precision, o.IgnoreMemoryEstimate = t.Device, t.Precision, t.IgnoreMemoryEstimate
 	o.MaxDeviceMemory = int64(t.MaxDeviceMemory * (1 << 30))
 	o.GEMMProvider = t.GEMMProvider
+	o.AttentionKernel = t.AttentionKernel
 	// The run folder records the settings in effect.
 	cfg.Training.Schedule.WarmupSteps, cfg.Training.Eval.Every = o.WarmupSteps, o.EvalEvery
 	if o.Config, err = config.Resolved(cfg); err != nil {

@@ -70,6 +70,7 @@ func leafCases(t *testing.T) map[string]leafCase {
 		"training.device":                         {value: "cpu"},
 		"training.precision":                      {value: "f32"},
 		"training.gemm_provider":                  {value: "ftune"},
+		"training.attention_kernel":               {value: "simt"},
 		"training.eval.generation.questions":      {value: "5", setup: []string{"training.eval.generation.samples=0"}},
 		"training.eval.generation.max_new_tokens": {value: "8"},
 	}

@@ -117,6 +117,10 @@ type Options struct {
 	// (per shape the faster of ftune's kernels and cuBLASLt), ftune or
 	// cublaslt (training.gemm_provider, --gemm-provider).
 	GEMMProvider string
+	// AttentionKernel chooses a GPU's attention kernels: auto, flash or
+	// simt (training.attention_kernel, --attention-kernel; see
+	// cudabackend.AttentionKernel).
+	AttentionKernel string
 	// device is the device preflight opened (nil: loadBase opens one).
 	device *Device
 	// AllowLongerThanModel lets SeqLen exceed the model's
@@ -175,7 +179,7 @@ func Defaults() Options {
 		R: 16, Alpha: 32, Dropout: 0.05, Targets: []string{"all-linear"},
 		EvalEvery: 80, EvalQuestions: 20, MaxNewTokens: 16, Samples: 2,
 		CheckpointEvery: 80, KeepLast: 2, Monitor: "val/loss", MonitorMode: "min", TopK: 1,
-		LogEvery: 5, TensorBoard: true, Device: "cpu", Precision: "auto", GEMMProvider: "auto", NoStepArena: true,
+		LogEvery: 5, TensorBoard: true, Device: "cpu", Precision: "auto", GEMMProvider: "auto", AttentionKernel: "auto", NoStepArena: true,
 	}
 }
 

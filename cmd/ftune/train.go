@@ -52,6 +52,7 @@ var shortcuts = []shortcut{
 	{"run-name", "training.tracking.run_name", "string", "run folder name (default: the start time)"},
 	{"device", "training.device", "string", "auto, cpu, cuda or cuda:N"},
 	{"precision", "training.precision", "string", "matrix products: auto (bf16 on a GPU, f32 on the CPU), bf16 or f32"},
+	{"attention-kernel", "training.attention_kernel", "string", "GPU attention: auto (flash in bf16 precision where it takes the head size, else the SIMT kernels), flash (tensor cores, bf16; head sizes multiples of 16 up to 128) or simt"},
 	{"gemm-provider", "training.gemm_provider", "string", "GPU matrix products: auto (per shape the faster of ftune's kernels and cuBLASLt, measured once), ftune or cublaslt"},
 	{"max-device-memory", "training.max_device_memory", "float", "cap on GPU memory in GiB (0: none): the run plans for it and never reserves more"},
 	{"lr", "training.optimizer.lr", "float", "peak learning rate"},
@@ -287,7 +288,7 @@ func tryIt(r *recipe.Result) string {
 // the run, or say where it computes, and leave the optimisation up to the
 // checkpoint as it was. Any other change (learning rate, lengths, data,
 // adapter shape) would continue one run with another's settings.
-var resumeSafe = []string{"training.max_steps", "training.max_time", "training.device", "training.precision", "training.max_device_memory", "training.gemm_provider"}
+var resumeSafe = []string{"training.max_steps", "training.max_time", "training.device", "training.precision", "training.max_device_memory", "training.gemm_provider", "training.attention_kernel"}
 
 // resumeFolder checks that dir is a run folder, and points a checkpoint
 // folder (RUN/checkpoints/step-…) or RUN/checkpoints at its run.

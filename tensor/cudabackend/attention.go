@@ -2,6 +2,8 @@ package cudabackend
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/ftune/ftune/kernels/cuda"
 	"github.com/ftune/ftune/tensor"
@@ -10,20 +12,112 @@ import (
 // Attention and its backward. The layouts match the contract directly:
 // q, out [B,T,Hq,D], k, v [B,S,Hkv,D], lse [B,Hq,T] float32.
 //
-// Two kernel families:
-//   - attention.cu's tiled kernels (shared-memory tiles, online softmax),
-//     used for the training case they cover: causal, no KV-cache offset, no
-//     window, no packed documents, S = T, D a multiple of 32 up to 128, with
-//     or without a key padding mask. A query that sees no key gets lse = +inf
-//     there (the CPU writes −inf); both give O = 0 and zero gradients, and
-//     the lse only travels from this forward to this backward.
+// Three kernel families:
+//   - flash_attention.cu's tensor-core kernels (bf16 mma.sync, float32
+//     softmax and accumulation; Q, K, V, dO rounded to bf16 while staged):
+//     every mask of AttentionParams, GQA, softcap, D a multiple of 16 up to
+//     128. They run when Options.AttentionKernel is flash (a shape they do
+//     not take is then an error naming why, never a fallback) or, under
+//     auto, when the backend runs bf16 precision, the shape is one they take
+//     and flashAuto is set (see there).
+//   - attention.cu's tiled SIMT kernels (shared-memory tiles, online
+//     softmax), used for the training case they cover: causal, no KV-cache
+//     offset, no window, no packed documents, S = T, D a multiple of 32 up
+//     to 128, with or without a key padding mask. A query that sees no key
+//     gets lse = +inf there (the CPU and the other two families write −inf);
+//     all give O = 0 and zero gradients, and the lse only travels from this
+//     forward to the backward of the same family (the choice is a function
+//     of the setting, the precision and the shape, the same for both).
 //   - attention_masked.cu's warp-per-row kernels for everything else: every
 //     mask of AttentionParams, any D up to 256, S ≠ T.
 //
-// Both families have soft-capped variants (AttentionParams.Softcap, Gemma
+// Every family has soft-capped variants (AttentionParams.Softcap, Gemma
 // 2's attn_logit_softcapping: scores c·tanh(s/c) before masking), chosen by
 // the launchers when the cap is not 0; the uncapped kernels are unchanged.
 // Heads above 256 return tensor.ErrUnsupported.
+
+// AttentionKernel names which attention kernels run (Options.AttentionKernel,
+// the trainer's training.attention_kernel / --attention-kernel).
+type AttentionKernel string
+
+const (
+	// AttentionAuto: the flash kernels in bf16 precision for the shapes
+	// they take (while flashAuto is set), the SIMT kernels otherwise (also
+	// what "" means).
+	AttentionAuto AttentionKernel = "auto"
+	// AttentionFlash: the flash kernels for every call; a shape they do not
+	// take is an error, and precision f32 refuses it at Open.
+	AttentionFlash AttentionKernel = "flash"
+	// AttentionSIMT: the SIMT kernels (tiled or warp per row) for every call.
+	AttentionSIMT AttentionKernel = "simt"
+)
+
+// AttentionKernels are the accepted names, for settings' error messages.
+var AttentionKernels = []string{string(AttentionAuto), string(AttentionFlash), string(AttentionSIMT)}
+
+// ParseAttentionKernel accepts auto, flash or simt ("" is auto).
+func ParseAttentionKernel(s string) (AttentionKernel, error) {
+	k := AttentionKernel(strings.ToLower(strings.TrimSpace(s)))
+	if k == "" {
+		return AttentionAuto, nil
+	}
+	if !slices.Contains(AttentionKernels, string(k)) {
+		return "", fmt.Errorf("attention kernel %q (want %s)", s, strings.Join(AttentionKernels, ", "))
+	}
+	return k, nil
+}
+
+// flashAuto is whether auto picks the flash kernels (in bf16 precision, for
+// the shapes they take). Set because their tests (kernels/cuda
+// TestFlashAttention*, TestFlashAttentionBackend here) pass under the PTX
+// simulator (go test -tags cudasim); they have not run on a GPU yet, and
+// attention kernel simt keeps the SIMT kernels.
+const flashAuto = true
+
+// openAttention resolves Options.AttentionKernel at Open: a bad name, and
+// flash in float32 precision (the flash kernels compute at bf16 precision;
+// f32 is the parity path), are refused with the reason.
+func (b *Backend) openAttention() error {
+	k, err := ParseAttentionKernel(string(b.opt.AttentionKernel))
+	if err != nil {
+		return err
+	}
+	if k == AttentionFlash && !b.opt.BF16MatMul {
+		return fmt.Errorf("attention kernel flash computes at bf16 precision on tensor cores, and precision f32 is the float32 parity path (set precision bf16, or attention kernel auto or simt)")
+	}
+	b.opt.AttentionKernel = k
+	return nil
+}
+
+// attnFamily is the kernel family a call runs on.
+type attnFamily int
+
+const (
+	famMasked attnFamily = iota // attention_masked.cu
+	famTiled                    // attention.cu
+	famFlash                    // flash_attention.cu
+)
+
+// family picks the kernels for one call (the same for a forward and its
+// backward); forced flash on a shape the flash kernels do not take is an
+// error that says why.
+func (b *Backend) family(a cuda.MaskedAttention, p tensor.AttentionParams, d attnDims) (attnFamily, error) {
+	switch b.opt.AttentionKernel {
+	case AttentionFlash:
+		if err := cuda.FlashAttentionTakes(a); err != nil {
+			return 0, fmt.Errorf("cuda: attention kernel flash: %w (set attention kernel auto or simt)", err)
+		}
+		return famFlash, nil
+	case AttentionAuto, "":
+		if flashAuto && b.opt.BF16MatMul && cuda.FlashAttentionTakes(a) == nil {
+			return famFlash, nil
+		}
+	}
+	if b.fast(d, p) {
+		return famTiled, nil
+	}
+	return famMasked, nil
+}
 
 type attnDims = tensor.AttentionDims
 
@@ -127,11 +221,19 @@ func (b *Backend) Attention(out, lse, q, k, v *tensor.Tensor, p tensor.Attention
 		return err
 	}
 	defer m.release()
-	if b.fast(d, p) {
-		a := cuda.AttentionShape{B: d.B, T: d.T, Hq: d.Hq, Hkv: d.Hkv, D: d.D, Mask: m.key, Scale: p.Scale, Softcap: p.Softcap}
-		return b.dev.AttentionFwd(b.s, cuda.F32, ps[0], ps[1], ps[2], ps[3], ps[4], a)
+	a := m.shape(d, p)
+	fam, err := b.family(a, p, d)
+	if err != nil {
+		return err
 	}
-	return b.dev.MaskedAttentionFwd(b.s, cuda.F32, ps[0], ps[1], ps[2], ps[3], ps[4], m.shape(d, p))
+	switch fam {
+	case famFlash:
+		return b.dev.FlashAttentionFwd(b.s, cuda.F32, ps[0], ps[1], ps[2], ps[3], ps[4], a)
+	case famTiled:
+		t := cuda.AttentionShape{B: d.B, T: d.T, Hq: d.Hq, Hkv: d.Hkv, D: d.D, Mask: m.key, Scale: p.Scale, Softcap: p.Softcap}
+		return b.dev.AttentionFwd(b.s, cuda.F32, ps[0], ps[1], ps[2], ps[3], ps[4], t)
+	}
+	return b.dev.MaskedAttentionFwd(b.s, cuda.F32, ps[0], ps[1], ps[2], ps[3], ps[4], a)
 }
 
 func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v *tensor.Tensor, p tensor.AttentionParams) error {
@@ -163,9 +265,17 @@ func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v *tensor.
 		return err
 	}
 	defer relD()
-	if b.fast(d, p) {
-		a := cuda.AttentionShape{B: d.B, T: d.T, Hq: d.Hq, Hkv: d.Hkv, D: d.D, Mask: m.key, Scale: p.Scale, Softcap: p.Softcap}
-		return b.dev.AttentionBwd(b.s, cuda.F32, ps[0], ps[1], ps[2], delta, ps[3], ps[4], ps[5], ps[6], ps[7], ps[8], a)
+	a := m.shape(d, p)
+	fam, err := b.family(a, p, d)
+	if err != nil {
+		return err
 	}
-	return b.dev.MaskedAttentionBwd(b.s, cuda.F32, ps[0], ps[1], ps[2], delta, ps[3], ps[4], ps[5], ps[6], ps[7], ps[8], m.shape(d, p))
+	switch fam {
+	case famFlash:
+		return b.dev.FlashAttentionBwd(b.s, cuda.F32, ps[0], ps[1], ps[2], delta, ps[3], ps[4], ps[5], ps[6], ps[7], ps[8], a)
+	case famTiled:
+		t := cuda.AttentionShape{B: d.B, T: d.T, Hq: d.Hq, Hkv: d.Hkv, D: d.D, Mask: m.key, Scale: p.Scale, Softcap: p.Softcap}
+		return b.dev.AttentionBwd(b.s, cuda.F32, ps[0], ps[1], ps[2], delta, ps[3], ps[4], ps[5], ps[6], ps[7], ps[8], t)
+	}
+	return b.dev.MaskedAttentionBwd(b.s, cuda.F32, ps[0], ps[1], ps[2], delta, ps[3], ps[4], ps[5], ps[6], ps[7], ps[8], a)
 }

@@ -28,6 +28,9 @@ type Options struct {
 	// (ftune's kernels), cublaslt, or auto (per shape, by measured speed);
 	// see provider.go.
 	GEMMProvider GEMMProvider
+	// AttentionKernel chooses the attention kernels: "" or auto, flash or
+	// simt; see attention.go.
+	AttentionKernel AttentionKernel
 	// Log receives the GEMM provider lines (cuBLASLt missing under auto,
 	// each shape's choice, once); nil discards them.
 	Log io.Writer
@@ -89,6 +92,9 @@ func Open(opt Options) (*Backend, error) {
 		gcEvery = min(gcEvery, opt.MaxDeviceMemory/16)
 	}
 	b := &Backend{dev: d, alloc: d.Allocator(), opt: opt, gcEvery: gcEvery}
+	if err := b.openAttention(); err != nil {
+		return nil, fmt.Errorf("cuda backend: %w", err)
+	}
 	if err := b.openGEMM(); err != nil {
 		return nil, fmt.Errorf("cuda backend: %w", err)
 	}

@@ -21,15 +21,32 @@ type Path struct {
 // bench/results/ptxas-cuda12.4-2026-12-05.md), and cuBLASLt as a second
 // provider (gemmPath).
 const (
-	gemmBF16      = "ftune PTX, bf16 tensor cores (mma.sync m16n8k16, cp.async; sm_80 code, no wgmma), float32 accumulation"
-	gemmF32       = "ftune PTX, float32 SIMT (CUDA cores)"
-	attentionPath = "ftune PTX: tiled online-softmax kernels for causal S = T without windows or packed documents (padding allowed); one warp per query row for every other mask"
+	gemmBF16       = "ftune PTX, bf16 tensor cores (mma.sync m16n8k16, cp.async; sm_80 code, no wgmma), float32 accumulation"
+	gemmF32        = "ftune PTX, float32 SIMT (CUDA cores)"
+	attentionSIMT  = "ftune PTX SIMT: tiled online-softmax kernels for causal S = T without windows or packed documents (padding allowed); one warp per query row for every other mask"
+	attentionFlash = "ftune PTX flash attention on bf16 tensor cores (mma.sync m16n8k16, float32 softmax and accumulation, deterministic backward) for head sizes that are multiples of 16 up to 128, every mask"
 )
+
+// attentionPath names the attention kernels in use: the setting (auto,
+// flash or simt), what it resolved to and why.
+func attentionPath(k AttentionKernel, bf16 bool) string {
+	switch {
+	case k == AttentionFlash:
+		return "kernel flash (forced): " + attentionFlash + "; other shapes refused"
+	case k == AttentionSIMT:
+		return "kernel simt (forced): " + attentionSIMT
+	case !bf16:
+		return "kernel auto: " + attentionSIMT + " (the float32 parity path stays off the bf16 flash kernels)"
+	case !flashAuto:
+		return "kernel auto: " + attentionSIMT + " (flash is opt-in: attention kernel flash)"
+	}
+	return "kernel auto: " + attentionFlash + "; for other shapes " + attentionSIMT
+}
 
 // Path describes the code path of this backend.
 func (b *Backend) Path() Path {
 	p := Path{Device: b.dev.Name, Capability: fmt.Sprintf("%d.%d", b.dev.Major, b.dev.Minor),
-		Precision: "f32", GEMM: gemmF32, Attention: attentionPath, MaxDeviceMemory: b.alloc.Limit()}
+		Precision: "f32", GEMM: gemmF32, Attention: attentionPath(b.opt.AttentionKernel, b.opt.BF16MatMul), MaxDeviceMemory: b.alloc.Limit()}
 	if b.opt.BF16MatMul {
 		p.Precision = "bf16"
 	}
