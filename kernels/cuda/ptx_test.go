@@ -12,7 +12,7 @@ import (
 )
 
 // TestPTXUpToDate fails when a .cu (or common.cuh) changed without `make ptx`:
-// each .ptx header records the sha256 of the sources it was built from. It
+// each .ptx.gz's header records the sha256 of the sources it was built from. It
 // needs neither nvcc nor a GPU.
 func TestPTXUpToDate(t *testing.T) {
 	srcs, err := filepath.Glob("*.cu")
@@ -32,11 +32,17 @@ func TestPTXUpToDate(t *testing.T) {
 	flagsRE := regexp.MustCompile(`(?m)^// ftune-ptx nvcc (\S+) flags (.+)$`)
 	for _, src := range srcs {
 		ptx := strings.TrimSuffix(src, ".cu") + ".ptx"
-		b, err := os.ReadFile(ptx)
+		gz, err := os.ReadFile(ptx + ".gz")
 		if err != nil {
-			t.Errorf("%s has no %s: run `make ptx` and commit it", src, ptx)
+			t.Errorf("%s has no %s.gz: run `make ptx` and commit it", src, ptx)
 			continue
 		}
+		text, err := InflatePTX(ptx, gz)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		b := []byte(text)
 		head := string(b[:min(len(b), 1024)])
 		want := map[string]string{src: hash(src), "common.cuh": common}
 		got := map[string]string{}
@@ -63,9 +69,9 @@ func TestPTXUpToDate(t *testing.T) {
 			t.Errorf("%s: PTX ISA %s.%s is newer than CUDA 12.0 drivers load (8.0)", ptx, v[1], v[2])
 		}
 	}
-	ptxs, _ := filepath.Glob("*.ptx")
+	ptxs, _ := filepath.Glob("*.ptx*")
 	if len(ptxs) != len(srcs) {
-		t.Errorf("%d .ptx for %d .cu: remove stale PTX", len(ptxs), len(srcs))
+		t.Errorf("%d .ptx/.ptx.gz files for %d .cu: remove stale PTX (plain .ptx files are no longer read)", len(ptxs), len(srcs))
 	}
 }
 
