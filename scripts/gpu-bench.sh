@@ -142,7 +142,7 @@ for d in nvidia.__path__:
 
 	if [ "${GPUBENCH_SKIP_TESTS:-0}" != 1 ]; then
 		echo "== CUDA tests (kernels/cuda, tensor/cudabackend)"
-		(cd kernels/cuda && timeout 100 "../../$BIN/cuda.test" -test.count=1 -test.timeout=95s -test.v) >"$OUT/tests.log" 2>&1 || status=1
+		(cd kernels/cuda && timeout 160 "../../$BIN/cuda.test" -test.count=1 -test.timeout=155s -test.v) >"$OUT/tests.log" 2>&1 || status=1
 		(cd tensor/cudabackend && timeout 50 "../../$BIN/tensorcuda.test" -test.count=1 -test.timeout=45s -test.v) >>"$OUT/tests.log" 2>&1 || status=1
 		grep -E '^--- (FAIL|SKIP)|^(FAIL|panic)' "$OUT/tests.log" | head -20
 		echo "tests: $(grep -c -- '--- PASS' "$OUT/tests.log") passed, $(grep -c -- '--- FAIL' "$OUT/tests.log") failed, $(grep -c -- '--- SKIP' "$OUT/tests.log") skipped ($((SECONDS - t0)) s)"
@@ -169,6 +169,9 @@ for d in nvidia.__path__:
 			# ftune's own kernels alone: the table shows both.
 			ftune_step "$s" -gemm-provider auto
 			PROFILE_SUFFIX=-ftune-gemm ftune_step "$s" -gemm-provider ftune
+			# The SIMT attention kernels (auto takes the tensor-core
+			# flash kernels in bf16): the before/after of flash attention.
+			PROFILE_SUFFIX=-simt-attention ftune_step "$s" -attention-kernel simt
 			runs+="smollm2-135m:8:2048:0,"
 			;;
 		llama-3.2-1b)

@@ -60,6 +60,7 @@ type stepFlags struct {
 	nf4, ckpt, f32     bool
 	cpu                bool   // dry runs here: the whole step on the CPU backend
 	gemmProvider       string // auto, ftune or cublaslt, as ftune train's --gemm-provider
+	attentionKernel    string // auto, flash or simt, as ftune train's --attention-kernel
 	warmup, steps      int
 	cache, profile     string
 	maxDeviceMemoryGiB float64
@@ -75,6 +76,7 @@ func parseStep(args []string) (stepFlags, error) {
 	fs.BoolVar(&f.nf4, "nf4", false, "QLoRA: NF4 projection weights")
 	fs.BoolVar(&f.ckpt, "ckpt", false, "gradient checkpointing per decoder block")
 	fs.StringVar(&f.gemmProvider, "gemm-provider", string(cudabackend.GEMMAuto), "who computes the GPU's matrix products, as ftune train's setting: auto (per shape the faster of ftune's kernels and cuBLASLt), ftune or cublaslt")
+	fs.StringVar(&f.attentionKernel, "attention-kernel", string(cudabackend.AttentionAuto), "which GPU attention kernels run, as ftune train's setting: auto (the tensor-core flash kernels in bf16 on the head sizes they take), flash or simt")
 	fs.BoolVar(&f.f32, "f32", false, "float32 GEMMs (the parity path) instead of bf16 tensor cores")
 	fs.IntVar(&f.warmup, "warmup", 1, "untimed steps")
 	fs.IntVar(&f.steps, "steps", 3, "timed steps")
@@ -117,6 +119,13 @@ func parseStep(args []string) (stepFlags, error) {
 	if f.gemmProvider = string(p); f.cpu && p != cudabackend.GEMMAuto {
 		return f, fmt.Errorf("step: -gemm-provider %s with -cpu: the CPU has its own kernels (drop the flag)", p)
 	}
+	a, err := cudabackend.ParseAttentionKernel(f.attentionKernel)
+	if err != nil {
+		return f, fmt.Errorf("step: -attention-kernel: %w", err)
+	}
+	if f.attentionKernel = string(a); f.cpu && a != cudabackend.AttentionAuto {
+		return f, fmt.Errorf("step: -attention-kernel %s with -cpu: the CPU has its own kernels (drop the flag)", a)
+	}
 	return f, nil
 }
 
@@ -152,6 +161,9 @@ func (f stepFlags) variant() string {
 	}
 	if f.gemmProvider != string(cudabackend.GEMMAuto) {
 		v += " " + f.gemmProvider + "-gemm"
+	}
+	if f.attentionKernel != string(cudabackend.AttentionAuto) {
+		v += " " + f.attentionKernel + "-attention"
 	}
 	return v
 }

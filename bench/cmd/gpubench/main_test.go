@@ -23,17 +23,22 @@ func TestParseStepDefaultsAndRefusals(t *testing.T) {
 	if f.batch != 1 || f.seq != 90000 || f.maxDeviceMemoryGiB != 24 || f.gemmProvider != "ftune" || f.variant() != "nf4 r32 ftune-gemm" {
 		t.Errorf("maxctx flags: %+v (variant %q)", f, f.variant())
 	}
+	if f, err = parseStep([]string{"-attention-kernel", "simt"}); err != nil || f.variant() != "bf16 simt-attention" {
+		t.Errorf("-attention-kernel simt: %v (variant %q)", err, f.variant())
+	}
 	for args, want := range map[string]string{
-		"-shape llama-9b":            `unknown shape "llama-9b"`,
-		"-batch -1":                  "want batch ≥ 1",
-		"-rank 0":                    "-rank 0",
-		"-steps 0":                   "want steps ≥ 1",
-		"-nf4 -f32":                  "drop -f32",
-		"-max-device-memory-gib -2":  "want ≥ 0",
-		"extra":                      `unexpected argument "extra"`,
-		"-shape smollm2-135m -seq 1": "seq ≥ 2",
-		"-gemm-provider cublas":      `gemm provider "cublas" (want auto, ftune, cublaslt)`,
-		"-cpu -gemm-provider ftune":  "the CPU has its own kernels",
+		"-shape llama-9b":             `unknown shape "llama-9b"`,
+		"-batch -1":                   "want batch ≥ 1",
+		"-rank 0":                     "-rank 0",
+		"-steps 0":                    "want steps ≥ 1",
+		"-nf4 -f32":                   "drop -f32",
+		"-max-device-memory-gib -2":   "want ≥ 0",
+		"extra":                       `unexpected argument "extra"`,
+		"-shape smollm2-135m -seq 1":  "seq ≥ 2",
+		"-gemm-provider cublas":       `gemm provider "cublas" (want auto, ftune, cublaslt)`,
+		"-cpu -gemm-provider ftune":   "the CPU has its own kernels",
+		"-attention-kernel sdpa":      "-attention-kernel",
+		"-cpu -attention-kernel simt": "the CPU has its own kernels",
 	} {
 		if _, err := parseStep(strings.Fields(args)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("parseStep(%s): got %v, want an error saying %q", args, err, want)

@@ -212,7 +212,7 @@ type device struct {
 // cuda with the precision and GEMM provider asked for, or the CPU.
 func openDevice(f stepFlags) (device, error) {
 	req := recipe.DeviceRequest{Device: "cuda", Precision: "bf16", MaxDeviceMemory: int64(f.maxDeviceMemoryGiB * (1 << 30)),
-		GEMMProvider: f.gemmProvider, Log: os.Stderr}
+		GEMMProvider: f.gemmProvider, AttentionKernel: f.attentionKernel, Log: os.Stderr}
 	switch {
 	case f.cpu:
 		req.Device, req.Precision = "cpu", "f32"
