@@ -232,6 +232,13 @@ func main() {
 		add("attention_bwd_bf16 (SIMT)", "4x2048x32/8x128", 2.5*fl, 0, func() error {
 			return d.AttentionBwd(s, cuda.BF16, dq, dk, dv, delta, do, o, lse, q, k, v, a)
 		})
+		// The same shape on the tensor-core flash kernels (FLOPs counted as
+		// for the SIMT rows: the useful work, not the backward's recompute).
+		fa := cuda.MaskedAttention{B: B, T: T, S: T, Hq: H, Hkv: Hkv, D: D, Scale: a.Scale, Causal: true}
+		add("flash_attention fwd bf16", "4x2048x32/8x128", fl, 0, func() error { return d.FlashAttentionFwd(s, cuda.BF16, o, lse, q, k, v, fa) })
+		add("flash_attention bwd bf16", "4x2048x32/8x128", 2.5*fl, 0, func() error {
+			return d.FlashAttentionBwd(s, cuda.BF16, dq, dk, dv, delta, do, o, lse, q, k, v, fa)
+		})
 	}
 	{
 		const nt, per = 128, 1 << 20
