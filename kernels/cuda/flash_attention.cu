@@ -56,9 +56,7 @@
 // instead of in parallel.
 //
 // The ldmatrix / mma / fragment idioms are gemm.cu's (validated on H100);
-// its small asm helpers are repeated here because they live in gemm.cu, and
-// moving them into common.cuh would change the hash, hence the PTX header,
-// of every kernel file.
+// both use common.cuh's primitives.
 #include "common.cuh"
 
 #define FA_THREADS 128
@@ -69,26 +67,6 @@
 #define DQ_BK 32
 #define DKV_BK 64
 #define DKV_BQ 32
-
-typedef unsigned short u16;
-
-__device__ __forceinline__ unsigned fa_smem_addr(const void* p) {
-    return (unsigned)__cvta_generic_to_shared(p);
-}
-__device__ __forceinline__ void fa_ldsm_x4(unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3, const void* p) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(fa_smem_addr(p)));
-}
-__device__ __forceinline__ void fa_ldsm_x4_t(unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3, const void* p) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(fa_smem_addr(p)));
-}
-__device__ __forceinline__ void fa_mma(float* c, const unsigned* a, unsigned b0, unsigned b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
 
 // pack2 rounds two floats to bf16 (nearest even) into one register, lo in
 // the low half: the element order of an mma fragment.
@@ -224,13 +202,13 @@ __device__ __forceinline__ void mmaABt(float (*acc)[4], const u16* A, const u16*
 #pragma unroll
     for (int kk = 0; kk < D; kk += 16) {
         unsigned a[4];
-        fa_ldsm_x4(a[0], a[1], a[2], a[3], A + (lane & 15) * LDS + kk + (lane >> 4) * 8);
+        ldsm_x4(a[0], a[1], a[2], a[3], A + (lane & 15) * LDS + kk + (lane >> 4) * 8);
 #pragma unroll
         for (int nj = 0; nj < N / 16; nj++) {
             unsigned b0, b1, b2, b3;
-            fa_ldsm_x4(b0, b1, b2, b3, Bm + (nj * 16 + r8 + (idx >> 1) * 8) * LDS + kk + (idx & 1) * 8);
-            fa_mma(acc[2 * nj], a, b0, b1);
-            fa_mma(acc[2 * nj + 1], a, b2, b3);
+            ldsm_x4(b0, b1, b2, b3, Bm + (nj * 16 + r8 + (idx >> 1) * 8) * LDS + kk + (idx & 1) * 8);
+            mma_bf16(acc[2 * nj], a, b0, b1);
+            mma_bf16(acc[2 * nj + 1], a, b2, b3);
         }
     }
 }
@@ -252,9 +230,9 @@ __device__ __forceinline__ void mmaPB(float (*acc)[4], const float (*p)[4], cons
 #pragma unroll
         for (int nj = 0; nj < D / 16; nj++) {
             unsigned b0, b1, b2, b3;
-            fa_ldsm_x4_t(b0, b1, b2, b3, Bm + (j * 16 + r8 + (idx & 1) * 8) * LDS + nj * 16 + (idx >> 1) * 8);
-            fa_mma(acc[2 * nj], a, b0, b1);
-            fa_mma(acc[2 * nj + 1], a, b2, b3);
+            ldsm_x4_t(b0, b1, b2, b3, Bm + (j * 16 + r8 + (idx & 1) * 8) * LDS + nj * 16 + (idx >> 1) * 8);
+            mma_bf16(acc[2 * nj], a, b0, b1);
+            mma_bf16(acc[2 * nj + 1], a, b2, b3);
         }
     }
 }
