@@ -25,6 +25,10 @@ type vecBlocks struct {
 	silu        func(dst, x []float32)
 	swiglu      func(dst, gate, up []float32)
 	swigluBwd   func(dg, du, dy, gate, up []float32) // nil: the reference
+	softcap     func(dst, x []float32, c float32)    // nil: the reference (and below)
+	softcapBwd  func(dx, dy, y []float32, c float32)
+	geglu       func(dst, gate, up []float32)
+	gegluBwd    func(dg, du, dy, gate, up []float32)
 	subShift    func(dst, x []float32, a, b float32)
 	scaleMul    func(dst, x, w []float32, s float32)
 	bf16ToF32   func(dst []float32, src []uint16)
@@ -124,6 +128,60 @@ func (b *vecBlocks) withTails() *vecImpl {
 				var dyb, gb, ub, dgb, dub [vecTailMax]float32
 				m := len(dy)
 				b.swigluBwd(dgb[:w], dub[:w], padTail(&dyb, w, dy[n:], 0), padTail(&gb, w, gate[n:m], 0), padTail(&ub, w, up[n:m], 0))
+				unpadTail(dg[n:m], dgb[:w])
+				unpadTail(du[n:m], dub[:w])
+			}
+		},
+		softcap: func(dst, x []float32, c float32) {
+			if b.softcap == nil {
+				SoftcapRef(dst, x, c)
+				return
+			}
+			n := body(len(x))
+			b.softcap(dst[:n], x[:n], c)
+			if n < len(x) {
+				var buf [vecTailMax]float32
+				tail := padTail(&buf, w, x[n:], 0)
+				b.softcap(tail, tail, c)
+				unpadTail(dst[n:len(x)], tail)
+			}
+		},
+		softcapBwd: func(dx, dy, y []float32, c float32) {
+			if b.softcapBwd == nil {
+				SoftcapBackwardRef(dx, dy, y, c)
+				return
+			}
+			// Exact: the reference's roundings, so the tail needs no padding.
+			n := body(len(y))
+			b.softcapBwd(dx[:n], dy[:n], y[:n], c)
+			SoftcapBackwardRef(dx[n:len(y)], dy[n:len(y)], y[n:], c)
+		},
+		geglu: func(dst, gate, up []float32) {
+			if b.geglu == nil {
+				GeGLURef(dst, gate, up)
+				return
+			}
+			n := body(len(gate))
+			b.geglu(dst[:n], gate[:n], up[:n])
+			if n < len(gate) {
+				var gb, ub [vecTailMax]float32
+				g := padTail(&gb, w, gate[n:], 0)
+				u := padTail(&ub, w, up[n:len(gate)], 0)
+				b.geglu(g, g, u)
+				unpadTail(dst[n:len(gate)], g)
+			}
+		},
+		gegluBwd: func(dg, du, dy, gate, up []float32) {
+			if b.gegluBwd == nil {
+				GeGLUBackwardRef(dg, du, dy, gate, up)
+				return
+			}
+			n := body(len(dy))
+			b.gegluBwd(dg[:n], du[:n], dy[:n], gate[:n], up[:n])
+			if n < len(dy) {
+				var dyb, gb, ub, dgb, dub [vecTailMax]float32
+				m := len(dy)
+				b.gegluBwd(dgb[:w], dub[:w], padTail(&dyb, w, dy[n:], 0), padTail(&gb, w, gate[n:m], 0), padTail(&ub, w, up[n:m], 0))
 				unpadTail(dg[n:m], dgb[:w])
 				unpadTail(du[n:m], dub[:w])
 			}
