@@ -300,3 +300,28 @@ func TestTanhKernelsAccuracy(t *testing.T) {
 		}
 	})
 }
+
+// TestTailsDoNotAllocate: the padded tails of the transcendental kernels
+// come from a pool; an allocation per call (one per ragged attention row)
+// cost more than the kernels.
+func TestTailsDoNotAllocate(t *testing.T) {
+	x, y, z := make([]float32, 21), make([]float32, 21), make([]float32, 21)
+	kernels := map[string]func(){
+		"ExpShiftSum":     func() { ExpShiftSum(x, x, 1) },
+		"LogSoftmaxRow":   func() { LogSoftmaxRow(x, x) },
+		"Silu":            func() { Silu(x, x) },
+		"SwiGLU":          func() { SwiGLU(x, x, y) },
+		"SwiGLUBackward":  func() { SwiGLUBackward(x, y, z, x, y) },
+		"Softcap":         func() { Softcap(x, x, 30) },
+		"SoftcapBackward": func() { SoftcapBackward(x, x, y, 30) },
+		"GeGLU":           func() { GeGLU(x, x, y) },
+		"GeGLUBackward":   func() { GeGLUBackward(x, y, z, x, y) },
+	}
+	vecForEachImpl(t, func(t *testing.T, impl Impl) {
+		for name, f := range kernels {
+			if n := testing.AllocsPerRun(50, f); n != 0 {
+				t.Errorf("%s on 21 floats: %v allocations a call, want 0", name, n)
+			}
+		}
+	})
+}
