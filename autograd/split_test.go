@@ -110,3 +110,49 @@ func randF32(r *rand.Rand, shape ...int) *tensor.Tensor {
 	}
 	return tensor.FromHost(cpu, tensor.F32, d, shape...)
 }
+
+// Concat's backward (Phi-4-mini's partial rotary joins the rotated and
+// passed-through parts of each head) copies each last-axis piece of the
+// gradient out once, and that copy becomes the piece's gradient: one whole
+// width more than the same graph on the two pieces separately. The copy
+// used to be cloned again (two more).
+func TestConcatBackwardCopiesOnce(t *testing.T) {
+	const rows, w = 64, 4096
+	whole := float64(rows * w * 4)
+	r := rand.New(rand.NewPCG(6, 6))
+	a, b := Param(randF32(r, rows, w/4), "rot"), Param(randF32(r, rows, 3*w/4), "pass")
+	R := randF32(r, rows, w)
+	Ra, Rb := R.Narrow(-1, 0, w/4).Contiguous(), R.Narrow(-1, w/4, 3*w/4).Contiguous()
+	backwardBytes := func(build func(tp *Tape) *Var) float64 {
+		tp := NewTape()
+		l := build(tp)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if err := tp.Backward(l); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		return float64(after.TotalAlloc-before.TotalAlloc) / whole
+	}
+	joined := backwardBytes(func(tp *Tape) *Var {
+		return tp.SumAll(tp.Mul(tp.Concat(-1, tp.Scale(a, 2), tp.Scale(b, 2)), Const(R)))
+	})
+	ga, gb := a.Grad.Clone(), b.Grad.Clone()
+	a.ZeroGrad()
+	b.ZeroGrad()
+	separate := backwardBytes(func(tp *Tape) *Var {
+		return tp.Add(tp.SumAll(tp.Mul(tp.Scale(a, 2), Const(Ra))), tp.SumAll(tp.Mul(tp.Scale(b, 2), Const(Rb))))
+	})
+	t.Logf("backward allocations: concat %.2f, separate %.2f whole widths", joined, separate)
+	if extra := joined - separate; extra > 1.25 {
+		t.Fatalf("a last-axis Concat's backward allocates %.2f whole widths more than its pieces apart, want 1 (one copy of each piece's gradient)", extra)
+	}
+	for _, c := range []struct{ got, want *tensor.Tensor }{{ga, a.Grad}, {gb, b.Grad}} {
+		g, w := c.got.F32(), c.want.F32()
+		for i := range w {
+			if g[i] != w[i] {
+				t.Fatalf("gradient [%d]: through Concat %v, apart %v", i, g[i], w[i])
+			}
+		}
+	}
+}

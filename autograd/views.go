@@ -84,7 +84,11 @@ func (tp *Tape) Concat(axis int, vs ...*Var) *Var {
 		off := 0
 		for _, v := range vs {
 			n := v.Value.Dim(axis)
-			accumulate(v, out.Grad.Narrow(axis, off, n).Contiguous(), false)
+			// A piece that is not contiguous (any axis but the first) is
+			// copied here; that copy is the piece's own, so accumulate
+			// takes it without copying it again.
+			g := out.Grad.Narrow(axis, off, n).Contiguous()
+			accumulate(v, g, g.Storage() != out.Grad.Storage())
 			off += n
 		}
 	}, out)
