@@ -190,7 +190,8 @@ func GeGLU(dst, gate, up []float32) {
 
 // GeGLUBackward computes the gradients of dst = gelu_tanh(gate)·up given
 // dy (see GeGLUBackwardRef for the formula and its rounding order); dg
-// stays finite for every finite or infinite gate.
+// stays finite for every finite or infinite gate. dg and du must not
+// overlap the inputs (du is stored before up is read).
 func GeGLUBackward(dg, du, dy, gate, up []float32) {
 	checkLen("GeGLUBackward", len(dy), len(dg), len(du), len(gate), len(up))
 	vec.gegluBwd(dg, du, dy, gate, up)
