@@ -42,6 +42,14 @@ func (tp *Tape) Transpose(a *Var, i, j int) *Var {
 }
 
 // Narrow keeps [start, start+length) of one axis.
+//
+// Its backward adds the slice's gradient into its own columns of a's
+// gradient when a already has one: the pieces of a Split (Phi-3's fused
+// qkv_proj and gate_up_proj outputs, a partial rotary's halves) then share
+// one whole-width buffer. Only the first piece to arrive allocates it,
+// zeroed; a zero-padded whole-width copy per piece, added to the rest,
+// cost one more whole-width tensor per piece after the first
+// (TestSplitBackwardAllocatesOneGradient).
 func (tp *Tape) Narrow(a *Var, axis, start, length int) *Var {
 	out := result(a.Value.Narrow(axis, start, length))
 	if !tp.needs(a) {
@@ -49,6 +57,12 @@ func (tp *Tape) Narrow(a *Var, axis, start, length int) *Var {
 	}
 	shape, dt := a.Shape(), a.Value.DType()
 	tp.record(func() {
+		if a.Grad != nil && a.Grad.DType() == out.Grad.DType() {
+			// a.Grad is the tape's (or the parameter's) own buffer, which
+			// accumulate also adds into in place.
+			tensor.AddInPlace(a.Grad.Narrow(axis, start, length), out.Grad)
+			return
+		}
 		g := tensor.Zeros(out.Grad.Backend(), dt, shape...)
 		g.Narrow(axis, start, length).CopyFrom(out.Grad)
 		accumulate(a, g, true)
@@ -70,7 +84,11 @@ func (tp *Tape) Concat(axis int, vs ...*Var) *Var {
 		off := 0
 		for _, v := range vs {
 			n := v.Value.Dim(axis)
-			accumulate(v, out.Grad.Narrow(axis, off, n).Contiguous(), false)
+			// A piece that is not contiguous (any axis but the first) is
+			// copied here; that copy is the piece's own, so accumulate
+			// takes it without copying it again.
+			g := out.Grad.Narrow(axis, off, n).Contiguous()
+			accumulate(v, g, g.Storage() != out.Grad.Storage())
 			off += n
 		}
 	}, out)

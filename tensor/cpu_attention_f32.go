@@ -35,7 +35,7 @@ func (m *attnMask) visibleKeys(t1 int) int {
 // is set to −Inf, so the result is exact for any mask. With a soft-cap the
 // visible scores are capped first (capped scores lie in [−c, c], so a −Inf
 // still marks a masked key).
-func (m *attnMask) maskRowRange(row []float32, b, t int, scratch []float32) (lo, hi int) {
+func (m *attnMask) maskRowRange(row []float32, b, t int) (lo, hi int) {
 	pos := t + m.p.QueryOffset
 	lo, hi = 0, len(row)
 	if m.p.Causal {
@@ -56,7 +56,7 @@ func (m *attnMask) maskRowRange(row []float32, b, t int, scratch []float32) (lo,
 	clear(row[:lo])
 	clear(row[hi:])
 	if m.p.Softcap != 0 { // before the −Inf below, which the cap would turn into −c
-		softcapF32(row[lo:hi], row[lo:hi], scratch, m.p.Softcap)
+		asm.Softcap(row[lo:hi], row[lo:hi], m.p.Softcap)
 	}
 	if m.keep != nil || (m.segments != nil && !m.runs[b].contiguous) {
 		any := false
@@ -89,10 +89,10 @@ func attentionF32(out, lse, q, k, v []float32, d attnDims, m *attnMask) {
 		kh := h / d.group
 		kb := k[b*d.S*ldkv+kh*d.D:]
 		vb := v[b*d.S*ldkv+kh*d.D:]
-		// The block, its row sums and the soft-cap's scratch (one row).
-		buf := attnScratch(attnBlock*d.S + attnBlock + d.S)
+		// The block and its row sums.
+		buf := attnScratch(attnBlock*d.S + attnBlock)
 		defer attnPool.Put(buf)
-		P, inv, capBuf := (*buf)[:attnBlock*d.S], (*buf)[attnBlock*d.S:attnBlock*d.S+attnBlock], (*buf)[attnBlock*d.S+attnBlock:]
+		P, inv := (*buf)[:attnBlock*d.S], (*buf)[attnBlock*d.S:attnBlock*d.S+attnBlock]
 		for _, t0 := range attnPartBlocks(part, split, d.T) {
 			tb := min(attnBlock, d.T-t0)
 			S := m.visibleKeys(t0 + tb)
@@ -109,7 +109,7 @@ func attentionF32(out, lse, q, k, v []float32, d attnDims, m *attnMask) {
 			for i := 0; i < tb; i++ {
 				row := P[i*S : (i+1)*S]
 				li := (b*d.Hq+h)*d.T + t0 + i
-				lo, hi := m.maskRowRange(row, b, t0+i, capBuf)
+				lo, hi := m.maskRowRange(row, b, t0+i)
 				if hi == 0 {
 					inv[i] = 0
 					lse[li] = float32(math.Inf(-1))
@@ -195,9 +195,9 @@ func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, 
 		dVt := dVh[task*hs : (task+1)*hs]
 		clear(dKt)
 		clear(dVt)
-		buf := attnScratch(2*attnBlock*d.S + d.S)
+		buf := attnScratch(2 * attnBlock * d.S)
 		defer attnPool.Put(buf)
-		P, dP, capBuf := (*buf)[:attnBlock*d.S], (*buf)[attnBlock*d.S:2*attnBlock*d.S], (*buf)[2*attnBlock*d.S:]
+		P, dP := (*buf)[:attnBlock*d.S], (*buf)[attnBlock*d.S:2*attnBlock*d.S]
 		for _, t0 := range attnPartBlocks(part, split, d.T) {
 			tb := min(attnBlock, d.T-t0)
 			S := m.visibleKeys(t0 + tb)
@@ -219,7 +219,7 @@ func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, 
 				l := lse[(b*d.Hq+h)*d.T+t0+i]
 				lo, hi := 0, 0
 				if !math.IsInf(float64(l), -1) {
-					lo, hi = m.maskRowRange(row, b, t0+i, capBuf)
+					lo, hi = m.maskRowRange(row, b, t0+i)
 				}
 				if hi == 0 {
 					clear(row)
@@ -235,7 +235,7 @@ func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, 
 				// still in row.
 				asm.SubShift(drow, drow, delta, 0)
 				if m.p.Softcap != 0 {
-					softcapGradF32(drow, drow, row, m.p.Softcap)
+					asm.SoftcapBackward(drow, drow, row, m.p.Softcap)
 				}
 				asm.ExpShiftSum(row, row, l)
 				asm.ScaleMul(drow, drow, row, scale)

@@ -62,61 +62,11 @@ func (c *CPUBackend) GeGLU(dst, gate, up *Tensor) error {
 	}
 	if dt == F32 {
 		d, g, u := window[float32](dst), window[float32](gate), window[float32](up)
-		parallelRange(len(d), 8, func(_, lo, hi int) { gegluF32(d[lo:hi], nil, nil, nil, g[lo:hi], u[lo:hi]) })
+		parallelRange(len(d), 8, func(_, lo, hi int) { asm.GeGLU(d[lo:hi], g[lo:hi], u[lo:hi]) })
 	} else {
 		geglu(window[float64](dst), window[float64](gate), window[float64](up))
 	}
 	return nil
-}
-
-// gegluF32 is the float32 kernel (forward when d is set, else backward):
-// 0.5·(1 + tanh(v)) = σ(2v), so gelu_tanh(g) = g·σ(2v) with
-// v = √(2/π)·(g + 0.044715·g³), and σ comes from kernels/asm's vectorised
-// exp in chunks. Its derivative is σ + 2·g·σ·(1−σ)·v'. exp(−2v)
-// overflows to +Inf for very negative g, giving σ = 0 (gelu → −0) and no
-// NaN. geglu and gegluBwd are the float64 path; TestGeGLUReference holds
-// this one to a direct float64 evaluation of the formula.
-func gegluF32(d, dg, du, dy, g, u []float32) {
-	const chunk = 1024
-	var sig [chunk]float32
-	for o := 0; o < len(g); o += chunk {
-		n := min(chunk, len(g)-o)
-		s, gc, uc := sig[:n], g[o:o+n], u[o:o+n]
-		uc = uc[:len(s)]
-		for i, x := range gc[:len(s)] {
-			s[i] = -2 * geluTanhC * (x + 0.044715*x*x*x)
-		}
-		asm.Exp(s, s)
-		for i := range s {
-			s[i] = 1 / (1 + s[i])
-		}
-		if d != nil {
-			dc := d[o : o+n]
-			dc = dc[:len(s)]
-			for i, sv := range s {
-				dc[i] = gc[i] * sv * uc[i]
-			}
-			continue
-		}
-		dyc := dy[o : o+n]
-		dyc = dyc[:len(s)]
-		if du != nil {
-			duc := du[o : o+n]
-			duc = duc[:len(s)]
-			for i, sv := range s {
-				duc[i] = dyc[i] * gc[i] * sv
-			}
-		}
-		if dg != nil {
-			dgc := dg[o : o+n]
-			dgc = dgc[:len(s)]
-			for i, sv := range s {
-				x := gc[i]
-				dv := geluTanhC * (1 + 3*0.044715*x*x)
-				dgc[i] = dyc[i] * uc[i] * (sv + 2*x*sv*(1-sv)*dv)
-			}
-		}
-	}
 }
 
 func geglu[T float](d, g, u []T) {
@@ -138,12 +88,37 @@ func (c *CPUBackend) GeGLUBackward(dgate, dup, dy, gate, up *Tensor) error {
 	if dt == F32 {
 		dg, du, y, g, u := window[float32](dgate), window[float32](dup), window[float32](dy), window[float32](gate), window[float32](up)
 		parallelRange(len(y), 8, func(_, lo, hi int) {
-			gegluF32(nil, part(dg, lo, hi), part(du, lo, hi), y[lo:hi], g[lo:hi], u[lo:hi])
+			gegluBwdF32(part(dg, lo, hi), part(du, lo, hi), y[lo:hi], g[lo:hi], u[lo:hi])
 		})
 	} else {
 		gegluBwd(window[float64](dgate), window[float64](dup), window[float64](dy), window[float64](gate), window[float64](up))
 	}
 	return nil
+}
+
+// gegluBwdF32 runs kernels/asm's GeGLUBackward (vectorised; GeGLURef and
+// GeGLUBackwardRef there are the float32 definition, which
+// TestGeGLUReference holds to a float64 evaluation of transformers'
+// formula). A gradient nobody asked for (nil) is written to a scratch
+// chunk and dropped.
+func gegluBwdF32(dg, du, dy, g, u []float32) {
+	if dg != nil && du != nil {
+		asm.GeGLUBackward(dg, du, dy, g, u)
+		return
+	}
+	const chunk = 1024
+	scratch := make([]float32, min(chunk, len(dy)))
+	for o := 0; o < len(dy); o += chunk {
+		n := min(chunk, len(dy)-o)
+		dgc, duc := scratch[:n], scratch[:n]
+		if dg != nil {
+			dgc = dg[o : o+n]
+		}
+		if du != nil {
+			duc = du[o : o+n]
+		}
+		asm.GeGLUBackward(dgc, duc, dy[o:o+n], g[o:o+n], u[o:o+n])
+	}
 }
 
 // part is s[lo:hi], or nil for a gradient nobody asked for.

@@ -11,6 +11,8 @@ import (
 // (AttentionParams.Softcap, inside the attention kernels) and its final
 // logits (this file's op) to (−c, c) this way. Its derivative is
 // 1 − tanh²(x/c) = 1 − (y/c)², so the backward needs only the output.
+// Float32 runs kernels/asm's Softcap and SoftcapBackward (vectorised,
+// shared with the attention kernels); float64 is the plain formula.
 
 // SoftcapBackend is implemented by backends that soft-cap a tensor (the
 // final logits of Gemma 2). It is optional, like GeGLUBackend: a backend
@@ -92,11 +94,7 @@ func (c *CPUBackend) Softcap(dst, x *Tensor, limit float64) error {
 	}
 	if dt == F32 {
 		d, s := window[float32](dst), window[float32](x)
-		parallelRange(len(d), 8, func(_, lo, hi int) {
-			buf := attnScratch(min(hi-lo, 4096))
-			defer attnPool.Put(buf)
-			softcapF32(d[lo:hi], s[lo:hi], *buf, float32(limit))
-		})
+		parallelRange(len(d), 8, func(_, lo, hi int) { asm.Softcap(d[lo:hi], s[lo:hi], float32(limit)) })
 		return nil
 	}
 	d, s := window[float64](dst), window[float64](x)
@@ -116,7 +114,7 @@ func (c *CPUBackend) SoftcapBackward(dx, dy, y *Tensor, limit float64) error {
 	}
 	if dt == F32 {
 		d, g, o := window[float32](dx), window[float32](dy), window[float32](y)
-		parallelRange(len(d), 4, func(_, lo, hi int) { softcapGradF32(d[lo:hi], g[lo:hi], o[lo:hi], float32(limit)) })
+		parallelRange(len(d), 4, func(_, lo, hi int) { asm.SoftcapBackward(d[lo:hi], g[lo:hi], o[lo:hi], float32(limit)) })
 		return nil
 	}
 	d, g, o := window[float64](dx), window[float64](dy), window[float64](y)
@@ -142,54 +140,4 @@ func softcapSlope(y, c float64) float64 {
 	}
 	t := y / c
 	return 1 - t*t
-}
-
-// softcapF32 writes c·tanh(x/c) to dst (which may be x). For |x/c| ≥ 0.3 it
-// uses kernels/asm's vectorised exp: tanh(u) = 1 − 2/(1 + e^{2u}), so
-// c·tanh(x/c) = c − 2c/(1 + e^{2x/c}); e^{2x/c} overflowing to +Inf gives c
-// and underflowing to 0 gives −c, never NaN (−Inf becomes −c: the
-// attention caps before it masks). Below 0.3 that formula cancels (its
-// absolute error is a few ulps of c, far more than x's own rounding when
-// c ≫ x), so there tanh's odd Taylor series to u¹¹ is used (the next term
-// is below 2e-9 relative). scratch (not empty) holds the exponentials of
-// one chunk: the caller's, since a local array would move to the heap
-// (assembly arguments escape) and cost an allocation per call, per score
-// row in the attention.
-func softcapF32(dst, x, scratch []float32, c float32) {
-	chunk := len(scratch)
-	k, inv := 2/c, 1/c
-	dst = dst[:len(x)]
-	for o := 0; o < len(x); o += chunk {
-		n := min(chunk, len(x)-o)
-		e, xc, dc := scratch[:n], x[o:o+n], dst[o:o+n]
-		xc, dc = xc[:len(e)], dc[:len(e)]
-		for i, v := range xc {
-			e[i] = v * k
-		}
-		asm.Exp(e, e)
-		for i, v := range xc { // dc[i] is written after xc[i] is read: dst may be x
-			u := v * inv
-			if u > -0.3 && u < 0.3 {
-				u2 := u * u
-				dc[i] = v * (1 + u2*(-1.0/3+u2*(2.0/15+u2*(-17.0/315+u2*(62.0/2835+u2*(-1382.0/155925))))))
-				continue
-			}
-			dc[i] = c - 2*c/(1+e[i])
-		}
-	}
-}
-
-// softcapGradF32 writes dy·(1 − (y/c)²) to dx (which may be dy), y being
-// capped values; a masked score (y = −Inf, below −c) gets 0.
-func softcapGradF32(dx, dy, y []float32, c float32) {
-	inv := 1 / c
-	dx, dy = dx[:len(y)], dy[:len(y)]
-	for i, v := range y {
-		if v < -c {
-			dx[i] = 0
-			continue
-		}
-		t := v * inv
-		dx[i] = dy[i] * (1 - t*t)
-	}
 }

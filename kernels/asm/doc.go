@@ -1,5 +1,6 @@
 // Package asm holds ftune's CPU hot loops: SGEMM and the vector kernels of
-// Llama training (dot, axpy, exp, silu, softmax, RMSNorm, BF16 conversion).
+// Llama training (dot, axpy, exp, silu, softmax, RMSNorm, BF16 conversion)
+// and of Gemma's (tanh soft-cap, GeGLU, through the same exp).
 //
 // Every kernel works on plain slices and sizes; nothing here knows about
 // tensors. Each has a pure-Go reference that is always compiled (the *Ref

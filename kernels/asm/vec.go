@@ -20,6 +20,10 @@ type vecImpl struct {
 	silu        func(dst, x []float32)
 	swiglu      func(dst, gate, up []float32)
 	swigluBwd   func(dg, du, dy, gate, up []float32)
+	softcap     func(dst, x []float32, c float32)
+	softcapBwd  func(dx, dy, y []float32, c float32)
+	geglu       func(dst, gate, up []float32)
+	gegluBwd    func(dg, du, dy, gate, up []float32)
 	subShift    func(dst, x []float32, a, b float32)
 	scaleMul    func(dst, x, w []float32, s float32)
 	bf16ToF32   func(dst []float32, src []uint16)
@@ -30,6 +34,7 @@ var vecGo = vecImpl{
 	dot: DotRef, axpy: AxpyRef, scaleTo: scaleToRef, add: AddRef, mul: MulRef,
 	sum: SumRef, max: MaxRef, expShiftSum: expShiftSumRef, expSum: expSumRef,
 	silu: SiluRef, swiglu: SwiGLURef, swigluBwd: SwiGLUBackwardRef, subShift: subShiftRef, scaleMul: scaleMulRef,
+	softcap: SoftcapRef, softcapBwd: SoftcapBackwardRef, geglu: GeGLURef, gegluBwd: GeGLUBackwardRef,
 	bf16ToF32: BF16ToF32Ref, f32ToBF16: F32ToBF16Ref,
 }
 
@@ -150,6 +155,46 @@ func SwiGLU(dst, gate, up []float32) {
 func SwiGLUBackward(dg, du, dy, gate, up []float32) {
 	checkLen("SwiGLUBackward", len(dy), len(dg), len(du), len(gate), len(up))
 	vec.swigluBwd(dg, du, dy, gate, up)
+}
+
+// Softcap computes dst[i] = c·tanh(x[i]/c) (dst may be x; c > 0 and
+// finite, which the caller checks): tanh(u) = 1 − 2/(1 + e^{2u}) through
+// Exp where |x/c| ≥ 0.3, tanh's Taylor series below (see softcapf). Within
+// 4 ulps of SoftcapRef below 0.3 and 12·2⁻²⁴·c absolute above (exp's 3 ulps
+// and two roundings on a quotient up to 2c: TestSoftcapKernels). Large
+// |x| and ±Inf give exactly ±c (e^{2x/c} overflows to +Inf or underflows
+// to 0), never NaN; NaN stays NaN.
+func Softcap(dst, x []float32, c float32) {
+	checkLen("Softcap", len(x), len(dst))
+	vec.softcap(dst, x, c)
+}
+
+// SoftcapBackward computes dx[i] = dy[i]·(1 − (y[i]/c)²) from Softcap's
+// output y (dx may be dy), and 0 where y[i] < −c: a masked attention score
+// (−Inf) has no gradient. Bit-identical to SoftcapBackwardRef (the same
+// roundings, no FMA).
+func SoftcapBackward(dx, dy, y []float32, c float32) {
+	checkLen("SoftcapBackward", len(y), len(dx), len(dy))
+	vec.softcapBwd(dx, dy, y, c)
+}
+
+// GeGLU computes dst[i] = gelu_tanh(gate[i])·up[i] (dst may be gate or
+// up), GELU with PyTorch's tanh approximation written as
+// g·σ(2·√(2/π)·(g + 0.044715·g³)), within 7 ulps of GeGLURef (exp's 3,
+// then 1 + e, the division and two products). gelu(+Inf) = +Inf and, as
+// PyTorch's formula gives, gelu(−Inf) is NaN; finite g never gives NaN.
+func GeGLU(dst, gate, up []float32) {
+	checkLen("GeGLU", len(gate), len(up), len(dst))
+	vec.geglu(dst, gate, up)
+}
+
+// GeGLUBackward computes the gradients of dst = gelu_tanh(gate)·up given
+// dy (see GeGLUBackwardRef for the formula and its rounding order); dg
+// stays finite for every finite or infinite gate. dg and du must not
+// overlap the inputs (du is stored before up is read).
+func GeGLUBackward(dg, du, dy, gate, up []float32) {
+	checkLen("GeGLUBackward", len(dy), len(dg), len(du), len(gate), len(up))
+	vec.gegluBwd(dg, du, dy, gate, up)
 }
 
 // SoftmaxRow computes dst = exp(x-max(x)) / sum(exp(x-max(x))); dst may be

@@ -18,6 +18,7 @@ var vecAVX2Blocks = vecBlocks{
 	w: 8, dot: dotAVX2, axpy: axpyAVX2, scaleTo: scaleToAVX2, add: addAVX2, mul: mulAVX2,
 	sum: sumAVX2, max: maxAVX2, expShiftSum: expShiftSumAVX2, expSum: expSumAVX2,
 	silu: siluAVX2, swiglu: swigluAVX2, subShift: subShiftAVX2, scaleMul: scaleMulAVX2,
+	softcap: softcapAVX2, softcapBwd: softcapBwdAVX2, geglu: gegluAVX2, gegluBwd: gegluBwdAVX2,
 	bf16ToF32: bf16ToF32AVX2, f32ToBF16: f32ToBF16AVX2,
 }
 
@@ -25,6 +26,7 @@ var vecAVX512Blocks = vecBlocks{
 	w: 16, dot: dotAVX512, axpy: axpyAVX512, scaleTo: scaleToAVX512, add: addAVX512, mul: mulAVX512,
 	sum: sumAVX512, max: maxAVX512, expShiftSum: expShiftSumAVX512, expSum: expSumAVX512,
 	silu: siluAVX512, swiglu: swigluAVX512, swigluBwd: swigluBwdAVX512, subShift: subShiftAVX512, scaleMul: scaleMulAVX512,
+	softcap: softcapAVX512, softcapBwd: softcapBwdAVX512, geglu: gegluAVX512, gegluBwd: gegluBwdAVX512,
 	bf16ToF32: bf16ToF32AVX512, f32ToBF16: f32ToBF16AVX512,
 }
 
@@ -188,3 +190,49 @@ func bf16ToF32AVX512(dst []float32, src []uint16)
 //
 //go:noescape
 func f32ToBF16AVX512(dst []uint16, src []float32)
+
+// Declarations of the AVX2+FMA tanh-based routines in vec_tanh_amd64.s.
+
+// softcapAVX2 computes dst[i] = c·tanh(x[i]/c).
+//
+//go:noescape
+func softcapAVX2(dst, x []float32, c float32)
+
+// softcapBwdAVX2 computes dx[i] = dy[i]·(1 − (y[i]/c)²), 0 where y[i] < −c.
+//
+//go:noescape
+func softcapBwdAVX2(dx, dy, y []float32, c float32)
+
+// gegluAVX2 computes dst[i] = gelu_tanh(gate[i])·up[i].
+//
+//go:noescape
+func gegluAVX2(dst, gate, up []float32)
+
+// gegluBwdAVX2 is GeGLUBackward on whole vectors.
+//
+//go:noescape
+func gegluBwdAVX2(dg, du, dy, gate, up []float32)
+
+// Declarations of the AVX-512 tanh-based routines in
+// vec_tanh_avx512_amd64.s (their references: SoftcapRef,
+// SoftcapBackwardRef, GeGLURef, GeGLUBackwardRef).
+
+// softcapAVX512 computes dst[i] = c·tanh(x[i]/c).
+//
+//go:noescape
+func softcapAVX512(dst, x []float32, c float32)
+
+// softcapBwdAVX512 computes dx[i] = dy[i]·(1 − (y[i]/c)²), 0 where y[i] < −c.
+//
+//go:noescape
+func softcapBwdAVX512(dx, dy, y []float32, c float32)
+
+// gegluAVX512 computes dst[i] = gelu_tanh(gate[i])·up[i].
+//
+//go:noescape
+func gegluAVX512(dst, gate, up []float32)
+
+// gegluBwdAVX512 is GeGLUBackward on whole vectors.
+//
+//go:noescape
+func gegluBwdAVX512(dg, du, dy, gate, up []float32)

@@ -15,6 +15,7 @@ var vecNEONBlocks = vecBlocks{
 	w: 4, dot: dotNEON, axpy: axpyNEON, scaleTo: scaleToNEON, add: addNEON, mul: mulNEON,
 	sum: sumNEON, max: maxNEON, expShiftSum: expShiftSumNEON, expSum: expSumNEON,
 	silu: siluNEON, swiglu: swigluNEON, subShift: subShiftNEON, scaleMul: scaleMulNEON,
+	softcap: softcapNEON, softcapBwd: softcapBwdNEON, geglu: gegluNEON, gegluBwd: gegluBwdNEON,
 	bf16ToF32: bf16ToF32NEON, f32ToBF16: f32ToBF16NEON,
 }
 
@@ -95,3 +96,25 @@ func bf16ToF32NEON(dst []float32, src []uint16)
 //
 //go:noescape
 func f32ToBF16NEON(dst []uint16, src []float32)
+
+// Declarations of the NEON tanh-based routines in vec_tanh_arm64.s.
+
+// softcapNEON computes dst[i] = c·tanh(x[i]/c).
+//
+//go:noescape
+func softcapNEON(dst, x []float32, c float32)
+
+// softcapBwdNEON computes dx[i] = dy[i]·(1 − (y[i]/c)²), 0 where y[i] < −c.
+//
+//go:noescape
+func softcapBwdNEON(dx, dy, y []float32, c float32)
+
+// gegluNEON computes dst[i] = gelu_tanh(gate[i])·up[i].
+//
+//go:noescape
+func gegluNEON(dst, gate, up []float32)
+
+// gegluBwdNEON is GeGLUBackward on whole vectors.
+//
+//go:noescape
+func gegluBwdNEON(dg, du, dy, gate, up []float32)

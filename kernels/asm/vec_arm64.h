@@ -22,6 +22,13 @@
 #define FRINTN4(n, d) WORD $(0x4E218800 | ((n)<<5) | (d))
 #define FCVTZS4(n, d) WORD $(0x4EA1B800 | ((n)<<5) | (d))
 #define FNEG4(n, d) WORD $(0x6EA0F800 | ((n)<<5) | (d))
+#define FABS4(n, d) WORD $(0x4EA0F800 | ((n)<<5) | (d))
+// FCMGT4: d = all ones where n > m (ordered: false for NaN).
+#define FCMGT4(m, n, d) WORD $(0x6EA0E400 | ((m)<<16) | ((n)<<5) | (d))
+// BIT16: d takes n's bits where m's are set (bitwise insert if true).
+#define BIT16(m, n, d) WORD $(0x6EA01C00 | ((m)<<16) | ((n)<<5) | (d))
+// BIC16: d = n AND NOT m.
+#define BIC16(m, n, d) WORD $(0x4E601C00 | ((m)<<16) | ((n)<<5) | (d))
 #define SSHR4_1(n, d) WORD $(0x4F3F0400 | ((n)<<5) | (d))
 #define SHL4_23(n, d) WORD $(0x4F375400 | ((n)<<5) | (d))
 

@@ -248,3 +248,102 @@ func F32ToBF16Ref(dst []uint16, src []float32) {
 		dst[i] = half.F32ToBF16(v)
 	}
 }
+
+// Constants of the tanh-based kernels (Gemma): tanh(z) = 2σ(2z) − 1, so
+// c·tanh(x/c) = c − 2c/(1 + e^{2x/c}), and gelu_tanh(g) = g·σ(2v) with
+// v = √(2/π)·(g + 0.044715·g³).
+const (
+	geluC     = float32(0.7978845608028654)  // √(2/π)
+	geluNeg2C = float32(-1.5957691216057308) // −2·√(2/π): σ(2v) = 1/(1 + e^{−2v})
+	geluA     = float32(0.044715)
+	geluA3    = float32(3 * 0.044715)
+	// geluClamp bounds g in the derivative's 2·g·σ·(1−σ)·v' term: beyond
+	// it σ is exactly 0 or 1 in float32, so the term is 0 either way, and
+	// the clamp keeps v' (which overflows past |g| ≈ 5e19) and 2g finite:
+	// no 0·∞ NaN for huge or infinite g.
+	geluClamp = float32(1e4)
+	// softcapSmall: below |x/c| = 0.3, c − 2c/(1 + e^{2x/c}) cancels (its
+	// absolute error is a few ulps of c, far more than x's own rounding
+	// when |x| ≪ c), so tanh's odd Taylor series to u¹¹ is used there
+	// (the next term is below 2e-9 relative).
+	softcapSmall = float32(0.3)
+	softcapT1    = float32(-1.0 / 3)
+	softcapT2    = float32(2.0 / 15)
+	softcapT3    = float32(-17.0 / 315)
+	softcapT4    = float32(62.0 / 2835)
+	softcapT5    = float32(-1382.0 / 155925)
+)
+
+// softcapf is c·tanh(x/c) as every implementation computes it, given
+// inv = 1/c, k = 2/c and c2 = 2c. The assembly evaluates the polynomial
+// with FMA, the only difference besides exp's.
+func softcapf(x, c, inv, k, c2 float32) float32 {
+	u := x * inv
+	if u > -softcapSmall && u < softcapSmall {
+		u2 := u * u
+		p := float32(softcapT5*u2) + softcapT4
+		p = float32(p*u2) + softcapT3
+		p = float32(p*u2) + softcapT2
+		p = float32(p*u2) + softcapT1
+		p = float32(p*u2) + 1
+		return x * p
+	}
+	return c - c2/(1+expf(x*k))
+}
+
+// SoftcapRef computes dst[i] = c·tanh(x[i]/c).
+func SoftcapRef(dst, x []float32, c float32) {
+	dst = dst[:len(x)]
+	inv, k, c2 := 1/c, 2/c, c+c
+	for i, v := range x {
+		dst[i] = softcapf(v, c, inv, k, c2)
+	}
+}
+
+// SoftcapBackwardRef computes dx[i] = dy[i]·(1 − (y[i]/c)²), 0 where
+// y[i] < −c (a masked attention score, −Inf).
+func SoftcapBackwardRef(dx, dy, y []float32, c float32) {
+	dx, dy = dx[:len(y)], dy[:len(y)]
+	inv := 1 / c
+	for i, v := range y {
+		if v < -c {
+			dx[i] = 0
+			continue
+		}
+		t := v * inv
+		dx[i] = dy[i] * (1 - float32(t*t))
+	}
+}
+
+// geluSigmoid is σ(2v) = 1/(1 + e^{−2v}), v = √(2/π)·(g + 0.044715·g³):
+// gelu_tanh(g) = g·geluSigmoid(g).
+func geluSigmoid(g float32) float32 {
+	// Converted so that no compiler fuses the product into the sum below.
+	a := float32(float32(float32(geluA*g)*g) * g)
+	return 1 / (1 + expf(float32(geluNeg2C*(g+a))))
+}
+
+// GeGLURef computes dst[i] = gelu_tanh(gate[i])·up[i].
+func GeGLURef(dst, gate, up []float32) {
+	dst, up = dst[:len(gate)], up[:len(gate)]
+	for i, g := range gate {
+		dst[i] = float32(g*geluSigmoid(g)) * up[i]
+	}
+}
+
+// GeGLUBackwardRef computes, with s = σ(2v): du = (dy·g)·s and
+// dg = (dy·up)·(s + 2g·s·(1−s)·v'), v' = √(2/π)·(1 + 3·0.044715·g²), g
+// clamped to ±geluClamp in the second term.
+func GeGLUBackwardRef(dg, du, dy, gate, up []float32) {
+	n := len(dy)
+	dg, du, gate, up = dg[:n], du[:n], gate[:n], up[:n]
+	for i, d := range dy {
+		g := gate[i]
+		s := geluSigmoid(g)
+		du[i] = float32(d*g) * s
+		gc := min(max(g, -geluClamp), geluClamp)
+		dv := geluC * (1 + float32(float32(geluA3*gc)*gc))
+		t := float32(float32(float32(float32(gc+gc)*s)*(1-s)) * dv)
+		dg[i] = float32(d*up[i]) * (s + t)
+	}
+}
