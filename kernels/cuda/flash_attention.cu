@@ -31,9 +31,10 @@
 //
 // Geometry: blocks of 4 warps (128 threads); each warp owns 16 rows of the
 // block's tile (the M of m16n8k16). D is a template parameter, a multiple of
-// 16 from 16 to 128 (one kernel per D, named flash_attention_d<D>_*). Shared
-// rows are padded by 8 elements (16 bytes) as in gemm.cu, so the 8 rows an
-// ldmatrix reads fall in distinct banks for every such D.
+// 16 from 16 to 128, or 256 (Gemma's; one kernel per D, named
+// flash_attention_d<D>_*). Shared rows are padded by 8 elements (16 bytes)
+// as in gemm.cu, so the 8 rows an ldmatrix reads fall in distinct banks for
+// every such D.
 //   forward:  64 queries of one (b, h) per block, key tiles of 64; S = Q Kᵀ
 //             and O = P V in registers (S 32 floats, O D/2 floats a thread).
 //   dq:       64 queries per block, key tiles of 32: S = Q Kᵀ, dP = dO Vᵀ,
@@ -43,7 +44,21 @@
 //             dV += Pᵀ dO, dK += dSᵀ Q.
 // Each block's loop covers only the key (query) tiles that its causal and
 // window bounds can see; other masks are applied per element. Dynamic shared
-// memory: 192 padded rows of bf16, (192 (D + 8)) 2 bytes: 52 KB at D = 128.
+// memory: 192 padded rows of bf16, (192 (D + 8)) 2 bytes: 52 KB at D = 128,
+// 101 KB at D = 256 (the forward there: 128 rows, 66 KB).
+//
+// D = 256 (FaTiles): the same kernels with two tile choices, so that the
+// float32 accumulators fit in registers (ptxas: 232-240 a thread, no
+// spills). The forward takes key tiles of 32 (O 128 floats, S 16). The dkv
+// kernel's dK and dV would need 256 floats a thread, so each key tile gets
+// two blocks (blockIdx.x = 2 tile + half), each owning 128 of D's dK/dV
+// columns: both compute the full Sᵀ = K Qᵀ and dPᵀ = V dOᵀ (contractions
+// over all of D) and then dV += Pᵀ dO, dK += dSᵀ Q over their half. The
+// cost: the dkv kernel does 6 D-wide tile products per tile pair instead of
+// 4 (1.5x its tensor-core FLOPs; the backward 9 instead of 7, 1.8x
+// FlashAttention-2's 5) and each block stages the full K, V, Q, dO tiles
+// (twice the dkv kernel's shared-memory fill and L2 reads). dq is
+// unchanged (128 accumulator floats at D = 256).
 // The tiles are loaded synchronously (a converting load for F32 storage;
 // no cp.async pipeline yet).
 //
@@ -67,6 +82,18 @@
 #define DQ_BK 32
 #define DKV_BK 64
 #define DKV_BQ 32
+
+// FaTiles holds the choices that depend on D. Up to D = 128 they are the
+// defaults above. At D = 256 the forward takes key tiles of 32 (S 16 floats
+// a thread beside O's 128; 128 shared rows, 66 KB, two blocks fit an A100
+// SM) and each dkv block owns half of D's dK/dV columns (DKV_COLS = 128:
+// 128 accumulator floats a thread, as at D = 128), two blocks per key tile.
+template <int D>
+struct FaTiles {
+    static constexpr int FWD_KEYS = D > 128 ? 32 : FWD_BK;
+    static constexpr int DKV_COLS = D > 128 ? D / 2 : D;
+    static constexpr int DKV_SPLIT = D / DKV_COLS;
+};
 
 // pack2 rounds two floats to bf16 (nearest even) into one register, lo in
 // the low half: the element order of an mma fragment.
@@ -213,10 +240,10 @@ __device__ __forceinline__ void mmaABt(float (*acc)[4], const u16* A, const u16*
     }
 }
 
-// mmaPB accumulates acc[D/8][4] += P Bm for the warp's P (16 x K, float32
-// accumulator fragments, rounded to bf16 here) and Bm (shared, K rows of D,
-// row stride LDS): the PV layout.
-template <int D, int K>
+// mmaPB accumulates acc[N/8][4] += P Bm for the warp's P (16 x K, float32
+// accumulator fragments, rounded to bf16 here) and the first N columns of Bm
+// (shared, K rows, row stride LDS = D + FA_PAD): the PV layout.
+template <int D, int K, int N = D>
 __device__ __forceinline__ void mmaPB(float (*acc)[4], const float (*p)[4], const u16* Bm, int lane) {
     constexpr int LDS = D + FA_PAD;
     const int idx = lane >> 3, r8 = lane & 7;
@@ -228,7 +255,7 @@ __device__ __forceinline__ void mmaPB(float (*acc)[4], const float (*p)[4], cons
         a[2] = pack2(p[2 * j + 1][0], p[2 * j + 1][1]);
         a[3] = pack2(p[2 * j + 1][2], p[2 * j + 1][3]);
 #pragma unroll
-        for (int nj = 0; nj < D / 16; nj++) {
+        for (int nj = 0; nj < N / 16; nj++) {
             unsigned b0, b1, b2, b3;
             ldsm_x4_t(b0, b1, b2, b3, Bm + (j * 16 + r8 + (idx & 1) * 8) * LDS + nj * 16 + (idx >> 1) * 8);
             mma_bf16(acc[2 * nj], a, b0, b1);
@@ -255,11 +282,11 @@ template <typename E, int D>
 __device__ void flash_fwd(E* __restrict__ o, float* __restrict__ lse, const E* __restrict__ q,
                           const E* __restrict__ k, const E* __restrict__ v, FA_PARAMS) {
     FA_MASK;
-    constexpr int LDS = D + FA_PAD, NB = FWD_BK / 8, OB = D / 8;
+    constexpr int LDS = D + FA_PAD, BK = FaTiles<D>::FWD_KEYS, NB = BK / 8, OB = D / 8;
     extern __shared__ __align__(16) u16 fa_smem[];
     u16* Qs = fa_smem;
     u16* Ks = Qs + FWD_BQ * LDS;
-    u16* Vs = Ks + FWD_BK * LDS;
+    u16* Vs = Ks + BK * LDS;
     __shared__ int kok[FWD_BK], kseg[FWD_BK];
 
     const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * FWD_BQ;
@@ -280,17 +307,17 @@ __device__ void flash_fwd(E* __restrict__ o, float* __restrict__ lse, const E* _
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
     int lo, hi;
     keyRange(mk, q0, min(q0 + FWD_BQ, T), lo, hi);
-    for (int s0 = lo; s0 < hi; s0 += FWD_BK) {
+    for (int s0 = lo; s0 < hi; s0 += BK) {
         __syncthreads();  // the previous tile is consumed
         const size_t kOff = ((size_t)b * S + s0) * kStride + (size_t)kh * D;
-        stage<FWD_BK, D>(Ks, k + kOff, kStride, hi - s0);
-        stage<FWD_BK, D>(Vs, v + kOff, kStride, hi - s0);
-        keyMeta(kok, kseg, mk, b, s0, hi, FWD_BK);
+        stage<BK, D>(Ks, k + kOff, kStride, hi - s0);
+        stage<BK, D>(Vs, v + kOff, kStride, hi - s0);
+        keyMeta(kok, kseg, mk, b, s0, hi, BK);
         __syncthreads();
 
         float sacc[NB][4];
         zero<NB, 4>(sacc);
-        mmaABt<D, FWD_BK>(sacc, Qs + warp * 16 * LDS, Ks, lane);
+        mmaABt<D, BK>(sacc, Qs + warp * 16 * LDS, Ks, lane);
 
         float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
@@ -328,7 +355,7 @@ __device__ void flash_fwd(E* __restrict__ o, float* __restrict__ lse, const E* _
                 sacc[nb][e] = p;
                 l[e >> 1] += p;
             }
-        mmaPB<D, FWD_BK>(oacc, sacc, Vs, lane);
+        mmaPB<D, BK>(oacc, sacc, Vs, lane);
     }
 
 #pragma unroll
@@ -429,7 +456,9 @@ __device__ void flash_dkv(E* __restrict__ dk, E* __restrict__ dv, const E* __res
                           const float* __restrict__ lse, const float* __restrict__ delta, const E* __restrict__ q,
                           const E* __restrict__ k, const E* __restrict__ v, FA_PARAMS) {
     FA_MASK;
-    constexpr int LDS = D + FA_PAD, NB = DKV_BQ / 8, OB = D / 8;
+    // This block owns dK/dV columns [c0, c0 + DC) of its key tile.
+    constexpr int LDS = D + FA_PAD, NB = DKV_BQ / 8, DC = FaTiles<D>::DKV_COLS, SPLIT = FaTiles<D>::DKV_SPLIT,
+                  OB = DC / 8;
     extern __shared__ __align__(16) u16 fa_smem[];
     u16* Ks = fa_smem;
     u16* Vs = Ks + DKV_BK * LDS;
@@ -438,7 +467,7 @@ __device__ void flash_dkv(E* __restrict__ dk, E* __restrict__ dv, const E* __res
     __shared__ float sL[DKV_BQ], sD[DKV_BQ];
     __shared__ int sSeg[DKV_BQ];
 
-    const int b = blockIdx.z, kh = blockIdx.y, s0 = blockIdx.x * DKV_BK;
+    const int b = blockIdx.z, kh = blockIdx.y, s0 = blockIdx.x / SPLIT * DKV_BK, c0 = blockIdx.x % SPLIT * DC;
     const int G = Hq / Hkv;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
     const size_t qStride = (size_t)Hq * D, kStride = (size_t)Hkv * D;
@@ -491,14 +520,14 @@ __device__ void flash_dkv(E* __restrict__ dk, E* __restrict__ dv, const E* __res
                     sacc[nb][e] = p;
                     pacc[nb][e] = p * (pacc[nb][e] - sD[c]) * slope * scale;  // ds
                 }
-            mmaPB<D, DKV_BQ>(dva, sacc, dOs, lane);
-            mmaPB<D, DKV_BQ>(dka, pacc, Qs, lane);
+            mmaPB<D, DKV_BQ, DC>(dva, sacc, dOs + c0, lane);
+            mmaPB<D, DKV_BQ, DC>(dka, pacc, Qs + c0, lane);
         }
     }
 #pragma unroll
     for (int i = 0; i < 2; i++) {
         if (key[i] >= S) continue;
-        const size_t off = ((size_t)b * S + key[i]) * kStride + (size_t)kh * D;
+        const size_t off = ((size_t)b * S + key[i]) * kStride + (size_t)kh * D + c0;
 #pragma unroll
         for (int nb = 0; nb < OB; nb++) {
             store2(dk + off + nb * 8 + 2 * tq, dka[nb][2 * i], dka[nb][2 * i + 1]);
@@ -536,3 +565,4 @@ FA_HEAD(80)
 FA_HEAD(96)
 FA_HEAD(112)
 FA_HEAD(128)
+FA_HEAD(256)

@@ -4,32 +4,41 @@ import "fmt"
 
 // Launchers for flash_attention.cu: attention with every mask of
 // MaskedAttention on tensor cores (bf16 mma.sync, float32 softmax and
-// accumulation), for head sizes that are multiples of 16 up to 128.
+// accumulation), for head sizes that are multiples of 16 up to 128, and 256
+// (Gemma's).
 
 // Launch geometry of flash_attention.cu (keep in step with the FWD_*, DQ_*,
 // DKV_* tile sizes there).
 const (
-	flashThreads       = 128
-	flashFwdRows       = 64 // queries per forward block
-	flashDqRows        = 64 // queries per dq block
-	flashDkvRows       = 64 // keys per dkv block
-	flashPad           = 8  // bf16 elements of padding per shared row
-	flashSmemRows      = 192
-	flashMaxHead       = 128
-	flashHeadGranule   = 16
+	flashThreads     = 128
+	flashFwdRows     = 64 // queries per forward block
+	flashDqRows      = 64 // queries per dq block
+	flashDkvRows     = 64 // keys per dkv block
+	flashPad         = 8  // bf16 elements of padding per shared row
+	flashSmemRows    = 192
+	flashMaxHead     = 128
+	flashHeadGranule = 16
+	// flashWideHead is the one head size above flashMaxHead the kernels
+	// take. At it (FaTiles in the .cu) the forward's key tiles are
+	// flashWideFwdKeys long and each dkv block owns 1/flashWideDkvSplit of
+	// D's dK/dV columns, so that the accumulators fit in registers.
+	flashWideHead      = 256
+	flashWideFwdKeys   = 32
+	flashWideDkvSplit  = 2
 	flashMaxGridYZ     = 65535
 	flashDeltaPerBlock = 8 // rows of attention_delta_bwd per 256-thread block (one warp each)
 )
 
 // FlashAttentionTakes reports why the flash kernels do not take a (nil when
-// they do): they need D a multiple of 16 from 16 to 128 and B, Hq at most
-// 65535 (grid dimensions), besides MaskedAttention's own rules.
+// they do): they need D a multiple of 16 from 16 to 128, or 256, and B, Hq
+// at most 65535 (grid dimensions), besides MaskedAttention's own rules.
 func FlashAttentionTakes(a MaskedAttention) error {
 	if err := a.check("FlashAttention"); err != nil {
 		return err
 	}
-	if a.D%flashHeadGranule != 0 || a.D > flashMaxHead {
-		return badArg("FlashAttention: head size %d (the flash kernels take multiples of %d up to %d)", a.D, flashHeadGranule, flashMaxHead)
+	if (a.D%flashHeadGranule != 0 || a.D > flashMaxHead) && a.D != flashWideHead {
+		return badArg("FlashAttention: head size %d (the flash kernels take multiples of %d up to %d, and %d)",
+			a.D, flashHeadGranule, flashMaxHead, flashWideHead)
 	}
 	if a.B > flashMaxGridYZ || a.Hq > flashMaxGridYZ {
 		return badArg("FlashAttention: B=%d Hq=%d exceed the grid limit %d", a.B, a.Hq, flashMaxGridYZ)
@@ -52,17 +61,35 @@ func (a MaskedAttention) flashArgs(args *Args) *Args {
 		Int(a.Window).Ptr(a.KeyMask).Ptr(a.Segments).F32(a.Softcap)
 }
 
-func (a MaskedAttention) flashSmem() int { return flashSmemRows * (a.D + flashPad) * 2 }
+// flashSmem is the dynamic shared memory of one pass's block: padded bf16
+// rows, 192 of them but for the forward at D = 256 (64 queries and two key
+// tiles of 32: 128 rows, 66 KB, two blocks per A100 SM).
+func (a MaskedAttention) flashSmem(pass string) int {
+	rows := flashSmemRows
+	if pass == "fwd" && a.D == flashWideHead {
+		rows = flashFwdRows + 2*flashWideFwdKeys
+	}
+	return rows * (a.D + flashPad) * 2
+}
 
-func (d *Device) launchFlash(s Stream, name string, blocks, heads int, a MaskedAttention, args *Args) error {
+// flashDkvSplit is the number of dkv blocks per key tile, each owning that
+// fraction of D's dK/dV columns.
+func (a MaskedAttention) flashDkvSplit() int {
+	if a.D == flashWideHead {
+		return flashWideDkvSplit
+	}
+	return 1
+}
+
+func (d *Device) launchFlash(s Stream, pass string, t DType, blocks, heads int, a MaskedAttention, args *Args) error {
 	if blocks <= 0 || a.B == 0 {
 		return nil
 	}
-	f, err := d.Kernel(name)
+	f, err := d.Kernel(a.flashKernel(pass, t))
 	if err != nil {
 		return err
 	}
-	smem := a.flashSmem()
+	smem := a.flashSmem(pass)
 	if err := ensureSmem(f, smem); err != nil {
 		return err
 	}
@@ -82,7 +109,7 @@ func (d *Device) FlashAttentionFwd(s Stream, t DType, o, lse, q, k, v Ptr, a Mas
 	if err := checkDType("FlashAttentionFwd", t); err != nil {
 		return err
 	}
-	return d.launchFlash(s, a.flashKernel("fwd", t), flashBlocks(a.T, flashFwdRows), a.Hq, a,
+	return d.launchFlash(s, "fwd", t, flashBlocks(a.T, flashFwdRows), a.Hq, a,
 		a.flashArgs(new(Args).Ptr(o).Ptr(lse).Ptr(q).Ptr(k).Ptr(v)))
 }
 
@@ -108,11 +135,11 @@ func (d *Device) FlashAttentionBwd(s Stream, t DType, dq, dk, dv, delta, do, o, 
 			return err
 		}
 	}
-	if err := d.launchFlash(s, a.flashKernel("dq_bwd", t), flashBlocks(a.T, flashDqRows), a.Hq, a,
+	if err := d.launchFlash(s, "dq_bwd", t, flashBlocks(a.T, flashDqRows), a.Hq, a,
 		a.flashArgs(new(Args).Ptr(dq).Ptr(do).Ptr(lse).Ptr(delta).Ptr(q).Ptr(k).Ptr(v))); err != nil {
 		return err
 	}
 	// Launched even when T = 0: dK and dV are then zeros.
-	return d.launchFlash(s, a.flashKernel("dkv_bwd", t), flashBlocks(a.S, flashDkvRows), a.Hkv, a,
+	return d.launchFlash(s, "dkv_bwd", t, flashBlocks(a.S, flashDkvRows)*a.flashDkvSplit(), a.Hkv, a,
 		a.flashArgs(new(Args).Ptr(dk).Ptr(dv).Ptr(do).Ptr(lse).Ptr(delta).Ptr(q).Ptr(k).Ptr(v)))
 }

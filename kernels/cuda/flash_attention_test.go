@@ -184,10 +184,14 @@ type flashCase struct {
 }
 
 // Tile sizes are 64 (forward and dq queries, dkv keys) and 32 (dq keys,
-// dkv queries): the cases cover 0, 1, tile−1, tile, tile+1 and sizes that
-// are not multiples of either, every head size the kernels take at least once,
-// GQA groups of 1, 2 and 3, each mask alone and all together, and caps of
-// 1.5 (bends most scores) and 50 (Gemma 2's).
+// dkv queries; forward keys at D = 256): the cases cover 0, 1, tile−1, tile,
+// tile+1 and sizes that are not multiples of either, every head size the
+// kernels take at least once, GQA groups of 1, 2 and 3, each mask alone and
+// all together, and caps of 1.5 (bends most scores) and 50 (Gemma 2's).
+// At D = 256 (two dkv blocks per key tile, one for each half of D's dK/dV
+// columns) they cover GQA, ragged sizes over several tiles, key and query
+// counts that differ, every mask with the cap, and queries that see no key
+// (left padding under the causal mask).
 var flashCases = []flashCase{
 	{"one_d16", MaskedAttention{B: 1, T: 1, S: 1, Hq: 2, Hkv: 2, D: 16}, false, 0},
 	{"causal_gqa_d64", MaskedAttention{B: 2, T: 65, S: 65, Hq: 4, Hkv: 2, D: 64, Causal: true}, false, 0},
@@ -200,6 +204,9 @@ var flashCases = []flashCase{
 	{"offset_packed_d112", MaskedAttention{B: 1, T: 20, S: 50, Hq: 2, Hkv: 2, D: 112, Causal: true, QueryOffset: 30}, false, 17},
 	{"all_masks_softcap_d64", MaskedAttention{B: 2, T: 90, S: 90, Hq: 6, Hkv: 2, D: 64, Causal: true, Window: 37, Softcap: 1.5}, true, 29},
 	{"softcap50_d128", MaskedAttention{B: 1, T: 40, S: 40, Hq: 2, Hkv: 2, D: 128, Causal: true, Softcap: 50}, false, 0},
+	{"causal_gqa_d256", MaskedAttention{B: 1, T: 65, S: 65, Hq: 4, Hkv: 2, D: 256, Causal: true}, false, 0},
+	{"bidirectional_pad_d256", MaskedAttention{B: 2, T: 33, S: 70, Hq: 2, Hkv: 2, D: 256}, true, 0},
+	{"all_masks_softcap_d256", MaskedAttention{B: 2, T: 40, S: 40, Hq: 3, Hkv: 1, D: 256, Causal: true, Window: 21, Softcap: 50}, true, 13},
 	{"tile_d32", MaskedAttention{B: 1, T: 64, S: 64, Hq: 2, Hkv: 1, D: 32}, false, 0},
 	// No queries: dK and dV are written as zeros. No keys: O = 0, lse = -inf.
 	{"no_queries_d32", MaskedAttention{B: 2, T: 0, S: 5, Hq: 2, Hkv: 1, D: 32, Causal: true}, false, 0},
@@ -274,12 +281,28 @@ func TestFlashAttention(t *testing.T) {
 	}
 }
 
-// TestFlashAttentionDeterministic runs the backward twice on a GQA case
-// with every mask and compares the gradients bit for bit: the kernels use
-// no atomics, so nothing may differ.
+// TestFlashAttentionDeterministic runs the backward twice on the GQA cases
+// with every mask (D = 64, and D = 256 with its split dkv blocks) and
+// compares the gradients bit for bit: the kernels use no atomics, so
+// nothing may differ.
 func TestFlashAttentionDeterministic(t *testing.T) {
 	g := needGPU(t)
-	c := flashCases[len(flashCases)-2] // all masks, softcap, GQA
+	for _, name := range []string{"all_masks_softcap_d64", "all_masks_softcap_d256"} {
+		t.Run(name, func(t *testing.T) { flashDeterministic(t, g, flashCaseNamed(t, name)) })
+	}
+}
+
+func flashCaseNamed(t *testing.T, name string) flashCase {
+	for _, c := range flashCases {
+		if c.name == name {
+			return c
+		}
+	}
+	t.Fatalf("no flash case %s", name)
+	return flashCase{}
+}
+
+func flashDeterministic(t *testing.T, g *gpu, c flashCase) {
 	f := newFlashRun(g, c, F32)
 	a := f.a
 	o, lse, delta := g.alloc(f.nq*4), g.alloc(a.B*a.Hq*a.T*4), g.alloc(a.B*a.Hq*a.T*4)
@@ -305,15 +328,27 @@ func TestFlashAttentionDeterministic(t *testing.T) {
 // take is embedded.
 func TestFlashAttentionTakes(t *testing.T) {
 	ok := MaskedAttention{B: 1, T: 4, S: 4, Hq: 2, Hkv: 1, D: 64}
-	if err := FlashAttentionTakes(ok); err != nil {
-		t.Fatalf("D=64: %v", err)
+	heads := []int{flashWideHead}
+	for d := flashHeadGranule; d <= flashMaxHead; d += flashHeadGranule {
+		heads = append(heads, d)
+	}
+	for _, d := range heads {
+		a := ok
+		a.D = d
+		if err := FlashAttentionTakes(a); err != nil {
+			t.Errorf("D=%d: %v", d, err)
+		}
 	}
 	for _, c := range []struct {
 		a    MaskedAttention
 		want string
 	}{
 		{MaskedAttention{B: 1, T: 4, S: 4, Hq: 2, Hkv: 1, D: 72}, "head size 72"},
-		{MaskedAttention{B: 1, T: 4, S: 4, Hq: 2, Hkv: 1, D: 256}, "head size 256"},
+		{MaskedAttention{B: 1, T: 4, S: 4, Hq: 2, Hkv: 1, D: 8}, "head size 8"},
+		{MaskedAttention{B: 1, T: 4, S: 4, Hq: 2, Hkv: 1, D: 144}, "head size 144"},
+		{MaskedAttention{B: 1, T: 4, S: 4, Hq: 2, Hkv: 1, D: 264}, "0 < D <= 256"},
+		{MaskedAttention{B: 1, T: 4, S: 4, Hq: 2, Hkv: 1, D: 272}, "0 < D <= 256"},
+		{MaskedAttention{B: 1, T: 4, S: 4, Hq: 2, Hkv: 1, D: 512}, "0 < D <= 256"},
 		{MaskedAttention{B: 1, T: 4, S: 4, Hq: 3, Hkv: 2, D: 64}, "Hq a multiple of Hkv"},
 		{MaskedAttention{B: 70000, T: 4, S: 4, Hq: 2, Hkv: 1, D: 64}, "grid limit"},
 		{MaskedAttention{B: 1, T: 4, S: 4, Hq: 2, Hkv: 1, D: 64, Softcap: -1}, "cap"},
@@ -328,7 +363,7 @@ func TestFlashAttentionTakes(t *testing.T) {
 	for _, n := range KernelNames() {
 		names[n] = true
 	}
-	for d := flashHeadGranule; d <= flashMaxHead; d += flashHeadGranule {
+	for _, d := range heads {
 		a := ok
 		a.D = d
 		for _, dt := range dtypes {

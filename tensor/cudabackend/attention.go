@@ -16,7 +16,7 @@ import (
 //   - flash_attention.cu's tensor-core kernels (bf16 mma.sync, float32
 //     softmax and accumulation; Q, K, V, dO rounded to bf16 while staged):
 //     every mask of AttentionParams, GQA, softcap, D a multiple of 16 up to
-//     128. They run when Options.AttentionKernel is flash (a shape they do
+//     128, and 256 (Gemma's). They run when Options.AttentionKernel is flash (a shape they do
 //     not take is then an error naming why, never a fallback) or, under
 //     auto, when the backend runs bf16 precision, the shape is one they take
 //     and flashAuto is set (see there).

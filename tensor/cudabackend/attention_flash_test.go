@@ -1,6 +1,7 @@
 package cudabackend
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -77,12 +78,34 @@ func TestAttentionFamily(t *testing.T) {
 	if f, err := fam(AttentionAuto, true, a72, d72); err != nil || f != famMasked {
 		t.Errorf("auto bf16, D=72: %v, %v (want the warp-per-row kernels)", f, err)
 	}
+	// Gemma's head size 256: flash under auto in bf16 and when forced; 144
+	// (above 128, not 256) stays on the warp-per-row kernels.
+	a256, d256 := a, d
+	a256.D, d256.D = 256, 256
+	if f, err := fam(AttentionAuto, true, a256, d256); err != nil || f != wantAuto {
+		t.Errorf("auto bf16, D=256: %v, %v (want %v)", f, err, wantAuto)
+	}
+	if f, err := fam(AttentionFlash, true, a256, d256); err != nil || f != famFlash {
+		t.Errorf("forced flash, D=256: %v, %v", f, err)
+	}
+	if f, err := fam(AttentionAuto, false, a256, d256); err != nil || f != famMasked {
+		t.Errorf("auto f32, D=256: %v, %v (want the warp-per-row kernels)", f, err)
+	}
+	a144, d144 := a, d
+	a144.D, d144.D = 144, 144
+	if _, err := fam(AttentionFlash, true, a144, d144); err == nil || !strings.Contains(err.Error(), "head size 144") {
+		t.Errorf("forced flash, D=144: %v (want a refusal naming the head size)", err)
+	}
+	if f, err := fam(AttentionAuto, true, a144, d144); err != nil || f != famMasked {
+		t.Errorf("auto bf16, D=144: %v, %v (want the warp-per-row kernels)", f, err)
+	}
 }
 
 // On a GPU: forced flash in precision f32 is refused at Open, and the flash
 // path follows the CPU's float32 attention, with a window, packed documents,
 // padding and GQA, forward and backward, within bf16 precision (Q, K, V, dO
-// and P rounded to bf16: relative error ~2⁻⁸ per rounding, 1e-2 overall).
+// and P rounded to bf16: relative error ~2⁻⁸ per rounding, 1e-2 overall),
+// at D = 64 and at Gemma's D = 256 with Gemma 2's soft cap of 50.
 func TestFlashAttentionBackend(t *testing.T) {
 	if ok, reason := Available(); !ok {
 		t.Skip(reason)
@@ -91,9 +114,21 @@ func TestFlashAttentionBackend(t *testing.T) {
 		t.Errorf("flash with f32: %v", err)
 	}
 	gpu := open(t, Options{BF16MatMul: true, AttentionKernel: AttentionFlash})
+	for _, c := range []struct {
+		d       int
+		softcap float32
+	}{{64, 0}, {256, 50}} {
+		t.Run(fmt.Sprintf("d%d", c.d), func(t *testing.T) { flashBackendCase(t, gpu, c.d, c.softcap) })
+	}
+	if p := gpu.Path(); !strings.HasPrefix(p.Attention, "kernel flash (forced)") {
+		t.Errorf("path %q", p.Attention)
+	}
+}
+
+func flashBackendCase(t *testing.T, gpu *Backend, D int, softcap float32) {
 	cpu := tensor.CPUDefault()
 	r := rand.New(rand.NewPCG(3, 5))
-	const B, T, Hq, Hkv, D = 2, 75, 4, 2, 64
+	const B, T, Hq, Hkv = 2, 75, 4, 2
 	mask := make([]int64, B*T)
 	seg := make([]int64, B*T)
 	for i := range mask {
@@ -106,7 +141,7 @@ func TestFlashAttentionBackend(t *testing.T) {
 		k := tensor.FromHost(be, tensor.F32, append([]float32(nil), kv...), B, T, Hkv, D)
 		v := tensor.FromHost(be, tensor.F32, append([]float32(nil), vv...), B, T, Hkv, D)
 		do := tensor.FromHost(be, tensor.F32, append([]float32(nil), dov...), B, T, Hq, D)
-		p := tensor.AttentionParams{Causal: true, Window: 20, Scale: 0.125,
+		p := tensor.AttentionParams{Causal: true, Window: 20, Scale: float32(1 / math.Sqrt(float64(D))), Softcap: softcap,
 			KeyMask:  tensor.FromHost(be, tensor.I64, append([]int64(nil), mask...), B, T),
 			Segments: tensor.FromHost(be, tensor.I64, append([]int64(nil), seg...), B, T)}
 		out := tensor.Full(be, tensor.F32, math.NaN(), B, T, Hq, D)
@@ -127,8 +162,5 @@ func TestFlashAttentionBackend(t *testing.T) {
 		if !(e <= 1e-2) {
 			t.Errorf("flash %s: relative error %.3g > 1e-2", what, e)
 		}
-	}
-	if p := gpu.Path(); !strings.HasPrefix(p.Attention, "kernel flash (forced)") {
-		t.Errorf("path %q", p.Attention)
 	}
 }

@@ -24,7 +24,7 @@ const (
 	gemmBF16       = "ftune PTX, bf16 tensor cores (mma.sync m16n8k16, cp.async; sm_80 code, no wgmma), float32 accumulation"
 	gemmF32        = "ftune PTX, float32 SIMT (CUDA cores)"
 	attentionSIMT  = "ftune PTX SIMT: tiled online-softmax kernels for causal S = T without windows or packed documents (padding allowed); one warp per query row for every other mask"
-	attentionFlash = "ftune PTX flash attention on bf16 tensor cores (mma.sync m16n8k16, float32 softmax and accumulation, deterministic backward) for head sizes that are multiples of 16 up to 128, every mask"
+	attentionFlash = "ftune PTX flash attention on bf16 tensor cores (mma.sync m16n8k16, float32 softmax and accumulation, deterministic backward) for head sizes that are multiples of 16 up to 128, and 256, every mask"
 )
 
 // attentionPath names the attention kernels in use: the setting (auto,
