@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -77,7 +78,7 @@ type simFunc struct {
 // simDriver is the simulated device's state.
 type simDriver struct {
 	mu      sync.RWMutex
-	allocs  []simAlloc // sorted by base
+	allocs  atomic.Pointer[[]simAlloc] // sorted by base; replaced, never changed, so Find needs no lock
 	used    uint64
 	total   uint64
 	host    map[unsafe.Pointer][]byte
@@ -461,35 +462,44 @@ func (s *simDriver) memAlloc(p *uint64, n uint64) int32 {
 	a := simAlloc{base: uint64(uintptr(unsafe.Pointer(&mem[0]))), mem: mem}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := sort.Search(len(s.allocs), func(i int) bool { return s.allocs[i].base >= a.base })
-	s.allocs = append(s.allocs, simAlloc{})
-	copy(s.allocs[i+1:], s.allocs[i:])
-	s.allocs[i] = a
+	old := s.list()
+	i := sort.Search(len(old), func(i int) bool { return old[i].base >= a.base })
+	l := make([]simAlloc, 0, len(old)+1)
+	l = append(append(append(l, old[:i]...), a), old[i:]...)
+	s.allocs.Store(&l)
 	*p = a.base
 	return 0
+}
+
+func (s *simDriver) list() []simAlloc {
+	if l := s.allocs.Load(); l != nil {
+		return *l
+	}
+	return nil
 }
 
 func (s *simDriver) memFree(p uint64) int32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := sort.Search(len(s.allocs), func(i int) bool { return s.allocs[i].base >= p })
-	if i == len(s.allocs) || s.allocs[i].base != p {
+	old := s.list()
+	i := sort.Search(len(old), func(i int) bool { return old[i].base >= p })
+	if i == len(old) || old[i].base != p {
 		return simInvalidValue
 	}
-	s.used -= uint64(len(s.allocs[i].mem))
-	s.allocs = append(s.allocs[:i], s.allocs[i+1:]...)
+	s.used -= uint64(len(old[i].mem))
+	l := append(append(make([]simAlloc, 0, len(old)-1), old[:i]...), old[i+1:]...)
+	s.allocs.Store(&l)
 	return 0
 }
 
 // Find implements ptxsim.Memory.
 func (s *simDriver) Find(addr uint64) (uint64, []byte, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	i := sort.Search(len(s.allocs), func(i int) bool { return s.allocs[i].base > addr }) - 1
-	if i < 0 || addr-s.allocs[i].base >= uint64(len(s.allocs[i].mem)) {
+	l := s.list()
+	i := sort.Search(len(l), func(i int) bool { return l[i].base > addr }) - 1
+	if i < 0 || addr-l[i].base >= uint64(len(l[i].mem)) {
 		return 0, nil, false
 	}
-	return s.allocs[i].base, s.allocs[i].mem, true
+	return l[i].base, l[i].mem, true
 }
 
 // device returns the n bytes of device memory at p, inside one allocation.

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Kernel is an .entry decoded for execution: one flat code array holding the
@@ -25,6 +26,8 @@ type Kernel struct {
 
 	sharedStatic int // bytes of static shared memory (dynamic follows)
 	MaxThreads   [3]int
+
+	blocks sync.Pool // *block, reused across launches (their register files are large)
 }
 
 // StaticShared is the kernel's static shared memory in bytes.

@@ -75,14 +75,15 @@ type thread struct {
 // block is one CTA being executed by a worker; a worker reuses its block
 // for each CTA it takes.
 type block struct {
-	k       *Kernel
-	l       *launch
-	ctaid   [3]int
-	threads []thread
-	regs    []uint64
-	shared  []byte
-	cache   memCache
-	fault   *Fault
+	k         *Kernel
+	l         *launch
+	ctaid     [3]int
+	threads   []thread
+	regs      []uint64
+	shared    []byte
+	cache     [cacheWays]memCache
+	cacheNext int
+	fault     *Fault
 }
 
 type launch struct {
@@ -155,7 +156,13 @@ func (k *Kernel) Launch(cfg Config) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b := &block{k: k, l: l}
+			b, _ := k.blocks.Get().(*block)
+			if b == nil {
+				b = &block{k: k}
+			}
+			b.l = l
+			b.cache = [cacheWays]memCache{}
+			defer func() { b.l = nil; b.cache = [cacheWays]memCache{}; k.blocks.Put(b) }()
 			for !l.stop.Load() {
 				i := int(next.Add(1) - 1)
 				if i >= nblocks {
@@ -186,7 +193,7 @@ func (b *block) setup() {
 	k, cfg := b.k, b.l.cfg
 	nthr := cfg.Block[0] * cfg.Block[1] * cfg.Block[2]
 	nr := len(k.tmpl)
-	if len(b.threads) != nthr {
+	if len(b.threads) != nthr || len(b.shared) != k.sharedStatic+cfg.SharedBytes {
 		b.threads = make([]thread, nthr)
 		b.regs = make([]uint64, nthr*nr)
 		for i := range b.threads {

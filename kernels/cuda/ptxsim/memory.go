@@ -28,11 +28,14 @@ const (
 
 var spaceNames = [...]string{"global", "shared", "local", "param", "param", "generic"}
 
-// memCache remembers the block's last global allocation.
+// memCache remembers the block's last few global allocations (a kernel
+// typically streams a handful of buffers).
 type memCache struct {
 	base uint64
 	mem  []byte
 }
+
+const cacheWays = 8
 
 // mem returns the n bytes at addr in the given space, or nil after
 // recording a fault.
@@ -43,10 +46,13 @@ func (t *thread) mem(in *inst, space int, addr uint64, n int) []byte {
 	}
 	switch space {
 	case spGlobal:
-		c := &t.blk.cache
-		off := addr - c.base
-		if off < uint64(len(c.mem)) && uint64(len(c.mem))-off >= uint64(n) {
-			return c.mem[off : off+uint64(n)]
+		cs := &t.blk.cache
+		for i := range cs {
+			c := &cs[i]
+			off := addr - c.base
+			if off < uint64(len(c.mem)) && uint64(len(c.mem))-off >= uint64(n) {
+				return c.mem[off : off+uint64(n)]
+			}
 		}
 		return t.globalSlow(in, addr, n)
 	case spShared:
@@ -91,14 +97,14 @@ func (t *thread) globalSlow(in *inst, addr uint64, n int) []byte {
 	b := t.blk
 	for _, v := range b.k.mod.globals {
 		if off := addr - v.addr; off < uint64(len(v.mem)) && uint64(len(v.mem))-off >= uint64(n) {
-			b.cache = memCache{base: v.addr, mem: v.mem}
+			b.remember(v.addr, v.mem)
 			return v.mem[off : off+uint64(n)]
 		}
 	}
 	if m := b.l.cfg.Memory; m != nil {
 		if base, mem, ok := m.Find(addr); ok {
 			if off := addr - base; off < uint64(len(mem)) && uint64(len(mem))-off >= uint64(n) {
-				b.cache = memCache{base: base, mem: mem}
+				b.remember(base, mem)
 				return mem[off : off+uint64(n)]
 			}
 			t.fault(in, FaultIllegalAddress, addr, n, "global",
@@ -108,6 +114,12 @@ func (t *thread) globalSlow(in *inst, addr uint64, n int) []byte {
 	}
 	t.fault(in, FaultIllegalAddress, addr, n, "global", "not inside any live allocation")
 	return nil
+}
+
+// remember puts an allocation in the cache, evicting round-robin.
+func (b *block) remember(base uint64, mem []byte) {
+	b.cache[b.cacheNext] = memCache{base: base, mem: mem}
+	b.cacheNext = (b.cacheNext + 1) % cacheWays
 }
 
 func load(b []byte, size int) uint64 {

@@ -13,7 +13,7 @@ func opSubF32(t *thread, in *inst) { r := t.r; putF32(r, in.d, getF32(r, in.a)-g
 func opMulF32(t *thread, in *inst) { r := t.r; putF32(r, in.d, getF32(r, in.a)*getF32(r, in.b)) }
 func opFmaF32(t *thread, in *inst) {
 	r := t.r
-	putF32(r, in.d, fmaF32(getF32(r, in.a), getF32(r, in.b), getF32(r, in.c), rn))
+	putF32(r, in.d, fmaRN(getF32(r, in.a), getF32(r, in.b), getF32(r, in.c)))
 }
 func opNegF32(t *thread, in *inst) { r := t.r; r[in.d] = (r[in.a] ^ 0x80000000) & 0xFFFFFFFF }
 func opAbsF32(t *thread, in *inst) { r := t.r; r[in.d] = r[in.a] & 0x7FFFFFFF }

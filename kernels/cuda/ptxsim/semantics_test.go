@@ -35,6 +35,9 @@ func TestFmaF32Rounding(t *testing.T) {
 		if i%3 == 0 {
 			c = float32(-float64(a) * float64(b)) // near-cancellation
 		}
+		if got, want := fmaRN(a, b, c), exactFma(a, b, c, rn); math.Float32bits(got) != math.Float32bits(want) && !(got == 0 && want == 0) {
+			t.Fatalf("fmaRN(%g, %g, %g) = %g, want %g", a, b, c, got, want)
+		}
 		for mode := rn; mode <= rp; mode++ {
 			got, want := fmaF32(a, b, c, mode), exactFma(a, b, c, mode)
 			if math.Float32bits(got) != math.Float32bits(want) && !(got == 0 && want == 0) {
