@@ -308,65 +308,80 @@ func (t *thread) run() {
 	t.steps += n
 }
 
-// collectives runs every warp collective whose lanes have all arrived.
+// collectives runs every warp collective whose lanes have all arrived. The
+// lanes of a warp may wait at different collectives (divergent code with
+// partial member masks); each is tried.
 func (b *block) collectives() (bool, *Fault) {
 	progress := false
 	n := len(b.threads)
 	for w := 0; w*32 < n; w++ {
-		lanesN := min(32, n-w*32)
+		base := w * 32
+		lanesN := min(32, n-base)
 		for {
-			var group [32]*thread
-			var first *inst
-			var need uint32
+			var insts [32]*inst
+			ni := 0
 			for l := 0; l < lanesN; l++ {
-				t := &b.threads[w*32+l]
+				t := &b.threads[base+l]
 				if t.state != parkedWarp {
 					continue
 				}
-				if first == nil {
-					first = t.at
+				seen := false
+				for _, x := range insts[:ni] {
+					seen = seen || x == t.at
 				}
-				if t.at == first {
-					group[l] = t
-					need |= t.memberMask()
+				if !seen {
+					insts[ni] = t.at
+					ni++
 				}
 			}
-			if first == nil {
+			ran := false
+			for _, x := range insts[:ni] {
+				if b.tryCollective(base, lanesN, x) {
+					if b.fault != nil {
+						return false, b.fault
+					}
+					ran, progress = true, true
+					break // states changed: rescan the warp
+				}
+			}
+			if !ran {
 				break
 			}
-			ok := true
-			for l := 0; l < lanesN; l++ {
-				if need&(1<<l) == 0 {
-					continue
-				}
-				t := &b.threads[w*32+l]
-				if t.state == exited {
-					continue // hardware leaves this undefined; the lane's last values are used
-				}
-				if group[l] == nil {
-					ok = false
-					break
-				}
-			}
-			if !ok {
-				break
-			}
-			// The lanes leave the collective before it runs, so that a fault
-			// inside it can set the state of the offending lane.
-			for l := 0; l < lanesN; l++ {
-				if group[l] != nil {
-					group[l].state = running
-					group[l].at = nil
-				}
-			}
-			first.coll(b, &group, first)
-			if b.fault != nil {
-				return false, b.fault
-			}
-			progress = true
 		}
 	}
 	return progress, nil
+}
+
+// tryCollective runs collective x for the lanes parked at it if every lane
+// it needs (its member mask, less exited lanes and lanes past the block's
+// end) has arrived.
+func (b *block) tryCollective(base, lanesN int, x *inst) bool {
+	var group [32]*thread
+	var need uint32
+	for l := 0; l < lanesN; l++ {
+		t := &b.threads[base+l]
+		if t.state == parkedWarp && t.at == x {
+			group[l] = t
+			need |= t.memberMask()
+		}
+	}
+	for l := 0; l < lanesN; l++ {
+		if need&(1<<l) == 0 || group[l] != nil {
+			continue
+		}
+		if b.threads[base+l].state != exited {
+			return false // hardware leaves exited members undefined; the simulator does not wait for them
+		}
+	}
+	// The lanes leave the collective before it runs, so that a fault
+	// inside it can set the state of the offending lane.
+	for _, t := range group {
+		if t != nil {
+			t.state, t.at = running, nil
+		}
+	}
+	x.coll(b, &group, x)
+	return true
 }
 
 // memberMask is the lanes a parked collective waits for: the membermask

@@ -263,8 +263,8 @@ func (b *builder) instruction(toks []string) error {
 		if oi.mods["arrive"] || oi.mods["red"] {
 			return b.errf("%s is not simulated", in.op)
 		}
-		if len(ops) < 1 {
-			return b.errf("%s without a barrier id", in.op)
+		if len(ops) != 1 {
+			return b.errf("%s: only a barrier of the whole block (one operand) is simulated", in.op)
 		}
 		if in.a, err = b.src(ops[0], "u32"); err != nil {
 			return err
