@@ -70,6 +70,8 @@ const (
 	slotLanemaskGe
 	slotSink
 	slotSMID
+	slotDynSmem
+	slotTotalSmem
 	numFixed
 )
 
@@ -82,6 +84,7 @@ var specialSlots = map[string]int32{
 	"%lanemask_eq": slotLanemaskEq, "%lanemask_lt": slotLanemaskLt, "%lanemask_le": slotLanemaskLe,
 	"%lanemask_gt": slotLanemaskGt, "%lanemask_ge": slotLanemaskGe,
 	"%smid": slotSMID, "%nsmid": slotSMID, "%gridid": slotZero,
+	"%dynamic_smem_size": slotDynSmem, "%total_smem_size": slotTotalSmem,
 }
 
 // Symbol kinds.

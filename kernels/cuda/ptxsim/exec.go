@@ -37,6 +37,7 @@ type inst struct {
 	m     int32  // vector length, mode, ...
 	v     []int32
 	call  *callInfo
+	loose bool // runs once every live lane of the warp waits somewhere (activemask)
 	line  int32
 	op    string // opcode text, for errors
 }
@@ -222,6 +223,8 @@ func (b *block) setup() {
 			r[slotNctaid+d] = uint64(cfg.Grid[d])
 		}
 		r[slotLaneid] = uint64(t.lane)
+		r[slotDynSmem] = uint64(cfg.SharedBytes)
+		r[slotTotalSmem] = uint64(k.sharedStatic + cfg.SharedBytes)
 		r[slotWarpid] = uint64(i / 32)
 		r[slotNwarpid] = uint64(nwarps)
 		r[slotLanemaskEq] = 1 << t.lane
@@ -369,8 +372,13 @@ func (b *block) tryCollective(base, lanesN int, x *inst) bool {
 		if need&(1<<l) == 0 || group[l] != nil {
 			continue
 		}
-		if b.threads[base+l].state != exited {
-			return false // hardware leaves exited members undefined; the simulator does not wait for them
+		switch st := b.threads[base+l].state; {
+		case st == exited:
+			// hardware leaves exited members undefined; the simulator does not wait for them
+		case x.loose && (st == parkedWarp || st == parkedBar):
+			// activemask: lanes waiting elsewhere are not active here
+		default:
+			return false
 		}
 	}
 	// The lanes leave the collective before it runs, so that a fault

@@ -15,6 +15,12 @@ func splitOpcode(op string) opInfo {
 	parts := strings.Split(op, ".")
 	oi := opInfo{base: parts[0], mods: map[string]bool{}}
 	for _, p := range parts[1:] {
+		if i := strings.Index(p, "::"); i > 0 {
+			switch p[:i] {
+			case "shared", "global", "local", "const", "param":
+				p = p[:i] // .shared::cta is .shared
+			}
+		}
 		if typeSize(p) > 0 {
 			oi.types = append(oi.types, p)
 		} else {
@@ -22,6 +28,32 @@ func splitOpcode(op string) opInfo {
 		}
 	}
 	return oi
+}
+
+// knownMods are the modifiers the decoder handles or may ignore (cache
+// and memory-order hints: one schedule, no caches). Any other is refused,
+// so that no semantics is dropped silently.
+var knownMods = map[string]bool{}
+
+func init() {
+	for _, m := range strings.Fields(`global const shared local param
+		rn rz rm rp rni rzi rmi rpi ftz sat approx full NaN
+		eq ne lt le gt ge lo ls hi hs equ neu ltu leu gtu geu num nan and or xor
+		wide v2 v4 nc ca cg cs lu cv wb wt volatile relaxed acquire release weak gpu cta sys
+		uni sync aligned up down bfly idx all any ballot m8n8 x1 x2 x4 trans m16n8k16 m16n8k8 row col
+		async commit_group wait_group wait_all to add min max exch cas inc dec warp l r wrap clamp`) {
+		knownMods[m] = true
+	}
+}
+
+// checkMods refuses modifiers the simulator does not know.
+func (oi opInfo) unknownMod() string {
+	for m := range oi.mods {
+		if !knownMods[m] && !strings.HasPrefix(m, "L1::") && !strings.HasPrefix(m, "L2::") {
+			return m
+		}
+	}
+	return ""
 }
 
 func (oi opInfo) typ(i int) string {
@@ -81,6 +113,9 @@ func (b *builder) instruction(toks []string) error {
 	}
 	in.op = toks[0]
 	oi := splitOpcode(toks[0])
+	if m := oi.unknownMod(); m != "" {
+		return b.errf("%s: modifier .%s is not simulated", in.op, m)
+	}
 	ops := splitOperands(toks[1:])
 	t0 := oi.typ(0)
 	need := func(n int) error {
@@ -260,6 +295,17 @@ func (b *builder) instruction(toks []string) error {
 	case "trap":
 		in.fn = opTrap
 	case "bar", "barrier":
+		if oi.mods["warp"] {
+			// bar.warp.sync membermask: a warp collective without data.
+			if err := need(1); err != nil {
+				return err
+			}
+			if in.e, err = b.src(ops[0], "b32"); err != nil {
+				return err
+			}
+			in.fn, in.coll = opParkWarp, collNop
+			break
+		}
 		if oi.mods["arrive"] || oi.mods["red"] {
 			return b.errf("%s is not simulated", in.op)
 		}
@@ -270,6 +316,41 @@ func (b *builder) instruction(toks []string) error {
 			return err
 		}
 		in.fn = opBar
+	case "activemask":
+		if err := need(1); err != nil {
+			return err
+		}
+		if in.d, err = b.dst(ops[0]); err != nil {
+			return err
+		}
+		// A collective in the simulator, so that lanes run serially do
+		// not look inactive: it returns the lanes that reach it together.
+		in.fn, in.coll, in.loose = opParkWarp, collActivemask, true
+	case "lop3":
+		if err := need(5); err != nil {
+			return err
+		}
+		if in.d, err = b.dst(ops[0]); err != nil {
+			return err
+		}
+		if err := srcs("b32", &in.a, &in.b, &in.c, &in.e); err != nil {
+			return err
+		}
+		in.fn = opLop3
+	case "shf":
+		if err := need(4); err != nil {
+			return err
+		}
+		if in.d, err = b.dst(ops[0]); err != nil {
+			return err
+		}
+		if err := srcs("b32", &in.a, &in.b, &in.c); err != nil {
+			return err
+		}
+		in.fn = pick(oi.mods["l"], handler(opShfL), handler(opShfR))
+		if oi.mods["clamp"] {
+			in.m = 1
+		}
 	case "membar", "fence", "nanosleep", "prefetch", "prefetchu":
 		in.fn = opNop
 	case "shfl":
@@ -524,14 +605,20 @@ func (b *builder) floatArith(in *inst, oi opInfo, nsrc int) error {
 			if f == nil {
 				return b.errf("%s is not simulated", in.op)
 			}
+			if oi.mods["NaN"] {
+				if oi.base != "min" && oi.base != "max" {
+					return b.errf("%s: .NaN is for min and max", in.op)
+				}
+				f = nanMinMax(f)
+			}
 			if n != nsrc {
 				return b.errf("%s: %d sources, expected %d", in.op, nsrc, n)
 			}
 			in.fn = f32Op(n, f, ftz, sat)
 		}
 	} else {
-		if mode != rn {
-			return b.errf("%s: directed rounding of f64 is not simulated", in.op)
+		if mode != rn || oi.mods["NaN"] {
+			return b.errf("%s: directed rounding and .NaN of f64 are not simulated", in.op)
 		}
 		switch oi.base {
 		case "neg":
@@ -546,7 +633,7 @@ func (b *builder) floatArith(in *inst, oi opInfo, nsrc int) error {
 			if n != nsrc {
 				return b.errf("%s: %d sources, expected %d", in.op, nsrc, n)
 			}
-			in.fn = f64Op(n, f, sat)
+			in.fn = f64Op(n, f, ftz, sat)
 		}
 	}
 	b.emit(*in)

@@ -258,3 +258,23 @@ func collMma(b *block, lanes *[32]*thread, in *inst) bool {
 	}
 	return true
 }
+
+// collNop: bar.warp.sync; the lanes only wait for each other.
+func collNop(b *block, lanes *[32]*thread, in *inst) bool { return true }
+
+// collActivemask: activemask.b32 d gives the lanes that reach it together
+// (those parked at it when every live lane of the warp waits somewhere).
+func collActivemask(b *block, lanes *[32]*thread, in *inst) bool {
+	var m uint32
+	for l, t := range lanes {
+		if t != nil {
+			m |= 1 << l
+		}
+	}
+	for _, t := range lanes {
+		if t != nil {
+			t.r[in.d] = uint64(m)
+		}
+	}
+	return true
+}
