@@ -16,13 +16,14 @@ type Kernel struct {
 	Name string
 	mod  *Module
 
-	code      []inst
-	tmpl      []uint64
-	params    []paramDecl
-	paramOff  []int
-	paramSize int
-	pmemSize  int // per-thread .param memory of called functions
-	localSize int // per-thread .local memory
+	code       []inst
+	tmpl       []uint64 // fixed slots, registers (zero), constants
+	constStart int      // first constant slot
+	params     []paramDecl
+	paramOff   []int
+	paramSize  int
+	pmemSize   int // per-thread .param memory of called functions
+	localSize  int // per-thread .local memory
 
 	sharedStatic int // bytes of static shared memory (dynamic follows)
 	MaxThreads   [3]int
@@ -134,19 +135,20 @@ func (m *Module) Kernel(name string) (*Kernel, error) {
 }
 
 type builder struct {
-	m      *Module
-	k      *Kernel
-	fn     *funcDecl
-	scopes []map[string]sym
-	consts map[uint64]int32
-	widths []int // declared width of each slot (0: constant or fixed)
-	labels map[string]int32
-	jumps  []int32 // code indices of branches to patch
-	jlabel []string
-	calls  []*callInfo
-	entry  map[string]int32
-	fpar   map[string][]sym // function -> params then rets (thread .param offsets)
-	line   int
+	m         *Module
+	k         *Kernel
+	fn        *funcDecl
+	scopes    []map[string]sym
+	consts    map[uint64]int32
+	widths    []int // declared width of each register slot (0: fixed)
+	constVals []uint64
+	labels    map[string]int32
+	jumps     []int32 // code indices of branches to patch
+	jlabel    []string
+	calls     []*callInfo
+	entry     map[string]int32
+	fpar      map[string][]sym // function -> params then rets (thread .param offsets)
+	line      int
 }
 
 func (b *builder) errf(format string, args ...any) error {
@@ -246,6 +248,7 @@ func (b *builder) build(kf *funcDecl) error {
 	for _, c := range b.calls {
 		c.pc = b.entry[c.target]
 	}
+	b.fixConsts()
 	return nil
 }
 
@@ -347,15 +350,42 @@ func (b *builder) newReg(name string, width int) {
 	b.scopes[len(b.scopes)-1][name] = sym{kind: symReg, slot: slot, width: width}
 }
 
+// constTag marks constant slots during decoding: constants are placed
+// after all registers once the kernel is decoded (fixConsts), so that a
+// block's setup copies the few constants and not the large register part.
+const constTag = 1 << 30
+
 func (b *builder) constSlot(v uint64) int32 {
 	if s, ok := b.consts[v]; ok {
 		return s
 	}
-	s := int32(len(b.k.tmpl))
-	b.k.tmpl = append(b.k.tmpl, v)
-	b.widths = append(b.widths, 0)
+	s := int32(constTag + len(b.constVals))
+	b.constVals = append(b.constVals, v)
 	b.consts[v] = s
 	return s
+}
+
+// fixConsts lays out [fixed slots][registers][constants] and rewrites the
+// tagged constant slots in every instruction. Fields that are not slots
+// (atomic op codes, flags, -1) never carry the tag.
+func (b *builder) fixConsts() {
+	k := b.k
+	k.constStart = len(k.tmpl)
+	k.tmpl = append(k.tmpl, b.constVals...)
+	fix := func(p *int32) {
+		if *p >= constTag {
+			*p = int32(k.constStart) + *p - constTag
+		}
+	}
+	for i := range k.code {
+		in := &k.code[i]
+		for _, p := range []*int32{&in.d, &in.a, &in.b, &in.c, &in.e, &in.d2, &in.guard} {
+			fix(p)
+		}
+		for j := range in.v {
+			fix(&in.v[j])
+		}
+	}
 }
 
 // body decodes one function's statements.

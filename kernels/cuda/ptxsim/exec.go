@@ -194,7 +194,9 @@ func (b *block) setup() {
 	k, cfg := b.k, b.l.cfg
 	nthr := cfg.Block[0] * cfg.Block[1] * cfg.Block[2]
 	nr := len(k.tmpl)
+	fresh := false
 	if len(b.threads) != nthr || len(b.shared) != k.sharedStatic+cfg.SharedBytes {
+		fresh = true
 		b.threads = make([]thread, nthr)
 		b.regs = make([]uint64, nthr*nr)
 		for i := range b.threads {
@@ -211,7 +213,15 @@ func (b *block) setup() {
 	nwarps := (nthr + 31) / 32
 	for i := range b.threads {
 		t := &b.threads[i]
-		copy(t.r, k.tmpl)
+		// Registers start at zero in a fresh block and keep the previous
+		// CTA's values in a reused one (reading a register before writing
+		// it is undefined in PTX); copying the whole file per CTA would cost
+		// more than running small kernels. Fixed slots and constants are set.
+		if fresh {
+			copy(t.r, k.tmpl)
+		} else {
+			copy(t.r[k.constStart:], k.tmpl[k.constStart:])
+		}
 		t.pc, t.state, t.at, t.blk, t.lin, t.lane = 0, running, nil, b, i, i%32
 		t.tid = [3]int{i % cfg.Block[0], i / cfg.Block[0] % cfg.Block[1], i / (cfg.Block[0] * cfg.Block[1])}
 		t.stack, t.copies, t.groups, t.steps = t.stack[:0], t.copies[:0], t.groups[:0], 0
