@@ -156,7 +156,7 @@ func (s *simDriver) launch(f uintptr, gx, gy, gz, bx, by, bz, smem uint32, h uin
 	}
 	cfg := ptxsim.Config{
 		Grid:  [3]int{int(gx), int(gy), int(gz)},
-		Block: [3]int{int(bx), int(by), int(bz)}, SharedBytes: int(smem), Params: args, Memory: s,
+		Block: [3]int{int(bx), int(by), int(bz)}, SharedBytes: int(smem), Params: args, Memory: s, Budget: s.budget,
 	}
 	return s.enqueue(h, func() int32 { return s.run(k, cfg) })
 }
