@@ -90,6 +90,8 @@ type simDriver struct {
 	names   map[string][]byte // C strings handed out by cuGetErrorName
 	detail  map[int32]string  // the last failure's detail per code, for cuGetErrorName
 	budget  int64             // instructions per launch (FTUNE_CUDASIM_BUDGET; 0: ptxsim's default)
+	// racecheck turns on ptxsim's shared-memory racecheck (FTUNE_CUDASIM_RACECHECK=1).
+	racecheck bool
 }
 
 var sim = &simDriver{
@@ -107,6 +109,13 @@ func bindDriver(syms []symbol) error {
 			return fmt.Errorf("cuda: simulated device: FTUNE_CUDASIM_MEMORY=%q: want a byte count", s)
 		}
 		sim.total = n
+	}
+	switch s := os.Getenv("FTUNE_CUDASIM_RACECHECK"); s {
+	case "", "0":
+	case "1":
+		sim.racecheck = true
+	default:
+		return fmt.Errorf("cuda: simulated device: FTUNE_CUDASIM_RACECHECK=%q: want 1 or 0", s)
 	}
 	if s := os.Getenv("FTUNE_CUDASIM_BUDGET"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)

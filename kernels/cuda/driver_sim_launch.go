@@ -156,7 +156,7 @@ func (s *simDriver) launch(f uintptr, gx, gy, gz, bx, by, bz, smem uint32, h uin
 	}
 	cfg := ptxsim.Config{
 		Grid:  [3]int{int(gx), int(gy), int(gz)},
-		Block: [3]int{int(bx), int(by), int(bz)}, SharedBytes: int(smem), Params: args, Memory: s, Budget: s.budget,
+		Block: [3]int{int(bx), int(by), int(bz)}, SharedBytes: int(smem), Params: args, Memory: s, Budget: s.budget, Racecheck: s.racecheck,
 	}
 	return s.enqueue(h, func() int32 { return s.run(k, cfg) })
 }
@@ -178,6 +178,7 @@ func (s *simDriver) run(k *ptxsim.Kernel, cfg ptxsim.Config) int32 {
 		case ptxsim.FaultBudget:
 			code = simLaunchTimeout
 		}
+		// (a racecheck hazard is CUDA_ERROR_LAUNCH_FAILED: the hardware has no code for it)
 	} else {
 		code = simInvalidValue
 	}

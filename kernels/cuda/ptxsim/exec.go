@@ -84,6 +84,8 @@ type block struct {
 	shared    []byte
 	cache     [cacheWays]memCache
 	cacheNext int
+	race      *raceState // nil unless Config.Racecheck
+	raceMem   raceState
 	fault     *Fault
 }
 
@@ -111,6 +113,7 @@ type Config struct {
 	Params      [][]byte // one per kernel parameter, at least its size
 	Memory      Memory
 	Budget      int64 // instructions for the whole launch; 0: DefaultBudget
+	Racecheck   bool  // check shared memory for hazards between warps (see raceState)
 	Workers     int   // goroutines running blocks; 0: GOMAXPROCS
 }
 
@@ -209,6 +212,11 @@ func (b *block) setup() {
 	}
 	for i := range b.shared {
 		b.shared[i] = 0xFF
+	}
+	b.race = nil
+	if cfg.Racecheck {
+		b.race = &b.raceMem
+		b.race.reset(len(b.shared))
 	}
 	nwarps := (nthr + 31) / 32
 	for i := range b.threads {
@@ -442,6 +450,9 @@ func (b *block) barrier() bool {
 		if t.state == parkedBar {
 			t.state, t.at = running, nil
 		}
+	}
+	if b.race != nil {
+		b.race.epoch++
 	}
 	return true
 }

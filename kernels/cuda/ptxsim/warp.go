@@ -165,7 +165,7 @@ func collLdmatrix(b *block, lanes *[32]*thread, in *inst) bool {
 	for i := 0; i < nm; i++ {
 		for k := 0; k < 8; k++ {
 			t := lanes[8*i+k]
-			row := t.mem(in, int(in.m), t.r[in.a]+in.off, 16)
+			row := t.mem(in, int(in.m), t.r[in.a]+in.off, 16, accRead)
 			if row == nil {
 				return false
 			}
