@@ -458,3 +458,10 @@ func (s *simDriver) setDetail(code int32, d string) {
 	defer s.mu.Unlock()
 	s.detail[code] = d
 }
+
+// bindLt: cuBLASLt is a real-GPU library; handed the simulator's device
+// pointers (Go memory) it would crash, so under -tags cudasim it is never
+// opened, even where it is installed.
+func bindLt(path string) error {
+	return fmt.Errorf("%s: not opened: cuBLASLt needs a real GPU and this device is simulated (ptxsim, -tags cudasim)", path)
+}
