@@ -108,7 +108,8 @@ func TestEventsAndGraph(t *testing.T) {
 	g.ok(g.d.SyncEvent(end))
 	ms, err := g.d.Elapsed(start, end)
 	g.ok(err)
-	if !(ms > 0 && ms < 10000) {
+	// The simulator's events measure its own wall time: no upper bound there.
+	if !(ms > 0 && (ms < 10000 || simulated)) {
 		t.Errorf("elapsed %v ms", ms)
 	}
 	want := make([]float64, n)
