@@ -10,9 +10,14 @@ func opExit(t *thread, in *inst) { t.exit() }
 
 // exit ends the thread; its outstanding cp.async copies complete.
 func (t *thread) exit() {
-	t.groups = append(t.groups, t.copies)
-	t.copies = nil
-	t.waitGroups(0)
+	if len(t.copies) > 0 || len(t.groups) > 0 {
+		t.groups = append(t.groups, t.copies)
+		t.copies = nil
+		t.waitGroups(0)
+		if t.state == faulted {
+			return
+		}
+	}
 	t.state = exited
 }
 
