@@ -1,3 +1,5 @@
+//go:build linux && !cudasim
+
 package cuda
 
 import (

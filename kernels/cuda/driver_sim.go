@@ -5,9 +5,9 @@ package cuda
 import (
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -77,7 +77,7 @@ type simFunc struct {
 // simDriver is the simulated device's state.
 type simDriver struct {
 	mu      sync.RWMutex
-	allocs  []simAlloc // sorted by base
+	allocs  atomic.Pointer[[]simAlloc] // sorted by base; replaced, never changed, so Find needs no lock
 	used    uint64
 	total   uint64
 	host    map[unsafe.Pointer][]byte
@@ -89,6 +89,9 @@ type simDriver struct {
 	graphs  map[uintptr]*simGraph
 	names   map[string][]byte // C strings handed out by cuGetErrorName
 	detail  map[int32]string  // the last failure's detail per code, for cuGetErrorName
+	budget  int64             // instructions per launch (FTUNE_CUDASIM_BUDGET; 0: ptxsim's default)
+	// racecheck turns on ptxsim's shared-memory racecheck (FTUNE_CUDASIM_RACECHECK=1).
+	racecheck bool
 }
 
 var sim = &simDriver{
@@ -106,6 +109,20 @@ func bindDriver(syms []symbol) error {
 			return fmt.Errorf("cuda: simulated device: FTUNE_CUDASIM_MEMORY=%q: want a byte count", s)
 		}
 		sim.total = n
+	}
+	switch s := os.Getenv("FTUNE_CUDASIM_RACECHECK"); s {
+	case "", "0":
+	case "1":
+		sim.racecheck = true
+	default:
+		return fmt.Errorf("cuda: simulated device: FTUNE_CUDASIM_RACECHECK=%q: want 1 or 0", s)
+	}
+	if s := os.Getenv("FTUNE_CUDASIM_BUDGET"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("cuda: simulated device: FTUNE_CUDASIM_BUDGET=%q: want a positive instruction count per launch", s)
+		}
+		sim.budget = n
 	}
 	cuInit = func(uint32) int32 { return 0 }
 	cuDriverGetVersion = func(v *int32) int32 { *v = simDriverVersion; return 0 }
@@ -442,116 +459,9 @@ func (s *simDriver) setDetail(code int32, d string) {
 	s.detail[code] = d
 }
 
-// ---- memory ----
-
-func (s *simDriver) memAlloc(p *uint64, n uint64) int32 {
-	if n == 0 {
-		return simInvalidValue
-	}
-	s.mu.Lock()
-	if s.used+n > s.total {
-		s.mu.Unlock()
-		return simOutOfMemory
-	}
-	s.used += n
-	s.mu.Unlock()
-	buf := make([]byte, n+256)
-	off := (256 - uintptr(unsafe.Pointer(&buf[0]))%256) % 256
-	mem := buf[off : off+uintptr(n) : off+uintptr(n)]
-	a := simAlloc{base: uint64(uintptr(unsafe.Pointer(&mem[0]))), mem: mem}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := sort.Search(len(s.allocs), func(i int) bool { return s.allocs[i].base >= a.base })
-	s.allocs = append(s.allocs, simAlloc{})
-	copy(s.allocs[i+1:], s.allocs[i:])
-	s.allocs[i] = a
-	*p = a.base
-	return 0
-}
-
-func (s *simDriver) memFree(p uint64) int32 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := sort.Search(len(s.allocs), func(i int) bool { return s.allocs[i].base >= p })
-	if i == len(s.allocs) || s.allocs[i].base != p {
-		return simInvalidValue
-	}
-	s.used -= uint64(len(s.allocs[i].mem))
-	s.allocs = append(s.allocs[:i], s.allocs[i+1:]...)
-	return 0
-}
-
-// Find implements ptxsim.Memory.
-func (s *simDriver) Find(addr uint64) (uint64, []byte, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	i := sort.Search(len(s.allocs), func(i int) bool { return s.allocs[i].base > addr }) - 1
-	if i < 0 || addr-s.allocs[i].base >= uint64(len(s.allocs[i].mem)) {
-		return 0, nil, false
-	}
-	return s.allocs[i].base, s.allocs[i].mem, true
-}
-
-// device returns the n bytes of device memory at p, inside one allocation.
-func (s *simDriver) device(p, n uint64) []byte {
-	base, mem, ok := s.Find(p)
-	if !ok || p-base+n > uint64(len(mem)) {
-		return nil
-	}
-	return mem[p-base : p-base+n]
-}
-
-func (s *simDriver) copyHtoD(dst uint64, src unsafe.Pointer, n uint64) int32 {
-	if n == 0 {
-		return 0
-	}
-	d := s.device(dst, n)
-	if d == nil {
-		return simInvalidValue
-	}
-	copy(d, unsafe.Slice((*byte)(src), n))
-	return 0
-}
-
-func (s *simDriver) copyDtoH(dst unsafe.Pointer, src uint64, n uint64) int32 {
-	if n == 0 {
-		return 0
-	}
-	m := s.device(src, n)
-	if m == nil {
-		return simInvalidValue
-	}
-	copy(unsafe.Slice((*byte)(dst), n), m)
-	return 0
-}
-
-func (s *simDriver) copyDtoD(dst, src uint64, n uint64) int32 {
-	if n == 0 {
-		return 0
-	}
-	d, m := s.device(dst, n), s.device(src, n)
-	if d == nil || m == nil {
-		return simInvalidValue
-	}
-	copy(d, m)
-	return 0
-}
-
-func (s *simDriver) memset(dst uint64, v uint32, size int, n uint64) int32 {
-	if n == 0 {
-		return 0
-	}
-	if size == 4 && dst%4 != 0 {
-		return simInvalidValue
-	}
-	d := s.device(dst, n*uint64(size))
-	if d == nil {
-		return simInvalidValue
-	}
-	for i := 0; i < len(d); i += size {
-		for k := 0; k < size; k++ {
-			d[i+k] = byte(v >> (8 * k))
-		}
-	}
-	return 0
+// bindLt: cuBLASLt is a real-GPU library; handed the simulator's device
+// pointers (Go memory) it would crash, so under -tags cudasim it is never
+// opened, even where it is installed.
+func bindLt(path string) error {
+	return fmt.Errorf("%s: not opened: cuBLASLt needs a real GPU and this device is simulated (ptxsim, -tags cudasim)", path)
 }

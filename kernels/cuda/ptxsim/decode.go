@@ -2,10 +2,10 @@ package ptxsim
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Kernel is an .entry decoded for execution: one flat code array holding the
@@ -15,16 +15,19 @@ type Kernel struct {
 	Name string
 	mod  *Module
 
-	code      []inst
-	tmpl      []uint64
-	params    []paramDecl
-	paramOff  []int
-	paramSize int
-	pmemSize  int // per-thread .param memory of called functions
-	localSize int // per-thread .local memory
+	code       []inst
+	tmpl       []uint64 // fixed slots, registers (zero), constants
+	constStart int      // first constant slot
+	params     []paramDecl
+	paramOff   []int
+	paramSize  int
+	pmemSize   int // per-thread .param memory of called functions
+	localSize  int // per-thread .local memory
 
 	sharedStatic int // bytes of static shared memory (dynamic follows)
 	MaxThreads   [3]int
+
+	blocks sync.Pool // *block, reused across launches (their register files are large)
 }
 
 // StaticShared is the kernel's static shared memory in bytes.
@@ -67,6 +70,8 @@ const (
 	slotLanemaskGe
 	slotSink
 	slotSMID
+	slotDynSmem
+	slotTotalSmem
 	numFixed
 )
 
@@ -79,6 +84,7 @@ var specialSlots = map[string]int32{
 	"%lanemask_eq": slotLanemaskEq, "%lanemask_lt": slotLanemaskLt, "%lanemask_le": slotLanemaskLe,
 	"%lanemask_gt": slotLanemaskGt, "%lanemask_ge": slotLanemaskGe,
 	"%smid": slotSMID, "%nsmid": slotSMID, "%gridid": slotZero,
+	"%dynamic_smem_size": slotDynSmem, "%total_smem_size": slotTotalSmem,
 }
 
 // Symbol kinds.
@@ -128,19 +134,20 @@ func (m *Module) Kernel(name string) (*Kernel, error) {
 }
 
 type builder struct {
-	m      *Module
-	k      *Kernel
-	fn     *funcDecl
-	scopes []map[string]sym
-	consts map[uint64]int32
-	widths []int // declared width of each slot (0: constant or fixed)
-	labels map[string]int32
-	jumps  []int32 // code indices of branches to patch
-	jlabel []string
-	calls  []*callInfo
-	entry  map[string]int32
-	fpar   map[string][]sym // function -> params then rets (thread .param offsets)
-	line   int
+	m         *Module
+	k         *Kernel
+	fn        *funcDecl
+	scopes    []map[string]sym
+	consts    map[uint64]int32
+	widths    []int // declared width of each register slot (0: fixed)
+	constVals []uint64
+	labels    map[string]int32
+	jumps     []int32 // code indices of branches to patch
+	jlabel    []string
+	calls     []*callInfo
+	entry     map[string]int32
+	fpar      map[string][]sym // function -> params then rets (thread .param offsets)
+	line      int
 }
 
 func (b *builder) errf(format string, args ...any) error {
@@ -240,6 +247,7 @@ func (b *builder) build(kf *funcDecl) error {
 	for _, c := range b.calls {
 		c.pc = b.entry[c.target]
 	}
+	b.fixConsts()
 	return nil
 }
 
@@ -341,15 +349,42 @@ func (b *builder) newReg(name string, width int) {
 	b.scopes[len(b.scopes)-1][name] = sym{kind: symReg, slot: slot, width: width}
 }
 
+// constTag marks constant slots during decoding: constants are placed
+// after all registers once the kernel is decoded (fixConsts), so that a
+// block's setup copies the few constants and not the large register part.
+const constTag = 1 << 30
+
 func (b *builder) constSlot(v uint64) int32 {
 	if s, ok := b.consts[v]; ok {
 		return s
 	}
-	s := int32(len(b.k.tmpl))
-	b.k.tmpl = append(b.k.tmpl, v)
-	b.widths = append(b.widths, 0)
+	s := int32(constTag + len(b.constVals))
+	b.constVals = append(b.constVals, v)
 	b.consts[v] = s
 	return s
+}
+
+// fixConsts lays out [fixed slots][registers][constants] and rewrites the
+// tagged constant slots in every instruction. Fields that are not slots
+// (atomic op codes, flags, -1) never carry the tag.
+func (b *builder) fixConsts() {
+	k := b.k
+	k.constStart = len(k.tmpl)
+	k.tmpl = append(k.tmpl, b.constVals...)
+	fix := func(p *int32) {
+		if *p >= constTag {
+			*p = int32(k.constStart) + *p - constTag
+		}
+	}
+	for i := range k.code {
+		in := &k.code[i]
+		for _, p := range []*int32{&in.d, &in.a, &in.b, &in.c, &in.e, &in.d2, &in.guard} {
+			fix(p)
+		}
+		for j := range in.v {
+			fix(&in.v[j])
+		}
+	}
 }
 
 // body decodes one function's statements.
@@ -443,225 +478,4 @@ func (b *builder) declRegs(toks []string) error {
 		}
 	}
 	return nil
-}
-
-// operand kinds for immediates
-type kind int
-
-const (
-	kInt kind = iota
-	kF32
-	kF64
-)
-
-// typeMask is the register bits an operand of type t occupies.
-func typeMask(t string) uint64 {
-	switch typeSize(t) {
-	case 1:
-		if t == "pred" {
-			return 1
-		}
-		return 0xFF
-	case 2:
-		return 0xFFFF
-	case 4:
-		return 0xFFFFFFFF
-	}
-	return ^uint64(0)
-}
-
-func typeKind(t string) kind {
-	switch t {
-	case "f32":
-		return kF32
-	case "f64":
-		return kF64
-	}
-	return kInt
-}
-
-// src decodes a source operand into a slot.
-func (b *builder) src(op []string, typ string) (int32, error) {
-	k := typeKind(typ)
-	if len(op) == 2 && op[0] == "-" {
-		v, err := b.imm(op[1], k, true)
-		if err != nil {
-			return 0, err
-		}
-		return b.constSlot(v & typeMask(typ)), nil
-	}
-	if len(op) != 1 {
-		return 0, b.errf("bad operand %q", strings.Join(op, " "))
-	}
-	name := op[0]
-	if s, ok := specialSlots[name]; ok {
-		return s, nil
-	}
-	if name == "_" {
-		return slotSink, nil
-	}
-	if s, ok := b.lookup(name); ok {
-		switch s.kind {
-		case symReg:
-			return s.slot, nil
-		case symShared, symLocal, symGlobal:
-			return b.constSlot(s.off), nil
-		}
-		return 0, b.errf("operand %s: the address of a .param variable is not supported", name)
-	}
-	if c := name[0]; c >= '0' && c <= '9' {
-		v, err := b.imm(name, k, false)
-		if err != nil {
-			return 0, err
-		}
-		return b.constSlot(v & typeMask(typ)), nil
-	}
-	return 0, b.errf("unknown operand %s", name)
-}
-
-// imm converts a literal to register bits for an operand of kind k.
-func (b *builder) imm(s string, k kind, neg bool) (uint64, error) {
-	if bits, n, ok := parseFloatBits(s); ok {
-		f := 0.0
-		if n == 4 {
-			f = float64(math.Float32frombits(uint32(bits)))
-		} else {
-			f = math.Float64frombits(bits)
-		}
-		if neg {
-			f = -f
-		}
-		switch {
-		case k == kF32 && n == 4 && !neg:
-			return bits, nil
-		case k == kF64 && n == 8 && !neg:
-			return bits, nil
-		case k == kF32:
-			return uint64(math.Float32bits(float32(f))), nil
-		case k == kF64:
-			return math.Float64bits(f), nil
-		}
-		return bits, nil
-	}
-	if v, ok := parseInt(s); ok {
-		if neg {
-			v = -v
-		}
-		switch k {
-		case kF32:
-			return uint64(math.Float32bits(float32(v))), nil
-		case kF64:
-			return math.Float64bits(float64(v)), nil
-		}
-		return uint64(v), nil
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if neg {
-			f = -f
-		}
-		switch k {
-		case kF32:
-			return uint64(math.Float32bits(float32(f))), nil
-		case kF64:
-			return math.Float64bits(f), nil
-		}
-	}
-	return 0, b.errf("bad immediate %q", s)
-}
-
-// dst decodes a destination register.
-func (b *builder) dst(op []string) (int32, error) {
-	if len(op) == 1 && op[0] == "_" {
-		return slotSink, nil
-	}
-	if len(op) == 1 {
-		if s, ok := b.lookup(op[0]); ok && s.kind == symReg {
-			return s.slot, nil
-		}
-	}
-	return 0, b.errf("bad destination %q", strings.Join(op, " "))
-}
-
-// vec decodes "{%a, %b, ...}".
-func (b *builder) vec(op []string, typ string, isDst bool) ([]int32, error) {
-	if len(op) < 3 || op[0] != "{" || op[len(op)-1] != "}" {
-		return nil, b.errf("expected a vector operand, got %q", strings.Join(op, " "))
-	}
-	var out []int32
-	for _, e := range splitOperands(op[1 : len(op)-1]) {
-		var s int32
-		var err error
-		if isDst {
-			s, err = b.dst(e)
-		} else {
-			s, err = b.src(e, typ)
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-// address is a decoded [base+offset].
-type address struct {
-	base  int32
-	off   uint64
-	space int // symKParam, symTParam for .param symbols; symReg otherwise
-}
-
-func (b *builder) addr(op []string) (address, error) {
-	bad := func() (address, error) {
-		return address{}, b.errf("bad address %q", strings.Join(op, ""))
-	}
-	if len(op) < 3 || op[0] != "[" || op[len(op)-1] != "]" {
-		return bad()
-	}
-	in := op[1 : len(op)-1]
-	a := address{base: slotZero, space: symReg}
-	var off int64
-	if len(in) >= 3 && in[len(in)-2] == "+" || len(in) >= 4 && in[len(in)-3] == "+" && in[len(in)-2] == "-" || len(in) >= 3 && in[len(in)-2] == "-" {
-		neg := in[len(in)-2] == "-"
-		v, ok := parseInt(in[len(in)-1])
-		if !ok {
-			return bad()
-		}
-		if neg {
-			v = -v
-		}
-		off = v
-		in = in[:len(in)-2]
-		if len(in) > 0 && in[len(in)-1] == "+" {
-			in = in[:len(in)-1]
-		}
-	}
-	if len(in) != 1 {
-		return bad()
-	}
-	name := in[0]
-	if v, ok := parseInt(name); ok {
-		a.off = uint64(v + off)
-		return a, nil
-	}
-	if s, ok := specialSlots[name]; ok {
-		a.base = s
-		a.off = uint64(off)
-		return a, nil
-	}
-	s, ok := b.lookup(name)
-	if !ok {
-		return address{}, b.errf("unknown symbol %s in address", name)
-	}
-	switch s.kind {
-	case symReg:
-		a.base = s.slot
-	case symKParam, symTParam:
-		a.space = s.kind
-		a.off = s.off
-	default:
-		a.off = s.off
-	}
-	a.off += uint64(off)
-	return a, nil
 }

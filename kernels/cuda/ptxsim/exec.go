@@ -37,6 +37,7 @@ type inst struct {
 	m     int32  // vector length, mode, ...
 	v     []int32
 	call  *callInfo
+	loose bool // runs once every live lane of the warp waits somewhere (activemask)
 	line  int32
 	op    string // opcode text, for errors
 }
@@ -75,14 +76,17 @@ type thread struct {
 // block is one CTA being executed by a worker; a worker reuses its block
 // for each CTA it takes.
 type block struct {
-	k       *Kernel
-	l       *launch
-	ctaid   [3]int
-	threads []thread
-	regs    []uint64
-	shared  []byte
-	cache   memCache
-	fault   *Fault
+	k         *Kernel
+	l         *launch
+	ctaid     [3]int
+	threads   []thread
+	regs      []uint64
+	shared    []byte
+	cache     [cacheWays]memCache
+	cacheNext int
+	race      *raceState // nil unless Config.Racecheck
+	raceMem   raceState
+	fault     *Fault
 }
 
 type launch struct {
@@ -109,6 +113,7 @@ type Config struct {
 	Params      [][]byte // one per kernel parameter, at least its size
 	Memory      Memory
 	Budget      int64 // instructions for the whole launch; 0: DefaultBudget
+	Racecheck   bool  // check shared memory for hazards between warps (see raceState)
 	Workers     int   // goroutines running blocks; 0: GOMAXPROCS
 }
 
@@ -155,7 +160,13 @@ func (k *Kernel) Launch(cfg Config) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b := &block{k: k, l: l}
+			b, _ := k.blocks.Get().(*block)
+			if b == nil {
+				b = &block{k: k}
+			}
+			b.l = l
+			b.cache = [cacheWays]memCache{}
+			defer func() { b.l = nil; b.cache = [cacheWays]memCache{}; k.blocks.Put(b) }()
 			for !l.stop.Load() {
 				i := int(next.Add(1) - 1)
 				if i >= nblocks {
@@ -186,7 +197,9 @@ func (b *block) setup() {
 	k, cfg := b.k, b.l.cfg
 	nthr := cfg.Block[0] * cfg.Block[1] * cfg.Block[2]
 	nr := len(k.tmpl)
-	if len(b.threads) != nthr {
+	fresh := false
+	if len(b.threads) != nthr || len(b.shared) != k.sharedStatic+cfg.SharedBytes {
+		fresh = true
 		b.threads = make([]thread, nthr)
 		b.regs = make([]uint64, nthr*nr)
 		for i := range b.threads {
@@ -200,10 +213,23 @@ func (b *block) setup() {
 	for i := range b.shared {
 		b.shared[i] = 0xFF
 	}
+	b.race = nil
+	if cfg.Racecheck {
+		b.race = &b.raceMem
+		b.race.reset(len(b.shared))
+	}
 	nwarps := (nthr + 31) / 32
 	for i := range b.threads {
 		t := &b.threads[i]
-		copy(t.r, k.tmpl)
+		// Registers start at zero in a fresh block and keep the previous
+		// CTA's values in a reused one (reading a register before writing
+		// it is undefined in PTX); copying the whole file per CTA would cost
+		// more than running small kernels. Fixed slots and constants are set.
+		if fresh {
+			copy(t.r, k.tmpl)
+		} else {
+			copy(t.r[k.constStart:], k.tmpl[k.constStart:])
+		}
 		t.pc, t.state, t.at, t.blk, t.lin, t.lane = 0, running, nil, b, i, i%32
 		t.tid = [3]int{i % cfg.Block[0], i / cfg.Block[0] % cfg.Block[1], i / (cfg.Block[0] * cfg.Block[1])}
 		t.stack, t.copies, t.groups, t.steps = t.stack[:0], t.copies[:0], t.groups[:0], 0
@@ -215,6 +241,8 @@ func (b *block) setup() {
 			r[slotNctaid+d] = uint64(cfg.Grid[d])
 		}
 		r[slotLaneid] = uint64(t.lane)
+		r[slotDynSmem] = uint64(cfg.SharedBytes)
+		r[slotTotalSmem] = uint64(k.sharedStatic + cfg.SharedBytes)
 		r[slotWarpid] = uint64(i / 32)
 		r[slotNwarpid] = uint64(nwarps)
 		r[slotLanemaskEq] = 1 << t.lane
@@ -301,65 +329,85 @@ func (t *thread) run() {
 	t.steps += n
 }
 
-// collectives runs every warp collective whose lanes have all arrived.
+// collectives runs every warp collective whose lanes have all arrived. The
+// lanes of a warp may wait at different collectives (divergent code with
+// partial member masks); each is tried.
 func (b *block) collectives() (bool, *Fault) {
 	progress := false
 	n := len(b.threads)
 	for w := 0; w*32 < n; w++ {
-		lanesN := min(32, n-w*32)
+		base := w * 32
+		lanesN := min(32, n-base)
 		for {
-			var group [32]*thread
-			var first *inst
-			var need uint32
+			var insts [32]*inst
+			ni := 0
 			for l := 0; l < lanesN; l++ {
-				t := &b.threads[w*32+l]
+				t := &b.threads[base+l]
 				if t.state != parkedWarp {
 					continue
 				}
-				if first == nil {
-					first = t.at
+				seen := false
+				for _, x := range insts[:ni] {
+					seen = seen || x == t.at
 				}
-				if t.at == first {
-					group[l] = t
-					need |= t.memberMask()
+				if !seen {
+					insts[ni] = t.at
+					ni++
 				}
 			}
-			if first == nil {
+			ran := false
+			for _, x := range insts[:ni] {
+				if b.tryCollective(base, lanesN, x) {
+					if b.fault != nil {
+						return false, b.fault
+					}
+					ran, progress = true, true
+					break // states changed: rescan the warp
+				}
+			}
+			if !ran {
 				break
 			}
-			ok := true
-			for l := 0; l < lanesN; l++ {
-				if need&(1<<l) == 0 {
-					continue
-				}
-				t := &b.threads[w*32+l]
-				if t.state == exited {
-					continue // hardware leaves this undefined; the lane's last values are used
-				}
-				if group[l] == nil {
-					ok = false
-					break
-				}
-			}
-			if !ok {
-				break
-			}
-			// The lanes leave the collective before it runs, so that a fault
-			// inside it can set the state of the offending lane.
-			for l := 0; l < lanesN; l++ {
-				if group[l] != nil {
-					group[l].state = running
-					group[l].at = nil
-				}
-			}
-			first.coll(b, &group, first)
-			if b.fault != nil {
-				return false, b.fault
-			}
-			progress = true
 		}
 	}
 	return progress, nil
+}
+
+// tryCollective runs collective x for the lanes parked at it if every lane
+// it needs (its member mask, less exited lanes and lanes past the block's
+// end) has arrived.
+func (b *block) tryCollective(base, lanesN int, x *inst) bool {
+	var group [32]*thread
+	var need uint32
+	for l := 0; l < lanesN; l++ {
+		t := &b.threads[base+l]
+		if t.state == parkedWarp && t.at == x {
+			group[l] = t
+			need |= t.memberMask()
+		}
+	}
+	for l := 0; l < lanesN; l++ {
+		if need&(1<<l) == 0 || group[l] != nil {
+			continue
+		}
+		switch st := b.threads[base+l].state; {
+		case st == exited:
+			// hardware leaves exited members undefined; the simulator does not wait for them
+		case x.loose && (st == parkedWarp || st == parkedBar):
+			// activemask: lanes waiting elsewhere are not active here
+		default:
+			return false
+		}
+	}
+	// The lanes leave the collective before it runs, so that a fault
+	// inside it can set the state of the offending lane.
+	for _, t := range group {
+		if t != nil {
+			t.state, t.at = running, nil
+		}
+	}
+	x.coll(b, &group, x)
+	return true
 }
 
 // memberMask is the lanes a parked collective waits for: the membermask
@@ -402,6 +450,9 @@ func (b *block) barrier() bool {
 		if t.state == parkedBar {
 			t.state, t.at = running, nil
 		}
+	}
+	if b.race != nil {
+		b.race.epoch++
 	}
 	return true
 }

@@ -11,6 +11,7 @@ const (
 	FaultDeadlock                        // no thread can progress
 	FaultBudget                          // instruction budget exceeded
 	FaultTrap                            // trap, or an instruction the simulator cannot execute
+	FaultRace                            // shared-memory hazard between warps (Config.Racecheck)
 )
 
 func (k FaultKind) String() string {
@@ -23,6 +24,8 @@ func (k FaultKind) String() string {
 		return "deadlock"
 	case FaultBudget:
 		return "instruction budget exceeded"
+	case FaultRace:
+		return "shared-memory race"
 	}
 	return "trap"
 }
@@ -54,7 +57,7 @@ func (f *Fault) Error() string {
 		s += " (" + f.Op + ")"
 	}
 	s += ", " + who
-	if f.Kind == FaultIllegalAddress || f.Kind == FaultMisaligned {
+	if f.Kind == FaultIllegalAddress || f.Kind == FaultMisaligned || f.Kind == FaultRace {
 		s += fmt.Sprintf(": %d-byte %s access at 0x%x", f.Size, f.Space, f.Addr)
 	}
 	if f.Msg != "" {

@@ -176,3 +176,34 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestDivergentCollectives(t *testing.T) {
+	// Lanes 0-15 wait at a full-mask shfl for lanes 16-31, which first do
+	// a shfl among themselves (mask 0xFFFF0000) and then join: no deadlock.
+	src := `.visible .entry k(.param .u64 p)
+{
+	.reg .pred %p<2>;
+	.reg .b32 %r<6>;
+	.reg .b64 %rd<4>;
+	ld.param.u64 %rd1, [p];
+	mov.u32 %r1, %laneid;
+	setp.lt.u32 %p1, %r1, 16;
+	@%p1 bra $L_join;
+	shfl.sync.bfly.b32 %r1, %r1, 1, 31, -65536;
+$L_join:
+	shfl.sync.idx.b32 %r2, %r1, 17, 31, -1;
+	mov.u32 %r3, %laneid;
+	mul.wide.u32 %rd2, %r3, 4;
+	add.s64 %rd3, %rd1, %rd2;
+	st.global.u32 [%rd3], %r2;
+	ret;
+}
+`
+	err, buf := launch1(t, src, 32, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if buf[0] != 16 || buf[4*31] != 16 {
+		t.Errorf("lane 17's value after the partial bfly: got %d and %d, want 16", buf[0], buf[4*31])
+	}
+}

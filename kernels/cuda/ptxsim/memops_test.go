@@ -113,3 +113,60 @@ func TestCallAndAtomics(t *testing.T) {
 			u(0), 8*sum, math.Float32frombits(u(1)), u(2), u(3), u(4))
 	}
 }
+
+// TestLocalAndGeneric: a .local depot addressed through %SPL (local space)
+// and %SP (generic, after cvta.local), and shared memory through a generic
+// address (cvta.shared); module .global and .const variables with
+// initializers.
+func TestLocalAndGeneric(t *testing.T) {
+	src := `.global .align 4 .b8 gtab[8] = {1, 0, 0, 0, 2, 0, 0, 0};
+.const .align 4 .u32 ctab[2] = {30, 40};
+
+.visible .entry k(.param .u64 p)
+{
+	.local .align 8 .b8 __local_depot0[16];
+	.reg .b64 %SP;
+	.reg .b64 %SPL;
+	.reg .b32 %r<12>;
+	.reg .b64 %rd<8>;
+	.shared .align 4 .b8 s[16];
+	mov.u64 %SPL, __local_depot0;
+	cvta.local.u64 %SP, %SPL;
+	ld.param.u64 %rd1, [p];
+	mov.u32 %r1, %tid.x;
+	st.local.u32 [%SPL+4], %r1;
+	ld.u32 %r2, [%SP+4];
+	mov.u64 %rd2, s;
+	cvta.shared.u64 %rd3, %rd2;
+	add.s32 %r3, %r2, 100;
+	st.u32 [%rd3+8], %r3;
+	ld.shared.u32 %r4, [s+8];
+	mov.u64 %rd4, gtab;
+	ld.global.u32 %r5, [%rd4+4];
+	ld.const.u32 %r6, [ctab+4];
+	add.s32 %r7, %r4, %r5;
+	add.s32 %r7, %r7, %r6;
+	cvta.to.shared.u64 %rd5, %rd3;
+	cvt.u32.u64 %r8, %rd5;
+	st.shared.u32 [%r8+12], %r7;
+	ld.shared.u32 %r9, [s+12];
+	mul.wide.u32 %rd6, %r1, 4;
+	add.s64 %rd7, %rd1, %rd6;
+	st.global.u32 [%rd7], %r9;
+	ret;
+}
+`
+	err, buf := launch1(t, src, 4, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		if got, want := binary.LittleEndian.Uint32(buf[4*i:]), uint32(i+100+2+40); got != want {
+			t.Errorf("thread %d: %d, want %d", i, got, want)
+		}
+	}
+	// The local depot is per thread and sized from its declaration.
+	if k := kernel(t, src, "k"); k.LocalBytes() != 16 || k.StaticShared() != 16 {
+		t.Errorf("LocalBytes %d StaticShared %d, want 16 and 16", k.LocalBytes(), k.StaticShared())
+	}
+}

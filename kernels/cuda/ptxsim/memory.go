@@ -28,30 +28,47 @@ const (
 
 var spaceNames = [...]string{"global", "shared", "local", "param", "param", "generic"}
 
-// memCache remembers the block's last global allocation.
+// memCache remembers the block's last few global allocations (a kernel
+// typically streams a handful of buffers).
 type memCache struct {
 	base uint64
 	mem  []byte
 }
 
+const cacheWays = 8
+
+// Access kinds, for the shared-memory racecheck.
+const (
+	accRead = iota
+	accWrite
+	accAtomic // atomics never race
+	accAsync  // a cp.async destination: checked when the copy lands
+)
+
 // mem returns the n bytes at addr in the given space, or nil after
 // recording a fault.
-func (t *thread) mem(in *inst, space int, addr uint64, n int) []byte {
+func (t *thread) mem(in *inst, space int, addr uint64, n int, acc int) []byte {
 	if addr&uint64(n-1) != 0 {
 		t.fault(in, FaultMisaligned, addr, n, spaceNames[space], fmt.Sprintf("address not aligned to %d bytes", n))
 		return nil
 	}
 	switch space {
 	case spGlobal:
-		c := &t.blk.cache
-		off := addr - c.base
-		if off < uint64(len(c.mem)) && uint64(len(c.mem))-off >= uint64(n) {
-			return c.mem[off : off+uint64(n)]
+		cs := &t.blk.cache
+		for i := range cs {
+			c := &cs[i]
+			off := addr - c.base
+			if off < uint64(len(c.mem)) && uint64(len(c.mem))-off >= uint64(n) {
+				return c.mem[off : off+uint64(n)]
+			}
 		}
 		return t.globalSlow(in, addr, n)
 	case spShared:
 		s := t.blk.shared
 		if addr < uint64(len(s)) && uint64(len(s))-addr >= uint64(n) {
+			if t.blk.race != nil && acc <= accWrite && !t.raceCheck(in, addr, n, acc == accWrite) {
+				return nil
+			}
 			return s[addr : addr+uint64(n)]
 		}
 		t.fault(in, FaultIllegalAddress, addr, n, "shared", fmt.Sprintf("outside the block's %d bytes of shared memory", len(s)))
@@ -80,25 +97,25 @@ func (t *thread) mem(in *inst, space int, addr uint64, n int) []byte {
 	}
 	switch addr & windowMask {
 	case sharedWindow:
-		return t.mem(in, spShared, addr-sharedWindow, n)
+		return t.mem(in, spShared, addr-sharedWindow, n, acc)
 	case localWindow:
-		return t.mem(in, spLocal, addr-localWindow, n)
+		return t.mem(in, spLocal, addr-localWindow, n, acc)
 	}
-	return t.mem(in, spGlobal, addr, n)
+	return t.mem(in, spGlobal, addr, n, acc)
 }
 
 func (t *thread) globalSlow(in *inst, addr uint64, n int) []byte {
 	b := t.blk
 	for _, v := range b.k.mod.globals {
 		if off := addr - v.addr; off < uint64(len(v.mem)) && uint64(len(v.mem))-off >= uint64(n) {
-			b.cache = memCache{base: v.addr, mem: v.mem}
+			b.remember(v.addr, v.mem)
 			return v.mem[off : off+uint64(n)]
 		}
 	}
 	if m := b.l.cfg.Memory; m != nil {
 		if base, mem, ok := m.Find(addr); ok {
 			if off := addr - base; off < uint64(len(mem)) && uint64(len(mem))-off >= uint64(n) {
-				b.cache = memCache{base: base, mem: mem}
+				b.remember(base, mem)
 				return mem[off : off+uint64(n)]
 			}
 			t.fault(in, FaultIllegalAddress, addr, n, "global",
@@ -108,6 +125,12 @@ func (t *thread) globalSlow(in *inst, addr uint64, n int) []byte {
 	}
 	t.fault(in, FaultIllegalAddress, addr, n, "global", "not inside any live allocation")
 	return nil
+}
+
+// remember puts an allocation in the cache, evicting round-robin.
+func (b *block) remember(base uint64, mem []byte) {
+	b.cache[b.cacheNext] = memCache{base: base, mem: mem}
+	b.cacheNext = (b.cacheNext + 1) % cacheWays
 }
 
 func load(b []byte, size int) uint64 {
@@ -141,7 +164,7 @@ func store(b []byte, size int, v uint64) {
 func opLd(t *thread, in *inst) {
 	r := t.r
 	n := int(in.n)
-	b := t.mem(in, int(in.m), r[in.a]+in.off, n*len(in.v))
+	b := t.mem(in, int(in.m), r[in.a]+in.off, n*len(in.v), accRead)
 	if b == nil {
 		return
 	}
@@ -158,7 +181,7 @@ func opLd(t *thread, in *inst) {
 func opSt(t *thread, in *inst) {
 	r := t.r
 	n := int(in.n)
-	b := t.mem(in, int(in.m), r[in.a]+in.off, n*len(in.v))
+	b := t.mem(in, int(in.m), r[in.a]+in.off, n*len(in.v), accWrite)
 	if b == nil {
 		return
 	}
@@ -171,21 +194,23 @@ func opSt(t *thread, in *inst) {
 func opLdShared32(t *thread, in *inst) {
 	addr := t.r[in.a] + in.off
 	s := t.blk.shared
-	if addr&3 == 0 && addr < uint64(len(s)) && uint64(len(s))-addr >= 4 {
+	if addr&3 == 0 && addr < uint64(len(s)) && uint64(len(s))-addr >= 4 && t.blk.race == nil {
 		t.r[in.d] = uint64(binary.LittleEndian.Uint32(s[addr:]))
 		return
 	}
-	t.mem(in, spShared, addr, 4)
+	if b := t.mem(in, spShared, addr, 4, accRead); b != nil {
+		t.r[in.d] = uint64(binary.LittleEndian.Uint32(b))
+	}
 }
 
 func opLdGlobal32(t *thread, in *inst) {
-	if b := t.mem(in, spGlobal, t.r[in.a]+in.off, 4); b != nil {
+	if b := t.mem(in, spGlobal, t.r[in.a]+in.off, 4, accRead); b != nil {
 		t.r[in.d] = uint64(binary.LittleEndian.Uint32(b))
 	}
 }
 
 func opStGlobal32(t *thread, in *inst) {
-	if b := t.mem(in, spGlobal, t.r[in.a]+in.off, 4); b != nil {
+	if b := t.mem(in, spGlobal, t.r[in.a]+in.off, 4, accWrite); b != nil {
 		binary.LittleEndian.PutUint32(b, uint32(t.r[in.d]))
 	}
 }
@@ -271,7 +296,7 @@ func atomApply(op int, typ byte, w uint8, old, b, c uint64) uint64 {
 func opAtom(t *thread, in *inst) {
 	r := t.r
 	n := int(in.n)
-	b := t.mem(in, int(in.m), r[in.a]+in.off, n)
+	b := t.mem(in, int(in.m), r[in.a]+in.off, n, accAtomic)
 	if b == nil {
 		return
 	}

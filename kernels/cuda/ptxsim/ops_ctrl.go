@@ -10,9 +10,14 @@ func opExit(t *thread, in *inst) { t.exit() }
 
 // exit ends the thread; its outstanding cp.async copies complete.
 func (t *thread) exit() {
-	t.groups = append(t.groups, t.copies)
-	t.copies = nil
-	t.waitGroups(0)
+	if len(t.copies) > 0 || len(t.groups) > 0 {
+		t.groups = append(t.groups, t.copies)
+		t.copies = nil
+		t.waitGroups(0)
+		if t.state == faulted {
+			return
+		}
+	}
 	t.state = exited
 }
 
@@ -64,6 +69,8 @@ func opClock(t *thread, in *inst) {
 
 type asyncCopy struct {
 	dst, src []byte // src shorter than dst: the rest is zero-filled
+	off      uint64 // dst's shared address, for the racecheck
+	in       *inst
 }
 
 // opCpAsync: in.a shared destination base (+in.off), in.b global source
@@ -71,7 +78,8 @@ type asyncCopy struct {
 func opCpAsync(t *thread, in *inst) {
 	r := t.r
 	n := int(in.n)
-	dst := t.mem(in, spShared, r[in.a]+in.off, n)
+	dstOff := r[in.a] + in.off
+	dst := t.mem(in, spShared, dstOff, n, accAsync)
 	if dst == nil {
 		return
 	}
@@ -85,13 +93,13 @@ func opCpAsync(t *thread, in *inst) {
 	}
 	var src []byte
 	if srcN > 0 {
-		src = t.mem(in, spGlobal, r[in.b]+in.off2, n)
+		src = t.mem(in, spGlobal, r[in.b]+in.off2, n, accRead)
 		if src == nil {
 			return
 		}
 		src = src[:srcN]
 	}
-	t.copies = append(t.copies, asyncCopy{dst: dst, src: src})
+	t.copies = append(t.copies, asyncCopy{dst: dst, src: src, off: dstOff, in: in})
 }
 
 func opCpCommit(t *thread, in *inst) {
@@ -110,6 +118,9 @@ func opCpWaitAll(t *thread, in *inst) {
 func (t *thread) waitGroups(keep int) {
 	for len(t.groups) > keep {
 		for _, c := range t.groups[0] {
+			if t.blk.race != nil && !t.raceCheck(c.in, c.off, len(c.dst), true) {
+				return
+			}
 			k := copy(c.dst, c.src)
 			for i := k; i < len(c.dst); i++ {
 				c.dst[i] = 0

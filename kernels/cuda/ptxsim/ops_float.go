@@ -13,7 +13,7 @@ func opSubF32(t *thread, in *inst) { r := t.r; putF32(r, in.d, getF32(r, in.a)-g
 func opMulF32(t *thread, in *inst) { r := t.r; putF32(r, in.d, getF32(r, in.a)*getF32(r, in.b)) }
 func opFmaF32(t *thread, in *inst) {
 	r := t.r
-	putF32(r, in.d, fmaF32(getF32(r, in.a), getF32(r, in.b), getF32(r, in.c), rn))
+	putF32(r, in.d, fmaRN(getF32(r, in.a), getF32(r, in.b), getF32(r, in.c)))
 }
 func opNegF32(t *thread, in *inst) { r := t.r; r[in.d] = (r[in.a] ^ 0x80000000) & 0xFFFFFFFF }
 func opAbsF32(t *thread, in *inst) { r := t.r; r[in.d] = r[in.a] & 0x7FFFFFFF }
@@ -68,7 +68,15 @@ func f32Op(n int, f func(a, b, c float32) float32, ftz, sat bool) handler {
 	}
 }
 
-func f64Op(n int, f func(a, b, c float64) float64, sat bool) handler {
+// ftz64 flushes a float64 subnormal to a zero of the same sign.
+func ftz64(f float64) float64 {
+	if math.Float64bits(f)&(0x7FF<<52) == 0 {
+		return math.Copysign(0, f)
+	}
+	return f
+}
+
+func f64Op(n int, f func(a, b, c float64) float64, ftz, sat bool) handler {
 	return func(t *thread, in *inst) {
 		r := t.r
 		a := getF64(r, in.a)
@@ -79,7 +87,13 @@ func f64Op(n int, f func(a, b, c float64) float64, sat bool) handler {
 		if n > 2 {
 			c = getF64(r, in.c)
 		}
+		if ftz {
+			a, b, c = ftz64(a), ftz64(b), ftz64(c)
+		}
 		v := f(a, b, c)
+		if ftz {
+			v = ftz64(v)
+		}
 		if sat {
 			v = sat64(v)
 		}
@@ -120,6 +134,16 @@ func maxF(a, b float64) float64 {
 		return a
 	}
 	return b
+}
+
+// nanMinMax wraps min/max with .NaN: a NaN operand gives NaN.
+func nanMinMax(f func(a, b, c float32) float32) func(a, b, c float32) float32 {
+	return func(a, b, c float32) float32 {
+		if a != a || b != b {
+			return float32(math.NaN())
+		}
+		return f(a, b, c)
+	}
 }
 
 // f32Func returns the f32 function of a float opcode with its rounding mode,

@@ -312,3 +312,44 @@ func opPack(t *thread, in *inst) {
 	}
 	r[in.d] = x
 }
+
+// lop3.b32 d, a, b, c, immLut: each result bit is bit (a<<2 | b<<1 | c) of
+// the table.
+func opLop3(t *thread, in *inst) {
+	r := t.r
+	a, b, c, lut := uint32(r[in.a]), uint32(r[in.b]), uint32(r[in.c]), uint32(r[in.e])
+	var d uint32
+	for i := uint32(0); i < 8; i++ {
+		if lut&(1<<i) == 0 {
+			continue
+		}
+		m := ^uint32(0)
+		m &= pick(i&4 != 0, a, ^a)
+		m &= pick(i&2 != 0, b, ^b)
+		m &= pick(i&1 != 0, c, ^c)
+		d |= m
+	}
+	r[in.d] = uint64(d)
+}
+
+// shf.{l,r}.{wrap,clamp}.b32 d, a, b, c: funnel shift of the 64-bit b:a by
+// c (wrap: c mod 32; clamp: at most 32); in.m 1 for clamp.
+func shfAmount(t *thread, in *inst) uint32 {
+	n := uint32(t.r[in.c])
+	if in.m == 1 {
+		return min(n, 32)
+	}
+	return n & 31
+}
+
+func opShfL(t *thread, in *inst) {
+	r := t.r
+	x := uint64(uint32(r[in.b]))<<32 | uint64(uint32(r[in.a]))
+	r[in.d] = uint64(uint32((x << shfAmount(t, in)) >> 32))
+}
+
+func opShfR(t *thread, in *inst) {
+	r := t.r
+	x := uint64(uint32(r[in.b]))<<32 | uint64(uint32(r[in.a]))
+	r[in.d] = uint64(uint32(x >> shfAmount(t, in)))
+}

@@ -88,7 +88,10 @@ func tokenize(src string) ([]stmt, error) {
 			i++
 		case isWord(c):
 			j := i
-			for j < len(src) && isWord(src[j]) {
+			for j < len(src) && (isWord(src[j]) || src[j] == ':' && j+2 < len(src) && src[j+1] == ':' && isWord(src[j+2])) {
+				if src[j] == ':' {
+					j++ // "::" inside a qualifier: .shared::cta, .L2::128B
+				}
 				j++
 			}
 			w := src[i:j]

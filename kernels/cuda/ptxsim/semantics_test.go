@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -34,6 +35,9 @@ func TestFmaF32Rounding(t *testing.T) {
 		a, b, c := r(), r(), r()
 		if i%3 == 0 {
 			c = float32(-float64(a) * float64(b)) // near-cancellation
+		}
+		if got, want := fmaRN(a, b, c), exactFma(a, b, c, rn); math.Float32bits(got) != math.Float32bits(want) && !(got == 0 && want == 0) {
+			t.Fatalf("fmaRN(%g, %g, %g) = %g, want %g", a, b, c, got, want)
 		}
 		for mode := rn; mode <= rp; mode++ {
 			got, want := fmaF32(a, b, c, mode), exactFma(a, b, c, mode)
@@ -211,4 +215,54 @@ func TestFloatOps(t *testing.T) {
 	runOp(t, "mul.ftz.f32", "mul.ftz.f32 %f1, %fa, %fb;"+outF, []opCase{{f32b(0x1p-100), f32b(0x1p-30), 0, 0}})
 	runOp(t, "fma.rn.f64", "fma.rn.f64 %fd1, %da, %db, %dc;\n\tmov.b64 %out, %fd1;", []opCase{{f64b(1 + 0x1p-52), f64b(1 - 0x1p-52), f64b(-1), f64b(-0x1p-104)}})
 	runOp(t, "hex immediates", "add.f32 %f1, %fa, 0f3F800000;\n\tadd.f64 %fd1, %da, 0d3FF0000000000000;"+outF, []opCase{{f32b(1), 0, 0, f32b(2)}})
+}
+
+func TestBitOps(t *testing.T) {
+	out32 := "\n\tcvt.u64.u32 %out, %r2;"
+	// 0x96 is a^b^c; 0xE8 the majority; 0xCA a ? b : c (bitwise).
+	runOp(t, "lop3 xor3", "lop3.b32 %r2, %a, %b, %c, 0x96;"+out32, []opCase{{0xF0F0, 0xFF00, 0x0FF0, 0xF0F0 ^ 0xFF00 ^ 0x0FF0}})
+	runOp(t, "lop3 select", "lop3.b32 %r2, %a, %b, %c, 0xCA;"+out32, []opCase{{0xFF00FF00, 0x12345678, 0x9ABCDEF0, 0x12BC56F0}})
+	runOp(t, "shf.l.wrap", "shf.l.wrap.b32 %r2, %a, %b, %c;"+out32, []opCase{{0x80000000, 0x00000001, 1, 0x00000003}, {0x80000000, 1, 33, 3}})
+	runOp(t, "shf.r.clamp", "shf.r.clamp.b32 %r2, %a, %b, %c;"+out32, []opCase{{0x00000010, 0x00000001, 4, 0x10000001}, {0, 7, 40, 7}})
+	runOp(t, "max.NaN.f32", "max.NaN.f32 %f1, %fa, %fb;\n\tmov.b32 %r2, %f1;"+out32, []opCase{{0x7FC00000, f32b(1), 0, 0x7FC00000}, {f32b(1), f32b(2), 0, f32b(2)}})
+	runOp(t, "activemask", "activemask.b32 %r2;"+out32, []opCase{{0, 0, 0, 7}, {0, 0, 0, 7}, {0, 0, 0, 7}})
+}
+
+func TestQualifiedSpacesAndUnknownModifiers(t *testing.T) {
+	// .shared::cta is .shared; bar.warp.sync waits for the warp.
+	src := `.visible .entry k(.param .u64 p)
+{
+	.reg .b32 %r<4>;
+	.reg .b64 %rd<4>;
+	.shared .align 4 .b8 s[128];
+	ld.param.u64 %rd1, [p];
+	mov.u32 %r1, %tid.x;
+	mov.u32 %r2, s;
+	shl.b32 %r3, %r1, 2;
+	add.s32 %r2, %r2, %r3;
+	st.shared::cta.u32 [%r2], %r1;
+	bar.warp.sync -1;
+	ld.shared::cta.u32 %r3, [%r2];
+	mul.wide.u32 %rd2, %r1, 4;
+	add.s64 %rd3, %rd1, %rd2;
+	st.global.L1::no_allocate.u32 [%rd3], %r3;
+	ret;
+}
+`
+	err, buf := launch1(t, src, 32, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if buf[4*31] != 31 {
+		t.Errorf("thread 31 stored %d, want 31", buf[4*31])
+	}
+	_, err = Load("bad.ptx", ptxHeader+".visible .entry k()\n{\n\t.reg .f32 %f<2>;\n\tadd.relu.f32 %f1, %f1, %f1;\n}\n")
+	if err == nil {
+		var m *Module
+		m, _ = Load("bad.ptx", ptxHeader+".visible .entry k()\n{\n\t.reg .f32 %f<2>;\n\tadd.relu.f32 %f1, %f1, %f1;\n}\n")
+		_, err = m.Kernel("k")
+	}
+	if err == nil || !strings.Contains(err.Error(), "modifier .relu") {
+		t.Errorf("add.relu.f32: got %v, want the unknown modifier refused", err)
+	}
 }

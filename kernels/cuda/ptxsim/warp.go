@@ -165,7 +165,7 @@ func collLdmatrix(b *block, lanes *[32]*thread, in *inst) bool {
 	for i := 0; i < nm; i++ {
 		for k := 0; k < 8; k++ {
 			t := lanes[8*i+k]
-			row := t.mem(in, int(in.m), t.r[in.a]+in.off, 16)
+			row := t.mem(in, int(in.m), t.r[in.a]+in.off, 16, accRead)
 			if row == nil {
 				return false
 			}
@@ -255,6 +255,26 @@ func collMma(b *block, lanes *[32]*thread, in *inst) bool {
 		putF32(t.r, in.v[1], D[g][q+1])
 		putF32(t.r, in.v[2], D[g+8][q])
 		putF32(t.r, in.v[3], D[g+8][q+1])
+	}
+	return true
+}
+
+// collNop: bar.warp.sync; the lanes only wait for each other.
+func collNop(b *block, lanes *[32]*thread, in *inst) bool { return true }
+
+// collActivemask: activemask.b32 d gives the lanes that reach it together
+// (those parked at it when every live lane of the warp waits somewhere).
+func collActivemask(b *block, lanes *[32]*thread, in *inst) bool {
+	var m uint32
+	for l, t := range lanes {
+		if t != nil {
+			m |= 1 << l
+		}
+	}
+	for _, t := range lanes {
+		if t != nil {
+			t.r[in.d] = uint64(m)
+		}
 	}
 	return true
 }

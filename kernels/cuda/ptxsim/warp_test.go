@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -112,7 +113,16 @@ func bf16Round(f float64) (uint16, float64) {
 //	A: reg 0 {A[g][2q..]}, 1 {A[g+8][2q..]}, 2 {A[g][2q+8..]}, 3 {A[g+8][2q+8..]}.
 //	C/D: reg 0 C[g][2q], 1 C[g][2q+1], 2 C[g+8][2q], 3 C[g+8][2q+1].
 func TestMmaLdmatrix(t *testing.T) {
-	k := kernel(t, mmaPTX, "mmatest")
+	t.Run("bf16", func(t *testing.T) { testMma(t, "bf16", bf16Round, func(h uint16) float32 { return bf16ToF32(h) }) })
+	t.Run("f16", func(t *testing.T) {
+		testMma(t, "f16", func(f float64) (uint16, float64) { h := f64ToF16(f); return h, float64(f16ToF32(h)) }, f16ToF32)
+	})
+}
+
+// testMma runs mmaPTX with the mma's input type typ (bf16 or f16); round
+// encodes a float64 to that type and back, decode reads an element.
+func testMma(t *testing.T, typ string, round func(float64) (uint16, float64), decode func(uint16) float32) {
+	k := kernel(t, strings.ReplaceAll(mmaPTX, ".bf16.bf16.", "."+typ+"."+typ+"."), "mmatest")
 	rng := rand.New(rand.NewPCG(3, 4))
 	var A [16][16]float64
 	var B [16][8]float64
@@ -127,14 +137,14 @@ func TestMmaLdmatrix(t *testing.T) {
 	praw, raw := mem.alloc(512)
 	for i := 0; i < 16; i++ {
 		for j := 0; j < 16; j++ {
-			h, v := bf16Round(rng.NormFloat64())
+			h, v := round(rng.NormFloat64())
 			A[i][j] = v
 			binary.LittleEndian.PutUint16(a[2*(16*i+j):], h)
 		}
 	}
 	for kk := 0; kk < 16; kk++ {
 		for n := 0; n < 8; n++ {
-			h, v := bf16Round(rng.NormFloat64())
+			h, v := round(rng.NormFloat64())
 			B[kk][n] = v
 			binary.LittleEndian.PutUint16(bm[2*(8*kk+n):], h)
 			binary.LittleEndian.PutUint16(bt[2*(16*n+kk):], h)
@@ -162,7 +172,7 @@ func TestMmaLdmatrix(t *testing.T) {
 		coords := [4][2]int{{g, q}, {g + 8, q}, {g, q + 8}, {g + 8, q + 8}}
 		for r, rc := range coords {
 			got := binary.LittleEndian.Uint32(raw[16*l+4*r:])
-			lo, hi := bf16ToF32(uint16(got)), bf16ToF32(uint16(got>>16))
+			lo, hi := decode(uint16(got)), decode(uint16(got>>16))
 			if float64(lo) != A[rc[0]][rc[1]] || float64(hi) != A[rc[0]][rc[1]+1] {
 				t.Fatalf("lane %d A reg %d = {%v, %v}, want {A[%d][%d], A[%d][%d]} = {%v, %v}", l, r, lo, hi,
 					rc[0], rc[1], rc[0], rc[1]+1, A[rc[0]][rc[1]], A[rc[0]][rc[1]+1])
