@@ -1,6 +1,10 @@
 package ptxsim
 
-import "math"
+import (
+	"math"
+
+	"github.com/ftune/ftune/internal/half"
+)
 
 // Rounding modes of float results.
 const (
@@ -99,13 +103,14 @@ func ftz32(f float32) float32 {
 	return f
 }
 
-// bf16 conversions.
+// bf16 conversions. Round to nearest even is ftune's one rounding
+// (half.F32ToBF16); only the NaN differs: cvt.rn.bf16.f32 gives the PTX
+// canonical NaN 0x7FFF where half (and PyTorch) give 0x7FC0.
 func f32ToBF16(f float32) uint16 {
-	u := math.Float32bits(f)
-	if u&0x7FFFFFFF > 0x7F800000 {
+	if f != f {
 		return 0x7FFF
 	}
-	return uint16((u + 0x7FFF + (u>>16)&1) >> 16)
+	return half.F32ToBF16(f)
 }
 
 func f32ToBF16Mode(f float32, mode int) uint16 {
