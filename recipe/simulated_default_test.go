@@ -1,0 +1,6 @@
+//go:build !cudasim
+
+package recipe
+
+// simulated is false on a real driver (see simulated_cudasim_test.go).
+const simulated = false
