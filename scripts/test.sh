@@ -24,13 +24,13 @@ echo "== go test -tags cudasim ./kernels/cuda/ (the CUDA kernels' tests on ptxsi
 go test -count=1 -tags cudasim ./kernels/cuda/
 
 echo "== go test -tags cudasim: the CUDA backend, the trainer's device step, parity and recipe's device cases on ptxsim"
-# Left out here, run by hand (go test -tags cudasim ./tensor/cudabackend/ ./parity/ -run CUDA):
-# the bf16 conformance pass's attention cases (the same kernels as the
-# float32 pass: attention does not depend on BF16MatMul), the host/device
-# optimizer comparison (TestTrainerOnGPUFollowsTheCPU runs the device step
-# against the CPU) and Gemma 2's 46 layers (~100 s interpreted; Gemma 3
-# runs its GeGLU, sliding and global layers).
-go test -count=1 -tags cudasim ./tensor/cudabackend/ -skip 'TestConformanceBF16MatMul/attention|TestTrainerDeviceStepMatchesHostOnGPU'
+# ~90 s on an idle 2-core machine. Left out here, run by hand (go test
+# -tags cudasim ./tensor/cudabackend/; ./parity/ -run CUDA): the bf16
+# conformance pass's attention cases (the same kernels as the float32 pass:
+# attention does not depend on BF16MatMul) and Gemma 2's 46 layers (~30 s
+# interpreted; Gemma 3 runs GeGLU, sliding and global layers, the
+# conformance suite both soft-caps).
+go test -count=1 -tags cudasim ./tensor/cudabackend/ -skip 'TestConformanceBF16MatMul/attention'
 go test -count=1 -tags cudasim ./parity/ -run 'TestParityCUDA' -skip 'TestParityCUDAGemma//gemma2-tiny'
 go test -count=1 -tags cudasim ./recipe/ -run 'Device|GEMMProvider|Precision|Optimizer'
 
