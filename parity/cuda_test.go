@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -187,8 +188,14 @@ func TestParityCUDABF16(t *testing.T) {
 //   - bf16 mode (tensor-core GEMMs with bf16 operands): each GEMM's
 //     normalised error is ≈ 2⁻⁸·√2 ≈ 6e-3 (BF16Tol's reasoning in
 //     tensor/cudabackend); independent errors of L layers add up like a
-//     random walk, so the bound is max(2e-2, 7e-3·√L): 2e-2 for Gemma 3's
-//     4 layers (TestParityCUDABF16's bound), 4.7e-2 for Gemma 2's 46.
+//     random walk, so the bound on logits, loss and the median gradient
+//     tensor is max(2e-2, 7e-3·√L): 2e-2 for Gemma 3's 4 layers
+//     (TestParityCUDABF16's bound), 4.7e-2 for Gemma 2's 46. The worst of
+//     the gradient tensors (508 in Gemma 2) sits in the tail of that
+//     spread: twice the bound. Measured under ptxsim (whose mma rounds the
+//     bf16 operands as the tensor cores do): Gemma 2's gradient errors run
+//     smoothly from 0.018 to 0.061, median 0.032, no tensor apart from
+//     the rest; Gemma 3's worst 0.012. A wrong term gives errors of order 1.
 func TestParityCUDAGemma(t *testing.T) {
 	if ok, reason := cudabackend.Available(); !ok {
 		t.Skip(reason)
@@ -207,12 +214,12 @@ func TestParityCUDAGemma(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				tolOut, tolGrad := tolActivations, tolGrad
+				tol := gemmaTol{out: tolActivations, medianGrad: tolGrad, worstGrad: tolGrad}
 				if mode.opt.BF16MatMul {
-					tolOut = max(2e-2, 7e-3*math.Sqrt(float64(cfg.NumLayers)))
-					tolGrad = tolOut
+					tol.out = max(2e-2, 7e-3*math.Sqrt(float64(cfg.NumLayers)))
+					tol.medianGrad, tol.worstGrad = tol.out, 2*tol.out
 				}
-				compareGemmaCUDA(t, dir, be, tolOut, tolGrad)
+				compareGemmaCUDA(t, dir, be, tol)
 			})
 		}
 		if err := be.Sync(); err != nil {
@@ -270,23 +277,39 @@ func runGemmaStep(t *testing.T, dir string, be tensor.Backend) gemmaStep {
 	return st
 }
 
-func compareGemmaCUDA(t *testing.T, dir string, be *cudabackend.Backend, tolOut, tolGrad float64) {
+// gemmaTol bounds TestParityCUDAGemma's relative errors: logits and loss,
+// the median gradient tensor and the worst one.
+type gemmaTol struct{ out, medianGrad, worstGrad float64 }
+
+func compareGemmaCUDA(t *testing.T, dir string, be *cudabackend.Backend, tol gemmaTol) {
 	want := runGemmaStep(t, dir, tensor.CPUDefault())
 	got := runGemmaStep(t, dir, be)
-	report(t, "logits", testutil.RelFrobenius(got.logits, want.logits), tolOut)
-	report(t, "loss", testutil.RelFrobenius([]float64{got.loss}, []float64{want.loss}), tolOut)
+	report(t, "logits", testutil.RelFrobenius(got.logits, want.logits), tol.out)
+	report(t, "loss", testutil.RelFrobenius([]float64{got.loss}, []float64{want.loss}), tol.out)
 	if len(got.grads) != len(want.grads) {
 		t.Fatalf("%d gradients on CUDA, %d on the CPU", len(got.grads), len(want.grads))
 	}
 	worst, worstName := 0.0, ""
+	var errs []float64
 	for name, w := range want.grads {
 		g, ok := got.grads[name]
 		if !ok {
 			t.Fatalf("%s: no gradient on CUDA", name)
 		}
-		if e := testutil.RelFrobenius(g, w); e > worst || e != e {
+		e := testutil.RelFrobenius(g, w)
+		if e > worst || e != e {
 			worst, worstName = e, name
 		}
+		if e != e {
+			e = math.Inf(1) // a NaN sorts as the largest error
+		}
+		errs = append(errs, e)
 	}
-	report(t, "grads_full ("+strings.TrimPrefix(worstName, "model.")+")", worst, tolGrad)
+	sort.Float64s(errs)
+	median := errs[len(errs)/2]
+	t.Logf("median relative error of the %d gradient tensors %.3g (tolerance %g)", len(errs), median, tol.medianGrad)
+	if !(median <= tol.medianGrad) {
+		t.Errorf("median gradient tensor: relative error %.3g > %g", median, tol.medianGrad)
+	}
+	report(t, "grads_full ("+strings.TrimPrefix(worstName, "model.")+")", worst, tol.worstGrad)
 }

@@ -17,7 +17,9 @@ import (
 func CheckContiguous(ts ...*Tensor) error {
 	for _, t := range ts {
 		if t != nil && !t.IsContiguous() {
-			return fmt.Errorf("fused op needs contiguous operands, got %v", t)
+			// Dtype, shape and strides, not the tensor's String: that names
+			// the device, and the error must read the same on every backend.
+			return fmt.Errorf("fused op needs contiguous operands, got a %v %v view with strides %v", t.DType(), t.Shape(), t.Strides())
 		}
 	}
 	return nil

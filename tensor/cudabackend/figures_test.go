@@ -1,6 +1,7 @@
 package cudabackend
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -43,50 +44,65 @@ func TestErrorFigures(t *testing.T) {
 		return tensor.FromHost(be, tensor.F32, x.F32(), x.Shape()...)
 	}
 
-	a, ac := pair(512, 768)
-	w, wc := pair(1024, 768)
-	check("matmul f32 512x1024x768", tensor.MatMul(a, w, false, true), tensor.MatMul(ac, wc, false, true), 1e-5)
-	check("matmul bf16 mode 512x1024x768", tensor.MatMul(on(b16, a), on(b16, w), false, true), tensor.MatMul(ac, wc, false, true), 1e-2)
+	// The sizes: a model's (K 768, rows of 4096, a 32000 vocabulary); under
+	// the simulator, which interprets every thread, smaller ones that keep
+	// K and the rows long enough for the float32 sums' error to show.
+	sz := errorFigureSizes{M: 512, N: 1024, K: 768, Rows: 64, Width: 4096, T: 200, Window: 50, Tokens: 256, Vocab: 32000}
+	if simulated {
+		sz = errorFigureSizes{M: 48, N: 80, K: 768, Rows: 8, Width: 4096, T: 70, Window: 20, Tokens: 16, Vocab: 4000}
+	}
+	a, ac := pair(sz.M, sz.K)
+	w, wc := pair(sz.N, sz.K)
+	mm := fmt.Sprintf("%dx%dx%d", sz.M, sz.N, sz.K)
+	check("matmul f32 "+mm, tensor.MatMul(a, w, false, true), tensor.MatMul(ac, wc, false, true), 1e-5)
+	check("matmul bf16 mode "+mm, tensor.MatMul(on(b16, a), on(b16, w), false, true), tensor.MatMul(ac, wc, false, true), 1e-2)
 
-	x, xc := pair(64, 4096)
-	g, gc := pair(4096)
+	x, xc := pair(sz.Rows, sz.Width)
+	g, gc := pair(sz.Width)
 	y, inv := tensor.RMSNorm(x, g, 1e-5)
 	yc, invc := tensor.RMSNorm(xc, gc, 1e-5)
-	check("rmsnorm 64x4096", y, yc, 1e-5)
+	rw := fmt.Sprintf(" %dx%d", sz.Rows, sz.Width)
+	check("rmsnorm"+rw, y, yc, 1e-5)
 	check("rmsnorm invRMS", inv, invc, 1e-5)
-	check("softmax 64x4096", tensor.Softmax(x), tensor.Softmax(xc), 1e-5)
-	check("swiglu 64x4096", tensor.SwiGLU(x, x), tensor.SwiGLU(xc, xc), 1e-5)
-	check("geglu 64x4096", tensor.GeGLU(x, x), tensor.GeGLU(xc, xc), 1e-5)
-	check("softcap 64x4096 (cap 1.5)", tensor.Softcap(x, 1.5), tensor.Softcap(xc, 1.5), 1e-5)
+	check("softmax"+rw, tensor.Softmax(x), tensor.Softmax(xc), 1e-5)
+	check("swiglu"+rw, tensor.SwiGLU(x, x), tensor.SwiGLU(xc, xc), 1e-5)
+	check("geglu"+rw, tensor.GeGLU(x, x), tensor.GeGLU(xc, xc), 1e-5)
+	check("softcap"+rw+" (cap 1.5)", tensor.Softcap(x, 1.5), tensor.Softcap(xc, 1.5), 1e-5)
 
-	q, qc := pair(2, 200, 8, 64)
-	k, kc := pair(2, 200, 2, 64)
-	v, vc := pair(2, 200, 2, 64)
+	q, qc := pair(2, sz.T, 8, 64)
+	k, kc := pair(2, sz.T, 2, 64)
+	v, vc := pair(2, sz.T, 2, 64)
 	p := tensor.AttentionParams{Causal: true, Scale: 0.125}
 	o, _ := tensor.Attention(q, k, v, p)
 	oc, _ := tensor.Attention(qc, kc, vc, p)
-	check("attention tiled 2x200x8/2x64", o, oc, 1e-5)
-	p.Window = 50
+	check(fmt.Sprintf("attention tiled 2x%dx8/2x64", sz.T), o, oc, 1e-5)
+	p.Window = sz.Window
 	o, _ = tensor.Attention(q, k, v, p)
 	oc, _ = tensor.Attention(qc, kc, vc, p)
-	check("attention masked (window 50)", o, oc, 1e-5)
+	check(fmt.Sprintf("attention masked (window %d)", sz.Window), o, oc, 1e-5)
 	p.Softcap = 1.5 // Gemma 2's score cap, on both kernel families
 	o, _ = tensor.Attention(q, k, v, p)
 	oc, _ = tensor.Attention(qc, kc, vc, p)
-	check("attention masked (window 50, softcap 1.5)", o, oc, 1e-5)
+	check(fmt.Sprintf("attention masked (window %d, softcap 1.5)", sz.Window), o, oc, 1e-5)
 	p.Window = 0
 	o, _ = tensor.Attention(q, k, v, p)
 	oc, _ = tensor.Attention(qc, kc, vc, p)
 	check("attention tiled (softcap 1.5)", o, oc, 1e-5)
 
-	lg, lgc := pair(256, 32000)
-	lab := make([]int64, 256)
+	lg, lgc := pair(sz.Tokens, sz.Vocab)
+	lab := make([]int64, sz.Tokens)
 	for i := range lab {
-		lab[i] = int64(r.IntN(32000))
+		lab[i] = int64(r.IntN(sz.Vocab))
 	}
 	lab[3] = -100
-	loss, dl := tensor.CrossEntropy(lg, tensor.FromHost(f32, tensor.I64, lab, 256), -100, 1.0/255, true)
-	lossc, dlc := tensor.CrossEntropy(lgc, tensor.FromHost(cpu, tensor.I64, lab, 256), -100, 1.0/255, true)
-	check("cross-entropy loss 256x32000", loss, lossc, 1e-5)
+	scale := float32(1) / float32(sz.Tokens-1)
+	loss, dl := tensor.CrossEntropy(lg, tensor.FromHost(f32, tensor.I64, lab, sz.Tokens), -100, scale, true)
+	lossc, dlc := tensor.CrossEntropy(lgc, tensor.FromHost(cpu, tensor.I64, lab, sz.Tokens), -100, scale, true)
+	check(fmt.Sprintf("cross-entropy loss %dx%d", sz.Tokens, sz.Vocab), loss, lossc, 1e-5)
 	check("cross-entropy dlogits", dl, dlc, 1e-5)
 }
+
+// errorFigureSizes are TestErrorFigures' shapes: GEMM M×N×K, the fused ops'
+// rows × width, attention's sequence length and window, cross-entropy's
+// tokens × vocabulary.
+type errorFigureSizes struct{ M, N, K, Rows, Width, T, Window, Tokens, Vocab int }

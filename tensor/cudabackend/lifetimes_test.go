@@ -53,7 +53,8 @@ func TestMaxDeviceMemoryRefusesWithTheShape(t *testing.T) {
 	if !errors.As(err, &oom) || !errors.Is(err, cuda.ErrOutOfMemory) {
 		t.Fatalf("128 MiB under a cap 64 MiB above what was reserved: got %v", err)
 	}
-	for _, want := range []string{"[8192 4096]", "128.0 MiB requested", "--max-device-memory"} {
+	// The shape as tensor.Shape prints it ("[8192,4096]"), not a Go slice.
+	for _, want := range []string{tensor.Shape{8192, 4096}.String(), "128.0 MiB requested", "--max-device-memory"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}

@@ -17,6 +17,9 @@ func openLt(t *testing.T, opt Options) *Backend {
 	if ok, reason := Available(); !ok {
 		t.Skip(reason)
 	}
+	if simulated {
+		t.Skip("cuBLASLt needs a real GPU: under ptxsim (-tags cudasim) device pointers are host memory a vendor library cannot use")
+	}
 	b, err := Open(opt)
 	if err != nil {
 		if strings.Contains(err.Error(), "cublaslt:") {
