@@ -20,8 +20,8 @@ FTUNE_ARENA_CHECK=1 go test -count=1 ./...
 echo "== go test -tags purego (Go fallback kernels)"
 go test -count=1 -tags purego ./kernels/asm/ ./tensor/...
 
-echo "== go test -tags cudasim ./kernels/cuda/ (the CUDA kernels' tests on ptxsim, a PTX interpreter: no GPU needed)"
-go test -count=1 -tags cudasim ./kernels/cuda/
+echo "== go test -tags cudasim ./kernels/cuda/ (the CUDA kernels' tests on ptxsim, a PTX interpreter: no GPU needed; memcheck always, shared-memory racecheck on)"
+FTUNE_CUDASIM_RACECHECK=1 go test -count=1 -tags cudasim ./kernels/cuda/
 
 echo "== go test -tags cudasim: the CUDA backend, the trainer's device step, parity and recipe's device cases on ptxsim"
 # ~90 s on an idle 2-core machine. Left out here, run by hand (go test
