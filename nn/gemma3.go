@@ -247,6 +247,15 @@ func (m *Model) norm(tp *autograd.Tape, x, w *autograd.Var) *autograd.Var {
 	return tp.RMSNorm(x, w, m.Config.RMSNormEps)
 }
 
+// addNorm is the residual add x + a and the model's RMSNorm of the sum
+// (as norm: ·(1 + w) for Gemma), fused into one node.
+func (m *Model) addNorm(tp *autograd.Tape, x, a, w *autograd.Var) (sum, normed *autograd.Var) {
+	if m.Config.NormPlusOne {
+		w = tp.AddScalar(w, 1)
+	}
+	return tp.AddRMSNorm(x, a, w, m.Config.RMSNormEps)
+}
+
 // gatedMLP is down(act(gate(x))·up(x)) with SiLU or, for Gemma, the tanh
 // GELU.
 func (m *Model) gatedMLP(tp *autograd.Tape, b *Block, h *autograd.Var) *autograd.Var {

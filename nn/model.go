@@ -315,13 +315,16 @@ func (m *Model) block(tp *autograd.Tape, b *Block, x *autograd.Var, cos, sin *te
 	a := tp.Attention(q, k, v, p)
 	a = tp.Reshape(a, B, T, c.NumHeads*c.HeadDim)
 	a = b.Attn.O.Forward(tp, a)
+	// The residual add after attention feeds the MLP's norm: one fused
+	// AddRMSNorm node (same values as Add then RMSNorm).
 	if b.PreFFNNorm == nil {
-		x = tp.Add(x, a)
-		return tp.Add(x, m.gatedMLP(tp, b, m.norm(tp, x, b.PostAttnNorm)))
+		x, h = m.addNorm(tp, x, a, b.PostAttnNorm)
+		return tp.Add(x, m.gatedMLP(tp, b, h))
 	}
-	// Gemma: each sublayer's output is normalised before the residual add.
-	x = tp.Add(x, m.norm(tp, a, b.PostAttnNorm))
-	f := m.gatedMLP(tp, b, m.norm(tp, x, b.PreFFNNorm))
+	// Gemma: each sublayer's output is normalised before the residual add;
+	// the add after attention feeds the pre-FFN norm.
+	x, h = m.addNorm(tp, x, m.norm(tp, a, b.PostAttnNorm), b.PreFFNNorm)
+	f := m.gatedMLP(tp, b, h)
 	return tp.Add(x, m.norm(tp, f, b.PostFFNNorm))
 }
 

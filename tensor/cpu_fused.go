@@ -25,13 +25,13 @@ func (c *CPUBackend) RMSNorm(dst, invRMS, x, w *Tensor, eps float64) error {
 		n, dim := Rows(x)
 		rmsnormF32(window[float32](dst), window[float32](invRMS), window[float32](x), window[float32](w), n, dim, eps)
 	} else {
-		rmsnorm[float64](window[float64](dst), window[float64](invRMS), window[float64](x), window[float64](w), x, eps)
+		n, dim := Rows(x)
+		rmsnormRows(window[float64](dst), window[float64](invRMS), window[float64](x), window[float64](w), n, dim, eps)
 	}
 	return nil
 }
 
-func rmsnorm[T float](d, inv, x, w []T, xt *Tensor, eps float64) {
-	n, dim := Rows(xt)
+func rmsnormRows[T float](d, inv, x, w []T, n, dim int, eps float64) {
 	for r := 0; r < n; r++ {
 		row := x[r*dim : (r+1)*dim]
 		var ss float64
@@ -62,20 +62,17 @@ func (c *CPUBackend) RMSNormBackward(dx, dw, dy, x, w, invRMS *Tensor) error {
 	}
 	if dt == F32 {
 		n, dim := Rows(x)
-		rmsnormBwdF32(window[float32](dx), window[float32](dw), window[float32](dy), window[float32](x), window[float32](w), window[float32](invRMS), n, dim)
+		rmsnormBwdF32(window[float32](dx), window[float32](dw), nil, window[float32](dy), window[float32](x), window[float32](w), window[float32](invRMS), n, dim)
 	} else {
-		rmsnormBwd[float64](window[float64](dx), window[float64](dw), window[float64](dy), window[float64](x), window[float64](w), window[float64](invRMS), x)
+		n, dim := Rows(x)
+		rmsnormBwdRows(window[float64](dx), window[float64](dw), nil, window[float64](dy), window[float64](x), window[float64](w), window[float64](invRMS), n, dim)
 	}
 	return nil
 }
 
-// rmsnormBwd: with g = w·dy, dx = r·g − r³/D·x·Σ(g·x); dw += Σ_rows dy·x·r.
-func rmsnormBwd[T float](dx, dw, dy, x, w, inv []T, xt *Tensor) {
-	n, dim := Rows(xt)
-	rmsnormBwdRows(dx, dw, dy, x, w, inv, n, dim)
-}
-
-func rmsnormBwdRows[T float](dx, dw, dy, x, w, inv []T, n, dim int) {
+// rmsnormBwdRows: with g = w·dy, dx = r·g − r³/D·x·Σ(g·x) (+ dh, the
+// residual gradient of AddRMSNorm, when dh is not nil); dw += Σ_rows dy·x·r.
+func rmsnormBwdRows[T float](dx, dw, dh, dy, x, w, inv []T, n, dim int) {
 	for r := 0; r < n; r++ {
 		xr, gr, ir := x[r*dim:(r+1)*dim], dy[r*dim:(r+1)*dim], float64(inv[r])
 		var dot float64
@@ -94,6 +91,9 @@ func rmsnormBwdRows[T float](dx, dw, dy, x, w, inv []T, n, dim int) {
 			}
 			if dx != nil {
 				dx[r*dim+j] = T(ir*g - k*float64(xr[j]))
+				if dh != nil {
+					dx[r*dim+j] += dh[r*dim+j]
+				}
 			}
 			if dw != nil {
 				dw[j] += T(float64(gr[j]) * float64(xr[j]) * ir)

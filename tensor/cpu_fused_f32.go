@@ -74,10 +74,22 @@ func rmsnormF32(d, inv, x, w []float32, rows, dim int, eps float64) {
 	})
 }
 
+// addRMSNormF32 is addRMSNorm row by row with kernels/asm: each row's sum
+// is still in cache when RMSNormRow reads it.
+func addRMSNormF32(h, y, inv, a, b, w []float32, rows, dim int, eps float64) {
+	parallelRange(rows, 2*dim, func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			hr := h[r*dim : (r+1)*dim]
+			asm.Add(hr, a[r*dim:(r+1)*dim], b[r*dim:(r+1)*dim])
+			inv[r] = asm.RMSNormRow(y[r*dim:(r+1)*dim], hr, w, float32(eps))
+		}
+	})
+}
+
 // rmsnormBwdF32 runs the backward on parts of the rows at once; each part accumulates dw into its own buffer,
 // added to dw at the end in part order, so the result does not depend on
 // scheduling.
-func rmsnormBwdF32(dx, dw, dy, x, w, inv []float32, rows, dim int) {
+func rmsnormBwdF32(dx, dw, dh, dy, x, w, inv []float32, rows, dim int) {
 	parts := parallelParts(rows, 3*dim)
 	var dws [][]float32
 	if dw != nil && parts > 1 {
@@ -87,9 +99,12 @@ func rmsnormBwdF32(dx, dw, dy, x, w, inv []float32, rows, dim int) {
 		}
 	}
 	parallelRange(rows, 3*dim, func(part, lo, hi int) {
-		var dxp, dwp []float32
+		var dxp, dwp, dhp []float32
 		if dx != nil {
 			dxp = dx[lo*dim : hi*dim]
+		}
+		if dh != nil {
+			dhp = dh[lo*dim : hi*dim]
 		}
 		if dw != nil {
 			dwp = dw
@@ -97,7 +112,7 @@ func rmsnormBwdF32(dx, dw, dy, x, w, inv []float32, rows, dim int) {
 				dwp = dws[part]
 			}
 		}
-		rmsnormBwdRowsF32(dxp, dwp, dy[lo*dim:hi*dim], x[lo*dim:hi*dim], w, inv[lo:hi], hi-lo, dim)
+		rmsnormBwdRowsF32(dxp, dwp, dhp, dy[lo*dim:hi*dim], x[lo*dim:hi*dim], w, inv[lo:hi], hi-lo, dim)
 	})
 	for _, p := range dws {
 		asm.Add(dw, dw, p)
@@ -161,8 +176,9 @@ func crossEntropyF32Rows(loss, dl, x []float32, lab []int, first, v, ignore int,
 // (the row dot product has dim terms; its relative error, about
 // dim·2⁻²⁴ at worst and √dim·2⁻²⁴ typically, is far below what float32
 // activations carry anyway): with g = w·dy and r the inverse RMS,
-// dx = r·g − r³/D·x·Σ(g·x) and dw += Σ_rows dy·x·r.
-func rmsnormBwdRowsF32(dx, dw, dy, x, w, inv []float32, n, dim int) {
+// dx = r·g − r³/D·x·Σ(g·x) (+ dh, AddRMSNorm's residual gradient, added
+// to the row while it is in cache) and dw += Σ_rows dy·x·r.
+func rmsnormBwdRowsF32(dx, dw, dh, dy, x, w, inv []float32, n, dim int) {
 	g := make([]float32, dim)
 	for r := 0; r < n; r++ {
 		xr, dyr, ir := x[r*dim:(r+1)*dim], dy[r*dim:(r+1)*dim], inv[r]
@@ -177,6 +193,9 @@ func rmsnormBwdRowsF32(dx, dw, dy, x, w, inv []float32, n, dim int) {
 			copy(d, g)
 			asm.Scale(ir, d)
 			asm.Axpy(-k, xr, d)
+			if dh != nil {
+				asm.Add(d, d, dh[r*dim:(r+1)*dim])
+			}
 		}
 		if dw != nil {
 			asm.Mul(g, dyr, xr)

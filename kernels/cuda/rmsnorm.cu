@@ -10,6 +10,13 @@
 // over a chunk of 256 rows (coalesced 32-column reads), then one atomicAdd per
 // column per block into the float32 dw (order of the atomic adds varies: dw is
 // reproducible to float32 rounding, not bit for bit).
+//
+// add_rmsnorm_fwd_{f32,bf16}: the residual add fused with the norm that reads
+// it, one block per row: h = a + b (rounded to the storage type, as the
+// unfused add stores it), then y = rmsnorm(h)·w from that rounded h; reads a,
+// b and writes h, y in one pass instead of add (3 passes) + norm (2).
+// add_rmsnorm_bwd_{f32,bf16}: dx = dh + rmsnorm_bwd's dx (dh, the residual
+// gradient, added in the same pass); dw comes from rmsnorm_dw_bwd with x = h.
 #include "common.cuh"
 
 template <typename T>
@@ -66,9 +73,56 @@ __device__ void rmsnorm_bwd_dw(float* __restrict__ dw, const T* __restrict__ dy,
     }
 }
 
+template <typename T>
+__device__ __forceinline__ float rounded_sum(T a, T b) {
+    return to_f(from_f<T>(to_f(a) + to_f(b)));
+}
+
+template <typename T>
+__device__ void add_rmsnorm_fwd(T* __restrict__ h, T* __restrict__ y, float* __restrict__ rstd, const T* __restrict__ a,
+                                const T* __restrict__ b, const T* __restrict__ w, int C, float eps) {
+    __shared__ float scratch[32];
+    const size_t row = blockIdx.x;
+    const T* ar = a + row * C;
+    const T* br = b + row * C;
+    T* hr = h + row * C;
+    float ss = 0.f;
+    for (int j = threadIdx.x; j < C; j += blockDim.x) {
+        float v = rounded_sum(ar[j], br[j]);
+        hr[j] = from_f<T>(v);
+        ss += v * v;
+    }
+    ss = block_sum(ss, scratch);
+    float r = rsqrtf(ss / C + eps);
+    // Recomputed from a and b (the same rounded value) rather than re-read
+    // from h: the second pass then reads only what the first read.
+    for (int j = threadIdx.x; j < C; j += blockDim.x) y[row * C + j] = from_f<T>(rounded_sum(ar[j], br[j]) * r * to_f(w[j]));
+    if (threadIdx.x == 0) rstd[row] = r;
+}
+
+template <typename T>
+__device__ void add_rmsnorm_bwd(T* __restrict__ dx, const T* __restrict__ dh, const T* __restrict__ dy, const T* __restrict__ x,
+                                const T* __restrict__ w, const float* __restrict__ rstd, int C) {
+    __shared__ float scratch[32];
+    const size_t row = blockIdx.x;
+    const T* xr = x + row * C;
+    const T* dyr = dy + row * C;
+    float r = rstd[row];
+    float dot = 0.f;
+    for (int j = threadIdx.x; j < C; j += blockDim.x) dot += to_f(w[j]) * to_f(dyr[j]) * to_f(xr[j]);
+    dot = block_sum(dot, scratch);
+    float k = r * r * r * dot / C;
+    for (int j = threadIdx.x; j < C; j += blockDim.x)
+        dx[row * C + j] = from_f<T>(to_f(dh[row * C + j]) + (r * to_f(w[j]) * to_f(dyr[j]) - to_f(xr[j]) * k));
+}
+
 extern "C" __global__ void rmsnorm_fwd_f32(float* y, float* rstd, const float* x, const float* w, int C, float eps) { rmsnorm_fwd(y, rstd, x, w, C, eps); }
 extern "C" __global__ void rmsnorm_fwd_bf16(bf16* y, float* rstd, const bf16* x, const bf16* w, int C, float eps) { rmsnorm_fwd(y, rstd, x, w, C, eps); }
 extern "C" __global__ void rmsnorm_bwd_f32(float* dx, const float* dy, const float* x, const float* w, const float* rstd, int C) { rmsnorm_bwd(dx, dy, x, w, rstd, C); }
 extern "C" __global__ void rmsnorm_bwd_bf16(bf16* dx, const bf16* dy, const bf16* x, const bf16* w, const float* rstd, int C) { rmsnorm_bwd(dx, dy, x, w, rstd, C); }
 extern "C" __global__ void rmsnorm_dw_bwd_f32(float* dw, const float* dy, const float* x, const float* rstd, int R, int C) { rmsnorm_bwd_dw(dw, dy, x, rstd, R, C); }
 extern "C" __global__ void rmsnorm_dw_bwd_bf16(float* dw, const bf16* dy, const bf16* x, const float* rstd, int R, int C) { rmsnorm_bwd_dw(dw, dy, x, rstd, R, C); }
+extern "C" __global__ void add_rmsnorm_fwd_f32(float* h, float* y, float* rstd, const float* a, const float* b, const float* w, int C, float eps) { add_rmsnorm_fwd(h, y, rstd, a, b, w, C, eps); }
+extern "C" __global__ void add_rmsnorm_fwd_bf16(bf16* h, bf16* y, float* rstd, const bf16* a, const bf16* b, const bf16* w, int C, float eps) { add_rmsnorm_fwd(h, y, rstd, a, b, w, C, eps); }
+extern "C" __global__ void add_rmsnorm_bwd_f32(float* dx, const float* dh, const float* dy, const float* x, const float* w, const float* rstd, int C) { add_rmsnorm_bwd(dx, dh, dy, x, w, rstd, C); }
+extern "C" __global__ void add_rmsnorm_bwd_bf16(bf16* dx, const bf16* dh, const bf16* dy, const bf16* x, const bf16* w, const float* rstd, int C) { add_rmsnorm_bwd(dx, dh, dy, x, w, rstd, C); }

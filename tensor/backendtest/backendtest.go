@@ -38,6 +38,7 @@ func Run(t *testing.T, b tensor.Backend, tol Tol) {
 	t.Run("reduce", s.reduce)
 	t.Run("softmax", s.softmax)
 	t.Run("rmsnorm", s.rmsnorm)
+	t.Run("add_rmsnorm", s.addRMSNorm)
 	t.Run("rope", s.rope)
 	t.Run("swiglu", s.swiglu)
 	t.Run("geglu", s.geglu)

@@ -1,0 +1,47 @@
+package autograd
+
+import "github.com/ftune/ftune/tensor"
+
+// AddRMSNorm returns h = a + b and y = RMSNorm(h, w) as one node: a
+// decoder block's residual add and the norm that reads it. The values and
+// gradients are bitwise those of Add followed by RMSNorm (the CPU kernels
+// keep the unfused rounding; addition is commutative, so dh + dx equals
+// the unfused dx accumulated onto dh). a and b must have one shape and
+// dtype; other operands take the unfused ops.
+func (tp *Tape) AddRMSNorm(a, b, w *Var, eps float64) (h, y *Var) {
+	if !a.Value.Shape().Equal(b.Value.Shape()) || a.Value.DType() != b.Value.DType() {
+		h = tp.Add(a, b)
+		return h, tp.RMSNorm(h, w, eps)
+	}
+	var wv *tensor.Tensor
+	if w != nil {
+		wv = w.Value
+	}
+	hv, yv, inv := tensor.AddRMSNorm(a.Value, b.Value, wv, eps)
+	h, y = result(hv), result(yv)
+	if !tp.needs(a, b, w) {
+		return h, y
+	}
+	tp.record(func() {
+		var dw *tensor.Tensor
+		if w != nil && w.requiresGrad {
+			dw = tensor.Zeros(wv.Backend(), wv.DType(), wv.Shape()...)
+		}
+		var dx *tensor.Tensor
+		if y.Grad == nil {
+			// Only the residual stream received a gradient.
+			dx = h.Grad
+		} else {
+			dx = tensor.AddRMSNormBackward(dw, h.Grad, y.Grad, hv, wv, inv)
+			if dw != nil {
+				accumulate(w, dw, true)
+			}
+		}
+		// dx goes to both inputs: owned by one, copied for the other
+		// (h.Grad itself only when the tape may hand it off).
+		fresh := y.Grad != nil || tp.handOff()
+		accumulate(a, dx, fresh)
+		accumulate(b, dx, false)
+	}, h, y)
+	return h, y
+}
