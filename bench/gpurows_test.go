@@ -152,3 +152,52 @@ func TestProfiledBackendPassesReleaseThrough(t *testing.T) {
 		t.Errorf("gradient %v, want 4·x³ = [4 32 108 256]", got)
 	}
 }
+
+// onlyBackend hides every optional capability of the CPU backend (it
+// exposes the Backend interface alone).
+type onlyBackend struct{ tensor.Backend }
+
+// The profiled backend keeps the fused AddRMSNorm of the backend it wraps
+// (charged to norms), and over a backend without it computes the same
+// values with that backend's Add and RMSNorm.
+func TestProfiledBackendKeepsAddRMSNorm(t *testing.T) {
+	run := func(be tensor.Backend) (y, da []float32) {
+		a := autograd.Param(tensor.FromHost(be, tensor.F32, []float32{1, 2, 3, -4, 5, 6}, 2, 3), "a")
+		b := autograd.Param(tensor.FromHost(be, tensor.F32, []float32{0.5, -1, 2, 3, 0, -2}, 2, 3), "b")
+		w := autograd.Frozen(tensor.FromHost(be, tensor.F32, []float32{1, 2, 3}, 3), "w")
+		tp := autograd.NewTape()
+		h, yv := tp.AddRMSNorm(a, b, w, 1e-6)
+		if err := tp.Backward(tp.SumAll(tp.Mul(tp.Add(h, yv), yv))); err != nil {
+			t.Fatal(err)
+		}
+		return yv.Value.F32(), a.Grad.F32()
+	}
+	wantY, wantDA := run(tensor.CPUDefault())
+	p := NewProfiledBackend(tensor.CPUDefault(), nil)
+	if !tensor.SupportsAddRMSNorm(p) {
+		t.Fatal("the profiled CPU backend hides AddRMSNorm")
+	}
+	p.Reset()
+	gotY, gotDA := run(p)
+	calls := 0
+	for _, f := range p.Families() {
+		if f.Family == "norms" {
+			calls = f.Calls
+		}
+	}
+	if calls != 2 {
+		t.Errorf("norms row: %d calls, want the fused forward and backward", calls)
+	}
+	fallback := NewProfiledBackend(onlyBackend{tensor.CPUDefault()}, nil)
+	fbY, fbDA := run(fallback)
+	for i := range wantY {
+		if gotY[i] != wantY[i] || fbY[i] != wantY[i] {
+			t.Errorf("y[%d]: direct %v, profiled %v, profiled fallback %v", i, wantY[i], gotY[i], fbY[i])
+		}
+	}
+	for i := range wantDA {
+		if gotDA[i] != wantDA[i] || fbDA[i] != wantDA[i] {
+			t.Errorf("da[%d]: direct %v, profiled %v, profiled fallback %v", i, wantDA[i], gotDA[i], fbDA[i])
+		}
+	}
+}

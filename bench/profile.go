@@ -281,3 +281,34 @@ func (p *ProfiledBackend) CrossEntropy(loss, dlogits, logits, labels *tensor.Ten
 		return p.Backend.CrossEntropy(loss, dlogits, logits, labels, ignoreIndex, scale)
 	})
 }
+
+// AddRMSNorm and its backward keep the fused kernel of the profiled
+// backend in the profile (a wrapper without them would hide the capability
+// and the model would take the unfused ops). Over a backend without the
+// fused kernel they run its Add and RMSNorm, as tensor.AddRMSNorm would.
+func (p *ProfiledBackend) AddRMSNorm(h, y, invRMS, a, b, w *tensor.Tensor, eps float64) error {
+	return p.span("norms", nbytes(h, y, invRMS, a, b, w), func() error {
+		if fb, ok := p.Backend.(tensor.AddRMSNormBackend); ok {
+			return fb.AddRMSNorm(h, y, invRMS, a, b, w, eps)
+		}
+		if err := p.Backend.Binary(tensor.OpAdd, h, a, b); err != nil {
+			return err
+		}
+		return p.Backend.RMSNorm(y, invRMS, h, w, eps)
+	})
+}
+
+func (p *ProfiledBackend) AddRMSNormBackward(dx, dw, dh, dy, h, w, invRMS *tensor.Tensor) error {
+	return p.span("norms", nbytes(dx, dw, dh, dy, h, w, invRMS), func() error {
+		if fb, ok := p.Backend.(tensor.AddRMSNormBackend); ok {
+			return fb.AddRMSNormBackward(dx, dw, dh, dy, h, w, invRMS)
+		}
+		if err := p.Backend.RMSNormBackward(dx, dw, dy, h, w, invRMS); err != nil {
+			return err
+		}
+		if dh == nil {
+			return nil
+		}
+		return p.Backend.Binary(tensor.OpAdd, dx, dx, dh)
+	})
+}
