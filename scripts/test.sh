@@ -27,11 +27,13 @@ echo "== go test -tags cudasim: the CUDA backend, the trainer's device step, par
 # ~90 s on an idle 2-core machine. Left out here, run by hand (go test
 # -tags cudasim ./tensor/cudabackend/; ./parity/ -run CUDA): the bf16
 # conformance pass's attention cases (the same kernels as the float32 pass:
-# attention does not depend on BF16MatMul) and Gemma 2's 46 layers (~30 s
-# interpreted; Gemma 3 runs GeGLU, sliding and global layers, the
-# conformance suite both soft-caps).
+# attention does not depend on BF16MatMul) and TestParityCUDAFamiliesSlow
+# (Gemma 2's 46 layers, ~30 s per mode interpreted: Gemma 3 runs GeGLU,
+# sliding and global layers, the conformance suite both soft-caps; and the
+# DoRA and bf16 QLoRA cases whose ops other cases already cross, see
+# slowCase in parity/cudafamily_test.go).
 go test -count=1 -tags cudasim ./tensor/cudabackend/ -skip 'TestConformanceBF16MatMul/attention'
-go test -count=1 -tags cudasim ./parity/ -run 'TestParityCUDA' -skip 'TestParityCUDAGemma//gemma2-tiny'
+go test -count=1 -tags cudasim ./parity/ -run 'TestParityCUDA' -skip 'TestParityCUDAFamiliesSlow'
 go test -count=1 -tags cudasim ./recipe/ -run 'Device|GEMMProvider|Precision|Optimizer'
 
 if command -v qemu-aarch64-static >/dev/null 2>&1 || command -v qemu-aarch64 >/dev/null 2>&1; then
