@@ -227,7 +227,7 @@ const vecTailMax = 16
 // tailBufs holds the padded tail vectors of one call (up to five
 // operands), from a pool: a local array handed to a kernel through a func
 // value escapes to the heap (the compiler cannot see the assembly's
-// go:noescape through it), and that allocation, one per ragged attention
+// noescape directive through it), and that allocation, one per ragged attention
 // row, cost more than the kernel itself (Gemma 2's step: 0.09 s a step in
 // the allocator against 0.02 s in softcapAVX512; TestTailsDoNotAllocate).
 type tailBufs [5][vecTailMax]float32

@@ -69,9 +69,8 @@ type simStream struct {
 type simGraph struct{ ops []func() int32 }
 
 type simFunc struct {
-	k       *ptxsim.Kernel
-	maxDyn  int
-	modName string
+	k      *ptxsim.Kernel
+	maxDyn int
 }
 
 // simDriver is the simulated device's state.

@@ -7,13 +7,13 @@ import (
 )
 
 // launch1 runs a kernel taking one pointer to a 256-byte buffer.
-func launch1(t *testing.T, src string, block, grid int, budget int64) (error, []byte) {
+func launch1(t *testing.T, src string, block, grid int, budget int64) ([]byte, error) {
 	t.Helper()
 	k := kernel(t, src, "k")
 	mem := &testMem{}
 	p, buf := mem.alloc(256)
 	err := k.Launch(Config{Grid: [3]int{grid, 1, 1}, Block: [3]int{block, 1, 1}, Memory: mem, Params: [][]byte{ptrArg(p)}, Budget: budget})
-	return err, buf
+	return buf, err
 }
 
 func wantFault(t *testing.T, err error, kind FaultKind, line int, parts ...string) *Fault {
@@ -48,10 +48,10 @@ func TestOutOfBounds(t *testing.T) {
 	ret;
 }
 `
-	if err, _ := launch1(t, src, 64, 1, 0); err != nil {
+	if _, err := launch1(t, src, 64, 1, 0); err != nil {
 		t.Fatalf("64 threads x 4 bytes in 256: %v", err)
 	}
-	err, _ := launch1(t, src, 65, 1, 0)
+	_, err := launch1(t, src, 65, 1, 0)
 	f := wantFault(t, err, FaultIllegalAddress, 12, "kernel k", "thread (64,0,0)", "st.global.u32", "not inside any live allocation")
 	if f.Size != 4 || f.Space != "global" {
 		t.Errorf("fault %+v", f)
@@ -68,7 +68,7 @@ func TestMisaligned(t *testing.T) {
 	ret;
 }
 `
-	err, _ := launch1(t, src, 1, 1, 0)
+	_, err := launch1(t, src, 1, 1, 0)
 	wantFault(t, err, FaultMisaligned, 9, "8-byte global access", "not aligned to 8")
 }
 
@@ -86,7 +86,7 @@ func TestSharedBoundsAndPoison(t *testing.T) {
 	ret;
 }
 `
-	err, buf := launch1(t, src, 1, 1, 0)
+	buf, err := launch1(t, src, 1, 1, 0)
 	wantFault(t, err, FaultIllegalAddress, 13, "shared access", "64 bytes of shared memory")
 	if string(buf[:4]) != "\xff\xff\xff\xff" {
 		t.Errorf("unwritten shared memory read %x, want the 0xFF poison", buf[:4])
@@ -110,7 +110,7 @@ $L_low:
 	ret;
 }
 `
-	err, _ := launch1(t, src, 32, 1, 0)
+	_, err := launch1(t, src, 32, 1, 0)
 	wantFault(t, err, FaultDeadlock, 0, "no thread can progress", "16 lanes at shfl.sync.bfly.b32 (line 11)", "16 lanes at shfl.sync.bfly.b32 (line 14)")
 }
 
@@ -133,7 +133,7 @@ $L_end:
 	ret;
 }
 `
-	if err, _ := launch1(t, src, 64, 1, 0); err != nil {
+	if _, err := launch1(t, src, 64, 1, 0); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -145,12 +145,12 @@ $L_loop:
 	bra.uni $L_loop;
 }
 `
-	err, _ := launch1(t, src, 32, 4, 1_000_000)
+	_, err := launch1(t, src, 32, 4, 1_000_000)
 	wantFault(t, err, FaultBudget, 0, "budget of 1000000")
 }
 
 func TestTrapAndBadLaunch(t *testing.T) {
-	err, _ := launch1(t, ".visible .entry k(.param .u64 p)\n{\n\ttrap;\n}\n", 1, 1, 0)
+	_, err := launch1(t, ".visible .entry k(.param .u64 p)\n{\n\ttrap;\n}\n", 1, 1, 0)
 	wantFault(t, err, FaultTrap, 6, "trap")
 	k := kernel(t, ".visible .entry k(.param .u64 p)\n{\n\tret;\n}\n", "k")
 	if err := k.Launch(Config{Grid: [3]int{1, 1, 1}, Block: [3]int{2048, 1, 1}, Params: [][]byte{ptrArg(0)}}); err == nil {
@@ -199,7 +199,7 @@ $L_join:
 	ret;
 }
 `
-	err, buf := launch1(t, src, 32, 1, 0)
+	buf, err := launch1(t, src, 32, 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,7 +156,7 @@ func TestLocalAndGeneric(t *testing.T) {
 	ret;
 }
 `
-	err, buf := launch1(t, src, 4, 1, 0)
+	buf, err := launch1(t, src, 4, 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

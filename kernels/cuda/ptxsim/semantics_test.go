@@ -249,7 +249,7 @@ func TestQualifiedSpacesAndUnknownModifiers(t *testing.T) {
 	ret;
 }
 `
-	err, buf := launch1(t, src, 32, 1, 0)
+	buf, err := launch1(t, src, 32, 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
