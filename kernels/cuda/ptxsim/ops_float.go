@@ -41,31 +41,41 @@ func sat64(f float64) float64 {
 	return f
 }
 
-// f32Op builds a handler for an f32 operation of up to three inputs, with
-// .ftz (subnormal inputs and result flushed) and .sat.
-func f32Op(n int, f func(a, b, c float32) float32, ftz, sat bool) handler {
+// floatOp builds a handler for a float operation of up to three inputs,
+// with .ftz (subnormal inputs and result flushed) and .sat: one body for
+// f32 and f64, given the type's register access, flush and clamp.
+func floatOp[T float32 | float64](n int, f func(a, b, c T) T, ftz, sat bool,
+	get func([]uint64, int32) T, put func([]uint64, int32, T), flush, clamp func(T) T) handler {
 	return func(t *thread, in *inst) {
 		r := t.r
-		a := getF32(r, in.a)
-		var b, c float32
+		a := get(r, in.a)
+		var b, c T
 		if n > 1 {
-			b = getF32(r, in.b)
+			b = get(r, in.b)
 		}
 		if n > 2 {
-			c = getF32(r, in.c)
+			c = get(r, in.c)
 		}
 		if ftz {
-			a, b, c = ftz32(a), ftz32(b), ftz32(c)
+			a, b, c = flush(a), flush(b), flush(c)
 		}
 		v := f(a, b, c)
 		if ftz {
-			v = ftz32(v)
+			v = flush(v)
 		}
 		if sat {
-			v = sat32(v)
+			v = clamp(v)
 		}
-		putF32(r, in.d, v)
+		put(r, in.d, v)
 	}
+}
+
+func f32Op(n int, f func(a, b, c float32) float32, ftz, sat bool) handler {
+	return floatOp(n, f, ftz, sat, getF32, putF32, ftz32, sat32)
+}
+
+func f64Op(n int, f func(a, b, c float64) float64, ftz, sat bool) handler {
+	return floatOp(n, f, ftz, sat, getF64, putF64, ftz64, sat64)
 }
 
 // ftz64 flushes a float64 subnormal to a zero of the same sign.
@@ -74,31 +84,6 @@ func ftz64(f float64) float64 {
 		return math.Copysign(0, f)
 	}
 	return f
-}
-
-func f64Op(n int, f func(a, b, c float64) float64, ftz, sat bool) handler {
-	return func(t *thread, in *inst) {
-		r := t.r
-		a := getF64(r, in.a)
-		var b, c float64
-		if n > 1 {
-			b = getF64(r, in.b)
-		}
-		if n > 2 {
-			c = getF64(r, in.c)
-		}
-		if ftz {
-			a, b, c = ftz64(a), ftz64(b), ftz64(c)
-		}
-		v := f(a, b, c)
-		if ftz {
-			v = ftz64(v)
-		}
-		if sat {
-			v = sat64(v)
-		}
-		putF64(r, in.d, v)
-	}
 }
 
 // minF/maxF: PTX returns the other operand when one is NaN, NaN when both.
