@@ -38,8 +38,8 @@ func TestAttentionPathNames(t *testing.T) {
 		}
 	}
 	auto := attentionPath(AttentionAuto, true)
-	if flashAuto != strings.HasPrefix(auto, "kernel auto: ftune PTX flash") {
-		t.Errorf("flashAuto=%v but auto in bf16 reads %q", flashAuto, auto)
+	if !strings.HasPrefix(auto, "kernel auto: ftune PTX flash") || !strings.Contains(auto, "soft-capped scores (Gemma 2)") {
+		t.Errorf("auto in bf16 reads %q, want the flash kernels and the soft-capped exception", auto)
 	}
 }
 
@@ -60,10 +60,7 @@ func TestAttentionFamily(t *testing.T) {
 	if f, err := fam(AttentionSIMT, true, a, d); err != nil || f != famTiled {
 		t.Errorf("forced simt, causal D=64: %v, %v (want the tiled kernels)", f, err)
 	}
-	wantAuto := famTiled
-	if flashAuto {
-		wantAuto = famFlash
-	}
+	wantAuto := famFlash
 	if f, err := fam(AttentionAuto, true, a, d); err != nil || f != wantAuto {
 		t.Errorf("auto bf16, D=64: %v, %v (want %v)", f, err, wantAuto)
 	}
@@ -98,6 +95,16 @@ func TestAttentionFamily(t *testing.T) {
 	}
 	if f, err := fam(AttentionAuto, true, a144, d144); err != nil || f != famMasked {
 		t.Errorf("auto bf16, D=144: %v, %v (want the warp-per-row kernels)", f, err)
+	}
+	// Soft-capped scores (Gemma 2) stay on the SIMT kernels under auto
+	// (flashAuto says why); forcing flash still takes them.
+	acap := a256
+	acap.Softcap = 50
+	if f, err := fam(AttentionAuto, true, acap, d256); err != nil || f != famMasked {
+		t.Errorf("auto bf16, soft-capped D=256: %v, %v (want the warp-per-row kernels)", f, err)
+	}
+	if f, err := fam(AttentionFlash, true, acap, d256); err != nil || f != famFlash {
+		t.Errorf("forced flash, soft-capped D=256: %v, %v", f, err)
 	}
 }
 

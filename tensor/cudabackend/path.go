@@ -37,10 +37,8 @@ func attentionPath(k AttentionKernel, bf16 bool) string {
 		return "kernel simt (forced): " + attentionSIMT
 	case !bf16:
 		return "kernel auto: " + attentionSIMT + " (the float32 parity path stays off the bf16 flash kernels)"
-	case !flashAuto:
-		return "kernel auto: " + attentionSIMT + " (flash is opt-in: attention kernel flash)"
 	}
-	return "kernel auto: " + attentionFlash + "; for other shapes " + attentionSIMT
+	return "kernel auto: " + attentionFlash + "; for other shapes and soft-capped scores (Gemma 2) " + attentionSIMT
 }
 
 // Path describes the code path of this backend.
