@@ -126,7 +126,10 @@ func RunLoRA(r LoRARun) (LoRAResult, error) {
 	cpuBE, _ := m.Backend.(*tensor.CPUBackend)
 	if cpuBE != nil && !r.NoArena {
 		arena = tensor.NewArena()
-		defer arena.Release()
+		if err := cpuBE.ClaimArena(arena); err != nil {
+			return LoRAResult{}, fmt.Errorf("bench: %w (or run with -no-arena)", err)
+		}
+		defer func() { cpuBE.ReleaseArena(arena); arena.Release() }()
 	}
 	step := func() error {
 		if arena != nil {

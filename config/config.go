@@ -70,7 +70,7 @@ type TrainingConfig struct {
 	MaxTime               Duration            `yaml:"max_time" doc:"Stop (with a checkpoint) after this long, e.g. 30m; 0 = no limit."`
 	ClipNorm              float64             `yaml:"clip_norm" doc:"Global gradient-norm limit; 0 = no clipping."`
 	GradientCheckpointing bool                `yaml:"gradient_checkpointing" doc:"Recompute decoder blocks in the backward pass: less memory, about a third more compute."`
-	StepArena             bool                `yaml:"step_arena" doc:"CPU: recycle each micro-batch's tensors through an arena instead of fresh (zeroed) heap memory. Measured on tiny-base (2 cores, 20 steps): 2.5x the peak memory (2.6 GiB against 1.0 GiB, growing as batch shapes vary) and no faster (1000-1180 tok/s against 1520), so off by default. Off under gradient_checkpointing."`
+	StepArena             bool                `yaml:"step_arena" doc:"CPU: recycle each micro-batch's tensors through an arena instead of fresh (zeroed) heap memory. Measured on tiny-base (2 cores, 20 steps): 2.5x the peak memory (2.6 GiB against 1.0 GiB, growing as batch shapes vary) and no faster (1000-1180 tok/s against 1520), so off by default. Refused with gradient_checkpointing (it would undo its smaller peak) and on --device cuda."`
 	NEFTuneAlpha          float64             `yaml:"neftune_alpha" doc:"NEFTune: uniform noise of scale alpha/sqrt(seq·dim) on input embeddings during training (5-15 in the paper); 0 = off."`
 	SpikeFactor           float64             `yaml:"spike_factor" doc:"Skip a step whose loss exceeds this multiple of the running mean; 0 = only skip NaN/Inf."`
 	LogEvery              int                 `yaml:"log_every" doc:"Log training metrics every N steps."`

@@ -338,7 +338,7 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	p.Where, p.Runtime = "RAM", runtimeBytes
 	step := p.Activations + p.Logits
 	p.Heap = heapHeadroom * step
-	if !o.GradCheckpointing && !o.NoStepArena {
+	if o.StepArena {
 		p.Heap += arenaFactor * step
 	}
 	p.Peak = live + p.Runtime + p.Heap
@@ -360,7 +360,7 @@ func (p MemoryPlan) lowerWhat(o *Options) string {
 	switch {
 	case p.Activations+p.Logits >= p.Weights && p.Activations+p.Logits >= p.Adapters:
 		s := fmt.Sprintf("lower training.batch_size (%d) or data.max_length (%d)", o.BatchSize, o.SeqLen)
-		if !o.GradCheckpointing && !o.NoStepArena {
+		if o.StepArena {
 			s += ", set training.step_arena: false"
 		}
 		if !o.GradCheckpointing {

@@ -57,7 +57,7 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 		o.WarmupSteps = o.Steps / 10 // the default warmup, scaled to a short run
 	}
 	o.MaxTime, o.ClipNorm, o.GradCheckpointing = time.Duration(t.MaxTime), t.ClipNorm, t.GradientCheckpointing
-	o.NoStepArena = !t.StepArena
+	o.StepArena = t.StepArena
 	o.SpikeFactor, o.LogEvery, o.NEFTuneAlpha = t.SpikeFactor, t.LogEvery, t.NEFTuneAlpha
 	o.EvalEvery, o.EvalMaxBatches = t.Eval.Every, t.Eval.MaxBatches
 	if o.Steps > 0 && o.EvalEvery > o.Steps {

@@ -135,11 +135,11 @@ type Options struct {
 	// (training.max_device_memory, --max-device-memory); the memory plan
 	// is made for it. 0: no cap.
 	MaxDeviceMemory int64
-	// NoStepArena allocates CPU step tensors on Go's heap instead of the
-	// trainer's step arena (train.Config.NoArena). The default: the arena
-	// measured 2.5x the peak memory on tiny-base and no speed gain (see
-	// config's training.step_arena).
-	NoStepArena       bool
+	// StepArena recycles CPU step tensors through the trainer's step
+	// arena (train.Config.StepArena) instead of Go's heap. Off by default:
+	// the arena measured 2.5x the peak memory on tiny-base and no speed
+	// gain (see config's training.step_arena).
+	StepArena         bool
 	MaxTime           time.Duration
 	CheckpointEvery   int
 	KeepLast          int    // checkpoints kept (newest)
@@ -179,7 +179,7 @@ func Defaults() Options {
 		R: 16, Alpha: 32, Dropout: 0.05, Targets: []string{"all-linear"},
 		EvalEvery: 80, EvalQuestions: 20, MaxNewTokens: 16, Samples: 2,
 		CheckpointEvery: 80, KeepLast: 2, Monitor: "val/loss", MonitorMode: "min", TopK: 1,
-		LogEvery: 5, TensorBoard: true, Device: "cpu", Precision: "auto", GEMMProvider: "auto", AttentionKernel: "auto", NoStepArena: true,
+		LogEvery: 5, TensorBoard: true, Device: "cpu", Precision: "auto", GEMMProvider: "auto", AttentionKernel: "auto",
 	}
 }
 
@@ -249,6 +249,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("recipe: warmup (%d) longer than training (%d steps)", o.WarmupSteps, o.Steps)
 	case o.Mode != Shared && o.Mode != PerSubject:
 		return fmt.Errorf("recipe: mode %q (shared or per-subject)", o.Mode)
+	case o.StepArena && o.GradCheckpointing:
+		return fmt.Errorf("recipe: training.step_arena keeps a whole micro-batch's tensors until the next, which undoes training.gradient_checkpointing's smaller peak; set one of them false")
+	case o.StepArena && o.Device == "cuda":
+		return fmt.Errorf("recipe: training.step_arena recycles CPU tensors; it does nothing on --device cuda, so it is refused there")
 	}
 	return o.validateWorld()
 }

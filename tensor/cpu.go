@@ -45,6 +45,8 @@ func (s *cpuStorage) Len() int {
 type CPUBackend struct {
 	threads int
 	arena   atomic.Pointer[Arena] // see SetArena
+	// arenaOwner is the arena that holds the backend (ClaimArena).
+	arenaOwner atomic.Pointer[Arena]
 }
 
 var cpuDefault = &CPUBackend{threads: runtime.GOMAXPROCS(0)}

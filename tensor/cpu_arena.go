@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"sync"
@@ -121,10 +122,35 @@ func (a *Arena) Stats() (reused, fresh int64) {
 
 // SetArena routes this backend's large float32 allocations to a (nil:
 // back to the garbage-collected heap) and returns the previous arena. The
-// backend is shared by everything that uses it, so one training loop at a
-// time may set an arena on it.
+// backend is shared by everything that uses it: while an arena is set,
+// every goroutine's allocations on it go there and die at the next Reset.
+// A training loop therefore claims the backend first (ClaimArena), so a
+// second one in the same process is refused instead of recycling the
+// first one's live tensors.
 func (c *CPUBackend) SetArena(a *Arena) (prev *Arena) {
 	return c.arena.Swap(a)
+}
+
+// ClaimArena reserves the backend for a's scopes (SetArena) until
+// ReleaseArena(a). It fails while another arena holds the claim: two
+// training loops sharing a backend would each Reset the other's
+// micro-batch tensors.
+func (c *CPUBackend) ClaimArena(a *Arena) error {
+	if a == nil {
+		return fmt.Errorf("cpu: ClaimArena(nil)")
+	}
+	if !c.arenaOwner.CompareAndSwap(nil, a) {
+		return fmt.Errorf("cpu: the backend's step arena is held by another training loop in this process (each Reset would recycle the other's live tensors)")
+	}
+	return nil
+}
+
+// ReleaseArena ends a's claim (a no-op when a does not hold it) and routes
+// allocations back to the heap if a was still set.
+func (c *CPUBackend) ReleaseArena(a *Arena) {
+	if c.arenaOwner.CompareAndSwap(a, nil) {
+		c.arena.CompareAndSwap(a, nil)
+	}
 }
 
 // Persist returns t when it is contiguous and not arena memory (or not on

@@ -99,3 +99,30 @@ func TestPersist(t *testing.T) {
 		t.Fatalf("persisted value %v changed with the recycled buffer, want 5", got)
 	}
 }
+
+// TestArenaClaimIsExclusive: a second claim on a backend fails while the
+// first holds it (two training loops would Reset each other's tensors),
+// a release by a non-holder changes nothing, and the holder's release
+// frees the claim and routes allocations back to the heap.
+func TestArenaClaimIsExclusive(t *testing.T) {
+	c := newTestCPU()
+	a, b := NewArena(), NewArena()
+	if err := c.ClaimArena(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ClaimArena(b); err == nil {
+		t.Fatal("a second arena claimed a held backend")
+	}
+	c.ReleaseArena(b) // not the holder: no effect
+	if err := c.ClaimArena(b); err == nil {
+		t.Fatal("a release by a non-holder freed the claim")
+	}
+	c.SetArena(a)
+	c.ReleaseArena(a)
+	if x := New(c, F32, ArenaMinLen); x.st.(*cpuStorage).arena {
+		t.Fatal("after its release the arena still serves allocations")
+	}
+	if err := c.ClaimArena(b); err != nil {
+		t.Fatalf("after the holder's release: %v", err)
+	}
+}

@@ -2,9 +2,12 @@ package train_test
 
 import (
 	"context"
-	"github.com/ftune/ftune/data/prep"
 	"math"
+	"strings"
 	"testing"
+
+	"github.com/ftune/ftune/data/prep"
+	"github.com/ftune/ftune/tensor"
 
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
@@ -32,7 +35,7 @@ func (p *arenaProbe) OnTrainEnd(t *train.Trainer) error {
 // through the arena, and a rank (64) at which every LoRA gradient is at
 // least tensor.ArenaMinLen floats, so it would be in the arena too if
 // autograd did not keep it out.
-func tinyBaseRun(t *testing.T, noArena bool) (*train.Trainer, *lora.Adapter, *arenaProbe) {
+func tinyBaseRun(t *testing.T, stepArena bool) (*train.Trainer, *lora.Adapter, *arenaProbe) {
 	t.Helper()
 	m, err := nn.Load(tinyBase, nn.LoadOptions{KeepBF16: true})
 	if err != nil {
@@ -66,7 +69,7 @@ func tinyBaseRun(t *testing.T, noArena bool) (*train.Trainer, *lora.Adapter, *ar
 	probe := &arenaProbe{}
 	return &train.Trainer{
 		Model: m, Params: a.Params(), Opt: opt, Train: loader, RNG: a, Callbacks: []train.Callback{probe},
-		Cfg: train.Config{MaxSteps: 4, GradAccum: 2, ClipNorm: 1, LR: 1e-2, NoArena: noArena},
+		Cfg: train.Config{MaxSteps: 4, GradAccum: 2, ClipNorm: 1, LR: 1e-2, StepArena: stepArena},
 	}, a, probe
 }
 
@@ -78,16 +81,16 @@ func tinyBaseRun(t *testing.T, noArena bool) (*train.Trainer, *lora.Adapter, *ar
 // difference (NaN).
 func TestArenaMatchesHeap(t *testing.T) {
 	t.Setenv("FTUNE_ARENA_CHECK", "1")
-	heap, aHeap, pHeap := tinyBaseRun(t, true)
+	heap, aHeap, pHeap := tinyBaseRun(t, false)
 	if err := heap.Fit(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	arena, aArena, pArena := tinyBaseRun(t, false)
+	arena, aArena, pArena := tinyBaseRun(t, true)
 	if err := arena.Fit(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if pHeap.had || !pArena.had {
-		t.Fatalf("arena in use: NoArena run %v, default run %v; want false, true", pHeap.had, pArena.had)
+		t.Fatalf("arena in use: default run %v, StepArena run %v; want false, true", pHeap.had, pArena.had)
 	}
 	// 4 steps × 2 micro-batches: every micro-batch after the first one
 	// should find its buffers in the arena.
@@ -108,4 +111,40 @@ func TestArenaMatchesHeap(t *testing.T) {
 		}
 	}
 	t.Logf("%d losses and %d adapter tensors identical; arena reused %d buffers, allocated %d", len(heap.State.Losses), len(wh), pArena.reused, pArena.fresh)
+}
+
+// TestStepArenaIsRefusedWhereItCannotWork: StepArena is refused with
+// Checkpointing, and while another training loop holds the CPU backend's
+// arena (two loops in one process would each Reset the other's live
+// tensors: the data-parallel tests run their workers as goroutines on
+// one backend); once the holder lets go, the same run trains.
+func TestStepArenaIsRefusedWhereItCannotWork(t *testing.T) {
+	tr, _ := newRun(t, 1)
+	tr.Cfg.StepArena, tr.Cfg.Checkpointing = true, true
+	if err := tr.Fit(context.Background()); err == nil || !strings.Contains(err.Error(), "Checkpointing") {
+		t.Fatalf("StepArena with Checkpointing: %v, want a refusal naming Checkpointing", err)
+	}
+	tr, _ = newRun(t, 1)
+	tr.Cfg.StepArena = true
+	cpu := tr.Model.Backend.(*tensor.CPUBackend)
+	other := tensor.NewArena()
+	if err := cpu.ClaimArena(other); err != nil {
+		t.Fatal(err)
+	}
+	err := tr.Fit(context.Background())
+	cpu.ReleaseArena(other)
+	if err == nil || !strings.Contains(err.Error(), "another training loop") {
+		t.Fatalf("StepArena on a held backend: %v, want a refusal", err)
+	}
+	if len(tr.State.Losses) != 0 {
+		t.Fatalf("the refused run trained %d steps", len(tr.State.Losses))
+	}
+	tr, _ = newRun(t, 1)
+	tr.Cfg.StepArena = true
+	if err := tr.Fit(context.Background()); err != nil {
+		t.Fatalf("after the holder's release: %v", err)
+	}
+	if tr.Arena() != nil {
+		t.Fatal("the arena outlived Fit")
+	}
 }
