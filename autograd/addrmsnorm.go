@@ -9,6 +9,18 @@ import "github.com/ftune/ftune/tensor"
 // the unfused dx accumulated onto dh). a and b must have one shape and
 // dtype; other operands take the unfused ops.
 func (tp *Tape) AddRMSNorm(a, b, w *Var, eps float64) (h, y *Var) {
+	return tp.addRMSNorm(a, b, w, eps, false)
+}
+
+// AddRMSNormInPlace is AddRMSNorm with the sum written over a's storage
+// when a is overwritable (see inplace.go: a residual branch's output, which
+// no backward reads), else AddRMSNorm. Float addition commutes, so it
+// equals AddRMSNorm(b, a) bit for bit too.
+func (tp *Tape) AddRMSNormInPlace(a, b, w *Var, eps float64) (h, y *Var) {
+	return tp.addRMSNorm(a, b, w, eps, tp.overwritable(a))
+}
+
+func (tp *Tape) addRMSNorm(a, b, w *Var, eps float64, inPlace bool) (h, y *Var) {
 	if !a.Value.Shape().Equal(b.Value.Shape()) || a.Value.DType() != b.Value.DType() {
 		h = tp.Add(a, b)
 		return h, tp.RMSNorm(h, w, eps)
@@ -17,7 +29,12 @@ func (tp *Tape) AddRMSNorm(a, b, w *Var, eps float64) (h, y *Var) {
 	if w != nil {
 		wv = w.Value
 	}
-	hv, yv, inv := tensor.AddRMSNorm(a.Value, b.Value, wv, eps)
+	var hv, yv, inv *tensor.Tensor
+	if inPlace {
+		hv, yv, inv = tensor.AddRMSNormInPlace(a.Value, b.Value, wv, eps)
+	} else {
+		hv, yv, inv = tensor.AddRMSNorm(a.Value, b.Value, wv, eps)
+	}
 	h, y = result(hv), result(yv)
 	if !tp.needs(a, b, w) {
 		return h, y

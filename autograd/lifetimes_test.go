@@ -15,10 +15,17 @@ import (
 // trainable low-rank update, a view of a parameter used as an operand, and
 // a squared-logit loss.
 type lifetimeModel struct {
-	x                      *Var // input [N,D], made before the tape
-	norm, wq, wg, wu, wd   *Var // frozen
-	a, b, head, bias       *Var // trainable
-	B, T, H, Dh, D, F, Out int
+	x                        *Var // input [N,D], made before the tape
+	norm, wq, wo, wg, wu, wd *Var // frozen
+	a, b, head, bias         *Var // trainable
+	cos, sin                 *tensor.Tensor
+	B, T, H, Dh, D, F, Out   int
+	// inPlace writes RoPE over the query projection and the residual sums
+	// over the attention's output projection and the MLP's output
+	// (RoPEInPlace, AddRMSNormInPlace, AddInPlace).
+	inPlace bool
+	// forwardEnd, when set, is called between the forward and Backward.
+	forwardEnd func()
 }
 
 func newLifetimeModel(be tensor.Backend) *lifetimeModel {
@@ -35,10 +42,11 @@ func newLifetimeModel(be tensor.Backend) *lifetimeModel {
 	N := m.B * m.T
 	m.x = Const(rnd(N, m.D))
 	m.norm = Frozen(rnd(m.D), "norm")
-	m.wq, m.wg, m.wu, m.wd = Frozen(rnd(m.D, m.D), "wq"), Frozen(rnd(m.F, m.D), "wg"), Frozen(rnd(m.F, m.D), "wu"), Frozen(rnd(m.D, m.F), "wd")
+	m.wq, m.wo, m.wg, m.wu, m.wd = Frozen(rnd(m.D, m.D), "wq"), Frozen(rnd(m.D, m.D), "wo"), Frozen(rnd(m.F, m.D), "wg"), Frozen(rnd(m.F, m.D), "wu"), Frozen(rnd(m.D, m.F), "wd")
 	m.a, m.b = Param(rnd(2, m.D), "lora_a"), Param(rnd(m.F, 2), "lora_b")
 	m.head = Param(rnd(m.Out, m.D), "head")
 	m.bias = Param(rnd(m.Out*1), "bias")
+	m.cos, m.sin = rnd(m.B, m.T, m.Dh/2), rnd(m.B, m.T, m.Dh/2)
 	return m
 }
 
@@ -48,11 +56,24 @@ func (m *lifetimeModel) block(tp *Tape, in []*Var) []*Var {
 	h := in[0]
 	n := tp.RMSNorm(h, m.norm, 1e-5)
 	q := tp.Reshape(tp.Linear(n, m.wq, nil), m.B, m.T, m.H, m.Dh)
+	if m.inPlace {
+		q = tp.RoPEInPlace(q, m.cos, m.sin)
+	} else {
+		q = tp.RoPE(q, m.cos, m.sin)
+	}
 	att := tp.Reshape(tp.Attention(q, q, q, tensor.AttentionParams{Scale: 0.5, Causal: true}), m.B*m.T, m.D)
-	h = tp.Add(h, att)
-	n = tp.RMSNorm(h, m.norm, 1e-5)
+	att = tp.Linear(att, m.wo, nil)
+	if m.inPlace {
+		h, n = tp.AddRMSNormInPlace(att, h, m.norm, 1e-5)
+	} else {
+		h = tp.Add(h, att)
+		n = tp.RMSNorm(h, m.norm, 1e-5)
+	}
 	gate := tp.Add(tp.Linear(n, m.wg, nil), tp.Linear(tp.Linear(n, m.a, nil), m.b, nil))
 	s := tp.SwiGLU(gate, tp.Linear(n, m.wu, nil))
+	if m.inPlace {
+		return []*Var{tp.AddInPlace(tp.Linear(s, m.wd, nil), h)}
+	}
 	return []*Var{tp.Add(h, tp.Linear(s, m.wd, nil))}
 }
 
@@ -79,6 +100,9 @@ func (m *lifetimeModel) step(t *testing.T, release, ckpt bool) (loss float64, lo
 	out := tp.Add(tp.Linear(h, m.head, nil), bias)
 	tp.Keep(out)
 	l := tp.MeanAll(tp.Square(out))
+	if m.forwardEnd != nil {
+		m.forwardEnd()
+	}
 	if err := tp.Backward(l); err != nil {
 		t.Fatal(err)
 	}

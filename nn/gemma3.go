@@ -248,12 +248,14 @@ func (m *Model) norm(tp *autograd.Tape, x, w *autograd.Var) *autograd.Var {
 }
 
 // addNorm is the residual add x + a and the model's RMSNorm of the sum
-// (as norm: ·(1 + w) for Gemma), fused into one node.
+// (as norm: ·(1 + w) for Gemma), fused into one node. a, the attention
+// branch's output (o_proj's, or its norm's for Gemma), is read by no
+// backward and not used again: the sum is written over it.
 func (m *Model) addNorm(tp *autograd.Tape, x, a, w *autograd.Var) (sum, normed *autograd.Var) {
 	if m.Config.NormPlusOne {
 		w = tp.AddScalar(w, 1)
 	}
-	return tp.AddRMSNorm(x, a, w, m.Config.RMSNormEps)
+	return tp.AddRMSNormInPlace(a, x, w, m.Config.RMSNormEps)
 }
 
 // gatedMLP is down(act(gate(x))·up(x)) with SiLU or, for Gemma, the tanh

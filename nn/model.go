@@ -319,13 +319,15 @@ func (m *Model) block(tp *autograd.Tape, b *Block, x *autograd.Var, cos, sin *te
 	// AddRMSNorm node (same values as Add then RMSNorm).
 	if b.PreFFNNorm == nil {
 		x, h = m.addNorm(tp, x, a, b.PostAttnNorm)
-		return tp.Add(x, m.gatedMLP(tp, b, h))
+		// The MLP's output (the down projection's), read by no backward,
+		// takes the residual sum: one buffer fewer held per block.
+		return tp.AddInPlace(m.gatedMLP(tp, b, h), x)
 	}
 	// Gemma: each sublayer's output is normalised before the residual add;
 	// the add after attention feeds the pre-FFN norm.
 	x, h = m.addNorm(tp, x, m.norm(tp, a, b.PostAttnNorm), b.PreFFNNorm)
 	f := m.gatedMLP(tp, b, h)
-	return tp.Add(x, m.norm(tp, f, b.PostFFNNorm))
+	return tp.AddInPlace(m.norm(tp, f, b.PostFFNNorm), x)
 }
 
 // shiftLabels returns labels[:,1:] padded with -100: the target of token t

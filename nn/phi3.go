@@ -115,10 +115,15 @@ func projectGateUp(tp *autograd.Tape, b *Block, h *autograd.Var) (gate, up *auto
 // only its first rotaryDim dimensions, the rest passed through
 // (transformers' apply_rotary_pos_emb: q_rot = q[..., :rotary_dim], q_pass
 // after it).
+//
+// x is a projection's output (through Reshape and the head norms), which
+// no backward reads and the block drops: the whole-head rotation is written
+// over it (autograd's RoPEInPlace). The partial one reads a strided slice
+// and writes a new tensor.
 func rotate(tp *autograd.Tape, x *autograd.Var, cos, sin *tensor.Tensor) *autograd.Var {
 	rd, d := 2*cos.Dim(-1), x.Value.Dim(-1)
 	if rd == d {
-		return tp.RoPE(x, cos, sin)
+		return tp.RoPEInPlace(x, cos, sin)
 	}
 	parts := tp.Split(x, -1, rd, d-rd)
 	return tp.Concat(-1, tp.RoPE(parts[0], cos, sin), parts[1])

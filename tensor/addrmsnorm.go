@@ -50,6 +50,27 @@ func AddRMSNorm(a, b, w *Tensor, eps float64) (h, y, invRMS *Tensor) {
 	return h, y, invRMS
 }
 
+// AddRMSNormInPlace is AddRMSNorm with the sum written over a (contiguous),
+// which is returned as h.
+func AddRMSNormInPlace(a, b, w *Tensor, eps float64) (h, y, invRMS *Tensor) {
+	if !a.shape.Equal(b.shape) || a.dtype != b.dtype || !a.IsContiguous() {
+		fail("AddRMSNormInPlace: a %v %v (contiguous) and b %v %v differ", a.dtype, a.shape, b.dtype, b.shape)
+	}
+	be := sameBackend(a, b)
+	fb, ok := be.(AddRMSNormBackend)
+	if !ok {
+		AddInPlace(a, b)
+		y, invRMS = RMSNorm(a, w, eps)
+		return a, y, invRMS
+	}
+	b = b.Contiguous()
+	y = New(be, a.dtype, a.shape...)
+	n, _ := Rows(a)
+	invRMS = New(be, a.dtype, n)
+	check(fb.AddRMSNorm(a, y, invRMS, a, b, w, eps))
+	return a, y, invRMS
+}
+
 // AddRMSNormBackward returns dh + the RMSNorm backward's dx for dy at h
 // (dh may be nil) and adds the weight's gradient into dw (may be nil).
 func AddRMSNormBackward(dw, dh, dy, h, w, invRMS *Tensor) *Tensor {
@@ -78,8 +99,9 @@ func CheckAddRMSNorm(h, y, invRMS, a, b, w *Tensor) error {
 	if !a.shape.Equal(b.shape) || h.Numel() != a.Numel() {
 		return fmt.Errorf("AddRMSNorm a %v b %v h %v", a.shape, b.shape, h.shape)
 	}
-	if h == a || h == b || y == a || y == b || h == y {
-		return fmt.Errorf("AddRMSNorm: h and y must be new tensors")
+	// h may be a (AddRMSNormInPlace); nothing else may alias.
+	if h == b || y == a || y == b || h == y {
+		return fmt.Errorf("AddRMSNorm: y must be a new tensor, and h new or a itself")
 	}
 	return CheckRMSNorm(y, invRMS, a, w)
 }

@@ -216,6 +216,14 @@ func RoPE(x, cos, sin *Tensor, inverse bool) *Tensor {
 	return out
 }
 
+// RoPEInPlace rotates x [B,T,H,D] (contiguous) over its own storage.
+func RoPEInPlace(x, cos, sin *Tensor, inverse bool) {
+	if !x.IsContiguous() {
+		fail("RoPEInPlace: x %v is not contiguous", x.shape)
+	}
+	check(x.b.RoPE(x, x, cos.Contiguous(), sin.Contiguous(), inverse))
+}
+
 // SwiGLU returns silu(gate)·up.
 func SwiGLU(gate, up *Tensor) *Tensor {
 	gate, up = gate.Contiguous(), up.Contiguous()

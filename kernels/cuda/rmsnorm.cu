@@ -14,7 +14,9 @@
 // add_rmsnorm_fwd_{f32,bf16}: the residual add fused with the norm that reads
 // it, one block per row: h = a + b (rounded to the storage type, as the
 // unfused add stores it), then y = rmsnorm(h)·w from that rounded h; reads a,
-// b and writes h, y in one pass instead of add (3 passes) + norm (2).
+// b and writes h, y in one pass instead of add (3 passes) + norm (2). h may be
+// a (the sum written over the branch's output, which nothing else reads): the
+// second pass reads h back, by the thread that wrote it, never a.
 // add_rmsnorm_bwd_{f32,bf16}: dx = dh + rmsnorm_bwd's dx (dh, the residual
 // gradient, added in the same pass); dw comes from rmsnorm_dw_bwd with x = h.
 #include "common.cuh"
@@ -79,7 +81,7 @@ __device__ __forceinline__ float rounded_sum(T a, T b) {
 }
 
 template <typename T>
-__device__ void add_rmsnorm_fwd(T* __restrict__ h, T* __restrict__ y, float* __restrict__ rstd, const T* __restrict__ a,
+__device__ void add_rmsnorm_fwd(T* h, T* __restrict__ y, float* __restrict__ rstd, const T* a,
                                 const T* __restrict__ b, const T* __restrict__ w, int C, float eps) {
     __shared__ float scratch[32];
     const size_t row = blockIdx.x;
@@ -94,9 +96,9 @@ __device__ void add_rmsnorm_fwd(T* __restrict__ h, T* __restrict__ y, float* __r
     }
     ss = block_sum(ss, scratch);
     float r = rsqrtf(ss / C + eps);
-    // Recomputed from a and b (the same rounded value) rather than re-read
-    // from h: the second pass then reads only what the first read.
-    for (int j = threadIdx.x; j < C; j += blockDim.x) y[row * C + j] = from_f<T>(rounded_sum(ar[j], br[j]) * r * to_f(w[j]));
+    // h holds the rounded sum exactly (one read instead of re-reading a and
+    // b), and a may be h.
+    for (int j = threadIdx.x; j < C; j += blockDim.x) y[row * C + j] = from_f<T>(to_f(hr[j]) * r * to_f(w[j]));
     if (threadIdx.x == 0) rstd[row] = r;
 }
 

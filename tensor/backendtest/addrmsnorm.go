@@ -43,5 +43,16 @@ func (s *suite) addRMSNorm(t *testing.T) {
 		normDx := tensor.Sub(tensor.Mul(g, inv64), tensor.Mul(h64, tensor.Scale(tensor.Mul(tensor.Mul(tensor.Mul(inv64, inv64), inv64), dot), 1/float64(d))))
 		s.compare(fmt.Sprintf("add_rmsnorm dx d=%d", d), dx, tensor.Add(dh64, normDx), s.tol.Fused)
 		s.compare(fmt.Sprintf("add_rmsnorm dw d=%d", d), dw, tensor.Sum(tensor.Mul(tensor.Mul(dy64, h64), inv64), 0, false), s.tol.Fused)
+
+		// In place: the sum written over a (AddRMSNormInPlace), the norm
+		// then read from it.
+		ai := a.Clone()
+		hi, yi, invi := tensor.AddRMSNormInPlace(ai, b, w, 1e-5)
+		if hi != ai {
+			t.Fatalf("add_rmsnorm in place d=%d: h is not a", d)
+		}
+		s.compare(fmt.Sprintf("add_rmsnorm in place h d=%d", d), hi, h64, s.tol.Fused)
+		s.compare(fmt.Sprintf("add_rmsnorm in place y d=%d", d), yi, rmsnormRef(h64, w64, 1e-5), s.tol.Fused)
+		s.compare(fmt.Sprintf("add_rmsnorm in place rstd d=%d", d), invi, inv64.Reshape(5), s.tol.Fused)
 	}
 }
