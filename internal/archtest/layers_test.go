@@ -27,7 +27,10 @@ type layer struct {
 var layers = []layer{
 	{name: "internal", rank: 0, only: []string{}},
 	{name: "kernels/asm", rank: 0, only: []string{"internal"}},
-	{name: "kernels/cuda", rank: 0, only: []string{"internal"}},
+	// kernels/dropout is the dropout stream's definition in plain Go: the
+	// CPU's masks, and the reference kernels/cuda's kernel is tested against.
+	{name: "kernels/dropout", rank: 0, only: []string{"internal"}},
+	{name: "kernels/cuda", rank: 0, only: []string{"internal", "kernels/dropout"}},
 	// assets embeds the default model and datasets (not in DESIGN.md's
 	// diagram): a leaf that holds files, so it sits at the bottom with
 	// internal (it may use internal/fsutil) and anything may import it.
