@@ -1,0 +1,16 @@
+package cuda
+
+// DropoutMask fills the n float32 elements at m with the dropout mask drawn
+// at position pos of the stream key (dropout.cu; bit for bit dropout.Mask):
+// element i is keep where bits 16(i%4).. of draw pos+i/4 are at least drop,
+// else 0. One thread per draw, so the grid is sized by ceil(n/4); n = 0 is
+// a no-op. m need only be 4-byte aligned.
+func (d *Device) DropoutMask(s Stream, m Ptr, key, pos uint64, n int64, drop uint32, keep float32) error {
+	if n < 0 {
+		return badArg("DropoutMask: n=%d", n)
+	}
+	// key and pos fill 8-byte slots as the kernel's unsigned long long
+	// parameters; the conversions to int64 keep every bit.
+	args := new(Args).Ptr(m).I64(int64(key)).I64(int64(pos)).I64(n).Int(int(drop)).F32(keep)
+	return d.launch1D(s, kernelName("dropout_mask", "fwd", F32), (n+3)/4, args)
+}
