@@ -261,8 +261,10 @@ func (tp *Tape) LinearSoftcapCrossEntropy(h, w *Var, labels *tensor.Tensor, igno
 // b [out,r] and an optional dropout mask (already scaled by 1/(1−p)) on
 // the adapter's input. The backward is hand-derived: with h = (x⊙mask)·aᵀ
 // and g the output gradient, db = scale·gᵀ·h, dh = scale·g·b,
-// da = dhᵀ·(x⊙mask), dx = g·w + (dh·a)⊙mask. Only x and h [N,r] are kept;
-// w + scale·b·a is never formed.
+// da = dhᵀ·(x⊙mask), dx = g·w + (dh·a)⊙mask. Only x, the mask and h [N,r]
+// are kept: x⊙mask is made again for da (one elementwise pass, the same
+// bits) rather than held from the forward to the backward, an [N,in]
+// buffer per adapted linear; w + scale·b·a is never formed.
 func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, mask *tensor.Tensor) *Var {
 	xv := x.Value.Contiguous()
 	xd := xv
@@ -270,6 +272,13 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, mask *tensor.Te
 		xd = tensor.Mul(xv, mask)
 	}
 	h := tensor.MatMul(xd, a.Value, false, true)
+	if mask != nil {
+		// Dead now (queued work that reads it runs first on a device's one
+		// stream); the backward makes its own.
+		if err := tensor.Release(xd); err != nil {
+			panic(&tensor.Error{Err: fmt.Errorf("autograd: LoRALinear: %w", err)})
+		}
+	}
 	y := tensor.MatMul(xv, w.Value, false, true)
 	yShape := y.Shape()
 	tensor.MatMulInto(y.Reshape(-1, yShape[len(yShape)-1]), h.Reshape(-1, h.Dim(-1)), b.Value, false, true, scale, 1)
@@ -284,7 +293,6 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, mask *tensor.Te
 		g := out.Grad.Contiguous()
 		g2 := g.Reshape(-1, g.Dim(-1))
 		h2 := h.Reshape(-1, h.Dim(-1))
-		xd2 := xd.Reshape(-1, xd.Dim(-1))
 		be := g.Backend()
 		// The LoRA scale rides on the GEMMs' alpha and dx's two terms share
 		// one output (beta = 1): no separate scaling or addition passes.
@@ -302,7 +310,11 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, mask *tensor.Te
 			tensor.MatMulInto(dh, g2, b.Value, false, false, scale, 0)
 		}
 		if a.requiresGrad {
-			accumulate(a, tensor.MatMul(dh, xd2, true, false), true)
+			xd := xv
+			if mask != nil {
+				xd = tensor.Mul(xv, mask)
+			}
+			accumulate(a, tensor.MatMul(dh, xd.Reshape(-1, xd.Dim(-1)), true, false), true)
 		}
 		if x.requiresGrad {
 			dx := tensor.MatMul(g, w.Value, false, false)

@@ -13,6 +13,7 @@ import (
 	"sort"
 
 	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/kernels/dropout"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
 )
@@ -105,10 +106,8 @@ func New(m *nn.Model, c *Config, name string, seed uint64) (*Adapter, error) {
 
 func (a *Adapter) newLayer(m *nn.Model, module string, av, bv []float32, r, in, out int, seed uint64) *Layer {
 	be := m.Backend
-	src := rand.NewPCG(seed, 0xd20)
 	return &Layer{
-		src:     src,
-		rng:     rand.New(src),
+		drop:    &dropoutStream{key: dropout.Draw(seed, 0xd20)},
 		Module:  module,
 		A:       autograd.Param(tensor.FromHost(be, tensor.F32, av, r, in).To(m.DType), module+"."+PartA+".weight"),
 		B:       autograd.Param(tensor.FromHost(be, tensor.F32, bv, out, r).To(m.DType), module+"."+PartB+".weight"),

@@ -161,8 +161,7 @@ func (c *doraCase) run(t *testing.T, dropout float64) (y []float64, dA, dB, dm, 
 		Weight: autograd.Frozen(tensor.FromHost(be, tensor.F32, flat(c.W), c.out, c.in), "proj.weight"),
 		Bias:   autograd.Frozen(tensor.FromHost(be, tensor.F32, f32s(c.bias), c.out), "proj.bias"),
 	}
-	src := rand.NewPCG(3, 4)
-	l := &Layer{Module: "proj", Scale: c.s, Dropout: dropout, src: src, rng: rand.New(src),
+	l := &Layer{Module: "proj", Scale: c.s, Dropout: dropout, drop: &dropoutStream{key: 3, pos: 4},
 		A:         autograd.Param(tensor.FromHost(be, tensor.F32, flat(c.A), c.r, c.in), "proj.lora_A.weight"),
 		B:         autograd.Param(tensor.FromHost(be, tensor.F32, flat(c.B), c.out, c.r), "proj.lora_B.weight"),
 		Magnitude: autograd.Param(tensor.FromHost(be, tensor.F32, f32s(c.m), c.out), MagnitudeName("proj")),

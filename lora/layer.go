@@ -1,9 +1,11 @@
 package lora
 
 import (
-	"math/rand/v2"
+	"encoding/binary"
+	"fmt"
 
 	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/kernels/dropout"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
 )
@@ -26,15 +28,44 @@ type Layer struct {
 	// Disabled layers compute the plain base layer.
 	Disabled bool
 	merged   bool
-	src      *rand.PCG // dropout stream; saved in checkpoints for exact resume
-	rng      *rand.Rand
+	// drop is the dropout stream (kernels/dropout); saved in checkpoints
+	// for exact resume.
+	drop *dropoutStream
 }
 
+// dropoutStream is a layer's position in its counter-based dropout
+// stream: masks are drawn where the activations live, a GPU's included,
+// from the key and the position alone.
+type dropoutStream struct{ key, pos uint64 }
+
+// rngMagic starts a saved dropout stream ("pcg:" started the math/rand
+// PCG states of earlier versions).
+const rngMagic = "ftune-dropout-splitmix64:"
+
 // RNGState returns the dropout stream's state.
-func (l *Layer) RNGState() ([]byte, error) { return l.src.MarshalBinary() }
+func (l *Layer) RNGState() ([]byte, error) {
+	b := append([]byte(rngMagic), make([]byte, 16)...)
+	binary.BigEndian.PutUint64(b[len(rngMagic):], l.drop.key)
+	binary.BigEndian.PutUint64(b[len(rngMagic)+8:], l.drop.pos)
+	return b, nil
+}
 
 // SetRNGState restores a state from RNGState.
-func (l *Layer) SetRNGState(b []byte) error { return l.src.UnmarshalBinary(b) }
+func (l *Layer) SetRNGState(b []byte) error {
+	if len(b) == 20 && string(b[:4]) == "pcg:" {
+		return fmt.Errorf("lora: %s: the checkpoint's dropout stream is a PCG state, written by an ftune before 2026-12-05 whose masks were drawn on the host; this version draws them from a counter-based stream (kernels/dropout) and cannot continue that one: resume with the version that wrote it, or restart the run", l.Module)
+	}
+	if len(b) != len(rngMagic)+16 || string(b[:len(rngMagic)]) != rngMagic {
+		return fmt.Errorf("lora: %s: dropout stream state of %d bytes is not one ftune wrote (%q and two 64-bit words expected)", l.Module, len(b), rngMagic)
+	}
+	l.drop.key = binary.BigEndian.Uint64(b[len(rngMagic):])
+	l.drop.pos = binary.BigEndian.Uint64(b[len(rngMagic)+8:])
+	return nil
+}
+
+// SkipDropout moves the dropout stream past n draws (four mask elements
+// each): the rows of a micro-batch another data-parallel worker runs.
+func (l *Layer) SkipDropout(n uint64) { l.drop.pos += n }
 
 // Forward implements nn.Adapter as one fused tape node (the base GEMM and
 // the low-rank path share the node; no W + s·B·A is formed).
@@ -45,7 +76,7 @@ func (l *Layer) Forward(tp *autograd.Tape, lin *nn.Linear, x *autograd.Var) (*au
 	var mask *tensor.Tensor
 	if tp.Training() && l.Dropout > 0 {
 		// In a checkpointed block the recompute must draw this same mask.
-		tp.Preserve(dropoutStream{l.src})
+		tp.Preserve(l.drop)
 		mask = l.dropoutMask(x.Value)
 	}
 	if l.Magnitude != nil {
@@ -54,34 +85,20 @@ func (l *Layer) Forward(tp *autograd.Tape, lin *nn.Linear, x *autograd.Var) (*au
 	return tp.LoRALinear(x, lin.Weight, lin.Bias, l.A, l.B, l.Scale, mask), true
 }
 
-// dropoutStream is a layer's dropout stream as autograd.Stateful: a
-// checkpointed block's recompute replays it from where the block's first
-// forward began (a PCG is two words; rand.Rand keeps no buffer over it).
-type dropoutStream struct{ src *rand.PCG }
-
-func (d dropoutStream) Snapshot() func() {
-	saved := *d.src
-	return func() { *d.src = saved }
+// Snapshot makes the dropout stream an autograd.Stateful: a checkpointed
+// block's recompute replays it from where the block's first forward began.
+func (d *dropoutStream) Snapshot() func() {
+	saved := *d
+	return func() { *d = saved }
 }
 
 // dropoutMask draws keep/drop per element, scaled by 1/(1−p) as
-// torch.nn.Dropout does, from the layer's own seeded stream. Each 64-bit
-// draw decides four elements (16 bits each: p is honoured to 1/65536).
+// torch.nn.Dropout does, from the layer's own seeded stream, on x's
+// backend (kernels/dropout: p is honoured to 1/65536).
 func (l *Layer) dropoutMask(x *tensor.Tensor) *tensor.Tensor {
-	n := x.Numel()
-	m := make([]float32, n)
-	keep := float32(1 / (1 - l.Dropout))
-	drop := uint64(l.Dropout * 65536)
-	for i := 0; i < n; i += 4 {
-		r := l.rng.Uint64()
-		for j := i; j < min(i+4, n); j++ {
-			if r&0xffff >= drop {
-				m[j] = keep
-			}
-			r >>= 16
-		}
-	}
-	return tensor.FromHost(x.Backend(), tensor.F32, m, x.Shape()...).To(x.DType())
+	m := tensor.DropoutMask(x.Backend(), l.drop.key, l.drop.pos, l.Dropout, x.Shape()...)
+	l.drop.pos += dropout.Draws(x.Numel())
+	return m.To(x.DType())
 }
 
 // Delta returns s·B·A [out,in], the update plain LoRA adds to W (DoRA

@@ -286,7 +286,12 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	loraParams, loraActs := 0.0, 0.0
 	for _, t := range targets {
 		loraParams += f(o.R) * (f(t.in) + f(t.out))
-		loraActs += f(t.in) + f(o.R) + 2*f(t.out) // dropout(x), A·x, B·A·x, the sum
+		// A·x; with dropout the mask too (x⊙mask is made again in the
+		// backward, autograd.LoRALinear). The output is the block's.
+		loraActs += f(o.R)
+		if o.Dropout > 0 {
+			loraActs += f(t.in)
+		}
 		if o.DoRA {
 			loraParams += f(t.out)   // the magnitude
 			loraActs += 2 * f(t.out) // the rescaled output and its factor
@@ -302,13 +307,15 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	p.Adapters += saved * copies * 4
 
 	// Activations kept for the backward, float32 per token: per decoder
-	// block the input, two norms, q/k/v before and after RoPE, the
-	// attention output, the residuals, the MLP's gate, up, activation and
-	// product (flash attention keeps no T×T scores), plus the adapters'
-	// intermediates. Gradient checkpointing keeps only each block's input
-	// and recomputes one block at a time.
+	// block the input, the two norms, the residual sum after attention,
+	// q and k after RoPE (written over the projections: autograd's
+	// in-place ops), v, the attention output, the MLP's gate, up and
+	// product (flash attention keeps no T×T scores; the MLP's output
+	// becomes the next block's input), plus the adapters' intermediates.
+	// Gradient checkpointing keeps only each block's input and recomputes
+	// one block at a time.
 	tokens := f(o.BatchSize) * f(o.SeqLen)
-	block := tokens * 4 * (7*H + 3*qd + 3*kvd + 4*I + loraActs)
+	block := tokens * 4 * (4*H + 2*qd + 2*kvd + 3*I + loraActs)
 	if o.GradCheckpointing {
 		p.Activations = L*tokens*4*H + 2*block
 	} else {

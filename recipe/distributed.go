@@ -3,11 +3,9 @@ package recipe
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"maps"
-	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -315,64 +313,16 @@ func (s *session) skipRows(b train.Batch, r0, r1 int) error {
 		if rows == 0 {
 			continue
 		}
-		for mod, l := range a.Layers {
+		for _, l := range a.Layers {
 			if l.Dropout == 0 {
 				continue
 			}
-			draws := uint64(rows) * uint64(T) * uint64(l.A.Value.Dim(1)) / 4
-			st, err := l.RNGState()
-			if err != nil {
-				return err
-			}
-			if st, err = advancePCG(st, draws); err != nil {
-				return fmt.Errorf("recipe: dropout stream of %s/%s: %w", name, mod, err)
-			}
-			if err := l.SetRNGState(st); err != nil {
-				return err
-			}
+			// Four mask elements a draw (kernels/dropout); a row's are a
+			// whole number of draws (checkDropoutSharding).
+			l.SkipDropout(uint64(rows) * uint64(T) * uint64(l.A.Value.Dim(1)) / 4)
 		}
 	}
 	return nil
-}
-
-// advancePCG moves a marshalled math/rand/v2 PCG state n draws ahead in
-// O(log n): its state is the 128-bit LCG s ← s·mul + inc (pcg.go), and n
-// steps of it are s ← s·A + C with (A, C) composed by squaring.
-func advancePCG(state []byte, n uint64) ([]byte, error) {
-	if len(state) != 20 || string(state[:4]) != "pcg:" {
-		return nil, fmt.Errorf("not a PCG state (%d bytes)", len(state))
-	}
-	s := u128{binary.BigEndian.Uint64(state[4:]), binary.BigEndian.Uint64(state[12:])}
-	mul := u128{2549297995355413924, 4865540595714422341}
-	inc := u128{6364136223846793005, 1442695040888963407}
-	accMul, accInc := u128{0, 1}, u128{0, 0}
-	for ; n > 0; n >>= 1 {
-		if n&1 == 1 {
-			accMul, accInc = accMul.mul(mul), accInc.mul(mul).add(inc)
-		}
-		inc = inc.mul(mul).add(inc)
-		mul = mul.mul(mul)
-	}
-	s = s.mul(accMul).add(accInc)
-	out := append([]byte("pcg:"), make([]byte, 16)...)
-	binary.BigEndian.PutUint64(out[4:], s.hi)
-	binary.BigEndian.PutUint64(out[12:], s.lo)
-	return out, nil
-}
-
-// u128 is an unsigned 128-bit integer mod 2^128.
-type u128 struct{ hi, lo uint64 }
-
-func (a u128) mul(b u128) u128 {
-	hi, lo := bits.Mul64(a.lo, b.lo)
-	hi += a.hi*b.lo + a.lo*b.hi
-	return u128{hi, lo}
-}
-
-func (a u128) add(b u128) u128 {
-	lo, c := bits.Add64(a.lo, b.lo, 0)
-	hi, _ := bits.Add64(a.hi, b.hi, c)
-	return u128{hi, lo}
 }
 
 // workerLog is where a rank other than 0 logs: standard error, prefixed.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -284,30 +283,6 @@ func TestDataParallelRefusals(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "batch_size 1 is smaller than the 2 workers") {
 			t.Errorf("rank %d: %v", r, err)
 		}
-	}
-}
-
-// TestAdvancePCG: jumping a dropout stream n draws ahead lands where n
-// draws do.
-func TestAdvancePCG(t *testing.T) {
-	for _, n := range []uint64{0, 1, 2, 3, 7, 64, 1000, 12345} {
-		src := rand.NewPCG(42, 0xd20)
-		src.Uint64()
-		st, _ := src.MarshalBinary()
-		for range n {
-			src.Uint64()
-		}
-		want, _ := src.MarshalBinary()
-		got, err := advancePCG(st, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(got) != string(want) {
-			t.Errorf("advance %d: %x, want %x", n, got, want)
-		}
-	}
-	if _, err := advancePCG([]byte("xyz"), 1); err == nil {
-		t.Error("a state that is not PCG's was accepted")
 	}
 }
 
