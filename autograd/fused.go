@@ -261,23 +261,27 @@ func (tp *Tape) LinearSoftcapCrossEntropy(h, w *Var, labels *tensor.Tensor, igno
 // b [out,r] and an optional dropout mask (already scaled by 1/(1−p)) on
 // the adapter's input. The backward is hand-derived: with h = (x⊙mask)·aᵀ
 // and g the output gradient, db = scale·gᵀ·h, dh = scale·g·b,
-// da = dhᵀ·(x⊙mask), dx = g·w + (dh·a)⊙mask. Only x, the mask and h [N,r]
-// are kept: x⊙mask is made again for da (one elementwise pass, the same
-// bits) rather than held from the forward to the backward, an [N,in]
-// buffer per adapted linear; w + scale·b·a is never formed.
-func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, mask *tensor.Tensor) *Var {
+// da = dhᵀ·(x⊙mask), dx = g·w + (dh·a)⊙mask. Only x and h [N,r] are kept;
+// w + scale·b·a is never formed.
+//
+// dropout (nil: none) draws the mask: the same values on every call, in a
+// new tensor the node releases after use. It is called in the forward and
+// again in the backward, so neither the mask nor x⊙mask is held between
+// them: two [N,in] buffers per adapted linear that would otherwise outlive
+// the forward (a counter-based stream draws a mask again for the price of
+// one elementwise pass).
+func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func() *tensor.Tensor) *Var {
 	xv := x.Value.Contiguous()
-	xd := xv
-	if mask != nil {
-		xd = tensor.Mul(xv, mask)
-	}
-	h := tensor.MatMul(xd, a.Value, false, true)
-	if mask != nil {
-		// Dead now (queued work that reads it runs first on a device's one
-		// stream); the backward makes its own.
-		if err := tensor.Release(xd); err != nil {
-			panic(&tensor.Error{Err: fmt.Errorf("autograd: LoRALinear: %w", err)})
-		}
+	var h *tensor.Tensor
+	if dropout == nil {
+		h = tensor.MatMul(xv, a.Value, false, true)
+	} else {
+		mask := dropout()
+		xd := tensor.Mul(xv, mask)
+		h = tensor.MatMul(xd, a.Value, false, true)
+		// Dead now (queued work that reads them runs first on a device's
+		// one stream).
+		release(mask, xd)
 	}
 	y := tensor.MatMul(xv, w.Value, false, true)
 	yShape := y.Shape()
@@ -309,10 +313,16 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, mask *tensor.Te
 			dh = tensor.New(be, g.DType(), h2.Shape()...)
 			tensor.MatMulInto(dh, g2, b.Value, false, false, scale, 0)
 		}
+		var mask *tensor.Tensor
+		if dropout != nil && (a.requiresGrad || x.requiresGrad) {
+			mask = dropout()
+			defer release(mask)
+		}
 		if a.requiresGrad {
 			xd := xv
 			if mask != nil {
 				xd = tensor.Mul(xv, mask)
+				defer release(xd)
 			}
 			accumulate(a, tensor.MatMul(dh, xd.Reshape(-1, xd.Dim(-1)), true, false), true)
 		}
@@ -334,4 +344,14 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, mask *tensor.Te
 		}
 	}, out)
 	return out
+}
+
+// release gives temporaries a node made and no longer reads back to their
+// backend now (tensor.Release; nothing on the CPU).
+func release(ts ...*tensor.Tensor) {
+	for _, t := range ts {
+		if err := tensor.Release(t); err != nil {
+			panic(&tensor.Error{Err: fmt.Errorf("autograd: %w", err)})
+		}
+	}
 }

@@ -73,16 +73,31 @@ func (l *Layer) Forward(tp *autograd.Tape, lin *nn.Linear, x *autograd.Var) (*au
 	if l.Disabled || l.merged {
 		return lin.Base(tp, x), true
 	}
-	var mask *tensor.Tensor
+	var draw func() *tensor.Tensor
 	if tp.Training() && l.Dropout > 0 {
 		// In a checkpointed block the recompute must draw this same mask.
 		tp.Preserve(l.drop)
-		mask = l.dropoutMask(x.Value)
+		draw = l.nextMask(x.Value)
 	}
 	if l.Magnitude != nil {
+		var mask *tensor.Tensor
+		if draw != nil {
+			mask = draw()
+		}
 		return l.doraForward(tp, lin, x, mask), true
 	}
-	return tp.LoRALinear(x, lin.Weight, lin.Bias, l.A, l.B, l.Scale, mask), true
+	return tp.LoRALinear(x, lin.Weight, lin.Bias, l.A, l.B, l.Scale, draw), true
+}
+
+// nextMask claims the stream's next mask for a tensor like x and returns
+// what draws it: a new tensor with the same values on every call
+// (LoRALinear draws it in the forward and again in the backward rather
+// than holding it).
+func (l *Layer) nextMask(x *tensor.Tensor) func() *tensor.Tensor {
+	key, pos, p := l.drop.key, l.drop.pos, l.Dropout
+	be, dt, shape := x.Backend(), x.DType(), x.Shape().Clone()
+	l.drop.pos += dropout.Draws(x.Numel())
+	return func() *tensor.Tensor { return tensor.DropoutMask(be, key, pos, p, shape...).To(dt) }
 }
 
 // Snapshot makes the dropout stream an autograd.Stateful: a checkpointed
@@ -95,11 +110,7 @@ func (d *dropoutStream) Snapshot() func() {
 // dropoutMask draws keep/drop per element, scaled by 1/(1−p) as
 // torch.nn.Dropout does, from the layer's own seeded stream, on x's
 // backend (kernels/dropout: p is honoured to 1/65536).
-func (l *Layer) dropoutMask(x *tensor.Tensor) *tensor.Tensor {
-	m := tensor.DropoutMask(x.Backend(), l.drop.key, l.drop.pos, l.Dropout, x.Shape()...)
-	l.drop.pos += dropout.Draws(x.Numel())
-	return m.To(x.DType())
-}
+func (l *Layer) dropoutMask(x *tensor.Tensor) *tensor.Tensor { return l.nextMask(x)() }
 
 // Delta returns s·B·A [out,in], the update plain LoRA adds to W (DoRA
 // also rescales the rows: see MergedWeight).

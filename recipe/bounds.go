@@ -286,12 +286,9 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	loraParams, loraActs := 0.0, 0.0
 	for _, t := range targets {
 		loraParams += f(o.R) * (f(t.in) + f(t.out))
-		// A·x; with dropout the mask too (x⊙mask is made again in the
-		// backward, autograd.LoRALinear). The output is the block's.
+		// A·x: the dropout mask and x⊙mask are drawn again in the
+		// backward (autograd.LoRALinear), and the output is the block's.
 		loraActs += f(o.R)
-		if o.Dropout > 0 {
-			loraActs += f(t.in)
-		}
 		if o.DoRA {
 			loraParams += f(t.out)   // the magnitude
 			loraActs += 2 * f(t.out) // the rescaled output and its factor

@@ -79,6 +79,53 @@ func TestMaskSplitsAndRates(t *testing.T) {
 	}
 }
 
+// TestMaskIsTheDefinition: Mask equals the per-element definition (lane
+// i%4 of draw pos+i/4 against drop, low bits first) for every drop
+// threshold's edge: p = 0 keeps all, a tiny p, and 65535/65536 keeps
+// only lanes of all ones.
+func TestMaskIsTheDefinition(t *testing.T) {
+	for _, drop := range []uint32{0, 1, 3277, 32768, 65535} {
+		const n = 4099
+		got := make([]float32, n)
+		Mask(got, 5, 17, drop, 1.25)
+		for i := range got {
+			bits := uint32(Draw(5, 17+uint64(i/4))>>(16*(i%4))) & 0xffff
+			want := float32(0)
+			if bits >= drop {
+				want = 1.25
+			}
+			if got[i] != want {
+				t.Fatalf("drop %d element %d: %v, want %v (lane bits %d)", drop, i, got[i], want, bits)
+			}
+		}
+	}
+}
+
+// TestApplyIsMaskTimesX: Apply equals x·Mask element by element, bit for
+// bit, including x's NaN, infinities and signed zeros under dropped
+// elements (x·0, as a stored mask gives), in place and out of place.
+func TestApplyIsMaskTimesX(t *testing.T) {
+	const n = 1027
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(i%13) - 6.5
+	}
+	x[3], x[8], x[9], x[10] = float32(math.NaN()), float32(math.Inf(1)), float32(math.Copysign(0, -1)), float32(math.Inf(-1))
+	drop, keep := Threshold(0.3)
+	mask := make([]float32, n)
+	Mask(mask, 21, 8, drop, keep)
+	got := make([]float32, n)
+	Apply(got, x, 21, 8, drop, keep)
+	inPlace := append([]float32(nil), x...)
+	Apply(inPlace, inPlace, 21, 8, drop, keep)
+	for i := range x {
+		want := x[i] * mask[i]
+		if math.Float32bits(got[i]) != math.Float32bits(want) || math.Float32bits(inPlace[i]) != math.Float32bits(want) {
+			t.Fatalf("element %d: Apply %v, in place %v, x·mask %v", i, got[i], inPlace[i], want)
+		}
+	}
+}
+
 func equal(a, b []float32) bool {
 	for i := range a {
 		if a[i] != b[i] {
