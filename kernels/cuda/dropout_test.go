@@ -100,3 +100,182 @@ func TestDropoutMaskArgs(t *testing.T) {
 		}
 	}
 }
+
+// applyCase is one DropoutApply launch: n elements of x at byte offset xOff
+// into their buffer and of y at yOff into its own (in place: y is x, at
+// xOff); specials puts NaN, ±Inf, ±0, a subnormal and the largest float
+// in x between normal values; poison is the byte y's buffer is filled with
+// first (0xFF: NaN).
+type applyCase struct {
+	n, xOff, yOff int
+	inPlace       bool
+	key, pos      uint64
+	p             float64
+	specials      bool
+	poison        uint8
+}
+
+func (c applyCase) String() string {
+	where := fmt.Sprintf("y+%dB,x+%dB", c.yOff, c.xOff)
+	if c.inPlace {
+		where = fmt.Sprintf("inplace+%dB", c.xOff)
+	}
+	return fmt.Sprintf("n%d/%s/pos%d/key%#x/p%g/specials%v/poison%#x", c.n, where, c.pos, c.key, c.p, c.specials, c.poison)
+}
+
+// dropoutSpecials are the x values IEEE multiplication treats apart: under
+// a dropped element NaN and ±Inf give NaN and -0 stays -0.
+var dropoutSpecials = []float32{
+	float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)),
+	float32(math.Copysign(0, -1)), 0, math.SmallestNonzeroFloat32, -math.MaxFloat32,
+}
+
+// sameFloat is bit equality, except that any NaN equals any NaN: a GPU
+// writes its canonical NaN where the host's product keeps x's payload or
+// sets the sign.
+func sameFloat(a, b float32) bool {
+	return math.Float32bits(a) == math.Float32bits(b) || a != a && b != b
+}
+
+// dropoutApplyCheck launches DropoutApply for c with 4 guard elements after
+// y and requires y to equal dropout.Apply, the guard to keep the poison,
+// and (out of place) x to be unchanged.
+func dropoutApplyCheck(t *testing.T, g *gpu, c applyCase) {
+	t.Helper()
+	name := c.String()
+	drop, keep := dropout.Threshold(c.p)
+	const guard = 4
+	x := g.randn(c.n, 1, F32)
+	if c.specials {
+		for i := 0; i < c.n; i += 3 {
+			x[i] = dropoutSpecials[(i/3)%len(dropoutSpecials)]
+		}
+	}
+	xbuf := g.alloc(c.xOff + 4*(c.n+guard))
+	xp := xbuf + Ptr(c.xOff)
+	g.ok(CopyHtoD(g.d, xp, x))
+	yp := xp
+	if !c.inPlace {
+		ybuf := g.alloc(c.yOff + 4*(c.n+guard))
+		g.ok(g.d.Memset8(ybuf, c.poison, c.yOff+4*(c.n+guard)))
+		yp = ybuf + Ptr(c.yOff)
+	}
+	g.ok(g.d.DropoutApply(g.s, yp, xp, c.key, c.pos, int64(c.n), drop, keep))
+	got := g.down(yp, c.n+guard, F32)
+	want := make([]float32, c.n)
+	dropout.Apply(want, x, c.key, c.pos, drop, keep)
+	bad, kept, nanDropped := 0, 0, 0
+	for i, w := range want {
+		if !sameFloat(got[i], w) {
+			if bad < 5 {
+				t.Errorf("%s: y[%d] = %g (bits %#08x), want %g (bits %#08x) for x %g",
+					name, i, got[i], math.Float32bits(got[i]), w, math.Float32bits(w), x[i])
+			}
+			bad++
+		}
+		if w != 0 && x[i] == x[i] {
+			kept++
+		}
+		if math.IsInf(float64(x[i]), 0) && w != w {
+			nanDropped++
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d of %d elements differ from dropout.Apply", name, bad, c.n)
+	}
+	poison := uint32(c.poison) * 0x01010101
+	if c.inPlace {
+		poison = 0xFFFFFFFF // g.alloc's fill
+	}
+	for i := c.n; i < c.n+guard; i++ {
+		if b := math.Float32bits(got[i]); b != poison {
+			t.Errorf("%s: guard element %d past n written (bits %#08x)", name, i-c.n, b)
+		}
+	}
+	if !c.inPlace {
+		after := g.down(xp, c.n, F32)
+		for i := range x {
+			if math.Float32bits(after[i]) != math.Float32bits(x[i]) {
+				t.Errorf("%s: x[%d] changed from %g to %g out of place", name, i, x[i], after[i])
+				break
+			}
+		}
+	}
+	// Neither an all-kept nor an all-dropped result may pass, and with
+	// specials an infinity must meet a dropped element (the Inf·0 = NaN case).
+	if c.n >= 1000 && (kept == 0 || kept == c.n) {
+		t.Errorf("%s: %d of %d elements kept", name, kept, c.n)
+	}
+	if c.specials && c.n >= 1000 && nanDropped == 0 {
+		t.Errorf("%s: no infinity under a dropped element", name)
+	}
+	record("dropout_apply_fwd_f32/"+name, c.n, 0, 0, 0, tol{}, bad == 0)
+}
+
+// TestDropoutApply checks DropoutApply against dropout.Apply bit for bit
+// (NaN for NaN): the mask tests' ragged sizes and positions, out of place
+// and in place, with and without the specials. Out of place, y is also
+// poisoned with a finite pattern (0x7F7F7F7F), so a NaN the kernel must
+// write cannot be mistaken for the NaN poison.
+func TestDropoutApply(t *testing.T) {
+	g := needGPU(t)
+	key := g.rng.Uint64()
+	for _, n := range []int{1, 3, 4, 5, 7, 1023, 4097, 300001} {
+		for _, pos := range []uint64{0, 1<<40 + 5} {
+			for _, p := range []float64{0.05, 0.5} {
+				for _, inPlace := range []bool{false, true} {
+					for _, specials := range []bool{false, true} {
+						c := applyCase{n: n, inPlace: inPlace, key: key, pos: pos, p: p, specials: specials, poison: 0xFF}
+						dropoutApplyCheck(t, g, c)
+						if !inPlace && specials {
+							c.poison = 0x7F
+							dropoutApplyCheck(t, g, c)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestDropoutApplyStrideAndViews: more draws than the grid has threads,
+// key 0, and views that start 4, 8 or 12 bytes past a 16-byte boundary
+// for y, for x, for both (in place) and for both at different offsets,
+// where the kernel must not take its float4 loads and stores.
+func TestDropoutApplyStrideAndViews(t *testing.T) {
+	g := needGPU(t)
+	key := g.rng.Uint64()
+	n := 4*g.d.SMs*8*256 + 4*1000 + 3
+	dropoutApplyCheck(t, g, applyCase{n: n, key: key, pos: 12345, p: 0.1, specials: true, poison: 0xFF})
+	dropoutApplyCheck(t, g, applyCase{n: n, inPlace: true, key: 0, pos: 12345, p: 0.1, poison: 0xFF})
+	for _, off := range []int{4, 8, 12} {
+		for _, n := range []int{1, 5, 4097} {
+			for _, c := range []applyCase{
+				{n: n, yOff: off},
+				{n: n, xOff: off},
+				{n: n, xOff: off, yOff: 16 - off},
+				{n: n, xOff: off, inPlace: true},
+			} {
+				c.key, c.pos, c.p, c.specials, c.poison = key, 1<<40+5, 0.5, true, 0xFF
+				dropoutApplyCheck(t, g, c)
+			}
+		}
+	}
+}
+
+// TestDropoutApplyArgs checks the launcher's refusal of n < 0 and its n = 0
+// no-op (nothing written).
+func TestDropoutApplyArgs(t *testing.T) {
+	g := needGPU(t)
+	x := g.up([]float32{1, 2, 3, 4}, F32)
+	y := g.alloc(16)
+	if err := g.d.DropoutApply(g.s, y, x, 1, 0, -1, 100, 1); err == nil {
+		t.Error("n = -1 accepted")
+	}
+	g.ok(g.d.DropoutApply(g.s, y, x, 1, 0, 0, 100, 1))
+	for i, v := range g.down(y, 4, F32) {
+		if math.Float32bits(v) != 0xFFFFFFFF {
+			t.Errorf("n = 0 wrote y[%d] = %g", i, v)
+		}
+	}
+}
