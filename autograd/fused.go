@@ -264,24 +264,23 @@ func (tp *Tape) LinearSoftcapCrossEntropy(h, w *Var, labels *tensor.Tensor, igno
 // da = dhᵀ·(x⊙mask), dx = g·w + (dh·a)⊙mask. Only x and h [N,r] are kept;
 // w + scale·b·a is never formed.
 //
-// dropout (nil: none) draws the mask: the same values on every call, in a
-// new tensor the node releases after use. It is called in the forward and
-// again in the backward, so neither the mask nor x⊙mask is held between
-// them: two [N,in] buffers per adapted linear that would otherwise outlive
-// the forward (a counter-based stream draws a mask again for the price of
-// one elementwise pass).
-func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func() *tensor.Tensor) *Var {
+// dropout (nil: none) applies the mask: t⊙mask for any t of x's shape,
+// the same mask on every call, in a new tensor the node releases after
+// use. It is called in the forward and again in the backward, so neither
+// the mask nor x⊙mask is held between them: two [N,in] buffers per
+// adapted linear that would otherwise outlive the forward (a
+// counter-based stream applies a mask again in one elementwise pass).
+func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t *tensor.Tensor) *tensor.Tensor) *Var {
 	xv := x.Value.Contiguous()
 	var h *tensor.Tensor
 	if dropout == nil {
 		h = tensor.MatMul(xv, a.Value, false, true)
 	} else {
-		mask := dropout()
-		xd := tensor.Mul(xv, mask)
+		xd := dropout(xv)
 		h = tensor.MatMul(xd, a.Value, false, true)
-		// Dead now (queued work that reads them runs first on a device's
-		// one stream).
-		release(mask, xd)
+		// Dead now (queued work that reads it runs first on a device's one
+		// stream).
+		release(xd)
 	}
 	y := tensor.MatMul(xv, w.Value, false, true)
 	yShape := y.Shape()
@@ -313,24 +312,20 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func() 
 			dh = tensor.New(be, g.DType(), h2.Shape()...)
 			tensor.MatMulInto(dh, g2, b.Value, false, false, scale, 0)
 		}
-		var mask *tensor.Tensor
-		if dropout != nil && (a.requiresGrad || x.requiresGrad) {
-			mask = dropout()
-			defer release(mask)
-		}
 		if a.requiresGrad {
 			xd := xv
-			if mask != nil {
-				xd = tensor.Mul(xv, mask)
+			if dropout != nil {
+				xd = dropout(xv)
 				defer release(xd)
 			}
 			accumulate(a, tensor.MatMul(dh, xd.Reshape(-1, xd.Dim(-1)), true, false), true)
 		}
 		if x.requiresGrad {
 			dx := tensor.MatMul(g, w.Value, false, false)
-			if mask != nil {
-				dxa := tensor.MatMul(dh, a.Value, false, false).Reshape(xv.Shape()...)
-				tensor.AddInPlace(dx, tensor.Mul(dxa, mask))
+			if dropout != nil {
+				dxa := dropout(tensor.MatMul(dh, a.Value, false, false).Reshape(xv.Shape()...))
+				tensor.AddInPlace(dx, dxa)
+				release(dxa)
 			} else {
 				tensor.MatMulInto(dx.Reshape(-1, dx.Dim(-1)), dh, a.Value, false, false, 1, 1)
 			}

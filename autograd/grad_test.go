@@ -254,7 +254,8 @@ func TestGradLoRALinear(t *testing.T) {
 			md[i] = 1.5 // kept, scaled by 1/(1−p) for p = 1/3
 		}
 	}
-	for _, m := range []func() *tensor.Tensor{nil, mask.Clone} {
+	apply := func(t *tensor.Tensor) *tensor.Tensor { return tensor.Mul(t, mask) }
+	for _, m := range []func(*tensor.Tensor) *tensor.Tensor{nil, apply} {
 		gradCheck(t, "lora_linear", func(tp *Tape, in []*Var) *Var {
 			return tp.LoRALinear(in[0], in[1], in[2], in[3], in[4], 0.7, m)
 		}, randT(r, 2, 3, 5), randT(r, 4, 5), randT(r, 4), randT(r, 2, 5), randT(r, 4, 2))

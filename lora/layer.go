@@ -73,31 +73,23 @@ func (l *Layer) Forward(tp *autograd.Tape, lin *nn.Linear, x *autograd.Var) (*au
 	if l.Disabled || l.merged {
 		return lin.Base(tp, x), true
 	}
-	var draw func() *tensor.Tensor
-	if tp.Training() && l.Dropout > 0 {
-		// In a checkpointed block the recompute must draw this same mask.
-		tp.Preserve(l.drop)
-		draw = l.nextMask(x.Value)
-	}
-	if l.Magnitude != nil {
-		var mask *tensor.Tensor
-		if draw != nil {
-			mask = draw()
+	if !tp.Training() || l.Dropout == 0 {
+		if l.Magnitude != nil {
+			return l.doraForward(tp, lin, x, nil), true
 		}
-		return l.doraForward(tp, lin, x, mask), true
+		return tp.LoRALinear(x, lin.Weight, lin.Bias, l.A, l.B, l.Scale, nil), true
 	}
-	return tp.LoRALinear(x, lin.Weight, lin.Bias, l.A, l.B, l.Scale, draw), true
-}
-
-// nextMask claims the stream's next mask for a tensor like x and returns
-// what draws it: a new tensor with the same values on every call
-// (LoRALinear draws it in the forward and again in the backward rather
-// than holding it).
-func (l *Layer) nextMask(x *tensor.Tensor) func() *tensor.Tensor {
+	// In a checkpointed block the recompute must draw this same mask.
+	tp.Preserve(l.drop)
+	if l.Magnitude != nil {
+		return l.doraForward(tp, lin, x, l.dropoutMask(x.Value)), true
+	}
 	key, pos, p := l.drop.key, l.drop.pos, l.Dropout
-	be, dt, shape := x.Backend(), x.DType(), x.Shape().Clone()
-	l.drop.pos += dropout.Draws(x.Numel())
-	return func() *tensor.Tensor { return tensor.DropoutMask(be, key, pos, p, shape...).To(dt) }
+	l.drop.pos += dropout.Draws(x.Value.Numel())
+	// The mask is applied where it is used, in the forward and again in
+	// the backward, and never stored (LoRALinear).
+	apply := func(t *tensor.Tensor) *tensor.Tensor { return tensor.Dropout(t, key, pos, p) }
+	return tp.LoRALinear(x, lin.Weight, lin.Bias, l.A, l.B, l.Scale, apply), true
 }
 
 // Snapshot makes the dropout stream an autograd.Stateful: a checkpointed
@@ -110,7 +102,11 @@ func (d *dropoutStream) Snapshot() func() {
 // dropoutMask draws keep/drop per element, scaled by 1/(1−p) as
 // torch.nn.Dropout does, from the layer's own seeded stream, on x's
 // backend (kernels/dropout: p is honoured to 1/65536).
-func (l *Layer) dropoutMask(x *tensor.Tensor) *tensor.Tensor { return l.nextMask(x)() }
+func (l *Layer) dropoutMask(x *tensor.Tensor) *tensor.Tensor {
+	m := tensor.DropoutMask(x.Backend(), l.drop.key, l.drop.pos, l.Dropout, x.Shape()...)
+	l.drop.pos += dropout.Draws(x.Numel())
+	return m.To(x.DType())
+}
 
 // Delta returns s·B·A [out,in], the update plain LoRA adds to W (DoRA
 // also rescales the rows: see MergedWeight).

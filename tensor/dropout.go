@@ -21,8 +21,9 @@ type DropoutBackend interface {
 // DropoutMask returns the float32 dropout mask of the given shape for
 // probability p, drawn at position pos of the stream key (dropout.Mask):
 // each element 1/(1−p) or 0. The stream then continues at
-// pos + dropout.Draws(numel). Every backend gives the same bits; one
-// without DropoutBackend gets the CPU's mask copied to it.
+// pos + dropout.Draws(numel). Every backend gives the same bits (Dropout's
+// products too, NaN payloads aside: a GPU writes its canonical NaN); one
+// without DropoutBackend gets the CPU's result copied to it.
 func DropoutMask(b Backend, key, pos uint64, p float64, shape ...int) *Tensor {
 	return dropoutOp(b, nil, key, pos, p, shape)
 }
