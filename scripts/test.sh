@@ -13,8 +13,10 @@ go generate ./kernels/asm
 git diff --exit-code --stat -- kernels/asm || { echo "kernels/asm: generated files differ from the generator's output; run go generate ./kernels/asm and commit"; exit 1; }
 
 echo "== go test ./... (FTUNE_ARENA_CHECK=1: recycled step-arena buffers are NaN-poisoned)"
-# Every training run in the tests then proves the arena contract: a tensor
-# used after its micro-batch, or read before it is written, turns into NaN.
+# Every training run in the tests that turns the step arena on
+# (train.Config.StepArena, training.step_arena; off by default) then proves
+# its contract: a tensor used after its micro-batch, or read before it is
+# written, turns into NaN.
 FTUNE_ARENA_CHECK=1 go test -count=1 ./...
 
 echo "== go test -tags purego (Go fallback kernels)"
