@@ -28,11 +28,12 @@ func DropoutMask(b Backend, key, pos uint64, p float64, shape ...int) *Tensor {
 	return dropoutOp(b, nil, key, pos, p, shape)
 }
 
-// Dropout returns x (F32) times the mask DropoutMask would draw at pos,
-// in one pass: the mask is never stored.
+// Dropout returns x times the mask DropoutMask would draw at pos: for
+// float32 x in one pass, the mask never stored; for other dtypes as
+// x·mask with the mask converted to x's dtype.
 func Dropout(x *Tensor, key, pos uint64, p float64) *Tensor {
 	if x.dtype != F32 {
-		fail("Dropout: x is %v (F32 expected)", x.dtype)
+		return Mul(x, DropoutMask(x.b, key, pos, p, x.shape...).To(x.dtype))
 	}
 	return dropoutOp(x.b, x.Contiguous(), key, pos, p, x.shape)
 }
