@@ -39,6 +39,13 @@ func (tp *Tape) addRMSNorm(a, b, w *Var, eps float64, inPlace bool) (h, y *Var) 
 	if !tp.needs(a, b, w) {
 		return h, y
 	}
+	// The backward keeps h and w, and the norm of h is y bit for bit (the
+	// same rounding as the fused pass, on the CPU and in the CUDA
+	// kernels): y can be had again (Forget).
+	rebuildable(y, func() *tensor.Tensor {
+		y, _ := tensor.RMSNorm(hv, wv, eps)
+		return y
+	})
 	tp.record(func() {
 		var dw *tensor.Tensor
 		if w != nil && w.requiresGrad {
@@ -51,14 +58,14 @@ func (tp *Tape) addRMSNorm(a, b, w *Var, eps float64, inPlace bool) (h, y *Var) 
 		} else {
 			dx = tensor.AddRMSNormBackward(dw, h.Grad, y.Grad, hv, wv, inv)
 			if dw != nil {
-				accumulate(w, dw, true)
+				tp.accumulate(w, dw, true)
 			}
 		}
 		// dx goes to both inputs: owned by one, copied for the other
 		// (h.Grad itself only when the tape may hand it off).
 		fresh := y.Grad != nil || tp.handOff()
-		accumulate(a, dx, fresh)
-		accumulate(b, dx, false)
+		tp.accumulate(a, dx, fresh)
+		tp.accumulate(b, dx, false)
 	}, h, y)
 	return h, y
 }

@@ -49,14 +49,14 @@ func (tp *Tape) Checkpoint(fn func(tp *Tape, in []*Var) []*Var, in ...*Var) []*V
 		// extra op per output.
 		for i, o := range again {
 			if res[i].Grad != nil && o.requiresGrad {
-				accumulate(o, res[i].Grad, false)
+				sub.accumulate(o, res[i].Grad, false)
 			}
 		}
 		sub.replay()
 		tp.life.released += sub.life.released
 		tp.life.releasedBytes += sub.life.releasedBytes
 		for i, v := range in {
-			accumulate(v, detached[i].Grad, true)
+			tp.accumulate(v, detached[i].Grad, true)
 		}
 	}, res...)
 	return res

@@ -18,6 +18,11 @@ func (tp *Tape) RMSNorm(x, w *Var, eps float64) *Var {
 	if !tp.needs(x, w) {
 		return out
 	}
+	// Its backward keeps x and w: the value can be had again (Forget).
+	rebuildable(out, func() *tensor.Tensor {
+		y, _ := tensor.RMSNorm(xv, wv, eps)
+		return y
+	})
 	tp.record(func() {
 		g := out.Grad.Contiguous()
 		be := g.Backend()
@@ -31,9 +36,9 @@ func (tp *Tape) RMSNorm(x, w *Var, eps float64) *Var {
 		if err := be.RMSNormBackward(dx, dw, g, xv, wv, inv); err != nil {
 			panic(&tensor.Error{Err: err})
 		}
-		accumulate(x, dx, true)
+		tp.accumulate(x, dx, true)
 		if dw != nil {
-			accumulate(w, dw, true)
+			tp.accumulate(w, dw, true)
 		}
 	}, out)
 	return out
@@ -46,7 +51,7 @@ func (tp *Tape) RoPE(x *Var, cos, sin *tensor.Tensor) *Var {
 	if !tp.needs(x) {
 		return out
 	}
-	tp.record(func() { accumulate(x, tensor.RoPE(out.Grad, cos, sin, true), true) }, out)
+	tp.record(func() { tp.accumulate(x, tensor.RoPE(out.Grad, cos, sin, true), true) }, out)
 	return out
 }
 
@@ -57,6 +62,8 @@ func (tp *Tape) SwiGLU(gate, up *Var) *Var {
 	if !tp.needs(gate, up) {
 		return out
 	}
+	// Its backward keeps gate and up: the value can be had again (Forget).
+	rebuildable(out, func() *tensor.Tensor { return tensor.SwiGLU(gv, uv) })
 	tp.record(func() {
 		g := out.Grad.Contiguous()
 		be := g.Backend()
@@ -65,8 +72,8 @@ func (tp *Tape) SwiGLU(gate, up *Var) *Var {
 		if err := be.SwiGLUBackward(dg, du, g, gv, uv); err != nil {
 			panic(&tensor.Error{Err: err})
 		}
-		accumulate(gate, dg, true)
-		accumulate(up, du, true)
+		tp.accumulate(gate, dg, true)
+		tp.accumulate(up, du, true)
 	}, out)
 	return out
 }
@@ -80,6 +87,7 @@ func (tp *Tape) GeGLU(gate, up *Var) *Var {
 	if !tp.needs(gate, up) {
 		return out
 	}
+	rebuildable(out, func() *tensor.Tensor { return tensor.GeGLU(gv, uv) })
 	tp.record(func() {
 		g := out.Grad.Contiguous()
 		be, _ := g.Backend().(tensor.GeGLUBackend) // the forward succeeded, so it is one
@@ -94,10 +102,10 @@ func (tp *Tape) GeGLU(gate, up *Var) *Var {
 			panic(&tensor.Error{Err: err})
 		}
 		if dg != nil {
-			accumulate(gate, dg, true)
+			tp.accumulate(gate, dg, true)
 		}
 		if du != nil {
-			accumulate(up, du, true)
+			tp.accumulate(up, du, true)
 		}
 	}, out)
 	return out
@@ -115,7 +123,7 @@ func (tp *Tape) Embedding(table *Var, ids *tensor.Tensor) *Var {
 		if err := g.Backend().EmbeddingBackward(dt, g.Reshape(-1, table.Value.Dim(1)), ids.Contiguous()); err != nil {
 			panic(&tensor.Error{Err: err})
 		}
-		accumulate(table, dt, true)
+		tp.accumulate(table, dt, true)
 	}, out)
 	return out
 }
@@ -138,9 +146,9 @@ func (tp *Tape) Attention(q, k, v *Var, p tensor.AttentionParams) *Var {
 		if err := be.AttentionBackward(dq, dk, dv, g, o, lse, qv, kv, vv, p); err != nil {
 			panic(&tensor.Error{Err: err})
 		}
-		accumulate(q, dq, true)
-		accumulate(k, dk, true)
-		accumulate(v, dv, true)
+		tp.accumulate(q, dq, true)
+		tp.accumulate(k, dk, true)
+		tp.accumulate(v, dv, true)
 	}, out)
 	return out
 }
@@ -165,7 +173,7 @@ func (tp *Tape) CrossEntropy(logits *Var, labels *tensor.Tensor, ignoreIndex int
 		if s != 1 {
 			tensor.ScaleInPlace(dl, s)
 		}
-		accumulate(logits, dl, true)
+		tp.accumulate(logits, dl, true)
 	}, loss)
 	return loss, nil
 }
@@ -233,6 +241,10 @@ func (tp *Tape) LinearSoftcapCrossEntropy(h, w *Var, labels *tensor.Tensor, igno
 		if dw != nil {
 			tensor.MatMulInto(dw, dl, hc, true, false, 1, 1)
 		}
+		// The chunk's logits and their gradient, [chunk, vocab] each, are
+		// dead: back to the device's allocator now, not after a collection
+		// (on a GPU they were 2 × 192 MiB a chunk at SmolLM2's vocabulary).
+		release(logits, dl, rowLoss)
 	}
 	loss := result(tensor.Scale(total, float64(scale)))
 	if !wantH && !wantW {
@@ -244,13 +256,13 @@ func (tp *Tape) LinearSoftcapCrossEntropy(h, w *Var, labels *tensor.Tensor, igno
 			if s != 1 {
 				tensor.ScaleInPlace(dh, s)
 			}
-			accumulate(h, dh, true)
+			tp.accumulate(h, dh, true)
 		}
 		if dw != nil {
 			if s != 1 {
 				tensor.ScaleInPlace(dw, s)
 			}
-			accumulate(w, dw, true)
+			tp.accumulate(w, dw, true)
 		}
 	}, loss)
 	return loss, nil
@@ -292,6 +304,20 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t 
 	if !tp.needs(x, w, bias, a, b) {
 		return out
 	}
+	// The backward reads x again (for dA and dW) instead of holding the
+	// tensor: x may be forgotten and computed again (Forget). A strided
+	// x was copied above, and that copy is what the backward must read.
+	if x.Value.IsContiguous() {
+		readsLazily(x)
+		xv = nil
+	}
+	input := func() *tensor.Tensor {
+		if xv != nil {
+			return xv
+		}
+		return x.valueForBackward()
+	}
+	xShape := x.Shape().Clone()
 	tp.record(func() {
 		g := out.Grad.Contiguous()
 		g2 := g.Reshape(-1, g.Dim(-1))
@@ -305,7 +331,7 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t 
 			// A operand (1.6x faster for g 2048×704, r = 16, on AVX-512).
 			dbT := tensor.New(be, g.DType(), h2.Dim(1), g2.Dim(1))
 			tensor.MatMulInto(dbT, h2, g2, true, false, scale, 0)
-			accumulate(b, dbT.Transpose(0, 1).Contiguous(), true)
+			tp.accumulate(b, dbT.Transpose(0, 1).Contiguous(), true)
 		}
 		var dh *tensor.Tensor
 		if a.requiresGrad || x.requiresGrad {
@@ -313,29 +339,30 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t 
 			tensor.MatMulInto(dh, g2, b.Value, false, false, scale, 0)
 		}
 		if a.requiresGrad {
-			xd := xv
+			xd := input()
 			if dropout != nil {
-				xd = dropout(xv)
+				xd = dropout(xd)
 				defer release(xd)
 			}
-			accumulate(a, tensor.MatMul(dh, xd.Reshape(-1, xd.Dim(-1)), true, false), true)
+			tp.accumulate(a, tensor.MatMul(dh, xd.Reshape(-1, xd.Dim(-1)), true, false), true)
 		}
 		if x.requiresGrad {
 			dx := tensor.MatMul(g, w.Value, false, false)
 			if dropout != nil {
-				dxa := dropout(tensor.MatMul(dh, a.Value, false, false).Reshape(xv.Shape()...))
+				dxa := dropout(tensor.MatMul(dh, a.Value, false, false).Reshape(xShape...))
 				tensor.AddInPlace(dx, dxa)
 				release(dxa)
 			} else {
 				tensor.MatMulInto(dx.Reshape(-1, dx.Dim(-1)), dh, a.Value, false, false, 1, 1)
 			}
-			accumulate(x, dx, true)
+			tp.accumulate(x, dx, true)
 		}
 		if w.requiresGrad {
-			accumulate(w, tensor.MatMul(g2, xv.Reshape(-1, xv.Dim(-1)), true, false), true)
+			xw := input()
+			tp.accumulate(w, tensor.MatMul(g2, xw.Reshape(-1, xw.Dim(-1)), true, false), true)
 		}
 		if bias != nil && bias.requiresGrad {
-			accumulate(bias, tensor.SumTo(g, bias.Value.Shape()), false)
+			tp.accumulate(bias, tensor.SumTo(g, bias.Value.Shape()), false)
 		}
 	}, out)
 	return out
@@ -345,6 +372,9 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t 
 // backend now (tensor.Release; nothing on the CPU).
 func release(ts ...*tensor.Tensor) {
 	for _, t := range ts {
+		if t == nil {
+			continue
+		}
 		if err := tensor.Release(t); err != nil {
 			panic(&tensor.Error{Err: fmt.Errorf("autograd: %w", err)})
 		}

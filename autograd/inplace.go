@@ -45,7 +45,7 @@ func (tp *Tape) RoPEInPlace(x *Var, cos, sin *tensor.Tensor) *Var {
 	if !tp.needs(x) {
 		return out
 	}
-	tp.record(func() { accumulate(x, tensor.RoPE(out.Grad, cos, sin, true), true) }, out)
+	tp.record(func() { tp.accumulate(x, tensor.RoPE(out.Grad, cos, sin, true), true) }, out)
 	return out
 }
 

@@ -31,14 +31,23 @@ import (
 //   - the loss given to Backward and every Var passed to Keep are pinned:
 //     the caller may still read them.
 //
-// Gradients are not released here: a backward may hand its output's
-// gradient to an input (Tape.handOff), so their storage has no single
-// owner; they still go to the collector.
+// Gradients are released too, as replay drops them (an output's gradient
+// once its node's backward has run). A backward may hand its output's
+// gradient, or a view of it, to an input without a copy (Tape.handOff),
+// so a gradient storage counts the Vars whose Grad holds it (holdGrad) and
+// is released when the last of them drops it (dropGrad); a parameter's
+// gradient, or a storage a parameter's gradient took over, never is. What
+// a backward adds into an existing gradient and then discards (a second
+// consumer's contribution) still goes to the collector.
 type lifetimes struct {
 	mark   uint64 // tensor.BornMark when the tape began
 	marked bool   // mark is set (a zero-value Tape sets it at its first record)
 	uses   map[tensor.Storage]int
 	pinned map[tensor.Storage]bool
+	// grads counts the Vars whose Grad holds each gradient storage;
+	// gradKept marks those a parameter's gradient holds.
+	grads    map[tensor.Storage]int
+	gradKept map[tensor.Storage]bool
 
 	released      int   // storages released
 	releasedBytes int64 // their element bytes
@@ -127,6 +136,56 @@ func (tp *Tape) releaseDead(outs []*Var) {
 		tp.life.released++
 		tp.life.releasedBytes += int64(st.Len()) * int64(st.DType().Size())
 	}
+}
+
+// holdGrad registers v.Grad, just set, as held by v.
+func (tp *Tape) holdGrad(v *Var) {
+	if !tp.ReleaseActivations || !tensor.CanRelease(v.Grad) {
+		return
+	}
+	st := v.Grad.Storage()
+	if v.leaf {
+		if tp.life.gradKept == nil {
+			tp.life.gradKept = map[tensor.Storage]bool{}
+		}
+		tp.life.gradKept[st] = true
+		return
+	}
+	if tensor.Born(v.Grad) <= tp.life.mark {
+		return
+	}
+	if tp.life.grads == nil {
+		tp.life.grads = map[tensor.Storage]int{}
+	}
+	tp.life.grads[st]++
+}
+
+// dropGrad clears o.Grad (replay, once o's node has run) and releases its
+// storage when no other Var's Grad holds it.
+func (tp *Tape) dropGrad(o *Var) {
+	g := o.Grad
+	o.Grad = nil
+	if g == nil || len(tp.life.grads) == 0 {
+		return
+	}
+	st := g.Storage()
+	n, ok := tp.life.grads[st]
+	if !ok {
+		return
+	}
+	if n > 1 {
+		tp.life.grads[st] = n - 1
+		return
+	}
+	delete(tp.life.grads, st)
+	if tp.life.gradKept[st] {
+		return
+	}
+	if err := tensor.Release(g); err != nil {
+		panic(&tensor.Error{Err: fmt.Errorf("autograd: releasing the gradient of %s: %w", o.Name, err)})
+	}
+	tp.life.released++
+	tp.life.releasedBytes += int64(st.Len()) * int64(st.DType().Size())
 }
 
 // ReleaseStats are the storages ReleaseActivations gave back so far.

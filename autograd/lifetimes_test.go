@@ -18,12 +18,16 @@ type lifetimeModel struct {
 	x                        *Var // input [N,D], made before the tape
 	norm, wq, wo, wg, wu, wd *Var // frozen
 	a, b, head, bias         *Var // trainable
+	da, db                   *Var // trainable: the down projection's LoRA
 	cos, sin                 *tensor.Tensor
 	B, T, H, Dh, D, F, Out   int
 	// inPlace writes RoPE over the query projection and the residual sums
 	// over the attention's output projection and the MLP's output
 	// (RoPEInPlace, AddRMSNormInPlace, AddInPlace).
 	inPlace bool
+	// forget hands the SwiGLU activation to Tape.Forget once the down
+	// projection has read it.
+	forget bool
 	// forwardEnd, when set, is called between the forward and Backward.
 	forwardEnd func()
 }
@@ -44,13 +48,14 @@ func newLifetimeModel(be tensor.Backend) *lifetimeModel {
 	m.norm = Frozen(rnd(m.D), "norm")
 	m.wq, m.wo, m.wg, m.wu, m.wd = Frozen(rnd(m.D, m.D), "wq"), Frozen(rnd(m.D, m.D), "wo"), Frozen(rnd(m.F, m.D), "wg"), Frozen(rnd(m.F, m.D), "wu"), Frozen(rnd(m.D, m.F), "wd")
 	m.a, m.b = Param(rnd(2, m.D), "lora_a"), Param(rnd(m.F, 2), "lora_b")
+	m.da, m.db = Param(rnd(2, m.F), "down_lora_a"), Param(rnd(m.D, 2), "down_lora_b")
 	m.head = Param(rnd(m.Out, m.D), "head")
 	m.bias = Param(rnd(m.Out*1), "bias")
 	m.cos, m.sin = rnd(m.B, m.T, m.Dh/2), rnd(m.B, m.T, m.Dh/2)
 	return m
 }
 
-func (m *lifetimeModel) params() []*Var { return []*Var{m.a, m.b, m.head, m.bias} }
+func (m *lifetimeModel) params() []*Var { return []*Var{m.a, m.b, m.da, m.db, m.head, m.bias} }
 
 func (m *lifetimeModel) block(tp *Tape, in []*Var) []*Var {
 	h := in[0]
@@ -71,10 +76,14 @@ func (m *lifetimeModel) block(tp *Tape, in []*Var) []*Var {
 	}
 	gate := tp.Add(tp.Linear(n, m.wg, nil), tp.Linear(tp.Linear(n, m.a, nil), m.b, nil))
 	s := tp.SwiGLU(gate, tp.Linear(n, m.wu, nil))
-	if m.inPlace {
-		return []*Var{tp.AddInPlace(tp.Linear(s, m.wd, nil), h)}
+	down := tp.LoRALinear(s, m.wd, nil, m.da, m.db, 0.5, nil)
+	if m.forget {
+		tp.Forget(s)
 	}
-	return []*Var{tp.Add(h, tp.Linear(s, m.wd, nil))}
+	if m.inPlace {
+		return []*Var{tp.AddInPlace(down, h)}
+	}
+	return []*Var{tp.Add(h, down)}
 }
 
 // step runs forward and backward and returns the loss, the logits (kept

@@ -11,10 +11,15 @@ func (tp *Tape) MatMul(a, b *Var, transA, transB bool) *Var {
 	if !tp.needs(a, b) {
 		return out
 	}
-	av, bv := a.Value, b.Value
+	// Each operand is read in the backward only for the other's gradient,
+	// and through valueForBackward: a frozen weight's input may be
+	// forgotten (Forget) and is then never computed again.
+	readsLazily(a)
+	readsLazily(b)
 	tp.record(func() {
 		g := out.Grad
 		if a.requiresGrad {
+			bv := b.valueForBackward()
 			var da *tensor.Tensor
 			switch {
 			case !transA && !transB:
@@ -26,11 +31,12 @@ func (tp *Tape) MatMul(a, b *Var, transA, transB bool) *Var {
 			default:
 				da = tensor.MatMul(bv, g, true, true)
 			}
-			accumulate(a, da, true)
+			tp.accumulate(a, da, true)
 		}
 		if b.requiresGrad {
+			av := a.valueForBackward()
 			x, gg := av, g
-			if bv.Rank() == 2 && av.Rank() > 2 {
+			if len(b.Shape()) == 2 && av.Rank() > 2 {
 				// A shared weight: fold the batch axes into rows.
 				x = av.Reshape(-1, av.Dim(-1))
 				gg = g.Reshape(-1, g.Dim(-1))
@@ -46,7 +52,7 @@ func (tp *Tape) MatMul(a, b *Var, transA, transB bool) *Var {
 			default:
 				db = tensor.MatMul(gg, x, true, true)
 			}
-			accumulate(b, db, true)
+			tp.accumulate(b, db, true)
 		}
 	}, out)
 	return out
@@ -87,11 +93,11 @@ func (tp *Tape) broadcastBinary(op func(a, b *tensor.Tensor) *tensor.Tensor, a, 
 		}
 		if a.requiresGrad {
 			ga := tensor.SumTo(da, av.Shape())
-			accumulate(a, ga, owned(ga, da))
+			tp.accumulate(a, ga, owned(ga, da))
 		}
 		if b.requiresGrad {
 			gb := tensor.SumTo(db, bv.Shape())
-			accumulate(b, gb, owned(gb, db))
+			tp.accumulate(b, gb, owned(gb, db))
 		}
 	}, out)
 	return out
@@ -132,7 +138,7 @@ func (tp *Tape) unary(a *Var, f func(*tensor.Tensor) *tensor.Tensor, grad func(g
 		return out
 	}
 	x := a.Value
-	tp.record(func() { accumulate(a, grad(out.Grad, x, out.Value), true) }, out)
+	tp.record(func() { tp.accumulate(a, grad(out.Grad, x, out.Value), true) }, out)
 	return out
 }
 
@@ -192,7 +198,7 @@ func (tp *Tape) Sum(a *Var, axis int, keepDim bool) *Var {
 		if !keepDim {
 			g = g.Unsqueeze(normAxis(axis, rank))
 		}
-		accumulate(a, g.Expand(shape), false)
+		tp.accumulate(a, g.Expand(shape), false)
 	}, out)
 	return out
 }
@@ -229,7 +235,7 @@ func (tp *Tape) Max(a *Var, axis int, keepDim bool) *Var {
 		g := out.Grad.Reshape(mk.Shape()...)
 		hit := tensor.Equal(x, mk.Expand(shape))
 		count := tensor.Sum(hit, axis, true)
-		accumulate(a, tensor.Mul(hit, tensor.Div(g, count).Expand(shape)), true)
+		tp.accumulate(a, tensor.Mul(hit, tensor.Div(g, count).Expand(shape)), true)
 	}, out)
 	return out
 }

@@ -17,7 +17,7 @@ func (tp *Tape) Softcap(x *Var, c float64) *Var {
 			g = g.Clone()
 		}
 		tensor.SoftcapBackwardInPlace(g, out.Value, c)
-		accumulate(x, g, true)
+		tp.accumulate(x, g, true)
 	}, out)
 	return out
 }

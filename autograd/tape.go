@@ -15,6 +15,7 @@ type Var struct {
 	Name         string
 	requiresGrad bool
 	leaf         bool
+	remat        *rematerialize // set when the value can be computed again (forget.go)
 }
 
 // Param wraps a trainable tensor.
@@ -44,7 +45,9 @@ func (v *Var) SetRequiresGrad(on bool) {
 // ZeroGrad drops the accumulated gradient.
 func (v *Var) ZeroGrad() { v.Grad = nil }
 
-func (v *Var) Shape() tensor.Shape { return v.Value.Shape() }
+// Shape is v's shape (also while a forgotten value waits to be computed
+// again: see Tape.Forget).
+func (v *Var) Shape() tensor.Shape { return v.shape() }
 
 func (v *Var) String() string {
 	return fmt.Sprintf("Var(%s %v grad=%v)", v.Name, v.Value, v.requiresGrad)
@@ -63,12 +66,14 @@ type Tape struct {
 	// (for inspection and tests); by default they are freed as soon as the
 	// node that consumed them has run.
 	RetainGrads bool
-	// ReleaseActivations gives each activation's storage back to its
-	// backend (tensor.Release) as soon as the backward has passed its
-	// last use, instead of leaving device memory to Go's collector (see
-	// lifetimes.go for what is released and what never is). Tensors the
-	// caller reads after Backward, other than the loss, must be named
-	// with Keep. No effect on backends without early release (the CPU).
+	// ReleaseActivations gives each activation's storage, and each
+	// intermediate gradient's, back to its backend (tensor.Release) as
+	// soon as the backward has passed its last use, instead of leaving
+	// device memory to Go's collector (see lifetimes.go for what is
+	// released and what never is). Tensors the caller reads after
+	// Backward, other than the loss and the parameters' gradients, must be
+	// named with Keep. No effect on backends without early release (the
+	// CPU).
 	ReleaseActivations bool
 	life               lifetimes
 	// LeafDone, set before the forward, is called during Backward once for
@@ -110,6 +115,7 @@ func (tp *Tape) needs(in ...*Var) bool {
 		return false
 	}
 	tp.pinLeaves(in)
+	countRematUses(in)
 	if tp.LeafDone != nil {
 		tp.noteLeaves(in)
 	}
@@ -177,15 +183,15 @@ func result(t *tensor.Tensor) *Var { return &Var{Value: t} }
 
 // accumulate adds g into v.Grad. fresh says g is owned by the caller and may
 // become v.Grad itself without a copy.
-func accumulate(v *Var, g *tensor.Tensor, fresh bool) {
+func (tp *Tape) accumulate(v *Var, g *tensor.Tensor, fresh bool) {
 	if v == nil || !v.requiresGrad || g == nil {
 		return
 	}
-	if !g.Shape().Equal(v.Value.Shape()) {
-		panic(&tensor.Error{Err: fmt.Errorf("autograd: gradient %v for %s of shape %v", g.Shape(), v.Name, v.Value.Shape())})
+	if !g.Shape().Equal(v.shape()) {
+		panic(&tensor.Error{Err: fmt.Errorf("autograd: gradient %v for %s of shape %v", g.Shape(), v.Name, v.shape())})
 	}
-	if g.DType() != v.Value.DType() && v.Value.DType() != tensor.BF16 {
-		g = g.To(v.Value.DType())
+	if dt := v.dtype(); g.DType() != dt && dt != tensor.BF16 {
+		g = g.To(dt)
 		fresh = true
 	}
 	if v.Grad == nil {
@@ -199,6 +205,7 @@ func accumulate(v *Var, g *tensor.Tensor, fresh bool) {
 		default:
 			v.Grad = g.Clone()
 		}
+		tp.holdGrad(v)
 		return
 	}
 	tensor.AddInPlace(v.Grad, g)
@@ -222,7 +229,7 @@ func (tp *Tape) Backward(loss *Var) error {
 	tp.Keep(loss)
 	return tensor.Catch(func() {
 		seed := tensor.Full(loss.Value.Backend(), loss.Value.DType(), 1, loss.Shape()...)
-		accumulate(loss, seed, true)
+		tp.accumulate(loss, seed, true)
 		tp.replay()
 	})
 }
@@ -248,7 +255,7 @@ func (tp *Tape) replay() {
 		}
 		if !tp.RetainGrads {
 			for _, o := range n.outs {
-				o.Grad = nil
+				tp.dropGrad(o)
 			}
 		}
 		tp.releaseDead(n.outs)

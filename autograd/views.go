@@ -9,7 +9,7 @@ func (tp *Tape) Reshape(a *Var, shape ...int) *Var {
 		return out
 	}
 	orig := a.Shape().Clone()
-	tp.record(func() { accumulate(a, out.Grad.Reshape(orig...), tp.handOff()) }, out)
+	tp.record(func() { tp.accumulate(a, out.Grad.Reshape(orig...), tp.handOff()) }, out)
 	return out
 }
 
@@ -25,7 +25,7 @@ func (tp *Tape) Permute(a *Var, axes ...int) *Var {
 	}
 	tp.record(func() {
 		g := out.Grad.Permute(inv...).Contiguous()
-		accumulate(a, g, tp.handOff() || g.Storage() != out.Grad.Storage())
+		tp.accumulate(a, g, tp.handOff() || g.Storage() != out.Grad.Storage())
 	}, out)
 	return out
 }
@@ -65,7 +65,7 @@ func (tp *Tape) Narrow(a *Var, axis, start, length int) *Var {
 		}
 		g := tensor.Zeros(out.Grad.Backend(), dt, shape...)
 		g.Narrow(axis, start, length).CopyFrom(out.Grad)
-		accumulate(a, g, true)
+		tp.accumulate(a, g, true)
 	}, out)
 	return out
 }
@@ -88,7 +88,7 @@ func (tp *Tape) Concat(axis int, vs ...*Var) *Var {
 			// copied here; that copy is the piece's own, so accumulate
 			// takes it without copying it again.
 			g := out.Grad.Narrow(axis, off, n).Contiguous()
-			accumulate(v, g, g.Storage() != out.Grad.Storage())
+			tp.accumulate(v, g, g.Storage() != out.Grad.Storage())
 			off += n
 		}
 	}, out)

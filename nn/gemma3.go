@@ -262,8 +262,17 @@ func (m *Model) addNorm(tp *autograd.Tape, x, a, w *autograd.Var) (sum, normed *
 // GELU.
 func (m *Model) gatedMLP(tp *autograd.Tape, b *Block, h *autograd.Var) *autograd.Var {
 	g, u := projectGateUp(tp, b, h)
+	tp.Forget(h)
+	var act *autograd.Var
 	if m.Config.HiddenAct == gemma3Activation {
-		return b.MLP.Down.Forward(tp, tp.GeGLU(g, u))
+		act = tp.GeGLU(g, u)
+	} else {
+		act = tp.SwiGLU(g, u)
 	}
-	return b.MLP.Down.Forward(tp, tp.SwiGLU(g, u))
+	y := b.MLP.Down.Forward(tp, act)
+	// The activation (intermediate_size floats a token) is computed again
+	// from gate and up by the backward that reads it, the down
+	// projection's LoRA, instead of being held through the forward.
+	tp.Forget(act)
+	return y
 }

@@ -303,6 +303,10 @@ func (m *Model) block(tp *autograd.Tape, b *Block, x *autograd.Var, cos, sin *te
 	B, T := x.Value.Dim(0), x.Value.Dim(1)
 	h := m.norm(tp, x, b.InputNorm)
 	q, k, v := m.projectQKV(tp, b, h)
+	// The normed input (hidden_size floats a token) is computed again from
+	// x by the backwards that read it, the projections' LoRA, instead of
+	// being held through the forward; likewise the MLP's (gatedMLP).
+	tp.Forget(h)
 	q = tp.Reshape(q, B, T, c.NumHeads, c.HeadDim)
 	k = tp.Reshape(k, B, T, c.NumKVHeads, c.HeadDim)
 	v = tp.Reshape(v, B, T, c.NumKVHeads, c.HeadDim)

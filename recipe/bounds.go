@@ -304,15 +304,22 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	p.Adapters += saved * copies * 4
 
 	// Activations kept for the backward, float32 per token: per decoder
-	// block the input, the two norms, the residual sum after attention,
-	// q and k after RoPE (written over the projections: autograd's
-	// in-place ops), v, the attention output, the MLP's gate, up and
-	// product (flash attention keeps no T×T scores; the MLP's output
-	// becomes the next block's input), plus the adapters' intermediates.
+	// block the input, the residual sum after attention, q and k after
+	// RoPE (written over the projections: autograd's in-place ops), v, the
+	// attention output, the MLP's gate and up (flash attention keeps no
+	// T×T scores; the MLP's output becomes the next block's input), plus
+	// the adapters' intermediates. The two norms' outputs and the MLP's
+	// product are forgotten after their last forward use and computed
+	// again by the backward (autograd's Tape.Forget), except under DoRA
+	// with dropout, whose x⊙mask product reads them in the forward's way.
 	// Gradient checkpointing keeps only each block's input and recomputes
 	// one block at a time.
 	tokens := f(o.BatchSize) * f(o.SeqLen)
-	block := tokens * 4 * (4*H + 2*qd + 2*kvd + 3*I + loraActs)
+	held := 2*H + 2*qd + 2*kvd + 2*I
+	if o.DoRA && o.Dropout > 0 {
+		held += 2*H + I
+	}
+	block := tokens * 4 * (held + loraActs)
 	if o.GradCheckpointing {
 		p.Activations = L*tokens*4*H + 2*block
 	} else {

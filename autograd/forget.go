@@ -1,0 +1,136 @@
+package autograd
+
+import (
+	"fmt"
+
+	"github.com/ftune/ftune/tensor"
+)
+
+// Activations the backward computes again instead of holding.
+//
+// A recorded output stays alive until its node's backward has run (see
+// lifetimes.go). Some are held only because a later node's backward reads
+// them, and are cheap to compute again from tensors held anyway: the gated
+// MLP's activation silu(gate)·up (or Gemma's gelu_tanh(gate)·up), the
+// MLP-width input of the down projection, is read by no backward but the
+// down projection's LoRA (dA = s·(g·B)ᵀ·x) and its own node keeps gate and
+// up for its backward. Holding it costs intermediate_size floats per token
+// and layer, about a fifth of what a LoRA step keeps per block
+// (SmolLM2-135M: 1536 of ~6900 floats; Llama-3.2-1B: 8192 of ~29700).
+//
+// The op that produces such a value gives it a rebuild function (SwiGLU,
+// GeGLU). The model code calls Forget on it once the forward has no more
+// use for it; the tape then releases its storage at once, provided every op
+// recorded on it so far reads it through valueForBackward (MatMul and
+// LoRALinear do: a "lazy" use). The first backward that needs the value
+// computes it again, bit for bit what the forward had (the same kernel on
+// the same inputs), and the tape releases that copy when the producing
+// node's backward has run, as it would have released the original. Any
+// other use (a view, an elementwise op, an adapter of another kind)
+// captures the tensor itself, and Forget then leaves the value where it
+// is: the step holds what it held before, never a freed buffer.
+
+// rematerialize is the state of an output that can be computed again.
+type rematerialize struct {
+	rebuild  func() *tensor.Tensor
+	uses     int // ops recorded with this Var as an input (counted by needs)
+	lazyUses int // those that read it only through valueForBackward
+	// Set by Forget: the value's shape and dtype, and the tape that
+	// releases a rebuilt copy.
+	forgotten bool
+	shape     tensor.Shape
+	dtype     tensor.DType
+	tape      *Tape
+}
+
+// rebuildable marks out as computable again by rebuild (called in the
+// backward, when the inputs it reads are still held).
+func rebuildable(out *Var, rebuild func() *tensor.Tensor) {
+	out.remat = &rematerialize{rebuild: rebuild}
+}
+
+// countUses notes each rebuildable input of an op (needs calls it).
+func countRematUses(in []*Var) {
+	for _, v := range in {
+		if v != nil && v.remat != nil {
+			v.remat.uses++
+		}
+	}
+}
+
+// readsLazily tells the tape that the op being recorded reads x in its
+// backward only through valueForBackward (never a tensor captured in the
+// forward), so x may be forgotten.
+func readsLazily(x *Var) {
+	if x != nil && x.remat != nil {
+		x.remat.lazyUses++
+	}
+}
+
+// Forget tells the tape that the forward will not read v again. When v
+// can be computed again and every recorded use of it reads it lazily, its
+// storage goes back to the backend now (on the CPU, to Go's collector:
+// nothing references it any more) and the first backward that needs it
+// computes it again. Otherwise, or on a tape that records nothing, Forget
+// does nothing. v.Value is nil once forgotten: the caller must not use v
+// in the forward again.
+func (tp *Tape) Forget(vs ...*Var) {
+	if tp == nil || tp.region != nil {
+		return
+	}
+	for _, v := range vs {
+		r := v.remat
+		if r == nil || r.forgotten || r.uses == 0 || r.uses != r.lazyUses || v.Value == nil || !v.requiresGrad {
+			continue
+		}
+		st := v.Value.Storage()
+		if tp.life.pinned[st] {
+			continue
+		}
+		if n, ok := tp.life.uses[st]; ok {
+			if n != 1 {
+				continue // a view shares it
+			}
+			delete(tp.life.uses, st)
+			if err := tensor.Release(v.Value); err != nil {
+				panic(&tensor.Error{Err: fmt.Errorf("autograd: forgetting %s: %w", v.Name, err)})
+			}
+			tp.life.released++
+			tp.life.releasedBytes += int64(st.Len()) * int64(st.DType().Size())
+		}
+		r.forgotten, r.shape, r.dtype, r.tape = true, v.Value.Shape().Clone(), v.Value.DType(), tp
+		v.Value = nil
+	}
+}
+
+// valueForBackward is v's value for a backward that reads it, computed
+// again if v was forgotten. The copy is registered with the tape so that
+// it is released with the producing node's outputs.
+func (v *Var) valueForBackward() *tensor.Tensor {
+	if v.Value != nil {
+		return v.Value
+	}
+	r := v.remat
+	if r == nil || !r.forgotten {
+		panic(&tensor.Error{Err: fmt.Errorf("autograd: %s has no value", v.Name)})
+	}
+	v.Value = r.rebuild()
+	r.tape.countUses([]*Var{v})
+	return v.Value
+}
+
+// shape is v's shape, also while v is forgotten.
+func (v *Var) shape() tensor.Shape {
+	if v.Value == nil && v.remat != nil && v.remat.forgotten {
+		return v.remat.shape
+	}
+	return v.Value.Shape()
+}
+
+// dtype is v's dtype, also while v is forgotten.
+func (v *Var) dtype() tensor.DType {
+	if v.Value == nil && v.remat != nil && v.remat.forgotten {
+		return v.remat.dtype
+	}
+	return v.Value.DType()
+}
