@@ -61,11 +61,12 @@ func (tp *Tape) addRMSNorm(a, b, w *Var, eps float64, inPlace bool) (h, y *Var) 
 				tp.accumulate(w, dw, true)
 			}
 		}
-		// dx goes to both inputs: owned by one, copied for the other
-		// (h.Grad itself only when the tape may hand it off).
+		// dx goes to both inputs: copied for one, then owned by the other
+		// (h.Grad itself only when the tape may hand it off), which may
+		// release it once added.
 		fresh := y.Grad != nil || tp.handOff()
-		tp.accumulate(a, dx, fresh)
 		tp.accumulate(b, dx, false)
+		tp.accumulate(a, dx, fresh)
 	}, h, y)
 	return h, y
 }

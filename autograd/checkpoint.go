@@ -1,5 +1,11 @@
 package autograd
 
+import (
+	"fmt"
+
+	"github.com/ftune/ftune/tensor"
+)
+
 // Checkpoint runs fn without recording its internals and records one node
 // that re-runs fn on a private tape during the backward: the activations
 // inside fn are never kept, at the cost of a second forward (gradient
@@ -21,9 +27,12 @@ func (tp *Tape) Checkpoint(fn func(tp *Tape, in []*Var) []*Var, in ...*Var) []*V
 		// checkpoint): the outer region recomputes this one too.
 		return fn(tp, in)
 	}
-	first := &Tape{region: &region{}}
+	first := &Tape{region: &region{mark: tensor.BornMark()}}
 	outs := fn(first, in)
 	saved := first.region.saved
+	if tp.ReleaseActivations {
+		tp.releaseRegion(first, outs)
+	}
 	// An output may be an input passed through (or a view of one); a leaf
 	// input's storage must then outlive the node (ReleaseActivations).
 	tp.pinLeaves(in)
@@ -71,9 +80,51 @@ type Stateful interface {
 }
 
 // region is what a checkpointed region's first forward collects: each
-// Stateful it used, with a snapshot taken just before that use.
+// Stateful it used, with a snapshot taken just before that use, and the
+// activations its ops read (to release when it ends).
 type region struct {
 	saved []preserved
+	mark  uint64                            // tensor.BornMark when the region began
+	read  map[tensor.Storage]*tensor.Tensor // storages of op inputs made inside the region
+}
+
+// note remembers the op inputs that are activations made inside the
+// region (op outputs allocated after it began; leaves never).
+func (r *region) note(in []*Var) {
+	for _, v := range in {
+		if v == nil || v.leaf || v.Value == nil || tensor.Born(v.Value) <= r.mark || !tensor.CanRelease(v.Value) {
+			continue
+		}
+		if r.read == nil {
+			r.read = map[tensor.Storage]*tensor.Tensor{}
+		}
+		r.read[v.Value.Storage()] = v.Value
+	}
+}
+
+// releaseRegion gives back, when a region's first forward has returned,
+// every activation it made and read, other than the storages of its
+// outputs and what it kept (Keep): the first forward recorded no backward,
+// so nothing reads them again (the recompute makes its own), and on a GPU
+// they would otherwise wait for Go's collector, about a whole block of
+// activations per checkpointed block.
+func (tp *Tape) releaseRegion(first *Tape, outs []*Var) {
+	keep := map[tensor.Storage]bool{}
+	for _, o := range outs {
+		if o != nil && o.Value != nil {
+			keep[o.Value.Storage()] = true
+		}
+	}
+	for st, t := range first.region.read {
+		if keep[st] || first.life.pinned[st] {
+			continue
+		}
+		if err := tensor.Release(t); err != nil {
+			panic(&tensor.Error{Err: fmt.Errorf("autograd: releasing a checkpointed region's activation: %w", err)})
+		}
+		tp.life.released++
+		tp.life.releasedBytes += int64(st.Len()) * int64(st.DType().Size())
+	}
 }
 
 type preserved struct {

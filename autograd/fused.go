@@ -188,11 +188,24 @@ func countNotIgnored(labels *tensor.Tensor, ignore int) int {
 	return n
 }
 
+// LossChunkRows is the default rows per chunk of the fused loss for a
+// vocabulary of v: a chunk holds its float32 logits and their gradient,
+// [rows, v] each, at the step's peak (the end of the forward), so rows are
+// chosen to keep one of them within 64 MiB: 1024 rows up to a 16,384-token
+// vocabulary, 341 for SmolLM2's 49,152 (2 × 64 instead of 2 × 192 MiB),
+// 130 for Llama 3's 128,256 (instead of 2 × 501 MiB), and never under 128
+// (a GEMM that thin would waste the device). The rows of a chunk are
+// independent, so the chunking changes only the order of the loss's sum.
+func LossChunkRows(v int) int {
+	return min(1024, max(128, (64<<20)/4/max(v, 1)))
+}
+
 // LinearCrossEntropy is the fused language-model head: the mean
 // cross-entropy of softmax(h·wᵀ) against labels, computed over chunks of
 // rows so the [N,V] logits never exist at once. Each chunk's logit gradient
 // is turned into dh (and dw) right away and only those are kept for the
 // backward (the Liger/Unsloth approach). h [N,H], w [V,H], labels [N].
+// chunk is the rows per chunk (0: LossChunkRows of the vocabulary).
 func (tp *Tape) LinearCrossEntropy(h, w *Var, labels *tensor.Tensor, ignoreIndex, chunk int) (*Var, error) {
 	return tp.LinearSoftcapCrossEntropy(h, w, labels, ignoreIndex, chunk, 0)
 }
@@ -207,7 +220,7 @@ func (tp *Tape) LinearSoftcapCrossEntropy(h, w *Var, labels *tensor.Tensor, igno
 		return nil, fmt.Errorf("autograd: cross-entropy over a batch with no labelled token")
 	}
 	if chunk <= 0 {
-		chunk = 1024
+		chunk = LossChunkRows(w.Value.Dim(0))
 	}
 	N := h.Value.Dim(0)
 	hv := h.Value.Contiguous()

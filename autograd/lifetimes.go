@@ -36,9 +36,9 @@ import (
 // gradient, or a view of it, to an input without a copy (Tape.handOff),
 // so a gradient storage counts the Vars whose Grad holds it (holdGrad) and
 // is released when the last of them drops it (dropGrad); a parameter's
-// gradient, or a storage a parameter's gradient took over, never is. What
-// a backward adds into an existing gradient and then discards (a second
-// consumer's contribution) still goes to the collector.
+// gradient, or a storage a parameter's gradient took over, never is. A
+// fresh gradient accumulate adds into an existing one (a second consumer's
+// share) is released once added (releaseSpent).
 type lifetimes struct {
 	mark   uint64 // tensor.BornMark when the tape began
 	marked bool   // mark is set (a zero-value Tape sets it at its first record)
@@ -183,6 +183,25 @@ func (tp *Tape) dropGrad(o *Var) {
 	}
 	if err := tensor.Release(g); err != nil {
 		panic(&tensor.Error{Err: fmt.Errorf("autograd: releasing the gradient of %s: %w", o.Name, err)})
+	}
+	tp.life.released++
+	tp.life.releasedBytes += int64(st.Len()) * int64(st.DType().Size())
+}
+
+// releaseSpent releases g, a fresh gradient accumulate has just added
+// into an existing one, unless its storage belongs to anything else the
+// tape knows of: a Var's gradient, a parameter's, an activation, a kept
+// tensor, or anything made before the tape.
+func (tp *Tape) releaseSpent(g *tensor.Tensor) {
+	if !tp.ReleaseActivations || !tensor.CanRelease(g) || tensor.Born(g) <= tp.life.mark {
+		return
+	}
+	st := g.Storage()
+	if tp.life.grads[st] > 0 || tp.life.gradKept[st] || tp.life.uses[st] > 0 || tp.life.pinned[st] {
+		return
+	}
+	if err := tensor.Release(g); err != nil {
+		panic(&tensor.Error{Err: fmt.Errorf("autograd: releasing an added gradient: %w", err)})
 	}
 	tp.life.released++
 	tp.life.releasedBytes += int64(st.Len()) * int64(st.DType().Size())

@@ -111,7 +111,11 @@ func (tp *Tape) Len() int {
 
 // needs reports whether an op on these inputs must be recorded.
 func (tp *Tape) needs(in ...*Var) bool {
-	if tp == nil || tp.region != nil {
+	if tp == nil {
+		return false
+	}
+	if tp.region != nil {
+		tp.region.note(in)
 		return false
 	}
 	tp.pinLeaves(in)
@@ -182,7 +186,9 @@ func (tp *Tape) handOff() bool { return tp != nil && !tp.RetainGrads }
 func result(t *tensor.Tensor) *Var { return &Var{Value: t} }
 
 // accumulate adds g into v.Grad. fresh says g is owned by the caller and may
-// become v.Grad itself without a copy.
+// become v.Grad itself without a copy; the caller does not use a fresh g
+// after the call (with ReleaseActivations, one added into an existing
+// gradient is released).
 func (tp *Tape) accumulate(v *Var, g *tensor.Tensor, fresh bool) {
 	if v == nil || !v.requiresGrad || g == nil {
 		return
@@ -209,6 +215,11 @@ func (tp *Tape) accumulate(v *Var, g *tensor.Tensor, fresh bool) {
 		return
 	}
 	tensor.AddInPlace(v.Grad, g)
+	if fresh {
+		// The caller's tensor is dead once added (fresh: nothing else
+		// holds it), a second consumer's share of a gradient.
+		tp.releaseSpent(g)
+	}
 }
 
 // Backward computes d(loss)/d(every Var recorded on the tape) for a scalar

@@ -19,6 +19,7 @@ type StepMemory struct {
 	Shape      string  `json:"shape"`
 	Batch      int     `json:"batch"`
 	Seq        int     `json:"seq"`
+	Checkpoint bool    `json:"gradient_checkpointing"`
 	Weights    float64 `json:"weights_mib"`          // live before the step: the model and the adapter
 	AtBackward float64 `json:"live_at_backward_mib"` // the step's tensors live when the backward begins
 	Peak       float64 `json:"peak_mib"`             // the step's peak above Weights
@@ -30,13 +31,15 @@ type StepMemory struct {
 
 // MeasureStepMemory loads the folder on a counting backend, attaches LoRA
 // r=16 alpha=32 to all seven projections (as RunLoRA) and runs one step
-// (forward with the chunked loss and backward) on B×T random tokens.
-func MeasureStepMemory(shape, modelDir string, B, T int) (StepMemory, error) {
+// (forward with the chunked loss and backward) on B×T random tokens, with
+// gradient checkpointing per block when ckpt.
+func MeasureStepMemory(shape, modelDir string, B, T int, ckpt bool) (StepMemory, error) {
 	be := backendtest.NewCounting()
 	m, err := nn.Load(modelDir, nn.LoadOptions{KeepBF16: true, Backend: be})
 	if err != nil {
 		return StepMemory{}, err
 	}
+	m.Checkpointing = ckpt
 	ad, err := lora.New(m, lora.NewConfig(16, 32, "all-linear"), "default", 1)
 	if err != nil {
 		return StepMemory{}, err
@@ -66,7 +69,7 @@ func MeasureStepMemory(shape, modelDir string, B, T int) (StepMemory, error) {
 		return StepMemory{}, fmt.Errorf("bench: backward: %w", err)
 	}
 	return StepMemory{
-		Shape: shape, Batch: B, Seq: T,
+		Shape: shape, Batch: B, Seq: T, Checkpoint: ckpt,
 		Weights:      round4(float64(start) / mib),
 		AtBackward:   round4(float64(atBackward) / mib),
 		Peak:         round4(float64(max(fwdPeak, be.Peak())-start) / mib),

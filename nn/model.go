@@ -87,7 +87,7 @@ type ForwardOptions struct {
 	LossOnly   bool   // training: never materialise the full logits
 	Cache      *Cache // KV cache for generation; nil = none
 	// LossChunk is the number of rows per cross-entropy chunk when LossOnly
-	// (0 = 1024).
+	// (0: autograd.LossChunkRows of the vocabulary).
 	LossChunk int
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/internal/sysmem"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor/cudabackend"
@@ -327,8 +328,9 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	}
 	p.Activations += 2 * tokens * H * 4 // embeddings and the final norm
 	// The loss never materialises [tokens, vocab] logits: the LM head and
-	// the cross-entropy run over chunks of 1024 rows, logits and gradient.
-	p.Logits = min(tokens, 1024)*V*4*2 + tokens*H*4
+	// the cross-entropy run over chunks of rows (at most 64 MiB of logits),
+	// logits and gradient.
+	p.Logits = min(tokens, f(autograd.LossChunkRows(int(V))))*V*4*2 + tokens*H*4
 	if slices.ContainsFunc(o.ModulesToSave, func(s string) bool { return s == "lm_head" || strings.HasSuffix(s, ".lm_head") }) {
 		// A copied LM head computes all logits at once, and their gradient.
 		p.Logits = tokens*V*4*2 + tokens*H*4

@@ -25,14 +25,15 @@ func main() {
 	seq := flag.Int("seq", 0, "tokens per sequence (0: the shape's)")
 	model := flag.String("model", "", "model folder (default: assets/models/tiny-base, or random weights cached under -cache)")
 	cache := flag.String("cache", os.TempDir(), "where the random-weight model folder is kept")
+	ckpt := flag.Bool("checkpoint", false, "gradient checkpointing per decoder block")
 	flag.Parse()
-	if err := run(*shape, *batch, *seq, *model, *cache); err != nil {
+	if err := run(*shape, *batch, *seq, *model, *cache, *ckpt); err != nil {
 		fmt.Fprintln(os.Stderr, "stepmem:", err)
 		os.Exit(1)
 	}
 }
 
-func run(shape string, batch, seq int, model, cache string) error {
+func run(shape string, batch, seq int, model, cache string, ckpt bool) error {
 	s, ok := bench.Shapes[shape]
 	if !ok {
 		return fmt.Errorf("unknown shape %q (tiny-base or smollm2-135m)", shape)
@@ -54,7 +55,7 @@ func run(shape string, batch, seq int, model, cache string) error {
 			model = dir
 		}
 	}
-	res, err := bench.MeasureStepMemory(shape, model, batch, seq)
+	res, err := bench.MeasureStepMemory(shape, model, batch, seq, ckpt)
 	if err != nil {
 		return err
 	}
