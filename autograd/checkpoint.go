@@ -1,10 +1,6 @@
 package autograd
 
-import (
-	"fmt"
-
-	"github.com/ftune/ftune/tensor"
-)
+import "github.com/ftune/ftune/tensor"
 
 // Checkpoint runs fn without recording its internals and records one node
 // that re-runs fn on a private tape during the backward: the activations
@@ -119,11 +115,7 @@ func (tp *Tape) releaseRegion(first *Tape, outs []*Var) {
 		if keep[st] || first.life.pinned[st] {
 			continue
 		}
-		if err := tensor.Release(t); err != nil {
-			panic(&tensor.Error{Err: fmt.Errorf("autograd: releasing a checkpointed region's activation: %w", err)})
-		}
-		tp.life.released++
-		tp.life.releasedBytes += int64(st.Len()) * int64(st.DType().Size())
+		tp.releaseNow(t, "a checkpointed region's activation")
 	}
 }
 

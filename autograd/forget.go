@@ -92,11 +92,7 @@ func (tp *Tape) Forget(vs ...*Var) {
 				continue // a view shares it
 			}
 			delete(tp.life.uses, st)
-			if err := tensor.Release(v.Value); err != nil {
-				panic(&tensor.Error{Err: fmt.Errorf("autograd: forgetting %s: %w", v.Name, err)})
-			}
-			tp.life.released++
-			tp.life.releasedBytes += int64(st.Len()) * int64(st.DType().Size())
+			tp.releaseNow(v.Value, "forgotten "+v.Name)
 		}
 		r.forgotten, r.shape, r.dtype, r.tape = true, v.Value.Shape().Clone(), v.Value.DType(), tp
 		v.Value = nil

@@ -118,24 +118,36 @@ func (tp *Tape) releaseDead(outs []*Var) {
 			continue
 		}
 		st := o.Value.Storage()
-		n, ok := tp.life.uses[st]
-		if !ok {
+		if !unuse(tp.life.uses, st) || tp.life.pinned[st] {
 			continue
 		}
-		if n > 1 {
-			tp.life.uses[st] = n - 1
-			continue
-		}
-		delete(tp.life.uses, st)
-		if tp.life.pinned[st] {
-			continue
-		}
-		if err := tensor.Release(o.Value); err != nil {
-			panic(&tensor.Error{Err: fmt.Errorf("autograd: releasing %s after its last use: %w", o.Name, err)})
-		}
-		tp.life.released++
-		tp.life.releasedBytes += int64(st.Len()) * int64(st.DType().Size())
+		tp.releaseNow(o.Value, o.Name+" after its last use")
 	}
+}
+
+// unuse drops one count of st and reports whether it was the last one.
+func unuse(counts map[tensor.Storage]int, st tensor.Storage) bool {
+	n, ok := counts[st]
+	if !ok {
+		return false
+	}
+	if n > 1 {
+		counts[st] = n - 1
+		return false
+	}
+	delete(counts, st)
+	return true
+}
+
+// releaseNow gives t's storage back to its backend and counts it in
+// Released.
+func (tp *Tape) releaseNow(t *tensor.Tensor, what string) {
+	if err := tensor.Release(t); err != nil {
+		panic(&tensor.Error{Err: fmt.Errorf("autograd: releasing %s: %w", what, err)})
+	}
+	st := t.Storage()
+	tp.life.released++
+	tp.life.releasedBytes += int64(st.Len()) * int64(st.DType().Size())
 }
 
 // holdGrad registers v.Grad, just set, as held by v.
@@ -169,23 +181,10 @@ func (tp *Tape) dropGrad(o *Var) {
 		return
 	}
 	st := g.Storage()
-	n, ok := tp.life.grads[st]
-	if !ok {
+	if !unuse(tp.life.grads, st) || tp.life.gradKept[st] {
 		return
 	}
-	if n > 1 {
-		tp.life.grads[st] = n - 1
-		return
-	}
-	delete(tp.life.grads, st)
-	if tp.life.gradKept[st] {
-		return
-	}
-	if err := tensor.Release(g); err != nil {
-		panic(&tensor.Error{Err: fmt.Errorf("autograd: releasing the gradient of %s: %w", o.Name, err)})
-	}
-	tp.life.released++
-	tp.life.releasedBytes += int64(st.Len()) * int64(st.DType().Size())
+	tp.releaseNow(g, "the gradient of "+o.Name)
 }
 
 // releaseSpent releases g, a fresh gradient accumulate has just added
@@ -200,11 +199,7 @@ func (tp *Tape) releaseSpent(g *tensor.Tensor) {
 	if tp.life.grads[st] > 0 || tp.life.gradKept[st] || tp.life.uses[st] > 0 || tp.life.pinned[st] {
 		return
 	}
-	if err := tensor.Release(g); err != nil {
-		panic(&tensor.Error{Err: fmt.Errorf("autograd: releasing an added gradient: %w", err)})
-	}
-	tp.life.released++
-	tp.life.releasedBytes += int64(st.Len()) * int64(st.DType().Size())
+	tp.releaseNow(g, "an added gradient")
 }
 
 // ReleaseStats are the storages ReleaseActivations gave back so far.
