@@ -360,7 +360,15 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t 
 			tp.accumulate(a, tensor.MatMul(dh, xd.Reshape(-1, xd.Dim(-1)), true, false), true)
 		}
 		if x.requiresGrad {
-			dx := tensor.MatMul(g, w.Value, false, false)
+			// When x already has a gradient (q, k and v share their input;
+			// so do gate and up), both terms go straight into it (beta = 1):
+			// no [N,in] buffer and no addition pass.
+			dx, into := x.Grad, true
+			if dx == nil || x.leaf || !dx.IsContiguous() || dx.DType() != g.DType() {
+				dx, into = tensor.MatMul(g, w.Value, false, false), false
+			} else {
+				tensor.MatMulInto(dx.Reshape(-1, dx.Dim(-1)), g2, w.Value, false, false, 1, 1)
+			}
 			if dropout != nil {
 				dxa := dropout(tensor.MatMul(dh, a.Value, false, false).Reshape(xShape...))
 				tensor.AddInPlace(dx, dxa)
@@ -368,7 +376,9 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t 
 			} else {
 				tensor.MatMulInto(dx.Reshape(-1, dx.Dim(-1)), dh, a.Value, false, false, 1, 1)
 			}
-			tp.accumulate(x, dx, true)
+			if !into {
+				tp.accumulate(x, dx, true)
+			}
 		}
 		if w.requiresGrad {
 			xw := input()

@@ -110,9 +110,12 @@ func runFamiliesCUDA(t *testing.T, slow bool) {
 		// tensor 0.213, layer 3's q_proj, median 0.0446; errors growing
 		// toward layer 0, the worst ones the q/k projections of global
 		// layers) where the SIMT kernels give 0.061, median 0.0315, flat
-		// over depth. Not explained yet: the flash kernels' own tests
-		// (rounded-input reference, caps 1.5 and 50) pass. The flash
-		// kernels run in the other bf16 cases.
+		// over depth. The cap is not the cause (ptxsim, 2026-12-05: the
+		// same folder with attn_logit_softcapping removed gives 0.175 on
+		// the SIMT kernels and 0.222 on flash): this deep random model
+		// amplifies bf16 noise past a bound made for shallower ones, and
+		// the flash kernels' own tests (rounded-input reference, caps 1.5
+		// and 50) pass. The flash kernels run in the other bf16 cases.
 		{gemma2Tiny(t), 21, cudabackend.AttentionSIMT}, // T > sliding_window (8)
 		{gemma3Tiny(t), 21, ""},
 		{qwen3Tiny(t), 21, ""},
