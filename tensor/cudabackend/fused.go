@@ -12,9 +12,10 @@ import (
 // Layout adapters, where the Backend contract and a kernel differ, are
 // noted at each op.
 
-// allF32 checks that every non-nil tensor is F32 (the fused kernels'
-// float32 variants; their bf16 variants serve a bf16-activation path the
-// tensor package does not have yet).
+// allF32 checks that every non-nil tensor is F32: the operands that only
+// have float32 kernels (Embedding's gradient, CrossEntropy) and the
+// float32-only operand of the norms that also take bf16 activations
+// (invRMS, the kernels' float32 rstd; dw has checkNormGrad).
 func allF32(op string, ts ...*tensor.Tensor) error {
 	for _, t := range ts {
 		if t != nil && t.DType() != tensor.F32 {
@@ -24,14 +25,108 @@ func allF32(op string, ts ...*tensor.Tensor) error {
 	return nil
 }
 
-// RMSNorm: the kernel needs a weight, so w == nil uses a cached vector of
-// ones (x·r·1 is x·r exactly); invRMS is the kernel's float32 rstd.
+// actDType returns the storage type of a fused op's activations (the
+// non-nil ts): cuda.F32 when all are F32 (the float32 kernels), cuda.BF16
+// when all are BF16 (the kernels' bf16 variants, which read bf16, compute
+// in float32 and round each output once to bf16). Mixed dtypes, or any
+// other dtype, are refused.
+func actDType(op string, ts ...*tensor.Tensor) (cuda.DType, error) {
+	var first *tensor.Tensor
+	for _, t := range ts {
+		if t == nil {
+			continue
+		}
+		if first == nil {
+			first = t
+			if dt := t.DType(); dt != tensor.F32 && dt != tensor.BF16 {
+				return 0, fmt.Errorf("cuda: %w: %s on %v (F32 or BF16 expected)", tensor.ErrUnsupported, op, dt)
+			}
+			continue
+		}
+		if t.DType() != first.DType() {
+			return 0, fmt.Errorf("cuda: %w: %s on mixed %v and %v (all F32 or all BF16 expected)", tensor.ErrUnsupported, op, first.DType(), t.DType())
+		}
+	}
+	if first == nil || first.DType() == tensor.F32 {
+		return cuda.F32, nil
+	}
+	return cuda.BF16, nil
+}
+
+// normWeight returns the norm weight's address in the activations' type t
+// for the rmsnorm kernels, which read w in the storage type: w == nil is
+// the cached float32 ones (x·r·1 is x·r exactly), and an F32 w with BF16
+// activations is rounded into bf16 scratch. The model keeps norm weights
+// in float32; rounding them to bf16 and multiplying the bf16 hidden state
+// is what PEFT under autocast does (the weight cast to the input's bf16).
+// release returns the scratch, if any; checkNormWeight has refused the
+// weights it cannot serve.
+func (b *Backend) normWeight(t cuda.DType, w *tensor.Tensor, pw cuda.Ptr, d int) (cuda.Ptr, func(), error) {
+	noop := func() {}
+	if w == nil {
+		var err error
+		if pw, err = b.onesF32(d); err != nil {
+			return 0, nil, err
+		}
+	} else if w.DType() == tensor.BF16 {
+		return pw, noop, nil
+	}
+	if t == cuda.F32 {
+		return pw, noop, nil
+	}
+	q, release, err := b.temp(cuda.BF16, d)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := b.dev.Cast(b.s, q, cuda.BF16, pw, cuda.F32, int64(d)); err != nil {
+		release()
+		return 0, nil, err
+	}
+	return q, release, nil
+}
+
+// checkNormWeight refuses a norm weight normWeight cannot serve: other
+// than F32, or BF16 with F32 activations (refused before bf16 activations
+// too).
+func checkNormWeight(op string, t cuda.DType, w *tensor.Tensor) error {
+	if w != nil && w.DType() != tensor.F32 && (t != cuda.BF16 || w.DType() != tensor.BF16) {
+		act := tensor.F32
+		if t == cuda.BF16 {
+			act = tensor.BF16
+		}
+		return fmt.Errorf("cuda: %w: %s weight %v with %v activations (F32, or BF16 with BF16 activations, expected)", tensor.ErrUnsupported, op, w.DType(), act)
+	}
+	return nil
+}
+
+// checkNormGrad refuses a norm weight gradient other than F32:
+// rmsnorm_dw_bwd_{f32,bf16} both sum dy·x·r in float32 and add it
+// atomically into a float32 dw; there is no bf16 dw kernel (bf16 atomic
+// adds would round every block's partial sum).
+func checkNormGrad(op string, dw *tensor.Tensor) error {
+	if dw != nil && dw.DType() != tensor.F32 {
+		return fmt.Errorf("cuda: %w: %s dw %v (F32 expected: the kernels accumulate dw in float32, for F32 and BF16 activations alike)", tensor.ErrUnsupported, op, dw.DType())
+	}
+	return nil
+}
+
+// RMSNorm: x and dst both F32 or both BF16 (the bf16 kernel); invRMS is
+// the kernel's float32 rstd in either case. w may be F32 (rounded to bf16
+// for BF16 activations, see normWeight), BF16 with BF16 activations, or
+// nil (ones).
 func (b *Backend) RMSNorm(dst, invRMS, x, w *tensor.Tensor, eps float64) error {
 	defer keep(dst, invRMS, x, w)
 	if err := tensor.CheckRMSNorm(dst, invRMS, x, w); err != nil {
 		return cudaErr(err)
 	}
-	if err := allF32("RMSNorm", dst, invRMS, x, w); err != nil {
+	t, err := actDType("RMSNorm", dst, x)
+	if err != nil {
+		return err
+	}
+	if err := allF32("RMSNorm invRMS", invRMS); err != nil {
+		return err
+	}
+	if err := checkNormWeight("RMSNorm", t, w); err != nil {
 		return err
 	}
 	n, d := tensor.Rows(x)
@@ -42,22 +137,33 @@ func (b *Backend) RMSNorm(dst, invRMS, x, w *tensor.Tensor, eps float64) error {
 	if err != nil {
 		return err
 	}
-	if w == nil {
-		if p[3], err = b.onesF32(d); err != nil {
-			return err
-		}
+	pw, release, err := b.normWeight(t, w, p[3], d)
+	if err != nil {
+		return err
 	}
-	return b.dev.RMSNormFwd(b.s, cuda.F32, p[0], p[1], p[2], p[3], n, d, float32(eps))
+	defer release()
+	return b.dev.RMSNormFwd(b.s, t, p[0], p[1], p[2], pw, n, d, float32(eps))
 }
 
 // RMSNormBackward: dx (=) and dw (+=, may be nil). A nil dx gets scratch
-// (the kernel always writes it).
+// (the kernel always writes it). dx, dy and x are all F32 or all BF16; w
+// as for RMSNorm; invRMS and dw F32 in either case (see checkNormGrad).
 func (b *Backend) RMSNormBackward(dx, dw, dy, x, w, invRMS *tensor.Tensor) error {
 	defer keep(dx, dw, dy, x, w, invRMS)
 	if err := tensor.CheckRMSNormBackward(dx, dw, dy, x, w, invRMS); err != nil {
 		return cudaErr(err)
 	}
-	if err := allF32("RMSNormBackward", dx, dw, dy, x, w, invRMS); err != nil {
+	t, err := actDType("RMSNormBackward", dx, dy, x)
+	if err != nil {
+		return err
+	}
+	if err := allF32("RMSNormBackward invRMS", invRMS); err != nil {
+		return err
+	}
+	if err := checkNormGrad("RMSNormBackward", dw); err != nil {
+		return err
+	}
+	if err := checkNormWeight("RMSNormBackward", t, w); err != nil {
 		return err
 	}
 	n, d := tensor.Rows(x)
@@ -68,33 +174,36 @@ func (b *Backend) RMSNormBackward(dx, dw, dy, x, w, invRMS *tensor.Tensor) error
 	if err != nil {
 		return err
 	}
-	if w == nil {
-		if p[4], err = b.onesF32(d); err != nil {
-			return err
-		}
+	pw, relW, err := b.normWeight(t, w, p[4], d)
+	if err != nil {
+		return err
 	}
+	defer relW()
 	if dx == nil {
-		q, release, err := b.temp(cuda.F32, x.Numel())
+		q, release, err := b.temp(t, x.Numel())
 		if err != nil {
 			return err
 		}
 		defer release()
 		p[0] = q
 	}
-	return b.dev.RMSNormBwd(b.s, cuda.F32, p[0], p[1], p[2], p[3], p[4], p[5], n, d)
+	return b.dev.RMSNormBwd(b.s, t, p[0], p[1], p[2], p[3], pw, p[5], n, d)
 }
 
 // RoPE: the kernel rotates x [N,H,D] in place by positions pos [N] into
 // tables [maxPos, D/2]. The contract's cos, sin [B,T,D/2] are such a table
 // with one row per token, so pos is 0..B·T−1; dst receives a copy of x
-// first. Tables of another dtype (nn's float64 ones) are converted to
-// float32 scratch.
+// first. x and dst are both F32 or both BF16 (rope_{fwd,bwd}_bf16 rotates
+// in float32 and rounds once); the kernels read float32 tables, so tables
+// of another dtype (nn's float64 ones, bf16) are converted to float32
+// scratch.
 func (b *Backend) RoPE(dst, x, cos, sin *tensor.Tensor, inverse bool) error {
 	defer keep(dst, x, cos, sin)
 	if err := tensor.CheckRoPE(dst, x, cos, sin); err != nil {
 		return cudaErr(err)
 	}
-	if err := allF32("RoPE", dst, x); err != nil {
+	t, err := actDType("RoPE", dst, x)
+	if err != nil {
 		return err
 	}
 	xs := x.Shape()
@@ -106,20 +215,20 @@ func (b *Backend) RoPE(dst, x, cos, sin *tensor.Tensor, inverse bool) error {
 	if err != nil {
 		return err
 	}
-	for i, t := range []*tensor.Tensor{cos, sin} {
-		if t.DType() == tensor.F32 {
+	for i, tab := range []*tensor.Tensor{cos, sin} {
+		if tab.DType() == tensor.F32 {
 			continue
 		}
-		fk, err := kdt(t.DType())
+		fk, err := kdt(tab.DType())
 		if err != nil {
 			return err
 		}
-		q, release, err := b.temp(cuda.F32, t.Numel())
+		q, release, err := b.temp(cuda.F32, tab.Numel())
 		if err != nil {
 			return err
 		}
 		defer release()
-		l, err := cuda.NewLayout([]int{t.Numel()}, []int{1}, []int{1})
+		l, err := cuda.NewLayout([]int{tab.Numel()}, []int{1}, []int{1})
 		if err != nil {
 			return err
 		}
@@ -129,7 +238,7 @@ func (b *Backend) RoPE(dst, x, cos, sin *tensor.Tensor, inverse bool) error {
 		p[2+i] = q
 	}
 	if p[0] != p[1] {
-		if err := b.dev.CopyDtoDAsync(b.s, p[0], p[1], x.Numel()*4); err != nil {
+		if err := b.dev.CopyDtoDAsync(b.s, p[0], p[1], x.Numel()*t.Size()); err != nil {
 			return err
 		}
 	}
@@ -137,55 +246,61 @@ func (b *Backend) RoPE(dst, x, cos, sin *tensor.Tensor, inverse bool) error {
 	if err != nil {
 		return err
 	}
-	return b.dev.RoPE(b.s, cuda.F32, inverse, p[0], pos, p[2], p[3], N, H, D)
+	return b.dev.RoPE(b.s, t, inverse, p[0], pos, p[2], p[3], N, H, D)
 }
 
+// SwiGLU: dst = silu(gate)·up; all F32 or all BF16, as gated.
 func (b *Backend) SwiGLU(dst, gate, up *tensor.Tensor) error {
 	return b.gated("SwiGLU", b.dev.SwiGLUFwd, dst, gate, up)
 }
 
-// SwiGLUBackward: dgate, dup (=); either may be nil (scratch then).
+// SwiGLUBackward: dgate, dup (=); either may be nil (scratch then). All
+// F32 or all BF16, as gatedBackward.
 func (b *Backend) SwiGLUBackward(dgate, dup, dy, gate, up *tensor.Tensor) error {
 	return b.gatedBackward("SwiGLUBackward", b.dev.SwiGLUBwd, dgate, dup, dy, gate, up)
 }
 
 // GeGLU: dst = gelu_tanh(gate)·up (Gemma's MLP), the same checks as the
-// CPU's.
+// CPU's; all F32 or all BF16, as gated.
 func (b *Backend) GeGLU(dst, gate, up *tensor.Tensor) error {
 	return b.gated("GeGLU", b.dev.GeGLUFwd, dst, gate, up)
 }
 
-// GeGLUBackward: dgate, dup (=); either may be nil (scratch then).
+// GeGLUBackward: dgate, dup (=); either may be nil (scratch then). All F32
+// or all BF16, as gatedBackward.
 func (b *Backend) GeGLUBackward(dgate, dup, dy, gate, up *tensor.Tensor) error {
 	return b.gatedBackward("GeGLUBackward", b.dev.GeGLUBwd, dgate, dup, dy, gate, up)
 }
 
 // gated runs a gated MLP activation's forward (SwiGLU, GeGLU): the shared
-// shape checks (named for GeGLU, whose CPU op reuses SwiGLU's), float32
-// operands, one kernel.
+// shape checks (named for GeGLU, whose CPU op reuses SwiGLU's), operands
+// all F32 or all BF16 (the bf16 kernel computes in float32 and rounds the
+// output once), one kernel.
 func (b *Backend) gated(name string, kernel func(s cuda.Stream, t cuda.DType, out, g, u cuda.Ptr, n int64) error, dst, gate, up *tensor.Tensor) error {
 	defer keep(dst, gate, up)
 	if err := tensor.CheckSwiGLU(dst, gate, up); err != nil {
 		return cudaErr(gatedErr(name, "SwiGLU", err))
 	}
-	if err := allF32(name, dst, gate, up); err != nil {
+	t, err := actDType(name, dst, gate, up)
+	if err != nil {
 		return err
 	}
 	p, err := b.ptrs(dst, gate, up)
 	if err != nil {
 		return err
 	}
-	return kernel(b.s, cuda.F32, p[0], p[1], p[2], int64(dst.Numel()))
+	return kernel(b.s, t, p[0], p[1], p[2], int64(dst.Numel()))
 }
 
 // gatedBackward is gated's backward: dgate, dup (=), either nil for a
-// scratch buffer.
+// scratch buffer of the operands' type.
 func (b *Backend) gatedBackward(name string, kernel func(s cuda.Stream, t cuda.DType, dg, du, dout, g, u cuda.Ptr, n int64) error, dgate, dup, dy, gate, up *tensor.Tensor) error {
 	defer keep(dgate, dup, dy, gate, up)
 	if err := tensor.CheckSwiGLUBackward(dgate, dup, dy, gate, up); err != nil {
 		return cudaErr(gatedErr(name, "SwiGLUBackward", err))
 	}
-	if err := allF32(name, dgate, dup, dy, gate, up); err != nil {
+	t, err := actDType(name, dgate, dup, dy, gate, up)
+	if err != nil {
 		return err
 	}
 	n := dy.Numel()
@@ -195,7 +310,7 @@ func (b *Backend) gatedBackward(name string, kernel func(s cuda.Stream, t cuda.D
 	}
 	for i := 0; i < 2; i++ {
 		if p[i] == 0 && n > 0 {
-			q, release, err := b.temp(cuda.F32, n)
+			q, release, err := b.temp(t, n)
 			if err != nil {
 				return err
 			}
@@ -203,7 +318,7 @@ func (b *Backend) gatedBackward(name string, kernel func(s cuda.Stream, t cuda.D
 			p[i] = q
 		}
 	}
-	return kernel(b.s, cuda.F32, p[0], p[1], p[2], p[3], p[4], int64(n))
+	return kernel(b.s, t, p[0], p[1], p[2], p[3], p[4], int64(n))
 }
 
 // gatedErr names the op of a shape error from SwiGLU's shared checks when
