@@ -1,6 +1,7 @@
 // gemm.cu: matrix products.
 //
-//   C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C      (row-major, f32 C)
+//   C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C      (row-major, f32 C;
+//                                                             bf16 C: _cbf16)
 //
 // op(A) is A stored [M,K] (lda >= K) or, transposed, A stored [K,M] (lda >= M);
 // op(B) is B stored [K,N] or, transposed, [N,K] (the nn.Linear weight layout,
@@ -41,6 +42,13 @@
 // offset (float32 product, then float32 sum, no fma), so the device holds 1
 // byte of scale per 64 weights (0.127 bits per parameter with the nested
 // float32 per 256 blocks) instead of 4 (0.5 bits).
+//
+// matmul_*_cbf16_fwd_bf16 (matmul_{nn,nt,tn,tt}_cbf16, matmul_{nt,nn}_nf4_cbf16
+// and matmul_{nt,nn}_nf4dq_cbf16): each tensor-core kernel above with C
+// stored as bf16 (bf16 activations: no float32 output and no cast pass).
+// The epilogue is the float32 one, alpha*acc + beta*C with C widened from
+// bf16 (exact) when beta != 0, rounded once to bf16 (nearest even) at the
+// store; everything before it is the same template code.
 //
 // matmul_fwd_f32: a plain SIMT product for the float32 parity path, 64x64
 // tiles, 4x4 outputs per thread, transposes as run-time flags.
@@ -167,9 +175,11 @@ __device__ __forceinline__ void load_tile_nf4(u16* s, const NF4Weight& w, const 
 
 // gemm_bf16 is the tensor-core product; with NF4, B is the NF4 weight w
 // ([N,K] when TB, [K,N] otherwise; DQ: double-quantized scales) and the B
-// pointer is unused.
-template <bool TA, bool TB, bool NF4, bool DQ = false>
-__device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, NF4Weight w, float* __restrict__ C,
+// pointer is unused. CT is C's storage type, float or bf16 (to_f/from_f of
+// common.cuh: identity for float, so the float instantiations compile to the
+// code they did before CT existed).
+template <bool TA, bool TB, bool NF4, bool DQ = false, typename CT = float>
+__device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, NF4Weight w, CT* __restrict__ C,
                           int M, int N, int K, int lda, int ldb, int ldc, float alpha, float beta) {
     typedef Tile<TA ? BK : BM, TA ? BM : BK> TileA;
     typedef Tile<TB ? BN : BK, TB ? BK : BN> TileB;
@@ -272,55 +282,59 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
                     if (col + e >= N) continue;
-                    float* p = C + (size_t)row * ldc + col + e;
+                    CT* p = C + (size_t)row * ldc + col + e;
                     float v = alpha * acc[mi][ni][2 * h + e];
-                    *p = beta == 0.f ? v : v + beta * *p;
+                    *p = from_f<CT>(beta == 0.f ? v : v + beta * to_f(*p));
                 }
             }
 }
 
-#define GEMM_ENTRY(name, ta, tb)                                                                    \
+// CT: C's storage type (float for the plain names, bf16 for _cbf16).
+#define GEMM_ENTRY(name, ta, tb, CT)                                                                \
     extern "C" __global__ void __launch_bounds__(THREADS) name(                                    \
-        const u16* A, const u16* B, float* C, int M, int N, int K, int lda, int ldb, int ldc,       \
+        const u16* A, const u16* B, CT* C, int M, int N, int K, int lda, int ldb, int ldc,          \
         float alpha, float beta) {                                                                  \
-        gemm_bf16<ta, tb, false>(A, B, NF4Weight{}, C, M, N, K, lda, ldb, ldc, alpha, beta);       \
+        gemm_bf16<ta, tb, false, false, CT>(A, B, NF4Weight{}, C, M, N, K, lda, ldb, ldc, alpha, beta); \
     }
-GEMM_ENTRY(matmul_nn_fwd_bf16, false, false)
-GEMM_ENTRY(matmul_nt_fwd_bf16, false, true)
-GEMM_ENTRY(matmul_tn_fwd_bf16, true, false)
-GEMM_ENTRY(matmul_tt_fwd_bf16, true, true)
+GEMM_ENTRY(matmul_nn_fwd_bf16, false, false, float)
+GEMM_ENTRY(matmul_nt_fwd_bf16, false, true, float)
+GEMM_ENTRY(matmul_tn_fwd_bf16, true, false, float)
+GEMM_ENTRY(matmul_tt_fwd_bf16, true, true, float)
+GEMM_ENTRY(matmul_nn_cbf16_fwd_bf16, false, false, bf16)
+GEMM_ENTRY(matmul_nt_cbf16_fwd_bf16, false, true, bf16)
+GEMM_ENTRY(matmul_tn_cbf16_fwd_bf16, true, false, bf16)
+GEMM_ENTRY(matmul_tt_cbf16_fwd_bf16, true, true, bf16)
 
-// B: the NF4 weight [N,K] (packed bytes, absmax per blocksize elements of the
-// flattened weight); ldb is K.
-extern "C" __global__ void __launch_bounds__(THREADS) matmul_nt_nf4_fwd_bf16(
-    const u16* A, const unsigned char* packed, const float* absmax, float* C, int M, int N, int K, int lda,
-    int ldc, int blocksize, float alpha, float beta) {
-    gemm_bf16<false, true, true>(A, nullptr, NF4Weight{packed, absmax, blocksize}, C, M, N, K, lda, K, ldc, alpha,
-                                 beta);
-}
-
-// B: the NF4 weight stored [K,N] (the backward's dx = dy·W, W [out,in]);
-// ldb is N.
-extern "C" __global__ void __launch_bounds__(THREADS) matmul_nn_nf4_fwd_bf16(
-    const u16* A, const unsigned char* packed, const float* absmax, float* C, int M, int N, int K, int lda,
-    int ldc, int blocksize, float alpha, float beta) {
-    gemm_bf16<false, false, true>(A, nullptr, NF4Weight{packed, absmax, blocksize}, C, M, N, K, lda, N, ldc, alpha,
-                                  beta);
-}
+// matmul_nt_nf4: B the NF4 weight [N,K] (packed bytes, absmax per blocksize
+// elements of the flattened weight); ldb is K. matmul_nn_nf4: B the NF4
+// weight stored [K,N] (the backward's dx = dy·W, W [out,in]); ldb is N.
+#define NF4_ENTRY(name, tb, CT)                                                                               \
+    extern "C" __global__ void __launch_bounds__(THREADS) name(                                              \
+        const u16* A, const unsigned char* packed, const float* absmax, CT* C, int M, int N, int K, int lda,  \
+        int ldc, int blocksize, float alpha, float beta) {                                                   \
+        gemm_bf16<false, tb, true, false, CT>(A, nullptr, NF4Weight{packed, absmax, blocksize}, C, M, N, K,  \
+                                              lda, tb ? K : N, ldc, alpha, beta);                            \
+    }
+NF4_ENTRY(matmul_nt_nf4_fwd_bf16, true, float)
+NF4_ENTRY(matmul_nn_nf4_fwd_bf16, false, float)
+NF4_ENTRY(matmul_nt_nf4_cbf16_fwd_bf16, true, bf16)
+NF4_ENTRY(matmul_nn_nf4_cbf16_fwd_bf16, false, bf16)
 
 // The double-quantized variants: qabsmax one byte per block, nested one
 // float32 per nestedBlocksize blocks, dynmap the 256-entry map.
-#define NF4DQ_ENTRY(name, tb)                                                                                 \
+#define NF4DQ_ENTRY(name, tb, CT)                                                                             \
     extern "C" __global__ void __launch_bounds__(THREADS) name(                                              \
         const u16* A, const unsigned char* packed, const unsigned char* qabsmax, const float* nested,         \
-        const float* dynmap, float offset, int nestedBlocksize, float* C, int M, int N, int K, int lda,       \
+        const float* dynmap, float offset, int nestedBlocksize, CT* C, int M, int N, int K, int lda,          \
         int ldc, int blocksize, float alpha, float beta) {                                                   \
-        gemm_bf16<false, tb, true, true>(                                                                    \
+        gemm_bf16<false, tb, true, true, CT>(                                                                \
             A, nullptr, NF4Weight{packed, nullptr, blocksize, qabsmax, nested, dynmap, offset, nestedBlocksize}, \
             C, M, N, K, lda, tb ? K : N, ldc, alpha, beta);                                                  \
     }
-NF4DQ_ENTRY(matmul_nt_nf4dq_fwd_bf16, true)
-NF4DQ_ENTRY(matmul_nn_nf4dq_fwd_bf16, false)
+NF4DQ_ENTRY(matmul_nt_nf4dq_fwd_bf16, true, float)
+NF4DQ_ENTRY(matmul_nn_nf4dq_fwd_bf16, false, float)
+NF4DQ_ENTRY(matmul_nt_nf4dq_cbf16_fwd_bf16, true, bf16)
+NF4DQ_ENTRY(matmul_nn_nf4dq_cbf16_fwd_bf16, false, bf16)
 
 
 // ---- float32 SIMT product ------------------------------------------------

@@ -36,6 +36,18 @@ func transName(transA, transB bool) string {
 	return string(b)
 }
 
+// gemmOut returns the kernel-name infix of the tensor-core GEMMs storing C
+// as out: "" for F32, "_cbf16" for BF16 (gemm.cu builds no other).
+func gemmOut(op string, out DType) (string, error) {
+	switch out {
+	case F32:
+		return "", nil
+	case BF16:
+		return "_cbf16", nil
+	}
+	return "", badArg("%s: C of type %v: the tensor-core GEMM stores C as F32 or BF16 only", op, out)
+}
+
 func checkGemm(op string, transA, transB bool, M, N, K, lda, ldb, ldc int) error {
 	if M < 0 || N < 0 || K < 0 {
 		return badArg("%s: negative size M=%d N=%d K=%d", op, M, N, K)
@@ -61,13 +73,26 @@ func checkGemm(op string, transA, transB bool, M, N, K, lda, ldb, ldc int) error
 // reads C. Sums are float32; the result differs from a float64 product of the
 // same bf16 inputs by float32 rounding only.
 func (d *Device) MatmulBF16(s Stream, transA, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32) error {
-	if err := checkGemm("MatmulBF16", transA, transB, M, N, K, lda, ldb, ldc); err != nil {
+	return d.MatmulBF16To(s, F32, transA, transB, M, N, K, a, lda, b, ldb, c, ldc, alpha, beta)
+}
+
+// MatmulBF16To is MatmulBF16 with C of type out: F32 (MatmulBF16), or BF16
+// (bf16 activations): the float32 result alpha·acc + beta·C, C widened
+// exactly from bf16 when beta != 0, is rounded once to bf16 (nearest even)
+// as it is stored, so C is the bf16 rounding of what MatmulBF16 would store.
+// Any other out is ErrBadArgument: no such kernel is built.
+func (d *Device) MatmulBF16To(s Stream, out DType, transA, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32) error {
+	suffix, err := gemmOut("MatmulBF16To", out)
+	if err != nil {
+		return err
+	}
+	if err := checkGemm("MatmulBF16To", transA, transB, M, N, K, lda, ldb, ldc); err != nil {
 		return err
 	}
 	if M == 0 || N == 0 {
 		return nil
 	}
-	f, err := d.Kernel("matmul_" + transName(transA, transB) + "_fwd_bf16")
+	f, err := d.Kernel("matmul_" + transName(transA, transB) + suffix + "_fwd_bf16")
 	if err != nil {
 		return err
 	}
@@ -99,7 +124,7 @@ func (d *Device) MatmulBF16(s Stream, transA, transB bool, M, N, K int, a Ptr, l
 // MatmulBF16 on the bf16 dequantized weight without that copy existing.
 // beta == 0 never reads C.
 func (d *Device) MatmulNF4BF16(s Stream, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, c Ptr, ldc int, alpha, beta float32) error {
-	return d.matmulNF4(s, "MatmulNF4BF16", true, M, N, K, a, lda, packed, absmax, blocksize, nil, c, ldc, alpha, beta)
+	return d.matmulNF4(s, "MatmulNF4BF16", F32, true, M, N, K, a, lda, packed, absmax, blocksize, nil, c, ldc, alpha, beta)
 }
 
 // MatmulNF4NNBF16 computes C = alpha * A * W + beta * C on tensor cores (the
@@ -111,7 +136,14 @@ func (d *Device) MatmulNF4BF16(s Stream, M, N, K int, a Ptr, lda int, packed, ab
 // MatmulNF4BF16, so the result equals MatmulBF16 (nn) on the bf16
 // dequantized weight. beta == 0 never reads C.
 func (d *Device) MatmulNF4NNBF16(s Stream, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, c Ptr, ldc int, alpha, beta float32) error {
-	return d.matmulNF4(s, "MatmulNF4NNBF16", false, M, N, K, a, lda, packed, absmax, blocksize, nil, c, ldc, alpha, beta)
+	return d.matmulNF4(s, "MatmulNF4NNBF16", F32, false, M, N, K, a, lda, packed, absmax, blocksize, nil, c, ldc, alpha, beta)
+}
+
+// MatmulNF4BF16To is MatmulNF4BF16 (transB: W [N,K], C = alpha·A·Wᵀ +
+// beta·C) or MatmulNF4NNBF16 (W [K,N], C = alpha·A·W + beta·C) with C of
+// type out, F32 or BF16 (rounded once at the store, as MatmulBF16To).
+func (d *Device) MatmulNF4BF16To(s Stream, out DType, transB bool, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, c Ptr, ldc int, alpha, beta float32) error {
+	return d.matmulNF4(s, "MatmulNF4BF16To", out, transB, M, N, K, a, lda, packed, absmax, blocksize, nil, c, ldc, alpha, beta)
 }
 
 // MatmulNF4DQBF16 is MatmulNF4BF16 (transB: W [N,K], C = alpha·A·Wᵀ + beta·C)
@@ -122,13 +154,24 @@ func (d *Device) MatmulNF4NNBF16(s Stream, M, N, K int, a Ptr, lda int, packed, 
 // block instead of 4. The result equals MatmulBF16 on the weight
 // dequantized with those scales and rounded to bf16.
 func (d *Device) MatmulNF4DQBF16(s Stream, transB bool, M, N, K int, a Ptr, lda int, packed Ptr, blocksize int, q NF4Nested, c Ptr, ldc int, alpha, beta float32) error {
-	return d.matmulNF4(s, "MatmulNF4DQBF16", transB, M, N, K, a, lda, packed, 0, blocksize, &q, c, ldc, alpha, beta)
+	return d.matmulNF4(s, "MatmulNF4DQBF16", F32, transB, M, N, K, a, lda, packed, 0, blocksize, &q, c, ldc, alpha, beta)
 }
 
-// matmulNF4 launches matmul_{nt,nn}_nf4[dq]_fwd_bf16 (W [N,K] when transB,
-// [K,N] otherwise; its leading dimension is its row length; scales float32
-// absmax, or q's double-quantized ones when q is not nil).
-func (d *Device) matmulNF4(s Stream, op string, transB bool, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, q *NF4Nested, c Ptr, ldc int, alpha, beta float32) error {
+// MatmulNF4DQBF16To is MatmulNF4DQBF16 with C of type out, F32 or BF16
+// (rounded once at the store, as MatmulBF16To).
+func (d *Device) MatmulNF4DQBF16To(s Stream, out DType, transB bool, M, N, K int, a Ptr, lda int, packed Ptr, blocksize int, q NF4Nested, c Ptr, ldc int, alpha, beta float32) error {
+	return d.matmulNF4(s, "MatmulNF4DQBF16To", out, transB, M, N, K, a, lda, packed, 0, blocksize, &q, c, ldc, alpha, beta)
+}
+
+// matmulNF4 launches matmul_{nt,nn}_nf4[dq][_cbf16]_fwd_bf16 (W [N,K] when
+// transB, [K,N] otherwise; its leading dimension is its row length; scales
+// float32 absmax, or q's double-quantized ones when q is not nil; C of type
+// out).
+func (d *Device) matmulNF4(s Stream, op string, out DType, transB bool, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, q *NF4Nested, c Ptr, ldc int, alpha, beta float32) error {
+	suffix, err := gemmOut(op, out)
+	if err != nil {
+		return err
+	}
 	ldb := max(N, 1)
 	if transB {
 		ldb = max(K, 1)
@@ -145,10 +188,10 @@ func (d *Device) matmulNF4(s Stream, op string, transB bool, M, N, K int, a Ptr,
 	if M == 0 || N == 0 {
 		return nil
 	}
-	name := "matmul_" + transName(false, transB) + "_nf4_fwd_bf16"
+	name := "matmul_" + transName(false, transB) + "_nf4" + suffix + "_fwd_bf16"
 	args := new(Args).Ptr(a).Ptr(packed).Ptr(absmax)
 	if q != nil {
-		name = "matmul_" + transName(false, transB) + "_nf4dq_fwd_bf16"
+		name = "matmul_" + transName(false, transB) + "_nf4dq" + suffix + "_fwd_bf16"
 		args = new(Args).Ptr(a).Ptr(packed).Ptr(q.QAbsmax).Ptr(q.NestedAbsmax).Ptr(q.NestedCode).F32(q.Offset).Int(q.NestedBlockSize)
 	}
 	f, err := d.Kernel(name)

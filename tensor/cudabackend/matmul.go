@@ -8,17 +8,21 @@ import (
 )
 
 // MatMul: dst = alpha·op(a)·op(b) + beta·dst over the last two axes, leading
-// axes batched (b rank 2 is shared by every batch). dst and a are F32; b is
-// F32, BF16 or NF4 (a whole rank-2 weight: in BF16MatMul mode with
+// axes batched (b rank 2 is shared by every batch). dst and a are F32, or
+// BF16 in BF16MatMul mode (bf16 activations); b is F32, BF16 or NF4 (a whole rank-2 weight: in BF16MatMul mode with
 // untransposed a, dequantized inside the GEMM's tile loader, for y = x·Wᵀ
 // and for the backward's dx = dy·W; otherwise, i.e. in float32 mode or with
 // transA, dequantized to the GEMM's type in scratch first).
 //
 // Default (float32) mode: the SIMT GEMM on float32 operands; a BF16 b is
 // widened to a float32 scratch copy first (exact), so results match the
-// CPU backend to float32 rounding. BF16MatMul mode: a (and an F32 b) are
-// rounded to bf16 scratch copies and the tensor-core GEMM runs with float32
-// accumulation. A shared b with untransposed a is one tall GEMM over all
+// CPU backend to float32 rounding; a and dst must be F32 there. BF16MatMul
+// mode: an F32 a (and an F32 b) are rounded to bf16 scratch copies (a BF16
+// one is used as it is) and the tensor-core GEMM runs with float32
+// accumulation; a BF16 dst is written by the GEMM's bf16-output kernels,
+// alpha·acc + beta·dst in float32 rounded once to bf16 at the store, i.e.
+// the bf16 rounding of what an F32 dst would hold (no float32 copy and no
+// cast pass). A shared b with untransposed a is one tall GEMM over all
 // batches (how every Linear layer calls it); otherwise one launch per batch.
 //
 // Who computes each product is Options.GEMMProvider's choice (ftune's
@@ -31,9 +35,16 @@ func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, b
 	if err != nil {
 		return cudaErr(err)
 	}
-	wt := w.DType()
-	if dst.DType() != tensor.F32 || a.DType() != tensor.F32 || (wt != tensor.F32 && wt != tensor.BF16 && wt != tensor.NF4) {
-		return fmt.Errorf("cuda: %w: MatMul %v·%v -> %v (F32·F32, F32·BF16 or F32·NF4 -> F32)", tensor.ErrUnsupported, a.DType(), wt, dst.DType())
+	wt, at, dt := w.DType(), a.DType(), dst.DType()
+	act := func(t tensor.DType) bool { return t == tensor.F32 || t == tensor.BF16 }
+	if !act(dt) || !act(at) || (wt != tensor.F32 && wt != tensor.BF16 && wt != tensor.NF4) {
+		return fmt.Errorf("cuda: %w: MatMul %v·%v -> %v (a and dst F32 or BF16, b F32, BF16 or NF4)", tensor.ErrUnsupported, at, wt, dt)
+	}
+	if (at == tensor.BF16 || dt == tensor.BF16) && !b.opt.BF16MatMul {
+		// The float32 parity path computes from float32 operands into a
+		// float32 result (to match the CPU to float32 rounding); widening a
+		// or narrowing dst around it would only hide a precision mismatch.
+		return fmt.Errorf("cuda: %w: MatMul %v·%v -> %v: bf16 activations need precision bf16 (Options.BF16MatMul); the float32 path takes F32 a and dst", tensor.ErrUnsupported, at, wt, dt)
 	}
 	batch, m, n, k, shared := g.Batch, g.M, g.N, g.K, g.SharedB
 	if m == 0 || n == 0 || batch == 0 {
@@ -53,7 +64,8 @@ func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, b
 	if b.opt.BF16MatMul {
 		elem, want = 2, cuda.BF16
 	}
-	gemm := b.gemmFor(want)
+	out, _ := kdt(dt) // F32, or BF16 (BF16MatMul mode only, checked above)
+	gemm := b.gemmFor(want, out)
 	conv := func(src cuda.Ptr, from tensor.DType, count int) (cuda.Ptr, func(), error) {
 		fk, _ := kdt(from)
 		if fk == want {
@@ -84,7 +96,7 @@ func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, b
 		// each M-tile row of the GEMM reads 0.5625 bytes (a 4-bit code plus
 		// 4/64 of a float32 absmax; 0.516 with double-quantized scales)
 		// instead of 2.
-		return b.matmulNF4(dst, w, transB, pd, ga, batch*m, n, k, lda, ldc, alpha, beta)
+		return b.matmulNF4(dst, w, out, transB, pd, ga, batch*m, n, k, lda, ldc, alpha, beta)
 	}
 	var gw cuda.Ptr
 	if wt == tensor.NF4 {
@@ -128,7 +140,7 @@ func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, b
 		sw = 0
 	}
 	for i := 0; i < batch; i++ {
-		if err := gemm(b.s, transA, transB, m, n, k, ga.Add(i*sa*elem), lda, gw.Add(i*sw*elem), ldb, pd.Add(i*sc*4), ldc, float32(alpha), float32(beta)); err != nil {
+		if err := gemm(b.s, transA, transB, m, n, k, ga.Add(i*sa*elem), lda, gw.Add(i*sw*elem), ldb, pd.Add(i*sc*out.Size()), ldc, float32(alpha), float32(beta)); err != nil {
 			return err
 		}
 	}
@@ -136,10 +148,10 @@ func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, b
 }
 
 // matmulNF4 runs dst[M,N] = alpha·a·op(w) + beta·dst with a already bf16
-// (ga) and w a whole NF4 weight on this backend, on the NF4 tensor-core
-// GEMM: w [N,K] and op(w) = wᵀ when transB (the forward), w [K,N] and
-// op(w) = w otherwise (the backward's dx).
-func (b *Backend) matmulNF4(dst, w *tensor.Tensor, transB bool, pd, ga cuda.Ptr, M, N, K, lda, ldc int, alpha, beta float64) error {
+// (ga), dst of type out (F32 or BF16) and w a whole NF4 weight on this
+// backend, on the NF4 tensor-core GEMM: w [N,K] and op(w) = wᵀ when transB
+// (the forward), w [K,N] and op(w) = w otherwise (the backward's dx).
+func (b *Backend) matmulNF4(dst, w *tensor.Tensor, out cuda.DType, transB bool, pd, ga cuda.Ptr, M, N, K, lda, ldc int, alpha, beta float64) error {
 	s, ok := w.Storage().(*storage)
 	if !ok || s.b != b || s.dt != tensor.NF4 {
 		return fmt.Errorf("cuda: tensor %v is not NF4 on backend %s", w, b.Name())
@@ -158,11 +170,7 @@ func (b *Backend) matmulNF4(dst, w *tensor.Tensor, transB bool, pd, ga cuda.Ptr,
 		return b.Unary(tensor.OpScale, dst, dst, beta)
 	}
 	if s.nested != nil {
-		return b.dev.MatmulNF4DQBF16(b.s, transB, M, N, K, ga, lda, s.p, s.blockSize, *s.nested, pd, ldc, float32(alpha), float32(beta))
+		return b.dev.MatmulNF4DQBF16To(b.s, out, transB, M, N, K, ga, lda, s.p, s.blockSize, *s.nested, pd, ldc, float32(alpha), float32(beta))
 	}
-	launch := b.dev.MatmulNF4NNBF16
-	if transB {
-		launch = b.dev.MatmulNF4BF16
-	}
-	return launch(b.s, M, N, K, ga, lda, s.p, s.absmax, s.blockSize, pd, ldc, float32(alpha), float32(beta))
+	return b.dev.MatmulNF4BF16To(b.s, out, transB, M, N, K, ga, lda, s.p, s.absmax, s.blockSize, pd, ldc, float32(alpha), float32(beta))
 }

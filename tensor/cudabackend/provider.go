@@ -44,7 +44,7 @@ func ParseGEMMProvider(s string) (GEMMProvider, error) {
 }
 
 // gemmKey is one product shape as the providers see it: what its speed
-// depends on (operand type, transposes, sizes, leading dimensions, whether
+// depends on (operand and output types, transposes, sizes, leading dimensions, whether
 // C is read, and the operands' alignment up to 16 bytes, which decides
 // cuBLASLt's vector loads). M, the token count of the Linear layers'
 // products, is bucketed to the next power of two (mBucket): without
@@ -52,6 +52,7 @@ func ParseGEMMProvider(s string) (GEMMProvider, error) {
 // for all the Ms in it.
 type gemmKey struct {
 	f32            bool // float32 operands (else bf16)
+	outBF16        bool // C stored as bf16 (bf16 activations; else float32)
 	transA, transB bool
 	M, N, K        int
 	lda, ldb, ldc  int
@@ -85,6 +86,9 @@ func (k gemmKey) String() string {
 	m := fmt.Sprintf("M=%d", k.M)
 	if k.bucketed {
 		m = fmt.Sprintf("M≤%d", k.M)
+	}
+	if k.outBF16 {
+		t += "->bf16"
 	}
 	s := fmt.Sprintf("%s %s %s N=%d K=%d", tr, t, m, k.N, k.K)
 	if k.readC {

@@ -6,10 +6,12 @@ import (
 	"sort"
 
 	"github.com/ftune/ftune/kernels/cuda"
+	"github.com/ftune/ftune/tensor"
 )
 
 // gemmFunc is the launcher contract shared by ftune's GEMMs and cuBLASLt
-// (cuda.Device.MatmulBF16's row-major product, float32 C).
+// (cuda.Device.MatmulBF16To's row-major product; C's type is fixed when the
+// launcher is made, gemmFor).
 type gemmFunc = func(s cuda.Stream, transA, transB bool, M, N, K int, a cuda.Ptr, lda int, b cuda.Ptr, ldb int, c cuda.Ptr, ldc int, alpha, beta float32) error
 
 // openGEMM sets up the GEMM provider: cuBLASLt is opened when forced, or
@@ -48,33 +50,48 @@ func (b *Backend) openGEMM() error {
 // and cublaslt), with auto's measured times.
 func (b *Backend) GEMMChoices() []GEMMChoice { return b.gemm.choices() }
 
-// gemmFor returns the launcher MatMul uses for operands of type in: ftune's
-// kernel, or a dispatcher that asks the chooser per shape.
-func (b *Backend) gemmFor(in cuda.DType) gemmFunc {
+// gemmFor returns the launcher MatMul uses for operands of type in and C of
+// type out: ftune's kernel, or a dispatcher that asks the chooser per
+// shape. out is F32, or BF16 with bf16 operands (bf16 activations; MatMul
+// allows them in BF16MatMul mode only): ftune's _cbf16 kernels, or cuBLASLt
+// with a bf16 C layout (BF16 A, B, C with CUBLAS_COMPUTE_32F and float32
+// alpha and beta is one of its documented type combinations: the float32
+// result is converted to bf16 in its epilogue, as ours), timed against each
+// other like the float32-output products (the shape key holds out). Not yet
+// measured on a GPU: the ptx simulator has no cuBLASLt.
+func (b *Backend) gemmFor(in, out cuda.DType) gemmFunc {
 	ours := b.dev.MatmulF32
 	if in == cuda.BF16 {
-		ours = b.dev.MatmulBF16
+		ours = func(s cuda.Stream, transA, transB bool, M, N, K int, a cuda.Ptr, lda int, w cuda.Ptr, ldb int, c cuda.Ptr, ldc int, alpha, beta float32) error {
+			return b.dev.MatmulBF16To(s, out, transA, transB, M, N, K, a, lda, w, ldb, c, ldc, alpha, beta)
+		}
+	} else if out != cuda.F32 {
+		// Unreachable through MatMul (float32 mode refuses bf16 activations);
+		// said here rather than launching the float32 kernel on a bf16 C.
+		return func(cuda.Stream, bool, bool, int, int, int, cuda.Ptr, int, cuda.Ptr, int, cuda.Ptr, int, float32, float32) error {
+			return fmt.Errorf("cuda: %w: a float32 GEMM into a %v C", tensor.ErrUnsupported, out)
+		}
 	}
 	if b.lt == nil {
 		return ours
 	}
 	return func(s cuda.Stream, transA, transB bool, M, N, K int, a cuda.Ptr, lda int, w cuda.Ptr, ldb int, c cuda.Ptr, ldc int, alpha, beta float32) error {
 		lt := func(m int, c cuda.Ptr, beta float32) error {
-			return b.lt.Matmul(s, in, cuda.F32, transA, transB, m, N, K, a, lda, w, ldb, c, ldc, alpha, beta)
+			return b.lt.Matmul(s, in, out, transA, transB, m, N, K, a, lda, w, ldb, c, ldc, alpha, beta)
 		}
 		ft := func(m int, c cuda.Ptr, beta float32) error {
 			return ours(s, transA, transB, m, N, K, a, lda, w, ldb, c, ldc, alpha, beta)
 		}
-		k := gemmKey{f32: in == cuda.F32, transA: transA, transB: transB, N: N, K: K, lda: lda, ldb: ldb, ldc: ldc,
+		k := gemmKey{f32: in == cuda.F32, outBF16: out == cuda.BF16, transA: transA, transB: transB, N: N, K: K, lda: lda, ldb: ldb, ldc: ldc,
 			readC: beta != 0, align: min(alignOf(a), alignOf(w), alignOf(c))}
 		k.M, k.bucketed = mBucket(M)
 		if transA {
 			k.lda = 0 // lda is M when a is transposed: bucketed with it
 		}
 		supports := func() error {
-			return b.lt.Supports(in, cuda.F32, transA, transB, M, N, K, a, lda, w, ldb, c, ldc, beta)
+			return b.lt.Supports(in, out, transA, transB, M, N, K, a, lda, w, ldb, c, ldc, beta)
 		}
-		trial := func() (float64, float64, error) { return b.trialGEMM(M, N, ldc, c, beta, ft, lt) }
+		trial := func() (float64, float64, error) { return b.trialGEMM(out, M, N, ldc, c, beta, ft, lt) }
 		useLt, err := b.gemm.pick(k, supports, trial)
 		if err != nil {
 			return err
@@ -117,22 +134,22 @@ const trialWarm, trialReps = 1, 5
 // trialBytes bounds the scratch output a trial with beta ≠ 0 uses.
 const trialBytes = 256 << 20
 
-// trialGEMM times both providers on the product's own operands. With
-// beta = 0 they write dst itself (the real product overwrites it next);
-// with beta ≠ 0 dst must not change, so they run on a scratch copy of dst's
-// first rows: at most trialBytes, M' = trialBytes/(4·ldc) rows of the same
-// product (same pointers, leading dimensions, N and K).
-func (b *Backend) trialGEMM(M, N, ldc int, c cuda.Ptr, beta float32, ours, lt func(m int, c cuda.Ptr, beta float32) error) (float64, float64, error) {
+// trialGEMM times both providers on the product's own operands (C of type
+// ct). With beta = 0 they write dst itself (the real product overwrites it
+// next); with beta ≠ 0 dst must not change, so they run on a scratch copy
+// of dst's first rows: at most trialBytes, M' = trialBytes/(size·ldc) rows
+// of the same product (same pointers, leading dimensions, N and K).
+func (b *Backend) trialGEMM(ct cuda.DType, M, N, ldc int, c cuda.Ptr, beta float32, ours, lt func(m int, c cuda.Ptr, beta float32) error) (float64, float64, error) {
 	m, out := M, c
 	if beta != 0 {
-		m = max(1, min(M, trialBytes/(4*ldc)))
+		m = max(1, min(M, trialBytes/(ct.Size()*ldc)))
 		n := (m-1)*ldc + N
-		q, release, err := b.temp(cuda.F32, n)
+		q, release, err := b.temp(ct, n)
 		if err != nil {
 			return 0, 0, err
 		}
 		defer release()
-		if err := b.dev.CopyDtoDAsync(b.s, q, c, 4*n); err != nil {
+		if err := b.dev.CopyDtoDAsync(b.s, q, c, ct.Size()*n); err != nil {
 			return 0, 0, err
 		}
 		out = q
