@@ -12,9 +12,16 @@
 //   apply:      y[i] = x[i]·m[i], one IEEE product (x·keep or x·0, so a
 //               NaN or ±Inf x under a dropped element gives NaN and -0
 //               stays -0); y may be x                                  (y =)
+//   apply bf16: y[i] = rne_bf16(float(x[i])·m[i]): x and y bf16, the
+//               same mask, the product in float32 and one rounding to
+//               nearest even (so dropout.Apply on x widened, rounded)
 //
 // Bit for bit dropout.Mask and dropout.Apply (the Go references, tested
-// against them; a NaN's payload is the hardware's). One thread per draw,
+// against them; a NaN's payload is the hardware's). The bf16 apply decides
+// keep or drop with the same dropout_lanes as the float32 kernels, so a
+// bf16 and a float32 activation at the same (key, pos) drop the same
+// elements; it moves its four elements as one 8-byte uint2 when both
+// pointers are 8-byte aligned. One thread per draw,
 // grid-stride over ceil(n/4) draws: each 64-bit draw is computed once and
 // decides its four elements, loaded and stored as one float4 when every
 // pointer is 16-byte aligned and all four lie below n (a tensor's own
@@ -73,6 +80,31 @@ extern "C" __global__ void dropout_apply_fwd_f32(float* y, const float* x, unsig
 #pragma unroll
             for (int j = 0; j < 4; j++)
                 if (i + j < n) y[i + j] = x[i + j] * v[j];
+        }
+    }
+}
+
+extern "C" __global__ void dropout_apply_fwd_bf16(bf16* y, const bf16* x, unsigned long long key, unsigned long long pos,
+                                                  long long n, unsigned int drop, float keep) {
+    const long long draws = (n + 3) / 4;
+    const bool aligned = (((size_t)y | (size_t)x) & 7) == 0;
+    for (long long g = blockIdx.x * (long long)blockDim.x + threadIdx.x; g < draws; g += (long long)gridDim.x * blockDim.x) {
+        float v[4];
+        dropout_lanes(v, key, pos, g, drop, keep);
+        const long long i = 4 * g;
+        if (aligned && i + 3 < n) {
+            union {
+                uint2 u;
+                bf16 h[4];
+            } a;
+            a.u = *reinterpret_cast<const uint2*>(x + i);
+#pragma unroll
+            for (int j = 0; j < 4; j++) a.h[j] = __float2bfloat16_rn(to_f(a.h[j]) * v[j]);
+            *reinterpret_cast<uint2*>(y + i) = a.u;
+        } else {
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+                if (i + j < n) y[i + j] = __float2bfloat16_rn(to_f(x[i + j]) * v[j]);
         }
     }
 }

@@ -105,8 +105,9 @@ func TestDropoutMaskArgs(t *testing.T) {
 // into their buffer and of y at yOff into its own (in place: y is x, at
 // xOff); specials puts NaN, ±Inf, ±0, a subnormal and the largest float
 // in x between normal values; poison is the byte y's buffer is filled with
-// first (0xFF: NaN).
+// first (0xFF: NaN); t is x's and y's type, F32 (the zero value) or BF16.
 type applyCase struct {
+	t             DType
 	n, xOff, yOff int
 	inPlace       bool
 	key, pos      uint64
@@ -120,7 +121,14 @@ func (c applyCase) String() string {
 	if c.inPlace {
 		where = fmt.Sprintf("inplace+%dB", c.xOff)
 	}
-	return fmt.Sprintf("n%d/%s/pos%d/key%#x/p%g/specials%v/poison%#x", c.n, where, c.pos, c.key, c.p, c.specials, c.poison)
+	return fmt.Sprintf("%v/n%d/%s/pos%d/key%#x/p%g/specials%v/poison%#x", c.dtype(), c.n, where, c.pos, c.key, c.p, c.specials, c.poison)
+}
+
+func (c applyCase) dtype() DType {
+	if c.t == BF16 {
+		return BF16
+	}
+	return F32
 }
 
 // dropoutSpecials are the x values IEEE multiplication treats apart: under
@@ -128,6 +136,13 @@ func (c applyCase) String() string {
 var dropoutSpecials = []float32{
 	float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)),
 	float32(math.Copysign(0, -1)), 0, math.SmallestNonzeroFloat32, -math.MaxFloat32,
+}
+
+// bf16DropoutSpecials are dropoutSpecials as bf16 values: the smallest
+// bf16 subnormal, and the largest finite bf16 (·keep overflows to -Inf).
+var bf16DropoutSpecials = []float32{
+	float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)),
+	float32(math.Copysign(0, -1)), 0, math.Float32frombits(0x00010000), -math.Float32frombits(0x7f7f0000),
 }
 
 // sameFloat is bit equality, except that any NaN equals any NaN: a GPU
@@ -138,32 +153,46 @@ func sameFloat(a, b float32) bool {
 }
 
 // dropoutApplyCheck launches DropoutApply for c with 4 guard elements after
-// y and requires y to equal dropout.Apply, the guard to keep the poison,
-// and (out of place) x to be unchanged.
+// y and requires y to equal dropout.Apply (for BF16: on x's values, each
+// result rounded to bf16; the kernel's one rounding after a float32
+// product), the guard to keep the poison, and (out of place) x to be
+// unchanged.
 func dropoutApplyCheck(t *testing.T, g *gpu, c applyCase) {
 	t.Helper()
 	name := c.String()
 	drop, keep := dropout.Threshold(c.p)
 	const guard = 4
-	x := g.randn(c.n, 1, F32)
+	t0, size := c.dtype(), c.dtype().Size()
+	specials := dropoutSpecials
+	if t0 == BF16 {
+		specials = bf16DropoutSpecials
+	}
+	x := g.randn(c.n, 1, t0)
 	if c.specials {
 		for i := 0; i < c.n; i += 3 {
-			x[i] = dropoutSpecials[(i/3)%len(dropoutSpecials)]
+			x[i] = specials[(i/3)%len(specials)]
 		}
 	}
-	xbuf := g.alloc(c.xOff + 4*(c.n+guard))
+	xbuf := g.alloc(c.xOff + size*(c.n+guard))
 	xp := xbuf + Ptr(c.xOff)
-	g.ok(CopyHtoD(g.d, xp, x))
+	if t0 == BF16 {
+		g.ok(CopyHtoD(g.d, xp, toBF16s(x)))
+	} else {
+		g.ok(CopyHtoD(g.d, xp, x))
+	}
 	yp := xp
 	if !c.inPlace {
-		ybuf := g.alloc(c.yOff + 4*(c.n+guard))
-		g.ok(g.d.Memset8(ybuf, c.poison, c.yOff+4*(c.n+guard)))
+		ybuf := g.alloc(c.yOff + size*(c.n+guard))
+		g.ok(g.d.Memset8(ybuf, c.poison, c.yOff+size*(c.n+guard)))
 		yp = ybuf + Ptr(c.yOff)
 	}
-	g.ok(g.d.DropoutApply(g.s, yp, xp, c.key, c.pos, int64(c.n), drop, keep))
-	got := g.down(yp, c.n+guard, F32)
+	g.ok(g.d.DropoutApply(g.s, t0, yp, xp, c.key, c.pos, int64(c.n), drop, keep))
+	got := g.down(yp, c.n+guard, t0)
 	want := make([]float32, c.n)
 	dropout.Apply(want, x, c.key, c.pos, drop, keep)
+	if t0 == BF16 {
+		want = fromBF16s(toBF16s(want))
+	}
 	bad, kept, nanDropped := 0, 0, 0
 	for i, w := range want {
 		if !sameFloat(got[i], w) {
@@ -187,13 +216,16 @@ func dropoutApplyCheck(t *testing.T, g *gpu, c applyCase) {
 	if c.inPlace {
 		poison = 0xFFFFFFFF // g.alloc's fill
 	}
+	if t0 == BF16 { // a bf16 guard element widened
+		poison &= 0xFFFF0000
+	}
 	for i := c.n; i < c.n+guard; i++ {
 		if b := math.Float32bits(got[i]); b != poison {
 			t.Errorf("%s: guard element %d past n written (bits %#08x)", name, i-c.n, b)
 		}
 	}
 	if !c.inPlace {
-		after := g.down(xp, c.n, F32)
+		after := g.down(xp, c.n, t0)
 		for i := range x {
 			if math.Float32bits(after[i]) != math.Float32bits(x[i]) {
 				t.Errorf("%s: x[%d] changed from %g to %g out of place", name, i, x[i], after[i])
@@ -209,27 +241,30 @@ func dropoutApplyCheck(t *testing.T, g *gpu, c applyCase) {
 	if c.specials && c.n >= 1000 && nanDropped == 0 {
 		t.Errorf("%s: no infinity under a dropped element", name)
 	}
-	record("dropout_apply_fwd_f32/"+name, c.n, 0, 0, 0, tol{}, bad == 0)
+	record("dropout_apply_fwd_"+t0.String()+"/"+name, c.n, 0, 0, 0, tol{}, bad == 0)
 }
 
 // TestDropoutApply checks DropoutApply against dropout.Apply bit for bit
-// (NaN for NaN): the mask tests' ragged sizes and positions, out of place
-// and in place, with and without the specials. Out of place, y is also
+// (NaN for NaN), in F32 and in BF16 (against dropout.Apply rounded): the
+// mask tests' ragged sizes and positions, out of place and in place, with
+// and without the specials. Out of place, y is also
 // poisoned with a finite pattern (0x7F7F7F7F), so a NaN the kernel must
 // write cannot be mistaken for the NaN poison.
 func TestDropoutApply(t *testing.T) {
 	g := needGPU(t)
 	key := g.rng.Uint64()
-	for _, n := range []int{1, 3, 4, 5, 7, 1023, 4097, 300001} {
-		for _, pos := range []uint64{0, 1<<40 + 5} {
-			for _, p := range []float64{0.05, 0.5} {
-				for _, inPlace := range []bool{false, true} {
-					for _, specials := range []bool{false, true} {
-						c := applyCase{n: n, inPlace: inPlace, key: key, pos: pos, p: p, specials: specials, poison: 0xFF}
-						dropoutApplyCheck(t, g, c)
-						if !inPlace && specials {
-							c.poison = 0x7F
+	for _, t0 := range []DType{F32, BF16} {
+		for _, n := range []int{1, 3, 4, 5, 7, 1023, 4097, 300001} {
+			for _, pos := range []uint64{0, 1<<40 + 5} {
+				for _, p := range []float64{0.05, 0.5} {
+					for _, inPlace := range []bool{false, true} {
+						for _, specials := range []bool{false, true} {
+							c := applyCase{t: t0, n: n, inPlace: inPlace, key: key, pos: pos, p: p, specials: specials, poison: 0xFF}
 							dropoutApplyCheck(t, g, c)
+							if !inPlace && specials {
+								c.poison = 0x7F
+								dropoutApplyCheck(t, g, c)
+							}
 						}
 					}
 				}
@@ -241,38 +276,48 @@ func TestDropoutApply(t *testing.T) {
 // TestDropoutApplyStrideAndViews: more draws than the grid has threads,
 // key 0, and views that start 4, 8 or 12 bytes past a 16-byte boundary
 // for y, for x, for both (in place) and for both at different offsets,
-// where the kernel must not take its float4 loads and stores.
+// where the kernel must not take its float4 loads and stores; the same in
+// BF16 with views 2, 4 or 6 bytes past an 8-byte boundary (its uint2
+// loads and stores).
 func TestDropoutApplyStrideAndViews(t *testing.T) {
 	g := needGPU(t)
 	key := g.rng.Uint64()
 	n := 4*g.d.SMs*8*256 + 4*1000 + 3
-	dropoutApplyCheck(t, g, applyCase{n: n, key: key, pos: 12345, p: 0.1, specials: true, poison: 0xFF})
-	dropoutApplyCheck(t, g, applyCase{n: n, inPlace: true, key: 0, pos: 12345, p: 0.1, poison: 0xFF})
-	for _, off := range []int{4, 8, 12} {
-		for _, n := range []int{1, 5, 4097} {
-			for _, c := range []applyCase{
-				{n: n, yOff: off},
-				{n: n, xOff: off},
-				{n: n, xOff: off, yOff: 16 - off},
-				{n: n, xOff: off, inPlace: true},
-			} {
-				c.key, c.pos, c.p, c.specials, c.poison = key, 1<<40+5, 0.5, true, 0xFF
-				dropoutApplyCheck(t, g, c)
+	for _, t0 := range []DType{F32, BF16} {
+		dropoutApplyCheck(t, g, applyCase{t: t0, n: n, key: key, pos: 12345, p: 0.1, specials: true, poison: 0xFF})
+		dropoutApplyCheck(t, g, applyCase{t: t0, n: n, inPlace: true, key: 0, pos: 12345, p: 0.1, poison: 0xFF})
+		// Offsets in whole elements past the vector loads' alignment (16
+		// bytes for F32's float4, 8 for BF16's uint2).
+		size, align := t0.Size(), 4*t0.Size()
+		for _, off := range []int{size, 2 * size, 3 * size} {
+			for _, n := range []int{1, 5, 4097} {
+				for _, c := range []applyCase{
+					{n: n, yOff: off},
+					{n: n, xOff: off},
+					{n: n, xOff: off, yOff: align - off},
+					{n: n, xOff: off, inPlace: true},
+				} {
+					c.t, c.key, c.pos, c.p, c.specials, c.poison = t0, key, 1<<40+5, 0.5, true, 0xFF
+					dropoutApplyCheck(t, g, c)
+				}
 			}
 		}
 	}
 }
 
-// TestDropoutApplyArgs checks the launcher's refusal of n < 0 and its n = 0
-// no-op (nothing written).
+// TestDropoutApplyArgs checks the launcher's refusals of n < 0 and of a type
+// without a kernel (F64), and its n = 0 no-op (nothing written).
 func TestDropoutApplyArgs(t *testing.T) {
 	g := needGPU(t)
 	x := g.up([]float32{1, 2, 3, 4}, F32)
 	y := g.alloc(16)
-	if err := g.d.DropoutApply(g.s, y, x, 1, 0, -1, 100, 1); err == nil {
+	if err := g.d.DropoutApply(g.s, F32, y, x, 1, 0, -1, 100, 1); err == nil {
 		t.Error("n = -1 accepted")
 	}
-	g.ok(g.d.DropoutApply(g.s, y, x, 1, 0, 0, 100, 1))
+	g.ok(g.d.DropoutApply(g.s, F32, y, x, 1, 0, 0, 100, 1))
+	if err := g.d.DropoutApply(g.s, F64, y, x, 1, 0, 4, 100, 1); err == nil {
+		t.Error("F64 accepted")
+	}
 	for i, v := range g.down(y, 4, F32) {
 		if math.Float32bits(v) != 0xFFFFFFFF {
 			t.Errorf("n = 0 wrote y[%d] = %g", i, v)

@@ -14,17 +14,32 @@ import (
 // (dropout_apply_fwd_f32), the mask never stored, dst may be x. Kept
 // elements are scaled by scale (the interface's keep, renamed here so as
 // not to hide the keep helper).
+//
+// BF16 x and dst (dropout_apply_fwd_bf16) drop the elements an F32 call at
+// the same key and pos drops and round x·scale, computed in float32, once
+// to bf16: the CPU's dropout.Apply on x widened, rounded. (tensor.Dropout
+// on a BF16 x multiplies by the F32 mask converted to BF16 instead, which
+// rounds scale to bf16 first; wiring bf16 activations to this call will
+// change those products by up to a bf16 ulp where scale is not a bf16
+// value.) The mask itself is drawn in F32 only: tensor.DropoutMask always
+// makes an F32 mask, and tensor.Dropout converts it for other dtypes.
 func (b *Backend) Dropout(dst, x *tensor.Tensor, key, pos uint64, drop uint32, scale float32) error {
 	defer keep(dst, x)
-	if err := allF32("Dropout", dst, x); err != nil {
-		return err
+	dt := dst.DType()
+	switch {
+	case x == nil && dt != tensor.F32:
+		return fmt.Errorf("cuda: %w: Dropout: mask into %v dst %v (F32 expected: masks are drawn in float32)", tensor.ErrUnsupported, dt, dst)
+	case dt != tensor.F32 && dt != tensor.BF16:
+		return fmt.Errorf("cuda: %w: Dropout on %v (F32 or BF16 expected)", tensor.ErrUnsupported, dt)
+	case x != nil && x.DType() != dt:
+		return fmt.Errorf("cuda: %w: Dropout: x %v into dst %v (x of dst's dtype expected: %v expected)", tensor.ErrUnsupported, x.DType(), dt, dt)
 	}
 	if !dst.IsContiguous() {
-		return fmt.Errorf("cuda: %w: Dropout: dst %v is a strided view (contiguous F32 expected)", tensor.ErrUnsupported, dst)
+		return fmt.Errorf("cuda: %w: Dropout: dst %v is a strided view (contiguous %v expected)", tensor.ErrUnsupported, dst, dt)
 	}
 	if x != nil {
 		if !x.IsContiguous() {
-			return fmt.Errorf("cuda: %w: Dropout: x %v is a strided view (contiguous F32 expected)", tensor.ErrUnsupported, x)
+			return fmt.Errorf("cuda: %w: Dropout: x %v is a strided view (contiguous %v expected)", tensor.ErrUnsupported, x, dt)
 		}
 		if x.Numel() != dst.Numel() {
 			return fmt.Errorf("cuda: Dropout: x %v has %d elements, dst %v %d (the same number expected)", x, x.Numel(), dst, dst.Numel())
@@ -47,10 +62,14 @@ func (b *Backend) Dropout(dst, x *tensor.Tensor, key, pos uint64, drop uint32, s
 	}
 	// In place is one thread reading its four elements before writing
 	// them; a shifted overlap would have threads read what others wrote.
-	if xp != d && overlap(xp, d, int64(n)*4) {
+	if xp != d && overlap(xp, d, int64(n)*int64(dt.Size())) {
 		return fmt.Errorf("cuda: Dropout: x %v and dst %v overlap without being the same elements (in place or disjoint expected)", x, dst)
 	}
-	return b.dev.DropoutApply(b.s, d, xp, key, pos, int64(n), drop, scale)
+	kt, err := kdt(dt)
+	if err != nil {
+		return err
+	}
+	return b.dev.DropoutApply(b.s, kt, d, xp, key, pos, int64(n), drop, scale)
 }
 
 // overlap reports whether the byte ranges [a, a+size) and [c, c+size) meet.
