@@ -226,20 +226,29 @@ func (tp *Tape) LinearSoftcapCrossEntropy(h, w *Var, labels *tensor.Tensor, igno
 	hv := h.Value.Contiguous()
 	wantH, wantW := tp.needs(h), tp.needs(w)
 	be := hv.Backend()
+	// Logits, the loss and the head's gradient in float32 when h is bf16
+	// (bf16 activations): the softmax and its sum need the range and the
+	// digits, as under autocast.
+	acc := hv.DType()
+	if acc == tensor.BF16 {
+		acc = tensor.F32
+	}
 	var dh, dw *tensor.Tensor
 	if wantH {
 		dh = tensor.New(be, hv.DType(), hv.Shape()...)
 	}
 	if wantW {
-		dw = tensor.Zeros(be, hv.DType(), w.Value.Shape()...)
+		dw = tensor.Zeros(be, acc, w.Value.Shape()...)
 	}
-	total := tensor.Zeros(be, hv.DType())
+	total := tensor.Zeros(be, acc)
 	scale := float32(1 / float64(n))
+	V := w.Value.Dim(0)
 	for s := 0; s < N; s += chunk {
 		e := min(N, s+chunk)
 		hc := hv.Narrow(0, s, e-s)
 		lab := labels.Narrow(0, s, e-s)
-		logits := tensor.MatMul(hc, w.Value, false, true)
+		logits := tensor.New(be, acc, e-s, V)
+		tensor.MatMulInto(logits, hc, w.Value, false, true, 1, 0)
 		if softcap != 0 {
 			tensor.SoftcapInPlace(logits, softcap)
 		}

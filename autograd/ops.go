@@ -269,3 +269,19 @@ func (tp *Tape) LogSoftmax(a *Var) *Var {
 		return tensor.Sub(g, tensor.Mul(tensor.Exp(y), s))
 	})
 }
+
+// Cast returns a in dtype dt (a itself when it has it): the gradient
+// goes back in a's dtype. Bf16 activations over float32 masters (a
+// trainable embedding copy) meet here.
+func (tp *Tape) Cast(a *Var, dt tensor.DType) *Var {
+	if a.Value.DType() == dt {
+		return a
+	}
+	out := result(a.Value.To(dt))
+	if !tp.needs(a) {
+		return out
+	}
+	from := a.Value.DType()
+	tp.record(func() { tp.accumulate(a, out.Grad.To(from), true) }, out)
+	return out
+}

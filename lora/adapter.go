@@ -94,7 +94,7 @@ func New(m *nn.Model, c *Config, name string, seed uint64) (*Adapter, error) {
 	if c.UseDoRA {
 		err := tensor.Catch(func() {
 			for _, t := range targets {
-				a.Layers[t].initMagnitude(byName[t].Weight.Value, m.DType)
+				a.Layers[t].initMagnitude(byName[t].Weight.Value, m.MasterDType())
 			}
 		})
 		if err != nil {
@@ -109,8 +109,8 @@ func (a *Adapter) newLayer(m *nn.Model, module string, av, bv []float32, r, in, 
 	return &Layer{
 		drop:    &dropoutStream{key: dropout.Draw(seed, 0xd20)},
 		Module:  module,
-		A:       autograd.Param(tensor.FromHost(be, tensor.F32, av, r, in).To(m.DType), module+"."+PartA+".weight"),
-		B:       autograd.Param(tensor.FromHost(be, tensor.F32, bv, out, r).To(m.DType), module+"."+PartB+".weight"),
+		A:       autograd.Param(tensor.FromHost(be, tensor.F32, av, r, in).To(m.MasterDType()), module+"."+PartA+".weight"),
+		B:       autograd.Param(tensor.FromHost(be, tensor.F32, bv, out, r).To(m.MasterDType()), module+"."+PartB+".weight"),
 		Scale:   a.Config.Scaling(module),
 		Dropout: a.Config.LoraDropout,
 	}
@@ -157,7 +157,7 @@ func Load(m *nn.Model, dir, name string) (*Adapter, error) {
 		l := a.newLayer(m, t, wa.Data, wb.Data, c.Rank(t), lin.In(), lin.Out(), uint64(i))
 		if c.UseDoRA {
 			mv := weights[MagnitudeName(t)]
-			l.Magnitude = autograd.Param(tensor.FromHost(m.Backend, tensor.F32, mv.Data, lin.Out()).To(m.DType), MagnitudeName(t))
+			l.Magnitude = autograd.Param(tensor.FromHost(m.Backend, tensor.F32, mv.Data, lin.Out()).To(m.MasterDType()), MagnitudeName(t))
 		}
 		a.Layers[t] = l
 	}

@@ -54,6 +54,9 @@ func (l *Layer) doraForward(tp *autograd.Tape, lin *nn.Linear, x *autograd.Var, 
 	norm, _ := l.rowNorms(lin.Weight.Value)
 	// m/n with n a constant: the gradient reaches m only.
 	factor := tp.Div(l.Magnitude, autograd.Const(norm.To(l.Magnitude.Value.DType())))
+	// With bf16 activations the float32 magnitude's factor meets the bf16
+	// output in bf16 (its gradient returns in float32 through the cast).
+	factor = tp.Cast(factor, x.Value.DType())
 	if mask == nil {
 		// (m/n) ⊙ (W·x + s·B·A·x) + b: the fused LoRA node, then one
 		// broadcast multiply.

@@ -123,9 +123,9 @@ func newCopies(m *nn.Model, c *Config, modules []string, weights map[string]Tens
 	}
 	param := func(base *tensor.Tensor, name string) *autograd.Var {
 		if w, ok := weights[name]; ok {
-			return autograd.Param(tensor.FromHost(m.Backend, tensor.F32, w.Data, w.Shape...).To(m.DType), name)
+			return autograd.Param(tensor.FromHost(m.Backend, tensor.F32, w.Data, w.Shape...).To(m.MasterDType()), name)
 		}
-		return autograd.Param(base.To(tensor.F32).To(m.DType).Clone(), name)
+		return autograd.Param(base.To(tensor.F32).To(m.MasterDType()).Clone(), name)
 	}
 	out := map[string]*ModuleCopy{}
 	for _, mod := range modules {

@@ -239,12 +239,21 @@ func toTensor(be tensor.Backend, st safetensors.Tensor, dt tensor.DType, keepBF1
 	if err != nil {
 		return nil, err
 	}
-	if dt == tensor.F64 {
+	switch dt {
+	case tensor.F64:
 		d := make([]float64, n)
 		for i, v := range f {
 			d[i] = float64(v)
 		}
 		return tensor.FromHost(be, tensor.F64, d, st.Shape...), nil
+	case tensor.BF16:
+		// bf16 activations: every weight in bf16, as transformers holds a
+		// model loaded in torch.bfloat16 (norm weights and biases too).
+		u := make([]uint16, n)
+		for i, v := range f {
+			u[i] = tensor.F32ToBF16(v)
+		}
+		return tensor.FromHost(be, tensor.BF16, u, st.Shape...), nil
 	}
 	return tensor.FromHost(be, tensor.F32, f, st.Shape...), nil
 }

@@ -94,6 +94,17 @@ type ForwardOptions struct {
 // IgnoreIndex is the label that contributes no loss (transformers' -100).
 const IgnoreIndex = -100
 
+// MasterDType is the dtype of what a run trains and of the RoPE tables:
+// the compute dtype, except that bf16 activations keep float32 masters
+// (adapters, their optimizer state, trained copies) and float32 angles,
+// as PEFT under autocast does.
+func (m *Model) MasterDType() tensor.DType {
+	if m.DType == tensor.BF16 {
+		return tensor.F32
+	}
+	return m.DType
+}
+
 // Params returns the model's parameters keyed by their Hugging Face names
 // (a tied lm_head is listed once, as model.embed_tokens.weight).
 func (m *Model) Params() map[string]*autograd.Var {
@@ -191,12 +202,12 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 	for _, p := range pos {
 		maxPos = max(maxPos, p+1)
 	}
-	cos, sin := c.RopeTablesAt(m.Backend, m.DType, pos, B, T, m.rope.Step(c, maxPos))
+	cos, sin := c.RopeTablesAt(m.Backend, m.MasterDType(), pos, B, T, m.rope.Step(c, maxPos))
 	localCos, localSin := cos, sin
 	if c.LocalRope != nil {
 		lc := c
 		lc.Rope = *c.LocalRope
-		localCos, localSin = lc.RopeTablesAt(m.Backend, m.DType, pos, B, T, maxPos)
+		localCos, localSin = lc.RopeTablesAt(m.Backend, m.MasterDType(), pos, B, T, maxPos)
 	}
 	scale := 1 / math.Sqrt(float64(c.HeadDim))
 	if c.QueryPreAttnScalar != 0 {
@@ -208,10 +219,7 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 	if m.EmbedCopy != nil {
 		table = m.EmbedCopy
 	}
-	h := tp.Embedding(table, in.InputIDs)
-	if h.Value.DType() != m.DType {
-		h = autograd.Const(h.Value.To(m.DType))
-	}
+	h := tp.Cast(tp.Embedding(table, in.InputIDs), m.DType)
 	if c.EmbedScale != 0 {
 		h = tp.Scale(h, c.EmbedScale)
 	}
@@ -357,5 +365,7 @@ func (m *Model) shiftedLoss(tp *autograd.Tape, logits *autograd.Var, labels *ten
 	if labels.Rank() != 2 || labels.Dim(0) != logits.Value.Dim(0) || labels.Dim(1) != logits.Value.Dim(1) {
 		return nil, fmt.Errorf("nn: labels %v do not match logits %v", labels.Shape(), logits.Shape())
 	}
-	return tp.CrossEntropy(tp.Reshape(logits, -1, V), shiftLabels(labels), IgnoreIndex)
+	// bf16 logits are widened for the softmax and the loss (the models'
+	// logits.float() in transformers).
+	return tp.CrossEntropy(tp.Cast(tp.Reshape(logits, -1, V), m.MasterDType()), shiftLabels(labels), IgnoreIndex)
 }

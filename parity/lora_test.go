@@ -40,7 +40,13 @@ type fixtureMeta struct {
 // loraSetup loads the fixture's base frozen with adapter_init attached.
 func loraSetup(t *testing.T, dir string, batch func(*nn.Model) nn.Batch, be tensor.Backend) (*nn.Model, *lora.Adapter, nn.Batch) {
 	t.Helper()
-	m, err := nn.Load(dir, nn.LoadOptions{Backend: be})
+	return loraSetupAs(t, dir, batch, be, 0)
+}
+
+// loraSetupAs is loraSetup with the model computing in dt (0: float32).
+func loraSetupAs(t *testing.T, dir string, batch func(*nn.Model) nn.Batch, be tensor.Backend, dt tensor.DType) (*nn.Model, *lora.Adapter, nn.Batch) {
+	t.Helper()
+	m, err := nn.Load(dir, nn.LoadOptions{Backend: be, DType: dt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +172,13 @@ func abs(x float64) float64 {
 // (tolGrad), and that no base weight got a gradient. label prefixes the
 // reported quantities ("bf16 " for the GPU's bf16 path).
 func checkGradsLoRA(t *testing.T, fx *fixture, be tensor.Backend, batchFor func(*nn.Model) nn.Batch, tolOut, tolGrad float64, label string) {
-	m, a, batch := loraSetup(t, fx.dir, batchFor, be)
+	checkGradsLoRAAs(t, fx, be, 0, batchFor, tolOut, tolGrad, label)
+}
+
+// checkGradsLoRAAs is checkGradsLoRA with the model computing in dt (0:
+// float32).
+func checkGradsLoRAAs(t *testing.T, fx *fixture, be tensor.Backend, dt tensor.DType, batchFor func(*nn.Model) nn.Batch, tolOut, tolGrad float64, label string) {
+	m, a, batch := loraSetupAs(t, fx.dir, batchFor, be, dt)
 	tp := autograd.NewTape()
 	out, err := m.Forward(tp, batch, nn.ForwardOptions{})
 	if err != nil {

@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/ftune/ftune/kernels/dropout"
@@ -29,13 +30,30 @@ func DropoutMask(b Backend, key, pos uint64, p float64, shape ...int) *Tensor {
 }
 
 // Dropout returns x times the mask DropoutMask would draw at pos: for
-// float32 x in one pass, the mask never stored; for other dtypes as
-// x·mask with the mask converted to x's dtype.
+// float32 x in one pass, the mask never stored; for bf16 x (bf16
+// activations) the float32 product rounded once to bf16, in one pass where
+// the backend has it (the CUDA backend's dropout_apply_fwd_bf16), else
+// through float32; for other dtypes as x·mask with the mask converted to
+// x's dtype.
 func Dropout(x *Tensor, key, pos uint64, p float64) *Tensor {
-	if x.dtype != F32 {
-		return Mul(x, DropoutMask(x.b, key, pos, p, x.shape...).To(x.dtype))
+	switch x.dtype {
+	case F32:
+		return dropoutOp(x.b, x.Contiguous(), key, pos, p, x.shape)
+	case BF16:
+		if db, ok := x.b.(DropoutBackend); ok && p >= 0 && p < 1 {
+			drop, keep := dropout.Threshold(p)
+			out := New(x.b, BF16, x.shape...)
+			err := db.Dropout(out, x.Contiguous(), key, pos, drop, keep)
+			if err == nil {
+				return out
+			}
+			if !errors.Is(err, ErrUnsupported) {
+				check(err)
+			}
+		}
+		return Dropout(x.To(F32), key, pos, p).To(BF16)
 	}
-	return dropoutOp(x.b, x.Contiguous(), key, pos, p, x.shape)
+	return Mul(x, DropoutMask(x.b, key, pos, p, x.shape...).To(x.dtype))
 }
 
 func dropoutOp(b Backend, x *Tensor, key, pos uint64, p float64, shape Shape) *Tensor {
@@ -59,7 +77,10 @@ func dropoutOp(b Backend, x *Tensor, key, pos uint64, p float64, shape Shape) *T
 
 // Dropout draws in parts of whole draws, in parallel.
 func (c *CPUBackend) Dropout(dst, x *Tensor, key, pos uint64, drop uint32, keep float32) error {
-	if dst.dtype != F32 || !dst.IsContiguous() {
+	if dst.dtype != F32 {
+		return cpuErr(fmt.Errorf("Dropout: %w: dst %v %v (contiguous F32 expected)", ErrUnsupported, dst.dtype, dst.shape))
+	}
+	if !dst.IsContiguous() {
 		return cpuErr(fmt.Errorf("Dropout: dst %v %v (contiguous F32 expected)", dst.dtype, dst.shape))
 	}
 	var xs []float32

@@ -1,0 +1,132 @@
+package parity
+
+import (
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/internal/testutil"
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/quant/nf4"
+	"github.com/ftune/ftune/tensor"
+	"github.com/ftune/ftune/tensor/cudabackend"
+)
+
+// bf16ActStep is one LoRA training step (dropout 0.1, activations
+// released as the trainer does) on be with the model computing in dt:
+// the loss and every adapter gradient.
+func bf16ActStep(t *testing.T, dir string, be tensor.Backend, dt tensor.DType, path trainPath, T int, ckpt bool) (float64, map[string][]float32) {
+	t.Helper()
+	opt := nn.LoadOptions{Backend: be, DType: dt, KeepBF16: true}
+	if path.nf4 {
+		opt.Quantize = nf4.Quantizer(be)
+	}
+	m, err := nn.Load(dir, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Checkpointing = ckpt
+	a, err := lora.New(m, path.adapter(), "default", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range a.Layers {
+		l.Dropout = 0.1
+	}
+	if err := a.Attach(m); err != nil {
+		t.Fatal(err)
+	}
+	const B = 2
+	ids := make([]int64, B*T)
+	rng := rand.New(rand.NewPCG(13, 2026))
+	for i := range ids {
+		ids[i] = 4 + rng.Int64N(int64(m.Config.VocabSize-4))
+	}
+	batch := nn.Batch{InputIDs: tensor.FromHost(be, tensor.I64, ids, B, T), Labels: tensor.FromHost(be, tensor.I64, ids, B, T)}
+	tp := autograd.NewTape()
+	tp.ReleaseActivations = true
+	out, err := m.Forward(tp, batch, nn.ForwardOptions{LossOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss := out.Loss.Value.Item()
+	if err := tp.Backward(out.Loss); err != nil {
+		t.Fatal(err)
+	}
+	grads := map[string][]float32{}
+	for n, p := range a.Params() {
+		if p.Grad == nil {
+			t.Fatalf("%s: no gradient", n)
+		}
+		if p.Grad.DType() != tensor.F32 {
+			t.Fatalf("%s: gradient in %v, want the float32 master's", n, p.Grad.DType())
+		}
+		grads[n] = p.Grad.F32()
+	}
+	return loss, grads
+}
+
+// TestParityCUDABF16ActivationsFamilies: QLoRA and DoRA with rsLoRA, LoRA
+// dropout on, with bf16 activations on the GPU's bf16 path (every op's
+// output in bf16; LoRA masters, their gradients, norm statistics, softmax
+// and the loss in float32) against the CPU's float32 step, for the small
+// tiny families (Gemma 3, Qwen 3, Phi-3 with LongRoPE's long factors).
+// Bounds: loss 2e-3 relative (measured ≤ 1.0e-3), worst adapter gradient
+// tensor 6e-2 (measured ≤ 4.6e-2): TestParityCUDABF16Activations' 4e-2,
+// plus DoRA's dropout branch, whose x⊙mask and x⊙(1−mask) products are
+// two more bf16 roundings per adapted linear. And a checkpointed step
+// gives the same loss and gradients bit for bit (its recompute rounds
+// exactly as the first forward did).
+func TestParityCUDABF16ActivationsFamilies(t *testing.T) {
+	if ok, reason := cudabackend.Available(); !ok {
+		t.Skip(reason)
+	}
+	be, err := cudabackend.Open(cudabackend.Options{BF16MatMul: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tolLoss, tolGrad = 2e-3, 6e-2
+	for _, fam := range []struct {
+		dir string
+		T   int
+	}{{gemma3Tiny(t), 21}, {qwen3Tiny(t), 21}, {phi3Tiny(t), 37}} {
+		for _, path := range trainPaths[1:] { // qlora, dora-rslora
+			t.Run(filepath.Base(fam.dir)+"/"+path.name, func(t *testing.T) {
+				wantLoss, want := bf16ActStep(t, fam.dir, tensor.CPUDefault(), 0, path, fam.T, false)
+				loss, got := bf16ActStep(t, fam.dir, be, tensor.BF16, path, fam.T, false)
+				worst, worstName := 0.0, ""
+				for n, w := range want {
+					if e := testutil.RelFrobenius(f64(got[n]), f64(w)); e > worst || e != e {
+						worst, worstName = e, n
+					}
+				}
+				report(t, "bf16 activations loss", math.Abs(loss-wantLoss)/math.Abs(wantLoss), tolLoss)
+				report(t, "bf16 activations grads ("+worstName+")", worst, tolGrad)
+				if path.name != "dora-rslora" {
+					return
+				}
+				ckptLoss, ckpt := bf16ActStep(t, fam.dir, be, tensor.BF16, path, fam.T, true)
+				if ckptLoss != loss {
+					t.Errorf("checkpointed loss %v, %v without", ckptLoss, loss)
+				}
+				for n, g := range got {
+					if !slices.Equal(ckpt[n], g) {
+						t.Errorf("%s: checkpointed gradient differs", n)
+					}
+				}
+			})
+		}
+	}
+}
+
+func f64(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
