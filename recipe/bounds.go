@@ -263,6 +263,12 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	if c.TorchDType == "bfloat16" {
 		matrix = 2
 	}
+	// Activation bytes: bf16 on a GPU's bf16 path (every weight is then
+	// bf16 too), float32 otherwise.
+	act := 4.0
+	if dev.gpu && o.Precision == "bf16" {
+		act, matrix = 2, 2
+	}
 	proj := 0.0
 	for _, pr := range projections(c) {
 		proj += f(pr.in) * f(pr.out)
@@ -320,17 +326,17 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	if o.DoRA && o.Dropout > 0 {
 		held += 2*H + I
 	}
-	block := tokens * 4 * (held + loraActs)
+	block := tokens * act * (held + loraActs)
 	if o.GradCheckpointing {
-		p.Activations = L*tokens*4*H + 2*block
+		p.Activations = L*tokens*act*H + 2*block
 	} else {
 		p.Activations = L*block + block // the backward's gradients: about one block
 	}
-	p.Activations += 2 * tokens * H * 4 // embeddings and the final norm
+	p.Activations += 2 * tokens * H * act // embeddings and the final norm
 	// The loss never materialises [tokens, vocab] logits: the LM head and
 	// the cross-entropy run over chunks of rows (at most 64 MiB of logits),
 	// logits and gradient.
-	p.Logits = min(tokens, f(autograd.LossChunkRows(int(V))))*V*4*2 + tokens*H*4
+	p.Logits = min(tokens, f(autograd.LossChunkRows(int(V))))*V*4*2 + tokens*H*act
 	if slices.ContainsFunc(o.ModulesToSave, func(s string) bool { return s == "lm_head" || strings.HasSuffix(s, ".lm_head") }) {
 		// A copied LM head computes all logits at once, and their gradient.
 		p.Logits = tokens*V*4*2 + tokens*H*4

@@ -108,9 +108,10 @@ type Options struct {
 	Samples       int // sample answers shown per subject
 
 	// Device is auto (a GPU when usable, else the CPU), cpu, cuda or
-	// cuda:N. Precision is auto (bf16 tensor-core GEMMs on a GPU, float32
-	// on the CPU), bf16 (GPU only) or f32; a run replaces auto by the
-	// precision in use.
+	// cuda:N. Precision is auto (bf16 on a GPU: weights, activations and
+	// tensor-core GEMMs in bf16, LoRA masters, optimizer state, norm
+	// statistics and the loss in float32; float32 on the CPU), bf16 (GPU
+	// only) or f32; a run replaces auto by the precision in use.
 	Device    string
 	Precision string
 	// GEMMProvider chooses who computes a GPU's matrix products: auto
