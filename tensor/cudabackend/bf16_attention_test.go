@@ -147,7 +147,7 @@ func bf16AttentionCase(t *testing.T, b *Backend, c bf16AttnCase) {
 	dq32, dk32, dv32 := tensor.Full(b, tensor.F32, nan, qs...), tensor.Full(b, tensor.F32, nan, ks...), tensor.Full(b, tensor.F32, nan, ks...)
 	// The reference backward reads the F32 forward's out rounded to bf16,
 	// as the BF16 backward reads its BF16 out.
-	outR := tensor.FromHost(b, tensor.F32, widen(round16(out32.F32())), qs...)
+	outR := tensor.FromHost(b, tensor.F32, widen(roundBF16(out32.F32())), qs...)
 	if err := b.AttentionBackward(dq32, dk32, dv32, do32, outR, lse32, q32, k32, v32, p); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func bf16AttentionCase(t *testing.T, b *Backend, c bf16AttnCase) {
 		if err := b.ToHost(o.got, got); err != nil {
 			t.Fatal(err)
 		}
-		want := round16(o.want.F32())
+		want := roundBF16(o.want.F32())
 		bad, nonzero, maxULP := 0, 0, 0
 		for i := range want {
 			if got[i]&0x7fff != 0 {
@@ -205,38 +205,6 @@ func bf16AttentionCase(t *testing.T, b *Backend, c bf16AttnCase) {
 // pointers do not take part in the choice.
 func attnMaskShape(d attnDims, p tensor.AttentionParams) cuda.MaskedAttention {
 	return attnMasks{}.shape(d, p)
-}
-
-// round16 rounds float32 values to bf16 bit patterns (to nearest even).
-func round16(f []float32) []uint16 {
-	u := make([]uint16, len(f))
-	for i, x := range f {
-		u[i] = tensor.F32ToBF16(x)
-	}
-	return u
-}
-
-// ulpsBF16 is how many bf16 steps apart a and b are (0 for two NaNs, a
-// large number for a NaN against a number).
-func ulpsBF16(a, b uint16) int {
-	an, bn := a&0x7fff > 0x7f80, b&0x7fff > 0x7f80
-	if an || bn {
-		if an && bn {
-			return 0
-		}
-		return math.MaxInt32
-	}
-	ord := func(u uint16) int {
-		if u&0x8000 != 0 {
-			return -int(u & 0x7fff)
-		}
-		return int(u)
-	}
-	d := ord(a) - ord(b)
-	if d < 0 {
-		d = -d
-	}
-	return d
 }
 
 // TestBF16AttentionMixed: activations of mixed dtypes, and an lse that is

@@ -25,7 +25,7 @@ func bf16DropoutWant(t *testing.T, xb []uint16, key, pos uint64, drop uint32, ke
 	if err := cpu.Dropout(host, hx, key, pos, drop, keep); err != nil {
 		t.Fatal(err)
 	}
-	return round16(host.F32())
+	return roundBF16(host.F32())
 }
 
 // sameBF16 fails unless got and want are equal bit for bit, any NaN
@@ -101,7 +101,7 @@ func TestBF16DropoutMatchesCPU(t *testing.T) {
 		if tensor.BF16ToF32(tensor.F32ToBF16(keep)) == keep && c.p != 0.5 {
 			t.Fatalf("keep %g for p %g is a bf16 value; the case is meant to need the float32 scale", keep, c.p)
 		}
-		xb := round16(dropoutInput(c.n, c.pos))
+		xb := roundBF16(dropoutInput(c.n, c.pos))
 		want := bf16DropoutWant(t, xb, key, c.pos, drop, keep)
 
 		x := tensor.FromHost(b, tensor.BF16, append([]uint16(nil), xb...), c.n)
@@ -142,7 +142,7 @@ func TestBF16DropoutViews(t *testing.T) {
 	b := open(t, Options{})
 	const key, pos = 42, 1001
 	drop, keep := dropout.Threshold(0.1)
-	xb := round16(dropoutInput(24, 9))
+	xb := roundBF16(dropoutInput(24, 9))
 	want := bf16DropoutWant(t, xb, key, pos, drop, keep)
 	view := func() (*tensor.Tensor, *tensor.Tensor) {
 		parent := tensor.Full(b, tensor.BF16, math.NaN(), 10, 6)

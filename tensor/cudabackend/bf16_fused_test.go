@@ -62,22 +62,6 @@ func (f *bf16Fused) bits(n int, scale float64) []uint16 {
 	return v
 }
 
-func widen(v []uint16) []float32 {
-	w := make([]float32, len(v))
-	for i, b := range v {
-		w[i] = tensor.BF16ToF32(b)
-	}
-	return w
-}
-
-func roundBF16(v []float32) []uint16 {
-	w := make([]uint16, len(v))
-	for i, x := range v {
-		w[i] = tensor.F32ToBF16(x)
-	}
-	return w
-}
-
 // bf uploads a copy of v as a BF16 tensor, f32 a copy of v as F32.
 func (f *bf16Fused) bf(v []uint16, shape ...int) *tensor.Tensor {
 	return tensor.FromHost(f.b, tensor.BF16, append([]uint16(nil), v...), shape...)
@@ -129,15 +113,6 @@ func (f *bf16Fused) must(what string, err error) {
 	if err != nil {
 		f.t.Fatalf("%s: %v", what, err)
 	}
-}
-
-// bf16Order maps a bf16 pattern to an integer whose differences count
-// ulps across zero (±0 both 0).
-func bf16Order(b uint16) int {
-	if b&0x8000 != 0 {
-		return -int(b & 0x7FFF)
-	}
-	return int(b)
 }
 
 // checkULPs compares a bf16 output with the float32 reference rounded to

@@ -63,11 +63,11 @@ func TestMatMulBF16Activations(t *testing.T) {
 	worstUlps, total, inexact := 0.0, 0, 0
 	for _, c := range bf16Cases {
 		w := bf16Weight(t, b, r, c)
-		av := bf16Exact(randF32(r, shapeNumel(c.aShape)))
+		av := bf16Exact(randF32(r, tensor.Shape(c.aShape).Numel()))
 		aF32 := tensor.FromHost(b, tensor.F32, av, c.aShape...)
-		aBF16 := tensor.FromHost(b, tensor.BF16, toBF16Bits(av), c.aShape...)
+		aBF16 := tensor.FromHost(b, tensor.BF16, roundBF16(av), c.aShape...)
 		dShape := matmulShape(c)
-		d0 := bf16Exact(randF32(r, shapeNumel(dShape)))
+		d0 := bf16Exact(randF32(r, tensor.Shape(dShape).Numel()))
 		// dstOf makes the destination: NaN-poisoned for beta = 0 (every
 		// element must be written), d0 otherwise.
 		dstOf := func(dt tensor.DType) *tensor.Tensor {
@@ -75,7 +75,7 @@ func TestMatMulBF16Activations(t *testing.T) {
 				return tensor.Full(b, dt, math.NaN(), dShape...)
 			}
 			if dt == tensor.BF16 {
-				return tensor.FromHost(b, dt, toBF16Bits(d0), dShape...)
+				return tensor.FromHost(b, dt, roundBF16(d0), dShape...)
 			}
 			return tensor.FromHost(b, dt, append([]float32(nil), d0...), dShape...)
 		}
@@ -143,12 +143,12 @@ func TestMatMulBF16Activations(t *testing.T) {
 // weight (c.w "nf4dq": with double-quantized scales).
 func bf16Weight(t *testing.T, b *Backend, r *rand.Rand, c bf16Case) *tensor.Tensor {
 	t.Helper()
-	n := shapeNumel(c.wShape)
+	n := tensor.Shape(c.wShape).Numel()
 	switch c.w {
 	case "f32":
 		return tensor.FromHost(b, tensor.F32, bf16Exact(randF32(r, n)), c.wShape...)
 	case "bf16":
-		return tensor.FromHost(b, tensor.BF16, toBF16Bits(randF32(r, n)), c.wShape...)
+		return tensor.FromHost(b, tensor.BF16, roundBF16(randF32(r, n)), c.wShape...)
 	case "nf4", "nf4dq":
 		const bs = 64
 		d := randNF4(r, c.wShape[0], c.wShape[1], bs)
@@ -195,22 +195,6 @@ func matmulShape(c bf16Case) []int {
 		n = c.wShape[len(c.wShape)-2]
 	}
 	return append(append([]int(nil), c.aShape[:r-2]...), m, n)
-}
-
-func shapeNumel(s []int) int {
-	n := 1
-	for _, d := range s {
-		n *= d
-	}
-	return n
-}
-
-func toBF16Bits(v []float32) []uint16 {
-	out := make([]uint16, len(v))
-	for i, x := range v {
-		out[i] = half.F32ToBF16(x)
-	}
-	return out
 }
 
 // bf16Exact rounds v to bf16 values (in place), returned as float32.
