@@ -29,6 +29,19 @@ type Device struct {
 	GEMMProvider string
 }
 
+// ModelDType is the compute dtype a model is loaded in on this device
+// (nn.LoadOptions.DType): bf16 on a GPU's bf16 path (weights and
+// activations; LoRA masters and the loss stay float32: nn.Model.MasterDType),
+// float32 otherwise.
+func (d Device) ModelDType() tensor.DType { return modelDType(d.Precision()) }
+
+func modelDType(precision string) tensor.DType {
+	if precision == "bf16" {
+		return tensor.BF16
+	}
+	return tensor.F32
+}
+
 // Precision names the resolved precision: "bf16" or "f32".
 func (d Device) Precision() string {
 	if d.BF16 {

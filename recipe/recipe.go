@@ -240,13 +240,9 @@ func (s *session) loadBase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lo := nn.LoadOptions{KeepBF16: true, Backend: be}
-	if o.Precision == "bf16" {
-		// A GPU's bf16 path: weights and activations in bf16, LoRA masters,
-		// their optimizer state and the loss in float32 (PEFT under
-		// autocast); precision f32 is the float32 parity path.
-		lo.DType = tensor.BF16
-	}
+	// A GPU's bf16 path computes in bf16 (Device.ModelDType); precision
+	// f32 is the float32 parity path.
+	lo := nn.LoadOptions{KeepBF16: true, Backend: be, DType: modelDType(o.Precision)}
 	if o.Load4Bit {
 		lo.Quantize = nf4.Quantizer(be)
 	}

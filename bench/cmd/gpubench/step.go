@@ -40,7 +40,7 @@ func measure(f stepFlags) (bench.GPURow, error) {
 	// so that -profile's step can time it; the timed steps make the CLI's
 	// calls, with no synchronization added.
 	prof := bench.NewProfiledBackend(dev.be, nil)
-	opt := nn.LoadOptions{KeepBF16: true, Backend: prof}
+	opt := nn.LoadOptions{KeepBF16: true, Backend: prof, DType: dev.dtype}
 	if f.nf4 {
 		opt.Quantize = nf4.Quantizer(prof)
 	}
@@ -203,6 +203,7 @@ func (l *repeatLoader) Len() int                   { return 1 << 30 }
 // measured there).
 type device struct {
 	be           tensor.Backend
+	dtype        tensor.DType // the model's compute dtype, as ftune train loads it
 	sync         func() error
 	peak         func() int64
 	gemmProvider string
@@ -225,7 +226,7 @@ func openDevice(f stepFlags) (device, error) {
 	}
 	cb, ok := d.Backend.(*cudabackend.Backend)
 	if !ok {
-		return device{be: d.Backend, sync: func() error { return nil }, peak: func() int64 { return 0 }}, nil
+		return device{be: d.Backend, dtype: d.ModelDType(), sync: func() error { return nil }, peak: func() int64 { return 0 }}, nil
 	}
-	return device{be: cb, sync: cb.Sync, peak: func() int64 { return cb.Stats().Peak }, gemmProvider: d.GEMMProvider}, nil
+	return device{be: cb, dtype: d.ModelDType(), sync: cb.Sync, peak: func() int64 { return cb.Stats().Peak }, gemmProvider: d.GEMMProvider}, nil
 }
