@@ -45,7 +45,7 @@ func AddRMSNorm(a, b, w *Tensor, eps float64) (h, y, invRMS *Tensor) {
 	h = New(be, a.dtype, a.shape...)
 	y = New(be, a.dtype, a.shape...)
 	n, _ := Rows(a)
-	invRMS = New(be, StatDType(a.dtype), n)
+	invRMS = New(be, statDType(a.dtype), n)
 	check(fb.AddRMSNorm(h, y, invRMS, a, b, w, eps))
 	return h, y, invRMS
 }
@@ -66,7 +66,7 @@ func AddRMSNormInPlace(a, b, w *Tensor, eps float64) (h, y, invRMS *Tensor) {
 	b = b.Contiguous()
 	y = New(be, a.dtype, a.shape...)
 	n, _ := Rows(a)
-	invRMS = New(be, StatDType(a.dtype), n)
+	invRMS = New(be, statDType(a.dtype), n)
 	check(fb.AddRMSNorm(a, y, invRMS, a, b, w, eps))
 	return a, y, invRMS
 }

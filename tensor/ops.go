@@ -197,11 +197,11 @@ func Split(t *Tensor, axis int, sizes ...int) []*Tensor {
 	return out
 }
 
-// StatDType is the dtype of per-row statistics (an RMSNorm's invRMS, an
+// statDType is the dtype of per-row statistics (an RMSNorm's invRMS, an
 // attention's log-sum-exp) for activations of dtype dt: float32 for bf16
 // activations, whose 8-bit mantissa would round the statistic the backward
 // divides by or exponentiates; dt itself otherwise.
-func StatDType(dt DType) DType {
+func statDType(dt DType) DType {
 	if dt == BF16 {
 		return F32
 	}
@@ -214,7 +214,7 @@ func RMSNorm(x, w *Tensor, eps float64) (y, invRMS *Tensor) {
 	x = x.Contiguous()
 	y = New(x.b, x.dtype, x.shape...)
 	n, _ := Rows(x)
-	invRMS = New(x.b, StatDType(x.dtype), n)
+	invRMS = New(x.b, statDType(x.dtype), n)
 	check(x.b.RMSNorm(y, invRMS, x, w, eps))
 	return y, invRMS
 }
@@ -261,7 +261,7 @@ func Embedding(table, ids *Tensor) *Tensor {
 func Attention(q, k, v *Tensor, p AttentionParams) (out, lse *Tensor) {
 	q, k, v = q.Contiguous(), k.Contiguous(), v.Contiguous()
 	out = New(q.b, q.dtype, q.shape...)
-	lse = New(q.b, StatDType(q.dtype), q.Dim(0), q.Dim(2), q.Dim(1))
+	lse = New(q.b, statDType(q.dtype), q.Dim(0), q.Dim(2), q.Dim(1))
 	check(q.b.Attention(out, lse, q, k, v, p))
 	return out, lse
 }

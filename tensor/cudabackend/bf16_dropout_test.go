@@ -69,15 +69,6 @@ func sameBF16(t *testing.T, name string, got, want, xb []uint16, key, pos uint64
 	return kept
 }
 
-func downBF16(t *testing.T, b *Backend, x *tensor.Tensor) []uint16 {
-	t.Helper()
-	u := make([]uint16, x.Numel())
-	if err := b.ToHost(x, u); err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
-
 // TestBF16DropoutMatchesCPU: Backend.Dropout on BF16 x and dst gives the
 // CPU's float32 x·mask on x widened, rounded to bf16, bit for bit (NaN for
 // NaN), and keeps exactly dropout.Mask's elements; dst is NaN-poisoned
@@ -109,17 +100,17 @@ func TestBF16DropoutMatchesCPU(t *testing.T) {
 		if err := b.Dropout(dst, x, key, c.pos, drop, keep); err != nil {
 			t.Fatal(err)
 		}
-		kept := sameBF16(t, "out of place", downBF16(t, b, dst), want, xb, key, c.pos, drop, keep)
+		kept := sameBF16(t, "out of place", hostCopy[uint16](t, b, dst), want, xb, key, c.pos, drop, keep)
 		if c.n >= 1000 && (kept == 0 || kept == c.n) {
 			t.Errorf("n %d: %d kept", c.n, kept)
 		}
-		if after := downBF16(t, b, x); ulpsSlice(after, xb) != 0 {
+		if after := hostCopy[uint16](t, b, x); ulpsSlice(after, xb) != 0 {
 			t.Errorf("n %d: x changed out of place", c.n)
 		}
 		if err := b.Dropout(x, x, key, c.pos, drop, keep); err != nil {
 			t.Fatal(err)
 		}
-		sameBF16(t, "in place", downBF16(t, b, x), want, xb, key, c.pos, drop, keep)
+		sameBF16(t, "in place", hostCopy[uint16](t, b, x), want, xb, key, c.pos, drop, keep)
 	}
 }
 
@@ -168,13 +159,13 @@ func TestBF16DropoutViews(t *testing.T) {
 	if err := b.Dropout(y, x, key, pos, drop, keep); err != nil {
 		t.Fatal(err)
 	}
-	all := downBF16(t, b, yparent)
+	all := hostCopy[uint16](t, b, yparent)
 	sameBF16(t, "out-of-place view", all[18:42], want, xb, key, pos, drop, keep)
 	untouched("out of place", all)
 	if err := b.Dropout(x, x, key, pos, drop, keep); err != nil {
 		t.Fatal(err)
 	}
-	all = downBF16(t, b, xparent)
+	all = hostCopy[uint16](t, b, xparent)
 	sameBF16(t, "in-place view", all[18:42], want, xb, key, pos, drop, keep)
 	untouched("in place", all)
 }

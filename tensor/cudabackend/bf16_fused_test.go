@@ -89,24 +89,6 @@ func (f *bf16Fused) nanF32(shape ...int) *tensor.Tensor {
 	return f.f32(v, shape...)
 }
 
-func (f *bf16Fused) getBF(x *tensor.Tensor) []uint16 {
-	f.t.Helper()
-	v := make([]uint16, x.Numel())
-	if err := f.b.ToHost(x, v); err != nil {
-		f.t.Fatal(err)
-	}
-	return v
-}
-
-func (f *bf16Fused) getF32(x *tensor.Tensor) []float32 {
-	f.t.Helper()
-	v := make([]float32, x.Numel())
-	if err := f.b.ToHost(x, v); err != nil {
-		f.t.Fatal(err)
-	}
-	return v
-}
-
 // must fails the test on an op's error.
 func (f *bf16Fused) must(what string, err error) {
 	f.t.Helper()
@@ -206,8 +188,8 @@ func TestBF16RMSNorm(t *testing.T) {
 			f.must(name+" RMSNorm", f.b.RMSNorm(y, inv, x, wf.w, eps))
 			yRef, invRef := f.nanF32(n, d), f.nanF32(n)
 			f.must(name+" RMSNorm (F32)", f.b.RMSNorm(yRef, invRef, f.f32(widen(xb), n, d), wf.wRef, eps))
-			f.checkULPs("RMSNorm y", name+" y", f.getBF(y), f.getF32(yRef))
-			f.checkF32("RMSNorm invRMS", name+" invRMS", f.getF32(inv), f.getF32(invRef))
+			f.checkULPs("RMSNorm y", name+" y", hostCopy[uint16](f.t, f.b, y), hostCopy[float32](f.t, f.b, yRef))
+			f.checkF32("RMSNorm invRMS", name+" invRMS", hostCopy[float32](f.t, f.b, inv), hostCopy[float32](f.t, f.b, invRef))
 
 			dyb := f.bits(n*d, 1)
 			dw0 := randF32(f.r, d) // dw accumulates (+=)
@@ -223,10 +205,10 @@ func TestBF16RMSNorm(t *testing.T) {
 				f.must(cname+" RMSNormBackward", f.b.RMSNormBackward(dx, dw, f.bf(dyb, n, d), x, wf.w, inv))
 				f.must(cname+" RMSNormBackward (F32)", f.b.RMSNormBackward(dxRef, dwRef, f.f32(widen(dyb), n, d), f.f32(widen(xb), n, d), wf.wRef, inv))
 				if c.dx {
-					f.checkULPs("RMSNormBackward dx", cname+" dx", f.getBF(dx), f.getF32(dxRef))
+					f.checkULPs("RMSNormBackward dx", cname+" dx", hostCopy[uint16](f.t, f.b, dx), hostCopy[float32](f.t, f.b, dxRef))
 				}
 				if c.dw {
-					f.checkF32("RMSNormBackward dw", cname+" dw", f.getF32(dw), f.getF32(dwRef))
+					f.checkF32("RMSNormBackward dw", cname+" dw", hostCopy[float32](f.t, f.b, dw), hostCopy[float32](f.t, f.b, dwRef))
 				}
 			}
 		}
@@ -258,13 +240,13 @@ func TestBF16AddRMSNorm(t *testing.T) {
 
 				hRef, yRef32, invRef32 := f.nanF32(n, d), f.nanF32(n, d), f.nanF32(n)
 				f.must(name+" AddRMSNorm (F32)", f.b.AddRMSNorm(hRef, yRef32, invRef32, f.f32(widen(ab), n, d), f.f32(widen(bb), n, d), wf.wRef, eps))
-				hRound := widen(roundBF16(f.getF32(hRef)))
+				hRound := widen(roundBF16(hostCopy[float32](f.t, f.b, hRef)))
 				yRef, invRef := f.nanF32(n, d), f.nanF32(n)
 				f.must(name+" RMSNorm of rounded h (F32)", f.b.RMSNorm(yRef, invRef, f.f32(hRound, n, d), wf.wRef, eps))
-				hb := f.getBF(h)
-				f.checkULPs("AddRMSNorm h", name+" h", hb, f.getF32(hRef))
-				f.checkULPs("AddRMSNorm y", name+" y", f.getBF(y), f.getF32(yRef))
-				f.checkF32("AddRMSNorm invRMS", name+" invRMS", f.getF32(inv), f.getF32(invRef))
+				hb := hostCopy[uint16](f.t, f.b, h)
+				f.checkULPs("AddRMSNorm h", name+" h", hb, hostCopy[float32](f.t, f.b, hRef))
+				f.checkULPs("AddRMSNorm y", name+" y", hostCopy[uint16](f.t, f.b, y), hostCopy[float32](f.t, f.b, yRef))
+				f.checkF32("AddRMSNorm invRMS", name+" invRMS", hostCopy[float32](f.t, f.b, inv), hostCopy[float32](f.t, f.b, invRef))
 
 				dhb, dyb := f.bits(n*d, 1), f.bits(n*d, 1)
 				dw0 := randF32(f.r, d)
@@ -277,9 +259,9 @@ func TestBF16AddRMSNorm(t *testing.T) {
 					dx, dxRef := f.nanBF(n, d), f.nanF32(n, d)
 					f.must(bname+" AddRMSNormBackward", f.b.AddRMSNormBackward(dx, dw, f.bf(dhb, n, d), f.bf(dyb, n, d), f.bf(hb, n, d), wf.w, inv))
 					f.must(bname+" AddRMSNormBackward (F32)", f.b.AddRMSNormBackward(dxRef, dwRef, f.f32(widen(dhb), n, d), f.f32(widen(dyb), n, d), f.f32(widen(hb), n, d), wf.wRef, inv))
-					f.checkULPs("AddRMSNormBackward dx", bname+" dx", f.getBF(dx), f.getF32(dxRef))
+					f.checkULPs("AddRMSNormBackward dx", bname+" dx", hostCopy[uint16](f.t, f.b, dx), hostCopy[float32](f.t, f.b, dxRef))
 					if withDW {
-						f.checkF32("AddRMSNormBackward dw", bname+" dw", f.getF32(dw), f.getF32(dwRef))
+						f.checkF32("AddRMSNormBackward dw", bname+" dw", hostCopy[float32](f.t, f.b, dw), hostCopy[float32](f.t, f.b, dwRef))
 					}
 				}
 			}
@@ -324,7 +306,7 @@ func TestBF16RoPE(t *testing.T) {
 				f.must(name+" RoPE", f.b.RoPE(dst, x, tab.cos, tab.sin, inverse))
 				ref := f.nanF32(B, T, H, D)
 				f.must(name+" RoPE (F32)", f.b.RoPE(ref, f.f32(widen(xb), B, T, H, D), tab.cos, tab.sin, inverse))
-				f.checkULPs("RoPE", name, f.getBF(dst), f.getF32(ref))
+				f.checkULPs("RoPE", name, hostCopy[uint16](f.t, f.b, dst), hostCopy[float32](f.t, f.b, ref))
 			}
 		}
 	}
@@ -353,7 +335,7 @@ func TestBF16GatedMLP(t *testing.T) {
 		out, ref := f.nanBF(R, C), f.nanF32(R, C)
 		f.must(op.name, op.fwd(out, gate, up))
 		f.must(op.name+" (F32)", op.fwd(ref, gate32, up32))
-		f.checkULPs(op.name, op.name+" out", f.getBF(out), f.getF32(ref))
+		f.checkULPs(op.name, op.name+" out", hostCopy[uint16](f.t, f.b, out), hostCopy[float32](f.t, f.b, ref))
 
 		for _, c := range []struct{ dg, du bool }{{true, true}, {false, true}, {true, false}} {
 			name := fmt.Sprintf("%sBackward dgate%v dup%v", op.name, c.dg, c.du)
@@ -367,10 +349,10 @@ func TestBF16GatedMLP(t *testing.T) {
 			f.must(name, op.bwd(dg, du, f.bf(dyb, R, C), gate, up))
 			f.must(name+" (F32)", op.bwd(dgRef, duRef, f.f32(widen(dyb), R, C), gate32, up32))
 			if c.dg {
-				f.checkULPs(op.name+"Backward dgate", name+" dgate", f.getBF(dg), f.getF32(dgRef))
+				f.checkULPs(op.name+"Backward dgate", name+" dgate", hostCopy[uint16](f.t, f.b, dg), hostCopy[float32](f.t, f.b, dgRef))
 			}
 			if c.du {
-				f.checkULPs(op.name+"Backward dup", name+" dup", f.getBF(du), f.getF32(duRef))
+				f.checkULPs(op.name+"Backward dup", name+" dup", hostCopy[uint16](f.t, f.b, du), hostCopy[float32](f.t, f.b, duRef))
 			}
 		}
 	}
@@ -394,8 +376,8 @@ func TestBF16Softcap(t *testing.T) {
 		f.must(name+" Softcap", f.b.Softcap(y, x, c))
 		ref := f.nanF32(R, C)
 		f.must(name+" Softcap (F32)", f.b.Softcap(ref, f.f32(widen(xb), R, C), c))
-		yb := f.getBF(y)
-		f.checkULPs("Softcap", name+" y", yb, f.getF32(ref))
+		yb := hostCopy[uint16](f.t, f.b, y)
+		f.checkULPs("Softcap", name+" y", yb, hostCopy[float32](f.t, f.b, ref))
 
 		for i := 0; i < len(yb); i += 17 {
 			yb[i] = 0xFF80 // -inf: a masked score
@@ -409,8 +391,8 @@ func TestBF16Softcap(t *testing.T) {
 		f.must(name+" SoftcapBackward", f.b.SoftcapBackward(dx, dy, f.bf(yb, R, C), c))
 		dxRef := f.nanF32(R, C)
 		f.must(name+" SoftcapBackward (F32)", f.b.SoftcapBackward(dxRef, f.f32(widen(dyb), R, C), f.f32(widen(yb), R, C), c))
-		got := f.getBF(dx)
-		f.checkULPs("SoftcapBackward", name+" dx", got, f.getF32(dxRef))
+		got := hostCopy[uint16](f.t, f.b, dx)
+		f.checkULPs("SoftcapBackward", name+" dx", got, hostCopy[float32](f.t, f.b, dxRef))
 		if got[0] != 0 {
 			t.Errorf("%s: dx at a masked score = %#04x, want +0", name, got[0])
 		}

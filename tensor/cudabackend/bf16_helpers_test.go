@@ -2,6 +2,7 @@ package cudabackend
 
 import (
 	"math"
+	"testing"
 
 	"github.com/ftune/ftune/tensor"
 )
@@ -50,4 +51,14 @@ func ulpsBF16(a, b uint16) int {
 		d = -d
 	}
 	return d
+}
+
+// hostCopy reads x back from the device (bf16 bit patterns as uint16).
+func hostCopy[T uint16 | float32](t *testing.T, b *Backend, x *tensor.Tensor) []T {
+	t.Helper()
+	v := make([]T, x.Numel())
+	if err := b.ToHost(x, v); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
