@@ -11,9 +11,11 @@ import (
 
 // Attention and its backward. The layouts match the contract directly:
 // q, out [B,T,Hq,D], k, v [B,S,Hkv,D], lse [B,Hq,T] float32. The
-// activations (q, k, v, out, dout, dq, dk, dv) are all F32 or all BF16;
-// BF16 calls run the float32 kernels below on widened copies
-// (bf16Staging).
+// activations (q, k, v, out, dout, dq, dk, dv) are all F32 or all BF16,
+// and each family has a kernel for either storage: the same template,
+// loading bf16 or float32 and computing in float32, so a BF16 call gives an
+// F32 call on the same values with each output rounded once to bf16
+// (TestBF16Attention: bit for bit), reading and writing half the bytes.
 //
 // Three kernel families:
 //   - flash_attention.cu's tensor-core kernels (bf16 mma.sync, float32
@@ -231,98 +233,7 @@ func attnDType(op string, lse *tensor.Tensor, acts ...*tensor.Tensor) (tensor.DT
 	return dt, nil
 }
 
-// bf16Staging holds the float32 scratch a BF16 attention call runs the
-// float32 kernels on: widened copies of its BF16 inputs and float32
-// results rounded back into its BF16 outputs.
-//
-// This is correct (bf16 -> f32 is exact, the kernels see the very values
-// an F32 call on the widened inputs would, and each output is rounded once,
-// to nearest even) but spends extra passes and memory: one read of every
-// input and a float32 write of its copy, a float32 write and read of every
-// output, and scratch of twice the activations' size. The flash kernels
-// round Q, K, V and dO to bf16 while staging them anyway, so the next step
-// is native bf16 loads (and stores of O, dQ, dK, dV) in flash_attention.cu,
-// which makes these passes go away for the shapes they take.
-type bf16Staging struct {
-	b       *Backend
-	release []func()
-	outs    []staged // float32 scratch -> BF16 destination, after the kernel
-}
-
-type staged struct {
-	f32, dst cuda.Ptr
-	n        int
-}
-
-// in widens a BF16 input into float32 scratch and returns the scratch.
-func (s *bf16Staging) in(src cuda.Ptr, n int) (cuda.Ptr, error) {
-	q, rel, err := s.b.temp(cuda.F32, n)
-	if err != nil {
-		return 0, err
-	}
-	s.release = append(s.release, rel)
-	if err := s.b.dev.Cast(s.b.s, q, cuda.F32, src, cuda.BF16, int64(n)); err != nil {
-		return 0, err
-	}
-	return q, nil
-}
-
-// out gives float32 scratch for a BF16 output; finish rounds it into dst.
-func (s *bf16Staging) out(dst cuda.Ptr, n int) (cuda.Ptr, error) {
-	q, rel, err := s.b.temp(cuda.F32, n)
-	if err != nil {
-		return 0, err
-	}
-	s.release = append(s.release, rel)
-	s.outs = append(s.outs, staged{q, dst, n})
-	return q, nil
-}
-
-// finish rounds every float32 result into its BF16 destination, queued
-// behind the kernel that wrote it.
-func (s *bf16Staging) finish() error {
-	for _, o := range s.outs {
-		if err := s.b.dev.Cast(s.b.s, o.dst, cuda.BF16, o.f32, cuda.F32, int64(o.n)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// free returns the scratch: safe once the casts that read it are queued
-// (see temp).
-func (s *bf16Staging) free() {
-	for _, r := range s.release {
-		r()
-	}
-}
-
-// stage32 points ps at float32 storage for a BF16 call: inputs (the tensors
-// at the indices in) widened into scratch, outputs (at out) given scratch
-// that finish rounds back. For an F32 call it changes nothing.
-func (b *Backend) stage32(dt tensor.DType, ts []*tensor.Tensor, ps []cuda.Ptr, in, out []int) (*bf16Staging, error) {
-	s := &bf16Staging{b: b}
-	if dt != tensor.BF16 {
-		return s, nil
-	}
-	var err error
-	for _, i := range in {
-		if ps[i], err = s.in(ps[i], ts[i].Numel()); err != nil {
-			s.free()
-			return nil, err
-		}
-	}
-	for _, i := range out {
-		if ps[i], err = s.out(ps[i], ts[i].Numel()); err != nil {
-			s.free()
-			return nil, err
-		}
-	}
-	return s, nil
-}
-
-// Attention on F32 or BF16 activations; BF16 runs the float32 kernels of
-// the same family on widened copies (bf16Staging says what that costs).
+// Attention on F32 or BF16 activations, each on its own storage's kernels.
 func (b *Backend) Attention(out, lse, q, k, v *tensor.Tensor, p tensor.AttentionParams) error {
 	defer keep(out, lse, q, k, v, p.KeyMask, p.Segments)
 	d, err := tensor.CheckAttention(out, lse, q, k, v, p)
@@ -357,24 +268,20 @@ func (b *Backend) Attention(out, lse, q, k, v *tensor.Tensor, p tensor.Attention
 	if err != nil {
 		return err
 	}
-	st, err := b.stage32(dt, ts, ps, []int{2, 3, 4}, []int{0})
+	ct, err := kdt(dt)
 	if err != nil {
 		return err
 	}
-	defer st.free()
 	switch fam {
 	case famFlash:
-		err = b.dev.FlashAttentionFwd(b.s, cuda.F32, ps[0], ps[1], ps[2], ps[3], ps[4], a)
+		err = b.dev.FlashAttentionFwd(b.s, ct, ps[0], ps[1], ps[2], ps[3], ps[4], a)
 	case famTiled:
 		t := cuda.AttentionShape{B: d.B, T: d.T, Hq: d.Hq, Hkv: d.Hkv, D: d.D, Mask: m.key, Scale: p.Scale, Softcap: p.Softcap}
-		err = b.dev.AttentionFwd(b.s, cuda.F32, ps[0], ps[1], ps[2], ps[3], ps[4], t)
+		err = b.dev.AttentionFwd(b.s, ct, ps[0], ps[1], ps[2], ps[3], ps[4], t)
 	default:
-		err = b.dev.MaskedAttentionFwd(b.s, cuda.F32, ps[0], ps[1], ps[2], ps[3], ps[4], a)
+		err = b.dev.MaskedAttentionFwd(b.s, ct, ps[0], ps[1], ps[2], ps[3], ps[4], a)
 	}
-	if err != nil {
-		return err
-	}
-	return st.finish()
+	return err
 }
 
 // AttentionBackward on F32 or BF16 activations, as Attention.
@@ -414,22 +321,18 @@ func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v *tensor.
 	if err != nil {
 		return err
 	}
-	st, err := b.stage32(dt, ts, ps, []int{3, 4, 6, 7, 8}, []int{0, 1, 2})
+	ct, err := kdt(dt)
 	if err != nil {
 		return err
 	}
-	defer st.free()
 	switch fam {
 	case famFlash:
-		err = b.dev.FlashAttentionBwd(b.s, cuda.F32, ps[0], ps[1], ps[2], delta, ps[3], ps[4], ps[5], ps[6], ps[7], ps[8], a)
+		err = b.dev.FlashAttentionBwd(b.s, ct, ps[0], ps[1], ps[2], delta, ps[3], ps[4], ps[5], ps[6], ps[7], ps[8], a)
 	case famTiled:
 		t := cuda.AttentionShape{B: d.B, T: d.T, Hq: d.Hq, Hkv: d.Hkv, D: d.D, Mask: m.key, Scale: p.Scale, Softcap: p.Softcap}
-		err = b.dev.AttentionBwd(b.s, cuda.F32, ps[0], ps[1], ps[2], delta, ps[3], ps[4], ps[5], ps[6], ps[7], ps[8], t)
+		err = b.dev.AttentionBwd(b.s, ct, ps[0], ps[1], ps[2], delta, ps[3], ps[4], ps[5], ps[6], ps[7], ps[8], t)
 	default:
-		err = b.dev.MaskedAttentionBwd(b.s, cuda.F32, ps[0], ps[1], ps[2], delta, ps[3], ps[4], ps[5], ps[6], ps[7], ps[8], a)
+		err = b.dev.MaskedAttentionBwd(b.s, ct, ps[0], ps[1], ps[2], delta, ps[3], ps[4], ps[5], ps[6], ps[7], ps[8], a)
 	}
-	if err != nil {
-		return err
-	}
-	return st.finish()
+	return err
 }

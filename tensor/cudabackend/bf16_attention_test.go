@@ -30,13 +30,14 @@ type bf16AttnCase struct {
 // dout, dq, dk, dv give, bit for bit, the same backend's F32 call on the
 // bf16 values widened with its out, dq, dk, dv rounded to bf16 (to nearest
 // even, half.F32ToBF16), and its lse unchanged. Exact equality is the bound
-// and not a tolerance: widening bf16 to float32 is exact, so the BF16 call
-// runs the same float32 kernel (the family is chosen from the shape only)
-// on the same values with the same launch; none of the three families uses
-// atomics, so their float32 results are deterministic; and the device's
-// __float2bfloat16_rn and the host's rounding are both round to nearest
-// even. One bf16 ulp of difference would mean a second rounding or a
-// different kernel. Cases: causal on the tiled kernels (GQA, key padding,
+// and not a tolerance: the BF16 call runs the bf16 instantiation of the
+// kernel template the F32 call runs (the family is chosen from the shape
+// only), which widens every bf16 it loads to float32 (exact) and then does
+// the float32 call's arithmetic in the same order; none of the three
+// families uses atomics, so their float32 results are deterministic; and
+// the kernels' bf16 stores and the host's rounding are both round to
+// nearest even. One bf16 ulp of difference would mean an intermediate kept
+// in bf16, a second rounding or a different kernel. Cases: causal on the tiled kernels (GQA, key padding,
 // ragged T), packed documents with key padding on the warp-per-row kernels
 // at a head size only they take (72), a sliding window with a KV-cache
 // offset (S ≠ T), and the flash kernels (D = 64) with causal, window, packed

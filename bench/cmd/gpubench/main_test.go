@@ -101,7 +101,4 @@ func TestStepDryRunOnTheCPU(t *testing.T) {
 			t.Errorf("profile lacks %q:\n%s", want, b)
 		}
 	}
-	if _, err := parseStep([]string{"-shape", "tiny-base"}); err == nil {
-		t.Error("tiny-base accepted without -cpu")
-	}
 }

@@ -23,7 +23,7 @@ import (
 // its optimizer path chosen as for the CLI) on a random-weight model of the
 // shape and returns the row.
 func measure(f stepFlags) (bench.GPURow, error) {
-	s, _ := shapeOf(f.shape, f.cpu)
+	s, _ := shapeOf(f.shape)
 	model := s
 	if strings.HasSuffix(model.Name, "-maxctx") {
 		model.Name = "llama-3-8b" // same weights: one random folder
