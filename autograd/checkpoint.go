@@ -38,6 +38,15 @@ func (tp *Tape) Checkpoint(fn func(tp *Tape, in []*Var) []*Var, in ...*Var) []*V
 	res := make([]*Var, len(outs))
 	for i, o := range outs {
 		res[i] = result(o.Value)
+		tracked(res[i]) // the next region's saved input: Offload may move it
+	}
+	// The node reads its inputs in the backward only, through
+	// valueForBackward: a lazy use (an input may be offloaded).
+	for _, v := range in {
+		if v != nil && v.remat != nil {
+			v.remat.uses++
+			v.remat.lazyUses++
+		}
 	}
 	tp.record(func() {
 		sub := NewTape()
@@ -46,7 +55,7 @@ func (tp *Tape) Checkpoint(fn func(tp *Tape, in []*Var) []*Var, in ...*Var) []*V
 		sub.ReleaseActivations = tp.ReleaseActivations
 		detached := make([]*Var, len(in))
 		for i, v := range in {
-			detached[i] = &Var{Value: v.Value, Name: v.Name, requiresGrad: v.requiresGrad, leaf: true}
+			detached[i] = &Var{Value: v.valueForBackward(), Name: v.Name, requiresGrad: v.requiresGrad, leaf: true}
 		}
 		again := replayState(saved, func() []*Var { return fn(sub, detached) })
 		// Seed the recomputed outputs with the incoming gradients and replay

@@ -9,7 +9,11 @@
 // are dropped after the forward and recomputed during the backward; its
 // first forward runs on a training tape that records nothing, and the state
 // the region names with Preserve (dropout streams) is replayed for the
-// recompute, so both passes draw the same random numbers.
+// recompute, so both passes draw the same random numbers. Values the
+// forward is done with can leave the device until a backward reads them:
+// Forget drops what an op can compute again bit for bit (a norm's output,
+// the MLP's product), and Offload moves a checkpointed region's saved input
+// to host memory on a backend that offers it (a GPU's pinned memory).
 //
 // Hot blocks (RMSNorm, RoPE, SwiGLU, attention, cross-entropy, the linear
 // layer) are single tape nodes with hand-derived backwards computed by the

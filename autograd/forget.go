@@ -30,18 +30,26 @@ import (
 // captures the tensor itself, and Forget then leaves the value where it
 // is: the step holds what it held before, never a freed buffer.
 
-// rematerialize is the state of an output that can be computed again.
+// rematerialize is the state of an output whose value the tape may drop
+// and bring back: computed again (rebuild, Forget) or copied back from
+// host memory (Offload).
 type rematerialize struct {
-	rebuild  func() *tensor.Tensor
-	uses     int // ops recorded with this Var as an input (counted by needs)
-	lazyUses int // those that read it only through valueForBackward
-	// Set by Forget: the value's shape and dtype, and the tape that
-	// releases a rebuilt copy.
+	rebuild  func() *tensor.Tensor // nil: cannot be computed again (Offload only)
+	uses     int                   // ops recorded with this Var as an input (counted by needs)
+	lazyUses int                   // those that read it only through valueForBackward
+	// Set by Forget or Offload: how the value comes back, its shape and
+	// dtype, and the tape that releases the copy brought back.
 	forgotten bool
+	restore   func() *tensor.Tensor
 	shape     tensor.Shape
 	dtype     tensor.DType
 	tape      *Tape
 }
+
+// tracked marks out so that its uses are counted (needs, Checkpoint),
+// which Offload requires: Checkpoint's outputs, the saved inputs of the
+// next region.
+func tracked(out *Var) { out.remat = &rematerialize{} }
 
 // rebuildable marks out as computable again by rebuild (called in the
 // backward, when the inputs it reads are still held).
@@ -79,24 +87,80 @@ func (tp *Tape) Forget(vs ...*Var) {
 		return
 	}
 	for _, v := range vs {
-		r := v.remat
-		if r == nil || r.forgotten || r.uses == 0 || r.uses != r.lazyUses || v.Value == nil || !v.requiresGrad {
+		if v.remat == nil || v.remat.rebuild == nil || !tp.mayDrop(v) {
 			continue
 		}
-		st := v.Value.Storage()
-		if tp.life.pinned[st] {
-			continue
-		}
-		if n, ok := tp.life.uses[st]; ok {
-			if n != 1 {
-				continue // a view shares it
-			}
-			delete(tp.life.uses, st)
-			tp.releaseNow(v.Value, "forgotten "+v.Name)
-		}
-		r.forgotten, r.shape, r.dtype, r.tape = true, v.Value.Shape().Clone(), v.Value.DType(), tp
-		v.Value = nil
+		tp.drop(v, v.remat.rebuild, "forgotten "+v.Name)
 	}
+}
+
+// mayDrop reports whether v's value can leave: every recorded use of it
+// reads it lazily, it has not left already, and its storage is v's alone
+// (no view of it, not pinned by Keep or as a leaf).
+func (tp *Tape) mayDrop(v *Var) bool {
+	r := v.remat
+	if r == nil || r.forgotten || r.uses == 0 || r.uses != r.lazyUses || v.Value == nil || !v.requiresGrad {
+		return false
+	}
+	st := v.Value.Storage()
+	if tp.life.pinned[st] {
+		return false
+	}
+	n, ok := tp.life.uses[st]
+	return !ok || n == 1
+}
+
+// drop releases v's storage (when the tape tracks it; otherwise it is the
+// collector's) and leaves restore to bring the value back.
+func (tp *Tape) drop(v *Var, restore func() *tensor.Tensor, what string) {
+	r := v.remat
+	st := v.Value.Storage()
+	if _, ok := tp.life.uses[st]; ok {
+		delete(tp.life.uses, st)
+		tp.releaseNow(v.Value, what)
+	}
+	r.forgotten, r.restore, r.shape, r.dtype, r.tape = true, restore, v.Value.Shape().Clone(), v.Value.DType(), tp
+	v.Value = nil
+}
+
+// Offload tells the tape that the forward will not read v again and that
+// nothing outside the tape holds its value: on a backend that can keep
+// values in host memory (tensor.HostOffloader, a GPU) the value is copied
+// there and its device storage released now, and the first backward that
+// reads it copies it back (queued in order on the device: no wait on the
+// host), the copy then released as the original would have been. This is
+// for values read by nothing but lazy backwards — gradient checkpointing's
+// saved block inputs, the outputs of Checkpoint that the next region reads
+// only in its recompute — which are then held in host memory from the
+// forward to the backward instead of device memory. Otherwise (another
+// use, a view, a kept or pinned value, the CPU backend, a tape that records
+// nothing) Offload does nothing. v.Value is nil once offloaded. An error
+// is the host copy's (pinned memory could not be had).
+func (tp *Tape) Offload(vs ...*Var) error {
+	if tp == nil || tp.region != nil {
+		return nil
+	}
+	for _, v := range vs {
+		if !tp.mayDrop(v) {
+			continue
+		}
+		off, err := tensor.Offload(v.Value)
+		if err != nil {
+			return fmt.Errorf("autograd: %s: %w", v.Name, err)
+		}
+		if off == nil {
+			continue // the backend keeps values in host memory already
+		}
+		restore := func() *tensor.Tensor {
+			t, err := off.Restore()
+			if err != nil {
+				panic(&tensor.Error{Err: fmt.Errorf("autograd: %s: %w", v.Name, err)})
+			}
+			return t
+		}
+		tp.drop(v, restore, "offloaded "+v.Name)
+	}
+	return nil
 }
 
 // valueForBackward is v's value for a backward that reads it, computed
@@ -110,7 +174,7 @@ func (v *Var) valueForBackward() *tensor.Tensor {
 	if r == nil || !r.forgotten {
 		panic(&tensor.Error{Err: fmt.Errorf("autograd: %s has no value", v.Name)})
 	}
-	v.Value = r.rebuild()
+	v.Value = r.restore()
 	r.tape.countUses([]*Var{v})
 	return v.Value
 }

@@ -20,26 +20,30 @@ type StepMemory struct {
 	Batch      int     `json:"batch"`
 	Seq        int     `json:"seq"`
 	Checkpoint bool    `json:"gradient_checkpointing"`
+	Offload    bool    `json:"offload_checkpoints,omitempty"`
 	Weights    float64 `json:"weights_mib"`          // live before the step: the model and the adapter
 	AtBackward float64 `json:"live_at_backward_mib"` // the step's tensors live when the backward begins
 	Peak       float64 `json:"peak_mib"`             // the step's peak above Weights
 	// BackwardPeak is the most the step held during the backward (the
 	// forward's peak is its last chunk of loss logits on top of AtBackward).
 	BackwardPeak float64 `json:"backward_peak_mib"`
-	Loss         float64 `json:"loss"`
+	// HostPeak is the most the offloaded block inputs held in host memory.
+	HostPeak float64 `json:"host_peak_mib,omitempty"`
+	Loss     float64 `json:"loss"`
 }
 
 // MeasureStepMemory loads the folder on a counting backend, attaches LoRA
 // r=16 alpha=32 to all seven projections (as RunLoRA) and runs one step
 // (forward with the chunked loss and backward) on B×T random tokens, with
-// gradient checkpointing per block when ckpt.
-func MeasureStepMemory(shape, modelDir string, B, T int, ckpt bool) (StepMemory, error) {
+// gradient checkpointing per block when ckpt, and its saved block inputs
+// offloaded to host memory when offload.
+func MeasureStepMemory(shape, modelDir string, B, T int, ckpt, offload bool) (StepMemory, error) {
 	be := backendtest.NewCounting()
 	m, err := nn.Load(modelDir, nn.LoadOptions{KeepBF16: true, Backend: be})
 	if err != nil {
 		return StepMemory{}, err
 	}
-	m.Checkpointing = ckpt
+	m.Checkpointing, m.OffloadCheckpoints = ckpt, offload
 	ad, err := lora.New(m, lora.NewConfig(16, 32, "all-linear"), "default", 1)
 	if err != nil {
 		return StepMemory{}, err
@@ -69,7 +73,8 @@ func MeasureStepMemory(shape, modelDir string, B, T int, ckpt bool) (StepMemory,
 		return StepMemory{}, fmt.Errorf("bench: backward: %w", err)
 	}
 	return StepMemory{
-		Shape: shape, Batch: B, Seq: T, Checkpoint: ckpt,
+		Shape: shape, Batch: B, Seq: T, Checkpoint: ckpt, Offload: offload,
+		HostPeak:     round4(float64(be.HostPeak()) / mib),
 		Weights:      round4(float64(start) / mib),
 		AtBackward:   round4(float64(atBackward) / mib),
 		Peak:         round4(float64(max(fwdPeak, be.Peak())-start) / mib),

@@ -51,6 +51,13 @@ type Model struct {
 	// Checkpointing recomputes each decoder block during the backward
 	// instead of keeping its activations.
 	Checkpointing bool
+	// OffloadCheckpoints, with Checkpointing, keeps each block's saved
+	// input in host memory from the forward to the backward on a backend
+	// that can (autograd's Tape.Offload: a GPU's pinned memory); the first
+	// block's input, the embeddings, stays on the device. No effect on the
+	// CPU, or when the forward keeps hidden states (KeepHidden: the caller
+	// reads them).
+	OffloadCheckpoints bool
 	// EmbeddingHook, when set, transforms the token embeddings before the
 	// first block (NEFTune noise during training, for instance); it sees
 	// the tape, nil in inference.
@@ -255,7 +262,14 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 			return []*autograd.Var{m.block(tp, blk, x[0], bcos, bsin, p, opt.Cache)}
 		}
 		if m.Checkpointing && tp != nil && opt.Cache == nil {
-			h = tp.Checkpoint(run, h)[0]
+			saved := h
+			h = tp.Checkpoint(run, saved)[0]
+			// The block's input is read again only by its recompute.
+			if m.OffloadCheckpoints && !opt.KeepHidden {
+				if err := tp.Offload(saved); err != nil {
+					return out, err
+				}
+			}
 		} else {
 			h = run(tp, []*autograd.Var{h})[0]
 		}

@@ -17,9 +17,10 @@ import (
 )
 
 // bf16ActStep is one LoRA training step (dropout 0.1, activations
-// released as the trainer does) on be with the model computing in dt:
-// the loss and every adapter gradient.
-func bf16ActStep(t *testing.T, dir string, be tensor.Backend, dt tensor.DType, path trainPath, T int, ckpt bool) (float64, map[string][]float32) {
+// released as the trainer does) on be with the model computing in dt,
+// with gradient checkpointing when ckpt (its saved block inputs in host
+// memory when offload): the loss and every adapter gradient.
+func bf16ActStep(t *testing.T, dir string, be tensor.Backend, dt tensor.DType, path trainPath, T int, ckpt, offload bool) (float64, map[string][]float32) {
 	t.Helper()
 	opt := nn.LoadOptions{Backend: be, DType: dt, KeepBF16: true}
 	if path.nf4 {
@@ -29,7 +30,7 @@ func bf16ActStep(t *testing.T, dir string, be tensor.Backend, dt tensor.DType, p
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Checkpointing = ckpt
+	m.Checkpointing, m.OffloadCheckpoints = ckpt, offload
 	a, err := lora.New(m, path.adapter(), "default", 7)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +81,8 @@ func bf16ActStep(t *testing.T, dir string, be tensor.Backend, dt tensor.DType, p
 // plus DoRA's dropout branch, whose x⊙mask and x⊙(1−mask) products are
 // two more bf16 roundings per adapted linear. And a checkpointed step
 // gives the same loss and gradients bit for bit (its recompute rounds
-// exactly as the first forward did).
+// exactly as the first forward did), also with the saved block inputs
+// offloaded to pinned host memory (the copies move bits).
 func TestParityCUDABF16ActivationsFamilies(t *testing.T) {
 	if ok, reason := cudabackend.Available(); !ok {
 		t.Skip(reason)
@@ -96,8 +98,8 @@ func TestParityCUDABF16ActivationsFamilies(t *testing.T) {
 	}{{gemma3Tiny(t), 21}, {qwen3Tiny(t), 21}, {phi3Tiny(t), 37}} {
 		for _, path := range trainPaths[1:] { // qlora, dora-rslora
 			t.Run(filepath.Base(fam.dir)+"/"+path.name, func(t *testing.T) {
-				wantLoss, want := bf16ActStep(t, fam.dir, tensor.CPUDefault(), 0, path, fam.T, false)
-				loss, got := bf16ActStep(t, fam.dir, be, tensor.BF16, path, fam.T, false)
+				wantLoss, want := bf16ActStep(t, fam.dir, tensor.CPUDefault(), 0, path, fam.T, false, false)
+				loss, got := bf16ActStep(t, fam.dir, be, tensor.BF16, path, fam.T, false, false)
 				worst, worstName := 0.0, ""
 				for n, w := range want {
 					if e := testutil.RelFrobenius(f64(got[n]), f64(w)); e > worst || e != e {
@@ -109,14 +111,19 @@ func TestParityCUDABF16ActivationsFamilies(t *testing.T) {
 				if path.name != "dora-rslora" {
 					return
 				}
-				ckptLoss, ckpt := bf16ActStep(t, fam.dir, be, tensor.BF16, path, fam.T, true)
-				if ckptLoss != loss {
-					t.Errorf("checkpointed loss %v, %v without", ckptLoss, loss)
-				}
-				for n, g := range got {
-					if !slices.Equal(ckpt[n], g) {
-						t.Errorf("%s: checkpointed gradient differs", n)
+				for _, offload := range []bool{false, true} {
+					ckptLoss, ckpt := bf16ActStep(t, fam.dir, be, tensor.BF16, path, fam.T, true, offload)
+					if ckptLoss != loss {
+						t.Errorf("checkpointed loss %v (offloaded %v), %v without", ckptLoss, offload, loss)
 					}
+					for n, g := range got {
+						if !slices.Equal(ckpt[n], g) {
+							t.Errorf("%s: checkpointed gradient differs (offloaded %v)", n, offload)
+						}
+					}
+				}
+				if be.PinnedBytes() == 0 {
+					t.Error("offload took no pinned host memory: nothing was offloaded")
 				}
 			})
 		}

@@ -38,6 +38,9 @@ type MemoryPlan struct {
 	// Cap is the device-memory cap (training.max_device_memory, in
 	// bytes) the run plans for; 0: none.
 	Cap float64
+	// Host is what training.offload_checkpoints holds in pinned host
+	// memory instead (not part of Peak).
+	Host float64
 }
 
 // String is the line a run prints before training.
@@ -50,6 +53,9 @@ func (p MemoryPlan) String() string {
 		s += fmt.Sprintf("; %s available in %s", gib(p.Available), p.Where)
 	} else {
 		s += "; available memory unknown"
+	}
+	if p.Host > 0 {
+		s += fmt.Sprintf("; checkpoints offloaded to pinned host memory %s", gib(p.Host))
 	}
 	return s
 }
@@ -112,22 +118,40 @@ func factsOf(d Device) deviceFacts {
 // checkpointing on when that makes the plan fit (and says so); otherwise
 // it refuses with the arithmetic.
 func (o *Options) planMemory(cfg nn.Config, f deviceFacts, log io.Writer) error {
-	if o.MaxDeviceMemory > 0 && !f.gpu {
+	if !f.gpu {
 		why := "the run is on the CPU"
 		if f.fallback != "" {
 			why = "device auto found no GPU (" + f.fallback + ")"
 		}
-		fmt.Fprintf(log, "memory: training.max_device_memory %s not applied: %s\n", gib(float64(o.MaxDeviceMemory)), why)
+		if o.MaxDeviceMemory > 0 {
+			fmt.Fprintf(log, "memory: training.max_device_memory %s not applied: %s\n", gib(float64(o.MaxDeviceMemory)), why)
+		}
+		if o.OffloadCheckpoints {
+			fmt.Fprintf(log, "memory: training.offload_checkpoints not applied: %s, whose memory is host memory already\n", why)
+		}
 	}
 	plan := o.planFor(cfg, f)
-	if plan.Cap > 0 && plan.Peak > plan.Available && !o.GradCheckpointing {
-		ck := *o
-		ck.GradCheckpointing = true
-		if p := ck.planFor(cfg, f); p.Peak <= p.Available {
-			fmt.Fprintf(log, "memory: peak ≈ %s exceeds the %s available under the device-memory cap; with gradient checkpointing ≈ %s: training with training.gradient_checkpointing: true\n",
-				gib(plan.Peak), gib(plan.Available), gib(p.Peak))
-			o.GradCheckpointing = true
-			plan = p
+	// Under a cap the plan does not fit, the memory savers that leave what
+	// the run computes unchanged, the first that makes it fit: gradient
+	// checkpointing, then with its saved inputs in host memory (GPU).
+	if plan.Cap > 0 && plan.Peak > plan.Available {
+		for _, try := range []struct {
+			offload bool
+			says    string
+		}{{false, "with gradient checkpointing"}, {true, "with gradient checkpointing and its saved inputs in host memory"}} {
+			if (o.GradCheckpointing && !try.offload) || (o.OffloadCheckpoints && try.offload) {
+				continue // already on
+			}
+			c := *o
+			c.GradCheckpointing, c.OffloadCheckpoints = true, o.OffloadCheckpoints || try.offload
+			p := c.planFor(cfg, f)
+			if p.Peak > p.Available {
+				continue
+			}
+			fmt.Fprintf(log, "memory: peak ≈ %s exceeds the %s available under the device-memory cap; %s ≈ %s: training with training.gradient_checkpointing: true%s\n",
+				gib(plan.Peak), gib(plan.Available), try.says, gib(p.Peak), map[bool]string{true: " and training.offload_checkpoints: true"}[try.offload])
+			o.GradCheckpointing, o.OffloadCheckpoints, plan = true, c.OffloadCheckpoints, p
+			break
 		}
 	}
 	fmt.Fprintln(log, plan)
@@ -328,7 +352,14 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	}
 	block := tokens * act * (held + loraActs)
 	if o.GradCheckpointing {
-		p.Activations = L*tokens*act*H + 2*block
+		saved := L * tokens * act * H
+		if o.OffloadCheckpoints && dev.gpu {
+			// Every block's input but the first (the embeddings) waits in
+			// host memory; one comes back at a time.
+			p.Host = (L - 1) * tokens * act * H
+			saved -= p.Host
+		}
+		p.Activations = saved + 2*block
 	} else {
 		p.Activations = L*block + block // the backward's gradients: about one block
 	}

@@ -89,3 +89,66 @@ func TestDeviceCapOnTheCPUIsReported(t *testing.T) {
 		t.Errorf("log:\n%s", log.String())
 	}
 }
+
+// Under a cap that even the checkpointed plan exceeds but the plan with
+// the saved block inputs in host memory fits, the run turns both on and
+// says so; the plan moves every block's input but the first, B·T·H values
+// of the activations' dtype each, from the device into Host.
+func TestDeviceCapTurnsOffloadOn(t *testing.T) {
+	o, cfg := capOptions(t)
+	o.GradCheckpointing = true
+	ck := o.planFor(cfg, fakeGPU)
+	o.GradCheckpointing = false
+	off := o
+	off.GradCheckpointing, off.OffloadCheckpoints = true, true
+	lean := off.planFor(cfg, fakeGPU)
+	act := 4.0
+	if o.Precision == "bf16" {
+		act = 2
+	}
+	moved := float64(cfg.NumLayers-1) * float64(o.BatchSize*o.SeqLen*cfg.HiddenSize) * act
+	if lean.Host != moved || ck.Peak-lean.Peak != moved || ck.Host != 0 {
+		t.Fatalf("offloaded plan: host %s, %s below the checkpointed one; want %s both (checkpointed host %s)", gib(lean.Host), gib(ck.Peak-lean.Peak), gib(moved), gib(ck.Host))
+	}
+	o.MaxDeviceMemory = int64((lean.Peak + ck.Peak) / 2)
+	var log bytes.Buffer
+	if err := o.planMemory(cfg, fakeGPU, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !o.GradCheckpointing || !o.OffloadCheckpoints {
+		t.Fatalf("checkpointing %v, offload %v under the cap", o.GradCheckpointing, o.OffloadCheckpoints)
+	}
+	for _, want := range []string{"with gradient checkpointing and its saved inputs in host memory", "training.offload_checkpoints: true", "checkpoints offloaded to pinned host memory " + gib(moved)} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, log.String())
+		}
+	}
+	// Where nothing fits, neither is left on.
+	o.GradCheckpointing, o.OffloadCheckpoints, o.MaxDeviceMemory = false, false, 1<<20
+	if err := o.planMemory(cfg, fakeGPU, &bytes.Buffer{}); err == nil || o.GradCheckpointing || o.OffloadCheckpoints {
+		t.Errorf("1 MiB cap: %v, checkpointing %v, offload %v", err, o.GradCheckpointing, o.OffloadCheckpoints)
+	}
+}
+
+// training.offload_checkpoints is refused without gradient checkpointing
+// and on --device cpu, and said not to apply when device auto finds no GPU.
+func TestOffloadCheckpointsRefusedWhereItDoesNothing(t *testing.T) {
+	o := tinyOptions(t)
+	o.Device, o.OffloadCheckpoints = "cuda", true
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "training.gradient_checkpointing is off") {
+		t.Errorf("without checkpointing: %v", err)
+	}
+	o.Device, o.GradCheckpointing = "cpu", true
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--device cpu") {
+		t.Errorf("on the CPU: %v", err)
+	}
+	o, cfg := capOptions(t)
+	o.BatchSize, o.SeqLen, o.GradCheckpointing, o.OffloadCheckpoints = 1, 32, true, true
+	var log bytes.Buffer
+	if err := o.planMemory(cfg, deviceFacts{fallback: "no NVIDIA driver"}, &log); err != nil && !strings.Contains(err.Error(), "RAM") {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "training.offload_checkpoints not applied: device auto found no GPU (no NVIDIA driver)") {
+		t.Errorf("log:\n%s", log.String())
+	}
+}

@@ -132,6 +132,10 @@ type Options struct {
 	IgnoreMemoryEstimate bool
 	Load4Bit             bool // NF4 base weights (QLoRA)
 	GradCheckpointing    bool
+	// OffloadCheckpoints holds gradient checkpointing's saved block inputs
+	// in a GPU's pinned host memory between the forward and the backward
+	// (training.offload_checkpoints; nn.Model.OffloadCheckpoints).
+	OffloadCheckpoints bool
 	// MaxDeviceMemory caps the bytes a GPU's allocator reserves
 	// (training.max_device_memory, --max-device-memory); the memory plan
 	// is made for it. 0: no cap.
@@ -252,6 +256,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("recipe: mode %q (shared or per-subject)", o.Mode)
 	case o.StepArena && o.GradCheckpointing:
 		return fmt.Errorf("recipe: training.step_arena keeps a whole micro-batch's tensors until the next, which undoes training.gradient_checkpointing's smaller peak; set one of them false")
+	case o.OffloadCheckpoints && !o.GradCheckpointing:
+		return fmt.Errorf("recipe: training.offload_checkpoints moves gradient checkpointing's saved block inputs to host memory, and training.gradient_checkpointing is off; set it true (or offload_checkpoints false)")
+	case o.OffloadCheckpoints && o.Device == "cpu":
+		return fmt.Errorf("recipe: training.offload_checkpoints moves a GPU's saved block inputs to host memory; with --device cpu they are in host memory already, so it is refused there")
 	case o.StepArena && o.Device == "cuda":
 		return fmt.Errorf("recipe: training.step_arena recycles CPU tensors; it does nothing on --device cuda, so it is refused there")
 	}

@@ -40,6 +40,11 @@ type Config struct {
 	MaxDeadSteps  int            // consecutive steps with a gradient norm of exactly 0 before the run counts as collapsed (default 5)
 	LossChunk     int            // rows per fused LM-head/cross-entropy chunk
 	Checkpointing bool           // recompute decoder blocks in the backward
+	// OffloadCheckpoints, with Checkpointing, holds each block's saved
+	// input in host memory between the forward and the backward on a
+	// backend that offers it (nn.Model.OffloadCheckpoints; the CPU ignores
+	// it: its memory is host memory).
+	OffloadCheckpoints bool
 	// StepArena recycles each micro-batch's tensors through a
 	// tensor.Arena instead of Go's heap: no zeroing of fresh memory, less
 	// garbage collection, for the peak of a step's allocations held until
@@ -217,7 +222,10 @@ func (t *Trainer) Fit(ctx context.Context) (err error) {
 	if len(t.Params) == 0 {
 		return fmt.Errorf("train: no trainable parameters")
 	}
-	t.Model.Checkpointing = t.Cfg.Checkpointing
+	if t.Cfg.OffloadCheckpoints && !t.Cfg.Checkpointing {
+		return fmt.Errorf("train: OffloadCheckpoints moves Checkpointing's saved block inputs to host memory, and Checkpointing is off")
+	}
+	t.Model.Checkpointing, t.Model.OffloadCheckpoints = t.Cfg.Checkpointing, t.Cfg.OffloadCheckpoints
 	if t.Cfg.StepArena {
 		release, err := t.claimArena()
 		if err != nil {

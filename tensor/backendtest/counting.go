@@ -19,6 +19,9 @@ type Counting struct {
 	size       map[tensor.Storage]int64
 	released   map[tensor.Storage]bool
 	live, peak int64
+	// Host: values offloaded to "host memory" (tensor.HostOffloader), now
+	// and at most; plain CPU tensors, not counted in live.
+	host, hostPeak int64
 }
 
 // NewCounting returns a counting backend over the shared CPU backend.
@@ -65,6 +68,62 @@ func (c *Counting) Release(st tensor.Storage) error {
 	return c.CPUBackend.Fill(tensor.FromStorage(c, st, st.Len()), v)
 }
 
+// OffloadToHost copies st into an uncounted CPU tensor, standing in for a
+// device's pinned host memory (tensor.HostOffloader), and counts its bytes
+// as host bytes. st stays as it was (the caller releases it).
+func (c *Counting) OffloadToHost(st tensor.Storage) (tensor.HostCopy, error) {
+	c.mu.Lock()
+	released := c.released[st]
+	c.mu.Unlock()
+	if released {
+		panic("backendtest.Counting: offload of a released storage")
+	}
+	n := st.Len()
+	host := tensor.New(c.CPUBackend, st.DType(), n)
+	if err := c.CPUBackend.Copy(host, tensor.FromStorage(c.CPUBackend, st, n)); err != nil {
+		return nil, err
+	}
+	b := int64(n) * int64(st.DType().Size())
+	c.mu.Lock()
+	c.host += b
+	c.hostPeak = max(c.hostPeak, c.host)
+	c.mu.Unlock()
+	return &countedCopy{c: c, host: host, bytes: b}, nil
+}
+
+type countedCopy struct {
+	c     *Counting
+	host  *tensor.Tensor
+	bytes int64
+}
+
+func (h *countedCopy) Bytes() int64 { return h.bytes }
+
+// Restore allocates a counted storage and copies the value back.
+func (h *countedCopy) Restore() (tensor.Storage, error) {
+	if h.host == nil {
+		panic("backendtest.Counting: host copy restored twice")
+	}
+	n := h.host.Numel()
+	st, err := h.c.Alloc(h.host.DType(), n)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.c.CPUBackend.Copy(tensor.FromStorage(h.c.CPUBackend, st, n), h.host); err != nil {
+		return nil, err
+	}
+	h.host = nil
+	h.c.mu.Lock()
+	h.c.host -= h.bytes
+	h.c.mu.Unlock()
+	return st, nil
+}
+
+// Host and HostPeak are the bytes offloaded and not restored, now and at
+// most.
+func (c *Counting) Host() int64     { c.mu.Lock(); defer c.mu.Unlock(); return c.host }
+func (c *Counting) HostPeak() int64 { c.mu.Lock(); defer c.mu.Unlock(); return c.hostPeak }
+
 // Released reports whether t's storage was released.
 func (c *Counting) Released(t *tensor.Tensor) bool {
 	c.mu.Lock()
@@ -76,5 +135,9 @@ func (c *Counting) Released(t *tensor.Tensor) bool {
 func (c *Counting) Live() int64 { c.mu.Lock(); defer c.mu.Unlock(); return c.live }
 func (c *Counting) Peak() int64 { c.mu.Lock(); defer c.mu.Unlock(); return c.peak }
 
-// ResetPeak sets Peak to Live (to measure one step).
-func (c *Counting) ResetPeak() { c.mu.Lock(); c.peak = c.live; c.mu.Unlock() }
+// ResetPeak sets Peak to Live and HostPeak to Host (to measure one step).
+func (c *Counting) ResetPeak() {
+	c.mu.Lock()
+	c.peak, c.hostPeak = c.live, c.host
+	c.mu.Unlock()
+}

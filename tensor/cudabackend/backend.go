@@ -59,6 +59,10 @@ type Backend struct {
 	gemm *chooser
 	lt   *cuda.BLASLt
 
+	// pinned pools the page-locked host buffers of offloaded values
+	// (offload.go).
+	pinned pinnedPool
+
 	mu   sync.Mutex
 	iota devBuf // int32 0, 1, 2, ...: RoPE positions
 	ones devBuf // float32 ones: RMSNorm without a weight

@@ -58,6 +58,7 @@ type stepFlags struct {
 	shape              string
 	batch, seq, rank   int
 	nf4, ckpt, f32     bool
+	offload            bool   // -ckpt's saved block inputs in pinned host memory
 	cpu                bool   // dry runs here: the whole step on the CPU backend
 	gemmProvider       string // auto, ftune or cublaslt, as ftune train's --gemm-provider
 	attentionKernel    string // auto, flash or simt, as ftune train's --attention-kernel
@@ -75,6 +76,7 @@ func parseStep(args []string) (stepFlags, error) {
 	fs.IntVar(&f.rank, "rank", 16, "LoRA rank (alpha = 2·rank)")
 	fs.BoolVar(&f.nf4, "nf4", false, "QLoRA: NF4 projection weights")
 	fs.BoolVar(&f.ckpt, "ckpt", false, "gradient checkpointing per decoder block")
+	fs.BoolVar(&f.offload, "offload", false, "with -ckpt: the saved block inputs in pinned host memory, as ftune train's training.offload_checkpoints")
 	fs.StringVar(&f.gemmProvider, "gemm-provider", string(cudabackend.GEMMAuto), "who computes the GPU's matrix products, as ftune train's setting: auto (per shape the faster of ftune's kernels and cuBLASLt), ftune or cublaslt")
 	fs.StringVar(&f.attentionKernel, "attention-kernel", string(cudabackend.AttentionAuto), "which GPU attention kernels run, as ftune train's setting: auto (the tensor-core flash kernels in bf16 on the head sizes they take), flash or simt")
 	fs.BoolVar(&f.f32, "f32", false, "float32 GEMMs (the parity path) instead of bf16 tensor cores")
@@ -107,6 +109,8 @@ func parseStep(args []string) (stepFlags, error) {
 		return f, fmt.Errorf("step: -rank %d: want ≥ 1", f.rank)
 	case f.steps < 1 || f.warmup < 0:
 		return f, fmt.Errorf("step: -steps %d -warmup %d: want steps ≥ 1, warmup ≥ 0", f.steps, f.warmup)
+	case f.offload && !f.ckpt:
+		return f, errors.New("step: -offload moves -ckpt's saved block inputs to host memory; add -ckpt")
 	case f.nf4 && f.f32:
 		return f, errors.New("step: -nf4 runs bf16 GEMMs; drop -f32")
 	case f.maxDeviceMemoryGiB < 0:
@@ -161,6 +165,9 @@ func (f stepFlags) variant() string {
 	}
 	if f.rank != 16 {
 		v += fmt.Sprintf(" r%d", f.rank)
+	}
+	if f.offload {
+		v += " offload"
 	}
 	if f.gemmProvider != string(cudabackend.GEMMAuto) {
 		v += " " + f.gemmProvider + "-gemm"

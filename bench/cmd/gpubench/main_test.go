@@ -23,6 +23,9 @@ func TestParseStepDefaultsAndRefusals(t *testing.T) {
 	if f.batch != 1 || f.seq != 90000 || f.maxDeviceMemoryGiB != 24 || f.gemmProvider != "ftune" || f.variant() != "nf4 r32 ftune-gemm" {
 		t.Errorf("maxctx flags: %+v (variant %q)", f, f.variant())
 	}
+	if f, err = parseStep([]string{"-ckpt", "-offload"}); err != nil || !f.offload || f.variant() != "bf16 offload" {
+		t.Errorf("-ckpt -offload: %v (variant %q)", err, f.variant())
+	}
 	if f, err = parseStep([]string{"-attention-kernel", "simt"}); err != nil || f.variant() != "bf16 simt-attention" {
 		t.Errorf("-attention-kernel simt: %v (variant %q)", err, f.variant())
 	}
@@ -32,6 +35,7 @@ func TestParseStepDefaultsAndRefusals(t *testing.T) {
 		"-rank 0":                     "-rank 0",
 		"-steps 0":                    "want steps ≥ 1",
 		"-nf4 -f32":                   "drop -f32",
+		"-offload":                    "add -ckpt",
 		"-max-device-memory-gib -2":   "want ≥ 0",
 		"extra":                       `unexpected argument "extra"`,
 		"-shape smollm2-135m -seq 1":  "seq ≥ 2",

@@ -26,14 +26,19 @@ func main() {
 	model := flag.String("model", "", "model folder (default: assets/models/tiny-base, or random weights cached under -cache)")
 	cache := flag.String("cache", os.TempDir(), "where the random-weight model folder is kept")
 	ckpt := flag.Bool("checkpoint", false, "gradient checkpointing per decoder block")
+	offload := flag.Bool("offload", false, "with -checkpoint: the saved block inputs in host memory (training.offload_checkpoints)")
 	flag.Parse()
-	if err := run(*shape, *batch, *seq, *model, *cache, *ckpt); err != nil {
+	if *offload && !*ckpt {
+		fmt.Fprintln(os.Stderr, "stepmem: -offload moves -checkpoint's saved block inputs; add -checkpoint")
+		os.Exit(2)
+	}
+	if err := run(*shape, *batch, *seq, *model, *cache, *ckpt, *offload); err != nil {
 		fmt.Fprintln(os.Stderr, "stepmem:", err)
 		os.Exit(1)
 	}
 }
 
-func run(shape string, batch, seq int, model, cache string, ckpt bool) error {
+func run(shape string, batch, seq int, model, cache string, ckpt, offload bool) error {
 	s, ok := bench.Shapes[shape]
 	if !ok {
 		return fmt.Errorf("unknown shape %q (tiny-base or smollm2-135m)", shape)
@@ -55,7 +60,7 @@ func run(shape string, batch, seq int, model, cache string, ckpt bool) error {
 			model = dir
 		}
 	}
-	res, err := bench.MeasureStepMemory(shape, model, batch, seq, ckpt)
+	res, err := bench.MeasureStepMemory(shape, model, batch, seq, ckpt, offload)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,108 @@
+package lora
+
+import (
+	"maps"
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor/backendtest"
+)
+
+// offloadStep is one checkpointed training step on a counting backend (a
+// stand-in for a GPU: it releases storage early and offers host memory),
+// with the trainer's tape: what it computes, and the bytes it holds.
+type offloadStep struct {
+	stepResult
+	atBackward, hostAtBackward, hostAfter int64
+}
+
+func runOffloadStep(t *testing.T, c *backendtest.Counting, m *nn.Model, a *Adapter, start map[string][]byte, offload, keepHidden bool) offloadStep {
+	t.Helper()
+	m.Checkpointing, m.OffloadCheckpoints = true, offload
+	defer func() { m.Checkpointing, m.OffloadCheckpoints = false, false }()
+	if err := a.LoadRNG(start); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range a.Params() {
+		p.ZeroGrad()
+	}
+	tp := autograd.NewTape()
+	tp.ReleaseActivations = true
+	before := c.Live()
+	out, err := m.Forward(tp, dropoutBatch(m), nn.ForwardOptions{KeepHidden: keepHidden})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.Keep(out.Hidden...)
+	r := offloadStep{atBackward: c.Live() - before, hostAtBackward: c.Host()}
+	if err := tp.Backward(out.Loss); err != nil {
+		t.Fatal(err)
+	}
+	r.hostAfter = c.Host()
+	r.stepResult = stepResult{loss: out.Loss.Value.Item(), grads: map[string][]float32{}, rng: map[string][]byte{}}
+	for k, p := range a.Params() {
+		r.grads[k] = p.Grad.F32()
+	}
+	st, err := a.SaveRNG()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rng = st
+	return r
+}
+
+// TestOffloadedCheckpointsMatchCheckpointedStep: gradient checkpointing
+// with the saved block inputs offloaded to host memory computes what it
+// computes without, bit for bit — loss, every adapter gradient, the
+// dropout streams (dropout 0.3: the recompute must draw the same masks) —
+// and holds exactly the offloaded inputs fewer on the device when the
+// backward begins: every block's input but the first (the embeddings,
+// which no region made), B·T·H float32 each, all of them in host memory
+// then and none after the backward (each copied back as its block is
+// recomputed). Exact, because the copies move bits and the counting
+// backend poisons (NaN) every storage released, so a read of an offloaded
+// input's old storage would change the gradients. With KeepHidden (the
+// caller reads the hidden states) nothing is offloaded.
+func TestOffloadedCheckpointsMatchCheckpointedStep(t *testing.T) {
+	c := backendtest.NewCounting()
+	m := loadFixture(t, nn.LoadOptions{Backend: c})
+	a := randomAdapter(t, m, "default", 3)
+	if err := a.Attach(m); err != nil {
+		t.Fatal(err)
+	}
+	setDropout([]*Adapter{a}, 0.3)
+	start, err := a.SaveRNG()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt := runOffloadStep(t, c, m, a, start, false, false)
+	off := runOffloadStep(t, c, m, a, start, true, false)
+	kept := runOffloadStep(t, c, m, a, start, true, true)
+
+	if math.Float64bits(off.loss) != math.Float64bits(ckpt.loss) {
+		t.Errorf("loss %v offloaded, %v not", off.loss, ckpt.loss)
+	}
+	for _, k := range slices.Sorted(maps.Keys(ckpt.grads)) {
+		if i := firstDiff(off.grads[k], ckpt.grads[k]); i >= 0 {
+			t.Errorf("%s: gradient differs at %d when offloaded: %v, want %v", k, i, off.grads[k][i], ckpt.grads[k][i])
+		}
+	}
+	for k, b := range ckpt.rng {
+		if string(off.rng[k]) != string(b) {
+			t.Errorf("%s: dropout stream ends elsewhere when offloaded", k)
+		}
+	}
+	const B, T = 2, 9 // dropoutBatch
+	cfg := m.Config
+	input := int64((cfg.NumLayers - 1) * B * T * cfg.HiddenSize * 4)
+	if d := ckpt.atBackward - off.atBackward; d != input || off.hostAtBackward != input || off.hostAfter != 0 {
+		t.Errorf("offloaded: %d bytes fewer on the device at the backward, %d in host memory then, %d after; want %d, %d, 0",
+			d, off.hostAtBackward, off.hostAfter, input, input)
+	}
+	if ckpt.hostAtBackward != 0 || kept.hostAtBackward != 0 || kept.atBackward != ckpt.atBackward {
+		t.Errorf("host bytes without offload %d, with KeepHidden %d (device %d, want %d)", ckpt.hostAtBackward, kept.hostAtBackward, kept.atBackward, ckpt.atBackward)
+	}
+}
