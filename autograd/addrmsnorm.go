@@ -37,13 +37,15 @@ func (tp *Tape) addRMSNorm(a, b, w *Var, eps float64, inPlace bool) (h, y *Var) 
 	}
 	h, y = result(hv), result(yv)
 	if !tp.needs(a, b, w) {
+		release(inv) // kept only for a backward that will not run
 		return h, y
 	}
 	// The backward keeps h and w, and the norm of h is y bit for bit (the
 	// same rounding as the fused pass, on the CPU and in the CUDA
 	// kernels): y can be had again (Forget).
 	rebuildable(y, func() *tensor.Tensor {
-		y, _ := tensor.RMSNorm(hv, wv, eps)
+		y, inv := tensor.RMSNorm(hv, wv, eps)
+		release(inv) // the backward reads the forward's
 		return y
 	})
 	tp.record(func() {

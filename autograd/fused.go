@@ -16,11 +16,13 @@ func (tp *Tape) RMSNorm(x, w *Var, eps float64) *Var {
 	y, inv := tensor.RMSNorm(xv, wv, eps)
 	out := result(y)
 	if !tp.needs(x, w) {
+		release(inv) // kept only for a backward that will not run
 		return out
 	}
 	// Its backward keeps x and w: the value can be had again (Forget).
 	rebuildable(out, func() *tensor.Tensor {
-		y, _ := tensor.RMSNorm(xv, wv, eps)
+		y, inv := tensor.RMSNorm(xv, wv, eps)
+		release(inv) // the backward reads the forward's
 		return y
 	})
 	tp.record(func() {
@@ -135,6 +137,7 @@ func (tp *Tape) Attention(q, k, v *Var, p tensor.AttentionParams) *Var {
 	o, lse := tensor.Attention(qv, kv, vv, p)
 	out := result(o)
 	if !tp.needs(q, k, v) {
+		release(lse) // kept only for a backward that will not run
 		return out
 	}
 	tp.record(func() {
@@ -324,6 +327,7 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t 
 	}
 	out := result(y)
 	if !tp.needs(x, w, bias, a, b) {
+		release(h) // x·Aᵀ, kept only for a backward that will not run
 		return out
 	}
 	// The backward reads x again (for dA and dW) instead of holding the
