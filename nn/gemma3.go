@@ -241,10 +241,19 @@ func roundSignificand(x float64, bits int) float64 {
 
 // norm is the model's RMSNorm: x/rms(x)·w, or ·(1 + w) for Gemma.
 func (m *Model) norm(tp *autograd.Tape, x, w *autograd.Var) *autograd.Var {
-	if m.Config.NormPlusOne {
-		w = tp.AddScalar(w, 1)
+	return tp.RMSNorm(x, m.normWeight(tp, w), m.Config.RMSNormEps)
+}
+
+// normWeight is w, or Gemma's 1 + w computed in float32 from the stored
+// weight (bf16 on the GPU's bf16 path), as transformers' Gemma2RMSNorm and
+// Gemma3RMSNorm do: 1 + w rounded back to bf16 would move each channel's
+// scale by up to 2⁻⁹ relative, the same way in every row. The norms take
+// a float32 weight with bf16 activations as it is.
+func (m *Model) normWeight(tp *autograd.Tape, w *autograd.Var) *autograd.Var {
+	if !m.Config.NormPlusOne {
+		return w
 	}
-	return tp.RMSNorm(x, w, m.Config.RMSNormEps)
+	return tp.AddScalar(tp.Cast(w, m.MasterDType()), 1)
 }
 
 // addNorm is the residual add x + a and the model's RMSNorm of the sum
@@ -252,10 +261,7 @@ func (m *Model) norm(tp *autograd.Tape, x, w *autograd.Var) *autograd.Var {
 // branch's output (o_proj's, or its norm's for Gemma), is read by no
 // backward and not used again: the sum is written over it.
 func (m *Model) addNorm(tp *autograd.Tape, x, a, w *autograd.Var) (sum, normed *autograd.Var) {
-	if m.Config.NormPlusOne {
-		w = tp.AddScalar(w, 1)
-	}
-	return tp.AddRMSNormInPlace(a, x, w, m.Config.RMSNormEps)
+	return tp.AddRMSNormInPlace(a, x, m.normWeight(tp, w), m.Config.RMSNormEps)
 }
 
 // gatedMLP is down(act(gate(x))·up(x)) with SiLU or, for Gemma, the tanh

@@ -5,15 +5,17 @@ package cuda
 
 // AddRMSNormFwd sets h = a + b (rounded to t) and y = rmsnorm(h)·w over the
 // R rows of [R,C], storing rstd [R] float32 for the backward. h and y must
-// not alias a or b (the second pass re-reads a and b).
-func (d *Device) AddRMSNormFwd(s Stream, t DType, h, y, rstd, a, b, w Ptr, R, C int, eps float32) error {
+// not alias a or b (the second pass re-reads a and b). w is of type wt
+// (see normKernel).
+func (d *Device) AddRMSNormFwd(s Stream, t, wt DType, h, y, rstd, a, b, w Ptr, R, C int, eps float32) error {
 	if err := checkRows("AddRMSNormFwd", R, C); err != nil {
 		return err
 	}
-	if R == 0 {
-		return nil
+	name, err := normKernel("add_rmsnorm", "fwd", t, wt)
+	if err != nil || R == 0 {
+		return err
 	}
-	f, err := d.Kernel(kernelName("add_rmsnorm", "fwd", t))
+	f, err := d.Kernel(name)
 	if err != nil {
 		return err
 	}
@@ -22,14 +24,15 @@ func (d *Device) AddRMSNormFwd(s Stream, t DType, h, y, rstd, a, b, w Ptr, R, C 
 
 // AddRMSNormBwd sets dx = dh + RMSNormBwd's dx for dy at x (=) and, when
 // dw != 0, accumulates dw += (float32 [C]) as RMSNormBwd does.
-func (d *Device) AddRMSNormBwd(s Stream, t DType, dx, dw, dh, dy, x, w, rstd Ptr, R, C int) error {
+func (d *Device) AddRMSNormBwd(s Stream, t, wt DType, dx, dw, dh, dy, x, w, rstd Ptr, R, C int) error {
 	if err := checkRows("AddRMSNormBwd", R, C); err != nil {
 		return err
 	}
-	if R == 0 {
-		return nil
+	name, err := normKernel("add_rmsnorm", "bwd", t, wt)
+	if err != nil || R == 0 {
+		return err
 	}
-	f, err := d.Kernel(kernelName("add_rmsnorm", "bwd", t))
+	f, err := d.Kernel(name)
 	if err != nil {
 		return err
 	}

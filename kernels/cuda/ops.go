@@ -55,16 +55,30 @@ func checkRows(op string, R, C int) error {
 	return nil
 }
 
+// normKernel names an RMSNorm kernel for storage t and weight type wt: wt
+// is t, or F32 with BF16 storage (the _w32_ kernels: Gemma's float32
+// (1 + w) with bf16 activations).
+func normKernel(op, pass string, t, wt DType) (string, error) {
+	switch {
+	case wt == t:
+		return kernelName(op, pass, t), nil
+	case t == BF16 && wt == F32:
+		return kernelName(op+"_w32", pass, t), nil
+	}
+	return "", badArg("%s: weight %v with %v storage (the storage type, or F32 with BF16)", op, wt, t)
+}
+
 // RMSNormFwd normalises the R rows of x [R,C]: y = x * rstd * w, storing
-// rstd [R] float32 for the backward.
-func (d *Device) RMSNormFwd(s Stream, t DType, y, rstd, x, w Ptr, R, C int, eps float32) error {
+// rstd [R] float32 for the backward; w is of type wt (see normKernel).
+func (d *Device) RMSNormFwd(s Stream, t, wt DType, y, rstd, x, w Ptr, R, C int, eps float32) error {
 	if err := checkRows("RMSNormFwd", R, C); err != nil {
 		return err
 	}
-	if R == 0 {
-		return nil
+	name, err := normKernel("rmsnorm", "fwd", t, wt)
+	if err != nil || R == 0 {
+		return err
 	}
-	f, err := d.Kernel(kernelName("rmsnorm", "fwd", t))
+	f, err := d.Kernel(name)
 	if err != nil {
 		return err
 	}
@@ -72,14 +86,15 @@ func (d *Device) RMSNormFwd(s Stream, t DType, y, rstd, x, w Ptr, R, C int, eps 
 }
 
 // RMSNormBwd sets dx (=) and, when dw != 0, accumulates dw += (float32 [C]).
-func (d *Device) RMSNormBwd(s Stream, t DType, dx, dw, dy, x, w, rstd Ptr, R, C int) error {
+func (d *Device) RMSNormBwd(s Stream, t, wt DType, dx, dw, dy, x, w, rstd Ptr, R, C int) error {
 	if err := checkRows("RMSNormBwd", R, C); err != nil {
 		return err
 	}
-	if R == 0 {
-		return nil
+	name, err := normKernel("rmsnorm", "bwd", t, wt)
+	if err != nil || R == 0 {
+		return err
 	}
-	f, err := d.Kernel(kernelName("rmsnorm", "bwd", t))
+	f, err := d.Kernel(name)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,8 @@
 //             dw_j += sum_rows dy_j * x_j * r                                (dw +=)
 //
 // rmsnorm_fwd_{f32,bf16}, rmsnorm_bwd_{f32,bf16}: one block of 256 threads per
-// row; x, w, y, dy, dx in the storage type, rstd in float32. The sum in
+// row; x, w, y, dy, dx in the storage type, rstd in float32 (the _w32_
+// variants, for bf16 storage only: w in float32). The sum in
 // float32. rmsnorm_dw_bwd_{f32,bf16}: a block of 32x8 threads sums 32 columns
 // over a chunk of 256 rows (coalesced 32-column reads), then one atomicAdd per
 // column per block into the float32 dw (order of the atomic adds varies: dw is
@@ -21,9 +22,9 @@
 // gradient, added in the same pass); dw comes from rmsnorm_dw_bwd with x = h.
 #include "common.cuh"
 
-template <typename T>
+template <typename T, typename W>
 __device__ void rmsnorm_fwd(T* __restrict__ y, float* __restrict__ rstd, const T* __restrict__ x,
-                            const T* __restrict__ w, int C, float eps) {
+                            const W* __restrict__ w, int C, float eps) {
     __shared__ float scratch[32];
     const size_t row = blockIdx.x;
     const T* xr = x + row * C;
@@ -39,9 +40,9 @@ __device__ void rmsnorm_fwd(T* __restrict__ y, float* __restrict__ rstd, const T
     if (threadIdx.x == 0) rstd[row] = r;
 }
 
-template <typename T>
+template <typename T, typename W>
 __device__ void rmsnorm_bwd(T* __restrict__ dx, const T* __restrict__ dy, const T* __restrict__ x,
-                            const T* __restrict__ w, const float* __restrict__ rstd, int C) {
+                            const W* __restrict__ w, const float* __restrict__ rstd, int C) {
     __shared__ float scratch[32];
     const size_t row = blockIdx.x;
     const T* xr = x + row * C;
@@ -80,9 +81,9 @@ __device__ __forceinline__ float rounded_sum(T a, T b) {
     return to_f(from_f<T>(to_f(a) + to_f(b)));
 }
 
-template <typename T>
+template <typename T, typename W>
 __device__ void add_rmsnorm_fwd(T* h, T* __restrict__ y, float* __restrict__ rstd, const T* a,
-                                const T* __restrict__ b, const T* __restrict__ w, int C, float eps) {
+                                const T* __restrict__ b, const W* __restrict__ w, int C, float eps) {
     __shared__ float scratch[32];
     const size_t row = blockIdx.x;
     const T* ar = a + row * C;
@@ -102,9 +103,9 @@ __device__ void add_rmsnorm_fwd(T* h, T* __restrict__ y, float* __restrict__ rst
     if (threadIdx.x == 0) rstd[row] = r;
 }
 
-template <typename T>
+template <typename T, typename W>
 __device__ void add_rmsnorm_bwd(T* __restrict__ dx, const T* __restrict__ dh, const T* __restrict__ dy, const T* __restrict__ x,
-                                const T* __restrict__ w, const float* __restrict__ rstd, int C) {
+                                const W* __restrict__ w, const float* __restrict__ rstd, int C) {
     __shared__ float scratch[32];
     const size_t row = blockIdx.x;
     const T* xr = x + row * C;
@@ -128,3 +129,10 @@ extern "C" __global__ void add_rmsnorm_fwd_f32(float* h, float* y, float* rstd, 
 extern "C" __global__ void add_rmsnorm_fwd_bf16(bf16* h, bf16* y, float* rstd, const bf16* a, const bf16* b, const bf16* w, int C, float eps) { add_rmsnorm_fwd(h, y, rstd, a, b, w, C, eps); }
 extern "C" __global__ void add_rmsnorm_bwd_f32(float* dx, const float* dh, const float* dy, const float* x, const float* w, const float* rstd, int C) { add_rmsnorm_bwd(dx, dh, dy, x, w, rstd, C); }
 extern "C" __global__ void add_rmsnorm_bwd_bf16(bf16* dx, const bf16* dh, const bf16* dy, const bf16* x, const bf16* w, const float* rstd, int C) { add_rmsnorm_bwd(dx, dh, dy, x, w, rstd, C); }
+// bf16 activations with a float32 weight, used as it is (not rounded to
+// bf16): Gemma's (1 + w), which transformers computes and applies in
+// float32 (Gemma2RMSNorm, Gemma3RMSNorm).
+extern "C" __global__ void rmsnorm_w32_fwd_bf16(bf16* y, float* rstd, const bf16* x, const float* w, int C, float eps) { rmsnorm_fwd(y, rstd, x, w, C, eps); }
+extern "C" __global__ void rmsnorm_w32_bwd_bf16(bf16* dx, const bf16* dy, const bf16* x, const float* w, const float* rstd, int C) { rmsnorm_bwd(dx, dy, x, w, rstd, C); }
+extern "C" __global__ void add_rmsnorm_w32_fwd_bf16(bf16* h, bf16* y, float* rstd, const bf16* a, const bf16* b, const float* w, int C, float eps) { add_rmsnorm_fwd(h, y, rstd, a, b, w, C, eps); }
+extern "C" __global__ void add_rmsnorm_w32_bwd_bf16(bf16* dx, const bf16* dh, const bf16* dy, const bf16* x, const float* w, const float* rstd, int C) { add_rmsnorm_bwd(dx, dh, dy, x, w, rstd, C); }

@@ -8,7 +8,7 @@ import (
 // one kernel (add_rmsnorm_fwd). h, y, a and b are all F32 or all BF16 (the
 // bf16 kernel rounds h to bf16, as an unfused bf16 add would store it, and
 // normalises that rounded h); invRMS is float32 in either case; w as for
-// RMSNorm (nil: ones; F32 rounded to bf16 for BF16 activations).
+// RMSNorm (nil: ones; F32 used as float32, see normWeight).
 func (b *Backend) AddRMSNorm(h, y, invRMS, x, r, w *tensor.Tensor, eps float64) error {
 	defer keep(h, y, invRMS, x, r, w)
 	if err := tensor.CheckAddRMSNorm(h, y, invRMS, x, r, w); err != nil {
@@ -32,12 +32,11 @@ func (b *Backend) AddRMSNorm(h, y, invRMS, x, r, w *tensor.Tensor, eps float64) 
 	if err != nil {
 		return err
 	}
-	pw, release, err := b.normWeight(t, w, p[5], d)
+	pw, wt, err := b.normWeight(w, p[5], d)
 	if err != nil {
 		return err
 	}
-	defer release()
-	return b.dev.AddRMSNormFwd(b.s, t, p[0], p[1], p[2], p[3], p[4], pw, n, d, float32(eps))
+	return b.dev.AddRMSNormFwd(b.s, t, wt, p[0], p[1], p[2], p[3], p[4], pw, n, d, float32(eps))
 }
 
 // AddRMSNormBackward: dx = dh + the norm's dx (add_rmsnorm_bwd), dw (+=,
@@ -73,10 +72,9 @@ func (b *Backend) AddRMSNormBackward(dx, dw, dh, dy, h, w, invRMS *tensor.Tensor
 	if err != nil {
 		return err
 	}
-	pw, release, err := b.normWeight(t, w, p[5], d)
+	pw, wt, err := b.normWeight(w, p[5], d)
 	if err != nil {
 		return err
 	}
-	defer release()
-	return b.dev.AddRMSNormBwd(b.s, t, p[0], p[1], p[2], p[3], p[4], pw, p[6], n, d)
+	return b.dev.AddRMSNormBwd(b.s, t, wt, p[0], p[1], p[2], p[3], p[4], pw, p[6], n, d)
 }

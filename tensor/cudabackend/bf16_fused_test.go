@@ -154,18 +154,19 @@ type normWeight struct {
 }
 
 // normWeights gives the three weight forms with BF16 activations: float32
-// values (not bf16-representable, so the op must round them), BF16, and
-// nil; with the float32 reference's weight (the bf16 values widened, nil
-// for nil).
+// values (not bf16-representable: the op must use them as they are, as
+// transformers applies Gemma's float32 (1 + w); a kernel that rounded them
+// first differs from the reference), BF16, and nil; with the float32
+// reference's weight (the same float32 values, the bf16 values widened,
+// nil for nil).
 func (f *bf16Fused) normWeights(d int) []normWeight {
 	raw := make([]float32, d)
 	for i := range raw {
 		raw[i] = float32(1 + 0.3*f.r.NormFloat64())
 	}
-	rounded := widen(roundBF16(raw))
 	wb := f.bits(d, 0.5)
 	return []normWeight{
-		{"wF32", f.f32(raw, d), f.f32(rounded, d)},
+		{"wF32", f.f32(raw, d), f.f32(raw, d)},
 		{"wBF16", f.bf(wb, d), f.f32(widen(wb), d)},
 		{"wNil", nil, nil},
 	}

@@ -53,36 +53,22 @@ func actDType(op string, ts ...*tensor.Tensor) (cuda.DType, error) {
 	return cuda.BF16, nil
 }
 
-// normWeight returns the norm weight's address in the activations' type t
-// for the rmsnorm kernels, which read w in the storage type: w == nil is
-// the cached float32 ones (x·r·1 is x·r exactly), and an F32 w with BF16
-// activations is rounded into bf16 scratch. The model keeps norm weights
-// in float32; rounding them to bf16 and multiplying the bf16 hidden state
-// is what PEFT under autocast does (the weight cast to the input's bf16).
-// release returns the scratch, if any; checkNormWeight has refused the
-// weights it cannot serve.
-func (b *Backend) normWeight(t cuda.DType, w *tensor.Tensor, pw cuda.Ptr, d int) (cuda.Ptr, func(), error) {
-	noop := func() {}
+// normWeight returns the norm weight's address and type for the rmsnorm
+// kernels: w == nil is the cached float32 ones (x·r·1 is x·r exactly), a
+// BF16 w (with BF16 activations) is read as bf16, and an F32 w as float32
+// for either activation type (with BF16 activations the _w32_ kernels: the
+// weight is never rounded, as transformers applies Gemma's float32
+// (1 + w), and as an F32 weight times a bf16 tensor promotes to float32 in
+// PyTorch).
+func (b *Backend) normWeight(w *tensor.Tensor, pw cuda.Ptr, d int) (cuda.Ptr, cuda.DType, error) {
 	if w == nil {
-		var err error
-		if pw, err = b.onesF32(d); err != nil {
-			return 0, nil, err
-		}
-	} else if w.DType() == tensor.BF16 {
-		return pw, noop, nil
+		p, err := b.onesF32(d)
+		return p, cuda.F32, err
 	}
-	if t == cuda.F32 {
-		return pw, noop, nil
+	if w.DType() == tensor.BF16 {
+		return pw, cuda.BF16, nil
 	}
-	q, release, err := b.temp(cuda.BF16, d)
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := b.dev.Cast(b.s, q, cuda.BF16, pw, cuda.F32, int64(d)); err != nil {
-		release()
-		return 0, nil, err
-	}
-	return q, release, nil
+	return pw, cuda.F32, nil
 }
 
 // checkNormWeight refuses a norm weight normWeight cannot serve: other
@@ -111,9 +97,9 @@ func checkNormGrad(op string, dw *tensor.Tensor) error {
 }
 
 // RMSNorm: x and dst both F32 or both BF16 (the bf16 kernel); invRMS is
-// the kernel's float32 rstd in either case. w may be F32 (rounded to bf16
-// for BF16 activations, see normWeight), BF16 with BF16 activations, or
-// nil (ones).
+// the kernel's float32 rstd in either case. w may be F32 (used as float32
+// with BF16 activations too, see normWeight), BF16 with BF16 activations,
+// or nil (ones).
 func (b *Backend) RMSNorm(dst, invRMS, x, w *tensor.Tensor, eps float64) error {
 	defer keep(dst, invRMS, x, w)
 	if err := tensor.CheckRMSNorm(dst, invRMS, x, w); err != nil {
@@ -137,12 +123,11 @@ func (b *Backend) RMSNorm(dst, invRMS, x, w *tensor.Tensor, eps float64) error {
 	if err != nil {
 		return err
 	}
-	pw, release, err := b.normWeight(t, w, p[3], d)
+	pw, wt, err := b.normWeight(w, p[3], d)
 	if err != nil {
 		return err
 	}
-	defer release()
-	return b.dev.RMSNormFwd(b.s, t, p[0], p[1], p[2], pw, n, d, float32(eps))
+	return b.dev.RMSNormFwd(b.s, t, wt, p[0], p[1], p[2], pw, n, d, float32(eps))
 }
 
 // RMSNormBackward: dx (=) and dw (+=, may be nil). A nil dx gets scratch
@@ -174,11 +159,10 @@ func (b *Backend) RMSNormBackward(dx, dw, dy, x, w, invRMS *tensor.Tensor) error
 	if err != nil {
 		return err
 	}
-	pw, relW, err := b.normWeight(t, w, p[4], d)
+	pw, wt, err := b.normWeight(w, p[4], d)
 	if err != nil {
 		return err
 	}
-	defer relW()
 	if dx == nil {
 		q, release, err := b.temp(t, x.Numel())
 		if err != nil {
@@ -187,7 +171,7 @@ func (b *Backend) RMSNormBackward(dx, dw, dy, x, w, invRMS *tensor.Tensor) error
 		defer release()
 		p[0] = q
 	}
-	return b.dev.RMSNormBwd(b.s, t, p[0], p[1], p[2], p[3], pw, p[5], n, d)
+	return b.dev.RMSNormBwd(b.s, t, wt, p[0], p[1], p[2], p[3], pw, p[5], n, d)
 }
 
 // RoPE: the kernel rotates x [N,H,D] in place by positions pos [N] into
