@@ -18,12 +18,27 @@ import "github.com/ftune/ftune/tensor"
 // put back where the rest of the step had left it. Apart from such state fn
 // must be deterministic.
 func (tp *Tape) Checkpoint(fn func(tp *Tape, in []*Var) []*Var, in ...*Var) []*Var {
-	if tp == nil || tp.region != nil {
-		// Inference, or already inside a region's first forward (a nested
-		// checkpoint): the outer region recomputes this one too.
-		return fn(tp, in)
+	if tp == nil {
+		return fn(tp, in) // inference
 	}
-	first := &Tape{region: &region{mark: tensor.BornMark()}}
+	if tp.region != nil {
+		// Already inside a region's first forward (a nested checkpoint):
+		// the outer region recomputes this one too. What fn made and
+		// read, other than its outputs, is dead when it returns (nothing
+		// recorded it), and is released now rather than with the outer
+		// region: a model that splits a block into nested regions (the
+		// MLP over chunks of tokens) then holds one region's tensors at a
+		// time in its first forward too.
+		mark := tensor.BornMark()
+		outs := fn(tp, in)
+		if tp.ReleaseActivations {
+			tp.releaseNested(mark, outs)
+		}
+		return outs
+	}
+	// The first forward's tape releases as this one does (nested regions,
+	// releaseNested); it records nothing.
+	first := &Tape{region: &region{mark: tensor.BornMark()}, ReleaseActivations: tp.ReleaseActivations}
 	outs := fn(first, in)
 	saved := first.region.saved
 	if tp.ReleaseActivations {
@@ -125,6 +140,25 @@ func (tp *Tape) releaseRegion(first *Tape, outs []*Var) {
 			continue
 		}
 		tp.releaseNow(t, "a checkpointed region's activation")
+	}
+}
+
+// releaseNested releases, on a region's first-forward tape, what a nested
+// region made after mark and the ops read, but its outputs, and forgets
+// them: the outer region's end must not release them twice.
+func (tp *Tape) releaseNested(mark uint64, outs []*Var) {
+	keep := map[tensor.Storage]bool{}
+	for _, o := range outs {
+		if o != nil && o.Value != nil {
+			keep[o.Value.Storage()] = true
+		}
+	}
+	for st, t := range tp.region.read {
+		if tensor.Born(t) <= mark || keep[st] || tp.life.pinned[st] {
+			continue
+		}
+		delete(tp.region.read, st)
+		tp.releaseNow(t, "a nested checkpointed region's activation")
 	}
 }
 

@@ -21,6 +21,7 @@ type StepMemory struct {
 	Seq        int     `json:"seq"`
 	Checkpoint bool    `json:"gradient_checkpointing"`
 	Offload    bool    `json:"offload_checkpoints,omitempty"`
+	MLPChunk   int     `json:"mlp_chunk_tokens,omitempty"`
 	Weights    float64 `json:"weights_mib"`          // live before the step: the model and the adapter
 	AtBackward float64 `json:"live_at_backward_mib"` // the step's tensors live when the backward begins
 	Peak       float64 `json:"peak_mib"`             // the step's peak above Weights
@@ -32,18 +33,25 @@ type StepMemory struct {
 	Loss     float64 `json:"loss"`
 }
 
+// MemorySavers are the trainer's settings that trade compute or host
+// memory for device memory (train.Config's of the same names).
+type MemorySavers struct {
+	Checkpoint     bool // gradient checkpointing per decoder block
+	Offload        bool // its saved block inputs in host memory
+	MLPChunkTokens int  // the MLP over chunks of this many tokens (0: whole)
+}
+
 // MeasureStepMemory loads the folder on a counting backend, attaches LoRA
 // r=16 alpha=32 to all seven projections (as RunLoRA) and runs one step
 // (forward with the chunked loss and backward) on B×T random tokens, with
-// gradient checkpointing per block when ckpt, and its saved block inputs
-// offloaded to host memory when offload.
-func MeasureStepMemory(shape, modelDir string, B, T int, ckpt, offload bool) (StepMemory, error) {
+// the memory savers of mem.
+func MeasureStepMemory(shape, modelDir string, B, T int, mem MemorySavers) (StepMemory, error) {
 	be := backendtest.NewCounting()
 	m, err := nn.Load(modelDir, nn.LoadOptions{KeepBF16: true, Backend: be})
 	if err != nil {
 		return StepMemory{}, err
 	}
-	m.Checkpointing, m.OffloadCheckpoints = ckpt, offload
+	m.Checkpointing, m.OffloadCheckpoints, m.MLPChunkTokens = mem.Checkpoint, mem.Offload, mem.MLPChunkTokens
 	ad, err := lora.New(m, lora.NewConfig(16, 32, "all-linear"), "default", 1)
 	if err != nil {
 		return StepMemory{}, err
@@ -73,7 +81,7 @@ func MeasureStepMemory(shape, modelDir string, B, T int, ckpt, offload bool) (St
 		return StepMemory{}, fmt.Errorf("bench: backward: %w", err)
 	}
 	return StepMemory{
-		Shape: shape, Batch: B, Seq: T, Checkpoint: ckpt, Offload: offload,
+		Shape: shape, Batch: B, Seq: T, Checkpoint: mem.Checkpoint, Offload: mem.Offload, MLPChunk: mem.MLPChunkTokens,
 		HostPeak:     round4(float64(be.HostPeak()) / mib),
 		Weights:      round4(float64(start) / mib),
 		AtBackward:   round4(float64(atBackward) / mib),

@@ -8,7 +8,7 @@ import "testing"
 // is above them.
 func TestMeasureStepMemory(t *testing.T) {
 	const B, T = 2, 32
-	m, err := MeasureStepMemory("tiny-base", "../assets/models/tiny-base", B, T, false, false)
+	m, err := MeasureStepMemory("tiny-base", "../assets/models/tiny-base", B, T, MemorySavers{})
 	if err != nil {
 		t.Fatal(err)
 	}

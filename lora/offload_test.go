@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor/backendtest"
 )
@@ -17,12 +18,24 @@ import (
 type offloadStep struct {
 	stepResult
 	atBackward, hostAtBackward, hostAfter int64
+	backwardPeak                          int64 // above the bytes live before the step
+}
+
+// memorySettings are the model's memory savers a step runs with.
+type memorySettings struct {
+	checkpoint, offload bool
+	mlpChunk            int
 }
 
 func runOffloadStep(t *testing.T, c *backendtest.Counting, m *nn.Model, a *Adapter, start map[string][]byte, offload, keepHidden bool) offloadStep {
 	t.Helper()
-	m.Checkpointing, m.OffloadCheckpoints = true, offload
-	defer func() { m.Checkpointing, m.OffloadCheckpoints = false, false }()
+	return runMemoryStep(t, c, m, a, start, memorySettings{checkpoint: true, offload: offload}, keepHidden)
+}
+
+func runMemoryStep(t *testing.T, c *backendtest.Counting, m *nn.Model, a *Adapter, start map[string][]byte, ms memorySettings, keepHidden bool) offloadStep {
+	t.Helper()
+	m.Checkpointing, m.OffloadCheckpoints, m.MLPChunkTokens = ms.checkpoint, ms.offload, ms.mlpChunk
+	defer func() { m.Checkpointing, m.OffloadCheckpoints, m.MLPChunkTokens = false, false, 0 }()
 	if err := a.LoadRNG(start); err != nil {
 		t.Fatal(err)
 	}
@@ -38,9 +51,11 @@ func runOffloadStep(t *testing.T, c *backendtest.Counting, m *nn.Model, a *Adapt
 	}
 	tp.Keep(out.Hidden...)
 	r := offloadStep{atBackward: c.Live() - before, hostAtBackward: c.Host()}
+	c.ResetPeak()
 	if err := tp.Backward(out.Loss); err != nil {
 		t.Fatal(err)
 	}
+	r.backwardPeak = c.Peak() - before
 	r.hostAfter = c.Host()
 	r.stepResult = stepResult{loss: out.Loss.Value.Item(), grads: map[string][]float32{}, rng: map[string][]byte{}}
 	for k, p := range a.Params() {
@@ -105,4 +120,59 @@ func TestOffloadedCheckpointsMatchCheckpointedStep(t *testing.T) {
 	if ckpt.hostAtBackward != 0 || kept.hostAtBackward != 0 || kept.atBackward != ckpt.atBackward {
 		t.Errorf("host bytes without offload %d, with KeepHidden %d (device %d, want %d)", ckpt.hostAtBackward, kept.hostAtBackward, kept.atBackward, ckpt.atBackward)
 	}
+}
+
+// TestTiledMLPMatchesTheWholeMLP: the MLP run over chunks of tokens, each
+// recomputed by its own backward (nn.Model.MLPChunkTokens), trains as the
+// whole MLP does, with and without gradient checkpointing (whose recompute
+// then runs the chunks as regions inside the block's region) and with
+// LoRA dropout 0.3 (each chunk's recompute must draw its first forward's
+// masks). The loss and the adapter gradients agree within float32
+// reassociation (rtol 1e-5: a chunk's GEMMs may take another kernel path
+// for fewer rows, and the weights' gradients are summed chunk by chunk),
+// the dropout streams end in the same state bit for bit, and the step's
+// peak during the backward is lower: the MLP's intermediate_size-wide
+// tensors exist for one chunk at a time.
+func TestTiledMLPMatchesTheWholeMLP(t *testing.T) {
+	c := backendtest.NewCounting()
+	m := loadFixture(t, nn.LoadOptions{Backend: c})
+	a := randomAdapter(t, m, "default", 5) // q_proj, v_proj and the MLP's down_proj
+	if err := a.Attach(m); err != nil {
+		t.Fatal(err)
+	}
+	setDropout([]*Adapter{a}, 0.3)
+	start, err := a.SaveRNG()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const chunk = 5 // dropoutBatch's 18 tokens: chunks of 5, 5, 5 and 3
+	for _, ckpt := range []bool{false, true} {
+		whole := runMemoryStep(t, c, m, a, start, memorySettings{checkpoint: ckpt}, false)
+		tiled := runMemoryStep(t, c, m, a, start, memorySettings{checkpoint: ckpt, mlpChunk: chunk}, false)
+		if d := math.Abs(tiled.loss-whole.loss) / math.Abs(whole.loss); d > 1e-6 {
+			t.Errorf("checkpointing %v: loss %v tiled, %v whole", ckpt, tiled.loss, whole.loss)
+		}
+		for _, k := range slices.Sorted(maps.Keys(whole.grads)) {
+			if e := testutil.RelFrobenius(f64s(tiled.grads[k]), f64s(whole.grads[k])); e > 1e-5 || e != e {
+				t.Errorf("checkpointing %v: %s: relative error %.3g tiled", ckpt, k, e)
+			}
+		}
+		for k, b := range whole.rng {
+			if string(tiled.rng[k]) != string(b) {
+				t.Errorf("checkpointing %v: %s: dropout stream ends elsewhere tiled", ckpt, k)
+			}
+		}
+		t.Logf("checkpointing %v: backward peak %d B whole, %d B tiled; live at the backward %d B, %d B", ckpt, whole.backwardPeak, tiled.backwardPeak, whole.atBackward, tiled.atBackward)
+		if tiled.backwardPeak >= whole.backwardPeak {
+			t.Errorf("checkpointing %v: backward peak %d B tiled, not below the whole MLP's %d B", ckpt, tiled.backwardPeak, whole.backwardPeak)
+		}
+	}
+}
+
+func f64s(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
 }

@@ -58,6 +58,11 @@ type Model struct {
 	// CPU, or when the forward keeps hidden states (KeepHidden: the caller
 	// reads them).
 	OffloadCheckpoints bool
+	// MLPChunkTokens > 0 runs each block's MLP in training over chunks of
+	// this many tokens, each recomputed by its own backward (tiledMLP): a
+	// step then holds the MLP's intermediate_size-wide tensors for one
+	// chunk instead of every token, for one more MLP forward.
+	MLPChunkTokens int
 	// EmbeddingHook, when set, transforms the token embeddings before the
 	// first block (NEFTune noise during training, for instance); it sees
 	// the tape, nil in inference.

@@ -132,26 +132,32 @@ func (o *Options) planMemory(cfg nn.Config, f deviceFacts, log io.Writer) error 
 	}
 	plan := o.planFor(cfg, f)
 	// Under a cap the plan does not fit, the memory savers that leave what
-	// the run computes unchanged, the first that makes it fit: gradient
-	// checkpointing, then with its saved inputs in host memory (GPU).
+	// the run computes unchanged, added one at a time until it fits:
+	// gradient checkpointing, its saved inputs in host memory, the MLP over
+	// chunks of tokens. Nothing is turned on unless the end result fits.
 	if plan.Cap > 0 && plan.Peak > plan.Available {
-		for _, try := range []struct {
-			offload bool
-			says    string
-		}{{false, "with gradient checkpointing"}, {true, "with gradient checkpointing and its saved inputs in host memory"}} {
-			if (o.GradCheckpointing && !try.offload) || (o.OffloadCheckpoints && try.offload) {
-				continue // already on
-			}
-			c := *o
-			c.GradCheckpointing, c.OffloadCheckpoints = true, o.OffloadCheckpoints || try.offload
-			p := c.planFor(cfg, f)
-			if p.Peak > p.Available {
+		c := *o
+		var said []string
+		for _, saver := range []struct {
+			on      func(*Options) bool
+			set     func(*Options)
+			setting string
+		}{
+			{func(o *Options) bool { return o.GradCheckpointing }, func(o *Options) { o.GradCheckpointing = true }, "training.gradient_checkpointing: true"},
+			{func(o *Options) bool { return o.OffloadCheckpoints }, func(o *Options) { o.OffloadCheckpoints = true }, "training.offload_checkpoints: true"},
+			{func(o *Options) bool { return o.MLPChunkTokens > 0 }, func(o *Options) { o.MLPChunkTokens = DefaultMLPChunkTokens }, fmt.Sprintf("training.mlp_chunk_tokens: %d", DefaultMLPChunkTokens)},
+		} {
+			if saver.on(&c) {
 				continue
 			}
-			fmt.Fprintf(log, "memory: peak ≈ %s exceeds the %s available under the device-memory cap; %s ≈ %s: training with training.gradient_checkpointing: true%s\n",
-				gib(plan.Peak), gib(plan.Available), try.says, gib(p.Peak), map[bool]string{true: " and training.offload_checkpoints: true"}[try.offload])
-			o.GradCheckpointing, o.OffloadCheckpoints, plan = true, c.OffloadCheckpoints, p
-			break
+			saver.set(&c)
+			said = append(said, saver.setting)
+			if p := c.planFor(cfg, f); p.Peak <= p.Available {
+				fmt.Fprintf(log, "memory: peak ≈ %s exceeds the %s available under the device-memory cap; with %s ≈ %s: training with them\n",
+					gib(plan.Peak), gib(plan.Available), strings.Join(said, ", "), gib(p.Peak))
+				*o, plan = c, p
+				break
+			}
 		}
 	}
 	fmt.Fprintln(log, plan)
@@ -350,7 +356,17 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	if o.DoRA && o.Dropout > 0 {
 		held += 2*H + I
 	}
-	block := tokens * act * (held + loraActs)
+	// The MLP over chunks of tokens (nn.Model.MLPChunkTokens) keeps each
+	// chunk's output and their concatenation (2 hidden widths) instead of
+	// gate and up (2 MLP widths) per token, and works on one chunk at a
+	// time: gate, up, the activation and their gradients, about 6 MLP
+	// widths a token of the chunk.
+	chunkSet := 0.0
+	if c := f(o.MLPChunkTokens); c > 0 && c < tokens {
+		held += 2*H - 2*I
+		chunkSet = c * act * 6 * I
+	}
+	block := tokens*act*(held+loraActs) + chunkSet
 	if o.GradCheckpointing {
 		saved := L * tokens * act * H
 		if o.OffloadCheckpoints && dev.gpu {

@@ -2,6 +2,7 @@ package recipe
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
 
@@ -43,7 +44,7 @@ func TestDeviceCapTurnsCheckpointingOn(t *testing.T) {
 	if !o.GradCheckpointing {
 		t.Fatal("gradient checkpointing not turned on under the cap")
 	}
-	for _, want := range []string{"exceeds the", "under the device-memory cap; with gradient checkpointing", "training.gradient_checkpointing: true", "under its cap of"} {
+	for _, want := range []string{"exceeds the", "under the device-memory cap; with training.gradient_checkpointing: true ≈", "training with them", "under its cap of"} {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, log.String())
 		}
@@ -118,7 +119,7 @@ func TestDeviceCapTurnsOffloadOn(t *testing.T) {
 	if !o.GradCheckpointing || !o.OffloadCheckpoints {
 		t.Fatalf("checkpointing %v, offload %v under the cap", o.GradCheckpointing, o.OffloadCheckpoints)
 	}
-	for _, want := range []string{"with gradient checkpointing and its saved inputs in host memory", "training.offload_checkpoints: true", "checkpoints offloaded to pinned host memory " + gib(moved)} {
+	for _, want := range []string{"with training.gradient_checkpointing: true, training.offload_checkpoints: true ≈", "checkpoints offloaded to pinned host memory " + gib(moved)} {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, log.String())
 		}
@@ -142,6 +143,10 @@ func TestOffloadCheckpointsRefusedWhereItDoesNothing(t *testing.T) {
 	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--device cpu") {
 		t.Errorf("on the CPU: %v", err)
 	}
+	o.OffloadCheckpoints, o.MLPChunkTokens = false, -1
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "training.mlp_chunk_tokens -1") {
+		t.Errorf("a negative MLP chunk: %v", err)
+	}
 	o, cfg := capOptions(t)
 	o.BatchSize, o.SeqLen, o.GradCheckpointing, o.OffloadCheckpoints = 1, 32, true, true
 	var log bytes.Buffer
@@ -149,6 +154,42 @@ func TestOffloadCheckpointsRefusedWhereItDoesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(log.String(), "training.offload_checkpoints not applied: device auto found no GPU (no NVIDIA driver)") {
+		t.Errorf("log:\n%s", log.String())
+	}
+}
+
+// Under a cap that even the offloaded plan exceeds, the MLP over chunks of
+// DefaultMLPChunkTokens tokens is the third saver: its plan drops the two
+// MLP widths a token of gate and up for two hidden widths (the chunks'
+// outputs and their concatenation) plus one chunk's working set, and the
+// run turns all three on when that fits, naming each.
+func TestDeviceCapTurnsMLPChunksOn(t *testing.T) {
+	o, cfg := capOptions(t)
+	o.GradCheckpointing, o.OffloadCheckpoints = true, true
+	off := o.planFor(cfg, fakeGPU)
+	o.MLPChunkTokens = DefaultMLPChunkTokens
+	tiled := o.planFor(cfg, fakeGPU)
+	tokens := float64(o.BatchSize * o.SeqLen)
+	act := 4.0
+	if o.Precision == "bf16" {
+		act = 2
+	}
+	H, I := float64(cfg.HiddenSize), float64(cfg.IntermediateSize)
+	// Checkpointed: two blocks' worth of the difference.
+	want := 2 * (tokens*act*(2*I-2*H) - DefaultMLPChunkTokens*act*6*I)
+	if got := off.Peak - tiled.Peak; math.Abs(got-want) > 1 {
+		t.Fatalf("tiled plan %s below the offloaded one, want %s", gib(got), gib(want))
+	}
+	o.GradCheckpointing, o.OffloadCheckpoints, o.MLPChunkTokens = false, false, 0
+	o.MaxDeviceMemory = int64((off.Peak + tiled.Peak) / 2)
+	var log bytes.Buffer
+	if err := o.planMemory(cfg, fakeGPU, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !o.GradCheckpointing || !o.OffloadCheckpoints || o.MLPChunkTokens != DefaultMLPChunkTokens {
+		t.Fatalf("checkpointing %v, offload %v, MLP chunk %d under the cap", o.GradCheckpointing, o.OffloadCheckpoints, o.MLPChunkTokens)
+	}
+	if !strings.Contains(log.String(), "training.offload_checkpoints: true, training.mlp_chunk_tokens: 4096 ≈") {
 		t.Errorf("log:\n%s", log.String())
 	}
 }

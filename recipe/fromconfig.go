@@ -59,6 +59,7 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	o.MaxTime, o.ClipNorm, o.GradCheckpointing = time.Duration(t.MaxTime), t.ClipNorm, t.GradientCheckpointing
 	o.StepArena = t.StepArena
 	o.OffloadCheckpoints = t.OffloadCheckpoints
+	o.MLPChunkTokens = t.MLPChunkTokens
 	o.SpikeFactor, o.LogEvery, o.NEFTuneAlpha = t.SpikeFactor, t.LogEvery, t.NEFTuneAlpha
 	o.EvalEvery, o.EvalMaxBatches = t.Eval.Every, t.Eval.MaxBatches
 	if o.Steps > 0 && o.EvalEvery > o.Steps {

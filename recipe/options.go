@@ -20,6 +20,12 @@ const (
 	PerSubject Mode = "per-subject"
 )
 
+// DefaultMLPChunkTokens is the MLP chunk the memory plan turns on under a
+// device-memory cap that needs it: 4096 rows keep the MLP's GEMMs large
+// enough for the tensor cores while its chunk-sized tensors stay well
+// under a gigabyte at Llama-3-8B's widths.
+const DefaultMLPChunkTokens = 4096
+
 // Options configure a run. Defaults returns the main job's settings.
 type Options struct {
 	ModelDir string // Hugging Face folder
@@ -136,6 +142,10 @@ type Options struct {
 	// in a GPU's pinned host memory between the forward and the backward
 	// (training.offload_checkpoints; nn.Model.OffloadCheckpoints).
 	OffloadCheckpoints bool
+	// MLPChunkTokens > 0 runs each block's MLP over chunks of this many
+	// tokens, each recomputed by its own backward (training.mlp_chunk_tokens;
+	// nn.Model.MLPChunkTokens).
+	MLPChunkTokens int
 	// MaxDeviceMemory caps the bytes a GPU's allocator reserves
 	// (training.max_device_memory, --max-device-memory); the memory plan
 	// is made for it. 0: no cap.
@@ -256,6 +266,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("recipe: mode %q (shared or per-subject)", o.Mode)
 	case o.StepArena && o.GradCheckpointing:
 		return fmt.Errorf("recipe: training.step_arena keeps a whole micro-batch's tensors until the next, which undoes training.gradient_checkpointing's smaller peak; set one of them false")
+	case o.MLPChunkTokens < 0:
+		return fmt.Errorf("recipe: training.mlp_chunk_tokens %d: want ≥ 0 (0: the MLP over all tokens at once)", o.MLPChunkTokens)
 	case o.OffloadCheckpoints && !o.GradCheckpointing:
 		return fmt.Errorf("recipe: training.offload_checkpoints moves gradient checkpointing's saved block inputs to host memory, and training.gradient_checkpointing is off; set it true (or offload_checkpoints false)")
 	case o.OffloadCheckpoints && o.Device == "cpu":

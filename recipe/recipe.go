@@ -395,7 +395,7 @@ func (s *session) trainer(runDir string) (*train.Trainer, error) {
 		Model: s.model, Params: s.params(), Opt: opt, Train: tl, Val: vl, RNG: rngs(s.adapters),
 		Cfg: train.Config{MaxSteps: o.Steps, GradAccum: o.GradAccum, ClipNorm: o.ClipNorm, LR: o.LR, Schedule: sched,
 			EvalEvery: o.EvalEvery, LogEvery: max(1, o.LogEvery), MaxTime: o.MaxTime, SpikeFactor: o.SpikeFactor,
-			Checkpointing: o.GradCheckpointing, OffloadCheckpoints: o.OffloadCheckpoints, StepArena: o.StepArena, ValMaxBatches: o.EvalMaxBatches},
+			Checkpointing: o.GradCheckpointing, OffloadCheckpoints: o.OffloadCheckpoints, MLPChunkTokens: o.MLPChunkTokens, StepArena: o.StepArena, ValMaxBatches: o.EvalMaxBatches},
 		Callbacks: []train.Callback{
 			&train.MetricsLogger{Sinks: []train.Sink{sink, trackSink{s}}, ParamCount: paramCount(s.model.Params()), PeakFLOPS: peakFLOPS(be, o.Precision), FLOPsPerParam: 4},
 			&train.Checkpointer{Dir: filepath.Join(runDir, "checkpoints"), Every: o.CheckpointEvery, KeepLast: o.KeepLast,

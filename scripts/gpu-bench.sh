@@ -43,7 +43,8 @@
 #   GPUBENCH_SHAPES   shapes to run, default "smollm2-135m llama-3.2-1b";
 #                     also llama-3-8b (NF4, checkpointed) and
 #                     llama-3.1-8b-maxctx (NF4, r=32, batch 1, checkpoints
-#                     offloaded to host memory, under a 24 GiB cap,
+#                     offloaded to host memory, the MLP in 4096-token
+#                     chunks, under a 24 GiB cap,
 #                     GPUBENCH_MAXCTX_SEQ tokens, default 81920)
 #   GPUBENCH_SKIP_TESTS=1     skip the CUDA tests
 #   GPUBENCH_SKIP_ANCHOR=1    skip PyTorch + PEFT (the table then has no ratios)
@@ -186,8 +187,11 @@ for d in nvidia.__path__:
 		llama-3.1-8b-maxctx)
 			# The saved block inputs (32 x seq x 4096 bf16: 20 GiB at 81920
 			# tokens) wait in pinned host memory (-offload), as Unsloth's
-			# offloaded checkpoints do.
-			STEP_TIMEOUT=300 ftune_step "$s" -nf4 -ckpt -offload -rank 32 -seq "${GPUBENCH_MAXCTX_SEQ:-81920}" -max-device-memory-gib 24 -warmup 0 -steps 1
+			# offloaded checkpoints do, and the MLP runs over chunks of 4096
+			# tokens (-mlp-chunk): counted on these widths, 0.23 -> 0.11 MiB
+			# a token at the backward's peak in bf16 (bench/results/
+			# cpu-memory-2026-12-05.md).
+			STEP_TIMEOUT=300 ftune_step "$s" -nf4 -ckpt -offload -mlp-chunk 4096 -rank 32 -seq "${GPUBENCH_MAXCTX_SEQ:-81920}" -max-device-memory-gib 24 -warmup 0 -steps 1
 			;;
 		*) echo "gpu-bench: unknown shape $s" >&2; status=1 ;;
 		esac

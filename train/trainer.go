@@ -45,6 +45,10 @@ type Config struct {
 	// backend that offers it (nn.Model.OffloadCheckpoints; the CPU ignores
 	// it: its memory is host memory).
 	OffloadCheckpoints bool
+	// MLPChunkTokens > 0 runs each block's MLP over chunks of this many
+	// tokens, each recomputed by its own backward
+	// (nn.Model.MLPChunkTokens).
+	MLPChunkTokens int
 	// StepArena recycles each micro-batch's tensors through a
 	// tensor.Arena instead of Go's heap: no zeroing of fresh memory, less
 	// garbage collection, for the peak of a step's allocations held until
@@ -225,7 +229,11 @@ func (t *Trainer) Fit(ctx context.Context) (err error) {
 	if t.Cfg.OffloadCheckpoints && !t.Cfg.Checkpointing {
 		return fmt.Errorf("train: OffloadCheckpoints moves Checkpointing's saved block inputs to host memory, and Checkpointing is off")
 	}
+	if t.Cfg.MLPChunkTokens < 0 {
+		return fmt.Errorf("train: MLPChunkTokens %d: want ≥ 0", t.Cfg.MLPChunkTokens)
+	}
 	t.Model.Checkpointing, t.Model.OffloadCheckpoints = t.Cfg.Checkpointing, t.Cfg.OffloadCheckpoints
+	t.Model.MLPChunkTokens = t.Cfg.MLPChunkTokens
 	if t.Cfg.StepArena {
 		release, err := t.claimArena()
 		if err != nil {

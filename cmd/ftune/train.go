@@ -285,10 +285,13 @@ func tryIt(r *recipe.Result) string {
 }
 
 // resumeSafe are the keys `train --resume` may change: they extend or bound
-// the run, or say where it computes, and leave the optimisation up to the
-// checkpoint as it was. Any other change (learning rate, lengths, data,
-// adapter shape) would continue one run with another's settings.
-var resumeSafe = []string{"training.max_steps", "training.max_time", "training.device", "training.precision", "training.max_device_memory", "training.gemm_provider", "training.attention_kernel"}
+// the run, say where it computes or how it holds its memory (gradient
+// checkpointing and offload are bit for bit the same step; MLP chunks
+// reorder a float32 sum), and leave the optimisation up to the checkpoint
+// as it was. Any other change (learning rate, lengths, data, adapter
+// shape) would continue one run with another's settings.
+var resumeSafe = []string{"training.max_steps", "training.max_time", "training.device", "training.precision", "training.max_device_memory", "training.gemm_provider", "training.attention_kernel",
+	"training.gradient_checkpointing", "training.offload_checkpoints", "training.mlp_chunk_tokens"}
 
 // resumeFolder checks that dir is a run folder, and points a checkpoint
 // folder (RUN/checkpoints/step-…) or RUN/checkpoints at its run.

@@ -59,6 +59,7 @@ type stepFlags struct {
 	batch, seq, rank   int
 	nf4, ckpt, f32     bool
 	offload            bool   // -ckpt's saved block inputs in pinned host memory
+	mlpChunk           int    // the MLP over chunks of this many tokens (0: whole)
 	cpu                bool   // dry runs here: the whole step on the CPU backend
 	gemmProvider       string // auto, ftune or cublaslt, as ftune train's --gemm-provider
 	attentionKernel    string // auto, flash or simt, as ftune train's --attention-kernel
@@ -77,6 +78,7 @@ func parseStep(args []string) (stepFlags, error) {
 	fs.BoolVar(&f.nf4, "nf4", false, "QLoRA: NF4 projection weights")
 	fs.BoolVar(&f.ckpt, "ckpt", false, "gradient checkpointing per decoder block")
 	fs.BoolVar(&f.offload, "offload", false, "with -ckpt: the saved block inputs in pinned host memory, as ftune train's training.offload_checkpoints")
+	fs.IntVar(&f.mlpChunk, "mlp-chunk", 0, "the MLP over chunks of this many tokens, as ftune train's training.mlp_chunk_tokens (0: all at once)")
 	fs.StringVar(&f.gemmProvider, "gemm-provider", string(cudabackend.GEMMAuto), "who computes the GPU's matrix products, as ftune train's setting: auto (per shape the faster of ftune's kernels and cuBLASLt), ftune or cublaslt")
 	fs.StringVar(&f.attentionKernel, "attention-kernel", string(cudabackend.AttentionAuto), "which GPU attention kernels run, as ftune train's setting: auto (the tensor-core flash kernels in bf16 on the head sizes they take), flash or simt")
 	fs.BoolVar(&f.f32, "f32", false, "float32 GEMMs (the parity path) instead of bf16 tensor cores")
@@ -109,6 +111,8 @@ func parseStep(args []string) (stepFlags, error) {
 		return f, fmt.Errorf("step: -rank %d: want ≥ 1", f.rank)
 	case f.steps < 1 || f.warmup < 0:
 		return f, fmt.Errorf("step: -steps %d -warmup %d: want steps ≥ 1, warmup ≥ 0", f.steps, f.warmup)
+	case f.mlpChunk < 0:
+		return f, fmt.Errorf("step: -mlp-chunk %d: want ≥ 0", f.mlpChunk)
 	case f.offload && !f.ckpt:
 		return f, errors.New("step: -offload moves -ckpt's saved block inputs to host memory; add -ckpt")
 	case f.nf4 && f.f32:
@@ -168,6 +172,9 @@ func (f stepFlags) variant() string {
 	}
 	if f.offload {
 		v += " offload"
+	}
+	if f.mlpChunk > 0 {
+		v += fmt.Sprintf(" mlp-chunk%d", f.mlpChunk)
 	}
 	if f.gemmProvider != string(cudabackend.GEMMAuto) {
 		v += " " + f.gemmProvider + "-gemm"

@@ -23,8 +23,8 @@ func TestParseStepDefaultsAndRefusals(t *testing.T) {
 	if f.batch != 1 || f.seq != 90000 || f.maxDeviceMemoryGiB != 24 || f.gemmProvider != "ftune" || f.variant() != "nf4 r32 ftune-gemm" {
 		t.Errorf("maxctx flags: %+v (variant %q)", f, f.variant())
 	}
-	if f, err = parseStep([]string{"-ckpt", "-offload"}); err != nil || !f.offload || f.variant() != "bf16 offload" {
-		t.Errorf("-ckpt -offload: %v (variant %q)", err, f.variant())
+	if f, err = parseStep([]string{"-ckpt", "-offload", "-mlp-chunk", "4096"}); err != nil || !f.offload || f.mlpChunk != 4096 || f.variant() != "bf16 offload mlp-chunk4096" {
+		t.Errorf("-ckpt -offload -mlp-chunk 4096: %v (variant %q)", err, f.variant())
 	}
 	if f, err = parseStep([]string{"-attention-kernel", "simt"}); err != nil || f.variant() != "bf16 simt-attention" {
 		t.Errorf("-attention-kernel simt: %v (variant %q)", err, f.variant())
@@ -36,6 +36,7 @@ func TestParseStepDefaultsAndRefusals(t *testing.T) {
 		"-steps 0":                    "want steps ≥ 1",
 		"-nf4 -f32":                   "drop -f32",
 		"-offload":                    "add -ckpt",
+		"-mlp-chunk -1":               "-mlp-chunk -1",
 		"-max-device-memory-gib -2":   "want ≥ 0",
 		"extra":                       `unexpected argument "extra"`,
 		"-shape smollm2-135m -seq 1":  "seq ≥ 2",
