@@ -66,6 +66,8 @@ func TestApplyErrors(t *testing.T) {
 		{"training.learning_rate=1", "did you mean `training.optimizer.lr`?", ErrUnknownKey},
 		{"training.optimizer.learning_rate=1", "unknown key `learning_rate` in training.optimizer; did you mean `training.optimizer.lr`?", ErrUnknownKey},
 		{"training.lora.rr=4", "did you mean `training.lora.r`?", ErrUnknownKey},
+		{"training.tiled_mlp=true", "did you mean `training.mlp_chunk_tokens`?", ErrUnknownKey},
+		{"training.activation_offloading=true", "did you mean `training.offload_checkpoints`?", ErrUnknownKey},
 		{"trainig.max_steps=4", "unknown key `trainig` at the top level; did you mean `training.max_steps`?", ErrUnknownKey},
 		{"training.max_steps.x=4", "training.max_steps: is a single value; it has no key `x`", ErrUnknownKey},
 		{"training.max_steps=many", `--set training.max_steps=many: training.max_steps: want a whole number, got "many"`, ErrBadValue},

@@ -52,6 +52,10 @@ var synonyms = map[string]string{
 	"bnb_4bit_quant_type":         "training.quantization.type",
 	"bnb_4bit_use_double_quant":   "training.quantization.double_quant",
 	"output":                      "training.tracking.output_dir",
+	"use_gradient_checkpointing":  "training.gradient_checkpointing",
+	"activation_offloading":       "training.offload_checkpoints",
+	"offload_activations":         "training.offload_checkpoints",
+	"tiled_mlp":                   "training.mlp_chunk_tokens",
 }
 
 // levenshtein is the edit distance counting insertions, deletions,

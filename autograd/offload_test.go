@@ -1,0 +1,64 @@
+package autograd
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/ftune/ftune/tensor"
+	"github.com/ftune/ftune/tensor/backendtest"
+)
+
+// TestOffloadMovesOnlyWhatOnlyARecomputeReads: a checkpointed region's
+// output read by nothing but the next region (a lazy use) goes to host
+// memory and comes back for that region's backward, the gradients bit for
+// bit the same; one that another op also reads, one kept by the caller, a
+// leaf and a value on a tape that records nothing stay where they are.
+func TestOffloadMovesOnlyWhatOnlyARecomputeReads(t *testing.T) {
+	region := func(tp *Tape, in []*Var) []*Var { return []*Var{tp.Silu(tp.Scale(in[0], 1.5))} }
+	step := func(offload bool, extraUse, keep bool) (grad []float32, host int64) {
+		be := backendtest.NewCounting()
+		w := Param(tensor.FromHost(be, tensor.F32, []float32{0.3, -1.2, 2.5, 0.7}, 4), "w")
+		tp := NewTape()
+		tp.ReleaseActivations = true
+		h := tp.Checkpoint(region, w)[0]
+		out := tp.Checkpoint(region, h)[0]
+		loss := tp.SumAll(out)
+		if extraUse {
+			loss = tp.Add(loss, tp.SumAll(h))
+		}
+		if keep {
+			tp.Keep(h)
+		}
+		if offload {
+			if err := tp.Offload(h, w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		host = be.Host()
+		if err := tp.Backward(loss); err != nil {
+			t.Fatal(err)
+		}
+		if be.Host() != 0 && host != 0 {
+			t.Error("an offloaded value was not brought back")
+		}
+		return w.Grad.F32(), host
+	}
+	want, _ := step(false, false, false)
+	got, host := step(true, false, false)
+	if !slices.Equal(got, want) || host != 16 {
+		t.Errorf("offloaded: gradient %v (want %v), %d bytes in host memory (want the 16 of h)", got, want, host)
+	}
+	for _, c := range []struct {
+		name           string
+		extraUse, keep bool
+	}{{"read by another op", true, false}, {"kept", false, true}} {
+		want, _ := step(false, c.extraUse, c.keep)
+		got, host := step(true, c.extraUse, c.keep)
+		if !slices.Equal(got, want) || host != 0 {
+			t.Errorf("%s: %d bytes offloaded, gradient %v (want %v)", c.name, host, got, want)
+		}
+	}
+	if err := (*Tape)(nil).Offload(&Var{}); err != nil {
+		t.Errorf("a nil tape: %v", err)
+	}
+}
