@@ -4,11 +4,13 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/tensor/backendtest"
 )
 
@@ -175,4 +177,27 @@ func f64s(v []float32) []float64 {
 		out[i] = float64(x)
 	}
 	return out
+}
+
+// Per-subject adapters route whole batch rows, which the MLP over chunks of
+// tokens does not keep: the router refuses the chunk with an error naming
+// the setting, never routing tokens through another row's adapter.
+func TestTiledMLPRefusedWithRowRouting(t *testing.T) {
+	m := loadFixture(t, nn.LoadOptions{})
+	s := NewSubjectAdapterModel(m)
+	for i, name := range []string{"chemistry", "geography"} {
+		if err := s.Add(randomAdapter(t, m, name, uint64(i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.MLPChunkTokens = 5
+	defer func() { m.MLPChunkTokens = 0 }()
+	err := tensor.Catch(func() {
+		if _, err := s.ForwardRouted(autograd.NewTape(), dropoutBatch(m), []string{"geography", "chemistry"}, nn.ForwardOptions{}); err != nil {
+			panic(&tensor.Error{Err: err})
+		}
+	})
+	if err == nil || !strings.Contains(err.Error(), "training.mlp_chunk_tokens is not supported") {
+		t.Fatalf("routed rows with the MLP over chunks: %v", err)
+	}
 }

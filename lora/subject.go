@@ -8,6 +8,7 @@ import (
 
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
 )
 
 // SubjectAdapterModel holds several named adapters on one frozen base.
@@ -155,6 +156,12 @@ type router struct {
 }
 
 func (r *router) Forward(tp *autograd.Tape, lin *nn.Linear, x *autograd.Var) (*autograd.Var, bool) {
+	if n := x.Shape()[0]; n != len(r.rows) {
+		// Rows are batch rows: a layer given anything else (the MLP over
+		// chunks of tokens, nn.Model.MLPChunkTokens, flattens them) would
+		// send tokens through other rows' adapters.
+		panic(&tensor.Error{Err: fmt.Errorf("lora: %s: per-row routing of %d rows got an input of %d (per-subject adapters need the batch rows whole: training.mlp_chunk_tokens is not supported with them)", lin.Name, len(r.rows), n)})
+	}
 	groups := map[string][]int{}
 	var order []string
 	for b, name := range r.rows {

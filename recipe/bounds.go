@@ -113,6 +113,9 @@ func factsOf(d Device) deviceFacts {
 	return f
 }
 
+// mlpChunkSetting is what planMemory says when it turns the MLP chunks on.
+var mlpChunkSetting = fmt.Sprintf("training.mlp_chunk_tokens: %d", DefaultMLPChunkTokens)
+
 // planMemory prints the plan and refuses one that does not fit. Under a
 // device-memory cap that the plan exceeds, it turns gradient
 // checkpointing on when that makes the plan fit (and says so); otherwise
@@ -145,10 +148,10 @@ func (o *Options) planMemory(cfg nn.Config, f deviceFacts, log io.Writer) error 
 		}{
 			{func(o *Options) bool { return o.GradCheckpointing }, func(o *Options) { o.GradCheckpointing = true }, "training.gradient_checkpointing: true"},
 			{func(o *Options) bool { return o.OffloadCheckpoints }, func(o *Options) { o.OffloadCheckpoints = true }, "training.offload_checkpoints: true"},
-			{func(o *Options) bool { return o.MLPChunkTokens > 0 }, func(o *Options) { o.MLPChunkTokens = DefaultMLPChunkTokens }, fmt.Sprintf("training.mlp_chunk_tokens: %d", DefaultMLPChunkTokens)},
+			{func(o *Options) bool { return o.MLPChunkTokens > 0 }, func(o *Options) { o.MLPChunkTokens = DefaultMLPChunkTokens }, mlpChunkSetting},
 		} {
-			if saver.on(&c) {
-				continue
+			if saver.on(&c) || (saver.setting == mlpChunkSetting && c.Mode == PerSubject) {
+				continue // on already, or not for per-subject adapters (Validate)
 			}
 			saver.set(&c)
 			said = append(said, saver.setting)

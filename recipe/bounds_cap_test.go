@@ -147,6 +147,10 @@ func TestOffloadCheckpointsRefusedWhereItDoesNothing(t *testing.T) {
 	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "training.mlp_chunk_tokens -1") {
 		t.Errorf("a negative MLP chunk: %v", err)
 	}
+	o.MLPChunkTokens, o.Mode = 64, PerSubject
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "per-subject adapters route whole batch rows") {
+		t.Errorf("MLP chunks with per-subject adapters: %v", err)
+	}
 	o, cfg := capOptions(t)
 	o.BatchSize, o.SeqLen, o.GradCheckpointing, o.OffloadCheckpoints = 1, 32, true, true
 	var log bytes.Buffer
@@ -191,5 +195,11 @@ func TestDeviceCapTurnsMLPChunksOn(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "training.offload_checkpoints: true, training.mlp_chunk_tokens: 4096 ≈") {
 		t.Errorf("log:\n%s", log.String())
+	}
+	// Per-subject adapters route whole rows: no MLP chunks for them, and
+	// the same cap is then refused.
+	o.GradCheckpointing, o.OffloadCheckpoints, o.MLPChunkTokens, o.Mode = false, false, 0, PerSubject
+	if err := o.planMemory(cfg, fakeGPU, &bytes.Buffer{}); err == nil || o.MLPChunkTokens != 0 {
+		t.Errorf("per-subject under the same cap: %v, MLP chunk %d", err, o.MLPChunkTokens)
 	}
 }

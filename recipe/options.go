@@ -268,6 +268,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("recipe: training.step_arena keeps a whole micro-batch's tensors until the next, which undoes training.gradient_checkpointing's smaller peak; set one of them false")
 	case o.MLPChunkTokens < 0:
 		return fmt.Errorf("recipe: training.mlp_chunk_tokens %d: want ≥ 0 (0: the MLP over all tokens at once)", o.MLPChunkTokens)
+	case o.MLPChunkTokens > 0 && o.Mode == PerSubject:
+		return fmt.Errorf("recipe: training.mlp_chunk_tokens cuts the batch's tokens into chunks, and per-subject adapters route whole batch rows; set one of them off (training.adapters: shared, or mlp_chunk_tokens: 0)")
 	case o.OffloadCheckpoints && !o.GradCheckpointing:
 		return fmt.Errorf("recipe: training.offload_checkpoints moves gradient checkpointing's saved block inputs to host memory, and training.gradient_checkpointing is off; set it true (or offload_checkpoints false)")
 	case o.OffloadCheckpoints && o.Device == "cpu":
