@@ -97,6 +97,9 @@ type deviceFacts struct {
 	gpu  bool
 	name string  // the GPU's name
 	free float64 // the GPU's free bytes (0: unknown)
+	// hostFree is the RAM available for pinned host memory (offloaded
+	// checkpoints) on a GPU run (0: unknown, not checked).
+	hostFree float64
 	// fallback: device auto found no GPU (why), for a cap it cannot apply.
 	fallback string
 }
@@ -106,7 +109,7 @@ func factsOf(d Device) deviceFacts {
 	if !ok {
 		return deviceFacts{fallback: d.Fallback}
 	}
-	f := deviceFacts{gpu: true, name: cb.CUDADevice().Name}
+	f := deviceFacts{gpu: true, name: cb.CUDADevice().Name, hostFree: memAvailable()}
 	if free, _, err := cb.CUDADevice().MemInfo(); err == nil {
 		f.free = float64(free)
 	}
@@ -116,10 +119,21 @@ func factsOf(d Device) deviceFacts {
 // mlpChunkSetting is what planMemory says when it turns the MLP chunks on.
 var mlpChunkSetting = fmt.Sprintf("training.mlp_chunk_tokens: %d", DefaultMLPChunkTokens)
 
-// planMemory prints the plan and refuses one that does not fit. Under a
-// device-memory cap that the plan exceeds, it turns gradient
-// checkpointing on when that makes the plan fit (and says so); otherwise
-// it refuses with the arithmetic.
+// pinnableShare is the share of the available RAM offloaded checkpoints
+// may pin: pinned pages cannot be swapped, and the process, its data and
+// the rest of the machine need the remainder.
+const pinnableShare = 0.8
+
+// hostFits reports whether p's offloaded checkpoints fit the RAM the
+// machine has (unknown RAM: not checked).
+func (p MemoryPlan) hostFits(f deviceFacts) bool {
+	return p.Host == 0 || f.hostFree == 0 || p.Host <= pinnableShare*f.hostFree
+}
+
+// planMemory prints the plan and refuses one that does not fit: the
+// device's memory (under a cap, turning on the memory savers that make it
+// fit, and saying so) and, for offloaded checkpoints, the RAM they pin.
+// Otherwise it refuses with the arithmetic.
 func (o *Options) planMemory(cfg nn.Config, f deviceFacts, log io.Writer) error {
 	if !f.gpu {
 		why := "the run is on the CPU"
@@ -155,7 +169,7 @@ func (o *Options) planMemory(cfg nn.Config, f deviceFacts, log io.Writer) error 
 			}
 			saver.set(&c)
 			said = append(said, saver.setting)
-			if p := c.planFor(cfg, f); p.Peak <= p.Available {
+			if p := c.planFor(cfg, f); p.Peak <= p.Available && p.hostFits(f) {
 				fmt.Fprintf(log, "memory: peak ≈ %s exceeds the %s available under the device-memory cap; with %s ≈ %s: training with them\n",
 					gib(plan.Peak), gib(plan.Available), strings.Join(said, ", "), gib(p.Peak))
 				*o, plan = c, p
@@ -164,6 +178,14 @@ func (o *Options) planMemory(cfg nn.Config, f deviceFacts, log io.Writer) error 
 		}
 	}
 	fmt.Fprintln(log, plan)
+	if !plan.hostFits(f) {
+		msg := fmt.Sprintf("recipe: training.offload_checkpoints pins about %s of host memory for the saved block inputs, and the machine has %s available (at most %.0f%% of it may be pinned): lower training.batch_size (%d) or data.max_length (%d), or set training.offload_checkpoints: false",
+			gib(plan.Host), gib(f.hostFree), 100*pinnableShare, o.BatchSize, o.SeqLen)
+		if !o.IgnoreMemoryEstimate {
+			return fmt.Errorf("%s (or set training.ignore_memory_estimate: true to try anyway)", msg)
+		}
+		fmt.Fprintf(log, "warning: %s; training anyway (training.ignore_memory_estimate)\n", msg)
+	}
 	if plan.Available > 0 && plan.Peak > plan.Available {
 		where := fmt.Sprintf("%s has %s available", plan.Where, gib(plan.Available))
 		if plan.Cap > 0 {

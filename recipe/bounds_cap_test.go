@@ -203,3 +203,42 @@ func TestDeviceCapTurnsMLPChunksOn(t *testing.T) {
 		t.Errorf("per-subject under the same cap: %v, MLP chunk %d", err, o.MLPChunkTokens)
 	}
 }
+
+// Offloaded checkpoints pin host memory: a plan whose saved inputs exceed
+// 80% of the available RAM is refused with the arithmetic (a warning under
+// training.ignore_memory_estimate), and under a cap the plan does not pick
+// offload when the RAM cannot hold it.
+func TestOffloadNeedsTheRAMItPins(t *testing.T) {
+	o, cfg := capOptions(t)
+	o.GradCheckpointing, o.OffloadCheckpoints = true, true
+	host := o.planFor(cfg, fakeGPU).Host
+	small := fakeGPU
+	small.hostFree = host // 80% of it is too little
+	err := o.planMemory(cfg, small, &bytes.Buffer{})
+	for _, want := range []string{"pins about " + gib(host), "available (at most 80% of it may be pinned)", "training.offload_checkpoints: false"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("RAM below what offload pins: %v, want it to say %q", err, want)
+		}
+	}
+	o.IgnoreMemoryEstimate = true
+	var log bytes.Buffer
+	if err := o.planMemory(cfg, small, &log); err != nil || !strings.Contains(log.String(), "warning: recipe: training.offload_checkpoints pins") {
+		t.Errorf("ignore_memory_estimate: %v\n%s", err, log.String())
+	}
+	big := small
+	big.hostFree = 2 * host
+	o.IgnoreMemoryEstimate = false
+	if err := o.planMemory(cfg, big, &bytes.Buffer{}); err != nil {
+		t.Errorf("RAM for twice what offload pins: %v", err)
+	}
+	// Under a cap that needs offload, with RAM that cannot hold it: no
+	// step of the savers fits (MLP chunks come after offload), so the run
+	// is refused and nothing is left on.
+	off := o.planFor(cfg, small)
+	o.OffloadCheckpoints = false
+	ck := o.planFor(cfg, small)
+	o.GradCheckpointing, o.MaxDeviceMemory = false, int64((off.Peak+ck.Peak)/2)
+	if err := o.planMemory(cfg, small, &bytes.Buffer{}); err == nil || o.GradCheckpointing || o.OffloadCheckpoints || o.MLPChunkTokens != 0 {
+		t.Errorf("cap needing offload, RAM too small for it: %v, checkpointing %v, offload %v, MLP chunk %d", err, o.GradCheckpointing, o.OffloadCheckpoints, o.MLPChunkTokens)
+	}
+}
