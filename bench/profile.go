@@ -12,7 +12,8 @@ import (
 
 // ProfiledBackend wraps a tensor.Backend and charges the time and the bytes
 // of every call to an op family (GEMM, attention, norms, RoPE, SwiGLU, loss,
-// elementwise, reductions, copies, allocator), for the per-op profile of one
+// elementwise, dropout, reductions, copies, offload copies, allocator), for
+// the per-op profile of one
 // training step that issue 10 asks to measure before changing anything.
 //
 // On a device whose ops are asynchronous, time is only attributable when each
@@ -311,4 +312,92 @@ func (p *ProfiledBackend) AddRMSNormBackward(dx, dw, dh, dy, h, w, invRMS *tenso
 		}
 		return p.Backend.Binary(tensor.OpAdd, dx, dx, dh)
 	})
+}
+
+// The optional capabilities of the profiled backend pass through, each
+// charged to its family: a wrapper without them would hide them, and the
+// model would take another path than the unprofiled step (dropout masks
+// drawn on the host and uploaded, no GeGLU or soft-cap kernel, and no
+// offloaded checkpoints at all).
+//
+// Families: dropout, swiglu (GeGLU too), elementwise (soft-cap), offload
+// copies.
+
+// capability returns the inner backend as C, or an error naming what it
+// lacks (neither backend ftune profiles lacks any of these).
+func capability[C any](p *ProfiledBackend, what string) (C, error) {
+	c, ok := p.Backend.(C)
+	if !ok {
+		return c, fmt.Errorf("bench: the profiled backend %s has no %s", p.Backend.Name(), what)
+	}
+	return c, nil
+}
+
+func (p *ProfiledBackend) Dropout(dst, x *tensor.Tensor, key, pos uint64, drop uint32, keep float32) error {
+	d, err := capability[tensor.DropoutBackend](p, "dropout kernel")
+	if err != nil {
+		return err
+	}
+	return p.span("dropout", nbytes(dst, x), func() error { return d.Dropout(dst, x, key, pos, drop, keep) })
+}
+
+func (p *ProfiledBackend) GeGLU(dst, gate, up *tensor.Tensor) error {
+	g, err := capability[tensor.GeGLUBackend](p, "GeGLU kernel")
+	if err != nil {
+		return err
+	}
+	return p.span("swiglu", nbytes(dst, gate, up), func() error { return g.GeGLU(dst, gate, up) })
+}
+
+func (p *ProfiledBackend) GeGLUBackward(dgate, dup, dy, gate, up *tensor.Tensor) error {
+	g, err := capability[tensor.GeGLUBackend](p, "GeGLU kernel")
+	if err != nil {
+		return err
+	}
+	return p.span("swiglu", nbytes(dgate, dup, dy, gate, up), func() error { return g.GeGLUBackward(dgate, dup, dy, gate, up) })
+}
+
+func (p *ProfiledBackend) Softcap(dst, x *tensor.Tensor, c float64) error {
+	s, err := capability[tensor.SoftcapBackend](p, "soft-cap kernel")
+	if err != nil {
+		return err
+	}
+	return p.span("elementwise", nbytes(dst, x), func() error { return s.Softcap(dst, x, c) })
+}
+
+func (p *ProfiledBackend) SoftcapBackward(dx, dy, y *tensor.Tensor, c float64) error {
+	s, err := capability[tensor.SoftcapBackend](p, "soft-cap kernel")
+	if err != nil {
+		return err
+	}
+	return p.span("elementwise", nbytes(dx, dy, y), func() error { return s.SoftcapBackward(dx, dy, y, c) })
+}
+
+// OffloadToHost charges both copies of an offloaded checkpoint (the
+// restore goes through the returned copy) to "offload copies".
+func (p *ProfiledBackend) OffloadToHost(st tensor.Storage) (tensor.HostCopy, error) {
+	o, err := capability[tensor.HostOffloader](p, "host offload")
+	if err != nil {
+		return nil, err
+	}
+	var h tensor.HostCopy
+	err = p.span("offload copies", int64(st.Len())*int64(st.DType().Size()), func() error {
+		var err error
+		h, err = o.OffloadToHost(st)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return profiledCopy{h, p}, nil
+}
+
+type profiledCopy struct {
+	tensor.HostCopy
+	p *ProfiledBackend
+}
+
+func (c profiledCopy) Restore() (st tensor.Storage, err error) {
+	err = c.p.span("offload copies", c.Bytes(), func() error { st, err = c.HostCopy.Restore(); return err })
+	return st, err
 }

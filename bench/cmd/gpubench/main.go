@@ -113,6 +113,8 @@ func parseStep(args []string) (stepFlags, error) {
 		return f, fmt.Errorf("step: -steps %d -warmup %d: want steps ≥ 1, warmup ≥ 0", f.steps, f.warmup)
 	case f.mlpChunk < 0:
 		return f, fmt.Errorf("step: -mlp-chunk %d: want ≥ 0", f.mlpChunk)
+	case f.offload && f.cpu:
+		return f, errors.New("step: -offload with -cpu: the CPU's memory is host memory already")
 	case f.offload && !f.ckpt:
 		return f, errors.New("step: -offload moves -ckpt's saved block inputs to host memory; add -ckpt")
 	case f.nf4 && f.f32:

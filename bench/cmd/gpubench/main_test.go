@@ -36,6 +36,7 @@ func TestParseStepDefaultsAndRefusals(t *testing.T) {
 		"-steps 0":                    "want steps ≥ 1",
 		"-nf4 -f32":                   "drop -f32",
 		"-offload":                    "add -ckpt",
+		"-cpu -ckpt -offload":         "the CPU's memory is host memory already",
 		"-mlp-chunk -1":               "-mlp-chunk -1",
 		"-max-device-memory-gib -2":   "want ≥ 0",
 		"extra":                       `unexpected argument "extra"`,
