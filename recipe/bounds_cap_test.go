@@ -165,8 +165,10 @@ func TestOffloadCheckpointsRefusedWhereItDoesNothing(t *testing.T) {
 // Under a cap that even the offloaded plan exceeds, the MLP over chunks of
 // DefaultMLPChunkTokens tokens is the third saver: its plan drops the two
 // MLP widths a token of gate and up for two hidden widths (the chunks'
-// outputs and their concatenation) plus one chunk's working set, and the
-// run turns all three on when that fits, naming each.
+// outputs and their concatenation), and the backward's four MLP widths
+// and two hidden widths a token for three hidden widths and one chunk's
+// six MLP widths, and the run turns all three on when that fits, naming
+// each.
 func TestDeviceCapTurnsMLPChunksOn(t *testing.T) {
 	o, cfg := capOptions(t)
 	o.GradCheckpointing, o.OffloadCheckpoints = true, true
@@ -179,8 +181,7 @@ func TestDeviceCapTurnsMLPChunksOn(t *testing.T) {
 		act = 2
 	}
 	H, I := float64(cfg.HiddenSize), float64(cfg.IntermediateSize)
-	// Checkpointed: two blocks' worth of the difference.
-	want := 2 * (tokens*act*(2*I-2*H) - DefaultMLPChunkTokens*act*6*I)
+	want := tokens*act*(2*I-2*H) + tokens*act*(4*I+2*H) - tokens*act*3*H - DefaultMLPChunkTokens*act*6*I
 	if got := off.Peak - tiled.Peak; math.Abs(got-want) > 1 {
 		t.Fatalf("tiled plan %s below the offloaded one, want %s", gib(got), gib(want))
 	}

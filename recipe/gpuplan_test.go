@@ -1,0 +1,41 @@
+package recipe
+
+import (
+	"testing"
+
+	"github.com/ftune/ftune/bench"
+)
+
+// TestGPUPlanMatchesCountedStep: the GPU memory plan of a step (its
+// activations and loss chunk, float32 here) against the step counted
+// tensor by tensor on the counting backend, which releases storage as the
+// GPU's allocator does (bench.MeasureStepMemory), with each memory saver.
+// The plan must never be below the count (a cap planned too low fails
+// mid-run) and not far above it: at most 1.7×. It adds the loss chunk to
+// the backward's peak although the two never coincide, which costs most
+// where the chunk is as large as the activations, as here (tiny-base's
+// 1024-row chunk is 33 MiB): ratios 1.09-1.66. At Llama-3-8B's widths (3
+// blocks, 2048 tokens, counted with stepmem: 966.9 MiB whole MLP, 530.8
+// MiB in chunks of 256, checkpointed and offloaded) the plan gives
+// 1.17× and 1.21×.
+func TestGPUPlanMatchesCountedStep(t *testing.T) {
+	o, cfg := capOptions(t)
+	o.Precision, o.R, o.Alpha, o.Targets, o.Dropout = "f32", 16, 32, []string{"all-linear"}, 0
+	const B, T = 4, 256
+	o.BatchSize, o.SeqLen = B, T
+	for _, mem := range []bench.MemorySavers{{}, {MLPChunkTokens: 256}, {Checkpoint: true}, {Checkpoint: true, Offload: true},
+		{Checkpoint: true, Offload: true, MLPChunkTokens: 256}} {
+		o.GradCheckpointing, o.OffloadCheckpoints, o.MLPChunkTokens = mem.Checkpoint, mem.Offload, mem.MLPChunkTokens
+		plan := o.planFor(cfg, fakeGPU)
+		got, err := bench.MeasureStepMemory("tiny-base", o.ModelDir, B, T, mem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		planned := (plan.Activations + plan.Logits) / (1 << 20)
+		ratio := planned / got.Peak
+		t.Logf("%+v: planned %.1f MiB, counted peak %.1f MiB (%.2f×)", mem, planned, got.Peak, ratio)
+		if ratio < 1 || ratio > 1.7 {
+			t.Errorf("%+v: planned %.1f MiB for a counted peak of %.1f MiB (%.2f×; want 1 to 1.7)", mem, planned, got.Peak, ratio)
+		}
+	}
+}
