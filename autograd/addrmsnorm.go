@@ -63,6 +63,7 @@ func (tp *Tape) addRMSNorm(a, b, w *Var, eps float64, inPlace bool) (h, y *Var) 
 				tp.accumulate(w, dw, true)
 			}
 		}
+		tp.releaseSaved(inv)
 		// dx goes to both inputs: copied for one, then owned by the other
 		// (h.Grad itself only when the tape may hand it off), which may
 		// release it once added.

@@ -47,6 +47,9 @@ func (tp *Tape) Checkpoint(fn func(tp *Tape, in []*Var) []*Var, in ...*Var) []*V
 	// An output may be an input passed through (or a view of one); a leaf
 	// input's storage must then outlive the node (ReleaseActivations).
 	tp.pinLeaves(in)
+	// An input no recorded node made (the frozen embeddings' lookup) is
+	// released after this node's recompute, its last reader.
+	tp.adopt(in)
 	if tp.firstCheckpoint == 0 {
 		tp.firstCheckpoint = len(tp.nodes) + 1 // see leafDoneAt
 	}

@@ -38,6 +38,7 @@ func (tp *Tape) RMSNorm(x, w *Var, eps float64) *Var {
 		if err := be.RMSNormBackward(dx, dw, g, xv, wv, inv); err != nil {
 			panic(&tensor.Error{Err: err})
 		}
+		tp.releaseSaved(inv)
 		tp.accumulate(x, dx, true)
 		if dw != nil {
 			tp.accumulate(w, dw, true)
@@ -149,6 +150,7 @@ func (tp *Tape) Attention(q, k, v *Var, p tensor.AttentionParams) *Var {
 		if err := be.AttentionBackward(dq, dk, dv, g, o, lse, qv, kv, vv, p); err != nil {
 			panic(&tensor.Error{Err: err})
 		}
+		tp.releaseSaved(lse)
 		tp.accumulate(q, dq, true)
 		tp.accumulate(k, dk, true)
 		tp.accumulate(v, dv, true)
@@ -259,7 +261,8 @@ func (tp *Tape) LinearSoftcapCrossEntropy(h, w *Var, labels *tensor.Tensor, igno
 		if softcap != 0 && dl != nil {
 			tensor.SoftcapBackwardInPlace(dl, logits, softcap)
 		}
-		tensor.AddInPlace(total, tensor.SumAll(rowLoss))
+		chunkLoss := tensor.SumAll(rowLoss)
+		tensor.AddInPlace(total, chunkLoss)
 		if dh != nil {
 			tensor.MatMulInto(dh.Narrow(0, s, e-s), dl, w.Value, false, false, 1, 0)
 		}
@@ -269,9 +272,10 @@ func (tp *Tape) LinearSoftcapCrossEntropy(h, w *Var, labels *tensor.Tensor, igno
 		// The chunk's logits and their gradient, [chunk, vocab] each, are
 		// dead: back to the device's allocator now, not after a collection
 		// (on a GPU they were 2 × 192 MiB a chunk at SmolLM2's vocabulary).
-		release(logits, dl, rowLoss)
+		release(logits, dl, rowLoss, chunkLoss)
 	}
 	loss := result(tensor.Scale(total, float64(scale)))
+	release(total)
 	if !wantH && !wantW {
 		return loss, nil
 	}
@@ -358,6 +362,7 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t 
 			dbT := tensor.New(be, g.DType(), h2.Dim(1), g2.Dim(1))
 			tensor.MatMulInto(dbT, h2, g2, true, false, scale, 0)
 			tp.accumulate(b, dbT.Transpose(0, 1).Contiguous(), true)
+			release(dbT) // its transposed copy went on
 		}
 		var dh *tensor.Tensor
 		if a.requiresGrad || x.requiresGrad {
@@ -383,7 +388,9 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t 
 				tensor.MatMulInto(dx.Reshape(-1, dx.Dim(-1)), g2, w.Value, false, false, 1, 1)
 			}
 			if dropout != nil {
-				dxa := dropout(tensor.MatMul(dh, a.Value, false, false).Reshape(xShape...))
+				da := tensor.MatMul(dh, a.Value, false, false)
+				dxa := dropout(da.Reshape(xShape...))
+				release(da) // the mask's product is a new tensor
 				tensor.AddInPlace(dx, dxa)
 				release(dxa)
 			} else {
@@ -400,8 +407,20 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t 
 		if bias != nil && bias.requiresGrad {
 			tp.accumulate(bias, tensor.SumTo(g, bias.Value.Shape()), false)
 		}
+		release(dh)
+		tp.releaseSaved(h)
 	}, out)
 	return out
+}
+
+// releaseSaved gives back, at the end of a node's backward, what its
+// forward made for that backward alone (a norm's inverse RMS, attention's
+// log-sum-exp, LoRA's x·Aᵀ), as the tape releases the node's outputs
+// (ReleaseActivations: each node's backward runs once).
+func (tp *Tape) releaseSaved(ts ...*tensor.Tensor) {
+	if tp.ReleaseActivations {
+		release(ts...)
+	}
 }
 
 // release gives temporaries a node made and no longer reads back to their

@@ -39,6 +39,12 @@ import (
 // gradient, or a storage a parameter's gradient took over, never is. A
 // fresh gradient accumulate adds into an existing one (a second consumer's
 // share) is released once added (releaseSpent).
+//
+// Outputs of ops that recorded nothing (a frozen embedding lookup) are no
+// node's: the first recorded op that reads one adopts it, and it is
+// released once the backward has passed that op (adopt). A node's backward
+// releases its own temporaries and what its forward saved for it alone
+// (releaseSaved).
 type lifetimes struct {
 	mark   uint64 // tensor.BornMark when the tape began
 	marked bool   // mark is set (a zero-value Tape sets it at its first record)
@@ -49,8 +55,58 @@ type lifetimes struct {
 	grads    map[tensor.Storage]int
 	gradKept map[tensor.Storage]bool
 
+	// adopted are the storages of outputs of unrecorded ops that recorded
+	// ops read (adopt), and afterNode the node after whose backward each
+	// is released.
+	adopted   map[tensor.Storage]bool
+	afterNode map[int][]*tensor.Tensor
+
 	released      int   // storages released
 	releasedBytes int64 // their element bytes
+}
+
+// adopt takes charge of the inputs of an op about to be recorded that no
+// recorded node produced and no leaf holds: outputs of ops that recorded
+// nothing, such as a frozen embedding table's lookup or the norm of that
+// lookup, made after the tape began. The first node recorded with one as
+// input is the last whose backward can read it (the backward runs nodes
+// in reverse), so its storage is released once the backward has passed
+// that node; before, it waited for Go's collector (on a GPU, two
+// [tokens, hidden] buffers a step). A node recorded inside the op before
+// its own has a lower index: releasing after it is later still.
+func (tp *Tape) adopt(in []*Var) {
+	if !tp.ReleaseActivations {
+		return
+	}
+	for _, v := range in {
+		if v == nil || v.leaf || v.requiresGrad || v.Value == nil || tensor.Born(v.Value) <= tp.life.mark || !tensor.CanRelease(v.Value) {
+			continue
+		}
+		st := v.Value.Storage()
+		if _, recorded := tp.life.uses[st]; recorded || tp.life.adopted[st] {
+			continue
+		}
+		if tp.life.adopted == nil {
+			tp.life.adopted, tp.life.afterNode = map[tensor.Storage]bool{}, map[int][]*tensor.Tensor{}
+		}
+		tp.life.adopted[st] = true
+		i := len(tp.nodes)
+		tp.life.afterNode[i] = append(tp.life.afterNode[i], v.Value)
+	}
+}
+
+// releaseAdopted releases what adopt attached to node i, once its
+// backward has run (or was skipped), unless the caller kept it.
+func (tp *Tape) releaseAdopted(i int) {
+	for _, t := range tp.life.afterNode[i] {
+		st := t.Storage()
+		delete(tp.life.adopted, st)
+		if tp.life.pinned[st] || tp.life.uses[st] > 0 {
+			continue
+		}
+		tp.releaseNow(t, "an unrecorded op's output after its last reader")
+	}
+	delete(tp.life.afterNode, i)
 }
 
 // Keep pins the storages of vs (and of every view sharing them): with

@@ -125,6 +125,7 @@ func (tp *Tape) needs(in ...*Var) bool {
 	}
 	for _, v := range in {
 		if v != nil && v.requiresGrad {
+			tp.adopt(in) // the op records a node
 			return true
 		}
 	}
@@ -270,6 +271,7 @@ func (tp *Tape) replay() {
 			}
 		}
 		tp.releaseDead(n.outs)
+		tp.releaseAdopted(i)
 		tp.nodes[i] = node{}
 		for _, v := range done[i] {
 			tp.LeafDone(v)

@@ -391,8 +391,8 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	// of the chunk) beside 3 hidden-size gradients a token. Calibrated on
 	// the counting backend, which releases as the GPU's allocator does
 	// (TestGPUPlanMatchesCountedStep): the counted peak at Llama-3-8B's
-	// widths, checkpointed with offload, is 121.6k floats a token with the
-	// whole MLP and 56.0k with chunks.
+	// widths, checkpointed with offload, grows by 121k floats a token with
+	// the whole MLP and 51k with chunks.
 	backward := tokens * act * (4*I + 2*H)
 	if c := f(o.MLPChunkTokens); c > 0 && c < tokens {
 		held += 2*H - 2*I

@@ -15,9 +15,9 @@ import (
 // the backward's peak although the two never coincide, which costs most
 // where the chunk is as large as the activations, as here (tiny-base's
 // 1024-row chunk is 33 MiB): ratios 1.09-1.66. At Llama-3-8B's widths (3
-// blocks, 2048 tokens, counted with stepmem: 966.9 MiB whole MLP, 530.8
+// blocks, 2048 tokens, counted with stepmem: 957.1 MiB whole MLP, 491.2
 // MiB in chunks of 256, checkpointed and offloaded) the plan gives
-// 1.17× and 1.21×.
+// 1.19× and 1.31×.
 func TestGPUPlanMatchesCountedStep(t *testing.T) {
 	o, cfg := capOptions(t)
 	o.Precision, o.R, o.Alpha, o.Targets, o.Dropout = "f32", 16, 32, []string{"all-linear"}, 0

@@ -323,26 +323,24 @@ func (t *Tensor) Unsqueeze(axis int) *Tensor {
 }
 
 // F32 downloads the values as float32 (any float dtype; ints converted).
-func (t *Tensor) F32() []float32 {
-	c := t.To(F32).Contiguous()
-	out := make([]float32, c.Numel())
-	check(c.b.ToHost(c, out))
-	return out
-}
+func (t *Tensor) F32() []float32 { return download[float32](t, F32) }
 
 // F64 downloads the values as float64.
-func (t *Tensor) F64() []float64 {
-	c := t.To(F64).Contiguous()
-	out := make([]float64, c.Numel())
-	check(c.b.ToHost(c, out))
-	return out
-}
+func (t *Tensor) F64() []float64 { return download[float64](t, F64) }
 
 // I64 downloads integer values as int64.
-func (t *Tensor) I64() []int64 {
-	c := t.To(I64).Contiguous()
-	out := make([]int64, c.Numel())
+func (t *Tensor) I64() []int64 { return download[int64](t, I64) }
+
+// download copies t's values to the host as dt. A converted or contiguous
+// copy made on the way is released once read (on a GPU a readback such as
+// the loss's Item would otherwise leave one to the collector every call).
+func download[E any](t *Tensor, dt DType) []E {
+	c := t.To(dt).Contiguous()
+	out := make([]E, c.Numel())
 	check(c.b.ToHost(c, out))
+	if c.st != t.st {
+		check(Release(c))
+	}
 	return out
 }
 
