@@ -188,7 +188,7 @@ for d in nvidia.__path__:
 			# The saved block inputs (32 x seq x 4096 bf16: 20 GiB at 81920
 			# tokens) wait in pinned host memory (-offload), as Unsloth's
 			# offloaded checkpoints do, and the MLP runs over chunks of 4096
-			# tokens (-mlp-chunk): counted on these widths, 0.23 -> 0.11 MiB
+			# tokens (-mlp-chunk): counted on these widths, 0.23 -> 0.10 MiB
 			# a token at the backward's peak in bf16 (bench/results/
 			# cpu-memory-2026-12-05.md).
 			STEP_TIMEOUT=300 ftune_step "$s" -nf4 -ckpt -offload -mlp-chunk 4096 -rank 32 -seq "${GPUBENCH_MAXCTX_SEQ:-81920}" -max-device-memory-gib 24 -warmup 0 -steps 1
