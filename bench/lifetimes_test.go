@@ -33,25 +33,8 @@ func TestReleaseActivationsOnALoRAStep(t *testing.T) {
 		}
 		step := func(release bool) result {
 			be := backendtest.NewCounting()
-			m, err := nn.Load("../assets/models/tiny-base", nn.LoadOptions{KeepBF16: true, Backend: be})
-			if err != nil {
-				t.Fatal(err)
-			}
+			m, a, in := tinyLoRAStep(t, be, 0, 2, 48)
 			m.Checkpointing = ckpt
-			cfg := lora.NewConfig(8, 16, "all-linear")
-			a, err := lora.New(m, cfg, "default", 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := a.Attach(m); err != nil {
-				t.Fatal(err)
-			}
-			const B, T = 2, 48
-			ids := make([]int64, B*T)
-			for i := range ids {
-				ids[i] = int64((i*7919 + 13) % m.Config.VocabSize)
-			}
-			in := nn.Batch{InputIDs: tensor.FromHost(be, tensor.I64, ids, B, T), Labels: tensor.FromHost(be, tensor.I64, ids, B, T)}
 			be.ResetPeak()
 			start := be.Live()
 			tp := autograd.NewTape()
@@ -128,26 +111,9 @@ func TestReleaseActivationsOnALoRAStep(t *testing.T) {
 func TestAStepLeavesOnlyItsGradients(t *testing.T) {
 	for _, mem := range []MemorySavers{{}, {Checkpoint: true}, {Checkpoint: true, Offload: true, MLPChunkTokens: 40}} {
 		be := backendtest.NewCounting()
-		m, err := nn.Load("../assets/models/tiny-base", nn.LoadOptions{KeepBF16: true, Backend: be})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.Checkpointing, m.OffloadCheckpoints, m.MLPChunkTokens = mem.Checkpoint, mem.Offload, mem.MLPChunkTokens
-		cfg := lora.NewConfig(8, 16, "all-linear")
-		cfg.LoraDropout = 0.1
-		a, err := lora.New(m, cfg, "default", 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Attach(m); err != nil {
-			t.Fatal(err)
-		}
 		const B, T = 2, 48
-		ids := make([]int64, B*T)
-		for i := range ids {
-			ids[i] = int64((i*7919 + 13) % m.Config.VocabSize)
-		}
-		in := nn.Batch{InputIDs: tensor.FromHost(be, tensor.I64, ids, B, T), Labels: tensor.FromHost(be, tensor.I64, ids, B, T)}
+		m, a, in := tinyLoRAStep(t, be, 0.1, B, T)
+		m.Checkpointing, m.OffloadCheckpoints, m.MLPChunkTokens = mem.Checkpoint, mem.Offload, mem.MLPChunkTokens
 		start := be.Live()
 		tp := autograd.NewTape()
 		tp.ReleaseActivations = true
@@ -168,4 +134,28 @@ func TestAStepLeavesOnlyItsGradients(t *testing.T) {
 			t.Errorf("%+v: the step left %d bytes beyond its gradients, want at most the %d of its constants", mem, left, constants)
 		}
 	}
+}
+
+// tinyLoRAStep loads tiny-base on be with LoRA r 8 on all seven
+// projections (dropout p) and returns a labelled B×T batch of fixed ids.
+func tinyLoRAStep(t *testing.T, be tensor.Backend, p float64, B, T int) (*nn.Model, *lora.Adapter, nn.Batch) {
+	t.Helper()
+	m, err := nn.Load("../assets/models/tiny-base", nn.LoadOptions{KeepBF16: true, Backend: be})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := lora.NewConfig(8, 16, "all-linear")
+	cfg.LoraDropout = p
+	a, err := lora.New(m, cfg, "default", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Attach(m); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]int64, B*T)
+	for i := range ids {
+		ids[i] = int64((i*7919 + 13) % m.Config.VocabSize)
+	}
+	return m, a, nn.Batch{InputIDs: tensor.FromHost(be, tensor.I64, ids, B, T), Labels: tensor.FromHost(be, tensor.I64, ids, B, T)}
 }

@@ -4,9 +4,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/autograd"
-	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
-	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/tensor/backendtest"
 )
 
@@ -19,26 +17,9 @@ import (
 func TestProfilerPassesCapabilitiesThrough(t *testing.T) {
 	be := backendtest.NewCounting()
 	prof := NewProfiledBackend(be, nil)
-	m, err := nn.Load("../assets/models/tiny-base", nn.LoadOptions{KeepBF16: true, Backend: prof})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Checkpointing, m.OffloadCheckpoints = true, true
-	cfg := lora.NewConfig(8, 16, "all-linear")
-	cfg.LoraDropout = 0.1
-	a, err := lora.New(m, cfg, "default", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Attach(m); err != nil {
-		t.Fatal(err)
-	}
 	const B, T = 2, 16
-	ids := make([]int64, B*T)
-	for i := range ids {
-		ids[i] = int64((i*7919 + 13) % m.Config.VocabSize)
-	}
-	in := nn.Batch{InputIDs: tensor.FromHost(prof, tensor.I64, ids, B, T), Labels: tensor.FromHost(prof, tensor.I64, ids, B, T)}
+	m, _, in := tinyLoRAStep(t, prof, 0.1, B, T)
+	m.Checkpointing, m.OffloadCheckpoints = true, true
 	tp := autograd.NewTape()
 	tp.ReleaseActivations = true
 	out, err := m.Forward(tp, in, nn.ForwardOptions{LossOnly: true})

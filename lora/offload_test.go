@@ -29,6 +29,25 @@ type memorySettings struct {
 	mlpChunk            int
 }
 
+// countedDropoutAdapter loads the fixture on a counting backend with a
+// random adapter (q_proj, v_proj, down_proj) attached, dropout 0.3, and
+// its dropout streams' starting state.
+func countedDropoutAdapter(t *testing.T, seed uint64) (*backendtest.Counting, *nn.Model, *Adapter, map[string][]byte) {
+	t.Helper()
+	c := backendtest.NewCounting()
+	m := loadFixture(t, nn.LoadOptions{Backend: c})
+	a := randomAdapter(t, m, "default", seed)
+	if err := a.Attach(m); err != nil {
+		t.Fatal(err)
+	}
+	setDropout([]*Adapter{a}, 0.3)
+	start, err := a.SaveRNG()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, m, a, start
+}
+
 func runOffloadStep(t *testing.T, c *backendtest.Counting, m *nn.Model, a *Adapter, start map[string][]byte, offload, keepHidden bool) offloadStep {
 	t.Helper()
 	return runMemoryStep(t, c, m, a, start, memorySettings{checkpoint: true, offload: offload}, keepHidden)
@@ -84,17 +103,7 @@ func runMemoryStep(t *testing.T, c *backendtest.Counting, m *nn.Model, a *Adapte
 // input's old storage would change the gradients. With KeepHidden (the
 // caller reads the hidden states) nothing is offloaded.
 func TestOffloadedCheckpointsMatchCheckpointedStep(t *testing.T) {
-	c := backendtest.NewCounting()
-	m := loadFixture(t, nn.LoadOptions{Backend: c})
-	a := randomAdapter(t, m, "default", 3)
-	if err := a.Attach(m); err != nil {
-		t.Fatal(err)
-	}
-	setDropout([]*Adapter{a}, 0.3)
-	start, err := a.SaveRNG()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, m, a, start := countedDropoutAdapter(t, 3)
 	ckpt := runOffloadStep(t, c, m, a, start, false, false)
 	off := runOffloadStep(t, c, m, a, start, true, false)
 	kept := runOffloadStep(t, c, m, a, start, true, true)
@@ -136,18 +145,8 @@ func TestOffloadedCheckpointsMatchCheckpointedStep(t *testing.T) {
 // peak during the backward is lower: the MLP's intermediate_size-wide
 // tensors exist for one chunk at a time.
 func TestTiledMLPMatchesTheWholeMLP(t *testing.T) {
-	c := backendtest.NewCounting()
-	m := loadFixture(t, nn.LoadOptions{Backend: c})
-	a := randomAdapter(t, m, "default", 5) // q_proj, v_proj and the MLP's down_proj
-	if err := a.Attach(m); err != nil {
-		t.Fatal(err)
-	}
-	setDropout([]*Adapter{a}, 0.3)
-	start, err := a.SaveRNG()
-	if err != nil {
-		t.Fatal(err)
-	}
-	const chunk = 5 // dropoutBatch's 18 tokens: chunks of 5, 5, 5 and 3
+	c, m, a, start := countedDropoutAdapter(t, 5) // q_proj, v_proj and the MLP's down_proj
+	const chunk = 5                               // dropoutBatch's 18 tokens: chunks of 5, 5, 5 and 3
 	for _, ckpt := range []bool{false, true} {
 		whole := runMemoryStep(t, c, m, a, start, memorySettings{checkpoint: ckpt}, false)
 		tiled := runMemoryStep(t, c, m, a, start, memorySettings{checkpoint: ckpt, mlpChunk: chunk}, false)

@@ -51,9 +51,6 @@ func Offload(t *Tensor) (*Offloaded, error) {
 	return &Offloaded{b: t.b, h: h, dtype: t.dtype, shape: t.shape.Clone()}, nil
 }
 
-// Bytes is the host memory the value takes.
-func (o *Offloaded) Bytes() int64 { return o.h.Bytes() }
-
 // Restore brings the value back into a new tensor on its backend (a fresh
 // storage, as New makes: a tape may release it when its last reader has
 // run). It restores once.
