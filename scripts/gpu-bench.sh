@@ -7,7 +7,7 @@
 #
 #   scripts/gpu-bench.sh build    here, no GPU: cross-build (CGO_ENABLED=0,
 #                                 test binaries with go test -c, stripped and
-#                                 gzipped) into .gpubench/ (ignored by git)
+#                                 packed, scripts/carry.sh) into .gpubench/ (ignored by git)
 #   scripts/gpu-bench.sh dry      here, no GPU: build, then check the half
 #                                 that needs none: the binaries run and take
 #                                 their arguments (a bad -gemm-provider is
@@ -24,10 +24,14 @@
 #        carry:     [".gpubench"]
 #        timeout_s: 540
 #
+# `; bash scripts/make-fixtures.sh device` after it in the same command also
+# writes issue 13's transformers/PEFT fixtures and checks them with the
+# parity binary this carry holds (about a minute more).
+#
 # Budget: a session has 15 minutes of device time, starts included, so the
 # device step is sized to ~5 minutes with room for one rerun; each part has
 # its own timeout (the caps add up to more: they stop a hang, not a normal
-# run): tests ≤ 150 s, the GEMM table ≤ 90 s, each ftune row ≤ 120 s (three
+# run): tests ≤ 160 + 50 s, parity on the device (TestParityCUDA*) ≤ 120 s, the GEMM table ≤ 90 s, each ftune row ≤ 120 s (three
 # by default: smollm2-135m with the GEMM provider auto and ftune, and
 # llama-3.2-1b, which first writes a 2.5 GB random-weight model), the anchor
 # ≤ 200 s. Bigger shapes are opt-in (GPUBENCH_SHAPES, below): llama-3-8b
@@ -68,7 +72,9 @@
 # bench/results/) and table.md, printed last.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/carry.sh
 BIN=.gpubench
+BINS="cuda.test tensorcuda.test gpubench cudabench parity.test"
 
 build() {
 	set -e
@@ -81,20 +87,20 @@ build() {
 	go test -c -ldflags="-s -w" -o "$BIN/tensorcuda.test" ./tensor/cudabackend
 	go build -ldflags="-s -w" -o "$BIN/gpubench" ./bench/cmd/gpubench
 	go build -ldflags="-s -w" -o "$BIN/cudabench" ./internal/cmd/cudabench
-	# Compressed, the binaries travel beside the working tree within the
-	# device tool's 64 MiB; device() unpacks them.
-	gzip -9 -f "$BIN/cuda.test" "$BIN/tensorcuda.test" "$BIN/gpubench" "$BIN/cudabench"
+	go test -c -ldflags="-s -w" -o "$BIN/parity.test" ./parity
+	pack_bins "$BIN" $BINS
+	local sent
+	sent=$(($(git ls-files -co --exclude-standard -z | du --files0-from=- -cb | tail -1 | cut -f1) + $(du -sb "$BIN" | cut -f1)))
+	echo "the working tree with $BIN: $sent bytes (the device tool sends at most $((64 << 20)))"
+	[ "$sent" -le $((64 << 20)) ] || { echo "gpu-bench: too large to carry" >&2; return 1; }
 	ls -la "$BIN"
 	du -sh "$BIN"
 }
 
 unpack() {
 	local f
-	for f in "$BIN"/*.gz; do
-		[ -e "$f" ] || continue
-		gunzip -f "$f" && chmod +x "${f%.gz}"
-	done
-	for f in cuda.test tensorcuda.test gpubench cudabench; do
+	unpack_bins "$BIN" || return 1
+	for f in $BINS; do
 		[ -x "$BIN/$f" ] || { echo "gpu-bench: $BIN/$f missing: run scripts/gpu-bench.sh build here and carry $BIN" >&2; return 1; }
 	done
 }
@@ -143,9 +149,13 @@ for d in nvidia.__path__:
 	cat "$OUT/env.txt"
 
 	if [ "${GPUBENCH_SKIP_TESTS:-0}" != 1 ]; then
-		echo "== CUDA tests (kernels/cuda, tensor/cudabackend)"
+		echo "== CUDA tests (kernels/cuda, tensor/cudabackend, parity)"
 		(cd kernels/cuda && timeout 160 "../../$BIN/cuda.test" -test.count=1 -test.timeout=155s -test.v) >"$OUT/tests.log" 2>&1 || status=1
 		(cd tensor/cudabackend && timeout 50 "../../$BIN/tensorcuda.test" -test.count=1 -test.timeout=45s -test.v) >>"$OUT/tests.log" 2>&1 || status=1
+		# Parity on the device against the committed transformers/PEFT
+		# fixtures and the families' llama.cpp goldens: float32, bf16
+		# operands, bf16 activations (TestParityCUDABF16*), generation.
+		(cd parity && timeout 120 "../$BIN/parity.test" -test.run '^TestParityCUDA' -test.count=1 -test.timeout=115s -test.v) >>"$OUT/tests.log" 2>&1 || status=1
 		grep -E '^--- (FAIL|SKIP)|^(FAIL|panic)' "$OUT/tests.log" | head -20
 		echo "tests: $(grep -c -- '--- PASS' "$OUT/tests.log") passed, $(grep -c -- '--- FAIL' "$OUT/tests.log") failed, $(grep -c -- '--- SKIP' "$OUT/tests.log") skipped ($((SECONDS - t0)) s)"
 		grep -q -- '--- SKIP' "$OUT/tests.log" && { echo "FAIL: a CUDA test skipped on the GPU machine"; status=1; }
@@ -233,6 +243,8 @@ dry() {
 	"$BIN/gpubench" step -shape smollm2-135m -steps 1 -warmup 0 -cache "$tmp" >/dev/null 2>"$tmp/err" && rc=1
 	grep -q 'cuda backend' "$tmp/err" || { echo "dry: without a GPU gpubench step should say why: $(cat "$tmp/err")"; rc=1; }
 	(cd kernels/cuda && "../../$BIN/cuda.test" -test.run 'TestAllocatorLimit' -test.count=1) >"$tmp/t" 2>&1 || { cat "$tmp/t"; rc=1; }
+	(cd parity && "../$BIN/parity.test" -test.run '^TestParityCUDA$' -test.count=1 -test.v) >"$tmp/t" 2>&1 || { cat "$tmp/t"; rc=1; }
+	grep -q -- '--- SKIP: TestParityCUDA ' "$tmp/t" || { echo "dry: without a GPU TestParityCUDA should skip: $(cat "$tmp/t")"; rc=1; }
 	"$BIN/cudabench" -gemm-table >"$tmp/gemm" 2>&1 && rc=1
 	grep -q 'cudabench: no GPU' "$tmp/gemm" || { echo "dry: cudabench -gemm-table should say why without a GPU: $(cat "$tmp/gemm")"; rc=1; }
 	# The whole measured step on the CPU backend at a tiny size: model
@@ -250,6 +262,8 @@ dry() {
 	cat "$tmp/gpu-lora-h200-dry.jsonl"
 	bash -n "$0" || rc=1
 	rm -rf "$tmp"
+	# Packed again, ready to carry.
+	pack_bins "$BIN" $BINS || rc=1
 	echo "dry run: $([ $rc = 0 ] && echo ok || echo FAILED)"
 	return $rc
 }

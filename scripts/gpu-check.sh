@@ -30,6 +30,7 @@
 # each under its own timeout, so a slow one cannot take the others' time.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/carry.sh
 BIN=.gpucheck
 
 build() {
@@ -37,12 +38,13 @@ build() {
 	mkdir -p "$BIN"
 	grep -qx "/$BIN/" .git/info/exclude 2>/dev/null || echo "/$BIN/" >>.git/info/exclude
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go test -c -ldflags="-s -w" -o "$BIN/cuda.test" ./kernels/cuda
-	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -o "$BIN/cudabench" ./internal/cmd/cudabench
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -ldflags="-s -w" -o "$BIN/cudabench" ./internal/cmd/cudabench
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go test -c -ldflags="-s -w" -o "$BIN/tensorcuda.test" ./tensor/cudabackend
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go test -c -ldflags="-s -w" -o "$BIN/parity.test" ./parity
 	# Test binaries are stripped (-s -w: no symbol table or DWARF; panics
-	# still name functions) so the carried folder stays well under the
-	# device tool's 64 MiB working-tree limit.
+	# still name functions) and packed (scripts/carry.sh) so the carried
+	# folder fits beside the working tree in the device tool's 64 MiB.
+	pack_bins "$BIN" cuda.test cudabench tensorcuda.test parity.test
 	ls -la "$BIN"
 	echo "device command: bash scripts/gpu-check.sh device   (carry: $BIN)"
 }
@@ -50,6 +52,7 @@ build() {
 device() {
 	OUT=${OUT:-$PWD/gpucheck-out}
 	mkdir -p "$OUT"
+	unpack_bins "$BIN" || return 1
 	local t0=$SECONDS status=0
 	{
 		date -u

@@ -6,31 +6,30 @@
 # with its per-op profiles is scripts/gpu-bench.sh's).
 #
 #   scripts/gpu-train.sh build    here: cross-build ftune and bench/cmd/gpubench
-#                                 (CGO_ENABLED=0) into .gpucheck/
-#   scripts/gpu-train.sh device   on the GPU machine (carry .gpucheck): runs
+#                                 (CGO_ENABLED=0) into .gputrain/
+#   scripts/gpu-train.sh device   on the GPU machine (carry .gputrain): runs
 #                                 everything, tables and logs to $OUT
 set -uo pipefail
 cd "$(dirname "$0")/.."
-BIN=.gpucheck
+. scripts/carry.sh
+BIN=.gputrain
 
 build() {
 	set -e
 	mkdir -p "$BIN"
+	local exclude
+	exclude=$(git rev-parse --git-path info/exclude)
+	grep -qx "/$BIN/" "$exclude" 2>/dev/null || echo "/$BIN/" >>"$exclude"
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -ldflags="-s -w" -o "$BIN/ftune" ./cmd/ftune
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -ldflags="-s -w" -o "$BIN/gpubench" ./bench/cmd/gpubench
-	# Compressed, the binaries fit beside the working tree in the device
-	# tool's 64 MiB; device() unpacks them.
-	gzip -9 -f "$BIN/ftune" "$BIN/gpubench"
+	pack_bins "$BIN" ftune gpubench
 	ls -la "$BIN"
 }
 
 device() {
 	OUT=${OUT:-$PWD/gputrain-out}
 	mkdir -p "$OUT"
-	for f in "$BIN"/*.gz; do
-		[ -e "$f" ] || continue
-		gunzip -f "$f" && chmod +x "${f%.gz}"
-	done
+	unpack_bins "$BIN" || return 1
 	export FTUNE_CACHE=/tmp/ftune-cache
 	nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/env.txt"
 	local common=(--max-steps 20 --eval-questions 2 --output "$OUT/runs" --no-progress

@@ -9,8 +9,9 @@
 #       every fixture folder (or only NAMEs) on the CPU in float32 and pack
 #       them into $OUT (default ./fixtures-out) as fixtures.tar.gz.00, .01,
 #       ... (15 MiB parts) with make-fixtures.log: at most 5 files, about a
-#       minute, nothing to carry. When .gpucheck/parity.test.xz was carried
-#       (see build), TestParity also runs there on the new folders, and
+#       minute, nothing to carry. When the parity test binary was carried
+#       (.gpubench/parity.test, unpacked by a scripts/gpu-bench.sh device
+#       run before this one, or .gpucheck/parity.test.xz, see build), TestParity also runs there on the new folders, and
 #       TestParityCUDA when a GPU is present.
 #   scripts/make-fixtures.sh install DIR [--replace]
 #       Here: unpack DIR/fixtures.tar.gz.* into testdata/fixtures (new
@@ -64,7 +65,8 @@ device() {
 
 	local plog="$work/parity.log" test="$work/parity.test"
 	: >"$plog"
-	if [ -f "$BIN/parity.test.xz" ] && python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$BIN/parity.test.xz" "$test" && chmod +x "$test"; then
+	if { [ -x .gpubench/parity.test ] && cp .gpubench/parity.test "$test"; } ||
+		{ [ -f "$BIN/parity.test.xz" ] && python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$BIN/parity.test.xz" "$test" && chmod +x "$test"; }; then
 		echo "== TestParity on them (and on the committed folders)" | tee -a "$log"
 		(cd parity && FTUNE_FIXTURES="$work/fixtures" timeout 240 "$test" -test.run '^TestParity$' -test.v -test.count=1 -test.timeout=230s) >"$plog" 2>&1
 		local prc=$?
@@ -81,7 +83,7 @@ device() {
 			[ "$crc" -eq 0 ] || status=1
 		fi
 	else
-		echo "== no $BIN/parity.test.xz carried: parity is checked by 'scripts/make-fixtures.sh install' where Go is" | tee -a "$log"
+		echo "== no .gpubench/parity.test or $BIN/parity.test.xz carried: parity is checked by 'scripts/make-fixtures.sh install' where Go is" | tee -a "$log"
 	fi
 	{
 		echo "== full test log"
