@@ -18,8 +18,9 @@ func tracked(out *Var) { out.remat = &rematerialize{} }
 // values in host memory (tensor.HostOffloader, a GPU) the value is copied
 // there and its device storage released now, and the first backward that
 // reads it copies it back (queued in order on the device: no wait on the
-// host), the copy then released as the original would have been. This is
-// for values read by nothing but lazy backwards — gradient checkpointing's
+// host), the copy then released as the original would have been; it also
+// prefetches the value offloaded before it, which the backward reads next.
+// This is for values read by nothing but lazy backwards — gradient checkpointing's
 // saved block inputs, the outputs of Checkpoint that the next region reads
 // only in its recompute — which are then held in host memory from the
 // forward to the backward instead of device memory. Otherwise (another
@@ -41,8 +42,20 @@ func (tp *Tape) Offload(vs ...*Var) error {
 		if off == nil {
 			continue // the backend keeps values in host memory already
 		}
+		i := len(tp.offloaded)
+		tp.offloaded = append(tp.offloaded, off)
 		restore := func() *tensor.Tensor {
 			t, err := off.Restore()
+			if err == nil && i > 0 && tp.offloaded[i-1] != nil {
+				// The backward reads the offloaded values in the reverse of
+				// the order the forward offloaded them (checkpointed blocks,
+				// last to first): the one before this one starts coming back
+				// now and arrives while this one's region is computed again
+				// and differentiated. Device memory holds one more value
+				// for it (the memory plan counts it).
+				err = tp.offloaded[i-1].Prefetch()
+			}
+			tp.offloaded[i] = nil
 			if err != nil {
 				panic(&tensor.Error{Err: fmt.Errorf("autograd: %s: %w", v.Name, err)})
 			}

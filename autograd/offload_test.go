@@ -62,3 +62,46 @@ func TestOffloadMovesOnlyWhatOnlyARecomputeReads(t *testing.T) {
 		t.Errorf("a nil tape: %v", err)
 	}
 }
+
+// TestOffloadPrefetchesTheNextRestore: restoring an offloaded value starts
+// the copy back of the one offloaded before it, which the backward of a
+// chain of checkpointed regions reads next, so that copy runs while this
+// region is computed again; the gradients stay the same.
+func TestOffloadPrefetchesTheNextRestore(t *testing.T) {
+	be := backendtest.NewCounting()
+	var hostAtCall []int64
+	region := func(tp *Tape, in []*Var) []*Var {
+		hostAtCall = append(hostAtCall, be.Host())
+		return []*Var{tp.Silu(tp.Scale(in[0], 1.5))}
+	}
+	run := func(offload bool) []float32 {
+		hostAtCall = nil
+		w := Param(tensor.FromHost(be, tensor.F32, []float32{0.3, -1.2, 2.5, 0.7}, 4), "w")
+		tp := NewTape()
+		tp.ReleaseActivations = true
+		h1 := tp.Checkpoint(region, w)[0]
+		h2 := tp.Checkpoint(region, h1)[0]
+		h3 := tp.Checkpoint(region, h2)[0]
+		out := tp.Checkpoint(region, h3)[0]
+		if offload {
+			if err := tp.Offload(h1, h2, h3); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tp.Backward(tp.SumAll(out)); err != nil {
+			t.Fatal(err)
+		}
+		return w.Grad.F32()
+	}
+	want := run(false)
+	got := run(true)
+	if !slices.Equal(got, want) {
+		t.Errorf("gradient %v, want %v", got, want)
+	}
+	// Four first forwards, then the recomputes, last region first: h3
+	// restored and h2 prefetched leave h1's 16 bytes in host memory; then
+	// nothing.
+	if wantHost := []int64{0, 0, 0, 0, 16, 0, 0, 0}; !slices.Equal(hostAtCall, wantHost) {
+		t.Errorf("host bytes at each region call %v, want %v", hostAtCall, wantHost)
+	}
+}

@@ -89,6 +89,9 @@ type Tape struct {
 	// region is set on the tape a checkpointed region's first forward runs
 	// on: it records nothing and collects the state to replay (Preserve).
 	region *region
+	// offloaded holds the values Offload moved to host memory, in the
+	// forward's order, until the backward restores them.
+	offloaded []*tensor.Offloaded
 }
 
 // leafUse is a trainable leaf and the index of the first node recorded

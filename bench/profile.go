@@ -373,8 +373,9 @@ func (p *ProfiledBackend) SoftcapBackward(dx, dy, y *tensor.Tensor, c float64) e
 	return p.span("elementwise", nbytes(dx, dy, y), func() error { return s.SoftcapBackward(dx, dy, y, c) })
 }
 
-// OffloadToHost charges both copies of an offloaded checkpoint (the
-// restore goes through the returned copy) to "offload copies".
+// OffloadToHost charges both copies of an offloaded checkpoint (the copy
+// back goes through the returned copy: its prefetch and its restore) to
+// "offload copies".
 func (p *ProfiledBackend) OffloadToHost(st tensor.Storage) (tensor.HostCopy, error) {
 	o, err := capability[tensor.HostOffloader](p, "host offload")
 	if err != nil {
@@ -389,15 +390,32 @@ func (p *ProfiledBackend) OffloadToHost(st tensor.Storage) (tensor.HostCopy, err
 	if err != nil {
 		return nil, err
 	}
-	return profiledCopy{h, p}, nil
+	return &profiledCopy{HostCopy: h, p: p}, nil
 }
 
+// profiledCopy charges the copy back's bytes to the call that queues it:
+// Prefetch, or Restore when nothing prefetched.
 type profiledCopy struct {
 	tensor.HostCopy
-	p *ProfiledBackend
+	p    *ProfiledBackend
+	back bool // the copy back was queued
 }
 
-func (c profiledCopy) Restore() (st tensor.Storage, err error) {
-	err = c.p.span("offload copies", c.Bytes(), func() error { st, err = c.HostCopy.Restore(); return err })
+func (c *profiledCopy) Prefetch() error {
+	var bytes int64
+	if !c.back {
+		bytes = c.Bytes()
+	}
+	c.back = true
+	return c.p.span("offload copies", bytes, c.HostCopy.Prefetch)
+}
+
+func (c *profiledCopy) Restore() (st tensor.Storage, err error) {
+	var bytes int64
+	if !c.back {
+		bytes = c.Bytes()
+	}
+	c.back = true
+	err = c.p.span("offload copies", bytes, func() error { st, err = c.HostCopy.Restore(); return err })
 	return st, err
 }

@@ -403,9 +403,12 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 		saved := L * tokens * act * H
 		if o.OffloadCheckpoints && dev.gpu {
 			// Every block's input but the first (the embeddings) waits in
-			// host memory; one comes back at a time.
+			// host memory. Two are on the device at a time: the one the
+			// backward is in, and the one before it, coming back
+			// (autograd's Tape.Offload prefetches it); in the forward, the
+			// latest one's block waits for its copy to the host.
 			p.Host = (L - 1) * tokens * act * H
-			saved -= p.Host
+			saved -= p.Host - tokens*act*H
 		}
 		p.Activations = saved + block + backward
 	} else {

@@ -17,9 +17,14 @@ type HostOffloader interface {
 
 // HostCopy is a storage's elements held in host memory by its backend.
 type HostCopy interface {
-	// Restore allocates a storage on the backend and queues the copy back
-	// into it (work queued afterwards sees the elements). The host memory
-	// is the backend's again afterwards: a HostCopy restores once.
+	// Prefetch allocates a storage on the backend and queues the copy back
+	// into it, so that the copy overlaps with the work queued before
+	// Restore; the host memory is the backend's again. Prefetching twice,
+	// or after Restore, does nothing.
+	Prefetch() error
+	// Restore returns the storage with the elements (prefetching first
+	// when Prefetch was not called): work queued afterwards sees them. A
+	// HostCopy restores once.
 	Restore() (Storage, error)
 	// Bytes is the host memory the copy holds.
 	Bytes() int64
@@ -49,6 +54,15 @@ func Offload(t *Tensor) (*Offloaded, error) {
 		return nil, fmt.Errorf("offload %v to host memory: %w", t, err)
 	}
 	return &Offloaded{b: t.b, h: h, dtype: t.dtype, shape: t.shape.Clone()}, nil
+}
+
+// Prefetch starts bringing the value back (HostCopy.Prefetch): Restore
+// then finds it on its way.
+func (o *Offloaded) Prefetch() error {
+	if err := o.h.Prefetch(); err != nil {
+		return fmt.Errorf("prefetch %v %v from host memory: %w", o.dtype, o.shape, err)
+	}
+	return nil
 }
 
 // Restore brings the value back into a new tensor on its backend (a fresh

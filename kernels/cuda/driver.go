@@ -45,6 +45,8 @@ var (
 	cuEventRecord                               func(e, s uintptr) int32
 	cuEventSynchronize                          func(e uintptr) int32
 	cuEventElapsedTime                          func(ms *float32, start, end uintptr) int32
+	cuEventQuery                                func(e uintptr) int32
+	cuStreamWaitEvent                           func(s, e uintptr, flags uint32) int32
 	cuModuleLoadDataEx                          func(m *uintptr, image *byte, nopt uint32, opts *int32, vals *uintptr) int32
 	cuModuleUnload                              func(m uintptr) int32
 	cuModuleGetFunction                         func(f *uintptr, m uintptr, name *byte) int32
@@ -114,6 +116,8 @@ func symbols() []symbol {
 		{&cuEventRecord, "cuEventRecord"},
 		{&cuEventSynchronize, "cuEventSynchronize"},
 		{&cuEventElapsedTime, "cuEventElapsedTime"},
+		{&cuEventQuery, "cuEventQuery"},
+		{&cuStreamWaitEvent, "cuStreamWaitEvent"},
 		{&cuModuleLoadDataEx, "cuModuleLoadDataEx"},
 		{&cuModuleUnload, "cuModuleUnload"},
 		{&cuModuleGetFunction, "cuModuleGetFunction"},

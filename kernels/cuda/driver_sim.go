@@ -16,9 +16,12 @@ import (
 
 // The simulated driver (-tags cudasim): every driver function is a Go
 // function over ptxsim, which interprets the kernels' PTX on the CPU. Device
-// memory is Go memory (the device pointer is its address); streams run their
-// work synchronously in order; events record wall time; stream capture
-// records work into a graph that cuGraphLaunch replays.
+// memory is Go memory (the device pointer is its address); the legacy
+// default stream and blocking streams run their work at once, in order;
+// non-blocking streams (the ones NewStream makes) queue it and run it as
+// late as the program's synchronization allows (simStream); events record
+// wall time when they run; stream capture records work into a graph that
+// cuGraphLaunch replays.
 
 // CUresult codes the simulator returns.
 const (
@@ -35,6 +38,7 @@ const (
 	simCaptureUnsupported  = 900
 	simCaptureInvalidated  = 901
 	simCaptureUnmatched    = 904
+	simNotReady            = errNotReady
 	simSharedPerBlock      = 48 << 10
 	simSharedOptin         = 227 << 10
 	simSharedPerSM         = 228 << 10
@@ -50,7 +54,7 @@ var simErrorNames = map[int32]string{
 	3: "CUDA_ERROR_NOT_INITIALIZED", 100: "CUDA_ERROR_NO_DEVICE", 101: "CUDA_ERROR_INVALID_DEVICE",
 	218: "CUDA_ERROR_INVALID_PTX", 400: "CUDA_ERROR_INVALID_HANDLE", 500: "CUDA_ERROR_NOT_FOUND",
 	700: "CUDA_ERROR_ILLEGAL_ADDRESS", 702: "CUDA_ERROR_LAUNCH_TIMEOUT", 716: "CUDA_ERROR_MISALIGNED_ADDRESS",
-	719: "CUDA_ERROR_LAUNCH_FAILED", 900: "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED",
+	719: "CUDA_ERROR_LAUNCH_FAILED", 600: "CUDA_ERROR_NOT_READY", 900: "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED",
 	901: "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED", 904: "CUDA_ERROR_STREAM_CAPTURE_UNMATCHED",
 }
 
@@ -60,10 +64,31 @@ type simAlloc struct {
 	mem  []byte
 }
 
+// simStream is a stream. A non-blocking stream (lazy) runs nothing when
+// work is queued: its queue runs when the host waits for it (stream, event
+// or context synchronization, an event query reports it not ready) or when
+// another stream's work waits for one of its events, and then only up to
+// that point. Everything else on the simulated device has already run by
+// then, so work missing a cuStreamWaitEvent sees what a real GPU would show
+// only sometimes: a copy reading a block that later work wrote over, a
+// kernel reading what a copy has not written yet.
 type simStream struct {
 	capturing   bool
 	invalidated bool
 	graph       *simGraph
+	lazy        bool
+	queue       []func() int32 // queued and not run (lazy only)
+	queued      uint64         // ops ever queued (lazy only)
+	done        uint64         // ops run, in order (lazy only)
+	err         int32          // the first failure of a queued op, reported by the next synchronization
+}
+
+// simEvent is an event: its latest record is op seq of stream (0: it had
+// run when recorded); at is when it ran.
+type simEvent struct {
+	at     time.Time
+	stream uintptr
+	seq    uint64
 }
 
 type simGraph struct{ ops []func() int32 }
@@ -84,18 +109,21 @@ type simDriver struct {
 	modules map[uintptr]*ptxsim.Module
 	funcs   map[uintptr]*simFunc
 	streams map[uintptr]*simStream
-	events  map[uintptr]time.Time
-	graphs  map[uintptr]*simGraph
-	names   map[string][]byte // C strings handed out by cuGetErrorName
-	detail  map[int32]string  // the last failure's detail per code, for cuGetErrorName
-	budget  int64             // instructions per launch (FTUNE_CUDASIM_BUDGET; 0: ptxsim's default)
+	events  map[uintptr]*simEvent
+	// order orders the lazy streams' queues: it is held while queued work
+	// runs, and while queues change.
+	order  sync.Mutex
+	graphs map[uintptr]*simGraph
+	names  map[string][]byte // C strings handed out by cuGetErrorName
+	detail map[int32]string  // the last failure's detail per code, for cuGetErrorName
+	budget int64             // instructions per launch (FTUNE_CUDASIM_BUDGET; 0: ptxsim's default)
 	// racecheck turns on ptxsim's shared-memory racecheck (FTUNE_CUDASIM_RACECHECK=1).
 	racecheck bool
 }
 
 var sim = &simDriver{
 	host: map[unsafe.Pointer][]byte{}, modules: map[uintptr]*ptxsim.Module{}, funcs: map[uintptr]*simFunc{},
-	streams: map[uintptr]*simStream{0: {}}, events: map[uintptr]time.Time{}, graphs: map[uintptr]*simGraph{},
+	streams: map[uintptr]*simStream{0: {}}, events: map[uintptr]*simEvent{}, graphs: map[uintptr]*simGraph{},
 	names: map[string][]byte{}, detail: map[int32]string{},
 }
 
@@ -149,7 +177,7 @@ func bindDriver(syms []symbol) error {
 		if sim.anyCapturing() {
 			return simCaptureUnsupported
 		}
-		return 0
+		return sim.drainAll()
 	}
 	cuMemGetInfo = func(free, total *uint64) int32 {
 		sim.mu.RLock()
@@ -158,7 +186,14 @@ func bindDriver(syms []symbol) error {
 		return 0
 	}
 	cuMemAlloc = sim.memAlloc
-	cuMemFree = sim.memFree
+	// cuMemFree and cuMemFreeHost synchronize the device first, as the
+	// driver does.
+	cuMemFree = func(p uint64) int32 {
+		if rc := sim.drainAll(); rc != 0 {
+			return rc
+		}
+		return sim.memFree(p)
+	}
 	cuMemHostAlloc = func(p *unsafe.Pointer, n uint64, flags uint32) int32 {
 		if n == 0 {
 			return simInvalidValue
@@ -171,6 +206,9 @@ func bindDriver(syms []symbol) error {
 		return 0
 	}
 	cuMemFreeHost = func(p unsafe.Pointer) int32 {
+		if rc := sim.drainAll(); rc != 0 {
+			return rc
+		}
 		sim.mu.Lock()
 		defer sim.mu.Unlock()
 		if sim.host[p] == nil {
@@ -212,10 +250,14 @@ func bindDriver(syms []symbol) error {
 		sim.mu.Lock()
 		defer sim.mu.Unlock()
 		*s = sim.handle()
-		sim.streams[*s] = &simStream{}
+		sim.streams[*s] = &simStream{lazy: flags&1 != 0}
 		return 0
 	}
 	cuStreamDestroy = func(s uintptr) int32 {
+		// The driver runs the queued work to its end after the call.
+		if st := sim.stream(s); st != nil {
+			sim.drain(st, ^uint64(0))
+		}
 		sim.mu.Lock()
 		defer sim.mu.Unlock()
 		if _, ok := sim.streams[s]; !ok || s == 0 {
@@ -233,13 +275,40 @@ func bindDriver(syms []symbol) error {
 			st.invalidated = true
 			return simCaptureUnsupported
 		}
+		return sim.drain(st, ^uint64(0))
+	}
+	cuStreamWaitEvent = func(s, e uintptr, flags uint32) int32 {
+		st, ev := sim.stream(s), sim.event(e)
+		if st == nil || ev == nil || flags != 0 {
+			return simInvalidHandle
+		}
+		// The wait is for the event's latest record at the time of the
+		// call, as the driver's.
+		sim.order.Lock()
+		from, seq := sim.streams[ev.stream], ev.seq
+		sim.order.Unlock()
+		if from == nil || seq == 0 {
+			return 0 // never recorded, or recorded on a stream that ran it at once
+		}
+		return sim.enqueue(s, func() int32 { return sim.drainLocked(from, seq) })
+	}
+	cuEventQuery = func(e uintptr) int32 {
+		ev := sim.event(e)
+		if ev == nil {
+			return simInvalidHandle
+		}
+		sim.order.Lock()
+		defer sim.order.Unlock()
+		if from := sim.streams[ev.stream]; from != nil && from.done < ev.seq {
+			return simNotReady
+		}
 		return 0
 	}
 	cuEventCreate = func(e *uintptr, flags uint32) int32 {
 		sim.mu.Lock()
 		defer sim.mu.Unlock()
 		*e = sim.handle()
-		sim.events[*e] = time.Time{}
+		sim.events[*e] = &simEvent{}
 		return 0
 	}
 	cuEventDestroy = func(e uintptr) int32 {
@@ -249,25 +318,46 @@ func bindDriver(syms []symbol) error {
 		return 0
 	}
 	cuEventRecord = func(e, s uintptr) int32 {
-		return sim.enqueue(s, func() int32 {
+		ev, st := sim.event(e), sim.stream(s)
+		if ev == nil || st == nil {
+			return simInvalidHandle
+		}
+		record := func() int32 {
 			sim.mu.Lock()
 			defer sim.mu.Unlock()
-			if _, ok := sim.events[e]; !ok {
-				return simInvalidHandle
-			}
-			sim.events[e] = time.Now()
+			ev.at = time.Now()
 			return 0
-		})
+		}
+		sim.order.Lock()
+		if st.lazy && !st.capturing {
+			ev.stream, ev.seq = s, st.queued+1 // the record is the next op queued
+		} else {
+			ev.stream, ev.seq = 0, 0
+		}
+		sim.order.Unlock()
+		return sim.enqueue(s, record)
 	}
-	cuEventSynchronize = func(e uintptr) int32 { return 0 }
+	cuEventSynchronize = func(e uintptr) int32 {
+		ev := sim.event(e)
+		if ev == nil {
+			return simInvalidHandle
+		}
+		sim.order.Lock()
+		from, seq := sim.streams[ev.stream], ev.seq
+		sim.order.Unlock()
+		if from == nil || seq == 0 {
+			return 0
+		}
+		return sim.drain(from, seq)
+	}
 	cuEventElapsedTime = func(ms *float32, start, end uintptr) int32 {
 		sim.mu.RLock()
 		defer sim.mu.RUnlock()
 		a, b := sim.events[start], sim.events[end]
-		if a.IsZero() || b.IsZero() {
+		if a == nil || b == nil || a.at.IsZero() || b.at.IsZero() {
 			return simInvalidHandle
 		}
-		*ms = float32(b.Sub(a).Seconds() * 1000)
+		*ms = float32(b.at.Sub(a.at).Seconds() * 1000)
 		return 0
 	}
 	cuModuleLoadDataEx = sim.moduleLoad
@@ -409,7 +499,14 @@ func (s *simDriver) anyCapturing() bool {
 	return false
 }
 
-// enqueue runs op now, or records it when the stream is being captured.
+func (s *simDriver) event(h uintptr) *simEvent {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.events[h]
+}
+
+// enqueue records op when the stream is being captured, queues it on a
+// lazy stream, and runs it now on the others.
 func (s *simDriver) enqueue(h uintptr, op func() int32) int32 {
 	st := s.stream(h)
 	if st == nil {
@@ -419,7 +516,61 @@ func (s *simDriver) enqueue(h uintptr, op func() int32) int32 {
 		st.graph.ops = append(st.graph.ops, op)
 		return 0
 	}
-	return op()
+	if !st.lazy {
+		// Under run: an op that waits for a lazy stream runs its queue.
+		s.order.Lock()
+		defer s.order.Unlock()
+		return op()
+	}
+	s.order.Lock()
+	defer s.order.Unlock()
+	if st.err != 0 {
+		return st.err // a failed op's error, as the driver reports it on later calls
+	}
+	st.queue = append(st.queue, op)
+	st.queued++
+	return 0
+}
+
+// drain runs st's queued ops up to op seq (1-based; ^0: all of them) and
+// returns the first failure of any op st ran since its last report.
+func (s *simDriver) drain(st *simStream, seq uint64) int32 {
+	s.order.Lock()
+	defer s.order.Unlock()
+	return s.drainLocked(st, seq)
+}
+
+func (s *simDriver) drainLocked(st *simStream, seq uint64) int32 {
+	for st.done < seq && len(st.queue) > 0 {
+		op := st.queue[0]
+		st.queue = st.queue[1:]
+		st.done++
+		if rc := op(); rc != 0 && st.err == 0 {
+			st.err = rc
+		}
+	}
+	rc := st.err
+	st.err = 0
+	return rc
+}
+
+// drainAll runs every lazy stream's queue (a device synchronization).
+func (s *simDriver) drainAll() int32 {
+	s.mu.RLock()
+	var all []*simStream
+	for _, st := range s.streams {
+		if st.lazy {
+			all = append(all, st)
+		}
+	}
+	s.mu.RUnlock()
+	var first int32
+	for _, st := range all {
+		if rc := s.drain(st, ^uint64(0)); rc != 0 && first == 0 {
+			first = rc
+		}
+	}
+	return first
 }
 
 func (s *simDriver) dropGraph(g uintptr) int32 {

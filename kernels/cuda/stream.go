@@ -36,6 +36,41 @@ func (d *Device) NewEvent() (Event, error) {
 	return Event{h}, err
 }
 
+// NewSyncEvent creates an event without timing, the cheaper kind for
+// ordering one stream's work after another's (WaitEvent).
+func (d *Device) NewSyncEvent() (Event, error) {
+	var h uintptr
+	err := d.call("cuEventCreate", func() int32 { return cuEventCreate(&h, eventDisableTiming) })
+	return Event{h}, err
+}
+
+// eventDisableTiming is CU_EVENT_DISABLE_TIMING.
+const eventDisableTiming = 2
+
+// WaitEvent makes the work queued on s after this call wait until e's
+// latest record (queued before this call) has happened, without waiting on
+// the host.
+func (d *Device) WaitEvent(s Stream, e Event) error {
+	return d.call("cuStreamWaitEvent", func() int32 { return cuStreamWaitEvent(s.h, e.h, 0) })
+}
+
+// EventDone reports whether e's latest record has happened, without
+// waiting (cuEventQuery: CUDA_ERROR_NOT_READY is false, not an error).
+func (d *Device) EventDone(e Event) (bool, error) {
+	var rc int32
+	err := d.call("cuEventQuery", func() int32 {
+		rc = cuEventQuery(e.h)
+		if rc == errNotReady {
+			return 0
+		}
+		return rc
+	})
+	return err == nil && rc == 0, err
+}
+
+// errNotReady is CUDA_ERROR_NOT_READY: queued work has not finished.
+const errNotReady = 600
+
 // DestroyEvent destroys e.
 func (d *Device) DestroyEvent(e Event) error {
 	return d.call("cuEventDestroy", func() int32 { return cuEventDestroy(e.h) })

@@ -94,28 +94,43 @@ func (c *Counting) OffloadToHost(st tensor.Storage) (tensor.HostCopy, error) {
 type countedCopy struct {
 	c     *Counting
 	host  *tensor.Tensor
+	back  tensor.Storage // prefetched, not yet restored
 	bytes int64
 }
 
 func (h *countedCopy) Bytes() int64 { return h.bytes }
 
-// Restore allocates a counted storage and copies the value back.
-func (h *countedCopy) Restore() (tensor.Storage, error) {
+// Prefetch allocates a counted storage and copies the value back: it
+// counts from now, as a GPU's prefetched storage does.
+func (h *countedCopy) Prefetch() error {
 	if h.host == nil {
-		panic("backendtest.Counting: host copy restored twice")
+		return nil // prefetched or restored already
 	}
 	n := h.host.Numel()
 	st, err := h.c.Alloc(h.host.DType(), n)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := h.c.CPUBackend.Copy(tensor.FromStorage(h.c.CPUBackend, st, n), h.host); err != nil {
-		return nil, err
+		return err
 	}
-	h.host = nil
+	h.host, h.back = nil, st
 	h.c.mu.Lock()
 	h.c.host -= h.bytes
 	h.c.mu.Unlock()
+	return nil
+}
+
+// Restore returns the prefetched storage, prefetching first if needed.
+func (h *countedCopy) Restore() (tensor.Storage, error) {
+	if h.host == nil && h.back == nil {
+		panic("backendtest.Counting: host copy restored twice")
+	}
+	if err := h.Prefetch(); err != nil {
+		return nil, err
+	}
+	st := h.back
+	h.back = nil
 	return st, nil
 }
 

@@ -59,9 +59,10 @@ type Backend struct {
 	gemm *chooser
 	lt   *cuda.BLASLt
 
-	// pinned pools the page-locked host buffers of offloaded values
-	// (offload.go).
+	// pinned pools the page-locked host buffers of offloaded values;
+	// copier orders their copies, on a stream of their own (offload.go).
 	pinned pinnedPool
+	copier copier
 
 	mu   sync.Mutex
 	iota devBuf // int32 0, 1, 2, ...: RoPE positions
@@ -148,6 +149,11 @@ type storage struct {
 	// collector's free, stopped by Release so the block is freed once.
 	released bool
 	cleanup  runtime.Cleanup
+	// copying: a copy to pinned host memory on the copy stream may still
+	// read the block, which Release then leaves to settle (offload.go);
+	// copied is the copy's end.
+	copying bool
+	copied  cuda.Event
 }
 
 func (s *storage) DType() tensor.DType { return s.dt }
@@ -181,8 +187,17 @@ func (b *Backend) Alloc(dt tensor.DType, n int) (tensor.Storage, error) {
 	if n == 0 {
 		return s, nil
 	}
+	if b.copier.pending.Load() > 0 {
+		// Blocks of offloaded values whose copies have finished.
+		if err := b.settle(false); err != nil {
+			return nil, fmt.Errorf("cuda: alloc %d x %v: %w", n, dt, err)
+		}
+	}
 	p, err := b.alloc.Alloc(n * dt.Size())
 	if errors.Is(err, cuda.ErrOutOfMemory) {
+		if err := b.settle(true); err != nil {
+			return nil, fmt.Errorf("cuda: alloc %d x %v: %w", n, dt, err)
+		}
 		b.collect()
 		p, err = b.alloc.Alloc(n * dt.Size())
 	}
@@ -204,16 +219,28 @@ func (b *Backend) Alloc(dt tensor.DType, n int) (tensor.Storage, error) {
 // (tensor.StorageReleaser; autograd's Tape.ReleaseActivations calls it as
 // the backward passes each activation's last use). Work already queued
 // that reads the block stays correct: the allocator hands blocks out again
-// in stream order on the backend's one stream.
+// in stream order on the backend's stream, and a block an offload's copy
+// may still read waits for the copy (offload.go).
 func (b *Backend) Release(st tensor.Storage) error {
 	s, ok := st.(*storage)
 	if !ok || s.b != b {
 		return fmt.Errorf("cuda: release of a storage not on backend %s", b.Name())
 	}
+	b.copier.mu.Lock()
+	defer b.copier.mu.Unlock()
 	if s.released {
 		return fmt.Errorf("cuda: storage of %d x %v released twice", s.n, s.dt)
 	}
 	s.released = true
+	if s.copying {
+		return nil // settle frees it
+	}
+	return b.free(s)
+}
+
+// free gives a released storage's blocks back to the allocator. Call with
+// b.copier.mu held.
+func (b *Backend) free(s *storage) error {
 	if s.p == 0 && s.absmax == 0 {
 		return nil // zero elements: nothing allocated
 	}

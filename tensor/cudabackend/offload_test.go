@@ -3,16 +3,19 @@ package cudabackend
 import (
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ftune/ftune/tensor"
 )
 
 // A value offloaded to pinned host memory comes back bit for bit after its
 // device storage was released and the block written over by later work
-// (the copies are ordered on the stream); the pinned buffer is reused for
+// (the copies run on a copy stream, ordered by events: ptxsim runs that
+// stream only when waited for, so a missing wait shows); the pinned buffer is reused for
 // the next offload of the same size (no new pinning per step); views of
 // part of a storage are not offloaded, NF4 weights are refused, and a copy
 // restores once.
@@ -38,8 +41,19 @@ func TestOffloadToHostRoundTrip(t *testing.T) {
 		if err := tensor.Release(x); err != nil {
 			t.Fatal(err)
 		}
-		// Later work takes the freed block and writes over it.
+		// Later work allocates while the copy (on the copy stream, which
+		// ptxsim runs only when waited for) may still read x's block: it
+		// must not get that block.
 		junk := tensor.Full(b, tc.dt, -3, tc.n)
+		// Once the copy has run, x's block is free again: poison it, so
+		// that a restore read before its copy back shows.
+		if err := b.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		poison := tensor.Full(b, tc.dt, -5, tc.n)
+		if err := tensor.Release(poison); err != nil {
+			t.Fatal(err)
+		}
 		y, err := off.Restore()
 		if err != nil {
 			t.Fatal(err)
@@ -76,5 +90,77 @@ func TestOffloadToHostRoundTrip(t *testing.T) {
 	q := tensor.FromHost(b, tensor.NF4, tensor.NF4Data{Packed: make([]byte, 32), Absmax: []float32{1}, BlockSize: 64, Len: 64}, 64)
 	if _, err := tensor.Offload(q); !errors.Is(err, tensor.ErrUnsupported) {
 		t.Errorf("NF4: %v, want ErrUnsupported", err)
+	}
+}
+
+// A prefetched copy back (autograd prefetches the value the backward reads
+// next) owns its block from Prefetch on: later allocations do not get it,
+// Restore waits for the copy, a second Prefetch does nothing, and a
+// prefetched copy dropped without its Restore gives its block back when
+// the collector finds it.
+func TestOffloadPrefetch(t *testing.T) {
+	b := open(t, Options{})
+	b.collect()
+	const n = 4099
+	want := make([]float32, n)
+	for i := range want {
+		want[i] = float32(i) - 7.5
+	}
+	x := tensor.FromHost(b, tensor.F32, want, n)
+	off, err := tensor.Offload(x)
+	if err != nil || off == nil {
+		t.Fatalf("offload: %v, %v", off, err)
+	}
+	if err := tensor.Release(x); err != nil {
+		t.Fatal(err)
+	}
+	if err := off.Prefetch(); err != nil {
+		t.Fatal(err)
+	}
+	if err := off.Prefetch(); err != nil {
+		t.Fatalf("second prefetch: %v", err)
+	}
+	junk := tensor.Full(b, tensor.F32, -3, n)
+	y, err := off.Restore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := y.F32(); !slices.Equal(got, want) {
+		t.Error("prefetched value differs")
+	}
+	if junk.F32()[n-1] != -3 {
+		t.Error("the copy back wrote into another tensor")
+	}
+	if _, err := off.Restore(); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("second restore: %v", err)
+	}
+
+	dropped, err := tensor.Offload(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tensor.Release(y); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.settle(true); err != nil { // y's block back to the allocator
+		t.Fatal(err)
+	}
+	before := b.Stats().Live
+	if err := dropped.Prefetch(); err != nil {
+		t.Fatal(err)
+	}
+	if b.Stats().Live <= before {
+		t.Fatalf("prefetch allocated nothing: live %d -> %d", before, b.Stats().Live)
+	}
+	dropped = nil
+	for i := 0; i < 50 && b.Stats().Live > before; i++ {
+		runtime.GC()
+		time.Sleep(2 * time.Millisecond)
+	}
+	if b.Stats().Live > before {
+		t.Errorf("a dropped prefetch kept its block: live %d, %d before it", b.Stats().Live, before)
+	}
+	if err := b.Sync(); err != nil {
+		t.Fatal(err)
 	}
 }
