@@ -173,6 +173,11 @@ __device__ __forceinline__ void load_tile_nf4(u16* s, const NF4Weight& w, const 
     }
 }
 
+// Pair<CT>::T is two adjacent elements of C's storage type, one access.
+template <typename CT> struct Pair;
+template <> struct Pair<float> { typedef float2 T; };
+template <> struct Pair<bf16> { typedef __nv_bfloat162 T; };
+
 // gemm_bf16 is the tensor-core product; with NF4, B is the NF4 weight w
 // ([N,K] when TB, [K,N] otherwise; DQ: double-quantized scales) and the B
 // pointer is unused. CT is C's storage type, float or bf16 (to_f/from_f of
@@ -269,6 +274,9 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
     }
     cp_async_wait<0>();
 
+    // Each thread holds two adjacent columns of a row per fragment half:
+    // stored (and, with beta, read) as one access when C's address allows
+    // it, else one element at a time. The arithmetic is the same.
     const int g = lane >> 2, t = lane & 3;
 #pragma unroll
     for (int mi = 0; mi < 4; mi++)
@@ -279,13 +287,24 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
                 int row = bm + wm + mi * 16 + g + h * 8;
                 int col = bn + wn + ni * 8 + 2 * t;
                 if (row >= M) continue;
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    if (col + e >= N) continue;
-                    CT* p = C + (size_t)row * ldc + col + e;
-                    float v = alpha * acc[mi][ni][2 * h + e];
-                    *p = from_f<CT>(beta == 0.f ? v : v + beta * to_f(*p));
+                CT* p = C + (size_t)row * ldc + col;
+                float v0 = alpha * acc[mi][ni][2 * h], v1 = alpha * acc[mi][ni][2 * h + 1];
+                if (col + 1 < N && ((uintptr_t)p & (2 * sizeof(CT) - 1)) == 0) {
+                    typedef typename Pair<CT>::T P;
+                    P* pp = reinterpret_cast<P*>(p);
+                    P out;
+                    if (beta != 0.f) {
+                        P old = *pp;
+                        v0 = v0 + beta * to_f(old.x);
+                        v1 = v1 + beta * to_f(old.y);
+                    }
+                    out.x = from_f<CT>(v0);
+                    out.y = from_f<CT>(v1);
+                    *pp = out;
+                    continue;
                 }
+                if (col < N) p[0] = from_f<CT>(beta == 0.f ? v0 : v0 + beta * to_f(p[0]));
+                if (col + 1 < N) p[1] = from_f<CT>(beta == 0.f ? v1 : v1 + beta * to_f(p[1]));
             }
 }
 
