@@ -59,8 +59,10 @@
 // FlashAttention-2's 5) and each block stages the full K, V, Q, dO tiles
 // (twice the dkv kernel's shared-memory fill and L2 reads). dq is
 // unchanged (128 accumulator floats at D = 256).
-// The tiles are loaded synchronously (a converting load for F32 storage;
-// no cp.async pipeline yet).
+// The forward copies bf16 tiles ahead of their use with cp.async (V while
+// Q Kᵀ and the softmax run, the next K while P V does: FlashAttention-2's
+// pipeline, in the same shared memory); F32 storage converts synchronously.
+// The backward kernels load their tiles synchronously (no pipeline yet).
 //
 // Determinism: no atomics. Each output element is written by exactly one
 // thread, which sums its terms in a fixed order, so a run reproduces bit for
@@ -129,24 +131,46 @@ __device__ __forceinline__ void stage(u16* s, const float* g, size_t stride, int
     }
 }
 
+// load8 reads 8 bf16 elements at src, one 16-byte load when aligned.
+__device__ __forceinline__ uint4 load8(const u16* src) {
+    if ((((uintptr_t)src) & 15) == 0) return *reinterpret_cast<const uint4*>(src);
+    unsigned h[8];
+#pragma unroll
+    for (int e = 0; e < 8; e++) h[e] = src[e];
+    return make_uint4(h[0] | h[1] << 16, h[2] | h[3] << 16, h[4] | h[5] << 16, h[6] | h[7] << 16);
+}
+
 template <int ROWS, int D>
 __device__ __forceinline__ void stage(u16* s, const bf16* g, size_t stride, int rowLim) {
     constexpr int CPR = D / 8, LDS = D + FA_PAD;
     for (int i = threadIdx.x; i < ROWS * CPR; i += FA_THREADS) {
         const int r = i / CPR, c = (i % CPR) * 8;
-        uint4 w = make_uint4(0u, 0u, 0u, 0u);
-        if (r < rowLim) {
-            const u16* src = reinterpret_cast<const u16*>(g) + (size_t)r * stride + c;
-            if ((((uintptr_t)src) & 15) == 0) {
-                w = *reinterpret_cast<const uint4*>(src);
-            } else {
-                unsigned h[8];
-#pragma unroll
-                for (int e = 0; e < 8; e++) h[e] = src[e];
-                w = make_uint4(h[0] | h[1] << 16, h[2] | h[3] << 16, h[4] | h[5] << 16, h[6] | h[7] << 16);
-            }
-        }
-        *reinterpret_cast<uint4*>(s + r * LDS + c) = w;
+        const u16* src = reinterpret_cast<const u16*>(g) + (size_t)r * stride + c;
+        *reinterpret_cast<uint4*>(s + r * LDS + c) = r < rowLim ? load8(src) : make_uint4(0u, 0u, 0u, 0u);
+    }
+}
+
+// stageAsync is stage for the tiles a loop copies ahead of their use: bf16
+// rows go by cp.async (the caller commits the group and waits for it before
+// the barrier that publishes the tile); rows past rowLim and unaligned
+// rows are written directly. F32 storage is converted synchronously
+// (stage): the same program order, without the overlap.
+template <int ROWS, int D>
+__device__ __forceinline__ void stageAsync(u16* s, const float* g, size_t stride, int rowLim) {
+    stage<ROWS, D>(s, g, stride, rowLim);
+}
+
+template <int ROWS, int D>
+__device__ __forceinline__ void stageAsync(u16* s, const bf16* g, size_t stride, int rowLim) {
+    constexpr int CPR = D / 8, LDS = D + FA_PAD;
+    for (int i = threadIdx.x; i < ROWS * CPR; i += FA_THREADS) {
+        const int r = i / CPR, c = (i % CPR) * 8;
+        u16* dst = s + r * LDS + c;
+        const u16* src = reinterpret_cast<const u16*>(g) + (size_t)r * stride + c;
+        if (r < rowLim && (((uintptr_t)src) & 15) == 0)
+            cp_async16(dst, src);
+        else
+            *reinterpret_cast<uint4*>(dst) = r < rowLim ? load8(src) : make_uint4(0u, 0u, 0u, 0u);
     }
 }
 
@@ -307,13 +331,21 @@ __device__ void flash_fwd(E* __restrict__ o, float* __restrict__ lse, const E* _
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
     int lo, hi;
     keyRange(mk, q0, min(q0 + FWD_BQ, T), lo, hi);
+    // FlashAttention-2's software pipeline: V_j is copied while S = Q K_jᵀ
+    // and the softmax run, K_{j+1} and its key metadata while O += P V_j
+    // (cp.async for bf16 storage; F32 storage converts synchronously at the
+    // same points). Two barriers a tile, as without it; the same arithmetic.
+    auto kvOff = [&](int s0) { return ((size_t)b * S + s0) * kStride + (size_t)kh * D; };
+    if (lo < hi) {
+        stageAsync<BK, D>(Ks, k + kvOff(lo), kStride, hi - lo);
+        keyMeta(kok, kseg, mk, b, lo, hi, BK);
+    }
+    cp_async_commit();
     for (int s0 = lo; s0 < hi; s0 += BK) {
-        __syncthreads();  // the previous tile is consumed
-        const size_t kOff = ((size_t)b * S + s0) * kStride + (size_t)kh * D;
-        stage<BK, D>(Ks, k + kOff, kStride, hi - s0);
-        stage<BK, D>(Vs, v + kOff, kStride, hi - s0);
-        keyMeta(kok, kseg, mk, b, s0, hi, BK);
-        __syncthreads();
+        cp_async_wait<0>();
+        __syncthreads();  // K_j and its metadata are in; every warp is done with V_{j-1}
+        stageAsync<BK, D>(Vs, v + kvOff(s0), kStride, hi - s0);
+        cp_async_commit();
 
         float sacc[NB][4];
         zero<NB, 4>(sacc);
@@ -355,8 +387,16 @@ __device__ void flash_fwd(E* __restrict__ o, float* __restrict__ lse, const E* _
                 sacc[nb][e] = p;
                 l[e >> 1] += p;
             }
+        cp_async_wait<0>();
+        __syncthreads();  // V_j is in; every warp is done with K_j and its metadata
+        if (s0 + BK < hi) {
+            stageAsync<BK, D>(Ks, k + kvOff(s0 + BK), kStride, hi - s0 - BK);
+            keyMeta(kok, kseg, mk, b, s0 + BK, hi, BK);
+        }
+        cp_async_commit();
         mmaPB<D, BK>(oacc, sacc, Vs, lane);
     }
+    cp_async_wait<0>();
 
 #pragma unroll
     for (int i = 0; i < 2; i++) {
