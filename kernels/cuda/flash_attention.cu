@@ -62,7 +62,9 @@
 // The forward copies bf16 tiles ahead of their use with cp.async (V while
 // Q Kᵀ and the softmax run, the next K while P V does: FlashAttention-2's
 // pipeline, in the same shared memory); F32 storage converts synchronously.
-// The backward kernels load their tiles synchronously (no pipeline yet).
+// The backward kernels copy the next tile into a second buffer while they
+// use this one up to D = 128 (FaTiles' BWD_PIPE); at D = 256 the next tile
+// is loaded after this one is used.
 //
 // Determinism: no atomics. Each output element is written by exactly one
 // thread, which sums its terms in a fixed order, so a run reproduces bit for
@@ -90,11 +92,22 @@
 // a thread beside O's 128; 128 shared rows, 66 KB, two blocks fit an A100
 // SM) and each dkv block owns half of D's dK/dV columns (DKV_COLS = 128:
 // 128 accumulator floats a thread, as at D = 128), two blocks per key tile.
+//
+// BWD_PIPE: up to D = 128 the backward kernels keep two buffers of the
+// tiles they loop over (dq: K and V; dkv: Q and dO), so that the next tile
+// is copied while this one is used. The 64 more shared rows (70 KB a block
+// at D = 128) cost no block per SM on an H100 (228 KB) at the occupancy
+// the registers allow (ptxas 12.4, allocated in steps of 8 a thread: dq
+// 3 blocks up to D = 112 and 2 at 128, dkv 2); on an A100 (164 KB) only dq
+// at D = 112 loses one (3 -> 2). At D = 256 the second buffer would halve
+// the blocks (135 KB), so those kernels load the next tile after using
+// this one. flash_attention.go's flashSmem follows.
 template <int D>
 struct FaTiles {
     static constexpr int FWD_KEYS = D > 128 ? 32 : FWD_BK;
     static constexpr int DKV_COLS = D > 128 ? D / 2 : D;
     static constexpr int DKV_SPLIT = D / DKV_COLS;
+    static constexpr bool BWD_PIPE = D <= 128;
 };
 
 // pack2 rounds two floats to bf16 (nearest even) into one register, lo in
@@ -424,12 +437,12 @@ __device__ void flash_dq(E* __restrict__ dq, const E* __restrict__ dout, const f
                          const E* __restrict__ v, FA_PARAMS) {
     FA_MASK;
     constexpr int LDS = D + FA_PAD, NB = DQ_BK / 8, OB = D / 8;
+    constexpr bool PIPE = FaTiles<D>::BWD_PIPE;
     extern __shared__ __align__(16) u16 fa_smem[];
     u16* Qs = fa_smem;
     u16* dOs = Qs + DQ_BQ * LDS;
-    u16* Ks = dOs + DQ_BQ * LDS;
-    u16* Vs = Ks + DQ_BK * LDS;
-    __shared__ int kok[DQ_BK], kseg[DQ_BK];
+    u16* KVs = dOs + DQ_BQ * LDS;  // buffer i: K at KVs + 2 i DQ_BK LDS, V after it
+    __shared__ int kokb[2][DQ_BK], ksegb[2][DQ_BK];
 
     const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * DQ_BQ;
     const int kh = h / (Hq / Hkv);
@@ -454,13 +467,32 @@ __device__ void flash_dq(E* __restrict__ dq, const E* __restrict__ dout, const f
     zero<OB, 4>(acc);
     int lo, hi;
     keyRange(mk, q0, min(q0 + DQ_BQ, T), lo, hi);
-    for (int s0 = lo; s0 < hi; s0 += DQ_BK) {
-        __syncthreads();
+    // load queues key tile s0 (K, V, their metadata) into buffer buf.
+    auto load = [&](int s0, int buf) {
         const size_t kOff = ((size_t)b * S + s0) * kStride + (size_t)kh * D;
-        stage<DQ_BK, D>(Ks, k + kOff, kStride, hi - s0);
-        stage<DQ_BK, D>(Vs, v + kOff, kStride, hi - s0);
-        keyMeta(kok, kseg, mk, b, s0, hi, DQ_BK);
-        __syncthreads();
+        u16* Kb = KVs + buf * 2 * DQ_BK * LDS;
+        stageAsync<DQ_BK, D>(Kb, k + kOff, kStride, hi - s0);
+        stageAsync<DQ_BK, D>(Kb + DQ_BK * LDS, v + kOff, kStride, hi - s0);
+        keyMeta(kokb[buf], ksegb[buf], mk, b, s0, hi, DQ_BK);
+        cp_async_commit();
+    };
+    if (lo < hi) load(lo, 0);
+    for (int s0 = lo, it = 0; s0 < hi; s0 += DQ_BK, it++) {
+        // With PIPE the next tile goes to the other buffer now and is
+        // copied while this one is used; without, to the same buffer after
+        // the barrier that ends this one.
+        const int buf = PIPE ? (it & 1) : 0;
+        if (PIPE && s0 + DQ_BK < hi) {
+            load(s0 + DQ_BK, buf ^ 1);
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();  // this tile is in
+        const u16* Ks = KVs + buf * 2 * DQ_BK * LDS;
+        const u16* Vs = Ks + DQ_BK * LDS;
+        const int* kok = kokb[buf];
+        const int* kseg = ksegb[buf];
 
         float sacc[NB][4], pacc[NB][4];
         zero<NB, 4>(sacc);
@@ -479,6 +511,8 @@ __device__ void flash_dq(E* __restrict__ dq, const E* __restrict__ dout, const f
                 sacc[nb][e] = p * (pacc[nb][e] - dl[i]) * slope * scale;  // ds
             }
         mmaPB<D, DQ_BK>(acc, sacc, Ks, lane);
+        __syncthreads();  // every warp is done with this buffer
+        if (!PIPE && s0 + DQ_BK < hi) load(s0 + DQ_BK, 0);
     }
 #pragma unroll
     for (int i = 0; i < 2; i++) {
@@ -499,13 +533,13 @@ __device__ void flash_dkv(E* __restrict__ dk, E* __restrict__ dv, const E* __res
     // This block owns dK/dV columns [c0, c0 + DC) of its key tile.
     constexpr int LDS = D + FA_PAD, NB = DKV_BQ / 8, DC = FaTiles<D>::DKV_COLS, SPLIT = FaTiles<D>::DKV_SPLIT,
                   OB = DC / 8;
+    constexpr bool PIPE = FaTiles<D>::BWD_PIPE;
     extern __shared__ __align__(16) u16 fa_smem[];
     u16* Ks = fa_smem;
     u16* Vs = Ks + DKV_BK * LDS;
-    u16* Qs = Vs + DKV_BK * LDS;
-    u16* dOs = Qs + DKV_BQ * LDS;
-    __shared__ float sL[DKV_BQ], sD[DKV_BQ];
-    __shared__ int sSeg[DKV_BQ];
+    u16* QdOs = Vs + DKV_BK * LDS;  // buffer i: Q at QdOs + 2 i DKV_BQ LDS, dO after it
+    __shared__ float sLb[2][DKV_BQ], sDb[2][DKV_BQ];
+    __shared__ int sSegb[2][DKV_BQ];
 
     const int b = blockIdx.z, kh = blockIdx.y, s0 = blockIdx.x / SPLIT * DKV_BK, c0 = blockIdx.x % SPLIT * DC;
     const int G = Hq / Hkv;
@@ -528,20 +562,45 @@ __device__ void flash_dkv(E* __restrict__ dk, E* __restrict__ dv, const E* __res
     zero<OB, 4>(dva);
     int lo, hi;
     queryRange(mk, s0, min(s0 + DKV_BK, S), lo, hi);
-    for (int h = kh * G; h < (kh + 1) * G; h++) {
-        for (int t0 = lo; t0 < hi; t0 += DKV_BQ) {
-            __syncthreads();
-            const size_t qOff = ((size_t)b * T + t0) * qStride + (size_t)h * D;
-            stage<DKV_BQ, D>(Qs, q + qOff, qStride, hi - t0);
-            stage<DKV_BQ, D>(dOs, dout + qOff, qStride, hi - t0);
-            for (int i = threadIdx.x; i < DKV_BQ; i += FA_THREADS) {
-                const int t = t0 + i;
-                const bool in = t < hi;
-                sL[i] = in ? noKey(lse[((size_t)b * Hq + h) * T + t]) : INFINITY;
-                sD[i] = in ? delta[((size_t)b * Hq + h) * T + t] : 0.f;
-                sSeg[i] = qseg(mk, b, t);
+    // The query tiles of the G heads, one after the other: tile n is head
+    // kh G + n / tiles, queries from lo + (n % tiles) DKV_BQ.
+    const int tiles = lo < hi ? (hi - lo + DKV_BQ - 1) / DKV_BQ : 0;
+    // load queues tile n (Q, dO, the rows' lse, delta, segment) into buffer buf.
+    auto load = [&](int n, int buf) {
+        const int h = kh * G + n / tiles, t0 = lo + n % tiles * DKV_BQ;
+        const size_t qOff = ((size_t)b * T + t0) * qStride + (size_t)h * D;
+        u16* Qb = QdOs + buf * 2 * DKV_BQ * LDS;
+        stageAsync<DKV_BQ, D>(Qb, q + qOff, qStride, hi - t0);
+        stageAsync<DKV_BQ, D>(Qb + DKV_BQ * LDS, dout + qOff, qStride, hi - t0);
+        for (int i = threadIdx.x; i < DKV_BQ; i += FA_THREADS) {
+            const int t = t0 + i;
+            const bool in = t < hi;
+            sLb[buf][i] = in ? noKey(lse[((size_t)b * Hq + h) * T + t]) : INFINITY;
+            sDb[buf][i] = in ? delta[((size_t)b * Hq + h) * T + t] : 0.f;
+            sSegb[buf][i] = qseg(mk, b, t);
+        }
+        cp_async_commit();
+    };
+    if (tiles > 0) load(0, 0);
+    for (int n = 0; n < G * tiles; n++) {
+        {
+            // With PIPE the next tile goes to the other buffer now and is
+            // copied while this one is used; without, to the same buffer
+            // after the barrier that ends this one.
+            const int buf = PIPE ? (n & 1) : 0;
+            if (PIPE && n + 1 < G * tiles) {
+                load(n + 1, buf ^ 1);
+                cp_async_wait<1>();
+            } else {
+                cp_async_wait<0>();
             }
-            __syncthreads();
+            __syncthreads();  // this tile (and, the first time, K and V) is in
+            const int t0 = lo + n % tiles * DKV_BQ;
+            const u16* Qs = QdOs + buf * 2 * DKV_BQ * LDS;
+            const u16* dOs = Qs + DKV_BQ * LDS;
+            const float* sL = sLb[buf];
+            const float* sD = sDb[buf];
+            const int* sSeg = sSegb[buf];
 
             float sacc[NB][4], pacc[NB][4];
             zero<NB, 4>(sacc);
@@ -562,6 +621,8 @@ __device__ void flash_dkv(E* __restrict__ dk, E* __restrict__ dv, const E* __res
                 }
             mmaPB<D, DKV_BQ, DC>(dva, sacc, dOs + c0, lane);
             mmaPB<D, DKV_BQ, DC>(dka, pacc, Qs + c0, lane);
+            __syncthreads();  // every warp is done with this buffer
+            if (!PIPE && n + 1 < G * tiles) load(n + 1, 0);
         }
     }
 #pragma unroll

@@ -10,12 +10,16 @@ import "fmt"
 // Launch geometry of flash_attention.cu (keep in step with the FWD_*, DQ_*,
 // DKV_* tile sizes there).
 const (
-	flashThreads     = 128
-	flashFwdRows     = 64 // queries per forward block
-	flashDqRows      = 64 // queries per dq block
-	flashDkvRows     = 64 // keys per dkv block
-	flashPad         = 8  // bf16 elements of padding per shared row
-	flashSmemRows    = 192
+	flashThreads  = 128
+	flashFwdRows  = 64 // queries per forward block
+	flashDqRows   = 64 // queries per dq block
+	flashDkvRows  = 64 // keys per dkv block
+	flashPad      = 8  // bf16 elements of padding per shared row
+	flashSmemRows = 192
+	// The backward's second tile buffer: 2 tiles of 32 rows, kept up to
+	// flashPipeHead (see FaTiles in the .cu).
+	flashPipeRows    = 64
+	flashPipeHead    = 128
 	flashMaxHead     = 128
 	flashHeadGranule = 16
 	// flashWideHead is the one head size above flashMaxHead the kernels
@@ -63,11 +67,16 @@ func (a MaskedAttention) flashArgs(args *Args) *Args {
 
 // flashSmem is the dynamic shared memory of one pass's block: padded bf16
 // rows, 192 of them but for the forward at D = 256 (64 queries and two key
-// tiles of 32: 128 rows, 66 KB, two blocks per A100 SM).
+// tiles of 32: 128 rows, 66 KB, two blocks per A100 SM), and 64 more for
+// the backward kernels' second tile buffer up to D = flashPipeHead
+// (FaTiles' BWD_PIPE).
 func (a MaskedAttention) flashSmem(pass string) int {
 	rows := flashSmemRows
-	if pass == "fwd" && a.D == flashWideHead {
+	switch {
+	case pass == "fwd" && a.D == flashWideHead:
 		rows = flashFwdRows + 2*flashWideFwdKeys
+	case pass != "fwd" && a.D <= flashPipeHead:
+		rows += flashPipeRows
 	}
 	return rows * (a.D + flashPad) * 2
 }
