@@ -58,7 +58,10 @@ func TestOffloadToHostRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := y.F32(); !slices.Equal(got, want) {
+		// Read on the device first (a copy on the compute stream, as a
+		// kernel would): a download alone synchronizes the device, which
+		// would run a restore that forgot its wait in time.
+		if got := y.Clone().F32(); !slices.Equal(got, want) {
 			t.Errorf("%v x %d: restored value differs", tc.dt, tc.n)
 		}
 		if junk.F32()[0] != -3 {
@@ -114,6 +117,13 @@ func TestOffloadPrefetch(t *testing.T) {
 	if err := tensor.Release(x); err != nil {
 		t.Fatal(err)
 	}
+	// x's block, free once its copy has run, poisoned (see above).
+	if err := b.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tensor.Release(tensor.Full(b, tensor.F32, -5, n)); err != nil {
+		t.Fatal(err)
+	}
 	if err := off.Prefetch(); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +135,7 @@ func TestOffloadPrefetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := y.F32(); !slices.Equal(got, want) {
+	if got := y.Clone().F32(); !slices.Equal(got, want) { // read on the device first (see above)
 		t.Error("prefetched value differs")
 	}
 	if junk.F32()[n-1] != -3 {
