@@ -40,10 +40,13 @@ type rematerialize struct {
 	// Set by Forget or Offload: how the value comes back, its shape and
 	// dtype, and the tape that releases the copy brought back.
 	forgotten bool
-	restore   func() *tensor.Tensor
-	shape     tensor.Shape
-	dtype     tensor.DType
-	tape      *Tape
+	// adopted: the value was an unrecorded op's output (Offload of an
+	// adopted value); restore registers the copy with the adopting node.
+	adopted bool
+	restore func() *tensor.Tensor
+	shape   tensor.Shape
+	dtype   tensor.DType
+	tape    *Tape
 }
 
 // rebuildable marks out as computable again by rebuild (called in the
@@ -130,7 +133,9 @@ func (v *Var) valueForBackward() *tensor.Tensor {
 		panic(&tensor.Error{Err: fmt.Errorf("autograd: %s has no value", v.Name)})
 	}
 	v.Value = r.restore()
-	r.tape.countUses([]*Var{v})
+	if !r.adopted {
+		r.tape.countUses([]*Var{v})
+	}
 	return v.Value
 }
 

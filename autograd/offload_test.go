@@ -105,3 +105,40 @@ func TestOffloadPrefetchesTheNextRestore(t *testing.T) {
 		t.Errorf("host bytes at each region call %v, want %v", hostAtCall, wantHost)
 	}
 }
+
+// TestOffloadMovesTheAdoptedInput: the output of an op that records
+// nothing (the frozen embeddings' lookup), adopted by the Checkpoint that
+// reads it, goes to host memory too; the recompute gets it back, the
+// gradients are bit for bit the same, and the copy brought back is
+// released after that node's backward as the original would have been.
+func TestOffloadMovesTheAdoptedInput(t *testing.T) {
+	step := func(offload bool) (grad []float32, host, left int64) {
+		be := backendtest.NewCounting()
+		w := Param(tensor.FromHost(be, tensor.F32, []float32{0.3, -1.2, 2.5, 0.7}, 4), "w")
+		table := Const(tensor.FromHost(be, tensor.F32, []float32{1, 2, -3, 0.5}, 4))
+		tp := NewTape()
+		tp.ReleaseActivations = true
+		before := be.Live()
+		x := tp.Scale(table, 2) // records nothing: no input needs a gradient
+		h := tp.Checkpoint(func(tp *Tape, in []*Var) []*Var { return []*Var{tp.Silu(tp.Mul(in[0], w))} }, x)[0]
+		if offload {
+			if err := tp.Offload(x); err != nil {
+				t.Fatal(err)
+			}
+		}
+		host = be.Host()
+		if err := tp.Backward(tp.SumAll(h)); err != nil {
+			t.Fatal(err)
+		}
+		grad = w.Grad.F32()
+		return grad, host, be.Live() - before - int64(len(grad))*4
+	}
+	want, _, wantLeft := step(false)
+	got, host, left := step(true)
+	if !slices.Equal(got, want) || host != 16 {
+		t.Errorf("offloaded: gradient %v (want %v), %d bytes in host memory (want the 16 of x)", got, want, host)
+	}
+	if left != wantLeft {
+		t.Errorf("after the backward %d bytes left besides the gradient, %d without offload", left, wantLeft)
+	}
+}

@@ -30,7 +30,7 @@ func TestProfilerPassesCapabilitiesThrough(t *testing.T) {
 	if err := tp.Backward(out.Loss); err != nil {
 		t.Fatal(err)
 	}
-	input := int64((m.Config.NumLayers - 1) * B * T * m.Config.HiddenSize * 4)
+	input := int64(m.Config.NumLayers * B * T * m.Config.HiddenSize * 4)
 	fams := map[string]OpFamily{}
 	for _, f := range prof.Families() {
 		fams[f.Family] = f
@@ -38,7 +38,7 @@ func TestProfilerPassesCapabilitiesThrough(t *testing.T) {
 	// Each offloaded input: its offload, its restore and, but for the
 	// first block's (the last restored), its prefetch by the restore
 	// before it; each input's bytes both ways once.
-	offloaded := m.Config.NumLayers - 1
+	offloaded := m.Config.NumLayers
 	if off := fams["offload copies"]; host != input || off.Calls != 3*offloaded-1 || off.Bytes != 2*input {
 		t.Errorf("offload: %d bytes in host memory at the backward (want %d); profile %+v (want %d calls, %d bytes)", host, input, off, 3*offloaded-1, 2*input)
 	}

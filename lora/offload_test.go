@@ -95,10 +95,10 @@ func runMemoryStep(t *testing.T, c *backendtest.Counting, m *nn.Model, a *Adapte
 // computes without, bit for bit — loss, every adapter gradient, the
 // dropout streams (dropout 0.3: the recompute must draw the same masks) —
 // and holds exactly the offloaded inputs fewer on the device when the
-// backward begins: every block's input but the first (the embeddings,
-// which no region made), B·T·H float32 each, all of them in host memory
-// then and none after the backward (each copied back as its block is
-// recomputed). Exact, because the copies move bits and the counting
+// backward begins: every block's input, the first too (the frozen
+// embeddings' lookup, an unrecorded op's output the first region adopted),
+// B·T·H float32 each, all of them in host memory then and none after the
+// backward (each copied back as its block is recomputed). Exact, because the copies move bits and the counting
 // backend poisons (NaN) every storage released, so a read of an offloaded
 // input's old storage would change the gradients. With KeepHidden (the
 // caller reads the hidden states) nothing is offloaded.
@@ -123,7 +123,7 @@ func TestOffloadedCheckpointsMatchCheckpointedStep(t *testing.T) {
 	}
 	const B, T = 2, 9 // dropoutBatch
 	cfg := m.Config
-	input := int64((cfg.NumLayers - 1) * B * T * cfg.HiddenSize * 4)
+	input := int64(cfg.NumLayers * B * T * cfg.HiddenSize * 4)
 	if d := ckpt.atBackward - off.atBackward; d != input || off.hostAtBackward != input || off.hostAfter != 0 {
 		t.Errorf("offloaded: %d bytes fewer on the device at the backward, %d in host memory then, %d after; want %d, %d, 0",
 			d, off.hostAtBackward, off.hostAfter, input, input)

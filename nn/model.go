@@ -54,9 +54,10 @@ type Model struct {
 	// OffloadCheckpoints, with Checkpointing, keeps each block's saved
 	// input in host memory from the forward to the backward on a backend
 	// that can (autograd's Tape.Offload: a GPU's pinned memory); the first
-	// block's input, the embeddings, stays on the device. No effect on the
-	// CPU, or when the forward keeps hidden states (KeepHidden: the caller
-	// reads them).
+	// block's input, the embeddings, too when they are frozen (an
+	// unrecorded op's output; trained embeddings' output stays). No effect
+	// on the CPU, or when the forward keeps hidden states (KeepHidden: the
+	// caller reads them).
 	OffloadCheckpoints bool
 	// MLPChunkTokens > 0 runs each block's MLP in training over chunks of
 	// this many tokens, each recomputed by its own backward (tiledMLP): a

@@ -402,13 +402,20 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	if o.GradCheckpointing {
 		saved := L * tokens * act * H
 		if o.OffloadCheckpoints && dev.gpu {
-			// Every block's input but the first (the embeddings) waits in
-			// host memory. Two are on the device at a time: the one the
-			// backward is in, and the one before it, coming back
-			// (autograd's Tape.Offload prefetches it); in the forward, the
-			// latest one's block waits for its copy to the host.
-			p.Host = (L - 1) * tokens * act * H
-			saved -= p.Host - tokens*act*H
+			// Every block's input waits in host memory, the first too
+			// unless the embeddings are trained (modules_to_save: then it
+			// is a recorded op's output, which stays). Two are on the
+			// device at a time: the one the backward is in, and the one
+			// before it, coming back (autograd's Tape.Offload prefetches
+			// it); in the forward, the latest one's block waits for its
+			// copy to the host.
+			moved := L
+			if slices.ContainsFunc(o.ModulesToSave, func(s string) bool { return s == "embed_tokens" || strings.HasSuffix(s, ".embed_tokens") }) {
+				moved = L - 1
+			}
+			p.Host = moved * tokens * act * H
+			saved -= p.Host - 2*tokens*act*H
+			saved = max(saved, 2*tokens*act*H)
 		}
 		p.Activations = saved + block + backward
 	} else {

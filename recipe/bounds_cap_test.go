@@ -93,10 +93,10 @@ func TestDeviceCapOnTheCPUIsReported(t *testing.T) {
 
 // Under a cap that even the checkpointed plan exceeds but the plan with
 // the saved block inputs in host memory fits, the run turns both on and
-// says so; the plan moves every block's input but the first, B·T·H values
-// of the activations' dtype each, into Host, and keeps one of them on the
-// device for the one coming back while the backward uses another
-// (prefetched).
+// says so; the plan moves every block's input (the first too: the
+// embeddings are frozen), B·T·H values of the activations' dtype each, into
+// Host, and keeps two of them on the device: the one the backward uses and
+// the one coming back (prefetched).
 func TestDeviceCapTurnsOffloadOn(t *testing.T) {
 	o, cfg := capOptions(t)
 	o.GradCheckpointing = true
@@ -110,9 +110,16 @@ func TestDeviceCapTurnsOffloadOn(t *testing.T) {
 		act = 2
 	}
 	input := float64(o.BatchSize*o.SeqLen*cfg.HiddenSize) * act
-	moved := float64(cfg.NumLayers-1) * input
-	if lean.Host != moved || ck.Peak-lean.Peak != moved-input || ck.Host != 0 {
-		t.Fatalf("offloaded plan: host %s (want %s), %s below the checkpointed one (want %s); checkpointed host %s", gib(lean.Host), gib(moved), gib(ck.Peak-lean.Peak), gib(moved-input), gib(ck.Host))
+	moved := float64(cfg.NumLayers) * input
+	if lean.Host != moved || ck.Peak-lean.Peak != moved-2*input || ck.Host != 0 {
+		t.Fatalf("offloaded plan: host %s (want %s), %s below the checkpointed one (want %s); checkpointed host %s", gib(lean.Host), gib(moved), gib(ck.Peak-lean.Peak), gib(moved-2*input), gib(ck.Host))
+	}
+	// Trained embeddings (modules_to_save): the first block's input is a
+	// recorded op's output, which stays on the device.
+	trained := off
+	trained.ModulesToSave = []string{"embed_tokens"}
+	if h := trained.planFor(cfg, fakeGPU).Host; h != moved-input {
+		t.Errorf("offloaded plan with trained embeddings: host %s, want %s", gib(h), gib(moved-input))
 	}
 	o.MaxDeviceMemory = int64((lean.Peak + ck.Peak) / 2)
 	var log bytes.Buffer

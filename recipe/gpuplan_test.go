@@ -11,13 +11,15 @@ import (
 // tensor by tensor on the counting backend, which releases storage as the
 // GPU's allocator does (bench.MeasureStepMemory), with each memory saver.
 // The plan must never be below the count (a cap planned too low fails
-// mid-run) and not far above it: at most 1.7×. It adds the loss chunk to
-// the backward's peak although the two never coincide, which costs most
+// mid-run) and not far above it: at most 1.8×. It adds the loss chunk to
+// the backward's peak although the two never coincide, and with offload
+// it holds two block inputs on the device (the one in use and the one
+// prefetched) where the count's peak may fall elsewhere; both cost most
 // where the chunk is as large as the activations, as here (tiny-base's
-// 1024-row chunk is 33 MiB): ratios 1.09-1.66. At Llama-3-8B's widths (3
+// 1024-row chunk is 33 MiB): ratios 1.09-1.73. At Llama-3-8B's widths (3
 // blocks, 2048 tokens, counted with stepmem: 957.1 MiB whole MLP, 491.2
 // MiB in chunks of 256, checkpointed and offloaded) the plan gives
-// 1.19× and 1.31×.
+// 1.22× and 1.38× (1168.1 and 676.1 MiB).
 func TestGPUPlanMatchesCountedStep(t *testing.T) {
 	o, cfg := capOptions(t)
 	o.Precision, o.R, o.Alpha, o.Targets, o.Dropout = "f32", 16, 32, []string{"all-linear"}, 0
@@ -34,8 +36,8 @@ func TestGPUPlanMatchesCountedStep(t *testing.T) {
 		planned := (plan.Activations + plan.Logits) / (1 << 20)
 		ratio := planned / got.Peak
 		t.Logf("%+v: planned %.1f MiB, counted peak %.1f MiB (%.2f×)", mem, planned, got.Peak, ratio)
-		if ratio < 1 || ratio > 1.7 {
-			t.Errorf("%+v: planned %.1f MiB for a counted peak of %.1f MiB (%.2f×; want 1 to 1.7)", mem, planned, got.Peak, ratio)
+		if ratio < 1 || ratio > 1.8 {
+			t.Errorf("%+v: planned %.1f MiB for a counted peak of %.1f MiB (%.2f×; want 1 to 1.8)", mem, planned, got.Peak, ratio)
 		}
 	}
 }
