@@ -26,7 +26,8 @@ type HostCopy interface {
 	// when Prefetch was not called): work queued afterwards sees them. A
 	// HostCopy restores once.
 	Restore() (Storage, error)
-	// Bytes is the host memory the copy holds.
+	// Bytes is the size of the copy: the host memory it holds until
+	// Prefetch or Restore.
 	Bytes() int64
 }
 
