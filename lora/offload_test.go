@@ -154,7 +154,7 @@ func TestTiledMLPMatchesTheWholeMLP(t *testing.T) {
 			t.Errorf("checkpointing %v: loss %v tiled, %v whole", ckpt, tiled.loss, whole.loss)
 		}
 		for _, k := range slices.Sorted(maps.Keys(whole.grads)) {
-			if e := testutil.RelFrobenius(f64s(tiled.grads[k]), f64s(whole.grads[k])); e > 1e-5 || e != e {
+			if e := testutil.RelFrobenius(testutil.F64(tiled.grads[k]), testutil.F64(whole.grads[k])); e > 1e-5 || e != e {
 				t.Errorf("checkpointing %v: %s: relative error %.3g tiled", ckpt, k, e)
 			}
 		}
@@ -168,14 +168,6 @@ func TestTiledMLPMatchesTheWholeMLP(t *testing.T) {
 			t.Errorf("checkpointing %v: backward peak %d B tiled, not below the whole MLP's %d B", ckpt, tiled.backwardPeak, whole.backwardPeak)
 		}
 	}
-}
-
-func f64s(v []float32) []float64 {
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(x)
-	}
-	return out
 }
 
 // Per-subject adapters route whole batch rows, which the MLP over chunks of

@@ -114,7 +114,7 @@ func TestParityCUDABF16ActivationsFamilies(t *testing.T) {
 				loss, got := bf16ActStep(t, fam.dir, be, tensor.BF16, path, fam.T, memSavers{})
 				worst, worstName := 0.0, ""
 				for n, w := range want {
-					if e := testutil.RelFrobenius(f64(got[n]), f64(w)); e > worst || e != e {
+					if e := testutil.RelFrobenius(testutil.F64(got[n]), testutil.F64(w)); e > worst || e != e {
 						worst, worstName = e, n
 					}
 				}
@@ -143,20 +143,12 @@ func TestParityCUDABF16ActivationsFamilies(t *testing.T) {
 				}
 				worst = 0
 				for n, g := range got {
-					worst = max(worst, testutil.RelFrobenius(f64(tiled[n]), f64(g)))
+					worst = max(worst, testutil.RelFrobenius(testutil.F64(tiled[n]), testutil.F64(g)))
 				}
 				report(t, "MLP over chunks of 8 tokens against the whole MLP, grads", worst, 1e-2)
 			})
 		}
 	}
-}
-
-func f64(v []float32) []float64 {
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(x)
-	}
-	return out
 }
 
 // TestParityCUDABF16ActivationsGenerate: greedy generation with bf16

@@ -82,12 +82,19 @@ func TestDeviceCapOnTheCPUIsReported(t *testing.T) {
 	o, cfg := capOptions(t)
 	o.BatchSize, o.SeqLen = 1, 32
 	o.MaxDeviceMemory = 24 << 30
+	wantPlanLogWithoutGPU(t, o, cfg, "training.max_device_memory 24.0 GiB not applied: device auto found no GPU (no NVIDIA driver)")
+}
+
+// wantPlanLogWithoutGPU plans o where device auto found no GPU and wants
+// the log to say why a GPU setting was not applied.
+func wantPlanLogWithoutGPU(t *testing.T, o Options, cfg nn.Config, want string) {
+	t.Helper()
 	var log bytes.Buffer
 	if err := o.planMemory(cfg, deviceFacts{fallback: "no NVIDIA driver"}, &log); err != nil && !strings.Contains(err.Error(), "RAM") {
 		t.Fatal(err)
 	}
-	if !strings.Contains(log.String(), "training.max_device_memory 24.0 GiB not applied: device auto found no GPU (no NVIDIA driver)") {
-		t.Errorf("log:\n%s", log.String())
+	if !strings.Contains(log.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, log.String())
 	}
 }
 
@@ -163,13 +170,7 @@ func TestOffloadCheckpointsRefusedWhereItDoesNothing(t *testing.T) {
 	}
 	o, cfg := capOptions(t)
 	o.BatchSize, o.SeqLen, o.GradCheckpointing, o.OffloadCheckpoints = 1, 32, true, true
-	var log bytes.Buffer
-	if err := o.planMemory(cfg, deviceFacts{fallback: "no NVIDIA driver"}, &log); err != nil && !strings.Contains(err.Error(), "RAM") {
-		t.Fatal(err)
-	}
-	if !strings.Contains(log.String(), "training.offload_checkpoints not applied: device auto found no GPU (no NVIDIA driver)") {
-		t.Errorf("log:\n%s", log.String())
-	}
+	wantPlanLogWithoutGPU(t, o, cfg, "training.offload_checkpoints not applied: device auto found no GPU (no NVIDIA driver)")
 }
 
 // Under a cap that even the offloaded plan exceeds, the MLP over chunks of
