@@ -25,6 +25,7 @@ unpack_bins() {
 	if command -v xz >/dev/null; then
 		tar -C "$dir" -xJf "$dir/bins.tar.xz"
 	else
+		echo "carry: no xz on this machine: unpacking $dir/bins.tar.xz with Python's tarfile" >&2
 		python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$dir/bins.tar.xz" "$dir"
 	fi || { echo "carry: cannot unpack $dir/bins.tar.xz" >&2; return 1; }
 	rm -f "$dir/bins.tar.xz"
