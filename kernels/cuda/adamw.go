@@ -72,10 +72,11 @@ func (d *Device) NewTensorList(params, grads, m, v []Ptr, sizes []int64) (*Tenso
 }
 
 // SetGrads points the list at new gradient tensors (the same count and
-// sizes) with an asynchronous copy of the table on s: a trainer's
-// gradients are fresh tensors every step while the parameters and moments
-// stay put, so the other tables are uploaded once. Work queued earlier on s
-// still sees the old table.
+// sizes) with an asynchronous copy of the table on s (QueueHtoD: the host
+// does not wait for the step's queued work): a trainer's gradients are
+// fresh tensors every step while the parameters and moments stay put, so
+// the other tables are uploaded once. Work queued earlier on s still sees
+// the old table.
 func (l *TensorList) SetGrads(s Stream, grads []Ptr) error {
 	if len(grads) != l.N {
 		return badArg("SetGrads: %d gradients for a list of %d tensors", len(grads), l.N)
@@ -84,7 +85,7 @@ func (l *TensorList) SetGrads(s Stream, grads []Ptr) error {
 	for i, p := range grads {
 		vals[i] = uint64(p)
 	}
-	return CopyHtoDAsync(l.d, s, l.grads, vals)
+	return QueueHtoD(l.d, s, l.grads, vals)
 }
 
 // Free releases the device tables (not the tensors).

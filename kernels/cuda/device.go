@@ -42,6 +42,13 @@ type Device struct {
 	closed bool
 	alloc  *Allocator
 	kern   *kernels
+
+	callsMu sync.Mutex
+	calls   map[string]int64 // driver calls made, by name (CallCounts)
+
+	stageOnce sync.Once
+	stager    *Stager // uploads queued on the legacy default stream (QueueHtoD)
+	stageErr  error
 }
 
 var (
@@ -134,7 +141,26 @@ func (d *Device) call(name string, f func() int32) error {
 		return err
 	}
 	defer d.exit()
+	d.callsMu.Lock()
+	if d.calls == nil {
+		d.calls = map[string]int64{}
+	}
+	d.calls[name]++
+	d.callsMu.Unlock()
 	return check(name, f())
+}
+
+// CallCounts returns how many times each driver call was made through this
+// device so far. Tests diff two snapshots to count, for example, the calls
+// that make the host wait for the GPU (HostWaits) in a training step.
+func (d *Device) CallCounts() map[string]int64 {
+	d.callsMu.Lock()
+	defer d.callsMu.Unlock()
+	out := make(map[string]int64, len(d.calls))
+	for k, v := range d.calls {
+		out[k] = v
+	}
+	return out
 }
 
 // Synchronize waits for all work on the device.
@@ -160,6 +186,11 @@ func (d *Device) Close() error {
 		return nil
 	}
 	d.closed = true
+	if d.stager != nil {
+		if err := d.stager.Close(); err != nil {
+			return err
+		}
+	}
 	delete(devices, d.Ordinal)
 	err := d.alloc.Trim()
 	if d.kern != nil {
@@ -171,4 +202,23 @@ func (d *Device) Close() error {
 		err = e
 	}
 	return err
+}
+
+// HostWaitCalls are the driver calls after which the host has waited for
+// the work queued before them: a synchronous copy to the host, a
+// synchronous copy from pageable memory (the driver first synchronizes the
+// stream), a synchronization, and the frees (which synchronize the
+// device).
+var HostWaitCalls = []string{"cuMemcpyDtoH", "cuMemcpyHtoD", "cuCtxSynchronize", "cuStreamSynchronize", "cuEventSynchronize", "cuMemFree", "cuMemFreeHost"}
+
+// HostWaits counts the HostWaitCalls made between two CallCounts
+// snapshots, by name (calls not made are left out).
+func HostWaits(before, after map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for _, name := range HostWaitCalls {
+		if n := after[name] - before[name]; n != 0 {
+			out[name] = n
+		}
+	}
+	return out
 }

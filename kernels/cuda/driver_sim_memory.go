@@ -130,3 +130,16 @@ func (s *simDriver) memset(dst uint64, v uint32, size int, n uint64) int32 {
 	}
 	return 0
 }
+
+// pinned reports whether [p, p+n) lies in one cuMemHostAlloc allocation.
+func (d *simDriver) pinned(p unsafe.Pointer, n uint64) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	for base, buf := range d.host {
+		off := uintptr(p) - uintptr(base)
+		if uintptr(p) >= uintptr(base) && uint64(off)+n <= uint64(len(buf)) {
+			return true
+		}
+	}
+	return false
+}

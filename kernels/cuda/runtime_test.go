@@ -55,6 +55,9 @@ func TestMemoryCopies(t *testing.T) {
 	g.ok(CopyHtoDAsync(g.d, g.s, c, hs))
 	e := g.alloc(n * 4)
 	g.ok(g.d.CopyDtoDAsync(g.s, e, c, n*4))
+	// The copy from pinned memory reads it when it runs: wait before
+	// reusing the buffer.
+	g.sync()
 	clear(hs)
 	g.ok(CopyDtoHAsync(g.d, g.s, hs, e))
 	g.sync()
