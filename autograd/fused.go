@@ -174,7 +174,7 @@ func (tp *Tape) CrossEntropy(logits *Var, labels *tensor.Tensor, ignoreIndex int
 		return loss, nil
 	}
 	tp.record(func() {
-		s := loss.Grad.Item()
+		s := gradScalar(loss)
 		if s != 1 {
 			tensor.ScaleInPlace(dl, s)
 		}
@@ -280,7 +280,7 @@ func (tp *Tape) LinearSoftcapCrossEntropy(h, w *Var, labels *tensor.Tensor, igno
 		return loss, nil
 	}
 	tp.record(func() {
-		s := loss.Grad.Item()
+		s := gradScalar(loss)
 		if dh != nil {
 			if s != 1 {
 				tensor.ScaleInPlace(dh, s)

@@ -144,8 +144,27 @@ func (tp *Tape) unary(a *Var, f func(*tensor.Tensor) *tensor.Tensor, grad func(g
 
 // Scale returns s·a.
 func (tp *Tape) Scale(a *Var, s float64) *Var {
-	return tp.unary(a, func(x *tensor.Tensor) *tensor.Tensor { return tensor.Scale(x, s) },
-		func(g, _, _ *tensor.Tensor) *tensor.Tensor { return tensor.Scale(g, s) })
+	out := result(tensor.Scale(a.Value, s))
+	if !tp.needs(a) {
+		return out
+	}
+	tp.record(func() {
+		first := a.Grad == nil
+		g := tensor.Scale(out.Grad, s)
+		tp.accumulate(a, g, true)
+		// A gradient of ones scaled is s rounded once to the dtype, on
+		// every backend (x·s with x = 1 is exact before the rounding); the
+		// trainer's loss scaling makes exactly this node.
+		if first && out.gradKnown && out.gradValue == 1 && a.Grad == g {
+			switch g.DType() {
+			case tensor.F32:
+				a.gradKnown, a.gradValue = true, float64(float32(s))
+			case tensor.F64:
+				a.gradKnown, a.gradValue = true, s
+			}
+		}
+	}, out)
+	return out
 }
 
 // Neg returns −a.

@@ -16,6 +16,11 @@ type Var struct {
 	requiresGrad bool
 	leaf         bool
 	remat        *rematerialize // set when the value can be computed again (forget.go)
+	// gradKnown: every element of Grad is gradValue, known on the host
+	// without reading the tensor (the loss's seed and its scaled copy:
+	// gradScalar).
+	gradKnown bool
+	gradValue float64
 }
 
 // Param wraps a trainable tensor.
@@ -197,6 +202,7 @@ func (tp *Tape) accumulate(v *Var, g *tensor.Tensor, fresh bool) {
 	if v == nil || !v.requiresGrad || g == nil {
 		return
 	}
+	v.gradKnown = false
 	if !g.Shape().Equal(v.shape()) {
 		panic(&tensor.Error{Err: fmt.Errorf("autograd: gradient %v for %s of shape %v", g.Shape(), v.Name, v.shape())})
 	}
@@ -226,6 +232,17 @@ func (tp *Tape) accumulate(v *Var, g *tensor.Tensor, fresh bool) {
 	}
 }
 
+// gradScalar returns a scalar's gradient, from the host when it is known
+// there (the loss's seed, scaled), else read from the tensor: on a GPU a
+// read waits for all the work queued before it, which in a backward's first
+// node leaves the GPU idle while the host queues the rest.
+func gradScalar(v *Var) float64 {
+	if v.gradKnown {
+		return v.gradValue
+	}
+	return v.Grad.Item()
+}
+
 // Backward computes d(loss)/d(every Var recorded on the tape) for a scalar
 // loss, accumulating into the Grad of trainable leaves. The tape is consumed.
 func (tp *Tape) Backward(loss *Var) error {
@@ -245,6 +262,7 @@ func (tp *Tape) Backward(loss *Var) error {
 	return tensor.Catch(func() {
 		seed := tensor.Full(loss.Value.Backend(), loss.Value.DType(), 1, loss.Shape()...)
 		tp.accumulate(loss, seed, true)
+		loss.gradKnown, loss.gradValue = true, 1
 		tp.replay()
 	})
 }

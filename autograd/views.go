@@ -61,6 +61,7 @@ func (tp *Tape) Narrow(a *Var, axis, start, length int) *Var {
 			// a.Grad is the tape's (or the parameter's) own buffer, which
 			// accumulate also adds into in place.
 			tensor.AddInPlace(a.Grad.Narrow(axis, start, length), out.Grad)
+			a.gradKnown = false
 			return
 		}
 		g := tensor.Zeros(out.Grad.Backend(), dt, shape...)

@@ -48,6 +48,10 @@ type GPURow struct {
 	// optimizer step took (train.Trainer.OptimizerPath).
 	GEMMProvider string `json:"gemm_provider,omitempty"`
 	Optimizer    string `json:"optimizer,omitempty"`
+	// Per timed step, ftune on a GPU: kernels queued, and the driver calls
+	// after which the host waited for the GPU (cuda.HostWaits), by name.
+	LaunchesPerStep  float64            `json:"launches_per_step,omitempty"`
+	HostWaitsPerStep map[string]float64 `json:"host_waits_per_step,omitempty"`
 }
 
 // AnchorRows reads the gpubench.json that bench/peft_lora_bench.py writes

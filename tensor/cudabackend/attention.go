@@ -155,7 +155,7 @@ func (b *Backend) maskI32(m *tensor.Tensor, B, S int) (cuda.Ptr, func(), error) 
 		return 0, nil, err
 	}
 	// The mask must live on this device before any scratch is taken.
-	if _, err := b.ptr(m); err != nil {
+	if _, err := b.readPtr(m); err != nil {
 		return 0, nil, err
 	}
 	q, release, err := b.temp(cuda.I32, B*S)
@@ -166,7 +166,7 @@ func (b *Backend) maskI32(m *tensor.Tensor, B, S int) (cuda.Ptr, func(), error) 
 		return q, release, nil
 	}
 	flat := m.Reshape(B * S) // a view when m is contiguous, else a dense copy
-	src, err := b.ptr(flat)
+	src, err := b.readPtr(flat)
 	if err != nil {
 		release()
 		return 0, nil, err

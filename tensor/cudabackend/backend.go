@@ -154,6 +154,56 @@ type storage struct {
 	// copied is the copy's end.
 	copying bool
 	copied  cuda.Event
+
+	// host is a copy of an integer storage's elements as FromHost uploaded
+	// them, kept while nothing else may have written the storage (ptr
+	// drops it; readers that only read take readPtr). Token ids and labels
+	// are the only integer tensors a step uses, and the host needs them
+	// (the loss counts and shifts labels, ids are checked against the
+	// vocabulary): with this copy it reads them without waiting for the
+	// GPU (ToHost, ids32).
+	host atomic.Pointer[[]int64]
+}
+
+// mirrorMax bounds the elements of an integer storage kept on the host
+// (8 MiB): a batch's ids and labels are far below it.
+const mirrorMax = 1 << 20
+
+// mirror keeps a copy of d, the storage's elements, on the host.
+func (s *storage) mirror(d any) {
+	var m []int64
+	switch d := d.(type) {
+	case []int32:
+		if len(d) > mirrorMax {
+			return
+		}
+		m = make([]int64, len(d))
+		for i, v := range d {
+			m[i] = int64(v)
+		}
+	case []int64:
+		if len(d) > mirrorMax {
+			return
+		}
+		m = append([]int64(nil), d...)
+	}
+	s.host.Store(&m)
+}
+
+// hostInts returns t's elements from its storage's host copy, or nil when
+// there is none (t is not an integer tensor uploaded by FromHost and
+// unwritten since, or not contiguous).
+func (b *Backend) hostInts(t *tensor.Tensor) []int64 {
+	s, ok := t.Storage().(*storage)
+	if !ok || s.b != b || s.released || !t.IsContiguous() {
+		return nil
+	}
+	m := s.host.Load()
+	if m == nil {
+		return nil
+	}
+	off := t.Offset()
+	return (*m)[off : off+t.Numel()]
 }
 
 func (s *storage) DType() tensor.DType { return s.dt }
@@ -309,18 +359,24 @@ func (b *Backend) FromHost(dt tensor.DType, data any) (tensor.Storage, error) {
 	if err != nil || n == 0 {
 		return st, err
 	}
-	p := st.(*storage).p
+	s := st.(*storage)
+	p := s.p
+	// Queued without waiting for the work before it (cuda.QueueHtoD): an
+	// upload in the middle of a step, a batch's shifted labels or its RoPE
+	// tables, leaves the GPU's queue as it is.
 	switch d := data.(type) {
 	case []float32:
-		err = cuda.CopyHtoD(b.dev, p, d)
+		err = cuda.QueueHtoD(b.dev, b.s, p, d)
 	case []float64:
-		err = cuda.CopyHtoD(b.dev, p, d)
+		err = cuda.QueueHtoD(b.dev, b.s, p, d)
 	case []uint16:
-		err = cuda.CopyHtoD(b.dev, p, d)
+		err = cuda.QueueHtoD(b.dev, b.s, p, d)
 	case []int32:
-		err = cuda.CopyHtoD(b.dev, p, d)
+		err = cuda.QueueHtoD(b.dev, b.s, p, d)
+		s.mirror(d)
 	case []int64:
-		err = cuda.CopyHtoD(b.dev, p, d)
+		err = cuda.QueueHtoD(b.dev, b.s, p, d)
+		s.mirror(d)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cuda: FromHost %d x %v: %w", n, dt, err)
@@ -380,8 +436,20 @@ func (b *Backend) dequantNF4(dst cuda.Ptr, t cuda.DType, src *tensor.Tensor) err
 }
 
 // ptr returns the device address of t's first element, checking that t
-// lives on this backend.
+// lives on this backend. The caller may write through it, so an integer
+// storage's host copy is dropped (readPtr keeps it).
 func (b *Backend) ptr(t *tensor.Tensor) (cuda.Ptr, error) {
+	p, err := b.readPtr(t)
+	if err == nil && p != 0 {
+		if s := t.Storage().(*storage); s.host.Load() != nil {
+			s.host.Store(nil)
+		}
+	}
+	return p, err
+}
+
+// readPtr is ptr for an operand the caller's kernels only read.
+func (b *Backend) readPtr(t *tensor.Tensor) (cuda.Ptr, error) {
 	if t == nil {
 		return 0, nil
 	}
@@ -417,11 +485,28 @@ func (b *Backend) ToHost(src *tensor.Tensor, dst any) error {
 		return fmt.Errorf("cuda: ToHost of a strided view")
 	}
 	n := src.Numel()
-	p, err := b.ptr(src)
+	p, err := b.readPtr(src)
 	if err != nil {
 		return err
 	}
 	dt := src.DType()
+	if m := b.hostInts(src); m != nil {
+		// The host copy: no wait for the GPU.
+		switch d := dst.(type) {
+		case []int64:
+			if dt == tensor.I64 && len(d) == n {
+				copy(d, m)
+				return nil
+			}
+		case []int32:
+			if dt == tensor.I32 && len(d) == n {
+				for i, v := range m {
+					d[i] = int32(v)
+				}
+				return nil
+			}
+		}
+	}
 	ok := false
 	switch d := dst.(type) {
 	case []float32:
@@ -480,8 +565,35 @@ func layout(shape tensor.Shape, ts ...*tensor.Tensor) (cuda.Layout, error) {
 
 // Copy converts and copies any view into any view of the same shape: a
 // device copy when both are dense and of one dtype, else the strided
-// convert kernel (rank up to 6 after merging contiguous axes).
+// convert kernel (rank up to 6 after merging contiguous axes). An integer
+// copy that fills all of dst's storage from values with a host copy gives
+// dst one too (ids.To(I64), labels.Contiguous()).
 func (b *Backend) Copy(dst, src *tensor.Tensor) error {
+	m := b.hostInts(src)
+	if err := b.copy(dst, src); err != nil || m == nil {
+		return err
+	}
+	d := dst.Storage().(*storage) // copy checked it
+	if !dst.IsContiguous() || dst.Offset() != 0 || dst.Numel() != d.n {
+		return nil
+	}
+	switch dst.DType() {
+	case tensor.I64:
+		d.mirror(m)
+	case tensor.I32:
+		narrowed := make([]int32, len(m))
+		for i, v := range m {
+			if v != int64(int32(v)) {
+				return nil // out of range: the device's values are read
+			}
+			narrowed[i] = int32(v)
+		}
+		d.mirror(narrowed)
+	}
+	return nil
+}
+
+func (b *Backend) copy(dst, src *tensor.Tensor) error {
 	defer keep(dst, src)
 	if !dst.Shape().Equal(src.Shape()) {
 		return fmt.Errorf("cuda: Copy %v into %v", src.Shape(), dst.Shape())
@@ -507,10 +619,15 @@ func (b *Backend) Copy(dst, src *tensor.Tensor) error {
 	if err != nil {
 		return err
 	}
-	p, err := b.ptrs(dst, src)
+	pd, err := b.ptr(dst)
 	if err != nil {
 		return err
 	}
+	ps, err := b.readPtr(src)
+	if err != nil {
+		return err
+	}
+	p := []cuda.Ptr{pd, ps}
 	if dk == sk && dst.IsContiguous() && src.IsContiguous() {
 		if p[0] == p[1] {
 			return nil

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ftune/ftune/kernels/cuda"
 	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/tensor/backendtest"
 )
@@ -194,16 +195,40 @@ func TestCopyConvert(t *testing.T) {
 func TestErrors(t *testing.T) {
 	b := open(t, Options{})
 	tab := tensor.Zeros(b, tensor.F32, 5, 3)
+	// Each id check twice: ids as uploaded, checked from their host copy,
+	// and ids a device copy wrote, which have none and are checked by the
+	// kernel: the same error either way.
+	onDevice := func(src *tensor.Tensor) *tensor.Tensor {
+		d := tensor.New(b, src.DType(), src.Shape()...)
+		if err := b.Copy(d, src); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
 	ids := tensor.FromHost(b, tensor.I64, []int64{1, 4, 5, 0}, 4)
 	out := tensor.New(b, tensor.F32, 4, 3)
-	if err := b.Embedding(out, tab, ids); err == nil || !strings.Contains(err.Error(), "id 5 at position 2") {
-		t.Errorf("Embedding with id 5 of 5: error %v, want one naming id 5 at position 2", err)
+	var prev string
+	for _, ids := range []*tensor.Tensor{ids, onDevice(ids)} {
+		err := b.Embedding(out, tab, ids)
+		if err == nil || !strings.Contains(err.Error(), "id 5 at position 2") || (prev != "" && err.Error() != prev) {
+			t.Errorf("Embedding with id 5 of 5: error %v, want one naming id 5 at position 2 (as %q)", err, prev)
+		}
+		if err != nil {
+			prev = err.Error()
+		}
 	}
 	logits := tensor.Zeros(b, tensor.F32, 3, 4)
 	lab := tensor.FromHost(b, tensor.I32, []int32{0, -100, -1}, 3)
 	loss := tensor.New(b, tensor.F32, 3)
-	if err := b.CrossEntropy(loss, nil, logits, lab, -100, 1); err == nil || !strings.Contains(err.Error(), "position 2") {
-		t.Errorf("CrossEntropy with label -1: error %v, want one naming position 2", err)
+	prev = ""
+	for _, lab := range []*tensor.Tensor{lab, onDevice(lab)} {
+		err := b.CrossEntropy(loss, nil, logits, lab, -100, 1)
+		if err == nil || !strings.Contains(err.Error(), "id -1 at position 2") || (prev != "" && err.Error() != prev) {
+			t.Errorf("CrossEntropy with label -1: error %v, want one naming id -1 at position 2 (as %q)", err, prev)
+		}
+		if err != nil {
+			prev = err.Error()
+		}
 	}
 	if _, err := b.FromHost(tensor.F16, []uint16{1}); !errors.Is(err, tensor.ErrUnsupported) {
 		t.Errorf("F16 upload: %v, want ErrUnsupported", err)
@@ -216,6 +241,49 @@ func TestErrors(t *testing.T) {
 	a := tensor.Zeros(b, tensor.F64, 2, 2)
 	if err := b.MatMul(tensor.New(b, tensor.F64, 2, 2), a, a, false, false, 1, 0); !errors.Is(err, tensor.ErrUnsupported) {
 		t.Errorf("F64 MatMul: %v, want ErrUnsupported", err)
+	}
+}
+
+// Integer tensors uploaded by FromHost keep a host copy, so reading them
+// back and checking ids against a vocabulary do not wait for the GPU; any
+// write through the backend drops it, and the device's values are read
+// again.
+func TestIntsReadFromTheirHostCopy(t *testing.T) {
+	b := open(t, Options{})
+	dev := b.CUDADevice()
+	ids := tensor.FromHost(b, tensor.I64, []int64{3, 1, 4, 1, 5}, 5)
+	lab := tensor.FromHost(b, tensor.I32, []int32{2, -100, 0}, 3)
+	tab := tensor.Zeros(b, tensor.F32, 6, 2)
+	before := dev.CallCounts()
+	if got := ids.Narrow(0, 1, 3).I64(); fmt.Sprint(got) != "[1 4 1]" {
+		t.Errorf("a view's ids: %v, want [1 4 1]", got)
+	}
+	if got := lab.I64(); fmt.Sprint(got) != "[2 -100 0]" {
+		t.Errorf("I32 labels: %v", got)
+	}
+	_ = tensor.Embedding(tab, ids)
+	loss := tensor.New(b, tensor.F32, 3)
+	if err := b.CrossEntropy(loss, nil, tensor.Zeros(b, tensor.F32, 3, 6), lab, -100, 1); err != nil {
+		t.Fatal(err)
+	}
+	if w := cuda.HostWaits(before, dev.CallCounts()); len(w) != 0 {
+		t.Errorf("the host waited after %v", w)
+	}
+	// Writes: a copy into a view, and a fill.
+	if err := b.Copy(ids.Narrow(0, 0, 2), tensor.FromHost(b, tensor.I64, []int64{9, 8}, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids.I64(); fmt.Sprint(got) != "[9 8 4 1 5]" {
+		t.Errorf("after a copy into it: %v, want [9 8 4 1 5]", got)
+	}
+	if err := b.Fill(lab, 7); err != nil {
+		t.Fatal(err)
+	}
+	if got := lab.I64(); fmt.Sprint(got) != "[7 7 7]" {
+		t.Errorf("after a fill: %v, want [7 7 7]", got)
+	}
+	if err := b.Embedding(tensor.New(b, tensor.F32, 5, 2), tab, ids); err == nil || !strings.Contains(err.Error(), "id 9 at position 0") {
+		t.Errorf("Embedding after the ids were written: error %v, want one naming id 9 at position 0", err)
 	}
 }
 

@@ -316,17 +316,31 @@ func gatedErr(name, checked string, err error) error {
 
 // ids32 narrows I32/I64 ids (checked by tensor.CheckIDs) to an int32
 // scratch array, checking that each is in [0, V) or is the ignore value
-// (mapped to cuda.IgnoreIndex); it waits for the check and reports the
-// first bad position.
+// (mapped to cuda.IgnoreIndex), and reports the first bad position: from
+// the ids' host copy when they have one, else by waiting for the device's
+// check.
 func (b *Backend) ids32(op string, ids *tensor.Tensor, V int, ignore *int) (cuda.Ptr, func(), error) {
 	it := cuda.I64
 	if ids.DType() == tensor.I32 {
 		it = cuda.I32
 	}
 	n := ids.Numel()
-	src, err := b.ptr(ids)
+	src, err := b.readPtr(ids)
 	if err != nil {
 		return 0, nil, err
+	}
+	ig, has := int64(0), ignore != nil
+	if has {
+		ig = int64(*ignore)
+	}
+	// With the ids' host copy (FromHost's, the usual case) they are checked
+	// here, and the host does not wait for the GPU; otherwise the kernel
+	// flags the first bad position and the host reads the flag back.
+	host := b.hostInts(ids)
+	for i, id := range host {
+		if (id < 0 || id >= int64(V)) && !(has && id == ig) {
+			return 0, nil, fmt.Errorf("cuda: %s: id %d at position %d outside vocabulary of %d", op, id, i, V)
+		}
 	}
 	out, release, err := b.temp(cuda.I32, n+1) // the last word is the bad flag
 	if err != nil {
@@ -337,13 +351,12 @@ func (b *Backend) ids32(op string, ids *tensor.Tensor, V int, ignore *int) (cuda
 		release()
 		return 0, nil, err
 	}
-	ig, has := int64(0), ignore != nil
-	if has {
-		ig = int64(*ignore)
-	}
 	if err := b.dev.IndexI32(b.s, out, src, it, int64(n), int64(V), ig, has, cuda.IgnoreIndex, bad); err != nil {
 		release()
 		return 0, nil, err
+	}
+	if host != nil {
+		return out, release, nil
 	}
 	flag := make([]int32, 1)
 	if err := cuda.CopyDtoH(b.dev, flag, bad); err != nil {

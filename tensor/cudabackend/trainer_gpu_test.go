@@ -8,10 +8,12 @@ package cudabackend_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"testing"
 
 	"github.com/ftune/ftune/data/prep"
+	"github.com/ftune/ftune/kernels/cuda"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/optim"
@@ -268,5 +270,74 @@ func TestTrainerOnGPUFollowsTheCPU(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// waitsSeen records, for each step, the driver calls after which the host
+// waited for the GPU (cuda.HostWaits) and the kernels queued.
+type waitsSeen struct {
+	train.Base
+	dev      *cuda.Device
+	last     map[string]int64
+	waits    []map[string]int64
+	launches []int64
+}
+
+func (w *waitsSeen) OnTrainStart(*train.Trainer) error {
+	w.last = w.dev.CallCounts()
+	return nil
+}
+
+func (w *waitsSeen) OnStepEnd(*train.Trainer, train.Metrics) error {
+	now := w.dev.CallCounts()
+	w.waits = append(w.waits, cuda.HostWaits(w.last, now))
+	w.launches = append(w.launches, now["cuLaunchKernel"]-w.last["cuLaunchKernel"])
+	w.last = now
+	return nil
+}
+
+// A training step on the GPU path users get (bf16 activations, the device
+// optimizer, LoRA dropout drawn on the device), plain and with offloaded
+// checkpoints, makes the host wait for the GPU only at its end: once for
+// the gradient norm (the skip guards and the log read it before the
+// update) and once per micro-batch's loss, read after it with the queue
+// already empty. Everything in between (the batch's upload, its shifted
+// labels, RoPE tables, the ids' range checks, the loss's count of labelled
+// tokens and the scale of its gradient) must not wait: each wait empties
+// the GPU's queue, which then idles while the host queues the next
+// kernels. The first step is left out: it loads modules and sets up the
+// optimizer's tables.
+func TestTrainerStepWaitsOnlyAtItsEnd(t *testing.T) {
+	if ok, reason := cudabackend.Available(); !ok {
+		t.Skip(reason)
+	}
+	b, err := cudabackend.Open(cudabackend.Options{BF16MatMul: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, offload := range []bool{false, true} {
+		t.Run(fmt.Sprintf("offload=%v", offload), func(t *testing.T) {
+			const steps = 3
+			r := gpuRunAs(t, b, steps, 1, tensor.BF16)
+			r.Cfg.Checkpointing, r.Cfg.OffloadCheckpoints = offload, offload
+			for _, l := range r.RNG.(*lora.Adapter).Layers {
+				l.Dropout = 0.1
+			}
+			seen := &waitsSeen{dev: b.CUDADevice()}
+			r.Callbacks = []train.Callback{seen}
+			if err := r.Fit(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if len(seen.waits) != steps {
+				t.Fatalf("%d steps seen, want %d", len(seen.waits), steps)
+			}
+			want := map[string]int64{"cuMemcpyDtoH": int64(1 + r.Cfg.GradAccum)}
+			for i := 1; i < steps; i++ {
+				if !maps.Equal(seen.waits[i], want) {
+					t.Errorf("step %d: the host waited after %v, want %v (the norm and %d losses)", i+1, seen.waits[i], want, r.Cfg.GradAccum)
+				}
+			}
+			t.Logf("per step after the first: %v host waits, %d kernel launches", seen.waits[1:], seen.launches[1:])
+		})
 	}
 }

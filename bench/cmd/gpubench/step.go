@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ftune/ftune/bench"
+	"github.com/ftune/ftune/kernels/cuda"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/optim"
@@ -61,7 +62,7 @@ func measure(f stepFlags) (bench.GPURow, error) {
 		return bench.GPURow{}, err
 	}
 	params := ad.Params()
-	timer := &stepTimer{warmup: f.warmup, timed: f.steps, sync: dev.sync}
+	timer := &stepTimer{warmup: f.warmup, timed: f.steps, sync: dev.sync, calls: dev.calls}
 	if f.profile != "" {
 		timer.profile = prof
 	}
@@ -106,6 +107,13 @@ func measure(f stepFlags) (bench.GPURow, error) {
 	row := bench.GPURow{Shape: s.Name, Side: "ftune", Batch: f.batch, Seq: f.seq, Ckpt: f.ckpt, Variant: f.variant(),
 		TokensPerS: float64(f.batch*f.seq) / dt, PeakGiB: float64(dev.peak()) / (1 << 30), StepS: dt, Loss: tr.State.LastLoss,
 		GEMMProvider: dev.gemmProvider, Optimizer: timer.path}
+	if timer.calls != nil {
+		row.LaunchesPerStep = float64(timer.timedCalls["cuLaunchKernel"]) / float64(f.steps)
+		row.HostWaitsPerStep = map[string]float64{}
+		for name, n := range cuda.HostWaits(map[string]int64{}, timer.timedCalls) {
+			row.HostWaitsPerStep[name] = float64(n) / float64(f.steps)
+		}
+	}
 	if strings.HasSuffix(s.Name, "-maxctx") {
 		row.SeqLen = f.seq
 	}
@@ -120,6 +128,11 @@ type stepTimer struct {
 	warmup, timed int
 	sync          func() error
 	profile       *bench.ProfiledBackend // nil: no profiled step
+	// calls snapshots the device's driver call counts (nil on the CPU);
+	// timedCalls is their difference over the timed steps.
+	calls       func() map[string]int64
+	callsAtMark map[string]int64
+	timedCalls  map[string]int64
 
 	path                          string // the trainer's optimizer path (set before: the host path's)
 	t0                            time.Time
@@ -149,6 +162,9 @@ func (s *stepTimer) mark() error {
 		return err
 	}
 	s.t0 = time.Now()
+	if s.calls != nil {
+		s.callsAtMark = s.calls()
+	}
 	return nil
 }
 
@@ -157,6 +173,13 @@ func (s *stepTimer) OnStepEnd(t *train.Trainer, _ train.Metrics) error {
 	case s.warmup:
 		return s.mark()
 	case s.warmup + s.timed:
+		if s.calls != nil { // before the timer's own synchronization
+			now := s.calls()
+			s.timedCalls = map[string]int64{}
+			for name, n := range now {
+				s.timedCalls[name] = n - s.callsAtMark[name]
+			}
+		}
 		if err := s.sync(); err != nil {
 			return err
 		}
@@ -207,6 +230,7 @@ type device struct {
 	sync         func() error
 	peak         func() int64
 	gemmProvider string
+	calls        func() map[string]int64 // the driver's call counts; nil on the CPU
 }
 
 // openDevice opens the device as ftune train does (recipe.OpenDeviceFor):
@@ -228,5 +252,6 @@ func openDevice(f stepFlags) (device, error) {
 	if !ok {
 		return device{be: d.Backend, dtype: d.ModelDType(), sync: func() error { return nil }, peak: func() int64 { return 0 }}, nil
 	}
-	return device{be: cb, dtype: d.ModelDType(), sync: cb.Sync, peak: func() int64 { return cb.Stats().Peak }, gemmProvider: d.GEMMProvider}, nil
+	return device{be: cb, dtype: d.ModelDType(), sync: cb.Sync, peak: func() int64 { return cb.Stats().Peak }, gemmProvider: d.GEMMProvider,
+		calls: cb.CUDADevice().CallCounts}, nil
 }
