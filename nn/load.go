@@ -190,7 +190,7 @@ func build(cfg Config, src tensorSource, opt LoadOptions, where string) (*Model,
 
 // assemble wires named parameters into modules.
 func assemble(cfg Config, vars map[string]*autograd.Var, be tensor.Backend, dt tensor.DType) *Model {
-	m := &Model{Config: cfg, Backend: be, DType: dt, Embed: vars["model.embed_tokens.weight"], Norm: vars["model.norm.weight"]}
+	m := &Model{Config: cfg, Backend: be, DType: dt, Embed: vars["model.embed_tokens.weight"], Norm: vars["model.norm.weight"], ropeRows: &ropeCache{}}
 	lin := func(name string) *Linear {
 		return &Linear{Name: name, Weight: vars[name+".weight"], Bias: vars[name+".bias"]}
 	}

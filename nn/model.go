@@ -76,6 +76,10 @@ type Model struct {
 	Source Source
 	// rope carries dynamic-NTK RoPE state across calls as transformers does.
 	rope RopeState
+	// ropeRows keeps cos and sin per position for the global and the local
+	// (Gemma 3) frequencies, from which each pass gathers its tables (nil:
+	// computed for each pass alone). A copy of the Model shares it.
+	ropeRows *ropeCache
 }
 
 // Batch is the input of a forward pass. Only InputIDs is required.
@@ -215,13 +219,19 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 	for _, p := range pos {
 		maxPos = max(maxPos, p+1)
 	}
-	cos, sin := c.RopeTablesAt(m.Backend, m.MasterDType(), pos, B, T, m.rope.Step(c, maxPos))
+	rows := m.ropeRows
+	if rows == nil {
+		rows = &ropeCache{}
+	}
+	rows.mu.Lock()
+	cos, sin := rows.rows[0].tables(c, m.Backend, m.MasterDType(), pos, B, T, m.rope.Step(c, maxPos))
 	localCos, localSin := cos, sin
 	if c.LocalRope != nil {
 		lc := c
 		lc.Rope = *c.LocalRope
-		localCos, localSin = lc.RopeTablesAt(m.Backend, m.MasterDType(), pos, B, T, maxPos)
+		localCos, localSin = rows.rows[1].tables(lc, m.Backend, m.MasterDType(), pos, B, T, maxPos)
 	}
+	rows.mu.Unlock()
 	scale := 1 / math.Sqrt(float64(c.HeadDim))
 	if c.QueryPreAttnScalar != 0 {
 		scale = 1 / math.Sqrt(c.QueryPreAttnScalar)

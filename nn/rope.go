@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
+	"sync"
 
 	"github.com/ftune/ftune/tensor"
 )
@@ -508,29 +510,96 @@ func (c Config) RopeTables(b tensor.Backend, dt tensor.DType, positions []int, B
 // (float32) times the position in float32; cos and sin are then taken and
 // multiplied by the attention scaling (YaRN, longrope), both of them.
 func (c Config) RopeTablesAt(b tensor.Backend, dt tensor.DType, positions []int, B, T, seqLen int) (cos, sin *tensor.Tensor) {
-	inv, scale := c.InvFreq(seqLen)
-	half := len(inv)
-	cs := make([]float64, B*T*half)
-	sn := make([]float64, B*T*half)
-	for i, p := range positions {
-		for j, f := range inv {
-			ang := float64(float32(p) * float32(f))
-			cs[i*half+j] = math.Cos(ang) * scale
-			sn[i*half+j] = math.Sin(ang) * scale
-		}
-	}
-	return hostTable(b, dt, cs, B, T, half), hostTable(b, dt, sn, B, T, half)
+	var rows ropeRows
+	return rows.tables(c, b, dt, positions, B, T, seqLen)
 }
 
-// hostTable uploads values computed in float64 in the compute dtype, so no
-// backend needs float64 storage for them.
-func hostTable(b tensor.Backend, dt tensor.DType, v []float64, shape ...int) *tensor.Tensor {
+// ropeRows holds cos and sin of the angles of positions 0..n−1 for one set
+// of frequencies, so that a pass's [B,T,D/2] tables are gathered from them:
+// the trigonometry is done once per position, not once per token of every
+// row, and a model keeps its rows across passes (Model.ropeRows). At
+// SmolLM2's head size a batch of 8 × 2048 took 25 ms of host time computed
+// token by token, at the start of every step, while a GPU waits for the
+// step's first kernels (BenchmarkRopeTables).
+type ropeRows struct {
+	inv      []float64 // the frequencies and scaling the rows are for
+	scale    float64
+	cos, sin []float64 // [n, len(inv)]
+	// cos32, sin32 are cos and sin rounded to float32, the tables' host
+	// dtype unless the model computes in float64.
+	cos32, sin32 []float32
+}
+
+// ropeCache is a Model's ropeRows: [0] the global frequencies, [1] Gemma
+// 3's local ones.
+type ropeCache struct {
+	mu   sync.Mutex
+	rows [2]ropeRows
+}
+
+// tables returns the pass's cos and sin [B,T,D/2] in dt, computing the
+// rows it lacks first (all of them again when InvFreq(seqLen) differs
+// from the frequencies they were computed for).
+func (r *ropeRows) tables(c Config, b tensor.Backend, dt tensor.DType, positions []int, B, T, seqLen int) (cos, sin *tensor.Tensor) {
+	inv, scale := c.InvFreq(seqLen)
+	half := len(inv)
+	if scale != r.scale || !slices.Equal(inv, r.inv) {
+		*r = ropeRows{inv: inv, scale: scale}
+	}
+	maxPos, neg := 0, false
+	for _, p := range positions {
+		maxPos, neg = max(maxPos, p+1), neg || p < 0
+	}
+	if neg || maxPos > ropeRowsMax {
+		// Positions no table should hold: each token's own angles.
+		one := ropeRows{inv: inv, scale: scale}
+		one.append(positions...)
+		idx := make([]int, len(positions))
+		for i := range idx {
+			idx[i] = i
+		}
+		return one.upload(b, dt, idx, B, T)
+	}
+	for p := len(r.cos) / max(half, 1); p < maxPos; p++ {
+		r.append(p)
+	}
+	return r.upload(b, dt, positions, B, T)
+}
+
+// ropeRowsMax bounds the positions a ropeRows holds (2²⁰: 128k-token
+// contexts and more); larger or negative ones are computed token by token.
+const ropeRowsMax = 1 << 20
+
+// append adds the rows of positions ps.
+func (r *ropeRows) append(ps ...int) {
+	for _, p := range ps {
+		for _, f := range r.inv {
+			ang := float64(float32(p) * float32(f))
+			c, s := math.Cos(ang)*r.scale, math.Sin(ang)*r.scale
+			r.cos, r.sin = append(r.cos, c), append(r.sin, s)
+			r.cos32, r.sin32 = append(r.cos32, float32(c)), append(r.sin32, float32(s))
+		}
+	}
+}
+
+// upload gathers the rows of positions into cos and sin [B,T,half] in the
+// compute dtype dt (from float32 on the host unless dt is F64, so no
+// backend needs float64 storage for them).
+func (r *ropeRows) upload(b tensor.Backend, dt tensor.DType, positions []int, B, T int) (cos, sin *tensor.Tensor) {
+	half := len(r.inv)
 	if dt == tensor.F64 {
-		return tensor.FromHost(b, tensor.F64, v, shape...)
+		return tensor.FromHost(b, tensor.F64, gatherRows(r.cos, positions, half), B, T, half),
+			tensor.FromHost(b, tensor.F64, gatherRows(r.sin, positions, half), B, T, half)
 	}
-	f := make([]float32, len(v))
-	for i, x := range v {
-		f[i] = float32(x)
+	return tensor.FromHost(b, tensor.F32, gatherRows(r.cos32, positions, half), B, T, half).To(dt),
+		tensor.FromHost(b, tensor.F32, gatherRows(r.sin32, positions, half), B, T, half).To(dt)
+}
+
+// gatherRows returns rows[positions[i]] for every i, each row half long.
+func gatherRows[E float32 | float64](rows []E, positions []int, half int) []E {
+	v := make([]E, len(positions)*half)
+	for i, p := range positions {
+		copy(v[i*half:(i+1)*half], rows[p*half:(p+1)*half])
 	}
-	return tensor.FromHost(b, tensor.F32, f, shape...).To(dt)
+	return v
 }

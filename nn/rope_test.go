@@ -261,3 +261,55 @@ func TestModelRelativePositions(t *testing.T) {
 		}
 	}
 }
+
+// A model's RoPE rows, kept across passes, give bit for bit the tables of
+// each token's own angles: passes of different lengths, packed positions
+// that restart, frequencies that change between passes (longrope's short
+// and long factors, dynamic NTK's growth), and positions no row table
+// holds (negative, past ropeRowsMax), in float32 and float64.
+func TestRopeRowsMatchEachTokensAngles(t *testing.T) {
+	long := RopeConfig{Theta: 10000, Type: "longrope", OriginalMaxPositions: 16, Factor: 4,
+		ShortFactor: []float64{1, 1.1, 1.3, 1.7}, LongFactor: []float64{2, 3, 5, 7}}
+	dyn := RopeConfig{Theta: 10000, Type: "dynamic", Factor: 2}
+	for _, tc := range []struct {
+		name string
+		c    Config
+	}{{"default", ropeCfg(8, 64, RopeConfig{Theta: 10000, Type: "default"})}, {"longrope", ropeCfg(8, 64, long)}, {"dynamic", ropeCfg(8, 16, dyn)}} {
+		for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
+			var rows ropeRows
+			var state RopeState
+			for pass, pos := range [][]int{
+				{0, 1, 2, 3, 0, 1, 2, 3},             // two rows
+				{0, 1, 2, 0, 1, 0, 1, 2},             // packed: positions restart
+				{10, 11, 12, 13, 14, 15, 16, 17},     // past longrope's original 16
+				{0, 1, 2, 3, 4, 5, 6, 7},             // back under it
+				{-2, -1, 0, 1, ropeRowsMax, 3, 4, 5}, // no table holds them
+				{30, 31, 32, 33, 0, 1, 2, 3},
+			} {
+				maxPos := 0
+				for _, p := range pos {
+					maxPos = max(maxPos, p+1)
+				}
+				seqLen := state.Step(tc.c, maxPos)
+				cos, sin := rows.tables(tc.c, tensor.CPUDefault(), dt, pos, 2, 4, seqLen)
+				inv, scale := tc.c.InvFreq(seqLen)
+				cv, sv := cos.F64(), sin.F64()
+				for i, p := range pos {
+					for j, f := range inv {
+						a := float64(float32(p) * float32(f))
+						wc, ws := math.Cos(a)*scale, math.Sin(a)*scale
+						if dt == tensor.F32 {
+							wc, ws = float64(float32(wc)), float64(float32(ws))
+						}
+						if cv[i*len(inv)+j] != wc || sv[i*len(inv)+j] != ws {
+							t.Fatalf("%s %v pass %d: position %d dim %d: cos %v sin %v, want %v %v", tc.name, dt, pass, p, j, cv[i*len(inv)+j], sv[i*len(inv)+j], wc, ws)
+						}
+					}
+				}
+			}
+			if n := len(rows.cos) / 4; n > 34 {
+				t.Errorf("%s %v: %d rows kept, want at most the 34 positions used", tc.name, dt, n)
+			}
+		}
+	}
+}
