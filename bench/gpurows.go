@@ -52,6 +52,9 @@ type GPURow struct {
 	// after which the host waited for the GPU (cuda.HostWaits), by name.
 	LaunchesPerStep  float64            `json:"launches_per_step,omitempty"`
 	HostWaitsPerStep map[string]float64 `json:"host_waits_per_step,omitempty"`
+	// ForcedGCsPerStep: collections the backend forced for device memory
+	// left to Go's collector, per timed step (each holds up the host).
+	ForcedGCsPerStep float64 `json:"forced_gcs_per_step,omitempty"`
 }
 
 // AnchorRows reads the gpubench.json that bench/peft_lora_bench.py writes

@@ -47,12 +47,19 @@ type Backend struct {
 	// compare both paths).
 	noFastAttention bool
 
-	// sinceGC counts bytes allocated since the last garbage collection:
-	// device memory goes back through cleanups of collected storages, and
-	// Go's collector does not see device bytes, so Alloc triggers one
-	// every gcEvery bytes (and on out-of-memory).
-	sinceGC atomic.Int64
-	gcEvery int64
+	// sinceGC counts the bytes allocated since the last garbage collection
+	// that only the collector can give back: a storage nobody releases
+	// returns its device memory through its cleanup, and Go's collector
+	// does not see device bytes, so Alloc triggers a collection every
+	// gcEvery such bytes (and on out-of-memory). Release takes a storage's
+	// bytes off the count: a training step releases its activations and
+	// gradients as the backward passes them, and forcing collections for
+	// bytes already back (several a step at SmolLM2's size, each holding
+	// up the host thread that queues the kernels) would buy nothing.
+	// forcedGCs counts those collections.
+	sinceGC   atomic.Int64
+	gcEvery   int64
+	forcedGCs atomic.Int64
 
 	// gemm chooses each product's provider; lt is cuBLASLt (nil when not
 	// used or not found; gemm.ltErr says why).
@@ -109,6 +116,10 @@ func Open(opt Options) (*Backend, error) {
 // CUDADevice is the kernels/cuda device, for callers that launch kernels
 // themselves (the trainer's fused optimizer).
 func (b *Backend) CUDADevice() *cuda.Device { return b.dev }
+
+// ForcedGCs is how many garbage collections Alloc has forced so far to
+// get back the device memory of storages nobody released.
+func (b *Backend) ForcedGCs() int64 { return b.forcedGCs.Load() }
 
 // Stats returns the caching allocator's counts.
 func (b *Backend) Stats() cuda.AllocStats { return b.alloc.Stats() }
@@ -256,6 +267,7 @@ func (b *Backend) Alloc(dt tensor.DType, n int) (tensor.Storage, error) {
 	}
 	if b.gcEvery > 0 && b.sinceGC.Add(int64(n*dt.Size())) > b.gcEvery {
 		b.sinceGC.Store(0)
+		b.forcedGCs.Add(1)
 		runtime.GC() // the cleanups of dead storages free their blocks
 	}
 	s.p = p
@@ -282,10 +294,24 @@ func (b *Backend) Release(st tensor.Storage) error {
 		return fmt.Errorf("cuda: storage of %d x %v released twice", s.n, s.dt)
 	}
 	s.released = true
+	if s.dt != tensor.NF4 {
+		b.collectedAnyway(int64(s.n * s.dt.Size()))
+	}
 	if s.copying {
 		return nil // settle frees it
 	}
 	return b.free(s)
+}
+
+// collectedAnyway takes n released bytes off sinceGC (not below 0: the
+// storage may predate the last collection).
+func (b *Backend) collectedAnyway(n int64) {
+	for {
+		v := b.sinceGC.Load()
+		if b.sinceGC.CompareAndSwap(v, max(0, v-n)) {
+			return
+		}
+	}
 }
 
 // free gives a released storage's blocks back to the allocator. Call with

@@ -64,3 +64,31 @@ func TestMaxDeviceMemoryRefusesWithTheShape(t *testing.T) {
 		t.Error("a negative cap was accepted")
 	}
 }
+
+// Alloc forces a garbage collection only for bytes the collector has to
+// give back: storages released explicitly (a training step's activations
+// and gradients) do not count towards it, storages left to the collector
+// do.
+func TestForcedCollectionsCountUnreleasedBytes(t *testing.T) {
+	b := open(t, Options{})
+	b.gcEvery = 1 << 20
+	b.sinceGC.Store(0)
+	before := b.forcedGCs.Load()
+	for range 64 { // 16 MiB, each released
+		x := tensor.New(b, tensor.F32, 64<<10)
+		if err := tensor.Release(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := b.forcedGCs.Load() - before; n != 0 {
+		t.Errorf("%d collections forced for 16 MiB allocated and released in 256 KiB pieces (every 1 MiB unreleased)", n)
+	}
+	var kept []*tensor.Tensor
+	for range 16 { // 4 MiB left to the collector
+		kept = append(kept, tensor.New(b, tensor.F32, 64<<10))
+	}
+	if n := b.forcedGCs.Load() - before; n < 3 {
+		t.Errorf("%d collections forced for 4 MiB left to the collector, want 3 or more (every 1 MiB)", n)
+	}
+	_ = kept
+}

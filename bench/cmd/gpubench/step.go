@@ -113,6 +113,7 @@ func measure(f stepFlags) (bench.GPURow, error) {
 		for name, n := range cuda.HostWaits(map[string]int64{}, timer.timedCalls) {
 			row.HostWaitsPerStep[name] = float64(n) / float64(f.steps)
 		}
+		row.ForcedGCsPerStep = float64(timer.timedCalls[forcedGCs]) / float64(f.steps)
 	}
 	if strings.HasSuffix(s.Name, "-maxctx") {
 		row.SeqLen = f.seq
@@ -233,6 +234,10 @@ type device struct {
 	calls        func() map[string]int64 // the driver's call counts; nil on the CPU
 }
 
+// forcedGCs is the key under which device.calls counts the backend's
+// forced collections beside the driver's calls.
+const forcedGCs = "forced garbage collections"
+
 // openDevice opens the device as ftune train does (recipe.OpenDeviceFor):
 // cuda with the precision and GEMM provider asked for, or the CPU.
 func openDevice(f stepFlags) (device, error) {
@@ -252,6 +257,11 @@ func openDevice(f stepFlags) (device, error) {
 	if !ok {
 		return device{be: d.Backend, dtype: d.ModelDType(), sync: func() error { return nil }, peak: func() int64 { return 0 }}, nil
 	}
+	calls := func() map[string]int64 {
+		c := cb.CUDADevice().CallCounts()
+		c[forcedGCs] = cb.ForcedGCs()
+		return c
+	}
 	return device{be: cb, dtype: d.ModelDType(), sync: cb.Sync, peak: func() int64 { return cb.Stats().Peak }, gemmProvider: d.GEMMProvider,
-		calls: cb.CUDADevice().CallCounts}, nil
+		calls: calls}, nil
 }
