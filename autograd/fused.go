@@ -313,25 +313,43 @@ func (tp *Tape) LinearSoftcapCrossEntropy(h, w *Var, labels *tensor.Tensor, igno
 // counter-based stream applies a mask again in one elementwise pass).
 func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t *tensor.Tensor) *tensor.Tensor) *Var {
 	xv := x.Value.Contiguous()
+	// With bf16 activations every product rounds the float32 adapter
+	// weights to bf16 first (autocast's cast; the GPU backend launches a
+	// cast for each). Rounded once here, for the forward's two products and
+	// the backward's two, the products see the same bits and a call makes
+	// two casts instead of four.
+	av, bv := a.Value, b.Value
+	if xv.DType() == tensor.BF16 {
+		av, bv = av.To(tensor.BF16), bv.To(tensor.BF16)
+	}
+	casts := func() {
+		if av != a.Value {
+			release(av)
+		}
+		if bv != b.Value {
+			release(bv)
+		}
+	}
 	var h *tensor.Tensor
 	if dropout == nil {
-		h = tensor.MatMul(xv, a.Value, false, true)
+		h = tensor.MatMul(xv, av, false, true)
 	} else {
 		xd := dropout(xv)
-		h = tensor.MatMul(xd, a.Value, false, true)
+		h = tensor.MatMul(xd, av, false, true)
 		// Dead now (queued work that reads it runs first on a device's one
 		// stream).
 		release(xd)
 	}
 	y := tensor.MatMul(xv, w.Value, false, true)
 	yShape := y.Shape()
-	tensor.MatMulInto(y.Reshape(-1, yShape[len(yShape)-1]), h.Reshape(-1, h.Dim(-1)), b.Value, false, true, scale, 1)
+	tensor.MatMulInto(y.Reshape(-1, yShape[len(yShape)-1]), h.Reshape(-1, h.Dim(-1)), bv, false, true, scale, 1)
 	if bias != nil {
 		tensor.AddInPlace(y, bias.Value)
 	}
 	out := result(y)
 	if !tp.needs(x, w, bias, a, b) {
 		release(h) // x·Aᵀ, kept only for a backward that will not run
+		casts()
 		return out
 	}
 	// The backward reads x again (for dA and dW) instead of holding the
@@ -367,7 +385,7 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t 
 		var dh *tensor.Tensor
 		if a.requiresGrad || x.requiresGrad {
 			dh = tensor.New(be, g.DType(), h2.Shape()...)
-			tensor.MatMulInto(dh, g2, b.Value, false, false, scale, 0)
+			tensor.MatMulInto(dh, g2, bv, false, false, scale, 0)
 		}
 		if a.requiresGrad {
 			xd := input()
@@ -388,13 +406,13 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t 
 				tensor.MatMulInto(dx.Reshape(-1, dx.Dim(-1)), g2, w.Value, false, false, 1, 1)
 			}
 			if dropout != nil {
-				da := tensor.MatMul(dh, a.Value, false, false)
+				da := tensor.MatMul(dh, av, false, false)
 				dxa := dropout(da.Reshape(xShape...))
 				release(da) // the mask's product is a new tensor
 				tensor.AddInPlace(dx, dxa)
 				release(dxa)
 			} else {
-				tensor.MatMulInto(dx.Reshape(-1, dx.Dim(-1)), dh, a.Value, false, false, 1, 1)
+				tensor.MatMulInto(dx.Reshape(-1, dx.Dim(-1)), dh, av, false, false, 1, 1)
 			}
 			if !into {
 				tp.accumulate(x, dx, true)
@@ -409,6 +427,12 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t 
 		}
 		release(dh)
 		tp.releaseSaved(h)
+		if av != a.Value {
+			tp.releaseSaved(av)
+		}
+		if bv != b.Value {
+			tp.releaseSaved(bv)
+		}
 	}, out)
 	return out
 }
