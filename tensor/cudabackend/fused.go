@@ -347,9 +347,11 @@ func (b *Backend) ids32(op string, ids *tensor.Tensor, V int, ignore *int) (cuda
 		return 0, nil, err
 	}
 	bad := out.Add(n * 4)
-	if err := b.dev.Memset32Async(b.s, bad, math.MaxInt32, 1); err != nil {
-		release()
-		return 0, nil, err
+	if host == nil { // the flag is read back: start it at "none"
+		if err := b.dev.Memset32Async(b.s, bad, math.MaxInt32, 1); err != nil {
+			release()
+			return 0, nil, err
+		}
 	}
 	if err := b.dev.IndexI32(b.s, out, src, it, int64(n), int64(V), ig, has, cuda.IgnoreIndex, bad); err != nil {
 		release()
