@@ -58,9 +58,11 @@ func (c *Cache) extendMask(m *tensor.Tensor) *tensor.Tensor {
 		}
 	}
 	n := c.Len + T
-	out := make([]int64, c.batch*n)
+	out := make([]int32, c.batch*n) // int32: the attention kernels' type (no conversion per call)
 	for b := 0; b < c.batch; b++ {
-		copy(out[b*n:(b+1)*n], c.mask[b*c.MaxLen:b*c.MaxLen+n])
+		for i, v := range c.mask[b*c.MaxLen : b*c.MaxLen+n] {
+			out[b*n+i] = int32(v)
+		}
 	}
-	return tensor.FromHost(m.Backend(), tensor.I64, out, c.batch, n)
+	return tensor.FromHost(m.Backend(), tensor.I32, out, c.batch, n)
 }

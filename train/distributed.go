@@ -79,7 +79,15 @@ func shard(b Batch, r0, r1 int, be tensor.Backend) Batch {
 		if x == nil {
 			return nil
 		}
-		return tensor.FromHost(be, tensor.I64, x.I64()[r0*T:r1*T], n, T)
+		rows := x.I64()[r0*T : r1*T]
+		if x.DType() == tensor.I32 { // the key mask and segments stay int32
+			v := make([]int32, len(rows))
+			for i, r := range rows {
+				v[i] = int32(r)
+			}
+			return tensor.FromHost(be, tensor.I32, v, n, T)
+		}
+		return tensor.FromHost(be, tensor.I64, rows, n, T)
 	}
 	out := Batch{Subjects: b.Subjects[r0:r1]}
 	out.InputIDs, out.Labels, out.AttentionMask, out.Segments = cut(b.InputIDs), cut(b.Labels), cut(b.AttentionMask), cut(b.Segments)

@@ -144,16 +144,18 @@ func Collate(rows []prep.Row, subjects []string, padID int, be tensor.Backend) B
 	B := len(rows)
 	ids := make([]int64, B*T)
 	labels := make([]int64, B*T)
-	mask := make([]int64, B*T)
+	// The key mask and the segments are int32, the attention kernels' own
+	// type: the GPU reads them as uploaded, with no conversion per call.
+	mask := make([]int32, B*T)
 	var pos []int
-	var seg []int64
+	var seg []int32
 	packed := false
 	for _, r := range rows {
 		packed = packed || r.Docs > 1
 	}
 	if packed {
 		pos = make([]int, B*T)
-		seg = make([]int64, B*T)
+		seg = make([]int32, B*T)
 	}
 	out := Batch{Subjects: make([]string, B)}
 	for b, r := range rows {
@@ -176,7 +178,7 @@ func Collate(rows []prep.Row, subjects []string, padID int, be tensor.Backend) B
 			if packed {
 				switch {
 				case t < n && own:
-					pos[i], seg[i] = int(r.PositionIDs[t]), int64(r.SegmentIDs[t])
+					pos[i], seg[i] = int(r.PositionIDs[t]), r.SegmentIDs[t]
 				case t < n:
 					pos[i], seg[i] = t, 0
 				default:
@@ -187,10 +189,10 @@ func Collate(rows []prep.Row, subjects []string, padID int, be tensor.Backend) B
 	}
 	out.InputIDs = tensor.FromHost(be, tensor.I64, ids, B, T)
 	out.Labels = tensor.FromHost(be, tensor.I64, labels, B, T)
-	out.AttentionMask = tensor.FromHost(be, tensor.I64, mask, B, T)
+	out.AttentionMask = tensor.FromHost(be, tensor.I32, mask, B, T)
 	if packed {
 		out.PositionIDs = pos
-		out.Segments = tensor.FromHost(be, tensor.I64, seg, B, T)
+		out.Segments = tensor.FromHost(be, tensor.I32, seg, B, T)
 	}
 	return out
 }

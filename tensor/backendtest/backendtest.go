@@ -398,6 +398,8 @@ func (s *suite) attentionAt(t *testing.T, B, T, Hq, Hkv, D int, softcap float32)
 		{"split documents", tensor.AttentionParams{Causal: true, Segments: tensor.FromHost(s.b, tensor.I64, split, B, T)}},
 		{"padding+packed+window", tensor.AttentionParams{Causal: true, Window: 5, KeyMask: tensor.FromHost(s.b, tensor.I64, mask, B, T), Segments: tensor.FromHost(s.b, tensor.I64, seg, B, T)}},
 		{"packed", tensor.AttentionParams{Causal: true, Segments: tensor.FromHost(s.b, tensor.I64, seg, B, T)}},
+		// int32, as the trainer's loader uploads them (read in place on a GPU)
+		{"padding+packed int32", tensor.AttentionParams{Causal: true, KeyMask: tensor.FromHost(s.b, tensor.I32, int32s(mask), B, T), Segments: tensor.FromHost(s.b, tensor.I32, int32s(seg), B, T)}},
 	} {
 		p := c.p
 		p.Scale = float32(1 / math.Sqrt(float64(D)))
@@ -481,4 +483,13 @@ func (s *suite) crossEntropy(t *testing.T) {
 		s.compare(fmt.Sprintf("cross-entropy loss V=%d", V), loss, tensor.FromHost(ref, tensor.F64, wantLoss, 6), s.tol.Fused)
 		s.compare(fmt.Sprintf("cross-entropy dlogits V=%d", V), dl, tensor.FromHost(ref, tensor.F64, wantDl, 6, V), s.tol.Fused)
 	}
+}
+
+// int32s narrows small integers (masks, document ids).
+func int32s(v []int64) []int32 {
+	out := make([]int32, len(v))
+	for i, x := range v {
+		out[i] = int32(x)
+	}
+	return out
 }

@@ -145,10 +145,16 @@ func headSizeOK(d attnDims) error {
 
 // maskI32 converts a [B,S] mask of any dtype (its size checked by
 // tensor.CheckAttention) to int32 scratch (0 when nil); float masks
-// truncate as the CPU's int(x) does.
+// truncate as the CPU's int(x) does. A contiguous I32 mask (what the
+// trainer's loader and generation upload) is read where it is, with no
+// conversion launch per attention call.
 func (b *Backend) maskI32(m *tensor.Tensor, B, S int) (cuda.Ptr, func(), error) {
 	if m == nil {
 		return 0, func() {}, nil
+	}
+	if m.DType() == tensor.I32 && m.IsContiguous() {
+		p, err := b.readPtr(m)
+		return p, func() {}, err
 	}
 	fk, err := kdt(m.DType())
 	if err != nil {
