@@ -356,6 +356,59 @@ NF4DQ_ENTRY(matmul_nt_nf4dq_cbf16_fwd_bf16, true, bf16)
 NF4DQ_ENTRY(matmul_nn_nf4dq_cbf16_fwd_bf16, false, bf16)
 
 
+// ---- split K ---------------------------------------------------------------
+//
+// matmul_{nn,nt,tn,tt}_splitk_fwd_bf16: the tensor-core product of one slice
+// of K per blockIdx.z, slice z covering k in [z*kchunk, min(K, (z+1)*kchunk)),
+// written as float32 to W + z*M*N ([M,N], row stride N) with alpha 1 and
+// beta 0. The operands are the same template's, their pointers moved to the
+// slice's first k (kchunk is a multiple of BK, so aligned operands stay
+// 16-byte aligned). For products with few output tiles and a long K (LoRA's
+// weight gradients: [r, features] summed over every token of the batch) the
+// unsplit grid has a handful of blocks looping over all of K while the
+// other SMs idle.
+//
+// gemm_splitk_sum_fwd_{f32,bf16}: C = alpha * sum_z W[z] + beta * C, the
+// slices summed in order z = 0, 1, ... (deterministic), then the epilogue of
+// gemm_bf16 (C widened from bf16 when beta != 0, rounded once at the store).
+#define SPLITK_ENTRY(name, ta, tb)                                                                             \
+    extern "C" __global__ void __launch_bounds__(THREADS) name(const u16* A, const u16* B, float* W, int M, int N, \
+                                                               int K, int lda, int ldb, int kchunk) {          \
+        const long long k0 = (long long)blockIdx.z * kchunk;                                                   \
+        const int kz = min(kchunk, K - (int)k0);                                                               \
+        const u16* a = A + (ta ? k0 * lda : k0);                                                               \
+        const u16* b = B + (tb ? k0 : k0 * ldb);                                                               \
+        gemm_bf16<ta, tb, false, false, float>(a, b, NF4Weight{}, W + (size_t)blockIdx.z * M * N, M, N, kz, lda, \
+                                               ldb, N, 1.f, 0.f);                                               \
+    }
+SPLITK_ENTRY(matmul_nn_splitk_fwd_bf16, false, false)
+SPLITK_ENTRY(matmul_nt_splitk_fwd_bf16, false, true)
+SPLITK_ENTRY(matmul_tn_splitk_fwd_bf16, true, false)
+SPLITK_ENTRY(matmul_tt_splitk_fwd_bf16, true, true)
+
+template <typename CT>
+__device__ void splitk_sum(CT* __restrict__ C, int ldc, const float* __restrict__ W, int slices, int M, int N,
+                           float alpha, float beta) {
+    const long long MN = (long long)M * N;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < MN; i += (long long)gridDim.x * blockDim.x) {
+        float acc = 0.f;
+        for (int z = 0; z < slices; z++) acc += W[z * MN + i];
+        CT* p = C + (i / N) * ldc + i % N;
+        const float v = alpha * acc;
+        *p = from_f<CT>(beta == 0.f ? v : v + beta * to_f(*p));
+    }
+}
+
+extern "C" __global__ void gemm_splitk_sum_fwd_f32(float* C, int ldc, const float* W, int slices, int M, int N,
+                                                    float alpha, float beta) {
+    splitk_sum<float>(C, ldc, W, slices, M, N, alpha, beta);
+}
+
+extern "C" __global__ void gemm_splitk_sum_fwd_bf16(bf16* C, int ldc, const float* W, int slices, int M, int N,
+                                                     float alpha, float beta) {
+    splitk_sum<bf16>(C, ldc, W, slices, M, N, alpha, beta);
+}
+
 // ---- float32 SIMT product ------------------------------------------------
 
 #define FT 64

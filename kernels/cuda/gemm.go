@@ -1,6 +1,9 @@
 package cuda
 
-import "sync"
+import (
+	"fmt"
+	"sync"
+)
 
 // Tile shape of gemm.cu's tensor-core kernels (keep in step with the .cu).
 const (
@@ -109,8 +112,65 @@ func (d *Device) MatmulBF16To(s Stream, out DType, transA, transB bool, M, N, K 
 		return err
 	}
 	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, 1}
+	if slices, chunk := splitK(grid.X*grid.Y, M, N, K, d.SMs); slices > 1 && s.h == 0 {
+		return d.matmulSplitK(s, out, transA, transB, M, N, K, a, lda, b, ldb, c, ldc, alpha, beta, slices, chunk, smem)
+	}
 	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).F32(alpha).F32(beta)
 	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, args)
+}
+
+// splitK returns how many slices of K a tensor-core product of tiles
+// output tiles is cut into (1: none) and each slice's length. A product
+// with fewer tiles than the device has SMs, and a long K (LoRA's weight
+// gradients: M = the rank, K = every token of the batch), would otherwise
+// run on a few SMs while the rest idle. Only a K of 64 k-tiles or more is
+// split (below that the extra launch and the partial products' round trip
+// cost about what the split saves). Slices are cut to give about two
+// blocks per SM (two 80 KB blocks fit one SM's shared memory), each at
+// least 8 k-tiles long so the cp.async ring runs full, at most 64 of them,
+// and at most 64 MiB of float32 partial products.
+func splitK(tiles, M, N, K, sms int) (slices, chunk int) {
+	const minChunk = 8 * gemmBK
+	if sms <= 0 || tiles >= sms || K < 8*minChunk {
+		return 1, K
+	}
+	n := min((2*sms+tiles-1)/tiles, K/minChunk, 64, (64<<20)/max(4*M*N, 1))
+	if n < 2 {
+		return 1, K
+	}
+	chunk = ((K+n-1)/n + gemmBK - 1) / gemmBK * gemmBK
+	return (K + chunk - 1) / chunk, chunk
+}
+
+// matmulSplitK is MatmulBF16To in slices of K: float32 partial products
+// into scratch from the device's allocator (freed at once: the allocator
+// hands blocks out again in program order, which is why only the legacy
+// stream, every other caller's, splits), then their sum with the epilogue.
+func (d *Device) matmulSplitK(s Stream, out DType, transA, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32, slices, chunk, smem int) error {
+	f, err := d.Kernel("matmul_" + transName(transA, transB) + "_splitk_fwd_bf16")
+	if err != nil {
+		return err
+	}
+	if err := ensureSmem(f, smem); err != nil {
+		return err
+	}
+	sum, err := d.Kernel("gemm_splitk_sum_fwd_" + map[DType]string{F32: "f32", BF16: "bf16"}[out])
+	if err != nil {
+		return err
+	}
+	w, err := d.alloc.Alloc(slices * M * N * 4)
+	if err != nil {
+		return fmt.Errorf("MatmulBF16To: split-K scratch: %w", err)
+	}
+	defer func() { _ = d.alloc.Free(w) }()
+	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, slices}
+	args := new(Args).Ptr(a).Ptr(b).Ptr(w).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(chunk)
+	if err := f.Launch(s, grid, Dim3{256, 1, 1}, smem, args); err != nil {
+		return err
+	}
+	blocks := min((M*N+255)/256, 4*max(d.SMs, 1))
+	args = new(Args).Ptr(c).Int(ldc).Ptr(w).Int(slices).Int(M).Int(N).F32(alpha).F32(beta)
+	return sum.Launch(s, Dim3{blocks, 1, 1}, Dim3{256, 1, 1}, 0, args)
 }
 
 // MatmulNF4BF16 computes C = alpha * A * Wᵀ + beta * C on tensor cores (the
