@@ -17,7 +17,8 @@ import (
 // the data into pinned memory first and queues the copy from there, which
 // the driver runs fully asynchronously.
 //
-// Pinned memory comes in slabs, filled front to back. When a copy does not
+// Pinned memory comes in slabs (the slab size, or a power of two times it
+// for a larger copy), filled front to back. When a copy does not
 // fit in the current slab, an event is recorded after that slab's last
 // copy, and the slab is reused only once the event has happened. Slabs are
 // allocated as needed up to a budget; past it the host waits for the
@@ -129,7 +130,12 @@ func (st *Stager) take(n int) ([]byte, error) {
 				return st.carve(c, n), nil
 			}
 		}
-		size := max(st.slabBytes, (n+stageAlign-1)/stageAlign*stageAlign)
+		// Sizes are powers of two times the slab size, so that slabs made
+		// for one large copy (a weight at load) serve the next ones.
+		size := st.slabBytes
+		for size < n {
+			size *= 2
+		}
 		// Free slabs too small for n make room for one that fits.
 		for len(st.free) > 0 && st.pinned+size > st.max {
 			if err := st.release(st.free[0]); err != nil {

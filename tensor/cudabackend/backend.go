@@ -168,11 +168,11 @@ type storage struct {
 
 	// host is a copy of an integer storage's elements as FromHost uploaded
 	// them, kept while nothing else may have written the storage (ptr
-	// drops it; readers that only read take readPtr). Token ids and labels
-	// are the only integer tensors a step uses, and the host needs them
-	// (the loss counts and shifts labels, ids are checked against the
-	// vocabulary): with this copy it reads them without waiting for the
-	// GPU (ToHost, ids32).
+	// drops it; readers that only read take readPtr). A step's integer
+	// tensors are its token ids, labels, key mask and document ids, and the
+	// host needs some of them (the loss counts and shifts labels, ids are
+	// checked against the vocabulary): with this copy it reads them
+	// without waiting for the GPU (ToHost, ids32).
 	host atomic.Pointer[[]int64]
 }
 
