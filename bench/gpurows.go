@@ -55,6 +55,12 @@ type GPURow struct {
 	// ForcedGCsPerStep: collections the backend forced for device memory
 	// left to Go's collector, per timed step (each holds up the host).
 	ForcedGCsPerStep float64 `json:"forced_gcs_per_step,omitempty"`
+	// HostWaitSPerStep: seconds per timed step the host spent blocked
+	// until the GPU finished (the end-of-step readbacks). Near StepS: the
+	// host had the step queued early and the GPU is the bottleneck; near
+	// zero: the GPU waited for the host (launch overhead; CUDA graphs
+	// would pay).
+	HostWaitSPerStep float64 `json:"host_wait_s_per_step,omitempty"`
 }
 
 // AnchorRows reads the gpubench.json that bench/peft_lora_bench.py writes

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Device attribute numbers (CUdevice_attribute).
@@ -46,6 +48,7 @@ type Device struct {
 	callsMu sync.Mutex
 	calls   map[string]int64 // driver calls made, by name (CallCounts)
 
+	waited    atomic.Int64 // nanoseconds in HostWaitCalls (HostWaitTime)
 	stageOnce sync.Once
 	stager    *Stager // uploads queued on the legacy default stream (QueueHtoD)
 	stageErr  error
@@ -147,8 +150,33 @@ func (d *Device) call(name string, f func() int32) error {
 	}
 	d.calls[name]++
 	d.callsMu.Unlock()
-	return check(name, f())
+	if !hostWait(name) {
+		return check(name, f())
+	}
+	t0 := time.Now()
+	rc := f()
+	d.waited.Add(int64(time.Since(t0)))
+	return check(name, rc)
 }
+
+// HostWaitTime is the time the host has spent in HostWaitCalls so far:
+// blocked until the GPU finished the work queued before them. Over a
+// training step, close to zero means the GPU ran out of work before the
+// host asked for its result (the host is the bottleneck); close to the
+// step's time means the host had queued the step long before the GPU
+// finished it.
+func (d *Device) HostWaitTime() time.Duration { return time.Duration(d.waited.Load()) }
+
+// hostWait reports whether name is one of HostWaitCalls.
+func hostWait(name string) bool { return hostWaitSet[name] }
+
+var hostWaitSet = func() map[string]bool {
+	m := map[string]bool{}
+	for _, name := range HostWaitCalls {
+		m[name] = true
+	}
+	return m
+}()
 
 // CallCounts returns how many times each driver call was made through this
 // device so far. Tests diff two snapshots to count, for example, the calls

@@ -151,3 +151,18 @@ func TestSimStreamsRunLate(t *testing.T) {
 		t.Errorf("after the device synchronized: %d, want 3", v)
 	}
 }
+
+// Only the calls that make the host wait add to HostWaitTime.
+func TestHostWaitTime(t *testing.T) {
+	for _, name := range []string{"cuLaunchKernel", "cuMemcpyHtoDAsync", "cuMemcpyDtoHAsync", "cuEventRecord", "cuEventQuery", "cuMemAlloc"} {
+		if hostWait(name) {
+			t.Errorf("%s does not make the host wait, yet hostWait times it", name)
+		}
+	}
+	g := needGPU(t)
+	before := g.d.HostWaitTime()
+	g.ok(g.d.Synchronize())
+	if g.d.HostWaitTime() <= before {
+		t.Errorf("a synchronization added no wait time (%v, then %v)", before, g.d.HostWaitTime())
+	}
+}

@@ -10,8 +10,9 @@
 //	    activations by the tape, AdamW, the gradient norm and clipping on the
 //	    device, the loss read with the norm): warm-up steps, then timed steps.
 //	    It prints one GPURow as a JSON line, with the GEMM provider, the
-//	    optimizer path, and the kernels queued and the host's waits for the
-//	    GPU per timed step (driver call counts). With -profile it times one more step with a device
+//	    optimizer path, and per timed step the kernels queued, the host's
+//	    waits for the GPU (driver call counts), the seconds it spent in
+//	    them and the collections the backend forced. With -profile it times one more step with a device
 //	    synchronization after every call (bench.ProfiledBackend, which the
 //	    model is always loaded on) and writes the per-op-family table there.
 //	gpubench rows -anchor gpubench.json -ftune ftune.jsonl -o rows.jsonl

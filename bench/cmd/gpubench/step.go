@@ -114,6 +114,7 @@ func measure(f stepFlags) (bench.GPURow, error) {
 			row.HostWaitsPerStep[name] = float64(n) / float64(f.steps)
 		}
 		row.ForcedGCsPerStep = float64(timer.timedCalls[forcedGCs]) / float64(f.steps)
+		row.HostWaitSPerStep = float64(timer.timedCalls[hostWaitNanos]) / 1e9 / float64(f.steps)
 	}
 	if strings.HasSuffix(s.Name, "-maxctx") {
 		row.SeqLen = f.seq
@@ -234,9 +235,13 @@ type device struct {
 	calls        func() map[string]int64 // the driver's call counts; nil on the CPU
 }
 
-// forcedGCs is the key under which device.calls counts the backend's
-// forced collections beside the driver's calls.
-const forcedGCs = "forced garbage collections"
+// Keys under which device.calls counts, beside the driver's calls, the
+// backend's forced collections and the nanoseconds the host spent blocked
+// in the driver (cuda.Device.HostWaitTime).
+const (
+	forcedGCs     = "forced garbage collections"
+	hostWaitNanos = "host wait ns"
+)
 
 // openDevice opens the device as ftune train does (recipe.OpenDeviceFor):
 // cuda with the precision and GEMM provider asked for, or the CPU.
@@ -260,6 +265,7 @@ func openDevice(f stepFlags) (device, error) {
 	calls := func() map[string]int64 {
 		c := cb.CUDADevice().CallCounts()
 		c[forcedGCs] = cb.ForcedGCs()
+		c[hostWaitNanos] = int64(cb.CUDADevice().HostWaitTime())
 		return c
 	}
 	return device{be: cb, dtype: d.ModelDType(), sync: cb.Sync, peak: func() int64 { return cb.Stats().Peak }, gemmProvider: d.GEMMProvider,
