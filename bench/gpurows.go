@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -185,6 +187,36 @@ func WriteRatioTable(w io.Writer, rows []GPURow) error {
 			v += " ckpt"
 		}
 		if _, err := fmt.Fprintf(w, "| %s | %d × %d | %s | %s | %.0f | %.2f | %s | %s |\n", r.Shape, r.Batch, r.Seq, r.Side, v, r.TokensPerS, r.PeakGiB, ratio, mem); err != nil {
+			return err
+		}
+	}
+	return writeHostTable(w, rows)
+}
+
+// writeHostTable prints, for the ftune rows that carry them, the host's
+// side of a step: kernels queued, the driver calls the host waited in and
+// the time it spent there against the step's, and forced collections.
+func writeHostTable(w io.Writer, rows []GPURow) error {
+	header := false
+	for _, r := range rows {
+		if r.Side != "ftune" || r.LaunchesPerStep == 0 {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(w, "\n| shape | B × T | variant | launches/step | host waits/step | s blocked/step | step s | forced GCs/step |")
+			fmt.Fprintln(w, "| --- | --- | --- | ---: | --- | ---: | ---: | ---: |")
+			header = true
+		}
+		names := slices.Sorted(maps.Keys(r.HostWaitsPerStep))
+		waits := make([]string, len(names))
+		for i, n := range names {
+			waits[i] = fmt.Sprintf("%g %s", r.HostWaitsPerStep[n], n)
+		}
+		v := r.Variant
+		if r.Ckpt {
+			v += " ckpt"
+		}
+		if _, err := fmt.Fprintf(w, "| %s | %d × %d | %s | %.0f | %s | %.4f | %.4f | %g |\n", r.Shape, r.Batch, r.Seq, v, r.LaunchesPerStep, strings.Join(waits, ", "), r.HostWaitSPerStep, r.StepS, r.ForcedGCsPerStep); err != nil {
 			return err
 		}
 	}

@@ -34,7 +34,7 @@ func TestAnchorRowsAndRatioTable(t *testing.T) {
 	if len(rows) != 3 || rows[0].Shape != "llama-3.2-1b" || rows[0].Ckpt || !rows[1].Ckpt || rows[2].Shape != "smollm2-135m" || rows[2].TokensPerS != 65400 || rows[2].PeakGiB != 28.4 || rows[2].Side != "peft" {
 		t.Fatalf("anchor rows %+v", rows)
 	}
-	ftune := `{"shape":"smollm2-135m","side":"ftune","batch":8,"seq":2048,"ckpt":false,"variant":"bf16","tokens_per_s":130800,"peak_gib":14.2}
+	ftune := `{"shape":"smollm2-135m","side":"ftune","batch":8,"seq":2048,"ckpt":false,"variant":"bf16","tokens_per_s":130800,"peak_gib":14.2,"step_s":0.125,"launches_per_step":4600,"host_waits_per_step":{"cuMemcpyDtoH":2},"host_wait_s_per_step":0.09}
 
 {"shape":"llama-3.2-1b","side":"ftune","batch":4,"seq":2048,"ckpt":false,"variant":"bf16","tokens_per_s":17000,"peak_gib":35.9}
 `
@@ -56,10 +56,15 @@ func TestAnchorRowsAndRatioTable(t *testing.T) {
 	}
 	// smollm2: 2.00× tokens/s at 0.50× memory; llama-3.2-1b against the
 	// un-checkpointed anchor (34,000 tok/s), not the checkpointed one.
-	for _, want := range []string{"| smollm2-135m | 8 × 2048 | ftune | bf16 | 130800 | 14.20 | 2.00× | 0.50× |", "| llama-3.2-1b | 4 × 2048 | ftune | bf16 | 17000 | 35.90 | 0.50× | 1.00× |"} {
+	// The host table: only the row that carries the counts.
+	for _, want := range []string{"| smollm2-135m | 8 × 2048 | ftune | bf16 | 130800 | 14.20 | 2.00× | 0.50× |", "| llama-3.2-1b | 4 × 2048 | ftune | bf16 | 17000 | 35.90 | 0.50× | 1.00× |",
+		"| smollm2-135m | 8 × 2048 | bf16 | 4600 | 2 cuMemcpyDtoH | 0.0900 | 0.1250 | 0 |"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
+	}
+	if n := strings.Count(table.String(), "| llama-3.2-1b | 4 × 2048 | bf16 |"); n != 0 {
+		t.Errorf("a row without counts is in the host table:\n%s", table.String())
 	}
 }
 
