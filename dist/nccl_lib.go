@@ -40,6 +40,7 @@ type ncclLib struct {
 	errorString   func(result int32) string
 	getAsyncError func(comm uintptr, result *int32) int32
 
+	//lint:ignore U1000 the real loader (nccl_load_linux.go) binds and calls it; the simulator's (-tags cudasim) needs no cuInit
 	cuInit             func(flags uint32) int32
 	cuDeviceGetCount   func(n *int32) int32
 	cuDeviceGet        func(dev *int32, ordinal int32) int32
