@@ -59,6 +59,11 @@ func stepGEMMs() []gemmShape {
 // each and their ratio. Without cuBLASLt it prints ftune's column and the
 // reason.
 func gemmTable(out string) {
+	// On the legacy stream, where the training step queues its products:
+	// only there does ftune's GEMM split K (kernels/cuda's splitK), as it
+	// does for the LoRA weight gradients below.
+	defer func(old cuda.Stream) { s = old }(s)
+	s = cuda.Stream{}
 	lt, ltErr := d.OpenBLASLt()
 	var sb strings.Builder
 	if ltErr != nil {
