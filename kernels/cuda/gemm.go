@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -113,7 +114,19 @@ func (d *Device) MatmulBF16To(s Stream, out DType, transA, transB bool, M, N, K 
 	}
 	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, 1}
 	if slices, chunk := splitK(grid.X*grid.Y, M, N, K, d.SMs); slices > 1 && s.h == 0 {
-		return d.matmulSplitK(s, out, transA, transB, M, N, K, a, lda, b, ldb, c, ldc, alpha, beta, slices, chunk, smem)
+		// The partial products' scratch comes from the allocator, under the
+		// device-memory cap. When the cap leaves no room for it, the
+		// product runs unsplit: slower, and equal up to the order of the
+		// float32 sum, where an error would stop a run the memory plan
+		// had fitted without this scratch.
+		w, err := d.alloc.Alloc(slices * M * N * 4)
+		if err == nil {
+			defer func() { _ = d.alloc.Free(w) }()
+			return d.matmulSplitK(s, out, transA, transB, M, N, K, a, lda, b, ldb, c, ldc, alpha, beta, w, slices, chunk, smem)
+		}
+		if !errors.Is(err, ErrOutOfMemory) {
+			return fmt.Errorf("MatmulBF16To: split-K scratch: %w", err)
+		}
 	}
 	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).F32(alpha).F32(beta)
 	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, args)
@@ -143,10 +156,11 @@ func splitK(tiles, M, N, K, sms int) (slices, chunk int) {
 }
 
 // matmulSplitK is MatmulBF16To in slices of K: float32 partial products
-// into scratch from the device's allocator (freed at once: the allocator
-// hands blocks out again in program order, which is why only the legacy
-// stream, every other caller's, splits), then their sum with the epilogue.
-func (d *Device) matmulSplitK(s Stream, out DType, transA, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32, slices, chunk, smem int) error {
+// into w, slices × M × N floats of scratch from the device's allocator
+// (which the caller frees as soon as this returns: the allocator hands
+// blocks out again in program order, which is why only the legacy stream,
+// every other caller's, splits), then their sum with the epilogue.
+func (d *Device) matmulSplitK(s Stream, out DType, transA, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32, w Ptr, slices, chunk, smem int) error {
 	f, err := d.Kernel("matmul_" + transName(transA, transB) + "_splitk_fwd_bf16")
 	if err != nil {
 		return err
@@ -158,11 +172,6 @@ func (d *Device) matmulSplitK(s Stream, out DType, transA, transB bool, M, N, K 
 	if err != nil {
 		return err
 	}
-	w, err := d.alloc.Alloc(slices * M * N * 4)
-	if err != nil {
-		return fmt.Errorf("MatmulBF16To: split-K scratch: %w", err)
-	}
-	defer func() { _ = d.alloc.Free(w) }()
 	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, slices}
 	args := new(Args).Ptr(a).Ptr(b).Ptr(w).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(chunk)
 	if err := f.Launch(s, grid, Dim3{256, 1, 1}, smem, args); err != nil {

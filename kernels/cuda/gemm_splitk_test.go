@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"fmt"
+	"math"
 	"testing"
 )
 
@@ -83,6 +84,38 @@ func TestSplitKChoice(t *testing.T) {
 		}
 		if n > 1 && (chunk%gemmBK != 0 || (n-1)*chunk >= c.K || n*chunk < c.K) {
 			t.Errorf("tiles %d K%d: %d slices of %d do not cover K with none empty", c.tiles, c.K, n, chunk)
+		}
+	}
+}
+
+// Under a device-memory cap that leaves no room for the partial products,
+// a product that would split runs unsplit, with the same result up to the
+// float32 sum's order, instead of failing.
+func TestMatmulSplitKWithoutRoomRunsUnsplit(t *testing.T) {
+	g := needGPU(t)
+	const M, N, K = 16, 200, 2100
+	if n, _ := splitK(2, M, N, K, g.d.SMs); n < 2 {
+		t.Fatalf("M%d N%d K%d does not split on %d SMs", M, N, K, g.d.SMs)
+	}
+	a, b := g.randn(K*M, 1, BF16), g.randn(K*N, 1, BF16)
+	pa, pb := g.up(a, BF16), g.up(b, BF16)
+	pc := g.alloc(M * N * 4)
+	al := g.d.Allocator()
+	g.ok(al.Trim())
+	g.ok(al.SetLimit(al.Stats().Reserved))
+	before := g.d.CallCounts()["cuLaunchKernel"]
+	err := g.d.MatmulBF16To(Stream{}, F32, true, false, M, N, K, pa, M, pb, N, pc, N, 1, 0)
+	launches := g.d.CallCounts()["cuLaunchKernel"] - before
+	g.ok(al.SetLimit(0))
+	g.ok(err)
+	if launches != 1 {
+		t.Errorf("%d launches, want 1 (the unsplit product)", launches)
+	}
+	want, mag := matmulRef(true, false, M, N, K, a, M, b, N, nil, N, 1, 0)
+	got := g.down(pc, M*N, F32)
+	for i := range got {
+		if e := math.Abs(float64(got[i]) - want[i]); !(e <= 1e-4*mag[i]) {
+			t.Fatalf("C[%d] = %v, want %v (err %.3g, allowed %.3g)", i, got[i], want[i], e, 1e-4*mag[i])
 		}
 	}
 }
