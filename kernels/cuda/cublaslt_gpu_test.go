@@ -46,15 +46,7 @@ func TestBLASLtMatmul(t *testing.T) {
 }
 
 func testBLASLt(t *testing.T, g *gpu, l *BLASLt, dt DType, ta, tb bool, c gemmCase, off int, name string) {
-	rowsA, colsA := c.M, c.K
-	if ta {
-		rowsA, colsA = c.K, c.M
-	}
-	rowsB, colsB := c.K, c.N
-	if tb {
-		rowsB, colsB = c.N, c.K
-	}
-	lda, ldb, ldc := max(colsA+c.pad, 1), max(colsB+c.pad, 1), c.N+c.pad
+	rowsA, rowsB, lda, ldb, ldc := gemmLayout(ta, tb, c)
 	a := g.randn(max(rowsA*lda, 1)+off, 1, dt)
 	b := g.randn(max(rowsB*ldb, 1)+off, 1, dt)
 	c0 := g.randn(max(c.M*ldc, 1)+off, 1, F32)

@@ -138,15 +138,7 @@ func TestMatmulCBF16(t *testing.T) {
 		for _, c := range cbf16Cases {
 			name := fmt.Sprintf("matmul_%s_cbf16_fwd_bf16/M%d_N%d_K%d_pad%d_alpha%g_beta%g", transName(ta, tb), c.M, c.N, c.K, c.pad, c.alpha, c.beta)
 			t.Run(name, func(t *testing.T) {
-				rowsA, colsA := c.M, c.K
-				if ta {
-					rowsA, colsA = c.K, c.M
-				}
-				rowsB, colsB := c.K, c.N
-				if tb {
-					rowsB, colsB = c.N, c.K
-				}
-				lda, ldb, ldc := max(colsA+c.pad, 1), max(colsB+c.pad, 1), max(c.N+c.pad, 1)
+				rowsA, rowsB, lda, ldb, ldc := gemmLayout(ta, tb, c)
 				a := g.randn(max(rowsA*lda, 1), 1, BF16)
 				b := g.randn(max(rowsB*ldb, 1), 1, BF16)
 				pa, pb := g.up(a, BF16), g.up(b, BF16)

@@ -34,15 +34,7 @@ func TestMatmulSplitK(t *testing.T) {
 			}
 			name := fmt.Sprintf("matmul_%s_splitk/M%d_N%d_K%d_pad%d_alpha%g_beta%g_slices%d_chunk%d", transName(ta, tb), c.M, c.N, c.K, c.pad, c.alpha, c.beta, slices, chunk)
 			t.Run(name, func(t *testing.T) {
-				rowsA, colsA := c.M, c.K
-				if ta {
-					rowsA, colsA = c.K, c.M
-				}
-				rowsB, colsB := c.K, c.N
-				if tb {
-					rowsB, colsB = c.N, c.K
-				}
-				lda, ldb, ldc := colsA+c.pad, colsB+c.pad, c.N+c.pad
+				rowsA, rowsB, lda, ldb, ldc := gemmLayout(ta, tb, c)
 				a := g.randn(rowsA*lda, 1, BF16)
 				b := g.randn(rowsB*ldb, 1, BF16)
 				pa, pb := g.up(a, BF16), g.up(b, BF16)

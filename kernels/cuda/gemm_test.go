@@ -62,6 +62,22 @@ func matmulRef(transA, transB bool, M, N, K int, a []float32, lda int, b []float
 	return out, mag
 }
 
+// gemmLayout returns how a case's operands are stored for the transposes:
+// the rows of A ([M,K], or [K,M] transposed) and of B ([K,N], or [N,K]),
+// and the leading dimensions of A, B and C with c.pad extra elements
+// (at least 1).
+func gemmLayout(ta, tb bool, c gemmCase) (rowsA, rowsB, lda, ldb, ldc int) {
+	rowsA, colsA := c.M, c.K
+	if ta {
+		rowsA, colsA = c.K, c.M
+	}
+	rowsB, colsB := c.K, c.N
+	if tb {
+		rowsB, colsB = c.N, c.K
+	}
+	return rowsA, rowsB, max(colsA+c.pad, 1), max(colsB+c.pad, 1), max(c.N+c.pad, 1)
+}
+
 type gemmCase struct {
 	M, N, K     int
 	pad         int // extra leading-dimension elements
@@ -100,15 +116,7 @@ func TestMatmul(t *testing.T) {
 }
 
 func testMatmul(t *testing.T, g *gpu, dt DType, ta, tb bool, c gemmCase, name string) {
-	rowsA, colsA := c.M, c.K
-	if ta {
-		rowsA, colsA = c.K, c.M
-	}
-	rowsB, colsB := c.K, c.N
-	if tb {
-		rowsB, colsB = c.N, c.K
-	}
-	lda, ldb, ldc := max(colsA+c.pad, 1), max(colsB+c.pad, 1), c.N+c.pad
+	rowsA, rowsB, lda, ldb, ldc := gemmLayout(ta, tb, c)
 	a := g.randn(max(rowsA*lda, 1), 1, dt)
 	b := g.randn(max(rowsB*ldb, 1), 1, dt)
 	c0 := g.randn(max(c.M*ldc, 1), 1, F32)
