@@ -49,6 +49,7 @@ type Device struct {
 	calls   map[string]int64 // driver calls made, by name (CallCounts)
 
 	waited    atomic.Int64 // nanoseconds in HostWaitCalls (HostWaitTime)
+	unsplit   atomic.Int64 // products run unsplit for want of scratch (UnsplitProducts)
 	stageOnce sync.Once
 	stager    *Stager // uploads queued on the legacy default stream (QueueHtoD)
 	stageErr  error

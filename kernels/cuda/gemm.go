@@ -127,10 +127,16 @@ func (d *Device) MatmulBF16To(s Stream, out DType, transA, transB bool, M, N, K 
 		if !errors.Is(err, ErrOutOfMemory) {
 			return fmt.Errorf("MatmulBF16To: split-K scratch: %w", err)
 		}
+		d.unsplit.Add(1)
 	}
 	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).F32(alpha).F32(beta)
 	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, args)
 }
+
+// UnsplitProducts counts the products that would have split K but ran
+// unsplit because the allocator's cap left no room for their scratch (the
+// CUDA backend says so in its log the first time).
+func (d *Device) UnsplitProducts() int64 { return d.unsplit.Load() }
 
 // splitK returns how many slices of K a tensor-core product of tiles
 // output tiles is cut into (1: none) and each slice's length. A product

@@ -32,7 +32,8 @@ type Options struct {
 	// simt; see attention.go.
 	AttentionKernel AttentionKernel
 	// Log receives the GEMM provider lines (cuBLASLt missing under auto,
-	// each shape's choice, once); nil discards them.
+	// each shape's choice, once) and, once, that a product ran with K
+	// unsplit under the device-memory cap; nil discards them.
 	Log io.Writer
 }
 
@@ -60,6 +61,8 @@ type Backend struct {
 	sinceGC   atomic.Int64
 	gcEvery   int64
 	forcedGCs atomic.Int64
+	// unsplitNoted: the log has said a product ran with K unsplit.
+	unsplitNoted atomic.Bool
 
 	// gemm chooses each product's provider; lt is cuBLASLt (nil when not
 	// used or not found; gemm.ltErr says why).

@@ -2,6 +2,7 @@ package cudabackend
 
 import (
 	"errors"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -91,4 +92,44 @@ func TestForcedCollectionsCountUnreleasedBytes(t *testing.T) {
 		t.Errorf("%d collections forced for 4 MiB left to the collector, want 3 or more (every 1 MiB)", n)
 	}
 	_ = kept
+}
+
+// A product that would split K but finds no room for its scratch under the
+// device-memory cap runs unsplit, and the log says so once.
+func TestUnsplitProductIsLoggedOnce(t *testing.T) {
+	var log strings.Builder
+	b := open(t, Options{BF16MatMul: true, Log: &log})
+	const M, N, K = 16, 200, 2100 // LoRA's dA shape: few output tiles, long K
+	a := tensor.Full(b, tensor.BF16, 0.5, K, M)
+	w := tensor.Full(b, tensor.BF16, 0.25, K, N)
+	dst := tensor.New(b, tensor.F32, M, N)
+	al := b.CUDADevice().Allocator()
+	// Storages other tests left to the collector are freed into the cache
+	// by their cleanups; collect them first (and give the cache back), or
+	// one could free a block of the scratch's size under the cap.
+	b.collect()
+	b.collect()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // and none while the cap is set
+	if err := al.SetLimit(al.Stats().Reserved); err != nil {
+		t.Fatal(err)
+	}
+	before := b.CUDADevice().UnsplitProducts()
+	for range 2 {
+		if err := b.MatMul(dst, a, w, true, false, 1, 0); err != nil {
+			_ = al.SetLimit(0)
+			t.Fatal(err)
+		}
+	}
+	if err := al.SetLimit(0); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.CUDADevice().UnsplitProducts() - before; n != 2 {
+		t.Errorf("%d products ran unsplit, want 2", n)
+	}
+	if got := dst.F32()[0]; got != 0.125*K {
+		t.Errorf("C[0] = %v, want %v", got, 0.125*K)
+	}
+	if n := strings.Count(log.String(), "ran with K unsplit"); n != 1 {
+		t.Errorf("the log says it %d times, want once:\n%s", n, log.String())
+	}
 }

@@ -31,6 +31,7 @@ import (
 // (cuBLASLt has no NF4 operand).
 func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, beta float64) error {
 	defer keep(dst, a, w)
+	defer b.noteUnsplit(b.dev.UnsplitProducts(), dst)
 	g, err := tensor.CheckMatMul(dst, a, w, transA, transB)
 	if err != nil {
 		return cudaErr(err)
@@ -173,4 +174,15 @@ func (b *Backend) matmulNF4(dst, w *tensor.Tensor, out cuda.DType, transB bool, 
 		return b.dev.MatmulNF4DQBF16To(b.s, out, transB, M, N, K, ga, lda, s.p, s.blockSize, *s.nested, pd, ldc, float32(alpha), float32(beta))
 	}
 	return b.dev.MatmulNF4BF16To(b.s, out, transB, M, N, K, ga, lda, s.p, s.absmax, s.blockSize, pd, ldc, float32(alpha), float32(beta))
+}
+
+// noteUnsplit says in the log, the first time, that a product ran with K
+// unsplit because the device-memory cap left no room for its split-K
+// scratch (before: the device's count when the product began).
+func (b *Backend) noteUnsplit(before int64, dst *tensor.Tensor) {
+	if b.dev.UnsplitProducts() == before || !b.unsplitNoted.CompareAndSwap(false, true) || b.opt.Log == nil {
+		return
+	}
+	fmt.Fprintf(b.opt.Log, "cuda: the product into %v ran with K unsplit: the device-memory cap (%d bytes) left no room for its float32 partial products; "+
+		"it and any like it run slower, with the same result up to the order of a float32 sum (said once)\n", dst.Shape(), b.alloc.Limit())
 }
