@@ -522,12 +522,14 @@ func (c Config) RopeTablesAt(b tensor.Backend, dt tensor.DType, positions []int,
 // token by token, at the start of every step, while a GPU waits for the
 // step's first kernels (BenchmarkRopeTables).
 type ropeRows struct {
-	inv      []float64 // the frequencies and scaling the rows are for
-	scale    float64
-	cos, sin []float64 // [n, len(inv)]
-	// cos32, sin32 are cos and sin rounded to float32, the tables' host
-	// dtype unless the model computes in float64.
-	cos32, sin32 []float32
+	inv   []float64 // the frequencies and scaling the rows are for
+	scale float64
+	// f64: the rows are kept in float64 (a float64 model), else rounded
+	// to float32, the tables' host dtype for every other compute dtype.
+	f64          bool
+	n            int       // positions 0..n-1 are held
+	cos, sin     []float64 // [n, len(inv)] when f64
+	cos32, sin32 []float32 // [n, len(inv)] otherwise
 }
 
 // ropeCache is a Model's ropeRows: [0] the global frequencies, [1] Gemma
@@ -542,9 +544,9 @@ type ropeCache struct {
 // from the frequencies they were computed for).
 func (r *ropeRows) tables(c Config, b tensor.Backend, dt tensor.DType, positions []int, B, T, seqLen int) (cos, sin *tensor.Tensor) {
 	inv, scale := c.InvFreq(seqLen)
-	half := len(inv)
-	if scale != r.scale || !slices.Equal(inv, r.inv) {
-		*r = ropeRows{inv: inv, scale: scale}
+	f64 := dt == tensor.F64
+	if scale != r.scale || !slices.Equal(inv, r.inv) || f64 != r.f64 {
+		*r = ropeRows{inv: inv, scale: scale, f64: f64}
 	}
 	maxPos, neg := 0, false
 	for _, p := range positions {
@@ -552,7 +554,7 @@ func (r *ropeRows) tables(c Config, b tensor.Backend, dt tensor.DType, positions
 	}
 	if neg || maxPos > ropeRowsMax {
 		// Positions no table should hold: each token's own angles.
-		one := ropeRows{inv: inv, scale: scale}
+		one := ropeRows{inv: inv, scale: scale, f64: f64}
 		one.append(positions...)
 		idx := make([]int, len(positions))
 		for i := range idx {
@@ -560,15 +562,17 @@ func (r *ropeRows) tables(c Config, b tensor.Backend, dt tensor.DType, positions
 		}
 		return one.upload(b, dt, idx, B, T)
 	}
-	for p := len(r.cos) / max(half, 1); p < maxPos; p++ {
+	for p := r.n; p < maxPos; p++ {
 		r.append(p)
 	}
 	return r.upload(b, dt, positions, B, T)
 }
 
-// ropeRowsMax bounds the positions a ropeRows holds (2²⁰: 128k-token
-// contexts and more); larger or negative ones are computed token by token.
-const ropeRowsMax = 1 << 20
+// ropeRowsMax bounds the positions a ropeRows holds (2¹⁸, 262,144: at
+// Gemma's head size of 256, 256 MiB of float32 rows, about what one pass
+// of that length gathers anyway); larger or negative ones are computed
+// token by token.
+const ropeRowsMax = 1 << 18
 
 // append adds the rows of positions ps.
 func (r *ropeRows) append(ps ...int) {
@@ -576,9 +580,13 @@ func (r *ropeRows) append(ps ...int) {
 		for _, f := range r.inv {
 			ang := float64(float32(p) * float32(f))
 			c, s := math.Cos(ang)*r.scale, math.Sin(ang)*r.scale
-			r.cos, r.sin = append(r.cos, c), append(r.sin, s)
-			r.cos32, r.sin32 = append(r.cos32, float32(c)), append(r.sin32, float32(s))
+			if r.f64 {
+				r.cos, r.sin = append(r.cos, c), append(r.sin, s)
+			} else {
+				r.cos32, r.sin32 = append(r.cos32, float32(c)), append(r.sin32, float32(s))
+			}
 		}
+		r.n++
 	}
 }
 
@@ -587,7 +595,7 @@ func (r *ropeRows) append(ps ...int) {
 // backend needs float64 storage for them).
 func (r *ropeRows) upload(b tensor.Backend, dt tensor.DType, positions []int, B, T int) (cos, sin *tensor.Tensor) {
 	half := len(r.inv)
-	if dt == tensor.F64 {
+	if r.f64 {
 		return tensor.FromHost(b, tensor.F64, gatherRows(r.cos, positions, half), B, T, half),
 			tensor.FromHost(b, tensor.F64, gatherRows(r.sin, positions, half), B, T, half)
 	}

@@ -307,9 +307,19 @@ func TestRopeRowsMatchEachTokensAngles(t *testing.T) {
 					}
 				}
 			}
-			if n := len(rows.cos) / 4; n > 34 {
+			if n := rows.n; n > 34 {
 				t.Errorf("%s %v: %d rows kept, want at most the 34 positions used", tc.name, dt, n)
 			}
 		}
+	}
+	// Rows kept in float32 are not served to a float64 pass.
+	c := ropeCfg(8, 64, RopeConfig{Theta: 10000, Type: "default"})
+	var rows ropeRows
+	pos := []int{0, 1, 2, 3}
+	rows.tables(c, tensor.CPUDefault(), tensor.F32, pos, 1, 4, 4)
+	cos, _ := rows.tables(c, tensor.CPUDefault(), tensor.F64, pos, 1, 4, 4)
+	inv, _ := c.InvFreq(4)
+	if got, want := cos.F64()[len(inv)+1], math.Cos(float64(float32(1)*float32(inv[1]))); got != want {
+		t.Errorf("a float64 pass after a float32 one: cos %v, want %v", got, want)
 	}
 }
