@@ -57,6 +57,10 @@ type GPURow struct {
 	// ForcedGCsPerStep: collections the backend forced for device memory
 	// left to Go's collector, per timed step (each holds up the host).
 	ForcedGCsPerStep float64 `json:"forced_gcs_per_step,omitempty"`
+	// DriverAllocsPerStep: cuMemAlloc calls per timed step, the requests
+	// the caching allocator could not serve from its cache (0 once a run
+	// has reached its steady state).
+	DriverAllocsPerStep float64 `json:"driver_allocs_per_step,omitempty"`
 	// HostWaitSPerStep: seconds per timed step the host spent blocked
 	// until the GPU finished (the end-of-step readbacks). Near StepS: the
 	// host had the step queued early and the GPU is the bottleneck; near
@@ -203,8 +207,8 @@ func writeHostTable(w io.Writer, rows []GPURow) error {
 			continue
 		}
 		if !header {
-			fmt.Fprintln(w, "\n| shape | B × T | variant | launches/step | host waits/step | s blocked/step | step s | forced GCs/step |")
-			fmt.Fprintln(w, "| --- | --- | --- | ---: | --- | ---: | ---: | ---: |")
+			fmt.Fprintln(w, "\n| shape | B × T | variant | launches/step | host waits/step | s blocked/step | step s | forced GCs/step | cuMemAlloc/step |")
+			fmt.Fprintln(w, "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: |")
 			header = true
 		}
 		names := slices.Sorted(maps.Keys(r.HostWaitsPerStep))
@@ -216,7 +220,7 @@ func writeHostTable(w io.Writer, rows []GPURow) error {
 		if r.Ckpt {
 			v += " ckpt"
 		}
-		if _, err := fmt.Fprintf(w, "| %s | %d × %d | %s | %.0f | %s | %.4f | %.4f | %g |\n", r.Shape, r.Batch, r.Seq, v, r.LaunchesPerStep, strings.Join(waits, ", "), r.HostWaitSPerStep, r.StepS, r.ForcedGCsPerStep); err != nil {
+		if _, err := fmt.Fprintf(w, "| %s | %d × %d | %s | %.0f | %s | %.4f | %.4f | %g | %g |\n", r.Shape, r.Batch, r.Seq, v, r.LaunchesPerStep, strings.Join(waits, ", "), r.HostWaitSPerStep, r.StepS, r.ForcedGCsPerStep, r.DriverAllocsPerStep); err != nil {
 			return err
 		}
 	}

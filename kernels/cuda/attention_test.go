@@ -109,7 +109,7 @@ var attnCases = []attnCase{
 // attnCasesFor is attnCases, with fewer heads in the two largest cases
 // under the simulator (same T, D, padding and a GQA group of 3 and 4).
 func attnCasesFor() []attnCase {
-	if !simulated {
+	if !Simulated {
 		return attnCases
 	}
 	cs := append([]attnCase(nil), attnCases...)

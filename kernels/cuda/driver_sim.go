@@ -23,6 +23,10 @@ import (
 // wall time when they run; stream capture records work into a graph that
 // cuGraphLaunch replays.
 
+// Simulated reports whether the driver is ptxsim's (-tags cudasim): true
+// here.
+const Simulated = true
+
 // CUresult codes the simulator returns.
 const (
 	simSuccess             = 0
@@ -119,6 +123,11 @@ type simDriver struct {
 	budget int64             // instructions per launch (FTUNE_CUDASIM_BUDGET; 0: ptxsim's default)
 	// racecheck turns on ptxsim's shared-memory racecheck (FTUNE_CUDASIM_RACECHECK=1).
 	racecheck bool
+	// skipDeviceWork (FTUNE_CUDASIM_KERNELS=skip) checks and queues
+	// launches, memsets and copies but runs none: results are garbage,
+	// device memory is never touched (so never resident), and what is left
+	// of a program's time is its host side (gpubench -host-only).
+	skipDeviceWork bool
 }
 
 var sim = &simDriver{
@@ -143,6 +152,13 @@ func bindDriver(syms []symbol) error {
 		sim.racecheck = true
 	default:
 		return fmt.Errorf("cuda: simulated device: FTUNE_CUDASIM_RACECHECK=%q: want 1 or 0", s)
+	}
+	switch s := os.Getenv("FTUNE_CUDASIM_KERNELS"); s {
+	case "", "run":
+	case "skip":
+		sim.skipDeviceWork = true
+	default:
+		return fmt.Errorf("cuda: simulated device: FTUNE_CUDASIM_KERNELS=%q: want run or skip", s)
 	}
 	if s := os.Getenv("FTUNE_CUDASIM_BUDGET"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)

@@ -84,6 +84,9 @@ func (s *simDriver) copyHtoD(dst uint64, src unsafe.Pointer, n uint64) int32 {
 	if d == nil {
 		return simInvalidValue
 	}
+	if s.skipDeviceWork {
+		return 0
+	}
 	copy(d, unsafe.Slice((*byte)(src), n))
 	return 0
 }
@@ -96,6 +99,9 @@ func (s *simDriver) copyDtoH(dst unsafe.Pointer, src uint64, n uint64) int32 {
 	if m == nil {
 		return simInvalidValue
 	}
+	if s.skipDeviceWork {
+		return 0
+	}
 	copy(unsafe.Slice((*byte)(dst), n), m)
 	return 0
 }
@@ -107,6 +113,9 @@ func (s *simDriver) copyDtoD(dst, src uint64, n uint64) int32 {
 	d, m := s.device(dst, n), s.device(src, n)
 	if d == nil || m == nil {
 		return simInvalidValue
+	}
+	if s.skipDeviceWork {
+		return 0
 	}
 	copy(d, m)
 	return 0
@@ -122,6 +131,9 @@ func (s *simDriver) memset(dst uint64, v uint32, size int, n uint64) int32 {
 	d := s.device(dst, n*uint64(size))
 	if d == nil {
 		return simInvalidValue
+	}
+	if s.skipDeviceWork {
+		return 0
 	}
 	for i := 0; i < len(d); i += size {
 		for k := 0; k < size; k++ {

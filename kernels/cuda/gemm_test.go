@@ -95,7 +95,7 @@ var gemmCases = []gemmCase{
 // gemmCasesFor is gemmCases; under the simulator the multi-tile K case has
 // K 256 (8 k-tiles, still twice round the 4-stage ring) instead of 512.
 func gemmCasesFor() []gemmCase {
-	if !simulated {
+	if !Simulated {
 		return gemmCases
 	}
 	cs := append([]gemmCase(nil), gemmCases...)

@@ -2,9 +2,8 @@
 
 package cuda
 
-// simulated: the tests run on ptxsim (-tags cudasim), where the largest
-// sizes are scaled down (see the callers; edge cases are kept).
-const simulated = true
+// On ptxsim (Simulated) the tests' largest sizes are scaled down (see the
+// callers; edge cases are kept).
 
 func init() {
 	// 300007 elements (odd) still exceed the elementwise kernels' grid cap

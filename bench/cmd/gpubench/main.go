@@ -28,8 +28,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 
 	"github.com/ftune/ftune/bench"
+	"github.com/ftune/ftune/kernels/cuda"
 	"github.com/ftune/ftune/tensor/cudabackend"
 )
 
@@ -67,6 +69,8 @@ type stepFlags struct {
 	attentionKernel    string // auto, flash or simt, as ftune train's --attention-kernel
 	warmup, steps      int
 	cache, profile     string
+	cpuProfile         string // the host's CPU profile of the whole command (pprof)
+	hostOnly           bool   // on ptxsim, queue the device's work without running it
 	maxDeviceMemoryGiB float64
 }
 
@@ -88,6 +92,8 @@ func parseStep(args []string) (stepFlags, error) {
 	fs.IntVar(&f.steps, "steps", 3, "timed steps")
 	fs.StringVar(&f.cache, "cache", os.TempDir(), "folder for the random-weight model")
 	fs.StringVar(&f.profile, "profile", "", "write the per-op profile of one extra step (markdown) to this file")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write the host's CPU profile of the run (go tool pprof) to this file")
+	fs.BoolVar(&f.hostOnly, "host-only", false, "on the simulated device (go build -tags cudasim), check and queue every kernel, memset and device copy but run none: the step's time is then the host's alone (results are garbage)")
 	fs.BoolVar(&f.cpu, "cpu", false, "run on the CPU backend (a dry run of this program without a GPU, e.g. with -shape tiny-base)")
 	fs.Float64Var(&f.maxDeviceMemoryGiB, "max-device-memory-gib", 0, "refuse device allocations past this many GiB (0: no cap)")
 	if err := fs.Parse(args); err != nil {
@@ -121,6 +127,10 @@ func parseStep(args []string) (stepFlags, error) {
 		return f, errors.New("step: -offload moves -ckpt's saved block inputs to host memory; add -ckpt")
 	case f.nf4 && f.f32:
 		return f, errors.New("step: -nf4 runs bf16 GEMMs; drop -f32")
+	case f.hostOnly && !cuda.Simulated:
+		return f, errors.New("step: -host-only needs the simulated device: build gpubench with -tags cudasim")
+	case f.hostOnly && f.cpu:
+		return f, errors.New("step: -host-only times the CUDA backend's host side; drop -cpu")
 	case f.maxDeviceMemoryGiB < 0:
 		return f, fmt.Errorf("step: -max-device-memory-gib %g: want ≥ 0", f.maxDeviceMemoryGiB)
 	}
@@ -186,6 +196,9 @@ func (f stepFlags) variant() string {
 	if f.attentionKernel != string(cudabackend.AttentionAuto) {
 		v += " " + f.attentionKernel + "-attention"
 	}
+	if f.hostOnly {
+		v += " host-only (ptxsim, no device work)"
+	}
 	return v
 }
 
@@ -193,6 +206,13 @@ func stepCmd(args []string, stdout io.Writer) error {
 	f, err := parseStep(args)
 	if err != nil {
 		return err
+	}
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	row, err := measure(f)
 	if err != nil {
@@ -204,6 +224,19 @@ func stepCmd(args []string, stdout io.Writer) error {
 	}
 	_, err = fmt.Fprintln(stdout, string(b))
 	return err
+}
+
+// startCPUProfile profiles the host until the returned function runs.
+func startCPUProfile(path string) (stop func(), err error) {
+	w, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); w.Close() }, nil
 }
 
 func writeProfile(f stepFlags, prof *bench.ProfiledBackend, profiled, unprofiled float64, gemmProvider, optimizerPath string) error {

@@ -29,6 +29,12 @@ func measure(f stepFlags) (bench.GPURow, error) {
 	if strings.HasSuffix(model.Name, "-maxctx") {
 		model.Name = "llama-3-8b" // same weights: one random folder
 	}
+	if f.hostOnly {
+		// Read when the simulated driver binds, at the first open.
+		if err := os.Setenv("FTUNE_CUDASIM_KERNELS", "skip"); err != nil {
+			return bench.GPURow{}, err
+		}
+	}
 	dev, err := openDevice(f)
 	if err != nil {
 		return bench.GPURow{}, err
@@ -70,6 +76,11 @@ func measure(f stepFlags) (bench.GPURow, error) {
 		Cfg: train.Config{MaxSteps: timer.total(), GradAccum: 1, ClipNorm: 1, LR: 1e-4, LogEvery: 1,
 			Checkpointing: f.ckpt, OffloadCheckpoints: f.offload, MLPChunkTokens: f.mlpChunk}, // ftune train's defaults: clip at 1, no step arena
 		Callbacks: []train.Callback{timer}}
+	if f.hostOnly {
+		// No kernel runs, so every gradient norm reads 0: the collapse
+		// guard must not end the run.
+		tr.Cfg.MaxDeadSteps = timer.total() + 1
+	}
 	// The optimizer path is the trainer's own choice; the profiler only
 	// wraps what it chose (the device step, or the host optimizer).
 	if path, onDevice := train.OptimizerPath(adam, 1, params); onDevice {
@@ -114,6 +125,7 @@ func measure(f stepFlags) (bench.GPURow, error) {
 			row.HostWaitsPerStep[name] = float64(n) / float64(f.steps)
 		}
 		row.ForcedGCsPerStep = float64(timer.timedCalls[forcedGCs]) / float64(f.steps)
+		row.DriverAllocsPerStep = float64(timer.timedCalls["cuMemAlloc"]) / float64(f.steps)
 		row.HostWaitSPerStep = float64(timer.timedCalls[hostWaitNanos]) / 1e9 / float64(f.steps)
 	}
 	if strings.HasSuffix(s.Name, "-maxctx") {
