@@ -134,10 +134,7 @@ func (a *Allocator) Alloc(n int) (Ptr, error) {
 	c := classSize(n)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if l := a.free[c]; len(l) > 0 {
-		p := l[len(l)-1]
-		a.free[c] = l[:len(l)-1]
-		a.take(p, c)
+	if p, ok := a.cachedLocked(c); ok {
 		return p, nil
 	}
 	if a.limit > 0 && a.reserved+int64(c) > a.limit {
@@ -168,6 +165,29 @@ func (a *Allocator) Alloc(n int) (Ptr, error) {
 	a.reserved += int64(c)
 	a.take(p, c)
 	return p, nil
+}
+
+// AllocCached returns a cached block of at least n bytes, as Alloc would,
+// but never reaches the driver: ok is false when no cached block of n's
+// size class is free.
+func (a *Allocator) AllocCached(n int) (p Ptr, ok bool) {
+	if n <= 0 {
+		return 0, false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cachedLocked(classSize(n))
+}
+
+func (a *Allocator) cachedLocked(c int) (Ptr, bool) {
+	l := a.free[c]
+	if len(l) == 0 {
+		return 0, false
+	}
+	p := l[len(l)-1]
+	a.free[c] = l[:len(l)-1]
+	a.take(p, c)
+	return p, true
 }
 
 func (a *Allocator) take(p Ptr, c int) {

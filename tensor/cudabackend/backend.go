@@ -51,13 +51,21 @@ type Backend struct {
 	// sinceGC counts the bytes allocated since the last garbage collection
 	// that only the collector can give back: a storage nobody releases
 	// returns its device memory through its cleanup, and Go's collector
-	// does not see device bytes, so Alloc triggers a collection every
-	// gcEvery such bytes (and on out-of-memory). Release takes a storage's
-	// bytes off the count: a training step releases its activations and
-	// gradients as the backward passes them, and forcing collections for
-	// bytes already back (several a step at SmolLM2's size, each holding
-	// up the host thread that queues the kernels) would buy nothing.
-	// forcedGCs counts those collections.
+	// does not see device bytes. Release takes a storage's bytes off the
+	// count: a training step releases its activations and gradients as
+	// the backward passes them.
+	//
+	// Alloc forces a collection when the caching allocator has no block of
+	// the size asked for (the reserve would grow) and more than gcEvery
+	// such bytes were allocated since the last one (and on out-of-memory).
+	// Not on every gcEvery bytes: most of those are alive (a block's
+	// activations, released in the backward), and at long sequences a
+	// block alone holds more than gcEvery, so that rule forced 227
+	// collections in one Llama-3-8B step at 81,920 tokens (9 of its 11 s
+	// of host time; bench/results/gpu-host-time-2026-12-05.md), each
+	// holding up the host thread that queues the kernels. A request the
+	// cache serves costs no memory, whatever is dead. forcedGCs counts
+	// the collections.
 	sinceGC   atomic.Int64
 	gcEvery   int64
 	forcedGCs atomic.Int64
@@ -257,22 +265,31 @@ func (b *Backend) Alloc(dt tensor.DType, n int) (tensor.Storage, error) {
 			return nil, fmt.Errorf("cuda: alloc %d x %v: %w", n, dt, err)
 		}
 	}
-	p, err := b.alloc.Alloc(n * dt.Size())
-	if errors.Is(err, cuda.ErrOutOfMemory) {
-		if err := b.settle(true); err != nil {
+	bytes := n * dt.Size()
+	p, cached := b.alloc.AllocCached(bytes)
+	if !cached {
+		// The cache has no block of this size: before the reserve grows,
+		// let the collector find the storages nobody released, if enough
+		// such bytes may have died since the last collection.
+		if b.gcEvery > 0 && b.sinceGC.Load() > b.gcEvery {
+			b.sinceGC.Store(0)
+			b.forcedGCs.Add(1)
+			runtime.GC() // their cleanups free the blocks, for this or a later request
+		}
+		var err error
+		p, err = b.alloc.Alloc(bytes)
+		if errors.Is(err, cuda.ErrOutOfMemory) {
+			if err := b.settle(true); err != nil {
+				return nil, fmt.Errorf("cuda: alloc %d x %v: %w", n, dt, err)
+			}
+			b.collect()
+			p, err = b.alloc.Alloc(bytes)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("cuda: alloc %d x %v: %w", n, dt, err)
 		}
-		b.collect()
-		p, err = b.alloc.Alloc(n * dt.Size())
 	}
-	if err != nil {
-		return nil, fmt.Errorf("cuda: alloc %d x %v: %w", n, dt, err)
-	}
-	if b.gcEvery > 0 && b.sinceGC.Add(int64(n*dt.Size())) > b.gcEvery {
-		b.sinceGC.Store(0)
-		b.forcedGCs.Add(1)
-		runtime.GC() // the cleanups of dead storages free their blocks
-	}
+	b.sinceGC.Add(int64(bytes))
 	s.p = p
 	a := b.alloc
 	s.cleanup = runtime.AddCleanup(s, func(p cuda.Ptr) { _ = a.Free(p) }, p)

@@ -66,32 +66,74 @@ func TestMaxDeviceMemoryRefusesWithTheShape(t *testing.T) {
 	}
 }
 
-// Alloc forces a garbage collection only for bytes the collector has to
-// give back: storages released explicitly (a training step's activations
-// and gradients) do not count towards it, storages left to the collector
-// do.
-func TestForcedCollectionsCountUnreleasedBytes(t *testing.T) {
+// Alloc forces a garbage collection only where one can pay: when the
+// caching allocator has no block of the size asked for (the reserve would
+// grow) and enough bytes were left to the collector since the last one.
+// Storages released explicitly do not count; live storages served from the
+// cache (a block's activations at a long sequence, every step) force none;
+// storages dropped without a release are still collected, and the reserve
+// stays bounded.
+func TestForcedCollectionsOnlyWhereTheyCanPay(t *testing.T) {
 	b := open(t, Options{})
-	b.gcEvery = 1 << 20
+	// Earlier tests' garbage freed and the cache given back; then only
+	// the forced collections run.
+	b.collect()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	const gcEvery = 4 << 20
+	const piece = 300001 // float32s: a size class (1.25 MiB) of this test's own
+	b.gcEvery = gcEvery
 	b.sinceGC.Store(0)
-	before := b.forcedGCs.Load()
-	for range 64 { // 16 MiB, each released
-		x := tensor.New(b, tensor.F32, 64<<10)
+	forced := func() int64 { return b.forcedGCs.Load() }
+
+	before := forced()
+	for range 64 { // 80 MiB, each released
+		if err := tensor.Release(tensor.New(b, tensor.F32, piece)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := forced() - before; n != 0 {
+		t.Errorf("%d collections forced for 80 MiB allocated and released piece by piece (gcEvery 4 MiB)", n)
+	}
+
+	// 20 MiB alive at once, released, then alive again: the second time
+	// the cache serves every piece.
+	hold := func() []*tensor.Tensor {
+		var l []*tensor.Tensor
+		for range 16 {
+			l = append(l, tensor.New(b, tensor.F32, piece))
+		}
+		return l
+	}
+	for _, x := range hold() {
 		if err := tensor.Release(x); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := b.forcedGCs.Load() - before; n != 0 {
-		t.Errorf("%d collections forced for 16 MiB allocated and released in 256 KiB pieces (every 1 MiB unreleased)", n)
+	before = forced()
+	kept := hold()
+	if n := forced() - before; n != 0 {
+		t.Errorf("%d collections forced for 20 MiB of live tensors the cache served (gcEvery 4 MiB): nothing was dead", n)
 	}
-	var kept []*tensor.Tensor
-	for range 16 { // 4 MiB left to the collector
-		kept = append(kept, tensor.New(b, tensor.F32, 64<<10))
+	for _, x := range kept {
+		if err := tensor.Release(x); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if n := b.forcedGCs.Load() - before; n < 3 {
-		t.Errorf("%d collections forced for 4 MiB left to the collector, want 3 or more (every 1 MiB)", n)
+
+	// Left to the collector: 64 pieces dropped unreleased.
+	b.collect()
+	reserved, before := b.Stats().Reserved, forced()
+	for range 64 {
+		_ = tensor.New(b, tensor.F32, piece)
 	}
-	_ = kept
+	grew := b.Stats().Reserved - reserved
+	if n := forced() - before; n < 2 {
+		t.Errorf("%d collections forced for 80 MiB left to the collector, want 2 or more (gcEvery 4 MiB)", n)
+	}
+	if grew > 40<<20 {
+		t.Errorf("the reserve grew by %d MiB for 80 MiB left to the collector 1.25 MiB at a time, want at most 40", grew>>20)
+	}
+	t.Logf("80 MiB left to the collector: %d collections forced, reserve grew by %.2f MiB", forced()-before, float64(grew)/(1<<20))
 }
 
 // A product that would split K but finds no room for its scratch under the
