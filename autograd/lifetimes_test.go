@@ -212,3 +212,27 @@ func TestReleaseActivationsIsANoOpOnTheCPU(t *testing.T) {
 		t.Errorf("CPU: loss %v (released %+v), want %v and nothing released", got, tp.Released(), want)
 	}
 }
+
+// A bf16 gradient for a float32 parameter (LoRA's dA with bf16 activations)
+// is widened into a copy; the bf16 product is then dead and, when the
+// caller handed it over (fresh), goes back at once instead of waiting for
+// Go's collector. One the caller still holds is never released.
+func TestWidenedGradientIsGivenBack(t *testing.T) {
+	be := backendtest.NewCounting()
+	p := Param(tensor.Zeros(be, tensor.F32, 4), "master")
+	tp := NewTape()
+	tp.ReleaseActivations = true
+	fresh := tensor.Full(be, tensor.BF16, 0.5, 4)
+	tp.accumulate(p, fresh, true)
+	if !be.Released(fresh) {
+		t.Error("the bf16 gradient handed over was not released once widened")
+	}
+	held := tensor.Full(be, tensor.BF16, 0.25, 4)
+	tp.accumulate(p, held, false)
+	if be.Released(held) {
+		t.Error("a bf16 gradient the caller still holds was released")
+	}
+	if p.Grad.DType() != tensor.F32 || !slices.Equal(p.Grad.F32(), []float32{0.75, 0.75, 0.75, 0.75}) {
+		t.Errorf("gradient %v %v, want float32 0.75s", p.Grad.DType(), p.Grad.F32())
+	}
+}

@@ -207,8 +207,14 @@ func (tp *Tape) accumulate(v *Var, g *tensor.Tensor, fresh bool) {
 		panic(&tensor.Error{Err: fmt.Errorf("autograd: gradient %v for %s of shape %v", g.Shape(), v.Name, v.shape())})
 	}
 	if dt := v.dtype(); g.DType() != dt && dt != tensor.BF16 {
-		g = g.To(dt)
-		fresh = true
+		wide := g.To(dt)
+		if fresh {
+			// Dead once widened: a bf16 product for a float32 master
+			// (LoRA's dA), which the collector would otherwise free, at
+			// every adapter and checkpointed chunk.
+			tp.releaseSpent(g)
+		}
+		g, fresh = wide, true
 	}
 	if v.Grad == nil {
 		switch {

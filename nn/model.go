@@ -242,7 +242,17 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 	if m.EmbedCopy != nil {
 		table = m.EmbedCopy
 	}
-	h := tp.Cast(tp.Embedding(table, in.InputIDs), m.DType)
+	looked := tp.Embedding(table, in.InputIDs)
+	h := tp.Cast(looked, m.DType)
+	if h != looked && !looked.RequiresGrad() {
+		// The lookup in the table's precision is dead once cast (no
+		// backward reads it): on a GPU, [B·T, hidden] float32 that would
+		// wait for Go's collector, 1.25 GiB at Llama-3-8B's width and
+		// 81,920 tokens.
+		if err := tensor.Release(looked.Value); err != nil {
+			return out, err
+		}
+	}
 	if c.EmbedScale != 0 {
 		h = tp.Scale(h, c.EmbedScale)
 	}

@@ -599,8 +599,21 @@ func (r *ropeRows) upload(b tensor.Backend, dt tensor.DType, positions []int, B,
 		return tensor.FromHost(b, tensor.F64, gatherRows(r.cos, positions, half), B, T, half),
 			tensor.FromHost(b, tensor.F64, gatherRows(r.sin, positions, half), B, T, half)
 	}
-	return tensor.FromHost(b, tensor.F32, gatherRows(r.cos32, positions, half), B, T, half).To(dt),
-		tensor.FromHost(b, tensor.F32, gatherRows(r.sin32, positions, half), B, T, half).To(dt)
+	return castUploaded(tensor.FromHost(b, tensor.F32, gatherRows(r.cos32, positions, half), B, T, half), dt),
+		castUploaded(tensor.FromHost(b, tensor.F32, gatherRows(r.sin32, positions, half), B, T, half), dt)
+}
+
+// castUploaded returns t in dt, giving t's storage back at once when the
+// cast made a copy: nothing else holds it, and on a GPU it would otherwise
+// wait for Go's collector.
+func castUploaded(t *tensor.Tensor, dt tensor.DType) *tensor.Tensor {
+	out := t.To(dt)
+	if out != t {
+		if err := tensor.Release(t); err != nil {
+			panic(&tensor.Error{Err: fmt.Errorf("nn: RoPE table: %w", err)})
+		}
+	}
+	return out
 }
 
 // gatherRows returns rows[positions[i]] for every i, each row half long.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/tensor"
+	"github.com/ftune/ftune/tensor/backendtest"
 )
 
 // The expected frequencies here are computed independently in float64 from
@@ -321,5 +322,26 @@ func TestRopeRowsMatchEachTokensAngles(t *testing.T) {
 	inv, _ := c.InvFreq(4)
 	if got, want := cos.F64()[len(inv)+1], math.Cos(float64(float32(1)*float32(inv[1]))); got != want {
 		t.Errorf("a float64 pass after a float32 one: cos %v, want %v", got, want)
+	}
+}
+
+// The RoPE tables are gathered on the host in float32 and cast on the
+// device to the model's precision; the float32 upload is dead then and
+// goes back at once (on a GPU it would wait for Go's collector, two
+// [B,T,D/2] float32 tables a pass). In float32 nothing is copied, and the
+// upload is the table.
+func TestRopeUploadCastGivesTheFloat32CopyBack(t *testing.T) {
+	be := backendtest.NewCounting()
+	up := tensor.FromHost(be, tensor.F32, []float32{0.5, -0.25, 1, 2}, 1, 2, 2)
+	got := castUploaded(up, tensor.BF16)
+	if got.DType() != tensor.BF16 || !be.Released(up) {
+		t.Errorf("cast to bf16: %v, float32 upload released %v; want bf16 and released", got.DType(), be.Released(up))
+	}
+	if v := got.To(tensor.F32).F32(); v[0] != 0.5 || v[3] != 2 {
+		t.Errorf("cast values %v, want 0.5 … 2", v)
+	}
+	same := tensor.FromHost(be, tensor.F32, []float32{1, 2}, 1, 1, 2)
+	if castUploaded(same, tensor.F32) != same || be.Released(same) {
+		t.Error("a float32 table was copied or released")
 	}
 }

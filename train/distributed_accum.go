@@ -1,6 +1,8 @@
 package train
 
 import (
+	"fmt"
+
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/tensor"
 )
@@ -128,7 +130,10 @@ func (gt *gradTree) isSplit(lo, mid, hi int) bool {
 	return false
 }
 
-// addGrads is l + r, either of which may be absent; it reuses l.
+// addGrads is l + r, either of which may be absent; it reuses l and gives
+// r's storage back (the tree owns both: a micro-batch's gradient, or a
+// subtree's sum), which on a GPU would otherwise wait for Go's collector,
+// one gradient set per micro-batch and step.
 func addGrads(l, r *tensor.Tensor) *tensor.Tensor {
 	switch {
 	case l == nil:
@@ -137,5 +142,8 @@ func addGrads(l, r *tensor.Tensor) *tensor.Tensor {
 		return l
 	}
 	tensor.AddInPlace(l, r)
+	if err := tensor.Release(r); err != nil {
+		panic(&tensor.Error{Err: fmt.Errorf("train: sum of micro-batch gradients: %w", err)})
+	}
 	return l
 }

@@ -26,7 +26,9 @@ func TestGradSyncBuckets(t *testing.T) {
 		return tr
 	}
 	setGrads := func(tr *Trainer, rank int) {
-		tr.zeroGrad() // as after an optimizer step
+		if err := tr.zeroGrad(); err != nil { // as after an optimizer step
+			t.Fatal(err)
+		}
 		for name, n := range map[string]int{"a": 12, "b": 3, "d": 1} {
 			if name == "b" && rank == 0 {
 				continue

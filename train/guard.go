@@ -87,7 +87,9 @@ func (t *Trainer) markStepStart() (stepStart, error) {
 // checkpoint written on the way out resumes exactly as if the step had
 // never started.
 func (t *Trainer) abandon(st stepStart) error {
-	t.zeroGrad()
+	if err := t.zeroGrad(); err != nil {
+		return err
+	}
 	t.State.BatchIndex = st.batchIndex
 	if l, ok := t.Train.(interface{ Seek(int, int) }); ok {
 		l.Seek(st.epoch, st.index)
