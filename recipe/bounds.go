@@ -3,11 +3,13 @@ package recipe
 import (
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/internal/sysmem"
+	"github.com/ftune/ftune/kernels/cuda"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor/cudabackend"
 )
@@ -324,19 +326,29 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	if dev.gpu && o.Precision == "bf16" {
 		act, matrix = 2, 2
 	}
+	// On a GPU every tensor takes a block of the caching allocator's size
+	// class, up to a quarter more than its bytes (SmolLM2's hidden-size
+	// activation at 4 × 2048 tokens: 10 MiB for 9): the plan counts each
+	// tensor so (TestDevicePlanCoversTheCUDAStepAtFullSize). On the CPU,
+	// bytes.
+	alloc := func(bytes float64) float64 { return bytes }
+	if dev.gpu {
+		alloc = func(bytes float64) float64 { return float64(cuda.BlockBytes(int(math.Ceil(bytes)))) }
+	}
 	proj := 0.0
 	for _, pr := range projections(c) {
-		proj += f(pr.in) * f(pr.out)
+		n := f(pr.in) * f(pr.out)
+		if o.Load4Bit {
+			proj += alloc(n/2) + alloc(n/64*4) // packed codes; an absmax per block of 64
+		} else {
+			proj += alloc(n * matrix)
+		}
 	}
-	projBytes := matrix
-	if o.Load4Bit {
-		projBytes = 0.5 + 4.0/64
+	tables := 2.0
+	if c.TieEmbeddings {
+		tables = 1
 	}
-	embed := V * H
-	if !c.TieEmbeddings {
-		embed *= 2
-	}
-	p.Weights = L*proj*projBytes + embed*matrix + (2*L+1)*H*4
+	p.Weights = L*proj + tables*alloc(V*H*matrix) + (2*L+1)*alloc(H*4)
 
 	// Adapters: weights, gradients and optimizer state in float32 (AdamW
 	// keeps two moments, SGD one).
@@ -344,23 +356,27 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	if o.Optimizer == "sgd" {
 		copies = 3
 	}
+	tokens := f(o.BatchSize) * f(o.SeqLen)
+	// perToken is one activation of the given width per token, as
+	// allocated.
+	perToken := func(width float64) float64 { return alloc(tokens * act * width) }
 	targets := adapted(c, o.Targets)
 	loraParams, loraActs := 0.0, 0.0
 	for _, t := range targets {
-		loraParams += f(o.R) * (f(t.in) + f(t.out))
+		loraParams += alloc(f(o.R)*f(t.in)*4) + alloc(f(o.R)*f(t.out)*4)
 		// A·x: the dropout mask and x⊙mask are drawn again in the
 		// backward (autograd.LoRALinear), and the output is the block's.
-		loraActs += f(o.R)
+		loraActs += perToken(f(o.R))
 		if o.DoRA {
-			loraParams += f(t.out)   // the magnitude
-			loraActs += 2 * f(t.out) // the rescaled output and its factor
+			loraParams += alloc(f(t.out) * 4)  // the magnitude
+			loraActs += 2 * perToken(f(t.out)) // the rescaled output and its factor
 		}
 	}
 	adapters := 1.0
 	if o.Mode == PerSubject {
 		adapters = f(max(1, len(o.Subjects)))
 	}
-	p.Adapters = adapters * L * loraParams * copies * 4
+	p.Adapters = adapters * L * loraParams * copies
 	// modules_to_save: full float32 copies, trained like the adapter.
 	saved := savedParams(c, o.ModulesToSave)
 	p.Adapters += saved * copies * 4
@@ -376,10 +392,9 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	// with dropout, whose x⊙mask product reads them in the forward's way.
 	// Gradient checkpointing keeps only each block's input and recomputes
 	// one block at a time.
-	tokens := f(o.BatchSize) * f(o.SeqLen)
-	held := 2*H + 2*qd + 2*kvd + 2*I
+	held := 2*perToken(H) + 2*perToken(qd) + 2*perToken(kvd) + 2*perToken(I)
 	if o.DoRA && o.Dropout > 0 {
-		held += 2*H + I
+		held += 2*perToken(H) + perToken(I)
 	}
 	// A block's backward adds its transients to what the blocks hold: the
 	// MLP's gradients and its activation computed again (4 MLP widths) and
@@ -393,14 +408,14 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	// (TestGPUPlanMatchesCountedStep): the counted peak at Llama-3-8B's
 	// widths, checkpointed with offload, grows by 121k floats a token with
 	// the whole MLP and 51k with chunks.
-	backward := tokens * act * (4*I + 2*H)
+	backward := 4*perToken(I) + 2*perToken(H)
 	if c := f(o.MLPChunkTokens); c > 0 && c < tokens {
-		held += 2*H - 2*I
-		backward = tokens*act*3*H + c*act*6*I
+		held += 2*perToken(H) - 2*perToken(I)
+		backward = 3*perToken(H) + 6*alloc(c*act*I)
 	}
-	block := tokens * act * (held + loraActs)
+	block := held + loraActs
 	if o.GradCheckpointing {
-		saved := L * tokens * act * H
+		kept := L // block inputs on the device
 		if o.OffloadCheckpoints && dev.gpu {
 			// Every block's input waits in host memory, the first too
 			// unless the embeddings are trained (modules_to_save: then it
@@ -414,21 +429,20 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 				moved = L - 1
 			}
 			p.Host = moved * tokens * act * H
-			saved -= p.Host - 2*tokens*act*H
-			saved = max(saved, 2*tokens*act*H)
+			kept = max(L-moved+2, 2)
 		}
-		p.Activations = saved + block + backward
+		p.Activations = kept*perToken(H) + block + backward
 	} else {
 		p.Activations = L*block + backward
 	}
-	p.Activations += 2 * tokens * H * act // embeddings and the final norm
+	p.Activations += 2 * perToken(H) // embeddings and the final norm
 	// The loss never materialises [tokens, vocab] logits: the LM head and
 	// the cross-entropy run over chunks of rows (at most 64 MiB of logits),
 	// logits and gradient.
-	p.Logits = min(tokens, f(autograd.LossChunkRows(int(V))))*V*4*2 + tokens*H*act
+	p.Logits = 2*alloc(min(tokens, f(autograd.LossChunkRows(int(V))))*V*4) + perToken(H)
 	if slices.ContainsFunc(o.ModulesToSave, func(s string) bool { return s == "lm_head" || strings.HasSuffix(s, ".lm_head") }) {
 		// A copied LM head computes all logits at once, and their gradient.
-		p.Logits = tokens*V*4*2 + tokens*H*4
+		p.Logits = 2*alloc(tokens*V*4) + alloc(tokens*H*4)
 	}
 
 	live := p.Weights + p.Adapters + p.Activations + p.Logits

@@ -112,6 +112,10 @@ func gib(n int64) string {
 	return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
 }
 
+// BlockBytes is the bytes the allocator hands out for a request of n: its
+// size class (a memory plan counts each tensor so).
+func BlockBytes(n int) int { return classSize(max(n, 1)) }
+
 // classSize rounds n up to its size class.
 func classSize(n int) int {
 	const minClass = 512

@@ -27,6 +27,16 @@ import (
 // here.
 const Simulated = true
 
+// SetSimulatedDeviceWork turns the simulated device's work on or off (off:
+// launches, memsets and copies are checked and queued but never run, as
+// with FTUNE_CUDASIM_KERNELS=skip) for the work that runs from now on, so
+// synchronize before turning it back on. It returns the setting it
+// replaces. Only the simulated driver has it: tests that size a
+// full-scale step use it between tests that need results.
+func SetSimulatedDeviceWork(run bool) (was bool) {
+	return !sim.skipDeviceWork.Swap(!run)
+}
+
 // CUresult codes the simulator returns.
 const (
 	simSuccess             = 0
@@ -127,7 +137,7 @@ type simDriver struct {
 	// launches, memsets and copies but runs none: results are garbage,
 	// device memory is never touched (so never resident), and what is left
 	// of a program's time is its host side (gpubench -host-only).
-	skipDeviceWork bool
+	skipDeviceWork atomic.Bool
 }
 
 var sim = &simDriver{
@@ -156,7 +166,7 @@ func bindDriver(syms []symbol) error {
 	switch s := os.Getenv("FTUNE_CUDASIM_KERNELS"); s {
 	case "", "run":
 	case "skip":
-		sim.skipDeviceWork = true
+		sim.skipDeviceWork.Store(true)
 	default:
 		return fmt.Errorf("cuda: simulated device: FTUNE_CUDASIM_KERNELS=%q: want run or skip", s)
 	}

@@ -163,7 +163,7 @@ func (s *simDriver) launch(f uintptr, gx, gy, gz, bx, by, bz, smem uint32, h uin
 
 // run executes one launch; a fault's detail goes to the error's name.
 func (s *simDriver) run(k *ptxsim.Kernel, cfg ptxsim.Config) int32 {
-	if s.skipDeviceWork {
+	if s.skipDeviceWork.Load() {
 		return 0
 	}
 	err := k.Launch(cfg)

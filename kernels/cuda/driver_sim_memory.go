@@ -84,7 +84,7 @@ func (s *simDriver) copyHtoD(dst uint64, src unsafe.Pointer, n uint64) int32 {
 	if d == nil {
 		return simInvalidValue
 	}
-	if s.skipDeviceWork {
+	if s.skipDeviceWork.Load() {
 		return 0
 	}
 	copy(d, unsafe.Slice((*byte)(src), n))
@@ -99,7 +99,7 @@ func (s *simDriver) copyDtoH(dst unsafe.Pointer, src uint64, n uint64) int32 {
 	if m == nil {
 		return simInvalidValue
 	}
-	if s.skipDeviceWork {
+	if s.skipDeviceWork.Load() {
 		return 0
 	}
 	copy(unsafe.Slice((*byte)(dst), n), m)
@@ -114,7 +114,7 @@ func (s *simDriver) copyDtoD(dst, src uint64, n uint64) int32 {
 	if d == nil || m == nil {
 		return simInvalidValue
 	}
-	if s.skipDeviceWork {
+	if s.skipDeviceWork.Load() {
 		return 0
 	}
 	copy(d, m)
@@ -132,7 +132,7 @@ func (s *simDriver) memset(dst uint64, v uint32, size int, n uint64) int32 {
 	if d == nil {
 		return simInvalidValue
 	}
-	if s.skipDeviceWork {
+	if s.skipDeviceWork.Load() {
 		return 0
 	}
 	for i := 0; i < len(d); i += size {
