@@ -258,6 +258,39 @@ func (tp *Tape) releaseSpent(g *tensor.Tensor) {
 	tp.releaseNow(g, "an added gradient")
 }
 
+// ReleaseAfterBackward hands the tape tensors its ops read that no op
+// made and that nothing reads after the backward: a pass's constants, such
+// as the RoPE tables for the batch's positions or the shifted labels. With
+// ReleaseActivations, Backward gives them back once it has run every node
+// (a checkpointed block's recompute reads them until then); otherwise, or
+// without a backward, they wait for the collector as before. On a GPU a
+// constant left to the collector makes the next step's request of its size
+// miss the caching allocator's cache. A checkpointed region's first-forward
+// tape never runs a backward and takes none.
+func (tp *Tape) ReleaseAfterBackward(ts ...*tensor.Tensor) {
+	if tp == nil || tp.region != nil || !tp.ReleaseActivations {
+		return
+	}
+	for _, t := range ts {
+		if t != nil && tensor.CanRelease(t) {
+			tp.afterBackward = append(tp.afterBackward, t)
+		}
+	}
+}
+
+// releaseAfterBackward gives back what ReleaseAfterBackward collected, each
+// storage once.
+func (tp *Tape) releaseAfterBackward() {
+	seen := map[tensor.Storage]bool{}
+	for _, t := range tp.afterBackward {
+		if st := t.Storage(); !seen[st] {
+			seen[st] = true
+			tp.releaseNow(t, "a pass's constant")
+		}
+	}
+	tp.afterBackward = nil
+}
+
 // ReleaseStats are the storages ReleaseActivations gave back so far.
 type ReleaseStats struct {
 	Storages int

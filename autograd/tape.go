@@ -97,6 +97,9 @@ type Tape struct {
 	// offloaded holds the values Offload moved to host memory, in the
 	// forward's order, until the backward restores them.
 	offloaded []*tensor.Offloaded
+	// afterBackward: a pass's constants (ReleaseAfterBackward), given back
+	// when Backward has run every node.
+	afterBackward []*tensor.Tensor
 }
 
 // leafUse is a trainable leaf and the index of the first node recorded
@@ -270,6 +273,7 @@ func (tp *Tape) Backward(loss *Var) error {
 		tp.accumulate(loss, seed, true)
 		loss.gradKnown, loss.gradValue = true, 1
 		tp.replay()
+		tp.releaseAfterBackward()
 	})
 }
 

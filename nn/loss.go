@@ -13,5 +13,5 @@ func (m *Model) chunkedLoss(tp *autograd.Tape, h *autograd.Var, labels *tensor.T
 		return m.shiftedLoss(tp, m.logits(tp, h), labels)
 	}
 	H := h.Value.Dim(-1)
-	return tp.LinearSoftcapCrossEntropy(tp.Reshape(h, -1, H), m.LMHead.Weight, shiftLabels(labels), IgnoreIndex, chunk, m.Config.FinalSoftcap)
+	return tp.LinearSoftcapCrossEntropy(tp.Reshape(h, -1, H), m.LMHead.Weight, shiftLabels(tp, labels), IgnoreIndex, chunk, m.Config.FinalSoftcap)
 }

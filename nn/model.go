@@ -232,6 +232,8 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 		localCos, localSin = rows.rows[1].tables(lc, m.Backend, m.MasterDType(), pos, B, T, maxPos)
 	}
 	rows.mu.Unlock()
+	// Read by every block's forward and, checkpointed, its recompute.
+	tp.ReleaseAfterBackward(cos, sin, localCos, localSin)
 	scale := 1 / math.Sqrt(float64(c.HeadDim))
 	if c.QueryPreAttnScalar != 0 {
 		scale = 1 / math.Sqrt(c.QueryPreAttnScalar)
@@ -383,8 +385,8 @@ func (m *Model) block(tp *autograd.Tape, b *Block, x *autograd.Var, cos, sin *te
 }
 
 // shiftLabels returns labels[:,1:] padded with -100: the target of token t
-// is the label of token t+1.
-func shiftLabels(labels *tensor.Tensor) *tensor.Tensor {
+// is the label of token t+1. The loss's backward is its last reader.
+func shiftLabels(tp *autograd.Tape, labels *tensor.Tensor) *tensor.Tensor {
 	B, T := labels.Dim(0), labels.Dim(1)
 	l := labels.I64()
 	out := make([]int64, B*T)
@@ -397,7 +399,9 @@ func shiftLabels(labels *tensor.Tensor) *tensor.Tensor {
 			}
 		}
 	}
-	return tensor.FromHost(labels.Backend(), tensor.I64, out, B*T)
+	shifted := tensor.FromHost(labels.Backend(), tensor.I64, out, B*T)
+	tp.ReleaseAfterBackward(shifted)
+	return shifted
 }
 
 func (m *Model) shiftedLoss(tp *autograd.Tape, logits *autograd.Var, labels *tensor.Tensor) (*autograd.Var, error) {
@@ -407,5 +411,5 @@ func (m *Model) shiftedLoss(tp *autograd.Tape, logits *autograd.Var, labels *ten
 	}
 	// bf16 logits are widened for the softmax and the loss (the models'
 	// logits.float() in transformers).
-	return tp.CrossEntropy(tp.Cast(tp.Reshape(logits, -1, V), m.MasterDType()), shiftLabels(labels), IgnoreIndex)
+	return tp.CrossEntropy(tp.Cast(tp.Reshape(logits, -1, V), m.MasterDType()), shiftLabels(tp, labels), IgnoreIndex)
 }

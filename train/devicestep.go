@@ -298,11 +298,13 @@ type pendingLoss struct {
 
 // readLosses returns the sum of the step's micro-batch losses (each times
 // its share); after ReadNorm the queue is empty, so this waits for nothing.
-func (t *Trainer) readLosses() float64 {
+func (t *Trainer) readLosses() (float64, error) {
 	var sum float64
+	var errs []error
 	for _, l := range t.losses {
 		sum += l.v.Item() * l.share
+		errs = append(errs, tensor.Release(l.v)) // read: dead now
 	}
 	t.losses = t.losses[:0]
-	return sum
+	return sum, errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -16,6 +17,27 @@ type Batch struct {
 	Subjects []string // per row
 	Tokens   int      // real (non-padding) tokens
 	Labelled int      // tokens with a label
+	// Fresh: the batch's tensors were made for it alone (Collate's), so
+	// the trainer gives them back once its micro-batch has run instead of
+	// leaving them to Go's collector. A loader that hands out the same
+	// tensors again leaves it false.
+	Fresh bool
+}
+
+// release gives a fresh batch's tensors back (each storage once).
+func (b Batch) release() error {
+	if !b.Fresh {
+		return nil
+	}
+	seen := map[tensor.Storage]bool{}
+	var errs []error
+	for _, t := range []*tensor.Tensor{b.InputIDs, b.Labels, b.AttentionMask, b.Segments} {
+		if t != nil && !seen[t.Storage()] {
+			seen[t.Storage()] = true
+			errs = append(errs, tensor.Release(t))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Loader yields batches of one epoch in a deterministic order and can
@@ -157,7 +179,7 @@ func Collate(rows []prep.Row, subjects []string, padID int, be tensor.Backend) B
 		pos = make([]int, B*T)
 		seg = make([]int32, B*T)
 	}
-	out := Batch{Subjects: make([]string, B)}
+	out := Batch{Subjects: make([]string, B), Fresh: true}
 	for b, r := range rows {
 		if r.Subject >= 0 && r.Subject < len(subjects) {
 			out.Subjects[b] = subjects[r.Subject]

@@ -367,10 +367,21 @@ func (t *Trainer) microBatchScaled(b Batch, share float64) (float64, error) {
 		// the tape's) and is read with the step's gradient norm: no
 		// synchronisation between the forward and the backward.
 		t.losses = append(t.losses, pendingLoss{v: out.Loss.Value.Clone(), share: share})
-		return 0, tp.Backward(tp.Scale(out.Loss, share*(1/float64(t.Cfg.GradAccum))))
+		return 0, t.backward(tp, out.Loss, share)
 	}
 	loss := out.Loss.Value.Item()
-	return loss * share, tp.Backward(tp.Scale(out.Loss, share*(1/float64(t.Cfg.GradAccum))))
+	return loss * share, t.backward(tp, out.Loss, share)
+}
+
+// backward runs the backward from the micro-batch's loss scaled by its
+// share of the step, and gives the scaled scalar back after it (Backward
+// keeps its root for the caller; nothing reads this one).
+func (t *Trainer) backward(tp *autograd.Tape, loss *autograd.Var, share float64) error {
+	root := tp.Scale(loss, share*(1/float64(t.Cfg.GradAccum)))
+	if err := tp.Backward(root); err != nil {
+		return err
+	}
+	return tensor.Release(root.Value)
 }
 
 // step runs one optimizer step of GradAccum micro-batches. It reports
@@ -405,12 +416,18 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 		}
 		t.State.BatchIndex++
 		if b.Labelled == 0 {
+			if err := b.release(); err != nil {
+				return false, err
+			}
 			continue
 		}
 		t.leafDone = sync.hook(micro)
 		loss, err := t.runMicro(b, micro)
 		t.leafDone = nil
 		if err != nil {
+			return false, err
+		}
+		if err := b.release(); err != nil {
 			return false, err
 		}
 		tree.take(t.Params, micro)
@@ -452,7 +469,10 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 		if !paramsOK {
 			return false, t.collapsedBefore(t.State.Step)
 		}
-		gradNorm, lossSum = norm, t.readLosses()
+		if lossSum, err = t.readLosses(); err != nil {
+			return false, err
+		}
+		gradNorm = norm
 	} else {
 		params = t.bind()
 		gradNorm = optim.GradNorm(params)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"runtime/debug"
 	"testing"
 
 	"github.com/ftune/ftune/data/prep"
@@ -340,4 +341,53 @@ func TestTrainerStepWaitsOnlyAtItsEnd(t *testing.T) {
 			t.Logf("per step after the first: %v host waits, %d kernel launches", seen.waits[1:], seen.launches[1:])
 		})
 	}
+}
+
+// liveSeen records the device allocator's live bytes after each step.
+type liveSeen struct {
+	train.Base
+	al   *cuda.Allocator
+	live []int64
+}
+
+func (l *liveSeen) OnStepEnd(*train.Trainer, train.Metrics) error {
+	l.live = append(l.live, l.al.Stats().Live)
+	return nil
+}
+
+// A training step on the GPU path (bf16 activations, the device
+// optimizer, dropout, checkpoints offloaded to host memory) gives back
+// everything it made that does not outlive it, so the device's live bytes
+// are the same after every step: with Go's collector off, anything left to
+// it would show here (and on a GPU make the next step's request of its
+// size miss the caching allocator's cache). The counting backend's
+// TestStepsLeaveNothingToTheCollector checks the host optimizer's path
+// and the plain one.
+func TestTrainerStepsLeaveNothingOnTheDevice(t *testing.T) {
+	if ok, reason := cudabackend.Available(); !ok {
+		t.Skip(reason)
+	}
+	b, err := cudabackend.Open(cudabackend.Options{BF16MatMul: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const steps = 3
+	r := gpuRunAs(t, b, steps, 1, tensor.BF16)
+	r.Cfg.Checkpointing, r.Cfg.OffloadCheckpoints = true, true
+	for _, l := range r.RNG.(*lora.Adapter).Layers {
+		l.Dropout = 0.1
+	}
+	seen := &liveSeen{al: b.CUDADevice().Allocator()}
+	r.Callbacks = []train.Callback{seen}
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	if err := r.Fit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// After the first step, which makes the optimizer's state.
+	for i := 2; i < len(seen.live); i++ {
+		if grew := seen.live[i] - seen.live[i-1]; grew != 0 {
+			t.Errorf("step %d left %d bytes live on the device (after each step: %v)", i+1, grew, seen.live)
+		}
+	}
+	t.Logf("live after each step: %v", seen.live)
 }
