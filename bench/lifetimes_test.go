@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/internal/loratest"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
@@ -152,19 +153,9 @@ func TestAStepLeavesOnlyItsGradients(t *testing.T) {
 // projections (dropout p) and returns a labelled B×T batch of fixed ids.
 func tinyLoRAStep(t *testing.T, be tensor.Backend, p float64, B, T int) (*nn.Model, *lora.Adapter, nn.Batch) {
 	t.Helper()
-	m, err := nn.Load("../assets/models/tiny-base", nn.LoadOptions{KeepBF16: true, Backend: be})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := lora.NewConfig(8, 16, "all-linear")
 	cfg.LoraDropout = p
-	a, err := lora.New(m, cfg, "default", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Attach(m); err != nil {
-		t.Fatal(err)
-	}
+	m, a := loratest.Attached(t, "../assets/models/tiny-base", nn.LoadOptions{KeepBF16: true, Backend: be}, cfg, 1)
 	ids := make([]int64, B*T)
 	for i := range ids {
 		ids[i] = int64((i*7919 + 13) % m.Config.VocabSize)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/internal/loratest"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
@@ -16,17 +17,7 @@ func BenchmarkLoRAStepTinyBase(b *testing.B) {
 	for _, shape := range [][2]int{{8, 256}, {1, 512}} {
 		B, T := shape[0], shape[1]
 		b.Run(fmt.Sprintf("B%dxT%d", B, T), func(b *testing.B) {
-			m, err := nn.Load("../assets/models/tiny-base", nn.LoadOptions{KeepBF16: true})
-			if err != nil {
-				b.Fatal(err)
-			}
-			a, err := lora.New(m, lora.NewConfig(16, 32, "all-linear"), "default", 1)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := a.Attach(m); err != nil {
-				b.Fatal(err)
-			}
+			m, a := loratest.Attached(b, "../assets/models/tiny-base", nn.LoadOptions{KeepBF16: true}, lora.NewConfig(16, 32, "all-linear"), 1)
 			ids := make([]int64, B*T)
 			for i := range ids {
 				ids[i] = int64((i*7919 + 13) % m.Config.VocabSize)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ftune/ftune/bench"
 	"github.com/ftune/ftune/data/prep"
+	"github.com/ftune/ftune/internal/loratest"
 	"github.com/ftune/ftune/kernels/cuda"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
@@ -79,17 +80,7 @@ func fullSizeStepPeak(t *testing.T, dir string, cfg nn.Config, B, T int, ckpt bo
 	}()
 	var peak int64
 	err = tensor.Catch(func() {
-		m, err := nn.Load(dir, nn.LoadOptions{KeepBF16: true, Backend: cb, DType: d.ModelDType()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := lora.New(m, lora.NewConfig(16, 32, "all-linear"), "default", 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Attach(m); err != nil {
-			t.Fatal(err)
-		}
+		m, a := loratest.Attached(t, dir, nn.LoadOptions{KeepBF16: true, Backend: cb, DType: d.ModelDType()}, lora.NewConfig(16, 32, "all-linear"), 1)
 		rows := make([]prep.Row, B)
 		for i := range rows {
 			rows[i].Docs = 1

@@ -9,6 +9,7 @@ import (
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/tensor"
 
+	"github.com/ftune/ftune/internal/loratest"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/optim"
@@ -37,17 +38,7 @@ func (p *arenaProbe) OnTrainEnd(t *train.Trainer) error {
 // autograd did not keep it out.
 func tinyBaseRun(t *testing.T, stepArena bool) (*train.Trainer, *lora.Adapter, *arenaProbe) {
 	t.Helper()
-	m, err := nn.Load(tinyBase, nn.LoadOptions{KeepBF16: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := lora.New(m, lora.NewConfig(64, 128, "all-linear"), "default", 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Attach(m); err != nil {
-		t.Fatal(err)
-	}
+	m, a := loratest.Attached(t, tinyBase, nn.LoadOptions{KeepBF16: true}, lora.NewConfig(64, 128, "all-linear"), 3)
 	var rows []prep.Row
 	for i := 0; i < 8; i++ {
 		r := prep.Row{Docs: 1}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/ftune/ftune/internal/loratest"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/optim"
@@ -18,19 +19,9 @@ const fixture = "../testdata/fixtures/llama-tiny"
 // matter) over synthetic rows.
 func newRun(t *testing.T, maxSteps int) (*train.Trainer, *lora.Adapter) {
 	t.Helper()
-	m, err := nn.Load(fixture, nn.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := lora.NewConfig(4, 8, "all-linear")
 	c.LoraDropout = 0.1
-	a, err := lora.New(m, c, "default", 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Attach(m); err != nil {
-		t.Fatal(err)
-	}
+	m, a := loratest.Attached(t, fixture, nn.LoadOptions{}, c, 7)
 	var rows []prep.Row
 	for i := 0; i < 12; i++ {
 		n := 6 + i%5

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/data/prep"
+	"github.com/ftune/ftune/internal/loratest"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/optim"
@@ -40,17 +41,7 @@ func (c *liveAtStepEnd) OnStepEnd(*train.Trainer, train.Metrics) error {
 func TestStepsLeaveNothingToTheCollector(t *testing.T) {
 	for _, ckpt := range []bool{false, true} {
 		be := backendtest.NewCounting()
-		m, err := nn.Load(fixture, nn.LoadOptions{Backend: be})
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := lora.New(m, lora.NewConfig(4, 8, "all-linear"), "default", 7)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Attach(m); err != nil {
-			t.Fatal(err)
-		}
+		m, a := loratest.Attached(t, fixture, nn.LoadOptions{Backend: be}, lora.NewConfig(4, 8, "all-linear"), 7)
 		var rows []prep.Row
 		for i := range 8 {
 			r := prep.Row{Docs: 1}

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/data/prep"
+	"github.com/ftune/ftune/internal/loratest"
 	"github.com/ftune/ftune/kernels/cuda"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
@@ -45,17 +46,7 @@ func gpuRun(t *testing.T, b tensor.Backend, steps int, clip float64) *train.Trai
 // gpuRunAs is gpuRun with the model computing in dt (0: float32).
 func gpuRunAs(t *testing.T, b tensor.Backend, steps int, clip float64, dt tensor.DType) *train.Trainer {
 	t.Helper()
-	m, err := nn.Load(tinyFixture, nn.LoadOptions{Backend: b, DType: dt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := lora.New(m, lora.NewConfig(4, 8, "all-linear"), "default", 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Attach(m); err != nil {
-		t.Fatal(err)
-	}
+	m, a := loratest.Attached(t, tinyFixture, nn.LoadOptions{Backend: b, DType: dt}, lora.NewConfig(4, 8, "all-linear"), 7)
 	var rows []prep.Row
 	for i := 0; i < 12; i++ {
 		r := prep.Row{Docs: 1}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ftune/ftune/kernels/cuda"
 )
 
 func TestParseStepDefaultsAndRefusals(t *testing.T) {
@@ -49,6 +51,22 @@ func TestParseStepDefaultsAndRefusals(t *testing.T) {
 		if _, err := parseStep(strings.Fields(args)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("parseStep(%s): got %v, want an error saying %q", args, err, want)
 		}
+	}
+	// -host-only runs no device work: only the simulator can, so a real
+	// driver's build refuses it; with -cpu it would time nothing.
+	_, err = parseStep([]string{"-host-only"})
+	switch {
+	case cuda.Simulated && err != nil:
+		t.Errorf("-host-only on the simulated driver: %v", err)
+	case !cuda.Simulated && (err == nil || !strings.Contains(err.Error(), "-tags cudasim")):
+		t.Errorf("-host-only on a real driver: got %v, want a refusal naming -tags cudasim", err)
+	}
+	want := "-tags cudasim"
+	if cuda.Simulated {
+		want = "drop -cpu"
+	}
+	if _, err := parseStep([]string{"-host-only", "-cpu"}); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("-host-only -cpu: got %v, want a refusal saying %q", err, want)
 	}
 }
 
