@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/autograd"
-	"github.com/ftune/ftune/internal/loratest"
 	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/lora/loratest"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/tensor/backendtest"

@@ -10,9 +10,9 @@ import (
 
 	"github.com/ftune/ftune/bench"
 	"github.com/ftune/ftune/data/prep"
-	"github.com/ftune/ftune/internal/loratest"
 	"github.com/ftune/ftune/kernels/cuda"
 	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/lora/loratest"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/optim"
 	"github.com/ftune/ftune/tensor"

@@ -9,8 +9,8 @@ import (
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/tensor"
 
-	"github.com/ftune/ftune/internal/loratest"
 	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/lora/loratest"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/optim"
 	"github.com/ftune/ftune/train"

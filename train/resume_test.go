@@ -6,8 +6,8 @@ import (
 	"math"
 	"testing"
 
-	"github.com/ftune/ftune/internal/loratest"
 	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/lora/loratest"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/optim"
 	"github.com/ftune/ftune/train"

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/data/prep"
-	"github.com/ftune/ftune/internal/loratest"
 	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/lora/loratest"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/optim"
 	"github.com/ftune/ftune/tensor/backendtest"
