@@ -53,7 +53,12 @@ func newParquetSource(f *os.File, name string) (src *parquetSource, err error) {
 	if err := checkFooter(f, st.Size(), name); err != nil {
 		return nil, err
 	}
-	pf, err := pq.OpenFile(f, st.Size())
+	if err := checkFile(f, st.Size(), name); err != nil {
+		return nil, err
+	}
+	// The page index and bloom filters are not needed to read every row,
+	// and checkFile does not bound them.
+	pf, err := pq.OpenFile(f, st.Size(), pq.SkipPageIndex(true), pq.SkipBloomFilters(true))
 	if err != nil {
 		return nil, &format.PosError{File: name, Msg: "not a readable parquet file: " + err.Error(), Err: format.ErrMalformed}
 	}

@@ -14,7 +14,7 @@ import (
 	pq "github.com/parquet-go/parquet-go"
 
 	"github.com/ftune/ftune/data/format"
-	_ "github.com/ftune/ftune/data/format/parquet"
+	"github.com/ftune/ftune/data/format/parquet"
 	"github.com/ftune/ftune/internal/testutil"
 )
 
@@ -200,9 +200,13 @@ func TestParquetFooterBomb(t *testing.T) {
 }
 
 // FuzzParquet: no file crashes the reader (parquet-go panics on some
-// corrupt inputs, which must become ErrMalformed) or makes it allocate
-// more than maxAlloc, and every example it returns is valid. Seeds: a
-// small valid file and its truncations, and testdata/fuzz/FuzzParquet.
+// corrupt inputs, which must become ErrMalformed, and dies outright when it
+// allocates what corrupt metadata claims, which the checks in bounds.go
+// refuse first) or makes it allocate more than maxAlloc, and every example
+// it returns is valid. The memory budget is lowered to a quarter of
+// maxAlloc: what parquet-go allocates for a file that passes the checks is
+// bounded by a small multiple of it. Seeds: a small valid file with each
+// codec and page version, truncations, and testdata/fuzz/FuzzParquet.
 func FuzzParquet(f *testing.F) {
 	seed, err := encodeParquet([]pqChat{{Messages: []pqMessage{{"user", "hi"}, {"assistant", "hello"}}}})
 	if err != nil {
@@ -211,6 +215,16 @@ func FuzzParquet(f *testing.F) {
 	f.Add(seed)
 	f.Add(seed[:len(seed)/2])
 	f.Add([]byte("PAR1"))
+	for _, codec := range codecs[1:] {
+		for _, version := range []int{1, 2} {
+			data, err := encodeParquetWith(alpacaRows(20), pq.Compression(codec), pq.DataPageVersion(version))
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(data)
+		}
+	}
+	parquet.SetMemoryBudget(maxAlloc / 4)
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := filepath.Join(dir, fmt.Sprintf("f%d.parquet", os.Getpid()))

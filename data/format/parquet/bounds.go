@@ -1,0 +1,297 @@
+package parquet
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/zstd"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	pqformat "github.com/parquet-go/parquet-go/format"
+	"github.com/pierrec/lz4/v4"
+
+	"github.com/ftune/ftune/data/format"
+)
+
+// A parquet file is untrusted input, and parquet-go trusts what its
+// metadata claims: a length in a page header, a list count in the footer,
+// the size a compressed page inflates to. A claim beyond the memory the
+// process can get is not an error it returns but a fatal "out of memory"
+// that no recover catches (and for a corrupt LZ4_RAW page, an endless loop
+// of doubling buffers). So before parquet-go reads a file, checkFile walks
+// its footer and every page header with the bounded walker in thrift.go,
+// checks every page's claimed sizes against its column chunk, inflates
+// every compressed page once under the size its header claims, and adds up
+// what reading a row group holds at once. A file that fails is refused
+// with what it claimed and where; one that passes is read by parquet-go
+// within memoryBudget (and, for its decoding arrays, a small factor of it:
+// FuzzParquet measures it).
+//
+// The price: every page is read and inflated twice. Inflating runs at
+// hundreds of MB/s to GB/s, small beside tokenizing the same text.
+
+// memoryBudget bounds the decoded footer and, for each row group, the pages
+// parquet-go holds at once (one per column, plus each column's
+// dictionary). Real datasets use a small fraction of it: pages are about
+// 1 MiB by default in pyarrow and parquet-go. A variable so that tests can
+// lower it.
+var memoryBudget int64 = 1 << 30
+
+// decodedValueBytes is what parquet-go holds per value of a page beyond its
+// inflated bytes: a repetition and a definition level, an offset or an
+// index, rounded up. It matters for pages of nulls, whose levels compress
+// to almost nothing.
+const decodedValueBytes = 16
+
+func budgetMiB() int64 { return memoryBudget >> 20 }
+
+// checkFile runs before parquet-go reads anything but the trailer
+// checkFooter has checked.
+func checkFile(f *os.File, size int64, name string) error {
+	bad := func(format_ string, args ...any) error {
+		return &format.PosError{File: name, Msg: "not a readable parquet file: " + fmt.Sprintf(format_, args...), Err: format.ErrMalformed}
+	}
+	var tail [8]byte
+	if _, err := f.ReadAt(tail[:], size-8); err != nil {
+		return bad("%v", err)
+	}
+	footerLen := int64(tail[0]) | int64(tail[1])<<8 | int64(tail[2])<<16 | int64(tail[3])<<24
+	footer := make([]byte, footerLen)
+	if _, err := f.ReadAt(footer, size-8-footerLen); err != nil {
+		return bad("reading its %d-byte footer: %v", footerLen, err)
+	}
+	_, decoded, err := walkStruct(footer, size-8-footerLen, footerLen)
+	if errors.Is(err, errThriftTruncated) {
+		return bad("its footer's metadata runs past the footer's %d bytes", footerLen)
+	}
+	if err != nil {
+		return bad("its footer: %v", err)
+	}
+	if decoded+footerLen > memoryBudget {
+		return bad("its footer decodes to about %d MiB, more than the %d MiB ftune gives the metadata of a dataset file", (decoded+footerLen)>>20, budgetMiB())
+	}
+	var md pqformat.FileMetaData
+	if err := thrift.Unmarshal(&thrift.CompactProtocol{}, footer, &md); err != nil {
+		return bad("its footer: %v", err)
+	}
+	dataEnd := size - 8 - footerLen
+	var z inflater
+	defer z.close()
+	for g, rg := range md.RowGroups {
+		var held int64
+		for _, c := range rg.Columns {
+			where := fmt.Sprintf("row group %d, column %q", g+1, strings.Join(c.MetaData.PathInSchema, "."))
+			if c.FilePath != "" {
+				return bad("%s: its data is in another file, %q; ftune reads self-contained files", where, c.FilePath)
+			}
+			dict, page, err := checkChunk(f, c.MetaData, dataEnd, &z)
+			if err != nil {
+				return bad("%s: %v", where, err)
+			}
+			held += dict + page
+		}
+		if held > memoryBudget {
+			return bad("row group %d holds about %d MiB at once while it is read (a page of each column, and its dictionary), more than the %d MiB ftune gives a dataset file", g+1, held>>20, budgetMiB())
+		}
+	}
+	return nil
+}
+
+// checkChunk walks a column chunk's pages as parquet-go will read them: from
+// the dictionary page (or the first data page) to the chunk's compressed
+// size. It returns the largest dictionary page's and data page's decoded
+// sizes.
+func checkChunk(f *os.File, m pqformat.ColumnMetaData, dataEnd int64, z *inflater) (dict, page int64, err error) {
+	start := m.DataPageOffset
+	if m.DictionaryPageOffset != 0 {
+		start = m.DictionaryPageOffset
+	}
+	if start < 4 || m.TotalCompressedSize < 0 || m.TotalCompressedSize > dataEnd-start {
+		return 0, 0, fmt.Errorf("its pages claim bytes %d to %d of a file whose data ends at %d", start, start+m.TotalCompressedSize, dataEnd)
+	}
+	end := start + m.TotalCompressedSize
+	for pos := start; pos < end; {
+		h, hlen, hdecoded, err := readPageHeader(f, pos, end)
+		if err != nil {
+			return 0, 0, err
+		}
+		comp, uncomp := int64(h.CompressedPageSize), int64(h.UncompressedPageSize)
+		if comp < 0 || uncomp < 0 {
+			return 0, 0, fmt.Errorf("the page at byte %d claims %d bytes, inflating to %d", pos, comp, uncomp)
+		}
+		data := pos + hlen
+		if comp > end-data {
+			return 0, 0, fmt.Errorf("the page at byte %d claims %d bytes, more than the %d left in its column chunk", pos, comp, end-data)
+		}
+		var values, levels int64
+		compressed := m.Codec != pqformat.Uncompressed
+		switch {
+		case h.DataPageHeader.Valid:
+			values = int64(h.DataPageHeader.V.NumValues)
+		case h.DictionaryPageHeader.Valid:
+			values = int64(h.DictionaryPageHeader.V.NumValues)
+		case h.DataPageHeaderV2.Valid:
+			v := h.DataPageHeaderV2.V
+			values = int64(v.NumValues)
+			levels = int64(v.RepetitionLevelsByteLength) + int64(v.DefinitionLevelsByteLength)
+			if v.RepetitionLevelsByteLength < 0 || v.DefinitionLevelsByteLength < 0 || levels > comp {
+				return 0, 0, fmt.Errorf("the page at byte %d claims %d and %d bytes of levels in %d bytes", pos, v.RepetitionLevelsByteLength, v.DefinitionLevelsByteLength, comp)
+			}
+			if v.IsCompressed.Valid && !v.IsCompressed.V {
+				compressed = false
+			}
+		}
+		if values < 0 {
+			return 0, 0, fmt.Errorf("the page at byte %d claims %d values", pos, values)
+		}
+		cost := hdecoded + comp + uncomp + decodedValueBytes*values
+		if cost > memoryBudget {
+			return 0, 0, fmt.Errorf("the page at byte %d (%d bytes inflating to %d, %d values) needs about %d MiB to decode, more than the %d MiB ftune gives a dataset file", pos, comp, uncomp, values, cost>>20, budgetMiB())
+		}
+		if compressed {
+			src := make([]byte, comp-levels)
+			if _, err := f.ReadAt(src, data+levels); err != nil {
+				return 0, 0, fmt.Errorf("reading the page at byte %d: %v", pos, err)
+			}
+			if err := z.check(m.Codec, src, uncomp); err != nil {
+				return 0, 0, fmt.Errorf("the page at byte %d: %v", pos, err)
+			}
+		}
+		if h.Type == pqformat.DictionaryPage {
+			dict = max(dict, cost)
+		} else {
+			page = max(page, cost)
+		}
+		pos = data + comp
+	}
+	return dict, page, nil
+}
+
+// readPageHeader walks the page header at pos, reading more of the chunk
+// while the header runs past what was read, and decodes it once it is
+// known to be bounded.
+func readPageHeader(f *os.File, pos, end int64) (h pqformat.PageHeader, n, decoded int64, err error) {
+	window := min(end-pos, 64<<10)
+	for {
+		buf := make([]byte, window)
+		if _, err := f.ReadAt(buf, pos); err != nil {
+			return h, 0, 0, fmt.Errorf("reading the page header at byte %d: %v", pos, err)
+		}
+		hlen, dec, err := walkStruct(buf, pos, end-pos)
+		if errors.Is(err, errThriftTruncated) && window < end-pos && window < memoryBudget {
+			window = min(end-pos, 4*window)
+			continue
+		}
+		if errors.Is(err, errThriftTruncated) {
+			return h, 0, 0, fmt.Errorf("the page header at byte %d runs past the end of its column chunk", pos)
+		}
+		if err != nil {
+			return h, 0, 0, fmt.Errorf("the page header at byte %d: %v", pos, err)
+		}
+		if err := thrift.Unmarshal(&thrift.CompactProtocol{}, buf[:hlen], &h); err != nil {
+			return h, 0, 0, fmt.Errorf("the page header at byte %d: %v", pos, err)
+		}
+		return h, int64(hlen), dec, nil
+	}
+}
+
+// zstdWindow is the least decoded size checkInflate lets a zstd page ask
+// for. Writers that know a page's size (parquet-go, Arrow) write a single
+// segment frame whose window is the page; a streaming writer's default
+// window is 8 MiB, larger than most pages, and is still a valid page.
+const zstdWindow = 8 << 20
+
+// inflater checks compressed pages; one per file, so its zstd decoder and
+// scratch buffer serve every page.
+type inflater struct {
+	zstd    *zstd.Decoder
+	scratch []byte
+}
+
+func (z *inflater) close() {
+	if z.zstd != nil {
+		z.zstd.Close()
+	}
+}
+
+// check inflates src with the library parquet-go uses for codec and fails
+// if it inflates to more than limit bytes (the page header's claim, which
+// the memory check counted) or does not inflate at all. Codecs parquet-go
+// does not read are left to its own clear error.
+func (z *inflater) check(codec pqformat.CompressionCodec, src []byte, limit int64) error {
+	tooBig := func() error {
+		return fmt.Errorf("it inflates to more than the %d bytes its header claims", limit)
+	}
+	var r io.Reader
+	switch codec {
+	case pqformat.Snappy:
+		n, err := snappy.DecodedLen(src)
+		if err != nil {
+			return fmt.Errorf("snappy: %v", err)
+		}
+		if int64(n) > limit {
+			return tooBig()
+		}
+		return nil
+	case pqformat.Lz4Raw:
+		// parquet-go doubles its buffer until the block fits, so a block
+		// that never fits would take all memory.
+		if _, err := lz4.UncompressBlock(src, make([]byte, limit)); err != nil {
+			return fmt.Errorf("LZ4 does not inflate into the %d bytes its header claims: %v", limit, err)
+		}
+		return nil
+	case pqformat.Zstd:
+		// DecodeAll refuses a frame whose content size is over the
+		// decoder's limit before allocating it; the output is then checked
+		// against the page's own claim.
+		d := z.zstd
+		if limit > zstdWindow { // rare: a decoder of its own
+			var err error
+			if d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit))); err != nil {
+				return err
+			}
+			defer d.Close()
+		} else if d == nil {
+			var err error
+			if d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(zstdWindow)); err != nil {
+				return err
+			}
+			z.zstd = d
+		}
+		out, err := d.DecodeAll(src, z.scratch[:0])
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) || int64(len(out)) > limit {
+			return tooBig()
+		}
+		if err != nil {
+			return fmt.Errorf("zstd: %v", err)
+		}
+		if cap(out) > cap(z.scratch) {
+			z.scratch = out
+		}
+		return nil
+	case pqformat.Gzip:
+		zr, err := gzip.NewReader(bytes.NewReader(src))
+		if err != nil {
+			return fmt.Errorf("gzip: %v", err)
+		}
+		r = zr
+	case pqformat.Brotli:
+		r = brotli.NewReader(bytes.NewReader(src))
+	default:
+		return nil
+	}
+	n, err := io.CopyN(io.Discard, r, limit+1)
+	if n > limit {
+		return tooBig()
+	}
+	if err != nil && err != io.EOF {
+		return err
+	}
+	return nil
+}
