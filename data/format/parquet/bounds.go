@@ -33,8 +33,10 @@ import (
 // within memoryBudget (and, for its decoding arrays, a small factor of it:
 // FuzzParquet measures it).
 //
-// The price: every page is read and inflated twice. Inflating runs at
-// hundreds of MB/s to GB/s, small beside tokenizing the same text.
+// The price: every compressed page is inflated twice. On 50,000 alpaca
+// rows (BenchmarkParquet, 2-core machine, 2026-12-05) the checks took 1.1,
+// 0.9, 10.0 and 4.6 ms against 185, 182, 165 and 117 ms for the whole read,
+// uncompressed, snappy, zstd and gzip: 0.5-6%.
 
 // memoryBudget bounds the decoded footer and, for each row group, the pages
 // parquet-go holds at once (one per column, plus each column's
@@ -49,7 +51,13 @@ var memoryBudget int64 = 1 << 30
 // to almost nothing.
 const decodedValueBytes = 16
 
-func budgetMiB() int64 { return memoryBudget >> 20 }
+// bytesText writes n bytes for a message: in MiB from 1 MiB up.
+func bytesText(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
 
 // checkFile runs before parquet-go reads anything but the trailer
 // checkFooter has checked.
@@ -62,6 +70,9 @@ func checkFile(f *os.File, size int64, name string) error {
 		return bad("%v", err)
 	}
 	footerLen := int64(tail[0]) | int64(tail[1])<<8 | int64(tail[2])<<16 | int64(tail[3])<<24
+	if footerLen > memoryBudget {
+		return bad("its footer is %s, more than the %s ftune gives the metadata of a dataset file", bytesText(footerLen), bytesText(memoryBudget))
+	}
 	footer := make([]byte, footerLen)
 	if _, err := f.ReadAt(footer, size-8-footerLen); err != nil {
 		return bad("reading its %d-byte footer: %v", footerLen, err)
@@ -74,7 +85,7 @@ func checkFile(f *os.File, size int64, name string) error {
 		return bad("its footer: %v", err)
 	}
 	if decoded+footerLen > memoryBudget {
-		return bad("its footer decodes to about %d MiB, more than the %d MiB ftune gives the metadata of a dataset file", (decoded+footerLen)>>20, budgetMiB())
+		return bad("its footer decodes to about %s, more than the %s ftune gives the metadata of a dataset file", bytesText(decoded+footerLen), bytesText(memoryBudget))
 	}
 	var md pqformat.FileMetaData
 	if err := thrift.Unmarshal(&thrift.CompactProtocol{}, footer, &md); err != nil {
@@ -97,7 +108,7 @@ func checkFile(f *os.File, size int64, name string) error {
 			held += dict + page
 		}
 		if held > memoryBudget {
-			return bad("row group %d holds about %d MiB at once while it is read (a page of each column, and its dictionary), more than the %d MiB ftune gives a dataset file", g+1, held>>20, budgetMiB())
+			return bad("row group %d holds about %s at once while it is read (a page of each column, and its dictionary), more than the %s ftune gives a dataset file", g+1, bytesText(held), bytesText(memoryBudget))
 		}
 	}
 	return nil
@@ -152,7 +163,7 @@ func checkChunk(f *os.File, m pqformat.ColumnMetaData, dataEnd int64, z *inflate
 		}
 		cost := hdecoded + comp + uncomp + decodedValueBytes*values
 		if cost > memoryBudget {
-			return 0, 0, fmt.Errorf("the page at byte %d (%d bytes inflating to %d, %d values) needs about %d MiB to decode, more than the %d MiB ftune gives a dataset file", pos, comp, uncomp, values, cost>>20, budgetMiB())
+			return 0, 0, fmt.Errorf("the page at byte %d (%d bytes inflating to %d, %d values) needs about %s to decode, more than the %s ftune gives a dataset file", pos, comp, uncomp, values, bytesText(cost), bytesText(memoryBudget))
 		}
 		if compressed {
 			src := make([]byte, comp-levels)
@@ -242,7 +253,10 @@ func (z *inflater) check(codec pqformat.CompressionCodec, src []byte, limit int6
 	case pqformat.Lz4Raw:
 		// parquet-go doubles its buffer until the block fits, so a block
 		// that never fits would take all memory.
-		if _, err := lz4.UncompressBlock(src, make([]byte, limit)); err != nil {
+		if int64(cap(z.scratch)) < limit {
+			z.scratch = make([]byte, limit)
+		}
+		if _, err := lz4.UncompressBlock(src, z.scratch[:limit]); err != nil {
 			return fmt.Errorf("LZ4 does not inflate into the %d bytes its header claims: %v", limit, err)
 		}
 		return nil

@@ -130,10 +130,11 @@ func TestParquetInflateBomb(t *testing.T) {
 	}
 }
 
+// pqSparse's first column is all nulls.
 type pqSparse struct {
+	Note        *string `parquet:"note,optional"`
 	Instruction string  `parquet:"instruction"`
 	Output      string  `parquet:"output"`
-	Note        *string `parquet:"note,optional"`
 }
 
 // TestParquetMemoryBudget: pages, row groups and footers that decode to
@@ -151,8 +152,9 @@ func TestParquetMemoryBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = format.ReadAll(writeBytes(t, data), format.Options{})
-	if !errors.Is(err, format.ErrMalformed) || !strings.Contains(err.Error(), "100000 values) needs about 1 MiB to decode, more than the 1 MiB") {
-		t.Errorf("a page of 100,000 values under a 1 MiB budget: got %v", err)
+	if !errors.Is(err, format.ErrMalformed) || !strings.Contains(err.Error(), `column "note": the page at byte 4 (`) ||
+		!strings.Contains(err.Error(), "100000 values) needs about 1.5 MiB to decode, more than the 1.0 MiB") {
+		t.Errorf("a page of 100,000 nulls under a 1 MiB budget: got %v", err)
 	}
 
 	// Three columns each under the budget, together over it.
@@ -162,7 +164,7 @@ func TestParquetMemoryBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = format.ReadAll(writeBytes(t, data), format.Options{})
-	if !errors.Is(err, format.ErrMalformed) || !strings.Contains(err.Error(), "row group 1 holds about 1 MiB at once") {
+	if !errors.Is(err, format.ErrMalformed) || !strings.Contains(err.Error(), "row group 1 holds about 1.3 MiB at once") {
 		t.Errorf("three pages of 25,000 values under a 1 MiB budget: got %v", err)
 	}
 	parquet.SetMemoryBudget(16 << 20)
@@ -172,7 +174,12 @@ func TestParquetMemoryBudget(t *testing.T) {
 
 	parquet.SetMemoryBudget(2 << 10)
 	_, _, err = format.ReadAll(writeBytes(t, data), format.Options{})
-	if !errors.Is(err, format.ErrMalformed) || !strings.Contains(err.Error(), "its footer decodes to about") {
+	if !errors.Is(err, format.ErrMalformed) || !strings.Contains(err.Error(), "its footer decodes to about") || !strings.Contains(err.Error(), "more than the 2048 bytes") {
 		t.Errorf("a footer under a 2 KiB budget: got %v", err)
+	}
+	parquet.SetMemoryBudget(64)
+	_, _, err = format.ReadAll(writeBytes(t, data), format.Options{})
+	if !errors.Is(err, format.ErrMalformed) || !strings.Contains(err.Error(), "its footer is") || !strings.Contains(err.Error(), "more than the 64 bytes") {
+		t.Errorf("a footer under a 64-byte budget: got %v", err)
 	}
 }

@@ -224,7 +224,7 @@ func FuzzParquet(f *testing.F) {
 			f.Add(data)
 		}
 	}
-	parquet.SetMemoryBudget(maxAlloc / 4)
+	defer parquet.SetMemoryBudget(parquet.SetMemoryBudget(maxAlloc / 4))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := filepath.Join(dir, fmt.Sprintf("f%d.parquet", os.Getpid()))
