@@ -17,6 +17,11 @@ type csvSource struct {
 	rc     io.ReadCloser
 	cr     *csv.Reader
 	header []string
+	// nextLine is the line after the last record read (its last field's
+	// line, which is where a quoted multi-line field starts): where a read
+	// error happened, as far as the reader lets us know (csv.Reader gives
+	// no position with the errors of the reader under it).
+	nextLine int
 }
 
 func newCSVSource(rc io.ReadCloser, name string, comma rune) (*csvSource, error) {
@@ -26,7 +31,7 @@ func newCSVSource(rc io.ReadCloser, name string, comma rune) (*csvSource, error)
 	// TSV files rarely quote, and a stray '"' in a value would otherwise be
 	// a syntax error.
 	cr.LazyQuotes = comma == '\t'
-	s := &csvSource{name: name, rc: rc, cr: cr}
+	s := &csvSource{name: name, rc: rc, cr: cr, nextLine: 1}
 	head, err := cr.Read()
 	if err == io.EOF {
 		return s, nil // empty file: Next reports an empty dataset
@@ -50,7 +55,14 @@ func newCSVSource(rc io.ReadCloser, name string, comma rune) (*csvSource, error)
 		s.header = append(s.header, h)
 	}
 	cr.FieldsPerRecord = len(s.header)
+	s.nextLine = s.lineAfter(len(head))
 	return s, nil
+}
+
+// lineAfter is the line after the record of n fields just read.
+func (s *csvSource) lineAfter(n int) int {
+	line, _ := s.cr.FieldPos(n - 1)
+	return line + 1
 }
 
 func (s *csvSource) close() error { return s.rc.Close() }
@@ -70,7 +82,7 @@ func (s *csvSource) posErr(err error) *PosError {
 		}
 		return &PosError{File: s.name, Line: pe.Line, Column: pe.Column, Msg: msg, Err: ErrMalformed}
 	}
-	return &PosError{File: s.name, Msg: err.Error()}
+	return &PosError{File: s.name, Line: s.nextLine, Msg: err.Error()}
 }
 
 func (s *csvSource) next() (Record, error, bool) {
@@ -87,6 +99,7 @@ func (s *csvSource) next() (Record, error, bool) {
 		return Record{}, s.posErr(err), !errors.As(err, &pe)
 	}
 	line, _ := s.cr.FieldPos(0)
+	s.nextLine = s.lineAfter(len(rec))
 	fields := make(map[string]any, len(rec))
 	for i, v := range rec {
 		if !utf8.ValidString(v) {
@@ -146,7 +159,13 @@ func (s *textSource) next() (Record, error, bool) {
 			break
 		}
 		if err != nil {
-			return Record{}, &PosError{File: s.name, Line: s.line, Msg: err.Error()}, true
+			// The failed read is of the next line, or of the paragraph
+			// that began before it.
+			line := s.line + 1
+			if start > 0 {
+				line = start
+			}
+			return Record{}, &PosError{File: s.name, Line: line, Msg: err.Error()}, true
 		}
 		if !utf8.Valid(b) {
 			return Record{}, &PosError{File: s.name, Line: s.line, Column: firstInvalidUTF8(b) + 1, Msg: "text must be UTF-8", Err: ErrInvalidUTF8}, false

@@ -59,6 +59,9 @@ var (
 	ErrBadValue = errors.New("bad value")
 	// ErrUnsupported: the file extension or shape is not supported.
 	ErrUnsupported = errors.New("unsupported")
+	// ErrRecordTooLarge: one record of a streamed file runs past
+	// Options.MaxRecordBytes.
+	ErrRecordTooLarge = errors.New("record too large")
 )
 
 // PosError is an error at a position in an input file. Line and Column are

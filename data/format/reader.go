@@ -63,7 +63,55 @@ type Options struct {
 	// MaxSkipMessages bounds Report.SkipErrors (default 20).
 	MaxSkipMessages int
 	Text            TextMode
+	// MaxRecordBytes bounds one record of a streamed format (a JSONL line,
+	// an element of a JSON array, a CSV record, a text unit; 0:
+	// DefaultMaxRecordBytes). Readers hold a record whole, so without a
+	// bound one file without a newline would be read into memory whole.
+	// Parquet has its own bounds.
+	MaxRecordBytes int64
 }
+
+// DefaultMaxRecordBytes is Options.MaxRecordBytes's default: far above
+// any training example (131,072 tokens of text are about 0.5 MiB).
+const DefaultMaxRecordBytes = 64 << 20
+
+// recordLimit fails reads once more than max bytes have been read since
+// the Reader last returned a record. The sources read ahead by at most
+// their buffer (64 KiB), so a record is refused between max minus that and
+// max plus one read.
+type recordLimit struct {
+	r       io.Reader
+	max, n  int64
+	tripped bool
+}
+
+func (l *recordLimit) Read(p []byte) (int, error) {
+	if l.n > l.max {
+		l.tripped = true
+		return 0, fmt.Errorf("%w: %s", ErrRecordTooLarge, l.message())
+	}
+	k, err := l.r.Read(p)
+	l.n += int64(k)
+	return k, err
+}
+
+func (l *recordLimit) message() string {
+	return fmt.Sprintf("a record runs past %d bytes, the most ftune reads as one example (Options.MaxRecordBytes); is the file the format its extension says?", l.max)
+}
+
+// refuse turns the error a source made of a refused read into one with
+// the ErrRecordTooLarge sentinel and the limit's message, keeping the
+// position the source gave.
+func (l *recordLimit) refuse(name string, err error) error {
+	pe := &PosError{File: name, Msg: l.message(), Err: ErrRecordTooLarge}
+	var src *PosError
+	if errors.As(err, &src) {
+		pe.File, pe.Line, pe.Column = src.File, src.Line, src.Column
+	}
+	return pe
+}
+
+func (l *recordLimit) next() { l.n = 0 }
 
 // Report counts what a read saw.
 type Report struct {
@@ -92,6 +140,7 @@ type source interface {
 type Reader struct {
 	name    string
 	src     source
+	limit   *recordLimit // nil for file sources (parquet)
 	opts    Options
 	mapping Mapping
 	mapped  bool
@@ -118,19 +167,20 @@ func Open(path string, opts Options) (*Reader, error) {
 		return nil, err
 	}
 	var src source
+	var lim *recordLimit
 	if byFile {
 		var fs FileSource
 		if fs, err = openFile(f, path); err == nil {
 			src = fileSource{fs}
 		}
 	} else {
-		src, err = newStreamSource(f, path, kind, opts.Text)
+		src, lim, err = newStreamSource(f, path, kind, opts)
 	}
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	return newReader(path, src, opts), nil
+	return newReader(path, src, lim, opts), nil
 }
 
 // NewReader streams examples from r; name is used in positions. Parquet
@@ -139,34 +189,53 @@ func NewReader(r io.Reader, name string, kind Kind, opts Options) (*Reader, erro
 	if _, byFile := fileOpener(kind); byFile || kindPackages[kind] != "" {
 		return nil, fmt.Errorf("%s: %w: %s needs a file (use Open)", name, ErrUnsupported, kind)
 	}
-	src, err := newStreamSource(io.NopCloser(r), name, kind, opts.Text)
+	src, lim, err := newStreamSource(io.NopCloser(r), name, kind, opts)
 	if err != nil {
 		return nil, err
 	}
-	return newReader(name, src, opts), nil
+	return newReader(name, src, lim, opts), nil
 }
 
-func newStreamSource(rc io.ReadCloser, name string, kind Kind, mode TextMode) (source, error) {
+// limitedReadCloser reads through a recordLimit and closes the file.
+type limitedReadCloser struct {
+	*recordLimit
+	io.Closer
+}
+
+func newStreamSource(rc io.ReadCloser, name string, kind Kind, opts Options) (source, *recordLimit, error) {
+	max := opts.MaxRecordBytes
+	if max <= 0 {
+		max = DefaultMaxRecordBytes
+	}
+	lim := &recordLimit{r: rc, max: max}
+	lrc := limitedReadCloser{lim, rc}
+	var src source
+	var err error
 	switch kind {
 	case KindJSONL:
-		return newJSONLSource(rc, name), nil
+		src = newJSONLSource(lrc, name)
 	case KindJSON:
-		return newJSONArraySource(rc, name), nil
+		src = newJSONArraySource(lrc, name)
 	case KindCSV:
-		return newCSVSource(rc, name, ',')
+		src, err = newCSVSource(lrc, name, ',')
 	case KindTSV:
-		return newCSVSource(rc, name, '\t')
+		src, err = newCSVSource(lrc, name, '\t')
 	case KindText:
-		return newTextSource(rc, name, mode), nil
+		src = newTextSource(lrc, name, opts.Text)
+	default:
+		return nil, nil, fmt.Errorf("%s: %w format %q", name, ErrUnsupported, kind)
 	}
-	return nil, fmt.Errorf("%s: %w format %q", name, ErrUnsupported, kind)
+	if err != nil && lim.tripped { // a CSV header past the limit
+		err = lim.refuse(name, err)
+	}
+	return src, lim, err
 }
 
-func newReader(name string, src source, opts Options) *Reader {
+func newReader(name string, src source, lim *recordLimit, opts Options) *Reader {
 	if opts.MaxSkipMessages == 0 {
 		opts.MaxSkipMessages = 20
 	}
-	r := &Reader{name: name, src: src, opts: opts, report: Report{File: name}}
+	r := &Reader{name: name, src: src, limit: lim, opts: opts, report: Report{File: name}}
 	if opts.Mapping.Shape != ShapeAuto {
 		r.mapping = opts.Mapping.withDefaults()
 		r.mapped = true
@@ -183,6 +252,15 @@ func (r *Reader) Next() (Example, error) {
 	}
 	for {
 		rec, err, fatal := r.src.next()
+		if r.limit != nil {
+			if r.limit.tripped && err != nil && err != io.EOF {
+				// However the source worded the failed read, the record is
+				// too large, and the rest of the file cannot be trusted to
+				// resume at a record boundary.
+				err, fatal = r.limit.refuse(r.name, err), true
+			}
+			r.limit.next()
+		}
 		if err == io.EOF {
 			r.done = true
 			if r.report.Examples == 0 {
