@@ -67,13 +67,15 @@ func TestParquetCodecsRead(t *testing.T) {
 	}
 }
 
-// TestParquetPageHeaderBomb: the file CI's fuzzer found (2026-12-05). A
-// page header's statistics claim a 2 GiB binary value in a 675-byte file;
-// parquet-go allocated it before reading, and under the tests' address
-// space limit the process died with a fatal "out of memory" that no
-// recover catches. testdata/page-header-bomb.parquet is the seed file of
-// FuzzParquet (parquet-go v0.32.0's encoding) with bytes 38-42 set to the
-// varint 2^31-1.
+// TestParquetPageHeaderBomb: the kind of file CI's fuzzer found
+// (2026-12-05). A page header's statistics claim a 2 GiB binary value in a
+// 675-byte file; parquet-go allocates it before reading. Alone, this test
+// then sees 2048 MB allocated; in a fuzz worker that already held memory,
+// under the tests' address space limit, the process died with a fatal
+// "out of memory" that no recover catches.
+// testdata/page-header-bomb.parquet is the seed file of FuzzParquet
+// (parquet-go v0.32.0's encoding) with bytes 38-42 set to the varint
+// 2^31-1.
 func TestParquetPageHeaderBomb(t *testing.T) {
 	p := filepath.Join("testdata", "page-header-bomb.parquet")
 	var err error
@@ -181,5 +183,38 @@ func TestParquetMemoryBudget(t *testing.T) {
 	_, _, err = format.ReadAll(writeBytes(t, data), format.Options{})
 	if !errors.Is(err, format.ErrMalformed) || !strings.Contains(err.Error(), "its footer is") || !strings.Contains(err.Error(), "more than the 64 bytes") {
 		t.Errorf("a footer under a 64-byte budget: got %v", err)
+	}
+}
+
+// TestParquetFooterListBomb: the footer's schema list rewritten to claim
+// 2^31-1 elements. parquet-go makes the list before decoding an element:
+// 2^31-1 schema elements of 96 bytes, 192 GiB, a fatal "out of memory" on
+// any machine (checked by hand without the address space limit,
+// 2026-12-05). The walker refuses the count against the footer's bytes.
+func TestParquetFooterListBomb(t *testing.T) {
+	seed, err := encodeParquet([]pqChat{{Messages: []pqMessage{{"user", "hi"}, {"assistant", "hello"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	footerLen := int(binary.LittleEndian.Uint32(seed[len(seed)-8:]))
+	start := len(seed) - 8 - footerLen
+	// FileMetaData: field 1 (version, i32), then field 2 (schema, a list of
+	// structs) with its list header.
+	at := start + 2
+	if seed[start] != 0x15 || seed[at] != 0x19 || seed[at+1]&0x0f != 0x0c {
+		t.Fatalf("unexpected footer % x", seed[start:start+8])
+	}
+	data := append([]byte(nil), seed[:at+1]...)
+	data = append(data, 0xfc, 0xff, 0xff, 0xff, 0xff, 0x07) // long form: 2^31-1 structs
+	data = append(data, seed[at+2:len(seed)-8]...)
+	data = binary.LittleEndian.AppendUint32(data, uint32(len(data)-start))
+	data = append(data, "PAR1"...)
+	n := allocated(func() { _, _, err = format.ReadAll(writeBytes(t, data), format.Options{}) })
+	want := "its footer: a list count at byte " + fmt.Sprint(at+2) + " claims 2147483647, more than the"
+	if !errors.Is(err, format.ErrMalformed) || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v\nwant an ErrMalformed containing %q", err, want)
+	}
+	if n > maxAlloc {
+		t.Errorf("allocated %d MB", n>>20)
 	}
 }
