@@ -20,23 +20,24 @@ import (
 )
 
 // A parquet file is untrusted input, and parquet-go trusts what its
-// metadata claims: a length in a page header, a list count in the footer,
-// the size a compressed page inflates to. A claim beyond the memory the
-// process can get is not an error it returns but a fatal "out of memory"
-// that no recover catches (and for a corrupt LZ4_RAW page, an endless loop
-// of doubling buffers). So before parquet-go reads a file, checkFile walks
-// its footer and every page header with the bounded walker in thrift.go,
-// checks every page's claimed sizes against its column chunk, inflates
-// every compressed page once under the size its header claims, and adds up
-// what reading a row group holds at once. A file that fails is refused
-// with what it claimed and where; one that passes is read by parquet-go
-// within memoryBudget (and, for its decoding arrays, a small factor of it:
-// FuzzParquet measures it).
+// metadata and encoded data claim: a length in a page header, a list count
+// in the footer, the size a compressed page inflates to, the count of a run
+// of levels or dictionary indices. A claim beyond the memory the process
+// can get is not an error it returns but a fatal "out of memory" that no
+// recover catches (and for a corrupt LZ4_RAW page, an endless loop of
+// doubling buffers). So before parquet-go reads a file, checkFile walks its
+// footer and every page header with the bounded walker in thrift.go, checks
+// every page's claimed sizes against its column chunk, inflates every
+// compressed page once under the size its header claims, checks the counts
+// inside each page (pages.go), and adds up what reading a row group holds
+// at once. A file that fails is refused with what it claimed and where;
+// one that passes is read by parquet-go within memoryBudget (and, for its
+// decoding arrays, a small factor of it: FuzzParquet measures it).
 //
-// The price: every compressed page is inflated twice. On 50,000 alpaca
-// rows (BenchmarkParquet, 2-core machine, 2026-12-05) the checks took 1.1,
-// 0.9, 10.0 and 4.6 ms against 185, 182, 165 and 117 ms for the whole read,
-// uncompressed, snappy, zstd and gzip: 0.5-6%.
+// The price: every page is read, and inflated, twice. On 50,000 alpaca
+// rows (BenchmarkParquet, 2-core machine, 2026-12-05) the checks took 5.7,
+// 4.2, 3.8 and 4.6 ms against 89, 108, 120 and 124 ms for the whole read,
+// uncompressed, snappy, zstd and gzip: 3-6%.
 
 // memoryBudget bounds the decoded footer and, for each row group, the pages
 // parquet-go holds at once (one per column, plus each column's
@@ -92,16 +93,23 @@ func checkFile(f *os.File, size int64, name string) error {
 		return bad("its footer: %v", err)
 	}
 	dataEnd := size - 8 - footerLen
+	leaves, err := leafLevels(md.Schema)
+	if err != nil {
+		return bad("%v", err)
+	}
 	var z inflater
 	defer z.close()
 	for g, rg := range md.RowGroups {
+		if len(rg.Columns) != len(leaves) {
+			return bad("row group %d has %d columns, and the schema %d", g+1, len(rg.Columns), len(leaves))
+		}
 		var held int64
-		for _, c := range rg.Columns {
+		for ci, c := range rg.Columns {
 			where := fmt.Sprintf("row group %d, column %q", g+1, strings.Join(c.MetaData.PathInSchema, "."))
 			if c.FilePath != "" {
 				return bad("%s: its data is in another file, %q; ftune reads self-contained files", where, c.FilePath)
 			}
-			dict, page, err := checkChunk(f, c.MetaData, dataEnd, &z)
+			dict, page, err := checkChunk(f, c.MetaData, leaves[ci], dataEnd, &z)
 			if err != nil {
 				return bad("%s: %v", where, err)
 			}
@@ -118,7 +126,7 @@ func checkFile(f *os.File, size int64, name string) error {
 // the dictionary page (or the first data page) to the chunk's compressed
 // size. It returns the largest dictionary page's and data page's decoded
 // sizes.
-func checkChunk(f *os.File, m pqformat.ColumnMetaData, dataEnd int64, z *inflater) (dict, page int64, err error) {
+func checkChunk(f *os.File, m pqformat.ColumnMetaData, lv columnLevels, dataEnd int64, z *inflater) (dict, page int64, err error) {
 	start := m.DataPageOffset
 	if m.DictionaryPageOffset != 0 {
 		start = m.DictionaryPageOffset
@@ -165,14 +173,24 @@ func checkChunk(f *os.File, m pqformat.ColumnMetaData, dataEnd int64, z *inflate
 		if cost > memoryBudget {
 			return 0, 0, fmt.Errorf("the page at byte %d (%d bytes inflating to %d, %d values) needs about %s to decode, more than the %s ftune gives a dataset file", pos, comp, uncomp, values, bytesText(cost), bytesText(memoryBudget))
 		}
+		raw := make([]byte, comp)
+		if _, err := f.ReadAt(raw, data); err != nil {
+			return 0, 0, fmt.Errorf("reading the page at byte %d: %v", pos, err)
+		}
+		content := raw[levels:]
 		if compressed {
-			src := make([]byte, comp-levels)
-			if _, err := f.ReadAt(src, data+levels); err != nil {
-				return 0, 0, fmt.Errorf("reading the page at byte %d: %v", pos, err)
-			}
-			if err := z.check(m.Codec, src, uncomp); err != nil {
+			if content, err = z.inflate(m.Codec, content, uncomp); err != nil {
 				return 0, 0, fmt.Errorf("the page at byte %d: %v", pos, err)
 			}
+		}
+		var extra int64
+		if content != nil || !compressed { // nil: a codec parquet-go refuses itself
+			if extra, err = checkPage(&h, lv, raw[:levels], content); err != nil {
+				return 0, 0, fmt.Errorf("the page at byte %d: %v", pos, err)
+			}
+		}
+		if cost += extra; cost > memoryBudget {
+			return 0, 0, fmt.Errorf("the page at byte %d (%d values) builds %s of delta-encoded strings, more than the %s ftune gives a dataset file", pos, values, bytesText(extra), bytesText(memoryBudget))
 		}
 		if h.Type == pqformat.DictionaryPage {
 			dict = max(dict, cost)
@@ -231,35 +249,44 @@ func (z *inflater) close() {
 	}
 }
 
-// check inflates src with the library parquet-go uses for codec and fails
-// if it inflates to more than limit bytes (the page header's claim, which
-// the memory check counted) or does not inflate at all. Codecs parquet-go
-// does not read are left to its own clear error.
-func (z *inflater) check(codec pqformat.CompressionCodec, src []byte, limit int64) error {
+// inflate inflates src with the library parquet-go uses for codec, and
+// fails if it inflates to more than limit bytes (the page header's claim,
+// which the memory check counted) or does not inflate. The result is valid
+// until the next call. Codecs parquet-go does not read give nil: its own
+// clear error follows.
+func (z *inflater) inflate(codec pqformat.CompressionCodec, src []byte, limit int64) ([]byte, error) {
 	tooBig := func() error {
 		return fmt.Errorf("it inflates to more than the %d bytes its header claims", limit)
+	}
+	buf := func(n int64) []byte {
+		if int64(cap(z.scratch)) < n {
+			z.scratch = make([]byte, n)
+		}
+		return z.scratch[:n]
 	}
 	var r io.Reader
 	switch codec {
 	case pqformat.Snappy:
 		n, err := snappy.DecodedLen(src)
 		if err != nil {
-			return fmt.Errorf("snappy: %v", err)
+			return nil, fmt.Errorf("snappy: %v", err)
 		}
 		if int64(n) > limit {
-			return tooBig()
+			return nil, tooBig()
 		}
-		return nil
+		out, err := snappy.Decode(buf(int64(n)), src)
+		if err != nil {
+			return nil, fmt.Errorf("snappy: %v", err)
+		}
+		return out, nil
 	case pqformat.Lz4Raw:
 		// parquet-go doubles its buffer until the block fits, so a block
 		// that never fits would take all memory.
-		if int64(cap(z.scratch)) < limit {
-			z.scratch = make([]byte, limit)
+		n, err := lz4.UncompressBlock(src, buf(limit))
+		if err != nil {
+			return nil, fmt.Errorf("LZ4 does not inflate into the %d bytes its header claims: %v", limit, err)
 		}
-		if _, err := lz4.UncompressBlock(src, z.scratch[:limit]); err != nil {
-			return fmt.Errorf("LZ4 does not inflate into the %d bytes its header claims: %v", limit, err)
-		}
-		return nil
+		return z.scratch[:n], nil
 	case pqformat.Zstd:
 		// DecodeAll refuses a frame whose content size is over the
 		// decoder's limit before allocating it; the output is then checked
@@ -268,44 +295,51 @@ func (z *inflater) check(codec pqformat.CompressionCodec, src []byte, limit int6
 		if limit > zstdWindow { // rare: a decoder of its own
 			var err error
 			if d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit))); err != nil {
-				return err
+				return nil, err
 			}
 			defer d.Close()
 		} else if d == nil {
 			var err error
 			if d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(zstdWindow)); err != nil {
-				return err
+				return nil, err
 			}
 			z.zstd = d
 		}
 		out, err := d.DecodeAll(src, z.scratch[:0])
 		if errors.Is(err, zstd.ErrDecoderSizeExceeded) || int64(len(out)) > limit {
-			return tooBig()
+			return nil, tooBig()
 		}
 		if err != nil {
-			return fmt.Errorf("zstd: %v", err)
+			return nil, fmt.Errorf("zstd: %v", err)
 		}
 		if cap(out) > cap(z.scratch) {
 			z.scratch = out
 		}
-		return nil
+		return out, nil
 	case pqformat.Gzip:
 		zr, err := gzip.NewReader(bytes.NewReader(src))
 		if err != nil {
-			return fmt.Errorf("gzip: %v", err)
+			return nil, fmt.Errorf("gzip: %v", err)
 		}
 		r = zr
 	case pqformat.Brotli:
 		r = brotli.NewReader(bytes.NewReader(src))
 	default:
-		return nil
+		return nil, nil
 	}
-	n, err := io.CopyN(io.Discard, r, limit+1)
-	if n > limit {
-		return tooBig()
+	out := buf(limit + 1)
+	n := 0
+	for {
+		if int64(n) > limit {
+			return nil, tooBig()
+		}
+		k, err := r.Read(out[n:])
+		n += k
+		if err == io.EOF {
+			return out[:n], nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if err != nil && err != io.EOF {
-		return err
-	}
-	return nil
 }

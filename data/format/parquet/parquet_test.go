@@ -206,7 +206,8 @@ func TestParquetFooterBomb(t *testing.T) {
 // it returns is valid. The memory budget is lowered to a quarter of
 // maxAlloc: what parquet-go allocates for a file that passes the checks is
 // bounded by a small multiple of it. Seeds: a small valid file with each
-// codec and page version, truncations, and testdata/fuzz/FuzzParquet.
+// codec and page version, truncations, the files of other writers in
+// testdata/writers, and testdata/fuzz/FuzzParquet.
 func FuzzParquet(f *testing.F) {
 	seed, err := encodeParquet([]pqChat{{Messages: []pqMessage{{"user", "hi"}, {"assistant", "hello"}}}})
 	if err != nil {
@@ -223,6 +224,14 @@ func FuzzParquet(f *testing.F) {
 			}
 			f.Add(data)
 		}
+	}
+	others, _ := filepath.Glob(filepath.Join("testdata", "writers", "*.parquet"))
+	for _, p := range others {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
 	}
 	defer parquet.SetMemoryBudget(parquet.SetMemoryBudget(maxAlloc / 4))
 	dir := f.TempDir()
