@@ -48,9 +48,12 @@ func leafLevels(schema []pqformat.SchemaElement) ([]columnLevels, error) {
 				rep, def = rep+1, def+1
 			}
 		}
-		if !e.NumChildren.Valid || e.NumChildren.V <= 0 {
+		if e.Type.Valid { // a leaf has a physical type; a group (even empty) has none
 			leaves = append(leaves, columnLevels{rep, def})
 			return nil
+		}
+		if !e.NumChildren.Valid || e.NumChildren.V <= 0 {
+			return nil // an empty group: no columns
 		}
 		if int(e.NumChildren.V) > len(schema)-next {
 			return fmt.Errorf("schema element %q claims %d children, more than the %d elements after it", e.Name, e.NumChildren.V, len(schema)-next)

@@ -84,15 +84,19 @@ func TestLeafLevels(t *testing.T) {
 		e := pqformat.SchemaElement{Name: name}
 		if children > 0 {
 			e.NumChildren.Valid, e.NumChildren.V = true, children
+		} else {
+			e.Type.Valid, e.Type.V = true, pqformat.ByteArray
 		}
 		e.RepetitionType.Valid, e.RepetitionType.V = true, r
 		return e
 	}
-	// messages: optional list of repeated structs {role, content (optional)}, then id.
+	// messages: optional list of repeated structs {role, content (optional)},
+	// an empty group, then id.
+	empty := pqformat.SchemaElement{Name: "empty", NumChildren: thriftNull(int32(0))}
 	schema := []pqformat.SchemaElement{
-		{Name: "root", NumChildren: thriftNull(int32(2))},
+		{Name: "root", NumChildren: thriftNull(int32(3))},
 		el("messages", 1, opt), el("list", 1, rep), el("element", 2, opt), el("role", 0, req), el("content", 0, opt),
-		el("id", 0, req),
+		empty, el("id", 0, req),
 	}
 	got, err := leafLevels(schema)
 	want := []columnLevels{{1, 3}, {1, 4}, {0, 0}}
