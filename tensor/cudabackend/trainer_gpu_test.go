@@ -44,6 +44,17 @@ func gpuRun(t *testing.T, b tensor.Backend, steps int, clip float64) *train.Trai
 }
 
 // gpuRunAs is gpuRun with the model computing in dt (0: float32).
+// gpuRunDropout is gpuRunAs with LoRA dropout on (0.1), as the GPU path
+// users get draws its masks on the device.
+func gpuRunDropout(t *testing.T, b tensor.Backend, steps int, clip float64, dt tensor.DType) *train.Trainer {
+	t.Helper()
+	r := gpuRunAs(t, b, steps, clip, dt)
+	for _, l := range r.RNG.(*lora.Adapter).Layers {
+		l.Dropout = 0.1
+	}
+	return r
+}
+
 func gpuRunAs(t *testing.T, b tensor.Backend, steps int, clip float64, dt tensor.DType) *train.Trainer {
 	t.Helper()
 	m, a := loratest.Attached(t, tinyFixture, nn.LoadOptions{Backend: b, DType: dt}, lora.NewConfig(4, 8, "all-linear"), 7)
@@ -216,14 +227,11 @@ func TestTrainerOnGPUFollowsTheCPU(t *testing.T) {
 	const steps, clip = 3, 1.0
 	type trace struct{ losses, norms []float64 }
 	fit := func(b tensor.Backend, dt tensor.DType) trace {
-		r := gpuRunAs(t, b, steps, clip, dt)
 		// LoRA dropout on: each device draws its masks itself from the same
 		// stream (kernels/dropout), so both runs drop the same elements; a
 		// GPU mask that differed would move the losses by far more than
 		// the bounds.
-		for _, l := range r.RNG.(*lora.Adapter).Layers {
-			l.Dropout = 0.1
-		}
+		r := gpuRunDropout(t, b, steps, clip, dt)
 		seen := &pathSeen{}
 		r.Callbacks = []train.Callback{seen}
 		if err := r.Fit(context.Background()); err != nil {
@@ -310,11 +318,8 @@ func TestTrainerStepWaitsOnlyAtItsEnd(t *testing.T) {
 	for _, offload := range []bool{false, true} {
 		t.Run(fmt.Sprintf("offload=%v", offload), func(t *testing.T) {
 			const steps = 3
-			r := gpuRunAs(t, b, steps, 1, tensor.BF16)
+			r := gpuRunDropout(t, b, steps, 1, tensor.BF16)
 			r.Cfg.Checkpointing, r.Cfg.OffloadCheckpoints = offload, offload
-			for _, l := range r.RNG.(*lora.Adapter).Layers {
-				l.Dropout = 0.1
-			}
 			seen := &waitsSeen{dev: b.CUDADevice()}
 			r.Callbacks = []train.Callback{seen}
 			if err := r.Fit(context.Background()); err != nil {
@@ -363,11 +368,8 @@ func TestTrainerStepsLeaveNothingOnTheDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	const steps = 3
-	r := gpuRunAs(t, b, steps, 1, tensor.BF16)
+	r := gpuRunDropout(t, b, steps, 1, tensor.BF16)
 	r.Cfg.Checkpointing, r.Cfg.OffloadCheckpoints = true, true
-	for _, l := range r.RNG.(*lora.Adapter).Layers {
-		l.Dropout = 0.1
-	}
 	seen := &liveSeen{al: b.CUDADevice().Allocator()}
 	r.Callbacks = []train.Callback{seen}
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))

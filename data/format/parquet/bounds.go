@@ -2,6 +2,7 @@ package parquet
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -60,17 +61,33 @@ func bytesText(n int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
-// checkFile runs before parquet-go reads anything but the trailer
-// checkFooter has checked.
+// checkFile runs before parquet-go reads anything. It starts with the
+// trailer (footer length, "PAR1"): parquet-go allocates the footer length
+// the file claims before it finds that the file is shorter, so 200 corrupt
+// bytes claiming a 2 GB footer allocated 2 GB.
 func checkFile(f *os.File, size int64, name string) error {
 	bad := func(format_ string, args ...any) error {
 		return &format.PosError{File: name, Msg: "not a readable parquet file: " + fmt.Sprintf(format_, args...), Err: format.ErrMalformed}
 	}
+	const magic = "PAR1"
+	if size < 12 {
+		return bad("%d bytes, shorter than a parquet header and footer", size)
+	}
+	var head [4]byte
 	var tail [8]byte
+	if _, err := f.ReadAt(head[:], 0); err != nil {
+		return bad("%v", err)
+	}
 	if _, err := f.ReadAt(tail[:], size-8); err != nil {
 		return bad("%v", err)
 	}
-	footerLen := int64(tail[0]) | int64(tail[1])<<8 | int64(tail[2])<<16 | int64(tail[3])<<24
+	if string(head[:]) != magic || string(tail[4:]) != magic {
+		return bad(`expected "PAR1" at its start and end`)
+	}
+	footerLen := int64(binary.LittleEndian.Uint32(tail[:4]))
+	if footerLen > size-12 {
+		return bad("the footer claims %d bytes in a %d-byte file", footerLen, size)
+	}
 	if footerLen > memoryBudget {
 		return bad("its footer is %s, more than the %s ftune gives the metadata of a dataset file", bytesText(footerLen), bytesText(memoryBudget))
 	}
@@ -291,16 +308,19 @@ func (z *inflater) inflate(codec pqformat.CompressionCodec, src []byte, limit in
 		// DecodeAll refuses a frame whose content size is over the
 		// decoder's limit before allocating it; the output is then checked
 		// against the page's own claim.
+		newDecoder := func(max int64) (*zstd.Decoder, error) {
+			return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(max)))
+		}
 		d := z.zstd
 		if limit > zstdWindow { // rare: a decoder of its own
 			var err error
-			if d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit))); err != nil {
+			if d, err = newDecoder(limit); err != nil {
 				return nil, err
 			}
 			defer d.Close()
 		} else if d == nil {
 			var err error
-			if d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(zstdWindow)); err != nil {
+			if d, err = newDecoder(zstdWindow); err != nil {
 				return nil, err
 			}
 			z.zstd = d

@@ -9,7 +9,6 @@
 package parquet
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -50,9 +49,6 @@ func newParquetSource(f *os.File, name string) (src *parquetSource, err error) {
 			src, err = nil, &format.PosError{File: name, Line: 0, Msg: fmt.Sprintf("corrupt parquet file: %v", p), Err: format.ErrMalformed}
 		}
 	}()
-	if err := checkFooter(f, st.Size(), name); err != nil {
-		return nil, err
-	}
 	if err := checkFile(f, st.Size(), name); err != nil {
 		return nil, err
 	}
@@ -64,35 +60,6 @@ func newParquetSource(f *os.File, name string) (src *parquetSource, err error) {
 	}
 	r := pq.NewGenericReader[any](pf)
 	return &parquetSource{name: name, f: f, r: r, batch: make([]any, 64)}, nil
-}
-
-// checkFooter checks the parquet trailer (footer length, "PAR1") before
-// parquet-go reads it: parquet-go allocates the footer length the file
-// claims before it finds that the file is shorter, so 200 corrupt bytes
-// claiming a 2 GB footer allocated 2 GB.
-func checkFooter(f *os.File, size int64, name string) error {
-	bad := func(msg string) error {
-		return &format.PosError{File: name, Msg: "not a readable parquet file: " + msg, Err: format.ErrMalformed}
-	}
-	const magic = "PAR1"
-	if size < 12 {
-		return bad(fmt.Sprintf("%d bytes, shorter than a parquet header and footer", size))
-	}
-	var head, tail [8]byte
-	if _, err := f.ReadAt(head[:4], 0); err != nil {
-		return bad(err.Error())
-	}
-	if _, err := f.ReadAt(tail[:], size-8); err != nil {
-		return bad(err.Error())
-	}
-	if string(head[:4]) != magic || string(tail[4:]) != magic {
-		return bad(`expected "PAR1" at its start and end`)
-	}
-	footer := int64(binary.LittleEndian.Uint32(tail[:4]))
-	if footer > size-12 {
-		return bad(fmt.Sprintf("the footer claims %d bytes in a %d-byte file", footer, size))
-	}
-	return nil
 }
 
 func (s *parquetSource) Close() error {
