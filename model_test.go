@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/assets"
+	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
@@ -108,5 +109,39 @@ func TestLoadRefusesAdapterWithoutBase(t *testing.T) {
 	_, err = Load("", LoadOptions{Adapter: adapter})
 	if !errors.Is(err, ErrBaseNotFound) || !strings.Contains(err.Error(), "meta-llama/Llama-3.2-1B") {
 		t.Fatalf("err = %v, want ErrBaseNotFound naming base_model_name_or_path", err)
+	}
+}
+
+// TestLoadRefusesOversizedFiles: every file of a model or adapter folder
+// that is parsed whole is refused by its size, with its name, before a byte
+// of it is read (sparse 8 GiB files: a hostile download, not a real model).
+func TestLoadRefusesOversizedFiles(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	grow := func(t *testing.T, path string) {
+		t.Helper()
+		if err := os.Truncate(path, 8<<30); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"} {
+		t.Run(f, func(t *testing.T) {
+			dir := otherBase(t)
+			grow(t, filepath.Join(dir, f))
+			_, err := Load(dir, LoadOptions{})
+			if !errors.Is(err, fsutil.ErrTooLarge) || !strings.Contains(err.Error(), filepath.Join(dir, f)+" is 8.0 GiB") {
+				t.Fatalf("an 8 GiB %s: error %v; want it refused with its path and size", f, err)
+			}
+		})
+	}
+	for _, f := range []string{lora.ConfigFile, lora.BaseFile} {
+		t.Run(f, func(t *testing.T) {
+			base := otherBase(t)
+			adapter := trainedAdapter(t, base)
+			grow(t, filepath.Join(adapter, f))
+			_, err := Load(base, LoadOptions{Adapter: adapter})
+			if !errors.Is(err, fsutil.ErrTooLarge) || !strings.Contains(err.Error(), filepath.Join(adapter, f)+" is 8.0 GiB") {
+				t.Fatalf("an 8 GiB %s: error %v; want it refused with its path and size", f, err)
+			}
+		})
 	}
 }

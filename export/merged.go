@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/internal/safetensors"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
@@ -239,7 +241,7 @@ func encodeFloats(f []float32, dt safetensors.DType) ([]byte, error) {
 // when it had to drop a quantization_config.
 func writeConfig(baseDir, outDir, dtype string, untie bool) (string, error) {
 	path := filepath.Join(baseDir, "config.json")
-	raw, err := os.ReadFile(path)
+	raw, err := fsutil.ReadFileLimit(path, nn.MaxConfigBytes)
 	if err != nil {
 		return "", fmt.Errorf("export: %w", err)
 	}
@@ -266,15 +268,26 @@ func writeConfig(baseDir, outDir, dtype string, untie bool) (string, error) {
 	return note, os.WriteFile(filepath.Join(outDir, "config.json"), append(out, '\n'), 0o644)
 }
 
+// copyIfPresent streams a file of the base folder into the export, so a
+// file of any size costs no memory.
 func copyIfPresent(from, to string) error {
-	b, err := os.ReadFile(from)
+	in, err := os.Open(from)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	if err := os.WriteFile(to, b, 0o644); err != nil {
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("export: copy %s: %w", from, err)
+	}
+	if err := out.Close(); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
 	return nil

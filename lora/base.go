@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/ftune/ftune/internal/fsutil"
@@ -66,7 +65,7 @@ func short(h string) string { return h[:min(12, len(h))] }
 // folder has none (an adapter from PEFT, or from ftune before the record).
 func ReadBase(dir string) (b Base, ok bool, err error) {
 	path := filepath.Join(dir, BaseFile)
-	data, err := os.ReadFile(path)
+	data, err := fsutil.ReadFileLimit(path, maxConfigBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Base{}, false, nil
 	}

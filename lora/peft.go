@@ -33,6 +33,11 @@ const (
 
 // ErrAdapterMismatch is wrapped by the errors of CheckWeights: the adapter's
 // tensors do not fit the model (missing, unexpected, or of another shape).
+// maxConfigBytes bounds the JSON files of an adapter folder
+// (adapter_config.json, ftune_base.json), kilobytes when real; an adapter
+// downloaded from elsewhere is untrusted.
+const maxConfigBytes = 16 << 20
+
 var ErrAdapterMismatch = errors.New("adapter does not fit the model")
 
 // Tensor is a float32 tensor: its shape and row-major data.
@@ -109,7 +114,7 @@ func isLoRAPart(s string) bool {
 
 // ReadConfig reads and validates an adapter_config.json.
 func ReadConfig(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsutil.ReadFileLimit(path, maxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read adapter config: %w", err)
 	}

@@ -4,8 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // ErrUnsupported marks a config.json this package cannot run.
@@ -169,10 +170,21 @@ var architectures = map[string]string{
 	"Gemma2ForCausalLM":  "gemma2",
 }
 
+// MaxConfigBytes bounds the config.json LoadConfig reads: real ones are a
+// few kilobytes, and a downloaded folder's file is untrusted.
+const MaxConfigBytes = 16 << 20
+
+// maxLayers bounds num_hidden_layers before anything is sized by it (the
+// per-layer tables here, the expected tensors in Load). The deepest open
+// models have about 130 layers; a config.json claiming more than this is
+// corrupt, and a billion layers would exhaust memory before any weight is
+// read.
+const maxLayers = 1 << 16
+
 // LoadConfig reads dir/config.json.
 func LoadConfig(dir string) (Config, error) {
 	path := filepath.Join(dir, "config.json")
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadFileLimit(path, MaxConfigBytes)
 	if err != nil {
 		return Config{}, fmt.Errorf("nn: %w", err)
 	}
@@ -229,6 +241,9 @@ func ParseConfig(b []byte) (Config, error) {
 	}
 	c.VocabSize, c.HiddenSize, c.IntermediateSize = *r.VocabSize, *r.HiddenSize, *r.IntermediateSize
 	c.NumLayers, c.NumHeads = *r.NumHiddenLayers, *r.NumAttentionHeads
+	if c.NumLayers > maxLayers {
+		return c, fmt.Errorf("nn: config.json: num_hidden_layers %d is more than ftune loads (%d); the file is corrupt", c.NumLayers, maxLayers)
+	}
 	c.MaxPositions = intOr(r.MaxPositionEmbeddings, fam.maxPos)
 	c.TorchDType = r.DType // v5 name; torch_dtype is the v4 one and loses when both are set
 	if c.TorchDType == "" {
@@ -522,8 +537,9 @@ func contains(s []bool, v bool) bool {
 // Validate checks sizes and their combinations.
 func (c Config) Validate() error {
 	pos := map[string]int{"vocab_size": c.VocabSize, "hidden_size": c.HiddenSize, "intermediate_size": c.IntermediateSize,
-		"num_hidden_layers": c.NumLayers, "num_attention_heads": c.NumHeads, "num_key_value_heads": c.NumKVHeads, "head_dim": c.HeadDim}
-	for _, k := range []string{"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim"} {
+		"num_hidden_layers": c.NumLayers, "num_attention_heads": c.NumHeads, "num_key_value_heads": c.NumKVHeads, "head_dim": c.HeadDim,
+		"max_position_embeddings": c.MaxPositions}
+	for _, k := range []string{"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim", "max_position_embeddings"} {
 		if pos[k] <= 0 {
 			return fmt.Errorf("nn: config.json: %s must be > 0, got %d", k, pos[k])
 		}

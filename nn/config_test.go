@@ -2,9 +2,13 @@ package nn
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // sizes is the common part of the configs below; each test appends its
@@ -147,6 +151,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"kv heads", `{"model_type": "llama", ` + sizes + `, "num_key_value_heads": 3}`, false, []string{"num_attention_heads 4", "num_key_value_heads 3"}},
 		{"odd head_dim", `{"model_type": "llama", ` + sizes + `, "head_dim": 7}`, false, []string{"head_dim 7", "even"}},
 		{"zero size", `{"model_type": "llama", ` + sizes + `, "vocab_size": 0}`, false, []string{"vocab_size must be > 0"}},
+		{"zero context", `{"model_type": "llama", ` + sizes + `, "max_position_embeddings": 0}`, false, []string{"max_position_embeddings must be > 0"}},
+		// Per-layer tables are sized from the claim before any weight is
+		// read: a billion layers is refused, not allocated.
+		{"a billion layers", `{"model_type": "llama", ` + sizes + `, "num_hidden_layers": 1000000000}`, false, []string{"num_hidden_layers 1000000000", "65536"}},
 		{"eos", `{"model_type": "llama", ` + sizes + `, "eos_token_id": "x"}`, false, []string{"eos_token_id", "int"}},
 		{"mistral zero window", `{"model_type": "mistral", ` + sizes + `, "num_key_value_heads": 4, "sliding_window": 0}`, false, []string{"sliding_window", "> 0 or null"}},
 		{"qwen2 layer_types length", `{"model_type": "qwen2", ` + sizes + `, "num_key_value_heads": 4, "layer_types": ["full_attention"]}`, false, []string{"layer_types has 1", "num_hidden_layers is 3"}},
@@ -187,6 +195,14 @@ func TestLoadConfigNamesFile(t *testing.T) {
 	_, err = LoadConfig(dir)
 	if err == nil || !strings.Contains(err.Error(), dir+"/config.json") || !strings.Contains(err.Error(), "not valid JSON") {
 		t.Fatalf("invalid config.json: error %v does not name the file and the problem", err)
+	}
+	// A sparse file: its size is refused before any byte is read.
+	if err := os.Truncate(filepath.Join(dir, "config.json"), 8<<30); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadConfig(dir)
+	if !errors.Is(err, fsutil.ErrTooLarge) || !strings.Contains(err.Error(), dir+"/config.json is 8.0 GiB") {
+		t.Fatalf("an 8 GiB config.json: error %v; want it refused with its name and size", err)
 	}
 }
 

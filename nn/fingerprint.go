@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/internal/safetensors"
 )
 
@@ -45,7 +46,7 @@ func Fingerprint(dir string) (string, error) {
 
 func fingerprintFiles(dir string, shards []string) (string, error) {
 	h := sha256.New()
-	cfg, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	cfg, err := fsutil.ReadFileLimit(filepath.Join(dir, "config.json"), MaxConfigBytes)
 	if err != nil {
 		return "", fmt.Errorf("nn: fingerprint: %w", err)
 	}

@@ -133,6 +133,9 @@ func build(cfg Config, src tensorSource, opt LoadOptions, where string) (*Model,
 	if err := checkSoftcapBackend(cfg, opt.Backend, where); err != nil {
 		return nil, err
 	}
+	if err := checkLayerCount(cfg, src, where); err != nil {
+		return nil, err
+	}
 	shapes := cfg.expectedShapes()
 	if err := checkUnused(cfg, src, shapes, where); err != nil {
 		return nil, err

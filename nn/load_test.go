@@ -358,6 +358,9 @@ func TestLoadBadInput(t *testing.T) {
 			[]string{"model.norm.weight", "I8", "F32, F16, BF16"}},
 		{"missing lm_head when untied", cfg, without("lm_head.weight"), nil,
 			[]string{`"lm_head.weight"`, "[16 8]"}},
+		// Refused from the count, before the expected tensors are listed.
+		{"more layers than the weights", strings.Replace(cfg, `"num_hidden_layers": 1`, `"num_hidden_layers": 60000`, 1), weights(), nil,
+			[]string{"num_hidden_layers is 60000", `("model.safetensors") hold layers 0 to 0`}},
 		{"truncated file", cfg, weights(), editFile(func(_ *testing.T, b []byte) []byte { return b[:len(b)-100] }),
 			[]string{"model.safetensors"}},
 		{"header shorter than its length", cfg, weights(), editFile(func(_ *testing.T, b []byte) []byte { return b[:8+hdrLen(b)/2] }),

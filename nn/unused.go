@@ -52,6 +52,30 @@ func checkUnused(cfg Config, src tensorSource, shapes map[string][]int, where st
 	return nil
 }
 
+// checkLayerCount refuses a num_hidden_layers beyond the last layer the
+// weights hold, before the expected tensors are listed: that list grows
+// with the claim, and its first missing name (in sorted order, layers.10
+// before layers.2) would not say what is wrong.
+func checkLayerCount(cfg Config, src tensorSource, where string) error {
+	top := -1
+	for _, name := range src.Names() {
+		if m := layerIndex.FindStringSubmatch(name); m != nil {
+			if i, err := strconv.Atoi(m[1]); err == nil {
+				top = max(top, i)
+			}
+		}
+	}
+	if cfg.NumLayers <= top+1 {
+		return nil
+	}
+	held := "no decoder layer"
+	if top >= 0 {
+		held = fmt.Sprintf("layers 0 to %d", top)
+	}
+	return fmt.Errorf("nn: %s: config.json's num_hidden_layers is %d, but the weights (%s) hold %s; fix num_hidden_layers or the files",
+		where, cfg.NumLayers, someNames(src.Shards()), held)
+}
+
 func someNames(xs []string) string {
 	const show = 5
 	q := make([]string, 0, show)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/data/tokenizer"
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // Text is a model's tokenizer and chat template adapted to the data
@@ -57,7 +57,7 @@ func LoadTextFor(dir, template string, eosFallback int) (Text, error) {
 	if !ok {
 		pad = eos
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
+	raw, err := fsutil.ReadFileLimit(filepath.Join(dir, "tokenizer.json"), tokenizer.MaxFileBytes)
 	if err != nil {
 		return Text{}, err
 	}
@@ -122,7 +122,7 @@ func (p *Text) UseTemplate(name string) error {
 	var err error
 	if isTemplateFile(name) {
 		var src []byte
-		if src, err = os.ReadFile(name); err != nil {
+		if src, err = fsutil.ReadFileLimit(name, chat.MaxTemplateBytes); err != nil {
 			return err
 		}
 		if t, err = chat.New(filepath.Base(name), string(src), "", ""); err != nil {

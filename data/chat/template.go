@@ -12,11 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ftune/ftune/data/tokenizer"
 	"github.com/nikolalohinski/gonja/v2"
 	"github.com/nikolalohinski/gonja/v2/config"
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/loaders"
+
+	"github.com/ftune/ftune/data/tokenizer"
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // Message is one turn of a conversation.
@@ -47,6 +49,11 @@ var Roles = []string{"system", "user", "assistant", "tool"}
 // ErrUnknownRole is wrapped by Render's error for a message whose role is
 // not one of Roles.
 var ErrUnknownRole = errors.New("unknown role")
+
+// MaxTemplateBytes bounds a chat template file read whole (a folder's
+// chat_template.jinja, a --template file). Real templates are a few
+// kilobytes; a model folder's file is untrusted.
+const MaxTemplateBytes = 16 << 20
 
 // ErrNoTemplate is returned by Load for a folder without a chat template.
 var ErrNoTemplate = errors.New("no chat template")
@@ -108,7 +115,7 @@ func Load(dir string) (*Template, error) {
 		bos, eos = cfg.BOSToken, cfg.EOSToken
 	}
 	jinjaPath := filepath.Join(dir, "chat_template.jinja")
-	if src, err := os.ReadFile(jinjaPath); err == nil {
+	if src, err := fsutil.ReadFileLimit(jinjaPath, MaxTemplateBytes); err == nil {
 		return New(jinjaPath, string(src), bos, eos)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("load chat template: %w", err)

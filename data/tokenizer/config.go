@@ -3,7 +3,8 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
-	"os"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // Config holds the tokenizer_config.json settings this package and data/chat
@@ -27,7 +28,7 @@ type Config struct {
 
 // ReadConfig reads a tokenizer_config.json.
 func ReadConfig(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsutil.ReadFileLimit(path, MaxConfigFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("load tokenizer config: %w", err)
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // ErrInvalidUTF8 is returned by Encode for text that is not valid UTF-8.
@@ -43,10 +45,19 @@ type Tokenizer struct {
 	path          string // the tokenizer.json it was read from, for errors
 }
 
+// Bounds on the files Load reads whole. They come with downloaded models,
+// so they are untrusted: the largest real tokenizer.json files (Gemma's
+// 262k-token vocabulary) are about 33 MB, and tokenizer_config.json files
+// are kilobytes to a few megabytes (added-token tables).
+const (
+	MaxFileBytes       = 512 << 20
+	MaxConfigFileBytes = 64 << 20
+)
+
 // Load reads dir/tokenizer.json and, when present, dir/tokenizer_config.json
 // (special tokens, add_bos_token/add_eos_token).
 func Load(dir string) (*Tokenizer, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
+	data, err := fsutil.ReadFileLimit(filepath.Join(dir, "tokenizer.json"), MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("load tokenizer: %w", err)
 	}
@@ -67,7 +78,7 @@ func Load(dir string) (*Tokenizer, error) {
 
 // LoadFile reads a tokenizer.json file alone.
 func LoadFile(path string) (*Tokenizer, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsutil.ReadFileLimit(path, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("load tokenizer: %w", err)
 	}

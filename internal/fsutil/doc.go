@@ -1,5 +1,6 @@
 // Package fsutil holds small file-system helpers shared by the packages that
-// write user-visible files (safetensors, checkpoints, exports).
+// write user-visible files (safetensors, checkpoints, exports) and read
+// untrusted ones whole (ReadFileLimit: a model's JSON files and templates).
 //
 // The main one is atomic replacement: a file is written to a temporary name in
 // the same directory, flushed to disk with fsync, and renamed over the target,

@@ -6,11 +6,16 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
+
+// maxIndexBytes bounds a .safetensors.index.json, read whole: a 405B
+// model's is about 100 KB, and a downloaded one is untrusted.
+const maxIndexBytes = 64 << 20
 
 // Set is one lookup over the safetensors files of a model folder: a single
 // file, or the shards that an index's weight_map names.
@@ -39,7 +44,7 @@ func OpenDirPrefix(dir, prefix string) (*Set, error) {
 		return nil, err
 	}
 	index := filepath.Join(dir, prefix+".safetensors.index.json")
-	raw, err := os.ReadFile(index)
+	raw, err := fsutil.ReadFileLimit(index, maxIndexBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("safetensors %s: neither %s.safetensors nor %s.safetensors.index.json exists: %w",
 			dir, prefix, prefix, ErrNotFound)

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // shardTensors makes n F32 tensors of 4*size bytes each.
@@ -220,6 +222,11 @@ func TestOpenDirErrors(t *testing.T) {
 		{"shard name not a string", func(t *testing.T, dir string) {
 			os.WriteFile(indexPath(dir), []byte(`{"weight_map":{"w":3}}`), 0o644)
 		}, ErrCorrupt, []string{`weight_map["w"] is 3`}},
+		{"8 GiB index (sparse)", func(t *testing.T, dir string) {
+			if err := os.Truncate(indexPath(dir), 8<<30); err != nil {
+				t.Fatal(err)
+			}
+		}, fsutil.ErrTooLarge, []string{"model.safetensors.index.json is 8.0 GiB", "at most 64.0 MiB"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
