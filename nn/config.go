@@ -534,6 +534,13 @@ func contains(s []bool, v bool) bool {
 	return false
 }
 
+// maxDim bounds every size of config.json and the projection widths made
+// from them (heads × head_dim), so that no tensor shape's element count
+// can wrap around an int: a wrapped product (2^33 heads × head_dim 2^32 is
+// 0 in 64 bits) would match a small or empty tensor of a hostile file. The
+// largest real sizes (vocabularies of 256k-1M tokens) are far below it.
+const maxDim = 1 << 28
+
 // Validate checks sizes and their combinations.
 func (c Config) Validate() error {
 	pos := map[string]int{"vocab_size": c.VocabSize, "hidden_size": c.HiddenSize, "intermediate_size": c.IntermediateSize,
@@ -543,6 +550,12 @@ func (c Config) Validate() error {
 		if pos[k] <= 0 {
 			return fmt.Errorf("nn: config.json: %s must be > 0, got %d", k, pos[k])
 		}
+		if pos[k] > maxDim && k != "max_position_embeddings" {
+			return fmt.Errorf("nn: config.json: %s %d is larger than any model's (ftune loads sizes up to %d); the file is corrupt", k, pos[k], maxDim)
+		}
+	}
+	if c.NumHeads > maxDim/c.HeadDim {
+		return fmt.Errorf("nn: config.json: num_attention_heads %d × head_dim %d is larger than any model's (ftune loads up to %d); the file is corrupt", c.NumHeads, c.HeadDim, maxDim)
 	}
 	if c.NumHeads%c.NumKVHeads != 0 {
 		return fmt.Errorf("nn: config.json: num_attention_heads %d is not a multiple of num_key_value_heads %d", c.NumHeads, c.NumKVHeads)

@@ -151,6 +151,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{"kv heads", `{"model_type": "llama", ` + sizes + `, "num_key_value_heads": 3}`, false, []string{"num_attention_heads 4", "num_key_value_heads 3"}},
 		{"odd head_dim", `{"model_type": "llama", ` + sizes + `, "head_dim": 7}`, false, []string{"head_dim 7", "even"}},
 		{"zero size", `{"model_type": "llama", ` + sizes + `, "vocab_size": 0}`, false, []string{"vocab_size must be > 0"}},
+		// Shapes are products of sizes: 2^33 heads × head_dim 2^32 wraps to
+		// 0 in an int and would match an empty tensor.
+		{"sizes whose product wraps", `{"model_type": "llama", "vocab_size": 64, "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 1, "num_attention_heads": 8589934592, "num_key_value_heads": 8589934592, "head_dim": 4294967296}`, false, []string{"num_attention_heads 8589934592", "larger than any model's"}},
+		{"heads × head_dim too large", `{"model_type": "llama", ` + sizes + `, "head_dim": 268435456}`, false, []string{"num_attention_heads 4 × head_dim 268435456"}},
+		{"vocabulary too large", `{"model_type": "llama", ` + sizes + `, "vocab_size": 4611686018427387904}`, false, []string{"vocab_size 4611686018427387904", "larger than any model's"}},
 		{"zero context", `{"model_type": "llama", ` + sizes + `, "max_position_embeddings": 0}`, false, []string{"max_position_embeddings must be > 0"}},
 		// Per-layer tables are sized from the claim before any weight is
 		// read: a billion layers is refused, not allocated.
