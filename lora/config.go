@@ -178,8 +178,11 @@ func ParseConfig(data []byte) (*Config, error) {
 	if r == nil {
 		return nil, fmt.Errorf("%w: no \"r\"", ErrInvalidConfig)
 	}
-	if *r != math.Trunc(*r) || math.Abs(*r) > 1<<30 {
+	if *r != math.Trunc(*r) {
 		return nil, fmt.Errorf("%w: r = %v is not an integer", ErrInvalidConfig, *r)
+	}
+	if math.Abs(*r) > 1<<30 {
+		return nil, fmt.Errorf("%w: r = %.0f, more than any adapter's rank (at most 2^30)", ErrInvalidConfig, *r)
 	}
 	c.R = int(*r)
 	c.LoraAlpha = 8 // PEFT's default when the key is absent

@@ -169,6 +169,7 @@ func TestConfigErrors(t *testing.T) {
 		{"r zero", map[string]any{"r": 0}, ErrInvalidConfig, "r = 0"},
 		{"r negative", map[string]any{"r": -4}, ErrInvalidConfig, "r = -4"},
 		{"r fractional", map[string]any{"r": 2.5}, ErrInvalidConfig, "not an integer"},
+		{"r huge", map[string]any{"r": 1 << 40}, ErrInvalidConfig, "r = 1099511627776, more than any adapter's rank"},
 		{"alpha zero", map[string]any{"lora_alpha": 0}, ErrInvalidConfig, "lora_alpha = 0"},
 		{"alpha negative", map[string]any{"lora_alpha": -1}, ErrInvalidConfig, "lora_alpha = -1"},
 		{"dropout", map[string]any{"lora_dropout": 1.0}, ErrInvalidConfig, "lora_dropout"},

@@ -167,6 +167,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 
 	fmt.Fprintf(s.log, "\n== training: %d steps of %d rows × %d tokens, %s r=%d on %d modules per adapter, %d adapter(s)\n",
 		t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.loraKind(), o.R, len(s.anyAdapter().Layers), len(s.adapters))
+	if per := t.Train.Len(); o.GradAccum > per {
+		fmt.Fprintf(s.log, "   note: training.grad_accum %d is more than the %d micro-batches of an epoch: each step is one epoch\n", o.GradAccum, per)
+	}
 	if len(o.ModulesToSave) > 0 {
 		fmt.Fprintf(s.log, "   trained in full beside it (modules_to_save): %s\n", strings.Join(slices.Sorted(maps.Keys(s.anyAdapter().Copies)), ", "))
 	}

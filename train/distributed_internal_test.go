@@ -2,6 +2,7 @@ package train
 
 import (
 	"testing"
+	"time"
 
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/dist"
@@ -124,5 +125,71 @@ func TestGradTreeSplitsLikeOneProcess(t *testing.T) {
 	}
 	if none := sum(func(int) bool { return false }, 6); none != nil {
 		t.Errorf("no slot had a gradient, the tree made %v", none)
+	}
+}
+
+// finishBySlots is the tree's definition of a short step, kept as the
+// reference for finishOne: every absent slot is added as a leaf.
+func finishBySlots(gt *gradTree, v *autograd.Var, next int) {
+	for slot := next; slot < gt.slots; slot++ {
+		gt.add(v, slot)
+	}
+	s := gt.open[v]
+	delete(gt.open, v)
+	v.Grad = nil
+	if len(s) == 1 {
+		v.Grad = s[0].g
+	}
+}
+
+// TestGradTreeFinishSkipsAbsentSlots: finishing a short step sums the
+// stack from the right, bit for bit what adding every absent slot gives,
+// for every step size up to 40, every stopping slot and slots with and
+// without a gradient; and a step of 2^40 slots that stops after 3 finishes
+// at once.
+func TestGradTreeFinishSkipsAbsentSlots(t *testing.T) {
+	be := tensor.CPUDefault()
+	// Magnitudes far apart make the association of the sum visible.
+	slot := func(i int) *tensor.Tensor {
+		if i%5 == 3 {
+			return nil
+		}
+		return tensor.FromF32(be, []float32{1e8 / float32(i+1), 1.0 / 3 * float32(i), -float32(i*i) * 0.7, 1e-3 * float32(i)}, 4)
+	}
+	run := func(k, next int, finish func(*gradTree, *autograd.Var, int)) []float32 {
+		v := autograd.Param(tensor.Zeros(be, tensor.F32, 4), "p")
+		gt := newGradTree(k)
+		for i := range next {
+			v.Grad = slot(i)
+			gt.add(v, i)
+		}
+		finish(gt, v, next)
+		if v.Grad == nil {
+			return nil
+		}
+		return v.Grad.F32()
+	}
+	for k := 2; k <= 40; k++ {
+		for next := 0; next <= k; next++ {
+			got, want := run(k, next, (*gradTree).finishOne), run(k, next, finishBySlots)
+			if (got == nil) != (want == nil) {
+				t.Fatalf("K=%d, %d slots run: gradient %v, by slots %v", k, next, got, want)
+			}
+			for j := range want {
+				if got[j] != want[j] {
+					t.Fatalf("K=%d, %d slots run: element %d is %g, by slots %g", k, next, j, got[j], want[j])
+				}
+			}
+		}
+	}
+	done := make(chan []float32, 1)
+	go func() { done <- run(1<<40, 3, (*gradTree).finishOne) }()
+	select {
+	case got := <-done:
+		if want := run(4, 3, finishBySlots); got[0] != want[0] {
+			t.Errorf("2^40 slots, 3 run: %v, want %v", got, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("finishing a step of 2^40 slots after 3 did not end in 10 s")
 	}
 }
