@@ -1,0 +1,46 @@
+package tokenizer
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzParseConfig: no tokenizer_config.json, however broken, panics while
+// it is parsed or while a tokenizer built with it (special tokens,
+// add_bos_token/add_eos_token) encodes and decodes. Seeds: this package's
+// test tokenizers' configs.
+func FuzzParseConfig(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/*/tokenizer_config.json")
+	if len(seeds) < 5 {
+		f.Fatalf("%d seed configs under testdata; want 5", len(seeds))
+	}
+	for _, p := range seeds {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	tokJSON, err := os.ReadFile("testdata/tiny-base/tokenizer.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig(data)
+		if err != nil {
+			return
+		}
+		tok, err := FromJSON(tokJSON, cfg)
+		if err != nil {
+			return
+		}
+		enc, err := tok.Encode("Hello <|im_start|> world", true)
+		if err != nil {
+			t.Fatalf("encode with an accepted config: %v", err)
+		}
+		if _, err := tok.Decode(enc.IDs, true); err != nil {
+			t.Fatalf("decode of encoded ids: %v", err)
+		}
+	})
+}
