@@ -1,10 +1,9 @@
 package lora
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/nn"
 )
 
@@ -13,17 +12,7 @@ import (
 // describes is made on the fixture model; what ParseConfig accepts
 // passes Validate.
 func FuzzParseConfig(f *testing.F) {
-	seeds, _ := filepath.Glob("../testdata/fixtures/*/adapter_*/adapter_config.json")
-	if len(seeds) < 4 {
-		f.Fatalf("%d seed configs; want the fixtures' 4", len(seeds))
-	}
-	for _, p := range seeds {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	testutil.AddFileSeeds(f, 4, "../testdata/fixtures/*/adapter_*/adapter_config.json")
 	m, err := nn.Load(fixture, nn.LoadOptions{})
 	if err != nil {
 		f.Fatal(err)

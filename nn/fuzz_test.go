@@ -2,9 +2,9 @@ package nn
 
 import (
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/ftune/ftune/internal/testutil"
 )
 
 // FuzzParseConfig: config.json comes with downloaded models. ParseConfig
@@ -13,19 +13,7 @@ import (
 // int, so no product of sizes wraps around into a small shape that a real
 // tensor could match.
 func FuzzParseConfig(f *testing.F) {
-	seeds, _ := filepath.Glob("../testdata/*/config.json")
-	more, _ := filepath.Glob("../testdata/fixtures/*/config.json")
-	seeds = append(append(seeds, more...), "../assets/models/tiny-base/config.json")
-	for _, p := range seeds {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	if len(seeds) < 8 {
-		f.Fatalf("%d seed configs; want the 8 families' test models and fixtures", len(seeds))
-	}
+	testutil.AddFileSeeds(f, 8, "../testdata/*/config.json", "../testdata/fixtures/*/config.json", "../assets/models/tiny-base/config.json")
 	// Large sizes, which byte mutations rarely reach from the seeds.
 	f.Add([]byte(`{"model_type":"llama","vocab_size":64,"hidden_size":32,"intermediate_size":48,"num_hidden_layers":1,"num_attention_heads":8589934592,"num_key_value_heads":8589934592,"head_dim":4294967296}`))
 	f.Add([]byte(`{"model_type":"phi3","vocab_size":4611686018427387904,"hidden_size":4,"intermediate_size":4611686018427387904,"num_hidden_layers":65536,"num_attention_heads":2,"head_dim":2}`))

@@ -2,8 +2,9 @@ package tokenizer
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/ftune/ftune/internal/testutil"
 )
 
 // FuzzParseConfig: no tokenizer_config.json, however broken, panics while
@@ -11,17 +12,7 @@ import (
 // add_bos_token/add_eos_token) encodes and decodes. Seeds: this package's
 // test tokenizers' configs.
 func FuzzParseConfig(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/*/tokenizer_config.json")
-	if len(seeds) < 5 {
-		f.Fatalf("%d seed configs under testdata; want 5", len(seeds))
-	}
-	for _, p := range seeds {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	testutil.AddFileSeeds(f, 5, "testdata/*/tokenizer_config.json")
 	tokJSON, err := os.ReadFile("testdata/tiny-base/tokenizer.json")
 	if err != nil {
 		f.Fatal(err)
