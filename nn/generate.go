@@ -52,7 +52,9 @@ func (m *Model) Generate(prompt []int, opt GenerateOptions) ([]int, error) {
 	if opt.MaxNewTokens <= 0 {
 		opt.MaxNewTokens = 32
 	}
-	if opt.Temperature < 0 || opt.TopP < 0 || opt.TopP > 1 || opt.TopK < 0 {
+	// Written so that NaN fails too: a NaN temperature would make every
+	// probability NaN and the sampled tokens garbage.
+	if !(opt.Temperature >= 0) || !(opt.TopP >= 0 && opt.TopP <= 1) || opt.TopK < 0 {
 		return nil, fmt.Errorf("nn: generate: temperature ≥ 0, 0 ≤ top_p ≤ 1, top_k ≥ 0 required (got %g, %g, %d)", opt.Temperature, opt.TopP, opt.TopK)
 	}
 	for _, id := range prompt {

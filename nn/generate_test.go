@@ -95,6 +95,24 @@ func TestGenerateRespectsContext(t *testing.T) {
 	}
 }
 
+// TestGenerateRefusesBadSampling: out-of-range and NaN sampling settings
+// are refused before a token is drawn.
+func TestGenerateRefusesBadSampling(t *testing.T) {
+	m, err := Load("../testdata/fixtures/llama-tiny", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nan := math.NaN()
+	for _, opt := range []GenerateOptions{{Temperature: -1}, {Temperature: nan}, {TopP: 1.5}, {TopP: -0.1}, {TopP: nan}, {TopK: -1}} {
+		if _, err := m.Generate([]int{1, 2}, opt); err == nil || !strings.Contains(err.Error(), "required") {
+			t.Errorf("%+v: err = %v, want the settings refused", opt, err)
+		}
+	}
+	if _, err := m.Generate([]int{1, 2}, GenerateOptions{Temperature: math.Inf(1), MaxNewTokens: 2}); err != nil {
+		t.Errorf("an infinite temperature (uniform sampling) is a valid limit: %v", err)
+	}
+}
+
 // NaN weights give an error naming non-finite logits, not a token picked
 // from garbage.
 func TestGenerateNamesNonFiniteLogits(t *testing.T) {
