@@ -1,3 +1,10 @@
+//go:build !devicecarry
+
+// The device build of this package (scripts/gpu-bench.sh build: -tags
+// devicecarry) leaves this file out: its end-to-end runs are CPU work, and
+// through ftune.Train they link the embedded tiny-base model, 7.8 MB of the
+// 64 MiB the device tool carries.
+
 package parity
 
 import (

@@ -2,10 +2,13 @@
 # session carries, packed here and unpacked on the GPU machine.
 #
 # The working tree travels with the carry and the device tool takes 64 MiB
-# in all; the tracked tree is ~45 MiB. The binaries share most of their
-# code (each links the whole engine), so one xz stream over a tar of all of
-# them is ~2.5x smaller than gzipping each (four gpu-bench binaries, 31 MiB
-# stripped: 17.5 MiB as .gz files, 6.6 MiB as one .tar.xz).
+# in all; the tracked tree is ~45.6 MiB. The binaries share most of their
+# code (each links the whole engine and the PTX), so one xz stream over a
+# tar of all of them is far smaller than compressing each (five gpu-bench
+# binaries, 41 MiB stripped: 7.6 MiB as one .tar.xz, 2026-12-05). The
+# device parity binary is built with -tags devicecarry, which leaves out
+# the CPU-only end-to-end family test: through ftune.Train it linked the
+# embedded tiny-base model and the data pipeline, 10 MiB of the carry.
 
 # pack_bins DIR NAME...: DIR/NAME... into DIR/bins.tar.xz, the loose files
 # removed.

@@ -87,7 +87,7 @@ build() {
 	go test -c -ldflags="-s -w" -o "$BIN/tensorcuda.test" ./tensor/cudabackend
 	go build -ldflags="-s -w" -o "$BIN/gpubench" ./bench/cmd/gpubench
 	go build -ldflags="-s -w" -o "$BIN/cudabench" ./internal/cmd/cudabench
-	go test -c -ldflags="-s -w" -o "$BIN/parity.test" ./parity
+	go test -c -tags devicecarry -ldflags="-s -w" -o "$BIN/parity.test" ./parity
 	pack_bins "$BIN" $BINS
 	local sent
 	sent=$(($(git ls-files -co --exclude-standard -z | du --files0-from=- -cb | tail -1 | cut -f1) + $(du -sb "$BIN" | cut -f1)))

@@ -40,7 +40,7 @@ build() {
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go test -c -ldflags="-s -w" -o "$BIN/cuda.test" ./kernels/cuda
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -ldflags="-s -w" -o "$BIN/cudabench" ./internal/cmd/cudabench
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go test -c -ldflags="-s -w" -o "$BIN/tensorcuda.test" ./tensor/cudabackend
-	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go test -c -ldflags="-s -w" -o "$BIN/parity.test" ./parity
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go test -c -tags devicecarry -ldflags="-s -w" -o "$BIN/parity.test" ./parity
 	# Test binaries are stripped (-s -w: no symbol table or DWARF; panics
 	# still name functions) and packed (scripts/carry.sh) so the carried
 	# folder fits beside the working tree in the device tool's 64 MiB.

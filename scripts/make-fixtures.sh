@@ -38,7 +38,7 @@ build() {
 	exclude=$(git rev-parse --git-path info/exclude) # a worktree's .git is a file
 	mkdir -p "$(dirname "$exclude")"
 	grep -qx "/$BIN/" "$exclude" 2>/dev/null || echo "/$BIN/" >>"$exclude"
-	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go test -c -ldflags="-s -w" -o "$BIN/parity.test" ./parity
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go test -c -tags devicecarry -ldflags="-s -w" -o "$BIN/parity.test" ./parity
 	xz -T2 -6 -f "$BIN/parity.test"
 	python3 testdata/fixtures/make_fixtures.py --check >/dev/null
 	ls -la "$BIN/parity.test.xz"
