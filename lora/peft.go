@@ -142,7 +142,7 @@ func WriteConfig(path string, c *Config) error {
 func ReadWeights(path string) (map[string]Tensor, error) {
 	f, err := safetensors.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("read adapter weights: %w", err)
+		return nil, fmt.Errorf("read adapter weights: %w%s", err, safetensors.PickleHint(filepath.Dir(path), "adapter_model"))
 	}
 	defer f.Close()
 	out := make(map[string]Tensor, f.Len())

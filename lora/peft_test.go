@@ -202,6 +202,13 @@ func TestReadWeightsErrors(t *testing.T) {
 	if _, err := ReadWeights(filepath.Join(dir, "absent.safetensors")); err == nil {
 		t.Error("missing file accepted")
 	}
+	// An adapter saved as a pickle (older PEFT): the error says so.
+	if err := os.WriteFile(filepath.Join(dir, "adapter_model.bin"), []byte("PK"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadWeights(filepath.Join(dir, "adapter_model.safetensors")); err == nil || !strings.Contains(err.Error(), "holds adapter_model.bin: PyTorch pickle") {
+		t.Errorf("pickled adapter: %v; want the error to name adapter_model.bin", err)
+	}
 	if err := WriteWeights(filepath.Join(dir, "bad.safetensors"), map[string]Tensor{"a": {Shape: []int{2}, Data: []float32{1}}}); err == nil {
 		t.Error("shape/data mismatch written")
 	}

@@ -6,12 +6,31 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/ftune/ftune/internal/fsutil"
 )
+
+// PickleHint says, for a folder without prefix's safetensors, which PyTorch
+// pickle file it holds instead (pytorch_model.bin and its shards for
+// "model", adapter_model.bin for "adapter_model"), as a clause to append to
+// the error; "" when there is none. Older checkpoints were saved that way.
+func PickleHint(dir, prefix string) string {
+	names := []string{prefix + ".bin", prefix + ".bin.index.json"}
+	if prefix == "model" {
+		names = append(names, "pytorch_model.bin", "pytorch_model.bin.index.json", "consolidated.00.pth")
+	}
+	for _, n := range names {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			return fmt.Sprintf(" (the folder holds %s: PyTorch pickle weights, which ftune does not read, as loading a pickle can run code; "+
+				"save them as safetensors first, e.g. save_pretrained(folder, safe_serialization=True) in transformers or PEFT)", n)
+		}
+	}
+	return ""
+}
 
 // maxIndexBytes bounds a .safetensors.index.json, read whole: a 405B
 // model's is about 100 KB, and a downloaded one is untrusted.
@@ -46,8 +65,8 @@ func OpenDirPrefix(dir, prefix string) (*Set, error) {
 	index := filepath.Join(dir, prefix+".safetensors.index.json")
 	raw, err := fsutil.ReadFileLimit(index, maxIndexBytes)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("safetensors %s: neither %s.safetensors nor %s.safetensors.index.json exists: %w",
-			dir, prefix, prefix, ErrNotFound)
+		return nil, fmt.Errorf("safetensors %s: neither %s.safetensors nor %s.safetensors.index.json exists%s: %w",
+			dir, prefix, prefix, PickleHint(dir, prefix), ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)

@@ -201,6 +201,12 @@ func TestOpenDirErrors(t *testing.T) {
 				os.Remove(filepath.Join(dir, n))
 			}
 		}, ErrNotFound, []string{"model.safetensors.index.json"}},
+		{"pickle weights instead", func(t *testing.T, dir string) {
+			for _, n := range listDir(t, dir) {
+				os.Remove(filepath.Join(dir, n))
+			}
+			os.WriteFile(filepath.Join(dir, "pytorch_model.bin"), []byte("PK"), 0o644)
+		}, ErrNotFound, []string{"holds pytorch_model.bin", "pickle", "safe_serialization=True"}},
 		{"missing shard", func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, "model-00002-of-00002.safetensors"))
 		}, os.ErrNotExist, []string{"model-00002-of-00002.safetensors", "index.json"}},
