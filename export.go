@@ -24,8 +24,9 @@ type ExportOptions struct {
 	Quant string
 	// MaxShardBytes splits a merged export into shards (<= 0: one file).
 	MaxShardBytes int64
-	// Force lets a merged export replace a folder holding files ftune did
-	// not write: that folder is moved aside and kept, never deleted.
+	// Force lets an export replace what ftune did not write: a merged
+	// export's folder holding other files, a GGUF export's existing file.
+	// It is moved aside and kept, never deleted.
 	Force bool
 }
 
@@ -59,18 +60,25 @@ func (m *Model) Export(out string, opt ExportOptions) (notes []string, err error
 			return nil, err
 		}
 		return res.Notes, nil
-	case FormatGGUF:
+	case FormatGGUF, FormatGGUFLoRA:
 		ft, err := gguf.ParseFileType(quant)
 		if err != nil {
 			return nil, err
 		}
-		return gguf.Notes(m.Net.Config), gguf.WriteModelWith(out, m.Net, m.Tokenizer, gguf.Options{Name: filepath.Base(m.Dir), ChatTemplate: m.Template.Source(), FileType: ft, Adapter: m.Adapter})
-	case FormatGGUFLoRA:
-		ft, err := gguf.ParseFileType(quant)
+		kept, err := export.ReplaceFile(out, opt.Force, gguf.WrittenByFtune, func() error {
+			if opt.Format == FormatGGUFLoRA {
+				return gguf.WriteLoRA(out, m.Net, m.Adapter, ft)
+			}
+			return gguf.WriteModelWith(out, m.Net, m.Tokenizer, gguf.Options{Name: filepath.Base(m.Dir), ChatTemplate: m.Template.Source(), FileType: ft, Adapter: m.Adapter})
+		})
 		if err != nil {
 			return nil, err
 		}
-		return gguf.Notes(m.Net.Config), gguf.WriteLoRA(out, m.Net, m.Adapter, ft)
+		notes = gguf.Notes(m.Net.Config)
+		if kept != "" {
+			notes = append(notes, fmt.Sprintf("the file that was at %s (not written by ftune) is kept at %s", out, kept))
+		}
+		return notes, nil
 	}
 	return nil, fmt.Errorf("export: format %q: want peft, merged, gguf or gguf-lora", opt.Format)
 }

@@ -102,7 +102,10 @@ func (m *Model) chatPrompt(ctx context.Context, msgs []Message, thinking *bool) 
 }
 
 func (m *Model) generate(ctx context.Context, prompt []int, opt GenerateOptions) (Reply, error) {
-	if opt.MaxNewTokens <= 0 {
+	if opt.MaxNewTokens < 0 {
+		return Reply{}, fmt.Errorf("generate: MaxNewTokens %d: want > 0 (0: the default, 64)", opt.MaxNewTokens)
+	}
+	if opt.MaxNewTokens == 0 {
 		opt.MaxNewTokens = 64
 	}
 	r := Reply{PromptTokens: len(prompt)}

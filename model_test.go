@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/assets"
+	"github.com/ftune/ftune/export"
 	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/lora"
@@ -143,5 +144,43 @@ func TestLoadRefusesOversizedFiles(t *testing.T) {
 				t.Fatalf("an 8 GiB %s: error %v; want it refused with its path and size", f, err)
 			}
 		})
+	}
+}
+
+// TestExportGGUFReplacesOnlyItsOwnFile: a GGUF export writes over its own
+// earlier file, refuses the user's file (untouched), and with Force keeps
+// that file beside the new one and says where.
+func TestExportGGUFReplacesOnlyItsOwnFile(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	base := otherBase(t)
+	m, err := Load(base, LoadOptions{Adapter: trainedAdapter(t, base)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, format := range []string{FormatGGUF, FormatGGUFLoRA} {
+		out := filepath.Join(dir, format+".gguf")
+		for range 2 { // the second run replaces the first's file
+			if _, err := m.Export(out, ExportOptions{Format: format, Quant: "f32"}); err != nil {
+				t.Fatalf("%s: %v", format, err)
+			}
+		}
+	}
+	users := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(users, []byte("the user's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Export(users, ExportOptions{Format: FormatGGUF}); !errors.Is(err, export.ErrNotOurs) {
+		t.Fatalf("export over the user's file: %v; want export.ErrNotOurs", err)
+	}
+	if b, _ := os.ReadFile(users); string(b) != "the user's" {
+		t.Fatalf("the refused export changed the user's file: %q", b)
+	}
+	notes, err := m.Export(users, ExportOptions{Format: FormatGGUF, Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(notes) == 0 || !strings.Contains(notes[len(notes)-1], "is kept at "+users+".replaced-") {
+		t.Fatalf("forced export's notes %q do not say where the user's file went", notes)
 	}
 }

@@ -26,9 +26,9 @@ type manifest struct {
 	Files     []string `json:"files"`      // every other file ftune wrote there
 }
 
-// ErrNotOurs is wrapped when the output folder holds files that ftune did
-// not write and Force is off.
-var ErrNotOurs = errors.New("output folder holds files ftune did not write")
+// ErrNotOurs is wrapped when the output (a folder, or a file) holds what
+// ftune did not write and Force is off.
+var ErrNotOurs = errors.New("the output holds files ftune did not write")
 
 // writeManifest lists dir's files (written by this export) in ManifestFile.
 func writeManifest(dir, format string) error {
@@ -81,6 +81,39 @@ func checkReplaceable(dir string, force bool) (foreign bool, err error) {
 	}
 	return true, fmt.Errorf("export: %s: %w (%s); refusing to replace it: choose another --out, or pass --force to move the folder aside (kept, not deleted)",
 		dir, ErrNotOurs, listSome(files))
+}
+
+// ReplaceFile runs write, which puts a whole file at path atomically (a
+// GGUF model or LoRA), under the rule merged folders follow: a path that
+// does not exist, or a file ours says ftune wrote, is written over; a
+// folder is refused (the format writes one file); any other file is the
+// user's and is refused, unless force: it is then moved aside, kept beside
+// path under a new name (returned), and put back if write fails.
+func ReplaceFile(path string, force bool, ours func(path string) bool, write func() error) (kept string, err error) {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", write()
+	case err != nil:
+		return "", fmt.Errorf("export: %w", err)
+	case fi.IsDir():
+		return "", fmt.Errorf("export: %s is a folder, and this format writes one file: name the file (for example %s)", path, filepath.Join(path, "model.gguf"))
+	case fi.Mode().IsRegular() && ours(path):
+		return "", write()
+	case !force:
+		return "", fmt.Errorf("export: %s: %w (the file there is not one ftune wrote); refusing to replace it: choose another --out, or pass --force to move it aside (kept, not deleted)", path, ErrNotOurs)
+	}
+	kept = fmt.Sprintf("%s.replaced-%s", path, time.Now().Format("20060102-150405"))
+	if err := os.Rename(path, kept); err != nil {
+		return "", fmt.Errorf("export: move %s aside: %w", path, err)
+	}
+	if err := write(); err != nil {
+		if rerr := os.Rename(kept, path); rerr != nil {
+			return "", fmt.Errorf("%w (and the previous file stays at %s: %v)", err, kept, rerr)
+		}
+		return "", err
+	}
+	return kept, nil
 }
 
 func listSome(xs []string) string {

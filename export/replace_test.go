@@ -137,3 +137,41 @@ func TestMergedHFRemovesKilledTemps(t *testing.T) {
 		}
 	}
 }
+
+// TestReplaceFile: a file output (GGUF) replaces nothing it did not write.
+// Absent or ours: written. A folder: refused. Another file: refused and
+// untouched, or with force kept beside under a new name (and put back when
+// the write fails).
+func TestReplaceFile(t *testing.T) {
+	dir := t.TempDir()
+	ours := func(p string) bool { return strings.HasPrefix(mustRead(t, p), "OURS") }
+	writer := func(p string) func() error {
+		return func() error { return os.WriteFile(p, []byte("OURS new"), 0o644) }
+	}
+	failing := func() error { return errors.New("disk full") }
+
+	absent := filepath.Join(dir, "a.gguf")
+	if kept, err := ReplaceFile(absent, false, ours, writer(absent)); err != nil || kept != "" || mustRead(t, absent) != "OURS new" {
+		t.Fatalf("absent path: kept %q, err %v, content %q", kept, err, mustRead(t, absent))
+	}
+	earlier := filepath.Join(dir, "b.gguf")
+	writeFiles(t, dir, map[string]string{"b.gguf": "OURS old"})
+	if kept, err := ReplaceFile(earlier, false, ours, writer(earlier)); err != nil || kept != "" || mustRead(t, earlier) != "OURS new" {
+		t.Fatalf("our earlier file: kept %q, err %v, content %q; want it replaced", kept, err, mustRead(t, earlier))
+	}
+	if _, err := ReplaceFile(dir, true, ours, writer(dir)); err == nil || !strings.Contains(err.Error(), "is a folder") {
+		t.Fatalf("a folder as the output file: %v; want it refused", err)
+	}
+	users := filepath.Join(dir, "notes.txt")
+	writeFiles(t, dir, map[string]string{"notes.txt": "the user's"})
+	if _, err := ReplaceFile(users, false, ours, writer(users)); !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), "--force") || mustRead(t, users) != "the user's" {
+		t.Fatalf("the user's file without force: err %v, content %q; want ErrNotOurs and the file untouched", err, mustRead(t, users))
+	}
+	if _, err := ReplaceFile(users, true, ours, failing); err == nil || mustRead(t, users) != "the user's" {
+		t.Fatalf("force with a failing write: err %v, content %q; want the error and the user's file back in place", err, mustRead(t, users))
+	}
+	kept, err := ReplaceFile(users, true, ours, writer(users))
+	if err != nil || kept == "" || mustRead(t, kept) != "the user's" || mustRead(t, users) != "OURS new" {
+		t.Fatalf("force: kept %q, err %v; want the user's file kept aside and the new one in place", kept, err)
+	}
+}

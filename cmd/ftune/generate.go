@@ -50,6 +50,9 @@ template's default. A reply cut by --max-tokens while still thinking is said.`,
 			if think && noThink {
 				return usageError{errors.New("--thinking and --no-thinking contradict each other: give one")}
 			}
+			if opt.MaxNewTokens < 1 {
+				return usageError{fmt.Errorf("--max-tokens %d: want at least 1", opt.MaxNewTokens)}
+			}
 			if think || noThink {
 				if raw {
 					return usageError{errors.New("--thinking and --no-thinking set the chat template's enable_thinking; --raw uses no template")}

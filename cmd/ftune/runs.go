@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -19,8 +20,10 @@ func newRunsCmd() *cobra.Command {
 		Short: "List, show and compare training runs; plot their loss curves",
 	}
 	cmd.PersistentFlags().StringVar(&root, "output", "runs", "folder of run folders")
+	// A run is named by its path, or by its folder's name under --output;
+	// a path (absolute, or with a separator) is never looked up there.
 	dirOf := func(name string) string {
-		if st, err := os.Stat(name); err == nil && st.IsDir() {
+		if st, err := os.Stat(name); err == nil && st.IsDir() || filepath.IsAbs(name) || strings.ContainsRune(name, filepath.Separator) {
 			return name
 		}
 		return filepath.Join(root, name)

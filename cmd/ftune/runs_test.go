@@ -40,3 +40,12 @@ func TestTrainReportAfterClose(t *testing.T) {
 		t.Errorf("runs show: %v\n%s", err, show)
 	}
 }
+
+// TestRunsShowNamesThePathGiven: a path that is not a run is reported as
+// given, not looked up under --output (it said runs//nonexistent/x).
+func TestRunsShowNamesThePathGiven(t *testing.T) {
+	_, err := run(t, "runs", "show", "/nonexistent/x", "--output", t.TempDir())
+	if err == nil || !strings.HasPrefix(err.Error(), "/nonexistent/x is not a run folder") {
+		t.Fatalf("runs show /nonexistent/x: %v", err)
+	}
+}

@@ -64,6 +64,7 @@ func BuildLoRA(m *nn.Model, a *lora.Adapter, ftype FileType, name string) (*Buil
 	b := NewBuilder(arch)
 	b.Set("general.type", "adapter")
 	b.Set("general.name", name)
+	b.Set(WrittenByKey, WrittenBy)
 	b.Set("general.file_type", uint32(ftype))
 	b.Set("general.quantization_version", uint32(QuantizationVersion))
 	b.Set("adapter.type", "lora")

@@ -83,6 +83,7 @@ func BuildModel(m *nn.Model, tok *tokenizer.Tokenizer, opt Options, name string)
 	b := NewBuilder(arch)
 	b.Set("general.type", "model")
 	b.Set("general.name", name)
+	b.Set(WrittenByKey, WrittenBy)
 	if err := setHyperparameters(b, arch, c); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -432,5 +433,33 @@ func TestWriteModelErrors(t *testing.T) {
 	}
 	if err := WriteLoRA(filepath.Join(t.TempDir(), "l.gguf"), m, a, FileF16); err == nil || !strings.Contains(err.Error(), "tied") {
 		t.Errorf("adapter on a tied lm_head: %v", err)
+	}
+}
+
+// TestWrittenByFtune: models and LoRAs ftune writes carry its mark, and
+// nothing else is taken for one of them (a GGUF without the mark, another
+// file, a missing path): an export replaces only its own files.
+func TestWrittenByFtune(t *testing.T) {
+	m, tok, _ := loadTiny(t)
+	dir := t.TempDir()
+	model, adapter := filepath.Join(dir, "m.gguf"), filepath.Join(dir, "a.gguf")
+	if err := WriteModel(model, m, tok, "", FileF16); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteLoRA(adapter, m, randomAdapter(t, m, lora.NewConfig(4, 8, "q_proj")), FileF16); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other.gguf")
+	if err := NewBuilder("llama").WriteFile(other); err != nil {
+		t.Fatal(err)
+	}
+	text := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(text, []byte("GGUF is not enough"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]bool{model: true, adapter: true, other: false, text: false, filepath.Join(dir, "absent"): false} {
+		if got := WrittenByFtune(path); got != want {
+			t.Errorf("WrittenByFtune(%s) = %v, want %v", filepath.Base(path), got, want)
+		}
 	}
 }

@@ -37,6 +37,26 @@ type builtTensor struct {
 	data []byte
 }
 
+// WrittenByKey marks the GGUF files ftune's exports write (value
+// WrittenBy), so that an export replaces its own earlier file and no
+// other: llama.cpp keeps keys it does not know as plain metadata.
+const (
+	WrittenByKey = "ftune.written_by"
+	WrittenBy    = "ftune"
+)
+
+// WrittenByFtune reports whether path is a GGUF file that an ftune export
+// wrote.
+func WrittenByFtune(path string) bool {
+	f, err := Read(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	v, ok := f.String(WrittenByKey)
+	return ok && v == WrittenBy
+}
+
 // NewBuilder starts a file with general.architecture set to arch and the
 // default alignment (32 bytes, written as general.alignment).
 func NewBuilder(arch string) *Builder {
