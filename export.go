@@ -24,8 +24,9 @@ type ExportOptions struct {
 	Quant string
 	// MaxShardBytes splits a merged export into shards (<= 0: one file).
 	MaxShardBytes int64
-	// Force lets an export replace what ftune did not write: a merged
-	// export's folder holding other files, a GGUF export's existing file.
+	// Force lets an export replace what ftune did not write: a merged or
+	// PEFT export's folder holding other files, a GGUF export's existing
+	// file.
 	// It is moved aside and kept, never deleted.
 	Force bool
 }
@@ -51,7 +52,7 @@ func (m *Model) Export(out string, opt ExportOptions) (notes []string, err error
 	}
 	switch opt.Format {
 	case FormatPEFT:
-		return nil, export.PEFT(m.Adapter, out)
+		return export.PEFT(m.Adapter, out, opt.Force)
 	case FormatMerged:
 		// The adapter is attached for generation; the merge reads it
 		// separately and leaves the model as it is.

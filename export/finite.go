@@ -45,10 +45,12 @@ func CheckAdapterFinite(a *lora.Adapter) error {
 }
 
 // PEFT writes an adapter as a PEFT folder (lora.Adapter.Save: also its
-// base record) after checking that every tensor is finite.
-func PEFT(a *lora.Adapter, dir string) error {
+// base record) after checking that every tensor is finite. The folder is
+// written as merged ones are (writeFolder): it replaces only an earlier
+// export, and with force moves any other folder aside, kept.
+func PEFT(a *lora.Adapter, dir string, force bool) (notes []string, err error) {
 	if err := CheckAdapterFinite(a); err != nil {
-		return err
+		return nil, err
 	}
-	return a.Save(dir)
+	return writeFolder(dir, "peft", force, a.Save)
 }

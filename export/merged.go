@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/internal/safetensors"
@@ -84,9 +83,8 @@ func MergedHFWith(m *nn.Model, a *lora.Adapter, baseDir, outDir string, opt Merg
 	if sameDir(baseDir, outDir) {
 		return nil, fmt.Errorf("export: the output folder %s is the base model's folder; write the merged model elsewhere", outDir)
 	}
-	foreign, err := checkReplaceable(outDir, opt.Force)
-	if err != nil {
-		return nil, err
+	if _, err := checkReplaceable(outDir, opt.Force); err != nil {
+		return nil, err // before the work, not only once the folder is written
 	}
 	baseTypes, dominant, err := baseDTypes(baseDir)
 	if err != nil {
@@ -96,70 +94,46 @@ func MergedHFWith(m *nn.Model, a *lora.Adapter, baseDir, outDir string, opt Merg
 	if src.HasNF4() {
 		res.Notes = append(res.Notes, fmt.Sprintf("the base weights are NF4 in memory: they were dequantized to float32 before merging and are written as %s; the quantization error of NF4 stays in them", res.DType))
 	}
-	parent := filepath.Dir(outDir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
-	}
-	leftovers, err := removeKilledTemps(outDir)
-	if err != nil {
-		return nil, err
-	}
-	if len(leftovers) > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf("removed %d temporary folder(s) of killed exports beside %s: %s", len(leftovers), outDir, strings.Join(leftovers, ", ")))
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(outDir)+".tmp-")
-	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
-	}
-	defer os.RemoveAll(tmp) // a no-op after the rename
-	// MkdirTemp makes the folder private (0700); a model folder is not.
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
-	}
-
-	note, err := writeConfig(baseDir, tmp, res.DType, src.Untied())
-	if err != nil {
-		return nil, err
-	}
-	if note != "" {
-		res.Notes = append(res.Notes, note)
-	}
-	if src.Untied() {
-		res.Notes = append(res.Notes, "the adapter trained its own copy of the embeddings or the LM head (modules_to_save), which the base ties together: the merged model holds both (lm_head.weight written, tie_word_embeddings: false), as PEFT's merge_and_unload leaves them")
-	}
-	for _, f := range TokenizerFiles {
-		if err := copyIfPresent(filepath.Join(baseDir, f), filepath.Join(tmp, f)); err != nil {
-			return nil, err
-		}
-	}
-	var tensors []safetensors.Tensor
-	for _, name := range src.Names() {
-		dt, ok := baseTypes[name]
-		if !ok {
-			dt = dominant
-		}
-		f, err := src.Float32(name)
+	notes, err := writeFolder(outDir, "merged", opt.Force, func(tmp string) error {
+		note, err := writeConfig(baseDir, tmp, res.DType, src.Untied())
 		if err != nil {
-			return nil, err
+			return err
 		}
-		data, err := encodeFloats(f, dt)
-		if err != nil {
-			return nil, fmt.Errorf("export: %s: %w", name, err)
+		if note != "" {
+			res.Notes = append(res.Notes, note)
 		}
-		tensors = append(tensors, safetensors.Tensor{Name: name, DType: dt, Shape: src.Shape(name), Data: data})
-	}
-	if err := safetensors.WriteSharded(tmp, "model", tensors, opt.MaxShardBytes, map[string]string{"format": "pt"}); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
-	}
-	if err := writeManifest(tmp, "merged"); err != nil {
-		return nil, err
-	}
-	kept, err := install(tmp, outDir, foreign)
+		if src.Untied() {
+			res.Notes = append(res.Notes, "the adapter trained its own copy of the embeddings or the LM head (modules_to_save), which the base ties together: the merged model holds both (lm_head.weight written, tie_word_embeddings: false), as PEFT's merge_and_unload leaves them")
+		}
+		for _, f := range TokenizerFiles {
+			if err := copyIfPresent(filepath.Join(baseDir, f), filepath.Join(tmp, f)); err != nil {
+				return err
+			}
+		}
+		var tensors []safetensors.Tensor
+		for _, name := range src.Names() {
+			dt, ok := baseTypes[name]
+			if !ok {
+				dt = dominant
+			}
+			f, err := src.Float32(name)
+			if err != nil {
+				return err
+			}
+			data, err := encodeFloats(f, dt)
+			if err != nil {
+				return fmt.Errorf("export: %s: %w", name, err)
+			}
+			tensors = append(tensors, safetensors.Tensor{Name: name, DType: dt, Shape: src.Shape(name), Data: data})
+		}
+		if err := safetensors.WriteSharded(tmp, "model", tensors, opt.MaxShardBytes, map[string]string{"format": "pt"}); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		return nil
+	})
+	res.Notes = append(res.Notes, notes...)
 	if err != nil {
 		return nil, err
-	}
-	if kept != "" {
-		res.Notes = append(res.Notes, fmt.Sprintf("--force: the previous %s held files ftune did not write; it was moved to %s (nothing deleted)", outDir, kept))
 	}
 	ents, err := os.ReadDir(outDir)
 	if err != nil {

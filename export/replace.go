@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ftune/ftune/internal/fsutil"
@@ -28,7 +29,7 @@ type manifest struct {
 
 // ErrNotOurs is wrapped when the output (a folder, or a file) holds what
 // ftune did not write and Force is off.
-var ErrNotOurs = errors.New("the output holds files ftune did not write")
+var ErrNotOurs = errors.New("the output holds files that no ftune export wrote")
 
 // writeManifest lists dir's files (written by this export) in ManifestFile.
 func writeManifest(dir, format string) error {
@@ -83,6 +84,56 @@ func checkReplaceable(dir string, force bool) (foreign bool, err error) {
 		dir, ErrNotOurs, listSome(files))
 }
 
+// writeFolder writes an export folder (merged, peft) so that outDir is
+// either what was there or the complete export, and nothing the user put
+// there is lost: fill writes the files into a temporary folder beside
+// outDir, which gets a ManifestFile listing them and is swapped into place
+// (an atomic exchange on Linux). An existing outDir is deleted only when
+// its manifest accounts for every file in it (an earlier export); a folder
+// holding anything else is refused (ErrNotOurs), or with force moved aside
+// and kept. The notes say what else happened (temporary folders of killed
+// exports removed, a folder moved aside).
+func writeFolder(outDir, format string, force bool, fill func(tmp string) error) (notes []string, err error) {
+	foreign, err := checkReplaceable(outDir, force)
+	if err != nil {
+		return nil, err
+	}
+	parent := filepath.Dir(outDir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	leftovers, err := removeKilledTemps(outDir)
+	if err != nil {
+		return nil, err
+	}
+	if len(leftovers) > 0 {
+		notes = append(notes, fmt.Sprintf("removed %d temporary folder(s) of killed exports beside %s: %s", len(leftovers), outDir, strings.Join(leftovers, ", ")))
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(outDir)+".tmp-")
+	if err != nil {
+		return notes, fmt.Errorf("export: %w", err)
+	}
+	defer os.RemoveAll(tmp) // a no-op after the rename
+	// MkdirTemp makes the folder private (0700); a model folder is not.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return notes, fmt.Errorf("export: %w", err)
+	}
+	if err := fill(tmp); err != nil {
+		return notes, err
+	}
+	if err := writeManifest(tmp, format); err != nil {
+		return notes, err
+	}
+	kept, err := install(tmp, outDir, foreign)
+	if err != nil {
+		return notes, err
+	}
+	if kept != "" {
+		notes = append(notes, fmt.Sprintf("--force: the previous %s held files ftune did not write; it was moved to %s (nothing deleted)", outDir, kept))
+	}
+	return notes, nil
+}
+
 // ReplaceFile runs write, which puts a whole file at path atomically (a
 // GGUF model or LoRA), under the rule merged folders follow: a path that
 // does not exist, or a file ours says ftune wrote, is written over; a
@@ -101,7 +152,7 @@ func ReplaceFile(path string, force bool, ours func(path string) bool, write fun
 	case fi.Mode().IsRegular() && ours(path):
 		return "", write()
 	case !force:
-		return "", fmt.Errorf("export: %s: %w (the file there is not one ftune wrote); refusing to replace it: choose another --out, or pass --force to move it aside (kept, not deleted)", path, ErrNotOurs)
+		return "", fmt.Errorf("export: %s: %w (the file there is not a GGUF file ftune wrote); refusing to replace it: choose another --out, or pass --force to move it aside (kept, not deleted)", path, ErrNotOurs)
 	}
 	kept = fmt.Sprintf("%s.replaced-%s", path, time.Now().Format("20060102-150405"))
 	if err := os.Rename(path, kept); err != nil {

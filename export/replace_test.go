@@ -98,7 +98,7 @@ func TestExportRefusesNonFinite(t *testing.T) {
 		t.Fatalf("merged export of a NaN adapter left %s", out)
 	}
 	peft := filepath.Join(t.TempDir(), "peft")
-	if err := PEFT(a, peft); !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), mod+".lora_B.weight") {
+	if _, err := PEFT(a, peft, false); !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), mod+".lora_B.weight") {
 		t.Fatalf("PEFT export of a NaN adapter: err = %v, want ErrNonFinite naming %s.lora_B.weight", err, mod)
 	}
 	if _, err := os.Stat(peft); !os.IsNotExist(err) {
@@ -173,5 +173,38 @@ func TestReplaceFile(t *testing.T) {
 	kept, err := ReplaceFile(users, true, ours, writer(users))
 	if err != nil || kept == "" || mustRead(t, kept) != "the user's" || mustRead(t, users) != "OURS new" {
 		t.Fatalf("force: kept %q, err %v; want the user's file kept aside and the new one in place", kept, err)
+	}
+}
+
+// TestPEFTNeverDeletesUserFiles: a PEFT export replaces its own earlier
+// folder, and refuses a folder holding another adapter (it used to write
+// over that adapter's files), or with force moves it aside, kept.
+func TestPEFTNeverDeletesUserFiles(t *testing.T) {
+	m := load(t, tinyBase, nn.LoadOptions{KeepBF16: true})
+	a := adapter(t, m)
+	out := filepath.Join(t.TempDir(), "adapter")
+	for range 2 {
+		if _, err := PEFT(a, out, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, ManifestFile)); err != nil {
+		t.Fatalf("a PEFT export has no manifest: %v", err)
+	}
+	users := filepath.Join(t.TempDir(), "their-adapter")
+	writeFiles(t, users, map[string]string{"adapter_config.json": "{}", "adapter_model.safetensors": "theirs"})
+	if _, err := PEFT(a, users, false); !errors.Is(err, ErrNotOurs) || mustRead(t, filepath.Join(users, "adapter_model.safetensors")) != "theirs" {
+		t.Fatalf("export over another adapter: err = %v; want ErrNotOurs and their files untouched", err)
+	}
+	notes, err := PEFT(a, users, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "moved to "+users+".replaced-") {
+		t.Fatalf("forced export's notes %q do not say where the folder went", notes)
+	}
+	kept := strings.TrimSuffix(strings.SplitN(notes[0], "moved to ", 2)[1], " (nothing deleted)")
+	if mustRead(t, filepath.Join(kept, "adapter_model.safetensors")) != "theirs" {
+		t.Fatalf("the moved-aside folder %s lost their adapter", kept)
 	}
 }

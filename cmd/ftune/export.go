@@ -30,9 +30,10 @@ func newExportCmd() *cobra.Command {
 The adapter is applied to the base it was trained on (recorded in the
 adapter folder); --model points at that base when it moved, and a model
 with other weights is refused. Weights holding NaN or Inf are refused.
-A merged export replaces only a folder that ftune wrote, and a GGUF export
-only a GGUF file that ftune wrote: a folder holding other files, or any
-other file, is refused, or with --force moved aside (kept, not deleted).`,
+A merged or PEFT export replaces only a folder an earlier export wrote, and
+a GGUF export only a GGUF file ftune wrote: a folder holding other files
+(a training run's adapter folder included), or any other file, is refused,
+or with --force moved aside (kept, not deleted).`,
 		Example: `  ftune export --adapter runs/x/adapter --format merged --out merged-model
   ftune export --adapter runs/x/adapter --format gguf --quant q8_0 --out model-q8.gguf
   ftune export --adapter runs/x/adapter --format gguf-lora --out adapter.gguf`,
@@ -77,6 +78,6 @@ other file, is refused, or with --force moved aside (kept, not deleted).`,
 	f.StringVar(&out, "out", "", "output folder (peft, merged) or file (gguf, gguf-lora)")
 	f.StringVar(&opt.Quant, "quant", "f16", "GGUF tensor type: f32, f16, bf16, q8_0, q4_0")
 	f.Int64Var(&shardMB, "max-shard-mb", 5000, "merged: shard size limit in MB")
-	f.BoolVar(&opt.Force, "force", false, "replace an output ftune did not write (a merged folder holding other files, an existing file for gguf): it is moved aside, not deleted")
+	f.BoolVar(&opt.Force, "force", false, "replace an output no ftune export wrote (a folder holding other files, an existing file for gguf): it is moved aside, not deleted")
 	return cmd
 }
