@@ -234,3 +234,21 @@ func TestRunPanicRecordedAsFailed(t *testing.T) {
 		t.Errorf("status %q, want failed with the panic", s.StatusText())
 	}
 }
+
+// TestGradAccumLongerThanEpochIsNoted: a grad_accum past an epoch's
+// micro-batches is said (each step is then one epoch), not left to a
+// silently shorter step.
+func TestGradAccumLongerThanEpochIsNoted(t *testing.T) {
+	o := quickOptions(t, "accum")
+	o.GradAccum = 1 << 40
+	var log bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o.Log = cancelOn{w: &log, line: "note: training.grad_accum", cancel: cancel} // no step needs to run
+	if _, err := Run(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "note: training.grad_accum 1099511627776 is more than the ") || !strings.Contains(log.String(), "micro-batches of an epoch: each step is one epoch") {
+		t.Errorf("no note for a grad_accum longer than an epoch:\n%s", log.String())
+	}
+}
