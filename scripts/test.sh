@@ -4,48 +4,76 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
+# stage prints a stage's header with the seconds the suite has run so far.
+stage() { echo "== [$(( $(date +%s) - start )) s] $*"; }
 
-echo "== lint"
+stage "lint"
 make -s lint
 
-echo "== generated assembly is up to date (go generate ./kernels/asm)"
+stage "generated assembly is up to date (go generate ./kernels/asm)"
 go generate ./kernels/asm
 git diff --exit-code --stat -- kernels/asm || { echo "kernels/asm: generated files differ from the generator's output; run go generate ./kernels/asm and commit"; exit 1; }
 
-echo "== go test ./... (FTUNE_ARENA_CHECK=1: recycled step-arena buffers are NaN-poisoned)"
+stage "go test ./... (FTUNE_ARENA_CHECK=1: recycled step-arena buffers are NaN-poisoned)"
 # Every training run in the tests that turns the step arena on
 # (train.Config.StepArena, training.step_arena; off by default) then proves
 # its contract: a tensor used after its micro-batch, or read before it is
 # written, turns into NaN.
 FTUNE_ARENA_CHECK=1 go test -count=1 ./...
 
-echo "== go test -tags purego (Go fallback kernels)"
+stage "go test -tags purego (Go fallback kernels)"
 go test -count=1 -tags purego ./kernels/asm/ ./tensor/...
 
-echo "== go test -tags cudasim ./kernels/cuda/ (the CUDA kernels' tests on ptxsim, a PTX interpreter: no GPU needed; memcheck always, shared-memory racecheck on)"
-FTUNE_CUDASIM_RACECHECK=1 go test -count=1 -tags cudasim ./kernels/cuda/
-
-echo "== go test -tags cudasim: the CUDA backend, the trainer's device step, parity and recipe's device cases on ptxsim"
-# ~90 s on an idle 2-core machine. Left out here, run by hand (go test
-# -tags cudasim ./tensor/cudabackend/; ./parity/ -run CUDA): the bf16
-# conformance pass's attention cases (the same kernels as the float32 pass:
-# attention does not depend on BF16MatMul) and TestParityCUDAFamiliesSlow
-# (Gemma 2's 46 layers, ~30 s per mode interpreted: Gemma 3 runs GeGLU,
-# sliding and global layers, the conformance suite both soft-caps; and the
-# DoRA and bf16 QLoRA cases whose ops other cases already cross, see
-# slowCase in parity/cudafamily_test.go).
-go test -count=1 -tags cudasim ./tensor/cudabackend/ -skip 'TestConformanceBF16MatMul/attention'
-go test -count=1 -tags cudasim ./parity/ -run 'TestParityCUDA' -skip 'TestParityCUDAFamiliesSlow'
-go test -count=1 -tags cudasim ./recipe/ -run 'Device|GEMMProvider|Precision|Optimizer'
-
-if command -v qemu-aarch64-static >/dev/null 2>&1 || command -v qemu-aarch64 >/dev/null 2>&1; then
-  echo "== arm64 kernels under qemu-user"
-  scripts/test-arm64.sh ./kernels/asm
-else
-  echo "== arm64 kernels: qemu-user not installed, not run (.ci/run installs it)"
+stage "go test -tags cudasim: the CUDA kernels, the CUDA backend, the trainer's device step, parity and recipe's device cases on ptxsim, a PTX interpreter (no GPU needed)"
+# kernels/cuda's tests run with memcheck (always) and shared-memory
+# racecheck on. Left out here, run by hand (go test -tags cudasim
+# ./tensor/cudabackend/; ./parity/ -run CUDA): the bf16 conformance pass's
+# attention cases (the same kernels as the float32 pass: attention does not
+# depend on BF16MatMul) and TestParityCUDAFamiliesSlow (Gemma 2's 46
+# layers, ~30 s per mode interpreted: Gemma 3 runs GeGLU, sliding and global
+# layers, the conformance suite both soft-caps; and the DoRA and bf16 QLoRA
+# cases whose ops other cases already cross, see slowCase in
+# parity/cudafamily_test.go).
+#
+# Each of these runs keeps only about 1.5 cores busy (a launch's blocks run
+# in parallel, but its last blocks and the host code between launches do
+# not), so the four run side by side: about 4 minutes one after another on
+# the 2-core machine, under 3 together. Each one's output is printed whole
+# when it ends.
+sim_names=() sim_pids=() sim_logs=()
+sim() {
+  local name=$1 log
+  shift
+  log=$(mktemp)
+  "$@" >"$log" 2>&1 &
+  sim_names+=("$name") sim_pids+=($!) sim_logs+=("$log")
+}
+sim "kernels/cuda (racecheck on)" env FTUNE_CUDASIM_RACECHECK=1 go test -count=1 -tags cudasim ./kernels/cuda/
+sim "tensor/cudabackend" go test -count=1 -tags cudasim ./tensor/cudabackend/ -skip 'TestConformanceBF16MatMul/attention'
+sim "parity, CUDA" go test -count=1 -tags cudasim ./parity/ -run 'TestParityCUDA' -skip 'TestParityCUDAFamiliesSlow'
+sim "recipe, device" go test -count=1 -tags cudasim ./recipe/ -run 'Device|GEMMProvider|Precision|Optimizer'
+sim_failed=()
+for i in "${!sim_pids[@]}"; do
+  rc=0
+  wait "${sim_pids[$i]}" || rc=$?
+  echo "-- ${sim_names[$i]}"
+  cat "${sim_logs[$i]}"
+  rm -f "${sim_logs[$i]}"
+  [ "$rc" -eq 0 ] || sim_failed+=("${sim_names[$i]}")
+done
+if [ "${#sim_failed[@]}" -ne 0 ]; then
+  echo "cudasim runs failed: ${sim_failed[*]}"
+  exit 1
 fi
 
-echo "== short fuzz runs"
+if command -v qemu-aarch64-static >/dev/null 2>&1 || command -v qemu-aarch64 >/dev/null 2>&1; then
+  stage "arm64 kernels under qemu-user"
+  scripts/test-arm64.sh ./kernels/asm
+else
+  stage "arm64 kernels: qemu-user not installed, not run (.ci/run installs it)"
+fi
+
+stage "short fuzz runs"
 # The data packages' fuzz workers each run under testutil.TestMemory of
 # address space (their TestMain sets RLIMIT_AS, which workers inherit);
 # two workers bound the total whatever the machine's core count.

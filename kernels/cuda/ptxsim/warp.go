@@ -208,26 +208,24 @@ func collMma(b *block, lanes *[32]*thread, in *inst) bool {
 	}
 	K := int(in.n)
 	na, nb := K/4, K/8
+	half := bf16ToF32
+	if in.m == 1 {
+		half = f16ToF32
+	}
 	var A [16][16]float64
 	var B [16][8]float64
 	var C [16][8]float64
-	half := func(v uint64) float64 {
-		if in.m == 1 {
-			return float64(f16ToF32(uint16(v)))
-		}
-		return float64(bf16ToF32(uint16(v)))
-	}
 	for l, t := range lanes {
 		g, q := l/4, 2*(l%4)
 		r := t.r
 		for k := 0; k < na; k++ {
 			row, col := g+8*(k&1), q+8*(k>>1)
 			v := r[in.v[4+k]]
-			A[row][col], A[row][col+1] = half(v), half(v>>16)
+			A[row][col], A[row][col+1] = float64(half(uint16(v))), float64(half(uint16(v>>16)))
 		}
 		for k := 0; k < nb; k++ {
 			v := r[in.v[4+na+k]]
-			B[q+8*k][g], B[q+8*k+1][g] = half(v), half(v>>16)
+			B[q+8*k][g], B[q+8*k+1][g] = float64(half(uint16(v))), float64(half(uint16(v>>16)))
 		}
 		cs := in.v[4+na+nb:]
 		C[g][q] = float64(getF32(r, cs[0]))
@@ -235,14 +233,29 @@ func collMma(b *block, lanes *[32]*thread, in *inst) bool {
 		C[g+8][q] = float64(getF32(r, cs[2]))
 		C[g+8][q+1] = float64(getF32(r, cs[3]))
 	}
+	// Each output sums its K products in order k = 0, 1, ...; the eight
+	// outputs of a row accumulate side by side, so the additions of
+	// different outputs overlap instead of waiting on one another.
+	for i := range A {
+		c := &C[i]
+		s0, s1, s2, s3, s4, s5, s6, s7 := c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+		for k, a := range A[i][:K] {
+			bk := &B[k]
+			s0 += a * bk[0]
+			s1 += a * bk[1]
+			s2 += a * bk[2]
+			s3 += a * bk[3]
+			s4 += a * bk[4]
+			s5 += a * bk[5]
+			s6 += a * bk[6]
+			s7 += a * bk[7]
+		}
+		*c = [8]float64{s0, s1, s2, s3, s4, s5, s6, s7}
+	}
 	var D [16][8]float32
 	for i := 0; i < 16; i++ {
 		for j := 0; j < 8; j++ {
-			s := C[i][j]
-			for k := 0; k < K; k++ {
-				s += A[i][k] * B[k][j]
-			}
-			if math.IsNaN(s) {
+			if s := C[i][j]; math.IsNaN(s) {
 				D[i][j] = float32(math.NaN())
 			} else {
 				D[i][j] = float32(s)
