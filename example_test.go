@@ -107,7 +107,7 @@ func ExampleEvaluate() {
 	cfg.Data.Subjects = []string{"chemistry"}
 	cfg.Training.Eval.Generation.Questions, cfg.Training.Eval.Generation.Samples = 1, 0
 	cfg.Training.Eval.MaxBatches = 1
-	ev, err := ftune.Evaluate(ftune.EvaluateOptions{Config: cfg})
+	ev, err := ftune.Evaluate(context.Background(), ftune.EvaluateOptions{Config: cfg})
 	if err != nil {
 		log.Fatal(err)
 	}

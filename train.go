@@ -140,8 +140,10 @@ type EvaluateOptions struct {
 
 // Evaluate measures a base, or base + adapter, on the configured
 // subjects: validation loss, perplexity and token accuracy, and the
-// held-out questions (exact match, multiple choice).
-func Evaluate(opt EvaluateOptions) (Evaluation, error) {
+// held-out questions (exact match, multiple choice). A cancelled ctx stops
+// it between two batches or two generated tokens, with an error wrapping
+// ctx.Err().
+func Evaluate(ctx context.Context, opt EvaluateOptions) (Evaluation, error) {
 	cfg := opt.Config
 	if cfg == nil {
 		cfg = DefaultConfig()
@@ -168,5 +170,5 @@ func Evaluate(opt EvaluateOptions) (Evaluation, error) {
 		return Evaluation{}, err
 	}
 	o.Log = opt.Log
-	return recipe.Evaluate(o, opt.Adapter)
+	return recipe.Evaluate(ctx, o, opt.Adapter)
 }

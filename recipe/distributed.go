@@ -194,7 +194,7 @@ func runWorker(ctx context.Context, s *session) (*Result, error) {
 	res := &Result{Adapters: map[string]string{}, Subjects: s.data.subjects, TrainRows: len(s.data.train)}
 	evals := s.data.evaluable(io.Discard)
 	if evals && o.ResumeDir == "" {
-		if res.Before, err = s.evaluate(t); err != nil {
+		if res.Before, err = s.evaluate(ctx, t); err != nil {
 			return nil, err
 		}
 	}
@@ -203,7 +203,7 @@ func runWorker(ctx context.Context, s *session) (*Result, error) {
 	}
 	res.Steps, res.Losses, res.Tokens, res.Stopped = t.State.Step, t.State.Losses, t.State.Tokens, t.State.StopReason
 	if !interrupted(ctx, t) && evals {
-		if res.After, err = s.evaluate(t); err != nil {
+		if res.After, err = s.evaluate(ctx, t); err != nil {
 			return nil, err
 		}
 	}

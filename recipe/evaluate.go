@@ -21,12 +21,13 @@ import (
 // `ftune eval` (Evaluate) on a base with saved adapters.
 
 // evaluate measures the model as it is now: validation metrics and the
-// held-out questions (routed per subject when adapters are).
-func (s *session) evaluate(t *train.Trainer) (Evaluation, error) {
+// held-out questions (routed per subject when adapters are). A cancelled
+// ctx stops it (see stoppedEvaluating).
+func (s *session) evaluate(ctx context.Context, t *train.Trainer) (Evaluation, error) {
 	var ev Evaluation
 	var err error
 	if t.Val != nil {
-		if ev.Val, err = t.Validate(t.Val); err != nil {
+		if ev.Val, err = t.Validate(ctx, t.Val); err != nil {
 			return ev, err
 		}
 	}
@@ -38,7 +39,12 @@ func (s *session) evaluate(t *train.Trainer) (Evaluation, error) {
 		return ev, nil // held-out answers are rank 0's (not sharded)
 	}
 	gen := nn.GenerateOptions{MaxNewTokens: s.o.MaxNewTokens, StopTokens: s.stopTokens()}
-	ev.QA, err = train.EvaluateQA(s.model, s.tp.tok, s.data.questions, gen, before)
+	if size, _ := s.o.world(); size > 1 {
+		// The other workers wait for this one at Fit's first collective,
+		// which agrees on stopping: leaving now would leave them waiting.
+		ctx = context.WithoutCancel(ctx)
+	}
+	ev.QA, err = train.EvaluateQA(ctx, s.model, s.tp.tok, s.data.questions, gen, before)
 	if s.routed != nil {
 		s.routed.Disable()
 	}
@@ -113,12 +119,15 @@ func logEval(run *track.Run, step int, tag string, ev Evaluation) {
 // accuracy) and held-out questions (exact match, contains, multiple
 // choice). An adapterDir holding one folder per subject (as per-subject
 // runs export) routes each subject's questions through its own adapter.
-func Evaluate(o Options, adapterDir string) (Evaluation, error) {
+//
+// A cancelled ctx stops it between two batches or two generated tokens,
+// with an error wrapping ctx.Err().
+func Evaluate(ctx context.Context, o Options, adapterDir string) (Evaluation, error) {
 	s := &session{o: o, log: io.Discard, adapters: map[string]*lora.Adapter{}}
 	if o.Log != nil {
 		s.log = o.Log
 	}
-	if err := s.loadBase(context.Background()); err != nil {
+	if err := s.loadBase(ctx); err != nil {
 		return Evaluation{}, err
 	}
 	if adapterDir != "" {
@@ -142,7 +151,7 @@ func Evaluate(o Options, adapterDir string) (Evaluation, error) {
 			return s.routed.ForwardRouted(tp, b.Batch, b.Subjects, fo)
 		}
 	}
-	ev, err := s.evaluate(t)
+	ev, err := s.evaluate(ctx, t)
 	if err == nil {
 		s.printEval(ev)
 	}

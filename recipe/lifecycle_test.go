@@ -116,6 +116,69 @@ func TestRunRecordsHowItEnded(t *testing.T) {
 	})
 }
 
+// TestInterruptDuringEvaluation: Ctrl-C during the evaluation before
+// training ends the run there (nothing trained, said so); during the one
+// after training it finds the adapter already saved, says so and how to
+// finish, and resuming measures it.
+func TestInterruptDuringEvaluation(t *testing.T) {
+	t.Run("before", func(t *testing.T) {
+		o := quickOptions(t, "before")
+		var log bytes.Buffer
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		o.Log = cancelOn{w: &log, line: "== before training", cancel: cancel}
+		res, err := Run(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Stopped != "interrupted" || res.Steps != 0 || len(res.Adapters) != 0 || res.Before.Val != nil {
+			t.Errorf("result %+v, want interrupted with nothing trained or measured", res)
+		}
+		if !strings.Contains(log.String(), "interrupted during the evaluation before training: nothing was trained") || strings.Contains(log.String(), "== training") {
+			t.Errorf("log:\n%s", log.String())
+		}
+		if s := summaryOf(t, res.RunDir); s.Status != track.StatusInterrupted {
+			t.Errorf("status %q, want interrupted", s.StatusText())
+		}
+	})
+	t.Run("after", func(t *testing.T) {
+		o := quickOptions(t, "after")
+		var log bytes.Buffer
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		o.Log = cancelOn{w: &log, line: "== after training", cancel: cancel}
+		res, err := Run(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Stopped != "interrupted" || res.Steps != o.Steps || res.After.Val != nil {
+			t.Errorf("result %+v, want %d steps, interrupted, not measured after", res, o.Steps)
+		}
+		dir := res.Adapters["default"]
+		if _, err := os.Stat(filepath.Join(dir, "adapter_config.json")); dir == "" || err != nil {
+			t.Fatalf("adapter %q not saved before the evaluation: %v", dir, err)
+		}
+		if !strings.Contains(log.String(), "interrupted during the evaluation after training; the trained adapter is saved ("+dir+"), and resuming measures it") {
+			t.Errorf("log:\n%s", log.String())
+		}
+		if s := summaryOf(t, res.RunDir); s.Status != track.StatusInterrupted {
+			t.Errorf("status %q, want interrupted", s.StatusText())
+		}
+
+		o.ResumeDir, o.Log = res.RunDir, io.Discard
+		res, err = Run(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Steps != o.Steps || res.After.Val == nil {
+			t.Errorf("resumed: %d steps, measured after: %v; want %d steps and the measurement", res.Steps, res.After.Val, o.Steps)
+		}
+		if s := summaryOf(t, res.RunDir); s.Status != track.StatusFinished {
+			t.Errorf("resumed: status %q, want finished", s.StatusText())
+		}
+	})
+}
+
 // TestSamplesToLogCoversEverySubject: the answers kept in samples.jsonl
 // come from every subject, not the first subject's only.
 func TestSamplesToLogCoversEverySubject(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ftune/ftune/internal/shell"
 	"github.com/ftune/ftune/quant/nf4"
 
 	"github.com/ftune/ftune/autograd"
@@ -154,7 +155,12 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	evals := s.data.evaluable(s.log)
 	if evals && o.ResumeDir == "" {
 		fmt.Fprintf(s.log, "\n== before training\n")
-		if res.Before, err = s.evaluate(t); err != nil {
+		if res.Before, err = s.evaluate(ctx, t); err != nil {
+			if ctx.Err() != nil {
+				fmt.Fprintf(s.log, "\ninterrupted during the evaluation before training: nothing was trained, no checkpoint was saved\n")
+				res.Stopped, res.Duration = "interrupted", time.Since(start)
+				return res, nil
+			}
 			return nil, err
 		}
 		s.printEval(res.Before)
@@ -189,10 +195,21 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		return res, nil
 	}
 
+	// The adapters are saved before the evaluation after training: an
+	// evaluation that fails or is interrupted does not lose them.
+	if err := s.saveAdapters(res); err != nil {
+		return nil, err
+	}
 	if evals {
 		fmt.Fprintf(s.log, "\n== after training (%d steps)\n", t.State.Step)
-		if res.After, err = s.evaluate(t); err != nil {
-			return nil, err
+		if res.After, err = s.evaluate(ctx, t); err != nil {
+			saved := strings.Join(slices.Sorted(maps.Values(res.Adapters)), ", ")
+			if ctx.Err() != nil {
+				fmt.Fprintf(s.log, "\ninterrupted during the evaluation after training; the trained adapter is saved (%s), and resuming measures it: %s\n", saved, shell.Command(shell.Program(), "train", "--resume", run.Dir))
+				res.Stopped, res.Duration = "interrupted", time.Since(start)
+				return res, nil
+			}
+			return nil, fmt.Errorf("%w (the trained adapter is saved: %s)", err, saved)
 		}
 		s.printEval(res.After)
 		logEval(run, t.State.Step, "after", res.After)
@@ -203,23 +220,28 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			return nil, err
 		}
 	}
-
-	for name, a := range s.adapters {
-		dir := filepath.Join(run.Dir, "adapter")
-		if len(s.adapters) > 1 {
-			dir = filepath.Join(run.Dir, "adapters", name)
-		}
-		a.Config.BaseModelNameOrPath = o.ModelDir
-		if err := a.Save(dir); err != nil {
-			return nil, err
-		}
-		res.Adapters[name] = dir
-		if err := run.AddVersion("export/peft", dir, nil, nil); err != nil {
-			return nil, err
-		}
-	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// saveAdapters writes each trained adapter into the run folder (adapter/,
+// or adapters/<name>/ for several) and records it as a version.
+func (s *session) saveAdapters(res *Result) error {
+	for name, a := range s.adapters {
+		dir := filepath.Join(s.run.Dir, "adapter")
+		if len(s.adapters) > 1 {
+			dir = filepath.Join(s.run.Dir, "adapters", name)
+		}
+		a.Config.BaseModelNameOrPath = s.o.ModelDir
+		if err := a.Save(dir); err != nil {
+			return err
+		}
+		res.Adapters[name] = dir
+		if err := s.run.AddVersion("export/peft", dir, nil, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *session) anyAdapter() *lora.Adapter {

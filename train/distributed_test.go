@@ -81,7 +81,7 @@ func testFitMatchesOneProcess(t *testing.T, accum int) {
 	if err := one.Fit(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	want, err := one.Validate(one.Val)
+	want, err := one.Validate(context.Background(), one.Val)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func testFitMatchesOneProcess(t *testing.T, accum int) {
 	errs = commtest.Run(2, func(c dist.Comm) error {
 		trs[c.Rank()].Comm = c
 		var err error
-		got[c.Rank()], err = trs[c.Rank()].Validate(trs[c.Rank()].Val)
+		got[c.Rank()], err = trs[c.Rank()].Validate(context.Background(), trs[c.Rank()].Val)
 		return err
 	})
 	for r, err := range errs {

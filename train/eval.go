@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -104,11 +105,21 @@ type Decoder interface {
 // questions with choices are also scored by comparing the log-likelihood
 // of each choice. before, when set, is called for each question first
 // (per-subject adapter routing sets the subject's adapter there).
-func EvaluateQA(m *nn.Model, dec Decoder, qs []QA, opt nn.GenerateOptions, before func(subject string) error) (*QAReport, error) {
+//
+// A cancelled ctx stops it between two generated tokens or two questions,
+// with an error wrapping ctx.Err().
+func EvaluateQA(ctx context.Context, m *nn.Model, dec Decoder, qs []QA, opt nn.GenerateOptions, before func(subject string) error) (*QAReport, error) {
 	rep := &QAReport{ExactMatch: map[string]float64{}, Contains: map[string]float64{}, ChoiceAccuracy: map[string]float64{}, ChoiceNormAccuracy: map[string]float64{}}
 	count := map[string]float64{}
 	mcCount := map[string]float64{}
-	for _, q := range qs {
+	onToken := opt.OnToken
+	opt.OnToken = func(id int) bool {
+		return ctx.Err() == nil && (onToken == nil || onToken(id))
+	}
+	for i, q := range qs {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("train: evaluation stopped after %d of %d questions: %w", i, len(qs), ctx.Err())
+		}
 		if before != nil {
 			if err := before(q.Subject); err != nil {
 				return nil, err
@@ -117,6 +128,9 @@ func EvaluateQA(m *nn.Model, dec Decoder, qs []QA, opt nn.GenerateOptions, befor
 		ids, err := m.Generate(q.Prompt, opt)
 		if err != nil {
 			return nil, fmt.Errorf("train: generating for %q: %w", q.Question, err)
+		}
+		if ctx.Err() != nil { // the answer was cut short: not scored
+			return nil, fmt.Errorf("train: evaluation stopped after %d of %d questions: %w", i, len(qs), ctx.Err())
 		}
 		text, err := dec.Decode(ids, true)
 		if err != nil {

@@ -2,6 +2,7 @@ package train_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -46,7 +47,7 @@ func TestPickChoiceFollowsLikelihood(t *testing.T) {
 	}
 	other := []int{(greedy[0] + 1) % m.Config.VocabSize}
 	qs := []train.QA{{Subject: "s", Prompt: prompt, Answer: "x", ChoiceIDs: [][]int{other, greedy[:1]}, Correct: 1}}
-	rep, err := train.EvaluateQA(m, idDecoder{}, qs, nn.GenerateOptions{MaxNewTokens: 2}, nil)
+	rep, err := train.EvaluateQA(context.Background(), m, idDecoder{}, qs, nn.GenerateOptions{MaxNewTokens: 2}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestNormalisedChoiceFavoursLongAnswers(t *testing.T) {
 		t.Fatalf("fixture does not set up the case: sums %g (short) and %g (long)", llShort, llLong)
 	}
 	qs := []train.QA{{Subject: "s", Prompt: prompt, Answer: texts[1], Choices: texts, ChoiceIDs: [][]int{short, long}, Correct: 1}}
-	rep, err := train.EvaluateQA(m, idDecoder{}, qs, nn.GenerateOptions{MaxNewTokens: 1}, nil)
+	rep, err := train.EvaluateQA(context.Background(), m, idDecoder{}, qs, nn.GenerateOptions{MaxNewTokens: 1}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,5 +124,30 @@ func TestTimerStopsTraining(t *testing.T) {
 	}
 	if run.State.StopReason != "timer" || run.State.Step != 1 {
 		t.Fatalf("stopped at step %d (%q), want step 1 by the timer", run.State.Step, run.State.StopReason)
+	}
+}
+
+// TestEvaluateQAStopsOnCancel: a context cancelled while an answer is
+// generated stops it at the next token, and the evaluation ends with the
+// context's error instead of scoring a cut-short answer.
+func TestEvaluateQAStopsOnCancel(t *testing.T) {
+	m, err := nn.Load(fixture, nn.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs := []train.QA{{Subject: "s", Prompt: []int{1, 5, 9}, Answer: "x"}, {Subject: "s", Prompt: []int{2, 6}, Answer: "y"}}
+	ctx, cancel := context.WithCancel(context.Background())
+	tokens := 0
+	opt := nn.GenerateOptions{MaxNewTokens: 16, OnToken: func(int) bool {
+		tokens++
+		cancel()
+		return true
+	}}
+	rep, err := train.EvaluateQA(ctx, m, idDecoder{}, qs, opt, nil)
+	if !errors.Is(err, context.Canceled) || rep != nil {
+		t.Fatalf("EvaluateQA cancelled during the first answer: %v (report %v), want context.Canceled", err, rep)
+	}
+	if tokens != 1 {
+		t.Errorf("%d tokens generated after the cancel, want the one that cancelled", tokens)
 	}
 }

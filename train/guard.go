@@ -63,6 +63,11 @@ func (t *Trainer) lnVocab() string {
 // micro-batches: the step was undone (see abandon).
 var errStepAbandoned = errors.New("train: step abandoned")
 
+// errValidationStopped is runValidation's answer to a context cancelled
+// during a validation within Fit: the step before it is complete (and
+// checkpointed as an interrupt's is); only its validation is missing.
+var errValidationStopped = errors.New("train: validation interrupted")
+
 // stepStart is what a step changes before its update, to undo it.
 type stepStart struct {
 	epoch, index, batchIndex int

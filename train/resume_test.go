@@ -2,9 +2,10 @@ package train_test
 
 import (
 	"context"
-	"github.com/ftune/ftune/data/prep"
 	"math"
 	"testing"
+
+	"github.com/ftune/ftune/data/prep"
 
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/lora/loratest"

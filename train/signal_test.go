@@ -2,7 +2,10 @@ package train_test
 
 import (
 	"context"
+	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/ftune/ftune/train"
@@ -56,5 +59,46 @@ func TestCancelBetweenMicroBatches(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// validations counts the validations that reached the callbacks.
+type validations struct {
+	train.Base
+	n int
+}
+
+func (v *validations) OnValidationEnd(*train.Trainer, train.Metrics) error { v.n++; return nil }
+
+// TestCancelDuringValidation: Ctrl-C during a validation inside Fit stops
+// it at the next batch; the step before it is complete and checkpointed
+// (as an interrupt between steps saves it), and the cut-short validation
+// reaches no callback.
+func TestCancelDuringValidation(t *testing.T) {
+	run := dpRun(t, 6)
+	run.Cfg.EvalEvery = 2
+	ctx, cancel := context.WithCancel(context.Background())
+	// The second validation's second batch: the val loader has 4 batches.
+	run.Val = &cancelOnNext{RowLoader: run.Val.(*train.RowLoader), n: 4 + 2, cancel: cancel}
+	seen := &validations{}
+	dir := t.TempDir()
+	run.Callbacks = []train.Callback{&train.Checkpointer{Dir: dir, Every: 100, KeepLast: 5}, seen}
+	if err := run.Fit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if run.State.Step != 4 || run.State.StopReason != "interrupted" {
+		t.Fatalf("stopped at step %d (%q), want step 4, interrupted", run.State.Step, run.State.StopReason)
+	}
+	if seen.n != 1 {
+		t.Errorf("%d validations reached the callbacks, want 1 (the second was cut short)", seen.n)
+	}
+	if _, err := os.Stat(filepath.Join(dir, train.StepDir(4))); err != nil {
+		t.Errorf("no checkpoint of step 4: %v", err)
+	}
+
+	// Called directly, a cancelled context ends it with ctx's error.
+	_, err := run.Validate(ctx, run.Val)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Validate with a cancelled context: %v, want context.Canceled", err)
 	}
 }

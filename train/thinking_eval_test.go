@@ -1,6 +1,7 @@
 package train_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/ftune/ftune/nn"
@@ -40,7 +41,7 @@ func TestEvaluateQAAnswerAfterThinking(t *testing.T) {
 		{Subject: "s", Prompt: []int{1, 5, 9}, Answer: "Lima"},
 		{Subject: "s", Prompt: []int{1, 5, 9}, Answer: "Quito"},
 	}
-	rep, err := train.EvaluateQA(m, reply, qs, nn.GenerateOptions{MaxNewTokens: 1}, nil)
+	rep, err := train.EvaluateQA(context.Background(), m, reply, qs, nn.GenerateOptions{MaxNewTokens: 1}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

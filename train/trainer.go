@@ -306,18 +306,27 @@ func (t *Trainer) Fit(ctx context.Context) (err error) {
 			t.State.Stop, t.State.StopReason = true, "interrupted"
 			break
 		}
-		if err != nil {
+		// A validation stopped by ctx follows a complete step: the
+		// epoch's bookkeeping below still happens, then Fit stops.
+		validationStopped := errors.Is(err, errValidationStopped)
+		if err != nil && !validationStopped {
 			return err
 		}
 		if done { // epoch ended
 			t.State.Epoch++
 			t.State.BatchIndex = 0
 			t.Train.StartEpoch(t.State.Epoch)
-			if t.Cfg.EvalEvery == 0 && t.Val != nil {
-				if err := t.runValidation(); err != nil {
+			if !validationStopped && t.Cfg.EvalEvery == 0 && t.Val != nil {
+				err := t.runValidation(ctx)
+				validationStopped = errors.Is(err, errValidationStopped)
+				if err != nil && !validationStopped {
 					return err
 				}
 			}
+		}
+		if validationStopped {
+			t.State.Stop, t.State.StopReason = true, "interrupted"
+			break
 		}
 	}
 	if t.dev != nil { // the last update's check, before anything exports it
@@ -549,15 +558,18 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 		return false, err
 	}
 	if t.Cfg.EvalEvery > 0 && t.Val != nil && (t.State.Step%t.Cfg.EvalEvery == 0 || t.State.Step == total) {
-		if err := t.runValidation(); err != nil {
-			return false, err
+		if err := t.runValidation(ctx); err != nil {
+			return epochEnd, err
 		}
 	}
 	return epochEnd, nil
 }
 
-func (t *Trainer) runValidation() error {
-	m, err := t.Validate(t.Val)
+func (t *Trainer) runValidation(ctx context.Context) error {
+	m, err := t.Validate(ctx, t.Val)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", errValidationStopped, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -13,7 +14,12 @@ import (
 // Validate computes, over a whole loader, the token-weighted loss,
 // perplexity and next-token accuracy, overall and per subject. It does not
 // move the training loader.
-func (t *Trainer) Validate(l Loader) (Metrics, error) {
+//
+// A cancelled ctx ends it between two batches with an error wrapping
+// ctx.Err(). With several workers it runs to its end: its sums are
+// all-reduced there, and a worker that left would leave the others
+// waiting (Fit agrees on stopping at the next step instead).
+func (t *Trainer) Validate(ctx context.Context, l Loader) (Metrics, error) {
 	if l == nil {
 		return nil, fmt.Errorf("train: no validation data")
 	}
@@ -21,7 +27,11 @@ func (t *Trainer) Validate(l Loader) (Metrics, error) {
 	type acc struct{ loss, n, correct float64 }
 	per := map[string]*acc{}
 	all := &acc{}
+	size, rank := t.world()
 	for i := 0; t.Cfg.ValMaxBatches == 0 || i < t.Cfg.ValMaxBatches; i++ {
+		if size == 1 && ctx.Err() != nil {
+			return nil, fmt.Errorf("train: validation stopped after %d batches: %w", i, ctx.Err())
+		}
 		b, err := l.Next()
 		if err == io.EOF {
 			break
@@ -34,7 +44,7 @@ func (t *Trainer) Validate(l Loader) (Metrics, error) {
 				per[s] = &acc{}
 			}
 		}
-		if size, rank := t.world(); i%size != rank {
+		if i%size != rank {
 			continue // another worker's batch
 		}
 		out, err := t.forward(nil, b, false)
@@ -51,7 +61,7 @@ func (t *Trainer) Validate(l Loader) (Metrics, error) {
 			}
 		}
 	}
-	if size, _ := t.world(); size > 1 {
+	if size > 1 {
 		// Sum the workers' shares, subjects in one order everywhere.
 		names := make([]string, 0, len(per))
 		for s := range per {

@@ -33,7 +33,7 @@ func newEvalCmd() *cobra.Command {
 			cfg.Training.Eval.Generation.Questions = questions
 			cfg.Training.Eval.Generation.Samples = min(cfg.Training.Eval.Generation.Samples, questions)
 			cfg.Data.MaxLength = seqLen
-			_, err := ftune.Evaluate(ftune.EvaluateOptions{Config: cfg, Adapter: adapter, Model: modelName, Log: cmd.OutOrStdout()})
+			_, err := ftune.Evaluate(cmd.Context(), ftune.EvaluateOptions{Config: cfg, Adapter: adapter, Model: modelName, Log: cmd.OutOrStdout()})
 			return err
 		},
 	}
