@@ -90,7 +90,7 @@ func ExampleFineTune() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if _, err := m.Export(filepath.Join(dir, "merged"), ftune.ExportOptions{Format: ftune.FormatMerged}); err != nil {
+	if _, err := m.Export(context.Background(), filepath.Join(dir, "merged"), ftune.ExportOptions{Format: ftune.FormatMerged}); err != nil {
 		log.Fatal(err)
 	}
 	_, err = os.Stat(filepath.Join(dir, "merged", "model.safetensors"))

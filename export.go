@@ -1,6 +1,7 @@
 package ftune
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -37,9 +38,12 @@ var ErrNoAdapter = errors.New("this format needs an adapter")
 
 // Export writes the model (with its adapter) to out, a folder (peft,
 // merged) or a file (gguf, gguf-lora). It returns notes the user should
-// read (an NF4 base dequantized, a folder moved aside). A NaN or Inf
-// anywhere stops it before anything is written (export.ErrNonFinite).
-func (m *Model) Export(out string, opt ExportOptions) (notes []string, err error) {
+// read (an NF4 base dequantized, a folder moved aside). The weights are
+// merged and encoded one tensor at a time as they are written, so an
+// export needs little memory beyond the model's. A NaN or Inf anywhere
+// (export.ErrNonFinite), or a cancelled ctx (between two tensors), stops
+// it and leaves out as it was.
+func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (notes []string, err error) {
 	if out == "" {
 		return nil, errors.New("export: no output path")
 	}
@@ -56,7 +60,7 @@ func (m *Model) Export(out string, opt ExportOptions) (notes []string, err error
 	case FormatMerged:
 		// The adapter is attached for generation; the merge reads it
 		// separately and leaves the model as it is.
-		res, err := export.MergedHFWith(m.Net, m.Adapter, m.Dir, out, export.MergedOptions{MaxShardBytes: opt.MaxShardBytes, Force: opt.Force})
+		res, err := export.MergedHFWith(ctx, m.Net, m.Adapter, m.Dir, out, export.MergedOptions{MaxShardBytes: opt.MaxShardBytes, Force: opt.Force})
 		if err != nil {
 			return nil, err
 		}
@@ -70,7 +74,7 @@ func (m *Model) Export(out string, opt ExportOptions) (notes []string, err error
 			if opt.Format == FormatGGUFLoRA {
 				return gguf.WriteLoRA(out, m.Net, m.Adapter, ft)
 			}
-			return gguf.WriteModelWith(out, m.Net, m.Tokenizer, gguf.Options{Name: filepath.Base(m.Dir), ChatTemplate: m.Template.Source(), FileType: ft, Adapter: m.Adapter})
+			return gguf.WriteModelWith(ctx, out, m.Net, m.Tokenizer, gguf.Options{Name: filepath.Base(m.Dir), ChatTemplate: m.Template.Source(), FileType: ft, Adapter: m.Adapter})
 		})
 		if err != nil {
 			return nil, err

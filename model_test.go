@@ -1,7 +1,10 @@
 package ftune
 
 import (
+	"context"
 	"errors"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,7 +164,7 @@ func TestExportGGUFReplacesOnlyItsOwnFile(t *testing.T) {
 	for _, format := range []string{FormatGGUF, FormatGGUFLoRA} {
 		out := filepath.Join(dir, format+".gguf")
 		for range 2 { // the second run replaces the first's file
-			if _, err := m.Export(out, ExportOptions{Format: format, Quant: "f32"}); err != nil {
+			if _, err := m.Export(context.Background(), out, ExportOptions{Format: format, Quant: "f32"}); err != nil {
 				t.Fatalf("%s: %v", format, err)
 			}
 		}
@@ -170,17 +173,86 @@ func TestExportGGUFReplacesOnlyItsOwnFile(t *testing.T) {
 	if err := os.WriteFile(users, []byte("the user's"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Export(users, ExportOptions{Format: FormatGGUF}); !errors.Is(err, export.ErrNotOurs) {
+	if _, err := m.Export(context.Background(), users, ExportOptions{Format: FormatGGUF}); !errors.Is(err, export.ErrNotOurs) {
 		t.Fatalf("export over the user's file: %v; want export.ErrNotOurs", err)
 	}
 	if b, _ := os.ReadFile(users); string(b) != "the user's" {
 		t.Fatalf("the refused export changed the user's file: %q", b)
 	}
-	notes, err := m.Export(users, ExportOptions{Format: FormatGGUF, Force: true})
+	notes, err := m.Export(context.Background(), users, ExportOptions{Format: FormatGGUF, Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(notes) == 0 || !strings.Contains(notes[len(notes)-1], "is kept at "+users+".replaced-") {
 		t.Fatalf("forced export's notes %q do not say where the user's file went", notes)
 	}
+}
+
+// cancelAfter is a context whose Err turns context.Canceled after n calls:
+// cancelled midway through work that checks it between items.
+type cancelAfter struct {
+	context.Context
+	n *int
+}
+
+func (c cancelAfter) Err() error {
+	if *c.n--; *c.n < 0 {
+		return context.Canceled
+	}
+	return nil
+}
+
+// TestExportStopsWhenCancelled: a merged or GGUF export cancelled between
+// two tensors stops there with the context's error naming the next
+// tensor, and leaves neither the output nor a temporary file behind; an
+// earlier export at that path stays as it was.
+func TestExportStopsWhenCancelled(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	base := otherBase(t)
+	m, err := Load(base, LoadOptions{Adapter: trainedAdapter(t, base)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{FormatMerged, FormatGGUF} {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "out")
+		n := 3
+		_, err := m.Export(cancelAfter{context.Background(), &n}, out, ExportOptions{Format: format})
+		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped before model.layers.") {
+			t.Errorf("%s cancelled after 3 tensors: %v; want context.Canceled naming the next tensor", format, err)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("%s: a cancelled export left %d file(s) in the output's folder", format, len(ents))
+		}
+
+		if _, err := m.Export(context.Background(), out, ExportOptions{Format: format}); err != nil {
+			t.Fatal(err)
+		}
+		before := snapshot(t, out)
+		n = 3
+		if _, err := m.Export(cancelAfter{context.Background(), &n}, out, ExportOptions{Format: format}); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s over an earlier export, cancelled: %v", format, err)
+		}
+		if after := snapshot(t, out); !maps.Equal(before, after) {
+			t.Errorf("%s: a cancelled export changed the earlier one at %s", format, out)
+		}
+	}
+}
+
+// snapshot maps each file under path (a file or a folder) to its content.
+func snapshot(t *testing.T, path string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		files[p] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }

@@ -4,7 +4,8 @@
 // llama.cpp are in package export/gguf, which reads its weights through this
 // package's Source.
 //
-// The merge is done on a copy, one tensor at a time, in float32: W + s·B·A
+// The merge is done on a copy, one tensor at a time as the writer reaches
+// it (so an export holds the model and about one tensor), in float32: W + s·B·A
 // is rounded once to the dtype the base file stores that tensor in (bf16
 // round-to-nearest-even, as torch's .to(torch.bfloat16)). The model is not
 // changed, so an NF4 (QLoRA) base can be exported: its weights are
@@ -17,5 +18,6 @@
 // A target whose files the manifest does not all account for is the
 // user's: it is refused, or with Force moved aside and kept; an export
 // never deletes a file it did not write. A NaN or Inf in any tensor
-// (merged, PEFT, GGUF) stops the export before anything is written.
+// (merged, PEFT, GGUF), or a cancelled context, stops the export and
+// leaves the target as it was.
 package export

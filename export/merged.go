@@ -1,6 +1,7 @@
 package export
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -44,17 +45,13 @@ type Result struct {
 // base file stores it in (bf16 rounded to nearest even from the float32
 // sum W + s·B·A), sharded with model.safetensors.index.json when they pass
 // maxShardBytes (<= 0: one file). m is not modified; a nil adapter exports
-// the base as it is. See MergedHFResult for the notes (an NF4 base is
-// dequantized first; the notes say so). The encoded weights are held in
-// memory until written (the size of the output, one float32 tensor more).
+// the base as it is. See MergedHFWith for the notes (an NF4 base is
+// dequantized first; the notes say so), cancelling and the output folder's
+// rules. Each tensor is merged and encoded as it is written: beyond the
+// model, the export holds one tensor in memory (as float32 and encoded).
 func MergedHF(m *nn.Model, a *lora.Adapter, baseDir, outDir string, maxShardBytes int64) error {
-	_, err := MergedHFResult(m, a, baseDir, outDir, maxShardBytes)
+	_, err := MergedHFWith(context.Background(), m, a, baseDir, outDir, MergedOptions{MaxShardBytes: maxShardBytes})
 	return err
-}
-
-// MergedHFResult is MergedHF returning what it did.
-func MergedHFResult(m *nn.Model, a *lora.Adapter, baseDir, outDir string, maxShardBytes int64) (*Result, error) {
-	return MergedHFWith(m, a, baseDir, outDir, MergedOptions{MaxShardBytes: maxShardBytes})
 }
 
 // MergedOptions control MergedHFWith.
@@ -74,8 +71,10 @@ type MergedOptions struct {
 // complete export. An existing outDir is deleted only when its manifest
 // accounts for every file in it (a previous export); a folder holding
 // anything else is refused (ErrNotOurs), or with Force moved aside and
-// kept. Every tensor is checked to be finite before anything is written.
-func MergedHFWith(m *nn.Model, a *lora.Adapter, baseDir, outDir string, opt MergedOptions) (*Result, error) {
+// kept. Every tensor is checked to be finite as it is written: a NaN or Inf
+// ends the export with ErrNonFinite naming the tensor, and outDir is left
+// as it was. A cancelled ctx stops it before the next tensor, the same way.
+func MergedHFWith(ctx context.Context, m *nn.Model, a *lora.Adapter, baseDir, outDir string, opt MergedOptions) (*Result, error) {
 	src, err := NewSource(m, a)
 	if err != nil {
 		return nil, err
@@ -110,23 +109,38 @@ func MergedHFWith(m *nn.Model, a *lora.Adapter, baseDir, outDir string, opt Merg
 				return err
 			}
 		}
+		// Each tensor is merged and encoded when the writer reaches it:
+		// the output's weights are never all in memory at once.
 		var tensors []safetensors.Tensor
+		var fillErr error // a Fill's own error, returned as it is
 		for _, name := range src.Names() {
 			dt, ok := baseTypes[name]
 			if !ok {
 				dt = dominant
 			}
-			f, err := src.Float32(name)
-			if err != nil {
-				return err
+			fill := func() ([]byte, error) {
+				if err := ctx.Err(); err != nil {
+					fillErr = fmt.Errorf("export: stopped before %s: %w", name, err)
+					return nil, fillErr
+				}
+				f, err := src.Float32(name)
+				if err != nil {
+					fillErr = err
+					return nil, err
+				}
+				data, err := encodeFloats(f, dt)
+				if err != nil {
+					fillErr = fmt.Errorf("export: %s: %w", name, err)
+					return nil, fillErr
+				}
+				return data, nil
 			}
-			data, err := encodeFloats(f, dt)
-			if err != nil {
-				return fmt.Errorf("export: %s: %w", name, err)
-			}
-			tensors = append(tensors, safetensors.Tensor{Name: name, DType: dt, Shape: src.Shape(name), Data: data})
+			tensors = append(tensors, safetensors.Tensor{Name: name, DType: dt, Shape: src.Shape(name), Fill: fill})
 		}
 		if err := safetensors.WriteSharded(tmp, "model", tensors, opt.MaxShardBytes, map[string]string{"format": "pt"}); err != nil {
+			if fillErr != nil {
+				return fillErr // not the temporary file's path it was writing
+			}
 			return fmt.Errorf("export: %w", err)
 		}
 		return nil

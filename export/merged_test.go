@@ -1,6 +1,7 @@
 package export
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"math"
@@ -63,7 +64,7 @@ func TestMergedHFTinyBase(t *testing.T) {
 	m := load(t, tinyBase, nn.LoadOptions{})
 	a := adapter(t, m)
 	out := filepath.Join(t.TempDir(), "merged")
-	res, err := MergedHFResult(m, a, tinyBase, out, 0)
+	res, err := MergedHFWith(context.Background(), m, a, tinyBase, out, MergedOptions{MaxShardBytes: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestMergedHFSharded(t *testing.T) {
 	}
 	// Re-export over the previous folder, now sharded at 3 MB (the model
 	// is 11 MB of bf16: 4 or more shards).
-	res, err := MergedHFResult(m, a, tinyBase, sharded, 3<<20)
+	res, err := MergedHFWith(context.Background(), m, a, tinyBase, sharded, MergedOptions{MaxShardBytes: 3 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +216,7 @@ func TestMergedHFNF4(t *testing.T) {
 	m := load(t, tinyBase, nn.LoadOptions{Quantize: nf4.Quantizer(tensor.CPUDefault())})
 	a := adapter(t, m)
 	out := filepath.Join(t.TempDir(), "m")
-	res, err := MergedHFResult(m, a, tinyBase, out, 0)
+	res, err := MergedHFWith(context.Background(), m, a, tinyBase, out, MergedOptions{MaxShardBytes: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +245,7 @@ func TestMergedHFFloat32Untied(t *testing.T) {
 	base := writeRandomModel(t)
 	m := load(t, base, nn.LoadOptions{})
 	out := filepath.Join(t.TempDir(), "m")
-	res, err := MergedHFResult(m, nil, base, out, 0)
+	res, err := MergedHFWith(context.Background(), m, nil, base, out, MergedOptions{MaxShardBytes: 0})
 	if err != nil {
 		t.Fatal(err)
 	}

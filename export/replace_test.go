@@ -1,6 +1,7 @@
 package export
 
 import (
+	"context"
 	"errors"
 	"math"
 	"os"
@@ -41,7 +42,7 @@ func TestMergedHFNeverDeletesUserFiles(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "model")
 	writeFiles(t, out, map[string]string{"config.json": "{}", "notes.txt": "mine"})
 
-	_, err := MergedHFWith(m, nil, tinyBase, out, MergedOptions{})
+	_, err := MergedHFWith(context.Background(), m, nil, tinyBase, out, MergedOptions{})
 	if !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), "notes.txt") || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("export over the user's folder: err = %v, want ErrNotOurs naming notes.txt and --force", err)
 	}
@@ -49,7 +50,7 @@ func TestMergedHFNeverDeletesUserFiles(t *testing.T) {
 		t.Fatal("the user's folder was changed")
 	}
 
-	res, err := MergedHFWith(m, nil, tinyBase, out, MergedOptions{Force: true})
+	res, err := MergedHFWith(context.Background(), m, nil, tinyBase, out, MergedOptions{Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestMergedHFNeverDeletesUserFiles(t *testing.T) {
 	}
 
 	// Our own export is replaced in place, with nothing left beside it.
-	if _, err := MergedHFWith(m, nil, tinyBase, out, MergedOptions{}); err != nil {
+	if _, err := MergedHFWith(context.Background(), m, nil, tinyBase, out, MergedOptions{}); err != nil {
 		t.Fatalf("re-export over ftune's own folder: %v", err)
 	}
 	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".model.tmp-*")); len(left) != 0 {
@@ -73,7 +74,7 @@ func TestMergedHFNeverDeletesUserFiles(t *testing.T) {
 	}
 	// A file the user adds to an export makes it theirs.
 	writeFiles(t, out, map[string]string{"README.md": "my notes"})
-	if _, err := MergedHFWith(m, nil, tinyBase, out, MergedOptions{}); !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), "README.md") {
+	if _, err := MergedHFWith(context.Background(), m, nil, tinyBase, out, MergedOptions{}); !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), "README.md") {
 		t.Fatalf("export over an export the user added to: err = %v, want ErrNotOurs naming README.md", err)
 	}
 }
@@ -90,12 +91,19 @@ func TestExportRefusesNonFinite(t *testing.T) {
 	b.CopyFrom(tensor.FromHost(m.Backend, tensor.F32, vals, b.Shape()...).To(b.DType()))
 
 	out := filepath.Join(t.TempDir(), "merged")
-	_, err := MergedHFWith(m, a, tinyBase, out, MergedOptions{})
+	_, err := MergedHFWith(context.Background(), m, a, tinyBase, out, MergedOptions{})
 	if !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), mod) {
 		t.Fatalf("merged export of a NaN adapter: err = %v, want ErrNonFinite naming %s", err, mod)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("merged export of a NaN adapter left %s", out)
+	}
+	// The error is the tensor's, not the temporary file's it was writing.
+	if strings.Contains(err.Error(), ".tmp-") {
+		t.Errorf("the error names the temporary folder: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(out)); len(ents) != 0 {
+		t.Fatalf("merged export of a NaN adapter left %d file(s) beside %s", len(ents), out)
 	}
 	peft := filepath.Join(t.TempDir(), "peft")
 	if _, err := PEFT(a, peft, false); !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), mod+".lora_B.weight") {
@@ -120,7 +128,7 @@ func TestMergedHFRemovesKilledTemps(t *testing.T) {
 	for p, body := range keep {
 		writeFiles(t, filepath.Join(dir, filepath.Dir(p)), map[string]string{filepath.Base(p): body})
 	}
-	res, err := MergedHFWith(m, nil, tinyBase, out, MergedOptions{})
+	res, err := MergedHFWith(context.Background(), m, nil, tinyBase, out, MergedOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

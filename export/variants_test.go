@@ -1,6 +1,7 @@
 package export
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,7 +47,7 @@ func TestMergedHFDoRAAndModulesToSave(t *testing.T) {
 		t.Fatalf("the adapter hardly changes the logits (%.3g)", e)
 	}
 	out := filepath.Join(t.TempDir(), "merged")
-	if _, err := MergedHFResult(m, a, base, out, 0); err != nil {
+	if _, err := MergedHFWith(context.Background(), m, a, base, out, MergedOptions{MaxShardBytes: 0}); err != nil {
 		t.Fatal(err)
 	}
 	merged := load(t, out, nn.LoadOptions{})
@@ -99,7 +100,7 @@ func TestMergedHFUntiesTrainedCopies(t *testing.T) {
 		want := smallLogits(t, m)
 		lora.Detach(m)
 		out := filepath.Join(t.TempDir(), "merged")
-		res, err := MergedHFResult(m, a, base, out, 0)
+		res, err := MergedHFWith(context.Background(), m, a, base, out, MergedOptions{MaxShardBytes: 0})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -172,7 +172,7 @@ func trainAndExport(t *testing.T, fc familyCase) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	if err := gguf.WriteModelWith(filepath.Join(out, "merged.gguf"), m, tok, gguf.Options{FileType: gguf.FileF16, Adapter: a}); err != nil {
+	if err := gguf.WriteModelWith(context.Background(), filepath.Join(out, "merged.gguf"), m, tok, gguf.Options{FileType: gguf.FileF16, Adapter: a}); err != nil {
 		t.Fatal(err)
 	}
 	if err := gguf.WriteLoRA(filepath.Join(out, "adapter.gguf"), m, a, gguf.FileF32); err != nil {

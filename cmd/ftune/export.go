@@ -59,7 +59,7 @@ or with --force moved aside (kept, not deleted).`,
 				return err
 			}
 			opt.MaxShardBytes = shardMB << 20
-			notes, err := m.Export(out, opt)
+			notes, err := m.Export(cmd.Context(), out, opt)
 			if err != nil {
 				return err
 			}

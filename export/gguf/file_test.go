@@ -228,6 +228,54 @@ func TestBuilderErrors(t *testing.T) {
 	}
 }
 
+// TestAddTensorFunc: tensors whose values come at Write give the bytes
+// AddTensor gives, each values call running once; a values error, or
+// values of the wrong count, ends Write with it.
+func TestAddTensorFunc(t *testing.T) {
+	x := make([]float32, 3*32)
+	for i := range x {
+		x[i] = float32(i%7) - 3
+	}
+	eager, lazy := NewBuilder("test"), NewBuilder("test")
+	calls := 0
+	for _, typ := range []TensorType{Q4_0, F16, Q8_0, F32, BF16} {
+		if err := eager.AddTensor("t."+typ.String(), []int{3, 32}, typ, x); err != nil {
+			t.Fatal(err)
+		}
+		if err := lazy.AddTensorFunc("t."+typ.String(), []int{3, 32}, typ, func() ([]float32, error) { calls++; return x, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var a, b bytes.Buffer
+	if err := eager.Write(&a); err != nil {
+		t.Fatal(err)
+	}
+	if err := lazy.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) || calls != 5 {
+		t.Errorf("AddTensorFunc wrote %d bytes (%d values calls), AddTensor %d; want the same bytes, 5 calls", b.Len(), calls, a.Len())
+	}
+
+	boom := errors.New("boom")
+	for name, values := range map[string]func() ([]float32, error){
+		"error":       func() ([]float32, error) { return nil, boom },
+		"wrong count": func() ([]float32, error) { return x[:32], nil },
+	} {
+		bld := NewBuilder("test")
+		if err := bld.AddTensorFunc("t", []int{3, 32}, F32, values); err != nil {
+			t.Fatal(err)
+		}
+		err := bld.Write(&bytes.Buffer{})
+		if err == nil || (name == "error" && !errors.Is(err, boom)) {
+			t.Errorf("%s: Write gave %v", name, err)
+		}
+	}
+	if err := NewBuilder("x").AddTensorFunc("q", []int{2, 16}, Q8_0, nil); err == nil {
+		t.Error("AddTensorFunc: Q8_0 rows of 16: no error")
+	}
+}
+
 // TestReadCorrupt: every truncation of a valid file, and a few targeted
 // corruptions, give an error (never a panic).
 func TestReadCorrupt(t *testing.T) {

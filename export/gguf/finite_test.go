@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"context"
 	"errors"
 	"math"
 	"os"
@@ -26,7 +27,7 @@ func TestWriteRefusesNonFinite(t *testing.T) {
 
 	dir := t.TempDir()
 	model := filepath.Join(dir, "model.gguf")
-	if err := WriteModelWith(model, m, tok, Options{FileType: FileF16, Adapter: a}); !errors.Is(err, export.ErrNonFinite) || !strings.Contains(err.Error(), mod) {
+	if err := WriteModelWith(context.Background(), model, m, tok, Options{FileType: FileF16, Adapter: a}); !errors.Is(err, export.ErrNonFinite) || !strings.Contains(err.Error(), mod) {
 		t.Fatalf("GGUF model with an Inf adapter: err = %v, want ErrNonFinite naming %s", err, mod)
 	}
 	adapter := filepath.Join(dir, "adapter.gguf")
@@ -37,5 +38,10 @@ func TestWriteRefusesNonFinite(t *testing.T) {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Fatalf("%s was written", p)
 		}
+	}
+	// The model's weights are written as they are merged: the refused
+	// write's temporary file is gone too.
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("the refused exports left %d file(s) in %s", len(ents), dir)
 	}
 }

@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"context"
 	"reflect"
 	"strings"
 	"testing"
@@ -85,7 +86,7 @@ func TestWriteModelGemma2Refusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		edit(&m.Config)
-		_, err = BuildModel(m, nil, Options{FileType: FileF32}, "x")
+		_, err = BuildModel(context.Background(), m, nil, Options{FileType: FileF32}, "x")
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want a refusal naming it", want, err)
 		}
@@ -95,7 +96,7 @@ func TestWriteModelGemma2Refusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Config.SlidingWindow, m.Config.SlidingLayers = 0, make([]bool, 46)
-	b, err := BuildModel(m, nil, Options{FileType: FileF32}, "x")
+	b, err := BuildModel(context.Background(), m, nil, Options{FileType: FileF32}, "x")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"context"
 	"reflect"
 	"strings"
 	"testing"
@@ -87,7 +88,7 @@ func TestWriteModelGemma3Refusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		edit(&m.Config)
-		_, err = BuildModel(m, nil, Options{FileType: FileF32}, "x")
+		_, err = BuildModel(context.Background(), m, nil, Options{FileType: FileF32}, "x")
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want a refusal naming it", want, err)
 		}

@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -33,21 +34,24 @@ type Options struct {
 // WriteModel writes m as a llama.cpp model file: weights of file type
 // ftype, hyperparameters, RoPE settings and the tokenizer.
 func WriteModel(path string, m *nn.Model, tok *tokenizer.Tokenizer, chatTemplate string, ftype FileType) error {
-	return WriteModelWith(path, m, tok, Options{ChatTemplate: chatTemplate, FileType: ftype})
+	return WriteModelWith(context.Background(), path, m, tok, Options{ChatTemplate: chatTemplate, FileType: ftype})
 }
 
 // WriteModelWith is WriteModel with every option. The file is written
-// atomically.
+// atomically, one weight at a time (merged with the adapter, converted and
+// encoded as it is written): beyond the model, it holds one weight in
+// memory. A cancelled ctx stops it before the next weight, leaving no
+// file.
 //
 // Tensor types follow convert_hf_to_gguf.py: 1-D tensors (norms, biases,
 // rope_freqs) are F32; 2-D weights take the file type, except a weight
 // whose rows do not fill whole quantization blocks, which falls back to F16
 // as the converter's does.
-func WriteModelWith(path string, m *nn.Model, tok *tokenizer.Tokenizer, opt Options) error {
+func WriteModelWith(ctx context.Context, path string, m *nn.Model, tok *tokenizer.Tokenizer, opt Options) error {
 	if tok == nil {
 		return fmt.Errorf("gguf: %s: no tokenizer: llama.cpp cannot load a model file without one", path)
 	}
-	b, err := BuildModel(m, tok, opt, strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)))
+	b, err := BuildModel(ctx, m, tok, opt, strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)))
 	if err != nil {
 		return err
 	}
@@ -59,8 +63,9 @@ func WriteModelWith(path string, m *nn.Model, tok *tokenizer.Tokenizer, opt Opti
 
 // BuildModel prepares the file WriteModelWith writes; name is the default
 // general.name. A nil tok writes no tokenizer keys (for tests of the
-// weights alone: llama.cpp cannot load such a file).
-func BuildModel(m *nn.Model, tok *tokenizer.Tokenizer, opt Options, name string) (*Builder, error) {
+// weights alone: llama.cpp cannot load such a file). The weights are read
+// from m when the builder writes them, checking ctx before each.
+func BuildModel(ctx context.Context, m *nn.Model, tok *tokenizer.Tokenizer, opt Options, name string) (*Builder, error) {
 	c := m.Config
 	arch, permute, err := Architecture(c.ModelType)
 	if err != nil {
@@ -113,23 +118,30 @@ func BuildModel(m *nn.Model, tok *tokenizer.Tokenizer, opt Options, name string)
 		if err != nil {
 			return nil, err
 		}
-		w, err := src.Float32(hf)
-		if err != nil {
-			return nil, err
-		}
-		if gemmaNorms(arch) && strings.HasSuffix(hf, "norm.weight") {
-			// llama.cpp's gemma3 multiplies by the stored weight; Gemma's
-			// RMSNorm by 1 + w (the converter's norm_shift).
-			w = plusOne(w)
-		}
-		shape := src.Shape(hf)
+		heads := 0
 		if permute {
-			heads := 0
 			switch {
 			case strings.HasSuffix(hf, ".q_proj.weight"), strings.HasSuffix(hf, ".q_proj.bias"):
 				heads = c.NumHeads
 			case strings.HasSuffix(hf, ".k_proj.weight"), strings.HasSuffix(hf, ".k_proj.bias"):
 				heads = c.NumKVHeads
+			}
+		}
+		shape := src.Shape(hf)
+		// Each weight is merged, converted and encoded when Write reaches
+		// it: the file's weights are never all in memory at once.
+		values := func() ([]float32, error) {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("gguf: stopped before %s: %w", hf, err)
+			}
+			w, err := src.Float32(hf)
+			if err != nil {
+				return nil, err
+			}
+			if gemmaNorms(arch) && strings.HasSuffix(hf, "norm.weight") {
+				// llama.cpp's gemma3 multiplies by the stored weight;
+				// Gemma's RMSNorm by 1 + w (the converter's norm_shift).
+				w = plusOne(w)
 			}
 			if heads > 0 {
 				cols := 1
@@ -140,8 +152,9 @@ func BuildModel(m *nn.Model, tok *tokenizer.Tokenizer, opt Options, name string)
 					return nil, fmt.Errorf("gguf: %s: %w", hf, err)
 				}
 			}
+			return w, nil
 		}
-		if err := b.AddTensor(gname, shape, typeFor(shape, wtype), w); err != nil {
+		if err := b.AddTensorFunc(gname, shape, typeFor(shape, wtype), values); err != nil {
 			return nil, err
 		}
 	}

@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"context"
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
@@ -309,7 +310,7 @@ func TestWriteModelFallbackAndRope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := BuildModel(m, nil, Options{FileType: FileQ4_0}, "x")
+	b, err := BuildModel(context.Background(), m, nil, Options{FileType: FileQ4_0}, "x")
 	if err != nil {
 		t.Fatal(err)
 	}

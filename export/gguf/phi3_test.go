@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"context"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -129,7 +130,7 @@ func TestWriteModelPhi3Refusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Config.HeadDim = 32
-	if _, err := BuildModel(m, nil, Options{FileType: FileF32}, "x"); err == nil || !strings.Contains(err.Error(), "≠ hidden_size 64") {
+	if _, err := BuildModel(context.Background(), m, nil, Options{FileType: FileF32}, "x"); err == nil || !strings.Contains(err.Error(), "≠ hidden_size 64") {
 		t.Errorf("head_dim 32 × 4 heads on hidden 64: %v", err)
 	}
 	c := m.Config

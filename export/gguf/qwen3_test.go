@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"context"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -77,7 +78,7 @@ func TestWriteModelQwen3Refusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = BuildModel(m, nil, Options{FileType: FileF32}, "x")
+		_, err = BuildModel(context.Background(), m, nil, Options{FileType: FileF32}, "x")
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("%s: got %v, want a refusal naming it", key, err)
 		}
@@ -93,7 +94,7 @@ func TestWriteModelQwen2SlidingWindowRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := BuildModel(m, nil, Options{FileType: FileF32}, "x"); err == nil || !strings.Contains(err.Error(), "use_sliding_window") || !strings.Contains(err.Error(), "qwen2") {
+	if _, err := BuildModel(context.Background(), m, nil, Options{FileType: FileF32}, "x"); err == nil || !strings.Contains(err.Error(), "use_sliding_window") || !strings.Contains(err.Error(), "qwen2") {
 		t.Fatalf("got %v, want a refusal naming use_sliding_window and qwen2", err)
 	}
 }

@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,7 +31,7 @@ func TestLoRAVariantsInGGUF(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.text) || !strings.Contains(err.Error(), "merged") {
 			t.Errorf("%s adapter as GGUF LoRA: %v", c.text, err)
 		}
-		if err := WriteModelWith(filepath.Join(t.TempDir(), "m.gguf"), m, tok, Options{FileType: FileF16, Adapter: a}); err != nil {
+		if err := WriteModelWith(context.Background(), filepath.Join(t.TempDir(), "m.gguf"), m, tok, Options{FileType: FileF16, Adapter: a}); err != nil {
 			t.Errorf("%s adapter merged into a GGUF model: %v", c.text, err)
 		}
 	}
@@ -42,7 +43,7 @@ func TestLoRAVariantsInGGUF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = WriteModelWith(filepath.Join(t.TempDir(), "m.gguf"), m, tok, Options{FileType: FileF16, Adapter: a})
+	err = WriteModelWith(context.Background(), filepath.Join(t.TempDir(), "m.gguf"), m, tok, Options{FileType: FileF16, Adapter: a})
 	if err == nil || !strings.Contains(err.Error(), "--format merged") {
 		t.Errorf("untied copies in a merged GGUF: %v", err)
 	}

@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 
@@ -23,7 +24,7 @@ func TestSentencePieceVocab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := BuildModel(m, tok, Options{FileType: FileF16}, "sp")
+	b, err := BuildModel(context.Background(), m, tok, Options{FileType: FileF16}, "sp")
 	if err != nil {
 		t.Fatal(err)
 	}

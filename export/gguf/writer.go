@@ -20,8 +20,9 @@ type KV struct {
 }
 
 // Builder collects metadata and tensors and writes them as one GGUF file.
-// Tensors are encoded when added, so a builder holds about one file's worth
-// of bytes, not a float32 copy of the model.
+// AddTensor encodes a tensor when it is added; AddTensorFunc defers it to
+// Write, which then holds one tensor at a time (an export of a whole model
+// adds its weights that way).
 type Builder struct {
 	kvs       []KV
 	index     map[string]int
@@ -34,7 +35,10 @@ type builtTensor struct {
 	name string
 	dims []uint64 // ggml order: dims[0] is the fastest-varying (row length)
 	typ  TensorType
-	data []byte
+	size int64  // encoded bytes
+	data []byte // the encoded bytes, or nil when values gives them at Write
+	// values produces the float32 values to encode (AddTensorFunc).
+	values func() ([]float32, error)
 }
 
 // WrittenByKey marks the GGUF files ftune's exports write (value
@@ -95,40 +99,85 @@ func (b *Builder) Metadata() []KV { return append([]KV(nil), b.kvs...) }
 // last dimension varies fastest) as type typ. GGUF records the dimensions
 // the other way round (ne[0] = last PyTorch dimension), which this does.
 func (b *Builder) AddTensor(name string, shape []int, typ TensorType, x []float32) error {
-	n := 1
-	for _, d := range shape {
-		if d <= 0 {
-			return fmt.Errorf("gguf: tensor %q: dimension %d in shape %v", name, d, shape)
-		}
-		n *= d
-	}
-	if len(shape) == 0 || len(shape) > 4 {
-		return fmt.Errorf("gguf: tensor %q: %d dimensions (1 to 4 allowed)", name, len(shape))
+	n, err := b.check(name, shape, typ)
+	if err != nil {
+		return err
 	}
 	if n != len(x) {
 		return fmt.Errorf("gguf: tensor %q: shape %v holds %d values, got %d", name, shape, n, len(x))
-	}
-	if v, _, ok := typ.blockInfo(); ok && shape[len(shape)-1]%v != 0 {
-		return fmt.Errorf("gguf: tensor %q: rows of %d values do not fill whole %s blocks of %d", name, shape[len(shape)-1], typ, v)
 	}
 	data, err := Encode(typ, x)
 	if err != nil {
 		return fmt.Errorf("gguf: tensor %q: %w", name, err)
 	}
-	return b.addRaw(name, shape, typ, data)
+	b.add(name, shape, typ, int64(len(data)), data, nil)
+	return nil
 }
 
-func (b *Builder) addRaw(name string, shape []int, typ TensorType, data []byte) error {
-	if b.names[name] {
-		return fmt.Errorf("gguf: tensor %q added twice", name)
+// AddTensorFunc is AddTensor with the values produced by values when Write
+// reaches the tensor, and dropped once encoded. An error from values (or
+// values of the wrong count) ends Write with it.
+func (b *Builder) AddTensorFunc(name string, shape []int, typ TensorType, values func() ([]float32, error)) error {
+	n, err := b.check(name, shape, typ)
+	if err != nil {
+		return err
 	}
+	size, err := typ.RowBytes(n)
+	if err != nil {
+		return fmt.Errorf("gguf: tensor %q: %w", name, err)
+	}
+	b.add(name, shape, typ, int64(size), nil, values)
+	return nil
+}
+
+// check validates a tensor about to be added and returns its value count.
+func (b *Builder) check(name string, shape []int, typ TensorType) (int, error) {
+	if b.names[name] {
+		return 0, fmt.Errorf("gguf: tensor %q added twice", name)
+	}
+	n := 1
+	for _, d := range shape {
+		if d <= 0 {
+			return 0, fmt.Errorf("gguf: tensor %q: dimension %d in shape %v", name, d, shape)
+		}
+		n *= d
+	}
+	if len(shape) == 0 || len(shape) > 4 {
+		return 0, fmt.Errorf("gguf: tensor %q: %d dimensions (1 to 4 allowed)", name, len(shape))
+	}
+	if v, _, ok := typ.blockInfo(); ok && shape[len(shape)-1]%v != 0 {
+		return 0, fmt.Errorf("gguf: tensor %q: rows of %d values do not fill whole %s blocks of %d", name, shape[len(shape)-1], typ, v)
+	}
+	return n, nil
+}
+
+func (b *Builder) add(name string, shape []int, typ TensorType, size int64, data []byte, values func() ([]float32, error)) {
 	b.names[name] = true
 	dims := make([]uint64, len(shape))
 	for i, d := range shape {
 		dims[len(shape)-1-i] = uint64(d)
 	}
-	b.tensors = append(b.tensors, builtTensor{name, dims, typ, data})
-	return nil
+	b.tensors = append(b.tensors, builtTensor{name: name, dims: dims, typ: typ, size: size, data: data, values: values})
+}
+
+// encoded returns t's bytes: the ones AddTensor encoded, or its values
+// encoded now.
+func (t *builtTensor) encoded() ([]byte, error) {
+	if t.values == nil {
+		return t.data, nil
+	}
+	x, err := t.values()
+	if err != nil {
+		return nil, err
+	}
+	data, err := Encode(t.typ, x)
+	if err != nil {
+		return nil, fmt.Errorf("gguf: tensor %q: %w", t.name, err)
+	}
+	if int64(len(data)) != t.size {
+		return nil, fmt.Errorf("gguf: tensor %q: %d values encode to %d bytes, its shape calls for %d", t.name, len(x), len(data), t.size)
+	}
+	return data, nil
 }
 
 // WriteFile writes the file atomically (temporary file, then rename).
@@ -169,12 +218,16 @@ func (b *Builder) Write(w io.Writer) error {
 		}
 		e.u32(uint32(t.typ))
 		e.u64(uint64(off))
-		off = pad(off+int64(len(t.data)), align)
+		off = pad(off+t.size, align)
 	}
 	e.zeros(pad(e.n, align) - e.n)
 	start := e.n
-	for _, t := range b.tensors {
-		e.raw(t.data)
+	for i := range b.tensors {
+		data, err := b.tensors[i].encoded()
+		if err != nil {
+			return err
+		}
+		e.raw(data)
 		e.zeros(pad(e.n-start, align) - (e.n - start))
 	}
 	if e.err != nil {

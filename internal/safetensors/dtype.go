@@ -84,7 +84,17 @@ type Tensor struct {
 	DType DType
 	Shape []int
 	Data  []byte
+	// Fill, set instead of Data on a tensor to write, produces its bytes
+	// when Write or WriteSharded reaches it, so a file's tensors need not
+	// be in memory all at once (an export encodes one at a time). It must
+	// return exactly the bytes Shape and DType call for; an error it
+	// returns ends the write, which then leaves no file.
+	Fill func() ([]byte, error)
 }
+
+// byteSize is the tensor's data size from its shape and dtype (validate
+// has checked that it does not overflow).
+func (t Tensor) byteSize() int { return t.NumElements() * t.DType.Size() }
 
 // NumElements is the product of the dimensions (1 for a scalar).
 func (t Tensor) NumElements() int {

@@ -27,6 +27,7 @@ import (
 // names a shard that is not complete. Files of an earlier save with the same
 // prefix that the new set does not use (other shard counts, the single file
 // or the index) are removed afterwards, so OpenDir cannot mix two saves.
+// Tensors with Fill are produced one at a time as their shard is written.
 func WriteSharded(dir, prefix string, tensors []Tensor, maxShardBytes int64, metadata map[string]string) error {
 	if prefix == "" || strings.ContainsAny(prefix, `/\`) {
 		return fmt.Errorf("safetensors write %s: prefix %q: want a plain file name prefix: %w", dir, prefix, ErrInvalid)
@@ -59,7 +60,7 @@ func WriteSharded(dir, prefix string, tensors []Tensor, maxShardBytes int64, met
 		keep[name] = true
 		for _, t := range shard {
 			weightMap[t.Name] = name
-			total += int64(len(t.Data))
+			total += int64(t.byteSize())
 		}
 	}
 	// total_size is the sum of the tensors' data bytes, as transformers writes it.
@@ -85,7 +86,7 @@ func planShards(tensors []Tensor, max int64) [][]Tensor {
 	shards := [][]Tensor{nil}
 	var size int64
 	for _, t := range sorted {
-		n := int64(len(t.Data))
+		n := int64(t.byteSize())
 		last := len(shards) - 1
 		if max > 0 && len(shards[last]) > 0 && size+n > max {
 			shards = append(shards, nil)

@@ -27,7 +27,8 @@ import (
 // tensor therefore starts at a multiple of its element size, and a mapping
 // can be viewed as []float32 etc. without copying. For files of one dtype the
 // header is sorted by name. Inconsistent tensors give an error wrapping
-// ErrInvalid (or ErrUnsupportedDType) and nothing is written.
+// ErrInvalid (or ErrUnsupportedDType) and nothing is written. Tensors with
+// Fill are produced one at a time as the data is written.
 func Write(path string, tensors []Tensor, metadata map[string]string) error {
 	if err := validate(path, tensors, metadata); err != nil {
 		return err
@@ -74,6 +75,12 @@ func validate(path string, tensors []Tensor, metadata map[string]string) error {
 				return bad(t.Name, "shape %v of %s overflows", t.Shape, t.DType)
 			}
 			want = lo
+		}
+		if t.Fill != nil {
+			if t.Data != nil {
+				return bad(t.Name, "both Data and Fill are set")
+			}
+			continue // its size is checked when it is filled
 		}
 		if uint64(len(t.Data)) != want {
 			return bad(t.Name, "data has %d bytes, want %d (shape %v of %s, %d bytes each)",
@@ -163,8 +170,8 @@ func encode(w io.Writer, tensors []Tensor, metadata map[string]string) error {
 			}
 			hdr.WriteString(strconv.Itoa(d))
 		}
-		fmt.Fprintf(&hdr, `],"data_offsets":[%d,%d]}`, pos, pos+len(t.Data))
-		pos += len(t.Data)
+		fmt.Fprintf(&hdr, `],"data_offsets":[%d,%d]}`, pos, pos+t.byteSize())
+		pos += t.byteSize()
 	}
 	hdr.WriteByte('}')
 	// Pad with spaces so the data buffer starts 8-byte aligned.
@@ -181,7 +188,17 @@ func encode(w io.Writer, tensors []Tensor, metadata map[string]string) error {
 		return err
 	}
 	for _, t := range layout {
-		if _, err := w.Write(t.Data); err != nil {
+		data := t.Data
+		if t.Fill != nil {
+			var err error
+			if data, err = t.Fill(); err != nil {
+				return err
+			}
+			if len(data) != t.byteSize() {
+				return fmt.Errorf("safetensors write: tensor %q: Fill gave %d bytes, want %d (shape %v of %s): %w", t.Name, len(data), t.byteSize(), t.Shape, t.DType, ErrInvalid)
+			}
+		}
+		if _, err := w.Write(data); err != nil {
 			return err
 		}
 	}

@@ -164,3 +164,92 @@ func TestWriteIntoMissingFolder(t *testing.T) {
 		t.Fatalf("err = %v, want os.ErrNotExist naming %s", err, path)
 	}
 }
+
+// filled is tensors with each one's data produced by Fill; calls counts
+// the Fill calls.
+func filled(ts []Tensor, calls *int) []Tensor {
+	out := make([]Tensor, len(ts))
+	for i, t := range ts {
+		data := t.Data
+		t.Data = nil
+		t.Fill = func() ([]byte, error) {
+			*calls++
+			return append([]byte(nil), data...), nil
+		}
+		out[i] = t
+	}
+	return out
+}
+
+// TestFillWritesTheSameBytes: a file written from Fill tensors is byte for
+// byte the file written from the same tensors' Data, single or sharded,
+// and each Fill runs once.
+func TestFillWritesTheSameBytes(t *testing.T) {
+	dir := t.TempDir()
+	in := sampleTensors()
+	meta := map[string]string{"format": "pt"}
+	calls := 0
+	if err := Write(filepath.Join(dir, "data.safetensors"), in, meta); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(filepath.Join(dir, "fill.safetensors"), filled(in, &calls), meta); err != nil {
+		t.Fatal(err)
+	}
+	if calls != len(in) {
+		t.Errorf("Fill ran %d times for %d tensors", calls, len(in))
+	}
+	a, _ := os.ReadFile(filepath.Join(dir, "data.safetensors"))
+	b, _ := os.ReadFile(filepath.Join(dir, "fill.safetensors"))
+	if len(a) == 0 || string(a) != string(b) {
+		t.Errorf("Fill wrote %d bytes that differ from Data's %d", len(b), len(a))
+	}
+
+	for _, sub := range []string{"data", "fill"} {
+		ts := in
+		if sub == "fill" {
+			ts = filled(in, &calls)
+		}
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteSharded(filepath.Join(dir, sub), "model", ts, 40, meta); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ents, err := os.ReadDir(filepath.Join(dir, "data"))
+	if err != nil || len(ents) < 3 {
+		t.Fatalf("sharded: %d files (%v), want several shards and an index", len(ents), err)
+	}
+	for _, e := range ents {
+		a, _ := os.ReadFile(filepath.Join(dir, "data", e.Name()))
+		b, err := os.ReadFile(filepath.Join(dir, "fill", e.Name()))
+		if err != nil || string(a) != string(b) {
+			t.Errorf("sharded %s: Fill's file differs from Data's (%v)", e.Name(), err)
+		}
+	}
+}
+
+// TestFillErrorsLeaveNoFile: a Fill that fails, or gives the wrong number
+// of bytes, ends the write with its error and leaves no file; Data and
+// Fill together are refused before anything is written.
+func TestFillErrorsLeaveNoFile(t *testing.T) {
+	boom := errors.New("boom")
+	for name, fill := range map[string]func() ([]byte, error){
+		"error":      func() ([]byte, error) { return nil, boom },
+		"wrong size": func() ([]byte, error) { return make([]byte, 3), nil },
+	} {
+		path := filepath.Join(t.TempDir(), "x.safetensors")
+		ts := []Tensor{{Name: "a", DType: F32, Shape: []int{2}, Data: f32(1, 2)}, {Name: "b", DType: F32, Shape: []int{2}, Fill: fill}}
+		err := Write(path, ts, nil)
+		if err == nil || (name == "error" && !errors.Is(err, boom)) || (name == "wrong size" && !errors.Is(err, ErrInvalid)) {
+			t.Errorf("%s: Write gave %v", name, err)
+		}
+		if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 0 {
+			t.Errorf("%s: a failed write left %d file(s)", name, len(ents))
+		}
+	}
+	both := []Tensor{{Name: "a", DType: F32, Shape: []int{1}, Data: f32(1), Fill: func() ([]byte, error) { return f32(1), nil }}}
+	if err := Write(filepath.Join(t.TempDir(), "x.safetensors"), both, nil); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "both Data and Fill") {
+		t.Errorf("Data and Fill together: %v", err)
+	}
+}
