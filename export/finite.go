@@ -34,10 +34,11 @@ func CheckFinite(name string, v []float32) error {
 }
 
 // CheckAdapterFinite checks every tensor of an adapter, in name order.
+// Each is copied out and checked in turn, not all at once.
 func CheckAdapterFinite(a *lora.Adapter) error {
-	w := a.Weights()
-	for _, name := range slices.Sorted(maps.Keys(w)) {
-		if err := CheckFinite(name, w[name].Data); err != nil {
+	params := a.Params()
+	for _, name := range slices.Sorted(maps.Keys(params)) {
+		if err := CheckFinite(name, params[name].Value.F32()); err != nil {
 			return err
 		}
 	}

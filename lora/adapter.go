@@ -237,7 +237,17 @@ func (a *Adapter) Save(dir string) error {
 		cc.BaseModelNameOrPath = a.Base.Path
 		c = &cc
 	}
-	if err := SaveAdapter(dir, c, a.Weights()); err != nil {
+	// Each tensor is read from the adapter as the file reaches it (not
+	// a.Weights(), which copies them all at once).
+	params := a.Params()
+	shapes := make(map[string][]int, len(params))
+	for name, v := range params {
+		shapes[name] = v.Value.Shape().Clone()
+	}
+	write := func(path string) error {
+		return writeWeights(path, shapes, func(name string) []float32 { return params[name].Value.F32() })
+	}
+	if err := saveAdapter(dir, c, write); err != nil {
 		return err
 	}
 	if a.Base.IsZero() {

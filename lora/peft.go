@@ -13,6 +13,7 @@ import (
 
 	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/internal/safetensors"
+	"github.com/ftune/ftune/tensor"
 )
 
 // File names of a PEFT adapter folder.
@@ -170,21 +171,32 @@ func ReadWeights(path string) (map[string]Tensor, error) {
 // adapter_model.safetensors: F32, PEFT's saved key names, metadata
 // {"format": "pt"} as PEFT writes it; atomically.
 func WriteWeights(path string, weights map[string]Tensor) error {
-	ts := make([]safetensors.Tensor, 0, len(weights))
-	for _, name := range slices.Sorted(maps.Keys(weights)) {
-		w := weights[name]
-		n := 1
-		for _, d := range w.Shape {
-			n *= d
+	shapes := make(map[string][]int, len(weights))
+	for name, w := range weights {
+		shapes[name] = w.Shape
+	}
+	return writeWeights(path, shapes, func(name string) []float32 { return weights[name].Data })
+}
+
+// writeWeights is WriteWeights with each tensor's values asked of values
+// when the file reaches it and converted then, so the weights are never
+// all copied at once (trained embeddings are gigabytes).
+func writeWeights(path string, shapes map[string][]int, values func(name string) []float32) error {
+	ts := make([]safetensors.Tensor, 0, len(shapes))
+	for _, name := range slices.Sorted(maps.Keys(shapes)) {
+		shape := shapes[name]
+		fill := func() ([]byte, error) {
+			x := values(name)
+			if n := tensor.Shape(shape).Numel(); n != len(x) {
+				return nil, fmt.Errorf("write adapter weights %s: tensor %q: shape %v has %d elements, data %d", path, name, shape, n, len(x))
+			}
+			b := make([]byte, 4*len(x))
+			for i, v := range x {
+				binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+			}
+			return b, nil
 		}
-		if n != len(w.Data) {
-			return fmt.Errorf("write adapter weights %s: tensor %q: shape %v has %d elements, data %d", path, name, w.Shape, n, len(w.Data))
-		}
-		b := make([]byte, 4*len(w.Data))
-		for i, v := range w.Data {
-			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
-		}
-		ts = append(ts, safetensors.Tensor{Name: SavedKey(name), DType: safetensors.F32, Shape: slices.Clone(w.Shape), Data: b})
+		ts = append(ts, safetensors.Tensor{Name: SavedKey(name), DType: safetensors.F32, Shape: slices.Clone(shape), Fill: fill})
 	}
 	if err := safetensors.Write(path, ts, map[string]string{"format": "pt"}); err != nil {
 		return fmt.Errorf("write adapter weights: %w", err)
@@ -210,13 +222,18 @@ func LoadAdapter(dir string) (*Config, map[string]Tensor, error) {
 // replaced atomically; the weights are written first so that a config never
 // describes weights that are not there yet.
 func SaveAdapter(dir string, c *Config, weights map[string]Tensor) error {
+	return saveAdapter(dir, c, func(path string) error { return WriteWeights(path, weights) })
+}
+
+// saveAdapter is SaveAdapter with the weights file written by write.
+func saveAdapter(dir string, c *Config, write func(path string) error) error {
 	if _, err := c.JSON(); err != nil { // refuse before touching anything
 		return fmt.Errorf("save adapter %s: %w", dir, err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save adapter: %w", err)
 	}
-	if err := WriteWeights(filepath.Join(dir, WeightsFile), weights); err != nil {
+	if err := write(filepath.Join(dir, WeightsFile)); err != nil {
 		return err
 	}
 	return WriteConfig(filepath.Join(dir, ConfigFile), c)

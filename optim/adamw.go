@@ -152,6 +152,12 @@ func adamwUpdate(p, g, m, v []float32, step int, lr, beta1, beta2, eps, wd float
 // State returns a deep copy of the optimizer state for a checkpoint.
 func (o *AdamW) State() State { return o.state.snapshot("adamw") }
 
+// StateView is State without the copy: the moments are the optimizer's
+// own slices, valid until its next Step or LoadState, and must not be
+// modified. A checkpoint written at once reads them this way rather than
+// holding a second copy (twice the trainable parameters' size).
+func (o *AdamW) StateView() State { return o.state.view("adamw") }
+
 // LoadState replaces the state with a copy of st (from State). Shapes are
 // checked against the parameters at the next Step.
 func (o *AdamW) LoadState(st State) error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -192,6 +193,31 @@ func TestAdamWStateRoundTrip(t *testing.T) {
 		if pa[i] != pb[i] {
 			t.Fatalf("resumed run differs at %d: %g vs %g (must be bit-identical)", i, pb[i], pa[i])
 		}
+	}
+}
+
+// TestAdamWStateView: StateView holds State's values without copying them
+// (the optimizer's own moments, which a later step changes); State's copy
+// does not move.
+func TestAdamWStateView(t *testing.T) {
+	a, _ := NewAdamW(AdamWConfig{LR: 1e-2, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
+	p := []float32{1, 2, 3}
+	step := func() {
+		if err := a.Step([]Param{{Name: "p", Data: p, Grad: []float32{0.5, -1, 2}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step()
+	copied, view := a.State(), a.StateView()
+	if !slices.Equal(copied.Params[0].M, view.Params[0].M) || !slices.Equal(copied.Params[0].V, view.Params[0].V) || view.Kind != "adamw" || view.Params[0].Step != 1 {
+		t.Fatalf("StateView %+v differs from State %+v", view, copied)
+	}
+	step()
+	if slices.Equal(copied.Params[0].M, view.Params[0].M) {
+		t.Error("StateView's moments did not follow the next step: a copy, not the optimizer's own")
+	}
+	if !slices.Equal(a.State().Params[0].M, view.Params[0].M) {
+		t.Error("StateView's moments are not the optimizer's current ones")
 	}
 }
 

@@ -109,6 +109,16 @@ func (s *stateIndex) snapshot(kind string) State {
 	return out
 }
 
+// view returns the state without copying it: the slices are the
+// optimizer's own (see AdamW.StateView).
+func (s *stateIndex) view(kind string) State {
+	out := State{Kind: kind, Params: make([]ParamState, len(s.params))}
+	for i, p := range s.params {
+		out.Params[i] = ParamState{Name: p.Name, Step: p.Step, M: p.M, V: p.V}
+	}
+	return out
+}
+
 // load replaces the state with a deep copy of st after checking it.
 func (s *stateIndex) load(kind string, st State, needV bool) error {
 	if st.Kind != kind {

@@ -117,6 +117,9 @@ func (o *SGD) Step(params []Param) error {
 // State returns a deep copy of the momentum buffers for a checkpoint.
 func (o *SGD) State() State { return o.state.snapshot("sgd") }
 
+// StateView is State without the copy (see AdamW.StateView).
+func (o *SGD) StateView() State { return o.state.view("sgd") }
+
 // LoadState replaces the state with a copy of st (from State).
 func (o *SGD) LoadState(st State) error {
 	if err := o.state.load("sgd", st, false); err != nil {

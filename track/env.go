@@ -1,6 +1,7 @@
 package track
 
 import (
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -8,8 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ftune/ftune/internal/sysmem"
 	"github.com/klauspost/cpuid/v2"
+
+	"github.com/ftune/ftune/internal/sysmem"
 )
 
 // Env is the machine and build a run used: env.json.
@@ -23,9 +25,13 @@ type Env struct {
 	NumCPU       int       `json:"num_cpu"`
 	GOMAXPROCS   int       `json:"gomaxprocs"`
 	MemoryBytes  uint64    `json:"memory_bytes,omitempty"` // total RAM where known (Linux)
-	CPU          CPUEnv    `json:"cpu"`
-	GPU          string    `json:"gpu,omitempty"`       // what the GPU function reported
-	GPUError     string    `json:"gpu_error,omitempty"` // why it reported none
+	// GoMemoryLimitBytes is the Go collector's soft memory limit in force
+	// (the ftune command sets 90% of the memory the process may use;
+	// GOMEMLIMIT sets another); absent when there is none.
+	GoMemoryLimitBytes int64  `json:"go_memory_limit_bytes,omitempty"`
+	CPU                CPUEnv `json:"cpu"`
+	GPU                string `json:"gpu,omitempty"`       // what the GPU function reported
+	GPUError           string `json:"gpu_error,omitempty"` // why it reported none
 	// GPUPath names the GPU code path the run trained on (nil on the CPU).
 	GPUPath *GPUPathEnv `json:"gpu_path,omitempty"`
 	VCS     *VCSEnv     `json:"vcs,omitempty"`
@@ -130,6 +136,9 @@ func CaptureEnv(o EnvOptions) Env {
 		Engine:       o.Engine,
 		Ranks:        o.Ranks,
 		GPUPath:      o.GPUPath,
+	}
+	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 { // -1 reads it
+		e.GoMemoryLimitBytes = l
 	}
 	e.Hostname, _ = os.Hostname()
 	if bi, ok := debug.ReadBuildInfo(); ok {

@@ -54,6 +54,10 @@ func bytesF32(b []byte) []float32 {
 	return x
 }
 
+// stateViewer is an Optimizer that lends its state without copying it
+// (optim.AdamW, optim.SGD: StateView).
+type stateViewer interface{ StateView() optim.State }
+
 // StepDir is the folder name of the checkpoint at step.
 func StepDir(step int) string { return fmt.Sprintf("step-%08d", step) }
 
@@ -69,24 +73,32 @@ func SaveCheckpoint(root string, t *Trainer, extra func(dir string) error) (stri
 		return "", fmt.Errorf("train: checkpoint: %w", err)
 	}
 	defer os.RemoveAll(tmp)
+	// Each tensor's bytes are made as the file is written (Fill), not all
+	// at once: trained embeddings (modules_to_save) and their optimizer
+	// moments are gigabytes, which a checkpoint would otherwise copy
+	// whole on top of a training run's memory.
 	var params []safetensors.Tensor
 	for _, name := range t.names() {
 		v := t.Params[name]
-		params = append(params, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: v.Value.Shape().Clone(), Data: f32Bytes(v.Value.F32())})
+		params = append(params, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: v.Value.Shape().Clone(),
+			Fill: func() ([]byte, error) { return f32Bytes(v.Value.F32()), nil }})
 	}
 	if err := safetensors.Write(filepath.Join(tmp, paramsFile), params, nil); err != nil {
 		return "", err
 	}
 	st := t.Opt.State()
+	if v, ok := t.Opt.(stateViewer); ok {
+		st = v.StateView() // written below, before the next step
+	}
 	var opt []safetensors.Tensor
 	steps := map[string]string{}
 	for _, ps := range st.Params {
 		steps[ps.Name] = strconv.Itoa(ps.Step)
-		if ps.M != nil {
-			opt = append(opt, safetensors.Tensor{Name: ps.Name + ".m", DType: safetensors.F32, Shape: []int{len(ps.M)}, Data: f32Bytes(ps.M)})
-		}
-		if ps.V != nil {
-			opt = append(opt, safetensors.Tensor{Name: ps.Name + ".v", DType: safetensors.F32, Shape: []int{len(ps.V)}, Data: f32Bytes(ps.V)})
+		for suffix, x := range map[string][]float32{".m": ps.M, ".v": ps.V} {
+			if x != nil {
+				opt = append(opt, safetensors.Tensor{Name: ps.Name + suffix, DType: safetensors.F32, Shape: []int{len(x)},
+					Fill: func() ([]byte, error) { return f32Bytes(x), nil }})
+			}
 		}
 	}
 	stepsJSON, _ := json.Marshal(steps)

@@ -69,6 +69,7 @@ func newEnvCmd() *cobra.Command {
 			}
 			if total := sysmem.Total(); total > 0 {
 				fmt.Fprintf(w, "memory:   %.1f GiB, %.1f GiB available\n", float64(total)/(1<<30), float64(sysmem.Available())/(1<<30))
+				fmt.Fprintf(w, "go heap:  soft limit %s\n", goMemoryLimit)
 			}
 			fmt.Fprintf(w, "go:       %s %s/%s, GOMAXPROCS %d\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
 			return nil

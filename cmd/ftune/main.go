@@ -41,7 +41,11 @@ on the bundled subject datasets.`,
 	return root
 }
 
+// goMemoryLimit describes the soft memory limit main set (ftune env).
+var goMemoryLimit = "not set"
+
 func main() {
+	goMemoryLimit = setMemoryLimit()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
