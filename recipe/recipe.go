@@ -152,6 +152,8 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		fmt.Fprintf(s.log, "subject %-12s %4d examples, %6d tokens (%d truncated, %d dropped)\n", name, st.Kept, st.Tokens, st.Truncated, st.Dropped+st.DroppedNoLabel)
 	}
 
+	o.printDiskPlan(s.log, t, run.Dir)
+
 	evals := s.data.evaluable(s.log)
 	if evals && o.ResumeDir == "" {
 		fmt.Fprintf(s.log, "\n== before training\n")
