@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/internal/safetensors"
@@ -62,8 +63,19 @@ type stateViewer interface{ StateView() optim.State }
 func StepDir(step int) string { return fmt.Sprintf("step-%08d", step) }
 
 // SaveCheckpoint writes the trainer's state under root/step-N atomically and
-// returns the folder.
+// returns the folder. A full file system is reported as such (the
+// checkpoint is not kept; earlier ones are untouched).
 func SaveCheckpoint(root string, t *Trainer, extra func(dir string) error) (string, error) {
+	dir, err := saveCheckpoint(root, t, extra)
+	var errno syscall.Errno
+	if errors.As(err, &errno) && (errno == syscall.ENOSPC || errno == syscall.EDQUOT) {
+		// The cause without the temporary files' paths it was writing.
+		return "", fmt.Errorf("train: the checkpoint of step %d does not fit in %s: %w (it is not kept; the checkpoints before it are intact): free space or keep fewer checkpoints, then resume", t.State.Step, root, errno)
+	}
+	return dir, err
+}
+
+func saveCheckpoint(root string, t *Trainer, extra func(dir string) error) (string, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", fmt.Errorf("train: checkpoint: %w", err)
 	}
