@@ -93,6 +93,17 @@ func MergedHFWith(ctx context.Context, m *nn.Model, a *lora.Adapter, baseDir, ou
 	if src.HasNF4() {
 		res.Notes = append(res.Notes, fmt.Sprintf("the base weights are NF4 in memory: they were dequantized to float32 before merging and are written as %s; the quantization error of NF4 stays in them", res.DType))
 	}
+	var size int64
+	for _, name := range src.Names() {
+		dt, ok := baseTypes[name]
+		if !ok {
+			dt = dominant
+		}
+		size += int64(tensor.Shape(src.Shape(name)).Numel()) * int64(dt.Size())
+	}
+	if err := fsutil.CheckRoom(outDir, size); err != nil {
+		return nil, fmt.Errorf("export: %w", err) // before minutes of writing
+	}
 	notes, err := writeFolder(outDir, "merged", opt.Force, func(tmp string) error {
 		note, err := writeConfig(baseDir, tmp, res.DType, src.Untied())
 		if err != nil {

@@ -70,7 +70,11 @@ func SaveCheckpoint(root string, t *Trainer, extra func(dir string) error) (stri
 	var errno syscall.Errno
 	if errors.As(err, &errno) && (errno == syscall.ENOSPC || errno == syscall.EDQUOT) {
 		// The cause without the temporary files' paths it was writing.
-		return "", fmt.Errorf("train: the checkpoint of step %d does not fit in %s: %w (it is not kept; the checkpoints before it are intact): free space or keep fewer checkpoints, then resume", t.State.Step, root, errno)
+		then := "it is not kept, and no checkpoint was saved before it: free space, then start again"
+		if prev := Checkpoints(root); len(prev) > 0 {
+			then = fmt.Sprintf("it is not kept; the checkpoints before it are intact (the newest: %s): free space or keep fewer checkpoints, then resume", filepath.Base(prev[len(prev)-1]))
+		}
+		return "", fmt.Errorf("train: the checkpoint of step %d does not fit in %s: %w (%s)", t.State.Step, root, errno, then)
 	}
 	return dir, err
 }

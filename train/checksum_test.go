@@ -68,8 +68,12 @@ func TestCheckpointOnAFullDisk(t *testing.T) {
 		return &fs.PathError{Op: "write", Path: filepath.Join(dir, ".adapter.tmp-1"), Err: syscall.ENOSPC}
 	}
 	_, err = train.SaveCheckpoint(root, run, full)
-	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "the checkpoint of step 2 does not fit in "+root) || strings.Contains(err.Error(), ".tmp-") {
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "the checkpoint of step 2 does not fit in "+root) ||
+		!strings.Contains(err.Error(), "the checkpoints before it are intact (the newest: "+train.StepDir(0)+")") || strings.Contains(err.Error(), ".tmp-") {
 		t.Fatalf("a full disk: %v", err)
+	}
+	if _, err := train.SaveCheckpoint(t.TempDir(), run, full); err == nil || !strings.Contains(err.Error(), "no checkpoint was saved before it") {
+		t.Errorf("a full disk at the first checkpoint: %v", err)
 	}
 	ents, _ := os.ReadDir(root)
 	if len(ents) != 1 || ents[0].Name() != train.StepDir(0) {

@@ -183,6 +183,9 @@ func TestAlignment(t *testing.T) {
 		if st.Size()%int64(align) != 0 {
 			t.Fatalf("align %d: file size %d is not padded", align, st.Size())
 		}
+		if got := st.Size() - f.DataStart; got != b.DataSize() {
+			t.Fatalf("align %d: the data takes %d bytes, DataSize says %d", align, got, b.DataSize())
+		}
 		var end uint64
 		for _, ti := range f.Tensors {
 			if ti.Offset%uint64(align) != 0 || ti.Offset < end {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ftune/ftune/data/tokenizer"
 	"github.com/ftune/ftune/export"
+	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 )
@@ -54,6 +55,9 @@ func WriteModelWith(ctx context.Context, path string, m *nn.Model, tok *tokenize
 	b, err := BuildModel(ctx, m, tok, opt, strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)))
 	if err != nil {
 		return err
+	}
+	if err := fsutil.CheckRoom(path, b.DataSize()); err != nil {
+		return fmt.Errorf("gguf: %w", err) // before minutes of writing
 	}
 	if err := b.WriteFile(path); err != nil {
 		return fmt.Errorf("gguf: %w", err)

@@ -180,6 +180,16 @@ func (t *builtTensor) encoded() ([]byte, error) {
 	return data, nil
 }
 
+// DataSize is the size of the file's tensor data with its alignment
+// padding: all of the file but its header and metadata.
+func (b *Builder) DataSize() int64 {
+	var n int64
+	for _, t := range b.tensors {
+		n = pad(n+t.size, int64(b.alignment))
+	}
+	return n
+}
+
 // WriteFile writes the file atomically (temporary file, then rename).
 func (b *Builder) WriteFile(path string) error {
 	return fsutil.WriteAtomic(path, 0o644, b.Write)

@@ -2,9 +2,11 @@ package fsutil
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // FreeBytes is the space left for this user on the file system that holds
@@ -27,4 +29,16 @@ func FreeBytes(path string) (free uint64, ok bool) {
 		}
 		p = parent
 	}
+}
+
+// CheckRoom refuses to start writing about need bytes at path when the
+// file system that holds it has less free: the write would fail partway,
+// after minutes for a model. Where the free space is not known it lets the
+// write try. The error wraps syscall.ENOSPC.
+func CheckRoom(path string, need int64) error {
+	free, ok := FreeBytes(path)
+	if !ok || need <= 0 || uint64(need) <= free {
+		return nil
+	}
+	return fmt.Errorf("%s needs about %s, and its file system has %s free: %w", path, formatBytes(need), formatBytes(int64(free)), syscall.ENOSPC)
 }
