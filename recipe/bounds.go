@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -180,6 +181,9 @@ func (o *Options) planMemory(cfg nn.Config, f deviceFacts, log io.Writer) error 
 		}
 	}
 	fmt.Fprintln(log, plan)
+	if note := collectorNote(plan, f, debug.SetMemoryLimit(-1)); note != "" {
+		fmt.Fprintln(log, note)
+	}
 	if !plan.hostFits(f) {
 		msg := fmt.Sprintf("recipe: training.offload_checkpoints pins about %s of host memory for the saved block inputs, and the machine has %s available (at most %.0f%% of it may be pinned): lower training.batch_size (%d) or data.max_length (%d), or set training.offload_checkpoints: false",
 			gib(plan.Host), gib(f.hostFree), 100*pinnableShare, o.BatchSize, o.SeqLen)
@@ -201,6 +205,20 @@ func (o *Options) planMemory(cfg nn.Config, f deviceFacts, log io.Writer) error 
 		fmt.Fprintf(log, "warning: %s; training anyway (training.ignore_memory_estimate)\n", msg)
 	}
 	return nil
+}
+
+// collectorNote warns a CPU run in a process without a soft memory limit
+// (limit: debug.SetMemoryLimit(-1), math.MaxInt64 for none) whose plan
+// fits in the memory available only if Go's collector keeps the heap near
+// what is live: by default it lets the heap grow to twice that before it
+// collects. The ftune command sets a limit; a program that embeds ftune
+// may not have.
+func collectorNote(plan MemoryPlan, f deviceFacts, limit int64) string {
+	if f.gpu || limit != math.MaxInt64 || plan.Available <= 0 || 2*plan.Peak <= plan.Available {
+		return ""
+	}
+	return fmt.Sprintf("note: Go's collector has no soft memory limit in this process, and may let the heap grow to twice the %s live before it collects, past the %s available: set one (GOMEMLIMIT, or debug.SetMemoryLimit; the ftune command sets 90%% of the machine's memory)",
+		gib(plan.Peak), gib(plan.Available))
 }
 
 // checkBounds refuses ranks, lengths and batches the model and any machine

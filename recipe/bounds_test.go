@@ -3,6 +3,7 @@ package recipe
 import (
 	"bytes"
 	"context"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -159,5 +160,29 @@ func TestMemoryEstimateMatchesPeak(t *testing.T) {
 	t.Logf("estimate %s, measured peak %s, ratio %.2f", gib(plan.Peak), gib(peak), ratio)
 	if ratio > estimateFactor || ratio < 1/estimateFactor {
 		t.Fatalf("estimate %s vs measured peak %s: ratio %.2f outside [1/%.1f, %.1f]\n%s", gib(plan.Peak), gib(peak), ratio, estimateFactor, estimateFactor, plan)
+	}
+}
+
+// TestCollectorNote: a CPU plan that fits only if the heap stays near what
+// is live gets a note when the process has no soft memory limit, and none
+// with a limit, on a GPU, or with room for the heap to double.
+func TestCollectorNote(t *testing.T) {
+	plan := MemoryPlan{Peak: 10 << 30, Available: 16 << 30}
+	if note := collectorNote(plan, deviceFacts{}, math.MaxInt64); !strings.Contains(note, "no soft memory limit") || !strings.Contains(note, "10.0 GiB live") {
+		t.Errorf("no limit, 10 of 16 GiB: %q", note)
+	}
+	for name, c := range map[string]struct {
+		plan  MemoryPlan
+		f     deviceFacts
+		limit int64
+	}{
+		"a limit":        {plan, deviceFacts{}, 14 << 30},
+		"a GPU":          {plan, deviceFacts{gpu: true}, math.MaxInt64},
+		"room to double": {MemoryPlan{Peak: 7 << 30, Available: 16 << 30}, deviceFacts{}, math.MaxInt64},
+		"memory unknown": {MemoryPlan{Peak: 10 << 30}, deviceFacts{}, math.MaxInt64},
+	} {
+		if note := collectorNote(c.plan, c.f, c.limit); note != "" {
+			t.Errorf("%s: %q", name, note)
+		}
 	}
 }
