@@ -121,36 +121,35 @@ func TestRunRecordsHowItEnded(t *testing.T) {
 // after training it finds the adapter already saved, says so and how to
 // finish, and resuming measures it.
 func TestInterruptDuringEvaluation(t *testing.T) {
-	t.Run("before", func(t *testing.T) {
-		o := quickOptions(t, "before")
+	// interruptAt runs o, interrupted when the log reaches line; the run
+	// must end without an error, interrupted.
+	interruptAt := func(t *testing.T, o Options, line string) (*Result, string) {
+		t.Helper()
 		var log bytes.Buffer
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		o.Log = cancelOn{w: &log, line: "== before training", cancel: cancel}
+		o.Log = cancelOn{w: &log, line: line, cancel: cancel}
 		res, err := Run(ctx, o)
 		if err != nil {
 			t.Fatal(err)
-		}
-		if res.Stopped != "interrupted" || res.Steps != 0 || len(res.Adapters) != 0 || res.Before.Val != nil {
-			t.Errorf("result %+v, want interrupted with nothing trained or measured", res)
-		}
-		if !strings.Contains(log.String(), "interrupted during the evaluation before training: nothing was trained") || strings.Contains(log.String(), "== training") {
-			t.Errorf("log:\n%s", log.String())
 		}
 		if s := summaryOf(t, res.RunDir); s.Status != track.StatusInterrupted {
 			t.Errorf("status %q, want interrupted", s.StatusText())
 		}
+		return res, log.String()
+	}
+	t.Run("before", func(t *testing.T) {
+		res, log := interruptAt(t, quickOptions(t, "before"), "== before training")
+		if res.Stopped != "interrupted" || res.Steps != 0 || len(res.Adapters) != 0 || res.Before.Val != nil {
+			t.Errorf("result %+v, want interrupted with nothing trained or measured", res)
+		}
+		if !strings.Contains(log, "interrupted during the evaluation before training: nothing was trained") || strings.Contains(log, "== training") {
+			t.Errorf("log:\n%s", log)
+		}
 	})
 	t.Run("after", func(t *testing.T) {
 		o := quickOptions(t, "after")
-		var log bytes.Buffer
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		o.Log = cancelOn{w: &log, line: "== after training", cancel: cancel}
-		res, err := Run(ctx, o)
-		if err != nil {
-			t.Fatal(err)
-		}
+		res, log := interruptAt(t, o, "== after training")
 		if res.Stopped != "interrupted" || res.Steps != o.Steps || res.After.Val != nil {
 			t.Errorf("result %+v, want %d steps, interrupted, not measured after", res, o.Steps)
 		}
@@ -158,15 +157,12 @@ func TestInterruptDuringEvaluation(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "adapter_config.json")); dir == "" || err != nil {
 			t.Fatalf("adapter %q not saved before the evaluation: %v", dir, err)
 		}
-		if !strings.Contains(log.String(), "interrupted during the evaluation after training; the trained adapter is saved ("+dir+"), and resuming measures it") {
-			t.Errorf("log:\n%s", log.String())
-		}
-		if s := summaryOf(t, res.RunDir); s.Status != track.StatusInterrupted {
-			t.Errorf("status %q, want interrupted", s.StatusText())
+		if !strings.Contains(log, "interrupted during the evaluation after training; the trained adapter is saved ("+dir+"), and resuming measures it") {
+			t.Errorf("log:\n%s", log)
 		}
 
 		o.ResumeDir, o.Log = res.RunDir, io.Discard
-		res, err = Run(context.Background(), o)
+		res, err := Run(context.Background(), o)
 		if err != nil {
 			t.Fatal(err)
 		}
