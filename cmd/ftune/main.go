@@ -53,18 +53,27 @@ func main() {
 	go onSignals(sigs, cancel, os.Stderr, os.Exit)
 	if err := newRoot().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "ftune:", oneLine(err))
-		code := 1
-		var ue usageError
-		if errors.As(err, &ue) {
-			code = 2
-		}
-		os.Exit(code)
+		os.Exit(exitCode(ctx, err))
 	}
 }
 
 // exitInterrupted is the status of a process ended by a second Ctrl-C
-// (128 + SIGINT, as shells report it).
+// (128 + SIGINT, as shells report it), and of a command that stopped on
+// the first one with an error (an evaluation or export cut short).
 const exitInterrupted = 130
+
+// exitCode is the status for a command's error: 2 for bad usage, 130 for
+// work stopped by Ctrl-C or SIGTERM (ctx cancelled by onSignals), else 1.
+func exitCode(ctx context.Context, err error) int {
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		return 2
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return exitInterrupted
+	}
+	return 1
+}
 
 // onSignals turns the first SIGINT/SIGTERM into a cancelled context (the
 // command stops cleanly: training saves a checkpoint of its last step),

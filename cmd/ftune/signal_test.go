@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -39,5 +42,29 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	}
 	if s := stderr.String(); !strings.Contains(s, "Ctrl-C again") || !strings.Contains(s, "quitting now") {
 		t.Errorf("messages: %q", s)
+	}
+}
+
+// TestExitCode: bad usage exits 2; a command stopped by Ctrl-C with an
+// error (an evaluation or export cut short) exits 130 as the shell reports
+// an interrupted program; any other error 1, also a context error that no
+// signal caused.
+func TestExitCode(t *testing.T) {
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel()
+	cut := fmt.Errorf("export: stopped before model.layers.3.mlp.up_proj.weight: %w", context.Canceled)
+	for _, c := range []struct {
+		ctx  context.Context
+		err  error
+		want int
+	}{
+		{context.Background(), usageError{errors.New("--max-tokens 0: want at least 1")}, 2},
+		{stopped, cut, exitInterrupted},
+		{context.Background(), cut, 1},
+		{stopped, errors.New("export: the output holds files that no ftune export wrote"), 1},
+	} {
+		if got := exitCode(c.ctx, c.err); got != c.want {
+			t.Errorf("exitCode(cancelled %v, %v) = %d, want %d", c.ctx.Err() != nil, c.err, got, c.want)
+		}
 	}
 }
