@@ -150,16 +150,24 @@ func TestLoadRefusesOversizedFiles(t *testing.T) {
 	}
 }
 
-// TestExportGGUFReplacesOnlyItsOwnFile: a GGUF export writes over its own
-// earlier file, refuses the user's file (untouched), and with Force keeps
-// that file beside the new one and says where.
-func TestExportGGUFReplacesOnlyItsOwnFile(t *testing.T) {
+// loadTrained loads a base with an adapter trained on it, with a private
+// cache folder.
+func loadTrained(t *testing.T) *Model {
+	t.Helper()
 	t.Setenv("FTUNE_CACHE", t.TempDir())
 	base := otherBase(t)
 	m, err := Load(base, LoadOptions{Adapter: trainedAdapter(t, base)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+// TestExportGGUFReplacesOnlyItsOwnFile: a GGUF export writes over its own
+// earlier file, refuses the user's file (untouched), and with Force keeps
+// that file beside the new one and says where.
+func TestExportGGUFReplacesOnlyItsOwnFile(t *testing.T) {
+	m := loadTrained(t)
 	dir := t.TempDir()
 	for _, format := range []string{FormatGGUF, FormatGGUFLoRA} {
 		out := filepath.Join(dir, format+".gguf")
@@ -207,12 +215,7 @@ func (c cancelAfter) Err() error {
 // tensor, and leaves neither the output nor a temporary file behind; an
 // earlier export at that path stays as it was.
 func TestExportStopsWhenCancelled(t *testing.T) {
-	t.Setenv("FTUNE_CACHE", t.TempDir())
-	base := otherBase(t)
-	m, err := Load(base, LoadOptions{Adapter: trainedAdapter(t, base)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := loadTrained(t)
 	for _, format := range []string{FormatMerged, FormatGGUF} {
 		dir := t.TempDir()
 		out := filepath.Join(dir, "out")

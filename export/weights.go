@@ -135,8 +135,8 @@ func (s *Source) HasNF4() bool {
 //
 // The tensors an export expands one after another are large and die at
 // once, faster than Go's collector paces itself: left to it, the dead ones
-// piled up to 3.6 times a 1B model's size during its export (9.1 GB peak
-// for 2.5 GB of bf16 weights). So after a tensor of collectAfterBytes or
+// piled up during a 1B model's export (8.7 GiB peak RSS for 2.3 GiB of
+// bf16 weights; bench/results/export-memory-2026-12-06.md). So after a tensor of collectAfterBytes or
 // more, Float32 collects before expanding the next, whose memory then
 // reuses the last one's: the export holds the model and about one tensor.
 // The live heap is the model's weights, which hold no pointers, so a

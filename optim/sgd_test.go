@@ -2,6 +2,7 @@ package optim
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -75,6 +76,11 @@ func TestSGDErrorsAndState(t *testing.T) {
 	b.Step([]Param{{Name: "p", Data: pb, Grad: []float32{0.5, 0.5}}})
 	if pa[0] != pb[0] || pa[1] != pb[1] {
 		t.Errorf("resumed SGD differs: %v vs %v", pb, pa)
+	}
+	// StateView: the momentum buffer itself (the step above moved it past
+	// the copy State made before it).
+	if v := a.StateView(); v.Kind != "sgd" || !slices.Equal(v.Params[0].M, a.State().Params[0].M) || slices.Equal(v.Params[0].M, snap.Params[0].M) {
+		t.Errorf("StateView %+v: want the current momentum, not the earlier copy %+v", v, snap)
 	}
 	if err := b.LoadState(State{Kind: "adamw"}); err == nil {
 		t.Error("adamw state loaded into SGD")

@@ -19,7 +19,7 @@ const memoryLimitShare = 0.9
 // weights, optimizer moments and activations are large and short or long
 // lived by the gigabyte; Go's default pacing lets the heap grow to twice
 // what is live before it collects (a 1B model training its embeddings:
-// 9.5 GB live, a 19.8 GB heap), past the memory of a machine the live data
+// 9.3 GiB live, a 19.3 GiB heap), past the memory of a machine the live data
 // fits in. Under the limit the collector works harder near it instead;
 // far below it nothing changes. It returns what `ftune env` reports.
 func setMemoryLimit() string {
