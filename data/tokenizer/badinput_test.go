@@ -104,6 +104,16 @@ func TestMalformedTokenizerJSON(t *testing.T) {
 		{"roberta pair", func(m map[string]any) {
 			m["post_processor"] = map[string]any{"type": "RobertaProcessing", "cls": []any{"<s>"}, "sep": []any{"</s>", 2}}
 		}, "post_processor.cls", false},
+		{"bert special outside the vocabulary", func(m map[string]any) {
+			m["post_processor"] = map[string]any{"type": "BertProcessing", "cls": []any{"[CLS]", 1 << 20}, "sep": []any{"</s>", 2}}
+		}, "post_processor", false},
+		{"template special outside the vocabulary", func(m map[string]any) {
+			m["post_processor"] = map[string]any{"type": "Sequence", "processors": []any{
+				map[string]any{"type": "ByteLevel"},
+				map[string]any{"type": "TemplateProcessing",
+					"single":         []any{map[string]any{"SpecialToken": map[string]any{"id": "<x>", "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}},
+					"special_tokens": map[string]any{"<x>": map[string]any{"id": "<x>", "ids": []any{-1}, "tokens": []any{"<x>"}}}}}}
+		}, "post_processor", false},
 		{"added token empty", func(m map[string]any) { m["added_tokens"] = []any{map[string]any{"id": 5, "content": ""}} }, "added_tokens[0]", false},
 		{"added token bad id", func(m map[string]any) { m["added_tokens"] = []any{map[string]any{"id": "five", "content": "x"}} }, "added_tokens[0]", false},
 		{"added tokens not a list", func(m map[string]any) { m["added_tokens"] = map[string]any{} }, "added_tokens", false},

@@ -119,6 +119,24 @@ func readTokenPair(o jobj, key string) (specialPiece, error) {
 	return specialPiece{ids: []int{id}, tokens: []string{tok}}, nil
 }
 
+// postSpecials lists the special pieces p may insert.
+func postSpecials(p postProcessor) []specialPiece {
+	var out []specialPiece
+	switch p := p.(type) {
+	case seqPost:
+		for _, sub := range p {
+			out = append(out, postSpecials(sub)...)
+		}
+	case *templatePost:
+		for _, it := range p.single {
+			if it.special != nil {
+				out = append(out, *it.special)
+			}
+		}
+	}
+	return out
+}
+
 type seqPost []postProcessor
 
 func (s seqPost) process(e *rawEncoding, addSpecial bool) *rawEncoding {

@@ -152,6 +152,9 @@ func FromJSON(data []byte, cfg *Config) (*Tokenizer, error) {
 	if err := t.indexAdded(); err != nil {
 		return nil, err
 	}
+	if err := t.checkPostSpecials(); err != nil {
+		return nil, err
+	}
 	t.bos, t.eos, t.pad = -1, -1, -1
 	h := sha256.New()
 	h.Write(data)
@@ -169,6 +172,21 @@ func FromJSON(data []byte, cfg *Config) (*Tokenizer, error) {
 		}
 	}
 	return t, nil
+}
+
+// checkPostSpecials refuses a post-processor that inserts an id the
+// vocabulary does not hold: every encoding would carry it, and it would
+// reach the model as an embedding row the tokenizer cannot name (or one
+// past the table) and fail to decode.
+func (t *Tokenizer) checkPostSpecials() error {
+	for _, sp := range postSpecials(t.post) {
+		for k, id := range sp.ids {
+			if _, ok := t.IDToToken(id); !ok {
+				return fmt.Errorf("post_processor: special token %q has id %d, which is neither in model.vocab (%d tokens) nor in added_tokens", sp.tokens[k], id, len(t.model.tokens))
+			}
+		}
+	}
+	return nil
 }
 
 func (t *Tokenizer) idOf(tok string) int {
