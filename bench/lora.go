@@ -237,19 +237,24 @@ func writeRandomModel(dir string, cfg map[string]any, specs []tensorSpec, norm f
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), js, 0o644); err != nil {
 		return err
 	}
+	// Each tensor is drawn when the writer reaches it, so an 8B folder
+	// (16 GB) never has to fit in memory at once.
 	ts := make([]safetensors.Tensor, 0, len(specs))
 	for j, sp := range specs {
 		n, shape := sp.Rows*max(sp.Cols, 1), []int{sp.Rows, sp.Cols}
 		if sp.Cols == 0 {
 			shape = []int{sp.Rows}
 		}
-		b := make([]byte, 2*n)
-		if sp.Cols == 0 {
-			fillBF16(b, 0, n, func() float32 { return norm })
-		} else {
-			randomBF16(b, n, uint64(j))
+		fill := func() ([]byte, error) {
+			b := make([]byte, 2*n)
+			if sp.Cols == 0 {
+				fillBF16(b, 0, n, func() float32 { return norm })
+			} else {
+				randomBF16(b, n, uint64(j))
+			}
+			return b, nil
 		}
-		ts = append(ts, safetensors.Tensor{Name: sp.Name, DType: safetensors.BF16, Shape: shape, Data: b})
+		ts = append(ts, safetensors.Tensor{Name: sp.Name, DType: safetensors.BF16, Shape: shape, Fill: fill})
 	}
 	return safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"})
 }

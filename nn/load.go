@@ -1,7 +1,6 @@
 package nn
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,9 +24,11 @@ type LoadOptions struct {
 	// fine-tuning); otherwise they are frozen.
 	Trainable bool
 	// Quantize, when set, replaces each decoder projection weight (q, k, v,
-	// o, gate, up, down; Phi-3's fused qkv and gate_up as one tensor each) by a quantized tensor as it is loaded (QLoRA's
-	// load_in_4bit; package lora provides the NF4 one). Embeddings, norms
-	// and lm_head stay as they are.
+	// o, gate, up, down; Phi-3's fused qkv and gate_up as one tensor each)
+	// by a quantized tensor as it is loaded (QLoRA's load_in_4bit; package
+	// quant/nf4 provides the NF4 one). Embeddings, norms and lm_head stay as
+	// they are. w is the loader's scratch buffer, reused for the next
+	// tensor: Quantize must copy what it keeps.
 	Quantize func(name string, w []float32, shape []int) (*tensor.Tensor, error)
 }
 
@@ -66,6 +67,7 @@ type tensorSource interface {
 	Names() []string
 	FileOf(name string) string
 	Shards() []string
+	Release(name string)
 }
 
 // expectedShapes lists every parameter config.json implies, with its shape.
@@ -142,6 +144,10 @@ func build(cfg Config, src tensorSource, opt LoadOptions, where string) (*Model,
 	}
 	vars := map[string]*autograd.Var{}
 	var err error
+	// Conversions whose float32 form is only a step (quantizing, rounding
+	// to bf16, widening to float64) decode into one reused buffer, so
+	// loading leaves no garbage for the collector to pace the heap by.
+	var scratch []float32
 	perr := tensor.Catch(func() {
 		names := make([]string, 0, len(shapes))
 		for name := range shapes {
@@ -164,17 +170,20 @@ func build(cfg Config, src tensorSource, opt LoadOptions, where string) (*Model,
 			isMatrix := len(want) == 2
 			var t *tensor.Tensor
 			if opt.Quantize != nil && !opt.Trainable && isProjection(name) {
-				var f []float32
-				if f, err = safetensors.Floats(st); err == nil {
-					t, err = opt.Quantize(name, f, st.Shape)
+				if scratch, err = safetensors.FloatsInto(scratch, st); err == nil {
+					t, err = opt.Quantize(name, scratch, st.Shape)
 				}
 			} else {
-				t, err = toTensor(opt.Backend, st, opt.DType, opt.KeepBF16 && isMatrix && !opt.Trainable)
+				t, err = toTensor(opt.Backend, st, opt.DType, opt.KeepBF16 && isMatrix && !opt.Trainable, &scratch)
 			}
 			if err != nil {
 				err = fmt.Errorf("nn: %s: tensor %q: %w", src.FileOf(name), name, err)
 				return
 			}
+			// The tensor is copied out of the file's mapping: its pages
+			// need not stay resident (a model's file would otherwise add
+			// its whole size to the load's peak memory).
+			src.Release(name)
 			if opt.Trainable {
 				vars[name] = autograd.Param(t, name)
 			} else {
@@ -228,20 +237,33 @@ func assemble(cfg Config, vars map[string]*autograd.Var, be tensor.Backend, dt t
 }
 
 // toTensor converts safetensors bytes (little-endian) into a tensor of the
-// compute dtype, or keeps bf16 bits when keepBF16.
-func toTensor(be tensor.Backend, st safetensors.Tensor, dt tensor.DType, keepBF16 bool) (*tensor.Tensor, error) {
+// compute dtype, or keeps bf16 bits when keepBF16. scratch is a buffer
+// reused across calls for conversions that go through float32.
+func toTensor(be tensor.Backend, st safetensors.Tensor, dt tensor.DType, keepBF16 bool, scratch *[]float32) (*tensor.Tensor, error) {
 	n := st.NumElements()
-	if st.DType == safetensors.BF16 && keepBF16 {
+	if st.DType == safetensors.BF16 && (keepBF16 || dt == tensor.BF16) {
+		// bf16 to bf16 is a copy: widening and rounding back would give
+		// the same bits (NaN payloads aside, which it would make canonical).
 		u := make([]uint16, n)
+		data := st.Data[:2*n] // one bounds check for the loop
 		for i := range u {
-			u[i] = binary.LittleEndian.Uint16(st.Data[2*i:])
+			u[i] = uint16(data[2*i]) | uint16(data[2*i+1])<<8
 		}
 		return tensor.FromHost(be, tensor.BF16, u, st.Shape...), nil
 	}
-	f, err := safetensors.Floats(st)
+	if dt == tensor.F32 {
+		// The backend takes the slice as the tensor's storage.
+		f, err := safetensors.Floats(st)
+		if err != nil {
+			return nil, err
+		}
+		return tensor.FromHost(be, tensor.F32, f, st.Shape...), nil
+	}
+	f, err := safetensors.FloatsInto(*scratch, st)
 	if err != nil {
 		return nil, err
 	}
+	*scratch = f
 	switch dt {
 	case tensor.F64:
 		d := make([]float64, n)
@@ -258,7 +280,7 @@ func toTensor(be tensor.Backend, st safetensors.Tensor, dt tensor.DType, keepBF1
 		}
 		return tensor.FromHost(be, tensor.BF16, u, st.Shape...), nil
 	}
-	return tensor.FromHost(be, tensor.F32, f, st.Shape...), nil
+	return nil, fmt.Errorf("compute dtype %s: want F32, BF16 or F64", dt)
 }
 
 // Exists reports whether dir looks like a model folder.

@@ -10,17 +10,30 @@ import (
 
 // Floats decodes an F32, F16, BF16 or F64 tensor into float32 (F64 is
 // rounded; the others widen exactly).
-func Floats(t Tensor) ([]float32, error) {
+func Floats(t Tensor) ([]float32, error) { return FloatsInto(nil, t) }
+
+// FloatsInto is Floats writing into dst's memory when its capacity holds
+// the tensor (a new slice otherwise), so a loader that converts tensor
+// after tensor can reuse one buffer instead of leaving each conversion for
+// the collector.
+func FloatsInto(dst []float32, t Tensor) ([]float32, error) {
 	n := t.NumElements()
-	out := make([]float32, n)
+	out := dst[:0]
+	if cap(out) < n {
+		out = make([]float32, n)
+	}
+	out = out[:n]
 	switch t.DType {
 	case F32:
 		for i := range out {
 			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
 		}
 	case BF16:
+		// The common dtype of released weights, so its loop is kept free of
+		// bounds checks: a model loads through it.
+		data := t.Data[:2*n]
 		for i := range out {
-			out[i] = half.BF16ToF32(binary.LittleEndian.Uint16(t.Data[2*i:]))
+			out[i] = math.Float32frombits(uint32(data[2*i])<<16 | uint32(data[2*i+1])<<24)
 		}
 	case F16:
 		for i := range out {

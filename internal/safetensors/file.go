@@ -91,6 +91,23 @@ func (f *File) Tensor(name string) (Tensor, error) {
 	}, nil
 }
 
+// Release says the named tensor's data has been copied out and will not be
+// read again soon. Where the file is memory-mapped, the pages that lie
+// wholly inside the tensor leave the process's resident memory; the kernel
+// keeps them in its page cache, where they no longer count against the
+// process, and reading the data again faults them back in, so a Release
+// never makes the data wrong, only slower to reach. Loading a model converts
+// one tensor at a time: releasing each keeps the mapped file from adding its
+// whole size to the process's peak memory. An unknown name, or a closed
+// file, is ignored.
+func (f *File) Release(name string) {
+	e, ok := f.hdr.entries[name]
+	if !ok || f.closed {
+		return
+	}
+	dropPages(f.data, e.begin, e.end)
+}
+
 // Close unmaps the file. Tensor data obtained from it must not be used
 // afterwards (on unix, touching it faults). Closing twice is harmless.
 func (f *File) Close() error {

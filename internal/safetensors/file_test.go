@@ -292,3 +292,28 @@ func TestOpenErrors(t *testing.T) {
 	_, err = Open(dir)
 	checkErr(t, err, ErrNotFound, []string{dir, "is a directory"})
 }
+
+// FloatsInto reuses the buffer it is given when it is large enough, and
+// decodes the same values as Floats.
+func TestFloatsIntoReusesBuffer(t *testing.T) {
+	ten := Tensor{Name: "x", DType: BF16, Shape: []int{3}, Data: []byte{0x80, 0x3f, 0x00, 0x40, 0x40, 0xc0}}
+	buf := make([]float32, 8)
+	got, err := FloatsInto(buf, ten)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []float32{1, 2, -3}; len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Fatalf("FloatsInto = %v, want %v", got, want)
+	}
+	if &got[0] != &buf[0] {
+		t.Error("FloatsInto allocated although the buffer holds 8 values")
+	}
+	small := make([]float32, 2)
+	got, err = FloatsInto(small, ten)
+	if err != nil || len(got) != 3 || got[2] != -3 {
+		t.Fatalf("FloatsInto into a short buffer = %v, %v", got, err)
+	}
+	if _, err := FloatsInto(buf, Tensor{Name: "i", DType: I64, Shape: []int{1}, Data: make([]byte, 8)}); err == nil {
+		t.Error("FloatsInto decoded an I64 tensor as floats")
+	}
+}

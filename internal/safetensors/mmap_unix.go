@@ -19,3 +19,18 @@ func mapFile(f *os.File, size int) ([]byte, func() error, error) {
 	}
 	return data, func() error { return unix.Munmap(data) }, nil
 }
+
+// dropPages advises the kernel that the whole pages of data[begin:end] (a
+// mapping from mapFile, whose start is page-aligned) are not needed: for a
+// read-only shared file mapping, MADV_DONTNEED unmaps them from this
+// process and later reads fault them back from the page cache or the file.
+// The advice is best effort: an error only means the pages stay resident.
+func dropPages(data []byte, begin, end int) {
+	page := os.Getpagesize()
+	lo := (begin + page - 1) / page * page
+	hi := end / page * page
+	if hi <= lo {
+		return
+	}
+	_ = unix.Madvise(data[lo:hi], unix.MADV_DONTNEED)
+}

@@ -187,6 +187,13 @@ func (s *Set) Tensor(name string) (Tensor, error) {
 	return f.Tensor(name)
 }
 
+// Release is File.Release on the shard that holds name.
+func (s *Set) Release(name string) {
+	if f := s.where[name]; f != nil && !s.closed {
+		f.Release(name)
+	}
+}
+
 // Close unmaps every shard; the first error is returned.
 func (s *Set) Close() error {
 	if s.closed {

@@ -71,11 +71,6 @@ func QuantizeWith(w []float32, shape []int, opt Options) (*Weight, error) {
 	if err := checkDType(opt.DType); err != nil {
 		return nil, err
 	}
-	for i, v := range w {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("nf4 quantize: element %d is %v (want finite values)", i, v)
-		}
-	}
 	bs := opt.BlockSize
 	nb := (n + bs - 1) / bs
 	q := &Weight{
@@ -93,6 +88,18 @@ func QuantizeWith(w []float32, shape []int, opt Options) (*Weight, error) {
 			absmax[b] = quantizeBlock(q.Packed, w[lo:hi], lo, hi-lo == bs)
 		}
 	})
+	// A block holding a NaN or an infinity has a non-finite absmax and was
+	// left unquantized; the values are checked here rather than up front,
+	// where a serial pass over the weight took a quarter of the time.
+	for b, am := range absmax {
+		if !isFinite(am) {
+			for i, v := range w[b*bs : min((b+1)*bs, n)] {
+				if !isFinite(v) {
+					return nil, fmt.Errorf("nf4 quantize: element %d is %v (want finite values)", b*bs+i, v)
+				}
+			}
+		}
+	}
 	if !opt.DoubleQuant {
 		q.Absmax = absmax
 		return q, nil
@@ -139,18 +146,30 @@ func parallelBlocks(nb int, f func(b0, b1 int)) {
 // packed and returns its absmax. Like bitsandbytes' reference, a full block
 // is scaled by multiplying with the float32 reciprocal of its absmax, a
 // short last block by dividing, both clamped to [-1, 1].
+//
+// A block holding a NaN or an infinity is not quantized: its absmax, which
+// is returned, is then not finite either.
 func quantizeBlock(packed []byte, blk []float32, lo int, full bool) float32 {
 	am := absMax(blk)
+	if !isFinite(am) {
+		return am
+	}
 	den := max(am, 1e-38)
-	inv := 1 / den
-	for i, v := range blk {
-		var s float32
-		if full {
-			s = v * inv
-		} else {
-			s = v / den
+	if full {
+		// Blocks start on even elements and hold an even number of them
+		// (the block size is even): two values make one byte, stored
+		// whole (no read-modify-write, no parity test per value).
+		inv := 1 / den
+		out := packed[lo/2 : lo/2+len(blk)/2]
+		for k := range out {
+			first := quantizeNF4Fast(clampFinite1(blk[2*k] * inv))
+			second := quantizeNF4Fast(clampFinite1(blk[2*k+1] * inv))
+			out[k] = first<<4 | second
 		}
-		idx := quantizeNF4Fast(clamp1(s))
+		return am
+	}
+	for i, v := range blk {
+		idx := quantizeNF4Fast(clamp1(v / den))
 		j := lo + i
 		if j%2 == 0 {
 			packed[j/2] = idx << 4
@@ -159,6 +178,20 @@ func quantizeBlock(packed []byte, blk []float32, lo int, full bool) float32 {
 		}
 	}
 	return am
+}
+
+// clampFinite1 is clamp1 for a finite x: plain comparisons, which rarely
+// take their branch (|x| exceeds 1 only by a rounding of x·(1/absmax)),
+// instead of min and max, whose NaN and signed-zero rules cost ten
+// instructions a value.
+func clampFinite1(x float32) float32 {
+	if x > 1 {
+		return 1
+	}
+	if x < -1 {
+		return -1
+	}
+	return x
 }
 
 // Len is the number of elements.

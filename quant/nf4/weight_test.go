@@ -1,8 +1,11 @@
 package nf4
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -220,6 +223,18 @@ func TestQuantizeErrors(t *testing.T) {
 			t.Errorf("%s: accepted", c.name)
 		}
 	}
+	// In a weight large enough for the parallel split, the error names the
+	// first non-finite element, wherever the blocks were quantized.
+	big := make([]float32, 64*4096+10)
+	for i := range big {
+		big[i] = float32(i%17) - 8
+	}
+	big[64*3000+5] = float32(math.Inf(-1))
+	big[64*3000+9] = float32(math.NaN())
+	big[64*4096+3] = float32(math.NaN())
+	if _, err := Quantize(big, []int{len(big)}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("element %d is -Inf", 64*3000+5)) {
+		t.Errorf("non-finite weight: error %v, want one naming element %d", err, 64*3000+5)
+	}
 	// All-zero blocks and an empty tensor are valid.
 	q, err := Quantize(make([]float32, 130), []int{130})
 	if err != nil {
@@ -256,6 +271,45 @@ func TestParallelQuantizeMatchesSerial(t *testing.T) {
 	for i := range packed {
 		if packed[i] != q.Packed[i] {
 			t.Fatalf("byte %d: %#x, serial %#x", i, q.Packed[i], packed[i])
+		}
+	}
+}
+
+// absMax on the values' bits gives what the float comparison gives: the
+// largest magnitude (+0 for zeros of either sign), at every length the
+// four-lane loop and its tail split differently, and a non-finite result
+// for a block holding a NaN or an infinity.
+func TestAbsMaxMatchesFloatComparison(t *testing.T) {
+	reference := func(x []float32) float32 {
+		var m float32
+		for _, v := range x {
+			m = max(m, float32(math.Abs(float64(v))))
+		}
+		return m
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	specials := []float32{0, float32(math.Copysign(0, -1)), math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32, math.MaxFloat32, -math.MaxFloat32, 1e-40, -3.5}
+	for n := 0; n < 70; n++ {
+		x := make([]float32, n)
+		for i := range x {
+			if rng.IntN(4) == 0 {
+				x[i] = specials[rng.IntN(len(specials))]
+			} else {
+				x[i] = float32(rng.NormFloat64() * math.Pow(10, float64(rng.IntN(9)-4)))
+			}
+		}
+		if got, want := absMax(x), reference(x); math.Float32bits(got) != math.Float32bits(want) {
+			t.Fatalf("n=%d: absMax = %v, want %v (%v)", n, got, want, x)
+		}
+		if n == 0 {
+			continue
+		}
+		for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+			y := slices.Clone(x)
+			y[rng.IntN(n)] = bad
+			if isFinite(absMax(y)) {
+				t.Fatalf("n=%d: absMax of a block holding %v is finite: %v", n, bad, absMax(y))
+			}
 		}
 	}
 }
