@@ -57,6 +57,11 @@ type TrainOptions struct {
 	// LocalRank is this worker's index on its machine (dist.Launch), which
 	// picks its GPU; -1 when the launcher does not say.
 	LocalRank int
+	// PaceCollector lets a CPU run set Go's GOGC for the whole process
+	// from its memory plan, unless GOGC is set (recipe.Options'
+	// PaceCollector). The ftune command sets it; a program that embeds
+	// ftune and tunes its own collector leaves it off.
+	PaceCollector bool
 }
 
 // TrainWith is Train with the settings outside the run file.
@@ -69,6 +74,7 @@ func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainRes
 		return nil, err
 	}
 	o.Log, o.Progress, o.ResumeDir, o.TokenCache = opt.Log, opt.Progress, opt.Resume, opt.TokenCache
+	o.PaceCollector = opt.PaceCollector
 	if opt.Comm != nil && opt.Comm.Size() > 1 {
 		o.Comm = opt.Comm
 		o.Device = recipe.WorkerDevice(o.Device, opt.LocalRank)

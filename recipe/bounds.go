@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -184,6 +185,12 @@ func (o *Options) planMemory(cfg nn.Config, f deviceFacts, log io.Writer) error 
 	if note := collectorNote(plan, f, debug.SetMemoryLimit(-1)); note != "" {
 		fmt.Fprintln(log, note)
 	}
+	if o.PaceCollector && !f.gpu {
+		if pct, ok := collectorPercent(plan, os.Getenv("GOGC")); ok {
+			debug.SetGCPercent(pct)
+			fmt.Fprintf(log, "memory: Go's collector paced at GOGC=%d: the frozen weights (%s) are live all run, and at the default, 100, the heap would grow by their size again before each collection (the GOGC variable sets another)\n", pct, gib(plan.Weights))
+		}
+	}
 	if !plan.hostFits(f) {
 		msg := fmt.Sprintf("recipe: training.offload_checkpoints pins about %s of host memory for the saved block inputs, and the machine has %s available (at most %.0f%% of it may be pinned): lower training.batch_size (%d) or data.max_length (%d), or set training.offload_checkpoints: false",
 			gib(plan.Host), gib(f.hostFree), 100*pinnableShare, o.BatchSize, o.SeqLen)
@@ -220,6 +227,37 @@ func collectorNote(plan MemoryPlan, f deviceFacts, limit int64) string {
 	return fmt.Sprintf("note: Go's collector has no soft memory limit in this process, and may let the heap grow to twice the %s live before it collects, past the %s available: set one (GOMEMLIMIT, or debug.SetMemoryLimit; the ftune command sets 90%% of the machine's memory)",
 		gib(plan.Peak), gib(plan.Available))
 }
+
+// collectorPercent is the GOGC a CPU run with plan sets (ok false: leave
+// Go's default, 100, or the GOGC variable, env, in force).
+//
+// Go's collector lets the heap grow by GOGC% of what is live before it
+// collects. Nearly all of a large model's live heap is its frozen weights,
+// which are never garbage, so at 100 the heap grows by their size again:
+// three 8B QLoRA steps on the CPU (weights 4.6 GiB, plan 5.7 GiB) peaked
+// at 10.6 GiB of RSS at 100 and at 6.35 GiB at the 18 this picks, at the
+// same seconds per step (bench/results/load-memory-2026-12-06.md). The
+// percent returned lets
+// the heap grow by what the rest of the plan holds (adapters, optimizer,
+// activations, logits, headroom), as 100 does for a run without frozen
+// weights: 100·rest/(weights+rest), at least minCollectorPercent, and
+// only where it is below halfCollectorPercent (the weights are most of
+// the plan; a run like tiny-base's keeps the default).
+func collectorPercent(plan MemoryPlan, env string) (int, bool) {
+	if env != "" || plan.Peak <= 0 {
+		return 0, false
+	}
+	rest := max(plan.Peak-plan.Weights, 0)
+	pct := max(int(math.Round(100*rest/plan.Peak)), minCollectorPercent)
+	return pct, pct < halfCollectorPercent
+}
+
+// minCollectorPercent keeps collections from following one another when
+// the plan's rest is small, and halfCollectorPercent is where pacing starts.
+const (
+	minCollectorPercent  = 10
+	halfCollectorPercent = 50
+)
 
 // checkBounds refuses ranks, lengths and batches the model and any machine
 // cannot hold. cfg is the model's config.json.

@@ -3,10 +3,12 @@ package recipe
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -184,5 +186,68 @@ func TestCollectorNote(t *testing.T) {
 		if note := collectorNote(c.plan, c.f, c.limit); note != "" {
 			t.Errorf("%s: %q", name, note)
 		}
+	}
+}
+
+// TestCollectorPacing: a CPU run whose frozen weights are most of its plan
+// (an 8B model under QLoRA) lowers GOGC so the heap grows by the rest of
+// the plan, not by the weights again, and says so; tiny-base keeps the
+// default, and a GOGC variable or PaceCollector off leaves it alone.
+func TestCollectorPacing(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	o := tinyOptions(t)
+	tiny, err := nn.LoadConfig(o.ModelDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pct, ok := collectorPercent(o.planFor(tiny, deviceFacts{}), ""); ok {
+		t.Errorf("tiny-base: GOGC %d, want Go's default kept", pct)
+	}
+	big, err := nn.ParseConfig([]byte(`{"model_type": "llama", "vocab_size": 128256, "hidden_size": 4096, "intermediate_size": 14336,
+		"num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "max_position_embeddings": 8192, "torch_dtype": "bfloat16"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Load4Bit, o.GradCheckpointing, o.BatchSize, o.SeqLen = true, true, 1, 128
+	o.IgnoreMemoryEstimate = true // the plan, not this machine's memory, is under test
+	plan := o.planFor(big, deviceFacts{})
+	pct, ok := collectorPercent(plan, "")
+	want := int(math.Round(100 * (plan.Peak - plan.Weights) / plan.Peak))
+	if !ok || pct != want || pct < minCollectorPercent || pct >= halfCollectorPercent {
+		t.Fatalf("8B QLoRA plan (%s): GOGC %d (ok %v), want %d", plan, pct, ok, want)
+	}
+	if _, ok := collectorPercent(plan, "200"); ok {
+		t.Error("GOGC=200 in the environment was overridden")
+	}
+	if pct, _ := collectorPercent(MemoryPlan{Peak: 10 << 30, Weights: 10<<30 - 1<<20}, ""); pct != minCollectorPercent {
+		t.Errorf("weights all of the plan: GOGC %d, want the floor %d", pct, minCollectorPercent)
+	}
+
+	for _, c := range []struct {
+		name string
+		pace bool
+		env  string
+		want int
+	}{
+		{"paced", true, "", want},
+		{"GOGC set", true, "300", 100},
+		{"not asked", false, "", 100},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("GOGC", c.env)
+			debug.SetGCPercent(100)
+			o.PaceCollector = c.pace
+			var log bytes.Buffer
+			if err := o.planMemory(big, deviceFacts{}, &log); err != nil {
+				t.Fatal(err)
+			}
+			if got := debug.SetGCPercent(100); got != c.want {
+				t.Errorf("GOGC is %d after planning, want %d\n%s", got, c.want, log.String())
+			}
+			said := strings.Contains(log.String(), fmt.Sprintf("Go's collector paced at GOGC=%d", want))
+			if said != (c.want != 100) {
+				t.Errorf("the log says the pacing: %v, want %v\n%s", said, c.want != 100, log.String())
+			}
+		})
 	}
 }

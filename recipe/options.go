@@ -136,6 +136,12 @@ type Options struct {
 	// IgnoreMemoryEstimate trains even when the estimated peak memory
 	// exceeds what the machine has available (a warning is printed).
 	IgnoreMemoryEstimate bool
+	// PaceCollector lets a CPU run whose frozen weights are most of its
+	// memory plan lower Go's GOGC for the whole process (a line says so),
+	// unless the GOGC variable is set: see collectorPercent. It changes a
+	// process-wide setting, so it is the command's choice (the ftune
+	// command sets it), not a library default.
+	PaceCollector bool
 	Load4Bit             bool // NF4 base weights (QLoRA)
 	GradCheckpointing    bool
 	// OffloadCheckpoints holds gradient checkpointing's saved block inputs

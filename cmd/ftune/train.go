@@ -158,6 +158,7 @@ are shortcuts for the common ones.`,
 				Log: w, Progress: !tf.noProgress && isFile && term.IsTerminal(int(f.Fd())),
 				Resume: tf.resume, TokenCache: tf.tokenCache,
 				Comm: comm, LocalRank: launch.LocalRank,
+				PaceCollector: true,
 			})
 			if err != nil {
 				return err
