@@ -134,6 +134,11 @@ func MergedHFWith(ctx context.Context, m *nn.Model, a *lora.Adapter, baseDir, ou
 					fillErr = fmt.Errorf("export: stopped before %s: %w", name, err)
 					return nil, fillErr
 				}
+				if dt == safetensors.BF16 {
+					if data, ok := src.BF16Bytes(name); ok {
+						return data, nil
+					}
+				}
 				f, err := src.Float32(name)
 				if err != nil {
 					fillErr = err

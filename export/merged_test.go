@@ -1,9 +1,11 @@
 package export
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -291,5 +293,65 @@ func TestMergedHFRefusesForeignFolder(t *testing.T) {
 	}
 	if err := MergedHF(m, a, tinyBase, filepath.Join(t.TempDir(), "x"), 0); err == nil || !strings.Contains(err.Error(), "tie") {
 		t.Fatalf("adapter on a tied lm_head: %v", err)
+	}
+}
+
+// A model held in bf16 (as `ftune export` loads it) merges the same way:
+// the weights the adapter leaves are written as the base stores them,
+// without the float32 round trip (Source.BF16Bytes), the adapted ones as
+// bf16(W + s·B·A); and a NaN in an unadapted bf16 weight is still refused.
+func TestMergedHFBF16Model(t *testing.T) {
+	m := load(t, tinyBase, nn.LoadOptions{KeepBF16: true})
+	if m.Embed.Value.DType() != tensor.BF16 {
+		t.Fatalf("embeddings loaded as %s, want bf16", m.Embed.Value.DType())
+	}
+	a := adapter(t, m)
+	out := filepath.Join(t.TempDir(), "merged")
+	if _, err := MergedHFWith(context.Background(), m, a, tinyBase, out, MergedOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	base, err := safetensors.OpenDir(tinyBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	f, err := safetensors.Open(filepath.Join(out, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src, _ := NewSource(m, a)
+	raw := 0
+	for _, name := range f.Names() {
+		got, _ := f.Tensor(name)
+		if !src.Adapted(name) && m.Params()[name].Value.DType() == tensor.BF16 {
+			raw++
+			want, _ := base.Tensor(name)
+			if !bytes.Equal(got.Data, want.Data) {
+				t.Errorf("%s: unadapted bf16 weight not written as the base stores it", name)
+			}
+			continue
+		}
+		w := m.Params()[name].Value.F32()
+		if ly := a.Layers[strings.TrimSuffix(name, ".weight")]; ly != nil {
+			d := ly.Delta().F32()
+			for i := range w {
+				w[i] += d[i]
+			}
+		}
+		for i, v := range w {
+			if g, want := binary.LittleEndian.Uint16(got.Data[2*i:]), tensor.F32ToBF16(v); g != want {
+				t.Fatalf("%s[%d] = bf16 %#04x, want %#04x", name, i, g, want)
+			}
+		}
+	}
+	if raw == 0 {
+		t.Fatal("no unadapted bf16 weight: the raw path was not exercised")
+	}
+
+	tensor.U16Data(m.Embed.Value)[77] = 0x7fc0 // NaN
+	_, err = MergedHFWith(context.Background(), m, a, tinyBase, filepath.Join(t.TempDir(), "nan"), MergedOptions{})
+	if !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), "model.embed_tokens.weight") || !strings.Contains(err.Error(), "element 77") {
+		t.Errorf("NaN in the bf16 embeddings: error %v, want ErrNonFinite naming the tensor and element 77", err)
 	}
 }

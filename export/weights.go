@@ -127,6 +127,36 @@ func (s *Source) HasNF4() bool {
 	return false
 }
 
+// BF16Bytes returns a parameter the adapter leaves unchanged and the CPU
+// holds in bf16 as its little-endian bytes, without the float32 copy
+// Float32 makes (twice the bytes, and for a 1B model's embeddings 1 GiB):
+// a bf16 export writes such parameters as they are, which is what rounding
+// their float32 form back to bf16 gives. ok is false for any other
+// parameter, and for one holding a NaN or an infinity, which Float32 then
+// reports.
+func (s *Source) BF16Bytes(name string) (out []byte, ok bool) {
+	p, found := s.params[name]
+	if !found || s.Adapted(name) || p.DType() != tensor.BF16 {
+		return nil, false
+	}
+	if _, cpu := p.Backend().(*tensor.CPUBackend); !cpu || !p.IsContiguous() {
+		return nil, false
+	}
+	if s.lastBytes >= collectAfterBytes {
+		runtime.GC()
+	}
+	bits := tensor.U16Data(p)
+	out = make([]byte, 2*len(bits))
+	for i, u := range bits {
+		if u&0x7f80 == 0x7f80 { // exponent all ones: NaN or ±Inf
+			return nil, false
+		}
+		out[2*i], out[2*i+1] = byte(u), byte(u>>8)
+	}
+	s.lastBytes = len(out)
+	return out, true
+}
+
 // Float32 returns a parameter as float32, row-major, with the adapter's
 // update added when it targets it. The sum is formed in float32 as PEFT's
 // merge does in the weight's dtype upcast (the caller rounds to the file's
