@@ -141,9 +141,9 @@ type Options struct {
 	// unless the GOGC variable is set: see collectorPercent. It changes a
 	// process-wide setting, so it is the command's choice (the ftune
 	// command sets it), not a library default.
-	PaceCollector bool
-	Load4Bit             bool // NF4 base weights (QLoRA)
-	GradCheckpointing    bool
+	PaceCollector     bool
+	Load4Bit          bool // NF4 base weights (QLoRA)
+	GradCheckpointing bool
 	// OffloadCheckpoints holds gradient checkpointing's saved block inputs
 	// in a GPU's pinned host memory between the forward and the backward
 	// (training.offload_checkpoints; nn.Model.OffloadCheckpoints).
