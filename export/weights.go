@@ -127,14 +127,16 @@ func (s *Source) HasNF4() bool {
 	return false
 }
 
-// BF16Bytes returns a parameter the adapter leaves unchanged and the CPU
-// holds in bf16 as its little-endian bytes, without the float32 copy
-// Float32 makes (twice the bytes, and for a 1B model's embeddings 1 GiB):
-// a bf16 export writes such parameters as they are, which is what rounding
-// their float32 form back to bf16 gives. ok is false for any other
-// parameter, and for one holding a NaN or an infinity, which Float32 then
-// reports.
-func (s *Source) BF16Bytes(name string) (out []byte, ok bool) {
+// BF16Bits returns the bits of a parameter the adapter leaves unchanged
+// and the CPU holds in bf16: the model's own storage, not a copy, to read
+// and not to change. An export encodes such a parameter from them without
+// the float32 copy Float32 makes (twice the bf16 bytes; for a 1B model's
+// embeddings 1 GiB), with the same result: a finite bf16 widens to float32
+// exactly. ok is false for any other parameter, and for one holding a NaN
+// or an infinity, which Float32 then reports. Like Float32, it collects
+// the garbage of a large tensor encoded before it, and counts the one its
+// caller will encode as about as large as the bits.
+func (s *Source) BF16Bits(name string) (bits []uint16, ok bool) {
 	p, found := s.params[name]
 	if !found || s.Adapted(name) || p.DType() != tensor.BF16 {
 		return nil, false
@@ -145,15 +147,26 @@ func (s *Source) BF16Bytes(name string) (out []byte, ok bool) {
 	if s.lastBytes >= collectAfterBytes {
 		runtime.GC()
 	}
-	bits := tensor.U16Data(p)
-	out = make([]byte, 2*len(bits))
-	for i, u := range bits {
+	s.lastBytes = 2 * p.Numel()
+	bits = tensor.U16Data(p)
+	for _, u := range bits {
 		if u&0x7f80 == 0x7f80 { // exponent all ones: NaN or ±Inf
 			return nil, false
 		}
+	}
+	return bits, true
+}
+
+// BF16Bytes is BF16Bits as little-endian bytes (a bf16 export).
+func (s *Source) BF16Bytes(name string) ([]byte, bool) {
+	bits, ok := s.BF16Bits(name)
+	if !ok {
+		return nil, false
+	}
+	out := make([]byte, 2*len(bits))
+	for i, u := range bits {
 		out[2*i], out[2*i+1] = byte(u), byte(u>>8)
 	}
-	s.lastBytes = len(out)
 	return out, true
 }
 

@@ -1,8 +1,10 @@
 package gguf
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/ftune/ftune/export"
 	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
 )
 
@@ -43,5 +46,54 @@ func TestWriteRefusesNonFinite(t *testing.T) {
 	// write's temporary file is gone too.
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Fatalf("the refused exports left %d file(s) in %s", len(ents), dir)
+	}
+}
+
+// A model held in bf16 (as `ftune export` loads it) writes the same file
+// as the model widened to float32, in every file type: the weights the
+// adapter leaves are encoded from their bf16 bits a chunk of rows at a
+// time (export.Source.BF16Bits), the others through float32. A chunk
+// smaller than the embeddings makes the chunking itself part of the test.
+// An infinity in the bf16 embeddings is still refused.
+func TestExportOfABF16Model(t *testing.T) {
+	m32, tok, _ := loadTiny(t)
+	m16, err := nn.Load(tinyBase, nn.LoadOptions{KeepBF16: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m16.Embed.Value.DType() != tensor.BF16 {
+		t.Fatalf("embeddings loaded as %s, want bf16", m16.Embed.Value.DType())
+	}
+	// 100 rows of 256 a chunk: the embeddings' 4096 rows end on a short
+	// chunk, and every projection spans several.
+	defer func(v int) { encodeChunkValues = v }(encodeChunkValues)
+	encodeChunkValues = 100 * 256
+	dir := t.TempDir()
+	for _, ft := range []FileType{FileF32, FileF16, FileBF16, FileQ8_0, FileQ4_0} {
+		var files [2][]byte
+		for i, m := range []*nn.Model{m32, m16} {
+			a := randomAdapter(t, m, lora.NewConfig(4, 8, "q_proj", "v_proj"))
+			// The same file name: general.name defaults to it.
+			path := filepath.Join(dir, fmt.Sprint(ft, i), "model.gguf")
+			if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteModelWith(context.Background(), path, m, tok, Options{FileType: ft, Adapter: a}); err != nil {
+				t.Fatal(err)
+			}
+			if files[i], err = os.ReadFile(path); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(files[0], files[1]) {
+			t.Errorf("file type %v: the GGUF of the bf16-held model differs from the float32-held model's", ft)
+		}
+	}
+
+	tensor.U16Data(m16.Embed.Value)[5] = 0xff80 // -Inf
+	a := randomAdapter(t, m16, lora.NewConfig(4, 8, "q_proj", "v_proj"))
+	err = WriteModelWith(context.Background(), filepath.Join(dir, "inf.gguf"), m16, tok, Options{FileType: FileQ4_0, Adapter: a})
+	if !errors.Is(err, export.ErrNonFinite) || !strings.Contains(err.Error(), "model.embed_tokens.weight") {
+		t.Errorf("-Inf in the bf16 embeddings: error %v, want ErrNonFinite naming model.embed_tokens.weight", err)
 	}
 }

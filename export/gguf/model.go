@@ -13,6 +13,7 @@ import (
 	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
 )
 
 // QuantizationVersion is general.quantization_version (GGML_QNT_VERSION).
@@ -158,11 +159,70 @@ func BuildModel(ctx context.Context, m *nn.Model, tok *tokenizer.Tokenizer, opt 
 			}
 			return w, nil
 		}
-		if err := b.AddTensorFunc(gname, shape, typeFor(shape, wtype), values); err != nil {
+		typ := typeFor(shape, wtype)
+		if heads == 0 && !(gemmaNorms(arch) && strings.HasSuffix(hf, "norm.weight")) {
+			// A bf16 weight the adapter leaves (the embeddings among
+			// them) is encoded from its bits a chunk of rows at a time,
+			// without a float32 copy of the whole tensor.
+			encode := func() ([]byte, error) {
+				if err := ctx.Err(); err != nil {
+					return nil, fmt.Errorf("gguf: stopped before %s: %w", hf, err)
+				}
+				var data []byte
+				var err error
+				if bits, ok := src.BF16Bits(hf); ok {
+					data, err = encodeBF16Rows(typ, bits, shape[len(shape)-1])
+				} else {
+					var w []float32
+					if w, err = values(); err != nil {
+						return nil, err
+					}
+					data, err = Encode(typ, w)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("gguf: tensor %q: %w", gname, err)
+				}
+				return data, nil
+			}
+			if err := b.AddTensorBytesFunc(gname, shape, typ, encode); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := b.AddTensorFunc(gname, shape, typ, values); err != nil {
 			return nil, err
 		}
 	}
 	return b, nil
+}
+
+// encodeChunkValues is how many values encodeBF16Rows widens at a time
+// (16 MiB of float32; a variable so that a test can make tiny-base's
+// tensors span several chunks).
+var encodeChunkValues = 4 << 20
+
+// encodeBF16Rows encodes bf16 bits as typ a chunk of whole rows at a time:
+// a block never spans two rows (typeFor gives a block type only to rows
+// that hold whole blocks), so the bytes are those of encoding it whole.
+func encodeBF16Rows(typ TensorType, bits []uint16, rowLen int) ([]byte, error) {
+	size, err := typ.RowBytes(len(bits))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, size)
+	step := max(1, encodeChunkValues/rowLen) * rowLen
+	buf := make([]float32, min(step, len(bits)))
+	for lo := 0; lo < len(bits); lo += step {
+		chunk := bits[lo:min(lo+step, len(bits))]
+		x := buf[:len(chunk)]
+		for i, u := range chunk {
+			x[i] = tensor.BF16ToF32(u)
+		}
+		if out, err = AppendEncoded(out, typ, x); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // typeFor picks a tensor's type in a file whose weights are wtype.

@@ -107,7 +107,15 @@ func Encode(t TensorType, x []float32) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, n)
+	return AppendEncoded(make([]byte, 0, n), t, x)
+}
+
+// AppendEncoded is Encode appending to out: an encoder that goes a chunk
+// at a time into one buffer leaves no chunk behind for the collector.
+func AppendEncoded(out []byte, t TensorType, x []float32) ([]byte, error) {
+	if _, err := t.RowBytes(len(x)); err != nil {
+		return nil, err
+	}
 	switch t {
 	case F32:
 		for _, v := range x {

@@ -39,6 +39,8 @@ type builtTensor struct {
 	data []byte // the encoded bytes, or nil when values gives them at Write
 	// values produces the float32 values to encode (AddTensorFunc).
 	values func() ([]float32, error)
+	// bytes produces the encoded bytes (AddTensorBytesFunc).
+	bytes func() ([]byte, error)
 }
 
 // WrittenByKey marks the GGUF files ftune's exports write (value
@@ -130,6 +132,24 @@ func (b *Builder) AddTensorFunc(name string, shape []int, typ TensorType, values
 	return nil
 }
 
+// AddTensorBytesFunc is AddTensorFunc with the tensor's bytes, already
+// encoded as typ, produced when Write reaches it: for a producer that
+// encodes without a float32 copy of the whole tensor. Bytes of the wrong
+// size end Write with an error.
+func (b *Builder) AddTensorBytesFunc(name string, shape []int, typ TensorType, bytes func() ([]byte, error)) error {
+	n, err := b.check(name, shape, typ)
+	if err != nil {
+		return err
+	}
+	size, err := typ.RowBytes(n)
+	if err != nil {
+		return fmt.Errorf("gguf: tensor %q: %w", name, err)
+	}
+	b.add(name, shape, typ, int64(size), nil, nil)
+	b.tensors[len(b.tensors)-1].bytes = bytes
+	return nil
+}
+
 // check validates a tensor about to be added and returns its value count.
 func (b *Builder) check(name string, shape []int, typ TensorType) (int, error) {
 	if b.names[name] {
@@ -163,6 +183,16 @@ func (b *Builder) add(name string, shape []int, typ TensorType, size int64, data
 // encoded returns t's bytes: the ones AddTensor encoded, or its values
 // encoded now.
 func (t *builtTensor) encoded() ([]byte, error) {
+	if t.bytes != nil {
+		data, err := t.bytes()
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(data)) != t.size {
+			return nil, fmt.Errorf("gguf: tensor %q: %d bytes produced, its shape calls for %d", t.name, len(data), t.size)
+		}
+		return data, nil
+	}
 	if t.values == nil {
 		return t.data, nil
 	}
