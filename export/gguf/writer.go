@@ -36,10 +36,9 @@ type builtTensor struct {
 	dims []uint64 // ggml order: dims[0] is the fastest-varying (row length)
 	typ  TensorType
 	size int64  // encoded bytes
-	data []byte // the encoded bytes, or nil when values gives them at Write
-	// values produces the float32 values to encode (AddTensorFunc).
-	values func() ([]float32, error)
-	// bytes produces the encoded bytes (AddTensorBytesFunc).
+	data []byte // the encoded bytes, or nil when bytes gives them at Write
+	// bytes produces the encoded bytes at Write (AddTensorFunc,
+	// AddTensorBytesFunc).
 	bytes func() ([]byte, error)
 }
 
@@ -120,16 +119,17 @@ func (b *Builder) AddTensor(name string, shape []int, typ TensorType, x []float3
 // reaches the tensor, and dropped once encoded. An error from values (or
 // values of the wrong count) ends Write with it.
 func (b *Builder) AddTensorFunc(name string, shape []int, typ TensorType, values func() ([]float32, error)) error {
-	n, err := b.check(name, shape, typ)
-	if err != nil {
-		return err
-	}
-	size, err := typ.RowBytes(n)
-	if err != nil {
-		return fmt.Errorf("gguf: tensor %q: %w", name, err)
-	}
-	b.add(name, shape, typ, int64(size), nil, values)
-	return nil
+	return b.AddTensorBytesFunc(name, shape, typ, func() ([]byte, error) {
+		x, err := values()
+		if err != nil {
+			return nil, err
+		}
+		data, err := Encode(typ, x)
+		if err != nil {
+			return nil, fmt.Errorf("gguf: tensor %q: %w", name, err)
+		}
+		return data, nil
+	})
 }
 
 // AddTensorBytesFunc is AddTensorFunc with the tensor's bytes, already
@@ -145,8 +145,7 @@ func (b *Builder) AddTensorBytesFunc(name string, shape []int, typ TensorType, b
 	if err != nil {
 		return fmt.Errorf("gguf: tensor %q: %w", name, err)
 	}
-	b.add(name, shape, typ, int64(size), nil, nil)
-	b.tensors[len(b.tensors)-1].bytes = bytes
+	b.add(name, shape, typ, int64(size), nil, bytes)
 	return nil
 }
 
@@ -171,41 +170,27 @@ func (b *Builder) check(name string, shape []int, typ TensorType) (int, error) {
 	return n, nil
 }
 
-func (b *Builder) add(name string, shape []int, typ TensorType, size int64, data []byte, values func() ([]float32, error)) {
+func (b *Builder) add(name string, shape []int, typ TensorType, size int64, data []byte, bytes func() ([]byte, error)) {
 	b.names[name] = true
 	dims := make([]uint64, len(shape))
 	for i, d := range shape {
 		dims[len(shape)-1-i] = uint64(d)
 	}
-	b.tensors = append(b.tensors, builtTensor{name: name, dims: dims, typ: typ, size: size, data: data, values: values})
+	b.tensors = append(b.tensors, builtTensor{name: name, dims: dims, typ: typ, size: size, data: data, bytes: bytes})
 }
 
-// encoded returns t's bytes: the ones AddTensor encoded, or its values
-// encoded now.
+// encoded returns t's bytes: the ones AddTensor encoded, or those its bytes
+// function produces now (checked against the size its shape calls for).
 func (t *builtTensor) encoded() ([]byte, error) {
-	if t.bytes != nil {
-		data, err := t.bytes()
-		if err != nil {
-			return nil, err
-		}
-		if int64(len(data)) != t.size {
-			return nil, fmt.Errorf("gguf: tensor %q: %d bytes produced, its shape calls for %d", t.name, len(data), t.size)
-		}
-		return data, nil
-	}
-	if t.values == nil {
+	if t.bytes == nil {
 		return t.data, nil
 	}
-	x, err := t.values()
+	data, err := t.bytes()
 	if err != nil {
 		return nil, err
 	}
-	data, err := Encode(t.typ, x)
-	if err != nil {
-		return nil, fmt.Errorf("gguf: tensor %q: %w", t.name, err)
-	}
 	if int64(len(data)) != t.size {
-		return nil, fmt.Errorf("gguf: tensor %q: %d values encode to %d bytes, its shape calls for %d", t.name, len(x), len(data), t.size)
+		return nil, fmt.Errorf("gguf: tensor %q: %d bytes produced, its shape calls for %d", t.name, len(data), t.size)
 	}
 	return data, nil
 }
