@@ -8,7 +8,11 @@
 # with other jobs, load shows up as spread between rounds, not as a bias
 # against one side.
 #
-# Usage: bench/cpu_lora.sh [ROUNDS] [RESULTS.jsonl]
+# PRECISIONS="f32 bf16" also runs precision bf16 on both sides: ftune's
+# products of bf16-rounded operands on AVX512_BF16 (-precision bf16) and
+# PyTorch's autocast to bf16 (--bf16). Default: f32 only.
+#
+# Usage: [PRECISIONS="f32 bf16"] bench/cpu_lora.sh [ROUNDS] [RESULTS.jsonl]
 # (python3 bench/cpu_lora_table.py A.jsonl B.jsonl ... makes one table of
 # several invocations.)
 # Needs: apt-get install -y python3-torch libopenblas0-pthread
@@ -25,15 +29,19 @@ go build -o "$tmp/lorabench" ./internal/cmd/lorabench
 for r in $(seq "$rounds"); do
 	for shape in tiny-base smollm2-135m; do
 		for th in 1 2; do
-			echo "# round $r $shape threads $th $(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)" >&2
-			"$tmp/lorabench" -shape "$shape" -threads "$th" -quant f32 >>"$results"
-			# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE may be set on this machine for
-			# old OpenBLAS builds; unset for this command only (see the env doc).
-			# OPENBLAS_NUM_THREADS / OMP_NUM_THREADS: Debian's torch runs its GEMMs on
-			# OpenBLAS's own pthread pool, which torch.set_num_threads does not
-			# limit (it would use both cores at "1 thread").
-			env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS="$th" OMP_NUM_THREADS="$th" /usr/bin/python3 bench/torch_cpu_lora.py --shape "$shape" --threads "$th" 2>/dev/null >>"$results"
-			"$tmp/lorabench" -shape "$shape" -threads "$th" -quant nf4 >>"$results"
+			for prec in ${PRECISIONS:-f32}; do
+				echo "# round $r $shape threads $th precision $prec $(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)" >&2
+				torchprec=()
+				if [ "$prec" = bf16 ]; then torchprec=(--bf16); fi
+				"$tmp/lorabench" -shape "$shape" -threads "$th" -quant f32 -precision "$prec" >>"$results"
+				# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE may be set on this machine for
+				# old OpenBLAS builds; unset for this command only (see the env doc).
+				# OPENBLAS_NUM_THREADS / OMP_NUM_THREADS: Debian's torch runs its GEMMs on
+				# OpenBLAS's own pthread pool, which torch.set_num_threads does not
+				# limit (it would use both cores at "1 thread").
+				env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS="$th" OMP_NUM_THREADS="$th" /usr/bin/python3 bench/torch_cpu_lora.py --shape "$shape" --threads "$th" "${torchprec[@]}" 2>/dev/null >>"$results"
+				"$tmp/lorabench" -shape "$shape" -threads "$th" -quant nf4 -precision "$prec" >>"$results"
+			done
 		done
 	done
 done

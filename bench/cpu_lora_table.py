@@ -1,7 +1,8 @@
 """Turns the JSON lines of bench/cpu_lora.sh into the Markdown table of
 bench/README.md: per configuration the best run's tokens/s (and its peak RSS,
 step time and CPU seconds per step) over all the files given, with ftune's ratio to PyTorch at the same
-thread count and to PyTorch's best thread count for that shape."""
+thread count and precision and to PyTorch's best thread count for that shape and precision.
+Lines without a precision (before 2026-12-06) are f32."""
 import json, sys
 
 def lines(paths):
@@ -16,26 +17,29 @@ def main(paths):
         if not line.startswith("{"):
             continue
         r = json.loads(line)
-        key = (r["shape"], r["side"], r["quant"], r["threads"])
+        key = (r["shape"], r.get("precision", "f32"), r["side"], r["quant"], r["threads"])
         runs[key] = runs.get(key, 0) + 1
         if key not in best or r["tokens_per_s"] > best[key]["tokens_per_s"]:
             best[key] = r
-    print("| shape (batch x seq) | side | weights | threads | tokens/s (best of %s) | step s | CPU s/step | peak RSS MiB | vs torch same threads | vs torch best |"
+    print("| shape (batch x seq) | precision | side | weights | threads | tokens/s (best of %s) | step s | CPU s/step | peak RSS MiB | vs torch same threads | vs torch best |"
           % "/".join(sorted({str(n) for n in runs.values()})))
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for shape in ("tiny-base", "smollm2-135m"):
-        torch = {k[3]: v for k, v in best.items() if k[0] == shape and k[1] == "torch"}
-        tbest = max((v["tokens_per_s"] for v in torch.values()), default=0)
-        rows = sorted((k, v) for k, v in best.items() if k[0] == shape)
-        rows.sort(key=lambda kv: (kv[0][1] != "torch", kv[0][2], kv[0][3]))
-        for k, v in rows:
-            same = torch.get(k[3])
-            r_same = "%.2fx" % (v["tokens_per_s"] / same["tokens_per_s"]) if same and k[1] != "torch" else ""
-            r_best = "%.2fx" % (v["tokens_per_s"] / tbest) if tbest and k[1] != "torch" else ""
-            wt = {"f32": "bf16→f32" if k[1] == "ftune" else "f32", "nf4": "NF4"}[k[2]]
-            print("| %s (%dx%d) | %s | %s | %d | %.1f | %.3f | %.3f | %.0f | %s | %s |" % (
-                shape, v["batch"], v["seq"], k[1], wt, k[3], v["tokens_per_s"], v["step_s"],
-                v.get("cpu_s_per_step", 0), v["peak_rss_mib"], r_same, r_best))
+        for prec in ("f32", "bf16"):
+            torch = {k[4]: v for k, v in best.items() if k[0] == shape and k[1] == prec and k[2] == "torch"}
+            tbest = max((v["tokens_per_s"] for v in torch.values()), default=0)
+            rows = sorted((k, v) for k, v in best.items() if k[0] == shape and k[1] == prec)
+            rows.sort(key=lambda kv: (kv[0][2] != "torch", kv[0][3], kv[0][4]))
+            for k, v in rows:
+                same = torch.get(k[4])
+                r_same = "%.2fx" % (v["tokens_per_s"] / same["tokens_per_s"]) if same and k[2] != "torch" else ""
+                r_best = "%.2fx" % (v["tokens_per_s"] / tbest) if tbest and k[2] != "torch" else ""
+                wt = {"f32": "bf16→f32" if k[2] == "ftune" else "f32", "nf4": "NF4"}[k[3]]
+                if prec == "bf16":
+                    wt = {"f32": "bf16" if k[2] == "ftune" else "f32, autocast", "nf4": "NF4"}[k[3]]
+                print("| %s (%dx%d) | %s | %s | %s | %d | %.1f | %.3f | %.3f | %.0f | %s | %s |" % (
+                    shape, v["batch"], v["seq"], prec, k[2], wt, k[4], v["tokens_per_s"], v["step_s"],
+                    v.get("cpu_s_per_step", 0), v["peak_rss_mib"], r_same, r_best))
 
 if __name__ == "__main__":
     main(sys.argv[1:])

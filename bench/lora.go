@@ -44,9 +44,12 @@ type LoRARun struct {
 	Family   string // one of Families: the folder must be of it ("" = not checked)
 	Threads  int    // GOMAXPROCS and GEMM workers
 	NF4      bool   // QLoRA: projections stored NF4; else bf16 frozen weights
-	Warmup   int    // untimed steps
-	NoArena  bool   // allocate on Go's heap instead of a step arena
-	Steps    int    // timed steps
+	// BF16 runs the products in precision bf16 (tensor.CPUBF16: operands
+	// rounded to bf16, VDPBF16PS); else float32.
+	BF16    bool
+	Warmup  int  // untimed steps
+	NoArena bool // allocate on Go's heap instead of a step arena
+	Steps   int  // timed steps
 	// Timed, when set, is called just before the timed steps (to start a
 	// profile that leaves out loading and warm-up).
 	Timed func()
@@ -58,6 +61,7 @@ type LoRAResult struct {
 	Shape       string    `json:"shape"`
 	Family      string    `json:"family,omitempty"`
 	Quant       string    `json:"quant"`
+	Precision   string    `json:"precision"` // f32 or bf16 (the products; see LoRARun.BF16)
 	Threads     int       `json:"threads"`
 	Batch       int       `json:"batch"`
 	Seq         int       `json:"seq"`
@@ -75,10 +79,17 @@ type LoRAResult struct {
 func RunLoRA(r LoRARun) (LoRAResult, error) {
 	runtime.GOMAXPROCS(r.Threads)
 	asm.SetThreads(r.Threads)
-	opt := nn.LoadOptions{KeepBF16: true}
+	be, precision := tensor.CPUDefault(), "f32"
+	if r.BF16 {
+		if !tensor.CPUBF16Fast() {
+			return LoRAResult{}, fmt.Errorf("bench: precision bf16 on this CPU runs the Go kernel (no AVX512_BF16): not a speed measurement")
+		}
+		be, precision = tensor.CPUBF16(), "bf16"
+	}
+	opt := nn.LoadOptions{KeepBF16: true, Backend: be}
 	quant := "f32"
 	if r.NF4 {
-		opt.Quantize = nf4.Quantizer(tensor.CPUDefault())
+		opt.Quantize = nf4.Quantizer(be)
 		quant = "nf4"
 	}
 	m, err := nn.Load(r.ModelDir, opt)
@@ -183,7 +194,7 @@ func RunLoRA(r LoRARun) (LoRAResult, error) {
 	dt := time.Since(t0).Seconds() / float64(max(r.Steps, 1))
 	cpu := (CPUSeconds() - c0) / float64(max(r.Steps, 1))
 	return LoRAResult{
-		Side: "ftune", Shape: r.Shape.Name, Family: r.Family, Quant: quant, Threads: r.Threads, Batch: B, Seq: T,
+		Side: "ftune", Shape: r.Shape.Name, Family: r.Family, Quant: quant, Precision: precision, Threads: r.Threads, Batch: B, Seq: T,
 		StepS: round4(dt), StepsS: each, TokensPerS: math.Round(float64(B*T)/dt*10) / 10, PeakRSSMiB: math.Round(PeakRSSMiB()*10) / 10, CPUSPerStep: round4(cpu), Loss: round4(loss),
 	}, nil
 }

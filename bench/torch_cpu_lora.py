@@ -5,7 +5,10 @@ Provenance: copied from the project's shared anchors (torch_cpu_lora.py, 2026-11
 model, shapes, step and timing are unchanged. Changed here: the command line takes
 --shape/--threads/--warmup/--steps (so bench/cpu_lora.sh runs one configuration per process
 and the peak RSS belongs to that configuration), and each JSON line also carries
-side, quant, peak_rss_mib (getrusage ru_maxrss) and cpu_s_per_step.
+side, quant, peak_rss_mib (getrusage ru_maxrss) and cpu_s_per_step; --bf16 (2026-12-06) runs
+the forward under torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's mixed precision on
+a CPU (its linear layers multiply bf16 operands), for ftune's precision bf16, and each JSON
+line carries precision.
 
 Needs Debian's PyTorch:  apt-get install python3-torch libopenblas0-pthread
 Run with Debian's interpreter: /usr/bin/python3 torch_cpu_lora.py --shape tiny-base --threads 1
@@ -83,14 +86,16 @@ class Model(nn.Module):
         logits = F.linear(self.norm(x), self.emb)
         return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1))
 
-def run(name, threads, warmup=1, steps=0):
+def run(name, threads, warmup=1, steps=0, bf16=False):
     V, d, L, h, kv, ff, B, T = SHAPES[name]
     torch.manual_seed(0); torch.set_num_threads(threads)
     m = Model(V, d, L, h, kv, ff)
     opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-4)
     ids = torch.randint(0, V, (B, T))
     def step():
-        loss = m(ids, ids); loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = m(ids, ids)
+        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
     for _ in range(warmup): step()
     n = steps or (5 if name == "tiny-base" else 2)
     c = time.process_time()
@@ -99,7 +104,7 @@ def run(name, threads, warmup=1, steps=0):
     dt = (time.perf_counter() - t) / n
     cpu = (time.process_time() - c) / n
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"side": "torch", "shape": name, "quant": "f32", "threads": threads, "batch": B, "seq": T,
+    return {"side": "torch", "shape": name, "quant": "f32", "precision": "bf16" if bf16 else "f32", "threads": threads, "batch": B, "seq": T,
             "step_s": round(dt, 4), "tokens_per_s": round(B * T / dt, 1), "peak_rss_mib": round(rss, 1),
             "cpu_s_per_step": round(cpu, 4)}
 
@@ -109,8 +114,9 @@ if __name__ == "__main__":
     ap.add_argument("--threads", type=int, action="append")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--steps", type=int, default=0)
+    ap.add_argument("--bf16", action="store_true", help="forward under torch.autocast(cpu, bfloat16)")
     a = ap.parse_args()
     print("torch", torch.__version__, file=sys.stderr)
     for name in a.shape or list(SHAPES):
         for th in a.threads or [1, 2]:
-            print(json.dumps(run(name, th, a.warmup, a.steps)), flush=True)
+            print(json.dumps(run(name, th, a.warmup, a.steps, a.bf16)), flush=True)

@@ -166,8 +166,6 @@ func (c *RunConfig) Validate() error {
 	v.check(t.LogEvery >= 1, "training.log_every", "must be >= 1, got %d", t.LogEvery)
 	v.check(deviceRE.MatchString(t.Device), "training.device", "%q is not auto, cpu, cuda or cuda:N", t.Device)
 	v.oneOf(t.Precision, "training.precision", precisions)
-	v.checkPair(t.Device != "cpu" || t.Precision != "bf16", "training.precision", "training.device",
-		"bf16 needs a CUDA device: the CPU computes in float32 (set precision auto or f32, or device cuda)")
 	v.oneOf(t.GEMMProvider, "training.gemm_provider", gemmProvs)
 	v.checkPair(t.Device != "cpu" || t.GEMMProvider != "cublaslt", "training.gemm_provider", "training.device",
 		"cublaslt runs on a CUDA device: the CPU has its own kernels (set gemm_provider auto or ftune, or device cuda)")

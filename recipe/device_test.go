@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ftune/ftune/kernels/asm"
+	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/tensor/cudabackend"
 )
 
@@ -15,8 +17,32 @@ func TestOpenDevicePrecision(t *testing.T) {
 	if !strings.Contains(d.Describe(), "precision f32") {
 		t.Errorf("describe: %q", d.Describe())
 	}
-	if _, err := OpenDevice("cpu", "bf16"); err == nil || !strings.Contains(err.Error(), "the CPU computes in float32") {
-		t.Fatalf("cpu bf16: %v, want refused", err)
+	checkCPUBF16 := func(t *testing.T, d Device, err error) {
+		t.Helper()
+		if !tensor.CPUBF16Fast() {
+			if err == nil || !strings.Contains(err.Error(), "this CPU has no AVX512_BF16") {
+				t.Fatalf("cpu bf16 without AVX512_BF16: %v, want refused with the reason", err)
+			}
+			return
+		}
+		if err != nil || !d.BF16 || d.Backend != tensor.CPUBF16() || d.ModelDType() != tensor.F32 || !strings.Contains(d.Describe(), "precision bf16") {
+			t.Fatalf("cpu bf16: %+v (%q), %v; want CPUBF16 with float32 activations", d, d.Describe(), err)
+		}
+	}
+	d, err = OpenDevice("cpu", "bf16")
+	checkCPUBF16(t, d, err)
+	// Without the bf16 instructions (the AVX2 kernels stand in for such a
+	// CPU) bf16 is refused, not run slower than float32.
+	saved := asm.CurrentImpl()
+	if err := asm.SetImpl(asm.ImplAVX2); err == nil {
+		d, err := OpenDevice("cpu", "bf16")
+		checkCPUBF16(t, d, err)
+		if err == nil {
+			t.Fatal("cpu bf16 opened under the AVX2 kernels")
+		}
+		if err := asm.SetImpl(saved); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := OpenDevice("cpu", "fp8"); err == nil {
 		t.Fatal("precision fp8 accepted")
@@ -35,7 +61,17 @@ func TestOpenDevicePrecision(t *testing.T) {
 	if d.Fallback == "" || d.BF16 || !strings.Contains(d.Describe(), "using the CPU") {
 		t.Fatalf("auto without a GPU must say why: %q", d.Describe())
 	}
-	if _, err := OpenDevice("auto", "bf16"); err == nil || !strings.Contains(err.Error(), "device auto found no GPU") {
-		t.Fatalf("auto bf16 without a GPU: %v", err)
+	// bf16 asked for: the CPU's bf16 products, with the reason there is
+	// no GPU, or refused saying both.
+	d, err = OpenDevice("auto", "bf16")
+	if !tensor.CPUBF16Fast() {
+		if err == nil || !strings.Contains(err.Error(), "device auto found no GPU") {
+			t.Fatalf("auto bf16 without a GPU or AVX512_BF16: %v", err)
+		}
+		return
+	}
+	checkCPUBF16(t, d, err)
+	if d.Fallback == "" || !strings.Contains(d.Describe(), "using the CPU") {
+		t.Fatalf("auto bf16 without a GPU must say why: %q", d.Describe())
 	}
 }

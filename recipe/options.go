@@ -116,8 +116,10 @@ type Options struct {
 	// Device is auto (a GPU when usable, else the CPU), cpu, cuda or
 	// cuda:N. Precision is auto (bf16 on a GPU: weights, activations and
 	// tensor-core GEMMs in bf16, LoRA masters, optimizer state, norm
-	// statistics and the loss in float32; float32 on the CPU), bf16 (GPU
-	// only) or f32; a run replaces auto by the precision in use.
+	// statistics and the loss in float32; float32 on the CPU), bf16 (on
+	// the CPU: tensor.CPUBF16's products, float32 activations; refused
+	// without AVX512_BF16) or f32; a run replaces auto by the precision in
+	// use.
 	Device    string
 	Precision string
 	// GEMMProvider chooses who computes a GPU's matrix products: auto

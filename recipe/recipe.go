@@ -269,7 +269,7 @@ func (s *session) loadBase(ctx context.Context) error {
 	}
 	// A GPU's bf16 path computes in bf16 (Device.ModelDType); precision
 	// f32 is the float32 parity path.
-	lo := nn.LoadOptions{KeepBF16: true, Backend: be, DType: modelDType(o.Precision)}
+	lo := nn.LoadOptions{KeepBF16: true, Backend: be, DType: modelDType(be, o.Precision)}
 	if o.Load4Bit {
 		lo.Quantize = nf4.Quantizer(be)
 	}

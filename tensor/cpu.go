@@ -44,7 +44,10 @@ func (s *cpuStorage) Len() int {
 // float64 for references and gradient checks.
 type CPUBackend struct {
 	threads int
-	arena   atomic.Pointer[Arena] // see SetArena
+	// bf16MatMul rounds every float32 MatMul's operands to bf16 and sums
+	// the products in float32 (asm.GemmBF16Dot*): see CPUBF16.
+	bf16MatMul bool
+	arena      atomic.Pointer[Arena] // see SetArena
 	// arenaOwner is the arena that holds the backend (ClaimArena).
 	arenaOwner atomic.Pointer[Arena]
 }
@@ -53,6 +56,26 @@ var cpuDefault = &CPUBackend{threads: runtime.GOMAXPROCS(0)}
 
 // CPU returns the shared host backend.
 func CPUDefault() *CPUBackend { return cpuDefault }
+
+var cpuBF16 = &CPUBackend{threads: runtime.GOMAXPROCS(0), bf16MatMul: true}
+
+// CPUBF16 returns the host backend of precision bf16: every float32 MatMul
+// (x·Wᵀ with W in float32, bf16 or NF4, and the gradients' products)
+// rounds both operands to bf16 (to nearest even; NF4 once dequantized) and
+// sums the products in float32, as PyTorch's autocast does for a linear
+// layer, and its float32 outputs stay float32. Everything else (the
+// attention inside its kernels, norms, the loss, the optimizer) is the
+// default backend's float32. On a CPU with AVX512_BF16 the products run on
+// VDPBF16PS at up to twice Sgemm's speed (asm.BF16DotFast); elsewhere they
+// are correct but slow. Tensors move freely between the two backends.
+func CPUBF16() *CPUBackend { return cpuBF16 }
+
+// CPUBF16Fast reports whether CPUBF16's products run on the CPU's bf16
+// instructions (AVX512_BF16), faster than the default backend's float32.
+func CPUBF16Fast() bool { return asm.BF16DotFast() }
+
+// BF16MatMul reports whether c is CPUBF16.
+func (c *CPUBackend) BF16MatMul() bool { return c.bf16MatMul }
 
 // cpuErr names the backend in an error of the shared checks (check.go).
 func cpuErr(err error) error { return fmt.Errorf("cpu: %w", err) }

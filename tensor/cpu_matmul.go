@@ -7,9 +7,9 @@ import (
 )
 
 // MatMul on the CPU: float32 goes through kernels/asm SGEMM (BF16 weights
-// converted while packing, NF4 weights dequantized while packing), float64
-// through asm.GemmRef, the plain loop that gradient checks and the backend
-// conformance suite take as the reference.
+// converted while packing, NF4 weights dequantized while packing), or its
+// bf16 GEMM on CPUBF16, float64 through asm.GemmRef, the plain loop that
+// gradient checks and the backend conformance suite take as the reference.
 func (c *CPUBackend) MatMul(dst, a, b *Tensor, transA, transB bool, alpha, beta float64) error {
 	g, err := CheckMatMul(dst, a, b, transA, transB)
 	if err != nil {
@@ -20,6 +20,10 @@ func (c *CPUBackend) MatMul(dst, a, b *Tensor, transA, transB bool, alpha, beta 
 	sa, sb, sc := m*k, k*n, m*n
 	if bShared {
 		sb = 0
+	}
+	sgemm, sgemmBF16, sgemmSource := sgemm, sgemmBF16, asm.SgemmSource
+	if c.bf16MatMul {
+		sgemm, sgemmBF16, sgemmSource = asm.GemmBF16Dot, asm.GemmBF16DotB, asm.GemmBF16DotSource
 	}
 	switch {
 	case dst.dtype == F32 && a.dtype == F32 && b.dtype == F32:
@@ -47,11 +51,11 @@ func (c *CPUBackend) MatMul(dst, a, b *Tensor, transA, transB bool, alpha, beta 
 		src := asm.NF4Source{Packed: q.Packed, Absmax: q.Absmax, BlockSize: q.BlockSize, Rows: b.shape[0], Cols: b.shape[1], Trans: transB}
 		d, x := floats[float32](dst)[dst.offset:], floats[float32](a)[a.offset:]
 		if !transA {
-			asm.SgemmSource(false, batch*m, n, k, float32(alpha), x, lda, src, float32(beta), d, ldc)
+			sgemmSource(false, batch*m, n, k, float32(alpha), x, lda, src, float32(beta), d, ldc)
 			return nil
 		}
 		for i := 0; i < batch; i++ {
-			asm.SgemmSource(true, m, n, k, float32(alpha), x[i*sa:], lda, src, float32(beta), d[i*sc:], ldc)
+			sgemmSource(true, m, n, k, float32(alpha), x[i*sa:], lda, src, float32(beta), d[i*sc:], ldc)
 		}
 	case dst.dtype == F64 && a.dtype == F64 && b.dtype == F64:
 		d, x, y := floats[float64](dst)[dst.offset:], floats[float64](a)[a.offset:], floats[float64](b)[b.offset:]

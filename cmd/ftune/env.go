@@ -56,6 +56,11 @@ func newEnvCmd() *cobra.Command {
 			}
 			fmt.Fprintf(w, "features: %s\n", strings.Join(feats, " "))
 			fmt.Fprintf(w, "kernels:  %s (available: %v)\n", asm.CurrentImpl(), asm.Available())
+			if asm.BF16DotFast() {
+				fmt.Fprintln(w, "cpu bf16: --precision bf16 multiplies bf16-rounded operands on AVX512_BF16 (default f32)")
+			} else {
+				fmt.Fprintln(w, "cpu bf16: unavailable (no AVX512_BF16); the CPU trains in float32")
+			}
 			if ok, reason := cuda.Available(); ok {
 				// The path a default run takes: precision, GEMM provider,
 				// attention kernels, CUDA graphs.

@@ -163,3 +163,59 @@ func BenchmarkSgemmSmall(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGemmBF16Dot measures the bf16 GEMM (both operands rounded to
+// bf16, VDPBF16PS where the CPU has it) on BenchmarkSgemmBF16's operands:
+// the ratio of the two is what precision bf16 buys a CPU run's products.
+func BenchmarkGemmBF16Dot(b *testing.B) {
+	defer SetThreads(Threads())
+	for _, s := range benchShapes {
+		b.Run(s.String(), func(b *testing.B) {
+			SetThreads(runtime.GOMAXPROCS(0))
+			x, y, z := benchOperands(s)
+			h := make([]uint16, len(y))
+			F32ToBF16(h, y)
+			runGemmBench(b, s, func() { GemmBF16DotB(false, false, s.m, s.n, s.k, 1, x, s.k, h, s.n, 0, z, s.n) })
+		})
+	}
+}
+
+// BenchmarkNF4Products times a QLoRA step's two products with one NF4
+// weight of Llama-3-8B's MLP (14336×4096, blocks of 64) at 128 tokens, in
+// float32 (SgemmSource) and in bf16 (GemmBF16DotSource): the forward
+// x·Wᵀ (trans) and the backward's g·W. At few tokens the dequantization
+// while packing weighs against the products.
+func BenchmarkNF4Products(b *testing.B) {
+	defer SetThreads(Threads())
+	const tokens, out, in, bs = 128, 14336, 4096, 64
+	rng := rand.New(rand.NewPCG(1, 2))
+	packed := make([]byte, out*in/2)
+	for i := range packed {
+		packed[i] = byte(rng.IntN(256))
+	}
+	absmax := make([]float32, out*in/bs)
+	for i := range absmax {
+		absmax[i] = rng.Float32()
+	}
+	for _, dir := range []struct {
+		name  string
+		trans bool
+		n, k  int
+	}{{"xWt", true, out, in}, {"gW", false, in, out}} {
+		src := NF4Source{Packed: packed, Absmax: absmax, BlockSize: bs, Rows: out, Cols: in, Trans: dir.trans}
+		a := make([]float32, tokens*dir.k)
+		for i := range a {
+			a[i] = float32(rng.NormFloat64())
+		}
+		c := make([]float32, tokens*dir.n)
+		s := benchShape{m: tokens, k: dir.k, n: dir.n}
+		b.Run("f32/"+dir.name, func(b *testing.B) {
+			SetThreads(runtime.GOMAXPROCS(0))
+			runGemmBench(b, s, func() { SgemmSource(false, tokens, dir.n, dir.k, 1, a, dir.k, src, 0, c, dir.n) })
+		})
+		b.Run("bf16/"+dir.name, func(b *testing.B) {
+			SetThreads(runtime.GOMAXPROCS(0))
+			runGemmBench(b, s, func() { GemmBF16DotSource(false, tokens, dir.n, dir.k, 1, a, dir.k, src, 0, c, dir.n) })
+		})
+	}
+}

@@ -93,28 +93,42 @@ func gemmOn(t int, transA bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 	g := gemmCur
 	if t <= 1 || m*n*k < parallelMin {
+		// Small GEMMs (LoRA ranks, one token) allocate no closure.
 		gemmRect(g, transA, 0, m, 0, n, k, alpha, a, lda, b, beta, c, ldc)
 		return
 	}
-	// Each worker computes its own rectangle of C with private packing
-	// buffers, so workers never wait for each other. Splitting n repacks A
-	// in every worker, splitting m repacks B: split the side whose
-	// duplicate packing is cheaper, when it has enough tiles to share.
-	nStrips := (n + g.nr - 1) / g.nr
-	mPanels := (m + g.mr - 1) / g.mr
+	splitRect(t, m, n, g.mr, g.nr, func(i0, m, j0, n int) {
+		gemmRect(g, transA, i0, m, j0, n, k, alpha, a, lda, b, beta, c, ldc)
+	})
+}
+
+// splitRect runs rect over at most t disjoint rectangles covering the m×n
+// output, the last on the calling goroutine, and returns when all are done.
+// Each worker computes its own rectangle of C with private packing
+// buffers, so workers never wait for each other. Splitting n repacks A in
+// every worker, splitting m repacks B: it splits the side whose duplicate
+// packing is cheaper, when it has enough mr-row panels or nr-column strips
+// to share.
+func splitRect(t, m, n, mr, nr int, rect func(i0, m, j0, n int)) {
+	if t <= 1 {
+		rect(0, m, 0, n)
+		return
+	}
+	nStrips := (n + nr - 1) / nr
+	mPanels := (m + mr - 1) / mr
 	splitN := m <= n
 	if splitN && nStrips < t && mPanels >= t {
 		splitN = false
 	} else if !splitN && mPanels < t && nStrips >= t {
 		splitN = true
 	}
-	units, unit := mPanels, g.mr
+	units, unit := mPanels, mr
 	if splitN {
-		units, unit = nStrips, g.nr
+		units, unit = nStrips, nr
 	}
 	parts := min(t, units)
 	if parts <= 1 {
-		gemmRect(g, transA, 0, m, 0, n, k, alpha, a, lda, b, beta, c, ldc)
+		rect(0, m, 0, n)
 		return
 	}
 	var wg sync.WaitGroup
@@ -127,9 +141,9 @@ func gemmOn(t int, transA bool, m, n, k int, alpha float32, a []float32, lda int
 		}
 		run := func() {
 			if splitN {
-				gemmRect(g, transA, 0, m, lo, hi-lo, k, alpha, a, lda, b, beta, c, ldc)
+				rect(0, m, lo, hi-lo)
 			} else {
-				gemmRect(g, transA, lo, hi-lo, 0, n, k, alpha, a, lda, b, beta, c, ldc)
+				rect(lo, hi-lo, 0, n)
 			}
 		}
 		if q == parts-1 {
@@ -173,25 +187,9 @@ func gemmRect(g *gemmImpl, transA bool, i0, m, j0, n, k int, alpha float32, a []
 // gemmPacked is gemmRect with both operands packed.
 func gemmPacked(g *gemmImpl, transA bool, i0, m, j0, n, k int, alpha float32, a []float32, lda int, b BSource, beta float32, c []float32, ldc int) {
 	mr, nr := g.mr, g.nr
-	// Equal k blocks too: k=576 as 3×192 rather than 256+256+64, whose
-	// short last block pays the packing and C traffic of a full one.
-	kcBlk := g.kc
-	if nb := (k + g.kc - 1) / g.kc; nb > 1 {
-		kcBlk = (k + nb - 1) / nb
-	}
-	kcMax := min(k, kcBlk)
-	// Equal row blocks: 4096 rows with mc=3072 become 2×2048, not 3072+1024,
-	// so no block is mostly packing overhead.
-	mcBlk := g.mc
-	if nb := (m + g.mc - 1) / g.mc; nb > 1 {
-		mcBlk = roundUp((m+nb-1)/nb, mr)
-	}
-	mcMax := roundUp(min(m, mcBlk), mr)
-	ncMax := roundUp(min(n, g.nc), nr)
-	buf := getBuf(mcMax*kcMax + kcMax*ncMax + mr*nr)
-	ap := (*buf)[:mcMax*kcMax]
-	bp := (*buf)[mcMax*kcMax : mcMax*kcMax+kcMax*ncMax]
-	tile := (*buf)[mcMax*kcMax+kcMax*ncMax:][:mr*nr]
+	bl := blockFor(m, n, k, g.mc, g.kc, g.nc, mr, nr, 1)
+	mcBlk, kcBlk := bl.mc, bl.kc
+	buf, ap, bp, tile := bl.buffers()
 
 	for ic := 0; ic < m; ic += mcBlk {
 		mc := min(mcBlk, m-ic)
@@ -251,6 +249,41 @@ func gemmPacked(g *gemmImpl, transA bool, i0, m, j0, n, k int, alpha float32, a 
 		}
 	}
 	putBuf(buf)
+}
+
+// blocking is one product's cache blocks (gemmPacked, gemmPairs): mc rows
+// and kc k steps per block, and the packing buffers' sizes.
+type blocking struct {
+	mc, kc              int
+	mcMax, kcMax, ncMax int
+	mr, nr              int
+}
+
+// blockFor divides m and k into equal blocks of at most mc rows and kc k
+// steps: k=576 as 3×192 rather than 256+256+64, 4096 rows with mc=3072 as
+// 2×2048, not 3072+1024, so that no short last block pays the packing and
+// C traffic of a full one. Row blocks are whole mr-row panels; k blocks
+// are multiples of kAlign (2 for bf16 pairs, which never straddle blocks).
+func blockFor(m, n, k, mc, kc, nc, mr, nr, kAlign int) blocking {
+	b := blocking{mc: mc, kc: kc, mr: mr, nr: nr}
+	if nb := (k + kc - 1) / kc; nb > 1 {
+		b.kc = roundUp((k+nb-1)/nb, kAlign)
+	}
+	if nb := (m + mc - 1) / mc; nb > 1 {
+		b.mc = roundUp((m+nb-1)/nb, mr)
+	}
+	b.kcMax = min(k, b.kc)
+	b.mcMax = roundUp(min(m, b.mc), mr)
+	b.ncMax = roundUp(min(n, nc), nr)
+	return b
+}
+
+// buffers takes the packed A block, the packed B block and an edge tile
+// from the pool (putBuf(buf) returns them).
+func (b blocking) buffers() (buf *[]float32, ap, bp, tile []float32) {
+	na, nb := b.mcMax*b.kcMax, b.kcMax*b.ncMax
+	buf = getBuf(na + nb + b.mr*b.nr)
+	return buf, (*buf)[:na], (*buf)[na : na+nb], (*buf)[na+nb:][:b.mr*b.nr]
 }
 
 // dotRows is the most rows of C that gemmDotRows handles: it reads B once

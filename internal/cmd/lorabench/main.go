@@ -25,6 +25,7 @@ func main() {
 	shape := flag.String("shape", "tiny-base", "tiny-base or smollm2-135m")
 	threads := flag.Int("threads", 1, "GOMAXPROCS and GEMM worker goroutines")
 	quant := flag.String("quant", "f32", "f32 (bf16 frozen weights, float32 compute) or nf4 (QLoRA)")
+	precision := flag.String("precision", "f32", "f32 or bf16 (products of bf16-rounded operands on AVX512_BF16: tensor.CPUBF16)")
 	family := flag.String("family", "", "random-weight model of this family at -shape: "+strings.Join(bench.Families, ", ")+" (default: the shape's Llama)")
 	window := flag.Int("window", bench.DefaultWindow, "sliding window of the gemma2 and gemma3 folders (-family)")
 	prepare := flag.Bool("prepare", false, "only write the -family folder (if absent) and print its path: keeps the writing out of a timed run's peak RSS")
@@ -36,19 +37,22 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the timed steps")
 	noArena := flag.Bool("no-arena", false, "allocate the step's tensors on Go's heap instead of a recycled step arena")
 	flag.Parse()
-	if err := run(*shape, *family, *window, *prepare, *threads, *quant, *model, *cache, *warmup, *steps, *gogc, *cpuprofile, *noArena); err != nil {
+	if err := run(*shape, *family, *window, *prepare, *threads, *quant, *precision, *model, *cache, *warmup, *steps, *gogc, *cpuprofile, *noArena); err != nil {
 		fmt.Fprintln(os.Stderr, "lorabench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(shape, family string, window int, prepare bool, threads int, quant, model, cache string, warmup, steps, gogc int, cpuprofile string, noArena bool) error {
+func run(shape, family string, window int, prepare bool, threads int, quant, precision, model, cache string, warmup, steps, gogc int, cpuprofile string, noArena bool) error {
 	s, ok := bench.Shapes[shape]
 	if !ok {
 		return fmt.Errorf("unknown shape %q (tiny-base or smollm2-135m)", shape)
 	}
 	if quant != "f32" && quant != "nf4" {
 		return fmt.Errorf("unknown -quant %q (f32 or nf4)", quant)
+	}
+	if precision != "f32" && precision != "bf16" {
+		return fmt.Errorf("unknown -precision %q (f32 or bf16)", precision)
 	}
 	if steps == 0 {
 		steps = 5
@@ -88,7 +92,7 @@ func run(shape, family string, window int, prepare bool, threads int, quant, mod
 			}
 		}
 	}
-	r := bench.LoRARun{Shape: s, ModelDir: model, Family: family, Threads: threads, NF4: quant == "nf4", Warmup: warmup, Steps: steps, NoArena: noArena}
+	r := bench.LoRARun{Shape: s, ModelDir: model, Family: family, Threads: threads, NF4: quant == "nf4", BF16: precision == "bf16", Warmup: warmup, Steps: steps, NoArena: noArena}
 	var perr error
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)

@@ -66,6 +66,7 @@ func main() {
 	write(filepath.Join(*out, "sgemm_skinny_avx512_amd64.s"), avx512SkinnyKernels())
 	write(filepath.Join(*out, "sgemm_inplace_avx512_amd64.s"), avx512InPlaceKernels())
 	write(filepath.Join(*out, "sgemm_neon_arm64.s"), neon())
+	write(filepath.Join(*out, "gemm_bf16dot_avx512_amd64.s"), append([]byte(header), avx512BF16Dot()...))
 }
 
 // write replaces path atomically so a failed run never leaves half a file.
@@ -114,7 +115,7 @@ var avx512Strided = []struct{ mr, nv int }{{1, 4}, {2, 4}, {3, 4}, {4, 4}, {6, 4
 // when m <= mr, where every B element is used once and packing B would
 // only copy it.
 func avx512Kernel(mr, nv, pf int, strided bool) []byte {
-	return vecKernel(zmm, mr, nv, pf, strided)
+	return vecKernel(zmm, mr, nv, pf, strided, false)
 }
 
 // isa is a vector register file: AVX-512 (32 zmm of 16 floats) or AVX2
@@ -133,8 +134,10 @@ var (
 )
 
 // vecKernel writes an mr × (lanes*nv) kernel for the register file v (see
-// avx512Kernel).
-func vecKernel(v isa, mr, nv, pf int, strided bool) []byte {
+// avx512Kernel). dot writes the bf16 kernel instead (see avx512BF16Dot):
+// a "k step" is then a pair of k steps, the panels hold bf16 pairs in
+// 32-bit slots and VDPBF16PS takes the FMA's place.
+func vecKernel(v isa, mr, nv, pf int, strided, dot bool) []byte {
 	nr := v.lanes * nv
 	vb := 4 * v.lanes // bytes per vector
 	const unroll = 4
@@ -151,14 +154,25 @@ func vecKernel(v isa, mr, nv, pf int, strided bool) []byte {
 		label = "s"
 	}
 	name, argLdc, argAlpha, argBeta, frame := "sgemmKernel"+v.name, 32, 40, 44, 48
-	if strided {
+	if dot {
+		if strided || v.name != "AVX512" {
+			log.Fatal("the bf16 dot kernel is AVX-512 and packed only")
+		}
+		label = "d"
+		name = "gemmKernelBF16DotAVX512"
+		b.f("// func %s(kq int, a, b *uint32, c *float32, ldc int, alpha, beta float32)", name)
+	} else if strided {
 		name, argLdc, argAlpha, argBeta, frame = fmt.Sprintf("sgemmKernel%sS%dx%d", v.name, mr, nr), 40, 48, 52, 56
 		b.f("// func %s(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32)", name)
-	} else {
+	} else if !dot {
 		b.f("// func %s(kc int, a, b, c *float32, ldc int, alpha, beta float32)", name)
 	}
 	b.f("TEXT ·%s(SB), NOSPLIT, $0-%d", name, frame)
-	b.f("\tMOVQ kc+0(FP), CX")
+	if dot {
+		b.f("\tMOVQ kq+0(FP), CX")
+	} else {
+		b.f("\tMOVQ kc+0(FP), CX")
+	}
 	b.f("\tMOVQ a+8(FP), AX")
 	b.f("\tMOVQ b+16(FP), BX")
 	b.f("\tMOVQ c+24(FP), DI")
@@ -194,6 +208,10 @@ func vecKernel(v isa, mr, nv, pf int, strided bool) []byte {
 			t := tFirst + i%nt
 			b.f("\tVBROADCASTSS %d(AX), %s%d", (u*mr+i)*4, v.reg, t)
 			for x := 0; x < nv; x++ {
+				if dot {
+					vdpbf16ps(&b, nv*i+x, t, bReg+x)
+					continue
+				}
 				b.f("\tVFMADD231PS %s%d, %s%d, %s%d", v.reg, t, v.reg, bReg+x, v.reg, nv*i+x)
 			}
 		}
@@ -263,9 +281,9 @@ func vecKernel(v isa, mr, nv, pf int, strided bool) []byte {
 // 8 loads. B is prefetched 512 bytes ahead (avx2PF): unlike the AVX-512
 // kernel, one prefetch per 64-byte k step is cheap here.
 func avx2() []byte {
-	out := append([]byte(header), vecKernel(ymm, 6, 2, avx2PF, false)...)
+	out := append([]byte(header), vecKernel(ymm, 6, 2, avx2PF, false, false)...)
 	for _, s := range avx2Strided {
-		out = append(out, vecKernel(ymm, s.mr, s.nv, 0, true)...)
+		out = append(out, vecKernel(ymm, s.mr, s.nv, 0, true, false)...)
 	}
 	return out
 }

@@ -1,0 +1,86 @@
+package tensor
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ftune/ftune/kernels/asm"
+)
+
+// TestCPUBF16MatMul: CPUBF16's MatMul sends float32, bf16 and NF4 weights
+// (the model's x·Wᵀ and the backward's g·W) to the bf16 GEMM, bit for bit
+// what asm.GemmBF16Dot* computes, batched or not; the default backend's
+// results differ (they are float32 products), and float64 is untouched.
+func TestCPUBF16MatMul(t *testing.T) {
+	const m, k, n = 40, 70, 48
+	rng := rand.New(rand.NewPCG(1, 2))
+	randF := func(n int) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		return x
+	}
+	xs := randF(2 * m * k)
+	wf := randF(n * k)
+	wb := make([]uint16, n*k)
+	asm.F32ToBF16(wb, wf)
+	packed := make([]byte, n*k/2)
+	for i := range packed {
+		packed[i] = byte(rng.IntN(256))
+	}
+	absmax := randF((n*k + 63) / 64)
+	nf4 := NF4Data{Packed: packed, Absmax: absmax, BlockSize: 64, Len: n * k}
+
+	bf, def := CPUBF16(), CPUDefault()
+	if !bf.BF16MatMul() || def.BF16MatMul() {
+		t.Fatal("BF16MatMul: CPUBF16 must say true, CPUDefault false")
+	}
+	weights := map[string]func(b Backend) *Tensor{
+		"f32":  func(b Backend) *Tensor { return FromHost(b, F32, wf, n, k) },
+		"bf16": func(b Backend) *Tensor { return FromHost(b, BF16, wb, n, k) },
+		"nf4":  func(b Backend) *Tensor { return FromNF4(b, nf4, n, k) },
+	}
+	for name, w := range weights {
+		// x (2×m×k) · Wᵀ, the two batches sharing W: one tall product.
+		x := FromHost(bf, F32, xs, 2, m, k)
+		got := New(bf, F32, 2, m, n)
+		if err := bf.MatMul(got, x, w(bf), false, true, 1, 0); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want := make([]float32, 2*m*n)
+		switch name {
+		case "f32":
+			asm.GemmBF16Dot(false, true, 2*m, n, k, 1, xs, k, wf, k, 0, want, n)
+		case "bf16":
+			asm.GemmBF16DotB(false, true, 2*m, n, k, 1, xs, k, wb, k, 0, want, n)
+		case "nf4":
+			src := asm.NF4Source{Packed: packed, Absmax: absmax, BlockSize: 64, Rows: n, Cols: k, Trans: true}
+			asm.GemmBF16DotSource(false, 2*m, n, k, 1, xs, k, src, 0, want, n)
+		}
+		f32 := New(def, F32, 2, m, n)
+		if err := def.MatMul(f32, FromHost(def, F32, xs, 2, m, k), w(def), false, true, 1, 0); err != nil {
+			t.Fatal(err)
+		}
+		differ := false
+		for i, v := range got.F32() {
+			if math.Float32bits(v) != math.Float32bits(want[i]) {
+				t.Fatalf("%s: element %d = %v, the bf16 GEMM gives %v", name, i, v, want[i])
+			}
+			differ = differ || v != f32.F32()[i]
+		}
+		if !differ {
+			t.Errorf("%s: CPUBF16 equals the float32 backend: the operands were not rounded", name)
+		}
+	}
+	// float64 stays the reference loop on either backend.
+	a64 := FromHost(bf, F64, []float64{1, 2, 3, 4}, 2, 2)
+	c64 := New(bf, F64, 2, 2)
+	if err := bf.MatMul(c64, a64, a64, false, false, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := c64.F64(); got[0] != 7 || got[3] != 22 {
+		t.Errorf("float64 on CPUBF16: %v, want [7 10 15 22]", got)
+	}
+}
