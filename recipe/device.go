@@ -29,6 +29,11 @@ type Device struct {
 	// GEMMProvider is the GPU's matrix-product provider setting (auto,
 	// ftune or cublaslt; "" on the CPU).
 	GEMMProvider string
+	// CPUBF16Speedup is how many times faster the CPU's bf16 products ran
+	// than float32's when the device opened (tensor.CPUBF16Speedup; 0 when
+	// not precision bf16 on the CPU): the instruction set alone does not
+	// say whether bf16 pays on this CPU, so the run prints it.
+	CPUBF16Speedup float64
 }
 
 // ModelDType is the compute dtype a model is loaded in on this device
@@ -59,6 +64,12 @@ func (d Device) Describe() string {
 	s := fmt.Sprintf("device: %s, precision %s", d.Backend.Device(), d.Precision())
 	if d.GEMMProvider != "" {
 		s += ", GEMM provider " + d.GEMMProvider
+	}
+	if r := d.CPUBF16Speedup; r > 0 {
+		s += fmt.Sprintf(", bf16 products %.2f× float32's speed on this CPU (measured at open)", r)
+		if r < 1.1 {
+			s += "; no faster than float32 here, so precision f32 would train as fast at float32's accuracy"
+		}
 	}
 	if d.Fallback != "" {
 		s += " (device auto: " + d.Fallback + "; using the CPU)"
@@ -178,6 +189,7 @@ func OpenDeviceFor(r DeviceRequest) (Device, error) {
 			return Device{}, fmt.Errorf("recipe: precision bf16 on the CPU: %s (set precision auto or f32)", why)
 		}
 		out.Backend = tensor.CPUBF16()
+		out.CPUBF16Speedup = tensor.CPUBF16Speedup()
 	}
 	if provider == cudabackend.GEMMCuBLASLt && !onGPU {
 		why := "the CPU has its own kernels"

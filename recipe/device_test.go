@@ -28,9 +28,18 @@ func TestOpenDevicePrecision(t *testing.T) {
 		if err != nil || !d.BF16 || d.Backend != tensor.CPUBF16() || d.ModelDType() != tensor.F32 || !strings.Contains(d.Describe(), "precision bf16") {
 			t.Fatalf("cpu bf16: %+v (%q), %v; want CPUBF16 with float32 activations", d, d.Describe(), err)
 		}
+		if !(d.CPUBF16Speedup > 0) || !strings.Contains(d.Describe(), "float32's speed on this CPU (measured at open)") {
+			t.Fatalf("cpu bf16 must say what it measured: %q", d.Describe())
+		}
+		t.Log(d.Describe())
 	}
 	d, err = OpenDevice("cpu", "bf16")
 	checkCPUBF16(t, d, err)
+	// Where bf16 measured no faster, the line says that f32 would do.
+	slow := Device{Backend: tensor.CPUBF16(), BF16: true, CPUBF16Speedup: 1.02}
+	if s := slow.Describe(); !strings.Contains(s, "bf16 products 1.02× float32's speed") || !strings.Contains(s, "no faster than float32 here") {
+		t.Errorf("describe of a CPU where bf16 does not pay: %q", s)
+	}
 	// Without the bf16 instructions (the AVX2 kernels stand in for such a
 	// CPU) bf16 is refused, not run slower than float32.
 	saved := asm.CurrentImpl()

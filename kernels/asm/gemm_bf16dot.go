@@ -1,6 +1,7 @@
 package asm
 
 import (
+	"time"
 	"unsafe"
 
 	"github.com/ftune/ftune/internal/half"
@@ -49,6 +50,42 @@ func init() { registerImpl(func(i Impl) { dotCur = dotFor(i) }) }
 // dot-product instructions. When false it runs dotKernelGo, correct but
 // far slower than Sgemm: callers choosing it for speed should not.
 func BF16DotFast() bool { return dotCur.fast }
+
+// BF16DotSpeedup times GemmBF16DotB against SgemmBF16 on this CPU, on one
+// goroutine, for a 192×1024×1024 product with a bf16 weight in [out, in]
+// layout (a layer's x·Wᵀ), best of three runs each after a warm-up, and
+// returns how many times faster the bf16 GEMM ran: what precision bf16
+// buys this CPU's products, which the instruction set alone does not say
+// (VDPBF16PS issues at twice the FMA's rate on AMD's Zen 4 and 5, not on
+// every Intel core). About 15 ms.
+func BF16DotSpeedup() float64 {
+	const m, n, k = 192, 1024, 1024
+	a, c := make([]float32, m*k), make([]float32, m*n)
+	b := make([]uint16, n*k)
+	for i := range a {
+		a[i] = float32(i%7) - 3
+	}
+	for i := range b {
+		b[i] = half.F32ToBF16(float32(i%5) - 2)
+	}
+	g, d := gemmCur, dotCur
+	src := bf16Source{b: b, ldb: k, trans: true, rows4: g.packRows4BF16, cvt: g.cvtBF16}
+	best := func(f func()) time.Duration {
+		f()
+		var fastest time.Duration
+		for range 3 {
+			t := time.Now()
+			f()
+			if e := time.Since(t); fastest == 0 || e < fastest {
+				fastest = e
+			}
+		}
+		return fastest
+	}
+	f32 := best(func() { gemmRect(g, false, 0, m, 0, n, k, 1, a, k, src, 0, c, n) })
+	bf16 := best(func() { gemmPairs(d, g.packRows4, false, 0, m, 0, n, k, 1, a, k, src, 0, c, n) })
+	return f32.Seconds() / bf16.Seconds()
+}
 
 // dotMinRows is the fewest rows and columns GemmBF16Dot packs for: below
 // it (one token at a time, a LoRA rank: x·Aᵀ has r columns, the gradient

@@ -337,3 +337,14 @@ func TestPairPanelSpecialValues(t *testing.T) {
 		}
 	}
 }
+
+// TestBF16DotSpeedup: the measurement returns a finite, positive ratio
+// (logged; the speed itself is the benchmarks' business: this test runs
+// beside other packages' tests).
+func TestBF16DotSpeedup(t *testing.T) {
+	r := BF16DotSpeedup()
+	t.Logf("bf16 products %.2f× float32's on this CPU (fast kernel: %v)", r, BF16DotFast())
+	if !(r > 0) || math.IsInf(r, 0) {
+		t.Fatalf("BF16DotSpeedup() = %v, want a finite positive ratio", r)
+	}
+}

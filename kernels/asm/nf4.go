@@ -41,6 +41,11 @@ func DequantNF4Block(dst []float32, packed []byte, absmax float32) {
 // dequantNF4Block is chosen by SetImpl (AVX-512 where available).
 var dequantNF4Block = DequantNF4BlockRef
 
+// dequantNF4Blocks, when not nil, dequantizes whole blocks in one call:
+// dst[b*blockSize:] from packed[b*blockSize/2:] scaled by absmax[b] for b
+// < blocks, blockSize a multiple of 32 (set by SetImpl).
+var dequantNF4Blocks func(dst []float32, packed []byte, absmax []float32, blocks, blockSize int)
+
 // DequantNF4BlockRef is the pure-Go reference of DequantNF4Block.
 func DequantNF4BlockRef(dst []float32, packed []byte, absmax float32) {
 	dst = dst[:2*len(packed)]
@@ -61,6 +66,12 @@ func DequantNF4(dst []float32, packed []byte, absmax []float32, blockSize, start
 	for i < len(dst) {
 		e := start + i
 		blk := e / blockSize
+		// Whole blocks in one call where the implementation has it.
+		if nb := (len(dst) - i) / blockSize; nb > 0 && e%blockSize == 0 && blockSize%32 == 0 && dequantNF4Blocks != nil {
+			dequantNF4Blocks(dst[i:], packed[e/2:], absmax[blk:], nb, blockSize)
+			i += nb * blockSize
+			continue
+		}
 		end := min((blk+1)*blockSize, start+len(dst)) // stay inside one block
 		n := end - e
 		am := absmax[blk]

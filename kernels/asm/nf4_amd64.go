@@ -5,6 +5,16 @@ package asm
 //go:noescape
 func dequantNF4AVX512(dst *float32, packed *byte, n int, absmax float32, code *[16]float32)
 
+//go:noescape
+func dequantNF4BlocksAVX512(dst *float32, packed *byte, absmax *float32, blocks, blockBytes int, code *[16]float32)
+
+// dequantNF4BlocksAVX512Checked checks the slices cover the blocks, then
+// calls the assembly.
+func dequantNF4BlocksAVX512Checked(dst []float32, packed []byte, absmax []float32, blocks, blockSize int) {
+	_, _, _ = dst[blocks*blockSize-1], packed[blocks*blockSize/2-1], absmax[blocks-1]
+	dequantNF4BlocksAVX512(&dst[0], &packed[0], &absmax[0], blocks, blockSize/2, &NF4Code)
+}
+
 // dequantNF4BlockAVX512 runs whole 16-byte groups through the assembly and
 // the rest through the reference.
 func dequantNF4BlockAVX512(dst []float32, packed []byte, absmax float32) {
@@ -19,9 +29,9 @@ func dequantNF4BlockAVX512(dst []float32, packed []byte, absmax float32) {
 func init() {
 	registerImpl(func(impl Impl) {
 		if impl == ImplAVX512 {
-			dequantNF4Block = dequantNF4BlockAVX512
+			dequantNF4Block, dequantNF4Blocks = dequantNF4BlockAVX512, dequantNF4BlocksAVX512Checked
 		} else {
-			dequantNF4Block = DequantNF4BlockRef
+			dequantNF4Block, dequantNF4Blocks = DequantNF4BlockRef, nil
 		}
 	})
 }

@@ -82,3 +82,52 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func dequantNF4BlocksAVX512(dst *float32, packed *byte, absmax *float32, blocks, blockBytes int, code *[16]float32)
+// blocks whole blocks of blockBytes packed bytes (a multiple of 16, at
+// least 16) each, block b scaled by absmax[b]: dequantNF4AVX512 over many
+// blocks in one call, the constants loaded once (a GEMM packing an NF4
+// panel dequantizes rows of 64-value blocks, where a call per block cost
+// as much as the block).
+TEXT ·dequantNF4BlocksAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ packed+8(FP), SI
+	MOVQ absmax+16(FP), R8
+	MOVQ blocks+24(FP), R9
+	MOVQ blockBytes+32(FP), R10
+	MOVQ code+40(FP), AX
+	VMOVUPS (AX), Z6
+	VMOVDQU32 nf4ilv0<>(SB), Z4
+	VMOVDQU32 nf4ilv1<>(SB), Z5
+	VPBROADCASTD nf4low<>(SB), Z3
+	TESTQ R9, R9
+	JEQ  bdone
+
+block:
+	VBROADCASTSS (R8), Z7
+	MOVQ R10, CX
+
+inner:
+	VPMOVZXBD (SI), Z0
+	VPSRLD    $4, Z0, Z1
+	VPANDD    Z3, Z0, Z2
+	VPERMPS   Z6, Z1, Z1
+	VPERMPS   Z6, Z2, Z2
+	VMOVAPS   Z1, Z8
+	VPERMT2PS Z2, Z4, Z8
+	VPERMT2PS Z2, Z5, Z1
+	VMULPS    Z7, Z8, Z8
+	VMULPS    Z7, Z1, Z1
+	VMOVUPS   Z8, (DI)
+	VMOVUPS   Z1, 64(DI)
+	ADDQ      $16, SI
+	ADDQ      $128, DI
+	SUBQ      $16, CX
+	JNE       inner
+	ADDQ      $4, R8
+	DECQ      R9
+	JNE       block
+
+bdone:
+	VZEROUPPER
+	RET

@@ -28,11 +28,27 @@ func randomNF4(r *rand.Rand, rows, cols, bs int) (NF4Source, []float32) {
 	return NF4Source{Packed: packed, Absmax: absmax, BlockSize: bs, Rows: rows, Cols: cols}, full
 }
 
+// TestDequantNF4AnyOffset: every start and length against the values
+// expanded one by one, under every implementation (AVX-512 dequantizes
+// runs of whole blocks in one call), block sizes 64 and 32.
 func TestDequantNF4AnyOffset(t *testing.T) {
+	saved := CurrentImpl()
+	defer SetImpl(saved)
+	for _, impl := range Available() {
+		if err := SetImpl(impl); err != nil {
+			t.Fatal(err)
+		}
+		for _, bs := range []int{64, 32} {
+			checkDequantNF4AnyOffset(t, string(impl), bs)
+		}
+	}
+}
+
+func checkDequantNF4AnyOffset(t *testing.T, impl string, bs int) {
 	r := rand.New(rand.NewPCG(1, 1))
-	src, full := randomNF4(r, 7, 45, 64)
+	src, full := randomNF4(r, 7, 45, bs)
 	for start := 0; start < 70; start++ {
-		for _, n := range []int{0, 1, 2, 3, 63, 64, 65, 130} {
+		for _, n := range []int{0, 1, 2, 3, 63, 64, 65, 130, 200, 300} {
 			if start+n > len(full) {
 				continue
 			}
@@ -41,11 +57,11 @@ func TestDequantNF4AnyOffset(t *testing.T) {
 			DequantNF4(dst[1:n+1], src.Packed, src.Absmax, src.BlockSize, start)
 			for i := 0; i < n; i++ {
 				if dst[1+i] != full[start+i] {
-					t.Fatalf("start %d n %d: [%d] = %g, want %g", start, n, i, dst[1+i], full[start+i])
+					t.Fatalf("%s, block %d: start %d n %d: [%d] = %g, want %g", impl, bs, start, n, i, dst[1+i], full[start+i])
 				}
 			}
 			if !math.IsNaN(float64(dst[0])) || !math.IsNaN(float64(dst[n+1])) {
-				t.Fatalf("start %d n %d: wrote outside dst", start, n)
+				t.Fatalf("%s, block %d: start %d n %d: wrote outside dst", impl, bs, start, n)
 			}
 		}
 	}
