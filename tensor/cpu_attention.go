@@ -4,6 +4,8 @@ import (
 	"math"
 	"runtime"
 	"sync"
+
+	"github.com/ftune/ftune/kernels/asm"
 )
 
 // attnMask answers whether query t (0-based among the T queries) of batch
@@ -127,6 +129,15 @@ type attnDims struct {
 	group int
 }
 
+// attentionGemm is the product the attention kernels run: bf16 operands on
+// CPUBF16, float32 otherwise.
+func (c *CPUBackend) attentionGemm() serialGemm {
+	if c.bf16MatMul {
+		return asm.GemmBF16DotSerial
+	}
+	return asm.SgemmSerial
+}
+
 func (c *CPUBackend) Attention(out, lse, q, k, v *Tensor, p AttentionParams) error {
 	ad, err := CheckAttention(out, lse, q, k, v, p)
 	if err != nil {
@@ -142,7 +153,7 @@ func (c *CPUBackend) Attention(out, lse, q, k, v *Tensor, p AttentionParams) err
 		return err
 	}
 	if dt == F32 {
-		attentionF32(window[float32](out), window[float32](lse), window[float32](q), window[float32](k), window[float32](v), d, m)
+		attentionF32(window[float32](out), window[float32](lse), window[float32](q), window[float32](k), window[float32](v), d, m, c.attentionGemm())
 	} else {
 		attention[float64](window[float64](out), window[float64](lse), window[float64](q), window[float64](k), window[float64](v), d, m)
 	}
@@ -216,7 +227,7 @@ func (c *CPUBackend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v *Tens
 		return err
 	}
 	if dt == F32 {
-		attentionBwdF32(window[float32](dq), window[float32](dk), window[float32](dv), window[float32](dout), window[float32](out), window[float32](lse), window[float32](q), window[float32](k), window[float32](v), d, m)
+		attentionBwdF32(window[float32](dq), window[float32](dk), window[float32](dv), window[float32](dout), window[float32](out), window[float32](lse), window[float32](q), window[float32](k), window[float32](v), d, m, c.attentionGemm())
 	} else {
 		attentionBwd[float64](window[float64](dq), window[float64](dk), window[float64](dv), window[float64](dout), window[float64](out), window[float64](lse), window[float64](q), window[float64](k), window[float64](v), d, m)
 	}

@@ -75,7 +75,13 @@ func (m *attnMask) maskRowRange(row []float32, b, t int) (lo, hi int) {
 	return lo, hi
 }
 
-func attentionF32(out, lse, q, k, v []float32, d attnDims, m *attnMask) {
+// serialGemm is the attention kernels' matrix product on one goroutine:
+// asm.SgemmSerial, or asm.GemmBF16DotSerial on CPUBF16 (the products of
+// Q·Kᵀ, P·V and their gradients with bf16-rounded operands, as autocast
+// runs them; softmax, the log-sum-exp and the accumulations stay float32).
+type serialGemm func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+
+func attentionF32(out, lse, q, k, v []float32, d attnDims, m *attnMask, gemm serialGemm) {
 	scale := m.p.Scale
 	ld, ldkv := d.Hq*d.D, d.Hkv*d.D
 	// One task per (batch, query head), not per KV head: with few KV heads
@@ -105,7 +111,7 @@ func attentionF32(out, lse, q, k, v []float32, d attnDims, m *attnMask) {
 				}
 				continue // the next block
 			}
-			asm.SgemmSerial(false, true, tb, S, d.D, scale, qb, ld, kb, ldkv, 0, P, S)
+			gemm(false, true, tb, S, d.D, scale, qb, ld, kb, ldkv, 0, P, S)
 			for i := 0; i < tb; i++ {
 				row := P[i*S : (i+1)*S]
 				li := (b*d.Hq+h)*d.T + t0 + i
@@ -123,7 +129,7 @@ func attentionF32(out, lse, q, k, v []float32, d attnDims, m *attnMask) {
 				inv[i] = 1 / sum
 				lse[li] = mx + float32(math.Log(float64(sum)))
 			}
-			asm.SgemmSerial(false, false, tb, d.D, S, 1, P, S, vb, ldkv, 0, ob, ld)
+			gemm(false, false, tb, d.D, S, 1, P, S, vb, ldkv, 0, ob, ld)
 			for i := 0; i < tb; i++ {
 				asm.Scale(inv[i], ob[i*ld:i*ld+d.D])
 			}
@@ -170,7 +176,7 @@ func attnScratch(n int) *[]float32 {
 	return p
 }
 
-func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, m *attnMask) {
+func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, m *attnMask, gemm serialGemm) {
 	scale := m.p.Scale
 	ld, ldkv := d.Hq*d.D, d.Hkv*d.D
 	// One task per (batch, query head), as in the forward; each writes the
@@ -211,9 +217,9 @@ func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, 
 			}
 			// P = exp(scale·Q·Kᵀ − lse) (capped first with a soft-cap),
 			// recomputed; masked entries 0.
-			asm.SgemmSerial(false, true, tb, S, d.D, scale, qb, ld, kb, ldkv, 0, P, S)
+			gemm(false, true, tb, S, d.D, scale, qb, ld, kb, ldkv, 0, P, S)
 			// dP = dO·Vᵀ
-			asm.SgemmSerial(false, true, tb, S, d.D, 1, dob, ld, vb, ldkv, 0, dP, S)
+			gemm(false, true, tb, S, d.D, 1, dob, ld, vb, ldkv, 0, dP, S)
 			for i := 0; i < tb; i++ {
 				row, drow := P[i*S:(i+1)*S], dP[i*S:(i+1)*S]
 				l := lse[(b*d.Hq+h)*d.T+t0+i]
@@ -245,9 +251,9 @@ func attentionBwdF32(dq, dk, dv, dout, out, lse, q, k, v []float32, d attnDims, 
 			// row-major B of the GEMM, and its small transposed A (the
 			// tb×D block) cheap to pack; dS and P as a transposed A cost
 			// as much to pack as to multiply.
-			asm.SgemmSerial(false, false, tb, d.D, S, 1, dP, S, kb, ldkv, 0, dqb, ld)
-			asm.SgemmSerial(true, false, d.D, S, tb, 1, qb, ld, dP, S, 1, dKt, d.S)
-			asm.SgemmSerial(true, false, d.D, S, tb, 1, dob, ld, P, S, 1, dVt, d.S)
+			gemm(false, false, tb, d.D, S, 1, dP, S, kb, ldkv, 0, dqb, ld)
+			gemm(true, false, d.D, S, tb, 1, qb, ld, dP, S, 1, dKt, d.S)
+			gemm(true, false, d.D, S, tb, 1, dob, ld, P, S, 1, dVt, d.S)
 		}
 	})
 	parallelFor(d.B*d.Hkv, func(bk int) {

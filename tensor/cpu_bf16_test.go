@@ -84,3 +84,55 @@ func TestCPUBF16MatMul(t *testing.T) {
 		t.Errorf("float64 on CPUBF16: %v, want [7 10 15 22]", got)
 	}
 }
+
+// TestCPUBF16Attention: on CPUBF16 the attention kernels' products (Q·Kᵀ,
+// P·V and the backward's four) round their operands to bf16, so the
+// forward and every gradient move off the float32 backend's, by bf16
+// noise: within 2e-2 relative (Frobenius; each operand rounding is at most
+// 2⁻⁹ relative and the softmax and sums stay float32), and by more than
+// 1e-5, which float32 reordering alone never reaches. Shapes put every
+// product on the bf16 kernel (head size 64, 96 queries: m, n ≥ 32): GQA,
+// causal, and one sliding-window case.
+func TestCPUBF16Attention(t *testing.T) {
+	const B, T, Hq, Hkv, D = 1, 96, 4, 2, 64
+	rng := rand.New(rand.NewPCG(3, 9))
+	randF := func(n int) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		return x
+	}
+	q, k, v, dout := randF(B*T*Hq*D), randF(B*T*Hkv*D), randF(B*T*Hkv*D), randF(B*T*Hq*D)
+	relFro := func(a, b []float32) float64 {
+		var num, den float64
+		for i := range a {
+			d := float64(a[i]) - float64(b[i])
+			num += d * d
+			den += float64(b[i]) * float64(b[i])
+		}
+		return math.Sqrt(num / den)
+	}
+	for _, p := range []AttentionParams{{Scale: 0.125, Causal: true}, {Scale: 0.125, Causal: true, Window: 40}} {
+		run := func(be *CPUBackend) [][]float32 {
+			qt, kt, vt := FromHost(be, F32, q, B, T, Hq, D), FromHost(be, F32, k, B, T, Hkv, D), FromHost(be, F32, v, B, T, Hkv, D)
+			out, lse := New(be, F32, B, T, Hq, D), New(be, F32, B, Hq, T)
+			if err := be.Attention(out, lse, qt, kt, vt, p); err != nil {
+				t.Fatal(err)
+			}
+			dq, dk, dv := New(be, F32, B, T, Hq, D), New(be, F32, B, T, Hkv, D), New(be, F32, B, T, Hkv, D)
+			if err := be.AttentionBackward(dq, dk, dv, FromHost(be, F32, dout, B, T, Hq, D), out, lse, qt, kt, vt, p); err != nil {
+				t.Fatal(err)
+			}
+			return [][]float32{out.F32(), dq.F32(), dk.F32(), dv.F32()}
+		}
+		want, got := run(CPUDefault()), run(CPUBF16())
+		for i, name := range []string{"out", "dq", "dk", "dv"} {
+			e := relFro(got[i], want[i])
+			t.Logf("window %d: %s moves %.3g relative", p.Window, name, e)
+			if !(e <= 2e-2) || !(e > 1e-5) {
+				t.Errorf("window %d: bf16 attention %s is %.3g relative from float32's, want in (1e-5, 2e-2]", p.Window, name, e)
+			}
+		}
+	}
+}

@@ -34,6 +34,10 @@ type dotGemm struct {
 	// in assembly (kq ≥ 1): dst[q*r+x] = bf16(src[2q*r+x]) |
 	// bf16(src[(2q+1)*r+x])<<16, dst possibly src itself.
 	pairRows func(dst []uint32, src []float32, r, kq int)
+	// pairCols, when not nil, writes one nr-column pair panel of a stored
+	// k×n bf16 B (rows ldb apart, kq ≥ 1 pairs of rows): dst[q*nr+x] =
+	// src[2q*ldb+x] | src[(2q+1)*ldb+x]<<16.
+	pairCols func(dst []uint32, src []uint16, ldb, kq int)
 	fast     bool // the kernel is the CPU's bf16 instructions
 }
 
@@ -134,6 +138,23 @@ func GemmBF16Dot(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 	gemmBF16Dot(transA, m, n, k, alpha, a, lda, f32Source{b: b, ldb: ldb, trans: transB, rows4: gemmCur.packRows4}, beta, c, ldc)
 }
 
+// GemmBF16DotSerial is GemmBF16Dot on the calling goroutine alone, as
+// SgemmSerial is Sgemm, for callers that already run one task per core
+// (attention's per-head tasks).
+func GemmBF16DotSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm("GemmBF16DotSerial", transA, transB, m, n, k, lda, len(a), ldb, len(b), ldc, len(c))
+	src := f32Source{b: b, ldb: ldb, trans: transB, rows4: gemmCur.packRows4}
+	if m < dotMinRows || n < dotMinRows {
+		gemmOn(1, transA, m, n, k, alpha, a, lda, src, beta, c, ldc)
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	gemmPairs(dotCur, gemmCur.packRows4, transA, 0, m, 0, n, k, alpha, a, lda, src, beta, c, ldc)
+}
+
 // GemmBF16DotB is GemmBF16Dot with B held as bfloat16 bit patterns (stored
 // n×k when transB), the layout of a frozen bf16 weight: SgemmBF16's
 // arguments.
@@ -166,7 +187,7 @@ func gemmPairs(d *dotGemm, rows4 packRows4, transA bool, i0, m, j0, n, k int, al
 			}
 			for jc := 0; jc < n; jc += d.nc {
 				nc := min(d.nc, n-jc)
-				if ps, ok := b.(pairSource); !ok || !ps.packPairs(bp, pc, kc, j0+jc, nc, nr, rows4) {
+				if ps, ok := b.(pairSource); !ok || !ps.packPairs(d, bp, pc, kc, j0+jc, nc, nr, rows4) {
 					b.PackB(bp, pc, kc, j0+jc, nc, nr)
 					for s := 0; s < nc; s += nr {
 						pairPanel(d, bp[s*kc:], kc, nr)
@@ -202,14 +223,34 @@ type pairSource interface {
 	// packPairs writes the pair panels of op(B)[p0:p0+kc, j0:j0+nc] where
 	// PackB and pairPanel would leave them and reports true, or reports
 	// false, writing nothing, when its layout does not allow it.
-	packPairs(dst []float32, p0, kc, j0, nc, nr int, rows4 packRows4) bool
+	packPairs(d *dotGemm, dst []float32, p0, kc, j0, nc, nr int, rows4 packRows4) bool
 }
 
-// packPairs: a stored n×k bf16 B whose pairs lie on 32-bit words (even
-// k offset, even row length, a 4-byte aligned start) and a whole number
-// of pairs; anything else goes the float32 way.
-func (s bf16Source) packPairs(dst []float32, p0, kc, j0, nc, nr int, rows4 packRows4) bool {
-	if !s.trans || kc%2 != 0 || p0%2 != 0 || s.ldb%2 != 0 || len(s.b) < 2 || uintptr(unsafe.Pointer(&s.b[0]))%4 != 0 {
+// packPairs: a stored n×k bf16 B (x·Wᵀ) whose pairs lie on 32-bit words
+// (even k offset, even row length, a 4-byte aligned start) and a whole
+// number of pairs; a stored k×n one (g·W) through the implementation's
+// pairCols, whose two rows' bf16 are interleaved (edge panels the float32
+// way); anything else goes the float32 way.
+func (s bf16Source) packPairs(d *dotGemm, dst []float32, p0, kc, j0, nc, nr int, rows4 packRows4) bool {
+	if kc%2 != 0 {
+		return false
+	}
+	if !s.trans {
+		if d.pairCols == nil {
+			return false
+		}
+		for s0 := 0; s0 < nc; s0 += nr {
+			panel := dst[s0*kc:]
+			if w := min(nr, nc-s0); w < nr {
+				s.PackB(panel, p0, kc, j0+s0, w, nr)
+				pairPanel(d, panel, kc, nr)
+				continue
+			}
+			d.pairCols(pairs(panel, kc/2*nr), s.b[p0*s.ldb+j0+s0:], s.ldb, kc/2)
+		}
+		return true
+	}
+	if p0%2 != 0 || s.ldb%2 != 0 || len(s.b) < 2 || uintptr(unsafe.Pointer(&s.b[0]))%4 != 0 {
 		return false
 	}
 	words := unsafe.Slice((*float32)(unsafe.Pointer(&s.b[0])), len(s.b)/2)

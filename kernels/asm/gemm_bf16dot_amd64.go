@@ -19,6 +19,12 @@ func gemmKernelBF16DotAVX512(kq int, a, b *uint32, c *float32, ldc int, alpha, b
 //go:noescape
 func pairRowsBF16AVX512(dst *uint32, src *float32, r, kq int)
 
+// pairColsBF16AVX512 writes one 32-column pair panel of a stored k×n bf16
+// B (pack_bf16dot_avx512_amd64.s).
+//
+//go:noescape
+func pairColsBF16AVX512(dst *uint32, src *uint16, ldb, kq int)
+
 var bf16DotAVX512 = dotGemm{
 	mr: avx512MR, nr: avx512NR,
 	kc: 512, mc: 3072, nc: 1024,
@@ -29,6 +35,10 @@ var bf16DotAVX512 = dotGemm{
 	pairRows: func(dst []uint32, src []float32, r, kq int) {
 		_, _ = dst[kq*r-1], src[2*kq*r-1]
 		pairRowsBF16AVX512(&dst[0], &src[0], r, kq)
+	},
+	pairCols: func(dst []uint32, src []uint16, ldb, kq int) {
+		_, _ = dst[kq*avx512NR-1], src[(2*kq-1)*ldb+avx512NR-1]
+		pairColsBF16AVX512(&dst[0], &src[0], ldb, kq)
 	},
 	fast: true,
 }

@@ -69,7 +69,7 @@ func TestGemmBF16DotMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	for _, s := range shapes {
 		for _, transA := range []bool{false, true} {
-			for _, src := range []string{"f32", "f32T", "bf16", "bf16T", "bf16T-odd", "nf4", "nf4T"} {
+			for _, src := range []string{"f32", "f32T", "f32T-serial", "bf16", "bf16T", "bf16T-odd", "nf4", "nf4T"} {
 				name := fmt.Sprintf("%dx%dx%d/transA=%v/%s", s.m, s.n, s.k, transA, src)
 				checkBF16Dot(t, rng, name, s.m, s.n, s.k, transA, src)
 			}
@@ -98,8 +98,8 @@ func checkBF16Dot(t *testing.T, rng *rand.Rand, name string, m, n, k int, transA
 	var opB func(p, j int) float32
 	var run func(c []float32)
 	switch src {
-	case "f32", "f32T":
-		trans := src == "f32T"
+	case "f32", "f32T", "f32T-serial":
+		trans := src != "f32"
 		ldb := n + 1
 		if trans {
 			ldb = k + 1
@@ -112,6 +112,9 @@ func checkBF16Dot(t *testing.T, rng *rand.Rand, name string, m, n, k int, transA
 			return b[p*ldb+j]
 		}
 		run = func(c []float32) { GemmBF16Dot(transA, trans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) }
+		if src == "f32T-serial" {
+			run = func(c []float32) { GemmBF16DotSerial(transA, trans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) }
+		}
 	case "bf16", "bf16T", "bf16T-odd":
 		// bf16T's even rows (for even k) take packPairs' direct path,
 		// bf16T-odd's the float32 one.

@@ -91,3 +91,58 @@ next:
 done:
 	VZEROUPPER
 	RET
+
+// Word indices for VPERMI2W interleaving row 2q (table 1, 0-31) and row
+// 2q+1 (table 2, 32-63) of 32 bf16 columns into 32 pairs: the low 16 pairs
+// take columns 0-15, the high 16 columns 16-31.
+DATA pairIlvLo<>+0(SB)/8, $0x0021000100200000
+DATA pairIlvLo<>+8(SB)/8, $0x0023000300220002
+DATA pairIlvLo<>+16(SB)/8, $0x0025000500240004
+DATA pairIlvLo<>+24(SB)/8, $0x0027000700260006
+DATA pairIlvLo<>+32(SB)/8, $0x0029000900280008
+DATA pairIlvLo<>+40(SB)/8, $0x002b000b002a000a
+DATA pairIlvLo<>+48(SB)/8, $0x002d000d002c000c
+DATA pairIlvLo<>+56(SB)/8, $0x002f000f002e000e
+GLOBL pairIlvLo<>(SB), RODATA|NOPTR, $64
+DATA pairIlvHi<>+0(SB)/8, $0x0031001100300010
+DATA pairIlvHi<>+8(SB)/8, $0x0033001300320012
+DATA pairIlvHi<>+16(SB)/8, $0x0035001500340014
+DATA pairIlvHi<>+24(SB)/8, $0x0037001700360016
+DATA pairIlvHi<>+32(SB)/8, $0x0039001900380018
+DATA pairIlvHi<>+40(SB)/8, $0x003b001b003a001a
+DATA pairIlvHi<>+48(SB)/8, $0x003d001d003c001c
+DATA pairIlvHi<>+56(SB)/8, $0x003f001f003e001e
+GLOBL pairIlvHi<>(SB), RODATA|NOPTR, $64
+
+// func pairColsBF16AVX512(dst *uint32, src *uint16, ldb, kq int)
+// One 32-column panel of a stored k×n bf16 B (rows ldb apart) as pairs:
+// for q < kq, x < 32: dst[q*32+x] = src[2q*ldb+x] | src[(2q+1)*ldb+x]<<16.
+// The values are bf16 already: bits move, nothing rounds.
+TEXT ·pairColsBF16AVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ldb+16(FP), R8
+	MOVQ kq+24(FP), CX
+	SHLQ $1, R8 // row stride in bytes
+	VMOVDQU64 pairIlvLo<>(SB), Z6
+	VMOVDQU64 pairIlvHi<>(SB), Z7
+	TESTQ CX, CX
+	JEQ  cdone
+
+cols:
+	VMOVDQU16 (SI), Z0
+	VMOVDQU16 (SI)(R8*1), Z1
+	VMOVDQA64 Z6, Z2
+	VMOVDQA64 Z7, Z3
+	VPERMI2W  Z1, Z0, Z2
+	VPERMI2W  Z1, Z0, Z3
+	VMOVDQU32 Z2, (DI)
+	VMOVDQU32 Z3, 64(DI)
+	LEAQ      (SI)(R8*2), SI
+	ADDQ      $128, DI
+	DECQ      CX
+	JNE       cols
+
+cdone:
+	VZEROUPPER
+	RET
