@@ -11,9 +11,9 @@ import (
 )
 
 // TestParityCPUBF16 runs the LoRA quantities on the CPU's precision bf16
-// (tensor.CPUBF16: every matrix product of 32 rows or more rounds both
-// operands to bf16 and sums in float32; activations, attention, norms and
-// the loss stay float32) against transformers' float32 fixtures, at the
+// (tensor.CPUBF16: every matrix product of 32 rows and columns or more,
+// the attention's included, rounds both operands to bf16 and sums in
+// float32; activations, softmax, norms and the loss stay float32) against transformers' float32 fixtures, at the
 // bound of the GPU's bf16-operand path (TestParityCUDABF16), 2e-2
 // relative on the LoRA logits, the loss and every LoRA gradient: the same
 // roundings of the same products. It runs on every CPU (the Go kernel

@@ -20,7 +20,7 @@ import (
 // float32 run within bf16 noise, for LoRA and for QLoRA: each step's loss
 // within 5e-3 relative. Rounding an operand to bf16 moves it by up to 2⁻⁹
 // (2e-3) relative; the loss averages over 256 tokens a step, so the
-// roundings mostly cancel (measured ≤ 5.2e-4 over the 4 steps; the parity
+// roundings mostly cancel (measured ≤ 3.5e-4 over the 4 steps; the parity
 // fixtures' loss 1.7e-4), and 5e-3 is 2.5 single roundings. On a CPU
 // without AVX512_BF16 the run is refused with the reason.
 func TestCPUBF16Run(t *testing.T) {

@@ -60,14 +60,15 @@ func CPUDefault() *CPUBackend { return cpuDefault }
 var cpuBF16 = &CPUBackend{threads: runtime.GOMAXPROCS(0), bf16MatMul: true}
 
 // CPUBF16 returns the host backend of precision bf16: every float32 MatMul
-// (x·Wᵀ with W in float32, bf16 or NF4, and the gradients' products)
-// rounds both operands to bf16 (to nearest even; NF4 once dequantized) and
-// sums the products in float32, as PyTorch's autocast does for a linear
-// layer, and its float32 outputs stay float32. Everything else (the
-// attention inside its kernels, norms, the loss, the optimizer) is the
-// default backend's float32. On a CPU with AVX512_BF16 the products run on
-// VDPBF16PS at up to twice Sgemm's speed (asm.BF16DotFast); elsewhere they
-// are correct but slow. Tensors move freely between the two backends.
+// (x·Wᵀ with W in float32, bf16 or NF4, and the gradients' products) and
+// the attention's products (Q·Kᵀ, P·V and their gradients) round both
+// operands to bf16 (to nearest even; NF4 once dequantized) and sum the
+// products in float32, as PyTorch's autocast does for linear layers and
+// matmuls, and their outputs stay float32. Everything else (softmax and
+// log-sum-exp, norms, the loss, the optimizer) is the default backend's
+// float32. On a CPU with AVX512_BF16 the products run on VDPBF16PS at up
+// to twice Sgemm's speed (asm.BF16DotFast); elsewhere they are correct but
+// slow. Tensors move freely between the two backends.
 func CPUBF16() *CPUBackend { return cpuBF16 }
 
 // CPUBF16Fast reports whether CPUBF16's products run on the CPU's bf16
