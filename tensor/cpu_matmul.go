@@ -21,9 +21,11 @@ func (c *CPUBackend) MatMul(dst, a, b *Tensor, transA, transB bool, alpha, beta 
 	if bShared {
 		sb = 0
 	}
-	sgemm, sgemmBF16, sgemmSource := sgemm, sgemmBF16, asm.SgemmSource
+	// The products of the three weight formats: float32 SGEMM, or the bf16
+	// GEMM on CPUBF16.
+	gemmF32, gemmBF16, gemmSource := sgemm, sgemmBF16, asm.SgemmSource
 	if c.bf16MatMul {
-		sgemm, sgemmBF16, sgemmSource = asm.GemmBF16Dot, asm.GemmBF16DotB, asm.GemmBF16DotSource
+		gemmF32, gemmBF16, gemmSource = asm.GemmBF16Dot, asm.GemmBF16DotB, asm.GemmBF16DotSource
 	}
 	switch {
 	case dst.dtype == F32 && a.dtype == F32 && b.dtype == F32:
@@ -31,31 +33,31 @@ func (c *CPUBackend) MatMul(dst, a, b *Tensor, transA, transB bool, alpha, beta 
 		if bShared && !transA && batch > 1 && sa == m*k {
 			// One tall GEMM instead of many small ones: rows of all batches
 			// share the weight.
-			sgemm(false, transB, batch*m, n, k, float32(alpha), x, lda, y, ldb, float32(beta), d, ldc)
+			gemmF32(false, transB, batch*m, n, k, float32(alpha), x, lda, y, ldb, float32(beta), d, ldc)
 			return nil
 		}
 		for i := 0; i < batch; i++ {
-			sgemm(transA, transB, m, n, k, float32(alpha), x[i*sa:], lda, y[i*sb:], ldb, float32(beta), d[i*sc:], ldc)
+			gemmF32(transA, transB, m, n, k, float32(alpha), x[i*sa:], lda, y[i*sb:], ldb, float32(beta), d[i*sc:], ldc)
 		}
 	case dst.dtype == F32 && a.dtype == F32 && b.dtype == BF16:
 		d, x, y := floats[float32](dst)[dst.offset:], floats[float32](a)[a.offset:], b.st.(*cpuStorage).u16[b.offset:]
 		if bShared && !transA && batch > 1 {
-			sgemmBF16(false, transB, batch*m, n, k, float32(alpha), x, lda, y, ldb, float32(beta), d, ldc)
+			gemmBF16(false, transB, batch*m, n, k, float32(alpha), x, lda, y, ldb, float32(beta), d, ldc)
 			return nil
 		}
 		for i := 0; i < batch; i++ {
-			sgemmBF16(transA, transB, m, n, k, float32(alpha), x[i*sa:], lda, y[i*sb:], ldb, float32(beta), d[i*sc:], ldc)
+			gemmBF16(transA, transB, m, n, k, float32(alpha), x[i*sa:], lda, y[i*sb:], ldb, float32(beta), d[i*sc:], ldc)
 		}
 	case dst.dtype == F32 && a.dtype == F32 && b.dtype == NF4:
 		q := b.st.(*cpuStorage).nf4
 		src := asm.NF4Source{Packed: q.Packed, Absmax: q.Absmax, BlockSize: q.BlockSize, Rows: b.shape[0], Cols: b.shape[1], Trans: transB}
 		d, x := floats[float32](dst)[dst.offset:], floats[float32](a)[a.offset:]
 		if !transA {
-			sgemmSource(false, batch*m, n, k, float32(alpha), x, lda, src, float32(beta), d, ldc)
+			gemmSource(false, batch*m, n, k, float32(alpha), x, lda, src, float32(beta), d, ldc)
 			return nil
 		}
 		for i := 0; i < batch; i++ {
-			sgemmSource(true, m, n, k, float32(alpha), x[i*sa:], lda, src, float32(beta), d[i*sc:], ldc)
+			gemmSource(true, m, n, k, float32(alpha), x[i*sa:], lda, src, float32(beta), d[i*sc:], ldc)
 		}
 	case dst.dtype == F64 && a.dtype == F64 && b.dtype == F64:
 		d, x, y := floats[float64](dst)[dst.offset:], floats[float64](a)[a.offset:], floats[float64](b)[b.offset:]

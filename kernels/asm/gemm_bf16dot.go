@@ -105,16 +105,14 @@ const dotMinRows = 32
 // dotMinRows rows or columns are computed by SgemmSource, unrounded.
 func GemmBF16DotSource(transA bool, m, n, k int, alpha float32, a []float32, lda int, b BSource, beta float32, c []float32, ldc int) {
 	checkGemm("GemmBF16DotSource", transA, false, m, n, k, lda, len(a), max(1, n), k*n, ldc, len(c))
-	gemmBF16Dot(transA, m, n, k, alpha, a, lda, b, beta, c, ldc)
+	gemmBF16Dot(Threads(), transA, m, n, k, alpha, a, lda, b, beta, c, ldc)
 }
 
-// gemmBF16Dot is GemmBF16DotSource after the checks.
-func gemmBF16Dot(transA bool, m, n, k int, alpha float32, a []float32, lda int, b BSource, beta float32, c []float32, ldc int) {
+// gemmBF16Dot is GemmBF16DotSource after the checks, split over at most
+// t goroutines.
+func gemmBF16Dot(t int, transA bool, m, n, k int, alpha float32, a []float32, lda int, b BSource, beta float32, c []float32, ldc int) {
 	if m < dotMinRows || n < dotMinRows {
-		gemm(transA, m, n, k, alpha, a, lda, b, beta, c, ldc)
-		return
-	}
-	if n == 0 {
+		gemmOn(t, transA, m, n, k, alpha, a, lda, b, beta, c, ldc)
 		return
 	}
 	if k == 0 || alpha == 0 {
@@ -122,11 +120,11 @@ func gemmBF16Dot(transA bool, m, n, k int, alpha float32, a []float32, lda int, 
 		return
 	}
 	d, g := dotCur, gemmCur
-	if t := Threads(); t <= 1 || m*n*k < parallelMin {
+	if t <= 1 || m*n*k < parallelMin {
 		gemmPairs(d, g.packRows4, transA, 0, m, 0, n, k, alpha, a, lda, b, beta, c, ldc)
 		return
 	}
-	splitRect(Threads(), m, n, d.mr, d.nr, func(i0, m, j0, n int) {
+	splitRect(t, m, n, d.mr, d.nr, func(i0, m, j0, n int) {
 		gemmPairs(d, g.packRows4, transA, i0, m, j0, n, k, alpha, a, lda, b, beta, c, ldc)
 	})
 }
@@ -135,7 +133,7 @@ func gemmBF16Dot(transA bool, m, n, k int, alpha float32, a []float32, lda int, 
 // transB: Sgemm's arguments, with its operands rounded to bf16.
 func GemmBF16Dot(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm("GemmBF16Dot", transA, transB, m, n, k, lda, len(a), ldb, len(b), ldc, len(c))
-	gemmBF16Dot(transA, m, n, k, alpha, a, lda, f32Source{b: b, ldb: ldb, trans: transB, rows4: gemmCur.packRows4}, beta, c, ldc)
+	gemmBF16Dot(Threads(), transA, m, n, k, alpha, a, lda, f32Source{b: b, ldb: ldb, trans: transB, rows4: gemmCur.packRows4}, beta, c, ldc)
 }
 
 // GemmBF16DotSerial is GemmBF16Dot on the calling goroutine alone, as
@@ -143,16 +141,7 @@ func GemmBF16Dot(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 // (attention's per-head tasks).
 func GemmBF16DotSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm("GemmBF16DotSerial", transA, transB, m, n, k, lda, len(a), ldb, len(b), ldc, len(c))
-	src := f32Source{b: b, ldb: ldb, trans: transB, rows4: gemmCur.packRows4}
-	if m < dotMinRows || n < dotMinRows {
-		gemmOn(1, transA, m, n, k, alpha, a, lda, src, beta, c, ldc)
-		return
-	}
-	if k == 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc)
-		return
-	}
-	gemmPairs(dotCur, gemmCur.packRows4, transA, 0, m, 0, n, k, alpha, a, lda, src, beta, c, ldc)
+	gemmBF16Dot(1, transA, m, n, k, alpha, a, lda, f32Source{b: b, ldb: ldb, trans: transB, rows4: gemmCur.packRows4}, beta, c, ldc)
 }
 
 // GemmBF16DotB is GemmBF16Dot with B held as bfloat16 bit patterns (stored
@@ -161,7 +150,7 @@ func GemmBF16DotSerial(transA, transB bool, m, n, k int, alpha float32, a []floa
 func GemmBF16DotB(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm("GemmBF16DotB", transA, transB, m, n, k, lda, len(a), ldb, len(b), ldc, len(c))
 	g := gemmCur
-	gemmBF16Dot(transA, m, n, k, alpha, a, lda, bf16Source{b: b, ldb: ldb, trans: transB, rows4: g.packRows4BF16, cvt: g.cvtBF16}, beta, c, ldc)
+	gemmBF16Dot(Threads(), transA, m, n, k, alpha, a, lda, bf16Source{b: b, ldb: ldb, trans: transB, rows4: g.packRows4BF16, cvt: g.cvtBF16}, beta, c, ldc)
 }
 
 // gemmPairs computes C[i0:i0+m, j0:j0+n] on the calling goroutine: the
