@@ -170,10 +170,7 @@ func gemmPairs(d *dotGemm, rows4 packRows4, transA bool, i0, m, j0, n, k int, al
 			if pc > 0 {
 				bt = 1 // later k blocks accumulate onto the first
 			}
-			packA(ap, a, lda, transA, i0+ic, mc, pc, kc, mr, rows4)
-			for r := 0; r < mc; r += mr {
-				pairPanel(d, ap[r*kc:], kc, mr)
-			}
+			packAPairs(d, ap, a, lda, transA, i0+ic, mc, pc, kc, mr, rows4)
 			for jc := 0; jc < n; jc += d.nc {
 				nc := min(d.nc, n-jc)
 				if ps, ok := b.(pairSource); !ok || !ps.packPairs(d, bp, pc, kc, j0+jc, nc, nr, rows4) {
@@ -202,6 +199,33 @@ func gemmPairs(d *dotGemm, rows4 packRows4, transA bool, i0, m, j0, n, k int, al
 		}
 	}
 	putBuf(buf)
+}
+
+// packAPairs writes op(A)[i0:i0+mc, p0:p0+kc] as pair panels. A row-major
+// A (transA false) with a whole number of pairs is rounded row by row
+// into bf16 (one vector pass over contiguous values), and its 32-bit pair
+// words are transposed into the panels, half the values packA would move;
+// otherwise packA's float32 panels are paired in place. Both round as
+// half.F32ToBF16 does (F32ToBF16 and pairPanel are tested against it).
+func packAPairs(d *dotGemm, ap, a []float32, lda int, transA bool, i0, mc, p0, kc, mr int, rows4 packRows4) {
+	if transA || kc%2 != 0 {
+		packA(ap, a, lda, transA, i0, mc, p0, kc, mr, rows4)
+		for r := 0; r < mc; r += mr {
+			pairPanel(d, ap[r*kc:], kc, mr)
+		}
+		return
+	}
+	kq := kc / 2
+	words := getBuf(mr * kq)
+	defer putBuf(words)
+	halves := unsafe.Slice((*uint16)(unsafe.Pointer(&(*words)[0])), 2*mr*kq)
+	for r := 0; r < mc; r += mr {
+		h := min(mr, mc-r)
+		for i := 0; i < h; i++ {
+			F32ToBF16(halves[i*kc:(i+1)*kc], a[(i0+r+i)*lda+p0:][:kc])
+		}
+		packA(ap[r*kc:], *words, kq, false, 0, h, 0, kq, mr, rows4)
+	}
 }
 
 // pairSource is a BSource that writes pair panels without the float32
