@@ -15,13 +15,7 @@ import (
 func TestCPUBF16MatMul(t *testing.T) {
 	const m, k, n = 40, 70, 48
 	rng := rand.New(rand.NewPCG(1, 2))
-	randF := func(n int) []float32 {
-		x := make([]float32, n)
-		for i := range x {
-			x[i] = float32(rng.NormFloat64())
-		}
-		return x
-	}
+	randF := func(n int) []float32 { return normals(rng, n) }
 	xs := randF(2 * m * k)
 	wf := randF(n * k)
 	wb := make([]uint16, n*k)
@@ -96,13 +90,7 @@ func TestCPUBF16MatMul(t *testing.T) {
 func TestCPUBF16Attention(t *testing.T) {
 	const B, T, Hq, Hkv, D = 1, 96, 4, 2, 64
 	rng := rand.New(rand.NewPCG(3, 9))
-	randF := func(n int) []float32 {
-		x := make([]float32, n)
-		for i := range x {
-			x[i] = float32(rng.NormFloat64())
-		}
-		return x
-	}
+	randF := func(n int) []float32 { return normals(rng, n) }
 	q, k, v, dout := randF(B*T*Hq*D), randF(B*T*Hkv*D), randF(B*T*Hkv*D), randF(B*T*Hq*D)
 	relFro := func(a, b []float32) float64 {
 		var num, den float64
@@ -135,4 +123,13 @@ func TestCPUBF16Attention(t *testing.T) {
 			}
 		}
 	}
+}
+
+// normals is n standard normal float32 values from r.
+func normals(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return x
 }

@@ -41,11 +41,7 @@ func TestParallelRangeCoversEachIndexOnce(t *testing.T) {
 }
 
 func randF32(r *rand.Rand, shape ...int) *Tensor {
-	d := make([]float32, Shape(shape).Numel())
-	for i := range d {
-		d[i] = float32(r.NormFloat64())
-	}
-	return FromF32(CPUDefault(), d, shape...)
+	return FromF32(CPUDefault(), normals(r, Shape(shape).Numel()), shape...)
 }
 
 // The ops split over goroutines must give what the serial pass gives (sizes

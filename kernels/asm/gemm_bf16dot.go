@@ -91,18 +91,18 @@ func BF16DotSpeedup() float64 {
 	return f32.Seconds() / bf16.Seconds()
 }
 
-// dotMinRows is the fewest rows and columns GemmBF16Dot packs for: below
+// dotMinDim is the fewest rows and columns GemmBF16Dot packs for: below
 // it (one token at a time, a LoRA rank: x·Aᵀ has r columns, the gradient
 // of A r rows) one operand's panels are used too few times to repay their
 // conversion to pairs, and the product goes to Sgemm's kernels in float32
 // instead, which read such operands in place.
-const dotMinRows = 32
+const dotMinDim = 32
 
 // GemmBF16DotSource computes C = alpha*op(A)*op(B) + beta*C like SgemmSource, but
 // with op(A) and op(B) rounded to bfloat16 (to nearest even) and the
 // products summed in float32. beta == 0 overwrites C. On the bf16
 // instructions subnormal bf16 inputs count as zero. Products of fewer than
-// dotMinRows rows or columns are computed by SgemmSource, unrounded.
+// dotMinDim rows or columns are computed by SgemmSource, unrounded.
 func GemmBF16DotSource(transA bool, m, n, k int, alpha float32, a []float32, lda int, b BSource, beta float32, c []float32, ldc int) {
 	checkGemm("GemmBF16DotSource", transA, false, m, n, k, lda, len(a), max(1, n), k*n, ldc, len(c))
 	gemmBF16Dot(Threads(), transA, m, n, k, alpha, a, lda, b, beta, c, ldc)
@@ -111,7 +111,7 @@ func GemmBF16DotSource(transA bool, m, n, k int, alpha float32, a []float32, lda
 // gemmBF16Dot is GemmBF16DotSource after the checks, split over at most
 // t goroutines.
 func gemmBF16Dot(t int, transA bool, m, n, k int, alpha float32, a []float32, lda int, b BSource, beta float32, c []float32, ldc int) {
-	if m < dotMinRows || n < dotMinRows {
+	if m < dotMinDim || n < dotMinDim {
 		gemmOn(t, transA, m, n, k, alpha, a, lda, b, beta, c, ldc)
 		return
 	}
@@ -182,18 +182,9 @@ func gemmPairs(d *dotGemm, rows4 packRows4, transA bool, i0, m, j0, n, k int, al
 				for ir := 0; ir < mc; ir += mr {
 					h := min(mr, mc-ir)
 					apan := pairs(ap[ir*kc:], kq*mr)
-					row := (i0 + ic + ir) * ldc
-					for jr := 0; jr < nc; jr += nr {
-						w := min(nr, nc-jr)
-						bpan := pairs(bp[jr*kc:], kq*nr)
-						cc := c[row+j0+jc+jr:]
-						if h == mr && w == nr {
-							d.kernel(kq, apan, bpan, cc, ldc, alpha, bt)
-							continue
-						}
-						d.kernel(kq, apan, bpan, tile, nr, alpha, 0)
-						addTile(cc, ldc, tile, nr, h, w, bt)
-					}
+					stripTiles(h, mr, nc, nr, c[(i0+ic+ir)*ldc+j0+jc:], ldc, tile, bt, func(jr int, cc []float32, ldc int, beta float32) {
+						d.kernel(kq, apan, pairs(bp[jr*kc:], kq*nr), cc, ldc, alpha, beta)
+					})
 				}
 			}
 		}

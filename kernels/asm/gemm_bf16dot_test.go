@@ -58,7 +58,7 @@ func randFloats(rng *rand.Rand, n int) []float32 {
 // TestGemmBF16DotMatchesReference runs every kernel this CPU has (the
 // AVX512_BF16 one where present, and the Go loops) over ragged shapes —
 // edge tiles in both directions, odd k (a half-empty last pair), k blocks
-// that split, m and n below and above dotMinRows — with float32, bf16 and NF4 B
+// that split, m and n below and above dotMinDim — with float32, bf16 and NF4 B
 // in both layouts, alpha and beta, against dotRef.
 func TestGemmBF16DotMatchesReference(t *testing.T) {
 	saved := CurrentImpl()
@@ -167,7 +167,7 @@ func checkBF16Dot(t *testing.T, rng *rand.Rand, name string, m, n, k int, transA
 	}
 
 	var ref, bound []float64
-	small := m < dotMinRows || n < dotMinRows
+	small := m < dotMinDim || n < dotMinDim
 	if !small {
 		ref, bound = dotRef(transA, m, n, k, alpha, a, lda, opB, beta, c0, ldc)
 	}

@@ -3,9 +3,6 @@
 package asm
 
 //go:noescape
-func dequantNF4AVX512(dst *float32, packed *byte, n int, absmax float32, code *[16]float32)
-
-//go:noescape
 func dequantNF4BlocksAVX512(dst *float32, packed *byte, absmax *float32, blocks, blockBytes int, code *[16]float32)
 
 // dequantNF4BlocksAVX512Checked checks the slices cover the blocks, then
@@ -21,7 +18,7 @@ func dequantNF4BlockAVX512(dst []float32, packed []byte, absmax float32) {
 	dst = dst[:2*len(packed)]
 	n := len(packed) &^ 15
 	if n > 0 {
-		dequantNF4AVX512(&dst[0], &packed[0], n, absmax, &NF4Code)
+		dequantNF4BlocksAVX512(&dst[0], &packed[0], &absmax, 1, n, &NF4Code)
 	}
 	DequantNF4BlockRef(dst[2*n:], packed[n:], absmax)
 }

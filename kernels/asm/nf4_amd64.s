@@ -43,52 +43,13 @@ GLOBL nf4ilv1<>(SB), RODATA|NOPTR, $64
 DATA nf4low<>+0(SB)/4, $15
 GLOBL nf4low<>(SB), RODATA|NOPTR, $4
 
-// func dequantNF4AVX512(dst *float32, packed *byte, n int, absmax float32, code *[16]float32)
-// n is the number of packed bytes, a multiple of 16; dst receives 2n floats.
-// Per 16 bytes: widen to 16 dwords, split the nibbles, look both up in the
-// 16-entry code book held in one register (VPERMPS), interleave high/low
-// (VPERMT2PS) and scale.
-TEXT ·dequantNF4AVX512(SB), NOSPLIT, $0-40
-	MOVQ dst+0(FP), DI
-	MOVQ packed+8(FP), SI
-	MOVQ n+16(FP), CX
-	VBROADCASTSS absmax+24(FP), Z7
-	MOVQ code+32(FP), AX
-	VMOVUPS (AX), Z6                  // the code book
-	VMOVDQU32 nf4ilv0<>(SB), Z4
-	VMOVDQU32 nf4ilv1<>(SB), Z5
-	VPBROADCASTD nf4low<>(SB), Z3
-
-loop:
-	CMPQ CX, $16
-	JLT  done
-	VPMOVZXBD (SI), Z0                // 16 bytes -> 16 dwords
-	VPSRLD    $4, Z0, Z1              // high nibbles (first values)
-	VPANDD    Z3, Z0, Z2              // low nibbles (second values)
-	VPERMPS   Z6, Z1, Z1              // code[hi]
-	VPERMPS   Z6, Z2, Z2              // code[lo]
-	VMOVAPS   Z1, Z8
-	VPERMT2PS Z2, Z4, Z8              // outputs 0..15
-	VPERMT2PS Z2, Z5, Z1              // outputs 16..31
-	VMULPS    Z7, Z8, Z8
-	VMULPS    Z7, Z1, Z1
-	VMOVUPS   Z8, (DI)
-	VMOVUPS   Z1, 64(DI)
-	ADDQ      $16, SI
-	ADDQ      $128, DI
-	SUBQ      $16, CX
-	JMP       loop
-
-done:
-	VZEROUPPER
-	RET
-
 // func dequantNF4BlocksAVX512(dst *float32, packed *byte, absmax *float32, blocks, blockBytes int, code *[16]float32)
 // blocks whole blocks of blockBytes packed bytes (a multiple of 16, at
-// least 16) each, block b scaled by absmax[b]: dequantNF4AVX512 over many
-// blocks in one call, the constants loaded once (a GEMM packing an NF4
-// panel dequantizes rows of 64-value blocks, where a call per block cost
-// as much as the block).
+// least 16) each, block b scaled by absmax[b], the constants loaded once
+// (a GEMM packing an NF4 panel dequantizes rows of 64-value blocks, where
+// a call per block cost as much as the block). Per 16 bytes: widen to 16
+// dwords, split the nibbles, look both up in the 16-entry code book held
+// in one register (VPERMPS), interleave high/low (VPERMT2PS) and scale.
 TEXT ·dequantNF4BlocksAVX512(SB), NOSPLIT, $0-48
 	MOVQ dst+0(FP), DI
 	MOVQ packed+8(FP), SI

@@ -215,40 +215,41 @@ func gemmPacked(g *gemmImpl, transA bool, i0, m, j0, n, k int, alpha float32, a 
 				for ir := 0; ir < mc; ir += mr {
 					h := min(mr, mc-ir)
 					row := (i0 + ic + ir) * ldc
+					cs := c[row+j0+jc:]
 					if ir < inPlace {
 						arow := a[(i0+ic+ir)*lda+pc:]
-						for jr := 0; jr < nc; jr += nr {
-							w := min(nr, nc-jr)
-							bpan := bp[jr*kc:]
-							cc := c[row+j0+jc+jr:]
-							if w == nr {
-								g.inplace(kc, arow, lda, bpan, cc, ldc, alpha, bt)
-								continue
-							}
-							g.inplace(kc, arow, lda, bpan, tile, nr, alpha, 0)
-							addTile(cc, ldc, tile, nr, h, w, bt)
-						}
+						stripTiles(mr, mr, nc, nr, cs, ldc, tile, bt, func(jr int, cc []float32, ldc int, beta float32) {
+							g.inplace(kc, arow, lda, bp[jr*kc:], cc, ldc, alpha, beta)
+						})
 						continue
 					}
 					apan := ap[(ir-inPlace)*kc:]
-					for jr := 0; jr < nc; jr += nr {
-						w := min(nr, nc-jr)
-						bpan := bp[jr*kc:]
-						cc := c[row+j0+jc+jr:]
-						if h == mr && w == nr {
-							g.kernel(kc, apan, bpan, cc, ldc, alpha, bt)
-							continue
-						}
-						// Edge tile: compute it whole into tile, then
-						// write back only the h×w part inside C.
-						g.kernel(kc, apan, bpan, tile, nr, alpha, 0)
-						addTile(cc, ldc, tile, nr, h, w, bt)
-					}
+					stripTiles(h, mr, nc, nr, cs, ldc, tile, bt, func(jr int, cc []float32, ldc int, beta float32) {
+						g.kernel(kc, apan, bp[jr*kc:], cc, ldc, alpha, beta)
+					})
 				}
 			}
 		}
 	}
 	putBuf(buf)
+}
+
+// stripTiles computes one strip of C, h ≤ mr rows by nc columns (c its
+// first element), tile by tile: tileFn(jr, cc, ldc, beta) runs the
+// micro-kernel for the mr×nr tile at column jr into cc. Whole tiles write
+// C in place; an edge tile is computed whole into tile (beta 0), and only
+// its h×w part inside C is written back.
+func stripTiles(h, mr, nc, nr int, c []float32, ldc int, tile []float32, beta float32, tileFn func(jr int, cc []float32, ldc int, beta float32)) {
+	for jr := 0; jr < nc; jr += nr {
+		w := min(nr, nc-jr)
+		cc := c[jr:]
+		if h == mr && w == nr {
+			tileFn(jr, cc, ldc, beta)
+			continue
+		}
+		tileFn(jr, tile, nr, 0)
+		addTile(cc, ldc, tile, nr, h, w, beta)
+	}
 }
 
 // blocking is one product's cache blocks (gemmPacked, gemmPairs): mc rows
