@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -82,7 +83,7 @@ func RunLoRA(r LoRARun) (LoRAResult, error) {
 	be, precision := tensor.CPUDefault(), "f32"
 	if r.BF16 {
 		if !tensor.CPUBF16Fast() {
-			return LoRAResult{}, fmt.Errorf("bench: precision bf16 on this CPU runs the Go kernel (no AVX512_BF16): not a speed measurement")
+			return LoRAResult{}, fmt.Errorf("bench: precision bf16 on this CPU runs the Go kernel, not a speed measurement (the fast one needs %s)", cmp.Or(tensor.CPUBF16Instructions(), "an amd64 or arm64 build"))
 		}
 		be, precision = tensor.CPUBF16(), "bf16"
 	}

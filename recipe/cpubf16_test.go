@@ -22,7 +22,7 @@ import (
 // (2e-3) relative; the loss averages over 256 tokens a step, so the
 // roundings mostly cancel (measured ≤ 3.5e-4 over the 4 steps; the parity
 // fixtures' loss 1.7e-4), and 5e-3 is 2.5 single roundings. On a CPU
-// without AVX512_BF16 the run is refused with the reason.
+// without the bf16 instructions the run is refused with the reason.
 func TestCPUBF16Run(t *testing.T) {
 	run := func(t *testing.T, precision string, qlora bool) (*Result, string) {
 		o := quickOptions(t, "bf16-"+precision)
@@ -32,8 +32,8 @@ func TestCPUBF16Run(t *testing.T) {
 		res, err := Run(context.Background(), o)
 		if err != nil {
 			if precision == "bf16" && !tensor.CPUBF16Fast() {
-				if !strings.Contains(err.Error(), "no AVX512_BF16") {
-					t.Fatalf("bf16 on a CPU without AVX512_BF16: %v, want refused with the reason", err)
+				if !strings.Contains(err.Error(), cpuBF16MissingWant()) {
+					t.Fatalf("bf16 on a CPU without bf16 instructions: %v, want refused with the reason", err)
 				}
 				return nil, ""
 			}

@@ -82,8 +82,8 @@ func (d Device) Describe() string {
 // when the driver and a device are there, else the CPU, with the reason
 // in Fallback). precision is "auto" or "" (bf16 tensor cores on a GPU,
 // float32 on the CPU), "bf16" (on the CPU: tensor.CPUBF16, refused on a
-// CPU without AVX512_BF16, where it would be slower than float32) or
-// "f32".
+// CPU without AVX512_BF16 or arm64's BF16, where it would be slower than
+// float32) or "f32".
 func OpenDevice(device, precision string) (Device, error) {
 	return OpenDeviceCapped(device, precision, 0)
 }
@@ -182,7 +182,7 @@ func OpenDeviceFor(r DeviceRequest) (Device, error) {
 		// Only where asked: auto keeps the CPU on float32, the parity path
 		// (the CPU's bf16 gain is below 2×, a GPU's tensor cores' 10×).
 		if !tensor.CPUBF16Fast() {
-			why := "this CPU has no AVX512_BF16 (VDPBF16PS), so its bf16 products would be slower than float32"
+			why := cpuBF16Missing() + ", so its bf16 products would be slower than float32"
 			if out.Fallback != "" {
 				why = "device auto found no GPU (" + out.Fallback + ") and " + why
 			}
@@ -210,6 +210,15 @@ func OpenDeviceFor(r DeviceRequest) (Device, error) {
 		out.GEMMProvider = string(provider)
 	}
 	return out, nil
+}
+
+// cpuBF16Missing says what the CPU lacks for precision bf16: the
+// instructions this build's bf16 kernel runs on, or the kernel itself.
+func cpuBF16Missing() string {
+	if isa := tensor.CPUBF16Instructions(); isa != "" {
+		return "this CPU has no " + isa
+	}
+	return "this build has no bf16 kernel for this CPU (purego, or an architecture other than amd64 and arm64)"
 }
 
 // openDevice opens the run's device, resolves Precision "auto" into the

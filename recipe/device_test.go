@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 
@@ -8,6 +9,22 @@ import (
 	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/tensor/cudabackend"
 )
+
+// cpuBF16MissingWant is the refusal's reason for precision bf16 on this
+// build's CPU kernels, per architecture.
+func cpuBF16MissingWant() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		if tensor.CPUBF16Instructions() != "" {
+			return "this CPU has no AVX512_BF16 (VDPBF16PS)"
+		}
+	case "arm64":
+		if tensor.CPUBF16Instructions() != "" {
+			return "this CPU has no BF16 (BFDOT)"
+		}
+	}
+	return "this build has no bf16 kernel for this CPU"
+}
 
 func TestOpenDevicePrecision(t *testing.T) {
 	d, err := OpenDevice("cpu", "auto")
@@ -20,8 +37,8 @@ func TestOpenDevicePrecision(t *testing.T) {
 	checkCPUBF16 := func(t *testing.T, d Device, err error) {
 		t.Helper()
 		if !tensor.CPUBF16Fast() {
-			if err == nil || !strings.Contains(err.Error(), "this CPU has no AVX512_BF16") {
-				t.Fatalf("cpu bf16 without AVX512_BF16: %v, want refused with the reason", err)
+			if err == nil || !strings.Contains(err.Error(), cpuBF16MissingWant()) {
+				t.Fatalf("cpu bf16 without bf16 instructions: %v, want refused with the reason", err)
 			}
 			return
 		}
@@ -75,7 +92,7 @@ func TestOpenDevicePrecision(t *testing.T) {
 	d, err = OpenDevice("auto", "bf16")
 	if !tensor.CPUBF16Fast() {
 		if err == nil || !strings.Contains(err.Error(), "device auto found no GPU") {
-			t.Fatalf("auto bf16 without a GPU or AVX512_BF16: %v", err)
+			t.Fatalf("auto bf16 without a GPU or bf16 instructions: %v", err)
 		}
 		return
 	}

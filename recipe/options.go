@@ -118,7 +118,7 @@ type Options struct {
 	// tensor-core GEMMs in bf16, LoRA masters, optimizer state, norm
 	// statistics and the loss in float32; float32 on the CPU), bf16 (on
 	// the CPU: tensor.CPUBF16's products, float32 activations; refused
-	// without AVX512_BF16) or f32; a run replaces auto by the precision in
+	// without AVX512_BF16 or arm64's BF16) or f32; a run replaces auto by the precision in
 	// use.
 	Device    string
 	Precision string

@@ -69,6 +69,9 @@ fi
 if command -v qemu-aarch64-static >/dev/null 2>&1 || command -v qemu-aarch64 >/dev/null 2>&1; then
   stage "arm64 kernels under qemu-user"
   scripts/test-arm64.sh ./kernels/asm
+  # The tensor backend of precision bf16 on the NEON BFDOT kernel (qemu's
+  # CPU has FEAT_BF16): its products and attention, about 2 s.
+  scripts/test-arm64.sh ./tensor -- -test.run 'CPUBF16'
 else
   stage "arm64 kernels: qemu-user not installed, not run (.ci/run installs it)"
 fi

@@ -67,13 +67,19 @@ var cpuBF16 = &CPUBackend{threads: runtime.GOMAXPROCS(0), bf16MatMul: true}
 // matmuls, and their outputs stay float32. Everything else (softmax and
 // log-sum-exp, norms, the loss, the optimizer) is the default backend's
 // float32. On a CPU with AVX512_BF16 the products run on VDPBF16PS at up
-// to twice Sgemm's speed (asm.BF16DotFast); elsewhere they are correct but
-// slow. Tensors move freely between the two backends.
+// to twice Sgemm's speed, on arm64 with FEAT_BF16 on BFDOT
+// (asm.BF16DotFast); elsewhere they are correct but slow. Tensors move freely between the two backends.
 func CPUBF16() *CPUBackend { return cpuBF16 }
 
 // CPUBF16Fast reports whether CPUBF16's products run on the CPU's bf16
-// instructions (AVX512_BF16), faster than the default backend's float32.
+// instructions (AVX512_BF16, arm64's BF16), faster than the default
+// backend's float32.
 func CPUBF16Fast() bool { return asm.BF16DotFast() }
+
+// CPUBF16Instructions names the instructions CPUBF16's fast products need
+// in this build ("AVX512_BF16 (VDPBF16PS)", "BF16 (BFDOT)"), or is "" where
+// the build has none (asm.BF16DotISA).
+func CPUBF16Instructions() string { return asm.BF16DotISA() }
 
 // CPUBF16Speedup measures how many times faster CPUBF16's products run
 // than the default backend's on this CPU (asm.BF16DotSpeedup: one

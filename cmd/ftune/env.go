@@ -49,17 +49,20 @@ func newEnvCmd() *cobra.Command {
 			fmt.Fprintf(w, "cpu:      %s\n", c.BrandName)
 			fmt.Fprintf(w, "cores:    %s\n", coresLine())
 			var feats []string
-			for _, f := range []cpuid.FeatureID{cpuid.AVX2, cpuid.FMA3, cpuid.AVX512F, cpuid.AVX512BF16, cpuid.AMXBF16, cpuid.ASIMD} {
+			for _, f := range []cpuid.FeatureID{cpuid.AVX2, cpuid.FMA3, cpuid.AVX512F, cpuid.AVX512BF16, cpuid.AMXBF16, cpuid.ASIMD, cpuid.BF16} {
 				if c.Supports(f) {
 					feats = append(feats, f.String())
 				}
 			}
 			fmt.Fprintf(w, "features: %s\n", strings.Join(feats, " "))
 			fmt.Fprintf(w, "kernels:  %s (available: %v)\n", asm.CurrentImpl(), asm.Available())
-			if asm.BF16DotFast() {
-				fmt.Fprintln(w, "cpu bf16: --precision bf16 multiplies bf16-rounded operands on AVX512_BF16 (default f32)")
-			} else {
-				fmt.Fprintln(w, "cpu bf16: unavailable (no AVX512_BF16); the CPU trains in float32")
+			switch isa := asm.BF16DotISA(); {
+			case asm.BF16DotFast():
+				fmt.Fprintf(w, "cpu bf16: --precision bf16 multiplies bf16-rounded operands on %s (default f32)\n", isa)
+			case isa != "":
+				fmt.Fprintf(w, "cpu bf16: unavailable (no %s); the CPU trains in float32\n", isa)
+			default:
+				fmt.Fprintln(w, "cpu bf16: unavailable (no bf16 kernel in this build); the CPU trains in float32")
 			}
 			if ok, reason := cuda.Available(); ok {
 				// The path a default run takes: precision, GEMM provider,

@@ -51,7 +51,7 @@ var shortcuts = []shortcut{
 	{"output", "training.tracking.output_dir", "string", "folder of run folders ($VARS expand)"},
 	{"run-name", "training.tracking.run_name", "string", "run folder name (default: the start time)"},
 	{"device", "training.device", "string", "auto, cpu, cuda or cuda:N"},
-	{"precision", "training.precision", "string", "auto (bf16 on a GPU: bf16 weights, activations and tensor-core products, float32 masters and loss; f32 on the CPU), bf16 (on the CPU: products of bf16-rounded operands on AVX512_BF16, float32 activations) or f32 (the parity path)"},
+	{"precision", "training.precision", "string", "auto (bf16 on a GPU: bf16 weights, activations and tensor-core products, float32 masters and loss; f32 on the CPU), bf16 (on the CPU: products of bf16-rounded operands on AVX512_BF16 or arm64's BF16, float32 activations) or f32 (the parity path)"},
 	{"attention-kernel", "training.attention_kernel", "string", "GPU attention: auto (flash in bf16 precision where it takes the head size and the scores are not soft-capped, else the SIMT kernels), flash (tensor cores, bf16; head sizes multiples of 16 up to 128, and 256) or simt"},
 	{"gemm-provider", "training.gemm_provider", "string", "GPU matrix products: auto (per shape the faster of ftune's kernels and cuBLASLt, measured once), ftune or cublaslt"},
 	{"max-device-memory", "training.max_device_memory", "float", "cap on GPU memory in GiB (0: none): the run plans for it and never reserves more"},

@@ -1,6 +1,6 @@
 // Package asm holds ftune's CPU hot loops: SGEMM, the bf16 GEMM of
 // precision bf16 (GemmBF16Dot: operands rounded to bf16, VDPBF16PS on
-// AVX512_BF16; gemm_bf16dot.go) and the vector kernels of Llama training
+// AVX512_BF16, BFDOT on arm64's FEAT_BF16; gemm_bf16dot.go) and the vector kernels of Llama training
 // (dot, axpy, exp, silu, softmax, RMSNorm, BF16 conversion) and of Gemma's
 // (tanh soft-cap, GeGLU, through the same exp).
 //

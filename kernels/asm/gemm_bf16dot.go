@@ -9,21 +9,21 @@ import (
 
 // The bf16 GEMM: both operands rounded to bfloat16, products summed in
 // float32. On CPUs with AVX512_BF16 one VDPBF16PS does 32 multiply-adds
-// where VFMADD231PS does 16, so a large product runs up to twice as fast
-// as Sgemm, for the rounding of A's values (and of B's, where B is not
-// bf16 already). A bf16 weight loses nothing; an NF4 weight is rounded
+// where VFMADD231PS does 16 (on arm64 with FEAT_BF16, one BFDOT 8 where
+// FMLA does 4), so a large product runs up to twice as fast as Sgemm, for
+// the rounding of A's values (and of B's, where B is not bf16 already). A bf16 weight loses nothing; an NF4 weight is rounded
 // once it is dequantized, as bitsandbytes dequantizes to bf16.
 //
 // The driver is gemmPacked's: op(A) and op(B) are packed as float32
 // micro-panels by the same packers (BSource included, so every weight
 // format works unchanged), then each panel is rewritten in place as bf16
 // pairs (pairPanel): k steps 2q and 2q+1 of a row share one 32-bit slot,
-// 2q in the low half. The micro-kernel reads one slot of A and 16 of B per
-// VDPBF16PS.
+// 2q in the low half. The AVX-512 micro-kernel reads one slot of A and 16
+// of B per VDPBF16PS, the NEON one one slot of A and 4 of B per BFDOT.
 
 // dotGemm is the bf16 kernel and its blocking. mr×nr is the float32
-// AVX-512 kernel's tile; kc counts k values, so a 512-deep panel of pairs
-// takes the bytes of the float32 kernel's 256.
+// kernel's tile (AVX-512 12×32, NEON 8×12); kc counts k values, so a
+// 512-deep panel of pairs takes the bytes of the float32 kernel's 256.
 type dotGemm struct {
 	mr, nr, kc, mc, nc int
 	// kernel computes c[i*ldc+j] = alpha*sum_q (a_lo*b_lo + a_hi*b_hi) +
@@ -42,7 +42,7 @@ type dotGemm struct {
 }
 
 // bf16DotGo is the pure-Go kernel: the contract in plain loops, for CPUs
-// without AVX512_BF16, the purego build and the tests. It is not fast.
+// without bf16 instructions, the purego build and the tests. It is not fast.
 var bf16DotGo = dotGemm{mr: 4, nr: 4, kc: 512, mc: 256, nc: 1024, kernel: dotKernelGo}
 
 // dotCur is the kernel GemmBF16Dot uses; SetImpl switches it with the rest.
@@ -54,6 +54,13 @@ func init() { registerImpl(func(i Impl) { dotCur = dotFor(i) }) }
 // dot-product instructions. When false it runs dotKernelGo, correct but
 // far slower than Sgemm: callers choosing it for speed should not.
 func BF16DotFast() bool { return dotCur.fast }
+
+// BF16DotISA names the instructions this build's bf16 kernel runs on,
+// present on this CPU or not ("AVX512_BF16 (VDPBF16PS)" on amd64, "BF16
+// (BFDOT)" on arm64), or is "" where the build has no such kernel (purego,
+// other architectures): for messages saying why precision bf16 would not
+// pay.
+func BF16DotISA() string { return bf16DotISA }
 
 // BF16DotSpeedup times GemmBF16DotB against SgemmBF16 on this CPU, on one
 // goroutine, for a 192×1024×1024 product with a bf16 weight in [out, in]
@@ -282,19 +289,25 @@ func pairPanel(d *dotGemm, p []float32, kc, r int) {
 		q0 = kc / 2
 		d.pairRows(u, p, r, q0)
 	}
-	for q := q0; q < kc/2; q++ {
-		even, odd := p[2*q*r:][:r], p[(2*q+1)*r:][:r]
-		dst := u[q*r:][:r]
-		for x := range dst {
-			dst[x] = uint32(half.F32ToBF16(even[x])) | uint32(half.F32ToBF16(odd[x]))<<16
-		}
-	}
+	pairRowsGo(u, p, r, q0, kc/2)
 	if kc%2 == 1 {
 		q := kc / 2
 		even := p[2*q*r:][:r]
 		dst := u[q*r:][:r]
 		for x := range dst {
 			dst[x] = uint32(half.F32ToBF16(even[x]))
+		}
+	}
+}
+
+// pairRowsGo is pairRows in Go, for slot rows q0 ≤ q < q1 (in place
+// allowed, as pairPanel describes).
+func pairRowsGo(dst []uint32, src []float32, r, q0, q1 int) {
+	for q := q0; q < q1; q++ {
+		even, odd := src[2*q*r:][:r], src[(2*q+1)*r:][:r]
+		row := dst[q*r:][:r]
+		for x := range row {
+			row[x] = uint32(half.F32ToBF16(even[x])) | uint32(half.F32ToBF16(odd[x]))<<16
 		}
 	}
 }

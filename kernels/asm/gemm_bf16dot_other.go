@@ -1,9 +1,12 @@
-//go:build purego || !amd64
+//go:build purego || !(amd64 || arm64)
 
 package asm
 
-// dotFor: no bf16 dot-product kernel in assembly here (arm64's BFMMLA is
-// not written yet); the Go loops.
+// dotFor: no bf16 dot-product kernel in assembly in this build; the Go
+// loops.
 func dotFor(Impl) *dotGemm { return &bf16DotGo }
 
-const hasBF16Dot = false
+const (
+	hasBF16Dot = false
+	bf16DotISA = ""
+)

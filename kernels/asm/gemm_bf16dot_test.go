@@ -275,7 +275,8 @@ func TestGemmBF16DotBeta0IgnoresC(t *testing.T) {
 }
 
 // TestBF16DotFast: the assembly kernel is chosen exactly when the CPU has
-// AVX512_BF16 under the AVX-512 implementation.
+// the bf16 instructions (AVX512_BF16, FEAT_BF16) under the implementation
+// it is written for (AVX-512, NEON).
 func TestBF16DotFast(t *testing.T) {
 	saved := CurrentImpl()
 	defer SetImpl(saved)
@@ -283,12 +284,12 @@ func TestBF16DotFast(t *testing.T) {
 		if err := SetImpl(impl); err != nil {
 			t.Fatal(err)
 		}
-		want := impl == ImplAVX512 && hasBF16Dot
+		want := (impl == ImplAVX512 || impl == ImplNEON) && hasBF16Dot
 		if BF16DotFast() != want {
 			t.Errorf("%s: BF16DotFast() = %v, want %v", impl, BF16DotFast(), want)
 		}
 	}
-	t.Logf("this CPU: AVX512_BF16 kernel %v", hasBF16Dot)
+	t.Logf("this CPU: bf16 dot-product kernel %v", hasBF16Dot)
 }
 
 // TestPairPanelSpecialValues: pairPanel's assembly loop (where this CPU has
@@ -302,11 +303,11 @@ func TestPairPanelSpecialValues(t *testing.T) {
 		math.MaxFloat32, -math.MaxFloat32, float32(math.Inf(1)), float32(math.Inf(-1)), 0x1p-130, -0x1p-149,
 		math.Float32frombits(0x7f800001), math.Float32frombits(0xffffffff), math.Float32frombits(0x7fc00000), math.Float32frombits(0x7fbfffff)}
 	rng := rand.New(rand.NewPCG(5, 6))
-	fast := dotFor(ImplAVX512)
+	fast := dotFor(Available()[len(Available())-1]) // the fastest implementation
 	if fast.pairRows == nil {
 		t.Logf("no assembly pairing on this CPU: the Go loop is checked against half.F32ToBF16 only")
 	}
-	for _, r := range []int{4, 12, 16, 20, 32} {
+	for _, r := range []int{4, 6, 12, 16, 20, 32} {
 		for _, kc := range []int{1, 2, 3, 8, 9} {
 			p := make([]float32, kc*r)
 			for i := range p {

@@ -410,3 +410,57 @@ nar4:
 
 nardone:
 	RET
+
+// func pairRowsBF16NEON(dst *uint32, src *float32, r, kq int)
+// The bf16 GEMM's pairing (gemm_bf16dot.go, pairPanel) for r a multiple of
+// 4: dst[q*r+x] = bf16(src[2q*r+x]) | bf16(src[(2q+1)*r+x])<<16, rounded
+// as f32ToBF16NEON rounds; TRN2 on halfwords takes the high half of each
+// word of the even row (low half of the pair) and of the odd row (high
+// half). dst may be src: a chunk of slot row q is stored after the chunks
+// of float32 rows 2q and 2q+1 under it are loaded, and rows before 2q are
+// no longer read.
+TEXT ·pairRowsBF16NEON(SB), NOSPLIT, $0-32
+	MOVD dst+0(FP), R1
+	MOVD src+8(FP), R0
+	MOVD r+16(FP), R2
+	MOVD kq+24(FP), R3
+	MOVD $bf16Tab<>(SB), R9
+	VLD1R.P 4(R9), [V29.S4]
+	VLD1R.P 4(R9), [V28.S4]
+	VLD1R.P 4(R9), [V27.S4]
+	LSL  $2, R2, R4 // a row's bytes
+	LSR  $2, R2, R2 // 4-lane chunks per row
+
+pairq:
+	CBZ  R3, pairdone
+	MOVD R0, R5
+	ADD  R4, R0, R6
+	MOVD R2, R7
+
+pairx:
+	VLD1.P 16(R5), [V0.S4]
+	VLD1.P 16(R6), [V1.S4]
+	VUSHR $16, V0.S4, V2.S4
+	VUSHR $16, V1.S4, V3.S4
+	VAND  V29.B16, V2.B16, V2.B16
+	VAND  V29.B16, V3.B16, V3.B16
+	ADD4(28, 2, 2)
+	ADD4(28, 3, 3)
+	ADD4(0, 2, 2)
+	ADD4(1, 3, 3)
+	FCMEQ4(0, 0, 4)
+	FCMEQ4(1, 1, 5)
+	VBSL  V27.B16, V2.B16, V4.B16
+	VBSL  V27.B16, V3.B16, V5.B16
+	VTRN2 V5.H8, V4.H8, V6.H8
+	VST1.P [V6.S4], 16(R1)
+	SUBS  $1, R7, R7
+	BNE   pairx
+
+	ADD  R4, R0, R0
+	ADD  R4, R0, R0
+	SUB  $1, R3
+	B    pairq
+
+pairdone:
+	RET

@@ -25,7 +25,7 @@ func main() {
 	shape := flag.String("shape", "tiny-base", "tiny-base or smollm2-135m")
 	threads := flag.Int("threads", 1, "GOMAXPROCS and GEMM worker goroutines")
 	quant := flag.String("quant", "f32", "f32 (bf16 frozen weights, float32 compute) or nf4 (QLoRA)")
-	precision := flag.String("precision", "f32", "f32 or bf16 (products of bf16-rounded operands on AVX512_BF16: tensor.CPUBF16)")
+	precision := flag.String("precision", "f32", "f32 or bf16 (products of bf16-rounded operands on AVX512_BF16 or arm64's BF16: tensor.CPUBF16)")
 	family := flag.String("family", "", "random-weight model of this family at -shape: "+strings.Join(bench.Families, ", ")+" (default: the shape's Llama)")
 	window := flag.Int("window", bench.DefaultWindow, "sliding window of the gemma2 and gemma3 folders (-family)")
 	prepare := flag.Bool("prepare", false, "only write the -family folder (if absent) and print its path: keeps the writing out of a timed run's peak RSS")

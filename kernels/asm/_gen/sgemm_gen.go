@@ -67,6 +67,7 @@ func main() {
 	write(filepath.Join(*out, "sgemm_inplace_avx512_amd64.s"), avx512InPlaceKernels())
 	write(filepath.Join(*out, "sgemm_neon_arm64.s"), neon())
 	write(filepath.Join(*out, "gemm_bf16dot_avx512_amd64.s"), append([]byte(header), avx512BF16Dot()...))
+	write(filepath.Join(*out, "gemm_bf16dot_neon_arm64.s"), neonBF16Dot())
 }
 
 // write replaces path atomically so a failed run never leaves half a file.
@@ -301,21 +302,10 @@ var avx2Strided = []struct{ mr, nv int }{{1, 4}, {2, 4}, {4, 2}, {6, 2}}
 // free of hand-encoded words; 8+3 loads per 24 FMLAs is still within what
 // a two-load-port core sustains.
 func neon() []byte {
-	const mr, nr = 8, 12
+	const mr = 8
 	var b w
 	b.WriteString(header)
-	b.f("// func sgemmKernelNEON(kc int, a, b, c *float32, ldc int, alpha, beta float32)")
-	b.f("TEXT ·sgemmKernelNEON(SB), NOSPLIT, $0-48")
-	b.f("\tMOVD kc+0(FP), R3")
-	b.f("\tMOVD a+8(FP), R0")
-	b.f("\tMOVD b+16(FP), R1")
-	b.f("\tMOVD c+24(FP), R2")
-	b.f("\tMOVD ldc+32(FP), R4")
-	b.f("\tLSL $2, R4, R4")
-	for i := 0; i < 3*mr; i++ {
-		b.f("\tVEOR V%d.B16, V%d.B16, V%d.B16", i, i, i)
-	}
-	b.f("loop:")
+	neonPrologue(&b, "sgemmKernelNEON", "kc", "a, b, c *float32", mr)
 	b.f("\tVLD1.P 48(R1), [V24.S4, V25.S4, V26.S4]")
 	for i := 0; i < mr; i++ {
 		t := 27 + i%4
@@ -326,6 +316,32 @@ func neon() []byte {
 	}
 	b.f("\tSUBS $1, R3, R3")
 	b.f("\tBNE loop")
+	neonEpilogue(&b, mr)
+	return b.Bytes()
+}
+
+// neonPrologue starts a NEON micro-kernel of Go signature
+// func name(count int, params, ldc int, alpha, beta float32): the loop
+// count in R3, then a (R0), b (R1), c (R2), ldc in bytes (R4), with the
+// mr×12 accumulators V0-V23 cleared and the loop label written.
+func neonPrologue(b *w, name, count, params string, mr int) {
+	b.f("// func %s(%s int, %s, ldc int, alpha, beta float32)", name, count, params)
+	b.f("TEXT ·%s(SB), NOSPLIT, $0-48", name)
+	b.f("\tMOVD %s+0(FP), R3", count)
+	b.f("\tMOVD a+8(FP), R0")
+	b.f("\tMOVD b+16(FP), R1")
+	b.f("\tMOVD c+24(FP), R2")
+	b.f("\tMOVD ldc+32(FP), R4")
+	b.f("\tLSL $2, R4, R4")
+	for i := 0; i < 3*mr; i++ {
+		b.f("\tVEOR V%d.B16, V%d.B16, V%d.B16", i, i, i)
+	}
+	b.f("loop:")
+}
+
+// neonEpilogue writes C = alpha*acc + beta*C for the mr×12 tile in V0-V23
+// (c in R2, its row stride in bytes in R4), the end of both NEON kernels.
+func neonEpilogue(b *w, mr int) {
 	// C = alpha*acc + beta*C, built from zero with FMLA (Go's assembler
 	// has no vector FMUL): V27 = alpha, V28 = beta broadcast.
 	b.f("\tFMOVS alpha+40(FP), F27")
@@ -356,5 +372,4 @@ func neon() []byte {
 		b.f("\tADD R4, R2, R2")
 	}
 	b.f("\tRET")
-	return b.Bytes()
 }
