@@ -79,7 +79,8 @@ func TestGemmBF16DotMatchesReference(t *testing.T) {
 
 // checkBF16Dot builds one product's operands and reference, then runs it
 // on every implementation this CPU has, on one goroutine and, for the
-// fastest implementation, split over two goroutines.
+// fastest implementation, split over two goroutines and over six (a grid
+// of rectangles where the shape allows: 3×2 at 130×70 and 100×45).
 func checkBF16Dot(t *testing.T, rng *rand.Rand, name string, m, n, k int, transA bool, src string) {
 	t.Helper()
 	lda := k + 3
@@ -180,7 +181,7 @@ func checkBF16Dot(t *testing.T, rng *rand.Rand, name string, m, n, k int, transA
 	for _, impl := range impls {
 		configs = append(configs, config{impl, 1})
 	}
-	configs = append(configs, config{impls[len(impls)-1], 2})
+	configs = append(configs, config{impls[len(impls)-1], 2}, config{impls[len(impls)-1], 6})
 	for _, cfg := range configs {
 		if err := SetImpl(cfg.impl); err != nil {
 			t.Fatal(err)

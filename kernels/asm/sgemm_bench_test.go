@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftune/ftune/internal/half"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
@@ -217,5 +218,34 @@ func BenchmarkNF4Products(b *testing.B) {
 			SetThreads(runtime.GOMAXPROCS(0))
 			runGemmBench(b, s, func() { GemmBF16DotSource(false, tokens, dir.n, dir.k, 1, a, dir.k, src, 0, c, dir.n) })
 		})
+	}
+}
+
+// BenchmarkGemmWorkers splits a layer's products (x·Wᵀ with a bf16 weight
+// [out, in], in float32 and in bf16) over 2 to 16 workers and reports
+// GFLOP per CPU-second: the work the split adds (each worker packs the
+// operand panels it reads, so a split repacks) shows there even on a
+// machine with fewer cores than workers, where wall time cannot. Shapes
+// are tokens×in×out.
+//
+//	go test -run '^$' -bench GemmWorkers -benchtime 20x ./kernels/asm
+func BenchmarkGemmWorkers(b *testing.B) {
+	defer SetThreads(Threads())
+	for _, s := range []benchShape{{m: 512, k: 576, n: 1536}, {m: 512, k: 2048, n: 2048}, {m: 512, k: 2048, n: 8192}, {m: 2048, k: 2048, n: 2048}} {
+		x, _, z := benchOperands(s)
+		w := make([]uint16, s.n*s.k)
+		for i := range w {
+			w[i] = half.F32ToBF16(float32(i%7) - 3)
+		}
+		for _, workers := range []int{2, 4, 8, 16} {
+			b.Run(fmt.Sprintf("%s/f32/workers=%d", s, workers), func(b *testing.B) {
+				SetThreads(workers)
+				runGemmBench(b, s, func() { SgemmBF16(false, true, s.m, s.n, s.k, 1, x, s.k, w, s.k, 0, z, s.n) })
+			})
+			b.Run(fmt.Sprintf("%s/bf16/workers=%d", s, workers), func(b *testing.B) {
+				SetThreads(workers)
+				runGemmBench(b, s, func() { GemmBF16DotB(false, true, s.m, s.n, s.k, 1, x, s.k, w, s.k, 0, z, s.n) })
+			})
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package asm
 
 import (
+	"math"
 	"sync"
 
 	"github.com/ftune/ftune/internal/half"
@@ -105,55 +106,59 @@ func gemmOn(t int, transA bool, m, n, k int, alpha float32, a []float32, lda int
 // splitRect runs rect over at most t disjoint rectangles covering the m×n
 // output, the last on the calling goroutine, and returns when all are done.
 // Each worker computes its own rectangle of C with private packing
-// buffers, so workers never wait for each other. Splitting n repacks A in
-// every worker, splitting m repacks B: it splits the side whose duplicate
-// packing is cheaper, when it has enough mr-row panels or nr-column strips
-// to share.
+// buffers, so workers never wait for each other; the price is that each
+// packs every row of A and column of B its rectangle reads. A grid of
+// pm×pn rectangles packs A pn times and B pm times over, and a worker
+// packs m/pm rows and n/pn columns (all of k each): splitGrid picks the
+// grid that makes that least. Two workers split the longer side, as one
+// row of rectangles or one column; four or more split both: a 512×576
+// product (SmolLM2's x·Wᵀ at 512 tokens) over 16 workers is a 4×4 grid,
+// each worker packing 128 rows of A and 144 columns of B, where one row
+// of 16 rectangles would have each pack all 512 rows and 36 columns.
 func splitRect(t, m, n, mr, nr int, rect func(i0, m, j0, n int)) {
-	if t <= 1 {
-		rect(0, m, 0, n)
-		return
-	}
-	nStrips := (n + nr - 1) / nr
 	mPanels := (m + mr - 1) / mr
-	splitN := m <= n
-	if splitN && nStrips < t && mPanels >= t {
-		splitN = false
-	} else if !splitN && mPanels < t && nStrips >= t {
-		splitN = true
-	}
-	units, unit := mPanels, mr
-	if splitN {
-		units, unit = nStrips, nr
-	}
-	parts := min(t, units)
-	if parts <= 1 {
+	nStrips := (n + nr - 1) / nr
+	pm, pn := splitGrid(t, m, n, mPanels, nStrips)
+	if pm*pn <= 1 {
 		rect(0, m, 0, n)
 		return
 	}
 	var wg sync.WaitGroup
-	for q := range parts {
-		lo := min(q*units/parts*unit, m)
-		hi := min((q+1)*units/parts*unit, m)
-		if splitN {
-			lo = min(q*units/parts*unit, n)
-			hi = min((q+1)*units/parts*unit, n)
-		}
-		run := func() {
-			if splitN {
-				rect(0, m, lo, hi-lo)
-			} else {
-				rect(lo, hi-lo, 0, n)
-			}
-		}
-		if q == parts-1 {
-			run()
+	for q := range pm * pn {
+		i, j := q/pn, q%pn
+		i0, i1 := min(i*mPanels/pm*mr, m), min((i+1)*mPanels/pm*mr, m)
+		j0, j1 := min(j*nStrips/pn*nr, n), min((j+1)*nStrips/pn*nr, n)
+		if q == pm*pn-1 {
+			rect(i0, i1-i0, j0, j1-j0)
 			break
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); run() }()
+		go func() { defer wg.Done(); rect(i0, i1-i0, j0, j1-j0) }()
 	}
 	wg.Wait()
+}
+
+// splitGrid is the grid of splitRect: pm parts of the mPanels row panels
+// by pn parts of the nStrips column strips, pm·pn the most workers up to t
+// that some grid gives (each part at least one panel or strip), and among
+// those grids the one whose rectangle packs the fewest rows and columns,
+// m/pm + n/pn; ties go to fewer row parts.
+func splitGrid(t, m, n, mPanels, nStrips int) (pm, pn int) {
+	for p := min(t, mPanels*nStrips); p > 1; p-- {
+		best := math.Inf(1)
+		for a := 1; a <= p; a++ {
+			if p%a != 0 || a > mPanels || p/a > nStrips {
+				continue
+			}
+			if c := float64(m)/float64(a) + float64(n)/float64(p/a); c < best {
+				best, pm, pn = c, a, p/a
+			}
+		}
+		if pm > 0 {
+			return pm, pn
+		}
+	}
+	return 1, 1
 }
 
 // gemmRect computes the rectangle C[i0:i0+m, j0:j0+n] on the calling

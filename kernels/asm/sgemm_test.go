@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 )
 
@@ -254,8 +255,8 @@ func TestSgemmExact(t *testing.T) {
 }
 
 // TestSgemmParallel runs sizes above parallelMin with several worker
-// counts, so both the m split and the n split are taken, including more
-// workers than tiles.
+// counts, so the m split, the n split and grids of both are taken (4, 6
+// and 16 workers), including more workers than tiles.
 func TestSgemmParallel(t *testing.T) {
 	defer SetThreads(Threads())
 	forEachImpl(t, func(t *testing.T, g *gemmImpl) {
@@ -275,7 +276,7 @@ func TestSgemmParallel(t *testing.T) {
 			want := c.clone()
 			GemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, want.win(), want.ld)
 			tol := gemmTolerance(tc, a, b, c, false)
-			for _, th := range []int{1, 2, 3, 7} {
+			for _, th := range []int{1, 2, 3, 4, 6, 7, 16} {
 				SetThreads(th)
 				got := c.clone()
 				Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a.win(), a.ld, b.win(), b.ld, tc.beta, got.win(), got.ld)
@@ -283,6 +284,60 @@ func TestSgemmParallel(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSplitRect: the rectangles tile the output exactly once, start on
+// panel and strip boundaries, number at most the workers, and form the
+// grid splitGrid describes on a few shapes.
+func TestSplitRect(t *testing.T) {
+	for _, tile := range [][2]int{{12, 32}, {8, 12}, {4, 4}} {
+		mr, nr := tile[0], tile[1]
+		for _, m := range []int{1, 5, 12, 13, 100, 513} {
+			for _, n := range []int{1, 31, 32, 33, 576, 2048} {
+				for workers := 1; workers <= 17; workers++ {
+					var mu sync.Mutex
+					cover := make([]int, m*n)
+					rects := 0
+					splitRect(workers, m, n, mr, nr, func(i0, h, j0, w int) {
+						mu.Lock()
+						defer mu.Unlock()
+						rects++
+						if h <= 0 || w <= 0 || i0%mr != 0 || j0%nr != 0 {
+							t.Errorf("%dx%d tiles %dx%d, %d workers: rectangle at (%d,%d) of %dx%d", m, n, mr, nr, workers, i0, j0, h, w)
+						}
+						for i := i0; i < i0+h; i++ {
+							for j := j0; j < j0+w; j++ {
+								cover[i*n+j]++
+							}
+						}
+					})
+					if rects > workers {
+						t.Errorf("%dx%d, %d workers: %d rectangles", m, n, workers, rects)
+					}
+					for e, c := range cover {
+						if c != 1 {
+							t.Fatalf("%dx%d tiles %dx%d, %d workers: element (%d,%d) covered %d times", m, n, mr, nr, workers, e/n, e%n, c)
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, c := range []struct{ t, m, n, pm, pn int }{
+		{2, 512, 576, 1, 2},    // the longer side
+		{2, 576, 512, 2, 1},    //
+		{16, 512, 576, 4, 4},   // m/4 + n/4 = 272 rows and columns a worker, against 548 as 1×16
+		{16, 512, 8192, 1, 16}, // 1024 as 1×16, 1280 as 2×8
+		{8, 2048, 2048, 2, 4},  // ties go to fewer row parts
+		{7, 512, 576, 1, 7},    // a prime: one row of rectangles
+		{4, 512, 20, 4, 1},     // one strip of columns: rows only
+		{16, 24, 64, 2, 2},     // 2 panels by 2 strips: 4 workers at most
+	} {
+		pm, pn := splitGrid(c.t, c.m, c.n, (c.m+11)/12, (c.n+31)/32)
+		if pm != c.pm || pn != c.pn {
+			t.Errorf("splitGrid(%d workers, %dx%d) = %d×%d, want %d×%d", c.t, c.m, c.n, pm, pn, c.pm, c.pn)
+		}
+	}
 }
 
 // TestSgemmDegenerate covers m, n or k = 0 and alpha = 0: C = beta*C, and
