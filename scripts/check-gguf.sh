@@ -7,14 +7,17 @@
 #
 #   scripts/check-gguf.sh FILE.gguf...     check these files
 #   scripts/check-gguf.sh --tiny           export the shipped tiny-base as
-#                                          F32, F16, Q8_0, Q4_0 and a LoRA
-#                                          adapter, then check them all
+#                                          F32, F16, Q8_0, Q4_0, the k-quant
+#                                          mixes Q4_K_M, Q5_K_M, Q6_K and a
+#                                          LoRA adapter, then check them all
 #
 # For each file it prints gguf-py's view (metadata, tensor table) and fails
 # when it disagrees with ftune's reader (internal/cmd/ggufcheck dump) on keys,
 # types, tensor names/types/shapes/offsets or dequantized values. With
-# --tiny, the F16/Q8_0/Q4_0 files must also be byte-identical to gguf-py's
-# quantization of the F32 export.
+# --tiny, the F16, Q8_0, Q4_0, Q5_0 and Q5_1 tensors must also be
+# byte-identical to gguf-py's quantization of the F32 export (gguf-py
+# cannot quantize the k-quants: TestKQuantsMatchLlamaCpp holds those to
+# ggml's own quantizer).
 #
 # Needs: npm, git, Go, python3 with numpy (Debian: apt-get install -y
 # python3-numpy; gguf-py needs nothing else for reading).
@@ -70,7 +73,8 @@ ref=""
 files=("$@")
 if [[ $1 == --tiny ]]; then
 	(cd "$root" && "$work/ggufcheck" tiny "$work/tiny" assets/models/tiny-base >/dev/null)
-	files=("$work"/tiny/tiny-F32.gguf "$work"/tiny/tiny-F16.gguf "$work"/tiny/tiny-Q8_0.gguf "$work"/tiny/tiny-Q4_0.gguf "$work"/tiny/tiny-lora-F16.gguf)
+	files=("$work"/tiny/tiny-F32.gguf "$work"/tiny/tiny-F16.gguf "$work"/tiny/tiny-Q8_0.gguf "$work"/tiny/tiny-Q4_0.gguf
+		"$work"/tiny/tiny-Q4_K_M.gguf "$work"/tiny/tiny-Q5_K_M.gguf "$work"/tiny/tiny-Q6_K.gguf "$work"/tiny/tiny-lora-F16.gguf)
 	ref=$work/tiny/tiny-F32.gguf
 fi
 

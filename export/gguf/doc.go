@@ -10,9 +10,13 @@
 // or hostile file gives an error wrapping ErrFormat, never a panic or a
 // huge allocation.
 //
-// Tensor types: F32, F16, BF16 and the block quantizations Q8_0 and Q4_0,
-// byte for byte as ggml's reference quantizers (quantize_row_q8_0_ref,
-// quantize_row_q4_0_ref) write them; quant.go states the block layouts.
+// Tensor types: F32, F16, BF16, the block quantizations Q8_0, Q4_0, Q5_0
+// and Q5_1, and the k-quants Q4_K, Q5_K and Q6_K, byte for byte as ggml's
+// reference quantizers (quantize_row_*_ref) write them; quant.go and
+// quantk.go state the block layouts. The file types Q4_K_M, Q5_K_M and
+// Q6_K are llama-quantize's mixes of those types, chosen per tensor as it
+// chooses (quantmix.go): such a file equals llama-quantize's quantization
+// of ftune's F32 file, type for type and byte for byte.
 //
 // Models are written the way llama.cpp's convert_hf_to_gguf.py writes them
 // (read, not copied): llama.cpp tensor names (token_embd, blk.N.attn_q,

@@ -25,7 +25,8 @@ type Options struct {
 	Name string
 	// ChatTemplate is tokenizer.chat_template (Jinja); "" writes none.
 	ChatTemplate string
-	// FileType is the type of the 2-D weights (F32, F16, BF16, Q8_0, Q4_0).
+	// FileType is the type of the 2-D weights (F32, F16, BF16, Q8_0, Q4_0)
+	// or llama-quantize's mix of types (Q4_K_M, Q5_K_M, Q6_K; typePlan).
 	FileType FileType
 	// Adapter, when set, is merged into the weights as they are written
 	// (the model itself is not changed; an NF4 base is dequantized per
@@ -83,6 +84,7 @@ func BuildModel(ctx context.Context, m *nn.Model, tok *tokenizer.Tokenizer, opt 
 	if err != nil {
 		return nil, err
 	}
+	plan := typePlan{file: opt.FileType, base: wtype, layers: c.NumLayers, tied: c.TieEmbeddings}
 	src, err := export.NewSource(m, opt.Adapter)
 	if err != nil {
 		return nil, err
@@ -159,7 +161,7 @@ func BuildModel(ctx context.Context, m *nn.Model, tok *tokenizer.Tokenizer, opt 
 			}
 			return w, nil
 		}
-		typ := typeFor(shape, wtype)
+		typ := plan.tensorType(gname, shape)
 		if heads == 0 && !(gemmaNorms(arch) && strings.HasSuffix(hf, "norm.weight")) {
 			// A bf16 weight the adapter leaves (the embeddings among
 			// them) is encoded from its bits a chunk of rows at a time,

@@ -129,16 +129,27 @@ func AppendEncoded(out []byte, t TensorType, x []float32) ([]byte, error) {
 		for _, v := range x {
 			out = binary.LittleEndian.AppendUint16(out, tensor.F32ToBF16(v))
 		}
-	case Q8_0, Q4_0:
+	default:
 		for i, v := range x {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 				return nil, fmt.Errorf("gguf: value %d is %v; %s cannot hold it", i, v, t)
 			}
 		}
-		if t == Q8_0 {
+		switch t {
+		case Q8_0:
 			out = quantizeQ8_0(out, x)
-		} else {
+		case Q4_0:
 			out = quantizeQ4_0(out, x)
+		case Q5_0:
+			out = quantizeQ5_0(out, x)
+		case Q5_1:
+			out = quantizeQ5_1(out, x)
+		case Q4_K:
+			out = quantizeMinMaxK(out, x, 4)
+		case Q5_K:
+			out = quantizeMinMaxK(out, x, 5)
+		case Q6_K:
+			out = quantizeQ6_K(out, x)
 		}
 	}
 	return out, nil
@@ -171,6 +182,16 @@ func Decode(t TensorType, src []byte, n int) ([]float32, error) {
 		dequantizeQ8_0(out, src)
 	case Q4_0:
 		dequantizeQ4_0(out, src)
+	case Q5_0:
+		dequantizeQ5(out, src, false)
+	case Q5_1:
+		dequantizeQ5(out, src, true)
+	case Q4_K:
+		dequantizeMinMaxK(out, src, 4)
+	case Q5_K:
+		dequantizeMinMaxK(out, src, 5)
+	case Q6_K:
+		dequantizeQ6_K(out, src)
 	}
 	return out, nil
 }

@@ -1,6 +1,9 @@
 package gguf
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Magic is the first four bytes of every GGUF file ("GGUF").
 const Magic = "GGUF"
@@ -63,7 +66,12 @@ const (
 	F32  TensorType = 0
 	F16  TensorType = 1
 	Q4_0 TensorType = 2
+	Q5_0 TensorType = 6
+	Q5_1 TensorType = 7
 	Q8_0 TensorType = 8
+	Q4_K TensorType = 12
+	Q5_K TensorType = 13
+	Q6_K TensorType = 14
 	BF16 TensorType = 30
 )
 
@@ -75,8 +83,18 @@ func (t TensorType) String() string {
 		return "F16"
 	case Q4_0:
 		return "Q4_0"
+	case Q5_0:
+		return "Q5_0"
+	case Q5_1:
+		return "Q5_1"
 	case Q8_0:
 		return "Q8_0"
+	case Q4_K:
+		return "Q4_K"
+	case Q5_K:
+		return "Q5_K"
+	case Q6_K:
+		return "Q6_K"
 	case BF16:
 		return "BF16"
 	}
@@ -95,6 +113,16 @@ func (t TensorType) blockInfo() (values, bytes int, ok bool) {
 		return QK8_0, 2 + QK8_0, true
 	case Q4_0:
 		return QK4_0, 2 + QK4_0/2, true
+	case Q5_0:
+		return QK5, bytesQ5_0, true
+	case Q5_1:
+		return QK5, bytesQ5_1, true
+	case Q4_K:
+		return QK_K, bytesQ4_K, true
+	case Q5_K:
+		return QK_K, bytesQ5_K, true
+	case Q6_K:
+		return QK_K, bytesQ6_K, true
 	}
 	return 0, 0, false
 }
@@ -104,7 +132,7 @@ func (t TensorType) blockInfo() (values, bytes int, ok bool) {
 func (t TensorType) RowBytes(n int) (int, error) {
 	v, b, ok := t.blockInfo()
 	if !ok {
-		return 0, fmt.Errorf("gguf: tensor type %s is not supported (F32, F16, BF16, Q8_0, Q4_0)", t)
+		return 0, fmt.Errorf("gguf: tensor type %s is not supported (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)", t)
 	}
 	if n%v != 0 {
 		return 0, fmt.Errorf("gguf: %d values do not fill whole %s blocks of %d", n, t, v)
@@ -118,47 +146,48 @@ type FileType uint32
 
 // File types, numbered as llama.h's LLAMA_FTYPE_*.
 const (
-	FileF32  FileType = 0
-	FileF16  FileType = 1
-	FileQ4_0 FileType = 2
-	FileQ8_0 FileType = 7
-	FileBF16 FileType = 32
+	FileF32    FileType = 0
+	FileF16    FileType = 1
+	FileQ4_0   FileType = 2
+	FileQ8_0   FileType = 7
+	FileQ4_K_M FileType = 15
+	FileQ5_K_M FileType = 17
+	FileQ6_K   FileType = 18
+	FileBF16   FileType = 32
 )
 
-// ParseFileType reads a file type by name: f32, f16, bf16, q8_0, q4_0.
+// fileTypeNames are the names ParseFileType reads (any case) and String
+// writes, as llama-quantize names them.
+var fileTypeNames = []struct {
+	f    FileType
+	name string
+}{
+	{FileF32, "F32"}, {FileF16, "F16"}, {FileBF16, "BF16"}, {FileQ8_0, "Q8_0"}, {FileQ4_0, "Q4_0"},
+	{FileQ4_K_M, "Q4_K_M"}, {FileQ5_K_M, "Q5_K_M"}, {FileQ6_K, "Q6_K"},
+}
+
+// ParseFileType reads a file type by name: f32, f16, bf16, q8_0, q4_0,
+// q4_k_m, q5_k_m or q6_k, in any case.
 func ParseFileType(s string) (FileType, error) {
-	switch s {
-	case "f32", "F32":
-		return FileF32, nil
-	case "f16", "F16":
-		return FileF16, nil
-	case "bf16", "BF16":
-		return FileBF16, nil
-	case "q8_0", "Q8_0":
-		return FileQ8_0, nil
-	case "q4_0", "Q4_0":
-		return FileQ4_0, nil
+	for _, n := range fileTypeNames {
+		if strings.EqualFold(s, n.name) {
+			return n.f, nil
+		}
 	}
-	return 0, fmt.Errorf("gguf: unknown file type %q (f32, f16, bf16, q8_0 or q4_0 expected)", s)
+	return 0, fmt.Errorf("gguf: unknown file type %q (f32, f16, bf16, q8_0, q4_0, q4_k_m, q5_k_m or q6_k expected)", s)
 }
 
 func (f FileType) String() string {
-	switch f {
-	case FileF32:
-		return "F32"
-	case FileF16:
-		return "F16"
-	case FileBF16:
-		return "BF16"
-	case FileQ8_0:
-		return "Q8_0"
-	case FileQ4_0:
-		return "Q4_0"
+	for _, n := range fileTypeNames {
+		if n.f == f {
+			return n.name
+		}
 	}
 	return fmt.Sprintf("FileType(%d)", uint32(f))
 }
 
-// TensorType is the type of a 2-D weight in a file of type f.
+// TensorType is the type of most 2-D weights in a file of type f: the
+// k-quant mixes store some in more bits (tensorType).
 func (f FileType) TensorType() (TensorType, error) {
 	switch f {
 	case FileF32:
@@ -171,6 +200,12 @@ func (f FileType) TensorType() (TensorType, error) {
 		return Q8_0, nil
 	case FileQ4_0:
 		return Q4_0, nil
+	case FileQ4_K_M:
+		return Q4_K, nil
+	case FileQ5_K_M:
+		return Q5_K, nil
+	case FileQ6_K:
+		return Q6_K, nil
 	}
 	return 0, fmt.Errorf("gguf: file type %s is not supported", f)
 }

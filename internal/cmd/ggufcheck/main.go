@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -31,6 +32,8 @@ func run(args []string) error {
 		return tiny(args[1], model)
 	case len(args) == 2 && args[0] == "dump":
 		return dump(args[1])
+	case len(args) == 3 && args[0] == "same":
+		return same(args[1], args[2])
 	case len(args) >= 2 && args[0] == "reference":
 		model := filepath.Join("assets", "models", "tiny-base")
 		if len(args) > 2 {
@@ -41,7 +44,7 @@ func run(args []string) error {
 		}
 		return reference(args[1], model)
 	}
-	return fmt.Errorf("usage: ggufcheck tiny OUTDIR [MODELDIR] | ggufcheck dump FILE | ggufcheck reference OUTDIR [MODELDIR]")
+	return fmt.Errorf("usage: ggufcheck tiny OUTDIR [MODELDIR] | ggufcheck dump FILE | ggufcheck same FILE OTHER | ggufcheck reference OUTDIR [MODELDIR]")
 }
 
 func tiny(out, model string) error {
@@ -57,7 +60,7 @@ func tiny(out, model string) error {
 		return err
 	}
 	tmpl, _ := os.ReadFile(filepath.Join(model, "chat_template.jinja"))
-	for _, ft := range []gguf.FileType{gguf.FileF32, gguf.FileF16, gguf.FileQ8_0, gguf.FileQ4_0} {
+	for _, ft := range []gguf.FileType{gguf.FileF32, gguf.FileF16, gguf.FileQ8_0, gguf.FileQ4_0, gguf.FileQ4_K_M, gguf.FileQ5_K_M, gguf.FileQ6_K} {
 		p := filepath.Join(out, "tiny-"+ft.String()+".gguf")
 		if err := gguf.WriteModel(p, m, tok, string(tmpl), ft); err != nil {
 			return err
@@ -132,4 +135,52 @@ func dump(path string) error {
 		"version": f.Version, "alignment": f.Alignment, "data_start": f.DataStart,
 		"metadata": meta, "tensors": ts,
 	})
+}
+
+// same checks that two model files hold the same tensors, each of the
+// same type, shape and bytes (a file ftune quantized against llama-quantize's
+// quantization of ftune's F32 file), and prints how many tensors of each
+// type they hold.
+func same(path, other string) error {
+	a, err := gguf.Read(path)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	b, err := gguf.Read(other)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if len(a.Tensors) != len(b.Tensors) {
+		return fmt.Errorf("%s has %d tensors, %s %d", path, len(a.Tensors), other, len(b.Tensors))
+	}
+	types := map[string]int{}
+	for _, ta := range a.Tensors {
+		tb, ok := b.Tensor(ta.Name)
+		if !ok {
+			return fmt.Errorf("%s: not in %s", ta.Name, other)
+		}
+		if ta.Type != tb.Type || fmt.Sprint(ta.Dims) != fmt.Sprint(tb.Dims) {
+			return fmt.Errorf("%s: %s %v in %s, %s %v in %s", ta.Name, ta.Type, ta.Dims, path, tb.Type, tb.Dims, other)
+		}
+		ra, err := a.Raw(ta.Name)
+		if err != nil {
+			return err
+		}
+		rb, err := b.Raw(ta.Name)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(ra, rb) {
+			i := 0
+			for i < len(ra) && i < len(rb) && ra[i] == rb[i] {
+				i++
+			}
+			return fmt.Errorf("%s (%s): bytes differ from byte %d of %d", ta.Name, ta.Type, i, len(ra))
+		}
+		types[ta.Type.String()]++
+	}
+	fmt.Printf("%d tensors, the same type, shape and bytes: %v\n", len(a.Tensors), types)
+	return nil
 }

@@ -1,0 +1,71 @@
+package gguf
+
+import (
+	"fmt"
+	"strings"
+)
+
+// typePlan picks each tensor's type in a model file. For the k-quant
+// mixes it makes llama-quantize's choices (llama-quant.cpp, for the dense
+// architectures ftune writes, without an importance matrix), so a file
+// ftune writes as Q4_K_M holds what llama-quantize would make of the
+// merged F32 model:
+//
+//   - the LM head (the embeddings when they are tied to it): Q6_K, or Q8_0
+//     when its rows are not whole 256-value blocks;
+//   - attn_v (a fused attn_qkv too: llama.cpp counts Phi-3's as attn_v)
+//     and ffn_down of the layers useMoreBits picks (the first and last
+//     eighth and every third between): Q6_K in Q4_K_M and Q5_K_M;
+//   - everything else 2-D in the file's type, and 1-D tensors in F32.
+//
+// A row that is not whole blocks of the type chosen falls back as
+// llama.cpp falls back: Q4_K to Q5_0, Q5_K to Q5_1, Q6_K to Q8_0, and a
+// row that is not whole 32-value blocks either to F16 (SmolLM2's width,
+// 576, takes the 5-bit blocks).
+type typePlan struct {
+	file   FileType
+	base   TensorType
+	layers int
+	tied   bool // no separate LM head: the embeddings are quantized as one
+}
+
+// tensorType is the type of tensor name (llama.cpp's name) of shape.
+func (p typePlan) tensorType(name string, shape []int) TensorType {
+	mix := p.file == FileQ4_K_M || p.file == FileQ5_K_M || p.file == FileQ6_K
+	if !mix || len(shape) < 2 {
+		return typeFor(shape, p.base)
+	}
+	cols := shape[len(shape)-1]
+	typ := p.base
+	switch {
+	case name == "output.weight" || p.tied && name == "token_embd.weight":
+		typ = Q6_K
+		if cols%QK_K != 0 {
+			return typeFor(shape, Q8_0)
+		}
+	case p.file != FileQ6_K && (strings.HasSuffix(name, ".attn_v.weight") || strings.HasSuffix(name, ".attn_qkv.weight") ||
+		strings.HasSuffix(name, ".ffn_down.weight")):
+		if useMoreBits(layerOf(name), p.layers) {
+			typ = Q6_K
+		}
+	}
+	if cols%QK_K != 0 {
+		typ = map[TensorType]TensorType{Q4_K: Q5_0, Q5_K: Q5_1, Q6_K: Q8_0}[typ]
+	}
+	return typeFor(shape, typ)
+}
+
+// useMoreBits is llama.cpp's choice of the layers whose attn_v and
+// ffn_down a mix stores in more bits.
+func useMoreBits(layer, layers int) bool {
+	return layer < layers/8 || layer >= 7*layers/8 || (layer-layers/8)%3 == 2
+}
+
+// layerOf is N in "blk.N.…" (−1 for other names).
+func layerOf(name string) int {
+	var n int
+	if _, err := fmt.Sscanf(name, "blk.%d.", &n); err != nil {
+		return -1
+	}
+	return n
+}
