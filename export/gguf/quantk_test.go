@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/ftune/ftune/nn"
@@ -51,10 +53,10 @@ func TestKQuantsMatchLlamaCpp(t *testing.T) {
 		if len(got) != len(want) {
 			t.Fatalf("%s: %d bytes, ggml wrote %d", c.typ, len(got), len(want))
 		}
-		values, bytes, _ := c.typ.blockInfo()
+		values, blockBytes, _ := c.typ.blockInfo()
 		for i := range got {
 			if got[i] != want[i] {
-				t.Errorf("%s: byte %d (block %d, values %d..) = %#02x, ggml wrote %#02x", c.typ, i, i/bytes, i/bytes*values, got[i], want[i])
+				t.Errorf("%s: byte %d (block %d, values %d..) = %#02x, ggml wrote %#02x", c.typ, i, i/blockBytes, i/blockBytes*values, got[i], want[i])
 				break
 			}
 		}
@@ -154,6 +156,37 @@ func TestKQuantMixTypes(t *testing.T) {
 					t.Errorf("%s %s: %s is %s, llama-quantize makes it %s", model.name, ft, ti.name, got, want[ti.name])
 				}
 			}
+		}
+	}
+}
+
+// TestKQuantsParallel: a tensor large enough to be quantized by several
+// goroutines (appendBlocksParallel) gets the bytes of the one-goroutine
+// encoding, appended after what out already held.
+func TestKQuantsParallel(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	x := make([]float32, 300*QK_K)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	prefix := []byte("kept")
+	for _, c := range []struct {
+		typ      TensorType
+		quantize func(dst []byte, x []float32) []byte
+	}{
+		{Q4_K, func(dst []byte, x []float32) []byte { return quantizeMinMaxK(dst, x, 4) }},
+		{Q5_K, func(dst []byte, x []float32) []byte { return quantizeMinMaxK(dst, x, 5) }},
+		{Q6_K, quantizeQ6_K},
+	} {
+		want := c.quantize(append([]byte(nil), prefix...), x)
+		old := runtime.GOMAXPROCS(3) // 3 parts of 100 blocks
+		got, err := AppendEncoded(append([]byte(nil), prefix...), c.typ, x)
+		runtime.GOMAXPROCS(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: parallel encoding differs from the serial one", c.typ)
 		}
 	}
 }
