@@ -41,8 +41,12 @@ const (
 const groupMaxEps = float32(1e-15)
 
 // nearestInt rounds to the nearest integer, ties to even, as ggml's
-// nearest_int does for the magnitudes quantization meets (|v| < 2²²).
-func nearestInt(v float32) int { return int(math.RoundToEven(float64(v))) }
+// nearest_int does, by its method: adding 1.5·2²³ leaves v's integer part,
+// rounded to even, in the low mantissa bits (for |v| < 2²², the
+// magnitudes quantization meets).
+func nearestInt(v float32) int {
+	return int(int32(math.Float32bits(v+12582912)&0x7fffff) - 0x400000)
+}
 
 func f16(v float32) uint16 { return tensor.F32ToF16(v) }
 
