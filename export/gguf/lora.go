@@ -45,7 +45,7 @@ func BuildLoRA(m *nn.Model, a *lora.Adapter, ftype FileType, name string) (*Buil
 	if err != nil {
 		return nil, err
 	}
-	if ftype == FileQ4_K_M || ftype == FileQ5_K_M || ftype == FileQ6_K {
+	if ftype.isKMix() {
 		// A and B are small, and a LoRA's rank-wide rows are not whole
 		// 256-value blocks: the k-quants are for the model's weights.
 		return nil, fmt.Errorf("gguf: a LoRA adapter takes f32, f16, bf16, q8_0 or q4_0, not %s (a k-quant mix is for the merged model: --format gguf)", ftype)

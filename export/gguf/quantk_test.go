@@ -122,7 +122,8 @@ func TestKQuantsError(t *testing.T) {
 	}
 }
 
-// TestKQuantMixTypes: each tensor of a Q4_K_M, Q5_K_M or Q6_K file gets
+// TestKQuantMixTypes: each tensor of a k-quant mix (Q4_K_S/M, Q5_K_S/M,
+// Q6_K) gets
 // the type llama-quantize gives it when it quantizes ftune's F32 export of
 // the same model (testdata/kquants/mix-*.json, read from llama-quantize's
 // files): on tiny-base (tied embeddings: the embedding table is quantized
@@ -135,7 +136,7 @@ func TestKQuantMixTypes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, ft := range []FileType{FileQ4_K_M, FileQ5_K_M, FileQ6_K} {
+		for _, ft := range []FileType{FileQ4_K_S, FileQ4_K_M, FileQ5_K_S, FileQ5_K_M, FileQ6_K} {
 			b, err := os.ReadFile(filepath.Join("testdata", "kquants", "mix-"+model.name+"-"+ft.String()+".json"))
 			if err != nil {
 				t.Fatal(err)

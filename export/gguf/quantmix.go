@@ -14,8 +14,10 @@ import (
 //   - the LM head (the embeddings when they are tied to it): Q6_K, or Q8_0
 //     when its rows are not whole 256-value blocks;
 //   - attn_v (a fused attn_qkv too: llama.cpp counts Phi-3's as attn_v)
-//     and ffn_down of the layers useMoreBits picks (the first and last
-//     eighth and every third between): Q6_K in Q4_K_M and Q5_K_M;
+//     and ffn_down get more bits: in Q4_K_M and Q5_K_M Q6_K in the layers
+//     useMoreBits picks (the first and last eighth and every third
+//     between), in Q4_K_S Q5_K in the first four attn_v and the first
+//     eighth of ffn_down;
 //   - everything else 2-D in the file's type, and 1-D tensors in F32.
 //
 // A row that is not whole blocks of the type chosen falls back as
@@ -29,25 +31,35 @@ type typePlan struct {
 	tied   bool // no separate LM head: the embeddings are quantized as one
 }
 
+// isKMix reports whether f is one of llama-quantize's k-quant mixes.
+func (f FileType) isKMix() bool {
+	switch f {
+	case FileQ4_K_S, FileQ4_K_M, FileQ5_K_S, FileQ5_K_M, FileQ6_K:
+		return true
+	}
+	return false
+}
+
 // tensorType is the type of tensor name (llama.cpp's name) of shape.
 func (p typePlan) tensorType(name string, shape []int) TensorType {
-	mix := p.file == FileQ4_K_M || p.file == FileQ5_K_M || p.file == FileQ6_K
-	if !mix || len(shape) < 2 {
+	if !p.file.isKMix() || len(shape) < 2 {
 		return typeFor(shape, p.base)
 	}
 	cols := shape[len(shape)-1]
 	typ := p.base
+	layer := layerOf(name)
+	attnV := strings.HasSuffix(name, ".attn_v.weight") || strings.HasSuffix(name, ".attn_qkv.weight")
+	ffnDown := strings.HasSuffix(name, ".ffn_down.weight")
 	switch {
 	case name == "output.weight" || p.tied && name == "token_embd.weight":
 		typ = Q6_K
 		if cols%QK_K != 0 {
 			return typeFor(shape, Q8_0)
 		}
-	case p.file != FileQ6_K && (strings.HasSuffix(name, ".attn_v.weight") || strings.HasSuffix(name, ".attn_qkv.weight") ||
-		strings.HasSuffix(name, ".ffn_down.weight")):
-		if useMoreBits(layerOf(name), p.layers) {
-			typ = Q6_K
-		}
+	case (p.file == FileQ4_K_M || p.file == FileQ5_K_M) && (attnV || ffnDown) && useMoreBits(layer, p.layers):
+		typ = Q6_K
+	case p.file == FileQ4_K_S && (attnV && layer < 4 || ffnDown && layer < p.layers/8):
+		typ = Q5_K
 	}
 	if cols%QK_K != 0 {
 		typ = map[TensorType]TensorType{Q4_K: Q5_0, Q5_K: Q5_1, Q6_K: Q8_0}[typ]
@@ -56,7 +68,7 @@ func (p typePlan) tensorType(name string, shape []int) TensorType {
 }
 
 // useMoreBits is llama.cpp's choice of the layers whose attn_v and
-// ffn_down a mix stores in more bits.
+// ffn_down Q4_K_M and Q5_K_M store in Q6_K.
 func useMoreBits(layer, layers int) bool {
 	return layer < layers/8 || layer >= 7*layers/8 || (layer-layers/8)%3 == 2
 }

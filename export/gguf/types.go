@@ -150,7 +150,9 @@ const (
 	FileF16    FileType = 1
 	FileQ4_0   FileType = 2
 	FileQ8_0   FileType = 7
+	FileQ4_K_S FileType = 14
 	FileQ4_K_M FileType = 15
+	FileQ5_K_S FileType = 16
 	FileQ5_K_M FileType = 17
 	FileQ6_K   FileType = 18
 	FileBF16   FileType = 32
@@ -163,18 +165,18 @@ var fileTypeNames = []struct {
 	name string
 }{
 	{FileF32, "F32"}, {FileF16, "F16"}, {FileBF16, "BF16"}, {FileQ8_0, "Q8_0"}, {FileQ4_0, "Q4_0"},
-	{FileQ4_K_M, "Q4_K_M"}, {FileQ5_K_M, "Q5_K_M"}, {FileQ6_K, "Q6_K"},
+	{FileQ4_K_S, "Q4_K_S"}, {FileQ4_K_M, "Q4_K_M"}, {FileQ5_K_S, "Q5_K_S"}, {FileQ5_K_M, "Q5_K_M"}, {FileQ6_K, "Q6_K"},
 }
 
 // ParseFileType reads a file type by name: f32, f16, bf16, q8_0, q4_0,
-// q4_k_m, q5_k_m or q6_k, in any case.
+// q4_k_s, q4_k_m, q5_k_s, q5_k_m or q6_k, in any case.
 func ParseFileType(s string) (FileType, error) {
 	for _, n := range fileTypeNames {
 		if strings.EqualFold(s, n.name) {
 			return n.f, nil
 		}
 	}
-	return 0, fmt.Errorf("gguf: unknown file type %q (f32, f16, bf16, q8_0, q4_0, q4_k_m, q5_k_m or q6_k expected)", s)
+	return 0, fmt.Errorf("gguf: unknown file type %q (f32, f16, bf16, q8_0, q4_0, q4_k_s, q4_k_m, q5_k_s, q5_k_m or q6_k expected)", s)
 }
 
 func (f FileType) String() string {
@@ -200,9 +202,9 @@ func (f FileType) TensorType() (TensorType, error) {
 		return Q8_0, nil
 	case FileQ4_0:
 		return Q4_0, nil
-	case FileQ4_K_M:
+	case FileQ4_K_S, FileQ4_K_M:
 		return Q4_K, nil
-	case FileQ5_K_M:
+	case FileQ5_K_S, FileQ5_K_M:
 		return Q5_K, nil
 	case FileQ6_K:
 		return Q6_K, nil
