@@ -109,7 +109,7 @@ def main():
         ref = {t.name: t for t in GGUFReader(sys.argv[3]).tensors}
         n = 0
         for t in r.tensors:
-            if t.tensor_type.name not in ("F16", "Q8_0", "Q4_0", "Q5_0", "Q5_1"):
+            if t.tensor_type.name not in ("F16", "Q8_0", "Q4_0", "Q5_0", "Q5_1"):  # gguf-py quantizes no k-quant
                 continue
             src = ref[t.name]
             if src.tensor_type.name != "F32":

@@ -26,7 +26,7 @@ type Options struct {
 	// ChatTemplate is tokenizer.chat_template (Jinja); "" writes none.
 	ChatTemplate string
 	// FileType is the type of the 2-D weights (F32, F16, BF16, Q8_0, Q4_0)
-	// or llama-quantize's mix of types (Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M,
+	// or one of llama-quantize's mixes (Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M,
 	// Q6_K; typePlan).
 	FileType FileType
 	// Adapter, when set, is merged into the weights as they are written

@@ -147,6 +147,8 @@ func AppendEncoded(out []byte, t TensorType, x []float32) ([]byte, error) {
 			out = quantizeQ5_0(out, x)
 		case Q5_1:
 			out = quantizeQ5_1(out, x)
+		case Q3_K:
+			out = appendBlocksParallel(out, x, t, quantizeQ3_K)
 		case Q4_K:
 			out = appendBlocksParallel(out, x, t, func(dst []byte, x []float32) []byte { return quantizeMinMaxK(dst, x, 4) })
 		case Q5_K:
@@ -215,6 +217,8 @@ func Decode(t TensorType, src []byte, n int) ([]float32, error) {
 		dequantizeQ5(out, src, false)
 	case Q5_1:
 		dequantizeQ5(out, src, true)
+	case Q3_K:
+		dequantizeQ3_K(out, src)
 	case Q4_K:
 		dequantizeMinMaxK(out, src, 4)
 	case Q5_K:

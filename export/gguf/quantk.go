@@ -7,7 +7,8 @@ import (
 	"github.com/ftune/ftune/tensor"
 )
 
-// The k-quants (ggml-common.h's block_q4_K, block_q5_K, block_q6_K: 256
+// The k-quants (ggml-common.h's block_q3_K, block_q4_K, block_q5_K,
+// block_q6_K: 256
 // values a super-block) and the 5-bit 32-value blocks llama.cpp falls back
 // to for rows that are not a multiple of 256 (Q5_0, Q5_1). Each quantizer
 // follows the algorithm of ggml-quants.c's quantize_row_*_ref, the one
@@ -472,6 +473,158 @@ func dequantizeQ5(dst []float32, src []byte, withMin bool) {
 				out[j] = float32(q0-16) * d
 				out[j+QK5/2] = float32(q1-16) * d
 			}
+		}
+	}
+}
+
+// bytesQ3_K: 32 bytes of high bits, 64 of 2-bit pairs, 12 of 6-bit
+// scales (16 sub-blocks of 16), f16 d; x = d·(sc − 32)·(q − 4).
+const bytesQ3_K = QK_K/8 + QK_K/4 + 12 + 2
+
+// refinedQuants chooses the scale of n values quantized to −nmax..nmax−1
+// (ggml's make_q3_quants with its refinement, the Q3_K case): levels from
+// the value of largest magnitude, then up to five passes that move single
+// levels while the weighted (x²) least-squares fit improves. It writes the
+// levels plus nmax to l.
+func refinedQuants(x []float32, nmax int, l []int8) float32 {
+	var amax, vmax float32
+	for _, v := range x {
+		if a := float32(math.Abs(float64(v))); a > amax {
+			amax, vmax = a, v
+		}
+	}
+	if amax < groupMaxEps {
+		clear(l)
+		return 0
+	}
+	iscale := -float32(nmax) / vmax
+	var sumLX, sumL2 float32
+	for i, v := range x {
+		q := max(-nmax, min(nmax-1, nearestInt(float32(iscale*v))))
+		l[i] = int8(q)
+		w := float32(v * v)
+		sumLX += float32(float32(w*v) * float32(q))
+		sumL2 += float32(float32(w*float32(q)) * float32(q))
+	}
+	for range 5 {
+		changed := false
+		for i, v := range x {
+			w := float32(v * v)
+			slx := sumLX - float32(float32(w*v)*float32(l[i]))
+			if !(slx > 0) {
+				continue
+			}
+			sl2 := sumL2 - float32(float32(w*float32(l[i]))*float32(l[i]))
+			q := max(-nmax, min(nmax-1, nearestInt(float32(v*sl2)/slx)))
+			if q == int(l[i]) {
+				continue
+			}
+			slx += float32(float32(w*v) * float32(q))
+			sl2 += float32(float32(w*float32(q)) * float32(q))
+			if sl2 > 0 && float32(float32(slx*slx)*sumL2) > float32(float32(sumLX*sumLX)*sl2) {
+				l[i], sumLX, sumL2 = int8(q), slx, sl2
+				changed = true
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	for i := range l {
+		l[i] += int8(nmax)
+	}
+	if sumL2 > 0 {
+		return sumLX / sumL2
+	}
+	return 0
+}
+
+// quantizeQ3_K appends the Q3_K super-blocks of x (len a multiple of 256).
+func quantizeQ3_K(dst []byte, x []float32) []byte {
+	var (
+		l      [QK_K]int8
+		scales [QK_K / 16]float32
+	)
+	for b := 0; b < len(x); b += QK_K {
+		blk := x[b : b+QK_K]
+		var maxScale, maxAbs float32
+		for j := range QK_K / 16 {
+			scales[j] = refinedQuants(blk[16*j:16*j+16], 4, l[16*j:16*j+16])
+			if a := float32(math.Abs(float64(scales[j]))); a > maxAbs {
+				maxAbs, maxScale = a, scales[j]
+			}
+		}
+		// Sub-block j's 6-bit scale: its low nibble in byte j (j < 8) or
+		// the high nibble of byte j−8, its top two bits in byte 8 + j%4
+		// at bit 2·(j/4).
+		var sc [12]byte
+		var d uint16
+		if maxScale != 0 {
+			iscale := -32 / maxScale
+			for j := range QK_K / 16 {
+				q := byte(max(-32, min(31, int(int8(nearestInt(float32(iscale*scales[j])))))) + 32)
+				if j < 8 {
+					sc[j] = q & 0xf
+				} else {
+					sc[j-8] |= (q & 0xf) << 4
+				}
+				sc[8+j%4] |= q >> 4 << (2 * (j / 4))
+			}
+			d = f16(1 / iscale)
+		}
+		fd := tensor.F16ToF32(d)
+		for j := range QK_K / 16 {
+			ds := float32(fd * float32(scaleQ3K(j, sc[:])))
+			if ds == 0 {
+				continue
+			}
+			for i, v := range blk[16*j : 16*j+16] {
+				l[16*j+i] = int8(max(-4, min(3, nearestInt(v/ds))) + 4)
+			}
+		}
+		// Value j's third bit in byte j%32 at bit j/32, its low two bits
+		// in byte 32·(j/128) + j%32 at bit 2·((j%128)/32).
+		var hmask [QK_K / 8]byte
+		var qs [QK_K / 4]byte
+		for j, q := range l {
+			if q > 3 {
+				hmask[j%32] |= 1 << (j / 32)
+				q -= 4
+			}
+			qs[32*(j/128)+j%32] |= byte(q) << (2 * (j % 128 / 32))
+		}
+		dst = append(dst, hmask[:]...)
+		dst = append(dst, qs[:]...)
+		dst = append(dst, sc[:]...)
+		dst = binary.LittleEndian.AppendUint16(dst, d)
+	}
+	return dst
+}
+
+// scaleQ3K unpacks sub-block j's scale of a Q3_K block, minus 32.
+func scaleQ3K(j int, sc []byte) int {
+	var lo byte
+	if j < 8 {
+		lo = sc[j] & 0xf
+	} else {
+		lo = sc[j-8] >> 4
+	}
+	return int(lo|(sc[8+j%4]>>(2*(j/4))&3)<<4) - 32
+}
+
+// dequantizeQ3_K expands Q3_K super-blocks.
+func dequantizeQ3_K(dst []float32, src []byte) {
+	for b := 0; b < len(dst)/QK_K; b++ {
+		blk := src[b*bytesQ3_K : (b+1)*bytesQ3_K]
+		hmask, qs, sc := blk[:32], blk[32:96], blk[96:108]
+		d := fromF16(blk[108:])
+		out := dst[b*QK_K : (b+1)*QK_K]
+		for j := range out {
+			q := int(qs[32*(j/128)+j%32] >> (2 * (j % 128 / 32)) & 3)
+			if hmask[j%32]>>(j/32)&1 == 0 {
+				q -= 4
+			}
+			out[j] = float32(d*float32(scaleQ3K(j/16, sc))) * float32(q)
 		}
 	}
 }

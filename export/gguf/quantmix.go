@@ -17,11 +17,14 @@ import (
 //     and ffn_down get more bits: in Q4_K_M and Q5_K_M Q6_K in the layers
 //     useMoreBits picks (the first and last eighth and every third
 //     between), in Q4_K_S Q5_K in the first four attn_v and the first
-//     eighth of ffn_down;
+//     eighth of ffn_down; in Q3_K_M Q5_K in the first two attn_v and the
+//     first sixteenth of ffn_down, Q4_K in the rest of them and in
+//     attn_output; in Q3_K_L Q5_K in all three;
 //   - everything else 2-D in the file's type, and 1-D tensors in F32.
 //
 // A row that is not whole blocks of the type chosen falls back as
-// llama.cpp falls back: Q4_K to Q5_0, Q5_K to Q5_1, Q6_K to Q8_0, and a
+// llama.cpp falls back: Q3_K to Q4_0, Q4_K to Q5_0, Q5_K to Q5_1, Q6_K to
+// Q8_0, and a
 // row that is not whole 32-value blocks either to F16 (SmolLM2's width,
 // 576, takes the 5-bit blocks).
 type typePlan struct {
@@ -34,7 +37,7 @@ type typePlan struct {
 // isKMix reports whether f is one of llama-quantize's k-quant mixes.
 func (f FileType) isKMix() bool {
 	switch f {
-	case FileQ4_K_S, FileQ4_K_M, FileQ5_K_S, FileQ5_K_M, FileQ6_K:
+	case FileQ3_K_S, FileQ3_K_M, FileQ3_K_L, FileQ4_K_S, FileQ4_K_M, FileQ5_K_S, FileQ5_K_M, FileQ6_K:
 		return true
 	}
 	return false
@@ -50,6 +53,7 @@ func (p typePlan) tensorType(name string, shape []int) TensorType {
 	layer := layerOf(name)
 	attnV := strings.HasSuffix(name, ".attn_v.weight") || strings.HasSuffix(name, ".attn_qkv.weight")
 	ffnDown := strings.HasSuffix(name, ".ffn_down.weight")
+	attnOut := strings.HasSuffix(name, ".attn_output.weight")
 	switch {
 	case name == "output.weight" || p.tied && name == "token_embd.weight":
 		typ = Q6_K
@@ -60,9 +64,15 @@ func (p typePlan) tensorType(name string, shape []int) TensorType {
 		typ = Q6_K
 	case p.file == FileQ4_K_S && (attnV && layer < 4 || ffnDown && layer < p.layers/8):
 		typ = Q5_K
+	case p.file == FileQ3_K_M && (attnV && layer < 2 || ffnDown && layer < p.layers/16):
+		typ = Q5_K
+	case p.file == FileQ3_K_M && (attnV || ffnDown || attnOut):
+		typ = Q4_K
+	case p.file == FileQ3_K_L && (attnV || ffnDown || attnOut):
+		typ = Q5_K
 	}
 	if cols%QK_K != 0 {
-		typ = map[TensorType]TensorType{Q4_K: Q5_0, Q5_K: Q5_1, Q6_K: Q8_0}[typ]
+		typ = map[TensorType]TensorType{Q3_K: Q4_0, Q4_K: Q5_0, Q5_K: Q5_1, Q6_K: Q8_0}[typ]
 	}
 	return typeFor(shape, typ)
 }

@@ -69,6 +69,7 @@ const (
 	Q5_0 TensorType = 6
 	Q5_1 TensorType = 7
 	Q8_0 TensorType = 8
+	Q3_K TensorType = 11
 	Q4_K TensorType = 12
 	Q5_K TensorType = 13
 	Q6_K TensorType = 14
@@ -89,6 +90,8 @@ func (t TensorType) String() string {
 		return "Q5_1"
 	case Q8_0:
 		return "Q8_0"
+	case Q3_K:
+		return "Q3_K"
 	case Q4_K:
 		return "Q4_K"
 	case Q5_K:
@@ -117,6 +120,8 @@ func (t TensorType) blockInfo() (values, bytes int, ok bool) {
 		return QK5, bytesQ5_0, true
 	case Q5_1:
 		return QK5, bytesQ5_1, true
+	case Q3_K:
+		return QK_K, bytesQ3_K, true
 	case Q4_K:
 		return QK_K, bytesQ4_K, true
 	case Q5_K:
@@ -132,7 +137,7 @@ func (t TensorType) blockInfo() (values, bytes int, ok bool) {
 func (t TensorType) RowBytes(n int) (int, error) {
 	v, b, ok := t.blockInfo()
 	if !ok {
-		return 0, fmt.Errorf("gguf: tensor type %s is not supported (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)", t)
+		return 0, fmt.Errorf("gguf: tensor type %s is not supported (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q3_K, Q4_K, Q5_K, Q6_K)", t)
 	}
 	if n%v != 0 {
 		return 0, fmt.Errorf("gguf: %d values do not fill whole %s blocks of %d", n, t, v)
@@ -150,6 +155,9 @@ const (
 	FileF16    FileType = 1
 	FileQ4_0   FileType = 2
 	FileQ8_0   FileType = 7
+	FileQ3_K_S FileType = 11
+	FileQ3_K_M FileType = 12
+	FileQ3_K_L FileType = 13
 	FileQ4_K_S FileType = 14
 	FileQ4_K_M FileType = 15
 	FileQ5_K_S FileType = 16
@@ -165,18 +173,20 @@ var fileTypeNames = []struct {
 	name string
 }{
 	{FileF32, "F32"}, {FileF16, "F16"}, {FileBF16, "BF16"}, {FileQ8_0, "Q8_0"}, {FileQ4_0, "Q4_0"},
+	{FileQ3_K_S, "Q3_K_S"}, {FileQ3_K_M, "Q3_K_M"}, {FileQ3_K_L, "Q3_K_L"},
 	{FileQ4_K_S, "Q4_K_S"}, {FileQ4_K_M, "Q4_K_M"}, {FileQ5_K_S, "Q5_K_S"}, {FileQ5_K_M, "Q5_K_M"}, {FileQ6_K, "Q6_K"},
 }
 
 // ParseFileType reads a file type by name: f32, f16, bf16, q8_0, q4_0,
-// q4_k_s, q4_k_m, q5_k_s, q5_k_m or q6_k, in any case.
+// q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m or q6_k, in any
+// case.
 func ParseFileType(s string) (FileType, error) {
 	for _, n := range fileTypeNames {
 		if strings.EqualFold(s, n.name) {
 			return n.f, nil
 		}
 	}
-	return 0, fmt.Errorf("gguf: unknown file type %q (f32, f16, bf16, q8_0, q4_0, q4_k_s, q4_k_m, q5_k_s, q5_k_m or q6_k expected)", s)
+	return 0, fmt.Errorf("gguf: unknown file type %q (f32, f16, bf16, q8_0, q4_0, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m or q6_k expected)", s)
 }
 
 func (f FileType) String() string {
@@ -202,6 +212,8 @@ func (f FileType) TensorType() (TensorType, error) {
 		return Q8_0, nil
 	case FileQ4_0:
 		return Q4_0, nil
+	case FileQ3_K_S, FileQ3_K_M, FileQ3_K_L:
+		return Q3_K, nil
 	case FileQ4_K_S, FileQ4_K_M:
 		return Q4_K, nil
 	case FileQ5_K_S, FileQ5_K_M:
