@@ -22,7 +22,7 @@ const (
 type ExportOptions struct {
 	Format string // FormatPEFT, FormatMerged, FormatGGUF or FormatGGUFLoRA
 	// Quant is the GGUF tensor type: f32, f16 (""), bf16, q8_0, q4_0, or
-	// llama-quantize's k-quant mixes q3_k_s, q3_k_m, q3_k_l, q4_k_s,
+	// llama-quantize's k-quant mixes q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s,
 	// q4_k_m, q5_k_s, q5_k_m and q6_k (gguf only).
 	Quant string
 	// MaxShardBytes splits a merged export into shards (<= 0: one file).

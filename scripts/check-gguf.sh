@@ -8,7 +8,7 @@
 #   scripts/check-gguf.sh FILE.gguf...     check these files
 #   scripts/check-gguf.sh --tiny           export the shipped tiny-base as
 #                                          F32, F16, Q8_0, Q4_0, the k-quant
-#                                          mixes Q3_K_S/M/L, Q4_K_S/M,
+#                                          mixes Q2_K, Q3_K_S/M/L, Q4_K_S/M,
 #                                          Q5_K_S/M, Q6_K and a
 #                                          LoRA adapter, then check them all
 #
@@ -75,7 +75,7 @@ files=("$@")
 if [[ $1 == --tiny ]]; then
 	(cd "$root" && "$work/ggufcheck" tiny "$work/tiny" assets/models/tiny-base >/dev/null)
 	files=("$work"/tiny/tiny-F32.gguf "$work"/tiny/tiny-F16.gguf "$work"/tiny/tiny-Q8_0.gguf "$work"/tiny/tiny-Q4_0.gguf
-		"$work"/tiny/tiny-Q3_K_S.gguf "$work"/tiny/tiny-Q3_K_M.gguf "$work"/tiny/tiny-Q3_K_L.gguf "$work"/tiny/tiny-Q4_K_S.gguf "$work"/tiny/tiny-Q4_K_M.gguf "$work"/tiny/tiny-Q5_K_S.gguf "$work"/tiny/tiny-Q5_K_M.gguf
+		"$work"/tiny/tiny-Q2_K.gguf "$work"/tiny/tiny-Q3_K_S.gguf "$work"/tiny/tiny-Q3_K_M.gguf "$work"/tiny/tiny-Q3_K_L.gguf "$work"/tiny/tiny-Q4_K_S.gguf "$work"/tiny/tiny-Q4_K_M.gguf "$work"/tiny/tiny-Q5_K_S.gguf "$work"/tiny/tiny-Q5_K_M.gguf
 		"$work"/tiny/tiny-Q6_K.gguf "$work"/tiny/tiny-lora-F16.gguf)
 	ref=$work/tiny/tiny-F32.gguf
 fi

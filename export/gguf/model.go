@@ -26,7 +26,7 @@ type Options struct {
 	// ChatTemplate is tokenizer.chat_template (Jinja); "" writes none.
 	ChatTemplate string
 	// FileType is the type of the 2-D weights (F32, F16, BF16, Q8_0, Q4_0)
-	// or one of llama-quantize's mixes (Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M,
+	// or one of llama-quantize's mixes (Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M,
 	// Q6_K; typePlan).
 	FileType FileType
 	// Adapter, when set, is merged into the weights as they are written
@@ -86,6 +86,9 @@ func BuildModel(ctx context.Context, m *nn.Model, tok *tokenizer.Tokenizer, opt 
 		return nil, err
 	}
 	plan := typePlan{file: opt.FileType, base: wtype, layers: c.NumLayers, tied: c.TieEmbeddings}
+	if c.NumKVHeads > 0 {
+		plan.gqa = c.NumHeads / c.NumKVHeads
+	}
 	src, err := export.NewSource(m, opt.Adapter)
 	if err != nil {
 		return nil, err

@@ -147,6 +147,8 @@ func AppendEncoded(out []byte, t TensorType, x []float32) ([]byte, error) {
 			out = quantizeQ5_0(out, x)
 		case Q5_1:
 			out = quantizeQ5_1(out, x)
+		case Q2_K:
+			out = appendBlocksParallel(out, x, t, quantizeQ2_K)
 		case Q3_K:
 			out = appendBlocksParallel(out, x, t, quantizeQ3_K)
 		case Q4_K:
@@ -217,6 +219,8 @@ func Decode(t TensorType, src []byte, n int) ([]float32, error) {
 		dequantizeQ5(out, src, false)
 	case Q5_1:
 		dequantizeQ5(out, src, true)
+	case Q2_K:
+		dequantizeQ2_K(out, src)
 	case Q3_K:
 		dequantizeQ3_K(out, src)
 	case Q4_K:

@@ -7,8 +7,8 @@ import (
 	"github.com/ftune/ftune/tensor"
 )
 
-// The k-quants (ggml-common.h's block_q3_K, block_q4_K, block_q5_K,
-// block_q6_K: 256
+// The k-quants (ggml-common.h's block_q2_K, block_q3_K, block_q4_K,
+// block_q5_K, block_q6_K: 256
 // values a super-block) and the 5-bit 32-value blocks llama.cpp falls back
 // to for rows that are not a multiple of 256 (Q5_0, Q5_1). Each quantizer
 // follows the algorithm of ggml-quants.c's quantize_row_*_ref, the one
@@ -54,11 +54,18 @@ func f16(v float32) uint16 { return tensor.F32ToF16(v) }
 func fromF16(b []byte) float32 { return tensor.F16ToF32(binary.LittleEndian.Uint16(b)) }
 
 // minMaxQuants chooses a scale and a minimum for n values quantized to
-// 0..nmax (ggml's make_qkx2_quants, squared error): a first fit from the
-// range, then nstep+1 trial scales around it, each refit by weighted least
-// squares, keeping the lowest weighted error. It writes the levels to l
-// and returns the scale and −min (the minimum is never above 0).
-func minMaxQuants(x, w []float32, nmax int, l, aux []uint8, rmin, rdelta float32, nstep int) (scale, negMin float32) {
+// 0..nmax (ggml's make_qkx2_quants): a first fit from the range, then
+// nstep+1 trial scales around it, each refit by weighted least squares,
+// keeping the lowest weighted error, squared or absolute (mad, Q2_K's). It
+// writes the levels to l and returns the scale and −min (the minimum is
+// never above 0).
+func minMaxQuants(x, w []float32, nmax int, l, aux []uint8, rmin, rdelta float32, nstep int, mad bool) (scale, negMin float32) {
+	errOf := func(diff float32) float32 {
+		if mad {
+			return float32(math.Abs(float64(diff)))
+		}
+		return float32(diff * diff)
+	}
 	lo, hi := x[0], x[0]
 	sumW := w[0]
 	sumX := float32(sumW * x[0])
@@ -86,7 +93,7 @@ func minMaxQuants(x, w []float32, nmax int, l, aux []uint8, rmin, rdelta float32
 		q := uint8(max(0, min(nmax, nearestInt(float32(iscale*(v-lo))))))
 		l[i] = q
 		diff := float32(float32(scale*float32(q))+lo) - v
-		best += float32(w[i] * float32(diff*diff))
+		best += float32(w[i] * errOf(diff))
 	}
 	for is := 0; is <= nstep; is++ {
 		iscale = float32(float32(rmin+float32(rdelta*float32(is)))+float32(nmax)) / (hi - lo)
@@ -112,7 +119,7 @@ func minMaxQuants(x, w []float32, nmax int, l, aux []uint8, rmin, rdelta float32
 		var cur float32
 		for i, v := range x {
 			diff := float32(float32(s*float32(aux[i]))+m) - v
-			cur += float32(w[i] * float32(diff*diff))
+			cur += float32(w[i] * errOf(diff))
 		}
 		if cur < best {
 			copy(l, aux)
@@ -201,7 +208,7 @@ func quantizeMinMaxK(dst []byte, x []float32, bits int) []byte {
 			for i, v := range sub {
 				w[i] = rms + float32(math.Abs(float64(v)))
 			}
-			scales[j], negMin[j] = minMaxQuants(sub, w[:], nmax, l[32*j:32*j+32], aux[:], rmin, 0.1, nstep)
+			scales[j], negMin[j] = minMaxQuants(sub, w[:], nmax, l[32*j:32*j+32], aux[:], rmin, 0.1, nstep, false)
 			maxScale, maxMin = max(maxScale, scales[j]), max(maxMin, negMin[j])
 		}
 		var invScale, invMin float32
@@ -477,6 +484,94 @@ func dequantizeQ5(dst []float32, src []byte, withMin bool) {
 	}
 }
 
+// bytesQ2_K: 16 bytes of 4-bit scales (low nibble) and mins (high), 64
+// of 2-bit pairs, f16 d, f16 dmin; x = d·sc·q − dmin·m.
+const bytesQ2_K = QK_K/16 + QK_K/4 + 2 + 2
+
+// quantizeQ2_K appends the Q2_K super-blocks of x (len a multiple of 256):
+// per sub-block of 16, a scale and a minimum from minMaxQuants with
+// weights |x| and absolute error, both quantized to 4 bits against the
+// super-block's largest, then the values requantized with the stored ones.
+func quantizeQ2_K(dst []byte, x []float32) []byte {
+	var (
+		l              [QK_K]uint8
+		aux            [16]uint8
+		w              [16]float32
+		scales, negMin [QK_K / 16]float32
+	)
+	for b := 0; b < len(x); b += QK_K {
+		blk := x[b : b+QK_K]
+		var maxScale, maxMin float32
+		for j := range QK_K / 16 {
+			sub := blk[16*j : 16*j+16]
+			for i, v := range sub {
+				w[i] = float32(math.Abs(float64(v)))
+			}
+			scales[j], negMin[j] = minMaxQuants(sub, w[:], 3, l[16*j:16*j+16], aux[:], -0.5, 0.1, 15, true)
+			maxScale, maxMin = max(maxScale, scales[j]), max(maxMin, negMin[j])
+		}
+		var sc [QK_K / 16]byte
+		var d, dmin uint16
+		if maxScale > 0 {
+			iscale := 15 / maxScale
+			for j := range sc {
+				sc[j] = byte(nearestInt(float32(iscale * scales[j])))
+			}
+			d = f16(maxScale / 15)
+		}
+		if maxMin > 0 {
+			iscale := 15 / maxMin
+			for j := range sc {
+				sc[j] |= byte(nearestInt(float32(iscale*negMin[j]))) << 4
+			}
+			dmin = f16(maxMin / 15)
+		}
+		fd, fdmin := tensor.F16ToF32(d), tensor.F16ToF32(dmin)
+		for j := range QK_K / 16 {
+			ds := float32(fd * float32(sc[j]&0xf))
+			if ds == 0 {
+				continue
+			}
+			dm := float32(fdmin * float32(sc[j]>>4))
+			for i, v := range blk[16*j : 16*j+16] {
+				l[16*j+i] = uint8(max(0, min(3, nearestInt((v+dm)/ds))))
+			}
+		}
+		dst = append(dst, sc[:]...)
+		dst = append(dst, packCrumbs(l[:])...)
+		dst = binary.LittleEndian.AppendUint16(dst, d)
+		dst = binary.LittleEndian.AppendUint16(dst, dmin)
+	}
+	return dst
+}
+
+// packCrumbs packs 256 values of 2 bits as Q2_K and Q3_K store them: value
+// j in byte 32·(j/128) + j%32 at bit 2·((j%128)/32).
+func packCrumbs(l []uint8) []byte {
+	var qs [QK_K / 4]byte
+	for j, q := range l[:QK_K] {
+		qs[32*(j/128)+j%32] |= q & 3 << (2 * (j % 128 / 32))
+	}
+	return qs[:]
+}
+
+// crumb is value j of packCrumbs's bytes.
+func crumb(qs []byte, j int) int { return int(qs[32*(j/128)+j%32] >> (2 * (j % 128 / 32)) & 3) }
+
+// dequantizeQ2_K expands Q2_K super-blocks.
+func dequantizeQ2_K(dst []float32, src []byte) {
+	for b := 0; b < len(dst)/QK_K; b++ {
+		blk := src[b*bytesQ2_K : (b+1)*bytesQ2_K]
+		sc, qs := blk[:16], blk[16:80]
+		d, dmin := fromF16(blk[80:]), fromF16(blk[82:])
+		out := dst[b*QK_K : (b+1)*QK_K]
+		for j := range out {
+			s := sc[j/16]
+			out[j] = float32(float32(d*float32(s&0xf))*float32(crumb(qs, j))) - float32(dmin*float32(s>>4))
+		}
+	}
+}
+
 // bytesQ3_K: 32 bytes of high bits, 64 of 2-bit pairs, 12 of 6-bit
 // scales (16 sub-blocks of 16), f16 d; x = d·(sc − 32)·(q − 4).
 const bytesQ3_K = QK_K/8 + QK_K/4 + 12 + 2
@@ -583,18 +678,18 @@ func quantizeQ3_K(dst []byte, x []float32) []byte {
 			}
 		}
 		// Value j's third bit in byte j%32 at bit j/32, its low two bits
-		// in byte 32·(j/128) + j%32 at bit 2·((j%128)/32).
+		// as packCrumbs packs them.
 		var hmask [QK_K / 8]byte
-		var qs [QK_K / 4]byte
+		var low [QK_K]uint8
 		for j, q := range l {
 			if q > 3 {
 				hmask[j%32] |= 1 << (j / 32)
 				q -= 4
 			}
-			qs[32*(j/128)+j%32] |= byte(q) << (2 * (j % 128 / 32))
+			low[j] = uint8(q)
 		}
 		dst = append(dst, hmask[:]...)
-		dst = append(dst, qs[:]...)
+		dst = append(dst, packCrumbs(low[:])...)
 		dst = append(dst, sc[:]...)
 		dst = binary.LittleEndian.AppendUint16(dst, d)
 	}
@@ -620,7 +715,7 @@ func dequantizeQ3_K(dst []float32, src []byte) {
 		d := fromF16(blk[108:])
 		out := dst[b*QK_K : (b+1)*QK_K]
 		for j := range out {
-			q := int(qs[32*(j/128)+j%32] >> (2 * (j % 128 / 32)) & 3)
+			q := crumb(qs, j)
 			if hmask[j%32]>>(j/32)&1 == 0 {
 				q -= 4
 			}

@@ -41,7 +41,7 @@ func TestKQuantsMatchLlamaCpp(t *testing.T) {
 	for _, c := range []struct {
 		typ  TensorType
 		file string
-	}{{Q3_K, "q3_k"}, {Q4_K, "q4_k"}, {Q5_K, "q5_k"}, {Q6_K, "q6_k"}, {Q5_0, "q5_0"}, {Q5_1, "q5_1"}} {
+	}{{Q2_K, "q2_k"}, {Q3_K, "q3_k"}, {Q4_K, "q4_k"}, {Q5_K, "q5_k"}, {Q6_K, "q6_k"}, {Q5_0, "q5_0"}, {Q5_1, "q5_1"}} {
 		want, err := os.ReadFile(filepath.Join("testdata", "kquants", c.file+".bin"))
 		if err != nil {
 			t.Fatal(err)
@@ -103,11 +103,11 @@ func TestKQuantsError(t *testing.T) {
 		return math.Sqrt(se / ss)
 	}
 	e := map[TensorType]float64{}
-	for _, typ := range []TensorType{Q4_0, Q5_0, Q5_1, Q8_0, Q3_K, Q4_K, Q5_K, Q6_K} {
+	for _, typ := range []TensorType{Q4_0, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K} {
 		e[typ] = rel(typ)
 		t.Logf("%s: relative RMS error %.4f", typ, e[typ])
 	}
-	order := []TensorType{Q3_K, Q4_0, Q4_K, Q5_K, Q6_K, Q8_0}
+	order := []TensorType{Q2_K, Q3_K, Q4_0, Q4_K, Q5_K, Q6_K, Q8_0}
 	for i := 1; i < len(order); i++ {
 		if !(e[order[i]] < e[order[i-1]]) {
 			t.Errorf("%s error %.4f not below %s's %.4f", order[i], e[order[i]], order[i-1], e[order[i-1]])
@@ -137,7 +137,7 @@ func TestKQuantMixTypes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, ft := range []FileType{FileQ3_K_S, FileQ3_K_M, FileQ3_K_L, FileQ4_K_S, FileQ4_K_M, FileQ5_K_S, FileQ5_K_M, FileQ6_K} {
+		for _, ft := range []FileType{FileQ2_K, FileQ3_K_S, FileQ3_K_M, FileQ3_K_L, FileQ4_K_S, FileQ4_K_M, FileQ5_K_S, FileQ5_K_M, FileQ6_K} {
 			b, err := os.ReadFile(filepath.Join("testdata", "kquants", "mix-"+model.name+"-"+ft.String()+".json"))
 			if err != nil {
 				t.Fatal(err)
@@ -176,6 +176,7 @@ func TestKQuantsParallel(t *testing.T) {
 		typ      TensorType
 		quantize func(dst []byte, x []float32) []byte
 	}{
+		{Q2_K, quantizeQ2_K},
 		{Q3_K, quantizeQ3_K},
 		{Q4_K, func(dst []byte, x []float32) []byte { return quantizeMinMaxK(dst, x, 4) }},
 		{Q5_K, func(dst []byte, x []float32) []byte { return quantizeMinMaxK(dst, x, 5) }},

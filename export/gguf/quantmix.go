@@ -19,11 +19,12 @@ import (
 //     between), in Q4_K_S Q5_K in the first four attn_v and the first
 //     eighth of ffn_down; in Q3_K_M Q5_K in the first two attn_v and the
 //     first sixteenth of ffn_down, Q4_K in the rest of them and in
-//     attn_output; in Q3_K_L Q5_K in all three;
+//     attn_output; in Q3_K_L Q5_K in all three; in Q2_K Q3_K in all three,
+//     attn_v Q4_K where four or more query heads share a KV head;
 //   - everything else 2-D in the file's type, and 1-D tensors in F32.
 //
 // A row that is not whole blocks of the type chosen falls back as
-// llama.cpp falls back: Q3_K to Q4_0, Q4_K to Q5_0, Q5_K to Q5_1, Q6_K to
+// llama.cpp falls back: Q2_K and Q3_K to Q4_0, Q4_K to Q5_0, Q5_K to Q5_1, Q6_K to
 // Q8_0, and a
 // row that is not whole 32-value blocks either to F16 (SmolLM2's width,
 // 576, takes the 5-bit blocks).
@@ -31,13 +32,14 @@ type typePlan struct {
 	file   FileType
 	base   TensorType
 	layers int
+	gqa    int  // query heads per KV head
 	tied   bool // no separate LM head: the embeddings are quantized as one
 }
 
 // isKMix reports whether f is one of llama-quantize's k-quant mixes.
 func (f FileType) isKMix() bool {
 	switch f {
-	case FileQ3_K_S, FileQ3_K_M, FileQ3_K_L, FileQ4_K_S, FileQ4_K_M, FileQ5_K_S, FileQ5_K_M, FileQ6_K:
+	case FileQ2_K, FileQ3_K_S, FileQ3_K_M, FileQ3_K_L, FileQ4_K_S, FileQ4_K_M, FileQ5_K_S, FileQ5_K_M, FileQ6_K:
 		return true
 	}
 	return false
@@ -70,9 +72,13 @@ func (p typePlan) tensorType(name string, shape []int) TensorType {
 		typ = Q4_K
 	case p.file == FileQ3_K_L && (attnV || ffnDown || attnOut):
 		typ = Q5_K
+	case p.file == FileQ2_K && attnV && p.gqa >= 4:
+		typ = Q4_K
+	case p.file == FileQ2_K && (attnV || ffnDown || attnOut):
+		typ = Q3_K
 	}
 	if cols%QK_K != 0 {
-		typ = map[TensorType]TensorType{Q3_K: Q4_0, Q4_K: Q5_0, Q5_K: Q5_1, Q6_K: Q8_0}[typ]
+		typ = map[TensorType]TensorType{Q2_K: Q4_0, Q3_K: Q4_0, Q4_K: Q5_0, Q5_K: Q5_1, Q6_K: Q8_0}[typ]
 	}
 	return typeFor(shape, typ)
 }

@@ -69,6 +69,7 @@ const (
 	Q5_0 TensorType = 6
 	Q5_1 TensorType = 7
 	Q8_0 TensorType = 8
+	Q2_K TensorType = 10
 	Q3_K TensorType = 11
 	Q4_K TensorType = 12
 	Q5_K TensorType = 13
@@ -90,6 +91,8 @@ func (t TensorType) String() string {
 		return "Q5_1"
 	case Q8_0:
 		return "Q8_0"
+	case Q2_K:
+		return "Q2_K"
 	case Q3_K:
 		return "Q3_K"
 	case Q4_K:
@@ -120,6 +123,8 @@ func (t TensorType) blockInfo() (values, bytes int, ok bool) {
 		return QK5, bytesQ5_0, true
 	case Q5_1:
 		return QK5, bytesQ5_1, true
+	case Q2_K:
+		return QK_K, bytesQ2_K, true
 	case Q3_K:
 		return QK_K, bytesQ3_K, true
 	case Q4_K:
@@ -137,7 +142,7 @@ func (t TensorType) blockInfo() (values, bytes int, ok bool) {
 func (t TensorType) RowBytes(n int) (int, error) {
 	v, b, ok := t.blockInfo()
 	if !ok {
-		return 0, fmt.Errorf("gguf: tensor type %s is not supported (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q3_K, Q4_K, Q5_K, Q6_K)", t)
+		return 0, fmt.Errorf("gguf: tensor type %s is not supported (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)", t)
 	}
 	if n%v != 0 {
 		return 0, fmt.Errorf("gguf: %d values do not fill whole %s blocks of %d", n, t, v)
@@ -155,6 +160,7 @@ const (
 	FileF16    FileType = 1
 	FileQ4_0   FileType = 2
 	FileQ8_0   FileType = 7
+	FileQ2_K   FileType = 10
 	FileQ3_K_S FileType = 11
 	FileQ3_K_M FileType = 12
 	FileQ3_K_L FileType = 13
@@ -173,20 +179,20 @@ var fileTypeNames = []struct {
 	name string
 }{
 	{FileF32, "F32"}, {FileF16, "F16"}, {FileBF16, "BF16"}, {FileQ8_0, "Q8_0"}, {FileQ4_0, "Q4_0"},
-	{FileQ3_K_S, "Q3_K_S"}, {FileQ3_K_M, "Q3_K_M"}, {FileQ3_K_L, "Q3_K_L"},
+	{FileQ2_K, "Q2_K"}, {FileQ3_K_S, "Q3_K_S"}, {FileQ3_K_M, "Q3_K_M"}, {FileQ3_K_L, "Q3_K_L"},
 	{FileQ4_K_S, "Q4_K_S"}, {FileQ4_K_M, "Q4_K_M"}, {FileQ5_K_S, "Q5_K_S"}, {FileQ5_K_M, "Q5_K_M"}, {FileQ6_K, "Q6_K"},
 }
 
 // ParseFileType reads a file type by name: f32, f16, bf16, q8_0, q4_0,
-// q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m or q6_k, in any
-// case.
+// q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m or q6_k, in
+// any case.
 func ParseFileType(s string) (FileType, error) {
 	for _, n := range fileTypeNames {
 		if strings.EqualFold(s, n.name) {
 			return n.f, nil
 		}
 	}
-	return 0, fmt.Errorf("gguf: unknown file type %q (f32, f16, bf16, q8_0, q4_0, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m or q6_k expected)", s)
+	return 0, fmt.Errorf("gguf: unknown file type %q (f32, f16, bf16, q8_0, q4_0, q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m or q6_k expected)", s)
 }
 
 func (f FileType) String() string {
@@ -212,6 +218,8 @@ func (f FileType) TensorType() (TensorType, error) {
 		return Q8_0, nil
 	case FileQ4_0:
 		return Q4_0, nil
+	case FileQ2_K:
+		return Q2_K, nil
 	case FileQ3_K_S, FileQ3_K_M, FileQ3_K_L:
 		return Q3_K, nil
 	case FileQ4_K_S, FileQ4_K_M:

@@ -60,7 +60,7 @@ func tiny(out, model string) error {
 		return err
 	}
 	tmpl, _ := os.ReadFile(filepath.Join(model, "chat_template.jinja"))
-	for _, ft := range []gguf.FileType{gguf.FileF32, gguf.FileF16, gguf.FileQ8_0, gguf.FileQ4_0, gguf.FileQ3_K_S, gguf.FileQ3_K_M, gguf.FileQ3_K_L, gguf.FileQ4_K_S, gguf.FileQ4_K_M, gguf.FileQ5_K_S, gguf.FileQ5_K_M, gguf.FileQ6_K} {
+	for _, ft := range []gguf.FileType{gguf.FileF32, gguf.FileF16, gguf.FileQ8_0, gguf.FileQ4_0, gguf.FileQ2_K, gguf.FileQ3_K_S, gguf.FileQ3_K_M, gguf.FileQ3_K_L, gguf.FileQ4_K_S, gguf.FileQ4_K_M, gguf.FileQ5_K_S, gguf.FileQ5_K_M, gguf.FileQ6_K} {
 		p := filepath.Join(out, "tiny-"+ft.String()+".gguf")
 		if err := gguf.WriteModel(p, m, tok, string(tmpl), ft); err != nil {
 			return err

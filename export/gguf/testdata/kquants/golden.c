@@ -32,6 +32,10 @@ int main(void) {
 		return 1;
 	}
 	fclose(f);
+	quantize_row_q2_K_ref(x, (block_q2_K *)out, N);
+	write_file("q2_k.bin", out, N / QK_K * sizeof(block_q2_K));
+	dequantize_row_q2_K((block_q2_K *)out, y, N);
+	write_file("q2_k.f32", y, sizeof y);
 	quantize_row_q3_K_ref(x, (block_q3_K *)out, N);
 	write_file("q3_k.bin", out, N / QK_K * sizeof(block_q3_K));
 	dequantize_row_q3_K((block_q3_K *)out, y, N);
