@@ -12,6 +12,7 @@ import (
 
 	"github.com/ftune/ftune/assets"
 	"github.com/ftune/ftune/export"
+	"github.com/ftune/ftune/export/gguf"
 	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/lora"
@@ -258,4 +259,35 @@ func snapshot(t *testing.T, path string) map[string]string {
 		t.Fatal(err)
 	}
 	return files
+}
+
+// TestExportGGUFKQuantMix: the quant asked for reaches the file (a k-quant
+// mix, in any case: general.file_type 15 and llama-quantize's types, the
+// tied embeddings in Q6_K), and the GGUF LoRA refuses a mix with the
+// reason.
+func TestExportGGUFKQuantMix(t *testing.T) {
+	m := loadTrained(t)
+	out := filepath.Join(t.TempDir(), "model-q4_k_m.gguf")
+	if _, err := m.Export(context.Background(), out, ExportOptions{Format: FormatGGUF, Quant: "Q4_K_m"}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if ft, _ := f.Uint("general.file_type"); ft != uint64(gguf.FileQ4_K_M) {
+		t.Errorf("general.file_type %d, want %d (Q4_K_M)", ft, gguf.FileQ4_K_M)
+	}
+	types := map[gguf.TensorType]int{}
+	for _, ti := range f.Tensors {
+		types[ti.Type]++
+	}
+	if types[gguf.Q4_K] == 0 || types[gguf.Q6_K] == 0 {
+		t.Errorf("tensor types %v: want Q4_K weights and Q6_K for the tied embeddings and more-bits layers", types)
+	}
+	_, err = m.Export(context.Background(), filepath.Join(t.TempDir(), "lora.gguf"), ExportOptions{Format: FormatGGUFLoRA, Quant: "q4_k_m"})
+	if err == nil || !strings.Contains(err.Error(), "not Q4_K_M") {
+		t.Fatalf("GGUF LoRA as q4_k_m: %v; want refused with the reason", err)
+	}
 }
