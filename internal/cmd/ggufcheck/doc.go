@@ -2,8 +2,14 @@
 // files with a reader we did not write (llama.cpp's gguf-py):
 //
 //	ggufcheck tiny OUTDIR [MODELDIR]   export the model (default: the shipped
-//	                                   tiny-base) as F32, F16, Q8_0 and Q4_0
-//	                                   GGUF files and a random LoRA adapter
+//	                                   tiny-base) as F32, F16, Q8_0, Q4_0 and
+//	                                   the ten k-quant mixes (Q2_K … Q6_K)
+//	                                   and a random LoRA adapter
+//	ggufcheck same FILE OTHER          check that two model files hold the
+//	                                   same tensors, type for type and byte
+//	                                   for byte (ftune's k-quant file against
+//	                                   llama-quantize's quantization of
+//	                                   ftune's F32 file), and count the types
 //	ggufcheck dump FILE                print, as JSON, what our reader sees:
 //	                                   metadata keys and types, and per tensor
 //	                                   its type, dimensions, first values and
