@@ -82,6 +82,13 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 			return nil, err
 		}
 		notes = gguf.Notes(m.Net.Config)
+		if opt.Format == FormatGGUF {
+			typeNotes, err := gguf.TypeNotes(m.Net, ft)
+			if err != nil {
+				return nil, err
+			}
+			notes = append(notes, typeNotes...)
+		}
 		if kept != "" {
 			notes = append(notes, fmt.Sprintf("the file that was at %s (not written by ftune) is kept at %s", out, kept))
 		}

@@ -263,13 +263,19 @@ func snapshot(t *testing.T, path string) map[string]string {
 
 // TestExportGGUFKQuantMix: the quant asked for reaches the file (a k-quant
 // mix, in any case: general.file_type 15 and llama-quantize's types, the
-// tied embeddings in Q6_K), and the GGUF LoRA refuses a mix with the
-// reason.
+// tied embeddings in Q6_K), the notes say which weights fell back, and the
+// GGUF LoRA refuses a mix with the reason.
 func TestExportGGUFKQuantMix(t *testing.T) {
 	m := loadTrained(t)
 	out := filepath.Join(t.TempDir(), "model-q4_k_m.gguf")
-	if _, err := m.Export(context.Background(), out, ExportOptions{Format: FormatGGUF, Quant: "Q4_K_m"}); err != nil {
+	notes, err := m.Export(context.Background(), out, ExportOptions{Format: FormatGGUF, Quant: "Q4_K_m"})
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The base's ffn_down rows (704 values) are not whole 256-value
+	// blocks: the fallback is said.
+	if !strings.Contains(strings.Join(notes, "\n"), "stored as Q5_0 instead of Q4_K") {
+		t.Errorf("notes %q do not say which weights fell back to Q5_0", notes)
 	}
 	f, err := gguf.Read(out)
 	if err != nil {

@@ -85,10 +85,7 @@ func BuildModel(ctx context.Context, m *nn.Model, tok *tokenizer.Tokenizer, opt 
 	if err != nil {
 		return nil, err
 	}
-	plan := typePlan{file: opt.FileType, base: wtype, layers: c.NumLayers, tied: c.TieEmbeddings}
-	if c.NumKVHeads > 0 {
-		plan.gqa = c.NumHeads / c.NumKVHeads
-	}
+	plan := newTypePlan(opt.FileType, wtype, c)
 	src, err := export.NewSource(m, opt.Adapter)
 	if err != nil {
 		return nil, err
@@ -165,7 +162,7 @@ func BuildModel(ctx context.Context, m *nn.Model, tok *tokenizer.Tokenizer, opt 
 			}
 			return w, nil
 		}
-		typ := plan.tensorType(gname, shape)
+		typ, _ := plan.tensorType(gname, shape)
 		if heads == 0 && !(gemmaNorms(arch) && strings.HasSuffix(hf, "norm.weight")) {
 			// A bf16 weight the adapter leaves (the embeddings among
 			// them) is encoded from its bits a chunk of rows at a time,

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/ftune/ftune/nn"
@@ -192,5 +193,30 @@ func TestKQuantsParallel(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s: parallel encoding differs from the serial one", c.typ)
 		}
+	}
+}
+
+// TestTypeNotes: the fallbacks are said, not silent: tiny-base's ffn_down
+// rows of 704 values are not whole 256-value blocks, so Q4_K_M stores four
+// of them as Q5_0 and two (the more-bits layers) as Q8_0; F16 falls back
+// nowhere.
+func TestTypeNotes(t *testing.T) {
+	m, err := nn.Load(tinyBase, nn.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes, err := TypeNotes(m, FileQ4_K_M)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"Q4_K_M: 4 weights whose rows are not whole 256-value blocks are stored as Q5_0 instead of Q4_K, as llama.cpp stores them: blk.0.ffn_down.weight (rows of 704) and 3 more",
+		"Q4_K_M: 2 weights whose rows are not whole 256-value blocks are stored as Q8_0 instead of Q6_K, as llama.cpp stores them: blk.2.ffn_down.weight (rows of 704) and 1 more",
+	}
+	if strings.Join(notes, "\n") != strings.Join(want, "\n") {
+		t.Errorf("notes:\n%s\nwant:\n%s", strings.Join(notes, "\n"), strings.Join(want, "\n"))
+	}
+	if notes, err := TypeNotes(m, FileF16); err != nil || notes != nil {
+		t.Errorf("F16: %q, %v; want no notes", notes, err)
 	}
 }

@@ -3,6 +3,9 @@ package gguf
 import (
 	"fmt"
 	"strings"
+
+	"github.com/ftune/ftune/export"
+	"github.com/ftune/ftune/nn"
 )
 
 // typePlan picks each tensor's type in a model file. For the k-quant
@@ -36,6 +39,69 @@ type typePlan struct {
 	tied   bool // no separate LM head: the embeddings are quantized as one
 }
 
+// newTypePlan is the plan of a file of type file, whose type is base, for
+// a model of configuration c.
+func newTypePlan(file FileType, base TensorType, c nn.Config) typePlan {
+	p := typePlan{file: file, base: base, layers: c.NumLayers, tied: c.TieEmbeddings}
+	if c.NumKVHeads > 0 {
+		p.gqa = c.NumHeads / c.NumKVHeads
+	}
+	return p
+}
+
+// TypeNotes says which weights a file of type ft of model m stores in
+// another type than its type (or mix) gives them, because their rows do
+// not fill whole blocks of it: llama.cpp's fallbacks, which llama-quantize
+// warns about too (one note per pair of types); nil when every weight gets
+// its type.
+func TypeNotes(m *nn.Model, ft FileType) ([]string, error) {
+	c := m.Config
+	arch, _, err := Architecture(c.ModelType)
+	if err != nil {
+		return nil, err
+	}
+	wtype, err := ft.TensorType()
+	if err != nil {
+		return nil, err
+	}
+	src, err := export.NewSource(m, nil)
+	if err != nil {
+		return nil, err
+	}
+	plan := newTypePlan(ft, wtype, c)
+	type change struct{ from, to TensorType }
+	var order []change
+	named := map[change][]string{}
+	for _, hf := range orderedNames(src.Names()) {
+		gname, err := TensorNameFor(arch, hf)
+		if err != nil {
+			return nil, err
+		}
+		shape := src.Shape(hf)
+		typ, wanted := plan.tensorType(gname, shape)
+		if typ == wanted {
+			continue
+		}
+		ch := change{wanted, typ}
+		if named[ch] == nil {
+			order = append(order, ch)
+		}
+		named[ch] = append(named[ch], fmt.Sprintf("%s (rows of %d)", gname, shape[len(shape)-1]))
+	}
+	var notes []string
+	for _, ch := range order {
+		values, _, _ := ch.from.blockInfo()
+		names := named[ch]
+		example := names[0]
+		if len(names) > 1 {
+			example += fmt.Sprintf(" and %d more", len(names)-1)
+		}
+		notes = append(notes, fmt.Sprintf("%s: %d weights whose rows are not whole %d-value blocks are stored as %s instead of %s, as llama.cpp stores them: %s",
+			ft, len(names), values, ch.to, ch.from, example))
+	}
+	return notes, nil
+}
+
 // isKMix reports whether f is one of llama-quantize's k-quant mixes.
 func (f FileType) isKMix() bool {
 	switch f {
@@ -45,42 +111,57 @@ func (f FileType) isKMix() bool {
 	return false
 }
 
-// tensorType is the type of tensor name (llama.cpp's name) of shape.
-func (p typePlan) tensorType(name string, shape []int) TensorType {
-	if !p.file.isKMix() || len(shape) < 2 {
-		return typeFor(shape, p.base)
+// tensorType is the type of tensor name (llama.cpp's name) of shape, and
+// the type the file's mix wanted for it: the two differ where the rows do
+// not fill whole blocks of the wanted type (fallbacks, which TypeNotes
+// reports).
+func (p typePlan) tensorType(name string, shape []int) (typ, wanted TensorType) {
+	if len(shape) < 2 {
+		return F32, F32
+	}
+	wanted = p.base
+	if p.file.isKMix() {
+		wanted = p.mixType(name)
 	}
 	cols := shape[len(shape)-1]
-	typ := p.base
+	typ = wanted
+	if v, _, _ := typ.blockInfo(); cols%v != 0 {
+		switch {
+		case !p.file.isKMix():
+		case wanted == Q6_K && (name == "output.weight" || p.tied && name == "token_embd.weight"):
+			typ = Q8_0 // llama.cpp's choice for a head of other widths
+		default:
+			typ = map[TensorType]TensorType{Q2_K: Q4_0, Q3_K: Q4_0, Q4_K: Q5_0, Q5_K: Q5_1, Q6_K: Q8_0}[wanted]
+		}
+	}
+	return typeFor(shape, typ), wanted
+}
+
+// mixType is the type a k-quant mix gives the 2-D tensor name.
+func (p typePlan) mixType(name string) TensorType {
 	layer := layerOf(name)
 	attnV := strings.HasSuffix(name, ".attn_v.weight") || strings.HasSuffix(name, ".attn_qkv.weight")
 	ffnDown := strings.HasSuffix(name, ".ffn_down.weight")
 	attnOut := strings.HasSuffix(name, ".attn_output.weight")
 	switch {
 	case name == "output.weight" || p.tied && name == "token_embd.weight":
-		typ = Q6_K
-		if cols%QK_K != 0 {
-			return typeFor(shape, Q8_0)
-		}
+		return Q6_K
 	case (p.file == FileQ4_K_M || p.file == FileQ5_K_M) && (attnV || ffnDown) && useMoreBits(layer, p.layers):
-		typ = Q6_K
+		return Q6_K
 	case p.file == FileQ4_K_S && (attnV && layer < 4 || ffnDown && layer < p.layers/8):
-		typ = Q5_K
+		return Q5_K
 	case p.file == FileQ3_K_M && (attnV && layer < 2 || ffnDown && layer < p.layers/16):
-		typ = Q5_K
+		return Q5_K
 	case p.file == FileQ3_K_M && (attnV || ffnDown || attnOut):
-		typ = Q4_K
+		return Q4_K
 	case p.file == FileQ3_K_L && (attnV || ffnDown || attnOut):
-		typ = Q5_K
+		return Q5_K
 	case p.file == FileQ2_K && attnV && p.gqa >= 4:
-		typ = Q4_K
+		return Q4_K
 	case p.file == FileQ2_K && (attnV || ffnDown || attnOut):
-		typ = Q3_K
+		return Q3_K
 	}
-	if cols%QK_K != 0 {
-		typ = map[TensorType]TensorType{Q2_K: Q4_0, Q3_K: Q4_0, Q4_K: Q5_0, Q5_K: Q5_1, Q6_K: Q8_0}[typ]
-	}
-	return typeFor(shape, typ)
+	return p.base
 }
 
 // useMoreBits is llama.cpp's choice of the layers whose attn_v and
