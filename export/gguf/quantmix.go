@@ -27,10 +27,10 @@ import (
 //   - everything else 2-D in the file's type, and 1-D tensors in F32.
 //
 // A row that is not whole blocks of the type chosen falls back as
-// llama.cpp falls back: Q2_K and Q3_K to Q4_0, Q4_K to Q5_0, Q5_K to Q5_1, Q6_K to
-// Q8_0, and a
-// row that is not whole 32-value blocks either to F16 (SmolLM2's width,
-// 576, takes the 5-bit blocks).
+// llama.cpp falls back: Q2_K and Q3_K to Q4_0, Q4_K to Q5_0, Q5_K to
+// Q5_1, Q6_K to Q8_0, and a row that is not whole 32-value blocks either
+// to F16 (SmolLM2's width, 576, takes the 32-value blocks). TypeNotes
+// names the weights that fell back.
 type typePlan struct {
 	file   FileType
 	base   TensorType
