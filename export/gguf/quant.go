@@ -54,12 +54,7 @@ func quantizeQ8_0(dst []byte, x []float32) []byte {
 func quantizeQ4_0(dst []byte, x []float32) []byte {
 	for b := 0; b < len(x); b += QK4_0 {
 		blk := x[b : b+QK4_0]
-		var amax, m float32
-		for _, v := range blk {
-			if a := float32(math.Abs(float64(v))); amax < a {
-				amax, m = a, v
-			}
-		}
+		_, m := largestMagnitude(blk)
 		d := m / -8
 		var id float32
 		if d != 0 {

@@ -51,6 +51,17 @@ func nearestInt(v float32) int {
 
 func f16(v float32) uint16 { return tensor.F32ToF16(v) }
 
+// largestMagnitude is the largest |v| of x and the v that has it (the
+// first such one), the start of ggml's symmetric quantizers.
+func largestMagnitude(x []float32) (amax, v float32) {
+	for _, u := range x {
+		if a := float32(math.Abs(float64(u))); a > amax {
+			amax, v = a, u
+		}
+	}
+	return amax, v
+}
+
 func fromF16(b []byte) float32 { return tensor.F16ToF32(binary.LittleEndian.Uint16(b)) }
 
 // minMaxQuants chooses a scale and a minimum for n values quantized to
@@ -135,12 +146,7 @@ func minMaxQuants(x, w []float32, nmax int, l, aux []uint8, rmin, rdelta float32
 // keeping the one with the best weighted least-squares fit. It writes the
 // levels plus nmax to l.
 func symmetricQuants(x []float32, nmax int, l []int8) float32 {
-	var amax, vmax float32
-	for _, v := range x {
-		if a := float32(math.Abs(float64(v))); a > amax {
-			amax, vmax = a, v
-		}
-	}
+	amax, vmax := largestMagnitude(x)
 	if amax < groupMaxEps {
 		clear(l)
 		return 0
@@ -402,12 +408,7 @@ func dequantizeQ6_K(dst []float32, src []byte) {
 func quantizeQ5_0(dst []byte, x []float32) []byte {
 	for b := 0; b < len(x); b += QK5 {
 		blk := x[b : b+QK5]
-		var amax, m float32
-		for _, v := range blk {
-			if a := float32(math.Abs(float64(v))); amax < a {
-				amax, m = a, v
-			}
-		}
+		_, m := largestMagnitude(blk)
 		d := m / -16
 		var id float32
 		if d != 0 {
@@ -582,12 +583,7 @@ const bytesQ3_K = QK_K/8 + QK_K/4 + 12 + 2
 // levels while the weighted (x²) least-squares fit improves. It writes the
 // levels plus nmax to l.
 func refinedQuants(x []float32, nmax int, l []int8) float32 {
-	var amax, vmax float32
-	for _, v := range x {
-		if a := float32(math.Abs(float64(v))); a > amax {
-			amax, vmax = a, v
-		}
-	}
+	amax, vmax := largestMagnitude(x)
 	if amax < groupMaxEps {
 		clear(l)
 		return 0

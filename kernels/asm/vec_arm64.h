@@ -39,3 +39,22 @@
 	FADD4(2, 0, 0); \
 	FADDP4(0, 0, 0); \
 	FADDP4(0, 0, 0)
+
+// BF16RND2 rounds V0 and V1 (float32 lanes) to bfloat16, to nearest even,
+// every NaN to 0x7fc0: V4 and V5 hold the results in their lanes' high
+// halves. t = u + 0x7fff + ((u>>16)&1), and NaN lanes (u != u) take
+// 0x7fc00000. Needs V29 = 1, V28 = 0x7fff, V27 = 0x7fc00000 broadcast
+// (bf16Tab); clobbers V2, V3.
+#define BF16RND2 \
+	VUSHR $16, V0.S4, V2.S4; \
+	VUSHR $16, V1.S4, V3.S4; \
+	VAND  V29.B16, V2.B16, V2.B16; \
+	VAND  V29.B16, V3.B16, V3.B16; \
+	ADD4(28, 2, 2); \
+	ADD4(28, 3, 3); \
+	ADD4(0, 2, 2); \
+	ADD4(1, 3, 3); \
+	FCMEQ4(0, 0, 4); \
+	FCMEQ4(1, 1, 5); \
+	VBSL  V27.B16, V2.B16, V4.B16; \
+	VBSL  V27.B16, V3.B16, V5.B16

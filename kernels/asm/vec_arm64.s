@@ -363,8 +363,8 @@ widdone:
 	RET
 
 // func f32ToBF16NEON(dst []uint16, src []float32)
-// t = u + 0x7fff + ((u>>16)&1); NaN lanes (u != u) get 0x7fc00000; UZP2
-// keeps the odd halfwords, which are the high halves: t>>16 narrowed.
+// Rounds as BF16RND2 (vec_arm64.h) does; UZP2 keeps the odd halfwords,
+// which are the high halves: t>>16 narrowed.
 TEXT ·f32ToBF16NEON(SB), NOSPLIT, $0-48
 	MOVD dst_base+0(FP), R1
 	MOVD src_base+24(FP), R0
@@ -379,18 +379,7 @@ nar8:
 	CMP $2, R2
 	BLT nar4
 	VLD1.P 32(R0), [V0.S4, V1.S4]
-	VUSHR $16, V0.S4, V2.S4
-	VUSHR $16, V1.S4, V3.S4
-	VAND  V29.B16, V2.B16, V2.B16
-	VAND  V29.B16, V3.B16, V3.B16
-	ADD4(28, 2, 2)
-	ADD4(28, 3, 3)
-	ADD4(0, 2, 2)
-	ADD4(1, 3, 3)
-	FCMEQ4(0, 0, 4)
-	FCMEQ4(1, 1, 5)
-	VBSL  V27.B16, V2.B16, V4.B16
-	VBSL  V27.B16, V3.B16, V5.B16
+	BF16RND2
 	VUZP2 V5.H8, V4.H8, V6.H8
 	VST1.P [V6.H8], 16(R1)
 	SUB $2, R2
@@ -414,7 +403,7 @@ nardone:
 // func pairRowsBF16NEON(dst *uint32, src *float32, r, kq int)
 // The bf16 GEMM's pairing (gemm_bf16dot.go, pairPanel) for r a multiple of
 // 4: dst[q*r+x] = bf16(src[2q*r+x]) | bf16(src[(2q+1)*r+x])<<16, rounded
-// as f32ToBF16NEON rounds; TRN2 on halfwords takes the high half of each
+// by BF16RND2; TRN2 on halfwords takes the high half of each
 // word of the even row (low half of the pair) and of the odd row (high
 // half). dst may be src: a chunk of slot row q is stored after the chunks
 // of float32 rows 2q and 2q+1 under it are loaded, and rows before 2q are
@@ -440,18 +429,7 @@ pairq:
 pairx:
 	VLD1.P 16(R5), [V0.S4]
 	VLD1.P 16(R6), [V1.S4]
-	VUSHR $16, V0.S4, V2.S4
-	VUSHR $16, V1.S4, V3.S4
-	VAND  V29.B16, V2.B16, V2.B16
-	VAND  V29.B16, V3.B16, V3.B16
-	ADD4(28, 2, 2)
-	ADD4(28, 3, 3)
-	ADD4(0, 2, 2)
-	ADD4(1, 3, 3)
-	FCMEQ4(0, 0, 4)
-	FCMEQ4(1, 1, 5)
-	VBSL  V27.B16, V2.B16, V4.B16
-	VBSL  V27.B16, V3.B16, V5.B16
+	BF16RND2
 	VTRN2 V5.H8, V4.H8, V6.H8
 	VST1.P [V6.S4], 16(R1)
 	SUBS  $1, R7, R7

@@ -22,6 +22,15 @@ static void write_file(const char *name, const void *p, size_t n) {
 	}
 }
 
+// GOLDEN quantizes x as TYPE into NAME.bin and expands it into NAME.f32.
+#define GOLDEN(TYPE, NAME, QK) \
+	do { \
+		quantize_row_##TYPE##_ref(x, (block_##TYPE *)out, N); \
+		write_file(NAME ".bin", out, N / (QK) * sizeof(block_##TYPE)); \
+		dequantize_row_##TYPE((block_##TYPE *)out, y, N); \
+		write_file(NAME ".f32", y, sizeof y); \
+	} while (0)
+
 int main(void) {
 	static float x[N];
 	static unsigned char out[N * 2];
@@ -32,33 +41,12 @@ int main(void) {
 		return 1;
 	}
 	fclose(f);
-	quantize_row_q2_K_ref(x, (block_q2_K *)out, N);
-	write_file("q2_k.bin", out, N / QK_K * sizeof(block_q2_K));
-	dequantize_row_q2_K((block_q2_K *)out, y, N);
-	write_file("q2_k.f32", y, sizeof y);
-	quantize_row_q3_K_ref(x, (block_q3_K *)out, N);
-	write_file("q3_k.bin", out, N / QK_K * sizeof(block_q3_K));
-	dequantize_row_q3_K((block_q3_K *)out, y, N);
-	write_file("q3_k.f32", y, sizeof y);
-	quantize_row_q4_K_ref(x, (block_q4_K *)out, N);
-	write_file("q4_k.bin", out, N / QK_K * sizeof(block_q4_K));
-	dequantize_row_q4_K((block_q4_K *)out, y, N);
-	write_file("q4_k.f32", y, sizeof y);
-	quantize_row_q5_K_ref(x, (block_q5_K *)out, N);
-	write_file("q5_k.bin", out, N / QK_K * sizeof(block_q5_K));
-	dequantize_row_q5_K((block_q5_K *)out, y, N);
-	write_file("q5_k.f32", y, sizeof y);
-	quantize_row_q6_K_ref(x, (block_q6_K *)out, N);
-	write_file("q6_k.bin", out, N / QK_K * sizeof(block_q6_K));
-	dequantize_row_q6_K((block_q6_K *)out, y, N);
-	write_file("q6_k.f32", y, sizeof y);
-	quantize_row_q5_0_ref(x, (block_q5_0 *)out, N);
-	write_file("q5_0.bin", out, N / QK5_0 * sizeof(block_q5_0));
-	dequantize_row_q5_0((block_q5_0 *)out, y, N);
-	write_file("q5_0.f32", y, sizeof y);
-	quantize_row_q5_1_ref(x, (block_q5_1 *)out, N);
-	write_file("q5_1.bin", out, N / QK5_1 * sizeof(block_q5_1));
-	dequantize_row_q5_1((block_q5_1 *)out, y, N);
-	write_file("q5_1.f32", y, sizeof y);
+	GOLDEN(q2_K, "q2_k", QK_K);
+	GOLDEN(q3_K, "q3_k", QK_K);
+	GOLDEN(q4_K, "q4_k", QK_K);
+	GOLDEN(q5_K, "q5_k", QK_K);
+	GOLDEN(q6_K, "q6_k", QK_K);
+	GOLDEN(q5_0, "q5_0", QK5_0);
+	GOLDEN(q5_1, "q5_1", QK5_1);
 	return 0;
 }
