@@ -25,6 +25,11 @@ type ExportOptions struct {
 	// llama-quantize's k-quant mixes q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s,
 	// q4_k_m, q5_k_s, q5_k_m and q6_k (gguf only).
 	Quant string
+	// Imatrix is an importance matrix file (llama.cpp's GGUF or legacy
+	// .dat format: Model.ImportanceMatrix, llama-imatrix) that weighs the
+	// quantization of a k-quant GGUF export, as llama-quantize --imatrix
+	// does; "" quantizes without one. Other formats and types refuse it.
+	Imatrix string
 	// MaxShardBytes splits a merged export into shards (<= 0: one file).
 	MaxShardBytes int64
 	// Force lets an export replace what ftune did not write: a merged or
@@ -56,6 +61,9 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 	if quant == "" {
 		quant = "f16"
 	}
+	if opt.Imatrix != "" && opt.Format != FormatGGUF {
+		return nil, fmt.Errorf("export --format %s: an importance matrix weighs a quantized GGUF model (--format gguf with a k-quant --quant); %s has nothing it could weigh", opt.Format, opt.Format)
+	}
 	switch opt.Format {
 	case FormatPEFT:
 		return export.PEFT(m.Adapter, out, opt.Force)
@@ -72,11 +80,17 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 		if err != nil {
 			return nil, err
 		}
+		var im *gguf.Imatrix
+		if opt.Imatrix != "" {
+			if im, err = gguf.ReadImatrix(opt.Imatrix); err != nil {
+				return nil, err
+			}
+		}
 		kept, err := export.ReplaceFile(out, opt.Force, gguf.WrittenByFtune, func() error {
 			if opt.Format == FormatGGUFLoRA {
 				return gguf.WriteLoRA(out, m.Net, m.Adapter, ft)
 			}
-			return gguf.WriteModelWith(ctx, out, m.Net, m.Tokenizer, gguf.Options{Name: filepath.Base(m.Dir), ChatTemplate: m.Template.Source(), FileType: ft, Adapter: m.Adapter})
+			return gguf.WriteModelWith(ctx, out, m.Net, m.Tokenizer, gguf.Options{Name: filepath.Base(m.Dir), ChatTemplate: m.Template.Source(), FileType: ft, Adapter: m.Adapter, Importance: im})
 		})
 		if err != nil {
 			return nil, err
@@ -88,6 +102,13 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 				return nil, err
 			}
 			notes = append(notes, typeNotes...)
+			if im != nil {
+				imNotes, err := gguf.ImportanceNotes(m.Net, ft, im)
+				if err != nil {
+					return nil, err
+				}
+				notes = append(notes, imNotes...)
+			}
 		}
 		if kept != "" {
 			notes = append(notes, fmt.Sprintf("the file that was at %s (not written by ftune) is kept at %s", out, kept))

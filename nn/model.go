@@ -106,6 +106,11 @@ type ForwardOptions struct {
 	// LossChunk is the number of rows per cross-entropy chunk when LossOnly
 	// (0: autograd.LossChunkRows of the vocabulary).
 	LossChunk int
+	// NoHead stops after the blocks and the final norm: no logits and no
+	// loss, for callers that read only what the blocks compute (an
+	// importance matrix), which would otherwise pay for the LM head's
+	// product, as large as all the blocks' at a 128k vocabulary.
+	NoHead bool
 }
 
 // IgnoreIndex is the label that contributes no loss (transformers' -100).
@@ -311,6 +316,9 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 	h = m.norm(tp, h, m.Norm)
 	if opt.KeepHidden {
 		out.Hidden[len(out.Hidden)-1] = h
+	}
+	if opt.NoHead {
+		return out, nil
 	}
 	if in.Labels != nil && opt.LossOnly {
 		loss, err := m.chunkedLoss(tp, h, in.Labels, opt.LossChunk)

@@ -37,7 +37,7 @@ on the bundled subject datasets.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCmd(), newEnvCmd(), newGenerateCmd(), newTrainCmd(), newDataCmd(), newInitCmd(), newRunsCmd(), newEvalCmd(), newExportCmd())
+	root.AddCommand(newVersionCmd(), newEnvCmd(), newGenerateCmd(), newTrainCmd(), newDataCmd(), newInitCmd(), newRunsCmd(), newEvalCmd(), newExportCmd(), newImatrixCmd())
 	return root
 }
 

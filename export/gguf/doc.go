@@ -16,7 +16,11 @@
 // quantk.go state the block layouts. The file types Q2_K, Q3_K_S/M/L, Q4_K_S/M,
 // Q5_K_S/M and Q6_K are llama-quantize's mixes of those types, chosen per tensor as it
 // chooses (quantmix.go): such a file equals llama-quantize's quantization
-// of ftune's F32 file, type for type and byte for byte.
+// of ftune's F32 file, type for type and byte for byte. With an importance
+// matrix (Imatrix: llama.cpp's imatrix files, read and written here;
+// package export/imatrix computes one) the block types are quantized by
+// ggml's weighted quantizers instead (quantw.go), and the file equals
+// llama-quantize --imatrix's.
 //
 // Models are written the way llama.cpp's convert_hf_to_gguf.py writes them
 // (read, not copied): llama.cpp tensor names (token_embd, blk.N.attn_q,

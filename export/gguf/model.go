@@ -2,6 +2,7 @@ package gguf
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -33,6 +34,12 @@ type Options struct {
 	// (the model itself is not changed; an NF4 base is dequantized per
 	// tensor first).
 	Adapter *lora.Adapter
+	// Importance, when set, weighs each quantized weight's columns by the
+	// mean square input it saw (llama-quantize --imatrix): only for the
+	// k-quant mixes. Weights it has no entry for (the LM head, tied
+	// embeddings) are quantized without, as llama-quantize does
+	// (ImportanceNotes names them).
+	Importance *Imatrix
 }
 
 // WriteModel writes m as a llama.cpp model file: weights of file type
@@ -86,6 +93,12 @@ func BuildModel(ctx context.Context, m *nn.Model, tok *tokenizer.Tokenizer, opt 
 		return nil, err
 	}
 	plan := newTypePlan(opt.FileType, wtype, c)
+	if opt.Importance != nil && len(opt.Importance.Entries) == 0 {
+		return nil, errors.New("gguf: the importance matrix holds no entries")
+	}
+	if opt.Importance != nil && !opt.FileType.isKMix() {
+		return nil, fmt.Errorf("gguf: an importance matrix guides the k-quant mixes (q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m, q6_k); %s does not use one", opt.FileType)
+	}
 	src, err := export.NewSource(m, opt.Adapter)
 	if err != nil {
 		return nil, err
@@ -102,6 +115,19 @@ func BuildModel(ctx context.Context, m *nn.Model, tok *tokenizer.Tokenizer, opt 
 	}
 	b.Set("general.file_type", uint32(opt.FileType))
 	b.Set("general.quantization_version", uint32(QuantizationVersion))
+	if im := opt.Importance; im != nil {
+		// The keys llama-quantize --imatrix records.
+		if im.Path != "" {
+			b.Set("quantize.imatrix.file", im.Path)
+		}
+		if len(im.Datasets) > 0 {
+			b.Set("quantize.imatrix.dataset", im.Datasets[0])
+		}
+		b.Set("quantize.imatrix.entries_count", uint32(len(im.Entries)))
+		if im.ChunkCount > 0 {
+			b.Set("quantize.imatrix.chunks_count", uint32(im.ChunkCount))
+		}
+	}
 	if tok != nil {
 		if err := setVocab(b, tok, c, opt.ChatTemplate); err != nil {
 			return nil, err
@@ -121,6 +147,7 @@ func BuildModel(ctx context.Context, m *nn.Model, tok *tokenizer.Tokenizer, opt 
 	if src.Untied() {
 		return nil, fmt.Errorf("gguf: adapter %q trained a copy of the embeddings or the LM head (modules_to_save) on a model that ties them (%s): the merged model has separate tables, which llama.cpp's %s architecture may not read; export it with --format merged instead", opt.Adapter.Name, c.ModelType, arch)
 	}
+	matched := 0 // weights the importance matrix has an entry for
 	for _, hf := range orderedNames(src.Names()) {
 		gname, err := TensorNameFor(arch, hf)
 		if err != nil {
@@ -163,38 +190,50 @@ func BuildModel(ctx context.Context, m *nn.Model, tok *tokenizer.Tokenizer, opt 
 			return w, nil
 		}
 		typ, _ := plan.tensorType(gname, shape)
-		if heads == 0 && !(gemmaNorms(arch) && strings.HasSuffix(hf, "norm.weight")) {
-			// A bf16 weight the adapter leaves (the embeddings among
-			// them) is encoded from its bits a chunk of rows at a time,
-			// without a float32 copy of the whole tensor.
-			encode := func() ([]byte, error) {
-				if err := ctx.Err(); err != nil {
-					return nil, fmt.Errorf("gguf: stopped before %s: %w", hf, err)
-				}
-				var data []byte
-				var err error
-				if bits, ok := src.BF16Bits(hf); ok {
-					data, err = encodeBF16Rows(typ, bits, shape[len(shape)-1])
-				} else {
-					var w []float32
-					if w, err = values(); err != nil {
-						return nil, err
-					}
-					data, err = Encode(typ, w)
-				}
-				if err != nil {
-					return nil, fmt.Errorf("gguf: tensor %q: %w", gname, err)
-				}
-				return data, nil
-			}
-			if err := b.AddTensorBytesFunc(gname, shape, typ, encode); err != nil {
+		cols := shape[len(shape)-1]
+		var importance []float32
+		if opt.Importance != nil {
+			if importance, err = opt.Importance.importance(gname, cols); err != nil {
 				return nil, err
 			}
-			continue
+			if importance != nil {
+				matched++
+			}
+			if !takesImportance(typ) {
+				importance = nil // Q8_0 and the float types do not use it
+			}
 		}
-		if err := b.AddTensorFunc(gname, shape, typ, values); err != nil {
+		bitsOK := heads == 0 && !(gemmaNorms(arch) && strings.HasSuffix(hf, "norm.weight"))
+		// Each weight is merged, converted and encoded when Write reaches
+		// it; a bf16 weight the adapter leaves (the embeddings among them)
+		// is encoded from its bits a chunk of rows at a time, without a
+		// float32 copy of the whole tensor.
+		encode := func() ([]byte, error) {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("gguf: stopped before %s: %w", hf, err)
+			}
+			var data []byte
+			var err error
+			if bits, ok := src.BF16Bits(hf); ok && bitsOK {
+				data, err = encodeBF16Rows(typ, bits, cols, importance)
+			} else {
+				var w []float32
+				if w, err = values(); err != nil {
+					return nil, err
+				}
+				data, err = encodeRows(nil, typ, w, cols, importance)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("gguf: tensor %q: %w", gname, err)
+			}
+			return data, nil
+		}
+		if err := b.AddTensorBytesFunc(gname, shape, typ, encode); err != nil {
 			return nil, err
 		}
+	}
+	if opt.Importance != nil && matched == 0 {
+		return nil, fmt.Errorf("gguf: importance matrix %s has no entry for any weight of this model (it has %d, e.g. %q): was it computed for another model?", opt.Importance.Path, len(opt.Importance.Entries), opt.Importance.Names()[0])
 	}
 	return b, nil
 }
@@ -204,10 +243,26 @@ func BuildModel(ctx context.Context, m *nn.Model, tok *tokenizer.Tokenizer, opt 
 // tensors span several chunks).
 var encodeChunkValues = 4 << 20
 
+// encodeRows appends x, rows of rowLen values, encoded as typ to out,
+// weighing the columns by importance when it is not nil.
+func encodeRows(out []byte, typ TensorType, x []float32, rowLen int, importance []float32) ([]byte, error) {
+	if importance != nil {
+		return AppendEncodedWeighted(out, typ, x, rowLen, importance)
+	}
+	if out == nil {
+		n, err := typ.RowBytes(len(x))
+		if err != nil {
+			return nil, err
+		}
+		out = make([]byte, 0, n)
+	}
+	return AppendEncoded(out, typ, x)
+}
+
 // encodeBF16Rows encodes bf16 bits as typ a chunk of whole rows at a time:
 // a block never spans two rows (typeFor gives a block type only to rows
 // that hold whole blocks), so the bytes are those of encoding it whole.
-func encodeBF16Rows(typ TensorType, bits []uint16, rowLen int) ([]byte, error) {
+func encodeBF16Rows(typ TensorType, bits []uint16, rowLen int, importance []float32) ([]byte, error) {
 	size, err := typ.RowBytes(len(bits))
 	if err != nil {
 		return nil, err
@@ -221,7 +276,7 @@ func encodeBF16Rows(typ TensorType, bits []uint16, rowLen int) ([]byte, error) {
 		for i, u := range chunk {
 			x[i] = tensor.BF16ToF32(u)
 		}
-		if out, err = AppendEncoded(out, typ, x); err != nil {
+		if out, err = encodeRows(out, typ, x, rowLen, importance); err != nil {
 			return nil, err
 		}
 	}

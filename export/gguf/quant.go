@@ -62,8 +62,10 @@ func quantizeQ4_0(dst []byte, x []float32) []byte {
 		}
 		dst = binary.LittleEndian.AppendUint16(dst, tensor.F32ToF16(d))
 		for j := 0; j < QK4_0/2; j++ {
-			q0 := min(15, int(blk[j]*id+8.5))
-			q1 := min(15, int(blk[j+QK4_0/2]*id+8.5))
+			// float32(...) rounds the product before the add, as ggml
+			// does: Go on arm64 would otherwise fuse them (FMADDS).
+			q0 := min(15, int(float32(blk[j]*id)+8.5))
+			q1 := min(15, int(float32(blk[j+QK4_0/2]*id)+8.5))
 			dst = append(dst, byte(q0)|byte(q1)<<4)
 		}
 	}
@@ -160,24 +162,31 @@ func AppendEncoded(out []byte, t TensorType, x []float32) ([]byte, error) {
 // appendBlocksParallel appends quantize's blocks of x (type t) to out,
 // split over the cores: the k-quants search for their scales (about 15-20
 // M values a second on one core, ten minutes for an 8B model), and blocks
-// are independent, so each goroutine writes its own stretch of out's bytes
-// and the result is the serial one's. Parts are at least 64 blocks.
+// are independent. Parts are at least 64 blocks.
 func appendBlocksParallel(out []byte, x []float32, t TensorType, quantize func(dst []byte, x []float32) []byte) []byte {
 	values, size, _ := t.blockInfo()
-	blocks := len(x) / values
-	parts := min(runtime.GOMAXPROCS(0), blocks/64)
+	return appendParallel(out, x, values, size, 64, quantize)
+}
+
+// appendParallel appends encode(x) to out, x cut into parts of whole units
+// of unit values (each encoded into unitBytes bytes, whatever the others
+// hold), at least minUnits units a part, one part per core. Each goroutine
+// writes its own stretch of out's bytes, so the result is the serial one's.
+func appendParallel(out []byte, x []float32, unit, unitBytes, minUnits int, encode func(dst []byte, x []float32) []byte) []byte {
+	units := len(x) / unit
+	parts := min(runtime.GOMAXPROCS(0), units/minUnits)
 	if parts <= 1 {
-		return quantize(out, x)
+		return encode(out, x)
 	}
 	base := len(out)
-	out = slices.Grow(out, blocks*size)[:base+blocks*size]
+	out = slices.Grow(out, units*unitBytes)[:base+units*unitBytes]
 	var wg sync.WaitGroup
 	for p := range parts {
-		lo, hi := p*blocks/parts, (p+1)*blocks/parts
-		// The part's stretch, capped so that a quantizer writing more than
-		// its blocks' bytes could not spill into the next part's.
-		dst := out[base+lo*size : base+lo*size : base+hi*size]
-		wg.Go(func() { quantize(dst, x[lo*values:hi*values]) })
+		lo, hi := p*units/parts, (p+1)*units/parts
+		// The part's stretch, capped so that an encoder writing more than
+		// its units' bytes could not spill into the next part's.
+		dst := out[base+lo*unitBytes : base+lo*unitBytes : base+hi*unitBytes]
+		wg.Go(func() { encode(dst, x[lo*unit:hi*unit]) })
 	}
 	wg.Wait()
 	return out

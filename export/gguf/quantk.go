@@ -141,11 +141,12 @@ func minMaxQuants(x, w []float32, nmax int, l, aux []uint8, rmin, rdelta float32
 }
 
 // symmetricQuants chooses the scale of n values quantized to −nmax..nmax−1
-// (ggml's make_qx_quants with weights x², the Q6_K case): a first scale
-// from the value of largest magnitude, then 18 trial scales around it,
-// keeping the one with the best weighted least-squares fit. It writes the
-// levels plus nmax to l.
-func symmetricQuants(x []float32, nmax int, l []int8) float32 {
+// (ggml's make_qx_quants with rmse_type 1): a first scale from the value
+// of largest magnitude, then 18 trial scales around it, keeping the one
+// with the best weighted least-squares fit. The weights are qw, or x²
+// where qw is nil (the reference Q6_K case). It writes the levels plus
+// nmax to l.
+func symmetricQuants(x []float32, nmax int, l []int8, qw []float32) float32 {
 	amax, vmax := largestMagnitude(x)
 	if amax < groupMaxEps {
 		clear(l)
@@ -158,6 +159,9 @@ func symmetricQuants(x []float32, nmax int, l []int8) float32 {
 				l[i] = int8(q + nmax)
 			}
 			w := float32(v * v)
+			if qw != nil {
+				w = qw[i]
+			}
 			sumLX += float32(float32(w*v) * float32(q))
 			sumL2 += float32(float32(w*float32(q)) * float32(q))
 		}
@@ -224,50 +228,70 @@ func quantizeMinMaxK(dst []byte, x []float32, bits int) []byte {
 		if maxMin > 0 {
 			invMin = 63 / maxMin
 		}
-		var sc [12]byte
+		var ls, lm [QK_K / 32]uint8
 		for j := range QK_K / 32 {
-			ls := min(63, uint8(nearestInt(float32(invScale*scales[j]))))
-			lm := min(63, uint8(nearestInt(float32(invMin*negMin[j]))))
-			if j < 4 {
-				sc[j], sc[j+4] = ls, lm
-			} else {
-				sc[j+4] = ls&0xf | (lm&0xf)<<4
-				sc[j-4] |= ls >> 4 << 6
-				sc[j] |= lm >> 4 << 6
-			}
+			ls[j] = min(63, uint8(nearestInt(float32(invScale*scales[j]))))
+			lm[j] = min(63, uint8(nearestInt(float32(invMin*negMin[j]))))
 		}
-		d, dmin := f16(maxScale/63), f16(maxMin/63)
-		fd, fdmin := tensor.F16ToF32(d), tensor.F16ToF32(dmin)
-		for j := range QK_K / 32 {
-			s, m := scaleMinK4(j, sc[:])
-			ds := float32(fd * float32(s))
-			if ds == 0 {
-				continue
-			}
-			dm := float32(fdmin * float32(m))
-			for i, v := range blk[32*j : 32*j+32] {
-				l[32*j+i] = uint8(max(0, min(nmax, nearestInt((v+dm)/ds))))
-			}
+		dst = appendMinMaxKBlock(dst, blk, &l, packScalesMinsK(&ls, &lm), f16(maxScale/63), f16(maxMin/63), bits)
+	}
+	return dst
+}
+
+// packScalesMinsK packs the 6-bit scales and minimums of a Q4_K or Q5_K
+// super-block's 8 sub-blocks: 0-3 in the low 6 bits of bytes j and j+4,
+// 4-7 in the nibbles of byte j+4 with their top bits in bytes j−4 and j.
+// Levels above 63 are not clamped here (ggml's weighted Q4_K does not).
+func packScalesMinsK(ls, lm *[QK_K / 32]uint8) [12]byte {
+	var sc [12]byte
+	for j := range QK_K / 32 {
+		if j < 4 {
+			sc[j], sc[j+4] = ls[j], lm[j]
+		} else {
+			sc[j+4] = ls[j]&0xf | (lm[j]&0xf)<<4
+			sc[j-4] |= ls[j] >> 4 << 6
+			sc[j] |= lm[j] >> 4 << 6
 		}
-		dst = binary.LittleEndian.AppendUint16(dst, d)
-		dst = binary.LittleEndian.AppendUint16(dst, dmin)
-		dst = append(dst, sc[:]...)
-		if bits == 5 {
-			// Bit 4 of value 64k+i in byte i's bit 2k, of value 64k+32+i
-			// in bit 2k+1; the low nibbles as Q4_K's.
-			var qh [QK_K / 8]byte
-			for k := 0; k < QK_K/64; k++ {
-				for i := range 32 {
-					qh[i] |= l[64*k+i]>>4<<(2*k) | l[64*k+32+i]>>4<<(2*k+1)
-				}
-			}
-			dst = append(dst, qh[:]...)
+	}
+	return sc
+}
+
+// appendMinMaxKBlock appends a Q4_K (bits 4) or Q5_K (bits 5) super-block
+// of blk whose scales are chosen (sc, d, dmin): the values are requantized
+// with the stored scales (a sub-block whose scale is 0 keeps the levels l
+// holds) and packed.
+func appendMinMaxKBlock(dst []byte, blk []float32, l *[QK_K]uint8, sc [12]byte, d, dmin uint16, bits int) []byte {
+	nmax := 1<<bits - 1
+	fd, fdmin := tensor.F16ToF32(d), tensor.F16ToF32(dmin)
+	for j := range QK_K / 32 {
+		s, m := scaleMinK4(j, sc[:])
+		ds := float32(fd * float32(s))
+		if ds == 0 {
+			continue
 		}
-		// Byte 32k+i: value 64k+i in the low nibble, 64k+32+i in the high.
-		for k := 0; k < QK_K; k += 64 {
+		dm := float32(fdmin * float32(m))
+		for i, v := range blk[32*j : 32*j+32] {
+			l[32*j+i] = uint8(max(0, min(nmax, nearestInt((v+dm)/ds))))
+		}
+	}
+	dst = binary.LittleEndian.AppendUint16(dst, d)
+	dst = binary.LittleEndian.AppendUint16(dst, dmin)
+	dst = append(dst, sc[:]...)
+	if bits == 5 {
+		// Bit 4 of value 64k+i in byte i's bit 2k, of value 64k+32+i
+		// in bit 2k+1; the low nibbles as Q4_K's.
+		var qh [QK_K / 8]byte
+		for k := 0; k < QK_K/64; k++ {
 			for i := range 32 {
-				dst = append(dst, l[k+i]&0xf|(l[k+32+i]&0xf)<<4)
+				qh[i] |= l[64*k+i]>>4<<(2*k) | l[64*k+32+i]>>4<<(2*k+1)
 			}
+		}
+		dst = append(dst, qh[:]...)
+	}
+	// Byte 32k+i: value 64k+i in the low nibble, 64k+32+i in the high.
+	for k := 0; k < QK_K; k += 64 {
+		for i := range 32 {
+			dst = append(dst, l[k+i]&0xf|(l[k+32+i]&0xf)<<4)
 		}
 	}
 	return dst
@@ -320,7 +344,13 @@ func dequantizeMinMaxK(dst []float32, src []byte, bits int) {
 }
 
 // quantizeQ6_K appends the Q6_K super-blocks of x (len a multiple of 256).
-func quantizeQ6_K(dst []byte, x []float32) []byte {
+func quantizeQ6_K(dst []byte, x []float32) []byte { return appendQ6_K(dst, x, nil) }
+
+// appendQ6_K appends the Q6_K super-blocks of x, fitting each sub-block's
+// scale with weights x² (qw nil) or with qw, the importance of x's values
+// as they are (ggml's quantize_row_q6_K_impl, unlike the other k-quants,
+// does not mix the values' magnitudes into them).
+func appendQ6_K(dst []byte, x, qw []float32) []byte {
 	var (
 		l      [QK_K]int8
 		scales [QK_K / 16]float32
@@ -329,7 +359,11 @@ func quantizeQ6_K(dst []byte, x []float32) []byte {
 		blk := x[b : b+QK_K]
 		var maxScale, maxAbs float32
 		for j := range QK_K / 16 {
-			s := symmetricQuants(blk[16*j:16*j+16], 32, l[16*j:16*j+16])
+			var w []float32
+			if qw != nil {
+				w = qw[b+16*j : b+16*j+16]
+			}
+			s := symmetricQuants(blk[16*j:16*j+16], 32, l[16*j:16*j+16], w)
 			scales[j] = s
 			if a := float32(math.Abs(float64(s))); a > maxAbs {
 				maxAbs, maxScale = a, s
@@ -527,23 +561,31 @@ func quantizeQ2_K(dst []byte, x []float32) []byte {
 			}
 			dmin = f16(maxMin / 15)
 		}
-		fd, fdmin := tensor.F16ToF32(d), tensor.F16ToF32(dmin)
-		for j := range QK_K / 16 {
-			ds := float32(fd * float32(sc[j]&0xf))
-			if ds == 0 {
-				continue
-			}
-			dm := float32(fdmin * float32(sc[j]>>4))
-			for i, v := range blk[16*j : 16*j+16] {
-				l[16*j+i] = uint8(max(0, min(3, nearestInt((v+dm)/ds))))
-			}
-		}
-		dst = append(dst, sc[:]...)
-		dst = append(dst, packCrumbs(l[:])...)
-		dst = binary.LittleEndian.AppendUint16(dst, d)
-		dst = binary.LittleEndian.AppendUint16(dst, dmin)
+		dst = appendQ2_KBlock(dst, blk, &l, sc, d, dmin)
 	}
 	return dst
+}
+
+// appendQ2_KBlock appends a Q2_K super-block of blk whose scales and
+// minimums are chosen (sc, d, dmin): the values are requantized with the
+// stored ones (a sub-block whose scale is 0 keeps the levels l holds) and
+// packed.
+func appendQ2_KBlock(dst []byte, blk []float32, l *[QK_K]uint8, sc [QK_K / 16]byte, d, dmin uint16) []byte {
+	fd, fdmin := tensor.F16ToF32(d), tensor.F16ToF32(dmin)
+	for j := range QK_K / 16 {
+		ds := float32(fd * float32(sc[j]&0xf))
+		if ds == 0 {
+			continue
+		}
+		dm := float32(fdmin * float32(sc[j]>>4))
+		for i, v := range blk[16*j : 16*j+16] {
+			l[16*j+i] = uint8(max(0, min(3, nearestInt((v+dm)/ds))))
+		}
+	}
+	dst = append(dst, sc[:]...)
+	dst = append(dst, packCrumbs(l[:])...)
+	dst = binary.LittleEndian.AppendUint16(dst, d)
+	return binary.LittleEndian.AppendUint16(dst, dmin)
 }
 
 // packCrumbs packs 256 values of 2 bits as Q2_K and Q3_K store them: value
@@ -645,51 +687,65 @@ func quantizeQ3_K(dst []byte, x []float32) []byte {
 				maxAbs, maxScale = a, scales[j]
 			}
 		}
-		// Sub-block j's 6-bit scale: its low nibble in byte j (j < 8) or
-		// the high nibble of byte j−8, its top two bits in byte 8 + j%4
-		// at bit 2·(j/4).
-		var sc [12]byte
+		var q [QK_K / 16]uint8
 		var d uint16
 		if maxScale != 0 {
 			iscale := -32 / maxScale
-			for j := range QK_K / 16 {
-				q := byte(max(-32, min(31, int(int8(nearestInt(float32(iscale*scales[j])))))) + 32)
-				if j < 8 {
-					sc[j] = q & 0xf
-				} else {
-					sc[j-8] |= (q & 0xf) << 4
-				}
-				sc[8+j%4] |= q >> 4 << (2 * (j / 4))
+			for j := range q {
+				q[j] = byte(max(-32, min(31, int(int8(nearestInt(float32(iscale*scales[j])))))) + 32)
 			}
 			d = f16(1 / iscale)
 		}
-		fd := tensor.F16ToF32(d)
-		for j := range QK_K / 16 {
-			ds := float32(fd * float32(scaleQ3K(j, sc[:])))
-			if ds == 0 {
-				continue
-			}
-			for i, v := range blk[16*j : 16*j+16] {
-				l[16*j+i] = int8(max(-4, min(3, nearestInt(v/ds))) + 4)
-			}
-		}
-		// Value j's third bit in byte j%32 at bit j/32, its low two bits
-		// as packCrumbs packs them.
-		var hmask [QK_K / 8]byte
-		var low [QK_K]uint8
-		for j, q := range l {
-			if q > 3 {
-				hmask[j%32] |= 1 << (j / 32)
-				q -= 4
-			}
-			low[j] = uint8(q)
-		}
-		dst = append(dst, hmask[:]...)
-		dst = append(dst, packCrumbs(low[:])...)
-		dst = append(dst, sc[:]...)
-		dst = binary.LittleEndian.AppendUint16(dst, d)
+		dst = appendQ3_KBlock(dst, blk, &l, packScalesQ3K(&q), d)
 	}
 	return dst
+}
+
+// packScalesQ3K packs the 6-bit scales (plus 32) of a Q3_K super-block's
+// 16 sub-blocks: sub-block j's low nibble in byte j (j < 8) or the high
+// nibble of byte j−8, its top two bits in byte 8 + j%4 at bit 2·(j/4).
+func packScalesQ3K(q *[QK_K / 16]uint8) [12]byte {
+	var sc [12]byte
+	for j, v := range q {
+		if j < 8 {
+			sc[j] = v & 0xf
+		} else {
+			sc[j-8] |= (v & 0xf) << 4
+		}
+		sc[8+j%4] |= v >> 4 << (2 * (j / 4))
+	}
+	return sc
+}
+
+// appendQ3_KBlock appends a Q3_K super-block of blk whose scales are
+// chosen (sc, d): the values are requantized with the stored scales (a
+// sub-block whose scale is 0 keeps the levels l holds) and packed.
+func appendQ3_KBlock(dst []byte, blk []float32, l *[QK_K]int8, sc [12]byte, d uint16) []byte {
+	fd := tensor.F16ToF32(d)
+	for j := range QK_K / 16 {
+		ds := float32(fd * float32(scaleQ3K(j, sc[:])))
+		if ds == 0 {
+			continue
+		}
+		for i, v := range blk[16*j : 16*j+16] {
+			l[16*j+i] = int8(max(-4, min(3, nearestInt(v/ds))) + 4)
+		}
+	}
+	// Value j's third bit in byte j%32 at bit j/32, its low two bits
+	// as packCrumbs packs them.
+	var hmask [QK_K / 8]byte
+	var low [QK_K]uint8
+	for j, q := range l {
+		if q > 3 {
+			hmask[j%32] |= 1 << (j / 32)
+			q -= 4
+		}
+		low[j] = uint8(q)
+	}
+	dst = append(dst, hmask[:]...)
+	dst = append(dst, packCrumbs(low[:])...)
+	dst = append(dst, sc[:]...)
+	return binary.LittleEndian.AppendUint16(dst, d)
 }
 
 // scaleQ3K unpacks sub-block j's scale of a Q3_K block, minus 32.

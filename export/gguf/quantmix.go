@@ -49,12 +49,17 @@ func newTypePlan(file FileType, base TensorType, c nn.Config) typePlan {
 	return p
 }
 
-// TypeNotes says which weights a file of type ft of model m stores in
-// another type than its type (or mix) gives them, because their rows do
-// not fill whole blocks of it: llama.cpp's fallbacks, which llama-quantize
-// warns about too (one note per pair of types); nil when every weight gets
-// its type.
-func TypeNotes(m *nn.Model, ft FileType) ([]string, error) {
+// plannedTensor is one tensor of a model file: its llama.cpp name, shape,
+// the type the file's plan gives it and the type its mix wanted.
+type plannedTensor struct {
+	name        string
+	shape       []int
+	typ, wanted TensorType
+}
+
+// planFile lists the tensors of a file of type ft of model m (without the
+// tensors the architecture adds, such as RoPE factors).
+func planFile(m *nn.Model, ft FileType) ([]plannedTensor, error) {
 	c := m.Config
 	arch, _, err := Architecture(c.ModelType)
 	if err != nil {
@@ -69,9 +74,7 @@ func TypeNotes(m *nn.Model, ft FileType) ([]string, error) {
 		return nil, err
 	}
 	plan := newTypePlan(ft, wtype, c)
-	type change struct{ from, to TensorType }
-	var order []change
-	named := map[change][]string{}
+	var out []plannedTensor
 	for _, hf := range orderedNames(src.Names()) {
 		gname, err := TensorNameFor(arch, hf)
 		if err != nil {
@@ -79,27 +82,103 @@ func TypeNotes(m *nn.Model, ft FileType) ([]string, error) {
 		}
 		shape := src.Shape(hf)
 		typ, wanted := plan.tensorType(gname, shape)
-		if typ == wanted {
+		out = append(out, plannedTensor{gname, shape, typ, wanted})
+	}
+	return out, nil
+}
+
+// TypeNotes says which weights a file of type ft of model m stores in
+// another type than its type (or mix) gives them, because their rows do
+// not fill whole blocks of it: llama.cpp's fallbacks, which llama-quantize
+// warns about too (one note per pair of types); nil when every weight gets
+// its type.
+func TypeNotes(m *nn.Model, ft FileType) ([]string, error) {
+	planned, err := planFile(m, ft)
+	if err != nil {
+		return nil, err
+	}
+	type change struct{ from, to TensorType }
+	var order []change
+	named := map[change][]string{}
+	for _, t := range planned {
+		if t.typ == t.wanted {
 			continue
 		}
-		ch := change{wanted, typ}
+		ch := change{t.wanted, t.typ}
 		if named[ch] == nil {
 			order = append(order, ch)
 		}
-		named[ch] = append(named[ch], fmt.Sprintf("%s (rows of %d)", gname, shape[len(shape)-1]))
+		named[ch] = append(named[ch], fmt.Sprintf("%s (rows of %d)", t.name, t.shape[len(t.shape)-1]))
 	}
 	var notes []string
 	for _, ch := range order {
 		values, _, _ := ch.from.blockInfo()
-		names := named[ch]
-		example := names[0]
-		if len(names) > 1 {
-			example += fmt.Sprintf(" and %d more", len(names)-1)
-		}
 		notes = append(notes, fmt.Sprintf("%s: %d weights whose rows are not whole %d-value blocks are stored as %s instead of %s, as llama.cpp stores them: %s",
-			ft, len(names), values, ch.to, ch.from, example))
+			ft, len(named[ch]), values, ch.to, ch.from, firstAndCount(named[ch])))
 	}
 	return notes, nil
+}
+
+// ImportanceNotes says what importance matrix im did in a file of type ft
+// of model m: how many of the quantized weights it weighed, which it had
+// no entry for (quantized without, as llama-quantize does: llama-imatrix
+// leaves out the LM head and never sees the embeddings as a product), and
+// entries that name no weight of m.
+func ImportanceNotes(m *nn.Model, ft FileType, im *Imatrix) ([]string, error) {
+	planned, err := planFile(m, ft)
+	if err != nil {
+		return nil, err
+	}
+	var weighted, without []string
+	names := map[string]bool{}
+	for _, t := range planned {
+		names[t.name] = true
+		if !takesImportance(t.typ) {
+			continue
+		}
+		if _, ok := im.Entries[t.name]; ok {
+			weighted = append(weighted, t.name)
+		} else {
+			without = append(without, fmt.Sprintf("%s (%s)", t.name, t.typ))
+		}
+	}
+	from := ""
+	if len(im.Datasets) > 0 {
+		from = ", from " + strings.Join(im.Datasets, ", ")
+	}
+	chunks := ""
+	if im.ChunkCount > 0 {
+		chunks = fmt.Sprintf(", %d chunks", im.ChunkCount)
+		if im.ChunkSize > 0 {
+			chunks += fmt.Sprintf(" of %d tokens", im.ChunkSize)
+		}
+	}
+	source := "importance matrix"
+	if im.Path != "" {
+		source += " " + im.Path
+	}
+	notes := []string{fmt.Sprintf("%s (%d entries%s%s) weighed %d of the %d weights quantized in types that use it", source, len(im.Entries), chunks, from, len(weighted), len(weighted)+len(without))}
+	if len(without) > 0 {
+		notes = append(notes, fmt.Sprintf("quantized without importance data (the matrix has no entry for them, as llama-imatrix collects none for the LM head or the embeddings): %s", firstAndCount(without)))
+	}
+	var stray []string
+	for _, n := range im.Names() {
+		if !names[n] {
+			stray = append(stray, n)
+		}
+	}
+	if len(stray) > 0 {
+		notes = append(notes, fmt.Sprintf("%d importance matrix entries name no weight of this model: %s", len(stray), firstAndCount(stray)))
+	}
+	return notes, nil
+}
+
+// firstAndCount is "a" for one name, "a and N more" for more.
+func firstAndCount(names []string) string {
+	if len(names) == 1 {
+		return names[0]
+	}
+	return fmt.Sprintf("%s and %d more", names[0], len(names)-1)
 }
 
 // isKMix reports whether f is one of llama-quantize's k-quant mixes.

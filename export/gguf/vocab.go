@@ -112,14 +112,7 @@ func setVocab(b *Builder, tok *tokenizer.Tokenizer, c nn.Config, chatTemplate st
 			b.Set(key, uint32(id))
 		}
 	}
-	bos, okB := tok.BOS()
-	if !okB && c.BOSTokenID >= 0 {
-		bos, okB = c.BOSTokenID, true
-	}
-	eos, okE := tok.EOS()
-	if !okE && len(c.EOSTokenIDs) > 0 {
-		eos, okE = c.EOSTokenIDs[0], true
-	}
+	bos, okB, eos, okE := bosEOS(tok, c)
 	pad, okP := tok.PAD()
 	if !okP && c.PadTokenID >= 0 {
 		pad, okP = c.PadTokenID, true
@@ -138,6 +131,32 @@ func setVocab(b *Builder, tok *tokenizer.Tokenizer, c nn.Config, chatTemplate st
 		b.Set("tokenizer.chat_template", chatTemplate)
 	}
 	return nil
+}
+
+// bosEOS are the BOS and EOS ids the file records: the tokenizer's, else
+// the model configuration's.
+func bosEOS(tok *tokenizer.Tokenizer, c nn.Config) (bos int, okB bool, eos int, okE bool) {
+	bos, okB = tok.BOS()
+	if !okB && c.BOSTokenID >= 0 {
+		bos, okB = c.BOSTokenID, true
+	}
+	eos, okE = tok.EOS()
+	if !okE && len(c.EOSTokenIDs) > 0 {
+		eos, okE = c.EOSTokenIDs[0], true
+	}
+	return bos, okB, eos, okE
+}
+
+// AddedBOS is the BOS id when the model file says its tokenizer adds one
+// (tokenizer.ggml.add_bos_token), else -1: llama.cpp's llama-imatrix and
+// llama-perplexity then start every chunk of text with it.
+func AddedBOS(tok *tokenizer.Tokenizer, c nn.Config) (int, error) {
+	bos, okB, eos, okE := bosEOS(tok, c)
+	addBOS, _, err := addsSpecial(tok, bos, okB, eos, okE)
+	if err != nil || !addBOS {
+		return -1, err
+	}
+	return bos, nil
 }
 
 // addsSpecial finds out whether encoding adds BOS / EOS by encoding a

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 
 	"github.com/ftune/ftune/data/tokenizer"
 	"github.com/ftune/ftune/export/gguf"
@@ -34,6 +37,14 @@ func run(args []string) error {
 		return dump(args[1])
 	case len(args) == 3 && args[0] == "same":
 		return same(args[1], args[2])
+	case len(args) == 2 && args[0] == "hashes":
+		return hashes(args[1])
+	case len(args) == 4 && args[0] == "imatrix":
+		bound, err := strconv.ParseFloat(args[3], 64)
+		if err != nil {
+			return fmt.Errorf("imatrix bound %q: %w", args[3], err)
+		}
+		return sameImatrix(args[1], args[2], bound)
 	case len(args) >= 2 && args[0] == "reference":
 		model := filepath.Join("assets", "models", "tiny-base")
 		if len(args) > 2 {
@@ -44,7 +55,7 @@ func run(args []string) error {
 		}
 		return reference(args[1], model)
 	}
-	return fmt.Errorf("usage: ggufcheck tiny OUTDIR [MODELDIR] | ggufcheck dump FILE | ggufcheck same FILE OTHER | ggufcheck reference OUTDIR [MODELDIR]")
+	return fmt.Errorf("usage: ggufcheck tiny OUTDIR [MODELDIR] | ggufcheck dump FILE | ggufcheck same FILE OTHER | ggufcheck imatrix FILE OTHER BOUND | ggufcheck hashes FILE | ggufcheck reference OUTDIR [MODELDIR]")
 }
 
 func tiny(out, model string) error {
@@ -182,5 +193,83 @@ func same(path, other string) error {
 		types[ta.Type.String()]++
 	}
 	fmt.Printf("%d tensors, the same type, shape and bytes: %v\n", len(a.Tensors), types)
+	return nil
+}
+
+// sameImatrix checks that two importance matrices (ftune's and
+// llama-imatrix's of the same model and text) have the same entries, chunks
+// and token counts, and importances within bound in relative RMS per entry
+// (two implementations sum the same squares in other orders and from
+// activations their kernels round differently).
+func sameImatrix(path, other string, bound float64) error {
+	a, err := gguf.ReadImatrix(path)
+	if err != nil {
+		return err
+	}
+	b, err := gguf.ReadImatrix(other)
+	if err != nil {
+		return err
+	}
+	if len(a.Entries) != len(b.Entries) || a.ChunkCount != b.ChunkCount || a.ChunkSize != b.ChunkSize {
+		return fmt.Errorf("%s: %d entries, %d chunks of %d tokens; %s: %d entries, %d chunks of %d tokens",
+			path, len(a.Entries), a.ChunkCount, a.ChunkSize, other, len(b.Entries), b.ChunkCount, b.ChunkSize)
+	}
+	worst, worstName := 0.0, ""
+	for _, name := range a.Names() {
+		ea := a.Entries[name]
+		eb, ok := b.Entries[name]
+		if !ok {
+			return fmt.Errorf("%s: not in %s", name, other)
+		}
+		if fmt.Sprint(ea.Counts) != fmt.Sprint(eb.Counts) || len(ea.SumSquares) != len(eb.SumSquares) {
+			return fmt.Errorf("%s: %d values over %v tokens in %s, %d over %v in %s", name, len(ea.SumSquares), ea.Counts, path, len(eb.SumSquares), eb.Counts, other)
+		}
+		ia, ib := ea.Importance(), eb.Importance()
+		var num, den float64
+		for i := range ia {
+			d := float64(ia[i]) - float64(ib[i])
+			num += d * d
+			den += float64(ib[i]) * float64(ib[i])
+		}
+		if r := math.Sqrt(num / max(den, 1e-300)); r > worst {
+			worst, worstName = r, name
+		}
+	}
+	if worst > bound {
+		return fmt.Errorf("%s: importances differ by %.3g relative RMS (bound %g)", worstName, worst, bound)
+	}
+	fmt.Printf("%d entries, %d chunks of %d tokens; importances within %.3g relative RMS (worst %s; bound %g)\n", len(a.Entries), a.ChunkCount, a.ChunkSize, worst, worstName, bound)
+	return nil
+}
+
+// TensorHash is a tensor's type and the sha256 of its bytes, as hashes
+// prints them (the golden form of a llama-quantize file that is too large
+// to commit).
+type TensorHash struct {
+	Type   string `json:"type"`
+	SHA256 string `json:"sha256"`
+}
+
+// hashes prints every tensor's type and sha256 as JSON, by name.
+func hashes(path string) error {
+	f, err := gguf.Read(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	out := map[string]TensorHash{}
+	for _, t := range f.Tensors {
+		raw, err := f.Raw(t.Name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(raw)
+		out[t.Name] = TensorHash{t.Type.String(), hex.EncodeToString(sum[:])}
+	}
+	b, err := json.MarshalIndent(out, "", " ")
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(b))
 	return nil
 }

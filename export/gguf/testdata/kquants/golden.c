@@ -1,7 +1,12 @@
 // golden.c writes the goldens of TestKQuantsMatchLlamaCpp: input.f32
 // quantized by ggml's reference quantizers (the ones llama-quantize runs
 // without an importance matrix), one file per type (TYPE.bin), and those
-// blocks expanded again by ggml's dequantizers (TYPE.f32). Built against the
+// blocks expanded again by ggml's dequantizers (TYPE.f32); and those of
+// TestWeightedQuantsMatchLlamaCpp: input.f32 as 2 rows of 1024 and
+// weights.f32 as 8 rows of 1024 quantized by ggml's quantize_TYPE with
+// importance.f32 as the importance matrix (what llama-quantize runs with an
+// imatrix), one file per type and input (TYPE-imatrix.bin,
+// TYPE-imatrix-weights.bin). Built against the
 // ggml of llama.cpp that node-llama-cpp 3.22.1 bundles (see README.md),
 // compiled without floating-point contraction:
 //
@@ -12,7 +17,7 @@
 #include "ggml.h"
 #include "ggml-quants.h"
 
-enum { N = 2048 };
+enum { N = 2048, ROW = 1024, NW = 8 * ROW };
 
 static void write_file(const char *name, const void *p, size_t n) {
 	FILE *f = fopen(name, "wb");
@@ -31,16 +36,33 @@ static void write_file(const char *name, const void *p, size_t n) {
 		write_file(NAME ".f32", y, sizeof y); \
 	} while (0)
 
-int main(void) {
-	static float x[N];
-	static unsigned char out[N * 2];
-	static float y[N];
-	FILE *f = fopen("input.f32", "rb");
-	if (!f || fread(x, sizeof x[0], N, f) != N) {
-		perror("input.f32");
-		return 1;
+// WEIGHTED quantizes x (N / ROW rows of ROW values) as TYPE with the
+// importance matrix imp into NAME-imatrix.bin, and w (NW / ROW rows) into
+// NAME-imatrix-weights.bin.
+#define WEIGHTED(TYPE, NAME) \
+	do { \
+		write_file(NAME "-imatrix.bin", out, quantize_##TYPE(x, out, N / ROW, ROW, imp)); \
+		write_file(NAME "-imatrix-weights.bin", out, quantize_##TYPE(w, out, NW / ROW, ROW, imp)); \
+	} while (0)
+
+static void read_file(const char *name, float *p, size_t n) {
+	FILE *f = fopen(name, "rb");
+	if (!f || fread(p, sizeof *p, n, f) != n) {
+		perror(name);
+		exit(1);
 	}
 	fclose(f);
+}
+
+int main(void) {
+	static float x[N];
+	static float imp[ROW];
+	static float w[NW];
+	static unsigned char out[NW]; // more than any type's N or NW values need
+	static float y[N];
+	read_file("input.f32", x, N);
+	read_file("importance.f32", imp, ROW);
+	read_file("weights.f32", w, NW);
 	GOLDEN(q2_K, "q2_k", QK_K);
 	GOLDEN(q3_K, "q3_k", QK_K);
 	GOLDEN(q4_K, "q4_k", QK_K);
@@ -48,5 +70,13 @@ int main(void) {
 	GOLDEN(q6_K, "q6_k", QK_K);
 	GOLDEN(q5_0, "q5_0", QK5_0);
 	GOLDEN(q5_1, "q5_1", QK5_1);
+	WEIGHTED(q2_K, "q2_k");
+	WEIGHTED(q3_K, "q3_k");
+	WEIGHTED(q4_K, "q4_k");
+	WEIGHTED(q5_K, "q5_k");
+	WEIGHTED(q6_K, "q6_k");
+	WEIGHTED(q4_0, "q4_0");
+	WEIGHTED(q5_0, "q5_0");
+	WEIGHTED(q5_1, "q5_1");
 	return 0;
 }

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ftune/ftune"
+	"github.com/ftune/ftune/export"
+	"github.com/ftune/ftune/export/gguf"
+	"github.com/ftune/ftune/internal/fsutil"
+)
+
+// imatrixTextLimit bounds the calibration text read into memory (and
+// tokenized whole): llama-imatrix's usual inputs are a few MB.
+const imatrixTextLimit = 256 << 20
+
+func newImatrixCmd() *cobra.Command {
+	var (
+		modelName, adapter, text, data, out string
+		opt                           ftune.ImatrixOptions
+		force                         bool
+	)
+	cmd := &cobra.Command{
+		Use:   "imatrix",
+		Short: "Compute an importance matrix from calibration text, for k-quant GGUF exports",
+		Long: `Run the model (with its adapter) over a calibration text and write its
+importance matrix: for every projection weight, the mean square of each
+input column over the text's tokens. A k-quant GGUF export with
+--imatrix then spends its precision on the columns the model drives, as
+llama-quantize --imatrix does; it matters most at 2 and 3 bits.
+
+The text is tokenized whole and cut into chunks of --ctx tokens (the last
+partial chunk is left out), each starting with BOS when the tokenizer adds
+one, as llama.cpp's llama-imatrix does. Use text like what the model will
+see: its subject, in its language. --data takes a data file instead (any
+shape train --data reads, such as the adapter's own training data): each
+conversation is rendered through the model's chat template, as training
+renders it, and the renderings are read one after another. The file is llama.cpp's GGUF imatrix
+format, which llama-quantize reads too; an existing file that ftune did not
+write is refused, or with --force moved aside.`,
+		Example: `  ftune imatrix --adapter runs/x/adapter --text calibration.txt --out imatrix.gguf
+  ftune imatrix --adapter runs/x/adapter --data my-train.jsonl --out imatrix.gguf
+  ftune export --adapter runs/x/adapter --format gguf --quant q3_k_m --imatrix imatrix.gguf --out model-q3_k_m.gguf`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (text == "") == (data == "") {
+				return usageError{errors.New("give one of --text (a calibration text file) and --data (a data file, rendered through the chat template)")}
+			}
+			if out == "" {
+				return usageError{errors.New("--out is required")}
+			}
+			if opt.ChunkTokens < 1 {
+				return usageError{fmt.Errorf("--ctx %d: want at least 1", opt.ChunkTokens)}
+			}
+			if opt.MaxChunks < 0 {
+				return usageError{fmt.Errorf("--chunks %d: want 0 (all) or more", opt.MaxChunks)}
+			}
+			var body []byte
+			if text != "" {
+				var err error
+				if body, err = fsutil.ReadFileLimit(text, imatrixTextLimit); err != nil {
+					return fmt.Errorf("--text: %w", err)
+				}
+			}
+			m, err := loadModel(cmd, modelName, adapter)
+			if err != nil {
+				return err
+			}
+			opt.Dataset = text // as llama-imatrix records it
+			if data != "" {
+				rendered, err := m.CalibrationText(cmd.Context(), data)
+				if err != nil {
+					return err
+				}
+				body, opt.Dataset = []byte(rendered), data
+			}
+			start := time.Now()
+			logw := cmd.ErrOrStderr()
+			opt.Progress = func(done, total int) {
+				if done == total || done%10 == 0 {
+					fmt.Fprintf(logw, "imatrix: %d/%d chunks, %.0f s\n", done, total, time.Since(start).Seconds())
+				}
+			}
+			im, err := m.ImportanceMatrix(cmd.Context(), string(body), opt)
+			if err != nil {
+				return err
+			}
+			kept, err := export.ReplaceFile(out, force, gguf.WrittenByFtune, func() error { return gguf.WriteImatrix(out, im) })
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if kept != "" {
+				fmt.Fprintf(w, "note: the file that was at %s (not written by ftune) is kept at %s\n", out, kept)
+			}
+			fmt.Fprintf(w, "wrote %s: %d weights, %d chunks of %d tokens from %s, in %.1f s\n",
+				out, len(im.Entries), im.ChunkCount, im.ChunkSize, opt.Dataset, time.Since(start).Seconds())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&modelName, "model", "", modelFlagHelp)
+	f.StringVar(&adapter, "adapter", "", "PEFT adapter folder (its base is loaded, and the matrix is the merged model's)")
+	f.StringVar(&text, "text", "", "calibration text file (UTF-8), read as it is")
+	f.StringVar(&data, "data", "", "calibration data file (.jsonl, .json, .csv, .parquet, .txt as train --data reads them), each example rendered through the model's chat template")
+	f.StringVar(&out, "out", "imatrix.gguf", "output file (llama.cpp's GGUF imatrix format)")
+	f.IntVar(&opt.ChunkTokens, "ctx", ftune.DefaultImatrixChunk, "tokens per chunk")
+	f.IntVar(&opt.MaxChunks, "chunks", 0, "at most this many chunks (0: all)")
+	f.BoolVar(&force, "force", false, "replace an existing file ftune did not write: it is moved aside, not deleted")
+	return cmd
+}
