@@ -20,8 +20,8 @@ const imatrixTextLimit = 256 << 20
 func newImatrixCmd() *cobra.Command {
 	var (
 		modelName, adapter, text, data, out string
-		opt                           ftune.ImatrixOptions
-		force                         bool
+		opt                                 ftune.ImatrixOptions
+		force                               bool
 	)
 	cmd := &cobra.Command{
 		Use:   "imatrix",
