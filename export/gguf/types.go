@@ -74,7 +74,13 @@ const (
 	Q4_K TensorType = 12
 	Q5_K TensorType = 13
 	Q6_K TensorType = 14
-	BF16 TensorType = 30
+	// IQ4_NL and IQ4_XS are ggml's non-linear 4-bit types: each value an
+	// index into a fixed table of 16 levels (kvalues_iq4nl) times a block
+	// scale; IQ4_NL in blocks of 32 with an f16 scale, IQ4_XS in
+	// super-blocks of 256 with an f16 scale and 6-bit scales per 32.
+	IQ4_NL TensorType = 20
+	IQ4_XS TensorType = 23
+	BF16   TensorType = 30
 )
 
 func (t TensorType) String() string {
@@ -101,6 +107,10 @@ func (t TensorType) String() string {
 		return "Q5_K"
 	case Q6_K:
 		return "Q6_K"
+	case IQ4_NL:
+		return "IQ4_NL"
+	case IQ4_XS:
+		return "IQ4_XS"
 	case BF16:
 		return "BF16"
 	}
@@ -133,6 +143,10 @@ func (t TensorType) blockInfo() (values, bytes int, ok bool) {
 		return QK_K, bytesQ5_K, true
 	case Q6_K:
 		return QK_K, bytesQ6_K, true
+	case IQ4_NL:
+		return 32, 2 + 16, true
+	case IQ4_XS:
+		return QK_K, 2 + 2 + QK_K/64 + QK_K/2, true
 	}
 	return 0, 0, false
 }
@@ -142,7 +156,7 @@ func (t TensorType) blockInfo() (values, bytes int, ok bool) {
 func (t TensorType) RowBytes(n int) (int, error) {
 	v, b, ok := t.blockInfo()
 	if !ok {
-		return 0, fmt.Errorf("gguf: tensor type %s is not supported (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)", t)
+		return 0, fmt.Errorf("gguf: tensor type %s is not supported (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)", t)
 	}
 	if n%v != 0 {
 		return 0, fmt.Errorf("gguf: %d values do not fill whole %s blocks of %d", n, t, v)
@@ -169,6 +183,8 @@ const (
 	FileQ5_K_S FileType = 16
 	FileQ5_K_M FileType = 17
 	FileQ6_K   FileType = 18
+	FileIQ4_NL FileType = 25
+	FileIQ4_XS FileType = 30
 	FileBF16   FileType = 32
 )
 
@@ -181,18 +197,19 @@ var fileTypeNames = []struct {
 	{FileF32, "F32"}, {FileF16, "F16"}, {FileBF16, "BF16"}, {FileQ8_0, "Q8_0"}, {FileQ4_0, "Q4_0"},
 	{FileQ2_K, "Q2_K"}, {FileQ3_K_S, "Q3_K_S"}, {FileQ3_K_M, "Q3_K_M"}, {FileQ3_K_L, "Q3_K_L"},
 	{FileQ4_K_S, "Q4_K_S"}, {FileQ4_K_M, "Q4_K_M"}, {FileQ5_K_S, "Q5_K_S"}, {FileQ5_K_M, "Q5_K_M"}, {FileQ6_K, "Q6_K"},
+	{FileIQ4_NL, "IQ4_NL"}, {FileIQ4_XS, "IQ4_XS"},
 }
 
 // ParseFileType reads a file type by name: f32, f16, bf16, q8_0, q4_0,
-// q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m or q6_k, in
-// any case.
+// q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m, q6_k,
+// iq4_nl or iq4_xs, in any case.
 func ParseFileType(s string) (FileType, error) {
 	for _, n := range fileTypeNames {
 		if strings.EqualFold(s, n.name) {
 			return n.f, nil
 		}
 	}
-	return 0, fmt.Errorf("gguf: unknown file type %q (f32, f16, bf16, q8_0, q4_0, q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m or q6_k expected)", s)
+	return 0, fmt.Errorf("gguf: unknown file type %q (f32, f16, bf16, q8_0, q4_0, q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m, q6_k, iq4_nl or iq4_xs expected)", s)
 }
 
 func (f FileType) String() string {
@@ -228,6 +245,10 @@ func (f FileType) TensorType() (TensorType, error) {
 		return Q5_K, nil
 	case FileQ6_K:
 		return Q6_K, nil
+	case FileIQ4_NL:
+		return IQ4_NL, nil
+	case FileIQ4_XS:
+		return IQ4_XS, nil
 	}
 	return 0, fmt.Errorf("gguf: file type %s is not supported", f)
 }
