@@ -22,13 +22,14 @@ const (
 type ExportOptions struct {
 	Format string // FormatPEFT, FormatMerged, FormatGGUF or FormatGGUFLoRA
 	// Quant is the GGUF tensor type: f32, f16 (""), bf16, q8_0, q4_0, or
-	// llama-quantize's k-quant mixes q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s,
-	// q4_k_m, q5_k_s, q5_k_m and q6_k (gguf only).
+	// llama-quantize's mixes q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m,
+	// q5_k_s, q5_k_m, q6_k, iq4_nl and iq4_xs (gguf only).
 	Quant string
 	// Imatrix is an importance matrix file (llama.cpp's GGUF or legacy
 	// .dat format: Model.ImportanceMatrix, llama-imatrix) that weighs the
-	// quantization of a k-quant GGUF export, as llama-quantize --imatrix
-	// does; "" quantizes without one. Other formats and types refuse it.
+	// quantization of a GGUF export in one of llama-quantize's mixes, as
+	// llama-quantize --imatrix does; "" quantizes without one. Other
+	// formats and types refuse it.
 	Imatrix string
 	// MaxShardBytes splits a merged export into shards (<= 0: one file).
 	MaxShardBytes int64
@@ -62,7 +63,7 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 		quant = "f16"
 	}
 	if opt.Imatrix != "" && opt.Format != FormatGGUF {
-		return nil, fmt.Errorf("export --format %s: an importance matrix weighs a quantized GGUF model (--format gguf with a k-quant --quant); %s has nothing it could weigh", opt.Format, opt.Format)
+		return nil, fmt.Errorf("export --format %s: an importance matrix weighs a quantized GGUF model (--format gguf with one of llama-quantize's mixes as --quant); %s has nothing it could weigh", opt.Format, opt.Format)
 	}
 	switch opt.Format {
 	case FormatPEFT:
@@ -97,7 +98,7 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 		}
 		notes = gguf.Notes(m.Net.Config)
 		if opt.Format == FormatGGUF {
-			typeNotes, err := gguf.TypeNotes(m.Net, ft)
+			typeNotes, err := gguf.TypeNotes(m.Net, ft, im)
 			if err != nil {
 				return nil, err
 			}

@@ -26,7 +26,8 @@ func newExportCmd() *cobra.Command {
   gguf       the merged model as one GGUF file (llama.cpp loads it);
              --quant f32, f16, bf16, q8_0, q4_0, or llama-quantize's
              mixes q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m,
-             q5_k_s, q5_k_m and q6_k; --imatrix weighs the mixes by an
+             q5_k_s, q5_k_m, q6_k, iq4_nl and iq4_xs; --imatrix weighs
+             the mixes by an
              importance matrix (ftune imatrix, llama-imatrix), as
              llama-quantize --imatrix does
   gguf-lora  the adapter alone as a GGUF LoRA (llama.cpp --lora)
@@ -82,8 +83,8 @@ or with --force moved aside (kept, not deleted).`,
 	f.StringVar(&adapter, "adapter", "", "PEFT adapter folder")
 	f.StringVar(&opt.Format, "format", "merged", "peft, merged, gguf or gguf-lora")
 	f.StringVar(&out, "out", "", "output folder (peft, merged) or file (gguf, gguf-lora)")
-	f.StringVar(&opt.Quant, "quant", "f16", "GGUF tensor type: f32, f16, bf16, q8_0, q4_0, or the k-quant mixes q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m, q6_k (gguf only; gguf-lora takes the others)")
-	f.StringVar(&opt.Imatrix, "imatrix", "", "gguf k-quant mixes: importance matrix file (ftune imatrix or llama-imatrix; GGUF or legacy .dat)")
+	f.StringVar(&opt.Quant, "quant", "f16", "GGUF tensor type: f32, f16, bf16, q8_0, q4_0, or llama-quantize's mixes q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m, q6_k, iq4_nl, iq4_xs (gguf only; gguf-lora takes the others)")
+	f.StringVar(&opt.Imatrix, "imatrix", "", "gguf mixes: importance matrix file (ftune imatrix or llama-imatrix; GGUF or legacy .dat)")
 	f.Int64Var(&shardMB, "max-shard-mb", 5000, "merged: shard size limit in MB")
 	f.BoolVar(&opt.Force, "force", false, "replace an output no ftune export wrote (a folder holding other files, an existing file for gguf): it is moved aside, not deleted")
 	return cmd

@@ -86,7 +86,7 @@ func TestImatrixThroughCLI(t *testing.T) {
 		{[]string{"imatrix", "--text", text, "--ctx", "0"}, "--ctx 0"},
 		{[]string{"imatrix", "--text", text, "--ctx", "5000", "--out", out}, "1024 positions"},
 		{[]string{"imatrix", "--text", filepath.Join(dir, "missing.txt"), "--out", out}, "missing.txt"},
-		{[]string{"export", "--format", "gguf", "--quant", "q8_0", "--imatrix", out, "--out", filepath.Join(dir, "q8.gguf")}, "k-quant"},
+		{[]string{"export", "--format", "gguf", "--quant", "q8_0", "--imatrix", out, "--out", filepath.Join(dir, "q8.gguf")}, "llama-quantize's mixes"},
 		{[]string{"export", "--format", "gguf", "--quant", "q4_k_m", "--imatrix", text, "--out", filepath.Join(dir, "q4.gguf")}, "calibration.txt"},
 	} {
 		if msg, err := run(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -276,8 +276,8 @@ func TestExportImatrixRefusals(t *testing.T) {
 		return WriteModelWith(context.Background(), filepath.Join(t.TempDir(), "x.gguf"), m, tok, Options{FileType: ft, Importance: im})
 	}
 	for _, ft := range []FileType{FileF16, FileQ8_0, FileQ4_0} {
-		if err := write(ft, im); err == nil || !strings.Contains(err.Error(), "k-quant") {
-			t.Errorf("%s with a matrix: error %v, want a refusal naming the k-quant mixes", ft, err)
+		if err := write(ft, im); err == nil || !strings.Contains(err.Error(), "q4_k_s/m") {
+			t.Errorf("%s with a matrix: error %v, want a refusal naming the mixes", ft, err)
 		}
 	}
 	wrong := &Imatrix{Entries: map[string]ImatrixEntry{"blk.0.attn_q.weight": {SumSquares: make([]float32, 100), Counts: []float32{1}}}, Path: "other.gguf"}

@@ -45,10 +45,10 @@ func BuildLoRA(m *nn.Model, a *lora.Adapter, ftype FileType, name string) (*Buil
 	if err != nil {
 		return nil, err
 	}
-	if ftype.isKMix() {
+	if ftype.isMix() {
 		// A and B are small, and a LoRA's rank-wide rows are not whole
-		// 256-value blocks: the k-quants are for the model's weights.
-		return nil, fmt.Errorf("gguf: a LoRA adapter takes f32, f16, bf16, q8_0 or q4_0, not %s (a k-quant mix is for the merged model: --format gguf)", ftype)
+		// 256-value blocks: the mixes are for the model's weights.
+		return nil, fmt.Errorf("gguf: a LoRA adapter takes f32, f16, bf16, q8_0 or q4_0, not %s (a quantization mix is for the merged model: --format gguf)", ftype)
 	}
 	wtype, err := ftype.TensorType()
 	if err != nil {

@@ -28,7 +28,7 @@ type Options struct {
 	ChatTemplate string
 	// FileType is the type of the 2-D weights (F32, F16, BF16, Q8_0, Q4_0)
 	// or one of llama-quantize's mixes (Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M,
-	// Q6_K; typePlan).
+	// Q6_K, IQ4_NL, IQ4_XS; typePlan).
 	FileType FileType
 	// Adapter, when set, is merged into the weights as they are written
 	// (the model itself is not changed; an NF4 base is dequantized per
@@ -36,7 +36,7 @@ type Options struct {
 	Adapter *lora.Adapter
 	// Importance, when set, weighs each quantized weight's columns by the
 	// mean square input it saw (llama-quantize --imatrix): only for the
-	// k-quant mixes. Weights it has no entry for (the LM head, tied
+	// mixes. Weights it has no entry for (the LM head, tied
 	// embeddings) are quantized without, as llama-quantize does
 	// (ImportanceNotes names them).
 	Importance *Imatrix
@@ -92,12 +92,12 @@ func BuildModel(ctx context.Context, m *nn.Model, tok *tokenizer.Tokenizer, opt 
 	if err != nil {
 		return nil, err
 	}
-	plan := newTypePlan(opt.FileType, wtype, c)
+	plan := newTypePlan(opt.FileType, wtype, c, opt.Importance != nil)
 	if opt.Importance != nil && len(opt.Importance.Entries) == 0 {
 		return nil, errors.New("gguf: the importance matrix holds no entries")
 	}
-	if opt.Importance != nil && !opt.FileType.isKMix() {
-		return nil, fmt.Errorf("gguf: an importance matrix guides the k-quant mixes (q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m, q6_k); %s does not use one", opt.FileType)
+	if opt.Importance != nil && !opt.FileType.isMix() {
+		return nil, fmt.Errorf("gguf: an importance matrix guides llama-quantize's mixes (q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m, q6_k, iq4_nl, iq4_xs); %s does not use one", opt.FileType)
 	}
 	src, err := export.NewSource(m, opt.Adapter)
 	if err != nil {

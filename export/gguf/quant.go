@@ -154,6 +154,14 @@ func AppendEncoded(out []byte, t TensorType, x []float32) ([]byte, error) {
 			out = appendBlocksParallel(out, x, t, func(dst []byte, x []float32) []byte { return quantizeMinMaxK(dst, x, 5) })
 		case Q6_K:
 			out = appendBlocksParallel(out, x, t, quantizeQ6_K)
+		case IQ4_NL:
+			out = appendBlocksParallel(out, x, t, func(dst []byte, x []float32) []byte { return quantizeIQ4(dst, x, nil, QK4_NL) })
+		case IQ4_XS:
+			out = appendBlocksParallel(out, x, t, func(dst []byte, x []float32) []byte { return quantizeIQ4(dst, x, nil, QK_K) })
+		default:
+			// A type blockInfo knows but no case here would otherwise
+			// append nothing and report success.
+			return nil, fmt.Errorf("gguf: encoding %s is not implemented", t)
 		}
 	}
 	return out, nil
@@ -233,6 +241,12 @@ func Decode(t TensorType, src []byte, n int) ([]float32, error) {
 		dequantizeMinMaxK(out, src, 5)
 	case Q6_K:
 		dequantizeQ6_K(out, src)
+	case IQ4_NL:
+		dequantizeIQ4_NL(out, src)
+	case IQ4_XS:
+		dequantizeIQ4_XS(out, src)
+	default:
+		return nil, fmt.Errorf("gguf: decoding %s is not implemented", t)
 	}
 	return out, nil
 }

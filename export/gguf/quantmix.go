@@ -8,10 +8,10 @@ import (
 	"github.com/ftune/ftune/nn"
 )
 
-// typePlan picks each tensor's type in a model file. For the k-quant
-// mixes it makes llama-quantize's choices (llama-quant.cpp, for the dense
-// architectures ftune writes, without an importance matrix), so a file
-// ftune writes as Q4_K_M holds what llama-quantize would make of the
+// typePlan picks each tensor's type in a model file. For llama-quantize's
+// mixes (the k-quant ones and IQ4_NL/IQ4_XS) it makes llama-quantize's
+// choices (llama-quant.cpp, for the dense architectures ftune writes), so a
+// file ftune writes as Q4_K_M holds what llama-quantize would make of the
 // merged F32 model:
 //
 //   - the LM head (the embeddings when they are tied to it): Q6_K, or Q8_0
@@ -23,26 +23,30 @@ import (
 //     eighth of ffn_down; in Q3_K_M Q5_K in the first two attn_v and the
 //     first sixteenth of ffn_down, Q4_K in the rest of them and in
 //     attn_output; in Q3_K_L Q5_K in all three; in Q2_K Q3_K in all three,
-//     attn_v Q4_K where four or more query heads share a KV head;
+//     attn_v Q4_K where four or more query heads share a KV head; in
+//     IQ4_NL and IQ4_XS Q5_K for attn_v where four or more query heads
+//     share a KV head, and for the first eighth of ffn_down when there is
+//     no importance matrix;
 //   - everything else 2-D in the file's type, and 1-D tensors in F32.
 //
 // A row that is not whole blocks of the type chosen falls back as
 // llama.cpp falls back: Q2_K and Q3_K to Q4_0, Q4_K to Q5_0, Q5_K to
-// Q5_1, Q6_K to Q8_0, and a row that is not whole 32-value blocks either
-// to F16 (SmolLM2's width, 576, takes the 32-value blocks). TypeNotes
-// names the weights that fell back.
+// Q5_1, Q6_K to Q8_0, IQ4_XS to IQ4_NL, and a row that is not whole
+// 32-value blocks either to F16 (SmolLM2's width, 576, takes the 32-value
+// blocks). TypeNotes names the weights that fell back.
 type typePlan struct {
-	file   FileType
-	base   TensorType
-	layers int
-	gqa    int  // query heads per KV head
-	tied   bool // no separate LM head: the embeddings are quantized as one
+	file    FileType
+	base    TensorType
+	layers  int
+	gqa     int  // query heads per KV head
+	tied    bool // no separate LM head: the embeddings are quantized as one
+	imatrix bool // quantized with an importance matrix (IQ4 mixes differ)
 }
 
 // newTypePlan is the plan of a file of type file, whose type is base, for
-// a model of configuration c.
-func newTypePlan(file FileType, base TensorType, c nn.Config) typePlan {
-	p := typePlan{file: file, base: base, layers: c.NumLayers, tied: c.TieEmbeddings}
+// a model of configuration c, with an importance matrix or without.
+func newTypePlan(file FileType, base TensorType, c nn.Config, imatrix bool) typePlan {
+	p := typePlan{file: file, base: base, layers: c.NumLayers, tied: c.TieEmbeddings, imatrix: imatrix}
 	if c.NumKVHeads > 0 {
 		p.gqa = c.NumHeads / c.NumKVHeads
 	}
@@ -57,9 +61,10 @@ type plannedTensor struct {
 	typ, wanted TensorType
 }
 
-// planFile lists the tensors of a file of type ft of model m (without the
-// tensors the architecture adds, such as RoPE factors).
-func planFile(m *nn.Model, ft FileType) ([]plannedTensor, error) {
+// planFile lists the tensors of a file of type ft of model m, quantized
+// with an importance matrix or without (without the tensors the
+// architecture adds, such as RoPE factors).
+func planFile(m *nn.Model, ft FileType, imatrix bool) ([]plannedTensor, error) {
 	c := m.Config
 	arch, _, err := Architecture(c.ModelType)
 	if err != nil {
@@ -73,7 +78,7 @@ func planFile(m *nn.Model, ft FileType) ([]plannedTensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan := newTypePlan(ft, wtype, c)
+	plan := newTypePlan(ft, wtype, c, imatrix)
 	var out []plannedTensor
 	for _, hf := range orderedNames(src.Names()) {
 		gname, err := TensorNameFor(arch, hf)
@@ -87,13 +92,13 @@ func planFile(m *nn.Model, ft FileType) ([]plannedTensor, error) {
 	return out, nil
 }
 
-// TypeNotes says which weights a file of type ft of model m stores in
-// another type than its type (or mix) gives them, because their rows do
-// not fill whole blocks of it: llama.cpp's fallbacks, which llama-quantize
-// warns about too (one note per pair of types); nil when every weight gets
-// its type.
-func TypeNotes(m *nn.Model, ft FileType) ([]string, error) {
-	planned, err := planFile(m, ft)
+// TypeNotes says which weights a file of type ft of model m (quantized
+// with importance matrix im, or nil) stores in another type than its type
+// (or mix) gives them, because their rows do not fill whole blocks of it:
+// llama.cpp's fallbacks, which llama-quantize warns about too (one note
+// per pair of types); nil when every weight gets its type.
+func TypeNotes(m *nn.Model, ft FileType, im *Imatrix) ([]string, error) {
+	planned, err := planFile(m, ft, im != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +130,7 @@ func TypeNotes(m *nn.Model, ft FileType) ([]string, error) {
 // leaves out the LM head and never sees the embeddings as a product), and
 // entries that name no weight of m.
 func ImportanceNotes(m *nn.Model, ft FileType, im *Imatrix) ([]string, error) {
-	planned, err := planFile(m, ft)
+	planned, err := planFile(m, ft, true)
 	if err != nil {
 		return nil, err
 	}
@@ -181,10 +186,11 @@ func firstAndCount(names []string) string {
 	return fmt.Sprintf("%s and %d more", names[0], len(names)-1)
 }
 
-// isKMix reports whether f is one of llama-quantize's k-quant mixes.
-func (f FileType) isKMix() bool {
+// isMix reports whether f is one of llama-quantize's mixes: the k-quant
+// ones and IQ4_NL/IQ4_XS, whose tensors take types by role and layer.
+func (f FileType) isMix() bool {
 	switch f {
-	case FileQ2_K, FileQ3_K_S, FileQ3_K_M, FileQ3_K_L, FileQ4_K_S, FileQ4_K_M, FileQ5_K_S, FileQ5_K_M, FileQ6_K:
+	case FileQ2_K, FileQ3_K_S, FileQ3_K_M, FileQ3_K_L, FileQ4_K_S, FileQ4_K_M, FileQ5_K_S, FileQ5_K_M, FileQ6_K, FileIQ4_NL, FileIQ4_XS:
 		return true
 	}
 	return false
@@ -199,24 +205,30 @@ func (p typePlan) tensorType(name string, shape []int) (typ, wanted TensorType) 
 		return F32, F32
 	}
 	wanted = p.base
-	if p.file.isKMix() {
+	if p.file.isMix() {
 		wanted = p.mixType(name)
 	}
 	cols := shape[len(shape)-1]
 	typ = wanted
 	if v, _, _ := typ.blockInfo(); cols%v != 0 {
 		switch {
-		case !p.file.isKMix():
+		case !p.file.isMix():
 		case wanted == Q6_K && (name == "output.weight" || p.tied && name == "token_embd.weight"):
 			typ = Q8_0 // llama.cpp's choice for a head of other widths
 		default:
-			typ = map[TensorType]TensorType{Q2_K: Q4_0, Q3_K: Q4_0, Q4_K: Q5_0, Q5_K: Q5_1, Q6_K: Q8_0}[wanted]
+			if fb, ok := fallback[wanted]; ok {
+				typ = fb
+			} // a 32-value type has no smaller block: typeFor makes it F16
 		}
 	}
 	return typeFor(shape, typ), wanted
 }
 
-// mixType is the type a k-quant mix gives the 2-D tensor name.
+// fallback is llama.cpp's type for rows that are not whole blocks of a
+// 256-value type (tensor_type_fallback).
+var fallback = map[TensorType]TensorType{Q2_K: Q4_0, Q3_K: Q4_0, Q4_K: Q5_0, Q5_K: Q5_1, Q6_K: Q8_0, IQ4_XS: IQ4_NL}
+
+// mixType is the type a mix gives the 2-D tensor name.
 func (p typePlan) mixType(name string) TensorType {
 	layer := layerOf(name)
 	attnV := strings.HasSuffix(name, ".attn_v.weight") || strings.HasSuffix(name, ".attn_qkv.weight")
@@ -239,6 +251,12 @@ func (p typePlan) mixType(name string) TensorType {
 		return Q4_K
 	case p.file == FileQ2_K && (attnV || ffnDown || attnOut):
 		return Q3_K
+	case (p.file == FileIQ4_NL || p.file == FileIQ4_XS) && attnV && p.gqa >= 4:
+		return Q5_K
+	case (p.file == FileIQ4_NL || p.file == FileIQ4_XS) && ffnDown && layer < p.layers/8 && !p.imatrix:
+		// Only without a matrix: llama.cpp trusts an imatrix to keep the
+		// first ffn_down layers in IQ4.
+		return Q5_K
 	}
 	return p.base
 }

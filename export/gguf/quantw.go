@@ -21,7 +21,8 @@ import (
 //	importance[column]·√(σ² + x_i²)
 //
 // where σ² is the mean square of the super-block (Q2_K: of its values,
-// Q3_K-Q5_K: twice that) or, for the 32-value types, of the whole row: a
+// Q3_K-Q5_K and IQ4_XS: twice that), of the block for IQ4_NL (twice
+// that), or, for Q4_0, Q5_0 and Q5_1, of the whole row: a
 // column that no activation reaches does not count, and within a block the
 // large values count more than the small. Q6_K weighs by the importance
 // alone (ggml left the √ term commented out).
@@ -30,8 +31,8 @@ import (
 // whole rows of rowLen values (rowLen whole blocks of t), and importance,
 // one non-negative value per column (len rowLen, the same for every row),
 // weighs the fit of each block's scales as llama.cpp's quantizers weigh it
-// (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q5_0, Q5_1; the bytes are
-// llama-quantize's with that imatrix). F32, F16, BF16 and Q8_0 have nothing
+// (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q5_0, Q5_1, IQ4_NL, IQ4_XS; the
+// bytes are llama-quantize's with that imatrix). F32, F16, BF16 and Q8_0 have nothing
 // to fit and ignore it, as ggml does; nil importance is AppendEncoded (the
 // shape, x and rowLen, is checked whatever importance is). Rows are
 // quantized on all cores, with the bytes of doing it on one.
@@ -67,8 +68,8 @@ func AppendEncodedWeighted(out []byte, t TensorType, x []float32, rowLen int, im
 			return nil, fmt.Errorf("gguf: value %d is %v; %s cannot hold it", i, v, t)
 		}
 	}
-	// A row's weighted quantization depends on the whole row (σ² of the
-	// 32-value types) and on no other: the rows are split over the cores,
+	// A row's weighted quantization depends on the whole row (σ² of Q4_0,
+	// Q5_0 and Q5_1) and on no other: the rows are split over the cores,
 	// at least 64 blocks a part.
 	rowBlocks := rowLen / values
 	return appendParallel(out, x, rowLen, rowBlocks*size, (64+rowBlocks-1)/rowBlocks, func(dst []byte, x []float32) []byte {
@@ -99,6 +100,10 @@ func weightedQuantizer(t TensorType) func(dst []byte, row, qw []float32) []byte 
 		return quantizeQ5_0Weighted
 	case Q5_1:
 		return quantizeQ5_1Weighted
+	case IQ4_NL:
+		return func(dst []byte, row, qw []float32) []byte { return quantizeIQ4(dst, row, qw, QK4_NL) }
+	case IQ4_XS:
+		return func(dst []byte, row, qw []float32) []byte { return quantizeIQ4(dst, row, qw, QK_K) }
 	}
 	return nil
 }

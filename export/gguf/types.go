@@ -144,9 +144,9 @@ func (t TensorType) blockInfo() (values, bytes int, ok bool) {
 	case Q6_K:
 		return QK_K, bytesQ6_K, true
 	case IQ4_NL:
-		return 32, 2 + 16, true
+		return QK4_NL, bytesIQ4_NL, true
 	case IQ4_XS:
-		return QK_K, 2 + 2 + QK_K/64 + QK_K/2, true
+		return QK_K, bytesIQ4_XS, true
 	}
 	return 0, 0, false
 }

@@ -6,7 +6,10 @@
 // weights.f32 as 8 rows of 1024 quantized by ggml's quantize_TYPE with
 // importance.f32 as the importance matrix (what llama-quantize runs with an
 // imatrix), one file per type and input (TYPE-imatrix.bin,
-// TYPE-imatrix-weights.bin). Built against the
+// TYPE-imatrix-weights.bin). The non-linear types (IQ4_NL, IQ4_XS) have no
+// reference quantizer that llama-quantize runs: without an imatrix it calls
+// quantize_TYPE with no importance (a full scale search, weights x²), which
+// is what their TYPE.bin holds. Built against the
 // ggml of llama.cpp that node-llama-cpp 3.22.1 bundles (see README.md),
 // compiled without floating-point contraction:
 //
@@ -45,6 +48,17 @@ static void write_file(const char *name, const void *p, size_t n) {
 		write_file(NAME "-imatrix-weights.bin", out, quantize_##TYPE(w, out, NW / ROW, ROW, imp)); \
 	} while (0)
 
+// NONLINEAR quantizes x (N / ROW rows of ROW values) as TYPE the way
+// llama-quantize does without an importance matrix, quantize_TYPE with
+// none (quantize_row_iq4_nl_ref would skip IQ4_NL's scale search), into
+// NAME.bin and expands it into NAME.f32.
+#define NONLINEAR(TYPE, NAME) \
+	do { \
+		write_file(NAME ".bin", out, quantize_##TYPE(x, out, N / ROW, ROW, NULL)); \
+		dequantize_row_##TYPE((block_##TYPE *)out, y, N); \
+		write_file(NAME ".f32", y, sizeof y); \
+	} while (0)
+
 static void read_file(const char *name, float *p, size_t n) {
 	FILE *f = fopen(name, "rb");
 	if (!f || fread(p, sizeof *p, n, f) != n) {
@@ -70,6 +84,8 @@ int main(void) {
 	GOLDEN(q6_K, "q6_k", QK_K);
 	GOLDEN(q5_0, "q5_0", QK5_0);
 	GOLDEN(q5_1, "q5_1", QK5_1);
+	NONLINEAR(iq4_nl, "iq4_nl");
+	NONLINEAR(iq4_xs, "iq4_xs");
 	WEIGHTED(q2_K, "q2_k");
 	WEIGHTED(q3_K, "q3_k");
 	WEIGHTED(q4_K, "q4_k");
@@ -78,5 +94,7 @@ int main(void) {
 	WEIGHTED(q4_0, "q4_0");
 	WEIGHTED(q5_0, "q5_0");
 	WEIGHTED(q5_1, "q5_1");
+	WEIGHTED(iq4_nl, "iq4_nl");
+	WEIGHTED(iq4_xs, "iq4_xs");
 	return 0;
 }

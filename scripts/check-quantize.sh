@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Check ftune's importance matrices and imatrix-weighted GGUF exports
-# against llama.cpp's own tools. Not part of CI: it needs a llama.cpp build.
+# Check ftune's quantized GGUF exports and importance matrices against
+# llama.cpp's own tools. Not part of CI: it needs a llama.cpp build.
 #
-#   LLAMA_CPP_BIN=/path/to/llama.cpp/build/bin scripts/check-imatrix.sh [MODEL...]
+#   LLAMA_CPP_BIN=/path/to/llama.cpp/build/bin scripts/check-quantize.sh [MODEL...]
 #
 # MODEL is a Hugging Face folder (default: the shipped tiny-base and the
 # tiny Qwen3, Gemma 2, Gemma 3, Phi-3 and Phi-4-mini configurations under
@@ -12,10 +12,11 @@
 #      answers) with `ftune imatrix` and with llama-imatrix on the F32 file,
 #      and holds them to each other (ggufcheck imatrix: the same entries,
 #      chunks and token counts, importances within 1e-3 relative RMS);
-#   2. exports every k-quant mix with --imatrix (ftune's matrix) and checks
-#      that each file equals llama-quantize --imatrix's quantization of the
-#      F32 file with the same matrix, tensor for tensor and byte for byte
-#      (ggufcheck same).
+#   2. exports every mix of llama-quantize's that ftune writes (the k-quant
+#      ones, IQ4_NL and IQ4_XS), without and with --imatrix (ftune's
+#      matrix), and checks that each file equals llama-quantize's (with
+#      --imatrix and the same matrix) quantization of the F32 file, tensor
+#      for tensor and byte for byte (ggufcheck same).
 #
 # llama.cpp: the source that npm's node-llama-cpp bundles (npm pack
 # node-llama-cpp@3.22.1; git clone package/llama/gitRelease.bundle), built
@@ -28,13 +29,13 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${LLAMA_CPP_BIN:?set LLAMA_CPP_BIN to a llama.cpp build/bin folder (see the header of this script)}
 for t in llama-imatrix llama-quantize; do
-	[[ -x $bin/$t ]] || { echo "check-imatrix: $bin/$t not found" >&2; exit 1; }
+	[[ -x $bin/$t ]] || { echo "check-quantize: $bin/$t not found" >&2; exit 1; }
 done
 models=("$@")
 if [[ ${#models[@]} -eq 0 ]]; then
 	models=(assets/models/tiny-base testdata/qwen3-tiny testdata/gemma2-tiny testdata/gemma3-tiny testdata/phi3-tiny testdata/phi4mini-tiny)
 fi
-mixes=(q2_k q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k)
+mixes=(q2_k q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k iq4_nl iq4_xs)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -75,11 +76,17 @@ for model in "${models[@]}"; do
 	fi
 	for q in "${mixes[@]}"; do
 		Q=${q^^}
-		"$work/ftune" export --model "$model" --format gguf --quant "$q" --imatrix "$d/ftune.imatrix.gguf" --out "$d/ftune-$q.gguf" >/dev/null
-		"$bin/llama-quantize" --imatrix "$d/ftune.imatrix.gguf" "$d/f32.gguf" "$d/llama-$q.gguf" "$Q" 2 >"$d/quantize-$q.log" 2>&1 ||
-			{ tail -20 "$d/quantize-$q.log" >&2; exit 1; }
-		printf '  %-7s ' "$Q"
-		"$work/ggufcheck" same "$d/ftune-$q.gguf" "$d/llama-$q.gguf"
+		for im in "" "$d/ftune.imatrix.gguf"; do
+			flag=() label=""
+			if [[ -n $im ]]; then
+				flag=(--imatrix "$im") label="+imatrix"
+			fi
+			"$work/ftune" export --model "$model" --format gguf --quant "$q" "${flag[@]}" --out "$d/ftune-$q.gguf" >/dev/null
+			"$bin/llama-quantize" "${flag[@]}" "$d/f32.gguf" "$d/llama-$q.gguf" "$Q" 2 >"$d/quantize-$q.log" 2>&1 ||
+				{ tail -20 "$d/quantize-$q.log" >&2; exit 1; }
+			printf '  %-15s ' "$Q$label"
+			"$work/ggufcheck" same "$d/ftune-$q.gguf" "$d/llama-$q.gguf"
+		done
 	done
 done
-echo "check-imatrix: all files match"
+echo "check-quantize: all files match"

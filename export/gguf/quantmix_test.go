@@ -1,0 +1,75 @@
+package gguf
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ftune/ftune/nn"
+)
+
+// TestIQ4MixTypes holds the IQ4_NL and IQ4_XS mixes to llama-quantize's
+// type maps (testdata/kquants/mix-MODEL-FTYPE[-imatrix].json): IQ4_XS
+// rows that are not whole 256-value blocks in IQ4_NL, the head in Q6_K
+// (Q8_0 when its rows are not whole blocks), attn_v in Q5_K where four
+// query heads share a KV head (gemma3-tiny), and the first eighth of
+// ffn_down in Q5_K only without an importance matrix (gemma2-tiny's 46
+// layers: 5 of them).
+func TestIQ4MixTypes(t *testing.T) {
+	im := &Imatrix{Entries: map[string]ImatrixEntry{}}
+	for _, c := range []struct {
+		model   string
+		dir     func(testing.TB) string
+		ft      FileType
+		imatrix bool
+	}{
+		{"tiny-base", func(testing.TB) string { return tinyBase }, FileIQ4_NL, false},
+		{"tiny-base", func(testing.TB) string { return tinyBase }, FileIQ4_XS, false},
+		{"phi3-tiny", phi3Tiny, FileIQ4_NL, false},
+		{"phi3-tiny", phi3Tiny, FileIQ4_XS, false},
+		{"gemma2-tiny", gemma2Tiny, FileIQ4_XS, false},
+		{"gemma2-tiny", gemma2Tiny, FileIQ4_XS, true},
+		{"gemma3-tiny", gemma3Tiny, FileIQ4_XS, false},
+	} {
+		name := "mix-" + c.model + "-" + c.ft.String()
+		if c.imatrix {
+			name += "-imatrix"
+		}
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", "kquants", name+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want map[string]string
+			if err := json.Unmarshal(b, &want); err != nil {
+				t.Fatal(err)
+			}
+			m, err := nn.Load(c.dir(t), nn.LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			opt := Options{FileType: c.ft}
+			if c.imatrix {
+				// The plan depends only on whether there is a matrix; one
+				// entry keeps BuildModel from refusing it as another
+				// model's.
+				im.Entries["blk.0.ffn_down.weight"] = ImatrixEntry{SumSquares: make([]float32, m.Config.IntermediateSize), Counts: []float32{1}}
+				opt.Importance = im
+			}
+			bl, err := BuildModel(context.Background(), m, nil, opt, c.model)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(bl.tensors) != len(want) {
+				t.Fatalf("%d tensors, llama-quantize's file has %d", len(bl.tensors), len(want))
+			}
+			for _, ti := range bl.tensors {
+				if got := ti.typ.String(); got != want[ti.name] {
+					t.Errorf("%s is %s, llama-quantize makes it %s", ti.name, got, want[ti.name])
+				}
+			}
+		})
+	}
+}
