@@ -74,7 +74,7 @@ if command -v qemu-aarch64-static >/dev/null 2>&1 || command -v qemu-aarch64 >/d
   scripts/test-arm64.sh ./tensor -- -test.run 'CPUBF16'
   # GGUF's quantizers, byte for byte ggml's on arm64 too, where Go would
   # fuse a multiply and an add that ggml's C rounds apart (a few seconds).
-  scripts/test-arm64.sh ./export/gguf -- -test.run 'MatchLlamaCpp|WeightedQuants|KQuants'
+  scripts/test-arm64.sh ./export/gguf -- -test.run 'MatchLlamaCpp|WeightedQuants|KQuants|IQ4'
 else
   stage "arm64 kernels: qemu-user not installed, not run (.ci/run installs it)"
 fi

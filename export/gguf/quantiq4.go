@@ -28,7 +28,7 @@ import (
 // the 32 values of an IQ4_NL block, not of the row as for Q4_0). As in
 // the k-quants, the arithmetic is float32 in ggml's order, every product
 // rounded before it is added, so that Go on arm64 fuses no multiply-add
-// (TestIQ4MatchLlamaCpp and TestWeightedQuantsMatchLlamaCpp check the
+// (TestKQuantsMatchLlamaCpp and TestWeightedQuantsMatchLlamaCpp check the
 // bytes against ggml's).
 const (
 	QK4_NL = 32

@@ -31,18 +31,21 @@ func readF32(t *testing.T, name string) []float32 {
 }
 
 // TestKQuantsMatchLlamaCpp: the quantizers write the bytes ggml's
-// reference quantizers write for the same input, and the decoder expands
-// them to ggml's dequantized values bit for bit. The input
+// quantizers write for the same input without an importance matrix (the
+// reference quantize_row_*_ref ones; for IQ4_NL and IQ4_XS quantize_iq4_*,
+// the full scale search with weights x² that llama-quantize runs), and the
+// decoder expands them to ggml's dequantized values bit for bit. The input
 // (testdata/kquants/input.f32, 8 super-blocks) holds typical weights,
 // outliers, all-positive values (a minimum clamped to 0), zeros, a
-// constant, values near 1e-20 (a Q6_K super-block stored as zeros), half
-// zeros and values near 1e3; the goldens come from golden.c beside it.
+// constant, values near 1e-20 (a Q6_K super-block stored as zeros; every
+// IQ4_XS scale 0, d stored as −0), half zeros and values near 1e3; the
+// goldens come from golden.c beside it.
 func TestKQuantsMatchLlamaCpp(t *testing.T) {
 	x := readF32(t, "input.f32")
 	for _, c := range []struct {
 		typ  TensorType
 		file string
-	}{{Q2_K, "q2_k"}, {Q3_K, "q3_k"}, {Q4_K, "q4_k"}, {Q5_K, "q5_k"}, {Q6_K, "q6_k"}, {Q5_0, "q5_0"}, {Q5_1, "q5_1"}} {
+	}{{Q2_K, "q2_k"}, {Q3_K, "q3_k"}, {Q4_K, "q4_k"}, {Q5_K, "q5_k"}, {Q6_K, "q6_k"}, {Q5_0, "q5_0"}, {Q5_1, "q5_1"}, {IQ4_NL, "iq4_nl"}, {IQ4_XS, "iq4_xs"}} {
 		want, err := os.ReadFile(filepath.Join("testdata", "kquants", c.file+".bin"))
 		if err != nil {
 			t.Fatal(err)
@@ -182,9 +185,11 @@ func TestKQuantsParallel(t *testing.T) {
 		{Q4_K, func(dst []byte, x []float32) []byte { return quantizeMinMaxK(dst, x, 4) }},
 		{Q5_K, func(dst []byte, x []float32) []byte { return quantizeMinMaxK(dst, x, 5) }},
 		{Q6_K, quantizeQ6_K},
+		{IQ4_NL, func(dst []byte, x []float32) []byte { return quantizeIQ4(dst, x, nil, QK4_NL) }},
+		{IQ4_XS, func(dst []byte, x []float32) []byte { return quantizeIQ4(dst, x, nil, QK_K) }},
 	} {
 		want := c.quantize(append([]byte(nil), prefix...), x)
-		old := runtime.GOMAXPROCS(3) // 3 parts of 100 blocks
+		old := runtime.GOMAXPROCS(3) // 3 parts of 100 super-blocks
 		got, err := AppendEncoded(append([]byte(nil), prefix...), c.typ, x)
 		runtime.GOMAXPROCS(old)
 		if err != nil {
