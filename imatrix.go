@@ -1,8 +1,11 @@
 package ftune
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 
 	"github.com/ftune/ftune/data/chat"
@@ -62,22 +65,52 @@ func (m *Model) ImportanceMatrix(ctx context.Context, text string, opt ImatrixOp
 	return imatrix.Collect(ctx, m.Net, chunks, imatrix.Options{Dataset: opt.Dataset, Progress: opt.Progress})
 }
 
+// MaxCalibrationBytes bounds the calibration text CalibrationText renders
+// and ReadCalibrationText reads (64 MiB, some 16 million tokens: far more
+// than the 100 thousand to a million tokens an importance matrix is
+// usually computed on, and a day of chunks on a CPU).
+const MaxCalibrationBytes = 64 << 20
+
+// calibrationLimit is MaxCalibrationBytes, a variable so that a test can
+// cut a small text.
+var calibrationLimit = MaxCalibrationBytes
+
+// Calibration is calibration text and where it came from.
+type Calibration struct {
+	Text string
+	// Examples is how many examples of a data file the text holds
+	// (CalibrationText); Cut reports that the source went on past
+	// MaxCalibrationBytes and the rest was left out.
+	Examples int
+	Cut      bool
+}
+
 // CalibrationText renders a data file (any shape `ftune train --data`
 // reads: chat, alpaca, ShareGPT, prompt/completion, plain text) as the
 // model reads it in training: each conversation through the model's chat
-// template, whole, each text as it is, one after another. It is the text
-// to give ImportanceMatrix to calibrate on the data the adapter was
-// trained on, or on data like the model will see.
-func (m *Model) CalibrationText(ctx context.Context, path string) (string, error) {
-	exs, _, err := format.ReadAllContext(ctx, path, format.Options{})
+// template, whole, each text as it is, one after another, up to
+// MaxCalibrationBytes (the examples past it are not read; Cut says so).
+// It is the text to give ImportanceMatrix to calibrate on the data the
+// adapter was trained on, or on data like the model will see.
+func (m *Model) CalibrationText(ctx context.Context, path string) (Calibration, error) {
+	r, err := format.Open(path, format.Options{})
 	if err != nil {
-		return "", fmt.Errorf("imatrix: %w", err)
+		return Calibration{}, fmt.Errorf("imatrix: %w", err)
 	}
-	if len(exs) == 0 {
-		return "", fmt.Errorf("imatrix: %s holds no examples", path)
-	}
+	defer r.Close()
 	var b strings.Builder
-	for _, ex := range exs {
+	var c Calibration
+	for {
+		if err := ctx.Err(); err != nil {
+			return Calibration{}, fmt.Errorf("imatrix: %s: %w", path, err)
+		}
+		ex, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return Calibration{}, fmt.Errorf("imatrix: %w", err)
+		}
 		text := ex.Text
 		if ex.IsChat() {
 			msgs := make([]chat.Message, len(ex.Messages))
@@ -85,13 +118,49 @@ func (m *Model) CalibrationText(ctx context.Context, path string) (string, error
 				msgs[i] = chat.Message{Role: msg.Role, Content: msg.Content, ReasoningContent: msg.ReasoningContent}
 			}
 			if text, err = m.Template.RenderContext(ctx, msgs, false); err != nil {
-				return "", fmt.Errorf("imatrix: %s: %w", ex.Source, err)
+				return Calibration{}, fmt.Errorf("imatrix: %s: %w", ex.Source, err)
 			}
 		}
-		b.WriteString(text)
 		if !strings.HasSuffix(text, "\n") {
-			b.WriteByte('\n')
+			text += "\n"
+		}
+		if b.Len()+len(text) > calibrationLimit {
+			c.Cut = true
+			break
+		}
+		b.WriteString(text)
+		c.Examples++
+	}
+	if c.Examples == 0 {
+		if c.Cut {
+			return Calibration{}, fmt.Errorf("imatrix: %s: its first example renders to more than the %d bytes of text ftune imatrix reads", path, calibrationLimit)
+		}
+		return Calibration{}, fmt.Errorf("imatrix: %s holds no examples", path)
+	}
+	c.Text = b.String()
+	return c, nil
+}
+
+// ReadCalibrationText reads a text file for ImportanceMatrix: whole, or
+// its first MaxCalibrationBytes, cut after the last newline within them
+// (Cut says so).
+func ReadCalibrationText(path string) (Calibration, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Calibration{}, fmt.Errorf("imatrix: %w", err)
+	}
+	defer f.Close()
+	body, err := io.ReadAll(io.LimitReader(f, int64(calibrationLimit)+1))
+	if err != nil {
+		return Calibration{}, fmt.Errorf("imatrix: %s: %w", path, err)
+	}
+	c := Calibration{Cut: len(body) > calibrationLimit}
+	if c.Cut {
+		body = body[:calibrationLimit]
+		if i := bytes.LastIndexByte(body, '\n'); i >= 0 {
+			body = body[:i+1]
 		}
 	}
-	return b.String(), nil
+	c.Text = string(body)
+	return c, nil
 }

@@ -42,9 +42,25 @@ func TestCalibrationText(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got != want {
-			t.Errorf("CalibrationText(%s) = %q, want %q", filepath.Base(path), got, want)
+		if got.Text != want || got.Examples != 2 || got.Cut {
+			t.Errorf("CalibrationText(%s) = %+v, want %q of 2 examples, not cut", filepath.Base(path), got, want)
 		}
+	}
+	// Past the limit: the examples that fit, and Cut; a text file is cut
+	// after its last newline within the limit.
+	defer func(l int) { calibrationLimit = l }(calibrationLimit)
+	calibrationLimit = len("Iron rusts in water.\nGold")
+	if got, err := m.CalibrationText(context.Background(), texts); err != nil || got.Text != "Iron rusts in water.\n" || got.Examples != 1 || !got.Cut {
+		t.Errorf("cut at %d bytes: %+v, %v", calibrationLimit, got, err)
+	}
+	plain := filepath.Join(dir, "plain.txt")
+	os.WriteFile(plain, []byte("Iron rusts in water.\nGold does not.\n"), 0o644)
+	if got, err := ReadCalibrationText(plain); err != nil || got.Text != "Iron rusts in water.\n" || !got.Cut {
+		t.Errorf("ReadCalibrationText cut at %d bytes: %+v, %v", calibrationLimit, got, err)
+	}
+	calibrationLimit = 5
+	if _, err := m.CalibrationText(context.Background(), texts); err == nil || !strings.Contains(err.Error(), "first example") {
+		t.Errorf("a first example past the limit: %v", err)
 	}
 	empty := filepath.Join(dir, "empty.jsonl")
 	os.WriteFile(empty, nil, 0o644)

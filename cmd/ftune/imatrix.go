@@ -10,12 +10,7 @@ import (
 	"github.com/ftune/ftune"
 	"github.com/ftune/ftune/export"
 	"github.com/ftune/ftune/export/gguf"
-	"github.com/ftune/ftune/internal/fsutil"
 )
-
-// imatrixTextLimit bounds the calibration text read into memory (and
-// tokenized whole): llama-imatrix's usual inputs are a few MB.
-const imatrixTextLimit = 256 << 20
 
 func newImatrixCmd() *cobra.Command {
 	var (
@@ -38,7 +33,10 @@ one, as llama.cpp's llama-imatrix does. Use text like what the model will
 see: its subject, in its language. --data takes a data file instead (any
 shape train --data reads, such as the adapter's own training data): each
 conversation is rendered through the model's chat template, as training
-renders it, and the renderings are read one after another. The file is llama.cpp's GGUF imatrix
+renders it, and the renderings are read one after another. Either reads
+up to 64 MiB of text (some 16 million tokens; a note says when the rest
+was left out); --chunks caps the chunks run, a few hundred of 512 tokens
+being the usual. The file is llama.cpp's GGUF imatrix
 format, which llama-quantize reads too; an existing file that ftune did not
 write is refused, or with --force moved aside.`,
 		Example: `  ftune imatrix --adapter runs/x/adapter --text calibration.txt --out imatrix.gguf
@@ -58,24 +56,31 @@ write is refused, or with --force moved aside.`,
 			if opt.MaxChunks < 0 {
 				return usageError{fmt.Errorf("--chunks %d: want 0 (all) or more", opt.MaxChunks)}
 			}
-			var body []byte
-			if text != "" {
-				var err error
-				if body, err = fsutil.ReadFileLimit(text, imatrixTextLimit); err != nil {
-					return fmt.Errorf("--text: %w", err)
+			var cal ftune.Calibration
+			var err error
+			if text != "" { // read before the model loads: a wrong path fails at once
+				if cal, err = ftune.ReadCalibrationText(text); err != nil {
+					return err
 				}
+				opt.Dataset = text // as llama-imatrix records it
 			}
 			m, err := loadModel(cmd, modelName, adapter)
 			if err != nil {
 				return err
 			}
-			opt.Dataset = text // as llama-imatrix records it
 			if data != "" {
-				rendered, err := m.CalibrationText(cmd.Context(), data)
-				if err != nil {
+				if cal, err = m.CalibrationText(cmd.Context(), data); err != nil {
 					return err
 				}
-				body, opt.Dataset = []byte(rendered), data
+				opt.Dataset = data
+			}
+			w := cmd.OutOrStdout()
+			if cal.Cut {
+				what := "its first"
+				if data != "" {
+					what = fmt.Sprintf("its first %d examples,", cal.Examples)
+				}
+				fmt.Fprintf(w, "note: %s is longer than ftune imatrix reads; calibrating on %s %.1f MiB of text\n", opt.Dataset, what, float64(len(cal.Text))/(1<<20))
 			}
 			start := time.Now()
 			logw := cmd.ErrOrStderr()
@@ -84,7 +89,7 @@ write is refused, or with --force moved aside.`,
 					fmt.Fprintf(logw, "imatrix: %d/%d chunks, %.0f s\n", done, total, time.Since(start).Seconds())
 				}
 			}
-			im, err := m.ImportanceMatrix(cmd.Context(), string(body), opt)
+			im, err := m.ImportanceMatrix(cmd.Context(), cal.Text, opt)
 			if err != nil {
 				return err
 			}
@@ -92,7 +97,6 @@ write is refused, or with --force moved aside.`,
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
 			if kept != "" {
 				fmt.Fprintf(w, "note: the file that was at %s (not written by ftune) is kept at %s\n", out, kept)
 			}
