@@ -31,6 +31,13 @@ type ExportOptions struct {
 	// llama-quantize --imatrix does; "" quantizes without one. Other
 	// formats and types refuse it.
 	Imatrix string
+	// OutputType and EmbeddingType are the tensor types (f32, f16, bf16,
+	// q8_0, q4_0, q5_0, q5_1, q2_k … q6_k, iq4_nl, iq4_xs) of a GGUF
+	// export's LM head and embeddings, in place of what Quant gives them
+	// (llama-quantize's --output-tensor-type and --token-embedding-type;
+	// "" keeps Quant's choice). Tied embeddings are the head: OutputType
+	// applies to them unless EmbeddingType is set.
+	OutputType, EmbeddingType string
 	// MaxShardBytes splits a merged export into shards (<= 0: one file).
 	MaxShardBytes int64
 	// Force lets an export replace what ftune did not write: a merged or
@@ -65,6 +72,9 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 	if opt.Imatrix != "" && opt.Format != FormatGGUF {
 		return nil, fmt.Errorf("export --format %s: an importance matrix weighs a quantized GGUF model (--format gguf with one of llama-quantize's mixes as --quant); %s has nothing it could weigh", opt.Format, opt.Format)
 	}
+	if (opt.OutputType != "" || opt.EmbeddingType != "") && opt.Format != FormatGGUF {
+		return nil, fmt.Errorf("export --format %s: the output and embedding types are a GGUF model's (--format gguf); %s holds no such tensors to type", opt.Format, opt.Format)
+	}
 	switch opt.Format {
 	case FormatPEFT:
 		return export.PEFT(m.Adapter, out, opt.Force)
@@ -81,30 +91,43 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 		if err != nil {
 			return nil, err
 		}
-		var im *gguf.Imatrix
+		gopt := gguf.Options{Name: filepath.Base(m.Dir), ChatTemplate: m.Template.Source(), FileType: ft, Adapter: m.Adapter}
 		if opt.Imatrix != "" {
-			if im, err = gguf.ReadImatrix(opt.Imatrix); err != nil {
+			if gopt.Importance, err = gguf.ReadImatrix(opt.Imatrix); err != nil {
 				return nil, err
 			}
+		}
+		for _, o := range []struct {
+			name string
+			to   **gguf.TensorType
+		}{{opt.OutputType, &gopt.OutputType}, {opt.EmbeddingType, &gopt.EmbeddingType}} {
+			if o.name == "" {
+				continue
+			}
+			t, err := gguf.ParseTensorType(o.name)
+			if err != nil {
+				return nil, fmt.Errorf("export: %w", err)
+			}
+			*o.to = &t
 		}
 		kept, err := export.ReplaceFile(out, opt.Force, gguf.WrittenByFtune, func() error {
 			if opt.Format == FormatGGUFLoRA {
 				return gguf.WriteLoRA(out, m.Net, m.Adapter, ft)
 			}
-			return gguf.WriteModelWith(ctx, out, m.Net, m.Tokenizer, gguf.Options{Name: filepath.Base(m.Dir), ChatTemplate: m.Template.Source(), FileType: ft, Adapter: m.Adapter, Importance: im})
+			return gguf.WriteModelWith(ctx, out, m.Net, m.Tokenizer, gopt)
 		})
 		if err != nil {
 			return nil, err
 		}
 		notes = gguf.Notes(m.Net.Config)
 		if opt.Format == FormatGGUF {
-			typeNotes, err := gguf.TypeNotes(m.Net, ft, im)
+			typeNotes, err := gguf.TypeNotes(m.Net, gopt)
 			if err != nil {
 				return nil, err
 			}
 			notes = append(notes, typeNotes...)
-			if im != nil {
-				imNotes, err := gguf.ImportanceNotes(m.Net, ft, im)
+			if gopt.Importance != nil {
+				imNotes, err := gguf.ImportanceNotes(m.Net, gopt)
 				if err != nil {
 					return nil, err
 				}

@@ -100,6 +100,9 @@ func TestImportanceMatrixExport(t *testing.T) {
 			t.Errorf("%s with an importance matrix: %v", f, err)
 		}
 	}
+	if _, err := m.Export(context.Background(), filepath.Join(t.TempDir(), "x"), ExportOptions{Format: FormatMerged, OutputType: "q8_0"}); err == nil || !strings.Contains(err.Error(), "GGUF model's") {
+		t.Errorf("a merged export with an output type: %v", err)
+	}
 	if _, err := m.ImportanceMatrix(context.Background(), text, ImatrixOptions{ChunkTokens: 1 << 20}); err == nil || !strings.Contains(err.Error(), "positions") {
 		t.Errorf("a chunk past the model's positions: %v", err)
 	}

@@ -16,7 +16,9 @@
 #      ones, IQ4_NL and IQ4_XS), without and with --imatrix (ftune's
 #      matrix), and checks that each file equals llama-quantize's (with
 #      --imatrix and the same matrix) quantization of the F32 file, tensor
-#      for tensor and byte for byte (ggufcheck same).
+#      for tensor and byte for byte (ggufcheck same); and Q4_K_M with the
+#      head and the embeddings in Q8_0 (--output-tensor-type,
+#      --token-embedding-type) the same way.
 #
 # llama.cpp: the source that npm's node-llama-cpp bundles (npm pack
 # node-llama-cpp@3.22.1; git clone package/llama/gitRelease.bundle), built
@@ -88,5 +90,13 @@ for model in "${models[@]}"; do
 			"$work/ggufcheck" same "$d/ftune-$q.gguf" "$d/llama-$q.gguf"
 		done
 	done
+	# The head and the embeddings in types of the user's (bartowski's
+	# "Q4_K_L" recipe: both in Q8_0; tied embeddings take the head's).
+	ov=(--output-tensor-type q8_0 --token-embedding-type q8_0)
+	"$work/ftune" export --model "$model" --format gguf --quant q4_k_m "${ov[@]}" --out "$d/ftune-ov.gguf" >/dev/null
+	"$bin/llama-quantize" "${ov[@]}" "$d/f32.gguf" "$d/llama-ov.gguf" Q4_K_M 2 >"$d/quantize-ov.log" 2>&1 ||
+		{ tail -20 "$d/quantize-ov.log" >&2; exit 1; }
+	printf '  %-15s ' "Q4_K_M+Q8_0 head/embeddings"
+	"$work/ggufcheck" same "$d/ftune-ov.gguf" "$d/llama-ov.gguf"
 done
 echo "check-quantize: all files match"

@@ -43,6 +43,7 @@ or with --force moved aside (kept, not deleted).`,
   ftune export --adapter runs/x/adapter --format gguf --quant q8_0 --out model-q8.gguf
   ftune export --adapter runs/x/adapter --format gguf --quant q4_k_m --out model-q4_k_m.gguf
   ftune export --adapter runs/x/adapter --format gguf --quant q3_k_m --imatrix imatrix.gguf --out model-q3_k_m.gguf
+  ftune export --adapter runs/x/adapter --format gguf --quant q4_k_m --output-tensor-type q8_0 --token-embedding-type q8_0 --out m.gguf
   ftune export --adapter runs/x/adapter --format gguf-lora --out adapter.gguf`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -57,6 +58,13 @@ or with --force moved aside (kept, not deleted).`,
 			case ftune.FormatGGUF:
 			default:
 				return usageError{fmt.Errorf("--format %q: want peft, merged, gguf or gguf-lora", opt.Format)}
+			}
+			if opt.Format != ftune.FormatGGUF {
+				for _, f := range [][2]string{{"--imatrix", opt.Imatrix}, {"--output-tensor-type", opt.OutputType}, {"--token-embedding-type", opt.EmbeddingType}} {
+					if f[1] != "" {
+						return usageError{fmt.Errorf("%s is for --format gguf (a quantized model file), not %s", f[0], opt.Format)}
+					}
+				}
 			}
 			if shardMB < 1 {
 				return usageError{fmt.Errorf("--max-shard-mb %d: want at least 1", shardMB)}
@@ -85,6 +93,8 @@ or with --force moved aside (kept, not deleted).`,
 	f.StringVar(&out, "out", "", "output folder (peft, merged) or file (gguf, gguf-lora)")
 	f.StringVar(&opt.Quant, "quant", "f16", "GGUF tensor type: f32, f16, bf16, q8_0, q4_0, or llama-quantize's mixes q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m, q6_k, iq4_nl, iq4_xs (gguf only; gguf-lora takes the others)")
 	f.StringVar(&opt.Imatrix, "imatrix", "", "gguf mixes: importance matrix file (ftune imatrix or llama-imatrix; GGUF or legacy .dat)")
+	f.StringVar(&opt.OutputType, "output-tensor-type", "", "gguf: the LM head's tensor type (e.g. q8_0), in place of --quant's; tied embeddings too (llama-quantize's flag)")
+	f.StringVar(&opt.EmbeddingType, "token-embedding-type", "", "gguf: the embeddings' tensor type (e.g. q8_0), in place of --quant's (llama-quantize's flag)")
 	f.Int64Var(&shardMB, "max-shard-mb", 5000, "merged: shard size limit in MB")
 	f.BoolVar(&opt.Force, "force", false, "replace an output no ftune export wrote (a folder holding other files, an existing file for gguf): it is moved aside, not deleted")
 	return cmd

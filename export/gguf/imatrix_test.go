@@ -302,7 +302,7 @@ func TestImportanceNotes(t *testing.T) {
 		t.Fatal(err)
 	}
 	im.Entries["blk.6.attn_q.weight"] = im.Entries["blk.0.attn_q.weight"]
-	notes, err := ImportanceNotes(m, FileQ4_K_M, im)
+	notes, err := ImportanceNotes(m, Options{FileType: FileQ4_K_M, Importance: im})
 	if err != nil {
 		t.Fatal(err)
 	}

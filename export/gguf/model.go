@@ -34,6 +34,13 @@ type Options struct {
 	// (the model itself is not changed; an NF4 base is dequantized per
 	// tensor first).
 	Adapter *lora.Adapter
+	// OutputType and EmbeddingType, when set, are the types of the LM
+	// head and of the embeddings, in place of what FileType gives them
+	// (llama-quantize's --output-tensor-type and --token-embedding-type:
+	// Q8_0 for both is a common choice). Tied embeddings are the head:
+	// OutputType applies to them unless EmbeddingType is set. A type whose
+	// blocks the tensor's rows do not fill is refused.
+	OutputType, EmbeddingType *TensorType
 	// Importance, when set, weighs each quantized weight's columns by the
 	// mean square input it saw (llama-quantize --imatrix): only for the
 	// mixes. Weights it has no entry for (the LM head, tied
@@ -92,7 +99,10 @@ func BuildModel(ctx context.Context, m *nn.Model, tok *tokenizer.Tokenizer, opt 
 	if err != nil {
 		return nil, err
 	}
-	plan := newTypePlan(opt.FileType, wtype, c, opt.Importance != nil)
+	plan := newTypePlan(opt, wtype, c)
+	if err := checkOverrides(m, opt); err != nil {
+		return nil, err
+	}
 	if opt.Importance != nil && len(opt.Importance.Entries) == 0 {
 		return nil, errors.New("gguf: the importance matrix holds no entries")
 	}
@@ -406,4 +416,30 @@ func llama3RopeFactors(c nn.Config) []float32 {
 		}
 	}
 	return out
+}
+
+// checkOverrides refuses a type for the head or the embeddings whose
+// blocks their rows do not fill (llama-quantize would abort on it). Tied
+// embeddings given the head's type are the exception: llama-quantize
+// types them through the mix, rows it cannot hold falling back as the
+// mix's do (typePlan), and TypeNotes says so.
+func checkOverrides(m *nn.Model, opt Options) error {
+	c := m.Config
+	output := opt.OutputType
+	if c.TieEmbeddings {
+		output = nil
+	}
+	for _, o := range []struct {
+		typ  *TensorType
+		flag string
+		rows int
+	}{{output, "output", c.HiddenSize}, {opt.EmbeddingType, "embedding", c.HiddenSize}} {
+		if o.typ == nil {
+			continue
+		}
+		if _, err := o.typ.RowBytes(o.rows); err != nil {
+			return fmt.Errorf("gguf: %s type %s: the %s's rows of %d values are not whole %s blocks; pick a type of 32-value blocks (q8_0, q5_0, q4_0, iq4_nl) or f16", o.flag, *o.typ, o.flag, o.rows, *o.typ)
+		}
+	}
+	return nil
 }

@@ -210,7 +210,7 @@ func TestTypeNotes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notes, err := TypeNotes(m, FileQ4_K_M, nil)
+	notes, err := TypeNotes(m, Options{FileType: FileQ4_K_M})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestTypeNotes(t *testing.T) {
 	if strings.Join(notes, "\n") != strings.Join(want, "\n") {
 		t.Errorf("notes:\n%s\nwant:\n%s", strings.Join(notes, "\n"), strings.Join(want, "\n"))
 	}
-	if notes, err := TypeNotes(m, FileF16, nil); err != nil || notes != nil {
+	if notes, err := TypeNotes(m, Options{FileType: FileF16}); err != nil || notes != nil {
 		t.Errorf("F16: %q, %v; want no notes", notes, err)
 	}
 }

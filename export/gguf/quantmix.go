@@ -41,12 +41,18 @@ type typePlan struct {
 	gqa     int  // query heads per KV head
 	tied    bool // no separate LM head: the embeddings are quantized as one
 	imatrix bool // quantized with an importance matrix (IQ4 mixes differ)
+	// output and embedding, when set, are the user's types for the LM
+	// head and the embeddings (llama-quantize's --output-tensor-type and
+	// --token-embedding-type).
+	output, embedding *TensorType
 }
 
-// newTypePlan is the plan of a file of type file, whose type is base, for
-// a model of configuration c, with an importance matrix or without.
-func newTypePlan(file FileType, base TensorType, c nn.Config, imatrix bool) typePlan {
-	p := typePlan{file: file, base: base, layers: c.NumLayers, tied: c.TieEmbeddings, imatrix: imatrix}
+// newTypePlan is the plan of the file opt describes (its type, whose
+// tensor type is base; with an importance matrix or without; the user's
+// types for the head and the embeddings) for a model of configuration c.
+func newTypePlan(opt Options, base TensorType, c nn.Config) typePlan {
+	p := typePlan{file: opt.FileType, base: base, layers: c.NumLayers, tied: c.TieEmbeddings,
+		imatrix: opt.Importance != nil, output: opt.OutputType, embedding: opt.EmbeddingType}
 	if c.NumKVHeads > 0 {
 		p.gqa = c.NumHeads / c.NumKVHeads
 	}
@@ -61,16 +67,15 @@ type plannedTensor struct {
 	typ, wanted TensorType
 }
 
-// planFile lists the tensors of a file of type ft of model m, quantized
-// with an importance matrix or without (without the tensors the
-// architecture adds, such as RoPE factors).
-func planFile(m *nn.Model, ft FileType, imatrix bool) ([]plannedTensor, error) {
+// planFile lists the tensors of the file opt describes of model m (without
+// the tensors the architecture adds, such as RoPE factors).
+func planFile(m *nn.Model, opt Options) ([]plannedTensor, error) {
 	c := m.Config
 	arch, _, err := Architecture(c.ModelType)
 	if err != nil {
 		return nil, err
 	}
-	wtype, err := ft.TensorType()
+	wtype, err := opt.FileType.TensorType()
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +83,7 @@ func planFile(m *nn.Model, ft FileType, imatrix bool) ([]plannedTensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan := newTypePlan(ft, wtype, c, imatrix)
+	plan := newTypePlan(opt, wtype, c)
 	var out []plannedTensor
 	for _, hf := range orderedNames(src.Names()) {
 		gname, err := TensorNameFor(arch, hf)
@@ -92,13 +97,14 @@ func planFile(m *nn.Model, ft FileType, imatrix bool) ([]plannedTensor, error) {
 	return out, nil
 }
 
-// TypeNotes says which weights a file of type ft of model m (quantized
-// with importance matrix im, or nil) stores in another type than its type
-// (or mix) gives them, because their rows do not fill whole blocks of it:
-// llama.cpp's fallbacks, which llama-quantize warns about too (one note
-// per pair of types); nil when every weight gets its type.
-func TypeNotes(m *nn.Model, ft FileType, im *Imatrix) ([]string, error) {
-	planned, err := planFile(m, ft, im != nil)
+// TypeNotes says which weights the file opt describes of model m stores in
+// another type than its type (or mix) gives them, because their rows do
+// not fill whole blocks of it: llama.cpp's fallbacks, which llama-quantize
+// warns about too (one note per pair of types); nil when every weight gets
+// its type.
+func TypeNotes(m *nn.Model, opt Options) ([]string, error) {
+	ft := opt.FileType
+	planned, err := planFile(m, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -129,8 +135,12 @@ func TypeNotes(m *nn.Model, ft FileType, im *Imatrix) ([]string, error) {
 // no entry for (quantized without, as llama-quantize does: llama-imatrix
 // leaves out the LM head and never sees the embeddings as a product), and
 // entries that name no weight of m.
-func ImportanceNotes(m *nn.Model, ft FileType, im *Imatrix) ([]string, error) {
-	planned, err := planFile(m, ft, true)
+func ImportanceNotes(m *nn.Model, opt Options) ([]string, error) {
+	im := opt.Importance
+	if im == nil {
+		return nil, nil
+	}
+	planned, err := planFile(m, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -204,9 +214,21 @@ func (p typePlan) tensorType(name string, shape []int) (typ, wanted TensorType) 
 	if len(shape) < 2 {
 		return F32, F32
 	}
+	// The user's type for a tensor named by its role is taken as it is,
+	// as llama-quantize takes it (checkOverrides refused rows it cannot
+	// hold).
+	switch {
+	case name == "token_embd.weight" && p.embedding != nil:
+		return *p.embedding, *p.embedding
+	case name == "output.weight" && p.output != nil:
+		return *p.output, *p.output
+	}
 	wanted = p.base
-	if p.file.isMix() {
+	switch {
+	case p.file.isMix():
 		wanted = p.mixType(name)
+	case p.tied && name == "token_embd.weight" && p.output != nil:
+		wanted = *p.output // the head's type, for the table that is the head too
 	}
 	cols := shape[len(shape)-1]
 	typ = wanted
@@ -235,6 +257,10 @@ func (p typePlan) mixType(name string) TensorType {
 	ffnDown := strings.HasSuffix(name, ".ffn_down.weight")
 	attnOut := strings.HasSuffix(name, ".attn_output.weight")
 	switch {
+	case (name == "output.weight" || p.tied && name == "token_embd.weight") && p.output != nil:
+		// Tied embeddings take --output-tensor-type here, in the mix,
+		// so that rows it cannot hold fall back as the mix's would.
+		return *p.output
 	case name == "output.weight" || p.tied && name == "token_embd.weight":
 		return Q6_K
 	case (p.file == FileQ4_K_M || p.file == FileQ5_K_M) && (attnV || ffnDown) && useMoreBits(layer, p.layers):

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ftune/ftune/nn"
@@ -71,5 +72,68 @@ func TestIQ4MixTypes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTypeOverrideMixTypes holds --output-tensor-type and
+// --token-embedding-type to llama-quantize's type maps
+// (mix-MODEL-Q4_K_M-…json): the head and the embeddings take the types
+// given; tied embeddings (tiny-base, qwen3-tiny) take the head's unless
+// given their own, through the mix, so that rows of 64 fall back from
+// Q4_K to Q5_0 as llama-quantize makes them. The same types for an untied
+// head of 64-value rows, which llama-quantize aborts on, are refused.
+func TestTypeOverrideMixTypes(t *testing.T) {
+	q8, f16, q4k := Q8_0, F16, Q4_K
+	for _, c := range []struct {
+		model             string
+		dir               func(testing.TB) string
+		output, embedding *TensorType
+		golden            string
+	}{
+		{"tiny-base", func(testing.TB) string { return tinyBase }, &q8, &q8, "Q4_K_M-output-Q8_0-embedding-Q8_0"},
+		{"tiny-base", func(testing.TB) string { return tinyBase }, &q8, nil, "Q4_K_M-output-Q8_0"},
+		{"tiny-base", func(testing.TB) string { return tinyBase }, nil, &f16, "Q4_K_M-embedding-F16"},
+		{"phi3-tiny", phi3Tiny, &q8, &q8, "Q4_K_M-output-Q8_0-embedding-Q8_0"},
+		{"phi3-tiny", phi3Tiny, &q8, nil, "Q4_K_M-output-Q8_0"},
+		{"phi3-tiny", phi3Tiny, nil, &f16, "Q4_K_M-embedding-F16"},
+		{"qwen3-tiny", qwen3Tiny, &q4k, nil, "Q4_K_M-output-Q4_K"},
+		{"qwen3-tiny", qwen3Tiny, &q4k, &q8, "Q4_K_M-output-Q4_K-embedding-Q8_0"},
+	} {
+		name := "mix-" + c.model + "-" + c.golden
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", "kquants", name+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want map[string]string
+			if err := json.Unmarshal(b, &want); err != nil {
+				t.Fatal(err)
+			}
+			m, err := nn.Load(c.dir(t), nn.LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bl, err := BuildModel(context.Background(), m, nil, Options{FileType: FileQ4_K_M, OutputType: c.output, EmbeddingType: c.embedding}, c.model)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(bl.tensors) != len(want) {
+				t.Fatalf("%d tensors, llama-quantize's file has %d", len(bl.tensors), len(want))
+			}
+			for _, ti := range bl.tensors {
+				if got := ti.typ.String(); got != want[ti.name] {
+					t.Errorf("%s is %s, llama-quantize makes it %s", ti.name, got, want[ti.name])
+				}
+			}
+		})
+	}
+	m, err := nn.Load(phi3Tiny(t), nn.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []Options{{FileType: FileQ4_K_M, OutputType: &q4k}, {FileType: FileQ4_K_M, EmbeddingType: &q4k}} {
+		if _, err := BuildModel(context.Background(), m, nil, o, "phi3-tiny"); err == nil || !strings.Contains(err.Error(), "rows of 64 values are not whole Q4_K blocks") {
+			t.Errorf("Q4_K for phi3-tiny's 64-value rows: %v, want a refusal", err)
+		}
 	}
 }

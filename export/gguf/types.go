@@ -164,6 +164,18 @@ func (t TensorType) RowBytes(n int) (int, error) {
 	return n / v * b, nil
 }
 
+// ParseTensorType reads a tensor type by its ggml name (F32, F16, BF16,
+// Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS), in
+// any case: the types this package can write.
+func ParseTensorType(s string) (TensorType, error) {
+	for _, t := range []TensorType{F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS} {
+		if strings.EqualFold(s, t.String()) {
+			return t, nil
+		}
+	}
+	return 0, fmt.Errorf("gguf: unknown tensor type %q (f32, f16, bf16, q8_0, q4_0, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl or iq4_xs expected)", s)
+}
+
 // FileType is general.file_type: the type most weights are stored in
 // (llama_ftype; 1-D tensors stay F32 whatever it says).
 type FileType uint32
