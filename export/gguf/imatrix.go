@@ -306,7 +306,7 @@ func WriteImatrix(path string, im *Imatrix) error {
 // block's largest magnitude whatever the weighting.
 func takesImportance(t TensorType) bool {
 	switch t {
-	case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q5_0, Q5_1, IQ4_NL, IQ4_XS:
+	case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS:
 		return true
 	}
 	return false

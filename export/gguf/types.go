@@ -66,6 +66,7 @@ const (
 	F32  TensorType = 0
 	F16  TensorType = 1
 	Q4_0 TensorType = 2
+	Q4_1 TensorType = 3
 	Q5_0 TensorType = 6
 	Q5_1 TensorType = 7
 	Q8_0 TensorType = 8
@@ -91,6 +92,8 @@ func (t TensorType) String() string {
 		return "F16"
 	case Q4_0:
 		return "Q4_0"
+	case Q4_1:
+		return "Q4_1"
 	case Q5_0:
 		return "Q5_0"
 	case Q5_1:
@@ -129,6 +132,8 @@ func (t TensorType) blockInfo() (values, bytes int, ok bool) {
 		return QK8_0, 2 + QK8_0, true
 	case Q4_0:
 		return QK4_0, 2 + QK4_0/2, true
+	case Q4_1:
+		return QK4_0, 2 + 2 + QK4_0/2, true
 	case Q5_0:
 		return QK5, bytesQ5_0, true
 	case Q5_1:
@@ -156,7 +161,7 @@ func (t TensorType) blockInfo() (values, bytes int, ok bool) {
 func (t TensorType) RowBytes(n int) (int, error) {
 	v, b, ok := t.blockInfo()
 	if !ok {
-		return 0, fmt.Errorf("gguf: tensor type %s is not supported (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)", t)
+		return 0, fmt.Errorf("gguf: tensor type %s is not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)", t)
 	}
 	if n%v != 0 {
 		return 0, fmt.Errorf("gguf: %d values do not fill whole %s blocks of %d", n, t, v)
@@ -165,15 +170,15 @@ func (t TensorType) RowBytes(n int) (int, error) {
 }
 
 // ParseTensorType reads a tensor type by its ggml name (F32, F16, BF16,
-// Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS), in
+// Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS), in
 // any case: the types this package can write.
 func ParseTensorType(s string) (TensorType, error) {
-	for _, t := range []TensorType{F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS} {
+	for _, t := range []TensorType{F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS} {
 		if strings.EqualFold(s, t.String()) {
 			return t, nil
 		}
 	}
-	return 0, fmt.Errorf("gguf: unknown tensor type %q (f32, f16, bf16, q8_0, q4_0, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl or iq4_xs expected)", s)
+	return 0, fmt.Errorf("gguf: unknown tensor type %q (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl or iq4_xs expected)", s)
 }
 
 // FileType is general.file_type: the type most weights are stored in
@@ -185,7 +190,10 @@ const (
 	FileF32    FileType = 0
 	FileF16    FileType = 1
 	FileQ4_0   FileType = 2
+	FileQ4_1   FileType = 3
 	FileQ8_0   FileType = 7
+	FileQ5_0   FileType = 8
+	FileQ5_1   FileType = 9
 	FileQ2_K   FileType = 10
 	FileQ3_K_S FileType = 11
 	FileQ3_K_M FileType = 12
@@ -207,21 +215,22 @@ var fileTypeNames = []struct {
 	name string
 }{
 	{FileF32, "F32"}, {FileF16, "F16"}, {FileBF16, "BF16"}, {FileQ8_0, "Q8_0"}, {FileQ4_0, "Q4_0"},
+	{FileQ4_1, "Q4_1"}, {FileQ5_0, "Q5_0"}, {FileQ5_1, "Q5_1"},
 	{FileQ2_K, "Q2_K"}, {FileQ3_K_S, "Q3_K_S"}, {FileQ3_K_M, "Q3_K_M"}, {FileQ3_K_L, "Q3_K_L"},
 	{FileQ4_K_S, "Q4_K_S"}, {FileQ4_K_M, "Q4_K_M"}, {FileQ5_K_S, "Q5_K_S"}, {FileQ5_K_M, "Q5_K_M"}, {FileQ6_K, "Q6_K"},
 	{FileIQ4_NL, "IQ4_NL"}, {FileIQ4_XS, "IQ4_XS"},
 }
 
 // ParseFileType reads a file type by name: f32, f16, bf16, q8_0, q4_0,
-// q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m, q6_k,
-// iq4_nl or iq4_xs, in any case.
+// q4_1, q5_0, q5_1, q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s,
+// q5_k_m, q6_k, iq4_nl or iq4_xs, in any case.
 func ParseFileType(s string) (FileType, error) {
 	for _, n := range fileTypeNames {
 		if strings.EqualFold(s, n.name) {
 			return n.f, nil
 		}
 	}
-	return 0, fmt.Errorf("gguf: unknown file type %q (f32, f16, bf16, q8_0, q4_0, q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m, q6_k, iq4_nl or iq4_xs expected)", s)
+	return 0, fmt.Errorf("gguf: unknown file type %q (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m, q6_k, iq4_nl or iq4_xs expected)", s)
 }
 
 func (f FileType) String() string {
@@ -247,6 +256,12 @@ func (f FileType) TensorType() (TensorType, error) {
 		return Q8_0, nil
 	case FileQ4_0:
 		return Q4_0, nil
+	case FileQ4_1:
+		return Q4_1, nil
+	case FileQ5_0:
+		return Q5_0, nil
+	case FileQ5_1:
+		return Q5_1, nil
 	case FileQ2_K:
 		return Q2_K, nil
 	case FileQ3_K_S, FileQ3_K_M, FileQ3_K_L:
