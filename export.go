@@ -21,9 +21,10 @@ const (
 // ExportOptions control Export.
 type ExportOptions struct {
 	Format string // FormatPEFT, FormatMerged, FormatGGUF or FormatGGUFLoRA
-	// Quant is the GGUF tensor type: f32, f16 (""), bf16, q8_0, q4_0, or
-	// llama-quantize's mixes q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m,
-	// q5_k_s, q5_k_m, q6_k, iq4_nl and iq4_xs (gguf only).
+	// Quant is the GGUF tensor type: f32, f16 (""), bf16, q8_0, or
+	// llama-quantize's mixes q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s, q3_k_m,
+	// q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m, q6_k, iq4_nl and iq4_xs (a
+	// GGUF LoRA takes f32, f16, bf16, q8_0 or q4_0, every tensor in it).
 	Quant string
 	// Imatrix is an importance matrix file (llama.cpp's GGUF or legacy
 	// .dat format: Model.ImportanceMatrix, llama-imatrix) that weighs the

@@ -12,8 +12,9 @@
 #      answers) with `ftune imatrix` and with llama-imatrix on the F32 file,
 #      and holds them to each other (ggufcheck imatrix: the same entries,
 #      chunks and token counts, importances within 1e-3 relative RMS);
-#   2. exports every mix of llama-quantize's that ftune writes (the k-quant
-#      ones, IQ4_NL and IQ4_XS), without and with --imatrix (ftune's
+#   2. exports every mix of llama-quantize's that ftune writes (Q4_0, Q4_1,
+#      Q5_0, Q5_1, the k-quant ones, IQ4_NL and IQ4_XS), without and with
+#      --imatrix (ftune's
 #      matrix), and checks that each file equals llama-quantize's (with
 #      --imatrix and the same matrix) quantization of the F32 file, tensor
 #      for tensor and byte for byte (ggufcheck same); and Q4_K_M with the
@@ -37,7 +38,7 @@ models=("$@")
 if [[ ${#models[@]} -eq 0 ]]; then
 	models=(assets/models/tiny-base testdata/qwen3-tiny testdata/gemma2-tiny testdata/gemma3-tiny testdata/phi3-tiny testdata/phi4mini-tiny)
 fi
-mixes=(q2_k q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k iq4_nl iq4_xs)
+mixes=(q4_0 q4_1 q5_0 q5_1 q2_k q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k iq4_nl iq4_xs)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

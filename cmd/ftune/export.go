@@ -24,8 +24,8 @@ func newExportCmd() *cobra.Command {
   merged     the base with the adapter merged in, as a Hugging Face folder
              in the base's dtype (transformers loads it)
   gguf       the merged model as one GGUF file (llama.cpp loads it);
-             --quant f32, f16, bf16, q8_0, q4_0, or llama-quantize's
-             mixes q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m,
+             --quant f32, f16, bf16, q8_0, or llama-quantize's
+             mixes q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m,
              q5_k_s, q5_k_m, q6_k, iq4_nl and iq4_xs; --imatrix weighs
              the mixes by an
              importance matrix (ftune imatrix, llama-imatrix), as
@@ -91,7 +91,7 @@ or with --force moved aside (kept, not deleted).`,
 	f.StringVar(&adapter, "adapter", "", "PEFT adapter folder")
 	f.StringVar(&opt.Format, "format", "merged", "peft, merged, gguf or gguf-lora")
 	f.StringVar(&out, "out", "", "output folder (peft, merged) or file (gguf, gguf-lora)")
-	f.StringVar(&opt.Quant, "quant", "f16", "GGUF tensor type: f32, f16, bf16, q8_0, q4_0, or llama-quantize's mixes q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m, q6_k, iq4_nl, iq4_xs (gguf only; gguf-lora takes the others)")
+	f.StringVar(&opt.Quant, "quant", "f16", "GGUF tensor type: f32, f16, bf16, q8_0, or llama-quantize's mixes q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m, q6_k, iq4_nl, iq4_xs (gguf-lora: f32, f16, bf16, q8_0, q4_0)")
 	f.StringVar(&opt.Imatrix, "imatrix", "", "gguf mixes: importance matrix file (ftune imatrix or llama-imatrix; GGUF or legacy .dat)")
 	f.StringVar(&opt.OutputType, "output-tensor-type", "", "gguf: the LM head's tensor type (e.g. q8_0), in place of --quant's; tied embeddings too (llama-quantize's flag)")
 	f.StringVar(&opt.EmbeddingType, "token-embedding-type", "", "gguf: the embeddings' tensor type (e.g. q8_0), in place of --quant's (llama-quantize's flag)")

@@ -10,13 +10,14 @@
 // or hostile file gives an error wrapping ErrFormat, never a panic or a
 // huge allocation.
 //
-// Tensor types: F32, F16, BF16, the block quantizations Q8_0, Q4_0, Q5_0
+// Tensor types: F32, F16, BF16, the block quantizations Q8_0, Q4_0, Q4_1, Q5_0
 // and Q5_1, the k-quants Q2_K, Q3_K, Q4_K, Q5_K and Q6_K, and the
 // non-linear IQ4_NL and IQ4_XS, byte for byte as ggml's quantizers write
 // them (the reference quantize_row_*_ref ones; for IQ4, quantize_iq4_*,
 // which llama-quantize calls); quant.go, quantk.go and quantiq4.go state
-// the block layouts. The file types Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M,
-// Q6_K, IQ4_NL and IQ4_XS are llama-quantize's mixes of those types,
+// the block layouts. The file types Q4_0, Q4_1, Q5_0, Q5_1, Q2_K,
+// Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M, Q6_K, IQ4_NL and IQ4_XS are
+// llama-quantize's mixes of those types,
 // chosen per tensor as it chooses (quantmix.go): such a file equals
 // llama-quantize's quantization of ftune's F32 file, type for type and
 // byte for byte. With an importance

@@ -275,7 +275,7 @@ func TestExportImatrixRefusals(t *testing.T) {
 	write := func(ft FileType, im *Imatrix) error {
 		return WriteModelWith(context.Background(), filepath.Join(t.TempDir(), "x.gguf"), m, tok, Options{FileType: ft, Importance: im})
 	}
-	for _, ft := range []FileType{FileF16, FileQ8_0, FileQ4_0} {
+	for _, ft := range []FileType{FileF16, FileQ8_0} {
 		if err := write(ft, im); err == nil || !strings.Contains(err.Error(), "q4_k_s/m") {
 			t.Errorf("%s with a matrix: error %v, want a refusal naming the mixes", ft, err)
 		}

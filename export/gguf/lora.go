@@ -45,9 +45,11 @@ func BuildLoRA(m *nn.Model, a *lora.Adapter, ftype FileType, name string) (*Buil
 	if err != nil {
 		return nil, err
 	}
-	if ftype.isMix() {
+	if ftype.isMix() && ftype != FileQ4_0 {
 		// A and B are small, and a LoRA's rank-wide rows are not whole
-		// 256-value blocks: the mixes are for the model's weights.
+		// 256-value blocks: the mixes are for the model's weights (a
+		// LoRA's q4_0 is every tensor in Q4_0, as convert_lora_to_gguf
+		// has no mix).
 		return nil, fmt.Errorf("gguf: a LoRA adapter takes f32, f16, bf16, q8_0 or q4_0, not %s (a quantization mix is for the merged model: --format gguf)", ftype)
 	}
 	wtype, err := ftype.TensorType()

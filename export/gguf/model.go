@@ -26,9 +26,9 @@ type Options struct {
 	Name string
 	// ChatTemplate is tokenizer.chat_template (Jinja); "" writes none.
 	ChatTemplate string
-	// FileType is the type of the 2-D weights (F32, F16, BF16, Q8_0, Q4_0)
-	// or one of llama-quantize's mixes (Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M,
-	// Q6_K, IQ4_NL, IQ4_XS; typePlan).
+	// FileType is the type of the 2-D weights (F32, F16, BF16, Q8_0) or
+	// one of llama-quantize's mixes (Q4_0, Q4_1, Q5_0, Q5_1, Q2_K,
+	// Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M, Q6_K, IQ4_NL, IQ4_XS; typePlan).
 	FileType FileType
 	// Adapter, when set, is merged into the weights as they are written
 	// (the model itself is not changed; an NF4 base is dequantized per
@@ -107,7 +107,7 @@ func BuildModel(ctx context.Context, m *nn.Model, tok *tokenizer.Tokenizer, opt 
 		return nil, errors.New("gguf: the importance matrix holds no entries")
 	}
 	if opt.Importance != nil && !opt.FileType.isMix() {
-		return nil, fmt.Errorf("gguf: an importance matrix guides llama-quantize's mixes (q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m, q6_k, iq4_nl, iq4_xs); %s does not use one", opt.FileType)
+		return nil, fmt.Errorf("gguf: an importance matrix guides llama-quantize's mixes (q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m, q6_k, iq4_nl, iq4_xs); %s does not use one", opt.FileType)
 	}
 	src, err := export.NewSource(m, opt.Adapter)
 	if err != nil {

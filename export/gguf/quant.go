@@ -140,6 +140,8 @@ func AppendEncoded(out []byte, t TensorType, x []float32) ([]byte, error) {
 			out = quantizeQ8_0(out, x)
 		case Q4_0:
 			out = quantizeQ4_0(out, x)
+		case Q4_1:
+			out = quantizeQ4_1(out, x)
 		case Q5_0:
 			out = quantizeQ5_0(out, x)
 		case Q5_1:
@@ -227,6 +229,8 @@ func Decode(t TensorType, src []byte, n int) ([]float32, error) {
 		dequantizeQ8_0(out, src)
 	case Q4_0:
 		dequantizeQ4_0(out, src)
+	case Q4_1:
+		dequantizeQ4_1(out, src)
 	case Q5_0:
 		dequantizeQ5(out, src, false)
 	case Q5_1:

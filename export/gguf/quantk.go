@@ -9,8 +9,9 @@ import (
 
 // The k-quants (ggml-common.h's block_q2_K, block_q3_K, block_q4_K,
 // block_q5_K, block_q6_K: 256
-// values a super-block) and the 5-bit 32-value blocks llama.cpp falls back
-// to for rows that are not a multiple of 256 (Q5_0, Q5_1). Each quantizer
+// values a super-block), the 5-bit 32-value blocks llama.cpp falls back
+// to for rows that are not a multiple of 256 (Q5_0, Q5_1) and Q4_1, the
+// 4-bit block with a minimum (Q4_0's companion). Each quantizer
 // follows the algorithm of ggml-quants.c's quantize_row_*_ref, the one
 // llama-quantize runs without an importance matrix, in float32 and in the
 // same order of operations, so the bytes equal llama.cpp's for the same
@@ -24,6 +25,8 @@ import (
 //	Q5_K: as Q4_K, with 32 bytes holding each value's fifth bit; q in 0..31.
 //	Q6_K: 128 bytes of low nibbles, 64 of high 2-bit pairs, 16 int8 scales
 //	      (sub-blocks of 16), f16 d; x = d·sc·(q − 32), q in 0..63.
+//	Q4_1: f16 d, f16 m, 16 bytes of nibbles (as Q4_0's: byte j holds value
+//	      j low, value j+16 high); x = d·q + m, q in 0..15.
 //	Q5_0: f16 d, 4 bytes of fifth bits, 16 bytes of nibbles; x = d·(q − 16).
 //	Q5_1: f16 d, f16 m, 4 bytes of fifth bits, 16 of nibbles; x = d·q + m.
 const (
@@ -33,6 +36,7 @@ const (
 	bytesQ4_K = 2 + 2 + 12 + QK_K/2
 	bytesQ5_K = 2 + 2 + 12 + QK_K/8 + QK_K/2
 	bytesQ6_K = QK_K/2 + QK_K/4 + QK_K/16 + 2
+	bytesQ4_1 = 2 + 2 + QK4_0/2
 	bytesQ5_0 = 2 + 4 + QK5/2
 	bytesQ5_1 = 2 + 2 + 4 + QK5/2
 )
@@ -463,33 +467,78 @@ func quantizeQ5_0(dst []byte, x []float32) []byte {
 	return dst
 }
 
+// quantizeQ4_1 appends the Q4_1 blocks of x (len a multiple of 32).
+func quantizeQ4_1(dst []byte, x []float32) []byte { return quantizeMin32(dst, x, 4) }
+
 // quantizeQ5_1 appends the Q5_1 blocks of x (len a multiple of 32).
-func quantizeQ5_1(dst []byte, x []float32) []byte {
+func quantizeQ5_1(dst []byte, x []float32) []byte { return quantizeMin32(dst, x, 5) }
+
+// quantizeMin32 appends the Q4_1 (bits 4) or Q5_1 (bits 5) blocks of x
+// (ggml's quantize_row_q4_1_ref and _q5_1_ref): the block's minimum, the
+// scale that spreads its range over the 2^bits levels, and each value at
+// ⌊(x − min)/d + ½⌋ (Q4_1's clamped to 15, through int8 as ggml does;
+// Q5_1's not clamped, through uint8).
+func quantizeMin32(dst []byte, x []float32, bits int) []byte {
+	nmax := 1<<bits - 1
+	var l [QK5]uint8
 	for b := 0; b < len(x); b += QK5 {
 		blk := x[b : b+QK5]
+		// Compared as ggml compares them, not with min and max, which
+		// would take −0 over an earlier +0 (a stored minimum of −0).
 		lo, hi := float32(math.MaxFloat32), float32(-math.MaxFloat32)
 		for _, v := range blk {
-			lo, hi = min(lo, v), max(hi, v)
+			if v < lo {
+				lo = v
+			}
+			if v > hi {
+				hi = v
+			}
 		}
-		d := (hi - lo) / 31
+		d := (hi - lo) / float32(nmax)
 		var id float32
 		if d != 0 {
 			id = 1 / d
 		}
-		var qh uint32
-		var qs [QK5 / 2]byte
-		for j := range QK5 / 2 {
-			q0 := int(uint8(float32((blk[j]-lo)*id) + 0.5))
-			q1 := int(uint8(float32((blk[j+QK5/2]-lo)*id) + 0.5))
-			qs[j] = byte(q0&0xf | (q1&0xf)<<4)
-			qh |= uint32(q0>>4&1)<<j | uint32(q1>>4&1)<<(j+QK5/2)
+		for j, v := range blk {
+			q := float32((v-lo)*id) + 0.5
+			if bits == 4 {
+				l[j] = uint8(min(15, int8(q)))
+			} else {
+				l[j] = uint8(q)
+			}
 		}
 		dst = binary.LittleEndian.AppendUint16(dst, f16(d))
 		dst = binary.LittleEndian.AppendUint16(dst, f16(lo))
-		dst = binary.LittleEndian.AppendUint32(dst, qh)
-		dst = append(dst, qs[:]...)
+		if bits == 4 {
+			dst = appendNibbles(dst, &l)
+		} else {
+			dst = appendQ5Levels(dst, &l)
+		}
 	}
 	return dst
+}
+
+// appendNibbles appends the 16 bytes of a Q4_1 block's levels (0..15), as
+// Q4_0 packs its own: byte j holds value j in its low nibble and value
+// j+16 in its high one.
+func appendNibbles(dst []byte, l *[QK5]uint8) []byte {
+	for j := range QK5 / 2 {
+		dst = append(dst, l[j]|l[j+QK5/2]<<4)
+	}
+	return dst
+}
+
+// dequantizeQ4_1 expands Q4_1 blocks into dst (len a multiple of 32).
+func dequantizeQ4_1(dst []float32, src []byte) {
+	for b := 0; b < len(dst)/QK5; b++ {
+		blk := src[b*bytesQ4_1 : (b+1)*bytesQ4_1]
+		d, m := fromF16(blk), fromF16(blk[2:])
+		out := dst[b*QK5 : (b+1)*QK5]
+		for j, q := range blk[4:] {
+			out[j] = float32(d*float32(q&0xf)) + m
+			out[j+QK5/2] = float32(d*float32(q>>4)) + m
+		}
+	}
 }
 
 // dequantizeQ5 expands Q5_0 (withMin false) or Q5_1 blocks.

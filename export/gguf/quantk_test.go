@@ -45,7 +45,7 @@ func TestKQuantsMatchLlamaCpp(t *testing.T) {
 	for _, c := range []struct {
 		typ  TensorType
 		file string
-	}{{Q2_K, "q2_k"}, {Q3_K, "q3_k"}, {Q4_K, "q4_k"}, {Q5_K, "q5_k"}, {Q6_K, "q6_k"}, {Q5_0, "q5_0"}, {Q5_1, "q5_1"}, {IQ4_NL, "iq4_nl"}, {IQ4_XS, "iq4_xs"}} {
+	}{{Q2_K, "q2_k"}, {Q3_K, "q3_k"}, {Q4_K, "q4_k"}, {Q5_K, "q5_k"}, {Q6_K, "q6_k"}, {Q4_1, "q4_1"}, {Q5_0, "q5_0"}, {Q5_1, "q5_1"}, {IQ4_NL, "iq4_nl"}, {IQ4_XS, "iq4_xs"}} {
 		want, err := os.ReadFile(filepath.Join("testdata", "kquants", c.file+".bin"))
 		if err != nil {
 			t.Fatal(err)
@@ -79,10 +79,11 @@ func TestKQuantsMatchLlamaCpp(t *testing.T) {
 }
 
 // TestKQuantsError: on weights-like data each type's round-trip error
-// ranks as its bits say (Q3_K's 3.4 bits a weight above Q4_0's 4.5), Q4_K
-// below Q4_0 (the 6-bit sub-block scales and
-// minimums earn their bytes) and Q5_0 below Q4_0, with relative RMS
-// errors in the ranges llama.cpp's types are known for.
+// ranks as its bits say (Q3_K's 3.4 bits a weight above Q4_0's 4.5), Q4_1
+// below Q4_0 (its minimum, 0.5 bits a weight more, fits the block's
+// range) but above Q4_K (the 6-bit sub-block scales and minimums earn
+// their bytes), and Q5_0 and Q5_1 below Q4_1, with relative RMS errors in
+// the ranges llama.cpp's types are known for.
 func TestKQuantsError(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	x := make([]float32, 64*QK_K)
@@ -107,18 +108,18 @@ func TestKQuantsError(t *testing.T) {
 		return math.Sqrt(se / ss)
 	}
 	e := map[TensorType]float64{}
-	for _, typ := range []TensorType{Q4_0, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K} {
+	for _, typ := range []TensorType{Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K} {
 		e[typ] = rel(typ)
 		t.Logf("%s: relative RMS error %.4f", typ, e[typ])
 	}
-	order := []TensorType{Q2_K, Q3_K, Q4_0, Q4_K, Q5_K, Q6_K, Q8_0}
+	order := []TensorType{Q2_K, Q3_K, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K, Q8_0}
 	for i := 1; i < len(order); i++ {
 		if !(e[order[i]] < e[order[i-1]]) {
 			t.Errorf("%s error %.4f not below %s's %.4f", order[i], e[order[i]], order[i-1], e[order[i-1]])
 		}
 	}
-	if !(e[Q5_0] < e[Q4_0]) || !(e[Q5_1] < e[Q4_0]) {
-		t.Errorf("5-bit blocks (%.4f, %.4f) not below Q4_0's %.4f", e[Q5_0], e[Q5_1], e[Q4_0])
+	if !(e[Q5_0] < e[Q4_1]) || !(e[Q5_1] < e[Q4_1]) {
+		t.Errorf("5-bit blocks (%.4f, %.4f) not below Q4_1's %.4f", e[Q5_0], e[Q5_1], e[Q4_1])
 	}
 	// Measured 0.071 and 0.018 on this Gaussian: a bound a little above,
 	// so that a quantizer that lost its scale search would fail.

@@ -9,7 +9,8 @@ import (
 )
 
 // typePlan picks each tensor's type in a model file. For llama-quantize's
-// mixes (the k-quant ones and IQ4_NL/IQ4_XS) it makes llama-quantize's
+// mixes (Q4_0, Q4_1, Q5_0, Q5_1, the k-quant ones, IQ4_NL and IQ4_XS) it
+// makes llama-quantize's
 // choices (llama-quant.cpp, for the dense architectures ftune writes), so a
 // file ftune writes as Q4_K_M holds what llama-quantize would make of the
 // merged F32 model:
@@ -26,7 +27,8 @@ import (
 //     attn_v Q4_K where four or more query heads share a KV head; in
 //     IQ4_NL and IQ4_XS Q5_K for attn_v where four or more query heads
 //     share a KV head, and for the first eighth of ffn_down when there is
-//     no importance matrix;
+//     no importance matrix; in Q4_0 and Q5_0 Q4_1 and Q5_1 for the first
+//     eighth of ffn_down when there is one;
 //   - everything else 2-D in the file's type, and 1-D tensors in F32.
 //
 // A row that is not whole blocks of the type chosen falls back as
@@ -196,11 +198,13 @@ func firstAndCount(names []string) string {
 	return fmt.Sprintf("%s and %d more", names[0], len(names)-1)
 }
 
-// isMix reports whether f is one of llama-quantize's mixes: the k-quant
-// ones and IQ4_NL/IQ4_XS, whose tensors take types by role and layer.
+// isMix reports whether f is one of llama-quantize's mixes: the 32-value
+// Q4_0, Q4_1, Q5_0 and Q5_1, the k-quant ones and IQ4_NL/IQ4_XS, whose
+// tensors take types by role and layer. (Q8_0 is one too, but gives every
+// tensor Q8_0, as the uniform type does.)
 func (f FileType) isMix() bool {
 	switch f {
-	case FileQ2_K, FileQ3_K_S, FileQ3_K_M, FileQ3_K_L, FileQ4_K_S, FileQ4_K_M, FileQ5_K_S, FileQ5_K_M, FileQ6_K, FileIQ4_NL, FileIQ4_XS:
+	case FileQ4_0, FileQ4_1, FileQ5_0, FileQ5_1, FileQ2_K, FileQ3_K_S, FileQ3_K_M, FileQ3_K_L, FileQ4_K_S, FileQ4_K_M, FileQ5_K_S, FileQ5_K_M, FileQ6_K, FileIQ4_NL, FileIQ4_XS:
 		return true
 	}
 	return false
@@ -283,6 +287,11 @@ func (p typePlan) mixType(name string) TensorType {
 		// Only without a matrix: llama.cpp trusts an imatrix to keep the
 		// first ffn_down layers in IQ4.
 		return Q5_K
+	case (p.file == FileQ4_0 || p.file == FileQ5_0) && ffnDown && layer < p.layers/8 && p.imatrix:
+		// Only with a matrix: llama.cpp's guard against the first
+		// ffn_down layers going astray when the weighting pulls a
+		// symmetric type's scale; the minimum of Q4_1/Q5_1 holds them.
+		return map[FileType]TensorType{FileQ4_0: Q4_1, FileQ5_0: Q5_1}[p.file]
 	}
 	return p.base
 }

@@ -11,14 +11,15 @@ import (
 	"github.com/ftune/ftune/nn"
 )
 
-// TestIQ4MixTypes holds the IQ4_NL and IQ4_XS mixes to llama-quantize's
-// type maps (testdata/kquants/mix-MODEL-FTYPE[-imatrix].json): IQ4_XS
-// rows that are not whole 256-value blocks in IQ4_NL, the head in Q6_K
-// (Q8_0 when its rows are not whole blocks), attn_v in Q5_K where four
-// query heads share a KV head (gemma3-tiny), and the first eighth of
-// ffn_down in Q5_K only without an importance matrix (gemma2-tiny's 46
-// layers: 5 of them).
-func TestIQ4MixTypes(t *testing.T) {
+// TestMixTypes holds the IQ4 and 32-value mixes to llama-quantize's type
+// maps (testdata/kquants/mix-MODEL-FTYPE[-imatrix].json; the k-quant ones
+// are TestKQuantMixTypes'): IQ4_XS rows that are not whole 256-value blocks
+// in IQ4_NL, the head in Q6_K (Q8_0 when its rows are not whole blocks),
+// attn_v in Q5_K where four query heads share a KV head (gemma3-tiny), the
+// first eighth of ffn_down in Q5_K only without an importance matrix
+// (gemma2-tiny's 46 layers: 5 of them) in the IQ4 mixes, and in Q4_1 or
+// Q5_1 only with one in Q4_0 and Q5_0.
+func TestMixTypes(t *testing.T) {
 	im := &Imatrix{Entries: map[string]ImatrixEntry{}}
 	for _, c := range []struct {
 		model   string
@@ -33,6 +34,15 @@ func TestIQ4MixTypes(t *testing.T) {
 		{"gemma2-tiny", gemma2Tiny, FileIQ4_XS, false},
 		{"gemma2-tiny", gemma2Tiny, FileIQ4_XS, true},
 		{"gemma3-tiny", gemma3Tiny, FileIQ4_XS, false},
+		{"tiny-base", func(testing.TB) string { return tinyBase }, FileQ4_0, false},
+		{"tiny-base", func(testing.TB) string { return tinyBase }, FileQ4_1, false},
+		{"tiny-base", func(testing.TB) string { return tinyBase }, FileQ5_0, false},
+		{"tiny-base", func(testing.TB) string { return tinyBase }, FileQ5_1, false},
+		{"gemma2-tiny", gemma2Tiny, FileQ4_0, false},
+		{"gemma2-tiny", gemma2Tiny, FileQ4_0, true},
+		{"gemma2-tiny", gemma2Tiny, FileQ4_1, true},
+		{"gemma2-tiny", gemma2Tiny, FileQ5_0, true},
+		{"gemma2-tiny", gemma2Tiny, FileQ5_1, true},
 	} {
 		name := "mix-" + c.model + "-" + c.ft.String()
 		if c.imatrix {

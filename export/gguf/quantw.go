@@ -22,7 +22,7 @@ import (
 //
 // where σ² is the mean square of the super-block (Q2_K: of its values,
 // Q3_K-Q5_K and IQ4_XS: twice that), of the block for IQ4_NL (twice
-// that), or, for Q4_0, Q5_0 and Q5_1, of the whole row: a
+// that), or, for Q4_0, Q4_1, Q5_0 and Q5_1, of the whole row: a
 // column that no activation reaches does not count, and within a block the
 // large values count more than the small. Q6_K weighs by the importance
 // alone (ggml left the √ term commented out).
@@ -31,7 +31,7 @@ import (
 // whole rows of rowLen values (rowLen whole blocks of t), and importance,
 // one non-negative value per column (len rowLen, the same for every row),
 // weighs the fit of each block's scales as llama.cpp's quantizers weigh it
-// (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q5_0, Q5_1, IQ4_NL, IQ4_XS; the
+// (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS; the
 // bytes are llama-quantize's with that imatrix). F32, F16, BF16 and Q8_0 have nothing
 // to fit and ignore it, as ggml does; nil importance is AppendEncoded (the
 // shape, x and rowLen, is checked whatever importance is). Rows are
@@ -68,7 +68,7 @@ func AppendEncodedWeighted(out []byte, t TensorType, x []float32, rowLen int, im
 			return nil, fmt.Errorf("gguf: value %d is %v; %s cannot hold it", i, v, t)
 		}
 	}
-	// A row's weighted quantization depends on the whole row (σ² of Q4_0,
+	// A row's weighted quantization depends on the whole row (σ² of Q4_0, Q4_1,
 	// Q5_0 and Q5_1) and on no other: the rows are split over the cores,
 	// at least 64 blocks a part.
 	rowBlocks := rowLen / values
@@ -96,6 +96,8 @@ func weightedQuantizer(t TensorType) func(dst []byte, row, qw []float32) []byte 
 		return appendQ6_K
 	case Q4_0:
 		return quantizeQ4_0Weighted
+	case Q4_1:
+		return quantizeQ4_1Weighted
 	case Q5_0:
 		return quantizeQ5_0Weighted
 	case Q5_1:
@@ -374,10 +376,24 @@ func quantizeQ5_0Weighted(dst []byte, row, qw []float32) []byte {
 	return dst
 }
 
+// quantizeQ4_1Weighted appends the Q4_1 blocks of row (ggml's
+// quantize_row_q4_1_impl): each block's scale and minimum from
+// minMaxQuants with levels 0..15.
+func quantizeQ4_1Weighted(dst []byte, row, qw []float32) []byte {
+	return quantizeMin32Weighted(dst, row, qw, 4)
+}
+
 // quantizeQ5_1Weighted appends the Q5_1 blocks of row (ggml's
 // quantize_row_q5_1_impl): each block's scale and minimum from
 // minMaxQuants with levels 0..31.
 func quantizeQ5_1Weighted(dst []byte, row, qw []float32) []byte {
+	return quantizeMin32Weighted(dst, row, qw, 5)
+}
+
+// quantizeMin32Weighted appends the Q4_1 (bits 4) or Q5_1 (bits 5) blocks
+// of row, each block's scale and minimum from minMaxQuants with levels
+// 0..2^bits−1.
+func quantizeMin32Weighted(dst []byte, row, qw []float32, bits int) []byte {
 	var (
 		l, aux [QK5]uint8
 		w      [QK5]float32
@@ -386,10 +402,14 @@ func quantizeQ5_1Weighted(dst []byte, row, qw []float32) []byte {
 	for b := 0; b < len(row); b += QK5 {
 		blk := row[b : b+QK5]
 		importanceWeights(w[:], blk, qw[b:b+QK5], sigma2)
-		d, negMin := minMaxQuants(blk, w[:], 31, l[:], aux[:], weightedRmin, weightedRdelta, weightedNstep, false)
+		d, negMin := minMaxQuants(blk, w[:], 1<<bits-1, l[:], aux[:], weightedRmin, weightedRdelta, weightedNstep, false)
 		dst = binary.LittleEndian.AppendUint16(dst, f16(d))
 		dst = binary.LittleEndian.AppendUint16(dst, f16(-negMin))
-		dst = appendQ5Levels(dst, &l)
+		if bits == 4 {
+			dst = appendNibbles(dst, &l)
+		} else {
+			dst = appendQ5Levels(dst, &l)
+		}
 	}
 	return dst
 }

@@ -78,7 +78,7 @@ func checkInput(t *testing.T, name string, want []float32) {
 var weightedGoldens = []struct {
 	typ  TensorType
 	file string
-}{{Q2_K, "q2_k"}, {Q3_K, "q3_k"}, {Q4_K, "q4_k"}, {Q5_K, "q5_k"}, {Q6_K, "q6_k"}, {Q4_0, "q4_0"}, {Q5_0, "q5_0"}, {Q5_1, "q5_1"}, {IQ4_NL, "iq4_nl"}, {IQ4_XS, "iq4_xs"}}
+}{{Q2_K, "q2_k"}, {Q3_K, "q3_k"}, {Q4_K, "q4_k"}, {Q5_K, "q5_k"}, {Q6_K, "q6_k"}, {Q4_0, "q4_0"}, {Q4_1, "q4_1"}, {Q5_0, "q5_0"}, {Q5_1, "q5_1"}, {IQ4_NL, "iq4_nl"}, {IQ4_XS, "iq4_xs"}}
 
 // TestWeightedQuantsMatchLlamaCpp: with an importance matrix the
 // quantizers write the bytes of ggml's quantize_TYPE (what llama-quantize
@@ -184,7 +184,7 @@ func TestWeightedQuantsIgnored(t *testing.T) {
 	for i := range imp {
 		imp[i] = float32(r.ExpFloat64())
 	}
-	for _, typ := range []TensorType{F32, F16, BF16, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q5_0, Q5_1, IQ4_NL, IQ4_XS} {
+	for _, typ := range []TensorType{F32, F16, BF16, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS} {
 		plain, err := AppendEncoded([]byte("kept"), typ, x)
 		if err != nil {
 			t.Fatal(err)

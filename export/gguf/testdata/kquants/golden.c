@@ -82,6 +82,7 @@ int main(void) {
 	GOLDEN(q4_K, "q4_k", QK_K);
 	GOLDEN(q5_K, "q5_k", QK_K);
 	GOLDEN(q6_K, "q6_k", QK_K);
+	GOLDEN(q4_1, "q4_1", QK4_1);
 	GOLDEN(q5_0, "q5_0", QK5_0);
 	GOLDEN(q5_1, "q5_1", QK5_1);
 	NONLINEAR(iq4_nl, "iq4_nl");
@@ -92,6 +93,7 @@ int main(void) {
 	WEIGHTED(q5_K, "q5_k");
 	WEIGHTED(q6_K, "q6_k");
 	WEIGHTED(q4_0, "q4_0");
+	WEIGHTED(q4_1, "q4_1");
 	WEIGHTED(q5_0, "q5_0");
 	WEIGHTED(q5_1, "q5_1");
 	WEIGHTED(iq4_nl, "iq4_nl");
