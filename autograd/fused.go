@@ -340,9 +340,11 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t 
 		// stream).
 		release(xd)
 	}
-	y := tensor.MatMul(xv, w.Value, false, true)
-	yShape := y.Shape()
-	tensor.MatMulInto(y.Reshape(-1, yShape[len(yShape)-1]), h.Reshape(-1, h.Dim(-1)), bv, false, true, scale, 1)
+	// y = x·Wᵀ + s·h·Bᵀ: one fused GEMM where the backend has it (the CUDA
+	// backend in bf16 mode writes y once), else the two products.
+	n := w.Value.Dim(0)
+	y := tensor.New(xv.Backend(), xv.DType(), append(xv.Shape()[:xv.Rank()-1].Clone(), n)...)
+	tensor.MatMulLowRankInto(y.Reshape(-1, n), xv.Reshape(-1, xv.Dim(-1)), w.Value, h.Reshape(-1, h.Dim(-1)), bv, true, scale, 0)
 	if bias != nil {
 		tensor.AddInPlace(y, bias.Value)
 	}
@@ -409,18 +411,28 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t 
 			// no [N,in] buffer and no addition pass.
 			dx, into := x.Grad, true
 			if dx == nil || x.leaf || !dx.IsContiguous() || dx.DType() != g.DType() {
-				dx, into = tensor.MatMul(g, w.Value, false, false), false
-			} else {
-				tensor.MatMulInto(dx.Reshape(-1, dx.Dim(-1)), g2, w.Value, false, false, 1, 1)
+				into = false
 			}
-			if dropout != nil {
+			if dropout == nil {
+				// dx (+)= g·W + dh·A: one fused GEMM where the backend
+				// has it (see the forward).
+				beta := 1.0
+				if !into {
+					dx, beta = tensor.New(be, g.DType(), xShape...), 0
+				}
+				tensor.MatMulLowRankInto(dx.Reshape(-1, dx.Dim(-1)), g2, w.Value, dh, av, false, 1, beta)
+			} else {
+				if into {
+					tensor.MatMulInto(dx.Reshape(-1, dx.Dim(-1)), g2, w.Value, false, false, 1, 1)
+				} else {
+					dx = tensor.MatMul(g, w.Value, false, false)
+				}
+				// The dropout mask sits between dh·A and dx: no fusion.
 				da := tensor.MatMul(dh, av, false, false)
 				dxa := dropout(da.Reshape(xShape...))
 				release(da) // the mask's product is a new tensor
 				tensor.AddInPlace(dx, dxa)
 				release(dxa)
-			} else {
-				tensor.MatMulInto(dx.Reshape(-1, dx.Dim(-1)), dh, av, false, false, 1, 1)
 			}
 			if !into {
 				tp.accumulate(x, dx, true)

@@ -107,6 +107,9 @@ type DeviceRequest struct {
 	// AttentionKernel is auto ("" too), flash or simt
 	// (cudabackend.AttentionKernel); the CPU refuses flash.
 	AttentionKernel string
+	// UnfusedLoRA runs a LoRA layer's two products apart on a GPU
+	// (cudabackend.Options.UnfusedLoRA): benchmarks' before/after.
+	UnfusedLoRA bool
 	// Log receives the GPU's GEMM provider lines (nil: discarded).
 	Log io.Writer
 }
@@ -143,7 +146,7 @@ func OpenDeviceFor(r DeviceRequest) (Device, error) {
 	}
 	open := func(n int) (tensor.Backend, error) {
 		return cudabackend.Open(cudabackend.Options{Device: n, BF16MatMul: p != "f32", MaxDeviceMemory: maxDeviceMemory,
-			GEMMProvider: provider, AttentionKernel: attn, Log: r.Log})
+			GEMMProvider: provider, AttentionKernel: attn, UnfusedLoRA: r.UnfusedLoRA, Log: r.Log})
 	}
 	var out Device
 	d := strings.ToLower(strings.TrimSpace(device))
@@ -307,7 +310,7 @@ func gpuEnv(d *Device, optimizer string, world int) track.Option {
 		return s, nil
 	}
 	return track.WithGPU(describe, &track.GPUPathEnv{Device: p.Device, Capability: p.Capability, Precision: p.Precision,
-		GEMM: p.GEMM, Attention: p.Attention, Graphs: p.Graphs, MaxDeviceMemory: p.MaxDeviceMemory, Optimizer: optimizerPath(d.Backend, optimizer, world)})
+		GEMM: p.GEMM, LoRA: p.LoRA, Attention: p.Attention, Graphs: p.Graphs, MaxDeviceMemory: p.MaxDeviceMemory, Optimizer: optimizerPath(d.Backend, optimizer, world)})
 }
 
 // DescribeGPU opens the first GPU as a default run would (precision auto)

@@ -20,9 +20,12 @@
 #
 # The device session (the `run` tool), after `scripts/gpu-bench.sh build` here:
 #
-#   run  command:   bash scripts/gpu-bench.sh device
+#   run  command:   bash scripts/gpu-bench.sh session
 #        carry:     [".gpubench"]
-#        timeout_s: 540
+#        timeout_s: 600
+#
+# (session = make-fixtures.sh device, then device, then parity on the new
+# fixtures, packed to fit what a call brings back; see session() below.)
 #
 # `; bash scripts/make-fixtures.sh device` after it in the same command also
 # writes issue 13's transformers/PEFT fixtures and checks them with the
@@ -31,9 +34,10 @@
 # Budget: a session has 15 minutes of device time, starts included, so the
 # device step is sized to ~5 minutes with room for one rerun; each part has
 # its own timeout (the caps add up to more: they stop a hang, not a normal
-# run): tests ≤ 160 + 50 s, parity on the device (TestParityCUDA*) ≤ 120 s, the GEMM table ≤ 90 s, each ftune row ≤ 120 s (three
-# by default: smollm2-135m with the GEMM provider auto and ftune, and
-# llama-3.2-1b, which first writes a 2.5 GB random-weight model), the anchor
+# run): tests ≤ 160 + 50 s, parity on the device (TestParityCUDA*) ≤ 120 s, the GEMM table ≤ 90 s, each ftune row ≤ 120 s (five
+# by default: smollm2-135m with the GEMM provider auto, ftune, ftune with
+# the LoRA products apart and SIMT attention, and llama-3.2-1b, which first
+# writes a 2.5 GB random-weight model), the anchor
 # ≤ 200 s. Bigger shapes are opt-in (GPUBENCH_SHAPES, below): llama-3-8b
 # writes a 16 GB random-weight model first, which alone takes minutes.
 #
@@ -181,6 +185,10 @@ for d in nvidia.__path__:
 			# ftune's own kernels alone: the table shows both.
 			ftune_step "$s" -gemm-provider auto
 			PROFILE_SUFFIX=-ftune-gemm ftune_step "$s" -gemm-provider ftune
+			# The same with each LoRA layer's two products apart: the
+			# before/after of the fused LoRA GEMM (predicted: 20 GB less
+			# traffic a step, about 7 ms at 3 TB/s, and 420 launches fewer).
+			PROFILE_SUFFIX=-unfused-lora ftune_step "$s" -gemm-provider ftune -unfused-lora
 			# The SIMT attention kernels (auto takes the tensor-core
 			# flash kernels in bf16): the before/after of flash attention.
 			PROFILE_SUFFIX=-simt-attention ftune_step "$s" -attention-kernel simt
@@ -268,9 +276,47 @@ dry() {
 	return $rc
 }
 
+# session: the whole device call of a session that holds a GPU, sized for
+# one run of about 8 minutes with room for a rerun in the 15-minute budget,
+# and shaped for what a call brings back (at most 8 files under $OUT):
+#   1. issue 13's transformers/PEFT fixtures (make-fixtures.sh device, run
+#      first, before the parity binary is unpacked, so it only generates
+#      and packs them: fixtures.tar.gz.NN and make-fixtures.log in $OUT);
+#   2. this script's device step, its files in one gpubench.tgz;
+#   3. TestParityCUDA on the new fixture folders (parity-new.log in it).
+# The summary is printed last, where the call's output tail shows it.
+session() {
+	local R=${OUT:-$PWD/gpubench-out} work=/tmp/gpubench-session t0=$SECONDS
+	mkdir -p "$R" "$work/out"
+	echo "== fixtures"
+	OUT=$R timeout "${SESSION_FIXTURES_TIMEOUT:-150}" bash scripts/make-fixtures.sh device >"$work/out/make-fixtures.stdout" 2>&1
+	echo "fixtures: exit $? in $((SECONDS - t0)) s"
+	echo "== device step"
+	OUT=$work/out timeout -s INT "${SESSION_BENCH_TIMEOUT:-330}" bash "$0" device >"$work/out/device.stdout" 2>&1
+	echo "device step: exit $? in $((SECONDS - t0)) s"
+	if [ -x "$BIN/parity.test" ] && ls "$R"/fixtures.tar.gz.* >/dev/null 2>&1; then
+		echo "== TestParityCUDA on the new fixture folders"
+		mkdir -p "$work/fx"
+		cat "$R"/fixtures.tar.gz.* | tar -xzf - -C "$work/fx"
+		(cd parity && FTUNE_FIXTURES="$work/fx/fixtures" timeout "${SESSION_PARITY_TIMEOUT:-100}" "../$BIN/parity.test" -test.run '^TestParityCUDA$' -test.v -test.count=1) >"$work/out/parity-new.log" 2>&1
+		echo "TestParityCUDA (new folders): exit $? in $((SECONDS - t0)) s"
+	fi
+	tar -C "$work" -czf "$R/gpubench.tgz" out
+	echo "== summary"
+	grep -E '^(make_fixtures.py rc|== |.*done in)' "$R/make-fixtures.log" 2>/dev/null | head
+	grep -E '^(fixture|  File|Traceback|[A-Za-z]*Error)' "$R/make-fixtures.log" 2>/dev/null | head -20
+	grep -E -- '^--- (FAIL|SKIP)|^\s+--- FAIL|^(FAIL|panic)|^tests:|exit [0-9]+ in' "$work/out/device.stdout" 2>/dev/null | head -40
+	grep -E -- '--- (FAIL|SKIP)|relative error .* >' "$work/out/parity-new.log" 2>/dev/null | grep -v 'fixture has no' | head -30
+	cat "$work/out/table.md" 2>/dev/null
+	tail -3 "$work/out/device.stdout"
+	ls -la "$R"
+	echo "session done in $((SECONDS - t0)) s"
+}
+
 case "${1:-}" in
 build) build ;;
 device) device ;;
 dry) dry ;;
-*) echo "usage: $0 build|dry|device" >&2; exit 2 ;;
+session) session ;;
+*) echo "usage: $0 build|dry|device|session" >&2; exit 2 ;;
 esac

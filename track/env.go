@@ -52,6 +52,7 @@ type GPUPathEnv struct {
 	Precision       string `json:"precision"`
 	GEMM            string `json:"gemm"`
 	Attention       string `json:"attention"`
+	LoRA            string `json:"lora,omitempty"`
 	Graphs          bool   `json:"cuda_graphs"`
 	MaxDeviceMemory int64  `json:"max_device_memory_bytes,omitempty"`
 	// Optimizer is where the optimizer step runs: on the device (the

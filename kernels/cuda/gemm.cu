@@ -50,6 +50,18 @@
 // bf16 (exact) when beta != 0, rounded once to bf16 (nearest even) at the
 // store; everything before it is the same template code.
 //
+// matmul_{nt,nn}[_nf4|_nf4dq]_lr_cbf16_fwd_bf16: a LoRA layer's two products
+// in one kernel, bf16 C: C = alpha * (op(A)·op(B) + scale2 * op(A2)·op(B2)) +
+// beta * C, the second pair (the low-rank path: h = x·A_loraᵀ [M,K2] with
+// B_lora [N,K2] in the forward, nt; dh [M,K2] with A_lora [K2,N] for the
+// backward's dx, nn) with the first pair's transposes and a short K2 (the
+// rank). Its K2 tiles run first through the same cp.async ring into the
+// same accumulators, which are then multiplied by scale2 (one float32
+// rounding), and the K tiles of the base product (bf16, NF4 or
+// double-quantized NF4 B) follow. The unfused path writes C with the base
+// product, then reads and writes it again to add the low-rank one (beta =
+// 1): fused, C is written once, rounded to bf16 once, and one launch goes.
+//
 // matmul_fwd_f32: a plain SIMT product for the float32 parity path, 64x64
 // tiles, 4x4 outputs per thread, transposes as run-time flags.
 #include "common.cuh"
@@ -173,6 +185,17 @@ __device__ __forceinline__ void load_tile_nf4(u16* s, const NF4Weight& w, const 
     }
 }
 
+// LowRank is the second operand pair of the _lr kernels (see the header):
+// op(A2) [M,K2] and op(B2) [K2,N] with the first pair's transposes, their
+// product scaled by scale before the first pair's is added. K == 0 (the
+// plain kernels) adds nothing.
+struct LowRank {
+    const u16* A;
+    const u16* B;
+    int K, lda, ldb;
+    float scale;
+};
+
 // Pair<CT>::T is two adjacent elements of C's storage type, one access.
 template <typename CT> struct Pair;
 template <> struct Pair<float> { typedef float2 T; };
@@ -183,9 +206,10 @@ template <> struct Pair<bf16> { typedef __nv_bfloat162 T; };
 // pointer is unused. CT is C's storage type, float or bf16 (to_f/from_f of
 // common.cuh: identity for float, so the float instantiations compile to the
 // code they did before CT existed).
-template <bool TA, bool TB, bool NF4, bool DQ = false, typename CT = float>
+template <bool TA, bool TB, bool NF4, bool DQ = false, typename CT = float, bool LR = false>
 __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, NF4Weight w, CT* __restrict__ C,
-                          int M, int N, int K, int lda, int ldb, int ldc, float alpha, float beta) {
+                          int M, int N, int K, int lda, int ldb, int ldc, float alpha, float beta,
+                          LowRank lr = LowRank{}) {
     typedef Tile<TA ? BK : BM, TA ? BM : BK> TileA;
     typedef Tile<TB ? BN : BK, TB ? BK : BN> TileB;
     extern __shared__ __align__(16) u16 smem[];
@@ -200,12 +224,23 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
     const int bm = blockIdx.y * BM, bn = blockIdx.x * BN;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
-    const int nk = (K + BK - 1) / BK;
+    // With LR, k-tiles [0, nk2) are the low-rank pair's, [nk2, nk) the
+    // base product's.
+    const int nk2 = LR ? (lr.K + BK - 1) / BK : 0;
+    const int nk = nk2 + (K + BK - 1) / BK;
 
     auto load = [&](int stage, int kt) {
-        int k0 = kt * BK;
         u16* a = sA + stage * TileA::SIZE;
         u16* b = sB + stage * TileB::SIZE;
+        if (LR && kt < nk2) {
+            const int k0 = kt * BK;
+            if (TA) load_tile<BK, BM>(a, lr.A, lr.lda, k0, bm, lr.K, M);
+            else load_tile<BM, BK>(a, lr.A, lr.lda, bm, k0, M, lr.K);
+            if (TB) load_tile<BN, BK>(b, lr.B, lr.ldb, bn, k0, N, lr.K);
+            else load_tile<BK, BN>(b, lr.B, lr.ldb, k0, bn, lr.K, N);
+            return;
+        }
+        const int k0 = (kt - nk2) * BK;
         if (TA) load_tile<BK, BM>(a, A, lda, k0, bm, K, M);
         else load_tile<BM, BK>(a, A, lda, bm, k0, M, K);
         if (NF4 && TB) load_tile_nf4<BN, BK, DQ>(b, w, code, bn, k0, N, K);
@@ -228,8 +263,20 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
         cp_async_commit();
     }
 
+    // scale_acc multiplies the low-rank product by its scale once it is
+    // complete, before the base product's tiles add to the accumulators.
+    auto scale_acc = [&]() {
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) acc[i][j][e] *= lr.scale;
+    };
+
     const int idx = lane >> 3, r8 = lane & 7;
     for (int kt = 0; kt < nk; kt++) {
+        if (LR && kt == nk2) scale_acc();
         cp_async_wait<STAGES - 2>();
         __syncthreads();
         // Refill the stage consumed in the previous iteration; the barrier
@@ -273,6 +320,7 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
         }
     }
     cp_async_wait<0>();
+    if (LR && nk == nk2) scale_acc();  // K == 0: the low-rank product alone
 
     // Each thread holds two adjacent columns of a row per fragment half:
     // stored (and, with beta, read) as one access when C's address allows
@@ -355,6 +403,43 @@ NF4DQ_ENTRY(matmul_nn_nf4dq_fwd_bf16, false, float)
 NF4DQ_ENTRY(matmul_nt_nf4dq_cbf16_fwd_bf16, true, bf16)
 NF4DQ_ENTRY(matmul_nn_nf4dq_cbf16_fwd_bf16, false, bf16)
 
+
+// The fused LoRA products (bf16 C): the plain entries' arguments, then the
+// low-rank pair A2 [M,K2] (lda2), B2 (ldb2: [N,K2] for nt, [K2,N] for nn)
+// and its scale.
+#define LR_ARGS const u16 *A2, const u16 *B2, int K2, int lda2, int ldb2, float scale2
+#define LR_PAIR LowRank{A2, B2, K2, lda2, ldb2, scale2}
+#define GEMM_LR_ENTRY(name, tb)                                                                              \
+    extern "C" __global__ void __launch_bounds__(THREADS) name(                                             \
+        const u16* A, const u16* B, bf16* C, int M, int N, int K, int lda, int ldb, int ldc, float alpha,   \
+        float beta, LR_ARGS) {                                                                               \
+        gemm_bf16<false, tb, false, false, bf16, true>(A, B, NF4Weight{}, C, M, N, K, lda, ldb, ldc, alpha, \
+                                                       beta, LR_PAIR);                                      \
+    }
+GEMM_LR_ENTRY(matmul_nt_lr_cbf16_fwd_bf16, true)
+GEMM_LR_ENTRY(matmul_nn_lr_cbf16_fwd_bf16, false)
+
+#define NF4_LR_ENTRY(name, tb)                                                                                \
+    extern "C" __global__ void __launch_bounds__(THREADS) name(                                              \
+        const u16* A, const unsigned char* packed, const float* absmax, bf16* C, int M, int N, int K, int lda, \
+        int ldc, int blocksize, float alpha, float beta, LR_ARGS) {                                           \
+        gemm_bf16<false, tb, true, false, bf16, true>(A, nullptr, NF4Weight{packed, absmax, blocksize}, C, M, \
+                                                      N, K, lda, tb ? K : N, ldc, alpha, beta, LR_PAIR);     \
+    }
+NF4_LR_ENTRY(matmul_nt_nf4_lr_cbf16_fwd_bf16, true)
+NF4_LR_ENTRY(matmul_nn_nf4_lr_cbf16_fwd_bf16, false)
+
+#define NF4DQ_LR_ENTRY(name, tb)                                                                              \
+    extern "C" __global__ void __launch_bounds__(THREADS) name(                                              \
+        const u16* A, const unsigned char* packed, const unsigned char* qabsmax, const float* nested,         \
+        const float* dynmap, float offset, int nestedBlocksize, bf16* C, int M, int N, int K, int lda,        \
+        int ldc, int blocksize, float alpha, float beta, LR_ARGS) {                                           \
+        gemm_bf16<false, tb, true, true, bf16, true>(                                                        \
+            A, nullptr, NF4Weight{packed, nullptr, blocksize, qabsmax, nested, dynmap, offset, nestedBlocksize}, \
+            C, M, N, K, lda, tb ? K : N, ldc, alpha, beta, LR_PAIR);                                         \
+    }
+NF4DQ_LR_ENTRY(matmul_nt_nf4dq_lr_cbf16_fwd_bf16, true)
+NF4DQ_LR_ENTRY(matmul_nn_nf4dq_lr_cbf16_fwd_bf16, false)
 
 // ---- split K ---------------------------------------------------------------
 //

@@ -310,3 +310,125 @@ func (d *Device) MatmulF32(s Stream, transA, transB bool, M, N, K int, a Ptr, ld
 	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).Int(ta).Int(tb).F32(alpha).F32(beta)
 	return f.Launch(s, grid, Dim3{256, 1, 1}, 0, args)
 }
+
+// LowRank is the second operand pair of the fused LoRA products
+// (MatmulLoRABF16, MatmulLoRANF4BF16): A [M,K] row-major with leading
+// dimension LDA, and B [N,K] (LDB ≥ K) when the product's transB, [K,N]
+// (LDB ≥ N) otherwise; its product is multiplied by Scale before the
+// base product is added. K is the adapter's rank: the forward's h = x·Aᵀ
+// with B the LoRA B [out,r] (transB), or the backward's dh = s·dy·B with
+// B the LoRA A [r,in].
+type LowRank struct {
+	A     Ptr
+	LDA   int
+	B     Ptr
+	LDB   int
+	K     int
+	Scale float32
+}
+
+// SplitsK reports whether MatmulBF16To would cut an M×N×K product into
+// slices of K (few output tiles, long K: see splitK). The fused LoRA
+// products never split, so a caller that would lose the split runs the
+// products apart instead.
+func (d *Device) SplitsK(M, N, K int) bool {
+	slices, _ := splitK(((N+gemmBN-1)/gemmBN)*((M+gemmBM-1)/gemmBM), M, N, K, d.SMs)
+	return slices > 1
+}
+
+// MatmulLoRABF16 computes a LoRA layer's two products in one launch, C
+// bf16 [M,N] (ldc): C = alpha·(A·op(B) + lr.Scale·lr.A·op(lr.B)) + beta·C,
+// with A bf16 [M,K] (lda) and B bf16 [N,K] when transB (the forward:
+// y = x·Wᵀ + s·h·B_loraᵀ), [K,N] otherwise (the backward: dx = dy·W +
+// dh·A_lora). The low-rank product accumulates first in float32, is
+// scaled, the base product adds to the same accumulators, and C is
+// rounded to bf16 once: within MatmulBF16To's float32 accumulation error
+// of the exact sum, where the unfused pair rounds C twice (after the base
+// product and after the addition) and reads and writes it twice. Never
+// split in K (see SplitsK).
+func (d *Device) MatmulLoRABF16(s Stream, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, lr LowRank, c Ptr, ldc int, alpha, beta float32) error {
+	const op = "MatmulLoRABF16"
+	if err := checkGemm(op, false, transB, M, N, K, lda, ldb, ldc); err != nil {
+		return err
+	}
+	if err := checkLowRank(op, transB, M, N, lr); err != nil {
+		return err
+	}
+	if M == 0 || N == 0 {
+		return nil
+	}
+	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).F32(alpha).F32(beta)
+	return d.launchLoRA(s, "matmul_"+transName(false, transB)+"_lr_cbf16_fwd_bf16", transB, M, N, lr, args)
+}
+
+// MatmulLoRANF4BF16 is MatmulLoRABF16 with the base weight W NF4 (QLoRA),
+// in MatmulNF4BF16To's format ([N,K] when transB, [K,N] otherwise; q not
+// nil: double-quantized scales, MatmulNF4DQBF16To's), dequantized in the
+// tile loader as there.
+func (d *Device) MatmulLoRANF4BF16(s Stream, transB bool, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, q *NF4Nested, lr LowRank, c Ptr, ldc int, alpha, beta float32) error {
+	const op = "MatmulLoRANF4BF16"
+	ldb := max(N, 1)
+	if transB {
+		ldb = max(K, 1)
+	}
+	if err := checkGemm(op, false, transB, M, N, K, lda, ldb, ldc); err != nil {
+		return err
+	}
+	if err := checkLowRank(op, transB, M, N, lr); err != nil {
+		return err
+	}
+	if blocksize <= 0 {
+		return badArg("%s: blocksize=%d, want > 0", op, blocksize)
+	}
+	if q != nil && q.NestedBlockSize <= 0 {
+		return badArg("%s: nested blocksize=%d, want > 0", op, q.NestedBlockSize)
+	}
+	if M == 0 || N == 0 {
+		return nil
+	}
+	name := "matmul_" + transName(false, transB) + "_nf4_lr_cbf16_fwd_bf16"
+	args := new(Args).Ptr(a).Ptr(packed).Ptr(absmax)
+	if q != nil {
+		name = "matmul_" + transName(false, transB) + "_nf4dq_lr_cbf16_fwd_bf16"
+		args = new(Args).Ptr(a).Ptr(packed).Ptr(q.QAbsmax).Ptr(q.NestedAbsmax).Ptr(q.NestedCode).F32(q.Offset).Int(q.NestedBlockSize)
+	}
+	args.Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldc).Int(blocksize).F32(alpha).F32(beta)
+	return d.launchLoRA(s, name, transB, M, N, lr, args)
+}
+
+// checkLowRank checks the second pair's sizes against the product's M and
+// N: lr.A [M,lr.K], lr.B [N,lr.K] when transB, [lr.K,N] otherwise.
+func checkLowRank(op string, transB bool, M, N int, lr LowRank) error {
+	if lr.K < 0 {
+		return badArg("%s: low-rank K=%d, want >= 0", op, lr.K)
+	}
+	rb := N
+	if transB {
+		rb = lr.K
+	}
+	if lr.LDA < max(lr.K, 1) || lr.LDB < max(rb, 1) {
+		return badArg("%s %s: low-rank pair with M=%d N=%d K=%d needs lda>=%d ldb>=%d, got %d %d",
+			op, transName(false, transB), M, N, lr.K, max(lr.K, 1), max(rb, 1), lr.LDA, lr.LDB)
+	}
+	return nil
+}
+
+// launchLoRA appends the low-rank pair to args and launches name on the
+// tensor-core GEMM's grid and shared memory (A untransposed).
+func (d *Device) launchLoRA(s Stream, name string, transB bool, M, N int, lr LowRank, args *Args) error {
+	f, err := d.Kernel(name)
+	if err != nil {
+		return err
+	}
+	tileB := gemmBK * (gemmBN + gemmPad)
+	if transB {
+		tileB = gemmBN * (gemmBK + gemmPad)
+	}
+	smem := gemmStages * (gemmBM*(gemmBK+gemmPad) + tileB) * 2
+	if err := ensureSmem(f, smem); err != nil {
+		return err
+	}
+	args.Ptr(lr.A).Ptr(lr.B).Int(lr.K).Int(lr.LDA).Int(lr.LDB).F32(lr.Scale)
+	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, 1}
+	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, args)
+}

@@ -31,6 +31,10 @@ type Options struct {
 	// AttentionKernel chooses the attention kernels: "" or auto, flash or
 	// simt; see attention.go.
 	AttentionKernel AttentionKernel
+	// UnfusedLoRA runs a LoRA layer's base and low-rank products as two
+	// GEMMs, as before the fused kernel (lowrank.go): the before/after of
+	// gpubench, and a way around the fused kernel should it misbehave.
+	UnfusedLoRA bool
 	// Log receives the GEMM provider lines (cuBLASLt missing under auto,
 	// each shape's choice, once) and, once, that a product ran with K
 	// unsplit under the device-memory cap; nil discards them.

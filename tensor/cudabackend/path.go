@@ -12,6 +12,9 @@ type Path struct {
 	GEMM       string // the GEMM provider and kernel
 	Attention  string // the attention kernels and when each runs
 	Graphs     bool   // CUDA graph capture of the step
+	// LoRA names how a LoRA layer's base and low-rank products run:
+	// fused into one GEMM or apart (lowrank.go).
+	LoRA string
 	// MaxDeviceMemory is the allocator's cap in bytes (0: none).
 	MaxDeviceMemory int64
 }
@@ -56,7 +59,25 @@ func (b *Backend) Path() Path {
 		ltErr = b.gemm.ltErr
 	}
 	p.GEMM = gemmPath(b.opt.GEMMProvider, b.opt.BF16MatMul, lt, ltErr)
+	p.LoRA = loraPath(b.opt, b.lt != nil)
 	return p
+}
+
+// loraPath names how MatMulLowRank runs a LoRA layer's two products (lt:
+// cuBLASLt is loaded).
+func loraPath(o Options, lt bool) string {
+	const fused = "fused: the low-rank product and the base product in one ftune GEMM (bf16 or NF4 weight), the output written once"
+	switch {
+	case !o.BF16MatMul:
+		return "apart: two products (the float32 parity path)"
+	case o.UnfusedLoRA:
+		return "apart: two products (fused LoRA turned off)"
+	case o.GEMMProvider == GEMMCuBLASLt:
+		return "apart on cuBLASLt (forced) for bf16 weights; NF4 weights " + fused
+	case lt:
+		return fused + ", or per shape cuBLASLt's two products where auto measured them faster; apart where the base product splits K"
+	}
+	return fused + "; apart where the base product splits K"
 }
 
 // gemmPath names the GEMM provider in use: the setting (auto, ftune or
@@ -89,7 +110,7 @@ func (p Path) String() string {
 	if p.Graphs {
 		graphs = "on"
 	}
-	s := fmt.Sprintf("%s (compute %s), precision %s; GEMM: %s; attention: %s; CUDA graphs %s", p.Device, p.Capability, p.Precision, p.GEMM, p.Attention, graphs)
+	s := fmt.Sprintf("%s (compute %s), precision %s; GEMM: %s; LoRA: %s; attention: %s; CUDA graphs %s", p.Device, p.Capability, p.Precision, p.GEMM, p.LoRA, p.Attention, graphs)
 	if p.MaxDeviceMemory > 0 {
 		s += fmt.Sprintf("; device memory capped at %.2f GiB", float64(p.MaxDeviceMemory)/(1<<30))
 	}

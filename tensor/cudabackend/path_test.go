@@ -21,8 +21,15 @@ func TestBackendPath(t *testing.T) {
 	if p := b.Path(); p.Precision != "bf16" || p.GEMM != "provider ftune: "+gemmBF16 || p.Graphs || p.Device == "" {
 		t.Errorf("bf16 backend path %+v", p)
 	}
+	if p := b.Path(); !strings.HasPrefix(p.LoRA, "fused: ") || !strings.Contains(p.String(), "; LoRA: fused: ") {
+		t.Errorf("bf16 backend's LoRA path %q (%s)", p.LoRA, p)
+	}
 	f := open(t, Options{})
-	if p := f.Path(); p.Precision != "f32" || p.GEMM != "provider ftune: "+gemmF32 {
+	if p := f.Path(); p.Precision != "f32" || p.GEMM != "provider ftune: "+gemmF32 || !strings.HasPrefix(p.LoRA, "apart: ") {
 		t.Errorf("f32 backend path %+v", p)
+	}
+	u := open(t, Options{BF16MatMul: true, UnfusedLoRA: true})
+	if p := u.Path(); p.LoRA != "apart: two products (fused LoRA turned off)" {
+		t.Errorf("unfused bf16 backend's LoRA path %q", p.LoRA)
 	}
 }

@@ -59,6 +59,10 @@ type gemmKey struct {
 	readC          bool
 	align          uint32 // min over A, B, C of the pointer alignment, capped at 16
 	bucketed       bool   // M is the bucket of a smaller M
+	// lowRank is the rank of a fused LoRA product's second pair (0: a
+	// plain product): ftune's fused kernel against cuBLASLt's two products
+	// (lowrank.go).
+	lowRank int
 }
 
 // mBucket returns the key's M for m: m itself when a power of two, else
@@ -93,6 +97,9 @@ func (k gemmKey) String() string {
 	s := fmt.Sprintf("%s %s %s N=%d K=%d", tr, t, m, k.N, k.K)
 	if k.readC {
 		s += " C+="
+	}
+	if k.lowRank > 0 {
+		s += fmt.Sprintf(" + rank-%d LoRA (fused)", k.lowRank)
 	}
 	return s
 }

@@ -31,6 +31,12 @@ func TestParseStepDefaultsAndRefusals(t *testing.T) {
 	if f, err = parseStep([]string{"-attention-kernel", "simt"}); err != nil || f.variant() != "bf16 simt-attention" {
 		t.Errorf("-attention-kernel simt: %v (variant %q)", err, f.variant())
 	}
+	if f, err = parseStep([]string{"-unfused-lora"}); err != nil || f.variant() != "bf16 unfused-lora" {
+		t.Errorf("-unfused-lora: %v (variant %q)", err, f.variant())
+	}
+	if _, err = parseStep([]string{"-unfused-lora", "-cpu"}); err == nil || !strings.Contains(err.Error(), "drop the flag") {
+		t.Errorf("-unfused-lora -cpu: err %v, want a refusal", err)
+	}
 	for args, want := range map[string]string{
 		"-shape llama-9b":             `unknown shape "llama-9b"`,
 		"-batch -1":                   "want batch ≥ 1",

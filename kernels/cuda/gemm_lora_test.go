@@ -1,0 +1,177 @@
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/ftune/ftune/internal/half"
+)
+
+// The fused LoRA products (MatmulLoRABF16, MatmulLoRANF4BF16) against the
+// float64 sum of their two products on the same bf16 operands, rounded to
+// bf16: |got - bf16(ref)| <= 1 bf16 ulp + 1e-4·Σ|terms|, the bound of the
+// _cbf16 GEMMs (gemm_cbf16_test.go says why), Σ|terms| counting both
+// products' terms (the low-rank ones times |scale|) and beta·C. The scale
+// is one more float32 rounding of the low-rank partial sum (2^-24 of it),
+// far inside the bound. Beyond the bound, the test fails if the low-rank
+// product were dropped, scaled twice or unscaled: every case's low-rank
+// term is a sizeable part of C (loraShare, logged and checked).
+
+// loraCase is a base product gemmCase with the rank r of the low-rank pair
+// and its scale.
+type loraCase struct {
+	gemmCase
+	r     int
+	scale float32
+}
+
+// Ranks 1, 8 (one k-tile, ragged), 16, 33 (two k-tiles, ragged, odd: the
+// element loader), 64 (two full k-tiles); base K 0 (the low-rank product
+// alone), ragged and multi-tile; padded leading dimensions; beta 0 on a
+// NaN-poisoned C and beta 1; alpha != 1.
+var loraCases = []loraCase{
+	{gemmCase{1, 1, 1, 0, 1, 0}, 1, 2},
+	{gemmCase{17, 33, 15, 0, 1, 0}, 8, 2},
+	{gemmCase{5, 7, 0, 0, 1, 0}, 16, 0.5},
+	{gemmCase{127, 129, 64, 0, 1, 1}, 16, 2},
+	{gemmCase{129, 257, 65, 3, 1, 0}, 33, 1.7},
+	{gemmCase{64, 200, 96, 8, 0.5, 1}, 64, 0.25},
+	{gemmCase{200, 72, 300, 0, -1, 0}, 16, 4},
+}
+
+func TestMatmulLoRA(t *testing.T) {
+	g := needGPU(t)
+	var worst cbf16Worst
+	for _, base := range []string{"bf16", "nf4", "nf4dq"} {
+		for _, transB := range []bool{true, false} {
+			for _, c := range loraCases {
+				name := fmt.Sprintf("%s_%s/M%d_N%d_K%d_r%d_pad%d_alpha%g_beta%g_scale%g", base, transName(false, transB),
+					c.M, c.N, c.K, c.r, c.pad, c.alpha, c.beta, c.scale)
+				t.Run(name, func(t *testing.T) { testMatmulLoRA(t, g, base, transB, c, name, &worst) })
+			}
+		}
+	}
+	worst.log(t)
+}
+
+func testMatmulLoRA(t *testing.T, g *gpu, base string, transB bool, c loraCase, name string, worst *cbf16Worst) {
+	lda, ldc := max(c.K+c.pad, 1), max(c.N+c.pad, 1)
+	a := g.randn(max(c.M*lda, 1), 1, BF16)
+	pa := g.up(a, BF16)
+	// The low-rank pair: h [M,r] and B [N,r] (nt) or [r,N] (nn), padded.
+	lda2 := c.r + c.pad
+	rows2, ldb2 := c.r, c.N+c.pad
+	if transB {
+		rows2, ldb2 = c.N, c.r+c.pad
+	}
+	h := g.randn(max(c.M*lda2, 1), 1, BF16)
+	b2 := g.randn(max(rows2*ldb2, 1), 1, BF16)
+	lr := LowRank{A: g.up(h, BF16), LDA: lda2, B: g.up(b2, BF16), LDB: ldb2, K: c.r, Scale: c.scale}
+
+	rows, cols := c.K, c.N // W as stored
+	if transB {
+		rows, cols = c.N, c.K
+	}
+	var w []float32 // W as the kernel multiplies it (bf16 values)
+	ldb := max(cols, 1)
+	var launch func(pc Ptr) error
+	switch base {
+	case "bf16":
+		ldb = max(cols+c.pad, 1)
+		w = g.randn(max(rows*ldb, 1), 1, BF16)
+		pw := g.up(w, BF16)
+		launch = func(pc Ptr) error {
+			return g.d.MatmulLoRABF16(g.s, transB, c.M, c.N, c.K, pa, lda, pw, ldb, lr, pc, ldc, c.alpha, c.beta)
+		}
+	case "nf4":
+		packed, absmax, wv := nf4Weight(g, rows, cols, 64)
+		w = wv
+		pp := g.alloc(len(packed))
+		g.ok(CopyHtoD(g.d, pp, packed))
+		pm := g.up(absmax, F32)
+		launch = func(pc Ptr) error {
+			return g.d.MatmulLoRANF4BF16(g.s, transB, c.M, c.N, c.K, pa, lda, pp, pm, 64, nil, lr, pc, ldc, c.alpha, c.beta)
+		}
+	case "nf4dq":
+		q := newNF4DQ(g, rows*cols, 24, 3)
+		w = make([]float32, rows*cols)
+		for i := range w {
+			w[i] = half.BF16ToF32(half.F32ToBF16(q.value(i, 24)))
+		}
+		pp, nq := q.upload(g)
+		launch = func(pc Ptr) error {
+			return g.d.MatmulLoRANF4BF16(g.s, transB, c.M, c.N, c.K, pa, lda, pp, 0, 24, &nq, lr, pc, ldc, c.alpha, c.beta)
+		}
+	}
+
+	c0 := g.randn(max(c.M*ldc, 1), 1, BF16)
+	pc := g.alloc(len(c0) * 2) // NaN-poisoned
+	if c.beta != 0 {
+		g.ok(CopyHtoD(g.d, pc, toBF16s(c0)))
+	}
+	g.ok(launch(pc))
+	if c.M == 0 || c.N == 0 {
+		return
+	}
+	// Reference: alpha·(A·op(W) + scale·h·op(B2)) + beta·C0, with the
+	// magnitudes of both products' terms.
+	want, mag := matmulRef(false, transB, c.M, c.N, c.K, a, lda, w, ldb, c0, ldc, float64(c.alpha), float64(c.beta))
+	low, lowMag := matmulRef(false, transB, c.M, c.N, c.r, h, lda2, b2, ldb2, nil, ldc, float64(c.alpha)*float64(c.scale), 0)
+	var share, total float64
+	for i := range want {
+		want[i] += low[i]
+		mag[i] += lowMag[i]
+		share += low[i] * low[i]
+		total += want[i] * want[i]
+	}
+	got, wantW, magW := gemmWindow(t, g.down(pc, c.M*ldc, BF16), want, mag, c.M, c.N, ldc, c.beta)
+	var maxUlps, maxRatio, maxAbs float64
+	bad := 0
+	for i, gv := range got {
+		r := bf16Round64(wantW[i])
+		v := float64(gv)
+		ulp := bf16Ulp(max(math.Abs(r), math.Abs(v)))
+		e := math.Abs(v - r)
+		allowed := ulp + 1e-4*magW[i]
+		maxUlps, maxRatio, maxAbs = max(maxUlps, e/ulp), max(maxRatio, e/allowed), max(maxAbs, e)
+		if !(e <= allowed) { // NaN fails too
+			if bad < 5 {
+				t.Errorf("%s[%d] = %v, want bf16(%v) = %v (err %.3g, allowed %.3g)", name, i, v, wantW[i], r, e, allowed)
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d of %d values outside 1 bf16 ulp + 1e-4·Σ|terms|", name, bad, len(got))
+	}
+	// The low-rank term must matter: a kernel that dropped it would pass
+	// a case where it is lost in rounding (checked where C has enough
+	// elements for its share not to be one random draw).
+	if s := math.Sqrt(share / total); len(got) >= 100 && s < 0.05 {
+		t.Errorf("%s: the low-rank product is %.3g of C's norm: too small for this case to test it", name, s)
+	}
+	worst.add(maxUlps, maxRatio, 0, len(got))
+	record("matmul_lora/"+name, len(got), maxAbs, maxUlps, maxRatio, tol{0, 1e-4}, bad == 0)
+}
+
+// TestMatmulLoRABadArgs: the low-rank pair's leading dimensions and rank
+// are checked before any launch.
+func TestMatmulLoRABadArgs(t *testing.T) {
+	g := needGPU(t)
+	errs := map[string]error{
+		"rank < 0":          g.d.MatmulLoRABF16(g.s, true, 4, 4, 8, 0, 8, 0, 8, LowRank{LDA: 1, LDB: 1, K: -1}, 0, 4, 1, 0),
+		"lda2 < r":          g.d.MatmulLoRABF16(g.s, true, 4, 4, 8, 0, 8, 0, 8, LowRank{LDA: 3, LDB: 4, K: 4}, 0, 4, 1, 0),
+		"nt ldb2 < r":       g.d.MatmulLoRABF16(g.s, true, 4, 4, 8, 0, 8, 0, 8, LowRank{LDA: 4, LDB: 3, K: 4}, 0, 4, 1, 0),
+		"nn ldb2 < N":       g.d.MatmulLoRABF16(g.s, false, 4, 6, 8, 0, 8, 0, 6, LowRank{LDA: 4, LDB: 5, K: 4}, 0, 6, 1, 0),
+		"nf4 blocksize 0":   g.d.MatmulLoRANF4BF16(g.s, true, 4, 4, 8, 0, 8, 0, 0, 0, nil, LowRank{LDA: 4, LDB: 4, K: 4}, 0, 4, 1, 0),
+		"nf4 base lda < K":  g.d.MatmulLoRANF4BF16(g.s, true, 4, 4, 8, 0, 7, 0, 0, 64, nil, LowRank{LDA: 4, LDB: 4, K: 4}, 0, 4, 1, 0),
+		"nf4dq nested bs 0": g.d.MatmulLoRANF4BF16(g.s, false, 4, 4, 8, 0, 8, 0, 0, 64, &NF4Nested{}, LowRank{LDA: 4, LDB: 4, K: 4}, 0, 4, 1, 0),
+	}
+	for what, err := range errs {
+		if !errors.Is(err, ErrBadArgument) {
+			t.Errorf("%s: err %v, want ErrBadArgument", what, err)
+		}
+	}
+}

@@ -1,0 +1,138 @@
+package cudabackend
+
+import (
+	"fmt"
+
+	"github.com/ftune/ftune/kernels/cuda"
+	"github.com/ftune/ftune/tensor"
+)
+
+// MatMulLowRank implements tensor.LowRankBackend: a LoRA layer's base and
+// low-rank products, dst = a·op(w) + scale·h·op(l) + beta·dst, in one
+// launch of ftune's fused GEMM (cuda.MatmulLoRABF16, cuda.MatmulLoRANF4BF16):
+// dst is written once and rounded to bf16 once, where the two products
+// apart write it, then read and write it again (with bf16 activations at
+// SmolLM2-135M's 8 × 2048 tokens, 0.66 GB a layer over the seven
+// projections' forward outputs and backward input gradients).
+//
+// It fuses in bf16 mode (Options.BF16MatMul, unless Options.UnfusedLoRA)
+// with bf16 dst, a, h and l, all rank 2, and w bf16 or a whole NF4 weight
+// on this backend. For other operands, for a bf16 w whose product would be
+// split in K (few output tiles, long K: cuda.Device.SplitsK), when the
+// GEMM provider is cublaslt (forced: every product on cuBLASLt), and when
+// auto measured cuBLASLt's two products faster than the fused one for the
+// shape (timed like MatMul's shapes; provider.go), it returns an error
+// wrapping tensor.ErrUnsupported and writes nothing: the caller runs the
+// two products through MatMul.
+func (b *Backend) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB bool, scale, beta float64) error {
+	defer keep(dst, a, w, h, l)
+	unfused := func(why string) error {
+		return fmt.Errorf("cuda: %w: the fused LoRA product: %s", tensor.ErrUnsupported, why)
+	}
+	switch {
+	case !b.opt.BF16MatMul:
+		return unfused("float32 mode (the parity path runs the products apart)")
+	case b.opt.UnfusedLoRA:
+		return unfused("off (Options.UnfusedLoRA)")
+	case dst.DType() != tensor.BF16 || a.DType() != tensor.BF16 || h.DType() != tensor.BF16 || l.DType() != tensor.BF16:
+		return unfused(fmt.Sprintf("operands %v·%v + %v·%v -> %v (bf16 activations only)", a.DType(), w.DType(), h.DType(), l.DType(), dst.DType()))
+	case w.DType() != tensor.BF16 && w.DType() != tensor.NF4:
+		return unfused(fmt.Sprintf("a %v base weight", w.DType()))
+	case dst.Rank() != 2 || a.Rank() != 2 || w.Rank() != 2 || h.Rank() != 2 || l.Rank() != 2:
+		return unfused("operands of rank other than 2")
+	}
+	g, err := tensor.CheckMatMul(dst, a, w, false, transB)
+	if err != nil {
+		return cudaErr(err)
+	}
+	g2, err := tensor.CheckMatMul(dst, h, l, false, transB)
+	if err != nil {
+		return cudaErr(err)
+	}
+	M, N, K := g.M, g.N, g.K
+	if M == 0 || N == 0 {
+		return nil
+	}
+	pd, err := b.ptr(dst)
+	if err != nil {
+		return err
+	}
+	rd, err := b.readPtrs(a, h, l)
+	if err != nil {
+		return err
+	}
+	pa, ph, pl := rd[0], rd[1], rd[2]
+	lr := cuda.LowRank{A: ph, LDA: g2.LDA, B: pl, LDB: g2.LDB, K: g2.K, Scale: float32(scale)}
+
+	if w.DType() == tensor.NF4 {
+		// cuBLASLt has no NF4 operand and the NF4 product never splits K:
+		// fused whatever the provider.
+		s, ok := w.Storage().(*storage)
+		if !ok || s.b != b {
+			return fmt.Errorf("cuda: tensor %v is not on backend %s", w, b.Name())
+		}
+		if s.released {
+			return fmt.Errorf("cuda: NF4 tensor %v used after its storage was released", w)
+		}
+		if w.Offset() != 0 || !w.IsContiguous() || w.Numel() != s.n {
+			return unfused("a view of an NF4 weight (whole weights only)")
+		}
+		return b.dev.MatmulLoRANF4BF16(b.s, transB, M, N, K, pa, g.LDA, s.p, s.absmax, s.blockSize, s.nested, lr, pd, g.LDC, 1, float32(beta))
+	}
+	pw, err := b.readPtr(w)
+	if err != nil {
+		return err
+	}
+	if b.dev.SplitsK(M, N, K) {
+		return unfused(fmt.Sprintf("the base product %d×%d×%d splits K", M, N, K))
+	}
+	fused := func(m int, c cuda.Ptr, beta float32) error {
+		return b.dev.MatmulLoRABF16(b.s, transB, m, N, K, pa, g.LDA, pw, g.LDB, lr, c, g.LDC, 1, beta)
+	}
+	if b.lt == nil {
+		return fused(M, pd, float32(beta))
+	}
+	// cuBLASLt in play: forced, the products go to it one by one; auto,
+	// the fused kernel is timed against cuBLASLt's two products.
+	if b.opt.GEMMProvider == GEMMCuBLASLt {
+		return unfused("gemm provider cublaslt (forced)")
+	}
+	in, out := cuda.BF16, cuda.BF16
+	pair := func(m int, c cuda.Ptr, beta float32) error {
+		if err := b.lt.Matmul(b.s, in, out, false, transB, m, N, K, pa, g.LDA, pw, g.LDB, c, g.LDC, 1, beta); err != nil {
+			return err
+		}
+		return b.lt.Matmul(b.s, in, out, false, transB, m, N, lr.K, ph, lr.LDA, pl, lr.LDB, c, g.LDC, lr.Scale, 1)
+	}
+	k := gemmKey{outBF16: true, transB: transB, N: N, K: K, lda: g.LDA, ldb: g.LDB, ldc: g.LDC, readC: beta != 0,
+		align: min(alignOf(pa), alignOf(pw), alignOf(pd), alignOf(ph), alignOf(pl)), lowRank: lr.K}
+	k.M, k.bucketed = mBucket(M)
+	supports := func() error {
+		if err := b.lt.Supports(in, out, false, transB, M, N, K, pa, g.LDA, pw, g.LDB, pd, g.LDC, float32(beta)); err != nil {
+			return err
+		}
+		return b.lt.Supports(in, out, false, transB, M, N, lr.K, ph, lr.LDA, pl, lr.LDB, pd, g.LDC, 1)
+	}
+	trial := func() (float64, float64, error) { return b.trialGEMM(out, M, N, g.LDC, pd, float32(beta), fused, pair) }
+	useLt, err := b.gemm.pick(k, supports, trial)
+	if err != nil {
+		return err
+	}
+	if useLt {
+		return unfused("gemm provider auto measured cuBLASLt's two products faster for " + k.String())
+	}
+	return fused(M, pd, float32(beta))
+}
+
+// readPtrs is readPtr for several operands.
+func (b *Backend) readPtrs(ts ...*tensor.Tensor) ([]cuda.Ptr, error) {
+	out := make([]cuda.Ptr, len(ts))
+	for i, t := range ts {
+		p, err := b.readPtr(t)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = p
+	}
+	return out, nil
+}
