@@ -54,6 +54,11 @@ type GPURow struct {
 	// after which the host waited for the GPU (cuda.HostWaits), by name.
 	LaunchesPerStep  float64            `json:"launches_per_step,omitempty"`
 	HostWaitsPerStep map[string]float64 `json:"host_waits_per_step,omitempty"`
+	// GEMMKernelsPerStep: launches per timed step of each GEMM kernel
+	// (matmul_*): which kernels the step's products ran on (the fused
+	// LoRA ones, _lr_; the sm_90a ones, _wgmma_; cuBLASLt's are not ours
+	// and not counted).
+	GEMMKernelsPerStep map[string]float64 `json:"gemm_kernels_per_step,omitempty"`
 	// ForcedGCsPerStep: collections the backend forced for device memory
 	// left to Go's collector, per timed step (each holds up the host).
 	ForcedGCsPerStep float64 `json:"forced_gcs_per_step,omitempty"`

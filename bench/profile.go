@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -147,7 +148,12 @@ func (p *ProfiledBackend) WriteTable(w io.Writer, stepSeconds float64) error {
 // fn's, else the synchronization's.
 func (p *ProfiledBackend) span(family string, bytes int64, fn func() error) error {
 	t0 := time.Now()
-	err := fn()
+	return p.charge(t0, family, bytes, fn())
+}
+
+// charge ends a span begun at t0 whose call returned err: it waits for the
+// device and charges the family (span's second half).
+func (p *ProfiledBackend) charge(t0 time.Time, family string, bytes int64, err error) error {
 	if err == nil && p.Sync != nil {
 		err = p.Sync()
 	}
@@ -331,6 +337,27 @@ func capability[C any](p *ProfiledBackend, what string) (C, error) {
 		return c, fmt.Errorf("bench: the profiled backend %s has no %s", p.Backend.Name(), what)
 	}
 	return c, nil
+}
+
+// MatMulLowRank passes a LoRA layer's fused product through, charged to
+// gemm (its operands once, dst twice when read). A backend without it, or
+// one that declines these operands, returns ErrUnsupported uncharged: the
+// two products tensor.MatMulLowRankInto then runs are charged as MatMul.
+func (p *ProfiledBackend) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB bool, scale, beta float64) error {
+	lb, ok := p.Backend.(tensor.LowRankBackend)
+	if !ok {
+		return fmt.Errorf("bench: %w: the profiled backend %s has no fused LoRA product", tensor.ErrUnsupported, p.Backend.Name())
+	}
+	n := nbytes(dst, a, w, h, l)
+	if beta != 0 {
+		n += nbytes(dst)
+	}
+	t0 := time.Now()
+	err := lb.MatMulLowRank(dst, a, w, h, l, transB, scale, beta)
+	if errors.Is(err, tensor.ErrUnsupported) {
+		return err
+	}
+	return p.charge(t0, "gemm", n, err)
 }
 
 func (p *ProfiledBackend) Dropout(dst, x *tensor.Tensor, key, pos uint64, drop uint32, keep float32) error {

@@ -110,6 +110,10 @@ type DeviceRequest struct {
 	// UnfusedLoRA runs a LoRA layer's two products apart on a GPU
 	// (cudabackend.Options.UnfusedLoRA): benchmarks' before/after.
 	UnfusedLoRA bool
+	// WGMMA puts ftune's nt products on the sm_90a wgmma kernel on a
+	// compute capability 9.0 GPU (cudabackend.Options.WGMMA): opt-in
+	// until a GPU run has validated it.
+	WGMMA bool
 	// Log receives the GPU's GEMM provider lines (nil: discarded).
 	Log io.Writer
 }
@@ -146,7 +150,7 @@ func OpenDeviceFor(r DeviceRequest) (Device, error) {
 	}
 	open := func(n int) (tensor.Backend, error) {
 		return cudabackend.Open(cudabackend.Options{Device: n, BF16MatMul: p != "f32", MaxDeviceMemory: maxDeviceMemory,
-			GEMMProvider: provider, AttentionKernel: attn, UnfusedLoRA: r.UnfusedLoRA, Log: r.Log})
+			GEMMProvider: provider, AttentionKernel: attn, UnfusedLoRA: r.UnfusedLoRA, WGMMA: r.WGMMA, Log: r.Log})
 	}
 	var out Device
 	d := strings.ToLower(strings.TrimSpace(device))

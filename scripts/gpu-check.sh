@@ -31,6 +31,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/carry.sh
+. scripts/sanitize.sh
 BIN=.gpucheck
 
 build() {
@@ -135,35 +136,20 @@ PY
 	echo "== benchmark"
 	timeout 90 "$BIN/cudabench" -gemm-ceiling "$gf" -copy-ceiling "$cf" -o "$OUT/bench.md" 2>>"$OUT/tests.log" || status=1
 	fi
-	local cs
-	cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
-	if [ -n "$cs" ]; then
-		echo "== compute-sanitizer ($cs)"
-		# Every kernel test (not the allocator's 1000-iteration loop or the
-		# out-of-memory probe, which the tools slow down or report as such).
-		local sel=${SAN_SEL:-'^(TestMatmul|TestAttention|TestRMSNorm|TestRoPE|TestCrossEntropy|TestEmbedding|TestGradNormAdamW|TestNF4Dequant|TestEventsAndGraph|TestSwiGLU|TestCastAddScale|TestMemoryCopies|TestStridedElementwise|TestStridedReduceSoftmax|TestConvertFillIndex|TestMaskedAttention)$'}
-		for tool in ${GPUCHECK_SAN_TOOLS-memcheck racecheck}; do
-			(cd kernels/cuda && timeout "${SAN_TIMEOUT:-80}" "$cs" --tool $tool --error-exitcode 3 --print-limit 20 "$test" -test.run "$sel" -test.v -test.count=1) >"$OUT/san-$tool.tmp" 2>&1
-			local src=$?
-			echo "$tool rc=$src: $(grep -cE '^--- PASS' "$OUT/san-$tool.tmp") tests passed under it, $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/san-$tool.tmp" | tail -1) ($((SECONDS - t0)) s)"
-			grep -E '^--- FAIL|=========' "$OUT/san-$tool.tmp" | head -20
-			cat "$OUT/san-$tool.tmp" >>"$OUT/sanitizer.log"
-			rm -f "$OUT/san-$tool.tmp"
-			[ $src -eq 0 ] || status=1
-		done
-		if [ "${GPUCHECK_SAN_BACKEND:-0}" = 1 ]; then
-			# The tensor backend's conformance suite under memcheck: catches an
-			# offset or size the backend computes wrongly for a kernel.
-			(cd tensor/cudabackend && timeout "${SAN_TIMEOUT:-80}" "$cs" --tool memcheck --error-exitcode 3 --print-limit 20 "../../$BIN/tensorcuda.test" -test.run '^TestConformance$' -test.count=1) >"$OUT/san-backend.tmp" 2>&1
-			local src=$?
-			echo "memcheck tensor/cudabackend TestConformance rc=$src: $(grep -E 'ERROR SUMMARY' "$OUT/san-backend.tmp" | tail -1) ($((SECONDS - t0)) s)"
-			grep -E '^--- FAIL|=========' "$OUT/san-backend.tmp" | head -20
-			cat "$OUT/san-backend.tmp" >>"$OUT/sanitizer.log"
-			rm -f "$OUT/san-backend.tmp"
-			[ $src -eq 0 ] || status=1
-		fi
-	else
-		echo "== compute-sanitizer not found; skipped"
+	echo "== compute-sanitizer"
+	SAN_TOOLS=${GPUCHECK_SAN_TOOLS-memcheck racecheck} sanitize "$BIN/cuda.test" "$OUT/sanitizer.log" || status=1
+	if [ "${GPUCHECK_SAN_BACKEND:-0}" = 1 ]; then
+		# The tensor backend's conformance suite under memcheck: catches an
+		# offset or size the backend computes wrongly for a kernel.
+		local cs
+		cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
+		(cd tensor/cudabackend && timeout "${SAN_TIMEOUT:-80}" "$cs" --tool memcheck --error-exitcode 3 --print-limit 20 "../../$BIN/tensorcuda.test" -test.run '^TestConformance$' -test.count=1) >"$OUT/san-backend.tmp" 2>&1
+		local src=$?
+		echo "memcheck tensor/cudabackend TestConformance rc=$src: $(grep -E 'ERROR SUMMARY' "$OUT/san-backend.tmp" | tail -1) ($((SECONDS - t0)) s)"
+		grep -E '^--- FAIL|=========' "$OUT/san-backend.tmp" | head -20
+		cat "$OUT/san-backend.tmp" >>"$OUT/sanitizer.log"
+		rm -f "$OUT/san-backend.tmp"
+		[ $src -eq 0 ] || status=1
 	fi
 
 	echo "gpu-check done in $((SECONDS - t0)) s, status $status"

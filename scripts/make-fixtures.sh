@@ -9,7 +9,8 @@
 #       every fixture folder (or only NAMEs) on the CPU in float32 and pack
 #       them into $OUT (default ./fixtures-out) as fixtures.tar.gz.00, .01,
 #       ... (15 MiB parts) with make-fixtures.log: at most 5 files, about a
-#       minute, nothing to carry. When the parity test binary was carried
+#       minute, nothing to carry. Unless MAKE_FIXTURES_NO_PARITY=1 (gpu-bench.sh
+#       session checks them itself), when the parity test binary was carried
 #       (.gpubench/parity.test, unpacked by a scripts/gpu-bench.sh device
 #       run before this one, or .gpucheck/parity.test.xz, see build), TestParity also runs there on the new folders, and
 #       TestParityCUDA when a GPU is present.
@@ -65,7 +66,9 @@ device() {
 
 	local plog="$work/parity.log" test="$work/parity.test"
 	: >"$plog"
-	if { [ -x .gpubench/parity.test ] && cp .gpubench/parity.test "$test"; } ||
+	if [ "${MAKE_FIXTURES_NO_PARITY:-0}" = 1 ]; then
+		echo "== parity not run here (MAKE_FIXTURES_NO_PARITY=1: the caller checks the folders)" | tee -a "$log"
+	elif { [ -x .gpubench/parity.test ] && cp .gpubench/parity.test "$test"; } ||
 		{ [ -f "$BIN/parity.test.xz" ] && python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$BIN/parity.test.xz" "$test" && chmod +x "$test"; }; then
 		echo "== TestParity on them (and on the committed folders)" | tee -a "$log"
 		(cd parity && FTUNE_FIXTURES="$work/fixtures" timeout 240 "$test" -test.run '^TestParity$' -test.v -test.count=1 -test.timeout=230s) >"$plog" 2>&1

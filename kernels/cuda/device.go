@@ -47,6 +47,8 @@ type Device struct {
 
 	callsMu sync.Mutex
 	calls   map[string]int64 // driver calls made, by name (CallCounts)
+	// launches counts the kernels launched, by name (Launches).
+	launches map[string]int64
 
 	waited    atomic.Int64 // nanoseconds in HostWaitCalls (HostWaitTime)
 	unsplit   atomic.Int64 // products run unsplit for want of scratch (UnsplitProducts)
@@ -187,6 +189,19 @@ func (d *Device) CallCounts() map[string]int64 {
 	defer d.callsMu.Unlock()
 	out := make(map[string]int64, len(d.calls))
 	for k, v := range d.calls {
+		out[k] = v
+	}
+	return out
+}
+
+// Launches returns how many times each kernel was launched on this device
+// so far: which kernels a product or a step ran (the fused LoRA GEMM, the
+// wgmma one), for tests and benchmark rows.
+func (d *Device) Launches() map[string]int64 {
+	d.callsMu.Lock()
+	defer d.callsMu.Unlock()
+	out := make(map[string]int64, len(d.launches))
+	for k, v := range d.launches {
 		out[k] = v
 	}
 	return out

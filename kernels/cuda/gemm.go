@@ -432,3 +432,62 @@ func (d *Device) launchLoRA(s Stream, name string, transB bool, M, N int, lr Low
 	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, 1}
 	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, args)
 }
+
+// The sm_90a GEMM's tile and shared memory (gemm_sm90.cu; keep in step).
+const (
+	wgmmaBM, wgmmaBN = 128, 128
+	wgmmaSmem        = 4*2*128*64*2 + 1024 // 4 stages of A and B tiles, and the 1024-byte alignment
+)
+
+// WGMMATakes says why MatmulWGMMABF16To would refuse a product (nil: it
+// runs it): the Hopper kernel computes C = alpha·A·Bᵀ + beta·C (the nt
+// product, every Linear layer's forward) on compute capability 9.0, with
+// K, lda and ldb multiples of 8 and A and B 16-byte aligned, so that each
+// 16-byte chunk of a row is one copy.
+func (d *Device) WGMMATakes(transA, transB bool, K, lda, ldb int, a, b Ptr) error {
+	switch {
+	case !d.Hopper():
+		return badArg("the wgmma GEMM runs on compute capability 9.0 only (this GPU is %d.%d)", d.Major, d.Minor)
+	case transA || !transB:
+		return badArg("the wgmma GEMM computes the nt product only (A [M,K], B [N,K]), not %s", transName(transA, transB))
+	case K%8 != 0 || lda%8 != 0 || ldb%8 != 0:
+		return badArg("the wgmma GEMM needs K, lda and ldb multiples of 8 (K=%d lda=%d ldb=%d)", K, lda, ldb)
+	case a%16 != 0 || b%16 != 0:
+		return badArg("the wgmma GEMM needs A and B 16-byte aligned")
+	}
+	return nil
+}
+
+// MatmulWGMMABF16To is MatmulBF16To's nt product (C = alpha·A·Bᵀ + beta·C,
+// A bf16 [M,K], B bf16 [N,K], C of type out, F32 or BF16) on Hopper's
+// warpgroup MMA (gemm_sm90.cu: wgmma m64n128k16 from 128-byte swizzled
+// shared memory fed by cp.async, float32 accumulation), for the products
+// WGMMATakes accepts; others are ErrBadArgument. Same contract and
+// rounding as MatmulBF16To (beta == 0 never reads C; a bf16 C is rounded
+// once); never split in K.
+func (d *Device) MatmulWGMMABF16To(s Stream, out DType, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32) error {
+	const op = "MatmulWGMMABF16To"
+	suffix, err := gemmOut(op, out)
+	if err != nil {
+		return err
+	}
+	if err := checkGemm(op, false, true, M, N, K, lda, ldb, ldc); err != nil {
+		return err
+	}
+	if err := d.WGMMATakes(false, true, K, lda, ldb, a, b); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if M == 0 || N == 0 {
+		return nil
+	}
+	f, err := d.Kernel("matmul_nt_wgmma" + suffix + "_fwd_bf16")
+	if err != nil {
+		return err
+	}
+	if err := ensureSmem(f, wgmmaSmem); err != nil {
+		return err
+	}
+	grid := Dim3{(N + wgmmaBN - 1) / wgmmaBN, (M + wgmmaBM - 1) / wgmmaBM, 1}
+	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).F32(alpha).F32(beta)
+	return f.Launch(s, grid, Dim3{256, 1, 1}, wgmmaSmem, args)
+}

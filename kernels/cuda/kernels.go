@@ -107,6 +107,22 @@ var kernelIndex = sync.OnceValues(func() (map[string]string, error) {
 	return idx, nil
 })
 
+// hopperOnly reports whether the embedded module file holds sm_90a code
+// (X_sm90.ptx, from X_sm90.cu: wgmma), which loads on compute capability
+// 9.0 alone (sm_90a code is not forward compatible).
+func hopperOnly(file string) bool { return strings.HasSuffix(file, "_sm90.ptx") }
+
+// Hopper reports whether the device runs the sm_90a kernels: compute
+// capability 9.0 (H100, H200), or the simulator, which interprets them on
+// any reported capability.
+func (d *Device) Hopper() bool { return Simulated || d.Major == 9 && d.Minor == 0 }
+
+// HopperOnly reports whether the named kernel is sm_90a code (see Hopper).
+func HopperOnly(name string) bool {
+	idx, _ := kernelIndex()
+	return hopperOnly(idx[name])
+}
+
 // KernelNames lists every embedded kernel, sorted.
 func KernelNames() []string {
 	idx, _ := kernelIndex()
@@ -156,6 +172,9 @@ func (d *Device) Kernel(name string) (*Function, error) {
 	file, ok := idx[name]
 	if !ok {
 		return nil, fmt.Errorf("cuda: no kernel %q in the embedded PTX", name)
+	}
+	if hopperOnly(file) && !d.Hopper() {
+		return nil, fmt.Errorf("cuda: %w: kernel %s is sm_90a code (%s: wgmma), which runs on compute capability 9.0 only; this GPU is %d.%d", ErrBadArgument, name, file, d.Major, d.Minor)
 	}
 	m := k.modules[file]
 	if m == nil {

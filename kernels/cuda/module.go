@@ -174,6 +174,14 @@ func (f *Function) Launch(s Stream, grid, block Dim3, smem int, args *Args) erro
 	})
 	runtime.KeepAlive(args)
 	runtime.KeepAlive(ptrs)
+	if err == nil {
+		f.d.callsMu.Lock()
+		if f.d.launches == nil {
+			f.d.launches = map[string]int64{}
+		}
+		f.d.launches[f.Name]++
+		f.d.callsMu.Unlock()
+	}
 	if err != nil {
 		return fmt.Errorf("launch %s grid %v block %v smem %d: %w", f.Name, grid, block, smem, err)
 	}

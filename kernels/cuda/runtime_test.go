@@ -139,6 +139,13 @@ func TestModuleErrorLog(t *testing.T) {
 	t.Log(err)
 	// Every embedded kernel loads and reports no local-memory spills.
 	for _, name := range KernelNames() {
+		if HopperOnly(name) && !g.d.Hopper() {
+			// sm_90a code: refused on this GPU, with the reason.
+			if _, err := g.d.Kernel(name); !errors.Is(err, ErrBadArgument) || !strings.Contains(err.Error(), "compute capability 9.0 only") {
+				t.Errorf("%s on a %d.%d GPU: err %v, want the sm_90a refusal", name, g.d.Major, g.d.Minor, err)
+			}
+			continue
+		}
 		f, err := g.d.Kernel(name)
 		if err != nil {
 			t.Fatal(err)

@@ -35,6 +35,12 @@ type Options struct {
 	// GEMMs, as before the fused kernel (lowrank.go): the before/after of
 	// gpubench, and a way around the fused kernel should it misbehave.
 	UnfusedLoRA bool
+	// WGMMA runs ftune's nt products (every Linear layer's forward) on the
+	// sm_90a wgmma kernel (cuda.Device.MatmulWGMMABF16To) on a compute
+	// capability 9.0 GPU, in bf16 mode, where it takes the product; off by
+	// default until a GPU run has validated and timed it (opening with it
+	// on another GPU is an error).
+	WGMMA bool
 	// Log receives the GEMM provider lines (cuBLASLt missing under auto,
 	// each shape's choice, once) and, once, that a product ran with K
 	// unsplit under the device-memory cap; nil discards them.
@@ -110,6 +116,12 @@ func Open(opt Options) (*Backend, error) {
 	}
 	if opt.MaxDeviceMemory < 0 {
 		return nil, fmt.Errorf("cuda backend: device-memory cap %d bytes: want ≥ 0", opt.MaxDeviceMemory)
+	}
+	switch {
+	case opt.WGMMA && !opt.BF16MatMul:
+		return nil, fmt.Errorf("cuda backend: the wgmma GEMM is a bf16 kernel: it needs BF16MatMul (precision bf16)")
+	case opt.WGMMA && !d.Hopper():
+		return nil, fmt.Errorf("cuda backend: the wgmma GEMM runs on compute capability 9.0 only; %s is %d.%d", d.Name, d.Major, d.Minor)
 	}
 	if err := d.Allocator().SetLimit(opt.MaxDeviceMemory); err != nil {
 		return nil, fmt.Errorf("cuda backend: device-memory cap: %w", err)

@@ -59,6 +59,9 @@ func (b *Backend) Path() Path {
 		ltErr = b.gemm.ltErr
 	}
 	p.GEMM = gemmPath(b.opt.GEMMProvider, b.opt.BF16MatMul, lt, ltErr)
+	if b.opt.WGMMA {
+		p.GEMM += "; ftune's nt products on the sm_90a wgmma kernel (wgmma m64n128k16, 128-byte swizzled shared memory, cp.async; Options.WGMMA) where it takes them"
+	}
 	p.LoRA = loraPath(b.opt, b.lt != nil)
 	return p
 }

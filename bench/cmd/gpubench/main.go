@@ -68,6 +68,7 @@ type stepFlags struct {
 	gemmProvider       string // auto, ftune or cublaslt, as ftune train's --gemm-provider
 	attentionKernel    string // auto, flash or simt, as ftune train's --attention-kernel
 	unfusedLoRA        bool   // a LoRA layer's two products apart (the before of the fused GEMM)
+	wgmma              bool   // the nt products on the sm_90a wgmma kernel
 	warmup, steps      int
 	cache, profile     string
 	cpuProfile         string // the host's CPU profile of the whole command (pprof)
@@ -89,6 +90,7 @@ func parseStep(args []string) (stepFlags, error) {
 	fs.StringVar(&f.gemmProvider, "gemm-provider", string(cudabackend.GEMMAuto), "who computes the GPU's matrix products, as ftune train's setting: auto (per shape the faster of ftune's kernels and cuBLASLt), ftune or cublaslt")
 	fs.StringVar(&f.attentionKernel, "attention-kernel", string(cudabackend.AttentionAuto), "which GPU attention kernels run, as ftune train's setting: auto (the tensor-core flash kernels in bf16 on the head sizes they take), flash or simt")
 	fs.BoolVar(&f.unfusedLoRA, "unfused-lora", false, "run each LoRA layer's base and low-rank products as two GEMMs, as before the fused kernel (its before/after)")
+	fs.BoolVar(&f.wgmma, "wgmma", false, "ftune's nt products (the Linear layers' forward) on the sm_90a wgmma kernel (compute capability 9.0)")
 	fs.BoolVar(&f.f32, "f32", false, "float32 GEMMs (the parity path) instead of bf16 tensor cores")
 	fs.IntVar(&f.warmup, "warmup", 1, "untimed steps")
 	fs.IntVar(&f.steps, "steps", 3, "timed steps")
@@ -133,6 +135,8 @@ func parseStep(args []string) (stepFlags, error) {
 		return f, errors.New("step: -host-only needs the simulated device: build gpubench with -tags cudasim")
 	case f.hostOnly && f.cpu:
 		return f, errors.New("step: -host-only times the CUDA backend's host side; drop -cpu")
+	case f.wgmma && (f.cpu || f.f32):
+		return f, errors.New("step: -wgmma: the wgmma GEMM is a bf16 GPU kernel; drop -cpu or -f32")
 	case f.unfusedLoRA && (f.cpu || f.f32):
 		return f, errors.New("step: -unfused-lora: the fused LoRA GEMM runs on the GPU in bf16 only; with -cpu or -f32 the products always run apart (drop the flag)")
 	case f.maxDeviceMemoryGiB < 0:
@@ -202,6 +206,9 @@ func (f stepFlags) variant() string {
 	}
 	if f.unfusedLoRA {
 		v += " unfused-lora"
+	}
+	if f.wgmma {
+		v += " wgmma"
 	}
 	if f.hostOnly {
 		v += " host-only (ptxsim, no device work)"

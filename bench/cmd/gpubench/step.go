@@ -127,6 +127,14 @@ func measure(f stepFlags) (bench.GPURow, error) {
 		row.ForcedGCsPerStep = float64(timer.timedCalls[forcedGCs]) / float64(f.steps)
 		row.DriverAllocsPerStep = float64(timer.timedCalls["cuMemAlloc"]) / float64(f.steps)
 		row.HostWaitSPerStep = float64(timer.timedCalls[hostWaitNanos]) / 1e9 / float64(f.steps)
+		for name, n := range timer.timedCalls {
+			if k, ok := strings.CutPrefix(name, launchPrefix+"matmul_"); ok && n > 0 {
+				if row.GEMMKernelsPerStep == nil {
+					row.GEMMKernelsPerStep = map[string]float64{}
+				}
+				row.GEMMKernelsPerStep["matmul_"+k] = float64(n) / float64(f.steps)
+			}
+		}
 	}
 	if strings.HasSuffix(s.Name, "-maxctx") {
 		row.SeqLen = f.seq
@@ -251,7 +259,9 @@ type device struct {
 // backend's forced collections and the nanoseconds the host spent blocked
 // in the driver (cuda.Device.HostWaitTime).
 const (
-	forcedGCs     = "forced garbage collections"
+	forcedGCs = "forced garbage collections"
+	// launchPrefix + a kernel's name counts its launches (cuda.Device.Launches).
+	launchPrefix  = "launch "
 	hostWaitNanos = "host wait ns"
 )
 
@@ -259,7 +269,7 @@ const (
 // cuda with the precision and GEMM provider asked for, or the CPU.
 func openDevice(f stepFlags) (device, error) {
 	req := recipe.DeviceRequest{Device: "cuda", Precision: "bf16", MaxDeviceMemory: int64(f.maxDeviceMemoryGiB * (1 << 30)),
-		GEMMProvider: f.gemmProvider, AttentionKernel: f.attentionKernel, UnfusedLoRA: f.unfusedLoRA, Log: os.Stderr}
+		GEMMProvider: f.gemmProvider, AttentionKernel: f.attentionKernel, UnfusedLoRA: f.unfusedLoRA, WGMMA: f.wgmma, Log: os.Stderr}
 	switch {
 	case f.cpu:
 		req.Device, req.Precision = "cpu", "f32"
@@ -278,6 +288,9 @@ func openDevice(f stepFlags) (device, error) {
 		c := cb.CUDADevice().CallCounts()
 		c[forcedGCs] = cb.ForcedGCs()
 		c[hostWaitNanos] = int64(cb.CUDADevice().HostWaitTime())
+		for name, n := range cb.CUDADevice().Launches() {
+			c[launchPrefix+name] = n
+		}
 		return c
 	}
 	return device{be: cb, dtype: d.ModelDType(), sync: cb.Sync, peak: func() int64 { return cb.Stats().Peak }, gemmProvider: d.GEMMProvider,

@@ -75,7 +75,8 @@ func gemmTable(out string) {
 	fmt.Fprintln(&sb, "| model | product | op | M×N×K | ftune ms | ftune TFLOP/s | cuBLASLt ms | cuBLASLt TFLOP/s | ftune / cuBLASLt |")
 	fmt.Fprintln(&sb, "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
 	var sumOurs, sumLt float64
-	for _, g := range stepGEMMs() {
+	ltMs := map[int]float64{} // cuBLASLt's time per shape, for the wgmma table
+	for i, g := range stepGEMMs() {
 		ta, tb := g.tr[0] == 't', g.tr[1] == 't'
 		lda, ldb := g.K, g.N
 		if ta {
@@ -96,6 +97,7 @@ func gemmTable(out string) {
 			row += fmt.Sprintf(" %.3f | %.1f | %.0f%% |", theirs, flops/(theirs*1e9), 100*theirs/ours)
 			sumOurs += ours
 			sumLt += theirs
+			ltMs[i] = theirs
 		} else {
 			row += " – | – | – |"
 		}
@@ -112,5 +114,59 @@ func gemmTable(out string) {
 	fmt.Print(sb.String())
 	if out != "" {
 		must(os.WriteFile(out, []byte(sb.String()), 0o644))
+	}
+	wgmmaTable(out, ltMs)
+}
+
+// wgmmaTable times the sm_90a wgmma kernel (gemm_sm90.cu) on the nt
+// shapes it takes, beside cuBLASLt's times from the table above, and
+// appends its table to out. It runs after that table is written: a fault
+// of this kernel (not yet run on a GPU when it was written) ends the
+// process without losing it.
+func wgmmaTable(out string, ltMs map[int]float64) {
+	var sb strings.Builder
+	fmt.Fprintln(&sb)
+	if err := d.WGMMATakes(false, true, 64, 64, 64, 0, 0); err != nil {
+		fmt.Fprintf(&sb, "The wgmma GEMM: not run: %v\n", err)
+	} else {
+		fmt.Fprintln(&sb, "The sm_90a wgmma GEMM (nt products):")
+		fmt.Fprintln(&sb)
+		fmt.Fprintln(&sb, "| model | product | M×N×K | wgmma ms | wgmma TFLOP/s | wgmma / cuBLASLt |")
+		fmt.Fprintln(&sb, "| --- | --- | --- | ---: | ---: | ---: |")
+		var sumWG, sumLt float64
+		for i, g := range stepGEMMs() {
+			if g.tr != "nt" || d.WGMMATakes(false, true, g.K, g.K, g.K, 0, 0) != nil {
+				continue
+			}
+			A, B := buf(2*g.M*g.K, cuda.BF16), buf(2*g.K*g.N, cuda.BF16)
+			C := buf(4*g.M*g.N, cuda.F32)
+			flops := 2 * float64(g.M) * float64(g.N) * float64(g.K)
+			wg := timeIt(func() error { return d.MatmulWGMMABF16To(s, cuda.F32, g.M, g.N, g.K, A, g.K, B, g.K, C, g.N, 1, 0) })
+			row := fmt.Sprintf("| %s | %s | %dx%dx%d | %.3f | %.1f |", g.model, g.op, g.M, g.N, g.K, wg, flops/(wg*1e9))
+			if lt := ltMs[i]; lt > 0 {
+				row += fmt.Sprintf(" %.0f%% |", 100*lt/wg)
+				sumWG += wg
+				sumLt += lt
+			} else {
+				row += " – |"
+			}
+			fmt.Fprintln(&sb, row)
+			fmt.Fprintf(os.Stderr, "%s\n", row)
+			for _, p := range []cuda.Ptr{A, B, C} {
+				must(d.Allocator().Free(p))
+			}
+			must(d.Allocator().Trim())
+		}
+		if sumLt > 0 {
+			fmt.Fprintf(&sb, "\nThese shapes once each: wgmma %.2f ms, cuBLASLt %.2f ms: %.0f%% of cuBLASLt's speed.\n", sumWG, sumLt, 100*sumLt/sumWG)
+		}
+	}
+	fmt.Print(sb.String())
+	if out != "" {
+		f, err := os.OpenFile(out, os.O_APPEND|os.O_WRONLY, 0)
+		must(err)
+		_, err = f.WriteString(sb.String())
+		must(err)
+		must(f.Close())
 	}
 }

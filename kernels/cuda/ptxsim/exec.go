@@ -70,7 +70,11 @@ type thread struct {
 	stack  []frame
 	copies []asyncCopy   // cp.async issued, not committed
 	groups [][]asyncCopy // committed groups, oldest first
-	steps  int64
+	// wg and wgGroups are the warp's wgmma.mma_async queue (wgmma.go):
+	// issued and not committed, and committed groups, oldest first.
+	wg       []wgmmaOp
+	wgGroups [][]wgmmaOp
+	steps    int64
 }
 
 // block is one CTA being executed by a worker; a worker reuses its block
@@ -84,9 +88,13 @@ type block struct {
 	shared    []byte
 	cache     [cacheWays]memCache
 	cacheNext int
-	race      *raceState // nil unless Config.Racecheck
-	raceMem   raceState
-	fault     *Fault
+	// wgRead counts, per 16-byte chunk of shared memory, the pending
+	// wgmma.mma_asyncs (not yet retired by wgmma.wait_group) that read it:
+	// a write there before they retire is a race (wgmma.go).
+	wgRead  map[uint64]int32
+	race    *raceState // nil unless Config.Racecheck
+	raceMem raceState
+	fault   *Fault
 }
 
 type launch struct {
@@ -233,6 +241,7 @@ func (b *block) setup() {
 		t.pc, t.state, t.at, t.blk, t.lin, t.lane = 0, running, nil, b, i, i%32
 		t.tid = [3]int{i % cfg.Block[0], i / cfg.Block[0] % cfg.Block[1], i / (cfg.Block[0] * cfg.Block[1])}
 		t.stack, t.copies, t.groups, t.steps = t.stack[:0], t.copies[:0], t.groups[:0], 0
+		t.wg, t.wgGroups = t.wg[:0], t.wgGroups[:0]
 		r := t.r
 		for d := 0; d < 3; d++ {
 			r[slotTid+d] = uint64(t.tid[d])
@@ -260,6 +269,7 @@ func (b *block) setup() {
 func (b *block) run() *Fault {
 	b.setup()
 	b.fault = nil
+	clear(b.wgRead)
 	budget := b.l.cfg.Budget
 	for {
 		ran := false

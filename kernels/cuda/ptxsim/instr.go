@@ -439,6 +439,8 @@ func (b *builder) instruction(toks []string) error {
 		in.fn, in.coll = opParkWarp, collLdmatrix
 	case "mma":
 		return b.mma(&in, oi, ops)
+	case "wgmma":
+		return b.wgmma(&in, oi, ops)
 	default:
 		return b.errf("instruction %s is not simulated", in.op)
 	}

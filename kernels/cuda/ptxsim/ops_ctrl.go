@@ -1,15 +1,20 @@
 package ptxsim
 
 import (
+	"fmt"
 	"time"
 )
 
 func opBra(t *thread, in *inst) { t.pc = in.n }
 
-func opExit(t *thread, in *inst) { t.exit() }
+func opExit(t *thread, in *inst) { t.exit(in) }
 
 // exit ends the thread; its outstanding cp.async copies complete.
-func (t *thread) exit() {
+func (t *thread) exit(in *inst) {
+	if len(t.wg) > 0 || len(t.wgGroups) > 0 {
+		t.fault(in, FaultTrap, 0, 0, "", fmt.Sprintf("exit with %d wgmma.mma_async not retired by wgmma.wait_group", len(t.wg)+len(t.wgGroups)))
+		return
+	}
 	if len(t.copies) > 0 || len(t.groups) > 0 {
 		t.groups = append(t.groups, t.copies)
 		t.copies = nil
@@ -23,7 +28,7 @@ func (t *thread) exit() {
 
 func opRet(t *thread, in *inst) {
 	if len(t.stack) == 0 {
-		t.exit()
+		t.exit(in)
 		return
 	}
 	f := t.stack[len(t.stack)-1]

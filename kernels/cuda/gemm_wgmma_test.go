@@ -1,0 +1,93 @@
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// The sm_90a GEMM (gemm_sm90.cu, wgmma) against the float64 product, with
+// the _cbf16 GEMMs' checks (testGemmCBF16: its bf16 C within 1 bf16 ulp +
+// 1e-4·Σ|terms| of the reference, bit for bit the bf16 rounding of its
+// float32 C, whose accumulation error is logged). Cases: ragged M and N
+// around the 128x128 tile, K a multiple of 8 but not of the 64-wide k-tile
+// (zero-filled chunks), K of one and of five k-tiles (more than the ring's
+// 4 stages), K 0, padded leading dimensions (multiples of 8 for A and B,
+// any for C), alpha ≠ 1, beta 0 on a NaN-poisoned C and beta 1.
+//
+// On a GPU of another compute capability than 9.0 the kernel does not
+// load: the test then checks that the launcher refuses with the reason.
+// Under ptxsim it runs on the simulator's wgmma (kernels/cuda/ptxsim's
+// wgmma.go), which models the ISA's descriptor, swizzle and accumulator
+// layout as read from the PTX documentation; a GPU run is what proves them.
+var wgmmaCases = []gemmCase{
+	{1, 1, 8, 0, 1, 0}, {5, 7, 0, 0, 0.5, 1}, {17, 33, 24, 0, 1, 0}, {127, 129, 64, 0, -1.5, 1},
+	{129, 257, 72, 8, 1, 0}, {64, 200, 96, 8, 0.5, 0}, {200, 136, 320, 0, -0.75, 1}, {130, 128, 136, 16, 2, 1},
+}
+
+func TestMatmulWGMMA(t *testing.T) {
+	g := needGPU(t)
+	if !g.d.Hopper() {
+		err := g.d.MatmulWGMMABF16To(g.s, F32, 4, 4, 8, 0, 8, 0, 8, 0, 4, 1, 0)
+		if !errors.Is(err, ErrBadArgument) {
+			t.Fatalf("wgmma GEMM on a %d.%d GPU: err %v, want ErrBadArgument", g.d.Major, g.d.Minor, err)
+		}
+		t.Logf("compute capability %d.%d: refused as it should be: %v", g.d.Major, g.d.Minor, err)
+		return
+	}
+	var worst cbf16Worst
+	for _, c := range wgmmaCases {
+		name := fmt.Sprintf("matmul_nt_wgmma/M%d_N%d_K%d_pad%d_alpha%g_beta%g", c.M, c.N, c.K, c.pad, c.alpha, c.beta)
+		t.Run(name, func(t *testing.T) {
+			rowsA, rowsB, lda, ldb, ldc := gemmLayout(false, true, c)
+			lda, ldb = (lda+7)/8*8, (ldb+7)/8*8 // the kernel's contract
+			a := g.randn(max(rowsA*lda, 1), 1, BF16)
+			b := g.randn(max(rowsB*ldb, 1), 1, BF16)
+			pa, pb := g.up(a, BF16), g.up(b, BF16)
+			testGemmCBF16(t, g, c, ldc, name, &worst,
+				func(out DType, pc Ptr) error {
+					return g.d.MatmulWGMMABF16To(g.s, out, c.M, c.N, c.K, pa, lda, pb, ldb, pc, ldc, c.alpha, c.beta)
+				},
+				func(c0 []float32) ([]float64, []float64) {
+					return matmulRef(false, true, c.M, c.N, c.K, a, lda, b, ldb, c0, ldc, float64(c.alpha), float64(c.beta))
+				})
+		})
+	}
+	worst.log(t)
+}
+
+// TestMatmulWGMMATakes: the products the kernel does not take are refused
+// before any launch, each with its reason.
+func TestMatmulWGMMATakes(t *testing.T) {
+	g := needGPU(t)
+	if !g.d.Hopper() {
+		t.Logf("compute capability %d.%d: every product is refused (TestMatmulWGMMA checks it)", g.d.Major, g.d.Minor)
+	}
+	for _, c := range []struct {
+		transA, transB bool
+		K, lda, ldb    int
+		a, b           Ptr
+		want           string
+	}{
+		{false, false, 64, 64, 64, 0, 0, "nt product only"},
+		{true, true, 64, 64, 64, 0, 0, "nt product only"},
+		{false, true, 60, 64, 64, 0, 0, "multiples of 8"},
+		{false, true, 64, 68, 64, 0, 0, "multiples of 8"},
+		{false, true, 64, 64, 64, 8, 0, "16-byte aligned"},
+	} {
+		err := g.d.WGMMATakes(c.transA, c.transB, c.K, c.lda, c.ldb, c.a, c.b)
+		if !errors.Is(err, ErrBadArgument) || g.d.Hopper() && !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: err %v, want ErrBadArgument with %q", c, err, c.want)
+		}
+	}
+	if g.d.Hopper() {
+		if err := g.d.WGMMATakes(false, true, 64, 64, 72, 0, 16); err != nil {
+			t.Errorf("an aligned nt product: %v", err)
+		}
+	}
+}
+
+func contains(s, sub string) bool {
+	return len(sub) == 0 || len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub))
+}

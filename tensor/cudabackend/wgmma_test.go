@@ -1,0 +1,69 @@
+package cudabackend
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/ftune/ftune/tensor"
+)
+
+// Options.WGMMA puts the nt products the sm_90a kernel takes on it (the
+// launch counts say which kernel ran) and leaves the others (nn, and K not
+// a multiple of 8) on the sm_80 kernels; every result matches the float64
+// reference within bf16 tolerance. Without bf16 mode, or on a GPU of
+// another compute capability, opening with it is an error saying why.
+func TestWGMMAOption(t *testing.T) {
+	probe := open(t, Options{}) // skips without a GPU
+	if _, err := openErr(Options{WGMMA: true}); err == nil || !strings.Contains(err.Error(), "needs BF16MatMul") {
+		t.Errorf("WGMMA without BF16MatMul: err %v, want a refusal", err)
+	}
+	if !probe.dev.Hopper() {
+		_, err := openErr(Options{BF16MatMul: true, WGMMA: true})
+		if err == nil || !strings.Contains(err.Error(), "compute capability 9.0 only") {
+			t.Errorf("WGMMA on a %d.%d GPU: err %v, want a refusal", probe.dev.Major, probe.dev.Minor, err)
+		}
+		return
+	}
+	b := open(t, Options{BF16MatMul: true, WGMMA: true})
+	if p := b.Path(); !strings.Contains(p.GEMM, "sm_90a wgmma kernel") {
+		t.Errorf("path %q does not name the wgmma kernel", p.GEMM)
+	}
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, c := range []struct {
+		M, N, K   int
+		transB    bool
+		wantWGMMA bool
+	}{
+		{77, 130, 72, true, true},
+		{129, 64, 200, true, true},
+		{77, 130, 72, false, false}, // nn: the sm_80 kernel
+		{33, 40, 21, true, false},   // K not a multiple of 8
+	} {
+		before := b.dev.Launches()["matmul_nt_wgmma_cbf16_fwd_bf16"]
+		av, wv := randF32(r, c.M*c.K), randF32(r, c.N*c.K)
+		a := tensor.FromHost(b, tensor.F32, av, c.M, c.K).To(tensor.BF16)
+		wShape := []int{c.K, c.N}
+		if c.transB {
+			wShape = []int{c.N, c.K}
+		}
+		w := tensor.FromHost(b, tensor.F32, wv, wShape...).To(tensor.BF16)
+		got := tensor.MatMul(a, w, false, c.transB).To(tensor.F32).F32()
+		cpu := tensor.CPUDefault()
+		ac := tensor.FromHost(cpu, tensor.F32, a.To(tensor.F32).F32(), c.M, c.K)
+		wc := tensor.FromHost(cpu, tensor.F32, w.To(tensor.F32).F32(), wShape...)
+		want := tensor.MatMul(ac, wc, false, c.transB).F32()
+		ran := b.dev.Launches()["matmul_nt_wgmma_cbf16_fwd_bf16"] - before
+		if (ran == 1) != c.wantWGMMA || ran > 1 {
+			t.Errorf("%+v: the wgmma kernel ran %d times", c, ran)
+		}
+		// Inputs bf16-exact on both sides: the error is the output's bf16
+		// rounding and float32 accumulation (lowRankTol's reasoning).
+		if e := relErr(got, want); !(e <= lowRankTol) {
+			t.Errorf("%+v: normalised error %.3g > %g", c, e, lowRankTol)
+		}
+	}
+}
+
+// openErr is Open, for tests that expect it to fail.
+func openErr(opt Options) (*Backend, error) { return Open(opt) }
