@@ -305,13 +305,18 @@ func (tp *Tape) LinearSoftcapCrossEntropy(h, w *Var, labels *tensor.Tensor, igno
 // da = dhᵀ·(x⊙mask), dx = g·w + (dh·a)⊙mask. Only x and h [N,r] are kept;
 // w + scale·b·a is never formed.
 //
-// dropout (nil: none) applies the mask: t⊙mask for any t of x's shape,
-// the same mask on every call, in a new tensor the node releases after
-// use. It is called in the forward and again in the backward, so neither
-// the mask nor x⊙mask is held between them: two [N,in] buffers per
-// adapted linear that would otherwise outlive the forward (a
-// counter-based stream applies a mask again in one elementwise pass).
-func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t *tensor.Tensor) *tensor.Tensor) *Var {
+// drop (nil: none) is the mask's stream (tensor.DropoutStream: the same
+// mask over x's elements on every draw). It is drawn in the forward and
+// again in the backward, so neither the mask nor x⊙mask is held between
+// them: two [N,in] buffers per adapted linear that would otherwise outlive
+// the forward. In the backward the mask goes to the fused product
+// (tensor.MatMulLowRankInto), which on the GPU applies it inside the GEMM
+// that computes dx.
+func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, drop *tensor.DropoutStream) *Var {
+	var dropout func(t *tensor.Tensor) *tensor.Tensor
+	if drop != nil {
+		dropout = drop.Apply
+	}
 	xv := x.Value.Contiguous()
 	// With bf16 activations every product rounds the float32 adapter
 	// weights to bf16 first (autocast's cast; the GPU backend launches a
@@ -344,7 +349,7 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t 
 	// backend in bf16 mode writes y once), else the two products.
 	n := w.Value.Dim(0)
 	y := tensor.New(xv.Backend(), xv.DType(), append(xv.Shape()[:xv.Rank()-1].Clone(), n)...)
-	tensor.MatMulLowRankInto(y.Reshape(-1, n), xv.Reshape(-1, xv.Dim(-1)), w.Value, h.Reshape(-1, h.Dim(-1)), bv, true, scale, 0)
+	tensor.MatMulLowRankInto(y.Reshape(-1, n), xv.Reshape(-1, xv.Dim(-1)), w.Value, h.Reshape(-1, h.Dim(-1)), bv, true, scale, 0, nil)
 	if bias != nil {
 		tensor.AddInPlace(y, bias.Value)
 	}
@@ -413,27 +418,14 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, dropout func(t 
 			if dx == nil || x.leaf || !dx.IsContiguous() || dx.DType() != g.DType() {
 				into = false
 			}
-			if dropout == nil {
-				// dx (+)= g·W + dh·A: one fused GEMM where the backend
-				// has it (see the forward).
-				beta := 1.0
-				if !into {
-					dx, beta = tensor.New(be, g.DType(), xShape...), 0
-				}
-				tensor.MatMulLowRankInto(dx.Reshape(-1, dx.Dim(-1)), g2, w.Value, dh, av, false, 1, beta)
-			} else {
-				if into {
-					tensor.MatMulInto(dx.Reshape(-1, dx.Dim(-1)), g2, w.Value, false, false, 1, 1)
-				} else {
-					dx = tensor.MatMul(g, w.Value, false, false)
-				}
-				// The dropout mask sits between dh·A and dx: no fusion.
-				da := tensor.MatMul(dh, av, false, false)
-				dxa := dropout(da.Reshape(xShape...))
-				release(da) // the mask's product is a new tensor
-				tensor.AddInPlace(dx, dxa)
-				release(dxa)
+			// dx (+)= g·W + mask ⊙ (dh·A): one fused GEMM where the
+			// backend has it (see the forward), the mask applied to the
+			// low-rank product inside it; else the products apart.
+			beta := 1.0
+			if !into {
+				dx, beta = tensor.New(be, g.DType(), xShape...), 0
 			}
+			tensor.MatMulLowRankInto(dx.Reshape(-1, dx.Dim(-1)), g2, w.Value, dh, av, false, 1, beta, drop)
 			if !into {
 				tp.accumulate(x, dx, true)
 			}

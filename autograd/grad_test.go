@@ -246,16 +246,10 @@ func TestGradLinearCrossEntropy(t *testing.T) {
 
 func TestGradLoRALinear(t *testing.T) {
 	r := rand.New(rand.NewPCG(18, 19))
-	mask := randT(r, 2, 3, 5)
-	md := tensor.F64Data(mask)
-	for i := range md {
-		md[i] = 0
-		if i%3 != 0 {
-			md[i] = 1.5 // kept, scaled by 1/(1−p) for p = 1/3
-		}
-	}
-	apply := func(t *tensor.Tensor) *tensor.Tensor { return tensor.Mul(t, mask) }
-	for _, m := range []func(*tensor.Tensor) *tensor.Tensor{nil, apply} {
+	// p = 1/3: kept elements scaled by 1.5; over x's 30 elements some drop
+	// (all kept has probability (2/3)^30 ≈ 5e-6, and the stream is fixed).
+	stream := &tensor.DropoutStream{Key: 7, Pos: 3, P: 1.0 / 3}
+	for _, m := range []*tensor.DropoutStream{nil, stream} {
 		gradCheck(t, "lora_linear", func(tp *Tape, in []*Var) *Var {
 			return tp.LoRALinear(in[0], in[1], in[2], in[3], in[4], 0.7, m)
 		}, randT(r, 2, 3, 5), randT(r, 4, 5), randT(r, 4), randT(r, 2, 5), randT(r, 4, 2))

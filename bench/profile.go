@@ -343,7 +343,7 @@ func capability[C any](p *ProfiledBackend, what string) (C, error) {
 // gemm (its operands once, dst twice when read). A backend without it, or
 // one that declines these operands, returns ErrUnsupported uncharged: the
 // two products tensor.MatMulLowRankInto then runs are charged as MatMul.
-func (p *ProfiledBackend) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB bool, scale, beta float64) error {
+func (p *ProfiledBackend) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB bool, scale, beta float64, drop *tensor.DropoutStream) error {
 	lb, ok := p.Backend.(tensor.LowRankBackend)
 	if !ok {
 		return fmt.Errorf("bench: %w: the profiled backend %s has no fused LoRA product", tensor.ErrUnsupported, p.Backend.Name())
@@ -353,7 +353,7 @@ func (p *ProfiledBackend) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB b
 		n += nbytes(dst)
 	}
 	t0 := time.Now()
-	err := lb.MatMulLowRank(dst, a, w, h, l, transB, scale, beta)
+	err := lb.MatMulLowRank(dst, a, w, h, l, transB, scale, beta, drop)
 	if errors.Is(err, tensor.ErrUnsupported) {
 		return err
 	}

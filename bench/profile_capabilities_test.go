@@ -58,7 +58,7 @@ type lowRankCPU struct {
 	calls   int
 }
 
-func (b *lowRankCPU) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB bool, scale, beta float64) error {
+func (b *lowRankCPU) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB bool, scale, beta float64, _ *tensor.DropoutStream) error {
 	b.calls++
 	if b.decline {
 		return fmt.Errorf("test: %w: declined", tensor.ErrUnsupported)
@@ -81,7 +81,7 @@ func TestProfilerPassesLowRankThrough(t *testing.T) {
 		h := tensor.FromHost(prof, tensor.F32, []float32{1, 1}, 2, 1)
 		l := tensor.FromHost(prof, tensor.F32, []float32{2, 3}, 2, 1)
 		y := tensor.New(prof, tensor.F32, 2, 2)
-		tensor.MatMulLowRankInto(y, x, w, h, l, true, 0.5, 0)
+		tensor.MatMulLowRankInto(y, x, w, h, l, true, 0.5, 0, nil)
 		if got, want := y.F32(), []float32{2, 3.5, 4, 5.5}; fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("decline %v: y = %v, want %v", decline, got, want)
 		}

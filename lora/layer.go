@@ -84,12 +84,11 @@ func (l *Layer) Forward(tp *autograd.Tape, lin *nn.Linear, x *autograd.Var) (*au
 	if l.Magnitude != nil {
 		return l.doraForward(tp, lin, x, l.dropoutMask(x.Value)), true
 	}
-	key, pos, p := l.drop.key, l.drop.pos, l.Dropout
+	stream := &tensor.DropoutStream{Key: l.drop.key, Pos: l.drop.pos, P: l.Dropout}
 	l.drop.pos += dropout.Draws(x.Value.Numel())
-	// The mask is applied where it is used, in the forward and again in
-	// the backward, and never stored (LoRALinear).
-	apply := func(t *tensor.Tensor) *tensor.Tensor { return tensor.Dropout(t, key, pos, p) }
-	return tp.LoRALinear(x, lin.Weight, lin.Bias, l.A, l.B, l.Scale, apply), true
+	// The mask is drawn where it is used, in the forward and again in the
+	// backward, and never stored (LoRALinear).
+	return tp.LoRALinear(x, lin.Weight, lin.Bias, l.A, l.B, l.Scale, stream), true
 }
 
 // Snapshot makes the dropout stream an autograd.Stateful: a checkpointed

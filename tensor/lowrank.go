@@ -8,23 +8,43 @@ import "errors"
 // through MatMul on any other backend, and on this one for the operands it
 // does not fuse.
 type LowRankBackend interface {
-	// MatMulLowRank: dst = a·op(w) + scale·h·op(l) + beta·dst, all rank 2
-	// (op(x) = xᵀ when transB). An error wrapping ErrUnsupported says the
-	// backend does not fuse these operands and wrote nothing.
-	MatMulLowRank(dst, a, w, h, l *Tensor, transB bool, scale, beta float64) error
+	// MatMulLowRank: dst = a·op(w) + drop(scale·h·op(l)) + beta·dst, all
+	// rank 2 (op(x) = xᵀ when transB; drop the identity when nil, else
+	// Dropout's mask over dst's elements). An error wrapping
+	// ErrUnsupported says the backend does not fuse these operands and
+	// wrote nothing.
+	MatMulLowRank(dst, a, w, h, l *Tensor, transB bool, scale, beta float64, drop *DropoutStream) error
 }
 
-// MatMulLowRankInto computes dst = a·op(w) + scale·h·op(l) + beta·dst for
-// rank-2 operands (op(x) = xᵀ when transB): a LoRA layer's two products,
-// y = x·Wᵀ + s·h·Bᵀ in the forward (h = x·Aᵀ, transB) and dx = dy·W + dh·A
-// in the backward. A LowRankBackend computes both in one pass, writing dst
-// once; otherwise, and for the operands it does not fuse, it is
-// MatMulInto(dst, a, w, 1, beta) then MatMulInto(dst, h, l, scale, 1).
-func MatMulLowRankInto(dst, a, w, h, l *Tensor, transB bool, scale, beta float64) {
+// DropoutStream names a dropout mask by where it is drawn: Dropout(t, Key,
+// Pos, P), kernels/dropout's counter-based stream at (Key, Pos) with
+// probability P, over t's elements in row-major order. LoRA layers pass it
+// instead of the mask, which is drawn again where it is used.
+type DropoutStream struct {
+	Key, Pos uint64
+	P        float64
+}
+
+// Apply returns Dropout(t, s.Key, s.Pos, s.P).
+func (s *DropoutStream) Apply(t *Tensor) *Tensor { return Dropout(t, s.Key, s.Pos, s.P) }
+
+// MatMulLowRankInto computes dst = a·op(w) + drop(scale·h·op(l)) +
+// beta·dst for rank-2 operands (op(x) = xᵀ when transB): a LoRA layer's
+// two products, y = x·Wᵀ + s·h·Bᵀ in the forward (h = x·Aᵀ, transB) and
+// dx = dy·W + dh·A in the backward (with LoRA dropout, dx = dy·W +
+// mask ⊙ (dh·A): drop, the mask the forward applied to x). A
+// LowRankBackend computes both in one pass, writing dst once; otherwise,
+// and for the operands it does not fuse, the two products run apart:
+// MatMulInto(dst, a, w, 1, beta), then MatMulInto(dst, h, l, scale, 1), or
+// with drop the low-rank product into a temporary, Dropout, and an add.
+func MatMulLowRankInto(dst, a, w, h, l *Tensor, transB bool, scale, beta float64, drop *DropoutStream) {
 	be := sameBackend(dst, a, w, h, l)
 	a, w, h, l = a.Contiguous(), w.Contiguous(), h.Contiguous(), l.Contiguous()
+	if drop != nil && !dst.IsContiguous() {
+		fail("MatMulLowRankInto: a dropout mask needs a contiguous dst, got strides %v", dst.Strides())
+	}
 	if lb, ok := be.(LowRankBackend); ok {
-		err := lb.MatMulLowRank(dst, a, w, h, l, transB, scale, beta)
+		err := lb.MatMulLowRank(dst, a, w, h, l, transB, scale, beta, drop)
 		if err == nil {
 			return
 		}
@@ -33,5 +53,14 @@ func MatMulLowRankInto(dst, a, w, h, l *Tensor, transB bool, scale, beta float64
 		}
 	}
 	check(be.MatMul(dst, a, w, false, transB, 1, beta))
-	check(be.MatMul(dst, h, l, false, transB, scale, 1))
+	if drop == nil {
+		check(be.MatMul(dst, h, l, false, transB, scale, 1))
+		return
+	}
+	t := New(be, dst.dtype, dst.shape...)
+	check(be.MatMul(t, h, l, false, transB, scale, 0))
+	td := drop.Apply(t)
+	check(Release(t)) // the mask's product is a new tensor
+	AddInPlace(dst, td)
+	check(Release(td))
 }

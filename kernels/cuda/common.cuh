@@ -87,3 +87,21 @@ __device__ __forceinline__ void mma_bf16(float* c, const unsigned* a, unsigned b
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 __device__ __forceinline__ void mma_bf16(float* c, const unsigned* a, const unsigned* b) { mma_bf16(c, a, b[0], b[1]); }
+
+// LoRA dropout's counter-based stream (kernels/dropout, dropout.cu's
+// header): draw g of the stream keyed by key. Element i of a mask at
+// stream position pos is decided by bits 16(i%4).. of draw pos + i/4.
+__device__ __forceinline__ unsigned long long splitmix64_draw(unsigned long long key, unsigned long long g) {
+    unsigned long long z = key + (g + 1ull) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+// dropout_at is element i of the mask at (key, pos): keep where its 16
+// bits are at least drop, else 0 (dropout.cu's dropout_lanes, one element).
+__device__ __forceinline__ float dropout_at(unsigned long long key, unsigned long long pos, long long i,
+                                            unsigned int drop, float keep) {
+    const unsigned long long r = splitmix64_draw(key, pos + (unsigned long long)(i >> 2));
+    return (unsigned int)((r >> (16 * (i & 3))) & 0xffffull) >= drop ? keep : 0.f;
+}

@@ -30,13 +30,6 @@
 // four elements before it writes them).
 #include "common.cuh"
 
-__device__ __forceinline__ unsigned long long splitmix64_draw(unsigned long long key, unsigned long long g) {
-    unsigned long long z = key + (g + 1ull) * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 // dropout_lanes sets v to the mask's four elements decided by draw pos+g:
 // lane j is keep where bits 16j.. of the draw are at least drop, else 0.
 // The one definition of the mask both kernels use.

@@ -188,12 +188,20 @@ __device__ __forceinline__ void load_tile_nf4(u16* s, const NF4Weight& w, const 
 // LowRank is the second operand pair of the _lr kernels (see the header):
 // op(A2) [M,K2] and op(B2) [K2,N] with the first pair's transposes, their
 // product scaled by scale before the first pair's is added. K == 0 (the
-// plain kernels) adds nothing.
+// plain kernels) adds nothing. With dropout (the nn entries: LoRA
+// dropout's backward, dx = dy·W + mask ⊙ (dh·A)), element (row, col) of
+// the low-rank product is also multiplied by element row·ldm + col of the
+// mask at (key, pos) (common.cuh's dropout_at), before the scale.
 struct LowRank {
     const u16* A;
     const u16* B;
     int K, lda, ldb;
     float scale;
+    int dropout;
+    unsigned long long key, pos;
+    unsigned int drop;
+    float keep;
+    long long ldm;
 };
 
 // Pair<CT>::T is two adjacent elements of C's storage type, one access.
@@ -263,9 +271,31 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
         cp_async_commit();
     }
 
-    // scale_acc multiplies the low-rank product by its scale once it is
-    // complete, before the base product's tiles add to the accumulators.
+    // scale_acc multiplies the low-rank product by its dropout mask (when
+    // set) and its scale once it is complete, before the base product's
+    // tiles add to the accumulators. Accumulator e of fragment (i, j) is
+    // row bm + wm + 16i + lane/4 + 8(e/2), column bn + wn + 8j + 2(lane%4)
+    // + e%2 (the epilogue's mapping).
     auto scale_acc = [&]() {
+        if (lr.dropout) {
+            // The 64 keep bits first, in a loop kept rolled (unrolled, the
+            // draws' 64-bit products were scheduled side by side: 128-140
+            // registers and spills instead of 94), then the accumulators.
+            unsigned long long bits = 0;
+#pragma unroll 1
+            for (int k = 0; k < 64; k++) {
+                const int i = k >> 4, j = (k >> 2) & 3, e = k & 3;
+                const long long row = bm + wm + i * 16 + (lane >> 2) + 8 * (e >> 1);
+                const long long col = bn + wn + j * 8 + 2 * (lane & 3) + (e & 1);
+                if (dropout_at(lr.key, lr.pos, row * lr.ldm + col, lr.drop, 1.f) != 0.f) bits |= 1ull << k;
+            }
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) acc[i][j][e] *= ((bits >> (16 * i + 4 * j + e)) & 1) ? lr.keep : 0.f;
+        }
 #pragma unroll
         for (int i = 0; i < 4; i++)
 #pragma unroll
@@ -407,8 +437,12 @@ NF4DQ_ENTRY(matmul_nn_nf4dq_cbf16_fwd_bf16, false, bf16)
 // The fused LoRA products (bf16 C): the plain entries' arguments, then the
 // low-rank pair A2 [M,K2] (lda2), B2 (ldb2: [N,K2] for nt, [K2,N] for nn)
 // and its scale.
-#define LR_ARGS const u16 *A2, const u16 *B2, int K2, int lda2, int ldb2, float scale2
-#define LR_PAIR LowRank{A2, B2, K2, lda2, ldb2, scale2}
+// The nn entries (the backward's dx) also take LoRA dropout's mask: on
+// (0 or 1), key, pos, drop threshold, keep value and the mask's row length.
+#define LR_ARGS const u16 *A2, const u16 *B2, int K2, int lda2, int ldb2, float scale2, int mask_on, \
+                unsigned long long mask_key, unsigned long long mask_pos, unsigned int mask_drop, float mask_keep, \
+                long long mask_ld
+#define LR_PAIR LowRank{A2, B2, K2, lda2, ldb2, scale2, mask_on, mask_key, mask_pos, mask_drop, mask_keep, mask_ld}
 #define GEMM_LR_ENTRY(name, tb)                                                                              \
     extern "C" __global__ void __launch_bounds__(THREADS) name(                                             \
         const u16* A, const u16* B, bf16* C, int M, int N, int K, int lda, int ldb, int ldc, float alpha,   \

@@ -14,6 +14,21 @@ const (
 
 var smemSet sync.Map // *Function -> int (dynamic smem limit already set)
 
+// tensorCoreSmem is the dynamic shared memory of gemm.cu's tensor-core
+// kernels: the cp.async ring of STAGES A and B tiles, each laid out as
+// its operand is stored (padded rows).
+func tensorCoreSmem(transA, transB bool) int {
+	tileA := gemmBM * (gemmBK + gemmPad)
+	if transA {
+		tileA = gemmBK * (gemmBM + gemmPad)
+	}
+	tileB := gemmBK * (gemmBN + gemmPad)
+	if transB {
+		tileB = gemmBN * (gemmBK + gemmPad)
+	}
+	return gemmStages * (tileA + tileB) * 2
+}
+
 // ensureSmem raises f's dynamic shared memory limit to n once.
 func ensureSmem(f *Function, n int) error {
 	if n <= 48<<10 {
@@ -100,15 +115,7 @@ func (d *Device) MatmulBF16To(s Stream, out DType, transA, transB bool, M, N, K 
 	if err != nil {
 		return err
 	}
-	tileA := gemmBM * (gemmBK + gemmPad)
-	if transA {
-		tileA = gemmBK * (gemmBM + gemmPad)
-	}
-	tileB := gemmBK * (gemmBN + gemmPad)
-	if transB {
-		tileB = gemmBN * (gemmBK + gemmPad)
-	}
-	smem := gemmStages * (tileA + tileB) * 2
+	smem := tensorCoreSmem(transA, transB)
 	if err := ensureSmem(f, smem); err != nil {
 		return err
 	}
@@ -273,11 +280,7 @@ func (d *Device) matmulNF4(s Stream, op string, out DType, transB bool, M, N, K 
 	if err != nil {
 		return err
 	}
-	tileB := gemmBK * (gemmBN + gemmPad)
-	if transB {
-		tileB = gemmBN * (gemmBK + gemmPad)
-	}
-	smem := gemmStages * (gemmBM*(gemmBK+gemmPad) + tileB) * 2
+	smem := tensorCoreSmem(false, transB)
 	if err := ensureSmem(f, smem); err != nil {
 		return err
 	}
@@ -325,6 +328,22 @@ type LowRank struct {
 	LDB   int
 	K     int
 	Scale float32
+	// Dropout, when set (the nn product only: LoRA dropout's backward,
+	// dx = dy·W + mask ⊙ (dh·A_lora)), multiplies element (i, j) of the
+	// low-rank product by element i·LDM + j of the mask kernels/dropout
+	// draws at (Key, Pos) (DropoutMask's), before Scale.
+	Dropout *LowRankDropout
+}
+
+// LowRankDropout is the dropout mask of a fused LoRA backward product:
+// the stream position and the threshold and keep value of
+// dropout.Threshold, LDM the mask's row length (the layer's input
+// features: the mask covers the input activation [tokens, in]).
+type LowRankDropout struct {
+	Key, Pos uint64
+	Drop     uint32
+	Keep     float32
+	LDM      int
 }
 
 // SplitsK reports whether MatmulBF16To would cut an M×N×K product into
@@ -410,6 +429,14 @@ func checkLowRank(op string, transB bool, M, N int, lr LowRank) error {
 		return badArg("%s %s: low-rank pair with M=%d N=%d K=%d needs lda>=%d ldb>=%d, got %d %d",
 			op, transName(false, transB), M, N, lr.K, max(lr.K, 1), max(rb, 1), lr.LDA, lr.LDB)
 	}
+	if m := lr.Dropout; m != nil {
+		if transB {
+			return badArg("%s: a dropout mask on the nt product (the forward's dropout acts on x before A: only the nn product, the backward's dx, takes one)", op)
+		}
+		if m.LDM < N {
+			return badArg("%s: dropout mask row length %d < N=%d", op, m.LDM, N)
+		}
+	}
 	return nil
 }
 
@@ -420,15 +447,16 @@ func (d *Device) launchLoRA(s Stream, name string, transB bool, M, N int, lr Low
 	if err != nil {
 		return err
 	}
-	tileB := gemmBK * (gemmBN + gemmPad)
-	if transB {
-		tileB = gemmBN * (gemmBK + gemmPad)
-	}
-	smem := gemmStages * (gemmBM*(gemmBK+gemmPad) + tileB) * 2
+	smem := tensorCoreSmem(false, transB)
 	if err := ensureSmem(f, smem); err != nil {
 		return err
 	}
 	args.Ptr(lr.A).Ptr(lr.B).Int(lr.K).Int(lr.LDA).Int(lr.LDB).F32(lr.Scale)
+	if m := lr.Dropout; m != nil {
+		args.Int(1).I64(int64(m.Key)).I64(int64(m.Pos)).Int(int(m.Drop)).F32(m.Keep).I64(int64(m.LDM))
+	} else {
+		args.Int(0).I64(0).I64(0).Int(0).F32(1).I64(0)
+	}
 	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, 1}
 	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, args)
 }

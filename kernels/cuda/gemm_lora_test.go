@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/internal/half"
+	"github.com/ftune/ftune/kernels/dropout"
 )
 
 // The fused LoRA products (MatmulLoRABF16, MatmulLoRANF4BF16) against the
@@ -41,22 +42,30 @@ var loraCases = []loraCase{
 	{gemmCase{200, 72, 300, 0, -1, 0}, 16, 4},
 }
 
+// The nn product (the backward's dx) also runs with LoRA dropout's mask on
+// the low-rank product (p = 0.3, a mask row length of N + 3 so that rows
+// start at every offset within a draw), against kernels/dropout's Mask.
 func TestMatmulLoRA(t *testing.T) {
 	g := needGPU(t)
 	var worst cbf16Worst
 	for _, base := range []string{"bf16", "nf4", "nf4dq"} {
-		for _, transB := range []bool{true, false} {
+		for _, mode := range []struct {
+			transB, drop bool
+		}{{true, false}, {false, false}, {false, true}} {
 			for _, c := range loraCases {
-				name := fmt.Sprintf("%s_%s/M%d_N%d_K%d_r%d_pad%d_alpha%g_beta%g_scale%g", base, transName(false, transB),
+				name := fmt.Sprintf("%s_%s/M%d_N%d_K%d_r%d_pad%d_alpha%g_beta%g_scale%g", base, transName(false, mode.transB),
 					c.M, c.N, c.K, c.r, c.pad, c.alpha, c.beta, c.scale)
-				t.Run(name, func(t *testing.T) { testMatmulLoRA(t, g, base, transB, c, name, &worst) })
+				if mode.drop {
+					name += "_dropout0.3"
+				}
+				t.Run(name, func(t *testing.T) { testMatmulLoRA(t, g, base, mode.transB, mode.drop, c, name, &worst) })
 			}
 		}
 	}
 	worst.log(t)
 }
 
-func testMatmulLoRA(t *testing.T, g *gpu, base string, transB bool, c loraCase, name string, worst *cbf16Worst) {
+func testMatmulLoRA(t *testing.T, g *gpu, base string, transB, drop bool, c loraCase, name string, worst *cbf16Worst) {
 	lda, ldc := max(c.K+c.pad, 1), max(c.N+c.pad, 1)
 	a := g.randn(max(c.M*lda, 1), 1, BF16)
 	pa := g.up(a, BF16)
@@ -69,6 +78,14 @@ func testMatmulLoRA(t *testing.T, g *gpu, base string, transB bool, c loraCase, 
 	h := g.randn(max(c.M*lda2, 1), 1, BF16)
 	b2 := g.randn(max(rows2*ldb2, 1), 1, BF16)
 	lr := LowRank{A: g.up(h, BF16), LDA: lda2, B: g.up(b2, BF16), LDB: ldb2, K: c.r, Scale: c.scale}
+	var mask []float32 // [M, N+3], the mask's rows as the kernel indexes them
+	if drop {
+		dropAt, keep := dropout.Threshold(0.3)
+		key, pos := g.rng.Uint64(), g.rng.Uint64()>>8
+		lr.Dropout = &LowRankDropout{Key: key, Pos: pos, Drop: dropAt, Keep: keep, LDM: c.N + 3}
+		mask = make([]float32, max(c.M*(c.N+3), 1))
+		dropout.Mask(mask, key, pos, dropAt, keep)
+	}
 
 	rows, cols := c.K, c.N // W as stored
 	if transB {
@@ -119,6 +136,15 @@ func testMatmulLoRA(t *testing.T, g *gpu, base string, transB bool, c loraCase, 
 	// magnitudes of both products' terms.
 	want, mag := matmulRef(false, transB, c.M, c.N, c.K, a, lda, w, ldb, c0, ldc, float64(c.alpha), float64(c.beta))
 	low, lowMag := matmulRef(false, transB, c.M, c.N, c.r, h, lda2, b2, ldb2, nil, ldc, float64(c.alpha)*float64(c.scale), 0)
+	if drop {
+		for i := 0; i < c.M; i++ {
+			for j := 0; j < c.N; j++ {
+				m := float64(mask[i*(c.N+3)+j])
+				low[i*ldc+j] *= m
+				lowMag[i*ldc+j] *= m
+			}
+		}
+	}
 	var share, total float64
 	for i := range want {
 		want[i] += low[i]
@@ -168,6 +194,8 @@ func TestMatmulLoRABadArgs(t *testing.T) {
 		"nf4 blocksize 0":   g.d.MatmulLoRANF4BF16(g.s, true, 4, 4, 8, 0, 8, 0, 0, 0, nil, LowRank{LDA: 4, LDB: 4, K: 4}, 0, 4, 1, 0),
 		"nf4 base lda < K":  g.d.MatmulLoRANF4BF16(g.s, true, 4, 4, 8, 0, 7, 0, 0, 64, nil, LowRank{LDA: 4, LDB: 4, K: 4}, 0, 4, 1, 0),
 		"nf4dq nested bs 0": g.d.MatmulLoRANF4BF16(g.s, false, 4, 4, 8, 0, 8, 0, 0, 64, &NF4Nested{}, LowRank{LDA: 4, LDB: 4, K: 4}, 0, 4, 1, 0),
+		"nt dropout":        g.d.MatmulLoRABF16(g.s, true, 4, 4, 8, 0, 8, 0, 8, LowRank{LDA: 4, LDB: 4, K: 4, Dropout: &LowRankDropout{LDM: 4}}, 0, 4, 1, 0),
+		"mask row < N":      g.d.MatmulLoRABF16(g.s, false, 4, 6, 8, 0, 8, 0, 6, LowRank{LDA: 4, LDB: 6, K: 4, Dropout: &LowRankDropout{LDM: 5}}, 0, 6, 1, 0),
 	}
 	for what, err := range errs {
 		if !errors.Is(err, ErrBadArgument) {

@@ -529,10 +529,13 @@ func (b *Backend) readPtr(t *tensor.Tensor) (cuda.Ptr, error) {
 }
 
 // ptrs resolves several tensors at once (nil tensors give 0).
-func (b *Backend) ptrs(ts ...*tensor.Tensor) ([]cuda.Ptr, error) {
+func (b *Backend) ptrs(ts ...*tensor.Tensor) ([]cuda.Ptr, error) { return resolve(b.ptr, ts) }
+
+// resolve applies ptr or readPtr to each tensor.
+func resolve(ptr func(*tensor.Tensor) (cuda.Ptr, error), ts []*tensor.Tensor) ([]cuda.Ptr, error) {
 	out := make([]cuda.Ptr, len(ts))
 	for i, t := range ts {
-		p, err := b.ptr(t)
+		p, err := ptr(t)
 		if err != nil {
 			return nil, err
 		}

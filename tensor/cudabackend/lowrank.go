@@ -4,11 +4,12 @@ import (
 	"fmt"
 
 	"github.com/ftune/ftune/kernels/cuda"
+	"github.com/ftune/ftune/kernels/dropout"
 	"github.com/ftune/ftune/tensor"
 )
 
 // MatMulLowRank implements tensor.LowRankBackend: a LoRA layer's base and
-// low-rank products, dst = a·op(w) + scale·h·op(l) + beta·dst, in one
+// low-rank products, dst = a·op(w) + drop(scale·h·op(l)) + beta·dst, in one
 // launch of ftune's fused GEMM (cuda.MatmulLoRABF16, cuda.MatmulLoRANF4BF16):
 // dst is written once and rounded to bf16 once, where the two products
 // apart write it, then read and write it again (with bf16 activations at
@@ -18,13 +19,15 @@ import (
 // It fuses in bf16 mode (Options.BF16MatMul, unless Options.UnfusedLoRA)
 // with bf16 dst, a, h and l, all rank 2, and w bf16 or a whole NF4 weight
 // on this backend. For other operands, for a bf16 w whose product would be
-// split in K (few output tiles, long K: cuda.Device.SplitsK), when the
-// GEMM provider is cublaslt (forced: every product on cuBLASLt), and when
+// split in K (few output tiles, long K: cuda.Device.SplitsK), for a
+// dropout mask on the nt (forward) product, when the GEMM provider is
+// cublaslt (forced: every product on cuBLASLt), and when (without a
+// dropout mask, which cuBLASLt's pair would need two more passes for)
 // auto measured cuBLASLt's two products faster than the fused one for the
 // shape (timed like MatMul's shapes; provider.go), it returns an error
 // wrapping tensor.ErrUnsupported and writes nothing: the caller runs the
 // two products through MatMul.
-func (b *Backend) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB bool, scale, beta float64) error {
+func (b *Backend) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB bool, scale, beta float64, drop *tensor.DropoutStream) error {
 	defer keep(dst, a, w, h, l)
 	unfused := func(why string) error {
 		return fmt.Errorf("cuda: %w: the fused LoRA product: %s", tensor.ErrUnsupported, why)
@@ -40,6 +43,10 @@ func (b *Backend) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB bool, sca
 		return unfused(fmt.Sprintf("a %v base weight", w.DType()))
 	case dst.Rank() != 2 || a.Rank() != 2 || w.Rank() != 2 || h.Rank() != 2 || l.Rank() != 2:
 		return unfused("operands of rank other than 2")
+	case drop != nil && transB:
+		return unfused("a dropout mask on the forward's product (the mask acts on x before A there)")
+	case drop != nil && (drop.P < 0 || drop.P >= 1 || !dst.IsContiguous()):
+		return unfused(fmt.Sprintf("dropout p %v on a dst of strides %v", drop.P, dst.Strides()))
 	}
 	g, err := tensor.CheckMatMul(dst, a, w, false, transB)
 	if err != nil {
@@ -63,19 +70,17 @@ func (b *Backend) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB bool, sca
 	}
 	pa, ph, pl := rd[0], rd[1], rd[2]
 	lr := cuda.LowRank{A: ph, LDA: g2.LDA, B: pl, LDB: g2.LDB, K: g2.K, Scale: float32(scale)}
+	if drop != nil {
+		d, keep := dropout.Threshold(drop.P)
+		lr.Dropout = &cuda.LowRankDropout{Key: drop.Key, Pos: drop.Pos, Drop: d, Keep: keep, LDM: N}
+	}
 
 	if w.DType() == tensor.NF4 {
 		// cuBLASLt has no NF4 operand and the NF4 product never splits K:
 		// fused whatever the provider.
-		s, ok := w.Storage().(*storage)
-		if !ok || s.b != b {
-			return fmt.Errorf("cuda: tensor %v is not on backend %s", w, b.Name())
-		}
-		if s.released {
-			return fmt.Errorf("cuda: NF4 tensor %v used after its storage was released", w)
-		}
-		if w.Offset() != 0 || !w.IsContiguous() || w.Numel() != s.n {
-			return unfused("a view of an NF4 weight (whole weights only)")
+		s, err := b.nf4Storage(w) // a view: ErrUnsupported, the products apart
+		if err != nil {
+			return err
 		}
 		return b.dev.MatmulLoRANF4BF16(b.s, transB, M, N, K, pa, g.LDA, s.p, s.absmax, s.blockSize, s.nested, lr, pd, g.LDC, 1, float32(beta))
 	}
@@ -89,13 +94,16 @@ func (b *Backend) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB bool, sca
 	fused := func(m int, c cuda.Ptr, beta float32) error {
 		return b.dev.MatmulLoRABF16(b.s, transB, m, N, K, pa, g.LDA, pw, g.LDB, lr, c, g.LDC, 1, beta)
 	}
-	if b.lt == nil {
-		return fused(M, pd, float32(beta))
-	}
 	// cuBLASLt in play: forced, the products go to it one by one; auto,
 	// the fused kernel is timed against cuBLASLt's two products.
-	if b.opt.GEMMProvider == GEMMCuBLASLt {
+	if b.lt != nil && b.opt.GEMMProvider == GEMMCuBLASLt {
 		return unfused("gemm provider cublaslt (forced)")
+	}
+	if b.lt == nil || drop != nil {
+		// With a dropout mask cuBLASLt's pair would need the mask's own
+		// pass and an addition besides (seven passes over dst's size to
+		// the fused kernel's one): no trial.
+		return fused(M, pd, float32(beta))
 	}
 	in, out := cuda.BF16, cuda.BF16
 	pair := func(m int, c cuda.Ptr, beta float32) error {
@@ -125,14 +133,4 @@ func (b *Backend) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB bool, sca
 }
 
 // readPtrs is readPtr for several operands.
-func (b *Backend) readPtrs(ts ...*tensor.Tensor) ([]cuda.Ptr, error) {
-	out := make([]cuda.Ptr, len(ts))
-	for i, t := range ts {
-		p, err := b.readPtr(t)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = p
-	}
-	return out, nil
-}
+func (b *Backend) readPtrs(ts ...*tensor.Tensor) ([]cuda.Ptr, error) { return resolve(b.readPtr, ts) }

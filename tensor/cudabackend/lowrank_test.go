@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/ftune/ftune/kernels/dropout"
 	"github.com/ftune/ftune/tensor"
 )
 
@@ -28,6 +29,7 @@ type lowRankCase struct {
 	nf4        bool
 	scale      float64
 	beta       float64
+	drop       float64 // LoRA dropout's p on the low-rank term (nn only; 0: none)
 }
 
 func (c lowRankCase) String() string {
@@ -35,7 +37,7 @@ func (c lowRankCase) String() string {
 	if c.nf4 {
 		w = "nf4"
 	}
-	return fmt.Sprintf("%s_trans%v_M%d_N%d_K%d_r%d_scale%g_beta%g", w, c.transB, c.M, c.N, c.K, c.r, c.scale, c.beta)
+	return fmt.Sprintf("%s_trans%v_M%d_N%d_K%d_r%d_scale%g_beta%g_drop%g", w, c.transB, c.M, c.N, c.K, c.r, c.scale, c.beta, c.drop)
 }
 
 // TestMatMulLowRank: the fused LoRA product through the tensor API runs
@@ -49,11 +51,13 @@ func TestMatMulLowRank(t *testing.T) {
 	unfused := open(t, Options{BF16MatMul: true, UnfusedLoRA: true})
 	r := rand.New(rand.NewPCG(11, 12))
 	cases := []lowRankCase{
-		{77, 130, 72, 16, true, false, 2, 0},
-		{77, 130, 72, 16, false, false, 1, 1},
-		{129, 64, 200, 33, true, false, 0.35, 1},
-		{77, 130, 128, 16, true, true, 2, 0},
-		{77, 72, 130, 8, false, true, 1, 1},
+		{77, 130, 72, 16, true, false, 2, 0, 0},
+		{77, 130, 72, 16, false, false, 1, 1, 0},
+		{129, 64, 200, 33, true, false, 0.35, 1, 0},
+		{77, 130, 128, 16, true, true, 2, 0, 0},
+		{77, 72, 130, 8, false, true, 1, 1, 0},
+		{77, 130, 72, 16, false, false, 1, 1, 0.3},
+		{77, 72, 130, 8, false, true, 1, 0, 0.1},
 	}
 	for _, c := range cases {
 		t.Run(c.String(), func(t *testing.T) {
@@ -83,7 +87,8 @@ func TestMatMulLowRank(t *testing.T) {
 		{"float32 mode", f32, cases[0], false},
 		{"float32 activations", fused, cases[1], false},
 		// 1 output tile, K of 64 k-tiles: the product splits K.
-		{"split K", fused, lowRankCase{16, 64, 2048, 16, true, false, 2, 0}, true},
+		{"split K", fused, lowRankCase{16, 64, 2048, 16, true, false, 2, 0, 0}, true},
+		{"dropout on the forward", fused, lowRankCase{77, 130, 72, 16, true, false, 2, 0, 0.2}, true},
 	}
 	for _, d := range declined {
 		t.Run("declined/"+d.name, func(t *testing.T) {
@@ -141,10 +146,18 @@ func runLowRank(t *testing.T, b *Backend, r *rand.Rand, c lowRankCase, bf16 bool
 	}
 	dst := up(c0, c.M, c.N)
 
+	var drop *tensor.DropoutStream
+	var mask []float32
+	if c.drop > 0 {
+		drop = &tensor.DropoutStream{Key: r.Uint64(), Pos: r.Uint64() >> 8, P: c.drop}
+		d, keep := dropout.Threshold(c.drop)
+		mask = make([]float32, c.M*c.N)
+		dropout.Mask(mask, drop.Key, drop.Pos, d, keep)
+	}
 	// Whether the backend fuses: a declined call must leave dst alone.
 	before := dst.To(tensor.F32).F32()
-	err := b.MatMulLowRank(dst, a, w, h, l, c.transB, c.scale, c.beta)
-	wantFused := bf16 && b.opt.BF16MatMul && !b.opt.UnfusedLoRA && (c.nf4 || !b.dev.SplitsK(c.M, c.N, c.K))
+	err := b.MatMulLowRank(dst, a, w, h, l, c.transB, c.scale, c.beta, drop)
+	wantFused := bf16 && b.opt.BF16MatMul && !b.opt.UnfusedLoRA && (c.nf4 || !b.dev.SplitsK(c.M, c.N, c.K)) && (drop == nil || !c.transB)
 	switch {
 	case wantFused && err != nil:
 		t.Fatalf("MatMulLowRank declined: %v", err)
@@ -157,7 +170,7 @@ func runLowRank(t *testing.T, b *Backend, r *rand.Rand, c lowRankCase, bf16 bool
 				t.Fatalf("a declined MatMulLowRank wrote dst[%d]: %v, was %v", i, after[i], before[i])
 			}
 		}
-		tensor.MatMulLowRankInto(dst, a, w, h, l, c.transB, c.scale, c.beta)
+		tensor.MatMulLowRankInto(dst, a, w, h, l, c.transB, c.scale, c.beta, drop)
 	}
 	got = dst.To(tensor.F32).F32()
 
@@ -180,9 +193,13 @@ func runLowRank(t *testing.T, b *Backend, r *rand.Rand, c lowRankCase, bf16 bool
 				}
 				lr += float64(hv[i*c.r+k]) * float64(lk)
 			}
-			v := base + c.scale*lr + c.beta*float64(c0[i*c.N+j])
+			low := c.scale * lr
+			if mask != nil {
+				low *= float64(mask[i*c.N+j])
+			}
+			v := base + low + c.beta*float64(c0[i*c.N+j])
 			ref[i*c.N+j] = v
-			low2 += (c.scale * lr) * (c.scale * lr)
+			low2 += low * low
 			all2 += v * v
 		}
 	}

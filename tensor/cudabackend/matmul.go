@@ -153,15 +153,9 @@ func (b *Backend) MatMul(dst, a, w *tensor.Tensor, transA, transB bool, alpha, b
 // backend, on the NF4 tensor-core GEMM: w [N,K] and op(w) = wᵀ when transB
 // (the forward), w [K,N] and op(w) = w otherwise (the backward's dx).
 func (b *Backend) matmulNF4(dst, w *tensor.Tensor, out cuda.DType, transB bool, pd, ga cuda.Ptr, M, N, K, lda, ldc int, alpha, beta float64) error {
-	s, ok := w.Storage().(*storage)
-	if !ok || s.b != b || s.dt != tensor.NF4 {
-		return fmt.Errorf("cuda: tensor %v is not NF4 on backend %s", w, b.Name())
-	}
-	if s.released {
-		return fmt.Errorf("cuda: NF4 tensor %v used after its storage was released", w)
-	}
-	if w.Offset() != 0 || !w.IsContiguous() || w.Numel() != s.n {
-		return fmt.Errorf("cuda: %w: a view of an NF4 tensor (whole weights only)", tensor.ErrUnsupported)
+	s, err := b.nf4Storage(w)
+	if err != nil {
+		return err
 	}
 	if K == 0 {
 		// No products: dst = beta·dst.
@@ -185,4 +179,20 @@ func (b *Backend) noteUnsplit(before int64, dst *tensor.Tensor) {
 	}
 	fmt.Fprintf(b.opt.Log, "cuda: the product into %v ran with K unsplit: the device-memory cap (%d bytes) left no room for its float32 partial products; "+
 		"it and any like it run slower, with the same result up to the order of a float32 sum (said once)\n", dst.Shape(), b.alloc.Limit())
+}
+
+// nf4Storage returns the storage of a whole NF4 weight on this backend, or
+// why it cannot be a GEMM's NF4 operand (a view is ErrUnsupported).
+func (b *Backend) nf4Storage(w *tensor.Tensor) (*storage, error) {
+	s, ok := w.Storage().(*storage)
+	if !ok || s.b != b || s.dt != tensor.NF4 {
+		return nil, fmt.Errorf("cuda: tensor %v is not NF4 on backend %s", w, b.Name())
+	}
+	if s.released {
+		return nil, fmt.Errorf("cuda: NF4 tensor %v used after its storage was released", w)
+	}
+	if w.Offset() != 0 || !w.IsContiguous() || w.Numel() != s.n {
+		return nil, fmt.Errorf("cuda: %w: a view of an NF4 tensor (whole weights only)", tensor.ErrUnsupported)
+	}
+	return s, nil
 }

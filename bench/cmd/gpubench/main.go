@@ -69,6 +69,7 @@ type stepFlags struct {
 	attentionKernel    string // auto, flash or simt, as ftune train's --attention-kernel
 	unfusedLoRA        bool   // a LoRA layer's two products apart (the before of the fused GEMM)
 	wgmma              bool   // the nt products on the sm_90a wgmma kernel
+	loraDropout        float64
 	warmup, steps      int
 	cache, profile     string
 	cpuProfile         string // the host's CPU profile of the whole command (pprof)
@@ -90,6 +91,7 @@ func parseStep(args []string) (stepFlags, error) {
 	fs.StringVar(&f.gemmProvider, "gemm-provider", string(cudabackend.GEMMAuto), "who computes the GPU's matrix products, as ftune train's setting: auto (per shape the faster of ftune's kernels and cuBLASLt), ftune or cublaslt")
 	fs.StringVar(&f.attentionKernel, "attention-kernel", string(cudabackend.AttentionAuto), "which GPU attention kernels run, as ftune train's setting: auto (the tensor-core flash kernels in bf16 on the head sizes they take), flash or simt")
 	fs.BoolVar(&f.unfusedLoRA, "unfused-lora", false, "run each LoRA layer's base and low-rank products as two GEMMs, as before the fused kernel (its before/after)")
+	fs.Float64Var(&f.loraDropout, "lora-dropout", 0, "LoRA dropout p (the anchor's 0 by default; ftune train's default is 0.05)")
 	fs.BoolVar(&f.wgmma, "wgmma", false, "ftune's nt products (the Linear layers' forward) on the sm_90a wgmma kernel (compute capability 9.0)")
 	fs.BoolVar(&f.f32, "f32", false, "float32 GEMMs (the parity path) instead of bf16 tensor cores")
 	fs.IntVar(&f.warmup, "warmup", 1, "untimed steps")
@@ -139,6 +141,8 @@ func parseStep(args []string) (stepFlags, error) {
 		return f, errors.New("step: -wgmma: the wgmma GEMM is a bf16 GPU kernel; drop -cpu or -f32")
 	case f.unfusedLoRA && (f.cpu || f.f32):
 		return f, errors.New("step: -unfused-lora: the fused LoRA GEMM runs on the GPU in bf16 only; with -cpu or -f32 the products always run apart (drop the flag)")
+	case f.loraDropout < 0 || f.loraDropout >= 1:
+		return f, fmt.Errorf("step: -lora-dropout %g: want 0 ≤ p < 1", f.loraDropout)
 	case f.maxDeviceMemoryGiB < 0:
 		return f, fmt.Errorf("step: -max-device-memory-gib %g: want ≥ 0", f.maxDeviceMemoryGiB)
 	}
@@ -209,6 +213,9 @@ func (f stepFlags) variant() string {
 	}
 	if f.wgmma {
 		v += " wgmma"
+	}
+	if f.loraDropout > 0 {
+		v += fmt.Sprintf(" dropout%g", f.loraDropout)
 	}
 	if f.hostOnly {
 		v += " host-only (ptxsim, no device work)"

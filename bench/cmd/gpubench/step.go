@@ -55,7 +55,9 @@ func measure(f stepFlags) (bench.GPURow, error) {
 	if err != nil {
 		return bench.GPURow{}, err
 	}
-	ad, err := lora.New(m, lora.NewConfig(f.rank, float64(2*f.rank), "all-linear"), "default", 1)
+	lc := lora.NewConfig(f.rank, float64(2*f.rank), "all-linear")
+	lc.LoraDropout = f.loraDropout
+	ad, err := lora.New(m, lc, "default", 1)
 	if err != nil {
 		return bench.GPURow{}, err
 	}

@@ -101,12 +101,7 @@ func gemmTable(out string) {
 		} else {
 			row += " – | – | – |"
 		}
-		fmt.Fprintln(&sb, row)
-		fmt.Fprintf(os.Stderr, "%s\n", row)
-		for _, p := range []cuda.Ptr{A, B, C} {
-			must(d.Allocator().Free(p))
-		}
-		must(d.Allocator().Trim())
+		emit(&sb, row, A, B, C)
 	}
 	if sumLt > 0 {
 		fmt.Fprintf(&sb, "\nAll shapes once each: ftune %.2f ms, cuBLASLt %.2f ms: ftune at %.0f%% of cuBLASLt's speed (issue 10's goal: ≥ 70%%).\n", sumOurs, sumLt, 100*sumLt/sumOurs)
@@ -150,12 +145,7 @@ func wgmmaTable(out string, ltMs map[int]float64) {
 			} else {
 				row += " – |"
 			}
-			fmt.Fprintln(&sb, row)
-			fmt.Fprintf(os.Stderr, "%s\n", row)
-			for _, p := range []cuda.Ptr{A, B, C} {
-				must(d.Allocator().Free(p))
-			}
-			must(d.Allocator().Trim())
+			emit(&sb, row, A, B, C)
 		}
 		if sumLt > 0 {
 			fmt.Fprintf(&sb, "\nThese shapes once each: wgmma %.2f ms, cuBLASLt %.2f ms: %.0f%% of cuBLASLt's speed.\n", sumWG, sumLt, 100*sumLt/sumWG)
@@ -169,4 +159,15 @@ func wgmmaTable(out string, ltMs map[int]float64) {
 		must(err)
 		must(f.Close())
 	}
+}
+
+// emit adds a table row (also to stderr, as it comes) and gives the row's
+// buffers back to the device.
+func emit(sb *strings.Builder, row string, bufs ...cuda.Ptr) {
+	fmt.Fprintln(sb, row)
+	fmt.Fprintf(os.Stderr, "%s\n", row)
+	for _, p := range bufs {
+		must(d.Allocator().Free(p))
+	}
+	must(d.Allocator().Trim())
 }
