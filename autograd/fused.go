@@ -339,11 +339,9 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, drop *tensor.Dr
 	if dropout == nil {
 		h = tensor.MatMul(xv, av, false, true)
 	} else {
-		xd := dropout(xv)
-		h = tensor.MatMul(xd, av, false, true)
-		// Dead now (queued work that reads it runs first on a device's one
-		// stream).
-		release(xd)
+		// (x⊙mask)·Aᵀ: the mask applied inside the product where the
+		// backend can (no dropped-out copy of x), else on a temporary.
+		h = tensor.MatMulDropoutA(xv.Reshape(-1, xv.Dim(-1)), av, drop)
 	}
 	// y = x·Wᵀ + s·h·Bᵀ: one fused GEMM where the backend has it (the CUDA
 	// backend in bf16 mode writes y once), else the two products.

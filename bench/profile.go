@@ -360,6 +360,21 @@ func (p *ProfiledBackend) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB b
 	return p.charge(t0, "gemm", n, err)
 }
 
+// MatMulDropoutA passes the product with dropout inside through, charged
+// to gemm like MatMulLowRank (declined calls uncharged).
+func (p *ProfiledBackend) MatMulDropoutA(dst, a, w *tensor.Tensor, drop *tensor.DropoutStream) error {
+	db, ok := p.Backend.(tensor.DropoutMatMulBackend)
+	if !ok {
+		return fmt.Errorf("bench: %w: the profiled backend %s has no product with dropout inside", tensor.ErrUnsupported, p.Backend.Name())
+	}
+	t0 := time.Now()
+	err := db.MatMulDropoutA(dst, a, w, drop)
+	if errors.Is(err, tensor.ErrUnsupported) {
+		return err
+	}
+	return p.charge(t0, "gemm", nbytes(dst, a, w), err)
+}
+
 func (p *ProfiledBackend) Dropout(dst, x *tensor.Tensor, key, pos uint64, drop uint32, keep float32) error {
 	d, err := capability[tensor.DropoutBackend](p, "dropout kernel")
 	if err != nil {

@@ -64,3 +64,39 @@ func MatMulLowRankInto(dst, a, w, h, l *Tensor, transB bool, scale, beta float64
 	AddInPlace(dst, td)
 	check(Release(td))
 }
+
+// DropoutMatMulBackend is implemented by backends that multiply by a
+// dropout mask inside a product (the CUDA backend in bf16 mode: LoRA's
+// h = dropout(x)·Aᵀ without the dropped-out x). Optional, like
+// LowRankBackend.
+type DropoutMatMulBackend interface {
+	// MatMulDropoutA: dst = drop(a)·wᵀ, all rank 2, drop's mask over a's
+	// elements (a contiguous). An error wrapping ErrUnsupported says the
+	// backend does not fuse these operands and wrote nothing.
+	MatMulDropoutA(dst, a, w *Tensor, drop *DropoutStream) error
+}
+
+// MatMulDropoutA returns drop(a)·wᵀ for a [M,K] and w [N,K] (a LoRA layer's
+// h = dropout(x)·Aᵀ): one product with the mask applied to a's tiles on a
+// DropoutMatMulBackend, else drop.Apply(a) into a temporary and MatMul.
+func MatMulDropoutA(a, w *Tensor, drop *DropoutStream) *Tensor {
+	be := sameBackend(a, w)
+	a, w = a.Contiguous(), w.Contiguous()
+	if a.Rank() != 2 || w.Rank() != 2 || a.shape[1] != w.shape[1] {
+		fail("MatMulDropoutA of %v and %v (want [M,K] and [N,K])", a.shape, w.shape)
+	}
+	out := New(be, a.dtype, a.shape[0], w.shape[0])
+	if db, ok := be.(DropoutMatMulBackend); ok {
+		err := db.MatMulDropoutA(out, a, w, drop)
+		if err == nil {
+			return out
+		}
+		if !errors.Is(err, ErrUnsupported) {
+			check(err)
+		}
+	}
+	ad := drop.Apply(a)
+	check(be.MatMul(out, ad, w, false, true, 1, 0))
+	check(Release(ad)) // dead now: queued work that reads it runs first on a device's one stream
+	return out
+}

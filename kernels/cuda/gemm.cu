@@ -214,7 +214,7 @@ template <> struct Pair<bf16> { typedef __nv_bfloat162 T; };
 // pointer is unused. CT is C's storage type, float or bf16 (to_f/from_f of
 // common.cuh: identity for float, so the float instantiations compile to the
 // code they did before CT existed).
-template <bool TA, bool TB, bool NF4, bool DQ = false, typename CT = float, bool LR = false>
+template <bool TA, bool TB, bool NF4, bool DQ = false, typename CT = float, bool LR = false, bool DROPA = false>
 __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, NF4Weight w, CT* __restrict__ C,
                           int M, int N, int K, int lda, int ldb, int ldc, float alpha, float beta,
                           LowRank lr = LowRank{}) {
@@ -255,6 +255,31 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
         else if (NF4) load_tile_nf4<BK, BN, DQ>(b, w, code, k0, bn, K, N);
         else if (TB) load_tile<BN, BK>(b, B, ldb, bn, k0, N, K);
         else load_tile<BK, BN>(b, B, ldb, k0, bn, K, N);
+    };
+
+    // DROPA (A untransposed, no LR): A's elements are multiplied by LoRA
+    // dropout's mask (lr's dropout fields; element (i, k) of A is mask
+    // element i·ldm + k) in shared memory, each thread on the chunks it
+    // loaded (load_tile's partition) once its copies have landed, before
+    // the barrier that publishes the stage: bf16(a·mask), rounded once,
+    // as dropout_apply_fwd_bf16 makes it, so the product is the one of
+    // the dropped-out tensor without that tensor existing.
+    auto mask_tile = [&](int stage, int kt) {
+        u16* a = sA + stage * TileA::SIZE;
+        constexpr int CPR = BK / 8;
+        const int k0 = kt * BK;
+#pragma unroll 1
+        for (int i = threadIdx.x; i < BM * CPR; i += THREADS) {
+            const int r = i / CPR, c = (i % CPR) * 8;
+            const long long gr = bm + r;
+            if (gr >= M) continue;
+            u16* p = a + r * TileA::LD + c;
+#pragma unroll 1
+            for (int e = 0; e < 8 && k0 + c + e < K; e++) {
+                const float m = dropout_at(lr.key, lr.pos, gr * lr.ldm + k0 + c + e, lr.drop, lr.keep);
+                p[e] = bf16_bits(__uint_as_float((unsigned)p[e] << 16) * m);
+            }
+        }
     };
 
     float acc[4][4][4];
@@ -308,6 +333,7 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
     for (int kt = 0; kt < nk; kt++) {
         if (LR && kt == nk2) scale_acc();
         cp_async_wait<STAGES - 2>();
+        if (DROPA) mask_tile(kt % STAGES, kt);
         __syncthreads();
         // Refill the stage consumed in the previous iteration; the barrier
         // above guarantees every warp is done reading it. (NF4's synchronous
@@ -452,6 +478,17 @@ NF4DQ_ENTRY(matmul_nn_nf4dq_cbf16_fwd_bf16, false, bf16)
     }
 GEMM_LR_ENTRY(matmul_nt_lr_cbf16_fwd_bf16, true)
 GEMM_LR_ENTRY(matmul_nn_lr_cbf16_fwd_bf16, false)
+
+// matmul_nt_dropa_cbf16_fwd_bf16: C = alpha * (mask ⊙ A)·Bᵀ + beta * C,
+// bf16 C: a LoRA layer's h = dropout(x)·A_loraᵀ with the mask of LoRA
+// dropout drawn in the kernel (see DROPA in gemm_bf16).
+extern "C" __global__ void __launch_bounds__(THREADS) matmul_nt_dropa_cbf16_fwd_bf16(
+    const u16* A, const u16* B, bf16* C, int M, int N, int K, int lda, int ldb, int ldc, float alpha, float beta,
+    unsigned long long mask_key, unsigned long long mask_pos, unsigned int mask_drop, float mask_keep, long long mask_ld) {
+    gemm_bf16<false, true, false, false, bf16, false, true>(
+        A, B, NF4Weight{}, C, M, N, K, lda, ldb, ldc, alpha, beta,
+        LowRank{nullptr, nullptr, 0, 0, 0, 1.f, 1, mask_key, mask_pos, mask_drop, mask_keep, mask_ld});
+}
 
 #define NF4_LR_ENTRY(name, tb)                                                                                \
     extern "C" __global__ void __launch_bounds__(THREADS) name(                                              \

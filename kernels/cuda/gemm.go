@@ -519,3 +519,35 @@ func (d *Device) MatmulWGMMABF16To(s Stream, out DType, M, N, K int, a Ptr, lda 
 	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).F32(alpha).F32(beta)
 	return f.Launch(s, grid, Dim3{256, 1, 1}, wgmmaSmem, args)
 }
+
+// MatmulDropoutABF16 computes C = alpha·(mask ⊙ A)·Bᵀ + beta·C, C bf16
+// [M,N] (ldc), A bf16 [M,K] (lda), B bf16 [N,K] (ldb): a LoRA layer's
+// h = dropout(x)·A_loraᵀ, the mask (m: kernels/dropout's stream, element
+// (i, k) of A taking mask element i·m.LDM + k) applied to A's tiles in
+// shared memory, each element rounded to bf16 once as DropoutApply rounds
+// it, so the result is MatmulBF16To's on the dropped-out A without that
+// tensor existing. Never split in K (see SplitsK).
+func (d *Device) MatmulDropoutABF16(s Stream, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32, m LowRankDropout) error {
+	const op = "MatmulDropoutABF16"
+	if err := checkGemm(op, false, true, M, N, K, lda, ldb, ldc); err != nil {
+		return err
+	}
+	if m.LDM < K {
+		return badArg("%s: dropout mask row length %d < K=%d", op, m.LDM, K)
+	}
+	if M == 0 || N == 0 {
+		return nil
+	}
+	f, err := d.Kernel("matmul_nt_dropa_cbf16_fwd_bf16")
+	if err != nil {
+		return err
+	}
+	smem := tensorCoreSmem(false, true)
+	if err := ensureSmem(f, smem); err != nil {
+		return err
+	}
+	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).F32(alpha).F32(beta).
+		I64(int64(m.Key)).I64(int64(m.Pos)).Int(int(m.Drop)).F32(m.Keep).I64(int64(m.LDM))
+	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, 1}
+	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, args)
+}

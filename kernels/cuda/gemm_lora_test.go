@@ -203,3 +203,61 @@ func TestMatmulLoRABadArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestMatmulDropoutA: h = (mask ⊙ A)·Bᵀ with the mask drawn in the kernel
+// against the float64 product of A dropped out on the host
+// (dropout.Apply, then bf16 as the kernel rounds each element), within 1
+// bf16 ulp + 1e-4·Σ|terms|; the mask's row length K + 2 differs from
+// lda = K + pad, so a kernel indexing the mask by lda fails.
+func TestMatmulDropoutA(t *testing.T) {
+	g := needGPU(t)
+	var worst cbf16Worst
+	for _, c := range []gemmCase{{1, 1, 1, 0, 1, 0}, {17, 16, 15, 0, 1, 0}, {129, 16, 200, 3, 1, 0}, {200, 33, 72, 8, 0.5, 1}, {64, 130, 96, 0, 1, 1}} {
+		name := fmt.Sprintf("M%d_N%d_K%d_pad%d_alpha%g_beta%g", c.M, c.N, c.K, c.pad, c.alpha, c.beta)
+		t.Run(name, func(t *testing.T) {
+			lda, ldb, ldc := c.K+c.pad, max(c.K, 1), c.N+c.pad
+			a := g.randn(max(c.M*lda, 1), 1, BF16)
+			b := g.randn(max(c.N*ldb, 1), 1, BF16)
+			pa, pb := g.up(a, BF16), g.up(b, BF16)
+			drop, keep := dropout.Threshold(0.3)
+			m := LowRankDropout{Key: g.rng.Uint64(), Pos: g.rng.Uint64() >> 8, Drop: drop, Keep: keep, LDM: c.K + 2}
+			mask := make([]float32, max(c.M*m.LDM, 1))
+			dropout.Mask(mask, m.Key, m.Pos, drop, keep)
+			ad := make([]float32, len(a))
+			for i := 0; i < c.M; i++ {
+				for k := 0; k < c.K; k++ {
+					ad[i*lda+k] = half.BF16ToF32(half.F32ToBF16(a[i*lda+k] * mask[i*m.LDM+k]))
+				}
+			}
+			c0 := g.randn(max(c.M*ldc, 1), 1, BF16)
+			pc := g.alloc(len(c0) * 2) // NaN-poisoned
+			if c.beta != 0 {
+				g.ok(CopyHtoD(g.d, pc, toBF16s(c0)))
+			}
+			g.ok(g.d.MatmulDropoutABF16(g.s, c.M, c.N, c.K, pa, lda, pb, ldb, pc, ldc, c.alpha, c.beta, m))
+			want, mag := matmulRef(false, true, c.M, c.N, c.K, ad, lda, b, ldb, c0, ldc, float64(c.alpha), float64(c.beta))
+			got, wantW, magW := gemmWindow(t, g.down(pc, c.M*ldc, BF16), want, mag, c.M, c.N, ldc, c.beta)
+			bad := 0
+			var maxUlps, maxRatio float64
+			for i, gv := range got {
+				r := bf16Round64(wantW[i])
+				v := float64(gv)
+				ulp := bf16Ulp(max(math.Abs(r), math.Abs(v)))
+				e := math.Abs(v - r)
+				allowed := ulp + 1e-4*magW[i]
+				maxUlps, maxRatio = max(maxUlps, e/ulp), max(maxRatio, e/allowed)
+				if !(e <= allowed) {
+					if bad < 5 {
+						t.Errorf("%s[%d] = %v, want bf16(%v) = %v", name, i, v, wantW[i], r)
+					}
+					bad++
+				}
+			}
+			worst.add(maxUlps, maxRatio, 0, len(got))
+		})
+	}
+	worst.log(t)
+	if err := g.d.MatmulDropoutABF16(g.s, 4, 4, 8, 0, 8, 0, 8, 0, 4, 1, 0, LowRankDropout{LDM: 7}); !errors.Is(err, ErrBadArgument) {
+		t.Errorf("mask row length < K: err %v, want ErrBadArgument", err)
+	}
+}

@@ -134,3 +134,54 @@ func (b *Backend) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB bool, sca
 
 // readPtrs is readPtr for several operands.
 func (b *Backend) readPtrs(ts ...*tensor.Tensor) ([]cuda.Ptr, error) { return resolve(b.readPtr, ts) }
+
+// MatMulDropoutA implements tensor.DropoutMatMulBackend: dst = drop(a)·wᵀ
+// on cuda.Device.MatmulDropoutABF16, LoRA dropout's mask applied to a's
+// tiles in the GEMM (bf16, rounded as the dropout kernel rounds), so the
+// dropped-out [tokens, in] activation is neither written nor read (two
+// passes over it a projection). It declines (ErrUnsupported) where
+// MatMulLowRank would (float32 mode, Options.UnfusedLoRA, float32
+// activations), for a bf16 w of a product that splits K, for p outside
+// [0, 1), and when cuBLASLt is forced.
+func (b *Backend) MatMulDropoutA(dst, a, w *tensor.Tensor, drop *tensor.DropoutStream) error {
+	defer keep(dst, a, w)
+	unfused := func(why string) error {
+		return fmt.Errorf("cuda: %w: the product with dropout inside: %s", tensor.ErrUnsupported, why)
+	}
+	switch {
+	case !b.opt.BF16MatMul:
+		return unfused("float32 mode")
+	case b.opt.UnfusedLoRA:
+		return unfused("off (Options.UnfusedLoRA)")
+	case dst.DType() != tensor.BF16 || a.DType() != tensor.BF16 || w.DType() != tensor.BF16:
+		return unfused(fmt.Sprintf("operands %v·%v -> %v (bf16 only)", a.DType(), w.DType(), dst.DType()))
+	case drop.P < 0 || drop.P >= 1:
+		return unfused(fmt.Sprintf("dropout p %v", drop.P))
+	case b.lt != nil && b.opt.GEMMProvider == GEMMCuBLASLt:
+		return unfused("gemm provider cublaslt (forced)")
+	}
+	g, err := tensor.CheckMatMul(dst, a, w, false, true)
+	if err != nil {
+		return cudaErr(err)
+	}
+	if g.Batch != 1 || !a.IsContiguous() {
+		return unfused("a batched or strided a")
+	}
+	if g.M == 0 || g.N == 0 {
+		return nil
+	}
+	if b.dev.SplitsK(g.M, g.N, g.K) {
+		return unfused(fmt.Sprintf("the product %d×%d×%d splits K", g.M, g.N, g.K))
+	}
+	pd, err := b.ptr(dst)
+	if err != nil {
+		return err
+	}
+	rd, err := b.readPtrs(a, w)
+	if err != nil {
+		return err
+	}
+	d, keepv := dropout.Threshold(drop.P)
+	m := cuda.LowRankDropout{Key: drop.Key, Pos: drop.Pos, Drop: d, Keep: keepv, LDM: g.K}
+	return b.dev.MatmulDropoutABF16(b.s, g.M, g.N, g.K, rd[0], g.LDA, rd[1], g.LDB, pd, g.LDC, 1, 0, m)
+}

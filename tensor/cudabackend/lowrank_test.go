@@ -219,3 +219,51 @@ func relErr64(got []float32, want []float64) float64 {
 	}
 	return math.Sqrt(num) / math.Max(math.Sqrt(den), 1e-30)
 }
+
+// TestMatMulDropoutA: h = dropout(x)·Aᵀ with the mask applied inside the
+// product (MatMulDropoutA returns nil) matches the float64 product of x
+// dropped out on the host; with Options.UnfusedLoRA it declines and
+// tensor.MatMulDropoutA's temporary gives the same.
+func TestMatMulDropoutA(t *testing.T) {
+	fused := open(t, Options{BF16MatMul: true})
+	unfused := open(t, Options{BF16MatMul: true, UnfusedLoRA: true})
+	r := rand.New(rand.NewPCG(31, 32))
+	const M, N, K = 77, 16, 72
+	stream := &tensor.DropoutStream{Key: r.Uint64(), Pos: r.Uint64() >> 8, P: 0.25}
+	d, keep := dropout.Threshold(stream.P)
+	mask := make([]float32, M*K)
+	dropout.Mask(mask, stream.Key, stream.Pos, d, keep)
+	av, wv := make([]float32, M*K), make([]float32, N*K)
+	for i := range av {
+		av[i] = tensor.BF16ToF32(tensor.F32ToBF16(float32(r.NormFloat64())))
+	}
+	for i := range wv {
+		wv[i] = tensor.BF16ToF32(tensor.F32ToBF16(float32(r.NormFloat64())))
+	}
+	ref := make([]float64, M*N)
+	for i := 0; i < M; i++ {
+		for j := 0; j < N; j++ {
+			var s float64
+			for k := 0; k < K; k++ {
+				xd := tensor.BF16ToF32(tensor.F32ToBF16(av[i*K+k] * mask[i*K+k])) // as the dropout kernel rounds
+				s += float64(xd) * float64(wv[j*K+k])
+			}
+			ref[i*N+j] = s
+		}
+	}
+	for _, b := range []*Backend{fused, unfused} {
+		a := tensor.FromHost(b, tensor.F32, append([]float32(nil), av...), M, K).To(tensor.BF16)
+		w := tensor.FromHost(b, tensor.F32, append([]float32(nil), wv...), N, K).To(tensor.BF16)
+		dst := tensor.New(b, tensor.BF16, M, N)
+		err := b.MatMulDropoutA(dst, a, w, stream)
+		if b.opt.UnfusedLoRA != errors.Is(err, tensor.ErrUnsupported) || !b.opt.UnfusedLoRA && err != nil {
+			t.Fatalf("unfused %v: MatMulDropoutA err %v", b.opt.UnfusedLoRA, err)
+		}
+		got := tensor.MatMulDropoutA(a, w, stream).To(tensor.F32).F32()
+		if e := relErr64(got, ref); !(e <= lowRankTol) {
+			t.Errorf("unfused %v: normalised error %.3g > %g", b.opt.UnfusedLoRA, e, lowRankTol)
+		} else {
+			t.Logf("unfused %v: normalised error %.3g", b.opt.UnfusedLoRA, e)
+		}
+	}
+}

@@ -31,6 +31,12 @@ func TestParseStepDefaultsAndRefusals(t *testing.T) {
 	if f, err = parseStep([]string{"-attention-kernel", "simt"}); err != nil || f.variant() != "bf16 simt-attention" {
 		t.Errorf("-attention-kernel simt: %v (variant %q)", err, f.variant())
 	}
+	if f, err = parseStep([]string{"-lora-dropout", "0.05", "-wgmma"}); err != nil || f.variant() != "bf16 wgmma dropout0.05" {
+		t.Errorf("-lora-dropout 0.05 -wgmma: %v (variant %q)", err, f.variant())
+	}
+	if _, err = parseStep([]string{"-lora-dropout", "1"}); err == nil {
+		t.Error("-lora-dropout 1 accepted")
+	}
 	if f, err = parseStep([]string{"-unfused-lora"}); err != nil || f.variant() != "bf16 unfused-lora" {
 		t.Errorf("-unfused-lora: %v (variant %q)", err, f.variant())
 	}
