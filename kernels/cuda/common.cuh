@@ -98,10 +98,26 @@ __device__ __forceinline__ unsigned long long splitmix64_draw(unsigned long long
     return z ^ (z >> 31);
 }
 
-// dropout_at is element i of the mask at (key, pos): keep where its 16
-// bits are at least drop, else 0 (dropout.cu's dropout_lanes, one element).
-__device__ __forceinline__ float dropout_at(unsigned long long key, unsigned long long pos, long long i,
-                                            unsigned int drop, float keep) {
-    const unsigned long long r = splitmix64_draw(key, pos + (unsigned long long)(i >> 2));
-    return (unsigned int)((r >> (16 * (i & 3))) & 0xffffull) >= drop ? keep : 0.f;
+// DropoutCursor decides elements of the mask at (key, pos), keeping the
+// last draw: element i is keep where bits 16(i%4).. of draw pos + i/4 are
+// at least drop, else 0 (dropout.cu's dropout_lanes, one element at a
+// time). Elements visited in order cost one draw per four, not one each.
+struct DropoutCursor {
+    unsigned long long key, pos, g, r;
+    unsigned int drop;
+    float keep;
+};
+
+__device__ __forceinline__ DropoutCursor dropout_cursor(unsigned long long key, unsigned long long pos,
+                                                         unsigned int drop, float keep) {
+    return DropoutCursor{key, pos, ~0ull, 0ull, drop, keep};
+}
+
+__device__ __forceinline__ float dropout_at(DropoutCursor& c, long long i) {
+    const unsigned long long g = (unsigned long long)(i >> 2);
+    if (g != c.g) {
+        c.g = g;
+        c.r = splitmix64_draw(c.key, c.pos + g);
+    }
+    return (unsigned int)((c.r >> (16 * (i & 3))) & 0xffffull) >= c.drop ? c.keep : 0.f;
 }

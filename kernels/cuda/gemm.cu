@@ -268,6 +268,7 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
         u16* a = sA + stage * TileA::SIZE;
         constexpr int CPR = BK / 8;
         const int k0 = kt * BK;
+        DropoutCursor mc = dropout_cursor(lr.key, lr.pos, lr.drop, lr.keep);
 #pragma unroll 1
         for (int i = threadIdx.x; i < BM * CPR; i += THREADS) {
             const int r = i / CPR, c = (i % CPR) * 8;
@@ -276,7 +277,7 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
             u16* p = a + r * TileA::LD + c;
 #pragma unroll 1
             for (int e = 0; e < 8 && k0 + c + e < K; e++) {
-                const float m = dropout_at(lr.key, lr.pos, gr * lr.ldm + k0 + c + e, lr.drop, lr.keep);
+                const float m = dropout_at(mc, gr * lr.ldm + k0 + c + e);
                 p[e] = bf16_bits(__uint_as_float((unsigned)p[e] << 16) * m);
             }
         }
@@ -306,13 +307,17 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
             // The 64 keep bits first, in a loop kept rolled (unrolled, the
             // draws' 64-bit products were scheduled side by side: 128-140
             // registers and spills instead of 94), then the accumulators.
+            // Visited a row's two adjacent columns at a time (e = 0, 1, then
+            // e = 2, 3 eight rows down): with an even mask row length each
+            // pair lies in one draw.
             unsigned long long bits = 0;
+            DropoutCursor mc = dropout_cursor(lr.key, lr.pos, lr.drop, 1.f);
 #pragma unroll 1
             for (int k = 0; k < 64; k++) {
                 const int i = k >> 4, j = (k >> 2) & 3, e = k & 3;
                 const long long row = bm + wm + i * 16 + (lane >> 2) + 8 * (e >> 1);
                 const long long col = bn + wn + j * 8 + 2 * (lane & 3) + (e & 1);
-                if (dropout_at(lr.key, lr.pos, row * lr.ldm + col, lr.drop, 1.f) != 0.f) bits |= 1ull << k;
+                if (dropout_at(mc, row * lr.ldm + col) != 0.f) bits |= 1ull << k;
             }
 #pragma unroll
             for (int i = 0; i < 4; i++)
