@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"fmt"
+	"maps"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -187,11 +188,7 @@ var hostWaitSet = func() map[string]bool {
 func (d *Device) CallCounts() map[string]int64 {
 	d.callsMu.Lock()
 	defer d.callsMu.Unlock()
-	out := make(map[string]int64, len(d.calls))
-	for k, v := range d.calls {
-		out[k] = v
-	}
-	return out
+	return cloneCounts(d.calls)
 }
 
 // Launches returns how many times each kernel was launched on this device
@@ -200,10 +197,13 @@ func (d *Device) CallCounts() map[string]int64 {
 func (d *Device) Launches() map[string]int64 {
 	d.callsMu.Lock()
 	defer d.callsMu.Unlock()
-	out := make(map[string]int64, len(d.launches))
-	for k, v := range d.launches {
-		out[k] = v
-	}
+	return cloneCounts(d.launches)
+}
+
+// cloneCounts copies a count map (never nil: callers add their own keys).
+func cloneCounts(m map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(m))
+	maps.Copy(out, m)
 	return out
 }
 

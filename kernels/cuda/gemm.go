@@ -254,6 +254,29 @@ func (d *Device) matmulNF4(s Stream, op string, out DType, transB bool, M, N, K 
 	if err != nil {
 		return err
 	}
+	if err := checkNF4(op, transB, M, N, K, lda, ldc, blocksize, q); err != nil {
+		return err
+	}
+	if M == 0 || N == 0 {
+		return nil
+	}
+	name, args := nf4Args(transB, suffix, a, packed, absmax, q)
+	f, err := d.Kernel(name)
+	if err != nil {
+		return err
+	}
+	smem := tensorCoreSmem(false, transB)
+	if err := ensureSmem(f, smem); err != nil {
+		return err
+	}
+	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, 1}
+	args.Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldc).Int(blocksize).F32(alpha).F32(beta)
+	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, args)
+}
+
+// checkNF4 checks an NF4 product's sizes (W [N,K] when transB, [K,N]
+// otherwise, its row length its leading dimension) and block sizes.
+func checkNF4(op string, transB bool, M, N, K, lda, ldc, blocksize int, q *NF4Nested) error {
 	ldb := max(N, 1)
 	if transB {
 		ldb = max(K, 1)
@@ -267,26 +290,18 @@ func (d *Device) matmulNF4(s Stream, op string, out DType, transB bool, M, N, K 
 	if q != nil && q.NestedBlockSize <= 0 {
 		return badArg("%s: nested blocksize=%d, want > 0", op, q.NestedBlockSize)
 	}
-	if M == 0 || N == 0 {
-		return nil
-	}
-	name := "matmul_" + transName(false, transB) + "_nf4" + suffix + "_fwd_bf16"
-	args := new(Args).Ptr(a).Ptr(packed).Ptr(absmax)
+	return nil
+}
+
+// nf4Args returns the NF4 kernel's name, matmul_{nt,nn}_nf4[dq]<infix>_fwd_bf16
+// (dq when q's double-quantized scales replace absmax), and its leading
+// arguments: A, the packed codes and the scales.
+func nf4Args(transB bool, infix string, a, packed, absmax Ptr, q *NF4Nested) (string, *Args) {
 	if q != nil {
-		name = "matmul_" + transName(false, transB) + "_nf4dq" + suffix + "_fwd_bf16"
-		args = new(Args).Ptr(a).Ptr(packed).Ptr(q.QAbsmax).Ptr(q.NestedAbsmax).Ptr(q.NestedCode).F32(q.Offset).Int(q.NestedBlockSize)
+		return "matmul_" + transName(false, transB) + "_nf4dq" + infix + "_fwd_bf16",
+			new(Args).Ptr(a).Ptr(packed).Ptr(q.QAbsmax).Ptr(q.NestedAbsmax).Ptr(q.NestedCode).F32(q.Offset).Int(q.NestedBlockSize)
 	}
-	f, err := d.Kernel(name)
-	if err != nil {
-		return err
-	}
-	smem := tensorCoreSmem(false, transB)
-	if err := ensureSmem(f, smem); err != nil {
-		return err
-	}
-	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, 1}
-	args.Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldc).Int(blocksize).F32(alpha).F32(beta)
-	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, args)
+	return "matmul_" + transName(false, transB) + "_nf4" + infix + "_fwd_bf16", new(Args).Ptr(a).Ptr(packed).Ptr(absmax)
 }
 
 // MatmulF32 is MatmulBF16 with float32 A and B on the SIMT cores: the
@@ -386,31 +401,16 @@ func (d *Device) MatmulLoRABF16(s Stream, transB bool, M, N, K int, a Ptr, lda i
 // tile loader as there.
 func (d *Device) MatmulLoRANF4BF16(s Stream, transB bool, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, q *NF4Nested, lr LowRank, c Ptr, ldc int, alpha, beta float32) error {
 	const op = "MatmulLoRANF4BF16"
-	ldb := max(N, 1)
-	if transB {
-		ldb = max(K, 1)
-	}
-	if err := checkGemm(op, false, transB, M, N, K, lda, ldb, ldc); err != nil {
+	if err := checkNF4(op, transB, M, N, K, lda, ldc, blocksize, q); err != nil {
 		return err
 	}
 	if err := checkLowRank(op, transB, M, N, lr); err != nil {
 		return err
 	}
-	if blocksize <= 0 {
-		return badArg("%s: blocksize=%d, want > 0", op, blocksize)
-	}
-	if q != nil && q.NestedBlockSize <= 0 {
-		return badArg("%s: nested blocksize=%d, want > 0", op, q.NestedBlockSize)
-	}
 	if M == 0 || N == 0 {
 		return nil
 	}
-	name := "matmul_" + transName(false, transB) + "_nf4_lr_cbf16_fwd_bf16"
-	args := new(Args).Ptr(a).Ptr(packed).Ptr(absmax)
-	if q != nil {
-		name = "matmul_" + transName(false, transB) + "_nf4dq_lr_cbf16_fwd_bf16"
-		args = new(Args).Ptr(a).Ptr(packed).Ptr(q.QAbsmax).Ptr(q.NestedAbsmax).Ptr(q.NestedCode).F32(q.Offset).Int(q.NestedBlockSize)
-	}
+	name, args := nf4Args(transB, "_lr_cbf16", a, packed, absmax, q)
 	args.Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldc).Int(blocksize).F32(alpha).F32(beta)
 	return d.launchLoRA(s, name, transB, M, N, lr, args)
 }

@@ -153,25 +153,7 @@ func testMatmulLoRA(t *testing.T, g *gpu, base string, transB, drop bool, c lora
 		total += want[i] * want[i]
 	}
 	got, wantW, magW := gemmWindow(t, g.down(pc, c.M*ldc, BF16), want, mag, c.M, c.N, ldc, c.beta)
-	var maxUlps, maxRatio, maxAbs float64
-	bad := 0
-	for i, gv := range got {
-		r := bf16Round64(wantW[i])
-		v := float64(gv)
-		ulp := bf16Ulp(max(math.Abs(r), math.Abs(v)))
-		e := math.Abs(v - r)
-		allowed := ulp + 1e-4*magW[i]
-		maxUlps, maxRatio, maxAbs = max(maxUlps, e/ulp), max(maxRatio, e/allowed), max(maxAbs, e)
-		if !(e <= allowed) { // NaN fails too
-			if bad < 5 {
-				t.Errorf("%s[%d] = %v, want bf16(%v) = %v (err %.3g, allowed %.3g)", name, i, v, wantW[i], r, e, allowed)
-			}
-			bad++
-		}
-	}
-	if bad > 0 {
-		t.Errorf("%s: %d of %d values outside 1 bf16 ulp + 1e-4·Σ|terms|", name, bad, len(got))
-	}
+	maxUlps, maxRatio, maxAbs, bad := checkBF16Output(t, name, got, wantW, magW)
 	// The low-rank term must matter: a kernel that dropped it would pass
 	// a case where it is lost in rounding (checked where C has enough
 	// elements for its share not to be one random draw).
@@ -237,22 +219,7 @@ func TestMatmulDropoutA(t *testing.T) {
 			g.ok(g.d.MatmulDropoutABF16(g.s, c.M, c.N, c.K, pa, lda, pb, ldb, pc, ldc, c.alpha, c.beta, m))
 			want, mag := matmulRef(false, true, c.M, c.N, c.K, ad, lda, b, ldb, c0, ldc, float64(c.alpha), float64(c.beta))
 			got, wantW, magW := gemmWindow(t, g.down(pc, c.M*ldc, BF16), want, mag, c.M, c.N, ldc, c.beta)
-			bad := 0
-			var maxUlps, maxRatio float64
-			for i, gv := range got {
-				r := bf16Round64(wantW[i])
-				v := float64(gv)
-				ulp := bf16Ulp(max(math.Abs(r), math.Abs(v)))
-				e := math.Abs(v - r)
-				allowed := ulp + 1e-4*magW[i]
-				maxUlps, maxRatio = max(maxUlps, e/ulp), max(maxRatio, e/allowed)
-				if !(e <= allowed) {
-					if bad < 5 {
-						t.Errorf("%s[%d] = %v, want bf16(%v) = %v", name, i, v, wantW[i], r)
-					}
-					bad++
-				}
-			}
+			maxUlps, maxRatio, _, _ := checkBF16Output(t, name, got, wantW, magW)
 			worst.add(maxUlps, maxRatio, 0, len(got))
 		})
 	}
@@ -260,4 +227,30 @@ func TestMatmulDropoutA(t *testing.T) {
 	if err := g.d.MatmulDropoutABF16(g.s, 4, 4, 8, 0, 8, 0, 8, 0, 4, 1, 0, LowRankDropout{LDM: 7}); !errors.Is(err, ErrBadArgument) {
 		t.Errorf("mask row length < K: err %v, want ErrBadArgument", err)
 	}
+}
+
+// checkBF16Output holds a bf16 GEMM output to 1 bf16 ulp + 1e-4·Σ|terms|
+// of its float64 reference (gemm_cbf16_test.go says why), failing the test
+// for each value outside (NaN too), and returns the worst error in ulps,
+// as a fraction of the bound and absolute, and how many failed.
+func checkBF16Output(t *testing.T, name string, got []float32, want, mag []float64) (maxUlps, maxRatio, maxAbs float64, bad int) {
+	t.Helper()
+	for i, gv := range got {
+		r := bf16Round64(want[i])
+		v := float64(gv)
+		ulp := bf16Ulp(max(math.Abs(r), math.Abs(v)))
+		e := math.Abs(v - r)
+		allowed := ulp + 1e-4*mag[i]
+		maxUlps, maxRatio, maxAbs = max(maxUlps, e/ulp), max(maxRatio, e/allowed), max(maxAbs, e)
+		if !(e <= allowed) { // NaN fails too
+			if bad < 5 {
+				t.Errorf("%s[%d] = %v, want bf16(%v) = %v (err %.3g, allowed %.3g)", name, i, v, want[i], r, e, allowed)
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d of %d values outside 1 bf16 ulp + 1e-4·Σ|terms|", name, bad, len(got))
+	}
+	return maxUlps, maxRatio, maxAbs, bad
 }

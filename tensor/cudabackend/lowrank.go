@@ -32,11 +32,10 @@ func (b *Backend) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB bool, sca
 	unfused := func(why string) error {
 		return fmt.Errorf("cuda: %w: the fused LoRA product: %s", tensor.ErrUnsupported, why)
 	}
+	if why := b.loraFusionOff(); why != "" {
+		return unfused(why)
+	}
 	switch {
-	case !b.opt.BF16MatMul:
-		return unfused("float32 mode (the parity path runs the products apart)")
-	case b.opt.UnfusedLoRA:
-		return unfused("off (Options.UnfusedLoRA)")
 	case dst.DType() != tensor.BF16 || a.DType() != tensor.BF16 || h.DType() != tensor.BF16 || l.DType() != tensor.BF16:
 		return unfused(fmt.Sprintf("operands %v·%v + %v·%v -> %v (bf16 activations only)", a.DType(), w.DType(), h.DType(), l.DType(), dst.DType()))
 	case w.DType() != tensor.BF16 && w.DType() != tensor.NF4:
@@ -148,11 +147,10 @@ func (b *Backend) MatMulDropoutA(dst, a, w *tensor.Tensor, drop *tensor.DropoutS
 	unfused := func(why string) error {
 		return fmt.Errorf("cuda: %w: the product with dropout inside: %s", tensor.ErrUnsupported, why)
 	}
+	if why := b.loraFusionOff(); why != "" {
+		return unfused(why)
+	}
 	switch {
-	case !b.opt.BF16MatMul:
-		return unfused("float32 mode")
-	case b.opt.UnfusedLoRA:
-		return unfused("off (Options.UnfusedLoRA)")
 	case dst.DType() != tensor.BF16 || a.DType() != tensor.BF16 || w.DType() != tensor.BF16:
 		return unfused(fmt.Sprintf("operands %v·%v -> %v (bf16 only)", a.DType(), w.DType(), dst.DType()))
 	case drop.P < 0 || drop.P >= 1:
@@ -184,4 +182,17 @@ func (b *Backend) MatMulDropoutA(dst, a, w *tensor.Tensor, drop *tensor.DropoutS
 	d, keepv := dropout.Threshold(drop.P)
 	m := cuda.LowRankDropout{Key: drop.Key, Pos: drop.Pos, Drop: d, Keep: keepv, LDM: g.K}
 	return b.dev.MatmulDropoutABF16(b.s, g.M, g.N, g.K, rd[0], g.LDA, rd[1], g.LDB, pd, g.LDC, 1, 0, m)
+}
+
+// loraFusionOff says why this backend runs no fused LoRA product ("": it
+// may): the float32 parity path runs the products apart, and so does
+// Options.UnfusedLoRA.
+func (b *Backend) loraFusionOff() string {
+	switch {
+	case !b.opt.BF16MatMul:
+		return "float32 mode (the parity path runs the products apart)"
+	case b.opt.UnfusedLoRA:
+		return "off (Options.UnfusedLoRA)"
+	}
+	return ""
 }
