@@ -309,14 +309,11 @@ func (tp *Tape) LinearSoftcapCrossEntropy(h, w *Var, labels *tensor.Tensor, igno
 // mask over x's elements on every draw). It is drawn in the forward and
 // again in the backward, so neither the mask nor x⊙mask is held between
 // them: two [N,in] buffers per adapted linear that would otherwise outlive
-// the forward. In the backward the mask goes to the fused product
-// (tensor.MatMulLowRankInto), which on the GPU applies it inside the GEMM
-// that computes dx.
+// the forward. Each product that reads x⊙mask takes the stream instead
+// (tensor.MatMulDropoutA for h, tensor.MatMulTDropoutB for da,
+// tensor.MatMulLowRankInto for dx), and on the GPU applies the mask inside
+// the GEMM: x⊙mask never exists there.
 func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, drop *tensor.DropoutStream) *Var {
-	var dropout func(t *tensor.Tensor) *tensor.Tensor
-	if drop != nil {
-		dropout = drop.Apply
-	}
 	xv := x.Value.Contiguous()
 	// With bf16 activations every product rounds the float32 adapter
 	// weights to bf16 first (autocast's cast; the GPU backend launches a
@@ -336,7 +333,7 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, drop *tensor.Dr
 		}
 	}
 	var h *tensor.Tensor
-	if dropout == nil {
+	if drop == nil {
 		h = tensor.MatMul(xv, av, false, true)
 	} else {
 		// (x⊙mask)·Aᵀ: the mask applied inside the product where the
@@ -401,12 +398,16 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, drop *tensor.Dr
 			tensor.MatMulInto(dh, g2, bv, false, false, scale, 0)
 		}
 		if a.requiresGrad {
-			xd := input()
-			if dropout != nil {
-				xd = dropout(xd)
-				defer release(xd)
+			// dA = dhᵀ·(x⊙mask): the mask applied inside the product where
+			// the backend can (no dropped-out copy of x), else on a
+			// temporary.
+			xi := input()
+			x2 := xi.Reshape(-1, xi.Dim(-1))
+			if drop == nil {
+				tp.accumulate(a, tensor.MatMul(dh, x2, true, false), true)
+			} else {
+				tp.accumulate(a, tensor.MatMulTDropoutB(dh, x2, drop), true)
 			}
-			tp.accumulate(a, tensor.MatMul(dh, xd.Reshape(-1, xd.Dim(-1)), true, false), true)
 		}
 		if x.requiresGrad {
 			// When x already has a gradient (q, k and v share their input;

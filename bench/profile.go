@@ -375,6 +375,21 @@ func (p *ProfiledBackend) MatMulDropoutA(dst, a, w *tensor.Tensor, drop *tensor.
 	return p.charge(t0, "gemm", nbytes(dst, a, w), err)
 }
 
+// MatMulTDropoutB passes dA's product with dropout inside through, as
+// MatMulDropoutA.
+func (p *ProfiledBackend) MatMulTDropoutB(dst, a, b *tensor.Tensor, drop *tensor.DropoutStream) error {
+	db, ok := p.Backend.(tensor.DropoutMatMulBackend)
+	if !ok {
+		return fmt.Errorf("bench: %w: the profiled backend %s has no product with dropout inside", tensor.ErrUnsupported, p.Backend.Name())
+	}
+	t0 := time.Now()
+	err := db.MatMulTDropoutB(dst, a, b, drop)
+	if errors.Is(err, tensor.ErrUnsupported) {
+		return err
+	}
+	return p.charge(t0, "gemm", nbytes(dst, a, b), err)
+}
+
 func (p *ProfiledBackend) Dropout(dst, x *tensor.Tensor, key, pos uint64, drop uint32, keep float32) error {
 	d, err := capability[tensor.DropoutBackend](p, "dropout kernel")
 	if err != nil {

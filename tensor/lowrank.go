@@ -67,13 +67,16 @@ func MatMulLowRankInto(dst, a, w, h, l *Tensor, transB bool, scale, beta float64
 
 // DropoutMatMulBackend is implemented by backends that multiply by a
 // dropout mask inside a product (the CUDA backend in bf16 mode: LoRA's
-// h = dropout(x)·Aᵀ without the dropped-out x). Optional, like
-// LowRankBackend.
+// h = dropout(x)·Aᵀ and dA = dhᵀ·dropout(x) without the dropped-out x).
+// Optional, like LowRankBackend.
 type DropoutMatMulBackend interface {
 	// MatMulDropoutA: dst = drop(a)·wᵀ, all rank 2, drop's mask over a's
 	// elements (a contiguous). An error wrapping ErrUnsupported says the
 	// backend does not fuse these operands and wrote nothing.
 	MatMulDropoutA(dst, a, w *Tensor, drop *DropoutStream) error
+	// MatMulTDropoutB: dst = aᵀ·drop(b), all rank 2, drop's mask over b's
+	// elements (b contiguous). ErrUnsupported as MatMulDropoutA.
+	MatMulTDropoutB(dst, a, b *Tensor, drop *DropoutStream) error
 }
 
 // MatMulDropoutA returns drop(a)·wᵀ for a [M,K] and w [N,K] (a LoRA layer's
@@ -98,5 +101,31 @@ func MatMulDropoutA(a, w *Tensor, drop *DropoutStream) *Tensor {
 	ad := drop.Apply(a)
 	check(be.MatMul(out, ad, w, false, true, 1, 0))
 	check(Release(ad)) // dead now: queued work that reads it runs first on a device's one stream
+	return out
+}
+
+// MatMulTDropoutB returns aᵀ·drop(b) for a [K,M] and b [K,N] (a LoRA
+// layer's dA = dhᵀ·dropout(x), K the tokens): one product with the mask
+// applied to b's tiles on a DropoutMatMulBackend, else drop.Apply(b) into
+// a temporary and MatMul.
+func MatMulTDropoutB(a, b *Tensor, drop *DropoutStream) *Tensor {
+	be := sameBackend(a, b)
+	a, b = a.Contiguous(), b.Contiguous()
+	if a.Rank() != 2 || b.Rank() != 2 || a.shape[0] != b.shape[0] {
+		fail("MatMulTDropoutB of %v and %v (want [K,M] and [K,N])", a.shape, b.shape)
+	}
+	out := New(be, a.dtype, a.shape[1], b.shape[1])
+	if db, ok := be.(DropoutMatMulBackend); ok {
+		err := db.MatMulTDropoutB(out, a, b, drop)
+		if err == nil {
+			return out
+		}
+		if !errors.Is(err, ErrUnsupported) {
+			check(err)
+		}
+	}
+	bd := drop.Apply(b)
+	check(be.MatMul(out, a, bd, true, false, 1, 0))
+	check(Release(bd)) // dead now, as in MatMulDropoutA
 	return out
 }

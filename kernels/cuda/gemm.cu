@@ -62,6 +62,12 @@
 // product, then reads and writes it again to add the low-rank one (beta =
 // 1): fused, C is written once, rounded to bf16 once, and one launch goes.
 //
+// matmul_nt_dropa_cbf16_fwd_bf16 and matmul_tn_dropb_{cbf16,splitk}_fwd_bf16:
+// the products of LoRA dropout's dropped-out input without it: the mask
+// (kernels/dropout's counter-based stream) drawn in the kernel and applied
+// to the A tile (h = dropout(x)·A_loraᵀ) or the B tile (dA = dhᵀ·dropout(x),
+// also in slices of K) in shared memory.
+//
 // matmul_fwd_f32: a plain SIMT product for the float32 parity path, 64x64
 // tiles, 4x4 outputs per thread, transposes as run-time flags.
 #include "common.cuh"
@@ -204,6 +210,30 @@ struct LowRank {
     long long ldm;
 };
 
+// mask_tile multiplies rows [row0, row0+ROWS) x cols [col0, col0+COLS) of
+// a row-major operand's shared tile (load_tile's layout and partition:
+// each thread the chunks it copied) by LoRA dropout's mask, element (r, c)
+// taking mask element r·lr.ldm + c, each product rounded to bf16 once.
+// Elements outside rowLim x colLim (zero-filled by load_tile) are left.
+template <int ROWS, int COLS>
+__device__ __forceinline__ void mask_tile(u16* s, const LowRank& lr, int row0, int col0, int rowLim, int colLim) {
+    constexpr int CPR = COLS / 8;
+    constexpr int LD = Tile<ROWS, COLS>::LD;
+    DropoutCursor mc = dropout_cursor(lr.key, lr.pos, lr.drop, lr.keep);
+#pragma unroll 1
+    for (int i = threadIdx.x; i < ROWS * CPR; i += THREADS) {
+        const int r = i / CPR, c = (i % CPR) * 8;
+        const long long gr = row0 + r;
+        if (gr >= rowLim) continue;
+        u16* p = s + r * LD + c;
+#pragma unroll 1
+        for (int e = 0; e < 8 && col0 + c + e < colLim; e++) {
+            const float m = dropout_at(mc, gr * lr.ldm + col0 + c + e);
+            p[e] = bf16_bits(__uint_as_float((unsigned)p[e] << 16) * m);
+        }
+    }
+}
+
 // Pair<CT>::T is two adjacent elements of C's storage type, one access.
 template <typename CT> struct Pair;
 template <> struct Pair<float> { typedef float2 T; };
@@ -214,7 +244,8 @@ template <> struct Pair<bf16> { typedef __nv_bfloat162 T; };
 // pointer is unused. CT is C's storage type, float or bf16 (to_f/from_f of
 // common.cuh: identity for float, so the float instantiations compile to the
 // code they did before CT existed).
-template <bool TA, bool TB, bool NF4, bool DQ = false, typename CT = float, bool LR = false, bool DROPA = false>
+template <bool TA, bool TB, bool NF4, bool DQ = false, typename CT = float, bool LR = false, bool DROPA = false,
+          bool DROPB = false>
 __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, NF4Weight w, CT* __restrict__ C,
                           int M, int N, int K, int lda, int ldb, int ldc, float alpha, float beta,
                           LowRank lr = LowRank{}) {
@@ -257,30 +288,19 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
         else load_tile<BK, BN>(b, B, ldb, k0, bn, K, N);
     };
 
-    // DROPA (A untransposed, no LR): A's elements are multiplied by LoRA
-    // dropout's mask (lr's dropout fields; element (i, k) of A is mask
-    // element i·ldm + k) in shared memory, each thread on the chunks it
-    // loaded (load_tile's partition) once its copies have landed, before
-    // the barrier that publishes the stage: bf16(a·mask), rounded once,
-    // as dropout_apply_fwd_bf16 makes it, so the product is the one of
-    // the dropped-out tensor without that tensor existing.
-    auto mask_tile = [&](int stage, int kt) {
-        u16* a = sA + stage * TileA::SIZE;
-        constexpr int CPR = BK / 8;
+    // DROPA (A untransposed, no LR) and DROPB (B untransposed, no LR):
+    // that operand's elements are multiplied by LoRA dropout's mask (lr's
+    // dropout fields; element (i, k) of A is mask element i·ldm + k,
+    // element (k, j) of B mask element k·ldm + j) in shared memory, each
+    // thread on the chunks it loaded (load_tile's partition) once its
+    // copies have landed, before the barrier that publishes the stage:
+    // bf16(x·mask), rounded once, as dropout_apply_fwd_bf16 makes it, so
+    // the product is the one of the dropped-out tensor without that
+    // tensor existing.
+    auto mask_stage = [&](int stage, int kt) {
         const int k0 = kt * BK;
-        DropoutCursor mc = dropout_cursor(lr.key, lr.pos, lr.drop, lr.keep);
-#pragma unroll 1
-        for (int i = threadIdx.x; i < BM * CPR; i += THREADS) {
-            const int r = i / CPR, c = (i % CPR) * 8;
-            const long long gr = bm + r;
-            if (gr >= M) continue;
-            u16* p = a + r * TileA::LD + c;
-#pragma unroll 1
-            for (int e = 0; e < 8 && k0 + c + e < K; e++) {
-                const float m = dropout_at(mc, gr * lr.ldm + k0 + c + e);
-                p[e] = bf16_bits(__uint_as_float((unsigned)p[e] << 16) * m);
-            }
-        }
+        if (DROPA) mask_tile<BM, BK>(sA + stage * TileA::SIZE, lr, bm, k0, M, K);
+        if (DROPB) mask_tile<BK, BN>(sB + stage * TileB::SIZE, lr, k0, bn, K, N);
     };
 
     float acc[4][4][4];
@@ -338,7 +358,7 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
     for (int kt = 0; kt < nk; kt++) {
         if (LR && kt == nk2) scale_acc();
         cp_async_wait<STAGES - 2>();
-        if (DROPA) mask_tile(kt % STAGES, kt);
+        if (DROPA || DROPB) mask_stage(kt % STAGES, kt);
         __syncthreads();
         // Refill the stage consumed in the previous iteration; the barrier
         // above guarantees every warp is done reading it. (NF4's synchronous
@@ -495,6 +515,17 @@ extern "C" __global__ void __launch_bounds__(THREADS) matmul_nt_dropa_cbf16_fwd_
         LowRank{nullptr, nullptr, 0, 0, 0, 1.f, 1, mask_key, mask_pos, mask_drop, mask_keep, mask_ld});
 }
 
+// matmul_tn_dropb_cbf16_fwd_bf16: C = alpha * Aᵀ·(mask ⊙ B) + beta * C,
+// bf16 C: a LoRA layer's dA = dhᵀ·dropout(x) with the mask drawn in the
+// kernel (DROPB in gemm_bf16), for products too short to split K.
+extern "C" __global__ void __launch_bounds__(THREADS) matmul_tn_dropb_cbf16_fwd_bf16(
+    const u16* A, const u16* B, bf16* C, int M, int N, int K, int lda, int ldb, int ldc, float alpha, float beta,
+    unsigned long long mask_key, unsigned long long mask_pos, unsigned int mask_drop, float mask_keep, long long mask_ld) {
+    gemm_bf16<true, false, false, false, bf16, false, false, true>(
+        A, B, NF4Weight{}, C, M, N, K, lda, ldb, ldc, alpha, beta,
+        LowRank{nullptr, nullptr, 0, 0, 0, 1.f, 1, mask_key, mask_pos, mask_drop, mask_keep, mask_ld});
+}
+
 #define NF4_LR_ENTRY(name, tb)                                                                                \
     extern "C" __global__ void __launch_bounds__(THREADS) name(                                              \
         const u16* A, const unsigned char* packed, const float* absmax, bf16* C, int M, int N, int K, int lda, \
@@ -546,6 +577,21 @@ SPLITK_ENTRY(matmul_nn_splitk_fwd_bf16, false, false)
 SPLITK_ENTRY(matmul_nt_splitk_fwd_bf16, false, true)
 SPLITK_ENTRY(matmul_tn_splitk_fwd_bf16, true, false)
 SPLITK_ENTRY(matmul_tt_splitk_fwd_bf16, true, true)
+
+// matmul_tn_dropb_splitk_fwd_bf16: a slice of matmul_tn_dropb (dA over
+// every token of the batch: M the rank, K the tokens). B's row k0 is mask
+// row k0: the slice's first mask element k0·ldm is a multiple of four (k0 a
+// multiple of BK), so the stream's position moves by whole draws.
+extern "C" __global__ void __launch_bounds__(THREADS) matmul_tn_dropb_splitk_fwd_bf16(
+    const u16* A, const u16* B, float* W, int M, int N, int K, int lda, int ldb, int kchunk,
+    unsigned long long mask_key, unsigned long long mask_pos, unsigned int mask_drop, float mask_keep, long long mask_ld) {
+    const long long k0 = (long long)blockIdx.z * kchunk;
+    const int kz = min(kchunk, K - (int)k0);
+    const unsigned long long pos = mask_pos + (unsigned long long)(k0 * mask_ld / 4);
+    gemm_bf16<true, false, false, false, float, false, false, true>(
+        A + k0 * lda, B + k0 * ldb, NF4Weight{}, W + (size_t)blockIdx.z * M * N, M, N, kz, lda, ldb, N, 1.f, 0.f,
+        LowRank{nullptr, nullptr, 0, 0, 0, 1.f, 1, mask_key, pos, mask_drop, mask_keep, mask_ld});
+}
 
 template <typename CT>
 __device__ void splitk_sum(CT* __restrict__ C, int ldc, const float* __restrict__ W, int slices, int M, int N,

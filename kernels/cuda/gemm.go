@@ -101,17 +101,40 @@ func (d *Device) MatmulBF16(s Stream, transA, transB bool, M, N, K int, a Ptr, l
 // as it is stored, so C is the bf16 rounding of what MatmulBF16 would store.
 // Any other out is ErrBadArgument: no such kernel is built.
 func (d *Device) MatmulBF16To(s Stream, out DType, transA, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32) error {
-	suffix, err := gemmOut("MatmulBF16To", out)
+	return d.matmulTensorCore(s, "MatmulBF16To", out, transA, transB, M, N, K, a, lda, b, ldb, c, ldc, alpha, beta, nil)
+}
+
+// MatmulTNDropoutBBF16 computes C = alpha·Aᵀ·(mask ⊙ B) + beta·C, C bf16
+// [M,N] (ldc), A bf16 stored [K,M] (lda), B bf16 [K,N] (ldb): a LoRA
+// layer's dA = dhᵀ·dropout(x), the mask (m: kernels/dropout's stream,
+// element (k, j) of B taking mask element k·m.LDM + j) applied to B's
+// tiles in shared memory, each element rounded to bf16 once as
+// DropoutApply rounds it, so the result is MatmulBF16To's on the
+// dropped-out B without that tensor existing. Split in K as MatmulBF16To
+// splits (dA's usual shape: M the rank, K every token of the batch).
+func (d *Device) MatmulTNDropoutBBF16(s Stream, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32, m LowRankDropout) error {
+	const op = "MatmulTNDropoutBBF16"
+	if m.LDM < N {
+		return badArg("%s: dropout mask row length %d < N=%d", op, m.LDM, N)
+	}
+	return d.matmulTensorCore(s, op, BF16, true, false, M, N, K, a, lda, b, ldb, c, ldc, alpha, beta, &m)
+}
+
+// matmulTensorCore launches the tensor-core product of MatmulBF16To (drop
+// nil) or, with drop, its "_dropb" variant (tn only: B's tiles masked),
+// split in K where splitK says so.
+func (d *Device) matmulTensorCore(s Stream, op string, out DType, transA, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32, drop *LowRankDropout) error {
+	suffix, err := gemmOut(op, out)
 	if err != nil {
 		return err
 	}
-	if err := checkGemm("MatmulBF16To", transA, transB, M, N, K, lda, ldb, ldc); err != nil {
+	if err := checkGemm(op, transA, transB, M, N, K, lda, ldb, ldc); err != nil {
 		return err
 	}
 	if M == 0 || N == 0 {
 		return nil
 	}
-	f, err := d.Kernel("matmul_" + transName(transA, transB) + suffix + "_fwd_bf16")
+	f, err := d.Kernel("matmul_" + transName(transA, transB) + dropInfix(drop) + suffix + "_fwd_bf16")
 	if err != nil {
 		return err
 	}
@@ -129,15 +152,32 @@ func (d *Device) MatmulBF16To(s Stream, out DType, transA, transB bool, M, N, K 
 		w, err := d.alloc.Alloc(slices * M * N * 4)
 		if err == nil {
 			defer func() { _ = d.alloc.Free(w) }()
-			return d.matmulSplitK(s, out, transA, transB, M, N, K, a, lda, b, ldb, c, ldc, alpha, beta, w, slices, chunk, smem)
+			return d.matmulSplitK(s, out, transA, transB, M, N, K, a, lda, b, ldb, c, ldc, alpha, beta, w, slices, chunk, smem, drop)
 		}
 		if !errors.Is(err, ErrOutOfMemory) {
-			return fmt.Errorf("MatmulBF16To: split-K scratch: %w", err)
+			return fmt.Errorf("%s: split-K scratch: %w", op, err)
 		}
 		d.unsplit.Add(1)
 	}
 	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).F32(alpha).F32(beta)
-	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, args)
+	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, maskArgs(args, drop))
+}
+
+// dropInfix names a product's dropout variant ("" for none).
+func dropInfix(drop *LowRankDropout) string {
+	if drop == nil {
+		return ""
+	}
+	return "_dropb"
+}
+
+// maskArgs appends a dropout mask's kernel arguments (key, position,
+// threshold, keep value, row length) to args; nothing for a nil mask.
+func maskArgs(args *Args, m *LowRankDropout) *Args {
+	if m == nil {
+		return args
+	}
+	return args.I64(int64(m.Key)).I64(int64(m.Pos)).Int(int(m.Drop)).F32(m.Keep).I64(int64(m.LDM))
 }
 
 // UnsplitProducts counts the products that would have split K but ran
@@ -173,8 +213,8 @@ func splitK(tiles, M, N, K, sms int) (slices, chunk int) {
 // (which the caller frees as soon as this returns: the allocator hands
 // blocks out again in program order, which is why only the legacy stream,
 // every other caller's, splits), then their sum with the epilogue.
-func (d *Device) matmulSplitK(s Stream, out DType, transA, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32, w Ptr, slices, chunk, smem int) error {
-	f, err := d.Kernel("matmul_" + transName(transA, transB) + "_splitk_fwd_bf16")
+func (d *Device) matmulSplitK(s Stream, out DType, transA, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32, w Ptr, slices, chunk, smem int, drop *LowRankDropout) error {
+	f, err := d.Kernel("matmul_" + transName(transA, transB) + dropInfix(drop) + "_splitk_fwd_bf16")
 	if err != nil {
 		return err
 	}
@@ -187,7 +227,7 @@ func (d *Device) matmulSplitK(s Stream, out DType, transA, transB bool, M, N, K 
 	}
 	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, slices}
 	args := new(Args).Ptr(a).Ptr(b).Ptr(w).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(chunk)
-	if err := f.Launch(s, grid, Dim3{256, 1, 1}, smem, args); err != nil {
+	if err := f.Launch(s, grid, Dim3{256, 1, 1}, smem, maskArgs(args, drop)); err != nil {
 		return err
 	}
 	blocks := min((M*N+255)/256, 4*max(d.SMs, 1))
@@ -453,7 +493,7 @@ func (d *Device) launchLoRA(s Stream, name string, transB bool, M, N int, lr Low
 	}
 	args.Ptr(lr.A).Ptr(lr.B).Int(lr.K).Int(lr.LDA).Int(lr.LDB).F32(lr.Scale)
 	if m := lr.Dropout; m != nil {
-		args.Int(1).I64(int64(m.Key)).I64(int64(m.Pos)).Int(int(m.Drop)).F32(m.Keep).I64(int64(m.LDM))
+		maskArgs(args.Int(1), m)
 	} else {
 		args.Int(0).I64(0).I64(0).Int(0).F32(1).I64(0)
 	}
@@ -546,8 +586,7 @@ func (d *Device) MatmulDropoutABF16(s Stream, M, N, K int, a Ptr, lda int, b Ptr
 	if err := ensureSmem(f, smem); err != nil {
 		return err
 	}
-	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).F32(alpha).F32(beta).
-		I64(int64(m.Key)).I64(int64(m.Pos)).Int(int(m.Drop)).F32(m.Keep).I64(int64(m.LDM))
+	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).F32(alpha).F32(beta)
 	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, 1}
-	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, args)
+	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, maskArgs(args, &m))
 }

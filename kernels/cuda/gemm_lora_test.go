@@ -229,6 +229,63 @@ func TestMatmulDropoutA(t *testing.T) {
 	}
 }
 
+// TestMatmulTNDropoutB: dA = Aᵀ·(mask ⊙ B) with the mask drawn in the
+// kernel against the float64 product of B dropped out on the host
+// (dropout.Mask, then bf16 as the kernel rounds each element), within 1
+// bf16 ulp + 1e-4·Σ|terms|. The mask's row length N + 2 differs from
+// ldb = N + pad, so a kernel indexing the mask by ldb fails; the last three
+// cases split K (LoRA's shape: M the rank, K the tokens), each slice
+// resuming the mask stream at its first row, which the launch count
+// proves ran.
+func TestMatmulTNDropoutB(t *testing.T) {
+	g := needGPU(t)
+	var worst cbf16Worst
+	cases := []gemmCase{{1, 1, 1, 0, 1, 0}, {16, 17, 15, 0, 1, 0}, {16, 130, 200, 3, 1, 0}, {33, 200, 72, 8, 0.5, 1},
+		{16, 200, 2100, 3, -0.75, 1}, {16, 130, 2309, 1, 2, 0}, {8, 64, 4096, 0, 1, 0}}
+	for _, c := range cases {
+		tiles := ((c.N + gemmBN - 1) / gemmBN) * ((c.M + gemmBM - 1) / gemmBM)
+		slices, _ := splitK(tiles, c.M, c.N, c.K, g.d.SMs)
+		name := fmt.Sprintf("M%d_N%d_K%d_pad%d_alpha%g_beta%g_slices%d", c.M, c.N, c.K, c.pad, c.alpha, c.beta, slices)
+		t.Run(name, func(t *testing.T) {
+			if c.K >= 2048 && slices < 2 {
+				t.Fatalf("not split on %d SMs: the case tests nothing of the slices", g.d.SMs)
+			}
+			lda, ldb, ldc := c.M+c.pad, c.N+c.pad, c.N+c.pad
+			a := g.randn(max(c.K*lda, 1), 1, BF16)
+			b := g.randn(max(c.K*ldb, 1), 1, BF16)
+			pa, pb := g.up(a, BF16), g.up(b, BF16)
+			drop, keep := dropout.Threshold(0.3)
+			m := LowRankDropout{Key: g.rng.Uint64(), Pos: g.rng.Uint64() >> 8, Drop: drop, Keep: keep, LDM: c.N + 2}
+			mask := make([]float32, max(c.K*m.LDM, 1))
+			dropout.Mask(mask, m.Key, m.Pos, drop, keep)
+			bd := make([]float32, len(b))
+			for k := 0; k < c.K; k++ {
+				for j := 0; j < c.N; j++ {
+					bd[k*ldb+j] = half.BF16ToF32(half.F32ToBF16(b[k*ldb+j] * mask[k*m.LDM+j]))
+				}
+			}
+			c0 := g.randn(max(c.M*ldc, 1), 1, BF16)
+			pc := g.alloc(len(c0) * 2) // NaN-poisoned
+			if c.beta != 0 {
+				g.ok(CopyHtoD(g.d, pc, toBF16s(c0)))
+			}
+			before := g.d.CallCounts()["cuLaunchKernel"]
+			g.ok(g.d.MatmulTNDropoutBBF16(Stream{}, c.M, c.N, c.K, pa, lda, pb, ldb, pc, ldc, c.alpha, c.beta, m))
+			if n, want := g.d.CallCounts()["cuLaunchKernel"]-before, map[bool]int64{true: 2, false: 1}[slices > 1]; n != want {
+				t.Errorf("%d launches, want %d (slices %d)", n, want, slices)
+			}
+			want, mag := matmulRef(true, false, c.M, c.N, c.K, a, lda, bd, ldb, c0, ldc, float64(c.alpha), float64(c.beta))
+			got, wantW, magW := gemmWindow(t, g.down(pc, c.M*ldc, BF16), want, mag, c.M, c.N, ldc, c.beta)
+			maxUlps, maxRatio, _, _ := checkBF16Output(t, name, got, wantW, magW)
+			worst.add(maxUlps, maxRatio, 0, len(got))
+		})
+	}
+	worst.log(t)
+	if err := g.d.MatmulTNDropoutBBF16(g.s, 4, 8, 4, 0, 4, 0, 8, 0, 8, 1, 0, LowRankDropout{LDM: 7}); !errors.Is(err, ErrBadArgument) {
+		t.Errorf("mask row length < N: err %v, want ErrBadArgument", err)
+	}
+}
+
 // checkBF16Output holds a bf16 GEMM output to 1 bf16 ulp + 1e-4·Σ|terms|
 // of its float64 reference (gemm_cbf16_test.go says why), failing the test
 // for each value outside (NaN too), and returns the worst error in ulps,

@@ -138,50 +138,88 @@ func (b *Backend) readPtrs(ts ...*tensor.Tensor) ([]cuda.Ptr, error) { return re
 // on cuda.Device.MatmulDropoutABF16, LoRA dropout's mask applied to a's
 // tiles in the GEMM (bf16, rounded as the dropout kernel rounds), so the
 // dropped-out [tokens, in] activation is neither written nor read (two
-// passes over it a projection). It declines (ErrUnsupported) where
-// MatMulLowRank would (float32 mode, Options.UnfusedLoRA, float32
-// activations), for a bf16 w of a product that splits K, for p outside
-// [0, 1), and when cuBLASLt is forced.
+// passes over it a projection). It declines (ErrUnsupported) as
+// dropoutProduct says and for a product that splits K.
 func (b *Backend) MatMulDropoutA(dst, a, w *tensor.Tensor, drop *tensor.DropoutStream) error {
 	defer keep(dst, a, w)
-	unfused := func(why string) error {
-		return fmt.Errorf("cuda: %w: the product with dropout inside: %s", tensor.ErrUnsupported, why)
-	}
-	if why := b.loraFusionOff(); why != "" {
-		return unfused(why)
-	}
-	switch {
-	case dst.DType() != tensor.BF16 || a.DType() != tensor.BF16 || w.DType() != tensor.BF16:
-		return unfused(fmt.Sprintf("operands %v·%v -> %v (bf16 only)", a.DType(), w.DType(), dst.DType()))
-	case drop.P < 0 || drop.P >= 1:
-		return unfused(fmt.Sprintf("dropout p %v", drop.P))
-	case b.lt != nil && b.opt.GEMMProvider == GEMMCuBLASLt:
-		return unfused("gemm provider cublaslt (forced)")
-	}
-	g, err := tensor.CheckMatMul(dst, a, w, false, true)
-	if err != nil {
-		return cudaErr(err)
-	}
-	if g.Batch != 1 || !a.IsContiguous() {
-		return unfused("a batched or strided a")
-	}
-	if g.M == 0 || g.N == 0 {
-		return nil
+	g, m, err := b.dropoutProduct(dst, a, w, false, true, a, drop)
+	if err != nil || g.M == 0 || g.N == 0 {
+		return err
 	}
 	if b.dev.SplitsK(g.M, g.N, g.K) {
-		return unfused(fmt.Sprintf("the product %d×%d×%d splits K", g.M, g.N, g.K))
+		return dropoutUnfused(fmt.Sprintf("the product %d×%d×%d splits K", g.M, g.N, g.K))
 	}
-	pd, err := b.ptr(dst)
+	pd, rd, err := b.productPtrs(dst, a, w)
 	if err != nil {
 		return err
 	}
-	rd, err := b.readPtrs(a, w)
+	return b.dev.MatmulDropoutABF16(b.s, g.M, g.N, g.K, rd[0], g.LDA, rd[1], g.LDB, pd, g.LDC, 1, 0, m)
+}
+
+// MatMulTDropoutB implements tensor.DropoutMatMulBackend: dst = aᵀ·drop(bv)
+// on cuda.Device.MatmulTNDropoutBBF16 (a LoRA layer's dA = dhᵀ·dropout(x),
+// split in K over the tokens as the plain product would be), the mask
+// applied to bv's tiles: the dropped-out x is neither written nor read
+// (two passes over [tokens, in] a projection's backward). It declines as
+// dropoutProduct says.
+func (b *Backend) MatMulTDropoutB(dst, a, bv *tensor.Tensor, drop *tensor.DropoutStream) error {
+	defer keep(dst, a, bv)
+	g, m, err := b.dropoutProduct(dst, a, bv, true, false, bv, drop)
+	if err != nil || g.M == 0 || g.N == 0 {
+		return err
+	}
+	pd, rd, err := b.productPtrs(dst, a, bv)
 	if err != nil {
 		return err
+	}
+	return b.dev.MatmulTNDropoutBBF16(b.s, g.M, g.N, g.K, rd[0], g.LDA, rd[1], g.LDB, pd, g.LDC, 1, 0, m)
+}
+
+// dropoutProduct checks a product with dropout inside on operands x·y
+// (transposes transA, transB; masked the operand whose row length the mask
+// takes) and returns its shape and the kernel's mask, or an error wrapping
+// ErrUnsupported when this backend does not fuse it: where MatMulLowRank
+// would decline (float32 mode, Options.UnfusedLoRA), for operands other
+// than bf16, a batched product, p outside [0, 1), and
+// when cuBLASLt is forced.
+func (b *Backend) dropoutProduct(dst, x, y *tensor.Tensor, transA, transB bool, masked *tensor.Tensor, drop *tensor.DropoutStream) (tensor.MatMulDims, cuda.LowRankDropout, error) {
+	var none cuda.LowRankDropout
+	if why := b.loraFusionOff(); why != "" {
+		return tensor.MatMulDims{}, none, dropoutUnfused(why)
+	}
+	switch {
+	case dst.DType() != tensor.BF16 || x.DType() != tensor.BF16 || y.DType() != tensor.BF16:
+		return tensor.MatMulDims{}, none, dropoutUnfused(fmt.Sprintf("operands %v·%v -> %v (bf16 only)", x.DType(), y.DType(), dst.DType()))
+	case drop.P < 0 || drop.P >= 1:
+		return tensor.MatMulDims{}, none, dropoutUnfused(fmt.Sprintf("dropout p %v", drop.P))
+	case b.lt != nil && b.opt.GEMMProvider == GEMMCuBLASLt:
+		return tensor.MatMulDims{}, none, dropoutUnfused("gemm provider cublaslt (forced)")
+	}
+	g, err := tensor.CheckMatMul(dst, x, y, transA, transB)
+	if err != nil {
+		return g, none, cudaErr(err)
+	}
+	if g.Batch != 1 {
+		return g, none, dropoutUnfused("a batched product")
 	}
 	d, keepv := dropout.Threshold(drop.P)
-	m := cuda.LowRankDropout{Key: drop.Key, Pos: drop.Pos, Drop: d, Keep: keepv, LDM: g.K}
-	return b.dev.MatmulDropoutABF16(b.s, g.M, g.N, g.K, rd[0], g.LDA, rd[1], g.LDB, pd, g.LDC, 1, 0, m)
+	return g, cuda.LowRankDropout{Key: drop.Key, Pos: drop.Pos, Drop: d, Keep: keepv, LDM: masked.Dim(1)}, nil
+}
+
+// dropoutUnfused is dropoutProduct's refusal.
+func dropoutUnfused(why string) error {
+	return fmt.Errorf("cuda: %w: the product with dropout inside: %s", tensor.ErrUnsupported, why)
+}
+
+// productPtrs resolves a product's output for writing and its operands for
+// reading.
+func (b *Backend) productPtrs(dst, x, y *tensor.Tensor) (cuda.Ptr, []cuda.Ptr, error) {
+	pd, err := b.ptr(dst)
+	if err != nil {
+		return 0, nil, err
+	}
+	rd, err := b.readPtrs(x, y)
+	return pd, rd, err
 }
 
 // loraFusionOff says why this backend runs no fused LoRA product ("": it

@@ -267,3 +267,53 @@ func TestMatMulDropoutA(t *testing.T) {
 		}
 	}
 }
+
+// TestMatMulTDropoutB: dA = dhᵀ·dropout(x) over 2100 tokens (the device
+// splits K) with the mask applied inside the product matches the float64
+// product of x dropped out on the host; with Options.UnfusedLoRA it
+// declines and tensor.MatMulTDropoutB's temporary gives the same.
+func TestMatMulTDropoutB(t *testing.T) {
+	fused := open(t, Options{BF16MatMul: true})
+	unfused := open(t, Options{BF16MatMul: true, UnfusedLoRA: true})
+	r := rand.New(rand.NewPCG(33, 34))
+	const tokens, rank, in = 2100, 16, 72
+	stream := &tensor.DropoutStream{Key: r.Uint64(), Pos: r.Uint64() >> 8, P: 0.25}
+	d, keep := dropout.Threshold(stream.P)
+	mask := make([]float32, tokens*in)
+	dropout.Mask(mask, stream.Key, stream.Pos, d, keep)
+	bf16 := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = tensor.BF16ToF32(tensor.F32ToBF16(float32(r.NormFloat64())))
+		}
+		return v
+	}
+	dhv, xv := bf16(tokens*rank), bf16(tokens*in)
+	ref := make([]float64, rank*in)
+	for k := 0; k < tokens; k++ {
+		for j := 0; j < in; j++ {
+			xd := float64(tensor.BF16ToF32(tensor.F32ToBF16(xv[k*in+j] * mask[k*in+j]))) // as the dropout kernel rounds
+			for i := 0; i < rank; i++ {
+				ref[i*in+j] += float64(dhv[k*rank+i]) * xd
+			}
+		}
+	}
+	if !fused.dev.SplitsK(rank, in, tokens) {
+		t.Fatalf("%d×%d×%d does not split K on this device: the test misses the slices", rank, in, tokens)
+	}
+	for _, b := range []*Backend{fused, unfused} {
+		dh := tensor.FromHost(b, tensor.F32, append([]float32(nil), dhv...), tokens, rank).To(tensor.BF16)
+		x := tensor.FromHost(b, tensor.F32, append([]float32(nil), xv...), tokens, in).To(tensor.BF16)
+		dst := tensor.New(b, tensor.BF16, rank, in)
+		err := b.MatMulTDropoutB(dst, dh, x, stream)
+		if b.opt.UnfusedLoRA != errors.Is(err, tensor.ErrUnsupported) || !b.opt.UnfusedLoRA && err != nil {
+			t.Fatalf("unfused %v: MatMulTDropoutB err %v", b.opt.UnfusedLoRA, err)
+		}
+		got := tensor.MatMulTDropoutB(dh, x, stream).To(tensor.F32).F32()
+		if e := relErr64(got, ref); !(e <= lowRankTol) {
+			t.Errorf("unfused %v: normalised error %.3g > %g", b.opt.UnfusedLoRA, e, lowRankTol)
+		} else {
+			t.Logf("unfused %v: normalised error %.3g", b.opt.UnfusedLoRA, e)
+		}
+	}
+}
