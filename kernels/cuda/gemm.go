@@ -560,6 +560,53 @@ func (d *Device) MatmulWGMMABF16To(s Stream, out DType, M, N, K int, a Ptr, lda 
 	return f.Launch(s, grid, Dim3{256, 1, 1}, wgmmaSmem, args)
 }
 
+// WGMMALoRATakes says why MatmulLoRAWGMMABF16 would refuse a fused
+// forward (nil: it runs it): the base product as WGMMATakes says, and the
+// low-rank pair under the same contract (its K, lda and ldb multiples of 8,
+// A and B 16-byte aligned: LoRA's ranks 8, 16, 32, 64 are).
+func (d *Device) WGMMALoRATakes(K, lda, ldb int, a, b Ptr, lr LowRank) error {
+	if err := d.WGMMATakes(false, true, K, lda, ldb, a, b); err != nil {
+		return err
+	}
+	if err := d.WGMMATakes(false, true, lr.K, lr.LDA, lr.LDB, lr.A, lr.B); err != nil {
+		return fmt.Errorf("the low-rank pair: %w", err)
+	}
+	return nil
+}
+
+// MatmulLoRAWGMMABF16 is MatmulLoRABF16's forward (transB: C = alpha·(A·Bᵀ
+// + lr.Scale·lr.A·lr.Bᵀ) + beta·C, C bf16) on the sm_90a wgmma kernel, for
+// the operands WGMMALoRATakes accepts (others are ErrBadArgument): the
+// rank's k-tiles first into the accumulators, scaled once they have
+// retired, then the base product's; C written and rounded once. No
+// dropout mask (the forward's acts on x before A). Never split in K.
+func (d *Device) MatmulLoRAWGMMABF16(s Stream, M, N, K int, a Ptr, lda int, b Ptr, ldb int, lr LowRank, c Ptr, ldc int, alpha, beta float32) error {
+	const op = "MatmulLoRAWGMMABF16"
+	if err := checkGemm(op, false, true, M, N, K, lda, ldb, ldc); err != nil {
+		return err
+	}
+	if err := checkLowRank(op, true, M, N, lr); err != nil {
+		return err
+	}
+	if err := d.WGMMALoRATakes(K, lda, ldb, a, b, lr); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if M == 0 || N == 0 {
+		return nil
+	}
+	f, err := d.Kernel("matmul_nt_wgmma_lr_cbf16_fwd_bf16")
+	if err != nil {
+		return err
+	}
+	if err := ensureSmem(f, wgmmaSmem); err != nil {
+		return err
+	}
+	grid := Dim3{(N + wgmmaBN - 1) / wgmmaBN, (M + wgmmaBM - 1) / wgmmaBM, 1}
+	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).F32(alpha).F32(beta).
+		Ptr(lr.A).Ptr(lr.B).Int(lr.K).Int(lr.LDA).Int(lr.LDB).F32(lr.Scale)
+	return f.Launch(s, grid, Dim3{256, 1, 1}, wgmmaSmem, args)
+}
+
 // MatmulDropoutABF16 computes C = alpha·(mask ⊙ A)·Bᵀ + beta·C, C bf16
 // [M,N] (ldc), A bf16 [M,K] (lda), B bf16 [N,K] (ldb): a LoRA layer's
 // h = dropout(x)·A_loraᵀ, the mask (m: kernels/dropout's stream, element

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/ftune/ftune/internal/half"
@@ -65,15 +66,67 @@ func TestMatmulLoRA(t *testing.T) {
 	worst.log(t)
 }
 
+// wgmmaLoRACases keep the wgmma kernel's contract (K, the rank and every
+// leading dimension multiples of 8, which testMatmulLoRA rounds them up
+// to): K 0, one k-tile and several, ragged K (a multiple of 8 but not of
+// the 64-wide k-tile), ranks of one k-tile and of two (80, ragged); ragged
+// M and N around the 128×128 tile, beta 0 and 1, alpha ≠ 1.
+var wgmmaLoRACases = []loraCase{
+	{gemmCase{1, 1, 8, 0, 1, 0}, 8, 2},
+	{gemmCase{17, 33, 16, 0, 1, 0}, 8, 2},
+	{gemmCase{5, 7, 0, 0, 1, 0}, 16, 0.5},
+	{gemmCase{127, 129, 64, 0, 1, 1}, 16, 2},
+	{gemmCase{129, 257, 72, 8, 1, 0}, 32, 1.7},
+	{gemmCase{64, 200, 96, 8, 0.5, 1}, 64, 0.25},
+	{gemmCase{200, 136, 320, 0, -1, 0}, 80, 4},
+}
+
+// TestMatmulLoRAWGMMA: the fused forward on the sm_90a kernel
+// (MatmulLoRAWGMMABF16) under TestMatmulLoRA's checks; on a GPU of another
+// compute capability the launcher must refuse it with the reason.
+func TestMatmulLoRAWGMMA(t *testing.T) {
+	g := needGPU(t)
+	if !g.d.Hopper() {
+		err := g.d.MatmulLoRAWGMMABF16(g.s, 4, 4, 8, 0, 8, 0, 8, LowRank{LDA: 8, LDB: 8, K: 8}, 0, 4, 1, 0)
+		if !errors.Is(err, ErrBadArgument) {
+			t.Fatalf("wgmma LoRA GEMM on a %d.%d GPU: err %v, want ErrBadArgument", g.d.Major, g.d.Minor, err)
+		}
+		t.Logf("compute capability %d.%d: refused as it should be: %v", g.d.Major, g.d.Minor, err)
+		return
+	}
+	var worst cbf16Worst
+	for _, c := range wgmmaLoRACases {
+		name := fmt.Sprintf("wgmma_nt/M%d_N%d_K%d_r%d_pad%d_alpha%g_beta%g_scale%g", c.M, c.N, c.K, c.r, c.pad, c.alpha, c.beta, c.scale)
+		t.Run(name, func(t *testing.T) { testMatmulLoRA(t, g, "wgmma", true, false, c, name, &worst) })
+	}
+	worst.log(t)
+	for what, lr := range map[string]LowRank{
+		"rank 12": {LDA: 16, LDB: 16, K: 12},
+		"lda2 20": {LDA: 20, LDB: 16, K: 16},
+		"B2 at 8": {LDA: 16, LDB: 16, K: 16, B: 8},
+	} {
+		if err := g.d.MatmulLoRAWGMMABF16(g.s, 4, 4, 8, 0, 8, 0, 8, lr, 0, 4, 1, 0); !errors.Is(err, ErrBadArgument) || !strings.Contains(err.Error(), "low-rank pair") {
+			t.Errorf("%s: err %v, want ErrBadArgument naming the low-rank pair", what, err)
+		}
+	}
+}
+
 func testMatmulLoRA(t *testing.T, g *gpu, base string, transB, drop bool, c loraCase, name string, worst *cbf16Worst) {
-	lda, ldc := max(c.K+c.pad, 1), max(c.N+c.pad, 1)
+	// up8 rounds a leading dimension up to the wgmma kernel's multiple of 8.
+	up8 := func(n int) int {
+		if base == "wgmma" {
+			return (n + 7) / 8 * 8
+		}
+		return n
+	}
+	lda, ldc := up8(max(c.K+c.pad, 1)), max(c.N+c.pad, 1)
 	a := g.randn(max(c.M*lda, 1), 1, BF16)
 	pa := g.up(a, BF16)
 	// The low-rank pair: h [M,r] and B [N,r] (nt) or [r,N] (nn), padded.
-	lda2 := c.r + c.pad
+	lda2 := up8(c.r + c.pad)
 	rows2, ldb2 := c.r, c.N+c.pad
 	if transB {
-		rows2, ldb2 = c.N, c.r+c.pad
+		rows2, ldb2 = c.N, up8(c.r+c.pad)
 	}
 	h := g.randn(max(c.M*lda2, 1), 1, BF16)
 	b2 := g.randn(max(rows2*ldb2, 1), 1, BF16)
@@ -95,11 +148,14 @@ func testMatmulLoRA(t *testing.T, g *gpu, base string, transB, drop bool, c lora
 	ldb := max(cols, 1)
 	var launch func(pc Ptr) error
 	switch base {
-	case "bf16":
-		ldb = max(cols+c.pad, 1)
+	case "bf16", "wgmma":
+		ldb = up8(max(cols+c.pad, 1))
 		w = g.randn(max(rows*ldb, 1), 1, BF16)
 		pw := g.up(w, BF16)
 		launch = func(pc Ptr) error {
+			if base == "wgmma" {
+				return g.d.MatmulLoRAWGMMABF16(g.s, c.M, c.N, c.K, pa, lda, pw, ldb, lr, pc, ldc, c.alpha, c.beta)
+			}
 			return g.d.MatmulLoRABF16(g.s, transB, c.M, c.N, c.K, pa, lda, pw, ldb, lr, pc, ldc, c.alpha, c.beta)
 		}
 	case "nf4":

@@ -4,10 +4,17 @@
 //
 //   matmul_nt_wgmma_fwd_bf16:        C[M,N] = alpha * A[M,K] * B[N,K]^T + beta * C, f32 C
 //   matmul_nt_wgmma_cbf16_fwd_bf16:  the same with C stored as bf16 (rounded once)
+//   matmul_nt_wgmma_lr_cbf16_fwd_bf16: a LoRA layer's forward in one kernel,
+//       C = alpha * (A * B^T + scale2 * A2[M,K2] * B2[N,K2]^T) + beta * C, bf16 C
+//       (gemm.cu's matmul_nt_lr_cbf16 on wgmma: the rank's k-tiles run
+//       first through the same ring into the same accumulators, which are
+//       scaled once every wgmma reading them has retired; then the base
+//       product's tiles; C written and rounded once)
 //
 // The nt product is the forward y = x W^T of every Linear layer. Contract
 // (the launcher checks it; other products run gemm.cu's sm_80 kernels):
-// K, lda and ldb multiples of 8 and A, B 16-byte aligned, so that every
+// K, lda and ldb (and the low-rank pair's K2, lda2, ldb2) multiples of 8
+// and A, B (A2, B2) 16-byte aligned, so that every
 // 16-byte chunk of a row is one cp.async (a chunk past M, N or K is
 // zero-filled). beta == 0 never reads C.
 //
@@ -75,15 +82,26 @@ __device__ __forceinline__ void wg_mma(float* d, unsigned long long da, unsigned
         : "l"(da), "l"(db));
 }
 
-template <typename CT>
+// WGLowRank is the LoRA pair of the _lr kernel (unused otherwise).
+struct WGLowRank {
+    const u16* A;
+    const u16* B;
+    int K, lda, ldb;
+    float scale;
+};
+
+template <typename CT, bool LR = false>
 __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B, CT* __restrict__ C, int M, int N,
-                           int K, int lda, int ldb, int ldc, float alpha, float beta) {
+                           int K, int lda, int ldb, int ldc, float alpha, float beta, WGLowRank lr = WGLowRank{}) {
     extern __shared__ __align__(16) unsigned char wg_smem[];
     const unsigned base = (smem_addr(wg_smem) + 1023) & ~1023u;
     const unsigned sA = base, sB = base + WG_STAGES * WG_TILE;
     const int bm = blockIdx.y * WG_BM, bn = blockIdx.x * WG_BN;
     const int wg = threadIdx.x >> 7;  // warpgroup: rows 64*wg.. of the tile
-    const int nk = (K + WG_BK - 1) / WG_BK;
+    // With LR, k-tiles [0, nk2) are the low-rank pair's, [nk2, nk) the
+    // base product's.
+    const int nk2 = LR ? (lr.K + WG_BK - 1) / WG_BK : 0;
+    const int nk = nk2 + (K + WG_BK - 1) / WG_BK;
 
     float d[64];
 #pragma unroll
@@ -91,8 +109,22 @@ __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B,
 
     auto load = [&](int kt) {
         const int st = kt % WG_STAGES;
-        wg_load(sA + st * WG_TILE, A, lda, bm, kt * WG_BK, M, K);
-        wg_load(sB + st * WG_TILE, B, ldb, bn, kt * WG_BK, N, K);
+        if (LR && kt < nk2) {
+            wg_load(sA + st * WG_TILE, lr.A, lr.lda, bm, kt * WG_BK, M, lr.K);
+            wg_load(sB + st * WG_TILE, lr.B, lr.ldb, bn, kt * WG_BK, N, lr.K);
+            return;
+        }
+        const int k0 = (kt - nk2) * WG_BK;
+        wg_load(sA + st * WG_TILE, A, lda, bm, k0, M, K);
+        wg_load(sB + st * WG_TILE, B, ldb, bn, k0, N, K);
+    };
+    // scale_lr multiplies the finished low-rank product by its scale: only
+    // once no wgmma that writes the accumulators is in flight (the hardware
+    // would add to them after the scaling).
+    auto scale_lr = [&]() {
+        asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+#pragma unroll
+        for (int i = 0; i < 64; i++) d[i] *= lr.scale;
     };
 #pragma unroll
     for (int s = 0; s < WG_STAGES - 2; s++) {
@@ -105,6 +137,7 @@ __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B,
         __syncthreads();
         if (kt + WG_STAGES - 2 < nk) load(kt + WG_STAGES - 2);
         cp_async_commit();
+        if (LR && kt == nk2) scale_lr();
         const int st = kt % WG_STAGES;
         const unsigned a = sA + st * WG_TILE + wg * 64 * 128, b = sB + st * WG_TILE;
         asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
@@ -115,6 +148,7 @@ __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B,
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
     cp_async_wait<0>();
+    if (LR && nk == nk2) scale_lr();  // K == 0: the low-rank product alone
 
     // Accumulator i of lane l of warp w (of the warpgroup): row
     // 16w + l/4 + 8*((i/2)%2), column 8*(i/4) + 2*(l%4) + i%2. Two adjacent
@@ -157,4 +191,10 @@ extern "C" __global__ void __launch_bounds__(256) matmul_nt_wgmma_cbf16_fwd_bf16
                                                                                 int M, int N, int K, int lda, int ldb,
                                                                                 int ldc, float alpha, float beta) {
     gemm_wgmma<bf16>(A, B, C, M, N, K, lda, ldb, ldc, alpha, beta);
+}
+
+extern "C" __global__ void __launch_bounds__(256) matmul_nt_wgmma_lr_cbf16_fwd_bf16(
+    const u16* A, const u16* B, bf16* C, int M, int N, int K, int lda, int ldb, int ldc, float alpha, float beta,
+    const u16* A2, const u16* B2, int K2, int lda2, int ldb2, float scale2) {
+    gemm_wgmma<bf16, true>(A, B, C, M, N, K, lda, ldb, ldc, alpha, beta, WGLowRank{A2, B2, K2, lda2, ldb2, scale2});
 }

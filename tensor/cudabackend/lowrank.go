@@ -90,7 +90,13 @@ func (b *Backend) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB bool, sca
 	if b.dev.SplitsK(M, N, K) {
 		return unfused(fmt.Sprintf("the base product %d×%d×%d splits K", M, N, K))
 	}
+	// Options.WGMMA: the forward on the sm_90a kernel where it takes the
+	// operands (else, as without it, on the sm_80 one).
+	wgmma := transB && b.opt.WGMMA && b.dev.WGMMALoRATakes(K, g.LDA, g.LDB, pa, pw, lr) == nil
 	fused := func(m int, c cuda.Ptr, beta float32) error {
+		if wgmma {
+			return b.dev.MatmulLoRAWGMMABF16(b.s, m, N, K, pa, g.LDA, pw, g.LDB, lr, c, g.LDC, 1, beta)
+		}
 		return b.dev.MatmulLoRABF16(b.s, transB, m, N, K, pa, g.LDA, pw, g.LDB, lr, c, g.LDC, 1, beta)
 	}
 	// cuBLASLt in play: forced, the products go to it one by one; auto,

@@ -60,7 +60,7 @@ func (b *Backend) Path() Path {
 	}
 	p.GEMM = gemmPath(b.opt.GEMMProvider, b.opt.BF16MatMul, lt, ltErr)
 	if b.opt.WGMMA {
-		p.GEMM += "; ftune's nt products on the sm_90a wgmma kernel (wgmma m64n128k16, 128-byte swizzled shared memory, cp.async; Options.WGMMA) where it takes them"
+		p.GEMM += "; ftune's nt products and fused LoRA forwards on the sm_90a wgmma kernels (wgmma m64n128k16, 128-byte swizzled shared memory, cp.async; Options.WGMMA) where they take them"
 	}
 	p.LoRA = loraPath(b.opt, b.lt != nil)
 	return p

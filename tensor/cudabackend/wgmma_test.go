@@ -67,3 +67,40 @@ func TestWGMMAOption(t *testing.T) {
 
 // openErr is Open, for tests that expect it to fail.
 func openErr(opt Options) (*Backend, error) { return Open(opt) }
+
+// With Options.WGMMA the fused LoRA forward runs on the sm_90a kernel
+// (matmul_nt_wgmma_lr) where it takes the operands, the backward's fused
+// product stays on the sm_80 one (nn), and so does a forward whose rank
+// breaks the kernel's multiple-of-8 contract; each result within
+// lowRankTol of the float64 reference.
+func TestWGMMAOptionFusesLoRA(t *testing.T) {
+	probe := open(t, Options{}) // skips without a GPU
+	if !probe.dev.Hopper() {
+		t.Logf("compute capability %d.%d: WGMMA is refused at open (TestWGMMAOption checks it)", probe.dev.Major, probe.dev.Minor)
+		return
+	}
+	b := open(t, Options{BF16MatMul: true, WGMMA: true, GEMMProvider: GEMMFtune})
+	r := rand.New(rand.NewPCG(23, 24))
+	for _, c := range []struct {
+		lowRankCase
+		kernel string
+	}{
+		{lowRankCase{77, 130, 72, 16, true, false, 2, 0, 0}, "matmul_nt_wgmma_lr_cbf16_fwd_bf16"},
+		{lowRankCase{129, 64, 200, 32, true, false, 0.5, 1, 0}, "matmul_nt_wgmma_lr_cbf16_fwd_bf16"},
+		{lowRankCase{77, 130, 72, 12, true, false, 2, 0, 0}, "matmul_nt_lr_cbf16_fwd_bf16"},
+		{lowRankCase{77, 130, 72, 16, false, false, 1, 1, 0}, "matmul_nn_lr_cbf16_fwd_bf16"},
+	} {
+		t.Run(c.String(), func(t *testing.T) {
+			before := b.dev.Launches()[c.kernel]
+			got, ref, _ := runLowRank(t, b, r, c.lowRankCase, true)
+			if ran := b.dev.Launches()[c.kernel] - before; ran != 1 {
+				t.Errorf("%s ran %d times, want once", c.kernel, ran)
+			}
+			if e := relErr64(got, ref); !(e <= lowRankTol) {
+				t.Errorf("normalised error %.3g > %g", e, lowRankTol)
+			} else {
+				t.Logf("%s: normalised error %.3g", c.kernel, e)
+			}
+		})
+	}
+}
