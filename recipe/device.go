@@ -110,9 +110,9 @@ type DeviceRequest struct {
 	// UnfusedLoRA runs a LoRA layer's two products apart on a GPU
 	// (cudabackend.Options.UnfusedLoRA): benchmarks' before/after.
 	UnfusedLoRA bool
-	// WGMMA puts ftune's nt products on the sm_90a wgmma kernel on a
-	// compute capability 9.0 GPU (cudabackend.Options.WGMMA): opt-in
-	// until a GPU run has validated it.
+	// WGMMA puts ftune's nt and nn products (the fused LoRA ones too) on
+	// the sm_90a wgmma kernels on a compute capability 9.0 GPU
+	// (cudabackend.Options.WGMMA): opt-in until a GPU run has validated it.
 	WGMMA bool
 	// Log receives the GPU's GEMM provider lines (nil: discarded).
 	Log io.Writer

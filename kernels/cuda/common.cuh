@@ -121,3 +121,34 @@ __device__ __forceinline__ float dropout_at(DropoutCursor& c, long long i) {
     }
     return (unsigned int)((c.r >> (16 * (i & 3))) & 0xffffull) >= c.drop ? c.keep : 0.f;
 }
+
+// LowRank is the second operand pair of the fused LoRA GEMMs (gemm.cu's
+// and gemm_sm90.cu's _lr kernels): op(A2) [M,K2] and op(B2) [K2,N] with
+// the first pair's transposes, their product scaled by scale before the
+// first pair's is added. K == 0 (the plain kernels) adds nothing. With
+// dropout (the nn entries: LoRA dropout's backward, dx = dy·W + mask ⊙
+// (dh·A)), element (row, col) of the low-rank product is also multiplied
+// by element row·ldm + col of the mask at (key, pos) (dropout_at), before
+// the scale. gemm.cu's masked-operand kernels (dropa, dropb) use the
+// dropout fields alone.
+struct LowRank {
+    const u16* A;
+    const u16* B;
+    int K, lda, ldb;
+    float scale;
+    int dropout;
+    unsigned long long key, pos;
+    unsigned int drop;
+    float keep;
+    long long ldm;
+};
+
+// LR_ARGS are a fused LoRA entry's arguments after the plain ones: the
+// low-rank pair A2 [M,K2] (lda2), B2 (ldb2: [N,K2] for nt, [K2,N] for nn),
+// its scale, and LoRA dropout's mask (nn only): on (0 or 1), key, pos,
+// drop threshold, keep value and the mask's row length. LR_PAIR is them
+// as a LowRank.
+#define LR_ARGS const u16 *A2, const u16 *B2, int K2, int lda2, int ldb2, float scale2, int mask_on, \
+                unsigned long long mask_key, unsigned long long mask_pos, unsigned int mask_drop, float mask_keep, \
+                long long mask_ld
+#define LR_PAIR LowRank{A2, B2, K2, lda2, ldb2, scale2, mask_on, mask_key, mask_pos, mask_drop, mask_keep, mask_ld}

@@ -191,25 +191,6 @@ __device__ __forceinline__ void load_tile_nf4(u16* s, const NF4Weight& w, const 
     }
 }
 
-// LowRank is the second operand pair of the _lr kernels (see the header):
-// op(A2) [M,K2] and op(B2) [K2,N] with the first pair's transposes, their
-// product scaled by scale before the first pair's is added. K == 0 (the
-// plain kernels) adds nothing. With dropout (the nn entries: LoRA
-// dropout's backward, dx = dy·W + mask ⊙ (dh·A)), element (row, col) of
-// the low-rank product is also multiplied by element row·ldm + col of the
-// mask at (key, pos) (common.cuh's dropout_at), before the scale.
-struct LowRank {
-    const u16* A;
-    const u16* B;
-    int K, lda, ldb;
-    float scale;
-    int dropout;
-    unsigned long long key, pos;
-    unsigned int drop;
-    float keep;
-    long long ldm;
-};
-
 // mask_tile multiplies rows [row0, row0+ROWS) x cols [col0, col0+COLS) of
 // a row-major operand's shared tile (load_tile's layout and partition:
 // each thread the chunks it copied) by LoRA dropout's mask, element (r, c)
@@ -485,15 +466,8 @@ NF4DQ_ENTRY(matmul_nt_nf4dq_cbf16_fwd_bf16, true, bf16)
 NF4DQ_ENTRY(matmul_nn_nf4dq_cbf16_fwd_bf16, false, bf16)
 
 
-// The fused LoRA products (bf16 C): the plain entries' arguments, then the
-// low-rank pair A2 [M,K2] (lda2), B2 (ldb2: [N,K2] for nt, [K2,N] for nn)
-// and its scale.
-// The nn entries (the backward's dx) also take LoRA dropout's mask: on
-// (0 or 1), key, pos, drop threshold, keep value and the mask's row length.
-#define LR_ARGS const u16 *A2, const u16 *B2, int K2, int lda2, int ldb2, float scale2, int mask_on, \
-                unsigned long long mask_key, unsigned long long mask_pos, unsigned int mask_drop, float mask_keep, \
-                long long mask_ld
-#define LR_PAIR LowRank{A2, B2, K2, lda2, ldb2, scale2, mask_on, mask_key, mask_pos, mask_drop, mask_keep, mask_ld}
+// The fused LoRA products (bf16 C): the plain entries' arguments, then
+// LR_ARGS (common.cuh).
 #define GEMM_LR_ENTRY(name, tb)                                                                              \
     extern "C" __global__ void __launch_bounds__(THREADS) name(                                             \
         const u16* A, const u16* B, bf16* C, int M, int N, int K, int lda, int ldb, int ldc, float alpha,   \

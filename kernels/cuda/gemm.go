@@ -491,14 +491,19 @@ func (d *Device) launchLoRA(s Stream, name string, transB bool, M, N int, lr Low
 	if err := ensureSmem(f, smem); err != nil {
 		return err
 	}
+	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, 1}
+	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, lowRankArgs(args, lr))
+}
+
+// lowRankArgs appends the low-rank pair and its dropout mask (mask on,
+// key, position, threshold, keep value, row length; off: zeros) to args,
+// as gemm.cu's and gemm_sm90.cu's LoRA entries take them.
+func lowRankArgs(args *Args, lr LowRank) *Args {
 	args.Ptr(lr.A).Ptr(lr.B).Int(lr.K).Int(lr.LDA).Int(lr.LDB).F32(lr.Scale)
 	if m := lr.Dropout; m != nil {
-		maskArgs(args.Int(1), m)
-	} else {
-		args.Int(0).I64(0).I64(0).Int(0).F32(1).I64(0)
+		return maskArgs(args.Int(1), m)
 	}
-	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, 1}
-	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, args)
+	return args.Int(0).I64(0).I64(0).Int(0).F32(1).I64(0)
 }
 
 // The sm_90a GEMM's tile and shared memory (gemm_sm90.cu; keep in step).
@@ -508,47 +513,58 @@ const (
 )
 
 // WGMMATakes says why MatmulWGMMABF16To would refuse a product (nil: it
-// runs it): the Hopper kernel computes C = alpha·A·Bᵀ + beta·C (the nt
-// product, every Linear layer's forward) on compute capability 9.0, with
-// K, lda and ldb multiples of 8 and A and B 16-byte aligned, so that each
-// 16-byte chunk of a row is one copy.
-func (d *Device) WGMMATakes(transA, transB bool, K, lda, ldb int, a, b Ptr) error {
+// runs it): the Hopper kernels compute C = alpha·A·op(B) + beta·C for A
+// [M,K] untransposed and B [N,K] (transB: the nt product, every Linear
+// layer's forward) or [K,N] (the nn product, its input gradient), on
+// compute capability 9.0, with K, lda and ldb multiples of 8 (for nn N
+// too: its B tiles are copied in 16-byte chunks along N) and A and B
+// 16-byte aligned, so that each 16-byte chunk of a row is one copy.
+func (d *Device) WGMMATakes(transA, transB bool, N, K, lda, ldb int, a, b Ptr) error {
 	switch {
 	case !d.Hopper():
 		return badArg("the wgmma GEMM runs on compute capability 9.0 only (this GPU is %d.%d)", d.Major, d.Minor)
-	case transA || !transB:
-		return badArg("the wgmma GEMM computes the nt product only (A [M,K], B [N,K]), not %s", transName(transA, transB))
+	case transA:
+		return badArg("the wgmma GEMM computes the nt and nn products only (A [M,K]), not %s", transName(transA, transB))
 	case K%8 != 0 || lda%8 != 0 || ldb%8 != 0:
 		return badArg("the wgmma GEMM needs K, lda and ldb multiples of 8 (K=%d lda=%d ldb=%d)", K, lda, ldb)
+	case !transB && N%8 != 0:
+		return badArg("the wgmma GEMM's nn product needs N a multiple of 8 (N=%d)", N)
 	case a%16 != 0 || b%16 != 0:
 		return badArg("the wgmma GEMM needs A and B 16-byte aligned")
 	}
 	return nil
 }
 
-// MatmulWGMMABF16To is MatmulBF16To's nt product (C = alpha·A·Bᵀ + beta·C,
-// A bf16 [M,K], B bf16 [N,K], C of type out, F32 or BF16) on Hopper's
-// warpgroup MMA (gemm_sm90.cu: wgmma m64n128k16 from 128-byte swizzled
-// shared memory fed by cp.async, float32 accumulation), for the products
+// MatmulWGMMABF16To is MatmulBF16To's nt (transB) or nn product (C =
+// alpha·A·op(B) + beta·C, A bf16 [M,K], B bf16 [N,K] or [K,N], C of type
+// out, F32 or BF16) on Hopper's warpgroup MMA (gemm_sm90.cu: wgmma
+// m64n128k16 from 128-byte swizzled shared memory fed by cp.async, the nn
+// product's B tiles MN-major, float32 accumulation), for the products
 // WGMMATakes accepts; others are ErrBadArgument. Same contract and
 // rounding as MatmulBF16To (beta == 0 never reads C; a bf16 C is rounded
 // once); never split in K.
-func (d *Device) MatmulWGMMABF16To(s Stream, out DType, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32) error {
+func (d *Device) MatmulWGMMABF16To(s Stream, out DType, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32) error {
 	const op = "MatmulWGMMABF16To"
 	suffix, err := gemmOut(op, out)
 	if err != nil {
 		return err
 	}
-	if err := checkGemm(op, false, true, M, N, K, lda, ldb, ldc); err != nil {
+	if err := checkGemm(op, false, transB, M, N, K, lda, ldb, ldc); err != nil {
 		return err
 	}
-	if err := d.WGMMATakes(false, true, K, lda, ldb, a, b); err != nil {
+	if err := d.WGMMATakes(false, transB, N, K, lda, ldb, a, b); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	if M == 0 || N == 0 {
 		return nil
 	}
-	f, err := d.Kernel("matmul_nt_wgmma" + suffix + "_fwd_bf16")
+	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).F32(alpha).F32(beta)
+	return d.launchWGMMA(s, "matmul_"+transName(false, transB)+"_wgmma"+suffix+"_fwd_bf16", M, N, args)
+}
+
+// launchWGMMA launches a gemm_sm90.cu kernel on its grid and shared memory.
+func (d *Device) launchWGMMA(s Stream, name string, M, N int, args *Args) error {
+	f, err := d.Kernel(name)
 	if err != nil {
 		return err
 	}
@@ -556,55 +572,46 @@ func (d *Device) MatmulWGMMABF16To(s Stream, out DType, M, N, K int, a Ptr, lda 
 		return err
 	}
 	grid := Dim3{(N + wgmmaBN - 1) / wgmmaBN, (M + wgmmaBM - 1) / wgmmaBM, 1}
-	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).F32(alpha).F32(beta)
 	return f.Launch(s, grid, Dim3{256, 1, 1}, wgmmaSmem, args)
 }
 
 // WGMMALoRATakes says why MatmulLoRAWGMMABF16 would refuse a fused
-// forward (nil: it runs it): the base product as WGMMATakes says, and the
+// product (nil: it runs it): the base product as WGMMATakes says, and the
 // low-rank pair under the same contract (its K, lda and ldb multiples of 8,
 // A and B 16-byte aligned: LoRA's ranks 8, 16, 32, 64 are).
-func (d *Device) WGMMALoRATakes(K, lda, ldb int, a, b Ptr, lr LowRank) error {
-	if err := d.WGMMATakes(false, true, K, lda, ldb, a, b); err != nil {
+func (d *Device) WGMMALoRATakes(transB bool, N, K, lda, ldb int, a, b Ptr, lr LowRank) error {
+	if err := d.WGMMATakes(false, transB, N, K, lda, ldb, a, b); err != nil {
 		return err
 	}
-	if err := d.WGMMATakes(false, true, lr.K, lr.LDA, lr.LDB, lr.A, lr.B); err != nil {
+	if err := d.WGMMATakes(false, transB, N, lr.K, lr.LDA, lr.LDB, lr.A, lr.B); err != nil {
 		return fmt.Errorf("the low-rank pair: %w", err)
 	}
 	return nil
 }
 
-// MatmulLoRAWGMMABF16 is MatmulLoRABF16's forward (transB: C = alpha·(A·Bᵀ
-// + lr.Scale·lr.A·lr.Bᵀ) + beta·C, C bf16) on the sm_90a wgmma kernel, for
+// MatmulLoRAWGMMABF16 is MatmulLoRABF16 (C = alpha·(A·op(B) +
+// lr.Scale·lr.A·op(lr.B)) + beta·C, C bf16; the nn product with LoRA
+// dropout's mask when lr.Dropout is set) on the sm_90a wgmma kernels, for
 // the operands WGMMALoRATakes accepts (others are ErrBadArgument): the
-// rank's k-tiles first into the accumulators, scaled once they have
-// retired, then the base product's; C written and rounded once. No
-// dropout mask (the forward's acts on x before A). Never split in K.
-func (d *Device) MatmulLoRAWGMMABF16(s Stream, M, N, K int, a Ptr, lda int, b Ptr, ldb int, lr LowRank, c Ptr, ldc int, alpha, beta float32) error {
+// rank's k-tiles first into the accumulators, masked and scaled once they
+// have retired, then the base product's; C written and rounded once.
+// Never split in K.
+func (d *Device) MatmulLoRAWGMMABF16(s Stream, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, lr LowRank, c Ptr, ldc int, alpha, beta float32) error {
 	const op = "MatmulLoRAWGMMABF16"
-	if err := checkGemm(op, false, true, M, N, K, lda, ldb, ldc); err != nil {
+	if err := checkGemm(op, false, transB, M, N, K, lda, ldb, ldc); err != nil {
 		return err
 	}
-	if err := checkLowRank(op, true, M, N, lr); err != nil {
+	if err := checkLowRank(op, transB, M, N, lr); err != nil {
 		return err
 	}
-	if err := d.WGMMALoRATakes(K, lda, ldb, a, b, lr); err != nil {
+	if err := d.WGMMALoRATakes(transB, N, K, lda, ldb, a, b, lr); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	if M == 0 || N == 0 {
 		return nil
 	}
-	f, err := d.Kernel("matmul_nt_wgmma_lr_cbf16_fwd_bf16")
-	if err != nil {
-		return err
-	}
-	if err := ensureSmem(f, wgmmaSmem); err != nil {
-		return err
-	}
-	grid := Dim3{(N + wgmmaBN - 1) / wgmmaBN, (M + wgmmaBM - 1) / wgmmaBM, 1}
-	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).F32(alpha).F32(beta).
-		Ptr(lr.A).Ptr(lr.B).Int(lr.K).Int(lr.LDA).Int(lr.LDB).F32(lr.Scale)
-	return f.Launch(s, grid, Dim3{256, 1, 1}, wgmmaSmem, args)
+	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).F32(alpha).F32(beta)
+	return d.launchWGMMA(s, "matmul_"+transName(false, transB)+"_wgmma_lr_cbf16_fwd_bf16", M, N, lowRankArgs(args, lr))
 }
 
 // MatmulDropoutABF16 computes C = alpha·(mask ⊙ A)·Bᵀ + beta·C, C bf16

@@ -81,13 +81,14 @@ var wgmmaLoRACases = []loraCase{
 	{gemmCase{200, 136, 320, 0, -1, 0}, 80, 4},
 }
 
-// TestMatmulLoRAWGMMA: the fused forward on the sm_90a kernel
-// (MatmulLoRAWGMMABF16) under TestMatmulLoRA's checks; on a GPU of another
-// compute capability the launcher must refuse it with the reason.
+// TestMatmulLoRAWGMMA: the fused products on the sm_90a kernels
+// (MatmulLoRAWGMMABF16: the forward, nt; the backward's dx, nn, with and
+// without LoRA dropout's mask) under TestMatmulLoRA's checks; on a GPU of
+// another compute capability the launcher must refuse them with the reason.
 func TestMatmulLoRAWGMMA(t *testing.T) {
 	g := needGPU(t)
 	if !g.d.Hopper() {
-		err := g.d.MatmulLoRAWGMMABF16(g.s, 4, 4, 8, 0, 8, 0, 8, LowRank{LDA: 8, LDB: 8, K: 8}, 0, 4, 1, 0)
+		err := g.d.MatmulLoRAWGMMABF16(g.s, true, 4, 4, 8, 0, 8, 0, 8, LowRank{LDA: 8, LDB: 8, K: 8}, 0, 4, 1, 0)
 		if !errors.Is(err, ErrBadArgument) {
 			t.Fatalf("wgmma LoRA GEMM on a %d.%d GPU: err %v, want ErrBadArgument", g.d.Major, g.d.Minor, err)
 		}
@@ -95,9 +96,17 @@ func TestMatmulLoRAWGMMA(t *testing.T) {
 		return
 	}
 	var worst cbf16Worst
-	for _, c := range wgmmaLoRACases {
-		name := fmt.Sprintf("wgmma_nt/M%d_N%d_K%d_r%d_pad%d_alpha%g_beta%g_scale%g", c.M, c.N, c.K, c.r, c.pad, c.alpha, c.beta, c.scale)
-		t.Run(name, func(t *testing.T) { testMatmulLoRA(t, g, "wgmma", true, false, c, name, &worst) })
+	for _, mode := range []struct{ transB, drop bool }{{true, false}, {false, false}, {false, true}} {
+		for _, c := range wgmmaLoRACases {
+			if !mode.transB {
+				c.N = (c.N + 7) / 8 * 8 // the nn product's contract
+			}
+			name := fmt.Sprintf("wgmma_%s/M%d_N%d_K%d_r%d_pad%d_alpha%g_beta%g_scale%g", transName(false, mode.transB), c.M, c.N, c.K, c.r, c.pad, c.alpha, c.beta, c.scale)
+			if mode.drop {
+				name += "_dropout0.3"
+			}
+			t.Run(name, func(t *testing.T) { testMatmulLoRA(t, g, "wgmma", mode.transB, mode.drop, c, name, &worst) })
+		}
 	}
 	worst.log(t)
 	for what, lr := range map[string]LowRank{
@@ -105,7 +114,7 @@ func TestMatmulLoRAWGMMA(t *testing.T) {
 		"lda2 20": {LDA: 20, LDB: 16, K: 16},
 		"B2 at 8": {LDA: 16, LDB: 16, K: 16, B: 8},
 	} {
-		if err := g.d.MatmulLoRAWGMMABF16(g.s, 4, 4, 8, 0, 8, 0, 8, lr, 0, 4, 1, 0); !errors.Is(err, ErrBadArgument) || !strings.Contains(err.Error(), "low-rank pair") {
+		if err := g.d.MatmulLoRAWGMMABF16(g.s, true, 4, 4, 8, 0, 8, 0, 8, lr, 0, 4, 1, 0); !errors.Is(err, ErrBadArgument) || !strings.Contains(err.Error(), "low-rank pair") {
 			t.Errorf("%s: err %v, want ErrBadArgument naming the low-rank pair", what, err)
 		}
 	}
@@ -154,7 +163,7 @@ func testMatmulLoRA(t *testing.T, g *gpu, base string, transB, drop bool, c lora
 		pw := g.up(w, BF16)
 		launch = func(pc Ptr) error {
 			if base == "wgmma" {
-				return g.d.MatmulLoRAWGMMABF16(g.s, c.M, c.N, c.K, pa, lda, pw, ldb, lr, pc, ldc, c.alpha, c.beta)
+				return g.d.MatmulLoRAWGMMABF16(g.s, transB, c.M, c.N, c.K, pa, lda, pw, ldb, lr, pc, ldc, c.alpha, c.beta)
 			}
 			return g.d.MatmulLoRABF16(g.s, transB, c.M, c.N, c.K, pa, lda, pw, ldb, lr, pc, ldc, c.alpha, c.beta)
 		}
@@ -257,21 +266,8 @@ func TestMatmulDropoutA(t *testing.T) {
 			a := g.randn(max(c.M*lda, 1), 1, BF16)
 			b := g.randn(max(c.N*ldb, 1), 1, BF16)
 			pa, pb := g.up(a, BF16), g.up(b, BF16)
-			drop, keep := dropout.Threshold(0.3)
-			m := LowRankDropout{Key: g.rng.Uint64(), Pos: g.rng.Uint64() >> 8, Drop: drop, Keep: keep, LDM: c.K + 2}
-			mask := make([]float32, max(c.M*m.LDM, 1))
-			dropout.Mask(mask, m.Key, m.Pos, drop, keep)
-			ad := make([]float32, len(a))
-			for i := 0; i < c.M; i++ {
-				for k := 0; k < c.K; k++ {
-					ad[i*lda+k] = half.BF16ToF32(half.F32ToBF16(a[i*lda+k] * mask[i*m.LDM+k]))
-				}
-			}
-			c0 := g.randn(max(c.M*ldc, 1), 1, BF16)
-			pc := g.alloc(len(c0) * 2) // NaN-poisoned
-			if c.beta != 0 {
-				g.ok(CopyHtoD(g.d, pc, toBF16s(c0)))
-			}
+			m, ad := droppedOut(g, a, c.M, c.K, lda, c.K+2)
+			c0, pc := bf16C(g, c, ldc)
 			g.ok(g.d.MatmulDropoutABF16(g.s, c.M, c.N, c.K, pa, lda, pb, ldb, pc, ldc, c.alpha, c.beta, m))
 			want, mag := matmulRef(false, true, c.M, c.N, c.K, ad, lda, b, ldb, c0, ldc, float64(c.alpha), float64(c.beta))
 			got, wantW, magW := gemmWindow(t, g.down(pc, c.M*ldc, BF16), want, mag, c.M, c.N, ldc, c.beta)
@@ -310,21 +306,8 @@ func TestMatmulTNDropoutB(t *testing.T) {
 			a := g.randn(max(c.K*lda, 1), 1, BF16)
 			b := g.randn(max(c.K*ldb, 1), 1, BF16)
 			pa, pb := g.up(a, BF16), g.up(b, BF16)
-			drop, keep := dropout.Threshold(0.3)
-			m := LowRankDropout{Key: g.rng.Uint64(), Pos: g.rng.Uint64() >> 8, Drop: drop, Keep: keep, LDM: c.N + 2}
-			mask := make([]float32, max(c.K*m.LDM, 1))
-			dropout.Mask(mask, m.Key, m.Pos, drop, keep)
-			bd := make([]float32, len(b))
-			for k := 0; k < c.K; k++ {
-				for j := 0; j < c.N; j++ {
-					bd[k*ldb+j] = half.BF16ToF32(half.F32ToBF16(b[k*ldb+j] * mask[k*m.LDM+j]))
-				}
-			}
-			c0 := g.randn(max(c.M*ldc, 1), 1, BF16)
-			pc := g.alloc(len(c0) * 2) // NaN-poisoned
-			if c.beta != 0 {
-				g.ok(CopyHtoD(g.d, pc, toBF16s(c0)))
-			}
+			m, bd := droppedOut(g, b, c.K, c.N, ldb, c.N+2)
+			c0, pc := bf16C(g, c, ldc)
 			before := g.d.CallCounts()["cuLaunchKernel"]
 			g.ok(g.d.MatmulTNDropoutBBF16(Stream{}, c.M, c.N, c.K, pa, lda, pb, ldb, pc, ldc, c.alpha, c.beta, m))
 			if n, want := g.d.CallCounts()["cuLaunchKernel"]-before, map[bool]int64{true: 2, false: 1}[slices > 1]; n != want {
@@ -340,6 +323,35 @@ func TestMatmulTNDropoutB(t *testing.T) {
 	if err := g.d.MatmulTNDropoutBBF16(g.s, 4, 8, 4, 0, 4, 0, 8, 0, 8, 1, 0, LowRankDropout{LDM: 7}); !errors.Is(err, ErrBadArgument) {
 		t.Errorf("mask row length < N: err %v, want ErrBadArgument", err)
 	}
+}
+
+// droppedOut draws a LoRA dropout mask (p = 0.3, a random stream, rows of
+// ldm elements) over the [rows, cols] operand x (leading dimension ld) and
+// returns it with x dropped out as the kernels compute it: each element
+// times its mask value, rounded to bf16 once.
+func droppedOut(g *gpu, x []float32, rows, cols, ld, ldm int) (LowRankDropout, []float32) {
+	drop, keep := dropout.Threshold(0.3)
+	m := LowRankDropout{Key: g.rng.Uint64(), Pos: g.rng.Uint64() >> 8, Drop: drop, Keep: keep, LDM: ldm}
+	mask := make([]float32, max(rows*ldm, 1))
+	dropout.Mask(mask, m.Key, m.Pos, drop, keep)
+	xd := make([]float32, len(x))
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			xd[i*ld+j] = half.BF16ToF32(half.F32ToBF16(x[i*ld+j] * mask[i*ldm+j]))
+		}
+	}
+	return m, xd
+}
+
+// bf16C makes a case's bf16 C: random values c0 on the device when beta
+// reads them, else a NaN-poisoned buffer (beta 0 must not read C).
+func bf16C(g *gpu, c gemmCase, ldc int) ([]float32, Ptr) {
+	c0 := g.randn(max(c.M*ldc, 1), 1, BF16)
+	pc := g.alloc(len(c0) * 2) // NaN-poisoned
+	if c.beta != 0 {
+		g.ok(CopyHtoD(g.d, pc, toBF16s(c0)))
+	}
+	return c0, pc
 }
 
 // checkBF16Output holds a bf16 GEMM output to 1 bf16 ulp + 1e-4·Σ|terms|

@@ -1,32 +1,42 @@
-// gemm_sm90.cu: the bf16 tensor-core product on Hopper's warpgroup MMA
+// gemm_sm90.cu: the bf16 tensor-core products on Hopper's warpgroup MMA
 // (wgmma, PTX ISA 8.0, target sm_90a: compute capability 9.0 only; the
 // launcher loads this module on such a GPU alone).
 //
 //   matmul_nt_wgmma_fwd_bf16:        C[M,N] = alpha * A[M,K] * B[N,K]^T + beta * C, f32 C
 //   matmul_nt_wgmma_cbf16_fwd_bf16:  the same with C stored as bf16 (rounded once)
-//   matmul_nt_wgmma_lr_cbf16_fwd_bf16: a LoRA layer's forward in one kernel,
-//       C = alpha * (A * B^T + scale2 * A2[M,K2] * B2[N,K2]^T) + beta * C, bf16 C
-//       (gemm.cu's matmul_nt_lr_cbf16 on wgmma: the rank's k-tiles run
-//       first through the same ring into the same accumulators, which are
-//       scaled once every wgmma reading them has retired; then the base
-//       product's tiles; C written and rounded once)
+//   matmul_nn_wgmma{,_cbf16}_fwd_bf16: the same with B stored [K,N]
+//       (C = alpha * A * B + beta * C: the backward's dx = dy·W)
+//   matmul_{nt,nn}_wgmma_lr_cbf16_fwd_bf16: a LoRA layer's two products in
+//       one kernel, C = alpha * (A * op(B) + scale2 * A2[M,K2] * op(B2)) +
+//       beta * C, bf16 C (gemm.cu's matmul_{nt,nn}_lr_cbf16 on wgmma: the
+//       rank's k-tiles run first through the same ring into the same
+//       accumulators, which are masked (nn: LoRA dropout's mask, drawn in
+//       the kernel) and scaled once every wgmma writing them has retired;
+//       then the base product's tiles; C written and rounded once)
 //
-// The nt product is the forward y = x W^T of every Linear layer. Contract
-// (the launcher checks it; other products run gemm.cu's sm_80 kernels):
-// K, lda and ldb (and the low-rank pair's K2, lda2, ldb2) multiples of 8
-// and A, B (A2, B2) 16-byte aligned, so that every
-// 16-byte chunk of a row is one cp.async (a chunk past M, N or K is
-// zero-filled). beta == 0 never reads C.
+// The nt product is the forward y = x W^T of every Linear layer, the nn
+// one its input gradient. Contract (the launcher checks it; other products
+// run gemm.cu's sm_80 kernels): K, lda and ldb (and the low-rank pair's
+// K2, lda2, ldb2) multiples of 8, for nn N too, and A, B (A2, B2) 16-byte
+// aligned, so that every 16-byte chunk of a row is one cp.async (a chunk
+// past M, N or K is zero-filled). beta == 0 never reads C.
 //
 // Block tile 128x128x64, 256 threads: two warpgroups, each owning 64 rows
 // of the tile and all 128 columns (wgmma m64n128k16, 64 float accumulators
-// a thread, f32 accumulation). A and B tiles reach shared memory through
-// cp.async in the 128-byte swizzled K-major layout wgmma reads (16-byte
-// chunk c of tile row r at (r/8)*1024 + (r%8)*128 + 16*(c ^ r%8); a tile
-// row is 64 bf16 = 128 bytes, so a tile is 16 atoms of 8 rows x 128 bytes,
-// each 1024-byte aligned), in a ring of 4 stages (128 KB, plus 1 KB to
-// align the ring). The descriptor of k-step s (16 wide) starts 32*s bytes
-// into the atom's rows; the hardware swizzles the whole address.
+// a thread, f32 accumulation). Tiles reach shared memory through cp.async
+// in a 128-byte swizzled layout wgmma reads, 16 KB a tile, 1024-byte
+// aligned atoms of 8 rows x 128 bytes with 16-byte chunk c of an atom's row
+// r at r*128 + 16*(c ^ r)):
+//   - K-major (A; nt's B): tile row r (of M or N), k 8c..8c+7 at
+//     (r/8)*1024 + (r%8)*128 + 16*(c ^ r%8); a row is 64 k = 128 bytes. The
+//     descriptor of k-step s (16 wide) starts 32*s bytes in; stride byte
+//     offset 1024 (the next 8 rows).
+//   - MN-major (nn's B, stored [K,N]: wgmma's imm-trans-b 1): k-row k of
+//     the tile, columns 64h + 8c..+7 at (k/8)*2048 + h*1024 + (k%8)*128 +
+//     16*(c ^ k%8): atoms of 8 k-rows x 64 columns, the two column halves
+//     1024 bytes apart (leading byte offset), groups of 8 k 2048 apart
+//     (stride byte offset); k-step s starts 4096*s bytes in.
+// A ring of 4 stages (128 KB, plus 1 KB to align the ring).
 //
 // Pipeline per k-tile kt (prefetch distance 2, one wgmma group in flight):
 // wait for tile kt's copies, fence.proxy.async (cp.async writes through the
@@ -42,17 +52,23 @@
 #define WG_STAGES 4
 #define WG_TILE (128 * 64 * 2)  // bytes of one A or B tile
 
-// The 64-bit matrix descriptor of a 128-byte swizzled K-major operand at
-// shared address a: start address >> 4, leading byte offset 1 (unused by
-// this layout), stride byte offset 1024 >> 4 (the next 8 rows), swizzle
-// mode 1 (128 bytes).
+// The 64-bit matrix descriptor of a 128-byte swizzled operand at shared
+// address a: start address >> 4, leading byte offset (bits 16-29, >> 4),
+// stride byte offset (bits 32-45, >> 4), swizzle mode 1 (128 bytes).
+// K-major: leading 1 (unused by this layout), stride 1024 (the next 8
+// rows). MN-major: leading 1024 (the next 64 columns), stride 2048 (the
+// next 8 k-rows).
 __device__ __forceinline__ unsigned long long wg_desc(unsigned a) {
     return (unsigned long long)((a & 0x3FFFF) >> 4) | (1ull << 16) | ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
 }
+__device__ __forceinline__ unsigned long long wg_desc_mn(unsigned a) {
+    return (unsigned long long)((a & 0x3FFFF) >> 4) | ((unsigned long long)(1024 >> 4) << 16) |
+           ((unsigned long long)(2048 >> 4) << 32) | (1ull << 62);
+}
 
 // wg_load copies rows [row0, row0+128) x k [k0, k0+64) of a row-major
-// [rows, K] bf16 matrix (leading dimension ld) into the swizzled tile at
-// shared address s; chunks outside the matrix are zero-filled.
+// [rows, K] bf16 matrix (leading dimension ld) into the K-major swizzled
+// tile at shared address s; chunks outside the matrix are zero-filled.
 __device__ __forceinline__ void wg_load(unsigned s, const u16* g, int ld, int row0, int k0, int rows, int K) {
 #pragma unroll
     for (int i = 0; i < 4; i++) {
@@ -66,11 +82,30 @@ __device__ __forceinline__ void wg_load(unsigned s, const u16* g, int ld, int ro
     }
 }
 
-// wg_mma: one wgmma m64n128k16 (d += A·B^T over 16 k) on descriptors da, db.
+// wg_load_mn copies k-rows [k0, k0+64) x columns [col0, col0+128) of a
+// row-major [K, N] bf16 matrix (leading dimension ld) into the MN-major
+// swizzled tile at shared address s; chunks outside are zero-filled (N a
+// multiple of 8: a chunk is in or out whole).
+__device__ __forceinline__ void wg_load_mn(unsigned s, const u16* g, int ld, int k0, int col0, int K, int N) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const int j = threadIdx.x + 256 * i;  // chunk: 64 k-rows x 16 chunks
+        const int k = j >> 4, cc = j & 15, h = cc >> 3, c = cc & 7;
+        const int gk = k0 + k, gn = col0 + 8 * cc;
+        const bool in = gk < K && gn < N;
+        const u16* src = in ? g + (size_t)gk * ld + gn : g;
+        const unsigned dst = s + (k >> 3) * 2048 + h * 1024 + (k & 7) * 128 + ((c ^ (k & 7)) << 4);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(in ? 16 : 0));
+    }
+}
+
+// wg_mma: one wgmma m64n128k16 (d += A·op(B) over 16 k) on descriptors da,
+// db; TB 0 for a K-major B (nt), 1 for an MN-major one (nn: imm-trans-b).
+template <int TB>
 __device__ __forceinline__ void wg_mma(float* d, unsigned long long da, unsigned long long db) {
     asm volatile(
         "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, 1, 1, 1, 0, 0;\n"
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, 1, 1, 1, 0, %66;\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
           "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
           "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
@@ -79,25 +114,21 @@ __device__ __forceinline__ void wg_mma(float* d, unsigned long long da, unsigned
           "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
           "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
           "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-        : "l"(da), "l"(db));
+        : "l"(da), "l"(db), "n"(TB));
 }
 
-// WGLowRank is the LoRA pair of the _lr kernel (unused otherwise).
-struct WGLowRank {
-    const u16* A;
-    const u16* B;
-    int K, lda, ldb;
-    float scale;
-};
-
-template <typename CT, bool LR = false>
+// gemm_wgmma: TB true for the nt product (B [N,K]), false for nn (B
+// [K,N], MN-major tiles); LR adds the low-rank pair (common.cuh's
+// LowRank), whose B2 has B's orientation.
+template <typename CT, bool TB, bool LR = false>
 __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B, CT* __restrict__ C, int M, int N,
-                           int K, int lda, int ldb, int ldc, float alpha, float beta, WGLowRank lr = WGLowRank{}) {
+                           int K, int lda, int ldb, int ldc, float alpha, float beta, LowRank lr = LowRank{}) {
     extern __shared__ __align__(16) unsigned char wg_smem[];
     const unsigned base = (smem_addr(wg_smem) + 1023) & ~1023u;
     const unsigned sA = base, sB = base + WG_STAGES * WG_TILE;
     const int bm = blockIdx.y * WG_BM, bn = blockIdx.x * WG_BN;
     const int wg = threadIdx.x >> 7;  // warpgroup: rows 64*wg.. of the tile
+    const int w = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
     // With LR, k-tiles [0, nk2) are the low-rank pair's, [nk2, nk) the
     // base product's.
     const int nk2 = LR ? (lr.K + WG_BK - 1) / WG_BK : 0;
@@ -109,20 +140,35 @@ __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B,
 
     auto load = [&](int kt) {
         const int st = kt % WG_STAGES;
-        if (LR && kt < nk2) {
-            wg_load(sA + st * WG_TILE, lr.A, lr.lda, bm, kt * WG_BK, M, lr.K);
-            wg_load(sB + st * WG_TILE, lr.B, lr.ldb, bn, kt * WG_BK, N, lr.K);
-            return;
-        }
-        const int k0 = (kt - nk2) * WG_BK;
-        wg_load(sA + st * WG_TILE, A, lda, bm, k0, M, K);
-        wg_load(sB + st * WG_TILE, B, ldb, bn, k0, N, K);
+        const bool low = LR && kt < nk2;
+        const u16* a = low ? lr.A : A;
+        const u16* b = low ? lr.B : B;
+        const int la = low ? lr.lda : lda, lb = low ? lr.ldb : ldb, kk = low ? lr.K : K;
+        const int k0 = (low ? kt : kt - nk2) * WG_BK;
+        wg_load(sA + st * WG_TILE, a, la, bm, k0, M, kk);
+        if (TB) wg_load(sB + st * WG_TILE, b, lb, bn, k0, N, kk);
+        else wg_load_mn(sB + st * WG_TILE, b, lb, k0, bn, kk, N);
     };
-    // scale_lr multiplies the finished low-rank product by its scale: only
-    // once no wgmma that writes the accumulators is in flight (the hardware
-    // would add to them after the scaling).
-    auto scale_lr = [&]() {
+    // finish_lr masks (nn with dropout) and scales the finished low-rank
+    // product: only once no wgmma that writes the accumulators is in
+    // flight (the hardware would add to them after the scaling). The 64
+    // keep bits are drawn in a rolled loop first (gemm.cu's scale_acc says
+    // why). Accumulator i of lane l of warp w is row 16w + l/4 +
+    // 8*((i/2)%2) of the warpgroup's 64, column 8*(i/4) + 2*(l%4) + i%2.
+    auto finish_lr = [&]() {
         asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+        if (!TB && lr.dropout) {
+            unsigned long long bits = 0;
+            DropoutCursor mc = dropout_cursor(lr.key, lr.pos, lr.drop, 1.f);
+#pragma unroll 1
+            for (int i = 0; i < 64; i++) {
+                const long long row = bm + wg * 64 + w * 16 + (lane >> 2) + 8 * ((i >> 1) & 1);
+                const long long col = bn + 8 * (i >> 2) + 2 * (lane & 3) + (i & 1);
+                if (dropout_at(mc, row * lr.ldm + col) != 0.f) bits |= 1ull << i;
+            }
+#pragma unroll
+            for (int i = 0; i < 64; i++) d[i] *= ((bits >> i) & 1) ? lr.keep : 0.f;
+        }
 #pragma unroll
         for (int i = 0; i < 64; i++) d[i] *= lr.scale;
     };
@@ -137,23 +183,25 @@ __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B,
         __syncthreads();
         if (kt + WG_STAGES - 2 < nk) load(kt + WG_STAGES - 2);
         cp_async_commit();
-        if (LR && kt == nk2) scale_lr();
+        if (LR && kt == nk2) finish_lr();
         const int st = kt % WG_STAGES;
         const unsigned a = sA + st * WG_TILE + wg * 64 * 128, b = sB + st * WG_TILE;
         asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
-        for (int s = 0; s < WG_BK / 16; s++) wg_mma(d, wg_desc(a + 32 * s), wg_desc(b + 32 * s));
+        for (int s = 0; s < WG_BK / 16; s++) {
+            if (TB) wg_mma<0>(d, wg_desc(a + 32 * s), wg_desc(b + 32 * s));
+            else wg_mma<1>(d, wg_desc(a + 32 * s), wg_desc_mn(b + 4096 * s));
+        }
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
         asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
     cp_async_wait<0>();
-    if (LR && nk == nk2) scale_lr();  // K == 0: the low-rank product alone
+    if (LR && nk == nk2) finish_lr();  // K == 0: the low-rank product alone
 
     // Accumulator i of lane l of warp w (of the warpgroup): row
     // 16w + l/4 + 8*((i/2)%2), column 8*(i/4) + 2*(l%4) + i%2. Two adjacent
     // columns are stored as one access when C's address allows it.
-    const int w = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
 #pragma unroll
     for (int j = 0; j < 32; j++) {
         const int row = bm + wg * 64 + w * 16 + (lane >> 2) + 8 * (j & 1);
@@ -181,20 +229,23 @@ __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B,
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) matmul_nt_wgmma_fwd_bf16(const u16* A, const u16* B, float* C, int M,
-                                                                          int N, int K, int lda, int ldb, int ldc,
-                                                                          float alpha, float beta) {
-    gemm_wgmma<float>(A, B, C, M, N, K, lda, ldb, ldc, alpha, beta);
-}
+#define WG_ENTRY(name, tb, CT)                                                                               \
+    extern "C" __global__ void __launch_bounds__(256) name(const u16* A, const u16* B, CT* C, int M, int N, int K, \
+                                                          int lda, int ldb, int ldc, float alpha, float beta) {   \
+        gemm_wgmma<CT, tb>(A, B, C, M, N, K, lda, ldb, ldc, alpha, beta);                                      \
+    }
+WG_ENTRY(matmul_nt_wgmma_fwd_bf16, true, float)
+WG_ENTRY(matmul_nt_wgmma_cbf16_fwd_bf16, true, bf16)
+WG_ENTRY(matmul_nn_wgmma_fwd_bf16, false, float)
+WG_ENTRY(matmul_nn_wgmma_cbf16_fwd_bf16, false, bf16)
 
-extern "C" __global__ void __launch_bounds__(256) matmul_nt_wgmma_cbf16_fwd_bf16(const u16* A, const u16* B, bf16* C,
-                                                                                int M, int N, int K, int lda, int ldb,
-                                                                                int ldc, float alpha, float beta) {
-    gemm_wgmma<bf16>(A, B, C, M, N, K, lda, ldb, ldc, alpha, beta);
-}
-
-extern "C" __global__ void __launch_bounds__(256) matmul_nt_wgmma_lr_cbf16_fwd_bf16(
-    const u16* A, const u16* B, bf16* C, int M, int N, int K, int lda, int ldb, int ldc, float alpha, float beta,
-    const u16* A2, const u16* B2, int K2, int lda2, int ldb2, float scale2) {
-    gemm_wgmma<bf16, true>(A, B, C, M, N, K, lda, ldb, ldc, alpha, beta, WGLowRank{A2, B2, K2, lda2, ldb2, scale2});
-}
+// The fused LoRA products: the plain entries' arguments, then LR_ARGS
+// (common.cuh; the mask on for nn only).
+#define WG_LR_ENTRY(name, tb)                                                                                 \
+    extern "C" __global__ void __launch_bounds__(256) name(const u16* A, const u16* B, bf16* C, int M, int N, \
+                                                          int K, int lda, int ldb, int ldc, float alpha,        \
+                                                          float beta, LR_ARGS) {                                \
+        gemm_wgmma<bf16, tb, true>(A, B, C, M, N, K, lda, ldb, ldc, alpha, beta, LR_PAIR);                   \
+    }
+WG_LR_ENTRY(matmul_nt_wgmma_lr_cbf16_fwd_bf16, true)
+WG_LR_ENTRY(matmul_nn_wgmma_lr_cbf16_fwd_bf16, false)

@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-// The sm_90a GEMM (gemm_sm90.cu, wgmma) against the float64 product, with
+// The sm_90a GEMMs (gemm_sm90.cu, wgmma; nt, and nn with MN-major B
+// tiles) against the float64 product, with
 // the _cbf16 GEMMs' checks (testGemmCBF16: its bf16 C within 1 bf16 ulp +
 // 1e-4·Σ|terms| of the reference, bit for bit the bf16 rounding of its
 // float32 C, whose accumulation error is logged). Cases: ragged M and N
@@ -29,7 +30,7 @@ var wgmmaCases = []gemmCase{
 func TestMatmulWGMMA(t *testing.T) {
 	g := needGPU(t)
 	if !g.d.Hopper() {
-		err := g.d.MatmulWGMMABF16To(g.s, F32, 4, 4, 8, 0, 8, 0, 8, 0, 4, 1, 0)
+		err := g.d.MatmulWGMMABF16To(g.s, F32, true, 4, 4, 8, 0, 8, 0, 8, 0, 4, 1, 0)
 		if !errors.Is(err, ErrBadArgument) {
 			t.Fatalf("wgmma GEMM on a %d.%d GPU: err %v, want ErrBadArgument", g.d.Major, g.d.Minor, err)
 		}
@@ -37,22 +38,27 @@ func TestMatmulWGMMA(t *testing.T) {
 		return
 	}
 	var worst cbf16Worst
-	for _, c := range wgmmaCases {
-		name := fmt.Sprintf("matmul_nt_wgmma/M%d_N%d_K%d_pad%d_alpha%g_beta%g", c.M, c.N, c.K, c.pad, c.alpha, c.beta)
-		t.Run(name, func(t *testing.T) {
-			rowsA, rowsB, lda, ldb, ldc := gemmLayout(false, true, c)
-			lda, ldb = (lda+7)/8*8, (ldb+7)/8*8 // the kernel's contract
-			a := g.randn(max(rowsA*lda, 1), 1, BF16)
-			b := g.randn(max(rowsB*ldb, 1), 1, BF16)
-			pa, pb := g.up(a, BF16), g.up(b, BF16)
-			testGemmCBF16(t, g, c, ldc, name, &worst,
-				func(out DType, pc Ptr) error {
-					return g.d.MatmulWGMMABF16To(g.s, out, c.M, c.N, c.K, pa, lda, pb, ldb, pc, ldc, c.alpha, c.beta)
-				},
-				func(c0 []float32) ([]float64, []float64) {
-					return matmulRef(false, true, c.M, c.N, c.K, a, lda, b, ldb, c0, ldc, float64(c.alpha), float64(c.beta))
-				})
-		})
+	for _, transB := range []bool{true, false} {
+		for _, c := range wgmmaCases {
+			if !transB {
+				c.N = (c.N + 7) / 8 * 8 // the nn product's contract; still ragged against the 128-wide tile
+			}
+			name := fmt.Sprintf("matmul_%s_wgmma/M%d_N%d_K%d_pad%d_alpha%g_beta%g", transName(false, transB), c.M, c.N, c.K, c.pad, c.alpha, c.beta)
+			t.Run(name, func(t *testing.T) {
+				rowsA, rowsB, lda, ldb, ldc := gemmLayout(false, transB, c)
+				lda, ldb = (lda+7)/8*8, (ldb+7)/8*8 // the kernel's contract
+				a := g.randn(max(rowsA*lda, 1), 1, BF16)
+				b := g.randn(max(rowsB*ldb, 1), 1, BF16)
+				pa, pb := g.up(a, BF16), g.up(b, BF16)
+				testGemmCBF16(t, g, c, ldc, name, &worst,
+					func(out DType, pc Ptr) error {
+						return g.d.MatmulWGMMABF16To(g.s, out, transB, c.M, c.N, c.K, pa, lda, pb, ldb, pc, ldc, c.alpha, c.beta)
+					},
+					func(c0 []float32) ([]float64, []float64) {
+						return matmulRef(false, transB, c.M, c.N, c.K, a, lda, b, ldb, c0, ldc, float64(c.alpha), float64(c.beta))
+					})
+			})
+		}
 	}
 	worst.log(t)
 }
@@ -66,24 +72,29 @@ func TestMatmulWGMMATakes(t *testing.T) {
 	}
 	for _, c := range []struct {
 		transA, transB bool
-		K, lda, ldb    int
+		N, K, lda, ldb int
 		a, b           Ptr
 		want           string
 	}{
-		{false, false, 64, 64, 64, 0, 0, "nt product only"},
-		{true, true, 64, 64, 64, 0, 0, "nt product only"},
-		{false, true, 60, 64, 64, 0, 0, "multiples of 8"},
-		{false, true, 64, 68, 64, 0, 0, "multiples of 8"},
-		{false, true, 64, 64, 64, 8, 0, "16-byte aligned"},
+		{true, false, 64, 64, 64, 64, 0, 0, "nt and nn products only"},
+		{true, true, 64, 64, 64, 64, 0, 0, "nt and nn products only"},
+		{false, true, 64, 60, 64, 64, 0, 0, "multiples of 8"},
+		{false, true, 64, 64, 68, 64, 0, 0, "multiples of 8"},
+		{false, false, 64, 64, 64, 68, 0, 0, "multiples of 8"},
+		{false, false, 60, 64, 64, 64, 0, 0, "N a multiple of 8"},
+		{false, true, 64, 64, 64, 64, 8, 0, "16-byte aligned"},
 	} {
-		err := g.d.WGMMATakes(c.transA, c.transB, c.K, c.lda, c.ldb, c.a, c.b)
+		err := g.d.WGMMATakes(c.transA, c.transB, c.N, c.K, c.lda, c.ldb, c.a, c.b)
 		if !errors.Is(err, ErrBadArgument) || g.d.Hopper() && !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: err %v, want ErrBadArgument with %q", c, err, c.want)
 		}
 	}
 	if g.d.Hopper() {
-		if err := g.d.WGMMATakes(false, true, 64, 64, 72, 0, 16); err != nil {
-			t.Errorf("an aligned nt product: %v", err)
+		if err := g.d.WGMMATakes(false, true, 60, 64, 64, 72, 0, 16); err != nil {
+			t.Errorf("an aligned nt product (any N): %v", err)
+		}
+		if err := g.d.WGMMATakes(false, false, 64, 64, 64, 72, 0, 16); err != nil {
+			t.Errorf("an aligned nn product: %v", err)
 		}
 	}
 }

@@ -35,10 +35,11 @@ type Options struct {
 	// GEMMs, as before the fused kernel (lowrank.go): the before/after of
 	// gpubench, and a way around the fused kernel should it misbehave.
 	UnfusedLoRA bool
-	// WGMMA runs ftune's nt products (every Linear layer's forward) on the
-	// sm_90a wgmma kernels (cuda.Device.MatmulWGMMABF16To, and
-	// MatmulLoRAWGMMABF16 for a fused LoRA forward) on a compute
-	// capability 9.0 GPU, in bf16 mode, where they take the product; off by
+	// WGMMA runs ftune's nt and nn products (every Linear layer's forward
+	// and input gradient) on the sm_90a wgmma kernels
+	// (cuda.Device.MatmulWGMMABF16To, and MatmulLoRAWGMMABF16 for the fused
+	// LoRA products) on a compute capability 9.0 GPU, in bf16 mode, where
+	// they take the product; off by
 	// default until a GPU run has validated and timed it (opening with it
 	// on another GPU is an error).
 	WGMMA bool

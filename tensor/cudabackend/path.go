@@ -20,11 +20,11 @@ type Path struct {
 }
 
 // The provider strings: ftune's own PTX kernels, assembled from sm_80 PTX
-// on every GPU (no wgmma path: see
-// bench/results/ptxas-cuda12.4-2026-12-05.md), and cuBLASLt as a second
-// provider (gemmPath).
+// on every GPU unless Options.WGMMA puts the nt and nn products on the
+// sm_90a ones (Path appends that), and cuBLASLt as a second provider
+// (gemmPath).
 const (
-	gemmBF16       = "ftune PTX, bf16 tensor cores (mma.sync m16n8k16, cp.async; sm_80 code, no wgmma), float32 accumulation"
+	gemmBF16       = "ftune PTX, bf16 tensor cores (mma.sync m16n8k16, cp.async; sm_80 code), float32 accumulation"
 	gemmF32        = "ftune PTX, float32 SIMT (CUDA cores)"
 	attentionSIMT  = "ftune PTX SIMT: tiled online-softmax kernels for causal S = T without windows or packed documents (padding allowed); one warp per query row for every other mask"
 	attentionFlash = "ftune PTX flash attention on bf16 tensor cores (mma.sync m16n8k16, float32 softmax and accumulation, deterministic backward) for head sizes that are multiples of 16 up to 128, and 256, every mask"
@@ -60,7 +60,7 @@ func (b *Backend) Path() Path {
 	}
 	p.GEMM = gemmPath(b.opt.GEMMProvider, b.opt.BF16MatMul, lt, ltErr)
 	if b.opt.WGMMA {
-		p.GEMM += "; ftune's nt products and fused LoRA forwards on the sm_90a wgmma kernels (wgmma m64n128k16, 128-byte swizzled shared memory, cp.async; Options.WGMMA) where they take them"
+		p.GEMM += "; ftune's nt and nn products, fused LoRA products included, on the sm_90a wgmma kernels (wgmma m64n128k16, 128-byte swizzled shared memory, cp.async; Options.WGMMA) where they take them"
 	}
 	p.LoRA = loraPath(b.opt, b.lt != nil)
 	return p

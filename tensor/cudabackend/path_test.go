@@ -8,7 +8,7 @@ import (
 func TestPathString(t *testing.T) {
 	p := Path{Device: "NVIDIA H200", Capability: "9.0", Precision: "bf16", GEMM: gemmBF16, Attention: attentionPath(AttentionAuto, true), MaxDeviceMemory: 24 << 30}
 	s := p.String()
-	for _, want := range []string{"NVIDIA H200 (compute 9.0), precision bf16", "GEMM: ftune PTX, bf16 tensor cores", "no wgmma", "attention: kernel auto: ftune PTX flash attention", "for other shapes and soft-capped scores (Gemma 2) ftune PTX SIMT: tiled", "CUDA graphs off", "capped at 24.00 GiB"} {
+	for _, want := range []string{"NVIDIA H200 (compute 9.0), precision bf16", "GEMM: ftune PTX, bf16 tensor cores (mma.sync m16n8k16, cp.async; sm_80 code)", "attention: kernel auto: ftune PTX flash attention", "for other shapes and soft-capped scores (Gemma 2) ftune PTX SIMT: tiled", "CUDA graphs off", "capped at 24.00 GiB"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("%q lacks %q", s, want)
 		}

@@ -8,9 +8,9 @@ import (
 	"github.com/ftune/ftune/tensor"
 )
 
-// Options.WGMMA puts the nt products the sm_90a kernel takes on it (the
-// launch counts say which kernel ran) and leaves the others (nn, and K not
-// a multiple of 8) on the sm_80 kernels; every result matches the float64
+// Options.WGMMA puts the nt and nn products the sm_90a kernels take on them
+// (the launch counts say which kernel ran) and leaves the others (K, or
+// an nn product's N, not a multiple of 8) on the sm_80 kernels; every result matches the float64
 // reference within bf16 tolerance. Without bf16 mode, or on a GPU of
 // another compute capability, opening with it is an error saying why.
 func TestWGMMAOption(t *testing.T) {
@@ -37,10 +37,12 @@ func TestWGMMAOption(t *testing.T) {
 	}{
 		{77, 130, 72, true, true},
 		{129, 64, 200, true, true},
-		{77, 130, 72, false, false}, // nn: the sm_80 kernel
+		{77, 136, 72, false, true},
+		{77, 130, 72, false, false}, // nn with N not a multiple of 8: the sm_80 kernel
 		{33, 40, 21, true, false},   // K not a multiple of 8
 	} {
-		before := b.dev.Launches()["matmul_nt_wgmma_cbf16_fwd_bf16"]
+		kernel := "matmul_" + map[bool]string{true: "nt", false: "nn"}[c.transB] + "_wgmma_cbf16_fwd_bf16"
+		before := b.dev.Launches()[kernel]
 		av, wv := randF32(r, c.M*c.K), randF32(r, c.N*c.K)
 		a := tensor.FromHost(b, tensor.F32, av, c.M, c.K).To(tensor.BF16)
 		wShape := []int{c.K, c.N}
@@ -53,7 +55,7 @@ func TestWGMMAOption(t *testing.T) {
 		ac := tensor.FromHost(cpu, tensor.F32, a.To(tensor.F32).F32(), c.M, c.K)
 		wc := tensor.FromHost(cpu, tensor.F32, w.To(tensor.F32).F32(), wShape...)
 		want := tensor.MatMul(ac, wc, false, c.transB).F32()
-		ran := b.dev.Launches()["matmul_nt_wgmma_cbf16_fwd_bf16"] - before
+		ran := b.dev.Launches()[kernel] - before
 		if (ran == 1) != c.wantWGMMA || ran > 1 {
 			t.Errorf("%+v: the wgmma kernel ran %d times", c, ran)
 		}
@@ -68,11 +70,11 @@ func TestWGMMAOption(t *testing.T) {
 // openErr is Open, for tests that expect it to fail.
 func openErr(opt Options) (*Backend, error) { return Open(opt) }
 
-// With Options.WGMMA the fused LoRA forward runs on the sm_90a kernel
-// (matmul_nt_wgmma_lr) where it takes the operands, the backward's fused
-// product stays on the sm_80 one (nn), and so does a forward whose rank
-// breaks the kernel's multiple-of-8 contract; each result within
-// lowRankTol of the float64 reference.
+// With Options.WGMMA the fused LoRA products run on the sm_90a kernels
+// (matmul_{nt,nn}_wgmma_lr; the backward's with LoRA dropout's mask too)
+// where they take the operands, and on the sm_80 ones where the rank or N
+// breaks their multiple-of-8 contract; each result within lowRankTol of
+// the float64 reference.
 func TestWGMMAOptionFusesLoRA(t *testing.T) {
 	probe := open(t, Options{}) // skips without a GPU
 	if !probe.dev.Hopper() {
@@ -88,6 +90,8 @@ func TestWGMMAOptionFusesLoRA(t *testing.T) {
 		{lowRankCase{77, 130, 72, 16, true, false, 2, 0, 0}, "matmul_nt_wgmma_lr_cbf16_fwd_bf16"},
 		{lowRankCase{129, 64, 200, 32, true, false, 0.5, 1, 0}, "matmul_nt_wgmma_lr_cbf16_fwd_bf16"},
 		{lowRankCase{77, 130, 72, 12, true, false, 2, 0, 0}, "matmul_nt_lr_cbf16_fwd_bf16"},
+		{lowRankCase{77, 136, 72, 16, false, false, 1, 1, 0}, "matmul_nn_wgmma_lr_cbf16_fwd_bf16"},
+		{lowRankCase{77, 136, 72, 16, false, false, 1, 1, 0.3}, "matmul_nn_wgmma_lr_cbf16_fwd_bf16"},
 		{lowRankCase{77, 130, 72, 16, false, false, 1, 1, 0}, "matmul_nn_lr_cbf16_fwd_bf16"},
 	} {
 		t.Run(c.String(), func(t *testing.T) {

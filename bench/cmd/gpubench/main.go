@@ -68,7 +68,7 @@ type stepFlags struct {
 	gemmProvider       string // auto, ftune or cublaslt, as ftune train's --gemm-provider
 	attentionKernel    string // auto, flash or simt, as ftune train's --attention-kernel
 	unfusedLoRA        bool   // a LoRA layer's two products apart (the before of the fused GEMM)
-	wgmma              bool   // the nt products on the sm_90a wgmma kernel
+	wgmma              bool   // the nt and nn products on the sm_90a wgmma kernels
 	loraDropout        float64
 	warmup, steps      int
 	cache, profile     string
@@ -92,7 +92,7 @@ func parseStep(args []string) (stepFlags, error) {
 	fs.StringVar(&f.attentionKernel, "attention-kernel", string(cudabackend.AttentionAuto), "which GPU attention kernels run, as ftune train's setting: auto (the tensor-core flash kernels in bf16 on the head sizes they take), flash or simt")
 	fs.BoolVar(&f.unfusedLoRA, "unfused-lora", false, "run each LoRA layer's base and low-rank products as two GEMMs, as before the fused kernel (its before/after)")
 	fs.Float64Var(&f.loraDropout, "lora-dropout", 0, "LoRA dropout p (the anchor's 0 by default; ftune train's default is 0.05)")
-	fs.BoolVar(&f.wgmma, "wgmma", false, "ftune's nt products (the Linear layers' forward) on the sm_90a wgmma kernel (compute capability 9.0)")
+	fs.BoolVar(&f.wgmma, "wgmma", false, "ftune's nt and nn products (the Linear layers' forward and input gradient, fused LoRA ones included) on the sm_90a wgmma kernels (compute capability 9.0)")
 	fs.BoolVar(&f.f32, "f32", false, "float32 GEMMs (the parity path) instead of bf16 tensor cores")
 	fs.IntVar(&f.warmup, "warmup", 1, "untimed steps")
 	fs.IntVar(&f.steps, "steps", 3, "timed steps")

@@ -113,30 +113,35 @@ func gemmTable(out string) {
 	wgmmaTable(out, ltMs)
 }
 
-// wgmmaTable times the sm_90a wgmma kernel (gemm_sm90.cu) on the nt
-// shapes it takes, beside cuBLASLt's times from the table above, and
+// wgmmaTable times the sm_90a wgmma kernels (gemm_sm90.cu) on the nt and
+// nn shapes they take, beside cuBLASLt's times from the table above, and
 // appends its table to out. It runs after that table is written: a fault
 // of this kernel (not yet run on a GPU when it was written) ends the
 // process without losing it.
 func wgmmaTable(out string, ltMs map[int]float64) {
 	var sb strings.Builder
 	fmt.Fprintln(&sb)
-	if err := d.WGMMATakes(false, true, 64, 64, 64, 0, 0); err != nil {
+	if err := d.WGMMATakes(false, true, 64, 64, 64, 64, 0, 0); err != nil {
 		fmt.Fprintf(&sb, "The wgmma GEMM: not run: %v\n", err)
 	} else {
-		fmt.Fprintln(&sb, "The sm_90a wgmma GEMM (nt products):")
+		fmt.Fprintln(&sb, "The sm_90a wgmma GEMM (nt and nn products):")
 		fmt.Fprintln(&sb)
 		fmt.Fprintln(&sb, "| model | product | M×N×K | wgmma ms | wgmma TFLOP/s | wgmma / cuBLASLt |")
 		fmt.Fprintln(&sb, "| --- | --- | --- | ---: | ---: | ---: |")
 		var sumWG, sumLt float64
 		for i, g := range stepGEMMs() {
-			if g.tr != "nt" || d.WGMMATakes(false, true, g.K, g.K, g.K, 0, 0) != nil {
+			nt := g.tr == "nt"
+			ldb := g.N // nn: B [K,N]
+			if nt {
+				ldb = g.K
+			}
+			if g.tr != "nt" && g.tr != "nn" || d.WGMMATakes(false, nt, g.N, g.K, g.K, ldb, 0, 0) != nil {
 				continue
 			}
 			A, B := buf(2*g.M*g.K, cuda.BF16), buf(2*g.K*g.N, cuda.BF16)
 			C := buf(4*g.M*g.N, cuda.F32)
 			flops := 2 * float64(g.M) * float64(g.N) * float64(g.K)
-			wg := timeIt(func() error { return d.MatmulWGMMABF16To(s, cuda.F32, g.M, g.N, g.K, A, g.K, B, g.K, C, g.N, 1, 0) })
+			wg := timeIt(func() error { return d.MatmulWGMMABF16To(s, cuda.F32, nt, g.M, g.N, g.K, A, g.K, B, ldb, C, g.N, 1, 0) })
 			row := fmt.Sprintf("| %s | %s | %dx%dx%d | %.3f | %.1f |", g.model, g.op, g.M, g.N, g.K, wg, flops/(wg*1e9))
 			if lt := ltMs[i]; lt > 0 {
 				row += fmt.Sprintf(" %.0f%% |", 100*lt/wg)

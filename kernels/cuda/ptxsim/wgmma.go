@@ -22,8 +22,11 @@ import (
 // 8c+7) lie at a = start + (r/8)·SBO + (r%8)·128 + 16c, swizzled as
 // a ^ ((a>>7)&7)<<4: the chunk index XOR the address's row-in-8 bits, so the
 // atom of 8 rows × 128 bytes must be 1024-byte aligned (the descriptor's
-// base offset 0). Other swizzles and layouts are refused at run time with
-// the descriptor's value.
+// base offset 0). B may also be MN-major (imm-trans-b 1, the nn product's
+// B stored [K,N]): 8 k-rows of 64 consecutive columns an atom, atoms LBO
+// apart along N and SBO apart along K (wgmmaElem). Other swizzles and
+// layouts, and a transposed A, are refused with the descriptor's value or
+// the immediate.
 //
 // The accumulators of warp w of the warpgroup (warps 4i..4i+3 make one)
 // are rows 16w..16w+15 of the 64×N tile; lane l's register i holds
@@ -147,8 +150,12 @@ func (b *builder) wgmmaMMA(in *inst, oi opInfo, ops [][]string) error {
 		if err != nil {
 			return err
 		}
-		if tr != 0 {
-			return b.errf("%s: transposed (MN-major) operands are not simulated", in.op)
+		switch {
+		case tr == 0:
+		case tr == 1 && i == 7:
+			in.m |= wgTransB
+		default:
+			return b.errf("%s: imm-trans-%c %d (a transposed A is not simulated; B takes 0 or 1)", in.op, "ab"[i-6], tr)
 		}
 	}
 	in.fn, in.coll = opParkWarp, collWgmmaIssue
@@ -164,19 +171,26 @@ func collWgmmaIssue(b *block, lanes *[32]*thread, in *inst) bool {
 	}
 	t0 := lanes[0]
 	w := (t0.lin / 32) % 4
+	// The 16-byte chunks it reads, each once: A's 16 rows of this warp and
+	// B's n columns, 16 k each.
 	var chunks []uint64
+	seen := map[uint64]bool{}
 	for _, o := range []struct {
 		desc       uint64
 		row0, rows int
-	}{{t0.r[in.a], 16 * w, 16}, {t0.r[in.b], 0, int(in.n)}} {
+		mnMajor    bool
+	}{{t0.r[in.a], 16 * w, 16, false}, {t0.r[in.b], 0, int(in.n), in.m&wgTransB != 0}} {
 		for r := 0; r < o.rows; r++ {
-			for c := 0; c < 2; c++ {
-				a, err := wgmmaAddr(o.desc, o.row0+r, c)
+			for k := 0; k < 16; k++ {
+				a, err := wgmmaElem(o.desc, o.mnMajor, o.row0+r, k)
 				if err != nil {
 					b.newFault(FaultTrap, t0, in, 0, 0, "", fmt.Sprintf("wgmma.mma_async: descriptor %#016x: %v", o.desc, err))
 					return false
 				}
-				chunks = append(chunks, a)
+				if a &^= 15; !seen[a] {
+					seen[a] = true
+					chunks = append(chunks, a)
+				}
 			}
 		}
 	}
@@ -240,10 +254,28 @@ func wgmmaRetire(b *block, lanes *[32]*thread, at *inst, keep int) bool {
 	return true
 }
 
+// wgTransB marks an mma_async whose B is MN-major (imm-trans-b 1), in
+// inst.m beside the negation bits 1 (A) and 2 (B).
+const wgTransB = 4
+
 // wgmmaAddr is the shared-memory address of chunk c (k 8c..8c+7) of row r
 // of a 128-byte-swizzled K-major operand (see the top of the file).
 func wgmmaAddr(desc uint64, r, c int) (uint64, error) {
+	return wgmmaElem(desc, false, r, 8*c)
+}
+
+// wgmmaElem is the shared-memory address of element (mn, k) of an operand
+// in the 128-byte swizzled layout (k < 16), K-major or MN-major. K-major:
+// row mn's 16 k are contiguous, at start + (mn/8)·SBO + (mn%8)·128 + 2k.
+// MN-major (a transposed B): the atom is 8 k-rows of 64 consecutive mn
+// (128 bytes), atoms along mn LBO apart and groups of 8 k SBO apart:
+// start + (k/8)·SBO + (mn/64)·LBO + (k%8)·128 + 2·(mn%64) (CUTLASS's
+// canonical GMMA MN-major SW128 layout, ((64,n),(8,k)):((1,LBO),(64,SBO))
+// in elements). Both swizzled as a ^ ((a>>7)&7)<<4: the 16-byte chunk
+// index XOR the row-in-8 bits, so atoms must be 1024-byte aligned.
+func wgmmaElem(desc uint64, mnMajor bool, mn, k int) (uint64, error) {
 	start := (desc & 0x3FFF) << 4
+	lbo := ((desc >> 16) & 0x3FFF) << 4
 	sbo := ((desc >> 32) & 0x3FFF) << 4
 	if base := (desc >> 49) & 7; base != 0 {
 		return 0, fmt.Errorf("matrix base offset %d (only 0, a 1024-byte aligned atom, is simulated)", base)
@@ -251,7 +283,12 @@ func wgmmaAddr(desc uint64, r, c int) (uint64, error) {
 	if swz := desc >> 62; swz != 1 {
 		return 0, fmt.Errorf("swizzle mode %d (only 1, 128-byte, is simulated)", swz)
 	}
-	a := start + uint64(r/8)*sbo + uint64(r%8)*128 + uint64(c)*16
+	var a uint64
+	if mnMajor {
+		a = start + uint64(k/8)*sbo + uint64(mn/64)*lbo + uint64(k%8)*128 + 2*uint64(mn%64)
+	} else {
+		a = start + uint64(mn/8)*sbo + uint64(mn%8)*128 + 2*uint64(k)
+	}
 	return a ^ ((a>>7)&7)<<4, nil
 }
 
@@ -260,32 +297,32 @@ func wgmmaRun(b *block, lanes *[32]*thread, op wgmmaOp) bool {
 	t0 := lanes[0]
 	w := (t0.lin / 32) % 4
 	n := int(op.in.n)
-	load := func(desc uint64, rows, row0 int, neg bool, dst [][16]float64) bool {
+	// load reads rows [row0, row0+rows) of an operand (A's rows, B's
+	// columns), 16 k each, element by element from its layout.
+	load := func(desc uint64, mnMajor bool, rows, row0 int, neg bool, dst [][16]float64) bool {
 		for r := 0; r < rows; r++ {
-			for c := 0; c < 2; c++ {
-				addr, err := wgmmaAddr(desc, row0+r, c)
+			for k := 0; k < 16; k++ {
+				addr, err := wgmmaElem(desc, mnMajor, row0+r, k)
 				if err != nil {
 					b.newFault(FaultTrap, t0, op.in, 0, 0, "", fmt.Sprintf("wgmma.mma_async: descriptor %#016x: %v", desc, err))
 					return false
 				}
-				bs := t0.mem(op.in, spShared, addr, 16, accRead)
+				bs := t0.mem(op.in, spShared, addr, 2, accRead)
 				if bs == nil {
 					return false
 				}
-				for e := 0; e < 8; e++ {
-					v := float64(bf16ToF32(uint16(bs[2*e]) | uint16(bs[2*e+1])<<8))
-					if neg {
-						v = -v
-					}
-					dst[r][8*c+e] = v
+				v := float64(bf16ToF32(uint16(bs[0]) | uint16(bs[1])<<8))
+				if neg {
+					v = -v
 				}
+				dst[r][k] = v
 			}
 		}
 		return true
 	}
 	A := make([][16]float64, 16)
 	B := make([][16]float64, n)
-	if !load(op.descA, 16, 16*w, op.in.m&1 != 0, A) || !load(op.descB, n, 0, op.in.m&2 != 0, B) {
+	if !load(op.descA, false, 16, 16*w, op.in.m&1 != 0, A) || !load(op.descB, op.in.m&wgTransB != 0, n, 0, op.in.m&2 != 0, B) {
 		return false
 	}
 	for l, t := range lanes {

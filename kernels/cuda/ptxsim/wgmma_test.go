@@ -187,3 +187,22 @@ func TestWgmmaAddr(t *testing.T) {
 		}
 	}
 }
+
+// The MN-major (transposed B) address of a few (n, k) elements, worked by
+// hand: start 4096, LBO 1024 (the second 64 columns), SBO 2048 (k 8..15).
+// (n 0, k 0): 4096. (n 9, k 0): 4096 + 18 = 4114, chunk 1 of row-in-8 0:
+// unswizzled. (n 9, k 3): 4096 + 3·128 + 18 = 4498, chunk 1 ^ 3 = 2: 4530.
+// (n 70, k 9): 4096 + 2048 + 1024 + 128 + 12 = 7308, chunk 0 ^ 1 = 1: 7324.
+// A wrong reading of LBO and SBO (swapped) moves the last one.
+func TestWgmmaElemMNMajor(t *testing.T) {
+	desc := uint64(4096>>4) | uint64(1024>>4)<<16 | uint64(2048>>4)<<32 | 1<<62
+	for _, c := range []struct {
+		n, k int
+		want uint64
+	}{{0, 0, 4096}, {9, 0, 4114}, {9, 3, 4514}, {70, 9, 7324}} {
+		got, err := wgmmaElem(desc, true, c.n, c.k)
+		if err != nil || got != c.want {
+			t.Errorf("n %d k %d: %d (%v), want %d", c.n, c.k, got, err, c.want)
+		}
+	}
+}
