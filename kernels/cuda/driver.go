@@ -60,6 +60,7 @@ var (
 	cuGraphExecDestroy                          func(e uintptr) int32
 	cuGraphDestroy                              func(g uintptr) int32
 	cuOccupancyMaxActiveBlocksPerMultiprocessor func(n *int32, f uintptr, block int32, smem uint64) int32
+	cuTensorMapEncodeTiled                      func(m *TensorMap, dtype int32, rank uint32, addr uint64, dims, strides *uint64, box, elemStrides *uint32, interleave, swizzle, l2, oob int32) int32
 )
 
 var (
@@ -131,6 +132,7 @@ func symbols() []symbol {
 		{&cuGraphExecDestroy, "cuGraphExecDestroy"},
 		{&cuGraphDestroy, "cuGraphDestroy"},
 		{&cuOccupancyMaxActiveBlocksPerMultiprocessor, "cuOccupancyMaxActiveBlocksPerMultiprocessor"},
+		{&cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled"},
 	}
 }
 

@@ -487,6 +487,24 @@ func bindDriver(syms []symbol) error {
 		*n = int32(max(blocks, 0))
 		return 0
 	}
+	cuTensorMapEncodeTiled = func(m *TensorMap, dtype int32, rank uint32, addr uint64, dims, strides *uint64, box, elemStrides *uint32, interleave, swizzle, l2, oob int32) int32 {
+		// The maps ftune encodes (tensormap.go): bf16, rank 2, unit element
+		// strides, no interleave, zero fill; the simulator's own encoding.
+		es := unsafe.Slice(elemStrides, 2)
+		if dtype != tensorMapBFloat16 || rank != 2 || interleave != 0 || oob != 0 || es[0] != 1 || es[1] != 1 {
+			sim.setDetail(simInvalidValue, fmt.Sprintf("ptxsim: cuTensorMapEncodeTiled: type %d rank %d interleave %d oob fill %d element strides %v not simulated", dtype, rank, interleave, oob, es))
+			return simInvalidValue
+		}
+		dm, bx := unsafe.Slice(dims, 2), unsafe.Slice(box, 2)
+		enc, err := ptxsim.EncodeTensorMap(ptxsim.TensorMap2D{Addr: addr, ElemBytes: 2, Dims: [2]uint64{dm[0], dm[1]},
+			RowStride: *strides, Box: [2]uint32{bx[0], bx[1]}, Swizzle: int(swizzle)})
+		if err != nil {
+			sim.setDetail(simInvalidValue, "ptxsim: cuTensorMapEncodeTiled: "+err.Error())
+			return simInvalidValue
+		}
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(m)), len(enc)), enc[:])
+		return 0
+	}
 	for _, s := range syms {
 		if s.fn == nil {
 			return fmt.Errorf("cuda: simulated device: %s not bound", s.name)

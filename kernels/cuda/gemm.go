@@ -614,6 +614,101 @@ func (d *Device) MatmulLoRAWGMMABF16(s Stream, transB bool, M, N, K int, a Ptr, 
 	return d.launchWGMMA(s, "matmul_"+transName(false, transB)+"_wgmma_lr_cbf16_fwd_bf16", M, N, lowRankArgs(args, lr))
 }
 
+// WGMMATMATakes says why the TMA variants of the sm_90a GEMMs
+// (MatmulWGMMATMABF16To, MatmulLoRAWGMMATMABF16) would refuse a product
+// (nil: they run it): compute capability 9.0, A untransposed, and the
+// tensor maps' own conditions, lda and ldb multiples of 8 (a row pitch of
+// whole 16 bytes) and A and B 16-byte aligned. M, N and K are free: the
+// TMA unit zero-fills a box past the matrix.
+func (d *Device) WGMMATMATakes(transA bool, lda, ldb int, a, b Ptr) error {
+	switch {
+	case !d.Hopper():
+		return badArg("the wgmma GEMM runs on compute capability 9.0 only (this GPU is %d.%d)", d.Major, d.Minor)
+	case transA:
+		return badArg("the wgmma GEMM computes the nt and nn products only (A [M,K])")
+	case lda%8 != 0 || ldb%8 != 0:
+		return badArg("the TMA loads need lda and ldb multiples of 8 (lda=%d ldb=%d)", lda, ldb)
+	case a%16 != 0 || b%16 != 0:
+		return badArg("the TMA loads need A and B 16-byte aligned")
+	}
+	return nil
+}
+
+// wgmmaMaps encodes the tensor maps of a TMA product's pair: A [M,K], B
+// [N,K] (transB) or [K,N], in gemm_sm90.cu's boxes (A and nt's B a whole
+// 128-row tile, nn's B one 64-column half of one).
+func (d *Device) wgmmaMaps(transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int) (*TensorMap, *TensorMap, error) {
+	mA, err := d.tensorMapBF16(a, M, K, lda, wgmmaBM, 64)
+	if err != nil {
+		return nil, nil, err
+	}
+	var mB *TensorMap
+	if transB {
+		mB, err = d.tensorMapBF16(b, N, K, ldb, wgmmaBN, 64)
+	} else {
+		mB, err = d.tensorMapBF16(b, K, N, ldb, 64, 64)
+	}
+	return mA, mB, err
+}
+
+// MatmulWGMMATMABF16To is MatmulWGMMABF16To with the tiles brought in by
+// the Tensor Memory Accelerator (cp.async.bulk.tensor, one mbarrier a
+// stage) instead of cp.async, for the products WGMMATMATakes accepts:
+// same results, bit for bit.
+func (d *Device) MatmulWGMMATMABF16To(s Stream, out DType, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32) error {
+	const op = "MatmulWGMMATMABF16To"
+	suffix, err := gemmOut(op, out)
+	if err != nil {
+		return err
+	}
+	if err := checkGemm(op, false, transB, M, N, K, lda, ldb, ldc); err != nil {
+		return err
+	}
+	if err := d.WGMMATMATakes(false, lda, ldb, a, b); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if M == 0 || N == 0 {
+		return nil
+	}
+	mA, mB, err := d.wgmmaMaps(transB, M, N, K, a, lda, b, ldb)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	args := new(Args).TensorMap(mA).TensorMap(mB).Ptr(c).Int(M).Int(N).Int(K).Int(ldc).F32(alpha).F32(beta)
+	return d.launchWGMMA(s, "matmul_"+transName(false, transB)+"_wgmma_tma"+suffix+"_fwd_bf16", M, N, args)
+}
+
+// MatmulLoRAWGMMATMABF16 is MatmulLoRAWGMMABF16 with TMA loads (see
+// MatmulWGMMATMABF16To), the low-rank pair under the same conditions.
+func (d *Device) MatmulLoRAWGMMATMABF16(s Stream, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, lr LowRank, c Ptr, ldc int, alpha, beta float32) error {
+	const op = "MatmulLoRAWGMMATMABF16"
+	if err := checkGemm(op, false, transB, M, N, K, lda, ldb, ldc); err != nil {
+		return err
+	}
+	if err := checkLowRank(op, transB, M, N, lr); err != nil {
+		return err
+	}
+	if err := d.WGMMATMATakes(false, lda, ldb, a, b); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if err := d.WGMMATMATakes(false, lr.LDA, lr.LDB, lr.A, lr.B); err != nil {
+		return fmt.Errorf("%s: the low-rank pair: %w", op, err)
+	}
+	if M == 0 || N == 0 {
+		return nil
+	}
+	mA, mB, err := d.wgmmaMaps(transB, M, N, K, a, lda, b, ldb)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	mA2, mB2, err := d.wgmmaMaps(transB, M, N, lr.K, lr.A, lr.LDA, lr.B, lr.LDB)
+	if err != nil {
+		return fmt.Errorf("%s: the low-rank pair: %w", op, err)
+	}
+	args := new(Args).TensorMap(mA).TensorMap(mB).TensorMap(mA2).TensorMap(mB2).Ptr(c).Int(M).Int(N).Int(K).Int(ldc).F32(alpha).F32(beta)
+	return d.launchWGMMA(s, "matmul_"+transName(false, transB)+"_wgmma_tma_lr_cbf16_fwd_bf16", M, N, lowRankArgs(args, lr))
+}
+
 // MatmulDropoutABF16 computes C = alpha·(mask ⊙ A)·Bᵀ + beta·C, C bf16
 // [M,N] (ldc), A bf16 [M,K] (lda), B bf16 [N,K] (ldb): a LoRA layer's
 // h = dropout(x)·A_loraᵀ, the mask (m: kernels/dropout's stream, element

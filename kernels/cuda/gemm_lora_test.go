@@ -82,8 +82,9 @@ var wgmmaLoRACases = []loraCase{
 }
 
 // TestMatmulLoRAWGMMA: the fused products on the sm_90a kernels
-// (MatmulLoRAWGMMABF16: the forward, nt; the backward's dx, nn, with and
-// without LoRA dropout's mask) under TestMatmulLoRA's checks; on a GPU of
+// (MatmulLoRAWGMMABF16 and its TMA variant MatmulLoRAWGMMATMABF16: the
+// forward, nt; the backward's dx, nn, with and without LoRA dropout's
+// mask) under TestMatmulLoRA's checks; on a GPU of
 // another compute capability the launcher must refuse them with the reason.
 func TestMatmulLoRAWGMMA(t *testing.T) {
 	g := needGPU(t)
@@ -96,16 +97,23 @@ func TestMatmulLoRAWGMMA(t *testing.T) {
 		return
 	}
 	var worst cbf16Worst
-	for _, mode := range []struct{ transB, drop bool }{{true, false}, {false, false}, {false, true}} {
-		for _, c := range wgmmaLoRACases {
-			if !mode.transB {
-				c.N = (c.N + 7) / 8 * 8 // the nn product's contract
+	for _, base := range []string{"wgmma", "wgmma_tma"} {
+		for _, mode := range []struct{ transB, drop bool }{{true, false}, {false, false}, {false, true}} {
+			cases := wgmmaLoRACases
+			if base == "wgmma_tma" {
+				// Ranks and K not multiples of 8, odd N: the TMA loads take them.
+				cases = append(cases[:len(cases):len(cases)], loraCase{gemmCase{45, 33, 21, 0, 1, 1}, 12, 2}, loraCase{gemmCase{130, 131, 77, 3, 1, 0}, 33, 0.5})
 			}
-			name := fmt.Sprintf("wgmma_%s/M%d_N%d_K%d_r%d_pad%d_alpha%g_beta%g_scale%g", transName(false, mode.transB), c.M, c.N, c.K, c.r, c.pad, c.alpha, c.beta, c.scale)
-			if mode.drop {
-				name += "_dropout0.3"
+			for _, c := range cases {
+				if !mode.transB && base == "wgmma" {
+					c.N = (c.N + 7) / 8 * 8 // the cp.async nn product's contract
+				}
+				name := fmt.Sprintf("%s_%s/M%d_N%d_K%d_r%d_pad%d_alpha%g_beta%g_scale%g", base, transName(false, mode.transB), c.M, c.N, c.K, c.r, c.pad, c.alpha, c.beta, c.scale)
+				if mode.drop {
+					name += "_dropout0.3"
+				}
+				t.Run(name, func(t *testing.T) { testMatmulLoRA(t, g, base, mode.transB, mode.drop, c, name, &worst) })
 			}
-			t.Run(name, func(t *testing.T) { testMatmulLoRA(t, g, "wgmma", mode.transB, mode.drop, c, name, &worst) })
 		}
 	}
 	worst.log(t)
@@ -123,7 +131,7 @@ func TestMatmulLoRAWGMMA(t *testing.T) {
 func testMatmulLoRA(t *testing.T, g *gpu, base string, transB, drop bool, c loraCase, name string, worst *cbf16Worst) {
 	// up8 rounds a leading dimension up to the wgmma kernel's multiple of 8.
 	up8 := func(n int) int {
-		if base == "wgmma" {
+		if base == "wgmma" || base == "wgmma_tma" {
 			return (n + 7) / 8 * 8
 		}
 		return n
@@ -133,7 +141,7 @@ func testMatmulLoRA(t *testing.T, g *gpu, base string, transB, drop bool, c lora
 	pa := g.up(a, BF16)
 	// The low-rank pair: h [M,r] and B [N,r] (nt) or [r,N] (nn), padded.
 	lda2 := up8(c.r + c.pad)
-	rows2, ldb2 := c.r, c.N+c.pad
+	rows2, ldb2 := c.r, up8(c.N+c.pad)
 	if transB {
 		rows2, ldb2 = c.N, up8(c.r+c.pad)
 	}
@@ -157,13 +165,16 @@ func testMatmulLoRA(t *testing.T, g *gpu, base string, transB, drop bool, c lora
 	ldb := max(cols, 1)
 	var launch func(pc Ptr) error
 	switch base {
-	case "bf16", "wgmma":
+	case "bf16", "wgmma", "wgmma_tma":
 		ldb = up8(max(cols+c.pad, 1))
 		w = g.randn(max(rows*ldb, 1), 1, BF16)
 		pw := g.up(w, BF16)
 		launch = func(pc Ptr) error {
-			if base == "wgmma" {
+			switch base {
+			case "wgmma":
 				return g.d.MatmulLoRAWGMMABF16(g.s, transB, c.M, c.N, c.K, pa, lda, pw, ldb, lr, pc, ldc, c.alpha, c.beta)
+			case "wgmma_tma":
+				return g.d.MatmulLoRAWGMMATMABF16(g.s, transB, c.M, c.N, c.K, pa, lda, pw, ldb, lr, pc, ldc, c.alpha, c.beta)
 			}
 			return g.d.MatmulLoRABF16(g.s, transB, c.M, c.N, c.K, pa, lda, pw, ldb, lr, pc, ldc, c.alpha, c.beta)
 		}

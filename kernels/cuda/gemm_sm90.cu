@@ -117,91 +117,39 @@ __device__ __forceinline__ void wg_mma(float* d, unsigned long long da, unsigned
         : "l"(da), "l"(db), "n"(TB));
 }
 
-// gemm_wgmma: TB true for the nt product (B [N,K]), false for nn (B
-// [K,N], MN-major tiles); LR adds the low-rank pair (common.cuh's
-// LowRank), whose B2 has B's orientation.
-template <typename CT, bool TB, bool LR = false>
-__device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B, CT* __restrict__ C, int M, int N,
-                           int K, int lda, int ldb, int ldc, float alpha, float beta, LowRank lr = LowRank{}) {
-    extern __shared__ __align__(16) unsigned char wg_smem[];
-    const unsigned base = (smem_addr(wg_smem) + 1023) & ~1023u;
-    const unsigned sA = base, sB = base + WG_STAGES * WG_TILE;
-    const int bm = blockIdx.y * WG_BM, bn = blockIdx.x * WG_BN;
-    const int wg = threadIdx.x >> 7;  // warpgroup: rows 64*wg.. of the tile
-    const int w = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
-    // With LR, k-tiles [0, nk2) are the low-rank pair's, [nk2, nk) the
-    // base product's.
-    const int nk2 = LR ? (lr.K + WG_BK - 1) / WG_BK : 0;
-    const int nk = nk2 + (K + WG_BK - 1) / WG_BK;
-
-    float d[64];
-#pragma unroll
-    for (int i = 0; i < 64; i++) d[i] = 0.f;
-
-    auto load = [&](int kt) {
-        const int st = kt % WG_STAGES;
-        const bool low = LR && kt < nk2;
-        const u16* a = low ? lr.A : A;
-        const u16* b = low ? lr.B : B;
-        const int la = low ? lr.lda : lda, lb = low ? lr.ldb : ldb, kk = low ? lr.K : K;
-        const int k0 = (low ? kt : kt - nk2) * WG_BK;
-        wg_load(sA + st * WG_TILE, a, la, bm, k0, M, kk);
-        if (TB) wg_load(sB + st * WG_TILE, b, lb, bn, k0, N, kk);
-        else wg_load_mn(sB + st * WG_TILE, b, lb, k0, bn, kk, N);
-    };
-    // finish_lr masks (nn with dropout) and scales the finished low-rank
-    // product: only once no wgmma that writes the accumulators is in
-    // flight (the hardware would add to them after the scaling). The 64
-    // keep bits are drawn in a rolled loop first (gemm.cu's scale_acc says
-    // why). Accumulator i of lane l of warp w is row 16w + l/4 +
-    // 8*((i/2)%2) of the warpgroup's 64, column 8*(i/4) + 2*(l%4) + i%2.
-    auto finish_lr = [&]() {
-        asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-        if (!TB && lr.dropout) {
-            unsigned long long bits = 0;
-            DropoutCursor mc = dropout_cursor(lr.key, lr.pos, lr.drop, 1.f);
-#pragma unroll 1
-            for (int i = 0; i < 64; i++) {
-                const long long row = bm + wg * 64 + w * 16 + (lane >> 2) + 8 * ((i >> 1) & 1);
-                const long long col = bn + 8 * (i >> 2) + 2 * (lane & 3) + (i & 1);
-                if (dropout_at(mc, row * lr.ldm + col) != 0.f) bits |= 1ull << i;
-            }
-#pragma unroll
-            for (int i = 0; i < 64; i++) d[i] *= ((bits >> i) & 1) ? lr.keep : 0.f;
-        }
-#pragma unroll
-        for (int i = 0; i < 64; i++) d[i] *= lr.scale;
-    };
-#pragma unroll
-    for (int s = 0; s < WG_STAGES - 2; s++) {
-        if (s < nk) load(s);
-        cp_async_commit();
-    }
-    for (int kt = 0; kt < nk; kt++) {
-        cp_async_wait<WG_STAGES - 3>();
-        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-        __syncthreads();
-        if (kt + WG_STAGES - 2 < nk) load(kt + WG_STAGES - 2);
-        cp_async_commit();
-        if (LR && kt == nk2) finish_lr();
-        const int st = kt % WG_STAGES;
-        const unsigned a = sA + st * WG_TILE + wg * 64 * 128, b = sB + st * WG_TILE;
-        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-#pragma unroll
-        for (int s = 0; s < WG_BK / 16; s++) {
-            if (TB) wg_mma<0>(d, wg_desc(a + 32 * s), wg_desc(b + 32 * s));
-            else wg_mma<1>(d, wg_desc(a + 32 * s), wg_desc_mn(b + 4096 * s));
-        }
-        asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-        asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
-    }
+// wg_finish_lr masks (nn with dropout) and scales the finished low-rank
+// product of a _lr kernel: only once no wgmma that writes the accumulators
+// is in flight (the hardware would add to them after the scaling). The 64
+// keep bits are drawn in a rolled loop first (gemm.cu's scale_acc says
+// why). Accumulator i of lane l of warp w of warpgroup g is row 64g + 16w +
+// l/4 + 8*((i/2)%2) of the block's tile, column 8*(i/4) + 2*(l%4) + i%2.
+template <bool TB>
+__device__ __forceinline__ void wg_finish_lr(float* d, const LowRank& lr, int bm, int bn) {
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-    cp_async_wait<0>();
-    if (LR && nk == nk2) finish_lr();  // K == 0: the low-rank product alone
+    const int wg = threadIdx.x >> 7, w = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+    if (!TB && lr.dropout) {
+        unsigned long long bits = 0;
+        DropoutCursor mc = dropout_cursor(lr.key, lr.pos, lr.drop, 1.f);
+#pragma unroll 1
+        for (int i = 0; i < 64; i++) {
+            const long long row = bm + wg * 64 + w * 16 + (lane >> 2) + 8 * ((i >> 1) & 1);
+            const long long col = bn + 8 * (i >> 2) + 2 * (lane & 3) + (i & 1);
+            if (dropout_at(mc, row * lr.ldm + col) != 0.f) bits |= 1ull << i;
+        }
+#pragma unroll
+        for (int i = 0; i < 64; i++) d[i] *= ((bits >> i) & 1) ? lr.keep : 0.f;
+    }
+#pragma unroll
+    for (int i = 0; i < 64; i++) d[i] *= lr.scale;
+}
 
-    // Accumulator i of lane l of warp w (of the warpgroup): row
-    // 16w + l/4 + 8*((i/2)%2), column 8*(i/4) + 2*(l%4) + i%2. Two adjacent
-    // columns are stored as one access when C's address allows it.
+// wg_store writes the block's accumulators: C = alpha*d + beta*C (beta 0
+// never reads C), C's element type CT (a bf16 C rounded once). Two
+// adjacent columns are stored as one access when C's address allows it.
+template <typename CT>
+__device__ __forceinline__ void wg_store(const float* d, CT* __restrict__ C, int M, int N, int ldc, float alpha,
+                                         float beta, int bm, int bn) {
+    const int wg = threadIdx.x >> 7, w = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
 #pragma unroll
     for (int j = 0; j < 32; j++) {
         const int row = bm + wg * 64 + w * 16 + (lane >> 2) + 8 * (j & 1);
@@ -228,6 +176,235 @@ __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B,
         if (col + 1 < N) p[1] = from_f<CT>(beta == 0.f ? v1 : v1 + beta * to_f(p[1]));
     }
 }
+
+// gemm_wgmma: TB true for the nt product (B [N,K]), false for nn (B
+// [K,N], MN-major tiles); LR adds the low-rank pair (common.cuh's
+// LowRank), whose B2 has B's orientation.
+template <typename CT, bool TB, bool LR = false>
+__device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B, CT* __restrict__ C, int M, int N,
+                           int K, int lda, int ldb, int ldc, float alpha, float beta, LowRank lr = LowRank{}) {
+    extern __shared__ __align__(16) unsigned char wg_smem[];
+    const unsigned base = (smem_addr(wg_smem) + 1023) & ~1023u;
+    const unsigned sA = base, sB = base + WG_STAGES * WG_TILE;
+    const int bm = blockIdx.y * WG_BM, bn = blockIdx.x * WG_BN;
+    const int wg = threadIdx.x >> 7;  // warpgroup: rows 64*wg.. of the tile
+    // With LR, k-tiles [0, nk2) are the low-rank pair's, [nk2, nk) the
+    // base product's.
+    const int nk2 = LR ? (lr.K + WG_BK - 1) / WG_BK : 0;
+    const int nk = nk2 + (K + WG_BK - 1) / WG_BK;
+
+    float d[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) d[i] = 0.f;
+
+    auto load = [&](int kt) {
+        const int st = kt % WG_STAGES;
+        const bool low = LR && kt < nk2;
+        const u16* a = low ? lr.A : A;
+        const u16* b = low ? lr.B : B;
+        const int la = low ? lr.lda : lda, lb = low ? lr.ldb : ldb, kk = low ? lr.K : K;
+        const int k0 = (low ? kt : kt - nk2) * WG_BK;
+        wg_load(sA + st * WG_TILE, a, la, bm, k0, M, kk);
+        if (TB) wg_load(sB + st * WG_TILE, b, lb, bn, k0, N, kk);
+        else wg_load_mn(sB + st * WG_TILE, b, lb, k0, bn, kk, N);
+    };
+#pragma unroll
+    for (int s = 0; s < WG_STAGES - 2; s++) {
+        if (s < nk) load(s);
+        cp_async_commit();
+    }
+    for (int kt = 0; kt < nk; kt++) {
+        cp_async_wait<WG_STAGES - 3>();
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        __syncthreads();
+        if (kt + WG_STAGES - 2 < nk) load(kt + WG_STAGES - 2);
+        cp_async_commit();
+        if (LR && kt == nk2) wg_finish_lr<TB>(d, lr, bm, bn);
+        const int st = kt % WG_STAGES;
+        const unsigned a = sA + st * WG_TILE + wg * 64 * 128, b = sB + st * WG_TILE;
+        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+        for (int s = 0; s < WG_BK / 16; s++) {
+            if (TB) wg_mma<0>(d, wg_desc(a + 32 * s), wg_desc(b + 32 * s));
+            else wg_mma<1>(d, wg_desc(a + 32 * s), wg_desc_mn(b + 4096 * s));
+        }
+        asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+        asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+    }
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    cp_async_wait<0>();
+    if (LR && nk == nk2) wg_finish_lr<TB>(d, lr, bm, bn);  // K == 0: the low-rank product alone
+    wg_store(d, C, M, N, ldc, alpha, beta, bm, bn);
+}
+
+
+// ---- TMA ---------------------------------------------------------------
+//
+// matmul_{nt,nn}_wgmma_tma{,_cbf16}_fwd_bf16 and
+// matmul_{nt,nn}_wgmma_tma_lr_cbf16_fwd_bf16: the same products with the
+// tiles brought in by the Tensor Memory Accelerator (cp.async.bulk.tensor)
+// instead of every thread's cp.async. The operands are described by tensor
+// maps (CUtensorMap, 128 bytes, built on the host by cuTensorMapEncodeTiled
+// and passed as __grid_constant__ parameters): a row-major bf16 matrix,
+// 128-byte swizzle, boxes of 64 elements along the row (128 bytes, the
+// swizzle's width) by 128 rows (A; nt's B: a whole K-major tile) or 64 rows
+// (nn's B: one 64-column half of the MN-major tile, 64 k-rows; the halves
+// 8192 bytes apart: leading byte offset 8192, stride byte offset 1024).
+// Elements past the matrix are zero-filled by the TMA unit, so M, N and K
+// are free; only the row pitch (lda, ldb: multiples of 8) and 16-byte
+// aligned A and B are required (the tensor map's).
+//
+// Pipeline, as the cp.async kernels' (prefetch distance 2, one wgmma group
+// in flight, 4 stages), with one mbarrier a stage instead of cp.async
+// groups: thread 0 arms stage st's barrier with the tile's byte count
+// (arrive.expect_tx) and issues its boxes; the TMA unit completes the
+// transaction; every thread waits on the barrier's phase (the n-th use of a
+// stage is phase n, parity n & 1) before its wgmma read the stage. The
+// barrier at the top of iteration kt (every warpgroup has retired tile
+// kt-2's wgmma by then) frees the stage that tile kt+2 overwrites. TMA
+// writes and wgmma reads both go through the async proxy: no proxy fence.
+
+struct __align__(64) TensorMap {
+    unsigned long long v[16];  // CUtensorMap: opaque, the driver's encoding
+};
+
+__device__ __forceinline__ void mbar_init(unsigned bar, unsigned count) {
+    asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+
+// mbar_expect_tx: this thread's arrival, announcing bytes of transactions.
+__device__ __forceinline__ void mbar_expect_tx(unsigned bar, unsigned bytes) {
+    unsigned long long state;
+    asm volatile("mbarrier.arrive.expect_tx.shared.b64 %0, [%1], %2;\n" : "=l"(state) : "r"(bar), "r"(bytes) : "memory");
+}
+
+// mbar_wait spins until the barrier's phase of the given parity completes.
+__device__ __forceinline__ void mbar_wait(unsigned bar, unsigned parity) {
+    unsigned done = 0;
+    while (!done) {
+        asm volatile(
+            "{\n"
+            " .reg .pred P1;\n"
+            " mbarrier.try_wait.parity.shared.b64 P1, [%1], %2;\n"
+            " selp.u32 %0, 1, 0, P1;\n"
+            "}\n"
+            : "=r"(done)
+            : "r"(bar), "r"(parity)
+            : "memory");
+    }
+}
+
+// tma_load copies the box at (c0 along the row, c1 rows) of map into shared
+// memory at dst, completing its bytes on bar.
+__device__ __forceinline__ void tma_load(unsigned dst, const TensorMap* map, int c0, int c1, unsigned bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
+        "l"(reinterpret_cast<unsigned long long>(map)), "r"(c0), "r"(c1), "r"(bar)
+        : "memory");
+}
+
+// The MN-major descriptor of the TMA layout (see above): leading byte
+// offset 8192 (the second 64 columns), stride 1024 (the next 8 k-rows).
+__device__ __forceinline__ unsigned long long wg_desc_mn_tma(unsigned a) {
+    return (unsigned long long)((a & 0x3FFFF) >> 4) | ((unsigned long long)(8192 >> 4) << 16) |
+           ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
+}
+
+// gemm_wgmma_tma: gemm_wgmma with TMA loads; mA, mB the base pair's maps,
+// mA2, mB2 the low-rank pair's (LR; lr's pointers and leading dimensions
+// unused).
+template <typename CT, bool TB, bool LR = false>
+__device__ void gemm_wgmma_tma(const TensorMap* mA, const TensorMap* mB, CT* __restrict__ C, int M, int N, int K,
+                               int ldc, float alpha, float beta, const TensorMap* mA2 = nullptr,
+                               const TensorMap* mB2 = nullptr, LowRank lr = LowRank{}) {
+    extern __shared__ __align__(16) unsigned char wg_smem[];
+    __shared__ __align__(8) unsigned long long bars[WG_STAGES];
+    const unsigned base = (smem_addr(wg_smem) + 1023) & ~1023u;
+    const unsigned sA = base, sB = base + WG_STAGES * WG_TILE;
+    const int bm = blockIdx.y * WG_BM, bn = blockIdx.x * WG_BN;
+    const int wg = threadIdx.x >> 7;
+    const int nk2 = LR ? (lr.K + WG_BK - 1) / WG_BK : 0;
+    const int nk = nk2 + (K + WG_BK - 1) / WG_BK;
+
+    if (threadIdx.x == 0) {
+#pragma unroll
+        for (int s = 0; s < WG_STAGES; s++) mbar_init(smem_addr(&bars[s]), 1);
+        // The barriers were written through the generic proxy; the TMA
+        // unit completes transactions on them through the async one.
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    }
+    __syncthreads();
+
+    float d[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) d[i] = 0.f;
+
+    // load (thread 0): tile kt's boxes into its stage.
+    auto load = [&](int kt) {
+        const int st = kt % WG_STAGES;
+        const unsigned bar = smem_addr(&bars[st]);
+        const bool low = LR && kt < nk2;
+        const TensorMap* a = low ? mA2 : mA;
+        const TensorMap* b = low ? mB2 : mB;
+        const int k0 = (low ? kt : kt - nk2) * WG_BK;
+        mbar_expect_tx(bar, 2 * WG_TILE);
+        tma_load(sA + st * WG_TILE, a, k0, bm, bar);
+        if (TB) {
+            tma_load(sB + st * WG_TILE, b, k0, bn, bar);
+        } else {
+            tma_load(sB + st * WG_TILE, b, bn, k0, bar);
+            tma_load(sB + st * WG_TILE + WG_TILE / 2, b, bn + 64, k0, bar);
+        }
+    };
+    if (threadIdx.x == 0) {
+#pragma unroll
+        for (int s = 0; s < WG_STAGES - 2; s++)
+            if (s < nk) load(s);
+    }
+    for (int kt = 0; kt < nk; kt++) {
+        __syncthreads();
+        if (threadIdx.x == 0 && kt + WG_STAGES - 2 < nk) load(kt + WG_STAGES - 2);
+        if (LR && kt == nk2) wg_finish_lr<TB>(d, lr, bm, bn);
+        const int st = kt % WG_STAGES;
+        mbar_wait(smem_addr(&bars[st]), (kt / WG_STAGES) & 1);
+        const unsigned a = sA + st * WG_TILE + wg * 64 * 128, b = sB + st * WG_TILE;
+        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+        for (int s = 0; s < WG_BK / 16; s++) {
+            if (TB) wg_mma<0>(d, wg_desc(a + 32 * s), wg_desc(b + 32 * s));
+            else wg_mma<1>(d, wg_desc(a + 32 * s), wg_desc_mn_tma(b + 2048 * s));
+        }
+        asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+        asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+    }
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    if (LR && nk == nk2) wg_finish_lr<TB>(d, lr, bm, bn);
+    wg_store(d, C, M, N, ldc, alpha, beta, bm, bn);
+}
+
+#define WG_TMA_ENTRY(name, tb, CT)                                                                              \
+    extern "C" __global__ void __launch_bounds__(256)                                                          \
+        name(const __grid_constant__ TensorMap mA, const __grid_constant__ TensorMap mB, CT* C, int M, int N,  \
+             int K, int ldc, float alpha, float beta) {                                                        \
+        gemm_wgmma_tma<CT, tb>(&mA, &mB, C, M, N, K, ldc, alpha, beta);                                        \
+    }
+WG_TMA_ENTRY(matmul_nt_wgmma_tma_fwd_bf16, true, float)
+WG_TMA_ENTRY(matmul_nt_wgmma_tma_cbf16_fwd_bf16, true, bf16)
+WG_TMA_ENTRY(matmul_nn_wgmma_tma_fwd_bf16, false, float)
+WG_TMA_ENTRY(matmul_nn_wgmma_tma_cbf16_fwd_bf16, false, bf16)
+
+// The fused LoRA products with TMA: the low-rank pair's maps after the
+// base pair's; LR_ARGS' pointers and leading dimensions are unused (the
+// maps hold them) but kept so the arguments match the other _lr entries.
+#define WG_TMA_LR_ENTRY(name, tb)                                                                                \
+    extern "C" __global__ void __launch_bounds__(256)                                                           \
+        name(const __grid_constant__ TensorMap mA, const __grid_constant__ TensorMap mB,                        \
+             const __grid_constant__ TensorMap mA2, const __grid_constant__ TensorMap mB2, bf16* C, int M,     \
+             int N, int K, int ldc, float alpha, float beta, LR_ARGS) {                                          \
+        gemm_wgmma_tma<bf16, tb, true>(&mA, &mB, C, M, N, K, ldc, alpha, beta, &mA2, &mB2, LR_PAIR);            \
+    }
+WG_TMA_LR_ENTRY(matmul_nt_wgmma_tma_lr_cbf16_fwd_bf16, true)
+WG_TMA_LR_ENTRY(matmul_nn_wgmma_tma_lr_cbf16_fwd_bf16, false)
 
 #define WG_ENTRY(name, tb, CT)                                                                               \
     extern "C" __global__ void __launch_bounds__(256) name(const u16* A, const u16* B, CT* C, int M, int N, int K, \

@@ -31,36 +31,53 @@ func TestMatmulWGMMA(t *testing.T) {
 	g := needGPU(t)
 	if !g.d.Hopper() {
 		err := g.d.MatmulWGMMABF16To(g.s, F32, true, 4, 4, 8, 0, 8, 0, 8, 0, 4, 1, 0)
-		if !errors.Is(err, ErrBadArgument) {
-			t.Fatalf("wgmma GEMM on a %d.%d GPU: err %v, want ErrBadArgument", g.d.Major, g.d.Minor, err)
+		errTMA := g.d.MatmulWGMMATMABF16To(g.s, F32, true, 4, 4, 8, 0, 8, 0, 8, 0, 4, 1, 0)
+		if !errors.Is(err, ErrBadArgument) || !errors.Is(errTMA, ErrBadArgument) {
+			t.Fatalf("wgmma GEMM on a %d.%d GPU: err %v and (TMA) %v, want ErrBadArgument", g.d.Major, g.d.Minor, err, errTMA)
 		}
 		t.Logf("compute capability %d.%d: refused as it should be: %v", g.d.Major, g.d.Minor, err)
 		return
 	}
 	var worst cbf16Worst
-	for _, transB := range []bool{true, false} {
-		for _, c := range wgmmaCases {
-			if !transB {
-				c.N = (c.N + 7) / 8 * 8 // the nn product's contract; still ragged against the 128-wide tile
+	for _, tma := range []bool{false, true} {
+		for _, transB := range []bool{true, false} {
+			cases := wgmmaCases
+			if tma {
+				cases = append(cases[:len(cases):len(cases)], wgmmaTMACases...)
 			}
-			name := fmt.Sprintf("matmul_%s_wgmma/M%d_N%d_K%d_pad%d_alpha%g_beta%g", transName(false, transB), c.M, c.N, c.K, c.pad, c.alpha, c.beta)
-			t.Run(name, func(t *testing.T) {
-				rowsA, rowsB, lda, ldb, ldc := gemmLayout(false, transB, c)
-				lda, ldb = (lda+7)/8*8, (ldb+7)/8*8 // the kernel's contract
-				a := g.randn(max(rowsA*lda, 1), 1, BF16)
-				b := g.randn(max(rowsB*ldb, 1), 1, BF16)
-				pa, pb := g.up(a, BF16), g.up(b, BF16)
-				testGemmCBF16(t, g, c, ldc, name, &worst,
-					func(out DType, pc Ptr) error {
-						return g.d.MatmulWGMMABF16To(g.s, out, transB, c.M, c.N, c.K, pa, lda, pb, ldb, pc, ldc, c.alpha, c.beta)
-					},
-					func(c0 []float32) ([]float64, []float64) {
-						return matmulRef(false, transB, c.M, c.N, c.K, a, lda, b, ldb, c0, ldc, float64(c.alpha), float64(c.beta))
-					})
-			})
+			for _, c := range cases {
+				if !transB && !tma {
+					c.N = (c.N + 7) / 8 * 8 // the cp.async nn product's contract; still ragged against the 128-wide tile
+				}
+				name := fmt.Sprintf("matmul_%s_wgmma%s/M%d_N%d_K%d_pad%d_alpha%g_beta%g", transName(false, transB), map[bool]string{true: "_tma"}[tma], c.M, c.N, c.K, c.pad, c.alpha, c.beta)
+				t.Run(name, func(t *testing.T) { testMatmulWGMMA(t, g, tma, transB, c, name, &worst) })
+			}
 		}
 	}
 	worst.log(t)
+}
+
+// wgmmaTMACases are products only the TMA loads take: K and N not
+// multiples of 8 (the TMA unit zero-fills past the matrix element by
+// element; the row pitch stays a multiple of 8).
+var wgmmaTMACases = []gemmCase{{33, 45, 21, 0, 1, 0}, {130, 131, 77, 3, -0.5, 1}}
+
+func testMatmulWGMMA(t *testing.T, g *gpu, tma, transB bool, c gemmCase, name string, worst *cbf16Worst) {
+	rowsA, rowsB, lda, ldb, ldc := gemmLayout(false, transB, c)
+	lda, ldb = (lda+7)/8*8, (ldb+7)/8*8 // the kernels' contract
+	a := g.randn(max(rowsA*lda, 1), 1, BF16)
+	b := g.randn(max(rowsB*ldb, 1), 1, BF16)
+	pa, pb := g.up(a, BF16), g.up(b, BF16)
+	testGemmCBF16(t, g, c, ldc, name, worst,
+		func(out DType, pc Ptr) error {
+			if tma {
+				return g.d.MatmulWGMMATMABF16To(g.s, out, transB, c.M, c.N, c.K, pa, lda, pb, ldb, pc, ldc, c.alpha, c.beta)
+			}
+			return g.d.MatmulWGMMABF16To(g.s, out, transB, c.M, c.N, c.K, pa, lda, pb, ldb, pc, ldc, c.alpha, c.beta)
+		},
+		func(c0 []float32) ([]float64, []float64) {
+			return matmulRef(false, transB, c.M, c.N, c.K, a, lda, b, ldb, c0, ldc, float64(c.alpha), float64(c.beta))
+		})
 }
 
 // TestMatmulWGMMATakes: the products the kernel does not take are refused
@@ -89,7 +106,26 @@ func TestMatmulWGMMATakes(t *testing.T) {
 			t.Errorf("%+v: err %v, want ErrBadArgument with %q", c, err, c.want)
 		}
 	}
+	for _, c := range []struct {
+		transA   bool
+		lda, ldb int
+		a, b     Ptr
+		want     string
+	}{
+		{true, 64, 64, 0, 0, "nt and nn products only"},
+		{false, 60, 64, 0, 0, "multiples of 8"},
+		{false, 64, 12, 0, 0, "multiples of 8"},
+		{false, 64, 64, 0, 8, "16-byte aligned"},
+	} {
+		err := g.d.WGMMATMATakes(c.transA, c.lda, c.ldb, c.a, c.b)
+		if !errors.Is(err, ErrBadArgument) || g.d.Hopper() && !strings.Contains(err.Error(), c.want) {
+			t.Errorf("TMA %+v: err %v, want ErrBadArgument with %q", c, err, c.want)
+		}
+	}
 	if g.d.Hopper() {
+		if err := g.d.WGMMATMATakes(false, 64, 72, 0, 16); err != nil {
+			t.Errorf("TMA: an aligned product: %v", err)
+		}
 		if err := g.d.WGMMATakes(false, true, 60, 64, 64, 72, 0, 16); err != nil {
 			t.Errorf("an aligned nt product (any N): %v", err)
 		}

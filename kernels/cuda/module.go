@@ -132,19 +132,32 @@ type Dim3 struct{ X, Y, Z int }
 // little-endian host the low bytes of the slot hold 4-byte values.
 type Args struct {
 	slots []uint64
+	// starts[i] is parameter i's first slot: one slot each but for Blob's.
+	starts []int
+}
+
+// add appends one parameter of n slots.
+func (a *Args) add(v ...uint64) *Args {
+	a.starts = append(a.starts, len(a.slots))
+	a.slots = append(a.slots, v...)
+	return a
 }
 
 // Ptr appends a device pointer.
-func (a *Args) Ptr(p Ptr) *Args { a.slots = append(a.slots, uint64(p)); return a }
+func (a *Args) Ptr(p Ptr) *Args { return a.add(uint64(p)) }
 
 // Int appends a 32-bit int.
-func (a *Args) Int(v int) *Args { a.slots = append(a.slots, uint64(uint32(int32(v)))); return a }
+func (a *Args) Int(v int) *Args { return a.add(uint64(uint32(int32(v)))) }
 
 // I64 appends a 64-bit int.
-func (a *Args) I64(v int64) *Args { a.slots = append(a.slots, uint64(v)); return a }
+func (a *Args) I64(v int64) *Args { return a.add(uint64(v)) }
 
 // F32 appends a float.
-func (a *Args) F32(v float32) *Args { a.slots = append(a.slots, uint64(math.Float32bits(v))); return a }
+func (a *Args) F32(v float32) *Args { return a.add(uint64(math.Float32bits(v))) }
+
+// TensorMap appends a 128-byte CUtensorMap passed by value (a kernel's
+// __grid_constant__ parameter).
+func (a *Args) TensorMap(m *TensorMap) *Args { return a.add(m[:]...) }
 
 // Launch queues f on s. Grid dimensions of zero are an error; callers skip
 // empty work before launching.
@@ -158,10 +171,10 @@ func (f *Function) Launch(s Stream, grid, block Dim3, smem int, args *Args) erro
 	// kernelParams is an array of pointers to the argument values. The
 	// slots live in Go memory that does not move; KeepAlive holds it.
 	var ptrs []uintptr
-	if args != nil && len(args.slots) > 0 {
-		ptrs = make([]uintptr, len(args.slots))
-		for i := range args.slots {
-			ptrs[i] = uintptr(unsafe.Pointer(&args.slots[i]))
+	if args != nil && len(args.starts) > 0 {
+		ptrs = make([]uintptr, len(args.starts))
+		for i, j := range args.starts {
+			ptrs[i] = uintptr(unsafe.Pointer(&args.slots[j]))
 		}
 	}
 	var pp *uintptr

@@ -110,23 +110,28 @@ func gemmTable(out string) {
 	if out != "" {
 		must(os.WriteFile(out, []byte(sb.String()), 0o644))
 	}
-	wgmmaTable(out, ltMs)
+	wgmmaTable(out, ltMs, false)
+	wgmmaTable(out, ltMs, true)
 }
 
-// wgmmaTable times the sm_90a wgmma kernels (gemm_sm90.cu) on the nt and
-// nn shapes they take, beside cuBLASLt's times from the table above, and
-// appends its table to out. It runs after that table is written: a fault
-// of this kernel (not yet run on a GPU when it was written) ends the
-// process without losing it.
-func wgmmaTable(out string, ltMs map[int]float64) {
+// wgmmaTable times the sm_90a wgmma kernels (gemm_sm90.cu; with tma, their
+// TMA variants) on the nt and nn shapes they take, beside cuBLASLt's times
+// from the table above, and appends its table to out. Each runs after the
+// tables before it are written: a fault of these kernels (not yet run on a
+// GPU when they were written) ends the process without losing them.
+func wgmmaTable(out string, ltMs map[int]float64, tma bool) {
 	var sb strings.Builder
 	fmt.Fprintln(&sb)
+	kind, col := "wgmma GEMM (nt and nn products, cp.async loads)", "wgmma"
+	if tma {
+		kind, col = "wgmma GEMM with TMA loads (cp.async.bulk.tensor, mbarriers)", "wgmma+TMA"
+	}
 	if err := d.WGMMATakes(false, true, 64, 64, 64, 64, 0, 0); err != nil {
-		fmt.Fprintf(&sb, "The wgmma GEMM: not run: %v\n", err)
+		fmt.Fprintf(&sb, "The sm_90a %s: not run: %v\n", kind, err)
 	} else {
-		fmt.Fprintln(&sb, "The sm_90a wgmma GEMM (nt and nn products):")
+		fmt.Fprintf(&sb, "The sm_90a %s:\n", kind)
 		fmt.Fprintln(&sb)
-		fmt.Fprintln(&sb, "| model | product | M×N×K | wgmma ms | wgmma TFLOP/s | wgmma / cuBLASLt |")
+		fmt.Fprintf(&sb, "| model | product | M×N×K | %[1]s ms | %[1]s TFLOP/s | %[1]s / cuBLASLt |\n", col)
 		fmt.Fprintln(&sb, "| --- | --- | --- | ---: | ---: | ---: |")
 		var sumWG, sumLt float64
 		for i, g := range stepGEMMs() {
@@ -141,7 +146,12 @@ func wgmmaTable(out string, ltMs map[int]float64) {
 			A, B := buf(2*g.M*g.K, cuda.BF16), buf(2*g.K*g.N, cuda.BF16)
 			C := buf(4*g.M*g.N, cuda.F32)
 			flops := 2 * float64(g.M) * float64(g.N) * float64(g.K)
-			wg := timeIt(func() error { return d.MatmulWGMMABF16To(s, cuda.F32, nt, g.M, g.N, g.K, A, g.K, B, ldb, C, g.N, 1, 0) })
+			wg := timeIt(func() error {
+				if tma {
+					return d.MatmulWGMMATMABF16To(s, cuda.F32, nt, g.M, g.N, g.K, A, g.K, B, ldb, C, g.N, 1, 0)
+				}
+				return d.MatmulWGMMABF16To(s, cuda.F32, nt, g.M, g.N, g.K, A, g.K, B, ldb, C, g.N, 1, 0)
+			})
 			row := fmt.Sprintf("| %s | %s | %dx%dx%d | %.3f | %.1f |", g.model, g.op, g.M, g.N, g.K, wg, flops/(wg*1e9))
 			if lt := ltMs[i]; lt > 0 {
 				row += fmt.Sprintf(" %.0f%% |", 100*lt/wg)
@@ -153,7 +163,7 @@ func wgmmaTable(out string, ltMs map[int]float64) {
 			emit(&sb, row, A, B, C)
 		}
 		if sumLt > 0 {
-			fmt.Fprintf(&sb, "\nThese shapes once each: wgmma %.2f ms, cuBLASLt %.2f ms: %.0f%% of cuBLASLt's speed.\n", sumWG, sumLt, 100*sumLt/sumWG)
+			fmt.Fprintf(&sb, "\nThese shapes once each: %s %.2f ms, cuBLASLt %.2f ms: %.0f%% of cuBLASLt's speed.\n", col, sumWG, sumLt, 100*sumLt/sumWG)
 		}
 	}
 	fmt.Print(sb.String())

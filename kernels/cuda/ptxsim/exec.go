@@ -47,6 +47,7 @@ const (
 	running uint8 = iota
 	parkedWarp
 	parkedBar
+	parkedMbar // at an mbarrier.try_wait that found its phase incomplete (tma.go)
 	exited
 	faulted
 )
@@ -74,7 +75,13 @@ type thread struct {
 	// issued and not committed, and committed groups, oldest first.
 	wg       []wgmmaOp
 	wgGroups [][]wgmmaOp
-	steps    int64
+	// tmaPending counts the cp.async.bulk.tensor it issued still queued;
+	// mbarWait and mbarSeen are the barrier and version a parked
+	// try_wait waits on (tma.go).
+	tmaPending int32
+	mbarWait   *mbarrier
+	mbarSeen   uint32
+	steps      int64
 }
 
 // block is one CTA being executed by a worker; a worker reuses its block
@@ -91,7 +98,9 @@ type block struct {
 	// wgRead counts, per 16-byte chunk of shared memory, the pending
 	// wgmma.mma_asyncs (not yet retired by wgmma.wait_group) that read it:
 	// a write there before they retire is a race (wgmma.go).
-	wgRead  map[uint64]int32
+	wgRead map[uint64]int32
+	// mbars are the initialised mbarriers by shared address (tma.go).
+	mbars   map[uint64]*mbarrier
 	race    *raceState // nil unless Config.Racecheck
 	raceMem raceState
 	fault   *Fault
@@ -242,6 +251,7 @@ func (b *block) setup() {
 		t.tid = [3]int{i % cfg.Block[0], i / cfg.Block[0] % cfg.Block[1], i / (cfg.Block[0] * cfg.Block[1])}
 		t.stack, t.copies, t.groups, t.steps = t.stack[:0], t.copies[:0], t.groups[:0], 0
 		t.wg, t.wgGroups = t.wg[:0], t.wgGroups[:0]
+		t.tmaPending, t.mbarWait = 0, nil
 		r := t.r
 		for d := 0; d < 3; d++ {
 			r[slotTid+d] = uint64(t.tid[d])
@@ -270,6 +280,7 @@ func (b *block) run() *Fault {
 	b.setup()
 	b.fault = nil
 	clear(b.wgRead)
+	clear(b.mbars)
 	budget := b.l.cfg.Budget
 	for {
 		ran := false
@@ -305,7 +316,7 @@ func (b *block) run() *Fault {
 		if progress {
 			continue
 		}
-		if b.barrier() {
+		if b.barrier() || b.mbarWake() {
 			continue
 		}
 		done := true
@@ -403,7 +414,7 @@ func (b *block) tryCollective(base, lanesN int, x *inst) bool {
 		switch st := b.threads[base+l].state; {
 		case st == exited:
 			// hardware leaves exited members undefined; the simulator does not wait for them
-		case x.loose && (st == parkedWarp || st == parkedBar):
+		case x.loose && (st == parkedWarp || st == parkedBar || st == parkedMbar):
 			// activemask: lanes waiting elsewhere are not active here
 		default:
 			return false
@@ -481,8 +492,11 @@ func (b *block) deadlock() *Fault {
 			switch t.state {
 			case exited:
 				s = "exited"
-			case parkedWarp, parkedBar:
+			case parkedWarp, parkedBar, parkedMbar:
 				s = fmt.Sprintf("%s (line %d)", t.at.op, t.at.line)
+				if t.state == parkedMbar {
+					s += t.waitState()
+				}
 				if firstAt == nil {
 					firstAt = t.at
 				}

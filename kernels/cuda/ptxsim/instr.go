@@ -215,6 +215,8 @@ func (b *builder) instruction(toks []string) error {
 			in.off = sharedWindow
 		case oi.mods["local"]:
 			in.off = localWindow
+		case oi.mods["param"]:
+			in.off = paramWindow
 		}
 		in.fn = opCvtaFrom
 		if oi.mods["to"] {
@@ -278,7 +280,12 @@ func (b *builder) instruction(toks []string) error {
 	case "atom", "red":
 		return b.atom(&in, oi, ops)
 	case "cp":
+		if oi.mods["bulk"] {
+			return b.tma(&in, oi, ops)
+		}
 		return b.cpAsync(&in, oi, ops)
+	case "mbarrier":
+		return b.mbarrier(&in, oi, ops)
 	case "bra":
 		if err := need(1); err != nil {
 			return err

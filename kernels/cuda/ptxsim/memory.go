@@ -8,11 +8,13 @@ import (
 	"unsafe"
 )
 
-// Generic-address windows of the shared and local spaces (cvta). Real
-// user-space addresses never reach this high.
+// Generic-address windows of the shared, local and kernel-parameter spaces
+// (cvta; a __grid_constant__ parameter's address, such as a TMA tensor
+// map's). Real user-space addresses never reach this high.
 const (
 	sharedWindow = uint64(0xFFFE) << 48
 	localWindow  = uint64(0xFFFD) << 48
+	paramWindow  = uint64(0xFFFC) << 48
 	windowMask   = uint64(0xFFFF) << 48
 )
 
@@ -103,6 +105,12 @@ func (t *thread) mem(in *inst, space int, addr uint64, n int, acc int) []byte {
 		return t.mem(in, spShared, addr-sharedWindow, n, acc)
 	case localWindow:
 		return t.mem(in, spLocal, addr-localWindow, n, acc)
+	case paramWindow:
+		if acc != accRead {
+			t.fault(in, FaultTrap, addr, n, "param", "write to a kernel parameter through a generic address (kernel parameters are read-only)")
+			return nil
+		}
+		return t.mem(in, spKParam, addr-paramWindow, n, acc)
 	}
 	return t.mem(in, spGlobal, addr, n, acc)
 }

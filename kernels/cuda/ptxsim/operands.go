@@ -65,10 +65,12 @@ func (b *builder) src(op []string, typ string) (int32, error) {
 		switch s.kind {
 		case symReg:
 			return s.slot, nil
-		case symShared, symLocal, symGlobal:
+		case symShared, symLocal, symGlobal, symKParam:
+			// a kernel parameter's address is its offset in the
+			// parameter space (cvta.param makes it generic)
 			return b.constSlot(s.off), nil
 		}
-		return 0, b.errf("operand %s: the address of a .param variable is not supported", name)
+		return 0, b.errf("operand %s: the address of a function's .param variable is not supported", name)
 	}
 	if c := name[0]; c >= '0' && c <= '9' {
 		v, err := b.imm(name, k, false)

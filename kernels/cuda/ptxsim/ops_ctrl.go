@@ -15,6 +15,10 @@ func (t *thread) exit(in *inst) {
 		t.fault(in, FaultTrap, 0, 0, "", fmt.Sprintf("exit with %d wgmma.mma_async not retired by wgmma.wait_group", len(t.wg)+len(t.wgGroups)))
 		return
 	}
+	if t.tmaPending > 0 {
+		t.fault(in, FaultTrap, 0, 0, "", fmt.Sprintf("exit with %d cp.async.bulk.tensor not completed (no mbarrier.try_wait on its barrier landed it)", t.tmaPending))
+		return
+	}
 	if len(t.copies) > 0 || len(t.groups) > 0 {
 		t.groups = append(t.groups, t.copies)
 		t.copies = nil
