@@ -678,6 +678,42 @@ func (d *Device) MatmulWGMMATMABF16To(s Stream, out DType, transB bool, M, N, K 
 	return d.launchWGMMA(s, "matmul_"+transName(false, transB)+"_wgmma_tma"+suffix+"_fwd_bf16", M, N, args)
 }
 
+// MatmulWGMMAWarpSpecializedBF16To is MatmulWGMMATMABF16To with the loads
+// and the math in different warpgroups (gemm_sm90.cu's _ws kernels: 384
+// threads, a producer that runs up to 4 tiles ahead, full and empty
+// mbarriers a stage, no block-wide barrier in the main loop): same
+// products and conditions, same results bit for bit.
+func (d *Device) MatmulWGMMAWarpSpecializedBF16To(s Stream, out DType, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32) error {
+	const op = "MatmulWGMMAWarpSpecializedBF16To"
+	suffix, err := gemmOut(op, out)
+	if err != nil {
+		return err
+	}
+	if err := checkGemm(op, false, transB, M, N, K, lda, ldb, ldc); err != nil {
+		return err
+	}
+	if err := d.WGMMATMATakes(false, lda, ldb, a, b); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if M == 0 || N == 0 {
+		return nil
+	}
+	mA, mB, err := d.wgmmaMaps(transB, M, N, K, a, lda, b, ldb)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	f, err := d.Kernel("matmul_" + transName(false, transB) + "_wgmma_ws" + suffix + "_fwd_bf16")
+	if err != nil {
+		return err
+	}
+	if err := ensureSmem(f, wgmmaSmem); err != nil {
+		return err
+	}
+	grid := Dim3{(N + wgmmaBN - 1) / wgmmaBN, (M + wgmmaBM - 1) / wgmmaBM, 1}
+	args := new(Args).TensorMap(mA).TensorMap(mB).Ptr(c).Int(M).Int(N).Int(K).Int(ldc).F32(alpha).F32(beta)
+	return f.Launch(s, grid, Dim3{384, 1, 1}, wgmmaSmem, args)
+}
+
 // MatmulLoRAWGMMATMABF16 is MatmulLoRAWGMMABF16 with TMA loads (see
 // MatmulWGMMATMABF16To), the low-rank pair under the same conditions.
 func (d *Device) MatmulLoRAWGMMATMABF16(s Stream, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, lr LowRank, c Ptr, ldc int, alpha, beta float32) error {

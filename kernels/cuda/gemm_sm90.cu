@@ -143,16 +143,17 @@ __device__ __forceinline__ void wg_finish_lr(float* d, const LowRank& lr, int bm
     for (int i = 0; i < 64; i++) d[i] *= lr.scale;
 }
 
-// wg_store writes the block's accumulators: C = alpha*d + beta*C (beta 0
-// never reads C), C's element type CT (a bf16 C rounded once). Two
-// adjacent columns are stored as one access when C's address allows it.
+// wg_store_rows writes a warpgroup's accumulators, its 64 rows from row0:
+// C = alpha*d + beta*C (beta 0 never reads C), C's element type CT (a bf16
+// C rounded once). Two adjacent columns are stored as one access when C's
+// address allows it. wg_store: the block's two warpgroups' rows.
 template <typename CT>
-__device__ __forceinline__ void wg_store(const float* d, CT* __restrict__ C, int M, int N, int ldc, float alpha,
-                                         float beta, int bm, int bn) {
-    const int wg = threadIdx.x >> 7, w = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+__device__ __forceinline__ void wg_store_rows(const float* d, CT* __restrict__ C, int M, int N, int ldc,
+                                              float alpha, float beta, int row0, int bn) {
+    const int w = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
 #pragma unroll
     for (int j = 0; j < 32; j++) {
-        const int row = bm + wg * 64 + w * 16 + (lane >> 2) + 8 * (j & 1);
+        const int row = row0 + w * 16 + (lane >> 2) + 8 * (j & 1);
         const int col = bn + 8 * (j >> 1) + 2 * (lane & 3);
         if (row >= M) continue;
         CT* p = C + (size_t)row * ldc + col;
@@ -175,6 +176,12 @@ __device__ __forceinline__ void wg_store(const float* d, CT* __restrict__ C, int
         if (col < N) p[0] = from_f<CT>(beta == 0.f ? v0 : v0 + beta * to_f(p[0]));
         if (col + 1 < N) p[1] = from_f<CT>(beta == 0.f ? v1 : v1 + beta * to_f(p[1]));
     }
+}
+
+template <typename CT>
+__device__ __forceinline__ void wg_store(const float* d, CT* __restrict__ C, int M, int N, int ldc, float alpha,
+                                         float beta, int bm, int bn) {
+    wg_store_rows(d, C, M, N, ldc, alpha, beta, bm + (threadIdx.x >> 7) * 64, bn);
 }
 
 // gemm_wgmma: TB true for the nt product (B [N,K]), false for nn (B
@@ -276,6 +283,12 @@ __device__ __forceinline__ void mbar_init(unsigned bar, unsigned count) {
 __device__ __forceinline__ void mbar_expect_tx(unsigned bar, unsigned bytes) {
     unsigned long long state;
     asm volatile("mbarrier.arrive.expect_tx.shared.b64 %0, [%1], %2;\n" : "=l"(state) : "r"(bar), "r"(bytes) : "memory");
+}
+
+// mbar_arrive: this thread's arrival, no transactions.
+__device__ __forceinline__ void mbar_arrive(unsigned bar) {
+    unsigned long long state;
+    asm volatile("mbarrier.arrive.shared.b64 %0, [%1];\n" : "=l"(state) : "r"(bar) : "memory");
 }
 
 // mbar_wait spins until the barrier's phase of the given parity completes.
@@ -381,6 +394,100 @@ __device__ void gemm_wgmma_tma(const TensorMap* mA, const TensorMap* mB, CT* __r
     if (LR && nk == nk2) wg_finish_lr<TB>(d, lr, bm, bn);
     wg_store(d, C, M, N, ldc, alpha, beta, bm, bn);
 }
+
+// ---- TMA, warp-specialised -------------------------------------------
+//
+// matmul_{nt,nn}_wgmma_ws{,_cbf16}_fwd_bf16: the TMA products with the
+// loads and the math in different warpgroups, 384 threads: warpgroup 0 is
+// the producer (its thread 0 alone issues every tile's boxes; the others
+// return at once), warpgroups 1 and 2 the consumers, 64 rows of the
+// 128x128 tile each. Two mbarriers a stage: full (count 1: the producer's
+// arrive.expect_tx, completed by the TMA unit's bytes) and empty (count 8:
+// one arrival from each consumer warp once the wgmma reading the stage
+// have retired). The producer runs ahead by up to 4 tiles, waiting on a
+// stage's empty barrier only to reuse it (tile kt's n-th reuse, n = kt/4,
+// waits for phase n-1 of the stage's empty barrier); consumers wait on the
+// full barrier (phase kt/4), keep one wgmma group in flight and release a
+// stage as soon as the group reading it retires. No block-wide barrier in
+// the main loop. The producer ends by waiting for its last tiles' full
+// phases, so that no copy it issued is outstanding when it exits.
+template <typename CT, bool TB>
+__device__ void gemm_wgmma_ws(const TensorMap* mA, const TensorMap* mB, CT* __restrict__ C, int M, int N, int K,
+                              int ldc, float alpha, float beta) {
+    extern __shared__ __align__(16) unsigned char wg_smem[];
+    __shared__ __align__(8) unsigned long long full[WG_STAGES], empty[WG_STAGES];
+    const unsigned base = (smem_addr(wg_smem) + 1023) & ~1023u;
+    const unsigned sA = base, sB = base + WG_STAGES * WG_TILE;
+    const int bm = blockIdx.y * WG_BM, bn = blockIdx.x * WG_BN;
+    const int wg = threadIdx.x >> 7;
+    const int nk = (K + WG_BK - 1) / WG_BK;
+
+    if (threadIdx.x == 0) {
+#pragma unroll
+        for (int s = 0; s < WG_STAGES; s++) {
+            mbar_init(smem_addr(&full[s]), 1);
+            mbar_init(smem_addr(&empty[s]), 8);
+        }
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    }
+    __syncthreads();
+
+    if (wg == 0) {
+        if (threadIdx.x != 0) return;
+        for (int kt = 0; kt < nk; kt++) {
+            const int st = kt % WG_STAGES, n = kt / WG_STAGES;
+            if (n > 0) mbar_wait(smem_addr(&empty[st]), (n - 1) & 1);
+            const unsigned bar = smem_addr(&full[st]);
+            const int k0 = kt * WG_BK;
+            mbar_expect_tx(bar, 2 * WG_TILE);
+            tma_load(sA + st * WG_TILE, mA, k0, bm, bar);
+            if (TB) {
+                tma_load(sB + st * WG_TILE, mB, k0, bn, bar);
+            } else {
+                tma_load(sB + st * WG_TILE, mB, bn, k0, bar);
+                tma_load(sB + st * WG_TILE + WG_TILE / 2, mB, bn + 64, k0, bar);
+            }
+        }
+        for (int kt = max(nk - WG_STAGES, 0); kt < nk; kt++)
+            mbar_wait(smem_addr(&full[kt % WG_STAGES]), (kt / WG_STAGES) & 1);
+        return;
+    }
+
+    // Consumers: warpgroup 1 or 2 takes rows 64*(wg-1) of the tile.
+    const int cw = wg - 1;
+    const bool releases = (threadIdx.x & 31) == 0;  // one arrival a warp
+    float d[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) d[i] = 0.f;
+    for (int kt = 0; kt < nk; kt++) {
+        const int st = kt % WG_STAGES;
+        mbar_wait(smem_addr(&full[st]), (kt / WG_STAGES) & 1);
+        const unsigned a = sA + st * WG_TILE + cw * 64 * 128, b = sB + st * WG_TILE;
+        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+        for (int s = 0; s < WG_BK / 16; s++) {
+            if (TB) wg_mma<0>(d, wg_desc(a + 32 * s), wg_desc(b + 32 * s));
+            else wg_mma<1>(d, wg_desc(a + 32 * s), wg_desc_mn_tma(b + 2048 * s));
+        }
+        asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+        asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+        // Tile kt-1's group has retired in this warp: its stage is free.
+        if (kt > 0 && releases) mbar_arrive(smem_addr(&empty[(kt - 1) % WG_STAGES]));
+    }
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    wg_store_rows(d, C, M, N, ldc, alpha, beta, bm + cw * 64, bn);
+}
+
+#define WG_WS_ENTRY(name, tb, CT)                                                                               \
+    extern "C" __global__ void __launch_bounds__(384)                                                          \
+        name(const __grid_constant__ TensorMap mA, const __grid_constant__ TensorMap mB, CT* C, int M, int N,  \
+             int K, int ldc, float alpha, float beta) {                                                        \
+        gemm_wgmma_ws<CT, tb>(&mA, &mB, C, M, N, K, ldc, alpha, beta);                                         \
+    }
+WG_WS_ENTRY(matmul_nt_wgmma_ws_fwd_bf16, true, float)
+WG_WS_ENTRY(matmul_nt_wgmma_ws_cbf16_fwd_bf16, true, bf16)
+WG_WS_ENTRY(matmul_nn_wgmma_ws_fwd_bf16, false, float)
+WG_WS_ENTRY(matmul_nn_wgmma_ws_cbf16_fwd_bf16, false, bf16)
 
 #define WG_TMA_ENTRY(name, tb, CT)                                                                              \
     extern "C" __global__ void __launch_bounds__(256)                                                          \

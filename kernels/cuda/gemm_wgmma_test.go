@@ -39,18 +39,18 @@ func TestMatmulWGMMA(t *testing.T) {
 		return
 	}
 	var worst cbf16Worst
-	for _, tma := range []bool{false, true} {
+	for _, loads := range []string{"", "_tma", "_tma_ws"} {
 		for _, transB := range []bool{true, false} {
 			cases := wgmmaCases
-			if tma {
+			if loads != "" {
 				cases = append(cases[:len(cases):len(cases)], wgmmaTMACases...)
 			}
 			for _, c := range cases {
-				if !transB && !tma {
+				if !transB && loads == "" {
 					c.N = (c.N + 7) / 8 * 8 // the cp.async nn product's contract; still ragged against the 128-wide tile
 				}
-				name := fmt.Sprintf("matmul_%s_wgmma%s/M%d_N%d_K%d_pad%d_alpha%g_beta%g", transName(false, transB), map[bool]string{true: "_tma"}[tma], c.M, c.N, c.K, c.pad, c.alpha, c.beta)
-				t.Run(name, func(t *testing.T) { testMatmulWGMMA(t, g, tma, transB, c, name, &worst) })
+				name := fmt.Sprintf("matmul_%s_wgmma%s/M%d_N%d_K%d_pad%d_alpha%g_beta%g", transName(false, transB), loads, c.M, c.N, c.K, c.pad, c.alpha, c.beta)
+				t.Run(name, func(t *testing.T) { testMatmulWGMMA(t, g, loads, transB, c, name, &worst) })
 			}
 		}
 	}
@@ -62,7 +62,9 @@ func TestMatmulWGMMA(t *testing.T) {
 // element; the row pitch stays a multiple of 8).
 var wgmmaTMACases = []gemmCase{{33, 45, 21, 0, 1, 0}, {130, 131, 77, 3, -0.5, 1}}
 
-func testMatmulWGMMA(t *testing.T, g *gpu, tma, transB bool, c gemmCase, name string, worst *cbf16Worst) {
+// testMatmulWGMMA runs one case on the kernels of loads: "" (cp.async),
+// "_tma" or "_tma_ws" (TMA, warp-specialised).
+func testMatmulWGMMA(t *testing.T, g *gpu, loads string, transB bool, c gemmCase, name string, worst *cbf16Worst) {
 	rowsA, rowsB, lda, ldb, ldc := gemmLayout(false, transB, c)
 	lda, ldb = (lda+7)/8*8, (ldb+7)/8*8 // the kernels' contract
 	a := g.randn(max(rowsA*lda, 1), 1, BF16)
@@ -70,8 +72,11 @@ func testMatmulWGMMA(t *testing.T, g *gpu, tma, transB bool, c gemmCase, name st
 	pa, pb := g.up(a, BF16), g.up(b, BF16)
 	testGemmCBF16(t, g, c, ldc, name, worst,
 		func(out DType, pc Ptr) error {
-			if tma {
+			switch loads {
+			case "_tma":
 				return g.d.MatmulWGMMATMABF16To(g.s, out, transB, c.M, c.N, c.K, pa, lda, pb, ldb, pc, ldc, c.alpha, c.beta)
+			case "_tma_ws":
+				return g.d.MatmulWGMMAWarpSpecializedBF16To(g.s, out, transB, c.M, c.N, c.K, pa, lda, pb, ldb, pc, ldc, c.alpha, c.beta)
 			}
 			return g.d.MatmulWGMMABF16To(g.s, out, transB, c.M, c.N, c.K, pa, lda, pb, ldb, pc, ldc, c.alpha, c.beta)
 		},

@@ -110,22 +110,25 @@ func gemmTable(out string) {
 	if out != "" {
 		must(os.WriteFile(out, []byte(sb.String()), 0o644))
 	}
-	wgmmaTable(out, ltMs, false)
-	wgmmaTable(out, ltMs, true)
+	for _, loads := range []string{"cp.async", "tma", "tma-ws"} {
+		wgmmaTable(out, ltMs, loads)
+	}
 }
 
-// wgmmaTable times the sm_90a wgmma kernels (gemm_sm90.cu; with tma, their
-// TMA variants) on the nt and nn shapes they take, beside cuBLASLt's times
-// from the table above, and appends its table to out. Each runs after the
-// tables before it are written: a fault of these kernels (not yet run on a
-// GPU when they were written) ends the process without losing them.
-func wgmmaTable(out string, ltMs map[int]float64, tma bool) {
+// wgmmaTable times the sm_90a wgmma kernels (gemm_sm90.cu) with the given
+// loads (cp.async, tma, tma-ws: TMA in a producer warpgroup) on the nt and
+// nn shapes they take, beside cuBLASLt's times from the table above, and
+// appends its table to out. Each runs after the tables before it are
+// written: a fault of these kernels (not yet run on a GPU when they were
+// written) ends the process without losing them.
+func wgmmaTable(out string, ltMs map[int]float64, loads string) {
 	var sb strings.Builder
 	fmt.Fprintln(&sb)
-	kind, col := "wgmma GEMM (nt and nn products, cp.async loads)", "wgmma"
-	if tma {
-		kind, col = "wgmma GEMM with TMA loads (cp.async.bulk.tensor, mbarriers)", "wgmma+TMA"
-	}
+	kind, col := map[string]string{
+		"cp.async": "wgmma GEMM (nt and nn products, cp.async loads)",
+		"tma":      "wgmma GEMM with TMA loads (cp.async.bulk.tensor, mbarriers)",
+		"tma-ws":   "wgmma GEMM with TMA loads in a producer warpgroup (warp-specialised)",
+	}[loads], "wgmma "+loads
 	if err := d.WGMMATakes(false, true, 64, 64, 64, 64, 0, 0); err != nil {
 		fmt.Fprintf(&sb, "The sm_90a %s: not run: %v\n", kind, err)
 	} else {
@@ -147,8 +150,11 @@ func wgmmaTable(out string, ltMs map[int]float64, tma bool) {
 			C := buf(4*g.M*g.N, cuda.F32)
 			flops := 2 * float64(g.M) * float64(g.N) * float64(g.K)
 			wg := timeIt(func() error {
-				if tma {
+				switch loads {
+				case "tma":
 					return d.MatmulWGMMATMABF16To(s, cuda.F32, nt, g.M, g.N, g.K, A, g.K, B, ldb, C, g.N, 1, 0)
+				case "tma-ws":
+					return d.MatmulWGMMAWarpSpecializedBF16To(s, cuda.F32, nt, g.M, g.N, g.K, A, g.K, B, ldb, C, g.N, 1, 0)
 				}
 				return d.MatmulWGMMABF16To(s, cuda.F32, nt, g.M, g.N, g.K, A, g.K, B, ldb, C, g.N, 1, 0)
 			})

@@ -48,6 +48,7 @@ const (
 	parkedWarp
 	parkedBar
 	parkedMbar // at an mbarrier.try_wait that found its phase incomplete (tma.go)
+	yielding   // ended its slice early to let woken threads run first (tma.go); runnable
 	exited
 	faulted
 )
@@ -293,6 +294,9 @@ func (b *block) run() *Fault {
 			t.run()
 			if b.fault != nil {
 				return b.fault
+			}
+			if t.state == yielding {
+				t.state = running
 			}
 		}
 		var steps int64

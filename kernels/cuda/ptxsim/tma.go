@@ -329,7 +329,29 @@ func opMbarArrive(t *thread, in *inst) {
 	t.r[slotSink] = 0
 	m.tx += int64(uint32(t.r[in.b]))
 	m.pending--
+	phase := m.phase
 	m.step()
+	if m.phase != phase && t.blk.wakeWaiters(m) {
+		// The arrival completed a phase others wait for: they run before
+		// this thread goes on (next round, in thread order), the most
+		// adversarial order for an arrival made too early, e.g. a stage
+		// released while a wgmma still reads it: the producer's copy into
+		// it then faults at issue (opTma's pending-wgmma check).
+		t.state = yielding
+	}
+}
+
+// wakeWaiters makes the threads parked at a try_wait on m runnable; it
+// reports whether there were any.
+func (b *block) wakeWaiters(m *mbarrier) bool {
+	woke := false
+	for i := range b.threads {
+		if w := &b.threads[i]; w.state == parkedMbar && w.mbarWait == m {
+			w.state, w.at = running, nil
+			woke = true
+		}
+	}
+	return woke
 }
 
 // step completes the phase when nothing is due, and marks a change.

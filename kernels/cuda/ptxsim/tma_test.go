@@ -367,3 +367,60 @@ func TestTMARefused(t *testing.T) {
 		}
 	}
 }
+
+// wakePTX: thread 0 inits a barrier of count 1 and waits on its phase 0;
+// thread 32 (another warp) arrives, then stores 1 to out[1]; thread 0,
+// woken, copies out[1] as it finds it to out[0].
+const wakePTX = ptxHeader + `
+.visible .entry k(.param .u64 pout)
+{
+	.reg .pred %p<4>;
+	.reg .b32 %r<8>;
+	.reg .b64 %rd<4>;
+	.shared .align 8 .b64 bar;
+	ld.param.u64 %rd1, [pout];
+	mov.u32 %r1, %tid.x;
+	mov.u32 %r2, bar;
+	setp.ne.u32 %p1, %r1, 0;
+	@%p1 bra $SKIP;
+	mbarrier.init.shared.b64 [%r2], 1;
+$SKIP:
+	bar.sync 0;
+	setp.eq.u32 %p2, %r1, 32;
+	@%p2 bra $ARRIVE;
+	@%p1 bra $DONE;
+$WAIT:
+	mbarrier.try_wait.parity.shared.b64 %p3, [%r2], 0;
+	@!%p3 bra $WAIT;
+	ld.global.u32 %r3, [%rd1+4];
+	st.global.u32 [%rd1], %r3;
+	bra $DONE;
+$ARRIVE:
+	mbarrier.arrive.shared.b64 %rd2, [%r2];
+	mov.u32 %r4, 1;
+	st.global.u32 [%rd1+4], %r4;
+$DONE:
+	ret;
+}
+`
+
+// TestMbarrierArrivalYields: a thread whose arrival completes a phase that
+// another waits on yields to it, so the waiter runs before the arriver's
+// next instruction (out[0] = 0): the order in which a stage released too
+// early is overwritten while still read, and the simulator faults.
+func TestMbarrierArrivalYields(t *testing.T) {
+	k := kernel(t, wakePTX, "k")
+	mem := &testMem{}
+	pout, out := mem.alloc(8)
+	out[0] = 0xEE
+	if err := k.Launch(Config{Grid: [3]int{1, 1, 1}, Block: [3]int{64, 1, 1}, Memory: mem, Budget: 100000,
+		Params: [][]byte{ptrArg(pout)}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := binary.LittleEndian.Uint32(out[0:]); got != 0 {
+		t.Errorf("the waiter saw out[1] = %d: it ran after the arriving thread went on", got)
+	}
+	if got := binary.LittleEndian.Uint32(out[4:]); got != 1 {
+		t.Errorf("out[1] = %d, want 1", got)
+	}
+}
