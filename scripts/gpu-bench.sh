@@ -35,7 +35,7 @@
 # Budget: a session has 15 minutes of device time, starts included, so the
 # device step is sized to ~5 minutes with room for one rerun; each part has
 # its own timeout (the caps add up to more: they stop a hang, not a normal
-# run): tests ≤ 160 + 50 s, parity on the device (TestParityCUDA*) ≤ 120 s, the GEMM table ≤ 90 s, each ftune row ≤ 120 s (six
+# run): tests ≤ 160 + 50 s, parity on the device (TestParityCUDA*) ≤ 120 s, the GEMM table ≤ 90 s and the three wgmma tables ≤ 40 s each, each ftune row ≤ 120 s (six
 # by default: smollm2-135m with the GEMM provider auto, ftune, ftune with
 # the LoRA products apart, SIMT attention and ftune on the sm_90a wgmma
 # kernels, and llama-3.2-1b, which first
@@ -180,9 +180,17 @@ for d in nvidia.__path__:
 	if [ "${GPUBENCH_SKIP_GEMM:-0}" != 1 ]; then
 		echo "== GEMM table: ftune's bf16 GEMM against cuBLASLt at the step shapes"
 		local g0=$SECONDS grc=0
-		timeout 90 "$BIN/cudabench" -gemm-table -reps 10 -o "$OUT/gemm-table.md" >/dev/null 2>>"$OUT/gemm-table.log" || grc=$?
+		timeout 90 "$BIN/cudabench" -gemm-table -reps 10 -wgmma-loads "" -lt-times "$OUT/lt-times.json" -o "$OUT/gemm-table.md" >/dev/null 2>>"$OUT/gemm-table.log" || grc=$?
 		[ $grc = 0 ] || { status=1; tail -3 "$OUT/gemm-table.log"; }
 		echo "gemm table: exit $grc in $((SECONDS - g0)) s"
+		# The sm_90a kernels' tables, a process each (a fault loses one).
+		local loads wrc
+		for loads in cp.async tma tma-ws; do
+			g0=$SECONDS wrc=0
+			timeout 40 "$BIN/cudabench" -gemm-table -reps 10 -skip-main -wgmma-loads "$loads" -lt-times "$OUT/lt-times.json" -o "$OUT/gemm-table.md" >/dev/null 2>>"$OUT/gemm-table.log" || wrc=$?
+			[ $wrc = 0 ] || { status=1; tail -3 "$OUT/gemm-table.log"; }
+			echo "wgmma table ($loads): exit $wrc in $((SECONDS - g0)) s"
+		done
 	fi
 
 	echo "== ftune: one row and one per-op profile per shape"

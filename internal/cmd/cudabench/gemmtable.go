@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -57,8 +58,22 @@ func stepGEMMs() []gemmShape {
 // every step shape (random bf16 inputs, float32 C, beta 0, medians of
 // *reps event-timed runs after two warm-ups) and prints the TFLOP/s of
 // each and their ratio. Without cuBLASLt it prints ftune's column and the
-// reason.
-func gemmTable(out string) {
+// reason. Then the wgmma tables of loads (wgmmaTable). ltFile, when set,
+// receives cuBLASLt's time per shape; skipMain runs the wgmma tables
+// alone, their ratios against the times read from ltFile.
+func gemmTable(out string, loads []string, ltFile string, skipMain bool) {
+	if skipMain {
+		ltMs := map[int]float64{}
+		if ltFile != "" {
+			b, err := os.ReadFile(ltFile)
+			must(err)
+			must(json.Unmarshal(b, &ltMs))
+		}
+		for _, l := range loads {
+			wgmmaTable(out, ltMs, l)
+		}
+		return
+	}
 	// On the legacy stream, where the training step queues its products:
 	// only there does ftune's GEMM split K (kernels/cuda's splitK), as it
 	// does for the LoRA weight gradients below.
@@ -110,8 +125,13 @@ func gemmTable(out string) {
 	if out != "" {
 		must(os.WriteFile(out, []byte(sb.String()), 0o644))
 	}
-	for _, loads := range []string{"cp.async", "tma", "tma-ws"} {
-		wgmmaTable(out, ltMs, loads)
+	if ltFile != "" {
+		b, err := json.Marshal(ltMs)
+		must(err)
+		must(os.WriteFile(ltFile, b, 0o644))
+	}
+	for _, l := range loads {
+		wgmmaTable(out, ltMs, l)
 	}
 }
 
@@ -124,6 +144,10 @@ func gemmTable(out string) {
 func wgmmaTable(out string, ltMs map[int]float64, loads string) {
 	var sb strings.Builder
 	fmt.Fprintln(&sb)
+	if _, ok := map[string]bool{"cp.async": true, "tma": true, "tma-ws": true}[loads]; !ok {
+		fmt.Fprintf(os.Stderr, "cudabench: -wgmma-loads: unknown %q (cp.async, tma, tma-ws)\n", loads)
+		os.Exit(2)
+	}
 	kind, col := map[string]string{
 		"cp.async": "wgmma GEMM (nt and nn products, cp.async loads)",
 		"tma":      "wgmma GEMM with TMA loads (cp.async.bulk.tensor, mbarriers)",
@@ -174,7 +198,7 @@ func wgmmaTable(out string, ltMs map[int]float64, loads string) {
 	}
 	fmt.Print(sb.String())
 	if out != "" {
-		f, err := os.OpenFile(out, os.O_APPEND|os.O_WRONLY, 0)
+		f, err := os.OpenFile(out, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
 		must(err)
 		_, err = f.WriteString(sb.String())
 		must(err)

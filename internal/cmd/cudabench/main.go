@@ -118,6 +118,9 @@ func main() {
 	copyCeil := flag.Float64("copy-ceiling", 0, "measured device copy GB/s (PyTorch), 0 = measure here")
 	out := flag.String("o", "", "also write the table to this file")
 	gemmOnly := flag.Bool("gemm-table", false, "only the GEMM table: ftune's bf16 GEMM against cuBLASLt at the GEMM shapes of issue 10's training steps")
+	wgLoads := flag.String("wgmma-loads", "cp.async,tma,tma-ws", "with -gemm-table: the sm_90a wgmma tables to add after it, by the kernels' loads (comma-separated; empty: none)")
+	ltTimes := flag.String("lt-times", "", "with -gemm-table: write cuBLASLt's time per shape to this JSON file (with -skip-main: read them from it, for the wgmma tables' ratios)")
+	skipMain := flag.Bool("skip-main", false, "with -gemm-table: only the wgmma tables, appended to -o (a separate process per kernel family, so that a fault loses one table)")
 	flag.Parse()
 	if ok, why := cuda.Available(); !ok {
 		fmt.Println("cudabench: no GPU:", why)
@@ -129,7 +132,11 @@ func main() {
 	s, err = d.NewStream()
 	must(err)
 	if *gemmOnly {
-		gemmTable(*out)
+		var loads []string
+		if *wgLoads != "" {
+			loads = strings.Split(*wgLoads, ",")
+		}
+		gemmTable(*out, loads, *ltTimes, *skipMain)
 		return
 	}
 	var rows []row
