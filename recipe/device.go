@@ -114,6 +114,9 @@ type DeviceRequest struct {
 	// the sm_90a wgmma kernels on a compute capability 9.0 GPU
 	// (cudabackend.Options.WGMMA): opt-in until a GPU run has validated it.
 	WGMMA bool
+	// WGMMALoads picks the sm_90a kernels' loads under WGMMA
+	// (cudabackend.Options.WGMMALoads; "" is cp.async).
+	WGMMALoads string
 	// Log receives the GPU's GEMM provider lines (nil: discarded).
 	Log io.Writer
 }
@@ -150,7 +153,7 @@ func OpenDeviceFor(r DeviceRequest) (Device, error) {
 	}
 	open := func(n int) (tensor.Backend, error) {
 		return cudabackend.Open(cudabackend.Options{Device: n, BF16MatMul: p != "f32", MaxDeviceMemory: maxDeviceMemory,
-			GEMMProvider: provider, AttentionKernel: attn, UnfusedLoRA: r.UnfusedLoRA, WGMMA: r.WGMMA, Log: r.Log})
+			GEMMProvider: provider, AttentionKernel: attn, UnfusedLoRA: r.UnfusedLoRA, WGMMA: r.WGMMA, WGMMALoads: cuda.WGMMALoads(r.WGMMALoads), Log: r.Log})
 	}
 	var out Device
 	d := strings.ToLower(strings.TrimSpace(device))

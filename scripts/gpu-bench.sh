@@ -35,13 +35,14 @@
 # Budget: a session has 15 minutes of device time, starts included, so the
 # device step is sized to ~5 minutes with room for one rerun; each part has
 # its own timeout (the caps add up to more: they stop a hang, not a normal
-# run): tests ≤ 160 + 50 s, parity on the device (TestParityCUDA*) ≤ 120 s, the GEMM table ≤ 90 s and the three wgmma tables ≤ 40 s each, each ftune row ≤ 120 s (six
+# run): tests ≤ 160 + 50 s, parity on the device (TestParityCUDA*) ≤ 120 s, the GEMM table ≤ 90 s and the three wgmma tables ≤ 40 s each, each ftune row ≤ 120 s (seven
 # by default: smollm2-135m with the GEMM provider auto, ftune, ftune with
-# the LoRA products apart, SIMT attention and ftune on the sm_90a wgmma
-# kernels, and llama-3.2-1b, which first
+# the LoRA products apart, SIMT attention, ftune on the sm_90a wgmma
+# kernels with cp.async and with warp-specialised TMA loads, and
+# llama-3.2-1b, which first
 # writes a 2.5 GB random-weight model), the anchor
 # ≤ 200 s. The main rows (smollm2 auto, llama-3.2-1b) and the anchor come
-# before the four smollm2 variants, so that a run stopped by its limit
+# before the five smollm2 variants, so that a run stopped by its limit
 # (session: 330 s) still has the table's ratios. Bigger shapes are opt-in (GPUBENCH_SHAPES, below): llama-3-8b
 # writes a 16 GB random-weight model first, which alone takes minutes.
 #
@@ -253,6 +254,7 @@ for d in nvidia.__path__:
 		# LoRA forward on wgmma) against the -ftune-gemm row above; a
 		# kernel fault here loses this row alone.
 		PROFILE_SUFFIX=-wgmma ftune_step smollm2-135m -gemm-provider ftune -wgmma
+		PROFILE_SUFFIX=-wgmma-tma-ws ftune_step smollm2-135m -gemm-provider ftune -wgmma -wgmma-loads tma-ws
 		;;
 	esac
 	tail -5 "$OUT/ftune.err" 2>/dev/null

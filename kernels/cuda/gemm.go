@@ -580,13 +580,7 @@ func (d *Device) launchWGMMA(s Stream, name string, M, N int, args *Args) error 
 // low-rank pair under the same contract (its K, lda and ldb multiples of 8,
 // A and B 16-byte aligned: LoRA's ranks 8, 16, 32, 64 are).
 func (d *Device) WGMMALoRATakes(transB bool, N, K, lda, ldb int, a, b Ptr, lr LowRank) error {
-	if err := d.WGMMATakes(false, transB, N, K, lda, ldb, a, b); err != nil {
-		return err
-	}
-	if err := d.WGMMATakes(false, transB, N, lr.K, lr.LDA, lr.LDB, lr.A, lr.B); err != nil {
-		return fmt.Errorf("the low-rank pair: %w", err)
-	}
-	return nil
+	return d.WGMMALoRATakesWith(WGMMACpAsync, transB, N, K, lda, ldb, a, b, lr)
 }
 
 // MatmulLoRAWGMMABF16 is MatmulLoRABF16 (C = alpha·(A·op(B) +
@@ -656,26 +650,7 @@ func (d *Device) wgmmaMaps(transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb 
 // stage) instead of cp.async, for the products WGMMATMATakes accepts:
 // same results, bit for bit.
 func (d *Device) MatmulWGMMATMABF16To(s Stream, out DType, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32) error {
-	const op = "MatmulWGMMATMABF16To"
-	suffix, err := gemmOut(op, out)
-	if err != nil {
-		return err
-	}
-	if err := checkGemm(op, false, transB, M, N, K, lda, ldb, ldc); err != nil {
-		return err
-	}
-	if err := d.WGMMATMATakes(false, lda, ldb, a, b); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if M == 0 || N == 0 {
-		return nil
-	}
-	mA, mB, err := d.wgmmaMaps(transB, M, N, K, a, lda, b, ldb)
-	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	args := new(Args).TensorMap(mA).TensorMap(mB).Ptr(c).Int(M).Int(N).Int(K).Int(ldc).F32(alpha).F32(beta)
-	return d.launchWGMMA(s, "matmul_"+transName(false, transB)+"_wgmma_tma"+suffix+"_fwd_bf16", M, N, args)
+	return d.matmulWGMMATMA(s, "MatmulWGMMATMABF16To", false, out, transB, M, N, K, a, lda, b, ldb, nil, c, ldc, alpha, beta)
 }
 
 // MatmulWGMMAWarpSpecializedBF16To is MatmulWGMMATMABF16To with the loads
@@ -684,7 +659,20 @@ func (d *Device) MatmulWGMMATMABF16To(s Stream, out DType, transB bool, M, N, K 
 // mbarriers a stage, no block-wide barrier in the main loop): same
 // products and conditions, same results bit for bit.
 func (d *Device) MatmulWGMMAWarpSpecializedBF16To(s Stream, out DType, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, c Ptr, ldc int, alpha, beta float32) error {
-	const op = "MatmulWGMMAWarpSpecializedBF16To"
+	return d.matmulWGMMATMA(s, "MatmulWGMMAWarpSpecializedBF16To", true, out, transB, M, N, K, a, lda, b, ldb, nil, c, ldc, alpha, beta)
+}
+
+// MatmulLoRAWGMMATMABF16 is MatmulLoRAWGMMABF16 with TMA loads (see
+// MatmulWGMMATMABF16To; warpSpecialized: MatmulWGMMAWarpSpecializedBF16To's
+// kernels), the low-rank pair under the same conditions.
+func (d *Device) MatmulLoRAWGMMATMABF16(s Stream, warpSpecialized, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, lr LowRank, c Ptr, ldc int, alpha, beta float32) error {
+	return d.matmulWGMMATMA(s, "MatmulLoRAWGMMATMABF16", warpSpecialized, BF16, transB, M, N, K, a, lda, b, ldb, &lr, c, ldc, alpha, beta)
+}
+
+// matmulWGMMATMA launches a TMA product of gemm_sm90.cu: plain (lr nil)
+// or fused LoRA (bf16 C), by one block's 256 threads or warp-specialised
+// (384).
+func (d *Device) matmulWGMMATMA(s Stream, op string, ws bool, out DType, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, lr *LowRank, c Ptr, ldc int, alpha, beta float32) error {
 	suffix, err := gemmOut(op, out)
 	if err != nil {
 		return err
@@ -692,8 +680,18 @@ func (d *Device) MatmulWGMMAWarpSpecializedBF16To(s Stream, out DType, transB bo
 	if err := checkGemm(op, false, transB, M, N, K, lda, ldb, ldc); err != nil {
 		return err
 	}
+	if lr != nil {
+		if err := checkLowRank(op, transB, M, N, *lr); err != nil {
+			return err
+		}
+	}
 	if err := d.WGMMATMATakes(false, lda, ldb, a, b); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
+	}
+	if lr != nil {
+		if err := d.WGMMATMATakes(false, lr.LDA, lr.LDB, lr.A, lr.B); err != nil {
+			return fmt.Errorf("%s: the low-rank pair: %w", op, err)
+		}
 	}
 	if M == 0 || N == 0 {
 		return nil
@@ -702,7 +700,24 @@ func (d *Device) MatmulWGMMAWarpSpecializedBF16To(s Stream, out DType, transB bo
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	f, err := d.Kernel("matmul_" + transName(false, transB) + "_wgmma_ws" + suffix + "_fwd_bf16")
+	args := new(Args).TensorMap(mA).TensorMap(mB)
+	name, threads := "matmul_"+transName(false, transB)+"_wgmma_tma", 256
+	if ws {
+		name, threads = "matmul_"+transName(false, transB)+"_wgmma_ws", 384
+	}
+	if lr != nil {
+		mA2, mB2, err := d.wgmmaMaps(transB, M, N, lr.K, lr.A, lr.LDA, lr.B, lr.LDB)
+		if err != nil {
+			return fmt.Errorf("%s: the low-rank pair: %w", op, err)
+		}
+		args.TensorMap(mA2).TensorMap(mB2)
+		name += "_lr"
+	}
+	args.Ptr(c).Int(M).Int(N).Int(K).Int(ldc).F32(alpha).F32(beta)
+	if lr != nil {
+		lowRankArgs(args, *lr)
+	}
+	f, err := d.Kernel(name + suffix + "_fwd_bf16")
 	if err != nil {
 		return err
 	}
@@ -710,39 +725,7 @@ func (d *Device) MatmulWGMMAWarpSpecializedBF16To(s Stream, out DType, transB bo
 		return err
 	}
 	grid := Dim3{(N + wgmmaBN - 1) / wgmmaBN, (M + wgmmaBM - 1) / wgmmaBM, 1}
-	args := new(Args).TensorMap(mA).TensorMap(mB).Ptr(c).Int(M).Int(N).Int(K).Int(ldc).F32(alpha).F32(beta)
-	return f.Launch(s, grid, Dim3{384, 1, 1}, wgmmaSmem, args)
-}
-
-// MatmulLoRAWGMMATMABF16 is MatmulLoRAWGMMABF16 with TMA loads (see
-// MatmulWGMMATMABF16To), the low-rank pair under the same conditions.
-func (d *Device) MatmulLoRAWGMMATMABF16(s Stream, transB bool, M, N, K int, a Ptr, lda int, b Ptr, ldb int, lr LowRank, c Ptr, ldc int, alpha, beta float32) error {
-	const op = "MatmulLoRAWGMMATMABF16"
-	if err := checkGemm(op, false, transB, M, N, K, lda, ldb, ldc); err != nil {
-		return err
-	}
-	if err := checkLowRank(op, transB, M, N, lr); err != nil {
-		return err
-	}
-	if err := d.WGMMATMATakes(false, lda, ldb, a, b); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if err := d.WGMMATMATakes(false, lr.LDA, lr.LDB, lr.A, lr.B); err != nil {
-		return fmt.Errorf("%s: the low-rank pair: %w", op, err)
-	}
-	if M == 0 || N == 0 {
-		return nil
-	}
-	mA, mB, err := d.wgmmaMaps(transB, M, N, K, a, lda, b, ldb)
-	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	mA2, mB2, err := d.wgmmaMaps(transB, M, N, lr.K, lr.A, lr.LDA, lr.B, lr.LDB)
-	if err != nil {
-		return fmt.Errorf("%s: the low-rank pair: %w", op, err)
-	}
-	args := new(Args).TensorMap(mA).TensorMap(mB).TensorMap(mA2).TensorMap(mB2).Ptr(c).Int(M).Int(N).Int(K).Int(ldc).F32(alpha).F32(beta)
-	return d.launchWGMMA(s, "matmul_"+transName(false, transB)+"_wgmma_tma_lr_cbf16_fwd_bf16", M, N, lowRankArgs(args, lr))
+	return f.Launch(s, grid, Dim3{threads, 1, 1}, wgmmaSmem, args)
 }
 
 // MatmulDropoutABF16 computes C = alpha·(mask ⊙ A)·Bᵀ + beta·C, C bf16

@@ -82,7 +82,8 @@ var wgmmaLoRACases = []loraCase{
 }
 
 // TestMatmulLoRAWGMMA: the fused products on the sm_90a kernels
-// (MatmulLoRAWGMMABF16 and its TMA variant MatmulLoRAWGMMATMABF16: the
+// (MatmulLoRAWGMMABF16 and its TMA variants MatmulLoRAWGMMATMABF16, one
+// block of 256 threads or warp-specialised: the
 // forward, nt; the backward's dx, nn, with and without LoRA dropout's
 // mask) under TestMatmulLoRA's checks; on a GPU of
 // another compute capability the launcher must refuse them with the reason.
@@ -97,10 +98,10 @@ func TestMatmulLoRAWGMMA(t *testing.T) {
 		return
 	}
 	var worst cbf16Worst
-	for _, base := range []string{"wgmma", "wgmma_tma"} {
+	for _, base := range []string{"wgmma", "wgmma_tma", "wgmma_tma_ws"} {
 		for _, mode := range []struct{ transB, drop bool }{{true, false}, {false, false}, {false, true}} {
 			cases := wgmmaLoRACases
-			if base == "wgmma_tma" {
+			if base != "wgmma" {
 				// Ranks and K not multiples of 8, odd N: the TMA loads take them.
 				cases = append(cases[:len(cases):len(cases)], loraCase{gemmCase{45, 33, 21, 0, 1, 1}, 12, 2}, loraCase{gemmCase{130, 131, 77, 3, 1, 0}, 33, 0.5})
 			}
@@ -131,7 +132,7 @@ func TestMatmulLoRAWGMMA(t *testing.T) {
 func testMatmulLoRA(t *testing.T, g *gpu, base string, transB, drop bool, c loraCase, name string, worst *cbf16Worst) {
 	// up8 rounds a leading dimension up to the wgmma kernel's multiple of 8.
 	up8 := func(n int) int {
-		if base == "wgmma" || base == "wgmma_tma" {
+		if strings.HasPrefix(base, "wgmma") {
 			return (n + 7) / 8 * 8
 		}
 		return n
@@ -165,7 +166,7 @@ func testMatmulLoRA(t *testing.T, g *gpu, base string, transB, drop bool, c lora
 	ldb := max(cols, 1)
 	var launch func(pc Ptr) error
 	switch base {
-	case "bf16", "wgmma", "wgmma_tma":
+	case "bf16", "wgmma", "wgmma_tma", "wgmma_tma_ws":
 		ldb = up8(max(cols+c.pad, 1))
 		w = g.randn(max(rows*ldb, 1), 1, BF16)
 		pw := g.up(w, BF16)
@@ -173,8 +174,8 @@ func testMatmulLoRA(t *testing.T, g *gpu, base string, transB, drop bool, c lora
 			switch base {
 			case "wgmma":
 				return g.d.MatmulLoRAWGMMABF16(g.s, transB, c.M, c.N, c.K, pa, lda, pw, ldb, lr, pc, ldc, c.alpha, c.beta)
-			case "wgmma_tma":
-				return g.d.MatmulLoRAWGMMATMABF16(g.s, transB, c.M, c.N, c.K, pa, lda, pw, ldb, lr, pc, ldc, c.alpha, c.beta)
+			case "wgmma_tma", "wgmma_tma_ws":
+				return g.d.MatmulLoRAWGMMATMABF16(g.s, base == "wgmma_tma_ws", transB, c.M, c.N, c.K, pa, lda, pw, ldb, lr, pc, ldc, c.alpha, c.beta)
 			}
 			return g.d.MatmulLoRABF16(g.s, transB, c.M, c.N, c.K, pa, lda, pw, ldb, lr, pc, ldc, c.alpha, c.beta)
 		}

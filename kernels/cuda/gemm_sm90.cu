@@ -121,18 +121,19 @@ __device__ __forceinline__ void wg_mma(float* d, unsigned long long da, unsigned
 // product of a _lr kernel: only once no wgmma that writes the accumulators
 // is in flight (the hardware would add to them after the scaling). The 64
 // keep bits are drawn in a rolled loop first (gemm.cu's scale_acc says
-// why). Accumulator i of lane l of warp w of warpgroup g is row 64g + 16w +
-// l/4 + 8*((i/2)%2) of the block's tile, column 8*(i/4) + 2*(l%4) + i%2.
+// why). Accumulator i of lane l of warp w of the warpgroup whose rows
+// start at row0 is row row0 + 16w + l/4 + 8*((i/2)%2), column bn + 8*(i/4)
+// + 2*(l%4) + i%2.
 template <bool TB>
-__device__ __forceinline__ void wg_finish_lr(float* d, const LowRank& lr, int bm, int bn) {
+__device__ __forceinline__ void wg_finish_lr(float* d, const LowRank& lr, int row0, int bn) {
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-    const int wg = threadIdx.x >> 7, w = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+    const int w = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
     if (!TB && lr.dropout) {
         unsigned long long bits = 0;
         DropoutCursor mc = dropout_cursor(lr.key, lr.pos, lr.drop, 1.f);
 #pragma unroll 1
         for (int i = 0; i < 64; i++) {
-            const long long row = bm + wg * 64 + w * 16 + (lane >> 2) + 8 * ((i >> 1) & 1);
+            const long long row = row0 + w * 16 + (lane >> 2) + 8 * ((i >> 1) & 1);
             const long long col = bn + 8 * (i >> 2) + 2 * (lane & 3) + (i & 1);
             if (dropout_at(mc, row * lr.ldm + col) != 0.f) bits |= 1ull << i;
         }
@@ -226,7 +227,7 @@ __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B,
         __syncthreads();
         if (kt + WG_STAGES - 2 < nk) load(kt + WG_STAGES - 2);
         cp_async_commit();
-        if (LR && kt == nk2) wg_finish_lr<TB>(d, lr, bm, bn);
+        if (LR && kt == nk2) wg_finish_lr<TB>(d, lr, bm + wg * 64, bn);
         const int st = kt % WG_STAGES;
         const unsigned a = sA + st * WG_TILE + wg * 64 * 128, b = sB + st * WG_TILE;
         asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
@@ -240,7 +241,7 @@ __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B,
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
     cp_async_wait<0>();
-    if (LR && nk == nk2) wg_finish_lr<TB>(d, lr, bm, bn);  // K == 0: the low-rank product alone
+    if (LR && nk == nk2) wg_finish_lr<TB>(d, lr, bm + wg * 64, bn);  // K == 0: the low-rank product alone
     wg_store(d, C, M, N, ldc, alpha, beta, bm, bn);
 }
 
@@ -377,7 +378,7 @@ __device__ void gemm_wgmma_tma(const TensorMap* mA, const TensorMap* mB, CT* __r
     for (int kt = 0; kt < nk; kt++) {
         __syncthreads();
         if (threadIdx.x == 0 && kt + WG_STAGES - 2 < nk) load(kt + WG_STAGES - 2);
-        if (LR && kt == nk2) wg_finish_lr<TB>(d, lr, bm, bn);
+        if (LR && kt == nk2) wg_finish_lr<TB>(d, lr, bm + wg * 64, bn);
         const int st = kt % WG_STAGES;
         mbar_wait(smem_addr(&bars[st]), (kt / WG_STAGES) & 1);
         const unsigned a = sA + st * WG_TILE + wg * 64 * 128, b = sB + st * WG_TILE;
@@ -391,7 +392,7 @@ __device__ void gemm_wgmma_tma(const TensorMap* mA, const TensorMap* mB, CT* __r
         asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-    if (LR && nk == nk2) wg_finish_lr<TB>(d, lr, bm, bn);
+    if (LR && nk == nk2) wg_finish_lr<TB>(d, lr, bm + wg * 64, bn);
     wg_store(d, C, M, N, ldc, alpha, beta, bm, bn);
 }
 
@@ -411,16 +412,18 @@ __device__ void gemm_wgmma_tma(const TensorMap* mA, const TensorMap* mB, CT* __r
 // stage as soon as the group reading it retires. No block-wide barrier in
 // the main loop. The producer ends by waiting for its last tiles' full
 // phases, so that no copy it issued is outstanding when it exits.
-template <typename CT, bool TB>
+template <typename CT, bool TB, bool LR = false>
 __device__ void gemm_wgmma_ws(const TensorMap* mA, const TensorMap* mB, CT* __restrict__ C, int M, int N, int K,
-                              int ldc, float alpha, float beta) {
+                              int ldc, float alpha, float beta, const TensorMap* mA2 = nullptr,
+                              const TensorMap* mB2 = nullptr, LowRank lr = LowRank{}) {
     extern __shared__ __align__(16) unsigned char wg_smem[];
     __shared__ __align__(8) unsigned long long full[WG_STAGES], empty[WG_STAGES];
     const unsigned base = (smem_addr(wg_smem) + 1023) & ~1023u;
     const unsigned sA = base, sB = base + WG_STAGES * WG_TILE;
     const int bm = blockIdx.y * WG_BM, bn = blockIdx.x * WG_BN;
     const int wg = threadIdx.x >> 7;
-    const int nk = (K + WG_BK - 1) / WG_BK;
+    const int nk2 = LR ? (lr.K + WG_BK - 1) / WG_BK : 0;
+    const int nk = nk2 + (K + WG_BK - 1) / WG_BK;
 
     if (threadIdx.x == 0) {
 #pragma unroll
@@ -438,14 +441,17 @@ __device__ void gemm_wgmma_ws(const TensorMap* mA, const TensorMap* mB, CT* __re
             const int st = kt % WG_STAGES, n = kt / WG_STAGES;
             if (n > 0) mbar_wait(smem_addr(&empty[st]), (n - 1) & 1);
             const unsigned bar = smem_addr(&full[st]);
-            const int k0 = kt * WG_BK;
+            const bool low = LR && kt < nk2;
+            const TensorMap* a = low ? mA2 : mA;
+            const TensorMap* b = low ? mB2 : mB;
+            const int k0 = (low ? kt : kt - nk2) * WG_BK;
             mbar_expect_tx(bar, 2 * WG_TILE);
-            tma_load(sA + st * WG_TILE, mA, k0, bm, bar);
+            tma_load(sA + st * WG_TILE, a, k0, bm, bar);
             if (TB) {
-                tma_load(sB + st * WG_TILE, mB, k0, bn, bar);
+                tma_load(sB + st * WG_TILE, b, k0, bn, bar);
             } else {
-                tma_load(sB + st * WG_TILE, mB, bn, k0, bar);
-                tma_load(sB + st * WG_TILE + WG_TILE / 2, mB, bn + 64, k0, bar);
+                tma_load(sB + st * WG_TILE, b, bn, k0, bar);
+                tma_load(sB + st * WG_TILE + WG_TILE / 2, b, bn + 64, k0, bar);
             }
         }
         for (int kt = max(nk - WG_STAGES, 0); kt < nk; kt++)
@@ -461,6 +467,7 @@ __device__ void gemm_wgmma_ws(const TensorMap* mA, const TensorMap* mB, CT* __re
     for (int i = 0; i < 64; i++) d[i] = 0.f;
     for (int kt = 0; kt < nk; kt++) {
         const int st = kt % WG_STAGES;
+        if (LR && kt == nk2) wg_finish_lr<TB>(d, lr, bm + cw * 64, bn);
         mbar_wait(smem_addr(&full[st]), (kt / WG_STAGES) & 1);
         const unsigned a = sA + st * WG_TILE + cw * 64 * 128, b = sB + st * WG_TILE;
         asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
@@ -475,6 +482,7 @@ __device__ void gemm_wgmma_ws(const TensorMap* mA, const TensorMap* mB, CT* __re
         if (kt > 0 && releases) mbar_arrive(smem_addr(&empty[(kt - 1) % WG_STAGES]));
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    if (LR && nk == nk2) wg_finish_lr<TB>(d, lr, bm + cw * 64, bn);
     wg_store_rows(d, C, M, N, ldc, alpha, beta, bm + cw * 64, bn);
 }
 
@@ -488,6 +496,16 @@ WG_WS_ENTRY(matmul_nt_wgmma_ws_fwd_bf16, true, float)
 WG_WS_ENTRY(matmul_nt_wgmma_ws_cbf16_fwd_bf16, true, bf16)
 WG_WS_ENTRY(matmul_nn_wgmma_ws_fwd_bf16, false, float)
 WG_WS_ENTRY(matmul_nn_wgmma_ws_cbf16_fwd_bf16, false, bf16)
+
+#define WG_WS_LR_ENTRY(name, tb)                                                                                 \
+    extern "C" __global__ void __launch_bounds__(384)                                                           \
+        name(const __grid_constant__ TensorMap mA, const __grid_constant__ TensorMap mB,                        \
+             const __grid_constant__ TensorMap mA2, const __grid_constant__ TensorMap mB2, bf16* C, int M,     \
+             int N, int K, int ldc, float alpha, float beta, LR_ARGS) {                                          \
+        gemm_wgmma_ws<bf16, tb, true>(&mA, &mB, C, M, N, K, ldc, alpha, beta, &mA2, &mB2, LR_PAIR);             \
+    }
+WG_WS_LR_ENTRY(matmul_nt_wgmma_ws_lr_cbf16_fwd_bf16, true)
+WG_WS_LR_ENTRY(matmul_nn_wgmma_ws_lr_cbf16_fwd_bf16, false)
 
 #define WG_TMA_ENTRY(name, tb, CT)                                                                              \
     extern "C" __global__ void __launch_bounds__(256)                                                          \

@@ -43,6 +43,11 @@ type Options struct {
 	// default until a GPU run has validated and timed it (opening with it
 	// on another GPU is an error).
 	WGMMA bool
+	// WGMMALoads picks the sm_90a kernels' loads under WGMMA: cp.async
+	// ("" or cuda.WGMMACpAsync), TMA (cuda.WGMMATMA) or TMA from a
+	// producer warpgroup (cuda.WGMMAWarpSpecialized); benchmarks compare
+	// them until a GPU run has chosen. Set without WGMMA, it is an error.
+	WGMMALoads cuda.WGMMALoads
 	// Log receives the GEMM provider lines (cuBLASLt missing under auto,
 	// each shape's choice, once) and, once, that a product ran with K
 	// unsplit under the device-memory cap; nil discards them.
@@ -124,6 +129,13 @@ func Open(opt Options) (*Backend, error) {
 		return nil, fmt.Errorf("cuda backend: the wgmma GEMM is a bf16 kernel: it needs BF16MatMul (precision bf16)")
 	case opt.WGMMA && !d.Hopper():
 		return nil, fmt.Errorf("cuda backend: the wgmma GEMM runs on compute capability 9.0 only; %s is %d.%d", d.Name, d.Major, d.Minor)
+	case opt.WGMMALoads != "" && !opt.WGMMA:
+		return nil, fmt.Errorf("cuda backend: wgmma loads %q without the wgmma GEMM (Options.WGMMA)", opt.WGMMALoads)
+	case opt.WGMMALoads != "" && !opt.WGMMALoads.Valid():
+		return nil, fmt.Errorf("cuda backend: wgmma loads %q: want one of %v", opt.WGMMALoads, cuda.WGMMALoadsNames)
+	}
+	if opt.WGMMALoads == "" {
+		opt.WGMMALoads = cuda.WGMMACpAsync
 	}
 	if err := d.Allocator().SetLimit(opt.MaxDeviceMemory); err != nil {
 		return nil, fmt.Errorf("cuda backend: device-memory cap: %w", err)

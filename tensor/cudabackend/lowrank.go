@@ -92,10 +92,10 @@ func (b *Backend) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB bool, sca
 	}
 	// Options.WGMMA: the sm_90a kernel where it takes the operands (else,
 	// as without it, the sm_80 one).
-	wgmma := b.opt.WGMMA && b.dev.WGMMALoRATakes(transB, N, K, g.LDA, g.LDB, pa, pw, lr) == nil
+	wgmma := b.opt.WGMMA && b.dev.WGMMALoRATakesWith(b.opt.WGMMALoads, transB, N, K, g.LDA, g.LDB, pa, pw, lr) == nil
 	fused := func(m int, c cuda.Ptr, beta float32) error {
 		if wgmma {
-			return b.dev.MatmulLoRAWGMMABF16(b.s, transB, m, N, K, pa, g.LDA, pw, g.LDB, lr, c, g.LDC, 1, beta)
+			return b.dev.MatmulLoRAWGMMAWith(b.s, b.opt.WGMMALoads, transB, m, N, K, pa, g.LDA, pw, g.LDB, lr, c, g.LDC, 1, beta)
 		}
 		return b.dev.MatmulLoRABF16(b.s, transB, m, N, K, pa, g.LDA, pw, g.LDB, lr, c, g.LDC, 1, beta)
 	}

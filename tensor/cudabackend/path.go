@@ -1,6 +1,10 @@
 package cudabackend
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/ftune/ftune/kernels/cuda"
+)
 
 // Path names the GPU code path a backend runs, for `ftune env` and the
 // run's env.json: what issue 10 asks a run to record so that figures can be
@@ -29,6 +33,13 @@ const (
 	attentionSIMT  = "ftune PTX SIMT: tiled online-softmax kernels for causal S = T without windows or packed documents (padding allowed); one warp per query row for every other mask"
 	attentionFlash = "ftune PTX flash attention on bf16 tensor cores (mma.sync m16n8k16, float32 softmax and accumulation, deterministic backward) for head sizes that are multiples of 16 up to 128, and 256, every mask"
 )
+
+// wgmmaLoadsPath names the sm_90a kernels' loads (Options.WGMMALoads).
+var wgmmaLoadsPath = map[cuda.WGMMALoads]string{
+	cuda.WGMMACpAsync:         "cp.async loads",
+	cuda.WGMMATMA:             "TMA loads (cp.async.bulk.tensor, an mbarrier a stage)",
+	cuda.WGMMAWarpSpecialized: "TMA loads from a producer warpgroup (warp-specialised, full and empty mbarriers)",
+}
 
 // attentionPath names the attention kernels in use: the setting (auto,
 // flash or simt), what it resolved to and why.
@@ -60,7 +71,7 @@ func (b *Backend) Path() Path {
 	}
 	p.GEMM = gemmPath(b.opt.GEMMProvider, b.opt.BF16MatMul, lt, ltErr)
 	if b.opt.WGMMA {
-		p.GEMM += "; ftune's nt and nn products, fused LoRA products included, on the sm_90a wgmma kernels (wgmma m64n128k16, 128-byte swizzled shared memory, cp.async; Options.WGMMA) where they take them"
+		p.GEMM += "; ftune's nt and nn products, fused LoRA products included, on the sm_90a wgmma kernels (wgmma m64n128k16, 128-byte swizzled shared memory, " + wgmmaLoadsPath[b.opt.WGMMALoads] + "; Options.WGMMA) where they take them"
 	}
 	p.LoRA = loraPath(b.opt, b.lt != nil)
 	return p

@@ -65,8 +65,8 @@ func (b *Backend) gemmFor(in, out cuda.DType) gemmFunc {
 		ours = func(s cuda.Stream, transA, transB bool, M, N, K int, a cuda.Ptr, lda int, w cuda.Ptr, ldb int, c cuda.Ptr, ldc int, alpha, beta float32) error {
 			// Options.WGMMA: the sm_90a kernel where it takes the product
 			// and the product would not split K (it never splits).
-			if b.opt.WGMMA && b.dev.WGMMATakes(transA, transB, N, K, lda, ldb, a, w) == nil && !b.dev.SplitsK(M, N, K) {
-				return b.dev.MatmulWGMMABF16To(s, out, transB, M, N, K, a, lda, w, ldb, c, ldc, alpha, beta)
+			if b.opt.WGMMA && !transA && b.dev.WGMMATakesWith(b.opt.WGMMALoads, transB, N, K, lda, ldb, a, w) == nil && !b.dev.SplitsK(M, N, K) {
+				return b.dev.MatmulWGMMAWith(s, b.opt.WGMMALoads, out, transB, M, N, K, a, lda, w, ldb, c, ldc, alpha, beta)
 			}
 			return b.dev.MatmulBF16To(s, out, transA, transB, M, N, K, a, lda, w, ldb, c, ldc, alpha, beta)
 		}

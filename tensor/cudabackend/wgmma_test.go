@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ftune/ftune/kernels/cuda"
 	"github.com/ftune/ftune/tensor"
 )
 
@@ -106,5 +107,46 @@ func TestWGMMAOptionFusesLoRA(t *testing.T) {
 				t.Logf("%s: normalised error %.3g", c.kernel, e)
 			}
 		})
+	}
+}
+
+// Options.WGMMALoads puts the same products on the TMA kernels (one block
+// of 256 threads, or warp-specialised); each result within lowRankTol.
+// (For contiguous operands they take what the cp.async kernels take: a
+// row pitch of whole 16 bytes is K, the rank or N a multiple of 8.)
+// Loads without WGMMA, or unknown, are refused at open.
+func TestWGMMALoadsOption(t *testing.T) {
+	probe := open(t, Options{}) // skips without a GPU
+	for _, bad := range []Options{{BF16MatMul: true, WGMMALoads: "tma"}, {BF16MatMul: true, WGMMA: true, WGMMALoads: "bulk"}} {
+		if _, err := openErr(bad); err == nil || !strings.Contains(err.Error(), "wgmma loads") {
+			t.Errorf("%+v: err %v, want a refusal naming the wgmma loads", bad, err)
+		}
+	}
+	if !probe.dev.Hopper() {
+		return
+	}
+	r := rand.New(rand.NewPCG(25, 26))
+	for _, loads := range []cuda.WGMMALoads{cuda.WGMMATMA, cuda.WGMMAWarpSpecialized} {
+		b := open(t, Options{BF16MatMul: true, WGMMA: true, WGMMALoads: loads, GEMMProvider: GEMMFtune})
+		if p := b.Path(); !strings.Contains(p.GEMM, "TMA loads") {
+			t.Errorf("%s: path %q does not name the TMA loads", loads, p.GEMM)
+		}
+		infix := map[cuda.WGMMALoads]string{cuda.WGMMATMA: "_wgmma_tma", cuda.WGMMAWarpSpecialized: "_wgmma_ws"}[loads]
+		for _, c := range []lowRankCase{
+			{77, 130, 72, 16, true, false, 2, 0, 0},
+			{129, 136, 200, 32, false, false, 1, 1, 0.3},
+		} {
+			t.Run(string(loads)+"/"+c.String(), func(t *testing.T) {
+				kernel := "matmul_" + map[bool]string{true: "nt", false: "nn"}[c.transB] + infix + "_lr_cbf16_fwd_bf16"
+				before := b.dev.Launches()[kernel]
+				got, ref, _ := runLowRank(t, b, r, c, true)
+				if ran := b.dev.Launches()[kernel] - before; ran != 1 {
+					t.Errorf("%s ran %d times, want once", kernel, ran)
+				}
+				if e := relErr64(got, ref); !(e <= lowRankTol) {
+					t.Errorf("normalised error %.3g > %g", e, lowRankTol)
+				}
+			})
+		}
 	}
 }

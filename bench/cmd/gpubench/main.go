@@ -29,6 +29,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"strings"
 
 	"github.com/ftune/ftune/bench"
 	"github.com/ftune/ftune/kernels/cuda"
@@ -69,6 +70,7 @@ type stepFlags struct {
 	attentionKernel    string // auto, flash or simt, as ftune train's --attention-kernel
 	unfusedLoRA        bool   // a LoRA layer's two products apart (the before of the fused GEMM)
 	wgmma              bool   // the nt and nn products on the sm_90a wgmma kernels
+	wgmmaLoads         string // their loads: cp.async, tma, tma-ws
 	loraDropout        float64
 	warmup, steps      int
 	cache, profile     string
@@ -93,6 +95,7 @@ func parseStep(args []string) (stepFlags, error) {
 	fs.BoolVar(&f.unfusedLoRA, "unfused-lora", false, "run each LoRA layer's base and low-rank products as two GEMMs, as before the fused kernel (its before/after)")
 	fs.Float64Var(&f.loraDropout, "lora-dropout", 0, "LoRA dropout p (the anchor's 0 by default; ftune train's default is 0.05)")
 	fs.BoolVar(&f.wgmma, "wgmma", false, "ftune's nt and nn products (the Linear layers' forward and input gradient, fused LoRA ones included) on the sm_90a wgmma kernels (compute capability 9.0)")
+	fs.StringVar(&f.wgmmaLoads, "wgmma-loads", "", "with -wgmma: the kernels' loads, "+strings.Join(cuda.WGMMALoadsNames, ", ")+" (default cp.async)")
 	fs.BoolVar(&f.f32, "f32", false, "float32 GEMMs (the parity path) instead of bf16 tensor cores")
 	fs.IntVar(&f.warmup, "warmup", 1, "untimed steps")
 	fs.IntVar(&f.steps, "steps", 3, "timed steps")
@@ -139,6 +142,10 @@ func parseStep(args []string) (stepFlags, error) {
 		return f, errors.New("step: -host-only times the CUDA backend's host side; drop -cpu")
 	case f.wgmma && (f.cpu || f.f32):
 		return f, errors.New("step: -wgmma: the wgmma GEMM is a bf16 GPU kernel; drop -cpu or -f32")
+	case f.wgmmaLoads != "" && !f.wgmma:
+		return f, fmt.Errorf("step: -wgmma-loads %s: add -wgmma", f.wgmmaLoads)
+	case f.wgmmaLoads != "" && !cuda.WGMMALoads(f.wgmmaLoads).Valid():
+		return f, fmt.Errorf("step: -wgmma-loads %q: want one of %s", f.wgmmaLoads, strings.Join(cuda.WGMMALoadsNames, ", "))
 	case f.unfusedLoRA && (f.cpu || f.f32):
 		return f, errors.New("step: -unfused-lora: the fused LoRA GEMM runs on the GPU in bf16 only; with -cpu or -f32 the products always run apart (drop the flag)")
 	case f.loraDropout < 0 || f.loraDropout >= 1:
@@ -213,6 +220,9 @@ func (f stepFlags) variant() string {
 	}
 	if f.wgmma {
 		v += " wgmma"
+		if f.wgmmaLoads != "" {
+			v += "-" + f.wgmmaLoads
+		}
 	}
 	if f.loraDropout > 0 {
 		v += fmt.Sprintf(" dropout%g", f.loraDropout)

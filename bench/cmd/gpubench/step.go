@@ -271,7 +271,7 @@ const (
 // cuda with the precision and GEMM provider asked for, or the CPU.
 func openDevice(f stepFlags) (device, error) {
 	req := recipe.DeviceRequest{Device: "cuda", Precision: "bf16", MaxDeviceMemory: int64(f.maxDeviceMemoryGiB * (1 << 30)),
-		GEMMProvider: f.gemmProvider, AttentionKernel: f.attentionKernel, UnfusedLoRA: f.unfusedLoRA, WGMMA: f.wgmma, Log: os.Stderr}
+		GEMMProvider: f.gemmProvider, AttentionKernel: f.attentionKernel, UnfusedLoRA: f.unfusedLoRA, WGMMA: f.wgmma, WGMMALoads: f.wgmmaLoads, Log: os.Stderr}
 	switch {
 	case f.cpu:
 		req.Device, req.Precision = "cpu", "f32"
