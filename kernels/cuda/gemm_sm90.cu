@@ -324,6 +324,27 @@ __device__ __forceinline__ unsigned long long wg_desc_mn_tma(unsigned a) {
            ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
 }
 
+// wg_issue (one thread) arms bar with a tile's bytes and issues the boxes
+// of tile kt (with LR, tiles below nk2 are the low-rank pair's) into the
+// stage at a (A) and b (B).
+template <bool TB, bool LR>
+__device__ __forceinline__ void wg_issue(unsigned a, unsigned b, unsigned bar, int kt, int nk2, const TensorMap* mA,
+                                         const TensorMap* mB, const TensorMap* mA2, const TensorMap* mB2, int bm,
+                                         int bn) {
+    const bool low = LR && kt < nk2;
+    const TensorMap* ma = low ? mA2 : mA;
+    const TensorMap* mb = low ? mB2 : mB;
+    const int k0 = (low ? kt : kt - nk2) * WG_BK;
+    mbar_expect_tx(bar, 2 * WG_TILE);
+    tma_load(a, ma, k0, bm, bar);
+    if (TB) {
+        tma_load(b, mb, k0, bn, bar);
+    } else {
+        tma_load(b, mb, bn, k0, bar);
+        tma_load(b + WG_TILE / 2, mb, bn + 64, k0, bar);
+    }
+}
+
 // gemm_wgmma_tma: gemm_wgmma with TMA loads; mA, mB the base pair's maps,
 // mA2, mB2 the low-rank pair's (LR; lr's pointers and leading dimensions
 // unused).
@@ -356,19 +377,7 @@ __device__ void gemm_wgmma_tma(const TensorMap* mA, const TensorMap* mB, CT* __r
     // load (thread 0): tile kt's boxes into its stage.
     auto load = [&](int kt) {
         const int st = kt % WG_STAGES;
-        const unsigned bar = smem_addr(&bars[st]);
-        const bool low = LR && kt < nk2;
-        const TensorMap* a = low ? mA2 : mA;
-        const TensorMap* b = low ? mB2 : mB;
-        const int k0 = (low ? kt : kt - nk2) * WG_BK;
-        mbar_expect_tx(bar, 2 * WG_TILE);
-        tma_load(sA + st * WG_TILE, a, k0, bm, bar);
-        if (TB) {
-            tma_load(sB + st * WG_TILE, b, k0, bn, bar);
-        } else {
-            tma_load(sB + st * WG_TILE, b, bn, k0, bar);
-            tma_load(sB + st * WG_TILE + WG_TILE / 2, b, bn + 64, k0, bar);
-        }
+        wg_issue<TB, LR>(sA + st * WG_TILE, sB + st * WG_TILE, smem_addr(&bars[st]), kt, nk2, mA, mB, mA2, mB2, bm, bn);
     };
     if (threadIdx.x == 0) {
 #pragma unroll
@@ -440,19 +449,7 @@ __device__ void gemm_wgmma_ws(const TensorMap* mA, const TensorMap* mB, CT* __re
         for (int kt = 0; kt < nk; kt++) {
             const int st = kt % WG_STAGES, n = kt / WG_STAGES;
             if (n > 0) mbar_wait(smem_addr(&empty[st]), (n - 1) & 1);
-            const unsigned bar = smem_addr(&full[st]);
-            const bool low = LR && kt < nk2;
-            const TensorMap* a = low ? mA2 : mA;
-            const TensorMap* b = low ? mB2 : mB;
-            const int k0 = (low ? kt : kt - nk2) * WG_BK;
-            mbar_expect_tx(bar, 2 * WG_TILE);
-            tma_load(sA + st * WG_TILE, a, k0, bm, bar);
-            if (TB) {
-                tma_load(sB + st * WG_TILE, b, k0, bn, bar);
-            } else {
-                tma_load(sB + st * WG_TILE, b, bn, k0, bar);
-                tma_load(sB + st * WG_TILE + WG_TILE / 2, b, bn + 64, k0, bar);
-            }
+            wg_issue<TB, LR>(sA + st * WG_TILE, sB + st * WG_TILE, smem_addr(&full[st]), kt, nk2, mA, mB, mA2, mB2, bm, bn);
         }
         for (int kt = max(nk - WG_STAGES, 0); kt < nk; kt++)
             mbar_wait(smem_addr(&full[kt % WG_STAGES]), (kt / WG_STAGES) & 1);
@@ -486,50 +483,36 @@ __device__ void gemm_wgmma_ws(const TensorMap* mA, const TensorMap* mB, CT* __re
     wg_store_rows(d, C, M, N, ldc, alpha, beta, bm + cw * 64, bn);
 }
 
-#define WG_WS_ENTRY(name, tb, CT)                                                                               \
-    extern "C" __global__ void __launch_bounds__(384)                                                          \
+// The TMA entries (one block of 256 threads, or warp-specialised: 384):
+// the tensor maps by value, then C and the sizes; the fused LoRA ones the
+// low-rank pair's maps after the base pair's, then LR_ARGS, whose pointers
+// and leading dimensions are unused (the maps hold them) but kept so the
+// arguments match the other _lr entries.
+#define WG_MAP_ENTRY(name, fn, threads, tb, CT)                                                                 \
+    extern "C" __global__ void __launch_bounds__(threads)                                                      \
         name(const __grid_constant__ TensorMap mA, const __grid_constant__ TensorMap mB, CT* C, int M, int N,  \
              int K, int ldc, float alpha, float beta) {                                                        \
-        gemm_wgmma_ws<CT, tb>(&mA, &mB, C, M, N, K, ldc, alpha, beta);                                         \
+        fn<CT, tb>(&mA, &mB, C, M, N, K, ldc, alpha, beta);                                                    \
     }
-WG_WS_ENTRY(matmul_nt_wgmma_ws_fwd_bf16, true, float)
-WG_WS_ENTRY(matmul_nt_wgmma_ws_cbf16_fwd_bf16, true, bf16)
-WG_WS_ENTRY(matmul_nn_wgmma_ws_fwd_bf16, false, float)
-WG_WS_ENTRY(matmul_nn_wgmma_ws_cbf16_fwd_bf16, false, bf16)
-
-#define WG_WS_LR_ENTRY(name, tb)                                                                                 \
-    extern "C" __global__ void __launch_bounds__(384)                                                           \
+#define WG_MAP_LR_ENTRY(name, fn, threads, tb)                                                                   \
+    extern "C" __global__ void __launch_bounds__(threads)                                                       \
         name(const __grid_constant__ TensorMap mA, const __grid_constant__ TensorMap mB,                        \
              const __grid_constant__ TensorMap mA2, const __grid_constant__ TensorMap mB2, bf16* C, int M,     \
              int N, int K, int ldc, float alpha, float beta, LR_ARGS) {                                          \
-        gemm_wgmma_ws<bf16, tb, true>(&mA, &mB, C, M, N, K, ldc, alpha, beta, &mA2, &mB2, LR_PAIR);             \
+        fn<bf16, tb, true>(&mA, &mB, C, M, N, K, ldc, alpha, beta, &mA2, &mB2, LR_PAIR);                        \
     }
-WG_WS_LR_ENTRY(matmul_nt_wgmma_ws_lr_cbf16_fwd_bf16, true)
-WG_WS_LR_ENTRY(matmul_nn_wgmma_ws_lr_cbf16_fwd_bf16, false)
-
-#define WG_TMA_ENTRY(name, tb, CT)                                                                              \
-    extern "C" __global__ void __launch_bounds__(256)                                                          \
-        name(const __grid_constant__ TensorMap mA, const __grid_constant__ TensorMap mB, CT* C, int M, int N,  \
-             int K, int ldc, float alpha, float beta) {                                                        \
-        gemm_wgmma_tma<CT, tb>(&mA, &mB, C, M, N, K, ldc, alpha, beta);                                        \
-    }
-WG_TMA_ENTRY(matmul_nt_wgmma_tma_fwd_bf16, true, float)
-WG_TMA_ENTRY(matmul_nt_wgmma_tma_cbf16_fwd_bf16, true, bf16)
-WG_TMA_ENTRY(matmul_nn_wgmma_tma_fwd_bf16, false, float)
-WG_TMA_ENTRY(matmul_nn_wgmma_tma_cbf16_fwd_bf16, false, bf16)
-
-// The fused LoRA products with TMA: the low-rank pair's maps after the
-// base pair's; LR_ARGS' pointers and leading dimensions are unused (the
-// maps hold them) but kept so the arguments match the other _lr entries.
-#define WG_TMA_LR_ENTRY(name, tb)                                                                                \
-    extern "C" __global__ void __launch_bounds__(256)                                                           \
-        name(const __grid_constant__ TensorMap mA, const __grid_constant__ TensorMap mB,                        \
-             const __grid_constant__ TensorMap mA2, const __grid_constant__ TensorMap mB2, bf16* C, int M,     \
-             int N, int K, int ldc, float alpha, float beta, LR_ARGS) {                                          \
-        gemm_wgmma_tma<bf16, tb, true>(&mA, &mB, C, M, N, K, ldc, alpha, beta, &mA2, &mB2, LR_PAIR);            \
-    }
-WG_TMA_LR_ENTRY(matmul_nt_wgmma_tma_lr_cbf16_fwd_bf16, true)
-WG_TMA_LR_ENTRY(matmul_nn_wgmma_tma_lr_cbf16_fwd_bf16, false)
+WG_MAP_ENTRY(matmul_nt_wgmma_tma_fwd_bf16, gemm_wgmma_tma, 256, true, float)
+WG_MAP_ENTRY(matmul_nt_wgmma_tma_cbf16_fwd_bf16, gemm_wgmma_tma, 256, true, bf16)
+WG_MAP_ENTRY(matmul_nn_wgmma_tma_fwd_bf16, gemm_wgmma_tma, 256, false, float)
+WG_MAP_ENTRY(matmul_nn_wgmma_tma_cbf16_fwd_bf16, gemm_wgmma_tma, 256, false, bf16)
+WG_MAP_LR_ENTRY(matmul_nt_wgmma_tma_lr_cbf16_fwd_bf16, gemm_wgmma_tma, 256, true)
+WG_MAP_LR_ENTRY(matmul_nn_wgmma_tma_lr_cbf16_fwd_bf16, gemm_wgmma_tma, 256, false)
+WG_MAP_ENTRY(matmul_nt_wgmma_ws_fwd_bf16, gemm_wgmma_ws, 384, true, float)
+WG_MAP_ENTRY(matmul_nt_wgmma_ws_cbf16_fwd_bf16, gemm_wgmma_ws, 384, true, bf16)
+WG_MAP_ENTRY(matmul_nn_wgmma_ws_fwd_bf16, gemm_wgmma_ws, 384, false, float)
+WG_MAP_ENTRY(matmul_nn_wgmma_ws_cbf16_fwd_bf16, gemm_wgmma_ws, 384, false, bf16)
+WG_MAP_LR_ENTRY(matmul_nt_wgmma_ws_lr_cbf16_fwd_bf16, gemm_wgmma_ws, 384, true)
+WG_MAP_LR_ENTRY(matmul_nn_wgmma_ws_lr_cbf16_fwd_bf16, gemm_wgmma_ws, 384, false)
 
 #define WG_ENTRY(name, tb, CT)                                                                               \
     extern "C" __global__ void __launch_bounds__(256) name(const u16* A, const u16* B, CT* C, int M, int N, int K, \
