@@ -2,7 +2,6 @@ package gguf
 
 import (
 	"context"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -23,38 +22,10 @@ func gemma2Tiny(t testing.TB) string { return tinymodels.Dir(t, "gemma2") }
 // permuted (NEOX RoPE).
 func TestWriteModelGemma2(t *testing.T) {
 	m, f := exportTiny(t, gemma2Tiny(t), "gemma2")
-	for key, want := range map[string]uint64{"gemma2.attention.key_length": 16, "gemma2.attention.head_count_kv": 2,
-		"gemma2.attention.sliding_window": 8, "gemma2.attention.sliding_window_pattern": 2, "gemma2.block_count": 46} {
-		if got, ok := f.Uint(key); !ok || got != want {
-			t.Errorf("%s = %d (%v), want %d", key, got, ok, want)
-		}
-	}
-	for key, want := range map[string]float64{"gemma2.attn_logit_softcapping": 3, "gemma2.final_logit_softcapping": 6, "gemma2.rope.freq_base": 1e4} {
-		if got, ok := f.Float(key); !ok || got != want {
-			t.Errorf("%s = %g (%v), want %g", key, got, ok, want)
-		}
-	}
-	params := m.Params()
-	for hf, v := range params {
-		gname, err := TensorNameFor("gemma2", hf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := f.Float32(gname)
-		if err != nil {
-			t.Fatalf("%s: %v", hf, err)
-		}
-		want := v.Value.F32()
-		if strings.HasSuffix(hf, "norm.weight") {
-			want = plusOne(want)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("%s (%s) differs from the model's (1 + w for norms)", gname, hf)
-		}
-	}
-	if n := len(f.Tensors); n != len(params) {
-		t.Errorf("%d tensors in the file, the model has %d", n, len(params))
-	}
+	checkKeys(t, "gemma2", f, map[string]uint64{"gemma2.attention.key_length": 16, "gemma2.attention.head_count_kv": 2,
+		"gemma2.attention.sliding_window": 8, "gemma2.attention.sliding_window_pattern": 2, "gemma2.block_count": 46},
+		map[string]float64{"gemma2.attn_logit_softcapping": 3, "gemma2.final_logit_softcapping": 6, "gemma2.rope.freq_base": 1e4})
+	checkReadBack(t, f, m, "gemma2", true, 0)
 	for hf, want := range map[string]string{
 		"model.layers.45.post_attention_layernorm.weight":  "blk.45.post_attention_norm.weight",
 		"model.layers.45.pre_feedforward_layernorm.weight": "blk.45.ffn_norm.weight",

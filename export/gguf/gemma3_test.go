@@ -2,7 +2,6 @@ package gguf
 
 import (
 	"context"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -24,41 +23,13 @@ func gemma3Tiny(t testing.TB) string { return tinymodels.Dir(t, "gemma3") }
 // permuted (NEOX RoPE).
 func TestWriteModelGemma3(t *testing.T) {
 	m, f := exportTiny(t, gemma3Tiny(t), "gemma3")
-	for key, want := range map[string]uint64{"gemma3.attention.key_length": 32, "gemma3.attention.head_count_kv": 1,
-		"gemma3.attention.sliding_window": 8, "gemma3.attention.sliding_window_pattern": 2, "gemma3.block_count": 4} {
-		if got, ok := f.Uint(key); !ok || got != want {
-			t.Errorf("%s = %d (%v), want %d", key, got, ok, want)
-		}
-	}
-	for key, want := range map[string]float64{"gemma3.rope.freq_base": 1e6, "gemma3.rope.freq_base_swa": 1e4, "gemma3.rope.scaling.factor": 2} {
-		if got, ok := f.Float(key); !ok || got != want {
-			t.Errorf("%s = %g (%v), want %g", key, got, ok, want)
-		}
-	}
+	checkKeys(t, "gemma3", f, map[string]uint64{"gemma3.attention.key_length": 32, "gemma3.attention.head_count_kv": 1,
+		"gemma3.attention.sliding_window": 8, "gemma3.attention.sliding_window_pattern": 2, "gemma3.block_count": 4},
+		map[string]float64{"gemma3.rope.freq_base": 1e6, "gemma3.rope.freq_base_swa": 1e4, "gemma3.rope.scaling.factor": 2})
 	if s, _ := f.String("gemma3.rope.scaling.type"); s != "linear" {
 		t.Errorf("rope.scaling.type %q, want linear", s)
 	}
-	params := m.Params()
-	for hf, v := range params {
-		gname, err := TensorNameFor("gemma3", hf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := f.Float32(gname)
-		if err != nil {
-			t.Fatalf("%s: %v", hf, err)
-		}
-		want := v.Value.F32()
-		if strings.HasSuffix(hf, "norm.weight") {
-			want = plusOne(want)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("%s (%s) differs from the model's (1 + w for norms)", gname, hf)
-		}
-	}
-	if n := len(f.Tensors); n != len(params) {
-		t.Errorf("%d tensors in the file, the model has %d", n, len(params))
-	}
+	checkReadBack(t, f, m, "gemma3", true, 0)
 	for hf, want := range map[string]string{
 		"model.layers.3.input_layernorm.weight":            "blk.3.attn_norm.weight",
 		"model.layers.3.post_attention_layernorm.weight":   "blk.3.post_attention_norm.weight",

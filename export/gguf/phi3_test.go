@@ -36,12 +36,8 @@ func TestWriteModelPhi3(t *testing.T) {
 		{phi4MiniTiny(t), 12, 512, 0, math.Sqrt(1 + math.Log(4)/math.Log(512)), true},
 	} {
 		m, f := exportTiny(t, tc.folder, "phi3")
-		for key, want := range map[string]uint64{"phi3.rope.dimension_count": tc.rot, "phi3.rope.scaling.original_context_length": tc.orig,
-			"phi3.attention.sliding_window": tc.swa, "phi3.attention.head_count_kv": uint64(m.Config.NumKVHeads)} {
-			if got, ok := f.Uint(key); !ok || got != want {
-				t.Errorf("%s: %s = %d (%v), want %d", tc.folder, key, got, ok, want)
-			}
-		}
+		checkKeys(t, tc.folder, f, map[string]uint64{"phi3.rope.dimension_count": tc.rot, "phi3.rope.scaling.original_context_length": tc.orig,
+			"phi3.attention.sliding_window": tc.swa, "phi3.attention.head_count_kv": uint64(m.Config.NumKVHeads)}, nil)
 		if got, ok := f.Float("phi3.rope.scaling.attn_factor"); !ok || math.Abs(got-tc.attn) > 1e-6 {
 			t.Errorf("%s: attn_factor %v (%v), want %v", tc.folder, got, ok, tc.attn)
 		}
@@ -56,23 +52,7 @@ func TestWriteModelPhi3(t *testing.T) {
 				}
 			}
 		}
-		params := m.Params()
-		for hf, v := range params {
-			gname, err := TensorNameFor("phi3", hf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := f.Float32(gname)
-			if err != nil {
-				t.Fatalf("%s: %v", hf, err)
-			}
-			if !reflect.DeepEqual(got, v.Value.F32()) {
-				t.Fatalf("%s (%s) differs from the model's", gname, hf)
-			}
-		}
-		if n := len(f.Tensors); n != len(params)+2 { // + the two factor tensors
-			t.Errorf("%s: %d tensors in the file, the model has %d (+2 factor lists)", tc.folder, n, len(params))
-		}
+		checkReadBack(t, f, m, "phi3", false, 2) // + the two factor lists
 		if _, err := f.Float32("output.weight"); (err == nil) == tc.tied {
 			t.Errorf("%s: output.weight present %v with tie_word_embeddings %v", tc.folder, err == nil, tc.tied)
 		}

@@ -22,15 +22,9 @@ func qwen3Tiny(t testing.TB) string { return tinymodels.Dir(t, "qwen3") }
 // (qwen3 runs NEOX RoPE) and every tensor reads back equal to the model's.
 func TestWriteModelQwen3(t *testing.T) {
 	m, f := exportTiny(t, qwen3Tiny(t), "qwen3")
-	for key, want := range map[string]uint64{"qwen3.attention.key_length": 32, "qwen3.attention.value_length": 32, "qwen3.rope.dimension_count": 32,
-		"qwen3.attention.head_count": 4, "qwen3.attention.head_count_kv": 2, "qwen3.embedding_length": 64} {
-		if got, ok := f.Uint(key); !ok || got != want {
-			t.Errorf("%s = %d (%v), want %d", key, got, ok, want)
-		}
-	}
-	if got, _ := f.Float("qwen3.rope.freq_base"); got != 1e6 {
-		t.Errorf("rope.freq_base %g, want 1e6", got)
-	}
+	checkKeys(t, "qwen3", f, map[string]uint64{"qwen3.attention.key_length": 32, "qwen3.attention.value_length": 32, "qwen3.rope.dimension_count": 32,
+		"qwen3.attention.head_count": 4, "qwen3.attention.head_count_kv": 2, "qwen3.embedding_length": 64},
+		map[string]float64{"qwen3.rope.freq_base": 1e6})
 	for _, n := range []string{"blk.0.attn_q_norm.weight", "blk.1.attn_k_norm.weight"} {
 		ti, ok := f.Tensor(n)
 		if !ok || ti.Type != F32 || !reflect.DeepEqual(ti.Shape(), []int{32}) {
@@ -40,23 +34,7 @@ func TestWriteModelQwen3(t *testing.T) {
 	if _, ok := f.Tensor("output.weight"); ok {
 		t.Error("tied embeddings written as output.weight")
 	}
-	params := m.Params()
-	for hf, v := range params {
-		gname, err := TensorName(hf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := f.Float32(gname)
-		if err != nil {
-			t.Fatalf("%s: %v", hf, err)
-		}
-		if !reflect.DeepEqual(got, v.Value.F32()) {
-			t.Fatalf("%s (%s) differs from the model: qwen3 must not be permuted", gname, hf)
-		}
-	}
-	if n := len(f.Tensors); n != len(params) {
-		t.Errorf("%d tensors in the file, the model has %d", n, len(params))
-	}
+	checkReadBack(t, f, m, "qwen3", false, 0)
 }
 
 // TestWriteModelQwen3Refusals: settings llama.cpp's qwen3 would not compute
@@ -125,4 +103,48 @@ func exportTiny(t *testing.T, folder, arch string) (*nn.Model, *File) {
 		t.Fatalf("architecture %q, want %s", a, arch)
 	}
 	return m, f
+}
+
+// checkKeys fails t for each metadata key of f whose value is not want's
+// (what is named first, e.g. the folder, prefixes the messages).
+func checkKeys(t *testing.T, what string, f *File, uints map[string]uint64, floats map[string]float64) {
+	t.Helper()
+	for key, want := range uints {
+		if got, ok := f.Uint(key); !ok || got != want {
+			t.Errorf("%s: %s = %d (%v), want %d", what, key, got, ok, want)
+		}
+	}
+	for key, want := range floats {
+		if got, ok := f.Float(key); !ok || got != want {
+			t.Errorf("%s: %s = %g (%v), want %g", what, key, got, ok, want)
+		}
+	}
+}
+
+// checkReadBack: every tensor of m reads back from f, under arch's GGUF
+// name, equal to the model's (norm weights as 1 + w when plusOneNorms:
+// Gemma's stored shift), and f holds extra tensors besides them.
+func checkReadBack(t *testing.T, f *File, m *nn.Model, arch string, plusOneNorms bool, extra int) {
+	t.Helper()
+	params := m.Params()
+	for hf, v := range params {
+		gname, err := TensorNameFor(arch, hf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.Float32(gname)
+		if err != nil {
+			t.Fatalf("%s: %v", hf, err)
+		}
+		want := v.Value.F32()
+		if plusOneNorms && strings.HasSuffix(hf, "norm.weight") {
+			want = plusOne(want)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s (%s) differs from the model's (permuted, or a norm not stored as %s)", gname, hf, map[bool]string{true: "1 + w", false: "w"}[plusOneNorms])
+		}
+	}
+	if n := len(f.Tensors); n != len(params)+extra {
+		t.Errorf("%d tensors in the file, the model has %d (+%d)", n, len(params), extra)
+	}
 }
