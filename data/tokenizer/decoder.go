@@ -19,19 +19,11 @@ func buildDecoder(o jobj) (decoder, error) {
 	}
 	switch t {
 	case "Sequence":
-		subs, err := o.objList("decoders")
+		seq, err := sequence(o, "decoders", buildDecoder)
 		if err != nil {
 			return nil, err
 		}
-		var seq seqDecoder
-		for _, s := range subs {
-			d, err := buildDecoder(s)
-			if err != nil {
-				return nil, err
-			}
-			seq = append(seq, d)
-		}
-		return seq, nil
+		return seqDecoder(seq), nil
 	case "ByteLevel":
 		return byteLevelDecoder{}, nil
 	case "ByteFallback":

@@ -121,6 +121,24 @@ func (o jobj) objList(key string) ([]jobj, error) {
 	return out, nil
 }
 
+// sequence builds each object of o's list key with build: the members of a
+// tokenizers "Sequence" (decoders, normalizers, processors), in order.
+func sequence[T any](o jobj, key string, build func(jobj) (T, error)) ([]T, error) {
+	subs, err := o.objList(key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(subs))
+	for _, s := range subs {
+		v, err := build(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 // pattern reads a tokenizers Pattern: {"String": "..."} or {"Regex": "..."}.
 func (o jobj) pattern(key string) (lit string, re string, isRegex bool, err error) {
 	p, err := o.obj(key)

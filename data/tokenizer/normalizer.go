@@ -21,19 +21,11 @@ func buildNormalizer(o jobj) (normalizer, error) {
 	}
 	switch t {
 	case "Sequence":
-		subs, err := o.objList("normalizers")
+		seq, err := sequence(o, "normalizers", buildNormalizer)
 		if err != nil {
 			return nil, err
 		}
-		var seq seqNormalizer
-		for _, s := range subs {
-			n, err := buildNormalizer(s)
-			if err != nil {
-				return nil, err
-			}
-			seq = append(seq, n)
-		}
-		return seq, nil
+		return seqNormalizer(seq), nil
 	case "NFC":
 		return unicodeNorm{norm.NFC}, nil
 	case "NFD":

@@ -50,19 +50,11 @@ func buildPostProcessor(o jobj) (postProcessor, error) {
 	}
 	switch t {
 	case "Sequence":
-		subs, err := o.objList("processors")
+		seq, err := sequence(o, "processors", buildPostProcessor)
 		if err != nil {
 			return nil, err
 		}
-		var seq seqPost
-		for _, s := range subs {
-			p, err := buildPostProcessor(s)
-			if err != nil {
-				return nil, err
-			}
-			seq = append(seq, p)
-		}
-		return seq, nil
+		return seqPost(seq), nil
 	case "ByteLevel":
 		trim, err := o.boolean("trim_offsets", true)
 		if err != nil {
