@@ -152,3 +152,114 @@ struct LowRank {
                 unsigned long long mask_key, unsigned long long mask_pos, unsigned int mask_drop, float mask_keep, \
                 long long mask_ld
 #define LR_PAIR LowRank{A2, B2, K2, lda2, ldb2, scale2, mask_on, mask_key, mask_pos, mask_drop, mask_keep, mask_ld}
+
+// ---- NF4 (QLoRA) weights ---------------------------------------------------
+
+// nf4_codes fills code[16] (shared memory; threads 0-15, one value each)
+// with bitsandbytes' NF4 table (quantiles of N(0,1) normalised to [-1, 1],
+// with an exact 0). From immediates: a __constant__ table would be emitted
+// into every module that includes this header. The caller synchronises.
+__device__ __forceinline__ void nf4_codes(float* code) {
+    if (threadIdx.x >= 16) return;
+    float v;
+    switch (threadIdx.x) {
+    case 0: v = -1.0f; break;
+    case 1: v = -0.6961928009986877f; break;
+    case 2: v = -0.5250730514526367f; break;
+    case 3: v = -0.39491748809814453f; break;
+    case 4: v = -0.28444138169288635f; break;
+    case 5: v = -0.18477343022823334f; break;
+    case 6: v = -0.09105003625154495f; break;
+    case 7: v = 0.0f; break;
+    case 8: v = 0.07958029955625534f; break;
+    case 9: v = 0.16093020141124725f; break;
+    case 10: v = 0.24611230194568634f; break;
+    case 11: v = 0.33791524171829224f; break;
+    case 12: v = 0.44070982933044434f; break;
+    case 13: v = 0.5626170039176941f; break;
+    case 14: v = 0.7229568362236023f; break;
+    default: v = 1.0f; break;
+    }
+    code[threadIdx.x] = v;
+}
+
+// NF4 weight operand of the GEMMs (gemm.cu's NF4 kernels, gemm_sm90.cu's).
+// Without double quantization a block's scale is absmax[b]; with it (DQ),
+// bitsandbytes' compress_statistics: dyn[qabsmax[b]] * nested[b /
+// nestedBlocksize] + offset, each step rounded to float32 (dynmap is the
+// 256-entry map, read through the read-only cache: staging its 1 KB in
+// shared memory would drop the sm_80 nt variant to one block per SM on an
+// A100, 2 x 82 KB > 164 KB).
+struct NF4Weight {
+    const unsigned char* packed;
+    const float* absmax;
+    int blocksize;
+    const unsigned char* qabsmax;
+    const float* nested;
+    const float* dynmap;
+    float offset;
+    int nestedBlocksize;
+};
+
+// nf4_scale returns block b's float32 scale. The DQ product and sum are
+// separate roundings (no fma), as bitsandbytes' dequantize_blockwise then
+// "+ offset", so the result is bit-identical to the host's BlockAbsmax.
+template <bool DQ>
+__device__ __forceinline__ float nf4_scale(const NF4Weight& w, long long b) {
+    if (!DQ) return w.absmax[b];
+    return __fadd_rn(__fmul_rn(__ldg(w.dynmap + w.qabsmax[b]), w.nested[b / w.nestedBlocksize]), w.offset);
+}
+
+__device__ __forceinline__ u16 bf16_bits(float v) {
+    bf16 h = __float2bfloat16_rn(v);
+    return *reinterpret_cast<u16*>(&h);
+}
+
+// nf4_tile dequantizes rows [row0, row0+ROWS) x cols [col0, col0+COLS) of
+// the whole NF4 weight [rowLim, K] (row length K, no padding), 8 columns
+// at a time: put(r, c, v) receives tile row r's chunk c (columns 8c..8c+7)
+// as 8 bf16 (code·scale in float32, rounded to nearest even), zero outside
+// the matrix; each of the block's NTHREADS threads takes every NTHREADS-th
+// chunk. Groups of 8 starting at a flattened index that is a multiple of 8
+// read 4 aligned packed bytes and one scale when K and blocksize are
+// multiples of 8; others go element by element. code is the table in
+// shared memory (a __constant__ table serialises on differing indices).
+template <int ROWS, int COLS, int NTHREADS, bool DQ, typename Put>
+__device__ __forceinline__ void nf4_tile(const NF4Weight& w, const float* code, int row0, int col0, int rowLim, int K,
+                                         Put put) {
+    constexpr int CPR = COLS / 8;
+    const bool vec = (K & 7) == 0 && (w.blocksize & 7) == 0 && (((uintptr_t)w.packed) & 3) == 0;
+#pragma unroll
+    for (int i = threadIdx.x; i < ROWS * CPR; i += NTHREADS) {
+        const int r = i / CPR, c = i % CPR;
+        const int gr = row0 + r, gc = col0 + 8 * c;
+        const long long e0 = (long long)gr * K + gc;
+        unsigned o[4];
+        if (vec && gr < rowLim && gc + 8 <= K) {
+            const unsigned q = *reinterpret_cast<const unsigned*>(w.packed + e0 / 2);
+            const float a = nf4_scale<DQ>(w, e0 / w.blocksize);
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                const unsigned byte = (q >> (8 * k)) & 255u;
+                o[k] = (unsigned)bf16_bits(code[byte >> 4] * a) | ((unsigned)bf16_bits(code[byte & 15u] * a) << 16);
+            }
+        } else {
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                unsigned pair = 0;
+#pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    const int e = 2 * k + h;
+                    if (gr < rowLim && gc + e < K) {
+                        const long long f = e0 + e;
+                        const unsigned byte = w.packed[f >> 1];
+                        const unsigned q = (f & 1) ? (byte & 15u) : (byte >> 4);
+                        pair |= (unsigned)bf16_bits(code[q] * nf4_scale<DQ>(w, f / w.blocksize)) << (16 * h);
+                    }
+                }
+                o[k] = pair;
+            }
+        }
+        put(r, c, make_uint4(o[0], o[1], o[2], o[3]));
+    }
+}

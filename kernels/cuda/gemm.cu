@@ -107,88 +107,18 @@ __device__ __forceinline__ void load_tile(u16* s, const u16* g, int ld, int row0
     }
 }
 
-__constant__ float kNF4[16] = {
-    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
-    -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
-    0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
-    0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
-
-// NF4 weight operand of gemm_bf16<.., NF4=true>. Without double
-// quantization a block's scale is absmax[b]; with it (DQ), bitsandbytes'
-// compress_statistics: dyn[qabsmax[b]] * nested[b / nestedBlocksize] +
-// offset, each step rounded to float32 (dynmap is the 256-entry map, read
-// through the read-only cache: staging its 1 KB in shared memory would drop
-// the nt variant to one block per SM on an A100, 2 x 82 KB > 164 KB).
-struct NF4Weight {
-    const unsigned char* packed;
-    const float* absmax;
-    int blocksize;
-    const unsigned char* qabsmax;
-    const float* nested;
-    const float* dynmap;
-    float offset;
-    int nestedBlocksize;
-};
-
-// nf4_scale returns block b's float32 scale. The DQ product and sum are
-// separate roundings (no fma), as bitsandbytes' dequantize_blockwise then
-// "+ offset", so the result is bit-identical to the host's BlockAbsmax.
-template <bool DQ>
-__device__ __forceinline__ float nf4_scale(const NF4Weight& w, long long b) {
-    if (!DQ) return w.absmax[b];
-    return __fadd_rn(__fmul_rn(__ldg(w.dynmap + w.qabsmax[b]), w.nested[b / w.nestedBlocksize]), w.offset);
-}
-
-__device__ __forceinline__ u16 bf16_bits(float v) {
-    bf16 h = __float2bfloat16_rn(v);
-    return *reinterpret_cast<u16*>(&h);
-}
-
 // load_tile_nf4 dequantizes rows [row0, row0+ROWS) x cols [col0, col0+COLS)
 // of the whole NF4 weight [rowLim, K] (row length K, no padding) into the
-// bf16 tile s (layout of load_tile<ROWS, COLS>), zero outside the matrix.
-// The forward (nt) loads <BN, BK> tiles of W [N,K]; the backward (nn) loads
-// <BK, BN> tiles of W stored [K,N], so there K is the GEMM's N. code is the
-// table in shared memory (a __constant__ table serialises on differing
-// indices).
+// bf16 tile s (layout of load_tile<ROWS, COLS>), zero outside the matrix
+// (common.cuh's nf4_tile). The forward (nt) loads <BN, BK> tiles of W
+// [N,K]; the backward (nn) loads <BK, BN> tiles of W stored [K,N], so there
+// K is the GEMM's N.
 template <int ROWS, int COLS, bool DQ>
 __device__ __forceinline__ void load_tile_nf4(u16* s, const NF4Weight& w, const float* code, int row0, int col0,
                                               int rowLim, int K) {
-    constexpr int CPR = COLS / 8;
     constexpr int LD = Tile<ROWS, COLS>::LD;
-    // Groups of 8 start at a flattened index that is a multiple of 8: 4
-    // aligned packed bytes, and one absmax block when blocksize % 8 == 0.
-    const bool vec = (K & 7) == 0 && (w.blocksize & 7) == 0 && (((uintptr_t)w.packed) & 3) == 0;
-#pragma unroll
-    for (int i = threadIdx.x; i < ROWS * CPR; i += THREADS) {
-        int r = i / CPR, c = (i % CPR) * 8;
-        int gr = row0 + r, gc = col0 + c;
-        u16* dst = s + r * LD + c;
-        const long long e0 = (long long)gr * K + gc;
-        if (vec && gr < rowLim && gc + 8 <= K) {
-            const unsigned q = *reinterpret_cast<const unsigned*>(w.packed + e0 / 2);
-            const float a = nf4_scale<DQ>(w, e0 / w.blocksize);
-            unsigned o[4];
-#pragma unroll
-            for (int k = 0; k < 4; k++) {
-                const unsigned byte = (q >> (8 * k)) & 255u;
-                o[k] = (unsigned)bf16_bits(code[byte >> 4] * a) | ((unsigned)bf16_bits(code[byte & 15u] * a) << 16);
-            }
-            *reinterpret_cast<uint4*>(dst) = make_uint4(o[0], o[1], o[2], o[3]);
-        } else {
-#pragma unroll
-            for (int e = 0; e < 8; e++) {
-                u16 v = 0;
-                if (gr < rowLim && gc + e < K) {
-                    const long long f = e0 + e;
-                    const unsigned byte = w.packed[f >> 1];
-                    const unsigned q = (f & 1) ? (byte & 15u) : (byte >> 4);
-                    v = bf16_bits(code[q] * nf4_scale<DQ>(w, f / w.blocksize));
-                }
-                dst[e] = v;
-            }
-        }
-    }
+    nf4_tile<ROWS, COLS, THREADS, DQ>(w, code, row0, col0, rowLim, K,
+                                      [&](int r, int c, uint4 v) { *reinterpret_cast<uint4*>(s + r * LD + 8 * c) = v; });
 }
 
 // mask_tile multiplies rows [row0, row0+ROWS) x cols [col0, col0+COLS) of
@@ -237,7 +167,7 @@ __device__ void gemm_bf16(const u16* __restrict__ A, const u16* __restrict__ B, 
     u16* sB = smem + STAGES * TileA::SIZE;
     __shared__ float code[16];
     if (NF4) {
-        if (threadIdx.x < 16) code[threadIdx.x] = kNF4[threadIdx.x];
+        nf4_codes(code);
         __syncthreads();
     }
 

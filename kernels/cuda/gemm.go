@@ -300,7 +300,7 @@ func (d *Device) matmulNF4(s Stream, op string, out DType, transB bool, M, N, K 
 	if M == 0 || N == 0 {
 		return nil
 	}
-	name, args := nf4Args(transB, suffix, a, packed, absmax, q)
+	name, args := nf4Args(transB, "", suffix, a, packed, absmax, q)
 	f, err := d.Kernel(name)
 	if err != nil {
 		return err
@@ -333,15 +333,16 @@ func checkNF4(op string, transB bool, M, N, K, lda, ldc, blocksize int, q *NF4Ne
 	return nil
 }
 
-// nf4Args returns the NF4 kernel's name, matmul_{nt,nn}_nf4[dq]<infix>_fwd_bf16
-// (dq when q's double-quantized scales replace absmax), and its leading
-// arguments: A, the packed codes and the scales.
-func nf4Args(transB bool, infix string, a, packed, absmax Ptr, q *NF4Nested) (string, *Args) {
+// nf4Args returns the NF4 kernel's name,
+// matmul_{nt,nn}<family>_nf4[dq]<infix>_fwd_bf16 (family "" for gemm.cu's,
+// "_wgmma" for gemm_sm90.cu's; dq when q's double-quantized scales replace
+// absmax), and its leading arguments: A, the packed codes and the scales.
+func nf4Args(transB bool, family, infix string, a, packed, absmax Ptr, q *NF4Nested) (string, *Args) {
 	if q != nil {
-		return "matmul_" + transName(false, transB) + "_nf4dq" + infix + "_fwd_bf16",
+		return "matmul_" + transName(false, transB) + family + "_nf4dq" + infix + "_fwd_bf16",
 			new(Args).Ptr(a).Ptr(packed).Ptr(q.QAbsmax).Ptr(q.NestedAbsmax).Ptr(q.NestedCode).F32(q.Offset).Int(q.NestedBlockSize)
 	}
-	return "matmul_" + transName(false, transB) + "_nf4" + infix + "_fwd_bf16", new(Args).Ptr(a).Ptr(packed).Ptr(absmax)
+	return "matmul_" + transName(false, transB) + family + "_nf4" + infix + "_fwd_bf16", new(Args).Ptr(a).Ptr(packed).Ptr(absmax)
 }
 
 // MatmulF32 is MatmulBF16 with float32 A and B on the SIMT cores: the
@@ -450,7 +451,7 @@ func (d *Device) MatmulLoRANF4BF16(s Stream, transB bool, M, N, K int, a Ptr, ld
 	if M == 0 || N == 0 {
 		return nil
 	}
-	name, args := nf4Args(transB, "_lr_cbf16", a, packed, absmax, q)
+	name, args := nf4Args(transB, "", "_lr_cbf16", a, packed, absmax, q)
 	args.Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldc).Int(blocksize).F32(alpha).F32(beta)
 	return d.launchLoRA(s, name, transB, M, N, lr, args)
 }
@@ -726,6 +727,85 @@ func (d *Device) matmulWGMMATMA(s Stream, op string, ws bool, out DType, transB 
 	}
 	grid := Dim3{(N + wgmmaBN - 1) / wgmmaBN, (M + wgmmaBM - 1) / wgmmaBM, 1}
 	return f.Launch(s, grid, Dim3{threads, 1, 1}, wgmmaSmem, args)
+}
+
+// WGMMANF4Takes says why the sm_90a NF4 GEMMs (MatmulWGMMANF4BF16To,
+// MatmulLoRAWGMMANF4BF16) would refuse a product (nil: they run it):
+// compute capability 9.0, and A's tiles in whole 16-byte cp.async chunks
+// (K and lda multiples of 8, A 16-byte aligned). The NF4 weight is
+// dequantized by the threads' own loads, any size (checkNF4's format).
+func (d *Device) WGMMANF4Takes(K, lda int, a Ptr) error {
+	switch {
+	case !d.Hopper():
+		return badArg("the wgmma GEMM runs on compute capability 9.0 only (this GPU is %d.%d)", d.Major, d.Minor)
+	case K%8 != 0 || lda%8 != 0:
+		return badArg("the wgmma NF4 GEMM needs K and lda multiples of 8 (K=%d lda=%d)", K, lda)
+	case a%16 != 0:
+		return badArg("the wgmma NF4 GEMM needs A 16-byte aligned")
+	}
+	return nil
+}
+
+// MatmulWGMMANF4BF16To is matmulNF4's product (MatmulNF4BF16To,
+// MatmulNF4DQBF16To: C = alpha·A·op(W) + beta·C, W the whole NF4 weight,
+// q non-nil for double-quantized scales) on the sm_90a wgmma kernels
+// (gemm_sm90.cu's NF4 variants: W's tiles dequantized by every thread into
+// the swizzled layout wgmma reads), for the products WGMMANF4Takes accepts:
+// the same bf16 weight values, so the result is MatmulWGMMABF16To's on the
+// dequantized weight.
+func (d *Device) MatmulWGMMANF4BF16To(s Stream, out DType, transB bool, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, q *NF4Nested, c Ptr, ldc int, alpha, beta float32) error {
+	const op = "MatmulWGMMANF4BF16To"
+	suffix, err := gemmOut(op, out)
+	if err != nil {
+		return err
+	}
+	if err := checkNF4(op, transB, M, N, K, lda, ldc, blocksize, q); err != nil {
+		return err
+	}
+	if err := d.WGMMANF4Takes(K, lda, a); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if M == 0 || N == 0 {
+		return nil
+	}
+	name, args := nf4Args(transB, "_wgmma", suffix, a, packed, absmax, q)
+	args.Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldc).Int(blocksize).F32(alpha).F32(beta)
+	return d.launchWGMMA(s, name, M, N, args)
+}
+
+// MatmulLoRAWGMMANF4BF16 is MatmulLoRANF4BF16 (QLoRA's fused products, bf16
+// C; the nn product with LoRA dropout's mask when lr.Dropout is set) on
+// the sm_90a wgmma kernels, the low-rank pair under WGMMATakes' cp.async
+// conditions.
+func (d *Device) MatmulLoRAWGMMANF4BF16(s Stream, transB bool, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, q *NF4Nested, lr LowRank, c Ptr, ldc int, alpha, beta float32) error {
+	const op = "MatmulLoRAWGMMANF4BF16"
+	if err := checkNF4(op, transB, M, N, K, lda, ldc, blocksize, q); err != nil {
+		return err
+	}
+	if err := checkLowRank(op, transB, M, N, lr); err != nil {
+		return err
+	}
+	if err := d.WGMMANF4LoRATakes(transB, N, K, lda, a, lr); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if M == 0 || N == 0 {
+		return nil
+	}
+	name, args := nf4Args(transB, "_wgmma", "_lr_cbf16", a, packed, absmax, q)
+	args.Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldc).Int(blocksize).F32(alpha).F32(beta)
+	return d.launchWGMMA(s, name, M, N, lowRankArgs(args, lr))
+}
+
+// WGMMANF4LoRATakes says why MatmulLoRAWGMMANF4BF16 would refuse a product:
+// the base pair as WGMMANF4Takes says, the low-rank pair as WGMMATakes.
+func (d *Device) WGMMANF4LoRATakes(transB bool, N, K, lda int, a Ptr, lr LowRank) error {
+	if err := d.WGMMANF4Takes(K, lda, a); err != nil {
+		return err
+	}
+	if err := d.WGMMATakes(false, transB, N, lr.K, lr.LDA, lr.LDB, lr.A, lr.B); err != nil {
+		return fmt.Errorf("the low-rank pair: %w", err)
+	}
+	return nil
 }
 
 // MatmulDropoutABF16 computes C = alpha·(mask ⊙ A)·Bᵀ + beta·C, C bf16

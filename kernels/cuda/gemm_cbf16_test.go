@@ -176,7 +176,7 @@ func TestMatmulNF4CBF16(t *testing.T) {
 					}
 					name := fmt.Sprintf("matmul_%s_%s_cbf16_fwd_bf16/M%d_N%d_K%d_pad%d_alpha%g_beta%g_bs%d",
 						transName(false, transB), kind, c.M, c.N, c.K, c.pad, c.alpha, c.beta, bs)
-					t.Run(name, func(t *testing.T) { testMatmulNF4CBF16(t, g, dq, transB, c, bs, name, &worst) })
+					t.Run(name, func(t *testing.T) { testMatmulNF4CBF16(t, g, false, dq, transB, c, bs, name, &worst) })
 				}
 			}
 		}
@@ -184,8 +184,13 @@ func TestMatmulNF4CBF16(t *testing.T) {
 	worst.log(t)
 }
 
-func testMatmulNF4CBF16(t *testing.T, g *gpu, dq, transB bool, c gemmCase, bs int, name string, worst *cbf16Worst) {
+// testMatmulNF4CBF16 runs one NF4 case on gemm.cu's kernels or, with
+// wgmma, gemm_sm90.cu's (lda rounded up to their multiple of 8).
+func testMatmulNF4CBF16(t *testing.T, g *gpu, wgmma, dq, transB bool, c gemmCase, bs int, name string, worst *cbf16Worst) {
 	lda, ldc := max(c.K+c.pad, 1), max(c.N+c.pad, 1)
+	if wgmma {
+		lda = (lda + 7) / 8 * 8
+	}
 	a := g.randn(max(c.M*lda, 1), 1, BF16)
 	pa := g.up(a, BF16)
 	rows, cols := c.K, c.N // W's shape as stored
@@ -202,6 +207,9 @@ func testMatmulNF4CBF16(t *testing.T, g *gpu, dq, transB bool, c gemmCase, bs in
 		}
 		pp, nq := q.upload(g)
 		launch = func(out DType, pc Ptr) error {
+			if wgmma {
+				return g.d.MatmulWGMMANF4BF16To(g.s, out, transB, c.M, c.N, c.K, pa, lda, pp, 0, bs, &nq, pc, ldc, c.alpha, c.beta)
+			}
 			return g.d.MatmulNF4DQBF16To(g.s, out, transB, c.M, c.N, c.K, pa, lda, pp, bs, nq, pc, ldc, c.alpha, c.beta)
 		}
 	} else {
@@ -212,6 +220,9 @@ func testMatmulNF4CBF16(t *testing.T, g *gpu, dq, transB bool, c gemmCase, bs in
 		g.ok(CopyHtoD(g.d, pp, packed))
 		pm := g.up(absmax, F32)
 		launch = func(out DType, pc Ptr) error {
+			if wgmma {
+				return g.d.MatmulWGMMANF4BF16To(g.s, out, transB, c.M, c.N, c.K, pa, lda, pp, pm, bs, nil, pc, ldc, c.alpha, c.beta)
+			}
 			return g.d.MatmulNF4BF16To(g.s, out, transB, c.M, c.N, c.K, pa, lda, pp, pm, bs, pc, ldc, c.alpha, c.beta)
 		}
 	}

@@ -98,16 +98,16 @@ func TestMatmulLoRAWGMMA(t *testing.T) {
 		return
 	}
 	var worst cbf16Worst
-	for _, base := range []string{"wgmma", "wgmma_tma", "wgmma_tma_ws"} {
+	for _, base := range []string{"wgmma", "wgmma_tma", "wgmma_tma_ws", "wgmma_nf4", "wgmma_nf4dq"} {
 		for _, mode := range []struct{ transB, drop bool }{{true, false}, {false, false}, {false, true}} {
 			cases := wgmmaLoRACases
-			if base != "wgmma" {
+			if strings.HasPrefix(base, "wgmma_tma") {
 				// Ranks and K not multiples of 8, odd N: the TMA loads take them.
 				cases = append(cases[:len(cases):len(cases)], loraCase{gemmCase{45, 33, 21, 0, 1, 1}, 12, 2}, loraCase{gemmCase{130, 131, 77, 3, 1, 0}, 33, 0.5})
 			}
 			for _, c := range cases {
-				if !mode.transB && base == "wgmma" {
-					c.N = (c.N + 7) / 8 * 8 // the cp.async nn product's contract
+				if !mode.transB && !strings.HasPrefix(base, "wgmma_tma") {
+					c.N = (c.N + 7) / 8 * 8 // the cp.async nn product's contract (the low-rank pair's, for NF4)
 				}
 				name := fmt.Sprintf("%s_%s/M%d_N%d_K%d_r%d_pad%d_alpha%g_beta%g_scale%g", base, transName(false, mode.transB), c.M, c.N, c.K, c.r, c.pad, c.alpha, c.beta, c.scale)
 				if mode.drop {
@@ -179,16 +179,19 @@ func testMatmulLoRA(t *testing.T, g *gpu, base string, transB, drop bool, c lora
 			}
 			return g.d.MatmulLoRABF16(g.s, transB, c.M, c.N, c.K, pa, lda, pw, ldb, lr, pc, ldc, c.alpha, c.beta)
 		}
-	case "nf4":
+	case "nf4", "wgmma_nf4":
 		packed, absmax, wv := nf4Weight(g, rows, cols, 64)
 		w = wv
 		pp := g.alloc(len(packed))
 		g.ok(CopyHtoD(g.d, pp, packed))
 		pm := g.up(absmax, F32)
 		launch = func(pc Ptr) error {
+			if base == "wgmma_nf4" {
+				return g.d.MatmulLoRAWGMMANF4BF16(g.s, transB, c.M, c.N, c.K, pa, lda, pp, pm, 64, nil, lr, pc, ldc, c.alpha, c.beta)
+			}
 			return g.d.MatmulLoRANF4BF16(g.s, transB, c.M, c.N, c.K, pa, lda, pp, pm, 64, nil, lr, pc, ldc, c.alpha, c.beta)
 		}
-	case "nf4dq":
+	case "nf4dq", "wgmma_nf4dq":
 		q := newNF4DQ(g, rows*cols, 24, 3)
 		w = make([]float32, rows*cols)
 		for i := range w {
@@ -196,6 +199,9 @@ func testMatmulLoRA(t *testing.T, g *gpu, base string, transB, drop bool, c lora
 		}
 		pp, nq := q.upload(g)
 		launch = func(pc Ptr) error {
+			if base == "wgmma_nf4dq" {
+				return g.d.MatmulLoRAWGMMANF4BF16(g.s, transB, c.M, c.N, c.K, pa, lda, pp, 0, 24, &nq, lr, pc, ldc, c.alpha, c.beta)
+			}
 			return g.d.MatmulLoRANF4BF16(g.s, transB, c.M, c.N, c.K, pa, lda, pp, 0, 24, &nq, lr, pc, ldc, c.alpha, c.beta)
 		}
 	}

@@ -185,13 +185,32 @@ __device__ __forceinline__ void wg_store(const float* d, CT* __restrict__ C, int
     wg_store_rows(d, C, M, N, ldc, alpha, beta, bm + (threadIdx.x >> 7) * 64, bn);
 }
 
+// wg_st16 stores 16 bytes at shared address a (an NF4 tile's chunk).
+__device__ __forceinline__ void wg_st16(unsigned a, uint4 v) {
+    asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(a), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
+                 : "memory");
+}
+
 // gemm_wgmma: TB true for the nt product (B [N,K]), false for nn (B
 // [K,N], MN-major tiles); LR adds the low-rank pair (common.cuh's
-// LowRank), whose B2 has B's orientation.
-template <typename CT, bool TB, bool LR = false>
+// LowRank), whose B2 has B's orientation. With NF4, B is the whole NF4
+// weight w ([N,K] when TB, [K,N] otherwise; DQ: double-quantized scales),
+// dequantized to bf16 by every thread (common.cuh's nf4_tile) and stored
+// into the stage's swizzled tile with st.shared, the same layout cp.async
+// fills (the fence.proxy.async at the top of each k-tile publishes these
+// generic-proxy stores to wgmma too); the B pointer is unused.
+//
+// Per k-tile: wait for tile kt's copies, fence, barrier; issue tile kt's
+// wgmma; then the loads of tile kt+2 into the stage tile kt-2 used (its
+// wgmma retired in every warpgroup before the barrier), so that the NF4
+// dequantization overlaps the tensor cores; commit; wait until one group
+// is left in flight.
+template <typename CT, bool TB, bool LR = false, bool NF4 = false, bool DQ = false>
 __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B, CT* __restrict__ C, int M, int N,
-                           int K, int lda, int ldb, int ldc, float alpha, float beta, LowRank lr = LowRank{}) {
+                           int K, int lda, int ldb, int ldc, float alpha, float beta, LowRank lr = LowRank{},
+                           NF4Weight w = NF4Weight{}) {
     extern __shared__ __align__(16) unsigned char wg_smem[];
+    __shared__ float code[16];
     const unsigned base = (smem_addr(wg_smem) + 1023) & ~1023u;
     const unsigned sA = base, sB = base + WG_STAGES * WG_TILE;
     const int bm = blockIdx.y * WG_BM, bn = blockIdx.x * WG_BN;
@@ -200,6 +219,10 @@ __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B,
     // base product's.
     const int nk2 = LR ? (lr.K + WG_BK - 1) / WG_BK : 0;
     const int nk = nk2 + (K + WG_BK - 1) / WG_BK;
+    if (NF4) {
+        nf4_codes(code);
+        __syncthreads();
+    }
 
     float d[64];
 #pragma unroll
@@ -207,14 +230,27 @@ __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B,
 
     auto load = [&](int kt) {
         const int st = kt % WG_STAGES;
+        const unsigned tb = sB + st * WG_TILE;
         const bool low = LR && kt < nk2;
         const u16* a = low ? lr.A : A;
         const u16* b = low ? lr.B : B;
         const int la = low ? lr.lda : lda, lb = low ? lr.ldb : ldb, kk = low ? lr.K : K;
         const int k0 = (low ? kt : kt - nk2) * WG_BK;
         wg_load(sA + st * WG_TILE, a, la, bm, k0, M, kk);
-        if (TB) wg_load(sB + st * WG_TILE, b, lb, bn, k0, N, kk);
-        else wg_load_mn(sB + st * WG_TILE, b, lb, k0, bn, kk, N);
+        if (NF4 && !low) {
+            if (TB)
+                nf4_tile<WG_BN, WG_BK, 256, DQ>(w, code, bn, k0, N, K, [&](int r, int c, uint4 v) {
+                    wg_st16(tb + (r >> 3) * 1024 + (r & 7) * 128 + ((c ^ (r & 7)) << 4), v);
+                });
+            else
+                nf4_tile<WG_BK, WG_BN, 256, DQ>(w, code, k0, bn, K, N, [&](int k, int c, uint4 v) {
+                    wg_st16(tb + (k >> 3) * 2048 + (c >> 3) * 1024 + (k & 7) * 128 + (((c & 7) ^ (k & 7)) << 4), v);
+                });
+        } else if (TB) {
+            wg_load(tb, b, lb, bn, k0, N, kk);
+        } else {
+            wg_load_mn(tb, b, lb, k0, bn, kk, N);
+        }
     };
 #pragma unroll
     for (int s = 0; s < WG_STAGES - 2; s++) {
@@ -225,8 +261,6 @@ __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B,
         cp_async_wait<WG_STAGES - 3>();
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         __syncthreads();
-        if (kt + WG_STAGES - 2 < nk) load(kt + WG_STAGES - 2);
-        cp_async_commit();
         if (LR && kt == nk2) wg_finish_lr<TB>(d, lr, bm + wg * 64, bn);
         const int st = kt % WG_STAGES;
         const unsigned a = sA + st * WG_TILE + wg * 64 * 128, b = sB + st * WG_TILE;
@@ -237,6 +271,8 @@ __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B,
             else wg_mma<1>(d, wg_desc(a + 32 * s), wg_desc_mn(b + 4096 * s));
         }
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+        if (kt + WG_STAGES - 2 < nk) load(kt + WG_STAGES - 2);
+        cp_async_commit();
         asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
@@ -244,7 +280,6 @@ __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B,
     if (LR && nk == nk2) wg_finish_lr<TB>(d, lr, bm + wg * 64, bn);  // K == 0: the low-rank product alone
     wg_store(d, C, M, N, ldc, alpha, beta, bm, bn);
 }
-
 
 // ---- TMA ---------------------------------------------------------------
 //
@@ -523,6 +558,55 @@ WG_ENTRY(matmul_nt_wgmma_fwd_bf16, true, float)
 WG_ENTRY(matmul_nt_wgmma_cbf16_fwd_bf16, true, bf16)
 WG_ENTRY(matmul_nn_wgmma_fwd_bf16, false, float)
 WG_ENTRY(matmul_nn_wgmma_cbf16_fwd_bf16, false, bf16)
+
+// The NF4 products (QLoRA): gemm.cu's NF4 entries' arguments (the packed
+// codes, the scales: absmax, or qabsmax, nested, dynmap and offset with
+// double quantization), then for _lr LR_ARGS.
+#define WG_NF4_ENTRY(name, tb, CT)                                                                             \
+    extern "C" __global__ void __launch_bounds__(256)                                                         \
+        name(const u16* A, const unsigned char* packed, const float* absmax, CT* C, int M, int N, int K, int lda, \
+             int ldc, int blocksize, float alpha, float beta) {                                                 \
+        gemm_wgmma<CT, tb, false, true>(A, nullptr, C, M, N, K, lda, 0, ldc, alpha, beta, LowRank{},         \
+                                        NF4Weight{packed, absmax, blocksize});                                  \
+    }
+#define WG_NF4DQ_ENTRY(name, tb, CT)                                                                            \
+    extern "C" __global__ void __launch_bounds__(256)                                                          \
+        name(const u16* A, const unsigned char* packed, const unsigned char* qabsmax, const float* nested,       \
+             const float* dynmap, float offset, int nestedBlocksize, CT* C, int M, int N, int K, int lda, int ldc, \
+             int blocksize, float alpha, float beta) {                                                           \
+        gemm_wgmma<CT, tb, false, true, true>(                                                                  \
+            A, nullptr, C, M, N, K, lda, 0, ldc, alpha, beta, LowRank{},                                        \
+            NF4Weight{packed, nullptr, blocksize, qabsmax, nested, dynmap, offset, nestedBlocksize});           \
+    }
+WG_NF4_ENTRY(matmul_nt_wgmma_nf4_fwd_bf16, true, float)
+WG_NF4_ENTRY(matmul_nt_wgmma_nf4_cbf16_fwd_bf16, true, bf16)
+WG_NF4_ENTRY(matmul_nn_wgmma_nf4_fwd_bf16, false, float)
+WG_NF4_ENTRY(matmul_nn_wgmma_nf4_cbf16_fwd_bf16, false, bf16)
+WG_NF4DQ_ENTRY(matmul_nt_wgmma_nf4dq_fwd_bf16, true, float)
+WG_NF4DQ_ENTRY(matmul_nt_wgmma_nf4dq_cbf16_fwd_bf16, true, bf16)
+WG_NF4DQ_ENTRY(matmul_nn_wgmma_nf4dq_fwd_bf16, false, float)
+WG_NF4DQ_ENTRY(matmul_nn_wgmma_nf4dq_cbf16_fwd_bf16, false, bf16)
+
+#define WG_NF4_LR_ENTRY(name, tb)                                                                                 \
+    extern "C" __global__ void __launch_bounds__(256)                                                            \
+        name(const u16* A, const unsigned char* packed, const float* absmax, bf16* C, int M, int N, int K, int lda, \
+             int ldc, int blocksize, float alpha, float beta, LR_ARGS) {                                          \
+        gemm_wgmma<bf16, tb, true, true>(A, nullptr, C, M, N, K, lda, 0, ldc, alpha, beta, LR_PAIR,              \
+                                         NF4Weight{packed, absmax, blocksize});                                   \
+    }
+#define WG_NF4DQ_LR_ENTRY(name, tb)                                                                              \
+    extern "C" __global__ void __launch_bounds__(256)                                                           \
+        name(const u16* A, const unsigned char* packed, const unsigned char* qabsmax, const float* nested,       \
+             const float* dynmap, float offset, int nestedBlocksize, bf16* C, int M, int N, int K, int lda,      \
+             int ldc, int blocksize, float alpha, float beta, LR_ARGS) {                                          \
+        gemm_wgmma<bf16, tb, true, true, true>(                                                                  \
+            A, nullptr, C, M, N, K, lda, 0, ldc, alpha, beta, LR_PAIR,                                           \
+            NF4Weight{packed, nullptr, blocksize, qabsmax, nested, dynmap, offset, nestedBlocksize});            \
+    }
+WG_NF4_LR_ENTRY(matmul_nt_wgmma_nf4_lr_cbf16_fwd_bf16, true)
+WG_NF4_LR_ENTRY(matmul_nn_wgmma_nf4_lr_cbf16_fwd_bf16, false)
+WG_NF4DQ_LR_ENTRY(matmul_nt_wgmma_nf4dq_lr_cbf16_fwd_bf16, true)
+WG_NF4DQ_LR_ENTRY(matmul_nn_wgmma_nf4dq_lr_cbf16_fwd_bf16, false)
 
 // The fused LoRA products: the plain entries' arguments, then LR_ARGS
 // (common.cuh; the mask on for nn only).

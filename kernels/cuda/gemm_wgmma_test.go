@@ -143,3 +143,38 @@ func TestMatmulWGMMATakes(t *testing.T) {
 func contains(s, sub string) bool {
 	return len(sub) == 0 || len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub))
 }
+
+// TestMatmulWGMMANF4: the sm_90a NF4 GEMMs (QLoRA's forward and dx on
+// wgmma, the weight dequantized by the block's threads into the swizzled
+// tiles) under TestMatmulNF4CBF16's checks: both orientations, plain and
+// double-quantized scales, block sizes 64 and 24 (the loader's 4-byte and
+// element paths), N odd and ragged (the NF4 loader takes any), K a
+// multiple of 8 (A's cp.async chunks) but not of the 64-wide k-tile, K 0,
+// beta 0 on NaN-poisoned C and 1. On another GPU: refused.
+func TestMatmulWGMMANF4(t *testing.T) {
+	g := needGPU(t)
+	if !g.d.Hopper() {
+		if err := g.d.MatmulWGMMANF4BF16To(g.s, F32, true, 4, 4, 8, 0, 8, 0, 0, 64, nil, 0, 4, 1, 0); !errors.Is(err, ErrBadArgument) {
+			t.Fatalf("wgmma NF4 GEMM on a %d.%d GPU: err %v, want ErrBadArgument", g.d.Major, g.d.Minor, err)
+		}
+		return
+	}
+	var worst cbf16Worst
+	for _, dq := range []bool{false, true} {
+		for _, transB := range []bool{true, false} {
+			for _, c := range []gemmCase{{1, 1, 8, 0, 1, 0}, {5, 7, 0, 0, 0.5, 1}, {17, 73, 24, 0, 1, 0}, {127, 129, 72, 0, -1.5, 1},
+				{64, 200, 96, 8, 0.5, 0}, {130, 131, 200, 5, 2, 1}} {
+				for _, bs := range []int{64, 24} {
+					kind := map[bool]string{false: "nf4", true: "nf4dq"}[dq]
+					name := fmt.Sprintf("matmul_%s_wgmma_%s/M%d_N%d_K%d_pad%d_alpha%g_beta%g_bs%d",
+						transName(false, transB), kind, c.M, c.N, c.K, c.pad, c.alpha, c.beta, bs)
+					t.Run(name, func(t *testing.T) { testMatmulNF4CBF16(t, g, true, dq, transB, c, bs, name, &worst) })
+				}
+			}
+		}
+	}
+	worst.log(t)
+	if err := g.d.MatmulWGMMANF4BF16To(g.s, F32, true, 4, 4, 12, 0, 16, 0, 0, 64, nil, 0, 4, 1, 0); !errors.Is(err, ErrBadArgument) {
+		t.Errorf("K 12: err %v, want ErrBadArgument", err)
+	}
+}

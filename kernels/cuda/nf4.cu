@@ -16,12 +16,6 @@
 // (product and sum each rounded to float32, no fma, as bitsandbytes).
 #include "common.cuh"
 
-__constant__ float kNF4[16] = {
-    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
-    -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
-    0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
-    0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
-
 __device__ __forceinline__ void store8(float* out, const float* v) {
     reinterpret_cast<float4*>(out)[0] = make_float4(v[0], v[1], v[2], v[3]);
     reinterpret_cast<float4*>(out)[1] = make_float4(v[4], v[5], v[6], v[7]);
@@ -65,7 +59,7 @@ __device__ void nf4_dequant(T* __restrict__ out, const unsigned char* __restrict
                             long long n, int blocksize, NF4Nested dq = NF4Nested{}) {
     __shared__ float code[16];
     __shared__ float dyn[256];
-    if (threadIdx.x < 16) code[threadIdx.x] = kNF4[threadIdx.x];
+    nf4_codes(code);
     if (DQ && threadIdx.x < 256) dyn[threadIdx.x] = dq.dynmap[threadIdx.x];
     __syncthreads();
     const long long groups = (n + 7) / 8;

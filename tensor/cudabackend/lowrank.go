@@ -81,6 +81,9 @@ func (b *Backend) MatMulLowRank(dst, a, w, h, l *tensor.Tensor, transB bool, sca
 		if err != nil {
 			return err
 		}
+		if b.opt.WGMMA && b.dev.WGMMANF4LoRATakes(transB, N, K, g.LDA, pa, lr) == nil {
+			return b.dev.MatmulLoRAWGMMANF4BF16(b.s, transB, M, N, K, pa, g.LDA, s.p, s.absmax, s.blockSize, s.nested, lr, pd, g.LDC, 1, float32(beta))
+		}
 		return b.dev.MatmulLoRANF4BF16(b.s, transB, M, N, K, pa, g.LDA, s.p, s.absmax, s.blockSize, s.nested, lr, pd, g.LDC, 1, float32(beta))
 	}
 	pw, err := b.readPtr(w)

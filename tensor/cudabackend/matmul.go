@@ -164,6 +164,11 @@ func (b *Backend) matmulNF4(dst, w *tensor.Tensor, out cuda.DType, transB bool, 
 		}
 		return b.Unary(tensor.OpScale, dst, dst, beta)
 	}
+	// Options.WGMMA: the sm_90a NF4 kernel where it takes the product (its
+	// A loads are cp.async whatever WGMMALoads says: TMA cannot dequantize).
+	if b.opt.WGMMA && b.dev.WGMMANF4Takes(K, lda, ga) == nil {
+		return b.dev.MatmulWGMMANF4BF16To(b.s, out, transB, M, N, K, ga, lda, s.p, s.absmax, s.blockSize, s.nested, pd, ldc, float32(alpha), float32(beta))
+	}
 	if s.nested != nil {
 		return b.dev.MatmulNF4DQBF16To(b.s, out, transB, M, N, K, ga, lda, s.p, s.blockSize, *s.nested, pd, ldc, float32(alpha), float32(beta))
 	}

@@ -72,8 +72,8 @@ func TestWGMMAOption(t *testing.T) {
 func openErr(opt Options) (*Backend, error) { return Open(opt) }
 
 // With Options.WGMMA the fused LoRA products run on the sm_90a kernels
-// (matmul_{nt,nn}_wgmma_lr; the backward's with LoRA dropout's mask too)
-// where they take the operands, and on the sm_80 ones where the rank or N
+// (matmul_{nt,nn}_wgmma[_nf4]_lr; the backward's with LoRA dropout's mask
+// too) where they take the operands, and on the sm_80 ones where the rank or N
 // breaks their multiple-of-8 contract; each result within lowRankTol of
 // the float64 reference.
 func TestWGMMAOptionFusesLoRA(t *testing.T) {
@@ -94,6 +94,9 @@ func TestWGMMAOptionFusesLoRA(t *testing.T) {
 		{lowRankCase{77, 136, 72, 16, false, false, 1, 1, 0}, "matmul_nn_wgmma_lr_cbf16_fwd_bf16"},
 		{lowRankCase{77, 136, 72, 16, false, false, 1, 1, 0.3}, "matmul_nn_wgmma_lr_cbf16_fwd_bf16"},
 		{lowRankCase{77, 130, 72, 16, false, false, 1, 1, 0}, "matmul_nn_lr_cbf16_fwd_bf16"},
+		// QLoRA: the NF4 weight dequantized into the wgmma tiles.
+		{lowRankCase{77, 130, 72, 16, true, true, 2, 0, 0}, "matmul_nt_wgmma_nf4_lr_cbf16_fwd_bf16"},
+		{lowRankCase{77, 136, 72, 16, false, true, 1, 1, 0.3}, "matmul_nn_wgmma_nf4_lr_cbf16_fwd_bf16"},
 	} {
 		t.Run(c.String(), func(t *testing.T) {
 			before := b.dev.Launches()[c.kernel]
