@@ -40,10 +40,10 @@
 //
 // Pipeline per k-tile kt (prefetch distance 2, one wgmma group in flight):
 // wait for tile kt's copies, fence.proxy.async (cp.async writes through the
-// generic proxy, wgmma reads through the async one), barrier; issue the
-// copies of tile kt+2 into the stage tile kt-2 used (its wgmmas were
-// retired by every warpgroup before the barrier); four wgmma on stage kt;
-// commit; wait until one group is left in flight.
+// generic proxy, wgmma reads through the async one), barrier; four wgmma
+// on stage kt, commit; issue the copies of tile kt+2 into the stage tile
+// kt-2 used (its wgmmas were retired by every warpgroup before the
+// barrier); wait until one group is left in flight.
 #include "common.cuh"
 
 #define WG_BM 128
