@@ -195,6 +195,9 @@ func wgmmaTable(out string, ltMs map[int]float64, loads string) {
 		if sumLt > 0 {
 			fmt.Fprintf(&sb, "\nThese shapes once each: %s %.2f ms, cuBLASLt %.2f ms: %.0f%% of cuBLASLt's speed.\n", col, sumWG, sumLt, 100*sumLt/sumWG)
 		}
+		if loads == "cp.async" {
+			nf4Table(&sb, ltMs)
+		}
 	}
 	fmt.Print(sb.String())
 	if out != "" {
@@ -215,4 +218,42 @@ func emit(sb *strings.Builder, row string, bufs ...cuda.Ptr) {
 		must(d.Allocator().Free(p))
 	}
 	must(d.Allocator().Trim())
+}
+
+// nf4Table times QLoRA's NF4 products (the Llama-3-8B projections' forward
+// and dx, block size 64, plain scales) on gemm.cu's NF4 kernel and on the
+// sm_90a one (gemm_sm90.cu's NF4 variant), beside cuBLASLt's bf16 product
+// of the same shape (a dequantized weight: the speed QLoRA gives up).
+func nf4Table(sb *strings.Builder, ltMs map[int]float64) {
+	fmt.Fprintln(sb)
+	fmt.Fprintln(sb, "QLoRA's NF4 products (block size 64), sm_80 kernel against the sm_90a wgmma one:")
+	fmt.Fprintln(sb)
+	fmt.Fprintln(sb, "| model | product | M×N×K | sm_80 NF4 ms | wgmma NF4 ms | wgmma NF4 TFLOP/s | speed-up | wgmma NF4 / cuBLASLt bf16 |")
+	fmt.Fprintln(sb, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+	for i, g := range stepGEMMs() {
+		if g.model != "llama-3-8b" || g.tr == "tn" || strings.HasPrefix(g.op, "lm_head") || strings.HasPrefix(g.op, "lora") {
+			continue
+		}
+		nt := g.tr == "nt"
+		if d.WGMMANF4Takes(g.K, g.K, 0) != nil {
+			continue
+		}
+		A := buf(2*g.M*g.K, cuda.BF16)
+		packed, absmax := buf(g.N*g.K/2, cuda.F32), buf(4*((g.N*g.K+63)/64), cuda.F32)
+		C := buf(4*g.M*g.N, cuda.F32)
+		flops := 2 * float64(g.M) * float64(g.N) * float64(g.K)
+		old := timeIt(func() error {
+			return d.MatmulNF4BF16To(s, cuda.F32, nt, g.M, g.N, g.K, A, g.K, packed, absmax, 64, C, g.N, 1, 0)
+		})
+		wg := timeIt(func() error {
+			return d.MatmulWGMMANF4BF16To(s, cuda.F32, nt, g.M, g.N, g.K, A, g.K, packed, absmax, 64, nil, C, g.N, 1, 0)
+		})
+		row := fmt.Sprintf("| %s | %s | %dx%dx%d | %.3f | %.3f | %.1f | %.2f× |", g.model, g.op, g.M, g.N, g.K, old, wg, flops/(wg*1e9), old/wg)
+		if lt := ltMs[i]; lt > 0 {
+			row += fmt.Sprintf(" %.0f%% |", 100*lt/wg)
+		} else {
+			row += " – |"
+		}
+		emit(sb, row, A, packed, absmax, C)
+	}
 }
