@@ -13,6 +13,12 @@
 //       accumulators, which are masked (nn: LoRA dropout's mask, drawn in
 //       the kernel) and scaled once every wgmma writing them has retired;
 //       then the base product's tiles; C written and rounded once)
+//   matmul_{nt,nn}_wgmma_nf4[dq]{,_cbf16,_lr_cbf16}_fwd_bf16: the same with
+//       B the whole NF4 weight (QLoRA), dequantized into the tiles
+//   matmul_{nt,nn}_wgmma_tma{,_cbf16,_lr_cbf16}_fwd_bf16 and
+//   matmul_{nt,nn}_wgmma_ws{,_cbf16,_lr_cbf16}_fwd_bf16: the bf16 products
+//       with TMA loads, by one block of 256 threads or warp-specialised
+//       (the TMA and warp-specialised sections below)
 //
 // The nt product is the forward y = x W^T of every Linear layer, the nn
 // one its input gradient. Contract (the launcher checks it; other products
