@@ -72,6 +72,13 @@ __device__ __forceinline__ unsigned long long wg_desc_mn(unsigned a) {
            ((unsigned long long)(2048 >> 4) << 32) | (1ull << 62);
 }
 
+// The MN-major descriptor of the TMA kernels' layout (the TMA section): leading byte
+// offset 8192 (the second 64 columns), stride 1024 (the next 8 k-rows).
+__device__ __forceinline__ unsigned long long wg_desc_mn_tma(unsigned a) {
+    return (unsigned long long)((a & 0x3FFFF) >> 4) | ((unsigned long long)(8192 >> 4) << 16) |
+           ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
+}
+
 // wg_load copies rows [row0, row0+128) x k [k0, k0+64) of a row-major
 // [rows, K] bf16 matrix (leading dimension ld) into the K-major swizzled
 // tile at shared address s; chunks outside the matrix are zero-filled.
@@ -121,6 +128,22 @@ __device__ __forceinline__ void wg_mma(float* d, unsigned long long da, unsigned
           "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
           "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
         : "l"(da), "l"(db), "n"(TB));
+}
+
+// wg_mma_tile issues and commits the 4 wgmma of one 64-deep k-tile: A at
+// shared address a (K-major), B at b, K-major for the nt product (TB) and
+// MN-major for nn, its groups of 8 k 2048 bytes apart in the cp.async
+// kernels' layout and 1024 in the TMA ones' (tma).
+template <bool TB, bool tma = false>
+__device__ __forceinline__ void wg_mma_tile(float* d, unsigned a, unsigned b) {
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+    for (int s = 0; s < WG_BK / 16; s++) {
+        if (TB) wg_mma<0>(d, wg_desc(a + 32 * s), wg_desc(b + 32 * s));
+        else if (tma) wg_mma<1>(d, wg_desc(a + 32 * s), wg_desc_mn_tma(b + 2048 * s));
+        else wg_mma<1>(d, wg_desc(a + 32 * s), wg_desc_mn(b + 4096 * s));
+    }
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 }
 
 // wg_finish_lr masks (nn with dropout) and scales the finished low-rank
@@ -270,13 +293,7 @@ __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B,
         if (LR && kt == nk2) wg_finish_lr<TB>(d, lr, bm + wg * 64, bn);
         const int st = kt % WG_STAGES;
         const unsigned a = sA + st * WG_TILE + wg * 64 * 128, b = sB + st * WG_TILE;
-        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-#pragma unroll
-        for (int s = 0; s < WG_BK / 16; s++) {
-            if (TB) wg_mma<0>(d, wg_desc(a + 32 * s), wg_desc(b + 32 * s));
-            else wg_mma<1>(d, wg_desc(a + 32 * s), wg_desc_mn(b + 4096 * s));
-        }
-        asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+        wg_mma_tile<TB>(d, a, b);
         if (kt + WG_STAGES - 2 < nk) load(kt + WG_STAGES - 2);
         cp_async_commit();
         asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
@@ -358,13 +375,6 @@ __device__ __forceinline__ void tma_load(unsigned dst, const TensorMap* map, int
         : "memory");
 }
 
-// The MN-major descriptor of the TMA layout (see above): leading byte
-// offset 8192 (the second 64 columns), stride 1024 (the next 8 k-rows).
-__device__ __forceinline__ unsigned long long wg_desc_mn_tma(unsigned a) {
-    return (unsigned long long)((a & 0x3FFFF) >> 4) | ((unsigned long long)(8192 >> 4) << 16) |
-           ((unsigned long long)(1024 >> 4) << 32) | (1ull << 62);
-}
-
 // wg_issue (one thread) arms bar with a tile's bytes and issues the boxes
 // of tile kt (with LR, tiles below nk2 are the low-rank pair's) into the
 // stage at a (A) and b (B).
@@ -432,13 +442,7 @@ __device__ void gemm_wgmma_tma(const TensorMap* mA, const TensorMap* mB, CT* __r
         const int st = kt % WG_STAGES;
         mbar_wait(smem_addr(&bars[st]), (kt / WG_STAGES) & 1);
         const unsigned a = sA + st * WG_TILE + wg * 64 * 128, b = sB + st * WG_TILE;
-        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-#pragma unroll
-        for (int s = 0; s < WG_BK / 16; s++) {
-            if (TB) wg_mma<0>(d, wg_desc(a + 32 * s), wg_desc(b + 32 * s));
-            else wg_mma<1>(d, wg_desc(a + 32 * s), wg_desc_mn_tma(b + 2048 * s));
-        }
-        asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+        wg_mma_tile<TB, true>(d, a, b);
         asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
@@ -508,13 +512,7 @@ __device__ void gemm_wgmma_ws(const TensorMap* mA, const TensorMap* mB, CT* __re
         if (LR && kt == nk2) wg_finish_lr<TB>(d, lr, bm + cw * 64, bn);
         mbar_wait(smem_addr(&full[st]), (kt / WG_STAGES) & 1);
         const unsigned a = sA + st * WG_TILE + cw * 64 * 128, b = sB + st * WG_TILE;
-        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-#pragma unroll
-        for (int s = 0; s < WG_BK / 16; s++) {
-            if (TB) wg_mma<0>(d, wg_desc(a + 32 * s), wg_desc(b + 32 * s));
-            else wg_mma<1>(d, wg_desc(a + 32 * s), wg_desc_mn_tma(b + 2048 * s));
-        }
-        asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+        wg_mma_tile<TB, true>(d, a, b);
         asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
         // Tile kt-1's group has retired in this warp: its stage is free.
         if (kt > 0 && releases) mbar_arrive(smem_addr(&empty[(kt - 1) % WG_STAGES]));
