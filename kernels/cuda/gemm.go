@@ -246,7 +246,7 @@ func (d *Device) matmulSplitK(s Stream, out DType, transA, transB bool, M, N, K 
 // MatmulBF16 on the bf16 dequantized weight without that copy existing.
 // beta == 0 never reads C.
 func (d *Device) MatmulNF4BF16(s Stream, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, c Ptr, ldc int, alpha, beta float32) error {
-	return d.matmulNF4(s, "MatmulNF4BF16", F32, true, M, N, K, a, lda, packed, absmax, blocksize, nil, c, ldc, alpha, beta)
+	return d.matmulNF4(s, "MatmulNF4BF16", false, F32, true, M, N, K, a, lda, packed, absmax, blocksize, nil, c, ldc, alpha, beta)
 }
 
 // MatmulNF4NNBF16 computes C = alpha * A * W + beta * C on tensor cores (the
@@ -258,14 +258,14 @@ func (d *Device) MatmulNF4BF16(s Stream, M, N, K int, a Ptr, lda int, packed, ab
 // MatmulNF4BF16, so the result equals MatmulBF16 (nn) on the bf16
 // dequantized weight. beta == 0 never reads C.
 func (d *Device) MatmulNF4NNBF16(s Stream, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, c Ptr, ldc int, alpha, beta float32) error {
-	return d.matmulNF4(s, "MatmulNF4NNBF16", F32, false, M, N, K, a, lda, packed, absmax, blocksize, nil, c, ldc, alpha, beta)
+	return d.matmulNF4(s, "MatmulNF4NNBF16", false, F32, false, M, N, K, a, lda, packed, absmax, blocksize, nil, c, ldc, alpha, beta)
 }
 
 // MatmulNF4BF16To is MatmulNF4BF16 (transB: W [N,K], C = alpha·A·Wᵀ +
 // beta·C) or MatmulNF4NNBF16 (W [K,N], C = alpha·A·W + beta·C) with C of
 // type out, F32 or BF16 (rounded once at the store, as MatmulBF16To).
 func (d *Device) MatmulNF4BF16To(s Stream, out DType, transB bool, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, c Ptr, ldc int, alpha, beta float32) error {
-	return d.matmulNF4(s, "MatmulNF4BF16To", out, transB, M, N, K, a, lda, packed, absmax, blocksize, nil, c, ldc, alpha, beta)
+	return d.matmulNF4(s, "MatmulNF4BF16To", false, out, transB, M, N, K, a, lda, packed, absmax, blocksize, nil, c, ldc, alpha, beta)
 }
 
 // MatmulNF4DQBF16 is MatmulNF4BF16 (transB: W [N,K], C = alpha·A·Wᵀ + beta·C)
@@ -276,20 +276,20 @@ func (d *Device) MatmulNF4BF16To(s Stream, out DType, transB bool, M, N, K int, 
 // block instead of 4. The result equals MatmulBF16 on the weight
 // dequantized with those scales and rounded to bf16.
 func (d *Device) MatmulNF4DQBF16(s Stream, transB bool, M, N, K int, a Ptr, lda int, packed Ptr, blocksize int, q NF4Nested, c Ptr, ldc int, alpha, beta float32) error {
-	return d.matmulNF4(s, "MatmulNF4DQBF16", F32, transB, M, N, K, a, lda, packed, 0, blocksize, &q, c, ldc, alpha, beta)
+	return d.matmulNF4(s, "MatmulNF4DQBF16", false, F32, transB, M, N, K, a, lda, packed, 0, blocksize, &q, c, ldc, alpha, beta)
 }
 
 // MatmulNF4DQBF16To is MatmulNF4DQBF16 with C of type out, F32 or BF16
 // (rounded once at the store, as MatmulBF16To).
 func (d *Device) MatmulNF4DQBF16To(s Stream, out DType, transB bool, M, N, K int, a Ptr, lda int, packed Ptr, blocksize int, q NF4Nested, c Ptr, ldc int, alpha, beta float32) error {
-	return d.matmulNF4(s, "MatmulNF4DQBF16To", out, transB, M, N, K, a, lda, packed, 0, blocksize, &q, c, ldc, alpha, beta)
+	return d.matmulNF4(s, "MatmulNF4DQBF16To", false, out, transB, M, N, K, a, lda, packed, 0, blocksize, &q, c, ldc, alpha, beta)
 }
 
 // matmulNF4 launches matmul_{nt,nn}_nf4[dq][_cbf16]_fwd_bf16 (W [N,K] when
 // transB, [K,N] otherwise; its leading dimension is its row length; scales
 // float32 absmax, or q's double-quantized ones when q is not nil; C of type
 // out).
-func (d *Device) matmulNF4(s Stream, op string, out DType, transB bool, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, q *NF4Nested, c Ptr, ldc int, alpha, beta float32) error {
+func (d *Device) matmulNF4(s Stream, op string, wgmma bool, out DType, transB bool, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, q *NF4Nested, c Ptr, ldc int, alpha, beta float32) error {
 	suffix, err := gemmOut(op, out)
 	if err != nil {
 		return err
@@ -297,10 +297,27 @@ func (d *Device) matmulNF4(s Stream, op string, out DType, transB bool, M, N, K 
 	if err := checkNF4(op, transB, M, N, K, lda, ldc, blocksize, q); err != nil {
 		return err
 	}
+	if wgmma {
+		if err := d.WGMMANF4Takes(K, lda, a); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+	}
 	if M == 0 || N == 0 {
 		return nil
 	}
+	if wgmma {
+		name, args := nf4Args(transB, "_wgmma", suffix, a, packed, absmax, q)
+		args.Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldc).Int(blocksize).F32(alpha).F32(beta)
+		return d.launchWGMMA(s, name, M, N, args)
+	}
 	name, args := nf4Args(transB, "", suffix, a, packed, absmax, q)
+	args.Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldc).Int(blocksize).F32(alpha).F32(beta)
+	return d.launchTensorCore(s, name, transB, M, N, args)
+}
+
+// launchTensorCore launches one of gemm.cu's tensor-core kernels (A
+// untransposed) on its grid and shared memory, unsplit.
+func (d *Device) launchTensorCore(s Stream, name string, transB bool, M, N int, args *Args) error {
 	f, err := d.Kernel(name)
 	if err != nil {
 		return err
@@ -310,7 +327,6 @@ func (d *Device) matmulNF4(s Stream, op string, out DType, transB bool, M, N, K 
 		return err
 	}
 	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, 1}
-	args.Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldc).Int(blocksize).F32(alpha).F32(beta)
 	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, args)
 }
 
@@ -441,18 +457,35 @@ func (d *Device) MatmulLoRABF16(s Stream, transB bool, M, N, K int, a Ptr, lda i
 // nil: double-quantized scales, MatmulNF4DQBF16To's), dequantized in the
 // tile loader as there.
 func (d *Device) MatmulLoRANF4BF16(s Stream, transB bool, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, q *NF4Nested, lr LowRank, c Ptr, ldc int, alpha, beta float32) error {
-	const op = "MatmulLoRANF4BF16"
+	return d.loraNF4(s, "MatmulLoRANF4BF16", false, transB, M, N, K, a, lda, packed, absmax, blocksize, q, lr, c, ldc, alpha, beta)
+}
+
+// loraNF4 launches a fused QLoRA product on gemm.cu's kernels or, with
+// wgmma, gemm_sm90.cu's.
+func (d *Device) loraNF4(s Stream, op string, wgmma, transB bool, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, q *NF4Nested, lr LowRank, c Ptr, ldc int, alpha, beta float32) error {
 	if err := checkNF4(op, transB, M, N, K, lda, ldc, blocksize, q); err != nil {
 		return err
 	}
 	if err := checkLowRank(op, transB, M, N, lr); err != nil {
 		return err
 	}
+	if wgmma {
+		if err := d.WGMMANF4LoRATakes(transB, N, K, lda, a, lr); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+	}
 	if M == 0 || N == 0 {
 		return nil
 	}
-	name, args := nf4Args(transB, "", "_lr_cbf16", a, packed, absmax, q)
+	family := ""
+	if wgmma {
+		family = "_wgmma"
+	}
+	name, args := nf4Args(transB, family, "_lr_cbf16", a, packed, absmax, q)
 	args.Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldc).Int(blocksize).F32(alpha).F32(beta)
+	if wgmma {
+		return d.launchWGMMA(s, name, M, N, lowRankArgs(args, lr))
+	}
 	return d.launchLoRA(s, name, transB, M, N, lr, args)
 }
 
@@ -484,16 +517,7 @@ func checkLowRank(op string, transB bool, M, N int, lr LowRank) error {
 // launchLoRA appends the low-rank pair to args and launches name on the
 // tensor-core GEMM's grid and shared memory (A untransposed).
 func (d *Device) launchLoRA(s Stream, name string, transB bool, M, N int, lr LowRank, args *Args) error {
-	f, err := d.Kernel(name)
-	if err != nil {
-		return err
-	}
-	smem := tensorCoreSmem(false, transB)
-	if err := ensureSmem(f, smem); err != nil {
-		return err
-	}
-	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, 1}
-	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, lowRankArgs(args, lr))
+	return d.launchTensorCore(s, name, transB, M, N, lowRankArgs(args, lr))
 }
 
 // lowRankArgs appends the low-rank pair and its dropout mask (mask on,
@@ -754,23 +778,7 @@ func (d *Device) WGMMANF4Takes(K, lda int, a Ptr) error {
 // the same bf16 weight values, so the result is MatmulWGMMABF16To's on the
 // dequantized weight.
 func (d *Device) MatmulWGMMANF4BF16To(s Stream, out DType, transB bool, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, q *NF4Nested, c Ptr, ldc int, alpha, beta float32) error {
-	const op = "MatmulWGMMANF4BF16To"
-	suffix, err := gemmOut(op, out)
-	if err != nil {
-		return err
-	}
-	if err := checkNF4(op, transB, M, N, K, lda, ldc, blocksize, q); err != nil {
-		return err
-	}
-	if err := d.WGMMANF4Takes(K, lda, a); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if M == 0 || N == 0 {
-		return nil
-	}
-	name, args := nf4Args(transB, "_wgmma", suffix, a, packed, absmax, q)
-	args.Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldc).Int(blocksize).F32(alpha).F32(beta)
-	return d.launchWGMMA(s, name, M, N, args)
+	return d.matmulNF4(s, "MatmulWGMMANF4BF16To", true, out, transB, M, N, K, a, lda, packed, absmax, blocksize, q, c, ldc, alpha, beta)
 }
 
 // MatmulLoRAWGMMANF4BF16 is MatmulLoRANF4BF16 (QLoRA's fused products, bf16
@@ -778,22 +786,7 @@ func (d *Device) MatmulWGMMANF4BF16To(s Stream, out DType, transB bool, M, N, K 
 // the sm_90a wgmma kernels, the low-rank pair under WGMMATakes' cp.async
 // conditions.
 func (d *Device) MatmulLoRAWGMMANF4BF16(s Stream, transB bool, M, N, K int, a Ptr, lda int, packed, absmax Ptr, blocksize int, q *NF4Nested, lr LowRank, c Ptr, ldc int, alpha, beta float32) error {
-	const op = "MatmulLoRAWGMMANF4BF16"
-	if err := checkNF4(op, transB, M, N, K, lda, ldc, blocksize, q); err != nil {
-		return err
-	}
-	if err := checkLowRank(op, transB, M, N, lr); err != nil {
-		return err
-	}
-	if err := d.WGMMANF4LoRATakes(transB, N, K, lda, a, lr); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if M == 0 || N == 0 {
-		return nil
-	}
-	name, args := nf4Args(transB, "_wgmma", "_lr_cbf16", a, packed, absmax, q)
-	args.Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldc).Int(blocksize).F32(alpha).F32(beta)
-	return d.launchWGMMA(s, name, M, N, lowRankArgs(args, lr))
+	return d.loraNF4(s, "MatmulLoRAWGMMANF4BF16", true, transB, M, N, K, a, lda, packed, absmax, blocksize, q, lr, c, ldc, alpha, beta)
 }
 
 // WGMMANF4LoRATakes says why MatmulLoRAWGMMANF4BF16 would refuse a product:
@@ -826,15 +819,6 @@ func (d *Device) MatmulDropoutABF16(s Stream, M, N, K int, a Ptr, lda int, b Ptr
 	if M == 0 || N == 0 {
 		return nil
 	}
-	f, err := d.Kernel("matmul_nt_dropa_cbf16_fwd_bf16")
-	if err != nil {
-		return err
-	}
-	smem := tensorCoreSmem(false, true)
-	if err := ensureSmem(f, smem); err != nil {
-		return err
-	}
 	args := new(Args).Ptr(a).Ptr(b).Ptr(c).Int(M).Int(N).Int(K).Int(lda).Int(ldb).Int(ldc).F32(alpha).F32(beta)
-	grid := Dim3{(N + gemmBN - 1) / gemmBN, (M + gemmBM - 1) / gemmBM, 1}
-	return f.Launch(s, grid, Dim3{256, 1, 1}, smem, maskArgs(args, &m))
+	return d.launchTensorCore(s, "matmul_nt_dropa_cbf16_fwd_bf16", true, M, N, maskArgs(args, &m))
 }

@@ -34,6 +34,9 @@ func TestParseStepDefaultsAndRefusals(t *testing.T) {
 	if f, err = parseStep([]string{"-lora-dropout", "0.05", "-wgmma"}); err != nil || f.variant() != "bf16 wgmma dropout0.05" {
 		t.Errorf("-lora-dropout 0.05 -wgmma: %v (variant %q)", err, f.variant())
 	}
+	if f, err = parseStep([]string{"-wgmma", "-wgmma-loads", "tma-ws"}); err != nil || f.variant() != "bf16 wgmma-tma-ws" {
+		t.Errorf("-wgmma -wgmma-loads tma-ws: %v (variant %q)", err, f.variant())
+	}
 	if _, err = parseStep([]string{"-lora-dropout", "1"}); err == nil {
 		t.Error("-lora-dropout 1 accepted")
 	}
@@ -58,6 +61,8 @@ func TestParseStepDefaultsAndRefusals(t *testing.T) {
 		"-gemm-provider cublas":       `gemm provider "cublas" (want auto, ftune, cublaslt)`,
 		"-cpu -gemm-provider ftune":   "the CPU has its own kernels",
 		"-attention-kernel sdpa":      "-attention-kernel",
+		"-wgmma-loads tma":            "add -wgmma",
+		"-wgmma -wgmma-loads bulk":    `-wgmma-loads "bulk": want one of cp.async, tma, tma-ws`,
 		"-cpu -attention-kernel simt": "the CPU has its own kernels",
 	} {
 		if _, err := parseStep(strings.Fields(args)); err == nil || !strings.Contains(err.Error(), want) {
