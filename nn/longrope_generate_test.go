@@ -9,14 +9,12 @@ import (
 
 // phi3CrossConfig is a tiny Phi-3 whose original_max_position_embeddings
 // (8) a short greedy generation passes, with long factors far from the
-// short ones. testdata/fixtures/make_fixtures.py's phi3-tiny-gencross is
-// the same situation against transformers itself (original 16), for the
-// next run where transformers is at hand. There, the recomputing step gets
-// the full sequence but a cache_position of one entry, so the mask
-// masking_utils builds has one key (kv_length from cache_position):
-// sdpa then skips it and runs causally (this test's reference), while the
-// eager attention broadcasts it and, as read in transformers' source
-// (not run), would attend both ways for that one pass.
+// short ones. testdata/fixtures/phi3-tiny is the same situation against
+// transformers itself (original 16): its tokens are transformers' forward
+// over the whole sequence at each step, which this test's reference
+// computes too. (transformers 5.12's generate() gets the crossing wrong:
+// it drops the cache but passes only the newest token; make_fixtures.py
+// keeps what it gave in meta.json.)
 const phi3CrossConfig = `{"model_type": "phi3", "vocab_size": 96, "hidden_size": 64, "intermediate_size": 96,
   "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
   "max_position_embeddings": 64, "original_max_position_embeddings": 8,

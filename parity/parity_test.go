@@ -1,9 +1,11 @@
 package parity
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,6 +49,30 @@ func (f *fixture) quantity(t *testing.T, name string, present bool, fn func(t *t
 		}
 		fn(t)
 	})
+}
+
+// modelDir is the folder that holds dir's base model: dir itself, or, for
+// a LoRA variant folder (make_fixtures.py's VARIANTS store no copy of the
+// base), the sibling folder its meta.json names as "base".
+func modelDir(t testing.TB, dir string) string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err == nil {
+		return dir
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "meta.json"))
+	if err != nil {
+		t.Fatalf("%s: no model.safetensors, and no meta.json to name a base folder (%v)", dir, err)
+	}
+	var meta struct {
+		Base string `json:"base"`
+	}
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		t.Fatalf("%s/meta.json: %v", dir, err)
+	}
+	if meta.Base == "" || meta.Base != filepath.Base(meta.Base) || meta.Base == ".." {
+		t.Fatalf("%s: no model.safetensors, and meta.json's base %q does not name a sibling folder", dir, meta.Base)
+	}
+	return filepath.Join(filepath.Dir(dir), meta.Base)
 }
 
 func openFixture(t *testing.T, dir string) *fixture {
@@ -120,7 +146,21 @@ func TestParity(t *testing.T) {
 		t.Fatal("no fixture folders found under testdata/fixtures")
 	}
 	for _, dir := range dirs {
-		t.Run(filepath.Base(dir), func(t *testing.T) { runFixture(t, dir) })
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			ran := runFixture(t, dir)
+			// A folder make_fixtures.py writes has every quantity; a LoRA
+			// variant's base outputs and full gradients are its base
+			// folder's. A quantity skipped for want of a file fails here.
+			want := []string{"inv_freq", "grads_lora", "adamw", "merged", "generate"}
+			if modelDir(t, dir) == dir {
+				want = append(want, "logits", "hidden_states", "loss", "grads_full")
+			}
+			for _, q := range want {
+				if !slices.Contains(ran, q) {
+					t.Errorf("%s: %s was not checked (the folder lacks what it needs)", filepath.Base(dir), q)
+				}
+			}
+		})
 	}
 }
 
@@ -158,7 +198,7 @@ func checkRopeInputs(t *testing.T, fx *fixture, c nn.Config) {
 // names of those it checked.
 func runFixture(t *testing.T, dir string) []string {
 	fx := openFixture(t, dir)
-	model, err := nn.Load(dir, nn.LoadOptions{Trainable: true})
+	model, err := nn.Load(modelDir(t, dir), nn.LoadOptions{Trainable: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,7 +84,7 @@ func TestFamilyChatTemplates(t *testing.T) {
 // chat_template.jinja gets the golden's special tokens.
 func familyTemplate(t *testing.T, dir, bos, eos string) (*chat.Template, *tokenizer.Tokenizer) {
 	t.Helper()
-	_, errTok := os.Stat(filepath.Join(dir, "tokenizer.json.gz"))
+	_, errTok := os.Stat(filepath.Join(dir, "tokenizer.json.zst"))
 	_, errFrom := os.Stat(filepath.Join(dir, "tokenizer_from"))
 	if errTok != nil && errFrom != nil {
 		src, err := os.ReadFile(filepath.Join(dir, "chat_template.jinja"))

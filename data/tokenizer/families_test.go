@@ -1,8 +1,6 @@
 package tokenizer_test
 
 import (
-	"compress/gzip"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ftune/ftune/data/tokenizer"
+	"github.com/ftune/ftune/internal/testutil"
 )
 
 // familiesRoot holds a folder per model family (Qwen3, Gemma 2/3, Phi-3,
@@ -20,8 +19,8 @@ import (
 const familiesRoot = "../../testdata/tokenizers"
 
 // materializeFamily returns a folder that Load and chat.Load can read for
-// the family folder dir: files stored gzipped (the large vocabularies)
-// are decompressed into a temporary folder, the rest copied. A folder
+// the family folder dir: files stored zstd-compressed (the large
+// vocabularies) are decompressed into a temporary folder, the rest copied. A folder
 // with a tokenizer_from file uses the tokenizer of the folder it names
 // (Qwen3's files already live in data/tokenizer/testdata/qwen3).
 func materializeFamily(t *testing.T, dir string) string {
@@ -65,7 +64,7 @@ func loadFamilyTokenizer(t *testing.T, dir string) *tokenizer.Tokenizer {
 func materializeFamilyUncached(t *testing.T, dir string) string {
 	if from, err := os.ReadFile(filepath.Join(dir, "tokenizer_from")); err == nil {
 		src := filepath.Join(dir, strings.TrimSpace(string(from)))
-		if _, err := os.Stat(filepath.Join(src, "tokenizer.json.gz")); err != nil {
+		if _, err := os.Stat(filepath.Join(src, "tokenizer.json.zst")); err != nil {
 			t.Fatalf("%s: tokenizer_from names %s: %v", dir, src, err)
 		}
 		return materializeFamilyUncached(t, src)
@@ -86,36 +85,16 @@ func materializeFamilyUncached(t *testing.T, dir string) string {
 			continue
 		}
 		name := e.Name()
-		if name != "tokenizer.json.gz" && name != "tokenizer_config.json.gz" &&
+		if name != "tokenizer.json.zst" && name != "tokenizer_config.json.zst" &&
 			name != "tokenizer_config.json" && name != "chat_template.jinja" {
 			continue
 		}
-		f, err := os.Open(filepath.Join(dir, name))
-		if err != nil {
+		if err := testutil.InflateFile(filepath.Join(dir, name), out); err != nil {
 			t.Fatal(err)
 		}
-		var r io.Reader = f
-		if strings.HasSuffix(name, ".gz") {
-			zr, err := gzip.NewReader(f)
-			if err != nil {
-				t.Fatalf("%s: %v", filepath.Join(dir, name), err)
-			}
-			r, name = zr, strings.TrimSuffix(name, ".gz")
-		}
-		w, err := os.Create(filepath.Join(out, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.Copy(w, r); err != nil {
-			t.Fatalf("%s: %v", filepath.Join(dir, e.Name()), err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
 	}
 	if _, err := os.Stat(filepath.Join(out, "tokenizer.json")); err != nil {
-		t.Fatalf("%s: no tokenizer.json.gz or tokenizer_from", dir)
+		t.Fatalf("%s: no tokenizer.json.zst or tokenizer_from", dir)
 	}
 	return out
 }

@@ -71,7 +71,7 @@ func TestPreTokenizerNames(t *testing.T) {
 		filepath.Join("..", "..", "data", "tokenizer", "testdata", "qwen3"):  "qwen2",
 		filepath.Join("..", "..", "data", "tokenizer", "testdata", "sp-bpe"): "default",
 	} {
-		tok, err := tokenizer.Load(testutil.Inflate(t, dir)) // qwen3's vocabulary is committed gzipped
+		tok, err := tokenizer.Load(testutil.Inflate(t, dir)) // qwen3's vocabulary is committed zstd-compressed
 		if err != nil {
 			t.Fatal(err)
 		}

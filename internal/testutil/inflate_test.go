@@ -1,11 +1,11 @@
 package testutil
 
 import (
-	"bytes"
-	"compress/gzip"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 func TestInflate(t *testing.T) {
@@ -14,15 +14,15 @@ func TestInflate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := Inflate(t, plain); got != plain {
-		t.Errorf("a folder without .gz files: got %s, want it unchanged", got)
+		t.Errorf("a folder without .zst files: got %s, want it unchanged", got)
 	}
 
 	zipped := t.TempDir()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write([]byte(`{"model": {}}`))
-	zw.Close()
-	if err := os.WriteFile(filepath.Join(zipped, "tokenizer.json.gz"), buf.Bytes(), 0o644); err != nil {
+	zw, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(zipped, "tokenizer.json.zst"), zw.EncodeAll([]byte(`{"model": {}}`), nil), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(zipped, "tokenizer_config.json"), []byte(`{"x": 1}`), 0o644); err != nil {
@@ -37,8 +37,8 @@ func TestInflate(t *testing.T) {
 	}
 
 	bad := t.TempDir()
-	os.WriteFile(filepath.Join(bad, "x.gz"), []byte("not gzip"), 0o644)
-	if err := inflateFile(filepath.Join(bad, "x.gz"), t.TempDir()); err == nil {
-		t.Error("a corrupt .gz inflated without an error")
+	os.WriteFile(filepath.Join(bad, "x.zst"), []byte("not zstd"), 0o644)
+	if err := InflateFile(filepath.Join(bad, "x.zst"), t.TempDir()); err == nil {
+		t.Error("a corrupt .zst inflated without an error")
 	}
 }
