@@ -19,15 +19,10 @@
 #       folders; a folder already there is compared, and replaced only with
 #       --replace), then run TestParity here on every folder.
 #   scripts/make-fixtures.sh here [--replace] [NAME ...]
-#       Here, as root, without a GPU machine: Debian sid packages
-#       transformers, torch, accelerate and tokenizers (python3-transformers
-#       5.12.1 and python3-torch 2.14.1 on 2026-12-06), which a bookworm
-#       machine cannot install without replacing its libc. So this builds a
-#       sid root once with debootstrap (under $HF_ROOT, default
-#       ~/.cache/ftune/hf-sid, about 2.5 GB), installs them there, copies PEFT
-#       from $PEFT_SRC (a checkout of github.com/huggingface/peft: Debian has
-#       no package; pure Python), runs `device` in it on this repository
-#       (bind-mounted) and then `install` here.
+#       Here, as root, without a GPU machine: `device` in a Debian sid root
+#       that has transformers and PEFT (scripts/hf-root.sh: PEFT_SRC names a
+#       checkout of huggingface/peft), into .fixtures-out (ignored), then
+#       `install` from there.
 #   scripts/make-fixtures.sh build
 #       Here, optional: cross-build the parity test binary, xz-compressed
 #       (about 13 MB), into .gpucheck/ (ignored by git), for a device run
@@ -177,34 +172,14 @@ here() {
 		replace=--replace
 		shift
 	fi
-	local root=${HF_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/ftune/hf-sid}
-	[ "$(id -u)" = 0 ] || { echo "make-fixtures here: needs root (debootstrap, chroot, mount)" >&2; return 2; }
-	[ -n "${PEFT_SRC:-}" ] && [ -f "$PEFT_SRC/src/peft/__init__.py" ] ||
-		{ echo "make-fixtures here: set PEFT_SRC to a checkout of github.com/huggingface/peft (it has src/peft)" >&2; return 2; }
-	if [ ! -x "$root/usr/bin/python3" ] || ! chroot "$root" python3 -c 'import transformers, torch, accelerate' 2>/dev/null; then
-		command -v debootstrap >/dev/null || apt-get install -y --no-install-recommends debootstrap || return 1
-		[ -x "$root/usr/bin/apt-get" ] || debootstrap --variant=minbase sid "$root" http://deb.debian.org/debian || return 1
-		# a mirror snapshot's Release file may be past its Valid-Until date
-		echo 'Acquire::Check-Valid-Until "false";' >"$root/etc/apt/apt.conf.d/99ftune-snapshot"
-		cp /etc/resolv.conf "$root/etc/resolv.conf"
-		chroot "$root" sh -c 'export DEBIAN_FRONTEND=noninteractive; apt-get update -q &&
-			apt-get install -y -q --no-install-recommends python3-transformers python3-torch python3-accelerate \
-				python3-safetensors python3-tokenizers python3-huggingface-hub python3-numpy python3-packaging \
-				python3-psutil python3-yaml python3-tqdm' || return 1
-	fi
-	rm -rf "$root/opt/peft" && mkdir -p "$root/opt/peft" && cp -r "$PEFT_SRC/src" "$root/opt/peft/" || return 1
-	local peft_rev
-	peft_rev=$(git -C "$PEFT_SRC" rev-parse HEAD 2>/dev/null || echo "not a git checkout")
-	mkdir -p "$root/repo" "$root/proc"
-	mount --bind "$PWD" "$root/repo" || return 1
-	mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
-	local status=0
-	chroot "$root" env PYTHONPATH=/opt/peft/src OUT=/tmp/fixtures-out PEFT_REV="$peft_rev" \
-		bash -c 'cd /repo && bash scripts/make-fixtures.sh device "$@"' here "$@" || status=1
-	umount "$root/repo"
-	umount "$root/proc" 2>/dev/null
-	install "$root/tmp/fixtures-out" $replace || status=1
-	echo "the generation log: $root/tmp/fixtures-out/make-fixtures.log"
+	local out=.fixtures-out status=0
+	local exclude
+	exclude=$(git rev-parse --git-path info/exclude)
+	mkdir -p "$(dirname "$exclude")"
+	grep -qx "/$out/" "$exclude" 2>/dev/null || echo "/$out/" >>"$exclude"
+	bash scripts/hf-root.sh run env OUT=/repo/$out bash scripts/make-fixtures.sh device "$@" || status=1
+	install "$out" $replace || status=1
+	echo "the generation log: $out/make-fixtures.log"
 	return $status
 }
 
