@@ -313,11 +313,15 @@ dry() {
 # about 7 minutes (timeout_s 540) so that the 15-minute budget leaves room
 # for a rerun, and shaped for what a call brings back (at most 8 files
 # under $OUT):
-#   1. issue 13's transformers/PEFT fixtures (make-fixtures.sh device,
-#      started first and in the background: it runs on the CPU, 6 threads,
-#      while the CUDA tests run, and is done before anything is timed;
-#      it starts before the parity binary is unpacked, so it only
-#      generates and packs: fixtures.tar.gz.NN and make-fixtures.log);
+#   1. the transformers/PEFT fixtures regenerated with the machine's
+#      transformers 5.17 and PEFT 0.21 (make-fixtures.sh device, started
+#      first and in the background: it runs on the CPU, 6 threads, while
+#      the CUDA tests run, and is done before anything is timed; it starts
+#      before the parity binary is unpacked, so it only generates and packs:
+#      fixtures.tar.gz.NN and make-fixtures.log). The committed folders
+#      (transformers 5.12.1 for the issue-13 families) came from a
+#      development machine (make-fixtures.sh here); `make-fixtures.sh
+#      install DIR` here compares the two;
 #   2. this script's device step (tests, GEMM table, profiles, ftune and
 #      the anchor), its files in one gpubench.tgz;
 #   3. the kernel tests under compute-sanitizer memcheck and racecheck
