@@ -176,9 +176,12 @@ func TestParityCUDABF16(t *testing.T) {
 // of mantissa, ≈ 4e-3 relative per rounding) while norm statistics,
 // softmax, the loss and the LoRA masters stay float32, as PEFT under
 // autocast computes. One more rounding at every op boundary than
-// TestParityCUDABF16's path: the bound is twice its 2e-2. Measured under
-// ptxsim: logits ≤ 1.2e-2, loss ≤ 1.3e-4, worst LoRA gradient tensor
-// 2.7e-2 and 3.0e-2 (1.6e-2 on the bf16-operand path).
+// TestParityCUDABF16's path: the bound is twice its 2e-2, or twice PyTorch
+// autocast's own distance from float32 where that is more (bf16Bounds).
+// Measured under ptxsim (2026-12-06) on the Llama, Qwen and Phi folders:
+// logits ≤ 1.3e-2, worst LoRA gradient tensor ≤ 3.5e-2 (≤ 1.8e-2 on the
+// bf16-operand path); gemma2-tiny 5.8e-2 and gemma3-tiny 0.41, where
+// autocast's are 5.2e-2 and 0.40.
 func TestParityCUDABF16Activations(t *testing.T) {
 	if ok, reason := cudabackend.Available(); !ok {
 		t.Skip(reason)
