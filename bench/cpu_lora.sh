@@ -12,10 +12,13 @@
 # products of bf16-rounded operands on AVX512_BF16 (-precision bf16) and
 # PyTorch's autocast to bf16 (--bf16). Default: f32 only.
 #
-# Usage: [PRECISIONS="f32 bf16"] bench/cpu_lora.sh [ROUNDS] [RESULTS.jsonl]
+# Usage: [PRECISIONS="f32 bf16"] [TORCH_PYTHON=CMD] bench/cpu_lora.sh [ROUNDS] [RESULTS.jsonl]
 # (python3 bench/cpu_lora_table.py A.jsonl B.jsonl ... makes one table of
 # several invocations.)
-# Needs: apt-get install -y python3-torch libopenblas0-pthread
+# Needs: apt-get install -y python3-torch libopenblas0-pthread (Debian
+# bookworm's PyTorch 1.13), or TORCH_PYTHON naming another python3 with
+# torch: TORCH_PYTHON="bash scripts/hf-root.sh run python3" runs the
+# PyTorch side on Debian sid's PyTorch 2.14 (as root; see that script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
@@ -39,7 +42,8 @@ for r in $(seq "$rounds"); do
 				# OPENBLAS_NUM_THREADS / OMP_NUM_THREADS: Debian's torch runs its GEMMs on
 				# OpenBLAS's own pthread pool, which torch.set_num_threads does not
 				# limit (it would use both cores at "1 thread").
-				env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS="$th" OMP_NUM_THREADS="$th" /usr/bin/python3 bench/torch_cpu_lora.py --shape "$shape" --threads "$th" "${torchprec[@]}" 2>/dev/null >>"$results"
+				# shellcheck disable=SC2086 # TORCH_PYTHON is a command line
+				env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS="$th" OMP_NUM_THREADS="$th" ${TORCH_PYTHON:-/usr/bin/python3} bench/torch_cpu_lora.py --shape "$shape" --threads "$th" "${torchprec[@]}" 2>/dev/null >>"$results"
 				"$tmp/lorabench" -shape "$shape" -threads "$th" -quant nf4 -precision "$prec" >>"$results"
 			done
 		done

@@ -104,7 +104,7 @@ def run(name, threads, warmup=1, steps=0, bf16=False):
     dt = (time.perf_counter() - t) / n
     cpu = (time.process_time() - c) / n
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"side": "torch", "shape": name, "quant": "f32", "precision": "bf16" if bf16 else "f32", "threads": threads, "batch": B, "seq": T,
+    return {"side": "torch", "torch": torch.__version__, "shape": name, "quant": "f32", "precision": "bf16" if bf16 else "f32", "threads": threads, "batch": B, "seq": T,
             "step_s": round(dt, 4), "tokens_per_s": round(B * T / dt, 1), "peak_rss_mib": round(rss, 1),
             "cpu_s_per_step": round(cpu, 4)}
 

@@ -9,11 +9,13 @@
 # Python) and runs the command in that root, in this repository
 # (bind-mounted at /repo, the working directory).
 #
-#   PEFT_SRC=<checkout of github.com/huggingface/peft> scripts/hf-root.sh run CMD [ARG ...]
+#   [PEFT_SRC=<checkout of github.com/huggingface/peft>] scripts/hf-root.sh run CMD [ARG ...]
 #
 #   HF_ROOT   the root (default ~/.cache/ftune/hf-sid; about 2.5 GB)
-#   PEFT_SRC  a checkout of huggingface/peft (it has src/peft); its commit
-#             reaches the command as PEFT_REV
+#   PEFT_SRC  a checkout of huggingface/peft (it has src/peft), copied into
+#             the root (the copy stays for later runs); its commit reaches
+#             the command as PEFT_REV. Commands that use torch alone
+#             (bench/cpu_lora.sh's PyTorch side) need none.
 #
 # Needs root (debootstrap, chroot, mount) and Debian's mirror. Used by
 # scripts/make-fixtures.sh here and scripts/check-peft.sh.
@@ -27,8 +29,10 @@ if [ "${1:-}" != run ] || [ $# -lt 2 ]; then
 fi
 shift
 [ "$(id -u)" = 0 ] || { echo "hf-root: needs root (debootstrap, chroot, mount)" >&2; exit 2; }
-[ -n "${PEFT_SRC:-}" ] && [ -f "$PEFT_SRC/src/peft/__init__.py" ] ||
-	{ echo "hf-root: set PEFT_SRC to a checkout of github.com/huggingface/peft (it has src/peft)" >&2; exit 2; }
+if [ -n "${PEFT_SRC:-}" ] && [ ! -f "$PEFT_SRC/src/peft/__init__.py" ]; then
+	echo "hf-root: PEFT_SRC=$PEFT_SRC is not a checkout of github.com/huggingface/peft (no src/peft)" >&2
+	exit 2
+fi
 
 if [ ! -x "$root/usr/bin/python3" ] || ! chroot "$root" python3 -c 'import transformers, torch, accelerate' 2>/dev/null; then
 	command -v debootstrap >/dev/null || apt-get install -y --no-install-recommends debootstrap || exit 1
@@ -41,8 +45,14 @@ if [ ! -x "$root/usr/bin/python3" ] || ! chroot "$root" python3 -c 'import trans
 			python3-safetensors python3-tokenizers python3-huggingface-hub python3-numpy python3-packaging \
 			python3-psutil python3-yaml python3-tqdm' || exit 1
 fi
-rm -rf "$root/opt/peft" && mkdir -p "$root/opt/peft" && cp -r "$PEFT_SRC/src" "$root/opt/peft/" || exit 1
-peft_rev=$(git -C "$PEFT_SRC" rev-parse HEAD 2>/dev/null || echo "not a git checkout")
+# PEFT from PEFT_SRC, else the copy a previous run left; without either,
+# a command that imports peft fails there (torch and transformers need none)
+peft_rev=$(cat "$root/opt/peft/REV" 2>/dev/null || echo "none")
+if [ -n "${PEFT_SRC:-}" ]; then
+	rm -rf "$root/opt/peft" && mkdir -p "$root/opt/peft" && cp -r "$PEFT_SRC/src" "$root/opt/peft/" || exit 1
+	peft_rev=$(git -C "$PEFT_SRC" rev-parse HEAD 2>/dev/null || echo "not a git checkout")
+	echo "$peft_rev" >"$root/opt/peft/REV"
+fi
 
 mkdir -p "$root/repo" "$root/proc"
 mountpoint -q "$root/repo" && umount "$root/repo"
