@@ -34,7 +34,11 @@ if [ -n "${PEFT_SRC:-}" ] && [ ! -f "$PEFT_SRC/src/peft/__init__.py" ]; then
 	exit 2
 fi
 
-if [ ! -x "$root/usr/bin/python3" ] || ! chroot "$root" python3 -c 'import transformers, torch, accelerate' 2>/dev/null; then
+# libopenblas0-pthread: sid's torch calls whatever libblas.so.3 the
+# alternatives point to (BLAS_INFO=generic), in a bare root the reference
+# BLAS, 7x slower than OpenBLAS on the CPU benchmark's float32 step
+if [ ! -x "$root/usr/bin/python3" ] || [ ! -e "$root/usr/lib/x86_64-linux-gnu/openblas-pthread" ] ||
+	! chroot "$root" python3 -c 'import transformers, torch, accelerate' 2>/dev/null; then
 	command -v debootstrap >/dev/null || apt-get install -y --no-install-recommends debootstrap || exit 1
 	[ -x "$root/usr/bin/apt-get" ] || debootstrap --variant=minbase sid "$root" http://deb.debian.org/debian || exit 1
 	# a mirror snapshot's Release file may be past its Valid-Until date
@@ -43,7 +47,7 @@ if [ ! -x "$root/usr/bin/python3" ] || ! chroot "$root" python3 -c 'import trans
 	chroot "$root" sh -c 'export DEBIAN_FRONTEND=noninteractive; apt-get update -q &&
 		apt-get install -y -q --no-install-recommends python3-transformers python3-torch python3-accelerate \
 			python3-safetensors python3-tokenizers python3-huggingface-hub python3-numpy python3-packaging \
-			python3-psutil python3-yaml python3-tqdm' || exit 1
+			python3-psutil python3-yaml python3-tqdm libopenblas0-pthread' || exit 1
 fi
 # PEFT from PEFT_SRC, else the copy a previous run left; without either,
 # a command that imports peft fails there (torch and transformers need none)
