@@ -201,13 +201,20 @@ struct NF4Weight {
     int nestedBlocksize;
 };
 
+// nf4_dq_scale is block b's double-quantized scale, given its 8-bit code's
+// value in dynmap (read through the read-only cache by nf4_scale, from a
+// copy in shared memory by nf4.cu).
+__device__ __forceinline__ float nf4_dq_scale(const NF4Weight& w, float code, long long b) {
+    return __fadd_rn(__fmul_rn(code, w.nested[b / w.nestedBlocksize]), w.offset);
+}
+
 // nf4_scale returns block b's float32 scale. The DQ product and sum are
 // separate roundings (no fma), as bitsandbytes' dequantize_blockwise then
 // "+ offset", so the result is bit-identical to the host's BlockAbsmax.
 template <bool DQ>
 __device__ __forceinline__ float nf4_scale(const NF4Weight& w, long long b) {
     if (!DQ) return w.absmax[b];
-    return __fadd_rn(__fmul_rn(__ldg(w.dynmap + w.qabsmax[b]), w.nested[b / w.nestedBlocksize]), w.offset);
+    return nf4_dq_scale(w, __ldg(w.dynmap + w.qabsmax[b]), b);
 }
 
 __device__ __forceinline__ u16 bf16_bits(float v) {

@@ -220,6 +220,29 @@ __device__ __forceinline__ void wg_st16(unsigned a, uint4 v) {
                  : "memory");
 }
 
+// WgBlock is where each wgmma kernel's block starts: its stage buffers in
+// shared memory (A's tiles, then B's; aligned to the 1024 bytes of the
+// 128-byte swizzle's repeat), its output tile's origin, its warpgroup
+// (rows 64*wg.. of the tile) and its k-tiles: with LR, [0, nk2) are the
+// low-rank pair's and [nk2, nk) the base product's.
+struct WgBlock {
+    unsigned sA, sB;
+    int bm, bn, wg, nk2, nk;
+};
+
+template <bool LR>
+__device__ __forceinline__ WgBlock wg_block(const unsigned char* smem, int K, const LowRank& lr) {
+    WgBlock b;
+    b.sA = (smem_addr(smem) + 1023) & ~1023u;
+    b.sB = b.sA + WG_STAGES * WG_TILE;
+    b.bm = blockIdx.y * WG_BM;
+    b.bn = blockIdx.x * WG_BN;
+    b.wg = threadIdx.x >> 7;
+    b.nk2 = LR ? (lr.K + WG_BK - 1) / WG_BK : 0;
+    b.nk = b.nk2 + (K + WG_BK - 1) / WG_BK;
+    return b;
+}
+
 // gemm_wgmma: TB true for the nt product (B [N,K]), false for nn (B
 // [K,N], MN-major tiles); LR adds the low-rank pair (common.cuh's
 // LowRank), whose B2 has B's orientation. With NF4, B is the whole NF4
@@ -240,14 +263,9 @@ __device__ void gemm_wgmma(const u16* __restrict__ A, const u16* __restrict__ B,
                            NF4Weight w = NF4Weight{}) {
     extern __shared__ __align__(16) unsigned char wg_smem[];
     __shared__ float code[16];
-    const unsigned base = (smem_addr(wg_smem) + 1023) & ~1023u;
-    const unsigned sA = base, sB = base + WG_STAGES * WG_TILE;
-    const int bm = blockIdx.y * WG_BM, bn = blockIdx.x * WG_BN;
-    const int wg = threadIdx.x >> 7;  // warpgroup: rows 64*wg.. of the tile
-    // With LR, k-tiles [0, nk2) are the low-rank pair's, [nk2, nk) the
-    // base product's.
-    const int nk2 = LR ? (lr.K + WG_BK - 1) / WG_BK : 0;
-    const int nk = nk2 + (K + WG_BK - 1) / WG_BK;
+    const WgBlock blk = wg_block<LR>(wg_smem, K, lr);
+    const unsigned sA = blk.sA, sB = blk.sB;
+    const int bm = blk.bm, bn = blk.bn, wg = blk.wg, nk2 = blk.nk2, nk = blk.nk;
     if (NF4) {
         nf4_codes(code);
         __syncthreads();
@@ -405,12 +423,9 @@ __device__ void gemm_wgmma_tma(const TensorMap* mA, const TensorMap* mB, CT* __r
                                const TensorMap* mB2 = nullptr, LowRank lr = LowRank{}) {
     extern __shared__ __align__(16) unsigned char wg_smem[];
     __shared__ __align__(8) unsigned long long bars[WG_STAGES];
-    const unsigned base = (smem_addr(wg_smem) + 1023) & ~1023u;
-    const unsigned sA = base, sB = base + WG_STAGES * WG_TILE;
-    const int bm = blockIdx.y * WG_BM, bn = blockIdx.x * WG_BN;
-    const int wg = threadIdx.x >> 7;
-    const int nk2 = LR ? (lr.K + WG_BK - 1) / WG_BK : 0;
-    const int nk = nk2 + (K + WG_BK - 1) / WG_BK;
+    const WgBlock blk = wg_block<LR>(wg_smem, K, lr);
+    const unsigned sA = blk.sA, sB = blk.sB;
+    const int bm = blk.bm, bn = blk.bn, wg = blk.wg, nk2 = blk.nk2, nk = blk.nk;
 
     if (threadIdx.x == 0) {
 #pragma unroll
@@ -472,12 +487,9 @@ __device__ void gemm_wgmma_ws(const TensorMap* mA, const TensorMap* mB, CT* __re
                               const TensorMap* mB2 = nullptr, LowRank lr = LowRank{}) {
     extern __shared__ __align__(16) unsigned char wg_smem[];
     __shared__ __align__(8) unsigned long long full[WG_STAGES], empty[WG_STAGES];
-    const unsigned base = (smem_addr(wg_smem) + 1023) & ~1023u;
-    const unsigned sA = base, sB = base + WG_STAGES * WG_TILE;
-    const int bm = blockIdx.y * WG_BM, bn = blockIdx.x * WG_BN;
-    const int wg = threadIdx.x >> 7;
-    const int nk2 = LR ? (lr.K + WG_BK - 1) / WG_BK : 0;
-    const int nk = nk2 + (K + WG_BK - 1) / WG_BK;
+    const WgBlock blk = wg_block<LR>(wg_smem, K, lr);
+    const unsigned sA = blk.sA, sB = blk.sB;
+    const int bm = blk.bm, bn = blk.bn, wg = blk.wg, nk2 = blk.nk2, nk = blk.nk;
 
     if (threadIdx.x == 0) {
 #pragma unroll

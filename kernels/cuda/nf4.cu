@@ -32,21 +32,11 @@ __device__ __forceinline__ void store8(bf16* out, const float* v) {
     *reinterpret_cast<uint4*>(out) = w;
 }
 
-// Double-quantized scales of nf4dq_dequant (unused by nf4_dequant).
-struct NF4Nested {
-    const unsigned char* qabsmax;
-    const float* nested;
-    const float* dynmap;
-    float offset;
-    int blocksize;
-};
-
-// block_scale is block b's float32 scale; dyn is dynmap staged in shared
-// memory.
+// block_scale is block b's float32 scale; dyn is w.dynmap staged in
+// shared memory.
 template <bool DQ>
-__device__ __forceinline__ float block_scale(const float* absmax, const NF4Nested& q, const float* dyn, long long b) {
-    if (!DQ) return absmax[b];
-    return __fadd_rn(__fmul_rn(dyn[q.qabsmax[b]], q.nested[b / q.blocksize]), q.offset);
+__device__ __forceinline__ float block_scale(const NF4Weight& w, const float* dyn, long long b) {
+    return DQ ? nf4_dq_scale(w, dyn[w.qabsmax[b]], b) : w.absmax[b];
 }
 
 // Each thread expands 4 bytes into 8 outputs with one 4-byte load and
@@ -55,12 +45,13 @@ __device__ __forceinline__ float block_scale(const float* absmax, const NF4Neste
 // Groups at the ragged end, or with unaligned pointers, go element by element.
 // With DQ the block must have at least 256 threads (dynmap staging).
 template <typename T, bool DQ = false>
-__device__ void nf4_dequant(T* __restrict__ out, const unsigned char* __restrict__ packed, const float* __restrict__ absmax,
-                            long long n, int blocksize, NF4Nested dq = NF4Nested{}) {
+__device__ void nf4_dequant(T* __restrict__ out, const NF4Weight w, long long n) {
+    const unsigned char* __restrict__ packed = w.packed;
+    const int blocksize = w.blocksize;
     __shared__ float code[16];
     __shared__ float dyn[256];
     nf4_codes(code);
-    if (DQ && threadIdx.x < 256) dyn[threadIdx.x] = dq.dynmap[threadIdx.x];
+    if (DQ && threadIdx.x < 256) dyn[threadIdx.x] = w.dynmap[threadIdx.x];
     __syncthreads();
     const long long groups = (n + 7) / 8;
     const bool vec = (((uintptr_t)packed) & 3) == 0 && (((uintptr_t)out) & 15) == 0 && blocksize % 8 == 0;
@@ -68,7 +59,7 @@ __device__ void nf4_dequant(T* __restrict__ out, const unsigned char* __restrict
         const long long e0 = gi * 8;
         if (vec && e0 + 8 <= n) {
             const unsigned q = *reinterpret_cast<const unsigned*>(packed + gi * 4);
-            const float a = block_scale<DQ>(absmax, dq, dyn, e0 / blocksize);
+            const float a = block_scale<DQ>(w, dyn, e0 / blocksize);
             float v[8];
 #pragma unroll
             for (int k = 0; k < 4; k++) {
@@ -81,13 +72,13 @@ __device__ void nf4_dequant(T* __restrict__ out, const unsigned char* __restrict
             for (long long e = e0; e < e0 + 8 && e < n; e++) {
                 const unsigned char byte = packed[e / 2];
                 const int qv = (e & 1) ? (byte & 15) : (byte >> 4);
-                out[e] = from_f<T>(code[qv] * block_scale<DQ>(absmax, dq, dyn, e / blocksize));
+                out[e] = from_f<T>(code[qv] * block_scale<DQ>(w, dyn, e / blocksize));
             }
         }
     }
 }
 
-extern "C" __global__ void nf4_dequant_fwd_f32(float* out, const unsigned char* packed, const float* absmax, long long n, int blocksize) { nf4_dequant(out, packed, absmax, n, blocksize); }
-extern "C" __global__ void nf4_dequant_fwd_bf16(bf16* out, const unsigned char* packed, const float* absmax, long long n, int blocksize) { nf4_dequant(out, packed, absmax, n, blocksize); }
-extern "C" __global__ void nf4dq_dequant_fwd_f32(float* out, const unsigned char* packed, const unsigned char* qabsmax, const float* nested, const float* dynmap, float offset, int nestedBlocksize, long long n, int blocksize) { nf4_dequant<float, true>(out, packed, nullptr, n, blocksize, NF4Nested{qabsmax, nested, dynmap, offset, nestedBlocksize}); }
-extern "C" __global__ void nf4dq_dequant_fwd_bf16(bf16* out, const unsigned char* packed, const unsigned char* qabsmax, const float* nested, const float* dynmap, float offset, int nestedBlocksize, long long n, int blocksize) { nf4_dequant<bf16, true>(out, packed, nullptr, n, blocksize, NF4Nested{qabsmax, nested, dynmap, offset, nestedBlocksize}); }
+extern "C" __global__ void nf4_dequant_fwd_f32(float* out, const unsigned char* packed, const float* absmax, long long n, int blocksize) { nf4_dequant(out, NF4Weight{packed, absmax, blocksize}, n); }
+extern "C" __global__ void nf4_dequant_fwd_bf16(bf16* out, const unsigned char* packed, const float* absmax, long long n, int blocksize) { nf4_dequant(out, NF4Weight{packed, absmax, blocksize}, n); }
+extern "C" __global__ void nf4dq_dequant_fwd_f32(float* out, const unsigned char* packed, const unsigned char* qabsmax, const float* nested, const float* dynmap, float offset, int nestedBlocksize, long long n, int blocksize) { nf4_dequant<float, true>(out, NF4Weight{packed, nullptr, blocksize, qabsmax, nested, dynmap, offset, nestedBlocksize}, n); }
+extern "C" __global__ void nf4dq_dequant_fwd_bf16(bf16* out, const unsigned char* packed, const unsigned char* qabsmax, const float* nested, const float* dynmap, float offset, int nestedBlocksize, long long n, int blocksize) { nf4_dequant<bf16, true>(out, NF4Weight{packed, nullptr, blocksize, qabsmax, nested, dynmap, offset, nestedBlocksize}, n); }
