@@ -100,6 +100,35 @@ func ExampleFineTune() {
 	// merged model written: true
 }
 
+// Teach preferences held in memory with DPO: for each prompt, the reply
+// the adapter should make more likely than the other, measured against the
+// base model.
+func ExampleFineTunePreferences() {
+	dir, err := os.MkdirTemp("", "ftune-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	ask := func(q string) []ftune.Message { return []ftune.Message{{Role: "user", Content: q}} }
+	say := func(a string) []ftune.Message { return []ftune.Message{{Role: "assistant", Content: a}} }
+	prefs := []ftune.Preference{
+		{Prompt: ask("Symbol of iron?"), Chosen: say("Fe"), Rejected: say("Ir")},
+		{Prompt: ask("Symbol of gold?"), Chosen: say("Au"), Rejected: say("Go")},
+	}
+	cfg := ftune.DefaultConfig()
+	cfg.Training.DPO.Beta = 0.1
+	cfg.Training.MaxSteps, cfg.Training.BatchSize, cfg.Data.MaxLength, cfg.Data.ValSplit = 2, 2, 32, 0
+	cfg.Training.Checkpointing.Monitor, cfg.Training.Checkpointing.TopK = "", 0
+	cfg.Training.Tracking.OutputDir, cfg.Training.Tracking.RunName = dir, "prefs"
+	res, err := ftune.FineTunePreferences(context.Background(), prefs, cfg, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("steps:", res.Steps, "adapter saved:", res.Adapters["default"] != "")
+	// Output:
+	// steps: 2 adapter saved: true
+}
+
 // Evaluate tiny-base on one bundled subject: validation loss and one
 // held-out question.
 func ExampleEvaluate() {

@@ -111,6 +111,11 @@ func (m *Model) CalibrationText(ctx context.Context, path string) (Calibration, 
 		if err != nil {
 			return Calibration{}, fmt.Errorf("imatrix: %w", err)
 		}
+		if ex.IsPreference() {
+			// Calibrate on what the model should write: the prompt
+			// with its chosen completion.
+			ex = ex.Completed(ex.Chosen)
+		}
 		text := ex.Text
 		if ex.IsChat() {
 			msgs := make([]chat.Message, len(ex.Messages))

@@ -114,6 +114,52 @@ func FineTune(ctx context.Context, examples []Example, cfg *RunConfig, log io.Wr
 		}
 		lines = append(append(lines, b...), '\n')
 	}
+	return trainInMemory(ctx, lines, cfg, log)
+}
+
+// Preference is one preference for DPO: a conversation's opening (the
+// prompt) and two continuations of it by the assistant, Chosen preferred
+// over Rejected.
+type Preference struct {
+	Prompt   []Message `json:"prompt"`
+	Chosen   []Message `json:"chosen"`
+	Rejected []Message `json:"rejected"`
+}
+
+// FineTunePreferences trains on preferences held in memory with Direct
+// Preference Optimization (cfg's training.objective is set to dpo; its
+// training.dpo.beta and other settings apply; nil: DefaultConfig). Like
+// FineTune, the pairs are written as a subject dataset under
+// <output_dir>/data/examples-<hash>/ and kept there. A pair whose fields
+// are not a prompt and two different assistant replies is refused when
+// the data is read, naming its line.
+func FineTunePreferences(ctx context.Context, prefs []Preference, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
+	if len(prefs) == 0 {
+		return nil, ErrNoExamples
+	}
+	if cfg == nil {
+		cfg = DefaultConfig()
+	}
+	var lines []byte
+	for i, p := range prefs {
+		if len(p.Prompt) == 0 || len(p.Chosen) == 0 || len(p.Rejected) == 0 {
+			return nil, fmt.Errorf("fine-tune: preference %d: prompt, chosen and rejected each need a message (have %d, %d, %d)", i, len(p.Prompt), len(p.Chosen), len(p.Rejected))
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			return nil, fmt.Errorf("fine-tune: preference %d: %w", i, err)
+		}
+		lines = append(append(lines, b...), '\n')
+	}
+	c := *cfg
+	c.Training.Objective = "dpo"
+	return trainInMemory(ctx, lines, &c, log)
+}
+
+// trainInMemory writes JSONL lines as the subject "examples" of a data
+// root named after their hash under the output folder, and trains cfg on
+// it.
+func trainInMemory(ctx context.Context, lines []byte, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
 	sum := sha256.Sum256(lines)
 	out := cfg.Training.Tracking.OutputDir
 	if out == "" {

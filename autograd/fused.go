@@ -227,7 +227,6 @@ func (tp *Tape) LinearSoftcapCrossEntropy(h, w *Var, labels *tensor.Tensor, igno
 	if chunk <= 0 {
 		chunk = LossChunkRows(w.Value.Dim(0))
 	}
-	N := h.Value.Dim(0)
 	hv := h.Value.Contiguous()
 	wantH, wantW := tp.needs(h), tp.needs(w)
 	be := hv.Backend()
@@ -247,33 +246,11 @@ func (tp *Tape) LinearSoftcapCrossEntropy(h, w *Var, labels *tensor.Tensor, igno
 	}
 	total := tensor.Zeros(be, acc)
 	scale := float32(1 / float64(n))
-	V := w.Value.Dim(0)
-	for s := 0; s < N; s += chunk {
-		e := min(N, s+chunk)
-		hc := hv.Narrow(0, s, e-s)
-		lab := labels.Narrow(0, s, e-s)
-		logits := tensor.New(be, acc, e-s, V)
-		tensor.MatMulInto(logits, hc, w.Value, false, true, 1, 0)
-		if softcap != 0 {
-			tensor.SoftcapInPlace(logits, softcap)
-		}
-		rowLoss, dl := tensor.CrossEntropy(logits, lab, ignoreIndex, scale, wantH || wantW)
-		if softcap != 0 && dl != nil {
-			tensor.SoftcapBackwardInPlace(dl, logits, softcap)
-		}
+	headChunks(hv, w.Value, labels, ignoreIndex, chunk, softcap, acc, scale, dh, dw, func(rowLoss *tensor.Tensor, _, _ int) {
 		chunkLoss := tensor.SumAll(rowLoss)
 		tensor.AddInPlace(total, chunkLoss)
-		if dh != nil {
-			tensor.MatMulInto(dh.Narrow(0, s, e-s), dl, w.Value, false, false, 1, 0)
-		}
-		if dw != nil {
-			tensor.MatMulInto(dw, dl, hc, true, false, 1, 1)
-		}
-		// The chunk's logits and their gradient, [chunk, vocab] each, are
-		// dead: back to the device's allocator now, not after a collection
-		// (on a GPU they were 2 × 192 MiB a chunk at SmolLM2's vocabulary).
-		release(logits, dl, rowLoss, chunkLoss)
-	}
+		release(chunkLoss)
+	})
 	loss := result(tensor.Scale(total, float64(scale)))
 	release(total)
 	if !wantH && !wantW {
@@ -295,6 +272,43 @@ func (tp *Tape) LinearSoftcapCrossEntropy(h, w *Var, labels *tensor.Tensor, igno
 		}
 	}, loss)
 	return loss, nil
+}
+
+// headChunks runs the LM head and the cross-entropy over chunks of rows:
+// each chunk's logits h·wᵀ (soft-capped when softcap ≠ 0) in acc, their
+// per-row losses handed to rowLosses with the chunk's first and end row,
+// and, when dh or dw is given, scale·d loss/d logits turned into dh (=, the
+// chunk's rows) and dw (+=) right away. Each chunk's [rows, vocab] logits
+// and gradient are released before the next: no more than one chunk's
+// exist at once.
+func headChunks(hv, w, labels *tensor.Tensor, ignoreIndex, chunk int, softcap float64, acc tensor.DType, scale float32, dh, dw *tensor.Tensor, rowLosses func(rowLoss *tensor.Tensor, first, end int)) {
+	be := hv.Backend()
+	N, V := hv.Dim(0), w.Dim(0)
+	for s := 0; s < N; s += chunk {
+		e := min(N, s+chunk)
+		hc := hv.Narrow(0, s, e-s)
+		lab := labels.Narrow(0, s, e-s)
+		logits := tensor.New(be, acc, e-s, V)
+		tensor.MatMulInto(logits, hc, w, false, true, 1, 0)
+		if softcap != 0 {
+			tensor.SoftcapInPlace(logits, softcap)
+		}
+		rowLoss, dl := tensor.CrossEntropy(logits, lab, ignoreIndex, scale, dh != nil || dw != nil)
+		if softcap != 0 && dl != nil {
+			tensor.SoftcapBackwardInPlace(dl, logits, softcap)
+		}
+		rowLosses(rowLoss, s, e)
+		if dh != nil {
+			tensor.MatMulInto(dh.Narrow(0, s, e-s), dl, w, false, false, 1, 0)
+		}
+		if dw != nil {
+			tensor.MatMulInto(dw, dl, hc, true, false, 1, 1)
+		}
+		// The chunk's logits and their gradient, [chunk, vocab] each, are
+		// dead: back to the device's allocator now, not after a collection
+		// (on a GPU they were 2 × 192 MiB a chunk at SmolLM2's vocabulary).
+		release(logits, dl, rowLoss)
+	}
 }
 
 // LoRALinear is a frozen linear with a low-rank adapter as one node:

@@ -58,6 +58,8 @@ type AugmentConfig struct {
 
 // TrainingConfig is the optimisation and everything around it.
 type TrainingConfig struct {
+	Objective             string              `yaml:"objective" doc:"What the adapter learns: sft (the examples' answers, supervised fine-tuning) or dpo (preferences: Direct Preference Optimization with TRL's sigmoid loss, on records of a prompt with a chosen and a rejected completion, prompt/chosen/rejected as text or as messages; the reference model is the base with the adapter turned off, as TRL with a PEFT model). dpo refuses per-subject adapters, lm_head in modules_to_save, train_on_inputs, data.augment, neftune_alpha, mixing other than proportional and several workers, each with the reason; its pairs are not packed, and its evaluation is the DPO loss and rewards on the validation pairs (val/loss, val/rewards/accuracies, val/rewards/margins), not perplexity or questions."`
+	DPO                   DPOConfig           `yaml:"dpo" doc:"Settings of objective dpo."`
 	LoRA                  LoRAConfig          `yaml:"lora" doc:"The LoRA adapter."`
 	Adapters              string              `yaml:"adapters" doc:"shared (one adapter for every subject) or per-subject (one adapter per subject, trained in the same pass by routing each row)."`
 	Quantization          QuantizationConfig  `yaml:"quantization" doc:"NF4 settings, used when model.load_in_4bit is true."`
@@ -87,6 +89,11 @@ type TrainingConfig struct {
 	MaxDeviceMemory       float64             `yaml:"max_device_memory" doc:"Cap on the GPU memory the run may reserve, in GiB (0 = none). The run plans for it before step 1 (turning on gradient_checkpointing, then offload_checkpoints, then mlp_chunk_tokens 4096, as far as the plan needs to fit, and saying so; refusing with the arithmetic when nothing does), and an allocation past it fails with an out-of-memory error naming the cap and the tensor's shape."`
 	AttentionKernel       string              `yaml:"attention_kernel" doc:"Which GPU attention kernels run: auto (in bf16 precision the flash kernels for the head sizes they take; ftune's SIMT kernels for other head sizes, for soft-capped scores (Gemma 2: the flash kernels' bf16 error on deep soft-capped models is not explained yet) and in precision f32), flash (tensor-core flash attention: bf16 operands, float32 softmax, every mask, head sizes that are multiples of 16 up to 128, and 256; another head size is refused with the reason, and so are precision f32 and the CPU) or simt (the SIMT kernels for every shape). The CPU ignores auto and simt."`
 	GEMMProvider          string              `yaml:"gemm_provider" doc:"Who computes the GPU's matrix products: auto (per product shape, whichever of ftune's own kernels and NVIDIA's cuBLASLt measured faster on its first run, timed once with device events; ftune's kernels when cuBLASLt is not installed, said once in the log; the float32 precision stays on ftune's kernel), ftune, or cublaslt (refused when the library is missing; FTUNE_CUBLASLT_LIBRARY names the file). cuBLASLt is opened at run time: libcublasLt.so.13 or .12 from the system loader, /usr/local/cuda, or the nvidia/cu13/lib or nvidia/cublas/lib folder of a Python's site-packages (pip's NVIDIA wheels, which PyTorch installs). The CPU ignores auto and refuses cublaslt."`
+}
+
+// DPOConfig is Direct Preference Optimization (TRL's DPOConfig names).
+type DPOConfig struct {
+	Beta float64 `yaml:"beta" doc:"beta: how strongly the policy is held to the reference (higher: closer); TRL's default 0.1."`
 }
 
 // LoRAConfig is the adapter's shape (PEFT's LoraConfig names in brackets).
@@ -191,6 +198,8 @@ func Default() *RunConfig {
 				R: 16, Alpha: 32, Dropout: 0.05,
 				Targets: []string{"all-linear"},
 			},
+			Objective:    "sft",
+			DPO:          DPOConfig{Beta: 0.1},
 			Adapters:     "shared",
 			Quantization: QuantizationConfig{Type: "nf4", BlockSize: 64, DoubleQuant: true},
 			Optimizer: OptimizerConfig{

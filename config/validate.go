@@ -24,6 +24,7 @@ var (
 	schedules   = []string{"constant", "constant_with_warmup", "linear", "cosine"}
 	modes       = []string{"min", "max"}
 	adapterSets = []string{"shared", "per-subject"}
+	objectives  = []string{"sft", "dpo"}
 	quantTypes  = []string{"nf4"}
 	precisions  = []string{"auto", "bf16", "f32"}
 	gemmProvs   = []string{"auto", "ftune", "cublaslt"}
@@ -144,6 +145,8 @@ func (c *RunConfig) Validate() error {
 	v.check(o.WeightDecay >= 0 && finite(o.WeightDecay), "training.optimizer.weight_decay", "must be >= 0, got %v", o.WeightDecay)
 	v.check(o.Momentum >= 0 && o.Momentum < 1, "training.optimizer.momentum", "must be in [0, 1), got %v", o.Momentum)
 
+	v.oneOf(t.Objective, "training.objective", objectives)
+	v.check(t.DPO.Beta > 0 && finite(t.DPO.Beta), "training.dpo.beta", "must be > 0, got %v", t.DPO.Beta)
 	v.oneOf(t.Adapters, "training.adapters", adapterSets)
 	v.check(t.NEFTuneAlpha >= 0 && finite(t.NEFTuneAlpha), "training.neftune_alpha", "must be >= 0 (0 = off), got %v", t.NEFTuneAlpha)
 	s := &t.Schedule
@@ -197,6 +200,7 @@ func (c *RunConfig) Validate() error {
 	v.checkPair(ck.TopK == 0 || ck.Monitor != "", "training.checkpointing.top_k", "training.checkpointing.monitor", "top_k %d needs training.checkpointing.monitor (e.g. val/loss)", ck.TopK)
 	v.oneOf(ck.Mode, "training.checkpointing.mode", modes)
 	v.monitor(ck.Monitor, "training.checkpointing.monitor", hasVal)
+	v.dpoMonitor(t.Objective, ck.Monitor, "training.checkpointing.monitor")
 
 	es := &t.EarlyStopping
 	v.oneOf(es.Mode, "training.early_stopping.mode", modes)
@@ -205,6 +209,7 @@ func (c *RunConfig) Validate() error {
 		v.check(es.Patience > 0, "training.early_stopping.patience", "must be > 0, got %d", es.Patience)
 		v.check(es.Monitor != "", "training.early_stopping.monitor", "early stopping needs a metric to watch (e.g. val/loss)")
 		v.monitor(es.Monitor, "training.early_stopping.monitor", hasVal)
+		v.dpoMonitor(t.Objective, es.Monitor, "training.early_stopping.monitor")
 	}
 
 	tr := &t.Tracking
@@ -230,6 +235,14 @@ func (v *validator) monitor(metric, path string, hasVal bool) {
 	}
 	v.check(ok, path, "%q is not a validation metric: want val/loss, val/perplexity or val/token_accuracy, or val/SUBJECT/loss etc.", metric)
 	v.checkPair(!ok || hasVal, path, "data.val_split", "%s is computed on validation data, but data.val_split is 0 (set val_split > 0, or %s: \"\")", metric, lastElem(path))
+}
+
+// dpoMonitor refuses, under objective dpo, a monitored metric other than
+// val/loss: its validation is the DPO loss and rewards, with no
+// perplexity or token accuracy, and not per subject.
+func (v *validator) dpoMonitor(objective, metric, path string) {
+	v.checkPair(objective != "dpo" || metric == "" || metric == "val/loss", path, "training.objective",
+		"%q is not measured under objective dpo: its validation reports val/loss (the DPO loss) and the rewards (monitor val/loss)", metric)
 }
 
 // notImplemented refuses a documented value the engine does not run

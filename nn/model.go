@@ -96,6 +96,11 @@ type Output struct {
 	Logits *autograd.Var   // [B,T,V]; nil when only the loss was asked for
 	Hidden []*autograd.Var // embeddings, each block's output, then the final norm's output
 	Loss   *autograd.Var   // scalar when labels were given
+	// RowLoss, with ForwardOptions.RowLosses, is each token's
+	// −log p(its shifted label) [B·T] (0 where the label is ignored) in
+	// place of Loss, for objectives that weigh sequences (preference
+	// optimisation).
+	RowLoss *autograd.Var
 }
 
 // ForwardOptions select what a forward pass keeps.
@@ -111,6 +116,10 @@ type ForwardOptions struct {
 	// importance matrix), which would otherwise pay for the LM head's
 	// product, as large as all the blocks' at a 128k vocabulary.
 	NoHead bool
+	// RowLosses, with labels, returns Output.RowLoss instead of the mean
+	// Loss, through the fused head (never the full logits); the LM head
+	// must be frozen and plain (no adapter, no bias).
+	RowLosses bool
 }
 
 // IgnoreIndex is the label that contributes no loss (transformers' -100).
@@ -318,6 +327,14 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 		out.Hidden[len(out.Hidden)-1] = h
 	}
 	if opt.NoHead {
+		return out, nil
+	}
+	if in.Labels != nil && opt.RowLosses {
+		rows, err := m.rowLosses(tp, h, in.Labels, opt.LossChunk)
+		if err != nil {
+			return out, err
+		}
+		out.RowLoss = rows
 		return out, nil
 	}
 	if in.Labels != nil && opt.LossOnly {

@@ -14,6 +14,7 @@ import (
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/data/subject"
 	"github.com/ftune/ftune/train"
+	"github.com/ftune/ftune/train/dpo"
 )
 
 // dataset is what a run trains and evaluates on.
@@ -28,6 +29,17 @@ type dataset struct {
 	inputs []string
 	// augment changes each training batch (prompt dropout); nil when off.
 	augment func(rows []prep.Row, epoch, index int) ([]prep.Row, error)
+	// pairs and valPairs are the preference pairs of training.objective
+	// dpo (then train and val are empty).
+	pairs, valPairs []dpo.Pair
+}
+
+// trainLen is the number of training items: rows, or preference pairs.
+func (d *dataset) trainLen() int {
+	if d.pairs != nil {
+		return len(d.pairs)
+	}
+	return len(d.train)
 }
 
 // source is one subject's examples before tokenising.
@@ -53,6 +65,9 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 	log := o.Log
 	if log == nil {
 		log = io.Discard
+	}
+	if o.dpo() {
+		return loadPreferences(ctx, o, tp, log)
 	}
 	srcs, inputs, err := sources(o, tp, log)
 	if err != nil {
@@ -386,6 +401,13 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 // training, and says once what is missing: no validation rows (no val
 // file, data.val_split 0) or no held-out questions (no test file).
 func (d *dataset) evaluable(log io.Writer) bool {
+	if d.pairs != nil {
+		if len(d.valPairs) == 0 {
+			fmt.Fprintln(log, "no validation pairs: the before/after evaluation is skipped (hold out a share with data.val_split, or add a val file)")
+			return false
+		}
+		return true
+	}
 	switch {
 	case len(d.val) == 0 && len(d.questions) == 0:
 		fmt.Fprintln(log, "no validation or test data: the before/after evaluation is skipped (hold out a share with data.val_split, or add val and test files)")

@@ -175,7 +175,7 @@ func runWorker(ctx context.Context, s *session) (*Result, error) {
 		return nil, err
 	}
 	if s.o.Steps == 0 {
-		perEpoch := (len(s.data.train) + o.BatchSize - 1) / o.BatchSize
+		perEpoch := (s.data.trainLen() + o.BatchSize - 1) / o.BatchSize
 		s.o.Steps = max(1, o.Epochs*((perEpoch+o.GradAccum-1)/o.GradAccum))
 	}
 	t, err := s.trainer("")
@@ -191,7 +191,7 @@ func runWorker(ctx context.Context, s *session) (*Result, error) {
 		}
 		fmt.Fprintf(s.log, "resumed from %s at step %d\n", ck, t.State.Step)
 	}
-	res := &Result{Adapters: map[string]string{}, Subjects: s.data.subjects, TrainRows: len(s.data.train)}
+	res := &Result{Adapters: map[string]string{}, Subjects: s.data.subjects, TrainRows: s.data.trainLen()}
 	evals := s.data.evaluable(io.Discard)
 	if evals && o.ResumeDir == "" {
 		if res.Before, err = s.evaluate(ctx, t); err != nil {

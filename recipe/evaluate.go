@@ -55,7 +55,10 @@ func (s *session) evaluate(ctx context.Context, t *train.Trainer) (Evaluation, e
 func (s *session) stopTokens() []int { return s.model.StopTokens(s.tp.tok) }
 
 func (s *session) printEval(ev Evaluation) {
-	if ev.Val != nil {
+	if _, isDPO := ev.Val["val/rewards/accuracies"]; isDPO {
+		fmt.Fprintf(s.log, "validation pairs: DPO loss %.4f  reward accuracy %.3f  margin %.4f (chosen %.4f, rejected %.4f)\n",
+			ev.Val["val/loss"], ev.Val["val/rewards/accuracies"], ev.Val["val/rewards/margins"], ev.Val["val/rewards/chosen"], ev.Val["val/rewards/rejected"])
+	} else if ev.Val != nil {
 		fmt.Fprintf(s.log, "validation: loss %.4f  perplexity %.2f  token accuracy %.3f\n", ev.Val["val/loss"], ev.Val["val/perplexity"], ev.Val["val/token_accuracy"])
 	}
 	if ev.QA == nil || len(ev.QA.Results) == 0 {
@@ -139,7 +142,16 @@ func Evaluate(ctx context.Context, o Options, adapterDir string) (Evaluation, er
 		return Evaluation{}, fmt.Errorf("recipe: no validation or test data to evaluate on (add val or test files, or hold out a share with data.val_split)")
 	}
 	t := &train.Trainer{Model: s.model, Cfg: train.Config{ValMaxBatches: o.EvalMaxBatches}}
-	if len(s.data.val) > 0 {
+	if o.dpo() {
+		obj, err := s.dpoObjective()
+		if err != nil {
+			return Evaluation{}, err
+		}
+		if _, t.Val, err = s.dpoLoaders(max(o.BatchSize, 1)); err != nil {
+			return Evaluation{}, err
+		}
+		t.Validation = obj.Validation(o.EvalMaxBatches)
+	} else if len(s.data.val) > 0 {
 		vl, err := train.NewRowLoader(s.data.val, s.data.subjects, max(o.BatchSize, 1), false, 0, s.tp.pad, s.model.Backend)
 		if err != nil {
 			return Evaluation{}, err

@@ -43,6 +43,7 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	if t.Adapters == "per-subject" {
 		o.Mode = PerSubject
 	}
+	o.Objective, o.DPOBeta = t.Objective, t.DPO.Beta
 	o.R, o.Alpha, o.Dropout, o.Targets, o.RSLoRA = t.LoRA.R, t.LoRA.Alpha, t.LoRA.Dropout, t.LoRA.Targets, t.LoRA.RSLoRA
 	o.DoRA, o.ModulesToSave = t.LoRA.DoRA, t.LoRA.ModulesToSave
 	o.Load4Bit = cfg.Model.LoadIn4Bit

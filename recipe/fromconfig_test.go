@@ -52,6 +52,7 @@ func leafCases(t *testing.T) map[string]leafCase {
 		"data.weights":                            {value: "{chemistry: 2, geography: 1}", setup: []string{"data.mixing=weights", "data.weights={chemistry: 1}"}},
 		"data.val_split":                          {value: "0.2"},
 		"training.adapters":                       {value: "per-subject"},
+		"training.objective":                      {value: "dpo"},
 		"training.lora.targets":                   {value: "[q_proj, v_proj]"},
 		"training.lora.modules_to_save":           {value: "[embed_tokens, lm_head]"},
 		"training.optimizer.name":                 {value: "sgd"},

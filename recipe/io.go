@@ -33,9 +33,9 @@ func newProgress(w io.Writer, steps int) *progress {
 }
 
 func (p *progress) Log(step int, m train.Metrics) error {
-	if v, ok := m["val/loss"]; ok {
+	if _, ok := m["val/loss"]; ok {
 		_ = p.bar.Clear()
-		fmt.Fprintf(p.w, "step %d: validation loss %.4f, perplexity %.2f, token accuracy %.3f\n", step, v, m["val/perplexity"], m["val/token_accuracy"])
+		fmt.Fprintf(p.w, "step %d: validation %s\n", step, train.DescribeValidation(m))
 		return nil
 	}
 	if l, ok := m["train/loss"]; ok && !math.IsNaN(l) {

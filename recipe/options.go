@@ -88,6 +88,14 @@ type Options struct {
 	ClipNorm    float64
 	Seed        uint64
 
+	// Objective is what the adapter learns: "" or "sft", the answers of
+	// the examples (supervised fine-tuning), or "dpo", preferences:
+	// Direct Preference Optimization on records of a prompt with a chosen
+	// and a rejected completion (package train/dpo), the frozen base as
+	// the reference. DPOBeta is DPO's β (0: TRL's default, 0.1).
+	Objective string
+	DPOBeta   float64
+
 	R       int
 	Alpha   float64
 	Dropout float64
@@ -284,6 +292,9 @@ func (o Options) Validate() error {
 		return fmt.Errorf("recipe: training.offload_checkpoints moves a GPU's saved block inputs to host memory; with --device cpu they are in host memory already, so it is refused there")
 	case o.StepArena && o.Device == "cuda":
 		return fmt.Errorf("recipe: training.step_arena recycles CPU tensors; it does nothing on --device cuda, so it is refused there")
+	}
+	if err := o.validateObjective(); err != nil {
+		return err
 	}
 	return o.validateWorld()
 }

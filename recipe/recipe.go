@@ -22,6 +22,7 @@ import (
 	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/track"
 	"github.com/ftune/ftune/train"
+	"github.com/ftune/ftune/train/dpo"
 )
 
 // Evaluation is the state of the model at one point: validation metrics
@@ -95,7 +96,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		return nil, err
 	}
 	if s.o.Steps == 0 { // epochs decide
-		perEpoch := (len(s.data.train) + o.BatchSize - 1) / o.BatchSize
+		perEpoch := (s.data.trainLen() + o.BatchSize - 1) / o.BatchSize
 		s.o.Steps = max(1, o.Epochs*((perEpoch+o.GradAccum-1)/o.GradAccum))
 		o = s.o
 	}
@@ -144,7 +145,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		}
 	}
 	s.run = run
-	res = &Result{RunDir: run.Dir, Adapters: map[string]string{}, Subjects: s.data.subjects, TrainRows: len(s.data.train)}
+	res = &Result{RunDir: run.Dir, Adapters: map[string]string{}, Subjects: s.data.subjects, TrainRows: s.data.trainLen()}
 	fmt.Fprintf(s.log, "run folder: %s\n", run.Dir)
 	fmt.Fprintf(s.log, "model: %s (%d layers, hidden %d, vocab %d)%s\n", o.ModelDir, s.model.Config.NumLayers, s.model.Config.HiddenSize, s.model.Config.VocabSize, map[bool]string{true: ", NF4 base", false: ""}[o.Load4Bit])
 	for _, name := range s.data.subjects {
@@ -173,8 +174,14 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		fmt.Fprintf(s.log, "\n== before training: measured when the run started (%s)\n", filepath.Join(run.Dir, track.MetricsFile))
 	}
 
-	fmt.Fprintf(s.log, "\n== training: %d steps of %d rows × %d tokens, %s r=%d on %d modules per adapter, %d adapter(s)\n",
-		t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.loraKind(), o.R, len(s.anyAdapter().Layers), len(s.adapters))
+	if o.dpo() {
+		fmt.Fprintf(s.log, "\n== training: %d steps of %d preference pairs (2 rows each) × up to %d tokens, %s r=%d on %d modules\n",
+			t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.loraKind(), o.R, len(s.anyAdapter().Layers))
+		fmt.Fprintf(s.log, "   objective: DPO (sigmoid loss, beta %g); reference: the base model (the adapter turned off), a forward without gradients every micro-batch\n", o.dpoBeta())
+	} else {
+		fmt.Fprintf(s.log, "\n== training: %d steps of %d rows × %d tokens, %s r=%d on %d modules per adapter, %d adapter(s)\n",
+			t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.loraKind(), o.R, len(s.anyAdapter().Layers), len(s.adapters))
+	}
 	if per := t.Train.Len(); o.GradAccum > per {
 		fmt.Fprintf(s.log, "   note: training.grad_accum %d is more than the %d micro-batches of an epoch: each step is one epoch\n", o.GradAccum, per)
 	}
@@ -373,18 +380,29 @@ type trackSink struct{ s *session }
 
 func (t trackSink) Log(step int, m train.Metrics) error { return t.s.run.Log(step, m) }
 
-func (s *session) trainer(runDir string) (*train.Trainer, error) {
+func (s *session) trainer(runDir string) (t *train.Trainer, err error) {
 	o := s.o
 	be := s.model.Backend
-	tl, err := train.NewRowLoader(s.data.train, s.data.subjects, o.BatchSize, true, o.DataSeed, s.tp.pad, be)
-	if err != nil {
-		return nil, err
-	}
-	tl.Augment = s.data.augment
-	var vl train.Loader
-	if len(s.data.val) > 0 {
-		if vl, err = train.NewRowLoader(s.data.val, s.data.subjects, o.BatchSize, false, 0, s.tp.pad, be); err != nil {
+	var tl, vl train.Loader
+	var obj *dpo.Objective
+	if o.dpo() {
+		if obj, err = s.dpoObjective(); err != nil {
 			return nil, err
+		}
+		if tl, vl, err = s.dpoLoaders(o.BatchSize); err != nil {
+			return nil, err
+		}
+	} else {
+		rl, err := train.NewRowLoader(s.data.train, s.data.subjects, o.BatchSize, true, o.DataSeed, s.tp.pad, be)
+		if err != nil {
+			return nil, err
+		}
+		rl.Augment = s.data.augment
+		tl = rl
+		if len(s.data.val) > 0 {
+			if vl, err = train.NewRowLoader(s.data.val, s.data.subjects, o.BatchSize, false, 0, s.tp.pad, be); err != nil {
+				return nil, err
+			}
 		}
 	}
 	var opt train.Optimizer
@@ -418,7 +436,7 @@ func (s *session) trainer(runDir string) (*train.Trainer, error) {
 	if o.Progress {
 		sink = newProgress(s.log, o.Steps)
 	}
-	t := &train.Trainer{Comm: o.Comm,
+	t = &train.Trainer{Comm: o.Comm,
 		Model: s.model, Params: s.params(), Opt: opt, Train: tl, Val: vl, RNG: rngs(s.adapters),
 		Cfg: train.Config{MaxSteps: o.Steps, GradAccum: o.GradAccum, ClipNorm: o.ClipNorm, LR: o.LR, Schedule: sched,
 			EvalEvery: o.EvalEvery, LogEvery: max(1, o.LogEvery), MaxTime: o.MaxTime, SpikeFactor: o.SpikeFactor,
@@ -448,6 +466,14 @@ func (s *session) trainer(runDir string) (*train.Trainer, error) {
 	if s.routed != nil {
 		t.Forward = func(tp *autograd.Tape, b train.Batch, fo nn.ForwardOptions) (nn.Output, error) {
 			return s.routed.ForwardRouted(tp, b.Batch, b.Subjects, fo)
+		}
+	}
+	if obj != nil {
+		t.Forward, t.Validation = obj.Forward, obj.Validation(o.EvalMaxBatches)
+		// Before the metrics logger: it adds the step's rewards to the
+		// step's metrics.
+		if t.Callbacks != nil {
+			t.Callbacks = append([]train.Callback{obj}, t.Callbacks...)
 		}
 	}
 	return t, nil

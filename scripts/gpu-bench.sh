@@ -171,8 +171,8 @@ for d in nvidia.__path__:
 		(cd tensor/cudabackend && timeout 30 "../../$BIN/tensorcuda.test" -test.count=1 -test.timeout=25s -test.v -test.run 'WGMMA') >>"$OUT/tests.log" 2>&1 || status=1
 		# Parity on the device against the committed transformers/PEFT
 		# fixtures and the families' llama.cpp goldens: float32, bf16
-		# operands, bf16 activations (TestParityCUDABF16*), generation.
-		(cd parity && timeout 120 "../$BIN/parity.test" -test.run '^TestParityCUDA' -test.count=1 -test.timeout=115s -test.v) >>"$OUT/tests.log" 2>&1 || status=1
+		# operands, bf16 activations (TestParityCUDABF16*), generation, DPO (TestDPOParityCUDA).
+		(cd parity && timeout 120 "../$BIN/parity.test" -test.run '^(TestParityCUDA|TestDPOParityCUDA)' -test.count=1 -test.timeout=115s -test.v) >>"$OUT/tests.log" 2>&1 || status=1
 		grep -E '^--- (FAIL|SKIP)|^(FAIL|panic)' "$OUT/tests.log" | head -20
 		echo "tests: $(grep -c -- '--- PASS' "$OUT/tests.log") passed, $(grep -c -- '--- FAIL' "$OUT/tests.log") failed, $(grep -c -- '--- SKIP' "$OUT/tests.log") skipped ($((SECONDS - t0)) s)"
 		grep -q -- '--- SKIP' "$OUT/tests.log" && { echo "FAIL: a CUDA test skipped on the GPU machine"; status=1; }

@@ -99,7 +99,7 @@ device() {
 	for name in $(cd tensor/cudabackend && "../../$BIN/tensorcuda.test" -test.list '.*'); do
 		(cd tensor/cudabackend && timeout 150 "../../$BIN/tensorcuda.test" -test.run "^$name\$" -test.v -test.count=1 -test.timeout=140s) >>"$OUT/backend.log" 2>&1 || brc=1
 	done
-	(cd parity && timeout 150 "../$BIN/parity.test" -test.run '^TestParityCUDA' -test.v -test.count=1 -test.timeout=140s) >>"$OUT/backend.log" 2>&1 || brc=1
+	(cd parity && timeout 150 "../$BIN/parity.test" -test.run '^(TestParityCUDA|TestDPOParityCUDA)' -test.v -test.count=1 -test.timeout=140s) >>"$OUT/backend.log" 2>&1 || brc=1
 	grep -E '^\s*--- (FAIL|SKIP)|^(FAIL|panic)|worst relative error|relative error .* >|attention .* (fast|backward)|device allocator' "$OUT/backend.log" | head -60
 	echo "backend rc=$brc, $(grep -c -- '--- PASS' "$OUT/backend.log") tests and subtests passed, $(grep -c -- '--- FAIL' "$OUT/backend.log") failed, $(grep -c -- '--- SKIP' "$OUT/backend.log") skipped ($((SECONDS - t0)) s)"
 	[ $brc -eq 0 ] || status=1

@@ -1,6 +1,7 @@
 #!/bin/bash
 # make-fixtures.sh: generate the transformers/PEFT golden fixtures
-# (testdata/fixtures/make_fixtures.py) where transformers and PEFT run, bring
+# (testdata/fixtures/make_fixtures.py, and make_dpo_fixture.py's
+# llama-tiny-dpo on llama-tiny) where transformers and PEFT run, bring
 # them back into testdata/fixtures and check ftune against them.
 #
 #   scripts/make-fixtures.sh device [NAME ...]
@@ -71,6 +72,13 @@ device() {
 	local mrc=${PIPESTATUS[0]}
 	echo "make_fixtures.py rc=$mrc ($((SECONDS - t0)) s): $(ls "$work/fixtures" 2>/dev/null | wc -l) folders" | tee -a "$log"
 	[ "$mrc" -eq 0 ] || status=1
+	# The DPO fixture is made on llama-tiny (and its adapter_init): again
+	# whenever llama-tiny was
+	if [ -d "$work/fixtures/llama-tiny" ]; then
+		echo "== make_dpo_fixture.py" | tee -a "$log"
+		PYTHONHASHSEED=0 PYTHONUNBUFFERED=1 timeout 120 python3 testdata/fixtures/make_dpo_fixture.py "$work/fixtures" 2>&1 | tee -a "$log"
+		[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+	fi
 
 	local plog="$work/parity.log" test="$work/parity.test"
 	: >"$plog"
@@ -158,7 +166,7 @@ install() {
 		echo "$name: installed"
 	done
 	rm -rf "$tmp"
-	go test ./parity -run '^TestParity$' -count=1 -v >"${TMPDIR:-/tmp}/make-fixtures-parity.log" 2>&1 || status=1
+	go test ./parity -run '^(TestParity|TestDPOParity)$' -count=1 -v >"${TMPDIR:-/tmp}/make-fixtures-parity.log" 2>&1 || status=1
 	summarize "${TMPDIR:-/tmp}/make-fixtures-parity.log" "${TMPDIR:-/tmp}/make-fixtures-quantities.txt"
 	echo "every quantity: ${TMPDIR:-/tmp}/make-fixtures-quantities.txt"
 	echo "TestParity here: $([ $status -eq 0 ] && echo ok || echo FAILED) (full log ${TMPDIR:-/tmp}/make-fixtures-parity.log)"

@@ -50,7 +50,7 @@ sim() {
 }
 sim "kernels/cuda (racecheck on)" env FTUNE_CUDASIM_RACECHECK=1 go test -count=1 -tags cudasim ./kernels/cuda/
 sim "tensor/cudabackend" go test -count=1 -tags cudasim ./tensor/cudabackend/ -skip 'TestConformanceBF16MatMul/attention'
-sim "parity, CUDA" go test -count=1 -tags cudasim ./parity/ -run 'TestParityCUDA' -skip 'TestParityCUDAFamiliesSlow'
+sim "parity, CUDA" go test -count=1 -tags cudasim ./parity/ -run 'TestParityCUDA|TestDPOParityCUDA' -skip 'TestParityCUDAFamiliesSlow'
 sim "recipe, device" go test -count=1 -tags cudasim ./recipe/ -run 'Device|GEMMProvider|Precision|Optimizer'
 sim_failed=()
 for i in "${!sim_pids[@]}"; do

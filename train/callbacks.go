@@ -108,12 +108,27 @@ func (s LineSink) Log(step int, m Metrics) error {
 	if w == nil {
 		w = os.Stdout
 	}
-	if v, ok := m["val/loss"]; ok {
-		_, err := fmt.Fprintf(w, "step %5d  val loss %.4f  ppl %.2f  token acc %.3f\n", step, v, m["val/perplexity"], m["val/token_accuracy"])
+	if _, ok := m["val/loss"]; ok {
+		_, err := fmt.Fprintf(w, "step %5d  val %s\n", step, DescribeValidation(m))
 		return err
 	}
-	_, err := fmt.Fprintf(w, "step %5d  loss %.4f  lr %.3g  grad norm %.3f  %.0f tok/s\n", step, m["train/loss"], m["train/lr"], m["train/grad_norm"], m["train/tokens_per_s"])
+	pref := ""
+	if acc, ok := m["train/rewards/accuracies"]; ok {
+		pref = fmt.Sprintf("  reward acc %.2f margin %.3f", acc, m["train/rewards/margins"])
+	}
+	_, err := fmt.Fprintf(w, "step %5d  loss %.4f%s  lr %.3g  grad norm %.3f  %.0f tok/s\n", step, m["train/loss"], pref, m["train/lr"], m["train/grad_norm"], m["train/tokens_per_s"])
 	return err
+}
+
+// DescribeValidation is a validation's figures for a log line: loss,
+// perplexity and token accuracy, or, for a preference objective (its
+// metrics have val/rewards/accuracies), the DPO loss, the reward accuracy
+// and the margin.
+func DescribeValidation(m Metrics) string {
+	if acc, ok := m["val/rewards/accuracies"]; ok {
+		return fmt.Sprintf("DPO loss %.4f  reward acc %.3f  margin %.4f", m["val/loss"], acc, m["val/rewards/margins"])
+	}
+	return fmt.Sprintf("loss %.4f  ppl %.2f  token acc %.3f", m["val/loss"], m["val/perplexity"], m["val/token_accuracy"])
 }
 
 // Timer stops training after a wall-clock budget (MaxTime in Config does

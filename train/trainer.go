@@ -97,6 +97,11 @@ type Trainer struct {
 	Val       Loader // may be nil
 	Callbacks []Callback
 	Forward   ForwardFunc
+	// Validation, when set, is what Validate measures instead of the
+	// next-token loss, perplexity and accuracy: the metrics of an
+	// objective whose Forward returns no logits (DPO's). Its "val/loss"
+	// is what checkpoints and early stopping monitor by default.
+	Validation func(ctx context.Context, l Loader) (Metrics, error)
 	// RNG lets checkpoints save and restore random streams (dropout, data
 	// augmentation) beyond the loader's position.
 	RNG   RNGStates

@@ -19,9 +19,15 @@ import (
 // ctx.Err(). With several workers it runs to its end: its sums are
 // all-reduced there, and a worker that left would leave the others
 // waiting (Fit agrees on stopping at the next step instead).
+//
+// A trainer with a Validation function (an objective other than the
+// next-token loss) runs that instead.
 func (t *Trainer) Validate(ctx context.Context, l Loader) (Metrics, error) {
 	if l == nil {
 		return nil, fmt.Errorf("train: no validation data")
+	}
+	if t.Validation != nil {
+		return t.Validation(ctx, l)
 	}
 	l.StartEpoch(0)
 	type acc struct{ loss, n, correct float64 }

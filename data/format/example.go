@@ -3,6 +3,7 @@ package format
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -29,17 +30,45 @@ type Message struct {
 
 // Example is one training example, normalised from any file shape.
 // Exactly one of Messages (chat, alpaca, input/output shapes) and Text
-// (completion shape, plain text) is set.
+// (completion shape, plain text) is set. A preference record (shape
+// preference) has Chosen and Rejected too: Messages or Text is then the
+// prompt, and each completion continues it in the same form.
 type Example struct {
 	Messages []Message `json:"messages,omitempty"`
 	Text     string    `json:"text,omitempty"`
+	Chosen   *Reply    `json:"chosen,omitempty"`
+	Rejected *Reply    `json:"rejected,omitempty"`
 	// Source is "file:line" of the record the example came from, so that
 	// later stages (tokenisation, validation reports) can point at it.
 	Source string `json:"-"`
 }
 
+// Reply is one completion of a preference record's prompt: the
+// assistant's messages after a conversation, or text after a text prompt.
+type Reply struct {
+	Messages []Message `json:"messages,omitempty"`
+	Text     string    `json:"text,omitempty"`
+}
+
 // IsChat reports whether the example is a conversation rather than raw text.
 func (e Example) IsChat() bool { return len(e.Messages) > 0 }
+
+// Completed is a preference record's prompt followed by completion r (its
+// Chosen or Rejected): one conversation or one text, as a supervised
+// example.
+func (e Example) Completed(r *Reply) Example {
+	out := Example{Source: e.Source}
+	if e.IsChat() {
+		out.Messages = append(slices.Clone(e.Messages), r.Messages...)
+	} else {
+		out.Text = e.Text + r.Text
+	}
+	return out
+}
+
+// IsPreference reports whether the example is a preference record: a
+// prompt with a chosen and a rejected completion.
+func (e Example) IsPreference() bool { return e.Chosen != nil || e.Rejected != nil }
 
 // Errors callers can branch on with errors.Is. A *PosError wraps them with
 // the file position.
@@ -107,6 +136,9 @@ func normaliseRole(role string) (string, bool) {
 // (otherwise nothing but end-of-turn tokens would be learnt under
 // response-only masking) or a non-empty text.
 func (e Example) Validate() error {
+	if e.IsPreference() {
+		return e.validatePreference()
+	}
 	if !e.IsChat() {
 		if e.Text == "" {
 			return fmt.Errorf("%w: empty text and no messages", ErrBadValue)
@@ -116,34 +148,9 @@ func (e Example) Validate() error {
 		}
 		return nil
 	}
-	assistant, answered := false, false
-	for i, m := range e.Messages {
-		switch m.Role {
-		case RoleSystem, RoleUser:
-		case RoleAssistant:
-			assistant = true
-			answered = answered || strings.TrimSpace(m.Content) != ""
-		default:
-			return fmt.Errorf("%w %q in message %d (want system, user or assistant)", ErrUnknownRole, m.Role, i)
-		}
-		if !utf8.ValidString(m.Content) {
-			return fmt.Errorf("%w in message %d", ErrInvalidUTF8, i)
-		}
-		if m.ReasoningContent != "" {
-			// A template reads the reasoning of assistant turns only: on
-			// another role it would be dropped without a word.
-			if m.Role != RoleAssistant {
-				return fmt.Errorf("%w: message %d (%s) has reasoning content; only assistant messages can have it", ErrBadValue, i, m.Role)
-			}
-			if !utf8.ValidString(m.ReasoningContent) {
-				return fmt.Errorf("%w in the reasoning content of message %d", ErrInvalidUTF8, i)
-			}
-			// Templates take the reasoning field over a <think> block in
-			// the content, which would then be learnt as answer text.
-			if strings.Contains(m.Content, "</think>") {
-				return fmt.Errorf("%w: message %d has reasoning content and a <think> block in its content too (give the thinking once)", ErrBadValue, i)
-			}
-		}
+	assistant, answered, err := checkMessages(e.Messages)
+	if err != nil {
+		return err
 	}
 	if !assistant {
 		return fmt.Errorf("%w: conversation has no assistant message", ErrBadValue)
@@ -152,4 +159,91 @@ func (e Example) Validate() error {
 		return fmt.Errorf("%w: every assistant answer is empty (only the end-of-turn token would be learnt)", ErrBadValue)
 	}
 	return nil
+}
+
+// validatePreference checks a preference record: a non-empty prompt and two
+// non-empty completions of the prompt's form (text after text, assistant
+// messages after a conversation) that differ.
+func (e Example) validatePreference() error {
+	if e.Chosen == nil || e.Rejected == nil {
+		return fmt.Errorf("%w: a preference record needs both a chosen and a rejected completion", ErrBadValue)
+	}
+	if !e.IsChat() {
+		for name, t := range map[string]string{"prompt": e.Text, "chosen": e.Chosen.Text, "rejected": e.Rejected.Text} {
+			if t == "" {
+				return fmt.Errorf("%w: the %s text is empty", ErrBadValue, name)
+			}
+			if !utf8.ValidString(t) {
+				return fmt.Errorf("%w in the %s text", ErrInvalidUTF8, name)
+			}
+		}
+		if len(e.Chosen.Messages)+len(e.Rejected.Messages) > 0 {
+			return fmt.Errorf("%w: a text prompt with message completions (give all three as text, or all as messages)", ErrBadValue)
+		}
+		if e.Chosen.Text == e.Rejected.Text {
+			return fmt.Errorf("%w: the chosen and the rejected completions are the same: the pair teaches nothing", ErrBadValue)
+		}
+		return nil
+	}
+	if _, _, err := checkMessages(e.Messages); err != nil {
+		return fmt.Errorf("prompt: %w", err)
+	}
+	for _, c := range []struct {
+		name string
+		r    *Reply
+	}{{"chosen", e.Chosen}, {"rejected", e.Rejected}} {
+		if len(c.r.Messages) == 0 {
+			return fmt.Errorf("%w: the %s completion has no message (after a conversation, completions are lists of the assistant's messages)", ErrBadValue, c.name)
+		}
+		_, answered, err := checkMessages(c.r.Messages)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+		for i, m := range c.r.Messages {
+			if m.Role != RoleAssistant {
+				return fmt.Errorf("%w: %s[%d] is a %s message; a completion holds the assistant's messages (the rest belongs in the prompt)", ErrBadValue, c.name, i, m.Role)
+			}
+		}
+		if !answered {
+			return fmt.Errorf("%w: the %s completion is empty", ErrBadValue, c.name)
+		}
+	}
+	if slices.Equal(e.Chosen.Messages, e.Rejected.Messages) {
+		return fmt.Errorf("%w: the chosen and the rejected completions are the same: the pair teaches nothing", ErrBadValue)
+	}
+	return nil
+}
+
+// checkMessages checks roles, UTF-8 and reasoning placement, and reports
+// whether there is an assistant message and a non-empty one.
+func checkMessages(msgs []Message) (assistant, answered bool, err error) {
+	for i, m := range msgs {
+		switch m.Role {
+		case RoleSystem, RoleUser:
+		case RoleAssistant:
+			assistant = true
+			answered = answered || strings.TrimSpace(m.Content) != ""
+		default:
+			return false, false, fmt.Errorf("%w %q in message %d (want system, user or assistant)", ErrUnknownRole, m.Role, i)
+		}
+		if !utf8.ValidString(m.Content) {
+			return false, false, fmt.Errorf("%w in message %d", ErrInvalidUTF8, i)
+		}
+		if m.ReasoningContent != "" {
+			// A template reads the reasoning of assistant turns only: on
+			// another role it would be dropped without a word.
+			if m.Role != RoleAssistant {
+				return false, false, fmt.Errorf("%w: message %d (%s) has reasoning content; only assistant messages can have it", ErrBadValue, i, m.Role)
+			}
+			if !utf8.ValidString(m.ReasoningContent) {
+				return false, false, fmt.Errorf("%w in the reasoning content of message %d", ErrInvalidUTF8, i)
+			}
+			// Templates take the reasoning field over a <think> block in
+			// the content, which would then be learnt as answer text.
+			if strings.Contains(m.Content, "</think>") {
+				return false, false, fmt.Errorf("%w: message %d has reasoning content and a <think> block in its content too (give the thinking once)", ErrBadValue, i)
+			}
+		}
+	}
+	return assistant, answered, nil
 }

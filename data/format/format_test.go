@@ -179,7 +179,7 @@ func TestKindOf(t *testing.T) {
 }
 
 func TestParseShape(t *testing.T) {
-	for _, s := range []Shape{ShapeAuto, ShapeAlpaca, ShapeChat, ShapeShareGPT, ShapeCompletion, ShapeInputOutput} {
+	for _, s := range []Shape{ShapeAuto, ShapeAlpaca, ShapeChat, ShapeShareGPT, ShapeCompletion, ShapeInputOutput, ShapePreference} {
 		got, err := ParseShape(s.String())
 		if err != nil || got != s {
 			t.Errorf("ParseShape(%q) = %v, %v", s.String(), got, err)

@@ -24,11 +24,14 @@ const (
 	ShapeCompletion
 	// ShapeInputOutput: one prompt field and one response field.
 	ShapeInputOutput
+	// ShapePreference: a prompt and two completions of it, chosen and
+	// rejected (TRL's preference layout), for preference training.
+	ShapePreference
 )
 
 var shapeNames = map[Shape]string{
 	ShapeAuto: "auto", ShapeAlpaca: "alpaca", ShapeChat: "chat", ShapeShareGPT: "sharegpt",
-	ShapeCompletion: "completion", ShapeInputOutput: "input_output",
+	ShapeCompletion: "completion", ShapeInputOutput: "input_output", ShapePreference: "preference",
 }
 
 func (s Shape) String() string {
@@ -48,7 +51,7 @@ func ParseShape(name string) (Shape, error) {
 	if name == "" {
 		return ShapeAuto, nil
 	}
-	return ShapeAuto, fmt.Errorf("%w shape %q (want auto, alpaca, chat, sharegpt, completion or input_output)", ErrUnsupported, name)
+	return ShapeAuto, fmt.Errorf("%w shape %q (want auto, alpaca, chat, sharegpt, completion, input_output or preference)", ErrUnsupported, name)
 }
 
 // Mapping says which record fields hold what. Empty names take the
@@ -61,6 +64,9 @@ type Mapping struct {
 	Messages, Role, Content    string // chat and sharegpt
 	Text                       string // completion
 	Prompt, Response           string // input/output pairs
+	// Chosen and Rejected are a preference record's completions (its
+	// prompt is Prompt, "prompt" by default).
+	Chosen, Rejected string
 	// System optionally names a field whose value becomes a system message
 	// (alpaca and input/output shapes).
 	System string
@@ -91,6 +97,12 @@ func (m Mapping) withDefaults() Mapping {
 	case ShapeInputOutput:
 		def(&m.Prompt, "input")
 		def(&m.Response, "output")
+	case ShapePreference:
+		def(&m.Prompt, "prompt")
+		def(&m.Chosen, "chosen")
+		def(&m.Rejected, "rejected")
+		def(&m.Role, "role")
+		def(&m.Content, "content")
 	}
 	return m
 }
@@ -102,6 +114,8 @@ func Detect(fields map[string]any) (Mapping, error) {
 	has := func(k string) bool { _, ok := fields[k]; return ok }
 	var m Mapping
 	switch {
+	case has("chosen") && has("rejected"):
+		m.Shape = ShapePreference
 	case has("messages"):
 		m.Shape = ShapeChat
 	case has("conversations"):
@@ -124,7 +138,7 @@ func Detect(fields map[string]any) (Mapping, error) {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		return m, fmt.Errorf("%w: cannot detect the shape from fields %v (want messages, conversations, instruction+output, text, input+output, prompt+completion/response or question+answer; or set a column mapping)", ErrMissingColumn, keys)
+		return m, fmt.Errorf("%w: cannot detect the shape from fields %v (want messages, conversations, instruction+output, text, input+output, prompt+completion/response, question+answer or chosen+rejected; or set a column mapping)", ErrMissingColumn, keys)
 	}
 	if has("system") {
 		m.System = "system"
@@ -182,6 +196,8 @@ func (m Mapping) toExample(f map[string]any) (Example, error) {
 			return ex, err
 		}
 		ex.Messages = msgs
+	case ShapePreference:
+		return m.preference(f)
 	default:
 		return ex, fmt.Errorf("%w shape %v", ErrUnsupported, m.Shape)
 	}
@@ -189,50 +205,55 @@ func (m Mapping) toExample(f map[string]any) (Example, error) {
 }
 
 func (m Mapping) messages(f map[string]any) ([]Message, error) {
-	v, ok := f[m.Messages]
+	return m.messageList(f, m.Messages)
+}
+
+// messageList reads the list of messages in field name.
+func (m Mapping) messageList(f map[string]any, name string) ([]Message, error) {
+	v, ok := f[name]
 	if !ok || v == nil {
-		return nil, fmt.Errorf("%w %q (shape %v)", ErrMissingColumn, m.Messages, m.Shape)
+		return nil, fmt.Errorf("%w %q (shape %v)", ErrMissingColumn, name, m.Shape)
 	}
 	// CSV and some parquet exports store the list as a JSON string.
 	if s, ok := v.(string); ok {
 		var list []any
 		if err := json.Unmarshal([]byte(s), &list); err != nil {
-			return nil, fmt.Errorf("%w: field %q: expected a JSON list of messages: %v", ErrBadValue, m.Messages, err)
+			return nil, fmt.Errorf("%w: field %q: expected a JSON list of messages: %v", ErrBadValue, name, err)
 		}
 		v = list
 	}
 	list, ok := v.([]any)
 	if !ok || len(list) == 0 {
-		return nil, fmt.Errorf("%w: field %q: expected a non-empty list of messages, got %s", ErrBadValue, m.Messages, typeName(v))
+		return nil, fmt.Errorf("%w: field %q: expected a non-empty list of messages, got %s", ErrBadValue, name, typeName(v))
 	}
 	msgs := make([]Message, 0, len(list))
 	for i, item := range list {
 		obj, ok := item.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("%w: %s[%d]: expected an object with %q and %q, got %s", ErrBadValue, m.Messages, i, m.Role, m.Content, typeName(item))
+			return nil, fmt.Errorf("%w: %s[%d]: expected an object with %q and %q, got %s", ErrBadValue, name, i, m.Role, m.Content, typeName(item))
 		}
 		role, err := field(obj, m.Role, true)
 		if err != nil {
-			return nil, fmt.Errorf("%s[%d]: %w", m.Messages, i, err)
+			return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
 		}
 		// A missing or null content is not an empty message: it is
 		// usually a tool call or an export that lost the text.
 		if c, ok := obj[m.Content]; !ok {
-			return nil, fmt.Errorf("%s[%d]: %w %q", m.Messages, i, ErrMissingColumn, m.Content)
+			return nil, fmt.Errorf("%s[%d]: %w %q", name, i, ErrMissingColumn, m.Content)
 		} else if c == nil {
-			return nil, fmt.Errorf("%w: %s[%d]: %q is null (expected a string; write \"\" for an empty message)", ErrBadValue, m.Messages, i, m.Content)
+			return nil, fmt.Errorf("%w: %s[%d]: %q is null (expected a string; write \"\" for an empty message)", ErrBadValue, name, i, m.Content)
 		}
 		content, err := field(obj, m.Content, false)
 		if err != nil {
-			return nil, fmt.Errorf("%s[%d]: %w", m.Messages, i, err)
+			return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
 		}
 		r, ok := normaliseRole(role)
 		if !ok {
-			return nil, fmt.Errorf("%s[%d]: %w %q (want system, user/human or assistant/gpt)", m.Messages, i, ErrUnknownRole, role)
+			return nil, fmt.Errorf("%s[%d]: %w %q (want system, user/human or assistant/gpt)", name, i, ErrUnknownRole, role)
 		}
 		reasoning, err := reasoningField(obj)
 		if err != nil {
-			return nil, fmt.Errorf("%s[%d]: %w", m.Messages, i, err)
+			return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
 		}
 		msgs = append(msgs, Message{Role: r, Content: content, ReasoningContent: reasoning})
 	}
@@ -318,4 +339,92 @@ func typeName(v any) string {
 		return "a boolean"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// preference reads a preference record (TRL's layouts). Standard: prompt,
+// chosen and rejected are text, the completions continuing the prompt's
+// text. Conversational: prompt is a list of messages and chosen and
+// rejected lists of the assistant's messages that follow it. Without a
+// prompt field the completions are whole texts or conversations and their
+// shared beginning is the prompt (TRL's implicit prompt: the messages
+// before the first that differs; for text, the characters before it,
+// less a space that ends them); a text prompt beside whole conversations
+// is taken as such a duplicate and the conversations' shared beginning is
+// the prompt (TRL's maybe_extract_prompt).
+func (m Mapping) preference(f map[string]any) (Example, error) {
+	var ex Example
+	chosen, rejected := f[m.Chosen], f[m.Rejected]
+	if chosen == nil {
+		return ex, fmt.Errorf("%w %q", ErrMissingColumn, m.Chosen)
+	}
+	if rejected == nil {
+		return ex, fmt.Errorf("%w %q", ErrMissingColumn, m.Rejected)
+	}
+	prompt, hasPrompt := f[m.Prompt]
+	if hasPrompt && prompt == nil {
+		return ex, fmt.Errorf("%w: field %q is null", ErrBadValue, m.Prompt)
+	}
+	_, chat := chosen.([]any)
+	if _, promptChat := prompt.([]any); hasPrompt && promptChat != chat {
+		// A text prompt beside whole conversations (some datasets add
+		// one): the conversations' shared beginning is the prompt, as
+		// TRL's maybe_extract_prompt takes it.
+		hasPrompt = false
+	}
+	if !chat {
+		var err error
+		texts := map[string]string{}
+		for _, name := range []string{m.Prompt, m.Chosen, m.Rejected} {
+			if name == m.Prompt && !hasPrompt {
+				continue
+			}
+			if texts[name], err = field(f, name, true); err != nil {
+				return ex, err
+			}
+		}
+		p, c, r := texts[m.Prompt], texts[m.Chosen], texts[m.Rejected]
+		if !hasPrompt {
+			n := commonPrefix([]rune(c), []rune(r))
+			if n > 0 && []rune(c)[n-1] == ' ' {
+				n--
+			}
+			p, c, r = string([]rune(c)[:n]), string([]rune(c)[n:]), string([]rune(r)[n:])
+			if p == "" {
+				return ex, fmt.Errorf("%w %q: %q and %q share no beginning to take as the prompt", ErrMissingColumn, m.Prompt, m.Chosen, m.Rejected)
+			}
+		}
+		ex.Text, ex.Chosen, ex.Rejected = p, &Reply{Text: c}, &Reply{Text: r}
+		return ex, ex.Validate()
+	}
+	c, err := m.messageList(f, m.Chosen)
+	if err != nil {
+		return ex, err
+	}
+	r, err := m.messageList(f, m.Rejected)
+	if err != nil {
+		return ex, err
+	}
+	var p []Message
+	if hasPrompt {
+		if p, err = m.messageList(f, m.Prompt); err != nil {
+			return ex, err
+		}
+	} else {
+		n := commonPrefix(c, r)
+		p, c, r = c[:n], c[n:], r[n:]
+		if n == 0 {
+			return ex, fmt.Errorf("%w %q: the first messages of %q and %q differ, so there is no prompt", ErrMissingColumn, m.Prompt, m.Chosen, m.Rejected)
+		}
+	}
+	ex.Messages, ex.Chosen, ex.Rejected = p, &Reply{Messages: c}, &Reply{Messages: r}
+	return ex, ex.Validate()
+}
+
+// commonPrefix is the length of the longest shared beginning of a and b.
+func commonPrefix[E comparable](a, b []E) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }

@@ -103,6 +103,20 @@ func HashExamples(exs []format.Example) Hash {
 				put(m.ReasoningContent)
 			}
 		}
+		// Likewise a preference record's completions.
+		if ex.IsPreference() {
+			for _, r := range []*format.Reply{ex.Chosen, ex.Rejected} {
+				put("\x00completion")
+				put(r.Text)
+				binary.LittleEndian.PutUint64(n[:], uint64(len(r.Messages)))
+				h.Write(n[:])
+				for _, m := range r.Messages {
+					put(m.Role)
+					put(m.Content)
+					put(m.ReasoningContent)
+				}
+			}
+		}
 	}
 	var out Hash
 	h.Sum(out[:0])

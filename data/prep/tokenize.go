@@ -219,6 +219,9 @@ func (p *Preprocessor) Tokenize(ex format.Example) (Tokenized, Outcome, error) {
 	if err := p.context().Err(); err != nil {
 		return Tokenized{}, Dropped, fmt.Errorf("%s: tokenising interrupted: %w", ex.Source, err)
 	}
+	if ex.IsPreference() {
+		return Tokenized{}, Dropped, fmt.Errorf("%s: a preference record (a prompt with chosen and rejected completions): preference training reads it (training.objective: dpo); supervised training has no one answer in it to learn", ex.Source)
+	}
 	var t Tokenized
 	var err error
 	if ex.IsChat() {

@@ -1,0 +1,243 @@
+package recipe
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/ftune/ftune/data/format"
+	"github.com/ftune/ftune/data/prep"
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/train"
+	"github.com/ftune/ftune/train/dpo"
+)
+
+// This file is training.objective dpo in a run: the preference pairs'
+// data, the settings that do not apply to them, and the trainer's DPO
+// objective.
+
+// Objectives.
+const (
+	ObjectiveSFT = "sft"
+	ObjectiveDPO = "dpo"
+)
+
+// defaultDPOBeta is TRL's DPOConfig.beta.
+const defaultDPOBeta = 0.1
+
+func (o Options) dpo() bool { return o.Objective == ObjectiveDPO }
+
+func (o Options) dpoBeta() float64 {
+	if o.DPOBeta == 0 {
+		return defaultDPOBeta
+	}
+	return o.DPOBeta
+}
+
+// validateObjective checks the objective and refuses what DPO cannot
+// honour, each with the reason.
+func (o Options) validateObjective() error {
+	switch o.Objective {
+	case "", ObjectiveSFT:
+		return nil
+	case ObjectiveDPO:
+	default:
+		return fmt.Errorf("recipe: training.objective %q (sft or dpo)", o.Objective)
+	}
+	switch {
+	case o.DPOBeta < 0:
+		return fmt.Errorf("recipe: training.dpo.beta %g: want > 0 (0: the default %g)", o.DPOBeta, defaultDPOBeta)
+	case o.Mode == PerSubject:
+		return fmt.Errorf("recipe: training.objective dpo with per-subject adapters: each pair's reference is the base without its adapter, and the rows of one batch would need several; use training.adapters: shared")
+	case slices.Contains(o.ModulesToSave, "lm_head"):
+		return fmt.Errorf("recipe: training.objective dpo with lm_head in lora.modules_to_save: DPO's per-token log-likelihoods run through the fused LM head, which takes no gradient of its own there; leave lm_head out")
+	case o.TrainOnInputs:
+		return fmt.Errorf("recipe: training.objective dpo with data.train_on_inputs: DPO compares the two completions' log-likelihoods and never learns the prompt; set train_on_inputs false")
+	case o.Dedup > 0 || o.Rephrase > 0 || o.PromptDropout > 0:
+		return fmt.Errorf("recipe: training.objective dpo with data.augment (dedup %g, rephrase %g, prompt_dropout %g): the augmentations change supervised examples; set them 0", o.Dedup, o.Rephrase, o.PromptDropout)
+	case o.NEFTuneAlpha > 0:
+		return fmt.Errorf("recipe: training.objective dpo with training.neftune_alpha: the noise would reach the reference's forward too, which must stay the frozen base; set it 0")
+	case o.Mixing != "" && o.Mixing != "proportional":
+		return fmt.Errorf("recipe: training.objective dpo with data.mixing %s: preference pairs are taken as they are (proportional); remove the setting", o.Mixing)
+	}
+	if size, _ := o.world(); size > 1 {
+		return fmt.Errorf("recipe: training.objective dpo on %d data-parallel workers: not offered yet (a pair's two rows must stay on one worker); run one worker", size)
+	}
+	return nil
+}
+
+// loadPreferences reads the selected subjects' or files' preference
+// records into pairs: the training pairs, and the validation pairs (the
+// val file, else data.val_split's share held out as for supervised data).
+func loadPreferences(ctx context.Context, o Options, tp Text, log io.Writer) (*dataset, error) {
+	srcs, inputs, err := sources(o, tp, log)
+	if err != nil {
+		return nil, err
+	}
+	ds := &dataset{stats: map[string]prep.Stats{}, inputs: inputs}
+	if o.Pack {
+		fmt.Fprintln(log, "data.packing: does not apply to preference pairs (each pair is two padded rows, as TRL's DPOTrainer batches them)")
+	}
+	if o.TokenCache != "" {
+		fmt.Fprintln(log, "--token-cache: not used for preference pairs (they are tokenised each run)")
+	}
+	for _, s := range srcs {
+		ds.subjects = append(ds.subjects, s.name)
+		exs, _, err := trainExamples(o, s, log)
+		if err != nil {
+			return nil, err
+		}
+		pairs, st, err := tokenizePairs(ctx, s.text, exs, o.SeqLen, log)
+		if err != nil {
+			return nil, fmt.Errorf("subject %s: %w", s.name, err)
+		}
+		if len(pairs) == 0 {
+			return nil, fmt.Errorf("subject %s: no preference pair fits data.max_length %d (%d dropped: the prompt alone fills it)", s.name, o.SeqLen, st.Dropped)
+		}
+		ds.stats[s.name] = st
+		ds.pairs = append(ds.pairs, pairs...)
+		if len(s.val) > 0 {
+			vp, _, err := tokenizePairs(ctx, s.text, s.val, o.SeqLen, log)
+			if err != nil {
+				return nil, fmt.Errorf("subject %s (validation): %w", s.name, err)
+			}
+			ds.valPairs = append(ds.valPairs, vp...)
+		}
+		if len(s.test) > 0 && o.EvalQuestions > 0 {
+			fmt.Fprintf(log, "subject %s: the test split's questions are not asked under training.objective dpo (its evaluation is the DPO loss and rewards on the validation pairs)\n", s.name)
+		}
+	}
+	return ds, nil
+}
+
+// tokenizePairs tokenises preference records as TRL's DPOTrainer does: a
+// conversation's prompt is its rendering with the generation prompt and a
+// completion the rest of the rendering of the prompt followed by it (its
+// end-of-turn tokens included); a text prompt is tokenised with the
+// tokenizer's special tokens and a completion is the rest of prompt + text,
+// ending with EOS (added when missing). Where the tokens of the prompt are
+// not the start of the whole (a tokenizer that merges across the seam), the
+// completion still starts after as many tokens as the prompt has, as TRL
+// does, and the count is said once. Then dpo.MakePairs fits them to maxLen.
+func tokenizePairs(ctx context.Context, tp Text, exs []format.Example, maxLen int, log io.Writer) ([]dpo.Pair, prep.Stats, error) {
+	var st prep.Stats
+	pairs := make([]dpo.Pair, 0, len(exs))
+	seams := 0
+	for _, ex := range exs {
+		if err := ctx.Err(); err != nil {
+			return nil, st, fmt.Errorf("tokenising interrupted: %w", err)
+		}
+		if !ex.IsPreference() {
+			return nil, st, fmt.Errorf("%s: not a preference record (training.objective dpo reads records with chosen and rejected completions of a prompt; this one is a %s example)", ex.Source, map[bool]string{true: "chat", false: "text"}[ex.IsChat()])
+		}
+		st.Examples++
+		prompt, err := tp.promptIDs(ctx, ex)
+		if err != nil {
+			return nil, st, fmt.Errorf("%s: %w", ex.Source, err)
+		}
+		p := dpo.Pair{Prompt: int32s(prompt), Source: ex.Source}
+		for _, c := range []struct {
+			r   *format.Reply
+			dst *[]int32
+		}{{ex.Chosen, &p.Chosen}, {ex.Rejected, &p.Rejected}} {
+			full, err := tp.completedIDs(ctx, ex, c.r)
+			if err != nil {
+				return nil, st, fmt.Errorf("%s: %w", ex.Source, err)
+			}
+			if !slices.Equal(full[:min(len(prompt), len(full))], prompt) {
+				seams++
+			}
+			*c.dst = int32s(full[min(len(prompt), len(full)):])
+		}
+		pairs = append(pairs, p)
+	}
+	if seams > 0 {
+		fmt.Fprintf(log, "warning: %d completions do not start at a token boundary of their prompt (the tokenizer merges across the seam); each completion starts after the prompt's token count, as TRL does\n", seams)
+	}
+	kept, ts, err := dpo.MakePairs(pairs, maxLen)
+	if err != nil {
+		return nil, st, err
+	}
+	st.Kept, st.Truncated, st.Dropped = ts.Kept, ts.Truncated, ts.Dropped
+	for _, p := range kept {
+		st.Tokens += 2*len(p.Prompt) + len(p.Chosen) + len(p.Rejected)
+	}
+	return kept, st, nil
+}
+
+// promptIDs is a preference record's prompt as tokens.
+func (p Text) promptIDs(ctx context.Context, ex format.Example) ([]int, error) {
+	if !ex.IsChat() {
+		return p.encode(ex.Text, true)
+	}
+	s, err := p.renderContext(ctx, ex.Messages, true)
+	if err != nil {
+		return nil, err
+	}
+	return p.encode(s, false)
+}
+
+// completedIDs is the prompt followed by completion r, as tokens.
+func (p Text) completedIDs(ctx context.Context, ex format.Example, r *format.Reply) ([]int, error) {
+	full := ex.Completed(r)
+	if !full.IsChat() {
+		ids, err := p.encode(full.Text, true)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 || ids[len(ids)-1] != p.eos {
+			ids = append(ids, p.eos)
+		}
+		return ids, nil
+	}
+	s, err := p.renderContext(ctx, full.Messages, false)
+	if err != nil {
+		return nil, err
+	}
+	return p.encode(s, false)
+}
+
+func int32s(ids []int) []int32 {
+	out := make([]int32, len(ids))
+	for i, id := range ids {
+		out[i] = int32(id)
+	}
+	return out
+}
+
+// dpoObjective is the trainer's DPO loss; the reference is the base with
+// the shared adapter detached (lora.Detach), its modules_to_save copies
+// included, as PEFT's disable_adapter gives TRL.
+func (s *session) dpoObjective() (*dpo.Objective, error) {
+	a := s.adapters["default"]
+	if s.routed != nil {
+		return nil, fmt.Errorf("recipe: training.objective dpo needs one shared adapter (these are per subject)")
+	}
+	m := s.model
+	if a == nil { // ftune eval of the base alone: it is its own reference
+		return &dpo.Objective{Model: m, Beta: s.o.dpoBeta(), Reference: func(f func() error) error { return f() }}, nil
+	}
+	return &dpo.Objective{Model: m, Beta: s.o.dpoBeta(), Reference: func(f func() error) error {
+		lora.Detach(m)
+		err := f()
+		if aerr := a.Attach(m); aerr != nil && err == nil {
+			err = aerr
+		}
+		return err
+	}}, nil
+}
+
+// dpoLoaders are the training and validation loaders of the pairs.
+func (s *session) dpoLoaders(batch int) (tl, vl train.Loader, err error) {
+	be := s.model.Backend
+	if tl, err = dpo.NewLoader(s.data.pairs, batch, true, s.o.DataSeed, s.tp.pad, be); err != nil {
+		return nil, nil, err
+	}
+	if len(s.data.valPairs) > 0 {
+		if vl, err = dpo.NewLoader(s.data.valPairs, batch, false, 0, s.tp.pad, be); err != nil {
+			return nil, nil, err
+		}
+	}
+	return tl, vl, nil
+}

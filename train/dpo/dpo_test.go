@@ -1,0 +1,208 @@
+package dpo
+
+import (
+	"context"
+	"io"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/lora/loratest"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
+	"github.com/ftune/ftune/train"
+)
+
+// The transformers fixture's tiny Llama (2 layers, hidden 64) in float64
+// with a LoRA adapter whose B is random (so the policy
+// is not the reference), and three preference pairs of random tokens.
+func setup(t *testing.T) (*nn.Model, *lora.Adapter, *Objective, train.Batch) {
+	t.Helper()
+	m, a := loratest.Attached(t, "../../testdata/fixtures/llama-tiny", nn.LoadOptions{DType: tensor.F64}, lora.NewConfig(4, 8, "q_proj", "v_proj", "down_proj"), 3)
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for k := range a.Layers {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		b := tensor.F64Data(a.Layers[name].B.Value)
+		for i := range b {
+			b[i] = 0.05 * r.NormFloat64()
+		}
+	}
+	ids := func(n int) []int32 {
+		out := make([]int32, n)
+		for i := range out {
+			out[i] = int32(r.IntN(m.Config.VocabSize))
+		}
+		return out
+	}
+	pairs := []Pair{
+		{Prompt: ids(5), Chosen: ids(3), Rejected: ids(4)},
+		{Prompt: ids(2), Chosen: ids(6), Rejected: ids(1)},
+		{Prompt: ids(7), Chosen: ids(2), Rejected: ids(2)},
+	}
+	l, err := NewLoader(pairs, 3, false, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := l.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := &Objective{Model: m, Beta: 0.7, Reference: func(f func() error) error {
+		lora.Detach(m)
+		defer a.Attach(m)
+		return f()
+	}}
+	return m, a, obj, b
+}
+
+// directLoss is the DPO loss from full logits, computed apart from the
+// objective: log-softmax per position in float64, the completion tokens'
+// log probabilities summed per row, TRL's sigmoid loss.
+func directLoss(t *testing.T, m *nn.Model, a *lora.Adapter, b train.Batch, beta float64) float64 {
+	t.Helper()
+	logps := func() []float64 {
+		out, err := m.Forward(nil, nn.Batch{InputIDs: b.InputIDs, AttentionMask: b.AttentionMask}, nn.ForwardOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, T, V := b.InputIDs.Dim(0), b.InputIDs.Dim(1), m.Config.VocabSize
+		logits, labels := out.Logits.Value.F64(), b.Labels.I64()
+		sums := make([]float64, rows)
+		for i := range rows {
+			for t := 0; t+1 < T; t++ {
+				lab := labels[i*T+t+1]
+				if lab == nn.IgnoreIndex {
+					continue
+				}
+				row := logits[(i*T+t)*V : (i*T+t+1)*V]
+				mx := slices.Max(row)
+				s := 0.0
+				for _, v := range row {
+					s += math.Exp(v - mx)
+				}
+				sums[i] += row[lab] - mx - math.Log(s)
+			}
+		}
+		return sums
+	}
+	policy := logps()
+	lora.Detach(m)
+	ref := logps()
+	if err := a.Attach(m); err != nil {
+		t.Fatal(err)
+	}
+	B := len(policy) / 2
+	loss := 0.0
+	for i := range B {
+		z := beta * ((policy[i] - policy[B+i]) - (ref[i] - ref[B+i]))
+		loss += math.Log1p(math.Exp(-z)) / float64(B)
+	}
+	return loss
+}
+
+// TestObjectiveMatchesDirectDPO: the objective's loss is the DPO loss
+// computed from full logits, and its gradient is the loss's: the
+// directional derivative along a random direction of every adapter
+// weight matches central differences of the direct loss. Float64
+// throughout, so 1e-10 (loss) and 1e-6 relative (derivative; h = 1e-6
+// along a direction of norm ≈ 100: truncation ≈ (1e-4)² and rounding
+// ε/h ≈ 1e-10, measured 1e-8) are loose bounds that any wrong sign, scale
+// or masked token breaks.
+func TestObjectiveMatchesDirectDPO(t *testing.T) {
+	m, a, obj, b := setup(t)
+	tp := autograd.NewTape()
+	out, err := obj.Forward(tp, b, nn.ForwardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.Loss.Value.Item()
+	want := directLoss(t, m, a, b, obj.Beta)
+	if math.Abs(got-want) > 1e-10 {
+		t.Fatalf("objective loss %.15g, direct DPO loss %.15g", got, want)
+	}
+	if err := tp.Backward(out.Loss); err != nil {
+		t.Fatal(err)
+	}
+	params := a.Params()
+	names := slices.Sorted(func(yield func(string) bool) {
+		for k := range params {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	r := rand.New(rand.NewPCG(9, 10))
+	dirs := map[string][]float64{}
+	analytic := 0.0
+	for _, n := range names {
+		p := params[n]
+		if p.Grad == nil {
+			t.Fatalf("%s has no gradient", n)
+		}
+		g := p.Grad.F64()
+		d := make([]float64, len(g))
+		for i := range d {
+			d[i] = r.NormFloat64()
+			analytic += d[i] * g[i]
+		}
+		dirs[n] = d
+	}
+	move := func(s float64) {
+		for _, n := range names {
+			v := tensor.F64Data(params[n].Value)
+			for i, d := range dirs[n] {
+				v[i] += s * d
+			}
+		}
+	}
+	const h = 1e-6
+	move(h)
+	lp := directLoss(t, m, a, b, obj.Beta)
+	move(-2 * h)
+	lm := directLoss(t, m, a, b, obj.Beta)
+	move(h)
+	numeric := (lp - lm) / (2 * h)
+	if math.Abs(numeric-analytic) > 1e-6*math.Max(1, math.Abs(numeric)) {
+		t.Errorf("directional derivative: objective %.10g, central differences %.10g", analytic, numeric)
+	}
+	t.Logf("loss %.10f; directional derivative %.8g (numeric %.8g)", got, analytic, numeric)
+}
+
+// TestEvaluateIsTheLossWithoutATape: Evaluate gives the training loss's
+// value and the rewards of the same pairs.
+func TestEvaluateIsTheLossWithoutATape(t *testing.T) {
+	m, a, obj, b := setup(t)
+	pairsLoader := &fixedLoader{b: b}
+	st, err := obj.Evaluate(context.Background(), pairsLoader, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := directLoss(t, m, a, b, obj.Beta)
+	if got := st.Loss / float64(st.Pairs); st.Pairs != 3 || math.Abs(got-want) > 1e-10 {
+		t.Errorf("Evaluate: %d pairs, loss %.15g; want 3 and %.15g", st.Pairs, got, want)
+	}
+}
+
+type fixedLoader struct {
+	b    train.Batch
+	done bool
+}
+
+func (f *fixedLoader) Next() (train.Batch, error) {
+	if f.done {
+		return train.Batch{}, io.EOF
+	}
+	f.done = true
+	return f.b, nil
+}
+func (f *fixedLoader) StartEpoch(int)       { f.done = false }
+func (f *fixedLoader) Position() (int, int) { return 0, 0 }
+func (f *fixedLoader) Len() int             { return 1 }

@@ -1,0 +1,162 @@
+package dpo
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
+	"github.com/ftune/ftune/train"
+)
+
+// Objective is DPO's training loss for a train.Trainer: its Forward is
+// the trainer's ForwardFunc and, as a train.Callback placed before the
+// metrics logger, it adds the step's rewards to the step's metrics.
+type Objective struct {
+	train.Base
+	Model *nn.Model
+	// Beta is β, the strength of the pull towards the reference (TRL's
+	// default 0.1).
+	Beta float64
+	// Reference runs f with Model as the reference model (the adapter
+	// turned off) and restores the adapter after it, f failing or not.
+	Reference func(f func() error) error
+
+	step Stats // the micro-batches' since the last step ended
+}
+
+// Forward is train.ForwardFunc: the reference's log-likelihoods without a
+// tape, then the policy's on tp, and the DPO loss of the two as Loss.
+func (o *Objective) Forward(tp *autograd.Tape, b train.Batch, opt nn.ForwardOptions) (nn.Output, error) {
+	loss, st, err := o.loss(tp, b, opt.LossChunk)
+	if err != nil {
+		return nn.Output{}, err
+	}
+	o.step.Add(st)
+	return nn.Output{Loss: loss}, nil
+}
+
+func (o *Objective) loss(tp *autograd.Tape, b train.Batch, chunk int) (*autograd.Var, Stats, error) {
+	if o.Beta <= 0 {
+		return nil, Stats{}, fmt.Errorf("dpo: beta must be > 0, got %g", o.Beta)
+	}
+	rows, T := b.InputIDs.Dim(0), b.InputIDs.Dim(1)
+	if rows%2 != 0 {
+		return nil, Stats{}, fmt.Errorf("dpo: a batch of %d rows is not pairs (the chosen rows, then as many rejected)", rows)
+	}
+	fo := nn.ForwardOptions{RowLosses: true, LossChunk: chunk}
+	var ref []float64
+	err := o.Reference(func() error {
+		out, err := o.Model.Forward(nil, b.Batch, fo)
+		if err != nil {
+			return err
+		}
+		ref = sequenceLogLikelihoods(hostRows(out.RowLoss.Value), T)
+		return tensor.Release(out.RowLoss.Value)
+	})
+	if err != nil {
+		return nil, Stats{}, fmt.Errorf("dpo: the reference's forward: %w", err)
+	}
+	out, err := o.Model.Forward(tp, b.Batch, fo)
+	if err != nil {
+		return nil, Stats{}, err
+	}
+	var st Stats
+	loss, err := tp.HostLoss(out.RowLoss, func(nll []float64) (float64, []float64, error) {
+		policy := sequenceLogLikelihoods(nll, T)
+		l, g, s, err := Loss(o.Beta, policy, ref)
+		if err != nil {
+			return 0, nil, err
+		}
+		st = s
+		// π = −Σ nll over a sequence's tokens: d loss/d nll = −d loss/d π
+		// for every token of it (an unlabelled token's loss is 0 and takes
+		// no gradient through the head).
+		d := make([]float64, len(nll))
+		for i, gi := range g {
+			for t := 0; t < T; t++ {
+				d[i*T+t] = -gi
+			}
+		}
+		return l, d, nil
+	})
+	return loss, st, err
+}
+
+func hostRows(t *tensor.Tensor) []float64 {
+	if t.DType() == tensor.F64 {
+		return t.F64()
+	}
+	f := t.F32()
+	out := make([]float64, len(f))
+	for i, v := range f {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+// sequenceLogLikelihoods sums each row's token losses, negated: [rows].
+func sequenceLogLikelihoods(nll []float64, T int) []float64 {
+	out := make([]float64, len(nll)/T)
+	for i := range out {
+		for _, v := range nll[i*T : (i+1)*T] {
+			out[i] -= v
+		}
+	}
+	return out
+}
+
+// OnStepEnd adds the step's DPO figures (train/rewards_accuracy, ...) to
+// its metrics and starts the next step's.
+func (o *Objective) OnStepEnd(_ *train.Trainer, m train.Metrics) error {
+	for k, v := range o.step.Metrics("train/", false) {
+		m[k] = v
+	}
+	o.step = Stats{}
+	return nil
+}
+
+// Validation is train.Trainer's Validation for DPO: Evaluate over at most
+// max batches (0: all), as val/loss (the DPO loss), val/rewards/chosen,
+// val/rewards/rejected, val/rewards/margins, val/rewards/accuracies,
+// val/logps/chosen and val/logps/rejected.
+func (o *Objective) Validation(max int) func(ctx context.Context, l train.Loader) (train.Metrics, error) {
+	return func(ctx context.Context, l train.Loader) (train.Metrics, error) {
+		st, err := o.Evaluate(ctx, l, max)
+		if err != nil {
+			return nil, err
+		}
+		return st.Metrics("val/", true), nil
+	}
+}
+
+// Evaluate is the DPO loss and rewards over a loader's batches (every
+// batch when max is 0), without a tape: what the model ranks right on
+// held-out pairs.
+func (o *Objective) Evaluate(ctx context.Context, l train.Loader, max int) (Stats, error) {
+	var all Stats
+	l.StartEpoch(0)
+	for i := 0; max == 0 || i < max; i++ {
+		if err := ctx.Err(); err != nil {
+			return all, fmt.Errorf("dpo: evaluation stopped after %d batches: %w", i, err)
+		}
+		b, err := l.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return all, err
+		}
+		loss, st, err := o.loss(nil, b, 0)
+		if err != nil {
+			return all, err
+		}
+		if err := tensor.Release(loss.Value); err != nil {
+			return all, err
+		}
+		all.Add(st)
+	}
+	return all, nil
+}

@@ -1,0 +1,161 @@
+package dpo
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+
+	"github.com/ftune/ftune/data/prep"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/tensor"
+	"github.com/ftune/ftune/train"
+)
+
+// Pair is one preference, tokenised: the prompt's ids and the two
+// completions' ids that follow it.
+type Pair struct {
+	Prompt, Chosen, Rejected []int32
+	Source                   string // "file:line", for errors
+}
+
+// TruncStats counts what MakePairs did to fit the length limit.
+type TruncStats struct {
+	Kept, Truncated, Dropped int
+}
+
+// MakePairs checks the pairs and fits them to maxLen tokens a row (0: no
+// limit): a completion that runs past it is cut at the end (TRL's
+// truncation_mode "keep_start" on the completion), a pair whose prompt
+// leaves no room for a completion token is dropped. A pair whose
+// completions are the same teaches nothing (its gradient is 0) and is
+// refused, naming its source, as is an empty prompt or completion.
+func MakePairs(pairs []Pair, maxLen int) ([]Pair, TruncStats, error) {
+	var st TruncStats
+	out := make([]Pair, 0, len(pairs))
+	for _, p := range pairs {
+		switch {
+		case len(p.Prompt) == 0:
+			return nil, st, fmt.Errorf("%s: the prompt is empty (DPO compares two completions of one prompt)", p.Source)
+		case len(p.Chosen) == 0 || len(p.Rejected) == 0:
+			return nil, st, fmt.Errorf("%s: an empty completion (chosen %d tokens, rejected %d)", p.Source, len(p.Chosen), len(p.Rejected))
+		case equal(p.Chosen, p.Rejected):
+			return nil, st, fmt.Errorf("%s: the chosen and the rejected completions are the same tokens: the pair teaches nothing", p.Source)
+		}
+		if maxLen > 0 {
+			room := maxLen - len(p.Prompt)
+			if room < 1 {
+				st.Dropped++
+				continue
+			}
+			if len(p.Chosen) > room || len(p.Rejected) > room {
+				st.Truncated++
+				p.Chosen, p.Rejected = p.Chosen[:min(room, len(p.Chosen))], p.Rejected[:min(room, len(p.Rejected))]
+				if equal(p.Chosen, p.Rejected) {
+					// The two agree on everything the length keeps.
+					st.Truncated--
+					st.Dropped++
+					continue
+				}
+			}
+		}
+		st.Kept++
+		out = append(out, p)
+	}
+	return out, st, nil
+}
+
+func equal(a, b []int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// row is the prompt followed by a completion, labelled on the completion.
+func row(prompt, completion []int32) prep.Row {
+	n := len(prompt) + len(completion)
+	r := prep.Row{InputIDs: make([]int32, 0, n), Labels: make([]int32, 0, n), AttentionMask: make([]int32, n), Docs: 1}
+	r.InputIDs = append(append(r.InputIDs, prompt...), completion...)
+	for range prompt {
+		r.Labels = append(r.Labels, nn.IgnoreIndex)
+	}
+	r.Labels = append(r.Labels, completion...)
+	for i := range r.AttentionMask {
+		r.AttentionMask[i] = 1
+	}
+	return r
+}
+
+// Loader batches pairs as train.Loader: BatchSize pairs a batch, 2 ×
+// BatchSize rows (the chosen first, then the rejected in the same order),
+// padded on the right to the batch's longest, shuffled per epoch from Seed
+// when Shuffle is set. Seek makes a resumed run continue where it stopped.
+type Loader struct {
+	Pairs     []Pair
+	BatchSize int
+	Shuffle   bool
+	Seed      uint64
+	PadID     int
+	Backend   tensor.Backend
+
+	order        []int
+	epoch, index int
+}
+
+// NewLoader checks the settings and starts at epoch 0.
+func NewLoader(pairs []Pair, batchSize int, shuffle bool, seed uint64, padID int, be tensor.Backend) (*Loader, error) {
+	if batchSize <= 0 {
+		return nil, fmt.Errorf("dpo: batch size must be > 0, got %d", batchSize)
+	}
+	if len(pairs) == 0 {
+		return nil, fmt.Errorf("dpo: no preference pairs")
+	}
+	if be == nil {
+		be = tensor.CPUDefault()
+	}
+	l := &Loader{Pairs: pairs, BatchSize: batchSize, Shuffle: shuffle, Seed: seed, PadID: padID, Backend: be}
+	l.StartEpoch(0)
+	return l, nil
+}
+
+func (l *Loader) StartEpoch(e int) {
+	l.epoch, l.index = e, 0
+	l.order = make([]int, len(l.Pairs))
+	for i := range l.order {
+		l.order[i] = i
+	}
+	if l.Shuffle {
+		r := rand.New(rand.NewPCG(l.Seed, uint64(e)))
+		r.Shuffle(len(l.order), func(i, j int) { l.order[i], l.order[j] = l.order[j], l.order[i] })
+	}
+}
+
+func (l *Loader) Position() (int, int) { return l.epoch, l.index }
+
+func (l *Loader) Len() int { return (len(l.Pairs) + l.BatchSize - 1) / l.BatchSize }
+
+// Seek moves to batch index of epoch e.
+func (l *Loader) Seek(e, index int) {
+	l.StartEpoch(e)
+	l.index = index
+}
+
+func (l *Loader) Next() (train.Batch, error) {
+	start := l.index * l.BatchSize
+	if start >= len(l.order) {
+		return train.Batch{}, io.EOF
+	}
+	idx := l.order[start:min(start+l.BatchSize, len(l.order))]
+	rows := make([]prep.Row, 2*len(idx))
+	for i, k := range idx {
+		p := l.Pairs[k]
+		rows[i], rows[len(idx)+i] = row(p.Prompt, p.Chosen), row(p.Prompt, p.Rejected)
+	}
+	l.index++
+	return train.Collate(rows, nil, l.PadID, l.Backend), nil
+}
