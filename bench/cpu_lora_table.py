@@ -2,7 +2,9 @@
 bench/README.md: per configuration the best run's tokens/s (and its peak RSS,
 step time and CPU seconds per step) over all the files given, with ftune's ratio to PyTorch at the same
 thread count and precision and to PyTorch's best thread count for that shape and precision.
-Lines without a precision (before 2026-12-06) are f32."""
+Lines without a precision (before 2026-12-06) are f32. Lines with an objective (bench/cpu_dpo.sh:
+"dpo") make their own rows, compared with PyTorch's of the same objective; "no_arena" marks
+ftune's steps allocated on Go's heap (the trainer's default) rather than a step arena."""
 import json, sys
 
 def lines(paths):
@@ -17,14 +19,16 @@ def main(paths):
         if not line.startswith("{"):
             continue
         r = json.loads(line)
-        key = (r["shape"], r.get("precision", "f32"), r["side"], r["quant"], r["threads"])
+        shape = r["shape"] + (" " + r["objective"].upper() if r.get("objective") else "")
+        quant = r["quant"] + (" heap" if r.get("no_arena") else "")
+        key = (shape, r.get("precision", "f32"), r["side"], quant, r["threads"])
         runs[key] = runs.get(key, 0) + 1
         if key not in best or r["tokens_per_s"] > best[key]["tokens_per_s"]:
             best[key] = r
     print("| shape (batch x seq) | precision | side | weights | threads | tokens/s (best of %s) | step s | CPU s/step | peak RSS MiB | vs torch same threads | vs torch best |"
           % "/".join(sorted({str(n) for n in runs.values()})))
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for shape in ("tiny-base", "smollm2-135m"):
+    for shape in ("tiny-base", "smollm2-135m", "tiny-base DPO", "smollm2-135m DPO"):
         for prec in ("f32", "bf16"):
             torch = {k[4]: v for k, v in best.items() if k[0] == shape and k[1] == prec and k[2] == "torch"}
             tbest = max((v["tokens_per_s"] for v in torch.values()), default=0)
@@ -34,9 +38,12 @@ def main(paths):
                 same = torch.get(k[4])
                 r_same = "%.2fx" % (v["tokens_per_s"] / same["tokens_per_s"]) if same and k[2] != "torch" else ""
                 r_best = "%.2fx" % (v["tokens_per_s"] / tbest) if tbest and k[2] != "torch" else ""
-                wt = {"f32": "bf16→f32" if k[2] == "ftune" else "f32", "nf4": "NF4"}[k[3]]
+                quant, heap = k[3].split(" ")[0], k[3].endswith(" heap")
+                wt = {"f32": "bf16→f32" if k[2] == "ftune" else "f32", "nf4": "NF4"}[quant]
                 if prec == "bf16":
-                    wt = {"f32": "bf16" if k[2] == "ftune" else "f32, autocast", "nf4": "NF4"}[k[3]]
+                    wt = {"f32": "bf16" if k[2] == "ftune" else "f32, autocast", "nf4": "NF4"}[quant]
+                if heap:
+                    wt += ", Go heap"
                 print("| %s (%dx%d) | %s | %s | %s | %d | %.1f | %.3f | %.3f | %.0f | %s | %s |" % (
                     shape, v["batch"], v["seq"], prec, k[2], wt, k[4], v["tokens_per_s"], v["step_s"],
                     v.get("cpu_s_per_step", 0), v["peak_rss_mib"], r_same, r_best))

@@ -21,6 +21,7 @@ import (
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/optim"
 	"github.com/ftune/ftune/tensor"
+	"github.com/ftune/ftune/train/dpo"
 )
 
 // Shape is a Llama-architecture model shape and the batch it is trained
@@ -50,6 +51,11 @@ type LoRARun struct {
 	BF16    bool
 	Warmup  int  // untimed steps
 	NoArena bool // allocate on Go's heap instead of a step arena
+	// DPO times a DPO step instead (train/dpo: the reference's forward
+	// without gradients, the policy's, its backward, AdamW) on max(1,
+	// Batch/2) pairs of Seq-token rows: a prompt of Seq/2 tokens and
+	// completions of the rest, as torch_cpu_dpo.py does.
+	DPO bool
 	Steps   int  // timed steps
 	// Timed, when set, is called just before the timed steps (to start a
 	// profile that leaves out loading and warm-up).
@@ -63,6 +69,8 @@ type LoRAResult struct {
 	Family      string    `json:"family,omitempty"`
 	Quant       string    `json:"quant"`
 	Precision   string    `json:"precision"` // f32 or bf16 (the products; see LoRARun.BF16)
+	Objective   string    `json:"objective,omitempty"` // "dpo", or empty: the LoRA step
+	NoArena     bool      `json:"no_arena,omitempty"`  // the step's tensors on Go's heap (LoRARun.NoArena)
 	Threads     int       `json:"threads"`
 	Batch       int       `json:"batch"`
 	Seq         int       `json:"seq"`
@@ -131,6 +139,18 @@ func RunLoRA(r LoRARun) (LoRAResult, error) {
 		InputIDs: tensor.FromHost(m.Backend, tensor.I64, ids, B, T),
 		Labels:   tensor.FromHost(m.Backend, tensor.I64, ids, B, T),
 	}
+	forward := func(tp *autograd.Tape) (*autograd.Var, error) {
+		out, err := m.Forward(tp, batch, nn.ForwardOptions{LossOnly: true})
+		return out.Loss, err
+	}
+	rows, objective := B, ""
+	if r.DPO {
+		var dpoForward func(*autograd.Tape) (*autograd.Var, error)
+		if dpoForward, rows, err = dpoStep(m, ad, B, T, rng); err != nil {
+			return LoRAResult{}, err
+		}
+		forward, objective = dpoForward, "dpo"
+	}
 	var loss float64
 	// The step's activations and gradients come from an arena recycled
 	// every step, as the trainer does (tensor.Arena).
@@ -150,12 +170,12 @@ func RunLoRA(r LoRARun) (LoRAResult, error) {
 			defer cpuBE.SetArena(prev)
 		}
 		tp := autograd.NewTape()
-		out, err := m.Forward(tp, batch, nn.ForwardOptions{LossOnly: true})
+		l, err := forward(tp)
 		if err != nil {
 			return err
 		}
-		loss = out.Loss.Value.Item()
-		if err := tp.Backward(out.Loss); err != nil {
+		loss = l.Value.Item()
+		if err := tp.Backward(l); err != nil {
 			return err
 		}
 		ps := make([]optim.Param, 0, len(params))
@@ -195,12 +215,46 @@ func RunLoRA(r LoRARun) (LoRAResult, error) {
 	dt := time.Since(t0).Seconds() / float64(max(r.Steps, 1))
 	cpu := (CPUSeconds() - c0) / float64(max(r.Steps, 1))
 	return LoRAResult{
-		Side: "ftune", Shape: r.Shape.Name, Family: r.Family, Quant: quant, Precision: precision, Threads: r.Threads, Batch: B, Seq: T,
-		StepS: round4(dt), StepsS: each, TokensPerS: math.Round(float64(B*T)/dt*10) / 10, PeakRSSMiB: math.Round(PeakRSSMiB()*10) / 10, CPUSPerStep: round4(cpu), Loss: round4(loss),
+		Side: "ftune", Shape: r.Shape.Name, Family: r.Family, Quant: quant, Precision: precision, Objective: objective, NoArena: r.NoArena, Threads: r.Threads, Batch: rows, Seq: T,
+		StepS: round4(dt), StepsS: each, TokensPerS: math.Round(float64(rows*T)/dt*10) / 10, PeakRSSMiB: math.Round(PeakRSSMiB()*10) / 10, CPUSPerStep: round4(cpu), Loss: round4(loss),
 	}, nil
 }
 
 func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
+
+// dpoStep is LoRARun.DPO's loss: max(1, B/2) pairs of random tokens, each
+// row T tokens (a prompt of T/2, completions of T − T/2), the reference
+// being the model with adapter a detached. rows is the batch's rows.
+func dpoStep(m *nn.Model, a *lora.Adapter, B, T int, rng *rand.Rand) (forward func(*autograd.Tape) (*autograd.Var, error), rows int, err error) {
+	ids := func(n int) []int32 {
+		out := make([]int32, n)
+		for i := range out {
+			out[i] = int32(rng.IntN(m.Config.VocabSize))
+		}
+		return out
+	}
+	pairs := make([]dpo.Pair, max(1, B/2))
+	for i := range pairs {
+		pairs[i] = dpo.Pair{Prompt: ids(T / 2), Chosen: ids(T - T/2), Rejected: ids(T - T/2)}
+	}
+	l, err := dpo.NewLoader(pairs, len(pairs), false, 0, 0, m.Backend)
+	if err != nil {
+		return nil, 0, err
+	}
+	b, err := l.Next()
+	if err != nil {
+		return nil, 0, err
+	}
+	obj := &dpo.Objective{Model: m, Beta: 0.1, Reference: func(f func() error) error {
+		lora.Detach(m)
+		defer a.Attach(m)
+		return f()
+	}}
+	return func(tp *autograd.Tape) (*autograd.Var, error) {
+		out, err := obj.Forward(tp, b, nn.ForwardOptions{})
+		return out.Loss, err
+	}, 2 * len(pairs), nil
+}
 
 // RandomModelDir returns a Llama folder of shape s with random bf16
 // weights; see RandomFamilyModelDir.

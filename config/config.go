@@ -34,7 +34,7 @@ type DataConfig struct {
 	Root          string             `yaml:"root" path:"1" doc:"Subject data root: one file or folder per subject. Empty = the bundled subject datasets."`
 	Files         []string           `yaml:"files" path:"1" doc:"Data files to use instead of a subject root (one subject per file, named after it)."`
 	Format        string             `yaml:"format" doc:"Format of data.files: auto (by extension), jsonl, json, csv, parquet or text (a subject root needs auto)."`
-	Shape         string             `yaml:"shape" doc:"Record layout of data.files: auto, alpaca, chat, sharegpt, completion or input_output (a subject root needs auto)."`
+	Shape         string             `yaml:"shape" doc:"Record layout of data.files: auto, alpaca, chat, sharegpt, completion, input_output or preference (prompt, chosen, rejected: for training.objective dpo) (a subject root needs auto)."`
 	Template      string             `yaml:"template" path:"1" doc:"Chat template: auto (the model's), a built-in (chatml, llama3, llama2, mistral, alpaca) or a .jinja file."`
 	Thinking      string             `yaml:"enable_thinking" doc:"enable_thinking passed to the chat template: auto (not passed: the template's default), true or false. Only for templates that read it (Qwen3's); false puts an empty <think> block in the generation prompt, which is then not learnt."`
 	MaxLength     int                `yaml:"max_length" doc:"Tokens per row; longer examples are truncated. At most the model's max_position_embeddings (see allow_longer_than_model)."`

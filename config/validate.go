@@ -17,7 +17,7 @@ import (
 var (
 	dtypes      = []string{"auto", "bf16"}
 	formats     = []string{"auto", "jsonl", "json", "csv", "parquet", "text"}
-	shapes      = []string{"auto", "alpaca", "chat", "sharegpt", "completion", "input_output"}
+	shapes      = []string{"auto", "alpaca", "chat", "sharegpt", "completion", "input_output", "preference"}
 	templates   = []string{"auto", "chatml", "llama3", "llama2", "mistral", "alpaca"}
 	mixings     = []string{"proportional", "uniform", "weights"}
 	optimizers  = []string{"adamw", "sgd"}

@@ -265,8 +265,8 @@ func (o *Options) checkBounds(cfg nn.Config) error {
 	if o.DType == "bf16" && cfg.TorchDType != "bfloat16" {
 		return fmt.Errorf("recipe: model.dtype bf16: %s/config.json stores %q weights; converting them is not implemented (use model.dtype: auto)", o.ModelDir, cfg.TorchDType)
 	}
-	if o.BatchSize > maxBatchRows {
-		return fmt.Errorf("recipe: training.batch_size %d is more rows than one micro-batch can hold (at most %d); use training.grad_accum for a larger effective batch", o.BatchSize, maxBatchRows)
+	if o.batchRows() > maxBatchRows {
+		return fmt.Errorf("recipe: training.batch_size %d is %d rows, more than one micro-batch can hold (at most %d); use training.grad_accum for a larger effective batch", o.BatchSize, o.batchRows(), maxBatchRows)
 	}
 	if o.SeqLen > cfg.MaxPositions {
 		if !o.AllowLongerThanModel {
@@ -412,7 +412,7 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	if o.Optimizer == "sgd" {
 		copies = 3
 	}
-	tokens := f(o.BatchSize) * f(o.SeqLen)
+	tokens := f(o.batchRows()) * f(o.SeqLen)
 	// perToken is one activation of the given width per token, as
 	// allocated.
 	perToken := func(width float64) float64 { return alloc(tokens * act * width) }

@@ -28,6 +28,17 @@ const defaultDPOBeta = 0.1
 
 func (o Options) dpo() bool { return o.Objective == ObjectiveDPO }
 
+// batchRows is the rows of a micro-batch: training.batch_size, or under
+// DPO twice that (a pair is its chosen and its rejected row). The
+// reference's forward, without a tape, runs before the policy's and keeps
+// nothing but its log-likelihoods, so the memory plan counts the rows once.
+func (o Options) batchRows() int {
+	if o.dpo() {
+		return 2 * o.BatchSize
+	}
+	return o.BatchSize
+}
+
 func (o Options) dpoBeta() float64 {
 	if o.DPOBeta == 0 {
 		return defaultDPOBeta

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -115,4 +116,91 @@ func TestDPORun(t *testing.T) {
 		t.Errorf("no adapter exported: %v", res.Adapters)
 	}
 	t.Logf("before: %v\nafter: %v", res.Before.Val, after)
+}
+
+func dpoOptions(t *testing.T, name string, chat bool) Options {
+	t.Helper()
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	o := quickOptions(t, name)
+	o.Subjects = nil
+	o.DataRoot, o.DataFiles = "", []string{writePreferences(t, t.TempDir(), "chemistry", 40, chat)}
+	o.Objective = ObjectiveDPO
+	o.Steps, o.BatchSize, o.LR, o.EvalEvery, o.EvalMaxBatches = 6, 2, 1e-3, 0, 1
+	return o
+}
+
+// TestDPOResumesExactly: a DPO run stopped after 3 steps (its checkpoint)
+// and resumed to 6 continues as the uninterrupted run does: the same
+// losses, bit for bit (the pair loader's position and the adapters'
+// dropout streams are in the checkpoint). Text-form pairs, so the EOS the
+// completions get is in the rows too.
+func TestDPOResumesExactly(t *testing.T) {
+	o := dpoOptions(t, "full", false)
+	o.Schedule, o.WarmupSteps, o.CheckpointEvery = "constant", 0, 3
+	full, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.RunName, o.Steps = "part", 3
+	part, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.ResumeDir, o.Steps = part.RunDir, 6
+	resumed, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full.Losses) != 6 || resumed.Steps != 6 {
+		t.Fatalf("full run %d losses, resumed run %d steps", len(full.Losses), resumed.Steps)
+	}
+	got := append(append([]float64(nil), part.Losses...), resumed.Losses[len(resumed.Losses)-3:]...)
+	if !slices.Equal(got, full.Losses) {
+		t.Errorf("losses interrupted and resumed %v, uninterrupted %v", got, full.Losses)
+	}
+}
+
+// TestDPORefusals: what DPO cannot honour is refused before anything
+// loads, naming the setting; the wrong kind of data for the objective is
+// refused naming the record.
+func TestDPORefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(*Options)
+		want string
+	}{
+		{"per-subject adapters", func(o *Options) { o.Mode = PerSubject }, "per-subject adapters"},
+		{"a trained lm_head", func(o *Options) { o.ModulesToSave = []string{"lm_head"} }, "lm_head in lora.modules_to_save"},
+		{"train_on_inputs", func(o *Options) { o.TrainOnInputs = true }, "data.train_on_inputs"},
+		{"augmentation", func(o *Options) { o.Rephrase = 0.5 }, "data.augment"},
+		{"NEFTune", func(o *Options) { o.NEFTuneAlpha = 5 }, "neftune_alpha"},
+		{"uniform mixing", func(o *Options) { o.Mixing = "uniform" }, "data.mixing uniform"},
+		{"a negative beta", func(o *Options) { o.DPOBeta = -1 }, "training.dpo.beta"},
+		{"an unknown objective", func(o *Options) { o.Objective = "orpo" }, `training.objective "orpo"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := dpoOptions(t, "refused", true)
+			tc.set(&o)
+			_, err := Run(context.Background(), o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to name %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("supervised data under dpo", func(t *testing.T) {
+		o := dpoOptions(t, "sft-data", true)
+		o.DataFiles = []string{writeUserFile(t, t.TempDir(), "chat.jsonl", "chat", 10)}
+		_, err := Run(context.Background(), o)
+		if err == nil || !regexp.MustCompile(`chat\.jsonl:\d+: not a preference record`).MatchString(err.Error()) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("preference data under sft", func(t *testing.T) {
+		o := dpoOptions(t, "pref-data", true)
+		o.Objective = ""
+		_, err := Run(context.Background(), o)
+		if err == nil || !regexp.MustCompile(`chemistry-prefs\.jsonl:\d+: a preference record`).MatchString(err.Error()) || !strings.Contains(err.Error(), "training.objective: dpo") {
+			t.Fatalf("err = %v", err)
+		}
+	})
 }

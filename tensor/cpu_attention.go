@@ -14,6 +14,10 @@ type attnMask struct {
 	p        AttentionParams
 	S, T     int
 	keep     []int // [B*S] key mask, nil = all
+	// kept, with keep, is each batch row's kept keys as an interval: a
+	// row padded at its ends (right padding, left padding) keeps
+	// [lo, hi), so maskRowRange clamps to it instead of testing every key.
+	kept     []keptRange
 	segments []int // [B*S] document ids, nil = one document
 	// runs, with segments, gives for each key the run of equal document
 	// ids it belongs to, so a query's visible keys are an interval.
@@ -47,12 +51,41 @@ func newSegmentRuns(seg []int) segmentRuns {
 	return r
 }
 
+// keptRange is the keys a batch row's key mask keeps, [lo, hi) when
+// contiguous (every key outside is masked, every key inside kept).
+type keptRange struct {
+	lo, hi     int
+	contiguous bool
+}
+
+func newKeptRange(keep []int) keptRange {
+	lo, hi := 0, len(keep)
+	for lo < hi && keep[lo] == 0 {
+		lo++
+	}
+	for hi > lo && keep[hi-1] == 0 {
+		hi--
+	}
+	r := keptRange{lo: lo, hi: hi, contiguous: true}
+	for _, k := range keep[lo:hi] {
+		if k == 0 {
+			r.contiguous = false
+			break
+		}
+	}
+	return r
+}
+
 func newAttnMask(p AttentionParams, B, T, S int) (*attnMask, error) {
 	m := &attnMask{p: p, S: S, T: T}
 	var err error
 	if p.KeyMask != nil {
 		if m.keep, err = maskInts(p.KeyMask); err != nil {
 			return nil, err
+		}
+		m.kept = make([]keptRange, B)
+		for b := range m.kept {
+			m.kept[b] = newKeptRange(m.keep[b*S : (b+1)*S])
 		}
 	}
 	if p.Segments != nil {

@@ -27,8 +27,9 @@ func (m *attnMask) visibleKeys(t1 int) int {
 }
 
 // maskRowRange prepares a score row for the exp that follows: the keys
-// query t may see are row[lo:hi) (an interval for causal, window, padding
-// at the ends and packed documents stored as contiguous runs); everything
+// query t may see are row[lo:hi) (an interval for causal, window, a key
+// mask that pads the row at its ends and packed documents stored as
+// contiguous runs); everything
 // outside is zeroed, so only the visible part is exponentiated (the vector
 // exp is several times slower on −Inf). A key inside the interval that is
 // still masked (padding in the middle, a document split in several runs)
@@ -49,6 +50,9 @@ func (m *attnMask) maskRowRange(row []float32, b, t int) (lo, hi int) {
 		q := m.S - m.T + t
 		lo, hi = max(lo, r.start[q]), min(hi, r.end[q])
 	}
+	if m.kept != nil && m.kept[b].contiguous {
+		lo, hi = max(lo, m.kept[b].lo), min(hi, m.kept[b].hi)
+	}
 	if hi <= lo {
 		clear(row)
 		return 0, 0
@@ -58,7 +62,7 @@ func (m *attnMask) maskRowRange(row []float32, b, t int) (lo, hi int) {
 	if m.p.Softcap != 0 { // before the −Inf below, which the cap would turn into −c
 		asm.Softcap(row[lo:hi], row[lo:hi], m.p.Softcap)
 	}
-	if m.keep != nil || (m.segments != nil && !m.runs[b].contiguous) {
+	if (m.keep != nil && !m.kept[b].contiguous) || (m.segments != nil && !m.runs[b].contiguous) {
 		any := false
 		for s := lo; s < hi; s++ {
 			if m.allowed(b, t, s) {

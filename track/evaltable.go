@@ -9,8 +9,9 @@ import (
 
 // Evaluation metrics a run logs before and after training (recipe's
 // logEval): eval_before/<key> and eval_after/<key>, where key is val/loss
-// (all subjects), val/<subject>/loss, exact_match/<subject|all> and
-// multiple_choice/<subject|all>.
+// (all subjects), val/<subject>/loss, exact_match/<subject|all>,
+// multiple_choice/<subject|all>, and under DPO val/rewards/accuracies and
+// val/rewards/margins.
 const (
 	EvalBeforePrefix = "eval_before/"
 	EvalAfterPrefix  = "eval_after/"
@@ -30,6 +31,21 @@ var evalColumns = []struct {
 	}},
 	{"exact match", func(s string) string { return "exact_match/" + s }},
 	{"multiple choice", func(s string) string { return "multiple_choice/" + s }},
+	// A preference objective's (DPO's: its validation loss is the DPO
+	// loss), for all subjects together only.
+	{"reward accuracy", allOnly("val/rewards/accuracies")},
+	{"reward margin", allOnly("val/rewards/margins")},
+}
+
+// allOnly is a column measured over every subject together: key for
+// "all", nothing per subject.
+func allOnly(key string) func(string) string {
+	return func(s string) string {
+		if s == "all" {
+			return key
+		}
+		return "val/" + s + "/" + strings.TrimPrefix(key, "val/")
+	}
 }
 
 // EvalTable is the evaluation before and after training, one row per

@@ -21,3 +21,19 @@ func TestBeforeAfterOneSubject(t *testing.T) {
 		t.Errorf("row %+v", r)
 	}
 }
+
+// TestBeforeAfterDPO: a DPO run's table has its loss and the reward
+// accuracy and margin, in one row for all its pairs.
+func TestBeforeAfterDPO(t *testing.T) {
+	tab := BeforeAfter(Values{
+		EvalBeforePrefix + "val/loss": 0.6931, EvalAfterPrefix + "val/loss": 0.27,
+		EvalBeforePrefix + "val/rewards/accuracies": 0, EvalAfterPrefix + "val/rewards/accuracies": 0.875,
+		EvalBeforePrefix + "val/rewards/margins": 0, EvalAfterPrefix + "val/rewards/margins": 2.2,
+	})
+	if len(tab.Rows) != 1 || tab.Rows[0].Subject != "all" || !slices.Equal(tab.Metrics, []string{"validation loss", "reward accuracy", "reward margin"}) {
+		t.Fatalf("table %+v", tab)
+	}
+	if r := tab.Rows[0]; !slices.Equal(r.After, []string{"0.27", "0.875", "2.2"}) {
+		t.Errorf("row %+v", r)
+	}
+}

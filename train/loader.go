@@ -53,25 +53,69 @@ type Loader interface {
 	Len() int
 }
 
+// Order is the order in which a loader visits its N items, BatchSize at
+// a time: as given, or shuffled per epoch from Seed (the epoch's order
+// depends on the seed and the epoch alone, so a resumed run draws it
+// again), and where it is, the epoch and the batches consumed in it, which
+// checkpoints save and Seek restores. Loaders embed it for Loader's
+// StartEpoch, Position, Len and Seek.
+type Order struct {
+	N         int
+	BatchSize int
+	Shuffle   bool
+	Seed      uint64
+
+	order        []int
+	epoch, index int
+}
+
+func (o *Order) StartEpoch(e int) {
+	o.epoch, o.index = e, 0
+	o.order = make([]int, o.N)
+	for i := range o.order {
+		o.order[i] = i
+	}
+	if o.Shuffle {
+		r := rand.New(rand.NewPCG(o.Seed, uint64(e)))
+		r.Shuffle(len(o.order), func(i, j int) { o.order[i], o.order[j] = o.order[j], o.order[i] })
+	}
+}
+
+func (o *Order) Position() (int, int) { return o.epoch, o.index }
+
+func (o *Order) Len() int { return (o.N + o.BatchSize - 1) / o.BatchSize }
+
+// Seek moves to batch index of epoch e.
+func (o *Order) Seek(e, index int) {
+	o.StartEpoch(e)
+	o.index = index
+}
+
+// NextBatch returns the items of the epoch's next batch and moves past
+// it, or nil at the end of the epoch.
+func (o *Order) NextBatch() []int {
+	start := o.index * o.BatchSize
+	if start >= len(o.order) {
+		return nil
+	}
+	o.index++
+	return o.order[start:min(start+o.BatchSize, len(o.order))]
+}
+
 // RowLoader batches in-memory rows of the data pipeline (prep.Row, packed
 // or padded), shuffled per epoch from a seed (shuffling off keeps file
 // order), padded on the right to each batch's longest row. Subjects names
 // the rows' subject ids (Row.Subject; -1, a packed row mixing subjects,
 // has the name "").
 type RowLoader struct {
-	Rows      []prep.Row
-	Subjects  []string
-	BatchSize int
-	Shuffle   bool
-	Seed      uint64
-	PadID     int
-	Backend   tensor.Backend
+	Order
+	Rows     []prep.Row
+	Subjects []string
+	PadID    int
+	Backend  tensor.Backend
 	// Augment, when set, changes each batch's rows (prompt dropout); it is
 	// given the epoch and batch index, so a resumed run redraws the same.
 	Augment func(rows []prep.Row, epoch, index int) ([]prep.Row, error)
-
-	order        []int
-	epoch, index int
 }
 
 // NewRowLoader checks the rows and starts at epoch 0.
@@ -97,50 +141,27 @@ func NewRowLoader(rows []prep.Row, subjects []string, batchSize int, shuffle boo
 	if be == nil {
 		be = tensor.CPUDefault()
 	}
-	l := &RowLoader{Rows: rows, Subjects: subjects, BatchSize: batchSize, Shuffle: shuffle, Seed: seed, PadID: padID, Backend: be}
+	l := &RowLoader{Order: Order{N: len(rows), BatchSize: batchSize, Shuffle: shuffle, Seed: seed}, Rows: rows, Subjects: subjects, PadID: padID, Backend: be}
 	l.StartEpoch(0)
 	return l, nil
 }
 
-func (l *RowLoader) StartEpoch(e int) {
-	l.epoch, l.index = e, 0
-	l.order = make([]int, len(l.Rows))
-	for i := range l.order {
-		l.order[i] = i
-	}
-	if l.Shuffle {
-		r := rand.New(rand.NewPCG(l.Seed, uint64(e)))
-		r.Shuffle(len(l.order), func(i, j int) { l.order[i], l.order[j] = l.order[j], l.order[i] })
-	}
-}
-
-func (l *RowLoader) Position() (int, int) { return l.epoch, l.index }
-
-func (l *RowLoader) Len() int { return (len(l.Rows) + l.BatchSize - 1) / l.BatchSize }
-
-// Seek moves to batch index of epoch e.
-func (l *RowLoader) Seek(e, index int) {
-	l.StartEpoch(e)
-	l.index = index
-}
-
 func (l *RowLoader) Next() (Batch, error) {
-	start := l.index * l.BatchSize
-	if start >= len(l.order) {
+	epoch, index := l.Position()
+	idx := l.NextBatch()
+	if idx == nil {
 		return Batch{}, io.EOF
 	}
-	end := min(start+l.BatchSize, len(l.order))
-	rows := make([]prep.Row, 0, end-start)
-	for _, i := range l.order[start:end] {
+	rows := make([]prep.Row, 0, len(idx))
+	for _, i := range idx {
 		rows = append(rows, l.Rows[i])
 	}
 	if l.Augment != nil {
 		var err error
-		if rows, err = l.Augment(rows, l.epoch, l.index); err != nil {
+		if rows, err = l.Augment(rows, epoch, index); err != nil {
 			return Batch{}, err
 		}
 	}
-	l.index++
 	return Collate(rows, l.Subjects, l.PadID, l.Backend), nil
 }
 

@@ -15,6 +15,7 @@ import (
 func FuzzJSONL(f *testing.F) {
 	f.Add([]byte(`{"text":"a"}` + "\n" + `{"text":"b"}`))
 	f.Add([]byte(`{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}`))
+	f.Add([]byte(`{"prompt":"q","chosen":" a","rejected":" b"}` + "\n" + `{"chosen":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}],"rejected":[{"role":"user","content":"q"},{"role":"assistant","content":"b"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		lines := bytes.Count(data, []byte("\n")) + 1
 		for _, skip := range []bool{false, true} {

@@ -387,10 +387,20 @@ func (s *suite) attentionAt(t *testing.T, B, T, Hq, Hkv, D int, softcap float32)
 		}
 		split[i] = int64((i % T / 2) % 2)
 	}
+	// holes: the first row left-padded by 2, the others with a masked key
+	// in the middle (the kept keys no longer one interval)
+	holes := make([]int64, B*T)
+	for i := range holes {
+		holes[i] = 1
+		if (i < T && i < 2) || (i >= T && i%T == T/2) {
+			holes[i] = 0
+		}
+	}
 	for _, c := range []struct {
 		name string
 		p    tensor.AttentionParams
 	}{
+		{"left padding and holes", tensor.AttentionParams{Causal: true, KeyMask: tensor.FromHost(s.b, tensor.I64, holes, B, T)}},
 		{"causal", tensor.AttentionParams{Causal: true}},
 		{"padding", tensor.AttentionParams{Causal: true, KeyMask: tensor.FromHost(s.b, tensor.I64, mask, B, T)}},
 		{"window", tensor.AttentionParams{Causal: true, Window: 3}},
@@ -420,8 +430,13 @@ func (s *suite) attentionAt(t *testing.T, B, T, Hq, Hkv, D int, softcap float32)
 			if p.Window > 0 && tt-ss >= p.Window {
 				return false
 			}
-			if p.KeyMask != nil && mask[b*T+ss] == 0 {
-				return false
+			if km := mask; p.KeyMask != nil {
+				if c.name == "left padding and holes" {
+					km = holes
+				}
+				if km[b*T+ss] == 0 {
+					return false
+				}
 			}
 			if p.Segments != nil {
 				ids := seg

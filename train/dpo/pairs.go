@@ -3,7 +3,6 @@ package dpo
 import (
 	"fmt"
 	"io"
-	"math/rand/v2"
 
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/nn"
@@ -94,17 +93,13 @@ func row(prompt, completion []int32) prep.Row {
 // Loader batches pairs as train.Loader: BatchSize pairs a batch, 2 ×
 // BatchSize rows (the chosen first, then the rejected in the same order),
 // padded on the right to the batch's longest, shuffled per epoch from Seed
-// when Shuffle is set. Seek makes a resumed run continue where it stopped.
+// when Shuffle is set (train.Order: Seek makes a resumed run continue
+// where it stopped).
 type Loader struct {
-	Pairs     []Pair
-	BatchSize int
-	Shuffle   bool
-	Seed      uint64
-	PadID     int
-	Backend   tensor.Backend
-
-	order        []int
-	epoch, index int
+	train.Order
+	Pairs   []Pair
+	PadID   int
+	Backend tensor.Backend
 }
 
 // NewLoader checks the settings and starts at epoch 0.
@@ -118,44 +113,20 @@ func NewLoader(pairs []Pair, batchSize int, shuffle bool, seed uint64, padID int
 	if be == nil {
 		be = tensor.CPUDefault()
 	}
-	l := &Loader{Pairs: pairs, BatchSize: batchSize, Shuffle: shuffle, Seed: seed, PadID: padID, Backend: be}
+	l := &Loader{Order: train.Order{N: len(pairs), BatchSize: batchSize, Shuffle: shuffle, Seed: seed}, Pairs: pairs, PadID: padID, Backend: be}
 	l.StartEpoch(0)
 	return l, nil
 }
 
-func (l *Loader) StartEpoch(e int) {
-	l.epoch, l.index = e, 0
-	l.order = make([]int, len(l.Pairs))
-	for i := range l.order {
-		l.order[i] = i
-	}
-	if l.Shuffle {
-		r := rand.New(rand.NewPCG(l.Seed, uint64(e)))
-		r.Shuffle(len(l.order), func(i, j int) { l.order[i], l.order[j] = l.order[j], l.order[i] })
-	}
-}
-
-func (l *Loader) Position() (int, int) { return l.epoch, l.index }
-
-func (l *Loader) Len() int { return (len(l.Pairs) + l.BatchSize - 1) / l.BatchSize }
-
-// Seek moves to batch index of epoch e.
-func (l *Loader) Seek(e, index int) {
-	l.StartEpoch(e)
-	l.index = index
-}
-
 func (l *Loader) Next() (train.Batch, error) {
-	start := l.index * l.BatchSize
-	if start >= len(l.order) {
+	idx := l.NextBatch()
+	if idx == nil {
 		return train.Batch{}, io.EOF
 	}
-	idx := l.order[start:min(start+l.BatchSize, len(l.order))]
 	rows := make([]prep.Row, 2*len(idx))
 	for i, k := range idx {
 		p := l.Pairs[k]
 		rows[i], rows[len(idx)+i] = row(p.Prompt, p.Chosen), row(p.Prompt, p.Rejected)
 	}
-	l.index++
 	return train.Collate(rows, nil, l.PadID, l.Backend), nil
 }

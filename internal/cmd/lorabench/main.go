@@ -4,6 +4,7 @@
 //
 //	go run ./internal/cmd/lorabench -shape tiny-base -threads 2 -quant nf4
 //	go run ./internal/cmd/lorabench -shape smollm2-135m -family gemma2 -threads 2
+//	go run ./internal/cmd/lorabench -shape tiny-base -dpo
 //
 // -family writes (once, under -cache) a random-weight folder of that model
 // family at the shape and times the same step on it (bench/cpu_families.sh).
@@ -36,14 +37,15 @@ func main() {
 	gogc := flag.Int("gogc", 0, "GOGC for the run (0 = leave as is)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the timed steps")
 	noArena := flag.Bool("no-arena", false, "allocate the step's tensors on Go's heap instead of a recycled step arena")
+	dpo := flag.Bool("dpo", false, "time a DPO step (reference forward, policy forward and backward, AdamW) on max(1, batch/2) pairs, as bench/torch_cpu_dpo.py")
 	flag.Parse()
-	if err := run(*shape, *family, *window, *prepare, *threads, *quant, *precision, *model, *cache, *warmup, *steps, *gogc, *cpuprofile, *noArena); err != nil {
+	if err := run(*shape, *family, *window, *prepare, *threads, *quant, *precision, *model, *cache, *warmup, *steps, *gogc, *cpuprofile, *noArena, *dpo); err != nil {
 		fmt.Fprintln(os.Stderr, "lorabench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(shape, family string, window int, prepare bool, threads int, quant, precision, model, cache string, warmup, steps, gogc int, cpuprofile string, noArena bool) error {
+func run(shape, family string, window int, prepare bool, threads int, quant, precision, model, cache string, warmup, steps, gogc int, cpuprofile string, noArena, dpo bool) error {
 	s, ok := bench.Shapes[shape]
 	if !ok {
 		return fmt.Errorf("unknown shape %q (tiny-base or smollm2-135m)", shape)
@@ -92,7 +94,7 @@ func run(shape, family string, window int, prepare bool, threads int, quant, pre
 			}
 		}
 	}
-	r := bench.LoRARun{Shape: s, ModelDir: model, Family: family, Threads: threads, NF4: quant == "nf4", BF16: precision == "bf16", Warmup: warmup, Steps: steps, NoArena: noArena}
+	r := bench.LoRARun{Shape: s, ModelDir: model, Family: family, Threads: threads, NF4: quant == "nf4", BF16: precision == "bf16", Warmup: warmup, Steps: steps, NoArena: noArena, DPO: dpo}
 	var perr error
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
