@@ -55,8 +55,8 @@ type LoRARun struct {
 	// without gradients, the policy's, its backward, AdamW) on max(1,
 	// Batch/2) pairs of Seq-token rows: a prompt of Seq/2 tokens and
 	// completions of the rest, as torch_cpu_dpo.py does.
-	DPO bool
-	Steps   int  // timed steps
+	DPO   bool
+	Steps int // timed steps
 	// Timed, when set, is called just before the timed steps (to start a
 	// profile that leaves out loading and warm-up).
 	Timed func()
@@ -68,7 +68,7 @@ type LoRAResult struct {
 	Shape       string    `json:"shape"`
 	Family      string    `json:"family,omitempty"`
 	Quant       string    `json:"quant"`
-	Precision   string    `json:"precision"` // f32 or bf16 (the products; see LoRARun.BF16)
+	Precision   string    `json:"precision"`           // f32 or bf16 (the products; see LoRARun.BF16)
 	Objective   string    `json:"objective,omitempty"` // "dpo", or empty: the LoRA step
 	NoArena     bool      `json:"no_arena,omitempty"`  // the step's tensors on Go's heap (LoRARun.NoArena)
 	Threads     int       `json:"threads"`

@@ -11,9 +11,9 @@ import (
 // attnMask answers whether query t (0-based among the T queries) of batch
 // row b may see key s.
 type attnMask struct {
-	p        AttentionParams
-	S, T     int
-	keep     []int // [B*S] key mask, nil = all
+	p    AttentionParams
+	S, T int
+	keep []int // [B*S] key mask, nil = all
 	// kept, with keep, is each batch row's kept keys as an interval: a
 	// row padded at its ends (right padding, left padding) keeps
 	// [lo, hi), so maskRowRange clamps to it instead of testing every key.
