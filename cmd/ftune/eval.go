@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strconv"
+
 	"github.com/spf13/cobra"
 
 	"github.com/ftune/ftune"
@@ -8,20 +10,22 @@ import (
 )
 
 func newEvalCmd() *cobra.Command {
-	var adapter, modelName, data, subjects string
+	var adapter, modelName, data, subjects, objective string
 	var questions, seqLen int
 	var nf4 bool
+	var beta float64
 	cmd := &cobra.Command{
 		Use:   "eval",
 		Short: "Evaluate a base model, or base + adapter, on subject datasets (validation loss, exact match, multiple choice)",
 		Example: `  ftune eval                                        # tiny-base on the bundled subjects
   ftune eval --adapter runs/20261126-114016/adapter   # on the base the adapter was trained on
-  ftune eval --adapter runs/x/adapters --subjects '[chemistry]'   # per-subject adapters`,
+  ftune eval --adapter runs/x/adapters --subjects '[chemistry]'   # per-subject adapters
+  ftune eval --adapter runs/x/adapter --data ./prefs --objective dpo   # DPO loss and rewards on preference pairs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := config.Default()
-			sets := map[string]string{"--data": data, "--subjects": subjects}
-			paths := map[string]string{"--data": "data.root", "--subjects": "data.subjects"}
+			sets := map[string]string{"--data": data, "--subjects": subjects, "--objective": objective, "--dpo-beta": strconv.FormatFloat(beta, 'g', -1, 64)}
+			paths := map[string]string{"--data": "data.root", "--subjects": "data.subjects", "--objective": "training.objective", "--dpo-beta": "training.dpo.beta"}
 			for flag, v := range sets {
 				if cmd.Flags().Changed(flag[2:]) {
 					if err := config.ApplyFlag(cfg, flag, paths[flag], v); err != nil {
@@ -45,5 +49,7 @@ func newEvalCmd() *cobra.Command {
 	f.IntVar(&questions, "questions", 20, "held-out questions per subject")
 	f.IntVar(&seqLen, "seq-len", 256, "maximum example length")
 	f.BoolVar(&nf4, "load-in-4bit", false, "hold the base's projection weights in NF4 (as QLoRA trains them)")
+	f.StringVar(&objective, "objective", "sft", "sft (validation loss, questions) or dpo (the DPO loss and rewards on the validation pairs of preference data; the reference is the base without the adapter)")
+	f.Float64Var(&beta, "dpo-beta", 0.1, "DPO's beta, with --objective dpo")
 	return cmd
 }
