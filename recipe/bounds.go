@@ -266,7 +266,11 @@ func (o *Options) checkBounds(cfg nn.Config) error {
 		return fmt.Errorf("recipe: model.dtype bf16: %s/config.json stores %q weights; converting them is not implemented (use model.dtype: auto)", o.ModelDir, cfg.TorchDType)
 	}
 	if o.batchRows() > maxBatchRows {
-		return fmt.Errorf("recipe: training.batch_size %d is %d rows, more than one micro-batch can hold (at most %d); use training.grad_accum for a larger effective batch", o.BatchSize, o.batchRows(), maxBatchRows)
+		what := "is more rows"
+		if o.dpo() {
+			what = fmt.Sprintf("pairs are %d rows, more", o.batchRows())
+		}
+		return fmt.Errorf("recipe: training.batch_size %d %s than one micro-batch can hold (at most %d); use training.grad_accum for a larger effective batch", o.BatchSize, what, maxBatchRows)
 	}
 	if o.SeqLen > cfg.MaxPositions {
 		if !o.AllowLongerThanModel {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +13,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ftune/ftune/data/format"
+	"github.com/ftune/ftune/internal/testutil"
 )
 
 // writePreferences turns a subject's chat examples into preference
@@ -203,4 +207,93 @@ func TestDPORefusals(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+}
+
+// familyText materialises a tokenizer family folder of
+// testdata/tokenizers (inflating .zst files, following tokenizer_from) and
+// loads it as a run's Text.
+func familyText(t *testing.T, family string) Text {
+	t.Helper()
+	src := filepath.Join("..", "testdata", "tokenizers", family)
+	out := t.TempDir()
+	for dir := src; ; {
+		for _, name := range []string{"tokenizer.json", "tokenizer_config.json", "chat_template.jinja"} {
+			if _, err := os.Stat(filepath.Join(out, name)); err == nil {
+				continue // the family's own beats tokenizer_from's
+			}
+			for _, n := range []string{name, name + ".zst"} {
+				if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+					if err := testutil.InflateFile(filepath.Join(dir, n), out); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		from, err := os.ReadFile(filepath.Join(dir, "tokenizer_from"))
+		if err != nil {
+			break
+		}
+		dir = filepath.Join(dir, strings.TrimSpace(string(from)))
+	}
+	tp, err := LoadText(out, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tp
+}
+
+// TestDPOTokenizationMatchesTRL: preference records tokenised as TRL's
+// DPOTrainer does with Hugging Face's tokenizers and apply_chat_template
+// (testdata/tokenizers/<family>/dpo_golden.json, make_dpo_goldens.py):
+// conversations through each family's chat template (a system prompt, an
+// earlier turn, whitespace and non-ASCII completions), text with the
+// tokenizer's special tokens and EOS; every id equal.
+func TestDPOTokenizationMatchesTRL(t *testing.T) {
+	for _, family := range []string{"qwen3", "gemma3", "phi3", "mistral"} {
+		t.Run(family, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join("..", "testdata", "tokenizers", family, "dpo_golden.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var golden struct {
+				Cases []struct {
+					Prompt, Chosen, Rejected json.RawMessage
+					PromptIDs                []int32 `json:"prompt_ids"`
+					ChosenIDs                []int32 `json:"chosen_ids"`
+					RejectedIDs              []int32 `json:"rejected_ids"`
+				}
+			}
+			if err := json.Unmarshal(raw, &golden); err != nil {
+				t.Fatal(err)
+			}
+			tp := familyText(t, family)
+			for i, c := range golden.Cases {
+				rec, _ := json.Marshal(map[string]json.RawMessage{"prompt": c.Prompt, "chosen": c.Chosen, "rejected": c.Rejected})
+				exs, err := readPreferenceLine(t, rec)
+				if err != nil {
+					t.Fatalf("case %d: %v", i, err)
+				}
+				pairs, _, err := tokenizePairs(context.Background(), tp, exs, 0, io.Discard)
+				if err != nil {
+					t.Fatalf("case %d: %v", i, err)
+				}
+				p := pairs[0]
+				if !slices.Equal(p.Prompt, c.PromptIDs) || !slices.Equal(p.Chosen, c.ChosenIDs) || !slices.Equal(p.Rejected, c.RejectedIDs) {
+					t.Errorf("case %d (%s):\n prompt   %v\n want     %v\n chosen   %v\n want     %v\n rejected %v\n want     %v",
+						i, c.Prompt, p.Prompt, c.PromptIDs, p.Chosen, c.ChosenIDs, p.Rejected, c.RejectedIDs)
+				}
+			}
+		})
+	}
+}
+
+// readPreferenceLine reads one JSONL preference record as the data
+// pipeline does.
+func readPreferenceLine(t *testing.T, line []byte) ([]format.Example, error) {
+	p := filepath.Join(t.TempDir(), "p.jsonl")
+	if err := os.WriteFile(p, append(line, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exs, _, err := format.ReadAll(p, format.Options{})
+	return exs, err
 }
