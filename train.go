@@ -97,22 +97,17 @@ var ErrNoExamples = errors.New("no training examples")
 // examples>/ and kept there, so that the run records its data and can be
 // resumed; the same examples reuse the same folder.
 func FineTune(ctx context.Context, examples []Example, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
-	if len(examples) == 0 {
-		return nil, ErrNoExamples
+	lines, err := jsonLines("example", examples, func(ex Example) error {
+		if len(ex.Messages) == 0 {
+			return fmt.Errorf("has no messages")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if cfg == nil {
 		cfg = DefaultConfig()
-	}
-	var lines []byte
-	for i, ex := range examples {
-		if len(ex.Messages) == 0 {
-			return nil, fmt.Errorf("fine-tune: example %d has no messages", i)
-		}
-		b, err := json.Marshal(ex)
-		if err != nil {
-			return nil, fmt.Errorf("fine-tune: example %d: %w", i, err)
-		}
-		lines = append(append(lines, b...), '\n')
 	}
 	return trainInMemory(ctx, lines, cfg, log)
 }
@@ -134,26 +129,41 @@ type Preference struct {
 // are not a prompt and two different assistant replies is refused when
 // the data is read, naming its line.
 func FineTunePreferences(ctx context.Context, prefs []Preference, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
-	if len(prefs) == 0 {
-		return nil, ErrNoExamples
+	lines, err := jsonLines("preference", prefs, func(p Preference) error {
+		if len(p.Prompt) == 0 || len(p.Chosen) == 0 || len(p.Rejected) == 0 {
+			return fmt.Errorf("prompt, chosen and rejected each need a message (have %d, %d, %d)", len(p.Prompt), len(p.Chosen), len(p.Rejected))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if cfg == nil {
 		cfg = DefaultConfig()
 	}
-	var lines []byte
-	for i, p := range prefs {
-		if len(p.Prompt) == 0 || len(p.Chosen) == 0 || len(p.Rejected) == 0 {
-			return nil, fmt.Errorf("fine-tune: preference %d: prompt, chosen and rejected each need a message (have %d, %d, %d)", i, len(p.Prompt), len(p.Chosen), len(p.Rejected))
-		}
-		b, err := json.Marshal(p)
-		if err != nil {
-			return nil, fmt.Errorf("fine-tune: preference %d: %w", i, err)
-		}
-		lines = append(append(lines, b...), '\n')
-	}
 	c := *cfg
 	c.Training.Objective = "dpo"
 	return trainInMemory(ctx, lines, &c, log)
+}
+
+// jsonLines checks each item and writes it as a JSON line; an item that
+// fails is named by its kind and index.
+func jsonLines[T any](kind string, items []T, check func(T) error) ([]byte, error) {
+	if len(items) == 0 {
+		return nil, ErrNoExamples
+	}
+	var lines []byte
+	for i, it := range items {
+		if err := check(it); err != nil {
+			return nil, fmt.Errorf("fine-tune: %s %d: %w", kind, i, err)
+		}
+		b, err := json.Marshal(it)
+		if err != nil {
+			return nil, fmt.Errorf("fine-tune: %s %d: %w", kind, i, err)
+		}
+		lines = append(append(lines, b...), '\n')
+	}
+	return lines, nil
 }
 
 // trainInMemory writes JSONL lines as the subject "examples" of a data

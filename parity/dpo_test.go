@@ -50,18 +50,8 @@ func dpoSetup(t *testing.T, be tensor.Backend, dt tensor.DType) (*nn.Model, *lor
 	if err := json.Unmarshal(raw, &meta); err != nil {
 		t.Fatal(err)
 	}
-	base := filepath.Join(filepath.Dir(dpoFixture), meta.Base)
-	m, err := nn.Load(base, nn.LoadOptions{Backend: be, DType: dt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := lora.Load(m, filepath.Join(base, "adapter_init"), "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Attach(m); err != nil {
-		t.Fatal(err)
-	}
+	// the base folder's model with its adapter_init (meta.json's adapter)
+	m, a, _ := loraSetupAs(t, filepath.Join(filepath.Dir(dpoFixture), meta.Base), func(*nn.Model) nn.Batch { return nn.Batch{} }, be, dt)
 	f, err := safetensors.Open(filepath.Join(dpoFixture, "dpo.safetensors"))
 	if err != nil {
 		t.Fatal(err)

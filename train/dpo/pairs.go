@@ -3,6 +3,7 @@ package dpo
 import (
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/nn"
@@ -37,7 +38,7 @@ func MakePairs(pairs []Pair, maxLen int) ([]Pair, TruncStats, error) {
 			return nil, st, fmt.Errorf("%s: the prompt is empty (DPO compares two completions of one prompt)", p.Source)
 		case len(p.Chosen) == 0 || len(p.Rejected) == 0:
 			return nil, st, fmt.Errorf("%s: an empty completion (chosen %d tokens, rejected %d)", p.Source, len(p.Chosen), len(p.Rejected))
-		case equal(p.Chosen, p.Rejected):
+		case slices.Equal(p.Chosen, p.Rejected):
 			return nil, st, fmt.Errorf("%s: the chosen and the rejected completions are the same tokens: the pair teaches nothing", p.Source)
 		}
 		if maxLen > 0 {
@@ -49,7 +50,7 @@ func MakePairs(pairs []Pair, maxLen int) ([]Pair, TruncStats, error) {
 			if len(p.Chosen) > room || len(p.Rejected) > room {
 				st.Truncated++
 				p.Chosen, p.Rejected = p.Chosen[:min(room, len(p.Chosen))], p.Rejected[:min(room, len(p.Rejected))]
-				if equal(p.Chosen, p.Rejected) {
+				if slices.Equal(p.Chosen, p.Rejected) {
 					// The two agree on everything the length keeps.
 					st.Truncated--
 					st.Dropped++
@@ -61,18 +62,6 @@ func MakePairs(pairs []Pair, maxLen int) ([]Pair, TruncStats, error) {
 		out = append(out, p)
 	}
 	return out, st, nil
-}
-
-func equal(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // row is the prompt followed by a completion, labelled on the completion.

@@ -31,29 +31,19 @@ Writes testdata/tokenizers/<family>/dpo_golden.json for the families below
 """
 import json, os, sys
 
-from compression import zstd  # Python 3.14
 from tokenizers import Tokenizer
 import tokenizers, transformers
 from transformers import PreTrainedTokenizerFast
+
+# read() and tokenizer_folder(): the golden folders' files, as the golden check reads them
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "scripts"))
+from check_tokenizer_goldens import read, tokenizer_folder
 
 FAMILIES = ["qwen3", "gemma3", "phi3", "mistral"]
 NO_TEXT = {"phi3"}  # see above
 
 def token(v):
     return v["content"] if isinstance(v, dict) else v
-
-def read(folder, name):
-    for n, unpack in ((name, lambda b: b), (name + ".zst", zstd.decompress)):
-        p = os.path.join(folder, n)
-        if os.path.exists(p):
-            return unpack(open(p, "rb").read()).decode()
-    return None
-
-def tokenizer_folder(folder):
-    if read(folder, "tokenizer.json") is not None:
-        return folder
-    fr = read(folder, "tokenizer_from")
-    return tokenizer_folder(os.path.normpath(os.path.join(folder, fr.strip())))
 
 U = lambda c: {"role": "user", "content": c}
 A = lambda c: {"role": "assistant", "content": c}
