@@ -1,7 +1,9 @@
 package parity
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -62,12 +64,15 @@ func dpoSetup(t *testing.T, be tensor.Backend, dt tensor.DType) (*nn.Model, *lor
 	completion, _ := ints(t, f, "completion_mask")
 	labels := make([]int64, len(ids))
 	key := make([]int32, len(ids))
+	tokens, labelled := 0, 0
 	for i := range ids {
 		labels[i] = nn.IgnoreIndex
 		if completion[i] == 1 {
 			labels[i] = ids[i]
+			labelled++
 		}
 		key[i] = int32(mask[i])
+		tokens += int(mask[i])
 	}
 	if be == nil {
 		be = tensor.CPUDefault()
@@ -76,7 +81,7 @@ func dpoSetup(t *testing.T, be tensor.Backend, dt tensor.DType) (*nn.Model, *lor
 		InputIDs:      tensor.FromHost(be, tensor.I64, ids, shape...),
 		AttentionMask: tensor.FromHost(be, tensor.I32, key, shape...),
 		Labels:        tensor.FromHost(be, tensor.I64, labels, shape...),
-	}}
+	}, Tokens: tokens, Labelled: labelled}
 	obj := &dpo.Objective{Model: m, Beta: meta.Beta, Reference: func(f func() error) error {
 		lora.Detach(m)
 		defer a.Attach(m)
@@ -219,6 +224,9 @@ func TestDPOParityCUDA(t *testing.T) {
 			t.Fatal(err)
 		}
 		runDPOParity(t, be, 0, dpoBounds{tolActivations, tolActivations, tolGrad}, false)
+		// The trainer's steps on the device: its AdamW, the loss read
+		// with the gradient norm.
+		dpoTrainerTrajectory(t, be)
 	})
 	t.Run("bf16 activations", func(t *testing.T) {
 		be, err := cudabackend.Open(cudabackend.Options{BF16MatMul: true})
@@ -227,4 +235,58 @@ func TestDPOParityCUDA(t *testing.T) {
 		}
 		runDPOParity(t, be, tensor.BF16, dpoBounds{4e-2, 4e-2, 4e-2}, false)
 	})
+}
+
+// fixedBatch is a train.Loader of one batch, the same every epoch.
+type fixedBatch struct {
+	b    train.Batch
+	done bool
+}
+
+func (f *fixedBatch) Next() (train.Batch, error) {
+	if f.done {
+		return train.Batch{}, io.EOF
+	}
+	f.done = true
+	return f.b, nil
+}
+func (f *fixedBatch) StartEpoch(int)       { f.done = false }
+func (f *fixedBatch) Position() (int, int) { return 0, 0 }
+func (f *fixedBatch) Len() int             { return 1 }
+
+// dpoTrainerTrajectory trains the fixture's batch for the fixture's AdamW
+// steps through train.Trainer with the DPO objective, as `ftune train`
+// does (on a GPU: the device AdamW, the loss read with the gradient norm),
+// and checks each step's loss against TRL's float64 trajectory (bound as
+// TestDPOParity's).
+func dpoTrainerTrajectory(t *testing.T, be tensor.Backend) {
+	_, a, obj, b, meta, _ := dpoSetup(t, be, 0)
+	opt, err := optim.NewAdamW(optim.AdamWConfig{LR: meta.AdamW.LR, Beta1: meta.AdamW.Betas[0], Beta2: meta.AdamW.Betas[1], Eps: meta.AdamW.Eps, WeightDecay: meta.AdamW.WeightDecay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &train.Trainer{Model: obj.Model, Params: a.Params(), Opt: opt, Train: &fixedBatch{b: b}, Forward: obj.Forward,
+		Callbacks: []train.Callback{obj},
+		Cfg:       train.Config{MaxSteps: len(meta.AdamWLosses), GradAccum: 1, LR: meta.AdamW.LR}}
+	if err := tr.Fit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("optimizer path: %s", tr.OptimizerPath())
+	if len(tr.State.Losses) != len(meta.AdamWLosses) {
+		t.Fatalf("%d steps, want %d", len(tr.State.Losses), len(meta.AdamWLosses))
+	}
+	for step, got := range tr.State.Losses {
+		want := meta.AdamWLossesF64[step]
+		tol := tolAdamWLoss + 2*abs(meta.AdamWLosses[step]-want)
+		if abs(got-want) > tol {
+			t.Errorf("trainer step %d: DPO loss %.7f, TRL's in float64 %.7f (tolerance %.3g)", step, got, want, tol)
+		}
+	}
+	t.Logf("trainer's DPO losses %v (TRL float64 %v)", tr.State.Losses, meta.AdamWLossesF64)
+}
+
+// TestDPOTrainerMatchesTRL: the trainer's DPO steps follow TRL's AdamW
+// trajectory on the CPU.
+func TestDPOTrainerMatchesTRL(t *testing.T) {
+	dpoTrainerTrajectory(t, nil)
 }

@@ -3,7 +3,9 @@ package train_test
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ftune/ftune/data/prep"
 
@@ -123,5 +125,32 @@ func TestCorruptLatestFallsBack(t *testing.T) {
 	}
 	if got != all[0] || warned == "" || again.State.Step != 2 {
 		t.Fatalf("resumed from %s at step %d (warning %q), want %s at step 2", got, again.State.Step, warned, all[0])
+	}
+}
+
+// TestUnlabelledDataIsAnErrorNotAHang: training data whose every batch
+// has no labelled token (prompts only, answers masked or cut away) ends
+// Fit with an error at the end of the first epoch; before, max_steps made
+// the epochs endless and Fit never returned.
+func TestUnlabelledDataIsAnErrorNotAHang(t *testing.T) {
+	tr, _ := newRun(t, 5)
+	rows := make([]prep.Row, 4)
+	for i := range rows {
+		rows[i] = prep.Row{Docs: 1, InputIDs: []int32{3, 4, 5}, Labels: []int32{prep.IgnoreIndex, prep.IgnoreIndex, prep.IgnoreIndex}}
+	}
+	loader, err := train.NewRowLoader(rows, []string{"s"}, 2, false, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Train = loader
+	done := make(chan error, 1)
+	go func() { done <- tr.Fit(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "no batch with a labelled token") {
+			t.Fatalf("Fit: %v, want the epoch without a labelled token named", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Fit did not return in 30 s on data without a labelled token")
 	}
 }

@@ -288,6 +288,11 @@ func (t *Trainer) Fit(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	// An epoch that starts here and ends without a step had no labelled
+	// token in any batch: every later epoch would be the same, so it is an
+	// error, not a loop that never ends (MaxSteps sets maxEpochs to
+	// infinity).
+	freshEpoch, stepsBefore := t.State.BatchIndex == 0, t.State.Step
 	for t.State.Step < total && t.State.Epoch < maxEpochs && !t.State.Stop {
 		interrupted := ctx.Err() != nil
 		outOfTime := t.Cfg.MaxTime > 0 && time.Since(t.start) > t.Cfg.MaxTime
@@ -318,6 +323,10 @@ func (t *Trainer) Fit(ctx context.Context) (err error) {
 			return err
 		}
 		if done { // epoch ended
+			if freshEpoch && t.State.Step == stepsBefore {
+				return fmt.Errorf("train: epoch %d of the training data has no batch with a labelled token (%d batches): nothing to train on", t.State.Epoch, t.State.BatchIndex)
+			}
+			freshEpoch, stepsBefore = true, t.State.Step
 			t.State.Epoch++
 			t.State.BatchIndex = 0
 			t.Train.StartEpoch(t.State.Epoch)
