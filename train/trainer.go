@@ -132,6 +132,9 @@ type Trainer struct {
 	// leafDone is the tape hook of the running micro-batch (gradSync.hook).
 	leafDone func(*autograd.Var)
 	start    time.Time
+	// labelledInEpoch: a micro-batch of the running epoch had a labelled
+	// token (Fit's check for data with none).
+	labelledInEpoch bool
 	// arena recycles the micro-batches' tensors on the CPU (tensor.Arena).
 	arena    *tensor.Arena
 	arenaCPU *tensor.CPUBackend
@@ -292,7 +295,8 @@ func (t *Trainer) Fit(ctx context.Context) (err error) {
 	// token in any batch: every later epoch would be the same, so it is an
 	// error, not a loop that never ends (MaxSteps sets maxEpochs to
 	// infinity).
-	freshEpoch, stepsBefore := t.State.BatchIndex == 0, t.State.Step
+	freshEpoch := t.State.BatchIndex == 0
+	t.labelledInEpoch = false
 	for t.State.Step < total && t.State.Epoch < maxEpochs && !t.State.Stop {
 		interrupted := ctx.Err() != nil
 		outOfTime := t.Cfg.MaxTime > 0 && time.Since(t.start) > t.Cfg.MaxTime
@@ -323,10 +327,10 @@ func (t *Trainer) Fit(ctx context.Context) (err error) {
 			return err
 		}
 		if done { // epoch ended
-			if freshEpoch && t.State.Step == stepsBefore {
+			if freshEpoch && !t.labelledInEpoch {
 				return fmt.Errorf("train: epoch %d of the training data has no batch with a labelled token (%d batches): nothing to train on", t.State.Epoch, t.State.BatchIndex)
 			}
-			freshEpoch, stepsBefore = true, t.State.Step
+			freshEpoch, t.labelledInEpoch = true, false
 			t.State.Epoch++
 			t.State.BatchIndex = 0
 			t.Train.StartEpoch(t.State.Epoch)
@@ -461,6 +465,7 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	if micro == 0 {
 		return epochEnd, nil
 	}
+	t.labelledInEpoch = true
 	tree.finish(t.Params, micro)
 	if sync != nil {
 		if lossSum, err = sync.finish(lossSum); err != nil {
