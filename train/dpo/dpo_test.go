@@ -2,16 +2,19 @@ package dpo
 
 import (
 	"context"
+	"errors"
 	"io"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/lora/loratest"
 	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/optim"
 	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/train"
 )
@@ -21,7 +24,13 @@ import (
 // is not the reference), and three preference pairs of random tokens.
 func setup(t *testing.T) (*nn.Model, *lora.Adapter, *Objective, train.Batch) {
 	t.Helper()
-	m, a := loratest.Attached(t, "../../testdata/fixtures/llama-tiny", nn.LoadOptions{DType: tensor.F64}, lora.NewConfig(4, 8, "q_proj", "v_proj", "down_proj"), 3)
+	return setupAs(t, tensor.F64)
+}
+
+// setupAs is setup with the model computing in dt.
+func setupAs(t *testing.T, dt tensor.DType) (*nn.Model, *lora.Adapter, *Objective, train.Batch) {
+	t.Helper()
+	m, a := loratest.Attached(t, "../../testdata/fixtures/llama-tiny", nn.LoadOptions{DType: dt}, lora.NewConfig(4, 8, "q_proj", "v_proj", "down_proj"), 3)
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, name := range slices.Sorted(func(yield func(string) bool) {
 		for k := range a.Layers {
@@ -30,10 +39,12 @@ func setup(t *testing.T) (*nn.Model, *lora.Adapter, *Objective, train.Batch) {
 			}
 		}
 	}) {
-		b := tensor.F64Data(a.Layers[name].B.Value)
-		for i := range b {
-			b[i] = 0.05 * r.NormFloat64()
+		b := a.Layers[name].B.Value
+		v := make([]float64, b.Numel())
+		for i := range v {
+			v[i] = 0.05 * r.NormFloat64()
 		}
+		b.CopyFrom(tensor.FromHost(b.Backend(), tensor.F64, v, b.Shape()...).To(b.DType()))
 	}
 	ids := func(n int) []int32 {
 		out := make([]int32, n)
@@ -240,5 +251,27 @@ func TestObjectiveUnderCheckpointing(t *testing.T) {
 				t.Fatalf("%s[%d]: %g without checkpointing, %g with", n, i, g[i], g1[n][i])
 			}
 		}
+	}
+}
+
+// TestDivergedWeightsMeetTheTrainersGuard: weights gone NaN make the DPO
+// loss NaN; the trainer's guard skips those steps and gives up with its
+// advice (train.ErrDiverged), as for a supervised loss, instead of the
+// objective failing the run with an error of its own.
+func TestDivergedWeightsMeetTheTrainersGuard(t *testing.T) {
+	_, a, obj, b := setupAs(t, tensor.F32)
+	for _, l := range a.Layers {
+		tensor.F32Data(l.B.Value)[0] = float32(math.NaN())
+		break
+	}
+	opt, err := optim.NewAdamW(optim.DefaultAdamW())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &train.Trainer{Model: obj.Model, Params: a.Params(), Opt: opt, Train: &fixedLoader{b: b}, Forward: obj.Forward,
+		Callbacks: []train.Callback{obj}, Cfg: train.Config{MaxSteps: 20, GradAccum: 1, LR: 1e-3}}
+	err = tr.Fit(context.Background())
+	if !errors.Is(err, train.ErrDiverged) || !strings.Contains(err.Error(), "lower the learning rate") {
+		t.Fatalf("Fit on NaN weights: %v, want train.ErrDiverged with its advice", err)
 	}
 }

@@ -55,7 +55,11 @@ func (s Stats) Metrics(prefix string, withLoss bool) map[string]float64 {
 // −log σ(β·((π_c − π_r) − (ref_c − ref_r))), from the policy's and the
 // reference's sequence log-likelihoods laid out as a batch's rows: the B
 // chosen first, then the B rejected. It returns the loss, its gradient
-// with respect to each policy log-likelihood and the batch's Stats.
+// with respect to each policy log-likelihood and the batch's Stats. A
+// non-finite log-likelihood (diverged weights) gives a non-finite loss
+// with a zero gradient, not an error: the trainer's guard then skips the
+// step as it skips a supervised step whose loss is NaN, and gives up with
+// its advice after training.max_bad_steps of them.
 func Loss(beta float64, policy, ref []float64) (loss float64, grad []float64, st Stats, err error) {
 	if len(policy) != len(ref) || len(policy) == 0 || len(policy)%2 != 0 {
 		return 0, nil, st, fmt.Errorf("dpo: %d policy and %d reference log-likelihoods (want the same even, non-zero number)", len(policy), len(ref))
@@ -83,7 +87,7 @@ func Loss(beta float64, policy, ref []float64) (loss float64, grad []float64, st
 	}
 	st.Pairs = B
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return 0, nil, st, fmt.Errorf("dpo: the loss is %v (policy log-likelihoods %v, reference %v)", loss, policy, ref)
+		clear(grad)
 	}
 	return loss, grad, st, nil
 }

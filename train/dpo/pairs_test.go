@@ -46,6 +46,11 @@ func TestLossByHand(t *testing.T) {
 	if l, _, _, err := Loss(1, []float64{0, 2000}, []float64{0, 0}); err != nil || math.Abs(l-2000) > 1e-9 {
 		t.Errorf("z = −2000: loss %g, %v; want 2000", l, err)
 	}
+	// A NaN log-likelihood (diverged weights): a NaN loss for the
+	// trainer's guard, a zero gradient, no error.
+	if l, g, _, err := Loss(1, []float64{math.NaN(), -2}, []float64{-1, -2}); err != nil || !math.IsNaN(l) || g[0] != 0 || g[1] != 0 {
+		t.Errorf("a NaN log-likelihood: loss %g, gradient %v, %v", l, g, err)
+	}
 	if _, _, _, err := Loss(1, []float64{1, 2, 3}, []float64{1, 2, 3}); err == nil {
 		t.Error("an odd number of log-likelihoods was accepted")
 	}
