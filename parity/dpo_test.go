@@ -3,9 +3,9 @@ package parity
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/ftune/ftune/autograd"
@@ -41,8 +41,8 @@ type adamwMeta struct {
 
 // dpoSetup loads llama-tiny on be with adapter_init attached, the DPO
 // objective (the reference: the adapter detached) and the fixture's
-// batch: labels are the tokens where the completion mask is 1.
-func dpoSetup(t *testing.T, be tensor.Backend, dt tensor.DType) (*nn.Model, *lora.Adapter, *dpo.Objective, train.Batch, dpoMeta, *safetensors.File) {
+// pairs: a loader of them (one batch an epoch) and that batch.
+func dpoSetup(t *testing.T, be tensor.Backend, dt tensor.DType) (*nn.Model, *lora.Adapter, *dpo.Objective, train.Batch, *dpo.Loader, dpoMeta, *safetensors.File) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(dpoFixture, "meta.json"))
 	if err != nil {
@@ -59,35 +59,55 @@ func dpoSetup(t *testing.T, be tensor.Backend, dt tensor.DType) (*nn.Model, *lor
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
+	// The fixture's rows as pairs, batched by dpo.Loader: it must give
+	// TRL's collated batch back (the chosen rows, then the rejected,
+	// right-padded with 0, labels on the completions only).
 	ids, shape := ints(t, f, "input_ids")
 	mask, _ := ints(t, f, "attention_mask")
 	completion, _ := ints(t, f, "completion_mask")
+	rows, T := shape[0], shape[1]
+	split := func(r int) (prompt, comp []int32) {
+		for t := 0; t < T; t++ {
+			switch i := r*T + t; {
+			case mask[i] == 0:
+			case completion[i] == 1:
+				comp = append(comp, int32(ids[i]))
+			default:
+				prompt = append(prompt, int32(ids[i]))
+			}
+		}
+		return prompt, comp
+	}
+	pairs := make([]dpo.Pair, rows/2)
+	for i := range pairs {
+		p, c := split(i)
+		p2, r := split(rows/2 + i)
+		if !slices.Equal(p, p2) {
+			t.Fatalf("fixture pair %d: the rejected row's prompt differs from the chosen row's", i)
+		}
+		pairs[i] = dpo.Pair{Prompt: p, Chosen: c, Rejected: r}
+	}
+	l, err := dpo.NewLoader(pairs, len(pairs), false, 0, 0, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := l.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.StartEpoch(0)
 	labels := make([]int64, len(ids))
-	key := make([]int32, len(ids))
-	tokens, labelled := 0, 0
 	for i := range ids {
 		labels[i] = nn.IgnoreIndex
 		if completion[i] == 1 {
 			labels[i] = ids[i]
-			labelled++
 		}
-		key[i] = int32(mask[i])
-		tokens += int(mask[i])
 	}
-	if be == nil {
-		be = tensor.CPUDefault()
+	if !slices.Equal(b.InputIDs.I64(), ids) || !slices.Equal(b.Labels.I64(), labels) || !slices.Equal(b.InputIDs.Shape(), tensor.Shape(shape)) {
+		t.Fatalf("dpo.Loader's batch is not the fixture's (TRL's collator's): ids %v, labels %v", b.InputIDs.I64(), b.Labels.I64())
 	}
-	b := train.Batch{Batch: nn.Batch{
-		InputIDs:      tensor.FromHost(be, tensor.I64, ids, shape...),
-		AttentionMask: tensor.FromHost(be, tensor.I32, key, shape...),
-		Labels:        tensor.FromHost(be, tensor.I64, labels, shape...),
-	}, Tokens: tokens, Labelled: labelled}
-	obj := &dpo.Objective{Model: m, Beta: meta.Beta, Reference: func(f func() error) error {
-		lora.Detach(m)
-		defer a.Attach(m)
-		return f()
-	}}
-	return m, a, obj, b, meta, f
+	obj := &dpo.Objective{Model: m, Beta: meta.Beta, Reference: dpo.AdapterOff(m, a)}
+	return m, a, obj, b, l, meta, f
 }
 
 // sequenceLogps sums each row's completion-token log-probabilities from
@@ -127,7 +147,7 @@ type dpoBounds struct{ logps, loss, grad float64 }
 // runDPOParity checks on be (nil: the CPU) with the model computing in dt
 // (0: float32); adamw runs the AdamW steps (host parameters: the CPU).
 func runDPOParity(t *testing.T, be tensor.Backend, dt tensor.DType, tol dpoBounds, adamw bool) {
-	m, a, obj, b, meta, f := dpoSetup(t, be, dt)
+	m, a, obj, b, _, meta, f := dpoSetup(t, be, dt)
 	wantPolicy, wantRef := floats(t, f, "logps"), floats(t, f, "ref_logps")
 	report(t, "policy log-likelihoods", testutil.RelFrobenius(sequenceLogps(t, m, b), wantPolicy), tol.logps)
 	lora.Detach(m)
@@ -237,35 +257,18 @@ func TestDPOParityCUDA(t *testing.T) {
 	})
 }
 
-// fixedBatch is a train.Loader of one batch, the same every epoch.
-type fixedBatch struct {
-	b    train.Batch
-	done bool
-}
-
-func (f *fixedBatch) Next() (train.Batch, error) {
-	if f.done {
-		return train.Batch{}, io.EOF
-	}
-	f.done = true
-	return f.b, nil
-}
-func (f *fixedBatch) StartEpoch(int)       { f.done = false }
-func (f *fixedBatch) Position() (int, int) { return 0, 0 }
-func (f *fixedBatch) Len() int             { return 1 }
-
 // dpoTrainerTrajectory trains the fixture's batch for the fixture's AdamW
 // steps through train.Trainer with the DPO objective, as `ftune train`
 // does (on a GPU: the device AdamW, the loss read with the gradient norm),
 // and checks each step's loss against TRL's float64 trajectory (bound as
 // TestDPOParity's).
 func dpoTrainerTrajectory(t *testing.T, be tensor.Backend) {
-	_, a, obj, b, meta, _ := dpoSetup(t, be, 0)
+	_, a, obj, _, l, meta, _ := dpoSetup(t, be, 0)
 	opt, err := optim.NewAdamW(optim.AdamWConfig{LR: meta.AdamW.LR, Beta1: meta.AdamW.Betas[0], Beta2: meta.AdamW.Betas[1], Eps: meta.AdamW.Eps, WeightDecay: meta.AdamW.WeightDecay})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &train.Trainer{Model: obj.Model, Params: a.Params(), Opt: opt, Train: &fixedBatch{b: b}, Forward: obj.Forward,
+	tr := &train.Trainer{Model: obj.Model, Params: a.Params(), Opt: opt, Train: l, Forward: obj.Forward,
 		Callbacks: []train.Callback{obj},
 		Cfg:       train.Config{MaxSteps: len(meta.AdamWLosses), GradAccum: 1, LR: meta.AdamW.LR}}
 	if err := tr.Fit(context.Background()); err != nil {

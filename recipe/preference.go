@@ -8,7 +8,6 @@ import (
 
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/data/prep"
-	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/train"
 	"github.com/ftune/ftune/train/dpo"
 )
@@ -218,8 +217,7 @@ func int32s(ids []int) []int32 {
 }
 
 // dpoObjective is the trainer's DPO loss; the reference is the base with
-// the shared adapter detached (lora.Detach), its modules_to_save copies
-// included, as PEFT's disable_adapter gives TRL.
+// the shared adapter detached (dpo.AdapterOff).
 func (s *session) dpoObjective() (*dpo.Objective, error) {
 	a := s.adapters["default"]
 	if s.routed != nil {
@@ -229,14 +227,7 @@ func (s *session) dpoObjective() (*dpo.Objective, error) {
 	if a == nil { // ftune eval of the base alone: it is its own reference
 		return &dpo.Objective{Model: m, Beta: s.o.dpoBeta(), Reference: func(f func() error) error { return f() }}, nil
 	}
-	return &dpo.Objective{Model: m, Beta: s.o.dpoBeta(), Reference: func(f func() error) error {
-		lora.Detach(m)
-		err := f()
-		if aerr := a.Attach(m); aerr != nil && err == nil {
-			err = aerr
-		}
-		return err
-	}}, nil
+	return &dpo.Objective{Model: m, Beta: s.o.dpoBeta(), Reference: dpo.AdapterOff(m, a)}, nil
 }
 
 // dpoLoaders are the training and validation loaders of the pairs.

@@ -3,7 +3,6 @@ package dpo
 import (
 	"context"
 	"errors"
-	"io"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -24,11 +23,13 @@ import (
 // is not the reference), and three preference pairs of random tokens.
 func setup(t *testing.T) (*nn.Model, *lora.Adapter, *Objective, train.Batch) {
 	t.Helper()
-	return setupAs(t, tensor.F64)
+	m, a, obj, b, _ := setupAs(t, tensor.F64)
+	return m, a, obj, b
 }
 
 // setupAs is setup with the model computing in dt.
-func setupAs(t *testing.T, dt tensor.DType) (*nn.Model, *lora.Adapter, *Objective, train.Batch) {
+// The loader holds the three pairs as one batch an epoch.
+func setupAs(t *testing.T, dt tensor.DType) (*nn.Model, *lora.Adapter, *Objective, train.Batch, *Loader) {
 	t.Helper()
 	m, a := loratest.Attached(t, "../../testdata/fixtures/llama-tiny", nn.LoadOptions{DType: dt}, lora.NewConfig(4, 8, "q_proj", "v_proj", "down_proj"), 3)
 	r := rand.New(rand.NewPCG(5, 6))
@@ -66,12 +67,9 @@ func setupAs(t *testing.T, dt tensor.DType) (*nn.Model, *lora.Adapter, *Objectiv
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj := &Objective{Model: m, Beta: 0.7, Reference: func(f func() error) error {
-		lora.Detach(m)
-		defer a.Attach(m)
-		return f()
-	}}
-	return m, a, obj, b
+	l.StartEpoch(0)
+	obj := &Objective{Model: m, Beta: 0.7, Reference: AdapterOff(m, a)}
+	return m, a, obj, b, l
 }
 
 // directLoss is the DPO loss from full logits, computed apart from the
@@ -190,9 +188,8 @@ func TestObjectiveMatchesDirectDPO(t *testing.T) {
 // TestEvaluateIsTheLossWithoutATape: Evaluate gives the training loss's
 // value and the rewards of the same pairs.
 func TestEvaluateIsTheLossWithoutATape(t *testing.T) {
-	m, a, obj, b := setup(t)
-	pairsLoader := &fixedLoader{b: b}
-	st, err := obj.Evaluate(context.Background(), pairsLoader, 0)
+	m, a, obj, b, l := setupAs(t, tensor.F64)
+	st, err := obj.Evaluate(context.Background(), l, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,22 +198,6 @@ func TestEvaluateIsTheLossWithoutATape(t *testing.T) {
 		t.Errorf("Evaluate: %d pairs, loss %.15g; want 3 and %.15g", st.Pairs, got, want)
 	}
 }
-
-type fixedLoader struct {
-	b    train.Batch
-	done bool
-}
-
-func (f *fixedLoader) Next() (train.Batch, error) {
-	if f.done {
-		return train.Batch{}, io.EOF
-	}
-	f.done = true
-	return f.b, nil
-}
-func (f *fixedLoader) StartEpoch(int)       { f.done = false }
-func (f *fixedLoader) Position() (int, int) { return 0, 0 }
-func (f *fixedLoader) Len() int             { return 1 }
 
 // TestObjectiveUnderCheckpointing: with the decoder blocks recomputed in
 // the backward (gradient checkpointing), the reference's forward before
@@ -259,7 +240,7 @@ func TestObjectiveUnderCheckpointing(t *testing.T) {
 // advice (train.ErrDiverged), as for a supervised loss, instead of the
 // objective failing the run with an error of its own.
 func TestDivergedWeightsMeetTheTrainersGuard(t *testing.T) {
-	_, a, obj, b := setupAs(t, tensor.F32)
+	_, a, obj, _, l := setupAs(t, tensor.F32)
 	for _, l := range a.Layers {
 		tensor.F32Data(l.B.Value)[0] = float32(math.NaN())
 		break
@@ -268,7 +249,7 @@ func TestDivergedWeightsMeetTheTrainersGuard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &train.Trainer{Model: obj.Model, Params: a.Params(), Opt: opt, Train: &fixedLoader{b: b}, Forward: obj.Forward,
+	tr := &train.Trainer{Model: obj.Model, Params: a.Params(), Opt: opt, Train: l, Forward: obj.Forward,
 		Callbacks: []train.Callback{obj}, Cfg: train.Config{MaxSteps: 20, GradAccum: 1, LR: 1e-3}}
 	err = tr.Fit(context.Background())
 	if !errors.Is(err, train.ErrDiverged) || !strings.Contains(err.Error(), "lower the learning rate") {

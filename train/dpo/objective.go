@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/train"
@@ -159,4 +160,19 @@ func (o *Objective) Evaluate(ctx context.Context, l train.Loader, max int) (Stat
 		all.Add(st)
 	}
 	return all, nil
+}
+
+// AdapterOff is the reference a LoRA run takes (Objective.Reference): the
+// model with adapter a detached, its modules_to_save copies included, as
+// PEFT's disable_adapter() gives TRL; a is attached again after f, f
+// failing or not.
+func AdapterOff(m *nn.Model, a *lora.Adapter) func(f func() error) error {
+	return func(f func() error) error {
+		lora.Detach(m)
+		err := f()
+		if aerr := a.Attach(m); aerr != nil && err == nil {
+			err = aerr
+		}
+		return err
+	}
 }
