@@ -473,7 +473,7 @@ func (tp *Tape) releaseSaved(ts ...*tensor.Tensor) {
 }
 
 // release gives temporaries a node made and no longer reads back to their
-// backend now (tensor.Release; nothing on the CPU).
+// backend now (tensor.Release: a GPU's allocator, the CPU's pool).
 func release(ts ...*tensor.Tensor) {
 	for _, t := range ts {
 		if t == nil {

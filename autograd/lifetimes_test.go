@@ -203,13 +203,14 @@ func TestReleaseActivationsNeverFreesWhatOutlivesTheStep(t *testing.T) {
 	}
 }
 
-// On a backend without early release (the CPU) the option changes nothing.
-func TestReleaseActivationsIsANoOpOnTheCPU(t *testing.T) {
+// The CPU releases too (its storages go to the pool while a trainer holds
+// it): the same loss bit for bit, with the activations given back.
+func TestReleaseActivationsOnTheCPU(t *testing.T) {
 	m := newLifetimeModel(cpu)
 	want, _, _, _ := m.step(t, false, false)
 	got, _, _, tp := m.step(t, true, false)
-	if got != want || tp.Released().Storages != 0 {
-		t.Errorf("CPU: loss %v (released %+v), want %v and nothing released", got, tp.Released(), want)
+	if math.Float64bits(got) != math.Float64bits(want) || tp.Released().Storages == 0 {
+		t.Errorf("CPU: loss %v (released %+v), want %v and activations released", got, tp.Released(), want)
 	}
 }
 

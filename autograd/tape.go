@@ -221,10 +221,6 @@ func (tp *Tape) accumulate(v *Var, g *tensor.Tensor, fresh bool) {
 	}
 	if v.Grad == nil {
 		switch {
-		case v.leaf:
-			// A parameter's gradient outlives the step: never left in a
-			// step arena's recycled memory (tensor.Arena).
-			v.Grad = tensor.Persist(g, !fresh)
 		case fresh && g.IsContiguous():
 			v.Grad = g
 		default:

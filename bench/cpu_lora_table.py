@@ -3,8 +3,9 @@ bench/README.md: per configuration the best run's tokens/s (and its peak RSS,
 step time and CPU seconds per step) over all the files given, with ftune's ratio to PyTorch at the same
 thread count and precision and to PyTorch's best thread count for that shape and precision.
 Lines without a precision (before 2026-12-06) are f32. Lines with an objective (bench/cpu_dpo.sh:
-"dpo") make their own rows, compared with PyTorch's of the same objective; "no_arena" marks
-ftune's steps allocated on Go's heap (the trainer's default) rather than a step arena."""
+"dpo") make their own rows, compared with PyTorch's of the same objective; "no_pool" marks
+ftune's steps left to Go's collector rather than recycled through the CPU pool (the trainer's
+default since 2026-12-06); "no_arena" (before) marks Go's heap rather than the step arena of then."""
 import json, sys
 
 def lines(paths):
@@ -20,7 +21,7 @@ def main(paths):
             continue
         r = json.loads(line)
         shape = r["shape"] + (" " + r["objective"].upper() if r.get("objective") else "")
-        quant = r["quant"] + (" heap" if r.get("no_arena") else "")
+        quant = r["quant"] + (" heap" if r.get("no_arena") or r.get("no_pool") else "")
         key = (shape, r.get("precision", "f32"), r["side"], quant, r["threads"])
         runs[key] = runs.get(key, 0) + 1
         if key not in best or r["tokens_per_s"] > best[key]["tokens_per_s"]:

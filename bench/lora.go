@@ -48,9 +48,9 @@ type LoRARun struct {
 	NF4      bool   // QLoRA: projections stored NF4; else bf16 frozen weights
 	// BF16 runs the products in precision bf16 (tensor.CPUBF16: operands
 	// rounded to bf16, VDPBF16PS); else float32.
-	BF16    bool
-	Warmup  int  // untimed steps
-	NoArena bool // allocate on Go's heap instead of a step arena
+	BF16   bool
+	Warmup int  // untimed steps
+	NoPool bool // leave the step's memory to Go's collector (train.Config.HeapOnly)
 	// DPO times a DPO step instead (train/dpo: the reference's forward
 	// without gradients, the policy's, its backward, AdamW) on max(1,
 	// Batch/2) pairs of Seq-token rows: a prompt of Seq/2 tokens and
@@ -70,7 +70,7 @@ type LoRAResult struct {
 	Quant       string    `json:"quant"`
 	Precision   string    `json:"precision"`           // f32 or bf16 (the products; see LoRARun.BF16)
 	Objective   string    `json:"objective,omitempty"` // "dpo", or empty: the LoRA step
-	NoArena     bool      `json:"no_arena,omitempty"`  // the step's tensors on Go's heap (LoRARun.NoArena)
+	NoPool      bool      `json:"no_pool,omitempty"`   // the step's memory left to Go's collector (LoRARun.NoPool)
 	Threads     int       `json:"threads"`
 	Batch       int       `json:"batch"`
 	Seq         int       `json:"seq"`
@@ -152,24 +152,16 @@ func RunLoRA(r LoRARun) (LoRAResult, error) {
 		forward, objective = dpoForward, "dpo"
 	}
 	var loss float64
-	// The step's activations and gradients come from an arena recycled
-	// every step, as the trainer does (tensor.Arena).
-	var arena *tensor.Arena
-	cpuBE, _ := m.Backend.(*tensor.CPUBackend)
-	if cpuBE != nil && !r.NoArena {
-		arena = tensor.NewArena()
-		if err := cpuBE.ClaimArena(arena); err != nil {
-			return LoRAResult{}, fmt.Errorf("bench: %w (or run with -no-arena)", err)
-		}
-		defer func() { cpuBE.ReleaseArena(arena); arena.Release() }()
+	// As the trainer does: the tape releases each activation and gradient
+	// after its last use, the step its parameters' gradients, and on the
+	// CPU the pool hands the buffers to the next step (tensor.UseCPUPool).
+	if _, cpu := m.Backend.(*tensor.CPUBackend); cpu && !r.NoPool {
+		defer tensor.UseCPUPool()()
 	}
 	step := func() error {
-		if arena != nil {
-			arena.Reset()
-			prev := cpuBE.SetArena(arena)
-			defer cpuBE.SetArena(prev)
-		}
+		defer tensor.ServeFromCPUPool()()
 		tp := autograd.NewTape()
+		tp.ReleaseActivations = true
 		l, err := forward(tp)
 		if err != nil {
 			return err
@@ -190,8 +182,14 @@ func RunLoRA(r LoRARun) (LoRAResult, error) {
 			return err
 		}
 		for _, v := range params {
+			if v.Grad != nil {
+				if err := tensor.Release(v.Grad); err != nil {
+					return err
+				}
+			}
 			v.ZeroGrad()
 		}
+		tensor.TrimCPUPool()
 		return nil
 	}
 	for i := 0; i < r.Warmup; i++ {
@@ -215,7 +213,7 @@ func RunLoRA(r LoRARun) (LoRAResult, error) {
 	dt := time.Since(t0).Seconds() / float64(max(r.Steps, 1))
 	cpu := (CPUSeconds() - c0) / float64(max(r.Steps, 1))
 	return LoRAResult{
-		Side: "ftune", Shape: r.Shape.Name, Family: r.Family, Quant: quant, Precision: precision, Objective: objective, NoArena: r.NoArena, Threads: r.Threads, Batch: rows, Seq: T,
+		Side: "ftune", Shape: r.Shape.Name, Family: r.Family, Quant: quant, Precision: precision, Objective: objective, NoPool: r.NoPool, Threads: r.Threads, Batch: rows, Seq: T,
 		StepS: round4(dt), StepsS: each, TokensPerS: math.Round(float64(rows*T)/dt*10) / 10, PeakRSSMiB: math.Round(PeakRSSMiB()*10) / 10, CPUSPerStep: round4(cpu), Loss: round4(loss),
 	}, nil
 }

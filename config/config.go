@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -20,6 +21,8 @@ type RunConfig struct {
 	src map[string]string
 	// file is the run file's name, "" for a config built in code.
 	file string
+	// notices: see Notices.
+	notices []string
 }
 
 // ModelConfig names the base model.
@@ -74,7 +77,6 @@ type TrainingConfig struct {
 	GradientCheckpointing bool                `yaml:"gradient_checkpointing" doc:"Recompute decoder blocks in the backward pass: less memory, about a third more compute."`
 	OffloadCheckpoints    bool                `yaml:"offload_checkpoints" doc:"With gradient_checkpointing on a GPU: hold each decoder block's saved input (batch·seq·hidden values a block, in the activations' dtype) in pinned host memory from the forward to the backward instead of device memory, copied back as the backward reaches the block (the first block's input too, unless modules_to_save trains the embeddings). Bit for bit the same step, for host RAM and two copies of each input over PCIe per step, run on a copy stream beside the compute (the input the backward needs next is copied back ahead: two inputs on the device at a time). For the longest sequences under a memory cap. The memory plan checks the RAM this pins (at most 80% of what is available; pinned pages cannot be swapped). Refused without gradient_checkpointing and with --device cpu (its memory is host memory already); under device auto without a GPU it is said not to apply."`
 	MLPChunkTokens        int                 `yaml:"mlp_chunk_tokens" doc:"Run each decoder block's MLP over chunks of this many tokens (0 = all at once), each chunk computed again by its own backward: a step holds the MLP's intermediate_size-wide tensors (the largest at long sequences) for one chunk instead of every token, with or without gradient_checkpointing, for one more forward of the MLP per step. The same outputs; gradients summed chunk by chunk (float32 rounding). Counted on Llama-3-8B's widths: 0.46 -> 0.20 MiB a token at the step's peak in float32 with checkpoints offloaded. Refused with per-subject adapters (they route whole batch rows)."`
-	StepArena             bool                `yaml:"step_arena" doc:"CPU: recycle each micro-batch's tensors through an arena instead of fresh (zeroed) heap memory. Measured on tiny-base (2 cores, 20 steps): 2.5x the peak memory (2.6 GiB against 1.0 GiB, growing as batch shapes vary) and no faster (1000-1180 tok/s against 1520), so off by default. Refused with gradient_checkpointing (it would undo its smaller peak) and on --device cuda."`
 	NEFTuneAlpha          float64             `yaml:"neftune_alpha" doc:"NEFTune: uniform noise of scale alpha/sqrt(seq·dim) on input embeddings during training (5-15 in the paper); 0 = off."`
 	SpikeFactor           float64             `yaml:"spike_factor" doc:"Skip a step whose loss exceeds this multiple of the running mean; 0 = only skip NaN/Inf."`
 	LogEvery              int                 `yaml:"log_every" doc:"Log training metrics every N steps."`
@@ -212,7 +214,6 @@ func Default() *RunConfig {
 			MaxSteps:  240,
 			MaxEpochs: 3,
 			ClipNorm:  1.0,
-			StepArena: false,
 			LogEvery:  5,
 			Eval: EvalConfig{
 				Every:      80,
@@ -229,6 +230,22 @@ func Default() *RunConfig {
 			AttentionKernel: "auto",
 		},
 	}
+}
+
+// Notices are what reading the config has to tell the user without
+// refusing it: retired keys it ignored, each with where it was set and why
+// (see retiredKeys). A run prints them before training.
+func (c *RunConfig) Notices() []string { return c.notices }
+
+// retiredKeys are keys older run files may hold (ftune init wrote them)
+// whose setting no longer exists, with the reason: a file holding one
+// still loads, and its notice says the value is ignored.
+var retiredKeys = map[string]string{
+	"training.step_arena": "CPU training now always recycles the memory each step releases, driven by the tape's lifetimes (faster than the arena was, at the heap's peak memory; bench/results/cpu-pool-2026-12-06.md), so there is nothing to switch",
+}
+
+func (c *RunConfig) retired(path, where string) {
+	c.notices = append(c.notices, fmt.Sprintf("%s: %s is retired and ignored: %s", where, path, retiredKeys[path]))
 }
 
 // File is the run file this config was read from ("" when built in code).
@@ -274,6 +291,7 @@ func (c *RunConfig) Clone() *RunConfig {
 	}
 	out.Training.LoRA.Targets = append([]string(nil), c.Training.LoRA.Targets...)
 	out.Training.Optimizer.Betas = append([]float64(nil), c.Training.Optimizer.Betas...)
+	out.notices = append([]string(nil), c.notices...)
 	out.src = make(map[string]string, len(c.src))
 	for k, v := range c.src {
 		out.src[k] = v

@@ -250,3 +250,30 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Fatalf("want an error naming the file, got %v", err)
 	}
 }
+
+// TestRetiredKeyLoadsWithANotice: a run file written by an older ftune
+// init holds training.step_arena, a setting that no longer exists; it
+// still loads, and the notice names the file and line, the key and why it
+// is ignored. A --set of it says the same; a misspelt key stays an error.
+func TestRetiredKeyLoadsWithANotice(t *testing.T) {
+	cfg, err := Parse([]byte("training:\n  max_steps: 3\n  step_arena: false\n"), "old.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Training.MaxSteps != 3 {
+		t.Fatalf("max_steps %d, want 3", cfg.Training.MaxSteps)
+	}
+	n := cfg.Notices()
+	if len(n) != 1 || !strings.HasPrefix(n[0], "old.yaml:3: training.step_arena is retired and ignored: ") {
+		t.Fatalf("notices %q", n)
+	}
+	if err := Apply(cfg, []string{"training.step_arena=true"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := cfg.Clone().Notices(); len(n) != 2 || !strings.HasPrefix(n[1], "--set training.step_arena=true: training.step_arena is retired") {
+		t.Fatalf("notices after --set %q", n)
+	}
+	if _, err := Parse([]byte("training:\n  step_arenas: false\n"), "old.yaml"); err == nil {
+		t.Fatal("a misspelt key loaded")
+	}
+}

@@ -169,6 +169,10 @@ func (d *decoder) structure(v reflect.Value, n *yaml.Node, path string) {
 		}
 		seen[key] = k.Line
 		fi, ok := index[key]
+		if _, gone := retiredKeys[p]; !ok && gone {
+			d.cfg.retired(p, d.where(k))
+			continue
+		}
 		if !ok {
 			where := "at the top level"
 			if path != "" {

@@ -56,6 +56,10 @@ func applyOne(cfg *RunConfig, arg, where string) error {
 		node = doc.Content[0]
 	}
 	d := &decoder{cfg: cfg, where: func(*yaml.Node) string { return where }}
+	if _, gone := retiredKeys[key]; gone {
+		cfg.retired(key, where)
+		return nil
+	}
 
 	v := reflect.ValueOf(cfg).Elem()
 	parts := strings.Split(key, ".")

@@ -21,7 +21,6 @@ func TestApply(t *testing.T) {
 		{"training.optimizer.lr = 3e-4", func(c *RunConfig) any { return c.Training.Optimizer.LR }, 3e-4},
 		{"training.max_steps=40", func(c *RunConfig) any { return c.Training.MaxSteps }, 40},
 		{"training.gradient_checkpointing=true", func(c *RunConfig) any { return c.Training.GradientCheckpointing }, true},
-		{"training.step_arena=true", func(c *RunConfig) any { return c.Training.StepArena }, true},
 		{"training.lora.targets=[q_proj, v_proj]", func(c *RunConfig) any { return c.Training.LoRA.Targets }, []string{"q_proj", "v_proj"}},
 		{"training.lora.targets=all-linear", func(c *RunConfig) any { return c.Training.LoRA.Targets }, []string{"all-linear"}},
 		{"training.optimizer.betas=[0.9,0.95]", func(c *RunConfig) any { return c.Training.Optimizer.Betas }, []float64{0.9, 0.95}},

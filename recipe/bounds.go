@@ -33,8 +33,10 @@ type MemoryPlan struct {
 	Activations float64 // what one micro-batch keeps for the backward
 	Logits      float64 // the fused LM-head/cross-entropy chunk and its gradient
 	Runtime     float64 // the process itself: code, tokenizer, data, Go runtime
-	// Heap is the CPU's headroom: garbage the Go heap holds between
-	// collections, and what the step arena keeps besides (0 on a GPU).
+	// Heap is the CPU's headroom: what the CPU pool's buffers hold beyond
+	// their tensors (size classes, a shorter batch in a longer one's
+	// buffers) and garbage the Go heap holds between collections (0 on a
+	// GPU).
 	Heap      float64
 	Peak      float64 // the sum: the estimate of peak resident memory
 	Available float64 // what the machine has free (0 = unknown), at most Cap
@@ -186,9 +188,9 @@ func (o *Options) planMemory(cfg nn.Config, f deviceFacts, log io.Writer) error 
 		fmt.Fprintln(log, note)
 	}
 	if o.PaceCollector && !f.gpu {
-		if pct, ok := collectorPercent(plan, os.Getenv("GOGC")); ok {
+		if pct, ok := collectorPercent(plan, o.NoCPUPool, os.Getenv("GOGC")); ok {
 			debug.SetGCPercent(pct)
-			fmt.Fprintf(log, "memory: Go's collector paced at GOGC=%d: the frozen weights (%s) are live all run, and at the default, 100, the heap would grow by their size again before each collection (the GOGC variable sets another)\n", pct, gib(plan.Weights))
+			fmt.Fprintf(log, "memory: Go's collector paced at GOGC=%d: the frozen weights and the step's recycled buffers (%s) are live all run, and at the default, 100, the heap would grow by their size again before each collection (the GOGC variable sets another)\n", pct, gib(plan.Weights+plan.Activations+plan.Logits))
 		}
 	}
 	if !plan.hostFits(f) {
@@ -232,22 +234,27 @@ func collectorNote(plan MemoryPlan, f deviceFacts, limit int64) string {
 // Go's default, 100, or the GOGC variable, env, in force).
 //
 // Go's collector lets the heap grow by GOGC% of what is live before it
-// collects. Nearly all of a large model's live heap is its frozen weights,
-// which are never garbage, so at 100 the heap grows by their size again:
+// collects. Much of a CPU run's live heap is never garbage: its frozen
+// weights, and the step's activations and logits, whose buffers the CPU
+// pool hands from step to step (tensor.UseCPUPool). At 100 the heap grows
+// by their size again; for a large model's weights:
 // three 8B QLoRA steps on the CPU (weights 4.6 GiB, plan 5.7 GiB) peaked
 // at 10.6 GiB of RSS at 100 and at 6.35 GiB at the 18 this picks, at the
 // same seconds per step (bench/results/load-memory-2026-12-06.md). The
-// percent returned lets
-// the heap grow by what the rest of the plan holds (adapters, optimizer,
-// activations, logits, headroom), as 100 does for a run without frozen
-// weights: 100·rest/(weights+rest), at least minCollectorPercent, and
-// only where it is below halfCollectorPercent (the weights are most of
-// the plan; a run like tiny-base's keeps the default).
-func collectorPercent(plan MemoryPlan, env string) (int, bool) {
+// percent returned lets the heap grow by what the rest of the plan holds
+// (adapters, optimizer, runtime, headroom): 100·rest/peak, at least
+// minCollectorPercent, and only where it is below halfCollectorPercent
+// (what lasts is most of the plan). noPool: the run leaves its steps'
+// memory to the collector (FTUNE_CPU_POOL=0).
+func collectorPercent(plan MemoryPlan, noPool bool, env string) (int, bool) {
 	if env != "" || plan.Peak <= 0 {
 		return 0, false
 	}
-	rest := max(plan.Peak-plan.Weights, 0)
+	lasting := plan.Weights + plan.Activations + plan.Logits
+	if noPool {
+		lasting = plan.Weights // the step's tensors are garbage after it
+	}
+	rest := max(plan.Peak-lasting, 0)
 	pct := max(int(math.Round(100*rest/plan.Peak)), minCollectorPercent)
 	return pct, pct < halfCollectorPercent
 }
@@ -349,18 +356,19 @@ func smallestTarget(c nn.Config, targets []string) (name string, in, out int, ok
 }
 
 // Calibration of the CPU estimate, measured on tiny-base (peak RSS of
-// 4-step runs, batch 1-16, 32-512 tokens, with and without the step arena
-// and gradient checkpointing; see TestMemoryEstimateMatchesPeak):
+// 4-step runs, batch 1-16, 32-512 tokens, with and without gradient
+// checkpointing; see TestMemoryEstimateMatchesPeak):
 //   - runtimeBytes: the process before training (code, tokenizer, bundled
 //     data, evaluation scratch): 101 MiB measured for batch 1 × 32 tokens;
-//   - heapHeadroom: garbage the Go heap holds beyond a micro-batch's live
-//     tensors before a collection, as a fraction of them (measured 0.19-0.25);
-//   - arenaFactor: what the step arena keeps besides: 0.8-1.3 after 4
-//     steps, 1.9 after 20 (it grows as batch shapes vary).
+//   - heapHeadroom: memory beyond a micro-batch's live tensors, as a
+//     fraction of them: garbage before a collection (0.19-0.25 measured
+//     on Go's heap alone), or, with the CPU pool, its buffers' size-class
+//     rounding and a shorter batch held in a longer one's buffers (the
+//     main job's pool held 1.1-1.2 times the plan's activations and
+//     logits).
 const (
 	runtimeBytes = 100 << 20
 	heapHeadroom = 0.3
-	arenaFactor  = 2.0
 )
 
 // memoryPlan estimates the peak of a training run on d.
@@ -520,9 +528,6 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 	p.Where, p.Runtime = "RAM", runtimeBytes
 	step := p.Activations + p.Logits
 	p.Heap = heapHeadroom * step
-	if o.StepArena {
-		p.Heap += arenaFactor * step
-	}
 	p.Peak = live + p.Runtime + p.Heap
 	p.Available = memAvailable()
 	return p
@@ -542,9 +547,6 @@ func (p MemoryPlan) lowerWhat(o *Options) string {
 	switch {
 	case p.Activations+p.Logits >= p.Weights && p.Activations+p.Logits >= p.Adapters:
 		s := fmt.Sprintf("lower training.batch_size (%d) or data.max_length (%d)", o.BatchSize, o.SeqLen)
-		if o.StepArena {
-			s += ", set training.step_arena: false"
-		}
 		if !o.GradCheckpointing {
 			s += ", or set training.gradient_checkpointing: true"
 		}

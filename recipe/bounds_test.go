@@ -189,10 +189,11 @@ func TestCollectorNote(t *testing.T) {
 	}
 }
 
-// TestCollectorPacing: a CPU run whose frozen weights are most of its plan
-// (an 8B model under QLoRA) lowers GOGC so the heap grows by the rest of
-// the plan, not by the weights again, and says so; tiny-base keeps the
-// default, and a GOGC variable or PaceCollector off leaves it alone.
+// TestCollectorPacing: a CPU run whose frozen weights and recycled step
+// buffers are most of its plan (an 8B model under QLoRA; tiny-base, whose
+// activations are most of it) lowers GOGC so the heap grows by the rest of
+// the plan, not by them again, and says so; a GOGC variable or
+// PaceCollector off leaves it alone.
 func TestCollectorPacing(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	o := tinyOptions(t)
@@ -200,8 +201,9 @@ func TestCollectorPacing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pct, ok := collectorPercent(o.planFor(tiny, deviceFacts{}), ""); ok {
-		t.Errorf("tiny-base: GOGC %d, want Go's default kept", pct)
+	tp := o.planFor(tiny, deviceFacts{})
+	if pct, ok := collectorPercent(tp, false, ""); pct != int(math.Round(100*(tp.Peak-tp.Weights-tp.Activations-tp.Logits)/tp.Peak)) || ok != (pct < halfCollectorPercent) {
+		t.Errorf("tiny-base (%s): GOGC %d (ok %v), want the runtime's and adapters' share, paced below %d", tp, pct, ok, halfCollectorPercent)
 	}
 	big, err := nn.ParseConfig([]byte(`{"model_type": "llama", "vocab_size": 128256, "hidden_size": 4096, "intermediate_size": 14336,
 		"num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "max_position_embeddings": 8192, "torch_dtype": "bfloat16"}`))
@@ -211,15 +213,18 @@ func TestCollectorPacing(t *testing.T) {
 	o.Load4Bit, o.GradCheckpointing, o.BatchSize, o.SeqLen = true, true, 1, 128
 	o.IgnoreMemoryEstimate = true // the plan, not this machine's memory, is under test
 	plan := o.planFor(big, deviceFacts{})
-	pct, ok := collectorPercent(plan, "")
-	want := int(math.Round(100 * (plan.Peak - plan.Weights) / plan.Peak))
+	pct, ok := collectorPercent(plan, false, "")
+	want := int(math.Round(100 * (plan.Peak - plan.Weights - plan.Activations - plan.Logits) / plan.Peak))
 	if !ok || pct != want || pct < minCollectorPercent || pct >= halfCollectorPercent {
 		t.Fatalf("8B QLoRA plan (%s): GOGC %d (ok %v), want %d", plan, pct, ok, want)
 	}
-	if _, ok := collectorPercent(plan, "200"); ok {
+	if pct, _ := collectorPercent(tp, true, ""); pct != int(math.Round(100*(tp.Peak-tp.Weights)/tp.Peak)) {
+		t.Errorf("tiny-base without the pool: GOGC %d, want the share of all but the weights", pct)
+	}
+	if _, ok := collectorPercent(plan, false, "200"); ok {
 		t.Error("GOGC=200 in the environment was overridden")
 	}
-	if pct, _ := collectorPercent(MemoryPlan{Peak: 10 << 30, Weights: 10<<30 - 1<<20}, ""); pct != minCollectorPercent {
+	if pct, _ := collectorPercent(MemoryPlan{Peak: 10 << 30, Weights: 10<<30 - 1<<20}, false, ""); pct != minCollectorPercent {
 		t.Errorf("weights all of the plan: GOGC %d, want the floor %d", pct, minCollectorPercent)
 	}
 

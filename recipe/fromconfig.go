@@ -16,6 +16,8 @@ import (
 // is refused by cfg.Validate (with the line it came from), not here.
 func FromConfig(cfg *config.RunConfig) (Options, error) {
 	o := Defaults()
+	o.Notices = cfg.Notices()
+	o.NoCPUPool = os.Getenv("FTUNE_CPU_POOL") == "0"
 	var err error
 	if o.ModelDir, err = ResolveModel(cfg.Model.Path); err != nil {
 		return o, err
@@ -58,7 +60,6 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 		o.WarmupSteps = o.Steps / 10 // the default warmup, scaled to a short run
 	}
 	o.MaxTime, o.ClipNorm, o.GradCheckpointing = time.Duration(t.MaxTime), t.ClipNorm, t.GradientCheckpointing
-	o.StepArena = t.StepArena
 	o.OffloadCheckpoints = t.OffloadCheckpoints
 	o.MLPChunkTokens = t.MLPChunkTokens
 	o.SpikeFactor, o.LogEvery, o.NEFTuneAlpha = t.SpikeFactor, t.LogEvery, t.NEFTuneAlpha

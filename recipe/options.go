@@ -166,11 +166,13 @@ type Options struct {
 	// (training.max_device_memory, --max-device-memory); the memory plan
 	// is made for it. 0: no cap.
 	MaxDeviceMemory int64
-	// StepArena recycles CPU step tensors through the trainer's step
-	// arena (train.Config.StepArena) instead of Go's heap. Off by default:
-	// the arena measured 2.5x the peak memory on tiny-base and no speed
-	// gain (see config's training.step_arena).
-	StepArena         bool
+	// NoCPUPool leaves a CPU step's memory to Go's collector instead of
+	// recycling it (train.Config.HeapOnly): FromConfig sets it from
+	// FTUNE_CPU_POOL=0, to measure what the pool saves or to rule it out.
+	NoCPUPool bool
+	// Notices are printed before the run (config.RunConfig.Notices: retired
+	// keys a run file still holds).
+	Notices           []string
 	MaxTime           time.Duration
 	CheckpointEvery   int
 	KeepLast          int    // checkpoints kept (newest)
@@ -280,8 +282,6 @@ func (o Options) Validate() error {
 		return fmt.Errorf("recipe: warmup (%d) longer than training (%d steps)", o.WarmupSteps, o.Steps)
 	case o.Mode != Shared && o.Mode != PerSubject:
 		return fmt.Errorf("recipe: mode %q (shared or per-subject)", o.Mode)
-	case o.StepArena && o.GradCheckpointing:
-		return fmt.Errorf("recipe: training.step_arena keeps a whole micro-batch's tensors until the next, which undoes training.gradient_checkpointing's smaller peak; set one of them false")
 	case o.MLPChunkTokens < 0:
 		return fmt.Errorf("recipe: training.mlp_chunk_tokens %d: want ≥ 0 (0: the MLP over all tokens at once)", o.MLPChunkTokens)
 	case o.MLPChunkTokens > 0 && o.Mode == PerSubject:
@@ -290,8 +290,6 @@ func (o Options) Validate() error {
 		return fmt.Errorf("recipe: training.offload_checkpoints moves gradient checkpointing's saved block inputs to host memory, and training.gradient_checkpointing is off; set it true (or offload_checkpoints false)")
 	case o.OffloadCheckpoints && o.Device == "cpu":
 		return fmt.Errorf("recipe: training.offload_checkpoints moves a GPU's saved block inputs to host memory; with --device cpu they are in host memory already, so it is refused there")
-	case o.StepArena && o.Device == "cuda":
-		return fmt.Errorf("recipe: training.step_arena recycles CPU tensors; it does nothing on --device cuda, so it is refused there")
 	}
 	if err := o.validateObjective(); err != nil {
 		return err

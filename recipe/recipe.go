@@ -74,6 +74,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if rank != 0 {
 		s.log = workerLog(rank)
 	}
+	for _, n := range o.Notices {
+		fmt.Fprintln(s.log, "note:", n)
+	}
 	start := time.Now()
 	if err := s.o.preflight(s.log); err != nil {
 		return nil, err
@@ -432,6 +435,9 @@ func (s *session) trainer(runDir string) (t *train.Trainer, err error) {
 	if err := s.checkDropoutSharding(); err != nil {
 		return nil, err
 	}
+	if _, cpu := be.(*tensor.CPUBackend); cpu && o.NoCPUPool {
+		fmt.Fprintln(s.log, "memory: CPU pool off (FTUNE_CPU_POOL=0): every step's tensors are left to Go's collector instead of recycled")
+	}
 	var sink train.Sink = train.LineSink{W: s.log}
 	if o.Progress {
 		sink = newProgress(s.log, o.Steps)
@@ -440,7 +446,7 @@ func (s *session) trainer(runDir string) (t *train.Trainer, err error) {
 		Model: s.model, Params: s.params(), Opt: opt, Train: tl, Val: vl, RNG: rngs(s.adapters),
 		Cfg: train.Config{MaxSteps: o.Steps, GradAccum: o.GradAccum, ClipNorm: o.ClipNorm, LR: o.LR, Schedule: sched,
 			EvalEvery: o.EvalEvery, LogEvery: max(1, o.LogEvery), MaxTime: o.MaxTime, SpikeFactor: o.SpikeFactor,
-			Checkpointing: o.GradCheckpointing, OffloadCheckpoints: o.OffloadCheckpoints, MLPChunkTokens: o.MLPChunkTokens, StepArena: o.StepArena, ValMaxBatches: o.EvalMaxBatches},
+			Checkpointing: o.GradCheckpointing, OffloadCheckpoints: o.OffloadCheckpoints, MLPChunkTokens: o.MLPChunkTokens, ValMaxBatches: o.EvalMaxBatches, HeapOnly: o.NoCPUPool},
 		Callbacks: []train.Callback{
 			&train.MetricsLogger{Sinks: []train.Sink{sink, trackSink{s}}, ParamCount: paramCount(s.model.Params()), PeakFLOPS: peakFLOPS(be, o.Precision), FLOPsPerParam: 4},
 			&train.Checkpointer{Dir: filepath.Join(runDir, "checkpoints"), Every: o.CheckpointEvery, KeepLast: o.KeepLast,

@@ -14,12 +14,11 @@ stage "generated assembly is up to date (go generate ./kernels/asm)"
 go generate ./kernels/asm
 git diff --exit-code --stat -- kernels/asm || { echo "kernels/asm: generated files differ from the generator's output; run go generate ./kernels/asm and commit"; exit 1; }
 
-stage "go test ./... (FTUNE_ARENA_CHECK=1: recycled step-arena buffers are NaN-poisoned)"
-# Every training run in the tests that turns the step arena on
-# (train.Config.StepArena, training.step_arena; off by default) then proves
-# its contract: a tensor used after its micro-batch, or read before it is
-# written, turns into NaN.
-FTUNE_ARENA_CHECK=1 go test -count=1 ./...
+stage "go test ./... (FTUNE_POOL_CHECK=1: buffers the CPU pool recycles are NaN-poisoned)"
+# Every CPU training run in the tests recycles what its steps release
+# (tensor.UseCPUPool, the trainer's default); poisoned, a tensor released
+# before its last use, or read before it is written, turns into NaN.
+FTUNE_POOL_CHECK=1 go test -count=1 ./...
 
 stage "go test -tags purego (Go fallback kernels)"
 go test -count=1 -tags purego ./kernels/asm/ ./tensor/...

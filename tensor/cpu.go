@@ -3,7 +3,6 @@ package tensor
 import (
 	"fmt"
 	"runtime"
-	"sync/atomic"
 
 	"github.com/ftune/ftune/kernels/asm"
 )
@@ -17,12 +16,19 @@ type cpuStorage struct {
 	i32 []int32
 	i64 []int64
 	nf4 *NF4Data
-	// arena: f32 is an Arena buffer, recycled at the arena's next Reset.
-	arena bool
+	// owned: Alloc made the memory (FromHost wraps the caller's), so
+	// Release may recycle it (the CPU pool).
+	owned bool
+	// released: Release let go of the memory; n keeps Len.
+	released bool
+	n        int
 }
 
 func (s *cpuStorage) DType() DType { return s.dt }
 func (s *cpuStorage) Len() int {
+	if s.released {
+		return s.n
+	}
 	switch s.dt {
 	case F32:
 		return len(s.f32)
@@ -47,9 +53,6 @@ type CPUBackend struct {
 	// bf16MatMul rounds every float32 MatMul's operands to bf16 and sums
 	// the products in float32 (asm.GemmBF16Dot*): see CPUBF16.
 	bf16MatMul bool
-	arena      atomic.Pointer[Arena] // see SetArena
-	// arenaOwner is the arena that holds the backend (ClaimArena).
-	arenaOwner atomic.Pointer[Arena]
 }
 
 var cpuDefault = &CPUBackend{threads: runtime.GOMAXPROCS(0)}
@@ -96,10 +99,16 @@ func (c *CPUBackend) Name() string   { return "cpu" }
 func (c *CPUBackend) Device() Device { return Device{Kind: CPU} }
 
 func (c *CPUBackend) Alloc(dt DType, n int) (Storage, error) {
-	if a := c.arena.Load(); a != nil && dt == F32 && n >= ArenaMinLen {
-		return &cpuStorage{dt: dt, f32: a.get(n), arena: true}, nil
+	if dt == F32 && n >= PoolMinLen {
+		switch buf, serving := cpuPoolState.take(n); {
+		case buf != nil:
+			return &cpuStorage{dt: dt, f32: buf, owned: true}, nil
+		case serving:
+			return &cpuStorage{dt: dt, f32: make([]float32, n, poolClass(n)), owned: true}, nil
+		}
 	}
 	if s := newCPUStorage(dt, n); s != nil {
+		s.owned = true
 		return s, nil
 	}
 	return nil, fmt.Errorf("cpu: alloc of %v", dt)

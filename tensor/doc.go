@@ -8,9 +8,9 @@
 // Tensors carry their backend: ops run where their operands live, and
 // nothing above this package needs to know which device that is.
 //
-// Memory: CPU tensors live on Go's heap and are freed by its collector. A
-// training loop may route one micro-batch's allocations through an Arena
-// (CPUBackend.SetArena), which hands the same buffers out again every
-// micro-batch instead of having Go zero fresh ones; the trainer does this
-// by default, and autograd keeps parameter gradients out of it (Persist).
+// Memory: CPU tensors live on Go's heap and are freed by its collector,
+// unless released (Release, driven by autograd's lifetimes as on a GPU):
+// while a training loop holds the CPU pool (UseCPUPool), a released
+// float32 buffer is handed out again to the next allocation it fits,
+// instead of Go zeroing a fresh one (cpu_pool.go).
 package tensor

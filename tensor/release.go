@@ -9,8 +9,9 @@ import (
 // back before Go's collector finds it dead: device memory, which the
 // collector does not see, so that a training step returns each activation
 // at a known point (autograd's Tape.ReleaseActivations) instead of
-// whenever the next collection runs. The CPU backend does not implement it
-// (its memory is the collector's to manage).
+// whenever the next collection runs; and host memory, which the CPU
+// backend recycles while a trainer holds its pool (UseCPUPool) instead of
+// having Go zero fresh pages.
 type StorageReleaser interface {
 	// Release gives st's memory back now. Every view of st becomes
 	// invalid: using one afterwards is an error of the backend's, never a

@@ -49,15 +49,11 @@ type Config struct {
 	// tokens, each recomputed by its own backward
 	// (nn.Model.MLPChunkTokens).
 	MLPChunkTokens int
-	// StepArena recycles each micro-batch's tensors through a
-	// tensor.Arena instead of Go's heap: no zeroing of fresh memory, less
-	// garbage collection, for the peak of a step's allocations held until
-	// the next micro-batch. CPU only, without Checkpointing (whose point
-	// is the smaller peak). Off by default: on tiny-base it measured no
-	// faster and 2.5x the peak memory (config's training.step_arena), and
-	// it holds the CPU backend for the run: Fit refuses it while another
-	// Fit in the process holds that backend's arena.
-	StepArena     bool
+	// HeapOnly leaves a CPU step's memory to Go's collector instead of
+	// recycling the buffers the step releases (tensor.UseCPUPool), which
+	// Fit otherwise does on the CPU: for measuring the difference (1.8×
+	// on the main job, bench/results/cpu-pool-2026-12-06.md).
+	HeapOnly      bool
 	ValMaxBatches int // cap on validation batches; 0 = all
 }
 
@@ -135,9 +131,6 @@ type Trainer struct {
 	// labelledInEpoch: a micro-batch of the running epoch had a labelled
 	// token (Fit's check for data with none).
 	labelledInEpoch bool
-	// arena recycles the micro-batches' tensors on the CPU (tensor.Arena).
-	arena    *tensor.Arena
-	arenaCPU *tensor.CPUBackend
 }
 
 // RNGStates saves and restores random streams for exact resume.
@@ -254,12 +247,10 @@ func (t *Trainer) Fit(ctx context.Context) (err error) {
 	}
 	t.Model.Checkpointing, t.Model.OffloadCheckpoints = t.Cfg.Checkpointing, t.Cfg.OffloadCheckpoints
 	t.Model.MLPChunkTokens = t.Cfg.MLPChunkTokens
-	if t.Cfg.StepArena {
-		release, err := t.claimArena()
-		if err != nil {
-			return err
-		}
-		defer release()
+	if _, cpu := t.Model.Backend.(*tensor.CPUBackend); cpu && !t.Cfg.HeapOnly {
+		// The tape releases each activation and gradient after its last
+		// use; the pool hands the buffers to the next step.
+		defer tensor.UseCPUPool()()
 	}
 	if err := t.startDeviceStep(); err != nil {
 		return err
@@ -364,10 +355,7 @@ func (t *Trainer) Fit(ctx context.Context) (err error) {
 
 // microBatch runs the forward and backward of one micro-batch, adding its
 // gradient (scaled by 1/GradAccum: the step's gradient is the mean of
-// micro-batch means) to the parameters', and returns its loss. Its
-// tensors come from the step arena when there is one: everything the
-// previous micro-batch allocated is dead by now (parameter gradients are
-// kept outside the arena by autograd).
+// micro-batch means) to the parameters', and returns its loss.
 func (t *Trainer) microBatch(b Batch) (float64, error) {
 	return t.microBatchScaled(b, 1)
 }
@@ -375,14 +363,12 @@ func (t *Trainer) microBatch(b Batch) (float64, error) {
 // microBatchScaled is microBatch with the loss weighted by share (a
 // worker's share of a micro-batch's labelled tokens).
 func (t *Trainer) microBatchScaled(b Batch, share float64) (float64, error) {
-	if t.arena != nil {
-		t.arena.Reset()
-		prev := t.arenaCPU.SetArena(t.arena)
-		defer t.arenaCPU.SetArena(prev)
-	}
+	// The micro-batch's CPU tensors take buffers the previous one released
+	// (a no-op without the pool: on a GPU, or HeapOnly).
+	defer tensor.ServeFromCPUPool()()
 	tp := autograd.NewTape()
-	// Activations go back to a GPU's allocator as the backward passes
-	// their last use (a no-op on the CPU); only the loss is read after.
+	// Activations go back to a GPU's caching allocator, or the CPU's pool,
+	// as the backward passes their last use; only the loss is read after.
 	tp.ReleaseActivations = true
 	tp.LeafDone = t.leafDone
 	out, err := t.forward(tp, b, true)
@@ -554,6 +540,7 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	if err := t.zeroGrad(); err != nil {
 		return false, err
 	}
+	tensor.TrimCPUPool() // what this step did not reuse is not a step's size any more
 	t.State.Step++
 	t.State.Tokens += int64(tokens)
 	t.State.LastLoss, t.State.LastLR = loss, lr
@@ -598,29 +585,4 @@ func (t *Trainer) runValidation(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// Arena is the allocation arena of the micro-batches while Fit runs (nil
-// without Config.StepArena).
-func (t *Trainer) Arena() *tensor.Arena { return t.arena }
-
-// claimArena sets up Config.StepArena's arena, or says why it cannot.
-func (t *Trainer) claimArena() (release func(), err error) {
-	cpu, ok := t.Model.Backend.(*tensor.CPUBackend)
-	switch {
-	case !ok:
-		return nil, fmt.Errorf("train: StepArena recycles CPU tensors, and the model is on %s", t.Model.Backend.Name())
-	case t.Cfg.Checkpointing:
-		return nil, fmt.Errorf("train: StepArena with Checkpointing: the arena keeps a whole micro-batch's allocations until the next, which undoes checkpointing's smaller peak; choose one")
-	}
-	a := tensor.NewArena()
-	if err := cpu.ClaimArena(a); err != nil {
-		return nil, fmt.Errorf("train: StepArena: %w", err)
-	}
-	t.arena, t.arenaCPU = a, cpu
-	return func() {
-		cpu.ReleaseArena(a)
-		a.Release()
-		t.arena, t.arenaCPU = nil, nil
-	}, nil
 }

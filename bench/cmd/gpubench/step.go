@@ -76,7 +76,7 @@ func measure(f stepFlags) (bench.GPURow, error) {
 	}
 	tr := &train.Trainer{Model: m, Params: params, Opt: adam, Train: newRepeatLoader(prof, s.Vocab, f.batch, f.seq),
 		Cfg: train.Config{MaxSteps: timer.total(), GradAccum: 1, ClipNorm: 1, LR: 1e-4, LogEvery: 1,
-			Checkpointing: f.ckpt, OffloadCheckpoints: f.offload, MLPChunkTokens: f.mlpChunk}, // ftune train's defaults: clip at 1, no step arena
+			Checkpointing: f.ckpt, OffloadCheckpoints: f.offload, MLPChunkTokens: f.mlpChunk}, // ftune train's defaults: clip at 1
 		Callbacks: []train.Callback{timer}}
 	if f.hostOnly {
 		// No kernel runs, so every gradient norm reads 0: the collapse

@@ -36,16 +36,16 @@ func main() {
 	steps := flag.Int("steps", 0, "timed steps (0 = 5 for tiny-base, 2 for smollm2-135m, as the torch script)")
 	gogc := flag.Int("gogc", 0, "GOGC for the run (0 = leave as is)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the timed steps")
-	noArena := flag.Bool("no-arena", false, "allocate the step's tensors on Go's heap instead of a recycled step arena")
+	noPool := flag.Bool("no-pool", false, "leave the step's memory to Go's collector instead of recycling what the step releases (tensor.UseCPUPool), as ftune train does")
 	dpo := flag.Bool("dpo", false, "time a DPO step (reference forward, policy forward and backward, AdamW) on max(1, batch/2) pairs, as bench/torch_cpu_dpo.py")
 	flag.Parse()
-	if err := run(*shape, *family, *window, *prepare, *threads, *quant, *precision, *model, *cache, *warmup, *steps, *gogc, *cpuprofile, *noArena, *dpo); err != nil {
+	if err := run(*shape, *family, *window, *prepare, *threads, *quant, *precision, *model, *cache, *warmup, *steps, *gogc, *cpuprofile, *noPool, *dpo); err != nil {
 		fmt.Fprintln(os.Stderr, "lorabench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(shape, family string, window int, prepare bool, threads int, quant, precision, model, cache string, warmup, steps, gogc int, cpuprofile string, noArena, dpo bool) error {
+func run(shape, family string, window int, prepare bool, threads int, quant, precision, model, cache string, warmup, steps, gogc int, cpuprofile string, noPool, dpo bool) error {
 	s, ok := bench.Shapes[shape]
 	if !ok {
 		return fmt.Errorf("unknown shape %q (tiny-base or smollm2-135m)", shape)
@@ -94,7 +94,7 @@ func run(shape, family string, window int, prepare bool, threads int, quant, pre
 			}
 		}
 	}
-	r := bench.LoRARun{Shape: s, ModelDir: model, Family: family, Threads: threads, NF4: quant == "nf4", BF16: precision == "bf16", Warmup: warmup, Steps: steps, NoArena: noArena, DPO: dpo}
+	r := bench.LoRARun{Shape: s, ModelDir: model, Family: family, Threads: threads, NF4: quant == "nf4", BF16: precision == "bf16", Warmup: warmup, Steps: steps, NoPool: noPool, DPO: dpo}
 	var perr error
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
