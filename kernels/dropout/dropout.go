@@ -61,9 +61,22 @@ func Apply(dst, x []float32, key, pos uint64, drop uint32, keep float32) {
 	fill(dst, x, key, pos, drop, keep)
 }
 
-// fill is Mask (x nil) and Apply. Whole draws take a branch-free path:
-// the keep/drop outcomes are random, so branches on them mispredict.
+// fill is Mask (x nil) and Apply: whole groups of 32 elements through
+// the CPU's vector kernel where it has one (fillWide), the rest through
+// fillScalar, the reference the kernel is tested against.
 func fill(dst, x []float32, key, pos uint64, drop uint32, keep float32) {
+	if n := fillWide(dst, x, key, pos, drop, keep); n > 0 {
+		dst, pos = dst[n:], pos+uint64(n/4)
+		if x != nil {
+			x = x[n:]
+		}
+	}
+	fillScalar(dst, x, key, pos, drop, keep)
+}
+
+// fillScalar is fill one draw at a time. Whole draws take a branch-free
+// path: the keep/drop outcomes are random, so branches on them mispredict.
+func fillScalar(dst, x []float32, key, pos uint64, drop uint32, keep float32) {
 	kb := math.Float32bits(keep)
 	// lane is keep where bits ≥ drop, else 0: drop−1−bits is negative
 	// exactly then (both below 2^17), and its sign spread over 32 bits is

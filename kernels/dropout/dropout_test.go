@@ -134,3 +134,55 @@ func equal(a, b []float32) bool {
 	}
 	return len(a) == len(b)
 }
+
+// TestFillWideIsFillScalar: the vector kernel (AVX-512 where the CPU has
+// it) gives fillScalar's elements bit for bit, for Mask and Apply (x with
+// NaN, infinities and signed zeros), ragged lengths around its 32-element
+// groups, positions and keys that carry across 64 bits, every drop edge,
+// into a NaN-poisoned dst, and leaves what it did not fill alone.
+func TestFillWideIsFillScalar(t *testing.T) {
+	wide := 0
+	for _, n := range []int{1, 31, 32, 33, 95, 96, 1000, 4099} {
+		for _, drop := range []uint32{0, 1, 3277, 32768, 65535} {
+			for _, kp := range [][2]uint64{{5, 17}, {^uint64(0), ^uint64(0) >> 2}, {0x9E3779B97F4A7C15, 3}} {
+				key, pos := kp[0], kp[1]
+				x := make([]float32, n)
+				for i := range x {
+					x[i] = float32(i%13) - 6.5
+				}
+				x[0] = float32(math.NaN())
+				if n > 9 {
+					x[7], x[8], x[9] = float32(math.Inf(1)), float32(math.Copysign(0, -1)), float32(math.Inf(-1))
+				}
+				for _, in := range [][]float32{nil, x} {
+					want, got := make([]float32, n), make([]float32, n)
+					for i := range got {
+						got[i] = float32(math.NaN())
+					}
+					fillScalar(want, in, key, pos, drop, 1.25)
+					filled := fillWide(got, in, key, pos, drop, 1.25)
+					wide += filled
+					if filled%32 != 0 || filled > n {
+						t.Fatalf("n %d: fillWide filled %d", n, filled)
+					}
+					for i := range got {
+						if i >= filled {
+							if !math.IsNaN(float64(got[i])) {
+								t.Fatalf("n %d: fillWide wrote element %d past the %d it reported", n, i, filled)
+							}
+							continue
+						}
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("n %d drop %d key %#x pos %#x x %v: element %d is %v, fillScalar %v", n, drop, key, pos, in != nil, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+	if wide == 0 {
+		t.Log("no vector kernel on this CPU or build: fill is fillScalar")
+	} else {
+		t.Logf("%d elements through the vector kernel, all equal", wide)
+	}
+}
