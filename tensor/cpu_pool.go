@@ -86,19 +86,7 @@ func SetCPUPoolCheck(on bool) (prev bool) {
 // to the collector. The trainer holds it while it fits a model on the CPU.
 func UseCPUPool() (done func()) {
 	p := cpuPoolState
-	p.mu.Lock()
-	p.users++
-	p.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			if p.users--; p.users == 0 {
-				p.dropLocked(func(poolItem) bool { return true })
-			}
-		})
-	}
+	return p.open(&p.users, func() { p.dropLocked(func(poolItem) bool { return true }) })
 }
 
 // ServeFromCPUPool makes CPU allocations take released buffers until end
@@ -106,15 +94,23 @@ func UseCPUPool() (done func()) {
 // each micro-batch, whose tape releases what it allocates.
 func ServeFromCPUPool() (end func()) {
 	p := cpuPoolState
+	return p.open(&p.serving, func() {})
+}
+
+// open counts one more holder in *n and returns the func that counts it
+// out, once, running last (under the lock) when none is left.
+func (p *cpuPool) open(n *int, last func()) func() {
 	p.mu.Lock()
-	p.serving++
+	*n++
 	p.mu.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			p.mu.Lock()
-			p.serving--
-			p.mu.Unlock()
+			defer p.mu.Unlock()
+			if *n--; *n == 0 {
+				last()
+			}
 		})
 	}
 }

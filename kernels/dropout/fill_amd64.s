@@ -2,6 +2,25 @@
 
 #include "textflag.h"
 
+// MASK32 leaves the group's mask (keep or 0) in Z8 (elements 0-15) and Z9
+// (16-31) and steps the draws' arguments: z = mix(arg), that is
+// (z ^ z>>30)·c1, (z ^ z>>27)·c2, z ^ z>>31; then a 16-bit lane at least
+// drop (VPCMPUW predicate 5, not less than) keeps its element.
+#define MASK32 \
+	VPSRLQ $30, Z0, Z6; \
+	VPXORQ Z0, Z6, Z6; \
+	VPMULLQ Z2, Z6, Z6; \
+	VPSRLQ $27, Z6, Z7; \
+	VPXORQ Z6, Z7, Z7; \
+	VPMULLQ Z3, Z7, Z7; \
+	VPSRLQ $31, Z7, Z6; \
+	VPXORQ Z7, Z6, Z6; \
+	VPADDQ Z1, Z0, Z0; \
+	VPCMPUW $5, Z4, Z6, K1; \
+	KSHIFTRD $16, K1, K2; \
+	VMOVUPS.Z Z5, K1, Z8; \
+	VMOVUPS.Z Z5, K2, Z9
+
 // func fillAVX512(dst, x *float32, groups int, state *[8]uint64, step uint64, drop uint32, keep float32)
 // Z0: the eight draws' SplitMix64 arguments, Z1: their step (8·γ), Z2 and
 // Z3: the output function's multipliers, Z4: drop in every 16-bit lane,
@@ -26,20 +45,7 @@ TEXT ·fillAVX512(SB), NOSPLIT, $0-48
 	JZ mask
 
 apply:
-	// z = mix(arg): (z ^ z>>30)·c1, (z ^ z>>27)·c2, z ^ z>>31.
-	VPSRLQ $30, Z0, Z6
-	VPXORQ Z0, Z6, Z6
-	VPMULLQ Z2, Z6, Z6
-	VPSRLQ $27, Z6, Z7
-	VPXORQ Z6, Z7, Z7
-	VPMULLQ Z3, Z7, Z7
-	VPSRLQ $31, Z7, Z6
-	VPXORQ Z7, Z6, Z6
-	VPADDQ Z1, Z0, Z0
-	VPCMPUW $5, Z4, Z6, K1 // lane ≥ drop (not less than): kept
-	KSHIFTRD $16, K1, K2
-	VMOVUPS.Z Z5, K1, Z8   // the mask: keep or 0
-	VMOVUPS.Z Z5, K2, Z9
+	MASK32
 	VMULPS (SI), Z8, Z8    // x·mask, as fillScalar multiplies
 	VMULPS 64(SI), Z9, Z9
 	VMOVUPS Z8, (DI)
@@ -52,19 +58,7 @@ apply:
 	RET
 
 mask:
-	VPSRLQ $30, Z0, Z6
-	VPXORQ Z0, Z6, Z6
-	VPMULLQ Z2, Z6, Z6
-	VPSRLQ $27, Z6, Z7
-	VPXORQ Z6, Z7, Z7
-	VPMULLQ Z3, Z7, Z7
-	VPSRLQ $31, Z7, Z6
-	VPXORQ Z7, Z6, Z6
-	VPADDQ Z1, Z0, Z0
-	VPCMPUW $5, Z4, Z6, K1
-	KSHIFTRD $16, K1, K2
-	VMOVUPS.Z Z5, K1, Z8
-	VMOVUPS.Z Z5, K2, Z9
+	MASK32
 	VMOVUPS Z8, (DI)
 	VMOVUPS Z9, 64(DI)
 	ADDQ $128, DI
