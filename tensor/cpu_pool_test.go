@@ -58,6 +58,13 @@ func TestCPUPoolRecyclesReleasedBuffers(t *testing.T) {
 	if got := CPUPoolCounts(); got.Reused != before.Reused {
 		t.Fatal("a closed scope's second end closed another")
 	}
+	// Paused (DPO's reference forward inside a micro-batch), likewise.
+	resume := PauseCPUPool()
+	_ = New(c, F32, 2*PoolMinLen)
+	resume()
+	if got := CPUPoolCounts(); got.Reused != before.Reused {
+		t.Fatal("an allocation took a buffer while the pool was paused")
+	}
 	// Best fit: 2·PoolMinLen−100 takes mid's buffer, not big's.
 	y := New(c, F32, 2*PoolMinLen-100)
 	if firstOf(y) != midAt || y.Numel() != 2*PoolMinLen-100 {

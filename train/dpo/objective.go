@@ -50,6 +50,9 @@ func (o *Objective) loss(tp *autograd.Tape, b train.Batch, chunk int) (*autograd
 	fo := nn.ForwardOptions{RowLosses: true, LossChunk: chunk}
 	var ref []float64
 	err := o.Reference(func() error {
+		// Without a tape nothing releases the reference's tensors: on the
+		// heap, not from the CPU pool, which they would drain into garbage.
+		defer tensor.PauseCPUPool()()
 		out, err := o.Model.Forward(nil, b.Batch, fo)
 		if err != nil {
 			return err
