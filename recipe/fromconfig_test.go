@@ -1,6 +1,8 @@
 package recipe
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -230,5 +232,48 @@ func TestEarlyStoppingKeepsCheckpointMonitor(t *testing.T) {
 	}
 	if o := options(t, nil); o.earlyStopping() != nil {
 		t.Fatal("early stopping on by default")
+	}
+}
+
+// TestRetiredKeyNoticeReachesTheLog: a run file holding a retired key
+// (training.step_arena, which ftune init wrote) runs, and the run's log
+// says first that the key is ignored, naming where it was set.
+func TestRetiredKeyNoticeReachesTheLog(t *testing.T) {
+	cfg, err := config.Parse([]byte("training:\n  step_arena: true\n"), "old.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := FromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Notices) != 1 {
+		t.Fatalf("notices %q, want the retired key's", o.Notices)
+	}
+	run := tinyOptions(t)
+	run.Notices = o.Notices
+	run.DataRoot = t.TempDir() // no subjects: the run stops after its first lines
+	var log bytes.Buffer
+	run.Log = &log
+	if _, err := Run(context.Background(), run); err == nil {
+		t.Fatal("a run without data trained")
+	}
+	if first, _, _ := strings.Cut(log.String(), "\n"); !strings.HasPrefix(first, "note: old.yaml:2: training.step_arena is retired and ignored: ") {
+		t.Fatalf("first log line %q\n%s", first, log.String())
+	}
+}
+
+// TestCPUPoolSwitchReachesTheOptions: FTUNE_CPU_POOL=0 reaches the run
+// (recipe's NoCPUPool, then train.Config.HeapOnly); unset, the pool is on.
+func TestCPUPoolSwitchReachesTheOptions(t *testing.T) {
+	for env, off := range map[string]bool{"0": true, "": false, "1": false} {
+		t.Setenv("FTUNE_CPU_POOL", env)
+		o, err := FromConfig(config.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.NoCPUPool != off {
+			t.Errorf("FTUNE_CPU_POOL=%q: NoCPUPool %v, want %v", env, o.NoCPUPool, off)
+		}
 	}
 }
