@@ -18,7 +18,7 @@ import "github.com/ftune/ftune/tensor"
 // put back where the rest of the step had left it. Apart from such state fn
 // must be deterministic.
 func (tp *Tape) Checkpoint(fn func(tp *Tape, in []*Var) []*Var, in ...*Var) []*Var {
-	if tp == nil {
+	if !tp.Training() {
 		return fn(tp, in) // inference
 	}
 	if tp.region != nil {
@@ -172,9 +172,9 @@ type preserved struct {
 
 // Training reports whether ops run to train: a recording tape or a
 // checkpointed region's first forward (which records nothing but must
-// compute what training computes, dropout included). A nil tape is
-// inference.
-func (tp *Tape) Training() bool { return tp != nil }
+// compute what training computes, dropout included). A nil tape and an
+// inference tape (NewInference) are inference.
+func (tp *Tape) Training() bool { return tp != nil && tp.inference == nil }
 
 // Preserve declares that the caller is about to read or advance s. Inside
 // a checkpointed region's first forward the tape snapshots s, so that the

@@ -81,7 +81,7 @@ func readsLazily(x *Var) {
 // does nothing. v.Value is nil once forgotten: the caller must not use v
 // in the forward again.
 func (tp *Tape) Forget(vs ...*Var) {
-	if tp == nil || tp.region != nil {
+	if !tp.Training() || tp.region != nil {
 		return
 	}
 	for _, v := range vs {

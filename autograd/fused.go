@@ -17,6 +17,7 @@ func (tp *Tape) RMSNorm(x, w *Var, eps float64) *Var {
 	out := result(y)
 	if !tp.needs(x, w) {
 		release(inv) // kept only for a backward that will not run
+		releaseCopy(x, xv)
 		return out
 	}
 	// Its backward keeps x and w: the value can be had again (Forget).
@@ -63,6 +64,8 @@ func (tp *Tape) SwiGLU(gate, up *Var) *Var {
 	gv, uv := gate.Value.Contiguous(), up.Value.Contiguous()
 	out := result(tensor.SwiGLU(gv, uv))
 	if !tp.needs(gate, up) {
+		releaseCopy(gate, gv)
+		releaseCopy(up, uv)
 		return out
 	}
 	// Its backward keeps gate and up: the value can be had again (Forget).
@@ -88,6 +91,8 @@ func (tp *Tape) GeGLU(gate, up *Var) *Var {
 	gv, uv := gate.Value.Contiguous(), up.Value.Contiguous()
 	out := result(tensor.GeGLU(gv, uv))
 	if !tp.needs(gate, up) {
+		releaseCopy(gate, gv)
+		releaseCopy(up, uv)
 		return out
 	}
 	rebuildable(out, func() *tensor.Tensor { return tensor.GeGLU(gv, uv) })
@@ -139,6 +144,9 @@ func (tp *Tape) Attention(q, k, v *Var, p tensor.AttentionParams) *Var {
 	out := result(o)
 	if !tp.needs(q, k, v) {
 		release(lse) // kept only for a backward that will not run
+		releaseCopy(q, qv)
+		releaseCopy(k, kv)
+		releaseCopy(v, vv)
 		return out
 	}
 	tp.record(func() {
@@ -169,7 +177,9 @@ func (tp *Tape) CrossEntropy(logits *Var, labels *tensor.Tensor, ignoreIndex int
 	}
 	want := tp.needs(logits)
 	rowLoss, dl := tensor.CrossEntropy(logits.Value, labels, ignoreIndex, float32(1/float64(n)), want)
-	loss := result(tensor.Scale(tensor.SumAll(rowLoss), 1/float64(n)))
+	sum := tensor.SumAll(rowLoss)
+	loss := result(tensor.Scale(sum, 1/float64(n)))
+	release(rowLoss, sum) // read by nothing else: the backward reads dl
 	if !want {
 		return loss, nil
 	}
@@ -366,6 +376,7 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, drop *tensor.Dr
 	if !tp.needs(x, w, bias, a, b) {
 		release(h) // x·Aᵀ, kept only for a backward that will not run
 		casts()
+		releaseCopy(x, xv)
 		return out
 	}
 	// The backward reads x again (for dA and dW) instead of holding the
@@ -460,6 +471,15 @@ func (tp *Tape) LoRALinear(x, w, bias, a, b *Var, scale float64, drop *tensor.Dr
 		}
 	}, out)
 	return out
+}
+
+// releaseCopy gives back c when it is a contiguous copy an op made of v's
+// value (for a forward whose backward will not run: a recorded one
+// captures it).
+func releaseCopy(v *Var, c *tensor.Tensor) {
+	if c != v.Value {
+		release(c)
+	}
 }
 
 // releaseSaved gives back, at the end of a node's backward, what its

@@ -23,7 +23,8 @@ import "github.com/ftune/ftune/tensor"
 // overwritable reports whether x's storage may be written over: an
 // activation produced on this tape (allocated after it began, so never a
 // parameter, frozen weight, input or a view of one), not a leaf, dense,
-// and not pinned by Keep. A nil tape (inference) overwrites nothing.
+// and not pinned by Keep. A nil tape overwrites nothing; an inference tape
+// (NewInference) overwrites its pass's activations as a recording one does.
 func (tp *Tape) overwritable(x *Var) bool {
 	if tp == nil || x == nil || x.leaf || x.Value == nil || !x.Value.IsContiguous() {
 		return false

@@ -265,10 +265,11 @@ func (tp *Tape) releaseSpent(g *tensor.Tensor) {
 // (a checkpointed block's recompute reads them until then); otherwise, or
 // without a backward, they wait for the collector as before. On a GPU a
 // constant left to the collector makes the next step's request of its size
-// miss the caching allocator's cache. A checkpointed region's first-forward
+// miss the caching allocator's cache. An inference tape gives them back
+// when its pass ends (ReleasePass). A checkpointed region's first-forward
 // tape never runs a backward and takes none.
 func (tp *Tape) ReleaseAfterBackward(ts ...*tensor.Tensor) {
-	if tp == nil || tp.region != nil || !tp.ReleaseActivations {
+	if tp == nil || tp.region != nil || !(tp.ReleaseActivations || tp.inference != nil) {
 		return
 	}
 	for _, t := range ts {

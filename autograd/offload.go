@@ -30,7 +30,7 @@ func tracked(out *Var) { out.remat = &rematerialize{} }
 // nothing) Offload does nothing. v.Value is nil once offloaded. An error
 // is the host copy's (pinned memory could not be had).
 func (tp *Tape) Offload(vs ...*Var) error {
-	if tp == nil || tp.region != nil {
+	if !tp.Training() || tp.region != nil {
 		return nil
 	}
 	for _, v := range vs {

@@ -98,8 +98,12 @@ type Tape struct {
 	// forward's order, until the backward restores them.
 	offloaded []*tensor.Offloaded
 	// afterBackward: a pass's constants (ReleaseAfterBackward), given back
-	// when Backward has run every node.
+	// when Backward has run every node (on an inference tape, when the
+	// pass ends: ReleasePass).
 	afterBackward []*tensor.Tensor
+	// inference is set on an inference tape (NewInference): it records
+	// nothing and collects what its ops read.
+	inference *inference
 }
 
 // leafUse is a trainable leaf and the index of the first node recorded
@@ -127,6 +131,10 @@ func (tp *Tape) needs(in ...*Var) bool {
 	}
 	if tp.region != nil {
 		tp.region.note(in)
+		return false
+	}
+	if tp.inference != nil {
+		tp.noteReads(in)
 		return false
 	}
 	tp.pinLeaves(in)
@@ -256,6 +264,9 @@ func (tp *Tape) Backward(loss *Var) error {
 	}
 	if tp.region != nil {
 		return fmt.Errorf("autograd: Backward on a checkpointed region's first-forward tape (it records nothing)")
+	}
+	if tp.inference != nil {
+		return fmt.Errorf("autograd: Backward on an inference tape (it records nothing)")
 	}
 	if loss.Value.Numel() != 1 {
 		return fmt.Errorf("autograd: Backward from a non-scalar of shape %v", loss.Shape())

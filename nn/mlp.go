@@ -8,7 +8,7 @@ import "github.com/ftune/ftune/autograd"
 func (m *Model) gatedMLP(tp *autograd.Tape, b *Block, h *autograd.Var) *autograd.Var {
 	shape := h.Shape()
 	width := shape[len(shape)-1]
-	if n := shape.Numel() / max(width, 1); tp != nil && m.MLPChunkTokens > 0 && n > m.MLPChunkTokens {
+	if n := shape.Numel() / max(width, 1); tp.Training() && m.MLPChunkTokens > 0 && n > m.MLPChunkTokens {
 		return m.tiledMLP(tp, b, h, n, width)
 	}
 	return m.denseMLP(tp, b, h)

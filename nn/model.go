@@ -203,11 +203,30 @@ func (m *Model) SetTrainable(on bool) {
 
 // Forward runs the model. With labels it also returns transformers' causal
 // LM loss: labels shifted left by one, mean over the tokens not ignored.
+//
+// On an inference tape (autograd.NewInference) and without a Cache, the
+// pass gives its activations back to the backend as it goes, instead of
+// to Go's collector: each block's intermediates once the block is done,
+// and at the end everything the pass read and its constants. Out's tensors
+// (logits, loss, row losses, hidden states) are the caller's. With a Cache
+// it releases nothing: the keys and values the blocks read are the
+// cache's.
 func (m *Model) Forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (out Output, err error) {
 	if perr := tensor.Catch(func() { out, err = m.forward(tp, in, opt) }); perr != nil {
 		return Output{}, perr
 	}
+	if err == nil && opt.Cache == nil {
+		err = tp.ReleasePass(append([]*autograd.Var{out.Logits, out.Loss, out.RowLoss}, out.Hidden...)...)
+	}
 	return out, err
+}
+
+// releaseRead is tp.ReleaseRead(keep...) inside the forward, where a
+// failure is a panic that Forward returns as its error.
+func releaseRead(tp *autograd.Tape, keep ...*autograd.Var) {
+	if err := tp.ReleaseRead(keep...); err != nil {
+		panic(&tensor.Error{Err: fmt.Errorf("nn: %w", err)})
+	}
 }
 
 func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output, error) {
@@ -264,8 +283,10 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 		// The lookup in the table's precision is dead once cast (no
 		// backward reads it): on a GPU, [B·T, hidden] float32 that would
 		// wait for Go's collector, 1.25 GiB at Llama-3-8B's width and
-		// 81,920 tokens.
-		if err := tensor.Release(looked.Value); err != nil {
+		// 81,920 tokens. An inference tape has it as read by the cast.
+		if tp.Inference() {
+			releaseRead(tp, h)
+		} else if err := tensor.Release(looked.Value); err != nil {
 			return out, err
 		}
 	}
@@ -277,12 +298,13 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 	}
 	if opt.KeepHidden {
 		out.Hidden = append(out.Hidden, h)
+		tp.Keep(h)
 	}
 	keyMask := in.AttentionMask
 	if opt.Cache != nil && keyMask != nil {
 		keyMask = opt.Cache.extendMask(keyMask)
 	}
-	for _, blk := range m.Layers {
+	for i, blk := range m.Layers {
 		p := tensor.AttentionParams{
 			Scale:       float32(scale),
 			Softcap:     float32(c.AttnSoftcap),
@@ -303,7 +325,7 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 			tp.Preserve(adapterBinding{blk})
 			return []*autograd.Var{m.block(tp, blk, x[0], bcos, bsin, p, opt.Cache)}
 		}
-		if m.Checkpointing && tp != nil && opt.Cache == nil {
+		if m.Checkpointing && tp.Training() && opt.Cache == nil {
 			saved := h
 			h = tp.Checkpoint(run, saved)[0]
 			// The block's input is read again only by its recompute.
@@ -317,6 +339,15 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 		}
 		if opt.KeepHidden {
 			out.Hidden = append(out.Hidden, h)
+			if i < len(m.Layers)-1 {
+				// Read by the next blocks, and the caller's: never released.
+				// (The last block's output gives way to the final norm's.)
+				tp.Keep(h)
+			}
+		}
+		if opt.Cache == nil {
+			// Inference: of what the block read, only its output goes on.
+			releaseRead(tp, h)
 		}
 	}
 	if opt.Cache != nil {
@@ -394,6 +425,11 @@ func (m *Model) block(tp *autograd.Tape, b *Block, x *autograd.Var, cos, sin *te
 	a := tp.Attention(q, k, v, p)
 	a = tp.Reshape(a, B, T, c.NumHeads*c.HeadDim)
 	a = b.Attn.O.Forward(tp, a)
+	if cache == nil {
+		// Inference: the normed input, q, k, v and the attention's
+		// output are dead; the residual and the projection go on.
+		releaseRead(tp, x, a)
+	}
 	// The residual add after attention feeds the MLP's norm: one fused
 	// AddRMSNorm node (same values as Add then RMSNorm).
 	if b.PreFFNNorm == nil {

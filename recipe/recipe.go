@@ -501,11 +501,11 @@ func (s *session) saveAdaptersInto(dir string) error {
 }
 
 // neftuneHook adds NEFTune noise to the embeddings of training forwards
-// (tp != nil). The noise is drawn from the loader position, so a resumed
+// (tp.Training()). The noise is drawn from the loader position, so a resumed
 // run draws the same values; the gradient passes through unchanged.
 func neftuneHook(n augment.NEFTune, t *train.Trainer) func(*autograd.Tape, *autograd.Var) *autograd.Var {
 	return func(tp *autograd.Tape, h *autograd.Var) *autograd.Var {
-		if tp == nil {
+		if !tp.Training() {
 			return h
 		}
 		shape := h.Value.Shape()

@@ -23,12 +23,13 @@ import (
 // activations back to its caching allocator. A storage released with
 // Release (autograd's Tape.ReleaseActivations, the trainer's gradients and
 // batches) goes into the pool while it is held (UseCPUPool), and inside a
-// serving scope (ServeFromCPUPool: the trainer's micro-batches) an Alloc
-// of a float32 tensor of at least PoolMinLen elements takes the smallest
-// free buffer that holds it and is at most PoolMaxWaste times its size.
-// Outside one (validation, which releases nothing) allocations stay on the
-// heap, so they do not drain the pool into garbage; so are those of a
-// forward without a tape inside a micro-batch (PauseCPUPool). A buffer nothing
+// serving scope (ServeFromCPUPool: the trainer's micro-batches and
+// validation batches, whose forwards run on inference tapes that release
+// what they read: autograd.NewInference) an Alloc of a float32 tensor of
+// at least PoolMinLen elements takes the smallest free buffer that holds
+// it and is at most PoolMaxWaste times its size. Outside one allocations
+// stay on the heap, so that work which releases nothing (a forward on a
+// nil tape) does not drain the pool into garbage. A buffer nothing
 // releases is the collector's, as before: a lifetime the tape does not
 // know costs speed, never correctness. Buffers come back unzeroed (New's
 // contract: uninitialised). Fresh buffers are made a size class larger
@@ -46,7 +47,6 @@ type cpuPool struct {
 	mu      sync.Mutex
 	users   int        // UseCPUPool holders; 0: off, Release recycles nothing
 	serving int        // ServeFromCPUPool scopes open; 0: Alloc takes nothing
-	paused  int        // PauseCPUPool scopes open; > 0: Alloc takes nothing
 	free    []poolItem // sorted by capacity
 	gen     uint64     // TrimCPUPool calls so far
 	cached  int64      // bytes in free
@@ -99,16 +99,6 @@ func ServeFromCPUPool() (end func()) {
 	return p.open(&p.serving, func() {})
 }
 
-// PauseCPUPool keeps CPU allocations off the pool until resume is called,
-// inside a serving scope: for a forward without a tape inside a
-// micro-batch (DPO's reference), which releases nothing, so that buffers
-// it took would become garbage and the micro-batch's own tensors fresh
-// allocations again.
-func PauseCPUPool() (resume func()) {
-	p := cpuPoolState
-	return p.open(&p.paused, func() {})
-}
-
 // open counts one more holder in *n and returns the func that counts it
 // out, once, running last (under the lock) when none is left.
 func (p *cpuPool) open(n *int, last func()) func() {
@@ -157,7 +147,7 @@ func (p *cpuPool) dropLocked(drop func(poolItem) bool) {
 func (p *cpuPool) take(n int) (buf []float32, serving bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.users == 0 || p.serving == 0 || p.paused > 0 {
+	if p.users == 0 || p.serving == 0 {
 		return nil, false
 	}
 	i := sort.Search(len(p.free), func(i int) bool { return cap(p.free[i].buf) >= n })

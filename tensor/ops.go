@@ -16,7 +16,10 @@ func sameBackend(ts ...*Tensor) Backend {
 // MatMul returns op(a)·op(b) over the last two axes (see Backend.MatMul).
 func MatMul(a, b *Tensor, transA, transB bool) *Tensor {
 	be := sameBackend(a, b)
-	a, b = a.Contiguous(), b.Contiguous()
+	a, doneA := dense(a)
+	defer doneA()
+	b, doneB := dense(b)
+	defer doneB()
 	r := a.Rank()
 	if r < 2 || b.Rank() < 2 {
 		fail("MatMul of %v and %v", a.shape, b.shape)
@@ -39,7 +42,24 @@ func MatMul(a, b *Tensor, transA, transB bool) *Tensor {
 // MatMulInto computes dst = alpha·op(a)·op(b) + beta·dst.
 func MatMulInto(dst, a, b *Tensor, transA, transB bool, alpha, beta float64) {
 	be := sameBackend(dst, a, b)
-	check(be.MatMul(dst, a.Contiguous(), b.Contiguous(), transA, transB, alpha, beta))
+	a, doneA := dense(a)
+	defer doneA()
+	b, doneB := dense(b)
+	defer doneB()
+	check(be.MatMul(dst, a, b, transA, transB, alpha, beta))
+}
+
+// dense returns x with contiguous strides, for an op to read, and done,
+// which gives the copy back when one was made (once the op has been
+// issued: a device's allocator is stream-ordered). Left to Go's collector,
+// a view's copy would hold device memory until the next collection and
+// could not be recycled by the CPU pool.
+func dense(x *Tensor) (c *Tensor, done func()) {
+	c = x.Contiguous()
+	if c.st == x.st {
+		return c, func() {}
+	}
+	return c, func() { check(Release(c)) }
 }
 
 func binaryOp(op BinaryOp, a, b *Tensor) *Tensor {
@@ -139,7 +159,8 @@ func SumTo(a *Tensor, shape Shape) *Tensor {
 
 // Softmax over the last axis.
 func Softmax(a *Tensor) *Tensor {
-	a = a.Contiguous()
+	a, done := dense(a)
+	defer done()
 	out := New(a.b, a.dtype, a.shape...)
 	check(a.b.Softmax(out, a, false))
 	return out
@@ -147,7 +168,8 @@ func Softmax(a *Tensor) *Tensor {
 
 // LogSoftmax over the last axis.
 func LogSoftmax(a *Tensor) *Tensor {
-	a = a.Contiguous()
+	a, done := dense(a)
+	defer done()
 	out := New(a.b, a.dtype, a.shape...)
 	check(a.b.Softmax(out, a, true))
 	return out
@@ -211,7 +233,8 @@ func statDType(dt DType) DType {
 // RMSNorm normalises the last axis: y = x/rms(x)·w; it also returns the
 // inverse RMS per row for the backward.
 func RMSNorm(x, w *Tensor, eps float64) (y, invRMS *Tensor) {
-	x = x.Contiguous()
+	x, done := dense(x)
+	defer done()
 	y = New(x.b, x.dtype, x.shape...)
 	n, _ := Rows(x)
 	invRMS = New(x.b, statDType(x.dtype), n)
@@ -221,7 +244,8 @@ func RMSNorm(x, w *Tensor, eps float64) (y, invRMS *Tensor) {
 
 // RoPE rotates x [B,T,H,D] by the angles whose cos/sin are [B,T,D/2].
 func RoPE(x, cos, sin *Tensor, inverse bool) *Tensor {
-	x = x.Contiguous()
+	x, done := dense(x)
+	defer done()
 	out := New(x.b, x.dtype, x.shape...)
 	check(x.b.RoPE(out, x, cos.Contiguous(), sin.Contiguous(), inverse))
 	return out
@@ -237,7 +261,10 @@ func RoPEInPlace(x, cos, sin *Tensor, inverse bool) {
 
 // SwiGLU returns silu(gate)·up.
 func SwiGLU(gate, up *Tensor) *Tensor {
-	gate, up = gate.Contiguous(), up.Contiguous()
+	gate, doneGate := dense(gate)
+	defer doneGate()
+	up, doneUp := dense(up)
+	defer doneUp()
 	out := New(gate.b, gate.dtype, gate.shape...)
 	check(gate.b.SwiGLU(out, gate, up))
 	return out
@@ -269,7 +296,8 @@ func Attention(q, k, v *Tensor, p AttentionParams) (out, lse *Tensor) {
 // CrossEntropy returns per-row losses of logits [N,V] against labels [N]
 // and, when wantGrad, scale·d loss/d logits.
 func CrossEntropy(logits, labels *Tensor, ignoreIndex int, scale float32, wantGrad bool) (loss, dlogits *Tensor) {
-	logits = logits.Contiguous()
+	logits, done := dense(logits)
+	defer done()
 	n, _ := Rows(logits)
 	loss = New(logits.b, logits.dtype, n)
 	if wantGrad {

@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 )
@@ -37,6 +38,22 @@ func Release(t *Tensor) error {
 		return fmt.Errorf("release %v: %w", t, err)
 	}
 	return nil
+}
+
+// ReleaseAll releases each distinct storage among ts once (views of one
+// storage count once; nil entries are skipped): the outputs of a pass, or
+// a batch's tensors, that the caller has read and will not use again.
+func ReleaseAll(ts ...*Tensor) error {
+	seen := map[Storage]bool{}
+	var errs []error
+	for _, t := range ts {
+		if t == nil || seen[t.st] {
+			continue
+		}
+		seen[t.st] = true
+		errs = append(errs, Release(t))
+	}
+	return errors.Join(errs...)
 }
 
 // bornSeq counts storage allocations made through New and FromHost.

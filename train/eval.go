@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
 )
@@ -215,12 +216,18 @@ func LogLikelihood(m *nn.Model, prompt, cont []int) (float64, error) {
 	for i, t := range seq {
 		ids[i] = int64(t)
 	}
-	out, err := m.Forward(nil, nn.Batch{InputIDs: tensor.FromHost(m.Backend, tensor.I64, ids, 1, len(ids))}, nn.ForwardOptions{})
+	// An inference pass: its activations, then its logits and input, go
+	// back to the backend (a GPU's allocator) rather than to the collector.
+	in := tensor.FromHost(m.Backend, tensor.I64, ids, 1, len(ids))
+	out, err := m.Forward(autograd.NewInference(), nn.Batch{InputIDs: in}, nn.ForwardOptions{})
 	if err != nil {
 		return 0, err
 	}
 	V := m.Config.VocabSize
 	lg := out.Logits.Value.Narrow(1, len(prompt)-1, len(cont)).F64()
+	if err := tensor.ReleaseAll(out.Logits.Value, in); err != nil {
+		return 0, err
+	}
 	var ll float64
 	for i, tok := range cont {
 		row := lg[i*V : (i+1)*V]

@@ -1,7 +1,6 @@
 package train
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -24,20 +23,13 @@ type Batch struct {
 	Fresh bool
 }
 
-// release gives a fresh batch's tensors back (each storage once).
-func (b Batch) release() error {
+// Release gives a fresh batch's tensors back (each storage once; a batch
+// that is not Fresh keeps them): once its forward has read them.
+func (b Batch) Release() error {
 	if !b.Fresh {
 		return nil
 	}
-	seen := map[tensor.Storage]bool{}
-	var errs []error
-	for _, t := range []*tensor.Tensor{b.InputIDs, b.Labels, b.AttentionMask, b.Segments} {
-		if t != nil && !seen[t.Storage()] {
-			seen[t.Storage()] = true
-			errs = append(errs, tensor.Release(t))
-		}
-	}
-	return errors.Join(errs...)
+	return tensor.ReleaseAll(b.InputIDs, b.Labels, b.AttentionMask, b.Segments)
 }
 
 // Loader yields batches of one epoch in a deterministic order and can

@@ -40,12 +40,41 @@ func tinyBaseRun(t *testing.T, cfg train.Config, dropout float64) (*train.Traine
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Validation on the same rows, every second step: its forwards run on
+	// inference tapes and take their buffers from the pool too.
+	val, err := train.NewRowLoader(rows, []string{"s"}, 2, false, 5, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	opt, err := optim.NewAdamW(optim.DefaultAdamW())
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.MaxSteps, cfg.GradAccum, cfg.ClipNorm, cfg.LR = 4, 2, 1, 1e-2
-	return &train.Trainer{Model: m, Params: a.Params(), Opt: opt, Train: loader, RNG: a, Cfg: cfg}, a
+	cfg.MaxSteps, cfg.GradAccum, cfg.ClipNorm, cfg.LR, cfg.EvalEvery = 4, 2, 1, 1e-2, 2
+	vals := &valRecorder{}
+	return &train.Trainer{Model: m, Params: a.Params(), Opt: opt, Train: loader, Val: val, RNG: a, Cfg: cfg, Callbacks: []train.Callback{vals}}, a
+}
+
+// valRecorder keeps every validation's metrics.
+type valRecorder struct {
+	train.Base
+	got []train.Metrics
+}
+
+func (v *valRecorder) OnValidationEnd(_ *train.Trainer, m train.Metrics) error {
+	v.got = append(v.got, m)
+	return nil
+}
+
+func valMetrics(t *testing.T, tr *train.Trainer) []train.Metrics {
+	t.Helper()
+	for _, c := range tr.Callbacks {
+		if v, ok := c.(*valRecorder); ok {
+			return v.got
+		}
+	}
+	t.Fatal("no validation recorder")
+	return nil
 }
 
 // TestCPUPoolMatchesHeap: training with the CPU pool (the default) gives
@@ -55,7 +84,8 @@ func tinyBaseRun(t *testing.T, cfg train.Config, dropout float64) (*train.Traine
 // use, a parameter gradient recycled before the optimizer reads it, or a
 // kernel reading a fresh tensor before writing it would show up as a
 // difference; under gradient checkpointing, MLP chunks and LoRA dropout
-// too (each adds releases of its own).
+// too (each adds releases of its own). Validation (inference tapes, which
+// release what each block read) gives the same metrics bit for bit.
 func TestCPUPoolMatchesHeap(t *testing.T) {
 	prev := tensor.SetCPUPoolCheck(true)
 	defer tensor.SetCPUPoolCheck(prev)
@@ -102,7 +132,54 @@ func TestCPUPoolMatchesHeap(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("%d losses and %d adapter tensors identical; the pool reused %d buffers, allocated %d", len(heap.State.Losses), len(wh), reused, fresh)
+			vh, vp := valMetrics(t, heap), valMetrics(t, pooled)
+			if len(vh) != 2 || len(vp) != len(vh) {
+				t.Fatalf("%d validations on the heap, %d with the pool, want 2 each", len(vh), len(vp))
+			}
+			for i, m := range vh {
+				for k, v := range m {
+					if math.Float64bits(v) != math.Float64bits(vp[i][k]) {
+						t.Fatalf("validation %d: %s %v on the heap, %v with the pool", i+1, k, v, vp[i][k])
+					}
+				}
+			}
+			t.Logf("%d losses, %d validations and %d adapter tensors identical; the pool reused %d buffers, allocated %d", len(heap.State.Losses), len(vh), len(wh), reused, fresh)
 		})
 	}
+}
+
+// Validation's forwards run on inference tapes, which give each block's
+// tensors back once the block is done and the logits once read: with the
+// pool held (as Fit holds it), a second validation over the same batches
+// finds every buffer it needs in the pool and allocates none, with the
+// same metrics bit for bit. On a nil tape each batch would allocate its
+// activations afresh.
+func TestValidationRecyclesItsBuffers(t *testing.T) {
+	prev := tensor.SetCPUPoolCheck(true)
+	defer tensor.SetCPUPoolCheck(prev)
+	tr, _ := tinyBaseRun(t, train.Config{}, 0)
+	done := tensor.UseCPUPool()
+	defer done()
+	first, err := tr.Validate(context.Background(), tr.Val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := tensor.CPUPoolCounts()
+	second, err := tr.Validate(context.Background(), tr.Val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := tensor.CPUPoolCounts()
+	if fresh := after.Fresh - before.Fresh; fresh != 0 {
+		t.Errorf("the second validation allocated %d buffers afresh, want 0", fresh)
+	}
+	if reused := after.Reused - before.Reused; reused == 0 {
+		t.Error("the second validation took nothing from the pool")
+	}
+	for k, v := range first {
+		if math.Float64bits(v) != math.Float64bits(second[k]) {
+			t.Fatalf("%s: %v, then %v from recycled buffers", k, v, second[k])
+		}
+	}
+	t.Logf("second validation: %d buffers reused, %d fresh", after.Reused-before.Reused, after.Fresh-before.Fresh)
 }

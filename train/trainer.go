@@ -429,7 +429,7 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 		}
 		t.State.BatchIndex++
 		if b.Labelled == 0 {
-			if err := b.release(); err != nil {
+			if err := b.Release(); err != nil {
 				return false, err
 			}
 			continue
@@ -440,7 +440,7 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 		if err != nil {
 			return false, err
 		}
-		if err := b.release(); err != nil {
+		if err := b.Release(); err != nil {
 			return false, err
 		}
 		tree.take(t.Params, micro)

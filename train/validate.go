@@ -2,11 +2,13 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"sort"
 
+	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
 )
@@ -53,11 +55,10 @@ func (t *Trainer) Validate(ctx context.Context, l Loader) (Metrics, error) {
 		if i%size != rank {
 			continue // another worker's batch
 		}
-		out, err := t.forward(nil, b, false)
+		rowLoss, rowN, rowCorrect, err := t.validateBatch(b)
 		if err != nil {
 			return nil, err
 		}
-		rowLoss, rowN, rowCorrect := tokenStats(out.Logits.Value, b.Labels)
 		for r := range rowN {
 			s := b.Subjects[r]
 			for _, a := range []*acc{all, per[s]} {
@@ -107,6 +108,28 @@ func (t *Trainer) Validate(ctx context.Context, l Loader) (Metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// validateBatch is tokenStats of one batch's forward, on an inference
+// tape: the forward gives its activations back as it goes and its logits
+// and the batch when read, so that validation takes its buffers from the
+// CPU pool (or a GPU's allocator) and leaves them there for the next
+// batch and step, instead of to Go's collector.
+func (t *Trainer) validateBatch(b Batch) (loss, n, correct []float64, err error) {
+	defer tensor.ServeFromCPUPool()()
+	tp := autograd.NewInference()
+	out, err := t.forward(tp, b, false)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	loss, n, correct = tokenStats(out.Logits.Value, b.Labels)
+	outs := []*tensor.Tensor{out.Logits.Value}
+	if out.Loss != nil {
+		outs = append(outs, out.Loss.Value)
+	}
+	// ReleasePass: what a Trainer.Forward read after the model's pass.
+	err = errors.Join(tp.ReleasePass(), tensor.ReleaseAll(outs...), b.Release())
+	return loss, n, correct, err
 }
 
 // tokenStats returns per row the summed cross-entropy of shifted labels,

@@ -2,6 +2,7 @@ package dpo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -50,10 +51,10 @@ func (o *Objective) loss(tp *autograd.Tape, b train.Batch, chunk int) (*autograd
 	fo := nn.ForwardOptions{RowLosses: true, LossChunk: chunk}
 	var ref []float64
 	err := o.Reference(func() error {
-		// Without a tape nothing releases the reference's tensors: on the
-		// heap, not from the CPU pool, which they would drain into garbage.
-		defer tensor.PauseCPUPool()()
-		out, err := o.Model.Forward(nil, b.Batch, fo)
+		// An inference pass: it gives its activations back as it goes, so
+		// that inside a micro-batch (which serves allocations from the
+		// CPU pool) the policy's forward takes the same buffers again.
+		out, err := o.Model.Forward(autograd.NewInference(), b.Batch, fo)
 		if err != nil {
 			return err
 		}
@@ -137,7 +138,7 @@ func (o *Objective) Validation(max int) func(ctx context.Context, l train.Loader
 }
 
 // Evaluate is the DPO loss and rewards over a loader's batches (every
-// batch when max is 0), without a tape: what the model ranks right on
+// batch when max is 0), on inference tapes: what the model ranks right on
 // held-out pairs.
 func (o *Objective) Evaluate(ctx context.Context, l train.Loader, max int) (Stats, error) {
 	var all Stats
@@ -153,16 +154,27 @@ func (o *Objective) Evaluate(ctx context.Context, l train.Loader, max int) (Stat
 		if err != nil {
 			return all, err
 		}
-		loss, st, err := o.loss(nil, b, 0)
+		st, err := o.evaluateBatch(b)
 		if err != nil {
-			return all, err
-		}
-		if err := tensor.Release(loss.Value); err != nil {
 			return all, err
 		}
 		all.Add(st)
 	}
 	return all, nil
+}
+
+// evaluateBatch is one batch's DPO figures, from the CPU pool inside a
+// trainer (the passes give back what they allocate: see train's
+// validateBatch).
+func (o *Objective) evaluateBatch(b train.Batch) (Stats, error) {
+	defer tensor.ServeFromCPUPool()()
+	tp := autograd.NewInference()
+	loss, st, err := o.loss(tp, b, 0)
+	if err != nil {
+		return st, err
+	}
+	// ReleasePass: the policy's row losses, which the loss read.
+	return st, errors.Join(tp.ReleasePass(), tensor.Release(loss.Value), b.Release())
 }
 
 // AdapterOff is the reference a LoRA run takes (Objective.Reference): the
