@@ -118,7 +118,13 @@ func (t *Trainer) Validate(ctx context.Context, l Loader) (Metrics, error) {
 func (t *Trainer) validateBatch(b Batch) (loss, n, correct []float64, err error) {
 	defer tensor.ServeFromCPUPool()()
 	tp := autograd.NewInference()
-	out, err := t.forward(tp, b, false)
+	in := b
+	if t.Forward == nil {
+		// The metrics come from the logits (tokenStats): the model's own
+		// loss would be one more pass over them.
+		in.Labels = nil
+	}
+	out, err := t.forward(tp, in, false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -133,30 +139,40 @@ func (t *Trainer) validateBatch(b Batch) (loss, n, correct []float64, err error)
 }
 
 // tokenStats returns per row the summed cross-entropy of shifted labels,
-// the number of labelled tokens and how many the argmax got right.
+// the number of labelled tokens and how many the argmax got right, in
+// float64. It reads the logits a few MiB of rows at a time: one float64
+// copy of them all would be twice their size (68 MiB a batch on the main
+// job) for the collector.
 func tokenStats(logits, labels *tensor.Tensor) (loss, n, correct []float64) {
 	B, T, V := logits.Dim(0), logits.Dim(1), logits.Dim(2)
-	lg := logits.F64()
+	flat := logits.Reshape(B*T, V)
 	lb := labels.I64()
 	loss, n, correct = make([]float64, B), make([]float64, B), make([]float64, B)
-	for b := 0; b < B; b++ {
-		for t := 0; t+1 < T; t++ {
-			y := int(lb[b*T+t+1])
+	chunk := max(1, (4<<20)/(4*V))
+	for r0 := 0; r0 < B*T; r0 += chunk {
+		rows := min(chunk, B*T-r0)
+		lg := flat.Narrow(0, r0, rows).F32()
+		for r := r0; r < r0+rows; r++ {
+			b, t := r/T, r%T
+			if t+1 == T {
+				continue
+			}
+			y := int(lb[r+1])
 			if y == nn.IgnoreIndex {
 				continue
 			}
-			row := lg[(b*T+t)*V : (b*T+t+1)*V]
+			row := lg[(r-r0)*V : (r-r0+1)*V]
 			mx, arg := math.Inf(-1), 0
 			for j, v := range row {
-				if v > mx {
-					mx, arg = v, j
+				if float64(v) > mx {
+					mx, arg = float64(v), j
 				}
 			}
 			var z float64
 			for _, v := range row {
-				z += math.Exp(v - mx)
+				z += math.Exp(float64(v) - mx)
 			}
-			loss[b] += mx + math.Log(z) - row[y]
+			loss[b] += mx + math.Log(z) - float64(row[y])
 			n[b]++
 			if arg == y {
 				correct[b]++
