@@ -358,6 +358,13 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 		out.Hidden[len(out.Hidden)-1] = h
 	}
 	if opt.NoHead {
+		if tp.Inference() && !opt.KeepHidden && opt.Cache == nil {
+			// The final norm's output is no one's: nothing reads it and
+			// nothing returns it.
+			if err := tensor.Release(h.Value); err != nil {
+				return out, err
+			}
+		}
 		return out, nil
 	}
 	if in.Labels != nil && opt.RowLosses {

@@ -149,20 +149,35 @@ func TestCPUPoolMatchesHeap(t *testing.T) {
 }
 
 // Validation's forwards run on inference tapes, which give each block's
-// tensors back once the block is done and the logits once read: with the
-// pool held (as Fit holds it), a second validation over the same batches
-// finds every buffer it needs in the pool and allocates none, with the
-// same metrics bit for bit. On a nil tape each batch would allocate its
-// activations afresh.
+// tensors back once the block is done and the logits once read. Called
+// on its own (a run's before and after, ftune eval), Validate holds the
+// pool itself: its later batches take what the first gave back, and the
+// pool is empty again when it returns. With the pool held across calls
+// (as Fit holds it), a second validation over the same batches finds
+// every buffer it needs and allocates none, with the same metrics bit for
+// bit. On a nil tape each batch would allocate its activations afresh.
 func TestValidationRecyclesItsBuffers(t *testing.T) {
 	prev := tensor.SetCPUPoolCheck(true)
 	defer tensor.SetCPUPoolCheck(prev)
 	tr, _ := tinyBaseRun(t, train.Config{}, 0)
+	start := tensor.CPUPoolCounts()
+	alone, err := tr.Validate(context.Background(), tr.Val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tensor.CPUPoolCounts(); got.Reused == start.Reused || got.Cached != 0 {
+		t.Fatalf("a validation on its own reused %d buffers and left %d bytes cached, want > 0 and 0", got.Reused-start.Reused, got.Cached)
+	}
 	done := tensor.UseCPUPool()
 	defer done()
 	first, err := tr.Validate(context.Background(), tr.Val)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, v := range alone {
+		if math.Float64bits(v) != math.Float64bits(first[k]) {
+			t.Fatalf("%s: %v, then %v", k, v, first[k])
+		}
 	}
 	before := tensor.CPUPoolCounts()
 	second, err := tr.Validate(context.Background(), tr.Val)

@@ -139,6 +139,15 @@ type RNGStates interface {
 	LoadRNG(map[string][]byte) error
 }
 
+// useCPUPool holds the CPU pool (tensor.UseCPUPool) for a model on the CPU
+// unless the run is HeapOnly, until the returned func is called.
+func (t *Trainer) useCPUPool() (done func()) {
+	if _, cpu := t.Model.Backend.(*tensor.CPUBackend); cpu && !t.Cfg.HeapOnly {
+		return tensor.UseCPUPool()
+	}
+	return func() {}
+}
+
 func (t *Trainer) forward(tp *autograd.Tape, b Batch, lossOnly bool) (nn.Output, error) {
 	opt := nn.ForwardOptions{LossOnly: lossOnly, LossChunk: t.Cfg.LossChunk}
 	if t.Forward != nil {
@@ -247,11 +256,9 @@ func (t *Trainer) Fit(ctx context.Context) (err error) {
 	}
 	t.Model.Checkpointing, t.Model.OffloadCheckpoints = t.Cfg.Checkpointing, t.Cfg.OffloadCheckpoints
 	t.Model.MLPChunkTokens = t.Cfg.MLPChunkTokens
-	if _, cpu := t.Model.Backend.(*tensor.CPUBackend); cpu && !t.Cfg.HeapOnly {
-		// The tape releases each activation and gradient after its last
-		// use; the pool hands the buffers to the next step.
-		defer tensor.UseCPUPool()()
-	}
+	// The tape releases each activation and gradient after its last use;
+	// the pool hands the buffers to the next step.
+	defer t.useCPUPool()()
 	if err := t.startDeviceStep(); err != nil {
 		return err
 	}

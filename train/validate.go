@@ -23,11 +23,15 @@ import (
 // waiting (Fit agrees on stopping at the next step instead).
 //
 // A trainer with a Validation function (an objective other than the
-// next-token loss) runs that instead.
+// next-token loss) runs that instead. On the CPU it recycles memory
+// through the pool as Fit does (unless Cfg.HeapOnly).
 func (t *Trainer) Validate(ctx context.Context, l Loader) (Metrics, error) {
 	if l == nil {
 		return nil, fmt.Errorf("train: no validation data")
 	}
+	// Outside Fit too (a run's before and after, ftune eval): each batch
+	// takes the buffers the one before gave back.
+	defer t.useCPUPool()()
 	if t.Validation != nil {
 		return t.Validation(ctx, l)
 	}

@@ -95,6 +95,9 @@ func Collect(ctx context.Context, m *nn.Model, chunks [][]int, opt Options) (*gg
 			}
 		}
 	}()
+	if _, cpu := m.Backend.(*tensor.CPUBackend); cpu {
+		defer tensor.UseCPUPool()()
+	}
 	size := len(chunks[0])
 	for i, c := range chunks {
 		if err := ctx.Err(); err != nil {
@@ -111,7 +114,7 @@ func Collect(ctx context.Context, m *nn.Model, chunks [][]int, opt Options) (*gg
 			ids[j] = int64(t)
 		}
 		in := nn.Batch{InputIDs: tensor.FromHost(m.Backend, tensor.I64, ids, 1, len(ids))}
-		if _, err := m.Forward(nil, in, nn.ForwardOptions{NoHead: true}); err != nil {
+		if err := forward(m, in); err != nil {
 			return nil, fmt.Errorf("imatrix: chunk %d: %w", i, err)
 		}
 		for _, r := range recs {
@@ -135,6 +138,18 @@ func Collect(ctx context.Context, m *nn.Model, chunks [][]int, opt Options) (*gg
 		im.Entries[r.name] = gguf.ImatrixEntry{SumSquares: sums, Counts: []float32{float32(r.tokens)}}
 	}
 	return im, nil
+}
+
+// forward runs one chunk through the blocks on an inference tape, whose
+// tensors go back to the backend as each block is done: on the CPU, from
+// the pool Collect holds, so that each chunk takes the buffers the one
+// before gave back instead of fresh memory Go must zero.
+func forward(m *nn.Model, in nn.Batch) error {
+	defer tensor.ServeFromCPUPool()()
+	if _, err := m.Forward(autograd.NewInference(), in, nn.ForwardOptions{NoHead: true}); err != nil {
+		return err
+	}
+	return tensor.Release(in.InputIDs)
 }
 
 // recorder stands in a projection's adapter slot: it adds the squares of

@@ -17,7 +17,7 @@ import (
 
 var tinyBase = filepath.Join("..", "..", "assets", "models", "tiny-base")
 
-func loadTiny(t *testing.T) *nn.Model {
+func loadTiny(t testing.TB) *nn.Model {
 	t.Helper()
 	m, err := nn.Load(tinyBase, nn.LoadOptions{})
 	if err != nil {
@@ -237,6 +237,19 @@ func TestCollectStops(t *testing.T) {
 	for _, l := range m.Linears() {
 		if l.Adapter != nil {
 			t.Fatalf("%s: left with adapter %T", l.Name, l.Adapter)
+		}
+	}
+}
+
+// BenchmarkCollect is an importance matrix over 8 chunks of 512 tokens of
+// tiny-base, as ftune imatrix computes one (each chunk one forward
+// through the blocks).
+func BenchmarkCollect(b *testing.B) {
+	m := loadTiny(b)
+	chunks := randomChunks(8, 512, m.Config.VocabSize)
+	for b.Loop() {
+		if _, err := Collect(context.Background(), m, chunks, Options{}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
