@@ -61,7 +61,7 @@ func (tp *Tape) AddInPlace(a, b *Var) *Var {
 		tensor.AddInPlace(av, bv)
 		return av
 	}
-	return tp.broadcastBinary(add, a, b, func(g, _, _, _ *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+	return tp.broadcastBinary(add, a, b, func(g, _, _, _ *tensor.Tensor, _, _ bool) (*tensor.Tensor, *tensor.Tensor) {
 		return g, g
 	})
 }

@@ -68,7 +68,7 @@ func (tp *Tape) Linear(x, w, bias *Var) *Var {
 	return y
 }
 
-func (tp *Tape) broadcastBinary(op func(a, b *tensor.Tensor) *tensor.Tensor, a, b *Var, grads func(g, av, bv, out *tensor.Tensor) (da, db *tensor.Tensor)) *Var {
+func (tp *Tape) broadcastBinary(op func(a, b *tensor.Tensor) *tensor.Tensor, a, b *Var, grads func(g, av, bv, out *tensor.Tensor, wantA, wantB bool) (da, db *tensor.Tensor)) *Var {
 	out := result(op(a.Value, b.Value))
 	if !tp.needs(a, b) {
 		return out
@@ -76,7 +76,7 @@ func (tp *Tape) broadcastBinary(op func(a, b *tensor.Tensor) *tensor.Tensor, a, 
 	av, bv := a.Value, b.Value
 	tp.record(func() {
 		g := out.Grad
-		da, db := grads(g, av, bv, out.Value)
+		da, db := grads(g, av, bv, out.Value, a.requiresGrad, b.requiresGrad)
 		// A gradient that is out.Grad itself may go to one input without a
 		// copy (handOff); anything else SumTo or grads returned is new,
 		// unless both sides got the same tensor.
@@ -94,41 +94,73 @@ func (tp *Tape) broadcastBinary(op func(a, b *tensor.Tensor) *tensor.Tensor, a, 
 		if a.requiresGrad {
 			ga := tensor.SumTo(da, av.Shape())
 			tp.accumulate(a, ga, owned(ga, da))
+			releaseSummed(ga, da, g, db)
 		}
 		if b.requiresGrad {
 			gb := tensor.SumTo(db, bv.Shape())
 			tp.accumulate(b, gb, owned(gb, db))
+			releaseSummed(gb, db, g, da)
 		}
 	}, out)
 	return out
 }
 
+// releaseSummed gives back d, a full-size gradient grads made, once SumTo
+// has reduced it to a broadcast input's shape (sum, a new tensor): a
+// magnitude's or a bias's gradient left a [tokens, features] tensor to Go's
+// collector every step. Not g (the tape's) nor one the other input took.
+func releaseSummed(sum, d, g, other *tensor.Tensor) {
+	if sum != d && d != g && d != other {
+		release(d)
+	}
+}
+
 // Add returns a+b with broadcasting.
 func (tp *Tape) Add(a, b *Var) *Var {
-	return tp.broadcastBinary(tensor.Add, a, b, func(g, _, _, _ *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+	return tp.broadcastBinary(tensor.Add, a, b, func(g, _, _, _ *tensor.Tensor, _, _ bool) (*tensor.Tensor, *tensor.Tensor) {
 		return g, g
 	})
 }
 
 // Sub returns a−b with broadcasting.
 func (tp *Tape) Sub(a, b *Var) *Var {
-	return tp.broadcastBinary(tensor.Sub, a, b, func(g, _, _, _ *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+	return tp.broadcastBinary(tensor.Sub, a, b, func(g, _, _, _ *tensor.Tensor, _, wantB bool) (da, db *tensor.Tensor) {
+		if !wantB {
+			return g, nil
+		}
 		return g, tensor.Neg(g)
 	})
 }
 
 // Mul returns a·b with broadcasting.
 func (tp *Tape) Mul(a, b *Var) *Var {
-	return tp.broadcastBinary(tensor.Mul, a, b, func(g, av, bv, _ *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
-		return tensor.Mul(g, bv), tensor.Mul(g, av)
+	return tp.broadcastBinary(tensor.Mul, a, b, func(g, av, bv, _ *tensor.Tensor, wantA, wantB bool) (da, db *tensor.Tensor) {
+		// Only what an input takes: x·mask's backward (a constant mask)
+		// need not multiply g by x.
+		if wantA {
+			da = tensor.Mul(g, bv)
+		}
+		if wantB {
+			db = tensor.Mul(g, av)
+		}
+		return da, db
 	})
 }
 
 // Div returns a/b with broadcasting.
 func (tp *Tape) Div(a, b *Var) *Var {
-	return tp.broadcastBinary(tensor.Div, a, b, func(g, _, bv, out *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
-		da := tensor.Div(g, bv)
-		return da, tensor.Neg(tensor.Mul(da, out))
+	return tp.broadcastBinary(tensor.Div, a, b, func(g, _, bv, out *tensor.Tensor, wantA, wantB bool) (da, db *tensor.Tensor) {
+		da = tensor.Div(g, bv)
+		if wantB {
+			p := tensor.Mul(da, out)
+			db = tensor.Neg(p)
+			release(p)
+		}
+		if !wantA {
+			release(da)
+			da = nil
+		}
+		return da, db
 	})
 }
 

@@ -5,7 +5,9 @@ thread count and precision and to PyTorch's best thread count for that shape and
 Lines without a precision (before 2026-12-06) are f32. Lines with an objective (bench/cpu_dpo.sh:
 "dpo") make their own rows, compared with PyTorch's of the same objective; "no_pool" marks
 ftune's steps left to Go's collector rather than recycled through the CPU pool (the trainer's
-default since 2026-12-06); "no_arena" (before) marks Go's heap rather than the step arena of then."""
+default since 2026-12-06); "no_arena" (before) marks Go's heap rather than the step arena of then.
+Lines with "dora" or "dropout" (bench/cpu_dora.sh) make their own rows too, named after the
+variant (LoRA or DoRA, and the dropout), compared with PyTorch's of the same variant."""
 import json, sys
 
 def lines(paths):
@@ -15,12 +17,13 @@ def lines(paths):
 def main(paths):
     best = {}
     runs = {}
-    for line in lines(paths):
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        r = json.loads(line)
+    records = [json.loads(l) for l in (l.strip() for l in lines(paths)) if l.startswith("{")]
+    # A cpu_dora.sh file: every line is named after its variant.
+    variants = any("dora" in r or "dropout" in r for r in records)
+    for r in records:
         shape = r["shape"] + (" " + r["objective"].upper() if r.get("objective") else "")
+        if variants:
+            shape += (" DoRA" if r.get("dora") else " LoRA") + " dropout %g" % r.get("dropout", 0)
         quant = r["quant"] + (" heap" if r.get("no_arena") or r.get("no_pool") else "")
         key = (shape, r.get("precision", "f32"), r["side"], quant, r["threads"])
         runs[key] = runs.get(key, 0) + 1
@@ -29,7 +32,8 @@ def main(paths):
     print("| shape (batch x seq) | precision | side | weights | threads | tokens/s (best of %s) | step s | CPU s/step | peak RSS MiB | vs torch same threads | vs torch best |"
           % "/".join(sorted({str(n) for n in runs.values()})))
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for shape in ("tiny-base", "smollm2-135m", "tiny-base DPO", "smollm2-135m DPO"):
+    shapes = list(dict.fromkeys(k[0] for k in best))  # in the order first seen
+    for shape in shapes:
         for prec in ("f32", "bf16"):
             torch = {k[4]: v for k, v in best.items() if k[0] == shape and k[1] == prec and k[2] == "torch"}
             tbest = max((v["tokens_per_s"] for v in torch.values()), default=0)

@@ -55,8 +55,13 @@ type LoRARun struct {
 	// without gradients, the policy's, its backward, AdamW) on max(1,
 	// Batch/2) pairs of Seq-token rows: a prompt of Seq/2 tokens and
 	// completions of the rest, as torch_cpu_dpo.py does.
-	DPO   bool
-	Steps int // timed steps
+	DPO bool
+	// DoRA trains DoRA (lora.Config.UseDoRA) instead of LoRA, and Dropout
+	// is lora_dropout (0: none), as torch_cpu_peft.py's --dora and
+	// --dropout.
+	DoRA    bool
+	Dropout float64
+	Steps   int // timed steps
 	// Timed, when set, is called just before the timed steps (to start a
 	// profile that leaves out loading and warm-up).
 	Timed func()
@@ -71,6 +76,8 @@ type LoRAResult struct {
 	Precision   string    `json:"precision"`           // f32 or bf16 (the products; see LoRARun.BF16)
 	Objective   string    `json:"objective,omitempty"` // "dpo", or empty: the LoRA step
 	NoPool      bool      `json:"no_pool,omitempty"`   // the step's memory left to Go's collector (LoRARun.NoPool)
+	DoRA        bool      `json:"dora,omitempty"`      // LoRARun.DoRA
+	Dropout     float64   `json:"dropout,omitempty"`   // lora_dropout (LoRARun.Dropout)
 	Threads     int       `json:"threads"`
 	Batch       int       `json:"batch"`
 	Seq         int       `json:"seq"`
@@ -117,7 +124,9 @@ func RunLoRA(r LoRARun) (LoRAResult, error) {
 			return LoRAResult{}, fmt.Errorf("bench: %s is a %s model, not %s", r.ModelDir, m.Config.ModelType, r.Family)
 		}
 	}
-	ad, err := lora.New(m, lora.NewConfig(16, 32, "all-linear"), "default", 1)
+	lc := lora.NewConfig(16, 32, "all-linear")
+	lc.UseDoRA, lc.LoraDropout = r.DoRA, r.Dropout
+	ad, err := lora.New(m, lc, "default", 1)
 	if err != nil {
 		return LoRAResult{}, err
 	}
@@ -213,7 +222,7 @@ func RunLoRA(r LoRARun) (LoRAResult, error) {
 	dt := time.Since(t0).Seconds() / float64(max(r.Steps, 1))
 	cpu := (CPUSeconds() - c0) / float64(max(r.Steps, 1))
 	return LoRAResult{
-		Side: "ftune", Shape: r.Shape.Name, Family: r.Family, Quant: quant, Precision: precision, Objective: objective, NoPool: r.NoPool, Threads: r.Threads, Batch: rows, Seq: T,
+		Side: "ftune", Shape: r.Shape.Name, Family: r.Family, Quant: quant, Precision: precision, Objective: objective, NoPool: r.NoPool, DoRA: r.DoRA, Dropout: r.Dropout, Threads: r.Threads, Batch: rows, Seq: T,
 		StepS: round4(dt), StepsS: each, TokensPerS: math.Round(float64(rows*T)/dt*10) / 10, PeakRSSMiB: math.Round(PeakRSSMiB()*10) / 10, CPUSPerStep: round4(cpu), Loss: round4(loss),
 	}, nil
 }

@@ -1,6 +1,8 @@
 package lora
 
 import (
+	"fmt"
+
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
@@ -29,29 +31,60 @@ func MagnitudeName(module string) string { return module + "." + PartMagnitude }
 
 // rowNorms returns ‖w + s·B·A‖ of every row of w [out,in] in float32: the
 // weight (dequantized when NF4) plus the layer's scaled update, and that
-// sum itself.
+// sum itself (the caller's to release).
+//
+// Every training forward computes them (PEFT's weight norm), so each
+// weight-sized temporary goes back to the backend as soon as it is read:
+// left to Go's collector they were four copies of every adapted weight a
+// step, which on the CPU also kept the pool from recycling them (a DoRA
+// step held 787 MiB on tiny-base against LoRA's 264).
 func (l *Layer) rowNorms(w *tensor.Tensor) (norm, sum *tensor.Tensor) {
 	sum = l.updated(w)
-	return tensor.Sqrt(tensor.Sum(tensor.Square(sum), 1, false)), sum
+	sq := tensor.Square(sum)
+	ss := tensor.Sum(sq, 1, false)
+	norm = tensor.Sqrt(ss)
+	release(sq, ss)
+	return norm, sum
 }
 
 // updated returns W + s·B·A in float32 (a new tensor).
 func (l *Layer) updated(w *tensor.Tensor) *tensor.Tensor {
-	d := tensor.MatMul(l.B.Value.To(tensor.F32), l.A.Value.To(tensor.F32), false, false)
-	return tensor.Add(w.To(tensor.F32), tensor.Scale(d, l.Scale))
+	bf, af, wf := l.B.Value.To(tensor.F32), l.A.Value.To(tensor.F32), w.To(tensor.F32)
+	d := tensor.MatMul(bf, af, false, false)
+	sd := tensor.Scale(d, l.Scale)
+	sum := tensor.Add(wf, sd)
+	release(d, sd)
+	// Copies To made (a bf16 or NF4 weight, bf16 adapters), never the
+	// caller's tensors themselves.
+	for _, c := range []struct{ copy, of *tensor.Tensor }{{bf, l.B.Value}, {af, l.A.Value}, {wf, w}} {
+		if c.copy != c.of {
+			release(c.copy)
+		}
+	}
+	return sum
+}
+
+// release gives temporaries back to their backend (tensor.Release); a
+// failure is a panic the model's Forward returns as its error.
+func release(ts ...*tensor.Tensor) {
+	if err := tensor.ReleaseAll(ts...); err != nil {
+		panic(&tensor.Error{Err: fmt.Errorf("lora: %w", err)})
+	}
 }
 
 // initMagnitude sets m to the row norms of W + s·B·A (PEFT's
 // DoraLinearLayer.update_layer), as a parameter of the adapter's dtype.
 func (l *Layer) initMagnitude(w *tensor.Tensor, dt tensor.DType) {
-	norm, _ := l.rowNorms(w)
+	norm, sum := l.rowNorms(w)
+	release(sum)
 	l.Magnitude = autograd.Param(norm.To(dt), MagnitudeName(l.Module))
 }
 
 // doraForward computes the DoRA layer (see the package comment above).
 // mask is the dropout mask (nil: no dropout, or inference).
 func (l *Layer) doraForward(tp *autograd.Tape, lin *nn.Linear, x *autograd.Var, mask *tensor.Tensor) *autograd.Var {
-	norm, _ := l.rowNorms(lin.Weight.Value)
+	norm, sum := l.rowNorms(lin.Weight.Value)
+	release(sum)
 	// m/n with n a constant: the gradient reaches m only.
 	factor := tp.Div(l.Magnitude, autograd.Const(norm.To(l.Magnitude.Value.DType())))
 	// With bf16 activations the float32 magnitude's factor meets the bf16
@@ -70,14 +103,15 @@ func (l *Layer) doraForward(tp *autograd.Tape, lin *nn.Linear, x *autograd.Var, 
 	// W·x + b + (m/n − 1)⊙(W·xd) + (m/n)⊙s·B·A·xd
 	//   = W·(x − xd) + b + (m/n)⊙(W·xd + s·B·A·xd):
 	// the fused node on xd, one broadcast multiply, and the base on
-	// x − xd = x⊙(1 − mask) (mask holds 0 or 1/(1−p)). The same two weight GEMMs as PEFT's
-	// F.linear(x) and F.linear(dropout(x)), with fewer passes over the
-	// activations (3.7x a LoRA step on tiny-base when written as PEFT
-	// does, 1.5x this way).
-	oneMinusMask := tensor.AddScalar(tensor.Neg(mask), 1)
+	// x − xd. The same two weight GEMMs as PEFT's F.linear(x) and
+	// F.linear(dropout(x)), with fewer passes over the activations.
 	xd := tp.Mul(x, autograd.Const(mask))
+	// The mask is read again only by xd's backward: given back once the
+	// backward is done, not left to the collector (an activation's size
+	// for every adapted linear, every step).
+	tp.ReleaseAfterBackward(mask)
 	z := tp.LoRALinear(xd, lin.Weight, nil, l.A, l.B, l.Scale, nil)
-	rest := tp.Linear(tp.Mul(x, autograd.Const(oneMinusMask)), lin.Weight, lin.Bias)
+	rest := tp.Linear(tp.Sub(x, xd), lin.Weight, lin.Bias)
 	return tp.Add(rest, tp.Mul(z, factor))
 }
 
@@ -92,5 +126,7 @@ func (l *Layer) MergedWeight(w *tensor.Tensor) *tensor.Tensor {
 	}
 	norm, sum := l.rowNorms(w)
 	factor := tensor.Div(l.Magnitude.Value.To(tensor.F32), norm)
-	return tensor.Mul(sum, factor.Reshape(-1, 1))
+	merged := tensor.Mul(sum, factor.Reshape(-1, 1))
+	release(sum, factor, norm)
+	return merged
 }

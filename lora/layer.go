@@ -104,7 +104,11 @@ func (d *dropoutStream) Snapshot() func() {
 func (l *Layer) dropoutMask(x *tensor.Tensor) *tensor.Tensor {
 	m := tensor.DropoutMask(x.Backend(), l.drop.key, l.drop.pos, l.Dropout, x.Shape()...)
 	l.drop.pos += dropout.Draws(x.Numel())
-	return m.To(x.DType())
+	mx := m.To(x.DType())
+	if mx != m {
+		release(m)
+	}
+	return mx
 }
 
 // Delta returns s·B·A [out,in], the update plain LoRA adds to W (DoRA

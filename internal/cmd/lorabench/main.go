@@ -38,14 +38,16 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the timed steps")
 	noPool := flag.Bool("no-pool", false, "leave the step's memory to Go's collector instead of recycling what the step releases (tensor.UseCPUPool), as ftune train does")
 	dpo := flag.Bool("dpo", false, "time a DPO step (reference forward, policy forward and backward, AdamW) on max(1, batch/2) pairs, as bench/torch_cpu_dpo.py")
+	dora := flag.Bool("dora", false, "train DoRA (use_dora) instead of LoRA, as bench/torch_cpu_peft.py --dora")
+	dropout := flag.Float64("dropout", 0, "lora_dropout (0: none), as bench/torch_cpu_peft.py --dropout")
 	flag.Parse()
-	if err := run(*shape, *family, *window, *prepare, *threads, *quant, *precision, *model, *cache, *warmup, *steps, *gogc, *cpuprofile, *noPool, *dpo); err != nil {
+	if err := run(*shape, *family, *window, *prepare, *threads, *quant, *precision, *model, *cache, *warmup, *steps, *gogc, *cpuprofile, *noPool, *dpo, *dora, *dropout); err != nil {
 		fmt.Fprintln(os.Stderr, "lorabench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(shape, family string, window int, prepare bool, threads int, quant, precision, model, cache string, warmup, steps, gogc int, cpuprofile string, noPool, dpo bool) error {
+func run(shape, family string, window int, prepare bool, threads int, quant, precision, model, cache string, warmup, steps, gogc int, cpuprofile string, noPool, dpo, dora bool, dropout float64) error {
 	s, ok := bench.Shapes[shape]
 	if !ok {
 		return fmt.Errorf("unknown shape %q (tiny-base or smollm2-135m)", shape)
@@ -61,6 +63,9 @@ func run(shape, family string, window int, prepare bool, threads int, quant, pre
 		if shape != "tiny-base" {
 			steps = 2
 		}
+	}
+	if dropout < 0 || dropout >= 1 {
+		return fmt.Errorf("-dropout %g: want 0 <= p < 1", dropout)
 	}
 	if gogc != 0 {
 		debug.SetGCPercent(gogc)
@@ -94,7 +99,7 @@ func run(shape, family string, window int, prepare bool, threads int, quant, pre
 			}
 		}
 	}
-	r := bench.LoRARun{Shape: s, ModelDir: model, Family: family, Threads: threads, NF4: quant == "nf4", BF16: precision == "bf16", Warmup: warmup, Steps: steps, NoPool: noPool, DPO: dpo}
+	r := bench.LoRARun{Shape: s, ModelDir: model, Family: family, Threads: threads, NF4: quant == "nf4", BF16: precision == "bf16", Warmup: warmup, Steps: steps, NoPool: noPool, DPO: dpo, DoRA: dora, Dropout: dropout}
 	var perr error
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
