@@ -195,6 +195,9 @@ func (c *CPUBackend) Reduce(op ReduceOp, dst, a *Tensor, axis int) error {
 	if axis, err = CheckReduce(dst, a, axis); err != nil {
 		return cpuErr(err)
 	}
+	if dt == F32 && reduceLeadingF32(op, dst, a, axis) {
+		return nil
+	}
 	if dt == F32 {
 		reduce[float32](op, dst, a, axis)
 	} else {
@@ -235,6 +238,47 @@ func reduce[T float](op ReduceOp, dst, a *Tensor, axis int) {
 			d[id+k*sd] = T(acc)
 		}
 	})
+}
+
+// reduceLeadingF32 is reduce's sum or mean over an axis that is not the
+// last one, for a and dst contiguous (a broadcast input's gradient summed
+// over the tokens): it adds whole rows of the inner size into float64
+// accumulators, so memory is read in order instead of with a stride of the
+// inner size, and each output element is the same float64 sum in the same
+// order as reduce's, bit for bit. It reports false for any other case.
+func reduceLeadingF32(op ReduceOp, dst, a *Tensor, axis int) bool {
+	if (op != OpSum && op != OpMean) || !a.IsContiguous() || !dst.IsContiguous() || axis == a.Rank()-1 {
+		return false
+	}
+	n := a.shape[axis]
+	inner := 1
+	for _, s := range a.shape[axis+1:] {
+		inner *= s
+	}
+	if n == 0 || inner < 2 {
+		return false
+	}
+	outer := a.Numel() / (n * inner)
+	d := floats[float32](dst)[dst.offset : dst.offset+outer*inner]
+	x := floats[float32](a)[a.offset : a.offset+a.Numel()]
+	for o := 0; o < outer; o++ {
+		xo, do := x[o*n*inner:(o+1)*n*inner], d[o*inner:(o+1)*inner]
+		parallelRange(inner, n, func(_, lo, hi int) {
+			acc := make([]float64, hi-lo)
+			for j := 0; j < n; j++ {
+				for c, v := range xo[j*inner+lo : j*inner+hi] {
+					acc[c] += float64(v)
+				}
+			}
+			for c, v := range acc {
+				if op == OpMean {
+					v /= float64(n)
+				}
+				do[lo+c] = float32(v)
+			}
+		})
+	}
+	return true
 }
 
 func (c *CPUBackend) Softmax(dst, a *Tensor, log bool) error {
@@ -288,7 +332,16 @@ func softmaxRows[T float](d, x []T, numel, n int, log bool) {
 // the SIMD kernels (the residual adds and gradient accumulation of every
 // layer); it reports false for anything else.
 func binaryF32Fast(op BinaryOp, dst, a, b *Tensor) bool {
-	if (op != OpAdd && op != OpMul) || !dst.IsContiguous() || !a.IsContiguous() || !b.IsContiguous() {
+	if (op != OpAdd && op != OpMul) || !dst.IsContiguous() {
+		return false
+	}
+	if !a.IsContiguous() && b.IsContiguous() {
+		a, b = b, a // x+y and x·y are y+x and y·x bit for bit
+	}
+	if a.IsContiguous() && !b.IsContiguous() {
+		return rowBroadcastF32(op, dst, a, b)
+	}
+	if !a.IsContiguous() || !b.IsContiguous() {
 		return false
 	}
 	n := dst.Numel()
@@ -304,6 +357,44 @@ func binaryF32Fast(op BinaryOp, dst, a, b *Tensor) bool {
 			asm.Add(d[lo:hi], x[lo:hi], y[lo:hi])
 		} else {
 			asm.Mul(d[lo:hi], x[lo:hi], y[lo:hi])
+		}
+	})
+	return true
+}
+
+// rowBroadcastF32 is binaryF32Fast for b a vector of the last axis
+// broadcast over every row (a bias, DoRA's magnitude factor: stride 1 on
+// the last axis, 0 on the others), dst and a contiguous: each row through
+// the vector kernel instead of binary's strided walk, the same products
+// and sums. It reports false for any other layout.
+func rowBroadcastF32(op BinaryOp, dst, a, b *Tensor) bool {
+	r := b.Rank()
+	if r == 0 || b.strides[r-1] != 1 {
+		return false
+	}
+	for _, s := range b.strides[:r-1] {
+		if s != 0 {
+			return false
+		}
+	}
+	n, cols := dst.Numel(), dst.shape[r-1]
+	if cols == 0 || n == 0 {
+		return false
+	}
+	d := floats[float32](dst)[dst.offset : dst.offset+n]
+	x := floats[float32](a)[a.offset : a.offset+n]
+	y := floats[float32](b)[b.offset : b.offset+cols]
+	if overlapsShifted(d, x) || overlapsShifted(d, y) || &d[0] == &y[0] {
+		return false
+	}
+	parallelRange(n/cols, cols, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row := i * cols
+			if op == OpAdd {
+				asm.Add(d[row:row+cols], x[row:row+cols], y)
+			} else {
+				asm.Mul(d[row:row+cols], x[row:row+cols], y)
+			}
 		}
 	})
 	return true

@@ -151,7 +151,11 @@ func SumTo(a *Tensor, shape Shape) *Tensor {
 	out := a
 	for i := 0; i < a.Rank(); i++ {
 		if i < pad || (shape[i-pad] == 1 && a.shape[i] != 1) {
-			out = reduceOp(OpSum, out, i, true)
+			next := reduceOp(OpSum, out, i, true)
+			if out != a {
+				check(Release(out)) // a partial sum, read once
+			}
+			out = next
 		}
 	}
 	return out.Reshape(shape...)
