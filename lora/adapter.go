@@ -319,7 +319,9 @@ func (a *Adapter) mergeSign(m *nn.Model, sign float64) error {
 			w := byName[name].Weight.Value
 			switch {
 			case sign > 0 && l.Magnitude != nil:
-				l.mergedNorm, _ = l.rowNorms(w)
+				norm, sum := l.rowNorms(w)
+				release(sum)
+				l.mergedNorm = norm
 				w.CopyFrom(l.MergedWeight(w))
 			case sign > 0:
 				w.CopyFrom(l.updated(w))
@@ -334,6 +336,7 @@ func (a *Adapter) mergeSign(m *nn.Model, sign float64) error {
 				w.CopyFrom(tensor.Sub(wf, tensor.Scale(d, l.Scale)))
 			}
 			l.merged = sign > 0
+			l.forgetWeightSquares() // w was written in place
 		}
 		for _, name := range slices.Sorted(maps.Keys(a.Copies)) {
 			c := a.Copies[name]

@@ -64,6 +64,73 @@ func (l *Layer) updated(w *tensor.Tensor) *tensor.Tensor {
 	return sum
 }
 
+// forwardNorms is rowNorms' norm for the forward, without forming
+// W + s·B·A: per row i,
+//
+//	‖W_i + s·(B·A)_i‖² = ‖W_i‖² + 2s·Σ_k B_ik·(A·Wᵀ)_ki + s²·Σ_k (B·A·Aᵀ)_ik·B_ik,
+//
+// with ‖W_i‖² computed once per weight (it is frozen) and the rest [r, out],
+// [r, r] and [out, r] products: one pass over W a forward instead of an
+// [out, in] float32 sum and its square (at Llama-3-8B's widths, 7 billion
+// float32 values formed and read again each forward). The rounding differs
+// from the direct sum's in the last bits of the norm (the sum of squares
+// is accumulated in another order); rounding can make a row's square a
+// hair below 0 only when W_i ≈ −s·(B·A)_i, and it is clamped there.
+func (l *Layer) forwardNorms(w *tensor.Tensor) *tensor.Tensor {
+	af, bf := l.A.Value.To(tensor.F32), l.B.Value.To(tensor.F32)
+	wm := w
+	if dt := w.DType(); dt != tensor.F32 && dt != tensor.BF16 && dt != tensor.NF4 {
+		wm = w.To(tensor.F32) // the GEMM's B operand: float32, bf16 or NF4
+	}
+	aw := tensor.MatMul(af, wm, false, true) // A·Wᵀ [r, out]
+	awT := aw.Transpose(0, 1).Contiguous()
+	bw := tensor.Mul(bf, awT)
+	cross := tensor.Sum(bw, 1, false)
+	aat := tensor.MatMul(af, af, false, true) // A·Aᵀ [r, r]
+	baat := tensor.MatMul(bf, aat, false, false)
+	bq := tensor.Mul(baat, bf)
+	quad := tensor.Sum(bq, 1, false)
+	c2, q2 := tensor.Scale(cross, 2*l.Scale), tensor.Scale(quad, l.Scale*l.Scale)
+	rest := tensor.Add(c2, q2)
+	sq := tensor.Add(l.weightSquares(w), rest)
+	zero := tensor.Zeros(sq.Backend(), tensor.F32, 1)
+	clamped := tensor.Maximum(sq, zero)
+	norm := tensor.Sqrt(clamped)
+	release(aw, awT, bw, cross, aat, baat, bq, quad, c2, q2, rest, sq, zero, clamped)
+	for _, c := range []struct{ copy, of *tensor.Tensor }{{bf, l.B.Value}, {af, l.A.Value}, {wm, w}} {
+		if c.copy != c.of {
+			release(c.copy)
+		}
+	}
+	return norm
+}
+
+// weightSquares returns ‖W_i‖² for every row of w in float32, computed once
+// for the weight tensor it is given and again only if the layer's weight
+// tensor changes (a model whose base weights were replaced).
+func (l *Layer) weightSquares(w *tensor.Tensor) *tensor.Tensor {
+	l.wsqMu.Lock()
+	defer l.wsqMu.Unlock()
+	if l.wsqOf != w {
+		wf := w.To(tensor.F32)
+		sq := tensor.Square(wf)
+		l.wsq, l.wsqOf = tensor.Sum(sq, 1, false), w
+		release(sq)
+		if wf != w {
+			release(wf)
+		}
+	}
+	return l.wsq
+}
+
+// forgetWeightSquares drops the cached ‖W_i‖² (the weight was written in
+// place: Merge, Unmerge).
+func (l *Layer) forgetWeightSquares() {
+	l.wsqMu.Lock()
+	defer l.wsqMu.Unlock()
+	l.wsq, l.wsqOf = nil, nil
+}
+
 // release gives temporaries back to their backend (tensor.Release); a
 // failure is a panic the model's Forward returns as its error.
 func release(ts ...*tensor.Tensor) {
@@ -83,8 +150,7 @@ func (l *Layer) initMagnitude(w *tensor.Tensor, dt tensor.DType) {
 // doraForward computes the DoRA layer (see the package comment above).
 // mask is the dropout mask (nil: no dropout, or inference).
 func (l *Layer) doraForward(tp *autograd.Tape, lin *nn.Linear, x *autograd.Var, mask *tensor.Tensor) *autograd.Var {
-	norm, sum := l.rowNorms(lin.Weight.Value)
-	release(sum)
+	norm := l.forwardNorms(lin.Weight.Value)
 	// m/n with n a constant: the gradient reaches m only.
 	factor := tp.Div(l.Magnitude, autograd.Const(norm.To(l.Magnitude.Value.DType())))
 	// With bf16 activations the float32 magnitude's factor meets the bf16

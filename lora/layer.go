@@ -3,6 +3,7 @@ package lora
 import (
 	"encoding/binary"
 	"fmt"
+	"sync"
 
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/kernels/dropout"
@@ -31,6 +32,10 @@ type Layer struct {
 	// drop is the dropout stream (kernels/dropout); saved in checkpoints
 	// for exact resume.
 	drop *dropoutStream
+	// wsq is DoRA's ‖W_i‖² per row of the weight wsqOf (weightSquares).
+	wsqMu sync.Mutex
+	wsq   *tensor.Tensor
+	wsqOf *tensor.Tensor
 }
 
 // dropoutStream is a layer's position in its counter-based dropout
