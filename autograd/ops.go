@@ -110,7 +110,7 @@ func (tp *Tape) broadcastBinary(op func(a, b *tensor.Tensor) *tensor.Tensor, a, 
 // magnitude's or a bias's gradient left a [tokens, features] tensor to Go's
 // collector every step. Not g (the tape's) nor one the other input took.
 func releaseSummed(sum, d, g, other *tensor.Tensor) {
-	if sum != d && d != g && d != other {
+	if sum.Storage() != d.Storage() && d != g && d != other {
 		release(d)
 	}
 }

@@ -142,9 +142,12 @@ func release(ts ...*tensor.Tensor) {
 // initMagnitude sets m to the row norms of W + s·B·A (PEFT's
 // DoraLinearLayer.update_layer), as a parameter of the adapter's dtype.
 func (l *Layer) initMagnitude(w *tensor.Tensor, dt tensor.DType) {
-	norm, sum := l.rowNorms(w)
-	release(sum)
-	l.Magnitude = autograd.Param(norm.To(dt), MagnitudeName(l.Module))
+	norm := l.forwardNorms(w)
+	mag := norm.To(dt)
+	if mag != norm {
+		release(norm)
+	}
+	l.Magnitude = autograd.Param(mag, MagnitudeName(l.Module))
 }
 
 // doraForward computes the DoRA layer (see the package comment above).

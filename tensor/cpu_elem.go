@@ -264,22 +264,32 @@ func reduceLeadingF32(op ReduceOp, dst, a *Tensor, axis int) bool {
 	for o := 0; o < outer; o++ {
 		xo, do := x[o*n*inner:(o+1)*n*inner], d[o*inner:(o+1)*inner]
 		parallelRange(inner, n, func(_, lo, hi int) {
-			acc := make([]float64, hi-lo)
-			for j := 0; j < n; j++ {
-				for c, v := range xo[j*inner+lo : j*inner+hi] {
-					acc[c] += float64(v)
+			// Columns a block at a time: the accumulators stay in cache
+			// and on the stack whatever the inner size.
+			var buf [reduceBlock]float64
+			for c0 := lo; c0 < hi; c0 += reduceBlock {
+				c1 := min(c0+reduceBlock, hi)
+				acc := buf[:c1-c0]
+				clear(acc)
+				for j := 0; j < n; j++ {
+					for c, v := range xo[j*inner+c0 : j*inner+c1] {
+						acc[c] += float64(v)
+					}
 				}
-			}
-			for c, v := range acc {
-				if op == OpMean {
-					v /= float64(n)
+				for c, v := range acc {
+					if op == OpMean {
+						v /= float64(n)
+					}
+					do[c0+c] = float32(v)
 				}
-				do[lo+c] = float32(v)
 			}
 		})
 	}
 	return true
 }
+
+// reduceBlock is how many columns reduceLeadingF32 sums at once.
+const reduceBlock = 1024
 
 func (c *CPUBackend) Softmax(dst, a *Tensor, log bool) error {
 	dt, err := sameFloat(dst, a)

@@ -86,7 +86,7 @@ func TestReduceLeadingMatchesWalk(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, procs := range []int{1, 2} {
 		prev := runtime.GOMAXPROCS(procs)
-		for _, shape := range []Shape{{7, 5}, {300, 64}, {3, 9, 17}, {2, 1, 40}, {64, 2}, {600, 97}} {
+		for _, shape := range []Shape{{7, 5}, {300, 64}, {3, 9, 17}, {2, 1, 40}, {64, 2}, {600, 97}, {1, 3, 2500}, {5, 2100}} {
 			for axis := 0; axis < len(shape)-1; axis++ {
 				for _, op := range []ReduceOp{OpSum, OpMean} {
 					x := FromHost(c, F32, specialFloats(r, shape.Numel()), shape...)
