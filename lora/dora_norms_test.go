@@ -51,9 +51,18 @@ func TestForwardNormsMatchTheDirectSum(t *testing.T) {
 	check("float32 weight, cached squares", w)
 	check("bf16 weight", w.To(tensor.BF16))
 	check("another float32 weight", rnd(0.5, out, in))
+	// With B zero (a new adapter: initMagnitude) the norms are the direct
+	// sum's bit for bit: the same operations on the same numbers.
+	l.B = autograd.Param(tensor.Zeros(be, tensor.F32, out, rank), "b")
+	want, sum := l.rowNorms(w)
+	release(sum)
+	for i, v := range l.forwardNorms(w).F32() {
+		if math.Float32bits(v) != math.Float32bits(want.F32()[i]) {
+			t.Fatalf("B = 0: row %d norm %v, the direct sum's %v", i, v, want.F32()[i])
+		}
+	}
 	// A zero weight with a zero update: norms 0 (m/n is then ±Inf, as in
 	// PEFT), not NaN.
-	l.B = autograd.Param(tensor.Zeros(be, tensor.F32, out, rank), "b")
 	zero := tensor.Zeros(be, tensor.F32, out, in)
 	for i, v := range l.forwardNorms(zero).F32() {
 		if v != 0 {
