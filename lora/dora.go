@@ -31,13 +31,10 @@ func MagnitudeName(module string) string { return module + "." + PartMagnitude }
 
 // rowNorms returns ‖w + s·B·A‖ of every row of w [out,in] in float32: the
 // weight (dequantized when NF4) plus the layer's scaled update, and that
-// sum itself (the caller's to release).
-//
-// Every training forward computes them (PEFT's weight norm), so each
-// weight-sized temporary goes back to the backend as soon as it is read:
-// left to Go's collector they were four copies of every adapted weight a
-// step, which on the CPU also kept the pool from recycling them (a DoRA
-// step held 787 MiB on tiny-base against LoRA's 264).
+// sum itself (the caller's to release). PEFT's merge computes them so, and
+// Merge does; the forward takes forwardNorms, which forms no W + s·B·A.
+// Each weight-sized temporary goes back to the backend as soon as it is
+// read, not to Go's collector.
 func (l *Layer) rowNorms(w *tensor.Tensor) (norm, sum *tensor.Tensor) {
 	sum = l.updated(w)
 	sq := tensor.Square(sum)
@@ -54,13 +51,9 @@ func (l *Layer) updated(w *tensor.Tensor) *tensor.Tensor {
 	sd := tensor.Scale(d, l.Scale)
 	sum := tensor.Add(wf, sd)
 	release(d, sd)
-	// Copies To made (a bf16 or NF4 weight, bf16 adapters), never the
-	// caller's tensors themselves.
-	for _, c := range []struct{ copy, of *tensor.Tensor }{{bf, l.B.Value}, {af, l.A.Value}, {wf, w}} {
-		if c.copy != c.of {
-			release(c.copy)
-		}
-	}
+	releaseCopy(bf, l.B.Value)
+	releaseCopy(af, l.A.Value)
+	releaseCopy(wf, w)
 	return sum
 }
 
@@ -97,11 +90,9 @@ func (l *Layer) forwardNorms(w *tensor.Tensor) *tensor.Tensor {
 	clamped := tensor.Maximum(sq, zero)
 	norm := tensor.Sqrt(clamped)
 	release(aw, awT, bw, cross, aat, baat, bq, quad, c2, q2, rest, sq, zero, clamped)
-	for _, c := range []struct{ copy, of *tensor.Tensor }{{bf, l.B.Value}, {af, l.A.Value}, {wm, w}} {
-		if c.copy != c.of {
-			release(c.copy)
-		}
-	}
+	releaseCopy(bf, l.B.Value)
+	releaseCopy(af, l.A.Value)
+	releaseCopy(wm, w)
 	return norm
 }
 
@@ -116,9 +107,7 @@ func (l *Layer) weightSquares(w *tensor.Tensor) *tensor.Tensor {
 		sq := tensor.Square(wf)
 		l.wsq, l.wsqOf = tensor.Sum(sq, 1, false), w
 		release(sq)
-		if wf != w {
-			release(wf)
-		}
+		releaseCopy(wf, w)
 	}
 	return l.wsq
 }
@@ -129,6 +118,14 @@ func (l *Layer) forgetWeightSquares() {
 	l.wsqMu.Lock()
 	defer l.wsqMu.Unlock()
 	l.wsq, l.wsqOf = nil, nil
+}
+
+// releaseCopy gives back c when it is a copy of t (what To makes for
+// another dtype), never t itself.
+func releaseCopy(c, t *tensor.Tensor) {
+	if c != t {
+		release(c)
+	}
 }
 
 // release gives temporaries back to their backend (tensor.Release); a
@@ -144,9 +141,7 @@ func release(ts ...*tensor.Tensor) {
 func (l *Layer) initMagnitude(w *tensor.Tensor, dt tensor.DType) {
 	norm := l.forwardNorms(w)
 	mag := norm.To(dt)
-	if mag != norm {
-		release(norm)
-	}
+	releaseCopy(norm, mag) // norm, when mag is its converted copy
 	l.Magnitude = autograd.Param(mag, MagnitudeName(l.Module))
 }
 

@@ -6,13 +6,15 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/quant/nf4"
 	"github.com/ftune/ftune/tensor"
 )
 
 // The forward's row norms, from ‖W_i‖² (computed once per weight) and
 // [out, r] products, against the direct ‖W + s·B·A‖ of rowNorms (what
-// PEFT computes and Merge uses), for float32 and bf16 weights, with a
-// trained-sized update: within 1e-5 relative, the difference of two
+// PEFT computes and Merge uses), for float32, bf16 and NF4 weights (the
+// GEMM reads each as it is), with a trained-sized update: within 1e-5
+// relative, the difference of two
 // float32 sums of `in` squares accumulated in different orders (each
 // within about in·2⁻²⁴ of the exact sum: 7.6e-6 at in = 128; the
 // observed is smaller). A new weight tensor is not served the old one's
@@ -50,6 +52,14 @@ func TestForwardNormsMatchTheDirectSum(t *testing.T) {
 	check("float32 weight", w)
 	check("float32 weight, cached squares", w)
 	check("bf16 weight", w.To(tensor.BF16))
+	q, err := nf4.Quantizer(be)("proj.weight", w.F32(), []int{out, in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.DType() != tensor.NF4 {
+		t.Fatalf("quantized weight is %v, want NF4", q.DType())
+	}
+	check("NF4 weight (QLoRA + DoRA)", q)
 	check("another float32 weight", rnd(0.5, out, in))
 	// With B zero (a new adapter: initMagnitude) the norms are the direct
 	// sum's bit for bit: the same operations on the same numbers.

@@ -110,9 +110,7 @@ func (l *Layer) dropoutMask(x *tensor.Tensor) *tensor.Tensor {
 	m := tensor.DropoutMask(x.Backend(), l.drop.key, l.drop.pos, l.Dropout, x.Shape()...)
 	l.drop.pos += dropout.Draws(x.Numel())
 	mx := m.To(x.DType())
-	if mx != m {
-		release(m)
-	}
+	releaseCopy(m, mx) // the float32 mask, when mx is its converted copy
 	return mx
 }
 
