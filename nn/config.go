@@ -50,6 +50,10 @@ type Config struct {
 	EmbedScale         float64     // token embeddings are multiplied by it; 0 = not scaled
 	QueryPreAttnScalar float64     // scores scale by its inverse square root; 0 = head_dim
 	LocalRope          *RopeConfig // RoPE of the sliding-window layers; nil = Rope
+	// NoRopeLayers marks SmolLM3's NoPE layers (parseSmolLM3): their
+	// queries and keys are not rotated. Nil or all false: every layer
+	// rotates.
+	NoRopeLayers []bool
 	// FusedProjections is Phi-3's layout (phi3, parsePhi3): q, k and v are
 	// one self_attn.qkv_proj and gate and up one mlp.gate_up_proj.
 	FusedProjections bool
@@ -134,6 +138,7 @@ type rawConfig struct {
 	DType                 string          `json:"dtype"`
 	qwen3Variants
 	gemma3Keys
+	smollm3Keys
 }
 
 // familyDefaults are the keyword defaults of each config class (transformers
@@ -143,7 +148,8 @@ type rawConfig struct {
 // ftune requires them (ParseConfig).
 type familyDefaults struct {
 	kvHeads, maxPos int
-	bos, eos        int // -1 = None
+	bos, eos        int     // -1 = None
+	theta           float64 // the class's default_theta; 0 = 10000
 }
 
 var families = map[string]familyDefaults{
@@ -157,6 +163,9 @@ var families = map[string]familyDefaults{
 	"phi3": {kvHeads: 0, maxPos: 4096, bos: 1, eos: 32000},
 	// Gemma2Config; pad_token_id 0 as Gemma 3's.
 	"gemma2": {kvHeads: 4, maxPos: 8192, bos: 2, eos: 1},
+	// SmolLM3Config; its pad_token_id default 128004 and tied embeddings
+	// are set in ParseConfig.
+	"smollm3": {kvHeads: 4, maxPos: 32768, bos: 128000, eos: 128001, theta: 2e6},
 }
 
 // architectures maps each supported architectures[] entry to its family.
@@ -168,6 +177,7 @@ var architectures = map[string]string{
 	"Gemma3ForCausalLM":  "gemma3_text",
 	"Phi3ForCausalLM":    "phi3",
 	"Gemma2ForCausalLM":  "gemma2",
+	"SmolLM3ForCausalLM": "smollm3",
 }
 
 // MaxConfigBytes bounds the config.json LoadConfig reads: real ones are a
@@ -214,11 +224,11 @@ func ParseConfig(b []byte) (Config, error) {
 	}
 	fam, ok := families[c.ModelType]
 	if !ok {
-		return c, fmt.Errorf("%w: model_type %q (want llama, mistral, qwen2, qwen3, gemma2, gemma3_text or phi3)", ErrUnsupported, r.ModelType)
+		return c, fmt.Errorf("%w: model_type %q (want llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3 or smollm3)", ErrUnsupported, r.ModelType)
 	}
 	for _, a := range r.Architectures {
 		if _, ok := architectures[a]; !ok {
-			return c, fmt.Errorf("%w: architecture %q (want LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM or Phi3ForCausalLM)", ErrUnsupported, a)
+			return c, fmt.Errorf("%w: architecture %q (want LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM or SmolLM3ForCausalLM)", ErrUnsupported, a)
 		}
 	}
 	// The sizes have class defaults in transformers (a llama config without
@@ -303,11 +313,17 @@ func ParseConfig(b []byte) (Config, error) {
 			return c, err
 		}
 	}
+	if c.ModelType == "smollm3" {
+		if err := c.parseSmolLM3(r); err != nil {
+			return c, err
+		}
+		c.TieEmbeddings = true // SmolLM3Config's default, unlike the other families'
+	}
 	if r.RMSNormEps != nil {
 		c.RMSNormEps = *r.RMSNormEps
 	}
 	if r.TieWordEmbeddings != nil {
-		c.TieEmbeddings = *r.TieWordEmbeddings // every family defaults to false
+		c.TieEmbeddings = *r.TieWordEmbeddings // every family but smollm3 defaults to false
 	}
 	c.parseBiases(r)
 	if err := c.parseSliding(r); err != nil {
@@ -322,7 +338,10 @@ func ParseConfig(b []byte) (Config, error) {
 	if c.ModelType == "phi3" && len(r.PadTokenID) == 0 {
 		c.PadTokenID = phi3DefaultPad
 	}
-	if err := c.parseRope(r); err != nil {
+	if c.ModelType == "smollm3" && len(r.PadTokenID) == 0 {
+		c.PadTokenID = 128004 // SmolLM3Config's pad_token_id default
+	}
+	if err := c.parseRope(r, fam.theta); err != nil {
 		return c, err
 	}
 	return c, c.Validate()
@@ -379,7 +398,7 @@ func refuseDropout(r rawConfig, modelType string) error {
 // does not read are ignored, as transformers ignores them.
 func (c *Config) parseBiases(r rawConfig) {
 	switch c.ModelType {
-	case "llama":
+	case "llama", "smollm3": // SmolLM3's attention and MLP take Llama's keys
 		if r.AttentionBias != nil {
 			c.AttentionBias, c.OutputBias = *r.AttentionBias, *r.AttentionBias
 		}
@@ -420,6 +439,8 @@ func (c *Config) parseSliding(r rawConfig) error {
 		return c.parsePhi3Sliding(r)
 	case "gemma2":
 		return c.parseGemmaSliding(r, gemma2DefaultPattern)
+	case "smollm3":
+		return c.parseSmolLM3Sliding(r, window, present)
 	case "mistral":
 		if isNull {
 			return nil
@@ -538,7 +559,9 @@ func contains(s []bool, v bool) bool {
 // from them (heads × head_dim), so that no tensor shape's element count
 // can wrap around an int: a wrapped product (2^33 heads × head_dim 2^32 is
 // 0 in 64 bits) would match a small or empty tensor of a hostile file. The
-// largest real sizes (vocabularies of 256k-1M tokens) are far below it.
+// largest real sizes (vocabularies of 256k-1M tokens, contexts of about
+// 10M positions) are far below it; it also keeps max_position_embeddings
+// inside GGUF's uint32 context_length.
 const maxDim = 1 << 28
 
 // Validate checks sizes and their combinations.
@@ -550,7 +573,7 @@ func (c Config) Validate() error {
 		if pos[k] <= 0 {
 			return fmt.Errorf("nn: config.json: %s must be > 0, got %d", k, pos[k])
 		}
-		if pos[k] > maxDim && k != "max_position_embeddings" {
+		if pos[k] > maxDim {
 			return fmt.Errorf("nn: config.json: %s %d is larger than any model's (ftune loads sizes up to %d); the file is corrupt", k, pos[k], maxDim)
 		}
 	}
@@ -568,6 +591,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.SlidingLayers) != c.NumLayers {
 		return fmt.Errorf("nn: config: %d sliding-layer flags for %d layers", len(c.SlidingLayers), c.NumLayers)
+	}
+	if c.NoRopeLayers != nil && len(c.NoRopeLayers) != c.NumLayers {
+		return fmt.Errorf("nn: config: %d NoPE-layer flags for %d layers", len(c.NoRopeLayers), c.NumLayers)
 	}
 	if c.LocalRope != nil {
 		if err := c.LocalRope.validate(c.HeadDim, c.HeadDim); err != nil {

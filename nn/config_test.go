@@ -144,8 +144,8 @@ func TestParseConfigErrors(t *testing.T) {
 	}{
 		{"invalid JSON", `{"model_type": "llama",`, false, []string{"not valid JSON"}},
 		{"wrong JSON type", `{"model_type": "llama", "hidden_size": "big"}`, false, []string{"hidden_size", "int"}},
-		{"unknown model_type", `{"model_type": "gpt2", ` + sizes + `}`, true, []string{`"gpt2"`, "llama, mistral, qwen2, qwen3, gemma2, gemma3_text or phi3"}},
-		{"no model_type", `{` + sizes + `}`, true, []string{"model_type", "llama, mistral, qwen2, qwen3, gemma2, gemma3_text or phi3"}},
+		{"unknown model_type", `{"model_type": "gpt2", ` + sizes + `}`, true, []string{`"gpt2"`, "llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3 or smollm3"}},
+		{"no model_type", `{` + sizes + `}`, true, []string{"model_type", "llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3 or smollm3"}},
 		{"unknown architecture", `{"model_type": "llama", "architectures": ["LlamaForSequenceClassification"], ` + sizes + `}`, true, []string{"LlamaForSequenceClassification", "LlamaForCausalLM"}},
 		{"activation", `{"model_type": "llama", ` + sizes + `, "hidden_act": "gelu"}`, true, []string{`"gelu"`, "silu"}},
 		{"kv heads", `{"model_type": "llama", ` + sizes + `, "num_key_value_heads": 3}`, false, []string{"num_attention_heads 4", "num_key_value_heads 3"}},
@@ -157,6 +157,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"heads × head_dim too large", `{"model_type": "llama", ` + sizes + `, "head_dim": 268435456}`, false, []string{"num_attention_heads 4 × head_dim 268435456"}},
 		{"vocabulary too large", `{"model_type": "llama", ` + sizes + `, "vocab_size": 4611686018427387904}`, false, []string{"vocab_size 4611686018427387904", "larger than any model's"}},
 		{"zero context", `{"model_type": "llama", ` + sizes + `, "max_position_embeddings": 0}`, false, []string{"max_position_embeddings must be > 0"}},
+		// A context past any model's (the longest are about 10M positions)
+		// would also wrap GGUF's uint32 context_length.
+		{"context too long", `{"model_type": "llama", ` + sizes + `, "max_position_embeddings": 1000000000000000}`, false, []string{"max_position_embeddings 1000000000000000", "larger than any model's"}},
 		// Per-layer tables are sized from the claim before any weight is
 		// read: a billion layers is refused, not allocated.
 		{"a billion layers", `{"model_type": "llama", ` + sizes + `, "num_hidden_layers": 1000000000}`, false, []string{"num_hidden_layers 1000000000", "65536"}},

@@ -4,7 +4,8 @@
 // the same block without q/k norms, with soft-capped attention scores and
 // logits, gemma2.go; and Phi-3, 3.5 and
 // 4-mini: phi3, with fused qkv_proj and gate_up_proj, LongRoPE and partial
-// rotary, phi3.go) as
+// rotary, phi3.go; SmolLM3: smollm3, Llama's block with NoPE layers that
+// rotate neither queries nor keys, smollm3.go) as
 // modules whose parameter names are the Hugging Face keys, their loading
 // from Hugging Face folders (config.json + safetensors, sharded or not) and
 // generation with a KV cache.

@@ -20,7 +20,7 @@ import (
 // once it returns only its outputs are still allocated.
 func TestInferenceForwardMatchesNilTape(t *testing.T) {
 	folders := map[string]string{"llama": "../assets/models/tiny-base"}
-	for _, f := range []string{"qwen3", "gemma2", "gemma3", "phi3", "phi4mini"} {
+	for _, f := range []string{"qwen3", "gemma2", "gemma3", "phi3", "phi4mini", "smollm3"} {
 		folders[f] = tinymodels.Dir(t, f)
 	}
 	options := map[string]ForwardOptions{

@@ -226,6 +226,9 @@ func assemble(cfg Config, vars map[string]*autograd.Var, be tensor.Backend, dt t
 		if cfg.SlidingLayers[i] {
 			b.SlidingWindow = cfg.SlidingWindow
 		}
+		if cfg.NoRopeLayers != nil {
+			b.NoRope = cfg.NoRopeLayers[i]
+		}
 		m.Layers = append(m.Layers, b)
 	}
 	if cfg.TieEmbeddings {

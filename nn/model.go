@@ -37,6 +37,9 @@ type Block struct {
 	Attn                    Attention
 	MLP                     MLP
 	SlidingWindow           int
+	// NoRope: the layer rotates neither queries nor keys (SmolLM3's NoPE
+	// layers, Config.NoRopeLayers); position comes from the causal mask.
+	NoRope bool
 }
 
 // Model is a Llama-family causal LM.
@@ -424,8 +427,10 @@ func (m *Model) block(tp *autograd.Tape, b *Block, x *autograd.Var, cos, sin *te
 	k = tp.Reshape(k, B, T, c.NumKVHeads, c.HeadDim)
 	v = tp.Reshape(v, B, T, c.NumKVHeads, c.HeadDim)
 	q, k = m.headNorm(tp, q, b.QNorm), m.headNorm(tp, k, b.KNorm)
-	q = rotate(tp, q, cos, sin)
-	k = rotate(tp, k, cos, sin)
+	if !b.NoRope {
+		q = rotate(tp, q, cos, sin)
+		k = rotate(tp, k, cos, sin)
+	}
 	if cache != nil {
 		k, v = cache.append(b.Index, k, v)
 	}

@@ -15,13 +15,14 @@ import (
 // (RotaryEmbeddingConfigMixin.convert_rope_params_to_dict and
 // standardize_rope_params): a non-empty v4 rope_scaling wins over
 // rope_parameters; rope_theta inside the object wins over the top-level
-// one (default 10000); "type" is the v4 spelling of "rope_type"; for llama3,
+// one (default defaultTheta, the config class's default_theta, or 10000 when
+// 0); "type" is the v4 spelling of "rope_type"; for llama3,
 // yarn and longrope the pretraining length is a top-level
 // original_max_position_embeddings if config.json has one, else the
 // object's, else max_position_embeddings. Keys each type requires are
 // checked as transformers' _check_received_keys does (a missing one is an
 // error there too).
-func (c *Config) parseRope(r rawConfig) error {
+func (c *Config) parseRope(r rawConfig, defaultTheta float64) error {
 	raw, key := r.RopeParameters, "rope_parameters"
 	if nonEmptyObject(r.RopeScaling) {
 		raw, key = r.RopeScaling, "rope_scaling"
@@ -44,6 +45,9 @@ func (c *Config) parseRope(r rawConfig) error {
 		}
 	}
 	rc := RopeConfig{Theta: 10000, Type: "default", Truncate: true}
+	if defaultTheta != 0 {
+		rc.Theta = defaultTheta
+	}
 	if r.RopeTheta != nil {
 		rc.Theta = *r.RopeTheta
 	}

@@ -66,6 +66,14 @@ var familyCases = []familyCase{
 				c.QueryPreAttnScalar == 8 && c.SlidingWindow == 8 && c.SlidingLayers[0] && !c.SlidingLayers[1]
 		},
 		[]int64{0, 412, 87, 1033, 2, 9, 3000, 17, 255, 4095, 64, 700}},
+	// SmolLM3: Llama's tensors; layers 3 and 7 are NoPE layers, which the
+	// merged folder must keep (no_rope_layers) and llama.cpp's smollm3
+	// computes at the same places.
+	{"smollm3", "smollm3", "smollm3",
+		func(c nn.Config) bool {
+			return c.ModelType == "smollm3" && c.TieEmbeddings && slices.Equal(c.NoRopeLayers, []bool{false, false, false, true, false, false, false, true})
+		},
+		[]int64{0, 412, 87, 1033, 2, 9, 3000, 17, 255, 4095, 64, 700}},
 }
 
 // TestFamilyTrainAndExports runs `ftune train --model testdata/<family>-tiny`

@@ -20,6 +20,7 @@ func gemma2Tiny(t testing.TB) string   { return tinymodels.Dir(t, "gemma2") }
 func gemma3Tiny(t testing.TB) string   { return tinymodels.Dir(t, "gemma3") }
 func phi3Tiny(t testing.TB) string     { return tinymodels.Dir(t, "phi3") }
 func phi4MiniTiny(t testing.TB) string { return tinymodels.Dir(t, "phi4mini") }
+func smollm3Tiny(t testing.TB) string  { return tinymodels.Dir(t, "smollm3") }
 
 // checkLlamaCpp compares ftune's float32 logits on a tiny family folder
 // with the golden logits llama.cpp computed on ftune's F32 GGUF export of

@@ -26,7 +26,10 @@ import (
 // RoPE, no permutation; the fused qkv_proj and gate_up_proj are written as
 // they are, attn_qkv and ffn_up, which llama.cpp splits in the same order).
 // Gemma2ForCausalLM goes through Gemma2Model (architecture "gemma2", the
-// same norms, names and 1 + w; no q/k norms).
+// same norms, names and 1 + w; no q/k norms). SmolLM3ForCausalLM goes
+// through SmolLM3Model, a LlamaModel (architecture "smollm3", Llama's
+// tensors and permutation; its NoPE layers are fixed in llama.cpp,
+// smollm3Computable).
 func Architecture(modelType string) (arch string, permuteQK bool, err error) {
 	switch modelType {
 	case "llama", "mistral":
@@ -41,8 +44,10 @@ func Architecture(modelType string) (arch string, permuteQK bool, err error) {
 		return "gemma2", false, nil
 	case "phi3":
 		return "phi3", false, nil
+	case "smollm3":
+		return "smollm3", true, nil
 	}
-	return "", false, fmt.Errorf("gguf: model_type %q has no GGUF export (llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3)", modelType)
+	return "", false, fmt.Errorf("gguf: model_type %q has no GGUF export (llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3, smollm3)", modelType)
 }
 
 // checkComputable refuses a model whose settings the llama.cpp
@@ -61,6 +66,9 @@ func checkComputable(arch string, c nn.Config) error {
 	if arch == "gemma2" {
 		_, err := gemma2Pattern(c)
 		return err
+	}
+	if arch == "smollm3" {
+		return smollm3Computable(c)
 	}
 	if arch != "qwen2" && arch != "qwen3" {
 		return nil

@@ -43,6 +43,9 @@ var families = map[string]family{
 	// Phi-4-mini's layout: intermediate 96, 1 KV head, tied.
 	"phi4mini": {func() map[string][]int { return phi3Shapes(64, 96, 4096, 2, 4, 1, 16, true) }, 20261208, 19, phiDraw,
 		"f08f3bdf7050379d9f94e165c2512b1b0ae8dd7e04ea9be63d35351feceb0c7b"},
+	// SmolLM3's layout (Llama's tensors, tied), drawn as Phi's.
+	"smollm3": {smollm3Shapes, 20261207, 23, phiDraw,
+		"e476388ae317eef07f447a82e81861c194e349b226fc585a24ad6d9c25a200ac"},
 }
 
 // gemmaDraw: norm weights 0.3·N(0,1) (Gemma stores w and scales by 1 + w,

@@ -82,3 +82,24 @@ func phi3Shapes(H, I, V, L, NH, NKV, D int, tied bool) map[string][]int {
 	}
 	return s
 }
+
+// smollm3Shapes: SmolLM3's tensors are Llama's (no bias, tied embeddings):
+// hidden 64, intermediate 128, 8 layers (layers 3 and 7 are its NoPE
+// layers), 4 heads and 2 KV heads of head_dim 16, vocab 4096.
+func smollm3Shapes() map[string][]int {
+	const H, I, V, L, NH, NKV, D = 64, 128, 4096, 8, 4, 2, 16
+	s := map[string][]int{"model.embed_tokens.weight": {V, H}, "model.norm.weight": {H}}
+	for l := 0; l < L; l++ {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		s[p+"input_layernorm.weight"] = []int{H}
+		s[p+"post_attention_layernorm.weight"] = []int{H}
+		s[p+"self_attn.q_proj.weight"] = []int{NH * D, H}
+		s[p+"self_attn.k_proj.weight"] = []int{NKV * D, H}
+		s[p+"self_attn.v_proj.weight"] = []int{NKV * D, H}
+		s[p+"self_attn.o_proj.weight"] = []int{H, NH * D}
+		s[p+"mlp.gate_proj.weight"] = []int{I, H}
+		s[p+"mlp.up_proj.weight"] = []int{I, H}
+		s[p+"mlp.down_proj.weight"] = []int{H, I}
+	}
+	return s
+}
