@@ -32,9 +32,17 @@ func sources(o Options, tp Text, log io.Writer) ([]*source, []string, error) {
 		if s, ok, err := subject.OpenSubject(files[0]); err != nil {
 			return nil, nil, err
 		} else if ok { // one subject folder (train/val/test files)
+			for _, name := range o.Subjects {
+				if name != s.Name {
+					return nil, nil, fmt.Errorf("recipe: data.subjects: no subject %q in %s (have: %s)", name, files[0], s.Name)
+				}
+			}
 			src, err := subjectSource(o, s, tp, log)
 			return []*source{src}, files, err
 		}
+	}
+	if files, err = selectFiles(files, o.Subjects); err != nil {
+		return nil, nil, err
 	}
 	src, err := fileSource(o, files, tp, log)
 	if err != nil {
@@ -43,9 +51,64 @@ func sources(o Options, tp Text, log io.Writer) ([]*source, []string, error) {
 	return []*source{src}, files, nil
 }
 
+// selectFiles keeps the data files that data.subjects names: each file is
+// the subject named after it (its name less the extension), as a run on
+// one file names its subject. Without subjects every file is kept; a name
+// no file has is refused with the names there are, as under a subject
+// root, rather than ignored.
+func selectFiles(files, subjects []string) ([]string, error) {
+	if len(subjects) == 0 {
+		return files, nil
+	}
+	stem := func(f string) string {
+		base := filepath.Base(f)
+		return strings.TrimSuffix(base, filepath.Ext(base))
+	}
+	var have []string
+	for _, f := range files {
+		if !slices.Contains(have, stem(f)) {
+			have = append(have, stem(f))
+		}
+	}
+	for _, name := range subjects {
+		if !slices.Contains(have, name) {
+			return nil, fmt.Errorf("recipe: data.subjects: no subject %q among data.files (have: %s; a data file is the subject named after it)", name, strings.Join(have, ", "))
+		}
+	}
+	var out []string
+	for _, f := range files {
+		if slices.Contains(subjects, stem(f)) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
 // resolveDataFiles expands data.files: globs, folders of data files, or
 // files. A single folder of subject folders is returned as root instead.
+// A file reached twice (the same path given twice, or a glob and a path
+// that both name it) is refused: reading it twice would double its
+// weight without a word, and dropping the second would guess that the
+// user did not mean that; to weigh files, use subject folders' weights.
 func resolveDataFiles(entries []string) (files []string, root string, err error) {
+	seen := map[string]string{} // the file's resolved path: the entry that gave it
+	add := func(f, entry string) error {
+		key, err := filepath.Abs(f)
+		if err == nil {
+			if real, err := filepath.EvalSymlinks(key); err == nil {
+				key = real
+			}
+		}
+		if prev, dup := seen[key]; dup {
+			how := "twice"
+			if prev != entry {
+				how = fmt.Sprintf("by %q and again by %q", prev, entry)
+			}
+			return fmt.Errorf("data.files: %s is given %s: give each file once", f, how)
+		}
+		seen[key] = entry
+		return nil
+	}
 	for _, e := range entries {
 		var matches []string
 		if strings.ContainsAny(e, "*?[") {
@@ -64,6 +127,9 @@ func resolveDataFiles(entries []string) (files []string, root string, err error)
 				return nil, "", fmt.Errorf("data.files: %w", err)
 			}
 			if !st.IsDir() {
+				if err := add(m, e); err != nil {
+					return nil, "", err
+				}
 				files = append(files, m)
 				continue
 			}
@@ -86,6 +152,11 @@ func resolveDataFiles(entries []string) (files []string, root string, err error)
 			inDir, err := dataFilesIn(m)
 			if err != nil {
 				return nil, "", err
+			}
+			for _, f := range inDir {
+				if err := add(f, e); err != nil {
+					return nil, "", err
+				}
 			}
 			files = append(files, inDir...)
 		}
@@ -122,10 +193,10 @@ func fileOptions(o Options) (format.Options, error) {
 	var fo format.Options
 	switch o.Format {
 	case "", "auto":
-	case "jsonl", "json", "csv", "parquet", "text":
+	case "jsonl", "json", "csv", "tsv", "parquet", "text":
 		fo.Kind = format.Kind(o.Format)
 	default:
-		return fo, fmt.Errorf("data.format: %q (want auto, jsonl, json, csv, parquet or text)", o.Format)
+		return fo, fmt.Errorf("data.format: %q (want auto, jsonl, json, csv, tsv, parquet or text)", o.Format)
 	}
 	shape, err := format.ParseShape(o.Shape)
 	if err != nil {

@@ -179,3 +179,16 @@ func TestRunWithoutEvalData(t *testing.T) {
 		t.Fatalf("%d steps, adapters %v", res.Steps, res.Adapters)
 	}
 }
+
+// TestFileOptionsTakeEveryFormat: every data.format the config accepts
+// reaches the reader (tsv was accepted by config and refused here).
+func TestFileOptionsTakeEveryFormat(t *testing.T) {
+	for _, f := range []string{"auto", "jsonl", "json", "csv", "tsv", "parquet", "text"} {
+		fo, err := fileOptions(Options{Format: f})
+		if err != nil {
+			t.Errorf("data.format %s: %v", f, err)
+		} else if f != "auto" && string(fo.Kind) != f {
+			t.Errorf("data.format %s read as kind %q", f, fo.Kind)
+		}
+	}
+}

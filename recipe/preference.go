@@ -127,9 +127,15 @@ func loadPreferences(ctx context.Context, o Options, tp Text, log io.Writer) (*d
 // end-of-turn tokens included); a text prompt is tokenised with the
 // tokenizer's special tokens and a completion is the rest of prompt + text,
 // ending with EOS (added when missing). Where the tokens of the prompt are
-// not the start of the whole (a tokenizer that merges across the seam), the
-// completion still starts after as many tokens as the prompt has, as TRL
-// does, and the count is said once. Then dpo.MakePairs fits them to maxLen.
+// not the start of the whole (a tokenizer that merges across the seam: a
+// prompt ending in a space, whose space joins the completion's first
+// word), TRL starts the completion after as many tokens as the prompt has,
+// which cuts off the completion's first token; ftune instead cuts the
+// prompt back to the tokens it shares with both whole sequences, so each
+// completion keeps all its text (with the prompt's last characters before
+// it, the same in both) and the pair is the whole sequences' tokens as
+// TRL's is, and says how many pairs it did that to. Then dpo.MakePairs
+// fits them to maxLen.
 func tokenizePairs(ctx context.Context, tp Text, exs []format.Example, maxLen int, log io.Writer) ([]dpo.Pair, prep.Stats, error) {
 	var st prep.Stats
 	pairs := make([]dpo.Pair, 0, len(exs))
@@ -146,24 +152,26 @@ func tokenizePairs(ctx context.Context, tp Text, exs []format.Example, maxLen in
 		if err != nil {
 			return nil, st, fmt.Errorf("%s: %w", ex.Source, err)
 		}
-		p := dpo.Pair{Prompt: int32s(prompt), Source: ex.Source}
-		for _, c := range []struct {
-			r   *format.Reply
-			dst *[]int32
-		}{{ex.Chosen, &p.Chosen}, {ex.Rejected, &p.Rejected}} {
-			full, err := tp.completedIDs(ctx, ex, c.r)
-			if err != nil {
-				return nil, st, fmt.Errorf("%s: %w", ex.Source, err)
-			}
-			if !slices.Equal(full[:min(len(prompt), len(full))], prompt) {
-				seams++
-			}
-			*c.dst = int32s(full[min(len(prompt), len(full)):])
+		chosen, err := tp.completedIDs(ctx, ex, ex.Chosen)
+		if err != nil {
+			return nil, st, fmt.Errorf("%s: %w", ex.Source, err)
 		}
-		pairs = append(pairs, p)
+		rejected, err := tp.completedIDs(ctx, ex, ex.Rejected)
+		if err != nil {
+			return nil, st, fmt.Errorf("%s: %w", ex.Source, err)
+		}
+		// The prompt's tokens that both whole sequences start with.
+		k := min(sharedPrefix(prompt, chosen), sharedPrefix(prompt, rejected))
+		if k < len(prompt) {
+			seams++
+		}
+		if k == 0 {
+			return nil, st, fmt.Errorf("%s: the prompt's first token is not the first of the prompt followed by a completion, so the completions cannot be told from it (a tokenizer or template that rewrites the start of the text)", ex.Source)
+		}
+		pairs = append(pairs, dpo.Pair{Prompt: int32s(prompt[:k]), Chosen: int32s(chosen[k:]), Rejected: int32s(rejected[k:]), Source: ex.Source})
 	}
 	if seams > 0 {
-		fmt.Fprintf(log, "warning: %d completions do not start at a token boundary of their prompt (the tokenizer merges across the seam); each completion starts after the prompt's token count, as TRL does\n", seams)
+		fmt.Fprintf(log, "warning: %d preference pairs: the prompt's last tokens merge with the completions' first (e.g. a prompt that ends in a space); their prompt is cut back to the tokens it shares with the prompt followed by each completion, so that the completions keep all their text (TRL would cut off their first token)\n", seams)
 	}
 	kept, ts, err := dpo.MakePairs(pairs, maxLen)
 	if err != nil {
@@ -206,6 +214,15 @@ func (p Text) completedIDs(ctx context.Context, ex format.Example, r *format.Rep
 		return nil, err
 	}
 	return p.encode(s, false)
+}
+
+// sharedPrefix is the length of the longest shared beginning of a and b.
+func sharedPrefix(a, b []int) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }
 
 func int32s(ids []int) []int32 {

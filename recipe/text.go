@@ -191,9 +191,10 @@ func (e offsetEncoder) EncodeOffsets(s string, special bool) ([]int, [][2]int, e
 
 func (p Text) preprocessor(maxLen int) *prep.Preprocessor {
 	return &prep.Preprocessor{
-		Enc:  offsetEncoder{p.tok},
-		Tmpl: prep.ContextRenderFunc(p.renderContext),
-		EOS:  p.eos,
-		Opts: prep.Options{MaxLen: maxLen},
+		Enc:          offsetEncoder{p.tok},
+		Tmpl:         prep.ContextRenderFunc(p.renderContext),
+		TemplateName: p.tmpl.Name(),
+		EOS:          p.eos,
+		Opts:         prep.Options{MaxLen: maxLen},
 	}
 }

@@ -74,6 +74,9 @@ func decodeObject(raw []byte) (map[string]any, int, string, error) {
 	if k, off, dup := duplicateKey(raw[:end]); dup {
 		return nil, int(off) + 1, fmt.Sprintf("key %q appears twice in one object (JSON readers keep only the last value)", k), ErrMalformed
 	}
+	if off, bad := loneSurrogate(raw[:end]); bad {
+		return nil, off + 1, "a \\u escape of a lone UTF-16 surrogate (JSON readers would write U+FFFD for it); text must be UTF-8", ErrInvalidUTF8
+	}
 	if rest := bytes.TrimSpace(raw[end:]); len(rest) > 0 {
 		off := end + bytes.Index(raw[end:], rest[:1])
 		return nil, off + 1, fmt.Sprintf("expected end of line after the JSON object, found %q", firstRune(rest)), ErrMalformed

@@ -144,8 +144,11 @@ type Reader struct {
 	opts    Options
 	mapping Mapping
 	mapped  bool
-	report  Report
-	done    bool
+	// detected: the mapping is the first record's detected shape, which
+	// every later record is checked against.
+	detected bool
+	report   Report
+	done     bool
 }
 
 // Open opens a dataset file for streaming.
@@ -313,11 +316,20 @@ func (r *Reader) convert(rec Record) (Example, error) {
 		if err != nil {
 			return Example{}, pos(err)
 		}
-		r.mapping, r.mapped = m, true
+		r.mapping, r.mapped, r.detected = m, true, true
 	}
 	ex, err := r.mapping.toExample(rec.Fields)
 	if errors.Is(err, ErrMissingColumn) {
 		err = fmt.Errorf("%w (shape %v, from the first record or the column mapping)", err, r.mapping.Shape)
+	}
+	if err == nil && r.detected {
+		// A record with fields the first record's shape does not read
+		// (an "instruction" in a file of input/output pairs) is another
+		// layout: reading it as the first would drop them silently.
+		if cols := r.mapping.ignoredColumns(rec.Fields); len(cols) > 0 {
+			own, _ := Detect(rec.Fields)
+			err = fmt.Errorf("%w: fields %q would be ignored: this record is shape %v, the file's shape is %v (detected from its first record); give one layout per file, or set the shape and columns", ErrBadValue, cols, own.Shape, r.mapping.Shape)
+		}
 	}
 	if err != nil {
 		return Example{}, pos(err)

@@ -3,6 +3,7 @@ package format
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,8 +68,11 @@ type Mapping struct {
 	// Chosen and Rejected are a preference record's completions (its
 	// prompt is Prompt, "prompt" by default).
 	Chosen, Rejected string
-	// System optionally names a field whose value becomes a system message
-	// (alpaca and input/output shapes).
+	// System names a field whose value, when present and not empty,
+	// becomes the conversation's system message ("system" by default, as
+	// LLaMA-Factory's ShareGPT and alpaca files name it): read for every
+	// shape but completion, since a system prompt that a record holds and
+	// the run drops would train another model than the one asked for.
 	System string
 }
 
@@ -78,6 +82,10 @@ func (m Mapping) withDefaults() Mapping {
 		if *p == "" {
 			*p = v
 		}
+	}
+	switch m.Shape {
+	case ShapeAlpaca, ShapeChat, ShapeShareGPT, ShapeInputOutput, ShapePreference:
+		def(&m.System, "system")
 	}
 	switch m.Shape {
 	case ShapeAlpaca:
@@ -140,10 +148,53 @@ func Detect(fields map[string]any) (Mapping, error) {
 		sort.Strings(keys)
 		return m, fmt.Errorf("%w: cannot detect the shape from fields %v (want messages, conversations, instruction+output, text, input+output, prompt+completion/response, question+answer or chosen+rejected; or set a column mapping)", ErrMissingColumn, keys)
 	}
-	if has("system") {
-		m.System = "system"
-	}
+	// The system column is read from every record whether or not the
+	// first one has it (withDefaults), so a later record's is not lost.
 	return m.withDefaults(), nil
+}
+
+// columns are the record fields the mapping reads.
+func (m Mapping) columns() []string {
+	var cols []string
+	switch m.Shape {
+	case ShapeAlpaca:
+		cols = []string{m.Instruction, m.Input, m.Output}
+	case ShapeChat, ShapeShareGPT:
+		cols = []string{m.Messages}
+	case ShapeCompletion:
+		cols = []string{m.Text}
+	case ShapeInputOutput:
+		cols = []string{m.Prompt, m.Response}
+	case ShapePreference:
+		cols = []string{m.Prompt, m.Chosen, m.Rejected}
+	}
+	if m.System != "" {
+		cols = append(cols, m.System)
+	}
+	return cols
+}
+
+// ignoredColumns are the fields of record f that the shape detected from
+// it would read and m does not: a file whose first record fixed m (the
+// detected shape) and whose later record holds more (an "instruction"
+// beside input/output pairs) would otherwise lose them without a word.
+func (m Mapping) ignoredColumns(f map[string]any) []string {
+	own, err := Detect(f)
+	if err != nil {
+		return nil
+	}
+	read := map[string]bool{}
+	for _, c := range m.columns() {
+		read[c] = true
+	}
+	var out []string
+	for _, c := range own.columns() {
+		if v, ok := f[c]; ok && v != nil && v != "" && !read[c] {
+			out = append(out, c)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // toExample converts one record with a resolved mapping. Errors wrap an
@@ -180,28 +231,45 @@ func (m Mapping) toExample(f map[string]any) (Example, error) {
 		if err != nil {
 			return ex, err
 		}
-		if m.System != "" {
-			s, err := field(f, m.System, false)
-			if err != nil {
-				return ex, err
-			}
-			if s != "" {
-				ex.Messages = append(ex.Messages, Message{Role: RoleSystem, Content: s})
-			}
+		ex.Messages = []Message{{Role: RoleUser, Content: p}, {Role: RoleAssistant, Content: r}}
+		if ex.Messages, err = m.withSystem(f, ex.Messages, "the conversation"); err != nil {
+			return ex, err
 		}
-		ex.Messages = append(ex.Messages, Message{Role: RoleUser, Content: p}, Message{Role: RoleAssistant, Content: r})
 	case ShapeChat, ShapeShareGPT:
 		msgs, err := m.messages(f)
 		if err != nil {
 			return ex, err
 		}
-		ex.Messages = msgs
+		if ex.Messages, err = m.withSystem(f, msgs, fmt.Sprintf("%q", m.Messages)); err != nil {
+			return ex, err
+		}
 	case ShapePreference:
 		return m.preference(f)
 	default:
 		return ex, fmt.Errorf("%w shape %v", ErrUnsupported, m.Shape)
 	}
 	return ex, ex.Validate()
+}
+
+// withSystem puts the record's system field, when it has a non-empty one,
+// before msgs as a system message. A conversation that has a system
+// message of its own as well is refused: which of the two the user meant
+// cannot be told, and keeping both would give the model two system
+// prompts. in names msgs in that message.
+func (m Mapping) withSystem(f map[string]any, msgs []Message, in string) ([]Message, error) {
+	if m.System == "" {
+		return msgs, nil
+	}
+	s, err := field(f, m.System, false)
+	if err != nil || s == "" {
+		return msgs, err
+	}
+	for i, msg := range msgs {
+		if msg.Role == RoleSystem {
+			return nil, fmt.Errorf("%w: field %q holds a system prompt and %s has a system message too (message %d): give it once", ErrBadValue, m.System, in, i)
+		}
+	}
+	return append([]Message{{Role: RoleSystem, Content: s}}, msgs...), nil
 }
 
 func (m Mapping) messages(f map[string]any) ([]Message, error) {
@@ -216,6 +284,9 @@ func (m Mapping) messageList(f map[string]any, name string) ([]Message, error) {
 	}
 	// CSV and some parquet exports store the list as a JSON string.
 	if s, ok := v.(string); ok {
+		if off, bad := loneSurrogate([]byte(s)); bad {
+			return nil, fmt.Errorf("%w: field %q: the JSON list of messages has a lone UTF-16 surrogate escape at byte %d (JSON readers would write U+FFFD for it)", ErrInvalidUTF8, name, off+1)
+		}
 		var list []any
 		if err := json.Unmarshal([]byte(s), &list); err != nil {
 			return nil, fmt.Errorf("%w: field %q: expected a JSON list of messages: %v", ErrBadValue, name, err)
@@ -344,15 +415,34 @@ func typeName(v any) string {
 // preference reads a preference record (TRL's layouts). Standard: prompt,
 // chosen and rejected are text, the completions continuing the prompt's
 // text. Conversational: prompt is a list of messages and chosen and
-// rejected lists of the assistant's messages that follow it. Without a
-// prompt field the completions are whole texts or conversations and their
-// shared beginning is the prompt (TRL's implicit prompt: the messages
-// before the first that differs; for text, the characters before it,
-// less a space that ends them); a text prompt beside whole conversations
-// is taken as such a duplicate and the conversations' shared beginning is
-// the prompt (TRL's maybe_extract_prompt).
-func (m Mapping) preference(f map[string]any) (Example, error) {
+// rejected lists of the assistant's messages that follow it; completions
+// given as text after a list of messages are the assistant's answers
+// (TRL's conversational layout written with bare answers, rather than a
+// prompt to throw away). Without a prompt field the completions are whole
+// texts or conversations and their shared beginning is the prompt (TRL's
+// implicit prompt: the messages before the first that differs; for text,
+// the characters before it, less a space that ends them); a text prompt
+// beside whole conversations is taken as such a duplicate and the
+// conversations' shared beginning is the prompt (TRL's
+// maybe_extract_prompt), and refused when they share none.
+//
+// CSV files (and some parquet exports) can only hold a list as a JSON
+// string: a prompt, chosen or rejected string that is a JSON list of
+// messages is read as that list, as a chat file's messages column is,
+// rather than learnt as the JSON text.
+func (m Mapping) preference(rec map[string]any) (Example, error) {
 	var ex Example
+	f := rec
+	for _, name := range []string{m.Prompt, m.Chosen, m.Rejected} {
+		list, ok, err := m.jsonMessages(rec[name], name)
+		if err != nil {
+			return ex, err
+		}
+		if ok {
+			f = maps.Clone(f) // the caller's record stays as read
+			f[name] = list
+		}
+	}
 	chosen, rejected := f[m.Chosen], f[m.Rejected]
 	if chosen == nil {
 		return ex, fmt.Errorf("%w %q", ErrMissingColumn, m.Chosen)
@@ -365,13 +455,18 @@ func (m Mapping) preference(f map[string]any) (Example, error) {
 		return ex, fmt.Errorf("%w: field %q is null", ErrBadValue, m.Prompt)
 	}
 	_, chat := chosen.([]any)
-	if _, promptChat := prompt.([]any); hasPrompt && promptChat != chat {
+	if _, rchat := rejected.([]any); rchat != chat {
+		return ex, fmt.Errorf("%w: %q is %s and %q is %s: give both completions as text, or both as lists of messages", ErrBadValue, m.Chosen, typeName(chosen), m.Rejected, typeName(rejected))
+	}
+	_, promptChat := prompt.([]any)
+	textPrompt := hasPrompt && !promptChat && chat
+	if textPrompt {
 		// A text prompt beside whole conversations (some datasets add
 		// one): the conversations' shared beginning is the prompt, as
 		// TRL's maybe_extract_prompt takes it.
 		hasPrompt = false
 	}
-	if !chat {
+	if !chat && !(hasPrompt && promptChat) {
 		var err error
 		texts := map[string]string{}
 		for _, name := range []string{m.Prompt, m.Chosen, m.Rejected} {
@@ -381,6 +476,11 @@ func (m Mapping) preference(f map[string]any) (Example, error) {
 			if texts[name], err = field(f, name, true); err != nil {
 				return ex, err
 			}
+		}
+		if s, err := field(f, m.System, false); err != nil {
+			return ex, err
+		} else if m.System != "" && s != "" {
+			return ex, fmt.Errorf("%w: field %q holds a system prompt, which a text prompt has no place for (give the prompt as a list of messages to have one)", ErrBadValue, m.System)
 		}
 		p, c, r := texts[m.Prompt], texts[m.Chosen], texts[m.Rejected]
 		if !hasPrompt {
@@ -396,15 +496,28 @@ func (m Mapping) preference(f map[string]any) (Example, error) {
 		ex.Text, ex.Chosen, ex.Rejected = p, &Reply{Text: c}, &Reply{Text: r}
 		return ex, ex.Validate()
 	}
-	c, err := m.messageList(f, m.Chosen)
-	if err != nil {
-		return ex, err
+	var c, r, p []Message
+	var err error
+	if chat {
+		if c, err = m.messageList(f, m.Chosen); err != nil {
+			return ex, err
+		}
+		if r, err = m.messageList(f, m.Rejected); err != nil {
+			return ex, err
+		}
+	} else {
+		// Bare answers after a conversation prompt.
+		for _, x := range []struct {
+			name string
+			dst  *[]Message
+		}{{m.Chosen, &c}, {m.Rejected, &r}} {
+			t, err := field(f, x.name, true)
+			if err != nil {
+				return ex, err
+			}
+			*x.dst = []Message{{Role: RoleAssistant, Content: t}}
+		}
 	}
-	r, err := m.messageList(f, m.Rejected)
-	if err != nil {
-		return ex, err
-	}
-	var p []Message
 	if hasPrompt {
 		if p, err = m.messageList(f, m.Prompt); err != nil {
 			return ex, err
@@ -412,12 +525,44 @@ func (m Mapping) preference(f map[string]any) (Example, error) {
 	} else {
 		n := commonPrefix(c, r)
 		p, c, r = c[:n], c[n:], r[n:]
+		if n == 0 && textPrompt {
+			return ex, fmt.Errorf("%w: field %q is text and %q and %q are lists of messages whose first messages differ, so they are not whole conversations that repeat the prompt: give the prompt as a list of messages too ([{\"role\": \"user\", \"content\": ...}])", ErrBadValue, m.Prompt, m.Chosen, m.Rejected)
+		}
 		if n == 0 {
 			return ex, fmt.Errorf("%w %q: the first messages of %q and %q differ, so there is no prompt", ErrMissingColumn, m.Prompt, m.Chosen, m.Rejected)
 		}
 	}
+	if p, err = m.withSystem(f, p, "the prompt"); err != nil {
+		return ex, err
+	}
 	ex.Messages, ex.Chosen, ex.Rejected = p, &Reply{Messages: c}, &Reply{Messages: r}
 	return ex, ex.Validate()
+}
+
+// jsonMessages reads v, a field's value, as a list of messages when it is
+// a string holding a JSON list of objects with a role (ok false
+// otherwise: other text is text).
+func (m Mapping) jsonMessages(v any, name string) (list []any, ok bool, err error) {
+	s, isText := v.(string)
+	if !isText || !strings.HasPrefix(strings.TrimSpace(s), "[") {
+		return nil, false, nil
+	}
+	if err := json.Unmarshal([]byte(s), &list); err != nil || len(list) == 0 {
+		return nil, false, nil
+	}
+	for _, item := range list {
+		obj, isObj := item.(map[string]any)
+		if !isObj {
+			return nil, false, nil
+		}
+		if _, hasRole := obj[m.Role]; !hasRole {
+			return nil, false, nil
+		}
+	}
+	if off, bad := loneSurrogate([]byte(s)); bad {
+		return nil, false, fmt.Errorf("%w: field %q: the JSON list of messages has a lone UTF-16 surrogate escape at byte %d (JSON readers would write U+FFFD for it)", ErrInvalidUTF8, name, off+1)
+	}
+	return list, true, nil
 }
 
 // commonPrefix is the length of the longest shared beginning of a and b.

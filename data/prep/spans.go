@@ -1,6 +1,7 @@
 package prep
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -317,6 +318,11 @@ func (p *Preprocessor) prefixSpans(msgs []format.Message, full string) ([]span, 
 			return nil, fmt.Errorf("render through message %d: %w", i, err)
 		}
 		if strings.HasPrefix(full, upto) && strings.HasPrefix(upto, pre) {
+			// Nothing between the prefix and the prefix with the turn: the
+			// template left the answer out, and the span would be empty.
+			if len(upto) == len(pre) && strings.TrimSpace(m.Content) != "" {
+				return nil, p.noAnswer(i)
+			}
 			spans = append(spans, span{len(pre), len(upto)})
 			continue
 		}
@@ -333,9 +339,20 @@ func (p *Preprocessor) prefixSpans(msgs []format.Message, full string) ([]span, 
 			spans = append(spans, span{len(pre), end})
 			continue
 		}
+		// A template that rewrites answers is told apart from one that
+		// writes none: the latter leaves out even a one-turn probe's.
+		if _, err := p.turnEnd(); errors.Is(err, ErrNotPrefixStable) {
+			return nil, p.noAnswer(i)
+		}
 		return nil, fmt.Errorf("%w at message %d: its answer cannot be found in the rendering of the whole conversation (the template rewrites it there), and response-only masking needs it: set train_on_inputs, or use a template that writes answers as given", ErrNotPrefixStable, i)
 	}
 	return spans, nil
+}
+
+// noAnswer is the error for assistant message i, which the template does
+// not write.
+func (p *Preprocessor) noAnswer(i int) error {
+	return fmt.Errorf("%w: %s did not render the assistant's answer in message %d, so nothing of it could be learnt (only the end-of-text token): the template may test for role names ftune does not give it (messages have the roles system, user and assistant; ShareGPT's human and gpt are renamed)", ErrNoAnswer, p.templateName(), i)
 }
 
 // turnEnd is what the template writes after an assistant's content

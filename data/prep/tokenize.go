@@ -170,6 +170,10 @@ type Preprocessor struct {
 	Tmpl Renderer // needed for chat examples only
 	EOS  int
 	Opts Options
+	// TemplateName names Tmpl in errors about it (a built-in's name or
+	// the template file), so that a user with several subjects and
+	// templates knows which one to fix; "" says "the chat template".
+	TemplateName string
 	// Tally, when set, also receives the counts of every TokenizeAll (for
 	// callers that do not see the Stats, e.g. through subject.Validate);
 	// not for concurrent use.
@@ -211,6 +215,21 @@ func (p *Preprocessor) render(msgs []format.Message, gen bool) (string, error) {
 // after the content survives it); an earlier answer that quotes the
 // assistant header while its thinking is dropped is refused.
 var ErrNotPrefixStable = errors.New("chat template is not prefix-stable")
+
+// ErrNoAnswer: the chat template writes nothing of an assistant's answer
+// (one that tests for a role name ftune does not give it, such as
+// m.role == 'gpt'): under response-only masking only the end-of-text
+// token would be learnt, which Example.Validate refuses for an empty
+// answer and this refuses for an answer the template leaves out.
+var ErrNoAnswer = errors.New("chat template does not render the assistant's answer")
+
+// templateName is how errors name p's template.
+func (p *Preprocessor) templateName() string {
+	if p.TemplateName == "" {
+		return "the chat template"
+	}
+	return fmt.Sprintf("the chat template %q", p.TemplateName)
+}
 
 // Tokenize tokenises one example. Dropped examples come back with an
 // Outcome and no error; errors are for bad templates or encoders.

@@ -1,0 +1,69 @@
+package recipe
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDataFilesSubjects: with data files, data.subjects selects among the
+// files, each the subject named after it, and a name no file has is
+// refused with the names there are (it used to be ignored).
+func TestDataFilesSubjects(t *testing.T) {
+	dir := t.TempDir()
+	a := writeUserFile(t, dir, "algebra.jsonl", "chat", 4)
+	writeUserFile(t, dir, "botany.jsonl", "alpaca", 3)
+	o := fileOpts(dir)
+	o.Subjects = []string{"botany"}
+	srcs, _, err := sources(o, Text{}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(srcs) != 1 || srcs[0].name != "botany" || len(srcs[0].train) != 3 {
+		t.Fatalf("sources %+v, want botany alone with its 3 examples", srcs)
+	}
+	o.Subjects = []string{"chemistry"}
+	if _, _, err := sources(o, Text{}, io.Discard); err == nil || !strings.Contains(err.Error(), `no subject "chemistry"`) || !strings.Contains(err.Error(), "have: algebra, botany") {
+		t.Fatalf("unknown subject: %v", err)
+	}
+	o = fileOpts(a)
+	o.Subjects = []string{"geography"}
+	if _, _, err := sources(o, Text{}, io.Discard); err == nil || !strings.Contains(err.Error(), "have: algebra") {
+		t.Fatalf("one file, unknown subject: %v", err)
+	}
+	o = fileOpts(filepath.Join(subjects, "geography"))
+	o.Subjects = []string{"chemistry"}
+	if _, _, err := sources(o, Text{}, io.Discard); err == nil || !strings.Contains(err.Error(), `no subject "chemistry"`) || !strings.Contains(err.Error(), "have: geography") {
+		t.Fatalf("a subject folder, another subject: %v", err)
+	}
+}
+
+// TestDataFilesTwice: a file reached twice (the same path, a glob and a
+// path, a folder and a path, a symbolic link) is refused naming it,
+// rather than read twice.
+func TestDataFilesTwice(t *testing.T) {
+	dir := t.TempDir()
+	a := writeUserFile(t, dir, "a.jsonl", "chat", 3)
+	writeUserFile(t, dir, "b.jsonl", "chat", 3)
+	link := filepath.Join(t.TempDir(), "link.jsonl")
+	if err := os.Symlink(a, link); err != nil {
+		t.Fatal(err)
+	}
+	for name, entries := range map[string][]string{
+		"same path":        {a, a},
+		"glob and path":    {filepath.Join(dir, "*.jsonl"), a},
+		"folder and path":  {dir, a},
+		"a relative alias": {a, filepath.Join(dir, ".", "a.jsonl")},
+		"a link":           {a, link},
+	} {
+		_, _, err := resolveDataFiles(entries)
+		if err == nil || !strings.Contains(err.Error(), "a.jsonl is given") && !strings.Contains(err.Error(), "link.jsonl is given") || !strings.Contains(err.Error(), "give each file once") {
+			t.Errorf("%s: %v, want a refusal naming the file", name, err)
+		}
+	}
+	if files, _, err := resolveDataFiles([]string{filepath.Join(dir, "a*.jsonl"), filepath.Join(dir, "b.jsonl")}); err != nil || len(files) != 2 {
+		t.Errorf("two different files: %v, %v", files, err)
+	}
+}
