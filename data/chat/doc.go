@@ -13,7 +13,17 @@
 // enable_thinking), and a Message's ReasoningContent reaches the template
 // as message.reasoning_content. Conditional expressions gonja cannot parse
 // (inside parentheses, arguments, lists, set; Gemma 3's template) are
-// rewritten before parsing into an equivalent it reads (inlineif.go).
+// rewritten before parsing into an equivalent it reads (inlineif.go). %
+// is Python's, as in Jinja: printf-style formatting with a string on the
+// left (and in the format filter), modulo with the divisor's sign between
+// numbers (printf.go); gonja's took both sides as integers.
+// transformers' {% generation %}...{% endgeneration %} block (SmolLM3's
+// template wraps each assistant turn in it, for
+// return_assistant_tokens_mask) is accepted and rendered transparently:
+// its body as written, in a scope of its own as in transformers
+// (generation.go). ftune does not take answer spans from the block: they
+// come from its own renders of the conversation's prefixes (data/prep).
+// str.replace takes Python's optional count.
 //
 // Known difference from transformers: gonja's tojson writes compact JSON
 // ({"a":1}) where Python's json.dumps writes {"a": 1}; it only matters for

@@ -56,7 +56,27 @@ func (t *Template) renderError(err error, b *budget, finished bool) error {
 	if i := strings.LastIndex(msg, budgetPrefix); i >= 0 { // str methods' limits
 		return &TemplateError{Name: t.name, Message: msg[i:], Err: ErrBudget}
 	}
-	return &TemplateError{Name: t.name, Message: oneLine(msg)}
+	return &TemplateError{Name: t.name, Message: operatorMessage(msg)}
+}
+
+// operatorFailure is how gonja reports an error of a rewritten operator
+// (rewrite.go): as a failed call of its internal function, after the
+// call's arguments, which can be a long string.
+var operatorFailure = regexp.MustCompile(`invalid call to function '__ftune_[a-z_]+': `)
+
+// operatorMessage is oneLine, but for an operator's failure the line and
+// the operator's own message ("integer modulo by zero", "% formatting:
+// ..."), which says what failed without the internal function's name.
+func operatorMessage(msg string) string {
+	locs := operatorFailure.FindAllStringIndex(msg, -1)
+	if locs == nil {
+		return oneLine(msg)
+	}
+	cause := msg[locs[len(locs)-1][1]:]
+	if m := lineRef.FindStringSubmatch(msg); m != nil {
+		cause = "line " + m[1] + ": " + cause
+	}
+	return oneLine(cause)
 }
 
 // budgetPrefix starts the message of every ErrBudget error.

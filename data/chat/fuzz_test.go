@@ -35,6 +35,8 @@ func FuzzRender(f *testing.F) {
 	f.Add("{% for i in range(100000000) %}x{% endfor %}", "user", "x", false)
 	f.Add("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "user", "x", false)
 	f.Add("{{ messages[1].content * 100000000 }}", "user", "abc", false)
+	f.Add("{{ '%s|%05.1f|%r|%x' % (messages[1].content, 3.14159, messages[2].content, 255) }}{{ '%d' % messages[1].content }}{{ -7 % 3 }}{{ 1 % 0 }}", "user", "%s %(k)s %*d", false)
+	f.Add("{{ messages[1].content % (1, 'a') }}{{ messages[1].content|format(2) }}", "user", "%-*.*f %c %", false)
 	f.Add("{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", "user", "x", false)
 	f.Fuzz(func(t *testing.T, src, role, content string, gen bool) {
 		tpl, err := New("fuzz", src, "<s>", "</s>")

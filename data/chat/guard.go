@@ -66,6 +66,13 @@ func guardedControlStructures() (*exec.ControlStructureSet, error) {
 	}); err != nil {
 		return nil, err
 	}
+	// transformers' {% generation %} (generation.go).
+	if err := cs.Register("generation", parseGeneration); err != nil {
+		return nil, err
+	}
+	if err := cs.Register("endgeneration", strayEndGeneration); err != nil {
+		return nil, err
+	}
 	// {% block %} is only useful with extends, and self.<block>() inside
 	// the block recurses without end.
 	// transformers renders without a loader, so these cannot work there

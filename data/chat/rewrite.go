@@ -16,18 +16,25 @@ import (
 // 100000000, s ~ s) are evaluated by gonja itself, with no hook. So the
 // parsed template is rewritten once, when compiled: each such operator
 // becomes a call of a guarded function with gonja's own semantics plus a
-// size check made before the string is built.
+// size check made before the string is built. % is rewritten too, for
+// Python's semantics where gonja's are wrong (printf.go).
 var guardedOperators = map[tokens.Type]string{
 	tokens.Multiply: "__ftune_mul",
 	tokens.Addition: "__ftune_add",
 	tokens.Tilde:    "__ftune_concat",
+	tokens.Modulo:   "__ftune_mod",
 }
+
+// modTupleName is the call of a % whose right side is a tuple literal.
+const modTupleName = "__ftune_mod_tuple"
 
 // operatorFunctions are the functions the rewritten calls reach.
 var operatorFunctions = map[string]any{
 	"__ftune_mul":    guardedMul,
 	"__ftune_add":    guardedAdd,
 	"__ftune_concat": guardedConcat,
+	"__ftune_mod":    guardedMod,
+	modTupleName:     guardedModTuple,
 }
 
 var (
@@ -92,6 +99,9 @@ func visitSlot(slot reflect.Value, set func(reflect.Value), walk func(reflect.Va
 	name, ok := guardedOperators[bin.Operator.Token.Type]
 	if !ok {
 		return
+	}
+	if _, tuple := bin.Right.(*nodes.Tuple); tuple && bin.Operator.Token.Type == tokens.Modulo {
+		name = modTupleName
 	}
 	pos := bin.Operator.Token
 	call := &nodes.Call{

@@ -107,6 +107,10 @@ const maxJSONIndent = 1024
 
 func guardFilters() (*exec.FilterSet, error) {
 	fs := exec.NewFilterSet(map[string]exec.FilterFunction{}).Update(gonjabuiltins.Filters)
+	// gonja's format is Go's Sprintf; Jinja's is Python's s % args.
+	if err := fs.Replace("format", formatFilter); err != nil {
+		return nil, err
+	}
 	for name, estimate := range guardedFilters {
 		orig, ok := fs.Get(name)
 		if !ok {
@@ -146,6 +150,9 @@ func guardStrMethods(limits Limits) (exec.Methods, error) {
 		if !ok {
 			return exec.Methods{}, fmt.Errorf("gonja has no str method %s", name)
 		}
+		if name == "replace" {
+			orig = strReplace
+		}
 		estimate, guarded := guardedStrMethods[name]
 		if !guarded {
 			str[name] = orig
@@ -165,6 +172,23 @@ func guardStrMethods(limits Limits) (exec.Methods, error) {
 	}
 	m.Str = exec.NewMethodSet(str)
 	return m, nil
+}
+
+// strReplace is Python's str.replace: gonja's requires the count, which
+// Python's leaves optional (SmolLM3's template calls .replace(old, new)),
+// and leaves a string unchanged for an empty old, where Python inserts new
+// around each character (as strings.Replace does).
+func strReplace(self string, _ *exec.Value, params *exec.VarArgs) (any, error) {
+	var old, repl string
+	var count int
+	if err := params.Take(
+		exec.PositionalArgument("old", nil, exec.StringArgument(&old)),
+		exec.PositionalArgument("new", nil, exec.StringArgument(&repl)),
+		exec.PositionalArgument("count", exec.AsValue(-1), exec.IntArgument(&count)),
+	); err != nil {
+		return nil, exec.ErrInvalidCall(err)
+	}
+	return strings.Replace(self, old, repl, count), nil
 }
 
 // strMethodNames are gonja v2.9.1's str methods: its set cannot be
