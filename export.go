@@ -25,6 +25,7 @@ type ExportOptions struct {
 	// llama-quantize's mixes q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s, q3_k_m,
 	// q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m, q6_k, iq4_nl and iq4_xs (a
 	// GGUF LoRA takes f32, f16, bf16, q8_0 or q4_0, every tensor in it).
+	// The GGUF formats' alone: peft and merged refuse it.
 	Quant string
 	// Imatrix is an importance matrix file (llama.cpp's GGUF or legacy
 	// .dat format: Model.ImportanceMatrix, llama-imatrix) that weighs the
@@ -39,11 +40,13 @@ type ExportOptions struct {
 	// "" keeps Quant's choice). Tied embeddings are the head: OutputType
 	// applies to them unless EmbeddingType is set.
 	OutputType, EmbeddingType string
-	// MaxShardBytes splits a merged export into shards (<= 0: one file).
+	// MaxShardBytes splits a merged export into shards (<= 0: one file);
+	// the other formats, which write one file, refuse it.
 	MaxShardBytes int64
 	// Force lets an export replace what ftune did not write: a merged or
 	// PEFT export's folder holding other files, a GGUF export's existing
-	// file.
+	// file other than an earlier GGUF of the same kind (model or LoRA)
+	// that ftune wrote.
 	// It is moved aside and kept, never deleted.
 	Force bool
 }
@@ -57,11 +60,17 @@ var ErrNoAdapter = errors.New("this format needs an adapter")
 // read (an NF4 base dequantized, a folder moved aside). The weights are
 // merged and encoded one tensor at a time as they are written, so an
 // export needs little memory beyond the model's. A NaN or Inf anywhere
-// (export.ErrNonFinite), or a cancelled ctx (between two tensors), stops
-// it and leaves out as it was.
+// (export.ErrNonFinite), a value the file's type cannot hold (beyond
+// f16's ±65504, or an f16 block scale: export.ErrOutOfRange), or a
+// cancelled ctx (between two tensors), stops it and leaves out as it was.
 func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (notes []string, err error) {
 	if out == "" {
 		return nil, errors.New("export: no output path")
+	}
+	switch opt.Format {
+	case FormatPEFT, FormatMerged, FormatGGUF, FormatGGUFLoRA:
+	default:
+		return nil, fmt.Errorf("export: format %q: want peft, merged, gguf or gguf-lora", opt.Format)
 	}
 	if m.Adapter == nil && opt.Format != FormatGGUF {
 		return nil, fmt.Errorf("export --format %s: %w", opt.Format, ErrNoAdapter)
@@ -69,6 +78,22 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 	quant := opt.Quant
 	if quant == "" {
 		quant = "f16"
+	}
+	// An option the format has no use for is refused, not dropped: a
+	// --quant q4_k_m that wrote a bf16 folder would look like it worked.
+	switch {
+	case opt.Quant != "" && opt.Format == FormatPEFT:
+		return nil, fmt.Errorf("export --format peft: a tensor type (--quant %s) is a GGUF file's (--format gguf or gguf-lora); a PEFT folder holds the adapter as it was trained", opt.Quant)
+	case opt.Quant != "" && opt.Format == FormatMerged:
+		return nil, fmt.Errorf("export --format merged: a tensor type (--quant %s) is a GGUF file's (--format gguf or gguf-lora); a merged folder keeps the base's dtype", opt.Quant)
+	case opt.MaxShardBytes > 0 && opt.Format != FormatMerged:
+		return nil, fmt.Errorf("export --format %s: a shard size (--max-shard-mb) is for a merged folder (--format merged); %s writes one file", opt.Format, opt.Format)
+	}
+	// The PEFT and GGUF LoRA writers have no ctx of their own (an
+	// adapter is small, written in one go): a ctx cancelled already stops
+	// them here, before anything is touched.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
 	}
 	if opt.Imatrix != "" && opt.Format != FormatGGUF {
 		return nil, fmt.Errorf("export --format %s: an importance matrix weighs a quantized GGUF model (--format gguf with one of llama-quantize's mixes as --quant); %s has nothing it could weigh", opt.Format, opt.Format)
@@ -111,7 +136,11 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 			}
 			*o.to = &t
 		}
-		kept, err := export.ReplaceFile(out, opt.Force, gguf.WrittenByFtune, func() error {
+		kind := gguf.KindModel
+		if opt.Format == FormatGGUFLoRA {
+			kind = gguf.KindAdapter
+		}
+		kept, fileNotes, err := export.ReplaceFile(out, opt.Force, export.FileRule{Ours: gguf.Replaceable(kind)}, func() error {
 			if opt.Format == FormatGGUFLoRA {
 				return gguf.WriteLoRA(out, m.Net, m.Adapter, ft)
 			}
@@ -120,7 +149,7 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 		if err != nil {
 			return nil, err
 		}
-		notes = gguf.Notes(m.Net.Config)
+		notes = append(fileNotes, gguf.Notes(m.Net.Config)...)
 		if opt.Format == FormatGGUF {
 			typeNotes, err := gguf.TypeNotes(m.Net, gopt)
 			if err != nil {
@@ -136,7 +165,7 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 			}
 		}
 		if kept != "" {
-			notes = append(notes, fmt.Sprintf("the file that was at %s (not written by ftune) is kept at %s", out, kept))
+			notes = append(notes, fmt.Sprintf("--force: the file that was at %s (not an earlier export of this kind) is kept at %s", out, kept))
 		}
 		return notes, nil
 	}

@@ -15,6 +15,12 @@ import (
 // nothing is written.
 var ErrNonFinite = errors.New("non-finite value")
 
+// ErrOutOfRange is wrapped by export errors for a finite value that the
+// file's type cannot hold (beyond f16's ±65504, or a block scale that
+// f16 cannot store): rounded, it would be written as Inf, so nothing is
+// written.
+var ErrOutOfRange = errors.New("value out of the type's range")
+
 // CheckFinite returns an error naming the tensor and the first NaN or Inf
 // in v, or nil.
 func CheckFinite(name string, v []float32) error {

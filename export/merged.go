@@ -228,13 +228,24 @@ func encodeFloats(f []float32, dt safetensors.DType) ([]byte, error) {
 		}
 		return out, nil
 	case safetensors.BF16, safetensors.F16:
-		conv := tensor.F32ToBF16
+		conv, inf, largest := tensor.F32ToBF16, uint16(0x7f80), tensor.BF16ToF32(0x7f7f)
 		if dt == safetensors.F16 {
-			conv = tensor.F32ToF16
+			conv, inf, largest = tensor.F32ToF16, 0x7c00, 65504
 		}
 		out := make([]byte, 2*len(f))
 		for i, v := range f {
-			binary.LittleEndian.PutUint16(out[2*i:], conv(v))
+			h := conv(v)
+			if h&inf == inf {
+				// A finite sum beyond the dtype's range (f16's ±65504: a
+				// large adapter update) rounds to Inf, which transformers
+				// would load and turn into non-finite logits.
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return nil, fmt.Errorf("value %d is %v: %w", i, v, ErrNonFinite)
+				}
+				return nil, fmt.Errorf("value %d is %v, beyond what %s can hold (its largest is %v): %w; it would be written as Inf, and nothing was written: the merged model keeps the base's dtype, so merge onto a bf16 or float32 copy of the base, or export --format gguf with --quant bf16 or f32",
+					i, v, dt, largest, ErrOutOfRange)
+			}
+			binary.LittleEndian.PutUint16(out[2*i:], h)
 		}
 		return out, nil
 	}

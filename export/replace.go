@@ -1,9 +1,11 @@
 package export
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -30,6 +32,12 @@ type manifest struct {
 // ErrNotOurs is wrapped when the output (a folder, or a file) holds what
 // ftune did not write and Force is off.
 var ErrNotOurs = errors.New("the output holds files that no ftune export wrote")
+
+// ErrOtherKind is wrapped when the output is a file ftune wrote but of
+// another kind than the one being written (an importance matrix where a
+// model goes): ftune wrote it, but the user may still want it, and Force
+// is off.
+var ErrOtherKind = errors.New("another kind of file ftune writes")
 
 // writeManifest lists dir's files (written by this export) in ManifestFile.
 func writeManifest(dir, format string) error {
@@ -134,37 +142,134 @@ func writeFolder(outDir, format string, force bool, fill func(tmp string) error)
 	return notes, nil
 }
 
-// ReplaceFile runs write, which puts a whole file at path atomically (a
-// GGUF model or LoRA), under the rule merged folders follow: a path that
-// does not exist, or a file ours says ftune wrote, is written over; a
-// folder is refused (the format writes one file); any other file is the
-// user's and is refused, unless force: it is then moved aside, kept beside
-// path under a new name (returned), and put back if write fails.
-func ReplaceFile(path string, force bool, ours func(path string) bool, write func() error) (kept string, err error) {
+// FileRule says how ReplaceFile treats what is at its path.
+type FileRule struct {
+	// Ours returns nil for a file that an earlier write of the same kind
+	// left (replaced without force), else why it is not (wrapping
+	// ErrNotOurs or ErrOtherKind).
+	Ours func(path string) error
+	// Prefix starts the error messages ("imatrix"; "" is "export"), and
+	// Example is the file name suggested when the path is a folder
+	// ("imatrix.gguf"; "" is "model.gguf").
+	Prefix, Example string
+}
+
+// CheckFile is ReplaceFile's test of what is at path, for a command that
+// works long before it writes (ftune imatrix) to refuse at once: err says
+// why path may not be written, and aside is set when force will move a
+// file there aside.
+func CheckFile(path string, force bool, rule FileRule) (aside bool, err error) {
+	prefix, example := cmp.Or(rule.Prefix, "export"), cmp.Or(rule.Example, "model.gguf")
 	fi, err := os.Lstat(path)
+	why := fmt.Errorf("%w (the file there is not a regular file)", ErrNotOurs)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "", write()
+		return false, nil
 	case err != nil:
-		return "", fmt.Errorf("export: %w", err)
+		return false, fmt.Errorf("%s: %w", prefix, err)
 	case fi.IsDir():
-		return "", fmt.Errorf("export: %s is a folder, and this format writes one file: name the file (for example %s)", path, filepath.Join(path, "model.gguf"))
-	case fi.Mode().IsRegular() && ours(path):
-		return "", write()
-	case !force:
-		return "", fmt.Errorf("export: %s: %w (the file there is not a GGUF file ftune wrote); refusing to replace it: choose another --out, or pass --force to move it aside (kept, not deleted)", path, ErrNotOurs)
+		return false, fmt.Errorf("%s: %s is a folder, and this writes one file: name the file (for example %s)", prefix, path, filepath.Join(path, example))
+	case fi.Mode().IsRegular():
+		why = rule.Ours(path)
 	}
+	if why != nil && !force {
+		return false, fmt.Errorf("%s: %s: %w; refusing to replace it: choose another --out, or pass --force to move it aside (kept, not deleted)", prefix, path, why)
+	}
+	return why != nil, nil
+}
+
+// ReplaceFile runs write, which puts a whole file at path atomically (a
+// GGUF model, LoRA or importance matrix), under the rule merged folders
+// follow: a path that does not exist, or a file that rule.Ours accepts
+// (an earlier file of the same kind ftune wrote), is written over; a
+// folder is refused (the format writes one file); any other file is
+// refused with Ours' reason, unless force: it is then moved aside, kept
+// beside path under a new name (returned), and put back if write fails.
+// Temporary files that killed writes of path left beside it are removed
+// first (RemoveKilledTempFiles), which the notes say.
+func ReplaceFile(path string, force bool, rule FileRule, write func() error) (kept string, notes []string, err error) {
+	aside, err := CheckFile(path, force, rule)
+	if err != nil {
+		return "", nil, err
+	}
+	leftovers, err := RemoveKilledTempFiles(path)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(leftovers) > 0 {
+		notes = append(notes, fmt.Sprintf("removed %d temporary file(s) of killed writes beside %s: %s", len(leftovers), path, strings.Join(leftovers, ", ")))
+	}
+	if !aside {
+		return "", notes, write()
+	}
+	prefix := cmp.Or(rule.Prefix, "export")
 	kept = fmt.Sprintf("%s.replaced-%s", path, time.Now().Format("20060102-150405"))
 	if err := os.Rename(path, kept); err != nil {
-		return "", fmt.Errorf("export: move %s aside: %w", path, err)
+		return "", notes, fmt.Errorf("%s: move %s aside: %w", prefix, path, err)
 	}
 	if err := write(); err != nil {
 		if rerr := os.Rename(kept, path); rerr != nil {
-			return "", fmt.Errorf("%w (and the previous file stays at %s: %v)", err, kept, rerr)
+			return "", notes, fmt.Errorf("%w (and the previous file stays at %s: %v)", err, kept, rerr)
 		}
-		return "", err
+		return "", notes, err
 	}
-	return kept, nil
+	return kept, notes, nil
+}
+
+// RemoveKilledTempFiles deletes the temporary files that earlier writes
+// of path (fsutil.WriteAtomic: a GGUF model, LoRA or imatrix) left beside
+// it when they were killed mid-write, which no later write would ever
+// reuse (gigabytes for a model), and returns their names. A file goes
+// only when all of these say it is such a leftover, never a user's file:
+// its name is ".<name>.tmp-<digits>" (the name WriteAtomic gives, as
+// removeKilledTemps recognises folders), it is a regular file, it is
+// empty or starts with the GGUF magic, and no live process holds it open
+// (a write under way at the same time keeps its file). Where that last
+// cannot be told (no /proc), nothing is removed.
+func RemoveKilledTempFiles(path string) ([]string, error) {
+	parent, base := filepath.Split(path)
+	if parent == "" {
+		parent = "."
+	}
+	pattern := regexp.MustCompile(`^\.` + regexp.QuoteMeta(base) + `\.tmp-\d+$`)
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	var removed []string
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !pattern.MatchString(e.Name()) {
+			continue
+		}
+		p := filepath.Join(parent, e.Name())
+		if !startsAsGGUF(p) {
+			continue
+		}
+		if open, known := heldOpen(p); open || !known {
+			continue
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, fmt.Errorf("export: remove the leftover %s: %w", p, err)
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, nil
+}
+
+// startsAsGGUF reports whether the file at p is empty (a write killed
+// before its first buffer reached the disk) or starts with the GGUF magic.
+func startsAsGGUF(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var magic [4]byte
+	n, err := io.ReadFull(f, magic[:])
+	return n == 0 && err == io.EOF || err == nil && string(magic[:]) == "GGUF"
 }
 
 func listSome(xs []string) string {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -152,33 +153,38 @@ func TestMergedHFRemovesKilledTemps(t *testing.T) {
 // the write fails).
 func TestReplaceFile(t *testing.T) {
 	dir := t.TempDir()
-	ours := func(p string) bool { return strings.HasPrefix(mustRead(t, p), "OURS") }
+	ours := FileRule{Ours: func(p string) error {
+		if strings.HasPrefix(mustRead(t, p), "OURS") {
+			return nil
+		}
+		return ErrNotOurs
+	}}
 	writer := func(p string) func() error {
 		return func() error { return os.WriteFile(p, []byte("OURS new"), 0o644) }
 	}
 	failing := func() error { return errors.New("disk full") }
 
 	absent := filepath.Join(dir, "a.gguf")
-	if kept, err := ReplaceFile(absent, false, ours, writer(absent)); err != nil || kept != "" || mustRead(t, absent) != "OURS new" {
+	if kept, _, err := ReplaceFile(absent, false, ours, writer(absent)); err != nil || kept != "" || mustRead(t, absent) != "OURS new" {
 		t.Fatalf("absent path: kept %q, err %v, content %q", kept, err, mustRead(t, absent))
 	}
 	earlier := filepath.Join(dir, "b.gguf")
 	writeFiles(t, dir, map[string]string{"b.gguf": "OURS old"})
-	if kept, err := ReplaceFile(earlier, false, ours, writer(earlier)); err != nil || kept != "" || mustRead(t, earlier) != "OURS new" {
+	if kept, _, err := ReplaceFile(earlier, false, ours, writer(earlier)); err != nil || kept != "" || mustRead(t, earlier) != "OURS new" {
 		t.Fatalf("our earlier file: kept %q, err %v, content %q; want it replaced", kept, err, mustRead(t, earlier))
 	}
-	if _, err := ReplaceFile(dir, true, ours, writer(dir)); err == nil || !strings.Contains(err.Error(), "is a folder") {
+	if _, _, err := ReplaceFile(dir, true, ours, writer(dir)); err == nil || !strings.Contains(err.Error(), "is a folder") {
 		t.Fatalf("a folder as the output file: %v; want it refused", err)
 	}
 	users := filepath.Join(dir, "notes.txt")
 	writeFiles(t, dir, map[string]string{"notes.txt": "the user's"})
-	if _, err := ReplaceFile(users, false, ours, writer(users)); !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), "--force") || mustRead(t, users) != "the user's" {
+	if _, _, err := ReplaceFile(users, false, ours, writer(users)); !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), "--force") || mustRead(t, users) != "the user's" {
 		t.Fatalf("the user's file without force: err %v, content %q; want ErrNotOurs and the file untouched", err, mustRead(t, users))
 	}
-	if _, err := ReplaceFile(users, true, ours, failing); err == nil || mustRead(t, users) != "the user's" {
+	if _, _, err := ReplaceFile(users, true, ours, failing); err == nil || mustRead(t, users) != "the user's" {
 		t.Fatalf("force with a failing write: err %v, content %q; want the error and the user's file back in place", err, mustRead(t, users))
 	}
-	kept, err := ReplaceFile(users, true, ours, writer(users))
+	kept, _, err := ReplaceFile(users, true, ours, writer(users))
 	if err != nil || kept == "" || mustRead(t, kept) != "the user's" || mustRead(t, users) != "OURS new" {
 		t.Fatalf("force: kept %q, err %v; want the user's file kept aside and the new one in place", kept, err)
 	}
@@ -214,5 +220,73 @@ func TestPEFTNeverDeletesUserFiles(t *testing.T) {
 	kept := strings.TrimSuffix(strings.SplitN(notes[0], "moved to ", 2)[1], " (nothing deleted)")
 	if mustRead(t, filepath.Join(kept, "adapter_model.safetensors")) != "theirs" {
 		t.Fatalf("the moved-aside folder %s lost their adapter", kept)
+	}
+}
+
+// TestReplaceFileRemovesKilledTempFiles: the temporary files that killed
+// writes of a GGUF file left beside it (".m.gguf.tmp-<n>", empty or a
+// GGUF's beginning) are removed by the next write to that path, and said;
+// a file of that name holding anything else, one a live process holds
+// open (a write under way), folders and other names are left, and a
+// refused write removes nothing.
+func TestReplaceFileRemovesKilledTempFiles(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("whether a process holds a file open is read from /proc")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.gguf")
+	writeFiles(t, dir, map[string]string{
+		".m.gguf.tmp-123": "GGUF\x03\x00\x00\x00half a model",
+		".m.gguf.tmp-456": "",
+	})
+	keep := map[string]string{
+		".m.gguf.tmp-789":     "the user's notes",
+		".m.gguf.tmp-draft":   "GGUF mine",
+		".other.gguf.tmp-1":   "GGUF another output's",
+		"m.gguf.tmp-1":        "GGUF",
+		".m.gguf.tmp-5/a.txt": "a folder",
+		".m.gguf.tmp-999":     "GGUF being written",
+	}
+	for p, body := range keep {
+		writeFiles(t, filepath.Join(dir, filepath.Dir(p)), map[string]string{filepath.Base(p): body})
+	}
+	live, err := os.Open(filepath.Join(dir, ".m.gguf.tmp-999"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	writeFiles(t, dir, map[string]string{"m.gguf": "the user's model"})
+	rule := FileRule{Ours: func(p string) error {
+		if mustRead(t, p) == "OURS" {
+			return nil
+		}
+		return ErrNotOurs
+	}}
+	write := func() error { return os.WriteFile(path, []byte("OURS"), 0o644) }
+	if _, _, err := ReplaceFile(path, false, rule, write); !errors.Is(err, ErrNotOurs) {
+		t.Fatalf("over the user's file: %v, want ErrNotOurs", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".m.gguf.tmp-123")); err != nil {
+		t.Fatalf("a refused write removed a leftover: %v", err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	_, notes, err := ReplaceFile(path, false, rule, write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{".m.gguf.tmp-123", ".m.gguf.tmp-456"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("the leftover %s is still there (%v)", name, err)
+		}
+		if !strings.Contains(strings.Join(notes, "\n"), name) {
+			t.Errorf("notes %q do not name the removed %s", notes, name)
+		}
+	}
+	for p, body := range keep {
+		if got := mustRead(t, filepath.Join(dir, p)); got != body {
+			t.Errorf("%s changed: %q", p, got)
+		}
 	}
 }

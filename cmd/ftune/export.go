@@ -34,11 +34,17 @@ func newExportCmd() *cobra.Command {
 
 The adapter is applied to the base it was trained on (recorded in the
 adapter folder); --model points at that base when it moved, and a model
-with other weights is refused. Weights holding NaN or Inf are refused.
+with other weights is refused. Weights holding NaN or Inf are refused, and
+so are weights beyond the range of the type written (f16's ±65504, or a
+block scale f16 cannot store): --quant bf16 or f32 has the range.
+--quant is for gguf and gguf-lora, --max-shard-mb for merged, --imatrix
+and the tensor type flags for gguf: another format refuses them.
 A merged or PEFT export replaces only a folder an earlier export wrote, and
-a GGUF export only a GGUF file ftune wrote: a folder holding other files
-(a training run's adapter folder included), or any other file, is refused,
-or with --force moved aside (kept, not deleted).`,
+a GGUF export only a GGUF file of the same kind (model, or LoRA) that ftune
+wrote: a folder holding other files (a training run's adapter folder
+included), or any other file (an importance matrix included), is refused,
+or with --force moved aside (kept, not deleted). The temporary files of a
+GGUF export that was killed are removed by the next export to that path.`,
 		Example: `  ftune export --adapter runs/x/adapter --format merged --out merged-model
   ftune export --adapter runs/x/adapter --format gguf --quant q8_0 --out model-q8.gguf
   ftune export --adapter runs/x/adapter --format gguf --quant q4_k_m --out model-q4_k_m.gguf
@@ -59,21 +65,36 @@ or with --force moved aside (kept, not deleted).`,
 			default:
 				return usageError{fmt.Errorf("--format %q: want peft, merged, gguf or gguf-lora", opt.Format)}
 			}
+			// A flag the format has no use for is refused, not dropped
+			// (--quant q4_k_m with the default --format merged would
+			// otherwise write a bf16 folder); Changed, since --quant and
+			// --max-shard-mb have defaults.
+			changed := cmd.Flags().Changed
 			if opt.Format != ftune.FormatGGUF {
-				for _, f := range [][2]string{{"--imatrix", opt.Imatrix}, {"--output-tensor-type", opt.OutputType}, {"--token-embedding-type", opt.EmbeddingType}} {
-					if f[1] != "" {
-						return usageError{fmt.Errorf("%s is for --format gguf (a quantized model file), not %s", f[0], opt.Format)}
+				for _, f := range []string{"imatrix", "output-tensor-type", "token-embedding-type"} {
+					if changed(f) {
+						return usageError{fmt.Errorf("--%s is for --format gguf (a quantized model file), not %s", f, opt.Format)}
 					}
 				}
 			}
-			if shardMB < 1 {
+			switch {
+			case changed("quant") && (opt.Format == ftune.FormatMerged || opt.Format == ftune.FormatPEFT):
+				return usageError{fmt.Errorf("--quant is for --format gguf or gguf-lora (a GGUF file), not %s, which keeps the weights' own dtype", opt.Format)}
+			case changed("max-shard-mb") && opt.Format != ftune.FormatMerged:
+				return usageError{fmt.Errorf("--max-shard-mb is for --format merged (a sharded folder), not %s, which writes no shards", opt.Format)}
+			case shardMB < 1:
 				return usageError{fmt.Errorf("--max-shard-mb %d: want at least 1", shardMB)}
+			}
+			if !changed("quant") {
+				opt.Quant = "" // each format's default (f16 for GGUF)
 			}
 			m, err := loadModel(cmd, modelName, adapter)
 			if err != nil {
 				return err
 			}
-			opt.MaxShardBytes = shardMB << 20
+			if opt.Format == ftune.FormatMerged {
+				opt.MaxShardBytes = shardMB << 20
+			}
 			notes, err := m.Export(cmd.Context(), out, opt)
 			if err != nil {
 				return err
@@ -91,11 +112,11 @@ or with --force moved aside (kept, not deleted).`,
 	f.StringVar(&adapter, "adapter", "", "PEFT adapter folder")
 	f.StringVar(&opt.Format, "format", "merged", "peft, merged, gguf or gguf-lora")
 	f.StringVar(&out, "out", "", "output folder (peft, merged) or file (gguf, gguf-lora)")
-	f.StringVar(&opt.Quant, "quant", "f16", "GGUF tensor type: f32, f16, bf16, q8_0, or llama-quantize's mixes q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m, q6_k, iq4_nl, iq4_xs (gguf-lora: f32, f16, bf16, q8_0, q4_0)")
+	f.StringVar(&opt.Quant, "quant", "f16", "gguf, gguf-lora: tensor type: f32, f16, bf16, q8_0, or llama-quantize's mixes q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m, q6_k, iq4_nl, iq4_xs (gguf-lora: f32, f16, bf16, q8_0, q4_0)")
 	f.StringVar(&opt.Imatrix, "imatrix", "", "gguf mixes: importance matrix file (ftune imatrix or llama-imatrix; GGUF or legacy .dat)")
 	f.StringVar(&opt.OutputType, "output-tensor-type", "", "gguf: the LM head's tensor type (e.g. q8_0), in place of --quant's; tied embeddings too (llama-quantize's flag)")
 	f.StringVar(&opt.EmbeddingType, "token-embedding-type", "", "gguf: the embeddings' tensor type (e.g. q8_0), in place of --quant's (llama-quantize's flag)")
 	f.Int64Var(&shardMB, "max-shard-mb", 5000, "merged: shard size limit in MB")
-	f.BoolVar(&opt.Force, "force", false, "replace an output no ftune export wrote (a folder holding other files, an existing file for gguf): it is moved aside, not deleted")
+	f.BoolVar(&opt.Force, "force", false, "replace an output no earlier export of this format wrote (a folder holding other files; for gguf and gguf-lora any file but an earlier one of the same kind): it is moved aside, not deleted")
 	return cmd
 }

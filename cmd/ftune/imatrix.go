@@ -12,6 +12,11 @@ import (
 	"github.com/ftune/ftune/export/gguf"
 )
 
+// imatrixOut is how ftune imatrix treats the file at --out: it replaces
+// an earlier importance matrix of ftune's, and no other file (a model
+// export included) without --force.
+var imatrixOut = export.FileRule{Ours: gguf.Replaceable(gguf.KindImatrix), Prefix: "imatrix", Example: "imatrix.gguf"}
+
 func newImatrixCmd() *cobra.Command {
 	var (
 		modelName, adapter, text, data, out string
@@ -37,8 +42,10 @@ renders it, and the renderings are read one after another. Either reads
 up to 64 MiB of text (some 16 million tokens; a note says when the rest
 was left out); --chunks caps the chunks run, a few hundred of 512 tokens
 being the usual. The file is llama.cpp's GGUF imatrix
-format, which llama-quantize reads too; an existing file that ftune did not
-write is refused, or with --force moved aside.`,
+format, which llama-quantize reads too. An existing file at --out is
+replaced only when it is an importance matrix ftune wrote; any other file
+(a GGUF model that ftune exported included) is refused before the model
+runs, or with --force moved aside (kept, not deleted).`,
 		Example: `  ftune imatrix --adapter runs/x/adapter --text calibration.txt --out imatrix.gguf
   ftune imatrix --adapter runs/x/adapter --data my-train.jsonl --out imatrix.gguf
   ftune export --adapter runs/x/adapter --format gguf --quant q3_k_m --imatrix imatrix.gguf --out model-q3_k_m.gguf`,
@@ -55,6 +62,11 @@ write is refused, or with --force moved aside.`,
 			}
 			if opt.MaxChunks < 0 {
 				return usageError{fmt.Errorf("--chunks %d: want 0 (all) or more", opt.MaxChunks)}
+			}
+			// What is at --out is checked before the model runs (minutes),
+			// and again when the file is written.
+			if _, err := export.CheckFile(out, force, imatrixOut); err != nil {
+				return err
 			}
 			var cal ftune.Calibration
 			var err error
@@ -93,12 +105,15 @@ write is refused, or with --force moved aside.`,
 			if err != nil {
 				return err
 			}
-			kept, err := export.ReplaceFile(out, force, gguf.WrittenByFtune, func() error { return gguf.WriteImatrix(out, im) })
+			kept, notes, err := export.ReplaceFile(out, force, imatrixOut, func() error { return gguf.WriteImatrix(out, im) })
 			if err != nil {
 				return err
 			}
+			for _, n := range notes {
+				fmt.Fprintln(w, "note:", n)
+			}
 			if kept != "" {
-				fmt.Fprintf(w, "note: the file that was at %s (not written by ftune) is kept at %s\n", out, kept)
+				fmt.Fprintf(w, "note: --force: the file that was at %s (not an earlier importance matrix of ftune's) is kept at %s\n", out, kept)
 			}
 			fmt.Fprintf(w, "wrote %s: %d weights, %d chunks of %d tokens from %s, in %.1f s\n",
 				out, len(im.Entries), im.ChunkCount, im.ChunkSize, opt.Dataset, time.Since(start).Seconds())
@@ -113,6 +128,6 @@ write is refused, or with --force moved aside.`,
 	f.StringVar(&out, "out", "imatrix.gguf", "output file (llama.cpp's GGUF imatrix format)")
 	f.IntVar(&opt.ChunkTokens, "ctx", ftune.DefaultImatrixChunk, "tokens per chunk")
 	f.IntVar(&opt.MaxChunks, "chunks", 0, "at most this many chunks (0: all)")
-	f.BoolVar(&force, "force", false, "replace an existing file ftune did not write: it is moved aside, not deleted")
+	f.BoolVar(&force, "force", false, "replace an existing file other than an importance matrix ftune wrote: it is moved aside, not deleted")
 	return cmd
 }

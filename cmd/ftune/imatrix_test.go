@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,6 +92,56 @@ func TestImatrixThroughCLI(t *testing.T) {
 	} {
 		if msg, err := run(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v (%s), want one containing %q", c.args, err, msg, c.want)
+		}
+	}
+}
+
+// TestImatrixAndExportKeepEachOthersFiles: ftune imatrix refuses to write
+// over a model that ftune exported (before the model runs), and a GGUF
+// export over an importance matrix, each naming what the file is; a
+// folder as --out is refused in imatrix's words.
+func TestImatrixAndExportKeepEachOthersFiles(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	dir := t.TempDir()
+	text := filepath.Join(dir, "calibration.txt")
+	if err := os.WriteFile(text, []byte(strings.Repeat("Question: what is water made of?\nAnswer: hydrogen and oxygen.\n\n", 40)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	im := filepath.Join(dir, "myimatrix.gguf")
+	if err := gguf.WriteImatrix(im, &gguf.Imatrix{Entries: map[string]gguf.ImatrixEntry{"blk.0.attn_q.weight": {SumSquares: make([]float32, 256), Counts: []float32{1}}}}); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "mymodel.gguf")
+	if msg, err := run(t, "export", "--format", "gguf", "--quant", "q8_0", "--out", model); err != nil {
+		t.Fatalf("%v\n%s", err, msg)
+	}
+	files := map[string][]byte{}
+	for _, p := range []string{im, model} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[p] = b
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"imatrix", "--text", text, "--ctx", "64", "--out", model}, "imatrix: " + model + ": the file there is a GGUF model that ftune wrote, and this writes an importance matrix"},
+		{[]string{"export", "--format", "gguf", "--out", im}, "export: " + im + ": the file there is an importance matrix that ftune wrote, and this writes a GGUF model"},
+		{[]string{"imatrix", "--text", text, "--ctx", "64", "--out", dir}, "imatrix: " + dir + " is a folder, and this writes one file: name the file (for example " + filepath.Join(dir, "imatrix.gguf") + ")"},
+	} {
+		msg, err := run(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want one containing %q", c.args, err, c.want)
+		}
+		if strings.Contains(msg, "chunks") {
+			t.Errorf("%v: the model ran before the refusal:\n%s", c.args, msg)
+		}
+	}
+	for p, b := range files {
+		if got, _ := os.ReadFile(p); !bytes.Equal(got, b) {
+			t.Errorf("%s changed", p)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ftune/ftune/export"
 	"github.com/ftune/ftune/internal/fsutil"
 )
 
@@ -268,7 +269,7 @@ func WriteImatrix(path string, im *Imatrix) error {
 		return errors.New("imatrix: no entries to write")
 	}
 	b := &Builder{index: map[string]int{}, names: map[string]bool{}, alignment: DefaultAlignment}
-	b.Set("general.type", "imatrix")
+	b.Set("general.type", KindImatrix)
 	b.Set(WrittenByKey, WrittenBy) // so that a later run may replace it
 	datasets := im.Datasets
 	if datasets == nil {
@@ -281,6 +282,19 @@ func WriteImatrix(path string, im *Imatrix) error {
 		e := im.Entries[name]
 		if len(e.Counts) == 0 || len(e.SumSquares)%len(e.Counts) != 0 {
 			return fmt.Errorf("imatrix: entry %q: %d values do not split into %d matrices", name, len(e.SumSquares), len(e.Counts))
+		}
+		// A NaN or Inf activation (from weights holding them) makes a
+		// matrix that weighs every quantization by garbage: refused, as
+		// exports refuse such weights.
+		for _, part := range []struct {
+			what string
+			v    []float32
+		}{{"in_sum2", e.SumSquares}, {"counts", e.Counts}} {
+			for i, v := range part.v {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return fmt.Errorf("imatrix: entry %q: %s value %d is %v: %w; the model's weights (or its adapter's) hold NaN or Inf, so its activations do; nothing was written", name, part.what, i, v, export.ErrNonFinite)
+				}
+			}
 		}
 		experts := len(e.Counts)
 		if err := b.AddTensor(name+".in_sum2", []int{experts, len(e.SumSquares) / experts}, F32, e.SumSquares); err != nil {

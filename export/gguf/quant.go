@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/ftune/ftune/export"
 	"github.com/ftune/ftune/tensor"
 )
 
@@ -116,18 +117,27 @@ func AppendEncoded(out []byte, t TensorType, x []float32) ([]byte, error) {
 	if _, err := t.RowBytes(len(x)); err != nil {
 		return nil, err
 	}
+	start := len(out)
 	switch t {
 	case F32:
 		for _, v := range x {
 			out = binary.LittleEndian.AppendUint32(out, math.Float32bits(v))
 		}
 	case F16:
-		for _, v := range x {
-			out = binary.LittleEndian.AppendUint16(out, tensor.F32ToF16(v))
+		for i, v := range x {
+			h := tensor.F32ToF16(v)
+			if h&0x7c00 == 0x7c00 { // exponent all ones: the value became Inf (or was not finite)
+				return nil, narrowingError(i, v, t)
+			}
+			out = binary.LittleEndian.AppendUint16(out, h)
 		}
 	case BF16:
-		for _, v := range x {
-			out = binary.LittleEndian.AppendUint16(out, tensor.F32ToBF16(v))
+		for i, v := range x {
+			h := tensor.F32ToBF16(v)
+			if h&0x7f80 == 0x7f80 { // a float32 within 2⁻⁸ of its largest rounds to Inf
+				return nil, narrowingError(i, v, t)
+			}
+			out = binary.LittleEndian.AppendUint16(out, h)
 		}
 	default:
 		for i, v := range x {
@@ -165,8 +175,80 @@ func AppendEncoded(out []byte, t TensorType, x []float32) ([]byte, error) {
 			// append nothing and report success.
 			return nil, fmt.Errorf("gguf: encoding %s is not implemented", t)
 		}
+		if err := CheckScales(t, out[start:], x); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
+}
+
+// narrowingError explains why value i, v, cannot be written as t (f16 or
+// bf16): it is not finite, or it is finite and rounds to Inf (beyond
+// f16's ±65504), which would load as Inf and poison every result.
+func narrowingError(i int, v float32, t TensorType) error {
+	if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+		return fmt.Errorf("value %d is %v: %w; %s cannot hold it", i, v, export.ErrNonFinite, t)
+	}
+	return fmt.Errorf("value %d is %v, beyond what %s can hold (its largest is %v): %w; it would be written as Inf: use a type with float32's range (--quant bf16 or f32)", i, v, t, maxOf(t), export.ErrOutOfRange)
+}
+
+// maxOf is the largest finite value of f16 or bf16.
+func maxOf(t TensorType) float32 {
+	if t == BF16 {
+		return tensor.BF16ToF32(0x7f7f)
+	}
+	return 65504
+}
+
+// f16Fields are the byte offsets, in one block of t, of the f16 values
+// ggml stores there: the scale d and, for the types with one, the minimum
+// (or its scale dmin). They come from ggml-common.h's block structs, as
+// the dequantizers here read them.
+func f16Fields(t TensorType) []int {
+	switch t {
+	case Q8_0, Q4_0, Q5_0, IQ4_NL, IQ4_XS:
+		return []int{0}
+	case Q4_1, Q5_1, Q4_K, Q5_K:
+		return []int{0, 2}
+	case Q2_K:
+		return []int{80, 82}
+	case Q3_K:
+		return []int{108}
+	case Q6_K:
+		return []int{208}
+	}
+	return nil
+}
+
+// CheckScales returns an error wrapping export.ErrOutOfRange for the first
+// block of data (blocks of t) whose f16 scale or minimum is Inf or NaN:
+// finite values can still need a scale beyond f16's ±65504 (Q8_0's is the
+// block's largest magnitude / 127, Q4_1's minimum the block's smallest
+// value), which a file would hold as Inf and every value of the block
+// would load as Inf or NaN. x, the values encoded (nil when unknown),
+// lets the error say how large the block's values are.
+func CheckScales(t TensorType, data []byte, x []float32) error {
+	fields := f16Fields(t)
+	values, size, ok := t.blockInfo()
+	if len(fields) == 0 || !ok {
+		return nil
+	}
+	for b := 0; (b+1)*size <= len(data); b++ {
+		for _, off := range fields {
+			if binary.LittleEndian.Uint16(data[b*size+off:])&0x7c00 != 0x7c00 {
+				continue
+			}
+			lo, hi := b*values, (b+1)*values
+			what := ""
+			if hi <= len(x) {
+				_, m := largestMagnitude(x[lo:hi])
+				what = fmt.Sprintf(", the largest in magnitude %v", m)
+			}
+			return fmt.Errorf("block %d (values %d to %d%s) needs a scale or minimum beyond the f16 range (±65504) that %s stores them in: %w; it would be written as Inf: use a type with float32's range (--quant bf16 or f32)",
+				b, lo, hi-1, what, t, export.ErrOutOfRange)
+		}
+	}
+	return nil
 }
 
 // appendBlocksParallel appends quantize's blocks of x (type t) to out,

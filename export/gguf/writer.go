@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 
+	"github.com/ftune/ftune/export"
 	"github.com/ftune/ftune/internal/fsutil"
 )
 
@@ -60,6 +61,59 @@ func WrittenByFtune(path string) bool {
 	defer f.Close()
 	v, ok := f.String(WrittenByKey)
 	return ok && v == WrittenBy
+}
+
+// Kinds of GGUF file ftune writes, as their general.type says.
+const (
+	KindModel   = "model"   // a model (WriteModelWith)
+	KindAdapter = "adapter" // a LoRA adapter (WriteLoRA)
+	KindImatrix = "imatrix" // an importance matrix (WriteImatrix)
+)
+
+// WrittenKind returns the general.type of a GGUF file that ftune wrote
+// (KindModel, KindAdapter, KindImatrix); ok is false for any other file.
+func WrittenKind(path string) (kind string, ok bool) {
+	f, err := Read(path)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	if v, mark := f.String(WrittenByKey); !mark || v != WrittenBy {
+		return "", false
+	}
+	kind, _ = f.String("general.type")
+	return kind, true
+}
+
+// Replaceable is export.ReplaceFile's test for writing a GGUF file of
+// kind: nil for an earlier file of that kind that ftune wrote, else why
+// it may not be replaced without --force. A file ftune wrote of another
+// kind counts as the user's too: an imatrix written over the model it took
+// an hour to export, or the other way round, is as lost as any file.
+func Replaceable(kind string) func(path string) error {
+	return func(path string) error {
+		got, ok := WrittenKind(path)
+		switch {
+		case !ok:
+			return fmt.Errorf("%w (the file there is not a GGUF file ftune wrote)", export.ErrNotOurs)
+		case got != kind:
+			return fmt.Errorf("the file there is %s that ftune wrote, and this writes %s (%w)", describeKind(got), describeKind(kind), export.ErrOtherKind)
+		}
+		return nil
+	}
+}
+
+// describeKind names a kind of GGUF file for a message.
+func describeKind(kind string) string {
+	switch kind {
+	case KindModel:
+		return "a GGUF model"
+	case KindAdapter:
+		return "a GGUF LoRA adapter"
+	case KindImatrix:
+		return "an importance matrix"
+	}
+	return fmt.Sprintf("a GGUF file of general.type %q", kind)
 }
 
 // NewBuilder starts a file with general.architecture set to arch and the
@@ -191,6 +245,12 @@ func (t *builtTensor) encoded() ([]byte, error) {
 	}
 	if int64(len(data)) != t.size {
 		return nil, fmt.Errorf("gguf: tensor %q: %d bytes produced, its shape calls for %d", t.name, len(data), t.size)
+	}
+	// AppendEncoded checks its own blocks' scales, but a producer may
+	// quantize otherwise (AppendEncodedWeighted's quantizers, with an
+	// importance matrix): no f16 scale that overflowed reaches the file.
+	if err := CheckScales(t.typ, data, nil); err != nil {
+		return nil, fmt.Errorf("gguf: tensor %q: %w", t.name, err)
 	}
 	return data, nil
 }

@@ -1,0 +1,110 @@
+package ftune
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ftune/ftune/export"
+)
+
+// TestExportRefusesOptionsTheFormatDoesNotUse: a quant or a shard size
+// that the format would drop is refused with the reason, before anything
+// is written; an unknown format is named as such, adapter or not.
+func TestExportRefusesOptionsTheFormatDoesNotUse(t *testing.T) {
+	m := loadTrained(t)
+	dir := t.TempDir()
+	for _, c := range []struct {
+		opt  ExportOptions
+		want string
+	}{
+		{ExportOptions{Format: FormatPEFT, Quant: "zzz"}, "--quant zzz"},
+		{ExportOptions{Format: FormatPEFT, Quant: "q8_0"}, "GGUF file's"},
+		{ExportOptions{Format: FormatMerged, Quant: "q4_0"}, "keeps the base's dtype"},
+		{ExportOptions{Format: FormatGGUF, MaxShardBytes: 1000}, "--max-shard-mb"},
+		{ExportOptions{Format: FormatGGUFLoRA, MaxShardBytes: 1000}, "--max-shard-mb"},
+		{ExportOptions{Format: FormatPEFT, MaxShardBytes: 1000}, "--max-shard-mb"},
+		{ExportOptions{Format: "onnx"}, `format "onnx"`},
+	} {
+		out := filepath.Join(dir, "out")
+		if _, err := m.Export(context.Background(), out, c.opt); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: err %v, want an error containing %q", c.opt, err, c.want)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Fatalf("%+v: the refused export wrote %s", c.opt, out)
+		}
+	}
+	base := *m
+	base.Adapter = nil
+	for _, format := range []string{"onnx", ""} {
+		_, err := base.Export(context.Background(), filepath.Join(dir, "out"), ExportOptions{Format: format})
+		if err == nil || errors.Is(err, ErrNoAdapter) || !strings.Contains(err.Error(), "want peft, merged, gguf or gguf-lora") {
+			t.Errorf("format %q without an adapter: err %v, want the unknown format named", format, err)
+		}
+	}
+}
+
+// TestExportCancelledBeforeItStarts: every format honours a ctx cancelled
+// already (the adapter formats too, whose writers take no ctx) and leaves
+// out as it was.
+func TestExportCancelledBeforeItStarts(t *testing.T) {
+	m := loadTrained(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dir := t.TempDir()
+	for _, format := range []string{FormatPEFT, FormatMerged, FormatGGUF, FormatGGUFLoRA} {
+		out := filepath.Join(dir, format)
+		if _, err := m.Export(ctx, out, ExportOptions{Format: format}); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s with a cancelled ctx: err %v, want context.Canceled", format, err)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("cancelled exports left %d file(s) in %s", len(ents), dir)
+	}
+}
+
+// TestExportGGUFReplacesOnlyItsOwnKind: a GGUF export replaces an earlier
+// GGUF of its kind, not a model with a LoRA or the other way round (nor
+// an importance matrix: cmd/ftune's tests), unless Force, which keeps
+// the file; the temporary file a killed export left beside the path is
+// removed, and said.
+func TestExportGGUFReplacesOnlyItsOwnKind(t *testing.T) {
+	m := loadTrained(t)
+	dir := t.TempDir()
+	for _, c := range []struct{ first, then, is string }{
+		{FormatGGUF, FormatGGUFLoRA, "the file there is a GGUF model that ftune wrote, and this writes a GGUF LoRA adapter"},
+		{FormatGGUFLoRA, FormatGGUF, "the file there is a GGUF LoRA adapter that ftune wrote, and this writes a GGUF model"},
+	} {
+		out := filepath.Join(dir, c.first+".gguf")
+		if _, err := m.Export(context.Background(), out, ExportOptions{Format: c.first}); err != nil {
+			t.Fatal(err)
+		}
+		before := snapshot(t, out)
+		_, err := m.Export(context.Background(), out, ExportOptions{Format: c.then})
+		if !errors.Is(err, export.ErrOtherKind) || !strings.Contains(err.Error(), c.is) || !strings.Contains(err.Error(), "--force") {
+			t.Errorf("%s over %s: err %v, want export.ErrOtherKind saying %q", c.then, c.first, err, c.is)
+		}
+		if !maps.Equal(before, snapshot(t, out)) {
+			t.Errorf("the refused %s export changed the %s file", c.then, c.first)
+		}
+		leftover := filepath.Join(dir, "."+c.first+".gguf.tmp-2187466819")
+		if err := os.WriteFile(leftover, []byte("GGUF\x03\x00\x00\x00killed"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		notes, err := m.Export(context.Background(), out, ExportOptions{Format: c.then, Force: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := strings.Join(notes, "\n")
+		if !strings.Contains(all, "is kept at "+out+".replaced-") || !strings.Contains(all, filepath.Base(leftover)) {
+			t.Errorf("forced %s export's notes %q do not say where the %s went and which leftover was removed", c.then, notes, c.first)
+		}
+		if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+			t.Errorf("the killed export's %s is still there", leftover)
+		}
+	}
+}
