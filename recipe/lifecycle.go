@@ -76,6 +76,11 @@ func endRun(ctx context.Context, run *track.Run, t *train.Trainer, err error) er
 	case t != nil && t.State.StopReason != "":
 		reason = "stopped: " + t.State.StopReason
 	}
+	if t != nil {
+		// summary.json's steps: the last step completed, which the last
+		// logged record (LogEvery) may be short of.
+		run.SetStep(t.State.Step)
+	}
 	if cerr := run.End(status, reason); cerr != nil && err == nil {
 		return cerr
 	}

@@ -311,3 +311,26 @@ func TestGradAccumLongerThanEpochIsNoted(t *testing.T) {
 		t.Errorf("no note for a grad_accum longer than an epoch:\n%s", log.String())
 	}
 }
+
+// TestEndRunRecordsLastCompletedStep: a run interrupted after step 142,
+// its last record at step 140 (LogEvery), says 142 steps in summary.json
+// (it said 140).
+func TestEndRunRecordsLastCompletedStep(t *testing.T) {
+	run, err := track.NewRun(t.TempDir(), "r", nil, track.WithTensorBoard(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Log(140, map[string]float64{"train/loss": 1}); err != nil {
+		t.Fatal(err)
+	}
+	tr := &train.Trainer{}
+	tr.State.Step = 142
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := endRun(ctx, run, tr, nil); err != nil {
+		t.Fatal(err)
+	}
+	if s := summaryOf(t, run.Dir); s.Steps != 142 || s.Status != track.StatusInterrupted {
+		t.Errorf("summary: %d steps, %s; want 142, interrupted", s.Steps, s.Status)
+	}
+}

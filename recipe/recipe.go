@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -239,6 +240,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 // saveAdapters writes each trained adapter into the run folder (adapter/,
 // or adapters/<name>/ for several) and records it as a version.
 func (s *session) saveAdapters(res *Result) error {
+	// The version names the step trained to, which the last logged
+	// record (LogEvery) may be short of.
+	s.run.SetStep(res.Steps)
 	for name, a := range s.adapters {
 		dir := filepath.Join(s.run.Dir, "adapter")
 		if len(s.adapters) > 1 {
@@ -449,8 +453,8 @@ func (s *session) trainer(runDir string) (t *train.Trainer, err error) {
 			Checkpointing: o.GradCheckpointing, OffloadCheckpoints: o.OffloadCheckpoints, MLPChunkTokens: o.MLPChunkTokens, ValMaxBatches: o.EvalMaxBatches, HeapOnly: o.NoCPUPool},
 		Callbacks: []train.Callback{
 			&train.MetricsLogger{Sinks: []train.Sink{sink, trackSink{s}}, ParamCount: paramCount(s.model.Params()), PeakFLOPS: peakFLOPS(be, o.Precision), FLOPsPerParam: 4},
-			&train.Checkpointer{Dir: filepath.Join(runDir, "checkpoints"), Every: o.CheckpointEvery, KeepLast: o.KeepLast,
-				Monitor: o.Monitor, Mode: o.MonitorMode, TopK: o.TopK, Extra: s.saveAdaptersInto},
+			newRecordedCheckpointer(s, &train.Checkpointer{Dir: filepath.Join(runDir, "checkpoints"), Every: o.CheckpointEvery, KeepLast: o.KeepLast,
+				Monitor: o.Monitor, Mode: o.MonitorMode, TopK: o.TopK, Extra: s.saveAdaptersInto}),
 		},
 	}
 	t.Callbacks = append(append(deviceMetrics(be), optimizerLog(be, s.log)...), t.Callbacks...)
@@ -483,6 +487,68 @@ func (s *session) trainer(runDir string) (t *train.Trainer, err error) {
 		}
 	}
 	return t, nil
+}
+
+// recordedCheckpointer is the trainer's Checkpointer that also records in
+// the run folder each checkpoint it writes, as a "checkpoint" version of
+// manifest.json (the README promises every checkpoint there), and each
+// completed step (SetStep), so that the version and summary.json name the
+// step trained to even where no record was logged at it.
+type recordedCheckpointer struct {
+	*train.Checkpointer
+	s     *session
+	saved bool // the checkpoint's Extra ran: a save is under way
+}
+
+// newRecordedCheckpointer wraps c, whose Extra it chains: the Checkpointer
+// says nothing of whether a hook call saved, and its Extra runs only for a
+// checkpoint being written.
+func newRecordedCheckpointer(s *session, c *train.Checkpointer) *recordedCheckpointer {
+	rc := &recordedCheckpointer{Checkpointer: c, s: s}
+	extra := c.Extra
+	c.Extra = func(dir string) error {
+		if extra != nil {
+			if err := extra(dir); err != nil {
+				return err
+			}
+		}
+		rc.saved = true
+		return nil
+	}
+	return rc
+}
+
+func (c *recordedCheckpointer) OnStepEnd(t *train.Trainer, m train.Metrics) error {
+	c.s.run.SetStep(t.State.Step)
+	return c.record(t, c.Checkpointer.OnStepEnd(t, m))
+}
+
+func (c *recordedCheckpointer) OnValidationEnd(t *train.Trainer, m train.Metrics) error {
+	return c.record(t, c.Checkpointer.OnValidationEnd(t, m))
+}
+
+func (c *recordedCheckpointer) OnTrainEnd(t *train.Trainer) error {
+	return c.record(t, c.Checkpointer.OnTrainEnd(t))
+}
+
+// record adds the checkpoint the hook just wrote, if it wrote one (err is
+// the hook's: a failed save records nothing), to manifest.json: the
+// adapter files it holds and its checksums file, which pins every other
+// file (the parameters and optimizer moments, gigabytes to hash again).
+func (c *recordedCheckpointer) record(t *train.Trainer, err error) error {
+	saved := c.saved
+	c.saved = false
+	if err != nil || !saved {
+		return err
+	}
+	dir := filepath.Join(c.Dir, train.StepDir(t.State.Step))
+	var files []string
+	for _, f := range []string{"adapter", "adapters", "checksums.sha256"} { // checksums.sha256: train's checksum file
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			files = append(files, filepath.Join(dir, f))
+		}
+	}
+	return c.s.run.AddVersion("checkpoint", dir, files, nil)
 }
 
 // saveAdaptersInto writes the PEFT adapters into a checkpoint folder, so

@@ -3,14 +3,18 @@ package recipe
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/data/augment"
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/tensor"
+	"github.com/ftune/ftune/track"
 	"github.com/ftune/ftune/train"
 )
 
@@ -125,4 +129,54 @@ func (c *cancelAfter) Write(p []byte) (int, error) {
 		c.cancel()
 	}
 	return len(p), nil
+}
+
+// TestManifestRecordsCheckpoints: every checkpoint is a "checkpoint"
+// version of manifest.json at its step, with its adapter and checksums
+// hashed (none was recorded), and the exported adapter names the step it
+// was trained to though no record was logged there (it said step 0).
+func TestManifestRecordsCheckpoints(t *testing.T) {
+	o := quickOptions(t, "ck")
+	o.Steps, o.CheckpointEvery, o.LogEvery = 4, 2, 10
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := track.ReadManifest(filepath.Join(res.RunDir, track.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type kindStep struct {
+		kind string
+		step int
+	}
+	var got []kindStep
+	for _, v := range m.Versions {
+		got = append(got, kindStep{v.Kind, v.Step})
+	}
+	want := []kindStep{{"checkpoint", 2}, {"checkpoint", 4}, {"export/peft", 4}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("manifest versions %v, want %v", got, want)
+	}
+	ck := m.Versions[1]
+	if ck.Path != "checkpoints/"+train.StepDir(4) || len(ck.BaseModel) == 0 {
+		t.Errorf("checkpoint version %+v", ck)
+	}
+	w, ok := ck.WeightsFile()
+	if !ok || w.Path != "adapter/adapter_model.safetensors" {
+		t.Fatalf("checkpoint weights %+v (files %+v)", w, ck.Files)
+	}
+	data, err := os.ReadFile(filepath.Join(res.RunDir, ck.Path, w.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != w.SHA256 {
+		t.Errorf("recorded sha256 %s is not the file's", w.SHA256)
+	}
+	if !slices.ContainsFunc(ck.Files, func(f track.FileHash) bool { return f.Path == "checksums.sha256" }) {
+		t.Errorf("checkpoint files lack checksums.sha256: %+v", ck.Files)
+	}
+	if s := summaryOf(t, res.RunDir); s.Steps != 4 || s.Versions != 3 {
+		t.Errorf("summary: %d steps, %d versions; want 4, 3", s.Steps, s.Versions)
+	}
 }

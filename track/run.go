@@ -309,6 +309,17 @@ func (r *Run) Log(step int, m map[string]float64) error {
 	return r.maybeSync(now)
 }
 
+// SetStep records that training completed step without logging a record
+// (a step LogEvery skips): summary.json's steps and the step of a later
+// version are the last completed step, not the last logged one (a run
+// interrupted after step 142 with records every 10 said 140; an adapter
+// saved after 4 steps, before any record at step 4, said step 0).
+func (r *Run) SetStep(step int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastStep = max(r.lastStep, step)
+}
+
 // LogText records a text (a generated answer, a sample) at step under tag:
 // samples.jsonl, and a TensorBoard text summary.
 func (r *Run) LogText(step int, tag, text string) error {

@@ -34,7 +34,9 @@ func Summarize(dir string) (RunSummary, error) {
 		if err := json.Unmarshal(data, &s); err != nil {
 			return s, fmt.Errorf("%s: %w", filepath.Join(dir, SummaryFile), err)
 		}
-		s.Dir = dir
+		// The folder names the run, as `ftune runs show NAME` finds it:
+		// a copied run folder is not listed under the original's name.
+		s.Name, s.Dir = filepath.Base(filepath.Clean(dir)), dir
 		return s, nil
 	}
 	if !IsRun(dir) {
@@ -55,7 +57,11 @@ func Summarize(dir string) (RunSummary, error) {
 	return s, nil
 }
 
-// List summarizes every run folder directly under root, oldest first.
+// List summarizes every run folder directly under root, oldest first. A
+// folder that cannot be read (a corrupt summary.json or metrics.jsonl) is
+// listed with status StatusUnreadable and the error, which names the file,
+// as its Reason: one broken run does not hide the others. The error is
+// only for root itself.
 func List(root string) ([]RunSummary, error) {
 	entries, err := os.ReadDir(root)
 	if err != nil {
@@ -69,7 +75,7 @@ func List(root string) ([]RunSummary, error) {
 		}
 		s, err := Summarize(dir)
 		if err != nil {
-			return nil, err
+			s = RunSummary{Name: e.Name(), Dir: dir, Status: StatusUnreadable, Reason: err.Error()}
 		}
 		out = append(out, s)
 	}
@@ -92,8 +98,12 @@ func FormatList(runs []RunSummary) string {
 		if !s.Started.IsZero() {
 			started = s.Started.Local().Format("2006-01-02 15:04")
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%d\n", s.Name, clip(s.StatusText(), listStatusWidth), started, s.Steps,
-			MetricText(s.Final, "train/loss"), MetricText(s.Final, "val/loss"), s.Versions)
+		steps, versions := strconv.Itoa(s.Steps), strconv.Itoa(s.Versions)
+		if s.Status == StatusUnreadable {
+			steps, versions = "-", "-" // unknown, not 0
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, clip(s.StatusText(), listStatusWidth), started, steps,
+			MetricText(s.Final, "train/loss"), MetricText(s.Final, "val/loss"), versions)
 	}
 	w.Flush()
 	return b.String()

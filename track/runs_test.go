@@ -80,3 +80,60 @@ func TestListShowCompare(t *testing.T) {
 		t.Error("Show of a non-run folder must fail")
 	}
 }
+
+// TestListUnreadableRun: a corrupt summary.json lists that run as
+// unreadable, naming the file, and the others as usual (List failed on
+// it and listed nothing).
+func TestListUnreadableRun(t *testing.T) {
+	root := t.TempDir()
+	tracktest.FakeRun(t, root, "a", 1e-4, 30, 20, true)
+	tracktest.FakeRun(t, root, "b", 3e-4, 12, 20, true)
+	broken := filepath.Join(root, "a", track.SummaryFile)
+	if err := os.WriteFile(broken, []byte("{\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := track.List(root)
+	if err != nil {
+		t.Fatalf("List with one corrupt run: %v", err)
+	}
+	if len(runs) != 2 {
+		t.Fatalf("List: %+v", runs)
+	}
+	got := map[string]track.RunSummary{}
+	for _, r := range runs {
+		got[r.Name] = r
+	}
+	if a := got["a"]; a.Status != track.StatusUnreadable || !strings.Contains(a.Reason, broken) {
+		t.Errorf("corrupt run: %+v, want unreadable naming %s", a, broken)
+	}
+	if b := got["b"]; b.Status != track.StatusFinished || b.Steps != 20 {
+		t.Errorf("intact run: %+v", b)
+	}
+	table := track.FormatList(runs)
+	if !strings.Contains(table, "unreadable: ") {
+		t.Errorf("table does not say the run is unreadable:\n%s", table)
+	}
+	for _, line := range strings.Split(table, "\n") {
+		// Its steps and versions are unknown, not 0.
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "a" && f[len(f)-1] != "-" {
+			t.Errorf("unreadable run's row: %q", line)
+		}
+	}
+}
+
+// TestListNamesRunsByFolder: a copied run folder is listed under its own
+// name, not the original's from summary.json (both showed as "a").
+func TestListNamesRunsByFolder(t *testing.T) {
+	root := t.TempDir()
+	a := tracktest.FakeRun(t, root, "a", 1e-4, 30, 20, true)
+	if err := os.CopyFS(filepath.Join(root, "a-copy"), os.DirFS(a)); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := track.List(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 || runs[0].Name != "a" || runs[1].Name != "a-copy" || runs[1].Dir != filepath.Join(root, "a-copy") {
+		t.Errorf("List: %+v", runs)
+	}
+}

@@ -33,8 +33,8 @@ func (r *Run) SetInputs(baseModel, data []string) error {
 // AddVersion records a checkpoint or export in manifest.json: kind (e.g.
 // "checkpoint", "export/peft", "export/gguf"), its folder or file, the
 // sha256 of its files (files empty: every file under path), the base
-// model and data hashes from SetInputs, the last logged step, and metrics
-// (nil: the latest value of every metric logged).
+// model and data hashes from SetInputs, the last step (logged, or given
+// to SetStep), and metrics (nil: the latest value of every metric logged).
 func (r *Run) AddVersion(kind, path string, files []string, metrics map[string]float64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -72,6 +72,7 @@ const (
 	StatusInterrupted = "interrupted" // Ctrl-C or SIGTERM; resumable
 	StatusFailed      = "failed"      // an error ended it (Reason holds it)
 	StatusDied        = "died"        // not closed and its process is gone (SIGKILL, power cut)
+	StatusUnreadable  = "unreadable"  // List only: the folder's files could not be read (Reason holds the error)
 )
 
 // RunSummary is a run at a glance (summary.json, and what List returns).
@@ -93,7 +94,7 @@ func (s RunSummary) StatusText() string {
 	switch {
 	case s.Reason == "":
 		return s.Status
-	case s.Status == StatusFailed:
+	case s.Status == StatusFailed || s.Status == StatusUnreadable:
 		return s.Status + ": " + s.Reason
 	default:
 		return s.Status + " (" + s.Reason + ")"

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ftune/ftune/track/tracktest"
 )
 
 // TestTrainReportAfterClose: the report `ftune train` writes reads the
@@ -47,5 +49,84 @@ func TestRunsShowNamesThePathGiven(t *testing.T) {
 	_, err := run(t, "runs", "show", "/nonexistent/x", "--output", t.TempDir())
 	if err == nil || !strings.HasPrefix(err.Error(), "/nonexistent/x is not a run folder") {
 		t.Fatalf("runs show /nonexistent/x: %v", err)
+	}
+}
+
+// TestRunsComparePlotNamesAndKeepsFiles: --plot x.png says it wrote x.png
+// (it said "x.png.png, x.png.svg"), and a file of the user's at the
+// plot's name is refused, kept as it was (it was overwritten, exit 0),
+// unless --force, which moves it aside.
+func TestRunsComparePlotNamesAndKeepsFiles(t *testing.T) {
+	root, work := t.TempDir(), t.TempDir()
+	tracktest.FakeRun(t, root, "a", 1e-4, 30, 20, true)
+	tracktest.FakeRun(t, root, "b", 3e-4, 12, 20, true)
+	curves := filepath.Join(work, "curves.png")
+	out, err := run(t, "runs", "compare", "a", "b", "--output", root, "--plot", curves)
+	if err != nil || !strings.Contains(out, "loss curves: "+curves+"\n") {
+		t.Fatalf("compare --plot %s: %v\n%s", curves, err, out)
+	}
+	if _, err := os.Stat(curves + ".svg"); err == nil {
+		t.Errorf("--plot %s wrote %s.svg", curves, curves)
+	}
+
+	loss := filepath.Join(work, "loss")
+	if err := os.WriteFile(loss+".svg", []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, "runs", "compare", "a", "b", "--output", root, "--plot", loss)
+	if err == nil || !strings.Contains(err.Error(), loss+".svg") || !strings.Contains(err.Error(), "--force") || strings.Contains(out, "loss curves") {
+		t.Fatalf("compare --plot over a user file: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(loss + ".svg"); string(b) != "mine" {
+		t.Errorf("the user's file was overwritten: %q", b)
+	}
+	out, err = run(t, "runs", "compare", "a", "b", "--output", root, "--plot", loss, "--force")
+	if err != nil || !strings.Contains(out, "loss curves: "+loss+".png, "+loss+".svg") || !strings.Contains(out, "is kept at "+loss+".svg.replaced-") {
+		t.Fatalf("compare --plot --force: %v\n%s", err, out)
+	}
+}
+
+// TestRunsListUnreadableRun: one corrupt summary.json is a warning naming
+// the file, and the other runs are listed, exit 0 (it failed the whole
+// list); when no run can be read, it is an error.
+func TestRunsListUnreadableRun(t *testing.T) {
+	root := t.TempDir()
+	tracktest.FakeRun(t, root, "a", 1e-4, 30, 20, true)
+	tracktest.FakeRun(t, root, "b", 3e-4, 12, 20, true)
+	broken := filepath.Join(root, "a", "summary.json")
+	if err := os.WriteFile(broken, []byte("{\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "runs", "list", "--output", root)
+	if err != nil || !strings.Contains(out, "warning: run "+filepath.Join(root, "a")+" is unreadable: "+broken+": unexpected end of JSON input") {
+		t.Fatalf("runs list: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "b ") || !strings.Contains(out, "finished") {
+		t.Errorf("the readable run is not listed:\n%s", out)
+	}
+	if err := os.WriteFile(filepath.Join(root, "b", "summary.json"), []byte("["), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, "runs", "list", "--output", root); err == nil || !strings.Contains(err.Error(), "no run under") {
+		t.Errorf("runs list with every run unreadable: %v\n%s", err, out)
+	}
+}
+
+// TestRunsShowPrefersOutput: a bare run name is the folder under
+// --output, even when the working directory holds a folder of that name
+// (it opened ./a); a folder only in the working directory still works.
+func TestRunsShowPrefersOutput(t *testing.T) {
+	root, work := t.TempDir(), t.TempDir()
+	tracktest.FakeRun(t, root, "a", 1e-4, 30, 20, true)
+	tracktest.FakeRun(t, work, "a", 3e-4, 12, 10, true)
+	tracktest.FakeRun(t, work, "only-here", 3e-4, 12, 10, true)
+	t.Chdir(work)
+	out, err := run(t, "runs", "show", "a", "--output", root)
+	if err != nil || !strings.Contains(out, "folder   "+filepath.Join(root, "a")+"\n") || !strings.Contains(out, "steps    20") {
+		t.Errorf("runs show a: %v\n%s", err, out)
+	}
+	out, err = run(t, "runs", "show", "only-here", "--output", root)
+	if err != nil || !strings.Contains(out, "folder   only-here\n") {
+		t.Errorf("runs show only-here: %v\n%s", err, out)
 	}
 }

@@ -6,12 +6,18 @@ package report
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -38,14 +44,32 @@ type curve struct {
 // PlotLoss overlays the loss curves of runs: train/loss solid, val/loss
 // dashed with a dot per validation, one colour per run. out is a file
 // name: ending in .png or .svg writes that format; otherwise out.png and
-// out.svg are both written.
+// out.svg are both written. A file already there that ftune did not write
+// is refused (WriteLossPlot can move it aside).
 func PlotLoss(dirs []string, out string) error {
-	_, err := plotLoss(dirs, out)
+	_, err := WriteLossPlot(dirs, out, false)
 	return err
 }
 
-// plotLoss is PlotLoss, returning the files written.
-func plotLoss(dirs []string, out string) ([]string, error) {
+// ErrNotOurs is returned for a file in the way of a plot that is not a
+// plot ftune wrote: it is the user's, and is not replaced.
+var ErrNotOurs = errors.New("the file there is not a plot ftune wrote")
+
+// PlotFile is a file WriteLossPlot wrote.
+type PlotFile struct {
+	Path string
+	// Kept is where the file that was at Path, not written by ftune, was
+	// moved with force ("" when there was none).
+	Kept string
+}
+
+// WriteLossPlot is PlotLoss returning the files it wrote. Each is
+// written atomically and carries a mark saying ftune wrote it (a PNG text
+// chunk, an SVG comment): a later plot replaces it, but any other file at
+// a target is the user's and is refused, before anything is written,
+// unless force: it is then moved aside, kept beside the target under a
+// new name (PlotFile.Kept), as `ftune export --force` does.
+func WriteLossPlot(dirs []string, out string, force bool) ([]PlotFile, error) {
 	var curves []curve
 	for _, dir := range dirs {
 		c, err := loadCurve(dir, []string{"train/loss", "val/loss"})
@@ -65,19 +89,151 @@ func plotLoss(dirs []string, out string) ([]string, error) {
 	default:
 		formats = []string{"png", "svg"}
 	}
-	var written []string
+	// Everything is rendered and every target checked first: a refused
+	// .svg must not leave a new .png beside the user's files.
+	type target struct {
+		path  string
+		data  []byte
+		aside bool // a file of the user's is there (force)
+	}
+	var targets []target
 	for _, f := range formats {
 		data, err := render(p, f)
 		if err != nil {
-			return written, err
+			return nil, err
 		}
 		path := out + "." + f
-		if err := fsutil.WriteFileAtomic(path, data, 0o644); err != nil {
+		aside, err := checkTarget(path, force)
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, target{path, markPlot(f, data), aside})
+	}
+	var written []PlotFile
+	for _, t := range targets {
+		pf := PlotFile{Path: t.path}
+		if t.aside {
+			if pf.Kept, err = moveAside(t.path); err != nil {
+				return written, err
+			}
+		}
+		if err := fsutil.WriteFileAtomic(t.path, t.data, 0o644); err != nil {
+			if pf.Kept != "" {
+				if rerr := os.Rename(pf.Kept, t.path); rerr != nil {
+					return written, fmt.Errorf("%w (and the previous file stays at %s: %v)", err, pf.Kept, rerr)
+				}
+			}
 			return written, err
 		}
-		written = append(written, path)
+		written = append(written, pf)
 	}
 	return written, nil
+}
+
+// plotLoss is PlotLoss, returning the paths written.
+func plotLoss(dirs []string, out string) ([]string, error) {
+	files, err := WriteLossPlot(dirs, out, false)
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, f.Path)
+	}
+	return paths, err
+}
+
+// checkTarget says whether path may be written: nothing there, or a plot
+// ftune wrote (aside false); a file of the user's with force (aside true);
+// anything else is an error naming it.
+func checkTarget(path string, force bool) (aside bool, err error) {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("plot: %w", err)
+	case fi.IsDir():
+		return false, fmt.Errorf("plot: %s is a folder; name the plot's file (for example %s)", path, filepath.Join(path, "loss"))
+	case fi.Mode().IsRegular() && plotWrittenByFtune(path):
+		return false, nil
+	case !force:
+		return false, fmt.Errorf("plot: %s: %w; refusing to replace it: choose another name, or pass --force to move it aside (kept, not deleted)", path, ErrNotOurs)
+	}
+	return true, nil
+}
+
+// moveAside renames the user's file at path to a free name beside it,
+// path.replaced-<time>[-N] (a rename onto an existing name would replace
+// that file), and returns the name.
+func moveAside(path string) (string, error) {
+	base := fmt.Sprintf("%s.replaced-%s", path, time.Now().Format("20060102-150405"))
+	kept := base
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(kept); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		kept = fmt.Sprintf("%s-%d", base, i)
+	}
+	if err := os.Rename(path, kept); err != nil {
+		return "", fmt.Errorf("plot: move %s aside: %w", path, err)
+	}
+	return kept, nil
+}
+
+// The marks a plot carries to say ftune wrote it: an SVG comment after
+// the XML declaration, a PNG tEXt chunk right after the header chunk.
+// Both lie in the file's first bytes, which plotWrittenByFtune reads.
+const (
+	svgMark     = "<!-- ftune: loss plot -->\n"
+	pngKeyword  = "Software"
+	pngMarkText = "ftune: loss plot"
+	pngHeadLen  = 8 + 4 + 4 + 13 + 4 // signature, IHDR length, type, data, CRC
+	markWindow  = 512
+)
+
+// markPlot adds ftune's mark to a rendered plot.
+func markPlot(format string, data []byte) []byte {
+	switch format {
+	case "svg":
+		at := 0
+		if bytes.HasPrefix(data, []byte("<?xml")) {
+			if i := bytes.IndexByte(data, '\n'); i >= 0 {
+				at = i + 1
+			}
+		}
+		return slices.Concat(data[:at], []byte(svgMark), data[at:])
+	case "png":
+		if len(data) < pngHeadLen || !bytes.HasPrefix(data, []byte(pngSignature)) {
+			return data
+		}
+		return slices.Concat(data[:pngHeadLen], pngTextChunk(), data[pngHeadLen:])
+	}
+	return data
+}
+
+const pngSignature = "\x89PNG\r\n\x1a\n"
+
+// pngTextChunk is the tEXt chunk of the mark: length, type, keyword NUL
+// text, CRC of type and data.
+func pngTextChunk() []byte {
+	body := []byte("tEXt" + pngKeyword + "\x00" + pngMarkText)
+	c := binary.BigEndian.AppendUint32(nil, uint32(len(body)-4))
+	c = append(c, body...)
+	return binary.BigEndian.AppendUint32(c, crc32.ChecksumIEEE(body))
+}
+
+// plotWrittenByFtune says whether the file at path carries ftune's mark.
+func plotWrittenByFtune(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, markWindow)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	if bytes.HasPrefix(head, []byte(pngSignature)) {
+		return len(head) > pngHeadLen && bytes.HasPrefix(head[pngHeadLen:], pngTextChunk())
+	}
+	return bytes.Contains(head, []byte(svgMark))
 }
 
 func loadCurve(dir string, metrics []string) (curve, error) {

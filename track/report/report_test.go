@@ -129,3 +129,72 @@ func TestHTMLReport(t *testing.T) {
 		t.Error("report of a missing run must fail")
 	}
 }
+
+// TestPlotLossKeepsUserFiles: files at the plot's names that ftune did not
+// write are refused, naming one, before anything is written (they were
+// replaced by plots); a plot ftune wrote is replaced; force moves the
+// user's files aside and keeps them.
+func TestPlotLossKeepsUserFiles(t *testing.T) {
+	root := t.TempDir()
+	a := tracktest.FakeRun(t, root, "a", 1e-4, 30, 20, true)
+	work := t.TempDir()
+	out := filepath.Join(work, "loss")
+	mine := map[string]string{out + ".png": "my photo", out + ".svg": "my drawing"}
+	for p, text := range mine {
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := WriteLossPlot([]string{a}, out, false)
+	if !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), out+".png") || len(files) != 0 {
+		t.Fatalf("WriteLossPlot over user files: %v, %v; want ErrNotOurs naming %s.png", files, err, out)
+	}
+	for p, text := range mine {
+		if b, _ := os.ReadFile(p); string(b) != text {
+			t.Errorf("%s was overwritten: %q", p, b)
+		}
+	}
+	// Only the .svg is the user's: the .png is not written either.
+	if err := os.Remove(out + ".png"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteLossPlot([]string{a}, out, false); !errors.Is(err, ErrNotOurs) {
+		t.Fatalf("WriteLossPlot over a user .svg: %v", err)
+	}
+	if _, err := os.Stat(out + ".png"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused plot left %s.png: %v", out, err)
+	}
+
+	// force: moved aside, kept, and the plots written.
+	files, err = WriteLossPlot([]string{a}, out, true)
+	if err != nil || len(files) != 2 || files[0].Kept != "" || files[1].Kept == "" {
+		t.Fatalf("force: %+v, %v", files, err)
+	}
+	if b, _ := os.ReadFile(files[1].Kept); string(b) != "my drawing" {
+		t.Errorf("the user's svg was not kept at %s: %q", files[1].Kept, b)
+	}
+	if svg, _ := os.ReadFile(out + ".svg"); wellFormed(svg) != nil || !bytes.Contains(svg, []byte("Loss")) {
+		t.Errorf("forced svg is not the plot")
+	}
+	f, err := os.Open(out + ".png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := png.Decode(f); err != nil {
+		t.Errorf("marked png does not decode: %v", err)
+	}
+
+	// Plots ftune wrote are replaced without force, and nothing is moved.
+	files, err = WriteLossPlot([]string{a}, out, false)
+	if err != nil || len(files) != 2 || files[0].Kept != "" || files[1].Kept != "" {
+		t.Fatalf("replacing ftune's own plots: %+v, %v", files, err)
+	}
+	// A folder at a target is refused.
+	if err := os.Mkdir(filepath.Join(work, "d.svg"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteLossPlot([]string{a}, filepath.Join(work, "d.svg"), true); err == nil || !strings.Contains(err.Error(), "is a folder") {
+		t.Errorf("plot onto a folder: %v", err)
+	}
+}
