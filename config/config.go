@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -208,7 +210,7 @@ func Default() *RunConfig {
 				Name: "adamw", LR: 2e-3, Betas: []float64{0.9, 0.999}, Eps: 1e-8,
 				WeightDecay: 0, Momentum: 0.9,
 			},
-			Schedule:  ScheduleConfig{Name: "cosine", WarmupSteps: 10},
+			Schedule:  ScheduleConfig{Name: "cosine", WarmupSteps: DefaultWarmupSteps},
 			BatchSize: 8,
 			GradAccum: 1,
 			MaxSteps:  240,
@@ -232,6 +234,33 @@ func Default() *RunConfig {
 	}
 }
 
+// MinMaxLength is the shortest data.max_length a run takes: a row must
+// hold a chat template's markers and some of the example.
+const MinMaxLength = 16
+
+// DefaultWarmupSteps is Default()'s training.schedule.warmup_steps. It is
+// sized for the default 240 steps: a run shorter than it warms up for a
+// tenth of its steps instead, with a note (Warmup). Any other value is
+// the user's choice, held to max_steps by Validate.
+const DefaultWarmupSteps = 10
+
+// Warmup is the warmup the run uses, and a note when that is not
+// training.schedule.warmup_steps: the default warmup, longer than
+// max_steps, is scaled to a tenth of max_steps. It decides by value, so
+// the default behaves the same from Default(), an init file, --set or
+// code. Validate refuses any other warmup longer than max_steps.
+func (c *RunConfig) Warmup() (steps int, note string) {
+	w, max := c.Training.Schedule.WarmupSteps, c.Training.MaxSteps
+	if max <= 0 || w <= max || !c.IsDefault("training.schedule.warmup_steps") {
+		return w, ""
+	}
+	where := ""
+	if at := c.Where("training.schedule.warmup_steps"); at != "default" {
+		where = at + ": "
+	}
+	return max / 10, fmt.Sprintf("%straining.schedule.warmup_steps: the default %d warmup steps exceed training.max_steps (%d): the run warms up for %d (a tenth of its steps); set warmup_steps to choose", where, w, max, max/10)
+}
+
 // Notices are what reading the config has to tell the user without
 // refusing it: retired keys it ignored, each with where it was set and why
 // (see retiredKeys). A run prints them before training.
@@ -252,7 +281,10 @@ func (c *RunConfig) retired(path, where string) {
 func (c *RunConfig) File() string { return c.file }
 
 // Where says where the value at a dotted key path came from: "run.yaml:12",
-// "--set training.optimizer.lr=3" or "default".
+// "--set training.optimizer.lr=3", "default", or "set in code" when no
+// file or --set wrote it and it differs from Default()'s (a config built or
+// changed in code records no sources, and calling its values defaults
+// would send the user looking for a default they never had).
 func (c *RunConfig) Where(path string) string {
 	if s, ok := c.src[path]; ok {
 		return s
@@ -268,7 +300,80 @@ func (c *RunConfig) Where(path string) string {
 	if best != "" {
 		return c.src[best]
 	}
+	if !c.IsDefault(path) {
+		return setInCode
+	}
 	return "default"
+}
+
+// setInCode is Where for a value no file or --set wrote that differs from
+// the default.
+const setInCode = "set in code"
+
+// IsDefault says whether the value at a dotted key path (a leaf, a
+// section, a list element path[i] or a map entry path.key) equals
+// Default()'s, wherever it came from: ftune init writes every default into
+// the file, so an unchanged key of that file must count as the default.
+// An empty list or map equals an absent one. An unknown path is not a
+// default.
+func (c *RunConfig) IsDefault(path string) bool {
+	got, ok1 := valueAt(reflect.ValueOf(c).Elem(), path)
+	want, ok2 := valueAt(reflect.ValueOf(Default()).Elem(), path)
+	if !ok1 || !ok2 {
+		return !ok1 && !ok2 && mapEntryAbsent(c, path)
+	}
+	if (got.Kind() == reflect.Slice || got.Kind() == reflect.Map) && got.Len() == 0 && want.Len() == 0 {
+		return true
+	}
+	return reflect.DeepEqual(got.Interface(), want.Interface())
+}
+
+// mapEntryAbsent says a path names a map entry absent from both c and the
+// defaults (data.weights.x in a config that has none): nothing differs.
+func mapEntryAbsent(c *RunConfig, path string) bool {
+	i := strings.LastIndex(path, ".")
+	if i < 0 {
+		return false
+	}
+	m, ok := valueAt(reflect.ValueOf(c).Elem(), path[:i])
+	return ok && m.Kind() == reflect.Map
+}
+
+// valueAt finds the value at a dotted key path below v; false when the
+// path names nothing (or an absent map entry or list element).
+func valueAt(v reflect.Value, path string) (reflect.Value, bool) {
+	parts := strings.Split(path, ".")
+	for i := 0; i < len(parts); i++ {
+		part, index := parts[i], -1
+		if j := strings.IndexByte(part, '['); j >= 0 && strings.HasSuffix(part, "]") {
+			n, err := strconv.Atoi(part[j+1 : len(part)-1])
+			if err != nil {
+				return reflect.Value{}, false
+			}
+			part, index = part[:j], n
+		}
+		switch {
+		case v.Kind() == reflect.Struct && v.Type() != durationType:
+			f, _, ok := fieldByKey(v.Type(), part)
+			if !ok {
+				return reflect.Value{}, false
+			}
+			v = v.FieldByIndex(f.Index)
+		case v.Kind() == reflect.Map:
+			// The rest of the path is the key (subject names may hold dots).
+			v = v.MapIndex(reflect.ValueOf(strings.Join(parts[i:], ".")))
+			return v, v.IsValid()
+		default:
+			return reflect.Value{}, false
+		}
+		if index >= 0 {
+			if v.Kind() != reflect.Slice || index >= v.Len() {
+				return reflect.Value{}, false
+			}
+			v = v.Index(index)
+		}
+	}
+	return v, true
 }
 
 func (c *RunConfig) setSource(path, where string) {
@@ -278,23 +383,58 @@ func (c *RunConfig) setSource(path, where string) {
 	c.src[path] = where
 }
 
-// Clone returns a deep copy (slices and maps are not shared).
+// Clone returns a deep copy: no slice or map is shared, including those of
+// fields added later (the copy walks the struct rather than listing them).
 func (c *RunConfig) Clone() *RunConfig {
 	out := *c
-	out.Data.Files = append([]string(nil), c.Data.Files...)
-	out.Data.Subjects = append([]string(nil), c.Data.Subjects...)
-	if c.Data.Weights != nil {
-		out.Data.Weights = make(map[string]float64, len(c.Data.Weights))
-		for k, v := range c.Data.Weights {
-			out.Data.Weights[k] = v
-		}
-	}
-	out.Training.LoRA.Targets = append([]string(nil), c.Training.LoRA.Targets...)
-	out.Training.Optimizer.Betas = append([]float64(nil), c.Training.Optimizer.Betas...)
+	deepCopy(reflect.ValueOf(&out).Elem())
 	out.notices = append([]string(nil), c.notices...)
 	out.src = make(map[string]string, len(c.src))
 	for k, v := range c.src {
 		out.src[k] = v
 	}
 	return &out
+}
+
+// deepCopy replaces every slice and map reachable through v's exported
+// fields by a copy of it (v already holds a shallow copy). nil stays nil.
+func deepCopy(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				deepCopy(v.Field(i))
+			}
+		}
+	case reflect.Slice:
+		if v.IsNil() {
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		reflect.Copy(s, v)
+		for i := 0; i < s.Len(); i++ {
+			deepCopy(s.Index(i))
+		}
+		v.Set(s)
+	case reflect.Map:
+		if v.IsNil() {
+			return
+		}
+		m := reflect.MakeMapWithSize(v.Type(), v.Len())
+		iter := v.MapRange()
+		for iter.Next() {
+			e := reflect.New(v.Type().Elem()).Elem()
+			e.Set(iter.Value())
+			deepCopy(e)
+			m.SetMapIndex(iter.Key(), e)
+		}
+		v.Set(m)
+	case reflect.Pointer:
+		if !v.IsNil() {
+			p := reflect.New(v.Type().Elem())
+			p.Elem().Set(v.Elem())
+			deepCopy(p.Elem())
+			v.Set(p)
+		}
+	}
 }

@@ -191,6 +191,20 @@ func TestParseSmallCases(t *testing.T) {
 		{"tab indentation", "model:\n\tpath: a\n", "x.yaml:2: a tab at column 1: tabs cannot indent YAML (indent with spaces)", nil},
 		{"tab after spaces", "training:\n  lora:\n  \tr: 4\n", "x.yaml:3: a tab at column 3: tabs cannot indent YAML", nil},
 		{"no suggestion for nonsense", "training:\n  zzzzzz: 1\n", "x.yaml:2: unknown key `zzzzzz` in training", nil},
+		{"duplicate key in a map", "data:\n  mixing: weights\n  weights: {math: 1, math: 2}\n", "x.yaml:3: data.weights.math: set twice (first at line 3)", nil},
+		{"duplicate key in a block map", "data:\n  weights:\n    math: 1\n    math: 2\n", "x.yaml:4: data.weights.math: set twice (first at line 3)", nil},
+		{"second document", "training:\n  max_steps: 5\n---\ntraining:\n  max_steps: 9\n", "x.yaml:4: a second YAML document (after ---)", nil},
+		{"second document, syntax error", "training:\n  max_steps: 5\n---\nmodel: [a\n", "did not find expected", nil},
+		{"leading document marker", "---\ntraining:\n  max_steps: 5\n", "", func(c *RunConfig) bool { return c.Training.MaxSteps == 5 }},
+		{"trailing document marker", "training:\n  max_steps: 5\n---\n# nothing here\n", "", func(c *RunConfig) bool { return c.Training.MaxSteps == 5 }},
+		{"max_time overflow", "training:\n  max_time: 1e20\n", "x.yaml:2: training.max_time: 1e20 seconds is out of range: a duration is at most 2562047h47m16.854775807s", nil},
+		{"max_time inf", "training:\n  max_time: inf\n", "x.yaml:2: training.max_time: inf seconds is out of range", nil},
+		{"max_time nan", "training:\n  max_time: nan\n", "x.yaml:2: training.max_time: nan seconds is out of range", nil},
+		{"max_time -inf", "training:\n  max_time: -inf\n", "x.yaml:2: training.max_time: -inf seconds is out of range", nil},
+		{"max_time rounds to 0", "training:\n  max_time: 1e-12\n", "x.yaml:2: training.max_time: 1e-12 seconds is under a nanosecond and would round to 0", nil},
+		{"max_time duration rounds to 0", "training:\n  max_time: 0.5ns\n", "x.yaml:2: training.max_time: 0.5ns is under a nanosecond", nil},
+		{"max_time zero", "training:\n  max_time: 0.0\n", "", func(c *RunConfig) bool { return c.Training.MaxTime == 0 }},
+		{"max_time one nanosecond", "training:\n  max_time: 1e-9\n", "", func(c *RunConfig) bool { return c.Training.MaxTime == 1 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse([]byte(tc.yaml), "x.yaml")

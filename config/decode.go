@@ -1,7 +1,9 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"reflect"
@@ -29,8 +31,20 @@ func Parse(data []byte, name string) (*RunConfig, error) {
 	cfg := Default()
 	cfg.file = name
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
 		return nil, syntaxError(name, data, err)
+	}
+	// yaml.Unmarshal would read the first document and drop the rest: a
+	// run file is one document, so a second one (after ---) is refused
+	// rather than ignored. One holding nothing (a trailing ---, or
+	// comments only) drops nothing.
+	var next yaml.Node
+	if err := dec.Decode(&next); err != nil && err != io.EOF {
+		return nil, syntaxError(name, data, err)
+	} else if err == nil && len(next.Content) > 0 && next.Content[0].Tag != "!!null" {
+		return nil, ErrorList{{Where: fmt.Sprintf("%s:%d", name, next.Content[0].Line), Kind: ErrBadValue,
+			Msg: "a second YAML document (after ---): a run file is one document, and the rest would be ignored (merge it into the first, or remove the ---)"}}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return cfg, nil // an empty file is all defaults
@@ -196,8 +210,16 @@ func (d *decoder) mapping(v reflect.Value, n *yaml.Node, path string) {
 		return
 	}
 	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	// A key written twice would otherwise be last-wins, silently: refused
+	// as in a section (see structure).
+	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
+		if line, dup := seen[k.Value]; dup {
+			d.fail(k, join(path, k.Value), ErrBadValue, "set twice (first at line %d)", line)
+			continue
+		}
+		seen[k.Value] = k.Line
 		elem := reflect.New(v.Type().Elem()).Elem()
 		p := join(path, k.Value)
 		d.value(elem, n.Content[i+1], p, false)
@@ -303,12 +325,27 @@ func (d *decoder) duration(v reflect.Value, n *yaml.Node, path string) {
 		return
 	}
 	if f, err := strconv.ParseFloat(n.Value, 64); err == nil {
-		v.SetInt(int64(f * float64(time.Second)))
+		ns := f * float64(time.Second)
+		// int64(ns) of a value past int64's range (1e20, inf) is undefined
+		// (it read as a large negative duration), and a positive value
+		// under a nanosecond would round to 0, which means no limit.
+		switch {
+		case math.IsNaN(f) || math.Abs(ns) >= math.MaxInt64:
+			d.fail(n, path, ErrBadValue, "%s seconds is out of range: a duration is at most %s (about 292 years)", n.Value, time.Duration(math.MaxInt64))
+		case f > 0 && int64(ns) == 0:
+			d.fail(n, path, ErrBadValue, "%s seconds is under a nanosecond and would round to 0, which means no limit (write 0 for none)", n.Value)
+		default:
+			v.SetInt(int64(ns))
+		}
 		return
 	}
 	t, err := time.ParseDuration(n.Value)
 	if err != nil {
 		d.fail(n, path, ErrBadValue, "want a duration such as 30m or 1h30m, got %q", n.Value)
+		return
+	}
+	if t == 0 && strings.ContainsAny(n.Value, "123456789") {
+		d.fail(n, path, ErrBadValue, "%s is under a nanosecond and would round to 0, which means no limit (write 0 for none)", n.Value)
 		return
 	}
 	v.SetInt(int64(t))

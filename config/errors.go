@@ -16,7 +16,7 @@ var (
 )
 
 // FieldError is one problem at one place: Where is "file:line", a --set
-// argument, or "default".
+// argument, "default", or "set in code" (see RunConfig.Where).
 type FieldError struct {
 	Where string
 	Path  string // dotted key path, e.g. training.optimizer.lr
@@ -26,14 +26,15 @@ type FieldError struct {
 
 func (e *FieldError) Error() string {
 	var b strings.Builder
-	if e.Where != "" && e.Where != "default" {
+	inline := e.Where == "default" || e.Where == setInCode
+	if e.Where != "" && !inline {
 		b.WriteString(e.Where)
 		b.WriteString(": ")
 	}
 	if e.Path != "" {
 		b.WriteString(e.Path)
-		if e.Where == "default" {
-			b.WriteString(" (default)")
+		if inline {
+			b.WriteString(" (" + e.Where + ")")
 		}
 		b.WriteString(": ")
 	}

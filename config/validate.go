@@ -16,9 +16,9 @@ import (
 // name one side accepts and the other does not.
 var (
 	dtypes      = []string{"auto", "bf16"}
-	formats     = []string{"auto", "jsonl", "json", "csv", "parquet", "text"}
+	formats     = []string{"auto", "jsonl", "json", "csv", "tsv", "parquet", "text"}
 	shapes      = []string{"auto", "alpaca", "chat", "sharegpt", "completion", "input_output", "preference"}
-	templates   = []string{"auto", "chatml", "llama3", "llama2", "mistral", "alpaca"}
+	templates   = []string{"auto", "chatml", "llama3", "llama2", "mistral", "gemma", "phi3", "phi4", "alpaca"}
 	mixings     = []string{"proportional", "uniform", "weights"}
 	optimizers  = []string{"adamw", "sgd"}
 	schedules   = []string{"constant", "constant_with_warmup", "linear", "cosine"}
@@ -47,6 +47,14 @@ func (v *validator) checkPair(ok bool, a, b, format string, args ...any) {
 		path = b
 	}
 	v.check(ok, path, format, args...)
+}
+
+// unused refuses a setting that differs from its default while the other
+// settings make the run ignore it (used false): accepted, it would change
+// nothing, silently. The default never trips it, wherever it came from
+// (ftune init writes every default into the file).
+func (v *validator) unused(used bool, path, format string, args ...any) {
+	v.check(used || v.cfg.IsDefault(path), path, format, args...)
 }
 
 // check records msg against path when ok is false.
@@ -95,9 +103,15 @@ func (c *RunConfig) Validate() error {
 	// when the run loads them.
 	v.check(d.Thinking == "auto" || d.Template == "auto" || isTemplateFile(d.Template), "data.enable_thinking",
 		"%s is set, but the built-in template %s does not read enable_thinking (only thinking models' templates, such as Qwen3's, do): set it to auto, or use the model's template", d.Thinking, d.Template)
-	v.check(d.MaxLength > 0, "data.max_length", "must be > 0, got %d", d.MaxLength)
+	v.check(d.MaxLength >= MinMaxLength, "data.max_length", "must be >= %d tokens, got %d", MinMaxLength, d.MaxLength)
 	v.check(d.ValSplit >= 0 && d.ValSplit < 1, "data.val_split", "must be in [0, 1), got %v", d.ValSplit)
 	v.oneOf(d.Mixing, "data.mixing", mixings)
+	// The ranges recipe's checkAugment holds the run to, checked here too
+	// so that the error names the line, before the model and data load.
+	au := &d.Augment
+	v.check(au.Dedup >= 0 && au.Dedup <= 1, "data.augment.dedup", "must be a similarity in [0, 1] (0 = off), got %v", au.Dedup)
+	v.check(au.Rephrase >= 0 && au.Rephrase <= 1, "data.augment.rephrase", "must be a probability in [0, 1] (0 = off), got %v", au.Rephrase)
+	v.check(au.PromptDropout >= 0 && au.PromptDropout < 1, "data.augment.prompt_dropout", "must be a probability in [0, 1) (0 = off), got %v", au.PromptDropout)
 	for i, s := range d.Subjects {
 		v.check(s != "", "data.subjects", "entry %d is empty", i)
 		v.check(!slices.Contains(d.Subjects[:i], s), "data.subjects", "%q is listed twice", s)
@@ -144,29 +158,36 @@ func (c *RunConfig) Validate() error {
 	v.check(o.Eps >= 0 && finite(o.Eps), "training.optimizer.eps", "must be >= 0, got %v", o.Eps)
 	v.check(o.WeightDecay >= 0 && finite(o.WeightDecay), "training.optimizer.weight_decay", "must be >= 0, got %v", o.WeightDecay)
 	v.check(o.Momentum >= 0 && o.Momentum < 1, "training.optimizer.momentum", "must be in [0, 1), got %v", o.Momentum)
+	v.unused(o.Name == "sgd", "training.optimizer.momentum", "%v is SGD's momentum, and optimizer %s does not use it (AdamW's is betas[0]): set optimizer.name: sgd, or leave momentum at its default", o.Momentum, o.Name)
+	v.unused(o.Name == "adamw", "training.optimizer.betas", "are AdamW's, and optimizer %s does not use them: set optimizer.name: adamw, or leave betas at their default", o.Name)
+	v.unused(o.Name == "adamw", "training.optimizer.eps", "is AdamW's, and optimizer %s does not use it: set optimizer.name: adamw, or leave eps at its default", o.Name)
 
 	v.oneOf(t.Objective, "training.objective", objectives)
 	v.check(t.DPO.Beta > 0 && finite(t.DPO.Beta), "training.dpo.beta", "must be > 0, got %v", t.DPO.Beta)
+	v.unused(t.Objective == "dpo", "training.dpo.beta", "%v is used by objective dpo only, and the objective is %s: set training.objective: dpo, or leave beta at its default", t.DPO.Beta, t.Objective)
 	v.oneOf(t.Adapters, "training.adapters", adapterSets)
 	v.check(t.NEFTuneAlpha >= 0 && finite(t.NEFTuneAlpha), "training.neftune_alpha", "must be >= 0 (0 = off), got %v", t.NEFTuneAlpha)
 	s := &t.Schedule
 	v.oneOf(s.Name, "training.schedule.name", schedules)
 	v.check(s.WarmupSteps >= 0, "training.schedule.warmup_steps", "must be >= 0, got %d", s.WarmupSteps)
-	// The default warmup is scaled down for short runs by the caller; only a
-	// warmup the user wrote is held against max_steps.
-	warmupSet := c.Where("training.schedule.warmup_steps") != "default"
-	v.checkPair(t.MaxSteps == 0 || s.WarmupSteps <= t.MaxSteps || !warmupSet, "training.schedule.warmup_steps", "training.max_steps",
-		"%d warmup steps exceed training.max_steps (%d)", s.WarmupSteps, t.MaxSteps)
+	// One rule, by value, wherever the value came from: the default warmup
+	// is scaled to a short run (Warmup, with a note); any other warmup is
+	// what the user chose, and one longer than the run is refused.
+	v.checkPair(t.MaxSteps == 0 || s.WarmupSteps <= t.MaxSteps || c.IsDefault("training.schedule.warmup_steps"), "training.schedule.warmup_steps", "training.max_steps",
+		"%d warmup steps exceed training.max_steps (%d): lower warmup_steps (the default, %d, is scaled to short runs by itself)", s.WarmupSteps, t.MaxSteps, DefaultWarmupSteps)
 
 	v.check(t.BatchSize > 0, "training.batch_size", "must be > 0, got %d", t.BatchSize)
 	v.check(t.GradAccum >= 1, "training.grad_accum", "must be >= 1, got %d", t.GradAccum)
 	v.check(t.MaxSteps >= 0, "training.max_steps", "must be >= 0, got %d", t.MaxSteps)
 	v.check(t.MaxEpochs >= 0, "training.max_epochs", "must be >= 0, got %d", t.MaxEpochs)
+	// max_steps decides when it is set; 0 epochs is harmless there.
+	v.unused(t.MaxSteps == 0 || t.MaxEpochs == 0, "training.max_epochs", "%d epochs are not used: training.max_steps (%d) decides the run's length (set max_steps: 0 to train by epochs)", t.MaxEpochs, t.MaxSteps)
 	v.check(t.MaxSteps > 0 || t.MaxEpochs > 0, "training.max_steps", "set max_steps or max_epochs (both are 0)")
 	v.check(t.MaxTime >= 0, "training.max_time", "must be >= 0, got %v", t.MaxTime)
 	v.check(t.ClipNorm >= 0 && finite(t.ClipNorm), "training.clip_norm", "must be >= 0 (0 = off), got %v", t.ClipNorm)
 	v.check(t.SpikeFactor == 0 || t.SpikeFactor > 1, "training.spike_factor", "must be 0 (off) or > 1, got %v", t.SpikeFactor)
 	v.check(t.LogEvery >= 1, "training.log_every", "must be >= 1, got %d", t.LogEvery)
+	v.check(t.MLPChunkTokens >= 0, "training.mlp_chunk_tokens", "must be >= 0 (0 = the MLP over all tokens at once), got %d", t.MLPChunkTokens)
 	v.check(deviceRE.MatchString(t.Device), "training.device", "%q is not auto, cpu, cuda or cuda:N", t.Device)
 	v.oneOf(t.Precision, "training.precision", precisions)
 	v.oneOf(t.GEMMProvider, "training.gemm_provider", gemmProvs)
@@ -193,11 +214,21 @@ func (c *RunConfig) Validate() error {
 		"%d samples exceed the %d questions asked", g.Samples, g.Questions)
 
 	hasVal := d.ValSplit > 0
+	// Validation during training runs every eval.every steps and at the
+	// last step. With max_steps set and eval.every > 0, none runs before
+	// the last step when eval.every >= max_steps: what acts on validation
+	// (early stopping, top_k's ranking) then has nothing to act on. With
+	// eval.every 0 (epoch ends) or max_epochs deciding, that depends on the
+	// data, and the run checks it.
+	valBeforeEnd := t.MaxSteps == 0 || e.Every == 0 || (t.MaxSteps-1)/e.Every > 0
+	noValWhy := fmt.Sprintf("with training.eval.every %d and max_steps %d the only validation during training is at the last step (lower eval.every below max_steps)", e.Every, t.MaxSteps)
 	ck := &t.Checkpointing
 	v.check(ck.Every >= 0, "training.checkpointing.every", "must be >= 0, got %d", ck.Every)
 	v.check(ck.KeepLast >= 0, "training.checkpointing.keep_last", "must be >= 0 (0 = all), got %d", ck.KeepLast)
 	v.check(ck.TopK >= 0, "training.checkpointing.top_k", "must be >= 0, got %d", ck.TopK)
 	v.checkPair(ck.TopK == 0 || ck.Monitor != "", "training.checkpointing.top_k", "training.checkpointing.monitor", "top_k %d needs training.checkpointing.monitor (e.g. val/loss)", ck.TopK)
+	v.unused(ck.TopK == 0 || valBeforeEnd, "training.checkpointing.top_k", "top_k %d keeps the checkpoints %s ranks best, but %s: one checkpoint is ranked", ck.TopK, ck.Monitor, noValWhy)
+	v.unused(ck.Monitor != "", "training.checkpointing.mode", "%s ranks checkpoints by training.checkpointing.monitor, which is empty", ck.Mode)
 	v.oneOf(ck.Mode, "training.checkpointing.mode", modes)
 	v.monitor(ck.Monitor, "training.checkpointing.monitor", hasVal)
 	v.dpoMonitor(t.Objective, ck.Monitor, "training.checkpointing.monitor")
@@ -205,7 +236,13 @@ func (c *RunConfig) Validate() error {
 	es := &t.EarlyStopping
 	v.oneOf(es.Mode, "training.early_stopping.mode", modes)
 	v.check(es.MinDelta >= 0 && finite(es.MinDelta), "training.early_stopping.min_delta", "must be >= 0, got %v", es.MinDelta)
+	// Without enabled: true these are not used: refused when changed, as
+	// data.weights without mixing: weights.
+	for _, k := range []string{"monitor", "mode", "patience", "min_delta"} {
+		v.unused(es.Enabled, "training.early_stopping."+k, "is only used with training.early_stopping.enabled: true, which is false")
+	}
 	if es.Enabled {
+		v.check(valBeforeEnd, "training.early_stopping.enabled", "early stopping acts at validation, and %s: it could never stop the run", noValWhy)
 		v.check(es.Patience > 0, "training.early_stopping.patience", "must be > 0, got %d", es.Patience)
 		v.check(es.Monitor != "", "training.early_stopping.monitor", "early stopping needs a metric to watch (e.g. val/loss)")
 		v.monitor(es.Monitor, "training.early_stopping.monitor", hasVal)

@@ -19,10 +19,15 @@ func TestValidate(t *testing.T) {
 		{name: "rank zero", yaml: "training:\n  lora:\n    r: 0\n", want: []string{"run.yaml:3: training.lora.r: must be > 0"}},
 		{name: "dropout one", sets: []string{"training.lora.dropout=1"}, want: []string{"training.lora.dropout: must be in [0, 1)"}},
 		{name: "no targets", sets: []string{"training.lora.targets=[]"}, want: []string{"training.lora.targets: must name at least one module"}},
-		{name: "warmup exceeds steps (file sets steps)", yaml: "training:\n  max_steps: 5\n", sets: []string{"training.schedule.warmup_steps=10"},
-			want: []string{"--set training.schedule.warmup_steps=10: training.schedule.warmup_steps: 10 warmup steps exceed training.max_steps (5)"}},
-		{name: "warmup set, steps lowered by --set", yaml: "training:\n  schedule:\n    warmup_steps: 10\n", sets: []string{"training.max_steps=3"},
-			want: []string{"run.yaml:3: training.schedule.warmup_steps: 10 warmup steps exceed training.max_steps (3)"}},
+		{name: "warmup exceeds steps (file sets steps)", yaml: "training:\n  max_steps: 5\n", sets: []string{"training.schedule.warmup_steps=12"},
+			want: []string{"--set training.schedule.warmup_steps=12: training.schedule.warmup_steps: 12 warmup steps exceed training.max_steps (5)"}},
+		{name: "warmup set, steps lowered by --set", yaml: "training:\n  schedule:\n    warmup_steps: 12\n", sets: []string{"training.max_steps=3"},
+			want: []string{"run.yaml:3: training.schedule.warmup_steps: 12 warmup steps exceed training.max_steps (3)"}},
+		// The default warmup is scaled to a short run (RunConfig.Warmup),
+		// whether it came from Default(), the file ftune init wrote or
+		// --set: the value decides, not where it came from.
+		{name: "default warmup written in the file, short run", yaml: "training:\n  schedule:\n    warmup_steps: 10\n", sets: []string{"training.max_steps=3"}},
+		{name: "default warmup by --set, short run", sets: []string{"training.max_steps=5", "training.schedule.warmup_steps=10"}},
 		{name: "warmup equal to steps", sets: []string{"training.max_steps=10", "training.schedule.warmup_steps=10"}},
 		{name: "warmup exceeds steps (both set)", yaml: "training:\n  max_steps: 5\n  schedule:\n    warmup_steps: 6\n",
 			want: []string{"run.yaml:4: training.schedule.warmup_steps: 6 warmup steps exceed"}},
@@ -89,6 +94,46 @@ func TestValidate(t *testing.T) {
 		{name: "short run on defaults", sets: []string{"training.max_steps=3"}},
 		{name: "conflict blamed on the set side", sets: []string{"training.checkpointing.top_k=2", "training.checkpointing.monitor="},
 			want: []string{"--set training.checkpointing.top_k=2: training.checkpointing.top_k: top_k 2 needs"}},
+		// Settings the run would ignore: refused when changed from the
+		// default, never when left at it (see TestInitFileShortRun).
+		{name: "max_epochs with max_steps", sets: []string{"training.max_epochs=1"},
+			want: []string{"--set training.max_epochs=1: training.max_epochs: 1 epochs are not used: training.max_steps (240) decides"}},
+		{name: "max_epochs by epochs", sets: []string{"training.max_epochs=1", "training.max_steps=0"}},
+		{name: "max_epochs 0 with max_steps", sets: []string{"training.max_epochs=0"}},
+		{name: "momentum with adamw", yaml: "training:\n  optimizer:\n    momentum: 0.5\n",
+			want: []string{"run.yaml:3: training.optimizer.momentum: 0.5 is SGD's momentum, and optimizer adamw does not use it"}},
+		{name: "momentum with sgd", sets: []string{"training.optimizer.name=sgd", "training.optimizer.momentum=0.5"}},
+		{name: "betas with sgd", sets: []string{"training.optimizer.name=sgd", "training.optimizer.betas=[0.8, 0.9]"},
+			want: []string{"training.optimizer.betas: are AdamW's, and optimizer sgd does not use them"}},
+		{name: "eps with sgd", sets: []string{"training.optimizer.name=sgd", "training.optimizer.eps=1e-6"},
+			want: []string{"training.optimizer.eps: is AdamW's"}},
+		{name: "dpo beta with sft", sets: []string{"training.dpo.beta=0.5"},
+			want: []string{"--set training.dpo.beta=0.5: training.dpo.beta: 0.5 is used by objective dpo only, and the objective is sft"}},
+		{name: "dpo beta with dpo", sets: []string{"training.objective=dpo", "training.dpo.beta=0.5"}},
+		{name: "early stopping settings without enabled", yaml: "training:\n  early_stopping:\n    monitor: val/perplexity\n    patience: 5\n    min_delta: 0.1\n    mode: max\n",
+			want: []string{"run.yaml:3: training.early_stopping.monitor: is only used with training.early_stopping.enabled: true",
+				"run.yaml:6: training.early_stopping.mode: is only used", "run.yaml:4: training.early_stopping.patience: is only used", "run.yaml:5: training.early_stopping.min_delta: is only used"}},
+		{name: "early stopping settings enabled", sets: []string{"training.early_stopping.enabled=true", "training.early_stopping.patience=1"}},
+		{name: "early stopping with no validation before the end", sets: []string{"training.max_steps=5", "training.early_stopping.enabled=true"},
+			want: []string{"--set training.early_stopping.enabled=true: training.early_stopping.enabled: early stopping acts at validation, and with training.eval.every 80 and max_steps 5 the only validation during training is at the last step"}},
+		{name: "early stopping with validation before the end", sets: []string{"training.max_steps=5", "training.eval.every=2", "training.early_stopping.enabled=true"}},
+		{name: "top_k with no validation before the end", sets: []string{"training.max_steps=80", "training.checkpointing.top_k=3"},
+			want: []string{"--set training.checkpointing.top_k=3: training.checkpointing.top_k: top_k 3 keeps the checkpoints val/loss ranks best, but with training.eval.every 80 and max_steps 80"}},
+		{name: "default top_k on a short run", sets: []string{"training.max_steps=5"}},
+		{name: "mode without monitor", sets: []string{"training.checkpointing.top_k=0", "training.checkpointing.monitor=", "training.checkpointing.mode=max"},
+			want: []string{"training.checkpointing.mode: max ranks checkpoints by training.checkpointing.monitor, which is empty"}},
+		{name: "max_length below the minimum", yaml: "data:\n  max_length: 4\n", want: []string{"run.yaml:2: data.max_length: must be >= 16 tokens, got 4"}},
+		{name: "max_length at the minimum", sets: []string{"data.max_length=16"}},
+		{name: "mlp_chunk_tokens negative", yaml: "training:\n  mlp_chunk_tokens: -7\n", want: []string{"run.yaml:2: training.mlp_chunk_tokens: must be >= 0"}},
+		{name: "prompt_dropout 1.5", yaml: "data:\n  augment:\n    prompt_dropout: 1.5\n", want: []string{"run.yaml:3: data.augment.prompt_dropout: must be a probability in [0, 1) (0 = off), got 1.5"}},
+		{name: "prompt_dropout 1", sets: []string{"data.augment.prompt_dropout=1"}, want: []string{"data.augment.prompt_dropout: must be a probability in [0, 1)"}},
+		{name: "dedup nan", sets: []string{"data.augment.dedup=.nan"}, want: []string{"data.augment.dedup: must be a similarity in [0, 1]"}},
+		{name: "rephrase above 1", sets: []string{"data.augment.rephrase=2"}, want: []string{"data.augment.rephrase: must be a probability in [0, 1]"}},
+		{name: "augment in range", sets: []string{"data.augment.dedup=1", "data.augment.rephrase=1", "data.augment.prompt_dropout=0.1"}},
+		{name: "template gemma", sets: []string{"data.template=gemma"}},
+		{name: "template phi3", yaml: "data:\n  template: phi3\n"},
+		{name: "template phi4", sets: []string{"data.template=phi4"}},
+		{name: "format tsv", sets: []string{"data.files=[a.tsv]", "data.format=tsv"}},
 		{name: "several problems at once", sets: []string{"training.lora.r=0", "training.batch_size=0"},
 			want: []string{"training.lora.r: must be > 0", "training.batch_size: must be > 0"}},
 	} {
@@ -128,11 +173,50 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestSetInCodeNamedInMessage: a value set in code has no file line to
+// point at, and is not a default either.
+func TestSetInCodeNamedInMessage(t *testing.T) {
+	cfg := Default()
+	cfg.Training.LoRA.R = 0
+	err := cfg.Validate()
+	if err == nil || !strings.HasPrefix(err.Error(), "training.lora.r (set in code): must be > 0") {
+		t.Fatalf("got %v", err)
+	}
+	// Changed in code after a file was read: still not the file's line,
+	// nor a default.
+	cfg, err = Parse([]byte("training:\n  max_steps: 30\n"), "run.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Training.Optimizer.LR = -1
+	cfg.Data.Weights = map[string]float64{"a": 1}
+	err = cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "training.optimizer.lr (set in code): must be > 0, got -1") ||
+		!strings.Contains(err.Error(), "data.weights (set in code): are only used with mixing: weights") {
+		t.Fatalf("got %v", err)
+	}
+	// A conflict between a default and a value set in code is blamed on
+	// the latter (checkPair).
+	cfg = Default()
+	cfg.Training.Checkpointing.Monitor = ""
+	if err := cfg.Validate(); err == nil || !strings.HasPrefix(err.Error(), "training.checkpointing.monitor (set in code): top_k 1 needs") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestDefaultNamedInMessage: a default that conflicts with a value set in
+// code is still called the default.
 func TestDefaultNamedInMessage(t *testing.T) {
 	cfg := Default()
-	cfg.Training.LoRA.R = 0 // set in code: no file line to point at
-	err := cfg.Validate()
-	if err == nil || !strings.Contains(err.Error(), "training.lora.r (default): must be > 0") {
-		t.Fatalf("got %v", err)
+	if got := cfg.Where("training.lora.r"); got != "default" {
+		t.Fatalf("Where of an unchanged default: %q", got)
+	}
+	cfg.Training.LoRA.R = 8
+	cfg.Data.Weights = map[string]float64{"a": 1}
+	for path, want := range map[string]string{"training.lora.r": "set in code", "training.lora.alpha": "default",
+		"data.weights": "set in code", "data.weights.a": "set in code", "data.weights.b": "default", "training.lora.targets[0]": "default"} {
+		if got := cfg.Where(path); got != want {
+			t.Errorf("Where(%s) = %q, want %q", path, got, want)
+		}
 	}
 }

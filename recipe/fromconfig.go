@@ -16,7 +16,8 @@ import (
 // is refused by cfg.Validate (with the line it came from), not here.
 func FromConfig(cfg *config.RunConfig) (Options, error) {
 	o := Defaults()
-	o.Notices = cfg.Notices()
+	// A copy: the notes below are this run's, not cfg's.
+	o.Notices = append([]string(nil), cfg.Notices()...)
 	o.NoCPUPool = os.Getenv("FTUNE_CPU_POOL") == "0"
 	var err error
 	if o.ModelDir, err = ResolveModel(cfg.Model.Path); err != nil {
@@ -54,10 +55,13 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	if len(op.Betas) == 2 {
 		o.Betas = [2]float64{op.Betas[0], op.Betas[1]}
 	}
-	o.Schedule, o.WarmupSteps = t.Schedule.Name, t.Schedule.WarmupSteps
 	o.BatchSize, o.GradAccum, o.Steps, o.Epochs = t.BatchSize, t.GradAccum, t.MaxSteps, t.MaxEpochs
-	if o.Steps > 0 && o.WarmupSteps > o.Steps {
-		o.WarmupSteps = o.Steps / 10 // the default warmup, scaled to a short run
+	// The default warmup is scaled to a short run, saying so; any other
+	// warmup longer than the run was refused by Validate (config.Warmup).
+	var note string
+	o.Schedule = t.Schedule.Name
+	if o.WarmupSteps, note = cfg.Warmup(); note != "" {
+		o.Notices = append(o.Notices, note)
 	}
 	o.MaxTime, o.ClipNorm, o.GradCheckpointing = time.Duration(t.MaxTime), t.ClipNorm, t.GradientCheckpointing
 	o.OffloadCheckpoints = t.OffloadCheckpoints
@@ -79,6 +83,9 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	o.EarlyStopMonitor, o.EarlyStopMode, o.EarlyStopMinDelta = es.Monitor, es.Mode, es.MinDelta
 	if es.Enabled {
 		o.EarlyStopPatience = es.Patience
+		if note := earlyStopReach(t); note != "" {
+			o.Notices = append(o.Notices, note)
+		}
 	}
 	o.OutDir, o.RunName, o.TensorBoard = t.Tracking.OutputDir, t.Tracking.RunName, t.Tracking.TensorBoard
 	o.Seed = t.Seed
@@ -86,12 +93,31 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	o.MaxDeviceMemory = int64(t.MaxDeviceMemory * (1 << 30))
 	o.GEMMProvider = t.GEMMProvider
 	o.AttentionKernel = t.AttentionKernel
-	// The run folder records the settings in effect.
-	cfg.Training.Schedule.WarmupSteps, cfg.Training.Eval.Every = o.WarmupSteps, o.EvalEvery
-	if o.Config, err = config.Resolved(cfg); err != nil {
+	// The run folder records the settings in effect (on a copy: the
+	// caller's config is left as it was given).
+	rec := cfg.Clone()
+	rec.Training.Schedule.WarmupSteps, rec.Training.Eval.Every = o.WarmupSteps, o.EvalEvery
+	if o.Config, err = config.Resolved(rec); err != nil {
 		return o, err
 	}
 	return o, nil
+}
+
+// earlyStopReach is a note when early stopping, on, cannot stop this run:
+// it stops after patience validations without improvement on the first,
+// so it needs patience+1 validations before the last step, and max_steps
+// with eval.every fixes how many there are. (None at all is refused by
+// Validate; eval.every 0 and max_epochs depend on the data.)
+func earlyStopReach(t config.TrainingConfig) string {
+	if t.MaxSteps <= 0 || t.Eval.Every <= 0 {
+		return ""
+	}
+	n := (t.MaxSteps - 1) / t.Eval.Every
+	if n >= t.EarlyStopping.Patience+1 {
+		return ""
+	}
+	return fmt.Sprintf("training.early_stopping: patience %d needs %d validations before the last step to stop the run, and max_steps %d with eval.every %d runs %d: early stopping cannot stop this run (lower eval.every or patience)",
+		t.EarlyStopping.Patience, t.EarlyStopping.Patience+1, t.MaxSteps, t.Eval.Every, n)
 }
 
 // ResolveModel maps "tiny-base" (or "") to the embedded model's folder and

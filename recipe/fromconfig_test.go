@@ -40,34 +40,41 @@ func leafCases(t *testing.T) map[string]leafCase {
 		t.Fatal(err)
 	}
 	files := []string{"data.files=[my.jsonl]"}
+	earlyStop := []string{"training.early_stopping.enabled=true"}
 	return map[string]leafCase{
-		"model.path":                              {value: model},
-		"model.dtype":                             {value: "bf16"},
-		"data.root":                               {value: "/somewhere/subjects"},
-		"data.files":                              {value: "[my.jsonl]"},
-		"data.format":                             {value: "csv", setup: files},
-		"data.shape":                              {value: "alpaca", setup: files},
-		"data.template":                           {value: "chatml"},
-		"data.enable_thinking":                    {value: "false"},
-		"data.subjects":                           {value: "[chemistry]"},
-		"data.mixing":                             {value: "uniform"},
-		"data.weights":                            {value: "{chemistry: 2, geography: 1}", setup: []string{"data.mixing=weights", "data.weights={chemistry: 1}"}},
-		"data.val_split":                          {value: "0.2"},
-		"training.adapters":                       {value: "per-subject"},
-		"training.objective":                      {value: "dpo"},
-		"training.lora.targets":                   {value: "[q_proj, v_proj]"},
-		"training.lora.modules_to_save":           {value: "[embed_tokens, lm_head]"},
-		"training.optimizer.name":                 {value: "sgd"},
-		"training.optimizer.betas":                {value: "[0.8, 0.99]"},
-		"training.schedule.name":                  {value: "linear"},
-		"training.spike_factor":                   {value: "3"},
-		"training.max_time":                       {value: "30m"},
-		"training.eval.generation.samples":        {value: "1"},
-		"training.checkpointing.monitor":          {value: "val/perplexity"},
-		"training.checkpointing.mode":             {value: "max"},
-		"training.early_stopping.monitor":         {value: "val/token_accuracy"},
-		"training.early_stopping.mode":            {value: "max"},
-		"training.early_stopping.patience":        {value: "7", setup: []string{"training.early_stopping.enabled=true"}},
+		"model.path":                        {value: model},
+		"model.dtype":                       {value: "bf16"},
+		"data.root":                         {value: "/somewhere/subjects"},
+		"data.files":                        {value: "[my.jsonl]"},
+		"data.format":                       {value: "csv", setup: files},
+		"data.shape":                        {value: "alpaca", setup: files},
+		"data.template":                     {value: "chatml"},
+		"data.enable_thinking":              {value: "false"},
+		"data.subjects":                     {value: "[chemistry]"},
+		"data.mixing":                       {value: "uniform"},
+		"data.weights":                      {value: "{chemistry: 2, geography: 1}", setup: []string{"data.mixing=weights", "data.weights={chemistry: 1}"}},
+		"data.val_split":                    {value: "0.2"},
+		"training.adapters":                 {value: "per-subject"},
+		"training.objective":                {value: "dpo"},
+		"training.lora.targets":             {value: "[q_proj, v_proj]"},
+		"training.lora.modules_to_save":     {value: "[embed_tokens, lm_head]"},
+		"training.optimizer.name":           {value: "sgd"},
+		"training.optimizer.betas":          {value: "[0.8, 0.99]"},
+		"training.schedule.name":            {value: "linear"},
+		"training.spike_factor":             {value: "3"},
+		"training.max_time":                 {value: "30m"},
+		"training.eval.generation.samples":  {value: "1"},
+		"training.checkpointing.monitor":    {value: "val/perplexity"},
+		"training.checkpointing.mode":       {value: "max"},
+		"training.early_stopping.monitor":   {value: "val/token_accuracy", setup: earlyStop},
+		"training.early_stopping.mode":      {value: "max", setup: earlyStop},
+		"training.early_stopping.patience":  {value: "7", setup: earlyStop},
+		"training.early_stopping.min_delta": {setup: earlyStop},
+		// Settings the run uses only with another one (Validate refuses
+		// them changed without it).
+		"training.max_epochs":                     {setup: []string{"training.max_steps=0"}},
+		"training.optimizer.momentum":             {setup: []string{"training.optimizer.name=sgd"}},
+		"training.dpo.beta":                       {setup: []string{"training.objective=dpo"}},
 		"training.tracking.output_dir":            {value: "/somewhere/runs"},
 		"training.tracking.run_name":              {value: "leaf"},
 		"training.device":                         {value: "cpu"},
@@ -116,14 +123,15 @@ func TestEveryConfigLeafReachesTheRun(t *testing.T) {
 				return
 			}
 			c, ok := cases[leaf]
+			if c.value == "" && ok && c.setup == nil {
+				t.Fatalf("leafCases lists %s with neither a value nor a setup", leaf)
+			}
 			if c.value == "" {
 				v, err := derivedValue(def, leaf)
 				if err != nil {
 					t.Fatalf("%v: add %s to leafCases with a valid non-default value", err, leaf)
 				}
 				c.value = v
-			} else if !ok {
-				t.Fatalf("no value for %s", leaf)
 			}
 			base := options(t, c.setup)
 			got := options(t, append(append([]string(nil), c.setup...), leaf+"="+c.value))
@@ -275,5 +283,61 @@ func TestCPUPoolSwitchReachesTheOptions(t *testing.T) {
 		if o.NoCPUPool != off {
 			t.Errorf("FTUNE_CPU_POOL=%q: NoCPUPool %v, want %v", env, o.NoCPUPool, off)
 		}
+	}
+}
+
+// TestShortRunWarmup: ftune init's file (every default written out) with
+// --max-steps 5 runs like plain --max-steps 5: the default warmup scaled
+// to the run, with a note saying so, and config.yaml recording what was
+// used. The caller's config is left as given.
+func TestShortRunWarmup(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	var init bytes.Buffer
+	if err := config.WriteInit(&init); err != nil {
+		t.Fatal(err)
+	}
+	fromInit, err := config.Parse(init.Bytes(), "run.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cfg := range map[string]*config.RunConfig{"default": config.Default(), "init file": fromInit} {
+		if err := config.ApplyFlag(cfg, "--max-steps", "training.max_steps", "5"); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		o, err := FromConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.WarmupSteps != 0 || len(o.Notices) != 1 || !strings.Contains(o.Notices[0], "the default 10 warmup steps exceed training.max_steps (5): the run warms up for 0") {
+			t.Fatalf("%s: warmup %d, notices %q", name, o.WarmupSteps, o.Notices)
+		}
+		if !strings.Contains(string(o.Config), "warmup_steps: 0") {
+			t.Fatalf("%s: config.yaml does not record the warmup used:\n%s", name, o.Config)
+		}
+		if cfg.Training.Schedule.WarmupSteps != 10 || cfg.Training.Eval.Every != 80 || len(cfg.Notices()) != 0 {
+			t.Fatalf("%s: FromConfig changed its argument: warmup %d, eval.every %d, notices %q", name,
+				cfg.Training.Schedule.WarmupSteps, cfg.Training.Eval.Every, cfg.Notices())
+		}
+	}
+	// Steps the warmup fits in: no note.
+	if o := options(t, []string{"training.max_steps=10"}); o.WarmupSteps != 10 || len(o.Notices) != 0 {
+		t.Fatalf("warmup %d, notices %q", o.WarmupSteps, o.Notices)
+	}
+}
+
+// TestEarlyStoppingThatCannotStopIsNoted: patience p needs p+1
+// validations before the last step; fewer, and the run says early
+// stopping cannot stop it.
+func TestEarlyStoppingThatCannotStopIsNoted(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	o := options(t, []string{"training.early_stopping.enabled=true"}) // 240 steps, eval every 80, patience 3
+	if len(o.Notices) != 1 || !strings.Contains(o.Notices[0], "patience 3 needs 4 validations before the last step to stop the run, and max_steps 240 with eval.every 80 runs 2") {
+		t.Fatalf("notices %q", o.Notices)
+	}
+	if o := options(t, []string{"training.early_stopping.enabled=true", "training.eval.every=20"}); len(o.Notices) != 0 {
+		t.Fatalf("notices %q", o.Notices)
 	}
 }

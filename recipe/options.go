@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/dist"
 	"github.com/ftune/ftune/train"
 )
@@ -268,8 +269,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("recipe: set steps or epochs (> 0), got %d and %d", o.Steps, o.Epochs)
 	case o.BatchSize <= 0 || o.GradAccum <= 0:
 		return fmt.Errorf("recipe: batch size and gradient accumulation must be > 0")
-	case o.SeqLen < 16:
-		return fmt.Errorf("recipe: sequence length %d is too short (≥ 16)", o.SeqLen)
+	case o.SeqLen < config.MinMaxLength:
+		// config.Validate refuses it first, naming the line; this is for
+		// programs that build Options themselves.
+		return fmt.Errorf("recipe: sequence length %d is too short (data.max_length ≥ %d)", o.SeqLen, config.MinMaxLength)
 	case o.LR <= 0:
 		return fmt.Errorf("recipe: learning rate must be > 0")
 	case o.R <= 0 || o.Alpha <= 0:

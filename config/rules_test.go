@@ -1,0 +1,188 @@
+package config
+
+import (
+	"bytes"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ftune/ftune/data/chat"
+	"github.com/ftune/ftune/data/format"
+)
+
+// TestCloneSharesNothing sets every slice and map of a config to a
+// non-empty value, clones it, changes every slice element and map entry of
+// the clone, and checks the original did not change: a slice or map field
+// added later and not copied fails here.
+func TestCloneSharesNothing(t *testing.T) {
+	orig, want := Default(), Default() // want: the same values, built apart (not by Clone)
+	n := fill(reflect.ValueOf(orig).Elem())
+	fill(reflect.ValueOf(want).Elem())
+	if n < 5 {
+		t.Fatalf("filled %d slices and maps; the walk is broken", n)
+	}
+	c := orig.Clone()
+	mutate(reflect.ValueOf(c).Elem())
+	if !reflect.DeepEqual(*orig, *want) {
+		t.Fatalf("changing the clone changed the original:\n got  %+v\n want %+v", *orig, *want)
+	}
+	if reflect.DeepEqual(*c, *want) {
+		t.Fatal("the mutation changed nothing: the test is broken")
+	}
+}
+
+// fill gives every nil or empty slice and map below v one element, and
+// counts the slices and maps.
+func fill(v reflect.Value) int {
+	n := 0
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				n += fill(v.Field(i))
+			}
+		}
+	case reflect.Slice:
+		if v.Len() == 0 {
+			v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+		}
+		n++
+	case reflect.Map:
+		if v.Len() == 0 {
+			v.Set(reflect.MakeMap(v.Type()))
+			v.SetMapIndex(reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem())
+		}
+		n++
+	}
+	return n
+}
+
+// mutate changes every element of every slice and the value of every map
+// entry below v in place (what a shared backing array or map would show).
+func mutate(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				mutate(v.Field(i))
+			}
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			change(v.Index(i))
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			e := reflect.New(v.Type().Elem()).Elem()
+			e.Set(v.MapIndex(k))
+			change(e)
+			v.SetMapIndex(k, e)
+		}
+		v.SetMapIndex(reflect.ValueOf("added-by-mutate").Convert(v.Type().Key()), reflect.New(v.Type().Elem()).Elem())
+	}
+}
+
+func change(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(v.String() + "-changed")
+	case reflect.Float64:
+		v.SetFloat(v.Float() + 1)
+	case reflect.Int, reflect.Int64:
+		v.SetInt(v.Int() + 1)
+	case reflect.Bool:
+		v.SetBool(!v.Bool())
+	default:
+		panic("change: add a case for " + v.Type().String())
+	}
+}
+
+// TestWarmupOneRule: the default warmup on a run shorter than it is
+// scaled with a note, wherever the 10 came from; any other warmup longer
+// than the run is refused, wherever it came from, code included.
+func TestWarmupOneRule(t *testing.T) {
+	var init bytes.Buffer
+	if err := WriteInit(&init); err != nil {
+		t.Fatal(err)
+	}
+	fromInit, err := Parse(init.Bytes(), "run.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := 0
+	for i, l := range strings.Split(init.String(), "\n") {
+		if strings.TrimSpace(l) == "warmup_steps: 10" {
+			line = i + 1
+		}
+	}
+	for name, cfg := range map[string]*RunConfig{"default": Default(), "init file": fromInit} {
+		if err := ApplyFlag(cfg, "--max-steps", "training.max_steps", "5"); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("%s, --max-steps 5: %v", name, err)
+		}
+		steps, note := cfg.Warmup()
+		if steps != 0 || !strings.Contains(note, "training.schedule.warmup_steps: the default 10 warmup steps exceed training.max_steps (5): the run warms up for 0") {
+			t.Fatalf("%s: warmup %d, note %q", name, steps, note)
+		}
+		if name == "init file" && !strings.HasPrefix(note, "run.yaml:"+strconv.Itoa(line)+": ") {
+			t.Fatalf("init file: note %q does not name run.yaml:%d", note, line)
+		}
+	}
+	// Set in code: refused, naming it (it used to validate and run with
+	// warmup 0).
+	cfg := Default()
+	cfg.Training.Schedule.WarmupSteps, cfg.Training.MaxSteps = 50, 4
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "training.schedule.warmup_steps (set in code): 50 warmup steps exceed training.max_steps (4)") {
+		t.Fatalf("got %v", err)
+	}
+	// A warmup that fits is used as given, without a note.
+	cfg.Training.Schedule.WarmupSteps = 3
+	if steps, note := cfg.Warmup(); steps != 3 || note != "" {
+		t.Fatalf("warmup %d note %q", steps, note)
+	}
+}
+
+// TestInitFileShortRun: the file ftune init writes holds every default;
+// unchanged, with the shortcuts a smoke run uses, none of the checks of
+// settings the run would ignore may fire.
+func TestInitFileShortRun(t *testing.T) {
+	var init bytes.Buffer
+	if err := WriteInit(&init); err != nil {
+		t.Fatal(err)
+	}
+	for _, sets := range [][]string{nil, {"training.max_steps=5"}, {"training.max_steps=1"}, {"training.optimizer.name=sgd"}, {"training.max_steps=0"}} {
+		cfg, err := Parse(init.Bytes(), "run.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Apply(cfg, sets); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("init file with %v: %v", sets, err)
+		}
+	}
+}
+
+// TestNamesMatchTheEngine: the names config accepts are the ones data/chat
+// and data/format implement (config mirrors them so as not to load the
+// engine; this test is where the two meet).
+func TestNamesMatchTheEngine(t *testing.T) {
+	got := slices.Sorted(slices.Values(slices.DeleteFunc(slices.Clone(templates), func(s string) bool { return s == "auto" })))
+	if want := chat.BuiltinNames(); !slices.Equal(got, want) {
+		t.Errorf("data.template accepts %v, data/chat has the built-ins %v", got, want)
+	}
+	kinds := []format.Kind{format.KindJSONL, format.KindJSON, format.KindCSV, format.KindTSV, format.KindText, format.KindParquet}
+	for _, k := range kinds {
+		if !slices.Contains(formats, string(k)) {
+			t.Errorf("data.format does not accept %q, which data/format reads", k)
+		}
+	}
+	if len(formats) != len(kinds)+1 {
+		t.Errorf("data.format accepts %v, data/format reads %v (and auto)", formats, kinds)
+	}
+}
