@@ -46,8 +46,11 @@ const (
 type Reply struct {
 	Text         string
 	PromptTokens int
-	Tokens       int    // new tokens, the stop token included
-	Stopped      string // StopToken, StopLength or StopContext
+	Tokens       int // new tokens, the stop token included
+	// Stopped is why generation ended: StopToken, StopLength or
+	// StopContext; "" when it ended on an error (a cancelled ctx, an
+	// error from OnText, invalid options), which is no stop.
+	Stopped string
 	// DroppedTurns counts the oldest messages a Conversation removed so
 	// that the prompt fits the context (0 for Generate and Chat).
 	DroppedTurns int
@@ -157,6 +160,9 @@ func (m *Model) generate(ctx context.Context, prompt []int, opt GenerateOptions)
 	}
 	r.Text, r.Tokens = sb.String(), len(out)
 	switch {
+	case err != nil:
+		// Fewer tokens than MaxNewTokens here say nothing about the
+		// context: the error cut generation short (or it never began).
 	case len(out) > 0 && slices.Contains(m.stops, out[len(out)-1]):
 		r.Stopped = StopToken
 	case len(out) < opt.MaxNewTokens:

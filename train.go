@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/dist"
@@ -32,10 +34,11 @@ type Evaluation = recipe.Evaluation
 // bundled subjects).
 func DefaultConfig() *RunConfig { return config.Default() }
 
-// Train runs a fine-tuning as `ftune train` does: cfg is validated, mapped
-// onto a run (recipe.FromConfig) and run; progress and results go to log
-// (nil discards them). Cancelling ctx stops after the current step, with
-// the checkpoint saved.
+// Train runs a fine-tuning as `ftune train` does: cfg (nil: DefaultConfig)
+// is validated, mapped onto a run (recipe.FromConfig) and run; progress
+// and results go to log (nil discards them). cfg itself is left as it was:
+// the run works on a copy. Cancelling ctx stops after the current step,
+// with the checkpoint saved.
 func Train(ctx context.Context, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
 	return TrainWith(ctx, cfg, TrainOptions{Log: log})
 }
@@ -45,7 +48,11 @@ type TrainOptions struct {
 	Log      io.Writer // progress and results; nil discards them
 	Progress bool      // a progress bar on Log instead of one line per logged step
 	// Resume continues the run in this folder from its newest usable
-	// checkpoint; cfg must be the run's own (its config.yaml).
+	// checkpoint; cfg must be the run's own (its config.yaml). A setting
+	// outside ResumeSafe that differs from the config the run started
+	// with (recorded in its options.json) is refused, wrapping
+	// ErrResumeChanged; the changes allowed are printed to Log and
+	// recorded in the folder's config.yaml.
 	Resume string
 	// TokenCache is a folder of token caches (`ftune data prepare`) read
 	// instead of tokenising, built there when missing or stale.
@@ -66,12 +73,27 @@ type TrainOptions struct {
 
 // TrainWith is Train with the settings outside the run file.
 func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainResult, error) {
+	if cfg == nil {
+		cfg = DefaultConfig()
+	}
+	// A deep copy: nothing done to the config on the way may reach the
+	// caller's and carry into its next run (recipe.FromConfig once wrote
+	// the settings in effect, a warmup and an evaluation interval cut to a
+	// short run, into the config it was given).
+	cfg = cfg.Clone()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	o, err := recipe.FromConfig(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if opt.Resume != "" {
+		// Only rank 0 writes the run folder; every worker refuses alike.
+		write := opt.Comm == nil || opt.Comm.Rank() == 0
+		if err := checkResume(opt.Resume, cfg, o.Config, opt.Log, write); err != nil {
+			return nil, err
+		}
 	}
 	o.Log, o.Progress, o.ResumeDir, o.TokenCache = opt.Log, opt.Progress, opt.Resume, opt.TokenCache
 	o.PaceCollector = opt.PaceCollector
@@ -80,6 +102,151 @@ func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainRes
 		o.Device = recipe.WorkerDevice(o.Device, opt.LocalRank)
 	}
 	return recipe.Run(ctx, o)
+}
+
+// ResumeSafe are the keys a resumed run may change: they extend or bound
+// the run, say where it computes or how it holds its memory (gradient
+// checkpointing and offload are bit for bit the same step; MLP chunks
+// reorder a float32 sum), and leave the optimisation up to the checkpoint
+// as it was. Any other change (learning rate, lengths, data, adapter
+// shape) would continue one run with another's settings.
+var ResumeSafe = []string{"training.max_steps", "training.max_time", "training.device", "training.precision", "training.max_device_memory", "training.gemm_provider", "training.attention_kernel",
+	"training.gradient_checkpointing", "training.offload_checkpoints", "training.mlp_chunk_tokens"}
+
+// ErrResumeChanged is wrapped when a resume's config changes a setting
+// outside ResumeSafe from the one the run started with.
+var ErrResumeChanged = errors.New("the config differs from the one the run started with")
+
+// checkResume refuses a resume whose config changes a key outside
+// ResumeSafe, compared with the config the run started with (startConfig:
+// not config.yaml, which a user may edit), and names each with its old and
+// new value and where it was set. When write (rank 0), the changes that
+// are allowed, compared with config.yaml (what the folder says the run did
+// so far), are printed to log and recorded by rewriting config.yaml with
+// resolved (cfg as in effect, recipe.Options.Config), as `ftune train
+// --resume` always did.
+func checkResume(dir string, cfg *RunConfig, resolved []byte, log io.Writer, write bool) error {
+	start, from, err := startConfig(dir)
+	if err != nil {
+		return err
+	}
+	// resolved is cfg as the run records it (with the settings in effect),
+	// the same form as the recorded configs it is compared with.
+	now, err := config.Parse(resolved, "the resolved config")
+	if err != nil {
+		return fmt.Errorf("resume %s: %w", dir, err)
+	}
+	// The settings in effect follow max_steps (an evaluation interval or
+	// the default warmup cut to a short run): resolved for the run's
+	// starting max_steps, what is left to differ is what cfg changed, not
+	// what a longer or shorter run adjusts.
+	same := cfg.Clone()
+	same.Training.MaxSteps = start.Training.MaxSteps
+	o, err := recipe.FromConfig(same)
+	if err != nil {
+		return fmt.Errorf("resume %s: %w", dir, err)
+	}
+	asStarted, err := config.Parse(o.Config, "the resolved config")
+	if err != nil {
+		return fmt.Errorf("resume %s: %w", dir, err)
+	}
+	yamlPath := filepath.Join(dir, "config.yaml")
+	recorded, yamlErr := config.Load(yamlPath)
+	var editedKeys []config.Change // what config.yaml changed since the start
+	if yamlErr == nil {
+		editedKeys = config.Diff(start, recorded)
+	}
+	var bad []string
+	edited := false
+	for _, c := range config.Diff(start, asStarted) {
+		if slices.Contains(ResumeSafe, c.Path) {
+			continue
+		}
+		line := "  " + c.String()
+		if at := whereSet(cfg, start, c); at != "" {
+			line += " (" + at + ")"
+		}
+		bad = append(bad, line)
+		// A key config.yaml changed too: the file was edited after the
+		// run started, which the user may not know a resume refuses.
+		if slices.ContainsFunc(editedKeys, func(d config.Change) bool { return d.Path == c.Path }) {
+			edited = true
+		}
+	}
+	if len(bad) > 0 {
+		hint := ""
+		if edited {
+			hint = fmt.Sprintf(" (%s was edited after the run started: put those keys back)", yamlPath)
+		}
+		return fmt.Errorf("resume %s: %w (%s) in settings that would change its optimisation:\n%s\na resumed run may change only %s; start a new run for the others%s",
+			dir, ErrResumeChanged, from, strings.Join(bad, "\n"), strings.Join(ResumeSafe, ", "), hint)
+	}
+	base := recorded
+	if yamlErr != nil {
+		base = start // config.yaml unreadable: it is rewritten whole
+	}
+	changes := config.Diff(base, now)
+	if !write || len(changes) == 0 && yamlErr == nil {
+		return nil // the other workers would print the changes again
+	}
+	if log != nil {
+		for _, c := range changes {
+			fmt.Fprintln(log, c)
+		}
+	}
+	// config.yaml says what the run does from now on.
+	if err := fsutil.WriteFileAtomic(yamlPath, resolved, 0o644); err != nil {
+		return fmt.Errorf("resume %s: %w", dir, err)
+	}
+	return nil
+}
+
+// whereSet is where cfg's value of a changed key came from ("" when not
+// known). cfg.Where keeps the line of the file cfg was read from even
+// after code changed the value: that line is named only when the file
+// says the new value, else the change was made in code.
+func whereSet(cfg, start *RunConfig, c config.Change) string {
+	at := cfg.Where(c.Path)
+	if at == "default" {
+		return ""
+	}
+	if f := cfg.File(); f == "" || !strings.HasPrefix(at, f+":") {
+		return at
+	}
+	file, err := config.Load(cfg.File())
+	if err == nil && slices.Contains(config.Diff(start, file), c) {
+		return at
+	}
+	return "set in code"
+}
+
+// startConfig is the config a run started with: the one recorded in its
+// options.json (written once, when the run starts, and not meant to be
+// edited), with from naming it. A folder without it (written before
+// options.json held the config) falls back to config.yaml.
+func startConfig(dir string) (cfg *RunConfig, from string, err error) {
+	path := filepath.Join(dir, "options.json")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		var rec struct{ Config []byte }
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return nil, "", fmt.Errorf("resume %s: %s: %w", dir, path, err)
+		}
+		if len(rec.Config) > 0 {
+			from = "recorded in " + path
+			if cfg, err = config.Parse(rec.Config, path); err != nil {
+				return nil, "", fmt.Errorf("resume %s: the config %s: %w", dir, from, err)
+			}
+			return cfg, from, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, "", fmt.Errorf("resume %s: %w", dir, err)
+	}
+	path = filepath.Join(dir, "config.yaml")
+	if cfg, err = config.Load(path); err != nil {
+		return nil, "", fmt.Errorf("resume %s: not a run folder: %w", dir, err)
+	}
+	return cfg, "recorded in " + path, nil
 }
 
 // Example is one training conversation (the assistant's messages are
@@ -141,9 +308,9 @@ func FineTunePreferences(ctx context.Context, prefs []Preference, cfg *RunConfig
 	if cfg == nil {
 		cfg = DefaultConfig()
 	}
-	c := *cfg
+	c := cfg.Clone()
 	c.Training.Objective = "dpo"
-	return trainInMemory(ctx, lines, &c, log)
+	return trainInMemory(ctx, lines, c, log)
 }
 
 // jsonLines checks each item and writes it as a JSON line; an item that
@@ -182,9 +349,9 @@ func trainInMemory(ctx context.Context, lines []byte, cfg *RunConfig, log io.Wri
 	if err := fsutil.WriteFileAtomic(filepath.Join(root, "examples", "train.jsonl"), lines, 0o644); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
-	c := *cfg
+	c := cfg.Clone()
 	c.Data.Root, c.Data.Files, c.Data.Subjects = root, nil, nil
-	return Train(ctx, &c, log)
+	return Train(ctx, c, log)
 }
 
 // EvaluateOptions control Evaluate.
@@ -210,7 +377,9 @@ func Evaluate(ctx context.Context, opt EvaluateOptions) (Evaluation, error) {
 	if cfg == nil {
 		cfg = DefaultConfig()
 	}
-	c := *cfg
+	// A deep copy: the model path set below, and anything done to the
+	// config on the way, stay out of the caller's (see TrainWith).
+	c := cfg.Clone()
 	switch {
 	case opt.Adapter != "":
 		dir, note, err := ResolveBase(opt.Adapter, opt.Model)
@@ -227,7 +396,7 @@ func Evaluate(ctx context.Context, opt EvaluateOptions) (Evaluation, error) {
 	if err := c.Validate(); err != nil {
 		return Evaluation{}, err
 	}
-	o, err := recipe.FromConfig(&c)
+	o, err := recipe.FromConfig(c)
 	if err != nil {
 		return Evaluation{}, err
 	}

@@ -45,8 +45,17 @@ func nonFinite(params []optim.Param) (name string, ok bool) {
 	return "", true
 }
 
-// lowerLR is the advice for a diverged or collapsed run.
+// lowerLR is the advice for a diverged or collapsed run: lower the
+// learning rate, unless no update was ever applied. A run that diverges
+// with State.Step 0 (every step so far skipped, BadSteps counting them)
+// has the weights it was loaded with, so no learning rate can have caused
+// its non-finite loss or gradient: blaming it would send the user after
+// the wrong setting.
 func (t *Trainer) lowerLR() string {
+	if t.State.Step == 0 && t.State.BadSteps > 0 {
+		return "no update was ever applied, so the learning rate is not the cause: the model's forward pass gives a non-finite loss or gradient with the weights as loaded; " +
+			"check the base model's weights for NaN or Inf, the data, and the settings that scale the forward pass (training.lora.alpha, training.neftune_alpha)"
+	}
 	return fmt.Sprintf("lower the learning rate (training.optimizer.lr, now %g)", t.Cfg.LR)
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -19,7 +18,6 @@ import (
 	"github.com/ftune/ftune"
 	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/dist"
-	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/internal/shell"
 	"github.com/ftune/ftune/recipe"
 )
@@ -127,12 +125,11 @@ are shortcuts for the common ones.`,
   ftune train --resume runs/20261126-114016   # continue after Ctrl-C or a crash`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, changes, err := tf.config(cmd, values)
+			cfg, err := tf.config(cmd, values)
 			if err != nil {
 				return err
 			}
-			o, err := recipe.FromConfig(cfg)
-			if err != nil {
+			if _, err := recipe.FromConfig(cfg); err != nil {
 				return err
 			}
 			if tf.nproc != 1 {
@@ -147,11 +144,9 @@ are shortcuts for the common ones.`,
 			// Close after a failed collective aborts the whole job, so a
 			// hung peer does not outlive this worker.
 			defer comm.Close()
-			if tf.resume != "" && comm.Rank() == 0 {
-				if err := recordResumeChanges(cmd, tf.resume, changes, o.Config); err != nil {
-					return err
-				}
-			}
+			// On --resume, TrainWith refuses what the run may not change
+			// since it started (config.yaml edited by hand included), and
+			// prints and records in config.yaml the changes it may.
 			w := cmd.OutOrStdout()
 			f, isFile := w.(*os.File)
 			res, err := ftune.TrainWith(cmd.Context(), cfg, ftune.TrainOptions{
@@ -203,18 +198,20 @@ are shortcuts for the common ones.`,
 
 // config assembles the run's configuration: the run file (-c), or the
 // run's own config.yaml when resuming, then --set, then the shortcut flags,
-// validated. When resuming, changes are the keys that differ from the
-// run's config.yaml (only resumeSafe ones are allowed).
-func (tf *trainFlags) config(cmd *cobra.Command, values map[string]*shortcutValue) (*config.RunConfig, []config.Change, error) {
+// validated. When resuming, a flag or --set may change only the
+// ftune.ResumeSafe keys of the run's config.yaml (refused here, naming the
+// flag); ftune.TrainWith then checks the result against the config the
+// run started with, which catches a config.yaml edited by hand.
+func (tf *trainFlags) config(cmd *cobra.Command, values map[string]*shortcutValue) (*config.RunConfig, error) {
 	var base *config.RunConfig
 	if tf.resume != "" {
 		dir, err := resumeFolder(tf.resume)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		tf.resume = dir
 		if base, err = config.Load(filepath.Join(dir, "config.yaml")); err != nil {
-			return nil, nil, fmt.Errorf("--resume %s: %w", dir, err)
+			return nil, fmt.Errorf("--resume %s: %w", dir, err)
 		}
 	}
 	cfg := config.Default()
@@ -222,44 +219,42 @@ func (tf *trainFlags) config(cmd *cobra.Command, values map[string]*shortcutValu
 	case tf.configPath != "":
 		var err error
 		if cfg, err = config.Load(tf.configPath); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	case base != nil:
 		cfg = base.Clone()
 	}
 	if err := config.Apply(cfg, tf.sets); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	for _, s := range shortcuts {
 		if f := cmd.Flags().Lookup(s.flag); f != nil && f.Changed {
 			if err := config.ApplyFlag(cfg, "--"+s.flag, s.path, values[s.flag].yaml()); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
 	}
 	if tf.memoryLean {
 		for _, p := range []string{"model.load_in_4bit", "training.gradient_checkpointing"} {
 			if err := config.ApplyFlag(cfg, "--memory-lean", p, "true"); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
 	}
 	if tf.perSubject {
 		if err := config.ApplyFlag(cfg, "--per-subject", "training.adapters", "per-subject"); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	var changes []config.Change
 	if base != nil {
-		changes = config.Diff(base, cfg)
-		if err := refuseResumeChanges(tf.resume, cfg, changes); err != nil {
-			return nil, nil, err
+		if err := refuseResumeChanges(tf.resume, cfg, config.Diff(base, cfg)); err != nil {
+			return nil, err
 		}
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return cfg, changes, nil
+	return cfg, nil
 }
 
 // tryIt is a command that asks the trained adapter a question held out
@@ -285,15 +280,6 @@ func tryIt(r *recipe.Result) string {
 	return shell.Command(shell.Program(), args...) // no held-out question: an interactive chat
 }
 
-// resumeSafe are the keys `train --resume` may change: they extend or bound
-// the run, say where it computes or how it holds its memory (gradient
-// checkpointing and offload are bit for bit the same step; MLP chunks
-// reorder a float32 sum), and leave the optimisation up to the checkpoint
-// as it was. Any other change (learning rate, lengths, data, adapter
-// shape) would continue one run with another's settings.
-var resumeSafe = []string{"training.max_steps", "training.max_time", "training.device", "training.precision", "training.max_device_memory", "training.gemm_provider", "training.attention_kernel",
-	"training.gradient_checkpointing", "training.offload_checkpoints", "training.mlp_chunk_tokens"}
-
 // resumeFolder checks that dir is a run folder, and points a checkpoint
 // folder (RUN/checkpoints/step-…) or RUN/checkpoints at its run.
 func resumeFolder(dir string) (string, error) {
@@ -314,11 +300,14 @@ func resumeFolder(dir string) (string, error) {
 	return clean, nil
 }
 
-// refuseResumeChanges names every change that is not resumeSafe.
+// refuseResumeChanges names every change that is not ftune.ResumeSafe,
+// with the flag or --set that made it (ftune.TrainWith refuses them too,
+// but cannot name the flag, and here they are refused before a
+// --nproc-per-node relaunch).
 func refuseResumeChanges(dir string, cfg *config.RunConfig, changes []config.Change) error {
 	var bad []string
 	for _, c := range changes {
-		if !slices.Contains(resumeSafe, c.Path) {
+		if !slices.Contains(ftune.ResumeSafe, c.Path) {
 			bad = append(bad, fmt.Sprintf("  %s (%s)", c, cfg.Where(c.Path)))
 		}
 	}
@@ -326,23 +315,7 @@ func refuseResumeChanges(dir string, cfg *config.RunConfig, changes []config.Cha
 		return nil
 	}
 	return fmt.Errorf("--resume %s: these settings differ from the run's config.yaml and would change its optimisation:\n%s\na resumed run may change only %s; start a new run for the others",
-		dir, strings.Join(bad, "\n"), strings.Join(resumeSafe, ", "))
-}
-
-// recordResumeChanges prints the allowed changes and rewrites the run's
-// config.yaml (atomically) so that it says what the run does from now on.
-func recordResumeChanges(cmd *cobra.Command, dir string, changes []config.Change, resolved []byte) error {
-	if len(changes) == 0 {
-		return nil
-	}
-	w := cmd.OutOrStdout()
-	for _, c := range changes {
-		fmt.Fprintln(w, c)
-	}
-	return fsutil.WriteAtomic(filepath.Join(dir, "config.yaml"), 0o644, func(f io.Writer) error {
-		_, err := f.Write(resolved)
-		return err
-	})
+		dir, strings.Join(bad, "\n"), strings.Join(ftune.ResumeSafe, ", "))
 }
 
 // relaunch runs this command again as n data-parallel workers under

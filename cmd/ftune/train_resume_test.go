@@ -61,3 +61,51 @@ func TestResumeOverrides(t *testing.T) {
 		t.Fatalf("config.yaml does not record max_steps 2: %v\n%s", err, now)
 	}
 }
+
+// TestResumeEditedConfig: editing a run's config.yaml before --resume got
+// around the rule on what a resume may change: a learning rate raised
+// from 0.002 to 0.5 was applied silently, and a LoRA rank lowered from 16
+// to 8 failed as "no checkpoint" without a word about the edit. Both are
+// refused against the config the run started with, naming each key, its
+// values and its line; max_steps edited there is still allowed.
+func TestResumeEditedConfig(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	outDir := t.TempDir()
+	if out, err := run(t, "train", "--max-steps", "1", "--output", outDir, "--run-name", "r", "--batch-size", "2", "--seq-len", "64", "--eval-questions", "0",
+		"--set", "training.eval.generation.samples=0", "--set", "training.checkpointing.every=1", "--no-progress"); err != nil {
+		t.Fatalf("first part: %v\n%s", err, out)
+	}
+	dir := filepath.Join(outDir, "r")
+	cfgPath := filepath.Join(dir, "config.yaml")
+	orig, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(from, to string) string {
+		s := strings.Replace(string(orig), from, to, 1)
+		if s == string(orig) {
+			t.Fatalf("config.yaml has no %q", from)
+		}
+		if err := os.WriteFile(cfgPath, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for _, c := range []struct{ from, to, want string }{
+		{"lr: 0.002", "lr: 0.5", "training.optimizer.lr: 0.002 → 0.5 (" + cfgPath + ":"},
+		{"r: 16", "r: 8", "training.lora.r: 16 → 8 (" + cfgPath + ":"},
+	} {
+		edited := edit(c.from, c.to)
+		out, err := run(t, "train", "--resume", dir, "--no-progress")
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "was edited after the run started") {
+			t.Fatalf("resume with %q edited to %q: %v\n%s\nwant %q", c.from, c.to, err, out, c.want)
+		}
+		if now, _ := os.ReadFile(cfgPath); string(now) != edited {
+			t.Fatal("a refused resume rewrote config.yaml")
+		}
+	}
+	edit("max_steps: 1", "max_steps: 2")
+	if out, err := run(t, "train", "--resume", dir, "--no-progress"); err != nil || !strings.Contains(out, "== after training (2 steps)") {
+		t.Fatalf("resume with max_steps edited: %v\n%s", err, out)
+	}
+}

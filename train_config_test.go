@@ -1,0 +1,69 @@
+package ftune
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/ftune/ftune/config"
+)
+
+// tinyTrainConfig is the main job cut to a couple of seconds: tiny-base,
+// short rows, no generated answers, its run folder under dir.
+func tinyTrainConfig(dir string, steps int) *RunConfig {
+	cfg := DefaultConfig()
+	cfg.Training.MaxSteps, cfg.Training.BatchSize, cfg.Data.MaxLength = steps, 2, 64
+	cfg.Training.Eval.Generation.Questions, cfg.Training.Eval.Generation.Samples = 0, 0
+	cfg.Training.Checkpointing.Every = 1
+	cfg.Training.Tracking.OutputDir, cfg.Training.Tracking.RunName = dir, "r"
+	return cfg
+}
+
+// TestTrainLeavesTheConfig: Train used to write the settings in effect
+// for its short run (warmup 0, eval.every 2) into the caller's config, so
+// that the caller's next, longer run trained with them. The caller's
+// config is now left exactly as it was.
+func TestTrainLeavesTheConfig(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	cfg := tinyTrainConfig(t.TempDir(), 2)
+	before := cfg.Clone()
+	if _, err := Train(context.Background(), cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if d := config.Diff(before, cfg); len(d) > 0 {
+		t.Fatalf("Train changed the caller's config: %v", d)
+	}
+}
+
+// TestEvaluateLeavesTheConfig: Evaluate maps the config as Train does; the
+// caller's config stays as it was.
+func TestEvaluateLeavesTheConfigAsTrainDoes(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	cfg := tinyTrainConfig(t.TempDir(), 2)
+	cfg.Data.Subjects = []string{"chemistry"}
+	cfg.Training.Eval.MaxBatches = 1
+	before := cfg.Clone()
+	if _, err := Evaluate(context.Background(), EvaluateOptions{Config: cfg, Model: TinyBase}); err != nil {
+		t.Fatal(err)
+	}
+	if d := config.Diff(before, cfg); len(d) > 0 {
+		t.Fatalf("Evaluate changed the caller's config: %v", d)
+	}
+}
+
+// TestTrainNilConfig: Train(ctx, nil, log) panicked; nil is DefaultConfig,
+// as for FineTune and Evaluate (here stopped at once by a cancelled ctx).
+func TestTrainNilConfig(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	t.Chdir(t.TempDir()) // the default output folder is ./runs
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Train(ctx, nil, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Train(cancelled, nil): %v, want an interruption wrapping context.Canceled", err)
+	}
+	if m, _ := filepath.Glob("runs/*/checkpoints"); len(m) > 0 {
+		t.Errorf("a cancelled run left %v", m)
+	}
+}
