@@ -227,21 +227,13 @@ func ReplaceFile(path string, force bool, rule FileRule, write func() error) (ke
 // (a write under way at the same time keeps its file). Where that last
 // cannot be told (no /proc), nothing is removed.
 func RemoveKilledTempFiles(path string) ([]string, error) {
-	parent, base := filepath.Split(path)
-	if parent == "" {
-		parent = "."
-	}
-	pattern := regexp.MustCompile(`^\.` + regexp.QuoteMeta(base) + `\.tmp-\d+$`)
-	entries, err := os.ReadDir(parent)
+	parent, entries, err := tempSiblings(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("export: %w", err)
+		return nil, err
 	}
 	var removed []string
 	for _, e := range entries {
-		if !e.Type().IsRegular() || !pattern.MatchString(e.Name()) {
+		if !e.Type().IsRegular() {
 			continue
 		}
 		p := filepath.Join(parent, e.Name())
@@ -257,6 +249,32 @@ func RemoveKilledTempFiles(path string) ([]string, error) {
 		removed = append(removed, e.Name())
 	}
 	return removed, nil
+}
+
+// tempSiblings lists the entries beside path named as atomic writes name
+// their temporaries (".<name>.tmp-<digits>": fsutil.WriteAtomic's files,
+// MergedHFWith's folders), and the folder they are in. A missing folder
+// has none.
+func tempSiblings(path string) (string, []fs.DirEntry, error) {
+	parent, base := filepath.Split(path)
+	if parent == "" {
+		parent = "."
+	}
+	pattern := regexp.MustCompile(`^\.` + regexp.QuoteMeta(base) + `\.tmp-\d+$`)
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return parent, nil, nil
+		}
+		return parent, nil, fmt.Errorf("export: %w", err)
+	}
+	var out []fs.DirEntry
+	for _, e := range entries {
+		if pattern.MatchString(e.Name()) {
+			out = append(out, e)
+		}
+	}
+	return parent, out, nil
 }
 
 // startsAsGGUF reports whether the file at p is empty (a write killed
@@ -318,21 +336,13 @@ func install(tmp, dir string, keepOld bool) (kept string, err error) {
 // and returns their names. A live export to the same folder at the same
 // time would race for the swap anyway; its temporary folder goes too.
 func removeKilledTemps(outDir string) ([]string, error) {
-	parent, base := filepath.Split(outDir)
-	if parent == "" {
-		parent = "."
-	}
-	pattern := regexp.MustCompile(`^\.` + regexp.QuoteMeta(base) + `\.tmp-\d+$`)
-	entries, err := os.ReadDir(parent)
+	parent, entries, err := tempSiblings(outDir)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("export: %w", err)
+		return nil, err
 	}
 	var removed []string
 	for _, e := range entries {
-		if !e.IsDir() || !pattern.MatchString(e.Name()) {
+		if !e.IsDir() {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(parent, e.Name())); err != nil {

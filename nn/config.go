@@ -416,6 +416,30 @@ func (c *Config) parseBiases(r rawConfig) {
 	}
 }
 
+// readLayerTypes marks SlidingLayers from config.json's layer_types (one
+// entry per layer, full_attention or sliding_attention); sliding, when not
+// nil, may refuse a sliding layer the family's other keys give no window.
+func (c *Config) readLayerTypes(types []string, sliding func(i int) error) error {
+	if len(types) != c.NumLayers {
+		return fmt.Errorf("nn: config.json: layer_types has %d entries, num_hidden_layers is %d", len(types), c.NumLayers)
+	}
+	for i, t := range types {
+		switch t {
+		case "full_attention":
+		case "sliding_attention":
+			if sliding != nil {
+				if err := sliding(i); err != nil {
+					return err
+				}
+			}
+			c.SlidingLayers[i] = true
+		default:
+			return fmt.Errorf("%w: layer_types[%d] %q (want full_attention or sliding_attention)", ErrUnsupported, i, t)
+		}
+	}
+	return nil
+}
+
 // parseSliding follows MistralConfig (sliding_window defaults to 4096, null
 // disables it, and then every layer uses it) and Qwen2Config (the window
 // only exists with use_sliding_window; layer_types, or else layers from
@@ -458,21 +482,15 @@ func (c *Config) parseSliding(r rawConfig) error {
 			window = 0 // Qwen2Config stores sliding_window=None
 		}
 		if r.LayerTypes != nil {
-			if len(r.LayerTypes) != c.NumLayers {
-				return fmt.Errorf("nn: config.json: layer_types has %d entries, num_hidden_layers is %d", len(r.LayerTypes), c.NumLayers)
-			}
-			for i, t := range r.LayerTypes {
-				switch t {
-				case "full_attention":
-				case "sliding_attention":
-					if window <= 0 {
-						return fmt.Errorf("%w: layer_types[%d] is sliding_attention but no sliding_window is set (use_sliding_window %v, sliding_window %s)",
-							ErrUnsupported, i, use, orNull(r.SlidingWindow))
-					}
-					c.SlidingLayers[i] = true
-				default:
-					return fmt.Errorf("%w: layer_types[%d] %q (want full_attention or sliding_attention)", ErrUnsupported, i, t)
+			err := c.readLayerTypes(r.LayerTypes, func(i int) error {
+				if window <= 0 {
+					return fmt.Errorf("%w: layer_types[%d] is sliding_attention but no sliding_window is set (use_sliding_window %v, sliding_window %s)",
+						ErrUnsupported, i, use, orNull(r.SlidingWindow))
 				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 		} else if window > 0 {
 			first := 28

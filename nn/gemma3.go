@@ -194,17 +194,8 @@ func (c *Config) parseGemmaSliding(r rawConfig, pattern int) error {
 		return fmt.Errorf("nn: config.json: sliding_window must be > 0, got %d", window)
 	}
 	if r.LayerTypes != nil {
-		if len(r.LayerTypes) != c.NumLayers {
-			return fmt.Errorf("nn: config.json: layer_types has %d entries, num_hidden_layers is %d", len(r.LayerTypes), c.NumLayers)
-		}
-		for i, t := range r.LayerTypes {
-			switch t {
-			case "full_attention":
-			case "sliding_attention":
-				c.SlidingLayers[i] = true
-			default:
-				return fmt.Errorf("%w: layer_types[%d] %q (want full_attention or sliding_attention)", ErrUnsupported, i, t)
-			}
+		if err := c.readLayerTypes(r.LayerTypes, nil); err != nil {
+			return err
 		}
 	} else {
 		for i := range c.SlidingLayers {

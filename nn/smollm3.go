@@ -76,21 +76,15 @@ func (c *Config) parseSmolLM3Sliding(r rawConfig, window int, windowSet bool) er
 		}
 		copy(c.SlidingLayers, c.NoRopeLayers)
 	} else {
-		if len(r.LayerTypes) != c.NumLayers {
-			return fmt.Errorf("nn: config.json: layer_types has %d entries, num_hidden_layers is %d", len(r.LayerTypes), c.NumLayers)
-		}
-		for i, t := range r.LayerTypes {
-			switch t {
-			case "full_attention":
-			case "sliding_attention":
-				if !use || !windowSet || window <= 0 {
-					return fmt.Errorf("%w: layer_types[%d] is sliding_attention but use_sliding_window is %v and sliding_window %s (transformers' eager and SDPA attention would slide there, its flash attention would not)",
-						ErrUnsupported, i, use, orNull(r.SlidingWindow))
-				}
-				c.SlidingLayers[i] = true
-			default:
-				return fmt.Errorf("%w: layer_types[%d] %q (want full_attention or sliding_attention)", ErrUnsupported, i, t)
+		err := c.readLayerTypes(r.LayerTypes, func(i int) error {
+			if !use || !windowSet || window <= 0 {
+				return fmt.Errorf("%w: layer_types[%d] is sliding_attention but use_sliding_window is %v and sliding_window %s (transformers' eager and SDPA attention would slide there, its flash attention would not)",
+					ErrUnsupported, i, use, orNull(r.SlidingWindow))
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	if contains(c.SlidingLayers, true) {

@@ -10,8 +10,12 @@ import "fmt"
 // qwen3Shapes: hidden 64, intermediate 128, 2 layers, 4 heads, 2 KV heads,
 // head_dim 32 so that heads·head_dim = 128 ≠ hidden, vocab 4096, tied
 // embeddings, q/k norms, no bias.
-func qwen3Shapes() map[string][]int {
-	const H, I, V, L, NH, NKV, D = 64, 128, 4096, 2, 4, 2, 32
+func qwen3Shapes() map[string][]int { return llamaShapes(64, 128, 4096, 2, 4, 2, 32, true) }
+
+// llamaShapes lists a Llama-layout folder's tensors (two norms per layer,
+// separate q, k, v, o and gate, up, down projections, no bias, tied
+// embeddings), with Qwen3's q/k norms when qkNorm.
+func llamaShapes(H, I, V, L, NH, NKV, D int, qkNorm bool) map[string][]int {
 	s := map[string][]int{"model.embed_tokens.weight": {V, H}, "model.norm.weight": {H}}
 	for l := 0; l < L; l++ {
 		p := fmt.Sprintf("model.layers.%d.", l)
@@ -21,8 +25,10 @@ func qwen3Shapes() map[string][]int {
 		s[p+"self_attn.k_proj.weight"] = []int{NKV * D, H}
 		s[p+"self_attn.v_proj.weight"] = []int{NKV * D, H}
 		s[p+"self_attn.o_proj.weight"] = []int{H, NH * D}
-		s[p+"self_attn.q_norm.weight"] = []int{D}
-		s[p+"self_attn.k_norm.weight"] = []int{D}
+		if qkNorm {
+			s[p+"self_attn.q_norm.weight"] = []int{D}
+			s[p+"self_attn.k_norm.weight"] = []int{D}
+		}
 		s[p+"mlp.gate_proj.weight"] = []int{I, H}
 		s[p+"mlp.up_proj.weight"] = []int{I, H}
 		s[p+"mlp.down_proj.weight"] = []int{H, I}
@@ -86,20 +92,4 @@ func phi3Shapes(H, I, V, L, NH, NKV, D int, tied bool) map[string][]int {
 // smollm3Shapes: SmolLM3's tensors are Llama's (no bias, tied embeddings):
 // hidden 64, intermediate 128, 8 layers (layers 3 and 7 are its NoPE
 // layers), 4 heads and 2 KV heads of head_dim 16, vocab 4096.
-func smollm3Shapes() map[string][]int {
-	const H, I, V, L, NH, NKV, D = 64, 128, 4096, 8, 4, 2, 16
-	s := map[string][]int{"model.embed_tokens.weight": {V, H}, "model.norm.weight": {H}}
-	for l := 0; l < L; l++ {
-		p := fmt.Sprintf("model.layers.%d.", l)
-		s[p+"input_layernorm.weight"] = []int{H}
-		s[p+"post_attention_layernorm.weight"] = []int{H}
-		s[p+"self_attn.q_proj.weight"] = []int{NH * D, H}
-		s[p+"self_attn.k_proj.weight"] = []int{NKV * D, H}
-		s[p+"self_attn.v_proj.weight"] = []int{NKV * D, H}
-		s[p+"self_attn.o_proj.weight"] = []int{H, NH * D}
-		s[p+"mlp.gate_proj.weight"] = []int{I, H}
-		s[p+"mlp.up_proj.weight"] = []int{I, H}
-		s[p+"mlp.down_proj.weight"] = []int{H, I}
-	}
-	return s
-}
+func smollm3Shapes() map[string][]int { return llamaShapes(64, 128, 4096, 8, 4, 2, 16, false) }
