@@ -36,13 +36,14 @@ for t in llama-imatrix llama-quantize; do
 done
 models=("$@")
 if [[ ${#models[@]} -eq 0 ]]; then
-	models=(assets/models/tiny-base testdata/qwen3-tiny testdata/gemma2-tiny testdata/gemma3-tiny testdata/phi3-tiny testdata/phi4mini-tiny)
+	models=(assets/models/tiny-base testdata/qwen3-tiny testdata/gemma2-tiny testdata/gemma3-tiny testdata/phi3-tiny testdata/phi4mini-tiny testdata/smollm3-tiny)
 fi
 mixes=(q4_0 q4_1 q5_0 q5_1 q2_k q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k iq4_nl iq4_xs)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$root"
+go run ./internal/cmd/tinymodels >/dev/null # the tiny folders' weights and tokenizer (not committed)
 go build -o "$work/ftune" ./cmd/ftune
 go build -o "$work/ggufcheck" ./internal/cmd/ggufcheck
 # Calibration text: every training question and answer of the bundled

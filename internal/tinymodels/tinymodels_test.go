@@ -35,8 +35,8 @@ func TestWeightsHaveRecordedSHA256(t *testing.T) {
 	}
 }
 
-// TestEnsure: absent and stale files are (re)written, a correct one is
-// left alone, and a missing folder or an unknown family is an error naming
+// TestEnsure: absent and stale files (weights, tokenizer) are (re)written,
+// a correct one is left alone, and a missing folder or an unknown family is an error naming
 // it.
 func TestEnsure(t *testing.T) {
 	dir := t.TempDir()
@@ -61,8 +61,19 @@ func TestEnsure(t *testing.T) {
 		t.Fatalf("rewritten file differs (%d bytes, want %d), err %v", len(got), len(want), err)
 	}
 	entries, err := os.ReadDir(dir)
-	if err != nil || len(entries) != 1 {
-		t.Fatalf("folder holds %v (err %v), want only %s: a temporary file was left behind", entries, err, WeightsFile)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("folder holds %v (err %v), want only %s and %s: a temporary file was left behind", entries, err, WeightsFile, TokenizerFile)
+	}
+	// The tokenizer: copied when absent, replaced when it differs.
+	tok := filepath.Join(dir, TokenizerFile)
+	if err := os.WriteFile(tok, []byte(`{"model": {}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Ensure(dir, "phi4mini"); err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := fileSHA256(tok); err != nil || sum != tokenizerSHA256 {
+		t.Fatalf("a stale tokenizer.json was not replaced: sha256 %s, err %v", sum, err)
 	}
 	missing := filepath.Join(dir, "nope")
 	if _, err := Ensure(missing, "phi3"); err == nil || !strings.Contains(err.Error(), missing) {

@@ -1,13 +1,14 @@
 // Command tinymodels writes the generated random weights (model.safetensors)
-// of the tiny family models into their testdata folders, which commit only
-// the small files (config, tokenizer, golden logits): run it from the
-// repository root before using them outside the tests, e.g.
+// and the shared tokenizer (tokenizer.json, tiny-base's) of the tiny family
+// models into their testdata folders, which commit only the small files
+// (config, template, golden logits): run it from the repository root
+// before using them outside the tests, e.g.
 //
 //	go run ./internal/cmd/tinymodels
 //	ftune train --model testdata/phi3-tiny
 //
 // An optional argument names the folder that holds the <family>-tiny
-// folders (default testdata). Weights already in place with the right
+// folders (default testdata). Files already in place with the right
 // sha256 are kept. Tests need no such step: they call tinymodels.Dir.
 package main
 
