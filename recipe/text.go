@@ -189,6 +189,26 @@ func (e offsetEncoder) EncodeOffsets(s string, special bool) ([]int, [][2]int, e
 	return e.tok.EncodeOffsets(s, special)
 }
 
+// prep uses the prefix encoders only when the encoder has them: assert it
+// does, so a signature drifting apart fails the build instead of quietly
+// encoding whole records again.
+var (
+	_ prep.PrefixEncoder       = offsetEncoder{}
+	_ prep.PrefixOffsetEncoder = offsetEncoder{}
+)
+
+// EncodePrefix and EncodeOffsetsPrefix let prep encode only as much of a
+// long record as the row keeps (prep.PrefixEncoder): the same first ids,
+// at a cost in proportion to them rather than to the record.
+func (e offsetEncoder) EncodePrefix(s string, special bool, n int) ([]int, error) {
+	enc, err := e.tok.EncodePrefix(s, special, n)
+	return enc.IDs, err
+}
+
+func (e offsetEncoder) EncodeOffsetsPrefix(s string, special bool, n int) ([]int, [][2]int, error) {
+	return e.tok.EncodeOffsetsPrefix(s, special, n)
+}
+
 func (p Text) preprocessor(maxLen int) *prep.Preprocessor {
 	return &prep.Preprocessor{
 		Enc:          offsetEncoder{p.tok},

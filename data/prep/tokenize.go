@@ -29,6 +29,23 @@ type OffsetEncoder interface {
 	EncodeOffsets(text string, addSpecial bool) (ids []int, offsets [][2]int, err error)
 }
 
+// PrefixEncoder is an Encoder that can stop early: EncodePrefix returns the
+// first ids of Encode(text, addSpecial), all of them when there are at most
+// n and more than n otherwise, without encoding more of the text than
+// that takes (data/tokenizer's EncodePrefix). With Options.MaxLen set, a
+// record is encoded through it, so a 64 MiB text truncated to MaxLen
+// tokens costs memory and time for about MaxLen tokens, not for the text.
+type PrefixEncoder interface {
+	Encoder
+	EncodePrefix(text string, addSpecial bool, n int) ([]int, error)
+}
+
+// PrefixOffsetEncoder is OffsetEncoder as PrefixEncoder is Encoder.
+type PrefixOffsetEncoder interface {
+	OffsetEncoder
+	EncodeOffsetsPrefix(text string, addSpecial bool, n int) (ids []int, offsets [][2]int, err error)
+}
+
 // Renderer renders a conversation with a chat template.
 type Renderer interface {
 	Render(msgs []format.Message, addGenerationPrompt bool) (string, error)
@@ -335,8 +352,26 @@ func hasLabel(labels []int32) bool {
 	return false
 }
 
+// encode is Enc.Encode, or for a bounded example the first tokens of it:
+// more than MaxLen when there are more, which Tokenize truncates or drops
+// as it would the whole text's ids (see PrefixEncoder).
+func (p *Preprocessor) encode(text string, addSpecial bool) ([]int, error) {
+	if pe, ok := p.Enc.(PrefixEncoder); ok && p.Opts.MaxLen > 0 {
+		return pe.EncodePrefix(text, addSpecial, p.Opts.MaxLen)
+	}
+	return p.Enc.Encode(text, addSpecial)
+}
+
+// encodeOffsets is encode for an OffsetEncoder.
+func (p *Preprocessor) encodeOffsets(oe OffsetEncoder, text string, addSpecial bool) ([]int, [][2]int, error) {
+	if pe, ok := oe.(PrefixOffsetEncoder); ok && p.Opts.MaxLen > 0 {
+		return pe.EncodeOffsetsPrefix(text, addSpecial, p.Opts.MaxLen)
+	}
+	return oe.EncodeOffsets(text, addSpecial)
+}
+
 func (p *Preprocessor) completion(text string) (Tokenized, error) {
-	ids, err := p.Enc.Encode(text, true)
+	ids, err := p.encode(text, true)
 	if err != nil {
 		return Tokenized{}, fmt.Errorf("encode: %w", err)
 	}
@@ -376,7 +411,7 @@ func (p *Preprocessor) chat(msgs []format.Message) (Tokenized, error) {
 	// transformers' apply_chat_template(tokenize=True) does.
 	if oe, ok := p.Enc.(OffsetEncoder); ok {
 		var offs [][2]int
-		if ids, offs, err = oe.EncodeOffsets(full, false); err != nil {
+		if ids, offs, err = p.encodeOffsets(oe, full, false); err != nil {
 			return Tokenized{}, fmt.Errorf("encode: %w", err)
 		}
 		if len(offs) != len(ids) {
@@ -416,7 +451,19 @@ func (p *Preprocessor) encodeSegments(full string, spans []span) ([]int, []bool,
 		if end <= pos {
 			return nil
 		}
-		seg, err := p.Enc.Encode(full[pos:end], false)
+		if p.Opts.MaxLen > 0 && len(ids) > p.Opts.MaxLen {
+			// Truncated whatever follows: segments are encoded apart, so
+			// the ids so far are the first ones of the whole.
+			pos = end
+			return nil
+		}
+		var seg []int
+		var err error
+		if pe, ok := p.Enc.(PrefixEncoder); ok && p.Opts.MaxLen > 0 {
+			seg, err = pe.EncodePrefix(full[pos:end], false, p.Opts.MaxLen-len(ids))
+		} else {
+			seg, err = p.Enc.Encode(full[pos:end], false)
+		}
 		if err != nil {
 			return fmt.Errorf("encode: %w", err)
 		}

@@ -25,6 +25,7 @@ type AddedToken struct {
 // are small (Llama-3 has 256) so scanning candidates per position is cheap.
 type addedMatcher struct {
 	byFirst [256][]addedPattern // longest first
+	maxLen  int                 // bytes of the longest pattern
 }
 
 // addedPattern is what is searched for a token: its content, or for
@@ -41,12 +42,30 @@ func newAddedMatcher(pats []addedPattern) *addedMatcher {
 	a := &addedMatcher{}
 	for _, p := range pats {
 		a.byFirst[p.pat[0]] = append(a.byFirst[p.pat[0]], p)
+		a.maxLen = max(a.maxLen, len(p.pat))
 	}
 	for i := range a.byFirst {
 		l := a.byFirst[i]
 		sort.SliceStable(l, func(x, y int) bool { return len(l[x].pat) > len(l[y].pat) })
 	}
 	return a
+}
+
+// reaches reports whether a pattern occurs at [i, j) in s with i < c <= j:
+// one that crosses byte c or ends there (where rstrip and single_word
+// look past it), so that find on s[:c] could differ from find on s.
+func (a *addedMatcher) reaches(s string, c int) bool {
+	if a == nil {
+		return false
+	}
+	for i := max(0, c-a.maxLen); i < c; i++ {
+		for _, p := range a.byFirst[s[i]] {
+			if j := i + len(p.pat); j >= c && j <= len(s) && s[i:j] == p.pat {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // addedMatch is a token found at [start, end) (after lstrip/rstrip widening).

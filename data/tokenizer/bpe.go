@@ -29,6 +29,9 @@ type bpe struct {
 	// metaSplit is set when a word may be cut before every "▁" that follows
 	// another character without changing the result (see canMetaSplit).
 	metaSplit bool
+	// cutMeta: no merge joins an ASCII letter to a "▁" after it, so a word
+	// cut between them keeps the tokens before the cut (see prefix.go).
+	cutMeta bool
 
 	mu    sync.RWMutex
 	cache map[string][]wordTok
@@ -125,6 +128,7 @@ func buildBPE(o jobj, byteLevel bool) (*bpe, error) {
 		return nil, err
 	}
 	m.metaSplit = !byteLevel && m.canMetaSplit()
+	m.cutMeta = !byteLevel && !m.ignoreMerges && m.canCutMeta()
 	for b := range 256 {
 		m.byteIDs[b] = -1
 		name := fmt.Sprintf("<0x%02X>", b)
@@ -208,6 +212,26 @@ func (m *bpe) canMetaSplit() bool {
 	for tok := range m.vocab {
 		for i := 1; i < len(tok); i++ {
 			if strings.HasPrefix(tok[i:], metaspace) && !strings.HasSuffix(tok[:i], metaspace) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// canCutMeta reports whether "▁" is a token and no token holds an ASCII
+// letter followed by "▁" (Gemma 3's vocabulary holds ">▁</", which rules out
+// metaSplit but not this). A symbol across the boundary between a letter
+// and the "▁" after it would be such a token, so no merge crosses it, the
+// merges on either side commute, and the tokens of the word before the
+// boundary are those of that part alone.
+func (m *bpe) canCutMeta() bool {
+	if _, ok := m.vocab[metaspace]; !ok || m.prefix != "" || m.suffix != "" {
+		return false
+	}
+	for tok := range m.vocab {
+		for i := 1; i < len(tok); i++ {
+			if isASCIILetter(tok[i-1]) && strings.HasPrefix(tok[i:], metaspace) {
 				return false
 			}
 		}

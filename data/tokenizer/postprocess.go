@@ -14,7 +14,11 @@ type rawEncoding struct {
 	tokens  []string
 	offsets [][2]int
 	special []bool // added by the post-processor (offsets 0,0)
+	stop    int    // > 0: encoding may stop at this many tokens (encodeRaw)
 }
+
+// done reports whether e has the tokens its caller asked for.
+func (e *rawEncoding) done() bool { return e.stop > 0 && len(e.ids) >= e.stop }
 
 func newRawEncoding(capacity int) *rawEncoding {
 	return &rawEncoding{
@@ -26,6 +30,9 @@ func newRawEncoding(capacity int) *rawEncoding {
 }
 
 func (e *rawEncoding) push(id int, tok string, off [2]int, special bool) {
+	if e.done() {
+		return // what follows is past what the caller keeps
+	}
 	e.ids = append(e.ids, id)
 	e.tokens = append(e.tokens, tok)
 	e.offsets = append(e.offsets, off)

@@ -43,6 +43,9 @@ type Tokenizer struct {
 	bos, eos, pad int
 	hash          string
 	path          string // the tokenizer.json it was read from, for errors
+	// cuts: text may be cut before a space that follows an ASCII letter
+	// without changing the tokens before the cut (see prefix.go).
+	cuts bool
 }
 
 // Bounds on the files Load reads whole. They come with downloaded models,
@@ -155,6 +158,7 @@ func FromJSON(data []byte, cfg *Config) (*Tokenizer, error) {
 	if err := t.checkPostSpecials(); err != nil {
 		return nil, err
 	}
+	t.cuts = t.canCut()
 	t.bos, t.eos, t.pad = -1, -1, -1
 	h := sha256.New()
 	h.Write(data)
@@ -254,39 +258,70 @@ func (t *Tokenizer) EncodeOffsets(text string, addSpecialTokens bool) (ids []int
 
 // encodeBytes is Encode with byte offsets.
 func (t *Tokenizer) encodeBytes(text string, addSpecialTokens bool) (Encoding, error) {
-	if !utf8.ValidString(text) {
-		i := 0
-		for i < len(text) {
-			r, size := utf8.DecodeRuneInString(text[i:])
-			if r == utf8.RuneError && size == 1 {
-				break
-			}
-			i += size
-		}
-		return Encoding{}, fmt.Errorf("encode: byte %d: %w", i, ErrInvalidUTF8)
+	if err := checkUTF8(text); err != nil {
+		return Encoding{}, err
 	}
-	// English averages 3-4 bytes a token (byte-level BPE), 2-3 with byte
-	// fallback; growing the four slices costs more than the slack.
-	raw := newRawEncoding(len(text)/2 + 4)
-	prev := 0
-	for _, m := range t.rawAdded.find(text) {
-		if err := t.encodeSegment(identity(text[prev:m.start], prev), raw); err != nil {
-			return Encoding{}, err
-		}
-		raw.push(m.tok.ID, m.tok.Content, [2]int{m.start, m.end}, false)
-		prev = m.end
-	}
-	if err := t.encodeSegment(identity(text[prev:], prev), raw); err != nil {
+	raw, err := t.encodeRaw(text, 0)
+	if err != nil {
 		return Encoding{}, err
 	}
 	if t.post != nil {
 		raw = t.post.process(raw, addSpecialTokens)
 	}
+	return raw.encoding(), nil
+}
+
+// encodeRaw encodes valid UTF-8 text up to the post-processor: added
+// tokens, then each segment between them. With stop > 0 it may stop once it
+// has stop tokens or more (the first ones of the text's).
+func (t *Tokenizer) encodeRaw(text string, stop int) (*rawEncoding, error) {
+	// English averages 3-4 bytes a token (byte-level BPE), 2-3 with byte
+	// fallback; growing the four slices costs more than the slack.
+	size := len(text)/2 + 4
+	if stop > 0 {
+		size = min(size, stop+16)
+	}
+	raw := newRawEncoding(size)
+	raw.stop = stop
+	prev := 0
+	for _, m := range t.rawAdded.find(text) {
+		if raw.done() {
+			return raw, nil
+		}
+		if err := t.encodeSegment(identity(text[prev:m.start], prev), raw); err != nil {
+			return nil, err
+		}
+		raw.push(m.tok.ID, m.tok.Content, [2]int{m.start, m.end}, false)
+		prev = m.end
+	}
+	if err := t.encodeSegment(identity(text[prev:], prev), raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+func (raw *rawEncoding) encoding() Encoding {
 	enc := Encoding{IDs: raw.ids, Tokens: raw.tokens, Offsets: raw.offsets}
 	if enc.IDs == nil {
 		enc = Encoding{IDs: []int{}, Tokens: []string{}, Offsets: [][2]int{}}
 	}
-	return enc, nil
+	return enc
+}
+
+// checkUTF8 is encodeBytes' error for text that is not valid UTF-8.
+func checkUTF8(text string) error {
+	if utf8.ValidString(text) {
+		return nil
+	}
+	i := 0
+	for i < len(text) {
+		r, size := utf8.DecodeRuneInString(text[i:])
+		if r == utf8.RuneError && size == 1 {
+			break
+		}
+		i += size
+	}
+	return fmt.Errorf("encode: byte %d: %w", i, ErrInvalidUTF8)
 }
 
 func isASCII(s string) bool {
@@ -326,6 +361,9 @@ func (t *Tokenizer) encodeNormalized(n nstr, out *rawEncoding) error {
 		return nil
 	}
 	model := func(p nstr) {
+		if out.done() {
+			return
+		}
 		for _, w := range t.model.tokenize(p.s) {
 			r := p.charRange(int(w.start), int(w.end))
 			out.push(int(w.id), t.model.tokens[w.id], [2]int{r.start, r.end}, false)
