@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,6 +31,9 @@ func (s *session) evaluate(ctx context.Context, t *train.Trainer) (Evaluation, e
 		if ev.Val, err = t.Validate(ctx, t.Val); err != nil {
 			return ev, err
 		}
+		if err := s.finiteLoss(ev.Val); err != nil {
+			return ev, err
+		}
 	}
 	var before func(string) error
 	if s.routed != nil {
@@ -49,6 +53,33 @@ func (s *session) evaluate(ctx context.Context, t *train.Trainer) (Evaluation, e
 		s.routed.Disable()
 	}
 	return ev, err
+}
+
+// finiteLoss refuses a validation whose loss is NaN or Inf: a loss
+// computed from finite logits is finite, so the model's weights (or its
+// adapter's) hold NaN or Inf, and every number measured from them is
+// garbage. One scalar is checked: a non-finite batch loss makes the sum,
+// and so val/loss, non-finite. The error wraps nn.ErrNonFinite, as
+// generation's does.
+func (s *session) finiteLoss(m train.Metrics) error {
+	loss, ok := m["val/loss"]
+	if !ok || !math.IsNaN(loss) && !math.IsInf(loss, 0) {
+		return nil
+	}
+	return fmt.Errorf("recipe: evaluating %s: validation loss is %v: %w: the model's weights or its adapter hold NaN or Inf values", s.evaluated(), loss, nn.ErrNonFinite)
+}
+
+// evaluated names the model evaluated: the base folder, and the adapter
+// (the one loaded, or the one being trained in a run folder).
+func (s *session) evaluated() string {
+	what := "model " + s.o.ModelDir
+	switch {
+	case s.adapterDir != "":
+		what += " with adapter " + s.adapterDir
+	case s.run != nil && len(s.adapters) > 0:
+		what += " with the adapter of run folder " + s.run.Dir
+	}
+	return what
 }
 
 // stopTokens end a generated answer: the model's one rule (nn.Model.StopTokens).
@@ -137,6 +168,7 @@ func Evaluate(ctx context.Context, o Options, adapterDir string) (Evaluation, er
 		if err := s.loadAdapters(adapterDir); err != nil {
 			return Evaluation{}, err
 		}
+		s.adapterDir = adapterDir
 	}
 	if !s.data.evaluable(s.log) {
 		return Evaluation{}, fmt.Errorf("recipe: no validation or test data to evaluate on (add val or test files, or hold out a share with data.val_split)")

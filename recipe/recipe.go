@@ -56,9 +56,12 @@ type session struct {
 	data     *dataset
 	adapters map[string]*lora.Adapter // by name ("default" when shared)
 	routed   *lora.SubjectAdapterModel
-	log      io.Writer
-	run      *track.Run // set once the run folder is open; trackSink writes to it
-	ranks    []string   // data-parallel workers' hosts and devices, by rank
+	// adapterDir is the adapter folder Evaluate loaded ("" in a run, whose
+	// adapters are the ones it trains).
+	adapterDir string
+	log        io.Writer
+	run        *track.Run // set once the run folder is open; trackSink writes to it
+	ranks      []string   // data-parallel workers' hosts and devices, by rank
 }
 
 // Run performs a complete fine-tuning run. The run folder records how it
@@ -99,10 +102,13 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		}
 		return nil, err
 	}
-	if s.o.Steps == 0 { // epochs decide
-		perEpoch := (s.data.trainLen() + o.BatchSize - 1) / o.BatchSize
-		s.o.Steps = max(1, o.Epochs*((perEpoch+o.GradAccum-1)/o.GradAccum))
+	epochsDecide := s.o.Steps == 0
+	if epochsDecide {
+		s.o.Steps = max(1, o.Epochs*s.stepsPerEpoch())
 		o = s.o
+	}
+	if err := s.checkValidationReach(epochsDecide); err != nil {
+		return nil, err
 	}
 	cfg, _ := json.MarshalIndent(o, "", "  ")
 	var (
@@ -235,6 +241,82 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// stepsPerEpoch is how many optimizer steps one pass over the training
+// data takes: its micro-batches, grad_accum to a step (the last one short).
+func (s *session) stepsPerEpoch() int {
+	batches := (s.data.trainLen() + s.o.BatchSize - 1) / s.o.BatchSize
+	return (batches + s.o.GradAccum - 1) / s.o.GradAccum
+}
+
+// checkValidationReach refuses early stopping, and a top_k other than the
+// default, when no validation runs during training before its last step:
+// early stopping could never stop the run and top_k would rank one
+// checkpoint at most, silently. config.Validate refuses this where the
+// config alone decides it (eval.every ≥ max_steps); with eval.every 0
+// (validation at each epoch's end) or max_epochs deciding the run's
+// length it depends on the data, known here. Without validation data
+// there is nothing to reach (the evaluation notes say so). When early
+// stopping is reached by too few validations to stop the run, a note says
+// so, as FromConfig's does for max_steps with eval.every.
+func (s *session) checkValidationReach(epochsDecide bool) error {
+	o := s.o
+	es := o.earlyStopping()
+	topK := o.Monitor != "" && o.TopK > 0 && o.TopK != Defaults().TopK
+	if es == nil && !topK || len(s.data.val) == 0 && len(s.data.valPairs) == 0 {
+		return nil
+	}
+	perEpoch := max(1, s.stepsPerEpoch())
+	length := fmt.Sprintf("max_steps %d", o.Steps)
+	if epochsDecide {
+		length = fmt.Sprintf("max_epochs %d (%d steps)", o.Epochs, o.Steps)
+	}
+	epoch := fmt.Sprintf("an epoch of this data is %d steps (%d training %s, batch_size %d, grad_accum %d)",
+		perEpoch, s.data.trainLen(), map[bool]string{true: "pairs", false: "rows"}[s.data.pairs != nil], o.BatchSize, o.GradAccum)
+	// Validations before the last step: at steps every, 2·every, … or at
+	// the end of epochs 1, 2, … (the last step's does not count).
+	var n int
+	var why, fix string
+	if o.EvalEvery == 0 {
+		n = (o.Steps - 1) / perEpoch
+		why = fmt.Sprintf("with training.eval.every 0 validation runs at the end of each epoch; %s and the run is %s", epoch, length)
+		switch {
+		case o.Steps <= 1:
+			fix = "a 1-step run validates only after its step: raise max_steps"
+		case o.Steps == 2:
+			fix = "set training.eval.every 1 to validate after every step"
+		default:
+			fix = fmt.Sprintf("set training.eval.every N (between 1 and %d) to validate every N steps", o.Steps-1)
+		}
+		if epochsDecide {
+			fix += ", or raise max_epochs"
+		} else if o.Steps > 1 {
+			fix += fmt.Sprintf(", or raise max_steps above %d", perEpoch)
+		}
+	} else {
+		if !epochsDecide {
+			return nil // config.Validate decided it from max_steps and eval.every
+		}
+		n = (o.Steps - 1) / o.EvalEvery
+		why = fmt.Sprintf("with training.eval.every %d the run is %s (%s)", o.EvalEvery, length, epoch)
+		fix = fmt.Sprintf("lower training.eval.every below %d, or raise max_epochs", o.Steps)
+	}
+	if n == 0 {
+		var errs []string
+		if es != nil {
+			errs = append(errs, fmt.Sprintf("training.early_stopping.enabled: early stopping acts at validation, and %s: no validation runs before the last step, so it could never stop the run", why))
+		}
+		if topK {
+			errs = append(errs, fmt.Sprintf("training.checkpointing.top_k: top_k %d keeps the checkpoints %s ranks best, and %s: no validation runs before the last step, so at most one checkpoint is ranked", o.TopK, o.Monitor, why))
+		}
+		return fmt.Errorf("recipe: %s; %s", strings.Join(errs, "; "), fix)
+	}
+	if es != nil && n < es.Patience+1 {
+		fmt.Fprintf(s.log, "note: training.early_stopping: patience %d needs %d validations before the last step to stop the run, and %s: %d run before it, so early stopping cannot stop this run (validate more often with training.eval.every, or lower patience)\n",
+			es.Patience, es.Patience+1, why, n)
+	}
+	return nil
 }
 
 // saveAdapters writes each trained adapter into the run folder (adapter/,

@@ -206,7 +206,8 @@ func ScoreChoices(m *nn.Model, q QA) (picked, pickedNorm int, err error) {
 	return picked, pickedNorm, nil
 }
 
-// LogLikelihood is Σ log p(cont[i] | prompt, cont[:i]).
+// LogLikelihood is Σ log p(cont[i] | prompt, cont[:i]). Non-finite logits
+// give an error wrapping nn.ErrNonFinite.
 func LogLikelihood(m *nn.Model, prompt, cont []int) (float64, error) {
 	if len(cont) == 0 {
 		return 0, fmt.Errorf("train: empty continuation")
@@ -240,6 +241,11 @@ func LogLikelihood(m *nn.Model, prompt, cont []int) (float64, error) {
 			z += math.Exp(v - mx)
 		}
 		ll += row[tok] - mx - math.Log(z)
+	}
+	// From finite logits the sum is finite: a NaN or Inf one means the
+	// logits were not, and a choice picked by it would be garbage.
+	if math.IsNaN(ll) || math.IsInf(ll, 0) {
+		return 0, fmt.Errorf("train: log-likelihood of a %d-token continuation is %v: %w: the model's weights or its adapter hold NaN or Inf values", len(cont), ll, nn.ErrNonFinite)
 	}
 	return ll, nil
 }
