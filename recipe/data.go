@@ -2,6 +2,7 @@ package recipe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -201,30 +202,80 @@ func splitSeed(seed uint64, name string) uint64 {
 	return seed ^ x
 }
 
-// subjectSources reads the selected subjects of a subject root.
+// subjectSources reads the selected subjects of a subject root: its
+// subject folders and its data files, each file the subject named after it
+// (its name less the extension, as data.files names a file's subject) and
+// read as data.files reads one, a share of it held out for validation.
+// Subjects come sorted by name, folders and files together; a name given
+// twice (law/ and law.jsonl, or law.jsonl and law.csv) is refused naming
+// both, since which the user meant cannot be told.
 func subjectSources(o Options, root string, tp Text, log io.Writer) ([]*source, error) {
 	mgr, err := subject.Open(root)
-	if err != nil {
+	if err != nil && !errors.Is(err, subject.ErrNoSubjects) {
 		return nil, err
 	}
-	var selected []*subject.Subject
-	if len(o.Subjects) == 0 {
-		selected = mgr.Subjects
+	var folders []*subject.Subject
+	if mgr != nil {
+		folders = mgr.Subjects
 	}
-	for _, name := range o.Subjects {
-		s, ok := mgr.Subject(name)
-		if !ok {
-			var have []string
-			for _, x := range mgr.Subjects {
-				have = append(have, x.Name)
-			}
-			return nil, fmt.Errorf("recipe: no subject %q under %s (have: %s)", name, root, strings.Join(have, ", "))
+	// dataFilesIn fails when the root holds no data file (or cannot be
+	// listed, which subject.Open has just done): a root of folders alone.
+	files, ferr := dataFilesIn(root)
+	if ferr != nil {
+		if len(folders) == 0 {
+			return nil, fmt.Errorf("recipe: %s: %w and no data files (want folders holding subject.yaml and train/val/test files, or one data file per subject: %s)", root, subject.ErrNoSubjects, strings.Join(dataExts, ", "))
 		}
-		selected = append(selected, s)
+		files = nil
+	}
+	type found struct {
+		name string
+		dir  *subject.Subject // nil for a file
+		file string
+	}
+	var all []found
+	byName := map[string]string{}
+	for _, s := range folders {
+		all = append(all, found{name: s.Name, dir: s})
+		byName[s.Name] = s.Dir
+	}
+	for _, f := range files {
+		base := filepath.Base(f)
+		name := strings.TrimSuffix(base, filepath.Ext(base))
+		if _, ok := subject.SplitOf(name); ok {
+			// A train/val/test file makes the root look like one subject's
+			// folder; taking "train" as a subject's name would hide that.
+			return nil, fmt.Errorf("recipe: %s: %s is named after a split, not a subject: a subject root's files are subjects named after them; move the train/val/test files into a folder named after their subject (or give that folder as data.files)", root, base)
+		}
+		if other, dup := byName[name]; dup {
+			return nil, fmt.Errorf("recipe: subject %q is given twice under %s, by %s and by %s: keep one", name, root, other, f)
+		}
+		byName[name] = f
+		all = append(all, found{name: name, file: f})
+	}
+	slices.SortFunc(all, func(a, b found) int { return strings.Compare(a.name, b.name) })
+	selected := all
+	if len(o.Subjects) > 0 {
+		selected = nil
+		for _, name := range o.Subjects {
+			i := slices.IndexFunc(all, func(x found) bool { return x.name == name })
+			if i < 0 {
+				var have []string
+				for _, x := range all {
+					have = append(have, x.name)
+				}
+				return nil, fmt.Errorf("recipe: no subject %q under %s (have: %s)", name, root, strings.Join(have, ", "))
+			}
+			selected = append(selected, all[i])
+		}
 	}
 	var out []*source
-	for _, s := range selected {
-		src, err := subjectSource(o, s, tp, log)
+	for _, x := range selected {
+		var src *source
+		if x.dir != nil {
+			src, err = subjectSource(o, x.dir, tp, log)
+		} else {
+			src, err = fileSource(o, []string{x.file}, tp, log)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -50,7 +50,7 @@ func TestDPOPromptEndingInSpace(t *testing.T) {
 			}
 		}
 		clean := len(p.Prompt) == len(prompt)
-		if warned := strings.Contains(log.String(), "1 preference pairs: the prompt's last tokens merge"); warned == clean {
+		if warned := strings.Contains(log.String(), "1 preference pair: the prompt's last tokens merge"); warned == clean {
 			t.Errorf("%q: clean seam %v, log %q", tc.prompt, clean, log.String())
 		}
 	}

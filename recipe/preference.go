@@ -171,7 +171,7 @@ func tokenizePairs(ctx context.Context, tp Text, exs []format.Example, maxLen in
 		pairs = append(pairs, dpo.Pair{Prompt: int32s(prompt[:k]), Chosen: int32s(chosen[k:]), Rejected: int32s(rejected[k:]), Source: ex.Source})
 	}
 	if seams > 0 {
-		fmt.Fprintf(log, "warning: %d preference pairs: the prompt's last tokens merge with the completions' first (e.g. a prompt that ends in a space); their prompt is cut back to the tokens it shares with the prompt followed by each completion, so that the completions keep all their text (TRL would cut off their first token)\n", seams)
+		fmt.Fprintf(log, "warning: %s: the prompt's last tokens merge with the completions' first (e.g. a prompt that ends in a space); their prompt is cut back to the tokens it shares with the prompt followed by each completion, so that the completions keep all their text (TRL would cut off their first token)\n", pairsOf(seams))
 	}
 	kept, ts, err := dpo.MakePairs(pairs, maxLen)
 	if err != nil {
@@ -259,4 +259,12 @@ func (s *session) dpoLoaders(batch int) (tl, vl train.Loader, err error) {
 		}
 	}
 	return tl, vl, nil
+}
+
+// pairsOf is "1 preference pair" or "n preference pairs".
+func pairsOf(n int) string {
+	if n == 1 {
+		return "1 preference pair"
+	}
+	return fmt.Sprintf("%d preference pairs", n)
 }

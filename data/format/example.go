@@ -94,19 +94,21 @@ var (
 )
 
 // PosError is an error at a position in an input file. Line and Column are
-// 1-based; Column counts bytes and is 0 when unknown (a parquet row, or a
-// whole-record problem).
+// 1-based; Column counts bytes and is 0 when unknown (a whole-record
+// problem). Formats without lines (parquet) give Row, the 1-based record
+// number, with Line 0; an error about the whole file has neither.
 type PosError struct {
 	File   string
 	Line   int
 	Column int
+	Row    int
 	Msg    string
 	Err    error // one of the Err* sentinels
 }
 
 func (e *PosError) Error() string {
-	pos := fmt.Sprintf("%s:%d", e.File, e.Line)
-	if e.Column > 0 {
+	pos := e.File + Position(e.Line, e.Row)
+	if e.Line > 0 && e.Column > 0 {
 		pos += fmt.Sprintf(":%d", e.Column)
 	}
 	// Messages built from a wrapped sentinel already name it.
@@ -117,6 +119,21 @@ func (e *PosError) Error() string {
 }
 
 func (e *PosError) Unwrap() error { return e.Err }
+
+// Position is what follows a file's name to place a record in it: ":line"
+// where the format has lines, ": row n" where it has only records
+// (parquet), and nothing for the whole file. A parquet row printed as a
+// line (file.parquet:17, or file.parquet:0 for the file) would point an
+// editor at a line that does not exist.
+func Position(line, row int) string {
+	switch {
+	case line > 0:
+		return fmt.Sprintf(":%d", line)
+	case row > 0:
+		return fmt.Sprintf(": row %d", row)
+	}
+	return ""
+}
 
 // normaliseRole maps the role names used by chat and sharegpt datasets.
 func normaliseRole(role string) (string, bool) {

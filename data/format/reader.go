@@ -106,7 +106,7 @@ func (l *recordLimit) refuse(name string, err error) error {
 	pe := &PosError{File: name, Msg: l.message(), Err: ErrRecordTooLarge}
 	var src *PosError
 	if errors.As(err, &src) {
-		pe.File, pe.Line, pe.Column = src.File, src.Line, src.Column
+		pe.File, pe.Line, pe.Column, pe.Row = src.File, src.Line, src.Column, src.Row
 	}
 	return pe
 }
@@ -125,8 +125,9 @@ type Report struct {
 // Record is one raw record before shape conversion.
 type Record struct {
 	Fields map[string]any
-	Line   int // 1-based line (row number for parquet)
+	Line   int // 1-based line; 0 in formats without lines (parquet)
 	Column int // 1-based byte column of the record's start, 0 if unknown
+	Row    int // 1-based record number where there is no Line (parquet)
 }
 
 // source yields records. A returned error is a *PosError; fatal reports
@@ -299,7 +300,7 @@ func (r *Reader) Next() (Example, error) {
 
 func (r *Reader) convert(rec Record) (Example, error) {
 	pos := func(err error) error {
-		pe := &PosError{File: r.name, Line: rec.Line, Column: rec.Column, Msg: err.Error()}
+		pe := &PosError{File: r.name, Line: rec.Line, Column: rec.Column, Row: rec.Row, Msg: err.Error()}
 		for _, s := range []error{ErrMissingColumn, ErrInvalidUTF8, ErrUnknownRole, ErrBadValue, ErrUnsupported} {
 			if errors.Is(err, s) {
 				pe.Err = s
@@ -334,7 +335,7 @@ func (r *Reader) convert(rec Record) (Example, error) {
 	if err != nil {
 		return Example{}, pos(err)
 	}
-	ex.Source = fmt.Sprintf("%s:%d", r.name, rec.Line)
+	ex.Source = r.name + Position(rec.Line, rec.Row)
 	return ex, nil
 }
 

@@ -70,9 +70,11 @@ type Mapping struct {
 	Chosen, Rejected string
 	// System names a field whose value, when present and not empty,
 	// becomes the conversation's system message ("system" by default, as
-	// LLaMA-Factory's ShareGPT and alpaca files name it): read for every
-	// shape but completion, since a system prompt that a record holds and
-	// the run drops would train another model than the one asked for.
+	// LLaMA-Factory's ShareGPT and alpaca files name it), since a system
+	// prompt that a record holds and the run drops would train another
+	// model than the one asked for. A completion is refused with one: it
+	// is learnt as plain text, never rendered through the chat template,
+	// so it has no turn to put a system message in.
 	System string
 }
 
@@ -84,7 +86,7 @@ func (m Mapping) withDefaults() Mapping {
 		}
 	}
 	switch m.Shape {
-	case ShapeAlpaca, ShapeChat, ShapeShareGPT, ShapeInputOutput, ShapePreference:
+	case ShapeAlpaca, ShapeChat, ShapeShareGPT, ShapeInputOutput, ShapePreference, ShapeCompletion:
 		def(&m.System, "system")
 	}
 	switch m.Shape {
@@ -206,6 +208,11 @@ func (m Mapping) toExample(f map[string]any) (Example, error) {
 		t, err := field(f, m.Text, true)
 		if err != nil {
 			return ex, err
+		}
+		if s, err := field(f, m.System, false); err != nil {
+			return ex, err
+		} else if s != "" {
+			return ex, fmt.Errorf("%w: field %q holds a system prompt, which a completion has no place for (its %q is learnt as plain text, not rendered as chat turns): put it in the text, or give the record as chat or prompt/completion pairs", ErrBadValue, m.System, m.Text)
 		}
 		ex.Text = t
 	case ShapeAlpaca, ShapeInputOutput:

@@ -11,6 +11,11 @@
 //	  chemistry/
 //	    ...
 //
+// A run's data root may also hold data files beside the folders, each the
+// subject named after it (recipe reads those as it reads data.files); Open
+// finds the folders only, so that a folder of data files given as
+// data.files stays one subject.
+//
 // Open discovers the subjects (sorted by name; the index is the subject id
 // carried by every row), Validate reports examples, tokens, truncated and
 // dropped counts per split and duplicates within and across splits, and

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -40,6 +41,10 @@ func splitOf(stem string) (Split, bool) {
 	}
 	return "", false
 }
+
+// SplitOf says whether a file stem ("train", "validation", ...) names a
+// split, and which.
+func SplitOf(stem string) (Split, bool) { return splitOf(stem) }
 
 // ConfigFile is the name of a subject's settings file.
 const ConfigFile = "subject.yaml"
@@ -213,18 +218,45 @@ func (s *Subject) mapping() (format.Mapping, error) {
 		"instruction": &m.Instruction, "input": &m.Input, "output": &m.Output,
 		"messages": &m.Messages, "role": &m.Role, "content": &m.Content, "text": &m.Text,
 		"prompt": &m.Prompt, "response": &m.Response, "system": &m.System,
+		// Preference records (shape preference): prompt, chosen and
+		// rejected, and role and content for their lists of messages.
+		"chosen": &m.Chosen, "rejected": &m.Rejected,
 	}
 	for k, v := range s.Config.Columns {
 		p, ok := fields[k]
 		if !ok {
-			return m, fmt.Errorf("columns: unknown key %q (want instruction, input, output, messages, role, content, text, prompt, response or system)", k)
+			return m, fmt.Errorf("columns: unknown key %q (want instruction, input, output, messages, role, content, text, prompt, response, chosen, rejected or system)", k)
 		}
 		*p = v
 	}
 	if len(s.Config.Columns) > 0 && shape == format.ShapeAuto {
 		return m, fmt.Errorf("columns need a shape")
 	}
+	// A key the shape does not read (chosen under shape chat) would map
+	// nothing: refused, rather than the column read under its default
+	// name while the user thinks it renamed.
+	keys := make([]string, 0, len(s.Config.Columns))
+	for k := range s.Config.Columns {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if want := shapeColumns[shape]; !slices.Contains(want, k) {
+			return m, fmt.Errorf("columns: shape %v does not read %q (its columns: %s)", shape, k, strings.Join(want, ", "))
+		}
+	}
 	return m, nil
+}
+
+// shapeColumns are the columns keys each shape reads (format.Mapping's
+// fields for it).
+var shapeColumns = map[format.Shape][]string{
+	format.ShapeAlpaca:      {"instruction", "input", "output", "system"},
+	format.ShapeChat:        {"messages", "role", "content", "system"},
+	format.ShapeShareGPT:    {"messages", "role", "content", "system"},
+	format.ShapeCompletion:  {"text"}, // a completion has no system message
+	format.ShapeInputOutput: {"prompt", "response", "system"},
+	format.ShapePreference:  {"prompt", "chosen", "rejected", "role", "content", "system"},
 }
 
 // TemplatePath is the subject's template as UseTemplate-style name: a

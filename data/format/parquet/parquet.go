@@ -46,7 +46,7 @@ func newParquetSource(f *os.File, name string) (src *parquetSource, err error) {
 	// crash the process.
 	defer func() {
 		if p := recover(); p != nil {
-			src, err = nil, &format.PosError{File: name, Line: 0, Msg: fmt.Sprintf("corrupt parquet file: %v", p), Err: format.ErrMalformed}
+			src, err = nil, &format.PosError{File: name, Msg: fmt.Sprintf("corrupt parquet file: %v", p), Err: format.ErrMalformed}
 		}
 	}()
 	if err := checkFile(f, st.Size(), name); err != nil {
@@ -85,18 +85,18 @@ func (s *parquetSource) Next() (rec format.Record, err error, fatal bool) {
 	s.row++
 	fields, ok := v.(map[string]any)
 	if !ok {
-		return format.Record{}, &format.PosError{File: s.name, Line: s.row, Msg: fmt.Sprintf("expected a row with named columns, found %T", v), Err: format.ErrMalformed}, false
+		return format.Record{}, &format.PosError{File: s.name, Row: s.row, Msg: fmt.Sprintf("expected a row with named columns, found %T", v), Err: format.ErrMalformed}, false
 	}
 	for k, x := range fields {
 		fields[k] = plainValue(x)
 	}
-	return format.Record{Fields: fields, Line: s.row}, nil, false
+	return format.Record{Fields: fields, Row: s.row}, nil, false
 }
 
 func (s *parquetSource) fill() (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = &format.PosError{File: s.name, Line: s.row + 1, Msg: fmt.Sprintf("corrupt parquet data: %v", p), Err: format.ErrMalformed}
+			err = &format.PosError{File: s.name, Row: s.row + 1, Msg: fmt.Sprintf("corrupt parquet data: %v", p), Err: format.ErrMalformed}
 		}
 	}()
 	for i := range s.batch {
@@ -109,7 +109,7 @@ func (s *parquetSource) fill() (err error) {
 		return nil
 	}
 	if rerr != nil {
-		return &format.PosError{File: s.name, Line: s.row + 1, Msg: "reading parquet rows: " + rerr.Error(), Err: format.ErrMalformed}
+		return &format.PosError{File: s.name, Row: s.row + 1, Msg: "reading parquet rows: " + rerr.Error(), Err: format.ErrMalformed}
 	}
 	return nil
 }

@@ -111,7 +111,7 @@ func TestParquet(t *testing.T) {
 		if len(exs) != 150 || rep.Examples != 150 {
 			t.Fatalf("%d examples, report %+v", len(exs), rep)
 		}
-		want := format.Example{Messages: chat("user", "q3\n\nctx", "assistant", "a3"), Source: p + ":4"}
+		want := format.Example{Messages: chat("user", "q3\n\nctx", "assistant", "a3"), Source: p + ": row 4"}
 		if !reflect.DeepEqual(exs[3], want) {
 			t.Errorf("row 4 = %+v, want %+v", exs[3], want)
 		}
@@ -126,8 +126,8 @@ func TestParquet(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := []format.Example{
-			{Messages: chat("user", "hi", "assistant", "hello"), Source: p + ":1"},
-			{Messages: chat("system", "s", "user", "u", "assistant", "a"), Source: p + ":2"},
+			{Messages: chat("user", "hi", "assistant", "hello"), Source: p + ": row 1"},
+			{Messages: chat("system", "s", "user", "u", "assistant", "a"), Source: p + ": row 2"},
 		}
 		if !reflect.DeepEqual(exs, want) {
 			t.Errorf("got %+v\nwant %+v", exs, want)
@@ -140,14 +140,14 @@ func TestParquet(t *testing.T) {
 			{Messages: []pqThinkingMessage{{"user", "hi", &r}, {"assistant", "hello", nil}}},
 		})
 		_, _, err := format.ReadAll(p, format.Options{})
-		if !errors.Is(err, format.ErrBadValue) || !strings.Contains(err.Error(), p+":2") || !strings.Contains(err.Error(), "only assistant messages") {
+		if !errors.Is(err, format.ErrBadValue) || !strings.Contains(err.Error(), p+": row 2:") || !strings.Contains(err.Error(), "only assistant messages") {
 			t.Fatalf("want row 2's reasoning on a user message refused with its position, got %v", err)
 		}
 		exs, _, err := format.ReadAll(p, format.Options{Skip: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []format.Example{{Messages: []format.Message{{Role: "user", Content: "2+2?"}, {Role: "assistant", Content: "4", ReasoningContent: r}}, Source: p + ":1"}}
+		want := []format.Example{{Messages: []format.Message{{Role: "user", Content: "2+2?"}, {Role: "assistant", Content: "4", ReasoningContent: r}}, Source: p + ": row 1"}}
 		if !reflect.DeepEqual(exs, want) {
 			t.Errorf("got %+v\nwant %+v", exs, want)
 		}
