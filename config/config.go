@@ -37,7 +37,7 @@ type ModelConfig struct {
 // DataConfig says where the examples come from and how they become rows.
 type DataConfig struct {
 	Root          string             `yaml:"root" path:"1" doc:"Subject data root: one file or folder per subject. Empty = the bundled subject datasets."`
-	Files         []string           `yaml:"files" path:"1" doc:"Data files to use instead of a subject root (one subject per file, named after it)."`
+	Files         []string           `yaml:"files" path:"1" doc:"Data files to use instead of a subject root (one subject per file, named after it): paths, folders or globs, as a list [a.jsonl, b.jsonl]. A file name may hold a comma, so an unquoted a.jsonl,b.jsonl is refused as ambiguous (write [a.jsonl, b.jsonl], or [\"a,b.jsonl\"] for one file)."`
 	Format        string             `yaml:"format" doc:"Format of data.files: auto (by extension), jsonl, json, csv, parquet or text (a subject root needs auto)."`
 	Shape         string             `yaml:"shape" doc:"Record layout of data.files: auto, alpaca, chat, sharegpt, completion, input_output or preference (prompt, chosen, rejected: for training.objective dpo) (a subject root needs auto)."`
 	Template      string             `yaml:"template" path:"1" doc:"Chat template: auto (the model's), a built-in (chatml, llama3, llama2, mistral, alpaca) or a .jinja file."`
@@ -48,7 +48,7 @@ type DataConfig struct {
 	TrainOnInputs bool               `yaml:"train_on_inputs" doc:"Put the loss on prompt tokens too, not only on the assistant's answers."`
 	ValSplit      float64            `yaml:"val_split" doc:"Fraction of each subject held out for validation, in [0, 1)."`
 	Seed          uint64             `yaml:"seed" doc:"Seed of the train/validation split and of shuffling."`
-	Subjects      []string           `yaml:"subjects" doc:"Subjects to train on; empty = every subject found."`
+	Subjects      []string           `yaml:"subjects" doc:"Subjects to train on; empty = every subject found. a,b is the list [a, b], as --subjects reads it (a name holding a comma is written quoted: [\"a,b\"])."`
 	Mixing        string             `yaml:"mixing" doc:"How subjects are mixed: proportional (to their size), uniform, or weights."`
 	Weights       map[string]float64 `yaml:"weights" doc:"Sampling weight per subject when mixing is weights."`
 	Augment       AugmentConfig      `yaml:"augment" doc:"Augmentations of the training examples (never of validation or test); each is off at 0."`
@@ -105,11 +105,11 @@ type LoRAConfig struct {
 	R       int      `yaml:"r" doc:"Rank [r]."`
 	Alpha   float64  `yaml:"alpha" doc:"Scaling numerator [lora_alpha]: the update is scaled by alpha/r (alpha/sqrt(r) with rslora)."`
 	Dropout float64  `yaml:"dropout" doc:"Dropout on the adapter input [lora_dropout], in [0, 1)."`
-	Targets []string `yaml:"targets" doc:"Module names to adapt [target_modules], or [all-linear]."`
+	Targets []string `yaml:"targets" doc:"Module names to adapt [target_modules], or [all-linear]. q_proj,v_proj is the list [q_proj, v_proj] (module names hold no comma)."`
 	RSLoRA  bool     `yaml:"rslora" doc:"Rank-stabilised scaling [use_rslora]."`
 	DoRA    bool     `yaml:"dora" doc:"Weight-decomposed LoRA [use_dora]: a trainable magnitude per output feature rescales W + s·B·A, as PEFT computes it. Measured on tiny-base (CPU): 1.15x the time of a LoRA step without dropout, 2.9x with dropout (PEFT then runs the base weights on the dropped-out input as well). The GGUF adapter export refuses it (llama.cpp has no DoRA); the merged exports hold it."`
 	// ModulesToSave are modules trained in full beside the adapter.
-	ModulesToSave []string `yaml:"modules_to_save" doc:"Modules trained in full beside the adapter [modules_to_save], e.g. [embed_tokens, lm_head] after adding tokens: trainable copies saved in the adapter file under PEFT's names. The embedding table and linear layers only, not with per-subject adapters. On a model with tied embeddings each listed end gets its own copy (PEFT's default), and the merged export is untied."`
+	ModulesToSave []string `yaml:"modules_to_save" doc:"Modules trained in full beside the adapter [modules_to_save], e.g. [embed_tokens, lm_head] (or embed_tokens,lm_head) after adding tokens: trainable copies saved in the adapter file under PEFT's names. The embedding table and linear layers only, not with per-subject adapters. On a model with tied embeddings each listed end gets its own copy (PEFT's default), and the merged export is untied."`
 }
 
 // QuantizationConfig is the NF4 storage of the frozen base.

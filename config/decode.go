@@ -110,10 +110,22 @@ type decoder struct {
 	cfg   *RunConfig
 	where func(n *yaml.Node) string
 	errs  ErrorList
+	// via, while a merged value is decoded, says which `<<` merged it.
+	via string
 }
 
 func (d *decoder) fail(n *yaml.Node, path string, kind error, format string, args ...any) {
-	d.errs = append(d.errs, &FieldError{Where: d.where(n), Path: path, Msg: fmt.Sprintf(format, args...), Kind: kind})
+	d.failVia(n, d.via, path, kind, format, args...)
+}
+
+// failVia is fail for a node reached through merge keys: via, when not
+// "", says which `<<` brought it, since its line is in the merged block.
+func (d *decoder) failVia(n *yaml.Node, via, path string, kind error, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if via != "" {
+		msg += " (" + via + ")"
+	}
+	d.errs = append(d.errs, &FieldError{Where: d.where(n), Path: path, Msg: msg, Kind: kind})
 }
 
 var durationType = reflect.TypeOf(Duration(0))
@@ -172,16 +184,13 @@ func (d *decoder) structure(v reflect.Value, n *yaml.Node, path string) {
 			index[name] = i
 		}
 	}
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
+	for _, e := range d.entries(n, path) {
+		k, val := e.k, e.v
 		key := k.Value
 		p := join(path, key)
-		if line, dup := seen[key]; dup {
-			d.fail(k, p, ErrBadValue, "set twice (first at line %d)", line)
-			continue
+		if path == "" && strings.HasPrefix(key, "x-") {
+			continue // a block kept for its anchors (see entries)
 		}
-		seen[key] = k.Line
 		fi, ok := index[key]
 		if _, gone := retiredKeys[p]; !ok && gone {
 			d.cfg.retired(p, d.where(k))
@@ -192,11 +201,23 @@ func (d *decoder) structure(v reflect.Value, n *yaml.Node, path string) {
 			if path != "" {
 				where = "in " + path
 			}
-			d.fail(k, "", ErrUnknownKey, "unknown key `%s` %s%s", key, where, didYouMean(suggest(key, path, names)))
+			hint := didYouMean(suggest(key, path, names))
+			if val.Anchor != "" && hint == "" {
+				hint = fmt.Sprintf(" (a block kept only for its anchor &%s goes under a top-level key starting with x-, e.g. x-%s: &%s ..., which is ignored)", val.Anchor, key, val.Anchor)
+			}
+			if e.via != "" {
+				where += " (" + e.via + ")"
+			}
+			d.failVia(k, "", "", ErrUnknownKey, "unknown key `%s` %s%s", key, where, hint)
 			continue
 		}
 		f := t.Field(fi)
+		outer := d.via
+		if e.via != "" {
+			d.via = e.via
+		}
 		d.value(v.Field(fi), val, p, f.Tag.Get("path") != "")
+		d.via = outer
 	}
 }
 
@@ -210,26 +231,106 @@ func (d *decoder) mapping(v reflect.Value, n *yaml.Node, path string) {
 		return
 	}
 	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
-	// A key written twice would otherwise be last-wins, silently: refused
-	// as in a section (see structure).
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
-		if line, dup := seen[k.Value]; dup {
-			d.fail(k, join(path, k.Value), ErrBadValue, "set twice (first at line %d)", line)
-			continue
-		}
-		seen[k.Value] = k.Line
+	for _, e := range d.entries(n, path) {
+		k := e.k
 		elem := reflect.New(v.Type().Elem()).Elem()
 		p := join(path, k.Value)
-		d.value(elem, n.Content[i+1], p, false)
+		outer := d.via
+		if e.via != "" {
+			d.via = e.via
+		}
+		d.value(elem, e.v, p, false)
+		d.via = outer
 		m.SetMapIndex(reflect.ValueOf(k.Value), elem)
 	}
 	v.Set(m)
 }
 
+// entry is one key of a mapping once merge keys are expanded; via says,
+// for a merged key, which `<<` brought it ("" for a key written there).
+type entry struct {
+	k, v *yaml.Node
+	via  string
+}
+
+// entries lists the keys of mapping n with YAML 1.1 merge keys expanded:
+// `<<: *base` (or `<<: [*a, *b]`) adds the keys of the mappings named that
+// the mapping does not set itself; of several, the earlier wins; merges
+// nest. A key written twice in one mapping is refused (yaml would keep
+// the last, silently). Each mapping is expanded once however often it is
+// named, so aliases cannot make the walk grow past the document's size
+// (billion laughs).
+func (d *decoder) entries(n *yaml.Node, path string) []entry {
+	var out []entry
+	have := map[string]bool{}
+	visited := map[*yaml.Node]bool{}
+	var walk func(m *yaml.Node, via string)
+	walk = func(m *yaml.Node, via string) {
+		if visited[m] {
+			return
+		}
+		visited[m] = true
+		seen := map[string]int{}
+		var merges []*yaml.Node
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			k, val := m.Content[i], m.Content[i+1]
+			if line, dup := seen[k.Value]; dup {
+				d.failVia(k, via, join(path, k.Value), ErrBadValue, "set twice (first at line %d)", line)
+				continue
+			}
+			seen[k.Value] = k.Line
+			if isMerge(k) {
+				merges = append(merges, k, val)
+				continue
+			}
+			if !have[k.Value] {
+				have[k.Value] = true
+				out = append(out, entry{k: k, v: val, via: via})
+			}
+		}
+		for i := 0; i < len(merges); i += 2 {
+			k, val := merges[i], resolve(merges[i+1])
+			at := fmt.Sprintf("merged by `<<` at line %d", k.Line)
+			if via != "" {
+				at = fmt.Sprintf("%s, through `<<` at line %d", via, k.Line)
+			}
+			sources := []*yaml.Node{val}
+			if val.Kind == yaml.SequenceNode {
+				sources = val.Content
+			}
+			for _, src := range sources {
+				src = resolve(src)
+				if src.Kind != yaml.MappingNode {
+					d.failVia(k, via, path, ErrBadValue, "`<<` merges the keys of a section (<<: *name, or <<: [*a, *b]), got %s", describe(src))
+					continue
+				}
+				walk(src, at)
+			}
+		}
+	}
+	walk(n, d.via)
+	return out
+}
+
+// isMerge says k is YAML's merge key: a plain <<, not a quoted "<<".
+func isMerge(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && k.Tag == "!!merge"
+}
+
+// resolve follows aliases to the node they name.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
 func (d *decoder) sequence(v reflect.Value, n *yaml.Node, path string, expand bool) {
 	if n.Kind == yaml.ScalarNode && v.Type().Elem().Kind() == reflect.String {
+		if n.Style == 0 && strings.Contains(n.Value, ",") {
+			d.commaList(v, n, path, expand)
+			return
+		}
 		// targets: all-linear is a list of one.
 		s := reflect.MakeSlice(v.Type(), 1, 1)
 		d.scalar(s.Index(0), n, path, expand)
@@ -237,7 +338,11 @@ func (d *decoder) sequence(v reflect.Value, n *yaml.Node, path string, expand bo
 		return
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.fail(n, path, ErrBadValue, "want a list, got %s", describe(n))
+		hint := ""
+		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, ",") {
+			hint = fmt.Sprintf(" (write a list in brackets: [%s])", strings.Join(splitTrim(n.Value), ", "))
+		}
+		d.fail(n, path, ErrBadValue, "want a list, got %s%s", describe(n), hint)
 		return
 	}
 	if len(n.Content) == 0 {
@@ -249,6 +354,41 @@ func (d *decoder) sequence(v reflect.Value, n *yaml.Node, path string, expand bo
 		d.value(s.Index(i), e, fmt.Sprintf("%s[%d]", path, i), expand)
 	}
 	v.Set(s)
+}
+
+// commaList reads an unquoted a,b for a list of strings as the list
+// [a, b], spaces trimmed, as the command line's list flags (--subjects)
+// read it: no module or subject name holds a comma. A path list
+// (data.files) refuses it instead: a file name may hold a comma, so
+// a.jsonl,b.jsonl could be one file or two; the message shows both
+// spellings. A quoted "a,b" is always one element.
+func (d *decoder) commaList(v reflect.Value, n *yaml.Node, path string, expand bool) {
+	parts := splitTrim(n.Value)
+	if expand {
+		d.fail(n, path, ErrBadValue, "%q holds a comma, and a path may hold one too: write [%s] for %d paths, or [%q] for one", n.Value, strings.Join(parts, ", "), len(parts), n.Value)
+		return
+	}
+	for _, p := range parts {
+		if p == "" {
+			d.fail(n, path, ErrBadValue, "%q has an empty element between commas (a,b is the list [a, b])", n.Value)
+			return
+		}
+	}
+	s := reflect.MakeSlice(v.Type(), len(parts), len(parts))
+	for i, p := range parts {
+		e := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: p, Line: n.Line, Column: n.Column}
+		d.value(s.Index(i), e, fmt.Sprintf("%s[%d]", path, i), expand)
+	}
+	v.Set(s)
+}
+
+// splitTrim splits s at commas and trims spaces around each part.
+func splitTrim(s string) []string {
+	parts := strings.Split(s, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
 }
 
 func (d *decoder) scalar(v reflect.Value, n *yaml.Node, path string, expand bool) {

@@ -19,4 +19,10 @@
 // included; it reads back to Default(). Environment variables ($HOME,
 // ${DATA}) expand in path fields: model.path, data.root, data.files,
 // data.template and training.tracking.output_dir.
+//
+// Anchors, aliases and YAML merge keys work inside the schema
+// (`<<: *base` adds the keys of base that the section does not set
+// itself; the merged keys are checked like written ones). A block kept
+// only for its anchor goes under a top-level key starting with x-
+// (x-base: &base {...}), which is otherwise ignored, as in docker compose.
 package config
