@@ -343,14 +343,18 @@ func trainInMemory(ctx context.Context, lines []byte, cfg *RunConfig, log io.Wri
 		out = "runs"
 	}
 	root := filepath.Join(out, "data", "examples-"+hex.EncodeToString(sum[:])[:12])
+	c := cfg.Clone()
+	c.Data.Root, c.Data.Files, c.Data.Subjects = root, nil, nil
+	// A config Train would refuse writes no data folder first.
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Join(root, "examples"), 0o755); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
 	if err := fsutil.WriteFileAtomic(filepath.Join(root, "examples", "train.jsonl"), lines, 0o644); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
-	c := cfg.Clone()
-	c.Data.Root, c.Data.Files, c.Data.Subjects = root, nil, nil
 	return Train(ctx, c, log)
 }
 

@@ -3,6 +3,7 @@ package ftune
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -65,5 +66,21 @@ func TestTrainNilConfig(t *testing.T) {
 	}
 	if m, _ := filepath.Glob("runs/*/checkpoints"); len(m) > 0 {
 		t.Errorf("a cancelled run left %v", m)
+	}
+}
+
+// TestFineTuneRefusesBeforeWritingData: a config Train would refuse (a
+// negative learning rate) is refused before FineTune writes the examples
+// under the output folder.
+func TestFineTuneRefusesBeforeWritingData(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyTrainConfig(dir, 1)
+	cfg.Training.Optimizer.LR = -1
+	examples := []Example{{Messages: []Message{{Role: "user", Content: "Symbol of iron?"}, {Role: "assistant", Content: "Fe"}}}}
+	if _, err := FineTune(context.Background(), examples, cfg, nil); err == nil {
+		t.Fatal("a negative learning rate was accepted")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s/data exists after the refusal (err %v): the examples were written first", dir, err)
 	}
 }

@@ -321,7 +321,12 @@ func (r *Reader) convert(rec Record) (Example, error) {
 	}
 	ex, err := r.mapping.toExample(rec.Fields)
 	if errors.Is(err, ErrMissingColumn) {
-		err = fmt.Errorf("%w (shape %v, from the first record or the column mapping)", err, r.mapping.Shape)
+		// Say where the shape that wants the column came from.
+		origin := fmt.Sprintf("the file's shape, %v, is set by data.shape or a column mapping", r.mapping.Shape)
+		if r.detected {
+			origin = fmt.Sprintf("the file's shape, %v, was detected from its first record", r.mapping.Shape)
+		}
+		err = fmt.Errorf("%w: %s", err, origin)
 	}
 	if err == nil && r.detected {
 		// A record with fields the first record's shape does not read

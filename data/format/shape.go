@@ -287,7 +287,7 @@ func (m Mapping) messages(f map[string]any) ([]Message, error) {
 func (m Mapping) messageList(f map[string]any, name string) ([]Message, error) {
 	v, ok := f[name]
 	if !ok || v == nil {
-		return nil, fmt.Errorf("%w %q (shape %v)", ErrMissingColumn, name, m.Shape)
+		return nil, fmt.Errorf("%w %q", ErrMissingColumn, name) // the reader names the shape
 	}
 	// CSV and some parquet exports store the list as a JSON string.
 	if s, ok := v.(string); ok {
