@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -79,6 +80,12 @@ func newDataCmd() *cobra.Command {
 			}
 		}
 		m, err := subject.Open(os.ExpandEnv(root))
+		if errors.Is(err, subject.ErrNoSubjects) {
+			// ftune train reads a root of data files as one subject per
+			// file (its held-out share drawn at run time); these commands
+			// work on the train/val/test files of subject folders.
+			err = fmt.Errorf("%w; ftune train reads data files in a root as subjects (one per file), but ftune data validate and prepare work on subject folders only: check a file with ftune train --data FILE --max-steps 1", err)
+		}
 		return dataEnv{m: m, text: text, cfg: cfg}, err
 	}
 	validate := &cobra.Command{

@@ -118,3 +118,21 @@ func TestCLIReadsParquet(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestDataCommandsOnARootOfFiles: ftune train reads a root of data files
+// as subjects; validate and prepare work on subject folders and say so
+// instead of only "no subject folders".
+func TestDataCommandsOnARootOfFiles(t *testing.T) {
+	root := t.TempDir()
+	rec := `{"messages":[{"role":"user","content":"Capital of France?"},{"role":"assistant","content":"Paris"}]}` + "\n"
+	if err := os.WriteFile(filepath.Join(root, "geo.jsonl"), []byte(rec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"data", "validate", "--data", root}, {"data", "prepare", "--data", root, "--out", t.TempDir()}} {
+		cmd := args[1]
+		_, err := run(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "work on subject folders only") {
+			t.Errorf("data %s on a root of files: %v, want the reason", cmd, err)
+		}
+	}
+}
