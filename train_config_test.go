@@ -37,13 +37,15 @@ func TestTrainLeavesTheConfig(t *testing.T) {
 	}
 }
 
-// TestEvaluateLeavesTheConfig: Evaluate maps the config as Train does; the
-// caller's config stays as it was.
+// TestEvaluateLeavesTheConfigAsTrainDoes: Evaluate maps the config as
+// Train does and points it at opt.Model; the caller's config stays as it
+// was (its model path, which Evaluate replaces, included).
 func TestEvaluateLeavesTheConfigAsTrainDoes(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
 	cfg := tinyTrainConfig(t.TempDir(), 2)
 	cfg.Data.Subjects = []string{"chemistry"}
 	cfg.Training.Eval.MaxBatches = 1
+	cfg.Model.Path = "a-model-opt.Model-replaces"
 	before := cfg.Clone()
 	if _, err := Evaluate(context.Background(), EvaluateOptions{Config: cfg, Model: TinyBase}); err != nil {
 		t.Fatal(err)

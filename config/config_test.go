@@ -165,12 +165,48 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// parseCase is one document for Parse (named x.yaml): the error it must
+// give, or ("" ) the check its config must pass.
+type parseCase struct {
+	name, yaml string
+	wantErr    string // "" = must parse
+	check      func(c *RunConfig) bool
+}
+
+// checkParseCases parses each case: a wanted error must name x.yaml's line
+// and contain wantErr; "no suggestion for nonsense" must also offer none.
+func checkParseCases(t *testing.T, cases []parseCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml), "x.yaml")
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !tc.check(c) {
+					t.Fatalf("parsed to %+v", plain(c))
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("parsed, want error %q", tc.wantErr)
+			}
+			if !strings.HasPrefix(err.Error(), "x.yaml:") {
+				t.Errorf("error does not start with file:line: %v", err)
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error\n %v\nwant it to contain\n %s", err, tc.wantErr)
+			}
+			if tc.name == "no suggestion for nonsense" && strings.Contains(err.Error(), "did you mean") {
+				t.Fatalf("suggested something for nonsense: %v", err)
+			}
+		})
+	}
+}
+
 func TestParseSmallCases(t *testing.T) {
-	for _, tc := range []struct {
-		name, yaml string
-		wantErr    string // "" = must parse
-		check      func(c *RunConfig) bool
-	}{
+	checkParseCases(t, []parseCase{
 		{"empty file is defaults", "", "", func(c *RunConfig) bool { return reflect.DeepEqual(plain(c), plain(Default())) }},
 		{"comment only", "# nothing\n", "", func(c *RunConfig) bool { return c.Training.BatchSize == 8 }},
 		{"empty section keeps defaults", "training:\n  lora:\n", "", func(c *RunConfig) bool { return c.Training.LoRA.R == Default().Training.LoRA.R }},
@@ -205,32 +241,7 @@ func TestParseSmallCases(t *testing.T) {
 		{"max_time duration rounds to 0", "training:\n  max_time: 0.5ns\n", "x.yaml:2: training.max_time: 0.5ns is under a nanosecond", nil},
 		{"max_time zero", "training:\n  max_time: 0.0\n", "", func(c *RunConfig) bool { return c.Training.MaxTime == 0 }},
 		{"max_time one nanosecond", "training:\n  max_time: 1e-9\n", "", func(c *RunConfig) bool { return c.Training.MaxTime == 1 }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse([]byte(tc.yaml), "x.yaml")
-			if tc.wantErr == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !tc.check(c) {
-					t.Fatalf("parsed to %+v", plain(c))
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("parsed, want error %q", tc.wantErr)
-			}
-			if !strings.HasPrefix(err.Error(), "x.yaml:") {
-				t.Errorf("error does not start with file:line: %v", err)
-			}
-			if !strings.Contains(err.Error(), tc.wantErr) {
-				t.Fatalf("error\n %v\nwant it to contain\n %s", err, tc.wantErr)
-			}
-			if tc.name == "no suggestion for nonsense" && strings.Contains(err.Error(), "did you mean") {
-				t.Fatalf("suggested something for nonsense: %v", err)
-			}
-		})
-	}
+	})
 }
 
 func TestExpandEnv(t *testing.T) {

@@ -112,11 +112,7 @@ func TestEveryStringListKeyDecidesCommas(t *testing.T) {
 }
 
 func TestMergeKeys(t *testing.T) {
-	for _, tc := range []struct {
-		name, yaml string
-		wantErr    string
-		check      func(c *RunConfig) bool
-	}{
+	checkParseCases(t, []parseCase{
 		{"explicit key wins", "x-base: &base {lr: 0.001, weight_decay: 0.5}\ntraining:\n  optimizer:\n    <<: *base\n    weight_decay: 0.1\n", "",
 			func(c *RunConfig) bool {
 				o := c.Training.Optimizer
@@ -153,23 +149,7 @@ func TestMergeKeys(t *testing.T) {
 		{"written twice still refused", "x-b: &b {lr: 1}\ntraining:\n  optimizer:\n    <<: *b\n    lr: 2\n    lr: 3\n", "x.yaml:6: training.optimizer.lr: set twice (first at line 5)", nil},
 		{"two merge keys", "x-b: &b {lr: 1}\ntraining:\n  optimizer:\n    <<: *b\n    <<: *b\n", "x.yaml:5: training.optimizer.<<: set twice (first at line 4)", nil},
 		{"quoted << is a key", "training:\n  \"<<\": {lr: 1}\n", "unknown key `<<` in training", nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse([]byte(tc.yaml), "x.yaml")
-			if tc.wantErr == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !tc.check(c) {
-					t.Fatalf("parsed to %+v", plain(c))
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Fatalf("error\n %v\nwant it to contain\n %s", err, tc.wantErr)
-			}
-		})
-	}
+	})
 }
 
 // TestMergeKeysBounded: merges of merges of the same blocks (billion

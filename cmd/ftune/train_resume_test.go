@@ -7,24 +7,32 @@ import (
 	"testing"
 )
 
+// oneStepRun trains tiny-base for one step (rows of 64 tokens, a
+// checkpoint at it) into a fresh run folder, and returns the folder, its
+// config.yaml and that file's content.
+func oneStepRun(t *testing.T) (dir, cfgPath string, orig []byte) {
+	t.Helper()
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	outDir := t.TempDir()
+	if out, err := run(t, "train", "--max-steps", "1", "--output", outDir, "--run-name", "r", "--batch-size", "2", "--seq-len", "64", "--eval-questions", "0",
+		"--set", "training.eval.generation.samples=0", "--set", "training.checkpointing.every=1", "--no-progress"); err != nil {
+		t.Fatalf("first part: %v\n%s", err, out)
+	}
+	dir = filepath.Join(outDir, "r")
+	cfgPath = filepath.Join(dir, "config.yaml")
+	orig, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, cfgPath, orig
+}
+
 // TestResumeOverrides: a resumed run used to apply --lr, --seq-len and
 // other overrides silently and leave config.yaml as it was. Changes to the
 // optimisation are refused, naming each key; the safe ones (max_steps
 // here) are printed and recorded in config.yaml.
 func TestResumeOverrides(t *testing.T) {
-	t.Setenv("FTUNE_CACHE", t.TempDir())
-	outDir := t.TempDir()
-	common := []string{"--batch-size", "2", "--seq-len", "64", "--eval-questions", "0", "--set", "training.eval.generation.samples=0",
-		"--set", "training.checkpointing.every=1", "--no-progress"}
-	if out, err := run(t, append([]string{"train", "--max-steps", "1", "--output", outDir, "--run-name", "r"}, common...)...); err != nil {
-		t.Fatalf("first part: %v\n%s", err, out)
-	}
-	dir := filepath.Join(outDir, "r")
-	cfgPath := filepath.Join(dir, "config.yaml")
-	orig, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, cfgPath, orig := oneStepRun(t)
 
 	out, err := run(t, "train", "--resume", dir, "--lr", "1e-3", "--seq-len", "128", "--set", "training.lora.r=8", "--max-steps", "3")
 	for _, want := range []string{"would change its optimisation", "data.max_length: 64 → 128 (--seq-len 128)", "training.lora.r: 16 → 8 (--set training.lora.r=8)",
@@ -69,18 +77,7 @@ func TestResumeOverrides(t *testing.T) {
 // refused against the config the run started with, naming each key, its
 // values and its line; max_steps edited there is still allowed.
 func TestResumeEditedConfig(t *testing.T) {
-	t.Setenv("FTUNE_CACHE", t.TempDir())
-	outDir := t.TempDir()
-	if out, err := run(t, "train", "--max-steps", "1", "--output", outDir, "--run-name", "r", "--batch-size", "2", "--seq-len", "64", "--eval-questions", "0",
-		"--set", "training.eval.generation.samples=0", "--set", "training.checkpointing.every=1", "--no-progress"); err != nil {
-		t.Fatalf("first part: %v\n%s", err, out)
-	}
-	dir := filepath.Join(outDir, "r")
-	cfgPath := filepath.Join(dir, "config.yaml")
-	orig, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, cfgPath, orig := oneStepRun(t)
 	edit := func(from, to string) string {
 		s := strings.Replace(string(orig), from, to, 1)
 		if s == string(orig) {
