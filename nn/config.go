@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 
 	"github.com/ftune/ftune/internal/fsutil"
@@ -60,6 +61,11 @@ type Config struct {
 	// Gemma 2 (parseGemma2): tanh soft-caps c·tanh(x/c); 0 = none.
 	AttnSoftcap  float64 // on the attention scores (attn_logit_softcapping)
 	FinalSoftcap float64 // on the logits (final_logit_softcapping)
+	// Granite (granite, parseGranite); 0 = not set:
+	EmbedMultiplier float64 // the token embeddings are multiplied by it after the embedding module (embedding_multiplier; unlike EmbedScale, which is Gemma's scaled embedding module itself)
+	AttnScale       float64 // the attention scores' scale itself (attention_multiplier); 0 = 1/√head_dim or QueryPreAttnScalar's
+	ResidualScale   float64 // each block's attention and MLP outputs are multiplied by it before the residual add (residual_multiplier)
+	LogitsDivisor   float64 // the logits are divided by it (logits_scaling)
 }
 
 // RopeConfig is the rotary embedding of config.json in either layout, after
@@ -139,6 +145,7 @@ type rawConfig struct {
 	qwen3Variants
 	gemma3Keys
 	smollm3Keys
+	graniteKeys
 }
 
 // familyDefaults are the keyword defaults of each config class (transformers
@@ -166,6 +173,8 @@ var families = map[string]familyDefaults{
 	// SmolLM3Config; its pad_token_id default 128004 and tied embeddings
 	// are set in ParseConfig.
 	"smollm3": {kvHeads: 4, maxPos: 32768, bos: 128000, eos: 128001, theta: 2e6},
+	// GraniteConfig: Llama's defaults (its four multipliers: parseGranite).
+	"granite": {kvHeads: 0, maxPos: 2048, bos: 1, eos: 2},
 }
 
 // architectures maps each supported architectures[] entry to its family.
@@ -178,6 +187,7 @@ var architectures = map[string]string{
 	"Phi3ForCausalLM":    "phi3",
 	"Gemma2ForCausalLM":  "gemma2",
 	"SmolLM3ForCausalLM": "smollm3",
+	"GraniteForCausalLM": "granite",
 }
 
 // MaxConfigBytes bounds the config.json LoadConfig reads: real ones are a
@@ -224,11 +234,11 @@ func ParseConfig(b []byte) (Config, error) {
 	}
 	fam, ok := families[c.ModelType]
 	if !ok {
-		return c, fmt.Errorf("%w: model_type %q (want llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3 or smollm3)", ErrUnsupported, r.ModelType)
+		return c, fmt.Errorf("%w: model_type %q (want llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3, smollm3 or granite)", ErrUnsupported, r.ModelType)
 	}
 	for _, a := range r.Architectures {
 		if _, ok := architectures[a]; !ok {
-			return c, fmt.Errorf("%w: architecture %q (want LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM or SmolLM3ForCausalLM)", ErrUnsupported, a)
+			return c, fmt.Errorf("%w: architecture %q (want LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM, SmolLM3ForCausalLM or GraniteForCausalLM)", ErrUnsupported, a)
 		}
 	}
 	// The sizes have class defaults in transformers (a llama config without
@@ -319,6 +329,11 @@ func ParseConfig(b []byte) (Config, error) {
 		}
 		c.TieEmbeddings = true // SmolLM3Config's default, unlike the other families'
 	}
+	if c.ModelType == "granite" {
+		if err := c.parseGranite(r); err != nil {
+			return c, err
+		}
+	}
 	if r.RMSNormEps != nil {
 		c.RMSNormEps = *r.RMSNormEps
 	}
@@ -398,7 +413,7 @@ func refuseDropout(r rawConfig, modelType string) error {
 // does not read are ignored, as transformers ignores them.
 func (c *Config) parseBiases(r rawConfig) {
 	switch c.ModelType {
-	case "llama", "smollm3": // SmolLM3's attention and MLP take Llama's keys
+	case "llama", "smollm3", "granite": // SmolLM3's and Granite's attention and MLP take Llama's keys
 		if r.AttentionBias != nil {
 			c.AttentionBias, c.OutputBias = *r.AttentionBias, *r.AttentionBias
 		}
@@ -606,6 +621,14 @@ func (c Config) Validate() error {
 	}
 	if !(c.RMSNormEps > 0) {
 		return fmt.Errorf("nn: config.json: rms_norm_eps must be > 0, got %g", c.RMSNormEps)
+	}
+	for _, k := range []struct {
+		key string
+		v   float64
+	}{{"embedding scale", c.EmbedScale}, {"embedding_multiplier", c.EmbedMultiplier}, {"attention scale", c.AttnScale}, {"residual_multiplier", c.ResidualScale}, {"logits_scaling", c.LogitsDivisor}} {
+		if k.v < 0 || math.IsNaN(k.v) || math.IsInf(k.v, 0) {
+			return fmt.Errorf("nn: config: %s must be a finite number > 0 (or 0, unset), got %g", k.key, k.v)
+		}
 	}
 	if len(c.SlidingLayers) != c.NumLayers {
 		return fmt.Errorf("nn: config: %d sliding-layer flags for %d layers", len(c.SlidingLayers), c.NumLayers)

@@ -144,8 +144,8 @@ func TestParseConfigErrors(t *testing.T) {
 	}{
 		{"invalid JSON", `{"model_type": "llama",`, false, []string{"not valid JSON"}},
 		{"wrong JSON type", `{"model_type": "llama", "hidden_size": "big"}`, false, []string{"hidden_size", "int"}},
-		{"unknown model_type", `{"model_type": "gpt2", ` + sizes + `}`, true, []string{`"gpt2"`, "llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3 or smollm3"}},
-		{"no model_type", `{` + sizes + `}`, true, []string{"model_type", "llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3 or smollm3"}},
+		{"unknown model_type", `{"model_type": "gpt2", ` + sizes + `}`, true, []string{`"gpt2"`, "llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3, smollm3 or granite"}},
+		{"no model_type", `{` + sizes + `}`, true, []string{"model_type", "llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3, smollm3 or granite"}},
 		{"unknown architecture", `{"model_type": "llama", "architectures": ["LlamaForSequenceClassification"], ` + sizes + `}`, true, []string{"LlamaForSequenceClassification", "LlamaForCausalLM"}},
 		{"activation", `{"model_type": "llama", ` + sizes + `, "hidden_act": "gelu"}`, true, []string{`"gelu"`, "silu"}},
 		{"kv heads", `{"model_type": "llama", ` + sizes + `, "num_key_value_heads": 3}`, false, []string{"num_attention_heads 4", "num_key_value_heads 3"}},

@@ -5,7 +5,9 @@
 // logits, gemma2.go; and Phi-3, 3.5 and
 // 4-mini: phi3, with fused qkv_proj and gate_up_proj, LongRoPE and partial
 // rotary, phi3.go; SmolLM3: smollm3, Llama's block with NoPE layers that
-// rotate neither queries nor keys, smollm3.go) as
+// rotate neither queries nor keys, smollm3.go; Granite 3.x dense: granite,
+// Llama's block with scaled embeddings, residual branches and logits and
+// its own attention scale, granite.go) as
 // modules whose parameter names are the Hugging Face keys, their loading
 // from Hugging Face folders (config.json + safetensors, sharded or not) and
 // generation with a KV cache.

@@ -405,7 +405,7 @@ func TestLoadBadInput(t *testing.T) {
 			return append(append(out, nh...), b[8+n:]...)
 		}), []string{"model.safetensors", "model.norm.weight", "80"}},
 		{"unknown model_type", strings.Replace(cfg, `"llama"`, `"gpt_neox"`, 1), weights(), nil,
-			[]string{"config.json", `"gpt_neox"`, "llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3 or smollm3"}},
+			[]string{"config.json", `"gpt_neox"`, "llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3, smollm3 or granite"}},
 		{"unknown architecture", strings.Replace(cfg, `{`, `{"architectures": ["LlamaForTokenClassification"], `, 1), weights(), nil,
 			[]string{"config.json", "LlamaForTokenClassification", "LlamaForCausalLM"}},
 		{"invalid config JSON", cfg[:40], weights(), nil, []string{"config.json", "not valid JSON"}},

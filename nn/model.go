@@ -2,7 +2,6 @@ package nn
 
 import (
 	"fmt"
-	"math"
 	"sort"
 
 	"github.com/ftune/ftune/autograd"
@@ -270,10 +269,7 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 	rows.mu.Unlock()
 	// Read by every block's forward and, checkpointed, its recompute.
 	tp.ReleaseAfterBackward(cos, sin, localCos, localSin)
-	scale := 1 / math.Sqrt(float64(c.HeadDim))
-	if c.QueryPreAttnScalar != 0 {
-		scale = 1 / math.Sqrt(c.QueryPreAttnScalar)
-	}
+	scale := c.attentionScale()
 
 	var out Output
 	table := m.Embed
@@ -298,6 +294,12 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 	}
 	if m.EmbeddingHook != nil {
 		h = m.EmbeddingHook(tp, h)
+	}
+	if e := c.EmbedMultiplier; e != 0 && e != 1 {
+		// Granite multiplies after the embedding module, where Gemma's
+		// scale is the module's own: a hook on the module's output (TRL's
+		// NEFTune) sees these embeddings unscaled.
+		h = tp.Scale(h, e)
 	}
 	if opt.KeepHidden {
 		out.Hidden = append(out.Hidden, h)
@@ -359,6 +361,13 @@ func (m *Model) forward(tp *autograd.Tape, in Batch, opt ForwardOptions) (Output
 	h = m.norm(tp, h, m.Norm)
 	if opt.KeepHidden {
 		out.Hidden[len(out.Hidden)-1] = h
+	}
+	if d := c.LogitsDivisor; d != 0 && d != 1 && !opt.NoHead {
+		// Granite divides the logits; the head is linear (no bias in
+		// Granite), so its input is divided instead: hidden_size values a
+		// token rather than vocab_size, and the fused head and loss below
+		// need no change.
+		h = tp.Scale(h, 1/d)
 	}
 	if opt.NoHead {
 		if tp.Inference() && !opt.KeepHidden && opt.Cache == nil {
@@ -445,16 +454,25 @@ func (m *Model) block(tp *autograd.Tape, b *Block, x *autograd.Var, cos, sin *te
 	// The residual add after attention feeds the MLP's norm: one fused
 	// AddRMSNorm node (same values as Add then RMSNorm).
 	if b.PreFFNNorm == nil {
-		x, h = m.addNorm(tp, x, a, b.PostAttnNorm)
+		x, h = m.addNorm(tp, x, m.residualScale(tp, a), b.PostAttnNorm)
 		// The MLP's output (the down projection's), read by no backward,
 		// takes the residual sum: one buffer fewer held per block.
-		return tp.AddInPlace(m.gatedMLP(tp, b, h), x)
+		return tp.AddInPlace(m.residualScale(tp, m.gatedMLP(tp, b, h)), x)
 	}
 	// Gemma: each sublayer's output is normalised before the residual add;
 	// the add after attention feeds the pre-FFN norm.
-	x, h = m.addNorm(tp, x, m.norm(tp, a, b.PostAttnNorm), b.PreFFNNorm)
+	x, h = m.addNorm(tp, x, m.residualScale(tp, m.norm(tp, a, b.PostAttnNorm)), b.PreFFNNorm)
 	f := m.gatedMLP(tp, b, h)
-	return tp.AddInPlace(m.norm(tp, f, b.PostFFNNorm), x)
+	return tp.AddInPlace(m.residualScale(tp, m.norm(tp, f, b.PostFFNNorm)), x)
+}
+
+// residualScale is Granite's residual_multiplier on a sublayer's output
+// before its residual add; other families add it as it is.
+func (m *Model) residualScale(tp *autograd.Tape, a *autograd.Var) *autograd.Var {
+	if r := m.Config.ResidualScale; r != 0 && r != 1 {
+		return tp.Scale(a, r)
+	}
+	return a
 }
 
 // shiftLabels returns labels[:,1:] padded with -100: the target of token t

@@ -74,6 +74,14 @@ var familyCases = []familyCase{
 			return c.ModelType == "smollm3" && c.TieEmbeddings && slices.Equal(c.NoRopeLayers, []bool{false, false, false, true, false, false, false, true})
 		},
 		[]int64{0, 412, 87, 1033, 2, 9, 3000, 17, 255, 4095, 64, 700}},
+	// Granite: Llama's tensors with every bias; the merged folder must keep
+	// its four scalars (the merged weights alone would compute Llama).
+	{"granite", "granite", "granite",
+		func(c nn.Config) bool {
+			return c.ModelType == "granite" && c.TieEmbeddings && c.AttentionBias && c.MLPBias &&
+				c.EmbedMultiplier == 4 && c.AttnScale == 0.0625 && c.ResidualScale == 0.5 && c.LogitsDivisor == 2
+		},
+		[]int64{0, 412, 87, 1033, 2, 9, 3000, 17, 255, 4095, 64, 700}},
 }
 
 // TestFamilyTrainAndExports runs `ftune train --model testdata/<family>-tiny`

@@ -5,7 +5,7 @@
 #   LLAMA_CPP_BIN=/path/to/llama.cpp/build/bin scripts/check-quantize.sh [MODEL...]
 #
 # MODEL is a Hugging Face folder (default: the shipped tiny-base and the
-# tiny Qwen3, Gemma 2, Gemma 3, Phi-3 and Phi-4-mini configurations under
+# tiny Qwen3, Gemma 2, Gemma 3, Phi-3, Phi-4-mini, SmolLM3 and Granite configurations under
 # testdata). For each it:
 #   1. exports the model as F32 GGUF, computes the importance matrix of a
 #      calibration text (the bundled subjects' training questions and
@@ -36,7 +36,7 @@ for t in llama-imatrix llama-quantize; do
 done
 models=("$@")
 if [[ ${#models[@]} -eq 0 ]]; then
-	models=(assets/models/tiny-base testdata/qwen3-tiny testdata/gemma2-tiny testdata/gemma3-tiny testdata/phi3-tiny testdata/phi4mini-tiny testdata/smollm3-tiny)
+	models=(assets/models/tiny-base testdata/qwen3-tiny testdata/gemma2-tiny testdata/gemma3-tiny testdata/phi3-tiny testdata/phi4mini-tiny testdata/smollm3-tiny testdata/granite-tiny)
 fi
 mixes=(q4_0 q4_1 q5_0 q5_1 q2_k q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k iq4_nl iq4_xs)
 

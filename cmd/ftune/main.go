@@ -29,7 +29,7 @@ func newRoot() *cobra.Command {
 		Use:   "ftune",
 		Short: "Fine-tune Llama-family language models (LoRA, QLoRA) on CPU or NVIDIA GPU",
 		Long: `ftune fine-tunes Llama-family models (Llama 2/3, Mistral, Qwen2, Qwen3, Gemma 2 and 3,
-Phi-3 and Phi-4-mini, SmolLM2, SmolLM3, TinyLlama) from Hugging Face folders with LoRA adapters, on the CPU or an
+Phi-3 and Phi-4-mini, SmolLM2, SmolLM3, Granite 3, TinyLlama) from Hugging Face folders with LoRA adapters, on the CPU or an
 NVIDIA GPU, from one static binary.
 
 Run "ftune train" with no arguments to fine-tune the embedded tiny-base model

@@ -390,6 +390,9 @@ func setHyperparameters(b *Builder, arch string, c nn.Config) error {
 	if arch == "gemma2" {
 		return setGemma2(b, c)
 	}
+	if arch == "granite" {
+		setGranite(b, c)
+	}
 	return nil
 }
 

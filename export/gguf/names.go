@@ -29,7 +29,9 @@ import (
 // same norms, names and 1 + w; no q/k norms). SmolLM3ForCausalLM goes
 // through SmolLM3Model, a LlamaModel (architecture "smollm3", Llama's
 // tensors and permutation; its NoPE layers are fixed in llama.cpp,
-// smollm3Computable).
+// smollm3Computable). GraniteForCausalLM goes through GraniteModel, a
+// LlamaModel (architecture "granite", Llama's tensors and permutation, four
+// scalars of its own: setGranite).
 func Architecture(modelType string) (arch string, permuteQK bool, err error) {
 	switch modelType {
 	case "llama", "mistral":
@@ -46,8 +48,10 @@ func Architecture(modelType string) (arch string, permuteQK bool, err error) {
 		return "phi3", false, nil
 	case "smollm3":
 		return "smollm3", true, nil
+	case "granite":
+		return "granite", true, nil
 	}
-	return "", false, fmt.Errorf("gguf: model_type %q has no GGUF export (llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3, smollm3)", modelType)
+	return "", false, fmt.Errorf("gguf: model_type %q has no GGUF export (llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3, smollm3, granite)", modelType)
 }
 
 // checkComputable refuses a model whose settings the llama.cpp
@@ -69,6 +73,9 @@ func checkComputable(arch string, c nn.Config) error {
 	}
 	if arch == "smollm3" {
 		return smollm3Computable(c)
+	}
+	if arch == "granite" {
+		return graniteComputable(c)
 	}
 	if arch != "qwen2" && arch != "qwen3" {
 		return nil

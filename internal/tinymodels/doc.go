@@ -1,6 +1,6 @@
 // Package tinymodels generates the random weights of the tiny family
 // models under testdata/<family>-tiny (qwen3, gemma2, gemma3, phi3,
-// phi4mini, smollm3). Their model.safetensors are not committed: they follow from
+// phi4mini, smollm3, granite). Their model.safetensors are not committed: they follow from
 // a seed, and this package is the one place that draws them (shapes.go
 // spells out each folder's tensors, families.go the seeds, the value
 // distributions and the sha256 of the bytes, which are the ones the

@@ -46,6 +46,9 @@ var families = map[string]family{
 	// SmolLM3's layout (Llama's tensors, tied), drawn as Phi's.
 	"smollm3": {smollm3Shapes, 20261207, 23, phiDraw,
 		"e476388ae317eef07f447a82e81861c194e349b226fc585a24ad6d9c25a200ac"},
+	// Granite's layout with every bias (biases 0.5·N(0,1)), tied, drawn as Phi's.
+	"granite": {graniteShapes, 20261207, 29, phiDraw,
+		"e0adc7d62606fb7dcf6d12e6a46e123fb62b6e52b4ef443f70de51cdede26761"},
 }
 
 // gemmaDraw: norm weights 0.3·N(0,1) (Gemma stores w and scales by 1 + w,

@@ -93,3 +93,24 @@ func phi3Shapes(H, I, V, L, NH, NKV, D int, tied bool) map[string][]int {
 // hidden 64, intermediate 128, 8 layers (layers 3 and 7 are its NoPE
 // layers), 4 heads and 2 KV heads of head_dim 16, vocab 4096.
 func smollm3Shapes() map[string][]int { return llamaShapes(64, 128, 4096, 8, 4, 2, 16, false) }
+
+// graniteShapes: Granite's tensors are Llama's; this folder gives them every
+// bias Granite can have (attention_bias: q, k, v and o; mlp_bias: gate, up
+// and down), which llama.cpp's granite reads as optional tensors: hidden
+// 64, intermediate 128, 4 layers, 4 heads and 2 KV heads of head_dim 16,
+// vocab 4096, tied.
+func graniteShapes() map[string][]int {
+	const H, I, NH, NKV, D = 64, 128, 4, 2, 16
+	s := llamaShapes(H, I, 4096, 4, NH, NKV, D, false)
+	for l := 0; l < 4; l++ {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		s[p+"self_attn.q_proj.bias"] = []int{NH * D}
+		s[p+"self_attn.k_proj.bias"] = []int{NKV * D}
+		s[p+"self_attn.v_proj.bias"] = []int{NKV * D}
+		s[p+"self_attn.o_proj.bias"] = []int{H}
+		s[p+"mlp.gate_proj.bias"] = []int{I}
+		s[p+"mlp.up_proj.bias"] = []int{I}
+		s[p+"mlp.down_proj.bias"] = []int{H}
+	}
+	return s
+}

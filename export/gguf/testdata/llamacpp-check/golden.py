@@ -1,6 +1,6 @@
 """Writes a golden logits file: llama.cpp's logits for a few prompts of ids
 on ftune's F32 GGUF export of a tiny model folder (testdata/qwen3-tiny,
-gemma2-tiny, gemma3-tiny, phi3-tiny, phi4mini-tiny, smollm3-tiny: their READMEs give the
+gemma2-tiny, gemma3-tiny, phi3-tiny, phi4mini-tiny, smollm3-tiny, granite-tiny: their READMEs give the
 provenance and the commands). Those folders commit no weights: write them
 first with `go run ./internal/cmd/tinymodels` (internal/tinymodels draws
 them from seeds, byte-identical to the files the goldens were made on),
