@@ -202,14 +202,14 @@ func splitSeed(seed uint64, name string) uint64 {
 	return seed ^ x
 }
 
-// subjectSources reads the selected subjects of a subject root: its
-// subject folders and its data files, each file the subject named after it
-// (its name less the extension, as data.files names a file's subject) and
-// read as data.files reads one, a share of it held out for validation.
+// rootInputs are the selected subjects of a subject root: its subject
+// folders and its data files, each file the subject named after it (its
+// name less the extension, as data.files names a file's subject) and read
+// as data.files reads one (fo), a share of it held out for validation.
 // Subjects come sorted by name, folders and files together; a name given
 // twice (law/ and law.jsonl, or law.jsonl and law.csv) is refused naming
 // both, since which the user meant cannot be told.
-func subjectSources(o Options, root string, tp Text, log io.Writer) ([]*source, error) {
+func rootInputs(o Options, root string, fo format.Options) ([]DataInput, error) {
 	mgr, err := subject.Open(root)
 	if err != nil && !errors.Is(err, subject.ErrNoSubjects) {
 		return nil, err
@@ -268,18 +268,13 @@ func subjectSources(o Options, root string, tp Text, log io.Writer) ([]*source, 
 			selected = append(selected, all[i])
 		}
 	}
-	var out []*source
+	var out []DataInput
 	for _, x := range selected {
-		var src *source
 		if x.dir != nil {
-			src, err = subjectSource(o, x.dir, tp, log)
+			out = append(out, DataInput{Name: x.name, Folder: x.dir})
 		} else {
-			src, err = fileSource(o, []string{x.file}, tp, log)
+			out = append(out, DataInput{Name: x.name, Files: []string{x.file}, Format: fo})
 		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, src)
 	}
 	return out, nil
 }

@@ -13,20 +13,37 @@ import (
 	"github.com/ftune/ftune/data/subject"
 )
 
-// sources reads the run's data: the subject folders under DataRoot, or
-// the user's own files (DataFiles).
-func sources(o Options, tp Text, log io.Writer) ([]*source, []string, error) {
+// DataInput is one subject a run reads, named but not yet read: a subject
+// folder (train/val/test files), or data files read in order as one
+// subject's training examples (a file of a data root, or data.files).
+type DataInput struct {
+	Name   string
+	Folder *subject.Subject // nil for data files
+	Files  []string
+	// Format is how Files are read (data.format and data.shape).
+	Format format.Options
+}
+
+// DataInputs resolves the run's data (data.root or data.files, and
+// data.subjects) into the subjects a run reads, in its order, without
+// reading them; `ftune data validate|prepare` check the same. where are
+// the files and folders given (the run's manifest hashes them).
+func DataInputs(o Options) (ins []DataInput, where []string, err error) {
+	fo, err := fileOptions(o)
+	if err != nil {
+		return nil, nil, err
+	}
 	if len(o.DataFiles) == 0 {
-		srcs, err := subjectSources(o, o.DataRoot, tp, log)
-		return srcs, []string{o.DataRoot}, err
+		ins, err := rootInputs(o, o.DataRoot, fo)
+		return ins, []string{o.DataRoot}, err
 	}
 	files, root, err := resolveDataFiles(o.DataFiles)
 	if err != nil {
 		return nil, nil, err
 	}
 	if root != "" { // a folder of subject folders: the multi-subject way
-		srcs, err := subjectSources(o, root, tp, log)
-		return srcs, []string{root}, err
+		ins, err := rootInputs(o, root, fo)
+		return ins, []string{root}, err
 	}
 	if st, err := os.Stat(files[0]); err == nil && st.IsDir() {
 		if s, ok, err := subject.OpenSubject(files[0]); err != nil {
@@ -37,18 +54,46 @@ func sources(o Options, tp Text, log io.Writer) ([]*source, []string, error) {
 					return nil, nil, fmt.Errorf("recipe: data.subjects: no subject %q in %s (have: %s)", name, files[0], s.Name)
 				}
 			}
-			src, err := subjectSource(o, s, tp, log)
-			return []*source{src}, files, err
+			return []DataInput{{Name: s.Name, Folder: s}}, files, nil
 		}
 	}
 	if files, err = selectFiles(files, o.Subjects); err != nil {
 		return nil, nil, err
 	}
-	src, err := fileSource(o, files, tp, log)
+	return []DataInput{{Name: filesSubject(files), Files: files, Format: fo}}, files, nil
+}
+
+// sources reads the run's data: the subject folders and files under
+// DataRoot, or the user's own files (DataFiles), as DataInputs names them.
+func sources(o Options, tp Text, log io.Writer) ([]*source, []string, error) {
+	ins, where, err := DataInputs(o)
 	if err != nil {
 		return nil, nil, err
 	}
-	return []*source{src}, files, nil
+	srcs := make([]*source, 0, len(ins))
+	for _, in := range ins {
+		var src *source
+		if in.Folder != nil {
+			src, err = subjectSource(o, in.Folder, tp, log)
+		} else {
+			src, err = fileSource(o, in.Files, tp, log)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		srcs = append(srcs, src)
+	}
+	return srcs, where, nil
+}
+
+// filesSubject names the subject of data files: the file's name less its
+// extension, or "data" for several.
+func filesSubject(files []string) string {
+	if len(files) != 1 {
+		return "data"
+	}
+	base := filepath.Base(files[0])
+	return strings.TrimSuffix(base, filepath.Ext(base))
 }
 
 // selectFiles keeps the data files that data.subjects names: each file is
@@ -213,12 +258,7 @@ func fileSource(o Options, files []string, tp Text, log io.Writer) (*source, err
 	if err != nil {
 		return nil, err
 	}
-	name := "data"
-	if len(files) == 1 {
-		base := filepath.Base(files[0])
-		name = strings.TrimSuffix(base, filepath.Ext(base))
-	}
-	src := &source{name: name, weight: 1, text: tp, where: files[0]}
+	src := &source{name: filesSubject(files), weight: 1, text: tp, where: files[0]}
 	for _, f := range files {
 		r, err := format.Open(f, fo)
 		if err != nil {

@@ -2,15 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ftune/ftune/assets"
+	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/data/subject"
@@ -18,11 +19,30 @@ import (
 	"github.com/ftune/ftune/recipe"
 )
 
-// dataEnv is what both data commands work with.
+// dataEnv is what both data commands work with: the subjects ftune train
+// would read from the same data flags, and the model's tokenizer and
+// template.
 type dataEnv struct {
-	m    *subject.Manager
-	text recipe.Text
-	cfg  nn.Config
+	inputs []recipe.DataInput
+	where  []string // the data as given, for messages
+	text   recipe.Text
+	cfg    nn.Config
+}
+
+// folders are the subject folders among the inputs, as a Manager (nil
+// when there are none).
+func (e dataEnv) folders() *subject.Manager {
+	var m *subject.Manager
+	for _, in := range e.inputs {
+		if in.Folder == nil {
+			continue
+		}
+		if m == nil {
+			m = &subject.Manager{Root: strings.Join(e.where, ", ")}
+		}
+		m.Subjects = append(m.Subjects, in.Folder)
+	}
+	return m
 }
 
 // preprocessor tokenises up to seqLen tokens, counts examples over the
@@ -49,20 +69,58 @@ func interrupted(ctx context.Context, what string) error {
 	return nil
 }
 
+// dataFlags are train's shortcuts that say which data a run reads; the
+// data commands take them with train's meaning (config.ApplyFlag, then
+// recipe.DataInputs), so that they check what train would read.
+var dataFlags = []string{"data", "data-root", "subjects"}
+
+// readFiles reads a file subject's files, in order, as its training
+// examples (what a run tokenises, before holding out its validation
+// share).
+func readFiles(ctx context.Context, in recipe.DataInput, skip bool) ([]format.Example, error) {
+	fo := in.Format
+	fo.Skip = skip
+	var exs []format.Example
+	for _, f := range in.Files {
+		got, _, err := format.ReadAllContext(ctx, f, fo)
+		if err != nil {
+			return nil, fmt.Errorf("subject %s: %w", in.Name, err) // a *format.PosError names the file and line
+		}
+		exs = append(exs, got...)
+	}
+	return exs, nil
+}
+
 func newDataCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "data",
-		Short: "Check and prepare subject datasets",
+		Short: "Check and prepare training data (subject folders or your own data files) as ftune train reads it",
 	}
-	var modelName, root string
+	var modelName string
 	var seqLen int
 	var skip bool
-	open := func() (dataEnv, error) {
-		dir, err := recipe.ResolveModel(modelName)
+	values := map[string]*shortcutValue{}
+	open := func(c *cobra.Command) (dataEnv, error) {
+		rc := config.Default()
+		if modelName != "" {
+			rc.Model.Path = modelName
+		}
+		for _, name := range dataFlags {
+			if f := c.Flags().Lookup(name); f != nil && f.Changed {
+				i := slices.IndexFunc(shortcuts, func(s shortcut) bool { return s.flag == name })
+				if err := config.ApplyFlag(rc, "--"+name, shortcuts[i].path, values[name].yaml()); err != nil {
+					return dataEnv{}, err
+				}
+			}
+		}
+		if err := rc.Validate(); err != nil {
+			return dataEnv{}, err
+		}
+		o, err := recipe.FromConfig(rc) // the bundled subjects when no data is given
 		if err != nil {
 			return dataEnv{}, err
 		}
-		cfg, err := nn.LoadConfig(dir)
+		cfg, err := nn.LoadConfig(o.ModelDir)
 		if err != nil {
 			return dataEnv{}, err
 		}
@@ -70,33 +128,24 @@ func newDataCmd() *cobra.Command {
 		if len(cfg.EOSTokenIDs) > 0 {
 			fallback = cfg.EOSTokenIDs[0]
 		}
-		text, err := recipe.LoadText(dir, fallback)
+		text, err := recipe.LoadText(o.ModelDir, fallback)
 		if err != nil {
 			return dataEnv{}, err
 		}
-		if root == "" {
-			if root, err = assets.Subjects(); err != nil {
-				return dataEnv{}, err
-			}
-		}
-		m, err := subject.Open(os.ExpandEnv(root))
-		if errors.Is(err, subject.ErrNoSubjects) {
-			// ftune train reads a root of data files as one subject per
-			// file (its held-out share drawn at run time); these commands
-			// work on the train/val/test files of subject folders.
-			err = fmt.Errorf("%w; ftune train reads data files in a root as subjects (one per file), but ftune data validate and prepare work on subject folders only: check a file with ftune train --data FILE --max-steps 1", err)
-		}
-		return dataEnv{m: m, text: text, cfg: cfg}, err
+		ins, where, err := recipe.DataInputs(o)
+		return dataEnv{inputs: ins, where: where, text: text, cfg: cfg}, err
 	}
 	validate := &cobra.Command{
 		Use:   "validate",
-		Short: "Report examples, tokens, truncation and duplicates across splits per subject",
+		Short: "Report examples, tokens, truncation and duplicates per subject split or data file",
 		Example: `  ftune data validate
-  ftune data validate --data ./my-subjects --model ./SmolLM2-135M --seq-len 512`,
+  ftune data validate --data my.jsonl --data more/*.csv --seq-len 512
+  ftune data validate --data ./my-subjects --model ./SmolLM2-135M
+  ftune data validate --data-root ./my-data    # one subject per folder or data file`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			env, err := open()
+			env, err := open(cmd)
 			if err != nil {
 				return err
 			}
@@ -104,21 +153,45 @@ func newDataCmd() *cobra.Command {
 			p := env.preprocessor(ctx, seqLen)
 			var tally prep.Stats
 			p.Tally = &tally
-			rep, err := env.m.Validate(format.Options{Skip: skip}, func(*subject.Subject) (*prep.Preprocessor, error) {
-				return p, nil
-			})
+			w := cmd.OutOrStdout()
+			ok := true
+			m := env.folders()
+			if m != nil {
+				rep, err := m.Validate(format.Options{Skip: skip}, func(*subject.Subject) (*prep.Preprocessor, error) {
+					return p, nil
+				})
+				if err := interrupted(ctx, "validate"); err != nil {
+					return err
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprint(w, rep.String())
+				ok = rep.OK()
+			}
+			files := &subject.FilesReport{}
+			for _, in := range env.inputs {
+				if in.Folder == nil {
+					fo := in.Format
+					fo.Skip = skip
+					files.Subjects = append(files.Subjects, subject.ValidateFiles(ctx, in.Name, in.Files, fo, p))
+				}
+			}
 			if err := interrupted(ctx, "validate"); err != nil {
 				return err
 			}
-			if err != nil {
-				return err
+			if len(files.Subjects) > 0 {
+				if m != nil {
+					fmt.Fprintln(w) // after the folders' table
+				}
+				fmt.Fprint(w, files.String())
+				ok = ok && files.OK()
 			}
-			fmt.Fprint(cmd.OutOrStdout(), rep.String())
 			if w := tally.PositionsWarning(env.cfg.MaxPositions); w != "" {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+w)
 			}
-			if !rep.OK() {
-				return fmt.Errorf("data: %s has problems (see the report above)", env.m.Root)
+			if !ok {
+				return fmt.Errorf("data: %s has problems (see the report above)", strings.Join(env.where, ", "))
 			}
 			return nil
 		},
@@ -126,26 +199,40 @@ func newDataCmd() *cobra.Command {
 	var out string
 	prepare := &cobra.Command{
 		Use:   "prepare",
-		Short: "Tokenise every subject split into memory-mapped token caches (rebuilt when the data, tokenizer or template changes)",
+		Short: "Tokenise every subject split (a data file's subject: its training examples) into memory-mapped token caches (rebuilt when the data, tokenizer or template changes)",
 		Example: `  ftune data prepare --out .cache/tokens
-  ftune data prepare --data ./my-subjects --model ./Qwen2.5-0.5B`,
+  ftune data prepare --data ./my-subjects --model ./Qwen2.5-0.5B
+  ftune data prepare --data my.jsonl --out .cache/tokens   # .cache/tokens/my/train.tokens`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			env, err := open()
+			env, err := open(cmd)
 			if err != nil {
 				return err
 			}
 			env.warnPositions(cmd.ErrOrStderr(), seqLen)
 			p := env.preprocessor(ctx, seqLen)
-			for _, s := range env.m.Subjects {
-				for _, split := range subject.Splits {
-					if _, ok := s.Files[split]; !ok {
-						continue
+			for _, in := range env.inputs {
+				if s := in.Folder; s != nil {
+					for _, split := range subject.Splits {
+						if _, ok := s.Files[split]; !ok {
+							continue
+						}
+						load := func() ([]format.Example, error) {
+							exs, _, err := s.Load(split, format.Options{Skip: skip})
+							return exs, err
+						}
+						if err := prepareSplit(ctx, cmd, env, p, s.Name, split, load, filepath.Join(out, s.Name, string(split)+".tokens")); err != nil {
+							return err
+						}
 					}
-					if err := prepareSplit(ctx, cmd, env, p, s, split, filepath.Join(out, s.Name, string(split)+".tokens"), skip); err != nil {
-						return err
-					}
+					continue
+				}
+				// Data files: their examples are the subject's training
+				// split, cached where a run looks for it.
+				load := func() ([]format.Example, error) { return readFiles(ctx, in, skip) }
+				if err := prepareSplit(ctx, cmd, env, p, in.Name, subject.Train, load, filepath.Join(out, in.Name, string(subject.Train)+".tokens")); err != nil {
+					return err
 				}
 			}
 			return nil
@@ -154,7 +241,22 @@ func newDataCmd() *cobra.Command {
 	prepare.Flags().StringVar(&out, "out", "token-cache", "folder for the caches")
 	for _, c := range []*cobra.Command{validate, prepare} {
 		c.Flags().StringVar(&modelName, "model", "tiny-base", "model whose tokenizer and chat template to use")
-		c.Flags().StringVar(&root, "data", "", "subject data root (default: the bundled subject datasets)")
+		for _, s := range shortcuts {
+			if !slices.Contains(dataFlags, s.flag) {
+				continue
+			}
+			if values[s.flag] == nil {
+				values[s.flag] = &shortcutValue{kind: s.kind, repeat: s.path == "data.files"}
+			}
+			usage := s.usage
+			switch s.flag {
+			case "data": // as train reads it, which its own help leaves unsaid
+				usage = "the data as ftune train --data reads it: a file (.jsonl, .json, .csv, .parquet, .txt), a folder of such files (one subject), a glob, a subject folder, or a folder of subject folders (repeatable; default: the bundled subject datasets)"
+			case "subjects":
+				usage = "subjects to read, e.g. geography,chemistry (default: all)"
+			}
+			c.Flags().Var(values[s.flag], s.flag, usage+" ("+s.path+")")
+		}
 		c.Flags().IntVar(&seqLen, "seq-len", 256, "maximum example length in tokens")
 		c.Flags().BoolVar(&skip, "skip-bad", false, "count and skip malformed records instead of failing")
 	}
@@ -162,17 +264,18 @@ func newDataCmd() *cobra.Command {
 	return cmd
 }
 
-// prepareSplit writes (or finds up to date) the token cache of one split.
-// The cache is keyed on the examples' content, so an edited data file (or
-// subject.yaml) is tokenised again instead of being reported up to date.
-func prepareSplit(ctx context.Context, cmd *cobra.Command, env dataEnv, p *prep.Preprocessor, s *subject.Subject, split subject.Split, path string, skip bool) error {
+// prepareSplit writes (or finds up to date) the token cache of one split
+// of subject name, whose examples load reads. The cache is keyed on the
+// examples' content, so an edited data file (or subject.yaml) is tokenised
+// again instead of being reported up to date.
+func prepareSplit(ctx context.Context, cmd *cobra.Command, env dataEnv, p *prep.Preprocessor, name string, split subject.Split, load func() ([]format.Example, error), path string) error {
 	if err := interrupted(ctx, "prepare"); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	exs, _, err := s.Load(split, format.Options{Skip: skip})
+	exs, err := load()
 	if err != nil {
 		return err
 	}
@@ -185,7 +288,7 @@ func prepareSplit(ctx context.Context, cmd *cobra.Command, env dataEnv, p *prep.
 			return nil, err
 		}
 		st = stats
-		return docs, stats.NoneKeptError(fmt.Sprintf("subject %s %s", s.Name, split), p.Opts.MaxLen)
+		return docs, stats.NoneKeptError(fmt.Sprintf("subject %s %s", name, split), p.Opts.MaxLen)
 	})
 	if err := interrupted(ctx, "prepare"); err != nil {
 		return err
@@ -212,9 +315,9 @@ func prepareSplit(ctx context.Context, cmd *cobra.Command, env dataEnv, p *prep.
 			}
 		}
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "%-12s %-5s %5d documents %7d tokens  %s (%s)\n", s.Name, split, c.Len(), c.NumTokens(), path, state)
+	fmt.Fprintf(cmd.OutOrStdout(), "%-12s %-5s %5d documents %7d tokens  %s (%s)\n", name, split, c.Len(), c.NumTokens(), path, state)
 	if w := st.PositionsWarning(env.cfg.MaxPositions); w != "" {
-		fmt.Fprintf(cmd.ErrOrStderr(), "warning: subject %s %s: %s\n", s.Name, split, w)
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: subject %s %s: %s\n", name, split, w)
 	}
 	return nil
 }

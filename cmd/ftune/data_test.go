@@ -119,20 +119,120 @@ func TestCLIReadsParquet(t *testing.T) {
 	}
 }
 
-// TestDataCommandsOnARootOfFiles: ftune train reads a root of data files
-// as subjects; validate and prepare work on subject folders and say so
-// instead of only "no subject folders".
-func TestDataCommandsOnARootOfFiles(t *testing.T) {
-	root := t.TempDir()
-	rec := `{"messages":[{"role":"user","content":"Capital of France?"},{"role":"assistant","content":"Paris"}]}` + "\n"
-	if err := os.WriteFile(filepath.Join(root, "geo.jsonl"), []byte(rec), 0o644); err != nil {
+// writeData writes records, one a line, to dir/name and returns its path.
+func writeData(t *testing.T, dir, name string, records ...string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(strings.Join(records, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{{"data", "validate", "--data", root}, {"data", "prepare", "--data", root, "--out", t.TempDir()}} {
-		cmd := args[1]
-		_, err := run(t, args...)
-		if err == nil || !strings.Contains(err.Error(), "work on subject folders only") {
-			t.Errorf("data %s on a root of files: %v, want the reason", cmd, err)
+	return path
+}
+
+const (
+	recFrance = `{"messages":[{"role":"user","content":"Capital of France?"},{"role":"assistant","content":"Paris"}]}`
+	recPeru   = `{"messages":[{"role":"user","content":"Capital of Peru?"},{"role":"assistant","content":"Lima"}]}`
+	recBroken = `{"messages":[{"role":"user","content":"Capital of Chile?"}`
+)
+
+// tableRow is the report line whose last field is file, split in fields.
+func tableRow(out, file string) []string {
+	for line := range strings.Lines(out) {
+		if f := strings.Fields(line); len(f) > 0 && f[len(f)-1] == file {
+			return f
 		}
+	}
+	return nil
+}
+
+// TestDataValidateOwnFile: train --data my.jsonl reads the user's own
+// file, but data validate took subject folders only, so a file could not
+// be checked before a run. It reports the file's examples and tokens, and
+// the record train would stop at, by file and line.
+func TestDataValidateOwnFile(t *testing.T) {
+	dir := t.TempDir()
+	good := writeData(t, dir, "good.jsonl", recFrance, recPeru, recPeru)
+	got, err := run(t, "data", "validate", "--data", good)
+	row := tableRow(got, good)
+	// subject examples skipped tokens learnt trunc drop dups file
+	if err != nil || len(row) != 9 || row[0] != "good" || row[1] != "3" || row[3] == "0" || row[7] != "1" {
+		t.Fatalf("validate --data %s: %v, row %q\n%s", good, err, row, got)
+	}
+
+	bad := writeData(t, dir, "bad.jsonl", recFrance, recPeru, recFrance, recBroken)
+	got, err = run(t, "data", "validate", "--data", bad)
+	if err == nil || !strings.Contains(got, "bad: error: "+bad+":4:") || !strings.Contains(err.Error(), bad+" has problems") {
+		t.Fatalf("a malformed record: %v\n%s", err, got)
+	}
+	got, err = run(t, "data", "validate", "--data", bad, "--skip-bad")
+	if row := tableRow(got, bad); err != nil || len(row) != 9 || row[1] != "3" || row[2] != "1" || !strings.Contains(got, "bad: skipped: "+bad+":4:") {
+		t.Fatalf("--skip-bad: %v, row %q\n%s", err, row, got)
+	}
+	// With --seq-len too short for any answer, train refuses the subject.
+	got, err = run(t, "data", "validate", "--data", good, "--seq-len", "8")
+	if err == nil || !strings.Contains(got, "subject good: all 3 examples were dropped") {
+		t.Fatalf("nothing fits: %v\n%s", err, got)
+	}
+}
+
+// TestDataFlagAsTrainReadsIt: --data is train's: repeatable, files read
+// together as the subject "data" (reported file by file), globs, a file
+// given twice refused, and not together with --data-root.
+func TestDataFlagAsTrainReadsIt(t *testing.T) {
+	dir := t.TempDir()
+	a := writeData(t, dir, "a.jsonl", recFrance)
+	b := writeData(t, dir, "b.jsonl", recPeru, recFrance)
+	got, err := run(t, "data", "validate", "--data", a, "--data", filepath.Join(dir, "b*.jsonl"))
+	ra, rb := tableRow(got, a), tableRow(got, b)
+	if err != nil || len(ra) != 9 || len(rb) != 9 || ra[0] != "data" || rb[0] != "data" || ra[1] != "1" || rb[1] != "2" || rb[7] != "1" {
+		t.Fatalf("two files: %v\n%s", err, got)
+	}
+	out := t.TempDir()
+	got, err = run(t, "data", "prepare", "--data", a, "--data", b, "--out", out)
+	if err != nil || !strings.Contains(got, "3 documents") || !strings.Contains(got, filepath.Join(out, "data", "train.tokens")+" (written)") {
+		t.Fatalf("prepare two files: %v\n%s", err, got)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--data", a, "--data", a}, "given twice"},
+		{[]string{"--data", a, "--data-root", dir}, "set data.root or data.files, not both"},
+		{[]string{"--data", filepath.Join(dir, "none.jsonl")}, "none.jsonl"},
+	} {
+		for _, cmd := range [][]string{{"data", "validate"}, {"data", "prepare", "--out", out}} {
+			_, err := run(t, append(cmd, c.args...)...)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%q %q: %v, want %q", cmd, c.args, err, c.want)
+			}
+		}
+	}
+}
+
+// TestDataCommandsOnARootOfFiles: train reads a data root of files as
+// subjects, one per file (beside subject folders); validate and prepare
+// refused such a root. They read it as train does: the folders by split,
+// each file as its subject's training examples, cached as its train split.
+func TestDataCommandsOnARootOfFiles(t *testing.T) {
+	root, _ := dataRoot(t) // subject folder tiny/
+	geo := writeData(t, root, "geo.jsonl", recFrance, recPeru)
+	// --data takes a folder of subject folders as the root it is, as train does.
+	for _, flag := range []string{"--data-root", "--data"} {
+		got, err := run(t, "data", "validate", flag, root)
+		if row := tableRow(got, geo); err != nil || !strings.Contains(got, "tiny ") || len(row) != 9 || row[0] != "geo" || row[1] != "2" {
+			t.Errorf("validate %s root: %v, row %q\n%s", flag, err, row, got)
+		}
+	}
+	out := t.TempDir()
+	for i, want := range []string{"(written)", "(up to date)"} {
+		got, err := run(t, "data", "prepare", "--data-root", root, "--out", out)
+		if err != nil || !strings.Contains(got, filepath.Join(out, "geo", "train.tokens")+" "+want) || !strings.Contains(got, filepath.Join(out, "tiny", "train.tokens")+" "+want) {
+			t.Fatalf("prepare run %d: %v\n%s", i, err, got)
+		}
+	}
+	// A bad record stops prepare naming the file and line, as it stops train.
+	writeData(t, root, "geo.jsonl", recFrance, recBroken)
+	if _, err := run(t, "data", "prepare", "--data-root", root, "--out", out); err == nil || !strings.Contains(err.Error(), "subject geo: "+geo+":2:") {
+		t.Fatalf("prepare on a bad record: %v", err)
 	}
 }
