@@ -37,8 +37,20 @@ func DefaultConfig() *RunConfig { return config.Default() }
 // Train runs a fine-tuning as `ftune train` does: cfg (nil: DefaultConfig)
 // is validated, mapped onto a run (recipe.FromConfig) and run; progress
 // and results go to log (nil discards them). cfg itself is left as it was:
-// the run works on a copy. Cancelling ctx stops after the current step,
-// with the checkpoint saved.
+// the run works on a copy.
+//
+// Cancelling ctx follows one rule: a non-nil error means the call left
+// nothing to continue from. Cancelled once a step was trained (or a
+// resumed run restored its checkpoint), the run stops after the current
+// step with its checkpoint saved, as on max_time or early stopping: Train
+// returns the result with Stopped "interrupted" and a nil error, and
+// TrainOptions.Resume on its RunDir continues it (cancelled during the
+// evaluation after training, the adapter is saved too). Cancelled before
+// that (before the call, while loading the model and data, during the
+// evaluation before training, or before the first step ended), nothing
+// was trained: Train returns a nil result and an error wrapping
+// ctx.Err(), so errors.Is(err, context.Canceled) holds; a run folder made
+// by then holds no checkpoint, and the error names it.
 func Train(ctx context.Context, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
 	return TrainWith(ctx, cfg, TrainOptions{Log: log})
 }
@@ -71,8 +83,13 @@ type TrainOptions struct {
 	PaceCollector bool
 }
 
-// TrainWith is Train with the settings outside the run file.
+// TrainWith is Train with the settings outside the run file; a cancelled
+// ctx follows Train's rule.
 func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainResult, error) {
+	if err := ctx.Err(); err != nil {
+		// Before anything: a resume would otherwise rewrite config.yaml.
+		return nil, fmt.Errorf("train: cancelled before the run started: nothing was done (%w)", err)
+	}
 	if cfg == nil {
 		cfg = DefaultConfig()
 	}
@@ -101,7 +118,35 @@ func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainRes
 		o.Comm = opt.Comm
 		o.Device = recipe.WorkerDevice(o.Device, opt.LocalRank)
 	}
-	return recipe.Run(ctx, o)
+	res, err := recipe.Run(ctx, o)
+	return cancelled(ctx, res, err)
+}
+
+// cancelled applies Train's rule on cancellation to a run's outcome. A
+// run interrupted at step 0 stopped before its first step ended: the
+// checkpointer saves a completed step only, so its run folder holds none
+// (a resumed run is at its checkpoint's step, never 0). An error of a run
+// whose ctx was cancelled wraps ctx.Err() (recipe's loading does; this
+// makes it so for every stage).
+func cancelled(ctx context.Context, res *TrainResult, err error) (*TrainResult, error) {
+	cause := ctx.Err()
+	switch {
+	case err != nil:
+		if cause != nil && !errors.Is(err, cause) {
+			err = fmt.Errorf("%w (%w)", err, cause)
+		}
+		return nil, err
+	case res != nil && res.Stopped == "interrupted" && res.Steps == 0:
+		if cause == nil {
+			cause = context.Canceled // another worker's interrupt, which Fit agreed on
+		}
+		where := ""
+		if res.RunDir != "" {
+			where = fmt.Sprintf(": the run folder %s holds no checkpoint to resume", res.RunDir)
+		}
+		return nil, fmt.Errorf("train: interrupted before the first step ended: nothing was trained%s (%w)", where, cause)
+	}
+	return res, nil
 }
 
 // ResumeSafe are the keys a resumed run may change: they extend or bound

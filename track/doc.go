@@ -11,7 +11,8 @@
 //	tensorboard/    TensorBoard event files: scalars, text samples, hparams
 //	env.json        CPU model and features, OS/arch, Go and ftune versions, GPU, git commit
 //	manifest.json   every checkpoint and export with the sha256 of its files, of the
-//	                base model and of the data, and the metrics at that point
+//	                base model and of the data, and the metrics at that point; a
+//	                checkpoint keep_last deleted stays listed, with "removed"
 //	summary.json    status (finished, interrupted, failed) with its reason,
 //	                duration and final metrics, written by End/Close only
 //	run.lock        pid, host and start of the process that has the run open

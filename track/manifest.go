@@ -34,6 +34,12 @@ type Version struct {
 	BaseModel []FileHash `json:"base_model,omitempty"`
 	Data      []FileHash `json:"data,omitempty"`
 	Metrics   Values     `json:"metrics"`
+	// Removed is when the run found the version's folder gone: a
+	// checkpoint that keep_last (train.Prune) deleted once newer ones
+	// were saved. The entry stays, its step, metrics and hashes being the
+	// run's history (and a copy kept elsewhere is still matched by its
+	// hashes); a reader after a version to load skips it.
+	Removed time.Time `json:"removed,omitzero"`
 }
 
 // FileHash identifies a file's content.

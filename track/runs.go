@@ -211,7 +211,11 @@ func (d *Details) String() string {
 			if f, ok := v.WeightsFile(); ok && len(f.SHA256) >= 12 {
 				sum = f.SHA256[:12]
 			}
-			fmt.Fprintf(w, "  %s\t%s\tstep %d\t%d files\t%s\tval/loss %s\n", v.Kind, v.Path, v.Step, len(v.Files), sum, MetricText(v.Metrics, "val/loss"))
+			gone := ""
+			if !v.Removed.IsZero() {
+				gone = "\t(removed)"
+			}
+			fmt.Fprintf(w, "  %s\t%s\tstep %d\t%d files\t%s\tval/loss %s%s\n", v.Kind, v.Path, v.Step, len(v.Files), sum, MetricText(v.Metrics, "val/loss"), gone)
 		}
 		w.Flush()
 	}

@@ -1,7 +1,9 @@
 package track
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -52,6 +54,9 @@ func (r *Run) AddVersion(kind, path string, files []string, metrics map[string]f
 	if metrics == nil {
 		metrics = r.last
 	}
+	// A new checkpoint is where keep_last deletes older ones (train's
+	// Checkpointer prunes before the caller records the new one).
+	r.markRemoved()
 	v := Version{
 		Kind: kind, Path: relTo(r.Dir, path), Step: r.lastStep, Time: r.o.now().UTC(),
 		Files: hashed, BaseModel: r.manifest.BaseModel, Data: r.manifest.Data,
@@ -63,6 +68,30 @@ func (r *Run) AddVersion(kind, path string, files []string, metrics map[string]f
 	}
 	// A version is a point worth not losing: make the records up to it durable.
 	return r.syncLocked()
+}
+
+// markRemoved sets Removed on the checkpoint versions whose folder is
+// gone, and reports whether it set any. Checkpoints are the versions a
+// run deletes as it goes (keep_last) and live in its folder, which a
+// relative path is relative to; an export's relative path may be the
+// caller's working directory's (relTo keeps a path outside the run
+// folder as given), so exports are not checked.
+func (r *Run) markRemoved() bool {
+	marked := false
+	for i := range r.manifest.Versions {
+		v := &r.manifest.Versions[i]
+		if v.Kind != "checkpoint" || !v.Removed.IsZero() {
+			continue
+		}
+		p := filepath.FromSlash(v.Path)
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(r.Dir, p)
+		}
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			v.Removed, marked = r.o.now().UTC(), true
+		}
+	}
+	return marked
 }
 
 // Statuses of a run (RunSummary.Status).
@@ -138,6 +167,9 @@ func (r *Run) End(status, reason string) error {
 		if f != nil { // nil when the run failed while opening
 			errs = append(errs, f.Sync(), f.Close())
 		}
+	}
+	if r.markRemoved() { // a prune whose new checkpoint was not recorded
+		errs = append(errs, r.writeJSON(ManifestFile, r.manifest))
 	}
 	s := RunSummary{
 		Name: r.Name, Dir: r.Dir, Status: status, Reason: reason, Started: r.manifest.Created, Ended: now.UTC(),

@@ -42,6 +42,12 @@ func (e *EarlyStopping) OnValidationEnd(t *Trainer, m Metrics) error {
 	if !ok {
 		return fmt.Errorf("train: early stopping monitors %q, which validation does not report", e.Monitor)
 	}
+	if math.IsNaN(v) {
+		// Neither better nor worse: counted as "did not improve", a NaN
+		// would stop the run as if it had converged (Fit refuses a
+		// non-finite validation loss before this; a caller's own does not).
+		return fmt.Errorf("train: early stopping: %s is NaN at step %d, which ranks neither better nor worse", e.Monitor, t.State.Step)
+	}
 	better := !e.seen || (e.Mode != "max" && v < e.best-e.MinDelta) || (e.Mode == "max" && v > e.best+e.MinDelta)
 	if better {
 		e.best, e.bad, e.seen = v, 0, true

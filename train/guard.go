@@ -3,8 +3,12 @@ package train
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
+	"strings"
 
+	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/optim"
 )
 
@@ -43,6 +47,31 @@ func nonFinite(params []optim.Param) (name string, ok bool) {
 		}
 	}
 	return "", true
+}
+
+// finiteValidation refuses a validation inside Fit whose loss (overall,
+// or a subject's) is NaN or Inf, before any callback sees it: a NaN ranks
+// neither better nor worse, so early stopping would count it as a
+// validation that did not improve and the checkpointer's top-k could keep
+// or drop anything by it. The training-loss guard does not catch every
+// case: the step's training loss was finite (a non-finite one skips the
+// step), so the validation rows, or the weights on inputs like them, give
+// what training did not. The error wraps nn.ErrNonFinite, as the
+// evaluations before and after training do; the checkpoints already
+// written are kept.
+func (t *Trainer) finiteValidation(m Metrics) error {
+	var bad []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		v := m[k]
+		if strings.HasSuffix(k, "/loss") && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			bad = append(bad, fmt.Sprintf("%s is %v", k, v))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("train: validation after step %d: %s on the validation data: %w, though the step's training loss was %.4f: the weights give NaN or Inf on validation rows alone; check the validation data for rows unlike the training data, or %s",
+		t.State.Step, strings.Join(bad, ", "), nn.ErrNonFinite, t.State.LastLoss, t.lowerLR())
 }
 
 // lowerLR is the advice for a diverged or collapsed run: lower the

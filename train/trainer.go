@@ -586,6 +586,9 @@ func (t *Trainer) runValidation(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := t.finiteValidation(m); err != nil {
+		return err
+	}
 	for _, c := range t.Callbacks {
 		if err := c.OnValidationEnd(t, m); err != nil {
 			return err

@@ -175,7 +175,7 @@ svg.chart { width: 100%; height: auto; display: block; margin: 1em 0; }
 {{with .Versions}}<h2>Versions</h2>
 <table>
 <tr><th>kind</th><th>path</th><th>step</th><th>files</th><th>sha256 of the weights</th><th>val/loss</th></tr>
-{{range .}}<tr><td>{{.Kind}}</td><td>{{.Path}}</td><td class="num">{{.Step}}</td><td class="num">{{len .Files}}</td><td><code title="{{.HashOf}}">{{short .Hash}}</code></td><td class="num">{{metric .Metrics "val/loss"}}</td></tr>
+{{range .}}<tr><td>{{.Kind}}</td><td>{{.Path}}{{if not .Removed.IsZero}} <span class="meta">(removed)</span>{{end}}</td><td class="num">{{.Step}}</td><td class="num">{{len .Files}}</td><td><code title="{{.HashOf}}">{{short .Hash}}</code></td><td class="num">{{metric .Metrics "val/loss"}}</td></tr>
 {{end}}</table>{{end}}
 
 {{with .Samples}}<h2>Generation samples</h2>
