@@ -89,9 +89,9 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 	case opt.MaxShardBytes > 0 && opt.Format != FormatMerged:
 		return nil, fmt.Errorf("export --format %s: a shard size (--max-shard-mb) is for a merged folder (--format merged); %s writes one file", opt.Format, opt.Format)
 	}
-	// The PEFT and GGUF LoRA writers have no ctx of their own (an
-	// adapter is small, written in one go): a ctx cancelled already stops
-	// them here, before anything is touched.
+	// A ctx cancelled already stops every format here, before anything is
+	// touched (not even the leftovers of killed exports that the writers
+	// clear); the writers check it again before each tensor.
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
@@ -103,7 +103,7 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 	}
 	switch opt.Format {
 	case FormatPEFT:
-		return export.PEFT(m.Adapter, out, opt.Force)
+		return export.PEFTContext(ctx, m.Adapter, out, opt.Force)
 	case FormatMerged:
 		// The adapter is attached for generation; the merge reads it
 		// separately and leaves the model as it is.
@@ -142,7 +142,7 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 		}
 		kept, fileNotes, err := export.ReplaceFile(out, opt.Force, export.FileRule{Ours: gguf.Replaceable(kind)}, func() error {
 			if opt.Format == FormatGGUFLoRA {
-				return gguf.WriteLoRA(out, m.Net, m.Adapter, ft)
+				return gguf.WriteLoRAContext(ctx, out, m.Net, m.Adapter, ft)
 			}
 			return gguf.WriteModelWith(ctx, out, m.Net, m.Tokenizer, gopt)
 		})

@@ -49,8 +49,7 @@ func TestExportRefusesOptionsTheFormatDoesNotUse(t *testing.T) {
 }
 
 // TestExportCancelledBeforeItStarts: every format honours a ctx cancelled
-// already (the adapter formats too, whose writers take no ctx) and leaves
-// out as it was.
+// already and leaves out as it was.
 func TestExportCancelledBeforeItStarts(t *testing.T) {
 	m := loadTrained(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -64,6 +63,42 @@ func TestExportCancelledBeforeItStarts(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("cancelled exports left %d file(s) in %s", len(ents), dir)
+	}
+}
+
+// TestExportAdapterStopsWhenCancelled: a PEFT or GGUF LoRA export
+// cancelled between two tensors stops there, as merged and GGUF ones do
+// (TestExportStopsWhenCancelled), with the context's error naming the next
+// tensor, and leaves neither the output nor a temporary behind; an earlier
+// export at that path stays as it was.
+func TestExportAdapterStopsWhenCancelled(t *testing.T) {
+	m := loadTrained(t)
+	for _, format := range []string{FormatPEFT, FormatGGUFLoRA} {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "out")
+		n := 3
+		_, err := m.Export(cancelAfter{context.Background(), &n}, out, ExportOptions{Format: format})
+		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped before model.layers.") || strings.Contains(err.Error(), ".tmp-") {
+			t.Errorf("%s cancelled after 3 checks: %v; want context.Canceled naming the next tensor (not a temporary)", format, err)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("%s: a cancelled export left %d file(s) in the output's folder", format, len(ents))
+		}
+
+		if _, err := m.Export(context.Background(), out, ExportOptions{Format: format}); err != nil {
+			t.Fatal(err)
+		}
+		before := snapshot(t, out)
+		n = 3
+		if _, err := m.Export(cancelAfter{context.Background(), &n}, out, ExportOptions{Format: format}); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s over an earlier export, cancelled: %v", format, err)
+		}
+		if after := snapshot(t, out); !maps.Equal(before, after) {
+			t.Errorf("%s: a cancelled export changed the earlier one at %s", format, out)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+			t.Errorf("%s: a cancelled export over an earlier one left %d entries in the output's folder, want 1", format, len(ents))
+		}
 	}
 }
 

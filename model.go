@@ -148,7 +148,8 @@ func ResolveBase(adapter, model string) (dir, note string, err error) {
 	if !recorded {
 		return pathFromPEFT(adapter)
 	}
-	if exists(base.Path) {
+	at := base.CheckPath() // nil: a model folder is there
+	if at == nil {
 		if err := sameBase(base, base.Path); err != nil {
 			return "", "", fmt.Errorf("adapter %s: the base at %s changed since training: %w; pass --model with the original base", adapter, base.Path, err)
 		}
@@ -157,8 +158,8 @@ func ResolveBase(adapter, model string) (dir, note string, err error) {
 	if tiny, err := assets.Model(TinyBase); err == nil && sameBase(base, tiny) == nil {
 		return tiny, "", nil
 	}
-	return "", "", fmt.Errorf("adapter %s: %w: it was trained on %q at %s (sha256 %.12s), which is gone; pass --model with that base's folder",
-		adapter, ErrBaseNotFound, base.Name, base.Path, base.Hash)
+	return "", "", fmt.Errorf("adapter %s: %w: it was trained on %q (sha256 %.12s), and %w; pass --model with that base's folder",
+		adapter, ErrBaseNotFound, base.Name, base.Hash, at)
 }
 
 // sameBase checks dir's content hash against the record.

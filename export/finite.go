@@ -1,6 +1,7 @@
 package export
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -56,8 +57,14 @@ func CheckAdapterFinite(a *lora.Adapter) error {
 // written as merged ones are (writeFolder): it replaces only an earlier
 // export, and with force moves any other folder aside, kept.
 func PEFT(a *lora.Adapter, dir string, force bool) (notes []string, err error) {
+	return PEFTContext(context.Background(), a, dir, force)
+}
+
+// PEFTContext is PEFT stopped by a cancelled ctx before the next tensor,
+// with an error wrapping ctx's and dir left as it was, as MergedHFWith.
+func PEFTContext(ctx context.Context, a *lora.Adapter, dir string, force bool) (notes []string, err error) {
 	if err := CheckAdapterFinite(a); err != nil {
 		return nil, err
 	}
-	return writeFolder(dir, "peft", force, a.Save)
+	return writeFolder(dir, "peft", force, func(tmp string) error { return a.SaveContext(ctx, tmp) })
 }

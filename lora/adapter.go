@@ -1,6 +1,7 @@
 package lora
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -230,7 +231,12 @@ func (a *Adapter) Weights() map[string]Tensor {
 
 // Save writes the adapter as PEFT does (atomically, file by file), then
 // its base record (BaseFile; a stale one is removed when Base is zero).
-func (a *Adapter) Save(dir string) error {
+func (a *Adapter) Save(dir string) error { return a.SaveContext(context.Background(), dir) }
+
+// SaveContext is Save stopped by a cancelled ctx before the next tensor,
+// with an error wrapping ctx's: the weights file is left as it was and
+// nothing after it is written.
+func (a *Adapter) SaveContext(ctx context.Context, dir string) error {
 	c := a.Config
 	if c.BaseModelNameOrPath == "" && a.Base.Path != "" {
 		cc := *c
@@ -245,7 +251,7 @@ func (a *Adapter) Save(dir string) error {
 		shapes[name] = v.Value.Shape().Clone()
 	}
 	write := func(path string) error {
-		return writeWeights(path, shapes, func(name string) []float32 { return params[name].Value.F32() })
+		return writeWeights(ctx, path, shapes, func(name string) []float32 { return params[name].Value.F32() })
 	}
 	if err := saveAdapter(dir, c, write); err != nil {
 		return err

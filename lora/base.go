@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/nn"
@@ -60,6 +62,50 @@ func CheckBase(b Base, m *nn.Model) error {
 }
 
 func short(h string) string { return h[:min(12, len(h))] }
+
+// ErrBaseNotModel is wrapped when the path a base record names holds
+// something other than a model folder: a file, or a folder without
+// config.json or weights (the base replaced, or a record edited by hand).
+var ErrBaseNotModel = errors.New("not a model folder")
+
+// CheckPath reports whether b.Path still holds a model folder: nil when it
+// has config.json and model.safetensors (or the index of its shards); an
+// error wrapping fs.ErrNotExist when nothing is there (the base moved or
+// was deleted); one wrapping ErrBaseNotModel when something else is. The
+// errors name the path and, for something else, what was expected. The
+// content is not hashed here (see CheckBase).
+func (b Base) CheckPath() error {
+	if b.Path == "" {
+		return fmt.Errorf("the base record has no path (%w)", fs.ErrNotExist)
+	}
+	fi, err := os.Stat(b.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("the recorded base path %s is gone (%w)", b.Path, fs.ErrNotExist)
+	}
+	if err != nil {
+		return fmt.Errorf("the recorded base path: %w", err)
+	}
+	const want = "want a model folder: config.json and model.safetensors or model.safetensors.index.json"
+	if !fi.IsDir() {
+		return fmt.Errorf("the recorded base path %s is a file, %w (%s)", b.Path, ErrBaseNotModel, want)
+	}
+	var missing []string
+	if !isFile(filepath.Join(b.Path, "config.json")) {
+		missing = append(missing, "config.json")
+	}
+	if !isFile(filepath.Join(b.Path, "model.safetensors")) && !isFile(filepath.Join(b.Path, "model.safetensors.index.json")) {
+		missing = append(missing, "model.safetensors")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the recorded base path %s is a folder without %s, %w (%s)", b.Path, strings.Join(missing, " or "), ErrBaseNotModel, want)
+	}
+	return nil
+}
+
+func isFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
 
 // ReadBase reads an adapter folder's base record; ok is false when the
 // folder has none (an adapter from PEFT, or from ftune before the record).

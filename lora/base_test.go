@@ -3,6 +3,7 @@ package lora
 import (
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,5 +100,62 @@ func TestReadBaseRejectsGarbage(t *testing.T) {
 	}
 	if _, ok, err := ReadBase(t.TempDir()); ok || err != nil {
 		t.Fatalf("folder without a record: ok %v, err %v", ok, err)
+	}
+}
+
+// CheckPath tells a base that is gone from a path that holds something
+// other than a model folder, and names the path and what was expected.
+func TestBaseCheckPath(t *testing.T) {
+	dir := t.TempDir()
+	write := func(p string) string {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	file := write(filepath.Join(dir, "file"))
+	write(filepath.Join(dir, "weights-only", "model.safetensors"))
+	write(filepath.Join(dir, "config-only", "config.json"))
+	write(filepath.Join(dir, "config-as-folder", "config.json", "x"))
+	write(filepath.Join(dir, "config-as-folder", "model.safetensors"))
+	write(filepath.Join(dir, "model", "config.json"))
+	write(filepath.Join(dir, "model", "model.safetensors"))
+	write(filepath.Join(dir, "sharded", "config.json"))
+	write(filepath.Join(dir, "sharded", "model.safetensors.index.json"))
+	if err := os.Mkdir(filepath.Join(dir, "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path string
+		is   error  // nil: a model folder
+		says string // in the error, after the path
+	}{
+		{"", fs.ErrNotExist, "the base record has no path"},
+		{filepath.Join(dir, "gone"), fs.ErrNotExist, filepath.Join(dir, "gone") + " is gone"},
+		{file, ErrBaseNotModel, file + " is a file, not a model folder (want a model folder: config.json and model.safetensors"},
+		{filepath.Join(dir, "empty"), ErrBaseNotModel, "without config.json or model.safetensors"},
+		{filepath.Join(dir, "weights-only"), ErrBaseNotModel, "weights-only is a folder without config.json,"},
+		{filepath.Join(dir, "config-only"), ErrBaseNotModel, "config-only is a folder without model.safetensors,"},
+		{filepath.Join(dir, "config-as-folder"), ErrBaseNotModel, "without config.json,"},
+		{filepath.Join(dir, "model"), nil, ""},
+		{filepath.Join(dir, "sharded"), nil, ""},
+	} {
+		err := Base{Name: "b", Path: c.path, Hash: "abc", Scheme: nn.FingerprintScheme}.CheckPath()
+		if c.is == nil {
+			if err != nil {
+				t.Errorf("%s: %v, want a model folder", c.path, err)
+			}
+			continue
+		}
+		if !errors.Is(err, c.is) || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%q: err = %v, want %v saying %q", c.path, err, c.is, c.says)
+		}
+		if c.is == fs.ErrNotExist && errors.Is(err, ErrBaseNotModel) {
+			t.Errorf("%q: a missing base is reported as not a model folder: %v", c.path, err)
+		}
 	}
 }

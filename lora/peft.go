@@ -1,6 +1,7 @@
 package lora
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -175,17 +176,24 @@ func WriteWeights(path string, weights map[string]Tensor) error {
 	for name, w := range weights {
 		shapes[name] = w.Shape
 	}
-	return writeWeights(path, shapes, func(name string) []float32 { return weights[name].Data })
+	return writeWeights(context.Background(), path, shapes, func(name string) []float32 { return weights[name].Data })
 }
 
 // writeWeights is WriteWeights with each tensor's values asked of values
 // when the file reaches it and converted then, so the weights are never
-// all copied at once (trained embeddings are gigabytes).
-func writeWeights(path string, shapes map[string][]int, values func(name string) []float32) error {
+// all copied at once (trained embeddings are gigabytes). A cancelled ctx
+// stops it before the next tensor with an error wrapping ctx's, and the
+// file at path stays as it was (the write goes to a temporary).
+func writeWeights(ctx context.Context, path string, shapes map[string][]int, values func(name string) []float32) error {
 	ts := make([]safetensors.Tensor, 0, len(shapes))
+	var stopped error // returned as it is, not under the temporary's path
 	for _, name := range slices.Sorted(maps.Keys(shapes)) {
 		shape := shapes[name]
 		fill := func() ([]byte, error) {
+			if err := ctx.Err(); err != nil {
+				stopped = fmt.Errorf("write adapter weights: stopped before %s: %w", name, err)
+				return nil, stopped
+			}
 			x := values(name)
 			if n := tensor.Shape(shape).Numel(); n != len(x) {
 				return nil, fmt.Errorf("write adapter weights %s: tensor %q: shape %v has %d elements, data %d", path, name, shape, n, len(x))
@@ -199,6 +207,9 @@ func writeWeights(path string, shapes map[string][]int, values func(name string)
 		ts = append(ts, safetensors.Tensor{Name: SavedKey(name), DType: safetensors.F32, Shape: slices.Clone(shape), Fill: fill})
 	}
 	if err := safetensors.Write(path, ts, map[string]string{"format": "pt"}); err != nil {
+		if stopped != nil {
+			return stopped
+		}
 		return fmt.Errorf("write adapter weights: %w", err)
 	}
 	return nil

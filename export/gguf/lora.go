@@ -1,12 +1,14 @@
 package gguf
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/export"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
@@ -28,7 +30,15 @@ import (
 // applies the same permutation to its LoRA tensor, which moves B's rows
 // and leaves A alone).
 func WriteLoRA(path string, m *nn.Model, a *lora.Adapter, ftype FileType) error {
-	b, err := BuildLoRA(m, a, ftype, strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)))
+	return WriteLoRAContext(context.Background(), path, m, a, ftype)
+}
+
+// WriteLoRAContext is WriteLoRA stopped by a cancelled ctx before the next
+// tensor, as WriteModelWith: the file is written atomically, one tensor at
+// a time, and a cancelled write leaves no file (an earlier one at path
+// stays as it was) and an error wrapping ctx's.
+func WriteLoRAContext(ctx context.Context, path string, m *nn.Model, a *lora.Adapter, ftype FileType) error {
+	b, err := buildLoRA(ctx, m, a, ftype, strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)))
 	if err != nil {
 		return err
 	}
@@ -40,6 +50,12 @@ func WriteLoRA(path string, m *nn.Model, a *lora.Adapter, ftype FileType) error 
 
 // BuildLoRA prepares the file WriteLoRA writes; name is general.name.
 func BuildLoRA(m *nn.Model, a *lora.Adapter, ftype FileType, name string) (*Builder, error) {
+	return buildLoRA(context.Background(), m, a, ftype, name)
+}
+
+// buildLoRA is BuildLoRA with A and B read from the adapter when the
+// builder writes them, checking ctx before each (as BuildModel).
+func buildLoRA(ctx context.Context, m *nn.Model, a *lora.Adapter, ftype FileType, name string) (*Builder, error) {
 	c := m.Config
 	arch, permute, err := Architecture(c.ModelType)
 	if err != nil {
@@ -91,38 +107,55 @@ func BuildLoRA(m *nn.Model, a *lora.Adapter, ftype FileType, name string) (*Buil
 			return nil, err
 		}
 		ly := a.Layers[mod]
-		var av, bv []float32
-		if err := tensor.Catch(func() { av, bv = ly.A.Value.F32(), ly.B.Value.F32() }); err != nil {
-			return nil, fmt.Errorf("gguf: %s: %w", mod, err)
-		}
 		r, in, out := ly.A.Value.Dim(0), ly.A.Value.Dim(1), ly.B.Value.Dim(0)
 		if ly.B.Value.Dim(1) != r {
 			return nil, fmt.Errorf("gguf: %s: lora_A is %v and lora_B %v; their ranks differ", mod, ly.A.Value.Shape(), ly.B.Value.Shape())
 		}
-		// llama.cpp applies alpha/r; PEFT applied ly.Scale.
-		if fold := ly.Scale / (alpha / float64(r)); fold != 1 {
-			for i := range bv {
-				bv[i] = float32(float64(bv[i]) * fold)
-			}
-		}
+		heads := 0
 		if permute {
-			heads := 0
 			switch {
 			case strings.HasSuffix(mod, ".q_proj"):
 				heads = c.NumHeads
 			case strings.HasSuffix(mod, ".k_proj"):
 				heads = c.NumKVHeads
 			}
+		}
+		// Each matrix is read from the adapter when Write reaches it.
+		read := func(part string, p *autograd.Var) ([]float32, error) {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("gguf: stopped before %s: %w", lora.WeightName(mod, part), err)
+			}
+			var v []float32
+			if err := tensor.Catch(func() { v = p.Value.F32() }); err != nil {
+				return nil, fmt.Errorf("gguf: %s: %w", mod, err)
+			}
+			return v, nil
+		}
+		err = b.AddTensorFunc(gname+".lora_a", []int{r, in}, typeFor([]int{r, in}, wtype), func() ([]float32, error) {
+			return read(lora.PartA, ly.A)
+		})
+		if err != nil {
+			return nil, err
+		}
+		err = b.AddTensorFunc(gname+".lora_b", []int{out, r}, typeFor([]int{out, r}, wtype), func() ([]float32, error) {
+			bv, err := read(lora.PartB, ly.B)
+			if err != nil {
+				return nil, err
+			}
+			// llama.cpp applies alpha/r; PEFT applied ly.Scale.
+			if fold := ly.Scale / (alpha / float64(r)); fold != 1 {
+				for i := range bv {
+					bv[i] = float32(float64(bv[i]) * fold)
+				}
+			}
 			if heads > 0 {
 				if bv, err = PermuteQK(bv, heads, r); err != nil {
 					return nil, fmt.Errorf("gguf: %s lora_B: %w", mod, err)
 				}
 			}
-		}
-		if err := b.AddTensor(gname+".lora_a", []int{r, in}, typeFor([]int{r, in}, wtype), av); err != nil {
-			return nil, err
-		}
-		if err := b.AddTensor(gname+".lora_b", []int{out, r}, typeFor([]int{out, r}, wtype), bv); err != nil {
+			return bv, nil
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
