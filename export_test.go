@@ -2,6 +2,7 @@ package ftune
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"maps"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/export"
+	"github.com/ftune/ftune/lora"
 )
 
 // TestExportRefusesOptionsTheFormatDoesNotUse: a quant or a shard size
@@ -141,5 +143,59 @@ func TestExportGGUFReplacesOnlyItsOwnKind(t *testing.T) {
 		if _, err := os.Stat(leftover); !os.IsNotExist(err) {
 			t.Errorf("the killed export's %s is still there", leftover)
 		}
+	}
+}
+
+// TestLoadRefusesAnAdapterWhoseScalingOverflows: an adapter whose
+// lora_alpha makes a scaling no adapter uses (1e38 over r 4) has finite
+// weights, and the merged, PEFT and GGUF LoRA exports used to write them
+// while every forward pass through them overflowed. Loading it (what
+// generate, eval and export do) refuses it first, naming
+// adapter_config.json and the key, before the base is read.
+func TestLoadRefusesAnAdapterWhoseScalingOverflows(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	base := otherBase(t)
+	adapter := trainedAdapter(t, base)
+	path := filepath.Join(adapter, lora.ConfigFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["lora_alpha"] = 1e38
+	if b, err = json.Marshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, model := range []string{"", base} {
+		_, err = Load(model, LoadOptions{Adapter: adapter})
+		if !errors.Is(err, lora.ErrInvalidConfig) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "lora_alpha = 1e+38") {
+			t.Errorf("Load(%q) with lora_alpha 1e38: err %v; want lora.ErrInvalidConfig naming %s and lora_alpha", model, err, path)
+		}
+	}
+}
+
+// TestLoadNamesABadTokenID: a base whose config.json gives an EOS id
+// outside its vocabulary is refused at load, naming the file and the key,
+// not later in the embedding.
+func TestLoadNamesABadTokenID(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	base := otherBase(t)
+	path := filepath.Join(base, "config.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), `"eos_token_id": 0`, `"eos_token_id": 99999`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(base, LoadOptions{})
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "eos_token_id 99999") {
+		t.Fatalf("eos_token_id 99999 on a vocabulary of 4096: err %v; want %s and the key named", err, path)
 	}
 }

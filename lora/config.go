@@ -275,10 +275,53 @@ func (c *Config) Validate() error {
 			return bad("alpha_pattern[%q] = %v, must be > 0", p.Key, p.Value)
 		}
 	}
+	if err := c.checkScaling(); err != nil {
+		return err
+	}
 	if _, err := c.matcher(); err != nil {
 		return err
 	}
 	return nil
+}
+
+// MaxScaling bounds the factor s of y = W·x + s·B·A·x (Scaling): alpha/r,
+// or alpha/√r with use_rslora. PEFT accepts any alpha, but published
+// settings give s from 0.25 (QLoRA's alpha 16 at r 64) to about 32 (alpha
+// 128 at r 4; mlx-lm's default scale is 20), and s only multiplies what
+// training puts in B (zero at the start), so a larger s is an effective
+// learning rate no adapter is trained with. 1e4 leaves 300 times the
+// largest of them. Far beyond it the update overflows in use: an adapter
+// with lora_alpha 1e38 has finite weights, and so has the model merged
+// with it (up to 8.5e33 on tiny-base after one training step), but every
+// forward pass through either gives NaN logits.
+const MaxScaling = 1e4
+
+// checkScaling refuses a config whose scaling exceeds MaxScaling for some
+// module: the largest alpha (lora_alpha or an alpha_pattern value) over
+// the smallest rank (r or a rank_pattern value), as a module matched by
+// both patterns would take.
+func (c *Config) checkScaling() error {
+	alphaKey, alpha := "lora_alpha", c.LoraAlpha
+	for _, p := range c.AlphaPattern {
+		if p.Value > alpha {
+			alphaKey, alpha = fmt.Sprintf("alpha_pattern[%q]", p.Key), p.Value
+		}
+	}
+	rankKey, rank := "r", float64(c.R)
+	for _, p := range c.RankPattern {
+		if p.Value < rank {
+			rankKey, rank = fmt.Sprintf("rank_pattern[%q]", p.Key), p.Value
+		}
+	}
+	s, rule := alpha/rank, "alpha/r"
+	if c.UseRSLoRA {
+		s, rule = alpha/math.Sqrt(rank), "alpha/√r (use_rslora)"
+	}
+	if s <= MaxScaling {
+		return nil
+	}
+	return fmt.Errorf("%w: %s = %v with %s = %v scales the update by %s = %.3g; ftune takes at most %g (published adapters use 0.25 to 32, and scalings far beyond overflow float32 in use): the value is corrupt or was edited",
+		ErrInvalidConfig, alphaKey, alpha, rankKey, rank, rule, s, float64(MaxScaling))
 }
 
 func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }

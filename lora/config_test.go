@@ -225,3 +225,50 @@ func TestPyFloat(t *testing.T) {
 		t.Error("NaN accepted")
 	}
 }
+
+// TestConfigScalingBound: PEFT takes any lora_alpha, but a scaling
+// (alpha/r, alpha/√r with rsLoRA) past MaxScaling is no adapter's: with
+// lora_alpha 1e38 every forward pass overflows, while the weights stay
+// finite and exports would write them. It is refused with the key that
+// makes it (an alpha_pattern or rank_pattern entry when that is the
+// extreme); real settings, up to alpha 128 at r 1, are accepted.
+func TestConfigScalingBound(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		json string
+		want []string // nil: accepted
+	}{
+		{"alpha 1e38", `"r": 16, "lora_alpha": 1e38`, []string{"lora_alpha = 1e+38", "r = 16", "alpha/r = 6.25e+36"}},
+		{"just past the bound", `"r": 1, "lora_alpha": 10001`, []string{"lora_alpha = 10001", "alpha/r = 1e+04"}},
+		{"at the bound", `"r": 2, "lora_alpha": 20000`, nil},
+		{"rsLoRA", `"r": 4, "lora_alpha": 30000, "use_rslora": true`, []string{"alpha/√r (use_rslora) = 1.5e+04"}},
+		{"same without rsLoRA", `"r": 4, "lora_alpha": 30000`, nil}, // alpha/r = 7500
+		{"alpha pattern", `"r": 8, "lora_alpha": 16, "alpha_pattern": {"v_proj": 1e30}`, []string{`alpha_pattern["v_proj"] = 1e+30`, "r = 8"}},
+		{"rank pattern", `"r": 64, "lora_alpha": 20000, "rank_pattern": {"q_proj": 1}`, []string{"lora_alpha = 20000", `rank_pattern["q_proj"] = 1`}},
+		{"real: QLoRA", `"r": 64, "lora_alpha": 16`, nil},
+		{"real: alpha 128 at r 4", `"r": 4, "lora_alpha": 128`, nil},
+		{"real: alpha 128 at r 1", `"r": 1, "lora_alpha": 128`, nil},
+	} {
+		data := []byte(`{"peft_type": "LORA", "target_modules": ["q_proj", "v_proj"], ` + c.json + `}`)
+		_, err := ParseConfig(data)
+		if c.want == nil {
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: err %v, want ErrInvalidConfig", c.name, err)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not mention %q", c.name, err, w)
+			}
+		}
+	}
+	// A config made in code is held to it too (New and Save validate).
+	if _, err := NewConfig(8, 1e38, "q_proj").JSON(); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "lora_alpha") {
+		t.Errorf("writing lora_alpha 1e38: %v", err)
+	}
+}

@@ -36,12 +36,14 @@ type Config struct {
 	SlidingWindow    int    // 0 = none
 	SlidingLayers    []bool // which layers use SlidingWindow
 	Rope             RopeConfig
-	BOSTokenID       int // -1 = none
-	EOSTokenIDs      []int
-	PadTokenID       int // -1 = none
-	HiddenAct        string
-	TorchDType       string
-	PartialRotary    float64
+	BOSTokenID       int   // -1 = none; else < VocabSize, unless the family's default (checkTokenIDs)
+	EOSTokenIDs      []int // each < VocabSize, unless the family's default (checkTokenIDs)
+	// PadTokenID is -1 (none) or config.json's pad_token_id, which may be
+	// VocabSize or more (parseTokens): it is never used as a token.
+	PadTokenID    int
+	HiddenAct     string
+	TorchDType    string
+	PartialRotary float64
 	// QKNorm is Qwen3's RMSNorm over head_dim on each head's query and key
 	// (self_attn.q_norm, self_attn.k_norm), applied before RoPE.
 	QKNorm bool
@@ -524,6 +526,17 @@ func (c *Config) parseSliding(r rawConfig) error {
 }
 
 // parseTokens reads bos/eos/pad ids: an int, null, or (eos) a list.
+//
+// transformers checks none of them, but ftune feeds an EOS id to the
+// embedding (it pads rows with it when the tokenizer names no pad token),
+// so a bos or eos id that config.json sets must be a token of the model:
+// one outside the vocabulary would otherwise surface as an embedding
+// error naming neither the file nor the key. -1 is accepted for bos and
+// pad as "none", as null is: early LLaMA conversions (transformers 4.28)
+// wrote "pad_token_id": -1. A pad id of vocab_size or more is kept: Phi-3's
+// class default is 32000 whatever the vocabulary, some checkpoints carry
+// one, and ftune never uses it as a token (the GGUF export writes it only
+// when it names one). checkTokenIDs has the rules.
 func (c *Config) parseTokens(r rawConfig, fam familyDefaults) error {
 	var err error
 	if c.BOSTokenID, err = tokenID(r.BOSTokenID, "bos_token_id", fam.bos); err != nil {
@@ -544,6 +557,46 @@ func (c *Config) parseTokens(r rawConfig, fam familyDefaults) error {
 			c.EOSTokenIDs = []int{one}
 		} else if err := json.Unmarshal(r.EOSTokenID, &c.EOSTokenIDs); err != nil {
 			return fmt.Errorf("nn: config.json: eos_token_id: want an int or a list of ints, got %.40s", r.EOSTokenID)
+		}
+	}
+	if c.VocabSize <= 0 {
+		return nil // Validate names vocab_size
+	}
+	return c.checkTokenIDs(len(r.BOSTokenID) > 0, len(r.EOSTokenID) > 0)
+}
+
+// checkTokenIDs refuses a negative id other than -1 ("none") for bos and
+// pad, a negative eos id, and a bos or eos id outside the vocabulary.
+// bosSet and eosSet say that config.json has the key; when it does not, an
+// id equal to the family's default is kept outside the vocabulary, as
+// transformers keeps it (SmolLM3's 128000 and 128001, Phi-3's eos 32000,
+// in a hand-written config.json of a small model): it comes from no file,
+// and no sampled token matches it.
+func (c Config) checkTokenIDs(bosSet, eosSet bool) error {
+	fam := families[c.ModelType]
+	bad := func(key string, id int, why string) error {
+		return fmt.Errorf("nn: config.json: %s %d %s; fix config.json (null means no such token)", key, id, why)
+	}
+	const negative = "is negative: token ids are 0 or more"
+	outside := fmt.Sprintf("is not a token of this model (vocab_size %d: ids 0 to %d)", c.VocabSize, c.VocabSize-1)
+	switch {
+	case c.BOSTokenID < -1:
+		return bad("bos_token_id", c.BOSTokenID, negative)
+	case c.BOSTokenID >= c.VocabSize && (bosSet || c.BOSTokenID != fam.bos):
+		return bad("bos_token_id", c.BOSTokenID, outside)
+	case c.PadTokenID < -1:
+		return bad("pad_token_id", c.PadTokenID, negative)
+	}
+	for i, id := range c.EOSTokenIDs {
+		key := "eos_token_id"
+		if len(c.EOSTokenIDs) > 1 {
+			key = fmt.Sprintf("eos_token_id[%d]", i)
+		}
+		switch {
+		case id < 0:
+			return bad(key, id, negative)
+		case id >= c.VocabSize && (eosSet || id != fam.eos):
+			return bad(key, id, outside)
 		}
 	}
 	return nil
@@ -610,6 +663,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("nn: config.json: %s %d is larger than any model's (ftune loads sizes up to %d); the file is corrupt", k, pos[k], maxDim)
 		}
 	}
+	if err := c.checkTokenIDs(false, false); err != nil {
+		return err
+	}
 	if c.NumHeads > maxDim/c.HeadDim {
 		return fmt.Errorf("nn: config.json: num_attention_heads %d × head_dim %d is larger than any model's (ftune loads up to %d); the file is corrupt", c.NumHeads, c.HeadDim, maxDim)
 	}
@@ -636,13 +692,36 @@ func (c Config) Validate() error {
 	if c.NoRopeLayers != nil && len(c.NoRopeLayers) != c.NumLayers {
 		return fmt.Errorf("nn: config: %d NoPE-layer flags for %d layers", len(c.NoRopeLayers), c.NumLayers)
 	}
-	if c.LocalRope != nil {
-		if err := c.LocalRope.validate(c.HeadDim, c.HeadDim); err != nil {
-			return fmt.Errorf("local (sliding-layer) RoPE: %w", err)
-		}
-	}
 	if rd := c.RotaryDim(); rd <= 0 || rd%2 != 0 {
 		return fmt.Errorf("nn: config.json: RoPE would rotate %d dimensions per head (head_dim %d × partial_rotary_factor %g); want an even number > 0", rd, c.HeadDim, c.PartialRotary)
 	}
-	return c.Rope.validate(c.RotaryDim(), c.HeadDim)
+	if c.LocalRope != nil {
+		// Gemma 3's sliding layers: the base is rope_local_base_freq (or
+		// rope_parameters.sliding_attention.rope_theta), the type default.
+		const key = "rope_local_base_freq"
+		if err := c.LocalRope.validate(c.HeadDim, c.HeadDim, key); err != nil {
+			return fmt.Errorf("local (sliding-layer) RoPE: %w", err)
+		}
+		if err := c.checkRopeFrequencies(*c.LocalRope, key); err != nil {
+			return fmt.Errorf("local (sliding-layer) RoPE: %w", err)
+		}
+	}
+	if err := c.Rope.validate(c.RotaryDim(), c.HeadDim, "rope_theta"); err != nil {
+		return err
+	}
+	return c.checkRopeFrequencies(c.Rope, "rope_theta")
+}
+
+// PadFallback is the token id batches are padded with when the tokenizer
+// names no pad token: the first end-of-sequence id the vocabulary holds
+// (a family default may lie outside a small vocabulary, checkTokenIDs),
+// else 0. Padding is masked out of attention and loss, so its value only
+// has to be a valid embedding row.
+func (c Config) PadFallback() int {
+	for _, id := range c.EOSTokenIDs {
+		if id >= 0 && id < c.VocabSize {
+			return id
+		}
+	}
+	return 0
 }

@@ -107,7 +107,7 @@ func (c *Config) parseRope(r rawConfig, defaultTheta float64) error {
 		// partial_rotary_factor is not read by the default init of the
 		// other families, so it is ignored there as in transformers.
 		c.Rope = rc
-		return rc.validate(c.RotaryDim(), c.HeadDim)
+		return rc.validate(c.RotaryDim(), c.HeadDim, "rope_theta")
 	case "linear", "dynamic":
 		rc.Factor, err = need(src.Factor, "factor")
 	case "llama3":
@@ -175,20 +175,31 @@ func (c *Config) parseRope(r rawConfig, defaultTheta float64) error {
 		return fmt.Errorf("%w: partial_rotary_factor %g with rope_type %q", ErrUnsupported, partial, rc.Type)
 	}
 	c.Rope = rc
-	return rc.validate(c.RotaryDim(), c.HeadDim)
+	return rc.validate(c.RotaryDim(), c.HeadDim, "rope_theta")
 }
 
 // validate rejects values that would divide by zero or index out of range;
 // dim is the number of rotated dimensions per head (head_dim, or less with
-// a partial rotary factor).
-func (r RopeConfig) validate(dim, headDim int) error {
+// a partial rotary factor), thetaKey the config.json key of the base
+// (rope_theta, or Gemma 3's rope_local_base_freq). The frequencies are
+// computed in float32, as transformers computes them, so the base and the
+// factor must be numbers there too: rope_theta 1e-300 passes a float64
+// "> 0" but is 0 in float32, and every rotation angle becomes NaN.
+// Config.checkRopeFrequencies then checks what they give.
+func (r RopeConfig) validate(dim, headDim int, thetaKey string) error {
 	if !(r.Theta > 0) {
-		return fmt.Errorf("nn: config.json: rope_theta must be > 0, got %g", r.Theta)
+		return fmt.Errorf("nn: config.json: %s must be > 0, got %g", thetaKey, r.Theta)
+	}
+	if err := float32Usable(thetaKey, r.Theta); err != nil {
+		return err
 	}
 	switch r.Type {
 	case "linear", "dynamic", "yarn", "llama3", "longrope":
 		if !(r.Factor > 0) {
 			return fmt.Errorf("nn: config.json: rope %s: factor must be > 0, got %g", r.Type, r.Factor)
+		}
+		if err := float32Usable("rope "+r.Type+": factor", r.Factor); err != nil {
+			return err
 		}
 	}
 	switch r.Type {
@@ -205,6 +216,87 @@ func (r RopeConfig) validate(dim, headDim int) error {
 			len(r.ShortFactor), len(r.LongFactor), rotatedPairs(dim, headDim), dim/2)
 	}
 	return nil
+}
+
+// float32Usable refuses a positive RoPE parameter that float32, where the
+// frequencies are computed, rounds to 0 or to +Inf.
+func float32Usable(key string, v float64) error {
+	x := float64(float32(v))
+	if x != 0 && !math.IsInf(x, 0) {
+		return nil
+	}
+	return fmt.Errorf("nn: config.json: %s %g is %g in float32, in which the RoPE frequencies are computed (as in transformers); want a value from %.2g to %.2g",
+		key, v, x, math.SmallestNonzeroFloat32, math.MaxFloat32)
+}
+
+// ropeAngleLimit is the largest position whose rotation angles
+// checkRopeFrequencies requires to be finite: no context is longer
+// (maxDim bounds max_position_embeddings, and training past it).
+const ropeAngleLimit = maxDim
+
+// checkRopeFrequencies computes the inverse frequencies and the cos/sin
+// scaling of r as the forward pass does (InvFreq: the initial ones, and
+// longrope's long ones) and refuses any that is NaN, infinite or zero, or
+// whose angle at position ropeAngleLimit overflows float32: values
+// validate lets through can still combine into these (yarn's correction
+// range divides by ln rope_theta, NaN at 1; a longrope factor of 0; a
+// base so small that its frequencies reach 1e33; an attention_factor that
+// is +Inf in float32), and a NaN there would only show as non-finite
+// logits blamed on the weights. Real models' frequencies lie between
+// about 1e-10 (rope_theta 3.6e9) and a few units (a linear factor below
+// 1), their scaling near 1: far inside these bounds.
+func (c Config) checkRopeFrequencies(r RopeConfig, thetaKey string) error {
+	cc := c
+	cc.Rope = r
+	seqLens := []int{0}
+	if r.Type == "longrope" {
+		seqLens = append(seqLens, r.OriginalMaxPositions+1) // the long factors
+	}
+	for _, n := range seqLens {
+		inv, scale := cc.InvFreq(n)
+		which := ""
+		if n > 0 {
+			which = " (with the long factors, past original_max_position_embeddings)"
+		}
+		for i, f := range inv {
+			angle := float64(float32(ropeAngleLimit) * float32(f))
+			if f != 0 && !math.IsNaN(f) && !math.IsInf(angle, 0) {
+				continue
+			}
+			what := fmt.Sprintf("is %g", f)
+			switch {
+			case f == 0:
+				what = "is 0: that pair would never rotate"
+			case !math.IsNaN(f) && !math.IsInf(f, 0):
+				what = fmt.Sprintf("is %.3g: its rotation angle overflows float32 by position %d", f, ropeAngleLimit)
+			}
+			return fmt.Errorf("nn: config.json: RoPE from %s: inverse frequency %d of %d%s %s (the frequencies are computed in float32, as in transformers); these values make no usable rotation",
+				r.keys(thetaKey), i, len(inv), which, what)
+		}
+		if s := float64(float32(scale)); s == 0 || math.IsNaN(s) || math.IsInf(s, 0) {
+			return fmt.Errorf("nn: config.json: RoPE from %s: the cos/sin scaling (attention factor) they give is %g, %g in float32; want a finite number other than 0",
+				r.keys(thetaKey), scale, s)
+		}
+	}
+	return nil
+}
+
+// keys names the config.json values r's frequencies are computed from.
+func (r RopeConfig) keys(thetaKey string) string {
+	theta := fmt.Sprintf("%s %g", thetaKey, r.Theta)
+	switch r.Type {
+	case "linear", "dynamic":
+		return fmt.Sprintf("rope_type %s, %s, factor %g", r.Type, theta, r.Factor)
+	case "yarn":
+		return fmt.Sprintf("rope_type yarn, %s, factor %g, beta_fast %g, beta_slow %g, original_max_position_embeddings %d, attention_factor %g, mscale %g, mscale_all_dim %g",
+			theta, r.Factor, r.BetaFast, r.BetaSlow, r.OriginalMaxPositions, r.AttentionFactor, r.Mscale, r.MscaleAllDim)
+	case "llama3":
+		return fmt.Sprintf("rope_type llama3, %s, factor %g, low_freq_factor %g, high_freq_factor %g, original_max_position_embeddings %d",
+			theta, r.Factor, r.LowFreqFactor, r.HighFreqFactor, r.OriginalMaxPositions)
+	case "longrope":
+		return fmt.Sprintf("rope_type longrope, %s, short_factor, long_factor, factor %g, attention_factor %g", theta, r.Factor, r.AttentionFactor)
+	}
+	return theta
 }
 
 // rotatedPairs names the count of rotated pairs in an error message.

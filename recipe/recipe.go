@@ -374,10 +374,7 @@ func (s *session) loadBase(ctx context.Context) error {
 		return err
 	}
 	s.model = m
-	fallback := 0
-	if len(m.Config.EOSTokenIDs) > 0 {
-		fallback = m.Config.EOSTokenIDs[0]
-	}
+	fallback := m.Config.PadFallback()
 	if s.tp, err = LoadTextFor(o.ModelDir, o.Template, fallback); err != nil {
 		return err
 	}

@@ -124,10 +124,7 @@ func newDataCmd() *cobra.Command {
 		if err != nil {
 			return dataEnv{}, err
 		}
-		fallback := 0
-		if len(cfg.EOSTokenIDs) > 0 {
-			fallback = cfg.EOSTokenIDs[0]
-		}
+		fallback := cfg.PadFallback()
 		text, err := recipe.LoadText(o.ModelDir, fallback)
 		if err != nil {
 			return dataEnv{}, err
