@@ -129,24 +129,29 @@ func Load(m *nn.Model, dir, name string) (*Adapter, error) {
 	if err := CheckBase(base, m); err != nil {
 		return nil, fmt.Errorf("lora: adapter %s: %w", dir, err)
 	}
-	c, weights, err := LoadAdapter(dir)
+	linears, byName := modelLinears(m)
+	var toSave []string
+	// Every tensor is checked against this model from the file's header,
+	// before any is read: a wrong size costs nothing to refuse.
+	c, weights, err := loadAdapter(dir, func(c *Config, shapes map[string]Tensor) error {
+		if err := CheckWeights(c, shapes, linears, "lm_head"); err != nil {
+			return fmt.Errorf("lora: %s: %w", dir, err)
+		}
+		var err error
+		if toSave, err = c.SelectModulesToSave(savable(m)); err != nil {
+			return fmt.Errorf("lora: %s: %w", dir, err)
+		}
+		if err := checkCopyWeights(shapes, copyShapes(m, toSave)); err != nil {
+			return fmt.Errorf("lora: %s: %w", dir, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	linears, byName := modelLinears(m)
-	if err := CheckWeights(c, weights, linears, "lm_head"); err != nil {
-		return nil, fmt.Errorf("lora: %s: %w", dir, err)
 	}
 	targets, err := c.SelectTargets(names(linears), "lm_head")
 	if err != nil {
 		return nil, err
-	}
-	toSave, err := c.SelectModulesToSave(savable(m))
-	if err != nil {
-		return nil, fmt.Errorf("lora: %s: %w", dir, err)
-	}
-	if err := checkCopyWeights(weights, copyShapes(m, toSave)); err != nil {
-		return nil, fmt.Errorf("lora: %s: %w", dir, err)
 	}
 	a := &Adapter{Name: name, Config: c, Layers: map[string]*Layer{}, Base: base}
 	if a.Copies, err = newCopies(m, c, toSave, weights); err != nil {

@@ -140,16 +140,50 @@ func WriteConfig(path string, c *Config) error {
 // (adapter_model.safetensors, or a gradient dump with ".default" adapter
 // names) into a map from in-memory name to float32 tensor. F32, BF16 and F16
 // are accepted. Two keys that map to the same name (two adapters in one
-// file) are an error.
+// file) are an error. Names and dtypes are checked from the header before
+// any tensor is converted.
 func ReadWeights(path string) (map[string]Tensor, error) {
+	return readWeights(path, nil)
+}
+
+// readWeights is ReadWeights with check run on the file's header first: it
+// is given every tensor's in-memory name and shape (Data nil), and an error
+// from it is returned before any tensor data is read or converted, so an
+// adapter file that does not fit costs its header, not its size in float32.
+func readWeights(path string, check func(shapes map[string]Tensor) error) (map[string]Tensor, error) {
 	f, err := safetensors.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read adapter weights: %w%s", err, safetensors.PickleHint(filepath.Dir(path), "adapter_model"))
 	}
 	defer f.Close()
-	out := make(map[string]Tensor, f.Len())
-	from := make(map[string]string, f.Len())
-	for _, key := range f.Names() {
+	keys := f.Names()
+	shapes := make(map[string]Tensor, len(keys))
+	from := make(map[string]string, len(keys))
+	for _, key := range keys {
+		t, err := f.Tensor(key) // a view of the mapping: no data is read
+		if err != nil {
+			return nil, fmt.Errorf("read adapter weights: %w", err)
+		}
+		switch t.DType {
+		case safetensors.F32, safetensors.BF16, safetensors.F16, safetensors.F64:
+		default:
+			return nil, fmt.Errorf("read adapter weights %s: tensor %q: dtype %s is not a float type (F32, BF16, F16 or F64 expected): %w", path, key, t.DType, safetensors.ErrUnsupportedDType)
+		}
+		name, _ := InMemoryName(key)
+		if prev, dup := from[name]; dup {
+			return nil, fmt.Errorf("read adapter weights %s: tensors %q and %q both map to %q (more than one adapter in the file?)", path, prev, key, name)
+		}
+		from[name] = key
+		shapes[name] = Tensor{Shape: t.Shape}
+	}
+	if check != nil {
+		if err := check(shapes); err != nil {
+			return nil, fmt.Errorf("read adapter weights %s: %w", path, err)
+		}
+	}
+	out := make(map[string]Tensor, len(shapes))
+	for _, key := range keys {
+		name, _ := InMemoryName(key)
 		t, err := f.Tensor(key)
 		if err != nil {
 			return nil, fmt.Errorf("read adapter weights: %w", err)
@@ -158,14 +192,56 @@ func ReadWeights(path string) (map[string]Tensor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read adapter weights %s: tensor %q: %w", path, key, err)
 		}
-		name, _ := InMemoryName(key)
-		if prev, dup := from[name]; dup {
-			return nil, fmt.Errorf("read adapter weights %s: tensors %q and %q both map to %q (more than one adapter in the file?)", path, prev, key, name)
-		}
-		from[name] = key
-		out[name] = Tensor{Shape: slices.Clone(t.Shape), Data: data}
+		f.Release(key)
+		out[name] = Tensor{Shape: t.Shape, Data: data}
 	}
 	return out, nil
+}
+
+// checkConfigWeights checks, before their data is read, the tensors of an
+// adapter file against what its config alone allows: each one a module's A
+// or B matrix with the module's rank as its r ([r, in] and [out, r]), a
+// DoRA magnitude (a vector) when use_dora, or a weight of a module in
+// modules_to_save. Everything it refuses CheckWeights would refuse for any
+// model too, so it only moves those errors before the conversion; the
+// model's own dimensions are left to CheckWeights.
+func checkConfigWeights(c *Config, shapes map[string]Tensor) error {
+	var shape, unexpected []string
+	for _, name := range slices.Sorted(maps.Keys(shapes)) {
+		s := shapes[name].Shape
+		if c.isModuleToSave(name) {
+			continue
+		}
+		if module, part, ok := SplitWeightName(name); ok {
+			r := c.Rank(module)
+			if len(s) != 2 || (part == PartA && s[0] != r) || (part == PartB && s[1] != r) {
+				want := fmt.Sprintf("[%d, in]", r)
+				if part == PartB {
+					want = fmt.Sprintf("[out, %d]", r)
+				}
+				shape = append(shape, fmt.Sprintf("%s is %v, rank %d needs %s", name, s, r, want))
+			}
+			continue
+		}
+		if module, ok := strings.CutSuffix(name, "."+PartMagnitude); ok && c.UseDoRA {
+			if len(s) != 1 {
+				shape = append(shape, fmt.Sprintf("%s is %v, a DoRA magnitude is a vector", MagnitudeName(module), s))
+			}
+			continue
+		}
+		unexpected = append(unexpected, name)
+	}
+	var errs []string
+	if len(shape) > 0 {
+		errs = append(errs, "shape mismatch: "+listSome(shape))
+	}
+	if len(unexpected) > 0 {
+		errs = append(errs, "unexpected: "+listSome(unexpected))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %s", ErrAdapterMismatch, strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 // WriteWeights writes tensors (keyed by in-memory name) as
@@ -216,13 +292,31 @@ func writeWeights(ctx context.Context, path string, shapes map[string][]int, val
 }
 
 // LoadAdapter reads a PEFT adapter folder (adapter_config.json and
-// adapter_model.safetensors).
+// adapter_model.safetensors). Tensors that no model could take with this
+// config (names that are not its A, B, magnitude or modules_to_save
+// weights, or whose rank is not the config's) are refused, wrapping
+// ErrAdapterMismatch, from the file's header before any data is read.
 func LoadAdapter(dir string) (*Config, map[string]Tensor, error) {
+	return loadAdapter(dir, nil)
+}
+
+// loadAdapter is LoadAdapter with check (when not nil) run on the header's
+// shapes too, after the config's own checks and before any data is read:
+// Load checks them against its model there.
+func loadAdapter(dir string, check func(c *Config, shapes map[string]Tensor) error) (*Config, map[string]Tensor, error) {
 	c, err := ReadConfig(filepath.Join(dir, ConfigFile))
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := ReadWeights(filepath.Join(dir, WeightsFile))
+	w, err := readWeights(filepath.Join(dir, WeightsFile), func(shapes map[string]Tensor) error {
+		if err := checkConfigWeights(c, shapes); err != nil {
+			return err
+		}
+		if check != nil {
+			return check(c, shapes)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, nil, err
 	}

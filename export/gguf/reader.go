@@ -2,12 +2,14 @@ package gguf
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"slices"
 )
 
 // ErrFormat marks a file that is not valid GGUF.
@@ -154,9 +156,43 @@ func (g *File) parse(d *decoder, size int64) error {
 		return d.err
 	}
 	g.DataStart = pad(d.pos, int64(g.Alignment))
-	for _, t := range g.Tensors {
-		if t.Size >= 0 && g.DataStart+int64(t.Offset)+t.Size > size {
-			return fmt.Errorf("%w: tensor %q (%d bytes at offset %d) runs past the end of the file (%d bytes)", ErrFormat, t.Name, t.Size, t.Offset, size)
+	return g.checkExtents(size)
+}
+
+// checkExtents checks every tensor's bytes against the data section
+// [DataStart, size): the offset and the end lie inside it, compared in
+// uint64 before anything becomes an int64 (an offset of 2^64 - DataStart
+// would otherwise wrap round to the file's first byte), and no two tensors
+// share a byte, which llama.cpp refuses too. A tensor of a type this
+// package cannot size counts as one byte at its offset: any tensor holds at
+// least that much, and its own end is left to whoever reads it.
+func (g *File) checkExtents(size int64) error {
+	var dataLen uint64
+	if size > g.DataStart {
+		dataLen = uint64(size - g.DataStart)
+	}
+	type extent struct {
+		begin, end uint64
+		name       string
+	}
+	ext := make([]extent, len(g.Tensors))
+	for i, t := range g.Tensors {
+		n := uint64(1)
+		if t.Size >= 0 {
+			n = uint64(t.Size)
+		}
+		if t.Offset > dataLen || n > dataLen-t.Offset {
+			if t.Size < 0 {
+				return fmt.Errorf("%w: tensor %q: offset %d lies outside the %d-byte data section", ErrFormat, t.Name, t.Offset, dataLen)
+			}
+			return fmt.Errorf("%w: tensor %q (%d bytes at offset %d) runs past the end of the %d-byte data section (the file has %d bytes)", ErrFormat, t.Name, t.Size, t.Offset, dataLen, size)
+		}
+		ext[i] = extent{t.Offset, t.Offset + n, t.Name}
+	}
+	slices.SortFunc(ext, func(a, b extent) int { return cmp.Compare(a.begin, b.begin) })
+	for i := 1; i < len(ext); i++ {
+		if p, e := ext[i-1], ext[i]; e.begin < p.end {
+			return fmt.Errorf("%w: tensor %q at offset %d overlaps tensor %q, bytes [%d, %d) of the data section", ErrFormat, e.name, e.begin, p.name, p.begin, p.end)
 		}
 	}
 	return nil

@@ -10,7 +10,9 @@
 // whole header before returning, so a File that opened is known to be
 // consistent: every tensor's byte size is numel times its dtype size, the
 // tensors tile the data buffer exactly (no gap, no overlap, nothing past the
-// end). Tensor data is returned as slices of the mapping, never copied.
+// end). A header listing more than maxTensors tensors, or with more than
+// maxMetadataBytes of metadata, is refused before it is decoded. Tensor data
+// is returned as slices of the mapping, never copied.
 //
 // OpenDir opens a Hugging Face model folder, sharded (model.safetensors.index.json)
 // or not, as one Set. Write and WriteSharded produce files that the Python

@@ -30,6 +30,9 @@ import (
 // ErrInvalid (or ErrUnsupportedDType) and nothing is written. Tensors with
 // Fill are produced one at a time as the data is written.
 func Write(path string, tensors []Tensor, metadata map[string]string) error {
+	if len(tensors) > maxTensors { // a file that Open would refuse
+		return fmt.Errorf("safetensors write %s: %d tensors, more than the %d one file may hold: %w", path, len(tensors), maxTensors, ErrInvalid)
+	}
 	if err := validate(path, tensors, metadata); err != nil {
 		return err
 	}
@@ -48,6 +51,13 @@ func validate(path string, tensors []Tensor, metadata map[string]string) error {
 	for k, v := range metadata {
 		if !utf8.ValidString(k) || !utf8.ValidString(v) {
 			return fmt.Errorf("safetensors write %s: metadata %q: not valid UTF-8: %w", path, k, ErrInvalid)
+		}
+	}
+	if metadata != nil {
+		var b bytes.Buffer
+		writeMetadata(&b, metadata)
+		if b.Len() > maxMetadataBytes { // a file that Open would refuse
+			return fmt.Errorf("safetensors write %s: metadata is %d bytes of JSON, more than the %d-byte limit: %w", path, b.Len(), maxMetadataBytes, ErrInvalid)
 		}
 	}
 	seen := make(map[string]bool, len(tensors))
@@ -144,16 +154,8 @@ func encode(w io.Writer, tensors []Tensor, metadata map[string]string) error {
 	hdr.WriteByte('{')
 	if metadata != nil {
 		writeJSONString(&hdr, metadataKey)
-		hdr.WriteString(":{")
-		for i, k := range slices.Sorted(maps.Keys(metadata)) {
-			if i > 0 {
-				hdr.WriteByte(',')
-			}
-			writeJSONString(&hdr, k)
-			hdr.WriteByte(':')
-			writeJSONString(&hdr, metadata[k])
-		}
-		hdr.WriteByte('}')
+		hdr.WriteByte(':')
+		writeMetadata(&hdr, metadata)
 	}
 	pos := 0
 	for i, t := range layout {
@@ -203,6 +205,20 @@ func encode(w io.Writer, tensors []Tensor, metadata map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// writeMetadata writes the __metadata__ object, keys sorted.
+func writeMetadata(b *bytes.Buffer, metadata map[string]string) {
+	b.WriteByte('{')
+	for i, k := range slices.Sorted(maps.Keys(metadata)) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeJSONString(b, k)
+		b.WriteByte(':')
+		writeJSONString(b, metadata[k])
+	}
+	b.WriteByte('}')
 }
 
 // writeJSONString writes s as a JSON string without Go's HTML escaping of
