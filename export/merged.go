@@ -27,6 +27,29 @@ var TokenizerFiles = []string{
 	"tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json",
 }
 
+// MaxCopiedFileBytes bounds each file MergedHFWith copies as it is from
+// the base folder (TokenizerFiles). Real ones are far smaller:
+// tokenizer.model 0.5-4 MB, vocab.json and merges.txt a few MB, the largest
+// tokenizer.json (Gemma 3's 262k-token vocabulary) about 33 MB. 256 MiB is
+// eight times that, and keeps a hostile or broken folder from filling the
+// disk: at most len(TokenizerFiles) × 256 MiB is copied, and that is counted
+// in the free-space check before anything is written.
+const MaxCopiedFileBytes = 256 << 20
+
+// ErrOutsideBase is wrapped when a file the merged export would copy from
+// the base folder is a link that leads out of it (and out of the Hugging
+// Face cache's blobs, for a cached snapshot): the export is made to be
+// shared, and such a link in a downloaded folder could carry any file of the
+// user's into it.
+var ErrOutsideBase = errors.New("a link out of the base model's folder")
+
+// copyChunk is what copyBaseFile writes between two looks at the context:
+// a cancelled export stops within about a millisecond of copying.
+const copyChunk = 1 << 20
+
+// checkRoom is fsutil.CheckRoom; tests replace it to see what is asked.
+var checkRoom = fsutil.CheckRoom
+
 // Result says what an export did beyond the obvious.
 type Result struct {
 	// DType is the dtype config.json now names ("bfloat16", ...).
@@ -73,7 +96,16 @@ type MergedOptions struct {
 // anything else is refused (ErrNotOurs), or with Force moved aside and
 // kept. Every tensor is checked to be finite as it is written: a NaN or Inf
 // ends the export with ErrNonFinite naming the tensor, and outDir is left
-// as it was. A cancelled ctx stops it before the next tensor, the same way.
+// as it was. A cancelled ctx stops it before the next tensor, or within a
+// chunk of the file it is copying, the same way.
+//
+// The files taken from baseDir (config.json and the TokenizerFiles it has)
+// must be regular files once their links are followed, of at most
+// MaxCopiedFileBytes (config.json: nn.MaxConfigBytes), lying inside baseDir
+// or, for a Hugging Face cache snapshot (<repo>/snapshots/<revision>, whose
+// files are links to ../../blobs), inside <repo>/blobs. Anything else (a
+// named pipe, a device such as a link to /dev/zero, a link leading elsewhere:
+// ErrOutsideBase) is refused before anything is written.
 func MergedHFWith(ctx context.Context, m *nn.Model, a *lora.Adapter, baseDir, outDir string, opt MergedOptions) (*Result, error) {
 	src, err := NewSource(m, a)
 	if err != nil {
@@ -101,11 +133,20 @@ func MergedHFWith(ctx context.Context, m *nn.Model, a *lora.Adapter, baseDir, ou
 		}
 		size += int64(tensor.Shape(src.Shape(name)).Numel()) * int64(dt.Size())
 	}
-	if err := fsutil.CheckRoom(outDir, size); err != nil {
+	// Every file taken from the base folder is opened and checked now:
+	// a refusal comes before anything is written, and the copies count in
+	// the free-space check.
+	files, err := openBaseFiles(baseDir)
+	if err != nil {
+		return nil, err
+	}
+	defer files.close()
+	size += files.bytes()
+	if err := checkRoom(outDir, size); err != nil {
 		return nil, fmt.Errorf("export: %w", err) // before minutes of writing
 	}
 	notes, err := writeFolder(outDir, "merged", opt.Force, func(tmp string) error {
-		note, err := writeConfig(baseDir, tmp, res.DType, src.Untied())
+		note, err := writeConfig(files.config, files.configPath, tmp, res.DType, src.Untied())
 		if err != nil {
 			return err
 		}
@@ -115,8 +156,8 @@ func MergedHFWith(ctx context.Context, m *nn.Model, a *lora.Adapter, baseDir, ou
 		if src.Untied() {
 			res.Notes = append(res.Notes, "the adapter trained its own copy of the embeddings or the LM head (modules_to_save), which the base ties together: the merged model holds both (lm_head.weight written, tie_word_embeddings: false), as PEFT's merge_and_unload leaves them")
 		}
-		for _, f := range TokenizerFiles {
-			if err := copyIfPresent(filepath.Join(baseDir, f), filepath.Join(tmp, f)); err != nil {
+		for _, f := range files.copies {
+			if err := copyBaseFile(ctx, f, tmp); err != nil {
 				return err
 			}
 		}
@@ -252,14 +293,10 @@ func encodeFloats(f []float32, dt safetensors.DType) ([]byte, error) {
 	return nil, fmt.Errorf("cannot write dtype %s (F32, F16 or BF16)", dt)
 }
 
-// writeConfig copies config.json with the dtype keys set; it returns a note
-// when it had to drop a quantization_config.
-func writeConfig(baseDir, outDir, dtype string, untie bool) (string, error) {
-	path := filepath.Join(baseDir, "config.json")
-	raw, err := fsutil.ReadFileLimit(path, nn.MaxConfigBytes)
-	if err != nil {
-		return "", fmt.Errorf("export: %w", err)
-	}
+// writeConfig writes the base's config.json (raw, read from path) with the
+// dtype keys set; it returns a note when it had to drop a
+// quantization_config.
+func writeConfig(raw []byte, path, outDir, dtype string, untie bool) (string, error) {
 	var cfg map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return "", fmt.Errorf("export: %s: expected a JSON object: %w", path, err)
@@ -283,24 +320,178 @@ func writeConfig(baseDir, outDir, dtype string, untie bool) (string, error) {
 	return note, os.WriteFile(filepath.Join(outDir, "config.json"), append(out, '\n'), 0o644)
 }
 
-// copyIfPresent streams a file of the base folder into the export, so a
-// file of any size costs no memory.
-func copyIfPresent(from, to string) error {
-	in, err := os.Open(from)
+// baseFiles are the files MergedHFWith takes from the base folder, opened
+// and checked by openBaseFiles before anything is written.
+type baseFiles struct {
+	configPath string
+	config     []byte     // config.json's content
+	copies     []baseFile // the TokenizerFiles the folder has, in that order
+}
+
+// baseFile is one file copied as it is.
+type baseFile struct {
+	name string // in the base folder and in the export
+	path string // in the base folder
+	f    *os.File
+	size int64 // when opened
+}
+
+// openBaseFiles reads the base folder's config.json and opens the
+// TokenizerFiles it has, each checked by openBaseFile; close releases them.
+func openBaseFiles(baseDir string) (*baseFiles, error) {
+	roots, err := baseRoots(baseDir)
+	if err != nil {
+		return nil, err
+	}
+	files := &baseFiles{configPath: filepath.Join(baseDir, "config.json")}
+	opened := false
+	defer func() {
+		if !opened {
+			files.close()
+		}
+	}()
+	f, _, err := openBaseFile(roots, files.configPath, nn.MaxConfigBytes)
+	if err == nil && f == nil {
+		err = fmt.Errorf("export: base %s has no config.json: %w", baseDir, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, err
+	}
+	files.config, err = io.ReadAll(io.LimitReader(f, nn.MaxConfigBytes+1))
+	f.Close()
+	if err == nil && int64(len(files.config)) > nn.MaxConfigBytes {
+		err = &fsutil.TooLargeError{Path: files.configPath, Size: -1, Limit: nn.MaxConfigBytes}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("export: read %s: %w", files.configPath, err)
+	}
+	for _, name := range TokenizerFiles {
+		path := filepath.Join(baseDir, name)
+		f, info, err := openBaseFile(roots, path, MaxCopiedFileBytes)
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			files.copies = append(files.copies, baseFile{name: name, path: path, f: f, size: info.Size()})
+		}
+	}
+	opened = true
+	return files, nil
+}
+
+// bytes is about what the export writes besides the weights.
+func (b *baseFiles) bytes() int64 {
+	n := int64(len(b.config))
+	for _, f := range b.copies {
+		n += f.size
+	}
+	return n
+}
+
+func (b *baseFiles) close() {
+	for _, f := range b.copies {
+		f.f.Close()
+	}
+}
+
+// baseRoots are the folders from which the export copies files of baseDir,
+// their links followed: baseDir itself and, when it is a snapshot in a
+// Hugging Face cache (<repo>/snapshots/<revision>), <repo>/blobs, where the
+// cache's links lead (../../blobs/<hash>). A folder the user assembled from
+// links to files elsewhere is refused; copying the files in fixes it.
+func baseRoots(baseDir string) ([]string, error) {
+	dir, err := filepath.EvalSymlinks(baseDir)
+	if err == nil {
+		dir, err = filepath.Abs(dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("export: base %s: %w", baseDir, err)
+	}
+	roots := []string{dir}
+	if snapshots := filepath.Dir(dir); filepath.Base(snapshots) == "snapshots" {
+		roots = append(roots, filepath.Join(filepath.Dir(snapshots), "blobs"))
+	}
+	return roots, nil
+}
+
+// openBaseFile opens a file the export takes from the base folder and
+// refuses it unless it is a regular file (fsutil.OpenRegular: a named pipe
+// or a device is refused without blocking) of at most limit bytes that lies
+// under one of roots once its links are followed (ErrOutsideBase). A file
+// the folder does not have gives a nil file and no error; a link to
+// nothing is an error, as it is a file the model meant to have.
+func openBaseFile(roots []string, path string, limit int64) (*os.File, fs.FileInfo, error) {
+	f, info, err := fsutil.OpenRegular(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		if target, lerr := os.Readlink(path); lerr == nil {
+			return nil, nil, fmt.Errorf("export: %s is a link to %s, which does not exist", path, target)
+		}
+		return nil, nil, nil
 	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("export: %w", err)
+	}
+	fail := func(err error) (*os.File, fs.FileInfo, error) {
+		f.Close()
+		return nil, nil, fmt.Errorf("export: %w", err)
+	}
+	resolved, err := filepath.EvalSymlinks(path)
+	if err == nil {
+		resolved, err = filepath.Abs(resolved)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	inside := false
+	for _, r := range roots {
+		if rel, err := filepath.Rel(r, resolved); err == nil && filepath.IsLocal(rel) {
+			inside = true
+		}
+	}
+	if !inside {
+		return fail(fmt.Errorf("%s is a link to %s: %w; copy the file into the folder if it belongs to the model", path, resolved, ErrOutsideBase))
+	}
+	// The name was resolved after the open: the file opened must be the
+	// one the name leads to, or a link was changed in between.
+	if now, err := os.Stat(resolved); err != nil || !os.SameFile(info, now) {
+		return fail(fmt.Errorf("%s changed while it was opened", path))
+	}
+	if info.Size() > limit {
+		return fail(&fsutil.TooLargeError{Path: path, Size: info.Size(), Limit: limit})
+	}
+	return f, info, nil
+}
+
+// copyBaseFile copies a file opened by openBaseFile into dir, a chunk at a
+// time with a look at ctx before each, so that a cancelled export stops
+// within a chunk (and its temporary folder is removed). A file that grew
+// past MaxCopiedFileBytes since it was checked is refused.
+func copyBaseFile(ctx context.Context, in baseFile, dir string) error {
+	out, err := os.OpenFile(filepath.Join(dir, in.name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("export: copy %s: %w", from, err)
+	defer out.Close() // after a failure; the caller removes the folder
+	// Most of these files are kilobytes: no need for a whole chunk.
+	buf := make([]byte, min(in.size+1, copyChunk))
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("export: stopped while copying %s: %w", in.path, err)
+		}
+		k, rerr := in.f.Read(buf)
+		if n += int64(k); n > MaxCopiedFileBytes {
+			return fmt.Errorf("export: %w", &fsutil.TooLargeError{Path: in.path, Size: -1, Limit: MaxCopiedFileBytes})
+		}
+		if _, err := out.Write(buf[:k]); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return fmt.Errorf("export: copy %s: %w", in.path, rerr)
+		}
 	}
 	if err := out.Close(); err != nil {
 		return fmt.Errorf("export: %w", err)

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/ftune/ftune/internal/fsutil"
@@ -61,15 +60,11 @@ func fingerprintFiles(dir string, shards []string) (string, error) {
 }
 
 func fingerprintFile(h io.Writer, path, name string) error {
-	f, err := os.Open(path)
+	f, st, err := fsutil.OpenRegular(path) // a pipe would block the read
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
 	size := st.Size()
 	fmt.Fprintf(h, "%s\x00%d\x00", name, size)
 	span := func(off, n int64) error {

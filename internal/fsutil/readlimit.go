@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 )
 
 // ErrTooLarge is what a TooLargeError matches with errors.Is.
@@ -13,7 +12,7 @@ var ErrTooLarge = errors.New("file too large")
 // TooLargeError is ReadFileLimit's refusal of a file over its limit.
 type TooLargeError struct {
 	Path  string
-	Size  int64 // -1 when the file gave no size (a pipe) and the read ran past Limit
+	Size  int64 // -1 when the file grew while read and the read ran past Limit
 	Limit int64
 }
 
@@ -28,18 +27,21 @@ func (e *TooLargeError) Error() string {
 func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
 
 // ReadFileLimit reads a whole file that is parsed in memory (a model's
-// config.json, tokenizer.json or chat template) and refuses one larger than
-// limit before reading it. These files arrive with downloaded models: a
-// corrupt or hostile one must fail with its name and size, never exhaust
-// memory. The read is bounded too, for files whose size stat cannot give
-// (pipes, devices) or that grow while read.
+// config.json, tokenizer.json or chat template). These files arrive with
+// downloaded models, so a corrupt or hostile one must fail with its name,
+// never hang the process or exhaust memory: the file is opened with
+// OpenRegular, which refuses a named pipe, a device or anything else that
+// is not a regular file (NotRegularError) without blocking, and one larger
+// than limit is refused before reading (TooLargeError). The read is bounded
+// too, for a file that grows while read. Links are followed: a Hugging Face
+// cache keeps model files as links to its blobs.
 func ReadFileLimit(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, fi, err := OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > limit {
+	if fi.Size() > limit {
 		return nil, &TooLargeError{Path: path, Size: fi.Size(), Limit: limit}
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))

@@ -1,10 +1,12 @@
 package safetensors
 
 import (
+	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // File is an open, validated safetensors file. Its tensors' Data alias the
@@ -20,18 +22,17 @@ type File struct {
 
 // Open maps path and validates its header. On error nothing stays mapped.
 func Open(path string) (*File, error) {
-	f, err := os.Open(path)
-	if err != nil {
+	// A named pipe or a device in a model folder would block the open or
+	// the read forever: OpenRegular refuses them without reading.
+	f, st, err := fsutil.OpenRegular(path)
+	var nr *fsutil.NotRegularError
+	switch {
+	case errors.As(err, &nr) && nr.Mode.IsDir():
+		return nil, fmt.Errorf("safetensors %s: is a directory, want a file (use OpenDir for a model folder): %w", path, ErrNotFound)
+	case err != nil:
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
 	defer f.Close() // a mapping stays valid after its descriptor is closed
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("safetensors %s: is a directory, want a file (use OpenDir for a model folder): %w", path, ErrNotFound)
-	}
 	size := st.Size()
 	if size < 8 {
 		// Checked before mapping: mmap of an empty file fails with EINVAL,
