@@ -8,8 +8,12 @@ import (
 )
 
 // decoder turns tokens back into text pieces, as tokenizers' decode_chain.
+// b bounds the time of its regexes and how much it may grow the text (see
+// budget.go): at most growthLimit(b.grownFrom) bytes in all after any
+// stage. Replace checks before it builds the text; the other decoders
+// grow it by a bounded factor, and a Sequence checks after each stage.
 type decoder interface {
-	decode(tokens []string) []string
+	decode(tokens []string, b *budget) ([]string, error)
 }
 
 func buildDecoder(o jobj) (decoder, error) {
@@ -19,11 +23,20 @@ func buildDecoder(o jobj) (decoder, error) {
 	}
 	switch t {
 	case "Sequence":
-		seq, err := sequence(o, "decoders", buildDecoder)
+		subs, err := o.objList("decoders")
 		if err != nil {
 			return nil, err
 		}
-		return seqDecoder(seq), nil
+		var seq seqDecoder
+		for _, sub := range subs {
+			d, err := buildDecoder(sub)
+			if err != nil {
+				return nil, err
+			}
+			seq.stages = append(seq.stages, d)
+			seq.names = append(seq.names, sub.name())
+		}
+		return seq, nil
 	case "ByteLevel":
 		return byteLevelDecoder{}, nil
 	case "ByteFallback":
@@ -39,7 +52,7 @@ func buildDecoder(o jobj) (decoder, error) {
 		if err != nil {
 			return nil, err
 		}
-		return replaceDecoder{m, c}, nil
+		return replaceDecoder{m, c, o.name()}, nil
 	case "Strip":
 		c, err := o.oneChar("content", ' ')
 		if err != nil {
@@ -84,23 +97,40 @@ func buildDecoder(o jobj) (decoder, error) {
 	}
 }
 
-type seqDecoder []decoder
+type seqDecoder struct {
+	stages []decoder
+	names  []string // of the stages, for errors
+}
 
-func (s seqDecoder) decode(tokens []string) []string {
-	for _, d := range s {
-		tokens = d.decode(tokens)
+func (s seqDecoder) decode(tokens []string, b *budget) ([]string, error) {
+	for i, d := range s.stages {
+		var err error
+		if tokens, err = d.decode(tokens, b); err != nil {
+			return nil, err
+		}
+		if err := b.checkGrowth(s.names[i], totalLen(tokens)); err != nil {
+			return nil, err
+		}
 	}
-	return tokens
+	return tokens, nil
+}
+
+func totalLen(tokens []string) int {
+	n := 0
+	for _, t := range tokens {
+		n += len(t)
+	}
+	return n
 }
 
 type byteLevelDecoder struct{}
 
-func (byteLevelDecoder) decode(tokens []string) []string {
+func (byteLevelDecoder) decode(tokens []string, _ *budget) ([]string, error) {
 	var b []byte
 	for _, t := range tokens {
 		b = unByteLevel(t, b)
 	}
-	return []string{lossyUTF8(b)}
+	return []string{lossyUTF8(b)}, nil
 }
 
 // byteFallbackDecoder turns runs of <0xNN> tokens into the text they spell;
@@ -115,7 +145,7 @@ func parseByteToken(t string) (byte, bool) {
 	return byte(v), err == nil
 }
 
-func (byteFallbackDecoder) decode(tokens []string) []string {
+func (byteFallbackDecoder) decode(tokens []string, _ *budget) ([]string, error) {
 	out := make([]string, 0, len(tokens))
 	var run []byte
 	flush := func() {
@@ -140,27 +170,38 @@ func (byteFallbackDecoder) decode(tokens []string) []string {
 		out = append(out, t)
 	}
 	flush()
-	return out
+	return out, nil
 }
 
 type fuseDecoder struct{}
 
-func (fuseDecoder) decode(tokens []string) []string {
-	return []string{strings.Join(tokens, "")}
+func (fuseDecoder) decode(tokens []string, _ *budget) ([]string, error) {
+	return []string{strings.Join(tokens, "")}, nil
 }
 
 type replaceDecoder struct {
 	m       matcher
 	content string
+	name    string // for errors
 }
 
-func (r replaceDecoder) decode(tokens []string) []string {
+func (r replaceDecoder) decode(tokens []string, b *budget) ([]string, error) {
 	out := make([]string, len(tokens))
+	// total is the length of the output so far plus that of the tokens
+	// still to replace, checked before each token's replacement is built.
+	total, limit := totalLen(tokens), growthLimit(b.grownFrom)
 	for i, t := range tokens {
-		ms, err := r.m.find(t)
-		if err != nil || len(ms) == 0 {
+		ms, err := r.m.find(t, b)
+		if err != nil {
+			return nil, err
+		}
+		if len(ms) == 0 {
 			out[i] = t
 			continue
+		}
+		total = replacedLen(total, ms, len(r.content), limit)
+		if err := b.checkGrowth(r.name, total); err != nil {
+			return nil, err
 		}
 		var sb strings.Builder
 		prev := 0
@@ -172,7 +213,7 @@ func (r replaceDecoder) decode(tokens []string) []string {
 		sb.WriteString(t[prev:])
 		out[i] = sb.String()
 	}
-	return out
+	return out, nil
 }
 
 // stripDecoder removes up to start leading and stop trailing copies of c
@@ -182,7 +223,7 @@ type stripDecoder struct {
 	start, stop int
 }
 
-func (s stripDecoder) decode(tokens []string) []string {
+func (s stripDecoder) decode(tokens []string, _ *budget) ([]string, error) {
 	out := make([]string, len(tokens))
 	for i, t := range tokens {
 		for k := 0; k < s.start && strings.HasPrefix(t, s.c); k++ {
@@ -193,7 +234,7 @@ func (s stripDecoder) decode(tokens []string) []string {
 		}
 		out[i] = t
 	}
-	return out
+	return out, nil
 }
 
 type metaspaceDecoder struct {
@@ -204,7 +245,7 @@ type metaspaceDecoder struct {
 // decode follows tokenizers exactly: in the first token every replacement
 // character is dropped (not only a leading one) unless prepend_scheme is
 // "never"; elsewhere each becomes a space.
-func (m metaspaceDecoder) decode(tokens []string) []string {
+func (m metaspaceDecoder) decode(tokens []string, _ *budget) ([]string, error) {
 	out := make([]string, len(tokens))
 	for i, t := range tokens {
 		if i == 0 && m.stripFirst {
@@ -213,7 +254,7 @@ func (m metaspaceDecoder) decode(tokens []string) []string {
 			out[i] = strings.ReplaceAll(t, m.repl, " ")
 		}
 	}
-	return out
+	return out, nil
 }
 
 type wordPieceDecoder struct {
@@ -221,7 +262,7 @@ type wordPieceDecoder struct {
 	cleanup bool
 }
 
-func (w wordPieceDecoder) decode(tokens []string) []string {
+func (w wordPieceDecoder) decode(tokens []string, _ *budget) ([]string, error) {
 	out := make([]string, len(tokens))
 	for i, t := range tokens {
 		if i > 0 {
@@ -236,7 +277,7 @@ func (w wordPieceDecoder) decode(tokens []string) []string {
 		}
 		out[i] = t
 	}
-	return out
+	return out, nil
 }
 
 // cleanupSpaces is transformers' clean_up_tokenization: these replacements,
@@ -254,7 +295,7 @@ func cleanupSpaces(s string) string {
 
 type bpeDecoder struct{ suffix string }
 
-func (b bpeDecoder) decode(tokens []string) []string {
+func (b bpeDecoder) decode(tokens []string, _ *budget) ([]string, error) {
 	out := make([]string, len(tokens))
 	for i, t := range tokens {
 		rep := " "
@@ -263,5 +304,5 @@ func (b bpeDecoder) decode(tokens []string) []string {
 		}
 		out[i] = strings.ReplaceAll(t, b.suffix, rep)
 	}
-	return out
+	return out, nil
 }

@@ -48,6 +48,14 @@
 // every stage, added-token extraction, merge priority) are the parts that
 // would have to be rewritten anyway, and the whole pipeline is small.
 //
+// tokenizer.json is untrusted input (it comes with a downloaded model), so
+// each Encode and Decode call is bounded (budget.go): a normalizer or
+// decoder may make at most 16 times its input plus 64 bytes, after every
+// stage of a Sequence, and the patterns run by regexp2 may take 1 s plus
+// 50 µs a byte of input in all. Past a bound the call fails with an error
+// wrapping ErrLimit that names the file and the component; real tokenizers
+// stay far inside them.
+//
 // Input text must be valid UTF-8: Encode returns ErrInvalidUTF8 with the byte
 // offset of the first bad byte (Python strings cannot hold invalid UTF-8, so
 // tokenizers has no behaviour to copy). Decode replaces byte sequences that

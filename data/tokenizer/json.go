@@ -54,6 +54,13 @@ func (o jobj) typ() (string, error) {
 	return o.str("type", "")
 }
 
+// name is the object's path and type, for errors about a component at
+// work: "normalizer.normalizers[3] (Replace)".
+func (o jobj) name() string {
+	t, _ := o.typ()
+	return fmt.Sprintf("%s (%s)", o.path, t)
+}
+
 func (o jobj) str(key, def string) (string, error) {
 	raw := o.m[key]
 	if isNull(raw) {
@@ -122,7 +129,7 @@ func (o jobj) objList(key string) ([]jobj, error) {
 }
 
 // sequence builds each object of o's list key with build: the members of a
-// tokenizers "Sequence" (decoders, normalizers, processors), in order.
+// tokenizers "Sequence" (of post-processors), in order.
 func sequence[T any](o jobj, key string, build func(jobj) (T, error)) ([]T, error) {
 	subs, err := o.objList(key)
 	if err != nil {

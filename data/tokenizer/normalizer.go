@@ -9,9 +9,14 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// normalizer rewrites a piece in place, keeping its alignment.
+// normalizer rewrites a piece in place, keeping its alignment. b bounds
+// the time of its regexes and how much it may grow the text (see
+// budget.go): at most growthLimit(b.grownFrom) bytes after any stage.
+// Normalizers that may exceed that in one step (Replace, Prepend) check
+// before they build the text; the others grow it by a bounded factor,
+// and a Sequence checks after each of its stages.
 type normalizer interface {
-	normalize(n *nstr) error
+	normalize(n *nstr, b *budget) error
 }
 
 func buildNormalizer(o jobj) (normalizer, error) {
@@ -21,11 +26,20 @@ func buildNormalizer(o jobj) (normalizer, error) {
 	}
 	switch t {
 	case "Sequence":
-		seq, err := sequence(o, "normalizers", buildNormalizer)
+		subs, err := o.objList("normalizers")
 		if err != nil {
 			return nil, err
 		}
-		return seqNormalizer(seq), nil
+		var seq seqNormalizer
+		for _, sub := range subs {
+			x, err := buildNormalizer(sub)
+			if err != nil {
+				return nil, err
+			}
+			seq.stages = append(seq.stages, x)
+			seq.names = append(seq.names, sub.name())
+		}
+		return seq, nil
 	case "NFC":
 		return unicodeNorm{norm.NFC}, nil
 	case "NFD":
@@ -53,7 +67,7 @@ func buildNormalizer(o jobj) (normalizer, error) {
 		if err != nil {
 			return nil, err
 		}
-		return prependNorm{p}, nil
+		return prependNorm{p, o.name()}, nil
 	case "Replace":
 		m, err := buildMatcher(o, "pattern")
 		if err != nil {
@@ -63,7 +77,7 @@ func buildNormalizer(o jobj) (normalizer, error) {
 		if err != nil {
 			return nil, err
 		}
-		return replaceNorm{m, c}, nil
+		return replaceNorm{m, c, o.name()}, nil
 	case "BertNormalizer":
 		var b bertNorm
 		if b.clean, err = o.boolean("clean_text", true); err != nil {
@@ -87,11 +101,17 @@ func buildNormalizer(o jobj) (normalizer, error) {
 	}
 }
 
-type seqNormalizer []normalizer
+type seqNormalizer struct {
+	stages []normalizer
+	names  []string // of the stages, for errors
+}
 
-func (s seqNormalizer) normalize(n *nstr) error {
-	for _, x := range s {
-		if err := x.normalize(n); err != nil {
+func (s seqNormalizer) normalize(n *nstr, b *budget) error {
+	for i, x := range s.stages {
+		if err := x.normalize(n, b); err != nil {
+			return err
+		}
+		if err := b.checkGrowth(s.names[i], len(n.s)); err != nil {
 			return err
 		}
 	}
@@ -103,7 +123,7 @@ func (s seqNormalizer) normalize(n *nstr) error {
 // it came from.
 type unicodeNorm struct{ f norm.Form }
 
-func (u unicodeNorm) normalize(n *nstr) error {
+func (u unicodeNorm) normalize(n *nstr, _ *budget) error {
 	if u.f.IsNormalString(n.s) {
 		return nil
 	}
@@ -128,14 +148,14 @@ func (u unicodeNorm) normalize(n *nstr) error {
 
 type lowercase struct{}
 
-func (lowercase) normalize(n *nstr) error {
+func (lowercase) normalize(n *nstr, _ *budget) error {
 	n.mapRunes(func(r rune) string { return strings.ToLower(string(r)) })
 	return nil
 }
 
 type stripAccents struct{}
 
-func (stripAccents) normalize(n *nstr) error {
+func (stripAccents) normalize(n *nstr, _ *budget) error {
 	n.mapRunes(func(r rune) string {
 		if unicode.Is(unicode.Mn, r) {
 			return ""
@@ -147,7 +167,7 @@ func (stripAccents) normalize(n *nstr) error {
 
 type stripNorm struct{ left, right bool }
 
-func (s stripNorm) normalize(n *nstr) error {
+func (s stripNorm) normalize(n *nstr, _ *budget) error {
 	i, j := 0, len(n.s)
 	if s.left {
 		for i < j {
@@ -171,27 +191,49 @@ func (s stripNorm) normalize(n *nstr) error {
 	return nil
 }
 
-type prependNorm struct{ s string }
+type prependNorm struct {
+	s    string
+	name string // for errors
+}
 
-func (p prependNorm) normalize(n *nstr) error {
-	if n.s != "" {
-		n.prepend(p.s)
+func (p prependNorm) normalize(n *nstr, b *budget) error {
+	if n.s == "" {
+		return nil
 	}
+	if err := b.checkGrowth(p.name, len(n.s)+len(p.s)); err != nil {
+		return err
+	}
+	n.prepend(p.s)
 	return nil
 }
 
 type replaceNorm struct {
 	m       matcher
 	content string
+	name    string // for errors
 }
 
-func (r replaceNorm) normalize(n *nstr) error {
-	ms, err := r.m.find(n.s)
+func (r replaceNorm) normalize(n *nstr, b *budget) error {
+	ms, err := r.m.find(n.s, b)
 	if err != nil {
+		return err
+	}
+	if err := b.checkGrowth(r.name, replacedLen(len(n.s), ms, len(r.content), growthLimit(b.grownFrom))); err != nil {
 		return err
 	}
 	n.replaceAll(ms, r.content)
 	return nil
+}
+
+// replacedLen is the length of a text of n bytes once each range of ms is
+// replaced by content bytes, or a number over limit when that is over limit.
+func replacedLen(n int, ms [][2]int, content, limit int) int {
+	for _, m := range ms {
+		if n += content - (m[1] - m[0]); n > limit {
+			return n
+		}
+	}
+	return n
 }
 
 // bertNorm is BERT's normalizer: control characters removed, whitespace
@@ -199,7 +241,7 @@ func (r replaceNorm) normalize(n *nstr) error {
 // accent removal.
 type bertNorm struct{ clean, chinese, lower, accents bool }
 
-func (b bertNorm) normalize(n *nstr) error {
+func (b bertNorm) normalize(n *nstr, _ *budget) error {
 	if b.clean {
 		n.mapRunes(func(r rune) string {
 			switch {
@@ -220,13 +262,11 @@ func (b bertNorm) normalize(n *nstr) error {
 		})
 	}
 	if b.accents {
-		if err := (unicodeNorm{norm.NFD}).normalize(n); err != nil {
-			return err
-		}
-		_ = stripAccents{}.normalize(n)
+		_ = unicodeNorm{norm.NFD}.normalize(n, nil)
+		_ = stripAccents{}.normalize(n, nil)
 	}
 	if b.lower {
-		_ = lowercase{}.normalize(n)
+		_ = lowercase{}.normalize(n, nil)
 	}
 	return nil
 }

@@ -97,7 +97,7 @@ func (t *Tokenizer) canCut() bool {
 func canCutNorm(n normalizer, right string) (string, bool) {
 	switch n := n.(type) {
 	case seqNormalizer:
-		for _, x := range n {
+		for _, x := range n.stages {
 			var ok bool
 			if right, ok = canCutNorm(x, right); !ok {
 				return "", false

@@ -7,8 +7,9 @@ import (
 
 // preTokenizer splits a piece into smaller pieces, handing each to emit in
 // order (a callback rather than a slice: encoding allocates nothing per piece).
+// b bounds the time of its regexes (see budget.go).
 type preTokenizer interface {
-	split(p nstr, emit func(nstr)) error
+	split(p nstr, emit func(nstr), b *budget) error
 }
 
 // splitBehavior says what happens to the delimiters a pattern matched.
@@ -96,6 +97,7 @@ func buildPreTokenizer(o jobj) (preTokenizer, bool, error) {
 			if bl.re, err = compileRegex(gpt2Pattern); err != nil {
 				return nil, false, err
 			}
+			bl.re.where = o.name()
 		}
 		return bl, true, nil
 	case "Split":
@@ -129,6 +131,7 @@ func buildPreTokenizer(o jobj) (preTokenizer, bool, error) {
 		if err != nil {
 			return nil, false, err
 		}
+		re.where = o.name()
 		return splitPre{m: re, behavior: removed, invert: true}, false, nil
 	case "WhitespaceSplit":
 		return splitPre{m: charMatcher(unicode.IsSpace), behavior: removed}, false, nil
@@ -162,11 +165,11 @@ func isPunct(r rune) bool {
 
 type seqPre []preTokenizer
 
-func (s seqPre) split(p nstr, emit func(nstr)) error {
-	return s.splitFrom(0, p, emit)
+func (s seqPre) split(p nstr, emit func(nstr), b *budget) error {
+	return s.splitFrom(0, p, emit, b)
 }
 
-func (s seqPre) splitFrom(i int, p nstr, emit func(nstr)) error {
+func (s seqPre) splitFrom(i int, p nstr, emit func(nstr), b *budget) error {
 	if i == len(s) {
 		emit(p)
 		return nil
@@ -174,9 +177,9 @@ func (s seqPre) splitFrom(i int, p nstr, emit func(nstr)) error {
 	var err error
 	if e := s[i].split(p, func(q nstr) {
 		if err == nil {
-			err = s.splitFrom(i+1, q, emit)
+			err = s.splitFrom(i+1, q, emit, b)
 		}
-	}); e != nil {
+	}, b); e != nil {
 		return e
 	}
 	return err
@@ -188,8 +191,8 @@ type splitPre struct {
 	invert   bool
 }
 
-func (sp splitPre) split(p nstr, emit func(nstr)) error {
-	ms, err := sp.m.find(p.s)
+func (sp splitPre) split(p nstr, emit func(nstr), b *budget) error {
+	ms, err := sp.m.find(p.s, b)
 	if err != nil {
 		return err
 	}
@@ -296,17 +299,17 @@ type byteLevelPre struct {
 	re          *regex
 }
 
-func (b byteLevelPre) split(p nstr, emit func(nstr)) error {
-	if b.prefixSpace && p.s != "" && p.s[0] != ' ' {
+func (bl byteLevelPre) split(p nstr, emit func(nstr), b *budget) error {
+	if bl.prefixSpace && p.s != "" && p.s[0] != ' ' {
 		p.prepend(" ")
 	}
-	if b.re == nil {
+	if bl.re == nil {
 		if p.s != "" {
 			emit(p)
 		}
 		return nil
 	}
-	ms, err := b.re.find(p.s)
+	ms, err := bl.re.find(p.s, b)
 	if err != nil {
 		return err
 	}
@@ -354,8 +357,8 @@ func buildMetaspace(o jobj) (preTokenizer, bool, error) {
 	return m, false, nil
 }
 
-func (m metaspacePre) split(p nstr, emit func(nstr)) error {
-	ms, _ := literal(" ").find(p.s)
+func (m metaspacePre) split(p nstr, emit func(nstr), _ *budget) error {
+	ms, _ := literal(" ").find(p.s, nil)
 	p.replaceAll(ms, m.repl)
 	if p.s != "" && (len(p.s) < len(m.repl) || p.s[:len(m.repl)] != m.repl) {
 		first := p.at(0).start == 0
@@ -369,7 +372,7 @@ func (m metaspacePre) split(p nstr, emit func(nstr)) error {
 		}
 		return nil
 	}
-	ms, _ = literal(m.repl).find(p.s)
+	ms, _ = literal(m.repl).find(p.s, nil)
 	splitByMatches(p, ms, mergedWithNext, false, emit)
 	return nil
 }

@@ -124,6 +124,7 @@ func newTiktoken(ranks map[string]int, spec tiktokenSpec) (*Tokenizer, error) {
 	if err != nil {
 		return nil, err
 	}
+	re.where = "the pattern of " + spec.file
 	t := &Tokenizer{
 		model:     m,
 		pre:       splitPre{m: re, behavior: isolated},

@@ -215,7 +215,7 @@ func (t *Tokenizer) indexAdded() error {
 			continue
 		}
 		n := identity(a.Content, 0)
-		if err := t.norm.normalize(&n); err != nil {
+		if err := t.norm.normalize(&n, newBudget(len(n.s))); err != nil {
 			return fmt.Errorf("added token %q: %w", a.Content, err)
 		}
 		if n.s != "" {
@@ -283,19 +283,20 @@ func (t *Tokenizer) encodeRaw(text string, stop int) (*rawEncoding, error) {
 	}
 	raw := newRawEncoding(size)
 	raw.stop = stop
+	b := newBudget(len(text))
 	prev := 0
 	for _, m := range t.rawAdded.find(text) {
 		if raw.done() {
 			return raw, nil
 		}
-		if err := t.encodeSegment(identity(text[prev:m.start], prev), raw); err != nil {
-			return nil, err
+		if err := t.encodeSegment(identity(text[prev:m.start], prev), raw, b); err != nil {
+			return nil, fmt.Errorf("encode: %s: %w", t.name(), err)
 		}
 		raw.push(m.tok.ID, m.tok.Content, [2]int{m.start, m.end}, false)
 		prev = m.end
 	}
-	if err := t.encodeSegment(identity(text[prev:], prev), raw); err != nil {
-		return nil, err
+	if err := t.encodeSegment(identity(text[prev:], prev), raw, b); err != nil {
+		return nil, fmt.Errorf("encode: %s: %w", t.name(), err)
 	}
 	return raw, nil
 }
@@ -335,28 +336,29 @@ func isASCII(s string) bool {
 
 // encodeSegment encodes text between added tokens: normalize, match
 // normalized added tokens, pre-tokenize, run the model.
-func (t *Tokenizer) encodeSegment(n nstr, out *rawEncoding) error {
+func (t *Tokenizer) encodeSegment(n nstr, out *rawEncoding, b *budget) error {
 	if n.s == "" {
 		return nil
 	}
 	if t.norm != nil {
-		if err := t.norm.normalize(&n); err != nil {
+		b.grownFrom = len(n.s)
+		if err := t.norm.normalize(&n, b); err != nil {
 			return err
 		}
 	}
 	prev := 0
 	for _, m := range t.normAdded.find(n.s) {
-		if err := t.encodeNormalized(n.sub(prev, m.start), out); err != nil {
+		if err := t.encodeNormalized(n.sub(prev, m.start), out, b); err != nil {
 			return err
 		}
 		r := n.origRange(m.start, m.end)
 		out.push(m.tok.ID, m.tok.Content, [2]int{r.start, r.end}, false)
 		prev = m.end
 	}
-	return t.encodeNormalized(n.sub(prev, len(n.s)), out)
+	return t.encodeNormalized(n.sub(prev, len(n.s)), out, b)
 }
 
-func (t *Tokenizer) encodeNormalized(n nstr, out *rawEncoding) error {
+func (t *Tokenizer) encodeNormalized(n nstr, out *rawEncoding, b *budget) error {
 	if n.s == "" {
 		return nil
 	}
@@ -386,7 +388,7 @@ func (t *Tokenizer) encodeNormalized(n nstr, out *rawEncoding) error {
 		word(n)
 		return nil
 	}
-	return t.pre.split(n, word)
+	return t.pre.split(n, word, b)
 }
 
 // Decode turns ids back into text; skipSpecial leaves out special added
@@ -417,7 +419,11 @@ func (t *Tokenizer) Decode(ids []int, skipSpecial bool) (string, error) {
 	if t.dec == nil {
 		out = strings.Join(tokens, " ")
 	} else {
-		out = strings.Join(t.dec.decode(tokens), "")
+		pieces, err := t.dec.decode(tokens, newBudget(totalLen(tokens)))
+		if err != nil {
+			return "", fmt.Errorf("decode: %s: %w", t.name(), err)
+		}
+		out = strings.Join(pieces, "")
 	}
 	if c := t.cfg; c != nil && c.CleanUpTokenizationSpaces != nil && *c.CleanUpTokenizationSpaces {
 		out = cleanupSpaces(out)

@@ -343,13 +343,13 @@ func TestConcurrentEncode(t *testing.T) {
 // every "▁" of the first token is dropped, later ones become spaces.
 func TestMetaspaceDecoder(t *testing.T) {
 	d := metaspaceDecoder{repl: "▁", stripFirst: true}
-	got := d.decode([]string{"▁▁Hey", "▁friend", "▁▁!"})
+	got, _ := d.decode([]string{"▁▁Hey", "▁friend", "▁▁!"}, nil)
 	want := []string{"Hey", " friend", "  !"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q want %q", got, want)
 	}
 	never := metaspaceDecoder{repl: "▁"}
-	if got := never.decode([]string{"▁Hey"}); got[0] != " Hey" {
+	if got, _ := never.decode([]string{"▁Hey"}, nil); got[0] != " Hey" {
 		t.Errorf("prepend_scheme never: %q", got)
 	}
 }
