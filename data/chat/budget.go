@@ -55,6 +55,7 @@ type budget struct {
 	limits Limits
 	steps  int
 	output int
+	calls  int // macro and loop() calls under way, nested
 	halt   atomic.Pointer[error]
 	err    error // the first limit hit; reported instead of gonja's wrapping of it
 }
@@ -83,6 +84,22 @@ func (b *budget) step(n int) error {
 	b.steps += n
 	return nil
 }
+
+// call enters a macro or a recursive loop's loop(): a step, and one more
+// level of nesting, refused past maxMacroDepth. Every call that succeeds
+// is matched by a ret.
+func (b *budget) call(what string) error {
+	if err := b.step(1); err != nil {
+		return err
+	}
+	if b.calls >= maxMacroDepth {
+		return b.fail(fmt.Errorf("%s: macro and loop() calls nested deeper than %d (runaway recursion?): %w", what, maxMacroDepth, ErrNesting))
+	}
+	b.calls++
+	return nil
+}
+
+func (b *budget) ret() { b.calls-- }
 
 // value checks the size of a string about to be built.
 func (b *budget) value(n int, what string) error {
@@ -193,13 +210,42 @@ func heapBytes() uint64 {
 
 // budgetCheck is a node put first in every loop body: each iteration
 // charges a step, so nested and long loops end at the budget, on a
-// timeout or on cancellation.
-type budgetCheck struct{ at *tokens.Token }
+// timeout or on cancellation. In a recursive loop it also puts a guard
+// around the iteration's loop(), which would recurse without end on
+// {{ loop([1]) }}.
+type budgetCheck struct {
+	at        *tokens.Token
+	recursive bool
+}
 
 func (c *budgetCheck) Position() *tokens.Token { return c.at }
 func (c *budgetCheck) String() string          { return "budgetCheck" }
 func (c *budgetCheck) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) error {
-	return budgetOf(r.Environment.Context).step(1)
+	b := budgetOf(r.Environment.Context)
+	if err := b.step(1); err != nil {
+		return err
+	}
+	if !c.recursive {
+		return nil
+	}
+	ctx := r.Environment.Context
+	v, _ := ctx.Get("loop")
+	loop, ok := v.(func(*exec.VarArgs) *exec.Value)
+	if !ok {
+		return fmt.Errorf("line %d: unexpected loop of a recursive for: %T", c.at.Line, v)
+	}
+	what := fmt.Sprintf("line %d: loop()", c.at.Line)
+	ctx.Set("loop", func(params *exec.VarArgs) *exec.Value {
+		if err := b.call(what); err != nil {
+			return exec.AsValue(err)
+		}
+		defer b.ret()
+		if err := b.checkValues(what, arguments(params)...); err != nil {
+			return exec.AsValue(err)
+		}
+		return loop(params)
+	})
+	return nil
 }
 
 // guardFor wraps gonja's for parser: the body starts with a budgetCheck.
@@ -210,11 +256,11 @@ func guardFor(orig parser.ControlStructureParser) parser.ControlStructureParser 
 			return nil, err
 		}
 		pos := node.Position()
-		check := &nodes.ControlStructureBlock{Location: pos, Name: "budget", ControlStructure: &budgetCheck{pos}}
 		loop, ok := node.(*controlStructures.ForControlStructure)
 		if !ok || loop.BodyWrapper == nil {
 			return nil, fmt.Errorf("unexpected for node %T", node)
 		}
+		check := &nodes.ControlStructureBlock{Location: pos, Name: "budget", ControlStructure: &budgetCheck{pos, loop.Recursive}}
 		body := loop.BodyWrapper
 		body.Nodes = append([]nodes.Node{check}, body.Nodes...)
 		return node, nil

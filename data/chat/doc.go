@@ -31,15 +31,30 @@
 // does not carry.
 //
 // A template comes from a downloaded model folder, and gonja, unlike Python's
-// Jinja, overflows the Go stack (a fatal error, not a panic) on runaway
-// recursion. So macros are limited to 64 nested calls, a namespace that
-// would contain itself is an error, and include/import/extends/block (which
-// transformers' loader-less environment cannot run either) are rejected.
+// Jinja, overflows the Go stack (a fatal error, not a panic) on whatever
+// nests without end: brackets and blocks when it parses, the parsed tree
+// when it renders, macro calls, and lists, dicts and namespaces when it
+// prints, compares, sorts or serializes them. So each nesting is bounded,
+// and a template past a bound fails with a TemplateError wrapping
+// ErrNesting and naming what and where: brackets and blocks 256 deep
+// (counted on gonja's own tokens before it parses), the parsed tree 1,024
+// levels, macro and recursive loop() calls 64 nested in all, values 512
+// deep. Values are measured where they can grow (each {% set %}, with every
+// namespace; a macro's or loop()'s arguments; literals, + on lists, dict(),
+// namespace(), batch, slice): one that contains itself is refused, and one
+// whose shared parts, counted each time they appear, would print as more
+// than 4 × MaxOutput bytes is refused with ErrBudget. As in transformers'
+// immutable sandbox, lists and dicts cannot be changed (append, update and
+// the like are refused), and, as in Jinja, attributes are set on
+// namespaces only; names starting with __ftune are reserved for the
+// guards; include/import/extends/block (which transformers' loader-less
+// environment cannot run either) are rejected.
 //
 // A template is code, so every rendering runs under Limits (DefaultLimits
 // unless WithLimits): rendered bytes, the size of any string the template
 // builds, loop iterations plus range() items plus macro calls, wall time
-// and heap growth. range() counts its items before making them; *, + and ~
+// and heap growth. range() counts its items before making them, batch and
+// slice their counts; *, + and ~
 // are rewritten when the template is compiled into calls that check sizes
 // first; filters and str methods that pad, indent, join or replace check
 // their arguments; a watchdog goroutine stops the rendering on timeout,

@@ -49,6 +49,9 @@ func (t *Template) renderError(err error, b *budget, finished bool) error {
 		}
 		return &TemplateError{Name: t.name, Message: err.Error(), Err: err}
 	}
+	if finished && errors.Is(err, ErrNesting) {
+		return &TemplateError{Name: t.name, Message: err.Error(), Err: err}
+	}
 	msg := err.Error()
 	if i := strings.LastIndex(msg, raisedPrefix); i >= 0 {
 		return &TemplateError{Name: t.name, Message: msg[i+len(raisedPrefix):]}

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +39,11 @@ func FuzzRender(f *testing.F) {
 	f.Add("{{ '%s|%05.1f|%r|%x' % (messages[1].content, 3.14159, messages[2].content, 255) }}{{ '%d' % messages[1].content }}{{ -7 % 3 }}{{ 1 % 0 }}", "user", "%s %(k)s %*d", false)
 	f.Add("{{ messages[1].content % (1, 'a') }}{{ messages[1].content|format(2) }}", "user", "%-*.*f %c %", false)
 	f.Add("{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", "user", "x", false)
+	// Nesting bombs (nesting_test.go).
+	f.Add("{{ "+strings.Repeat("(", 300)+"1"+strings.Repeat(")", 300)+" }}", "user", "x", false)
+	f.Add("{% set ns = namespace(x=1) %}{% for i in range(1000) %}{% set ns.x = {'a': ns.x} %}{% endfor %}{{ ns.x|tojson }}", "user", "x", false)
+	f.Add("{% set ns = namespace(x=messages[1].content) %}{% for i in range(64) %}{% set ns.x = [ns.x, ns.x] %}{% endfor %}{{ ns.x }}", "user", "x", false)
+	f.Add("{% for x in [1] recursive %}{{ loop([x]) }}{% endfor %}{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "user", "x", false)
 	f.Fuzz(func(t *testing.T, src, role, content string, gen bool) {
 		tpl, err := New("fuzz", src, "<s>", "</s>")
 		if err != nil {

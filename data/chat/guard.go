@@ -1,8 +1,10 @@
 package chat
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
+	"unsafe"
 
 	gonjabuiltins "github.com/nikolalohinski/gonja/v2/builtins"
 	controlStructures "github.com/nikolalohinski/gonja/v2/builtins/control_structures"
@@ -11,12 +13,14 @@ import (
 	"github.com/nikolalohinski/gonja/v2/parser"
 )
 
-// maxMacroDepth bounds nested calls of one macro during a render. Python's
-// Jinja stops runaway recursion with RecursionError; in Go a recursive macro
-// without a base case would overflow the goroutine stack, which is fatal
-// (not a recoverable panic), so a template from a model folder could kill
-// the process. Legitimate recursion (JSON-schema renderers in tool-calling
-// templates) nests a few levels.
+// maxMacroDepth bounds the nesting of calls during a render: macros and
+// recursive loops' loop(), all counted together (one counter per macro
+// would let a cycle through many macros nest 64 times as many). Python's
+// Jinja stops runaway recursion with RecursionError; in Go a recursive
+// macro without a base case would overflow the goroutine stack, which is
+// fatal (not a recoverable panic), so a template from a model folder could
+// kill the process. Legitimate recursion (JSON-schema renderers in
+// tool-calling templates) nests a few levels.
 const maxMacroDepth = 64
 
 // guardedControlStructures is gonja's set with "macro" replaced by
@@ -62,7 +66,11 @@ func guardedControlStructures() (*exec.ControlStructureSet, error) {
 		if !ok {
 			return nil, fmt.Errorf("unexpected set node %T", node)
 		}
-		return &guardedSet{inner}, nil
+		target, err := setTarget(node)
+		if err != nil {
+			return nil, err
+		}
+		return &guardedSet{inner, target}, nil
 	}); err != nil {
 		return nil, err
 	}
@@ -87,9 +95,12 @@ func guardedControlStructures() (*exec.ControlStructureSet, error) {
 	return cs, nil
 }
 
-// guardedMacro defines a macro whose calls count their nesting; past
-// maxMacroDepth a call returns an error value, which ends the render with
-// an error. The counter lives in the closure made for each render.
+// guardedMacro defines a macro whose calls count in the rendering's
+// budget: each is a step (a macro calling itself twice makes 2^64 calls
+// within the depth bound), nests one level (past maxMacroDepth a call
+// returns an error value, which ends the render with an error), and has
+// its arguments measured (a macro passing [x, x] to itself would double x
+// at each level).
 type guardedMacro struct {
 	*controlStructures.MacroControlStructure
 }
@@ -99,19 +110,16 @@ func (g *guardedMacro) Execute(r *exec.Renderer, tag *nodes.ControlStructureBloc
 	if err != nil {
 		return fmt.Errorf("unable to parse macro %q: %w", g.Name, err)
 	}
-	name, depth := g.Name, 0
 	b := budgetOf(r.Environment.Context)
-	r.Environment.Context.Set(name, exec.Macro(func(params *exec.VarArgs) *exec.Value {
-		// A macro calling itself twice makes 2^64 calls within the depth
-		// bound: each call is a step.
-		if err := b.step(1); err != nil {
+	what := fmt.Sprintf("macro %q", g.Name)
+	r.Environment.Context.Set(g.Name, exec.Macro(func(params *exec.VarArgs) *exec.Value {
+		if err := b.call(what); err != nil {
 			return exec.AsValue(err)
 		}
-		if depth >= maxMacroDepth {
-			return exec.AsValue(fmt.Errorf("macro %q calls nested deeper than %d (runaway recursion?)", name, maxMacroDepth))
+		defer b.ret()
+		if err := b.checkValues(what+"'s arguments", arguments(params)...); err != nil {
+			return exec.AsValue(err)
 		}
-		depth++
-		defer func() { depth-- }()
 		return fn(params)
 	}))
 	return nil
@@ -120,93 +128,143 @@ func (g *guardedMacro) Execute(r *exec.Renderer, tag *nodes.ControlStructureBloc
 // nsKey is the context variable holding a render's namespaces.
 const nsKey = "__ftune_namespaces"
 
-// namespaces records the namespace objects of one render, so that a set
-// that makes one contain itself is caught before anything prints it:
-// printing a cyclic map recurses without end in gonja (a fatal stack
-// overflow), where Python's Jinja prints "[...]".
+// namespaces records the namespace objects of one render, the values a
+// template can change, so that each set measures them all (guardedSet): a
+// set that makes one contain itself, or grow too deep, is caught before
+// anything prints it (printing a cyclic map recurses without end in gonja,
+// a fatal stack overflow, where Python's Jinja prints "[...]").
 type namespaces struct{ maps []map[string]any }
 
-// namespaceFunction replaces gonja's namespace(): the same map, recorded.
-func namespaceFunction(e *exec.Evaluator, params *exec.VarArgs) map[string]any {
+// namespaceFunction replaces gonja's namespace(): the same map, measured
+// and recorded.
+func namespaceFunction(e *exec.Evaluator, params *exec.VarArgs) (map[string]any, error) {
 	ns := map[string]any{}
 	for key, value := range params.KwArgs {
 		ns[key] = value
 	}
-	if v, ok := e.Environment.Context.Get(nsKey); ok {
-		if reg, ok := v.(*namespaces); ok {
-			reg.maps = append(reg.maps, ns)
-		}
+	if err := budgetOf(e.Environment.Context).checkValues("namespace()", ns); err != nil {
+		return nil, err
 	}
-	return ns
+	reg := namespacesOf(e.Environment.Context)
+	reg.maps = append(reg.maps, ns)
+	return ns, nil
 }
 
-type guardedSet struct{ exec.ControlStructure }
+// guardedSet is {% set %} checked as Jinja and this package need: an
+// attribute or item can be set on a namespace only (Jinja: "cannot assign
+// attribute on non-namespace object"), so namespaces are the only values a
+// template can change; and after each set, the value stored and every
+// namespace are measured (valueCheck), which catches a namespace made to
+// contain itself and anything grown too deep or too large, whichever
+// container holds it.
+type guardedSet struct {
+	exec.ControlStructure
+	target nodes.Expression
+}
+
+// setTarget reads the target of gonja's set, which it keeps unexported.
+func setTarget(node nodes.ControlStructure) (nodes.Expression, error) {
+	v := reflect.ValueOf(node)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return nil, fmt.Errorf("unexpected set node %T", node)
+	}
+	f := v.Elem().FieldByName("target")
+	if !f.IsValid() || f.Type() != expressionType || !f.CanAddr() {
+		return nil, fmt.Errorf("gonja's set node %T has no target", node)
+	}
+	target, _ := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Interface().(nodes.Expression)
+	return target, nil
+}
 
 func (g *guardedSet) Execute(r *exec.Renderer, tag *nodes.ControlStructureBlock) error {
+	ctx := r.Environment.Context
+	reg := namespacesOf(ctx)
+	line := g.Position().Line
+	var owner nodes.Expression
+	switch t := g.target.(type) {
+	case *nodes.GetAttribute:
+		owner = t.Node
+	case *nodes.GetItem:
+		owner = t.Node
+	}
+	if owner != nil {
+		if obj := r.Eval(owner); !obj.IsError() && !reg.holds(obj) {
+			return errors.New("cannot assign attribute on non-namespace object")
+		}
+	}
 	if err := g.ControlStructure.Execute(r, tag); err != nil {
 		return err
 	}
-	v, ok := r.Environment.Context.Get(nsKey)
-	if !ok {
-		return nil
-	}
-	reg, _ := v.(*namespaces)
-	if reg == nil {
-		return nil
-	}
+	roots := make([]any, 0, len(reg.maps)+1)
 	for _, ns := range reg.maps {
-		if cyclic(ns, map[uintptr]bool{}) {
-			return fmt.Errorf("a namespace contains itself (cyclic value)")
+		roots = append(roots, ns)
+	}
+	if n, ok := g.target.(*nodes.Name); ok {
+		if v, ok := ctx.Get(n.Name.Val); ok {
+			roots = append(roots, v)
 		}
 	}
-	return nil
+	return budgetOf(ctx).checkValues(fmt.Sprintf("line %d: set", line), roots...)
 }
 
-// cyclic reports whether v reaches a map or list already on the path
-// (through any map, slice or *exec.Value, the forms gonja stores).
-func cyclic(v any, path map[uintptr]bool) bool {
-	if x, ok := v.(*exec.Value); ok {
-		if x == nil || !x.Val.IsValid() || !x.Val.CanInterface() {
-			return false
+// namespacesOf finds the namespaces of the rendering ctx belongs to.
+func namespacesOf(ctx *exec.Context) *namespaces {
+	if v, ok := ctx.Get(nsKey); ok {
+		if reg, ok := v.(*namespaces); ok {
+			return reg
 		}
-		return cyclic(x.Val.Interface(), path)
 	}
-	rv := reflect.ValueOf(v)
-	for rv.Kind() == reflect.Interface || rv.Kind() == reflect.Pointer {
-		if rv.IsNil() {
-			return false
-		}
-		if x, ok := rv.Interface().(*exec.Value); ok {
-			return cyclic(x, path)
-		}
+	return &namespaces{} // a template rendered outside Render: none recorded
+}
+
+// holds says whether v is one of the namespaces.
+func (n *namespaces) holds(v *exec.Value) bool {
+	rv := v.Val
+	for rv.IsValid() && (rv.Kind() == reflect.Interface || rv.Kind() == reflect.Pointer) && !rv.IsNil() {
 		rv = rv.Elem()
 	}
-	var children []reflect.Value
-	switch rv.Kind() {
-	case reflect.Map:
-		for it := rv.MapRange(); it.Next(); {
-			children = append(children, it.Value())
-		}
-	case reflect.Slice:
-		for i := range rv.Len() {
-			children = append(children, rv.Index(i))
-		}
-	default:
+	if !rv.IsValid() || rv.Kind() != reflect.Map {
 		return false
 	}
-	if rv.Len() == 0 {
-		return false
-	}
-	id := rv.Pointer()
-	if path[id] {
-		return true
-	}
-	path[id] = true
-	defer delete(path, id)
-	for _, c := range children {
-		if c.CanInterface() && cyclic(c.Interface(), path) {
+	for _, ns := range n.maps {
+		if reflect.ValueOf(ns).Pointer() == rv.Pointer() {
 			return true
 		}
 	}
 	return false
+}
+
+// immutableMethods returns m with the list and dict methods that change
+// their receiver (append, update, ...) refused: transformers renders chat
+// templates in Jinja's ImmutableSandboxedEnvironment, which refuses them
+// too, and without them a template's values change only through {% set %}
+// on namespaces, where guardedSet measures them.
+func immutableMethods(m exec.Methods) (exec.Methods, error) {
+	refuse := func(name string) error {
+		return fmt.Errorf("method %s is not available in chat templates: they cannot change lists and dicts (transformers renders them in an immutable sandbox)", name)
+	}
+	dict := map[string]exec.Method[map[string]any]{}
+	for _, name := range []string{"keys", "values", "items", "get", "copy"} {
+		f, ok := m.Dict.Get(name)
+		if !ok {
+			return exec.Methods{}, fmt.Errorf("gonja has no dict method %s", name)
+		}
+		dict[name] = f
+	}
+	for _, name := range []string{"pop", "popitem", "setdefault", "update", "clear"} {
+		dict[name] = func(map[string]any, *exec.Value, *exec.VarArgs) (any, error) { return nil, refuse(name) }
+	}
+	list := map[string]exec.Method[[]any]{}
+	for _, name := range []string{"copy"} {
+		f, ok := m.List.Get(name)
+		if !ok {
+			return exec.Methods{}, fmt.Errorf("gonja has no list method %s", name)
+		}
+		list[name] = f
+	}
+	for _, name := range []string{"append", "extend", "insert", "pop", "remove", "reverse", "sort", "clear"} {
+		list[name] = func([]any, *exec.Value, *exec.VarArgs) (any, error) { return nil, refuse(name) }
+	}
+	m.Dict, m.List = exec.NewMethodSet(dict), exec.NewMethodSet(list)
+	return m, nil
 }

@@ -47,7 +47,7 @@ func rewriteInlineIf(src string) string {
 			end := closeOf(src, i+2, "}}")
 			body := src[i+2 : end]
 			lead, inner, trail := splitTrim(body)
-			out.WriteString("{{" + lead + rewriteSegment(inner, true) + trail + "}}")
+			out.WriteString("{{" + lead + rewriteSegment(inner, true, 0) + trail + "}}")
 			i = end + 2
 		case strings.HasPrefix(src[i:], "{%"):
 			end := closeOf(src, i+2, "%}")
@@ -142,10 +142,10 @@ func rewriteTag(inner string) string {
 	trimmed := strings.TrimLeft(inner, " \t\r\n")
 	if strings.HasPrefix(trimmed, "set ") || strings.HasPrefix(trimmed, "set\t") {
 		if eq := topLevelAssign(inner); eq >= 0 {
-			return rewriteSegment(inner[:eq], false) + "=" + rewriteSegment(inner[eq+1:], true)
+			return rewriteSegment(inner[:eq], false, 0) + "=" + rewriteSegment(inner[eq+1:], true, 0)
 		}
 	}
-	return rewriteSegment(inner, false)
+	return rewriteSegment(inner, false, 0)
 }
 
 // topLevelAssign finds the '=' of a set statement (not ==, <=, >=, !=).
@@ -188,8 +188,14 @@ func topLevelIndex(s string, from int, at func(i int) bool) int {
 
 // rewriteSegment rewrites an expression: the contents of every bracket
 // pair, element by element, and, when whole is set, a conditional at the
-// segment's own top level.
-func rewriteSegment(s string, whole bool) string {
+// segment's own top level. depth is the nesting of the brackets the
+// rewritten text puts around s; past maxNesting the rest is left as it is
+// (checkNesting then refuses the template), so the recursion here stays
+// bounded too.
+func rewriteSegment(s string, whole bool, depth int) string {
+	if depth > maxNesting {
+		return s
+	}
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -201,7 +207,7 @@ func rewriteSegment(s string, whole bool) string {
 		case c == '(' || c == '[' || c == '{':
 			e := matchingClose(s, i)
 			b.WriteByte(c)
-			b.WriteString(rewriteElements(s[i+1 : e]))
+			b.WriteString(rewriteElements(s[i+1:e], depth+1))
 			if e < len(s) {
 				b.WriteByte(s[e])
 			}
@@ -214,31 +220,31 @@ func rewriteSegment(s string, whole bool) string {
 	if !whole {
 		return b.String()
 	}
-	return rewriteConditional(b.String())
+	return rewriteConditional(b.String(), depth)
 }
 
 // rewriteElements rewrites each comma- or colon-separated element of a
 // bracket's contents as a whole expression.
-func rewriteElements(s string) string {
+func rewriteElements(s string, depth int) string {
 	var b strings.Builder
 	separator := func(i int) bool { return s[i] == ',' || s[i] == ':' }
 	start := 0
 	for i := topLevelIndex(s, 0, separator); i >= 0; i = topLevelIndex(s, start, separator) {
-		b.WriteString(rewriteElement(s[start:i]))
+		b.WriteString(rewriteElement(s[start:i], depth))
 		b.WriteByte(s[i])
 		start = i + 1
 	}
-	b.WriteString(rewriteElement(s[start:]))
+	b.WriteString(rewriteElement(s[start:], depth))
 	return b.String()
 }
 
 // rewriteElement rewrites one element of a bracket's contents; a keyword
 // argument (name=value) keeps its name outside the rewritten value.
-func rewriteElement(e string) string {
+func rewriteElement(e string, depth int) string {
 	if eq := topLevelAssign(e); eq >= 0 && isIdentifier(strings.TrimSpace(e[:eq])) {
-		return e[:eq+1] + rewriteSegment(e[eq+1:], true)
+		return e[:eq+1] + rewriteSegment(e[eq+1:], true, depth)
 	}
-	return rewriteSegment(e, true)
+	return rewriteSegment(e, true, depth)
 }
 
 func isIdentifier(s string) bool {
@@ -274,16 +280,16 @@ func matchingClose(s string, i int) int {
 
 // rewriteConditional rewrites "X if C else Y" at the top level of an
 // expression whose brackets are already rewritten; Y may itself be a
-// conditional (they nest to the right).
-func rewriteConditional(s string) string {
+// conditional (they nest to the right), three brackets deeper each.
+func rewriteConditional(s string, depth int) string {
 	at := topLevelWord(s, "if", 0)
-	if at < 0 {
+	if at < 0 || depth > maxNesting {
 		return s
 	}
 	x, rest := s[:at], s[at+2:]
 	cond, alt := rest, undefinedName
 	if el := topLevelWord(rest, "else", 0); el >= 0 {
-		cond, alt = rest[:el], rewriteConditional(rest[el+4:])
+		cond, alt = rest[:el], rewriteConditional(rest[el+4:], depth+3)
 	}
 	return "((" + cond + ") and [(" + x + ")] or [(" + alt + ")])[0]"
 }

@@ -35,6 +35,7 @@ var operatorFunctions = map[string]any{
 	"__ftune_concat": guardedConcat,
 	"__ftune_mod":    guardedMod,
 	modTupleName:     guardedModTuple,
+	checkedValueName: checkedValue,
 }
 
 var (
@@ -86,34 +87,99 @@ func rewriteOperators(root any) {
 }
 
 // visitSlot walks what a field, element or map value holds, then replaces
-// it when it is a guarded operator and the slot can hold a call.
+// it when it is a guarded operator, or a literal that can repeat a value
+// (checkedValue), and the slot can hold a call.
 func visitSlot(slot reflect.Value, set func(reflect.Value), walk func(reflect.Value)) {
 	walk(slot)
 	if slot.Kind() != reflect.Interface || slot.IsNil() {
 		return
 	}
-	bin, ok := slot.Elem().Interface().(*nodes.BinaryExpression)
-	if !ok || bin.Operator == nil || bin.Operator.Token == nil {
+	var call *nodes.Call
+	switch x := slot.Elem().Interface().(type) {
+	case *nodes.BinaryExpression:
+		if x.Operator == nil || x.Operator.Token == nil {
+			return
+		}
+		name, ok := guardedOperators[x.Operator.Token.Type]
+		if !ok {
+			return
+		}
+		if isTuple(x.Right) && x.Operator.Token.Type == tokens.Modulo {
+			name = modTupleName
+		}
+		call = callOf(name, x.Operator.Token, x.Left, x.Right)
+	case *nodes.List, *nodes.Tuple, *nodes.Dict:
+		if variableParts(x.(nodes.Expression)) < 2 {
+			return // [x] or {'content': x} is only one level more than x
+		}
+		call = callOf(checkedValueName, x.(nodes.Expression).Position(), x.(nodes.Expression))
+	default:
 		return
-	}
-	name, ok := guardedOperators[bin.Operator.Token.Type]
-	if !ok {
-		return
-	}
-	if _, tuple := bin.Right.(*nodes.Tuple); tuple && bin.Operator.Token.Type == tokens.Modulo {
-		name = modTupleName
-	}
-	pos := bin.Operator.Token
-	call := &nodes.Call{
-		Location: pos,
-		Func:     &nodes.Name{Name: &tokens.Token{Type: tokens.Name, Val: name, Pos: pos.Pos, Line: pos.Line, Col: pos.Col}},
-		Args:     []nodes.Expression{bin.Left, bin.Right},
-		Kwargs:   map[string]nodes.Expression{},
 	}
 	cv := reflect.ValueOf(call)
 	if slot.Type() == expressionType || slot.Type() == nodeType || cv.Type().AssignableTo(slot.Type()) {
 		set(cv)
 	}
+}
+
+// callOf is a call of the function name at pos.
+func callOf(name string, pos *tokens.Token, args ...nodes.Expression) *nodes.Call {
+	var p tokens.Token
+	if pos != nil {
+		p = *pos
+	}
+	return &nodes.Call{
+		Location: pos,
+		Func:     &nodes.Name{Name: &tokens.Token{Type: tokens.Name, Val: name, Pos: p.Pos, Line: p.Line, Col: p.Col}},
+		Args:     args,
+		Kwargs:   map[string]nodes.Expression{},
+	}
+}
+
+// isTuple says whether e is a tuple literal, measured or not.
+func isTuple(e nodes.Expression) bool {
+	if c, ok := e.(*nodes.Call); ok {
+		if n, ok := c.Func.(*nodes.Name); ok && n.Name != nil && n.Name.Val == checkedValueName && len(c.Args) == 1 {
+			e = c.Args[0]
+		}
+	}
+	_, ok := e.(*nodes.Tuple)
+	return ok
+}
+
+// variableParts counts the elements (keys and values) of a literal that
+// are not constants.
+func variableParts(e nodes.Expression) int {
+	var parts []nodes.Expression
+	switch x := e.(type) {
+	case *nodes.List:
+		parts = x.Val
+	case *nodes.Tuple:
+		parts = x.Val
+	case *nodes.Dict:
+		for _, p := range x.Pairs {
+			parts = append(parts, p.Key, p.Value)
+		}
+	}
+	n := 0
+	for _, p := range parts {
+		if !constant(p) {
+			n++
+		}
+	}
+	return n
+}
+
+// constant says whether e is a literal made of literals only: it cannot
+// hold a value the template computed.
+func constant(e nodes.Expression) bool {
+	switch x := e.(type) {
+	case *nodes.String, *nodes.Integer, *nodes.Float, *nodes.Bool, *nodes.None:
+		return true
+	case *nodes.List, *nodes.Tuple, *nodes.Dict:
+		return variableParts(x) == 0
+	}
+	return false
 }
 
 func operands(params *exec.VarArgs) (*exec.Value, *exec.Value, error) {
@@ -182,6 +248,9 @@ func guardedAdd(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
 			for i := range v.Len() {
 				out = append(out, v.Index(i).Interface())
 			}
+		}
+		if err := b.checkValues("+", out); err != nil { // l + l + l ... repeats l's items
+			return exec.AsValue(err)
 		}
 		return exec.AsValue(out)
 	}

@@ -63,8 +63,8 @@ var ErrNoTemplate = errors.New("no chat template")
 type TemplateError struct {
 	Name    string
 	Message string
-	// Err is the cause when it is one of the package's (ErrBudget) or a
-	// context's (context.Canceled); nil otherwise.
+	// Err is the cause when it is one of the package's (ErrBudget,
+	// ErrNesting) or a context's (context.Canceled); nil otherwise.
 	Err error
 }
 
@@ -145,16 +145,29 @@ func (t *Template) WithLimits(l Limits) (*Template, error) {
 // Limits are the limits t renders under.
 func (t *Template) Limits() Limits { return t.limits }
 
-func compileLimited(name, source, bosToken, eosToken string, limits Limits) (*Template, error) {
+// jinjaConfig is gonja's configuration for chat templates: transformers
+// renders with trim_blocks and lstrip_blocks, and templates are written
+// for that whitespace handling.
+func jinjaConfig() *config.Config {
 	cfg := config.New()
-	// transformers renders with trim_blocks and lstrip_blocks; templates
-	// are written for that whitespace handling.
 	cfg.TrimBlocks = true
 	cfg.LeftStripBlocks = true
+	return cfg
+}
+
+func compileLimited(name, source, bosToken, eosToken string, limits Limits) (*Template, error) {
+	cfg := jinjaConfig()
 	const id = "/template"
+	if strings.Contains(source, reservedPrefix) {
+		return nil, &TemplateError{Name: name, Message: fmt.Sprintf("names starting with %s are reserved", reservedPrefix)}
+	}
 	// Conditional expressions gonja cannot parse are rewritten first
 	// (inlineif.go); Source and Hash stay those of the template as given.
-	loader, err := loaders.NewMemoryLoader(map[string]string{id: rewriteInlineIf(source)})
+	rewritten := rewriteInlineIf(source)
+	if _, err := checkNesting(rewritten, cfg); err != nil {
+		return nil, &TemplateError{Name: name, Message: err.Error(), Err: ErrNesting}
+	}
+	loader, err := loaders.NewMemoryLoader(map[string]string{id: rewritten})
 	if err != nil {
 		return nil, &TemplateError{Name: name, Message: err.Error()}
 	}
@@ -168,10 +181,14 @@ func compileLimited(name, source, bosToken, eosToken string, limits Limits) (*Te
 	if env.Methods, err = guardStrMethods(limits); err != nil {
 		return nil, &TemplateError{Name: name, Message: err.Error()}
 	}
+	if env.Methods, err = immutableMethods(env.Methods); err != nil {
+		return nil, &TemplateError{Name: name, Message: err.Error()}
+	}
 	funcs := map[string]any{
 		"raise_exception": raiseException,
 		"strftime_now":    strftimeNow,
 		"namespace":       namespaceFunction,
+		"dict":            checkedDict,
 		"range":           boundedRange,
 		"lipsum":          noLipsum,
 	}
@@ -184,8 +201,12 @@ func compileLimited(name, source, bosToken, eosToken string, limits Limits) (*Te
 		return nil, &TemplateError{Name: name, Message: parseErrorMessage(err)}
 	}
 	// The renderer's RootNode is the compiled tree itself; rewriting it
-	// puts the operator guards into every later rendering.
+	// puts the operator guards into every later rendering. It is measured
+	// first: rewriting descends it recursively, as rendering does.
 	probe := exec.NewRenderer(&exec.Environment{Context: exec.EmptyContext()}, io.Discard, cfg, loader, tpl)
+	if _, err := checkSyntaxDepth(probe.RootNode); err != nil {
+		return nil, &TemplateError{Name: name, Message: err.Error(), Err: ErrNesting}
+	}
 	rewriteOperators(probe.RootNode)
 	return &Template{name: name, source: source, tpl: tpl, bosToken: bosToken, eosToken: eosToken, limits: limits}, nil
 }

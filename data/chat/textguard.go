@@ -136,6 +136,35 @@ func guardFilters() (*exec.FilterSet, error) {
 			return nil, err
 		}
 	}
+	// batch and slice make as many items as their count, each row can
+	// repeat fill_with, and slice allocates its count at once: the count
+	// is charged as steps before they run, and what they built measured.
+	for _, name := range []string{"batch", "slice"} {
+		orig, ok := fs.Get(name)
+		if !ok {
+			return nil, fmt.Errorf("gonja has no %s filter", name)
+		}
+		what := "filter " + name
+		if err := fs.Replace(name, func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+			b := budgetOf(e.Environment.Context)
+			n := in.Len()
+			if len(params.Args) > 0 && params.Args[0].IsInteger() {
+				n += max(params.Args[0].Integer(), 0)
+			}
+			if err := b.step(n); err != nil {
+				return exec.AsValue(err)
+			}
+			out := orig(e, in, params)
+			if !out.IsError() {
+				if err := b.checkValues(what, out); err != nil {
+					return exec.AsValue(err)
+				}
+			}
+			return out
+		}); err != nil {
+			return nil, err
+		}
+	}
 	return fs, nil
 }
 
