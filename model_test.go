@@ -212,8 +212,8 @@ func (c cancelAfter) Err() error {
 }
 
 // TestExportStopsWhenCancelled: a merged or GGUF export cancelled between
-// two tensors stops there with the context's error naming the next
-// tensor, and leaves neither the output nor a temporary file behind; an
+// two tensors (or, merged, while copying the base's files) stops there
+// with the context's error naming the next tensor (or the file), and leaves neither the output nor a temporary file behind; an
 // earlier export at that path stays as it was.
 func TestExportStopsWhenCancelled(t *testing.T) {
 	m := loadTrained(t)
@@ -222,8 +222,10 @@ func TestExportStopsWhenCancelled(t *testing.T) {
 		out := filepath.Join(dir, "out")
 		n := 3
 		_, err := m.Export(cancelAfter{context.Background(), &n}, out, ExportOptions{Format: format})
-		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped before model.layers.") {
-			t.Errorf("%s cancelled after 3 tensors: %v; want context.Canceled naming the next tensor", format, err)
+		// The merged export copies the base's tokenizer files first, checking
+		// the context as it copies: it may stop there instead.
+		if !errors.Is(err, context.Canceled) || !(strings.Contains(err.Error(), "stopped before model.layers.") || strings.Contains(err.Error(), "stopped while copying ")) {
+			t.Errorf("%s cancelled after 3 checks: %v; want context.Canceled naming the next tensor or the file being copied", format, err)
 		}
 		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 			t.Errorf("%s: a cancelled export left %d file(s) in the output's folder", format, len(ents))
