@@ -171,3 +171,14 @@ func (v Version) WeightsFile() (FileHash, bool) {
 	}
 	return FileHash{}, false
 }
+
+// Kept counts the versions still there: those keep_last has not removed.
+func (m Manifest) Kept() int {
+	n := 0
+	for _, v := range m.Versions {
+		if v.Removed.IsZero() {
+			n++
+		}
+	}
+	return n
+}

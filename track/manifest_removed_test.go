@@ -86,6 +86,12 @@ func TestManifestMarksRemovedCheckpoints(t *testing.T) {
 	if n := strings.Count(string(raw), `"removed"`); n != 3 {
 		t.Errorf("manifest.json has %d \"removed\" keys, want 3 (none on a version that is there):\n%s", n, raw)
 	}
+	// summary.json and runs list count what is there: of the four
+	// versions recorded, three checkpoints are removed, the export is kept.
+	sums, err := List(filepath.Dir(r.Dir))
+	if err != nil || len(sums) != 1 || sums[0].Versions != 1 {
+		t.Errorf("runs list: %+v, %v; want one run with 1 version kept", sums, err)
+	}
 	d, err := Show(r.Dir)
 	if err != nil {
 		t.Fatal(err)

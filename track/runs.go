@@ -47,7 +47,7 @@ func Summarize(dir string) (RunSummary, error) {
 		s.Status, s.Reason = StatusDied, h.String()+" is gone"
 	}
 	if m, err := ReadManifest(filepath.Join(dir, ManifestFile)); err == nil {
-		s.Started, s.Versions = m.Created, len(m.Versions)
+		s.Started, s.Versions = m.Created, m.Kept()
 	}
 	recs, err := ReadMetrics(filepath.Join(dir, MetricsFile))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -113,7 +113,7 @@ type RunSummary struct {
 	Started  time.Time `json:"started"`
 	Ended    time.Time `json:"ended,omitzero"`
 	Steps    int       `json:"steps"`
-	Versions int       `json:"versions"`
+	Versions int       `json:"versions"` // recorded and not removed (Manifest.Kept)
 	Final    Values    `json:"final"`
 }
 
@@ -173,7 +173,7 @@ func (r *Run) End(status, reason string) error {
 	}
 	s := RunSummary{
 		Name: r.Name, Dir: r.Dir, Status: status, Reason: reason, Started: r.manifest.Created, Ended: now.UTC(),
-		Steps: r.lastStep, Versions: len(r.manifest.Versions), Final: maps.Clone(r.last),
+		Steps: r.lastStep, Versions: r.manifest.Kept(), Final: maps.Clone(r.last),
 	}
 	errs = append(errs, r.writeJSON(SummaryFile, s))
 	errs = append(errs, releaseLock(r.lock)) // last: the folder is complete
