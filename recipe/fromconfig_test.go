@@ -341,3 +341,22 @@ func TestEarlyStoppingThatCannotStopIsNoted(t *testing.T) {
 		t.Fatalf("notices %q", o.Notices)
 	}
 }
+
+// TestValidateRefusesAHugeLoRAScale: a LoRA scale past lora.MaxScaling is
+// refused by the run's own keys before anything is loaded (lora.Config
+// would refuse it too, but once the base is in memory and in PEFT's
+// names); rsLoRA's alpha/√r is what is bounded when it is on.
+func TestValidateRefusesAHugeLoRAScale(t *testing.T) {
+	o, err := FromConfig(config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Alpha = 1e38
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "training.lora.alpha 1e+38") {
+		t.Fatalf("alpha 1e38: %v, want a refusal naming training.lora.alpha", err)
+	}
+	o.R, o.Alpha, o.RSLoRA = 4, 1.5e4, true // alpha/√r = 7500: allowed; alpha/r would not be
+	if err := o.Validate(); err != nil {
+		t.Fatalf("rsLoRA alpha 1.5e4 at r 4 (scale 7500): %v", err)
+	}
+}

@@ -3,10 +3,12 @@ package recipe
 import (
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/dist"
+	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/train"
 )
 
@@ -277,6 +279,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("recipe: learning rate must be > 0")
 	case o.R <= 0 || o.Alpha <= 0:
 		return fmt.Errorf("recipe: LoRA r and alpha must be > 0")
+	case o.loraScaling() > lora.MaxScaling:
+		// lora.Config's own check would refuse it too, but only once the
+		// base is loaded, and in PEFT's key names.
+		return fmt.Errorf("recipe: training.lora.alpha %g with training.lora.r %d scales the update by %.3g; ftune takes at most %g (published settings use 0.25 to 32)", o.Alpha, o.R, o.loraScaling(), float64(lora.MaxScaling))
 	case o.NEFTuneAlpha < 0:
 		return fmt.Errorf("recipe: NEFTune alpha must be >= 0")
 	case o.Dropout < 0 || o.Dropout >= 1:
@@ -298,6 +304,15 @@ func (o Options) Validate() error {
 		return err
 	}
 	return o.validateWorld()
+}
+
+// loraScaling is the adapter's s in W·x + s·B·A·x: alpha/r, or alpha/√r
+// with rsLoRA.
+func (o *Options) loraScaling() float64 {
+	if o.RSLoRA {
+		return o.Alpha / math.Sqrt(float64(o.R))
+	}
+	return o.Alpha / float64(o.R)
 }
 
 // loraKind names the adapter variant for the log: LoRA or DoRA, with
