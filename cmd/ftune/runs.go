@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -87,30 +88,49 @@ func newRunsCmd() *cobra.Command {
 	)
 	compare := &cobra.Command{
 		Use:   "compare RUN RUN...",
-		Short: "Settings that differ and final metrics side by side (and an overlaid loss plot with --plot)",
+		Short: "Status, steps, settings that differ and final metrics side by side (and an overlaid loss plot with --plot)",
 		Example: `  ftune runs compare run-a run-b
-  ftune runs compare run-a run-b --plot loss   # writes loss.png and loss.svg`,
-		Long: `Settings that differ and final metrics side by side. With --plot NAME the
-overlaid loss curves are written to NAME.png and NAME.svg (or only the
-format NAME ends in). A plot ftune wrote earlier is replaced; any other
-file there is refused, or with --force moved aside (kept, not deleted).`,
+  ftune runs compare run-a run-b --plot loss       # writes loss.png and loss.svg
+  ftune runs compare run-a run-b --plot loss.svg   # writes loss.svg only`,
+		Long: `Each run's status (with the reason it stopped, failed or died) and steps,
+the settings that differ and the final metrics side by side. With --plot
+NAME the overlaid loss curves are written to NAME.png and NAME.svg, or to
+NAME alone when it ends in .png or .svg (another extension is refused). A
+run that logged no loss is left out of the plot with a warning naming it.
+A plot ftune wrote earlier is replaced; any other file there is refused,
+or with --force moved aside (kept, not deleted).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if plot != "" {
+				// Before any output: a name that cannot be written is
+				// bad usage, not a failure after the table.
+				if _, err := report.PlotPaths(plot); err != nil {
+					return usageError{fmt.Errorf("--plot %w", err)}
+				}
+			} else if force {
+				return usageError{errors.New("--force is for --plot (a file in the plot's way is moved aside)")}
+			}
 			dirs := make([]string, len(args))
 			for i, a := range args {
 				dirs[i] = dirOf(a)
 			}
-			c, err := track.Compare(dirs)
+			c, err := track.CompareRuns(dirs)
 			if err != nil {
 				return err
 			}
 			fmt.Fprint(cmd.OutOrStdout(), c.String())
 			if plot != "" {
-				files, err := report.WriteLossPlot(dirs, plot, force)
+				res, err := report.WriteLossPlot(dirs, plot, force)
+				for _, d := range res.NoLoss {
+					if errors.Is(err, report.ErrNoData) {
+						break // the error says it of every run
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: run %s logged no train/loss or val/loss: it is not in the plot\n", d)
+				}
 				// Named as written (--plot x.png writes x.png only), and
 				// before any error: what was written stays written.
 				var names []string
-				for _, f := range files {
+				for _, f := range res.Files {
 					names = append(names, f.Path)
 					if f.Kept != "" {
 						fmt.Fprintf(cmd.OutOrStdout(), "note: the file that was at %s (not written by ftune) is kept at %s\n", f.Path, f.Kept)
@@ -126,22 +146,33 @@ file there is refused, or with --force moved aside (kept, not deleted).`,
 			return nil
 		},
 	}
-	compare.Flags().StringVar(&plot, "plot", "", "write the overlaid loss curves to this path (.png and .svg)")
+	compare.Flags().StringVar(&plot, "plot", "", "write the overlaid loss curves to NAME.png and NAME.svg (NAME.png or NAME.svg: that file only)")
 	compare.Flags().BoolVar(&force, "force", false, "with --plot, replace a file ftune did not write: it is moved aside, not deleted")
+	var forceReport bool
 	report := &cobra.Command{
-		Use:     "report RUN",
-		Short:   "Write the run's report.html (plots, configuration, final metrics)",
-		Example: "  ftune runs report 20261126-114016",
-		Args:    cobra.ExactArgs(1),
+		Use:   "report RUN",
+		Short: "Write the run's report.html (plots, configuration, final metrics)",
+		Example: `  ftune runs report 20261126-114016
+  ftune runs report 20261126-114016 --force   # a report.html of yours there is moved aside`,
+		Long: `Write the run's report.html. A report ftune wrote is replaced; a
+report.html ftune did not write is refused, or with --force moved aside
+(report.html.replaced-<time>, kept, not deleted).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := dirOf(args[0])
-			if err := report.HTMLReport(dir); err != nil {
+			kept, err := report.WriteHTMLReport(dir, forceReport)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", filepath.Join(dir, track.ReportFile))
+			path := filepath.Join(dir, track.ReportFile)
+			if kept != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "note: the file that was at %s (not written by ftune) is kept at %s\n", path, kept)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", path)
 			return nil
 		},
 	}
+	report.Flags().BoolVar(&forceReport, "force", false, "replace a report.html ftune did not write: it is moved aside, not deleted")
 	cmd.AddCommand(list, show, compare, report)
 	return cmd
 }
@@ -149,8 +180,14 @@ file there is refused, or with --force moved aside (kept, not deleted).`,
 // writeReport writes a closed run's report.html (after recipe.Run returned:
 // the report reads the status the run ended with) and prints where it is.
 // The run's outcome does not depend on it: a failure is a warning.
+// A report.html of the user's in the run folder is kept: the warning
+// says how to write the report anyway.
 func writeReport(w io.Writer, runDir string) {
 	if err := report.HTMLReport(runDir); err != nil {
+		if errors.Is(err, report.ErrNotOurs) {
+			fmt.Fprintf(w, "warning: report not written: %s holds a report.html ftune did not write (ftune runs report %s --force moves it aside)\n", runDir, runDir)
+			return
+		}
 		fmt.Fprintf(w, "warning: report: %v\n", err)
 		return
 	}

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/ftune/ftune/track"
 	"github.com/ftune/ftune/track/tracktest"
 )
 
@@ -128,5 +132,108 @@ func TestRunsShowPrefersOutput(t *testing.T) {
 	out, err = run(t, "runs", "show", "only-here", "--output", root)
 	if err != nil || !strings.Contains(out, "folder   only-here\n") {
 		t.Errorf("runs show only-here: %v\n%s", err, out)
+	}
+}
+
+// TestRunsComparePlotFormat: --plot with an extension other than .png or
+// .svg is bad usage naming the flag, before anything is printed or
+// written (x.jpg wrote x.jpg.png and x.jpg.svg, exit 0).
+func TestRunsComparePlotFormat(t *testing.T) {
+	root, work := t.TempDir(), t.TempDir()
+	tracktest.FakeRun(t, root, "a", 1e-4, 30, 20, true)
+	out, err := run(t, "runs", "compare", "a", "--output", root, "--plot", filepath.Join(work, "x.jpg"))
+	var ue usageError // exit status 2
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--plot "+filepath.Join(work, "x.jpg")) || !strings.Contains(err.Error(), ".png or .svg") || out != "" {
+		t.Fatalf("compare --plot x.jpg: %v (a usage error: %t)\n%s", err, errors.As(err, &ue), out)
+	}
+	if names, _ := os.ReadDir(work); len(names) != 0 {
+		t.Errorf("compare --plot x.jpg wrote %v", names)
+	}
+	if _, err := run(t, "runs", "compare", "a", "--output", root, "--force"); !errors.As(err, &ue) || !strings.Contains(err.Error(), "--force is for --plot") {
+		t.Errorf("compare --force without --plot: %v", err)
+	}
+}
+
+// TestRunsCompareStatusAndMissingLoss: the comparison shows each run's
+// status with its reason and its steps (a failed run read as finished),
+// and --plot warns, naming it, about a run with no loss to draw (it was
+// left out of the plot silently); with no run to draw it fails.
+func TestRunsCompareStatusAndMissingLoss(t *testing.T) {
+	root, work := t.TempDir(), t.TempDir()
+	tracktest.FakeRun(t, root, "a", 1e-4, 30, 20, true)
+	r, err := track.NewRun(root, "broke", []byte("training:\n  max_steps: 300\n"), track.WithTensorBoard(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.End(track.StatusFailed, "out of memory"); err != nil {
+		t.Fatal(err)
+	}
+	plot := filepath.Join(work, "loss.svg")
+	out, err := run(t, "runs", "compare", "a", "broke", "--output", root, "--plot", plot)
+	if err != nil {
+		t.Fatalf("compare: %v\n%s", err, out)
+	}
+	for _, re := range []string{`(?m)^run\s*$`, `(?m)^  status\s+finished\s+failed: out of memory$`, `(?m)^  steps\s+20\s+0$`,
+		"warning: run " + regexp.QuoteMeta(filepath.Join(root, "broke")) + " logged no train/loss or val/loss: it is not in the plot\n",
+		"loss curves: " + regexp.QuoteMeta(plot) + "\n"} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("compare output lacks %s:\n%s", re, out)
+		}
+	}
+	out, err = run(t, "runs", "compare", "broke", "--output", root, "--plot", filepath.Join(work, "none"))
+	if err == nil || !strings.Contains(err.Error(), "no run logged a finite train/loss or val/loss") {
+		t.Errorf("compare --plot with no loss: %v\n%s", err, out)
+	}
+}
+
+// TestRunsReportKeepsUserReport: `runs report` refuses a report.html ftune
+// did not write (it replaced it), naming it and --force; --force moves it
+// aside and says where; ftune's own report is replaced.
+func TestRunsReportKeepsUserReport(t *testing.T) {
+	root := t.TempDir()
+	dir := tracktest.FakeRun(t, root, "a", 1e-4, 30, 20, true)
+	page := filepath.Join(dir, "report.html")
+	if err := os.WriteFile(page, []byte("my page"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "runs", "report", "a", "--output", root)
+	if err == nil || !strings.Contains(err.Error(), page) || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("runs report over a user's report.html: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(page); string(b) != "my page" {
+		t.Fatalf("the user's report.html was replaced: %q", b)
+	}
+	out, err = run(t, "runs", "report", "a", "--output", root, "--force")
+	if err != nil || !strings.Contains(out, "note: the file that was at "+page+" (not written by ftune) is kept at "+page+".replaced-") || !strings.HasSuffix(out, page+"\n") {
+		t.Fatalf("runs report --force: %v\n%s", err, out)
+	}
+	if out, err := run(t, "runs", "report", "a", "--output", root); err != nil || strings.Contains(out, "note:") {
+		t.Errorf("runs report over its own report: %v\n%s", err, out)
+	}
+}
+
+// TestWriteReportAfterTraining: the report training writes at a run's end
+// replaces the run's own report (a resumed run writes it again) and keeps
+// a report.html of the user's, with a warning saying how to write it.
+func TestWriteReportAfterTraining(t *testing.T) {
+	dir := tracktest.FakeRun(t, t.TempDir(), "a", 1e-4, 30, 20, true)
+	page := filepath.Join(dir, "report.html")
+	for range 2 {
+		var w bytes.Buffer
+		writeReport(&w, dir)
+		if w.String() != "report:     "+page+"\n" {
+			t.Fatalf("writeReport: %q", w.String())
+		}
+	}
+	if err := os.WriteFile(page, []byte("my page"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var w bytes.Buffer
+	writeReport(&w, dir)
+	if !strings.HasPrefix(w.String(), "warning: report not written: ") || !strings.Contains(w.String(), "ftune runs report "+dir+" --force") {
+		t.Errorf("writeReport over a user's report.html: %q", w.String())
+	}
+	if b, _ := os.ReadFile(page); string(b) != "my page" {
+		t.Errorf("the user's report.html was replaced: %q", b)
 	}
 }

@@ -43,17 +43,22 @@ type curve struct {
 
 // PlotLoss overlays the loss curves of runs: train/loss solid, val/loss
 // dashed with a dot per validation, one colour per run. out is a file
-// name: ending in .png or .svg writes that format; otherwise out.png and
-// out.svg are both written. A file already there that ftune did not write
-// is refused (WriteLossPlot can move it aside).
+// name: ending in .png or .svg writes that file only; without an
+// extension out.png and out.svg are both written; any other extension is
+// ErrPlotFormat. A file already there that ftune did not write is
+// refused (WriteLossPlot can move it aside).
 func PlotLoss(dirs []string, out string) error {
 	_, err := WriteLossPlot(dirs, out, false)
 	return err
 }
 
-// ErrNotOurs is returned for a file in the way of a plot that is not a
-// plot ftune wrote: it is the user's, and is not replaced.
-var ErrNotOurs = errors.New("the file there is not a plot ftune wrote")
+// ErrNotOurs is returned for a file in the way of a plot or a report that
+// ftune did not write: it is the user's, and is not replaced.
+var ErrNotOurs = errors.New("the file there was not written by ftune")
+
+// ErrPlotFormat is returned for a plot name whose extension is neither
+// .png nor .svg (x.jpg wrote x.jpg.png and x.jpg.svg).
+var ErrPlotFormat = errors.New("a plot is written as .png or .svg")
 
 // PlotFile is a file WriteLossPlot wrote.
 type PlotFile struct {
@@ -63,31 +68,64 @@ type PlotFile struct {
 	Kept string
 }
 
-// WriteLossPlot is PlotLoss returning the files it wrote. Each is
+// LossPlot is what WriteLossPlot did.
+type LossPlot struct {
+	Files []PlotFile
+	// NoLoss lists the runs (as their folders were given) that logged no
+	// finite train/loss or val/loss: they are not drawn, and the legend
+	// does not name them.
+	NoLoss []string
+}
+
+// PlotPaths is the files a loss plot named out is written to: out itself
+// when it ends in .png or .svg (in any case), out.png and out.svg when it
+// has no extension. Any other extension is ErrPlotFormat: it was taken
+// for part of the name, and x.jpg wrote x.jpg.png and x.jpg.svg.
+// The error names out first, for a caller to say where it came from.
+func PlotPaths(out string) ([]string, error) {
+	if out == "" || strings.HasSuffix(out, string(filepath.Separator)) || strings.HasSuffix(out, "/") {
+		return nil, fmt.Errorf("%q names no file (for example %s)", out, filepath.Join(out, "loss"))
+	}
+	switch ext := filepath.Ext(out); strings.ToLower(ext) {
+	case ".png", ".svg":
+		return []string{out}, nil
+	case "":
+		return []string{out + ".png", out + ".svg"}, nil
+	default:
+		return nil, fmt.Errorf("%s: %w, not %s: end the name in .png or .svg for that file, or give no extension for both", out, ErrPlotFormat, ext)
+	}
+}
+
+// WriteLossPlot is PlotLoss returning the files it wrote and the runs it
+// had no loss to draw for (no run with a loss is ErrNoData). Each file is
 // written atomically and carries a mark saying ftune wrote it (a PNG text
 // chunk, an SVG comment): a later plot replaces it, but any other file at
 // a target is the user's and is refused, before anything is written,
 // unless force: it is then moved aside, kept beside the target under a
 // new name (PlotFile.Kept), as `ftune export --force` does.
-func WriteLossPlot(dirs []string, out string, force bool) ([]PlotFile, error) {
+func WriteLossPlot(dirs []string, out string, force bool) (LossPlot, error) {
+	var res LossPlot
+	paths, err := PlotPaths(out)
+	if err != nil {
+		return res, fmt.Errorf("plot %w", err)
+	}
 	var curves []curve
 	for _, dir := range dirs {
 		c, err := loadCurve(dir, []string{"train/loss", "val/loss"})
 		if err != nil {
-			return nil, err
+			return res, err
+		}
+		if !c.hasPoints() {
+			res.NoLoss = append(res.NoLoss, dir)
 		}
 		curves = append(curves, c)
 	}
 	p, err := chart("Loss", "loss", []string{"train", "val"}, curves)
-	if err != nil {
-		return nil, fmt.Errorf("plot %s: %w", strings.Join(dirs, ", "), err)
+	if errors.Is(err, ErrNoData) {
+		return res, fmt.Errorf("plot %s: %w: no run logged a finite train/loss or val/loss", strings.Join(dirs, ", "), err)
 	}
-	var formats []string
-	switch ext := strings.ToLower(filepath.Ext(out)); ext {
-	case ".png", ".svg":
-		formats, out = []string{ext[1:]}, strings.TrimSuffix(out, filepath.Ext(out))
-	default:
-		formats = []string{"png", "svg"}
+	if err != nil {
+		return res, fmt.Errorf("plot %s: %w", strings.Join(dirs, ", "), err)
 	}
 	// Everything is rendered and every target checked first: a refused
 	// .svg must not leave a new .png beside the user's files.
@@ -97,65 +135,82 @@ func WriteLossPlot(dirs []string, out string, force bool) ([]PlotFile, error) {
 		aside bool // a file of the user's is there (force)
 	}
 	var targets []target
-	for _, f := range formats {
+	for _, path := range paths {
+		f := strings.ToLower(filepath.Ext(path))[1:]
 		data, err := render(p, f)
 		if err != nil {
-			return nil, err
+			return res, err
 		}
-		path := out + "." + f
-		aside, err := checkTarget(path, force)
+		aside, err := checkTarget("plot", path, force, plotWrittenByFtune)
 		if err != nil {
-			return nil, err
+			return res, err
 		}
 		targets = append(targets, target{path, markPlot(f, data), aside})
 	}
-	var written []PlotFile
 	for _, t := range targets {
-		pf := PlotFile{Path: t.path}
-		if t.aside {
-			if pf.Kept, err = moveAside(t.path); err != nil {
-				return written, err
-			}
+		pf, err := replaceFile(t.path, t.data, t.aside)
+		if err != nil {
+			return res, err
 		}
-		if err := fsutil.WriteFileAtomic(t.path, t.data, 0o644); err != nil {
-			if pf.Kept != "" {
-				if rerr := os.Rename(pf.Kept, t.path); rerr != nil {
-					return written, fmt.Errorf("%w (and the previous file stays at %s: %v)", err, pf.Kept, rerr)
-				}
-			}
-			return written, err
-		}
-		written = append(written, pf)
+		res.Files = append(res.Files, pf)
 	}
-	return written, nil
+	return res, nil
+}
+
+// replaceFile writes data to path atomically; aside moves the file there
+// (the user's) aside first, and back if the write fails.
+func replaceFile(path string, data []byte, aside bool) (PlotFile, error) {
+	pf := PlotFile{Path: path}
+	if aside {
+		var err error
+		if pf.Kept, err = moveAside(path); err != nil {
+			return PlotFile{}, err
+		}
+	}
+	if err := fsutil.WriteFileAtomic(path, data, 0o644); err != nil {
+		if pf.Kept != "" {
+			if rerr := os.Rename(pf.Kept, path); rerr != nil {
+				return PlotFile{}, fmt.Errorf("%w (and the previous file stays at %s: %v)", err, pf.Kept, rerr)
+			}
+		}
+		return PlotFile{}, err
+	}
+	return pf, nil
 }
 
 // plotLoss is PlotLoss, returning the paths written.
 func plotLoss(dirs []string, out string) ([]string, error) {
-	files, err := WriteLossPlot(dirs, out, false)
+	res, err := WriteLossPlot(dirs, out, false)
 	var paths []string
-	for _, f := range files {
+	for _, f := range res.Files {
 		paths = append(paths, f.Path)
 	}
 	return paths, err
 }
 
-// checkTarget says whether path may be written: nothing there, or a plot
-// ftune wrote (aside false); a file of the user's with force (aside true);
-// anything else is an error naming it.
-func checkTarget(path string, force bool) (aside bool, err error) {
+// checkTarget says whether path may be written: nothing there, or a file
+// ftune wrote, as ours says (aside false); a file of the user's with
+// force (aside true); anything else is an error naming it. what names the
+// file in errors ("plot", "report").
+func checkTarget(what, path string, force bool, ours func(path string) bool) (aside bool, err error) {
 	fi, err := os.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return false, nil
 	case err != nil:
-		return false, fmt.Errorf("plot: %w", err)
-	case fi.IsDir():
+		return false, fmt.Errorf("%s: %w", what, err)
+	case fi.IsDir() && what == "plot":
 		return false, fmt.Errorf("plot: %s is a folder; name the plot's file (for example %s)", path, filepath.Join(path, "loss"))
-	case fi.Mode().IsRegular() && plotWrittenByFtune(path):
+	case fi.IsDir():
+		return false, fmt.Errorf("%s: %s is a folder", what, path)
+	case fi.Mode().IsRegular() && ours(path):
 		return false, nil
 	case !force:
-		return false, fmt.Errorf("plot: %s: %w; refusing to replace it: choose another name, or pass --force to move it aside (kept, not deleted)", path, ErrNotOurs)
+		other := "choose another name"
+		if what != "plot" {
+			other = "rename it"
+		}
+		return false, fmt.Errorf("%s: %s: %w; refusing to replace it: %s, or pass --force to move it aside (kept, not deleted)", what, path, ErrNotOurs, other)
 	}
 	return true, nil
 }
@@ -173,7 +228,7 @@ func moveAside(path string) (string, error) {
 		kept = fmt.Sprintf("%s-%d", base, i)
 	}
 	if err := os.Rename(path, kept); err != nil {
-		return "", fmt.Errorf("plot: move %s aside: %w", path, err)
+		return "", fmt.Errorf("move %s aside: %w", path, err)
 	}
 	return kept, nil
 }
@@ -236,6 +291,16 @@ func plotWrittenByFtune(path string) bool {
 	return bytes.Contains(head, []byte(svgMark))
 }
 
+// hasPoints says whether any of c's series has a point chart draws.
+func (c curve) hasPoints() bool {
+	for _, s := range c.series {
+		if len(finitePoints(s)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func loadCurve(dir string, metrics []string) (curve, error) {
 	recs, err := track.ReadMetrics(filepath.Join(dir, track.MetricsFile))
 	if err != nil {
@@ -258,6 +323,9 @@ func chart(title, ylabel string, labels []string, curves []curve) (*plot.Plot, e
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
 	p.X.Min = 0 // steps start at 0; a shared origin makes runs comparable
+	// Labels that say the tick's value (gonum's round narrow ranges to one
+	// digit), on whole steps.
+	p.X.Tick.Marker, p.Y.Tick.Marker = stepTicks{}, valueTicks{}
 	drawn := 0
 	for ci, c := range curves {
 		col := plotutil.Color(ci)
@@ -340,13 +408,4 @@ func render(p *plot.Plot, format string) ([]byte, error) {
 		return nil, fmt.Errorf("render %s: %w", format, err)
 	}
 	return buf.Bytes(), nil
-}
-
-// writeFile is os.WriteFile made atomic (a report being rewritten is
-// never seen half-written).
-func writeFile(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return fsutil.WriteFileAtomic(path, data, 0o644)
 }

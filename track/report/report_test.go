@@ -145,7 +145,8 @@ func TestPlotLossKeepsUserFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	files, err := WriteLossPlot([]string{a}, out, false)
+	res, err := WriteLossPlot([]string{a}, out, false)
+	files := res.Files
 	if !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), out+".png") || len(files) != 0 {
 		t.Fatalf("WriteLossPlot over user files: %v, %v; want ErrNotOurs naming %s.png", files, err, out)
 	}
@@ -166,7 +167,8 @@ func TestPlotLossKeepsUserFiles(t *testing.T) {
 	}
 
 	// force: moved aside, kept, and the plots written.
-	files, err = WriteLossPlot([]string{a}, out, true)
+	res, err = WriteLossPlot([]string{a}, out, true)
+	files = res.Files
 	if err != nil || len(files) != 2 || files[0].Kept != "" || files[1].Kept == "" {
 		t.Fatalf("force: %+v, %v", files, err)
 	}
@@ -186,7 +188,8 @@ func TestPlotLossKeepsUserFiles(t *testing.T) {
 	}
 
 	// Plots ftune wrote are replaced without force, and nothing is moved.
-	files, err = WriteLossPlot([]string{a}, out, false)
+	res, err = WriteLossPlot([]string{a}, out, false)
+	files = res.Files
 	if err != nil || len(files) != 2 || files[0].Kept != "" || files[1].Kept != "" {
 		t.Fatalf("replacing ftune's own plots: %+v, %v", files, err)
 	}
