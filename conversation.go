@@ -11,7 +11,9 @@ import (
 // the oldest turns, whole exchanges at a time (the system message stays),
 // until the prompt leaves room for MaxNewTokens in the model's context;
 // Reply.DroppedTurns says how many messages went. A single message too
-// long for the context is refused (ErrContextFull) and not kept.
+// long for the context is refused (ErrContextFull) and not kept. The room
+// kept is the whole of MaxNewTokens: one as large as the context leaves
+// none for the history, and every turn then drops all the earlier ones.
 type Conversation struct {
 	m        *Model
 	System   string    // "" = none
@@ -28,6 +30,9 @@ func (c *Conversation) Reset() { c.Messages = nil }
 
 // Send adds the user's message and generates the reply, which is kept.
 func (c *Conversation) Send(ctx context.Context, user string, opt GenerateOptions) (Reply, error) {
+	if err := opt.Validate(); err != nil {
+		return Reply{}, err
+	}
 	want := opt.MaxNewTokens
 	if want <= 0 {
 		want = 64
@@ -51,8 +56,14 @@ func (c *Conversation) Send(ctx context.Context, user string, opt GenerateOption
 		turns, dropped = turns[n:], dropped+n
 	}
 	if c.m.Net.Room(len(ids)) == 0 {
-		return Reply{PromptTokens: len(ids)}, fmt.Errorf("chat: %w: this message with the system message takes %d tokens and the model's context holds %d; send a shorter message",
-			ErrContextFull, len(ids), c.m.Net.Config.MaxPositions)
+		// Every earlier turn is gone by now: what is left is this message
+		// (and the system message, which is never dropped).
+		what := "this message takes"
+		if c.System != "" {
+			what = "this message with the system message takes"
+		}
+		return Reply{PromptTokens: len(ids)}, fmt.Errorf("chat: %w: %s %d tokens and the model's context holds %d; send a shorter message",
+			ErrContextFull, what, len(ids), c.m.Net.Config.MaxPositions)
 	}
 	r, err := c.m.generate(ctx, ids, opt)
 	r.DroppedTurns = dropped

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ftune/ftune/data/chat"
+	"github.com/ftune/ftune/data/tokenizer"
 	"github.com/ftune/ftune/nn"
 )
 
@@ -16,13 +19,17 @@ import (
 var ErrContextFull = nn.ErrContextFull
 
 // GenerateOptions control one reply. The zero value is greedy decoding of
-// up to 64 tokens.
+// up to 64 tokens. TopK, TopP and Seed shape sampling, which a Temperature
+// above 0 turns on: with Temperature 0 (greedy, the most likely token every
+// time) a TopK or TopP is refused (Validate), and Seed is unused.
 type GenerateOptions struct {
 	MaxNewTokens int     // 0 = 64
 	Temperature  float64 // 0 = greedy
 	TopK         int     // 0 = all tokens
-	TopP         float64 // 0 = off
-	Seed         uint64
+	TopP         float64 // 0 = off; else sample from the smallest set of tokens with probability ≥ TopP
+	// Seed starts the sampling stream: the same seed, options and prompt
+	// give the same reply (0 is a seed like any other, not a random one).
+	Seed uint64
 	// OnText, when set, receives the reply as it is produced, in whole
 	// characters (tokenizer.StreamDecoder); an error it returns stops
 	// generation and is returned.
@@ -56,8 +63,31 @@ type Reply struct {
 	DroppedTurns int
 }
 
+// Validate reports options that Generate, Chat and Send refuse, without
+// a model: a program can check what its user asked for before loading one.
+func (o GenerateOptions) Validate() error {
+	switch {
+	case o.MaxNewTokens < 0:
+		return fmt.Errorf("generate: MaxNewTokens %d: want > 0 (0: the default, 64)", o.MaxNewTokens)
+	case !(o.Temperature >= 0) || math.IsInf(o.Temperature, 0): // NaN fails too
+		return fmt.Errorf("generate: Temperature %g: want a finite value ≥ 0 (0: greedy)", o.Temperature)
+	case o.TopK < 0:
+		return fmt.Errorf("generate: TopK %d: want ≥ 0 (0: all tokens)", o.TopK)
+	case !(o.TopP >= 0 && o.TopP <= 1):
+		return fmt.Errorf("generate: TopP %g: want 0 < TopP ≤ 1, or 0 for off", o.TopP)
+	case o.Temperature == 0 && (o.TopK != 0 || o.TopP != 0):
+		// Greedy decoding never samples: the filters would be dropped
+		// without a word, and the caller likely forgot the temperature.
+		return fmt.Errorf("generate: TopK %d, TopP %g filter sampling, and Temperature 0 is greedy decoding, which does not sample: set Temperature above 0, or leave them 0", o.TopK, o.TopP)
+	}
+	return nil
+}
+
 // Generate continues prompt as plain text (no chat template).
 func (m *Model) Generate(ctx context.Context, prompt string, opt GenerateOptions) (Reply, error) {
+	if err := opt.Validate(); err != nil {
+		return Reply{}, err
+	}
 	enc, err := m.Tokenizer.Encode(prompt, false)
 	if err != nil {
 		return Reply{}, err
@@ -70,6 +100,9 @@ func (m *Model) Generate(ctx context.Context, prompt string, opt GenerateOptions
 // context is an error wrapping ErrContextFull (a Conversation drops old
 // turns instead).
 func (m *Model) Chat(ctx context.Context, msgs []Message, opt GenerateOptions) (Reply, error) {
+	if err := opt.Validate(); err != nil {
+		return Reply{}, err
+	}
 	ids, err := m.chatPrompt(ctx, msgs, opt.Thinking)
 	if err != nil {
 		return Reply{}, err
@@ -81,15 +114,33 @@ func (m *Model) Chat(ctx context.Context, msgs []Message, opt GenerateOptions) (
 // template that does not read enable_thinking.
 var ErrNoThinking = errors.New("the chat template does not read enable_thinking")
 
+// CheckThinking returns an error wrapping ErrNoThinking when thinking is
+// set (GenerateOptions.Thinking) and m's chat template does not read
+// enable_thinking: a program can refuse the setting right after loading,
+// before its first message. nil needs no support.
+func (m *Model) CheckThinking(thinking *bool) error {
+	if thinking != nil && !strings.Contains(m.Template.Source(), "enable_thinking") {
+		return fmt.Errorf("chat: thinking %v: %w (%s; only thinking models' templates, such as Qwen3's, do)", *thinking, ErrNoThinking, m.Template.Name())
+	}
+	return nil
+}
+
 // chatPrompt renders msgs with the generation prompt. An earlier reply's
 // <think> block stays in its message: thinking templates (Qwen3's) drop
 // it from history themselves, as they were trained.
 func (m *Model) chatPrompt(ctx context.Context, msgs []Message, thinking *bool) ([]int, error) {
+	if err := m.CheckThinking(thinking); err != nil {
+		return nil, err
+	}
+	// Checked per message: the tokenizer would name a byte of the rendered
+	// template text, which the caller never saw.
+	for i, msg := range msgs {
+		if at := invalidUTF8(msg.Content); at >= 0 {
+			return nil, fmt.Errorf("chat: message %d (%s), byte %d: %w", i+1, msg.Role, at+1, tokenizer.ErrInvalidUTF8)
+		}
+	}
 	opts := chat.RenderOptions{AddGenerationPrompt: true}
 	if thinking != nil {
-		if !strings.Contains(m.Template.Source(), "enable_thinking") {
-			return nil, fmt.Errorf("chat: thinking %v: %w (%s; only thinking models' templates, such as Qwen3's, do)", *thinking, ErrNoThinking, m.Template.Name())
-		}
 		opts.Vars = map[string]any{"enable_thinking": *thinking}
 	}
 	text, err := m.Template.RenderWith(ctx, msgs, opts) // template code from the model folder: stoppable, budgeted
@@ -104,10 +155,9 @@ func (m *Model) chatPrompt(ctx context.Context, msgs []Message, thinking *bool) 
 	return enc.IDs, nil
 }
 
+// generate runs the model on prompt; opt is valid (the callers Validate it
+// before any work).
 func (m *Model) generate(ctx context.Context, prompt []int, opt GenerateOptions) (Reply, error) {
-	if opt.MaxNewTokens < 0 {
-		return Reply{}, fmt.Errorf("generate: MaxNewTokens %d: want > 0 (0: the default, 64)", opt.MaxNewTokens)
-	}
 	if opt.MaxNewTokens == 0 {
 		opt.MaxNewTokens = 64
 	}
@@ -179,4 +229,20 @@ func (m *Model) generate(ctx context.Context, prompt []int, opt GenerateOptions)
 func ThinkingOpen(text string) bool {
 	i := strings.LastIndex(text, "<think>")
 	return i >= 0 && !strings.Contains(text[i:], "</think>")
+}
+
+// invalidUTF8 is the offset of the first byte of s that is not part of
+// valid UTF-8, or -1 when s is valid.
+func invalidUTF8(s string) int {
+	if utf8.ValidString(s) {
+		return -1
+	}
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return -1 // not reached: ValidString said otherwise
 }

@@ -6,18 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/ftune/ftune"
 )
 
+// generateFlags are generate's settings besides the GenerateOptions.
+type generateFlags struct {
+	modelName, adapter, prompt, system string
+	raw, think, noThink                bool
+}
+
 func newGenerateCmd() *cobra.Command {
 	var (
-		modelName, adapter, prompt, system string
-		raw, think, noThink                bool
-		opt                                ftune.GenerateOptions
+		gf  generateFlags
+		opt ftune.GenerateOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "generate",
@@ -25,11 +35,20 @@ func newGenerateCmd() *cobra.Command {
 		Long: `Generate text with a base model, or base + adapter (the adapter's own base is
 loaded: see --model).
 
-With --prompt, one reply is printed as it is produced. Without it, an
-interactive chat starts; it keeps the conversation, and when the next prompt
-would not leave room for --max-tokens in the model's context it drops the
-oldest turns and says so. In the chat, /reset forgets the conversation,
-/help lists the commands, and /exit, an empty line or Ctrl-D ends it.
+With --prompt, one reply is printed as it is produced; --prompt - reads the
+prompt from stdin, whole. Without --prompt, a chat starts; it keeps the
+conversation, and when the next prompt would not leave room for --max-tokens
+in the model's context it drops the oldest turns and says so. In the chat,
+/reset forgets the conversation, /help lists the commands, and /exit, Ctrl-D
+or Ctrl-C ends it, as does an empty line typed at a terminal. Piped into, the
+chat answers each line (empty lines are skipped) until the input ends; the
+replies go to stdout, one after another, and the "> " prompt and the notes
+to stderr.
+
+Sampling: --temperature 0 (the default) is greedy, the most likely token
+every time, and takes no --top-k, --top-p or --seed. Above 0 it samples,
+from seed 0 unless --seed says otherwise: the same command gives the same
+text, and another --seed another draw.
 
 Thinking models (Qwen3) write their reasoning in a <think> block before the
 answer; it is shown as it comes, and the template leaves it out of the
@@ -37,46 +56,63 @@ history of later turns. --no-thinking passes enable_thinking=false to the
 template (an answer without thinking), --thinking true; neither leaves the
 template's default. A reply cut by --max-tokens while still thinking is said.`,
 		Example: `  ftune generate --prompt "What is the capital of France?"
-  ftune generate --adapter runs/latest/adapter --prompt "Symbol of iron?"
+  ftune generate --adapter runs/<run>/adapter --prompt "Symbol of iron?"   # the folder "ftune train" printed
   ftune generate --system "Answer in one word." --prompt "Capital of Peru?"
   ftune generate --raw --prompt "It was a dark and stormy night" --temperature 0.8 --top-p 0.9
   ftune generate --model ./Qwen3-0.6B --no-thinking --prompt "Capital of Peru?"
+  ftune generate --prompt - < question.txt
+  printf 'Symbol of iron?\nCapital of Peru?\n' | ftune generate   # one reply per line
   ftune generate            # interactive chat`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if raw && system != "" {
-				return usageError{errors.New("--system applies to chat turns; it cannot be used with --raw")}
+			f := cmd.Flags()
+			if err := checkGenerateFlags(f, gf, &opt); err != nil {
+				return err
 			}
-			if think && noThink {
-				return usageError{errors.New("--thinking and --no-thinking contradict each other: give one")}
-			}
-			if opt.MaxNewTokens < 1 {
-				return usageError{fmt.Errorf("--max-tokens %d: want at least 1", opt.MaxNewTokens)}
-			}
-			if think || noThink {
-				if raw {
-					return usageError{errors.New("--thinking and --no-thinking set the chat template's enable_thinking; --raw uses no template")}
+			ctx, in, w, ew := cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if gf.prompt == "-" {
+				if isTerminal(in) {
+					fmt.Fprintln(ew, "reading the prompt from stdin, up to Ctrl-D")
 				}
-				opt.Thinking = &think
+				var err error
+				if gf.prompt, err = readPrompt(ctx, in); err != nil {
+					return err
+				}
 			}
-			m, err := loadModel(cmd, modelName, adapter)
+			m, err := loadModel(cmd, gf.modelName, gf.adapter)
 			if err != nil {
 				return err
 			}
-			w, ew := cmd.OutOrStdout(), cmd.ErrOrStderr()
-			opt.OnText = func(s string) error { _, err := io.WriteString(w, s); return err }
-			ctx := cmd.Context()
-			if prompt == "" {
-				return chatLoop(ctx, m, cmd.InOrStdin(), w, ew, system, opt)
+			if err := m.CheckThinking(opt.Thinking); err != nil {
+				return usageError{fmt.Errorf("%s: %w", thinkingFlag(gf), err)}
 			}
+			if opt.Temperature > 0 && !f.Changed("seed") {
+				fmt.Fprintf(ew, "note: sampling with --temperature %g from seed %d, the default: the same command gives the same text; --seed N draws another\n", opt.Temperature, opt.Seed)
+			}
+			if !f.Changed("prompt") {
+				if ctxLen := m.Net.Config.MaxPositions; opt.MaxNewTokens >= ctxLen {
+					// A chat keeps room for --max-tokens after the
+					// conversation: none would be left for it, and every
+					// turn would drop all the earlier ones.
+					return usageError{fmt.Errorf("--max-tokens %d: the model's context holds %d tokens, and a chat keeps room for --max-tokens in it besides the conversation; want at most %d (a smaller value keeps more history)", opt.MaxNewTokens, ctxLen, ctxLen-1)}
+				}
+				return chatLoop(ctx, m, chatIO{in: in, interactive: isTerminal(in), out: w, log: ew}, gf.system, opt)
+			}
+			var written bool
+			opt.OnText = streamTo(w, &written)
 			var r ftune.Reply
-			if raw {
-				r, err = m.Generate(ctx, prompt, opt)
+			if gf.raw {
+				r, err = m.Generate(ctx, gf.prompt, opt)
 			} else {
-				r, err = m.NewConversation(system).Send(ctx, prompt, opt)
+				r, err = m.NewConversation(gf.system).Send(ctx, gf.prompt, opt)
 			}
-			fmt.Fprintln(w)
+			if err == nil || written {
+				fmt.Fprintln(w) // ends the reply's line; nothing when no reply began
+			}
 			if err != nil {
+				if ctx.Err() != nil {
+					return fmt.Errorf("generate: interrupted after %d tokens: %w", r.Tokens, ctx.Err())
+				}
 				return err
 			}
 			noteStop(ew, m, r)
@@ -84,19 +120,139 @@ template's default. A reply cut by --max-tokens while still thinking is said.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&modelName, "model", "", modelFlagHelp)
-	f.StringVar(&adapter, "adapter", "", "PEFT LoRA adapter folder to apply")
-	f.StringVarP(&prompt, "prompt", "p", "", "prompt (omit for an interactive chat)")
-	f.StringVar(&system, "system", "", "system message for the chat")
-	f.BoolVar(&raw, "raw", false, "continue the prompt as plain text instead of a chat turn")
-	f.IntVar(&opt.MaxNewTokens, "max-tokens", 64, "maximum new tokens per reply")
-	f.Float64Var(&opt.Temperature, "temperature", 0, "sampling temperature (0 = greedy)")
-	f.IntVar(&opt.TopK, "top-k", 0, "sample from the k most likely tokens (0 = all)")
-	f.Float64Var(&opt.TopP, "top-p", 0, "nucleus sampling probability (0 = off)")
-	f.Uint64Var(&opt.Seed, "seed", 0, "sampling seed")
-	f.BoolVar(&think, "thinking", false, "pass enable_thinking=true to the chat template (thinking models such as Qwen3)")
-	f.BoolVar(&noThink, "no-thinking", false, "pass enable_thinking=false to the chat template: answer without a <think> block")
+	f.StringVar(&gf.modelName, "model", "", modelFlagHelp)
+	f.StringVar(&gf.adapter, "adapter", "", "PEFT LoRA adapter folder to apply")
+	f.StringVarP(&gf.prompt, "prompt", "p", "", `prompt; "-" reads it from stdin (omit for a chat)`)
+	f.StringVar(&gf.system, "system", "", "system message for the chat")
+	f.BoolVar(&gf.raw, "raw", false, "continue the --prompt as plain text instead of a chat turn")
+	f.IntVar(&opt.MaxNewTokens, "max-tokens", 64, "maximum new tokens per reply (in a chat, below the model's context)")
+	f.Float64Var(&opt.Temperature, "temperature", 0, "sampling temperature (0 = greedy: the most likely token, no sampling)")
+	f.IntVar(&opt.TopK, "top-k", 0, "with --temperature above 0: sample from the k most likely tokens (0 = all)")
+	f.Float64Var(&opt.TopP, "top-p", 0, "with --temperature above 0: sample from the smallest set of tokens whose probability reaches p, 0 < p ≤ 1 (default off)")
+	f.Uint64Var(&opt.Seed, "seed", 0, "with --temperature above 0: sampling seed (the default 0 too gives the same text on every run)")
+	f.BoolVar(&gf.think, "thinking", false, "pass enable_thinking=true to the chat template (thinking models such as Qwen3)")
+	f.BoolVar(&gf.noThink, "no-thinking", false, "pass enable_thinking=false to the chat template: answer without a <think> block")
 	return cmd
+}
+
+// checkGenerateFlags refuses, before any model is loaded, flags that
+// contradict each other or would be ignored; it sets opt.Thinking.
+func checkGenerateFlags(f *pflag.FlagSet, gf generateFlags, opt *ftune.GenerateOptions) error {
+	usage := func(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+	hasPrompt := f.Changed("prompt")
+	switch {
+	case hasPrompt && gf.prompt == "":
+		return usage(`--prompt is empty: give the prompt, "-" to read it from stdin, or leave --prompt out for a chat`)
+	case gf.raw && !hasPrompt:
+		return usage("--raw continues a --prompt as plain text, and the chat (no --prompt) uses the chat template: give --prompt (- reads stdin)")
+	case gf.raw && gf.system != "":
+		return usage("--system applies to chat turns; it cannot be used with --raw")
+	case gf.think && gf.noThink:
+		return usage("--thinking and --no-thinking contradict each other: give one")
+	case (gf.think || gf.noThink) && gf.raw:
+		return usage("--thinking and --no-thinking set the chat template's enable_thinking; --raw uses no template")
+	case opt.MaxNewTokens < 1:
+		return usage("--max-tokens %d: want at least 1", opt.MaxNewTokens)
+	case !(opt.Temperature >= 0) || math.IsInf(opt.Temperature, 0):
+		return usage("--temperature %g: want a finite value ≥ 0 (0 = greedy)", opt.Temperature)
+	case opt.TopK < 0:
+		return usage("--top-k %d: want 0 (all tokens) or more", opt.TopK)
+	case f.Changed("top-p") && !(opt.TopP > 0 && opt.TopP <= 1):
+		return usage("--top-p %g: want 0 < p ≤ 1 (leave it out for no nucleus filter)", opt.TopP)
+	}
+	if opt.Temperature == 0 {
+		var given []string
+		for _, name := range []string{"top-k", "top-p", "seed"} {
+			if f.Changed(name) {
+				given = append(given, "--"+name)
+			}
+		}
+		if len(given) > 0 {
+			verb := "shape"
+			if len(given) == 1 {
+				verb = "shapes"
+			}
+			return usage("%s %s sampling, and --temperature 0 (the default) is greedy, the most likely token every time: set --temperature above 0, e.g. --temperature 0.8", strings.Join(given, ", "), verb)
+		}
+	}
+	for _, s := range []struct{ flag, text string }{{"--prompt", gf.prompt}, {"--system", gf.system}} {
+		if at := invalidUTF8(s.text); at >= 0 {
+			return usage("%s: byte %d is not valid UTF-8", s.flag, at+1)
+		}
+	}
+	if gf.think || gf.noThink {
+		opt.Thinking = &gf.think
+	}
+	// The library's own check, for any rule added there and not here.
+	if err := opt.Validate(); err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+func thinkingFlag(gf generateFlags) string {
+	if gf.noThink {
+		return "--no-thinking"
+	}
+	return "--thinking"
+}
+
+// maxPromptBytes bounds --prompt - and a chat line: far more than any
+// model's context holds.
+const maxPromptBytes = 16 << 20
+
+// readPrompt reads the whole of in, for --prompt -, without its final
+// line ends (as the shell's $(...) drops them). Ctrl-C stops the wait.
+func readPrompt(ctx context.Context, in io.Reader) (string, error) {
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { // blocked in Read until in ends; ctx cannot stop a Read
+		b, err := io.ReadAll(io.LimitReader(in, maxPromptBytes+1))
+		done <- result{b, err}
+	}()
+	var res result
+	select {
+	case <-ctx.Done():
+		return "", fmt.Errorf("--prompt -: interrupted while reading stdin: %w", ctx.Err())
+	case res = <-done:
+	}
+	switch {
+	case res.err != nil:
+		return "", fmt.Errorf("--prompt -: read stdin: %w", res.err)
+	case len(res.b) > maxPromptBytes:
+		return "", usageError{fmt.Errorf("--prompt -: stdin holds more than %d MiB", maxPromptBytes>>20)}
+	}
+	s := strings.TrimRight(string(res.b), "\r\n")
+	if s == "" {
+		return "", usageError{errors.New("--prompt -: stdin is empty")}
+	}
+	if at := invalidUTF8(s); at >= 0 {
+		return "", usageError{fmt.Errorf("--prompt - (stdin): byte %d is not valid UTF-8", at+1)}
+	}
+	return s, nil
+}
+
+// invalidUTF8 is the offset of the first byte of s that is not part of
+// valid UTF-8, or -1 when s is valid.
+func invalidUTF8(s string) int {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
+}
+
+// isTerminal reports whether in is a terminal (someone typing) rather
+// than a pipe or a file.
+func isTerminal(in io.Reader) bool {
+	f, ok := in.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // noteStop tells the user when a reply was cut by the model's context, or
@@ -110,46 +266,128 @@ func noteStop(w io.Writer, m *ftune.Model, r ftune.Reply) {
 	}
 }
 
-const chatHelp = `commands: /reset forgets the conversation, /help shows this, /exit (or an empty line, or Ctrl-D) ends the chat`
+const chatHelp = `commands: /reset forgets the conversation, /help shows this, /exit (or Ctrl-D, or an empty line at a terminal) ends the chat`
 
-func chatLoop(ctx context.Context, m *ftune.Model, in io.Reader, w, ew io.Writer, system string, opt ftune.GenerateOptions) error {
-	conv := m.NewConversation(system)
-	fmt.Fprintf(ew, "chat with %s (context %d tokens); %s\n", m.Dir, m.Net.Config.MaxPositions, chatHelp)
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for {
-		fmt.Fprint(w, "> ")
-		if !sc.Scan() {
-			fmt.Fprintln(w)
-			return sc.Err()
+// chatIO is where a chat reads and writes.
+type chatIO struct {
+	in io.Reader
+	// interactive: in is a terminal, where an empty line ends the chat;
+	// from a pipe or a file, empty lines are skipped and the end ends it.
+	interactive bool
+	out         io.Writer // the replies, and nothing else
+	log         io.Writer // the "> " prompt, command output, notes, errors
+}
+
+// streamTo is an OnText that writes the reply to w and notes that it did.
+func streamTo(w io.Writer, written *bool) func(string) error {
+	return func(s string) error {
+		*written = true
+		_, err := io.WriteString(w, s)
+		return err
+	}
+}
+
+// inputLine is a line of the chat's input, or its end (eof, with the
+// reader's error if any).
+type inputLine struct {
+	text string
+	eof  bool
+	err  error
+}
+
+// readLines sends in's lines on the channel it returns, then its end. It
+// reads in a goroutine so that the chat can wait for a line and for
+// Ctrl-C at once; after done closes it sends nothing more (a Read already
+// blocked stays so until in ends, as no Read can be cancelled).
+func readLines(in io.Reader, done <-chan struct{}) <-chan inputLine {
+	lines := make(chan inputLine)
+	go func() {
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 64<<10), maxPromptBytes)
+		for sc.Scan() {
+			select {
+			case lines <- inputLine{text: sc.Text()}:
+			case <-done:
+				return
+			}
 		}
-		line := strings.TrimSpace(sc.Text())
+		select {
+		case lines <- inputLine{eof: true, err: sc.Err()}:
+		case <-done:
+		}
+	}()
+	return lines
+}
+
+// chatLoop runs the chat until /exit, the input's end (nil), an error, or
+// Ctrl-C (ctx cancelled: an error wrapping context.Canceled, so the exit
+// status is 130, as for a one-shot reply stopped by Ctrl-C).
+func chatLoop(ctx context.Context, m *ftune.Model, c chatIO, system string, opt ftune.GenerateOptions) error {
+	conv := m.NewConversation(system)
+	ctxLen := m.Net.Config.MaxPositions
+	fmt.Fprintf(c.log, "chat with %s (context %d tokens); %s\n", m.Dir, ctxLen, chatHelp)
+	done := make(chan struct{})
+	defer close(done)
+	lines := readLines(c.in, done)
+	var written bool
+	opt.OnText = streamTo(c.out, &written)
+	for n := 1; ; n++ {
+		if ctx.Err() != nil { // a select below with a line ready too may pick either
+			return fmt.Errorf("chat: interrupted: %w", ctx.Err())
+		}
+		fmt.Fprint(c.log, "> ")
+		var l inputLine
+		select {
+		case <-ctx.Done(): // main's signal handler has begun a new line
+			return fmt.Errorf("chat: interrupted: %w", ctx.Err())
+		case l = <-lines:
+		}
+		if l.eof {
+			fmt.Fprintln(c.log)
+			if l.err != nil {
+				return fmt.Errorf("chat: input line %d: %w", n, l.err)
+			}
+			return nil
+		}
+		if at := invalidUTF8(l.text); at >= 0 {
+			fmt.Fprintf(c.log, "error: input line %d, byte %d: not valid UTF-8; the line was not sent\n", n, at+1)
+			continue
+		}
+		line := strings.TrimSpace(l.text)
 		switch {
+		case line == "" && !c.interactive:
+			continue
 		case line == "" || line == "/exit" || line == "/quit":
 			return nil
 		case line == "/reset":
 			conv.Reset()
-			fmt.Fprintln(w, "(conversation cleared)")
+			fmt.Fprintln(c.log, "(conversation cleared)")
 			continue
 		case line == "/help":
-			fmt.Fprintln(w, chatHelp)
+			fmt.Fprintln(c.log, chatHelp)
 			continue
 		case strings.HasPrefix(line, "/"):
-			fmt.Fprintf(w, "unknown command %s; %s\n", strings.Fields(line)[0], chatHelp)
+			fmt.Fprintf(c.log, "unknown command %s; %s\n", strings.Fields(line)[0], chatHelp)
 			continue
 		}
+		written = false
 		r, err := conv.Send(ctx, line, opt)
-		fmt.Fprintln(w)
+		if err == nil || written {
+			fmt.Fprintln(c.out)
+		}
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("chat: interrupted: %w", ctx.Err())
+		}
 		if errors.Is(err, ftune.ErrContextFull) {
-			fmt.Fprintln(ew, "error:", err) // the message was not kept; the chat goes on
+			fmt.Fprintf(c.log, "error: input line %d: %v\n", n, err) // the message was not kept; the chat goes on
 			continue
 		}
 		if err != nil {
 			return err
 		}
 		if r.DroppedTurns > 0 {
-			fmt.Fprintf(ew, "note: dropped the %d oldest messages to fit the model's context (%d tokens)\n", r.DroppedTurns, m.Net.Config.MaxPositions)
+			fmt.Fprintf(c.log, "note: dropped the %d oldest messages so that the conversation leaves room for --max-tokens %d in the model's context (%d tokens)\n", r.DroppedTurns, opt.MaxNewTokens, ctxLen)
 		}
-		noteStop(ew, m, r)
+		noteStop(c.log, m, r)
 	}
 }
