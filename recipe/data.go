@@ -412,7 +412,8 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 	}
 	key := prep.CacheKey{Tokenizer: tp.TokenizerHash, Template: tp.TemplateHash, Options: prep.OptionsHash(p.Opts, p.EOS), Data: prep.HashExamples(exs)}
 	var st prep.Stats
-	c, _, err := prep.OpenOrBuild(path, key, func() ([]prep.Tokenized, error) {
+	// The log hears of the killed writes' temporaries the build removes.
+	c, _, err := prep.OpenOrBuildLog(context.Background(), path, key, o.Log, func() ([]prep.Tokenized, error) {
 		docs, s2, err := p.TokenizeAll(exs)
 		st = s2
 		return docs, err

@@ -139,6 +139,9 @@ var (
 
 // WriteCache writes documents to path atomically (a temporary file renamed
 // into place), so a crash never leaves a half-written cache to be read.
+// The temporary files of earlier writes of path that were killed before
+// their rename are removed first (removeKilledCacheTemps says which files
+// qualify); OpenOrBuildLog says so on its log.
 func WriteCache(path string, key CacheKey, docs []Tokenized) error {
 	return WriteCacheContext(context.Background(), path, key, docs)
 }
@@ -146,6 +149,12 @@ func WriteCache(path string, key CacheKey, docs []Tokenized) error {
 // WriteCacheContext is WriteCache stopping once ctx is done; the cache is
 // then not written (nor a partial one left).
 func WriteCacheContext(ctx context.Context, path string, key CacheKey, docs []Tokenized) error {
+	return writeCache(ctx, path, key, docs, nil)
+}
+
+// writeCache is WriteCacheContext saying on log (nil: nowhere) which
+// leftovers of killed writes it removed.
+func writeCache(ctx context.Context, path string, key CacheKey, docs []Tokenized, log io.Writer) error {
 	var n uint64
 	for i, d := range docs {
 		if len(d.IDs) != len(d.Labels) {
@@ -157,6 +166,9 @@ func WriteCacheContext(ctx context.Context, path string, key CacheKey, docs []To
 			}
 		}
 		n += uint64(len(d.IDs))
+	}
+	if err := noteKilledCacheTemps(path, log); err != nil {
+		return err
 	}
 	return fsutil.WriteAtomic(path, 0o644, func(w io.Writer) error {
 		bw := bufio.NewWriterSize(w, 1<<20)
@@ -374,6 +386,13 @@ func OpenOrBuild(path string, key CacheKey, build func() ([]Tokenized, error)) (
 // OpenOrBuildContext is OpenOrBuild whose writing stops once ctx is done
 // (build should watch ctx too: TokenizeAllContext).
 func OpenOrBuildContext(ctx context.Context, path string, key CacheKey, build func() ([]Tokenized, error)) (c *Cache, rebuilt bool, err error) {
+	return OpenOrBuildLog(ctx, path, key, nil, build)
+}
+
+// OpenOrBuildLog is OpenOrBuildContext writing to log (nil: discarded) a
+// line for what it did beside the cache that the user should know: the
+// temporary files of killed writes of path removed before a rebuild.
+func OpenOrBuildLog(ctx context.Context, path string, key CacheKey, log io.Writer, build func() ([]Tokenized, error)) (c *Cache, rebuilt bool, err error) {
 	c, err = OpenCache(path, key)
 	if err == nil {
 		return c, false, nil
@@ -385,7 +404,7 @@ func OpenOrBuildContext(ctx context.Context, path string, key CacheKey, build fu
 	if err != nil {
 		return nil, true, err
 	}
-	if err := WriteCacheContext(ctx, path, key, docs); err != nil {
+	if err := writeCache(ctx, path, key, docs, log); err != nil {
 		return nil, true, err
 	}
 	c, err = OpenCache(path, key)

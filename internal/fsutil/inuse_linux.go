@@ -1,4 +1,4 @@
-package export
+package fsutil
 
 import (
 	"os"
@@ -6,12 +6,12 @@ import (
 	"strings"
 )
 
-// heldOpen reports whether a live process has path open, as fuser would
+// HeldOpen reports whether a live process has path open, as fuser would
 // tell: a /proc/<pid>/fd link naming it. known is false when /proc cannot
 // be read; a process whose fds this user may not read (another user's)
 // is not seen. The links are read, not followed, so a file on a hung
 // mount cannot block the scan.
-func heldOpen(path string) (open, known bool) {
+func HeldOpen(path string) (open, known bool) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return false, false
