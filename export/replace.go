@@ -1,15 +1,12 @@
 package export
 
 import (
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -47,7 +44,9 @@ func writeManifest(dir, format string) error {
 	}
 	m := manifest{WrittenBy: "ftune", Format: format}
 	for _, e := range ents {
-		m.Files = append(m.Files, e.Name())
+		if e.Name() != partialMarker {
+			m.Files = append(m.Files, e.Name())
+		}
 	}
 	b, _ := json.MarshalIndent(m, "", "  ")
 	return fsutil.WriteFileAtomic(filepath.Join(dir, ManifestFile), append(b, '\n'), 0o644)
@@ -95,44 +94,39 @@ func checkReplaceable(dir string, force bool) (foreign bool, err error) {
 // writeFolder writes an export folder (merged, peft) so that outDir is
 // either what was there or the complete export, and nothing the user put
 // there is lost: fill writes the files into a temporary folder beside
-// outDir, which gets a ManifestFile listing them and is swapped into place
-// (an atomic exchange on Linux). An existing outDir is deleted only when
-// its manifest accounts for every file in it (an earlier export); a folder
-// holding anything else is refused (ErrNotOurs), or with force moved aside
-// and kept. The notes say what else happened (temporary folders of killed
-// exports removed, a folder moved aside).
+// outDir (marked as ftune's partial output, then given a ManifestFile
+// listing them), which is swapped into place (an atomic exchange on
+// Linux). An existing outDir is deleted only when its manifest accounts
+// for every file in it (an earlier export); a folder holding anything else
+// is refused (ErrNotOurs), or with force moved aside and kept. The notes
+// say what else happened (temporary folders of killed exports removed or
+// kept, a folder moved aside).
 func writeFolder(outDir, format string, force bool, fill func(tmp string) error) (notes []string, err error) {
-	foreign, err := checkReplaceable(outDir, force)
-	if err != nil {
-		return nil, err
+	if _, err := checkReplaceable(outDir, force); err != nil {
+		return nil, err // at once, before the export's minutes of work
 	}
 	parent := filepath.Dir(outDir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	leftovers, err := removeKilledTemps(outDir)
+	notes, err = removeKilledTemps(outDir)
 	if err != nil {
-		return nil, err
+		return notes, err
 	}
-	if len(leftovers) > 0 {
-		notes = append(notes, fmt.Sprintf("removed %d temporary folder(s) of killed exports beside %s: %s", len(leftovers), outDir, strings.Join(leftovers, ", ")))
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(outDir)+".tmp-")
+	tmp, err := startTemp(outDir)
 	if err != nil {
-		return notes, fmt.Errorf("export: %w", err)
+		return notes, err
 	}
-	defer os.RemoveAll(tmp) // a no-op after the rename
-	// MkdirTemp makes the folder private (0700); a model folder is not.
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return notes, fmt.Errorf("export: %w", err)
-	}
+	// Only this export's files are ever at tmp: install never moves the
+	// previous folder to it.
+	defer os.RemoveAll(tmp)
 	if err := fill(tmp); err != nil {
 		return notes, err
 	}
-	if err := writeManifest(tmp, format); err != nil {
+	if err := sealTemp(tmp, format); err != nil {
 		return notes, err
 	}
-	kept, err := install(tmp, outDir, foreign)
+	kept, err := install(tmp, outDir, force)
 	if err != nil {
 		return notes, err
 	}
@@ -142,152 +136,42 @@ func writeFolder(outDir, format string, force bool, fill func(tmp string) error)
 	return notes, nil
 }
 
-// FileRule says how ReplaceFile treats what is at its path.
-type FileRule struct {
-	// Ours returns nil for a file that an earlier write of the same kind
-	// left (replaced without force), else why it is not (wrapping
-	// ErrNotOurs or ErrOtherKind).
-	Ours func(path string) error
-	// Prefix starts the error messages ("imatrix"; "" is "export"), and
-	// Example is the file name suggested when the path is a folder
-	// ("imatrix.gguf"; "" is "model.gguf").
-	Prefix, Example string
+// partialMarker is the first file of an export's temporary folder and
+// leaves it once the manifest is written: a folder at a temporary name
+// holding it is ftune's unfinished output, which removeKilledTemps may
+// delete whatever else it holds.
+const partialMarker = ".ftune_export_partial"
+
+// startTemp makes the temporary folder an export of outDir is written in
+// (".<name>.tmp-<digits>", beside outDir) and marks it as ftune's.
+func startTemp(outDir string) (string, error) {
+	tmp, err := os.MkdirTemp(filepath.Dir(outDir), "."+filepath.Base(outDir)+".tmp-")
+	if err != nil {
+		return "", fmt.Errorf("export: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, partialMarker), []byte("an unfinished ftune export; deleted by the next export to "+outDir+"\n"), 0o644); err != nil {
+		os.RemoveAll(tmp)
+		return "", fmt.Errorf("export: %w", err)
+	}
+	// MkdirTemp makes the folder private (0700); a model folder is not.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		os.RemoveAll(tmp)
+		return "", fmt.Errorf("export: %w", err)
+	}
+	return tmp, nil
 }
 
-// CheckFile is ReplaceFile's test of what is at path, for a command that
-// works long before it writes (ftune imatrix) to refuse at once: err says
-// why path may not be written, and aside is set when force will move a
-// file there aside.
-func CheckFile(path string, force bool, rule FileRule) (aside bool, err error) {
-	prefix, example := cmp.Or(rule.Prefix, "export"), cmp.Or(rule.Example, "model.gguf")
-	fi, err := os.Lstat(path)
-	why := fmt.Errorf("%w (the file there is not a regular file)", ErrNotOurs)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("%s: %w", prefix, err)
-	case fi.IsDir():
-		return false, fmt.Errorf("%s: %s is a folder, and this writes one file: name the file (for example %s)", prefix, path, filepath.Join(path, example))
-	case fi.Mode().IsRegular():
-		why = rule.Ours(path)
+// sealTemp writes the manifest of the filled folder tmp, then removes its
+// partial marker: at every instant one of the two says the folder is
+// ftune's.
+func sealTemp(tmp, format string) error {
+	if err := writeManifest(tmp, format); err != nil {
+		return err
 	}
-	if why != nil && !force {
-		return false, fmt.Errorf("%s: %s: %w; refusing to replace it: choose another --out, or pass --force to move it aside (kept, not deleted)", prefix, path, why)
+	if err := os.Remove(filepath.Join(tmp, partialMarker)); err != nil {
+		return fmt.Errorf("export: %w", err)
 	}
-	return why != nil, nil
-}
-
-// ReplaceFile runs write, which puts a whole file at path atomically (a
-// GGUF model, LoRA or importance matrix), under the rule merged folders
-// follow: a path that does not exist, or a file that rule.Ours accepts
-// (an earlier file of the same kind ftune wrote), is written over; a
-// folder is refused (the format writes one file); any other file is
-// refused with Ours' reason, unless force: it is then moved aside, kept
-// beside path under a new name (returned), and put back if write fails.
-// Temporary files that killed writes of path left beside it are removed
-// first (RemoveKilledTempFiles), which the notes say.
-func ReplaceFile(path string, force bool, rule FileRule, write func() error) (kept string, notes []string, err error) {
-	aside, err := CheckFile(path, force, rule)
-	if err != nil {
-		return "", nil, err
-	}
-	leftovers, err := RemoveKilledTempFiles(path)
-	if err != nil {
-		return "", nil, err
-	}
-	if len(leftovers) > 0 {
-		notes = append(notes, fmt.Sprintf("removed %d temporary file(s) of killed writes beside %s: %s", len(leftovers), path, strings.Join(leftovers, ", ")))
-	}
-	if !aside {
-		return "", notes, write()
-	}
-	prefix := cmp.Or(rule.Prefix, "export")
-	kept = fmt.Sprintf("%s.replaced-%s", path, time.Now().Format("20060102-150405"))
-	if err := os.Rename(path, kept); err != nil {
-		return "", notes, fmt.Errorf("%s: move %s aside: %w", prefix, path, err)
-	}
-	if err := write(); err != nil {
-		if rerr := os.Rename(kept, path); rerr != nil {
-			return "", notes, fmt.Errorf("%w (and the previous file stays at %s: %v)", err, kept, rerr)
-		}
-		return "", notes, err
-	}
-	return kept, notes, nil
-}
-
-// RemoveKilledTempFiles deletes the temporary files that earlier writes
-// of path (fsutil.WriteAtomic: a GGUF model, LoRA or imatrix) left beside
-// it when they were killed mid-write, which no later write would ever
-// reuse (gigabytes for a model), and returns their names. A file goes
-// only when all of these say it is such a leftover, never a user's file:
-// its name is ".<name>.tmp-<digits>" (the name WriteAtomic gives, as
-// removeKilledTemps recognises folders), it is a regular file, it is
-// empty or starts with the GGUF magic, and no live process holds it open
-// (a write under way at the same time keeps its file). Where that last
-// cannot be told (no /proc), nothing is removed.
-func RemoveKilledTempFiles(path string) ([]string, error) {
-	parent, entries, err := tempSiblings(path)
-	if err != nil {
-		return nil, err
-	}
-	var removed []string
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		p := filepath.Join(parent, e.Name())
-		if !startsAsGGUF(p) {
-			continue
-		}
-		if open, known := heldOpen(p); open || !known {
-			continue
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return removed, fmt.Errorf("export: remove the leftover %s: %w", p, err)
-		}
-		removed = append(removed, e.Name())
-	}
-	return removed, nil
-}
-
-// tempSiblings lists the entries beside path named as atomic writes name
-// their temporaries (".<name>.tmp-<digits>": fsutil.WriteAtomic's files,
-// MergedHFWith's folders), and the folder they are in. A missing folder
-// has none.
-func tempSiblings(path string) (string, []fs.DirEntry, error) {
-	parent, base := filepath.Split(path)
-	if parent == "" {
-		parent = "."
-	}
-	pattern := regexp.MustCompile(`^\.` + regexp.QuoteMeta(base) + `\.tmp-\d+$`)
-	entries, err := os.ReadDir(parent)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return parent, nil, nil
-		}
-		return parent, nil, fmt.Errorf("export: %w", err)
-	}
-	var out []fs.DirEntry
-	for _, e := range entries {
-		if pattern.MatchString(e.Name()) {
-			out = append(out, e)
-		}
-	}
-	return parent, out, nil
-}
-
-// startsAsGGUF reports whether the file at p is empty (a write killed
-// before its first buffer reached the disk) or starts with the GGUF magic.
-func startsAsGGUF(p string) bool {
-	f, err := os.Open(p)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	var magic [4]byte
-	n, err := io.ReadFull(f, magic[:])
-	return n == 0 && err == io.EOF || err == nil && string(magic[:]) == "GGUF"
+	return nil
 }
 
 func listSome(xs []string) string {
@@ -297,58 +181,188 @@ func listSome(xs []string) string {
 	return fmt.Sprintf("%q", xs)
 }
 
-// install puts the finished folder tmp at dir. An existing dir is swapped
-// out atomically where the system can (Linux), else moved aside then
-// replaced; the old folder is then deleted when ftune wrote all of it, or
-// kept beside dir (its new path returned) when it held the user's files.
-func install(tmp, dir string, keepOld bool) (kept string, err error) {
+// install puts the finished folder tmp at dir, under force's rule, and
+// returns where the previous folder was kept (empty when there was none,
+// or ftune wrote all of it and it was deleted).
+//
+// No kill at any instant loses the user's folder, and none leaves it at a
+// temporary name (which removeKilledTemps visits): a folder holding files
+// ftune did not write goes straight to its kept name (dir.replaced-<time>)
+// by the swap itself, and only an earlier export of ftune's goes to a
+// temporary name, to be deleted. dir is checked again here, since the
+// user may have added files during the export's minutes, and the folder
+// swapped out once more before it is deleted.
+func install(tmp, dir string, force bool) (kept string, err error) {
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.Rename(tmp, dir); err != nil {
 			return "", fmt.Errorf("export: %w", err)
 		}
 		return "", nil
 	}
-	old := tmp
-	if err := exchange(tmp, dir); err != nil {
-		// No atomic exchange: move the old folder aside, then the new in.
-		old = tmp + ".old"
-		if err := os.Rename(dir, old); err != nil {
-			return "", fmt.Errorf("export: move the previous %s aside: %w", dir, err)
-		}
-		if err := os.Rename(tmp, dir); err != nil {
-			_ = os.Rename(old, dir)
-			return "", fmt.Errorf("export: %w", err)
-		}
+	foreign, err := checkReplaceable(dir, force)
+	if err != nil {
+		return "", err
 	}
-	if keepOld {
-		kept = fmt.Sprintf("%s.replaced-%s", dir, time.Now().Format("20060102-150405"))
+	if foreign {
+		if kept, err = freeName(dir); err != nil {
+			return "", err
+		}
+		if err := swapIn(tmp, dir, kept); err != nil {
+			return "", err
+		}
+		return kept, nil
+	}
+	old, err := freeTempName(dir)
+	if err != nil {
+		return "", err
+	}
+	if err := swapIn(tmp, dir, old); err != nil {
+		return "", err
+	}
+	if stopInstall("swapped") {
+		return "", errStopped
+	}
+	if files, err := foreignFiles(old); err != nil || len(files) > 0 {
+		// Files the user added between the check and the swap: kept.
+		if kept, err = freeName(dir); err != nil {
+			return "", fmt.Errorf("%w (the previous %s is at %s)", err, dir, old)
+		}
 		if err := os.Rename(old, kept); err != nil {
 			return "", fmt.Errorf("export: the previous %s is at %s: %w", dir, old, err)
 		}
 		return kept, nil
 	}
-	return "", os.RemoveAll(old)
+	if err := os.RemoveAll(old); err != nil {
+		return "", fmt.Errorf("export: remove the previous %s (now at %s): %w", dir, old, err)
+	}
+	return "", nil
 }
 
-// removeKilledTemps deletes the temporary folders that earlier exports to
-// outDir left beside it when they were killed mid-write
-// (".<name>.tmp-<digits>", the names MergedHFWith makes, and only those),
-// and returns their names. A live export to the same folder at the same
-// time would race for the swap anyway; its temporary folder goes too.
-func removeKilledTemps(outDir string) ([]string, error) {
+// swapIn puts the folder at next in dir's place and dir's folder at
+// aside, a free name. next is first renamed to aside and the two swapped
+// atomically (Linux), so dir is at every instant the old or the new folder
+// and the old one never has any name but dir and aside. Without an atomic
+// exchange, dir is moved to aside and next into its place: dir is missing
+// between the two renames, and a failure puts it back.
+func swapIn(next, dir, aside string) error {
+	if err := os.Rename(next, aside); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if stopInstall("staged") {
+		return errStopped
+	}
+	if exchangeFolders(aside, dir) == nil {
+		return nil
+	}
+	if err := os.Rename(aside, next); err != nil {
+		return fmt.Errorf("export: the new folder is at %s: %w", aside, err)
+	}
+	if stopInstall("unstaged") {
+		return errStopped
+	}
+	if err := os.Rename(dir, aside); err != nil {
+		return fmt.Errorf("export: move the previous %s aside: %w", dir, err)
+	}
+	if stopInstall("moved aside") {
+		return errStopped
+	}
+	if err := os.Rename(next, dir); err != nil {
+		if rerr := os.Rename(aside, dir); rerr != nil {
+			return fmt.Errorf("export: %w (and the previous %s stays at %s: %v)", err, dir, aside, rerr)
+		}
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
+}
+
+// exchangeFolders is exchange, which tests replace to take the other way.
+var exchangeFolders = exchange
+
+// stopInstall says no but in tests, which stop install at a named step as
+// a kill would there (returning errStopped, undoing nothing), then check
+// what the next export finds.
+var stopInstall = func(step string) bool { return false }
+
+var errStopped = errors.New("export: stopped (test)")
+
+// freeName returns a name to keep the previous path at, beside it:
+// path.replaced-<time>, with -2, -3... when that is taken (a rename would
+// write over a file there, which is someone's too).
+func freeName(path string) (string, error) {
+	base := fmt.Sprintf("%s.replaced-%s", path, time.Now().Format("20060102-150405"))
+	for i := 1; i <= 1000; i++ {
+		name := base
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d", base, i)
+		}
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			return name, nil
+		} else if err != nil {
+			return "", fmt.Errorf("export: %w", err)
+		}
+	}
+	return "", fmt.Errorf("export: no free name to keep %s at (%s-<n> all taken)", path, base)
+}
+
+// freeTempName returns an unused temporary name beside dir
+// (".<name>.tmp-<digits>", which removeKilledTemps visits).
+func freeTempName(dir string) (string, error) {
+	p, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return "", fmt.Errorf("export: %w", err)
+	}
+	return p, os.Remove(p)
+}
+
+// removeKilledTemps clears the temporary folders that earlier exports to
+// outDir left beside it when they were killed (".<name>.tmp-<digits>",
+// the names startTemp and install make, and only those), and returns
+// notes saying what it did. Such a folder is deleted only when it is
+// provably ftune's: empty, marked as a partial export (partialMarker), or
+// an export whose manifest accounts for every file. Any other (the user's
+// folder, left there by an older ftune killed while swapping folders) is
+// moved to outDir.replaced-<time> and kept. A live export to the same
+// folder at the same time would race for the swap anyway; its temporary
+// folder goes too.
+func removeKilledTemps(outDir string) (notes []string, err error) {
 	parent, entries, err := tempSiblings(outDir)
 	if err != nil {
 		return nil, err
 	}
-	var removed []string
+	var removed, kept []string
+	defer func() { // what was done is said even when a later folder fails
+		if len(removed) > 0 {
+			notes = append(notes, fmt.Sprintf("removed %d temporary folder(s) of killed exports beside %s: %s", len(removed), outDir, strings.Join(removed, ", ")))
+		}
+		if len(kept) > 0 {
+			notes = append(notes, fmt.Sprintf("kept %d folder(s) found at temporary names beside %s, which hold files ftune did not write (a folder that an export killed while swapping moved there): %s; nothing deleted", len(kept), outDir, strings.Join(kept, ", ")))
+		}
+	}()
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(parent, e.Name())); err != nil {
-			return removed, fmt.Errorf("export: remove the leftover %s: %w", e.Name(), err)
+		p := filepath.Join(parent, e.Name())
+		_, mark := os.Lstat(filepath.Join(p, partialMarker))
+		files, err := foreignFiles(p)
+		if err != nil {
+			return nil, err
 		}
-		removed = append(removed, e.Name())
+		if mark == nil || len(files) == 0 {
+			if err := os.RemoveAll(p); err != nil {
+				return nil, fmt.Errorf("export: remove the leftover %s: %w", p, err)
+			}
+			removed = append(removed, e.Name())
+			continue
+		}
+		to, err := freeName(outDir)
+		if err == nil {
+			err = os.Rename(p, to)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("export: %s holds files ftune did not write (%s), and could not be moved to a name of its own: %w", p, listSome(files), err)
+		}
+		kept = append(kept, fmt.Sprintf("%s (now %s)", e.Name(), to))
 	}
-	return removed, nil
+	return nil, nil
 }

@@ -116,14 +116,15 @@ func TestExportRefusesNonFinite(t *testing.T) {
 }
 
 // TestMergedHFRemovesKilledTemps: the temporary folders of exports killed
-// mid-write (".model.tmp-<n>") are removed by the next export to the same
-// folder, and nothing else beside it is touched.
+// mid-write (".model.tmp-<n>", marked as ftune's partial output) are
+// removed by the next export to the same folder, and nothing else beside
+// it is touched.
 func TestMergedHFRemovesKilledTemps(t *testing.T) {
 	m := load(t, tinyBase, nn.LoadOptions{KeepBF16: true})
 	dir := t.TempDir()
 	out := filepath.Join(dir, "model")
 	for _, name := range []string{".model.tmp-123", ".model.tmp-456"} {
-		writeFiles(t, filepath.Join(dir, name), map[string]string{"model.safetensors": "half"})
+		writeFiles(t, filepath.Join(dir, name), map[string]string{partialMarker: "", "model.safetensors": "half"})
 	}
 	keep := map[string]string{".model.tmp-notes/a.txt": "mine", ".other.tmp-1/a.txt": "mine", "model.tmp-1/a.txt": "mine"}
 	for p, body := range keep {
@@ -137,8 +138,11 @@ func TestMergedHFRemovesKilledTemps(t *testing.T) {
 	if len(left) != 0 {
 		t.Fatalf("leftovers of killed exports still there: %v", left)
 	}
-	if !strings.Contains(strings.Join(res.Notes, "\n"), ".model.tmp-123") {
+	if !strings.Contains(strings.Join(res.Notes, "\n"), "removed 2 temporary folder(s) of killed exports beside "+out+": .model.tmp-123") {
 		t.Errorf("notes %q do not name the removed leftovers", res.Notes)
+	}
+	if aside, _ := filepath.Glob(out + ".replaced-*"); len(aside) != 0 {
+		t.Errorf("leftovers of killed exports kept aside, not removed: %v", aside)
 	}
 	for p, body := range keep {
 		if got := mustRead(t, filepath.Join(dir, p)); got != body {
