@@ -3,11 +3,17 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ftune/ftune"
 )
+
+// maxShardMB is the largest --max-shard-mb, 1 TiB: far above any shard a
+// loader wants, and far below the 2^43 MiB at which the size in bytes
+// (shardMB << 20) overflows into a small or negative limit.
+const maxShardMB = 1 << 20
 
 func newExportCmd() *cobra.Command {
 	var (
@@ -56,6 +62,8 @@ GGUF export that was killed are removed by the next export to that path.`,
 			if out == "" {
 				return usageError{errors.New("--out is required")}
 			}
+			// Formats are names, as --quant's types are: any case.
+			opt.Format = strings.ToLower(opt.Format)
 			switch opt.Format {
 			case ftune.FormatPEFT, ftune.FormatMerged, ftune.FormatGGUFLoRA:
 				if adapter == "" {
@@ -84,6 +92,8 @@ GGUF export that was killed are removed by the next export to that path.`,
 				return usageError{fmt.Errorf("--max-shard-mb is for --format merged (a sharded folder), not %s, which writes no shards", opt.Format)}
 			case shardMB < 1:
 				return usageError{fmt.Errorf("--max-shard-mb %d: want at least 1", shardMB)}
+			case shardMB > maxShardMB:
+				return usageError{fmt.Errorf("--max-shard-mb %d: want at most %d (1 TiB)", shardMB, maxShardMB)}
 			}
 			if !changed("quant") {
 				opt.Quant = "" // each format's default (f16 for GGUF)
@@ -110,13 +120,13 @@ GGUF export that was killed are removed by the next export to that path.`,
 	f := cmd.Flags()
 	f.StringVar(&modelName, "model", "", modelFlagHelp)
 	f.StringVar(&adapter, "adapter", "", "PEFT adapter folder")
-	f.StringVar(&opt.Format, "format", "merged", "peft, merged, gguf or gguf-lora")
+	f.StringVar(&opt.Format, "format", "merged", "peft, merged, gguf or gguf-lora (any case)")
 	f.StringVar(&out, "out", "", "output folder (peft, merged) or file (gguf, gguf-lora)")
 	f.StringVar(&opt.Quant, "quant", "f16", "gguf, gguf-lora: tensor type: f32, f16, bf16, q8_0, or llama-quantize's mixes q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s/m/l, q4_k_s/m, q5_k_s/m, q6_k, iq4_nl, iq4_xs (gguf-lora: f32, f16, bf16, q8_0, q4_0)")
 	f.StringVar(&opt.Imatrix, "imatrix", "", "gguf mixes: importance matrix file (ftune imatrix or llama-imatrix; GGUF or legacy .dat)")
 	f.StringVar(&opt.OutputType, "output-tensor-type", "", "gguf: the LM head's tensor type (e.g. q8_0), in place of --quant's; tied embeddings too (llama-quantize's flag)")
 	f.StringVar(&opt.EmbeddingType, "token-embedding-type", "", "gguf: the embeddings' tensor type (e.g. q8_0), in place of --quant's (llama-quantize's flag)")
-	f.Int64Var(&shardMB, "max-shard-mb", 5000, "merged: shard size limit in MB")
+	f.Int64Var(&shardMB, "max-shard-mb", 5000, "merged: shard size limit in MiB, 1 to 1048576 (1 TiB)")
 	f.BoolVar(&opt.Force, "force", false, "replace an output no earlier export of this format wrote (a folder holding other files; for gguf and gguf-lora any file but an earlier one of the same kind): it is moved aside, not deleted")
 	return cmd
 }

@@ -71,3 +71,54 @@ func TestExportRefusesFlagsTheFormatDoesNotUse(t *testing.T) {
 		t.Errorf("the refused exports left %d file(s) in %s", len(ents), dir)
 	}
 }
+
+// TestExportShardLimitBounded: --max-shard-mb above 1 TiB is refused
+// naming the flag (exit 2) before anything loads; 17592186044417 (2^44+1)
+// MiB once wrapped around in shardMB<<20 to a 1 MiB limit and wrote 13
+// shards, 2^43 to a negative one (a single file). 1 TiB itself passes:
+// the error is then the missing adapter's.
+func TestExportShardLimitBounded(t *testing.T) {
+	dir := t.TempDir()
+	args := func(mb string) []string {
+		return []string{"export", "--adapter", filepath.Join(dir, "no-adapter"), "--out", filepath.Join(dir, "m"), "--max-shard-mb", mb}
+	}
+	for _, mb := range []string{"17592186044417", "8796093022208", "1048577"} {
+		code, _, stderr := exitOf(t, args(mb)...)
+		if want := "--max-shard-mb " + mb + ": want at most 1048576 (1 TiB)"; code != 2 || !strings.Contains(stderr, want) {
+			t.Errorf("--max-shard-mb %s: exit %d, %q; want exit 2 saying %q", mb, code, stderr, want)
+		}
+	}
+	if code, _, stderr := exitOf(t, args("1048576")...); code != 1 || strings.Contains(stderr, "max-shard-mb") || !strings.Contains(stderr, "no-adapter") {
+		t.Errorf("--max-shard-mb 1048576: exit %d, %q; want the missing adapter's error (exit 1)", code, stderr)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("the refused exports left %d file(s) in %s", len(ents), dir)
+	}
+}
+
+// TestExportFormatAnyCase: --format takes any case, as --quant does
+// (--format GGUF was refused while --quant Q4_K_M was taken); the file
+// written is the format's, and a bad format is still refused.
+func TestExportFormatAnyCase(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	dir := t.TempDir()
+	out := filepath.Join(dir, "m.gguf")
+	if msg, err := run(t, "export", "--format", "GGUF", "--quant", "Q8_0", "--out", out); err != nil || !strings.Contains(msg, "(gguf of ") {
+		t.Fatalf("--format GGUF: %v\n%s", err, msg)
+	}
+	f, err := gguf.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for format, want := range map[string]string{
+		"GGUF-LoRA": "--format gguf-lora needs --adapter",
+		"Merged":    "--format merged needs --adapter",
+		"PEFT":      "--format peft needs --adapter",
+		"GGUF2":     `--format "gguf2": want peft, merged, gguf or gguf-lora`,
+	} {
+		if code, _, stderr := exitOf(t, "export", "--format", format, "--out", filepath.Join(dir, "x")); code != 2 || !strings.Contains(stderr, want) {
+			t.Errorf("--format %s: exit %d, %q; want exit 2 saying %q", format, code, stderr, want)
+		}
+	}
+}

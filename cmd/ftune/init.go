@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/internal/fsutil"
+	"github.com/ftune/ftune/internal/shell"
 )
 
 func newInitCmd() *cobra.Command {
@@ -22,8 +24,17 @@ func newInitCmd() *cobra.Command {
 			if len(args) == 0 {
 				return config.WriteInit(cmd.OutOrStdout())
 			}
-			if _, err := os.Stat(args[0]); err == nil && !force {
-				return fmt.Errorf("%s exists (use --force to overwrite)", args[0])
+			// --force replaces a file; a folder (or a device, a pipe) is
+			// no run file, and a rename cannot replace it anyway.
+			if st, err := os.Stat(args[0]); err == nil {
+				switch {
+				case st.IsDir():
+					return usageError{fmt.Errorf("%s is a folder: give the file to write, e.g. %s", args[0], shell.Command(shell.Program(), "init", filepath.Join(args[0], "run.yaml")))}
+				case !st.Mode().IsRegular():
+					return usageError{fmt.Errorf("%s is not a regular file: give the file to write", args[0])}
+				case !force:
+					return fmt.Errorf("%s exists (use --force to overwrite)", args[0])
+				}
 			}
 			if err := fsutil.WriteAtomic(args[0], 0o644, config.WriteInit); err != nil {
 				return err
@@ -32,6 +43,6 @@ func newInitCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "overwrite FILE")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite FILE (a file, not a folder)")
 	return cmd
 }

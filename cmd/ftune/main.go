@@ -11,9 +11,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ftune/ftune/config"
 
 	// Parquet datasets, for every command that reads data (train, data,
 	// eval): data/format links no parquet reader of its own, so programs
@@ -38,7 +41,68 @@ on the bundled subject datasets.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCmd(), newEnvCmd(), newGenerateCmd(), newTrainCmd(), newDataCmd(), newInitCmd(), newRunsCmd(), newEvalCmd(), newExportCmd(), newImatrixCmd())
+	// cobra adds its completion command when it runs; added here, its
+	// unknown subcommands are usage errors too.
+	root.InitDefaultCompletionCmd()
+	parserErrorsAreUsage(root)
 	return root
+}
+
+// parserErrorsAreUsage makes the mistakes cobra and pflag catch on the
+// command line usage errors (exit 2), as ftune's own checks are: a flag
+// the command does not have or a value that does not parse (the flag error
+// function, which every subcommand inherits from the root), too many or
+// too few arguments (each command's Args), and a command that does not
+// exist. cobra reports an unknown command only at the root, and as a plain
+// error; below it (ftune runs bogus) it would print the parent's help and
+// exit 0. So a command that only groups others takes no arguments but the
+// name of one of them, and with none prints its help.
+func parserErrorsAreUsage(root *cobra.Command) {
+	// (pflag's ErrHelp never comes here: cobra defines -h and --help on
+	// every command before it parses the flags.)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
+	})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		switch {
+		case c.HasSubCommands() && !c.Runnable():
+			c.Args = unknownCommand
+			c.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+		case c.Args != nil:
+			check := c.Args
+			c.Args = func(c *cobra.Command, args []string) error {
+				if err := check(c, args); err != nil {
+					return usageError{fmt.Errorf("%w (usage: %s)", err, c.UseLine())}
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	// Runnable only to answer an unknown command, a group keeps the usage
+	// line it had: "ftune runs [command]", not also "ftune runs [flags]".
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(),
+		"{{if .Runnable}}\n  {{.UseLine}}{{end}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}\n  {{.UseLine}}{{end}}", 1))
+}
+
+// unknownCommand is the Args of a command that groups others: any
+// argument is a command it does not have.
+func unknownCommand(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra's default
+	}
+	hint := ""
+	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+		hint = "did you mean " + strings.Join(s, " or ") + "? "
+	}
+	return usageError{fmt.Errorf("unknown command %q for %q (%ssee %s --help)", args[0], c.CommandPath(), hint, c.CommandPath())}
 }
 
 // goMemoryLimit describes the soft memory limit main set (ftune env).
@@ -51,10 +115,20 @@ func main() {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go onSignals(sigs, cancel, os.Stderr, os.Exit)
-	if err := newRoot().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "ftune:", oneLine(err))
-		os.Exit(exitCode(ctx, err))
+	if code := execute(ctx, newRoot(), os.Stderr); code != 0 {
+		os.Exit(code)
 	}
+}
+
+// execute runs a command line (root, with its arguments set) and returns
+// the process's exit status, having printed its error on one line.
+func execute(ctx context.Context, root *cobra.Command, stderr io.Writer) int {
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "ftune:", oneLine(err))
+	return exitCode(ctx, err)
 }
 
 // exitInterrupted is the status of a process ended by a second Ctrl-C
@@ -62,12 +136,14 @@ func main() {
 // the first one with an error (an evaluation or export cut short).
 const exitInterrupted = 130
 
-// exitCode is the status for a command's error: 2 for bad usage, 130 for
-// work stopped by Ctrl-C or SIGTERM (ctx cancelled by onSignals), else 1.
+// exitCode is the status for a command's error: 2 for bad usage (a
+// usageError, or configuration errors that all name a flag or a --set),
+// 130 for work stopped by Ctrl-C or SIGTERM (ctx cancelled by onSignals),
+// else 1.
 func exitCode(ctx context.Context, err error) int {
 	var ue usageError
 	switch {
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), fromCommandLine(err):
 		return 2
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		return exitInterrupted
@@ -90,6 +166,28 @@ func onSignals(sigs <-chan os.Signal, cancel func(), stderr io.Writer, exit func
 
 // usageError marks bad flags or arguments (exit code 2).
 type usageError struct{ error }
+
+// fromCommandLine reports whether err holds configuration errors (the
+// config package's, as config.ApplyFlag and Validate return them) and each
+// was written on the command line: its source is a flag ("--seq-len 5")
+// or a --set, not a run file. Such a value is bad usage as much as a flag
+// that does not parse; one from a run file is not.
+func fromCommandLine(err error) bool {
+	var list config.ErrorList
+	var one *config.FieldError
+	switch {
+	case errors.As(err, &list):
+		for _, e := range list {
+			if !strings.HasPrefix(e.Where, "--") {
+				return false
+			}
+		}
+		return len(list) > 0
+	case errors.As(err, &one):
+		return strings.HasPrefix(one.Where, "--")
+	}
+	return false
+}
 
 // oneLine keeps an error message on a single line.
 func oneLine(err error) string {

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// exitOf runs a command line as main does (execute: the error printed on
+// one line, the exit status) and returns the status and what was printed.
+func exitOf(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	root := newRoot()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	code = execute(context.Background(), root, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// TestExitUsageFromTheParser: what cobra and pflag catch on the command
+// line (a flag a command lacks, a value that does not parse, too few or
+// too many arguments, a command that does not exist, at the root or
+// below it) exits 2, as ftune's own usage checks do; they exited 1, and
+// an unknown subcommand of a group (ftune runs bogus) printed the group's
+// help and exited 0. The message names what was wrong and where to look.
+func TestExitUsageFromTheParser(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"generate", "--bogus"}, "unknown flag: --bogus (see ftune generate --help)"},
+		{[]string{"generate", "--max-tokens", "abc"}, `invalid argument "abc" for "--max-tokens" flag`},
+		{[]string{"runs", "show"}, "accepts 1 arg(s), received 0 (usage: ftune runs show RUN [flags])"},
+		{[]string{"runs", "report", "a", "b"}, "accepts 1 arg(s), received 2"},
+		{[]string{"runs", "compare"}, "requires at least 1 arg(s)"},
+		{[]string{"init", "a.yaml", "b.yaml"}, "accepts at most 1 arg(s), received 2"},
+		{[]string{"version", "extra"}, `"extra"`},
+		{[]string{"bogus"}, `unknown command "bogus" for "ftune"`},
+		{[]string{"tarin"}, "did you mean train?"},
+		{[]string{"--bogus"}, "unknown flag: --bogus"},
+		{[]string{"runs", "bogus"}, `unknown command "bogus" for "ftune runs"`},
+		{[]string{"data", "bogus"}, `unknown command "bogus" for "ftune data"`},
+		{[]string{"completion", "bogus"}, `unknown command "bogus" for "ftune completion"`},
+		{[]string{"runs", "list", "--bogus"}, "unknown flag: --bogus (see ftune runs list --help)"},
+		{[]string{"train", "--nproc-per-node", "two"}, `invalid argument "two"`},
+	} {
+		code, _, stderr := exitOf(t, c.args...)
+		if code != 2 || !strings.HasPrefix(stderr, "ftune: ") || !strings.Contains(stderr, c.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("ftune %s: exit %d, stderr %q; want exit 2 and one line saying %q", strings.Join(c.args, " "), code, stderr, c.want)
+		}
+	}
+}
+
+// TestExitOtherwise: help, a group alone and a command that works exit 0
+// with what they printed before; an error that is not the command line's
+// exits 1.
+func TestExitOtherwise(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 0, "Available Commands:"},
+		{[]string{"--help"}, 0, "Available Commands:"},
+		{[]string{"runs"}, 0, "Usage:\n  ftune runs [command]\n\nAvailable Commands:"},
+		{[]string{"runs", "--help"}, 0, "Usage:\n  ftune runs [command]\n\nAvailable Commands:"},
+		{[]string{"help", "runs"}, 0, "Usage:\n  ftune runs [command]\n\nAvailable Commands:"},
+		{[]string{"runs", "show", "--help"}, 0, "Usage:\n  ftune runs show RUN [flags]"},
+		{[]string{"version"}, 0, "ftune"},
+		{[]string{"runs", "show", "/nonexistent/run"}, 1, ""},
+	} {
+		code, stdout, stderr := exitOf(t, c.args...)
+		if code != c.code || !strings.Contains(stdout, c.want) {
+			t.Errorf("ftune %s: exit %d (stderr %q), want %d; stdout lacks %q:\n%s", strings.Join(c.args, " "), code, stderr, c.code, c.want, stdout)
+		}
+	}
+}
+
+// TestExitConfigFromTheCommandLine: a value that a flag or --set gives a
+// config key and that the config refuses is bad usage (exit 2), in eval
+// (where the flags were set in code: "(set in code)", exit 1) as in train;
+// the same value from a run file is not (exit 1).
+func TestExitConfigFromTheCommandLine(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"eval", "--questions", "-1"}, "--questions -1: training.eval.generation.questions: must be >= 0, got -1"},
+		{[]string{"eval", "--seq-len", "5"}, "--seq-len 5: data.max_length: must be >= 16 tokens, got 5"},
+		{[]string{"eval", "--questions", "abc"}, `--questions abc: training.eval.generation.questions: want a whole number, got "abc"`},
+		{[]string{"train", "--seq-len", "5"}, "--seq-len 5: data.max_length: must be >= 16 tokens, got 5"},
+		{[]string{"train", "--set", "training.lora.r=0"}, "--set training.lora.r=0: training.lora.r: must be > 0"},
+	} {
+		code, _, stderr := exitOf(t, c.args...)
+		if code != 2 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "set in code") {
+			t.Errorf("ftune %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(c.args, " "), code, stderr, c.want)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "run.yaml")
+	if err := os.WriteFile(file, []byte("data:\n  max_length: 5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := exitOf(t, "train", "-c", file); code != 1 || !strings.Contains(stderr, "run.yaml:2: data.max_length") {
+		t.Errorf("a bad value in a run file: exit %d, stderr %q; want exit 1 naming the file's line", code, stderr)
+	}
+	// A run file and a flag both wrong: not the command line's alone.
+	if code, _, stderr := exitOf(t, "train", "-c", file, "--set", "training.lora.r=0"); code != 1 || !strings.Contains(stderr, "run.yaml:2") || !strings.Contains(stderr, "--set training.lora.r=0") {
+		t.Errorf("a bad run file and a bad --set: exit %d, stderr %q; want exit 1 naming both", code, stderr)
+	}
+}
