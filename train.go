@@ -105,10 +105,11 @@ func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainRes
 	if err != nil {
 		return nil, err
 	}
+	var record func() error
 	if opt.Resume != "" {
 		// Only rank 0 writes the run folder; every worker refuses alike.
 		write := opt.Comm == nil || opt.Comm.Rank() == 0
-		if err := checkResume(opt.Resume, cfg, o.Config, opt.Log, write); err != nil {
+		if record, err = checkResume(opt.Resume, cfg, o.Config, opt.Log, write); err != nil {
 			return nil, err
 		}
 	}
@@ -118,7 +119,9 @@ func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainRes
 		o.Comm = opt.Comm
 		o.Device = recipe.WorkerDevice(o.Device, opt.LocalRank)
 	}
-	res, err := recipe.Run(ctx, o)
+	// The allowed changes are recorded once the run folder is locked: a
+	// resume refused because another process runs it writes nothing.
+	res, err := recipe.RunLocked(ctx, o, record)
 	return cancelled(ctx, res, err)
 }
 
@@ -142,7 +145,7 @@ func cancelled(ctx context.Context, res *TrainResult, err error) (*TrainResult, 
 		}
 		where := ""
 		if res.RunDir != "" {
-			where = fmt.Sprintf(": the run folder %s holds no checkpoint to resume", res.RunDir)
+			where = fmt.Sprintf(": the run folder %s holds no checkpoint (resuming it starts it again from step 0)", res.RunDir)
 		}
 		return nil, fmt.Errorf("train: interrupted before the first step ended: nothing was trained%s (%w)", where, cause)
 	}
@@ -156,7 +159,10 @@ func cancelled(ctx context.Context, res *TrainResult, err error) (*TrainResult, 
 // as it was. Any other change (learning rate, lengths, data, adapter
 // shape) would continue one run with another's settings.
 var ResumeSafe = []string{"training.max_steps", "training.max_time", "training.device", "training.precision", "training.max_device_memory", "training.gemm_provider", "training.attention_kernel",
-	"training.gradient_checkpointing", "training.offload_checkpoints", "training.mlp_chunk_tokens"}
+	"training.gradient_checkpointing", "training.offload_checkpoints", "training.mlp_chunk_tokens",
+	// How many checkpoints are kept (a full disk's advice: keep fewer,
+	// then resume), not what is trained.
+	"training.checkpointing.keep_last", "training.checkpointing.top_k"}
 
 // ErrResumeChanged is wrapped when a resume's config changes a setting
 // outside ResumeSafe from the one the run started with.
@@ -165,21 +171,23 @@ var ErrResumeChanged = errors.New("the config differs from the one the run start
 // checkResume refuses a resume whose config changes a key outside
 // ResumeSafe, compared with the config the run started with (startConfig:
 // not config.yaml, which a user may edit), and names each with its old and
-// new value and where it was set. When write (rank 0), the changes that
-// are allowed, compared with config.yaml (what the folder says the run did
-// so far), are printed to log and recorded by rewriting config.yaml with
-// resolved (cfg as in effect, recipe.Options.Config), as `ftune train
-// --resume` always did.
-func checkResume(dir string, cfg *RunConfig, resolved []byte, log io.Writer, write bool) error {
+// new value and where it was set. When write (rank 0), record prints the
+// changes that are allowed, compared with config.yaml (what the folder
+// says the run did so far), to log and records them by rewriting
+// config.yaml with resolved (cfg as in effect, recipe.Options.Config), as
+// `ftune train --resume` always did; the caller runs it once it holds the
+// run folder's lock (recipe.RunLocked). record is nil when there is
+// nothing to do.
+func checkResume(dir string, cfg *RunConfig, resolved []byte, log io.Writer, write bool) (record func() error, err error) {
 	start, from, err := startConfig(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// resolved is cfg as the run records it (with the settings in effect),
 	// the same form as the recorded configs it is compared with.
 	now, err := config.Parse(resolved, "the resolved config")
 	if err != nil {
-		return fmt.Errorf("resume %s: %w", dir, err)
+		return nil, fmt.Errorf("resume %s: %w", dir, err)
 	}
 	// The settings in effect follow max_steps (an evaluation interval or
 	// the default warmup cut to a short run): resolved for the run's
@@ -189,11 +197,11 @@ func checkResume(dir string, cfg *RunConfig, resolved []byte, log io.Writer, wri
 	same.Training.MaxSteps = start.Training.MaxSteps
 	o, err := recipe.FromConfig(same)
 	if err != nil {
-		return fmt.Errorf("resume %s: %w", dir, err)
+		return nil, fmt.Errorf("resume %s: %w", dir, err)
 	}
 	asStarted, err := config.Parse(o.Config, "the resolved config")
 	if err != nil {
-		return fmt.Errorf("resume %s: %w", dir, err)
+		return nil, fmt.Errorf("resume %s: %w", dir, err)
 	}
 	yamlPath := filepath.Join(dir, "config.yaml")
 	recorded, yamlErr := config.Load(yamlPath)
@@ -223,7 +231,7 @@ func checkResume(dir string, cfg *RunConfig, resolved []byte, log io.Writer, wri
 		if edited {
 			hint = fmt.Sprintf(" (%s was edited after the run started: put those keys back)", yamlPath)
 		}
-		return fmt.Errorf("resume %s: %w (%s) in settings that would change its optimisation:\n%s\na resumed run may change only %s; start a new run for the others%s",
+		return nil, fmt.Errorf("resume %s: %w (%s) in settings that would change its optimisation:\n%s\na resumed run may change only %s; start a new run for the others%s",
 			dir, ErrResumeChanged, from, strings.Join(bad, "\n"), strings.Join(ResumeSafe, ", "), hint)
 	}
 	base := recorded
@@ -232,18 +240,20 @@ func checkResume(dir string, cfg *RunConfig, resolved []byte, log io.Writer, wri
 	}
 	changes := config.Diff(base, now)
 	if !write || len(changes) == 0 && yamlErr == nil {
-		return nil // the other workers would print the changes again
+		return nil, nil // the other workers would print the changes again
 	}
-	if log != nil {
-		for _, c := range changes {
-			fmt.Fprintln(log, c)
+	return func() error {
+		if log != nil {
+			for _, c := range changes {
+				fmt.Fprintln(log, c)
+			}
 		}
-	}
-	// config.yaml says what the run does from now on.
-	if err := fsutil.WriteFileAtomic(yamlPath, resolved, 0o644); err != nil {
-		return fmt.Errorf("resume %s: %w", dir, err)
-	}
-	return nil
+		// config.yaml says what the run does from now on.
+		if err := fsutil.WriteFileAtomic(yamlPath, resolved, 0o644); err != nil {
+			return fmt.Errorf("resume %s: %w", dir, err)
+		}
+		return nil
+	}, nil
 }
 
 // whereSet is where cfg's value of a changed key came from ("" when not

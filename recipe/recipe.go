@@ -3,6 +3,7 @@ package recipe
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -67,6 +68,19 @@ type session struct {
 // Run performs a complete fine-tuning run. The run folder records how it
 // ended (summary.json): finished, interrupted (ctx cancelled) or failed.
 func Run(ctx context.Context, o Options) (res *Result, err error) {
+	return run(ctx, o, nil)
+}
+
+// RunLocked is Run resuming o.ResumeDir, with locked called once the run
+// folder's lock is held (no other process runs it), before anything is
+// restored or written: what it writes (the resumed config) is not
+// written for a resume refused because the run is in use. Its error
+// ends the resume.
+func RunLocked(ctx context.Context, o Options, locked func() error) (*Result, error) {
+	return run(ctx, o, locked)
+}
+
+func run(ctx context.Context, o Options, locked func() error) (res *Result, err error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -112,8 +126,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	cfg, _ := json.MarshalIndent(o, "", "  ")
 	var (
-		run *track.Run
-		t   *train.Trainer
+		run       *track.Run
+		t         *train.Trainer
+		restarted bool // resumed with no checkpoint: from step 0
 	)
 	if o.ResumeDir != "" {
 		// Resume: lock the run folder, restore the newest usable
@@ -125,7 +140,20 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		// process writes or prunes checkpoints meanwhile.
 		var ck string
 		restore := func() (int, error) {
-			ck, err = train.ResumeLatest(filepath.Join(o.ResumeDir, "checkpoints"), t, func(w string) { fmt.Fprintln(s.log, "warning:", w) })
+			if locked != nil {
+				if err := locked(); err != nil {
+					return 0, err
+				}
+			}
+			root := filepath.Join(o.ResumeDir, "checkpoints")
+			ck, err = train.ResumeLatest(root, t, func(w string) { fmt.Fprintln(s.log, "warning:", w) })
+			if errors.Is(err, train.ErrNoCheckpoint) && len(train.Checkpoints(root)) == 0 && isRunStart(o.ResumeDir) {
+				// Stopped before its first checkpoint: the run is
+				// deterministic, so it starts again in its folder.
+				fmt.Fprintf(s.log, "note: %s holds no checkpoint (the run stopped before its first): starting it again from step 0\n", o.ResumeDir)
+				restarted = true
+				return 0, nil
+			}
 			if err != nil {
 				return 0, fmt.Errorf("recipe: resume %s: %w", o.ResumeDir, err)
 			}
@@ -135,7 +163,12 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 			return nil, err
 		}
 		defer func() { err = endRunRecover(ctx, run, t, err, recover()) }()
-		fmt.Fprintf(s.log, "resumed from %s at step %d\n", ck, t.State.Step)
+		if !restarted {
+			fmt.Fprintf(s.log, "resumed from %s at step %d\n", ck, t.State.Step)
+			if err = s.recordRestored(run, ck, t.State.Step); err != nil {
+				return nil, err
+			}
+		}
 		if err = s.checkResumedInputs(run); err != nil {
 			return nil, err
 		}
@@ -166,7 +199,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	o.printDiskPlan(s.log, t, run.Dir)
 
 	evals := s.data.evaluable(s.log)
-	if evals && o.ResumeDir == "" {
+	if evals && (o.ResumeDir == "" || restarted && !hasBefore(run.Dir)) {
 		fmt.Fprintf(s.log, "\n== before training\n")
 		if res.Before, err = s.evaluate(ctx, t); err != nil {
 			if ctx.Err() != nil {
@@ -606,6 +639,10 @@ func (c *recordedCheckpointer) OnValidationEnd(t *train.Trainer, m train.Metrics
 	return c.record(t, c.Checkpointer.OnValidationEnd(t, m))
 }
 
+func (c *recordedCheckpointer) OnStepDone(t *train.Trainer) error {
+	return c.record(t, c.Checkpointer.OnStepDone(t))
+}
+
 func (c *recordedCheckpointer) OnTrainEnd(t *train.Trainer) error {
 	return c.record(t, c.Checkpointer.OnTrainEnd(t))
 }
@@ -621,13 +658,62 @@ func (c *recordedCheckpointer) record(t *train.Trainer, err error) error {
 		return err
 	}
 	dir := filepath.Join(c.Dir, train.StepDir(t.State.Step))
+	return c.s.run.AddVersion("checkpoint", dir, checkpointFiles(dir), nil)
+}
+
+// checkpointFiles are the files of a checkpoint that its manifest.json
+// version hashes.
+func checkpointFiles(dir string) []string {
 	var files []string
 	for _, f := range []string{"adapter", "adapters", "checksums.sha256"} { // checksums.sha256: train's checksum file
 		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
 			files = append(files, filepath.Join(dir, f))
 		}
 	}
-	return c.s.run.AddVersion("checkpoint", dir, files, nil)
+	return files
+}
+
+// recordRestored adds the checkpoint ck a run resumed from (at step) to
+// manifest.json when it is missing there: a process killed between the
+// checkpoint's rename and the manifest's write left it out.
+func (s *session) recordRestored(run *track.Run, ck string, step int) error {
+	m, err := track.ReadManifest(filepath.Join(run.Dir, track.ManifestFile))
+	if err != nil {
+		return err
+	}
+	rel, _ := filepath.Rel(run.Dir, ck)
+	for _, v := range m.Versions {
+		if v.Kind == "checkpoint" && v.Step == step && (v.Path == rel || v.Path == ck) && v.Removed.IsZero() {
+			return nil
+		}
+	}
+	run.SetStep(step)
+	return run.AddVersion("checkpoint", ck, checkpointFiles(ck), nil)
+}
+
+// isRunStart reports whether dir holds what a run writes when it starts
+// (options.json, config.yaml), from which it can start again.
+func isRunStart(dir string) bool {
+	for _, f := range []string{"options.json", track.ConfigFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// hasBefore reports whether the run's metrics hold the evaluation before
+// training.
+func hasBefore(dir string) bool {
+	recs, _ := track.ReadMetrics(filepath.Join(dir, track.MetricsFile))
+	for _, r := range recs {
+		for k := range r.Metrics {
+			if strings.HasPrefix(k, track.EvalBeforePrefix) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // saveAdaptersInto writes the PEFT adapters into a checkpoint folder, so

@@ -1,10 +1,12 @@
 package train
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -14,6 +16,67 @@ type Callback interface {
 	OnStepEnd(t *Trainer, m Metrics) error
 	OnValidationEnd(t *Trainer, m Metrics) error
 	OnTrainEnd(t *Trainer) error
+}
+
+// StatefulCallback is a Callback whose state a resumed run needs to act
+// as an uninterrupted one would (early stopping's count of validations
+// without improvement, the Checkpointer's ranking of checkpoints): each
+// checkpoint's trainer.json keeps it under StateKey, and LoadCheckpoint
+// restores it. A callback that keeps anything between hooks which
+// changes what it does later implements this.
+type StatefulCallback interface {
+	Callback
+	// StateKey names the state in trainer.json, unique among the
+	// trainer's callbacks.
+	StateKey() string
+	SaveState(t *Trainer) (json.RawMessage, error)
+	// RestoreState runs after the trainer's State is restored; state is
+	// nil for a checkpoint that holds none for StateKey (written before
+	// the callback had state, or without it).
+	RestoreState(t *Trainer, state json.RawMessage) error
+}
+
+// StepCloser is a Callback with a hook once a step is complete: after
+// every callback's OnStepEnd and, when the step validates (EvalEvery, or
+// the end of an epoch), after every callback's OnValidationEnd. What it
+// saves then holds the step's whole state (the Checkpointer's
+// checkpoints: a run resumed from one redoes nothing and skips nothing).
+type StepCloser interface {
+	OnStepDone(t *Trainer) error
+}
+
+func saveCallbackStates(t *Trainer) (map[string]json.RawMessage, error) {
+	var out map[string]json.RawMessage
+	for _, c := range t.Callbacks {
+		sc, ok := c.(StatefulCallback)
+		if !ok {
+			continue
+		}
+		key := sc.StateKey()
+		if _, dup := out[key]; dup {
+			return nil, fmt.Errorf("train: checkpoint: two callbacks keep their state under %q", key)
+		}
+		st, err := sc.SaveState(t)
+		if err != nil {
+			return nil, fmt.Errorf("train: checkpoint: callback state %q: %w", key, err)
+		}
+		if out == nil {
+			out = map[string]json.RawMessage{}
+		}
+		out[key] = st
+	}
+	return out, nil
+}
+
+func restoreCallbackStates(t *Trainer, states map[string]json.RawMessage) error {
+	for _, c := range t.Callbacks {
+		if sc, ok := c.(StatefulCallback); ok {
+			if err := sc.RestoreState(t, states[sc.StateKey()]); err != nil {
+				return fmt.Errorf("%s: callback state %q: %w", stateFile, sc.StateKey(), err)
+			}
+		}
+	}
+	return nil
 }
 
 // Base is a Callback that does nothing; embed it and override hooks.
@@ -51,12 +114,37 @@ func (e *EarlyStopping) OnValidationEnd(t *Trainer, m Metrics) error {
 	better := !e.seen || (e.Mode != "max" && v < e.best-e.MinDelta) || (e.Mode == "max" && v > e.best+e.MinDelta)
 	if better {
 		e.best, e.bad, e.seen = v, 0, true
+		t.State.BestMetric = v
 		return nil
 	}
 	e.bad++
 	if e.bad >= e.Patience {
 		t.State.Stop, t.State.StopReason = true, fmt.Sprintf("early stopping: %s did not improve for %d validations", e.Monitor, e.Patience)
 	}
+	return nil
+}
+
+// earlyStoppingState is EarlyStopping's state in a checkpoint.
+type earlyStoppingState struct {
+	Best float64 `json:"best"`
+	Bad  int     `json:"bad"`
+	Seen bool    `json:"seen"`
+}
+
+func (e *EarlyStopping) StateKey() string { return "early_stopping/" + e.Monitor }
+
+func (e *EarlyStopping) SaveState(*Trainer) (json.RawMessage, error) {
+	return json.Marshal(earlyStoppingState{Best: e.best, Bad: e.bad, Seen: e.seen})
+}
+
+func (e *EarlyStopping) RestoreState(_ *Trainer, state json.RawMessage) error {
+	var st earlyStoppingState
+	if state != nil {
+		if err := json.Unmarshal(state, &st); err != nil {
+			return err
+		}
+	}
+	e.best, e.bad, e.seen = st.Best, st.Bad, st.Seen
 	return nil
 }
 
@@ -155,7 +243,11 @@ func (c *Timer) OnStepEnd(t *Trainer, _ Metrics) error {
 
 // Checkpointer writes checkpoints every N steps, at the end and when
 // training stops early (interrupt, timer), keeping the last KeepLast and
-// the TopK best by Monitor.
+// the TopK best by Monitor. A step's checkpoint is written once the step
+// is complete (OnStepDone), after its validation: it holds what the
+// validation changed (the ranking, early stopping's count) and its
+// metrics, so a run resumed from it validates nothing twice and skips no
+// validation. The ranking is kept in each checkpoint (StatefulCallback).
 type Checkpointer struct {
 	Base
 	Dir      string
@@ -167,16 +259,17 @@ type Checkpointer struct {
 	Extra    func(dir string) error // writes more files (e.g. the PEFT adapter) into each checkpoint
 	best     []scored
 	lastSave int
+	due      bool // the running step is to be saved once complete
 }
 
 type scored struct {
-	step  int
-	value float64
+	Step  int     `json:"step"`
+	Value float64 `json:"value"` // negated for Mode "max": smaller is better
 }
 
 func (c *Checkpointer) OnStepEnd(t *Trainer, _ Metrics) error {
 	if c.Every > 0 && t.State.Step%c.Every == 0 {
-		return c.save(t)
+		c.due = true
 	}
 	return nil
 }
@@ -193,17 +286,21 @@ func (c *Checkpointer) OnValidationEnd(t *Trainer, m Metrics) error {
 		v = -v
 	}
 	c.best = append(c.best, scored{t.State.Step, v})
-	if c.lastSave != t.State.Step {
-		if err := c.save(t); err != nil {
-			return err
-		}
-	}
+	c.due = true // a ranked step has its checkpoint
 	return nil
 }
 
-func (c *Checkpointer) OnTrainEnd(t *Trainer) error {
-	if c.lastSave == t.State.Step {
+func (c *Checkpointer) OnStepDone(t *Trainer) error {
+	if !c.due {
 		return nil
+	}
+	c.due = false
+	return c.save(t)
+}
+
+func (c *Checkpointer) OnTrainEnd(t *Trainer) error {
+	if t.State.Step == 0 || c.lastSave == t.State.Step && dirExists(filepath.Join(c.Dir, StepDir(t.State.Step))) {
+		return nil // no step to save; a resumed run that took none; a step saved when done
 	}
 	return c.save(t)
 }
@@ -216,6 +313,31 @@ func (c *Checkpointer) save(t *Trainer) error {
 	return Prune(c.Dir, c.KeepLast, c.keep())
 }
 
+type checkpointerState struct {
+	Best []scored `json:"best"`
+}
+
+func (c *Checkpointer) StateKey() string { return "checkpointer" }
+
+func (c *Checkpointer) SaveState(*Trainer) (json.RawMessage, error) {
+	return json.Marshal(checkpointerState{Best: c.best})
+}
+
+// RestoreState takes the ranking, and the checkpoint's step as the last
+// saved (OnTrainEnd does not write it again). A checkpoint written with
+// its step's validation pending (interrupted) is written again once Fit
+// has redone the validation.
+func (c *Checkpointer) RestoreState(t *Trainer, state json.RawMessage) error {
+	var st checkpointerState
+	if state != nil {
+		if err := json.Unmarshal(state, &st); err != nil {
+			return err
+		}
+	}
+	c.best, c.lastSave, c.due = st.Best, t.State.Step, t.State.ValidationPending
+	return nil
+}
+
 // keep returns the steps to keep as top-k.
 func (c *Checkpointer) keep() map[int]bool {
 	out := map[int]bool{}
@@ -226,12 +348,12 @@ func (c *Checkpointer) keep() map[int]bool {
 	for i := 0; i < len(b) && i < c.TopK; i++ {
 		m := i
 		for j := i + 1; j < len(b); j++ {
-			if b[j].value < b[m].value {
+			if b[j].Value < b[m].Value {
 				m = j
 			}
 		}
 		b[i], b[m] = b[m], b[i]
-		out[b[i].step] = true
+		out[b[i].Step] = true
 	}
 	return out
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,6 +39,10 @@ type checkpointState struct {
 	Kind    string            `json:"optimizer"`
 	RNG     map[string][]byte `json:"rng,omitempty"`
 	Losses  []float64         `json:"losses"`
+	// Callbacks holds each StatefulCallback's state by its StateKey
+	// (absent in checkpoints written before 2027-01: those callbacks
+	// then start afresh on resume).
+	Callbacks map[string]json.RawMessage `json:"callbacks,omitempty"`
 }
 
 func f32Bytes(x []float32) []byte {
@@ -84,11 +90,11 @@ func saveCheckpoint(root string, t *Trainer, extra func(dir string) error) (stri
 		return "", fmt.Errorf("train: checkpoint: %w", err)
 	}
 	final := filepath.Join(root, StepDir(t.State.Step))
-	tmp, err := os.MkdirTemp(root, ".tmp-"+StepDir(t.State.Step)+"-")
+	tmp, err := mkdirTemp(root, ".tmp-"+StepDir(t.State.Step)+"-")
 	if err != nil {
 		return "", fmt.Errorf("train: checkpoint: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer os.RemoveAll(tmp) // the new folder until the rename; the replaced one after it
 	// Each tensor's bytes are made as the file is written (Fill), not all
 	// at once: trained embeddings (modules_to_save) and their optimizer
 	// moments are gigabytes, which a checkpoint would otherwise copy
@@ -128,6 +134,9 @@ func saveCheckpoint(root string, t *Trainer, extra func(dir string) error) (stri
 			return "", err
 		}
 	}
+	if cs.Callbacks, err = saveCallbackStates(t); err != nil {
+		return "", err
+	}
 	js, err := json.MarshalIndent(cs, "", " ")
 	if err != nil {
 		return "", err
@@ -143,11 +152,84 @@ func saveCheckpoint(root string, t *Trainer, extra func(dir string) error) (stri
 	if err := writeChecksums(tmp); err != nil {
 		return "", err
 	}
-	_ = os.RemoveAll(final) // a re-save of the same step replaces it
-	if err := os.Rename(tmp, final); err != nil {
+	if err := replaceDir(tmp, final); err != nil {
 		return "", fmt.Errorf("train: checkpoint: %w", err)
 	}
 	return final, nil
+}
+
+// mkdirTemp makes a new folder root/prefix<n> as os.MkdirTemp does, but
+// with mode 0755 less the umask, as any other folder ftune writes
+// (MkdirTemp's are private, 0700). The name ends in digits, which the
+// leftovers a resume removes (track.removeLeftovers) are matched by.
+func mkdirTemp(root, prefix string) (string, error) {
+	for range 10000 {
+		dir := filepath.Join(root, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		err := os.Mkdir(dir, 0o755)
+		if err == nil || !errors.Is(err, fs.ErrExist) {
+			return dir, err
+		}
+	}
+	return "", fmt.Errorf("mkdir %s: %w", filepath.Join(root, prefix+"*"), fs.ErrExist)
+}
+
+// exchange is exchangeDirs, replaced by tests to take the other path.
+var exchange = exchangeDirs
+
+// beforeReplace, when set (by tests), runs between the two renames of a
+// checkpoint that replaces one of the same step on a system without an
+// atomic exchange: a process killed there is what it simulates.
+var beforeReplace func(final string)
+
+// replaceDir puts the folder tmp at final. A folder already at final (a
+// re-save of the same step) is never removed before the new one is in
+// place: the two are exchanged atomically where the system can
+// (exchangeDirs), else the old one is renamed aside first, so a process
+// killed in between leaves it under a temporary name and the step's
+// checkpoint missing (the previous checkpoint resumes), never neither.
+// Either way the old folder ends at tmp, which the caller removes.
+func replaceDir(tmp, final string) error {
+	err := os.Rename(tmp, final)
+	if err == nil || !dirExists(final) {
+		return err
+	}
+	if exchange(tmp, final) == nil {
+		return nil
+	}
+	aside := tmp + "-old"
+	if err := os.Rename(final, aside); err != nil {
+		return err
+	}
+	if beforeReplace != nil {
+		beforeReplace(final)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		_ = os.Rename(aside, final)
+		return err
+	}
+	return os.Rename(aside, tmp)
+}
+
+// restoreAside puts back a checkpoint that replaceDir renamed aside
+// (.tmp-step-N-<n>-old) when the process was killed before the new one
+// took its place: no step-N folder exists then.
+func restoreAside(root string) {
+	entries, _ := os.ReadDir(root)
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() || !strings.HasPrefix(name, ".tmp-step-") || !strings.HasSuffix(name, "-old") || len(name) < len(".tmp-")+len(StepDir(0)) {
+			continue
+		}
+		final := filepath.Join(root, name[len(".tmp-"):len(".tmp-")+len(StepDir(0))])
+		if !dirExists(final) {
+			_ = os.Rename(filepath.Join(root, name), final)
+		}
+	}
+}
+
+func dirExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }
 
 // Checkpoints lists root's checkpoints, oldest first.
@@ -190,6 +272,7 @@ var ErrNoCheckpoint = errors.New("train: no checkpoint")
 // ResumeLatest loads the newest checkpoint under root that reads back
 // completely; a corrupt newer one is reported through warn and skipped.
 func ResumeLatest(root string, t *Trainer, warn func(string)) (string, error) {
+	restoreAside(root)
 	all := Checkpoints(root)
 	for i := len(all) - 1; i >= 0; i-- {
 		err := LoadCheckpoint(all[i], t)
@@ -279,7 +362,9 @@ func LoadCheckpoint(dir string, t *Trainer) error {
 			return err
 		}
 	}
-	return nil
+	// Last: a callback's state may refer to the restored State (the
+	// Checkpointer's last saved step is the checkpoint's).
+	return restoreCallbackStates(t, cs.Callbacks)
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -70,9 +70,12 @@ type State struct {
 	LastLoss     float64   `json:"last_loss"`
 	LastLR       float64   `json:"last_lr"`
 	Losses       []float64 `json:"-"`
-	BestMetric   float64   `json:"best_metric"`
-	Stop         bool      `json:"-"`
-	StopReason   string    `json:"-"`
+	BestMetric   float64   `json:"best_metric"` // early stopping's best monitored value
+	// ValidationPending: the validation owed at Step had not finished
+	// (interrupted) when the checkpoint was written; Fit redoes it first.
+	ValidationPending bool   `json:"validation_pending,omitempty"`
+	Stop              bool   `json:"-"`
+	StopReason        string `json:"-"`
 }
 
 // Metrics of one step or one validation.
@@ -295,6 +298,17 @@ func (t *Trainer) Fit(ctx context.Context) (err error) {
 	// infinity).
 	freshEpoch := t.State.BatchIndex == 0
 	t.labelledInEpoch = false
+	if t.State.ValidationPending {
+		// Restored from a checkpoint whose step's validation was
+		// interrupted: it runs now, as it would have then.
+		if err := t.runValidation(ctx); errors.Is(err, errValidationStopped) {
+			t.State.Stop, t.State.StopReason = true, "interrupted"
+		} else if err != nil {
+			return err
+		} else if err := t.stepDone(); err != nil {
+			return err
+		}
+	}
 	for t.State.Step < total && t.State.Epoch < maxEpochs && !t.State.Stop {
 		interrupted := ctx.Err() != nil
 		outOfTime := t.Cfg.MaxTime > 0 && time.Since(t.start) > t.Cfg.MaxTime
@@ -313,6 +327,7 @@ func (t *Trainer) Fit(ctx context.Context) (err error) {
 			t.State.Stop, t.State.StopReason = true, "max_time"
 			break
 		}
+		before := t.State.Step
 		done, err := t.step(ctx, total)
 		if errors.Is(err, errStepAbandoned) {
 			t.State.Stop, t.State.StopReason = true, "interrupted"
@@ -324,6 +339,16 @@ func (t *Trainer) Fit(ctx context.Context) (err error) {
 		if err != nil && !validationStopped {
 			return err
 		}
+		// A step that took the epoch's last batch ends the epoch now
+		// (the next Next would say io.EOF), so that the epoch's
+		// validation comes before the step's checkpoint (stepDone), as
+		// for a short last step. Where the loop would stop anyway, or
+		// with several workers (who agree on stopping at the loop's
+		// top), the epoch ends at the next step, as before.
+		if !done && err == nil && size == 1 && t.State.Step > before && t.State.Step < total && !t.State.Stop && ctx.Err() == nil && t.epochConsumed() {
+			done = true
+		}
+		validated := false
 		if done { // epoch ended
 			if freshEpoch && !t.labelledInEpoch {
 				return fmt.Errorf("train: epoch %d of the training data has no batch with a labelled token (%d batches): nothing to train on", t.State.Epoch, t.State.BatchIndex)
@@ -338,11 +363,19 @@ func (t *Trainer) Fit(ctx context.Context) (err error) {
 				if err != nil && !validationStopped {
 					return err
 				}
+				validated = !validationStopped
 			}
 		}
 		if validationStopped {
+			// The step is checkpointed by OnTrainEnd with its validation
+			// pending: a resumed run redoes it.
 			t.State.Stop, t.State.StopReason = true, "interrupted"
 			break
+		}
+		if t.State.Step > before || validated {
+			if err := t.stepDone(); err != nil {
+				return err
+			}
 		}
 	}
 	if t.dev != nil { // the last update's check, before anything exports it
@@ -578,7 +611,37 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	return epochEnd, nil
 }
 
+// epochConsumed reports whether the training loader has handed out every
+// batch of its epoch.
+func (t *Trainer) epochConsumed() bool {
+	n := t.Train.Len()
+	_, index := t.Train.Position()
+	return n > 0 && index >= n
+}
+
+// stepDone runs the StepClosers' hook: the step, and its validation if it
+// had one, are complete.
+func (t *Trainer) stepDone() error {
+	for _, c := range t.Callbacks {
+		if sc, ok := c.(StepCloser); ok {
+			if err := sc.OnStepDone(t); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// runValidation validates at the current step and runs the callbacks'
+// OnValidationEnd. State.ValidationPending is set until they have all
+// run: a checkpoint written meanwhile (an interrupt's, by OnTrainEnd)
+// says that the step's validation is still to do.
 func (t *Trainer) runValidation(ctx context.Context) error {
+	if t.Val == nil {
+		t.State.ValidationPending = false
+		return nil
+	}
+	t.State.ValidationPending = true
 	m, err := t.Validate(ctx, t.Val)
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("%w: %w", errValidationStopped, err)
@@ -594,5 +657,6 @@ func (t *Trainer) runValidation(ctx context.Context) error {
 			return err
 		}
 	}
+	t.State.ValidationPending = false
 	return nil
 }

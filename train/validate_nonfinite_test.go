@@ -52,7 +52,8 @@ func (m *monitored) OnValidationEnd(_ *train.Trainer, v train.Metrics) error {
 // as "early stopping"), its end reported as a success. It now stops Fit
 // with an error wrapping nn.ErrNonFinite that names the step and the
 // validation data; no callback sees the NaN, and the checkpoints written
-// before it stay.
+// before it stay (steps 1-3: a step's checkpoint follows its validation,
+// so step 4, whose validation failed, has none).
 func TestNonFiniteValidationStopsFit(t *testing.T) {
 	run := dpRun(t, 8)
 	run.Cfg.EvalEvery = 2
@@ -87,10 +88,13 @@ func TestNonFiniteValidationStopsFit(t *testing.T) {
 	if strings.Contains(log.String(), "NaN") {
 		t.Errorf("the metrics log printed the NaN:\n%s", log.String())
 	}
-	for step := 1; step <= 4; step++ {
+	for step := 1; step <= 3; step++ {
 		if _, err := os.Stat(filepath.Join(dir, train.StepDir(step))); err != nil {
 			t.Errorf("checkpoint of step %d: %v", step, err)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, train.StepDir(4))); err == nil {
+		t.Errorf("step 4, whose validation failed, has a checkpoint")
 	}
 }
 
