@@ -209,8 +209,10 @@ func (c *RunConfig) Validate() error {
 	v.check(g.Questions >= 0, "training.eval.generation.questions", "must be >= 0, got %d", g.Questions)
 	v.check(g.Questions == 0 || g.MaxNewTokens > 0, "training.eval.generation.max_new_tokens", "must be > 0 when questions are asked, got %d", g.MaxNewTokens)
 	v.check(g.Samples >= 0, "training.eval.generation.samples", "must be >= 0, got %d", g.Samples)
-	// No questions means no samples, whatever samples says.
-	v.checkPair(g.Questions <= 0 || g.Samples <= g.Questions, "training.eval.generation.samples", "training.eval.generation.questions",
+	// No questions means no samples, whatever samples says; the default
+	// number of samples shows at most the questions asked (fewer questions
+	// than the default samples is not a conflict the user made).
+	v.checkPair(g.Questions <= 0 || g.Samples <= g.Questions || v.cfg.IsDefault("training.eval.generation.samples"), "training.eval.generation.samples", "training.eval.generation.questions",
 		"%d samples exceed the %d questions asked", g.Samples, g.Questions)
 
 	hasVal := d.ValSplit > 0

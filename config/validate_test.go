@@ -88,7 +88,10 @@ func TestValidate(t *testing.T) {
 		// question (recipe.OpenDeviceFor), not the file's.
 		{name: "precision bf16 on the cpu", sets: []string{"training.device=cpu", "training.precision=bf16"}},
 		{name: "run name with slash", sets: []string{"training.tracking.run_name=../x"}, want: []string{"must be a plain folder name"}},
-		{name: "samples exceed questions", sets: []string{"training.eval.generation.questions=1"}, want: []string{"--set training.eval.generation.questions=1: training.eval.generation.questions: 2 samples exceed the 1 questions asked"}},
+		// The default samples (2) shows at most the questions asked: one
+		// question is no conflict; samples set above the questions is.
+		{name: "one question, default samples", sets: []string{"training.eval.generation.questions=1"}},
+		{name: "samples exceed questions", sets: []string{"training.eval.generation.questions=1", "training.eval.generation.samples=3"}, want: []string{"training.eval.generation.samples: 3 samples exceed the 1 questions asked"}},
 		{name: "no questions, default samples", sets: []string{"training.eval.generation.questions=0"}},
 		{name: "spike factor", sets: []string{"training.spike_factor=0.5"}, want: []string{"must be 0 (off) or > 1"}},
 		{name: "short run on defaults", sets: []string{"training.max_steps=3"}},

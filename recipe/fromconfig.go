@@ -72,9 +72,9 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 		o.EvalEvery = o.Steps
 	}
 	o.EvalQuestions, o.MaxNewTokens, o.Samples = t.Eval.Generation.Questions, t.Eval.Generation.MaxNewTokens, t.Eval.Generation.Samples
-	if o.EvalQuestions == 0 {
-		o.Samples = 0 // no questions, no sample answers
-	}
+	// Sample answers are shown from the questions asked: no questions, no
+	// samples, and never more samples than questions.
+	o.Samples = min(o.Samples, max(o.EvalQuestions, 0))
 	c := t.Checkpointing
 	o.CheckpointEvery, o.KeepLast, o.Monitor, o.MonitorMode, o.TopK = c.Every, c.KeepLast, c.Monitor, c.Mode, c.TopK
 	// Early stopping watches its own metric (the checkpoints keep theirs);

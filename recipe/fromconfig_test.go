@@ -360,3 +360,19 @@ func TestValidateRefusesAHugeLoRAScale(t *testing.T) {
 		t.Fatalf("rsLoRA alpha 1.5e4 at r 4 (scale 7500): %v", err)
 	}
 }
+
+// TestSamplesAtMostQuestions: the default number of sample answers (2)
+// shows at most the questions asked (one here), none without questions.
+func TestSamplesAtMostQuestions(t *testing.T) {
+	for _, q := range []int{0, 1, 5} {
+		cfg := config.Default()
+		cfg.Training.Eval.Generation.Questions = q
+		o, err := FromConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := min(cfg.Training.Eval.Generation.Samples, q); o.Samples != want {
+			t.Errorf("%d questions: %d samples, want %d", q, o.Samples, want)
+		}
+	}
+}
