@@ -299,23 +299,6 @@ func Compare(dirs []string) (Comparison, error) {
 	return c, nil
 }
 
-// String is the comparison as a text table.
-func (c Comparison) String() string {
-	var b strings.Builder
-	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "\t%s\n", strings.Join(c.Runs, "\t"))
-	section := func(title string, rows []Row) {
-		fmt.Fprintf(w, "%s\t%s\n", title, strings.Repeat("\t", max(len(c.Runs)-1, 0)))
-		for _, r := range rows {
-			fmt.Fprintf(w, "  %s\t%s\n", r.Key, strings.Join(r.Values, "\t"))
-		}
-	}
-	if len(c.Params) == 0 {
-		fmt.Fprintln(w, "settings: identical")
-	} else {
-		section("settings that differ", c.Params)
-	}
-	section("final metrics", c.Metrics)
-	w.Flush()
-	return b.String()
-}
+// String is the comparison as a text table (RunComparison's, without the
+// progress rows).
+func (c Comparison) String() string { return RunComparison{Comparison: c}.String() }
