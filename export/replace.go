@@ -325,7 +325,7 @@ func freeTempName(dir string) (string, error) {
 // folder at the same time would race for the swap anyway; its temporary
 // folder goes too.
 func removeKilledTemps(outDir string) (notes []string, err error) {
-	parent, entries, err := tempSiblings(outDir)
+	parent, entries, err := fsutil.TempSiblings(outDir)
 	if err != nil {
 		return nil, err
 	}

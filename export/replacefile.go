@@ -4,12 +4,12 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // FileRule says how ReplaceFile treats what is at its path.
@@ -97,71 +97,11 @@ func ReplaceFile(path string, force bool, rule FileRule, write func() error) (ke
 // it when they were killed mid-write, which no later write would ever
 // reuse (gigabytes for a model), and returns their names. A file goes
 // only when all of these say it is such a leftover, never a user's file:
-// its name is ".<name>.tmp-<digits>" (the name WriteAtomic gives, as
-// removeKilledTemps recognises folders), it is a regular file, it is
-// empty or starts with the GGUF magic, and no live process holds it open
-// (a write under way at the same time keeps its file). Where that last
-// cannot be told (no /proc), nothing is removed.
+// fsutil.RemoveKilledTemps's rule with the GGUF magic.
 func RemoveKilledTempFiles(path string) ([]string, error) {
-	parent, entries, err := tempSiblings(path)
+	removed, err := fsutil.RemoveKilledTemps(path, "GGUF")
 	if err != nil {
-		return nil, err
+		err = fmt.Errorf("export: %w", err)
 	}
-	var removed []string
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		p := filepath.Join(parent, e.Name())
-		if !startsAsGGUF(p) {
-			continue
-		}
-		if open, known := heldOpen(p); open || !known {
-			continue
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return removed, fmt.Errorf("export: remove the leftover %s: %w", p, err)
-		}
-		removed = append(removed, e.Name())
-	}
-	return removed, nil
-}
-
-// tempSiblings lists the entries beside path named as atomic writes name
-// their temporaries (".<name>.tmp-<digits>": fsutil.WriteAtomic's files,
-// MergedHFWith's folders), and the folder they are in. A missing folder
-// has none.
-func tempSiblings(path string) (string, []fs.DirEntry, error) {
-	parent, base := filepath.Split(path)
-	if parent == "" {
-		parent = "."
-	}
-	pattern := regexp.MustCompile(`^\.` + regexp.QuoteMeta(base) + `\.tmp-\d+$`)
-	entries, err := os.ReadDir(parent)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return parent, nil, nil
-		}
-		return parent, nil, fmt.Errorf("export: %w", err)
-	}
-	var out []fs.DirEntry
-	for _, e := range entries {
-		if pattern.MatchString(e.Name()) {
-			out = append(out, e)
-		}
-	}
-	return parent, out, nil
-}
-
-// startsAsGGUF reports whether the file at p is empty (a write killed
-// before its first buffer reached the disk) or starts with the GGUF magic.
-func startsAsGGUF(p string) bool {
-	f, err := os.Open(p)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	var magic [4]byte
-	n, err := io.ReadFull(f, magic[:])
-	return n == 0 && err == io.EOF || err == nil && string(magic[:]) == "GGUF"
+	return removed, err
 }

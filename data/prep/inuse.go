@@ -1,6 +1,0 @@
-package prep
-
-import "github.com/ftune/ftune/internal/fsutil"
-
-// heldOpen is fsutil.HeldOpen: whether a live process has path open.
-func heldOpen(path string) (open, known bool) { return fsutil.HeldOpen(path) }
