@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/export"
+	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/lora"
 )
 
@@ -79,7 +80,7 @@ func TestExportAdapterStopsWhenCancelled(t *testing.T) {
 		dir := t.TempDir()
 		out := filepath.Join(dir, "out")
 		n := 3
-		_, err := m.Export(cancelAfter{context.Background(), &n}, out, ExportOptions{Format: format})
+		_, err := m.Export(testutil.NewCancelAfter(n), out, ExportOptions{Format: format})
 		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped before model.layers.") || strings.Contains(err.Error(), ".tmp-") {
 			t.Errorf("%s cancelled after 3 checks: %v; want context.Canceled naming the next tensor (not a temporary)", format, err)
 		}
@@ -92,7 +93,7 @@ func TestExportAdapterStopsWhenCancelled(t *testing.T) {
 		}
 		before := snapshot(t, out)
 		n = 3
-		if _, err := m.Export(cancelAfter{context.Background(), &n}, out, ExportOptions{Format: format}); !errors.Is(err, context.Canceled) {
+		if _, err := m.Export(testutil.NewCancelAfter(n), out, ExportOptions{Format: format}); !errors.Is(err, context.Canceled) {
 			t.Errorf("%s over an earlier export, cancelled: %v", format, err)
 		}
 		if after := snapshot(t, out); !maps.Equal(before, after) {

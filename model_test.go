@@ -197,20 +197,6 @@ func TestExportGGUFReplacesOnlyItsOwnFile(t *testing.T) {
 	}
 }
 
-// cancelAfter is a context whose Err turns context.Canceled after n calls:
-// cancelled midway through work that checks it between items.
-type cancelAfter struct {
-	context.Context
-	n *int
-}
-
-func (c cancelAfter) Err() error {
-	if *c.n--; *c.n < 0 {
-		return context.Canceled
-	}
-	return nil
-}
-
 // TestExportStopsWhenCancelled: a merged or GGUF export cancelled between
 // two tensors (or, merged, while copying the base's files) stops there
 // with the context's error naming the next tensor (or the file), and leaves neither the output nor a temporary file behind; an
@@ -221,7 +207,7 @@ func TestExportStopsWhenCancelled(t *testing.T) {
 		dir := t.TempDir()
 		out := filepath.Join(dir, "out")
 		n := 3
-		_, err := m.Export(cancelAfter{context.Background(), &n}, out, ExportOptions{Format: format})
+		_, err := m.Export(testutil.NewCancelAfter(n), out, ExportOptions{Format: format})
 		// The merged export copies the base's tokenizer files first, checking
 		// the context as it copies: it may stop there instead.
 		if !errors.Is(err, context.Canceled) || !(strings.Contains(err.Error(), "stopped before model.layers.") || strings.Contains(err.Error(), "stopped while copying ")) {
@@ -236,7 +222,7 @@ func TestExportStopsWhenCancelled(t *testing.T) {
 		}
 		before := snapshot(t, out)
 		n = 3
-		if _, err := m.Export(cancelAfter{context.Background(), &n}, out, ExportOptions{Format: format}); !errors.Is(err, context.Canceled) {
+		if _, err := m.Export(testutil.NewCancelAfter(n), out, ExportOptions{Format: format}); !errors.Is(err, context.Canceled) {
 			t.Errorf("%s over an earlier export, cancelled: %v", format, err)
 		}
 		if after := snapshot(t, out); !maps.Equal(before, after) {

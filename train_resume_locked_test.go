@@ -20,11 +20,7 @@ import (
 // runs the folder (run.lock held) still rewrote its config.yaml with its
 // own settings; config.yaml is written only once the lock is held.
 func TestResumeLockedWritesNothing(t *testing.T) {
-	t.Setenv("FTUNE_CACHE", t.TempDir())
-	out := t.TempDir()
-	if _, err := Train(context.Background(), tinyTrainConfig(out, 2), nil); err != nil {
-		t.Fatal(err)
-	}
+	out := trainedTwoSteps(t)
 	dir := filepath.Join(out, "r")
 	yamlPath := filepath.Join(dir, "config.yaml")
 	orig, err := os.ReadFile(yamlPath)
@@ -56,11 +52,7 @@ func TestResumeLockedWritesNothing(t *testing.T) {
 // fewer checkpoints and resume, which a resume refused as a changed
 // setting; keep_last and top_k decide only what is kept.
 func TestResumeMayKeepFewerCheckpoints(t *testing.T) {
-	t.Setenv("FTUNE_CACHE", t.TempDir())
-	out := t.TempDir()
-	if _, err := Train(context.Background(), tinyTrainConfig(out, 2), nil); err != nil {
-		t.Fatal(err)
-	}
+	out := trainedTwoSteps(t)
 	cfg := tinyTrainConfig(out, 3)
 	cfg.Training.Checkpointing.KeepLast = 1
 	res, err := TrainWith(context.Background(), cfg, TrainOptions{Resume: filepath.Join(out, "r")})

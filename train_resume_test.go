@@ -20,11 +20,7 @@ import (
 // the config the run started with, naming each key; a change to
 // max_steps is allowed, printed and recorded in config.yaml.
 func TestTrainResumeRefusesChangedConfig(t *testing.T) {
-	t.Setenv("FTUNE_CACHE", t.TempDir())
-	out := t.TempDir()
-	if _, err := Train(context.Background(), tinyTrainConfig(out, 2), nil); err != nil {
-		t.Fatal(err)
-	}
+	out := trainedTwoSteps(t)
 	dir := filepath.Join(out, "r")
 	yamlPath := filepath.Join(dir, "config.yaml")
 	orig, err := os.ReadFile(yamlPath)
@@ -87,4 +83,16 @@ func TestTrainResumeRefusesChangedConfig(t *testing.T) {
 	if now, err := config.Load(yamlPath); err != nil || now.Training.MaxSteps != 3 {
 		t.Errorf("config.yaml does not record max_steps 3: %v", err)
 	}
+}
+
+// trainedTwoSteps trains the tiny run "r" for two steps into a new output
+// folder, which it returns (the run is out/r), with its own model cache.
+func trainedTwoSteps(t *testing.T) string {
+	t.Helper()
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	out := t.TempDir()
+	if _, err := Train(context.Background(), tinyTrainConfig(out, 2), nil); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

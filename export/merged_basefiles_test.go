@@ -8,12 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ftune/ftune/internal/fsutil"
+	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/nn"
 )
 
@@ -193,20 +193,6 @@ func TestMergedHFFollowsCacheLinks(t *testing.T) {
 	}
 }
 
-// cancelAfter is a context whose Err is nil the first n times it is asked,
-// and context.Canceled after: it cancels an export at a known point.
-type cancelAfter struct {
-	context.Context
-	left atomic.Int32
-}
-
-func (c *cancelAfter) Err() error {
-	if c.left.Add(-1) < 0 {
-		return context.Canceled
-	}
-	return nil
-}
-
 // TestMergedHFCancelWhileCopying: a context cancelled while a base file is
 // being copied (here after two of its eight 1 MiB chunks) stops the copy
 // there, not after it; the export says so and leaves no temporary folder.
@@ -215,8 +201,7 @@ func TestMergedHFCancelWhileCopying(t *testing.T) {
 	m := load(t, base, nn.LoadOptions{})
 	tok := filepath.Join(base, "tokenizer.model")
 	sparse(t, tok, 8*copyChunk)
-	ctx := &cancelAfter{Context: context.Background()}
-	ctx.left.Store(2) // the base folder has no other file to copy
+	ctx := testutil.NewCancelAfter(2) // the base folder has no other file to copy
 	out := filepath.Join(t.TempDir(), "merged")
 	err := inTime(t, 10*time.Second, func() error {
 		_, err := MergedHFWith(ctx, m, nil, base, out, MergedOptions{})

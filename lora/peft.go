@@ -231,17 +231,7 @@ func checkConfigWeights(c *Config, shapes map[string]Tensor) error {
 		}
 		unexpected = append(unexpected, name)
 	}
-	var errs []string
-	if len(shape) > 0 {
-		errs = append(errs, "shape mismatch: "+listSome(shape))
-	}
-	if len(unexpected) > 0 {
-		errs = append(errs, "unexpected: "+listSome(unexpected))
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %s", ErrAdapterMismatch, strings.Join(errs, "; "))
-	}
-	return nil
+	return mismatch("shape mismatch", shape, nil, unexpected)
 }
 
 // WriteWeights writes tensors (keyed by in-memory name) as
@@ -394,9 +384,16 @@ func CheckWeights(c *Config, weights map[string]Tensor, linears []Linear, output
 		}
 		unexpected = append(unexpected, name)
 	}
+	return mismatch("shape mismatch (adapter made for another base?)", shape, missing, unexpected)
+}
+
+// mismatch is ErrAdapterMismatch listing what does not fit (nil when
+// nothing): tensors of the wrong shape (under shapeLabel), missing and
+// unexpected ones.
+func mismatch(shapeLabel string, shape, missing, unexpected []string) error {
 	var errs []string
 	if len(shape) > 0 {
-		errs = append(errs, "shape mismatch (adapter made for another base?): "+listSome(shape))
+		errs = append(errs, shapeLabel+": "+listSome(shape))
 	}
 	if len(missing) > 0 {
 		errs = append(errs, "missing: "+listSome(missing))

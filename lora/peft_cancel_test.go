@@ -9,22 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/nn"
 )
-
-// stopAfter is a context whose Err turns context.Canceled after n calls:
-// cancelled midway through a writer that checks it before each tensor.
-type stopAfter struct {
-	context.Context
-	n *int
-}
-
-func (c stopAfter) Err() error {
-	if *c.n--; *c.n < 0 {
-		return context.Canceled
-	}
-	return nil
-}
 
 // folderFiles maps each file in dir to its content.
 func folderFiles(t *testing.T, dir string) map[string][]byte {
@@ -65,7 +52,7 @@ func TestSaveContextStopsWhenCancelled(t *testing.T) {
 	}
 	dir := t.TempDir()
 	n := 2
-	err = a.SaveContext(stopAfter{context.Background(), &n}, dir)
+	err = a.SaveContext(testutil.NewCancelAfter(n), dir)
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped before model.layers.") {
 		t.Fatalf("cancelled after 2 tensors: err = %v; want context.Canceled naming the next tensor", err)
 	}
@@ -84,7 +71,7 @@ func TestSaveContextStopsWhenCancelled(t *testing.T) {
 	}
 	a.Layers["model.layers.0.self_attn.q_proj"].B.Value.Fill(0.5) // another save would differ
 	n = 2
-	if err := a.SaveContext(stopAfter{context.Background(), &n}, dir); !errors.Is(err, context.Canceled) {
+	if err := a.SaveContext(testutil.NewCancelAfter(n), dir); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled save over an earlier one: err = %v", err)
 	}
 	after := folderFiles(t, dir)

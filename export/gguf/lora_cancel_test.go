@@ -9,23 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/lora"
 )
-
-// loraStopAfter is a context whose Err turns context.Canceled after n
-// calls: cancelled midway through a write that checks it before each
-// tensor.
-type loraStopAfter struct {
-	context.Context
-	n *int
-}
-
-func (c loraStopAfter) Err() error {
-	if *c.n--; *c.n < 0 {
-		return context.Canceled
-	}
-	return nil
-}
 
 // TestWriteLoRAStopsWhenCancelled: a GGUF LoRA cancelled between two
 // tensors stops there, with an error wrapping the context's that names
@@ -38,7 +24,7 @@ func TestWriteLoRAStopsWhenCancelled(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "adapter.gguf")
 	n := 3
-	err := WriteLoRAContext(loraStopAfter{context.Background(), &n}, path, m, a, FileF16)
+	err := WriteLoRAContext(testutil.NewCancelAfter(n), path, m, a, FileF16)
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped before model.layers.") {
 		t.Fatalf("cancelled after 3 tensors: err = %v; want context.Canceled naming the next tensor", err)
 	}
@@ -62,7 +48,7 @@ func TestWriteLoRAStopsWhenCancelled(t *testing.T) {
 	}
 	a.Layers["model.layers.0.self_attn.q_proj"].B.Value.Fill(0.5) // another write would differ
 	n = 3
-	if err := WriteLoRAContext(loraStopAfter{context.Background(), &n}, path, m, a, FileF16); !errors.Is(err, context.Canceled) {
+	if err := WriteLoRAContext(testutil.NewCancelAfter(n), path, m, a, FileF16); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled write over an earlier file: err = %v", err)
 	}
 	after, err := os.ReadFile(path)
