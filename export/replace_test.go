@@ -172,6 +172,12 @@ func TestReplaceFile(t *testing.T) {
 	if kept, _, err := ReplaceFile(absent, false, ours, writer(absent)); err != nil || kept != "" || mustRead(t, absent) != "OURS new" {
 		t.Fatalf("absent path: kept %q, err %v, content %q", kept, err, mustRead(t, absent))
 	}
+	// As a merged or PEFT export makes its folder's parents, a GGUF file's
+	// are made (the temporary file beside it failed to open before).
+	nested := filepath.Join(dir, "new", "sub", "c.gguf")
+	if _, _, err := ReplaceFile(nested, false, ours, writer(nested)); err != nil || mustRead(t, nested) != "OURS new" {
+		t.Fatalf("a path in folders that do not exist: %v; want them made and the file written", err)
+	}
 	earlier := filepath.Join(dir, "b.gguf")
 	writeFiles(t, dir, map[string]string{"b.gguf": "OURS old"})
 	if kept, _, err := ReplaceFile(earlier, false, ours, writer(earlier)); err != nil || kept != "" || mustRead(t, earlier) != "OURS new" {

@@ -56,12 +56,16 @@ func CheckFile(path string, force bool, rule FileRule) (aside bool, err error) {
 // refused with Ours' reason, unless force: it is then moved aside, kept
 // beside path under a new name (returned; never one that is taken), and
 // put back if write fails.
+// Folders missing above path are made, as folder exports make theirs.
 // Temporary files that killed writes of path left beside it are removed
 // first (RemoveKilledTempFiles), which the notes say.
 func ReplaceFile(path string, force bool, rule FileRule, write func() error) (kept string, notes []string, err error) {
 	aside, err := CheckFile(path, force, rule)
 	if err != nil {
 		return "", nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", nil, fmt.Errorf("%s: %w", cmp.Or(rule.Prefix, "export"), err)
 	}
 	leftovers, err := RemoveKilledTempFiles(path)
 	if err != nil {

@@ -30,12 +30,11 @@ func newExportCmd() *cobra.Command {
   merged     the base with the adapter merged in, as a Hugging Face folder
              in the base's dtype (transformers loads it)
   gguf       the merged model as one GGUF file (llama.cpp loads it);
-             --quant f32, f16, bf16, q8_0, or llama-quantize's
-             mixes q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m,
-             q5_k_s, q5_k_m, q6_k, iq4_nl and iq4_xs; --imatrix weighs
-             the mixes by an
-             importance matrix (ftune imatrix, llama-imatrix), as
-             llama-quantize --imatrix does
+             --quant f32, f16, bf16, q8_0, or llama-quantize's mixes
+             q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s, q3_k_m, q3_k_l,
+             q4_k_s, q4_k_m, q5_k_s, q5_k_m, q6_k, iq4_nl and iq4_xs;
+             --imatrix weighs the mixes by an importance matrix (ftune
+             imatrix, llama-imatrix), as llama-quantize --imatrix does
   gguf-lora  the adapter alone as a GGUF LoRA (llama.cpp --lora)
 
 The adapter is applied to the base it was trained on (recorded in the

@@ -44,8 +44,30 @@ on the bundled subject datasets.`,
 	// cobra adds its completion command when it runs; added here, its
 	// unknown subcommands are usage errors too.
 	root.InitDefaultCompletionCmd()
+	root.InitDefaultHelpCmd()
+	helpTopicsAreCommands(root)
 	parserErrorsAreUsage(root)
 	return root
+}
+
+// helpTopicsAreCommands makes "ftune help X" a usage error when X is not a
+// command: cobra's help command prints "Unknown help topic" and the root's
+// usage, and exits 0, so a script asking for help on a command the binary
+// lacks (an older ftune) could not tell.
+func helpTopicsAreCommands(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if c.Name() != "help" {
+			continue
+		}
+		c.RunE = func(help *cobra.Command, args []string) error {
+			target, rest, err := root.Find(args)
+			if err != nil || target == nil || len(rest) > 0 {
+				return usageError{fmt.Errorf("unknown help topic %q (see %s --help)", strings.Join(args, " "), root.CommandPath())}
+			}
+			target.InitDefaultHelpFlag()
+			return target.Help()
+		}
+	}
 }
 
 // parserErrorsAreUsage makes the mistakes cobra and pflag catch on the
