@@ -415,8 +415,10 @@ func trainInMemory(ctx context.Context, lines []byte, cfg *RunConfig, log io.Wri
 
 // EvaluateOptions control Evaluate.
 type EvaluateOptions struct {
-	// Config gives the model, the data and the evaluation settings (nil:
-	// DefaultConfig).
+	// Config gives the model, the data and the evaluation settings. nil:
+	// the config.yaml of the run that trained Adapter when it is one of a
+	// run folder's outputs (AdapterRunConfig, said in Log), else
+	// DefaultConfig.
 	Config *RunConfig
 	// Adapter is a PEFT adapter folder, or a folder of per-subject
 	// adapter folders. Its recorded base is evaluated unless Model is set
@@ -433,6 +435,18 @@ type EvaluateOptions struct {
 // ctx.Err().
 func Evaluate(ctx context.Context, opt EvaluateOptions) (Evaluation, error) {
 	cfg := opt.Config
+	if cfg == nil && opt.Adapter != "" {
+		run, path, err := AdapterRunConfig(opt.Adapter)
+		if err != nil {
+			return Evaluation{}, err
+		}
+		if run != nil {
+			cfg = run
+			if opt.Log != nil {
+				fmt.Fprintf(opt.Log, "note: the settings of the run that trained the adapter: %s\n", path)
+			}
+		}
+	}
 	if cfg == nil {
 		cfg = DefaultConfig()
 	}

@@ -94,14 +94,14 @@ func (c *RunConfig) Validate() error {
 	// records' keys; format and shape describe the user's own files.
 	v.check(d.Format == "auto" || len(d.Files) > 0, "data.format", "%q applies to data.files only; a subject root is read by file extension (set data.files, or format: auto)", d.Format)
 	v.check(d.Shape == "auto" || len(d.Files) > 0, "data.shape", "%q applies to data.files only; a subject root's records are recognised by their keys (set data.files, or shape: auto)", d.Shape)
-	if !isTemplateFile(d.Template) {
+	if !IsTemplateFile(d.Template) {
 		v.oneOf(d.Template, "data.template", templates)
 	}
 	v.oneOf(d.Thinking, "data.enable_thinking", []string{"auto", "true", "false"})
 	// No built-in template reads enable_thinking: the setting would be
 	// dropped. The model's own template and template files are checked
 	// when the run loads them.
-	v.check(d.Thinking == "auto" || d.Template == "auto" || isTemplateFile(d.Template), "data.enable_thinking",
+	v.check(d.Thinking == "auto" || d.Template == "auto" || IsTemplateFile(d.Template), "data.enable_thinking",
 		"%s is set, but the built-in template %s does not read enable_thinking (only thinking models' templates, such as Qwen3's, do): set it to auto, or use the model's template", d.Thinking, d.Template)
 	v.check(d.MaxLength >= MinMaxLength, "data.max_length", "must be >= %d tokens, got %d", MinMaxLength, d.MaxLength)
 	v.check(d.ValSplit >= 0 && d.ValSplit < 1, "data.val_split", "must be in [0, 1), got %v", d.ValSplit)
@@ -295,6 +295,6 @@ func (v *validator) notImplemented(val, path string, accepted, documented []stri
 }
 
 // isTemplateFile says a template names a file rather than a built-in.
-func isTemplateFile(s string) bool {
+func IsTemplateFile(s string) bool {
 	return strings.HasSuffix(s, ".jinja") || strings.HasSuffix(s, ".j2") || strings.ContainsRune(s, filepath.Separator) || strings.ContainsRune(s, '/')
 }

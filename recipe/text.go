@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/data/prep"
@@ -120,7 +121,7 @@ func (p Text) Thinking() *bool { return p.thinking }
 func (p *Text) UseTemplate(name string) error {
 	var t *chat.Template
 	var err error
-	if isTemplateFile(name) {
+	if config.IsTemplateFile(name) {
 		var src []byte
 		if src, err = fsutil.ReadFileLimit(name, chat.MaxTemplateBytes); err != nil {
 			return err
@@ -140,11 +141,6 @@ func (p *Text) UseTemplate(name string) error {
 	p.tmpl, p.Fallback = t, ""
 	p.hashTemplate()
 	return nil
-}
-
-// isTemplateFile says a template names a file rather than a built-in.
-func isTemplateFile(s string) bool {
-	return strings.HasSuffix(s, ".jinja") || strings.HasSuffix(s, ".j2") || strings.ContainsRune(s, filepath.Separator) || strings.ContainsRune(s, '/')
 }
 
 // Preprocessor returns the data pipeline's preprocessor for examples up to

@@ -41,6 +41,9 @@ type Env struct {
 	Engine    string `json:"engine,omitempty"`
 	// Ranks describes each worker by rank: its host and device.
 	Ranks []string `json:"ranks,omitempty"`
+	// WorkingDir is the folder the run started in: the relative paths of
+	// its config.yaml (data files, a template file) are relative to it.
+	WorkingDir string `json:"working_dir,omitempty"`
 }
 
 // GPUPathEnv is the GPU code path of a run: the precision, which GEMM
@@ -142,6 +145,7 @@ func CaptureEnv(o EnvOptions) Env {
 		e.GoMemoryLimitBytes = l
 	}
 	e.Hostname, _ = os.Hostname()
+	e.WorkingDir, _ = os.Getwd()
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if e.FtuneVersion == "" {
 			e.FtuneVersion = bi.Main.Version

@@ -167,6 +167,9 @@ func TestRunLifecycle(t *testing.T) {
 	if env.GOOS != runtime.GOOS || env.GoVersion != runtime.Version() || env.FtuneVersion != "v0.1.0-test" || env.GPU != "Test GPU 1GB" || env.NumCPU < 1 {
 		t.Errorf("env: %+v", env)
 	}
+	if wd, _ := os.Getwd(); env.WorkingDir != wd {
+		t.Errorf("env.json working_dir %q, want the folder the run started in, %q", env.WorkingDir, wd)
+	}
 	if runtime.GOARCH == "amd64" && len(env.CPU.Features) == 0 {
 		t.Errorf("no CPU features on amd64: %+v", env.CPU)
 	}

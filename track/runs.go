@@ -150,6 +150,21 @@ type Details struct {
 	Records  []Record
 }
 
+// ReadEnv reads a run folder's env.json (nil and an error when it is
+// missing or unreadable).
+func ReadEnv(dir string) (*Env, error) {
+	path := filepath.Join(dir, EnvFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var e Env
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &e, nil
+}
+
 // Show reads a run folder.
 func Show(dir string) (*Details, error) {
 	s, err := Summarize(dir)
@@ -158,12 +173,7 @@ func Show(dir string) (*Details, error) {
 	}
 	d := &Details{RunSummary: s}
 	d.Config, _ = os.ReadFile(filepath.Join(dir, ConfigFile))
-	if data, err := os.ReadFile(filepath.Join(dir, EnvFile)); err == nil {
-		var e Env
-		if json.Unmarshal(data, &e) == nil {
-			d.Env = &e
-		}
-	}
+	d.Env, _ = ReadEnv(dir)
 	if m, err := ReadManifest(filepath.Join(dir, ManifestFile)); err == nil {
 		d.Manifest = m
 	}

@@ -39,3 +39,64 @@ func TestEvalDataTakesWhatTrainTakes(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalUsesTheRunsSettings: an adapter a run wrote is evaluated with
+// that run's config.yaml, its relative data path taken from the folder
+// the run started in, so the rows held out are the run's (eval used the
+// defaults: 4 of 40 rows with seed 42, where the run held out 12 with seed
+// 7, and the other 8 of those 12 it had trained on); the validation loss
+// is the run's last, to the digits printed. Changing what decides the
+// held-out rows is warned about; -c replaces the run's settings.
+func TestEvalUsesTheRunsSettings(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	work, elsewhere := t.TempDir(), t.TempDir()
+	var b strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&b, `{"prompt":"What is %d plus %d?","completion":" %d"}`+"\n", i, i, 2*i)
+	}
+	if err := os.WriteFile(filepath.Join(work, "sums.jsonl"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(work)
+	out, err := run(t, "train", "--data", "sums.jsonl", "--max-steps", "2", "--batch-size", "2", "--seq-len", "64", "--eval-questions", "0",
+		"--set", "data.val_split=0.3", "--set", "data.seed=7", "--output", "runs", "--run-name", "r", "--no-progress")
+	if err != nil {
+		t.Fatalf("train: %v\n%s", err, out)
+	}
+	held := "12 of 40 training examples held out for validation (data.val_split 0.3, data.seed 7)"
+	last := lastLine(out, "validation: loss")
+	if !strings.Contains(out, held) || last == "" {
+		t.Fatalf("train did not hold out %q or print a validation loss:\n%s", held, out)
+	}
+	adapter := filepath.Join(work, "runs", "r", "adapter")
+	t.Chdir(elsewhere)
+	out, err = run(t, "eval", "--adapter", adapter, "--questions", "0")
+	if err != nil || !strings.Contains(out, "note: the settings of the run that trained the adapter: "+filepath.Join(work, "runs", "r", "config.yaml")) ||
+		!strings.Contains(out, held) || lastLine(out, "validation: loss") != last || strings.Contains(out, "warning") {
+		t.Errorf("eval of the run's adapter: %v\n%s\nwant the run's settings, %q and the run's last %q", err, out, held, last)
+	}
+	out, err = run(t, "eval", "--adapter", adapter, "--questions", "0", "--set", "data.val_split=0.1")
+	if err != nil || !strings.Contains(out, "warning: data.val_split 0.1 (the run's 0.3): the rows held out are not the ones the run held out") {
+		t.Errorf("eval with another val_split: %v\n%s\nwant a warning", err, out)
+	}
+	file := filepath.Join(elsewhere, "run.yaml")
+	if err := os.WriteFile(file, []byte("data:\n  files: ["+filepath.Join(work, "sums.jsonl")+"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, "eval", "--adapter", adapter, "--questions", "0", "-c", file)
+	if err != nil || strings.Contains(out, "note: the settings of the run") || !strings.Contains(out, "4 of 40 training examples held out for validation (data.val_split 0.1, data.seed 42)") ||
+		!strings.Contains(out, "warning: data.val_split 0.1 (the run's 0.3), data.seed 42 (the run's 7)") {
+		t.Errorf("eval -c: %v\n%s\nwant the run file's settings, with the warning", err, out)
+	}
+}
+
+// lastLine is the last line of out holding s ("" when none does).
+func lastLine(out, s string) string {
+	line := ""
+	for l := range strings.Lines(out) {
+		if strings.Contains(l, s) {
+			line = strings.TrimSpace(l)
+		}
+	}
+	return line
+}

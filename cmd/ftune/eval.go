@@ -1,8 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -47,20 +51,37 @@ func trainShortcut(flag string) shortcut {
 }
 
 func newEvalCmd() *cobra.Command {
-	var adapter, modelName string
+	var adapter, modelName, configPath string
+	var sets []string
 	var nf4 bool
 	values := map[string]*shortcutValue{}
 	cmd := &cobra.Command{
 		Use:   "eval",
 		Short: "Evaluate a base model, or base + adapter, on subject datasets or your own data (validation loss, exact match, multiple choice)",
+		Long: `Evaluate a base model, or base + adapter, on subject datasets or your own data
+(validation loss, exact match, multiple choice).
+
+The settings start from the run file given with -c; else, for an adapter a
+training run wrote (RUN/adapter, RUN/adapters, a checkpoint's adapter), from
+that run's config.yaml, so that its data is read and the rows it held out
+(data.val_split, data.seed) are the ones evaluated (its relative data paths
+are taken from the folder the run started in); else from the defaults.
+--set and the flags below change them.`,
 		Example: `  ftune eval                                        # tiny-base on the bundled subjects
-  ftune eval --adapter runs/20261126-114016/adapter   # on the base the adapter was trained on
+  ftune eval --adapter runs/20261126-114016/adapter   # the run's own data and held-out share, on the base the adapter was trained on
   ftune eval --adapter runs/x/adapter --data my.jsonl   # on the share of my.jsonl that train held out
+  ftune eval -c run.yaml --set data.val_split=0.2   # the base on a run file's data
   ftune eval --adapter runs/x/adapters --subjects '[chemistry]'   # per-subject adapters
   ftune eval --adapter runs/x/adapter --data ./prefs --objective dpo   # DPO loss and rewards on preference pairs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := config.Default()
+			cfg, run, err := evalConfig(adapter, configPath, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			if err := config.Apply(cfg, sets); err != nil {
+				return err
+			}
 			for _, s := range evalShortcuts {
 				if cmd.Flags().Changed(s.flag) {
 					if err := config.ApplyFlag(cfg, "--"+s.flag, s.path, values[s.flag].yaml()); err != nil {
@@ -73,14 +94,19 @@ func newEvalCmd() *cobra.Command {
 					return err
 				}
 			}
+			if run != nil {
+				warnHeldOutChanged(cmd.OutOrStdout(), run, cfg)
+			}
 			// The sample answers printed are some of the questions asked.
 			g := &cfg.Training.Eval.Generation
 			g.Samples = min(g.Samples, max(g.Questions, 0))
-			_, err := ftune.Evaluate(cmd.Context(), ftune.EvaluateOptions{Config: cfg, Adapter: adapter, Model: modelName, Log: cmd.OutOrStdout()})
+			_, err = ftune.Evaluate(cmd.Context(), ftune.EvaluateOptions{Config: cfg, Adapter: adapter, Model: modelName, Log: cmd.OutOrStdout()})
 			return err
 		},
 	}
 	f := cmd.Flags()
+	f.StringVarP(&configPath, "config", "c", "", "YAML run configuration (default: the config.yaml of the run that trained --adapter, else the defaults)")
+	f.StringArrayVar(&sets, "set", nil, "override one config key, e.g. data.val_split=0.2 (repeatable)")
 	f.StringVar(&adapter, "adapter", "", "PEFT adapter folder (or a folder of per-subject adapter folders)")
 	f.StringVar(&modelName, "model", "", modelFlagHelp)
 	defs := evalDefaults()
@@ -93,4 +119,63 @@ func newEvalCmd() *cobra.Command {
 	}
 	f.BoolVar(&nf4, "load-in-4bit", false, "hold the base's projection weights in NF4 (as QLoRA trains them)")
 	return cmd
+}
+
+// evalConfig is the configuration eval starts from: the run file, else
+// the config.yaml of the run that trained the adapter (said on log), else
+// the defaults. run is that run's configuration (nil: the adapter is not
+// in a run folder).
+func evalConfig(adapter, configPath string, log io.Writer) (cfg, run *config.RunConfig, err error) {
+	if adapter != "" {
+		var path string
+		if run, path, err = ftune.AdapterRunConfig(adapter); err != nil {
+			return nil, nil, err
+		}
+		if run != nil && configPath == "" {
+			fmt.Fprintf(log, "note: the settings of the run that trained the adapter: %s (-c for others)\n", path)
+			return run.Clone(), run, nil
+		}
+	}
+	if configPath != "" {
+		cfg, err = config.Load(configPath)
+		return cfg, run, err
+	}
+	return config.Default(), run, nil
+}
+
+// heldOutKeys decide which of a data file's rows train held out.
+var heldOutKeys = []string{"data.val_split", "data.seed", "data.augment.dedup"}
+
+// warnHeldOutChanged says when cfg evaluates the run's own data on other
+// rows than the run held out: some of them were trained on, which makes
+// the validation loss look better than it is.
+// (The bundled subjects hold out their val files, whatever these keys.)
+func warnHeldOutChanged(log io.Writer, run, cfg *config.RunConfig) {
+	if run.Data.Root == "" && len(run.Data.Files) == 0 || !sameData(run.Data, cfg.Data) {
+		return
+	}
+	var changed []string
+	for _, c := range config.Diff(run, cfg) {
+		if slices.Contains(heldOutKeys, c.Path) {
+			changed = append(changed, fmt.Sprintf("%s %s (the run's %s)", c.Path, c.To, c.From))
+		}
+	}
+	if len(changed) > 0 {
+		fmt.Fprintf(log, "warning: %s: the rows held out are not the ones the run held out, and some of them were trained on\n", strings.Join(changed, ", "))
+	}
+}
+
+// sameData says a and b read the same data root and files, whichever way
+// their paths are written.
+func sameData(a, b config.DataConfig) bool {
+	abs := func(p string) string {
+		if p == "" {
+			return p
+		}
+		if q, err := filepath.Abs(p); err == nil {
+			return q
+		}
+		return p
+	}
+	return abs(a.Root) == abs(b.Root) && slices.EqualFunc(a.Files, b.Files, func(x, y string) bool { return abs(x) == abs(y) })
 }
