@@ -85,7 +85,7 @@ type memSavers struct {
 // Bounds: loss 2e-3 relative (measured ≤ 1.0e-3), worst adapter gradient
 // tensor 6e-2 (measured ≤ 4.6e-2): TestParityCUDABF16Activations' 4e-2,
 // plus DoRA's dropout branch, whose x⊙mask and x⊙(1−mask) products are
-// two more bf16 roundings per adapted linear. And a checkpointed step
+// two more bf16 roundings per adapted linear. And (on Gemma 3) a checkpointed step
 // gives the same loss and gradients bit for bit (its recompute rounds
 // exactly as the first forward did), also with the saved block inputs
 // offloaded to pinned host memory (the copies move bits). The MLP over
@@ -105,9 +105,10 @@ func TestParityCUDABF16ActivationsFamilies(t *testing.T) {
 	}
 	const tolLoss, tolGrad = 2e-3, 6e-2
 	for _, fam := range []struct {
-		dir string
-		T   int
-	}{{gemma3Tiny(t), 21}, {qwen3Tiny(t), 21}, {phi3Tiny(t), 37}} {
+		dir    string
+		T      int
+		savers bool // the memory savers checked on this family too
+	}{{gemma3Tiny(t), 21, true}, {qwen3Tiny(t), 21, false}, {phi3Tiny(t), 37, false}} {
 		for _, path := range trainPaths[1:] { // qlora, dora-rslora
 			t.Run(filepath.Base(fam.dir)+"/"+path.name, func(t *testing.T) {
 				wantLoss, want := bf16ActStep(t, fam.dir, tensor.CPUDefault(), 0, path, fam.T, memSavers{})
@@ -120,7 +121,12 @@ func TestParityCUDABF16ActivationsFamilies(t *testing.T) {
 				}
 				report(t, "bf16 activations loss", math.Abs(loss-wantLoss)/math.Abs(wantLoss), tolLoss)
 				report(t, "bf16 activations grads ("+worstName+")", worst, tolGrad)
-				if path.name != "dora-rslora" {
+				// The memory savers wrap every family's block alike (the
+				// checkpointed block, nn/mlp.go's tiledMLP), so one family
+				// checks them: Gemma 3's block has the most parts (GeGLU,
+				// sliding and global layers, four norms). ~35 s more
+				// under ptxsim for Qwen 3 and Phi-3 together.
+				if path.name != "dora-rslora" || !fam.savers {
 					return
 				}
 				for _, offload := range []bool{false, true} {
