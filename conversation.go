@@ -45,7 +45,9 @@ func (c *Conversation) Send(ctx context.Context, user string, opt GenerateOption
 		if ids, err = c.m.chatPrompt(ctx, c.withSystem(turns), opt.Thinking); err != nil {
 			return Reply{}, err
 		}
-		if len(ids)+want <= c.m.Net.Config.MaxPositions || len(turns) == 1 {
+		// want may be as large as math.MaxInt: len(ids)+want would wrap
+		// around and keep every turn. The difference cannot overflow.
+		if want <= c.m.Net.Config.MaxPositions-len(ids) || len(turns) == 1 {
 			break
 		}
 		// Drop the oldest exchange: a user message and the answer to it.
@@ -65,7 +67,7 @@ func (c *Conversation) Send(ctx context.Context, user string, opt GenerateOption
 		return Reply{PromptTokens: len(ids)}, fmt.Errorf("chat: %w: %s %d tokens and the model's context holds %d; send a shorter message",
 			ErrContextFull, what, len(ids), c.m.Net.Config.MaxPositions)
 	}
-	r, err := c.m.generate(ctx, ids, opt)
+	r, err := c.m.generate(ctx, ids, opt, c.m.chatStops())
 	r.DroppedTurns = dropped
 	if err != nil {
 		return r, err

@@ -22,11 +22,20 @@ var ErrContextFull = nn.ErrContextFull
 // up to 64 tokens. TopK, TopP and Seed shape sampling, which a Temperature
 // above 0 turns on: with Temperature 0 (greedy, the most likely token every
 // time) a TopK or TopP is refused (Validate), and Seed is unused.
+//
+// The options mean what they say whatever the model: unlike transformers'
+// generate(), which samples as the model folder's generation_config.json
+// says when its caller passes no sampling argument (and then keeps the 50
+// most likely tokens unless top_k is given), the zero value is greedy and
+// TopK 0 is every token. The folder's defaults are
+// Model.Net.Config.Generation; its Sampling method gives the options
+// transformers would sample with (`ftune generate` uses them when no
+// sampling flag is given).
 type GenerateOptions struct {
 	MaxNewTokens int     // 0 = 64
 	Temperature  float64 // 0 = greedy
-	TopK         int     // 0 = all tokens
-	TopP         float64 // 0 = off; else sample from the smallest set of tokens with probability ≥ TopP
+	TopK         int     // 0 = all tokens (not transformers' 50)
+	TopP         float64 // 0 = off; else sample from the smallest set of tokens with probability ≥ TopP (ties at the edge: nn.GenerateOptions)
 	// Seed starts the sampling stream: the same seed, options and prompt
 	// give the same reply (0 is a seed like any other, not a random one).
 	Seed uint64
@@ -83,16 +92,20 @@ func (o GenerateOptions) Validate() error {
 	return nil
 }
 
-// Generate continues prompt as plain text (no chat template).
+// Generate continues prompt as plain text (no chat template). The prompt
+// is encoded with the tokenizer's special tokens (a Llama or Mistral
+// tokenizer's BOS), as transformers' tokenizer(prompt) encodes it and as
+// ftune trains on plain-text completions: a model, or an adapter trained on
+// text, sees its prompts as it saw its training documents.
 func (m *Model) Generate(ctx context.Context, prompt string, opt GenerateOptions) (Reply, error) {
 	if err := opt.Validate(); err != nil {
 		return Reply{}, err
 	}
-	enc, err := m.Tokenizer.Encode(prompt, false)
+	enc, err := m.Tokenizer.Encode(prompt, true)
 	if err != nil {
 		return Reply{}, err
 	}
-	return m.generate(ctx, enc.IDs, opt)
+	return m.generate(ctx, enc.IDs, opt, m.stops)
 }
 
 // Chat renders the conversation with the model's chat template and
@@ -107,7 +120,15 @@ func (m *Model) Chat(ctx context.Context, msgs []Message, opt GenerateOptions) (
 	if err != nil {
 		return Reply{}, err
 	}
-	return m.generate(ctx, ids, opt)
+	return m.generate(ctx, ids, opt, m.chatStops())
+}
+
+// chatStops are the ids that end a reply to a chat prompt: the model's
+// stop tokens and the chat template's end-of-turn token (a built-in
+// template's, chat.Template.EndOfTurn; Gemma's <end_of_turn> is no EOS of
+// a folder that ships no template of its own).
+func (m *Model) chatStops() []int {
+	return m.Net.StopTokens(m.Tokenizer, m.Template.EndOfTurn())
 }
 
 // ErrNoThinking is wrapped when GenerateOptions.Thinking is set for a chat
@@ -147,7 +168,9 @@ func (m *Model) chatPrompt(ctx context.Context, msgs []Message, thinking *bool) 
 	if err != nil {
 		return nil, err
 	}
-	// The template writes the special tokens (BOS, turn markers) itself.
+	// The template writes the special tokens (BOS, turn markers) itself:
+	// encoding them again would double the BOS (transformers'
+	// apply_chat_template tokenizes with add_special_tokens=False too).
 	enc, err := m.Tokenizer.Encode(text, false)
 	if err != nil {
 		return nil, err
@@ -155,9 +178,9 @@ func (m *Model) chatPrompt(ctx context.Context, msgs []Message, thinking *bool) 
 	return enc.IDs, nil
 }
 
-// generate runs the model on prompt; opt is valid (the callers Validate it
-// before any work).
-func (m *Model) generate(ctx context.Context, prompt []int, opt GenerateOptions) (Reply, error) {
+// generate runs the model on prompt until one of stops; opt is valid (the
+// callers Validate it before any work).
+func (m *Model) generate(ctx context.Context, prompt []int, opt GenerateOptions, stops []int) (Reply, error) {
 	if opt.MaxNewTokens == 0 {
 		opt.MaxNewTokens = 64
 	}
@@ -183,12 +206,12 @@ func (m *Model) generate(ctx context.Context, prompt []int, opt GenerateOptions)
 	var stopErr error
 	gen := nn.GenerateOptions{
 		MaxNewTokens: opt.MaxNewTokens, Temperature: opt.Temperature, TopK: opt.TopK, TopP: opt.TopP, Seed: opt.Seed,
-		StopTokens: m.stops,
+		StopTokens: stops,
 		OnToken: func(id int) bool {
 			if stopErr = ctx.Err(); stopErr != nil {
 				return false
 			}
-			if slices.Contains(m.stops, id) {
+			if slices.Contains(stops, id) {
 				return true // not part of the text
 			}
 			var s string
@@ -213,7 +236,7 @@ func (m *Model) generate(ctx context.Context, prompt []int, opt GenerateOptions)
 	case err != nil:
 		// Fewer tokens than MaxNewTokens here say nothing about the
 		// context: the error cut generation short (or it never began).
-	case len(out) > 0 && slices.Contains(m.stops, out[len(out)-1]):
+	case len(out) > 0 && slices.Contains(stops, out[len(out)-1]):
 		r.Stopped = StopToken
 	case len(out) < opt.MaxNewTokens:
 		r.Stopped = StopContext

@@ -96,7 +96,10 @@ func Load(model string, opt LoadOptions) (*Model, error) {
 	return m, nil
 }
 
-// StopTokens returns the ids that end a reply.
+// StopTokens returns the ids that end a raw-text reply (Generate):
+// config.json's and generation_config.json's EOS ids, the tokenizer's,
+// and ChatML's <|im_end|>. Chat and Conversation stop on the chat
+// template's end-of-turn token too (chat.Template.EndOfTurn).
 func (m *Model) StopTokens() []int { return append([]int(nil), m.stops...) }
 
 func resolveModel(model, adapter string, log io.Writer) (string, error) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"path/filepath"
 
@@ -68,6 +69,9 @@ type Config struct {
 	AttnScale       float64 // the attention scores' scale itself (attention_multiplier); 0 = 1/√head_dim or QueryPreAttnScalar's
 	ResidualScale   float64 // each block's attention and MLP outputs are multiplied by it before the residual add (residual_multiplier)
 	LogitsDivisor   float64 // the logits are divided by it (logits_scaling)
+	// Generation is the folder's generation_config.json (Load reads it;
+	// ParseConfig and LoadConfig leave it zero).
+	Generation GenerationDefaults
 }
 
 // RopeConfig is the rotary embedding of config.json in either layout, after
@@ -724,4 +728,156 @@ func (c Config) PadFallback() int {
 		}
 	}
 	return 0
+}
+
+// GenerationDefaults are what a model folder's generation_config.json says
+// about decoding, as transformers' generate() reads it: the ids that end
+// generation and the sampling it does when its caller passes none.
+// Instruct models list their end-of-turn ids there (Gemma-2-it [1, 107],
+// Llama-3-Instruct [128001, 128008, 128009]) and often sample by default
+// (Llama-3-Instruct: do_sample, temperature 0.6, top_p 0.9). Other keys
+// (max_new_tokens, repetition_penalty, ...) are not read.
+type GenerationDefaults struct {
+	// Path is the file read; "" when the folder has none (then every
+	// field is zero: greedy, no extra stop ids).
+	Path string
+	// EOSTokenIDs is eos_token_id (an int or a list); StopTokens adds them.
+	EOSTokenIDs []int
+	// DoSample is do_sample: without it transformers decodes greedily
+	// whatever temperature, top_k and top_p say.
+	DoSample bool
+	// Temperature, TopK and TopP are the keys as the file gives them; nil
+	// when absent or null (Sampling fills transformers' defaults in).
+	Temperature *float64
+	TopK        *int
+	TopP        *float64
+}
+
+// DefaultTopK is transformers' GenerationConfig top_k: generate() keeps the
+// 50 most likely tokens when it samples and neither its caller nor
+// generation_config.json sets top_k.
+const DefaultTopK = 50
+
+// Sampling is the decoding transformers' generate() does for this folder
+// when its caller passes no sampling argument: sample is false for greedy
+// (no do_sample), else opt holds the temperature (1 when absent), top_k
+// (DefaultTopK when absent; 0, all tokens, when the file says 0) and top_p
+// (0, off, when absent or 1). Only Temperature, TopK and TopP are set.
+func (g GenerationDefaults) Sampling() (opt GenerateOptions, sample bool) {
+	if !g.DoSample {
+		return GenerateOptions{}, false
+	}
+	opt = GenerateOptions{Temperature: 1, TopK: DefaultTopK}
+	if g.Temperature != nil {
+		opt.Temperature = *g.Temperature
+	}
+	if g.TopK != nil {
+		opt.TopK = *g.TopK
+	}
+	if g.TopP != nil && *g.TopP < 1 {
+		opt.TopP = *g.TopP
+	}
+	return opt, true
+}
+
+// GenerationConfigFile is the file LoadGenerationDefaults reads.
+const GenerationConfigFile = "generation_config.json"
+
+// maxGenerationConfigBytes bounds generation_config.json: real ones are a
+// few hundred bytes, and a downloaded folder's file is untrusted.
+const maxGenerationConfigBytes = 1 << 20
+
+// rawGeneration is the part of generation_config.json ftune reads. Raw
+// values: each may be null, and the errors name the key.
+type rawGeneration struct {
+	EOSTokenID  json.RawMessage `json:"eos_token_id"`
+	DoSample    json.RawMessage `json:"do_sample"`
+	Temperature json.RawMessage `json:"temperature"`
+	TopK        json.RawMessage `json:"top_k"`
+	TopP        json.RawMessage `json:"top_p"`
+}
+
+// LoadGenerationDefaults reads dir/generation_config.json for a model of
+// vocab tokens; a folder without one has zero defaults. The file is read
+// as config.json is (a regular file of bounded size), and a malformed one
+// is an error naming the file and the key. transformers drops an
+// unreadable file with a log line and generates without it (its eos ids
+// too); ftune refuses it, as it refuses a broken config.json, rather than
+// generate past every end of turn.
+func LoadGenerationDefaults(dir string, vocab int) (GenerationDefaults, error) {
+	path := filepath.Join(dir, GenerationConfigFile)
+	b, err := fsutil.ReadFileLimit(path, maxGenerationConfigBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return GenerationDefaults{}, nil
+	}
+	if err != nil {
+		return GenerationDefaults{}, fmt.Errorf("nn: %w", err)
+	}
+	g, err := ParseGenerationDefaults(b, vocab)
+	if err != nil {
+		return GenerationDefaults{}, fmt.Errorf("%s: %w", path, err)
+	}
+	g.Path = path
+	return g, nil
+}
+
+// ParseGenerationDefaults decodes a generation_config.json document for a
+// model of vocab tokens (LoadGenerationDefaults; Path stays "").
+func ParseGenerationDefaults(b []byte, vocab int) (GenerationDefaults, error) {
+	var r rawGeneration
+	if err := json.Unmarshal(b, &r); err != nil {
+		return GenerationDefaults{}, fmt.Errorf("nn: %s is not a JSON object: %w", GenerationConfigFile, err)
+	}
+	bad := func(key string, raw json.RawMessage, want string) error {
+		return fmt.Errorf("nn: %s: %s: want %s, got %.40s", GenerationConfigFile, key, want, raw)
+	}
+	isNull := func(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
+	var g GenerationDefaults
+	if !isNull(r.EOSTokenID) {
+		var one int
+		if json.Unmarshal(r.EOSTokenID, &one) == nil {
+			g.EOSTokenIDs = []int{one}
+		} else if err := json.Unmarshal(r.EOSTokenID, &g.EOSTokenIDs); err != nil {
+			return g, bad("eos_token_id", r.EOSTokenID, "an int or a list of ints")
+		}
+		for i, id := range g.EOSTokenIDs {
+			if id < 0 || id >= vocab {
+				key := "eos_token_id"
+				if len(g.EOSTokenIDs) > 1 {
+					key = fmt.Sprintf("eos_token_id[%d]", i)
+				}
+				return g, fmt.Errorf("nn: %s: %s %d is not a token of this model (vocab_size %d: ids 0 to %d)", GenerationConfigFile, key, id, vocab, vocab-1)
+			}
+		}
+	}
+	if !isNull(r.DoSample) && json.Unmarshal(r.DoSample, &g.DoSample) != nil {
+		return g, bad("do_sample", r.DoSample, "true, false or null")
+	}
+	if !isNull(r.Temperature) {
+		var t float64
+		if json.Unmarshal(r.Temperature, &t) != nil || !(t >= 0) {
+			return g, bad("temperature", r.Temperature, "a number ≥ 0 or null")
+		}
+		if g.DoSample && t == 0 {
+			// transformers' generate() refuses it too (its temperature
+			// warper wants a strictly positive float).
+			return g, fmt.Errorf("nn: %s: temperature 0 with do_sample true: sampling needs a temperature > 0 (do_sample false is greedy)", GenerationConfigFile)
+		}
+		g.Temperature = &t
+	}
+	if !isNull(r.TopK) {
+		var k int
+		if json.Unmarshal(r.TopK, &k) != nil || k < 0 {
+			return g, bad("top_k", r.TopK, "an integer ≥ 0 (0: all tokens) or null")
+		}
+		g.TopK = &k
+	}
+	if !isNull(r.TopP) {
+		var p float64
+		if json.Unmarshal(r.TopP, &p) != nil || !(p > 0 && p <= 1) {
+			return g, bad("top_p", r.TopP, "a number in (0, 1] or null")
+		}
+		g.TopP = &p
+	}
+	return g, nil
 }

@@ -12,14 +12,24 @@ import (
 )
 
 // GenerateOptions control decoding. The zero value is greedy decoding of
-// up to 32 tokens.
+// up to 32 tokens: the options mean what they say, and a model folder's
+// generation_config.json changes none of them (Config.Generation.Sampling
+// gives the options transformers' generate() would sample with).
 type GenerateOptions struct {
 	MaxNewTokens int     // 0 = 32
 	Temperature  float64 // 0 = greedy (argmax)
-	TopK         int     // keep the k most likely tokens; 0 = all
-	TopP         float64 // nucleus: smallest set with probability ≥ p; 0 or 1 = all
-	Seed         uint64  // sampling stream
-	StopTokens   []int   // generation ends after emitting one of these
+	// TopK keeps the k most likely tokens and every token whose logit
+	// equals the k-th's, as transformers' TopKLogitsWarper does (it keeps
+	// each logit ≥ the k-th largest); 0 = all (not transformers' default
+	// of 50: DefaultTopK).
+	TopK int
+	// TopP keeps the smallest set of most likely tokens whose probability
+	// reaches p (nucleus); 0 or 1 = all. Tokens of equal probability are
+	// ordered by id, so a cut among them keeps the lower ids (transformers'
+	// choice there follows torch's sort order, which no id rule gives).
+	TopP       float64
+	Seed       uint64 // sampling stream
+	StopTokens []int  // generation ends after emitting one of these
 	// OnToken, when set, sees each new token as it is produced (streaming);
 	// returning false stops generation.
 	OnToken func(id int) bool
@@ -122,16 +132,37 @@ func sample(logits []float64, opt GenerateOptions, rng *rand.Rand) int {
 		}
 		return best
 	}
-	idx := make([]int, len(logits))
+	idx, p := distribution(logits, opt)
+	u := rng.Float64()
+	for i, v := range p {
+		u -= v
+		if u <= 0 {
+			return idx[i]
+		}
+	}
+	return idx[len(idx)-1]
+}
+
+// distribution is what sample draws from when opt.Temperature > 0: the
+// token ids that the top-k and top-p filters keep, most likely first (ties
+// by id), and their probabilities.
+func distribution(logits []float64, opt GenerateOptions) (idx []int, p []float64) {
+	idx = make([]int, len(logits))
 	for i := range idx {
 		idx[i] = i
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
 	if opt.TopK > 0 && opt.TopK < len(idx) {
-		idx = idx[:opt.TopK]
+		// Ties with the k-th logit stay, as in transformers' top-k: which
+		// of equal tokens to drop has no answer.
+		n, kth := opt.TopK, logits[idx[opt.TopK-1]]
+		for n < len(idx) && logits[idx[n]] >= kth {
+			n++
+		}
+		idx = idx[:n]
 	}
 	mx := logits[idx[0]]
-	p := make([]float64, len(idx))
+	p = make([]float64, len(idx))
 	var sum float64
 	for i, j := range idx {
 		p[i] = math.Exp((logits[j] - mx) / opt.Temperature)
@@ -157,12 +188,5 @@ func sample(logits []float64, opt GenerateOptions, rng *rand.Rand) int {
 			p[i] /= sum
 		}
 	}
-	u := rng.Float64()
-	for i, v := range p {
-		u -= v
-		if u <= 0 {
-			return idx[i]
-		}
-	}
-	return idx[len(idx)-1]
+	return idx, p
 }

@@ -38,10 +38,14 @@ func isProjection(name string) bool {
 }
 
 // Load reads a Hugging Face model folder (config.json plus
-// model.safetensors or a sharded index).
+// model.safetensors or a sharded index, and generation_config.json when
+// there is one: Config.Generation).
 func Load(dir string, opt LoadOptions) (*Model, error) {
 	cfg, err := LoadConfig(dir)
 	if err != nil {
+		return nil, err
+	}
+	if cfg.Generation, err = LoadGenerationDefaults(dir, cfg.VocabSize); err != nil {
 		return nil, err
 	}
 	set, err := safetensors.OpenDir(dir)

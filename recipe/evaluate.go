@@ -82,8 +82,15 @@ func (s *session) evaluated() string {
 	return what
 }
 
-// stopTokens end a generated answer: the model's one rule (nn.Model.StopTokens).
-func (s *session) stopTokens() []int { return s.model.StopTokens(s.tp.tok) }
+// stopTokens end a generated answer: the model's one rule
+// (nn.Model.StopTokens), with the end of a turn of the chat template the
+// questions are asked in, as ftune generate's chats stop.
+func (s *session) stopTokens() []int {
+	if s.tp.tmpl == nil {
+		return s.model.StopTokens(s.tp.tok)
+	}
+	return s.model.StopTokens(s.tp.tok, s.tp.tmpl.EndOfTurn())
+}
 
 func (s *session) printEval(ev Evaluation) {
 	if _, isDPO := ev.Val["val/rewards/accuracies"]; isDPO {

@@ -13,7 +13,10 @@ import (
 )
 
 // QA is one held-out question with its reference answer, already rendered
-// to prompt token ids (chat template with the generation prompt).
+// to prompt token ids (chat template with the generation prompt). The
+// rendering is encoded without the tokenizer's special tokens: the
+// template writes its BOS itself, as transformers' apply_chat_template
+// assumes (a raw prompt, ftune.Model.Generate, gets them instead).
 type QA struct {
 	Subject  string
 	Question string

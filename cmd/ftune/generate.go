@@ -16,6 +16,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ftune/ftune"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/recipe"
 )
 
 // generateFlags are generate's settings besides the GenerateOptions.
@@ -45,10 +47,22 @@ chat answers each line (empty lines are skipped) until the input ends; the
 replies go to stdout, one after another, and the "> " prompt and the notes
 to stderr.
 
-Sampling: --temperature 0 (the default) is greedy, the most likely token
-every time, and takes no --top-k, --top-p or --seed. Above 0 it samples,
+Sampling: without --temperature, the model folder's generation_config.json
+decides, as it does for transformers' generate(): it samples when it sets
+do_sample (Llama-3-Instruct: temperature 0.6, top_p 0.9), with its
+temperature, top_k and top_p, and a line says so; otherwise the run is
+greedy, the most likely token every time. --temperature 0 is greedy
+whatever the folder says, and a greedy run takes no --top-k, --top-p or
+--seed. Above 0 it samples. When sampling, a top_k that neither --top-k nor
+generation_config.json gives is 50, transformers' default (--top-k 0: the
+whole vocabulary); --top-p and --top-k override the file's. Sampling starts
 from seed 0 unless --seed says otherwise: the same command gives the same
 text, and another --seed another draw.
+
+--raw encodes the prompt with the tokenizer's special tokens (a Llama or
+Mistral tokenizer's BOS), as transformers' tokenizer(prompt) does and as
+ftune trains on plain text; a chat prompt gets only what the template
+writes.
 
 Thinking models (Qwen3) write their reasoning in a <think> block before the
 answer; it is shown as it comes, and the template leaves it out of the
@@ -69,6 +83,16 @@ template's default. A reply cut by --max-tokens while still thinking is said.`,
 			if err := checkGenerateFlags(f, gf, &opt); err != nil {
 				return err
 			}
+			// The sampling the folder asks for is settled before the
+			// weights load: a --top-k for a greedy run is a usage error.
+			gen, err := generationDefaults(gf.modelName, gf.adapter)
+			if err != nil {
+				return err
+			}
+			samplingNote, err := resolveSampling(f, &opt, gen)
+			if err != nil {
+				return err
+			}
 			ctx, in, w, ew := cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 			if gf.prompt == "-" {
 				if isTerminal(in) {
@@ -86,8 +110,8 @@ template's default. A reply cut by --max-tokens while still thinking is said.`,
 			if err := m.CheckThinking(opt.Thinking); err != nil {
 				return usageError{fmt.Errorf("%s: %w", thinkingFlag(gf), err)}
 			}
-			if opt.Temperature > 0 && !f.Changed("seed") {
-				fmt.Fprintf(ew, "note: sampling with --temperature %g from seed %d, the default: the same command gives the same text; --seed N draws another\n", opt.Temperature, opt.Seed)
+			if samplingNote != "" {
+				fmt.Fprintln(ew, samplingNote)
 			}
 			if !f.Changed("prompt") {
 				if ctxLen := m.Net.Config.MaxPositions; opt.MaxNewTokens >= ctxLen {
@@ -126,10 +150,10 @@ template's default. A reply cut by --max-tokens while still thinking is said.`,
 	f.StringVar(&gf.system, "system", "", "system message for the chat")
 	f.BoolVar(&gf.raw, "raw", false, "continue the --prompt as plain text instead of a chat turn")
 	f.IntVar(&opt.MaxNewTokens, "max-tokens", 64, "maximum new tokens per reply (in a chat, below the model's context)")
-	f.Float64Var(&opt.Temperature, "temperature", 0, "sampling temperature (0 = greedy: the most likely token, no sampling)")
-	f.IntVar(&opt.TopK, "top-k", 0, "with --temperature above 0: sample from the k most likely tokens (0 = all)")
-	f.Float64Var(&opt.TopP, "top-p", 0, "with --temperature above 0: sample from the smallest set of tokens whose probability reaches p, 0 < p ≤ 1 (default off)")
-	f.Uint64Var(&opt.Seed, "seed", 0, "with --temperature above 0: sampling seed (the default 0 too gives the same text on every run)")
+	f.Float64Var(&opt.Temperature, "temperature", 0, "sampling temperature; 0 = greedy: the most likely token, no sampling (default: the model folder's generation_config.json, greedy unless it sets do_sample)")
+	f.IntVar(&opt.TopK, "top-k", 0, "when sampling: sample from the k most likely tokens, and those tied with the k-th; 0: the whole vocabulary (default: generation_config.json's top_k, else 50 as in transformers)")
+	f.Float64Var(&opt.TopP, "top-p", 0, "when sampling: sample from the smallest set of tokens whose probability reaches p, 0 < p ≤ 1 (default: generation_config.json's top_p, else off)")
+	f.Uint64Var(&opt.Seed, "seed", 0, "when sampling: sampling seed (the default 0 too gives the same text on every run)")
 	f.BoolVar(&gf.think, "thinking", false, "pass enable_thinking=true to the chat template (thinking models such as Qwen3)")
 	f.BoolVar(&gf.noThink, "no-thinking", false, "pass enable_thinking=false to the chat template: answer without a <think> block")
 	return cmd
@@ -160,19 +184,9 @@ func checkGenerateFlags(f *pflag.FlagSet, gf generateFlags, opt *ftune.GenerateO
 	case f.Changed("top-p") && !(opt.TopP > 0 && opt.TopP <= 1):
 		return usage("--top-p %g: want 0 < p ≤ 1 (leave it out for no nucleus filter)", opt.TopP)
 	}
-	if opt.Temperature == 0 {
-		var given []string
-		for _, name := range []string{"top-k", "top-p", "seed"} {
-			if f.Changed(name) {
-				given = append(given, "--"+name)
-			}
-		}
-		if len(given) > 0 {
-			verb := "shape"
-			if len(given) == 1 {
-				verb = "shapes"
-			}
-			return usage("%s %s sampling, and --temperature 0 (the default) is greedy, the most likely token every time: set --temperature above 0, e.g. --temperature 0.8", strings.Join(given, ", "), verb)
+	if f.Changed("temperature") && opt.Temperature == 0 {
+		if err := refuseGreedySampling(f, "--temperature 0"); err != nil {
+			return err
 		}
 	}
 	for _, s := range []struct{ flag, text string }{{"--prompt", gf.prompt}, {"--system", gf.system}} {
@@ -183,11 +197,124 @@ func checkGenerateFlags(f *pflag.FlagSet, gf generateFlags, opt *ftune.GenerateO
 	if gf.think || gf.noThink {
 		opt.Thinking = &gf.think
 	}
-	// The library's own check, for any rule added there and not here.
+	return nil
+}
+
+// refuseGreedySampling refuses --top-k, --top-p and --seed for a greedy
+// run (greedy says why it is): they would be ignored, two seeds giving the
+// same text.
+func refuseGreedySampling(f *pflag.FlagSet, greedy string) error {
+	var given []string
+	for _, name := range []string{"top-k", "top-p", "seed"} {
+		if f.Changed(name) {
+			given = append(given, "--"+name)
+		}
+	}
+	if len(given) == 0 {
+		return nil
+	}
+	verb := "shape"
+	if len(given) == 1 {
+		verb = "shapes"
+	}
+	return usageError{fmt.Errorf("%s %s sampling, and %s is greedy, the most likely token every time: set --temperature above 0, e.g. --temperature 0.8", strings.Join(given, ", "), verb, greedy)}
+}
+
+// validOptions is the library's own check, for any rule added there and
+// not here.
+func validOptions(opt ftune.GenerateOptions) error {
 	if err := opt.Validate(); err != nil {
 		return usageError{err}
 	}
 	return nil
+}
+
+// generationDefaults reads the generation_config.json of the folder
+// generate will load, without its weights. A folder that cannot be found
+// gives none: loading it then says why. A malformed file is its error.
+func generationDefaults(model, adapter string) (nn.GenerationDefaults, error) {
+	var dir string
+	var err error
+	if adapter != "" {
+		dir, _, err = ftune.ResolveBase(adapter, model)
+	} else {
+		dir, err = recipe.ResolveModel(model)
+	}
+	if err != nil {
+		return nn.GenerationDefaults{}, nil
+	}
+	cfg, err := nn.LoadConfig(dir)
+	if err != nil {
+		return nn.GenerationDefaults{}, nil // the load names it
+	}
+	return nn.LoadGenerationDefaults(dir, cfg.VocabSize)
+}
+
+// resolveSampling completes opt's sampling as transformers' generate()
+// would with the folder's generation_config.json g: without --temperature
+// the folder's do_sample decides and its temperature, top_k and top_p
+// apply; when sampling, a top_k or top_p no flag gives comes from g, and a
+// top_k g lacks too is 50 (nn.DefaultTopK). It refuses sampling flags for a
+// greedy run, checks the result (GenerateOptions.Validate) and returns the
+// note that says what was chosen for the user ("" when nothing was).
+func resolveSampling(f *pflag.FlagSet, opt *ftune.GenerateOptions, g nn.GenerationDefaults) (string, error) {
+	def, folderSamples := g.Sampling()
+	fromFolder := !f.Changed("temperature") && folderSamples
+	if fromFolder {
+		opt.Temperature = def.Temperature
+	}
+	if opt.Temperature == 0 {
+		if !f.Changed("temperature") {
+			why := "the model folder has no generation_config.json"
+			if g.Path != "" {
+				why = g.Path + " sets no do_sample"
+			}
+			if err := refuseGreedySampling(f, "--temperature 0 (the default, as "+why+")"); err != nil {
+				return "", err
+			}
+		}
+		return "", validOptions(*opt)
+	}
+	// Each setting with where it came from, for the note.
+	var set []string
+	if fromFolder {
+		set = append(set, fmt.Sprintf("temperature %g", opt.Temperature))
+	}
+	if !f.Changed("top-k") {
+		switch {
+		case g.TopK != nil:
+			opt.TopK = *g.TopK
+			set = append(set, fmt.Sprintf("top_k %d", opt.TopK))
+		default:
+			opt.TopK = nn.DefaultTopK
+		}
+	}
+	if !f.Changed("top-p") && g.TopP != nil && *g.TopP < 1 {
+		opt.TopP = *g.TopP
+		set = append(set, fmt.Sprintf("top_p %g", opt.TopP))
+	}
+	if err := validOptions(*opt); err != nil {
+		return "", err
+	}
+	var note []string
+	switch {
+	case fromFolder:
+		note = append(note, fmt.Sprintf("sampling as %s says: %s", g.Path, strings.Join(set, ", ")))
+	case len(set) > 0:
+		note = append(note, fmt.Sprintf("sampling with --temperature %g and %s's %s", opt.Temperature, g.Path, strings.Join(set, ", ")))
+	default:
+		note = append(note, fmt.Sprintf("sampling with --temperature %g", opt.Temperature))
+	}
+	if !f.Changed("top-k") && g.TopK == nil {
+		note = append(note, fmt.Sprintf("top_k %d as in transformers (--top-k 0: the whole vocabulary)", nn.DefaultTopK))
+	}
+	if !f.Changed("seed") {
+		note = append(note, fmt.Sprintf("from seed %d, the default: the same command gives the same text; --seed N draws another", opt.Seed))
+	}
+	if fromFolder {
+		note = append(note, "--temperature 0 for greedy")
+	}
+	return "note: " + strings.Join(note, "; "), nil
 }
 
 func thinkingFlag(gf generateFlags) string {

@@ -14,6 +14,9 @@ import (
 type builtin struct {
 	source   string
 	bos, eos string
+	// endOfTurn is the token that ends each turn (Template.EndOfTurn);
+	// "" when that is eos_token (Llama-2, Mistral, Alpaca).
+	endOfTurn string
 }
 
 // The sources follow the templates the families published (Hugging Face
@@ -23,14 +26,14 @@ var builtins = map[string]builtin{
 	"chatml": {
 		source: "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}" +
 			"{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}",
-		eos: "<|im_end|>",
+		eos: "<|im_end|>", endOfTurn: "<|im_end|>",
 	},
 	// Meta Llama-3 / 3.1 instruct (without the tool and date header).
 	"llama3": {
 		source: "{% for message in messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' %}" +
 			"{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}" +
 			"{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}",
-		bos: "<|begin_of_text|>", eos: "<|eot_id|>",
+		bos: "<|begin_of_text|>", eos: "<|eot_id|>", endOfTurn: "<|eot_id|>",
 	},
 	// Llama-2 chat: [INST] turns, the system prompt inside the first one.
 	"llama2": {
@@ -65,7 +68,7 @@ var builtins = map[string]builtin{
 			"{%- if (message['role'] == 'assistant') -%}{%- set role = \"model\" -%}{%- else -%}{%- set role = message['role'] -%}{%- endif -%}" +
 			"{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else \"\") }}{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}" +
 			"{%- endfor -%}{%- if add_generation_prompt -%}{{'<start_of_turn>model\n'}}{%- endif -%}",
-		bos: "<bos>", eos: "<end_of_turn>",
+		bos: "<bos>", eos: "<end_of_turn>", endOfTurn: "<end_of_turn>",
 	},
 	// Phi-3 / Phi-3.5-mini instruct: <|role|> headers on their own line,
 	// <|end|> after each turn, EOS after the last when no prompt follows.
@@ -74,14 +77,14 @@ var builtins = map[string]builtin{
 			"{% elif message['role'] == 'user' %}{{'<|user|>\n' + message['content'] + '<|end|>\n'}}" +
 			"{% elif message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}{% endif %}{% endfor %}" +
 			"{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}",
-		bos: "<s>", eos: "<|endoftext|>",
+		bos: "<s>", eos: "<|endoftext|>", endOfTurn: "<|end|>",
 	},
 	// Phi-4-mini instruct (without the tools branch): <|role|> headers
 	// with no newline, <|end|> after each turn.
 	"phi4": {
 		source: "{% for message in messages %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}{% endfor %}" +
 			"{% if add_generation_prompt %}{{ '<|assistant|>' }}{% else %}{{ eos_token }}{% endif %}",
-		bos: "<|endoftext|>", eos: "<|endoftext|>",
+		bos: "<|endoftext|>", eos: "<|endoftext|>", endOfTurn: "<|end|>",
 	},
 	// Stanford Alpaca's instruction format, with its default preamble when
 	// there is no system message.
@@ -113,6 +116,25 @@ func Builtin(name string) (*Template, error) {
 		return nil, fmt.Errorf("chat: no built-in template %q (have %s)", name, strings.Join(BuiltinNames(), ", "))
 	}
 	return New("builtin:"+name, b.source, b.bos, b.eos)
+}
+
+// EndOfTurn is the token a built-in template ends each turn with, which
+// ends the model's reply too: ChatML's <|im_end|>, Llama-3's <|eot_id|>,
+// Gemma's <end_of_turn>, Phi's <|end|>, and eos_token for the templates
+// that end turns with it (Llama-2, Mistral, Alpaca). It is "" for a
+// template from a model folder, whose generation_config.json lists the
+// ids that end its turns, and for any template whose source is not a
+// built-in's.
+func (t *Template) EndOfTurn() string {
+	name, ok := strings.CutPrefix(t.name, "builtin:")
+	b, known := builtins[name]
+	if !ok || !known || b.source != t.source {
+		return ""
+	}
+	if b.endOfTurn == "" {
+		return t.eosToken
+	}
+	return b.endOfTurn
 }
 
 // builtinMarkers are the special tokens that say which built-in template
