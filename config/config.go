@@ -71,7 +71,7 @@ type TrainingConfig struct {
 	Optimizer             OptimizerConfig     `yaml:"optimizer" doc:"The optimizer."`
 	Schedule              ScheduleConfig      `yaml:"schedule" doc:"The learning-rate schedule (a multiplier of optimizer.lr)."`
 	BatchSize             int                 `yaml:"batch_size" doc:"Rows per micro-batch."`
-	GradAccum             int                 `yaml:"grad_accum" doc:"Micro-batches per optimizer step."`
+	GradAccum             int                 `yaml:"grad_accum" doc:"Micro-batches per optimizer step. The step's loss and gradient are one batch's of all their rows: each micro-batch weighs by its share of the step's labelled tokens (DPO: of its pairs), as transformers' Trainer does since 4.46, not as a mean of micro-batch means."`
 	MaxSteps              int                 `yaml:"max_steps" doc:"Optimizer steps; 0 = max_epochs decides."`
 	MaxEpochs             int                 `yaml:"max_epochs" doc:"Passes over the training data when max_steps is 0."`
 	MaxTime               Duration            `yaml:"max_time" doc:"Stop (with a checkpoint) after this long, e.g. 30m; 0 = no limit."`

@@ -591,7 +591,7 @@ func (s *session) trainer(runDir string) (t *train.Trainer, err error) {
 		}
 	}
 	if obj != nil {
-		t.Forward, t.Validation = obj.Forward, obj.Validation(o.EvalMaxBatches)
+		t.Forward, t.Validation, t.LossItems = obj.Forward, obj.Validation(o.EvalMaxBatches), dpo.Pairs
 		// Before the metrics logger: it adds the step's rewards to the
 		// step's metrics.
 		if t.Callbacks != nil {
@@ -747,7 +747,7 @@ func neftuneHook(n augment.NEFTune, t *train.Trainer) func(*autograd.Tape, *auto
 		if rows > 0 {
 			noise = make([]float32, h.Value.Numel()/shape[0]*rows)
 		}
-		epoch, index := t.Train.Position()
+		epoch, index := t.MicroPosition()
 		if err := n.Apply(noise, shape[len(shape)-2], shape[len(shape)-1], uint64(epoch)<<32|uint64(index), true); err != nil {
 			panic(&tensor.Error{Err: err})
 		}

@@ -35,7 +35,9 @@ func (b Batch) Release() error {
 // Loader yields batches of one epoch in a deterministic order and can
 // report and restore its position, so a checkpoint resumes mid-epoch.
 type Loader interface {
-	// Next returns the next batch, or io.EOF at the end of the epoch.
+	// Next returns the next batch, or io.EOF at the end of the epoch. A
+	// step reads all its micro-batches before it runs the first, so a
+	// batch's tensors must stay as they are until its step ends.
 	Next() (Batch, error)
 	// StartEpoch rewinds to the start of epoch e (order depends on e).
 	StartEpoch(e int)

@@ -120,6 +120,11 @@ type Trainer struct {
 	// another device's optimizer, or a test's; returning nil keeps the
 	// host path.
 	DeviceStep func(t *Trainer) (optim.DeviceStep, error)
+	// LossItems is what a batch's loss is the mean of, which weighs the
+	// micro-batches of a step (see step): nil is its labelled tokens
+	// (b.Labelled), the next-token loss's; DPO's loss is a mean over
+	// preference pairs.
+	LossItems func(b Batch) int
 	// dev is the device step while Fit runs on it (nil: the host path);
 	// losses are the step's micro-batch losses it keeps on the device;
 	// optPath is the path Fit took (see OptimizerPath).
@@ -130,7 +135,12 @@ type Trainer struct {
 	shardRow0, shardRows int
 	// leafDone is the tape hook of the running micro-batch (gradSync.hook).
 	leafDone func(*autograd.Var)
-	start    time.Time
+	// microWeight is the running micro-batch's share of its step's loss
+	// items, and microPos the loader's position just after it was read
+	// (MicroPosition).
+	microWeight float64
+	microPos    [2]int
+	start       time.Time
 	// labelledInEpoch: a micro-batch of the running epoch had a labelled
 	// token (Fit's check for data with none).
 	labelledInEpoch bool
@@ -394,15 +404,16 @@ func (t *Trainer) Fit(ctx context.Context) (err error) {
 }
 
 // microBatch runs the forward and backward of one micro-batch, adding its
-// gradient (scaled by 1/GradAccum: the step's gradient is the mean of
-// micro-batch means) to the parameters', and returns its loss.
+// gradient, weighted by the micro-batch's share of the step's loss items
+// (microWeight), to the parameters', and returns its loss so weighted.
 func (t *Trainer) microBatch(b Batch) (float64, error) {
 	return t.microBatchScaled(b, 1)
 }
 
-// microBatchScaled is microBatch with the loss weighted by share (a
+// microBatchScaled is microBatch with the loss weighted by share too (a
 // worker's share of a micro-batch's labelled tokens).
 func (t *Trainer) microBatchScaled(b Batch, share float64) (float64, error) {
+	share *= t.microWeight
 	// The micro-batch's CPU tensors take buffers the previous one released
 	// (a no-op without the pool: on a GPU, or HeapOnly).
 	defer tensor.ServeFromCPUPool()()
@@ -430,17 +441,89 @@ func (t *Trainer) microBatchScaled(b Batch, share float64) (float64, error) {
 // share of the step, and gives the scaled scalar back after it (Backward
 // keeps its root for the caller; nothing reads this one).
 func (t *Trainer) backward(tp *autograd.Tape, loss *autograd.Var, share float64) error {
-	root := tp.Scale(loss, share*(1/float64(t.Cfg.GradAccum)))
+	root := tp.Scale(loss, share)
 	if err := tp.Backward(root); err != nil {
 		return err
 	}
 	return tensor.Release(root.Value)
 }
 
+// queued is a micro-batch read for the running step, with the loader's
+// position just after it was read.
+type queued struct {
+	b   Batch
+	pos [2]int
+}
+
+// readStep reads the step's micro-batches: up to GradAccum that have a
+// labelled token (the others are released), and their loss items. epochEnd
+// says the loader ran out first.
+func (t *Trainer) readStep() (queue []queued, items int, epochEnd bool, err error) {
+	for len(queue) < t.Cfg.GradAccum {
+		b, err := t.Train.Next()
+		if err == io.EOF {
+			return queue, items, true, nil
+		}
+		if err != nil {
+			return nil, 0, false, errors.Join(err, releaseQueued(queue))
+		}
+		t.State.BatchIndex++
+		if b.Labelled == 0 {
+			if err := b.Release(); err != nil {
+				return nil, 0, false, errors.Join(err, releaseQueued(queue))
+			}
+			continue
+		}
+		n := t.lossItems(b)
+		if n <= 0 {
+			return nil, 0, false, errors.Join(fmt.Errorf("train: a micro-batch with %d labelled tokens has %d loss items", b.Labelled, n), b.Release(), releaseQueued(queue))
+		}
+		epoch, index := t.Train.Position()
+		queue = append(queue, queued{b, [2]int{epoch, index}})
+		items += n
+	}
+	return queue, items, false, nil
+}
+
+// releaseQueued releases micro-batches a step read and will not run.
+func releaseQueued(q []queued) error {
+	var errs []error
+	for _, m := range q {
+		errs = append(errs, m.b.Release())
+	}
+	return errors.Join(errs...)
+}
+
+// lossItems is LossItems, or b's labelled tokens.
+func (t *Trainer) lossItems(b Batch) int {
+	if t.LossItems != nil {
+		return t.LossItems(b)
+	}
+	return b.Labelled
+}
+
+// MicroPosition is the training loader's position (epoch, batches
+// consumed in it) just after it handed out the micro-batch that is
+// running: what a forward keys per-batch randomness on (NEFTune's noise),
+// since a step reads all its micro-batches before it runs the first.
+func (t *Trainer) MicroPosition() (epoch, index int) {
+	return t.microPos[0], t.microPos[1]
+}
+
 // step runs one optimizer step of GradAccum micro-batches. It reports
 // epochEnd when the loader ran out before the step filled; a partial step
 // is still applied. A ctx cancelled between micro-batches abandons the
 // step (a long step does not hold up Ctrl-C for all its micro-batches).
+//
+// The step's micro-batches are read before any runs, and each one's loss
+// (a mean over its loss items: labelled tokens, see LossItems) is weighted
+// by its share of the step's items: the step's gradient and loss are those
+// of one batch of all its rows, whatever the number of micro-batches, as
+// transformers' Trainer computes them (num_items_in_batch, since 4.46;
+// what Axolotl, LLaMA-Factory, TRL and Unsloth train with). The mean of
+// micro-batch means, which ftune took before, weighs a micro-batch of few
+// labelled tokens (short answers, a step's short last one) as much as a
+// full one.
 func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error) {
 	began := time.Now()
 	t.losses = t.losses[:0] // a step abandoned before left its losses
@@ -449,43 +532,35 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 		return false, err
 	}
 	var lossSum float64
-	micro, tokens := 0, 0
+	tokens := 0
 	size, _ := t.world()
+	queue, items, epochEnd, err := t.readStep()
+	if err != nil {
+		return false, err
+	}
+	micro := 0
 	tree := newGradTree(t.Cfg.GradAccum) // see distributed_accum.go
 	sync := t.startSync(tree)            // nil with one worker
-	for micro < t.Cfg.GradAccum {
+	for ; micro < len(queue); micro++ {
+		b := queue[micro].b
 		// With several workers the step runs to its end: the others
 		// would wait for its all-reduce (Fit agrees on stopping).
 		if size == 1 && micro > 0 && ctx.Err() != nil {
-			return false, t.abandon(start)
+			return false, errors.Join(t.abandon(start), releaseQueued(queue[micro:]))
 		}
-		b, err := t.Train.Next()
-		if err == io.EOF {
-			epochEnd = true
-			break
-		}
-		if err != nil {
-			return false, err
-		}
-		t.State.BatchIndex++
-		if b.Labelled == 0 {
-			if err := b.Release(); err != nil {
-				return false, err
-			}
-			continue
-		}
+		t.microWeight = float64(t.lossItems(b)) / float64(items)
+		t.microPos = queue[micro].pos
 		t.leafDone = sync.hook(micro)
 		loss, err := t.runMicro(b, micro)
 		t.leafDone = nil
 		if err != nil {
-			return false, err
+			return false, errors.Join(err, releaseQueued(queue[micro+1:]))
 		}
 		if err := b.Release(); err != nil {
-			return false, err
+			return false, errors.Join(err, releaseQueued(queue[micro+1:]))
 		}
 		tree.take(t.Params, micro)
 		lossSum += loss
-		micro++
 		tokens += b.Tokens
 	}
 	if micro == 0 {
@@ -496,15 +571,6 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	if sync != nil {
 		if lossSum, err = sync.finish(lossSum); err != nil {
 			return false, err
-		}
-	}
-	if micro < t.Cfg.GradAccum {
-		// A short last step: rescale so the gradient is the mean over the
-		// micro-batches that ran.
-		for _, v := range t.Params {
-			if v.Grad != nil {
-				tensor.ScaleInPlace(v.Grad, float64(t.Cfg.GradAccum)/float64(micro))
-			}
 		}
 	}
 	var params []optim.Param
@@ -531,7 +597,7 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 		params = t.bind()
 		gradNorm = optim.GradNorm(params)
 	}
-	loss := lossSum / float64(micro)
+	loss := lossSum // weighted by each micro-batch's share
 	if t.guard(loss) || math.IsNaN(gradNorm) || math.IsInf(gradNorm, 0) {
 		if err := t.zeroGrad(); err != nil {
 			return false, err

@@ -113,6 +113,11 @@ func sequenceLogLikelihoods(nll []float64, T int) []float64 {
 	return out
 }
 
+// Pairs is train.Trainer's LossItems for DPO: the loss is a mean over a
+// batch's preference pairs (its rows are the chosen completions, then as
+// many rejected ones), so a step's micro-batches weigh by their pairs.
+func Pairs(b train.Batch) int { return b.InputIDs.Dim(0) / 2 }
+
 // OnStepEnd adds the step's DPO figures (train/rewards_accuracy, ...) to
 // its metrics and starts the next step's.
 func (o *Objective) OnStepEnd(_ *train.Trainer, m train.Metrics) error {
