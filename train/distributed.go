@@ -99,8 +99,8 @@ func shard(b Batch, r0, r1 int, be tensor.Backend) Batch {
 			out.Tokens += int(m)
 		}
 	}
-	for _, y := range out.Labels.I64() {
-		if y != nn.IgnoreIndex {
+	for i, y := range out.Labels.I64() {
+		if i%T > 0 && y != nn.IgnoreIndex { // as Collate counts
 			out.Labelled++
 		}
 	}

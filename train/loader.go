@@ -15,7 +15,11 @@ type Batch struct {
 	nn.Batch
 	Subjects []string // per row
 	Tokens   int      // real (non-padding) tokens
-	Labelled int      // tokens with a label
+	// Labelled counts the tokens the loss predicts: the labels at
+	// positions 1 and on that are not ignored (the loss shifts labels left
+	// by one, as transformers' does; a row's first label predicts
+	// nothing). The loss is their mean.
+	Labelled int
 	// Fresh: the batch's tensors were made for it alone (Collate's), so
 	// the trainer gives them back once its micro-batch has run instead of
 	// leaving them to Go's collector. A loader that hands out the same
@@ -206,7 +210,7 @@ func Collate(rows []prep.Row, subjects []string, padID int, be tensor.Backend) B
 			if t < n {
 				ids[i], labels[i], mask[i] = int64(r.InputIDs[t]), int64(r.Labels[t]), 1
 				out.Tokens++
-				if r.Labels[t] != nn.IgnoreIndex {
+				if t > 0 && r.Labels[t] != nn.IgnoreIndex {
 					out.Labelled++
 				}
 			} else {

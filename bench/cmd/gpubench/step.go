@@ -237,7 +237,7 @@ func newRepeatLoader(be tensor.Backend, vocab, batch, seq int) *repeatLoader {
 		ids[i] = int64(rng.IntN(vocab))
 	}
 	return &repeatLoader{b: train.Batch{Batch: nn.Batch{InputIDs: tensor.FromHost(be, tensor.I64, ids, batch, seq), Labels: tensor.FromHost(be, tensor.I64, ids, batch, seq)},
-		Tokens: batch * seq, Labelled: batch * seq}}
+		Tokens: batch * seq, Labelled: batch * (seq - 1)}}
 }
 
 func (l *repeatLoader) Next() (train.Batch, error) { l.next++; return l.b, nil }
