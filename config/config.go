@@ -81,7 +81,7 @@ type TrainingConfig struct {
 	MLPChunkTokens        int                 `yaml:"mlp_chunk_tokens" doc:"Run each decoder block's MLP over chunks of this many tokens (0 = all at once), each chunk computed again by its own backward: a step holds the MLP's intermediate_size-wide tensors (the largest at long sequences) for one chunk instead of every token, with or without gradient_checkpointing, for one more forward of the MLP per step. The same outputs; gradients summed chunk by chunk (float32 rounding). Counted on Llama-3-8B's widths: 0.46 -> 0.20 MiB a token at the step's peak in float32 with checkpoints offloaded. Refused with per-subject adapters (they route whole batch rows)."`
 	NEFTuneAlpha          float64             `yaml:"neftune_alpha" doc:"NEFTune: uniform noise of scale alpha/sqrt(seq·dim) on input embeddings during training (5-15 in the paper); 0 = off."`
 	SpikeFactor           float64             `yaml:"spike_factor" doc:"Skip a step whose loss exceeds this multiple of the running mean; 0 = only skip NaN/Inf."`
-	LogEvery              int                 `yaml:"log_every" doc:"Log training metrics every N steps."`
+	LogEvery              int                 `yaml:"log_every" doc:"Log training metrics every N steps; a record's train/loss is the mean over the N steps since the previous one, as transformers' logging_steps (the learning rate, gradient norm and throughput are the step's)."`
 	Eval                  EvalConfig          `yaml:"eval" doc:"Validation during training."`
 	Checkpointing         CheckpointConfig    `yaml:"checkpointing" doc:"Checkpoints (they resume exactly)."`
 	EarlyStopping         EarlyStoppingConfig `yaml:"early_stopping" doc:"Stop when a validation metric stops improving."`

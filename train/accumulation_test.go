@@ -65,8 +65,8 @@ func TestAccumulationIsOneBatch(t *testing.T) {
 		return rows
 	}
 	rows := makeRows(3, 1, 1, 13, 13)
-	// step runs one step over rows, batch rows at a time in accum
-	// micro-batches, and returns its loss and gradients.
+	// step runs one step over the loader of rows, batch rows at a time in
+	// accum micro-batches, and returns its loss and gradients.
 	step := func(rows []prep.Row, batch, accum int) (float64, map[string][]float64) {
 		loader, err := train.NewRowLoader(rows, []string{"s"}, batch, false, 0, 0, nil)
 		if err != nil {
@@ -84,16 +84,25 @@ func TestAccumulationIsOneBatch(t *testing.T) {
 		name         string
 		rows         []prep.Row
 		batch, accum int
+		one          int // the rows of the step's one batch (0: all)
 	}{
-		{"2 micro-batches of 2 rows", rows[:4], 2, 2},
-		{"4 micro-batches of 1 row", rows[:4], 1, 4},
-		{"a short step: 2 of 4 micro-batches", rows[1:], 2, 4}, // 2 rows, then 1
+		{"2 micro-batches of 2 rows", rows[:4], 2, 2, 0},
+		{"4 micro-batches of 1 row", rows[:4], 1, 4, 0},
+		{"a short step: 2 of 4 micro-batches", rows[1:], 2, 4, 0}, // 2 rows, then 1
 		// Text rows, labelled from their first token, whose label the
 		// shifted loss never predicts: 1 and 13 loss items, not 2 and 14.
-		{"rows labelled from their first token", makeRows(0, 2, 14), 1, 2},
+		{"rows labelled from their first token", makeRows(0, 2, 14), 1, 2, 0},
+		// A micro-batch with no label is one of the step's, weighing
+		// nothing: the step is rows 0-2, not 0, 2 and 3 (ftune took the
+		// next micro-batch in its place; transformers does not).
+		{"a micro-batch without labels", makeRows(3, 5, 0, 9, 7), 1, 3, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			wantLoss, want := step(c.rows, len(c.rows), 1)
+			one := c.rows
+			if c.one > 0 {
+				one = c.rows[:c.one]
+			}
+			wantLoss, want := step(one, len(one), 1)
 			loss, got := step(c.rows, c.batch, c.accum)
 			lossErr := math.Abs(loss-wantLoss) / wantLoss
 			worst := 0.0
@@ -108,5 +117,32 @@ func TestAccumulationIsOneBatch(t *testing.T) {
 				t.Errorf("%d gradients, one batch %d", len(got), len(want))
 			}
 		})
+	}
+}
+
+// TestEpochStepsCountTheShortStep: an epoch of 7 micro-batches in steps of
+// 2 is 4 steps (the last of one micro-batch), as transformers' Trainer
+// counts ceil(7/2); TotalSteps said 3 an epoch, so a MaxEpochs run
+// stopped mid-epoch and its schedule was a compressed one.
+func TestEpochStepsCountTheShortStep(t *testing.T) {
+	m, a := loratest.Attached(t, fixture, nn.LoadOptions{}, lora.NewConfig(4, 8, "all-linear"), 7)
+	var rows []prep.Row
+	for i := range 7 {
+		rows = append(rows, prep.Row{Docs: 1, InputIDs: []int32{int32(i + 3), 5, 9}, Labels: []int32{prep.IgnoreIndex, 5, 9}})
+	}
+	loader, err := train.NewRowLoader(rows, []string{"s"}, 1, false, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &train.Trainer{Model: m, Params: a.Params(), Opt: &gradRecorder{}, Train: loader,
+		Cfg: train.Config{MaxEpochs: 2, GradAccum: 2, LR: 1e-3, Schedule: optim.Constant()}}
+	if n := tr.TotalSteps(); n != 8 {
+		t.Errorf("TotalSteps() = %d for 2 epochs of 7 micro-batches in steps of 2, want 8", n)
+	}
+	if err := tr.Fit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if e, i := loader.Position(); tr.State.Step != 8 || e*7+i != 14 { // (1, 7) or (2, 0)
+		t.Errorf("trained %d steps, to epoch %d batch %d; want 8 steps, every batch of both epochs", tr.State.Step, e, i)
 	}
 }

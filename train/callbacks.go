@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -168,18 +169,33 @@ type MetricsLogger struct {
 	FLOPsPerParam float64
 }
 
+// OnStepEnd records every LogEvery-th step's metrics, its train/loss the
+// mean over the steps since the previous record (the others are the
+// step's own), as transformers' Trainer logs every logging_steps: one
+// step's loss is one batch's, noisier than the trend a record shows.
+// The other callbacks see the step's own loss (m is not changed).
 func (l *MetricsLogger) OnStepEnd(t *Trainer, m Metrics) error {
-	if t.State.Step%max(t.Cfg.LogEvery, 1) != 0 {
+	every := max(t.Cfg.LogEvery, 1)
+	if t.State.Step%every != 0 {
 		return nil
+	}
+	rec := maps.Clone(m)
+	if losses := t.State.Losses; len(losses) > 0 {
+		window := losses[max(len(losses)-every, 0):]
+		sum := 0.0
+		for _, v := range window {
+			sum += v
+		}
+		rec["train/loss"] = sum / float64(len(window))
 	}
 	if l.PeakFLOPS > 0 && l.ParamCount > 0 {
 		f := l.FLOPsPerParam
 		if f == 0 {
 			f = 6
 		}
-		m["train/mfu"] = f * float64(l.ParamCount) * m["train/tokens_per_s"] / l.PeakFLOPS
+		rec["train/mfu"] = f * float64(l.ParamCount) * rec["train/tokens_per_s"] / l.PeakFLOPS
 	}
-	return l.emit(t.State.Step, m)
+	return l.emit(t.State.Step, rec)
 }
 
 func (l *MetricsLogger) OnValidationEnd(t *Trainer, m Metrics) error { return l.emit(t.State.Step, m) }

@@ -114,6 +114,37 @@ func TestMetricsLoggerMFU(t *testing.T) {
 	}
 }
 
+// TestMetricsLoggerAveragesTheLoss: a record every 5 steps holds the
+// mean of those 5 steps' losses, as transformers logs every
+// logging_steps (ftune recorded the 5th step's alone); the step's own
+// metrics, which other callbacks read, keep its own loss.
+func TestMetricsLoggerAveragesTheLoss(t *testing.T) {
+	rec := &recordSink{}
+	l := &train.MetricsLogger{Sinks: []train.Sink{rec}}
+	tr := &train.Trainer{Cfg: train.Config{LogEvery: 5}}
+	for step, loss := range []float64{9, 8, 7, 6, 5, 4, 3, 2, 1, 0.5} {
+		tr.State.Step = step + 1
+		tr.State.Losses = append(tr.State.Losses, loss)
+		m := train.Metrics{"train/loss": loss}
+		if err := l.OnStepEnd(tr, m); err != nil {
+			t.Fatal(err)
+		}
+		if m["train/loss"] != loss {
+			t.Fatalf("step %d: the step's metrics say loss %v, want its own %v", step+1, m["train/loss"], loss)
+		}
+		switch step + 1 {
+		case 5:
+			if got := rec.last["train/loss"]; got != 7 {
+				t.Errorf("record at step 5: loss %v, want the mean of steps 1-5, 7", got)
+			}
+		case 10:
+			if got := rec.last["train/loss"]; got != 2.1 {
+				t.Errorf("record at step 10: loss %v, want the mean of steps 6-10, 2.1", got)
+			}
+		}
+	}
+}
+
 // TestTimerStopsTraining: the Timer callback ends Fit once its budget is
 // spent, with the reason recorded.
 func TestTimerStopsTraining(t *testing.T) {

@@ -234,8 +234,10 @@ func (t *Trainer) totalSteps() int {
 	if t.Cfg.MaxSteps > 0 {
 		return t.Cfg.MaxSteps
 	}
-	e := max(t.Cfg.MaxEpochs, 1)
-	return e * max(t.Train.Len()/max(t.Cfg.GradAccum, 1), 1)
+	// An epoch's last step may be short (step applies it), as in
+	// transformers' Trainer: ceil(batches / GradAccum) steps an epoch.
+	e, k := max(t.Cfg.MaxEpochs, 1), max(t.Cfg.GradAccum, 1)
+	return e * max((t.Train.Len()+k-1)/k, 1)
 }
 
 // TotalSteps is the number of optimizer steps Fit will run.
@@ -455,9 +457,10 @@ type queued struct {
 	pos [2]int
 }
 
-// readStep reads the step's micro-batches: up to GradAccum that have a
-// labelled token (the others are released), and their loss items. epochEnd
-// says the loader ran out first.
+// readStep reads the step's GradAccum micro-batches (fewer at the end of
+// the epoch: epochEnd) and their loss items. A micro-batch without a
+// labelled token is one of them, as in transformers' Trainer: it weighs
+// nothing, and the step does not run it.
 func (t *Trainer) readStep() (queue []queued, items int, epochEnd bool, err error) {
 	for len(queue) < t.Cfg.GradAccum {
 		b, err := t.Train.Next()
@@ -468,18 +471,15 @@ func (t *Trainer) readStep() (queue []queued, items int, epochEnd bool, err erro
 			return nil, 0, false, errors.Join(err, releaseQueued(queue))
 		}
 		t.State.BatchIndex++
+		epoch, index := t.Train.Position()
+		queue = append(queue, queued{b, [2]int{epoch, index}})
 		if b.Labelled == 0 {
-			if err := b.Release(); err != nil {
-				return nil, 0, false, errors.Join(err, releaseQueued(queue))
-			}
 			continue
 		}
 		n := t.lossItems(b)
 		if n <= 0 {
-			return nil, 0, false, errors.Join(fmt.Errorf("train: a micro-batch with %d labelled tokens has %d loss items", b.Labelled, n), b.Release(), releaseQueued(queue))
+			return nil, 0, false, errors.Join(fmt.Errorf("train: a micro-batch with %d labelled tokens has %d loss items", b.Labelled, n), releaseQueued(queue))
 		}
-		epoch, index := t.Train.Position()
-		queue = append(queue, queued{b, [2]int{epoch, index}})
 		items += n
 	}
 	return queue, items, false, nil
@@ -538,6 +538,9 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	if err != nil {
 		return false, err
 	}
+	if items == 0 { // nothing labelled: no step
+		return epochEnd, releaseQueued(queue)
+	}
 	micro := 0
 	tree := newGradTree(t.Cfg.GradAccum) // see distributed_accum.go
 	sync := t.startSync(tree)            // nil with one worker
@@ -547,6 +550,13 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 		// would wait for its all-reduce (Fit agrees on stopping).
 		if size == 1 && micro > 0 && ctx.Err() != nil {
 			return false, errors.Join(t.abandon(start), releaseQueued(queue[micro:]))
+		}
+		if b.Labelled == 0 { // weighs nothing: an absent leaf of the tree
+			if err := b.Release(); err != nil {
+				return false, errors.Join(err, releaseQueued(queue[micro+1:]))
+			}
+			tree.take(t.Params, micro)
+			continue
 		}
 		t.microWeight = float64(t.lossItems(b)) / float64(items)
 		t.microPos = queue[micro].pos
@@ -562,9 +572,6 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 		tree.take(t.Params, micro)
 		lossSum += loss
 		tokens += b.Tokens
-	}
-	if micro == 0 {
-		return epochEnd, nil
 	}
 	t.labelledInEpoch = true
 	tree.finish(t.Params, micro)
