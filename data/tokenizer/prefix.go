@@ -50,8 +50,26 @@ import (
 //     first non-letter, the space at c, whether or not text follows it; a
 //     scanner decides each piece from its characters and the one after
 //     it, and every piece before that one ends before c-1, so the prefix's
-//     pieces are the same. Metaspace with split is S (a piece starts at
-//     every ▁); splits on single characters (Digits, Punctuation,
+//     pieces are the same. o200k's pattern (o200kSplit, Phi-4's; its
+//     classes U, W, P, O as in scanO200K) is S too, though a search may
+//     read past the piece it finds, to the end of a run of U. The ASCII
+//     letter at c-1 is Lu or Ll: it is in U or W, and in no other class
+//     of the pattern (P, \p{N}, O, \s, [\r\n/]) but as a letter of a
+//     contraction. So the piece holding c-1 is a word, P?U*W+C? or
+//     P?U+W*C?, whose U run, W run or contraction C holds c-1: a run
+//     ends at the space at c, a contraction cannot go on into it, and C,
+//     which starts with an apostrophe, cannot start at it; the piece ends
+//     at c. A search from a start before c reads c only as the character
+//     after a U or W run through c-1 (is it in U, in W, an apostrophe?)
+//     or after a contraction's first characters (is it the next letter?),
+//     and a space answers no to each as the end of the text does: runs of
+//     the other classes stop at the letter at c-1, and \s+(?!\S) reads
+//     one past a whitespace run, which ends at or before c-1. So every
+//     match starting before c is the same in the prefix. Every character
+//     starts a match of the scanners' patterns, so their matches tile the
+//     text and a Split with behavior Removed and invert (Phi-4's) keeps
+//     them as pieces, as Isolated does. Metaspace with split is S (a piece
+//     starts at every ▁); splits on single characters (Digits, Punctuation,
 //     WhitespaceSplit, a one-character Split pattern, any behavior) and
 //     ByteLevel without its regex are L. A Sequence of L and S stages is L,
 //     and S if one stage is. Other regexes (regexp2 patterns with
@@ -140,7 +158,9 @@ func canCutPre(p preTokenizer, right string) (split bool, _ string, ok bool) {
 	case splitPre:
 		switch m := p.m.(type) {
 		case *regex:
-			return m.fast != nil && p.behavior == isolated && !p.invert, right, m.fast != nil
+			// Both keep the matches as pieces (see above).
+			keeps := p.behavior == isolated && !p.invert || p.behavior == removed && p.invert
+			return m.fast != nil && keeps, right, m.fast != nil
 		case literal:
 			return false, right, utf8.RuneCountInString(string(m)) == 1
 		case charMatcher:

@@ -75,6 +75,9 @@ func prefixTexts(t *testing.T, tok *tokenizer.Tokenizer) map[string]string {
 		"long words":      pick(1200, []string{"supercalifragilisticexpialidocious ", "antidisestablishmentarianism ", "pneumonoultramicroscopic ", "Internationalization "}),
 		"contractions":    pick(8000, []string{"it's ", "we're ", "I'LL ", "they've ", "'s", "'d ", "don't ", "x'", "ll "}),
 		"digits":          pick(8000, []string{"123", "4567 ", "a1 ", "b 2", "3.14 ", "x"}),
+		// Case changes, and letters of both of o200k's classes (中, ʰ, a
+		// mark) before an upper-case letter: "中文A b" splits "中文" "A" " b".
+		"mixed case": pick(8000, []string{"HelloWorld ", "ABC", "def ", "A", "B ", "中文", "ǅ", "ʰ", "e\u0301", "DON'T ", "x'S ", " ", "iPhone ", "/\n"}),
 	}
 }
 
