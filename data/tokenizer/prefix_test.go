@@ -30,6 +30,16 @@ func prefixTokenizers(t *testing.T) map[string]*tokenizer.Tokenizer {
 		for _, dir := range familyDirs(t, "golden_tokenizersjs.json", "gemma2", "gemma3", "mistral", "phi3", "phi4-mini", "qwen3") {
 			out["family/"+filepath.Base(dir)] = loadFamilyTokenizer(t, dir)
 		}
+		for _, name := range []string{"cl100k_base", "o200k_base"} {
+			tok, err := tokenizer.Tiktoken(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tokenizer.CanCut(tok) {
+				t.Errorf("tiktoken %s: EncodePrefix does not cut (its split patterns have scanners that split at the cut)", name)
+			}
+			out["tiktoken/"+name] = tok
+		}
 	}
 	return out
 }

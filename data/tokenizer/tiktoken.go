@@ -141,5 +141,6 @@ func newTiktoken(ranks map[string]int, spec tiktokenSpec) (*Tokenizer, error) {
 		return nil, err
 	}
 	t.eos = spec.specials["<|endoftext|>"]
+	t.cuts = t.canCut() // as Load decides it
 	return t, nil
 }
