@@ -14,19 +14,31 @@ import (
 // long for the context is refused (ErrContextFull) and not kept. The room
 // kept is the whole of MaxNewTokens: one as large as the context leaves
 // none for the history, and every turn then drops all the earlier ones.
+//
+// Sampling: the n-th reply since the start (or Reset) samples from its own
+// stream, derived from GenerateOptions.Seed and n (TurnSeed), so that
+// turns do not draw the same numbers and a conversation replays exactly.
 type Conversation struct {
 	m        *Model
 	System   string    // "" = none
 	Messages []Message // the turns so far, without the system message
+	replies  int       // replies since the start or Reset
 }
+
+// TurnSeed is the sampling seed of a conversation's reply n (0: the
+// first) for GenerateOptions.Seed seed: seed itself for the first, so that
+// a one-shot chat samples as Generate and Chat do, and a different
+// stream for each later one (seed + n times 2^64/φ, splitmix64's step).
+func TurnSeed(seed uint64, n int) uint64 { return seed + uint64(n)*0x9e3779b97f4a7c15 }
 
 // NewConversation starts a chat; system is the system message ("" none).
 func (m *Model) NewConversation(system string) *Conversation {
 	return &Conversation{m: m, System: system}
 }
 
-// Reset forgets the turns (the system message stays).
-func (c *Conversation) Reset() { c.Messages = nil }
+// Reset forgets the turns (the system message stays) and starts the
+// sampling streams again.
+func (c *Conversation) Reset() { c.Messages, c.replies = nil, 0 }
 
 // Send adds the user's message and generates the reply, which is kept.
 func (c *Conversation) Send(ctx context.Context, user string, opt GenerateOptions) (Reply, error) {
@@ -67,11 +79,13 @@ func (c *Conversation) Send(ctx context.Context, user string, opt GenerateOption
 		return Reply{PromptTokens: len(ids)}, fmt.Errorf("chat: %w: %s %d tokens and the model's context holds %d; send a shorter message",
 			ErrContextFull, what, len(ids), c.m.Net.Config.MaxPositions)
 	}
+	opt.Seed = TurnSeed(opt.Seed, c.replies)
 	r, err := c.m.generate(ctx, ids, opt, c.m.chatStops())
 	r.DroppedTurns = dropped
 	if err != nil {
 		return r, err
 	}
+	c.replies++
 	c.Messages = append(turns, Message{Role: "assistant", Content: strings.TrimSpace(r.Text)})
 	return r, nil
 }

@@ -136,3 +136,47 @@ func TestNaNAdapterNamesNonFiniteLogits(t *testing.T) {
 		t.Fatalf("NaN adapter: reply %q, err %v; want nn.ErrNonFinite", r.Text, err)
 	}
 }
+
+// TestConversationTurnsSampleTheirOwnStream: reply n of a conversation
+// samples from TurnSeed(seed, n), the first from the seed itself (as
+// Chat), so that turns do not replay one stream (they drew the same
+// numbers every turn); Reset starts the streams again, and the same
+// conversation replays exactly.
+func TestConversationTurnsSampleTheirOwnStream(t *testing.T) {
+	m := tinyModel(t)
+	opt := GenerateOptions{MaxNewTokens: 12, Temperature: 1.5, Seed: 7}
+	ctx := context.Background()
+	c := m.NewConversation("")
+	q1, q2 := "Which element has atomic number 26?", "And its symbol?"
+	r1, err := c.Send(ctx, q1, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := c.Send(ctx, q2, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	history := []Message{{Role: "user", Content: q1}, {Role: "assistant", Content: strings.TrimSpace(r1.Text)}, {Role: "user", Content: q2}}
+	chat := func(seed uint64) string {
+		o := opt
+		o.Seed = seed
+		r, err := m.Chat(ctx, history, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Text
+	}
+	if first, err := m.Chat(ctx, history[:1], opt); err != nil || first.Text != r1.Text {
+		t.Errorf("the first reply %q (%v); Chat with the seed gives %q", r1.Text, err, first.Text)
+	}
+	if got := chat(TurnSeed(opt.Seed, 1)); got != r2.Text {
+		t.Errorf("the second reply %q; Chat with TurnSeed(7, 1) gives %q", r2.Text, got)
+	}
+	if got := chat(opt.Seed); got == r2.Text {
+		t.Errorf("the second reply %q is the seed's own stream's, as the first", got)
+	}
+	c.Reset()
+	if again, err := c.Send(ctx, q1, opt); err != nil || again.Text != r1.Text {
+		t.Errorf("after Reset the first reply is %q (%v), was %q", again.Text, err, r1.Text)
+	}
+}
