@@ -55,3 +55,15 @@ func (single) Broadcast(buf []byte, root int) error        { return nil }
 func (single) Barrier() error                              { return nil }
 func (single) Engine() string                              { return "single" }
 func (single) Close() error                                { return nil }
+
+// Abort ends every worker of c's job with the exit code, for a worker
+// that fails outside a collective: Close would finalise, and finalising
+// waits for the other workers, which wait in a collective for this one
+// (in MPI the whole job then hangs until FTUNE_DIST_TIMEOUT). It returns
+// only where there is no job to end (one worker, a Comm that cannot
+// abort); the caller then exits.
+func Abort(c Comm, code int) {
+	if a, ok := c.(interface{ Abort(code int) }); ok && c.Size() > 1 {
+		a.Abort(code)
+	}
+}

@@ -96,6 +96,16 @@
 // instead of ending the job inside MPI. After a failure the Comm refuses
 // further calls, and Close aborts the job (MPI_Abort) rather than finalise.
 //
+//   - A worker that fails outside a collective (its data file missing on
+//     its machine, rank 0 unable to write the run folder): the others wait
+//     for it in their next collective, and its MPI_Finalize would wait for
+//     them. `ftune train` prints the error with the rank ("ftune: [rank 1]
+//     data.files: ...") and then aborts the job (Abort; measured: 1 s from
+//     the error to the end of the job under Open MPI, 0.2 s under MPICH,
+//     where it used to last until the collective's timeout, the error
+//     unprinted). Workers that all fail alike (train.ErrWorkersDiffer, the
+//     check that they train the same thing) finalise together instead,
+//     rank 0 printing the error.
 //   - A dead worker: Open MPI's mpirun notices a worker's death and kills
 //     the others; the job ends with mpirun's "process rank 1 ... exited on
 //     signal 9" and a non-zero status (measured here: 1.5-2.4 s, 2 workers,
@@ -109,9 +119,9 @@
 //     at most FTUNE_DIST_TIMEOUT (default 30m, since rank 0 may spend
 //     minutes writing a checkpoint while the others wait). Past it the
 //     waiting worker returns "mpi rank 0: MPI_Allreduce(MPI_FLOAT) did not
-//     complete within 2s: another worker is hung or dead", and its Close
-//     aborts the job, killing the hung worker too (measured: the job ends
-//     2.4 s after start with a 2 s timeout). The abort runs on a fresh
+//     complete within 2s: another worker is hung or dead", which `ftune
+//     train` prints before it aborts the job, killing the hung worker too
+//     (measured: the job ends 2.4 s after start with a 2 s timeout). The abort runs on a fresh
 //     thread, as the MPI thread is stuck in the collective: strictly beyond
 //     MPI_THREAD_FUNNELED, honoured by Open MPI and MPICH (measured).
 //

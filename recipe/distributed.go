@@ -191,6 +191,10 @@ func runWorker(ctx context.Context, s *session) (*Result, error) {
 		}
 		fmt.Fprintf(s.log, "resumed from %s at step %d\n", ck, t.State.Step)
 	}
+	// Where rank 0 checks (Run): before the validation's collectives.
+	if err := t.CheckInSync(); err != nil {
+		return nil, err
+	}
 	res := &Result{Adapters: map[string]string{}, Subjects: s.data.subjects, TrainRows: s.data.trainLen()}
 	evals := s.data.evaluable(io.Discard)
 	if evals && o.ResumeDir == "" {

@@ -187,6 +187,12 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 			return nil, err
 		}
 	}
+	// Before the first collective that depends on the data (the
+	// validation before training): workers that differ stop here, saying
+	// how (runWorker checks at the same point).
+	if err := t.CheckInSync(); err != nil {
+		return nil, err
+	}
 	s.run = run
 	res = &Result{RunDir: run.Dir, Adapters: map[string]string{}, Subjects: s.data.subjects, TrainRows: s.data.trainLen()}
 	fmt.Fprintf(s.log, "run folder: %s\n", run.Dir)
@@ -578,6 +584,11 @@ func (s *session) trainer(runDir string) (t *train.Trainer, err error) {
 	}
 	if t.DP, err = dataParallelEnv(); err != nil {
 		return nil, err
+	}
+	if size, _ := o.world(); size > 1 {
+		if t.DP.Agree, err = s.agreements(); err != nil {
+			return nil, err
+		}
 	}
 	if o.NEFTuneAlpha > 0 {
 		s.model.EmbeddingHook = neftuneHook(augment.NEFTune{Alpha: o.NEFTuneAlpha, Seed: o.Seed}, t)

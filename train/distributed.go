@@ -1,9 +1,7 @@
 package train
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
 
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
@@ -190,40 +188,4 @@ func (t *Trainer) agreeStop(interrupted, outOfTime bool) (string, error) {
 		return "max_time", nil
 	}
 	return "", nil
-}
-
-// checkInSync refuses to train when the workers do not start from the
-// same place (a resume that read different checkpoints, different
-// options): rank 0's step, loader position and parameter fingerprint are
-// compared on every worker, and every worker learns whether any differs.
-func (t *Trainer) checkInSync() error {
-	epoch, index := t.Train.Position()
-	var sum float64
-	for _, name := range t.names() {
-		for i, v := range t.Params[name].Value.F32() {
-			sum += float64(v) * float64(i%7+1)
-		}
-	}
-	mine := make([]byte, 32)
-	binary.LittleEndian.PutUint64(mine[0:], uint64(t.State.Step))
-	binary.LittleEndian.PutUint64(mine[8:], uint64(epoch))
-	binary.LittleEndian.PutUint64(mine[16:], uint64(index))
-	binary.LittleEndian.PutUint64(mine[24:], math.Float64bits(sum))
-	root := append([]byte(nil), mine...)
-	if err := t.Comm.Broadcast(root, 0); err != nil {
-		return fmt.Errorf("train: comparing the workers' starting state: %w", err)
-	}
-	differ := []float64{0}
-	if string(root) != string(mine) {
-		differ[0] = 1
-	}
-	if err := t.Comm.AllReduceSumF64(differ); err != nil {
-		return fmt.Errorf("train: comparing the workers' starting state: %w", err)
-	}
-	if differ[0] > 0 {
-		u := func(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
-		return fmt.Errorf("train: %d of %d workers do not start where rank 0 does (rank 0: step %d, epoch %d, batch %d; rank %d: step %d, epoch %d, batch %d, parameters equal: %v): every worker must load the same base, options and checkpoint",
-			int(differ[0]), t.Comm.Size(), u(root[0:]), u(root[8:]), u(root[16:]), t.Comm.Rank(), u(mine[0:]), u(mine[8:]), u(mine[16:]), string(root[24:]) == string(mine[24:]))
-	}
-	return nil
 }

@@ -45,7 +45,12 @@ type DataParallel struct {
 	// BucketFloats is the size of an all-reduce bucket in float32s; 0 is
 	// gradBucketFloats.
 	BucketFloats int
-	plan         *bucketPlan
+	// Agree is what the workers must hold the same of besides the
+	// trainer's own settings and starting point, compared before
+	// training (CheckInSync): whoever builds the trainer fills it in
+	// (recipe: the configuration, the training data, the base model).
+	Agree []Agreement
+	plan  *bucketPlan
 }
 
 // bucketPlan is the layout of the parameters' gradients in buckets.

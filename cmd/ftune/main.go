@@ -149,9 +149,34 @@ func execute(ctx context.Context, root *cobra.Command, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	var worker workerError
+	if errors.As(err, &worker) {
+		// Printed before the job ends, which may end this process too.
+		code := exitCode(ctx, err)
+		if !worker.quiet {
+			fmt.Fprintf(stderr, "ftune: [rank %d] %s\n", worker.rank, oneLine(err))
+		}
+		worker.end(code)
+		return code
+	}
 	fmt.Fprintln(stderr, "ftune:", oneLine(err))
 	return exitCode(ctx, err)
 }
+
+// workerError is the error of one worker of a data-parallel job
+// (workerFailed): execute prints it prefixed with the worker's rank, so
+// that the workers' interleaved lines say whose it is, unless quiet
+// (another worker prints the same error), then calls end, which ends
+// this worker's part of the job: finalising with the others, or aborting
+// them all.
+type workerError struct {
+	error
+	rank  int
+	quiet bool
+	end   func(code int)
+}
+
+func (e workerError) Unwrap() error { return e.error }
 
 // exitInterrupted is the status of a process ended by a second Ctrl-C
 // (128 + SIGINT, as shells report it), and of a command that stopped on

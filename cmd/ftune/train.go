@@ -6,10 +6,12 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +22,7 @@ import (
 	"github.com/ftune/ftune/dist"
 	"github.com/ftune/ftune/internal/shell"
 	"github.com/ftune/ftune/recipe"
+	"github.com/ftune/ftune/train"
 )
 
 // trainFlags are the command-line shortcuts for common config keys.
@@ -141,9 +144,6 @@ are shortcuts for the common ones.`,
 			if err != nil {
 				return err
 			}
-			// Close after a failed collective aborts the whole job, so a
-			// hung peer does not outlive this worker.
-			defer comm.Close()
 			// On --resume, TrainWith refuses what the run may not change
 			// since it started (config.yaml edited by hand included), and
 			// prints and records in config.yaml the changes it may.
@@ -156,8 +156,11 @@ are shortcuts for the common ones.`,
 				PaceCollector: true,
 			})
 			if err != nil {
-				return err
+				return workerFailed(comm, err)
 			}
+			// Finalising waits for every worker, as the end of a run
+			// does: they all got here.
+			defer comm.Close()
 			if comm.Rank() != 0 {
 				return nil // rank 0 reports the run and writes its folder
 			}
@@ -331,4 +334,43 @@ func relaunch(n int) error {
 		os.Exit(exit.ExitCode()) // the workers said why
 	}
 	return err
+}
+
+// abortGrace is how long a failed worker waits between printing its
+// error and aborting the job.
+const abortGrace = 200 * time.Millisecond
+
+// workerFailed is a worker's error. Alone, it closes the comm (nothing
+// to wait for). In a job of several workers it is a workerError, which
+// execute prints with the rank:
+//
+//   - workers that differ (train.ErrWorkersDiffer) all return the same
+//     error after the same collectives: rank 0 alone prints it, and they
+//     finalise together (after the print: Open MPI's mpirun ends the
+//     job as soon as one worker exits non-zero);
+//   - any other error may be this worker's alone, while the others wait
+//     in a collective for it (or have failed the same way): execute
+//     prints it, then aborts the job (MPI_Abort), where finalising would
+//     wait for them (until FTUNE_DIST_TIMEOUT) and print nothing. A
+//     collective that failed or timed out has poisoned the comm already;
+//     the abort is also what ends the hung worker then.
+func workerFailed(comm dist.Comm, err error) error {
+	switch {
+	case comm.Size() == 1:
+		comm.Close()
+		return err
+	case errors.Is(err, train.ErrWorkersDiffer):
+		return workerError{error: err, rank: comm.Rank(), quiet: comm.Rank() != 0, end: func(int) { comm.Close() }}
+	}
+	return workerError{error: err, rank: comm.Rank(), end: func(code int) {
+		// mpirun ends the job's other processes with SIGTERM, this one
+		// too should it not exit first: that is not a Ctrl-C to stop at
+		// a step boundary, and must not say "stopping cleanly".
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		// The launcher forwards this worker's output from a pipe; an
+		// abort at once may end the forwarding before it has read the
+		// error line (MPICH's hydra lost it once in about ten runs).
+		time.Sleep(abortGrace)
+		dist.Abort(comm, code)
+	}}
 }
