@@ -206,13 +206,20 @@ func checkResume(dir string, cfg *RunConfig, resolved []byte, log io.Writer, wri
 	yamlPath := filepath.Join(dir, "config.yaml")
 	recorded, yamlErr := config.Load(yamlPath)
 	var editedKeys []config.Change // what config.yaml changed since the start
+	// An evaluation interval that an earlier resume cut to its shorter run
+	// (config.yaml then records eval.every = max_steps, the setting in
+	// effect) is that resume's doing, not a change: comparing it with the
+	// start refused every later resume of the run.
+	everyCut := false
 	if yamlErr == nil {
 		editedKeys = config.Diff(start, recorded)
+		r := recorded.Training
+		everyCut = r.Eval.Every == r.MaxSteps && start.Training.Eval.Every > r.MaxSteps && asStarted.Training.Eval.Every == r.Eval.Every
 	}
 	var bad []string
 	edited := false
 	for _, c := range config.Diff(start, asStarted) {
-		if slices.Contains(ResumeSafe, c.Path) {
+		if slices.Contains(ResumeSafe, c.Path) || c.Path == "training.eval.every" && everyCut {
 			continue
 		}
 		line := "  " + c.String()

@@ -38,9 +38,9 @@ type ModelConfig struct {
 type DataConfig struct {
 	Root          string             `yaml:"root" path:"1" doc:"Subject data root: one file or folder per subject. Empty = the bundled subject datasets."`
 	Files         []string           `yaml:"files" path:"1" doc:"Data files to use instead of a subject root (one subject per file, named after it): paths, folders or globs, as a list [a.jsonl, b.jsonl]. A file name may hold a comma, so an unquoted a.jsonl,b.jsonl is refused as ambiguous (write [a.jsonl, b.jsonl], or [\"a,b.jsonl\"] for one file)."`
-	Format        string             `yaml:"format" doc:"Format of data.files: auto (by extension), jsonl, json, csv, parquet or text (a subject root needs auto)."`
+	Format        string             `yaml:"format" doc:"Format of data.files: auto (by extension), jsonl, json, csv, tsv, parquet or text (a subject root needs auto)."`
 	Shape         string             `yaml:"shape" doc:"Record layout of data.files: auto, alpaca, chat, sharegpt, completion, input_output or preference (prompt, chosen, rejected: for training.objective dpo) (a subject root needs auto)."`
-	Template      string             `yaml:"template" path:"1" doc:"Chat template: auto (the model's), a built-in (chatml, llama3, llama2, mistral, alpaca) or a .jinja file."`
+	Template      string             `yaml:"template" path:"1" doc:"Chat template: auto (the model's), a built-in (chatml, llama3, llama2, mistral, gemma, phi3, phi4, alpaca) or a .jinja file."`
 	Thinking      string             `yaml:"enable_thinking" doc:"enable_thinking passed to the chat template: auto (not passed: the template's default), true or false. Only for templates that read it (Qwen3's); false puts an empty <think> block in the generation prompt, which is then not learnt."`
 	MaxLength     int                `yaml:"max_length" doc:"Tokens per row; longer examples are truncated. At most the model's max_position_embeddings (see allow_longer_than_model)."`
 	AllowLonger   bool               `yaml:"allow_longer_than_model" doc:"Allow max_length above the model's max_position_embeddings: the model never saw those positions, so quality past them is unknown (RoPE extrapolates poorly), and memory grows with the length."`
@@ -170,7 +170,7 @@ type EarlyStoppingConfig struct {
 // TrackingConfig is the run folder.
 type TrackingConfig struct {
 	OutputDir   string `yaml:"output_dir" path:"1" doc:"Folder holding one subfolder per run."`
-	RunName     string `yaml:"run_name" doc:"Name of this run's folder; empty = date, time and model."`
+	RunName     string `yaml:"run_name" doc:"Name of this run's folder; empty = the date and time it started (20261207-071530, with -2, -3... when taken)."`
 	TensorBoard bool   `yaml:"tensorboard" doc:"Write TensorBoard event files (W&B users: wandb sync the run's tensorboard folder)."`
 }
 
@@ -239,26 +239,28 @@ func Default() *RunConfig {
 const MinMaxLength = 16
 
 // DefaultWarmupSteps is Default()'s training.schedule.warmup_steps. It is
-// sized for the default 240 steps: a run shorter than it warms up for a
-// tenth of its steps instead, with a note (Warmup). Any other value is
-// the user's choice, held to max_steps by Validate.
+// sized for the default 240 steps: a run of fewer than 100 steps warms up
+// for a tenth of its steps instead, with a note (Warmup). Any other value
+// is the user's choice, held to max_steps by Validate.
 const DefaultWarmupSteps = 10
 
 // Warmup is the warmup the run uses, and a note when that is not
-// training.schedule.warmup_steps: the default warmup, longer than
-// max_steps, is scaled to a tenth of max_steps. It decides by value, so
-// the default behaves the same from Default(), an init file, --set or
-// code. Validate refuses any other warmup longer than max_steps.
+// training.schedule.warmup_steps: the default warmup, more than a tenth of
+// max_steps, is scaled to a tenth of max_steps (rounded down), so that a
+// short run is not mostly warmup (10 steps of 10 were: the learning rate
+// never reached its value). It decides by value, so the default behaves
+// the same from Default(), an init file, --set or code. Validate refuses
+// any other warmup longer than max_steps.
 func (c *RunConfig) Warmup() (steps int, note string) {
 	w, max := c.Training.Schedule.WarmupSteps, c.Training.MaxSteps
-	if max <= 0 || w <= max || !c.IsDefault("training.schedule.warmup_steps") {
+	if max <= 0 || w*10 <= max || !c.IsDefault("training.schedule.warmup_steps") {
 		return w, ""
 	}
 	where := ""
 	if at := c.Where("training.schedule.warmup_steps"); at != "default" {
 		where = at + ": "
 	}
-	return max / 10, fmt.Sprintf("%straining.schedule.warmup_steps: the default %d warmup steps exceed training.max_steps (%d): the run warms up for %d (a tenth of its steps); set warmup_steps to choose", where, w, max, max/10)
+	return max / 10, fmt.Sprintf("%straining.schedule.warmup_steps: the default %d warmup steps are more than a tenth of training.max_steps (%d): the run warms up for %d (a tenth of its steps); set warmup_steps to choose", where, w, max, max/10)
 }
 
 // Notices are what reading the config has to tell the user without

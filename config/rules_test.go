@@ -125,7 +125,7 @@ func TestWarmupOneRule(t *testing.T) {
 			t.Fatalf("%s, --max-steps 5: %v", name, err)
 		}
 		steps, note := cfg.Warmup()
-		if steps != 0 || !strings.Contains(note, "training.schedule.warmup_steps: the default 10 warmup steps exceed training.max_steps (5): the run warms up for 0") {
+		if steps != 0 || !strings.Contains(note, "training.schedule.warmup_steps: the default 10 warmup steps are more than a tenth of training.max_steps (5): the run warms up for 0") {
 			t.Fatalf("%s: warmup %d, note %q", name, steps, note)
 		}
 		if name == "init file" && !strings.HasPrefix(note, "run.yaml:"+strconv.Itoa(line)+": ") {
@@ -184,5 +184,28 @@ func TestNamesMatchTheEngine(t *testing.T) {
 	}
 	if len(formats) != len(kinds)+1 {
 		t.Errorf("data.format accepts %v, data/format reads %v (and auto)", formats, kinds)
+	}
+}
+
+// TestDefaultWarmupIsATenthOfAShortRun: the default 10 warmup steps are
+// cut to a tenth of a run of fewer than 100 steps (a run of 10 steps was
+// all warmup, its learning rate never reaching the value set); from 100
+// steps on they stand. A warmup the user sets is theirs.
+func TestDefaultWarmupIsATenthOfAShortRun(t *testing.T) {
+	for _, c := range []struct{ steps, want int }{{9, 0}, {10, 1}, {20, 2}, {99, 9}, {100, 10}, {240, 10}} {
+		cfg := Default()
+		cfg.Training.MaxSteps = c.steps
+		got, note := cfg.Warmup()
+		if got != c.want || (note == "") != (c.steps >= 100) {
+			t.Errorf("max_steps %d: warmup %d, note %q; want %d and a note below 100 steps", c.steps, got, note, c.want)
+		}
+	}
+	cfg := Default()
+	if err := ApplyFlag(cfg, "--set", "training.schedule.warmup_steps", "8"); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Training.MaxSteps = 10
+	if got, note := cfg.Warmup(); got != 8 || note != "" {
+		t.Errorf("a warmup of 8 set for 10 steps: %d, note %q; want 8 as set", got, note)
 	}
 }

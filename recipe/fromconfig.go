@@ -3,6 +3,7 @@ package recipe
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/ftune/ftune/assets"
@@ -133,5 +134,12 @@ func ResolveModel(name string) (string, error) {
 	if !st.IsDir() || !nn.Exists(name) {
 		return "", fmt.Errorf("model %q: not a Hugging Face model folder (no config.json)", name)
 	}
-	return name, nil
+	// Absolute: the adapter records it as its base (ftune_base.json,
+	// base_model_name_or_path), which generate, eval and export read
+	// from wherever they run.
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		return "", fmt.Errorf("model %q: %w", name, err)
+	}
+	return abs, nil
 }

@@ -167,21 +167,51 @@ type MetricsLogger struct {
 	ParamCount    int
 	PeakFLOPS     float64
 	FLOPsPerParam float64
+
+	// pending is the last step's metrics when that step is not recorded
+	// yet (OnTrainEnd records it), at step pendingStep.
+	pending     Metrics
+	pendingStep int
 }
 
 // OnStepEnd records every LogEvery-th step's metrics, its train/loss the
 // mean over the steps since the previous record (the others are the
 // step's own), as transformers' Trainer logs every logging_steps: one
 // step's loss is one batch's, noisier than the trend a record shows.
-// The other callbacks see the step's own loss (m is not changed).
+// The other callbacks see the step's own loss (m is not changed). The
+// last step of a run is recorded too (OnTrainEnd), with the mean of the
+// steps since the record before it.
 func (l *MetricsLogger) OnStepEnd(t *Trainer, m Metrics) error {
 	every := max(t.Cfg.LogEvery, 1)
 	if t.State.Step%every != 0 {
+		l.pending, l.pendingStep = maps.Clone(m), t.State.Step
 		return nil
 	}
+	l.pending = nil
+	return l.record(t, t.State.Step, m)
+}
+
+// OnTrainEnd records the run's last step when OnStepEnd did not.
+func (l *MetricsLogger) OnTrainEnd(t *Trainer) error {
+	if l.pending == nil || l.pendingStep != t.State.Step {
+		return nil
+	}
+	m := l.pending
+	l.pending = nil
+	return l.record(t, t.State.Step, m)
+}
+
+// record emits step's metrics m, with train/loss the mean over the steps
+// since the previous multiple of LogEvery.
+func (l *MetricsLogger) record(t *Trainer, step int, m Metrics) error {
+	every := max(t.Cfg.LogEvery, 1)
 	rec := maps.Clone(m)
 	if losses := t.State.Losses; len(losses) > 0 {
-		window := losses[max(len(losses)-every, 0):]
+		n := step % every
+		if n == 0 {
+			n = every
+		}
+		window := losses[max(len(losses)-n, 0):]
 		sum := 0.0
 		for _, v := range window {
 			sum += v
@@ -195,7 +225,7 @@ func (l *MetricsLogger) OnStepEnd(t *Trainer, m Metrics) error {
 		}
 		rec["train/mfu"] = f * float64(l.ParamCount) * rec["train/tokens_per_s"] / l.PeakFLOPS
 	}
-	return l.emit(t.State.Step, rec)
+	return l.emit(step, rec)
 }
 
 func (l *MetricsLogger) OnValidationEnd(t *Trainer, m Metrics) error { return l.emit(t.State.Step, m) }

@@ -96,9 +96,12 @@ func TestNormalisedChoiceFavoursLongAnswers(t *testing.T) {
 	}
 }
 
-type recordSink struct{ last train.Metrics }
+type recordSink struct {
+	last train.Metrics
+	step int
+}
 
-func (r *recordSink) Log(_ int, m train.Metrics) error { r.last = m; return nil }
+func (r *recordSink) Log(step int, m train.Metrics) error { r.last, r.step = m, step; return nil }
 
 func TestMetricsLoggerMFU(t *testing.T) {
 	rec := &recordSink{}
@@ -122,7 +125,7 @@ func TestMetricsLoggerAveragesTheLoss(t *testing.T) {
 	rec := &recordSink{}
 	l := &train.MetricsLogger{Sinks: []train.Sink{rec}}
 	tr := &train.Trainer{Cfg: train.Config{LogEvery: 5}}
-	for step, loss := range []float64{9, 8, 7, 6, 5, 4, 3, 2, 1, 0.5} {
+	for step, loss := range []float64{9, 8, 7, 6, 5, 4, 3, 2, 1, 0.5, 0.25, 0.75} {
 		tr.State.Step = step + 1
 		tr.State.Losses = append(tr.State.Losses, loss)
 		m := train.Metrics{"train/loss": loss}
@@ -142,6 +145,14 @@ func TestMetricsLoggerAveragesTheLoss(t *testing.T) {
 				t.Errorf("record at step 10: loss %v, want the mean of steps 6-10, 2.1", got)
 			}
 		}
+	}
+	// The run ends at step 12: its last two steps are recorded at the end
+	// (they were never logged).
+	if err := l.OnTrainEnd(tr); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.last["train/loss"]; got != 0.5 || rec.step != 12 {
+		t.Errorf("record at the end: step %d, loss %v; want step 12 and the mean of steps 11-12, 0.5", rec.step, got)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ftune/ftune/assets"
 )
 
 // TestEvalDataTakesWhatTrainTakes: eval's --data is train's (data.files):
@@ -99,4 +101,69 @@ func lastLine(out, s string) string {
 		}
 	}
 	return line
+}
+
+// TestAdapterOfARelativeModelPath: an adapter trained on --model
+// ./mymodel records the base's absolute path, so generate and eval find
+// it from another folder (they said "the recorded base path ./mymodel is
+// gone").
+func TestAdapterOfARelativeModelPath(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	work, elsewhere := t.TempDir(), t.TempDir()
+	base, err := assets.Model(assets.TinyBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := filepath.Join(work, "mymodel")
+	if err := os.CopyFS(mine, os.DirFS(base)); err != nil {
+		t.Fatal(err)
+	}
+	// One more byte in config.json: not tiny-base by its fingerprint (the
+	// embedded copy would stand in for a base that is gone).
+	cfg, err := os.ReadFile(filepath.Join(mine, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mine, "config.json"), append(cfg, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(work)
+	out, err := run(t, "train", "--model", "./mymodel", "--max-steps", "1", "--batch-size", "2", "--seq-len", "64", "--eval-questions", "0",
+		"--output", "runs", "--run-name", "r", "--no-progress")
+	if err != nil {
+		t.Fatalf("train: %v\n%s", err, out)
+	}
+	adapter := filepath.Join(work, "runs", "r", "adapter")
+	t.Chdir(elsewhere)
+	if out, err := run(t, "generate", "--adapter", adapter, "--prompt", "Hello", "--max-tokens", "2"); err != nil {
+		t.Errorf("generate from another folder: %v\n%s", err, out)
+	}
+	if out, err := run(t, "eval", "--adapter", adapter, "--questions", "0"); err != nil {
+		t.Errorf("eval from another folder: %v\n%s", err, out)
+	}
+}
+
+// TestRunFolderAsAdapter: a run's folder given as --adapter is refused
+// naming its adapter folder, by generate, export and eval alike (they
+// said "open RUN/adapter_config.json: no such file", and eval fell back to
+// the bundled subjects).
+func TestRunFolderAsAdapter(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	dir := t.TempDir()
+	out, err := run(t, "train", "--max-steps", "1", "--batch-size", "2", "--seq-len", "64", "--eval-questions", "0",
+		"--output", dir, "--run-name", "r", "--no-progress")
+	if err != nil {
+		t.Fatalf("train: %v\n%s", err, out)
+	}
+	runDir := filepath.Join(dir, "r")
+	want := "this is a training run's folder; its adapter is " + filepath.Join(runDir, "adapter")
+	for _, args := range [][]string{
+		{"generate", "--adapter", runDir, "--prompt", "Hello"},
+		{"export", "--adapter", runDir, "--format", "peft", "--out", filepath.Join(dir, "out")},
+		{"eval", "--adapter", runDir, "--questions", "0"},
+	} {
+		if out, err := run(t, args...); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v\n%s\nwant %q", args[0], err, out, want)
+		}
+	}
 }

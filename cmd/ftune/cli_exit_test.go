@@ -35,6 +35,8 @@ func TestExitUsageFromTheParser(t *testing.T) {
 	}{
 		{[]string{"generate", "--bogus"}, "unknown flag: --bogus (see ftune generate --help)"},
 		{[]string{"generate", "--max-tokens", "abc"}, `invalid argument "abc" for "--max-tokens" flag`},
+		// The config key's name is the same flag.
+		{[]string{"generate", "--max-new-tokens", "abc"}, `invalid argument "abc" for "--max-tokens" flag`},
 		{[]string{"runs", "show"}, "accepts 1 arg(s), received 0 (usage: ftune runs show RUN [flags])"},
 		{[]string{"runs", "report", "a", "b"}, "accepts 1 arg(s), received 2"},
 		{[]string{"runs", "compare"}, "requires at least 1 arg(s)"},

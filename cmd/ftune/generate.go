@@ -149,7 +149,13 @@ template's default. A reply cut by --max-tokens while still thinking is said.`,
 	f.StringVarP(&gf.prompt, "prompt", "p", "", `prompt; "-" reads it from stdin (omit for a chat)`)
 	f.StringVar(&gf.system, "system", "", "system message for the chat")
 	f.BoolVar(&gf.raw, "raw", false, "continue the --prompt as plain text instead of a chat turn")
-	f.IntVar(&opt.MaxNewTokens, "max-tokens", 64, "maximum new tokens per reply (in a chat, below the model's context)")
+	f.IntVar(&opt.MaxNewTokens, "max-tokens", 64, "maximum new tokens per reply (in a chat, below the model's context); --max-new-tokens, the config key's and transformers' name, is the same flag")
+	f.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if name == "max-new-tokens" {
+			name = "max-tokens"
+		}
+		return pflag.NormalizedName(name)
+	})
 	f.Float64Var(&opt.Temperature, "temperature", 0, "sampling temperature; 0 = greedy: the most likely token, no sampling (default: the model folder's generation_config.json, greedy unless it sets do_sample)")
 	f.IntVar(&opt.TopK, "top-k", 0, "when sampling: sample from the k most likely tokens, and those tied with the k-th; 0: the whole vocabulary (default: generation_config.json's top_k, else 50 as in transformers)")
 	f.Float64Var(&opt.TopP, "top-p", 0, "when sampling: sample from the smallest set of tokens whose probability reaches p, 0 < p ≤ 1 (default: generation_config.json's top_p, else off)")

@@ -106,3 +106,25 @@ func TestResumeEditedConfig(t *testing.T) {
 		t.Fatalf("resume with max_steps edited: %v\n%s", err, out)
 	}
 }
+
+// TestResumeAfterAShorterResume: a resume that lowers max_steps below
+// eval.every records the interval cut to the run (config.yaml says what
+// the run does); the next resume refused the run as edited
+// ("training.eval.every: 2 → 1 ... put those keys back"), and only
+// editing config.yaml by hand got it going again.
+func TestResumeAfterAShorterResume(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	outDir := t.TempDir()
+	args := []string{"--batch-size", "2", "--seq-len", "64", "--eval-questions", "0", "--no-progress"}
+	if out, err := run(t, append([]string{"train", "--max-steps", "3", "--output", outDir, "--run-name", "r",
+		"--set", "training.eval.every=2", "--set", "training.checkpointing.every=1"}, args...)...); err != nil {
+		t.Fatalf("first part: %v\n%s", err, out)
+	}
+	dir := filepath.Join(outDir, "r")
+	if out, err := run(t, append([]string{"train", "--resume", dir, "--max-steps", "1"}, args...)...); err != nil || !strings.Contains(out, "training.eval.every: 2 → 1") {
+		t.Fatalf("resume to 1 step: %v\n%s\nwant the interval cut to it, said", err, out)
+	}
+	if out, err := run(t, append([]string{"train", "--resume", dir, "--max-steps", "4"}, args...)...); err != nil {
+		t.Fatalf("resume to 4 steps after it: %v\n%s", err, out)
+	}
+}
