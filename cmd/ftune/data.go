@@ -96,14 +96,29 @@ func newDataCmd() *cobra.Command {
 		Use:   "data",
 		Short: "Check and prepare training data (subject folders or your own data files) as ftune train reads it",
 	}
-	var modelName string
+	var modelName, configPath string
+	var sets []string
 	var seqLen int
 	var skip bool
 	values := map[string]*shortcutValue{}
 	open := func(c *cobra.Command) (dataEnv, error) {
+		// The run file's settings (-c), as train reads them, then --set
+		// and the flags.
 		rc := config.Default()
-		if modelName != "" {
+		if configPath != "" {
+			var err error
+			if rc, err = config.Load(configPath); err != nil {
+				return dataEnv{}, err
+			}
+		}
+		if err := config.Apply(rc, sets); err != nil {
+			return dataEnv{}, err
+		}
+		if c.Flags().Changed("model") {
 			rc.Model.Path = modelName
+		}
+		if !c.Flags().Changed("seq-len") {
+			seqLen = rc.Data.MaxLength
 		}
 		for _, name := range dataFlags {
 			if f := c.Flags().Lookup(name); f != nil && f.Changed {
@@ -138,7 +153,8 @@ func newDataCmd() *cobra.Command {
 		Example: `  ftune data validate
   ftune data validate --data my.jsonl --data more/*.csv --seq-len 512
   ftune data validate --data ./my-subjects --model ./SmolLM2-135M
-  ftune data validate --data-root ./my-data    # one subject per folder or data file`,
+  ftune data validate --data-root ./my-data    # one subject per folder or data file
+  ftune data validate -c run.yaml              # the run file's model, data and max_length`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -237,7 +253,9 @@ func newDataCmd() *cobra.Command {
 	}
 	prepare.Flags().StringVar(&out, "out", "token-cache", "folder for the caches")
 	for _, c := range []*cobra.Command{validate, prepare} {
-		c.Flags().StringVar(&modelName, "model", "tiny-base", "model whose tokenizer and chat template to use")
+		c.Flags().StringVarP(&configPath, "config", "c", "", "YAML run configuration whose model and data settings to use, as ftune train -c reads it")
+		c.Flags().StringArrayVar(&sets, "set", nil, "override one config key, e.g. data.max_length=512 (repeatable)")
+		c.Flags().StringVar(&modelName, "model", "tiny-base", "model whose tokenizer and chat template to use (model.path)")
 		for _, s := range shortcuts {
 			if !slices.Contains(dataFlags, s.flag) {
 				continue
@@ -254,7 +272,7 @@ func newDataCmd() *cobra.Command {
 			}
 			c.Flags().Var(values[s.flag], s.flag, usage+" ("+s.path+")")
 		}
-		c.Flags().IntVar(&seqLen, "seq-len", 256, "maximum example length in tokens")
+		c.Flags().IntVar(&seqLen, "seq-len", 256, "maximum example length in tokens (data.max_length)")
 		c.Flags().BoolVar(&skip, "skip-bad", false, "count and skip malformed records instead of failing")
 	}
 	cmd.AddCommand(validate, prepare)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -234,5 +235,37 @@ func TestDataCommandsOnARootOfFiles(t *testing.T) {
 	writeData(t, root, "geo.jsonl", recFrance, recBroken)
 	if _, err := run(t, "data", "prepare", "--data-root", root, "--out", out); err == nil || !strings.Contains(err.Error(), "subject geo: "+geo+":2:") {
 		t.Fatalf("prepare on a bad record: %v", err)
+	}
+}
+
+// TestDataValidateReadsTheRunFile: data validate -c reads the run file's
+// data and max_length as train does (it had no -c: the file's settings
+// had to be typed again as flags, and a missed --seq-len checked another
+// length than the run's); --set and the flags apply after it.
+func TestDataValidateReadsTheRunFile(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&b, `{"prompt":"Tell me about the number %d, please, in some detail.","completion":" %d is a number that comes after %d and before %d in the usual order."}`+"\n", i, i, i-1, i+1)
+	}
+	data := filepath.Join(dir, "nums.jsonl")
+	if err := os.WriteFile(data, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "run.yaml")
+	if err := os.WriteFile(file, []byte("data:\n  files: ["+data+"]\n  max_length: 16\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// 16 tokens: every prompt fills them, each example is dropped.
+	out, err := run(t, "data", "validate", "-c", file)
+	if err == nil || !strings.Contains(err.Error(), "nums.jsonl has problems") || !strings.Contains(out, "nums.jsonl") {
+		t.Fatalf("validate -c: %v\n%s\nwant the run file's data, its examples dropped at its max_length 16", err, out)
+	}
+	if out, err := run(t, "data", "validate", "-c", file, "--seq-len", "256"); err != nil || !strings.Contains(out, "nums.jsonl") {
+		t.Errorf("--seq-len 256 after -c: %v\n%s\nwant the file's examples kept", err, out)
+	}
+	if _, err := run(t, "data", "validate", "-c", file, "--set", "data.max_length=5"); err == nil || !strings.Contains(err.Error(), "data.max_length: must be >= 16") {
+		t.Errorf("--set after -c: %v, want data.max_length refused", err)
 	}
 }
