@@ -2,6 +2,8 @@ package recipe
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -181,6 +183,7 @@ func trainExamples(o Options, s *source, log io.Writer) ([]format.Example, strin
 			s.name, len(held), n, o.ValSplit, o.DataSeed)
 		variant = append(variant, fmt.Sprintf("val_split=%g seed=%d", o.ValSplit, o.DataSeed))
 	}
+	warnSeenValidation(log, s.name, exs, s.val)
 	// Rephrasing changes training examples only: validation stays as
 	// written.
 	if exs, err = rephrase(o, s, exs, log); err != nil {
@@ -190,6 +193,34 @@ func trainExamples(o Options, s *source, log io.Writer) ([]format.Example, strin
 		variant = append(variant, fmt.Sprintf("rephrase=%g seed=%d", o.Rephrase, o.DataSeed))
 	}
 	return exs, strings.Join(variant, " "), nil
+}
+
+// warnSeenValidation says when validation examples are also training
+// examples, word for word (a data file with repeated records, a
+// validation file copied from the training one): the validation loss then
+// counts examples the adapter learnt as unseen, and overstates how well
+// it generalises. Nothing is dropped: the user decides.
+func warnSeenValidation(log io.Writer, subject string, train, val []format.Example) {
+	if len(val) == 0 || len(train) == 0 {
+		return
+	}
+	key := func(e format.Example) [32]byte {
+		b, _ := json.Marshal(e) // Source, where it was read, is not marshalled
+		return sha256.Sum256(b)
+	}
+	seen := make(map[[32]byte]bool, len(train))
+	for _, e := range train {
+		seen[key(e)] = true
+	}
+	n := 0
+	for _, e := range val {
+		if seen[key(e)] {
+			n++
+		}
+	}
+	if n > 0 {
+		fmt.Fprintf(log, "warning: subject %s: %d of the %d validation examples are also training examples, word for word: the validation loss counts them as unseen (remove the repeated records, or set data.augment.dedup, e.g. 0.9, to drop them before the split)\n", subject, n, len(val))
+	}
 }
 
 // splitSeed gives each subject its own hold-out draw from data.seed.

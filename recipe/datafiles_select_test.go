@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ftune/ftune/data/format"
 )
 
 // TestDataFilesSubjects: with data files, data.subjects selects among the
@@ -65,5 +67,25 @@ func TestDataFilesTwice(t *testing.T) {
 	}
 	if files, _, err := resolveDataFiles([]string{filepath.Join(dir, "a*.jsonl"), filepath.Join(dir, "b.jsonl")}); err != nil || len(files) != 2 {
 		t.Errorf("two different files: %v, %v", files, err)
+	}
+}
+
+// TestSeenValidationIsWarned: validation examples that are training
+// examples word for word are counted in a warning (the validation loss
+// counted them as unseen without a word); distinct ones are not.
+func TestSeenValidationIsWarned(t *testing.T) {
+	ex := func(q, a string) format.Example {
+		return format.Example{Messages: []format.Message{{Role: "user", Content: q}, {Role: "assistant", Content: a}}, Source: q}
+	}
+	train := []format.Example{ex("1+1?", "2"), ex("2+2?", "4"), ex("3+3?", "6")}
+	var log strings.Builder
+	warnSeenValidation(&log, "sums", train, []format.Example{ex("2+2?", "4"), ex("4+4?", "8")})
+	if want := "warning: subject sums: 1 of the 2 validation examples are also training examples, word for word"; !strings.Contains(log.String(), want) {
+		t.Errorf("log %q, want %q", log.String(), want)
+	}
+	log.Reset()
+	warnSeenValidation(&log, "sums", train, []format.Example{ex("4+4?", "8"), ex("2+2?", "5")})
+	if log.Len() != 0 {
+		t.Errorf("distinct validation examples warned: %q", log.String())
 	}
 }
