@@ -43,6 +43,7 @@ type DataConfig struct {
 	Template      string             `yaml:"template" path:"1" doc:"Chat template: auto (the model's), a built-in (chatml, llama3, llama2, mistral, gemma, phi3, phi4, alpaca) or a .jinja file."`
 	Thinking      string             `yaml:"enable_thinking" doc:"enable_thinking passed to the chat template: auto (not passed: the template's default), true or false. Only for templates that read it (Qwen3's); false puts an empty <think> block in the generation prompt, which is then not learnt."`
 	MaxLength     int                `yaml:"max_length" doc:"Tokens per row; longer examples are truncated. At most the model's max_position_embeddings (see allow_longer_than_model)."`
+	SkipBad       bool               `yaml:"skip_bad" doc:"Skip malformed records (bad JSON or CSV, a missing column, invalid UTF-8) instead of failing: each file's count of skipped records and the first reasons are printed. Off: the first one stops the run, naming its file and line."`
 	AllowLonger   bool               `yaml:"allow_longer_than_model" doc:"Allow max_length above the model's max_position_embeddings: the model never saw those positions, so quality past them is unknown (RoPE extrapolates poorly), and memory grows with the length."`
 	Packing       bool               `yaml:"packing" doc:"Pack several short examples into one row (attention kept within each)."`
 	TrainOnInputs bool               `yaml:"train_on_inputs" doc:"Put the loss on prompt tokens too, not only on the assistant's answers."`

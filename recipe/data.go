@@ -317,20 +317,44 @@ func subjectSource(o Options, s *subject.Subject, tp Text, log io.Writer) (*sour
 	if src.text, err = subjectText(o, s, tp, log); err != nil {
 		return nil, err
 	}
-	if src.train, _, err = s.Load(subject.Train, format.Options{}); err != nil {
+	load := func(split subject.Split) ([]format.Example, error) {
+		exs, rep, err := s.Load(split, format.Options{Skip: o.SkipBad})
+		if err == nil {
+			sayskipped(log, rep)
+		}
+		return exs, err
+	}
+	if src.train, err = load(subject.Train); err != nil {
 		return nil, err
 	}
 	if _, ok := s.Files[subject.Val]; ok {
-		if src.val, _, err = s.Load(subject.Val, format.Options{}); err != nil {
+		if src.val, err = load(subject.Val); err != nil {
 			return nil, err
 		}
 	}
 	if _, ok := s.Files[subject.Test]; ok {
-		if src.test, _, err = s.Load(subject.Test, format.Options{}); err != nil {
+		if src.test, err = load(subject.Test); err != nil {
 			return nil, err
 		}
 	}
 	return src, nil
+}
+
+// sayskipped says how many malformed records a read skipped
+// (data.skip_bad), and the first reasons: nothing is dropped unsaid.
+func sayskipped(log io.Writer, rep format.Report) {
+	if rep.Skipped == 0 {
+		return
+	}
+	fmt.Fprintf(log, "data: %s: %d malformed records skipped (data.skip_bad), of %d", rep.File, rep.Skipped, rep.Records)
+	for i, why := range rep.SkipErrors {
+		if i == 3 {
+			fmt.Fprintf(log, "; ...")
+			break
+		}
+		fmt.Fprintf(log, "; %s", why)
+	}
+	fmt.Fprintln(log)
 }
 
 // subjectText is the tokenizer and template a subject is rendered with: a

@@ -235,7 +235,7 @@ func dataFilesIn(dir string) ([]string, error) {
 // fileOptions maps data.format and data.shape onto the reader's options
 // ("auto": by extension and by the first record's fields).
 func fileOptions(o Options) (format.Options, error) {
-	var fo format.Options
+	fo := format.Options{Skip: o.SkipBad}
 	switch o.Format {
 	case "", "auto":
 	case "jsonl", "json", "csv", "tsv", "parquet", "text":
@@ -287,6 +287,7 @@ func fileSource(o Options, files []string, tp Text, log io.Writer) (*source, err
 			how = "data.shape"
 		}
 		fmt.Fprintf(log, "data: %s: %s, shape %v (%s), %d examples\n", f, kind, r.Mapping().Shape, how, n)
+		sayskipped(log, r.Report())
 	}
 	return src, nil
 }

@@ -67,6 +67,8 @@ type Options struct {
 	// subject.yaml phrasings; PromptDropout the probability of replacing a
 	// prompt token by the pad token, drawn per batch (data.augment).
 	Dedup, Rephrase, PromptDropout float64
+	// SkipBad skips malformed records, counting them (data.skip_bad).
+	SkipBad bool
 
 	OutDir  string // runs root
 	RunName string // "" = timestamp

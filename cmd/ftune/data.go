@@ -120,6 +120,12 @@ func newDataCmd() *cobra.Command {
 		if !c.Flags().Changed("seq-len") {
 			seqLen = rc.Data.MaxLength
 		}
+		if skip {
+			if err := config.ApplyFlag(rc, "--skip-bad", "data.skip_bad", "true"); err != nil {
+				return dataEnv{}, err
+			}
+		}
+		skip = rc.Data.SkipBad // a run file's data.skip_bad too, as train reads it
 		for _, name := range dataFlags {
 			if f := c.Flags().Lookup(name); f != nil && f.Changed {
 				i := slices.IndexFunc(shortcuts, func(s shortcut) bool { return s.flag == name })
@@ -273,7 +279,7 @@ func newDataCmd() *cobra.Command {
 			c.Flags().Var(values[s.flag], s.flag, usage+" ("+s.path+")")
 		}
 		c.Flags().IntVar(&seqLen, "seq-len", 256, "maximum example length in tokens (data.max_length)")
-		c.Flags().BoolVar(&skip, "skip-bad", false, "count and skip malformed records instead of failing")
+		c.Flags().BoolVar(&skip, "skip-bad", false, "count and skip malformed records instead of failing (data.skip_bad)")
 	}
 	cmd.AddCommand(validate, prepare)
 	return cmd

@@ -269,3 +269,32 @@ func TestDataValidateReadsTheRunFile(t *testing.T) {
 		t.Errorf("--set after -c: %v, want data.max_length refused", err)
 	}
 }
+
+// TestTrainSkipsBadRecordsWhenAsked: data.skip_bad (--skip-bad) reaches
+// train, as data validate and prepare had it: the malformed records are
+// counted and named, the others trained on (train had no such setting,
+// so data those accepted failed there). Without
+// it the first one stops the run, naming its line.
+func TestTrainSkipsBadRecordsWhenAsked(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&b, `{"prompt":"What is %d plus %d?","completion":" %d"}`+"\n", i, i, 2*i)
+		if i == 9 {
+			b.WriteString(`{"prompt": "a trailing comma",}` + "\n")
+		}
+	}
+	data := filepath.Join(dir, "sums.jsonl")
+	if err := os.WriteFile(data, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"train", "--data", data, "--max-steps", "1", "--batch-size", "2", "--seq-len", "64", "--eval-questions", "0", "--output", dir, "--no-progress"}
+	if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "sums.jsonl:11:") {
+		t.Fatalf("a malformed record without --skip-bad: %v; want it refused naming line 11", err)
+	}
+	out, err := run(t, append(args, "--skip-bad")...)
+	if err != nil || !strings.Contains(out, "sums.jsonl: 1 malformed records skipped (data.skip_bad), of 31; "+data+":11:") || !strings.Contains(out, "30 examples") {
+		t.Errorf("train --skip-bad: %v\n%s\nwant the record skipped and said, 30 examples trained on", err, out)
+	}
+}

@@ -32,6 +32,7 @@ type trainFlags struct {
 	noProgress bool
 	memoryLean bool
 	perSubject bool
+	skipBad    bool
 	tokenCache string
 	resume     string
 	nproc      int // --nproc-per-node
@@ -191,6 +192,7 @@ are shortcuts for the common ones.`,
 		f.Var(values[s.flag], s.flag, s.usage+" ("+s.path+")")
 	}
 	f.BoolVar(&tf.memoryLean, "memory-lean", false, "NF4 base weights and gradient checkpointing")
+	f.BoolVar(&tf.skipBad, "skip-bad", false, "count and skip malformed data records instead of failing (data.skip_bad)")
 	f.BoolVar(&tf.perSubject, "per-subject", false, "one adapter per subject, routed per row (training.adapters=per-subject)")
 	f.StringVar(&tf.tokenCache, "token-cache", "", "folder of token caches, as \"ftune data prepare\" writes them (built when missing or stale)")
 	f.IntVar(&tf.nproc, dist.NprocFlag, 1, "data-parallel workers on this machine, started through mpirun (the batch is the global batch)")
@@ -242,6 +244,11 @@ func (tf *trainFlags) config(cmd *cobra.Command, values map[string]*shortcutValu
 			if err := config.ApplyFlag(cfg, "--memory-lean", p, "true"); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if tf.skipBad {
+		if err := config.ApplyFlag(cfg, "--skip-bad", "data.skip_bad", "true"); err != nil {
+			return nil, err
 		}
 	}
 	if tf.perSubject {
