@@ -159,6 +159,14 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 			}
 			return t.State.Step, nil
 		}
+		// A run that finished its steps has nothing to resume: say so, and
+		// leave the folder as it is (reopening it cuts its metrics back to
+		// the checkpoint's step, and the run was evaluated, exported and
+		// reported again). Read without the lock: nothing is written. One
+		// process only: workers would wait for its collectives.
+		if prev, err := track.Summarize(o.ResumeDir); err == nil && size == 1 && prev.Status == track.StatusFinished && prev.Steps >= t.TotalSteps() {
+			return s.alreadyFinished(o.ResumeDir, prev.Steps), nil
+		}
 		if run, err = track.ResumeRunFrom(o.ResumeDir, restore, track.WithTensorBoard(o.TensorBoard), s.worldEnv(), gpuEnv(o.device, o.Optimizer, worldSize(o))); err != nil {
 			return nil, err
 		}
@@ -610,6 +618,23 @@ func (s *session) trainer(runDir string) (t *train.Trainer, err error) {
 		}
 	}
 	return t, nil
+}
+
+// alreadyFinished is the result of resuming a run that finished its
+// steps: nothing trained, the run's adapters as they are.
+func (s *session) alreadyFinished(dir string, steps int) *Result {
+	fmt.Fprintf(s.log, "%s already finished its %d steps: nothing to resume (raise --max-steps to train on)\n", dir, steps)
+	res := &Result{RunDir: dir, Adapters: map[string]string{}, Subjects: s.data.subjects, Steps: steps, Stopped: "already finished"}
+	for name := range s.adapters {
+		p := filepath.Join(dir, "adapter")
+		if len(s.adapters) > 1 {
+			p = filepath.Join(dir, "adapters", name)
+		}
+		if _, err := os.Stat(p); err == nil {
+			res.Adapters[name] = p
+		}
+	}
+	return res
 }
 
 // recordedCheckpointer is the trainer's Checkpointer that also records in

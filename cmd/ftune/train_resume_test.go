@@ -116,15 +116,39 @@ func TestResumeAfterAShorterResume(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
 	outDir := t.TempDir()
 	args := []string{"--batch-size", "2", "--seq-len", "64", "--eval-questions", "0", "--no-progress"}
-	if out, err := run(t, append([]string{"train", "--max-steps", "3", "--output", outDir, "--run-name", "r",
-		"--set", "training.eval.every=2", "--set", "training.checkpointing.every=1"}, args...)...); err != nil {
+	// Stopped after its first step (max_time), as a Ctrl-C would.
+	if out, err := run(t, append([]string{"train", "--max-steps", "6", "--output", outDir, "--run-name", "r", "--max-time", "1ns",
+		"--set", "training.eval.every=3", "--set", "training.checkpointing.every=1"}, args...)...); err != nil {
 		t.Fatalf("first part: %v\n%s", err, out)
 	}
 	dir := filepath.Join(outDir, "r")
-	if out, err := run(t, append([]string{"train", "--resume", dir, "--max-steps", "1"}, args...)...); err != nil || !strings.Contains(out, "training.eval.every: 2 → 1") {
-		t.Fatalf("resume to 1 step: %v\n%s\nwant the interval cut to it, said", err, out)
+	if out, err := run(t, append([]string{"train", "--resume", dir, "--max-steps", "2", "--max-time", "0s"}, args...)...); err != nil || !strings.Contains(out, "training.eval.every: 3 → 2") {
+		t.Fatalf("resume to 2 steps: %v\n%s\nwant the interval cut to it, said", err, out)
 	}
-	if out, err := run(t, append([]string{"train", "--resume", dir, "--max-steps", "4"}, args...)...); err != nil {
+	if out, err := run(t, append([]string{"train", "--resume", dir, "--max-steps", "4"}, args...)...); err != nil || !strings.Contains(out, "== after training (4 steps)") {
 		t.Fatalf("resume to 4 steps after it: %v\n%s", err, out)
+	}
+}
+
+// TestResumeAFinishedRun: resuming a run that finished its steps says so
+// and leaves the folder as it was (it evaluated, exported and reported
+// again, and metrics.jsonl gained a second after-training record); a
+// higher --max-steps still trains on.
+func TestResumeAFinishedRun(t *testing.T) {
+	dir, _, _ := oneStepRun(t)
+	metrics := filepath.Join(dir, "metrics.jsonl")
+	before, err := os.ReadFile(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "train", "--resume", dir, "--no-progress")
+	if err != nil || !strings.Contains(out, "already finished its 1 steps: nothing to resume") || strings.Contains(out, "== after training") {
+		t.Fatalf("resume of a finished run: %v\n%s", err, out)
+	}
+	if after, _ := os.ReadFile(metrics); string(after) != string(before) {
+		t.Errorf("metrics.jsonl changed:\n%s\nwas\n%s", after, before)
+	}
+	if out, err := run(t, "train", "--resume", dir, "--max-steps", "2", "--no-progress"); err != nil || !strings.Contains(out, "== after training (2 steps)") {
+		t.Errorf("resume to 2 steps: %v\n%s", err, out)
 	}
 }
