@@ -199,3 +199,20 @@ func TestLossPlotNamesRunsWithoutLoss(t *testing.T) {
 		t.Errorf("no run with loss: %v, want ErrNoData saying why", err)
 	}
 }
+
+// TestReportSaysWhyNoSamples: a run without generation samples (its data
+// had no held-out questions) says so where the samples would be; the
+// section was left out without a word.
+func TestReportSaysWhyNoSamples(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, track.MetricsFile), []byte(`{"step":1,"metrics":{"train/loss":2.5}}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := HTMLReport(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, track.ReportFile))
+	if err != nil || !strings.Contains(string(b), "<h2>Generation samples</h2>\n<p>None: the run asked no held-out questions") {
+		t.Errorf("report: %v; want the samples section saying why it is empty", err)
+	}
+}

@@ -238,10 +238,10 @@ svg.chart { width: 100%; height: auto; display: block; margin: 1em 0; }
 {{range .}}<tr><td>{{.Kind}}</td><td>{{.Path}}{{if not .Removed.IsZero}} <span class="meta">(removed)</span>{{end}}</td><td class="num">{{.Step}}</td><td class="num">{{len .Files}}</td><td><code title="{{.HashOf}}">{{short .Hash}}</code></td><td class="num">{{metric .Metrics "val/loss"}}</td></tr>
 {{end}}</table>{{end}}
 
-{{with .Samples}}<h2>Generation samples</h2>
-{{range .}}<p><b>{{.Tag}}</b> <span class="meta">step {{.Step}}</span></p>
+<h2>Generation samples</h2>
+{{with .Samples}}{{range .}}<p><b>{{.Tag}}</b> <span class="meta">step {{.Step}}</span></p>
 <pre>{{.Text}}</pre>
-{{end}}{{end}}
+{{end}}{{else}}<p>None: the run asked no held-out questions, whose answers are the samples (a subject's test file gives them; training.eval.generation.questions and samples set how many).</p>{{end}}
 
 <h2>Final metrics</h2>
 {{if .Final}}<table>
