@@ -110,23 +110,9 @@ func lastLine(out, s string) string {
 func TestAdapterOfARelativeModelPath(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
 	work, elsewhere := t.TempDir(), t.TempDir()
-	base, err := assets.Model(assets.TinyBase)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mine := filepath.Join(work, "mymodel")
-	if err := os.CopyFS(mine, os.DirFS(base)); err != nil {
-		t.Fatal(err)
-	}
-	// One more byte in config.json: not tiny-base by its fingerprint (the
-	// embedded copy would stand in for a base that is gone).
-	cfg, err := os.ReadFile(filepath.Join(mine, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(mine, "config.json"), append(cfg, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// Not tiny-base by its fingerprint: the embedded copy would stand in
+	// for a base that is gone.
+	otherBase(t, filepath.Join(work, "mymodel"))
 	t.Chdir(work)
 	out, err := run(t, "train", "--model", "./mymodel", "--max-steps", "1", "--batch-size", "2", "--seq-len", "64", "--eval-questions", "0",
 		"--output", "runs", "--run-name", "r", "--no-progress")
@@ -166,4 +152,25 @@ func TestRunFolderAsAdapter(t *testing.T) {
 			t.Errorf("%s: %v\n%s\nwant %q", args[0], err, out, want)
 		}
 	}
+}
+
+// otherBase writes tiny-base's files to dir with one more byte in
+// config.json: the same weights, another base by its fingerprint.
+func otherBase(t *testing.T, dir string) string {
+	t.Helper()
+	base, err := assets.Model(assets.TinyBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(dir, os.DirFS(base)); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), append(cfg, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

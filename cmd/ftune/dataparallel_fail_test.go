@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ftune/ftune/assets"
 	"github.com/ftune/ftune/dist"
 )
 
@@ -204,23 +203,7 @@ func TestWorkersThatDifferRefuseToTrain(t *testing.T) {
 	writeRows(t, rows, 60, true)
 	writeRows(t, shuffled, 60, false)
 	writeRows(t, fewer, 30, true)
-	base, err := assets.Model(assets.TinyBase)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The same weights with one more byte in config.json: another base by
-	// its fingerprint.
-	other := filepath.Join(dir, "other-base")
-	if err := os.CopyFS(other, os.DirFS(base)); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := os.ReadFile(filepath.Join(other, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(other, "config.json"), append(cfg, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	other := otherBase(t, filepath.Join(dir, "other-base"))
 	for _, tc := range []struct {
 		name   string
 		data1  string   // rank 1's data file (rank 0's is rows)
