@@ -13,13 +13,21 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
+
+// MaxFileBytes bounds a run file: they are a few kilobytes, and eval
+// reads one from the run folder an adapter sits in, which may come from
+// anywhere.
+const MaxFileBytes = 4 << 20
 
 // Load reads a run file on top of Default(). It reports unknown keys and
 // unparsable values (every one, each with file:line); ranges are checked
-// by Validate, after any --set overrides.
+// by Validate, after any --set overrides. A file that is not a regular
+// one (a named pipe) or is larger than MaxFileBytes is refused.
 func Load(path string) (*RunConfig, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsutil.ReadFileLimit(path, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

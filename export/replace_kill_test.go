@@ -98,7 +98,17 @@ func TestInstallKilledAtEveryStep(t *testing.T) {
 			continue
 		}
 		for _, users := range []bool{true, false} {
-			for _, step := range []string{"staged", "unstaged", "moved aside", "swapped"} {
+			// The steps install passes on each way: the exchange needs no
+			// undoing and moving aside; only an earlier export of ftune's
+			// is swapped out to be deleted.
+			steps := []string{"staged"}
+			if !atomic {
+				steps = append(steps, "unstaged", "moved aside")
+			}
+			if !users {
+				steps = append(steps, "swapped")
+			}
+			for _, step := range steps {
 				t.Run(fmt.Sprintf("atomic=%v/users=%v/%s", atomic, users, step), func(t *testing.T) {
 					testKilledAt(t, atomic, users, step)
 				})
@@ -133,7 +143,7 @@ func testKilledAt(t *testing.T, atomic, users bool, step string) {
 	_, err = install(tmp, out, users)
 	stopInstall = func(string) bool { return false }
 	if !reached {
-		t.Skipf("not a step of this way (%v)", err)
+		t.Fatalf("install never reached step %q (%v)", step, err)
 	}
 	if !errors.Is(err, errStopped) {
 		t.Fatalf("install did not stop at %q: %v", step, err)

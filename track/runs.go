@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // IsRun says whether dir looks like a run folder.
@@ -150,11 +152,14 @@ type Details struct {
 	Records  []Record
 }
 
+// maxEnvBytes bounds env.json (a few kilobytes; more per rank).
+const maxEnvBytes = 16 << 20
+
 // ReadEnv reads a run folder's env.json (nil and an error when it is
-// missing or unreadable).
+// missing, unreadable, not a regular file or past maxEnvBytes).
 func ReadEnv(dir string) (*Env, error) {
 	path := filepath.Join(dir, EnvFile)
-	data, err := os.ReadFile(path)
+	data, err := fsutil.ReadFileLimit(path, maxEnvBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -275,6 +275,14 @@ func pngTextChunk() []byte {
 	return binary.BigEndian.AppendUint32(c, crc32.ChecksumIEEE(body))
 }
 
+// readHead is the first markWindow bytes of f (fewer in a shorter file),
+// where ftune's marks are.
+func readHead(f *os.File) []byte {
+	head := make([]byte, markWindow)
+	n, _ := io.ReadFull(f, head)
+	return head[:n]
+}
+
 // plotWrittenByFtune says whether the file at path carries ftune's mark.
 func plotWrittenByFtune(path string) bool {
 	f, err := os.Open(path)
@@ -282,9 +290,7 @@ func plotWrittenByFtune(path string) bool {
 		return false
 	}
 	defer f.Close()
-	head := make([]byte, markWindow)
-	n, _ := io.ReadFull(f, head)
-	head = head[:n]
+	head := readHead(f)
 	if bytes.HasPrefix(head, []byte(pngSignature)) {
 		return len(head) > pngHeadLen && bytes.HasPrefix(head[pngHeadLen:], pngTextChunk())
 	}

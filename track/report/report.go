@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -129,9 +128,7 @@ func reportWrittenByFtune(path string) bool {
 		return false
 	}
 	defer f.Close()
-	head := make([]byte, markWindow)
-	n, _ := io.ReadFull(f, head)
-	head = head[:n]
+	head := readHead(f)
 	if bytes.Contains(head, []byte(reportMark)) {
 		return true
 	}
