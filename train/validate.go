@@ -104,11 +104,12 @@ func (t *Trainer) Validate(ctx context.Context, l Loader) (Metrics, error) {
 		m[prefix+"token_accuracy"] = a.correct / a.n
 	}
 	put("val/", all)
-	if len(per) > 1 {
-		for s, a := range per {
-			if s != "" && a.n > 0 {
-				put("val/"+s+"/", a)
-			}
+	// Each named subject has its own keys, a run on one data file too
+	// (equal to val/'s then): the report's table names its row after the
+	// data instead of "all".
+	for s, a := range per {
+		if s != "" && a.n > 0 {
+			put("val/"+s+"/", a)
 		}
 	}
 	return m, nil
