@@ -19,23 +19,50 @@ import (
 var ErrContextFull = nn.ErrContextFull
 
 // GenerateOptions control one reply. The zero value is greedy decoding of
-// up to 64 tokens. TopK, TopP and Seed shape sampling, which a Temperature
-// above 0 turns on: with Temperature 0 (greedy, the most likely token every
-// time) a TopK or TopP is refused (Validate), and Seed is unused.
+// up to 64 tokens. TopK, TopP, MinP and Seed shape sampling, which a
+// Temperature above 0 turns on: with Temperature 0 (greedy, the most likely
+// token every time) a TopK, TopP or MinP is refused (Validate), and Seed is
+// unused. RepetitionPenalty and StopStrings apply to both.
+//
+// The order is transformers': the repetition penalty first, then the
+// temperature, top-k, top-p and min-p.
 //
 // The options mean what they say whatever the model: unlike transformers'
 // generate(), which samples as the model folder's generation_config.json
 // says when its caller passes no sampling argument (and then keeps the 50
 // most likely tokens unless top_k is given), the zero value is greedy and
-// TopK 0 is every token. The folder's defaults are
+// TopK 0 is every token; the folder's repetition_penalty, min_p and
+// stop_strings are not applied either. The folder's defaults are
 // Model.Net.Config.Generation; its Sampling method gives the options
-// transformers would sample with (`ftune generate` uses them when no
-// sampling flag is given).
+// transformers would decode with, and its StopStrings field the stop
+// strings (`ftune generate` uses them when no flag says otherwise).
 type GenerateOptions struct {
 	MaxNewTokens int     // 0 = 64
 	Temperature  float64 // 0 = greedy
 	TopK         int     // 0 = all tokens (not transformers' 50)
 	TopP         float64 // 0 = off; else sample from the smallest set of tokens with probability ≥ TopP (ties at the edge: nn.GenerateOptions)
+	// MinP, when sampling, keeps the tokens whose probability reaches MinP
+	// times the most likely token's (after the temperature, top-k and
+	// top-p), as transformers' min_p; 0 = off, at most 1.
+	MinP float64
+	// RepetitionPenalty is transformers' repetition_penalty: the logit of
+	// every token id already in the sequence (the whole prompt, chat
+	// template tokens included, and the reply so far) is divided by it, or
+	// multiplied when negative, before anything else. Above 1 (1.1-1.3 are
+	// usual) repeats get less likely; below 1 more. 0 or 1: off.
+	RepetitionPenalty float64
+	// StopStrings end the reply when its text comes to hold one of them,
+	// as transformers' stop_strings: after each token, the text so far is
+	// searched (a stop string may straddle tokens and end inside one).
+	// Reply.Text ends before the first stop string found, which is left
+	// out with whatever followed it in the same token, as a stop token is
+	// (Reply.Tokens counts the token that completed it); OnText never
+	// receives it either: text that may begin a stop string is held back
+	// until the next tokens tell. Only the reply's text is searched, not
+	// the prompt; special tokens are no text, but a stop string that is
+	// one whole special token of the vocabulary stops when that token is
+	// generated. Each must be non-empty.
+	StopStrings []string
 	// Seed starts the sampling stream: the same seed, options and prompt
 	// give the same reply (0 is a seed like any other, not a random one).
 	Seed uint64
@@ -53,9 +80,10 @@ type GenerateOptions struct {
 
 // Why a reply ended.
 const (
-	StopToken   = "stop"    // the model produced a stop token
-	StopLength  = "length"  // MaxNewTokens reached
-	StopContext = "context" // the model's context is full
+	StopToken   = "stop"        // the model produced a stop token
+	StopLength  = "length"      // MaxNewTokens reached
+	StopContext = "context"     // the model's context is full
+	StopString  = "stop_string" // the reply reached one of GenerateOptions.StopStrings (Reply.Stop)
 )
 
 // Reply is one generated answer.
@@ -63,10 +91,13 @@ type Reply struct {
 	Text         string
 	PromptTokens int
 	Tokens       int // new tokens, the stop token included
-	// Stopped is why generation ended: StopToken, StopLength or
-	// StopContext; "" when it ended on an error (a cancelled ctx, an
+	// Stopped is why generation ended: StopToken, StopString, StopLength
+	// or StopContext; "" when it ended on an error (a cancelled ctx, an
 	// error from OnText, invalid options), which is no stop.
 	Stopped string
+	// Stop is the stop string that ended the reply (Stopped StopString;
+	// "" otherwise). Text ends where it began.
+	Stop string
 	// DroppedTurns counts the oldest messages a Conversation removed so
 	// that the prompt fits the context (0 for Generate and Chat).
 	DroppedTurns int
@@ -84,10 +115,25 @@ func (o GenerateOptions) Validate() error {
 		return fmt.Errorf("generate: TopK %d: want ≥ 0 (0: all tokens)", o.TopK)
 	case !(o.TopP >= 0 && o.TopP <= 1):
 		return fmt.Errorf("generate: TopP %g: want 0 < TopP ≤ 1, or 0 for off", o.TopP)
+	case !(o.MinP >= 0 && o.MinP <= 1):
+		return fmt.Errorf("generate: MinP %g: want 0 < MinP ≤ 1, or 0 for off", o.MinP)
+	case !(o.RepetitionPenalty >= 0) || math.IsInf(o.RepetitionPenalty, 0):
+		return fmt.Errorf("generate: RepetitionPenalty %g: want a finite value > 0 (above 1 discourages repeats), or 0 for off", o.RepetitionPenalty)
 	case o.Temperature == 0 && (o.TopK != 0 || o.TopP != 0):
 		// Greedy decoding never samples: the filters would be dropped
 		// without a word, and the caller likely forgot the temperature.
 		return fmt.Errorf("generate: TopK %d, TopP %g filter sampling, and Temperature 0 is greedy decoding, which does not sample: set Temperature above 0, or leave them 0", o.TopK, o.TopP)
+	case o.Temperature == 0 && o.MinP != 0:
+		return fmt.Errorf("generate: MinP %g filters sampling, and Temperature 0 is greedy decoding, which does not sample: set Temperature above 0, or leave it 0", o.MinP)
+	}
+	for i, s := range o.StopStrings {
+		switch {
+		case s == "":
+			return fmt.Errorf("generate: StopStrings[%d] is empty: it would end every reply before its first token", i)
+		case !utf8.ValidString(s):
+			// A reply's text is UTF-8: it would never match.
+			return fmt.Errorf("generate: StopStrings[%d] %q: byte %d is not valid UTF-8", i, s, invalidUTF8(s)+1)
+		}
 	}
 	return nil
 }
@@ -203,12 +249,27 @@ func (m *Model) generate(ctx context.Context, prompt []int, opt GenerateOptions,
 		}
 		return nil
 	}
+	match := stopMatcher{stops: opt.StopStrings}
+	special := m.specialStops(opt.StopStrings)
+	// text passes a piece of the reply's text through the stop strings;
+	// r.Stop is set when one is found.
+	text := func(s string) error {
+		if len(match.stops) > 0 && r.Stop == "" {
+			s, r.Stop = match.add(s)
+		}
+		return emit(s)
+	}
 	var stopErr error
 	gen := nn.GenerateOptions{
-		MaxNewTokens: opt.MaxNewTokens, Temperature: opt.Temperature, TopK: opt.TopK, TopP: opt.TopP, Seed: opt.Seed,
+		MaxNewTokens: opt.MaxNewTokens, Temperature: opt.Temperature, TopK: opt.TopK, TopP: opt.TopP, MinP: opt.MinP,
+		RepetitionPenalty: opt.RepetitionPenalty, Seed: opt.Seed,
 		StopTokens: stops,
 		OnToken: func(id int) bool {
 			if stopErr = ctx.Err(); stopErr != nil {
+				return false
+			}
+			if s, ok := special[id]; ok {
+				r.Stop = s // a special token: no text
 				return false
 			}
 			if slices.Contains(stops, id) {
@@ -216,19 +277,22 @@ func (m *Model) generate(ctx context.Context, prompt []int, opt GenerateOptions,
 			}
 			var s string
 			if s, stopErr = dec.Next(id); stopErr == nil {
-				stopErr = emit(s)
+				stopErr = text(s)
 			}
-			return stopErr == nil
+			return stopErr == nil && r.Stop == ""
 		},
 	}
 	out, err := m.Net.Generate(prompt, gen)
 	if err == nil {
 		err = stopErr
 	}
-	if err == nil {
+	if err == nil && r.Stop == "" {
 		var s string
 		if s, err = dec.Flush(); err == nil {
-			err = emit(s)
+			err = text(s)
+		}
+		if err == nil && r.Stop == "" {
+			err = emit(match.held) // began a stop string, and the reply ended
 		}
 	}
 	r.Text, r.Tokens = sb.String(), len(out)
@@ -236,6 +300,9 @@ func (m *Model) generate(ctx context.Context, prompt []int, opt GenerateOptions,
 	case err != nil:
 		// Fewer tokens than MaxNewTokens here say nothing about the
 		// context: the error cut generation short (or it never began).
+		r.Stop = ""
+	case r.Stop != "":
+		r.Stopped = StopString
 	case len(out) > 0 && slices.Contains(stops, out[len(out)-1]):
 		r.Stopped = StopToken
 	case len(out) < opt.MaxNewTokens:
@@ -244,6 +311,69 @@ func (m *Model) generate(ctx context.Context, prompt []int, opt GenerateOptions,
 		r.Stopped = StopLength
 	}
 	return r, err
+}
+
+// specialStops maps the id of each of stops that is one special token of
+// the vocabulary (the reply's text leaves it out, so no text can match it)
+// to that stop string.
+func (m *Model) specialStops(stops []string) map[int]string {
+	var ids map[int]string
+	for _, s := range stops {
+		id, ok := m.Tokenizer.TokenToID(s)
+		if !ok {
+			continue
+		}
+		if t, err := m.Tokenizer.Decode([]int{id}, true); err != nil || t != "" {
+			continue // text like any other
+		}
+		if ids == nil {
+			ids = map[int]string{}
+		}
+		if _, dup := ids[id]; !dup {
+			ids[id] = s
+		}
+	}
+	return ids
+}
+
+// stopMatcher finds the first stop string in a text given piece by piece,
+// holding back the end of the text that may begin one.
+type stopMatcher struct {
+	stops []string
+	held  string // the text's end that begins a stop string: not passed on yet
+}
+
+// add takes the next piece of the text and returns what of the text can
+// be passed on. When the text now holds a stop string, found is the one
+// that begins first (of two at one place, the one listed first) and out
+// ends before it; nothing more should be added then.
+//
+// A stop string found here lies within held and piece: one that began
+// earlier would have made a longer held (held is the longest end of the
+// text so far that begins a stop string).
+func (sm *stopMatcher) add(piece string) (out, found string) {
+	buf := sm.held + piece
+	at := -1
+	for _, s := range sm.stops {
+		if i := strings.Index(buf, s); i >= 0 && (at < 0 || i < at) {
+			at, found = i, s
+		}
+	}
+	if at >= 0 {
+		sm.held = ""
+		return buf[:at], found
+	}
+	keep := 0 // the longest end of buf that is a proper prefix of a stop string
+	for _, s := range sm.stops {
+		for k := min(len(s)-1, len(buf)); k > keep; k-- {
+			if strings.HasSuffix(buf, s[:k]) {
+				keep = k
+				break
+			}
+		}
+	}
+	sm.held = buf[len(buf)-keep:]
+	return buf[:len(buf)-keep], ""
 }
 
 // ThinkingOpen reports whether text, a reply, ends inside a <think> block

@@ -32,6 +32,19 @@ func TestGenerateOptionsValidate(t *testing.T) {
 		{GenerateOptions{Temperature: 1, TopK: -1}, "TopK -1"},
 		{GenerateOptions{Temperature: 1, TopP: 1.5}, "TopP 1.5"},
 		{GenerateOptions{MaxNewTokens: -1}, "MaxNewTokens -1"},
+		// The repetition penalty, min-p and stop strings (0 and nil: off).
+		{GenerateOptions{RepetitionPenalty: 1.3, StopStrings: []string{"\n", "Q:"}}, ""}, // greedy too
+		{GenerateOptions{Temperature: 0.7, MinP: 0.05, RepetitionPenalty: 0.9}, ""},
+		{GenerateOptions{Temperature: 1, MinP: 1}, ""},
+		{GenerateOptions{RepetitionPenalty: -1}, "RepetitionPenalty -1: want a finite value > 0"},
+		{GenerateOptions{RepetitionPenalty: math.NaN()}, "RepetitionPenalty NaN"},
+		{GenerateOptions{RepetitionPenalty: math.Inf(1)}, "RepetitionPenalty +Inf"},
+		{GenerateOptions{Temperature: 1, MinP: 1.5}, "MinP 1.5: want 0 < MinP ≤ 1"},
+		{GenerateOptions{Temperature: 1, MinP: -0.1}, "MinP -0.1"},
+		{GenerateOptions{Temperature: 1, MinP: math.NaN()}, "MinP NaN"},
+		{GenerateOptions{MinP: 0.1}, "MinP 0.1 filters sampling, and Temperature 0 is greedy"},
+		{GenerateOptions{StopStrings: []string{"x", ""}}, "StopStrings[1] is empty"},
+		{GenerateOptions{StopStrings: []string{"a\xffb"}}, "StopStrings[0] \"a\\xffb\": byte 2 is not valid UTF-8"},
 	} {
 		err := c.opt.Validate()
 		if (err == nil) != (c.want == "") || err != nil && !strings.Contains(err.Error(), c.want) {

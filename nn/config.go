@@ -735,8 +735,9 @@ func (c Config) PadFallback() int {
 // generation and the sampling it does when its caller passes none.
 // Instruct models list their end-of-turn ids there (Gemma-2-it [1, 107],
 // Llama-3-Instruct [128001, 128008, 128009]) and often sample by default
-// (Llama-3-Instruct: do_sample, temperature 0.6, top_p 0.9). Other keys
-// (max_new_tokens, repetition_penalty, ...) are not read.
+// (Llama-3-Instruct: do_sample, temperature 0.6, top_p 0.9; Qwen2.5-
+// Instruct adds repetition_penalty 1.05). Other keys (max_new_tokens,
+// no_repeat_ngram_size, ...) are not read.
 type GenerationDefaults struct {
 	// Path is the file read; "" when the folder has none (then every
 	// field is zero: greedy, no extra stop ids).
@@ -751,6 +752,17 @@ type GenerationDefaults struct {
 	Temperature *float64
 	TopK        *int
 	TopP        *float64
+	// MinP is min_p (nil when absent or null); used when sampling, as
+	// transformers does.
+	MinP *float64
+	// RepetitionPenalty is repetition_penalty (nil when absent or null;
+	// 1 is off). transformers applies it whether or not it samples.
+	RepetitionPenalty *float64
+	// StopStrings is stop_strings (a string or a list of them; nil when
+	// absent or null): transformers' generate() stops when the text ends
+	// with one of them, sampling or not. nn generates ids and reads no
+	// text: the ftune package and ftune generate apply them.
+	StopStrings []string
 }
 
 // DefaultTopK is transformers' GenerationConfig top_k: generate() keeps the
@@ -761,13 +773,19 @@ const DefaultTopK = 50
 // Sampling is the decoding transformers' generate() does for this folder
 // when its caller passes no sampling argument: sample is false for greedy
 // (no do_sample), else opt holds the temperature (1 when absent), top_k
-// (DefaultTopK when absent; 0, all tokens, when the file says 0) and top_p
-// (0, off, when absent or 1). Only Temperature, TopK and TopP are set.
+// (DefaultTopK when absent; 0, all tokens, when the file says 0), top_p
+// (0, off, when absent or 1) and min_p (0, off, when absent). The
+// repetition penalty is set either way (0 when absent or 1), as
+// transformers applies it to greedy decoding too. Only these five are set
+// (StopStrings are text: the ftune package applies them).
 func (g GenerationDefaults) Sampling() (opt GenerateOptions, sample bool) {
-	if !g.DoSample {
-		return GenerateOptions{}, false
+	if g.RepetitionPenalty != nil && *g.RepetitionPenalty != 1 {
+		opt.RepetitionPenalty = *g.RepetitionPenalty
 	}
-	opt = GenerateOptions{Temperature: 1, TopK: DefaultTopK}
+	if !g.DoSample {
+		return opt, false
+	}
+	opt.Temperature, opt.TopK = 1, DefaultTopK
 	if g.Temperature != nil {
 		opt.Temperature = *g.Temperature
 	}
@@ -776,6 +794,9 @@ func (g GenerationDefaults) Sampling() (opt GenerateOptions, sample bool) {
 	}
 	if g.TopP != nil && *g.TopP < 1 {
 		opt.TopP = *g.TopP
+	}
+	if g.MinP != nil {
+		opt.MinP = *g.MinP
 	}
 	return opt, true
 }
@@ -795,6 +816,9 @@ type rawGeneration struct {
 	Temperature json.RawMessage `json:"temperature"`
 	TopK        json.RawMessage `json:"top_k"`
 	TopP        json.RawMessage `json:"top_p"`
+	MinP        json.RawMessage `json:"min_p"`
+	RepPenalty  json.RawMessage `json:"repetition_penalty"`
+	StopStrings json.RawMessage `json:"stop_strings"`
 }
 
 // LoadGenerationDefaults reads dir/generation_config.json for a model of
@@ -878,6 +902,38 @@ func ParseGenerationDefaults(b []byte, vocab int) (GenerationDefaults, error) {
 			return g, bad("top_p", r.TopP, "a number in (0, 1] or null")
 		}
 		g.TopP = &p
+	}
+	if !isNull(r.MinP) {
+		var p float64
+		if json.Unmarshal(r.MinP, &p) != nil || !(p >= 0 && p <= 1) {
+			return g, bad("min_p", r.MinP, "a number in [0, 1] or null")
+		}
+		g.MinP = &p
+	}
+	if !isNull(r.RepPenalty) {
+		// transformers refuses a penalty ≤ 0 when it builds the processor.
+		var p float64
+		if json.Unmarshal(r.RepPenalty, &p) != nil || !(p > 0) {
+			return g, bad("repetition_penalty", r.RepPenalty, "a number > 0 (1: off) or null")
+		}
+		g.RepetitionPenalty = &p
+	}
+	if !isNull(r.StopStrings) {
+		var one string
+		if json.Unmarshal(r.StopStrings, &one) == nil {
+			g.StopStrings = []string{one}
+		} else if json.Unmarshal(r.StopStrings, &g.StopStrings) != nil {
+			return g, bad("stop_strings", r.StopStrings, "a string, a list of strings or null")
+		}
+		for i, s := range g.StopStrings {
+			if s == "" {
+				key := "stop_strings"
+				if len(g.StopStrings) > 1 {
+					key = fmt.Sprintf("stop_strings[%d]", i)
+				}
+				return g, fmt.Errorf("nn: %s: %s is empty: an empty string would end every reply at once", GenerationConfigFile, key)
+			}
+		}
 	}
 	return g, nil
 }

@@ -27,9 +27,21 @@ type GenerateOptions struct {
 	// reaches p (nucleus); 0 or 1 = all. Tokens of equal probability are
 	// ordered by id, so a cut among them keeps the lower ids (transformers'
 	// choice there follows torch's sort order, which no id rule gives).
-	TopP       float64
-	Seed       uint64 // sampling stream
-	StopTokens []int  // generation ends after emitting one of these
+	TopP float64
+	// MinP keeps, when sampling, the tokens whose probability is at least
+	// MinP times the most likely token's, after the temperature, top-k and
+	// top-p (transformers' MinPLogitsWarper, which comes after them);
+	// 0 = off, at most 1.
+	MinP float64
+	// RepetitionPenalty, when neither 0 nor 1, is transformers'
+	// repetition_penalty (RepetitionPenaltyLogitsProcessor): before
+	// anything else, the logit of each token id the sequence holds (the
+	// prompt and the tokens generated so far, each id once) is divided by
+	// it, or multiplied when negative. Above 1 it makes repeats less
+	// likely, below 1 more. It applies to greedy decoding too.
+	RepetitionPenalty float64
+	Seed              uint64 // sampling stream
+	StopTokens        []int  // generation ends after emitting one of these
 	// OnToken, when set, sees each new token as it is produced (streaming);
 	// returning false stops generation.
 	OnToken func(id int) bool
@@ -64,8 +76,11 @@ func (m *Model) Generate(prompt []int, opt GenerateOptions) ([]int, error) {
 	}
 	// Written so that NaN fails too: a NaN temperature would make every
 	// probability NaN and the sampled tokens garbage.
-	if !(opt.Temperature >= 0) || !(opt.TopP >= 0 && opt.TopP <= 1) || opt.TopK < 0 {
-		return nil, fmt.Errorf("nn: generate: temperature ≥ 0, 0 ≤ top_p ≤ 1, top_k ≥ 0 required (got %g, %g, %d)", opt.Temperature, opt.TopP, opt.TopK)
+	if !(opt.Temperature >= 0) || !(opt.TopP >= 0 && opt.TopP <= 1) || opt.TopK < 0 || !(opt.MinP >= 0 && opt.MinP <= 1) {
+		return nil, fmt.Errorf("nn: generate: temperature ≥ 0, 0 ≤ top_p ≤ 1, top_k ≥ 0, 0 ≤ min_p ≤ 1 required (got %g, %g, %d, %g)", opt.Temperature, opt.TopP, opt.TopK, opt.MinP)
+	}
+	if !(opt.RepetitionPenalty >= 0) || math.IsInf(opt.RepetitionPenalty, 0) {
+		return nil, fmt.Errorf("nn: generate: repetition penalty %g: want a finite value > 0 (0 or 1: off)", opt.RepetitionPenalty)
 	}
 	for _, id := range prompt {
 		if id < 0 || id >= m.Config.VocabSize {
@@ -79,6 +94,13 @@ func (m *Model) Generate(prompt []int, opt GenerateOptions) ([]int, error) {
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x9e3779b97f4a7c15))
 	cache := m.NewCache(1, len(prompt)+opt.MaxNewTokens)
 	var out []int
+	var seen []bool // the ids of prompt and out, for the repetition penalty
+	if penalized(opt) {
+		seen = make([]bool, m.Config.VocabSize)
+		for _, id := range prompt {
+			seen[id] = true
+		}
+	}
 	next := prompt
 	for len(out) < opt.MaxNewTokens {
 		if m.Config.LongRopeRecompute(cache.Len, cache.Len+len(next)) {
@@ -98,8 +120,14 @@ func (m *Model) Generate(prompt []int, opt GenerateOptions) ([]int, error) {
 		if i := nonFinite(last); i >= 0 {
 			return out, fmt.Errorf("nn: generate: %w at position %d (logit of token %d is %v): the model's weights or its adapter hold NaN or Inf values", ErrNonFinite, len(prompt)+len(out), i, last[i])
 		}
+		if seen != nil {
+			penalize(last, seen, opt.RepetitionPenalty)
+		}
 		tok := sample(last, opt, rng)
 		out = append(out, tok)
+		if seen != nil {
+			seen[tok] = true
+		}
 		if opt.OnToken != nil && !opt.OnToken(tok) {
 			break
 		}
@@ -121,7 +149,32 @@ func nonFinite(v []float64) int {
 	return -1
 }
 
-// sample picks the next token from one row of logits.
+// penalized reports whether opt's repetition penalty changes any logit.
+func penalized(opt GenerateOptions) bool {
+	return opt.RepetitionPenalty != 0 && opt.RepetitionPenalty != 1
+}
+
+// penalize applies the repetition penalty to logits in place: the logit
+// of each id that seen marks is divided by penalty, or multiplied when it
+// is negative (transformers' RepetitionPenaltyLogitsProcessor: once per
+// id, however often it occurs).
+func penalize(logits []float64, seen []bool, penalty float64) {
+	for i, s := range seen {
+		switch {
+		case !s:
+		case logits[i] < 0:
+			logits[i] *= penalty
+		default:
+			logits[i] /= penalty
+		}
+	}
+}
+
+// sample picks the next token from one row of logits (after the
+// repetition penalty: the processors transformers applies whether it
+// samples or not). Sampling applies the warpers in transformers' order
+// (GenerationMixin._get_logits_processor): temperature, top-k, top-p,
+// min-p.
 func sample(logits []float64, opt GenerateOptions, rng *rand.Rand) int {
 	if opt.Temperature == 0 {
 		best := 0
@@ -144,8 +197,8 @@ func sample(logits []float64, opt GenerateOptions, rng *rand.Rand) int {
 }
 
 // distribution is what sample draws from when opt.Temperature > 0: the
-// token ids that the top-k and top-p filters keep, most likely first (ties
-// by id), and their probabilities.
+// token ids that the top-k, top-p and min-p filters keep, in that order,
+// most likely first (ties by id), and their probabilities.
 func distribution(logits []float64, opt GenerateOptions) (idx []int, p []float64) {
 	idx = make([]int, len(logits))
 	for i := range idx {
@@ -186,6 +239,26 @@ func distribution(logits []float64, opt GenerateOptions) (idx []int, p []float64
 		}
 		for i := range p {
 			p[i] /= sum
+		}
+	}
+	if opt.MinP > 0 {
+		// p is sorted, p[0] the largest: keep what reaches MinP·p[0]
+		// (transformers removes probs < min_p·max; p[0] itself stays,
+		// its min_tokens_to_keep of 1). Renormalising first, as it does
+		// after top-p, changes no ratio to p[0].
+		n := 1
+		for n < len(p) && p[n] >= opt.MinP*p[0] {
+			n++
+		}
+		if n < len(p) {
+			p, idx = p[:n], idx[:n]
+			sum = 0
+			for _, v := range p {
+				sum += v
+			}
+			for i := range p {
+				p[i] /= sum
+			}
 		}
 	}
 	return idx, p

@@ -108,6 +108,11 @@ func TestGenerateRefusesBadSampling(t *testing.T) {
 			t.Errorf("%+v: err = %v, want the settings refused", opt, err)
 		}
 	}
+	for _, opt := range []GenerateOptions{{RepetitionPenalty: -1}, {RepetitionPenalty: nan}, {RepetitionPenalty: math.Inf(1)}} {
+		if _, err := m.Generate([]int{1, 2}, opt); err == nil || !strings.Contains(err.Error(), "repetition penalty") {
+			t.Errorf("%+v: err = %v, want the penalty refused", opt, err)
+		}
+	}
 	if _, err := m.Generate([]int{1, 2}, GenerateOptions{Temperature: math.Inf(1), MaxNewTokens: 2}); err != nil {
 		t.Errorf("an infinite temperature (uniform sampling) is a valid limit: %v", err)
 	}

@@ -86,6 +86,15 @@ func TestLoadRefusesBadGenerationConfig(t *testing.T) {
 		{`{"top_k": -1}`, "top_k: want an integer ≥ 0"},
 		{`{"top_p": 0}`, "top_p: want a number in (0, 1] or null, got 0"},
 		{`{"top_p": 1.5}`, "top_p: want a number in (0, 1] or null, got 1.5"},
+		{`{"min_p": 1.5}`, "min_p: want a number in [0, 1] or null, got 1.5"},
+		{`{"min_p": -0.1}`, "min_p: want a number in [0, 1] or null, got -0.1"},
+		{`{"repetition_penalty": 0}`, "repetition_penalty: want a number > 0 (1: off) or null, got 0"},
+		{`{"repetition_penalty": -1.2}`, "repetition_penalty: want a number > 0 (1: off) or null, got -1.2"},
+		{`{"repetition_penalty": "1.1"}`, `repetition_penalty: want a number > 0 (1: off) or null, got "1.1"`},
+		{`{"stop_strings": 3}`, "stop_strings: want a string, a list of strings or null, got 3"},
+		{`{"stop_strings": ""}`, "stop_strings is empty"},
+		{`{"stop_strings": ["Q:", ""]}`, "stop_strings[1] is empty"},
+		{`{"stop_strings": ["Q:", null]}`, "stop_strings[1] is empty"},
 		{`[1, 2]`, "generation_config.json is not a JSON object"},
 		{`{"eos_token_id": 2,`, "generation_config.json is not a JSON object"},
 	} {
@@ -122,6 +131,10 @@ func TestLoadRefusesBadGenerationConfig(t *testing.T) {
 //	temperature 0.7, top_k 20, no do_sample -> greedy (it logs that they are ignored)
 //	do_sample, nulls, top_p 1.0            -> TopK(50)
 //	do_sample, temperature 0               -> ValueError (refused at load here)
+//	repetition_penalty 1.3                 -> RepetitionPenalty(1.3), greedy
+//	do_sample, temperature 0.7, top_k 20, top_p 0.8, repetition_penalty 1.05, min_p 0.05
+//	                                       -> RepetitionPenalty(1.05), Temperature(0.7), TopK(20), TopP(0.8), MinP(0.05)
+//	min_p 0.1, repetition_penalty 1.0      -> none, greedy (min_p "may be ignored", it logs)
 func TestGenerationSampling(t *testing.T) {
 	for _, c := range []struct {
 		file   string
@@ -134,14 +147,44 @@ func TestGenerationSampling(t *testing.T) {
 		{`{"do_sample": true, "temperature": null, "top_k": null, "top_p": 1.0}`, GenerateOptions{Temperature: 1, TopK: 50}, true},
 		{`{"do_sample": false, "temperature": 0}`, GenerateOptions{}, false},
 		{`{}`, GenerateOptions{}, false},
+		{`{"repetition_penalty": 1.3}`, GenerateOptions{RepetitionPenalty: 1.3}, false},
+		{`{"do_sample": true, "temperature": 0.7, "top_k": 20, "top_p": 0.8, "repetition_penalty": 1.05, "min_p": 0.05}`,
+			GenerateOptions{Temperature: 0.7, TopK: 20, TopP: 0.8, MinP: 0.05, RepetitionPenalty: 1.05}, true},
+		{`{"min_p": 0.1, "repetition_penalty": 1.0}`, GenerateOptions{}, false},
 	} {
 		g, err := ParseGenerationDefaults([]byte(c.file), 320)
 		if err != nil {
 			t.Fatalf("%s: %v", c.file, err)
 		}
 		got, sample := g.Sampling()
-		if sample != c.sample || got.Temperature != c.want.Temperature || got.TopK != c.want.TopK || got.TopP != c.want.TopP {
+		if sample != c.sample || got.Temperature != c.want.Temperature || got.TopK != c.want.TopK || got.TopP != c.want.TopP ||
+			got.MinP != c.want.MinP || got.RepetitionPenalty != c.want.RepetitionPenalty {
 			t.Errorf("%s: Sampling() = %+v, %v; want %+v, %v", c.file, got, sample, c.want, c.sample)
+		}
+	}
+}
+
+// TestLoadReadsDecodingKeys: repetition_penalty, min_p and stop_strings
+// were dropped without a word (Qwen2.5-Instruct's generation_config.json
+// sets repetition_penalty 1.05); they are read, and transformers' forms
+// of stop_strings (one string or a list) both are.
+func TestLoadReadsDecodingKeys(t *testing.T) {
+	m, err := Load(llamaTinyWith(t, `{"eos_token_id": 2, "do_sample": true, "repetition_penalty": 1.05, "min_p": 0.05, "stop_strings": ["Q:", "\n\n"]}`), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := m.Config.Generation
+	if g.RepetitionPenalty == nil || *g.RepetitionPenalty != 1.05 || g.MinP == nil || *g.MinP != 0.05 || !slices.Equal(g.StopStrings, []string{"Q:", "\n\n"}) {
+		t.Fatalf("Config.Generation = %+v, want repetition_penalty 1.05, min_p 0.05, stop_strings [Q: \\n\\n]", g)
+	}
+	for file, want := range map[string][]string{
+		`{"stop_strings": "</answer>"}`: {"</answer>"},
+		`{"stop_strings": null}`:        nil,
+		`{"stop_strings": []}`:          {},
+	} {
+		g, err := ParseGenerationDefaults([]byte(file), 320)
+		if err != nil || !slices.Equal(g.StopStrings, want) {
+			t.Errorf("%s: stop strings %q, %v; want %q", file, g.StopStrings, err, want)
 		}
 	}
 }
@@ -187,6 +230,59 @@ func TestTopKKeepsTies(t *testing.T) {
 		for i := range got {
 			if math.Abs(got[i]-c.want[i]) > 1e-6 {
 				t.Errorf("logits %v, temperature %g, top-k %d: probabilities %.7f, transformers %v", c.logits, c.t, c.k, got, c.want)
+				break
+			}
+		}
+	}
+}
+
+// TestProcessorsMatchTransformers: the repetition penalty and min-p were
+// missing. The want probabilities come from transformers 5.12.1: the
+// processor list GenerationMixin._get_logits_processor builds (on
+// tiny-base) for GenerationConfig(do_sample=True, repetition_penalty,
+// temperature, top_k, top_p, min_p), applied to these logits given as a
+// float64 tensor with these input ids, then torch.softmax. It applied
+// RepetitionPenalty, Temperature, TopK, TopP, MinP in that order (each
+// when set). In float64 the only differences left are rounding in exp and
+// the sums (about 1e-16), hence 1e-12; in float32 (generate()'s dtype) the
+// same cases agree within 1e-7 (6.0e-8 the largest difference).
+func TestProcessorsMatchTransformers(t *testing.T) {
+	l1 := []float64{2.0, -1.5, 0.5, 3.0, -0.25, 1.0, 1.0, -3.0, 0.0, 2.5, 1.75, -0.5}
+	ids1 := []int{3, 1, 1, 8, 6, 10} // a negative logit (1, twice), 0 (8), one of two equal logits (6)
+	l2 := []float64{0.3, 1.2, -0.7, 2.2, 2.1, -2.5, 0.9, 1.6, -0.1, 1.9, 0.0, 2.4}
+	ids2 := []int{4, 9, 2, 4, 11, 5}
+	for _, c := range []struct {
+		logits []float64
+		ids    []int
+		opt    GenerateOptions
+		want   []float64 // by token id
+	}{
+		{l1, ids1, GenerateOptions{RepetitionPenalty: 1.3, Temperature: 1}, []float64{0.17358293426878257, 0.0033422876326419993, 0.038731587922427826, 0.2361218062801638, 0.018295506669102752, 0.063857592855698933, 0.050697989841853114, 0.0011695926110487933, 0.023491895574308017, 0.28618987595948403, 0.090270375463902763, 0.014248554920585334}},
+		{l1, ids1, GenerateOptions{RepetitionPenalty: 1.3, Temperature: 0.7, MinP: 0.1}, []float64{0.19130131112879087, 0, 0, 0.29690439058876839, 0, 0.045845557484685343, 0, 0, 0, 0.39077636682018674, 0.075172373977568707, 0}},
+		{l1, ids1, GenerateOptions{RepetitionPenalty: 0.8, Temperature: 1.5, TopK: 6, TopP: 0.9, MinP: 0.05}, []float64{0.13611809019944748, 0, 0, 0.43711201344780509, 0, 0, 0.082559795047494638, 0, 0, 0.18996809796133798, 0.15424200334391464, 0}},
+		{l1, ids1, GenerateOptions{Temperature: 0.5, MinP: 0.3}, []float64{0, 0, 0, 0.7310585786300049, 0, 0, 0, 0, 0, 0.26894142136999516, 0, 0}},
+		{l2, ids2, GenerateOptions{RepetitionPenalty: 1.2, Temperature: 1, TopK: 4, MinP: 0.2}, []float64{0, 0, 0, 0.33275981726343606, 0.21217702721568379, 0, 0, 0.18262245973869559, 0, 0, 0, 0.27244069578218461}},
+		{l2, ids2, GenerateOptions{RepetitionPenalty: 2, Temperature: 0.9, TopP: 0.8, MinP: 0.5}, []float64{0, 0, 0, 0.66075636876581723, 0, 0, 0, 0.33924363123418283, 0, 0, 0, 0}},
+		{l2, ids2, GenerateOptions{RepetitionPenalty: 1.5, Temperature: 1.2, TopP: 0.7, MinP: 0.6}, []float64{0, 0, 0, 0.45186276187760616, 0, 0, 0, 0.27406861906119706, 0, 0, 0, 0.27406861906119701}},
+		{l2, ids2, GenerateOptions{RepetitionPenalty: 1.1, Temperature: 0.8, MinP: 1}, []float64{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}},
+		{l2, ids2, GenerateOptions{RepetitionPenalty: 1.1, Temperature: 0.8, TopK: 7}, []float64{0, 0.068504458257418382, 0, 0.23910405343351901, 0.1662117309998718, 0, 0.047082379709707356, 0.11294475746679475, 0, 0.13242146282459646, 0, 0.23373115730809224}},
+	} {
+		logits := slices.Clone(c.logits)
+		seen := make([]bool, len(logits))
+		for _, id := range c.ids {
+			seen[id] = true
+		}
+		if penalized(c.opt) {
+			penalize(logits, seen, c.opt.RepetitionPenalty)
+		}
+		idx, p := distribution(logits, c.opt)
+		got := make([]float64, len(logits))
+		for i, id := range idx {
+			got[id] = p[i]
+		}
+		for i := range got {
+			if math.Abs(got[i]-c.want[i]) > 1e-12 {
+				t.Errorf("ids %v, %+v: probabilities %.17g, transformers %.17g", c.ids, c.opt, got, c.want)
 				break
 			}
 		}

@@ -55,9 +55,17 @@ greedy, the most likely token every time. --temperature 0 is greedy
 whatever the folder says, and a greedy run takes no --top-k, --top-p or
 --seed. Above 0 it samples. When sampling, a top_k that neither --top-k nor
 generation_config.json gives is 50, transformers' default (--top-k 0: the
-whole vocabulary); --top-p and --top-k override the file's. Sampling starts
-from seed 0 unless --seed says otherwise: the same command gives the same
-text, and another --seed another draw.
+whole vocabulary); --top-p, --top-k and --min-p override the file's.
+Sampling starts from seed 0 unless --seed says otherwise: the same command
+gives the same text, and another --seed another draw.
+
+--repetition-penalty and --stop apply to greedy runs and sampling alike,
+and without them the file's repetition_penalty and stop_strings do (a line
+says so). The penalty divides the logit of every token already in the
+prompt or the reply (multiplies a negative one), as transformers does, before
+the temperature, top-k, top-p and min-p; 1 is off. A reply ends when its
+text comes to hold a --stop string (repeat the flag for several; they
+replace the file's), and the text printed ends before it.
 
 --raw encodes the prompt with the tokenizer's special tokens (a Llama or
 Mistral tokenizer's BOS), as transformers' tokenizer(prompt) does and as
@@ -73,6 +81,7 @@ template's default. A reply cut by --max-tokens while still thinking is said.`,
   ftune generate --adapter runs/<run>/adapter --prompt "Symbol of iron?"   # the folder "ftune train" printed
   ftune generate --system "Answer in one word." --prompt "Capital of Peru?"
   ftune generate --raw --prompt "It was a dark and stormy night" --temperature 0.8 --top-p 0.9
+  ftune generate --raw --prompt "Symbol of iron? Answer:" --stop "." --stop $'\n' --repetition-penalty 1.2
   ftune generate --model ./Qwen3-0.6B --no-thinking --prompt "Capital of Peru?"
   ftune generate --prompt - < question.txt
   printf 'Symbol of iron?\nCapital of Peru?\n' | ftune generate   # one reply per line
@@ -159,6 +168,9 @@ template's default. A reply cut by --max-tokens while still thinking is said.`,
 	f.Float64Var(&opt.Temperature, "temperature", 0, "sampling temperature; 0 = greedy: the most likely token, no sampling (default: the model folder's generation_config.json, greedy unless it sets do_sample)")
 	f.IntVar(&opt.TopK, "top-k", 0, "when sampling: sample from the k most likely tokens, and those tied with the k-th; 0: the whole vocabulary (default: generation_config.json's top_k, else 50 as in transformers)")
 	f.Float64Var(&opt.TopP, "top-p", 0, "when sampling: sample from the smallest set of tokens whose probability reaches p, 0 < p ≤ 1 (default: generation_config.json's top_p, else off)")
+	f.Float64Var(&opt.MinP, "min-p", 0, "when sampling: drop the tokens whose probability is below p times the most likely token's, after --top-k and --top-p, 0 ≤ p ≤ 1 (default: generation_config.json's min_p, else 0, off)")
+	f.Float64Var(&opt.RepetitionPenalty, "repetition-penalty", 0, "divide the logit of every token already in the prompt or the reply by this (multiply a negative one), as transformers' repetition_penalty; above 1 discourages repeats, 1 is off; greedy runs too (default: generation_config.json's repetition_penalty, else 1, off)")
+	f.StringArrayVar(&opt.StopStrings, "stop", nil, "end the reply when its text holds this string, which is left out of it; repeat for several (default: generation_config.json's stop_strings)")
 	f.Uint64Var(&opt.Seed, "seed", 0, "when sampling: sampling seed (the default 0 too gives the same text on every run)")
 	f.BoolVar(&gf.think, "thinking", false, "pass enable_thinking=true to the chat template (thinking models such as Qwen3)")
 	f.BoolVar(&gf.noThink, "no-thinking", false, "pass enable_thinking=false to the chat template: answer without a <think> block")
@@ -189,6 +201,18 @@ func checkGenerateFlags(f *pflag.FlagSet, gf generateFlags, opt *ftune.GenerateO
 		return usage("--top-k %d: want 0 (all tokens) or more", opt.TopK)
 	case f.Changed("top-p") && !(opt.TopP > 0 && opt.TopP <= 1):
 		return usage("--top-p %g: want 0 < p ≤ 1 (leave it out for no nucleus filter)", opt.TopP)
+	case !(opt.MinP >= 0 && opt.MinP <= 1):
+		return usage("--min-p %g: want 0 ≤ p ≤ 1 (0: off)", opt.MinP)
+	case f.Changed("repetition-penalty") && (!(opt.RepetitionPenalty > 0) || math.IsInf(opt.RepetitionPenalty, 0)):
+		return usage("--repetition-penalty %g: want a finite value > 0 (1: off; above 1 discourages repeats)", opt.RepetitionPenalty)
+	}
+	for _, s := range opt.StopStrings {
+		if s == "" {
+			return usage("--stop is empty: it would end every reply before its first token; give the text to stop at")
+		}
+		if at := invalidUTF8(s); at >= 0 {
+			return usage("--stop %q: byte %d is not valid UTF-8", s, at+1)
+		}
 	}
 	if f.Changed("temperature") && opt.Temperature == 0 {
 		if err := refuseGreedySampling(f, "--temperature 0"); err != nil {
@@ -211,7 +235,7 @@ func checkGenerateFlags(f *pflag.FlagSet, gf generateFlags, opt *ftune.GenerateO
 // same text.
 func refuseGreedySampling(f *pflag.FlagSet, greedy string) error {
 	var given []string
-	for _, name := range []string{"top-k", "top-p", "seed"} {
+	for _, name := range []string{"top-k", "top-p", "min-p", "seed"} {
 		if f.Changed(name) {
 			given = append(given, "--"+name)
 		}
@@ -256,15 +280,29 @@ func generationDefaults(model, adapter string) (nn.GenerationDefaults, error) {
 	return nn.LoadGenerationDefaults(dir, cfg.VocabSize)
 }
 
-// resolveSampling completes opt's sampling as transformers' generate()
+// resolveSampling completes opt's decoding as transformers' generate()
 // would with the folder's generation_config.json g: without --temperature
-// the folder's do_sample decides and its temperature, top_k and top_p
-// apply; when sampling, a top_k or top_p no flag gives comes from g, and a
-// top_k g lacks too is 50 (nn.DefaultTopK). It refuses sampling flags for a
-// greedy run, checks the result (GenerateOptions.Validate) and returns the
-// note that says what was chosen for the user ("" when nothing was).
+// the folder's do_sample decides and its temperature, top_k, top_p and
+// min_p apply; when sampling, a top_k, top_p or min_p no flag gives comes
+// from g, and a top_k g lacks too is 50 (nn.DefaultTopK). Greedy or not, a
+// repetition penalty or stop strings no flag gives come from g. It refuses
+// sampling flags for a greedy run, checks the result
+// (GenerateOptions.Validate) and returns the note that says what was
+// chosen for the user ("" when nothing was).
 func resolveSampling(f *pflag.FlagSet, opt *ftune.GenerateOptions, g nn.GenerationDefaults) (string, error) {
 	def, folderSamples := g.Sampling()
+	// The file's settings that apply whatever the decoding, for the note.
+	var always, hints []string
+	if !f.Changed("repetition-penalty") && def.RepetitionPenalty != 0 {
+		opt.RepetitionPenalty = def.RepetitionPenalty
+		always = append(always, fmt.Sprintf("repetition_penalty %g", opt.RepetitionPenalty))
+		hints = append(hints, "--repetition-penalty 1 for none")
+	}
+	if !f.Changed("stop") && len(g.StopStrings) > 0 {
+		opt.StopStrings = g.StopStrings
+		always = append(always, fmt.Sprintf("stop_strings %q", opt.StopStrings))
+		hints = append(hints, "--stop replaces them")
+	}
 	fromFolder := !f.Changed("temperature") && folderSamples
 	if fromFolder {
 		opt.Temperature = def.Temperature
@@ -279,7 +317,10 @@ func resolveSampling(f *pflag.FlagSet, opt *ftune.GenerateOptions, g nn.Generati
 				return "", err
 			}
 		}
-		return "", validOptions(*opt)
+		if err := validOptions(*opt); err != nil || len(always) == 0 {
+			return "", err
+		}
+		return fmt.Sprintf("note: greedy, with %s's %s (%s)", g.Path, strings.Join(always, ", "), strings.Join(hints, "; ")), nil
 	}
 	// Each setting with where it came from, for the note.
 	var set []string
@@ -299,6 +340,11 @@ func resolveSampling(f *pflag.FlagSet, opt *ftune.GenerateOptions, g nn.Generati
 		opt.TopP = *g.TopP
 		set = append(set, fmt.Sprintf("top_p %g", opt.TopP))
 	}
+	if !f.Changed("min-p") && g.MinP != nil && *g.MinP > 0 {
+		opt.MinP = *g.MinP
+		set = append(set, fmt.Sprintf("min_p %g", opt.MinP))
+	}
+	set = append(set, always...)
 	if err := validOptions(*opt); err != nil {
 		return "", err
 	}
@@ -320,6 +366,7 @@ func resolveSampling(f *pflag.FlagSet, opt *ftune.GenerateOptions, g nn.Generati
 	if fromFolder {
 		note = append(note, "--temperature 0 for greedy")
 	}
+	note = append(note, hints...)
 	return "note: " + strings.Join(note, "; "), nil
 }
 

@@ -16,6 +16,11 @@ import (
 // by default, as Llama-3-Instruct's does (with a higher temperature, so
 // that a few sampled tokens surely differ from the greedy ones).
 func samplingFolder(t *testing.T) string {
+	return folderWith(t, `{"eos_token_id": 0, "do_sample": true, "temperature": 1.3, "top_p": 0.95}`)
+}
+
+// folderWith is tiny-base with gc as its generation_config.json.
+func folderWith(t *testing.T, gc string) string {
 	t.Helper()
 	t.Setenv("FTUNE_CACHE", t.TempDir())
 	src, err := assets.Model(ftune.TinyBase)
@@ -32,7 +37,6 @@ func samplingFolder(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	gc := `{"eos_token_id": 0, "do_sample": true, "temperature": 1.3, "top_p": 0.95}`
 	if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(gc), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +133,77 @@ func TestGenerateDefaultTopK(t *testing.T) {
 		}
 		if out != want || strings.Contains(log, "top_k 50 as in transformers") != c.note {
 			t.Errorf("%v: stdout %q, stderr %q; want %q (top_k %d)", c.args, out, log, want, c.topK)
+		}
+	}
+}
+
+// TestGenerateDecodesAsGenerationConfigSays: generation_config.json's
+// repetition_penalty, min_p and stop_strings were ignored without a word.
+// As in transformers' generate(), the penalty and the stop strings apply
+// to greedy runs too and min_p when sampling; flags override them, and a
+// line says what the file set. The chat (no --prompt) gets them as well.
+func TestGenerateDecodesAsGenerationConfigSays(t *testing.T) {
+	dir := folderWith(t, `{"eos_token_id": 0, "repetition_penalty": 1.3, "stop_strings": ["world"]}`)
+	path := filepath.Join(dir, "generation_config.json")
+	const q = "Symbol of iron?"
+	asFile := reply(t, dir, q, ftune.GenerateOptions{MaxNewTokens: 24, RepetitionPenalty: 1.3, StopStrings: []string{"world"}})
+	if plain := reply(t, dir, q, ftune.GenerateOptions{MaxNewTokens: 24}); asFile == plain || strings.Contains(asFile, "world") {
+		t.Fatalf("the test's premise: the file's settings give %q, none %q", asFile, plain)
+	}
+	for _, c := range []struct {
+		args []string
+		want ftune.GenerateOptions
+		note string // "" none
+	}{
+		{nil, ftune.GenerateOptions{RepetitionPenalty: 1.3, StopStrings: []string{"world"}},
+			`note: greedy, with ` + path + `'s repetition_penalty 1.3, stop_strings ["world"] (--repetition-penalty 1 for none; --stop replaces them)`},
+		{[]string{"--repetition-penalty", "1"}, ftune.GenerateOptions{StopStrings: []string{"world"}},
+			`note: greedy, with ` + path + `'s stop_strings ["world"] (--stop replaces them)`},
+		{[]string{"--repetition-penalty", "1.1", "--stop", " is", "--stop", "."}, ftune.GenerateOptions{RepetitionPenalty: 1.1, StopStrings: []string{" is", "."}}, ""},
+	} {
+		c.want.MaxNewTokens = 24
+		want := reply(t, dir, q, c.want)
+		for _, stdin := range []string{"", q + "\n"} {
+			args := append([]string{"--model", dir, "--max-tokens", "24"}, c.args...)
+			if stdin == "" {
+				args = append(args, "--prompt", q)
+			}
+			out, log, err := runGenerate(t, context.Background(), stdin, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out != want || c.note != "" && !strings.Contains(log, c.note) || c.note == "" && strings.Contains(log, "note: greedy") {
+				t.Errorf("%q (stdin %q): stdout %q, stderr %q; want %q and the note %q", c.args, stdin, out, log, want, c.note)
+			}
+		}
+	}
+
+	// min_p when the folder samples, from the file or --min-p.
+	dir = folderWith(t, `{"eos_token_id": 0, "do_sample": true, "temperature": 1.5, "min_p": 0.2}`)
+	path = filepath.Join(dir, "generation_config.json")
+	sampled := ftune.GenerateOptions{MaxNewTokens: 24, Temperature: 1.5, TopK: 50}
+	withMinP := sampled
+	withMinP.MinP = 0.2
+	if a, b := reply(t, dir, q, sampled), reply(t, dir, q, withMinP); a == b {
+		t.Fatalf("the test's premise: min_p 0.2 changes nothing (%q)", a)
+	}
+	for _, c := range []struct {
+		args []string
+		minP float64
+		note string
+	}{
+		{nil, 0.2, "note: sampling as " + path + " says: temperature 1.5, min_p 0.2; top_k 50"},
+		{[]string{"--min-p", "0"}, 0, "note: sampling as " + path + " says: temperature 1.5; top_k 50"},
+	} {
+		opt := sampled
+		opt.MinP = c.minP
+		want := reply(t, dir, q, opt)
+		out, log, err := runGenerate(t, context.Background(), "", append([]string{"--model", dir, "--max-tokens", "24", "--prompt", q}, c.args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out != want || !strings.Contains(log, c.note) {
+			t.Errorf("%q: stdout %q, stderr %q; want %q and the note %q", c.args, out, log, want, c.note)
 		}
 	}
 }

@@ -45,6 +45,15 @@ func TestGenerateSamplingFlags(t *testing.T) {
 		{"--prompt x --temperature 1 --top-p 0", "--top-p 0: want 0 < p ≤ 1"},
 		{"--prompt x --temperature 1 --top-p 1.5", "--top-p 1.5: want 0 < p ≤ 1"},
 		{"--prompt x --temperature 1 --top-p NaN", "--top-p NaN: want 0 < p ≤ 1"},
+		{"--prompt x --min-p 0.1", "--min-p shapes sampling, and --temperature 0"},
+		{"--prompt x --temperature 0 --min-p 0.1", "--min-p shapes sampling, and --temperature 0 is greedy"},
+		{"--prompt x --temperature 1 --min-p 1.5", "--min-p 1.5: want 0 ≤ p ≤ 1"},
+		{"--prompt x --temperature 1 --min-p -0.1", "--min-p -0.1: want 0 ≤ p ≤ 1"},
+		{"--prompt x --temperature 1 --min-p NaN", "--min-p NaN: want 0 ≤ p ≤ 1"},
+		{"--prompt x --repetition-penalty 0", "--repetition-penalty 0: want a finite value > 0 (1: off"},
+		{"--prompt x --repetition-penalty -1.2", "--repetition-penalty -1.2: want a finite value > 0"},
+		{"--prompt x --repetition-penalty NaN", "--repetition-penalty NaN: want a finite value > 0"},
+		{"--prompt x --repetition-penalty +Inf", "--repetition-penalty +Inf: want a finite value > 0"},
 		{"--raw", "--raw continues a --prompt"},
 		{"--raw --max-tokens 4", "--raw continues a --prompt"},
 	} {
@@ -62,6 +71,9 @@ func TestGenerateSamplingFlags(t *testing.T) {
 		{[]string{"-p", ""}, "--prompt is empty"},
 		{[]string{"--prompt", "ab\xffc"}, "--prompt: byte 3 is not valid UTF-8"},
 		{[]string{"--system", "\xc3", "--prompt", "x"}, "--system: byte 1 is not valid UTF-8"},
+		{[]string{"--prompt", "x", "--stop", "Q:", "--stop", ""}, "--stop is empty"},
+		{[]string{"--stop", ""}, "--stop is empty"}, // the chat too
+		{[]string{"--prompt", "x", "--stop", "a\xff"}, `--stop "a\xff": byte 2 is not valid UTF-8`},
 	} {
 		_, err := run(t, append([]string{"generate", "--model", "/nonexistent/model"}, c.args...)...)
 		var ue usageError
@@ -70,7 +82,8 @@ func TestGenerateSamplingFlags(t *testing.T) {
 		}
 	}
 	// Sampling as asked passes the checks: the error is the missing model.
-	for _, args := range []string{"--prompt x --temperature 0.8 --top-k 5 --top-p 0.9 --seed 7", "--prompt x --temperature 1 --top-p 1", "--temperature 0.8"} {
+	for _, args := range []string{"--prompt x --temperature 0.8 --top-k 5 --top-p 0.9 --seed 7", "--prompt x --temperature 1 --top-p 1", "--temperature 0.8",
+		"--prompt x --temperature 0.8 --min-p 0.05 --repetition-penalty 1.1 --stop Q: --stop ,", "--prompt x --repetition-penalty 0.9 --stop A"} {
 		_, err := run(t, append([]string{"generate", "--model", "/nonexistent/model"}, strings.Fields(args)...)...)
 		var ue usageError
 		if err == nil || errors.As(err, &ue) || !strings.Contains(err.Error(), "/nonexistent/model") {
