@@ -252,7 +252,7 @@ func dpoStep(m *nn.Model, a *lora.Adapter, B, T int, rng *rand.Rand) (forward fu
 	if err != nil {
 		return nil, 0, err
 	}
-	obj := &dpo.Objective{Model: m, Beta: 0.1, Reference: dpo.AdapterOff(m, a)}
+	obj := &dpo.Objective{Model: m, Spec: dpo.Spec{Beta: 0.1}, Reference: dpo.AdapterOff(m, a)}
 	return func(tp *autograd.Tape) (*autograd.Var, error) {
 		out, err := obj.Forward(tp, b, nn.ForwardOptions{})
 		return out.Loss, err

@@ -98,7 +98,13 @@ type TrainingConfig struct {
 
 // DPOConfig is Direct Preference Optimization (TRL's DPOConfig names).
 type DPOConfig struct {
-	Beta float64 `yaml:"beta" doc:"beta: how strongly the policy is held to the reference (higher: closer); TRL's default 0.1."`
+	Beta float64 `yaml:"beta" doc:"beta: how strongly the policy is held to the reference (higher: closer); TRL's default 0.1. Under ipo it is IPO's tau."`
+	// LossType is TRL's loss_type: one name or a list, summed with
+	// LossWeights (TRL's loss_weights).
+	LossType       []string  `yaml:"loss_type" doc:"The preference loss, TRL's loss_type: sigmoid (DPO's, the default), hinge (RSO's max(0, 1 - z)), ipo (IPO's squared loss on per-token log-ratios, TRL's normalisation), robust (robust DPO for noisy labels: label_smoothing is the share of flipped labels), sigmoid_norm (sigmoid on per-token log-ratios), sft (the chosen completions' next-token loss), or without a reference model (one forward fewer per micro-batch) orpo (ORPO, TRL's ORPOTrainer: sft minus beta log sigmoid of the completions' log odds ratio) or simpo (SimPO, TRL's CPOTrainer: sigmoid loss on beta times the difference of mean token log-likelihoods minus simpo_gamma); or a list of them summed with loss_weights ([sigmoid, sft] is RPO, TRL's replacement of rpo_alpha). z is beta times the difference of the chosen and the rejected completions' log-ratios to the reference."`
+	LossWeights    []float64 `yaml:"loss_weights" doc:"The weight of each loss_type entry (TRL's loss_weights); empty: 1 each."`
+	LabelSmoothing float64   `yaml:"label_smoothing" doc:"The assumed share of pairs whose preference is flipped, in [0, 0.5), read by loss types robust and simpo (TRL's label_smoothing); refused with the others, which do not read it."`
+	SimPOGamma     float64   `yaml:"simpo_gamma" doc:"Loss simpo's target reward margin gamma (TRL's simpo_gamma); refused with the other loss types."`
 }
 
 // LoRAConfig is the adapter's shape (PEFT's LoraConfig names in brackets).
@@ -204,7 +210,7 @@ func Default() *RunConfig {
 				Targets: []string{"all-linear"},
 			},
 			Objective:    "sft",
-			DPO:          DPOConfig{Beta: 0.1},
+			DPO:          DPOConfig{Beta: 0.1, SimPOGamma: 0.5},
 			Adapters:     "shared",
 			Quantization: QuantizationConfig{Type: "nf4", BlockSize: 64, DoubleQuant: true},
 			Optimizer: OptimizerConfig{

@@ -76,7 +76,7 @@ func TestCommaLists(t *testing.T) {
 // strings either splits a,b (names) or refuses it (paths). A new list key
 // lands here and must be decided.
 func TestEveryStringListKeyDecidesCommas(t *testing.T) {
-	splits := []string{"data.subjects", "training.lora.targets", "training.lora.modules_to_save"}
+	splits := []string{"data.subjects", "training.lora.targets", "training.lora.modules_to_save", "training.dpo.loss_type"}
 	refuses := []string{"data.files"}
 	var found []string
 	var walk func(t reflect.Type, prefix string)

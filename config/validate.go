@@ -165,6 +165,10 @@ func (c *RunConfig) Validate() error {
 	v.oneOf(t.Objective, "training.objective", objectives)
 	v.check(t.DPO.Beta > 0 && finite(t.DPO.Beta), "training.dpo.beta", "must be > 0, got %v", t.DPO.Beta)
 	v.unused(t.Objective == "dpo", "training.dpo.beta", "%v is used by objective dpo only, and the objective is %s: set training.objective: dpo, or leave beta at its default", t.DPO.Beta, t.Objective)
+	for _, key := range []string{"training.dpo.loss_type", "training.dpo.loss_weights", "training.dpo.label_smoothing", "training.dpo.simpo_gamma"} {
+		v.unused(t.Objective == "dpo", key, "set, but only objective dpo reads it, and the objective is %s: set training.objective: dpo, or leave it out", t.Objective)
+	}
+	v.dpoLoss(t.DPO)
 	v.oneOf(t.Adapters, "training.adapters", adapterSets)
 	v.check(t.NEFTuneAlpha >= 0 && finite(t.NEFTuneAlpha), "training.neftune_alpha", "must be >= 0 (0 = off), got %v", t.NEFTuneAlpha)
 	s := &t.Schedule
@@ -274,6 +278,38 @@ func (v *validator) monitor(metric, path string, hasVal bool) {
 	}
 	v.check(ok, path, "%q is not a validation metric: want val/loss, val/perplexity or val/token_accuracy, or val/SUBJECT/loss etc.", metric)
 	v.checkPair(!ok || hasVal, path, "data.val_split", "%s is computed on validation data, but data.val_split is 0 (set val_split > 0, or %s: \"\")", metric, lastElem(path))
+}
+
+// DPOLossTypes are training.dpo.loss_type's names (train/dpo's LossTypes,
+// which recipe's tests hold them to).
+var DPOLossTypes = []string{"sigmoid", "hinge", "ipo", "robust", "sigmoid_norm", "sft", "orpo", "simpo"}
+
+// dpoLoss checks the loss types, their weights and label_smoothing (read
+// by robust and simpo alone: refused elsewhere rather than dropped, where
+// TRL ignores it) and simpo_gamma (simpo's).
+func (v *validator) dpoLoss(d DPOConfig) {
+	seen := map[string]bool{}
+	for i, t := range d.LossType {
+		v.oneOf(t, fmt.Sprintf("training.dpo.loss_type[%d]", i), DPOLossTypes)
+		v.check(!seen[t], "training.dpo.loss_type", "names %s twice (give it one weight in loss_weights)", t)
+		seen[t] = true
+	}
+	n := max(len(d.LossType), 1)
+	v.check(len(d.LossWeights) == 0 || len(d.LossWeights) == n, "training.dpo.loss_weights", "has %d weights for %d loss types (want one each, or none: 1 each)", len(d.LossWeights), n)
+	for _, w := range d.LossWeights {
+		v.check(w >= 0 && finite(w), "training.dpo.loss_weights", "must be >= 0 and finite, got %v", w)
+	}
+	v.check(d.LabelSmoothing >= 0 && d.LabelSmoothing < 0.5, "training.dpo.label_smoothing", "must be in [0, 0.5) (robust divides by 1 - 2 label_smoothing), got %v", d.LabelSmoothing)
+	v.check(d.LabelSmoothing == 0 || seen["robust"] || seen["simpo"], "training.dpo.label_smoothing", "%v is read by loss types robust and simpo only, and the loss types are %v: add one, or leave it out", d.LabelSmoothing, lossTypesOrDefault(d.LossType))
+	v.check(finite(d.SimPOGamma), "training.dpo.simpo_gamma", "must be finite, got %v", d.SimPOGamma)
+	v.unused(seen["simpo"], "training.dpo.simpo_gamma", "%v is read by loss type simpo only, and the loss types are %v: add simpo, or leave it out", d.SimPOGamma, lossTypesOrDefault(d.LossType))
+}
+
+func lossTypesOrDefault(types []string) []string {
+	if len(types) == 0 {
+		return []string{"sigmoid"}
+	}
+	return types
 }
 
 // dpoMonitor refuses, under objective dpo, a monitored metric other than

@@ -106,7 +106,7 @@ func dpoSetup(t *testing.T, be tensor.Backend, dt tensor.DType) (*nn.Model, *lor
 	if !slices.Equal(b.InputIDs.I64(), ids) || !slices.Equal(b.Labels.I64(), labels) || !slices.Equal(b.InputIDs.Shape(), tensor.Shape(shape)) {
 		t.Fatalf("dpo.Loader's batch is not the fixture's (TRL's collator's): ids %v, labels %v", b.InputIDs.I64(), b.Labels.I64())
 	}
-	obj := &dpo.Objective{Model: m, Beta: meta.Beta, Reference: dpo.AdapterOff(m, a)}
+	obj := &dpo.Objective{Model: m, Spec: dpo.Spec{Beta: meta.Beta}, Reference: dpo.AdapterOff(m, a)}
 	return m, a, obj, b, l, meta, f
 }
 

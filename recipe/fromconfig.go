@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/ftune/ftune/assets"
 	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/train/dpo"
 )
 
 // FromConfig maps a validated run configuration onto the options of a run:
@@ -49,6 +51,10 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 		o.Mode = PerSubject
 	}
 	o.Objective, o.DPOBeta = t.Objective, t.DPO.Beta
+	o.DPOLossTypes, o.DPOLossWeights, o.DPOLabelSmoothing = t.DPO.LossType, t.DPO.LossWeights, t.DPO.LabelSmoothing
+	if slices.Contains(t.DPO.LossType, dpo.LossSimPO) {
+		o.DPOSimPOGamma = t.DPO.SimPOGamma // the config's default is TRL's 0.5; dpo.Spec refuses it elsewhere
+	}
 	o.R, o.Alpha, o.Dropout, o.Targets, o.RSLoRA = t.LoRA.R, t.LoRA.Alpha, t.LoRA.Dropout, t.LoRA.Targets, t.LoRA.RSLoRA
 	o.DoRA, o.ModulesToSave = t.LoRA.DoRA, t.LoRA.ModulesToSave
 	o.Load4Bit = cfg.Model.LoadIn4Bit

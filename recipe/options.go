@@ -97,9 +97,17 @@ type Options struct {
 	// the examples (supervised fine-tuning), or "dpo", preferences:
 	// Direct Preference Optimization on records of a prompt with a chosen
 	// and a rejected completion (package train/dpo), the frozen base as
-	// the reference. DPOBeta is DPO's β (0: TRL's default, 0.1).
-	Objective string
-	DPOBeta   float64
+	// the reference. DPOBeta is DPO's β (0: TRL's default, 0.1);
+	// DPOLossTypes, DPOLossWeights, DPOLabelSmoothing and DPOSimPOGamma
+	// are TRL's loss_type (nil: sigmoid), loss_weights (nil: 1 each),
+	// label_smoothing (robust's and simpo's) and simpo_gamma (0: 0.5), as
+	// dpo.Spec takes them.
+	Objective         string
+	DPOBeta           float64
+	DPOLossTypes      []string
+	DPOLossWeights    []float64
+	DPOLabelSmoothing float64
+	DPOSimPOGamma     float64
 
 	R       int
 	Alpha   float64

@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -38,11 +39,13 @@ func (o Options) batchRows() int {
 	return o.BatchSize
 }
 
-func (o Options) dpoBeta() float64 {
-	if o.DPOBeta == 0 {
-		return defaultDPOBeta
+// dpoSpec is the DPO loss the options ask for.
+func (o Options) dpoSpec() dpo.Spec {
+	beta := o.DPOBeta
+	if beta == 0 {
+		beta = defaultDPOBeta
 	}
-	return o.DPOBeta
+	return dpo.Spec{Beta: beta, Types: o.DPOLossTypes, Weights: o.DPOLossWeights, LabelSmoothing: o.DPOLabelSmoothing, SimPOGamma: o.DPOSimPOGamma}
 }
 
 // validateObjective checks the objective and refuses what DPO cannot
@@ -50,14 +53,21 @@ func (o Options) dpoBeta() float64 {
 func (o Options) validateObjective() error {
 	switch o.Objective {
 	case "", ObjectiveSFT:
+		if len(o.DPOLossTypes) > 0 || len(o.DPOLossWeights) > 0 || o.DPOLabelSmoothing != 0 || o.DPOSimPOGamma != 0 {
+			return fmt.Errorf("recipe: training.dpo's loss_type, loss_weights, label_smoothing and simpo_gamma are DPO's, and the objective is %s: set training.objective dpo, or leave them out", cmp.Or(o.Objective, ObjectiveSFT))
+		}
 		return nil
 	case ObjectiveDPO:
 	default:
 		return fmt.Errorf("recipe: training.objective %q (sft or dpo)", o.Objective)
 	}
-	switch {
-	case o.DPOBeta < 0:
+	if o.DPOBeta < 0 {
 		return fmt.Errorf("recipe: training.dpo.beta %g: want > 0 (0: the default %g)", o.DPOBeta, defaultDPOBeta)
+	}
+	if err := o.dpoSpec().Check(); err != nil {
+		return fmt.Errorf("recipe: training.dpo: %w", err)
+	}
+	switch {
 	case o.Mode == PerSubject:
 		return fmt.Errorf("recipe: training.objective dpo with per-subject adapters: each pair's reference is the base without its adapter, and the rows of one batch would need several; use training.adapters: shared")
 	case slices.Contains(o.ModulesToSave, "lm_head"):
@@ -242,9 +252,9 @@ func (s *session) dpoObjective() (*dpo.Objective, error) {
 	}
 	m := s.model
 	if a == nil { // ftune eval of the base alone: it is its own reference
-		return &dpo.Objective{Model: m, Beta: s.o.dpoBeta(), Reference: func(f func() error) error { return f() }}, nil
+		return &dpo.Objective{Model: m, Spec: s.o.dpoSpec(), Reference: func(f func() error) error { return f() }}, nil
 	}
-	return &dpo.Objective{Model: m, Beta: s.o.dpoBeta(), Reference: dpo.AdapterOff(m, a)}, nil
+	return &dpo.Objective{Model: m, Spec: s.o.dpoSpec(), Reference: dpo.AdapterOff(m, a)}, nil
 }
 
 // dpoLoaders are the training and validation loaders of the pairs.

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/ftune/ftune/config"
+	"github.com/ftune/ftune/train/dpo"
 	"io"
 	"math"
 	"os"
@@ -122,6 +124,59 @@ func TestDPORun(t *testing.T) {
 	t.Logf("before: %v\nafter: %v", res.Before.Val, after)
 }
 
+// TestDPOLossTypeReachesTheRun: training.dpo.loss_type reaches the
+// objective (from a config file, through FromConfig): before training the
+// policy is the reference, so every log-ratio is 0 and the validation loss
+// is the loss type's value there: IPO's (0 − 1/(2β))² = 25 at β 0.1, and
+// log 2 + 0.5 × the chosen completions' token loss for [sigmoid, sft]
+// with weights [1, 0.5] (that token loss itself is not 0); orpo runs
+// without a reference model.
+func TestDPOLossTypeReachesTheRun(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, log string
+		check           func(loss float64) bool
+		want            string
+	}{
+		{"ipo", "loss_type: ipo", "objective: DPO (ipo loss, beta 0.1)",
+			func(l float64) bool { return math.Abs(l-25) < 1e-6 }, "25, IPO's (0 − 1/(2·0.1))²"},
+		{"rpo", "loss_type: sigmoid,sft\n    loss_weights: [1, 0.5]", "objective: DPO (sigmoid + 0.5×sft loss, beta 0.1)",
+			func(l float64) bool { return l > math.Ln2+1e-3 }, "log 2 plus half the chosen completions' token loss (> 0)"},
+		{"orpo", "loss_type: orpo", "objective: DPO (orpo loss, beta 0.1); no reference model",
+			func(l float64) bool { return l > 0 && !math.IsInf(l, 0) }, "a finite loss > 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := dpoOptions(t, tc.name, true)
+			path := filepath.Join(t.TempDir(), "run.yaml")
+			yml := "training:\n  objective: dpo\n  dpo:\n    " + tc.yaml + "\n"
+			if err := os.WriteFile(path, []byte(yml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromCfg, err := FromConfig(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.DPOLossTypes, o.DPOLossWeights, o.DPOLabelSmoothing = fromCfg.DPOLossTypes, fromCfg.DPOLossWeights, fromCfg.DPOLabelSmoothing
+			o.Steps = 1
+			var log bytes.Buffer
+			o.Log = &log
+			res, err := Run(context.Background(), o)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, log.String())
+			}
+			if !strings.Contains(log.String(), tc.log) {
+				t.Errorf("the log does not say %q:\n%s", tc.log, log.String())
+			}
+			if got := res.Before.Val["val/loss"]; !tc.check(got) {
+				t.Errorf("loss before training %.8f, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
 func dpoOptions(t *testing.T, name string, chat bool) Options {
 	t.Helper()
 	t.Setenv("FTUNE_CACHE", t.TempDir())
@@ -181,6 +236,11 @@ func TestDPORefusals(t *testing.T) {
 		{"uniform mixing", func(o *Options) { o.Mixing = "uniform" }, "data.mixing uniform"},
 		{"a negative beta", func(o *Options) { o.DPOBeta = -1 }, "training.dpo.beta"},
 		{"an unknown objective", func(o *Options) { o.Objective = "orpo" }, `training.objective "orpo"`},
+		{"an unknown loss type", func(o *Options) { o.DPOLossTypes = []string{"kto"} }, `training.dpo: dpo: loss type "kto"`},
+		{"label smoothing without robust", func(o *Options) { o.DPOLabelSmoothing = 0.1 }, "label_smoothing 0.1 is used by loss types robust and simpo only"},
+		{"simpo_gamma without simpo", func(o *Options) { o.DPOSimPOGamma = 1 }, "simpo_gamma 1 is used by loss type simpo only"},
+		{"weights of other types", func(o *Options) { o.DPOLossWeights = []float64{1, 2} }, "2 loss weights for 1 loss types"},
+		{"a DPO loss under sft", func(o *Options) { o.Objective, o.DPOLossTypes = ObjectiveSFT, []string{"ipo"} }, "the objective is sft"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := dpoOptions(t, "refused", true)
@@ -296,4 +356,11 @@ func readPreferenceLine(t *testing.T, line []byte) ([]format.Example, error) {
 	}
 	exs, _, err := format.ReadAll(p, format.Options{})
 	return exs, err
+}
+
+// TestDPOLossTypeNames: the config's loss_type names are the objective's.
+func TestDPOLossTypeNames(t *testing.T) {
+	if !slices.Equal(config.DPOLossTypes, dpo.LossTypes) {
+		t.Errorf("config.DPOLossTypes %q, dpo.LossTypes %q", config.DPOLossTypes, dpo.LossTypes)
+	}
 }

@@ -234,7 +234,11 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 	if o.dpo() {
 		fmt.Fprintf(s.log, "\n== training: %d steps of %d preference pairs (2 rows each) × up to %d tokens, %s r=%d on %d modules\n",
 			t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.loraKind(), o.R, len(s.anyAdapter().Layers))
-		fmt.Fprintf(s.log, "   objective: DPO (sigmoid loss, beta %g); reference: the base model (the adapter turned off), a forward without gradients every micro-batch\n", o.dpoBeta())
+		if spec := o.dpoSpec(); spec.NeedsReference() {
+			fmt.Fprintf(s.log, "   objective: DPO (%s loss, beta %g); reference: the base model (the adapter turned off), a forward without gradients every micro-batch\n", spec, spec.Beta)
+		} else {
+			fmt.Fprintf(s.log, "   objective: DPO (%s loss, beta %g); no reference model: the loss reads the policy alone\n", spec, spec.Beta)
+		}
 	} else {
 		fmt.Fprintf(s.log, "\n== training: %d steps of %d rows × %d tokens, %s r=%d on %d modules per adapter, %d adapter(s)\n",
 			t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.loraKind(), o.R, len(s.anyAdapter().Layers), len(s.adapters))

@@ -19,9 +19,9 @@ import (
 type Objective struct {
 	train.Base
 	Model *nn.Model
-	// Beta is β, the strength of the pull towards the reference (TRL's
-	// default 0.1).
-	Beta float64
+	// Spec is the loss: β, the strength of the pull towards the reference
+	// (TRL's default 0.1), and the loss types.
+	Spec Spec
 	// Reference runs f with Model as the reference model (the adapter
 	// turned off) and restores the adapter after it, f failing or not.
 	Reference func(f func() error) error
@@ -41,15 +41,18 @@ func (o *Objective) Forward(tp *autograd.Tape, b train.Batch, opt nn.ForwardOpti
 }
 
 func (o *Objective) loss(tp *autograd.Tape, b train.Batch, chunk int) (*autograd.Var, Stats, error) {
-	if o.Beta <= 0 {
-		return nil, Stats{}, fmt.Errorf("dpo: beta must be > 0, got %g", o.Beta)
+	if err := o.Spec.Check(); err != nil {
+		return nil, Stats{}, err
 	}
 	rows, T := b.InputIDs.Dim(0), b.InputIDs.Dim(1)
 	if rows%2 != 0 {
 		return nil, Stats{}, fmt.Errorf("dpo: a batch of %d rows is not pairs (the chosen rows, then as many rejected)", rows)
 	}
 	fo := nn.ForwardOptions{RowLosses: true, LossChunk: chunk}
-	var ref []float64
+	ref := make([]float64, rows) // a reference-free loss reads none
+	if !o.Spec.NeedsReference() {
+		return o.policyLoss(tp, b, fo, ref)
+	}
 	err := o.Reference(func() error {
 		// An inference pass: it gives its activations back as it goes, so
 		// that inside a micro-batch (which serves allocations from the
@@ -64,14 +67,25 @@ func (o *Objective) loss(tp *autograd.Tape, b train.Batch, chunk int) (*autograd
 	if err != nil {
 		return nil, Stats{}, fmt.Errorf("dpo: the reference's forward: %w", err)
 	}
+	return o.policyLoss(tp, b, fo, ref)
+}
+
+// policyLoss is the policy's forward on tp and the loss of its
+// log-likelihoods against the reference's ref.
+func (o *Objective) policyLoss(tp *autograd.Tape, b train.Batch, fo nn.ForwardOptions, ref []float64) (*autograd.Var, Stats, error) {
+	T := b.InputIDs.Dim(1)
 	out, err := o.Model.Forward(tp, b.Batch, fo)
 	if err != nil {
 		return nil, Stats{}, err
 	}
+	var lengths []int
+	if o.Spec.NeedsLengths() {
+		lengths = completionLengths(b.Labels.I64(), T)
+	}
 	var st Stats
 	loss, err := tp.HostLoss(out.RowLoss, func(nll []float64) (float64, []float64, error) {
 		policy := sequenceLogLikelihoods(nll, T)
-		l, g, s, err := Loss(o.Beta, policy, ref)
+		l, g, s, err := Loss(o.Spec, policy, ref, lengths)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -108,6 +122,21 @@ func sequenceLogLikelihoods(nll []float64, T int) []float64 {
 	for i := range out {
 		for _, v := range nll[i*T : (i+1)*T] {
 			out[i] -= v
+		}
+	}
+	return out
+}
+
+// completionLengths counts each row's completion tokens: its labels the
+// loss predicts (positions 1 and on; a pair's prompt is never empty, so
+// that is every completion token, TRL's completion_mask.sum()).
+func completionLengths(labels []int64, T int) []int {
+	out := make([]int, len(labels)/T)
+	for i := range out {
+		for t := 1; t < T; t++ {
+			if labels[i*T+t] != nn.IgnoreIndex {
+				out[i]++
+			}
 		}
 	}
 	return out

@@ -17,7 +17,7 @@ func TestLossByHand(t *testing.T) {
 	// rejected -11, -4. z = β((πc − πr) − (rc − rr)): pair 0: 0.5(2 − 0)
 	// = 1, pair 1: 0.5(−1 − 0) = −0.5.
 	policy, ref := []float64{-10, -4, -12, -3}, []float64{-11, -4, -11, -4}
-	loss, grad, st, err := Loss(0.5, policy, ref)
+	loss, grad, st, err := Loss(Spec{Beta: 0.5}, policy, ref, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,15 +43,15 @@ func TestLossByHand(t *testing.T) {
 		t.Error("a training step's metrics repeat the loss")
 	}
 	// Far from 0 the loss stays finite (softplus without overflow).
-	if l, _, _, err := Loss(1, []float64{0, 2000}, []float64{0, 0}); err != nil || math.Abs(l-2000) > 1e-9 {
+	if l, _, _, err := Loss(Spec{Beta: 1}, []float64{0, 2000}, []float64{0, 0}, nil); err != nil || math.Abs(l-2000) > 1e-9 {
 		t.Errorf("z = −2000: loss %g, %v; want 2000", l, err)
 	}
 	// A NaN log-likelihood (diverged weights): a NaN loss for the
 	// trainer's guard, a zero gradient, no error.
-	if l, g, _, err := Loss(1, []float64{math.NaN(), -2}, []float64{-1, -2}); err != nil || !math.IsNaN(l) || g[0] != 0 || g[1] != 0 {
+	if l, g, _, err := Loss(Spec{Beta: 1}, []float64{math.NaN(), -2}, []float64{-1, -2}, nil); err != nil || !math.IsNaN(l) || g[0] != 0 || g[1] != 0 {
 		t.Errorf("a NaN log-likelihood: loss %g, gradient %v, %v", l, g, err)
 	}
-	if _, _, _, err := Loss(1, []float64{1, 2, 3}, []float64{1, 2, 3}); err == nil {
+	if _, _, _, err := Loss(Spec{Beta: 1}, []float64{1, 2, 3}, []float64{1, 2, 3}, nil); err == nil {
 		t.Error("an odd number of log-likelihoods was accepted")
 	}
 }
