@@ -56,6 +56,9 @@ type LoRARun struct {
 	// Batch/2) pairs of Seq-token rows: a prompt of Seq/2 tokens and
 	// completions of the rest, as torch_cpu_dpo.py does.
 	DPO bool
+	// DPOLoss is the DPO step's loss type (dpo.Spec.Types, "": sigmoid);
+	// orpo and simpo run no reference forward.
+	DPOLoss string
 	// DoRA trains DoRA (lora.Config.UseDoRA) instead of LoRA, and Dropout
 	// is lora_dropout (0: none), as torch_cpu_peft.py's --dora and
 	// --dropout.
@@ -74,7 +77,7 @@ type LoRAResult struct {
 	Family      string    `json:"family,omitempty"`
 	Quant       string    `json:"quant"`
 	Precision   string    `json:"precision"`           // f32 or bf16 (the products; see LoRARun.BF16)
-	Objective   string    `json:"objective,omitempty"` // "dpo", or empty: the LoRA step
+	Objective   string    `json:"objective,omitempty"` // "dpo" or "dpo/<loss type>", or empty: the LoRA step
 	NoPool      bool      `json:"no_pool,omitempty"`   // the step's memory left to Go's collector (LoRARun.NoPool)
 	DoRA        bool      `json:"dora,omitempty"`      // LoRARun.DoRA
 	Dropout     float64   `json:"dropout,omitempty"`   // lora_dropout (LoRARun.Dropout)
@@ -155,10 +158,13 @@ func RunLoRA(r LoRARun) (LoRAResult, error) {
 	rows, objective := B, ""
 	if r.DPO {
 		var dpoForward func(*autograd.Tape) (*autograd.Var, error)
-		if dpoForward, rows, err = dpoStep(m, ad, B, T, rng); err != nil {
+		if dpoForward, rows, err = dpoStep(m, ad, B, T, rng, r.DPOLoss); err != nil {
 			return LoRAResult{}, err
 		}
 		forward, objective = dpoForward, "dpo"
+		if r.DPOLoss != "" {
+			objective += "/" + r.DPOLoss
+		}
 	}
 	var loss float64
 	// As the trainer does: the tape releases each activation and gradient
@@ -231,8 +237,9 @@ func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 
 // dpoStep is LoRARun.DPO's loss: max(1, B/2) pairs of random tokens, each
 // row T tokens (a prompt of T/2, completions of T − T/2), the reference
-// being the model with adapter a detached. rows is the batch's rows.
-func dpoStep(m *nn.Model, a *lora.Adapter, B, T int, rng *rand.Rand) (forward func(*autograd.Tape) (*autograd.Var, error), rows int, err error) {
+// being the model with adapter a detached, the loss lossType ("":
+// sigmoid). rows is the batch's rows.
+func dpoStep(m *nn.Model, a *lora.Adapter, B, T int, rng *rand.Rand, lossType string) (forward func(*autograd.Tape) (*autograd.Var, error), rows int, err error) {
 	ids := func(n int) []int32 {
 		out := make([]int32, n)
 		for i := range out {
@@ -252,7 +259,14 @@ func dpoStep(m *nn.Model, a *lora.Adapter, B, T int, rng *rand.Rand) (forward fu
 	if err != nil {
 		return nil, 0, err
 	}
-	obj := &dpo.Objective{Model: m, Spec: dpo.Spec{Beta: 0.1}, Reference: dpo.AdapterOff(m, a)}
+	spec := dpo.Spec{Beta: 0.1}
+	if lossType != "" {
+		spec.Types = []string{lossType}
+	}
+	if err := spec.Check(); err != nil {
+		return nil, 0, err
+	}
+	obj := &dpo.Objective{Model: m, Spec: spec, Reference: dpo.AdapterOff(m, a)}
 	return func(tp *autograd.Tape) (*autograd.Var, error) {
 		out, err := obj.Forward(tp, b, nn.ForwardOptions{})
 		return out.Loss, err

@@ -38,16 +38,17 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the timed steps")
 	noPool := flag.Bool("no-pool", false, "leave the step's memory to Go's collector instead of recycling what the step releases (tensor.UseCPUPool), as ftune train does")
 	dpo := flag.Bool("dpo", false, "time a DPO step (reference forward, policy forward and backward, AdamW) on max(1, batch/2) pairs, as bench/torch_cpu_dpo.py")
+	dpoLoss := flag.String("dpo-loss", "", "with -dpo: the loss type (training.dpo.loss_type; default sigmoid; orpo and simpo run no reference forward)")
 	dora := flag.Bool("dora", false, "train DoRA (use_dora) instead of LoRA, as bench/torch_cpu_peft.py --dora")
 	dropout := flag.Float64("dropout", 0, "lora_dropout (0: none), as bench/torch_cpu_peft.py --dropout")
 	flag.Parse()
-	if err := run(*shape, *family, *window, *prepare, *threads, *quant, *precision, *model, *cache, *warmup, *steps, *gogc, *cpuprofile, *noPool, *dpo, *dora, *dropout); err != nil {
+	if err := run(*shape, *family, *window, *prepare, *threads, *quant, *precision, *model, *cache, *warmup, *steps, *gogc, *cpuprofile, *noPool, *dpo, *dpoLoss, *dora, *dropout); err != nil {
 		fmt.Fprintln(os.Stderr, "lorabench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(shape, family string, window int, prepare bool, threads int, quant, precision, model, cache string, warmup, steps, gogc int, cpuprofile string, noPool, dpo, dora bool, dropout float64) error {
+func run(shape, family string, window int, prepare bool, threads int, quant, precision, model, cache string, warmup, steps, gogc int, cpuprofile string, noPool, dpo bool, dpoLoss string, dora bool, dropout float64) error {
 	s, ok := bench.Shapes[shape]
 	if !ok {
 		return fmt.Errorf("unknown shape %q (tiny-base or smollm2-135m)", shape)
@@ -99,7 +100,7 @@ func run(shape, family string, window int, prepare bool, threads int, quant, pre
 			}
 		}
 	}
-	r := bench.LoRARun{Shape: s, ModelDir: model, Family: family, Threads: threads, NF4: quant == "nf4", BF16: precision == "bf16", Warmup: warmup, Steps: steps, NoPool: noPool, DPO: dpo, DoRA: dora, Dropout: dropout}
+	r := bench.LoRARun{Shape: s, ModelDir: model, Family: family, Threads: threads, NF4: quant == "nf4", BF16: precision == "bf16", Warmup: warmup, Steps: steps, NoPool: noPool, DPO: dpo, DPOLoss: dpoLoss, DoRA: dora, Dropout: dropout}
 	var perr error
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
