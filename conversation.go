@@ -2,9 +2,11 @@ package ftune
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Conversation is a chat that keeps its turns. Before each reply it drops
@@ -18,11 +20,24 @@ import (
 // Sampling: the n-th reply since the start (or Reset) samples from its own
 // stream, derived from GenerateOptions.Seed and n (TurnSeed), so that
 // turns do not draw the same numbers and a conversation replays exactly.
+//
+// A Conversation is made by Model.NewConversation; the zero value has no
+// model, and its Send returns an error. To resume one saved earlier (its
+// System and Messages, as encoding/json writes them), make it with
+// NewConversation and set Messages, or json.Unmarshal into it; replies
+// are counted from there for TurnSeed.
+//
+// Sends on one Conversation from several goroutines are serialised: each
+// waits for the one before it and sees its turn, so none is lost. Reset
+// waits likewise. System and Messages are plain fields: read or set them
+// only while no Send runs.
 type Conversation struct {
 	m        *Model
 	System   string    // "" = none
 	Messages []Message // the turns so far, without the system message
-	replies  int       // replies since the start or Reset
+	replies  int       // replies since the start, Reset or resume
+
+	mu sync.Mutex // held by Send and Reset
 }
 
 // TurnSeed is the sampling seed of a conversation's reply n (0: the
@@ -38,13 +53,26 @@ func (m *Model) NewConversation(system string) *Conversation {
 
 // Reset forgets the turns (the system message stays) and starts the
 // sampling streams again.
-func (c *Conversation) Reset() { c.Messages, c.replies = nil, 0 }
+func (c *Conversation) Reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Messages, c.replies = nil, 0
+}
 
 // Send adds the user's message and generates the reply, which is kept.
+// Concurrent Sends run one after the other, in the order they get the
+// conversation's lock.
 func (c *Conversation) Send(ctx context.Context, user string, opt GenerateOptions) (Reply, error) {
-	if err := opt.Validate(); err != nil {
+	if c.m == nil {
+		// The zero value, or one decoded from JSON into a new
+		// Conversation: no model to reply with.
+		return Reply{}, errors.New("chat: the conversation has no model: make it with Model.NewConversation (and set its Messages, or json.Unmarshal into it, to resume a saved one)")
+	}
+	if err := start(ctx, opt); err != nil {
 		return Reply{}, err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	want := opt.MaxNewTokens
 	if want <= 0 {
 		want = 64

@@ -51,8 +51,8 @@ type ExportOptions struct {
 	Force bool
 }
 
-// ErrNoAdapter is returned by Export for a format that needs an adapter
-// when the model has none.
+// ErrNoAdapter is wrapped by Export's error for a format that needs an
+// adapter when the model has none.
 var ErrNoAdapter = errors.New("this format needs an adapter")
 
 // Export writes the model (with its adapter) to out, a folder (peft,
@@ -63,14 +63,17 @@ var ErrNoAdapter = errors.New("this format needs an adapter")
 // (export.ErrNonFinite), a value the file's type cannot hold (beyond
 // f16's ±65504, or an f16 block scale: export.ErrOutOfRange), or a
 // cancelled ctx (between two tensors), stops it and leaves out as it was.
+// A format or option refused before any work (an unknown format or
+// tensor type, an option the format has no use for) matches
+// ErrInvalidInput.
 func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (notes []string, err error) {
 	if out == "" {
-		return nil, errors.New("export: no output path")
+		return nil, invalid(errors.New("export: no output path"))
 	}
 	switch opt.Format {
 	case FormatPEFT, FormatMerged, FormatGGUF, FormatGGUFLoRA:
 	default:
-		return nil, fmt.Errorf("export: format %q: want peft, merged, gguf or gguf-lora", opt.Format)
+		return nil, invalidf("export: format %q: want peft, merged, gguf or gguf-lora", opt.Format)
 	}
 	if m.Adapter == nil && opt.Format != FormatGGUF {
 		return nil, fmt.Errorf("export --format %s: %w", opt.Format, ErrNoAdapter)
@@ -83,11 +86,11 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 	// --quant q4_k_m that wrote a bf16 folder would look like it worked.
 	switch {
 	case opt.Quant != "" && opt.Format == FormatPEFT:
-		return nil, fmt.Errorf("export --format peft: a tensor type (--quant %s) is a GGUF file's (--format gguf or gguf-lora); a PEFT folder holds the adapter as it was trained", opt.Quant)
+		return nil, invalidf("export --format peft: a tensor type (--quant %s) is a GGUF file's (--format gguf or gguf-lora); a PEFT folder holds the adapter as it was trained", opt.Quant)
 	case opt.Quant != "" && opt.Format == FormatMerged:
-		return nil, fmt.Errorf("export --format merged: a tensor type (--quant %s) is a GGUF file's (--format gguf or gguf-lora); a merged folder keeps the base's dtype", opt.Quant)
+		return nil, invalidf("export --format merged: a tensor type (--quant %s) is a GGUF file's (--format gguf or gguf-lora); a merged folder keeps the base's dtype", opt.Quant)
 	case opt.MaxShardBytes > 0 && opt.Format != FormatMerged:
-		return nil, fmt.Errorf("export --format %s: a shard size (--max-shard-mb) is for a merged folder (--format merged); %s writes one file", opt.Format, opt.Format)
+		return nil, invalidf("export --format %s: a shard size (--max-shard-mb) is for a merged folder (--format merged); %s writes one file", opt.Format, opt.Format)
 	}
 	// A ctx cancelled already stops every format here, before anything is
 	// touched (not even the leftovers of killed exports that the writers
@@ -96,10 +99,10 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	if opt.Imatrix != "" && opt.Format != FormatGGUF {
-		return nil, fmt.Errorf("export --format %s: an importance matrix weighs a quantized GGUF model (--format gguf with one of llama-quantize's mixes as --quant); %s has nothing it could weigh", opt.Format, opt.Format)
+		return nil, invalidf("export --format %s: an importance matrix weighs a quantized GGUF model (--format gguf with one of llama-quantize's mixes as --quant); %s has nothing it could weigh", opt.Format, opt.Format)
 	}
 	if (opt.OutputType != "" || opt.EmbeddingType != "") && opt.Format != FormatGGUF {
-		return nil, fmt.Errorf("export --format %s: the output and embedding types are a GGUF model's (--format gguf); %s holds no such tensors to type", opt.Format, opt.Format)
+		return nil, invalidf("export --format %s: the output and embedding types are a GGUF model's (--format gguf); %s holds no such tensors to type", opt.Format, opt.Format)
 	}
 	switch opt.Format {
 	case FormatPEFT:
@@ -115,7 +118,7 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 	case FormatGGUF, FormatGGUFLoRA:
 		ft, err := gguf.ParseFileType(quant)
 		if err != nil {
-			return nil, err
+			return nil, invalid(err)
 		}
 		gopt := gguf.Options{Name: filepath.Base(m.Dir), ChatTemplate: m.Template.Source(), FileType: ft, Adapter: m.Adapter}
 		if opt.Imatrix != "" {
@@ -132,7 +135,7 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 			}
 			t, err := gguf.ParseTensorType(o.name)
 			if err != nil {
-				return nil, fmt.Errorf("export: %w", err)
+				return nil, invalidf("export: %w", err)
 			}
 			*o.to = &t
 		}
@@ -169,5 +172,5 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 		}
 		return notes, nil
 	}
-	return nil, fmt.Errorf("export: format %q: want peft, merged, gguf or gguf-lora", opt.Format)
+	return nil, invalidf("export: format %q: want peft, merged, gguf or gguf-lora", opt.Format)
 }

@@ -105,34 +105,35 @@ type Reply struct {
 
 // Validate reports options that Generate, Chat and Send refuse, without
 // a model: a program can check what its user asked for before loading one.
+// Its errors match ErrInvalidInput.
 func (o GenerateOptions) Validate() error {
 	switch {
 	case o.MaxNewTokens < 0:
-		return fmt.Errorf("generate: MaxNewTokens %d: want > 0 (0: the default, 64)", o.MaxNewTokens)
+		return invalidf("generate: MaxNewTokens %d: want > 0 (0: the default, 64)", o.MaxNewTokens)
 	case !(o.Temperature >= 0) || math.IsInf(o.Temperature, 0): // NaN fails too
-		return fmt.Errorf("generate: Temperature %g: want a finite value ≥ 0 (0: greedy)", o.Temperature)
+		return invalidf("generate: Temperature %g: want a finite value ≥ 0 (0: greedy)", o.Temperature)
 	case o.TopK < 0:
-		return fmt.Errorf("generate: TopK %d: want ≥ 0 (0: all tokens)", o.TopK)
+		return invalidf("generate: TopK %d: want ≥ 0 (0: all tokens)", o.TopK)
 	case !(o.TopP >= 0 && o.TopP <= 1):
-		return fmt.Errorf("generate: TopP %g: want 0 < TopP ≤ 1, or 0 for off", o.TopP)
+		return invalidf("generate: TopP %g: want 0 < TopP ≤ 1, or 0 for off", o.TopP)
 	case !(o.MinP >= 0 && o.MinP <= 1):
-		return fmt.Errorf("generate: MinP %g: want 0 < MinP ≤ 1, or 0 for off", o.MinP)
+		return invalidf("generate: MinP %g: want 0 < MinP ≤ 1, or 0 for off", o.MinP)
 	case !(o.RepetitionPenalty >= 0) || math.IsInf(o.RepetitionPenalty, 0):
-		return fmt.Errorf("generate: RepetitionPenalty %g: want a finite value > 0 (above 1 discourages repeats), or 0 for off", o.RepetitionPenalty)
+		return invalidf("generate: RepetitionPenalty %g: want a finite value > 0 (above 1 discourages repeats), or 0 for off", o.RepetitionPenalty)
 	case o.Temperature == 0 && (o.TopK != 0 || o.TopP != 0):
 		// Greedy decoding never samples: the filters would be dropped
 		// without a word, and the caller likely forgot the temperature.
-		return fmt.Errorf("generate: TopK %d, TopP %g filter sampling, and Temperature 0 is greedy decoding, which does not sample: set Temperature above 0, or leave them 0", o.TopK, o.TopP)
+		return invalidf("generate: TopK %d, TopP %g filter sampling, and Temperature 0 is greedy decoding, which does not sample: set Temperature above 0, or leave them 0", o.TopK, o.TopP)
 	case o.Temperature == 0 && o.MinP != 0:
-		return fmt.Errorf("generate: MinP %g filters sampling, and Temperature 0 is greedy decoding, which does not sample: set Temperature above 0, or leave it 0", o.MinP)
+		return invalidf("generate: MinP %g filters sampling, and Temperature 0 is greedy decoding, which does not sample: set Temperature above 0, or leave it 0", o.MinP)
 	}
 	for i, s := range o.StopStrings {
 		switch {
 		case s == "":
-			return fmt.Errorf("generate: StopStrings[%d] is empty: it would end every reply before its first token", i)
+			return invalidf("generate: StopStrings[%d] is empty: it would end every reply before its first token", i)
 		case !utf8.ValidString(s):
 			// A reply's text is UTF-8: it would never match.
-			return fmt.Errorf("generate: StopStrings[%d] %q: byte %d is not valid UTF-8", i, s, invalidUTF8(s)+1)
+			return invalidf("generate: StopStrings[%d] %q: byte %d is not valid UTF-8", i, s, invalidUTF8(s)+1)
 		}
 	}
 	return nil
@@ -144,14 +145,36 @@ func (o GenerateOptions) Validate() error {
 // ftune trains on plain-text completions: a model, or an adapter trained on
 // text, sees its prompts as it saw its training documents.
 func (m *Model) Generate(ctx context.Context, prompt string, opt GenerateOptions) (Reply, error) {
-	if err := opt.Validate(); err != nil {
+	if err := start(ctx, opt); err != nil {
 		return Reply{}, err
 	}
 	enc, err := m.Tokenizer.Encode(prompt, true)
 	if err != nil {
-		return Reply{}, err
+		return Reply{}, inputErr(err)
 	}
 	return m.generate(ctx, enc.IDs, opt, m.stops)
+}
+
+// start is what Generate, Chat and Send check before any work: the
+// options, and a ctx cancelled already (a long prompt's prefill would run
+// for nothing).
+func start(ctx context.Context, opt GenerateOptions) error {
+	if err := opt.Validate(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("generate: %w", err)
+	}
+	return nil
+}
+
+// inputErr marks err as invalid input when it is about the caller's text
+// (not UTF-8, an unknown role); other errors are returned as they are.
+func inputErr(err error) error {
+	if errors.Is(err, tokenizer.ErrInvalidUTF8) || errors.Is(err, chat.ErrUnknownRole) {
+		return invalid(err)
+	}
+	return err
 }
 
 // Chat renders the conversation with the model's chat template and
@@ -159,7 +182,7 @@ func (m *Model) Generate(ctx context.Context, prompt string, opt GenerateOptions
 // context is an error wrapping ErrContextFull (a Conversation drops old
 // turns instead).
 func (m *Model) Chat(ctx context.Context, msgs []Message, opt GenerateOptions) (Reply, error) {
-	if err := opt.Validate(); err != nil {
+	if err := start(ctx, opt); err != nil {
 		return Reply{}, err
 	}
 	ids, err := m.chatPrompt(ctx, msgs, opt.Thinking)
@@ -200,10 +223,12 @@ func (m *Model) chatPrompt(ctx context.Context, msgs []Message, thinking *bool) 
 		return nil, err
 	}
 	// Checked per message: the tokenizer would name a byte of the rendered
-	// template text, which the caller never saw.
+	// template text, which the caller never saw. Messages are numbered
+	// from 0, as msgs' indices and the template's role error
+	// (chat.ErrUnknownRole) number them.
 	for i, msg := range msgs {
 		if at := invalidUTF8(msg.Content); at >= 0 {
-			return nil, fmt.Errorf("chat: message %d (%s), byte %d: %w", i+1, msg.Role, at+1, tokenizer.ErrInvalidUTF8)
+			return nil, invalidf("chat: message %d (%s), byte %d: %w", i, msg.Role, at+1, tokenizer.ErrInvalidUTF8)
 		}
 	}
 	opts := chat.RenderOptions{AddGenerationPrompt: true}
@@ -212,7 +237,7 @@ func (m *Model) chatPrompt(ctx context.Context, msgs []Message, thinking *bool) 
 	}
 	text, err := m.Template.RenderWith(ctx, msgs, opts) // template code from the model folder: stoppable, budgeted
 	if err != nil {
-		return nil, err
+		return nil, inputErr(err)
 	}
 	// The template writes the special tokens (BOS, turn markers) itself:
 	// encoding them again would double the BOS (transformers'
@@ -232,7 +257,7 @@ func (m *Model) generate(ctx context.Context, prompt []int, opt GenerateOptions,
 	}
 	r := Reply{PromptTokens: len(prompt)}
 	if len(prompt) == 0 {
-		return r, errors.New("generate: the prompt is empty")
+		return r, invalid(errors.New("generate: the prompt is empty"))
 	}
 	if m.Net.Room(len(prompt)) == 0 {
 		return r, fmt.Errorf("generate: %w: the prompt has %d tokens and the model's context holds %d; shorten it", ErrContextFull, len(prompt), m.Net.Config.MaxPositions)
@@ -264,6 +289,9 @@ func (m *Model) generate(ctx context.Context, prompt []int, opt GenerateOptions,
 		MaxNewTokens: opt.MaxNewTokens, Temperature: opt.Temperature, TopK: opt.TopK, TopP: opt.TopP, MinP: opt.MinP,
 		RepetitionPenalty: opt.RepetitionPenalty, Seed: opt.Seed,
 		StopTokens: stops,
+		// Asked between the model's layers: a cancel during a long
+		// prompt's prefill stops it there, not once it is done.
+		Interrupt: ctx.Err,
 		OnToken: func(id int) bool {
 			if stopErr = ctx.Err(); stopErr != nil {
 				return false

@@ -47,8 +47,8 @@ func TestGenerateOptionsValidate(t *testing.T) {
 		{GenerateOptions{StopStrings: []string{"a\xffb"}}, "StopStrings[0] \"a\\xffb\": byte 2 is not valid UTF-8"},
 	} {
 		err := c.opt.Validate()
-		if (err == nil) != (c.want == "") || err != nil && !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%+v: got %v, want %q", c.opt, err, c.want)
+		if (err == nil) != (c.want == "") || err != nil && (!strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrInvalidInput)) {
+			t.Errorf("%+v: got %v, want %q, matching ErrInvalidInput", c.opt, err, c.want)
 		}
 	}
 	m := tinyModel(t)
@@ -68,13 +68,15 @@ func TestGenerateOptionsValidate(t *testing.T) {
 
 // TestChatNamesTheMessageNotUTF8: a message that is not UTF-8 was reported
 // at a byte of the rendered template text ("encode: byte 101"); it is now
-// named by its place, role and byte.
+// named by its place, role and byte. Its place counts from 0, as msgs'
+// indices and the template's role error do (it counted from 1: the first
+// message was message 0 with an unknown role, message 1 with bad UTF-8).
 func TestChatNamesTheMessageNotUTF8(t *testing.T) {
 	m := tinyModel(t)
 	msgs := []Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "xy\xffz"}}
 	_, err := m.Chat(context.Background(), msgs, GenerateOptions{MaxNewTokens: 2})
-	if !errors.Is(err, tokenizer.ErrInvalidUTF8) || !strings.Contains(err.Error(), "message 2 (user), byte 3") {
-		t.Fatalf("got %v, want message 2 (user), byte 3, wrapping tokenizer.ErrInvalidUTF8", err)
+	if !errors.Is(err, tokenizer.ErrInvalidUTF8) || !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "message 1 (user), byte 3") {
+		t.Fatalf("got %v, want message 1 (user), byte 3, wrapping tokenizer.ErrInvalidUTF8 and ErrInvalidInput", err)
 	}
 }
 

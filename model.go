@@ -27,6 +27,16 @@ type Message = chat.Message
 
 // Model is a loaded base model with its tokenizer and chat template, and
 // the adapter applied to it, if any.
+//
+// Generate, Chat and the Sends of Conversations may run from many
+// goroutines at once on one Model: they read it and change nothing of it
+// (each reply has its own KV cache and sampling stream; see Conversation
+// for one conversation shared between goroutines). ImportanceMatrix, which
+// routes the linears through recorders for its run, must not run beside
+// them, nor must anything that changes the fields below or what they point
+// to (Net's weights, adapters, Config or hooks such as EmbeddingHook,
+// Tokenizer, Template, Adapter; lora.Adapter.Attach changes Net):
+// set those up before sharing the Model.
 type Model struct {
 	Dir       string // the base's folder
 	Net       *nn.Model

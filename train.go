@@ -24,8 +24,26 @@ import (
 type RunConfig = config.RunConfig
 
 // TrainResult is what a run did: its folder, the exported adapters, the
-// evaluations before and after.
+// evaluations before and after, and why it stopped early (Stopped: "" when
+// it trained all its steps, else one of the Stopped constants, or text
+// that begins with StoppedEarly).
 type TrainResult = recipe.Result
+
+// Why a run stopped before its last step (TrainResult.Stopped).
+const (
+	// StoppedInterrupted: ctx was cancelled once a step was trained; the
+	// checkpoint is saved, and TrainOptions.Resume on RunDir continues.
+	StoppedInterrupted = "interrupted"
+	// StoppedMaxTime: training.max_time ran out; the checkpoint is saved.
+	StoppedMaxTime = "max_time"
+	// StoppedAlreadyFinished: a resumed run had trained all its steps
+	// already; nothing was trained.
+	StoppedAlreadyFinished = "already finished"
+	// StoppedEarly begins Stopped when early stopping ended the run; the
+	// rest names the metric that did not improve
+	// (strings.HasPrefix(res.Stopped, StoppedEarly)).
+	StoppedEarly = "early stopping"
+)
 
 // Evaluation is a model's validation metrics and held-out answers.
 type Evaluation = recipe.Evaluation
@@ -43,7 +61,7 @@ func DefaultConfig() *RunConfig { return config.Default() }
 // nothing to continue from. Cancelled once a step was trained (or a
 // resumed run restored its checkpoint), the run stops after the current
 // step with its checkpoint saved, as on max_time or early stopping: Train
-// returns the result with Stopped "interrupted" and a nil error, and
+// returns the result with Stopped StoppedInterrupted and a nil error, and
 // TrainOptions.Resume on its RunDir continues it (cancelled during the
 // evaluation after training, the adapter is saved too). Cancelled before
 // that (before the call, while loading the model and data, during the
@@ -76,6 +94,10 @@ type TrainOptions struct {
 	// LocalRank is this worker's index on its machine (dist.Launch), which
 	// picks its GPU; -1 when the launcher does not say.
 	LocalRank int
+	// ResumeHint is how Log tells the user to continue an interrupted run
+	// in runDir. nil names this API (TrainOptions.Resume = runDir); the
+	// ftune command sets its command line (ftune train --resume runDir).
+	ResumeHint func(runDir string) string
 	// PaceCollector lets a CPU run set Go's GOGC for the whole process
 	// from its memory plan, unless GOGC is set (recipe.Options'
 	// PaceCollector). The ftune command sets it; a program that embeds
@@ -115,6 +137,10 @@ func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainRes
 	}
 	o.Log, o.Progress, o.ResumeDir, o.TokenCache = opt.Log, opt.Progress, opt.Resume, opt.TokenCache
 	o.PaceCollector = opt.PaceCollector
+	o.ResumeHint = opt.ResumeHint
+	if o.ResumeHint == nil {
+		o.ResumeHint = func(dir string) string { return fmt.Sprintf("resume it with TrainOptions.Resume = %q", dir) }
+	}
 	if opt.Comm != nil && opt.Comm.Size() > 1 {
 		o.Comm = opt.Comm
 		o.Device = recipe.WorkerDevice(o.Device, opt.LocalRank)
@@ -139,7 +165,7 @@ func cancelled(ctx context.Context, res *TrainResult, err error) (*TrainResult, 
 			err = fmt.Errorf("%w (%w)", err, cause)
 		}
 		return nil, err
-	case res != nil && res.Stopped == "interrupted" && res.Steps == 0:
+	case res != nil && res.Stopped == StoppedInterrupted && res.Steps == 0:
 		if cause == nil {
 			cause = context.Canceled // another worker's interrupt, which Fit agreed on
 		}
@@ -317,20 +343,24 @@ type Example struct {
 	Messages []Message `json:"messages"`
 }
 
-// ErrNoExamples is returned by FineTune without examples.
+// ErrNoExamples is wrapped by the error of FineTune and
+// FineTunePreferences without examples; it matches ErrInvalidInput too.
 var ErrNoExamples = errors.New("no training examples")
 
 // FineTune trains on examples held in memory, with cfg's other settings
 // (nil: DefaultConfig). The examples are written as a subject dataset
 // named "examples" under <output_dir>/data/examples-<hash of the
 // examples>/ and kept there, so that the run records its data and can be
-// resumed; the same examples reuse the same folder.
+// resumed; the same examples reuse the same folder. No examples
+// (ErrNoExamples), an example without messages, or a role other than
+// system, user and assistant (ErrUnknownRole) is refused before any work,
+// with an error matching ErrInvalidInput.
 func FineTune(ctx context.Context, examples []Example, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
 	lines, err := jsonLines("example", examples, func(ex Example) error {
 		if len(ex.Messages) == 0 {
 			return fmt.Errorf("has no messages")
 		}
-		return nil
+		return checkRoles(ex.Messages)
 	})
 	if err != nil {
 		return nil, err
@@ -362,6 +392,14 @@ func FineTunePreferences(ctx context.Context, prefs []Preference, cfg *RunConfig
 		if len(p.Prompt) == 0 || len(p.Chosen) == 0 || len(p.Rejected) == 0 {
 			return fmt.Errorf("prompt, chosen and rejected each need a message (have %d, %d, %d)", len(p.Prompt), len(p.Chosen), len(p.Rejected))
 		}
+		for _, part := range []struct {
+			name string
+			msgs []Message
+		}{{"prompt", p.Prompt}, {"chosen", p.Chosen}, {"rejected", p.Rejected}} {
+			if err := checkRoles(part.msgs); err != nil {
+				return fmt.Errorf("%s: %w", part.name, err)
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -376,15 +414,15 @@ func FineTunePreferences(ctx context.Context, prefs []Preference, cfg *RunConfig
 }
 
 // jsonLines checks each item and writes it as a JSON line; an item that
-// fails is named by its kind and index.
+// fails is named by its kind and index, as invalid input.
 func jsonLines[T any](kind string, items []T, check func(T) error) ([]byte, error) {
 	if len(items) == 0 {
-		return nil, ErrNoExamples
+		return nil, invalid(ErrNoExamples)
 	}
 	var lines []byte
 	for i, it := range items {
 		if err := check(it); err != nil {
-			return nil, fmt.Errorf("fine-tune: %s %d: %w", kind, i, err)
+			return nil, invalidf("fine-tune: %s %d: %w", kind, i, err)
 		}
 		b, err := json.Marshal(it)
 		if err != nil {

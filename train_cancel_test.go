@@ -3,6 +3,7 @@ package ftune
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ type cancelAtLine struct {
 	mu     sync.Mutex
 	at     string
 	cancel context.CancelFunc
+	log    strings.Builder
 }
 
 func (w *cancelAtLine) Write(p []byte) (int, error) {
@@ -24,34 +26,55 @@ func (w *cancelAtLine) Write(p []byte) (int, error) {
 	if strings.Contains(string(p), w.at) {
 		w.cancel()
 	}
-	return len(p), nil
+	return w.log.Write(p)
 }
 
-// trainCancelledAt runs a 3-step tiny run cancelled when its log reaches
-// the line at.
-func trainCancelledAt(t *testing.T, at string) (*TrainResult, error) {
+// trainCancelledAt runs a 3-step tiny run with opt cancelled when its log
+// reaches the line at, and returns the log too.
+func trainCancelledAt(t *testing.T, at string, opt TrainOptions) (*TrainResult, string, error) {
 	t.Helper()
 	cfg := tinyTrainConfig(t.TempDir(), 3)
 	cfg.Training.LogEvery = 1
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	return Train(ctx, cfg, &cancelAtLine{at: at, cancel: cancel})
+	w := &cancelAtLine{at: at, cancel: cancel}
+	opt.Log = w
+	res, err := TrainWith(ctx, cfg, opt)
+	return res, w.log.String(), err
 }
 
 // TestTrainCancelledAfterAStepReturnsTheResult: cancelled once a step was
-// trained, Train returns the run's result, Stopped "interrupted", with a
-// nil error, the step's checkpoint in the run folder to resume from.
+// trained, Train returns the run's result, Stopped StoppedInterrupted,
+// with a nil error, the step's checkpoint in the run folder to resume
+// from. The log says how to resume in the caller's terms: the Go field,
+// or what TrainOptions.ResumeHint says (the ftune command's command line);
+// it used to print "<this program> train --resume DIR", a command the
+// program embedding ftune does not have.
 func TestTrainCancelledAfterAStepReturnsTheResult(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
-	res, err := trainCancelledAt(t, "step     1  loss")
-	if err != nil || res == nil {
-		t.Fatalf("cancelled after step 1: result %v, err %v; want the result and no error", res, err)
-	}
-	if res.Stopped != "interrupted" || res.Steps != 1 {
-		t.Errorf("stopped %q at step %d, want interrupted at 1", res.Stopped, res.Steps)
-	}
-	if _, err := os.Stat(filepath.Join(res.RunDir, "checkpoints", "step-00000001")); err != nil {
-		t.Errorf("no checkpoint to resume from: %v", err)
+	for _, c := range []struct {
+		name string
+		hint func(string) string
+		want string // %s: the run folder
+	}{
+		{"embedded", nil, `resume it with TrainOptions.Resume = "%s"`},
+		{"command", func(dir string) string { return "mytool resume " + dir }, "mytool resume %s"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res, log, err := trainCancelledAt(t, "step     1  loss", TrainOptions{ResumeHint: c.hint})
+			if err != nil || res == nil {
+				t.Fatalf("cancelled after step 1: result %v, err %v; want the result and no error", res, err)
+			}
+			if res.Stopped != StoppedInterrupted || res.Steps != 1 {
+				t.Errorf("stopped %q at step %d, want interrupted at 1", res.Stopped, res.Steps)
+			}
+			if _, err := os.Stat(filepath.Join(res.RunDir, "checkpoints", "step-00000001")); err != nil {
+				t.Errorf("no checkpoint to resume from: %v", err)
+			}
+			if want := fmt.Sprintf(c.want, res.RunDir); !strings.Contains(log, "the checkpoint is saved") || !strings.Contains(log, want) || strings.Contains(log, "train --resume") {
+				t.Errorf("the log does not say %q (nor only that):\n%s", want, log)
+			}
+		})
 	}
 }
 
@@ -70,7 +93,7 @@ func TestTrainCancelledBeforeAStepIsAnError(t *testing.T) {
 		{"before the first step", "== training:", "holds no checkpoint"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			res, err := trainCancelledAt(t, c.at)
+			res, _, err := trainCancelledAt(t, c.at, TrainOptions{})
 			if res != nil || !errors.Is(err, context.Canceled) {
 				t.Fatalf("result %+v, err %v; want no result and an error wrapping context.Canceled", res, err)
 			}

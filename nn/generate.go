@@ -45,6 +45,11 @@ type GenerateOptions struct {
 	// OnToken, when set, sees each new token as it is produced (streaming);
 	// returning false stops generation.
 	OnToken func(id int) bool
+	// Interrupt, when set, is asked before each decoder layer of every
+	// forward pass, the prompt's prefill included (ctx.Err fits): an error
+	// it returns stops generation within one layer's work, and Generate
+	// returns the tokens so far with an error wrapping it.
+	Interrupt func() error
 }
 
 // ErrContextFull is wrapped by Generate's error when the prompt leaves no
@@ -92,7 +97,10 @@ func (m *Model) Generate(prompt []int, opt GenerateOptions) ([]int, error) {
 	}
 	opt.MaxNewTokens = min(opt.MaxNewTokens, m.Room(len(prompt)))
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x9e3779b97f4a7c15))
+	// The cache grows as tokens come (Cache): MaxNewTokens may be the
+	// whole context while the reply stops after a few tokens.
 	cache := m.NewCache(1, len(prompt)+opt.MaxNewTokens)
+	cache.interrupt = opt.Interrupt
 	var out []int
 	var seen []bool // the ids of prompt and out, for the repetition penalty
 	if penalized(opt) {

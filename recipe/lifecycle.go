@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ftune/ftune/internal/shell"
 	"github.com/ftune/ftune/track"
 	"github.com/ftune/ftune/train"
 )
@@ -24,7 +23,18 @@ func (s *session) printInterrupted(t *train.Trainer, runDir string) {
 		fmt.Fprintf(s.log, "\ninterrupted before the first step: nothing was trained, no checkpoint was saved\n")
 		return
 	}
-	fmt.Fprintf(s.log, "\ninterrupted after step %d; the checkpoint is saved (%s): %s\n", t.State.Step, ck, shell.Command(shell.Program(), "train", "--resume", runDir))
+	fmt.Fprintf(s.log, "\ninterrupted after step %d; the checkpoint is saved (%s): %s\n", t.State.Step, ck, s.o.resumeHint(runDir))
+}
+
+// resumeHint is how the log says to continue the run in dir: the caller's
+// ResumeHint (the ftune command's names its command line), else the
+// field that does it. A command line built here from os.Args[0] would name
+// the program that embeds ftune, which has no such command.
+func (o Options) resumeHint(dir string) string {
+	if o.ResumeHint != nil {
+		return o.ResumeHint(dir)
+	}
+	return fmt.Sprintf("resume it with Options.ResumeDir = %q", dir)
 }
 
 // checkResumedInputs says what a resumed run found in its folder: the

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -159,6 +160,11 @@ func TestInterruptDuringEvaluation(t *testing.T) {
 		}
 		if !strings.Contains(log, "interrupted during the evaluation after training; the trained adapter is saved ("+dir+"), and resuming measures it") {
 			t.Errorf("log:\n%s", log)
+		}
+		// Without a ResumeHint (the ftune command sets one), the hint is
+		// the field, not a command line of whatever program this is.
+		if hint := "resuming measures it: resume it with Options.ResumeDir = " + strconv.Quote(res.RunDir); !strings.Contains(log, hint) {
+			t.Errorf("log lacks %q:\n%s", hint, log)
 		}
 
 		o.ResumeDir, o.Log = res.RunDir, io.Discard

@@ -75,6 +75,10 @@ type Options struct {
 	// ResumeDir continues an interrupted run in that folder from its newest
 	// usable checkpoint (same options as the original run).
 	ResumeDir string
+	// ResumeHint is how the log tells the user to continue an interrupted
+	// run in runDir: the caller's way, a command line or an API field.
+	// nil names ResumeDir.
+	ResumeHint func(runDir string) string `json:"-"`
 
 	Steps       int // optimizer steps; 0 = Epochs decides
 	Epochs      int

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ftune/ftune/internal/shell"
 	"github.com/ftune/ftune/quant/nf4"
 
 	"github.com/ftune/ftune/autograd"
@@ -275,7 +274,7 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 		if res.After, err = s.evaluate(ctx, t); err != nil {
 			saved := strings.Join(slices.Sorted(maps.Values(res.Adapters)), ", ")
 			if ctx.Err() != nil {
-				fmt.Fprintf(s.log, "\ninterrupted during the evaluation after training; the trained adapter is saved (%s), and resuming measures it: %s\n", saved, shell.Command(shell.Program(), "train", "--resume", run.Dir))
+				fmt.Fprintf(s.log, "\ninterrupted during the evaluation after training; the trained adapter is saved (%s), and resuming measures it: %s\n", saved, s.o.resumeHint(run.Dir))
 				res.Stopped, res.Duration = "interrupted", time.Since(start)
 				return res, nil
 			}

@@ -155,6 +155,7 @@ are shortcuts for the common ones.`,
 				Resume: tf.resume, TokenCache: tf.tokenCache,
 				Comm: comm, LocalRank: launch.LocalRank,
 				PaceCollector: true,
+				ResumeHint:    func(dir string) string { return shell.Command(shell.Program(), "train", "--resume", dir) },
 			})
 			if err != nil {
 				return workerFailed(comm, err)
@@ -166,7 +167,7 @@ are shortcuts for the common ones.`,
 				return nil // rank 0 reports the run and writes its folder
 			}
 			switch {
-			case res.Stopped == "interrupted":
+			case res.Stopped == ftune.StoppedInterrupted:
 				fmt.Fprintf(w, "\ninterrupted after %d steps (%s)", res.Steps, res.Duration.Round(time.Second))
 			case res.Stopped != "":
 				fmt.Fprintf(w, "\nfinished %d steps in %s (stopped: %s)", res.Steps, res.Duration.Round(time.Second), res.Stopped)

@@ -1,0 +1,64 @@
+package ftune
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ftune/ftune/data/chat"
+	"github.com/ftune/ftune/data/format"
+)
+
+// ErrInvalidInput is matched (errors.Is) by the errors of calls refused
+// for what their caller passed, before any work: GenerateOptions that
+// Validate refuses, an empty prompt, a message with an unknown role
+// (ErrUnknownRole) or text that is not UTF-8, Export's format and option
+// checks, FineTune's and FineTunePreferences' example checks
+// (ErrNoExamples included). A service can answer them as a bad request;
+// the error's message is the one without it, naming what was wrong.
+var ErrInvalidInput = errors.New("invalid input")
+
+// ErrUnknownRole is matched by the error of a message whose role is not
+// one the call takes: Chat's and Send's (chat.ErrUnknownRole, which it
+// is) and FineTune's (format.ErrUnknownRole, which those errors match
+// too). They match ErrInvalidInput as well.
+var ErrUnknownRole = chat.ErrUnknownRole
+
+// inputError marks err as the caller's: it matches ErrInvalidInput, and
+// reads and unwraps as err.
+type inputError struct{ err error }
+
+func (e *inputError) Error() string        { return e.err.Error() }
+func (e *inputError) Unwrap() error        { return e.err }
+func (e *inputError) Is(target error) bool { return target == ErrInvalidInput }
+
+// invalid marks err (not nil) as invalid input.
+func invalid(err error) error { return &inputError{err} }
+
+// invalidf is fmt.Errorf marked as invalid input.
+func invalidf(format string, a ...any) error { return invalid(fmt.Errorf(format, a...)) }
+
+// unknownRole is a training example's message role that data/format does
+// not take: it matches both packages' ErrUnknownRole, so that one
+// sentinel (ErrUnknownRole) answers for Chat and FineTune alike.
+type unknownRole string
+
+func (r unknownRole) Error() string {
+	return fmt.Sprintf("unknown role %q (want system, user or assistant)", string(r))
+}
+
+func (r unknownRole) Is(target error) bool {
+	return target == chat.ErrUnknownRole || target == format.ErrUnknownRole
+}
+
+// checkRoles refuses a message of msgs whose role a training example may
+// not have (data/format's rule, checked before any work).
+func checkRoles(msgs []Message) error {
+	for i, m := range msgs {
+		switch m.Role {
+		case format.RoleSystem, format.RoleUser, format.RoleAssistant:
+		default:
+			return fmt.Errorf("message %d: %w", i, unknownRole(m.Role))
+		}
+	}
+	return nil
+}
