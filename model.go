@@ -140,7 +140,7 @@ var ErrBaseNotFound = errors.New("the adapter's base model is not found")
 // folder of per-subject adapters is resolved through its first adapter.
 // note says what was chosen when it was not the obvious (empty otherwise).
 func ResolveBase(adapter, model string) (dir, note string, err error) {
-	if err := notARunFolder(adapter); err != nil {
+	if err := track.NotARunFolder(adapter); err != nil {
 		return "", "", err
 	}
 	adapter, err = firstAdapter(adapter)
@@ -226,22 +226,6 @@ func firstAdapter(dir string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("adapter %s: no %s in it or in its subfolders", dir, lora.ConfigFile)
-}
-
-// notARunFolder refuses a training run's folder given where its adapter
-// is meant, naming the adapter it holds (taken as a folder of per-subject
-// adapters, it failed on a missing adapter_config.json).
-func notARunFolder(adapter string) error {
-	if !track.IsRun(adapter) {
-		return nil
-	}
-	switch one, many := filepath.Join(adapter, "adapter"), filepath.Join(adapter, "adapters"); {
-	case exists(one):
-		return fmt.Errorf("adapter %s: this is a training run's folder; its adapter is %s", adapter, one)
-	case exists(many):
-		return fmt.Errorf("adapter %s: this is a training run's folder; its per-subject adapters are %s", adapter, many)
-	}
-	return fmt.Errorf("adapter %s: this is a training run's folder, which holds no adapter yet (the run exports it when it ends)", adapter)
 }
 
 func exists(p string) bool {

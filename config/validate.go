@@ -138,6 +138,14 @@ func (c *RunConfig) Validate() error {
 	for _, s := range lo.Targets {
 		v.check(strings.TrimSpace(s) != "", "training.lora.targets", "has an empty module name")
 	}
+	if lo.InitFrom != "" {
+		// The adapter's own config sets its shape: a value here would be
+		// dropped, or disagree with the weights.
+		for _, key := range []string{"r", "alpha", "targets", "rslora", "dora", "modules_to_save"} {
+			v.unused(false, "training.lora."+key, "is set, and training.lora.init_from %s sets the adapter's shape (its adapter_config.json): leave it out", lo.InitFrom)
+		}
+		v.checkPair(t.Adapters != "per-subject", "training.lora.init_from", "training.adapters", "%s continues one adapter, and training.adapters is per-subject: use shared adapters", lo.InitFrom)
+	}
 
 	q := &t.Quantization
 	v.oneOf(q.Type, "training.quantization.type", quantTypes)

@@ -376,6 +376,20 @@ func (a *Adapter) mergeSign(m *nn.Model, sign float64) error {
 	})
 }
 
+// Reseed sets every layer's lora_dropout to p (the config's too, which
+// Save writes) and starts its dropout stream afresh from seed, layers in
+// module order: an adapter loaded to be trained further drops out as the
+// run says, not as the file's lora_dropout and a fixed stream would.
+func (a *Adapter) Reseed(p float64, seed uint64) {
+	a.Config.LoraDropout = p
+	rng := rand.New(rand.NewPCG(seed, 0xd20d))
+	for _, name := range a.Modules() {
+		l := a.Layers[name]
+		l.Dropout = p
+		l.drop = &dropoutStream{key: dropout.Draw(rng.Uint64(), 0xd20)}
+	}
+}
+
 // SaveRNG returns every layer's dropout stream (train.RNGStates).
 func (a *Adapter) SaveRNG() (map[string][]byte, error) {
 	out := map[string][]byte{}

@@ -36,11 +36,12 @@ import (
 //     loaded (the hash a LoRA adapter records of its base).
 
 // perWorkerKeys may differ between workers: paths to the same content
-// (node-local copies; the content is compared as data and base), what
+// (node-local copies; the content is compared as data and base, and an
+// adapter a run continues as the trainer's starting parameter values), what
 // rank 0 alone uses (the run folder), and one machine's memory limits,
 // which change how the step is computed, not what it computes.
 var perWorkerKeys = []string{
-	"model.path", "data.root", "data.files",
+	"model.path", "data.root", "data.files", "training.lora.init_from",
 	"training.tracking.output_dir", "training.tracking.run_name", "training.tracking.tensorboard",
 	"training.max_device_memory", "training.ignore_memory_estimate",
 }
@@ -48,7 +49,7 @@ var perWorkerKeys = []string{
 // perWorkerOptions are the same, by Options field, for runs without a
 // resolved config (Options.Config nil: Run called directly).
 var perWorkerOptions = []string{
-	"ModelDir", "DataRoot", "DataFiles", "TokenCache", "OutDir", "RunName", "ResumeDir", "TensorBoard",
+	"ModelDir", "DataRoot", "DataFiles", "InitAdapter", "TokenCache", "OutDir", "RunName", "ResumeDir", "TensorBoard",
 	"MaxDeviceMemory", "IgnoreMemoryEstimate", "Progress", "PaceCollector", "Notices", "Config",
 }
 

@@ -56,7 +56,7 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 		o.DPOSimPOGamma = t.DPO.SimPOGamma // the config's default is TRL's 0.5; dpo.Spec refuses it elsewhere
 	}
 	o.R, o.Alpha, o.Dropout, o.Targets, o.RSLoRA = t.LoRA.R, t.LoRA.Alpha, t.LoRA.Dropout, t.LoRA.Targets, t.LoRA.RSLoRA
-	o.DoRA, o.ModulesToSave = t.LoRA.DoRA, t.LoRA.ModulesToSave
+	o.DoRA, o.ModulesToSave, o.InitAdapter = t.LoRA.DoRA, t.LoRA.ModulesToSave, t.LoRA.InitFrom
 	o.Load4Bit = cfg.Model.LoadIn4Bit
 	op := t.Optimizer
 	o.Optimizer, o.LR, o.Eps, o.WeightDecay, o.Momentum = op.Name, op.LR, op.Eps, op.WeightDecay, op.Momentum

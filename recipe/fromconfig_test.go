@@ -75,6 +75,7 @@ func leafCases(t *testing.T) map[string]leafCase {
 		"training.max_epochs":                     {setup: []string{"training.max_steps=0"}},
 		"training.optimizer.momentum":             {setup: []string{"training.optimizer.name=sgd"}},
 		"training.dpo.beta":                       {setup: []string{"training.objective=dpo"}},
+		"training.lora.init_from":                 {value: "/somewhere/adapter"},
 		"training.dpo.loss_type":                  {value: "[ipo]", setup: []string{"training.objective=dpo"}},
 		"training.dpo.loss_weights":               {value: "[0.5]", setup: []string{"training.objective=dpo"}},
 		"training.dpo.label_smoothing":            {value: "0.25", setup: []string{"training.objective=dpo", "training.dpo.loss_type=robust"}},

@@ -46,17 +46,32 @@ func (s *session) checkResumedInputs(run *track.Run) error {
 	if rm := run.Removed(); len(rm) > 0 {
 		fmt.Fprintf(s.log, "removed %d leftover(s) of interrupted writes: %s\n", len(rm), strings.Join(rm, ", "))
 	}
-	ch, err := run.CheckInputs([]string{s.o.ModelDir}, s.data.inputs)
+	ch, err := run.CheckInputs(s.startInputs(), s.data.inputs)
 	if err != nil {
 		return err
 	}
 	if len(ch.BaseModel) > 0 {
-		return fmt.Errorf("recipe: resume %s: the base model %s is not the one the run started with (%s); resume with the original model, or start a new run", run.Dir, s.o.ModelDir, strings.Join(ch.BaseModel, ", "))
+		what := "the base model " + s.o.ModelDir
+		if s.o.InitAdapter != "" {
+			what += " or the adapter it continues, " + s.o.InitAdapter + ","
+		}
+		return fmt.Errorf("recipe: resume %s: %s is not the one the run started with (%s); resume with the original, or start a new run", run.Dir, what, strings.Join(ch.BaseModel, ", "))
 	}
 	if len(ch.Data) > 0 {
 		fmt.Fprintf(s.log, "warning: the data changed since the run started (%s); resuming on the edited data\n", strings.Join(ch.Data, ", "))
 	}
 	return nil
+}
+
+// startInputs are the files a run starts from, hashed into its manifest
+// (the base model's) and checked on resume: the model folder and the
+// adapter it continues (training.lora.init_from), which is also a DPO
+// run's reference.
+func (s *session) startInputs() []string {
+	if s.o.InitAdapter != "" {
+		return []string{s.o.ModelDir, s.o.InitAdapter}
+	}
+	return []string{s.o.ModelDir}
 }
 
 // endRunRecover is endRun for a deferred call: a panic (p, from recover)

@@ -122,6 +122,13 @@ type Options struct {
 	// ModulesToSave lists modules trained in full beside the adapter
 	// (PEFT's modules_to_save, e.g. embed_tokens and lm_head).
 	ModulesToSave []string
+	// InitAdapter, when set, is a PEFT adapter folder the run trains on
+	// from where it is (training.lora.init_from) instead of a new adapter:
+	// its adapter_config.json sets the shape (R, Alpha, Targets, RSLoRA,
+	// DoRA and ModulesToSave are not read), Dropout and Seed its dropout;
+	// under DPO it is also the reference, frozen. Its base must be
+	// ModelDir's model; shared adapters only.
+	InitAdapter string
 	// NEFTuneAlpha > 0 adds NEFTune noise to the input embeddings during
 	// training (never during evaluation).
 	NEFTuneAlpha float64
@@ -203,8 +210,10 @@ type Options struct {
 	EarlyStopMonitor, EarlyStopMode string
 	SpikeFactor                     float64
 	LogEvery                        int
-	EvalMaxBatches                  int
-	TensorBoard                     bool
+	// EvalMaxBatches caps each validation at this many batches, spread
+	// over the held-out set (train.ValBatches); 0 = all.
+	EvalMaxBatches int
+	TensorBoard    bool
 	// Config is the resolved configuration written to the run folder as
 	// config.yaml (nil: none; options.json is always written).
 	Config []byte
@@ -227,7 +236,7 @@ func Defaults() Options {
 		LR: 2e-3, WarmupSteps: 10, Schedule: "cosine", Optimizer: "adamw", Betas: [2]float64{0.9, 0.999}, Eps: 1e-8,
 		WeightDecay: 0, ClipNorm: 1, Seed: 42,
 		R: 16, Alpha: 32, Dropout: 0.05, Targets: []string{"all-linear"},
-		EvalEvery: 80, EvalQuestions: 20, MaxNewTokens: 16, Samples: 2,
+		EvalEvery: 80, EvalMaxBatches: 64, EvalQuestions: 20, MaxNewTokens: 16, Samples: 2,
 		CheckpointEvery: 80, KeepLast: 2, Monitor: "val/loss", MonitorMode: "min", TopK: 1,
 		LogEvery: 5, TensorBoard: true, Device: "cpu", Precision: "auto", GEMMProvider: "auto", AttentionKernel: "auto",
 	}

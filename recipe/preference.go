@@ -254,6 +254,14 @@ func (s *session) dpoObjective() (*dpo.Objective, error) {
 	if a == nil { // ftune eval of the base alone: it is its own reference
 		return &dpo.Objective{Model: m, Spec: s.o.dpoSpec(), Reference: func(f func() error) error { return f() }}, nil
 	}
+	if s.o.InitAdapter != "" {
+		// The adapter the run continued, as it was: TRL's "ref" copy.
+		ref, err := s.initAdapter("ref")
+		if err != nil {
+			return nil, err
+		}
+		return &dpo.Objective{Model: m, Spec: s.o.dpoSpec(), Reference: dpo.AdapterAs(m, a, ref)}, nil
+	}
 	return &dpo.Objective{Model: m, Spec: s.o.dpoSpec(), Reference: dpo.AdapterOff(m, a)}, nil
 }
 

@@ -80,6 +80,11 @@ func RunLocked(ctx context.Context, o Options, locked func() error) (*Result, er
 }
 
 func run(ctx context.Context, o Options, locked func() error) (res *Result, err error) {
+	if o.InitAdapter != "" {
+		if o, err = o.adoptInitAdapter(); err != nil {
+			return nil, err
+		}
+	}
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -190,7 +195,7 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 		if err := writeJSON(filepath.Join(run.Dir, "options.json"), cfg); err != nil {
 			return nil, err
 		}
-		if err := run.SetInputs([]string{o.ModelDir}, s.data.inputs); err != nil {
+		if err := run.SetInputs(s.startInputs(), s.data.inputs); err != nil {
 			return nil, err
 		}
 	}
@@ -212,6 +217,9 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 	o.printDiskPlan(s.log, t, run.Dir)
 
 	evals := s.data.evaluable(s.log)
+	if t.Val != nil && o.EvalMaxBatches > 0 && t.Val.Len() > o.EvalMaxBatches {
+		fmt.Fprintf(s.log, "validation: %d of the held-out set's %d batches, spread over it (training.eval.max_batches %d; 0 for all)\n", o.EvalMaxBatches, t.Val.Len(), o.EvalMaxBatches)
+	}
 	if evals && (o.ResumeDir == "" || restarted && !hasBefore(run.Dir)) {
 		fmt.Fprintf(s.log, "\n== before training\n")
 		if res.Before, err = s.evaluate(ctx, t); err != nil {
@@ -233,7 +241,9 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 	if o.dpo() {
 		fmt.Fprintf(s.log, "\n== training: %d steps of %d preference pairs (2 rows each) × up to %d tokens, %s r=%d on %d modules\n",
 			t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.loraKind(), o.R, len(s.anyAdapter().Layers))
-		if spec := o.dpoSpec(); spec.NeedsReference() {
+		if spec := o.dpoSpec(); spec.NeedsReference() && o.InitAdapter != "" {
+			fmt.Fprintf(s.log, "   objective: DPO (%s loss, beta %g); reference: the adapter the run continues, as loaded from %s (frozen), a forward without gradients every micro-batch\n", spec, spec.Beta, o.InitAdapter)
+		} else if spec.NeedsReference() {
 			fmt.Fprintf(s.log, "   objective: DPO (%s loss, beta %g); reference: the base model (the adapter turned off), a forward without gradients every micro-batch\n", spec, spec.Beta)
 		} else {
 			fmt.Fprintf(s.log, "   objective: DPO (%s loss, beta %g); no reference model: the loss reads the policy alone\n", spec, spec.Beta)
@@ -241,6 +251,9 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 	} else {
 		fmt.Fprintf(s.log, "\n== training: %d steps of %d rows × %d tokens, %s r=%d on %d modules per adapter, %d adapter(s)\n",
 			t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.loraKind(), o.R, len(s.anyAdapter().Layers), len(s.adapters))
+	}
+	if o.InitAdapter != "" {
+		fmt.Fprintf(s.log, "   adapter: continued from %s (its shape; dropout %g and its streams from this run's settings)\n", o.InitAdapter, o.Dropout)
 	}
 	if per := t.Train.Len(); o.GradAccum > per {
 		fmt.Fprintf(s.log, "   note: training.grad_accum %d is more than the %d micro-batches of an epoch: each step is one epoch\n", o.GradAccum, per)
@@ -466,12 +479,55 @@ func (s *session) attach() error {
 		}
 		return nil
 	}
-	a, err := lora.New(s.model, cfg, "default", o.Seed)
+	var a *lora.Adapter
+	var err error
+	if o.InitAdapter != "" {
+		a, err = s.initAdapter("default")
+	} else {
+		a, err = lora.New(s.model, cfg, "default", o.Seed)
+	}
 	if err != nil {
 		return err
 	}
 	s.adapters["default"] = a
 	return a.Attach(s.model)
+}
+
+// adoptInitAdapter sets the adapter's shape (R, Alpha, Targets, RSLoRA,
+// DoRA, ModulesToSave) from InitAdapter's adapter_config.json, which the
+// run continues: the plan, the refusals and the log then speak of the
+// adapter trained.
+func (o Options) adoptInitAdapter() (Options, error) {
+	if o.Mode == PerSubject {
+		return o, fmt.Errorf("recipe: training.lora.init_from %s with per-subject adapters: it continues one adapter; use shared adapters", o.InitAdapter)
+	}
+	if err := track.NotARunFolder(o.InitAdapter); err != nil {
+		return o, fmt.Errorf("recipe: training.lora.init_from: %w", err)
+	}
+	c, err := lora.ReadConfig(filepath.Join(o.InitAdapter, lora.ConfigFile))
+	if err != nil {
+		return o, fmt.Errorf("recipe: training.lora.init_from: %w", err)
+	}
+	o.R, o.Alpha, o.RSLoRA, o.DoRA, o.ModulesToSave = c.R, c.LoraAlpha, c.UseRSLoRA, c.UseDoRA, c.ModulesToSave
+	if c.TargetModules.IsRegex {
+		o.Targets = []string{c.TargetModules.Regex} // "all-linear", or a pattern lora.Load applies
+	} else {
+		o.Targets = c.TargetModules.Names
+	}
+	return o, nil
+}
+
+// initAdapter loads Options.InitAdapter as the adapter called name: the
+// run's to train (dropout and its streams from the run's settings, the
+// run's base recorded), or the frozen reference of a DPO run.
+func (s *session) initAdapter(name string) (*lora.Adapter, error) {
+	a, err := lora.Load(s.model, s.o.InitAdapter, name)
+	if err != nil {
+		return nil, fmt.Errorf("recipe: training.lora.init_from: %w", err)
+	}
+	a.Reseed(s.o.Dropout, s.o.Seed)
+	a.Base = lora.BaseOf(s.model)
+	return a, nil
 }
 
 // params names every trainable tensor (prefixed by adapter when several).

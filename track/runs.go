@@ -26,6 +26,25 @@ func IsRun(dir string) bool {
 	return false
 }
 
+// NotARunFolder refuses a training run's folder given where an adapter
+// folder is meant (--adapter, training.lora.init_from), naming the adapter
+// it holds (taken as a folder of per-subject adapters, or as an adapter,
+// it failed on a missing adapter_config.json); nil when adapter is not a
+// run folder.
+func NotARunFolder(adapter string) error {
+	if !IsRun(adapter) {
+		return nil
+	}
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	switch one, many := filepath.Join(adapter, "adapter"), filepath.Join(adapter, "adapters"); {
+	case exists(one):
+		return fmt.Errorf("adapter %s: this is a training run's folder; its adapter is %s", adapter, one)
+	case exists(many):
+		return fmt.Errorf("adapter %s: this is a training run's folder; its per-subject adapters are %s", adapter, many)
+	}
+	return fmt.Errorf("adapter %s: this is a training run's folder, which holds no adapter yet (the run exports it when it ends)", adapter)
+}
+
 // Summarize reads a run folder at a glance: summary.json when the run was
 // closed, else what metrics.jsonl and manifest.json say, with status
 // "running", or "died" when the process that held it (LockFile) is gone

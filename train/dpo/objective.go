@@ -172,12 +172,14 @@ func (o *Objective) Validation(max int) func(ctx context.Context, l train.Loader
 }
 
 // Evaluate is the DPO loss and rewards over a loader's batches (every
-// batch when max is 0), on inference tapes: what the model ranks right on
+// batch when max is 0, else max of them spread over the epoch:
+// train.ValBatches), on inference tapes: what the model ranks right on
 // held-out pairs.
 func (o *Objective) Evaluate(ctx context.Context, l train.Loader, max int) (Stats, error) {
 	var all Stats
 	l.StartEpoch(0)
-	for i := 0; max == 0 || i < max; i++ {
+	picked := train.ValBatches(l.Len(), max)
+	for i, k := 0, 0; max == 0 || k < max; i++ {
 		if err := ctx.Err(); err != nil {
 			return all, fmt.Errorf("dpo: evaluation stopped after %d batches: %w", i, err)
 		}
@@ -188,6 +190,13 @@ func (o *Objective) Evaluate(ctx context.Context, l train.Loader, max int) (Stat
 		if err != nil {
 			return all, err
 		}
+		if !picked(i) {
+			if err := b.Release(); err != nil {
+				return all, err
+			}
+			continue
+		}
+		k++
 		st, err := o.evaluateBatch(b)
 		if err != nil {
 			return all, err
@@ -209,6 +218,25 @@ func (o *Objective) evaluateBatch(b train.Batch) (Stats, error) {
 	}
 	// ReleasePass: the policy's row losses, which the loss read.
 	return st, errors.Join(tp.ReleasePass(), tensor.Release(loss.Value), b.Release())
+}
+
+// AdapterAs is the reference of a run that continues an adapter (TRL with
+// a PEFT model whose adapter was loaded: its frozen "ref" copy): the model
+// with ref, the adapter as it was loaded, in a's place for f; a is
+// attached again after f, f failing or not.
+func AdapterAs(m *nn.Model, a, ref *lora.Adapter) func(f func() error) error {
+	return func(f func() error) error {
+		lora.Detach(m)
+		err := ref.Attach(m)
+		if err == nil {
+			err = f()
+		}
+		lora.Detach(m)
+		if aerr := a.Attach(m); aerr != nil && err == nil {
+			err = aerr
+		}
+		return err
+	}
 }
 
 // AdapterOff is the reference a LoRA run takes (Objective.Reference): the
