@@ -40,7 +40,8 @@ func (t *Trainer) Validate(ctx context.Context, l Loader) (Metrics, error) {
 	per := map[string]*acc{}
 	all := &acc{}
 	size, rank := t.world()
-	for i := 0; t.Cfg.ValMaxBatches == 0 || i < t.Cfg.ValMaxBatches; i++ {
+	picked := ValBatches(l.Len(), t.Cfg.ValMaxBatches)
+	for i, k := 0, 0; t.Cfg.ValMaxBatches == 0 || k < t.Cfg.ValMaxBatches; i++ {
 		if size == 1 && ctx.Err() != nil {
 			return nil, fmt.Errorf("train: validation stopped after %d batches: %w", i, ctx.Err())
 		}
@@ -51,12 +52,18 @@ func (t *Trainer) Validate(ctx context.Context, l Loader) (Metrics, error) {
 		if err != nil {
 			return nil, err
 		}
+		if !picked(i) {
+			if err := b.Release(); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		for _, s := range b.Subjects {
 			if per[s] == nil {
 				per[s] = &acc{}
 			}
 		}
-		if i%size != rank {
+		if k++; (k-1)%size != rank {
 			continue // another worker's batch
 		}
 		rowLoss, rowN, rowCorrect, err := t.validateBatch(b)
@@ -185,4 +192,17 @@ func tokenStats(logits, labels *tensor.Tensor) (loss, n, correct []float64) {
 		}
 	}
 	return loss, n, correct
+}
+
+// ValBatches says which of an epoch's n validation batches a validation
+// capped at max batches evaluates: max of them spread evenly over the
+// epoch, the first included (batch ⌈j·n/max⌉ for j < max), so that a cap
+// samples the whole held-out set instead of its beginning (held-out rows
+// keep their file's order, which may be by topic); every batch when max
+// is 0 or at least n.
+func ValBatches(n, max int) func(i int) bool {
+	if max <= 0 || max >= n {
+		return func(int) bool { return true }
+	}
+	return func(i int) bool { return i == 0 || i*max/n != (i-1)*max/n }
 }
