@@ -212,6 +212,15 @@ func resolveDataFiles(entries []string) (files []string, root string, err error)
 // dataExts are the extensions taken from a folder of data files.
 var dataExts = []string{".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".txt"}
 
+// isCompressedName says whether a file name ends as compressed files do.
+func isCompressedName(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".gz", ".zst", ".bz2", ".xz", ".zip":
+		return true
+	}
+	return false
+}
+
 // dataFilesIn lists a folder's data files (not recursive, hidden files
 // left out).
 func dataFilesIn(dir string) ([]string, error) {
@@ -219,15 +228,30 @@ func dataFilesIn(dir string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data.files: %w", err)
 	}
-	var out []string
+	var out, other []string
 	for _, e := range ents {
-		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !slices.Contains(dataExts, strings.ToLower(filepath.Ext(e.Name()))) {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		if !slices.Contains(dataExts, strings.ToLower(filepath.Ext(e.Name()))) {
+			other = append(other, e.Name())
 			continue
 		}
 		out = append(out, filepath.Join(dir, e.Name()))
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("data.files: %s holds no data file (%s) and no subject folder", dir, strings.Join(dataExts, ", "))
+		skipped := ""
+		if len(other) > 0 {
+			// A folder of .jsonl.gz files: say what was passed over.
+			skipped = fmt.Sprintf("; it holds %d other file(s), not read: %s", len(other), strings.Join(other[:min(len(other), 3)], ", "))
+			if len(other) > 3 {
+				skipped += ", ..."
+			}
+			if slices.ContainsFunc(other, isCompressedName) {
+				skipped += " (compressed files: decompress them first)"
+			}
+		}
+		return nil, fmt.Errorf("data.files: %s holds no data file (%s) and no subject folder%s", dir, strings.Join(dataExts, ", "), skipped)
 	}
 	return out, nil
 }

@@ -192,3 +192,17 @@ func TestFileOptionsTakeEveryFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestDataFolderOfCompressedFiles: a folder holding only files ftune does
+// not read (compressed ones here) is refused naming them and saying to
+// decompress, not only "holds no data file".
+func TestDataFolderOfCompressedFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "law.jsonl.gz"), []byte("\x1f\x8b"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := dataFilesIn(dir)
+	if err == nil || !strings.Contains(err.Error(), "law.jsonl.gz") || !strings.Contains(err.Error(), "decompress them first") {
+		t.Errorf("a folder of .gz files: %v, want the file named and told to decompress", err)
+	}
+}

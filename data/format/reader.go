@@ -170,6 +170,12 @@ func Open(path string, opts Options) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !byFile {
+		if c := compression(f); c != "" {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w: the file is %s-compressed, and %s is read as plain text: decompress it first", path, ErrUnsupported, c, kind)
+		}
+	}
 	var src source
 	var lim *recordLimit
 	if byFile {
@@ -185,6 +191,35 @@ func Open(path string, opts Options) (*Reader, error) {
 		return nil, err
 	}
 	return newReader(path, src, lim, opts), nil
+}
+
+// compressions are the leading bytes of compressed files (none valid
+// UTF-8 text), which read as text fail on their first byte with a message
+// that says nothing of compression.
+var compressions = []struct{ magic, name string }{
+	{"\x1f\x8b", "gzip"},
+	{"\x28\xb5\x2f\xfd", "zstd"},
+	{"\xfd7zXZ\x00", "xz"},
+	{"PK\x03\x04", "zip"},
+}
+
+// compression names the compression f's first bytes announce, or "" (also
+// when f cannot be read at an offset: a pipe is not probed).
+func compression(f *os.File) string {
+	head := make([]byte, 10)
+	n, _ := f.ReadAt(head, 0)
+	h := string(head[:n])
+	for _, c := range compressions {
+		if strings.HasPrefix(h, c.magic) {
+			return c.name
+		}
+	}
+	// bzip2: "BZh", the block size digit, then the block magic (π's
+	// digits), which no text begins with by chance.
+	if len(h) == 10 && strings.HasPrefix(h, "BZh") && h[3] >= '1' && h[3] <= '9' && h[4:] == "\x31\x41\x59\x26\x53\x59" {
+		return "bzip2"
+	}
+	return ""
 }
 
 // NewReader streams examples from r; name is used in positions. Parquet
