@@ -11,11 +11,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/data/subject"
+	"github.com/ftune/ftune/data/tokenizer"
 	"github.com/ftune/ftune/train"
 	"github.com/ftune/ftune/train/dpo"
 )
@@ -92,6 +96,9 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 		p := s.text.preprocessor(o.SeqLen).WithContext(ctx)
 		p.Opts.TrainOnInputs = o.TrainOnInputs
 		p.Opts.MaxPositions = maxPositions
+		if o.SkipBad {
+			p.SkipBad = BadRecord
+		}
 		exs, variant, err := trainExamples(o, s, log)
 		if err != nil {
 			return nil, err
@@ -122,10 +129,13 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 		ds.stats[s.name] = st
 
 		if len(s.val) > 0 {
-			vrows, _, err := p.Rows(s.val, prep.RowOptions{SeqLen: o.SeqLen, PadID: int32(s.text.pad)})
+			vp := *p
+			vp.Progress = tokenizeProgress(log, s.name+" (validation)")
+			vrows, vst, err := vp.Rows(s.val, prep.RowOptions{SeqLen: o.SeqLen, PadID: int32(s.text.pad)})
 			if err != nil {
 				return nil, fmt.Errorf("subject %s: %w", s.name, err)
 			}
+			saySkippedTokenizing(log, s.name+" (validation)", vst)
 			for j := range vrows {
 				vrows[j].Subject = i
 			}
@@ -454,8 +464,19 @@ func lastAnswer(ex format.Example) string {
 // augmentation): such caches get their own file, so the cache of the whole
 // split (`ftune data prepare`) stays valid.
 func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subject.Split, variant string, exs []format.Example) ([]prep.Tokenized, prep.Stats, error) {
+	log := o.Log
+	if log == nil {
+		log = io.Discard
+	}
+	q := *p
+	q.Progress = tokenizeProgress(log, name)
+	p = &q
 	if o.TokenCache == "" {
-		return p.TokenizeAll(exs)
+		docs, st, err := p.TokenizeAll(exs)
+		if err == nil {
+			saySkippedTokenizing(log, name, st)
+		}
+		return docs, st, err
 	}
 	file := string(split) + ".tokens"
 	if variant != "" {
@@ -467,12 +488,24 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 	}
 	key := prep.CacheKey{Tokenizer: tp.TokenizerHash, Template: tp.TemplateHash, Options: prep.OptionsHash(p.Opts, p.EOS), Data: prep.HashExamples(exs)}
 	var st prep.Stats
+	var uncached []prep.Tokenized
 	// The log hears of the killed writes' temporaries the build removes.
 	c, _, err := prep.OpenOrBuildLog(context.Background(), path, key, o.Log, func() ([]prep.Tokenized, error) {
 		docs, s2, err := p.TokenizeAll(exs)
 		st = s2
+		if err == nil && s2.Skipped > 0 {
+			// The cache is keyed on the examples as read, skipped ones
+			// too: a later run reading it would leave them out unsaid.
+			uncached = docs
+			return nil, errSkippedUncached
+		}
 		return docs, err
 	})
+	if errors.Is(err, errSkippedUncached) {
+		saySkippedTokenizing(log, name, st)
+		fmt.Fprintf(log, "data: subject %s: token cache not written while records are skipped\n", name)
+		return uncached, st, nil
+	}
 	if err != nil {
 		return nil, st, err
 	}
@@ -497,6 +530,69 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 		}
 	}
 	return docs, st, nil
+}
+
+// errSkippedUncached: tokenising skipped records (data.skip_bad), so the
+// token cache is not written.
+var errSkippedUncached = errors.New("records skipped: not cached")
+
+// BadRecord reports whether err, of tokenising one record, is the
+// record's own (what data.skip_bad skips, prep.Preprocessor.SkipBad): its
+// chat template rendering over the template's budget (a 50 MB answer
+// over the 16 MiB string limit) or its encoding over the tokenizer's.
+// prep's own limits on a record (prep.ErrRecordLimit) are skipped too.
+func BadRecord(err error) bool {
+	return errors.Is(err, chat.ErrBudget) || errors.Is(err, tokenizer.ErrLimit)
+}
+
+// saySkippedTokenizing says how many records tokenising what skipped
+// (data.skip_bad), and the first reasons, as sayskipped does for reading.
+func saySkippedTokenizing(log io.Writer, what string, st prep.Stats) {
+	if st.Skipped == 0 {
+		return
+	}
+	fmt.Fprintf(log, "data: subject %s: %d records skipped while tokenizing (data.skip_bad), of %d", what, st.Skipped, st.Examples)
+	for i, why := range st.SkipErrors {
+		if i == 3 {
+			fmt.Fprintf(log, "; ...")
+			break
+		}
+		fmt.Fprintf(log, "; %s", why)
+	}
+	fmt.Fprintln(log)
+}
+
+// progressEvery is how often a long tokenizing says how far it is, and
+// progressNow its clock (tests set both).
+var (
+	progressEvery = 10 * time.Second
+	progressNow   = time.Now
+)
+
+// tokenizeProgress is a prep.Preprocessor.Progress writing a line to log
+// at most every progressEvery while what is tokenised: a 200 MB file takes
+// about a minute on two cores, which was a minute of silence. Tokenising
+// that takes less writes nothing.
+func tokenizeProgress(log io.Writer, what string) func(done, total int) {
+	start := progressNow()
+	last := start
+	return func(done, total int) {
+		now := progressNow()
+		if now.Sub(last) < progressEvery || total == 0 {
+			return
+		}
+		last = now
+		fmt.Fprintf(log, "tokenizing %s: %s of %s examples (%d%%), %d s\n", what, thousands(done), thousands(total), done*100/total, int(now.Sub(start).Seconds()))
+	}
+}
+
+// thousands writes n with commas between groups of three digits.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // evaluable says whether there is anything to evaluate before and after

@@ -170,6 +170,9 @@ func newDataCmd() *cobra.Command {
 			}
 			env.warnPositions(cmd.ErrOrStderr(), seqLen)
 			p := env.preprocessor(ctx, seqLen)
+			if skip {
+				p.SkipBad = recipe.BadRecord // over a template's or tokenizer's limit
+			}
 			var tally prep.Stats
 			p.Tally = &tally
 			w := cmd.OutOrStdout()
@@ -206,6 +209,15 @@ func newDataCmd() *cobra.Command {
 				fmt.Fprint(w, files.String())
 				ok = ok && files.OK()
 			}
+			if tally.Skipped > 0 { // the table's skipped column counts what reading skipped
+				fmt.Fprintf(w, "\n%d records skipped while tokenizing (data.skip_bad):\n", tally.Skipped)
+				for _, why := range tally.SkipErrors {
+					fmt.Fprintf(w, "  %s\n", why)
+				}
+				if n := tally.Skipped - len(tally.SkipErrors); n > 0 {
+					fmt.Fprintf(w, "  ... and %d more\n", n)
+				}
+			}
 			if w := tally.PositionsWarning(env.cfg.MaxPositions); w != "" {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+w)
 			}
@@ -231,6 +243,9 @@ func newDataCmd() *cobra.Command {
 			}
 			env.warnPositions(cmd.ErrOrStderr(), seqLen)
 			p := env.preprocessor(ctx, seqLen)
+			if skip {
+				p.SkipBad = recipe.BadRecord
+			}
 			for _, in := range env.inputs {
 				if s := in.Folder; s != nil {
 					for _, split := range subject.Splits {
@@ -309,7 +324,15 @@ func prepareSplit(ctx context.Context, cmd *cobra.Command, env dataEnv, p *prep.
 			return nil, err
 		}
 		st = stats
-		return docs, stats.NoneKeptError(fmt.Sprintf("subject %s %s", name, split), p.Opts.MaxLen)
+		if err := stats.NoneKeptError(fmt.Sprintf("subject %s %s", name, split), p.Opts.MaxLen); err != nil {
+			return nil, err
+		}
+		if stats.Skipped > 0 {
+			// A cache is keyed on the records as read: a run reading it
+			// would leave the skipped ones out unsaid.
+			return nil, fmt.Errorf("subject %s %s: %d records skipped while tokenizing (data.skip_bad), the first %s: a token cache holds every record; fix or remove them, or train without a cache (ftune train --skip-bad skips them and says so)", name, split, stats.Skipped, stats.SkipErrors[0])
+		}
+		return docs, nil
 	})
 	if err := interrupted(ctx, "prepare"); err != nil {
 		return err

@@ -8,6 +8,11 @@
 //     <think> block, the last with it), found by marking where each answer
 //     ends (spans.go); completion text is learnt in full. EOS is appended per
 //     example; over-long examples are truncated or dropped and counted.
+//   - Preprocessor.TokenizeAll runs on GOMAXPROCS workers (Workers) with
+//     the result of the serial loop, tokenizeSerial, which the tests
+//     compare it with (parallel.go); Progress hears how far it is, and
+//     SkipBad skips (and counts) examples over a limit of their own, such
+//     as a chat template's rendering budget, rather than stop.
 //   - Pack puts documents into fixed-length rows with per-document position
 //     ids and segment ids; Pad makes one padded row per document; both lay
 //     out labels so that the loss of packed rows equals that of padded rows.

@@ -100,7 +100,7 @@ func TestPrefixEncoderSameExamples(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !reflect.DeepEqual(got, want) || gotSt != wantSt {
+				if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gotSt, wantSt) {
 					t.Fatalf("%s, MaxLen %d, overflow %v: examples or stats differ (%+v, want %+v)", name, maxLen, over, gotSt, wantSt)
 				}
 			}

@@ -47,7 +47,7 @@ func (p *Preprocessor) assistantSpans(msgs []format.Message, full string) ([]spa
 		return spans, err
 	}
 	if len(msgs) > maxPrefixRenderMessages {
-		return nil, fmt.Errorf("%d messages: the chat template changes the content it is given, so each assistant turn needs a rendering of its own, and records with more than %d messages are refused for that (split the conversation, or set train_on_inputs)", len(msgs), maxPrefixRenderMessages)
+		return nil, recordLimitError(fmt.Sprintf("%d messages: the chat template changes the content it is given, so each assistant turn needs a rendering of its own, and records with more than %d messages are refused for that (split the conversation, or set train_on_inputs)", len(msgs), maxPrefixRenderMessages))
 	}
 	return p.prefixSpans(msgs, full)
 }
@@ -279,11 +279,11 @@ func (p *Preprocessor) probeGenerationPrompt() (string, bool, error) {
 	probe := []format.Message{{Role: format.RoleUser, Content: "x"}}
 	without, err := p.render(probe, false)
 	if err != nil {
-		return "", false, fmt.Errorf("render a probe conversation: %w", err)
+		return "", false, probeError{err}
 	}
 	with, err := p.render(probe, true)
 	if err != nil {
-		return "", false, fmt.Errorf("render a probe conversation: %w", err)
+		return "", false, probeError{err}
 	}
 	if !strings.HasPrefix(with, without) || len(with) == len(without) {
 		return "", false, nil
@@ -372,7 +372,7 @@ func (p *Preprocessor) probeTurnEnd() (string, error) {
 	const sentinel = "\x00ftune-sentinel\x00"
 	s, err := p.render([]format.Message{{Role: format.RoleUser, Content: "x"}, {Role: format.RoleAssistant, Content: sentinel}}, false)
 	if err != nil {
-		return "", fmt.Errorf("render a probe conversation: %w", err)
+		return "", probeError{err}
 	}
 	i := strings.LastIndex(s, sentinel)
 	if i < 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -141,7 +142,16 @@ type Stats struct {
 	OverPositions      int
 	FirstOverPositions string
 	Longest            int
+	// Skipped counts the examples left out for an error of their own
+	// (Preprocessor.SkipBad; they count in Examples too), SkipErrors
+	// holds the first maxSkipReasons of those errors.
+	Skipped    int
+	SkipErrors []string
 }
+
+// maxSkipReasons bounds Stats.SkipErrors (format.Options.MaxSkipMessages'
+// default).
+const maxSkipReasons = 20
 
 // PositionsWarning says what Stats.OverPositions means for a model with
 // maxPositions positions, or "" when no example is over.
@@ -181,6 +191,15 @@ func (s *Stats) add(t Tokenized, o Outcome, maxPositions int) {
 	}
 }
 
+// skip counts an example skipped for err.
+func (s *Stats) skip(err error) {
+	s.Examples++
+	s.Skipped++
+	if len(s.SkipErrors) < maxSkipReasons {
+		s.SkipErrors = append(s.SkipErrors, err.Error())
+	}
+}
+
 // Preprocessor turns examples into token ids and labels.
 type Preprocessor struct {
 	Enc  Encoder
@@ -195,6 +214,23 @@ type Preprocessor struct {
 	// callers that do not see the Stats, e.g. through subject.Validate);
 	// not for concurrent use.
 	Tally *Stats
+	// Workers bounds the goroutines of TokenizeAll (0: GOMAXPROCS; 1:
+	// the examples one after another on the caller's). With more than
+	// one, Enc and Tmpl are called from several goroutines at once and
+	// must be safe for that, as data/tokenizer's Tokenizer and
+	// data/chat's Template are.
+	Workers int
+	// Progress, when set, hears how many of the examples TokenizeAll has
+	// tokenised so far, every few dozen, on the caller's goroutine.
+	Progress func(done, total int)
+	// SkipBad, when set, makes TokenizeAll skip an example that fails
+	// for reasons of its own rather than stop (data.skip_bad): one over
+	// a limit of prep's on a record (ErrRecordLimit) or one whose error
+	// SkipBad accepts (the caller's template and tokenizer limits, such
+	// as chat.ErrBudget and tokenizer.ErrLimit). Skipped examples are
+	// counted in Stats.Skipped. Cancellation, and a template that fails
+	// on the probe conversations every example needs, still stop it.
+	SkipBad func(err error) bool
 
 	ctx    context.Context // set by WithContext
 	probes *templateProbes // set for the length of one Tokenize(All) call
@@ -239,6 +275,39 @@ var ErrNotPrefixStable = errors.New("chat template is not prefix-stable")
 // token would be learnt, which Example.Validate refuses for an empty
 // answer and this refuses for an answer the template leaves out.
 var ErrNoAnswer = errors.New("chat template does not render the assistant's answer")
+
+// ErrRecordLimit is wrapped by the error of an example over one of
+// prep's limits on a record (Options.MaxMessages, and the messages of a
+// conversation whose template rewrites answers): the record's own fault,
+// which Preprocessor.SkipBad skips.
+var ErrRecordLimit = errors.New("over a limit on one record")
+
+// recordLimitError is an error that wraps ErrRecordLimit without saying
+// so in its text.
+type recordLimitError string
+
+func (e recordLimitError) Error() string        { return string(e) }
+func (e recordLimitError) Is(target error) bool { return target == ErrRecordLimit }
+
+// probeError is the error of rendering a probe conversation: the
+// template's as a whole, not an example's, so SkipBad does not skip it.
+type probeError struct{ err error }
+
+func (e probeError) Error() string { return "render a probe conversation: " + e.err.Error() }
+func (e probeError) Unwrap() error { return e.err }
+
+// skips reports whether TokenizeAll skips the example that failed with
+// err rather than stop (SkipBad).
+func (p *Preprocessor) skips(err error) bool {
+	if p.SkipBad == nil || p.context().Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pe probeError
+	if errors.As(err, &pe) {
+		return false
+	}
+	return errors.Is(err, ErrRecordLimit) || p.SkipBad(err)
+}
 
 // templateName is how errors name p's template.
 func (p *Preprocessor) templateName() string {
@@ -288,23 +357,60 @@ func (p *Preprocessor) TokenizeAllContext(ctx context.Context, exs []format.Exam
 	return p.WithContext(ctx).TokenizeAll(exs)
 }
 
-// TokenizeAll tokenises examples, leaving out dropped ones.
-func (p *Preprocessor) TokenizeAll(exs []format.Example) ([]Tokenized, Stats, error) {
+// TokenizeAll tokenises examples, leaving out dropped ones (and with
+// SkipBad, failed ones). It spreads them over Workers goroutines
+// (parallel.go) with the result of tokenizeSerial, which takes them one
+// after another: the same documents in the same order, the same Stats,
+// and on an error the error of the earliest example that fails, with the
+// Stats of the examples before it.
+func (p *Preprocessor) TokenizeAll(exs []format.Example) (docs []Tokenized, st Stats, err error) {
 	p = p.withProbes()
-	var st Stats
 	if p.Tally != nil {
 		defer func() { p.Tally.merge(st) }()
 	}
+	if w := p.workers(len(exs)); w > 1 {
+		return p.tokenizeParallel(exs, w)
+	}
+	return p.tokenizeSerial(exs)
+}
+
+// minPerWorker is the fewest examples worth a worker of their own: each
+// renders its own template probes.
+const minPerWorker = 16
+
+// workers is the number of goroutines that tokenise n examples.
+func (p *Preprocessor) workers(n int) int {
+	w := p.Workers
+	if w <= 0 {
+		w = runtime.GOMAXPROCS(0)
+	}
+	return max(1, min(w, n/minPerWorker))
+}
+
+// tokenizeSerial is TokenizeAll on the caller's goroutine, one example
+// after another: the reference tokenizeParallel must equal.
+func (p *Preprocessor) tokenizeSerial(exs []format.Example) ([]Tokenized, Stats, error) {
+	var st Stats
 	out := make([]Tokenized, 0, len(exs))
-	for _, ex := range exs {
+	for i, ex := range exs {
+		if p.Progress != nil && i > 0 && i%maxChunk == 0 {
+			p.Progress(i, len(exs))
+		}
 		t, o, err := p.Tokenize(ex)
 		if err != nil {
+			if p.skips(err) {
+				st.skip(err)
+				continue
+			}
 			return nil, st, err
 		}
 		st.add(t, o, p.Opts.MaxPositions)
 		if o == Kept || o == Truncated {
 			out = append(out, t)
 		}
+	}
+	if p.Progress != nil && len(exs) > 0 {
+		p.Progress(len(exs), len(exs))
 	}
 	return out, st, nil
 }
@@ -322,6 +428,13 @@ func (s *Stats) merge(o Stats) {
 	s.LabelTokens += o.LabelTokens
 	s.OverPositions += o.OverPositions
 	s.Longest = max(s.Longest, o.Longest)
+	s.Skipped += o.Skipped
+	for _, e := range o.SkipErrors {
+		if len(s.SkipErrors) == maxSkipReasons {
+			break
+		}
+		s.SkipErrors = append(s.SkipErrors, e)
+	}
 }
 
 // NoneKeptError explains a set of examples of which none was kept, or is
@@ -339,6 +452,9 @@ func (s Stats) NoneKeptError(what string, maxLen int) error {
 	}
 	if s.DroppedNoLabel > 0 {
 		why = append(why, fmt.Sprintf("%d with no answer token within the sequence length of %d tokens (the prompt fills it)", s.DroppedNoLabel, maxLen))
+	}
+	if s.Skipped > 0 {
+		why = append(why, fmt.Sprintf("%d skipped for errors of their own (data.skip_bad; the first: %s)", s.Skipped, s.SkipErrors[0]))
 	}
 	return fmt.Errorf("%s: all %d examples were dropped: %s; raise the sequence length (--seq-len)", what, s.Examples, strings.Join(why, ", "))
 }
@@ -392,7 +508,7 @@ func (p *Preprocessor) chat(msgs []format.Message) (Tokenized, error) {
 		limit = DefaultMaxMessages
 	}
 	if len(msgs) > limit {
-		return Tokenized{}, fmt.Errorf("%d messages in one record, more than the limit of %d (split the conversation)", len(msgs), limit)
+		return Tokenized{}, recordLimitError(fmt.Sprintf("%d messages in one record, more than the limit of %d (split the conversation)", len(msgs), limit))
 	}
 	full, err := p.render(msgs, false)
 	if err != nil {
