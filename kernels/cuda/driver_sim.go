@@ -121,9 +121,11 @@ type simDriver struct {
 	host    map[unsafe.Pointer][]byte
 	handles uintptr
 	modules map[uintptr]*ptxsim.Module
-	funcs   map[uintptr]*simFunc
-	streams map[uintptr]*simStream
-	events  map[uintptr]*simEvent
+	// modCache keeps parsed modules by PTX text for later loads (moduleLoad).
+	modCache simModuleCache
+	funcs    map[uintptr]*simFunc
+	streams  map[uintptr]*simStream
+	events   map[uintptr]*simEvent
 	// order orders the lazy streams' queues: it is held while queued work
 	// runs, and while queues change.
 	order  sync.Mutex
@@ -395,8 +397,12 @@ func bindDriver(syms []symbol) error {
 	cuModuleLoadDataEx = sim.moduleLoad
 	cuModuleUnload = func(m uintptr) int32 {
 		sim.mu.Lock()
-		defer sim.mu.Unlock()
+		mod := sim.modules[m]
 		delete(sim.modules, m)
+		sim.mu.Unlock()
+		if mod != nil {
+			sim.releaseModule(mod)
+		}
 		return 0
 	}
 	cuModuleGetFunction = sim.getFunction

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sort"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/ftune/ftune/kernels/cuda/ptxsim"
@@ -13,32 +14,96 @@ import (
 
 // moduleLoad parses the PTX and decodes every kernel, so that bad PTX fails
 // here, with the line in the JIT error log, as the real JIT does.
+//
+// Parsed modules are cached by their text (simModuleCache): every test's
+// device loads the same embedded modules, flash attention's 10 MB of PTX
+// among them, and a cached module's kernels keep their decoded code and
+// their reusable blocks. A module with .global/.const variables is reused
+// only when no loaded handle holds it, its variables set back to their
+// initializers, so each load still sees its own fresh variables.
 func (s *simDriver) moduleLoad(m *uintptr, image *byte, nopt uint32, opts *int32, vals *uintptr) int32 {
 	n := 0
 	for *(*byte)(unsafe.Add(unsafe.Pointer(image), n)) != 0 {
 		n++
 	}
-	src := string(unsafe.Slice(image, n))
-	mod, err := ptxsim.Load(ptxName(src), src)
-	if err == nil {
-		names := mod.Kernels()
-		sort.Strings(names)
-		for _, k := range names {
-			if _, err = mod.Kernel(k); err != nil {
-				break
+	text := unsafe.Slice(image, n)
+	mod := s.cachedModule(text)
+	if mod == nil {
+		src := string(text)
+		var err error
+		mod, err = ptxsim.Load(ptxName(src), src)
+		if err == nil {
+			names := mod.Kernels()
+			sort.Strings(names)
+			for _, k := range names {
+				if _, err = mod.Kernel(k); err != nil {
+					break
+				}
 			}
 		}
-	}
-	if err != nil {
-		writeJITLog(nopt, opts, vals, err.Error())
-		s.setDetail(simInvalidPTX, err.Error())
-		return simInvalidPTX
+		if err != nil {
+			writeJITLog(nopt, opts, vals, err.Error())
+			s.setDetail(simInvalidPTX, err.Error())
+			return simInvalidPTX
+		}
+		s.modCache.Lock()
+		if s.modCache.m == nil {
+			s.modCache.m = map[string][]*simCachedModule{}
+		}
+		s.modCache.m[src] = append(s.modCache.m[src], &simCachedModule{mod: mod, live: 1})
+		s.modCache.Unlock()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	*m = s.handle()
 	s.modules[*m] = mod
 	return 0
+}
+
+// simModuleCache holds every module parsed, by PTX text; each text keeps
+// one instance per simultaneously loaded copy with module variables (one
+// for the others, shared by every handle).
+type simModuleCache struct {
+	sync.Mutex
+	m map[string][]*simCachedModule
+}
+
+type simCachedModule struct {
+	mod  *ptxsim.Module
+	live int // loaded handles using it
+}
+
+// cachedModule returns a cached module for the text, counted as loaded, or
+// nil when there is none free.
+func (s *simDriver) cachedModule(text []byte) *ptxsim.Module {
+	s.modCache.Lock()
+	defer s.modCache.Unlock()
+	for _, c := range s.modCache.m[string(text)] {
+		if !c.mod.HasGlobals() {
+			c.live++
+			return c.mod
+		}
+		if c.live == 0 {
+			c.mod.ResetGlobals()
+			c.live++
+			return c.mod
+		}
+	}
+	return nil
+}
+
+// releaseModule counts one handle of mod unloaded.
+func (s *simDriver) releaseModule(mod *ptxsim.Module) {
+	s.modCache.Lock()
+	defer s.modCache.Unlock()
+	for _, cs := range s.modCache.m {
+		for _, c := range cs {
+			if c.mod == mod && c.live > 0 {
+				c.live--
+				return
+			}
+		}
+	}
 }
 
 // ptxName names a module in errors: our PTX files start with

@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // Kernel is an .entry decoded for execution: one flat code array holding the
@@ -26,8 +25,6 @@ type Kernel struct {
 
 	sharedStatic int // bytes of static shared memory (dynamic follows)
 	MaxThreads   [3]int
-
-	blocks sync.Pool // *block, reused across launches (their register files are large)
 }
 
 // StaticShared is the kernel's static shared memory in bytes.
@@ -234,7 +231,7 @@ func (b *builder) build(kf *funcDecl) error {
 			return err
 		}
 		// Falling off the end returns.
-		b.emit(inst{fn: opRet, op: "ret"})
+		b.emit(inst{fn: opRet, instX: &instX{op: "ret"}})
 		for i, pc := range b.jumps {
 			t, ok := b.labels[b.jlabel[i]]
 			if !ok {
@@ -320,6 +317,8 @@ func alignUp(n, a int) int {
 }
 
 func (b *builder) emit(in inst) {
+	x := *in.instX // each instruction its own (a builder may emit one inst value twice)
+	in.instX = &x
 	if in.op == "" {
 		in.op = "?"
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // handler executes one instruction for one thread. The run loop has already
@@ -19,26 +20,35 @@ type collHandler func(b *block, lanes *[32]*thread, in *inst) bool
 
 // inst is one pre-decoded instruction. Operands are register-file slots:
 // immediates and symbol addresses live in constant slots, so handlers never
-// decode anything.
+// decode anything. The fields the run loop and the common handlers read
+// come first and the rest sit behind a pointer (instX), so that the code
+// array, walked by every thread in turn, takes half the cache.
 type inst struct {
 	fn    handler
-	coll  collHandler
 	guard int32 // predicate slot, -1: unconditional
-	gneg  bool  // @!%p
-	d, a  int32
-	b, c  int32
-	e, d2 int32
-	off   uint64 // address offset
-	mask  uint64 // result bits of integer ops
-	w     uint8  // operand width in bits
-	tk    byte   // type letter (atomics)
-	off2  uint64 // second address offset (cp.async source)
+	d     int32
+	a, b  int32
+	c, e  int32
+	d2    int32
 	n     int32  // branch target, access size, ...
 	m     int32  // vector length, mode, ...
+	w     uint8  // operand width in bits
+	gneg  bool   // @!%p
+	off   uint64 // address offset
+	mask  uint64 // result bits of integer ops
+	*instX
+}
+
+// instX holds an instruction's less used fields; every decoded instruction
+// has its own.
+type instX struct {
+	coll  collHandler
 	v     []int32
+	off2  uint64 // second address offset (cp.async source)
 	call  *callInfo
-	loose bool // runs once every live lane of the warp waits somewhere (activemask)
 	line  int32
+	tk    byte   // type letter (atomics)
+	loose bool   // runs once every live lane of the warp waits somewhere (activemask)
 	op    string // opcode text, for errors
 }
 
@@ -72,10 +82,12 @@ type thread struct {
 	stack  []frame
 	copies []asyncCopy   // cp.async issued, not committed
 	groups [][]asyncCopy // committed groups, oldest first
+	spare  [][]asyncCopy // emptied groups' slices, for later copies
 	// wg and wgGroups are the warp's wgmma.mma_async queue (wgmma.go):
 	// issued and not committed, and committed groups, oldest first.
 	wg       []wgmmaOp
 	wgGroups [][]wgmmaOp
+	wgSpare  [][]wgmmaOp // retired groups' slices, for later mma_asyncs
 	// tmaPending counts the cp.async.bulk.tensor it issued still queued;
 	// mbarWait and mbarSeen are the barrier and version a parked
 	// try_wait waits on (tma.go).
@@ -98,11 +110,20 @@ type block struct {
 	cacheNext int
 	// wgRead counts, per 16-byte chunk of shared memory, the pending
 	// wgmma.mma_asyncs (not yet retired by wgmma.wait_group) that read it:
-	// a write there before they retire is a race (wgmma.go).
-	wgRead map[uint64]int32
+	// a write there before they retire is a race (wgmma.go). wgOut is
+	// their sum (0: nothing pending); wgSeen and wgGen dedupe an issue's
+	// chunks; wgs holds a running mma_async's operands.
+	wgRead []int32
+	wgOut  int
+	wgSeen []uint32
+	wgGen  uint32
+	wgs    *wgScratch
+	// wgChunkSpare are retired mma_asyncs' chunk lists, for later ones.
+	wgChunkSpare [][]uint32
 	// mbars are the initialised mbarriers by shared address (tma.go).
 	mbars   map[uint64]*mbarrier
-	race    *raceState // nil unless Config.Racecheck
+	group   [32]*thread // tryCollective's lanes
+	race    *raceState  // nil unless Config.Racecheck
 	raceMem raceState
 	fault   *Fault
 }
@@ -178,13 +199,10 @@ func (k *Kernel) Launch(cfg Config) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b, _ := k.blocks.Get().(*block)
-			if b == nil {
-				b = &block{k: k}
-			}
+			b := getBlock(k)
 			b.l = l
 			b.cache = [cacheWays]memCache{}
-			defer func() { b.l = nil; b.cache = [cacheWays]memCache{}; k.blocks.Put(b) }()
+			defer func() { b.l = nil; b.cache = [cacheWays]memCache{}; putBlock(b) }()
 			for !l.stop.Load() {
 				i := int(next.Add(1) - 1)
 				if i >= nblocks {
@@ -210,23 +228,103 @@ func (k *Kernel) Launch(cfg Config) error {
 	return nil
 }
 
+// blockCache keeps the blocks of recent launches for the next launches of
+// their kernels, the most recently used last, up to blockCacheBytes: a
+// block's register files are large (up to 12000 slots a thread, 10 MB a
+// block), and allocating them anew costs more than running a small
+// kernel. Unlike a sync.Pool it survives garbage collections, which the
+// allocations themselves would otherwise bring on every few launches.
+var blockCache struct {
+	sync.Mutex
+	list  []*block
+	bytes int
+}
+
+const blockCacheBytes = 256 << 20
+
+// getBlock returns a cached block of k, or a new one.
+func getBlock(k *Kernel) *block {
+	c := &blockCache
+	c.Lock()
+	defer c.Unlock()
+	for i := len(c.list) - 1; i >= 0; i-- {
+		if b := c.list[i]; b.k == k {
+			last := len(c.list) - 1
+			copy(c.list[i:], c.list[i+1:])
+			c.list[last] = nil
+			c.list = c.list[:last]
+			c.bytes -= b.size()
+			return b
+		}
+	}
+	return &block{k: k}
+}
+
+// putBlock caches b, dropping the least recently used blocks past the limit.
+func putBlock(b *block) {
+	c := &blockCache
+	c.Lock()
+	defer c.Unlock()
+	c.list = append(c.list, b)
+	c.bytes += b.size()
+	n := 0
+	for c.bytes > blockCacheBytes && n < len(c.list)-1 {
+		c.bytes -= c.list[n].size()
+		n++
+	}
+	if n > 0 {
+		m := copy(c.list, c.list[n:])
+		clear(c.list[m:])
+		c.list = c.list[:m]
+	}
+}
+
+// size is about the bytes a block holds.
+func (b *block) size() int {
+	n := 8*len(b.regs) + len(b.shared) + 12*len(b.raceMem.w) + 8*len(b.wgRead)
+	if len(b.threads) > 0 {
+		t := &b.threads[0]
+		n += len(b.threads) * (int(unsafe.Sizeof(*t)) + len(t.local) + len(t.pmem))
+	}
+	if b.wgs != nil {
+		n += int(unsafe.Sizeof(*b.wgs))
+	}
+	return n
+}
+
 // setup prepares the block's threads for its CTA.
 func (b *block) setup() {
 	k, cfg := b.k, b.l.cfg
 	nthr := cfg.Block[0] * cfg.Block[1] * cfg.Block[2]
 	nr := len(k.tmpl)
 	fresh := false
-	if len(b.threads) != nthr || len(b.shared) != k.sharedStatic+cfg.SharedBytes {
-		fresh = true
-		b.threads = make([]thread, nthr)
-		b.regs = make([]uint64, nthr*nr)
+	if len(b.threads) != nthr {
+		if cap(b.threads) >= nthr && cap(b.regs) >= nthr*nr {
+			// A block of the same kernel with more threads before: its
+			// register files are reused like a same-sized block's.
+			b.threads, b.regs = b.threads[:nthr], b.regs[:nthr*nr]
+		} else {
+			fresh = true
+			b.threads = make([]thread, nthr)
+			b.regs = make([]uint64, nthr*nr)
+		}
 		for i := range b.threads {
 			t := &b.threads[i]
 			t.r = b.regs[i*nr : (i+1)*nr : (i+1)*nr]
-			t.local = make([]byte, k.localSize)
-			t.pmem = make([]byte, k.pmemSize)
+			if len(t.local) != k.localSize {
+				t.local = make([]byte, k.localSize)
+			}
+			if len(t.pmem) != k.pmemSize {
+				t.pmem = make([]byte, k.pmemSize)
+			}
 		}
-		b.shared = make([]byte, k.sharedStatic+cfg.SharedBytes)
+	}
+	if ns := k.sharedStatic + cfg.SharedBytes; len(b.shared) != ns {
+		if cap(b.shared) >= ns {
+			b.shared = b.shared[:ns]
+		} else {
+			b.shared = make([]byte, ns)
+		}
 	}
 	for i := range b.shared {
 		b.shared[i] = 0xFF
@@ -244,7 +342,9 @@ func (b *block) setup() {
 		// it is undefined in PTX); copying the whole file per CTA would cost
 		// more than running small kernels. Fixed slots and constants are set.
 		if fresh {
-			copy(t.r, k.tmpl)
+			// make zeroed the registers, which are zero in the template
+			copy(t.r[:numFixed], k.tmpl[:numFixed])
+			copy(t.r[k.constStart:], k.tmpl[k.constStart:])
 		} else {
 			copy(t.r[k.constStart:], k.tmpl[k.constStart:])
 		}
@@ -280,7 +380,10 @@ func (b *block) setup() {
 func (b *block) run() *Fault {
 	b.setup()
 	b.fault = nil
-	clear(b.wgRead)
+	if b.wgOut != 0 { // a faulted launch left mma_asyncs pending
+		clear(b.wgRead)
+		b.wgOut = 0
+	}
 	clear(b.mbars)
 	budget := b.l.cfg.Budget
 	for {
@@ -402,7 +505,10 @@ func (b *block) collectives() (bool, *Fault) {
 // it needs (its member mask, less exited lanes and lanes past the block's
 // end) has arrived.
 func (b *block) tryCollective(base, lanesN int, x *inst) bool {
-	var group [32]*thread
+	// The lanes live in the block: a local array passed to x.coll would
+	// escape, one allocation per collective.
+	group := &b.group
+	*group = [32]*thread{}
 	var need uint32
 	for l := 0; l < lanesN; l++ {
 		t := &b.threads[base+l]
@@ -431,7 +537,7 @@ func (b *block) tryCollective(base, lanesN int, x *inst) bool {
 			t.state, t.at = running, nil
 		}
 	}
-	x.coll(b, &group, x)
+	x.coll(b, group, x)
 	return true
 }
 

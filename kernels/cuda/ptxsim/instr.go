@@ -91,7 +91,7 @@ func (oi opInfo) space() int {
 
 // instruction decodes one instruction statement.
 func (b *builder) instruction(toks []string) error {
-	in := inst{guard: -1, e: -1, d2: -1, c: -1}
+	in := inst{guard: -1, e: -1, d2: -1, c: -1, instX: &instX{}}
 	if toks[0] == "@" {
 		if len(toks) < 3 {
 			return b.errf("bad predicate guard")

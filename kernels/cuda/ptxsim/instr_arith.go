@@ -316,6 +316,12 @@ func (b *builder) cvt(in *inst, oi opInfo, ops [][]string) error {
 		in.fn = opCvtU32U64
 	case dt == "s64" && st == "s32" && !oi.mods["sat"]:
 		in.fn = opCvtS64S32
+	case !oi.mods["sat"] && unsignedInt(st) && unsignedInt(dt) && irnd < 0:
+		// unsigned integer to unsigned integer: cvtFunc's v & src mask & dst mask
+		in.mask = typeMask(st) & typeMask(dt)
+		in.fn = opAndMask
+	case dt == "f32" && st == "f32" && oi.mods["sat"] && !oi.mods["ftz"] && irnd < 0 && frnd == rn:
+		in.fn = opCvtSatF32
 	default:
 		f, err := cvtFunc(dt, st, frnd, irnd, oi.mods["sat"], oi.mods["ftz"])
 		if err != nil {
@@ -332,4 +338,13 @@ func (b *builder) cvt(in *inst, oi opInfo, ops [][]string) error {
 	}
 	b.emit(*in)
 	return nil
+}
+
+// unsignedInt says whether t is a .u or .b integer type (not bf16, pred).
+func unsignedInt(t string) bool {
+	switch t {
+	case "u8", "u16", "u32", "u64", "b8", "b16", "b32", "b64":
+		return true
+	}
+	return false
 }

@@ -71,7 +71,7 @@ func (t *thread) mem(in *inst, space int, addr uint64, n int, acc int) []byte {
 			if t.blk.race != nil && acc <= accWrite && !t.raceCheck(in, addr, n, acc == accWrite) {
 				return nil
 			}
-			if len(t.blk.wgRead) > 0 && (acc == accWrite || acc == accAsync) && !t.wgmmaWriteCheck(in, addr, n) {
+			if t.blk.wgOut > 0 && (acc == accWrite || acc == accAsync) && !t.wgmmaWriteCheck(in, addr, n) {
 				return nil
 			}
 			return s[addr : addr+uint64(n)]

@@ -133,6 +133,20 @@ func Load(name, src string) (*Module, error) {
 	return m, nil
 }
 
+// HasGlobals says whether the module has .global or .const variables,
+// memory its kernels may change (a driver reusing a parsed module for a
+// new load resets them: ResetGlobals).
+func (m *Module) HasGlobals() bool { return len(m.globals) > 0 }
+
+// ResetGlobals sets the module's .global and .const variables back to their
+// initializers (zero past them), as a fresh load has them. No launch of
+// the module's kernels may be running.
+func (m *Module) ResetGlobals() {
+	for _, v := range m.globals {
+		clear(v.mem[copy(v.mem, v.init):])
+	}
+}
+
 // Kernels lists the module's .entry names.
 func (m *Module) Kernels() []string {
 	var out []string

@@ -307,6 +307,13 @@ func cvtHandler(f func(uint64) uint64) handler {
 }
 
 func opCvtU32U64(t *thread, in *inst) { r := t.r; r[in.d] = r[in.a] & 0xFFFFFFFF }
+func opAndMask(t *thread, in *inst)   { r := t.r; r[in.d] = r[in.a] & in.mask }
+
+// opCvtSatF32: cvt.sat.f32.f32 as cvtFunc computes it (clamped in float64).
+func opCvtSatF32(t *thread, in *inst) {
+	r := t.r
+	r[in.d] = uint64(math.Float32bits(float32(sat64(float64(getF32(r, in.a))))))
+}
 func opCvtS64S32(t *thread, in *inst) { r := t.r; r[in.d] = uint64(int64(int32(r[in.a]))) }
 
 // cvt.rn.bf16x2.f32 d, a, b: a to the upper half, b to the lower.

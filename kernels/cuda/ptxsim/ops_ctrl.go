@@ -114,6 +114,9 @@ func opCpAsync(t *thread, in *inst) {
 func opCpCommit(t *thread, in *inst) {
 	t.groups = append(t.groups, t.copies)
 	t.copies = nil
+	if n := len(t.spare); n > 0 {
+		t.copies, t.spare = t.spare[n-1], t.spare[:n-1]
+	}
 }
 
 // opCpWait waits until at most r[in.a] committed groups are pending.
@@ -135,6 +138,14 @@ func (t *thread) waitGroups(keep int) {
 				c.dst[i] = 0
 			}
 		}
-		t.groups = t.groups[1:]
+		// The group's slice is reused for later copies (opCpCommit) and
+		// the queue shifts in place, so that a kernel's cp.async loop
+		// allocates nothing.
+		g := t.groups[0]
+		clear(g)
+		t.spare = append(t.spare, g[:0])
+		n := copy(t.groups, t.groups[1:])
+		t.groups[n] = nil
+		t.groups = t.groups[:n]
 	}
 }

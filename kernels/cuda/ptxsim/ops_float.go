@@ -13,7 +13,14 @@ func opSubF32(t *thread, in *inst) { r := t.r; putF32(r, in.d, getF32(r, in.a)-g
 func opMulF32(t *thread, in *inst) { r := t.r; putF32(r, in.d, getF32(r, in.a)*getF32(r, in.b)) }
 func opFmaF32(t *thread, in *inst) {
 	r := t.r
-	putF32(r, in.d, fmaRN(getF32(r, in.a), getF32(r, in.b), getF32(r, in.c)))
+	a, b, c := getF32(r, in.a), getF32(r, in.b), getF32(r, in.c)
+	// fmaRN's fast path, inlined (fmaRN is too large to be)
+	s := float64(a)*float64(b) + float64(c)
+	if u := math.Float64bits(s); u&0x1FFFFFFF != 0x10000000 && (u>>52)&0x7FF >= 1023-126 {
+		putF32(r, in.d, float32(s))
+		return
+	}
+	putF32(r, in.d, fmaRN(a, b, c))
 }
 func opNegF32(t *thread, in *inst) { r := t.r; r[in.d] = (r[in.a] ^ 0x80000000) & 0xFFFFFFFF }
 func opAbsF32(t *thread, in *inst) { r := t.r; r[in.d] = r[in.a] & 0x7FFFFFFF }
@@ -41,41 +48,58 @@ func sat64(f float64) float64 {
 	return f
 }
 
-// floatOp builds a handler for a float operation of up to three inputs,
-// with .ftz (subnormal inputs and result flushed) and .sat: one body for
-// f32 and f64, given the type's register access, flush and clamp.
-func floatOp[T float32 | float64](n int, f func(a, b, c T) T, ftz, sat bool,
-	get func([]uint64, int32) T, put func([]uint64, int32, T), flush, clamp func(T) T) handler {
+// f32Op and f64Op build the handler of a float operation of up to three
+// inputs, with .ftz (subnormal inputs and result flushed) and .sat. (One
+// generic body would call its register access, flush and clamp through
+// func values.)
+func f32Op(n int, f func(a, b, c float32) float32, ftz, sat bool) handler {
 	return func(t *thread, in *inst) {
 		r := t.r
-		a := get(r, in.a)
-		var b, c T
+		a := getF32(r, in.a)
+		var b, c float32
 		if n > 1 {
-			b = get(r, in.b)
+			b = getF32(r, in.b)
 		}
 		if n > 2 {
-			c = get(r, in.c)
+			c = getF32(r, in.c)
 		}
 		if ftz {
-			a, b, c = flush(a), flush(b), flush(c)
+			a, b, c = ftz32(a), ftz32(b), ftz32(c)
 		}
 		v := f(a, b, c)
 		if ftz {
-			v = flush(v)
+			v = ftz32(v)
 		}
 		if sat {
-			v = clamp(v)
+			v = sat32(v)
 		}
-		put(r, in.d, v)
+		putF32(r, in.d, v)
 	}
 }
 
-func f32Op(n int, f func(a, b, c float32) float32, ftz, sat bool) handler {
-	return floatOp(n, f, ftz, sat, getF32, putF32, ftz32, sat32)
-}
-
 func f64Op(n int, f func(a, b, c float64) float64, ftz, sat bool) handler {
-	return floatOp(n, f, ftz, sat, getF64, putF64, ftz64, sat64)
+	return func(t *thread, in *inst) {
+		r := t.r
+		a := getF64(r, in.a)
+		var b, c float64
+		if n > 1 {
+			b = getF64(r, in.b)
+		}
+		if n > 2 {
+			c = getF64(r, in.c)
+		}
+		if ftz {
+			a, b, c = ftz64(a), ftz64(b), ftz64(c)
+		}
+		v := f(a, b, c)
+		if ftz {
+			v = ftz64(v)
+		}
+		if sat {
+			v = sat64(v)
+		}
+		putF64(r, in.d, v)
+	}
 }
 
 // ftz64 flushes a float64 subnormal to a zero of the same sign.

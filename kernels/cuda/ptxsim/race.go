@@ -34,8 +34,11 @@ func (t *thread) raceCheck(in *inst, addr uint64, n int, write bool) bool {
 	rc := t.blk.race
 	warp := uint32(t.lin/32) + 1
 	cur := rc.epoch << 8
-	for i := addr; i < addr+uint64(n); i++ {
-		w, r := rc.w[i], rc.r[i]
+	end := addr + uint64(n)
+	ws, rs, wl := rc.w[addr:end], rc.r[addr:end], rc.wline[addr:end]
+	for j := range ws {
+		i := addr + uint64(j)
+		w, r := ws[j], rs[j]
 		if w&^0xFF == cur && w&0xFF != warp {
 			kind := "read after write"
 			if write {
@@ -53,11 +56,11 @@ func (t *thread) raceCheck(in *inst, addr uint64, n int, write bool) bool {
 			return false
 		}
 		if write {
-			rc.w[i], rc.wline[i] = cur|warp, in.line
+			ws[j], wl[j] = cur|warp, in.line
 		} else if r&^0xFF != cur || r&0xFF == 0 {
-			rc.r[i] = cur | warp
+			rs[j] = cur | warp
 		} else if r&0xFF != warp {
-			rc.r[i] = cur | manyWarps
+			rs[j] = cur | manyWarps
 		}
 	}
 	return true

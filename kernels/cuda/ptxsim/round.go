@@ -68,11 +68,18 @@ func roundF32(s, e float64, mode int) float32 {
 // fmaRN is a*b+c rounded once to float32, to nearest. The float64 sum
 // rounds a second time only when it lands exactly on a float32 midpoint
 // (low 29 mantissa bits 1000...0) with a nonzero remainder; elsewhere its
-// float32 rounding is the correct one, and that is the fast path.
+// float32 rounding is the correct one, and that is the fast path; so is an
+// exact zero.
 func fmaRN(a, b, c float32) float32 {
 	s := float64(a)*float64(b) + float64(c)
 	u := math.Float64bits(s)
 	if u&0x1FFFFFFF != 0x10000000 && (u>>52)&0x7FF >= 1023-126 {
+		return float32(s)
+	}
+	if s == 0 {
+		// a*b is exact in float64, so a sum rounding to zero is exactly
+		// zero, with the sign IEEE gives it in either precision (fmaF32's
+		// s == 0 && e == 0 case, to nearest).
 		return float32(s)
 	}
 	return fmaF32(a, b, c, rn)

@@ -460,7 +460,7 @@ func opTma(t *thread, in *inst) {
 			t.fault(in, FaultIllegalAddress, a, 16, "shared", fmt.Sprintf("cp.async.bulk.tensor destination outside the block's %d bytes of shared memory", len(sh.shared)))
 			return
 		}
-		if len(sh.wgRead) > 0 && !t.wgmmaWriteCheck(in, a, 16) {
+		if sh.wgOut > 0 && !t.wgmmaWriteCheck(in, a, 16) {
 			return
 		}
 	}

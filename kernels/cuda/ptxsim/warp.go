@@ -208,10 +208,7 @@ func collMma(b *block, lanes *[32]*thread, in *inst) bool {
 	}
 	K := int(in.n)
 	na, nb := K/4, K/8
-	half := bf16ToF32
-	if in.m == 1 {
-		half = f16ToF32
-	}
+	f16 := in.m == 1
 	var A [16][16]float64
 	var B [16][8]float64
 	var C [16][8]float64
@@ -221,11 +218,11 @@ func collMma(b *block, lanes *[32]*thread, in *inst) bool {
 		for k := 0; k < na; k++ {
 			row, col := g+8*(k&1), q+8*(k>>1)
 			v := r[in.v[4+k]]
-			A[row][col], A[row][col+1] = float64(half(uint16(v))), float64(half(uint16(v>>16)))
+			A[row][col], A[row][col+1] = halfF64(uint16(v), f16), halfF64(uint16(v>>16), f16)
 		}
 		for k := 0; k < nb; k++ {
 			v := r[in.v[4+na+k]]
-			B[q+8*k][g], B[q+8*k+1][g] = float64(half(uint16(v))), float64(half(uint16(v>>16)))
+			B[q+8*k][g], B[q+8*k+1][g] = halfF64(uint16(v), f16), halfF64(uint16(v>>16), f16)
 		}
 		cs := in.v[4+na+nb:]
 		C[g][q] = float64(getF32(r, cs[0]))
@@ -270,6 +267,15 @@ func collMma(b *block, lanes *[32]*thread, in *inst) bool {
 		putF32(t.r, in.v[3], D[g+8][q+1])
 	}
 	return true
+}
+
+// halfF64 widens an mma input, f16 or bf16 (inlined: no call through a
+// func value per element).
+func halfF64(h uint16, f16 bool) float64 {
+	if f16 {
+		return float64(f16ToF32(h))
+	}
+	return float64(math.Float32frombits(uint32(h) << 16))
 }
 
 // collNop: bar.warp.sync; the lanes only wait for each other.

@@ -55,7 +55,7 @@ type wgmmaOp struct {
 	in           *inst
 	descA, descB uint64
 	scaleD       bool
-	chunks       []uint64
+	chunks       []uint32 // chunk indices (shared address / 16)
 }
 
 func init() {
@@ -172,34 +172,45 @@ func collWgmmaIssue(b *block, lanes *[32]*thread, in *inst) bool {
 	t0 := lanes[0]
 	w := (t0.lin / 32) % 4
 	// The 16-byte chunks it reads, each once: A's 16 rows of this warp and
-	// B's n columns, 16 k each.
-	var chunks []uint64
-	seen := map[uint64]bool{}
+	// B's n columns, 16 k each. Only chunks inside shared memory are
+	// counted (a write can touch no other; reading one faults when the
+	// group runs).
+	nch := (len(b.shared) + 15) / 16
+	if len(b.wgRead) != nch {
+		b.wgRead, b.wgSeen, b.wgOut = make([]int32, nch), make([]uint32, nch), 0
+	}
+	b.wgGen++
+	if b.wgGen == 0 {
+		clear(b.wgSeen)
+		b.wgGen = 1
+	}
+	var chunks []uint32
+	if n := len(b.wgChunkSpare); n > 0 {
+		chunks, b.wgChunkSpare = b.wgChunkSpare[n-1], b.wgChunkSpare[:n-1]
+	}
 	for _, o := range []struct {
 		desc       uint64
 		row0, rows int
 		mnMajor    bool
 	}{{t0.r[in.a], 16 * w, 16, false}, {t0.r[in.b], 0, int(in.n), in.m&wgTransB != 0}} {
+		if _, err := wgmmaElem(o.desc, o.mnMajor, o.row0, 0); err != nil {
+			b.newFault(FaultTrap, t0, in, 0, 0, "", fmt.Sprintf("wgmma.mma_async: descriptor %#016x: %v", o.desc, err))
+			return false
+		}
 		for r := 0; r < o.rows; r++ {
 			for k := 0; k < 16; k++ {
-				a, err := wgmmaElem(o.desc, o.mnMajor, o.row0+r, k)
-				if err != nil {
-					b.newFault(FaultTrap, t0, in, 0, 0, "", fmt.Sprintf("wgmma.mma_async: descriptor %#016x: %v", o.desc, err))
-					return false
-				}
-				if a &^= 15; !seen[a] {
-					seen[a] = true
-					chunks = append(chunks, a)
+				a, _ := wgmmaElem(o.desc, o.mnMajor, o.row0+r, k)
+				if c := a >> 4; c < uint64(nch) && b.wgSeen[c] != b.wgGen {
+					b.wgSeen[c] = b.wgGen
+					chunks = append(chunks, uint32(c))
 				}
 			}
 		}
 	}
-	if b.wgRead == nil {
-		b.wgRead = map[uint64]int32{}
+	for _, c := range chunks {
+		b.wgRead[c]++
 	}
-	for _, a := range chunks {
-		b.wgRead[a]++
-	}
+	b.wgOut += len(chunks)
 	var first *thread
 	for _, t := range lanes {
 		op := wgmmaOp{in: in, descA: t.r[in.a], descB: t.r[in.b], scaleD: t.r[in.c] != 0, chunks: chunks}
@@ -222,6 +233,9 @@ func collWgmmaCommit(b *block, lanes *[32]*thread, in *inst) bool {
 	for _, t := range lanes {
 		t.wgGroups = append(t.wgGroups, t.wg)
 		t.wg = nil
+		if n := len(t.wgSpare); n > 0 {
+			t.wg, t.wgSpare = t.wgSpare[n-1], t.wgSpare[:n-1]
+		}
 	}
 	return true
 }
@@ -241,14 +255,22 @@ func wgmmaRetire(b *block, lanes *[32]*thread, at *inst, keep int) bool {
 			if !wgmmaRun(b, lanes, op) {
 				return false
 			}
-			for _, a := range op.chunks {
-				if b.wgRead[a]--; b.wgRead[a] == 0 {
-					delete(b.wgRead, a)
-				}
+			for _, c := range op.chunks {
+				b.wgRead[c]--
 			}
+			b.wgOut -= len(op.chunks)
+			// every lane's copy of op shares chunks; the group is dropped below
+			b.wgChunkSpare = append(b.wgChunkSpare, op.chunks[:0])
 		}
+		// The lanes' group slices are reused for later mma_asyncs
+		// (collWgmmaCommit), and the queues shift in place.
 		for _, t := range lanes {
-			t.wgGroups = t.wgGroups[1:]
+			g := t.wgGroups[0]
+			clear(g)
+			t.wgSpare = append(t.wgSpare, g[:0])
+			n := copy(t.wgGroups, t.wgGroups[1:])
+			t.wgGroups[n] = nil
+			t.wgGroups = t.wgGroups[:n]
 		}
 	}
 	return true
@@ -292,6 +314,9 @@ func wgmmaElem(desc uint64, mnMajor bool, mn, k int) (uint64, error) {
 	return a ^ ((a>>7)&7)<<4, nil
 }
 
+// wgScratch holds a running mma_async's operands (A uses 16 rows).
+type wgScratch struct{ a, b [256][16]float64 }
+
 // wgmmaRun computes one mma_async for this warp's 16 rows.
 func wgmmaRun(b *block, lanes *[32]*thread, op wgmmaOp) bool {
 	t0 := lanes[0]
@@ -299,16 +324,19 @@ func wgmmaRun(b *block, lanes *[32]*thread, op wgmmaOp) bool {
 	n := int(op.in.n)
 	// load reads rows [row0, row0+rows) of an operand (A's rows, B's
 	// columns), 16 k each, element by element from its layout.
-	load := func(desc uint64, mnMajor bool, rows, row0 int, neg bool, dst [][16]float64) bool {
+	sh := b.shared
+	load := func(desc uint64, mnMajor bool, rows, row0 int, neg bool, dst *[256][16]float64) bool {
+		if _, err := wgmmaElem(desc, mnMajor, row0, 0); err != nil {
+			b.newFault(FaultTrap, t0, op.in, 0, 0, "", fmt.Sprintf("wgmma.mma_async: descriptor %#016x: %v", desc, err))
+			return false
+		}
 		for r := 0; r < rows; r++ {
 			for k := 0; k < 16; k++ {
-				addr, err := wgmmaElem(desc, mnMajor, row0+r, k)
-				if err != nil {
-					b.newFault(FaultTrap, t0, op.in, 0, 0, "", fmt.Sprintf("wgmma.mma_async: descriptor %#016x: %v", desc, err))
-					return false
-				}
-				bs := t0.mem(op.in, spShared, addr, 2, accRead)
-				if bs == nil {
+				addr, _ := wgmmaElem(desc, mnMajor, row0+r, k)
+				var bs []byte
+				if addr&1 == 0 && addr < uint64(len(sh)) && uint64(len(sh))-addr >= 2 && b.race == nil {
+					bs = sh[addr : addr+2] // what t0.mem returns, without its checks' call
+				} else if bs = t0.mem(op.in, spShared, addr, 2, accRead); bs == nil {
 					return false
 				}
 				v := float64(bf16ToF32(uint16(bs[0]) | uint16(bs[1])<<8))
@@ -320,8 +348,10 @@ func wgmmaRun(b *block, lanes *[32]*thread, op wgmmaOp) bool {
 		}
 		return true
 	}
-	A := make([][16]float64, 16)
-	B := make([][16]float64, n)
+	if b.wgs == nil {
+		b.wgs = new(wgScratch)
+	}
+	A, B := &b.wgs.a, &b.wgs.b
 	if !load(op.descA, false, 16, 16*w, op.in.m&1 != 0, A) || !load(op.descB, op.in.m&wgTransB != 0, n, 0, op.in.m&2 != 0, B) {
 		return false
 	}
@@ -351,7 +381,7 @@ func wgmmaRun(b *block, lanes *[32]*thread, op wgmmaOp) bool {
 // the write.
 func (t *thread) wgmmaWriteCheck(in *inst, addr uint64, n int) bool {
 	for a := addr &^ 15; a < addr+uint64(n); a += 16 {
-		if t.blk.wgRead[a] > 0 {
+		if t.blk.wgRead[a>>4] > 0 {
 			t.fault(in, FaultTrap, addr, n, "shared", "shared memory written while a wgmma.mma_async that reads it is pending (retire it with wgmma.wait_group first)")
 			return false
 		}
