@@ -356,8 +356,13 @@ func sayskipped(log io.Writer, rep format.Report) {
 	if rep.Skipped == 0 {
 		return
 	}
-	fmt.Fprintf(log, "data: %s: %d malformed records skipped (data.skip_bad), of %d", rep.File, rep.Skipped, rep.Records)
-	for i, why := range rep.SkipErrors {
+	saySkips(log, fmt.Sprintf("data: %s: %d malformed records skipped (data.skip_bad), of %d", rep.File, rep.Skipped, rep.Records), rep.SkipErrors)
+}
+
+// saySkips prints line with the first three reasons after it.
+func saySkips(log io.Writer, line string, reasons []string) {
+	fmt.Fprint(log, line)
+	for i, why := range reasons {
 		if i == 3 {
 			fmt.Fprintf(log, "; ...")
 			break
@@ -551,15 +556,7 @@ func saySkippedTokenizing(log io.Writer, what string, st prep.Stats) {
 	if st.Skipped == 0 {
 		return
 	}
-	fmt.Fprintf(log, "data: subject %s: %d records skipped while tokenizing (data.skip_bad), of %d", what, st.Skipped, st.Examples)
-	for i, why := range st.SkipErrors {
-		if i == 3 {
-			fmt.Fprintf(log, "; ...")
-			break
-		}
-		fmt.Fprintf(log, "; %s", why)
-	}
-	fmt.Fprintln(log)
+	saySkips(log, fmt.Sprintf("data: subject %s: %d records skipped while tokenizing (data.skip_bad), of %d", what, st.Skipped, st.Examples), st.SkipErrors)
 }
 
 // progressEvery is how often a long tokenizing says how far it is, and
