@@ -31,6 +31,10 @@ type dataset struct {
 	val       []prep.Row
 	questions []train.QA
 	stats     map[string]prep.Stats // train split, per subject
+	// cached names the subjects whose training split was read from a
+	// token cache, which keeps the documents, not how many were truncated
+	// or dropped making them: their stats have no such counts.
+	cached map[string]bool
 	// inputs are the files and folders the data was read from (the run's
 	// manifest hashes them).
 	inputs []string
@@ -90,7 +94,7 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 	if err := checkAugment(o, srcs); err != nil {
 		return nil, err
 	}
-	ds := &dataset{subjects: names, stats: map[string]prep.Stats{}, inputs: inputs, augment: promptDropout(o, tp)}
+	ds := &dataset{subjects: names, stats: map[string]prep.Stats{}, cached: map[string]bool{}, inputs: inputs, augment: promptDropout(o, tp)}
 	var perSubject [][]prep.Row
 	for i, s := range srcs {
 		p := s.text.preprocessor(o.SeqLen).WithContext(ctx)
@@ -103,10 +107,11 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 		if err != nil {
 			return nil, err
 		}
-		docs, st, err := tokenized(o, s.text, p, s.name, subject.Train, variant, exs)
+		docs, st, cached, err := tokenized(o, s.text, p, s.name, subject.Train, variant, exs)
 		if err != nil {
 			return nil, err
 		}
+		ds.cached[s.name] = cached
 		if err := st.NoneKeptError("subject "+s.name+" (training examples)", o.SeqLen); err != nil {
 			return nil, err
 		}
@@ -467,8 +472,10 @@ func lastAnswer(ex format.Example) string {
 // the tokenizer, template or options changed), else tokenised now. variant
 // is non-empty when exs differ from the split's file (a held-out share, an
 // augmentation): such caches get their own file, so the cache of the whole
-// split (`ftune data prepare`) stays valid.
-func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subject.Split, variant string, exs []format.Example) ([]prep.Tokenized, prep.Stats, error) {
+// split (`ftune data prepare`) stays valid. fromCache says the documents
+// were read from an existing cache: st then counts them, but not how many
+// were truncated or dropped making them (the cache does not record it).
+func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subject.Split, variant string, exs []format.Example) (docs []prep.Tokenized, st prep.Stats, fromCache bool, err error) {
 	log := o.Log
 	if log == nil {
 		log = io.Discard
@@ -481,7 +488,7 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 		if err == nil {
 			saySkippedTokenizing(log, name, st)
 		}
-		return docs, st, err
+		return docs, st, false, err
 	}
 	file := string(split) + ".tokens"
 	if variant != "" {
@@ -489,10 +496,9 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 	}
 	path := filepath.Join(o.TokenCache, name, file)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, prep.Stats{}, err
+		return nil, prep.Stats{}, false, err
 	}
 	key := prep.CacheKey{Tokenizer: tp.TokenizerHash, Template: tp.TemplateHash, Options: prep.OptionsHash(p.Opts, p.EOS), Data: prep.HashExamples(exs)}
-	var st prep.Stats
 	var uncached []prep.Tokenized
 	// The log hears of the killed writes' temporaries the build removes.
 	c, _, err := prep.OpenOrBuildLog(context.Background(), path, key, o.Log, func() ([]prep.Tokenized, error) {
@@ -509,19 +515,19 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 	if errors.Is(err, errSkippedUncached) {
 		saySkippedTokenizing(log, name, st)
 		fmt.Fprintf(log, "data: subject %s: token cache not written while records are skipped\n", name)
-		return uncached, st, nil
+		return uncached, st, false, nil
 	}
 	if err != nil {
-		return nil, st, err
+		return nil, st, false, err
 	}
 	defer c.Close()
 	// A cache is a file on disk: an id past the vocabulary (another
 	// model's cache, damage) is named here, not met in the embedding.
 	if err := c.CheckVocab(tp.tok.VocabSize()); err != nil {
-		return nil, st, err
+		return nil, st, false, err
 	}
 	// The cache's slices point into its mapping, which Close releases.
-	docs := c.Docs()
+	docs = c.Docs()
 	for i, d := range docs {
 		d.IDs = append([]int32(nil), d.IDs...)
 		d.Labels = append([]int32(nil), d.Labels...)
@@ -533,8 +539,9 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 			st.Kept++
 			st.Tokens += len(d.IDs)
 		}
+		return docs, st, true, nil
 	}
-	return docs, st, nil
+	return docs, st, false, nil
 }
 
 // errSkippedUncached: tokenising skipped records (data.skip_bad), so the

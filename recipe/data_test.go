@@ -226,6 +226,12 @@ func TestTokenCacheOfHeldOutSplit(t *testing.T) {
 	if len(first.train) != len(again.train) || !slices.Equal(first.train[0].InputIDs, again.train[0].InputIDs) {
 		t.Fatal("rows read from the cache differ from the tokenised ones")
 	}
+	// The cache keeps documents, not how many were cut making them: the
+	// second load says it read them from the cache (the run then prints no
+	// "0 truncated" it does not know), the first counted them.
+	if first.cached["chemistry"] || !again.cached["chemistry"] {
+		t.Errorf("read from the cache: first load %v, second %v; want false, true", first.cached["chemistry"], again.cached["chemistry"])
+	}
 	files, _ := filepath.Glob(filepath.Join(o.TokenCache, "chemistry", "*.tokens"))
 	if len(files) != 1 || filepath.Base(files[0]) == "train.tokens" {
 		t.Fatalf("cache files %v, want one of the held-out variant", files)

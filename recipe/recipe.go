@@ -211,6 +211,11 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 	fmt.Fprintf(s.log, "model: %s (%d layers, hidden %d, vocab %d)%s\n", o.ModelDir, s.model.Config.NumLayers, s.model.Config.HiddenSize, s.model.Config.VocabSize, map[bool]string{true: ", NF4 base", false: ""}[o.Load4Bit])
 	for _, name := range s.data.subjects {
 		st := s.data.stats[name]
+		if s.data.cached[name] {
+			// The cache keeps the documents, not what making them cut.
+			fmt.Fprintf(s.log, "subject %-12s %4d examples, %6d tokens (from the token cache, which does not record how many were truncated or dropped)\n", name, st.Kept, st.Tokens)
+			continue
+		}
 		fmt.Fprintf(s.log, "subject %-12s %4d examples, %6d tokens (%d truncated, %d dropped)\n", name, st.Kept, st.Tokens, st.Truncated, st.Dropped+st.DroppedNoLabel)
 	}
 
