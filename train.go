@@ -85,7 +85,9 @@ type TrainOptions struct {
 	// recorded in the folder's config.yaml.
 	Resume string
 	// TokenCache is a folder of token caches (`ftune data prepare`) read
-	// instead of tokenising, built there when missing or stale.
+	// instead of tokenising, built there when missing or stale. A resume
+	// without one uses the folder the run started with (recorded, made
+	// absolute, in its options.json), saying so.
 	TokenCache string
 	// Comm makes this process one data-parallel worker of a job
 	// (dist.FromEnv under mpirun or srun); nil trains alone. The
@@ -136,6 +138,19 @@ func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainRes
 		}
 	}
 	o.Log, o.Progress, o.ResumeDir, o.TokenCache = opt.Log, opt.Progress, opt.Resume, opt.TokenCache
+	if o.TokenCache != "" {
+		if abs, err := filepath.Abs(o.TokenCache); err == nil {
+			o.TokenCache = abs // as options.json records it, for a resume from elsewhere
+		}
+	}
+	if opt.Resume != "" && o.TokenCache == "" {
+		// The tokens the run started from, instead of reading and
+		// tokenizing its data again (minutes on a large file).
+		if dir, note := runTokenCache(opt.Resume); dir != "" || note != "" {
+			o.TokenCache = dir
+			o.Notices = append(o.Notices, note)
+		}
+	}
 	o.PaceCollector = opt.PaceCollector
 	o.ResumeHint = opt.ResumeHint
 	if o.ResumeHint == nil {
@@ -306,6 +321,25 @@ func whereSet(cfg, start *RunConfig, c config.Change) string {
 		return at
 	}
 	return "set in code"
+}
+
+// runTokenCache is the token cache folder the run in dir started with
+// (options.json's TokenCache), with a note saying that the resume reads
+// it; or, when that folder is gone, "" and a note saying so; "" and ""
+// when the run used none.
+func runTokenCache(dir string) (cache, note string) {
+	b, err := fsutil.ReadFileLimit(filepath.Join(dir, "options.json"), 16<<20)
+	if err != nil {
+		return "", ""
+	}
+	var rec struct{ TokenCache string }
+	if json.Unmarshal(b, &rec) != nil || rec.TokenCache == "" {
+		return "", ""
+	}
+	if st, err := os.Stat(rec.TokenCache); err != nil || !st.IsDir() {
+		return "", fmt.Sprintf("the run's token cache %s is gone: its data is read and tokenized again", rec.TokenCache)
+	}
+	return rec.TokenCache, fmt.Sprintf("resuming with the run's token cache %s (TrainOptions.TokenCache, --token-cache, for another)", rec.TokenCache)
 }
 
 // startConfig is the config a run started with: the one recorded in its
