@@ -155,11 +155,7 @@ func TestChatStopsAtTemplateEndOfTurn(t *testing.T) {
 	if !ok || eot != 2 {
 		t.Fatalf("<end_of_turn> is %d, %v; want id 2", eot, ok)
 	}
-	cfg := m.Net.Config
-	emb := m.Net.Embed.Value.F32()
-	copy(emb[eot*cfg.HiddenSize:(eot+1)*cfg.HiddenSize], emb[15*cfg.HiddenSize:16*cfg.HiddenSize])
-	v := autograd.Frozen(tensor.FromHost(m.Net.Backend, tensor.F32, emb, cfg.VocabSize, cfg.HiddenSize), "model.embed_tokens.weight")
-	m.Net.Embed, m.Net.LMHead.Weight = v, v
+	giveEmbedding(m, eot, 15)
 
 	msgs := []Message{{Role: "user", Content: "Symbol of iron?"}}
 	prompt, err := m.chatPrompt(context.Background(), msgs, nil)
@@ -209,4 +205,14 @@ func TestConversationHugeMaxNewTokens(t *testing.T) {
 			t.Errorf("message %d: dropped %d messages, want %d", i+1, r.DroppedTurns, want)
 		}
 	}
+}
+
+// giveEmbedding gives token to the (tied) embedding of token from, so that
+// greedy decoding, where it would pick from, picks the lower id of the two.
+func giveEmbedding(m *Model, to, from int) {
+	cfg := m.Net.Config
+	emb := m.Net.Embed.Value.F32()
+	copy(emb[to*cfg.HiddenSize:(to+1)*cfg.HiddenSize], emb[from*cfg.HiddenSize:(from+1)*cfg.HiddenSize])
+	v := autograd.Frozen(tensor.FromHost(m.Net.Backend, tensor.F32, emb, cfg.VocabSize, cfg.HiddenSize), "model.embed_tokens.weight")
+	m.Net.Embed, m.Net.LMHead.Weight = v, v
 }

@@ -6,9 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/nn"
-	"github.com/ftune/ftune/tensor"
 )
 
 // The goldens of this file come from transformers 5.12.1 on tiny-base
@@ -199,11 +197,7 @@ func TestStopStringSpecialToken(t *testing.T) {
 	if !ok || start != 1 {
 		t.Fatalf("<|im_start|> is %d, %v; want 1", start, ok)
 	}
-	cfg := m.Net.Config
-	emb := m.Net.Embed.Value.F32()
-	copy(emb[start*cfg.HiddenSize:(start+1)*cfg.HiddenSize], emb[17*cfg.HiddenSize:18*cfg.HiddenSize])
-	v := autograd.Frozen(tensor.FromHost(m.Net.Backend, tensor.F32, emb, cfg.VocabSize, cfg.HiddenSize), "model.embed_tokens.weight")
-	m.Net.Embed, m.Net.LMHead.Weight = v, v
+	giveEmbedding(m, start, 17)
 
 	const prompt = "The capital of France is" // no special token in it
 	plain, err := m.Generate(context.Background(), prompt, GenerateOptions{MaxNewTokens: 24})

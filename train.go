@@ -323,12 +323,18 @@ func whereSet(cfg, start *RunConfig, c config.Change) string {
 	return "set in code"
 }
 
+// readOptionsJSON reads a run folder's options.json, bounded and from a
+// regular file only (a named pipe there would hang a resume).
+func readOptionsJSON(dir string) ([]byte, error) {
+	return fsutil.ReadFileLimit(filepath.Join(dir, "options.json"), 16<<20)
+}
+
 // runTokenCache is the token cache folder the run in dir started with
 // (options.json's TokenCache), with a note saying that the resume reads
 // it; or, when that folder is gone, "" and a note saying so; "" and ""
 // when the run used none.
 func runTokenCache(dir string) (cache, note string) {
-	b, err := fsutil.ReadFileLimit(filepath.Join(dir, "options.json"), 16<<20)
+	b, err := readOptionsJSON(dir)
 	if err != nil {
 		return "", ""
 	}
@@ -348,7 +354,7 @@ func runTokenCache(dir string) (cache, note string) {
 // options.json held the config) falls back to config.yaml.
 func startConfig(dir string) (cfg *RunConfig, from string, err error) {
 	path := filepath.Join(dir, "options.json")
-	b, err := os.ReadFile(path)
+	b, err := readOptionsJSON(dir)
 	if err == nil {
 		var rec struct{ Config []byte }
 		if err := json.Unmarshal(b, &rec); err != nil {

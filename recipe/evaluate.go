@@ -197,6 +197,7 @@ func Evaluate(ctx context.Context, o Options, adapterDir string) (Evaluation, er
 		}
 		t.Val = vl
 	}
+	s.sayValidationCap(t)
 	if s.routed != nil {
 		t.Forward = func(tp *autograd.Tape, b train.Batch, fo nn.ForwardOptions) (nn.Output, error) {
 			return s.routed.ForwardRouted(tp, b.Batch, b.Subjects, fo)

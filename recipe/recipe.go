@@ -222,9 +222,7 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 	o.printDiskPlan(s.log, t, run.Dir)
 
 	evals := s.data.evaluable(s.log)
-	if t.Val != nil && o.EvalMaxBatches > 0 && t.Val.Len() > o.EvalMaxBatches {
-		fmt.Fprintf(s.log, "validation: %d of the held-out set's %d batches, spread over it (training.eval.max_batches %d; 0 for all)\n", o.EvalMaxBatches, t.Val.Len(), o.EvalMaxBatches)
-	}
+	s.sayValidationCap(t)
 	if evals && (o.ResumeDir == "" || restarted && !hasBefore(run.Dir)) {
 		fmt.Fprintf(s.log, "\n== before training\n")
 		if res.Before, err = s.evaluate(ctx, t); err != nil {
@@ -496,6 +494,14 @@ func (s *session) attach() error {
 	}
 	s.adapters["default"] = a
 	return a.Attach(s.model)
+}
+
+// sayValidationCap says when training.eval.max_batches leaves out some
+// of the held-out batches (train.ValBatches picks which).
+func (s *session) sayValidationCap(t *train.Trainer) {
+	if max := s.o.EvalMaxBatches; t.Val != nil && max > 0 && t.Val.Len() > max {
+		fmt.Fprintf(s.log, "validation: %d of the held-out set's %d batches, spread over it (training.eval.max_batches %d; 0 for all)\n", max, t.Val.Len(), max)
+	}
 }
 
 // adoptInitAdapter sets the adapter's shape (R, Alpha, Targets, RSLoRA,

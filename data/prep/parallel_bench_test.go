@@ -4,13 +4,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"strings"
 	"testing"
 
 	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/data/prep"
-	"github.com/ftune/ftune/data/tokenizer"
 )
 
 // BenchmarkTokenizeAll: chats of a few hundred words (a user question of
@@ -19,24 +17,13 @@ import (
 //
 //	go test ./data/prep -run - -bench TokenizeAll -benchtime 3x
 func BenchmarkTokenizeAll(b *testing.B) {
-	tok, err := tokenizer.Load(tinyBase)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tok, eos := tinyTokenizer(b)
 	tmpl, err := chat.Load(tinyBase)
 	if err != nil {
 		b.Fatal(err)
 	}
-	eos, _ := tok.EOS()
-	r := rand.New(rand.NewPCG(1, 2))
-	words := strings.Fields("the of and to in is that for it as was with be by on not he this are or his from at which but have an they you were her she there been one all we their has would when if so no will what can more about out up them some could into other then these two may time only very new like just")
-	text := func(n int) string {
-		w := make([]string, n)
-		for i := range w {
-			w[i] = words[r.IntN(len(words))]
-		}
-		return strings.Join(w, " ")
-	}
+	text := randomWords(rand.New(rand.NewPCG(1, 2)))
+	r := rand.New(rand.NewPCG(3, 4))
 	exs := make([]format.Example, 2000)
 	size := 0
 	for i := range exs {

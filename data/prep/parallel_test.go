@@ -24,14 +24,7 @@ import (
 // string budget (the budget set by limitedTemplate).
 func varied(n, bad, maxLen int) []format.Example {
 	r := rand.New(rand.NewPCG(7, 8))
-	words := strings.Fields("the of and to in is that for it as was with be by on not this are or from at which but have an they you were her she there been one all we their has would when if so no will what can more about out up")
-	text := func(k int) string {
-		w := make([]string, k)
-		for i := range w {
-			w[i] = words[r.IntN(len(words))]
-		}
-		return strings.Join(w, " ")
-	}
+	text := randomWords(r)
 	exs := make([]format.Example, n)
 	for i := range exs {
 		var ex format.Example
@@ -61,6 +54,29 @@ func varied(n, bad, maxLen int) []format.Example {
 	exs[bad] = format.Example{Source: fmt.Sprintf("varied.jsonl:%d", bad+1), Messages: []format.Message{
 		{Role: format.RoleUser, Content: "long?"}, {Role: format.RoleAssistant, Content: strings.Repeat("x", 100<<10)}}}
 	return exs
+}
+
+// randomWords returns a text of n common English words drawn from r.
+func randomWords(r *rand.Rand) func(n int) string {
+	words := strings.Fields("the of and to in is that for it as was with be by on not he this are or his from at which but have an they you were her she there been one all we their has would when if so no will what can more about out up them some could into other then these two may time only very new like just")
+	return func(n int) string {
+		w := make([]string, n)
+		for i := range w {
+			w[i] = words[r.IntN(len(words))]
+		}
+		return strings.Join(w, " ")
+	}
+}
+
+// tinyTokenizer is tiny-base's tokenizer and its EOS id.
+func tinyTokenizer(tb testing.TB) (*tokenizer.Tokenizer, int) {
+	tb.Helper()
+	tok, err := tokenizer.Load(tinyBase)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	eos, _ := tok.EOS()
+	return tok, eos
 }
 
 // limitedTemplate is tiny-base's template with a string budget of 64 KiB,
@@ -170,11 +186,7 @@ func TestTokenizeAllParallelEqualsSerial(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		n, bad = 1200, 700
 	}
-	tok, err := tokenizer.Load(tinyBase)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eos, _ := tok.EOS()
+	tok, eos := tinyTokenizer(t)
 	const maxLen = 64
 	exs := varied(n, bad, maxLen)
 	base := prep.Preprocessor{Enc: prefixEncoder{byteOffsetEncoder{hfEncoder{tok}}}, Tmpl: ctxRenderer(limitedTemplate(t)), EOS: eos}
@@ -220,10 +232,7 @@ func TestTokenizeAllParallelEqualsSerial(t *testing.T) {
 // TestTokenizeAllParallelCancelled: cancelling stops the workers; the
 // error names an example and wraps the context's.
 func TestTokenizeAllParallelCancelled(t *testing.T) {
-	tok, err := tokenizer.Load(tinyBase)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok, _ := tinyTokenizer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	tmpl := ctxRenderer(limitedTemplate(t))
 	renders := make(chan struct{}, 1)

@@ -138,14 +138,19 @@ func (t *thread) waitGroups(keep int) {
 				c.dst[i] = 0
 			}
 		}
-		// The group's slice is reused for later copies (opCpCommit) and
-		// the queue shifts in place, so that a kernel's cp.async loop
-		// allocates nothing.
-		g := t.groups[0]
-		clear(g)
-		t.spare = append(t.spare, g[:0])
-		n := copy(t.groups, t.groups[1:])
-		t.groups[n] = nil
-		t.groups = t.groups[:n]
+		// The group's slice is reused for later copies (opCpCommit), so
+		// that a kernel's cp.async loop allocates nothing.
+		retireOldest(&t.groups, &t.spare)
 	}
+}
+
+// retireOldest drops the oldest group of a queue, shifting the queue in
+// place, and keeps the group's emptied slice in spare for a later group.
+func retireOldest[T any](queue, spare *[][]T) {
+	g := (*queue)[0]
+	clear(g)
+	*spare = append(*spare, g[:0])
+	n := copy(*queue, (*queue)[1:])
+	(*queue)[n] = nil
+	*queue = (*queue)[:n]
 }

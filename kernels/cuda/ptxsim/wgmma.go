@@ -265,12 +265,7 @@ func wgmmaRetire(b *block, lanes *[32]*thread, at *inst, keep int) bool {
 		// The lanes' group slices are reused for later mma_asyncs
 		// (collWgmmaCommit), and the queues shift in place.
 		for _, t := range lanes {
-			g := t.wgGroups[0]
-			clear(g)
-			t.wgSpare = append(t.wgSpare, g[:0])
-			n := copy(t.wgGroups, t.wgGroups[1:])
-			t.wgGroups[n] = nil
-			t.wgGroups = t.wgGroups[:n]
+			retireOldest(&t.wgGroups, &t.wgSpare)
 		}
 	}
 	return true
