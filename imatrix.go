@@ -2,6 +2,7 @@ package ftune
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -113,8 +114,10 @@ func (m *Model) CalibrationText(ctx context.Context, path string) (Calibration, 
 		}
 		if ex.IsPreference() {
 			// Calibrate on what the model should write: the prompt
-			// with its chosen completion.
-			ex = ex.Completed(ex.Chosen)
+			// with its chosen completion (an unpaired record's one
+			// completion, desirable or not: its activations are the
+			// model's all the same).
+			ex = ex.Completed(cmp.Or(ex.Chosen, ex.Rejected))
 		}
 		text := ex.Text
 		if ex.IsChat() {

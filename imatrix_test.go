@@ -37,7 +37,13 @@ func TestCalibrationText(t *testing.T) {
 			want += "\n"
 		}
 	}
-	for path, want := range map[string]string{chats: want, texts: "Iron rusts in water.\nGold does not.\n"} {
+	// Unpaired feedback (KTO's): each prompt with its one completion,
+	// undesirable or not.
+	feedback := filepath.Join(dir, "feedback.jsonl")
+	os.WriteFile(feedback, []byte(`{"prompt":[{"role":"user","content":"Symbol of iron?"}],"completion":[{"role":"assistant","content":"Fe"}],"label":true}
+{"prompt":[{"role":"user","content":"Symbol of gold?"}],"completion":[{"role":"assistant","content":"Au"}],"label":false}
+`), 0o644)
+	for path, want := range map[string]string{chats: want, feedback: want, texts: "Iron rusts in water.\nGold does not.\n"} {
 		got, err := m.CalibrationText(context.Background(), path)
 		if err != nil {
 			t.Fatal(err)

@@ -39,7 +39,7 @@ type DataConfig struct {
 	Root          string             `yaml:"root" path:"1" doc:"Subject data root: one file or folder per subject. Empty = the bundled subject datasets."`
 	Files         []string           `yaml:"files" path:"1" doc:"Data files to use instead of a subject root (one subject per file, named after it): paths, folders or globs, as a list [a.jsonl, b.jsonl]. A file name may hold a comma, so an unquoted a.jsonl,b.jsonl is refused as ambiguous (write [a.jsonl, b.jsonl], or [\"a,b.jsonl\"] for one file)."`
 	Format        string             `yaml:"format" doc:"Format of data.files: auto (by extension), jsonl, json, csv, tsv, parquet or text (a subject root needs auto)."`
-	Shape         string             `yaml:"shape" doc:"Record layout of data.files: auto, alpaca, chat, sharegpt, completion, input_output or preference (prompt, chosen, rejected: for training.objective dpo) (a subject root needs auto)."`
+	Shape         string             `yaml:"shape" doc:"Record layout of data.files: auto, alpaca, chat, sharegpt, completion, input_output, preference (prompt, chosen, rejected: for training.objective dpo) or unpaired_preference (prompt, completion, label true or false: for training.objective kto) (a subject root needs auto)."`
 	Template      string             `yaml:"template" path:"1" doc:"Chat template: auto (the model's), a built-in (chatml, llama3, llama2, mistral, gemma, phi3, phi4, alpaca) or a .jinja file."`
 	Thinking      string             `yaml:"enable_thinking" doc:"enable_thinking passed to the chat template: auto (not passed: the template's default), true or false. Only for templates that read it (Qwen3's); false puts an empty <think> block in the generation prompt, which is then not learnt."`
 	MaxLength     int                `yaml:"max_length" doc:"Tokens per row; longer examples are truncated. At most the model's max_position_embeddings (see allow_longer_than_model)."`
@@ -64,15 +64,16 @@ type AugmentConfig struct {
 
 // TrainingConfig is the optimisation and everything around it.
 type TrainingConfig struct {
-	Objective             string              `yaml:"objective" doc:"What the adapter learns: sft (the examples' answers, supervised fine-tuning) or dpo (preferences: Direct Preference Optimization with TRL's sigmoid loss, or another of dpo.loss_type (IPO, ORPO, SimPO...), on records of a prompt with a chosen and a rejected completion, prompt/chosen/rejected as text or as messages; the reference model is the base with the adapter turned off, as TRL with a PEFT model). dpo refuses per-subject adapters, lm_head in modules_to_save, train_on_inputs, data.augment, neftune_alpha, mixing other than proportional and several workers, each with the reason; its pairs are not packed, and its evaluation is the DPO loss and rewards on the validation pairs (val/loss, val/rewards/accuracies, val/rewards/margins), not perplexity or questions."`
+	Objective             string              `yaml:"objective" doc:"What the adapter learns: sft (the examples' answers, supervised fine-tuning), dpo (preferences: Direct Preference Optimization with TRL's sigmoid loss, or another of dpo.loss_type (IPO, ORPO, SimPO...), on records of a prompt with a chosen and a rejected completion, prompt/chosen/rejected as text or as messages; the reference model is the base with the adapter turned off, as TRL with a PEFT model) or kto (unpaired feedback: TRL's KTOTrainer on records of a prompt with one completion labelled desirable or not, prompt/completion/label; preference pairs are unpaired into a desirable and an undesirable example; the same reference). dpo and kto refuse per-subject adapters, lm_head in modules_to_save, train_on_inputs, data.augment, neftune_alpha, mixing other than proportional and several workers, each with the reason; their records are not packed, and their evaluation is their loss and rewards on the validation records (val/loss, val/rewards/chosen, val/rewards/margins...), not perplexity or questions."`
 	DPO                   DPOConfig           `yaml:"dpo" doc:"Settings of objective dpo."`
+	KTO                   KTOConfig           `yaml:"kto" doc:"Settings of objective kto."`
 	LoRA                  LoRAConfig          `yaml:"lora" doc:"The LoRA adapter."`
 	Adapters              string              `yaml:"adapters" doc:"shared (one adapter for every subject) or per-subject (one adapter per subject, trained in the same pass by routing each row)."`
 	Quantization          QuantizationConfig  `yaml:"quantization" doc:"NF4 settings, used when model.load_in_4bit is true."`
 	Optimizer             OptimizerConfig     `yaml:"optimizer" doc:"The optimizer."`
 	Schedule              ScheduleConfig      `yaml:"schedule" doc:"The learning-rate schedule (a multiplier of optimizer.lr)."`
 	BatchSize             int                 `yaml:"batch_size" doc:"Rows per micro-batch."`
-	GradAccum             int                 `yaml:"grad_accum" doc:"Micro-batches per optimizer step. The step's loss and gradient are one batch's of all their rows: each micro-batch weighs by its share of the step's labelled tokens (DPO: of its pairs), as transformers' Trainer does since 4.46, not as a mean of micro-batch means."`
+	GradAccum             int                 `yaml:"grad_accum" doc:"Micro-batches per optimizer step. The step's loss and gradient are one batch's of all their rows: each micro-batch weighs by its share of the step's labelled tokens (DPO: of its pairs; KTO: of its examples), as transformers' Trainer does since 4.46, not as a mean of micro-batch means."`
 	MaxSteps              int                 `yaml:"max_steps" doc:"Optimizer steps; 0 = max_epochs decides."`
 	MaxEpochs             int                 `yaml:"max_epochs" doc:"Passes over the training data when max_steps is 0."`
 	MaxTime               Duration            `yaml:"max_time" doc:"Stop (with a checkpoint) after this long, e.g. 30m; 0 = no limit."`
@@ -107,6 +108,15 @@ type DPOConfig struct {
 	SimPOGamma     float64   `yaml:"simpo_gamma" doc:"Loss simpo's target reward margin gamma (TRL's simpo_gamma); refused with the other loss types."`
 }
 
+// KTOConfig is Kahneman-Tversky Optimization on unpaired feedback (TRL's
+// KTOConfig names).
+type KTOConfig struct {
+	Beta              float64 `yaml:"beta" doc:"beta: how strongly the policy is held to the reference (higher: closer); TRL's default 0.1."`
+	DesirableWeight   float64 `yaml:"desirable_weight" doc:"The weight of the desirable examples' losses (TRL's desirable_weight), >= 0: to balance unequal numbers of desirable and undesirable examples (the run suggests a range when they differ, from the KTO paper's eq. 8, as TRL does)."`
+	UndesirableWeight float64 `yaml:"undesirable_weight" doc:"The weight of the undesirable examples' losses (TRL's undesirable_weight), >= 0; not both weights 0."`
+	LossType          string  `yaml:"loss_type" doc:"kto (KTO's loss against the batch's KL estimate from mismatched prompts and completions: needs batch_size >= 2) or apo_zero_unpaired (APO-zero, unpaired: no KL estimate), TRL's loss_type."`
+}
+
 // LoRAConfig is the adapter's shape (PEFT's LoraConfig names in brackets).
 type LoRAConfig struct {
 	R       int      `yaml:"r" doc:"Rank [r]."`
@@ -118,7 +128,7 @@ type LoRAConfig struct {
 	// ModulesToSave are modules trained in full beside the adapter.
 	ModulesToSave []string `yaml:"modules_to_save" doc:"Modules trained in full beside the adapter [modules_to_save], e.g. [embed_tokens, lm_head] (or embed_tokens,lm_head) after adding tokens: trainable copies saved in the adapter file under PEFT's names. The embedding table and linear layers only, not with per-subject adapters. On a model with tied embeddings each listed end gets its own copy (PEFT's default), and the merged export is untied."`
 	// InitFrom continues an existing adapter instead of creating one.
-	InitFrom string `yaml:"init_from" path:"1" doc:"A PEFT adapter folder (an earlier run's RUN/adapter, or one from the Hub) to train on from where it is instead of a new adapter: its adapter_config.json sets the adapter's shape (r, alpha, targets, rslora, dora, modules_to_save: leave those keys out), its weights the start, and this run's lora.dropout and seed its dropout. Under objective dpo it is also the reference, kept frozen (TRL with a PEFT model that already has an adapter: the ref copy), so preference training after supervised training starts from, and is held to, the supervised adapter. Its base must be the run's model (the fingerprint it records). Shared adapters only. A resume checks that it has not changed."`
+	InitFrom string `yaml:"init_from" path:"1" doc:"A PEFT adapter folder (an earlier run's RUN/adapter, or one from the Hub) to train on from where it is instead of a new adapter: its adapter_config.json sets the adapter's shape (r, alpha, targets, rslora, dora, modules_to_save: leave those keys out), its weights the start, and this run's lora.dropout and seed its dropout. Under objective dpo or kto it is also the reference, kept frozen (TRL with a PEFT model that already has an adapter: the ref copy), so preference training after supervised training starts from, and is held to, the supervised adapter. Its base must be the run's model (the fingerprint it records). Shared adapters only. A resume checks that it has not changed."`
 }
 
 // QuantizationConfig is the NF4 storage of the frozen base.
@@ -213,6 +223,7 @@ func Default() *RunConfig {
 			},
 			Objective:    "sft",
 			DPO:          DPOConfig{Beta: 0.1, SimPOGamma: 0.5},
+			KTO:          KTOConfig{Beta: 0.1, DesirableWeight: 1, UndesirableWeight: 1, LossType: "kto"},
 			Adapters:     "shared",
 			Quantization: QuantizationConfig{Type: "nf4", BlockSize: 64, DoubleQuant: true},
 			Optimizer: OptimizerConfig{

@@ -17,14 +17,14 @@ import (
 var (
 	dtypes      = []string{"auto", "bf16"}
 	formats     = []string{"auto", "jsonl", "json", "csv", "tsv", "parquet", "text"}
-	shapes      = []string{"auto", "alpaca", "chat", "sharegpt", "completion", "input_output", "preference"}
+	shapes      = []string{"auto", "alpaca", "chat", "sharegpt", "completion", "input_output", "preference", "unpaired_preference"}
 	templates   = []string{"auto", "chatml", "llama3", "llama2", "mistral", "gemma", "phi3", "phi4", "alpaca"}
 	mixings     = []string{"proportional", "uniform", "weights"}
 	optimizers  = []string{"adamw", "sgd"}
 	schedules   = []string{"constant", "constant_with_warmup", "linear", "cosine"}
 	modes       = []string{"min", "max"}
 	adapterSets = []string{"shared", "per-subject"}
-	objectives  = []string{"sft", "dpo"}
+	objectives  = []string{"sft", "dpo", "kto"}
 	quantTypes  = []string{"nf4"}
 	precisions  = []string{"auto", "bf16", "f32"}
 	gemmProvs   = []string{"auto", "ftune", "cublaslt"}
@@ -177,6 +177,7 @@ func (c *RunConfig) Validate() error {
 		v.unused(t.Objective == "dpo", key, "set, but only objective dpo reads it, and the objective is %s: set training.objective: dpo, or leave it out", t.Objective)
 	}
 	v.dpoLoss(t.DPO)
+	v.kto(t)
 	v.oneOf(t.Adapters, "training.adapters", adapterSets)
 	v.check(t.NEFTuneAlpha >= 0 && finite(t.NEFTuneAlpha), "training.neftune_alpha", "must be >= 0 (0 = off), got %v", t.NEFTuneAlpha)
 	s := &t.Schedule
@@ -245,7 +246,7 @@ func (c *RunConfig) Validate() error {
 	v.unused(ck.Monitor != "", "training.checkpointing.mode", "%s ranks checkpoints by training.checkpointing.monitor, which is empty", ck.Mode)
 	v.oneOf(ck.Mode, "training.checkpointing.mode", modes)
 	v.monitor(ck.Monitor, "training.checkpointing.monitor", hasVal)
-	v.dpoMonitor(t.Objective, ck.Monitor, "training.checkpointing.monitor")
+	v.preferenceMonitor(t.Objective, ck.Monitor, "training.checkpointing.monitor")
 
 	es := &t.EarlyStopping
 	v.oneOf(es.Mode, "training.early_stopping.mode", modes)
@@ -260,7 +261,7 @@ func (c *RunConfig) Validate() error {
 		v.check(es.Patience > 0, "training.early_stopping.patience", "must be > 0, got %d", es.Patience)
 		v.check(es.Monitor != "", "training.early_stopping.monitor", "early stopping needs a metric to watch (e.g. val/loss)")
 		v.monitor(es.Monitor, "training.early_stopping.monitor", hasVal)
-		v.dpoMonitor(t.Objective, es.Monitor, "training.early_stopping.monitor")
+		v.preferenceMonitor(t.Objective, es.Monitor, "training.early_stopping.monitor")
 	}
 
 	tr := &t.Tracking
@@ -320,12 +321,35 @@ func lossTypesOrDefault(types []string) []string {
 	return types
 }
 
-// dpoMonitor refuses, under objective dpo, a monitored metric other than
-// val/loss: its validation is the DPO loss and rewards, with no
-// perplexity or token accuracy, and not per subject.
-func (v *validator) dpoMonitor(objective, metric, path string) {
-	v.checkPair(objective != "dpo" || metric == "" || metric == "val/loss", path, "training.objective",
-		"%q is not measured under objective dpo: its validation reports val/loss (the DPO loss) and the rewards (monitor val/loss)", metric)
+// KTOLossTypes are training.kto.loss_type's names (train/dpo's
+// KTOLossTypes, which recipe's tests hold them to).
+var KTOLossTypes = []string{"kto", "apo_zero_unpaired"}
+
+// kto checks objective kto's settings: refused under another objective
+// when changed, as dpo's are; its weights, not both 0; and a batch of at
+// least two examples for loss type kto, whose KL estimate pairs each
+// prompt with another example's completion.
+func (v *validator) kto(t *TrainingConfig) {
+	k := &t.KTO
+	v.check(k.Beta > 0 && finite(k.Beta), "training.kto.beta", "must be > 0, got %v", k.Beta)
+	v.check(k.DesirableWeight >= 0 && finite(k.DesirableWeight), "training.kto.desirable_weight", "must be >= 0 and finite, got %v", k.DesirableWeight)
+	v.check(k.UndesirableWeight >= 0 && finite(k.UndesirableWeight), "training.kto.undesirable_weight", "must be >= 0 and finite, got %v", k.UndesirableWeight)
+	v.checkPair(k.DesirableWeight != 0 || k.UndesirableWeight != 0, "training.kto.desirable_weight", "training.kto.undesirable_weight",
+		"and undesirable_weight are both 0: the loss would be 0 whatever the model does")
+	v.oneOf(k.LossType, "training.kto.loss_type", KTOLossTypes)
+	for _, key := range []string{"training.kto.beta", "training.kto.desirable_weight", "training.kto.undesirable_weight", "training.kto.loss_type"} {
+		v.unused(t.Objective == "kto", key, "set, but only objective kto reads it, and the objective is %s: set training.objective: kto, or leave it out", t.Objective)
+	}
+	v.checkPair(t.Objective != "kto" || k.LossType != "kto" || t.BatchSize != 1, "training.batch_size", "training.objective",
+		"1 under objective kto: KTO's KL estimate pairs each prompt of a batch with another example's completion, and a batch of one has none (its estimate would be the example's own reward; TRL refuses per_device_train_batch_size 1 alike): raise batch_size, or set training.kto.loss_type apo_zero_unpaired, which needs no estimate")
+}
+
+// preferenceMonitor refuses, under objective dpo or kto, a monitored
+// metric other than val/loss: their validation is their loss and
+// rewards, with no perplexity or token accuracy, and not per subject.
+func (v *validator) preferenceMonitor(objective, metric, path string) {
+	v.checkPair(objective != "dpo" && objective != "kto" || metric == "" || metric == "val/loss", path, "training.objective",
+		"%q is not measured under objective %s: its validation reports val/loss (the %s loss) and the rewards (monitor val/loss)", metric, objective, strings.ToUpper(objective))
 }
 
 // notImplemented refuses a documented value the engine does not run

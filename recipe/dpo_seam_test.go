@@ -25,7 +25,7 @@ func TestDPOPromptEndingInSpace(t *testing.T) {
 	} {
 		ex := format.Example{Text: tc.prompt, Chosen: &format.Reply{Text: tc.chosen}, Rejected: &format.Reply{Text: tc.rejected}, Source: "p.jsonl:1"}
 		var log bytes.Buffer
-		pairs, _, err := tokenizePairs(context.Background(), tp, []format.Example{ex}, 0, &log)
+		pairs, _, err := tokenizePairs(context.Background(), tp, []format.Example{ex}, 0, false, &log)
 		if err != nil {
 			t.Fatalf("%q: %v", tc.chosen, err)
 		}
@@ -50,7 +50,7 @@ func TestDPOPromptEndingInSpace(t *testing.T) {
 			}
 		}
 		clean := len(p.Prompt) == len(prompt)
-		if warned := strings.Contains(log.String(), "1 preference pair: the prompt's last tokens merge"); warned == clean {
+		if warned := strings.Contains(log.String(), "1 preference record: the prompt's last tokens merge"); warned == clean {
 			t.Errorf("%q: clean seam %v, log %q", tc.prompt, clean, log.String())
 		}
 	}

@@ -96,6 +96,8 @@ func (s *session) printEval(ev Evaluation) {
 	if _, isDPO := ev.Val["val/rewards/accuracies"]; isDPO {
 		fmt.Fprintf(s.log, "validation pairs: DPO loss %.4f  reward accuracy %.3f  margin %.4f (chosen %.4f, rejected %.4f)\n",
 			ev.Val["val/loss"], ev.Val["val/rewards/accuracies"], ev.Val["val/rewards/margins"], ev.Val["val/rewards/chosen"], ev.Val["val/rewards/rejected"])
+	} else if r := train.UnpairedRewards(ev.Val, "val/", 4); r != "" {
+		fmt.Fprintf(s.log, "validation examples: KTO loss %.4f%s\n", ev.Val["val/loss"], r)
 	} else if ev.Val != nil {
 		fmt.Fprintf(s.log, "validation: loss %.4f  perplexity %.2f  token accuracy %.3f\n", ev.Val["val/loss"], ev.Val["val/perplexity"], ev.Val["val/token_accuracy"])
 	}
@@ -181,12 +183,12 @@ func Evaluate(ctx context.Context, o Options, adapterDir string) (Evaluation, er
 		return Evaluation{}, fmt.Errorf("recipe: no validation or test data to evaluate on (add val or test files, or hold out a share with data.val_split)")
 	}
 	t := &train.Trainer{Model: s.model, Cfg: train.Config{ValMaxBatches: o.EvalMaxBatches}}
-	if o.dpo() {
-		obj, err := s.dpoObjective()
+	if o.preference() {
+		obj, err := s.preferenceObjective()
 		if err != nil {
 			return Evaluation{}, err
 		}
-		if _, t.Val, err = s.dpoLoaders(max(o.BatchSize, 1)); err != nil {
+		if _, t.Val, _, err = s.preferenceLoaders(max(o.BatchSize, 1)); err != nil {
 			return Evaluation{}, err
 		}
 		t.Validation = obj.Validation(o.EvalMaxBatches)

@@ -55,6 +55,10 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	if slices.Contains(t.DPO.LossType, dpo.LossSimPO) {
 		o.DPOSimPOGamma = t.DPO.SimPOGamma // the config's default is TRL's 0.5; dpo.Spec refuses it elsewhere
 	}
+	o.KTOBeta, o.KTODesirableWeight, o.KTOUndesirableWeight = t.KTO.Beta, t.KTO.DesirableWeight, t.KTO.UndesirableWeight
+	if t.KTO.LossType != dpo.KTOLossKTO {
+		o.KTOLossType = t.KTO.LossType // the config's default is kto, the options' ""
+	}
 	o.R, o.Alpha, o.Dropout, o.Targets, o.RSLoRA = t.LoRA.R, t.LoRA.Alpha, t.LoRA.Dropout, t.LoRA.Targets, t.LoRA.RSLoRA
 	o.DoRA, o.ModulesToSave, o.InitAdapter = t.LoRA.DoRA, t.LoRA.ModulesToSave, t.LoRA.InitFrom
 	o.Load4Bit = cfg.Model.LoadIn4Bit

@@ -98,10 +98,12 @@ type Options struct {
 	Seed        uint64
 
 	// Objective is what the adapter learns: "" or "sft", the answers of
-	// the examples (supervised fine-tuning), or "dpo", preferences:
-	// Direct Preference Optimization on records of a prompt with a chosen
-	// and a rejected completion (package train/dpo), the frozen base as
-	// the reference. DPOBeta is DPO's β (0: TRL's default, 0.1);
+	// the examples (supervised fine-tuning), "dpo", preferences: Direct
+	// Preference Optimization on records of a prompt with a chosen and a
+	// rejected completion (package train/dpo), the frozen base as the
+	// reference, or "kto", unpaired feedback: KTO on records of a prompt
+	// with one completion labelled desirable or not (train/dpo's KTO),
+	// the same reference. DPOBeta is DPO's β (0: TRL's default, 0.1);
 	// DPOLossTypes, DPOLossWeights, DPOLabelSmoothing and DPOSimPOGamma
 	// are TRL's loss_type (nil: sigmoid), loss_weights (nil: 1 each),
 	// label_smoothing (robust's and simpo's) and simpo_gamma (0: 0.5), as
@@ -112,6 +114,14 @@ type Options struct {
 	DPOLossWeights    []float64
 	DPOLabelSmoothing float64
 	DPOSimPOGamma     float64
+	// KTOBeta is KTO's β (0: TRL's default, 0.1), KTODesirableWeight and
+	// KTOUndesirableWeight its weights of the desirable and undesirable
+	// examples' losses (Defaults: 1 each, TRL's), KTOLossType its
+	// loss_type ("": kto; or apo_zero_unpaired), as dpo.KTOSpec takes
+	// them.
+	KTOBeta                                  float64
+	KTODesirableWeight, KTOUndesirableWeight float64
+	KTOLossType                              string
 
 	R       int
 	Alpha   float64
@@ -126,7 +136,7 @@ type Options struct {
 	// from where it is (training.lora.init_from) instead of a new adapter:
 	// its adapter_config.json sets the shape (R, Alpha, Targets, RSLoRA,
 	// DoRA and ModulesToSave are not read), Dropout and Seed its dropout;
-	// under DPO it is also the reference, frozen. Its base must be
+	// under DPO and KTO it is also the reference, frozen. Its base must be
 	// ModelDir's model; shared adapters only.
 	InitAdapter string
 	// NEFTuneAlpha > 0 adds NEFTune noise to the input embeddings during
@@ -236,6 +246,7 @@ func Defaults() Options {
 		LR: 2e-3, WarmupSteps: 10, Schedule: "cosine", Optimizer: "adamw", Betas: [2]float64{0.9, 0.999}, Eps: 1e-8,
 		WeightDecay: 0, ClipNorm: 1, Seed: 42,
 		R: 16, Alpha: 32, Dropout: 0.05, Targets: []string{"all-linear"},
+		KTODesirableWeight: 1, KTOUndesirableWeight: 1,
 		EvalEvery: 80, EvalMaxBatches: 64, EvalQuestions: 20, MaxNewTokens: 16, Samples: 2,
 		CheckpointEvery: 80, KeepLast: 2, Monitor: "val/loss", MonitorMode: "min", TopK: 1,
 		LogEvery: 5, TensorBoard: true, Device: "cpu", Precision: "auto", GEMMProvider: "auto", AttentionKernel: "auto",

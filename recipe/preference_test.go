@@ -29,38 +29,15 @@ import (
 // text form (prompt, chosen, rejected strings).
 func writePreferences(t *testing.T, dir, subject string, n int, chat bool) string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(subjects, subject, "train.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	type msg struct{ Role, Content string }
-	var qs, as []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() && len(qs) < n {
-		var rec struct{ Messages []msg }
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			t.Fatal(err)
-		}
-		qs, as = append(qs, rec.Messages[0].Content), append(as, rec.Messages[1].Content)
-	}
+	qs, as, wrong := preferenceQA(t, subject, n)
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	for i := range n {
-		rs := []rune(as[i])
-		slices.Reverse(rs)
-		wrong := string(rs)
-		if wrong == as[i] {
-			wrong += as[i]
-		}
 		var rec any
 		if chat {
-			turn := func(role, content string) []map[string]string {
-				return []map[string]string{{"role": role, "content": content}}
-			}
-			rec = map[string]any{"prompt": turn("user", qs[i]), "chosen": turn("assistant", as[i]), "rejected": turn("assistant", wrong)}
+			rec = map[string]any{"prompt": turn("user", qs[i]), "chosen": turn("assistant", as[i]), "rejected": turn("assistant", wrong[i])}
 		} else {
-			rec = map[string]string{"prompt": "Q: " + qs[i] + "\nA:", "chosen": " " + as[i], "rejected": " " + wrong}
+			rec = map[string]string{"prompt": "Q: " + qs[i] + "\nA:", "chosen": " " + as[i], "rejected": " " + wrong[i]}
 		}
 		if err := enc.Encode(rec); err != nil {
 			t.Fatal(err)
@@ -71,6 +48,45 @@ func writePreferences(t *testing.T, dir, subject string, n int, chat bool) strin
 		t.Fatal(err)
 	}
 	return p
+}
+
+// preferenceQA are the first n questions of a subject's training file,
+// their answers, and each answer spelt backwards (doubled when that is
+// the same: "9" → "99"), writePreferences' rejected answers.
+func preferenceQA(t *testing.T, subject string, n int) (qs, answers, wrong []string) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(subjects, subject, "train.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	type msg struct{ Role, Content string }
+	sc := bufio.NewScanner(f)
+	for sc.Scan() && len(qs) < n {
+		var rec struct{ Messages []msg }
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatal(err)
+		}
+		qs, answers = append(qs, rec.Messages[0].Content), append(answers, rec.Messages[1].Content)
+	}
+	if len(qs) < n {
+		t.Fatalf("%s has %d examples, not %d", subject, len(qs), n)
+	}
+	for _, a := range answers {
+		rs := []rune(a)
+		slices.Reverse(rs)
+		w := string(rs)
+		if w == a {
+			w += a
+		}
+		wrong = append(wrong, w)
+	}
+	return qs, answers, wrong
+}
+
+// turn is a list of one message, as preference records hold them.
+func turn(role, content string) []map[string]string {
+	return []map[string]string{{"role": role, "content": content}}
 }
 
 // TestDPORun trains DPO on chemistry preferences (the right answer over
@@ -104,7 +120,7 @@ func TestDPORun(t *testing.T) {
 		t.Errorf("after %d steps: loss %.4f, reward accuracy %.3f, margin %.4f: DPO did not learn the preferences\n%s",
 			res.Steps, after["val/loss"], after["val/rewards/accuracies"], after["val/rewards/margins"], out)
 	}
-	for _, want := range []string{"objective: DPO (sigmoid loss, beta 0.1)", "validation pairs: DPO loss", "data.packing: does not apply to preference pairs"} {
+	for _, want := range []string{"objective: DPO (sigmoid loss, beta 0.1)", "validation pairs: DPO loss", "data.packing: does not apply to preference records"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the log does not say %q:\n%s", want, out)
 		}
@@ -333,7 +349,7 @@ func TestDPOTokenizationMatchesTRL(t *testing.T) {
 				if err != nil {
 					t.Fatalf("case %d: %v", i, err)
 				}
-				pairs, _, err := tokenizePairs(context.Background(), tp, exs, 0, io.Discard)
+				pairs, _, err := tokenizePairs(context.Background(), tp, exs, 0, false, io.Discard)
 				if err != nil {
 					t.Fatalf("case %d: %v", i, err)
 				}

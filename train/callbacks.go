@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -255,20 +256,47 @@ func (s LineSink) Log(step int, m Metrics) error {
 	pref := ""
 	if acc, ok := m["train/rewards/accuracies"]; ok {
 		pref = fmt.Sprintf("  reward acc %.2f margin %.3f", acc, m["train/rewards/margins"])
+	} else {
+		pref = UnpairedRewards(m, "train/", 3)
 	}
 	_, err := fmt.Fprintf(w, "step %5d  loss %.4f%s  lr %.3g  grad norm %.3f  %.0f tok/s\n", step, m["train/loss"], pref, m["train/lr"], m["train/grad_norm"], m["train/tokens_per_s"])
 	return err
 }
 
 // DescribeValidation is a validation's figures for a log line: loss,
-// perplexity and token accuracy, or, for a preference objective (its
-// metrics have val/rewards/accuracies), the DPO loss, the reward accuracy
-// and the margin.
+// perplexity and token accuracy, or, for a preference objective, its loss
+// and rewards: DPO's (its metrics have val/rewards/accuracies) the reward
+// accuracy and the margin, KTO's (rewards without an accuracy: no pairs)
+// UnpairedRewards.
 func DescribeValidation(m Metrics) string {
 	if acc, ok := m["val/rewards/accuracies"]; ok {
 		return fmt.Sprintf("DPO loss %.4f  reward acc %.3f  margin %.4f", m["val/loss"], acc, m["val/rewards/margins"])
 	}
+	if r := UnpairedRewards(m, "val/", 4); r != "" {
+		return fmt.Sprintf("KTO loss %.4f%s", m["val/loss"], r)
+	}
 	return fmt.Sprintf("loss %.4f  ppl %.2f  token acc %.3f", m["val/loss"], m["val/perplexity"], m["val/token_accuracy"])
+}
+
+// UnpairedRewards are KTO's figures under prefix for a log line, with
+// digits decimals: the desirable and undesirable examples' mean rewards,
+// their margin and the KL estimate, those the metrics have (a batch may
+// hold one kind only); "" when they have no reward.
+func UnpairedRewards(m Metrics, prefix string, digits int) string {
+	_, chosen := m[prefix+"rewards/chosen"]
+	_, rejected := m[prefix+"rewards/rejected"]
+	if !chosen && !rejected {
+		return ""
+	}
+	var b strings.Builder
+	for _, f := range []struct{ name, key string }{
+		{"reward chosen", "rewards/chosen"}, {"rejected", "rewards/rejected"}, {"margin", "rewards/margins"}, {"kl", "kl"},
+	} {
+		if v, ok := m[prefix+f.key]; ok {
+			fmt.Fprintf(&b, " %s %.*f", f.name, digits, v)
+		}
+	}
+	return " " + b.String()
 }
 
 // Timer stops training after a wall-clock budget (MaxTime in Config does

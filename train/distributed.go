@@ -65,6 +65,16 @@ func shardRows(rows, size, rank int) (r0, r1 int) {
 // [Row0, Row0+its batch's rows), out of Rows (one process: 0 and all).
 func (t *Trainer) MicroShard() (row0, rows int) { return t.shardRow0, t.shardRows }
 
+// Shard returns rows [r0, r1) of b on be, padded as b is (same length),
+// with its own token counts and tensors made for it alone (Fresh), or b
+// itself when the rows are all of b: an objective whose rows have several
+// roles (KTO's examples and its mismatched rows) runs a forward on each.
+func Shard(b Batch, r0, r1 int, be tensor.Backend) Batch {
+	s := shard(b, r0, r1, be)
+	s.Fresh = r0 != 0 || r1 != b.InputIDs.Dim(0)
+	return s
+}
+
 // shard returns rows [r0, r1) of b, padded as b is (same length), with its
 // own token counts.
 func shard(b Batch, r0, r1 int, be tensor.Backend) Batch {

@@ -24,7 +24,7 @@ var evalShortcuts = []shortcut{
 	{"subjects", "data.subjects", "list", "subjects to evaluate, e.g. geography,chemistry (default: all)"},
 	trainShortcut("seq-len"),
 	{"questions", "training.eval.generation.questions", "int", "held-out questions per subject (0: none)"},
-	{"objective", "training.objective", "string", "sft (validation loss, questions) or dpo (the DPO loss and rewards on the validation pairs of preference data; the reference is the base without the adapter)"},
+	{"objective", "training.objective", "string", "sft (validation loss, questions), dpo (the DPO loss and rewards on the validation pairs of preference data) or kto (the KTO loss, rewards and KL estimate on the validation examples of unpaired feedback); the reference is the base without the adapter"},
 	{"dpo-beta", "training.dpo.beta", "float", "DPO's beta, with --objective dpo"},
 }
 
@@ -72,7 +72,8 @@ are taken from the folder the run started in); else from the defaults.
   ftune eval --adapter runs/x/adapter --data my.jsonl   # on the share of my.jsonl that train held out
   ftune eval -c run.yaml --set data.val_split=0.2   # the base on a run file's data
   ftune eval --adapter runs/x/adapters --subjects '[chemistry]'   # per-subject adapters
-  ftune eval --adapter runs/x/adapter --data ./prefs --objective dpo   # DPO loss and rewards on preference pairs`,
+  ftune eval --adapter runs/x/adapter --data ./prefs --objective dpo   # DPO loss and rewards on preference pairs
+  ftune eval --adapter runs/x/adapter --data feedback.jsonl --objective kto   # KTO loss and rewards on unpaired feedback`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, run, err := evalConfig(adapter, configPath, cmd.OutOrStdout())

@@ -17,6 +17,8 @@
 //	sharegpt      {"conversations": [{"from": "human"|"gpt"|"system", "value"}]}
 //	completion    {"text"}
 //	input/output  {"input","output"} or prompt/completion, prompt/response, question/answer
+//	preference    {"prompt", "chosen", "rejected"}, text or lists of messages (TRL's)
+//	unpaired_preference {"prompt", "completion", "label": true|false} (TRL's, KTO's data)
 //
 // All become an Example with Messages (roles system, user, assistant) or
 // Text, and a Source "file:line" that later stages use in their messages.

@@ -1,6 +1,7 @@
 package format
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -32,7 +33,10 @@ type Message struct {
 // Exactly one of Messages (chat, alpaca, input/output shapes) and Text
 // (completion shape, plain text) is set. A preference record (shape
 // preference) has Chosen and Rejected too: Messages or Text is then the
-// prompt, and each completion continues it in the same form.
+// prompt, and each completion continues it in the same form. An unpaired
+// preference record (shape unpaired_preference, KTO's data) has one of
+// them: Chosen when its label says the completion is desirable, Rejected
+// when it says it is not.
 type Example struct {
 	Messages []Message `json:"messages,omitempty"`
 	Text     string    `json:"text,omitempty"`
@@ -67,8 +71,14 @@ func (e Example) Completed(r *Reply) Example {
 }
 
 // IsPreference reports whether the example is a preference record: a
-// prompt with a chosen and a rejected completion.
+// prompt with a chosen and a rejected completion, or an unpaired one
+// (IsUnpaired).
 func (e Example) IsPreference() bool { return e.Chosen != nil || e.Rejected != nil }
+
+// IsUnpaired reports whether the example is an unpaired preference
+// record: a prompt with one completion, desirable (Chosen) or not
+// (Rejected).
+func (e Example) IsUnpaired() bool { return (e.Chosen == nil) != (e.Rejected == nil) }
 
 // Errors callers can branch on with errors.Is. A *PosError wraps them with
 // the file position.
@@ -178,26 +188,38 @@ func (e Example) Validate() error {
 	return nil
 }
 
-// validatePreference checks a preference record: a non-empty prompt and two
+// validatePreference checks a preference record: a non-empty prompt and
 // non-empty completions of the prompt's form (text after text, assistant
-// messages after a conversation) that differ.
+// messages after a conversation): two that differ, or an unpaired
+// record's one.
 func (e Example) validatePreference() error {
-	if e.Chosen == nil || e.Rejected == nil {
-		return fmt.Errorf("%w: a preference record needs both a chosen and a rejected completion", ErrBadValue)
+	type completion struct {
+		name, what string // its field, and how messages call it
+		r          *Reply
+	}
+	cs := []completion{{"chosen", "chosen completion", e.Chosen}, {"rejected", "rejected completion", e.Rejected}}
+	if e.IsUnpaired() {
+		cs = []completion{{"completion", "completion", cmp.Or(e.Chosen, e.Rejected)}}
 	}
 	if !e.IsChat() {
-		for name, t := range map[string]string{"prompt": e.Text, "chosen": e.Chosen.Text, "rejected": e.Rejected.Text} {
-			if t == "" {
-				return fmt.Errorf("%w: the %s text is empty", ErrBadValue, name)
+		if e.Text == "" {
+			return fmt.Errorf("%w: the prompt text is empty", ErrBadValue)
+		}
+		if !utf8.ValidString(e.Text) {
+			return fmt.Errorf("%w in the prompt text", ErrInvalidUTF8)
+		}
+		for _, c := range cs {
+			if c.r.Text == "" {
+				return fmt.Errorf("%w: the %s text is empty", ErrBadValue, c.name)
 			}
-			if !utf8.ValidString(t) {
-				return fmt.Errorf("%w in the %s text", ErrInvalidUTF8, name)
+			if !utf8.ValidString(c.r.Text) {
+				return fmt.Errorf("%w in the %s text", ErrInvalidUTF8, c.name)
+			}
+			if len(c.r.Messages) > 0 {
+				return fmt.Errorf("%w: a text prompt with message completions (give the prompt and the completions as text, or all as messages)", ErrBadValue)
 			}
 		}
-		if len(e.Chosen.Messages)+len(e.Rejected.Messages) > 0 {
-			return fmt.Errorf("%w: a text prompt with message completions (give all three as text, or all as messages)", ErrBadValue)
-		}
-		if e.Chosen.Text == e.Rejected.Text {
+		if !e.IsUnpaired() && e.Chosen.Text == e.Rejected.Text {
 			return fmt.Errorf("%w: the chosen and the rejected completions are the same: the pair teaches nothing", ErrBadValue)
 		}
 		return nil
@@ -205,12 +227,9 @@ func (e Example) validatePreference() error {
 	if _, _, err := checkMessages(e.Messages); err != nil {
 		return fmt.Errorf("prompt: %w", err)
 	}
-	for _, c := range []struct {
-		name string
-		r    *Reply
-	}{{"chosen", e.Chosen}, {"rejected", e.Rejected}} {
+	for _, c := range cs {
 		if len(c.r.Messages) == 0 {
-			return fmt.Errorf("%w: the %s completion has no message (after a conversation, completions are lists of the assistant's messages)", ErrBadValue, c.name)
+			return fmt.Errorf("%w: the %s has no message (after a conversation, completions are lists of the assistant's messages)", ErrBadValue, c.what)
 		}
 		_, answered, err := checkMessages(c.r.Messages)
 		if err != nil {
@@ -222,10 +241,10 @@ func (e Example) validatePreference() error {
 			}
 		}
 		if !answered {
-			return fmt.Errorf("%w: the %s completion is empty", ErrBadValue, c.name)
+			return fmt.Errorf("%w: the %s is empty", ErrBadValue, c.what)
 		}
 	}
-	if slices.Equal(e.Chosen.Messages, e.Rejected.Messages) {
+	if !e.IsUnpaired() && slices.Equal(e.Chosen.Messages, e.Rejected.Messages) {
 		return fmt.Errorf("%w: the chosen and the rejected completions are the same: the pair teaches nothing", ErrBadValue)
 	}
 	return nil

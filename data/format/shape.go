@@ -28,11 +28,16 @@ const (
 	// ShapePreference: a prompt and two completions of it, chosen and
 	// rejected (TRL's preference layout), for preference training.
 	ShapePreference
+	// ShapeUnpairedPreference: a prompt, one completion of it and a label
+	// saying whether the completion is desirable (TRL's unpaired
+	// preference layout, thumbs up or down), for KTO.
+	ShapeUnpairedPreference
 )
 
 var shapeNames = map[Shape]string{
 	ShapeAuto: "auto", ShapeAlpaca: "alpaca", ShapeChat: "chat", ShapeShareGPT: "sharegpt",
 	ShapeCompletion: "completion", ShapeInputOutput: "input_output", ShapePreference: "preference",
+	ShapeUnpairedPreference: "unpaired_preference",
 }
 
 func (s Shape) String() string {
@@ -52,7 +57,7 @@ func ParseShape(name string) (Shape, error) {
 	if name == "" {
 		return ShapeAuto, nil
 	}
-	return ShapeAuto, fmt.Errorf("%w shape %q (want auto, alpaca, chat, sharegpt, completion, input_output or preference)", ErrUnsupported, name)
+	return ShapeAuto, fmt.Errorf("%w shape %q (want auto, alpaca, chat, sharegpt, completion, input_output, preference or unpaired_preference)", ErrUnsupported, name)
 }
 
 // Mapping says which record fields hold what. Empty names take the
@@ -68,6 +73,9 @@ type Mapping struct {
 	// Chosen and Rejected are a preference record's completions (its
 	// prompt is Prompt, "prompt" by default).
 	Chosen, Rejected string
+	// Completion and Label are an unpaired preference record's one
+	// completion and whether it is desirable (its prompt is Prompt).
+	Completion, Label string
 	// System names a field whose value, when present and not empty,
 	// becomes the conversation's system message ("system" by default, as
 	// LLaMA-Factory's ShareGPT and alpaca files name it), since a system
@@ -86,7 +94,7 @@ func (m Mapping) withDefaults() Mapping {
 		}
 	}
 	switch m.Shape {
-	case ShapeAlpaca, ShapeChat, ShapeShareGPT, ShapeInputOutput, ShapePreference, ShapeCompletion:
+	case ShapeAlpaca, ShapeChat, ShapeShareGPT, ShapeInputOutput, ShapePreference, ShapeUnpairedPreference, ShapeCompletion:
 		def(&m.System, "system")
 	}
 	switch m.Shape {
@@ -113,6 +121,12 @@ func (m Mapping) withDefaults() Mapping {
 		def(&m.Rejected, "rejected")
 		def(&m.Role, "role")
 		def(&m.Content, "content")
+	case ShapeUnpairedPreference:
+		def(&m.Prompt, "prompt")
+		def(&m.Completion, "completion")
+		def(&m.Label, "label")
+		def(&m.Role, "role")
+		def(&m.Content, "content")
 	}
 	return m
 }
@@ -126,6 +140,9 @@ func Detect(fields map[string]any) (Mapping, error) {
 	switch {
 	case has("chosen") && has("rejected"):
 		m.Shape = ShapePreference
+	case has("completion") && has("label"):
+		// Before prompt/completion pairs, whose fields it has.
+		m.Shape = ShapeUnpairedPreference
 	case has("messages"):
 		m.Shape = ShapeChat
 	case has("conversations"):
@@ -148,7 +165,7 @@ func Detect(fields map[string]any) (Mapping, error) {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		return m, fmt.Errorf("%w: cannot detect the shape from fields %v (want messages, conversations, instruction+output, text, input+output, prompt+completion/response, question+answer or chosen+rejected; or set a column mapping)", ErrMissingColumn, keys)
+		return m, fmt.Errorf("%w: cannot detect the shape from fields %v (want messages, conversations, instruction+output, text, input+output, prompt+completion/response, question+answer chosen+rejected or completion+label; or set a column mapping)", ErrMissingColumn, keys)
 	}
 	// The system column is read from every record whether or not the
 	// first one has it (withDefaults), so a later record's is not lost.
@@ -169,6 +186,8 @@ func (m Mapping) columns() []string {
 		cols = []string{m.Prompt, m.Response}
 	case ShapePreference:
 		cols = []string{m.Prompt, m.Chosen, m.Rejected}
+	case ShapeUnpairedPreference:
+		cols = []string{m.Prompt, m.Completion, m.Label}
 	}
 	if m.System != "" {
 		cols = append(cols, m.System)
@@ -252,6 +271,8 @@ func (m Mapping) toExample(f map[string]any) (Example, error) {
 		}
 	case ShapePreference:
 		return m.preference(f)
+	case ShapeUnpairedPreference:
+		return m.unpaired(f)
 	default:
 		return ex, fmt.Errorf("%w shape %v", ErrUnsupported, m.Shape)
 	}

@@ -20,4 +20,10 @@
 // backward is the supervised one with per-row weights. The reference
 // forward runs without a tape before it, every step (TRL's default; its
 // precompute_ref_log_probs is not offered).
+//
+// KTO (kto.go, unpaired.go) trains on unpaired feedback, TRL's KTOTrainer:
+// a batch of examples, each a prompt with one completion labelled
+// desirable or not, and as many mismatched rows (each prompt with another
+// example's completion) whose log-ratios estimate the KL term; the same
+// Objective, reference and host loss, its loss KTOLoss.
 package dpo

@@ -31,29 +31,7 @@ func setup(t *testing.T) (*nn.Model, *lora.Adapter, *Objective, train.Batch) {
 // The loader holds the three pairs as one batch an epoch.
 func setupAs(t *testing.T, dt tensor.DType) (*nn.Model, *lora.Adapter, *Objective, train.Batch, *Loader) {
 	t.Helper()
-	m, a := loratest.Attached(t, "../../testdata/fixtures/llama-tiny", nn.LoadOptions{DType: dt}, lora.NewConfig(4, 8, "q_proj", "v_proj", "down_proj"), 3)
-	r := rand.New(rand.NewPCG(5, 6))
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for k := range a.Layers {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
-		b := a.Layers[name].B.Value
-		v := make([]float64, b.Numel())
-		for i := range v {
-			v[i] = 0.05 * r.NormFloat64()
-		}
-		b.CopyFrom(tensor.FromHost(b.Backend(), tensor.F64, v, b.Shape()...).To(b.DType()))
-	}
-	ids := func(n int) []int32 {
-		out := make([]int32, n)
-		for i := range out {
-			out[i] = int32(r.IntN(m.Config.VocabSize))
-		}
-		return out
-	}
+	m, a, ids := randomAdapter(t, dt, 0.05)
 	pairs := []Pair{
 		{Prompt: ids(5), Chosen: ids(3), Rejected: ids(4)},
 		{Prompt: ids(2), Chosen: ids(6), Rejected: ids(1)},
@@ -70,6 +48,37 @@ func setupAs(t *testing.T, dt tensor.DType) (*nn.Model, *lora.Adapter, *Objectiv
 	l.StartEpoch(0)
 	obj := &Objective{Model: m, Spec: Spec{Beta: 0.7}, Reference: AdapterOff(m, a)}
 	return m, a, obj, b, l
+}
+
+// randomAdapter is the fixture's tiny Llama computing in dt with a LoRA
+// adapter whose B is random of scale scale (so the policy is not the
+// reference), and a source of random token ids.
+func randomAdapter(t *testing.T, dt tensor.DType, scale float64) (*nn.Model, *lora.Adapter, func(n int) []int32) {
+	t.Helper()
+	m, a := loratest.Attached(t, "../../testdata/fixtures/llama-tiny", nn.LoadOptions{DType: dt}, lora.NewConfig(4, 8, "q_proj", "v_proj", "down_proj"), 3)
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for k := range a.Layers {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		b := a.Layers[name].B.Value
+		v := make([]float64, b.Numel())
+		for i := range v {
+			v[i] = scale * r.NormFloat64()
+		}
+		b.CopyFrom(tensor.FromHost(b.Backend(), tensor.F64, v, b.Shape()...).To(b.DType()))
+	}
+	ids := func(n int) []int32 {
+		out := make([]int32, n)
+		for i := range out {
+			out[i] = int32(r.IntN(m.Config.VocabSize))
+		}
+		return out
+	}
+	return m, a, ids
 }
 
 // directLoss is the DPO loss from full logits, computed apart from the
@@ -233,38 +242,7 @@ func objectiveMatchesDirect(t *testing.T, spec Spec) {
 	if err := tp.Backward(out.Loss); err != nil {
 		t.Fatal(err)
 	}
-	params := a.Params()
-	names := slices.Sorted(func(yield func(string) bool) {
-		for k := range params {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	r := rand.New(rand.NewPCG(9, 10))
-	dirs := map[string][]float64{}
-	analytic := 0.0
-	for _, n := range names {
-		p := params[n]
-		if p.Grad == nil {
-			t.Fatalf("%s has no gradient", n)
-		}
-		g := p.Grad.F64()
-		d := make([]float64, len(g))
-		for i := range d {
-			d[i] = r.NormFloat64()
-			analytic += d[i] * g[i]
-		}
-		dirs[n] = d
-	}
-	move := func(s float64) {
-		for _, n := range names {
-			v := tensor.F64Data(params[n].Value)
-			for i, d := range dirs[n] {
-				v[i] += s * d
-			}
-		}
-	}
+	analytic, move := directional(t, a)
 	const h = 1e-6
 	move(h)
 	lp := directLoss(t, m, a, b, obj.Spec)
@@ -297,8 +275,16 @@ func TestEvaluateIsTheLossWithoutATape(t *testing.T) {
 // the policy's leaves the recompute on the adapter: the same loss and
 // gradients as without, to float64 rounding.
 func TestObjectiveUnderCheckpointing(t *testing.T) {
+	checkpointingAgrees(t, func() (*nn.Model, *lora.Adapter, *Objective, train.Batch) { return setup(t) })
+}
+
+// checkpointingAgrees checks that the objective and batch setup makes
+// give the same loss and adapter gradients with the model's decoder
+// blocks recomputed in the backward as without (float64 rounding).
+func checkpointingAgrees(t *testing.T, setup func() (*nn.Model, *lora.Adapter, *Objective, train.Batch)) {
+	t.Helper()
 	grads := func(ckpt bool) (float64, map[string][]float64) {
-		m, a, obj, b := setup(t)
+		m, a, obj, b := setup()
 		m.Checkpointing = ckpt
 		tp := autograd.NewTape()
 		out, err := obj.Forward(tp, b, nn.ForwardOptions{})

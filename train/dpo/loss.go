@@ -10,46 +10,77 @@ import (
 
 // Stats are the sums a batch adds to what a step or an evaluation reports
 // (TRL's names): the loss, the rewards β(π − ref) of the chosen and the
-// rejected completions, how many pairs the policy ranks right (reward
-// chosen > reward rejected) and the policy's log-likelihoods.
+// rejected completions (KTO's desirable and undesirable ones), how many
+// pairs the policy ranks right (reward chosen > reward rejected), the
+// policy's log-likelihoods, and KTO's KL estimates.
 type Stats struct {
-	Pairs                        int
+	// Pairs are DPO's pairs and Examples KTO's unpaired examples: the
+	// items the loss is a mean over (one of them is 0).
+	Pairs, Examples int
+	// Chosen and Rejected count the completions the chosen and the
+	// rejected sums hold: each of DPO's pairs has one of each, a KTO
+	// example one of either.
+	Chosen, Rejected             int
 	Loss                         float64
 	RewardChosen, RewardRejected float64
 	Correct                      float64
 	LogPChosen, LogPRejected     float64
+	// KL sums the KL estimates of KLBatches batches (KTO's loss type kto).
+	KL        float64
+	KLBatches int
 }
 
 // Add accumulates another batch's sums.
 func (s *Stats) Add(o Stats) {
 	s.Pairs += o.Pairs
+	s.Examples += o.Examples
+	s.Chosen += o.Chosen
+	s.Rejected += o.Rejected
 	s.Loss += o.Loss
 	s.RewardChosen += o.RewardChosen
 	s.RewardRejected += o.RewardRejected
 	s.Correct += o.Correct
 	s.LogPChosen += o.LogPChosen
 	s.LogPRejected += o.LogPRejected
+	s.KL += o.KL
+	s.KLBatches += o.KLBatches
 }
 
 // Metrics are the means under prefix ("train/", "val/"), named as TRL
-// logs them: rewards/chosen, rewards/rejected, rewards/margins,
-// rewards/accuracies, logps/chosen and logps/rejected, and with withLoss
-// the DPO loss as loss (a training step's loss is the trainer's own).
+// logs them: rewards/chosen and logps/chosen (over the chosen, or
+// desirable, completions), rewards/rejected and logps/rejected (over the
+// rejected, or undesirable, ones), rewards/margins (the two rewards'
+// difference, when there are both), rewards/accuracies (DPO's pairs
+// ranked right), kl (KTO's mean KL estimate over the batches), and with
+// withLoss the loss as loss (a training step's loss is the trainer's own).
+// TRL averages each batch's means instead, which weighs a batch's
+// examples by how few of their kind it holds; these are means over every
+// completion (the same for DPO's batches, each holding as many of each).
 func (s Stats) Metrics(prefix string, withLoss bool) map[string]float64 {
-	if s.Pairs == 0 {
+	items := s.Pairs + s.Examples
+	if items == 0 {
 		return nil
 	}
-	n := float64(s.Pairs)
-	m := map[string]float64{
-		prefix + "rewards/chosen":     s.RewardChosen / n,
-		prefix + "rewards/rejected":   s.RewardRejected / n,
-		prefix + "rewards/margins":    (s.RewardChosen - s.RewardRejected) / n,
-		prefix + "rewards/accuracies": s.Correct / n,
-		prefix + "logps/chosen":       s.LogPChosen / n,
-		prefix + "logps/rejected":     s.LogPRejected / n,
+	m := map[string]float64{}
+	if s.Chosen > 0 {
+		m[prefix+"rewards/chosen"] = s.RewardChosen / float64(s.Chosen)
+		m[prefix+"logps/chosen"] = s.LogPChosen / float64(s.Chosen)
+	}
+	if s.Rejected > 0 {
+		m[prefix+"rewards/rejected"] = s.RewardRejected / float64(s.Rejected)
+		m[prefix+"logps/rejected"] = s.LogPRejected / float64(s.Rejected)
+	}
+	if s.Chosen > 0 && s.Rejected > 0 {
+		m[prefix+"rewards/margins"] = s.RewardChosen/float64(s.Chosen) - s.RewardRejected/float64(s.Rejected)
+	}
+	if s.Pairs > 0 {
+		m[prefix+"rewards/accuracies"] = s.Correct / float64(s.Pairs)
+	}
+	if s.KLBatches > 0 {
+		m[prefix+"kl"] = s.KL / float64(s.KLBatches)
 	}
 	if withLoss {
-		m[prefix+"loss"] = s.Loss / n
+		m[prefix+"loss"] = s.Loss / float64(items)
 	}
 	return m
 }
@@ -303,7 +334,7 @@ func Loss(spec Spec, policy, ref []float64, lengths []int) (loss float64, grad [
 		st.LogPChosen += pc
 		st.LogPRejected += pr
 	}
-	st.Pairs = B
+	st.Pairs, st.Chosen, st.Rejected = B, B, B
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		clear(grad)
 	}

@@ -13,15 +13,19 @@ import (
 	"github.com/ftune/ftune/train"
 )
 
-// Objective is DPO's training loss for a train.Trainer: its Forward is
-// the trainer's ForwardFunc and, as a train.Callback placed before the
-// metrics logger, it adds the step's rewards to the step's metrics.
+// Objective is DPO's training loss for a train.Trainer, or KTO's: its
+// Forward is the trainer's ForwardFunc and, as a train.Callback placed
+// before the metrics logger, it adds the step's rewards to the step's
+// metrics.
 type Objective struct {
 	train.Base
 	Model *nn.Model
-	// Spec is the loss: β, the strength of the pull towards the reference
-	// (TRL's default 0.1), and the loss types.
+	// Spec is the loss on pairs (Loader's batches): β, the strength of the
+	// pull towards the reference (TRL's default 0.1), and the loss types.
 	Spec Spec
+	// KTO, when set, is the loss instead: KTO's on unpaired examples
+	// (UnpairedLoader's batches), and Spec is not read.
+	KTO *KTOSpec
 	// Reference runs f with Model as the reference model (the adapter
 	// turned off) and restores the adapter after it, f failing or not.
 	Reference func(f func() error) error
@@ -41,6 +45,9 @@ func (o *Objective) Forward(tp *autograd.Tape, b train.Batch, opt nn.ForwardOpti
 }
 
 func (o *Objective) loss(tp *autograd.Tape, b train.Batch, chunk int) (*autograd.Var, Stats, error) {
+	if o.KTO != nil {
+		return o.ktoLoss(tp, b, chunk)
+	}
 	if err := o.Spec.Check(); err != nil {
 		return nil, Stats{}, err
 	}
@@ -50,42 +57,49 @@ func (o *Objective) loss(tp *autograd.Tape, b train.Batch, chunk int) (*autograd
 	}
 	fo := nn.ForwardOptions{RowLosses: true, LossChunk: chunk}
 	ref := make([]float64, rows) // a reference-free loss reads none
-	if !o.Spec.NeedsReference() {
-		return o.policyLoss(tp, b, fo, ref)
-	}
-	err := o.Reference(func() error {
-		// An inference pass: it gives its activations back as it goes, so
-		// that inside a micro-batch (which serves allocations from the
-		// CPU pool) the policy's forward takes the same buffers again.
-		out, err := o.Model.Forward(autograd.NewInference(), b.Batch, fo)
-		if err != nil {
+	if o.Spec.NeedsReference() {
+		err := o.Reference(func() (err error) {
+			ref, err = o.logLikelihoods(b.Batch, fo)
 			return err
+		})
+		if err != nil {
+			return nil, Stats{}, fmt.Errorf("dpo: the reference's forward: %w", err)
 		}
-		ref = sequenceLogLikelihoods(hostRows(out.RowLoss.Value), T)
-		return tensor.Release(out.RowLoss.Value)
-	})
-	if err != nil {
-		return nil, Stats{}, fmt.Errorf("dpo: the reference's forward: %w", err)
-	}
-	return o.policyLoss(tp, b, fo, ref)
-}
-
-// policyLoss is the policy's forward on tp and the loss of its
-// log-likelihoods against the reference's ref.
-func (o *Objective) policyLoss(tp *autograd.Tape, b train.Batch, fo nn.ForwardOptions, ref []float64) (*autograd.Var, Stats, error) {
-	T := b.InputIDs.Dim(1)
-	out, err := o.Model.Forward(tp, b.Batch, fo)
-	if err != nil {
-		return nil, Stats{}, err
 	}
 	var lengths []int
 	if o.Spec.NeedsLengths() {
 		lengths = completionLengths(b.Labels.I64(), T)
 	}
+	return o.policyLoss(tp, b, fo, func(policy []float64) (float64, []float64, Stats, error) {
+		return Loss(o.Spec, policy, ref, lengths)
+	})
+}
+
+// logLikelihoods are the rows' sequence log-likelihoods from the model as
+// it is, without a tape: an inference pass, which gives its activations
+// back as it goes, so that inside a micro-batch (which serves allocations
+// from the CPU pool) the policy's forward takes the same buffers again.
+func (o *Objective) logLikelihoods(b nn.Batch, fo nn.ForwardOptions) ([]float64, error) {
+	out, err := o.Model.Forward(autograd.NewInference(), b, fo)
+	if err != nil {
+		return nil, err
+	}
+	ll := sequenceLogLikelihoods(hostRows(out.RowLoss.Value), b.InputIDs.Dim(1))
+	return ll, tensor.Release(out.RowLoss.Value)
+}
+
+// policyLoss is the policy's forward on tp and the loss f gives of its
+// sequence log-likelihoods (with its gradient in each, and the batch's
+// Stats).
+func (o *Objective) policyLoss(tp *autograd.Tape, b train.Batch, fo nn.ForwardOptions, f func(policy []float64) (float64, []float64, Stats, error)) (*autograd.Var, Stats, error) {
+	T := b.InputIDs.Dim(1)
+	out, err := o.Model.Forward(tp, b.Batch, fo)
+	if err != nil {
+		return nil, Stats{}, err
+	}
 	var st Stats
 	loss, err := tp.HostLoss(out.RowLoss, func(nll []float64) (float64, []float64, error) {
-		policy := sequenceLogLikelihoods(nll, T)
-		l, g, s, err := Loss(o.Spec, policy, ref, lengths)
+		l, g, s, err := f(sequenceLogLikelihoods(nll, T))
 		if err != nil {
 			return 0, nil, err
 		}
@@ -147,8 +161,8 @@ func completionLengths(labels []int64, T int) []int {
 // many rejected ones), so a step's micro-batches weigh by their pairs.
 func Pairs(b train.Batch) int { return b.InputIDs.Dim(0) / 2 }
 
-// OnStepEnd adds the step's DPO figures (train/rewards_accuracy, ...) to
-// its metrics and starts the next step's.
+// OnStepEnd adds the step's DPO or KTO figures (train/rewards/margins,
+// ...: Stats.Metrics) to its metrics and starts the next step's.
 func (o *Objective) OnStepEnd(_ *train.Trainer, m train.Metrics) error {
 	for k, v := range o.step.Metrics("train/", false) {
 		m[k] = v
@@ -157,10 +171,11 @@ func (o *Objective) OnStepEnd(_ *train.Trainer, m train.Metrics) error {
 	return nil
 }
 
-// Validation is train.Trainer's Validation for DPO: Evaluate over at most
-// max batches (0: all), as val/loss (the DPO loss), val/rewards/chosen,
-// val/rewards/rejected, val/rewards/margins, val/rewards/accuracies,
-// val/logps/chosen and val/logps/rejected.
+// Validation is train.Trainer's Validation for DPO or KTO: Evaluate over
+// at most max batches (0: all), as val/loss (the DPO or KTO loss),
+// val/rewards/chosen, val/rewards/rejected, val/rewards/margins,
+// val/logps/chosen and val/logps/rejected, with DPO's
+// val/rewards/accuracies or KTO's val/kl (Stats.Metrics).
 func (o *Objective) Validation(max int) func(ctx context.Context, l train.Loader) (train.Metrics, error) {
 	return func(ctx context.Context, l train.Loader) (train.Metrics, error) {
 		st, err := o.Evaluate(ctx, l, max)
@@ -171,10 +186,10 @@ func (o *Objective) Validation(max int) func(ctx context.Context, l train.Loader
 	}
 }
 
-// Evaluate is the DPO loss and rewards over a loader's batches (every
+// Evaluate is the loss and rewards over a loader's batches (every
 // batch when max is 0, else max of them spread over the epoch:
 // train.ValBatches), on inference tapes: what the model ranks right on
-// held-out pairs.
+// held-out pairs, or how it rewards held-out feedback.
 func (o *Objective) Evaluate(ctx context.Context, l train.Loader, max int) (Stats, error) {
 	var all Stats
 	l.StartEpoch(0)
@@ -206,7 +221,7 @@ func (o *Objective) Evaluate(ctx context.Context, l train.Loader, max int) (Stat
 	return all, nil
 }
 
-// evaluateBatch is one batch's DPO figures, from the CPU pool inside a
+// evaluateBatch is one batch's figures, from the CPU pool inside a
 // trainer (the passes give back what they allocate: see train's
 // validateBatch).
 func (o *Objective) evaluateBatch(b train.Batch) (Stats, error) {

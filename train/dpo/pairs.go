@@ -12,7 +12,8 @@ import (
 )
 
 // Pair is one preference, tokenised: the prompt's ids and the two
-// completions' ids that follow it.
+// completions' ids that follow it. KTO's unpaired examples are Pairs with
+// one completion (unpaired.go).
 type Pair struct {
 	Prompt, Chosen, Rejected []int32
 	Source                   string // "file:line", for errors

@@ -1,0 +1,113 @@
+package format
+
+import (
+	"fmt"
+	"maps"
+	"strings"
+)
+
+// unpaired reads an unpaired preference record, TRL's unpaired preference
+// layout (KTO's data: one completion, thumbs up or down): a prompt, a
+// completion of it and a label, true when the completion is desirable.
+// Prompt and completion are text (the completion continuing the prompt's
+// text) or lists of messages (the completion the assistant's messages
+// after the prompt); a text completion after a list of messages is the
+// assistant's answer, as in a preference record. The completion is the
+// example's Chosen when desirable and its Rejected when not, the names
+// TRL's KTOTrainer logs them under (rewards/chosen, rewards/rejected).
+//
+// CSV and TSV cells are text: a prompt or completion holding a JSON list
+// of messages is read as that list, and a label true or false in any case
+// as the boolean.
+func (m Mapping) unpaired(rec map[string]any) (Example, error) {
+	var ex Example
+	f := rec
+	for _, name := range []string{m.Prompt, m.Completion} {
+		list, ok, err := m.jsonMessages(rec[name], name)
+		if err != nil {
+			return ex, err
+		}
+		if ok {
+			f = maps.Clone(f) // the caller's record stays as read
+			f[name] = list
+		}
+	}
+	desirable, err := label(f, m.Label)
+	if err != nil {
+		return ex, err
+	}
+	for _, name := range []string{m.Prompt, m.Completion} {
+		if v, ok := f[name]; !ok {
+			return ex, fmt.Errorf("%w %q", ErrMissingColumn, name)
+		} else if v == nil {
+			return ex, fmt.Errorf("%w: field %q is null", ErrBadValue, name)
+		}
+	}
+	_, promptChat := f[m.Prompt].([]any)
+	_, completionChat := f[m.Completion].([]any)
+	r := &Reply{}
+	switch {
+	case promptChat:
+		p, err := m.messageList(f, m.Prompt)
+		if err != nil {
+			return ex, err
+		}
+		if completionChat {
+			if r.Messages, err = m.messageList(f, m.Completion); err != nil {
+				return ex, err
+			}
+		} else {
+			t, err := field(f, m.Completion, true)
+			if err != nil {
+				return ex, err
+			}
+			r.Messages = []Message{{Role: RoleAssistant, Content: t}} // a bare answer
+		}
+		if ex.Messages, err = m.withSystem(f, p, "the prompt"); err != nil {
+			return ex, err
+		}
+	case completionChat:
+		return ex, fmt.Errorf("%w: field %q is text and %q is a list of messages: give the prompt as a list of messages too ([{\"role\": \"user\", \"content\": ...}]), or both as text", ErrBadValue, m.Prompt, m.Completion)
+	default:
+		if ex.Text, err = field(f, m.Prompt, true); err != nil {
+			return ex, err
+		}
+		if r.Text, err = field(f, m.Completion, true); err != nil {
+			return ex, err
+		}
+		if s, err := field(f, m.System, false); err != nil {
+			return ex, err
+		} else if m.System != "" && s != "" {
+			return ex, fmt.Errorf("%w: field %q holds a system prompt, which a text prompt has no place for (give the prompt as a list of messages to have one)", ErrBadValue, m.System)
+		}
+	}
+	if desirable {
+		ex.Chosen = r
+	} else {
+		ex.Rejected = r
+	}
+	return ex, ex.Validate()
+}
+
+// label reads an unpaired record's label: a boolean, or the text true or
+// false in any case. Anything else (1, "yes", "👍") is refused rather than
+// guessed at: a label read the wrong way round trains the opposite.
+func label(f map[string]any, name string) (bool, error) {
+	v, ok := f[name]
+	if !ok {
+		return false, fmt.Errorf("%w %q", ErrMissingColumn, name)
+	}
+	switch x := v.(type) {
+	case bool:
+		return x, nil
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "true":
+			return true, nil
+		case "false":
+			return false, nil
+		}
+		return false, fmt.Errorf("%w: field %q is %q: expected true or false (whether the completion is desirable)", ErrBadValue, name, x)
+	}
+	return false, fmt.Errorf("%w: field %q: expected true or false (whether the completion is desirable), got %s", ErrBadValue, name, typeName(v))
+}
