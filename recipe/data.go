@@ -2,8 +2,6 @@ package recipe
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +18,7 @@ import (
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/data/subject"
 	"github.com/ftune/ftune/data/tokenizer"
+	"github.com/ftune/ftune/track"
 	"github.com/ftune/ftune/train"
 	"github.com/ftune/ftune/train/dpo"
 )
@@ -32,12 +31,14 @@ type dataset struct {
 	questions []train.QA
 	stats     map[string]prep.Stats // train split, per subject
 	// cached names the subjects whose training split was read from a
-	// token cache, which keeps the documents, not how many were truncated
-	// or dropped making them: their stats have no such counts.
+	// token cache (its stats are the cache's record of the examples).
 	cached map[string]bool
 	// inputs are the files and folders the data was read from (the run's
-	// manifest hashes them).
+	// manifest hashes them); reads are the data files as read (size and
+	// sha256 of the bytes parsed, or of a token cache's files), which the
+	// manifest records instead of hashing them again later.
 	inputs []string
+	reads  []track.FileHash
 	// augment changes each training batch (prompt dropout); nil when off.
 	augment func(rows []prep.Row, epoch, index int) ([]prep.Row, error)
 	// pairs and valPairs are the preference pairs of training.objective
@@ -63,6 +64,16 @@ type source struct {
 	train, val, test []format.Example
 	phrasings        [][]string // subject.yaml phrasings (data.augment.rephrase)
 	where            string     // subject.yaml path or data file, for errors
+	// files are a file subject's data files (nil for a subject folder).
+	files []string
+	// data is the token cache's data key of the training examples as
+	// read (filesKey), zero where it is their content (HashExamples).
+	data prep.Hash
+	// cache, when set, is a file subject's up-to-date token cache of its
+	// training files, opened instead of reading them: train is then nil.
+	cache *prep.Cache
+	// reads are the files read as they were read (see dataset.reads).
+	reads []track.FileHash
 }
 
 // loadData reads the selected subjects: training rows (packed or padded),
@@ -77,13 +88,20 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 	if log == nil {
 		log = io.Discard
 	}
-	if o.dpo() {
+	if o.preference() {
 		return loadPreferences(ctx, o, tp, log)
 	}
-	srcs, inputs, err := sources(o, tp, log)
+	srcs, inputs, err := readSources(o, tp, log, true)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		for _, s := range srcs {
+			if s.cache != nil { // opened by fileSource, not reached
+				s.cache.Close()
+			}
+		}
+	}()
 	names := make([]string, len(srcs))
 	for i, s := range srcs {
 		names[i] = s.name
@@ -97,27 +115,21 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 	ds := &dataset{subjects: names, stats: map[string]prep.Stats{}, cached: map[string]bool{}, inputs: inputs, augment: promptDropout(o, tp)}
 	var perSubject [][]prep.Row
 	for i, s := range srcs {
-		p := s.text.preprocessor(o.SeqLen).WithContext(ctx)
-		p.Opts.TrainOnInputs = o.TrainOnInputs
-		p.Opts.MaxPositions = maxPositions
-		if o.SkipBad {
-			p.SkipBad = BadRecord
-		}
-		exs, variant, err := trainExamples(o, s, log)
+		ds.reads = append(ds.reads, s.reads...)
+		p := subjectPreprocessor(o, s.text, maxPositions).WithContext(ctx)
+		sp, err := trainSplit(o, s, p, log)
 		if err != nil {
 			return nil, err
 		}
-		docs, st, cached, err := tokenized(o, s.text, p, s.name, subject.Train, variant, exs)
-		if err != nil {
-			return nil, err
-		}
-		ds.cached[s.name] = cached
+		ds.cached[s.name] = sp.cached
+		st := sp.train.Stats
 		if err := st.NoneKeptError("subject "+s.name+" (training examples)", o.SeqLen); err != nil {
 			return nil, err
 		}
 		if w := st.PositionsWarning(maxPositions); w != "" {
 			fmt.Fprintf(log, "warning: subject %s: %s\n", s.name, w)
 		}
+		docs := sp.train.Docs
 		var rows []prep.Row
 		if o.Pack {
 			rows, _, err = prep.Pack(docs, prep.PackOptions{SeqLen: o.SeqLen, PadID: int32(s.text.pad)})
@@ -133,21 +145,32 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 		perSubject = append(perSubject, rows)
 		ds.stats[s.name] = st
 
-		if len(s.val) > 0 {
+		var vrows []prep.Row
+		switch {
+		case sp.val != nil: // held out of the training file's documents
+			saySkippedTokenizing(log, s.name+" (validation)", sp.val.Stats)
+			// What Preprocessor.Rows makes of the held-out examples:
+			// tokenised up to the sequence length (p's MaxLen already),
+			// one padded row each.
+			if vrows, err = prep.Pad(sp.val.Docs, o.SeqLen, int32(s.text.pad)); err != nil {
+				return nil, fmt.Errorf("subject %s: %w", s.name, err)
+			}
+		case len(s.val) > 0:
 			vp := *p
 			vp.Progress = tokenizeProgress(log, s.name+" (validation)")
-			vrows, vst, err := vp.Rows(s.val, prep.RowOptions{SeqLen: o.SeqLen, PadID: int32(s.text.pad)})
+			var vst prep.Stats
+			vrows, vst, err = vp.Rows(s.val, prep.RowOptions{SeqLen: o.SeqLen, PadID: int32(s.text.pad)})
 			if err != nil {
 				return nil, fmt.Errorf("subject %s: %w", s.name, err)
 			}
 			saySkippedTokenizing(log, s.name+" (validation)", vst)
-			for j := range vrows {
-				vrows[j].Subject = i
-			}
-			ds.val = append(ds.val, vrows...)
 		}
+		for j := range vrows {
+			vrows[j].Subject = i
+		}
+		ds.val = append(ds.val, vrows...)
 		if len(s.test) > 0 && o.EvalQuestions > 0 {
-			qs, err := questions(s.text, s.name, s.test, exs, o.EvalQuestions, o.DataSeed)
+			qs, err := questions(s.text, s.name, s.test, sp.exs, o.EvalQuestions, o.DataSeed)
 			if err != nil {
 				return nil, err
 			}
@@ -173,9 +196,105 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 	return ds, nil
 }
 
-// trainExamples are the examples a subject trains on: its training file,
-// less the share held out for validation (data.val_split, drawn with
-// data.seed) when it has no validation file. The hold-out happens before
+// split is a subject's training documents and, when they were held out
+// of the same tokenisation, its validation documents.
+type split struct {
+	train prep.Tokenization
+	// val is the held-out share's documents; nil when the validation
+	// examples (source.val: a validation file, or a share held out of
+	// examples that augmentation changed) are tokenised apart.
+	val *prep.Tokenization
+	// exs are the training examples (for the questions' distractors);
+	// nil when the files were not read (an up-to-date token cache).
+	exs    []format.Example
+	cached bool // read from a token cache
+}
+
+// trainSplit tokenises what a subject trains on: its training file, less
+// the share held out for validation (data.val_split, drawn with
+// data.seed) when it has no validation file. The whole file is tokenised
+// (or read from its token cache, which `ftune data prepare` writes) and
+// split after, by index: tokenising is per example, so the documents and
+// counts of each side are those of tokenising it alone, and the held-out
+// examples are the ones prep.SplitRatio draws from the examples, as when
+// the examples were split before tokenising. Augmentation that changes
+// the examples (data.augment.dedup, rephrase) goes through trainExamples
+// instead, cached in a file of its own.
+func trainSplit(o Options, s *source, p *prep.Preprocessor, log io.Writer) (split, error) {
+	if o.Dedup > 0 || o.Rephrase > 0 && len(s.phrasings) > 0 {
+		exs, variant, err := trainExamples(o, s, log)
+		if err != nil {
+			return split{}, err
+		}
+		all, cached, err := tokenized(o, s.text, p, s.name, subject.Train, variant, tokenInput{exs: exs})
+		if err != nil {
+			return split{}, err
+		}
+		t, err := all.Select(count(len(exs)), p.Opts.MaxPositions, func(i int) string { return exs[i].Source })
+		if err != nil {
+			return split{}, fmt.Errorf("subject %s: %w", s.name, err)
+		}
+		saySkippedTokenizing(log, s.name, t.Stats)
+		return split{train: t, exs: exs, cached: cached}, nil
+	}
+	in := tokenInput{exs: s.train, data: s.data, open: s.cache}
+	s.cache = nil // tokenized closes it
+	all, cached, err := tokenized(o, s.text, p, s.name, subject.Train, "", in)
+	if err != nil {
+		return split{}, err
+	}
+	n := len(all.Outcomes)
+	idx := count(n)
+	var held []int
+	if s.val == nil && o.ValSplit > 0 {
+		idx, held = prep.SplitRatio(idx, o.ValSplit, splitSeed(o.DataSeed, s.name))
+		fmt.Fprintf(log, "subject %s: no validation file; %d of %d training examples held out for validation (data.val_split %g, data.seed %d)\n",
+			s.name, len(held), n, o.ValSplit, o.DataSeed)
+	}
+	// Where an example over the model's positions is named: its record
+	// when the file was read, else its place in the file.
+	source := func(i int) string { return fmt.Sprintf("%s example %d", filesWhere(s.files), i+1) }
+	if s.train != nil {
+		source = func(i int) string { return s.train[i].Source }
+	}
+	maxPos := p.Opts.MaxPositions
+	sp := split{cached: cached}
+	if sp.train, err = all.Select(idx, maxPos, source); err != nil {
+		return split{}, fmt.Errorf("subject %s: %w", s.name, err)
+	}
+	saySkippedTokenizing(log, s.name, sp.train.Stats)
+	if s.train != nil {
+		sp.exs = make([]format.Example, len(idx))
+		for k, i := range idx {
+			sp.exs[k] = s.train[i]
+		}
+	}
+	valKeys := prep.ExampleKeys(s.val)
+	if held != nil {
+		val, err := all.Select(held, maxPos, source)
+		if err != nil {
+			return split{}, fmt.Errorf("subject %s: %w", s.name, err)
+		}
+		sp.val, valKeys = &val, val.Keys
+	}
+	warnSeenValidation(log, s.name, sp.train.Keys, valKeys)
+	return sp, nil
+}
+
+// count is 0, 1, ..., n-1.
+func count(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// trainExamples are the examples a subject trains on when augmentation
+// changes them: its training file less near duplicates
+// (data.augment.dedup), less the share held out for validation
+// (data.val_split, drawn with data.seed) when it has no validation file,
+// rephrased (data.augment.rephrase). The hold-out happens before
 // tokenising, so no example is in both. variant names what differs from
 // the training file as read (for the token cache).
 func trainExamples(o Options, s *source, log io.Writer) ([]format.Example, string, error) {
@@ -198,7 +317,7 @@ func trainExamples(o Options, s *source, log io.Writer) ([]format.Example, strin
 			s.name, len(held), n, o.ValSplit, o.DataSeed)
 		variant = append(variant, fmt.Sprintf("val_split=%g seed=%d", o.ValSplit, o.DataSeed))
 	}
-	warnSeenValidation(log, s.name, exs, s.val)
+	warnSeenValidation(log, s.name, prep.ExampleKeys(exs), prep.ExampleKeys(s.val))
 	// Rephrasing changes training examples only: validation stays as
 	// written.
 	if exs, err = rephrase(o, s, exs, log); err != nil {
@@ -215,21 +334,21 @@ func trainExamples(o Options, s *source, log io.Writer) ([]format.Example, strin
 // validation file copied from the training one): the validation loss then
 // counts examples the adapter learnt as unseen, and overstates how well
 // it generalises. Nothing is dropped: the user decides.
-func warnSeenValidation(log io.Writer, subject string, train, val []format.Example) {
+//
+// train and val are the examples' keys (prep.ExampleKey, which a token
+// cache records): nil train keys (a cache written without them) check
+// nothing.
+func warnSeenValidation(log io.Writer, subject string, train, val []uint64) {
 	if len(val) == 0 || len(train) == 0 {
 		return
 	}
-	key := func(e format.Example) [32]byte {
-		b, _ := json.Marshal(e) // Source, where it was read, is not marshalled
-		return sha256.Sum256(b)
-	}
-	seen := make(map[[32]byte]bool, len(train))
-	for _, e := range train {
-		seen[key(e)] = true
+	seen := make(map[uint64]bool, len(train))
+	for _, k := range train {
+		seen[k] = true
 	}
 	n := 0
-	for _, e := range val {
-		if seen[key(e)] {
+	for _, k := range val {
+		if seen[k] {
 			n++
 		}
 	}
@@ -333,9 +452,20 @@ func subjectSource(o Options, s *subject.Subject, tp Text, log io.Writer) (*sour
 		return nil, err
 	}
 	load := func(split subject.Split) ([]format.Example, error) {
-		exs, rep, err := s.Load(split, format.Options{Skip: o.SkipBad})
+		fo := format.Options{Skip: o.SkipBad}
+		path := s.Files[split]
+		var d *digest
+		if streamed(path, "") {
+			// What the manifest records of the file: the bytes read.
+			d = newDigest()
+			fo.Digest = d
+		}
+		exs, rep, err := s.Load(split, fo)
 		if err == nil {
 			sayskipped(log, rep)
+			if d != nil {
+				src.reads = append(src.reads, d.file(path))
+			}
 		}
 		return exs, err
 	}
@@ -467,15 +597,29 @@ func lastAnswer(ex format.Example) string {
 	return ""
 }
 
-// tokenized returns a split's token ids and labels: from the memory-mapped
-// token cache under o.TokenCache when set (built on first use, rebuilt when
-// the tokenizer, template or options changed), else tokenised now. variant
-// is non-empty when exs differ from the split's file (a held-out share, an
-// augmentation): such caches get their own file, so the cache of the whole
-// split (`ftune data prepare`) stays valid. fromCache says the documents
-// were read from an existing cache: st then counts them, but not how many
-// were truncated or dropped making them (the cache does not record it).
-func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subject.Split, variant string, exs []format.Example) (docs []prep.Tokenized, st prep.Stats, fromCache bool, err error) {
+// tokenInput is what tokenized makes documents of: examples, whose token
+// cache is found under data (filesKey: the bytes they were read from;
+// zero: their content, prep.HashExamples); or a file subject's up-to-date
+// cache, opened instead of reading its files (exs is then nil).
+type tokenInput struct {
+	exs  []format.Example
+	data prep.Hash
+	open *prep.Cache
+}
+
+// tokenized returns what tokenising a split's examples makes: documents,
+// the outcome of each example, their keys and counts. With o.TokenCache
+// they come from the memory-mapped token cache there (built on first
+// use, rebuilt when the tokenizer, template, options or data changed,
+// saying why), else they are tokenised now. variant is non-empty when the
+// examples differ from the split's file (an augmentation): such caches
+// get their own file, so the cache of the whole split (`ftune data
+// prepare`) stays valid. fromCache says the documents were read from an
+// existing cache, whose record of the examples gives the counts. The
+// caller takes its split's documents and counts with Select (t.Stats, set
+// only when tokenised now, counts every example), and says what was
+// skipped tokenizing (data.skip_bad).
+func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subject.Split, variant string, in tokenInput) (t prep.Tokenization, fromCache bool, err error) {
 	log := o.Log
 	if log == nil {
 		log = io.Discard
@@ -483,65 +627,70 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 	q := *p
 	q.Progress = tokenizeProgress(log, name)
 	p = &q
+	if in.open != nil {
+		defer in.open.Close() // a no-op once c below is closed
+	}
+	tokenize := func() (prep.Tokenization, error) {
+		t, err := p.TokenizeAllOutcomes(in.exs)
+		if err != nil {
+			return t, err
+		}
+		t.Keys = prep.ExampleKeys(in.exs)
+		return t, nil
+	}
 	if o.TokenCache == "" {
-		docs, st, err := p.TokenizeAll(exs)
-		if err == nil {
-			saySkippedTokenizing(log, name, st)
-		}
-		return docs, st, false, err
+		t, err := tokenize()
+		return t, false, err
 	}
-	file := string(split) + ".tokens"
-	if variant != "" {
-		file = string(split) + "." + prep.HashString(variant).String() + ".tokens"
-	}
-	path := filepath.Join(o.TokenCache, name, file)
+	path := cachePath(o.TokenCache, name, split, variant)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, prep.Stats{}, false, err
+		return prep.Tokenization{}, false, err
 	}
-	key := prep.CacheKey{Tokenizer: tp.TokenizerHash, Template: tp.TemplateHash, Options: prep.OptionsHash(p.Opts, p.EOS), Data: prep.HashExamples(exs)}
-	var uncached []prep.Tokenized
-	// The log hears of the killed writes' temporaries the build removes.
-	c, _, err := prep.OpenOrBuildLog(context.Background(), path, key, o.Log, func() ([]prep.Tokenized, error) {
-		docs, s2, err := p.TokenizeAll(exs)
-		st = s2
-		if err == nil && s2.Skipped > 0 {
-			// The cache is keyed on the examples as read, skipped ones
-			// too: a later run reading it would leave them out unsaid.
-			uncached = docs
-			return nil, errSkippedUncached
+	data := in.data
+	if data == (prep.Hash{}) {
+		data = prep.HashExamples(in.exs)
+	}
+	key := cacheKey(tp, p, data)
+	c, rebuilt := in.open, false
+	if c != nil && c.Key != key {
+		return prep.Tokenization{}, false, fmt.Errorf("recipe: subject %s: the token cache %s was opened under another key than its tokenising needs", name, path)
+	}
+	if c == nil {
+		var uncached prep.Tokenization
+		// The log hears why a cache is rebuilt, and of the killed writes'
+		// temporaries the build removes.
+		c, rebuilt, err = prep.OpenOrBuildTokenization(context.Background(), path, key, o.Log, func() (prep.Tokenization, error) {
+			t, err := tokenize()
+			if err == nil && t.Stats.Skipped > 0 {
+				// The cache is keyed on the examples as read, skipped ones
+				// too: a later run reading it would leave them out unsaid.
+				uncached = t
+				return prep.Tokenization{}, errSkippedUncached
+			}
+			return t, err
+		})
+		if errors.Is(err, errSkippedUncached) {
+			fmt.Fprintf(log, "data: subject %s: token cache not written while records are skipped\n", name)
+			return uncached, false, nil
 		}
-		return docs, err
-	})
-	if errors.Is(err, errSkippedUncached) {
-		saySkippedTokenizing(log, name, st)
-		fmt.Fprintf(log, "data: subject %s: token cache not written while records are skipped\n", name)
-		return uncached, st, false, nil
-	}
-	if err != nil {
-		return nil, st, false, err
+		if err != nil {
+			return prep.Tokenization{}, false, err
+		}
 	}
 	defer c.Close()
 	// A cache is a file on disk: an id past the vocabulary (another
 	// model's cache, damage) is named here, not met in the embedding.
 	if err := c.CheckVocab(tp.tok.VocabSize()); err != nil {
-		return nil, st, false, err
+		return prep.Tokenization{}, false, err
 	}
 	// The cache's slices point into its mapping, which Close releases.
-	docs = c.Docs()
+	docs := c.Docs()
 	for i, d := range docs {
 		d.IDs = append([]int32(nil), d.IDs...)
 		d.Labels = append([]int32(nil), d.Labels...)
 		docs[i] = d
 	}
-	if st.Examples == 0 { // read from the cache: count what it holds
-		for _, d := range docs {
-			st.Examples++
-			st.Kept++
-			st.Tokens += len(d.IDs)
-		}
-		return docs, st, true, nil
-	}
-	return docs, st, false, nil
+	return prep.Tokenization{Docs: docs, Outcomes: c.Outcomes(), Keys: c.Keys()}, !rebuilt, nil
 }
 
 // errSkippedUncached: tokenising skipped records (data.skip_bad), so the

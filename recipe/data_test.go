@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -215,26 +216,29 @@ func TestTrainOnInputs(t *testing.T) {
 	}
 }
 
-// TestTokenCacheOfHeldOutSplit: with a token cache, the training rows
-// less the held-out share are cached in their own file (the cache of the
-// whole split stays valid) and read back identical.
+// TestTokenCacheOfHeldOutSplit: with a token cache, a subject whose
+// validation share is held out of its training file is cached whole, in
+// the file `ftune data prepare` writes (no file of its own for the
+// training split), and read back identical, with the counts of the
+// examples truncated or dropped making it.
 func TestTokenCacheOfHeldOutSplit(t *testing.T) {
 	o := dataOptions()
 	o.DataRoot, o.TokenCache = trainOnly(t), t.TempDir()
+	o.SeqLen = 24 // some answers are cut
 	first, _ := loadTestData(t, o)
 	again, _ := loadTestData(t, o)
 	if len(first.train) != len(again.train) || !slices.Equal(first.train[0].InputIDs, again.train[0].InputIDs) {
 		t.Fatal("rows read from the cache differ from the tokenised ones")
 	}
-	// The cache keeps documents, not how many were cut making them: the
-	// second load says it read them from the cache (the run then prints no
-	// "0 truncated" it does not know), the first counted them.
 	if first.cached["chemistry"] || !again.cached["chemistry"] {
 		t.Errorf("read from the cache: first load %v, second %v; want false, true", first.cached["chemistry"], again.cached["chemistry"])
 	}
+	if a, b := first.stats["chemistry"], again.stats["chemistry"]; a.Truncated == 0 || !reflect.DeepEqual(a, b) {
+		t.Errorf("the cache's counts %+v, tokenising's %+v (want some truncated)", b, a)
+	}
 	files, _ := filepath.Glob(filepath.Join(o.TokenCache, "chemistry", "*.tokens"))
-	if len(files) != 1 || filepath.Base(files[0]) == "train.tokens" {
-		t.Fatalf("cache files %v, want one of the held-out variant", files)
+	if len(files) != 1 || filepath.Base(files[0]) != "train.tokens" {
+		t.Fatalf("cache files %v, want the whole split's train.tokens", files)
 	}
 }
 

@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +11,9 @@ import (
 	"strings"
 
 	"github.com/ftune/ftune/data/format"
+	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/data/subject"
+	"github.com/ftune/ftune/track"
 )
 
 // DataInput is one subject a run reads, named but not yet read: a subject
@@ -66,6 +69,14 @@ func DataInputs(o Options) (ins []DataInput, where []string, err error) {
 // sources reads the run's data: the subject folders and files under
 // DataRoot, or the user's own files (DataFiles), as DataInputs names them.
 func sources(o Options, tp Text, log io.Writer) ([]*source, []string, error) {
+	return readSources(o, tp, log, false)
+}
+
+// readSources is sources; with warm, a file subject whose token cache is
+// up to date comes as that cache, opened, its files hashed but not read
+// (fileSource): supervised training's loadData, which tokenized serves
+// from the cache, asks for it.
+func readSources(o Options, tp Text, log io.Writer, warm bool) ([]*source, []string, error) {
 	ins, where, err := DataInputs(o)
 	if err != nil {
 		return nil, nil, err
@@ -76,7 +87,7 @@ func sources(o Options, tp Text, log io.Writer) ([]*source, []string, error) {
 		if in.Folder != nil {
 			src, err = subjectSource(o, in.Folder, tp, log)
 		} else {
-			src, err = fileSource(o, in.Files, tp, log)
+			src, err = fileSource(o, in.Files, tp, log, warm)
 		}
 		if err != nil {
 			return nil, nil, err
@@ -276,42 +287,31 @@ func fileOptions(o Options) (format.Options, error) {
 }
 
 // fileSource reads the user's files as one subject, named after the file
-// (or "data" for several), and says what it found.
-func fileSource(o Options, files []string, tp Text, log io.Writer) (*source, error) {
+// (or "data" for several), and says what it found. With warm and an
+// up-to-date token cache of them it reads no record: the cache, opened,
+// stands for the files (warmFiles).
+func fileSource(o Options, files []string, tp Text, log io.Writer, warm bool) (*source, error) {
 	fo, err := fileOptions(o)
 	if err != nil {
 		return nil, err
 	}
-	src := &source{name: filesSubject(files), weight: 1, text: tp, where: files[0]}
-	for _, f := range files {
-		r, err := format.Open(f, fo)
-		if err != nil {
+	src := &source{name: filesSubject(files), weight: 1, text: tp, where: files[0], files: files}
+	var c *prep.Cache
+	var data prep.Hash
+	var reads []track.FileHash
+	if warm {
+		if c, data, reads, err = warmFiles(o, src, fo, tp); err != nil {
 			return nil, err
 		}
-		n := 0
-		for {
-			ex, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				r.Close()
-				return nil, err // a *format.PosError names the file and line
-			}
-			src.train = append(src.train, ex)
-			n++
-		}
-		r.Close()
-		kind := fo.Kind
-		if kind == "" {
-			kind, _ = format.KindOf(f)
-		}
-		how := "detected"
-		if fo.Mapping.Shape != format.ShapeAuto {
-			how = "data.shape"
-		}
-		fmt.Fprintf(log, "data: %s: %s, shape %v (%s), %d examples\n", f, kind, r.Mapping().Shape, how, n)
-		sayskipped(log, r.Report())
+	}
+	if c != nil {
+		src.cache, src.data, src.reads = c, data, reads
+		fmt.Fprintf(log, "data: %s: unchanged since its token cache %s was written (%d examples): read from the cache\n", filesWhere(files), cachePath(o.TokenCache, src.name, subject.Train, ""), c.Examples())
+		return src, nil
+	}
+	src.train, src.data, src.reads, err = readFiles(context.Background(), files, fo, log)
+	if err != nil {
+		return nil, err
 	}
 	return src, nil
 }

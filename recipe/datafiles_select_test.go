@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/data/format"
+	"github.com/ftune/ftune/data/prep"
 )
 
 // TestDataFilesSubjects: with data files, data.subjects selects among the
@@ -79,12 +80,12 @@ func TestSeenValidationIsWarned(t *testing.T) {
 	}
 	train := []format.Example{ex("1+1?", "2"), ex("2+2?", "4"), ex("3+3?", "6")}
 	var log strings.Builder
-	warnSeenValidation(&log, "sums", train, []format.Example{ex("2+2?", "4"), ex("4+4?", "8")})
+	warnSeenValidation(&log, "sums", prep.ExampleKeys(train), prep.ExampleKeys([]format.Example{ex("2+2?", "4"), ex("4+4?", "8")}))
 	if want := "warning: subject sums: 1 of the 2 validation examples are also training examples, word for word"; !strings.Contains(log.String(), want) {
 		t.Errorf("log %q, want %q", log.String(), want)
 	}
 	log.Reset()
-	warnSeenValidation(&log, "sums", train, []format.Example{ex("4+4?", "8"), ex("2+2?", "5")})
+	warnSeenValidation(&log, "sums", prep.ExampleKeys(train), prep.ExampleKeys([]format.Example{ex("4+4?", "8"), ex("2+2?", "5")}))
 	if log.Len() != 0 {
 		t.Errorf("distinct validation examples warned: %q", log.String())
 	}

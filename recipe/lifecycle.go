@@ -3,6 +3,7 @@ package recipe
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,10 +47,12 @@ func (s *session) checkResumedInputs(run *track.Run) error {
 	if rm := run.Removed(); len(rm) > 0 {
 		fmt.Fprintf(s.log, "removed %d leftover(s) of interrupted writes: %s\n", len(rm), strings.Join(rm, ", "))
 	}
-	ch, err := run.CheckInputs(s.startInputs(), s.data.inputs)
+	beforeInputsHashed()
+	ch, err := run.CheckInputsRead(s.startInputs(), s.data.inputs, s.data.reads)
 	if err != nil {
 		return err
 	}
+	sayChangedSinceRead(s.log, ch.SinceRead)
 	if len(ch.BaseModel) > 0 {
 		what := "the base model " + s.o.ModelDir
 		if s.o.InitAdapter != "" {
@@ -61,6 +64,28 @@ func (s *session) checkResumedInputs(run *track.Run) error {
 		fmt.Fprintf(s.log, "warning: the data changed since the run started (%s); resuming on the edited data\n", strings.Join(ch.Data, ", "))
 	}
 	return nil
+}
+
+// setInputs records the run's inputs in its manifest: the base model's
+// files, and the data files as the run read them (what it trains on,
+// however they changed since), saying which changed since.
+func (s *session) setInputs(run *track.Run) error {
+	beforeInputsHashed()
+	changed, err := run.SetInputsRead(s.startInputs(), s.data.inputs, s.data.reads)
+	sayChangedSinceRead(s.log, changed)
+	return err
+}
+
+// beforeInputsHashed runs between reading the data and hashing it into
+// the manifest (tests write to a data file there).
+var beforeInputsHashed = func() {}
+
+// sayChangedSinceRead warns of data files written to after the run read
+// them (track.Run.SetInputsRead lists them).
+func sayChangedSinceRead(log io.Writer, changed []string) {
+	if len(changed) > 0 {
+		fmt.Fprintf(log, "warning: data changed after the run read it (%s): the run trains on what it read, which the manifest records\n", strings.Join(changed, "; "))
+	}
 }
 
 // startInputs are the files a run starts from, hashed into its manifest

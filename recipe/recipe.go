@@ -195,7 +195,7 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 		if err := writeJSON(filepath.Join(run.Dir, "options.json"), cfg); err != nil {
 			return nil, err
 		}
-		if err := run.SetInputs(s.startInputs(), s.data.inputs); err != nil {
+		if err := s.setInputs(run); err != nil {
 			return nil, err
 		}
 	}
@@ -211,12 +211,11 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 	fmt.Fprintf(s.log, "model: %s (%d layers, hidden %d, vocab %d)%s\n", o.ModelDir, s.model.Config.NumLayers, s.model.Config.HiddenSize, s.model.Config.VocabSize, map[bool]string{true: ", NF4 base", false: ""}[o.Load4Bit])
 	for _, name := range s.data.subjects {
 		st := s.data.stats[name]
+		from := ""
 		if s.data.cached[name] {
-			// The cache keeps the documents, not what making them cut.
-			fmt.Fprintf(s.log, "subject %-12s %4d examples, %6d tokens (from the token cache, which does not record how many were truncated or dropped)\n", name, st.Kept, st.Tokens)
-			continue
+			from = "; from the token cache"
 		}
-		fmt.Fprintf(s.log, "subject %-12s %4d examples, %6d tokens (%d truncated, %d dropped)\n", name, st.Kept, st.Tokens, st.Truncated, st.Dropped+st.DroppedNoLabel)
+		fmt.Fprintf(s.log, "subject %-12s %4d examples, %6d tokens (%d truncated, %d dropped%s)\n", name, st.Kept, st.Tokens, st.Truncated, st.Dropped+st.DroppedNoLabel, from)
 	}
 
 	o.printDiskPlan(s.log, t, run.Dir)
@@ -241,16 +240,8 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 		fmt.Fprintf(s.log, "\n== before training: measured when the run started (%s)\n", filepath.Join(run.Dir, track.MetricsFile))
 	}
 
-	if o.dpo() {
-		fmt.Fprintf(s.log, "\n== training: %d steps of %d preference pairs (2 rows each) × up to %d tokens, %s r=%d on %d modules\n",
-			t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.loraKind(), o.R, len(s.anyAdapter().Layers))
-		if spec := o.dpoSpec(); spec.NeedsReference() && o.InitAdapter != "" {
-			fmt.Fprintf(s.log, "   objective: DPO (%s loss, beta %g); reference: the adapter the run continues, as loaded from %s (frozen), a forward without gradients every micro-batch\n", spec, spec.Beta, o.InitAdapter)
-		} else if spec.NeedsReference() {
-			fmt.Fprintf(s.log, "   objective: DPO (%s loss, beta %g); reference: the base model (the adapter turned off), a forward without gradients every micro-batch\n", spec, spec.Beta)
-		} else {
-			fmt.Fprintf(s.log, "   objective: DPO (%s loss, beta %g); no reference model: the loss reads the policy alone\n", spec, spec.Beta)
-		}
+	if o.preference() {
+		s.sayPreferenceTraining(t)
 	} else {
 		fmt.Fprintf(s.log, "\n== training: %d steps of %d rows × %d tokens, %s r=%d on %d modules per adapter, %d adapter(s)\n",
 			t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.loraKind(), o.R, len(s.anyAdapter().Layers), len(s.adapters))
@@ -339,7 +330,7 @@ func (s *session) checkValidationReach(epochsDecide bool) error {
 		length = fmt.Sprintf("max_epochs %d (%d steps)", o.Epochs, o.Steps)
 	}
 	epoch := fmt.Sprintf("an epoch of this data is %d steps (%d training %s, batch_size %d, grad_accum %d)",
-		perEpoch, s.data.trainLen(), map[bool]string{true: "pairs", false: "rows"}[s.data.pairs != nil], o.BatchSize, o.GradAccum)
+		perEpoch, s.data.trainLen(), o.trainingItems(), o.BatchSize, o.GradAccum)
 	// Validations before the last step: at steps every, 2·every, … or at
 	// the end of epochs 1, 2, … (the last step's does not count).
 	var n int
@@ -588,11 +579,12 @@ func (s *session) trainer(runDir string) (t *train.Trainer, err error) {
 	be := s.model.Backend
 	var tl, vl train.Loader
 	var obj *dpo.Objective
-	if o.dpo() {
-		if obj, err = s.dpoObjective(); err != nil {
+	var items func(train.Batch) int
+	if o.preference() {
+		if obj, err = s.preferenceObjective(); err != nil {
 			return nil, err
 		}
-		if tl, vl, err = s.dpoLoaders(o.BatchSize); err != nil {
+		if tl, vl, items, err = s.preferenceLoaders(o.BatchSize); err != nil {
 			return nil, err
 		}
 	} else {
@@ -680,7 +672,7 @@ func (s *session) trainer(runDir string) (t *train.Trainer, err error) {
 		}
 	}
 	if obj != nil {
-		t.Forward, t.Validation, t.LossItems = obj.Forward, obj.Validation(o.EvalMaxBatches), dpo.Pairs
+		t.Forward, t.Validation, t.LossItems = obj.Forward, obj.Validation(o.EvalMaxBatches), items
 		// Before the metrics logger: it adds the step's rewards to the
 		// step's metrics.
 		if t.Callbacks != nil {

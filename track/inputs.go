@@ -13,6 +13,10 @@ import (
 type InputChanges struct {
 	BaseModel []string
 	Data      []string
+	// SinceRead are the data files that changed between the run reading
+	// them and hashing them (CheckInputsRead): the manifest records them
+	// as read.
+	SinceRead []string
 }
 
 // CheckInputs hashes the base model and data files again (as SetInputs
@@ -21,6 +25,13 @@ type InputChanges struct {
 // the current inputs, so versions written from now on carry the hashes of
 // what they were trained on.
 func (r *Run) CheckInputs(baseModel, data []string) (InputChanges, error) {
+	return r.CheckInputsRead(baseModel, data, nil)
+}
+
+// CheckInputsRead is CheckInputs told what the resumed run read of its
+// data files, as SetInputsRead is: those are compared and recorded as
+// read, and the ones written to since are listed in SinceRead.
+func (r *Run) CheckInputsRead(baseModel, data []string, read []FileHash) (InputChanges, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var ch InputChanges
@@ -28,10 +39,11 @@ func (r *Run) CheckInputs(baseModel, data []string) (InputChanges, error) {
 	if err != nil {
 		return ch, fmt.Errorf("track: base model: %w", err)
 	}
-	d, err := r.hashes.hashPaths(data, "")
+	d, since, err := r.hashData(data, read)
 	if err != nil {
-		return ch, fmt.Errorf("track: data: %w", err)
+		return ch, err
 	}
+	ch.SinceRead = since
 	// Nothing recorded (a run started before inputs were hashed) is no
 	// evidence of a change.
 	if len(r.manifest.BaseModel) > 0 {

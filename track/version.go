@@ -18,18 +18,64 @@ import (
 // stand for the files below them) once; every later version in the
 // manifest carries these hashes.
 func (r *Run) SetInputs(baseModel, data []string) error {
+	_, err := r.SetInputsRead(baseModel, data, nil)
+	return err
+}
+
+// SetInputsRead is SetInputs told what the run read of its data files:
+// read holds a file's path, size and sha256 as it was read (hashed while
+// it was parsed). Such a file is recorded as read, the bytes trained on,
+// not as it is when hashed here: a file written to since it was read (a
+// log appended to) would otherwise be recorded at its later size, which
+// no one trained on. changed says which files differ now from what was
+// read ("PATH: N bytes read, M bytes now").
+func (r *Run) SetInputsRead(baseModel, data []string, read []FileHash) (changed []string, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	base, err := r.hashes.hashPaths(baseModel, "")
 	if err != nil {
-		return fmt.Errorf("track: base model: %w", err)
+		return nil, fmt.Errorf("track: base model: %w", err)
 	}
-	d, err := r.hashes.hashPaths(data, "")
+	d, changed, err := r.hashData(data, read)
 	if err != nil {
-		return fmt.Errorf("track: data: %w", err)
+		return nil, err
 	}
 	r.manifest.BaseModel, r.manifest.Data = base, d
-	return r.writeJSON(ManifestFile, r.manifest)
+	return changed, r.writeJSON(ManifestFile, r.manifest)
+}
+
+// hashData hashes the data files as SetInputs does, then puts in what was
+// read of those that read names (matched by absolute path), listing the
+// ones that changed since.
+func (r *Run) hashData(data []string, read []FileHash) ([]FileHash, []string, error) {
+	d, err := r.hashes.hashPaths(data, "")
+	if err != nil {
+		return nil, nil, fmt.Errorf("track: data: %w", err)
+	}
+	byPath := make(map[string]FileHash, len(read))
+	for _, f := range read {
+		byPath[absPath(f.Path)] = f
+	}
+	var changed []string
+	for i, f := range d {
+		got, ok := byPath[absPath(f.Path)]
+		if !ok {
+			continue
+		}
+		if got.Size != f.Size || got.SHA256 != f.SHA256 {
+			changed = append(changed, fmt.Sprintf("%s: %d bytes read, %d bytes now", f.Path, got.Size, f.Size))
+		}
+		d[i].Size, d[i].SHA256 = got.Size, got.SHA256
+	}
+	return d, changed, nil
+}
+
+// absPath is p absolute and clean, to match a path given two ways.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return filepath.Clean(p)
 }
 
 // AddVersion records a checkpoint or export in manifest.json: kind (e.g.

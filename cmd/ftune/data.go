@@ -74,23 +74,6 @@ func interrupted(ctx context.Context, what string) error {
 // recipe.DataInputs), so that they check what train would read.
 var dataFlags = []string{"data", "data-root", "subjects"}
 
-// readFiles reads a file subject's files, in order, as its training
-// examples (what a run tokenises, before holding out its validation
-// share).
-func readFiles(ctx context.Context, in recipe.DataInput, skip bool) ([]format.Example, error) {
-	fo := in.Format
-	fo.Skip = skip
-	var exs []format.Example
-	for _, f := range in.Files {
-		got, _, err := format.ReadAllContext(ctx, f, fo)
-		if err != nil {
-			return nil, fmt.Errorf("subject %s: %w", in.Name, err) // a *format.PosError names the file and line
-		}
-		exs = append(exs, got...)
-	}
-	return exs, nil
-}
-
 func newDataCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "data",
@@ -252,20 +235,23 @@ func newDataCmd() *cobra.Command {
 						if _, ok := s.Files[split]; !ok {
 							continue
 						}
-						load := func() ([]format.Example, error) {
+						load := func() ([]format.Example, prep.Hash, error) {
 							exs, _, err := s.Load(split, format.Options{Skip: skip})
-							return exs, err
+							return exs, prep.HashExamples(exs), err
 						}
-						if err := prepareSplit(ctx, cmd, env, p, s.Name, split, load, filepath.Join(out, s.Name, string(split)+".tokens")); err != nil {
+						if err := prepareSplit(ctx, cmd, env, p, s.Name, split, load, nil, filepath.Join(out, s.Name, string(split)+".tokens")); err != nil {
 							return err
 						}
 					}
 					continue
 				}
 				// Data files: their examples are the subject's training
-				// split, cached where a run looks for it.
-				load := func() ([]format.Example, error) { return readFiles(ctx, in, skip) }
-				if err := prepareSplit(ctx, cmd, env, p, in.Name, subject.Train, load, filepath.Join(out, in.Name, string(subject.Train)+".tokens")); err != nil {
+				// split, cached where a run looks for it, under the key a
+				// run finds it by: the files' bytes and how they are read.
+				in.Format.Skip = skip
+				load := func() ([]format.Example, prep.Hash, error) { return recipe.ReadDataFiles(ctx, in, nil) }
+				hashed := func() (prep.Hash, bool, error) { return recipe.HashDataFiles(in) }
+				if err := prepareSplit(ctx, cmd, env, p, in.Name, subject.Train, load, hashed, filepath.Join(out, in.Name, string(subject.Train)+".tokens")); err != nil {
 					return err
 				}
 			}
@@ -301,44 +287,63 @@ func newDataCmd() *cobra.Command {
 }
 
 // prepareSplit writes (or finds up to date) the token cache of one split
-// of subject name, whose examples load reads. The cache is keyed on the
-// examples' content, so an edited data file (or subject.yaml) is tokenised
-// again instead of being reported up to date.
-func prepareSplit(ctx context.Context, cmd *cobra.Command, env dataEnv, p *prep.Preprocessor, name string, split subject.Split, load func() ([]format.Example, error), path string) error {
+// of subject name, whose examples load reads with the data key their
+// cache is found under: their content (prep.HashExamples), or a file
+// subject's bytes as read (recipe.ReadDataFiles), so an edited data file
+// (or subject.yaml) is tokenised again instead of being reported up to
+// date. hashed, when set, gives the key without reading a record
+// (recipe.HashDataFiles): an up-to-date cache is then found without
+// parsing the data.
+func prepareSplit(ctx context.Context, cmd *cobra.Command, env dataEnv, p *prep.Preprocessor, name string, split subject.Split, load func() ([]format.Example, prep.Hash, error), hashed func() (prep.Hash, bool, error), path string) error {
 	if err := interrupted(ctx, "prepare"); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	exs, err := load()
-	if err != nil {
-		return err
+	keyOf := func(data prep.Hash) prep.CacheKey {
+		return prep.CacheKey{Tokenizer: env.text.TokenizerHash, Template: env.text.TemplateHash, Options: prep.OptionsHash(p.Opts, p.EOS), Data: data}
 	}
-	key := prep.CacheKey{Tokenizer: env.text.TokenizerHash, Template: env.text.TemplateHash,
-		Options: prep.OptionsHash(p.Opts, p.EOS), Data: prep.HashExamples(exs)}
-	var st prep.Stats
-	c, rebuilt, err := prep.OpenOrBuildContext(ctx, path, key, func() ([]prep.Tokenized, error) {
-		docs, stats, err := p.TokenizeAll(exs)
+	var c *prep.Cache
+	if _, err := os.Stat(path); err == nil && hashed != nil {
+		data, ok, err := hashed()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		st = stats
-		if err := stats.NoneKeptError(fmt.Sprintf("subject %s %s", name, split), p.Opts.MaxLen); err != nil {
-			return nil, err
+		if ok {
+			c, _ = prep.OpenCache(path, keyOf(data)) // else read and rebuilt below, saying why
 		}
-		if stats.Skipped > 0 {
-			// A cache is keyed on the records as read: a run reading it
-			// would leave the skipped ones out unsaid.
-			return nil, fmt.Errorf("subject %s %s: %d records skipped while tokenizing (data.skip_bad), the first %s: a token cache holds every record; fix or remove them, or train without a cache (ftune train --skip-bad skips them and says so)", name, split, stats.Skipped, stats.SkipErrors[0])
-		}
-		return docs, nil
-	})
-	if err := interrupted(ctx, "prepare"); err != nil {
-		return err
 	}
-	if err != nil {
-		return err
+	var st prep.Stats
+	rebuilt := false
+	if c == nil {
+		exs, data, err := load()
+		if err != nil {
+			return err
+		}
+		c, rebuilt, err = prep.OpenOrBuildTokenization(ctx, path, keyOf(data), cmd.ErrOrStderr(), func() (prep.Tokenization, error) {
+			t, err := p.TokenizeAllOutcomes(exs)
+			if err != nil {
+				return t, err
+			}
+			st = t.Stats
+			if err := t.Stats.NoneKeptError(fmt.Sprintf("subject %s %s", name, split), p.Opts.MaxLen); err != nil {
+				return t, err
+			}
+			if t.Stats.Skipped > 0 {
+				// A cache is keyed on the records as read: a run reading it
+				// would leave the skipped ones out unsaid.
+				return t, fmt.Errorf("subject %s %s: %d records skipped while tokenizing (data.skip_bad), the first %s: a token cache holds every record; fix or remove them, or train without a cache (ftune train --skip-bad skips them and says so)", name, split, t.Stats.Skipped, t.Stats.SkipErrors[0])
+			}
+			t.Keys = prep.ExampleKeys(exs) // what a run holding out a share checks for repeats
+			return t, nil
+		})
+		if err := interrupted(ctx, "prepare"); err != nil {
+			return err
+		}
+		if err != nil {
+			return err
+		}
 	}
 	defer c.Close()
 	if err := c.CheckVocab(env.cfg.VocabSize); err != nil {
@@ -347,19 +352,10 @@ func prepareSplit(ctx context.Context, cmd *cobra.Command, env dataEnv, p *prep.
 	state := "up to date"
 	if rebuilt {
 		state = "written"
-	} else { // the counts of the cache as it is
-		st = prep.Stats{}
-		for i := range c.Len() {
-			if n := c.DocLen(i); n > env.cfg.MaxPositions && env.cfg.MaxPositions > 0 {
-				if st.OverPositions == 0 {
-					st.FirstOverPositions = fmt.Sprintf("%s document %d", path, i)
-				}
-				st.OverPositions++
-				st.Longest = max(st.Longest, n)
-			}
-		}
+	} else { // the counts the cache records
+		st = c.Stats(env.cfg.MaxPositions)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "%-12s %-5s %5d documents %7d tokens  %s (%s)\n", name, split, c.Len(), c.NumTokens(), path, state)
+	fmt.Fprintf(cmd.OutOrStdout(), "%-12s %-5s %5d documents %7d tokens (%d truncated, %d dropped)  %s (%s)\n", name, split, c.Len(), c.NumTokens(), st.Truncated, st.Dropped+st.DroppedNoLabel, path, state)
 	if w := st.PositionsWarning(env.cfg.MaxPositions); w != "" {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: subject %s %s: %s\n", name, split, w)
 	}

@@ -69,7 +69,20 @@ type Options struct {
 	// bound one file without a newline would be read into memory whole.
 	// Parquet has its own bounds.
 	MaxRecordBytes int64
+	// Digest, when set, is written every byte read from the file, as the
+	// reader reads it: once the reader has returned io.EOF, a hash there
+	// is of the bytes the examples were read from, however the file
+	// changed on disk meanwhile. Streamed kinds only: Open refuses it for
+	// a file kind (parquet), which is read where its reader needs.
+	Digest io.Writer
 }
+
+// ReadVersion names how this ftune reads records into examples. Token
+// caches keyed on a data file's bytes (and the Options it is read with)
+// include it, so it must change whenever the same bytes and Options would
+// give other examples (a shape read otherwise, a field newly read); a
+// change that only refuses more or other records needs none.
+const ReadVersion = 1
 
 // DefaultMaxRecordBytes is Options.MaxRecordBytes's default: far above
 // any training example (131,072 tokens of text are about 0.5 MiB).
@@ -176,6 +189,10 @@ func Open(path string, opts Options) (*Reader, error) {
 			return nil, fmt.Errorf("%s: %w: the file is %s-compressed, and %s is read as plain text: decompress it first", path, ErrUnsupported, c, kind)
 		}
 	}
+	if byFile && opts.Digest != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: a digest of the bytes read (Options.Digest) needs a file read in order; %s files are read where their reader needs", path, ErrUnsupported, kind)
+	}
 	var src source
 	var lim *recordLimit
 	if byFile {
@@ -246,7 +263,11 @@ func newStreamSource(rc io.ReadCloser, name string, kind Kind, opts Options) (so
 	if max <= 0 {
 		max = DefaultMaxRecordBytes
 	}
-	lim := &recordLimit{r: rc, max: max}
+	var r io.Reader = rc
+	if opts.Digest != nil {
+		r = io.TeeReader(rc, opts.Digest)
+	}
+	lim := &recordLimit{r: r, max: max}
 	lrc := limitedReadCloser{lim, rc}
 	var src source
 	var err error

@@ -18,14 +18,18 @@ import (
 	"github.com/ftune/ftune/internal/fsutil"
 )
 
-// Token cache file layout (little-endian), version 4 (3: ftune's tokenizer
+// Token cache file layout (little-endian), version 5 (3: ftune's tokenizer
 // gives prep byte offsets, so answers are labelled on the whole rendering's
 // ids, which differ from version 2's where a template's token swallows the
 // whitespace after it, as Phi-3's <|assistant|> does; 4: answers are found
 // where the whole rendering writes them also when the template rewrites
 // them, and a turn may open with the header the template writes in
 // history, so labels of templates that rewrite answers may differ from
-// version 3's):
+// version 3's; 5: the cache records every example tokenised, not only the
+// documents kept: the outcome of each, so that the counts of truncated
+// and dropped examples are known from the cache and a share of the
+// examples (a held-out split) can be taken from it, and each one's key,
+// which finds examples repeated word for word):
 //
 //	offset 0    magic "FTUNETKC"
 //	       8    version uint32, 4 bytes reserved
@@ -35,17 +39,29 @@ import (
 //	     112    data hash      [32]byte (the examples tokenised)
 //	     144    documents D uint64
 //	     152    tokens N uint64
-//	     160    document offsets (D+1) x uint64, offsets[0] = 0, offsets[D] = N
+//	     160    examples E uint64 (tokenised; the D kept ones are documents)
+//	     168    truncated uint64 (kept, cut to the maximum length)
+//	     176    dropped uint64 (longer than the maximum length, overflow drop)
+//	     184    dropped without a label uint64 (nothing left to learn)
+//	     192    flags uint64 (bit 0: example keys recorded)
+//	     200    document offsets (D+1) x uint64, offsets[0] = 0, offsets[D] = N
+//	            example keys E x uint64 (ExampleKey; with flag bit 0 only)
 //	            subject ids D x int32
+//	            example outcomes E x uint8 (Kept, Truncated, Dropped,
+//	            DroppedNoLabel: the kept and truncated ones, in order, are
+//	            the documents; skipped examples are never cached)
+//	            0 to 3 bytes of padding to a multiple of 4
 //	            token ids N x int32
 //	            label mask N x uint8 (1: learnt)
 //
 // Every section starts 4-byte aligned, so token ids are read in place from
-// the mapping. The file size is fixed by D and N and checked at open.
+// the mapping. The file size is fixed by D, N, E and the flags and checked
+// at open, as are the outcomes against the header's counts.
 const (
 	cacheMagic   = "FTUNETKC"
-	cacheVersion = 4
-	cacheHeader  = 160
+	cacheVersion = 5
+	cacheHeader  = 200
+	flagKeys     = 1 // example keys recorded
 )
 
 // Hash identifies what made a cache: a tokenizer, a template, options.
@@ -106,6 +122,10 @@ func HashExamples(exs []format.Example) Hash {
 		// Likewise a preference record's completions.
 		if ex.IsPreference() {
 			for _, r := range []*format.Reply{ex.Chosen, ex.Rejected} {
+				if r == nil { // an unpaired record's (KTO's) other one
+					put("\x00none")
+					continue
+				}
 				put("\x00completion")
 				put(r.Text)
 				binary.LittleEndian.PutUint64(n[:], uint64(len(r.Messages)))
@@ -139,9 +159,11 @@ var (
 
 // WriteCache writes documents to path atomically (a temporary file renamed
 // into place), so a crash never leaves a half-written cache to be read.
-// The temporary files of earlier writes of path that were killed before
-// their rename are removed first (removeKilledCacheTemps says which files
-// qualify); OpenOrBuildLog says so on its log.
+// Each document stands for one example, kept whole (WriteTokenization
+// records what became of every example). The temporary files of earlier
+// writes of path that were killed before their rename are removed first
+// (removeKilledCacheTemps says which files qualify); OpenOrBuildLog says
+// so on its log.
 func WriteCache(path string, key CacheKey, docs []Tokenized) error {
 	return WriteCacheContext(context.Background(), path, key, docs)
 }
@@ -149,12 +171,37 @@ func WriteCache(path string, key CacheKey, docs []Tokenized) error {
 // WriteCacheContext is WriteCache stopping once ctx is done; the cache is
 // then not written (nor a partial one left).
 func WriteCacheContext(ctx context.Context, path string, key CacheKey, docs []Tokenized) error {
-	return writeCache(ctx, path, key, docs, nil)
+	return writeCache(ctx, path, key, Tokenization{Docs: docs}, nil)
 }
 
-// writeCache is WriteCacheContext saying on log (nil: nowhere) which
-// leftovers of killed writes it removed.
-func writeCache(ctx context.Context, path string, key CacheKey, docs []Tokenized, log io.Writer) error {
+// WriteTokenization is WriteCacheContext of a tokenisation with the
+// outcome of every example (nil Outcomes: each document one example,
+// kept) and, when t.Keys is set, their keys; log (nil: nowhere) hears
+// which leftovers of killed writes were removed. A tokenisation that
+// skipped examples is refused: the cache would leave them out unsaid.
+func WriteTokenization(ctx context.Context, path string, key CacheKey, t Tokenization, log io.Writer) error {
+	return writeCache(ctx, path, key, t, log)
+}
+
+// writeCache is WriteTokenization.
+func writeCache(ctx context.Context, path string, key CacheKey, t Tokenization, log io.Writer) error {
+	docs, outcomes := t.Docs, t.Outcomes
+	if outcomes == nil {
+		outcomes = make([]Outcome, len(docs))
+	}
+	var counts [4]uint64 // by outcome
+	for i, o := range outcomes {
+		if o < Kept || o > DroppedNoLabel {
+			return fmt.Errorf("write cache %s: example %d has outcome %d: skipped examples are not cached", path, i, o)
+		}
+		counts[o]++
+	}
+	if kept := counts[Kept] + counts[Truncated]; kept != uint64(len(docs)) {
+		return fmt.Errorf("write cache %s: %d documents for %d kept examples", path, len(docs), kept)
+	}
+	if t.Keys != nil && len(t.Keys) != len(outcomes) {
+		return fmt.Errorf("write cache %s: %d example keys for %d examples", path, len(t.Keys), len(outcomes))
+	}
 	var n uint64
 	for i, d := range docs {
 		if len(d.IDs) != len(d.Labels) {
@@ -181,6 +228,15 @@ func writeCache(ctx context.Context, path string, key CacheKey, docs []Tokenized
 		copy(hdr[112:], key.Data[:])
 		binary.LittleEndian.PutUint64(hdr[144:], uint64(len(docs)))
 		binary.LittleEndian.PutUint64(hdr[152:], n)
+		binary.LittleEndian.PutUint64(hdr[160:], uint64(len(outcomes)))
+		binary.LittleEndian.PutUint64(hdr[168:], counts[Truncated])
+		binary.LittleEndian.PutUint64(hdr[176:], counts[Dropped])
+		binary.LittleEndian.PutUint64(hdr[184:], counts[DroppedNoLabel])
+		var flags uint64
+		if t.Keys != nil {
+			flags |= flagKeys
+		}
+		binary.LittleEndian.PutUint64(hdr[192:], flags)
 		bw.Write(hdr)
 		var b [8]byte
 		off := uint64(0)
@@ -191,10 +247,18 @@ func writeCache(ctx context.Context, path string, key CacheKey, docs []Tokenized
 			binary.LittleEndian.PutUint64(b[:], off)
 			bw.Write(b[:])
 		}
+		for _, k := range t.Keys {
+			binary.LittleEndian.PutUint64(b[:], k)
+			bw.Write(b[:])
+		}
 		for _, d := range docs {
 			binary.LittleEndian.PutUint32(b[:], uint32(int32(d.Subject)))
 			bw.Write(b[:4])
 		}
+		for _, o := range outcomes {
+			bw.WriteByte(byte(o))
+		}
+		bw.Write(make([]byte, pad4(uint64(len(outcomes)))))
 		for i, d := range docs {
 			if i%1024 == 0 {
 				if err := ctx.Err(); err != nil {
@@ -219,6 +283,9 @@ func writeCache(ctx context.Context, path string, key CacheKey, docs []Tokenized
 	})
 }
 
+// pad4 is the padding that brings n bytes to a multiple of 4.
+func pad4(n uint64) uint64 { return (4 - n%4) % 4 }
+
 // Cache is an opened token cache. Token ids are read from the memory
 // mapping: slices it returns must not be modified.
 type Cache struct {
@@ -230,6 +297,8 @@ type Cache struct {
 	subjects []int32
 	tokens   []int32
 	mask     []byte
+	outcomes []byte // one per example (an Outcome)
+	keys     []byte // E little-endian uint64s; nil when not recorded
 }
 
 // OpenCache maps a cache and checks that key matches what made it.
@@ -273,19 +342,47 @@ func parseCache(path string, data []byte, key CacheKey) (*Cache, error) {
 	}
 	d := binary.LittleEndian.Uint64(data[144:])
 	n := binary.LittleEndian.Uint64(data[152:])
+	e := binary.LittleEndian.Uint64(data[160:])
+	var counts [4]uint64 // by outcome, as the header gives them
+	counts[Truncated] = binary.LittleEndian.Uint64(data[168:])
+	counts[Dropped] = binary.LittleEndian.Uint64(data[176:])
+	counts[DroppedNoLabel] = binary.LittleEndian.Uint64(data[184:])
+	flags := binary.LittleEndian.Uint64(data[192:])
 	// Bound the counts before multiplying so a corrupt header cannot
 	// overflow the size computation.
-	if d > uint64(len(data)) || n > uint64(len(data)) {
-		return nil, corrupt("header claims %d documents and %d tokens in a %d-byte file", d, n, len(data))
+	if d > uint64(len(data)) || n > uint64(len(data)) || e > uint64(len(data)) {
+		return nil, corrupt("header claims %d documents, %d tokens and %d examples in a %d-byte file", d, n, e, len(data))
+	}
+	if flags&^flagKeys != 0 {
+		return nil, corrupt("unknown flags %#x", flags)
 	}
 	offSec := uint64(cacheHeader)
-	subSec := offSec + 8*(d+1)
-	tokSec := subSec + 4*d
+	keySec := offSec + 8*(d+1)
+	subSec := keySec
+	if flags&flagKeys != 0 {
+		subSec += 8 * e
+	}
+	outSec := subSec + 4*d
+	tokSec := outSec + e + pad4(e)
 	maskSec := tokSec + 4*n
 	if size := maskSec + n; size != uint64(len(data)) {
 		return nil, corrupt("size %d bytes, header implies %d", len(data), size)
 	}
-	c := &Cache{path: path, data: data, Key: got, mask: data[maskSec:]}
+	c := &Cache{path: path, data: data, Key: got, mask: data[maskSec:], outcomes: data[outSec : outSec+e]}
+	if flags&flagKeys != 0 {
+		c.keys = data[keySec:subSec]
+	}
+	var seen [4]uint64
+	for i, o := range c.outcomes {
+		if o > byte(DroppedNoLabel) {
+			return nil, corrupt("example %d has outcome %d", i, o)
+		}
+		seen[o]++
+	}
+	if seen[Kept]+seen[Truncated] != d || seen[Truncated] != counts[Truncated] || seen[Dropped] != counts[Dropped] || seen[DroppedNoLabel] != counts[DroppedNoLabel] {
+		return nil, corrupt("the outcomes of the %d examples (%d kept, %d truncated, %d dropped, %d without a label) do not match the header's %d documents, %d truncated, %d dropped, %d without a label",
+			e, seen[Kept], seen[Truncated], seen[Dropped], seen[DroppedNoLabel], d, counts[Truncated], counts[Dropped], counts[DroppedNoLabel])
+	}
 	c.offsets = make([]uint64, d+1)
 	for i := range c.offsets {
 		c.offsets[i] = binary.LittleEndian.Uint64(data[offSec+8*uint64(i):])
@@ -296,7 +393,7 @@ func parseCache(path string, data []byte, key CacheKey) (*Cache, error) {
 	if c.offsets[0] != 0 || c.offsets[d] != n {
 		return nil, corrupt("document offsets do not cover the %d tokens", n)
 	}
-	c.subjects = int32s(data[subSec:tokSec])
+	c.subjects = int32s(data[subSec:outSec])
 	c.tokens = int32s(data[tokSec:maskSec])
 	return c, nil
 }
@@ -358,6 +455,68 @@ func (c *Cache) Doc(i int) Tokenized {
 	return Tokenized{IDs: ids, Labels: labels, Subject: int(c.subjects[i])}
 }
 
+// Examples is the number of examples the documents were made from
+// (dropped ones too).
+func (c *Cache) Examples() int { return len(c.outcomes) }
+
+// Outcomes is what became of each example, in order: the Kept and
+// Truncated ones are the documents.
+func (c *Cache) Outcomes() []Outcome {
+	out := make([]Outcome, len(c.outcomes))
+	for i, o := range c.outcomes {
+		out[i] = Outcome(o)
+	}
+	return out
+}
+
+// Keys are the examples' ExampleKey, or nil when the cache was written
+// without them.
+func (c *Cache) Keys() []uint64 {
+	if c.keys == nil {
+		return nil
+	}
+	out := make([]uint64, len(c.keys)/8)
+	for i := range out {
+		out[i] = binary.LittleEndian.Uint64(c.keys[8*i:])
+	}
+	return out
+}
+
+// Stats counts the examples the cache was made from as TokenizeAll did
+// (without the skipped, which are never cached), maxPositions being
+// Options.MaxPositions: an example over it is named by its document
+// ("PATH document I") in FirstOverPositions.
+func (c *Cache) Stats(maxPositions int) Stats {
+	var st Stats
+	st.Examples = len(c.outcomes)
+	for _, o := range c.outcomes {
+		switch Outcome(o) {
+		case Truncated:
+			st.Truncated++
+		case Dropped:
+			st.Dropped++
+		case DroppedNoLabel:
+			st.DroppedNoLabel++
+		}
+	}
+	st.Kept = c.Len()
+	st.Tokens = len(c.tokens)
+	for _, m := range c.mask {
+		st.LabelTokens += int(m)
+	}
+	for i := range c.Len() {
+		n := c.DocLen(i)
+		st.Longest = max(st.Longest, n)
+		if maxPositions > 0 && n > maxPositions {
+			if st.OverPositions == 0 {
+				st.FirstOverPositions = fmt.Sprintf("%s document %d", c.path, i)
+			}
+			st.OverPositions++
+		}
+	}
+	return st
+}
+
 // Docs returns all documents (see Doc).
 func (c *Cache) Docs() []Tokenized {
 	out := make([]Tokenized, c.Len())
@@ -373,7 +532,7 @@ func (c *Cache) Close() error {
 		return nil
 	}
 	err := c.unmap()
-	c.unmap, c.data, c.tokens, c.subjects, c.mask = nil, nil, nil, nil, nil
+	c.unmap, c.data, c.tokens, c.subjects, c.mask, c.outcomes, c.keys = nil, nil, nil, nil, nil, nil, nil
 	return err
 }
 
@@ -390,9 +549,21 @@ func OpenOrBuildContext(ctx context.Context, path string, key CacheKey, build fu
 }
 
 // OpenOrBuildLog is OpenOrBuildContext writing to log (nil: discarded) a
-// line for what it did beside the cache that the user should know: the
-// temporary files of killed writes of path removed before a rebuild.
+// line for what it did beside the cache that the user should know: why a
+// cache at path was not used (stale: another version of ftune's layout,
+// or made of other data, tokenizer, template or options; or damaged)
+// before it is rebuilt, and the temporary files of killed writes of path
+// removed.
 func OpenOrBuildLog(ctx context.Context, path string, key CacheKey, log io.Writer, build func() ([]Tokenized, error)) (c *Cache, rebuilt bool, err error) {
+	return OpenOrBuildTokenization(ctx, path, key, log, func() (Tokenization, error) {
+		docs, err := build()
+		return Tokenization{Docs: docs}, err
+	})
+}
+
+// OpenOrBuildTokenization is OpenOrBuildLog whose build gives what became
+// of every example (WriteTokenization).
+func OpenOrBuildTokenization(ctx context.Context, path string, key CacheKey, log io.Writer, build func() (Tokenization, error)) (c *Cache, rebuilt bool, err error) {
 	c, err = OpenCache(path, key)
 	if err == nil {
 		return c, false, nil
@@ -400,11 +571,14 @@ func OpenOrBuildLog(ctx context.Context, path string, key CacheKey, log io.Write
 	if !errors.Is(err, ErrCacheStale) && !errors.Is(err, ErrCacheCorrupt) && !errors.Is(err, os.ErrNotExist) {
 		return nil, false, err
 	}
-	docs, err := build()
+	if log != nil && !errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(log, "%v: rebuilding it\n", err)
+	}
+	t, err := build()
 	if err != nil {
 		return nil, true, err
 	}
-	if err := writeCache(ctx, path, key, docs, log); err != nil {
+	if err := writeCache(ctx, path, key, t, log); err != nil {
 		return nil, true, err
 	}
 	c, err = OpenCache(path, key)

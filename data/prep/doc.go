@@ -19,8 +19,15 @@
 //   - Rand, Shuffle and SplitRatio make every random choice reproducible
 //     from a seed. Batching is the trainer's (train.RowLoader, which takes
 //     these rows as they are).
+//   - TokenizeAllOutcomes also says what became of each example
+//     (Tokenization), and Tokenization.Select takes the documents and
+//     Stats of any share of the examples (a held-out split) as tokenising
+//     that share alone would give them (select.go).
 //   - WriteCache and OpenCache store tokenised documents in a memory-mapped
-//     file keyed by the tokenizer's, template's and options' hashes.
+//     file keyed by the tokenizer's, template's, options' and data's
+//     hashes; WriteTokenization records every example's outcome and key
+//     with them, so that a cache of a whole file gives the counts and the
+//     documents of any split of it.
 //
 // prep depends on the tokenizer and template only through the Encoder and
 // Renderer interfaces.

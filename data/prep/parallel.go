@@ -42,7 +42,7 @@ type tokResult struct {
 }
 
 // tokenizeParallel is TokenizeAll on workers goroutines.
-func (p *Preprocessor) tokenizeParallel(exs []format.Example, workers int) ([]Tokenized, Stats, error) {
+func (p *Preprocessor) tokenizeParallel(exs []format.Example, workers int, rec *Tokenization) ([]Tokenized, Stats, error) {
 	n := len(exs)
 	res := make([]tokResult, n)
 	done := 0
@@ -67,12 +67,14 @@ func (p *Preprocessor) tokenizeParallel(exs []format.Example, workers int) ([]To
 			if r.err != nil {
 				if p.skips(r.err) {
 					st.skip(r.err)
+					rec.note(i, Skipped, r.err)
 					continue
 				}
 				return nil, st, r.err
 			}
 		}
 		st.add(r.t, r.o, p.Opts.MaxPositions)
+		rec.note(i, r.o, nil)
 		if r.o == Kept || r.o == Truncated {
 			out = append(out, r.t)
 		}

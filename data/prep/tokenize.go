@@ -130,6 +130,7 @@ const (
 	Truncated
 	Dropped        // longer than MaxLen with Overflow Drop
 	DroppedNoLabel // nothing left to learn (after truncation, or no response)
+	Skipped        // failed for a reason of its own, skipped (Preprocessor.SkipBad)
 )
 
 // Stats counts outcomes over many examples.
@@ -364,14 +365,18 @@ func (p *Preprocessor) TokenizeAllContext(ctx context.Context, exs []format.Exam
 // and on an error the error of the earliest example that fails, with the
 // Stats of the examples before it.
 func (p *Preprocessor) TokenizeAll(exs []format.Example) (docs []Tokenized, st Stats, err error) {
+	return p.tokenizeAll(exs, nil)
+}
+
+func (p *Preprocessor) tokenizeAll(exs []format.Example, rec *Tokenization) (docs []Tokenized, st Stats, err error) {
 	p = p.withProbes()
 	if p.Tally != nil {
 		defer func() { p.Tally.merge(st) }()
 	}
 	if w := p.workers(len(exs)); w > 1 {
-		return p.tokenizeParallel(exs, w)
+		return p.tokenizeParallel(exs, w, rec)
 	}
-	return p.tokenizeSerial(exs)
+	return p.tokenizeSerial(exs, rec)
 }
 
 // minPerWorker is the fewest examples worth a worker of their own: each
@@ -389,7 +394,7 @@ func (p *Preprocessor) workers(n int) int {
 
 // tokenizeSerial is TokenizeAll on the caller's goroutine, one example
 // after another: the reference tokenizeParallel must equal.
-func (p *Preprocessor) tokenizeSerial(exs []format.Example) ([]Tokenized, Stats, error) {
+func (p *Preprocessor) tokenizeSerial(exs []format.Example, rec *Tokenization) ([]Tokenized, Stats, error) {
 	var st Stats
 	out := make([]Tokenized, 0, len(exs))
 	for i, ex := range exs {
@@ -400,11 +405,13 @@ func (p *Preprocessor) tokenizeSerial(exs []format.Example) ([]Tokenized, Stats,
 		if err != nil {
 			if p.skips(err) {
 				st.skip(err)
+				rec.note(i, Skipped, err)
 				continue
 			}
 			return nil, st, err
 		}
 		st.add(t, o, p.Opts.MaxPositions)
+		rec.note(i, o, nil)
 		if o == Kept || o == Truncated {
 			out = append(out, t)
 		}

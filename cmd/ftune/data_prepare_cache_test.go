@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestPreparedCacheServesADefaultRun: `ftune data prepare` caches a data
+// file whole and says how many examples making it cut (again when it is
+// up to date, from the cache's record); a default run, which holds out a
+// tenth of the file for validation, trains on that cache (its log says so,
+// with the same counts, and reads no record of the file) instead of
+// tokenizing the file again into a cache of its own.
+func TestPreparedCacheServesADefaultRun(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 60 {
+		answer := fmt.Sprint(2 * i)
+		if i%4 == 0 { // longer than the 32-token rows: truncated
+			answer = strings.Repeat("and so on ", 12)
+		}
+		fmt.Fprintf(&b, `{"messages":[{"role":"user","content":"What is %d plus %d?"},{"role":"assistant","content":"%s"}]}`+"\n", i, i, answer)
+	}
+	data := filepath.Join(dir, "sums.jsonl")
+	if err := os.WriteFile(data, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(dir, "tokens")
+	counts := regexp.MustCompile(`60 documents +\d+ tokens \((\d+) truncated, 0 dropped\)`)
+	var truncated string
+	for i, state := range []string{"(written)", "(up to date)"} {
+		out, err := run(t, "data", "prepare", "--data", data, "--out", cache, "--seq-len", "32")
+		m := counts.FindStringSubmatch(out)
+		if err != nil || !strings.Contains(out, state) || m == nil || m[1] == "0" || i > 0 && m[1] != truncated {
+			t.Fatalf("prepare %d: %v\n%s", i, err, out)
+		}
+		truncated = m[1]
+	}
+	out, err := run(t, "train", "--data", data, "--token-cache", cache, "--max-steps", "1", "--batch-size", "2", "--seq-len", "32",
+		"--eval-questions", "0", "--output", dir, "--no-progress", "--set", "training.eval.max_batches=1")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "unchanged since its token cache") || strings.Contains(out, "shape chat (detected)") {
+		t.Errorf("the run read the data file instead of its prepared cache:\n%s", out)
+	}
+	if !regexp.MustCompile(`subject sums +54 examples, +\d+ tokens \(\d+ truncated, 0 dropped; from the token cache\)`).MatchString(out) || !strings.Contains(out, "6 of 60 training examples held out") {
+		t.Errorf("the run's subject line does not give the cache's counts:\n%s", out)
+	}
+	files, _ := filepath.Glob(filepath.Join(cache, "sums", "*"))
+	if len(files) != 1 || filepath.Base(files[0]) != "train.tokens" {
+		t.Errorf("cache files %v, want the prepared train.tokens alone", files)
+	}
+}
