@@ -120,9 +120,9 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 		}
 		var rows []prep.Row
 		if o.Pack {
-			rows, _, err = prep.Pack(docs, prep.PackOptions{SeqLen: o.SeqLen, PadID: int32(s.text.pad)})
+			rows, _, err = prep.Pack(docs, prep.PackOptions{SeqLen: o.SeqLen})
 		} else {
-			rows, err = prep.Pad(docs, 0, int32(s.text.pad))
+			rows, err = prep.Pad(docs, 0)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("subject %s: %w", s.name, err)
@@ -136,7 +136,7 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 		if len(s.val) > 0 {
 			vp := *p
 			vp.Progress = tokenizeProgress(log, s.name+" (validation)")
-			vrows, vst, err := vp.Rows(s.val, prep.RowOptions{SeqLen: o.SeqLen, PadID: int32(s.text.pad)})
+			vrows, vst, err := vp.Rows(s.val, prep.RowOptions{SeqLen: o.SeqLen})
 			if err != nil {
 				return nil, fmt.Errorf("subject %s: %w", s.name, err)
 			}

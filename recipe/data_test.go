@@ -158,13 +158,7 @@ func TestValSplitHoldsOut(t *testing.T) {
 	if !strings.Contains(log, "99 of 495 training examples held out") {
 		t.Errorf("the hold-out is not said: %s", log)
 	}
-	key := func(r prep.Row) string { // the example's tokens, without padding
-		n := len(r.InputIDs)
-		for n > 0 && r.AttentionMask[n-1] == 0 {
-			n--
-		}
-		return fmt.Sprint(r.InputIDs[:n])
-	}
+	key := func(r prep.Row) string { return fmt.Sprint(r.InputIDs) } // the example's tokens
 	inTrain := map[string]bool{}
 	for _, r := range ds.train {
 		inTrain[key(r)] = true

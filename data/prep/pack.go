@@ -2,33 +2,62 @@ package prep
 
 import (
 	"fmt"
+	"math"
 	"sort"
 )
 
-// Row is one training sequence of fixed or batch length.
+// Row is one training sequence: one document, or several packed into a
+// row of at most the row length.
 //
-// For packed rows several documents share the row: PositionIDs restart at 0
-// for each one and SegmentIDs number them 0, 1, ... within the row, so that
-// attention can be limited to tokens of the same segment (the model must
-// never let a token attend across documents). The first label of every
-// document is IgnoreIndex: labels are shifted inside the model, so that
-// label would otherwise be predicted from the previous document's last
-// token. With this, the summed loss of packed rows equals that of the same
-// documents padded one per row.
-//
-// Padding tokens have PadID, label IgnoreIndex, position 0, segment -1 and
-// attention mask 0.
+// A row holds its real tokens only: Collate pads each batch to its longest
+// row, so padding is never stored (rows held 20 bytes a token as five
+// int32 slices padded to the row length; now 8, with no padding). The
+// documents of a packed row lie one after another; Starts says where each
+// begins, and with it their position ids (restarting at 0 in each) and
+// segments (0, 1, ... within the row), which limit attention to tokens of
+// the same document (the model must never let a token attend across
+// documents). The first label of every document is IgnoreIndex: labels are
+// shifted inside the model, so that label would otherwise be predicted
+// from the previous document's last token. With this, the summed loss of
+// packed rows equals that of the same documents one per row.
 type Row struct {
-	InputIDs      []int32
-	Labels        []int32
-	PositionIDs   []int32
-	SegmentIDs    []int32
-	AttentionMask []int32
+	InputIDs []int32
+	Labels   []int32
+	// Starts are the offsets in InputIDs where the row's documents begin,
+	// Starts[0] = 0; nil for a row of one document.
+	Starts []int32
 	// Subject is the subject id shared by the row's documents, or -1 when
 	// they come from several subjects.
 	Subject int
 	// Docs is the number of documents in the row.
 	Docs int
+}
+
+// Layout returns the position id and the segment of each of the row's
+// tokens: positions count from 0 in each document, segments number the
+// documents from 0.
+func (r Row) Layout() (positions, segments []int32) {
+	positions, segments = make([]int32, len(r.InputIDs)), make([]int32, len(r.InputIDs))
+	r.LayoutInto(positions, segments)
+	return positions, segments
+}
+
+// LayoutInto writes Layout into positions and segments, at least as long
+// as the row.
+func (r Row) LayoutInto(positions, segments []int32) {
+	starts := r.Starts
+	if len(starts) == 0 {
+		starts = []int32{0}
+	}
+	for d, start := range starts {
+		end := int32(len(r.InputIDs))
+		if d+1 < len(starts) {
+			end = starts[d+1]
+		}
+		for t := start; t < end; t++ {
+			positions[t], segments[t] = t-start, int32(d)
+		}
+	}
 }
 
 // PackStrategy chooses how documents are placed into rows.
@@ -47,7 +76,6 @@ const (
 // PackOptions configure Pack.
 type PackOptions struct {
 	SeqLen   int
-	PadID    int32
 	Strategy PackStrategy
 }
 
@@ -126,31 +154,26 @@ func Pack(docs []Tokenized, opts PackOptions) ([]Row, PackStats, error) {
 	rows := make([]Row, len(bins))
 	var st PackStats
 	for r, bin := range bins {
-		rows[r] = buildRow(docs, bin, opts.SeqLen, opts.PadID)
+		rows[r] = buildRow(docs, bin)
 		st.Docs += len(bin)
-		for _, m := range rows[r].AttentionMask {
-			if m == 1 {
-				st.Tokens++
-			} else {
-				st.PadTokens++
-			}
-		}
+		st.Tokens += len(rows[r].InputIDs)
 	}
 	st.Rows = len(rows)
+	st.PadTokens = st.Rows*opts.SeqLen - st.Tokens
 	return rows, st, nil
 }
 
-// buildRow lays out the documents docs[bin...] from position 0 and pads to
-// length.
-func buildRow(docs []Tokenized, bin []int, length int, padID int32) Row {
-	r := Row{
-		InputIDs:      make([]int32, length),
-		Labels:        make([]int32, length),
-		PositionIDs:   make([]int32, length),
-		SegmentIDs:    make([]int32, length),
-		AttentionMask: make([]int32, length),
-		Docs:          len(bin),
-		Subject:       -1,
+// buildRow lays out the documents docs[bin...] one after another, in one
+// allocation for the ids and labels.
+func buildRow(docs []Tokenized, bin []int) Row {
+	n := 0
+	for _, i := range bin {
+		n += len(docs[i].IDs)
+	}
+	both := make([]int32, 2*n)
+	r := Row{InputIDs: both[:n:n], Labels: both[n:], Docs: len(bin), Subject: -1}
+	if len(bin) > 1 {
+		r.Starts = make([]int32, len(bin))
 	}
 	pos := 0
 	for seg, i := range bin {
@@ -160,33 +183,24 @@ func buildRow(docs []Tokenized, bin []int, length int, padID int32) Row {
 		} else if d.Subject != r.Subject {
 			r.Subject = -1
 		}
+		if r.Starts != nil {
+			r.Starts[seg] = int32(pos)
+		}
 		copy(r.InputIDs[pos:], d.IDs)
 		copy(r.Labels[pos:], d.Labels)
 		r.Labels[pos] = IgnoreIndex
-		for j := range d.IDs {
-			r.PositionIDs[pos+j] = int32(j)
-			r.SegmentIDs[pos+j] = int32(seg)
-			r.AttentionMask[pos+j] = 1
-		}
 		pos += len(d.IDs)
-	}
-	for j := pos; j < length; j++ {
-		r.InputIDs[j] = padID
-		r.Labels[j] = IgnoreIndex
-		r.SegmentIDs[j] = -1
 	}
 	return r
 }
 
-// Pad makes one row per document, padded on the right to length (0: the
-// longest document). Labels are laid out as in Pack (first label of the
-// document ignored), so Pad and Pack rows of the same documents hold the
-// same targets.
-func Pad(docs []Tokenized, length int, padID int32) ([]Row, error) {
+// Pad makes one row per document, of at most length tokens (0: no limit);
+// Collate pads each batch to its longest row. Labels are laid out as in
+// Pack (first label of the document ignored), so Pad and Pack rows of the
+// same documents hold the same targets.
+func Pad(docs []Tokenized, length int) ([]Row, error) {
 	if length == 0 {
-		for _, d := range docs {
-			length = max(length, len(d.IDs))
-		}
+		length = math.MaxInt
 	}
 	rows := make([]Row, 0, len(docs))
 	for i, d := range docs {
@@ -199,20 +213,21 @@ func Pad(docs []Tokenized, length int, padID int32) ([]Row, error) {
 		if len(d.IDs) == 0 {
 			continue
 		}
-		rows = append(rows, buildRow(docs, []int{i}, length, padID))
+		rows = append(rows, buildRow(docs, []int{i}))
 	}
 	return rows, nil
 }
 
 // Targets counts the labels that contribute to the loss: positions t+1
-// with a label, predicted from position t of the same segment. It is the
+// with a label, predicted from position t of the same document. It is the
 // normaliser of a mean loss and must be equal for Pack and Pad rows of the
 // same documents.
 func Targets(rows []Row) int {
 	n := 0
 	for _, r := range rows {
+		_, seg := r.Layout()
 		for t := 0; t+1 < len(r.Labels); t++ {
-			if r.Labels[t+1] != IgnoreIndex && r.SegmentIDs[t+1] == r.SegmentIDs[t] {
+			if r.Labels[t+1] != IgnoreIndex && seg[t+1] == seg[t] {
 				n++
 			}
 		}
