@@ -192,8 +192,8 @@ func TestTrainOnInputs(t *testing.T) {
 		ds, _ := loadTestData(t, o)
 		n := 0
 		for _, r := range ds.train {
-			for _, l := range r.Labels {
-				if l != -100 {
+			for _, l := range r.Learnt {
+				if l {
 					n++
 				}
 			}

@@ -154,9 +154,9 @@ func (d *dataset) digest() string {
 		fmt.Fprintf(h, "rows %d\x00", len(split))
 		for _, r := range split {
 			fmt.Fprintf(h, "%d %d\x00", r.Subject, r.Docs)
-			for _, v := range [][]int32{r.InputIDs, r.Labels, r.Starts} {
-				ints(v)
-			}
+			ints(r.InputIDs)
+			ints(r.Labels())
+			ints(r.Starts)
 		}
 	}
 	pairs := func(ps []dpo.Pair) {

@@ -17,9 +17,9 @@ import (
 func TestCollateLaysOutPackedRows(t *testing.T) {
 	const ig = prep.IgnoreIndex
 	rows := []prep.Row{
-		{InputIDs: []int32{5, 6, 7, 8, 9}, Labels: []int32{ig, 6, ig, ig, 9}, Starts: []int32{0, 2}, Docs: 2, Subject: 1},
-		{InputIDs: []int32{10, 11, 12, 13}, Labels: []int32{ig, 11, 12, 13}, Docs: 1, Subject: 0},
-		{InputIDs: []int32{14, 15}, Labels: []int32{ig, 15}, Docs: 1, Subject: -1},
+		{InputIDs: []int32{5, 6, 7, 8, 9}, Learnt: []bool{false, true, false, false, true}, Starts: []int32{0, 2}, Docs: 2, Subject: 1},
+		{InputIDs: []int32{10, 11, 12, 13}, Learnt: []bool{false, true, true, true}, Docs: 1, Subject: 0},
+		{InputIDs: []int32{14, 15}, Learnt: []bool{false, true}, Docs: 1, Subject: -1},
 	}
 	b := Collate(rows, []string{"a", "b"}, 1, tensor.CPUDefault())
 	if B, T := b.InputIDs.Dim(0), b.InputIDs.Dim(1); B != 3 || T != 5 {
@@ -45,7 +45,7 @@ func TestCollateLaysOutPackedRows(t *testing.T) {
 // TestRowLoaderRefusesBadStarts: document starts that do not describe the
 // row are refused naming the row, not met as wrong positions in training.
 func TestRowLoaderRefusesBadStarts(t *testing.T) {
-	ok := prep.Row{InputIDs: []int32{1, 2, 3}, Labels: []int32{1, 2, 3}, Starts: []int32{0, 1}, Docs: 2}
+	ok := prep.Row{InputIDs: []int32{1, 2, 3}, Learnt: []bool{false, true, true}, Starts: []int32{0, 1}, Docs: 2}
 	if _, err := NewRowLoader([]prep.Row{ok}, nil, 1, false, 0, 0, nil); err != nil {
 		t.Fatalf("good starts refused: %v", err)
 	}

@@ -125,8 +125,8 @@ func NewRowLoader(rows []prep.Row, subjects []string, batchSize int, shuffle boo
 		return nil, fmt.Errorf("train: no rows to train on")
 	}
 	for i, r := range rows {
-		if len(r.InputIDs) == 0 || len(r.Labels) != len(r.InputIDs) {
-			return nil, fmt.Errorf("train: row %d: %d ids and %d labels", i, len(r.InputIDs), len(r.Labels))
+		if len(r.InputIDs) == 0 || len(r.Learnt) != len(r.InputIDs) {
+			return nil, fmt.Errorf("train: row %d: %d ids and %d learnt flags", i, len(r.InputIDs), len(r.Learnt))
 		}
 		named := r.Subject == -1 || r.Subject >= 0 && r.Subject < len(subjects) || len(subjects) == 0 && r.Subject == 0
 		if !named {
@@ -214,9 +214,9 @@ func Collate(rows []prep.Row, subjects []string, padID int, be tensor.Backend) B
 		for t := 0; t < T; t++ {
 			i := b*T + t
 			if t < n {
-				ids[i], labels[i], mask[i] = int64(r.InputIDs[t]), int64(r.Labels[t]), 1
+				ids[i], labels[i], mask[i] = int64(r.InputIDs[t]), int64(r.Label(t)), 1
 				out.Tokens++
-				if t > 0 && r.Labels[t] != nn.IgnoreIndex {
+				if t > 0 && r.Learnt[t] {
 					out.Labelled++
 				}
 			} else {

@@ -256,14 +256,14 @@ func TestDataAugmentation(t *testing.T) {
 	if !reflect.DeepEqual(same, exs) || n != 0 || m != 0 {
 		t.Error("the zero DataAugmentation changed examples")
 	}
-	rows := []prep.Row{{InputIDs: []int32{5, 6, 7}, Labels: []int32{-100, -100, 7}}}
+	rows := []prep.Row{{InputIDs: []int32{5, 6, 7}, Learnt: []bool{false, false, true}}}
 	d1, _ := DataAugmentation{PromptDropout: 1, DropoutID: 0}.Rows(rows, 0, 0)
 	if !slices.Equal(d1[0].InputIDs, []int32{0, 0, 7}) || !slices.Equal(rows[0].InputIDs, []int32{5, 6, 7}) {
 		t.Errorf("dropout gave %v", d1[0].InputIDs)
 	}
-	long := []prep.Row{{InputIDs: make([]int32, 200), Labels: make([]int32, 200)}}
-	for i := range long[0].Labels {
-		long[0].InputIDs[i], long[0].Labels[i] = 9, -100
+	long := []prep.Row{{InputIDs: make([]int32, 200), Learnt: make([]bool, 200)}}
+	for i := range long[0].InputIDs {
+		long[0].InputIDs[i] = 9
 	}
 	half := DataAugmentation{PromptDropout: 0.5, DropoutID: 1}
 	e0, _ := half.Rows(long, 0, 0)

@@ -9,20 +9,23 @@ import (
 // Row is one training sequence: one document, or several packed into a
 // row of at most the row length.
 //
-// A row holds its real tokens only: Collate pads each batch to its longest
-// row, so padding is never stored (rows held 20 bytes a token as five
-// int32 slices padded to the row length; now 8, with no padding). The
+// A row holds its real tokens only, 5 bytes each: Collate pads each batch
+// to its longest row, so padding is never stored, and a token's label is
+// its own id or IgnoreIndex, so a flag says which (rows held 20 bytes a
+// token slot as five int32 slices padded to the row length). The
 // documents of a packed row lie one after another; Starts says where each
 // begins, and with it their position ids (restarting at 0 in each) and
 // segments (0, 1, ... within the row), which limit attention to tokens of
 // the same document (the model must never let a token attend across
-// documents). The first label of every document is IgnoreIndex: labels are
-// shifted inside the model, so that label would otherwise be predicted
+// documents). The first token of every document is not learnt: labels are
+// shifted inside the model, so its label would otherwise be predicted
 // from the previous document's last token. With this, the summed loss of
 // packed rows equals that of the same documents one per row.
 type Row struct {
 	InputIDs []int32
-	Labels   []int32
+	// Learnt marks the tokens the loss learns: their label is their id,
+	// the others' IgnoreIndex.
+	Learnt []bool
 	// Starts are the offsets in InputIDs where the row's documents begin,
 	// Starts[0] = 0; nil for a row of one document.
 	Starts []int32
@@ -31,6 +34,23 @@ type Row struct {
 	Subject int
 	// Docs is the number of documents in the row.
 	Docs int
+}
+
+// Label is token t's label: its id when learnt, else IgnoreIndex.
+func (r Row) Label(t int) int32 {
+	if r.Learnt[t] {
+		return r.InputIDs[t]
+	}
+	return IgnoreIndex
+}
+
+// Labels returns every token's Label.
+func (r Row) Labels() []int32 {
+	out := make([]int32, len(r.InputIDs))
+	for t := range out {
+		out[t] = r.Label(t)
+	}
+	return out
 }
 
 // Layout returns the position id and the segment of each of the row's
@@ -99,11 +119,11 @@ func Pack(docs []Tokenized, opts PackOptions) ([]Row, PackStats, error) {
 		return nil, PackStats{}, fmt.Errorf("pack: row length %d must be positive", opts.SeqLen)
 	}
 	for i, d := range docs {
-		if len(d.IDs) > opts.SeqLen {
-			return nil, PackStats{}, fmt.Errorf("pack: document %d (%s) has %d tokens, more than the row length %d: set MaxLen", i, d.Source, len(d.IDs), opts.SeqLen)
-		}
-		if len(d.IDs) != len(d.Labels) {
-			return nil, PackStats{}, fmt.Errorf("pack: document %d (%s) has %d ids and %d labels", i, d.Source, len(d.IDs), len(d.Labels))
+		if err := checkDoc(i, d, opts.SeqLen); err != nil {
+			if len(d.IDs) > opts.SeqLen {
+				err = fmt.Errorf("%w: set MaxLen", err)
+			}
+			return nil, PackStats{}, fmt.Errorf("pack: %w", err)
 		}
 	}
 	var bins [][]int // document indices per row
@@ -170,8 +190,7 @@ func buildRow(docs []Tokenized, bin []int) Row {
 	for _, i := range bin {
 		n += len(docs[i].IDs)
 	}
-	both := make([]int32, 2*n)
-	r := Row{InputIDs: both[:n:n], Labels: both[n:], Docs: len(bin), Subject: -1}
+	r := Row{InputIDs: make([]int32, n), Learnt: make([]bool, n), Docs: len(bin), Subject: -1}
 	if len(bin) > 1 {
 		r.Starts = make([]int32, len(bin))
 	}
@@ -187,8 +206,9 @@ func buildRow(docs []Tokenized, bin []int) Row {
 			r.Starts[seg] = int32(pos)
 		}
 		copy(r.InputIDs[pos:], d.IDs)
-		copy(r.Labels[pos:], d.Labels)
-		r.Labels[pos] = IgnoreIndex
+		for j, l := range d.Labels[1:] {
+			r.Learnt[pos+1+j] = l != IgnoreIndex
+		}
 		pos += len(d.IDs)
 	}
 	return r
@@ -204,11 +224,8 @@ func Pad(docs []Tokenized, length int) ([]Row, error) {
 	}
 	rows := make([]Row, 0, len(docs))
 	for i, d := range docs {
-		if len(d.IDs) > length {
-			return nil, fmt.Errorf("pad: document %d (%s) has %d tokens, more than the row length %d", i, d.Source, len(d.IDs), length)
-		}
-		if len(d.IDs) != len(d.Labels) {
-			return nil, fmt.Errorf("pad: document %d (%s) has %d ids and %d labels", i, d.Source, len(d.IDs), len(d.Labels))
+		if err := checkDoc(i, d, length); err != nil {
+			return nil, fmt.Errorf("pad: %w", err)
 		}
 		if len(d.IDs) == 0 {
 			continue
@@ -216,6 +233,23 @@ func Pad(docs []Tokenized, length int) ([]Row, error) {
 		rows = append(rows, buildRow(docs, []int{i}))
 	}
 	return rows, nil
+}
+
+// checkDoc checks that document i fits a row of length tokens and that
+// each of its labels is its token's id or IgnoreIndex, what a row holds.
+func checkDoc(i int, d Tokenized, length int) error {
+	if len(d.IDs) > length {
+		return fmt.Errorf("document %d (%s) has %d tokens, more than the row length %d", i, d.Source, len(d.IDs), length)
+	}
+	if len(d.IDs) != len(d.Labels) {
+		return fmt.Errorf("document %d (%s) has %d ids and %d labels", i, d.Source, len(d.IDs), len(d.Labels))
+	}
+	for t, l := range d.Labels {
+		if l != IgnoreIndex && l != d.IDs[t] {
+			return fmt.Errorf("document %d (%s): token %d's label %d is neither its id %d nor IgnoreIndex", i, d.Source, t, l, d.IDs[t])
+		}
+	}
+	return nil
 }
 
 // Targets counts the labels that contribute to the loss: positions t+1
@@ -226,8 +260,8 @@ func Targets(rows []Row) int {
 	n := 0
 	for _, r := range rows {
 		_, seg := r.Layout()
-		for t := 0; t+1 < len(r.Labels); t++ {
-			if r.Labels[t+1] != IgnoreIndex && seg[t+1] == seg[t] {
+		for t := 0; t+1 < len(r.Learnt); t++ {
+			if r.Learnt[t+1] && seg[t+1] == seg[t] {
 				n++
 			}
 		}

@@ -37,8 +37,8 @@ func randomDocs(n, maxLen int, seed uint64) []Tokenized {
 func checkRows(t *testing.T, rows []Row, seqLen int) (ids, labels [][]int32) {
 	t.Helper()
 	for ri, r := range rows {
-		if len(r.Labels) != len(r.InputIDs) || len(r.InputIDs) == 0 || (seqLen > 0 && len(r.InputIDs) > seqLen) {
-			t.Fatalf("row %d: %d ids and %d labels, row length %d", ri, len(r.InputIDs), len(r.Labels), seqLen)
+		if len(r.Learnt) != len(r.InputIDs) || len(r.InputIDs) == 0 || (seqLen > 0 && len(r.InputIDs) > seqLen) {
+			t.Fatalf("row %d: %d ids and %d learnt flags, row length %d", ri, len(r.InputIDs), len(r.Learnt), seqLen)
 		}
 		if r.Docs > 1 && len(r.Starts) != r.Docs || r.Docs == 1 && r.Starts != nil {
 			t.Fatalf("row %d: %d documents, starts %v", ri, r.Docs, r.Starts)
@@ -58,7 +58,7 @@ func checkRows(t *testing.T, rows []Row, seqLen int) (ids, labels [][]int32) {
 				}
 				// Labels are shifted in the model: this label would be
 				// predicted from the previous document's last token.
-				if r.Labels[j] != IgnoreIndex {
+				if r.Learnt[j] {
 					t.Fatalf("row %d pos %d: document starts with a learnt label", ri, j)
 				}
 				ids, labels = append(ids, nil), append(labels, nil)
@@ -66,7 +66,7 @@ func checkRows(t *testing.T, rows []Row, seqLen int) (ids, labels [][]int32) {
 				t.Fatalf("row %d pos %d: positions do not increase", ri, j)
 			}
 			ids[len(ids)-1] = append(ids[len(ids)-1], r.InputIDs[j])
-			labels[len(labels)-1] = append(labels[len(labels)-1], r.Labels[j])
+			labels[len(labels)-1] = append(labels[len(labels)-1], r.Label(j))
 		}
 		if docs != r.Docs {
 			t.Fatalf("row %d: %d documents, Docs says %d", ri, docs, r.Docs)
@@ -139,7 +139,7 @@ func contexts(rows []Row) []string {
 	for _, r := range rows {
 		pos, seg := r.Layout()
 		for t := 0; t+1 < len(r.InputIDs); t++ {
-			if r.Labels[t+1] == IgnoreIndex || seg[t+1] != seg[t] {
+			if !r.Learnt[t+1] || seg[t+1] != seg[t] {
 				continue
 			}
 			var b strings.Builder
@@ -148,7 +148,7 @@ func contexts(rows []Row) []string {
 					fmt.Fprintf(&b, "%d@%d ", r.InputIDs[j], pos[j])
 				}
 			}
-			fmt.Fprintf(&b, "-> %d", r.Labels[t+1])
+			fmt.Fprintf(&b, "-> %d", r.Label(t+1))
 			out = append(out, b.String())
 		}
 	}
@@ -202,6 +202,7 @@ func TestPackErrors(t *testing.T) {
 	}{
 		{"too long", append(docs, long), PackOptions{SeqLen: 16}, "f.jsonl:9) has 20 tokens, more than the row length 16"},
 		{"label count", append(docs, bad), PackOptions{SeqLen: 16}, "2 ids and 1 labels"},
+		{"foreign label", append(docs, Tokenized{IDs: []int32{5, 6}, Labels: []int32{IgnoreIndex, 7}, Source: "f.jsonl:4"}), PackOptions{SeqLen: 16}, "(f.jsonl:4): token 1's label 7 is neither its id 6 nor IgnoreIndex"},
 		{"zero length", docs, PackOptions{}, "row length 0"},
 	} {
 		if _, _, err := Pack(tc.docs, tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
