@@ -102,6 +102,9 @@ func HashExamples(exs []format.Example) Hash {
 				put("\x00reasoning")
 				put(m.ReasoningContent)
 			}
+			if m.NoLoss {
+				put("\x00weight 0")
+			}
 		}
 		// Likewise a preference record's completions.
 		if ex.IsPreference() {
