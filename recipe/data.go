@@ -99,6 +99,7 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 	for i, s := range srcs {
 		p := s.text.preprocessor(o.SeqLen).WithContext(ctx)
 		p.Opts.TrainOnInputs = o.TrainOnInputs
+		p.Opts.MaskHistory = o.MaskHistory
 		p.Opts.MaxPositions = maxPositions
 		if o.SkipBad {
 			p.SkipBad = BadRecord

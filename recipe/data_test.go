@@ -209,6 +209,38 @@ func TestTrainOnInputs(t *testing.T) {
 	}
 }
 
+// TestMaskHistory: data.mask_history learns only each conversation's last
+// answer: of two-turn conversations whose answers are alike, about half
+// the tokens are learnt.
+func TestMaskHistory(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "turns.jsonl")
+	var b strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&b, `{"messages":[{"role":"user","content":"What is %d+1?"},{"role":"assistant","content":"It is %d."},{"role":"user","content":"And %d+2?"},{"role":"assistant","content":"It is %d."}]}`+"\n", i, i+1, i, i+2)
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	learnt := func(mask bool) int {
+		o := dataOptions()
+		o.DataRoot, o.DataFiles, o.ValSplit, o.MaskHistory = "", []string{file}, 0, mask
+		ds, _ := loadTestData(t, o)
+		n := 0
+		for _, r := range ds.train {
+			for _, l := range r.Learnt {
+				if l {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	all, last := learnt(false), learnt(true)
+	if last == 0 || 2*last > all+all/10 || 2*last < all-all/10 {
+		t.Errorf("mask_history: %d learnt tokens, %d without: want about half", last, all)
+	}
+}
+
 // TestTokenCacheOfHeldOutSplit: with a token cache, the training rows
 // less the held-out share are cached in their own file (the cache of the
 // whole split stays valid) and read back identical.

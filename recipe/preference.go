@@ -74,6 +74,8 @@ func (o Options) validateObjective() error {
 		return fmt.Errorf("recipe: training.objective dpo with lm_head in lora.modules_to_save: DPO's per-token log-likelihoods run through the fused LM head, which takes no gradient of its own there; leave lm_head out")
 	case o.TrainOnInputs:
 		return fmt.Errorf("recipe: training.objective dpo with data.train_on_inputs: DPO compares the two completions' log-likelihoods and never learns the prompt; set train_on_inputs false")
+	case o.MaskHistory:
+		return fmt.Errorf("recipe: training.objective dpo with data.mask_history: DPO compares the two completions, whatever the prompt's history holds; set mask_history false")
 	case o.Dedup > 0 || o.Rephrase > 0 || o.PromptDropout > 0:
 		return fmt.Errorf("recipe: training.objective dpo with data.augment (dedup %g, rephrase %g, prompt_dropout %g): the augmentations change supervised examples; set them 0", o.Dedup, o.Rephrase, o.PromptDropout)
 	case o.NEFTuneAlpha > 0:

@@ -95,6 +95,10 @@ const (
 type Options struct {
 	// TrainOnInputs learns every token, prompts included.
 	TrainOnInputs bool
+	// MaskHistory learns only a conversation's last assistant answer (as
+	// LLaMA-Factory's mask_history): the earlier ones are context, as if
+	// their weight were 0.
+	MaskHistory bool
 	// MaxLen bounds an example in tokens (0: no bound). For packing it
 	// must not exceed the row length.
 	MaxLen   int
@@ -516,6 +520,9 @@ func (p *Preprocessor) chat(msgs []format.Message) (Tokenized, error) {
 	}
 	var spans []span
 	if p.Opts.TrainOnInputs {
+		if p.Opts.MaskHistory {
+			return Tokenized{}, errors.New("mask_history learns only the last answer and train_on_inputs every token: set one")
+		}
 		if i, ok := format.NoLossMessage(msgs); ok {
 			return Tokenized{}, fmt.Errorf("message %d has weight 0, and train_on_inputs learns every token: leave train_on_inputs off to honour the weights, or remove them", i)
 		}
@@ -560,7 +567,7 @@ func (p *Preprocessor) chat(msgs []format.Message) (Tokenized, error) {
 	// ids are the conversation's whatever the weights; only their labels
 	// go.
 	if !p.Opts.TrainOnInputs {
-		if err := unlearnWeightZero(msgs, spans, owner, learnt); err != nil {
+		if err := unlearnWeightZero(msgs, p.Opts.MaskHistory, spans, owner, learnt); err != nil {
 			return Tokenized{}, err
 		}
 	}
@@ -576,16 +583,20 @@ func (p *Preprocessor) chat(msgs []format.Message) (Tokenized, error) {
 
 // unlearnWeightZero clears the learnt flags of the tokens in the spans
 // (assistantSpans': one per assistant message, in order) of the messages
-// with weight 0; owner gives each token's span.
-func unlearnWeightZero(msgs []format.Message, spans []span, owner []int, learnt []bool) error {
-	if _, ok := format.NoLossMessage(msgs); !ok {
+// with weight 0, and with maskHistory of every answer but the last; owner
+// gives each token's span.
+func unlearnWeightZero(msgs []format.Message, maskHistory bool, spans []span, owner []int, learnt []bool) error {
+	if _, ok := format.NoLossMessage(msgs); !ok && !maskHistory {
 		return nil
 	}
 	var noLoss []bool // by span
 	for _, m := range msgs {
 		if m.Role == format.RoleAssistant {
-			noLoss = append(noLoss, m.NoLoss)
+			noLoss = append(noLoss, m.NoLoss || maskHistory)
 		}
+	}
+	if maskHistory && len(noLoss) > 0 {
+		noLoss[len(noLoss)-1] = msgs[lastAssistant(msgs)].NoLoss
 	}
 	if len(noLoss) != len(spans) {
 		return fmt.Errorf("%d answer spans found for %d assistant messages", len(spans), len(noLoss))
@@ -596,6 +607,16 @@ func unlearnWeightZero(msgs []format.Message, spans []span, owner []int, learnt 
 		}
 	}
 	return nil
+}
+
+// lastAssistant is the index of msgs' last assistant message.
+func lastAssistant(msgs []format.Message) int {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role == format.RoleAssistant {
+			return i
+		}
+	}
+	return -1
 }
 
 // encodeSegments encodes the text between span boundaries separately.

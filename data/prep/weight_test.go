@@ -86,3 +86,43 @@ func TestWeightZeroAnswers(t *testing.T) {
 		t.Errorf("train_on_inputs with a weight: %v", err)
 	}
 }
+
+// TestMaskHistory: Options.MaskHistory learns only the last answer of a
+// conversation, with the same ids; a last answer of weight 0 leaves
+// nothing to learn; train_on_inputs with it is refused; its token caches
+// are apart.
+func TestMaskHistory(t *testing.T) {
+	const eot = "<|im_end|>\n"
+	r := qwen3Renderer(t, nil)
+	msgs := []format.Message{user("a?"), assistant("A", ""), user("b?"), assistant("B", ""), user("c?"), assistant("C", "")}
+	for _, enc := range []Encoder{byteEncoder{}, byteOffsetEncoder{}} {
+		all := &Preprocessor{Enc: enc, Tmpl: r, EOS: fakeImEnd}
+		last := &Preprocessor{Enc: enc, Tmpl: r, EOS: fakeImEnd, Opts: Options{MaskHistory: true}}
+		want, _, err := all.Tokenize(format.Example{Messages: msgs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := last.Tokenize(format.Example{Messages: msgs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.IDs, want.IDs) {
+			t.Errorf("%T: mask_history changed the ids", enc)
+		}
+		if runs := learntRuns(got); runs != "<think>\n\n</think>\n\nC"+eot {
+			t.Errorf("%T: learnt %q, want the last answer only", enc, runs)
+		}
+		weightless := slices.Clone(msgs)
+		weightless[5].NoLoss = true
+		if _, o, err := last.Tokenize(format.Example{Messages: weightless}); err != nil || o != DroppedNoLabel {
+			t.Errorf("%T: last answer of weight 0 under mask_history: outcome %v, %v; want nothing to learn", enc, o, err)
+		}
+	}
+	both := &Preprocessor{Enc: byteEncoder{}, Tmpl: r, EOS: fakeImEnd, Opts: Options{MaskHistory: true, TrainOnInputs: true}}
+	if _, _, err := both.Tokenize(format.Example{Messages: msgs}); err == nil || !strings.Contains(err.Error(), "mask_history") {
+		t.Errorf("mask_history with train_on_inputs: %v", err)
+	}
+	if OptionsHash(Options{MaskHistory: true}, 0) == OptionsHash(Options{}, 0) {
+		t.Error("the options' hash does not change with mask_history")
+	}
+}
