@@ -98,8 +98,7 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 	var perSubject [][]prep.Row
 	for i, s := range srcs {
 		p := s.text.preprocessor(o.SeqLen).WithContext(ctx)
-		p.Opts.TrainOnInputs = o.TrainOnInputs
-		p.Opts.MaskHistory = o.MaskHistory
+		o.SetLabelling(p)
 		p.Opts.MaxPositions = maxPositions
 		if o.SkipBad {
 			p.SkipBad = BadRecord
@@ -172,6 +171,14 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 		return nil, fmt.Errorf("recipe: no training rows in %s", strings.Join(inputs, ", "))
 	}
 	return ds, nil
+}
+
+// SetLabelling sets on p what the options say is learnt (train_on_inputs,
+// mask_history). The run and `ftune data` must agree on it: data validate
+// counts the learnt tokens, and a cache data prepare writes is keyed on
+// it.
+func (o Options) SetLabelling(p *prep.Preprocessor) {
+	p.Opts.TrainOnInputs, p.Opts.MaskHistory = o.TrainOnInputs, o.MaskHistory
 }
 
 // trainExamples are the examples a subject trains on: its training file,
