@@ -47,6 +47,7 @@ type DataConfig struct {
 	AllowLonger   bool               `yaml:"allow_longer_than_model" doc:"Allow max_length above the model's max_position_embeddings: the model never saw those positions, so quality past them is unknown (RoPE extrapolates poorly), and memory grows with the length."`
 	Packing       bool               `yaml:"packing" doc:"Pack several short examples into one row (attention kept within each)."`
 	TrainOnInputs bool               `yaml:"train_on_inputs" doc:"Put the loss on prompt tokens too, not only on the assistant's answers."`
+	MaskHistory   bool               `yaml:"mask_history" doc:"Learn only each conversation's last assistant answer; the earlier answers stay as context (LLaMA-Factory's mask_history). A message's \"weight\": 0 still leaves a last answer out. Not with train_on_inputs."`
 	ValSplit      float64            `yaml:"val_split" doc:"Fraction of each subject held out for validation, in [0, 1)."`
 	Seed          uint64             `yaml:"seed" doc:"Seed of the train/validation split and of shuffling."`
 	Subjects      []string           `yaml:"subjects" doc:"Subjects to train on; empty = every subject found. a,b is the list [a, b], as --subjects reads it (a name holding a comma is written quoted: [\"a,b\"])."`

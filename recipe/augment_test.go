@@ -118,14 +118,14 @@ func TestAugmentPromptDropout(t *testing.T) {
 		row := ds.train[r]
 		for i, id := range row.InputIDs[:min(len(row.InputIDs), T)] {
 			got := ids[r*T+i]
-			if labels[r*T+i] != int64(row.Labels[i]) {
+			if labels[r*T+i] != int64(row.Label(i)) {
 				t.Fatal("a label changed")
 			}
 			if got == int64(id) {
 				continue
 			}
-			if row.Labels[i] != prep.IgnoreIndex || tp.tok.IsSpecial(int(id)) || got != int64(tp.pad) {
-				t.Fatalf("token %d of row %d: %d became %d (label %d)", i, r, id, got, row.Labels[i])
+			if row.Learnt[i] || tp.tok.IsSpecial(int(id)) || got != int64(tp.pad) {
+				t.Fatalf("token %d of row %d: %d became %d (label %d)", i, r, id, got, row.Label(i))
 			}
 			dropped++
 		}

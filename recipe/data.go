@@ -132,9 +132,9 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 		docs := sp.train.Docs
 		var rows []prep.Row
 		if o.Pack {
-			rows, _, err = prep.Pack(docs, prep.PackOptions{SeqLen: o.SeqLen, PadID: int32(s.text.pad)})
+			rows, _, err = prep.Pack(docs, prep.PackOptions{SeqLen: o.SeqLen})
 		} else {
-			rows, err = prep.Pad(docs, 0, int32(s.text.pad))
+			rows, err = prep.Pad(docs, 0)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("subject %s: %w", s.name, err)
@@ -151,15 +151,15 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 			saySkippedTokenizing(log, s.name+" (validation)", sp.val.Stats)
 			// What Preprocessor.Rows makes of the held-out examples:
 			// tokenised up to the sequence length (p's MaxLen already),
-			// one padded row each.
-			if vrows, err = prep.Pad(sp.val.Docs, o.SeqLen, int32(s.text.pad)); err != nil {
+			// one row each.
+			if vrows, err = prep.Pad(sp.val.Docs, o.SeqLen); err != nil {
 				return nil, fmt.Errorf("subject %s: %w", s.name, err)
 			}
 		case len(s.val) > 0:
 			vp := *p
 			vp.Progress = tokenizeProgress(log, s.name+" (validation)")
 			var vst prep.Stats
-			vrows, vst, err = vp.Rows(s.val, prep.RowOptions{SeqLen: o.SeqLen, PadID: int32(s.text.pad)})
+			vrows, vst, err = vp.Rows(s.val, prep.RowOptions{SeqLen: o.SeqLen})
 			if err != nil {
 				return nil, fmt.Errorf("subject %s: %w", s.name, err)
 			}
@@ -288,6 +288,14 @@ func count(n int) []int {
 		out[i] = i
 	}
 	return out
+}
+
+// SetLabelling sets on p what the options say is learnt (train_on_inputs,
+// mask_history). The run and `ftune data` must agree on it: data validate
+// counts the learnt tokens, and a cache data prepare writes is keyed on
+// it.
+func (o Options) SetLabelling(p *prep.Preprocessor) {
+	p.Opts.TrainOnInputs, p.Opts.MaskHistory = o.TrainOnInputs, o.MaskHistory
 }
 
 // trainExamples are the examples a subject trains on when augmentation

@@ -159,13 +159,7 @@ func TestValSplitHoldsOut(t *testing.T) {
 	if !strings.Contains(log, "99 of 495 training examples held out") {
 		t.Errorf("the hold-out is not said: %s", log)
 	}
-	key := func(r prep.Row) string { // the example's tokens, without padding
-		n := len(r.InputIDs)
-		for n > 0 && r.AttentionMask[n-1] == 0 {
-			n--
-		}
-		return fmt.Sprint(r.InputIDs[:n])
-	}
+	key := func(r prep.Row) string { return fmt.Sprint(r.InputIDs) } // the example's tokens
 	inTrain := map[string]bool{}
 	for _, r := range ds.train {
 		inTrain[key(r)] = true
@@ -199,8 +193,8 @@ func TestTrainOnInputs(t *testing.T) {
 		ds, _ := loadTestData(t, o)
 		n := 0
 		for _, r := range ds.train {
-			for _, l := range r.Labels {
-				if l != -100 {
+			for _, l := range r.Learnt {
+				if l {
 					n++
 				}
 			}
@@ -213,6 +207,38 @@ func TestTrainOnInputs(t *testing.T) {
 	o.TrainOnInputs = true
 	if all := labelled(o); all <= 2*base {
 		t.Fatalf("train_on_inputs: %d labelled tokens, answers only: %d: want the prompts learnt too", all, base)
+	}
+}
+
+// TestMaskHistory: data.mask_history learns only each conversation's last
+// answer: of two-turn conversations whose answers are alike, about half
+// the tokens are learnt.
+func TestMaskHistory(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "turns.jsonl")
+	var b strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&b, `{"messages":[{"role":"user","content":"What is %d+1?"},{"role":"assistant","content":"It is %d."},{"role":"user","content":"And %d+2?"},{"role":"assistant","content":"It is %d."}]}`+"\n", i, i+1, i, i+2)
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	learnt := func(mask bool) int {
+		o := dataOptions()
+		o.DataRoot, o.DataFiles, o.ValSplit, o.MaskHistory = "", []string{file}, 0, mask
+		ds, _ := loadTestData(t, o)
+		n := 0
+		for _, r := range ds.train {
+			for _, l := range r.Learnt {
+				if l {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	all, last := learnt(false), learnt(true)
+	if last == 0 || 2*last > all+all/10 || 2*last < all-all/10 {
+		t.Errorf("mask_history: %d learnt tokens, %d without: want about half", last, all)
 	}
 }
 

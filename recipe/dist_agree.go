@@ -27,7 +27,7 @@ import (
 //     (Options.Config), named as the error shows it, but for what may
 //     differ per worker without changing the run (notPerWorker).
 //   - The training data: a hash of the prepared rows (token ids, labels,
-//     positions, segments, masks, subjects) and preference pairs, train
+//     document starts, subjects) and preference pairs, train
 //     and validation, so data files that differ in content, or read from
 //     per-worker paths, are told apart whatever their names. Hashing is
 //     linear in the tokens (sha256: about a second per 500 M tokens on
@@ -154,9 +154,9 @@ func (d *dataset) digest() string {
 		fmt.Fprintf(h, "rows %d\x00", len(split))
 		for _, r := range split {
 			fmt.Fprintf(h, "%d %d\x00", r.Subject, r.Docs)
-			for _, v := range [][]int32{r.InputIDs, r.Labels, r.PositionIDs, r.SegmentIDs, r.AttentionMask} {
-				ints(v)
-			}
+			ints(r.InputIDs)
+			ints(r.Labels())
+			ints(r.Starts)
 		}
 	}
 	pairs := func(ps []dpo.Pair) {

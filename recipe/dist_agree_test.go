@@ -52,7 +52,7 @@ func TestDataDigest(t *testing.T) {
 	rows := func(order ...int32) []prep.Row {
 		var out []prep.Row
 		for _, i := range order {
-			out = append(out, prep.Row{InputIDs: []int32{i, i + 1}, Labels: []int32{-100, i + 1}})
+			out = append(out, prep.Row{InputIDs: []int32{i, i + 1}, Learnt: []bool{false, true}})
 		}
 		return out
 	}
@@ -61,7 +61,7 @@ func TestDataDigest(t *testing.T) {
 		t.Errorf("the same data: digests %s and %s", base, again)
 	}
 	relabelled := rows(1, 2, 3)
-	relabelled[2].Labels[0] = 7
+	relabelled[2].Learnt[0] = true
 	for name, d := range map[string]*dataset{
 		"order":   {subjects: []string{"s"}, train: rows(3, 2, 1)},
 		"label":   {subjects: []string{"s"}, train: relabelled},

@@ -236,7 +236,7 @@ func cacheKey(tp Text, p *prep.Preprocessor, data prep.Hash) prep.CacheKey {
 // maxPositions the model's positions (0: unchecked).
 func subjectPreprocessor(o Options, tp Text, maxPositions int) *prep.Preprocessor {
 	p := tp.preprocessor(o.SeqLen)
-	p.Opts.TrainOnInputs = o.TrainOnInputs
+	o.SetLabelling(p)
 	p.Opts.MaxPositions = maxPositions
 	if o.SkipBad {
 		p.SkipBad = BadRecord

@@ -37,7 +37,7 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	}
 	o.DataFiles, o.Format, o.Shape = d.Files, d.Format, d.Shape
 	o.ValSplit, o.DataSeed, o.Mixing, o.MixWeights = d.ValSplit, d.Seed, d.Mixing, d.Weights
-	o.TrainOnInputs, o.AllowLongerThanModel = d.TrainOnInputs, d.AllowLonger
+	o.TrainOnInputs, o.MaskHistory, o.AllowLongerThanModel = d.TrainOnInputs, d.MaskHistory, d.AllowLonger
 	o.Dedup, o.Rephrase, o.PromptDropout = d.Augment.Dedup, d.Augment.Rephrase, d.Augment.PromptDropout
 	o.SkipBad = d.SkipBad
 	o.Template, o.SeqLen, o.Pack, o.Subjects = d.Template, d.MaxLength, d.Packing, d.Subjects

@@ -86,7 +86,7 @@ func fullSizeStepPeak(t *testing.T, dir string, cfg nn.Config, B, T int, ckpt bo
 			rows[i].Docs = 1
 			for j := range T {
 				id := int32((i*7919 + j*31 + 13) % cfg.VocabSize)
-				rows[i].InputIDs, rows[i].Labels = append(rows[i].InputIDs, id), append(rows[i].Labels, id)
+				rows[i].InputIDs, rows[i].Learnt = append(rows[i].InputIDs, id), append(rows[i].Learnt, true)
 			}
 		}
 		loader, err := train.NewRowLoader(rows, []string{"s"}, B, false, 1, 0, cb)

@@ -61,6 +61,8 @@ type Options struct {
 	// TrainOnInputs puts the loss on prompt tokens too, not only on the
 	// assistant's answers.
 	TrainOnInputs bool
+	// MaskHistory learns only each conversation's last answer.
+	MaskHistory bool
 	// Dedup > 0 drops near-duplicate training examples at that Jaccard
 	// similarity, before the validation hold-out; Rephrase is the
 	// probability of rewriting an instruction with another phrasing of its

@@ -118,6 +118,8 @@ func (o Options) validatePreference() error {
 		return fmt.Errorf("%s with lm_head in lora.modules_to_save: the completions' per-token log-likelihoods run through the fused LM head, which takes no gradient of its own there; leave lm_head out", obj)
 	case o.TrainOnInputs:
 		return fmt.Errorf("%s with data.train_on_inputs: the loss reads the completions' log-likelihoods and never learns the prompt; set train_on_inputs false", obj)
+	case o.MaskHistory:
+		return fmt.Errorf("%s with data.mask_history: the loss reads the completions' log-likelihoods, whatever the prompt's history holds; set mask_history false", obj)
 	case o.Dedup > 0 || o.Rephrase > 0 || o.PromptDropout > 0:
 		return fmt.Errorf("%s with data.augment (dedup %g, rephrase %g, prompt_dropout %g): the augmentations change supervised examples; set them 0", obj, o.Dedup, o.Rephrase, o.PromptDropout)
 	case o.NEFTuneAlpha > 0:

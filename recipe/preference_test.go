@@ -247,6 +247,7 @@ func TestDPORefusals(t *testing.T) {
 		{"per-subject adapters", func(o *Options) { o.Mode = PerSubject }, "per-subject adapters"},
 		{"a trained lm_head", func(o *Options) { o.ModulesToSave = []string{"lm_head"} }, "lm_head in lora.modules_to_save"},
 		{"train_on_inputs", func(o *Options) { o.TrainOnInputs = true }, "data.train_on_inputs"},
+		{"mask_history", func(o *Options) { o.MaskHistory = true }, "data.mask_history"},
 		{"augmentation", func(o *Options) { o.Rephrase = 0.5 }, "data.augment"},
 		{"NEFTune", func(o *Options) { o.NEFTuneAlpha = 5 }, "neftune_alpha"},
 		{"uniform mixing", func(o *Options) { o.Mixing = "uniform" }, "data.mixing uniform"},

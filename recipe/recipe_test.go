@@ -54,7 +54,7 @@ func TestPerSubjectRun(t *testing.T) {
 // (training) and never in inference; the gradient passes through unchanged.
 func TestNEFTuneHookOnlyInTraining(t *testing.T) {
 	be := tensor.CPUDefault()
-	loader, err := train.NewRowLoader([]prep.Row{{InputIDs: []int32{1}, Labels: []int32{1}}}, nil, 1, false, 0, 0, be)
+	loader, err := train.NewRowLoader([]prep.Row{{InputIDs: []int32{1}, Learnt: []bool{true}}}, nil, 1, false, 0, 0, be)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,21 +96,21 @@ func heldOutAsBefore(t *testing.T, o Options, name string, exs []format.Example,
 	}
 	trainExs, valExs := prep.SplitRatio(exs, o.ValSplit, splitSeed(o.DataSeed, name))
 	p := tp.preprocessor(o.SeqLen)
-	p.Opts.TrainOnInputs = o.TrainOnInputs
+	o.SetLabelling(p)
 	p.Opts.MaxPositions = maxPositions
 	docs, st, err := p.TokenizeAll(trainExs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.Pack {
-		train, _, err = prep.Pack(docs, prep.PackOptions{SeqLen: o.SeqLen, PadID: int32(tp.pad)})
+		train, _, err = prep.Pack(docs, prep.PackOptions{SeqLen: o.SeqLen})
 	} else {
-		train, err = prep.Pad(docs, 0, int32(tp.pad))
+		train, err = prep.Pad(docs, 0)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if val, _, err = p.Rows(valExs, prep.RowOptions{SeqLen: o.SeqLen, PadID: int32(tp.pad)}); err != nil {
+	if val, _, err = p.Rows(valExs, prep.RowOptions{SeqLen: o.SeqLen}); err != nil {
 		t.Fatal(err)
 	}
 	return train, val, st

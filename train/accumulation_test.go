@@ -55,10 +55,7 @@ func TestAccumulationIsOneBatch(t *testing.T) {
 			for j := 0; j < prompt+answer; j++ {
 				id := int32((i*31 + j*7 + 3) % m.Config.VocabSize)
 				r.InputIDs = append(r.InputIDs, id)
-				if j < prompt {
-					id = prep.IgnoreIndex
-				}
-				r.Labels = append(r.Labels, id)
+				r.Learnt = append(r.Learnt, j >= prompt)
 			}
 			rows = append(rows, r)
 		}
@@ -128,7 +125,7 @@ func TestEpochStepsCountTheShortStep(t *testing.T) {
 	m, a := loratest.Attached(t, fixture, nn.LoadOptions{}, lora.NewConfig(4, 8, "all-linear"), 7)
 	var rows []prep.Row
 	for i := range 7 {
-		rows = append(rows, prep.Row{Docs: 1, InputIDs: []int32{int32(i + 3), 5, 9}, Labels: []int32{prep.IgnoreIndex, 5, 9}})
+		rows = append(rows, prep.Row{Docs: 1, InputIDs: []int32{int32(i + 3), 5, 9}, Learnt: []bool{false, true, true}})
 	}
 	loader, err := train.NewRowLoader(rows, []string{"s"}, 1, false, 0, 0, nil)
 	if err != nil {

@@ -28,7 +28,7 @@ func dpRun(t *testing.T, steps int) *train.Trainer {
 		r := prep.Row{Docs: 1, Subject: i % 2}
 		for j := 0; j < 5+i%3; j++ {
 			id := int32((i*17 + j*5 + 1) % tr.Model.Config.VocabSize)
-			r.InputIDs, r.Labels = append(r.InputIDs, id), append(r.Labels, id)
+			r.InputIDs, r.Learnt = append(r.InputIDs, id), append(r.Learnt, true)
 		}
 		rows = append(rows, r)
 	}

@@ -125,15 +125,15 @@ func NewRowLoader(rows []prep.Row, subjects []string, batchSize int, shuffle boo
 		return nil, fmt.Errorf("train: no rows to train on")
 	}
 	for i, r := range rows {
-		if len(r.InputIDs) == 0 || len(r.Labels) != len(r.InputIDs) {
-			return nil, fmt.Errorf("train: row %d: %d ids and %d labels", i, len(r.InputIDs), len(r.Labels))
+		if len(r.InputIDs) == 0 || len(r.Learnt) != len(r.InputIDs) {
+			return nil, fmt.Errorf("train: row %d: %d ids and %d learnt flags", i, len(r.InputIDs), len(r.Learnt))
 		}
 		named := r.Subject == -1 || r.Subject >= 0 && r.Subject < len(subjects) || len(subjects) == 0 && r.Subject == 0
 		if !named {
 			return nil, fmt.Errorf("train: row %d: subject %d, but %d subject names", i, r.Subject, len(subjects))
 		}
-		if r.Docs > 1 && (len(r.PositionIDs) != len(r.InputIDs) || len(r.SegmentIDs) != len(r.InputIDs)) {
-			return nil, fmt.Errorf("train: packed row %d: %d ids, %d positions and %d segments", i, len(r.InputIDs), len(r.PositionIDs), len(r.SegmentIDs))
+		if err := checkStarts(r); err != nil {
+			return nil, fmt.Errorf("train: row %d: %w", i, err)
 		}
 	}
 	if be == nil {
@@ -163,24 +163,33 @@ func (l *RowLoader) Next() (Batch, error) {
 	return Collate(rows, l.Subjects, l.PadID, l.Backend), nil
 }
 
-// realLen is a row's length without its trailing padding (attention mask
-// 0), which Collate redoes per batch.
-func realLen(r prep.Row) int {
-	n := len(r.InputIDs)
-	for n > 0 && r.AttentionMask != nil && r.AttentionMask[n-1] == 0 {
-		n--
+// checkStarts checks a row's document starts: one per document (none for
+// one), the first 0, each after the one before and inside the row.
+func checkStarts(r prep.Row) error {
+	if r.Docs <= 1 && r.Starts == nil {
+		return nil
 	}
-	return n
+	if len(r.Starts) != r.Docs {
+		return fmt.Errorf("%d documents and %d document starts", r.Docs, len(r.Starts))
+	}
+	for d, s := range r.Starts {
+		if d == 0 && s != 0 || d > 0 && s <= r.Starts[d-1] || int(s) >= len(r.InputIDs) {
+			return fmt.Errorf("document %d starts at %d (starts %v, %d tokens)", d, s, r.Starts, len(r.InputIDs))
+		}
+	}
+	return nil
 }
 
 // Collate pads rows on the right to the longest one: pad id, attention mask
 // 0 and label -100 on padding. Rows holding several documents (packed,
-// Docs > 1) keep their position and segment ids; subjects names the rows'
-// subject ids.
+// Docs > 1) give their documents' positions and segments, padding is a
+// segment of its own (-1); subjects names the rows' subject ids.
 func Collate(rows []prep.Row, subjects []string, padID int, be tensor.Backend) Batch {
 	T := 0
+	packed := false
 	for _, r := range rows {
-		T = max(T, realLen(r))
+		T = max(T, len(r.InputIDs))
+		packed = packed || r.Docs > 1
 	}
 	B := len(rows)
 	ids := make([]int64, B*T)
@@ -190,40 +199,38 @@ func Collate(rows []prep.Row, subjects []string, padID int, be tensor.Backend) B
 	mask := make([]int32, B*T)
 	var pos []int
 	var seg []int32
-	packed := false
-	for _, r := range rows {
-		packed = packed || r.Docs > 1
-	}
+	var rowPos []int32
 	if packed {
 		pos = make([]int, B*T)
 		seg = make([]int32, B*T)
+		rowPos = make([]int32, T)
 	}
 	out := Batch{Subjects: make([]string, B), Fresh: true}
 	for b, r := range rows {
 		if r.Subject >= 0 && r.Subject < len(subjects) {
 			out.Subjects[b] = subjects[r.Subject]
 		}
-		n := realLen(r)
-		own := r.Docs > 1 // its own positions and segments
+		n := len(r.InputIDs)
 		for t := 0; t < T; t++ {
 			i := b*T + t
 			if t < n {
-				ids[i], labels[i], mask[i] = int64(r.InputIDs[t]), int64(r.Labels[t]), 1
+				ids[i], labels[i], mask[i] = int64(r.InputIDs[t]), int64(r.Label(t)), 1
 				out.Tokens++
-				if t > 0 && r.Labels[t] != nn.IgnoreIndex {
+				if t > 0 && r.Learnt[t] {
 					out.Labelled++
 				}
 			} else {
 				ids[i], labels[i] = int64(padID), nn.IgnoreIndex
 			}
-			if packed {
-				switch {
-				case t < n && own:
-					pos[i], seg[i] = int(r.PositionIDs[t]), r.SegmentIDs[t]
-				case t < n:
-					pos[i], seg[i] = t, 0
-				default:
-					pos[i], seg[i] = t, -1 // padding is its own document
+		}
+		if packed {
+			row := seg[b*T : (b+1)*T]
+			r.LayoutInto(rowPos, row)
+			for t := range T {
+				if t < n {
+					pos[b*T+t] = int(rowPos[t])
+				} else {
+					pos[b*T+t], row[t] = t, -1 // padding is its own document
 				}
 			}
 		}

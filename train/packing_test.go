@@ -56,7 +56,7 @@ func TestPackedLossEqualsUnpacked(t *testing.T) {
 	}
 	pad, _ := tok.PAD()
 	sum := func(pack bool) (float64, int) {
-		rows, _, err := p.Rows(exs, prep.RowOptions{Pack: pack, SeqLen: 96, PadID: int32(pad)})
+		rows, _, err := p.Rows(exs, prep.RowOptions{Pack: pack, SeqLen: 96})
 		if err != nil {
 			t.Fatal(err)
 		}

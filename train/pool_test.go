@@ -32,7 +32,7 @@ func tinyBaseRun(t *testing.T, cfg train.Config, dropout float64) (*train.Traine
 		for j := 0; j < 48+16*(i%2); j++ {
 			id := (i*131 + j*17 + 5) % m.Config.VocabSize
 			r.InputIDs = append(r.InputIDs, int32(id))
-			r.Labels = append(r.Labels, int32(id))
+			r.Learnt = append(r.Learnt, true)
 		}
 		rows = append(rows, r)
 	}

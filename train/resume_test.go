@@ -32,11 +32,7 @@ func newRun(t *testing.T, maxSteps int) (*train.Trainer, *lora.Adapter) {
 		for j := 0; j < n; j++ {
 			id := (i*31 + j*7 + 3) % m.Config.VocabSize
 			r.InputIDs = append(r.InputIDs, int32(id))
-			if j < 2 {
-				r.Labels = append(r.Labels, prep.IgnoreIndex)
-			} else {
-				r.Labels = append(r.Labels, int32(id))
-			}
+			r.Learnt = append(r.Learnt, j >= 2)
 		}
 		rows = append(rows, r)
 	}
@@ -136,7 +132,7 @@ func TestUnlabelledDataIsAnErrorNotAHang(t *testing.T) {
 	tr, _ := newRun(t, 5)
 	rows := make([]prep.Row, 4)
 	for i := range rows {
-		rows[i] = prep.Row{Docs: 1, InputIDs: []int32{3, 4, 5}, Labels: []int32{prep.IgnoreIndex, prep.IgnoreIndex, prep.IgnoreIndex}}
+		rows[i] = prep.Row{Docs: 1, InputIDs: []int32{3, 4, 5}, Learnt: make([]bool, 3)}
 	}
 	loader, err := train.NewRowLoader(rows, []string{"s"}, 2, false, 0, 0, nil)
 	if err != nil {

@@ -47,7 +47,7 @@ func TestStepsLeaveNothingToTheCollector(t *testing.T) {
 			r := prep.Row{Docs: 1}
 			for j := range 8 {
 				id := int32((i*31 + j*7 + 3) % m.Config.VocabSize)
-				r.InputIDs, r.Labels = append(r.InputIDs, id), append(r.Labels, id)
+				r.InputIDs, r.Learnt = append(r.InputIDs, id), append(r.Learnt, true)
 			}
 			rows = append(rows, r)
 		}

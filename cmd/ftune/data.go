@@ -27,6 +27,7 @@ type dataEnv struct {
 	where  []string // the data as given, for messages
 	text   recipe.Text
 	cfg    nn.Config
+	opts   recipe.Options
 }
 
 // folders are the subject folders among the inputs, as a Manager (nil
@@ -45,11 +46,13 @@ func (e dataEnv) folders() *subject.Manager {
 	return m
 }
 
-// preprocessor tokenises up to seqLen tokens, counts examples over the
+// preprocessor tokenises up to seqLen tokens, learns what the run would
+// (data.train_on_inputs, data.mask_history), counts examples over the
 // model's positions and stops when ctx is done.
 func (e dataEnv) preprocessor(ctx context.Context, seqLen int) *prep.Preprocessor {
 	p := e.text.Preprocessor(seqLen)
 	p.Opts.MaxPositions = e.cfg.MaxPositions
+	e.opts.SetLabelling(p)
 	return p.WithContext(ctx)
 }
 
@@ -134,7 +137,7 @@ func newDataCmd() *cobra.Command {
 			return dataEnv{}, err
 		}
 		ins, where, err := recipe.DataInputs(o)
-		return dataEnv{inputs: ins, where: where, text: text, cfg: cfg}, err
+		return dataEnv{inputs: ins, where: where, text: text, cfg: cfg, opts: o}, err
 	}
 	validate := &cobra.Command{
 		Use:   "validate",

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -173,6 +174,34 @@ func TestDataValidateOwnFile(t *testing.T) {
 	got, err = run(t, "data", "validate", "--data", good, "--seq-len", "8")
 	if err == nil || !strings.Contains(got, "subject good: all 3 examples were dropped") {
 		t.Fatalf("nothing fits: %v\n%s", err, got)
+	}
+}
+
+// TestDataValidateCountsWhatTheRunLearns: data validate's learnt column
+// follows data.train_on_inputs and data.mask_history, as the run's
+// labels do (it counted answers only whatever they said).
+func TestDataValidateCountsWhatTheRunLearns(t *testing.T) {
+	turns := `{"messages":[{"role":"user","content":"2+2?"},{"role":"assistant","content":"Four, I think."},{"role":"user","content":"Sure?"},{"role":"assistant","content":"Yes: four."}]}`
+	file := writeData(t, t.TempDir(), "turns.jsonl", turns, turns)
+	learnt := func(sets ...string) int {
+		t.Helper()
+		got, err := run(t, append([]string{"data", "validate", "--data", file}, sets...)...)
+		row := tableRow(got, file)
+		if err != nil || len(row) != 9 {
+			t.Fatalf("validate %v: %v, row %q\n%s", sets, err, row, got)
+		}
+		n, err := strconv.Atoi(row[4])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	answers := learnt()
+	if last := learnt("--set", "data.mask_history=true"); last == 0 || last >= answers {
+		t.Errorf("mask_history: %d learnt tokens, %d without", last, answers)
+	}
+	if all := learnt("--set", "data.train_on_inputs=true"); all <= answers {
+		t.Errorf("train_on_inputs: %d learnt tokens, %d without", all, answers)
 	}
 }
 

@@ -77,7 +77,7 @@ func (a DataAugmentation) Rows(rows []prep.Row, epoch, index int) ([]prep.Row, e
 	r := prep.NewRand(a.Seed ^ uint64(epoch+1)*0x9e3779b97f4a7c15 ^ uint64(index)*0xd1b54a32d192ed03)
 	out := make([]prep.Row, len(rows))
 	for i, row := range rows {
-		t, err := d.Apply(prep.Tokenized{IDs: row.InputIDs, Labels: row.Labels, Source: fmt.Sprintf("row %d of batch %d", i, index)}, r)
+		t, err := d.Apply(prep.Tokenized{IDs: row.InputIDs, Labels: row.Labels(), Source: fmt.Sprintf("row %d of batch %d", i, index)}, r)
 		if err != nil {
 			return nil, err
 		}

@@ -197,6 +197,14 @@ func TestDedup(t *testing.T) {
 			}
 		}
 	}
+	// At the threshold is a duplicate: 8 of 10 distinct shingles shared.
+	atThreshold := []string{"a b c d e f g h i j k", "a b c d e f g h i j z"}
+	if s := jaccard(shingles(atThreshold[0], 3), shingles(atThreshold[1], 3)); s != 0.8 {
+		t.Fatalf("similarity %v, want 0.8", s)
+	}
+	if keep, _, _ := Dedup(atThreshold, DedupOptions{Seed: 1}); len(keep) != 1 {
+		t.Errorf("texts at the threshold: kept %v, want the first only", keep)
+	}
 	keep2, _, _ := Dedup(texts, DedupOptions{Seed: 1})
 	if !reflect.DeepEqual(keep, keep2) {
 		t.Error("not deterministic")
@@ -256,14 +264,14 @@ func TestDataAugmentation(t *testing.T) {
 	if !reflect.DeepEqual(same, exs) || n != 0 || m != 0 {
 		t.Error("the zero DataAugmentation changed examples")
 	}
-	rows := []prep.Row{{InputIDs: []int32{5, 6, 7}, Labels: []int32{-100, -100, 7}}}
+	rows := []prep.Row{{InputIDs: []int32{5, 6, 7}, Learnt: []bool{false, false, true}}}
 	d1, _ := DataAugmentation{PromptDropout: 1, DropoutID: 0}.Rows(rows, 0, 0)
 	if !slices.Equal(d1[0].InputIDs, []int32{0, 0, 7}) || !slices.Equal(rows[0].InputIDs, []int32{5, 6, 7}) {
 		t.Errorf("dropout gave %v", d1[0].InputIDs)
 	}
-	long := []prep.Row{{InputIDs: make([]int32, 200), Labels: make([]int32, 200)}}
-	for i := range long[0].Labels {
-		long[0].InputIDs[i], long[0].Labels[i] = 9, -100
+	long := []prep.Row{{InputIDs: make([]int32, 200), Learnt: make([]bool, 200)}}
+	for i := range long[0].InputIDs {
+		long[0].InputIDs[i] = 9
 	}
 	half := DataAugmentation{PromptDropout: 0.5, DropoutID: 1}
 	e0, _ := half.Rows(long, 0, 0)
@@ -271,5 +279,77 @@ func TestDataAugmentation(t *testing.T) {
 	again, _ := half.Rows(long, 0, 0)
 	if slices.Equal(e0[0].InputIDs, e1[0].InputIDs) || !slices.Equal(e0[0].InputIDs, again[0].InputIDs) {
 		t.Error("prompt dropout must differ between epochs and repeat for the same batch")
+	}
+}
+
+// TestDedupMatchesExhaustive compares Dedup with the exhaustive search it
+// stands for (each text against every kept text before it) on texts
+// edited to similarities on both sides of the threshold, across chunks of
+// signatures: the same texts are kept, and every text removed duplicates
+// a kept earlier one at or above the threshold.
+func TestDedupMatchesExhaustive(t *testing.T) {
+	defer func(c int) { dedupChunk = c }(dedupChunk)
+	dedupChunk = 64
+	r := prep.NewRand(11)
+	var texts []string
+	for range 150 {
+		words := make([]string, 40)
+		for k := range words {
+			words[k] = fmt.Sprintf("w%d", r.Intn(3000))
+		}
+		texts = append(texts, strings.Join(words, " "))
+		for _, edits := range []int{0, 1, 2, 3, 4, 6} { // similarity 1 down to about 0.5
+			v := slices.Clone(words)
+			for range edits {
+				v[r.Intn(len(v))] = fmt.Sprintf("x%d", r.Intn(1<<30))
+			}
+			texts = append(texts, strings.Join(v, " "))
+		}
+	}
+	for i := len(texts) - 1; i > 0; i-- { // variants apart from their originals, some before them
+		j := r.Intn(i + 1)
+		texts[i], texts[j] = texts[j], texts[i]
+	}
+	keep, dupOf, err := Dedup(texts, DedupOptions{Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets := make([][]uint64, len(texts))
+	for i, text := range texts {
+		sets[i] = shingles(text, 3)
+	}
+	var want []int
+	for i := range texts {
+		dup := false
+		for _, j := range want {
+			if jaccard(sets[i], sets[j]) >= 0.8 {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			want = append(want, i)
+		}
+	}
+	if !slices.Equal(keep, want) {
+		t.Fatalf("kept %d texts, the exhaustive search %d", len(keep), len(want))
+	}
+	kept := map[int]bool{}
+	for _, i := range keep {
+		kept[i] = true
+	}
+	removed := 0
+	for i, j := range dupOf {
+		if j < 0 {
+			continue
+		}
+		removed++
+		if !kept[j] || j >= i || jaccard(sets[i], sets[j]) < 0.8 {
+			t.Fatalf("text %d removed as a duplicate of %d (kept %v, similarity %.3f)", i, j, kept[j], jaccard(sets[i], sets[j]))
+		}
+	}
+	t.Logf("%d texts: %d kept, %d removed", len(texts), len(keep), removed)
+	if removed < 300 || len(keep) < 300 {
+		t.Errorf("%d removed and %d kept: the texts do not test both sides of the threshold", removed, len(keep))
 	}
 }

@@ -27,6 +27,11 @@ type Message struct {
 	// "thinking" as other datasets name it. Empty means absent. Only
 	// assistant messages may have it.
 	ReasoningContent string `json:"reasoning_content,omitempty"`
+	// NoLoss leaves an assistant message out of the loss: it stays in
+	// the conversation as context, and is not learnt. A message's
+	// "weight": 0 sets it (OpenAI's chat fine-tuning format; 1, or no
+	// weight, learns the message).
+	NoLoss bool `json:"-"`
 }
 
 // Example is one training example, normalised from any file shape.
@@ -188,6 +193,17 @@ func (e Example) Validate() error {
 	return nil
 }
 
+// NoLossMessage is the first message of msgs with weight 0 (NoLoss), if
+// any.
+func NoLossMessage(msgs []Message) (int, bool) {
+	for i, m := range msgs {
+		if m.NoLoss {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
 // validatePreference checks a preference record: a non-empty prompt and
 // non-empty completions of the prompt's form (text after text, assistant
 // messages after a conversation): two that differ, or an unpaired
@@ -200,6 +216,11 @@ func (e Example) validatePreference() error {
 	cs := []completion{{"chosen", "chosen completion", e.Chosen}, {"rejected", "rejected completion", e.Rejected}}
 	if e.IsUnpaired() {
 		cs = []completion{{"completion", "completion", cmp.Or(e.Chosen, e.Rejected)}}
+	}
+	for name, msgs := range map[string][]Message{"prompt": e.Messages, "chosen": e.Chosen.Messages, "rejected": e.Rejected.Messages} {
+		if i, ok := NoLossMessage(msgs); ok {
+			return fmt.Errorf("%w: %s[%d] has weight 0: a preference record's completions are compared whole and its prompt is never learnt, so a weight means nothing there", ErrBadValue, name, i)
+		}
 	}
 	if !e.IsChat() {
 		if e.Text == "" {
@@ -264,6 +285,10 @@ func checkMessages(msgs []Message) (assistant, answered bool, err error) {
 		}
 		if !utf8.ValidString(m.Content) {
 			return false, false, fmt.Errorf("%w in message %d", ErrInvalidUTF8, i)
+		}
+		if m.NoLoss && m.Role != RoleAssistant {
+			// Only answers are learnt: on another role it would mean nothing.
+			return false, false, fmt.Errorf("%w: message %d (%s) has a weight; only assistant messages can have one", ErrBadValue, i, m.Role)
 		}
 		if m.ReasoningContent != "" {
 			// A template reads the reasoning of assistant turns only: on

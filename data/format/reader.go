@@ -81,8 +81,10 @@ type Options struct {
 // caches keyed on a data file's bytes (and the Options it is read with)
 // include it, so it must change whenever the same bytes and Options would
 // give other examples (a shape read otherwise, a field newly read); a
-// change that only refuses more or other records needs none.
-const ReadVersion = 1
+// change that only refuses more or other records needs none. 2: a
+// message's "weight" is read (0: not learnt); records with prompt,
+// completion and label are unpaired preferences.
+const ReadVersion = 2
 
 // DefaultMaxRecordBytes is Options.MaxRecordBytes's default: far above
 // any training example (131,072 tokens of text are about 0.5 MiB).

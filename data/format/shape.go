@@ -354,7 +354,11 @@ func (m Mapping) messageList(f map[string]any, name string) ([]Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
 		}
-		msgs = append(msgs, Message{Role: r, Content: content, ReasoningContent: reasoning})
+		noLoss, err := weightField(obj)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
+		}
+		msgs = append(msgs, Message{Role: r, Content: content, ReasoningContent: reasoning, NoLoss: noLoss})
 	}
 	return msgs, nil
 }
@@ -385,6 +389,36 @@ func reasoningField(obj map[string]any) (string, error) {
 		val, from = s, k
 	}
 	return val, nil
+}
+
+// weightField reads a message's "weight" (OpenAI's chat fine-tuning
+// format): 0 leaves the message out of the loss, 1 learns it, as does no
+// weight or null. Other values are refused rather than rounded: an answer
+// is learnt or not.
+func weightField(obj map[string]any) (noLoss bool, err error) {
+	v, ok := obj["weight"]
+	if !ok || v == nil {
+		return false, nil
+	}
+	switch x := v.(type) {
+	case float64:
+		if x == 0 || x == 1 {
+			return x == 0, nil
+		}
+	case json.Number:
+		if f, err := x.Float64(); err == nil && (f == 0 || f == 1) {
+			return f == 0, nil
+		}
+	case int64: // parquet
+		if x == 0 || x == 1 {
+			return x == 0, nil
+		}
+	case int32:
+		if x == 0 || x == 1 {
+			return x == 0, nil
+		}
+	}
+	return false, fmt.Errorf("%w: field \"weight\": %v: want 0 (not learnt) or 1 (learnt)", ErrBadValue, v)
 }
 
 // field reads a scalar field as text. Numbers and booleans are accepted

@@ -118,6 +118,9 @@ func HashExamples(exs []format.Example) Hash {
 				put("\x00reasoning")
 				put(m.ReasoningContent)
 			}
+			if m.NoLoss {
+				put("\x00weight 0")
+			}
 		}
 		// Likewise a preference record's completions.
 		if ex.IsPreference() {
@@ -146,7 +149,11 @@ func HashExamples(exs []format.Example) Hash {
 // OptionsHash hashes the preprocessing options and EOS id, which change
 // the tokens as much as the tokenizer does.
 func OptionsHash(o Options, eos int) Hash {
-	return HashString(fmt.Sprintf("train_on_inputs=%v max_len=%d overflow=%d no_eos=%v eos=%d", o.TrainOnInputs, o.MaxLen, o.Overflow, o.NoEOS, eos))
+	s := fmt.Sprintf("train_on_inputs=%v max_len=%d overflow=%d no_eos=%v eos=%d", o.TrainOnInputs, o.MaxLen, o.Overflow, o.NoEOS, eos)
+	if o.MaskHistory { // only when set: the other options' keys stay as they were
+		s += " mask_history"
+	}
+	return HashString(s)
 }
 
 var (

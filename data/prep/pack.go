@@ -2,33 +2,82 @@ package prep
 
 import (
 	"fmt"
+	"math"
 	"sort"
 )
 
-// Row is one training sequence of fixed or batch length.
+// Row is one training sequence: one document, or several packed into a
+// row of at most the row length.
 //
-// For packed rows several documents share the row: PositionIDs restart at 0
-// for each one and SegmentIDs number them 0, 1, ... within the row, so that
-// attention can be limited to tokens of the same segment (the model must
-// never let a token attend across documents). The first label of every
-// document is IgnoreIndex: labels are shifted inside the model, so that
-// label would otherwise be predicted from the previous document's last
-// token. With this, the summed loss of packed rows equals that of the same
-// documents padded one per row.
-//
-// Padding tokens have PadID, label IgnoreIndex, position 0, segment -1 and
-// attention mask 0.
+// A row holds its real tokens only, 5 bytes each: Collate pads each batch
+// to its longest row, so padding is never stored, and a token's label is
+// its own id or IgnoreIndex, so a flag says which (rows held 20 bytes a
+// token slot as five int32 slices padded to the row length). The
+// documents of a packed row lie one after another; Starts says where each
+// begins, and with it their position ids (restarting at 0 in each) and
+// segments (0, 1, ... within the row), which limit attention to tokens of
+// the same document (the model must never let a token attend across
+// documents). The first token of every document is not learnt: labels are
+// shifted inside the model, so its label would otherwise be predicted
+// from the previous document's last token. With this, the summed loss of
+// packed rows equals that of the same documents one per row.
 type Row struct {
-	InputIDs      []int32
-	Labels        []int32
-	PositionIDs   []int32
-	SegmentIDs    []int32
-	AttentionMask []int32
+	InputIDs []int32
+	// Learnt marks the tokens the loss learns: their label is their id,
+	// the others' IgnoreIndex.
+	Learnt []bool
+	// Starts are the offsets in InputIDs where the row's documents begin,
+	// Starts[0] = 0; nil for a row of one document.
+	Starts []int32
 	// Subject is the subject id shared by the row's documents, or -1 when
 	// they come from several subjects.
 	Subject int
 	// Docs is the number of documents in the row.
 	Docs int
+}
+
+// Label is token t's label: its id when learnt, else IgnoreIndex.
+func (r Row) Label(t int) int32 {
+	if r.Learnt[t] {
+		return r.InputIDs[t]
+	}
+	return IgnoreIndex
+}
+
+// Labels returns every token's Label.
+func (r Row) Labels() []int32 {
+	out := make([]int32, len(r.InputIDs))
+	for t := range out {
+		out[t] = r.Label(t)
+	}
+	return out
+}
+
+// Layout returns the position id and the segment of each of the row's
+// tokens: positions count from 0 in each document, segments number the
+// documents from 0.
+func (r Row) Layout() (positions, segments []int32) {
+	positions, segments = make([]int32, len(r.InputIDs)), make([]int32, len(r.InputIDs))
+	r.LayoutInto(positions, segments)
+	return positions, segments
+}
+
+// LayoutInto writes Layout into positions and segments, at least as long
+// as the row.
+func (r Row) LayoutInto(positions, segments []int32) {
+	starts := r.Starts
+	if len(starts) == 0 {
+		starts = []int32{0}
+	}
+	for d, start := range starts {
+		end := int32(len(r.InputIDs))
+		if d+1 < len(starts) {
+			end = starts[d+1]
+		}
+		for t := start; t < end; t++ {
+			positions[t], segments[t] = t-start, int32(d)
+		}
+	}
 }
 
 // PackStrategy chooses how documents are placed into rows.
@@ -47,7 +96,6 @@ const (
 // PackOptions configure Pack.
 type PackOptions struct {
 	SeqLen   int
-	PadID    int32
 	Strategy PackStrategy
 }
 
@@ -71,11 +119,11 @@ func Pack(docs []Tokenized, opts PackOptions) ([]Row, PackStats, error) {
 		return nil, PackStats{}, fmt.Errorf("pack: row length %d must be positive", opts.SeqLen)
 	}
 	for i, d := range docs {
-		if len(d.IDs) > opts.SeqLen {
-			return nil, PackStats{}, fmt.Errorf("pack: document %d (%s) has %d tokens, more than the row length %d: set MaxLen", i, d.Source, len(d.IDs), opts.SeqLen)
-		}
-		if len(d.IDs) != len(d.Labels) {
-			return nil, PackStats{}, fmt.Errorf("pack: document %d (%s) has %d ids and %d labels", i, d.Source, len(d.IDs), len(d.Labels))
+		if err := checkDoc(i, d, opts.SeqLen); err != nil {
+			if len(d.IDs) > opts.SeqLen {
+				err = fmt.Errorf("%w: set MaxLen", err)
+			}
+			return nil, PackStats{}, fmt.Errorf("pack: %w", err)
 		}
 	}
 	var bins [][]int // document indices per row
@@ -126,31 +174,25 @@ func Pack(docs []Tokenized, opts PackOptions) ([]Row, PackStats, error) {
 	rows := make([]Row, len(bins))
 	var st PackStats
 	for r, bin := range bins {
-		rows[r] = buildRow(docs, bin, opts.SeqLen, opts.PadID)
+		rows[r] = buildRow(docs, bin)
 		st.Docs += len(bin)
-		for _, m := range rows[r].AttentionMask {
-			if m == 1 {
-				st.Tokens++
-			} else {
-				st.PadTokens++
-			}
-		}
+		st.Tokens += len(rows[r].InputIDs)
 	}
 	st.Rows = len(rows)
+	st.PadTokens = st.Rows*opts.SeqLen - st.Tokens
 	return rows, st, nil
 }
 
-// buildRow lays out the documents docs[bin...] from position 0 and pads to
-// length.
-func buildRow(docs []Tokenized, bin []int, length int, padID int32) Row {
-	r := Row{
-		InputIDs:      make([]int32, length),
-		Labels:        make([]int32, length),
-		PositionIDs:   make([]int32, length),
-		SegmentIDs:    make([]int32, length),
-		AttentionMask: make([]int32, length),
-		Docs:          len(bin),
-		Subject:       -1,
+// buildRow lays out the documents docs[bin...] one after another, in one
+// allocation for the ids and labels.
+func buildRow(docs []Tokenized, bin []int) Row {
+	n := 0
+	for _, i := range bin {
+		n += len(docs[i].IDs)
+	}
+	r := Row{InputIDs: make([]int32, n), Learnt: make([]bool, n), Docs: len(bin), Subject: -1}
+	if len(bin) > 1 {
+		r.Starts = make([]int32, len(bin))
 	}
 	pos := 0
 	for seg, i := range bin {
@@ -160,59 +202,66 @@ func buildRow(docs []Tokenized, bin []int, length int, padID int32) Row {
 		} else if d.Subject != r.Subject {
 			r.Subject = -1
 		}
+		if r.Starts != nil {
+			r.Starts[seg] = int32(pos)
+		}
 		copy(r.InputIDs[pos:], d.IDs)
-		copy(r.Labels[pos:], d.Labels)
-		r.Labels[pos] = IgnoreIndex
-		for j := range d.IDs {
-			r.PositionIDs[pos+j] = int32(j)
-			r.SegmentIDs[pos+j] = int32(seg)
-			r.AttentionMask[pos+j] = 1
+		for j, l := range d.Labels[1:] {
+			r.Learnt[pos+1+j] = l != IgnoreIndex
 		}
 		pos += len(d.IDs)
-	}
-	for j := pos; j < length; j++ {
-		r.InputIDs[j] = padID
-		r.Labels[j] = IgnoreIndex
-		r.SegmentIDs[j] = -1
 	}
 	return r
 }
 
-// Pad makes one row per document, padded on the right to length (0: the
-// longest document). Labels are laid out as in Pack (first label of the
-// document ignored), so Pad and Pack rows of the same documents hold the
-// same targets.
-func Pad(docs []Tokenized, length int, padID int32) ([]Row, error) {
+// Pad makes one row per document, of at most length tokens (0: no limit);
+// Collate pads each batch to its longest row. Labels are laid out as in
+// Pack (first label of the document ignored), so Pad and Pack rows of the
+// same documents hold the same targets.
+func Pad(docs []Tokenized, length int) ([]Row, error) {
 	if length == 0 {
-		for _, d := range docs {
-			length = max(length, len(d.IDs))
-		}
+		length = math.MaxInt
 	}
 	rows := make([]Row, 0, len(docs))
 	for i, d := range docs {
-		if len(d.IDs) > length {
-			return nil, fmt.Errorf("pad: document %d (%s) has %d tokens, more than the row length %d", i, d.Source, len(d.IDs), length)
-		}
-		if len(d.IDs) != len(d.Labels) {
-			return nil, fmt.Errorf("pad: document %d (%s) has %d ids and %d labels", i, d.Source, len(d.IDs), len(d.Labels))
+		if err := checkDoc(i, d, length); err != nil {
+			return nil, fmt.Errorf("pad: %w", err)
 		}
 		if len(d.IDs) == 0 {
 			continue
 		}
-		rows = append(rows, buildRow(docs, []int{i}, length, padID))
+		rows = append(rows, buildRow(docs, []int{i}))
 	}
 	return rows, nil
 }
 
+// checkDoc checks that document i fits a row of length tokens and that
+// each of its labels is its token's id or IgnoreIndex, what a row holds.
+func checkDoc(i int, d Tokenized, length int) error {
+	if len(d.IDs) > length {
+		return fmt.Errorf("document %d (%s) has %d tokens, more than the row length %d", i, d.Source, len(d.IDs), length)
+	}
+	if len(d.IDs) != len(d.Labels) {
+		return fmt.Errorf("document %d (%s) has %d ids and %d labels", i, d.Source, len(d.IDs), len(d.Labels))
+	}
+	for t, l := range d.Labels {
+		if l != IgnoreIndex && l != d.IDs[t] {
+			return fmt.Errorf("document %d (%s): token %d's label %d is neither its id %d nor IgnoreIndex", i, d.Source, t, l, d.IDs[t])
+		}
+	}
+	return nil
+}
+
 // Targets counts the labels that contribute to the loss: positions t+1
-// with a label, predicted from position t of the same segment. It is the
+// with a label, predicted from position t of the same document. It is the
 // normaliser of a mean loss and must be equal for Pack and Pad rows of the
 // same documents.
 func Targets(rows []Row) int {
 	n := 0
 	for _, r := range rows {
-		for t := 0; t+1 < len(r.Labels); t++ {
-			if r.Labels[t+1] != IgnoreIndex && r.SegmentIDs[t+1] == r.SegmentIDs[t] {
+		_, seg := r.Layout()
+		for t := 0; t+1 < len(r.Learnt); t++ {
+			if r.Learnt[t+1] && seg[t+1] == seg[t] {
 				n++
 			}
 		}

@@ -30,52 +30,43 @@ func randomDocs(n, maxLen int, seed uint64) []Tokenized {
 	return docs
 }
 
-// checkRows verifies the row invariants and returns, per document found,
-// its ids and labels in row order.
-func checkRows(t *testing.T, rows []Row, seqLen int, padID int32) (ids, labels [][]int32) {
+// checkRows verifies the row invariants (real tokens only, at most seqLen
+// of them when seqLen > 0; documents from position 0, their first label
+// ignored) and returns, per document found, its ids and labels in row
+// order.
+func checkRows(t *testing.T, rows []Row, seqLen int) (ids, labels [][]int32) {
 	t.Helper()
 	for ri, r := range rows {
-		for _, s := range [][]int32{r.Labels, r.PositionIDs, r.SegmentIDs, r.AttentionMask} {
-			if len(s) != len(r.InputIDs) || (seqLen > 0 && len(s) != seqLen) {
-				t.Fatalf("row %d: lengths differ or are not %d", ri, seqLen)
-			}
+		if len(r.Learnt) != len(r.InputIDs) || len(r.InputIDs) == 0 || (seqLen > 0 && len(r.InputIDs) > seqLen) {
+			t.Fatalf("row %d: %d ids and %d learnt flags, row length %d", ri, len(r.InputIDs), len(r.Learnt), seqLen)
 		}
-		docs, padding := 0, false
+		if r.Docs > 1 && len(r.Starts) != r.Docs || r.Docs == 1 && r.Starts != nil {
+			t.Fatalf("row %d: %d documents, starts %v", ri, r.Docs, r.Starts)
+		}
+		pos, segs := r.Layout()
+		docs := 0
 		for j := range r.InputIDs {
-			seg := r.SegmentIDs[j]
-			if seg == -1 {
-				padding = true
-				if r.InputIDs[j] != padID || r.Labels[j] != IgnoreIndex || r.AttentionMask[j] != 0 || r.PositionIDs[j] != 0 {
-					t.Fatalf("row %d pos %d: bad padding", ri, j)
-				}
-				continue
-			}
-			if padding {
-				t.Fatalf("row %d pos %d: token after padding", ri, j)
-			}
-			if r.AttentionMask[j] != 1 {
-				t.Fatalf("row %d pos %d: real token masked", ri, j)
-			}
-			start := j == 0 || r.SegmentIDs[j-1] != seg
+			seg := segs[j]
+			start := j == 0 || segs[j-1] != seg
 			if start {
 				if int(seg) != docs {
 					t.Fatalf("row %d pos %d: segment %d, want %d", ri, j, seg, docs)
 				}
 				docs++
-				if r.PositionIDs[j] != 0 {
-					t.Fatalf("row %d pos %d: position %d at a document start", ri, j, r.PositionIDs[j])
+				if pos[j] != 0 {
+					t.Fatalf("row %d pos %d: position %d at a document start", ri, j, pos[j])
 				}
 				// Labels are shifted in the model: this label would be
 				// predicted from the previous document's last token.
-				if r.Labels[j] != IgnoreIndex {
+				if r.Learnt[j] {
 					t.Fatalf("row %d pos %d: document starts with a learnt label", ri, j)
 				}
 				ids, labels = append(ids, nil), append(labels, nil)
-			} else if r.PositionIDs[j] != r.PositionIDs[j-1]+1 {
+			} else if pos[j] != pos[j-1]+1 {
 				t.Fatalf("row %d pos %d: positions do not increase", ri, j)
 			}
 			ids[len(ids)-1] = append(ids[len(ids)-1], r.InputIDs[j])
-			labels[len(labels)-1] = append(labels[len(labels)-1], r.Labels[j])
+			labels[len(labels)-1] = append(labels[len(labels)-1], r.Label(j))
 		}
 		if docs != r.Docs {
 			t.Fatalf("row %d: %d documents, Docs says %d", ri, docs, r.Docs)
@@ -99,11 +90,11 @@ func TestPackInvariants(t *testing.T) {
 		seqLen   int
 	}{{"sequential 64", PackSequential, 64}, {"sequential 40", PackSequential, 40}, {"ffd 64", PackFirstFitDecreasing, 64}, {"ffd 97", PackFirstFitDecreasing, 97}} {
 		t.Run(tc.name, func(t *testing.T) {
-			rows, st, err := Pack(docs, PackOptions{SeqLen: tc.seqLen, PadID: 3, Strategy: tc.strategy})
+			rows, st, err := Pack(docs, PackOptions{SeqLen: tc.seqLen, Strategy: tc.strategy})
 			if err != nil {
 				t.Fatal(err)
 			}
-			ids, labels := checkRows(t, rows, tc.seqLen, 3)
+			ids, labels := checkRows(t, rows, tc.seqLen)
 			// Every document appears exactly once, whole.
 			var want, got []string
 			for _, d := range docs {
@@ -146,17 +137,18 @@ func TestFFDPacksTighter(t *testing.T) {
 func contexts(rows []Row) []string {
 	var out []string
 	for _, r := range rows {
+		pos, seg := r.Layout()
 		for t := 0; t+1 < len(r.InputIDs); t++ {
-			if r.Labels[t+1] == IgnoreIndex || r.SegmentIDs[t+1] != r.SegmentIDs[t] {
+			if !r.Learnt[t+1] || seg[t+1] != seg[t] {
 				continue
 			}
 			var b strings.Builder
 			for j := 0; j <= t; j++ {
-				if r.SegmentIDs[j] == r.SegmentIDs[t] {
-					fmt.Fprintf(&b, "%d@%d ", r.InputIDs[j], r.PositionIDs[j])
+				if seg[j] == seg[t] {
+					fmt.Fprintf(&b, "%d@%d ", r.InputIDs[j], pos[j])
 				}
 			}
-			fmt.Fprintf(&b, "-> %d", r.Labels[t+1])
+			fmt.Fprintf(&b, "-> %d", r.Label(t+1))
 			out = append(out, b.String())
 		}
 	}
@@ -166,15 +158,15 @@ func contexts(rows []Row) []string {
 
 func TestPackedAndPaddedHaveTheSameTargets(t *testing.T) {
 	docs := randomDocs(60, 30, 3)
-	packed, _, err := Pack(docs, PackOptions{SeqLen: 48, PadID: 3, Strategy: PackFirstFitDecreasing})
+	packed, _, err := Pack(docs, PackOptions{SeqLen: 48, Strategy: PackFirstFitDecreasing})
 	if err != nil {
 		t.Fatal(err)
 	}
-	padded, err := Pad(docs, 0, 3)
+	padded, err := Pad(docs, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkRows(t, padded, 0, 3)
+	checkRows(t, padded, 0)
 	if len(padded) != len(docs) || len(packed) >= len(docs) {
 		t.Fatalf("%d padded rows, %d packed rows for %d documents", len(padded), len(packed), len(docs))
 	}
@@ -210,13 +202,14 @@ func TestPackErrors(t *testing.T) {
 	}{
 		{"too long", append(docs, long), PackOptions{SeqLen: 16}, "f.jsonl:9) has 20 tokens, more than the row length 16"},
 		{"label count", append(docs, bad), PackOptions{SeqLen: 16}, "2 ids and 1 labels"},
+		{"foreign label", append(docs, Tokenized{IDs: []int32{5, 6}, Labels: []int32{IgnoreIndex, 7}, Source: "f.jsonl:4"}), PackOptions{SeqLen: 16}, "(f.jsonl:4): token 1's label 7 is neither its id 6 nor IgnoreIndex"},
 		{"zero length", docs, PackOptions{}, "row length 0"},
 	} {
 		if _, _, err := Pack(tc.docs, tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
 		}
 	}
-	if _, err := Pad(append(docs, long), 16, 0); err == nil {
+	if _, err := Pad(append(docs, long), 16); err == nil {
 		t.Error("Pad accepted a document longer than the row")
 	}
 }

@@ -6,16 +6,15 @@ import (
 	"github.com/ftune/ftune/data/format"
 )
 
-// RowOptions choose between packed and padded rows.
+// RowOptions choose between packed rows and rows of one example.
 type RowOptions struct {
 	Pack     bool
-	SeqLen   int // row length; for padded rows 0 pads to the longest example
-	PadID    int32
+	SeqLen   int // row length; for unpacked rows 0: no limit
 	Strategy PackStrategy
 }
 
 // Rows tokenises examples and lays them out as packed rows of SeqLen, or
-// one padded row per example. Run with Pack true and false over the same
+// one row per example (padded per batch by the loader). Run with Pack true and false over the same
 // examples, it gives the two layouts whose summed losses must agree (the
 // packing test through the model). When packing, examples longer than the
 // row are truncated or dropped per p.Opts, with MaxLen defaulting to
@@ -33,9 +32,9 @@ func (p *Preprocessor) Rows(exs []format.Example, o RowOptions) ([]Row, Stats, e
 		return nil, st, err
 	}
 	if o.Pack {
-		rows, _, err := Pack(docs, PackOptions{SeqLen: o.SeqLen, PadID: o.PadID, Strategy: o.Strategy})
+		rows, _, err := Pack(docs, PackOptions{SeqLen: o.SeqLen, Strategy: o.Strategy})
 		return rows, st, err
 	}
-	rows, err := Pad(docs, o.SeqLen, o.PadID)
+	rows, err := Pad(docs, o.SeqLen)
 	return rows, st, err
 }

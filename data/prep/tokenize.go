@@ -95,6 +95,10 @@ const (
 type Options struct {
 	// TrainOnInputs learns every token, prompts included.
 	TrainOnInputs bool
+	// MaskHistory learns only a conversation's last assistant answer (as
+	// LLaMA-Factory's mask_history): the earlier ones are context, as if
+	// their weight were 0.
+	MaskHistory bool
 	// MaxLen bounds an example in tokens (0: no bound). For packing it
 	// must not exceed the row length.
 	MaxLen   int
@@ -523,12 +527,18 @@ func (p *Preprocessor) chat(msgs []format.Message) (Tokenized, error) {
 	}
 	var spans []span
 	if p.Opts.TrainOnInputs {
+		if p.Opts.MaskHistory {
+			return Tokenized{}, errors.New("mask_history learns only the last answer and train_on_inputs every token: set one")
+		}
+		if i, ok := format.NoLossMessage(msgs); ok {
+			return Tokenized{}, fmt.Errorf("message %d has weight 0, and train_on_inputs learns every token: leave train_on_inputs off to honour the weights, or remove them", i)
+		}
 		spans = []span{{0, len(full)}}
 	} else if spans, err = p.assistantSpans(msgs, full); err != nil {
 		return Tokenized{}, err
 	}
 	var ids []int
-	var learnt []bool
+	var owner []int // the span each token is in, -1 for none
 	// Templates write their own BOS text where they want it (Llama-3's
 	// starts with {{ bos_token }}), so no special tokens are added, as
 	// transformers' apply_chat_template(tokenize=True) does.
@@ -540,17 +550,33 @@ func (p *Preprocessor) chat(msgs []format.Message) (Tokenized, error) {
 		if len(offs) != len(ids) {
 			return Tokenized{}, fmt.Errorf("encoder gave %d offsets for %d ids", len(offs), len(ids))
 		}
-		learnt = make([]bool, len(ids))
+		owner = make([]int, len(ids))
 		for j, o := range offs {
-			learnt[j] = o[1] > o[0] && inSpans(o[0], spans)
+			owner[j] = -1
+			if o[1] > o[0] {
+				owner[j] = spanOf(o[0], spans)
+			}
 		}
-	} else if ids, learnt, err = p.encodeSegments(full, spans); err != nil {
+	} else if ids, owner, err = p.encodeSegments(full, spans); err != nil {
 		return Tokenized{}, err
 	}
-	last := msgs[len(msgs)-1].Role == format.RoleAssistant
+	learnt := make([]bool, len(ids))
+	for j, k := range owner {
+		learnt[j] = k >= 0
+	}
+	lastMsg := msgs[len(msgs)-1]
+	last := lastMsg.Role == format.RoleAssistant
 	if !p.Opts.NoEOS && !(last && endsWithEOS(ids, learnt, p.EOS)) {
 		ids = append(ids, p.EOS)
-		learnt = append(learnt, last || p.Opts.TrainOnInputs)
+		learnt = append(learnt, last && !lastMsg.NoLoss || p.Opts.TrainOnInputs)
+	}
+	// Answers of weight 0 are rendered and encoded as the others, so the
+	// ids are the conversation's whatever the weights; only their labels
+	// go.
+	if !p.Opts.TrainOnInputs {
+		if err := unlearnWeightZero(msgs, p.Opts.MaskHistory, spans, owner, learnt); err != nil {
+			return Tokenized{}, err
+		}
 	}
 	t := Tokenized{IDs: toInt32(ids), Labels: make([]int32, len(ids))}
 	for j, id := range t.IDs {
@@ -562,15 +588,52 @@ func (p *Preprocessor) chat(msgs []format.Message) (Tokenized, error) {
 	return t, nil
 }
 
+// unlearnWeightZero clears the learnt flags of the tokens in the spans
+// (assistantSpans': one per assistant message, in order) of the messages
+// with weight 0, and with maskHistory of every answer but the last; owner
+// gives each token's span.
+func unlearnWeightZero(msgs []format.Message, maskHistory bool, spans []span, owner []int, learnt []bool) error {
+	if _, ok := format.NoLossMessage(msgs); !ok && !maskHistory {
+		return nil
+	}
+	var noLoss []bool // by span
+	for _, m := range msgs {
+		if m.Role == format.RoleAssistant {
+			noLoss = append(noLoss, m.NoLoss || maskHistory)
+		}
+	}
+	if maskHistory && len(noLoss) > 0 {
+		noLoss[len(noLoss)-1] = msgs[lastAssistant(msgs)].NoLoss
+	}
+	if len(noLoss) != len(spans) {
+		return fmt.Errorf("%d answer spans found for %d assistant messages", len(spans), len(noLoss))
+	}
+	for j, k := range owner {
+		if k >= 0 && noLoss[k] {
+			learnt[j] = false
+		}
+	}
+	return nil
+}
+
+// lastAssistant is the index of msgs' last assistant message.
+func lastAssistant(msgs []format.Message) int {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role == format.RoleAssistant {
+			return i
+		}
+	}
+	return -1
+}
+
 // encodeSegments encodes the text between span boundaries separately.
 // Boundaries fall where templates put role headers and end-of-turn tokens,
 // which byte-level pre-tokenizers split at anyway; SentencePiece-style
 // encoders that prepend a space per call should implement OffsetEncoder.
-func (p *Preprocessor) encodeSegments(full string, spans []span) ([]int, []bool, error) {
-	var ids []int
-	var learnt []bool
+// owner gives each token's span, -1 outside them.
+func (p *Preprocessor) encodeSegments(full string, spans []span) (ids, owner []int, err error) {
 	pos := 0
-	emit := func(end int, l bool) error {
+	emit := func(end int, k int) error {
 		if end <= pos {
 			return nil
 		}
@@ -592,30 +655,34 @@ func (p *Preprocessor) encodeSegments(full string, spans []span) ([]int, []bool,
 		}
 		ids = append(ids, seg...)
 		for range seg {
-			learnt = append(learnt, l)
+			owner = append(owner, k)
 		}
 		pos = end
 		return nil
 	}
-	for _, s := range spans {
-		if err := emit(s.start, false); err != nil {
+	for k, s := range spans {
+		if err := emit(s.start, -1); err != nil {
 			return nil, nil, err
 		}
-		if err := emit(s.end, true); err != nil {
+		if err := emit(s.end, k); err != nil {
 			return nil, nil, err
 		}
 	}
-	if err := emit(len(full), false); err != nil {
+	if err := emit(len(full), -1); err != nil {
 		return nil, nil, err
 	}
-	return ids, learnt, nil
+	return ids, owner, nil
 }
 
-// inSpans reports whether off is in one of spans (sorted, disjoint): a
-// binary search, as a long conversation has thousands of spans and tokens.
-func inSpans(off int, spans []span) bool {
+// spanOf is the index of the span of spans (sorted, disjoint) holding off,
+// or -1: a binary search, as a long conversation has thousands of spans
+// and tokens.
+func spanOf(off int, spans []span) int {
 	i := sort.Search(len(spans), func(i int) bool { return spans[i].end > off })
-	return i < len(spans) && off >= spans[i].start
+	if i < len(spans) && off >= spans[i].start {
+		return i
+	}
+	return -1
 }
 
 // endsWithEOS reports whether the last learnt run already holds EOS (a

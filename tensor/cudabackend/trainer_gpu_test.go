@@ -64,11 +64,7 @@ func gpuRunAs(t *testing.T, b tensor.Backend, steps int, clip float64, dt tensor
 		for j := 0; j < 6+i%5; j++ {
 			id := (i*31 + j*7 + 3) % m.Config.VocabSize
 			r.InputIDs = append(r.InputIDs, int32(id))
-			if j < 2 {
-				r.Labels = append(r.Labels, prep.IgnoreIndex)
-			} else {
-				r.Labels = append(r.Labels, int32(id))
-			}
+			r.Learnt = append(r.Learnt, j >= 2)
 		}
 		rows = append(rows, r)
 	}

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/ftune/ftune/data/prep"
-	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/train"
 )
@@ -68,14 +67,10 @@ func MakePairs(pairs []Pair, maxLen int) ([]Pair, TruncStats, error) {
 // row is the prompt followed by a completion, labelled on the completion.
 func row(prompt, completion []int32) prep.Row {
 	n := len(prompt) + len(completion)
-	r := prep.Row{InputIDs: make([]int32, 0, n), Labels: make([]int32, 0, n), AttentionMask: make([]int32, n), Docs: 1}
+	r := prep.Row{InputIDs: make([]int32, 0, n), Learnt: make([]bool, n), Docs: 1}
 	r.InputIDs = append(append(r.InputIDs, prompt...), completion...)
-	for range prompt {
-		r.Labels = append(r.Labels, nn.IgnoreIndex)
-	}
-	r.Labels = append(r.Labels, completion...)
-	for i := range r.AttentionMask {
-		r.AttentionMask[i] = 1
+	for t := len(prompt); t < n; t++ {
+		r.Learnt[t] = true
 	}
 	return r
 }
