@@ -187,19 +187,24 @@ func TestValSplitHoldsOut(t *testing.T) {
 	}
 }
 
+// learntTokens counts the rows' learnt tokens.
+func learntTokens(rows []prep.Row) int {
+	n := 0
+	for _, r := range rows {
+		for _, l := range r.Learnt {
+			if l {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // TestTrainOnInputs: data.train_on_inputs puts labels on prompt tokens.
 func TestTrainOnInputs(t *testing.T) {
 	labelled := func(o Options) int {
 		ds, _ := loadTestData(t, o)
-		n := 0
-		for _, r := range ds.train {
-			for _, l := range r.Learnt {
-				if l {
-					n++
-				}
-			}
-		}
-		return n
+		return learntTokens(ds.train)
 	}
 	o := dataOptions()
 	o.Subjects = []string{"us-history"}
@@ -226,15 +231,7 @@ func TestMaskHistory(t *testing.T) {
 		o := dataOptions()
 		o.DataRoot, o.DataFiles, o.ValSplit, o.MaskHistory = "", []string{file}, 0, mask
 		ds, _ := loadTestData(t, o)
-		n := 0
-		for _, r := range ds.train {
-			for _, l := range r.Learnt {
-				if l {
-					n++
-				}
-			}
-		}
-		return n
+		return learntTokens(ds.train)
 	}
 	all, last := learnt(false), learnt(true)
 	if last == 0 || 2*last > all+all/10 || 2*last < all-all/10 {

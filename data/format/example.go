@@ -217,9 +217,15 @@ func (e Example) validatePreference() error {
 	if e.IsUnpaired() {
 		cs = []completion{{"completion", "completion", cmp.Or(e.Chosen, e.Rejected)}}
 	}
-	for name, msgs := range map[string][]Message{"prompt": e.Messages, "chosen": e.Chosen.Messages, "rejected": e.Rejected.Messages} {
-		if i, ok := NoLossMessage(msgs); ok {
-			return fmt.Errorf("%w: %s[%d] has weight 0: a preference record's completions are compared whole and its prompt is never learnt, so a weight means nothing there", ErrBadValue, name, i)
+	if i, ok := NoLossMessage(e.Messages); ok {
+		return fmt.Errorf("%w: prompt[%d] has weight 0: a preference record's prompt is never learnt, so a weight means nothing there", ErrBadValue, i)
+	}
+	for _, c := range cs {
+		if c.r == nil {
+			continue // refused below
+		}
+		if i, ok := NoLossMessage(c.r.Messages); ok {
+			return fmt.Errorf("%w: %s[%d] has weight 0: a preference record's completions are compared whole, so a weight means nothing there", ErrBadValue, c.name, i)
 		}
 	}
 	if !e.IsChat() {

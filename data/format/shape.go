@@ -494,16 +494,9 @@ func typeName(v any) string {
 // rather than learnt as the JSON text.
 func (m Mapping) preference(rec map[string]any) (Example, error) {
 	var ex Example
-	f := rec
-	for _, name := range []string{m.Prompt, m.Chosen, m.Rejected} {
-		list, ok, err := m.jsonMessages(rec[name], name)
-		if err != nil {
-			return ex, err
-		}
-		if ok {
-			f = maps.Clone(f) // the caller's record stays as read
-			f[name] = list
-		}
+	f, err := m.decodeMessageLists(rec, m.Prompt, m.Chosen, m.Rejected)
+	if err != nil {
+		return ex, err
 	}
 	chosen, rejected := f[m.Chosen], f[m.Rejected]
 	if chosen == nil {
@@ -559,7 +552,6 @@ func (m Mapping) preference(rec map[string]any) (Example, error) {
 		return ex, ex.Validate()
 	}
 	var c, r, p []Message
-	var err error
 	if chat {
 		if c, err = m.messageList(f, m.Chosen); err != nil {
 			return ex, err
@@ -599,6 +591,24 @@ func (m Mapping) preference(rec map[string]any) (Example, error) {
 	}
 	ex.Messages, ex.Chosen, ex.Rejected = p, &Reply{Messages: c}, &Reply{Messages: r}
 	return ex, ex.Validate()
+}
+
+// decodeMessageLists is rec with each field of names that holds a JSON
+// list of messages as a string (a CSV cell, a parquet string) decoded to
+// the list; rec itself stays as read.
+func (m Mapping) decodeMessageLists(rec map[string]any, names ...string) (map[string]any, error) {
+	f := rec
+	for _, name := range names {
+		list, ok, err := m.jsonMessages(rec[name], name)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			f = maps.Clone(f)
+			f[name] = list
+		}
+	}
+	return f, nil
 }
 
 // jsonMessages reads v, a field's value, as a list of messages when it is

@@ -2,7 +2,6 @@ package format
 
 import (
 	"fmt"
-	"maps"
 	"strings"
 )
 
@@ -21,16 +20,9 @@ import (
 // as the boolean.
 func (m Mapping) unpaired(rec map[string]any) (Example, error) {
 	var ex Example
-	f := rec
-	for _, name := range []string{m.Prompt, m.Completion} {
-		list, ok, err := m.jsonMessages(rec[name], name)
-		if err != nil {
-			return ex, err
-		}
-		if ok {
-			f = maps.Clone(f) // the caller's record stays as read
-			f[name] = list
-		}
+	f, err := m.decodeMessageLists(rec, m.Prompt, m.Completion)
+	if err != nil {
+		return ex, err
 	}
 	desirable, err := label(f, m.Label)
 	if err != nil {
