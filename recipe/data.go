@@ -691,12 +691,11 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 	if err := c.CheckVocab(tp.tok.VocabSize()); err != nil {
 		return prep.Tokenization{}, false, err
 	}
-	// The cache's slices point into its mapping, which Close releases.
+	// The documents' ids point into the mapping, which Close releases (their
+	// labels are built apart).
 	docs := c.Docs()
-	for i, d := range docs {
-		d.IDs = append([]int32(nil), d.IDs...)
-		d.Labels = append([]int32(nil), d.Labels...)
-		docs[i] = d
+	for i := range docs {
+		docs[i].IDs = slices.Clone(docs[i].IDs)
 	}
 	return prep.Tokenization{Docs: docs, Outcomes: c.Outcomes(), Keys: c.Keys()}, !rebuilt, nil
 }

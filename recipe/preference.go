@@ -155,6 +155,7 @@ func loadPreferences(ctx context.Context, o Options, tp Text, log io.Writer) (*d
 	}
 	for _, s := range srcs {
 		ds.subjects = append(ds.subjects, s.name)
+		ds.reads = append(ds.reads, s.reads...)
 		exs, _, err := trainExamples(o, s, log)
 		if err != nil {
 			return nil, err

@@ -428,10 +428,22 @@ func TestCacheKeyedOnTheBytesRead(t *testing.T) {
 
 // TestManifestRecordsTheDataRead: a data file appended to between the run
 // reading it and hashing it into manifest.json is recorded as read (the
-// bytes trained on), and the run says that it changed.
+// bytes trained on), and the run says that it changed; preference data
+// under dpo too.
 func TestManifestRecordsTheDataRead(t *testing.T) {
-	dir := t.TempDir()
-	file := writeVaried(t, dir, "varied.jsonl", 40)
+	file := writeVaried(t, t.TempDir(), "varied.jsonl", 40)
+	o := fileOpts(file)
+	o.OutDir, o.Steps, o.BatchSize, o.WarmupSteps, o.EvalEvery, o.Samples, o.CheckpointEvery, o.EvalMaxBatches = t.TempDir(), 1, 2, 0, 0, 0, 0, 1
+	t.Run("sft", func(t *testing.T) { checkManifestOfDataRead(t, o, file) })
+	o = dpoOptions(t, "dpo", false)
+	o.Steps, o.CheckpointEvery = 1, 0
+	t.Run("dpo", func(t *testing.T) { checkManifestOfDataRead(t, o, o.DataFiles[0]) })
+}
+
+// checkManifestOfDataRead runs o, appending a record to its data file
+// before the run hashes its inputs, and checks what the manifest and the
+// log say of the file.
+func checkManifestOfDataRead(t *testing.T, o Options, file string) {
 	read, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -447,8 +459,6 @@ func TestManifestRecordsTheDataRead(t *testing.T) {
 		fmt.Fprintln(f, `{"messages":[{"role":"user","content":"late?"},{"role":"assistant","content":"yes"}]}`)
 		f.Close()
 	}
-	o := fileOpts(file)
-	o.OutDir, o.Steps, o.BatchSize, o.WarmupSteps, o.EvalEvery, o.Samples, o.CheckpointEvery, o.EvalMaxBatches = t.TempDir(), 1, 2, 0, 0, 0, 0, 1
 	var log bytes.Buffer
 	o.Log = &log
 	res, err := Run(context.Background(), o)
