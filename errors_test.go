@@ -54,6 +54,15 @@ func TestErrInvalidInput(t *testing.T) {
 			_, err := FineTunePreferences(ctx, []Preference{{Prompt: wizard, Chosen: wizard, Rejected: wizard}}, nil, nil)
 			return err
 		}, true, nil},
+		{"feedback role", func() error {
+			_, err := FineTuneFeedback(ctx, []Feedback{{Prompt: wizard, Completion: wizard}}, nil, nil)
+			return err
+		}, true, nil},
+		{"feedback without a completion", func() error {
+			_, err := FineTuneFeedback(ctx, []Feedback{{Prompt: wizard}}, nil, nil)
+			return err
+		}, false, nil},
+		{"no feedback", func() error { _, err := FineTuneFeedback(ctx, nil, nil, nil); return err }, false, ErrNoExamples},
 	} {
 		err := c.err()
 		if !errors.Is(err, ErrInvalidInput) {

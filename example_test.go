@@ -129,6 +129,36 @@ func ExampleFineTunePreferences() {
 	// steps: 2 adapter saved: true
 }
 
+// Teach from thumbs-up/thumbs-down feedback held in memory with KTO: each
+// record is one reply to a prompt, labelled desirable or not, measured
+// against the base model.
+func ExampleFineTuneFeedback() {
+	dir, err := os.MkdirTemp("", "ftune-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	ask := func(q string) []ftune.Message { return []ftune.Message{{Role: "user", Content: q}} }
+	say := func(a string) []ftune.Message { return []ftune.Message{{Role: "assistant", Content: a}} }
+	feedback := []ftune.Feedback{
+		{Prompt: ask("Symbol of iron?"), Completion: say("Fe"), Desirable: true},
+		{Prompt: ask("Symbol of gold?"), Completion: say("Go"), Desirable: false},
+		{Prompt: ask("Symbol of silver?"), Completion: say("Ag"), Desirable: true},
+		{Prompt: ask("Symbol of lead?"), Completion: say("Le"), Desirable: false},
+	}
+	cfg := ftune.DefaultConfig()
+	cfg.Training.MaxSteps, cfg.Training.BatchSize, cfg.Data.MaxLength, cfg.Data.ValSplit = 2, 2, 32, 0
+	cfg.Training.Checkpointing.Monitor, cfg.Training.Checkpointing.TopK = "", 0
+	cfg.Training.Tracking.OutputDir, cfg.Training.Tracking.RunName = dir, "feedback"
+	res, err := ftune.FineTuneFeedback(context.Background(), feedback, cfg, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("steps:", res.Steps, "adapter saved:", res.Adapters["default"] != "")
+	// Output:
+	// steps: 2 adapter saved: true
+}
+
 // Evaluate tiny-base on one bundled subject: validation loss and one
 // held-out question.
 func ExampleEvaluate() {

@@ -453,6 +453,45 @@ func FineTunePreferences(ctx context.Context, prefs []Preference, cfg *RunConfig
 	return trainInMemory(ctx, lines, c, log)
 }
 
+// Feedback is one piece of unpaired feedback for KTO: a conversation's
+// opening (the prompt), one continuation of it by the assistant, and
+// whether that continuation is desirable (a thumbs up) or not.
+type Feedback struct {
+	Prompt     []Message `json:"prompt"`
+	Completion []Message `json:"completion"`
+	Desirable  bool      `json:"label"`
+}
+
+// FineTuneFeedback trains on unpaired feedback held in memory with KTO
+// (cfg's training.objective is set to kto; its training.kto settings
+// apply; nil: DefaultConfig), as FineTunePreferences does with pairs: the
+// records are written as a subject dataset under
+// <output_dir>/data/examples-<hash>/ and kept there. A record whose prompt
+// or completion is empty or holds an unknown role is refused naming it.
+func FineTuneFeedback(ctx context.Context, feedback []Feedback, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
+	lines, err := jsonLines("feedback", feedback, func(f Feedback) error {
+		if len(f.Prompt) == 0 || len(f.Completion) == 0 {
+			return fmt.Errorf("prompt and completion each need a message (have %d, %d)", len(f.Prompt), len(f.Completion))
+		}
+		if err := checkRoles(f.Prompt); err != nil {
+			return fmt.Errorf("prompt: %w", err)
+		}
+		if err := checkRoles(f.Completion); err != nil {
+			return fmt.Errorf("completion: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		cfg = DefaultConfig()
+	}
+	c := cfg.Clone()
+	c.Training.Objective = "kto"
+	return trainInMemory(ctx, lines, c, log)
+}
+
 // jsonLines checks each item and writes it as a JSON line; an item that
 // fails is named by its kind and index, as invalid input.
 func jsonLines[T any](kind string, items []T, check func(T) error) ([]byte, error) {
