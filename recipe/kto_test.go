@@ -202,7 +202,7 @@ func TestKTORefusals(t *testing.T) {
 		{"unpaired data under sft", ObjectiveSFT, func(t *testing.T) string {
 			p, _, _ := writeFeedback(t, t.TempDir(), "fb.jsonl", 0, 10, always, always)
 			return p
-		}, `fb\.jsonl:\d+: a preference record`},
+		}, `fb\.jsonl:\d+: an unpaired feedback record .*training\.objective: kto`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := ktoOptions(t, "kind")

@@ -329,8 +329,11 @@ func (p *Preprocessor) Tokenize(ex format.Example) (Tokenized, Outcome, error) {
 	if err := p.context().Err(); err != nil {
 		return Tokenized{}, Dropped, fmt.Errorf("%s: tokenising interrupted: %w", ex.Source, err)
 	}
+	if ex.IsUnpaired() {
+		return Tokenized{}, Dropped, fmt.Errorf("%s: an unpaired feedback record (a prompt with one completion labelled desirable or not): feedback training reads it (training.objective: kto); supervised training would learn the undesirable completions too", ex.Source)
+	}
 	if ex.IsPreference() {
-		return Tokenized{}, Dropped, fmt.Errorf("%s: a preference record (a prompt with chosen and rejected completions): preference training reads it (training.objective: dpo); supervised training has no one answer in it to learn", ex.Source)
+		return Tokenized{}, Dropped, fmt.Errorf("%s: a preference record (a prompt with chosen and rejected completions): preference training reads it (training.objective: dpo or kto); supervised training has no one answer in it to learn", ex.Source)
 	}
 	var t Tokenized
 	var err error
