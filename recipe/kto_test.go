@@ -286,25 +286,8 @@ func TestKTOLossTypeNames(t *testing.T) {
 // dropout streams come back from the checkpoint.
 func TestKTOResumesExactly(t *testing.T) {
 	o := ktoOptions(t, "full")
-	o.Steps, o.Schedule, o.WarmupSteps, o.CheckpointEvery = 6, "constant", 0, 3
-	full, err := Run(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.RunName, o.Steps = "part", 3
-	part, err := Run(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.ResumeDir, o.Steps = part.RunDir, 6
-	resumed, err := Run(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := append(append([]float64(nil), part.Losses...), resumed.Losses[len(resumed.Losses)-3:]...)
-	if len(full.Losses) != 6 || !slices.Equal(got, full.Losses) {
-		t.Errorf("losses interrupted and resumed %v, uninterrupted %v", got, full.Losses)
-	}
+	o.Schedule, o.WarmupSteps, o.CheckpointEvery = "constant", 0, 3
+	checkResumesExactly(t, o)
 }
 
 // TestInitAdapterIsTheKTOReference: KTO continuing a supervised adapter

@@ -212,6 +212,15 @@ func dpoOptions(t *testing.T, name string, chat bool) Options {
 func TestDPOResumesExactly(t *testing.T) {
 	o := dpoOptions(t, "full", false)
 	o.Schedule, o.WarmupSteps, o.CheckpointEvery = "constant", 0, 3
+	checkResumesExactly(t, o)
+}
+
+// checkResumesExactly runs o for 6 steps, then for 3 (its checkpoint at
+// step 3: o.CheckpointEvery) and resumed to 6, and compares the losses,
+// which must be the same bit for bit.
+func checkResumesExactly(t *testing.T, o Options) {
+	t.Helper()
+	o.Steps = 6
 	full, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
