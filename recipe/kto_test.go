@@ -263,9 +263,25 @@ func TestKTOData(t *testing.T) {
 	// Only desirable examples: warned; with their weight 0, refused.
 	p, _, _ = writeFeedback(t, t.TempDir(), "thumbs-up.jsonl", 0, 8, always, func(int) bool { return false })
 	o.DataFiles, o.KTODesirableWeight = []string{p}, 1
-	if _, log, err := load(o); err != nil || !strings.Contains(log, "warning: training.objective kto: every training example is desirable") {
-		t.Errorf("only desirable examples: %v\n%s", err, log)
+	if _, log, err := load(o); err != nil || !strings.Contains(log, "warning: training.objective kto: every training example is desirable") || strings.Contains(log, "do not balance") {
+		t.Errorf("only desirable examples: want one warning, without weights advice (no weight balances one kind against none): %v\n%s", err, log)
 	}
+	// 3 desirable, 12 undesirable with the undesirable left out on purpose:
+	// no advice to balance them.
+	p, _, _ = writeFeedback(t, t.TempDir(), "skewed.jsonl", 0, 12, func(i int) bool { return i < 3 }, always)
+	o.DataFiles, o.KTOUndesirableWeight = []string{p}, 0
+	if _, log, err := load(o); err != nil || strings.Contains(log, "warning") {
+		t.Errorf("undesirable_weight 0: %v\n%s", err, log)
+	}
+	o.KTOUndesirableWeight = 1
+	// One example: no other completion for the KL estimate.
+	p, _, _ = writeFeedback(t, t.TempDir(), "one.jsonl", 0, 1, always, func(int) bool { return false })
+	o.DataFiles = []string{p}
+	if _, _, err := load(o); err == nil || !strings.Contains(err.Error(), "1 training example: KTO's KL estimate pairs each prompt with another example's completion") {
+		t.Errorf("one example: %v", err)
+	}
+	p, _, _ = writeFeedback(t, t.TempDir(), "thumbs-up.jsonl", 0, 8, always, func(int) bool { return false })
+	o.DataFiles = []string{p}
 	o.KTODesirableWeight = 0
 	if _, _, err := load(o); err == nil || !strings.Contains(err.Error(), "8 desirable examples (desirable_weight 0) and 0 undesirable ones (undesirable_weight 1): the loss would be 0 whatever the model does") {
 		t.Errorf("only desirable examples weighted 0: %v", err)

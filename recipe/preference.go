@@ -270,9 +270,16 @@ func checkFeedbackBalance(spec dpo.KTOSpec, examples []dpo.Pair, log io.Writer) 
 	if (nd == 0 || spec.DesirableWeight == 0) && (nu == 0 || spec.UndesirableWeight == 0) {
 		return fmt.Errorf("recipe: training.objective kto: %d desirable examples (desirable_weight %g) and %d undesirable ones (undesirable_weight %g): the loss would be 0 whatever the model does", nd, spec.DesirableWeight, nu, spec.UndesirableWeight)
 	}
+	if spec.NeedsKL() && len(examples) < 2 {
+		return fmt.Errorf("recipe: training.objective kto: %d training example: KTO's KL estimate pairs each prompt with another example's completion, and there is none (add examples, or set training.kto.loss_type apo_zero_unpaired)", len(examples))
+	}
 	fmt.Fprintf(log, "training examples: %d desirable, %d undesirable\n", nd, nu)
 	if nd == 0 || nu == 0 {
-		fmt.Fprintf(log, "warning: training.objective kto: every training example is %s: the loss still moves the policy against the KL estimate, but the rewards' margin is not measured and the data teaches no contrast (TRL trains on such data with the weights warning below)\n", map[bool]string{true: "desirable", false: "undesirable"}[nu == 0])
+		fmt.Fprintf(log, "warning: training.objective kto: every training example is %s: the loss still moves the policy against the KL estimate, but the rewards' margin is not measured and the data teaches no contrast (TRL trains on such data)\n", map[bool]string{true: "desirable", false: "undesirable"}[nu == 0])
+		return nil // no weight balances one kind against none
+	}
+	if spec.DesirableWeight == 0 || spec.UndesirableWeight == 0 {
+		return nil // one kind is left out on purpose: nothing to balance
 	}
 	// TRL's counts (each at least 1; the undesirable ones those left by
 	// the desirable ones so counted) and its bounds, rounded to 2 decimals.

@@ -136,6 +136,9 @@ func newDataCmd() *cobra.Command {
 		if err != nil {
 			return dataEnv{}, err
 		}
+		if o.Objective == recipe.ObjectiveDPO || o.Objective == recipe.ObjectiveKTO {
+			return dataEnv{}, fmt.Errorf("training.objective %s: ftune data validate and prepare read supervised data; preference records are checked when ftune train or ftune eval --objective %s reads them (and are not token-cached)", o.Objective, o.Objective)
+		}
 		ins, where, err := recipe.DataInputs(o)
 		return dataEnv{inputs: ins, where: where, text: text, cfg: cfg, opts: o}, err
 	}

@@ -205,6 +205,21 @@ func TestDataValidateCountsWhatTheRunLearns(t *testing.T) {
 	}
 }
 
+// TestDataCommandsRefusePreferenceObjectives: validate and prepare read
+// supervised data; under dpo or kto they say so, rather than refuse each
+// preference record as not supervised.
+func TestDataCommandsRefusePreferenceObjectives(t *testing.T) {
+	for _, objective := range []string{"dpo", "kto"} {
+		for _, args := range [][]string{{"validate"}, {"prepare", "--out", t.TempDir()}} {
+			cmd := args[0]
+			_, err := run(t, append(append([]string{"data"}, args...), "--data", filepath.Join("..", "..", "testdata", "kto", "chemistry-feedback.jsonl"), "--set", "training.objective="+objective)...)
+			if err == nil || !strings.Contains(err.Error(), "training.objective "+objective+": ftune data validate and prepare read supervised data") {
+				t.Errorf("data %s under %s: %v", cmd, objective, err)
+			}
+		}
+	}
+}
+
 // TestDataFlagAsTrainReadsIt: --data is train's: repeatable, files read
 // together as the subject "data" (reported file by file), globs, a file
 // given twice refused, and not together with --data-root.

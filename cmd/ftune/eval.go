@@ -24,7 +24,7 @@ var evalShortcuts = []shortcut{
 	{"subjects", "data.subjects", "list", "subjects to evaluate, e.g. geography,chemistry (default: all)"},
 	trainShortcut("seq-len"),
 	{"questions", "training.eval.generation.questions", "int", "held-out questions per subject (0: none)"},
-	{"objective", "training.objective", "string", "sft (validation loss, questions), dpo (the DPO loss and rewards on the validation pairs of preference data) or kto (the KTO loss, rewards and KL estimate on the validation examples of unpaired feedback); the reference is the base without the adapter"},
+	{"objective", "training.objective", "string", "sft (validation loss, questions), dpo (the DPO loss and rewards on the validation pairs of preference data) or kto (the KTO loss, rewards and KL estimate on the validation examples of unpaired feedback); the reference is the run's: the base without the adapter, or the adapter it continued (training.lora.init_from)"},
 	{"dpo-beta", "training.dpo.beta", "float", "DPO's beta, with --objective dpo"},
 }
 

@@ -79,7 +79,7 @@ func TestPrepareUnpairedFeedback(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := run(t, "data", "prepare", "--data", root, "--out", t.TempDir())
-	if err == nil || !strings.Contains(err.Error(), filepath.Join(root, "fb", "train.jsonl")+":1: a preference record") {
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(root, "fb", "train.jsonl")+":1: an unpaired feedback record") {
 		t.Fatalf("data prepare: %v\n%s", err, out)
 	}
 }

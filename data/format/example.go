@@ -190,7 +190,20 @@ func (e Example) Validate() error {
 	if !answered {
 		return fmt.Errorf("%w: every assistant answer is empty (only the end-of-turn token would be learnt)", ErrBadValue)
 	}
+	if allWeightZero(e.Messages) {
+		return fmt.Errorf("%w: every assistant answer has weight 0: the record has nothing to learn (give one weight 1, or leave the record out)", ErrBadValue)
+	}
 	return nil
+}
+
+// allWeightZero says whether every assistant message has weight 0.
+func allWeightZero(msgs []Message) bool {
+	for _, m := range msgs {
+		if m.Role == RoleAssistant && !m.NoLoss {
+			return false
+		}
+	}
+	return true
 }
 
 // NoLossMessage is the first message of msgs with weight 0 (NoLoss), if

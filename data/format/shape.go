@@ -418,6 +418,9 @@ func weightField(obj map[string]any) (noLoss bool, err error) {
 			return x == 0, nil
 		}
 	}
+	if s, ok := v.(string); ok {
+		return false, fmt.Errorf("%w: field \"weight\" is the string %q: want the number 0 (not learnt) or 1 (learnt)", ErrBadValue, s)
+	}
 	return false, fmt.Errorf("%w: field \"weight\": %v: want 0 (not learnt) or 1 (learnt)", ErrBadValue, v)
 }
 

@@ -32,7 +32,8 @@ func TestMessageWeight(t *testing.T) {
 	}
 	for _, c := range []struct{ line, want string }{
 		{`{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a","weight":0.5}]}`, `messages[1]: bad value: field "weight": 0.5: want 0 (not learnt) or 1 (learnt)`},
-		{`{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a","weight":"0"}]}`, `field "weight": 0: want 0`},
+		{`{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a","weight":"0"}]}`, `field "weight" is the string "0": want the number 0`},
+		{`{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a","weight":0},{"role":"user","content":"q2"},{"role":"assistant","content":"b","weight":0}]}`, `every assistant answer has weight 0: the record has nothing to learn`},
 		{`{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a","weight":true}]}`, `field "weight": true: want 0`},
 		{`{"messages":[{"role":"user","content":"q","weight":0},{"role":"assistant","content":"a"}]}`, `message 0 (user) has a weight; only assistant messages can have one`},
 		{`{"prompt":[{"role":"user","content":"q"}],"chosen":[{"role":"assistant","content":"a","weight":0}],"rejected":[{"role":"assistant","content":"b"}]}`, `chosen[0] has weight 0: a preference record's completions are compared whole`},

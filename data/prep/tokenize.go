@@ -539,6 +539,8 @@ func (p *Preprocessor) chat(msgs []format.Message) (Tokenized, error) {
 		spans = []span{{0, len(full)}}
 	} else if spans, err = p.assistantSpans(msgs, full); err != nil {
 		return Tokenized{}, err
+	} else if i := lastAssistant(msgs); p.Opts.MaskHistory && i >= 0 && msgs[i].NoLoss {
+		return Tokenized{}, fmt.Errorf("message %d, the last answer, has weight 0, and mask_history learns only the last answer: nothing is left to learn (give it weight 1, or leave the record out)", i)
 	}
 	var ids []int
 	var owner []int // the span each token is in, -1 for none
