@@ -445,12 +445,7 @@ func FineTunePreferences(ctx context.Context, prefs []Preference, cfg *RunConfig
 	if err != nil {
 		return nil, err
 	}
-	if cfg == nil {
-		cfg = DefaultConfig()
-	}
-	c := cfg.Clone()
-	c.Training.Objective = "dpo"
-	return trainInMemory(ctx, lines, c, log)
+	return trainInMemoryAs(ctx, lines, cfg, "dpo", log)
 }
 
 // Feedback is one piece of unpaired feedback for KTO: a conversation's
@@ -484,11 +479,17 @@ func FineTuneFeedback(ctx context.Context, feedback []Feedback, cfg *RunConfig, 
 	if err != nil {
 		return nil, err
 	}
+	return trainInMemoryAs(ctx, lines, cfg, "kto", log)
+}
+
+// trainInMemoryAs is trainInMemory with cfg's training.objective set to
+// objective (nil cfg: DefaultConfig); the caller's cfg is not changed.
+func trainInMemoryAs(ctx context.Context, lines []byte, cfg *RunConfig, objective string, log io.Writer) (*TrainResult, error) {
 	if cfg == nil {
 		cfg = DefaultConfig()
 	}
 	c := cfg.Clone()
-	c.Training.Objective = "kto"
+	c.Training.Objective = objective
 	return trainInMemory(ctx, lines, c, log)
 }
 
