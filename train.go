@@ -205,6 +205,15 @@ var ResumeSafe = []string{"training.max_steps", "training.max_time", "training.d
 	// then resume), not what is trained.
 	"training.checkpointing.keep_last", "training.checkpointing.top_k"}
 
+// defaultWarmup is the warmup the default warmup_steps gives a run of
+// maxSteps steps (config.RunConfig.Warmup).
+func defaultWarmup(maxSteps int) int {
+	c := config.Default()
+	c.Training.MaxSteps = maxSteps
+	w, _ := c.Warmup()
+	return w
+}
+
 // ErrResumeChanged is wrapped when a resume's config changes a setting
 // outside ResumeSafe from the one the run started with.
 var ErrResumeChanged = errors.New("the config differs from the one the run started with")
@@ -251,16 +260,21 @@ func checkResume(dir string, cfg *RunConfig, resolved []byte, log io.Writer, wri
 	// (config.yaml then records eval.every = max_steps, the setting in
 	// effect) is that resume's doing, not a change: comparing it with the
 	// start refused every later resume of the run.
-	everyCut := false
+	// Likewise the default warmup an earlier resume rescaled to its
+	// max_steps (a tenth of a run under 100 steps: config.yaml records the
+	// warmup in effect).
+	everyCut, warmupCut := false, false
 	if yamlErr == nil {
 		editedKeys = config.Diff(start, recorded)
 		r := recorded.Training
 		everyCut = r.Eval.Every == r.MaxSteps && start.Training.Eval.Every > r.MaxSteps && asStarted.Training.Eval.Every == r.Eval.Every
+		w := r.Schedule.WarmupSteps
+		warmupCut = w == defaultWarmup(r.MaxSteps) && start.Training.Schedule.WarmupSteps == defaultWarmup(start.Training.MaxSteps) && asStarted.Training.Schedule.WarmupSteps == w
 	}
 	var bad []string
 	edited := false
 	for _, c := range config.Diff(start, asStarted) {
-		if slices.Contains(ResumeSafe, c.Path) || c.Path == "training.eval.every" && everyCut {
+		if slices.Contains(ResumeSafe, c.Path) || c.Path == "training.eval.every" && everyCut || c.Path == "training.schedule.warmup_steps" && warmupCut {
 			continue
 		}
 		line := "  " + c.String()

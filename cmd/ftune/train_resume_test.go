@@ -130,6 +130,29 @@ func TestResumeAfterAShorterResume(t *testing.T) {
 	}
 }
 
+// TestResumeAfterAResumeRescaledWarmup: the default warmup follows
+// max_steps (a tenth of a run under 100 steps); a resume that lowers
+// max_steps records the warmup it rescaled in config.yaml, and the next
+// resume refused the run as edited ("training.schedule.warmup_steps:
+// 10 → 0 ... put those keys back"), blaming the user for ftune's record.
+func TestResumeAfterAResumeRescaledWarmup(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	outDir := t.TempDir()
+	args := []string{"--batch-size", "2", "--seq-len", "64", "--eval-questions", "0", "--no-progress"}
+	// 200 steps (the default warmup, 10, stands), stopped after the first.
+	if out, err := run(t, append([]string{"train", "--max-steps", "200", "--output", outDir, "--run-name", "r", "--max-time", "1ns",
+		"--set", "training.checkpointing.every=1"}, args...)...); err != nil {
+		t.Fatalf("first part: %v\n%s", err, out)
+	}
+	dir := filepath.Join(outDir, "r")
+	if out, err := run(t, append([]string{"train", "--resume", dir, "--max-steps", "3", "--max-time", "0s"}, args...)...); err != nil || !strings.Contains(out, "== after training (3 steps)") {
+		t.Fatalf("resume to 3 steps: %v\n%s", err, out)
+	}
+	if out, err := run(t, append([]string{"train", "--resume", dir, "--max-steps", "4"}, args...)...); err != nil || !strings.Contains(out, "== after training (4 steps)") {
+		t.Fatalf("resume to 4 steps after it: %v\n%s", err, out)
+	}
+}
+
 // TestResumeAFinishedRun: resuming a run that finished its steps says so
 // and leaves the folder as it was (it evaluated, exported and reported
 // again, and metrics.jsonl gained a second after-training record); a
