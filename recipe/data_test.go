@@ -17,17 +17,21 @@ import (
 // loadTestData reads data with the tiny base's text side.
 func loadTestData(t *testing.T, o Options) (*dataset, string) {
 	t.Helper()
+	return loadWith(t, o, 0)
+}
+
+// loadLogged is loadData with the tiny base's text side and maxPositions
+// (to count examples over them), and what it logged.
+func loadLogged(t *testing.T, o Options, maxPositions int) (*dataset, string, error) {
+	t.Helper()
 	tp, err := LoadText(tinyBase, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
 	o.Log = &log
-	ds, err := loadData(context.Background(), o, tp, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ds, log.String()
+	ds, err := loadData(context.Background(), o, tp, maxPositions)
+	return ds, log.String(), err
 }
 
 func dataOptions() Options {

@@ -221,16 +221,7 @@ func TestKTORefusals(t *testing.T) {
 // ranges for the weights; data whose loss would be 0 whatever the model
 // does is refused.
 func TestKTOData(t *testing.T) {
-	load := func(o Options) (*dataset, string, error) {
-		tp, err := LoadText(tinyBase, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var log bytes.Buffer
-		o.Log = &log
-		ds, err := loadData(context.Background(), o, tp, 0)
-		return ds, log.String(), err
-	}
+	load := func(o Options) (*dataset, string, error) { return loadLogged(t, o, 0) }
 	o := fileOpts(writePreferences(t, t.TempDir(), "chemistry", 20, true))
 	o.Objective, o.ValSplit = ObjectiveKTO, 0
 	ds, log, err := load(o)

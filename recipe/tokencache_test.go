@@ -70,17 +70,11 @@ func writeVaried(t *testing.T, dir, name string, n int) string {
 // and the log.
 func loadWith(t *testing.T, o Options, maxPositions int) (*dataset, string) {
 	t.Helper()
-	tp, err := LoadText(tinyBase, 0)
+	ds, log, err := loadLogged(t, o, maxPositions)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, log)
 	}
-	var log bytes.Buffer
-	o.Log = &log
-	ds, err := loadData(context.Background(), o, tp, maxPositions)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, log.String())
-	}
-	return ds, log.String()
+	return ds, log
 }
 
 // heldOutAsBefore is what a run made of one subject's training examples
