@@ -2,7 +2,10 @@
 # session carries, packed here and unpacked on the GPU machine.
 #
 # The working tree travels with the carry and the device tool takes 64 MiB
-# in all; the tracked tree is ~52.8 MiB (2026-12-06). The binaries share most of their
+# in all; the tracked tree is ~53.1 MiB (2026-12-07, after the committed
+# PTX went from gzip to zstd: 2.2 MB less in the tree, and 2 MB less in the
+# carry, whose binaries embed it; the margin was 2,451 bytes before, 4.0 MiB
+# after). `gpu-bench.sh build` prints the total. The binaries share most of their
 # code (each links the whole engine and the PTX), so one xz stream over a
 # tar of all of them is far smaller than compressing each (five gpu-bench
 # binaries, 41 MiB stripped: 7.6 MiB as one .tar.xz, 2026-12-05). The

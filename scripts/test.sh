@@ -10,6 +10,14 @@ stage() { echo "== [$(( $(date +%s) - start )) s] $*"; }
 stage "lint"
 make -s lint
 
+stage "the tracked tree leaves room for the GPU session's carry"
+# A device session (scripts/gpu-bench.sh) receives the working tree and the
+# packed test binaries, 64 MiB in all; the binaries take about 7 MiB
+# (2026-12-07). Past 56 MiB the tree would leave the next GPU session
+# unable to carry its binaries: shrink a fixture instead (scripts/carry.sh).
+tree_bytes=$(git ls-files -z | du --files0-from=- -cb | tail -1 | cut -f1)
+[ "$tree_bytes" -le $((56 << 20)) ] || { echo "the tracked tree is $tree_bytes bytes, over 56 MiB: the GPU session could not carry its binaries (scripts/carry.sh)"; exit 1; }
+
 stage "generated assembly is up to date (go generate ./kernels/asm)"
 go generate ./kernels/asm
 git diff --exit-code --stat -- kernels/asm || { echo "kernels/asm: generated files differ from the generator's output; run go generate ./kernels/asm and commit"; exit 1; }

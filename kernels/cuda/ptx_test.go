@@ -12,7 +12,7 @@ import (
 )
 
 // TestPTXUpToDate fails when a .cu (or common.cuh) changed without `make ptx`:
-// each .ptx.gz's header records the sha256 of the sources it was built from. It
+// each .ptx.zst's header records the sha256 of the sources it was built from. It
 // needs neither nvcc nor a GPU.
 func TestPTXUpToDate(t *testing.T) {
 	srcs, err := filepath.Glob("*.cu")
@@ -32,12 +32,12 @@ func TestPTXUpToDate(t *testing.T) {
 	flagsRE := regexp.MustCompile(`(?m)^// ftune-ptx nvcc (\S+) flags (.+)$`)
 	for _, src := range srcs {
 		ptx := strings.TrimSuffix(src, ".cu") + ".ptx"
-		gz, err := os.ReadFile(ptx + ".gz")
+		zst, err := os.ReadFile(ptx + ".zst")
 		if err != nil {
-			t.Errorf("%s has no %s.gz: run `make ptx` and commit it", src, ptx)
+			t.Errorf("%s has no %s.zst: run `make ptx` and commit it", src, ptx)
 			continue
 		}
-		text, err := InflatePTX(ptx, gz)
+		text, err := DecompressPTX(ptx, zst)
 		if err != nil {
 			t.Error(err)
 			continue
@@ -81,7 +81,7 @@ func TestPTXUpToDate(t *testing.T) {
 	}
 	ptxs, _ := filepath.Glob("*.ptx*")
 	if len(ptxs) != len(srcs) {
-		t.Errorf("%d .ptx/.ptx.gz files for %d .cu: remove stale PTX (plain .ptx files are no longer read)", len(ptxs), len(srcs))
+		t.Errorf("%d .ptx/.ptx.zst files for %d .cu: remove stale PTX (plain .ptx and .ptx.gz files are no longer read)", len(ptxs), len(srcs))
 	}
 }
 

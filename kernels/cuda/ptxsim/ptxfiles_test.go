@@ -1,42 +1,36 @@
 package ptxsim
 
 import (
-	"compress/gzip"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ftune/ftune/kernels/cuda"
 )
 
-// inflate reads a committed X.ptx.gz (kernels/cuda stores its PTX gzipped).
-func inflate(path string) (string, error) {
-	f, err := os.Open(path)
+// readPTX reads a committed X.ptx.zst as the cuda package does.
+func readPTX(path string) (string, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return "", err
-	}
-	b, err := io.ReadAll(zr)
-	return string(b), err
+	return cuda.DecompressPTX(strings.TrimSuffix(filepath.Base(path), ".zst"), b)
 }
 
 // TestLoadAllPTX: every committed PTX file of kernels/cuda parses and
 // every kernel in it decodes (all its instructions are simulated).
 func TestLoadAllPTX(t *testing.T) {
-	files, _ := filepath.Glob("../*.ptx.gz")
+	files, _ := filepath.Glob("../*.ptx.zst")
 	if len(files) == 0 {
-		t.Fatal("no ../*.ptx.gz found")
+		t.Fatal("no ../*.ptx.zst found")
 	}
 	for _, f := range files {
-		src, err := inflate(f)
+		src, err := readPTX(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := Load(strings.TrimSuffix(filepath.Base(f), ".gz"), src)
+		m, err := Load(strings.TrimSuffix(filepath.Base(f), ".zst"), src)
 		if err != nil {
 			t.Error(err)
 			continue

@@ -2,7 +2,7 @@
 # ptxas-report.sh: print ptxas -v resource use (registers, static shared
 # memory, stack frame, spills) of every kernel in the committed PTX as
 # markdown, one table per target, for bench/results/ and kernels/cuda/README.md.
-# No GPU needed. The committed .ptx.gz files are not regenerated (TestPTXUpToDate
+# No GPU needed. The committed .ptx.zst files are not regenerated (TestPTXUpToDate
 # pins them to nvcc 11.8); ptxas only assembles them.
 #
 #   PTXAS        the ptxas to use; default: $CUDA12_DIR/usr/bin/ptxas when it
@@ -23,12 +23,12 @@ command -v "$PTXAS" >/dev/null 2>&1 || { echo "ptxas-report: $PTXAS not found (r
 echo "ptxas: $("$PTXAS" --version | tail -n 2 | head -n 1)"
 echo
 status=0
-# The committed PTX is gzipped (X.ptx.gz): ptxas reads a decompressed copy.
+# The committed PTX is compressed (X.ptx.zst): ptxas reads a decompressed copy.
 tmpd=$(mktemp -d)
 trap 'rm -rf "$tmpd"' EXIT
-for gz in "$dir"/*.ptx.gz; do
-	n=$(basename "$gz" .gz)
-	gzip -dc "$gz" >"$tmpd/$n"
+for zst in "$dir"/*.ptx.zst; do
+	n=$(basename "$zst" .zst)
+	zstd -q -dc "$zst" >"$tmpd/$n"
 done
 for arch in ${PTXAS_ARCHS:-sm_80 sm_90a}; do
 	echo "### $arch"
