@@ -254,6 +254,55 @@ func (s *session) gatherRanks() error {
 	return nil
 }
 
+// loadDataInTurn runs load, the data's reading and tokenizing, so that a
+// data-parallel job with a token cache tokenizes once per machine: the
+// first worker of each machine (by host name) builds or checks the caches
+// while the others wait, then they read what it wrote. Without the turns
+// every worker tokenized the same data at once, N times the CPU time on
+// the cores they share, each then writing the same caches. Every worker
+// passes one Barrier here, in the same place in its order of collectives;
+// a worker whose load fails returns without it and the job is aborted
+// (cmd/ftune), not left waiting. Without a token cache every worker
+// tokenizes for itself, and rank 0 says how to avoid it.
+func (s *session) loadDataInTurn(load func() error) error {
+	size, rank := s.o.world()
+	if size == 1 {
+		return load()
+	}
+	if s.o.TokenCache == "" {
+		if rank == 0 {
+			fmt.Fprintf(s.log, "note: each of the %d workers reads and tokenizes the data itself; with a token cache (--token-cache DIR, data.token_cache) the first worker of each machine does it and the others read the cache\n", size)
+		}
+		return load()
+	}
+	first := s.firstOnHost(rank)
+	if first == rank {
+		if err := load(); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(s.log, "data: waiting for rank %d, the first worker on this machine, to fill the token cache %s\n", first, s.o.TokenCache)
+	}
+	if err := s.o.Comm.Barrier(); err != nil {
+		return fmt.Errorf("recipe: waiting for the first worker of each machine to fill the token cache %s (FTUNE_DIST_TIMEOUT bounds the wait; `ftune data prepare` before the job tokenizes ahead of it): %w", s.o.TokenCache, err)
+	}
+	if first == rank {
+		return nil
+	}
+	return load()
+}
+
+// firstOnHost is the lowest rank on rank's machine (gatherRanks' hosts).
+func (s *session) firstOnHost(rank int) int {
+	host, _, _ := strings.Cut(s.ranks[rank], " ")
+	for r := range rank {
+		if other, _, _ := strings.Cut(s.ranks[r], " "); other == host {
+			return r
+		}
+	}
+	return rank
+}
+
 // WorkerDevice is the device a data-parallel worker of local rank local
 // (its index among the workers of its machine) trains on: "cuda" names
 // that worker's GPU, "cuda:<local>", and so does "auto" when a GPU is

@@ -95,6 +95,7 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 	size, rank := o.world()
 	if rank != 0 {
 		s.log = workerLog(rank)
+		s.o.Log = s.log // what reading the data says, prefixed too
 	}
 	for _, n := range o.Notices {
 		fmt.Fprintln(s.log, "note:", n)
@@ -444,8 +445,10 @@ func (s *session) loadBase(ctx context.Context) error {
 	if err := s.tp.tok.CheckVocab(m.Config.VocabSize); err != nil {
 		return err
 	}
-	s.data, err = loadData(ctx, o, s.tp, m.Config.MaxPositions)
-	return err
+	return s.loadDataInTurn(func() (err error) {
+		s.data, err = loadData(ctx, o, s.tp, m.Config.MaxPositions)
+		return err
+	})
 }
 
 // attach creates the adapters: one shared, or one per subject routed by row.
