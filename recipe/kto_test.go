@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/config"
+	"github.com/ftune/ftune/train"
 	"github.com/ftune/ftune/train/dpo"
 )
 
@@ -189,6 +190,18 @@ func TestKTORefusals(t *testing.T) {
 	if _, err := Run(context.Background(), o); err != nil || !strings.Contains(log.String(), "objective: KTO (apo_zero_unpaired loss, beta 0.1); reference: the base model (the adapter turned off), forwards without gradients of the examples every micro-batch") {
 		t.Errorf("apo_zero_unpaired with batch size 1: %v\n%s", err, log.String())
 	}
+	// Its validation is named for it, not KTO's (no KL estimate).
+	if l := log.String(); !strings.Contains(l, "validation examples: apo_zero_unpaired loss 0.5000 ") || strings.Contains(l, "KTO loss") {
+		t.Errorf("apo_zero_unpaired's validation is not named for it:\n%s", l)
+	}
+	val := train.Metrics{"val/loss": 0.5, "val/rewards/chosen": 0.1, "val/rewards/rejected": -0.1, "val/rewards/margins": 0.2}
+	if got := train.DescribeValidation(val); got != "apo_zero_unpaired loss 0.5000  reward chosen 0.1000 rejected -0.1000 margin 0.2000" {
+		t.Errorf("a validation without a KL estimate is described as %q", got)
+	}
+	val["val/kl"] = 0.3
+	if got := train.DescribeValidation(val); !strings.HasPrefix(got, "KTO loss 0.5000 ") {
+		t.Errorf("a validation with a KL estimate is described as %q", got)
+	}
 	for _, tc := range []struct {
 		name, objective string
 		file            func(t *testing.T) string
@@ -210,6 +223,38 @@ func TestKTORefusals(t *testing.T) {
 			_, err := Run(context.Background(), o)
 			if err == nil || !regexp.MustCompile(tc.want).MatchString(err.Error()) {
 				t.Fatalf("err = %v, want %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestWrongKindNamesFirstRecord: a record of the wrong kind for the
+// objective is named at its line, the first in the files' order (not the
+// first the hold-out's shuffle puts first): supervised prompt/completion
+// pairs under kto (saying that feedback needs its label), in a file of
+// their own or after a file of feedback, and feedback after pairs under
+// dpo.
+func TestWrongKindNamesFirstRecord(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	dir := t.TempDir()
+	sup := writeUserFile(t, dir, "sup.jsonl", "input_output", 20)
+	fb, _, _ := writeFeedback(t, dir, "fb.jsonl", 0, 10, always, always)
+	pairs := writePreferences(t, dir, "chemistry", 20, true)
+	for _, tc := range []struct {
+		name, objective string
+		files           []string
+		want            string
+	}{
+		{"supervised pairs under kto", ObjectiveKTO, []string{sup}, sup + `:1: not a preference record (training.objective kto reads records of a prompt with a completion labelled desirable or not, or pairs of a chosen and a rejected completion; this one is a chat example: a record of "prompt" and "completion" is feedback only with its "label", true or false, and without one a supervised pair)`},
+		{"feedback, then supervised pairs, under kto", ObjectiveKTO, []string{fb, sup}, sup + ":1: not a preference record"},
+		{"pairs, then feedback, under dpo", ObjectiveDPO, []string{pairs, fb}, fb + ":1: an unpaired preference record"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := fileOpts(tc.files...)
+			o.Objective = tc.objective
+			_, _, err := loadLogged(t, o, 0)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v\nwant %s", err, tc.want)
 			}
 		})
 	}

@@ -149,13 +149,25 @@ func loadPreferences(ctx context.Context, o Options, tp Text, log io.Writer) (*d
 	if o.TokenCache != "" {
 		fmt.Fprintln(log, "--token-cache: not used for preference records (they are tokenised each run)")
 	}
-	tokenize := tokenizePairs
+	tokenize, kind := tokenizePairs, pairKind
 	if o.kto() {
-		tokenize = tokenizeUnpaired
+		tokenize, kind = tokenizeUnpaired, feedbackKind
 	}
 	for _, s := range srcs {
 		ds.subjects = append(ds.subjects, s.name)
 		ds.reads = append(ds.reads, s.reads...)
+		// The records' kinds in the files' order, before the hold-out
+		// shuffles them: the first of the wrong kind is the one named.
+		for _, split := range []struct {
+			exs  []format.Example
+			name string
+		}{{s.train, s.name}, {s.val, s.name + " (validation)"}} {
+			for _, ex := range split.exs {
+				if err := kind(ex); err != nil {
+					return nil, fmt.Errorf("subject %s: %w", split.name, err)
+				}
+			}
+		}
 		exs, _, err := trainExamples(o, s, log)
 		if err != nil {
 			return nil, err
@@ -179,7 +191,11 @@ func loadPreferences(ctx context.Context, o Options, tp Text, log io.Writer) (*d
 			ds.valPairs = append(ds.valPairs, vp...)
 		}
 		if len(s.test) > 0 && o.EvalQuestions > 0 {
-			fmt.Fprintf(log, "subject %s: the test split's questions are not asked under training.objective %s (its evaluation is the %s loss and rewards on the validation records)\n", s.name, o.Objective, strings.ToUpper(o.Objective))
+			loss := strings.ToUpper(o.Objective)
+			if o.kto() && !o.ktoSpec().NeedsKL() {
+				loss = dpo.KTOLossAPOZeroUnpaired
+			}
+			fmt.Fprintf(log, "subject %s: the test split's questions are not asked under training.objective %s (its evaluation is the %s loss and rewards on the validation records)\n", s.name, o.Objective, loss)
 		}
 	}
 	if o.kto() {
@@ -196,15 +212,7 @@ func loadPreferences(ctx context.Context, o Options, tp Text, log io.Writer) (*d
 // template's or the tokenizer's budget is skipped and counted, as
 // supervised records are (BadRecord).
 func tokenizePairs(ctx context.Context, tp Text, exs []format.Example, maxLen int, skip bool, log io.Writer) ([]dpo.Pair, prep.Stats, error) {
-	pairs, st, err := tokenizeRecords(ctx, tp, exs, skip, log, func(ex format.Example) error {
-		switch {
-		case !ex.IsPreference():
-			return fmt.Errorf("%s: not a preference record (training.objective dpo reads records with chosen and rejected completions of a prompt; this one is a %s example)", ex.Source, kindOf(ex))
-		case ex.IsUnpaired():
-			return fmt.Errorf("%s: an unpaired preference record (one completion labelled desirable or not): DPO compares a chosen and a rejected completion of one prompt; training.objective kto learns from unpaired feedback", ex.Source)
-		}
-		return nil
-	})
+	pairs, st, err := tokenizeRecords(ctx, tp, exs, skip, log, pairKind)
 	if err != nil {
 		return nil, st, err
 	}
@@ -227,8 +235,8 @@ func tokenizePairs(ctx context.Context, tp Text, exs []format.Example, maxLen in
 func tokenizeUnpaired(ctx context.Context, tp Text, exs []format.Example, maxLen int, skip bool, log io.Writer) ([]dpo.Pair, prep.Stats, error) {
 	paired := 0
 	pairs, st, err := tokenizeRecords(ctx, tp, exs, skip, log, func(ex format.Example) error {
-		if !ex.IsPreference() {
-			return fmt.Errorf("%s: not a preference record (training.objective kto reads records of a prompt with a completion labelled desirable or not, or pairs of a chosen and a rejected completion; this one is a %s example)", ex.Source, kindOf(ex))
+		if err := feedbackKind(ex); err != nil {
+			return err
 		}
 		if !ex.IsUnpaired() {
 			paired++
@@ -305,6 +313,26 @@ func kindOf(ex format.Example) string {
 		return "chat"
 	}
 	return "text"
+}
+
+// pairKind refuses a record DPO cannot learn from: any but a preference
+// pair.
+func pairKind(ex format.Example) error {
+	switch {
+	case !ex.IsPreference():
+		return fmt.Errorf("%s: not a preference record (training.objective dpo reads records with chosen and rejected completions of a prompt; this one is a %s example)", ex.Source, kindOf(ex))
+	case ex.IsUnpaired():
+		return fmt.Errorf("%s: an unpaired preference record (one completion labelled desirable or not): DPO compares a chosen and a rejected completion of one prompt; training.objective kto learns from unpaired feedback", ex.Source)
+	}
+	return nil
+}
+
+// feedbackKind refuses a record KTO cannot learn from: a supervised one.
+func feedbackKind(ex format.Example) error {
+	if !ex.IsPreference() {
+		return fmt.Errorf("%s: not a preference record (training.objective kto reads records of a prompt with a completion labelled desirable or not, or pairs of a chosen and a rejected completion; this one is a %s example: a record of \"prompt\" and \"completion\" is feedback only with its \"label\", true or false, and without one a supervised pair)", ex.Source, kindOf(ex))
+	}
+	return nil
 }
 
 // tokenizeRecords tokenises preference records, each checked by check

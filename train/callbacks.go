@@ -267,15 +267,27 @@ func (s LineSink) Log(step int, m Metrics) error {
 // perplexity and token accuracy, or, for a preference objective, its loss
 // and rewards: DPO's (its metrics have val/rewards/accuracies) the reward
 // accuracy and the margin, KTO's (rewards without an accuracy: no pairs)
-// UnpairedRewards.
+// UnpairedLoss's name and UnpairedRewards.
 func DescribeValidation(m Metrics) string {
 	if acc, ok := m["val/rewards/accuracies"]; ok {
 		return fmt.Sprintf("DPO loss %.4f  reward acc %.3f  margin %.4f", m["val/loss"], acc, m["val/rewards/margins"])
 	}
 	if r := UnpairedRewards(m, "val/", 4); r != "" {
-		return fmt.Sprintf("KTO loss %.4f%s", m["val/loss"], r)
+		return fmt.Sprintf("%s %.4f%s", UnpairedLoss(m, "val/"), m["val/loss"], r)
 	}
 	return fmt.Sprintf("loss %.4f  ppl %.2f  token acc %.3f", m["val/loss"], m["val/perplexity"], m["val/token_accuracy"])
+}
+
+// UnpairedLoss names the loss of metrics under prefix that hold
+// UnpairedRewards: "KTO loss", or without a KL estimate (the one KTO loss
+// type that reads none, training.kto.loss_type apo_zero_unpaired)
+// "apo_zero_unpaired loss", the loss type's name, as the run's objective
+// line names it.
+func UnpairedLoss(m Metrics, prefix string) string {
+	if _, kl := m[prefix+"kl"]; kl {
+		return "KTO loss"
+	}
+	return "apo_zero_unpaired loss"
 }
 
 // UnpairedRewards are KTO's figures under prefix for a log line, with

@@ -161,8 +161,10 @@ type Reader struct {
 	mapping Mapping
 	mapped  bool
 	// detected: the mapping is the first record's detected shape, which
-	// every later record is checked against.
+	// every later record is checked against; first is that record's
+	// place ("line 1", "row 1").
 	detected bool
+	first    string
 	report   Report
 	done     bool
 }
@@ -376,30 +378,51 @@ func (r *Reader) convert(rec Record) (Example, error) {
 			return Example{}, pos(err)
 		}
 		r.mapping, r.mapped, r.detected = m, true, true
+		r.first = fmt.Sprintf("line %d", rec.Line)
+		if rec.Line == 0 {
+			r.first = fmt.Sprintf("row %d", rec.Row)
+		}
+	}
+	if r.detected {
+		// A record with fields the first record's shape does not read
+		// (an "instruction" in a file of input/output pairs) is another
+		// layout: reading it as the first would drop them silently. It is
+		// said before what else is wrong with it as that shape.
+		if cols := r.mapping.ignoredColumns(rec.Fields); len(cols) > 0 {
+			return Example{}, pos(r.ignored(rec.Fields, cols))
+		}
 	}
 	ex, err := r.mapping.toExample(rec.Fields)
 	if errors.Is(err, ErrMissingColumn) {
 		// Say where the shape that wants the column came from.
 		origin := fmt.Sprintf("the file's shape, %v, is set by data.shape or a column mapping", r.mapping.Shape)
 		if r.detected {
-			origin = fmt.Sprintf("the file's shape, %v, was detected from its first record", r.mapping.Shape)
+			origin = fmt.Sprintf("the file's shape, %v, was detected from its first record (%s)", r.mapping.Shape, r.first)
 		}
 		err = fmt.Errorf("%w: %s", err, origin)
-	}
-	if err == nil && r.detected {
-		// A record with fields the first record's shape does not read
-		// (an "instruction" in a file of input/output pairs) is another
-		// layout: reading it as the first would drop them silently.
-		if cols := r.mapping.ignoredColumns(rec.Fields); len(cols) > 0 {
-			own, _ := Detect(rec.Fields)
-			err = fmt.Errorf("%w: fields %q would be ignored: this record is shape %v, the file's shape is %v (detected from its first record); give one layout per file, or set the shape and columns", ErrBadValue, cols, own.Shape, r.mapping.Shape)
-		}
 	}
 	if err != nil {
 		return Example{}, pos(err)
 	}
 	ex.Source = r.name + Position(rec.Line, rec.Row)
 	return ex, nil
+}
+
+// ignored is the error of a record whose fields cols the detected mapping
+// would ignore (Mapping.ignoredColumns), saying which layout the record
+// is and where the file's came from.
+func (r *Reader) ignored(f map[string]any, cols []string) error {
+	m := r.mapping
+	own, err := Detect(f)
+	switch {
+	case m.Shape == ShapeUnpairedPreference && (err != nil || own.Shape == m.Shape):
+		// Fields of another layout beside an unpaired record's.
+		return fmt.Errorf("%w: fields %q would be ignored: the file's shape, %v (detected from its first record, %s), reads %q, %q, %q and %q only; give one layout per record, or set the shape and columns", ErrBadValue, cols, m.Shape, r.first, m.Prompt, m.Completion, m.Label, m.System)
+	case own.Shape == ShapeUnpairedPreference && m.Shape == ShapeInputOutput && m.Response == own.Completion:
+		// Feedback whose first record lacks its label.
+		return fmt.Errorf("%w: fields %q would be ignored: this record is unpaired feedback (shape %v), and the file's shape is %v (supervised prompt/completion pairs), detected from its first record, %s, which has %q and %q and no %q: give every record its %q (true or false), or none", ErrBadValue, cols, own.Shape, m.Shape, r.first, m.Prompt, m.Response, own.Label, own.Label)
+	}
+	return fmt.Errorf("%w: fields %q would be ignored: this record is shape %v, the file's shape is %v (detected from its first record, %s); give one layout per file, or set the shape and columns", ErrBadValue, cols, own.Shape, m.Shape, r.first)
 }
 
 // Mapping returns the mapping in use (detected after the first record).

@@ -154,6 +154,11 @@ func Detect(fields map[string]any) (Mapping, error) {
 	case has("input") && has("output"):
 		m.Shape = ShapeInputOutput
 	case has("prompt") && has("completion"):
+		// TRL's prompt-completion layout, supervised: input/output pairs
+		// of text. Of messages, it is unpaired feedback without its label.
+		if err := unlabelledFeedback(fields, "prompt", "completion"); err != nil {
+			return m, err
+		}
 		m = Mapping{Shape: ShapeInputOutput, Prompt: "prompt", Response: "completion"}
 	case has("prompt") && has("response"):
 		m = Mapping{Shape: ShapeInputOutput, Prompt: "prompt", Response: "response"}
@@ -195,22 +200,52 @@ func (m Mapping) columns() []string {
 	return cols
 }
 
-// ignoredColumns are the fields of record f that the shape detected from
-// it would read and m does not: a file whose first record fixed m (the
-// detected shape) and whose later record holds more (an "instruction"
-// beside input/output pairs) would otherwise lose them without a word.
+// unlabelledFeedback refuses a record of a prompt and a completion, named
+// prompt and completion, either of them a list of messages, and no label:
+// TRL's conversational prompt-completion layout, which ftune reads only as
+// unpaired feedback (its supervised prompt/completion pairs are text), so
+// the record is most likely feedback that lacks its label, and saying that
+// its prompt is not text would send the user the wrong way.
+func unlabelledFeedback(f map[string]any, prompt, completion string) error {
+	for _, k := range []string{prompt, completion} {
+		if _, list := f[k].([]any); list {
+			return fmt.Errorf("%w \"label\": field %q is a list of messages, and a prompt and completion of messages are read only as unpaired feedback (TRL's unpaired preference layout, KTO's data), which needs \"label\": true or false (whether the completion is desirable); supervised prompt/completion pairs are text (or give the conversation as \"messages\")", ErrMissingColumn, k)
+		}
+	}
+	return nil
+}
+
+// layoutFields are the record fields Detect tells layouts apart by.
+var layoutFields = []string{"messages", "conversations", "instruction", "input", "output", "text",
+	"prompt", "completion", "response", "question", "answer", "chosen", "rejected", "label"}
+
+// ignoredColumns are the fields of record f that m does not read and that
+// f's layout would, so that no record loses them without a word: those
+// the shape detected from f reads (a file whose first record fixed m and
+// whose later record holds more: an "instruction" beside input/output
+// pairs); and beside an unpaired preference record, which is a prompt, a
+// completion and a label and nothing else (TRL's layout), any field a
+// layout is detected from (a "chosen", "messages" or "text" beside them
+// is another record's, or a mistake). A supervised record keeps its other
+// fields (the "text" tatsu-lab/alpaca's records carry beside instruction
+// and output, the "prompt" of ultrachat_200k's beside messages), as a
+// preference record does (ultrafeedback_binarized's "messages").
 func (m Mapping) ignoredColumns(f map[string]any) []string {
-	own, err := Detect(f)
-	if err != nil {
-		return nil
+	var layout []string
+	if own, err := Detect(f); err == nil {
+		layout = own.columns()
+	}
+	if m.Shape == ShapeUnpairedPreference {
+		layout = append(layout, layoutFields...)
 	}
 	read := map[string]bool{}
 	for _, c := range m.columns() {
 		read[c] = true
 	}
 	var out []string
-	for _, c := range own.columns() {
+	for _, c := range layout {
 		if v, ok := f[c]; ok && v != nil && v != "" && !read[c] {
+			read[c] = true // once
 			out = append(out, c)
 		}
 	}
@@ -238,6 +273,11 @@ func (m Mapping) toExample(f map[string]any) (Example, error) {
 		prompt, resp := m.Instruction, m.Output
 		if m.Shape == ShapeInputOutput {
 			prompt, resp = m.Prompt, m.Response
+			if prompt == "prompt" && resp == "completion" {
+				if err := unlabelledFeedback(f, prompt, resp); err != nil {
+					return ex, err
+				}
+			}
 		}
 		p, err := field(f, prompt, true)
 		if err != nil {

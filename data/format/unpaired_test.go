@@ -97,3 +97,83 @@ func TestUnpairedRefusals(t *testing.T) {
 		t.Errorf("prompt/completion detected as %v, %v", m.Shape, err)
 	}
 }
+
+// TestUnpairedFirstRecordWithoutLabel: a record of a prompt and a
+// completion without a label is TRL's prompt-completion layout, read as
+// supervised input/output pairs when they are text; feedback whose first
+// record lacks its label is refused saying so, naming the label, not its
+// prompt: a first record of messages (read only as feedback) at its own
+// line, and a first record of text at the first labelled record's line,
+// naming the first record's.
+func TestUnpairedFirstRecordWithoutLabel(t *testing.T) {
+	msgs := `"prompt":[{"role":"user","content":"Q"}],"completion":[{"role":"assistant","content":"A"}]`
+	for _, tc := range []struct {
+		name, content string
+		sentinel      error
+		want          string
+	}{
+		{"messages", "{" + msgs + "}\n{" + msgs + `,"label":true}`, ErrMissingColumn,
+			`u.jsonl:1:1: missing column "label": field "prompt" is a list of messages, and a prompt and completion of messages are read only as unpaired feedback (TRL's unpaired preference layout, KTO's data), which needs "label": true or false`},
+		{"text", `{"prompt":"Q","completion":"A"}` + "\n" + `{"prompt":"Q","completion":"B","label":false}`, ErrBadValue,
+			`u.jsonl:2:1: bad value: fields ["label"] would be ignored: this record is unpaired feedback (shape unpaired_preference), and the file's shape is input_output (supervised prompt/completion pairs), detected from its first record, line 1, which has "prompt" and "completion" and no "label": give every record its "label" (true or false), or none`},
+		{"text, then messages", `{"prompt":"Q","completion":"A"}` + "\n{" + msgs + `,"label":true}`, ErrBadValue,
+			`u.jsonl:2:1: bad value: fields ["label"] would be ignored: this record is unpaired feedback`},
+		{"text, then messages without a label", `{"prompt":"Q","completion":"A"}` + "\n{" + msgs + `}`, ErrMissingColumn,
+			`u.jsonl:2:1: missing column "label": field "prompt" is a list of messages`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := readRecords(t, "u.jsonl", tc.content, Options{})
+			if !errors.Is(err, tc.sentinel) || err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), ":1:1:") && strings.Contains(err.Error(), "input_output") {
+				t.Fatalf("err = %v\nwant %v saying %s", err, tc.sentinel, tc.want)
+			}
+		})
+	}
+	// The record of messages fixes no shape: skipped (data.skip_bad), the
+	// file's feedback is read from the next.
+	got, err := readRecords(t, "u.jsonl", "{"+msgs+"}\n{"+msgs+`,"label":true}`, Options{Skip: true})
+	if err != nil || len(got) != 1 || got[0].Chosen == nil || got[0].Source != "u.jsonl:2" {
+		t.Errorf("skipping the first record of messages without a label: %+v, %v", got, err)
+	}
+	// Text prompt/completion pairs stay supervised.
+	got, err = readRecords(t, "s.jsonl", `{"prompt":"Q","completion":"A"}`+"\n"+`{"prompt":"R","completion":"B"}`, Options{})
+	if err != nil || len(got) != 2 || !reflect.DeepEqual(got[1], Example{Messages: chat("user", "R", "assistant", "B"), Source: "s.jsonl:2"}) {
+		t.Errorf("supervised prompt/completion pairs: %+v, %v", got, err)
+	}
+}
+
+// TestUnpairedExtraFields: a field another layout is detected from, beside
+// an unpaired record's prompt, completion and label, is refused naming it
+// and the record's line, in the first record as in a later one, as a
+// later supervised record's fields that the file's shape would ignore
+// are; a record of another layout among unpaired ones is named as that
+// layout. Supervised and preference records keep such neighbours
+// (tatsu-lab/alpaca's text, ultrafeedback_binarized's messages), and set
+// by hand, the shape reads its fields and no others.
+func TestUnpairedExtraFields(t *testing.T) {
+	un := `"prompt":"Q","completion":"A","label":true`
+	for _, tc := range []struct{ name, content, want string }{
+		{"chosen", "{" + un + `,"chosen":"B"}`, `u.jsonl:1:1: bad value: fields ["chosen"] would be ignored: the file's shape, unpaired_preference (detected from its first record, line 1), reads "prompt", "completion", "label" and "system" only; give one layout per record, or set the shape and columns`},
+		{"messages, later", "{" + un + "}\n{" + un + `,"messages":[{"role":"user","content":"Q"}]}`, `u.jsonl:2:1: bad value: fields ["messages"] would be ignored: the file's shape, unpaired_preference`},
+		{"text and response", "{" + un + `,"text":"T","response":"R"}`, `u.jsonl:1:1: bad value: fields ["response" "text"] would be ignored`},
+		{"a pair among unpaired records", "{" + un + "}\n{" + un + "}\n" + `{"prompt":"Q","chosen":"A","rejected":"B"}`, `u.jsonl:3:1: bad value: fields ["chosen" "rejected"] would be ignored: this record is shape preference, the file's shape is unpaired_preference (detected from its first record, line 1)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := readRecords(t, "u.jsonl", tc.content, Options{})
+			if !errors.Is(err, ErrBadValue) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, content string
+		opts          Options
+	}{
+		{"alpaca with text", `{"instruction":"I","input":"","output":"O","text":"### I O"}`, Options{}},
+		{"a pair with messages", `{"prompt":"Q","chosen":"A","rejected":"B","messages":[{"role":"user","content":"Q"},{"role":"assistant","content":"A"}]}`, Options{}},
+		{"unpaired, set by hand", "{" + un + `,"text":"T"}`, Options{Mapping: Mapping{Shape: ShapeUnpairedPreference}}},
+	} {
+		if _, err := readRecords(t, "k.jsonl", tc.content, tc.opts); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
