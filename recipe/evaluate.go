@@ -94,10 +94,10 @@ func (s *session) stopTokens() []int {
 
 func (s *session) printEval(ev Evaluation) {
 	if _, isDPO := ev.Val["val/rewards/accuracies"]; isDPO {
-		fmt.Fprintf(s.log, "validation pairs: DPO loss %.4f  reward accuracy %.3f  margin %.4f (chosen %.4f, rejected %.4f)\n",
-			ev.Val["val/loss"], ev.Val["val/rewards/accuracies"], ev.Val["val/rewards/margins"], ev.Val["val/rewards/chosen"], ev.Val["val/rewards/rejected"])
+		fmt.Fprintf(s.log, "validation pairs: %s %.4f  reward accuracy %.3f  margin %.4f (chosen %.4f, rejected %.4f)\n",
+			s.o.lossName(), ev.Val["val/loss"], ev.Val["val/rewards/accuracies"], ev.Val["val/rewards/margins"], ev.Val["val/rewards/chosen"], ev.Val["val/rewards/rejected"])
 	} else if r := train.UnpairedRewards(ev.Val, "val/", 4); r != "" {
-		fmt.Fprintf(s.log, "validation examples: %s %.4f%s\n", train.UnpairedLoss(ev.Val, "val/"), ev.Val["val/loss"], r)
+		fmt.Fprintf(s.log, "validation examples: %s %.4f%s\n", s.o.lossName(), ev.Val["val/loss"], r)
 	} else if ev.Val != nil {
 		fmt.Fprintf(s.log, "validation: loss %.4f  perplexity %.2f  token accuracy %.3f\n", ev.Val["val/loss"], ev.Val["val/perplexity"], ev.Val["val/token_accuracy"])
 	}

@@ -16,11 +16,12 @@ func writeJSON(path string, b []byte) error { return fsutil.WriteFileAtomic(path
 // progress is a train.Sink drawing a progress bar with loss, learning
 // rate, tokens/s and ETA; validation results go on their own lines.
 type progress struct {
-	w   io.Writer
-	bar *progressbar.ProgressBar
+	w    io.Writer
+	bar  *progressbar.ProgressBar
+	loss string // a preference objective's loss (train.DescribeValidation)
 }
 
-func newProgress(w io.Writer, steps int) *progress {
+func newProgress(w io.Writer, steps int, loss string) *progress {
 	bar := progressbar.NewOptions(steps,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetWidth(24),
@@ -29,13 +30,13 @@ func newProgress(w io.Writer, steps int) *progress {
 		progressbar.OptionThrottle(0),
 		progressbar.OptionClearOnFinish(),
 	)
-	return &progress{w: w, bar: bar}
+	return &progress{w: w, bar: bar, loss: loss}
 }
 
 func (p *progress) Log(step int, m train.Metrics) error {
 	if _, ok := m["val/loss"]; ok {
 		_ = p.bar.Clear()
-		fmt.Fprintf(p.w, "step %d: validation %s\n", step, train.DescribeValidation(m))
+		fmt.Fprintf(p.w, "step %d: validation %s\n", step, train.DescribeValidation(m, p.loss))
 		return nil
 	}
 	if l, ok := m["train/loss"]; ok && !math.IsNaN(l) {

@@ -195,12 +195,23 @@ func TestKTORefusals(t *testing.T) {
 		t.Errorf("apo_zero_unpaired's validation is not named for it:\n%s", l)
 	}
 	val := train.Metrics{"val/loss": 0.5, "val/rewards/chosen": 0.1, "val/rewards/rejected": -0.1, "val/rewards/margins": 0.2}
-	if got := train.DescribeValidation(val); got != "apo_zero_unpaired loss 0.5000  reward chosen 0.1000 rejected -0.1000 margin 0.2000" {
-		t.Errorf("a validation without a KL estimate is described as %q", got)
+	if got := train.DescribeValidation(val, o.lossName()); got != "apo_zero_unpaired loss 0.5000  reward chosen 0.1000 rejected -0.1000 margin 0.2000" {
+		t.Errorf("apo_zero_unpaired's validation is described as %q", got)
 	}
-	val["val/kl"] = 0.3
-	if got := train.DescribeValidation(val); !strings.HasPrefix(got, "KTO loss 0.5000 ") {
-		t.Errorf("a validation with a KL estimate is described as %q", got)
+	// Every objective's loss by its name (DPO's other losses included).
+	for _, tc := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Objective: ObjectiveKTO}, "KTO loss"},
+		{Options{Objective: ObjectiveDPO}, "DPO loss"},
+		{Options{Objective: ObjectiveDPO, DPOLossTypes: []string{dpo.LossIPO}}, "DPO (ipo) loss"},
+		{Options{Objective: ObjectiveDPO, DPOLossTypes: []string{dpo.LossSigmoid, dpo.LossSFT}, DPOLossWeights: []float64{1, 0.5}}, "DPO (sigmoid + 0.5×sft) loss"},
+		{Options{}, ""},
+	} {
+		if got := tc.o.lossName(); got != tc.want {
+			t.Errorf("objective %q, loss types %v: validation loss named %q, want %q", tc.o.Objective, tc.o.DPOLossTypes, got, tc.want)
+		}
 	}
 	for _, tc := range []struct {
 		name, objective string

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/data/prep"
@@ -59,6 +58,26 @@ func (o Options) dpoSpec() dpo.Spec {
 		beta = defaultDPOBeta
 	}
 	return dpo.Spec{Beta: beta, Types: o.DPOLossTypes, Weights: o.DPOLossWeights, LabelSmoothing: o.DPOLabelSmoothing, SimPOGamma: o.DPOSimPOGamma}
+}
+
+// lossName names the preference objective's loss in the log: "DPO loss"
+// and "KTO loss" for their default losses, else the loss types ("DPO
+// (ipo) loss", "DPO (sigmoid + 0.5×sft) loss", "apo_zero_unpaired loss",
+// KTO's loss without a KL estimate); "" under sft.
+func (o Options) lossName() string {
+	switch {
+	case o.dpo():
+		if spec := o.dpoSpec().String(); spec != dpo.LossSigmoid {
+			return "DPO (" + spec + ") loss"
+		}
+		return "DPO loss"
+	case o.kto():
+		if !o.ktoSpec().NeedsKL() {
+			return dpo.KTOLossAPOZeroUnpaired + " loss"
+		}
+		return "KTO loss"
+	}
+	return ""
 }
 
 // ktoSpec is the KTO loss the options ask for.
@@ -191,11 +210,7 @@ func loadPreferences(ctx context.Context, o Options, tp Text, log io.Writer) (*d
 			ds.valPairs = append(ds.valPairs, vp...)
 		}
 		if len(s.test) > 0 && o.EvalQuestions > 0 {
-			loss := strings.ToUpper(o.Objective)
-			if o.kto() && !o.ktoSpec().NeedsKL() {
-				loss = dpo.KTOLossAPOZeroUnpaired
-			}
-			fmt.Fprintf(log, "subject %s: the test split's questions are not asked under training.objective %s (its evaluation is the %s loss and rewards on the validation records)\n", s.name, o.Objective, loss)
+			fmt.Fprintf(log, "subject %s: the test split's questions are not asked under training.objective %s (its evaluation is the %s and rewards on the validation records)\n", s.name, o.Objective, o.lossName())
 		}
 	}
 	if o.kto() {

@@ -633,9 +633,9 @@ func (s *session) trainer(runDir string) (t *train.Trainer, err error) {
 	if _, cpu := be.(*tensor.CPUBackend); cpu && o.NoCPUPool {
 		fmt.Fprintln(s.log, "memory: CPU pool off (FTUNE_CPU_POOL=0): every step's tensors are left to Go's collector instead of recycled")
 	}
-	var sink train.Sink = train.LineSink{W: s.log}
+	var sink train.Sink = train.LineSink{W: s.log, Loss: o.lossName()}
 	if o.Progress {
-		sink = newProgress(s.log, o.Steps)
+		sink = newProgress(s.log, o.Steps, o.lossName())
 	}
 	t = &train.Trainer{Comm: o.Comm,
 		Model: s.model, Params: s.params(), Opt: opt, Train: tl, Val: vl, RNG: rngs(s.adapters),

@@ -241,8 +241,12 @@ func (l *MetricsLogger) emit(step int, m Metrics) error {
 }
 
 // LineSink prints one line per record (for logs and non-terminals) to W;
-// the zero value prints to standard output.
-type LineSink struct{ W io.Writer }
+// the zero value prints to standard output. Loss names a preference
+// objective's validation loss (DescribeValidation).
+type LineSink struct {
+	W    io.Writer
+	Loss string
+}
 
 func (s LineSink) Log(step int, m Metrics) error {
 	w := s.W
@@ -250,7 +254,7 @@ func (s LineSink) Log(step int, m Metrics) error {
 		w = os.Stdout
 	}
 	if _, ok := m["val/loss"]; ok {
-		_, err := fmt.Fprintf(w, "step %5d  val %s\n", step, DescribeValidation(m))
+		_, err := fmt.Fprintf(w, "step %5d  val %s\n", step, DescribeValidation(m, s.Loss))
 		return err
 	}
 	pref := ""
@@ -264,30 +268,22 @@ func (s LineSink) Log(step int, m Metrics) error {
 }
 
 // DescribeValidation is a validation's figures for a log line: loss,
-// perplexity and token accuracy, or, for a preference objective, its loss
-// and rewards: DPO's (its metrics have val/rewards/accuracies) the reward
-// accuracy and the margin, KTO's (rewards without an accuracy: no pairs)
-// UnpairedLoss's name and UnpairedRewards.
-func DescribeValidation(m Metrics) string {
+// perplexity and token accuracy, or, for a preference objective, the loss
+// named loss ("DPO loss", "KTO loss", "DPO (ipo) loss": the run knows
+// which; "loss" when empty) and the rewards: DPO's (its metrics have
+// val/rewards/accuracies) the reward accuracy and the margin, KTO's
+// (rewards without an accuracy: no pairs) UnpairedRewards.
+func DescribeValidation(m Metrics, loss string) string {
+	if loss == "" {
+		loss = "loss"
+	}
 	if acc, ok := m["val/rewards/accuracies"]; ok {
-		return fmt.Sprintf("DPO loss %.4f  reward acc %.3f  margin %.4f", m["val/loss"], acc, m["val/rewards/margins"])
+		return fmt.Sprintf("%s %.4f  reward acc %.3f  margin %.4f", loss, m["val/loss"], acc, m["val/rewards/margins"])
 	}
 	if r := UnpairedRewards(m, "val/", 4); r != "" {
-		return fmt.Sprintf("%s %.4f%s", UnpairedLoss(m, "val/"), m["val/loss"], r)
+		return fmt.Sprintf("%s %.4f%s", loss, m["val/loss"], r)
 	}
 	return fmt.Sprintf("loss %.4f  ppl %.2f  token acc %.3f", m["val/loss"], m["val/perplexity"], m["val/token_accuracy"])
-}
-
-// UnpairedLoss names the loss of metrics under prefix that hold
-// UnpairedRewards: "KTO loss", or without a KL estimate (the one KTO loss
-// type that reads none, training.kto.loss_type apo_zero_unpaired)
-// "apo_zero_unpaired loss", the loss type's name, as the run's objective
-// line names it.
-func UnpairedLoss(m Metrics, prefix string) string {
-	if _, kl := m[prefix+"kl"]; kl {
-		return "KTO loss"
-	}
-	return "apo_zero_unpaired loss"
 }
 
 // UnpairedRewards are KTO's figures under prefix for a log line, with
