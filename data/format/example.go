@@ -32,6 +32,12 @@ type Message struct {
 	// "weight": 0 sets it (OpenAI's chat fine-tuning format; 1, or no
 	// weight, learns the message).
 	NoLoss bool `json:"-"`
+	// Context marks an assistant message of a prompt/completion record's
+	// prompt (TRL's conversational prompt-completion layout): NoLoss too,
+	// as TRL's completion mask leaves it, but no weight the user gave, so
+	// train_on_inputs, which learns every token, learns it without a
+	// conflict.
+	Context bool `json:"-"`
 }
 
 // Example is one training example, normalised from any file shape.
@@ -206,11 +212,11 @@ func allWeightZero(msgs []Message) bool {
 	return true
 }
 
-// NoLossMessage is the first message of msgs with weight 0 (NoLoss), if
-// any.
+// NoLossMessage is the first message of msgs with weight 0 (NoLoss, not
+// Context), if any.
 func NoLossMessage(msgs []Message) (int, bool) {
 	for i, m := range msgs {
-		if m.NoLoss {
+		if m.NoLoss && !m.Context {
 			return i, true
 		}
 	}

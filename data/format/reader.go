@@ -83,8 +83,10 @@ type Options struct {
 // give other examples (a shape read otherwise, a field newly read); a
 // change that only refuses more or other records needs none. 2: a
 // message's "weight" is read (0: not learnt); records with prompt,
-// completion and label are unpaired preferences.
-const ReadVersion = 2
+// completion and label are unpaired preferences. 3: a prompt/completion
+// pair's prompt may be a list of messages (a CSV cell's JSON list
+// included), read as a conversation.
+const ReadVersion = 3
 
 // DefaultMaxRecordBytes is Options.MaxRecordBytes's default: far above
 // any training example (131,072 tokens of text are about 0.5 MiB).

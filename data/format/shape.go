@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -115,6 +116,8 @@ func (m Mapping) withDefaults() Mapping {
 	case ShapeInputOutput:
 		def(&m.Prompt, "input")
 		def(&m.Response, "output")
+		def(&m.Role, "role") // of a conversational prompt's messages
+		def(&m.Content, "content")
 	case ShapePreference:
 		def(&m.Prompt, "prompt")
 		def(&m.Chosen, "chosen")
@@ -154,11 +157,8 @@ func Detect(fields map[string]any) (Mapping, error) {
 	case has("input") && has("output"):
 		m.Shape = ShapeInputOutput
 	case has("prompt") && has("completion"):
-		// TRL's prompt-completion layout, supervised: input/output pairs
-		// of text. Of messages, it is unpaired feedback without its label.
-		if err := unlabelledFeedback(fields, "prompt", "completion"); err != nil {
-			return m, err
-		}
+		// TRL's prompt-completion layout, supervised: text, or lists of
+		// messages (toExample).
 		m = Mapping{Shape: ShapeInputOutput, Prompt: "prompt", Response: "completion"}
 	case has("prompt") && has("response"):
 		m = Mapping{Shape: ShapeInputOutput, Prompt: "prompt", Response: "response"}
@@ -198,21 +198,6 @@ func (m Mapping) columns() []string {
 		cols = append(cols, m.System)
 	}
 	return cols
-}
-
-// unlabelledFeedback refuses a record of a prompt and a completion, named
-// prompt and completion, either of them a list of messages, and no label:
-// TRL's conversational prompt-completion layout, which ftune reads only as
-// unpaired feedback (its supervised prompt/completion pairs are text), so
-// the record is most likely feedback that lacks its label, and saying that
-// its prompt is not text would send the user the wrong way.
-func unlabelledFeedback(f map[string]any, prompt, completion string) error {
-	for _, k := range []string{prompt, completion} {
-		if _, list := f[k].([]any); list {
-			return fmt.Errorf("%w \"label\": field %q is a list of messages, and a prompt and completion of messages are read only as unpaired feedback (TRL's unpaired preference layout, KTO's data), which needs \"label\": true or false (whether the completion is desirable); supervised prompt/completion pairs are text (or give the conversation as \"messages\")", ErrMissingColumn, k)
-		}
-	}
-	return nil
 }
 
 // layoutFields are the record fields Detect tells layouts apart by.
@@ -273,10 +258,9 @@ func (m Mapping) toExample(f map[string]any) (Example, error) {
 		prompt, resp := m.Instruction, m.Output
 		if m.Shape == ShapeInputOutput {
 			prompt, resp = m.Prompt, m.Response
-			if prompt == "prompt" && resp == "completion" {
-				if err := unlabelledFeedback(f, prompt, resp); err != nil {
-					return ex, err
-				}
+			conv, ok, err := m.conversationalPair(f)
+			if ok || err != nil {
+				return conv, err
 			}
 		}
 		p, err := field(f, prompt, true)
@@ -317,6 +301,58 @@ func (m Mapping) toExample(f map[string]any) (Example, error) {
 		return ex, fmt.Errorf("%w shape %v", ErrUnsupported, m.Shape)
 	}
 	return ex, ex.Validate()
+}
+
+// conversationalPair reads a prompt/completion pair whose prompt is a
+// list of messages (ok false for text pairs): TRL's conversational
+// prompt-completion layout, which its SFTTrainer learns with the
+// completion alone in the loss. The example is the prompt's messages then
+// the completion's, or a text completion as the assistant's answer (as in
+// a preference record); the prompt's own assistant messages are context,
+// not learnt (NoLoss), as TRL's completion mask leaves them. A prompt or
+// completion cell holding a JSON list of messages (CSV, parquet strings)
+// is that list.
+func (m Mapping) conversationalPair(rec map[string]any) (ex Example, ok bool, err error) {
+	f, err := m.decodeMessageLists(rec, m.Prompt, m.Response)
+	if err != nil {
+		return ex, false, err
+	}
+	_, promptChat := f[m.Prompt].([]any)
+	_, completionChat := f[m.Response].([]any)
+	switch {
+	case !promptChat && !completionChat:
+		return ex, false, nil
+	case !promptChat:
+		return ex, false, fmt.Errorf("%w: field %q is %s and %q is a list of messages: give the prompt as a list of messages too ([{\"role\": \"user\", \"content\": ...}]), or both as text", ErrBadValue, m.Prompt, typeName(f[m.Prompt]), m.Response)
+	}
+	prompt, err := m.messageList(f, m.Prompt)
+	if err != nil {
+		return ex, false, err
+	}
+	for i := range prompt {
+		if prompt[i].Role == RoleAssistant && !prompt[i].NoLoss {
+			prompt[i].NoLoss, prompt[i].Context = true, true
+		}
+	}
+	var completion []Message
+	if completionChat {
+		if completion, err = m.messageList(f, m.Response); err != nil {
+			return ex, false, err
+		}
+	} else {
+		t, err := field(f, m.Response, true)
+		if err != nil {
+			return ex, false, err
+		}
+		completion = []Message{{Role: RoleAssistant, Content: t}} // a bare answer
+	}
+	if !slices.ContainsFunc(completion, func(m Message) bool { return m.Role == RoleAssistant }) {
+		return ex, false, fmt.Errorf("%w: field %q has no assistant message: the completion is what is learnt (the prompt's messages are its context)", ErrBadValue, m.Response)
+	}
+	if ex.Messages, err = m.withSystem(f, append(prompt, completion...), "the prompt"); err != nil {
+		return ex, false, err
+	}
+	return ex, true, ex.Validate()
 }
 
 // withSystem puts the record's system field, when it has a non-empty one,

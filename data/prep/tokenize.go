@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
@@ -598,7 +599,7 @@ func (p *Preprocessor) chat(msgs []format.Message) (Tokenized, error) {
 // with weight 0, and with maskHistory of every answer but the last; owner
 // gives each token's span.
 func unlearnWeightZero(msgs []format.Message, maskHistory bool, spans []span, owner []int, learnt []bool) error {
-	if _, ok := format.NoLossMessage(msgs); !ok && !maskHistory {
+	if !maskHistory && !slices.ContainsFunc(msgs, func(m format.Message) bool { return m.NoLoss }) {
 		return nil
 	}
 	var noLoss []bool // by span

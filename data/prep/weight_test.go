@@ -126,3 +126,35 @@ func TestMaskHistory(t *testing.T) {
 		t.Error("the options' hash does not change with mask_history")
 	}
 }
+
+// TestPromptContextAnswers: an answer in a prompt/completion record's
+// prompt (format.Message.Context, NoLoss too) is not learnt, as an answer
+// of weight 0 is not; train_on_inputs learns it with every other token
+// instead of refusing it as a weight.
+func TestPromptContextAnswers(t *testing.T) {
+	const eot = "<|im_end|>\n"
+	const think = "<think>\n\n</think>\n\n"
+	a := assistant("A", "")
+	a.NoLoss, a.Context = true, true
+	msgs := []format.Message{user("a?"), a, user("b?"), assistant("B", "")}
+	for _, enc := range []Encoder{byteEncoder{}, byteOffsetEncoder{}} {
+		p := &Preprocessor{Enc: enc, Tmpl: qwen3Renderer(t, nil), EOS: fakeImEnd}
+		got, _, err := p.Tokenize(format.Example{Messages: msgs, Source: "c.jsonl:1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if runs := learntRuns(got); runs != think+"B"+eot {
+			t.Errorf("%T: learnt %q, want only the completion", enc, runs)
+		}
+		p.Opts.TrainOnInputs = true
+		all, _, err := p.Tokenize(format.Example{Messages: msgs, Source: "c.jsonl:1"})
+		if err != nil {
+			t.Fatalf("%T: train_on_inputs with a prompt's answer: %v", enc, err)
+		}
+		for j, l := range all.Labels {
+			if l != all.IDs[j] {
+				t.Fatalf("%T: train_on_inputs left token %d unlearnt", enc, j)
+			}
+		}
+	}
+}
