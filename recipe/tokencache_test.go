@@ -324,16 +324,78 @@ func TestWarmFileCacheReadsNoRecord(t *testing.T) {
 		t.Error("after an edit the rows are the old file's")
 	}
 
-	// The previous layout: rebuilt, saying so, never read.
+	// The previous layout (version 5: this one without its checksum):
+	// rebuilt, saying so, never read.
 	path := filepath.Join(o.TokenCache, "varied", "train.tokens")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	binary.LittleEndian.PutUint32(b[8:], 4)
+	b = b[:len(b)-4]
+	binary.LittleEndian.PutUint32(b[8:], 5)
 	os.WriteFile(path, b, 0o644)
-	if _, log := loadWith(t, o, 40); !strings.Contains(log, "cache format version 4, this ftune writes version 5: rebuilding it") {
-		t.Errorf("a version 4 cache:\n%s", log)
+	if _, log := loadWith(t, o, 40); !strings.Contains(log, "cache format version 5, this ftune writes version 6: rebuilding it") {
+		t.Errorf("a version 5 cache:\n%s", log)
+	}
+}
+
+// TestDamagedTokenCacheIsRebuilt: a data file's token cache changed in
+// place after ftune wrote it (an id changed to another in the
+// vocabulary, cut short, added to) was read and trained on. The run now
+// says in one line which cache is damaged and how, rebuilds it, and trains
+// on the rows a fresh build gives; the next run reads the rebuilt cache.
+func TestDamagedTokenCacheIsRebuilt(t *testing.T) {
+	file := writeVaried(t, t.TempDir(), "varied.jsonl", 200)
+	o := fileOpts(file)
+	o.SeqLen, o.TokenCache = 64, t.TempDir()
+	cold, _ := loadWith(t, o, 40)
+	path := filepath.Join(o.TokenCache, "varied", "train.tokens")
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := LoadText(tinyBase, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The middle token id's low byte, changed to another id in the
+	// vocabulary (the layout at the top of data/prep/cache.go).
+	u64 := func(at int) int { return int(binary.LittleEndian.Uint64(good[at:])) }
+	d, n, e, flags := u64(144), u64(152), u64(160), u64(192)
+	ids := 200 + 8*(d+1) + flags&1*8*e + 4*d + e + (4-e%4)%4
+	at := ids + 4*(n/2)
+	id := int(binary.LittleEndian.Uint32(good[at:]))
+	if flags&1 == 0 || id^1 >= tp.tok.VocabSize() || len(good) != ids+5*n+4 {
+		t.Fatalf("the cache's layout is not the one read here: id %d, %d bytes", id, len(good))
+	}
+	idChanged := bytes.Clone(good)
+	idChanged[at] ^= 1
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"an id changed", idChanged, "its contents fail their checksum"},
+		{"cut short", good[:len(good)-1], "its header implies"},
+		{"added to", append(bytes.Clone(good), 0, 0, 0, 0), "its header implies"},
+	} {
+		if err := os.WriteFile(path, tc.b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ds, log := loadWith(t, o, 40)
+		line := path + ": token cache is corrupt: "
+		if strings.Count(log, line) != 1 || !strings.Contains(log, tc.want) || !strings.Contains(log, "rebuilding it\n") || ds.cached["varied"] {
+			t.Errorf("%s: the run does not say, once, that it rebuilds the damaged cache:\n%s", tc.name, log)
+		}
+		if !reflect.DeepEqual(ds.train, cold.train) || !reflect.DeepEqual(ds.val, cold.val) || !reflect.DeepEqual(ds.stats, cold.stats) {
+			t.Errorf("%s: the rows are not those of a fresh build", tc.name)
+		}
+		if now, _ := os.ReadFile(path); !bytes.Equal(now, good) {
+			t.Errorf("%s: the rebuilt cache differs from the first build's", tc.name)
+		}
+		if warm, log := loadWith(t, o, 40); !warm.cached["varied"] || strings.Contains(log, "rebuilding") || !reflect.DeepEqual(warm.train, cold.train) {
+			t.Errorf("%s: the rebuilt cache is not read by the next run:\n%s", tc.name, log)
+		}
 	}
 }
 

@@ -54,6 +54,40 @@ func TestDataPrepareNoticesEditedData(t *testing.T) {
 	}
 }
 
+// TestDataPrepareRebuildsADamagedCache: a token cache changed in place
+// (here one label of the mask, learnt turned ignored or back) was
+// reported "(up to date)" and trained on; prepare now says which cache is
+// damaged and how, and writes it again, as a fresh build writes it.
+func TestDataPrepareRebuildsADamagedCache(t *testing.T) {
+	root, _ := dataRoot(t)
+	out := t.TempDir()
+	args := []string{"data", "prepare", "--data", root, "--out", out}
+	if got, err := run(t, args...); err != nil || !strings.Contains(got, "(written)") {
+		t.Fatalf("%v\n%s", err, got)
+	}
+	path := filepath.Join(out, "tiny", "train.tokens")
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(good)
+	bad[len(bad)-5] ^= 1 // the last token's label, before the checksum
+	if err := os.WriteFile(path, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := run(t, args...)
+	line := path + ": token cache is corrupt: its contents fail their checksum"
+	if err != nil || !strings.Contains(got, line) || !strings.Contains(got, "the file changed after ftune wrote it: rebuilding it\n") || !strings.Contains(got, "(written)") {
+		t.Fatalf("a damaged cache: %v\n%s", err, got)
+	}
+	if now, _ := os.ReadFile(path); !bytes.Equal(now, good) {
+		t.Error("the rebuilt cache is not the first build's")
+	}
+	if got, err := run(t, args...); err != nil || !strings.Contains(got, "(up to date)") || strings.Contains(got, "corrupt") {
+		t.Errorf("the rebuilt cache: %v\n%s", err, got)
+	}
+}
+
 // TestDataPrepareWarnsOverPositions: examples longer than the model's
 // max_position_embeddings (1024 for tiny-base) were accepted without a
 // word.

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"sort"
@@ -29,7 +30,10 @@ import (
 // documents kept: the outcome of each, so that the counts of truncated
 // and dropped examples are known from the cache and a share of the
 // examples (a held-out split) can be taken from it, and each one's key,
-// which finds examples repeated word for word):
+// which finds examples repeated word for word; 6: a CRC-32 of everything
+// before it ends the file, checked whenever the cache is opened, so a
+// cache damaged in place (a changed byte, cut short, added to) is rebuilt
+// instead of trained on):
 //
 //	offset 0    magic "FTUNETKC"
 //	       8    version uint32, 4 bytes reserved
@@ -53,16 +57,26 @@ import (
 //	            0 to 3 bytes of padding to a multiple of 4
 //	            token ids N x int32
 //	            label mask N x uint8 (1: learnt)
+//	            checksum uint32: CRC-32 (IEEE) of every byte before it
 //
 // Every section starts 4-byte aligned, so token ids are read in place from
 // the mapping. The file size is fixed by D, N, E and the flags and checked
-// at open, as are the outcomes against the header's counts.
+// at open, then the checksum (checksums), then the outcomes against
+// the header's counts.
 const (
 	cacheMagic   = "FTUNETKC"
-	cacheVersion = 5
+	cacheVersion = 6
 	cacheHeader  = 200
+	cacheTrailer = 4 // the checksum
 	flagKeys     = 1 // example keys recorded
 )
+
+// cacheCRC is the checksum's table. CRC-32 detects every change of up to
+// 32 consecutive bits (any one byte) and misses other damage once in 2^32;
+// the IEEE polynomial, which Go computes with carry-less multiplication,
+// hashed a 200 MB buffer in 8-9 ms on an AMD EPYC against Castagnoli's
+// 22 ms (xxhash64: 12-15 ms, sha256: 128 ms).
+var cacheCRC = crc32.IEEETable
 
 // Hash identifies what made a cache: a tokenizer, a template, options.
 type Hash [32]byte
@@ -160,7 +174,8 @@ var (
 	// ErrCacheStale: the cache was made by another tokenizer, template or
 	// options; rebuild it.
 	ErrCacheStale = errors.New("token cache is stale")
-	// ErrCacheCorrupt: not a token cache, another version, or truncated.
+	// ErrCacheCorrupt: not a token cache, or one damaged since it was
+	// written (its checksum does not match, cut short, added to).
 	ErrCacheCorrupt = errors.New("token cache is corrupt")
 )
 
@@ -225,7 +240,8 @@ func writeCache(ctx context.Context, path string, key CacheKey, t Tokenization, 
 		return err
 	}
 	return fsutil.WriteAtomic(path, 0o644, func(w io.Writer) error {
-		bw := bufio.NewWriterSize(w, 1<<20)
+		sum := crc32.New(cacheCRC)
+		bw := bufio.NewWriterSize(io.MultiWriter(w, sum), 1<<20)
 		hdr := make([]byte, cacheHeader)
 		copy(hdr, cacheMagic)
 		binary.LittleEndian.PutUint32(hdr[8:], cacheVersion)
@@ -286,7 +302,11 @@ func writeCache(ctx context.Context, path string, key CacheKey, t Tokenization, 
 				}
 			}
 		}
-		return bw.Flush()
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		_, err := w.Write(binary.LittleEndian.AppendUint32(nil, sum.Sum32()))
+		return err
 	})
 }
 
@@ -308,7 +328,9 @@ type Cache struct {
 	keys     []byte // E little-endian uint64s; nil when not recorded
 }
 
-// OpenCache maps a cache and checks that key matches what made it.
+// OpenCache maps a cache and checks that its contents are those written
+// (their checksum, ErrCacheCorrupt otherwise) and that key matches what
+// made it (ErrCacheStale).
 func OpenCache(path string, key CacheKey) (*Cache, error) {
 	data, unmap, err := mapFile(path)
 	if err != nil {
@@ -327,25 +349,21 @@ func parseCache(path string, data []byte, key CacheKey) (*Cache, error) {
 	corrupt := func(format string, a ...any) error {
 		return fmt.Errorf("%s: %w: %s", path, ErrCacheCorrupt, fmt.Sprintf(format, a...))
 	}
-	if len(data) < cacheHeader || !bytes.Equal(data[:8], []byte(cacheMagic)) {
+	if len(data) < 8 || !bytes.Equal(data[:8], []byte(cacheMagic)) {
 		return nil, corrupt("expected magic %q at offset 0", cacheMagic)
 	}
+	if len(data) < cacheHeader+cacheTrailer {
+		return nil, corrupt("size %d bytes, less than a cache's header and checksum (%d): cut short", len(data), cacheHeader+cacheTrailer)
+	}
 	if v := binary.LittleEndian.Uint32(data[8:]); v != cacheVersion {
+		// A version field damaged in place is not another layout: the
+		// checksum of this version's cache still holds once the field
+		// reads this version (older layouts have no checksum).
+		if written, got := checksums(data, cacheVersion); got == written {
+			return nil, corrupt("its version field reads %d, but it is a version %d cache (its checksum holds for that version): the field was damaged", v, cacheVersion)
+		}
 		// An older layout is not damage: rebuilding is the remedy.
 		return nil, fmt.Errorf("%s: %w: cache format version %d, this ftune writes version %d", path, ErrCacheStale, v, cacheVersion)
-	}
-	var got CacheKey
-	copy(got.Tokenizer[:], data[16:48])
-	copy(got.Template[:], data[48:80])
-	copy(got.Options[:], data[80:112])
-	copy(got.Data[:], data[112:144])
-	for _, k := range []struct {
-		what      string
-		got, want Hash
-	}{{"tokenizer", got.Tokenizer, key.Tokenizer}, {"chat template", got.Template, key.Template}, {"preprocessing options", got.Options, key.Options}, {"data", got.Data, key.Data}} {
-		if k.got != k.want {
-			return nil, fmt.Errorf("%s: %w: made with %s %s, now %s", path, ErrCacheStale, k.what, k.got, k.want)
-		}
 	}
 	d := binary.LittleEndian.Uint64(data[144:])
 	n := binary.LittleEndian.Uint64(data[152:])
@@ -372,10 +390,28 @@ func parseCache(path string, data []byte, key CacheKey) (*Cache, error) {
 	outSec := subSec + 4*d
 	tokSec := outSec + e + pad4(e)
 	maskSec := tokSec + 4*n
-	if size := maskSec + n; size != uint64(len(data)) {
-		return nil, corrupt("size %d bytes, header implies %d", len(data), size)
+	if size := maskSec + n + cacheTrailer; size != uint64(len(data)) {
+		return nil, corrupt("size %d bytes, its header implies %d: cut short, added to, or its header damaged", len(data), size)
 	}
-	c := &Cache{path: path, data: data, Key: got, mask: data[maskSec:], outcomes: data[outSec : outSec+e]}
+	// Every byte, before the key is read: damage in the header's hashes
+	// is damage, not a cache of other data.
+	if written, got := checksums(data, cacheVersion); got != written {
+		return nil, corrupt("its contents fail their checksum (CRC-32 %08x, written %08x): the file changed after ftune wrote it", got, written)
+	}
+	var got CacheKey
+	copy(got.Tokenizer[:], data[16:48])
+	copy(got.Template[:], data[48:80])
+	copy(got.Options[:], data[80:112])
+	copy(got.Data[:], data[112:144])
+	for _, k := range []struct {
+		what      string
+		got, want Hash
+	}{{"tokenizer", got.Tokenizer, key.Tokenizer}, {"chat template", got.Template, key.Template}, {"preprocessing options", got.Options, key.Options}, {"data", got.Data, key.Data}} {
+		if k.got != k.want {
+			return nil, fmt.Errorf("%s: %w: made with %s %s, now %s", path, ErrCacheStale, k.what, k.got, k.want)
+		}
+	}
+	c := &Cache{path: path, data: data, Key: got, mask: data[maskSec : maskSec+n], outcomes: data[outSec : outSec+e]}
 	if flags&flagKeys != 0 {
 		c.keys = data[keySec:subSec]
 	}
@@ -403,6 +439,23 @@ func parseCache(path string, data []byte, key CacheKey) (*Cache, error) {
 	c.subjects = int32s(data[subSec:outSec])
 	c.tokens = int32s(data[tokSec:maskSec])
 	return c, nil
+}
+
+// checksums gives the checksum written at the end of a cache of at least
+// cacheHeader+cacheTrailer bytes and the one its contents give, its
+// version field read as version (what it was written as, where that field
+// alone was damaged). A 191 MB cache takes about 10 ms once its pages are
+// mapped; mapping them in on first touch (about 100 ms there) is what
+// checking the ids against the vocabulary and reading the documents,
+// which follow every opening, paid before.
+func checksums(data []byte, version uint32) (written, got uint32) {
+	body := data[:len(data)-cacheTrailer]
+	var v [4]byte
+	binary.LittleEndian.PutUint32(v[:], version)
+	got = crc32.Update(0, cacheCRC, body[:8])
+	got = crc32.Update(got, cacheCRC, v[:])
+	got = crc32.Update(got, cacheCRC, body[12:])
+	return binary.LittleEndian.Uint32(data[len(data)-cacheTrailer:]), got
 }
 
 // int32s views little-endian bytes as int32s without copying where the

@@ -25,8 +25,9 @@
 //     that share alone would give them (select.go).
 //   - WriteCache and OpenCache store tokenised documents in a memory-mapped
 //     file keyed by the tokenizer's, template's, options' and data's
-//     hashes; WriteTokenization records every example's outcome and key
-//     with them, so that a cache of a whole file gives the counts and the
+//     hashes and ended by a CRC-32 of its contents, checked on opening;
+//     WriteTokenization records every example's outcome and key with
+//     them, so that a cache of a whole file gives the counts and the
 //     documents of any split of it.
 //
 // prep depends on the tokenizer and template only through the Encoder and

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -182,18 +183,21 @@ func TestCacheRecordsCounts(t *testing.T) {
 		} {
 			b := slices.Clone(raw)
 			edit(b)
+			// The checksum written anew, as a faulty writer would: the
+			// outcomes are still checked against the counts.
+			binary.LittleEndian.PutUint32(b[len(b)-4:], crc32.ChecksumIEEE(b[:len(b)-4]))
 			bad := filepath.Join(t.TempDir(), "bad.tokens")
 			os.WriteFile(bad, b, 0o644)
-			if _, err := prep.OpenCache(bad, testCacheKey()); !errors.Is(err, prep.ErrCacheCorrupt) {
-				t.Errorf("%s: %v, want a corrupt cache", name, err)
+			if _, err := prep.OpenCache(bad, testCacheKey()); !errors.Is(err, prep.ErrCacheCorrupt) || !strings.Contains(err.Error(), "outcome") {
+				t.Errorf("%s: %v, want a corrupt cache for its outcomes", name, err)
 			}
 		}
 	}
 }
 
 // TestCacheOfAnOlderVersionIsRebuiltSaying: a cache of the previous layout
-// (version 4, which recorded no outcomes) is stale, never read as this
-// one, and OpenOrBuildLog rebuilds it with a line saying why.
+// (version 5: this one without the checksum that ends it) is stale, never
+// read as this one, and OpenOrBuildLog rebuilds it with a line saying why.
 func TestCacheOfAnOlderVersionIsRebuiltSaying(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "train.tokens")
 	docs := []prep.Tokenized{{IDs: []int32{1, 2, 3}, Labels: []int32{prep.IgnoreIndex, 2, 3}}}
@@ -201,10 +205,11 @@ func TestCacheOfAnOlderVersionIsRebuiltSaying(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(path)
-	binary.LittleEndian.PutUint32(raw[8:], 4)
+	raw = raw[:len(raw)-4]
+	binary.LittleEndian.PutUint32(raw[8:], 5)
 	os.WriteFile(path, raw, 0o644)
-	if _, err := prep.OpenCache(path, testCacheKey()); !errors.Is(err, prep.ErrCacheStale) || !strings.Contains(err.Error(), "version 4") {
-		t.Fatalf("opening a version 4 cache: %v", err)
+	if _, err := prep.OpenCache(path, testCacheKey()); !errors.Is(err, prep.ErrCacheStale) || !strings.Contains(err.Error(), "version 5") {
+		t.Fatalf("opening a version 5 cache: %v", err)
 	}
 	var log strings.Builder
 	c, rebuilt, err := prep.OpenOrBuildLog(context.Background(), path, testCacheKey(), &log, func() ([]prep.Tokenized, error) { return docs, nil })
@@ -212,7 +217,7 @@ func TestCacheOfAnOlderVersionIsRebuiltSaying(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	if want := "cache format version 4, this ftune writes version 5: rebuilding it"; !rebuilt || !strings.Contains(log.String(), want) || !strings.Contains(log.String(), path) {
+	if want := "cache format version 5, this ftune writes version 6: rebuilding it"; !rebuilt || !strings.Contains(log.String(), want) || !strings.Contains(log.String(), path) {
 		t.Errorf("rebuilt %v, log %q: want it to say %q", rebuilt, log.String(), want)
 	}
 }
