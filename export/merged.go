@@ -90,8 +90,8 @@ type MergedOptions struct {
 //
 // The folder is written under a temporary name beside outDir, with a
 // ManifestFile listing what ftune wrote, and swapped into place (an atomic
-// exchange on Linux), so outDir is either the previous folder or the
-// complete export. An existing outDir is deleted only when its manifest
+// exchange on Linux and macOS), so outDir is either the previous folder or
+// the complete export. An existing outDir is deleted only when its manifest
 // accounts for every file in it (a previous export); a folder holding
 // anything else is refused (ErrNotOurs), or with Force moved aside and
 // kept. Every tensor is checked to be finite as it is written: a NaN or Inf

@@ -96,11 +96,11 @@ func checkReplaceable(dir string, force bool) (foreign bool, err error) {
 // there is lost: fill writes the files into a temporary folder beside
 // outDir (marked as ftune's partial output, then given a ManifestFile
 // listing them), which is swapped into place (an atomic exchange on
-// Linux). An existing outDir is deleted only when its manifest accounts
-// for every file in it (an earlier export); a folder holding anything else
-// is refused (ErrNotOurs), or with force moved aside and kept. The notes
-// say what else happened (temporary folders of killed exports removed or
-// kept, a folder moved aside).
+// Linux and macOS). An existing outDir is deleted only when its manifest
+// accounts for every file in it (an earlier export); a folder holding
+// anything else is refused (ErrNotOurs), or with force moved aside and
+// kept. The notes say what else happened (temporary folders of killed
+// exports removed or kept, a folder moved aside).
 func writeFolder(outDir, format string, force bool, fill func(tmp string) error) (notes []string, err error) {
 	if _, err := checkReplaceable(outDir, force); err != nil {
 		return nil, err // at once, before the export's minutes of work
@@ -240,9 +240,10 @@ func install(tmp, dir string, force bool) (kept string, err error) {
 
 // swapIn puts the folder at next in dir's place and dir's folder at
 // aside, a free name. next is first renamed to aside and the two swapped
-// atomically (Linux), so dir is at every instant the old or the new folder
-// and the old one never has any name but dir and aside. Without an atomic
-// exchange, dir is moved to aside and next into its place: dir is missing
+// atomically (Linux, macOS), so dir is at every instant the old or the
+// new folder and the old one never has any name but dir and aside.
+// Without an atomic exchange (another system, or a file system that has
+// none), dir is moved to aside and next into its place: dir is missing
 // between the two renames, and a failure puts it back.
 func swapIn(next, dir, aside string) error {
 	if err := os.Rename(next, aside); err != nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // fillWeights is an export's fill for tests that need no model.
@@ -240,7 +242,7 @@ func TestKeptNameTaken(t *testing.T) {
 	writeFiles(t, filepath.Dir(file), map[string]string{"m.gguf": "the user's"})
 	taken = takeNames(t, file, func(p string) { writeFiles(t, filepath.Dir(p), map[string]string{filepath.Base(p): p}) })
 	rule := FileRule{Ours: func(string) error { return ErrNotOurs }}
-	kept, _, err := ReplaceFile(file, true, rule, func() error { return os.WriteFile(file, []byte("OURS"), 0o644) })
+	kept, _, err := ReplaceFile(file, true, rule, func() error { return fsutil.WriteFileAtomic(file, []byte("OURS"), 0o644) })
 	if err != nil || slices.Contains(taken, kept) || mustRead(t, kept) != "the user's" {
 		t.Fatalf("kept at %q (err %v), want a free name holding the user's file", kept, err)
 	}
@@ -253,8 +255,10 @@ func TestKeptNameTaken(t *testing.T) {
 
 // A GGUF write with --force killed mid-write (the write panics: ReplaceFile
 // undoes nothing, as a kill) leaves the user's file, itself a GGUF that
-// ftune did not write, under its kept name; the next write removes only
-// the killed write's temporary file.
+// ftune did not write, at its path (and under its kept name, a second name
+// of the same file); the next write removes only the killed write's
+// temporary file. The file was moved to its kept name before the write,
+// and a kill left the path missing, the file's new name said nowhere.
 func TestReplaceFileKilledMidWrite(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("whether a process holds a file open is read from /proc")
@@ -277,18 +281,63 @@ func TestReplaceFileKilledMidWrite(t *testing.T) {
 			panic("killed")
 		})
 	}()
+	if got, err := os.ReadFile(path); err != nil || string(got) != theirs {
+		t.Fatalf("after the kill %s holds %q (%v); want the user's file still there", path, got, err)
+	}
 	kept, _ := filepath.Glob(path + ".replaced-*")
 	if len(kept) != 1 || mustRead(t, kept[0]) != theirs {
-		t.Fatalf("after the kill the user's file is not kept aside: %v", kept)
+		t.Fatalf("after the kill the user's file has no kept name: %v", kept)
 	}
-	_, notes, err := ReplaceFile(path, false, rule, func() error { return os.WriteFile(path, []byte("OURS"), 0o644) })
+	kept2, notes, err := ReplaceFile(path, true, rule, func() error { return fsutil.WriteFileAtomic(path, []byte("OURS"), 0o644) })
 	if err != nil || mustRead(t, path) != "OURS" {
 		t.Fatalf("the write after the kill: %v", err)
 	}
 	if _, err := os.Stat(partial); !os.IsNotExist(err) || !strings.Contains(strings.Join(notes, "\n"), filepath.Base(partial)) {
 		t.Errorf("the killed write's temporary file: %v, notes %q", err, notes)
 	}
-	if mustRead(t, kept[0]) != theirs {
-		t.Fatal("the next write lost the user's file")
+	if mustRead(t, kept[0]) != theirs || kept2 == kept[0] || mustRead(t, kept2) != theirs {
+		t.Fatalf("the next write lost the user's file (kept at %s and %s)", kept[0], kept2)
+	}
+}
+
+// TestReplaceFileForceKeepsPathDuringWrite: with force, the user's file
+// stays at its path while the write runs (minutes for a GGUF model), until
+// the write's rename puts the new file there, and is kept at the returned
+// name after; a failed write leaves it at its path alone. It was moved to
+// its kept name before the write, leaving the path missing meanwhile (and,
+// had the export been killed, the file under a name no line had printed).
+// Where the file system has no hard links, the file is moved aside as it
+// was, and moved back if the write fails.
+func TestReplaceFileForceKeepsPathDuringWrite(t *testing.T) {
+	rule := FileRule{Ours: func(string) error { return ErrNotOurs }}
+	for _, links := range []bool{true, false} {
+		t.Run(fmt.Sprintf("hard links %v", links), func(t *testing.T) {
+			if !links {
+				defer func(f func(string, string) error) { linkAside = f }(linkAside)
+				linkAside = func(string, string) error { return errors.ErrUnsupported }
+			}
+			dir := t.TempDir()
+			path := filepath.Join(dir, "m.gguf")
+			writeFiles(t, dir, map[string]string{"m.gguf": "the user's"})
+			var during string
+			write := func() error {
+				b, _ := os.ReadFile(path)
+				during = string(b)
+				return fsutil.WriteFileAtomic(path, []byte("OURS"), 0o644)
+			}
+			if _, _, err := ReplaceFile(path, true, rule, func() error { return errors.New("disk full") }); err == nil || mustRead(t, path) != "the user's" {
+				t.Fatalf("a failed write: %v; want its error and the user's file at its path", err)
+			}
+			if left, _ := filepath.Glob(path + ".replaced-*"); len(left) != 0 {
+				t.Fatalf("a failed write left %v", left)
+			}
+			kept, _, err := ReplaceFile(path, true, rule, write)
+			if err != nil || mustRead(t, path) != "OURS" || kept == "" || mustRead(t, kept) != "the user's" {
+				t.Fatalf("kept at %q, err %v; want the new file at its path, the user's kept", kept, err)
+			}
+			if want := map[bool]string{true: "the user's", false: ""}[links]; during != want {
+				t.Errorf("during the write %s held %q; want %q", path, during, want)
+			}
+		})
 	}
 }

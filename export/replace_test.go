@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
 )
@@ -163,8 +164,9 @@ func TestReplaceFile(t *testing.T) {
 		}
 		return ErrNotOurs
 	}}
+	// As the GGUF writers do: a temporary file renamed over p.
 	writer := func(p string) func() error {
-		return func() error { return os.WriteFile(p, []byte("OURS new"), 0o644) }
+		return func() error { return fsutil.WriteFileAtomic(p, []byte("OURS new"), 0o644) }
 	}
 	failing := func() error { return errors.New("disk full") }
 
@@ -193,6 +195,9 @@ func TestReplaceFile(t *testing.T) {
 	}
 	if _, _, err := ReplaceFile(users, true, ours, failing); err == nil || mustRead(t, users) != "the user's" {
 		t.Fatalf("force with a failing write: err %v, content %q; want the error and the user's file back in place", err, mustRead(t, users))
+	}
+	if left, _ := filepath.Glob(users + ".replaced-*"); len(left) != 0 {
+		t.Fatalf("force with a failing write left %v beside the user's file", left)
 	}
 	kept, _, err := ReplaceFile(users, true, ours, writer(users))
 	if err != nil || kept == "" || mustRead(t, kept) != "the user's" || mustRead(t, users) != "OURS new" {

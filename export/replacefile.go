@@ -49,13 +49,22 @@ func CheckFile(path string, force bool, rule FileRule) (aside bool, err error) {
 }
 
 // ReplaceFile runs write, which puts a whole file at path atomically (a
-// GGUF model, LoRA or importance matrix), under the rule merged folders
-// follow: a path that does not exist, or a file that rule.Ours accepts
-// (an earlier file of the same kind ftune wrote), is written over; a
-// folder is refused (the format writes one file); any other file is
-// refused with Ours' reason, unless force: it is then moved aside, kept
-// beside path under a new name (returned; never one that is taken), and
-// put back if write fails.
+// GGUF model, LoRA or importance matrix: a temporary file renamed over
+// path, never path opened and written in place), under the rule merged
+// folders follow: a path that does not exist, or a file that rule.Ours
+// accepts (an earlier file of the same kind ftune wrote), is written over;
+// a folder is refused (the format writes one file); any other file is
+// refused with Ours' reason, unless force: it is then kept beside path
+// under a new name (returned; never one that is taken).
+//
+// With force, the file is kept by a second name (a hard link) made before
+// write, so path holds the previous file until write's rename puts the new
+// one there: at no instant is path missing, and a write that fails or is
+// killed leaves the previous file at path (a failure also removes the
+// second name; a kill leaves it, naming the same file). Where the file
+// system has no hard links (or path is no regular file: a symbolic link,
+// a pipe), it is moved to its kept name before write instead, and moved
+// back if write fails; path is then missing while write runs.
 // Folders missing above path are made, as folder exports make theirs.
 // Temporary files that killed writes of path left beside it are removed
 // first (RemoveKilledTempFiles), which the notes say.
@@ -78,23 +87,61 @@ func ReplaceFile(path string, force bool, rule FileRule, write func() error) (ke
 		return "", notes, write()
 	}
 	prefix := cmp.Or(rule.Prefix, "export")
-	// Straight to a name of its own (never a temporary one, which the next
-	// write's cleanup visits): a kill during write leaves path missing, the
-	// user's file kept, and a temporary file that is ftune's.
+	// A name of its own (never a temporary one, which the next write's
+	// cleanup visits).
 	if kept, err = freeName(path); err != nil {
 		return "", notes, err
 	}
-	if err := os.Rename(path, kept); err != nil {
-		return "", notes, fmt.Errorf("%s: move %s aside: %w", prefix, path, err)
-	}
-	if err := write(); err != nil {
-		if rerr := os.Rename(kept, path); rerr != nil {
-			return "", notes, fmt.Errorf("%w (and the previous file stays at %s: %v)", err, kept, rerr)
+	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() || linkAside(path, kept) != nil {
+		// No hard links here (or no regular file, whose content write
+		// could not replace in place anyway): moved, and path is missing
+		// during write. A kill then leaves what was there at kept.
+		if err := os.Rename(path, kept); err != nil {
+			return "", notes, fmt.Errorf("%s: move %s aside: %w", prefix, path, err)
 		}
-		return "", notes, err
+		if err := write(); err != nil {
+			if rerr := os.Rename(kept, path); rerr != nil {
+				return "", notes, fmt.Errorf("%w (and the previous file stays at %s: %v)", err, kept, rerr)
+			}
+			return "", notes, err
+		}
+		return kept, notes, nil
+	}
+	werr := write()
+	pi, perr := os.Lstat(path)
+	ki, kerr := os.Lstat(kept)
+	switch {
+	case kerr != nil: // removed by someone else meanwhile
+		return "", notes, fmt.Errorf("%s: %s, the second name of the previous %s, is gone: %w", prefix, kept, path, cmp.Or(werr, kerr))
+	case perr != nil: // not write's doing: the previous file goes back
+		werr = cmp.Or(werr, fmt.Errorf("%s: %s is missing after the write: %w", prefix, path, perr))
+		if rerr := os.Rename(kept, path); rerr != nil {
+			return "", notes, fmt.Errorf("%w (and the previous file stays at %s: %v)", werr, kept, rerr)
+		}
+		return "", notes, werr
+	case os.SameFile(pi, ki) && werr != nil:
+		// Failed before its rename: path is the previous file, and the
+		// second name goes.
+		if rerr := os.Remove(kept); rerr != nil {
+			return "", notes, fmt.Errorf("%w (and %s, a second name of the previous file, stays: %v)", werr, kept, rerr)
+		}
+		return "", notes, werr
+	case os.SameFile(pi, ki):
+		// write opened path and wrote in place, through the link: it
+		// broke ReplaceFile's contract, and the previous file is lost.
+		return "", notes, fmt.Errorf("%s: %s was written in place, not replaced by a rename: the previous file is overwritten (%s names it too)", prefix, path, kept)
+	case werr != nil:
+		// Failed after its rename (syncing the folder): the new file is
+		// at path, the previous one at kept.
+		return "", notes, fmt.Errorf("%w (the previous %s is kept at %s)", werr, path, kept)
 	}
 	return kept, notes, nil
 }
+
+// linkAside gives the file at path the second name kept (a hard link to
+// it; to a symbolic link itself, not what it names). Tests replace it to
+// take the way of a file system without hard links.
+var linkAside = os.Link
 
 // RemoveKilledTempFiles deletes the temporary files that earlier writes
 // of path (fsutil.WriteAtomic: a GGUF model, LoRA or imatrix) left beside

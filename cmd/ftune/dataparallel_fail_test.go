@@ -94,6 +94,13 @@ func writeRows(t *testing.T, path string, n int, forward bool) {
 // collective meanwhile; it used to wait until FTUNE_DIST_TIMEOUT (30
 // minutes by default) while the failed worker sat in MPI_Finalize, and
 // the error was never printed.
+//
+// The worker left, which Open MPI's mpirun ends with SIGTERM, says so,
+// with its rank, and neither that it stops cleanly nor that it aborted the
+// job: it printed "ftune: stopping cleanly (press Ctrl-C again to quit at
+// once)", and its own MPI_Abort (errorcode 130, after its cancelled
+// loading failed) at times made mpirun report "MPI_ABORT was invoked on
+// rank 0" where rank 1 had failed.
 func TestWorkerErrorEndsTheJob(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
 	dir := t.TempDir()
@@ -109,19 +116,26 @@ func TestWorkerErrorEndsTheJob(t *testing.T) {
 		mpirun       func(t *testing.T) string
 		args0, args1 []string
 		want         string
+		survivor     string // the other worker's line, where it is always printed
 	}{
 		{"rank 1's data missing, Open MPI", openMPI, smallArgs(dir, "m1"), smallArgs(dir, "m1", "--data", missing),
-			"ftune: [rank 1] data.files: stat " + missing},
+			"ftune: [rank 1] data.files: stat " + missing,
+			"ftune: [rank 0] SIGTERM: this worker stops (a launcher sends it to end the job when it was stopped, or when another worker failed or died)"},
 		{"rank 1's data missing, MPICH", mpich, smallArgs(dir, "m2"), smallArgs(dir, "m2", "--data", missing),
-			"ftune: [rank 1] data.files: stat " + missing},
+			"ftune: [rank 1] data.files: stat " + missing, ""}, // hydra kills it with SIGKILL
 		{"rank 0 cannot make its run folder, Open MPI", openMPI, smallArgs(filepath.Join(notDir, "sub"), "m3"), smallArgs(filepath.Join(notDir, "sub"), "m3"),
-			"ftune: [rank 0] track: mkdir " + notDir + ": not a directory"},
+			"ftune: [rank 0] track: mkdir " + notDir + ": not a directory", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err, took := runJob(t, twoWorkers(t, tc.mpirun(t), tc.args0, tc.args1))
 			t.Logf("the job ended after %v with %v", took.Round(time.Millisecond), err)
 			if err == nil || !strings.Contains(out, tc.want) {
 				t.Errorf("the job ended with %v; want a failure and the line %q:\n%s", err, tc.want, out)
+			}
+			other := map[bool]string{true: "1", false: "0"}[strings.HasPrefix(tc.want, "ftune: [rank 0]")]
+			if !strings.Contains(out, tc.survivor) || strings.Contains(out, "stopping cleanly") || strings.Contains(out, "Ctrl-C again") ||
+				strings.Contains(out, "MPI_ABORT was invoked on rank "+other) {
+				t.Errorf("want the other worker's line %q, and neither a clean stop promised nor an abort of its own reported:\n%s", tc.survivor, out)
 			}
 		})
 	}

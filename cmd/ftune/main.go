@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ftune/ftune/config"
+	"github.com/ftune/ftune/dist"
 
 	// Parquet datasets, for every command that reads data (train, data,
 	// eval): data/format links no parquet reader of its own, so programs
@@ -136,7 +137,7 @@ func main() {
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go onSignals(sigs, cancel, os.Stderr, os.Exit)
+	go onSignals(sigs, cancel, os.Stderr, os.Exit, workerOf(os.Getenv))
 	if code := execute(ctx, newRoot(), os.Stderr); code != 0 {
 		os.Exit(code)
 	}
@@ -156,7 +157,7 @@ func execute(ctx context.Context, root *cobra.Command, stderr io.Writer) int {
 		if !worker.quiet {
 			fmt.Fprintf(stderr, "ftune: [rank %d] %s\n", worker.rank, oneLine(err))
 		}
-		worker.end(code)
+		worker.end(code, ctx.Err() != nil)
 		return code
 	}
 	fmt.Fprintln(stderr, "ftune:", oneLine(err))
@@ -168,12 +169,12 @@ func execute(ctx context.Context, root *cobra.Command, stderr io.Writer) int {
 // that the workers' interleaved lines say whose it is, unless quiet
 // (another worker prints the same error), then calls end, which ends
 // this worker's part of the job: finalising with the others, or aborting
-// them all.
+// them all; signalled says a signal (the launcher's) stopped the command.
 type workerError struct {
 	error
 	rank  int
 	quiet bool
-	end   func(code int)
+	end   func(code int, signalled bool)
 }
 
 func (e workerError) Unwrap() error { return e.error }
@@ -202,13 +203,61 @@ func exitCode(ctx context.Context, err error) int {
 // command stops cleanly: training saves a checkpoint of its last step),
 // and a second one into an immediate exit, for when stopping cleanly takes
 // too long.
-func onSignals(sigs <-chan os.Signal, cancel func(), stderr io.Writer, exit func(int)) {
-	<-sigs
-	fmt.Fprintln(stderr, "\nftune: stopping cleanly (press Ctrl-C again to quit at once)")
+//
+// A worker of a data-parallel job of several (w.several) says otherwise:
+// Open MPI's and MPICH's mpirun start each worker in a process group of
+// its own, so a Ctrl-C at the terminal reaches mpirun, not the worker, and
+// the worker's signal is (but for a kill by hand) the launcher's way of
+// ending the job, whether the user stopped it (Open MPI's mpirun sends
+// SIGTERM, MPICH's SIGINT) or another worker failed (MPI_Abort) or died.
+// Neither a clean stop (the others may be gone) nor a second Ctrl-C to
+// this process is the worker's to promise, so its line names the signal
+// and both causes, with its rank. The work stops as for a Ctrl-C: after
+// the user's stop, training still saves its checkpoint and says so.
+func onSignals(sigs <-chan os.Signal, cancel func(), stderr io.Writer, exit func(int), w jobWorker) {
+	s := <-sigs
+	if w.several {
+		fmt.Fprintf(stderr, "\nftune: [rank %d] %s: this worker stops (a launcher sends it to end the job when it was stopped, or when another worker failed or died)\n", w.rank, signalName(s))
+	} else {
+		fmt.Fprintln(stderr, "\nftune: stopping cleanly (press Ctrl-C again to quit at once)")
+	}
 	cancel()
-	<-sigs
-	fmt.Fprintln(stderr, "ftune: interrupted twice: quitting now (work since the last checkpoint is lost)")
+	s = <-sigs
+	if w.several {
+		fmt.Fprintf(stderr, "ftune: [rank %d] %s again: quitting now (work since the last checkpoint is lost)\n", w.rank, signalName(s))
+	} else {
+		fmt.Fprintln(stderr, "ftune: interrupted twice: quitting now (work since the last checkpoint is lost)")
+	}
 	exit(exitInterrupted)
+}
+
+// jobWorker is what onSignals knows of the process: several is set for a
+// worker, of the given rank, of a job of several that a launcher started
+// (or of a size the launcher does not say).
+type jobWorker struct {
+	several bool
+	rank    int
+}
+
+// workerOf reads the launcher's variables (dist.Detect) through getenv.
+func workerOf(getenv func(string) string) jobWorker {
+	l, err := dist.Detect(getenv)
+	if err != nil || l.Launcher == "" || l.Size == 1 {
+		return jobWorker{}
+	}
+	return jobWorker{several: true, rank: l.Rank}
+}
+
+// signalName is a signal's name as kill -l and the launchers' messages
+// spell it.
+func signalName(s os.Signal) string {
+	switch s {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
 }
 
 // usageError marks bad flags or arguments (exit code 2).

@@ -19,7 +19,7 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	cancelled := make(chan struct{})
 	exited := make(chan int, 1)
 	var stderr bytes.Buffer
-	go onSignals(sigs, func() { close(cancelled) }, &stderr, func(code int) { exited <- code })
+	go onSignals(sigs, func() { close(cancelled) }, &stderr, func(code int) { exited <- code }, workerOf(func(string) string { return "" }))
 	sigs <- os.Interrupt
 	select {
 	case <-cancelled:
@@ -42,6 +42,59 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	}
 	if s := stderr.String(); !strings.Contains(s, "Ctrl-C again") || !strings.Contains(s, "quitting now") {
 		t.Errorf("messages: %q", s)
+	}
+}
+
+// TestWorkerSignalIsTheLaunchers: a worker of a job of several (Open
+// MPI's, MPICH's variables; Slurm's) reads its first signal as the
+// launcher ending the job, which happens when the user stops it and when
+// another worker failed or died: its line names the signal and both, with
+// its rank, and neither promises a clean stop nor asks for a second Ctrl-C
+// (a Ctrl-C at the terminal reaches mpirun, not the worker). The context
+// is cancelled and a second signal exits 130 as for one process. It
+// printed "stopping cleanly (press Ctrl-C again to quit at once)" after
+// another worker's MPI_Abort. A job of one worker is one process.
+func TestWorkerSignalIsTheLaunchers(t *testing.T) {
+	for _, c := range []struct {
+		env  map[string]string
+		sig  os.Signal
+		want string // "" for one process's lines
+	}{
+		{map[string]string{"OMPI_COMM_WORLD_RANK": "1", "OMPI_COMM_WORLD_SIZE": "2"}, syscall.SIGTERM,
+			"\nftune: [rank 1] SIGTERM: this worker stops (a launcher sends it to end the job when it was stopped, or when another worker failed or died)\nftune: [rank 1] SIGTERM again: quitting now (work since the last checkpoint is lost)\n"},
+		{map[string]string{"PMI_RANK": "0", "PMI_SIZE": "4"}, os.Interrupt, "ftune: [rank 0] SIGINT: this worker stops (a launcher sends it"},
+		{map[string]string{"SLURM_PROCID": "3", "SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "4"}, syscall.SIGTERM, "ftune: [rank 3] SIGTERM: "},
+		{map[string]string{"OMPI_COMM_WORLD_RANK": "0", "OMPI_COMM_WORLD_SIZE": "1"}, syscall.SIGTERM, ""},
+		{nil, os.Interrupt, ""},
+	} {
+		sigs := make(chan os.Signal, 2)
+		cancelled := make(chan struct{})
+		exited := make(chan int, 1)
+		var stderr lockedBuffer
+		w := workerOf(func(k string) string { return c.env[k] })
+		go onSignals(sigs, func() { close(cancelled) }, &stderr, func(code int) { exited <- code }, w)
+		sigs <- c.sig
+		select {
+		case <-cancelled:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%v: the first signal did not cancel the context", c.env)
+		}
+		sigs <- c.sig
+		select {
+		case code := <-exited:
+			if code != exitInterrupted {
+				t.Errorf("%v: exit status %d, want %d", c.env, code, exitInterrupted)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%v: the second signal did not force an exit", c.env)
+		}
+		got := stderr.String()
+		switch {
+		case c.want == "" && got != "\nftune: stopping cleanly (press Ctrl-C again to quit at once)\nftune: interrupted twice: quitting now (work since the last checkpoint is lost)\n":
+			t.Errorf("%v: one process printed %q; want its lines unchanged", c.env, got)
+		case c.want != "" && (!strings.Contains(got, c.want) || strings.Contains(got, "cleanly") || strings.Contains(got, "Ctrl-C")):
+			t.Errorf("%v: printed %q; want %q, and no clean stop nor Ctrl-C promised", c.env, got, c.want)
+		}
 	}
 }
 

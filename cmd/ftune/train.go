@@ -159,7 +159,7 @@ are shortcuts for the common ones.`,
 				ResumeHint:    func(dir string) string { return shell.Command(shell.Program(), "train", "--resume", dir) },
 			})
 			if err != nil {
-				return workerFailed(comm, err)
+				return workerFailed(comm, launch.Launcher, err)
 			}
 			// Finalising waits for every worker, as the end of a run
 			// does: they all got here.
@@ -357,21 +357,33 @@ const abortGrace = 200 * time.Millisecond
 //     error after the same collectives: rank 0 alone prints it, and they
 //     finalise together (after the print: Open MPI's mpirun ends the
 //     job as soon as one worker exits non-zero);
+//   - a worker that a signal stopped (the launcher's, as it ends the job:
+//     the user stopped it, or another worker failed or died) exits with
+//     its status under Open MPI's and MPICH's mpirun, which end a job
+//     whose worker exits without finalising (a kill by hand of this
+//     worker alone included): its abort would add nothing but a report
+//     that it aborted the job ("MPI_ABORT was invoked on rank 0 ...
+//     errorcode 130", where rank 1 had failed and aborted it). Under
+//     other launchers (srun ends a step on a task's bad exit only with
+//     --kill-on-bad-exit) it aborts, as below;
 //   - any other error may be this worker's alone, while the others wait
 //     in a collective for it (or have failed the same way): execute
 //     prints it, then aborts the job (MPI_Abort), where finalising would
 //     wait for them (until FTUNE_DIST_TIMEOUT) and print nothing. A
 //     collective that failed or timed out has poisoned the comm already;
 //     the abort is also what ends the hung worker then.
-func workerFailed(comm dist.Comm, err error) error {
+func workerFailed(comm dist.Comm, launcher string, err error) error {
 	switch {
 	case comm.Size() == 1:
 		comm.Close()
 		return err
 	case errors.Is(err, train.ErrWorkersDiffer):
-		return workerError{error: err, rank: comm.Rank(), quiet: comm.Rank() != 0, end: func(int) { comm.Close() }}
+		return workerError{error: err, rank: comm.Rank(), quiet: comm.Rank() != 0, end: func(int, bool) { comm.Close() }}
 	}
-	return workerError{error: err, rank: comm.Rank(), end: func(code int) {
+	return workerError{error: err, rank: comm.Rank(), end: func(code int, signalled bool) {
+		if signalled && (launcher == "openmpi" || launcher == "hydra") { // dist/launch.go's names
+			return // main exits with code
+		}
 		// mpirun ends the job's other processes with SIGTERM, this one
 		// too should it not exit first: that is not a Ctrl-C to stop at
 		// a step boundary, and must not say "stopping cleanly".
