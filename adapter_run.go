@@ -14,9 +14,9 @@ import (
 // adapter, when adapter is one of a run folder's outputs (RUN/adapter,
 // RUN/adapters and its per-subject folders, an adapter in a checkpoint
 // under RUN/checkpoints): RUN/config.yaml, with its relative data paths
-// (data.root, data.files, a data.template file) joined to the folder the
-// run started in (env.json's working_dir; as they are for runs that did
-// not record it). Evaluating the adapter with it reads the run's data and
+// (data.root, data.files, data.token_cache, a data.template file) joined
+// to the folder the run started in (env.json's working_dir; as they are
+// for runs that did not record it). Evaluating the adapter with it reads the run's data and
 // holds out the rows the run held out (data.val_split and data.seed),
 // which defaults would not: they hold out other rows, some of which the
 // adapter was trained on. path is the config.yaml read; it is "", with a
@@ -39,7 +39,7 @@ func AdapterRunConfig(adapter string) (cfg *RunConfig, path string, err error) {
 	}
 	if wd := env.WorkingDir; wd != "" {
 		d := &cfg.Data
-		d.Root = under(wd, d.Root)
+		d.Root, d.TokenCache = under(wd, d.Root), under(wd, d.TokenCache)
 		for i, f := range d.Files {
 			d.Files[i] = under(wd, f)
 		}

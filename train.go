@@ -85,9 +85,10 @@ type TrainOptions struct {
 	// recorded in the folder's config.yaml.
 	Resume string
 	// TokenCache is a folder of token caches (`ftune data prepare`) read
-	// instead of tokenising, built there when missing or stale. A resume
-	// without one uses the folder the run started with (recorded, made
-	// absolute, in its options.json), saying so.
+	// instead of tokenising, built there when missing or stale: the run
+	// file's data.token_cache, which it replaces when set (the run's
+	// config.yaml records it, made absolute). A resume without one uses
+	// the folder the run started with, saying so.
 	TokenCache string
 	// Comm makes this process one data-parallel worker of a job
 	// (dist.FromEnv under mpirun or srun); nil trains alone. The
@@ -122,6 +123,16 @@ func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainRes
 	// the settings in effect, a warmup and an evaluation interval cut to a
 	// short run, into the config it was given).
 	cfg = cfg.Clone()
+	if opt.TokenCache != "" {
+		cfg.Data.TokenCache = opt.TokenCache
+	}
+	if tc := cfg.Data.TokenCache; tc != "" {
+		// Absolute, as config.yaml and options.json record it: a resume
+		// or an evaluation from another folder finds the same caches.
+		if abs, err := filepath.Abs(tc); err == nil {
+			cfg.Data.TokenCache = abs
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -137,15 +148,12 @@ func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainRes
 			return nil, err
 		}
 	}
-	o.Log, o.Progress, o.ResumeDir, o.TokenCache = opt.Log, opt.Progress, opt.Resume, opt.TokenCache
-	if o.TokenCache != "" {
-		if abs, err := filepath.Abs(o.TokenCache); err == nil {
-			o.TokenCache = abs // as options.json records it, for a resume from elsewhere
-		}
-	}
+	o.Log, o.Progress, o.ResumeDir = opt.Log, opt.Progress, opt.Resume
 	if opt.Resume != "" && o.TokenCache == "" {
 		// The tokens the run started from, instead of reading and
-		// tokenizing its data again (minutes on a large file).
+		// tokenizing its data again (minutes on a large file): a run
+		// whose config.yaml lacks data.token_cache (TrainOptions set it
+		// before config.yaml recorded it) recorded it in options.json.
 		if dir, note := runTokenCache(opt.Resume); dir != "" || note != "" {
 			o.TokenCache = dir
 			o.Notices = append(o.Notices, note)
@@ -203,7 +211,9 @@ var ResumeSafe = []string{"training.max_steps", "training.max_time", "training.d
 	"training.gradient_checkpointing", "training.offload_checkpoints", "training.mlp_chunk_tokens",
 	// How many checkpoints are kept (a full disk's advice: keep fewer,
 	// then resume), not what is trained.
-	"training.checkpointing.keep_last", "training.checkpointing.top_k"}
+	"training.checkpointing.keep_last", "training.checkpointing.top_k",
+	// Where tokens are cached: the rows are the same whatever the folder.
+	"data.token_cache"}
 
 // defaultWarmup is the warmup the default warmup_steps gives a run of
 // maxSteps steps (config.RunConfig.Warmup).

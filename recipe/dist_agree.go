@@ -41,7 +41,7 @@ import (
 // rank 0 alone uses (the run folder), and one machine's memory limits,
 // which change how the step is computed, not what it computes.
 var perWorkerKeys = []string{
-	"model.path", "data.root", "data.files", "training.lora.init_from",
+	"model.path", "data.root", "data.files", "data.token_cache", "training.lora.init_from",
 	"training.tracking.output_dir", "training.tracking.run_name", "training.tracking.tensorboard",
 	"training.max_device_memory", "training.ignore_memory_estimate",
 }

@@ -39,7 +39,7 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	o.ValSplit, o.DataSeed, o.Mixing, o.MixWeights = d.ValSplit, d.Seed, d.Mixing, d.Weights
 	o.TrainOnInputs, o.MaskHistory, o.AllowLongerThanModel = d.TrainOnInputs, d.MaskHistory, d.AllowLonger
 	o.Dedup, o.Rephrase, o.PromptDropout = d.Augment.Dedup, d.Augment.Rephrase, d.Augment.PromptDropout
-	o.SkipBad = d.SkipBad
+	o.SkipBad, o.TokenCache = d.SkipBad, d.TokenCache
 	o.Template, o.SeqLen, o.Pack, o.Subjects = d.Template, d.MaxLength, d.Packing, d.Subjects
 	if d.Thinking != "auto" {
 		on := d.Thinking == "true"

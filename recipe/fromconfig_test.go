@@ -46,6 +46,7 @@ func leafCases(t *testing.T) map[string]leafCase {
 		"model.dtype":                       {value: "bf16"},
 		"data.root":                         {value: "/somewhere/subjects"},
 		"data.files":                        {value: "[my.jsonl]"},
+		"data.token_cache":                  {value: "/somewhere/tokens"},
 		"data.format":                       {value: "csv", setup: files},
 		"data.shape":                        {value: "unpaired_preference", setup: files},
 		"data.template":                     {value: "chatml"},

@@ -230,6 +230,9 @@ func newDataCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if !cmd.Flags().Changed("out") && env.opts.TokenCache != "" {
+				out = env.opts.TokenCache // the run file's, where train reads them
+			}
 			env.warnPositions(cmd.ErrOrStderr(), seqLen)
 			p := env.preprocessor(ctx, seqLen)
 			if skip {
@@ -264,7 +267,7 @@ func newDataCmd() *cobra.Command {
 			return nil
 		},
 	}
-	prepare.Flags().StringVar(&out, "out", "token-cache", "folder for the caches")
+	prepare.Flags().StringVar(&out, "out", "token-cache", "folder for the caches (default: the run file's data.token_cache, else token-cache)")
 	for _, c := range []*cobra.Command{validate, prepare} {
 		c.Flags().StringVarP(&configPath, "config", "c", "", "YAML run configuration whose model and data settings to use, as ftune train -c reads it")
 		c.Flags().StringArrayVar(&sets, "set", nil, "override one config key, e.g. data.max_length=512 (repeatable)")

@@ -57,3 +57,50 @@ func TestPreparedCacheServesADefaultRun(t *testing.T) {
 		t.Errorf("cache files %v, want the prepared train.tokens alone", files)
 	}
 }
+
+// TestRunFileTokenCache: data.token_cache in a run file (a relative path)
+// is where `ftune data prepare -c` writes and where the run reads; the
+// run's config.yaml records it absolute, so that `ftune eval` of its
+// adapter, from another folder, reads the same cache instead of
+// tokenizing the data again.
+func TestRunFileTokenCache(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&b, `{"messages":[{"role":"user","content":"What is %d plus %d?"},{"role":"assistant","content":"%d"}]}`+"\n", i, i, 2*i)
+	}
+	data := filepath.Join(dir, "sums.jsonl")
+	runFile := filepath.Join(dir, "run.yaml")
+	yaml := "data:\n  files: [" + data + "]\n  token_cache: tokens\n  max_length: 32\ntraining:\n  max_steps: 1\n  batch_size: 2\n  eval:\n    max_batches: 1\n    generation:\n      questions: 0\n  tracking:\n    output_dir: " + dir + "\n"
+	for _, f := range []struct{ path, text string }{{data, b.String()}, {runFile, yaml}} {
+		if err := os.WriteFile(f.path, []byte(f.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir) // tokens is relative to where the commands run
+	cache := filepath.Join(dir, "tokens", "sums", "train.tokens")
+	if out, err := run(t, "data", "prepare", "-c", runFile); err != nil || !strings.Contains(out, "(written)") {
+		t.Fatalf("prepare: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(cache); err != nil {
+		t.Fatalf("prepare -c did not write into data.token_cache: %v", err)
+	}
+	out, err := run(t, "train", "-c", runFile, "--no-progress")
+	if err != nil || !strings.Contains(out, "unchanged since its token cache "+cache) {
+		t.Fatalf("train did not read the prepared cache: %v\n%s", err, out)
+	}
+	runs, _ := filepath.Glob(filepath.Join(dir, "2*"))
+	if len(runs) != 1 {
+		t.Fatalf("run folders %v", runs)
+	}
+	recorded, err := os.ReadFile(filepath.Join(runs[0], "config.yaml"))
+	if err != nil || !strings.Contains(string(recorded), "token_cache: "+filepath.Join(dir, "tokens")) {
+		t.Fatalf("config.yaml does not record the cache's absolute path: %v\n%s", err, recorded)
+	}
+	t.Chdir(t.TempDir())
+	out, err = run(t, "eval", "--adapter", filepath.Join(runs[0], "adapter"), "--questions", "0")
+	if err != nil || !strings.Contains(out, "unchanged since its token cache "+cache) || strings.Contains(out, "shape chat (detected)") {
+		t.Errorf("eval did not read the run's token cache: %v\n%s", err, out)
+	}
+}

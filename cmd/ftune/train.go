@@ -33,7 +33,6 @@ type trainFlags struct {
 	memoryLean bool
 	perSubject bool
 	skipBad    bool
-	tokenCache string
 	resume     string
 	nproc      int // --nproc-per-node
 }
@@ -65,6 +64,7 @@ var shortcuts = []shortcut{
 	{"eval-every", "training.eval.every", "int", "validate every N steps (0: at epoch ends)"},
 	{"seed", "training.seed", "int", "seed of initialisation, dropout and data order"},
 	{"max-time", "training.max_time", "duration", "stop with a checkpoint after this long, e.g. 10m"},
+	{"token-cache", "data.token_cache", "string", "folder of token caches, as \"ftune data prepare\" writes them (built when missing or stale)"},
 }
 
 // shortcutValue is a shortcut flag's value: the text as typed (checked by
@@ -153,8 +153,8 @@ are shortcuts for the common ones.`,
 			f, isFile := w.(*os.File)
 			res, err := ftune.TrainWith(cmd.Context(), cfg, ftune.TrainOptions{
 				Log: w, Progress: !tf.noProgress && isFile && term.IsTerminal(int(f.Fd())),
-				Resume: tf.resume, TokenCache: tf.tokenCache,
-				Comm: comm, LocalRank: launch.LocalRank,
+				Resume: tf.resume,
+				Comm:   comm, LocalRank: launch.LocalRank,
 				PaceCollector: true,
 				ResumeHint:    func(dir string) string { return shell.Command(shell.Program(), "train", "--resume", dir) },
 			})
@@ -196,7 +196,6 @@ are shortcuts for the common ones.`,
 	f.BoolVar(&tf.memoryLean, "memory-lean", false, "NF4 base weights and gradient checkpointing")
 	f.BoolVar(&tf.skipBad, "skip-bad", false, "count and skip malformed data records instead of failing (data.skip_bad)")
 	f.BoolVar(&tf.perSubject, "per-subject", false, "one adapter per subject, routed per row (training.adapters=per-subject)")
-	f.StringVar(&tf.tokenCache, "token-cache", "", "folder of token caches, as \"ftune data prepare\" writes them (built when missing or stale)")
 	f.IntVar(&tf.nproc, dist.NprocFlag, 1, "data-parallel workers on this machine, started through mpirun (the batch is the global batch)")
 	f.BoolVar(&tf.noProgress, "no-progress", false, "plain log lines even on a terminal")
 	f.StringVar(&tf.resume, "resume", "", "continue the run in this folder from its newest usable checkpoint (after a crash or Ctrl-C)")
