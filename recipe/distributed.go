@@ -14,10 +14,12 @@ import (
 	"sync"
 
 	"github.com/ftune/ftune/dist"
+	"github.com/ftune/ftune/kernels/dropout"
 	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/tensor/cudabackend"
 	"github.com/ftune/ftune/track"
 	"github.com/ftune/ftune/train"
+	"github.com/ftune/ftune/train/dpo"
 )
 
 // Data-parallel runs (Options.Comm with several workers): every worker
@@ -350,15 +352,19 @@ func (s *session) checkDropoutSharding() error {
 }
 
 // skipRows advances every dropout stream past rows [r0, r1) of micro-batch
-// b (train.Trainer.SkipRows).
+// b (train.Trainer.SkipRows): past the masks one process draws for them.
+// Under kto those are the examples' rows only: the forwards of the
+// mismatched rows (the KL estimate's) run without a tape, so without
+// dropout; under dpo every row's (the reference's forward draws none, the
+// policy's one mask for each row).
 func (s *session) skipRows(b train.Batch, r0, r1 int) error {
 	T := b.InputIDs.Dim(1)
 	for name, a := range s.adapters {
 		rows := r1 - r0
-		if s.routed != nil {
+		if s.routed != nil || s.o.kto() {
 			rows = 0
 			for _, subj := range b.Subjects[r0:r1] {
-				if subj == name {
+				if s.routed != nil && subj == name || s.o.kto() && subj != dpo.RowMismatched {
 					rows++
 				}
 			}
@@ -370,9 +376,11 @@ func (s *session) skipRows(b train.Batch, r0, r1 int) error {
 			if l.Dropout == 0 {
 				continue
 			}
-			// Four mask elements a draw (kernels/dropout); a row's are a
-			// whole number of draws (checkDropoutSharding).
-			l.SkipDropout(uint64(rows) * uint64(T) * uint64(l.A.Value.Dim(1)) / 4)
+			// Four mask elements a draw (kernels/dropout), the last one
+			// of a mask perhaps partly used: a row's are a whole number of
+			// draws where workers split rows (checkDropoutSharding), and a
+			// whole micro-batch's are its mask's draws.
+			l.SkipDropout(dropout.Draws(rows * T * l.A.Value.Dim(1)))
 		}
 	}
 	return nil

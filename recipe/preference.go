@@ -146,8 +146,8 @@ func (o Options) validatePreference() error {
 	case o.Mixing != "" && o.Mixing != "proportional":
 		return fmt.Errorf("%s with data.mixing %s: preference records are taken as they are (proportional); remove the setting", obj, o.Mixing)
 	}
-	if size, _ := o.world(); size > 1 {
-		return fmt.Errorf("%s on %d data-parallel workers: not offered yet (a DPO pair's two rows, or a KTO batch's examples and their mismatched rows, must stay on one worker); run one worker", obj, size)
+	if size, _ := o.world(); size > 1 && o.GradAccum%size != 0 {
+		return fmt.Errorf("%s on %d data-parallel workers with training.grad_accum %d, not a multiple of them: the workers would split each micro-batch's rows, and a DPO pair's two rows (or a KTO batch's examples and their mismatched rows) must stay on one worker; make grad_accum a multiple of %d (each worker then runs whole micro-batches; the batch is global, so the step is the same)", obj, size, o.GradAccum, size)
 	}
 	return nil
 }

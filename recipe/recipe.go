@@ -675,12 +675,12 @@ func (s *session) trainer(runDir string) (t *train.Trainer, err error) {
 		}
 	}
 	if obj != nil {
+		obj.Comm = o.Comm // its validation is shared as the trainer's is
 		t.Forward, t.Validation, t.LossItems = obj.Forward, obj.Validation(o.EvalMaxBatches), items
 		// Before the metrics logger: it adds the step's rewards to the
-		// step's metrics.
-		if t.Callbacks != nil {
-			t.Callbacks = append([]train.Callback{obj}, t.Callbacks...)
-		}
+		// step's metrics. On every worker: with several, it sums them
+		// over all of them (a collective), and rank 0 logs.
+		t.Callbacks = append([]train.Callback{obj}, t.Callbacks...)
 	}
 	return t, nil
 }

@@ -47,6 +47,15 @@ type StepCloser interface {
 	OnStepDone(t *Trainer) error
 }
 
+// StepStarter is a Callback with a hook as each step begins, before it
+// reads its micro-batches: what a callback gathers from the step's
+// forwards (an objective's rewards) starts there, so that a step the guard
+// skips (no OnStepEnd) leaves nothing to the next. With several workers
+// every worker runs it, at the same step.
+type StepStarter interface {
+	OnStepStart(t *Trainer) error
+}
+
 func saveCallbackStates(t *Trainer) (map[string]json.RawMessage, error) {
 	var out map[string]json.RawMessage
 	for _, c := range t.Callbacks {

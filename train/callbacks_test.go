@@ -3,6 +3,7 @@ package train_test
 import (
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,5 +29,35 @@ func TestLineSinkZeroValue(t *testing.T) {
 	out, _ := io.ReadAll(r)
 	if !strings.Contains(string(out), "step     3  loss 1.5000") {
 		t.Errorf("printed %q", out)
+	}
+}
+
+// stepHooks records the steps at which its hooks run.
+type stepHooks struct {
+	train.Base
+	starts, ends []int
+}
+
+func (s *stepHooks) OnStepStart(t *train.Trainer) error {
+	s.starts = append(s.starts, t.State.Step)
+	return nil
+}
+
+func (s *stepHooks) OnStepEnd(t *train.Trainer, _ train.Metrics) error {
+	s.ends = append(s.ends, t.State.Step)
+	return nil
+}
+
+// TestStepStarterRunsBeforeEachStep: a StepStarter's hook runs as each
+// step begins, before its OnStepEnd.
+func TestStepStarterRunsBeforeEachStep(t *testing.T) {
+	tr, _ := newRun(t, 3)
+	h := &stepHooks{}
+	tr.Callbacks = append(tr.Callbacks, h)
+	if err := tr.Fit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(h.starts, []int{0, 1, 2}) || !slices.Equal(h.ends, []int{1, 2, 3}) {
+		t.Errorf("steps started at %v and ended at %v, want [0 1 2] and [1 2 3]", h.starts, h.ends)
 	}
 }

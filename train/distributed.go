@@ -37,8 +37,12 @@ import (
 //
 // The gradients are summed across workers in buckets, overlapped with the
 // backward of each worker's last micro-batch of the step
-// (distributed_sync.go), and so is the loss; every worker then takes the
-// same optimizer step on replicated state.
+// (distributed_sync.go), and so is the loss, by micro-batch and added in
+// their order (one process's sum, bit for bit, when whole micro-batches
+// are split); every worker then takes the same optimizer step on
+// replicated state. An objective that logs figures of its own per step
+// (train/dpo's rewards) gathers them alike, in a callback every worker
+// runs.
 //
 // Random streams that a micro-batch draws per row (LoRA dropout) are kept
 // in step by Trainer.SkipRows; NEFTune noise, keyed on the loader position,

@@ -48,7 +48,7 @@ func TestGradSyncBuckets(t *testing.T) {
 		tr.Comm = c
 		for step := range 2 {
 			setGrads(tr, c.Rank())
-			loss, err := tr.startSync(nil).finish(float64(c.Rank()) + 0.5)
+			loss, err := tr.startSync(nil).finish([]float64{float64(c.Rank()) + 0.5})
 			if err != nil {
 				return err
 			}

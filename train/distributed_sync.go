@@ -209,7 +209,14 @@ func (s *gradSync) put(v *autograd.Var) {
 // finish, after the step's micro-batches (the tree already finished),
 // puts the gradients not yet in, sums the loss across workers, waits for
 // every bucket and leaves the summed gradients in the parameters.
-func (s *gradSync) finish(lossSum float64) (float64, error) {
+//
+// slotLoss is this worker's share of each micro-batch's loss, by slot;
+// they are all-reduced by slot and added in slot order, as one process
+// adds them. Split by whole micro-batches, each slot is one worker's
+// (the others' 0, and x + 0 = x), so the step's loss is one process's
+// bit for bit, whatever the number of workers and micro-batches (summing
+// each worker's slots first rounded differently from 4 micro-batches on).
+func (s *gradSync) finish(slotLoss []float64) (float64, error) {
 	t := s.t
 	defer func(start time.Time) { s.exposed = time.Since(start) }(time.Now())
 	if s.plan == nil {
@@ -225,9 +232,12 @@ func (s *gradSync) finish(lossSum float64) (float64, error) {
 	if s.err != nil {
 		return 0, s.err
 	}
-	head := []float64{lossSum}
-	if err := t.Comm.AllReduceSumF64(head); err != nil {
+	if err := t.Comm.AllReduceSumF64(slotLoss); err != nil {
 		return 0, fmt.Errorf("train: all-reduce of step %d's loss: %w", t.State.Step+1, err)
+	}
+	var lossSum float64
+	for _, l := range slotLoss {
+		lossSum += l
 	}
 	for b, req := range s.reqs {
 		if err := req.Wait(); err != nil {
@@ -248,7 +258,7 @@ func (s *gradSync) finish(lossSum float64) (float64, error) {
 		copy(g, buf[s.plan.offset[i]:])
 		setGradHost(v.Grad, g)
 	}
-	return head[0], nil
+	return lossSum, nil
 }
 
 // learnPlan lays out the buckets in the order rank 0's tape completed the

@@ -527,6 +527,13 @@ func (t *Trainer) MicroPosition() (epoch, index int) {
 func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error) {
 	began := time.Now()
 	t.losses = t.losses[:0] // a step abandoned before left its losses
+	for _, c := range t.Callbacks {
+		if ss, ok := c.(StepStarter); ok {
+			if err := ss.OnStepStart(t); err != nil {
+				return false, err
+			}
+		}
+	}
 	start, err := t.markStepStart()
 	if err != nil {
 		return false, err
@@ -544,6 +551,10 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 	micro := 0
 	tree := newGradTree(t.Cfg.GradAccum) // see distributed_accum.go
 	sync := t.startSync(tree)            // nil with one worker
+	var slotLoss []float64               // with several workers: each micro-batch's, by slot
+	if sync != nil {
+		slotLoss = make([]float64, len(queue))
+	}
 	for ; micro < len(queue); micro++ {
 		b := queue[micro].b
 		// With several workers the step runs to its end: the others
@@ -571,12 +582,15 @@ func (t *Trainer) step(ctx context.Context, total int) (epochEnd bool, err error
 		}
 		tree.take(t.Params, micro)
 		lossSum += loss
+		if slotLoss != nil {
+			slotLoss[micro] = loss
+		}
 		tokens += b.Tokens
 	}
 	t.labelledInEpoch = true
 	tree.finish(t.Params, micro)
 	if sync != nil {
-		if lossSum, err = sync.finish(lossSum); err != nil {
+		if lossSum, err = sync.finish(slotLoss); err != nil {
 			return false, err
 		}
 	}

@@ -367,7 +367,7 @@ func TestReferenceFreeLossesRunNoReference(t *testing.T) {
 			if tc.refs > 0 {
 				return
 			}
-			m := obj.step.Metrics("train/", false)
+			m := sumStats(obj.micro).Metrics("train/", false)
 			policy := rowLogps(t, obj.Model, b)
 			n := completionLengths(b.Labels.I64(), b.InputIDs.Dim(1))
 			B := len(n) / 2

@@ -46,6 +46,21 @@ func (s *Stats) Add(o Stats) {
 	s.KLBatches += o.KLBatches
 }
 
+// statsFloats is how many float64 put writes: every field of Stats.
+const statsFloats = 12
+
+// put writes s's fields to buf (their counts exact: below 2^53), for an
+// all-reduce; statsFrom reads them back.
+func (s Stats) put(buf []float64) {
+	copy(buf, []float64{float64(s.Pairs), float64(s.Examples), float64(s.Chosen), float64(s.Rejected),
+		s.Loss, s.RewardChosen, s.RewardRejected, s.Correct, s.LogPChosen, s.LogPRejected, s.KL, float64(s.KLBatches)})
+}
+
+func statsFrom(buf []float64) Stats {
+	return Stats{Pairs: int(buf[0]), Examples: int(buf[1]), Chosen: int(buf[2]), Rejected: int(buf[3]),
+		Loss: buf[4], RewardChosen: buf[5], RewardRejected: buf[6], Correct: buf[7], LogPChosen: buf[8], LogPRejected: buf[9], KL: buf[10], KLBatches: int(buf[11])}
+}
+
 // Metrics are the means under prefix ("train/", "val/"), named as TRL
 // logs them: rewards/chosen and logps/chosen (over the chosen, or
 // desirable, completions), rewards/rejected and logps/rejected (over the

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/dist"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
@@ -29,9 +30,24 @@ type Objective struct {
 	// Reference runs f with Model as the reference model (the adapter
 	// turned off) and restores the adapter after it, f failing or not.
 	Reference func(f func() error) error
+	// Comm, with several workers, shares validation between them
+	// (Evaluate); set it to the trainer's Comm. A step's figures are
+	// gathered over the trainer's own Comm (OnStepEnd).
+	Comm dist.Comm
 
-	step Stats // the micro-batches' since the last step ended
+	micro []Stats // this worker's micro-batches of the running step, in order
 }
+
+// Data-parallel runs. Every worker computes the figures of the
+// micro-batches it runs (whole micro-batches: a DPO pair's two rows, and
+// a KTO batch's examples with their mismatched rows, are never split) and
+// of its share of the validation batches. The figures are exchanged by
+// slot, each slot being one micro-batch or batch that exactly one worker
+// filled and the others left 0, in one all-reduce (x + 0 = x: the sum is
+// exact, whatever its order), and every worker adds the slots up in their
+// order: one process's sums, bit for bit, on every worker. Every worker
+// takes part in each exchange (the objective is a callback of each), and
+// rank 0 logs.
 
 // Forward is train.ForwardFunc: the reference's log-likelihoods without a
 // tape, then the policy's on tp, and the DPO loss of the two as Loss.
@@ -40,7 +56,7 @@ func (o *Objective) Forward(tp *autograd.Tape, b train.Batch, opt nn.ForwardOpti
 	if err != nil {
 		return nn.Output{}, err
 	}
-	o.step.Add(st)
+	o.micro = append(o.micro, st)
 	return nn.Output{Loss: loss}, nil
 }
 
@@ -161,14 +177,99 @@ func completionLengths(labels []int64, T int) []int {
 // many rejected ones), so a step's micro-batches weigh by their pairs.
 func Pairs(b train.Batch) int { return b.InputIDs.Dim(0) / 2 }
 
+// OnTrainStart refuses workers that split each micro-batch's rows
+// (grad_accum not a multiple of the workers): a pair's rows, or a KTO
+// example and the mismatched rows its KL estimate reads, would fall to
+// different workers.
+func (o *Objective) OnTrainStart(t *train.Trainer) error {
+	if size := worldSize(t.Comm); size > 1 && !t.SplitsMicroBatches() {
+		return fmt.Errorf("dpo: %d workers split each micro-batch's rows (grad_accum %d is not a multiple of them), and a preference batch's rows must stay on one worker; make grad_accum a multiple of %d", size, t.Cfg.GradAccum, size)
+	}
+	return nil
+}
+
+// OnStepStart forgets what a step skipped by the trainer's guard left.
+func (o *Objective) OnStepStart(*train.Trainer) error {
+	o.micro = o.micro[:0]
+	return nil
+}
+
 // OnStepEnd adds the step's DPO or KTO figures (train/rewards/margins,
-// ...: Stats.Metrics) to its metrics and starts the next step's.
-func (o *Objective) OnStepEnd(_ *train.Trainer, m train.Metrics) error {
-	for k, v := range o.step.Metrics("train/", false) {
+// ...: Stats.Metrics), those of all its micro-batches on every worker, to
+// its metrics.
+func (o *Objective) OnStepEnd(t *train.Trainer, m train.Metrics) error {
+	st, err := o.stepStats(t)
+	o.micro = o.micro[:0]
+	if err != nil {
+		return err
+	}
+	for k, v := range st.Metrics("train/", false) {
 		m[k] = v
 	}
-	o.step = Stats{}
 	return nil
+}
+
+// stepStats sums the step's micro-batches' figures in slot order: worker
+// r ran slots [r·K/N, (r+1)·K/N) of the step's K (train's split by whole
+// micro-batches), in order, and the micro-batches it did not run (no
+// labelled token) are 0 there, like the other workers' slots. Worker r's
+// are laid out from r·per, per the most micro-batches a worker runs in a
+// step: K/N, or an epoch's batches where those are fewer (a step ends
+// with its epoch), so a grad_accum far beyond the data sends no more.
+func (o *Objective) stepStats(t *train.Trainer) (Stats, error) {
+	size := worldSize(t.Comm)
+	if size == 1 {
+		return sumStats(o.micro), nil
+	}
+	per := max(t.Cfg.GradAccum, 1) / size
+	if n := t.Train.Len(); n > 0 {
+		per = min(per, n)
+	}
+	if len(o.micro) > per {
+		return Stats{}, fmt.Errorf("dpo: %d micro-batches' figures on rank %d for a step of which it runs %d", len(o.micro), t.Comm.Rank(), per)
+	}
+	base := t.Comm.Rank() * per
+	st, err := allStats(t.Comm, per*size, o.micro, func(j int) int { return base + j })
+	if err != nil {
+		return Stats{}, fmt.Errorf("dpo: all-reduce of step %d's rewards: %w", t.State.Step, err)
+	}
+	return st, nil
+}
+
+// worldSize is the number of workers of c (1 without one).
+func worldSize(c dist.Comm) int {
+	if c == nil {
+		return 1
+	}
+	return c.Size()
+}
+
+// sumStats adds up figures in their order.
+func sumStats(all []Stats) Stats {
+	var sum Stats
+	for _, s := range all {
+		sum.Add(s)
+	}
+	return sum
+}
+
+// allStats is the sum, in slot order, of slots figures spread over the
+// workers of c: this worker's mine[j] is slot at(j), and every slot is
+// one worker's (the others' are 0). Every worker gets the same sum, one
+// process's bit for bit (see the Data-parallel note above).
+func allStats(c dist.Comm, slots int, mine []Stats, at func(j int) int) (Stats, error) {
+	buf := make([]float64, slots*statsFloats)
+	for j, s := range mine {
+		s.put(buf[at(j)*statsFloats:])
+	}
+	if err := c.AllReduceSumF64(buf); err != nil {
+		return Stats{}, err
+	}
+	all := make([]Stats, slots)
+	for i := range all {
+		all[i] = statsFrom(buf[i*statsFloats:])
+	}
+	return sumStats(all), nil
 }
 
 // Validation is train.Trainer's Validation for DPO or KTO: Evaluate over
@@ -190,35 +291,58 @@ func (o *Objective) Validation(max int) func(ctx context.Context, l train.Loader
 // batch when max is 0, else max of them spread over the epoch:
 // train.ValBatches), on inference tapes: what the model ranks right on
 // held-out pairs, or how it rewards held-out feedback.
+//
+// With Comm of several workers, worker r evaluates the r-th of every N
+// batches evaluated, as the trainer shares supervised validation, and
+// every worker returns the sums over all of them, one process's bit for
+// bit. It then runs to its end whatever ctx says (the others would wait
+// for its all-reduce; the trainer agrees on stopping at a step instead).
 func (o *Objective) Evaluate(ctx context.Context, l train.Loader, max int) (Stats, error) {
-	var all Stats
+	size, rank := worldSize(o.Comm), 0
+	if size > 1 {
+		rank = o.Comm.Rank()
+	}
+	var mine []Stats // this worker's batches', in order
 	l.StartEpoch(0)
 	picked := train.ValBatches(l.Len(), max)
-	for i, k := 0, 0; max == 0 || k < max; i++ {
-		if err := ctx.Err(); err != nil {
-			return all, fmt.Errorf("dpo: evaluation stopped after %d batches: %w", i, err)
+	k := 0 // batches evaluated, by any worker
+	for i := 0; max == 0 || k < max; i++ {
+		if err := ctx.Err(); err != nil && size == 1 {
+			return sumStats(mine), fmt.Errorf("dpo: evaluation stopped after %d batches: %w", i, err)
 		}
 		b, err := l.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return all, err
+			return Stats{}, err
 		}
 		if !picked(i) {
 			if err := b.Release(); err != nil {
-				return all, err
+				return Stats{}, err
 			}
 			continue
 		}
-		k++
+		if k++; (k-1)%size != rank { // another worker's batch
+			if err := b.Release(); err != nil {
+				return Stats{}, err
+			}
+			continue
+		}
 		st, err := o.evaluateBatch(b)
 		if err != nil {
-			return all, err
+			return Stats{}, err
 		}
-		all.Add(st)
+		mine = append(mine, st)
 	}
-	return all, nil
+	if size == 1 || k == 0 { // k is the same on every worker: with no batch, none all-reduces
+		return sumStats(mine), nil
+	}
+	st, err := allStats(o.Comm, k, mine, func(j int) int { return j*size + rank })
+	if err != nil {
+		return Stats{}, fmt.Errorf("dpo: all-reduce of the validation's sums: %w", err)
+	}
+	return st, nil
 }
 
 // evaluateBatch is one batch's figures, from the CPU pool inside a
