@@ -176,6 +176,9 @@ func runWorker(ctx context.Context, s *session) (*Result, error) {
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.checkPreferenceTraining(); err != nil {
+		return nil, err
+	}
 	if s.o.Steps == 0 {
 		perEpoch := (s.data.trainLen() + o.BatchSize - 1) / o.BatchSize
 		s.o.Steps = max(1, o.Epochs*((perEpoch+o.GradAccum-1)/o.GradAccum))

@@ -275,9 +275,18 @@ func TestWrongKindNamesFirstRecord(t *testing.T) {
 // and an undesirable example each (said), the counts of each kind are
 // said, and unbalanced counts get TRL's warning with the KTO paper's
 // ranges for the weights; data whose loss would be 0 whatever the model
-// does is refused.
+// does is refused, all before training (checkPreferenceTraining), not by
+// the loading an evaluation shares.
 func TestKTOData(t *testing.T) {
-	load := func(o Options) (*dataset, string, error) { return loadLogged(t, o, 0) }
+	load := func(o Options) (*dataset, string, error) {
+		ds, log, err := loadLogged(t, o, 0)
+		if err != nil {
+			return ds, log, err
+		}
+		var w strings.Builder
+		err = (&session{o: o, log: &w, data: ds}).checkPreferenceTraining()
+		return ds, log + w.String(), err
+	}
 	o := fileOpts(writePreferences(t, t.TempDir(), "chemistry", 20, true))
 	o.Objective, o.ValSplit = ObjectiveKTO, 0
 	ds, log, err := load(o)
@@ -301,6 +310,9 @@ func TestKTOData(t *testing.T) {
 	o.DataFiles = []string{p}
 	if _, log, err := load(o); err != nil || !strings.Contains(log, "warning: training.objective kto: 3 desirable and 12 undesirable examples, and the weights (desirable 1, undesirable 1) do not balance them as the KTO paper recommends (eq. 8): set training.kto.desirable_weight in [4, 5.32] or undesirable_weight in [0.19, 0.25] (not both)") {
 		t.Errorf("unbalanced: %v\n%s", err, log)
+	}
+	if _, log, err := loadLogged(t, o, 0); err != nil || strings.Contains(log, "warning") || strings.Contains(log, "training examples:") {
+		t.Errorf("loading the data alone (as an evaluation does) advises on training: %v\n%s", err, log)
 	}
 	o.KTODesirableWeight = 4.5
 	if _, log, err := load(o); err != nil || strings.Contains(log, "warning") {

@@ -162,11 +162,8 @@ func loadPreferences(ctx context.Context, o Options, tp Text, log io.Writer) (*d
 		return nil, err
 	}
 	ds := &dataset{stats: map[string]prep.Stats{}, inputs: inputs}
-	if o.Pack {
-		fmt.Fprintf(log, "data.packing: does not apply to preference records (each %s, as TRL's trainer batches them)\n", map[bool]string{true: "example is a padded row", false: "pair is two padded rows"}[o.kto()])
-	}
 	if o.TokenCache != "" {
-		fmt.Fprintln(log, "--token-cache: not used for preference records (they are tokenised each run)")
+		fmt.Fprintln(log, "data.token_cache: not used for preference records (they are tokenised each run)")
 	}
 	tokenize, kind := tokenizePairs, pairKind
 	if o.kto() {
@@ -213,12 +210,26 @@ func loadPreferences(ctx context.Context, o Options, tp Text, log io.Writer) (*d
 			fmt.Fprintf(log, "subject %s: the test split's questions are not asked under training.objective %s (its evaluation is the %s and rewards on the validation records)\n", s.name, o.Objective, o.lossName())
 		}
 	}
-	if o.kto() {
-		if err := checkFeedbackBalance(o.ktoSpec(), ds.pairs, log); err != nil {
-			return nil, err
-		}
-	}
 	return ds, nil
+}
+
+// checkPreferenceTraining says, before a preference run trains, what of
+// its settings and training data the objective does not take as a
+// supervised run would (packing) and refuses or warns about KTO's
+// training examples (checkFeedbackBalance). An evaluation, which reads
+// the same data, says none of it: it trains nothing.
+func (s *session) checkPreferenceTraining() error {
+	o := s.o
+	if !o.preference() {
+		return nil
+	}
+	if o.Pack {
+		fmt.Fprintf(s.log, "data.packing: does not apply to preference records (each %s, as TRL's trainer batches them)\n", map[bool]string{true: "example is a padded row", false: "pair is two padded rows"}[o.kto()])
+	}
+	if o.kto() {
+		return checkFeedbackBalance(o.ktoSpec(), s.data.pairs, s.log)
+	}
+	return nil
 }
 
 // tokenizePairs tokenises preference records as TRL's DPOTrainer does

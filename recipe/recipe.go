@@ -121,6 +121,9 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 		}
 		return nil, err
 	}
+	if err := s.checkPreferenceTraining(); err != nil {
+		return nil, err
+	}
 	epochsDecide := s.o.Steps == 0
 	if epochsDecide {
 		s.o.Steps = max(1, o.Epochs*s.stepsPerEpoch())

@@ -55,8 +55,9 @@ func TestTrainKTO(t *testing.T) {
 	out, err = run(t, "eval", "--data", abs, "--objective", "kto", "--set", "training.kto.desirable_weight=3")
 	// Half of each held-out example's weight, (3·n_d + n_u) / (2n): 160
 	// less the 69 desirable and 75 undesirable training examples leave 11
-	// and 5, (33 + 5) / 32.
-	if err != nil || !strings.Contains(out, "training examples: 69 desirable, 75 undesirable") || !strings.Contains(out, "validation examples: KTO loss 1.1875  reward chosen 0.0000 rejected 0.0000 margin 0.0000 kl 0.0000") {
+	// and 5, (33 + 5) / 32. Eval trains nothing: the training
+	// examples' counts and the weights advice are train's to say.
+	if err != nil || strings.Contains(out, "training examples:") || strings.Contains(out, "warning") || !strings.Contains(out, "validation examples: KTO loss 1.1875  reward chosen 0.0000 rejected 0.0000 margin 0.0000 kl 0.0000") {
 		t.Fatalf("eval --objective kto: %v\n%s", err, out)
 	}
 }
