@@ -268,10 +268,11 @@ func (s *session) gatherRanks() error {
 // passes one Barrier here, in the same place in its order of collectives;
 // a worker whose load fails returns without it and the job is aborted
 // (cmd/ftune), not left waiting. Without a token cache every worker
-// tokenizes for itself, and rank 0 says how to avoid it.
+// tokenizes for itself, and rank 0 says how to avoid it; preference
+// records, which are not cached, are tokenized by every worker at once.
 func (s *session) loadDataInTurn(load func() error) error {
 	size, rank := s.o.world()
-	if size == 1 {
+	if size == 1 || s.o.preference() { // preference records are not cached
 		return load()
 	}
 	if s.o.TokenCache == "" {
