@@ -129,7 +129,7 @@ func TestUnpairedFirstRecordWithoutLabel(t *testing.T) {
 // in a CSV cell is that list. A text prompt before a list of messages, and
 // a completion without an answer, are refused naming the field.
 func TestConversationalPromptCompletion(t *testing.T) {
-	context := func(m Message) Message { m.NoLoss = true; return m }
+	context := func(m Message) Message { m.NoLoss, m.Context = true, true; return m }
 	multi := chat("system", "S", "user", "Q1", "assistant", "A1", "user", "Q2", "assistant", "A2")
 	multi[2] = context(multi[2])
 	for _, tc := range []struct {
