@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path/filepath"
 
+	"github.com/ftune/ftune/assets"
 	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/track"
 )
@@ -27,27 +28,55 @@ func AdapterRunConfig(adapter string) (cfg *RunConfig, path string, err error) {
 		return nil, "", nil
 	}
 	path = filepath.Join(run, track.ConfigFile)
-	if cfg, err = config.Load(path); err != nil {
+	if cfg, err = LoadRunConfig(run); err != nil {
 		return nil, path, fmt.Errorf("the run that trained adapter %s: %w", adapter, err)
-	}
-	env, err := track.ReadEnv(run)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return cfg, path, nil
-	case err != nil:
-		return nil, path, fmt.Errorf("the run that trained adapter %s: %w", adapter, err)
-	}
-	if wd := env.WorkingDir; wd != "" {
-		d := &cfg.Data
-		d.Root, d.TokenCache = under(wd, d.Root), under(wd, d.TokenCache)
-		for i, f := range d.Files {
-			d.Files[i] = under(wd, f)
-		}
-		if config.IsTemplateFile(d.Template) {
-			d.Template = under(wd, d.Template)
-		}
 	}
 	return cfg, path, nil
+}
+
+// LoadRunConfig reads the config.yaml of the run folder run, with its
+// relative paths taken from the folder the run started in (inRunDir), as
+// a resume or an evaluation from any folder must read them.
+func LoadRunConfig(run string) (*RunConfig, error) {
+	cfg, err := config.Load(filepath.Join(run, track.ConfigFile))
+	if err != nil {
+		return nil, err
+	}
+	return cfg, inRunDir(cfg, run)
+}
+
+// inRunDir joins cfg's relative paths (model.path when a folder, data.root,
+// data.files, data.token_cache, a data.template file,
+// training.lora.init_from) to the folder the run in dir started in
+// (env.json's working_dir), where they were relative to: read from
+// another folder, "big.jsonl" named another file, or none (a run that did
+// not record it keeps them as they are). Absolute paths are left alone,
+// so it may run twice.
+func inRunDir(cfg *RunConfig, dir string) error {
+	env, err := track.ReadEnv(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	}
+	wd := env.WorkingDir
+	if wd == "" {
+		return nil
+	}
+	d := &cfg.Data
+	d.Root, d.TokenCache = under(wd, d.Root), under(wd, d.TokenCache)
+	for i, f := range d.Files {
+		d.Files[i] = under(wd, f)
+	}
+	if config.IsTemplateFile(d.Template) {
+		d.Template = under(wd, d.Template)
+	}
+	if m := cfg.Model.Path; m != "" && m != assets.TinyBase {
+		cfg.Model.Path = under(wd, m)
+	}
+	cfg.Training.LoRA.InitFrom = under(wd, cfg.Training.LoRA.InitFrom)
+	return nil
 }
 
 // runOfAdapter is the run folder holding adapter (its parent, or an

@@ -123,8 +123,28 @@ func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainRes
 	// the settings in effect, a warmup and an evaluation interval cut to a
 	// short run, into the config it was given).
 	cfg = cfg.Clone()
+	if opt.Resume != "" {
+		// The run's relative paths are the folder it started in's.
+		if err := inRunDir(cfg, opt.Resume); err != nil {
+			return nil, fmt.Errorf("resume %s: %w", opt.Resume, err)
+		}
+	}
 	if opt.TokenCache != "" {
 		cfg.Data.TokenCache = opt.TokenCache
+	}
+	var notes []string
+	if opt.Resume != "" && cfg.Data.TokenCache == "" {
+		// The tokens the run started from, instead of reading and
+		// tokenizing its data again (minutes on a large file), recorded
+		// in config.yaml as the resume's: a config without one (a run
+		// file's data.token_cache emptied, a Go caller's config) cannot
+		// say whether it meant to go without, and the rows are the
+		// run's either way.
+		dir, note := runTokenCache(opt.Resume)
+		cfg.Data.TokenCache = dir
+		if note != "" {
+			notes = append(notes, note)
+		}
 	}
 	if tc := cfg.Data.TokenCache; tc != "" {
 		// Absolute, as config.yaml and options.json record it: a resume
@@ -149,16 +169,7 @@ func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainRes
 		}
 	}
 	o.Log, o.Progress, o.ResumeDir = opt.Log, opt.Progress, opt.Resume
-	if opt.Resume != "" && o.TokenCache == "" {
-		// The tokens the run started from, instead of reading and
-		// tokenizing its data again (minutes on a large file): a run
-		// whose config.yaml lacks data.token_cache (TrainOptions set it
-		// before config.yaml recorded it) recorded it in options.json.
-		if dir, note := runTokenCache(opt.Resume); dir != "" || note != "" {
-			o.TokenCache = dir
-			o.Notices = append(o.Notices, note)
-		}
-	}
+	o.Notices = append(o.Notices, notes...)
 	o.PaceCollector = opt.PaceCollector
 	o.ResumeHint = opt.ResumeHint
 	if o.ResumeHint == nil {
@@ -264,7 +275,7 @@ func checkResume(dir string, cfg *RunConfig, resolved []byte, log io.Writer, wri
 		return nil, fmt.Errorf("resume %s: %w", dir, err)
 	}
 	yamlPath := filepath.Join(dir, "config.yaml")
-	recorded, yamlErr := config.Load(yamlPath)
+	recorded, yamlErr := LoadRunConfig(dir)
 	var editedKeys []config.Change // what config.yaml changed since the start
 	// An evaluation interval that an earlier resume cut to its shorter run
 	// (config.yaml then records eval.every = max_steps, the setting in
@@ -353,23 +364,27 @@ func readOptionsJSON(dir string) ([]byte, error) {
 	return fsutil.ReadFileLimit(filepath.Join(dir, "options.json"), 16<<20)
 }
 
-// runTokenCache is the token cache folder the run in dir started with
-// (options.json's TokenCache), with a note saying that the resume reads
-// it; or, when that folder is gone, "" and a note saying so; "" and ""
-// when the run used none.
+// runTokenCache is the token cache folder the run in dir last used (its
+// config.yaml's data.token_cache, which an earlier resume may have
+// changed; else options.json's TokenCache, for a run started before
+// config.yaml recorded it), with a note saying that the resume reads it;
+// or, when that folder is gone, "" and a note saying so; "" and "" when
+// the run used none.
 func runTokenCache(dir string) (cache, note string) {
-	b, err := readOptionsJSON(dir)
-	if err != nil {
-		return "", ""
-	}
 	var rec struct{ TokenCache string }
-	if json.Unmarshal(b, &rec) != nil || rec.TokenCache == "" {
-		return "", ""
+	if cfg, err := LoadRunConfig(dir); err == nil {
+		rec.TokenCache = cfg.Data.TokenCache
+	}
+	if rec.TokenCache == "" {
+		b, err := readOptionsJSON(dir)
+		if err != nil || json.Unmarshal(b, &rec) != nil || rec.TokenCache == "" {
+			return "", ""
+		}
 	}
 	if st, err := os.Stat(rec.TokenCache); err != nil || !st.IsDir() {
 		return "", fmt.Sprintf("the run's token cache %s is gone: its data is read and tokenized again", rec.TokenCache)
 	}
-	return rec.TokenCache, fmt.Sprintf("resuming with the run's token cache %s (TrainOptions.TokenCache, --token-cache, for another)", rec.TokenCache)
+	return rec.TokenCache, fmt.Sprintf("resuming with the run's token cache %s (data.token_cache, --token-cache, for another)", rec.TokenCache)
 }
 
 // startConfig is the config a run started with: the one recorded in its
@@ -389,13 +404,13 @@ func startConfig(dir string) (cfg *RunConfig, from string, err error) {
 			if cfg, err = config.Parse(rec.Config, path); err != nil {
 				return nil, "", fmt.Errorf("resume %s: the config %s: %w", dir, from, err)
 			}
-			return cfg, from, nil
+			return cfg, from, inRunDir(cfg, dir)
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, "", fmt.Errorf("resume %s: %w", dir, err)
 	}
 	path = filepath.Join(dir, "config.yaml")
-	if cfg, err = config.Load(path); err != nil {
+	if cfg, err = LoadRunConfig(dir); err != nil {
 		return nil, "", fmt.Errorf("resume %s: not a run folder: %w", dir, err)
 	}
 	return cfg, "recorded in " + path, nil

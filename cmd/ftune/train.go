@@ -216,7 +216,9 @@ func (tf *trainFlags) config(cmd *cobra.Command, values map[string]*shortcutValu
 			return nil, err
 		}
 		tf.resume = dir
-		if base, err = config.Load(filepath.Join(dir, "config.yaml")); err != nil {
+		// Its relative paths are the folder it started in's, wherever the
+		// resume runs.
+		if base, err = ftune.LoadRunConfig(dir); err != nil {
 			return nil, fmt.Errorf("--resume %s: %w", dir, err)
 		}
 	}

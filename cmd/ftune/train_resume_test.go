@@ -175,3 +175,53 @@ func TestResumeAFinishedRun(t *testing.T) {
 		t.Errorf("resume to 2 steps: %v\n%s", err, out)
 	}
 }
+
+// TestResumeFromAnotherFolder: a run's relative data paths are the
+// folder it started in's, wherever it is resumed from: another folder
+// holding a file of the same name, or none, is not what the run trains on
+// (it read that other file, with only a warning that the data changed, or
+// failed to find it). An emptied data.token_cache on resume reads the
+// cache the run last used, and config.yaml records that one.
+func TestResumeFromAnotherFolder(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	started, elsewhere := t.TempDir(), t.TempDir()
+	write := func(dir string, n int) {
+		var b strings.Builder
+		for i := range n {
+			b.WriteString(`{"messages":[{"role":"user","content":"What is ` + strings.Repeat("big ", i%5) + `?"},{"role":"assistant","content":"` + dir[len(dir)-3:] + `"}]}` + "\n")
+		}
+		if err := os.WriteFile(filepath.Join(dir, "sums.jsonl"), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(started, 40)
+	write(elsewhere, 12)
+	common := []string{"--batch-size", "2", "--seq-len", "64", "--eval-questions", "0", "--set", "training.checkpointing.every=1",
+		"--set", "training.eval.max_batches=1", "--no-progress"}
+	t.Chdir(started)
+	if out, err := run(t, append([]string{"train", "--data", "sums.jsonl", "--token-cache", "tokens", "--max-steps", "1", "--output", "runs", "--run-name", "r"}, common...)...); err != nil {
+		t.Fatalf("first part: %v\n%s", err, out)
+	}
+	dir := filepath.Join(started, "runs", "r")
+	for _, c := range []struct {
+		cwd   string
+		extra []string
+	}{{elsewhere, nil}, {t.TempDir(), []string{"--set", "data.token_cache="}}} {
+		t.Chdir(c.cwd)
+		steps := "2"
+		if c.extra != nil {
+			steps = "3"
+		}
+		out, err := run(t, append(append([]string{"train", "--resume", dir, "--max-steps", steps}, common...), c.extra...)...)
+		if err != nil {
+			t.Fatalf("resume from %s: %v\n%s", c.cwd, err, out)
+		}
+		if !strings.Contains(out, filepath.Join(started, "sums.jsonl")) || strings.Contains(out, "data changed") || !strings.Contains(out, "from the token cache") {
+			t.Errorf("resume from %s did not read the run's data and cache:\n%s", c.cwd, out)
+		}
+	}
+	recorded, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
+	if err != nil || !strings.Contains(string(recorded), "token_cache: "+filepath.Join(started, "tokens")) {
+		t.Errorf("config.yaml does not record the cache the resume read: %v\n%s", err, recorded)
+	}
+}
