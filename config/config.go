@@ -12,7 +12,7 @@ import (
 //
 // Field tags: `yaml` is the key in the file (and in --set paths), `doc` is
 // the comment `ftune init` writes above it, and `path:"1"` marks strings in
-// which environment variables are expanded.
+// which a leading ~ and environment variables are expanded (ExpandPath).
 type RunConfig struct {
 	Model    ModelConfig    `yaml:"model" doc:"The base model."`
 	Data     DataConfig     `yaml:"data" doc:"Training data: subject datasets or files."`

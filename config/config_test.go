@@ -71,7 +71,7 @@ func TestResolvedRoundTrip(t *testing.T) {
 			c.Training.Tracking.RunName = "a-b.c"
 			c.Data.Weights = map[string]float64{"z.sub": 0.5, "a": 1e-9}
 			c.Data.Subjects = []string{"true", "1e3", "null", "- x", "#hash"} // must be quoted to stay strings
-			c.Model.Path = "~/models/yes"
+			c.Model.Path = "./~/models/yes"                                   // a folder named ~: a leading ~/ is the home directory
 			return c
 		}},
 	} {

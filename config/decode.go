@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -148,7 +149,8 @@ func yamlName(f reflect.StructField) string {
 }
 
 // value decodes n into v; path is v's dotted key path; expand says v (or
-// its elements) is a file path in which environment variables expand.
+// its elements) is a file path in which ~ and environment variables
+// expand (ExpandPath).
 func (d *decoder) value(v reflect.Value, n *yaml.Node, path string, expand bool) {
 	for n.Kind == yaml.AliasNode {
 		n = n.Alias
@@ -339,9 +341,12 @@ func (d *decoder) sequence(v reflect.Value, n *yaml.Node, path string, expand bo
 			d.commaList(v, n, path, expand)
 			return
 		}
-		// targets: all-linear is a list of one.
+		// targets: all-linear is the list [all-linear]: its element is
+		// decoded, and its source recorded, under path[0] as the list
+		// form's is, so that a check of the element names this line or
+		// --set, not "set in code".
 		s := reflect.MakeSlice(v.Type(), 1, 1)
-		d.scalar(s.Index(0), n, path, expand)
+		d.value(s.Index(0), n, path+"[0]", expand)
 		v.Set(s)
 		return
 	}
@@ -409,7 +414,7 @@ func (d *decoder) scalar(v reflect.Value, n *yaml.Node, path string, expand bool
 		s := n.Value
 		if expand {
 			var err error
-			if s, err = ExpandEnv(s); err != nil {
+			if s, err = ExpandPath(s); err != nil {
 				d.fail(n, path, ErrBadValue, "%v", err)
 				return
 			}
@@ -509,6 +514,33 @@ func describe(n *yaml.Node) string {
 		return strconv.Quote(n.Value)
 	}
 	return "nothing"
+}
+
+// ExpandPath is what a path key's value becomes (the keys tagged
+// path:"1"): a leading ~ or ~/ is the home directory (os.UserHomeDir),
+// as a shell expands it, then environment variables expand (ExpandEnv).
+// Only the text as written is tilde-expanded, before the variables, so a
+// variable whose value starts with ~ stays as it is (as in a shell). A
+// ~user form is refused rather than read as a folder named ~user in the
+// working directory: ./~name is the spelling of such a name.
+func ExpandPath(s string) (string, error) {
+	if strings.HasPrefix(s, "~") {
+		rest := s[1:]
+		if rest != "" && rest[0] != '/' && rest[0] != filepath.Separator {
+			user, _, _ := strings.Cut(strings.ReplaceAll(rest, string(filepath.Separator), "/"), "/")
+			return "", fmt.Errorf("~%s (another user's home directory) is not expanded, only ~ and ~/ (yours): write the folder out, or ./%s for a name that starts with ~ (in %q)", user, s, s)
+		}
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("~ is the home directory, which is not known: %v (in %q)", err, s)
+		}
+		if rest != "" {
+			home = strings.TrimRight(home, "/"+string(filepath.Separator))
+		}
+		// The home directory is taken as it is: a $ in it is no variable.
+		s = strings.ReplaceAll(home, "$", "$$") + rest
+	}
+	return ExpandEnv(s)
 }
 
 // ExpandEnv expands $VAR and ${VAR} in s; an unset variable is an error

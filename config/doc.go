@@ -16,9 +16,11 @@
 //	yml, err := config.Resolved(cfg)      // the run folder's config.yaml
 //
 // WriteInit writes the commented file `ftune init` prints, every default
-// included; it reads back to Default(). Environment variables ($HOME,
-// ${DATA}) expand in path fields: model.path, data.root, data.files,
-// data.template and training.tracking.output_dir.
+// included; it reads back to Default(). In path fields (model.path,
+// data.root, data.files, data.template, data.token_cache,
+// training.lora.init_from, training.tracking.output_dir) a leading ~ or
+// ~/ is the home directory and environment variables ($HOME, ${DATA})
+// expand (ExpandPath); ~user is refused.
 //
 // Anchors, aliases and YAML merge keys work inside the schema
 // (`<<: *base` adds the keys of base that the section does not set

@@ -17,7 +17,7 @@ import (
 const initHeader = `ftune run file. Every key is shown with its default value: delete what
 you do not change. Train with: ftune train -c this.yaml
 Override any key on the command line: --set training.optimizer.lr=1e-4
-Environment variables ($HOME, ${DATA}) expand in paths; $$ is a literal $.`
+Paths expand a leading ~/ (your home) and $VARS, ${VARS}; $$ is a literal $.`
 
 // WriteInit writes a commented run file holding every default (what
 // `ftune init` prints). Reading it back gives Default().

@@ -181,3 +181,81 @@ func TestMergeKeysBounded(t *testing.T) {
 		t.Fatal("merge keys expanded without bound")
 	}
 }
+
+// TestScalarForListRecordsElementSource: one value given for a list (a
+// list of one, or a,b split at commas) records its elements' source as
+// the [a, b] form does, so that a check of an element names the file's
+// line or the --set, not "set in code".
+func TestScalarForListRecordsElementSource(t *testing.T) {
+	cfg := Default()
+	err := Apply(cfg, []string{"training.dpo.loss_type=bogus"})
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err == nil || !strings.Contains(err.Error(), `--set training.dpo.loss_type=bogus: training.dpo.loss_type[0]: "bogus" is not one of`) {
+		t.Errorf("--set of one value: %v", err)
+	}
+	cfg, err = Parse([]byte("training:\n  objective: dpo\n  dpo:\n    loss_type: IPO\n"), "bad.yaml")
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err == nil || !strings.Contains(err.Error(), `bad.yaml:4: training.dpo.loss_type[0]: "IPO" is not one of`) {
+		t.Errorf("one value in a file: %v", err)
+	}
+
+	// Every list of strings, by --set and in a file, one value and a,b.
+	var walk func(ty reflect.Type, prefix string)
+	walk = func(ty reflect.Type, prefix string) {
+		for i := 0; i < ty.NumField(); i++ {
+			f := ty.Field(i)
+			name := yamlName(f)
+			if name == "" {
+				continue
+			}
+			p := join(prefix, name)
+			if f.Type.Kind() == reflect.Struct && f.Type != durationType {
+				walk(f.Type, p)
+				continue
+			}
+			if f.Type.Kind() != reflect.Slice || f.Type.Elem().Kind() != reflect.String {
+				continue
+			}
+			values := []string{"x"}
+			if f.Tag.Get("path") == "" {
+				values = append(values, "x,y")
+			}
+			for _, val := range values {
+				c := Default()
+				set := p + "=" + val
+				if err := Apply(c, []string{set}); err != nil {
+					t.Fatalf("--set %s: %v", set, err)
+				}
+				for i := range strings.Count(val, ",") + 1 {
+					if got := c.Where(fmt.Sprintf("%s[%d]", p, i)); got != "--set "+set {
+						t.Errorf("--set %s: Where(%s[%d]) = %q", set, p, i, got)
+					}
+				}
+				// The same key in a file: its value on the last line.
+				keys := strings.Split(p, ".")
+				var yml strings.Builder
+				for d, k := range keys {
+					fmt.Fprintf(&yml, "%s%s:", strings.Repeat("  ", d), k)
+					if d == len(keys)-1 {
+						yml.WriteString(" " + val)
+					}
+					yml.WriteString("\n")
+				}
+				c, err := Parse([]byte(yml.String()), "x.yaml")
+				if err != nil {
+					t.Fatalf("%s: %v", yml.String(), err)
+				}
+				for i := range strings.Count(val, ",") + 1 {
+					if got, want := c.Where(fmt.Sprintf("%s[%d]", p, i)), fmt.Sprintf("x.yaml:%d", len(keys)); got != want {
+						t.Errorf("%s: Where(%s[%d]) = %q, want %q", strings.TrimSpace(yml.String()), p, i, got, want)
+					}
+				}
+			}
+		}
+	}
+	walk(reflect.TypeOf(RunConfig{}), "")
+}

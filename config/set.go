@@ -11,7 +11,7 @@ import (
 // Apply applies --set overrides in order, each "dotted.key.path=value",
 // e.g. "training.optimizer.lr=2e-4", "training.lora.targets=[q_proj,v_proj]",
 // "data.weights.math=2". The value is read as YAML (typed like the field;
-// environment variables expand in paths). For a list of names (targets,
+// ~ and environment variables expand in paths). For a list of names (targets,
 // modules_to_save, subjects) a bare q_proj,v_proj is the list
 // [q_proj, v_proj], as the list flags read it; data.files refuses a bare
 // comma (a path may hold one) and asks for the [a, b] form. A later --set

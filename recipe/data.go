@@ -470,7 +470,7 @@ func subjectSource(o Options, s *subject.Subject, tp Text, log io.Writer) (*sour
 		}
 		exs, rep, err := s.Load(split, fo)
 		if err == nil {
-			sayskipped(log, rep)
+			SaySkipped(log, rep)
 			if d != nil {
 				src.reads = append(src.reads, d.file(path))
 			}
@@ -493,9 +493,10 @@ func subjectSource(o Options, s *subject.Subject, tp Text, log io.Writer) (*sour
 	return src, nil
 }
 
-// sayskipped says how many malformed records a read skipped
-// (data.skip_bad), and the first reasons: nothing is dropped unsaid.
-func sayskipped(log io.Writer, rep format.Report) {
+// SaySkipped says how many malformed records a read skipped
+// (data.skip_bad), and the first reasons: nothing is dropped unsaid. A
+// run says them as it reads its data, and so does ftune data prepare.
+func SaySkipped(log io.Writer, rep format.Report) {
 	if rep.Skipped == 0 {
 		return
 	}
@@ -714,7 +715,7 @@ func BadRecord(err error) bool {
 }
 
 // saySkippedTokenizing says how many records tokenising what skipped
-// (data.skip_bad), and the first reasons, as sayskipped does for reading.
+// (data.skip_bad), and the first reasons, as SaySkipped does for reading.
 func saySkippedTokenizing(log io.Writer, what string, st prep.Stats) {
 	if st.Skipped == 0 {
 		return

@@ -131,7 +131,7 @@ func readFiles(ctx context.Context, files []string, fo format.Options, log io.Wr
 			how = "data.shape"
 		}
 		fmt.Fprintf(log, "data: %s: %s, shape %v (%s), %d examples\n", f, kind, r.Mapping().Shape, how, n)
-		sayskipped(log, r.Report())
+		SaySkipped(log, r.Report())
 	}
 	if !hashed {
 		return exs, prep.HashExamples(exs), nil, nil
@@ -166,7 +166,9 @@ func hashFiles(files []string, fo format.Options) (data prep.Hash, reads []track
 
 // ReadDataFiles reads a file subject's data files (a DataInput without a
 // Folder) as a run reads them, with the data key of its token cache
-// (prep.CacheKey.Data): the bytes read, and how they were read.
+// (prep.CacheKey.Data): the bytes read, and how they were read. log (nil:
+// nothing) hears what a run says as it reads them: each file's kind,
+// shape and examples, and the malformed records skipped (SaySkipped).
 func ReadDataFiles(ctx context.Context, in DataInput, log io.Writer) ([]format.Example, prep.Hash, error) {
 	if log == nil {
 		log = io.Discard

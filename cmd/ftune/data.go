@@ -245,7 +245,10 @@ func newDataCmd() *cobra.Command {
 							continue
 						}
 						load := func() ([]format.Example, prep.Hash, error) {
-							exs, _, err := s.Load(split, format.Options{Skip: skip})
+							exs, rep, err := s.Load(split, format.Options{Skip: skip})
+							if err == nil {
+								recipe.SaySkipped(cmd.OutOrStdout(), rep) // as a run says them
+							}
 							return exs, prep.HashExamples(exs), err
 						}
 						if err := prepareSplit(ctx, cmd, env, p, s.Name, split, load, nil, filepath.Join(out, s.Name, string(split)+".tokens")); err != nil {
@@ -257,9 +260,17 @@ func newDataCmd() *cobra.Command {
 				// Data files: their examples are the subject's training
 				// split, cached where a run looks for it, under the key a
 				// run finds it by: the files' bytes and how they are read.
+				// Reading says each file's shape and the malformed records
+				// it skipped (--skip-bad), as a run says them; with
+				// --skip-bad the files are read even when their cache is up
+				// to date, as a run with data.skip_bad reads them, so that
+				// no record is dropped unsaid.
 				in.Format.Skip = skip
-				load := func() ([]format.Example, prep.Hash, error) { return recipe.ReadDataFiles(ctx, in, nil) }
+				load := func() ([]format.Example, prep.Hash, error) { return recipe.ReadDataFiles(ctx, in, cmd.OutOrStdout()) }
 				hashed := func() (prep.Hash, bool, error) { return recipe.HashDataFiles(in) }
+				if skip {
+					hashed = nil
+				}
 				if err := prepareSplit(ctx, cmd, env, p, in.Name, subject.Train, load, hashed, filepath.Join(out, in.Name, string(subject.Train)+".tokens")); err != nil {
 					return err
 				}
