@@ -74,6 +74,15 @@ func TestResolvedRoundTrip(t *testing.T) {
 			c.Model.Path = "./~/models/yes"                                   // a folder named ~: a leading ~/ is the home directory
 			return c
 		}},
+		{"paths holding $ and a leading ~", func() *RunConfig {
+			// As set in code or expanded from a file: written so that
+			// reading them back (ExpandPath) gives them as they are.
+			c := Default()
+			c.Data.Files = []string{"/data/cost$5.jsonl", "${not a variable}.jsonl"}
+			c.Data.TokenCache = "/tmp/$HOME/tokens"
+			c.Model.Path = "./~/models/yes"
+			return c
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.cfg()

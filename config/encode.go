@@ -22,7 +22,7 @@ Paths expand a leading ~/ (your home) and $VARS, ${VARS}; $$ is a literal $.`
 // WriteInit writes a commented run file holding every default (what
 // `ftune init` prints). Reading it back gives Default().
 func WriteInit(w io.Writer) error {
-	root := toNode(reflect.ValueOf(*Default()), true)
+	root := toNode(reflect.ValueOf(*Default()), true, false)
 	root.HeadComment = initHeader
 	return encode(w, root)
 }
@@ -32,7 +32,7 @@ func WriteInit(w io.Writer) error {
 // RunConfig (paths are stored already expanded).
 func Resolved(cfg *RunConfig) ([]byte, error) {
 	var buf bytes.Buffer
-	if err := encode(&buf, toNode(reflect.ValueOf(*cfg), false)); err != nil {
+	if err := encode(&buf, toNode(reflect.ValueOf(*cfg), false, false)); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
@@ -48,8 +48,10 @@ func encode(w io.Writer, n *yaml.Node) error {
 }
 
 // toNode builds the YAML tree of v; with docs, each key carries its doc tag
-// as a comment.
-func toNode(v reflect.Value, docs bool) *yaml.Node {
+// as a comment. path says v (or its elements) is a path key's value,
+// written so that reading it back (ExpandPath) gives it as it is: a $ as
+// $$, a leading ~ as ./~ (the same file).
+func toNode(v reflect.Value, docs, path bool) *yaml.Node {
 	if v.Type() == durationType {
 		return str(time.Duration(v.Int()).String())
 	}
@@ -67,7 +69,7 @@ func toNode(v reflect.Value, docs bool) *yaml.Node {
 			if docs {
 				k.HeadComment = wrap(f.Tag.Get("doc"), 76)
 			}
-			n.Content = append(n.Content, k, toNode(v.Field(i), docs))
+			n.Content = append(n.Content, k, toNode(v.Field(i), docs, f.Tag.Get("path") != ""))
 		}
 		return n
 	case reflect.Map:
@@ -78,17 +80,24 @@ func toNode(v reflect.Value, docs bool) *yaml.Node {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			n.Content = append(n.Content, str(k), toNode(v.MapIndex(reflect.ValueOf(k)), false))
+			n.Content = append(n.Content, str(k), toNode(v.MapIndex(reflect.ValueOf(k)), false, false))
 		}
 		return n
 	case reflect.Slice:
 		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle}
 		for i := 0; i < v.Len(); i++ {
-			n.Content = append(n.Content, toNode(v.Index(i), false))
+			n.Content = append(n.Content, toNode(v.Index(i), false, path))
 		}
 		return n
 	case reflect.String:
-		return str(v.String())
+		s := v.String()
+		if path {
+			s = strings.ReplaceAll(s, "$", "$$")
+			if strings.HasPrefix(s, "~") {
+				s = "./" + s
+			}
+		}
+		return str(s)
 	case reflect.Bool:
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(v.Bool())}
 	case reflect.Int:
