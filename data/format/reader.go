@@ -424,6 +424,11 @@ func (r *Reader) ignored(f map[string]any, cols []string) error {
 		// Feedback whose first record lacks its label.
 		return fmt.Errorf("%w: fields %q would be ignored: this record is unpaired feedback (shape %v), and the file's shape is %v (supervised prompt/completion pairs), detected from its first record, %s, which has %q and %q and no %q: give every record its %q (true or false), or none", ErrBadValue, cols, own.Shape, m.Shape, r.first, m.Prompt, m.Response, own.Label, own.Label)
 	}
+	if err == nil && own.Shape == m.Shape {
+		// The same shape under other field names (prompt/response after
+		// prompt/completion).
+		return fmt.Errorf("%w: fields %q would be ignored: the file's shape, %v, was detected from its first record, %s, with the fields %q, and this record names its parts otherwise; give one layout per file, or set the shape and columns", ErrBadValue, cols, m.Shape, r.first, m.columns())
+	}
 	return fmt.Errorf("%w: fields %q would be ignored: this record is shape %v, the file's shape is %v (detected from its first record, %s); give one layout per file, or set the shape and columns", ErrBadValue, cols, own.Shape, m.Shape, r.first)
 }
 

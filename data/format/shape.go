@@ -309,7 +309,8 @@ func (m Mapping) toExample(f map[string]any) (Example, error) {
 // completion alone in the loss. The example is the prompt's messages then
 // the completion's, or a text completion as the assistant's answer (as in
 // a preference record); the prompt's own assistant messages are context,
-// not learnt (NoLoss), as TRL's completion mask leaves them. A prompt or
+// not learnt (NoLoss), as TRL's completion mask leaves them, unless given
+// a weight (1 learns one, as in a chat record). A prompt or
 // completion cell holding a JSON list of messages (CSV, parquet strings)
 // is that list.
 func (m Mapping) conversationalPair(rec map[string]any) (ex Example, ok bool, err error) {
@@ -329,8 +330,12 @@ func (m Mapping) conversationalPair(rec map[string]any) (ex Example, ok bool, er
 	if err != nil {
 		return ex, false, err
 	}
+	raw := f[m.Prompt].([]any)
 	for i := range prompt {
-		if prompt[i].Role == RoleAssistant && !prompt[i].NoLoss {
+		// An answer the record gives a weight keeps it: "weight": 1 in
+		// the prompt learns that answer too.
+		_, weighted := raw[i].(map[string]any)["weight"]
+		if prompt[i].Role == RoleAssistant && !weighted {
 			prompt[i].NoLoss, prompt[i].Context = true, true
 		}
 	}
@@ -349,7 +354,7 @@ func (m Mapping) conversationalPair(rec map[string]any) (ex Example, ok bool, er
 	if !slices.ContainsFunc(completion, func(m Message) bool { return m.Role == RoleAssistant }) {
 		return ex, false, fmt.Errorf("%w: field %q has no assistant message: the completion is what is learnt (the prompt's messages are its context)", ErrBadValue, m.Response)
 	}
-	if ex.Messages, err = m.withSystem(f, append(prompt, completion...), "the prompt"); err != nil {
+	if ex.Messages, err = m.withSystem(f, append(prompt, completion...), "the conversation (prompt then completion)"); err != nil {
 		return ex, false, err
 	}
 	return ex, true, ex.Validate()

@@ -124,7 +124,8 @@ func TestUnpairedFirstRecordWithoutLabel(t *testing.T) {
 // TestConversationalPromptCompletion: TRL's conversational
 // prompt-completion layout is a supervised conversation, the prompt's
 // messages then the completion's, with the prompt's own answers as
-// context (not learnt, as TRL's completion mask leaves them); a text
+// context (not learnt, as TRL's completion mask leaves them) unless
+// given weight 1; a text
 // completion after a conversation is the assistant's answer; a JSON list
 // in a CSV cell is that list. A text prompt before a list of messages, and
 // a completion without an answer, are refused naming the field.
@@ -139,6 +140,7 @@ func TestConversationalPromptCompletion(t *testing.T) {
 		{"lists", "c.jsonl", `{"prompt":[{"role":"user","content":"Q"}],"completion":[{"role":"assistant","content":"A"}]}`, chat("user", "Q", "assistant", "A")},
 		{"a text completion", "c.jsonl", `{"prompt":[{"role":"user","content":"Q"}],"completion":"A"}`, chat("user", "Q", "assistant", "A")},
 		{"a multi-turn prompt", "c.jsonl", `{"prompt":[{"role":"system","content":"S"},{"role":"user","content":"Q1"},{"role":"assistant","content":"A1"},{"role":"user","content":"Q2"}],"completion":[{"role":"assistant","content":"A2"}]}`, multi},
+		{"a prompt's answer of weight 1", "c.jsonl", `{"prompt":[{"role":"system","content":"S"},{"role":"user","content":"Q1"},{"role":"assistant","content":"A1","weight":1},{"role":"user","content":"Q2"}],"completion":[{"role":"assistant","content":"A2"}]}`, chat("system", "S", "user", "Q1", "assistant", "A1", "user", "Q2", "assistant", "A2")},
 		{"a system field", "c.jsonl", `{"system":"S","prompt":[{"role":"user","content":"Q"}],"completion":[{"role":"assistant","content":"A"}]}`, chat("system", "S", "user", "Q", "assistant", "A")},
 		{"a CSV of JSON lists", "c.csv", "prompt,completion\n\"[{\"\"role\"\": \"\"user\"\", \"\"content\"\": \"\"Q\"\"}]\",A\n", chat("user", "Q", "assistant", "A")},
 	} {
@@ -151,6 +153,8 @@ func TestConversationalPromptCompletion(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, content, want string }{
 		{"a text prompt", `{"prompt":"Q","completion":[{"role":"assistant","content":"A"}]}`, `c.jsonl:1:1: bad value: field "prompt" is a string and "completion" is a list of messages: give the prompt as a list of messages too`},
+		{"the same shape, named otherwise", `{"prompt":"Q","completion":"A"}` + "\n" + `{"prompt":"Q","response":"B"}`, `c.jsonl:2:1: bad value: fields ["response"] would be ignored: the file's shape, input_output, was detected from its first record, line 1, with the fields ["prompt" "completion" "system"]`},
+		{"a system field and a system message", `{"system":"S","prompt":[{"role":"user","content":"Q"}],"completion":[{"role":"system","content":"T"},{"role":"assistant","content":"A"}]}`, `c.jsonl:1:1: bad value: field "system" holds a system prompt and the conversation (prompt then completion) has a system message too (message 1)`},
 		{"no answer", `{"prompt":[{"role":"user","content":"Q"},{"role":"assistant","content":"A"}],"completion":[{"role":"user","content":"thanks"}]}`, `c.jsonl:1:1: bad value: field "completion" has no assistant message: the completion is what is learnt`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
