@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -653,7 +654,7 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 	}
 	path := cachePath(o.TokenCache, name, split, variant)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return prep.Tokenization{}, false, err
+		return prep.Tokenization{}, false, fmt.Errorf("data.token_cache %s: %w", o.TokenCache, err)
 	}
 	data := in.data
 	if data == (prep.Hash{}) {
@@ -682,8 +683,17 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 			fmt.Fprintf(log, "data: subject %s: token cache not written while records are skipped\n", name)
 			return uncached, false, nil
 		}
+		var fsErr *fs.PathError
+		if errors.As(err, &fsErr) {
+			// Reading or writing the cache, not the data: say which
+			// setting put it there.
+			return prep.Tokenization{}, false, fmt.Errorf("data.token_cache %s: %w", o.TokenCache, err)
+		}
 		if err != nil {
 			return prep.Tokenization{}, false, err
+		}
+		if rebuilt {
+			fmt.Fprintf(log, "data: subject %s: token cache %s written (%d examples)\n", name, path, c.Examples())
 		}
 	}
 	defer c.Close()

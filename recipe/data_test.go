@@ -252,10 +252,14 @@ func TestTokenCacheOfHeldOutSplit(t *testing.T) {
 	o := dataOptions()
 	o.DataRoot, o.TokenCache = trainOnly(t), t.TempDir()
 	o.SeqLen = 24 // some answers are cut
-	first, _ := loadTestData(t, o)
-	again, _ := loadTestData(t, o)
+	first, firstLog := loadTestData(t, o)
+	again, againLog := loadTestData(t, o)
 	if len(first.train) != len(again.train) || !slices.Equal(first.train[0].InputIDs, again.train[0].InputIDs) {
 		t.Fatal("rows read from the cache differ from the tokenised ones")
+	}
+	written := "data: subject chemistry: token cache " + filepath.Join(o.TokenCache, "chemistry", "train.tokens") + " written"
+	if !strings.Contains(firstLog, written) || strings.Contains(againLog, written) {
+		t.Errorf("the first load's log does not say it wrote the cache (or the second's does):\n%s\n--\n%s", firstLog, againLog)
 	}
 	if first.cached["chemistry"] || !again.cached["chemistry"] {
 		t.Errorf("read from the cache: first load %v, second %v; want false, true", first.cached["chemistry"], again.cached["chemistry"])
@@ -301,5 +305,18 @@ func TestTokenCacheOutOfVocabulary(t *testing.T) {
 	_, err = loadData(context.Background(), o, tp, 0)
 	if err == nil || !strings.Contains(err.Error(), files[0]) || !strings.Contains(err.Error(), "document 1") {
 		t.Fatalf("loading an out-of-vocabulary cache: %v", err)
+	}
+}
+
+// TestTokenCacheNotAFolder: a token cache where a file is refused naming
+// the setting, not only the mkdir.
+func TestTokenCacheNotAFolder(t *testing.T) {
+	o := dataOptions()
+	o.DataRoot, o.TokenCache = trainOnly(t), filepath.Join(t.TempDir(), "afile")
+	if err := os.WriteFile(o.TokenCache, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := loadLogged(t, o, 0); err == nil || !strings.HasPrefix(err.Error(), "data.token_cache "+o.TokenCache+": mkdir ") {
+		t.Errorf("a token cache that is a file: %v", err)
 	}
 }
