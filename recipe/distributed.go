@@ -287,7 +287,7 @@ func (s *session) loadDataInTurn(load func() error) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(s.log, "data: waiting for rank %d, the first worker on this machine, to fill the token cache %s\n", first, s.o.TokenCache)
+		fmt.Fprintf(s.log, "data: waiting for rank %d, the first worker on this machine, to read or fill its token cache; then this one reads %s\n", first, s.o.TokenCache)
 	}
 	if err := s.o.Comm.Barrier(); err != nil {
 		return fmt.Errorf("recipe: waiting for the first worker of each machine to fill the token cache %s (FTUNE_DIST_TIMEOUT bounds the wait; `ftune data prepare` before the job tokenizes ahead of it): %w", s.o.TokenCache, err)

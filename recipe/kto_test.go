@@ -206,6 +206,7 @@ func TestKTORefusals(t *testing.T) {
 		{Options{Objective: ObjectiveKTO}, "KTO loss"},
 		{Options{Objective: ObjectiveDPO}, "DPO loss"},
 		{Options{Objective: ObjectiveDPO, DPOLossTypes: []string{dpo.LossIPO}}, "DPO (ipo) loss"},
+		{Options{Objective: ObjectiveDPO, DPOLossTypes: []string{dpo.LossSimPO}, DPOSimPOGamma: 0.5, DPOLabelSmoothing: 0.1}, "DPO (simpo) loss"}, // its parameters are the objective line's
 		{Options{Objective: ObjectiveDPO, DPOLossTypes: []string{dpo.LossSigmoid, dpo.LossSFT}, DPOLossWeights: []float64{1, 0.5}}, "DPO (sigmoid + 0.5×sft) loss"},
 		{Options{}, ""},
 	} {

@@ -67,8 +67,8 @@ func (o Options) dpoSpec() dpo.Spec {
 func (o Options) lossName() string {
 	switch {
 	case o.dpo():
-		if spec := o.dpoSpec().String(); spec != dpo.LossSigmoid {
-			return "DPO (" + spec + ") loss"
+		if name := o.dpoSpec().Name(); name != dpo.LossSigmoid {
+			return "DPO (" + name + ") loss"
 		}
 		return "DPO loss"
 	case o.kto():

@@ -152,7 +152,10 @@ are shortcuts for the common ones.`,
 			w := cmd.OutOrStdout()
 			f, isFile := w.(*os.File)
 			res, err := ftune.TrainWith(cmd.Context(), cfg, ftune.TrainOptions{
-				Log: w, Progress: !tf.noProgress && isFile && term.IsTerminal(int(f.Fd())),
+				// Several workers: plain lines (an MPI launcher gives
+				// ranks a terminal of its own and forwards what they
+				// write line by line, so a redrawn bar reached a pipe).
+				Log: w, Progress: !tf.noProgress && isFile && term.IsTerminal(int(f.Fd())) && comm.Size() == 1,
 				Resume: tf.resume,
 				Comm:   comm, LocalRank: launch.LocalRank,
 				PaceCollector: true,

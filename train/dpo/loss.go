@@ -221,13 +221,23 @@ func (s Spec) NeedsLengths() bool {
 }
 
 // String names the loss for the log: "sigmoid", "ipo", "0.5×sft + sigmoid".
-func (s Spec) String() string {
+func (s Spec) String() string { return s.describe(true) }
+
+// Name is the loss types with their weights, without their parameters
+// ("sigmoid", "sigmoid + 0.5×sft", "simpo"): what a log line names the
+// loss by.
+func (s Spec) Name() string { return s.describe(false) }
+
+func (s Spec) describe(params bool) string {
 	types, w := s.types()
 	parts := make([]string, len(types))
 	for i, t := range types {
 		parts[i] = t
 		if w[i] != 1 {
 			parts[i] = strconv.FormatFloat(w[i], 'g', -1, 64) + "×" + t
+		}
+		if !params {
+			continue
 		}
 		switch {
 		case t == LossRobust || t == LossSimPO && s.LabelSmoothing != 0:
