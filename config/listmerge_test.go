@@ -79,31 +79,20 @@ func TestEveryStringListKeyDecidesCommas(t *testing.T) {
 	splits := []string{"data.subjects", "training.lora.targets", "training.lora.modules_to_save", "training.dpo.loss_type"}
 	refuses := []string{"data.files"}
 	var found []string
-	var walk func(t reflect.Type, prefix string)
-	walk = func(ty reflect.Type, prefix string) {
-		for i := 0; i < ty.NumField(); i++ {
-			f := ty.Field(i)
-			name := yamlName(f)
-			if name == "" {
-				continue
-			}
-			p := join(prefix, name)
-			switch {
-			case f.Type.Kind() == reflect.Struct && f.Type != durationType:
-				walk(f.Type, p)
-			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.String:
-				found = append(found, p)
-				err := Apply(Default(), []string{p + "=a,b"})
-				if slices.Contains(refuses, p) != (err != nil) {
-					t.Errorf("%s=a,b: %v", p, err)
-				}
-				if (f.Tag.Get("path") != "") != slices.Contains(refuses, p) {
-					t.Errorf("%s: path lists refuse a bare comma, name lists split it", p)
-				}
-			}
+	for _, l := range leaves() {
+		if !l.isStringList() {
+			continue
+		}
+		p := l.path
+		found = append(found, p)
+		err := Apply(Default(), []string{p + "=a,b"})
+		if slices.Contains(refuses, p) != (err != nil) {
+			t.Errorf("%s=a,b: %v", p, err)
+		}
+		if (l.field.Tag.Get("path") != "") != slices.Contains(refuses, p) {
+			t.Errorf("%s: path lists refuse a bare comma, name lists split it", p)
 		}
 	}
-	walk(reflect.TypeOf(RunConfig{}), "")
 	slices.Sort(found)
 	want := slices.Sorted(slices.Values(append(slices.Clone(splits), refuses...)))
 	if !reflect.DeepEqual(found, want) {
@@ -204,58 +193,37 @@ func TestScalarForListRecordsElementSource(t *testing.T) {
 	}
 
 	// Every list of strings, by --set and in a file, one value and a,b.
-	var walk func(ty reflect.Type, prefix string)
-	walk = func(ty reflect.Type, prefix string) {
-		for i := 0; i < ty.NumField(); i++ {
-			f := ty.Field(i)
-			name := yamlName(f)
-			if name == "" {
-				continue
+	for _, l := range leaves() {
+		if !l.isStringList() {
+			continue
+		}
+		p, f := l.path, l.field
+		values := []string{"x"}
+		if f.Tag.Get("path") == "" {
+			values = append(values, "x,y")
+		}
+		for _, val := range values {
+			c := Default()
+			set := p + "=" + val
+			if err := Apply(c, []string{set}); err != nil {
+				t.Fatalf("--set %s: %v", set, err)
 			}
-			p := join(prefix, name)
-			if f.Type.Kind() == reflect.Struct && f.Type != durationType {
-				walk(f.Type, p)
-				continue
+			for i := range strings.Count(val, ",") + 1 {
+				if got := c.Where(fmt.Sprintf("%s[%d]", p, i)); got != "--set "+set {
+					t.Errorf("--set %s: Where(%s[%d]) = %q", set, p, i, got)
+				}
 			}
-			if f.Type.Kind() != reflect.Slice || f.Type.Elem().Kind() != reflect.String {
-				continue
+			// The same key in a file: its value on the last line.
+			yml := runFile(p, val)
+			c, err := Parse([]byte(yml), "x.yaml")
+			if err != nil {
+				t.Fatalf("%s: %v", yml, err)
 			}
-			values := []string{"x"}
-			if f.Tag.Get("path") == "" {
-				values = append(values, "x,y")
-			}
-			for _, val := range values {
-				c := Default()
-				set := p + "=" + val
-				if err := Apply(c, []string{set}); err != nil {
-					t.Fatalf("--set %s: %v", set, err)
-				}
-				for i := range strings.Count(val, ",") + 1 {
-					if got := c.Where(fmt.Sprintf("%s[%d]", p, i)); got != "--set "+set {
-						t.Errorf("--set %s: Where(%s[%d]) = %q", set, p, i, got)
-					}
-				}
-				// The same key in a file: its value on the last line.
-				keys := strings.Split(p, ".")
-				var yml strings.Builder
-				for d, k := range keys {
-					fmt.Fprintf(&yml, "%s%s:", strings.Repeat("  ", d), k)
-					if d == len(keys)-1 {
-						yml.WriteString(" " + val)
-					}
-					yml.WriteString("\n")
-				}
-				c, err := Parse([]byte(yml.String()), "x.yaml")
-				if err != nil {
-					t.Fatalf("%s: %v", yml.String(), err)
-				}
-				for i := range strings.Count(val, ",") + 1 {
-					if got, want := c.Where(fmt.Sprintf("%s[%d]", p, i)), fmt.Sprintf("x.yaml:%d", len(keys)); got != want {
-						t.Errorf("%s: Where(%s[%d]) = %q, want %q", strings.TrimSpace(yml.String()), p, i, got, want)
-					}
+			for i := range strings.Count(val, ",") + 1 {
+				if got, want := c.Where(fmt.Sprintf("%s[%d]", p, i)), fmt.Sprintf("x.yaml:%d", strings.Count(p, ".")+1); got != want {
+					t.Errorf("%s: Where(%s[%d]) = %q, want %q", strings.TrimSpace(yml), p, i, got, want)
 				}
 			}
 		}
 	}
-	walk(reflect.TypeOf(RunConfig{}), "")
 }

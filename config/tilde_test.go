@@ -52,68 +52,44 @@ func TestExpandPathTilde(t *testing.T) {
 func TestEveryPathKeyExpandsTilde(t *testing.T) {
 	t.Setenv("HOME", "/home/u")
 	var found []string
-	var walk func(v reflect.Value, prefix string)
-	walk = func(v reflect.Value, prefix string) {
-		ty := v.Type()
-		for i := 0; i < ty.NumField(); i++ {
-			f := ty.Field(i)
-			name := yamlName(f)
-			if name == "" {
+	for _, l := range leaves() {
+		p, f := l.path, l.field
+		if f.Tag.Get("path") == "" {
+			continue
+		}
+		found = append(found, p)
+		keys := strings.Split(p, ".")
+		file := func(val string) string { return runFile(p, val) }
+		for _, val := range []string{"~/x", `"~"`, "[~/x]"} {
+			if val == "[~/x]" && f.Type.Kind() != reflect.Slice {
 				continue
 			}
-			p := join(prefix, name)
-			if f.Type.Kind() == reflect.Struct && f.Type != durationType {
-				walk(v.Field(i), p)
-				continue
+			want := "/home/u/x"
+			if val == `"~"` {
+				want = "/home/u"
 			}
-			if f.Tag.Get("path") == "" {
-				continue
+			c := Default()
+			if err := Apply(c, []string{p + "=" + val}); err != nil {
+				t.Errorf("--set %s=%s: %v", p, val, err)
+			} else if got := valueOf(t, c, p); got != want {
+				t.Errorf("--set %s=%s: %q, want %q", p, val, got, want)
 			}
-			found = append(found, p)
-			keys := strings.Split(p, ".")
-			file := func(val string) string {
-				var b strings.Builder
-				for d, k := range keys {
-					b.WriteString(strings.Repeat("  ", d) + k + ":")
-					if d == len(keys)-1 {
-						b.WriteString(" " + val)
-					}
-					b.WriteString("\n")
-				}
-				return b.String()
-			}
-			for _, val := range []string{"~/x", `"~"`, "[~/x]"} {
-				if val == "[~/x]" && f.Type.Kind() != reflect.Slice {
-					continue
-				}
-				want := "/home/u/x"
-				if val == `"~"` {
-					want = "/home/u"
-				}
-				c := Default()
-				if err := Apply(c, []string{p + "=" + val}); err != nil {
-					t.Errorf("--set %s=%s: %v", p, val, err)
-				} else if got := valueOf(t, c, p); got != want {
-					t.Errorf("--set %s=%s: %q, want %q", p, val, got, want)
-				}
-				c, err := Parse([]byte(file(val)), "x.yaml")
-				if err != nil {
-					t.Errorf("%s: %v", file(val), err)
-				} else if got := valueOf(t, c, p); got != want {
-					t.Errorf("%s: %q, want %q", file(val), got, want)
-				}
-			}
-			err := Apply(Default(), []string{p + "=~bob/x"})
-			if err == nil || !strings.HasPrefix(err.Error(), "--set "+p+"=~bob/x: "+p) || !strings.Contains(err.Error(), ": ~bob (another user's home directory) is not expanded") {
-				t.Errorf("--set %s=~bob/x: %v", p, err)
-			}
-			_, err = Parse([]byte(file("~bob/x")), "x.yaml")
-			if err == nil || !strings.Contains(err.Error(), "x.yaml:"+string(rune('0'+len(keys)))+": "+p) || !strings.Contains(err.Error(), "~bob (another user's") {
-				t.Errorf("%s: %v", file("~bob/x"), err)
+			c, err := Parse([]byte(file(val)), "x.yaml")
+			if err != nil {
+				t.Errorf("%s: %v", file(val), err)
+			} else if got := valueOf(t, c, p); got != want {
+				t.Errorf("%s: %q, want %q", file(val), got, want)
 			}
 		}
+		err := Apply(Default(), []string{p + "=~bob/x"})
+		if err == nil || !strings.HasPrefix(err.Error(), "--set "+p+"=~bob/x: "+p) || !strings.Contains(err.Error(), ": ~bob (another user's home directory) is not expanded") {
+			t.Errorf("--set %s=~bob/x: %v", p, err)
+		}
+		_, err = Parse([]byte(file("~bob/x")), "x.yaml")
+		if err == nil || !strings.Contains(err.Error(), "x.yaml:"+string(rune('0'+len(keys)))+": "+p) || !strings.Contains(err.Error(), "~bob (another user's") {
+			t.Errorf("%s: %v", file("~bob/x"), err)
+		}
 	}
-	walk(reflect.ValueOf(Default()).Elem(), "")
 	if len(found) < 7 {
 		t.Fatalf("path keys %q: want model.path, data.root, data.files, data.template, data.token_cache, init_from, output_dir at least", found)
 	}

@@ -88,15 +88,7 @@ func stepMetrics(t *testing.T, run string, keep func(string) bool) []map[string]
 // step's rewards (the whole step's, summed over the workers), the
 // validations (shared between the workers) and the adapter.
 func TestTwoWorkersTrainDPO(t *testing.T) {
-	if _, err := exec.LookPath("mpirun"); err != nil {
-		t.Skip("mpirun not found: apt-get install openmpi-bin (CI installs it)")
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("FTUNE_CACHE", t.TempDir())
-	out := t.TempDir()
+	exe, out := mpiJob(t)
 	data := writeDPOPairs(t, t.TempDir(), 40)
 	args := func(name string) []string {
 		return []string{"train", "--data", data, "--set", "training.objective=dpo", "--max-steps", "3", "--batch-size", "2", "--seq-len", "64",

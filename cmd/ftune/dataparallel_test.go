@@ -78,7 +78,11 @@ func mpiRun(t *testing.T, flavor string, names ...string) string {
 // instead; that is not bit-exact (a weight gradient's sum over the
 // micro-batch's tokens is split in two) and is checked in recipe's
 // TestDataParallelAdamW.
-func TestTwoWorkersMatchOneProcess(t *testing.T) {
+// mpiJob is what a test of ftune train under mpirun starts from: this test
+// binary, which runs as ftune (TestMain), a model cache of its own and an
+// output folder. Without mpirun the test is skipped (CI installs it).
+func mpiJob(t *testing.T) (exe, out string) {
+	t.Helper()
 	if _, err := exec.LookPath("mpirun"); err != nil {
 		t.Skip("mpirun not found: apt-get install openmpi-bin (CI installs it)")
 	}
@@ -87,7 +91,11 @@ func TestTwoWorkersMatchOneProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("FTUNE_CACHE", t.TempDir())
-	out := t.TempDir()
+	return exe, t.TempDir()
+}
+
+func TestTwoWorkersMatchOneProcess(t *testing.T) {
+	exe, out := mpiJob(t)
 	oneProcess := map[string]string{} // run folder of one process, by extra arguments
 	for _, tc := range []struct {
 		name, engine string
