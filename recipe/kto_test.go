@@ -257,7 +257,7 @@ func TestWrongKindNamesFirstRecord(t *testing.T) {
 		files           []string
 		want            string
 	}{
-		{"supervised pairs under kto", ObjectiveKTO, []string{sup}, sup + `:1: not a preference record (training.objective kto reads records of a prompt with a completion labelled desirable or not, or pairs of a chosen and a rejected completion; this one is a chat example: a record of "prompt" and "completion" is feedback only with its "label", true or false, and without one a supervised pair)`},
+		{"supervised pairs under kto", ObjectiveKTO, []string{sup}, sup + `:1: not a preference record (training.objective kto reads records of a prompt with a completion labelled desirable or not, or pairs of a chosen and a rejected completion; this one is a supervised chat example: a record of "prompt" and "completion" is feedback only with its "label", true or false, and without one a supervised pair)`},
 		{"feedback, then supervised pairs, under kto", ObjectiveKTO, []string{fb, sup}, sup + ":1: not a preference record"},
 		{"pairs, then feedback, under dpo", ObjectiveDPO, []string{pairs, fb}, fb + ":1: an unpaired preference record"},
 	} {

@@ -336,9 +336,9 @@ func checkFeedbackBalance(spec dpo.KTOSpec, examples []dpo.Pair, log io.Writer) 
 // kindOf names a supervised example's kind for errors: chat or text.
 func kindOf(ex format.Example) string {
 	if ex.IsChat() {
-		return "chat"
+		return "supervised chat" // prompt/completion pairs included
 	}
-	return "text"
+	return "supervised text"
 }
 
 // pairKind refuses a record DPO cannot learn from: any but a preference

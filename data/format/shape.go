@@ -320,6 +320,11 @@ func (m Mapping) conversationalPair(rec map[string]any) (ex Example, ok bool, er
 	}
 	_, promptChat := f[m.Prompt].([]any)
 	_, completionChat := f[m.Response].([]any)
+	for _, name := range []string{m.Prompt, m.Response} {
+		if _, obj := f[name].(map[string]any); obj {
+			return ex, false, fmt.Errorf("%w: field %q: expected text or a list of messages ([{\"role\": ..., \"content\": ...}]), got an object", ErrBadValue, name)
+		}
+	}
 	switch {
 	case !promptChat && !completionChat:
 		return ex, false, nil
