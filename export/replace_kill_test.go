@@ -295,8 +295,21 @@ func TestReplaceFileKilledMidWrite(t *testing.T) {
 	if _, err := os.Stat(partial); !os.IsNotExist(err) || !strings.Contains(strings.Join(notes, "\n"), filepath.Base(partial)) {
 		t.Errorf("the killed write's temporary file: %v, notes %q", err, notes)
 	}
-	if mustRead(t, kept[0]) != theirs || kept2 == kept[0] || mustRead(t, kept2) != theirs {
-		t.Fatalf("the next write lost the user's file (kept at %s and %s)", kept[0], kept2)
+	if mustRead(t, kept2) != theirs {
+		t.Fatalf("the next write lost the user's file (kept at %s)", kept2)
+	}
+	// The killed write's second name of the same file goes, said (the
+	// new kept name may reuse it, within the same second): the user's
+	// file has one kept name.
+	names, _ := filepath.Glob(path + ".replaced-*")
+	if len(names) != 1 || names[0] != kept2 || !strings.Contains(strings.Join(notes, "\n"), "removed "+kept[0]+": second name(s) of "+path) {
+		t.Errorf("kept names %v (want only %s), notes %q", names, kept2, notes)
+	}
+	// A kept name of another file (a file a forced write replaced) stays.
+	writeFiles(t, dir, map[string]string{"m.gguf": theirs + " v2"})
+	kept3, _, err := ReplaceFile(path, true, rule, func() error { return fsutil.WriteFileAtomic(path, []byte("OURS"), 0o644) })
+	if err != nil || mustRead(t, kept2) != theirs || mustRead(t, kept3) != theirs+" v2" {
+		t.Errorf("a forced write after another removed a kept file: %v", err)
 	}
 }
 

@@ -87,6 +87,13 @@ func ReplaceFile(path string, force bool, rule FileRule, write func() error) (ke
 		return "", notes, write()
 	}
 	prefix := cmp.Or(rule.Prefix, "export")
+	stale, err := removeStaleSecondNames(path)
+	if err != nil {
+		return "", notes, fmt.Errorf("%s: %w", prefix, err)
+	}
+	if len(stale) > 0 {
+		notes = append(notes, fmt.Sprintf("removed %s: second name(s) of %s that killed forced writes left (the file stays at %s, and is kept at the new name below)", strings.Join(stale, ", "), path, path))
+	}
 	// A name of its own (never a temporary one, which the next write's
 	// cleanup visits).
 	if kept, err = freeName(path); err != nil {
@@ -155,4 +162,38 @@ func RemoveKilledTempFiles(path string) ([]string, error) {
 		err = fmt.Errorf("export: %w", err)
 	}
 	return removed, err
+}
+
+// removeStaleSecondNames removes the kept names beside path
+// (path.replaced-*) that name the very file at path: the second names
+// forced writes make before they write, which a killed one leaves (its
+// file never replaced). Removing one deletes no content (path names the
+// same file); a kept name of another file (a replaced file) stays.
+func removeStaleSecondNames(path string) ([]string, error) {
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil, nil
+	}
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), filepath.Base(path)+".replaced-") {
+			names = append(names, filepath.Join(filepath.Dir(path), e.Name()))
+		}
+	}
+	var removed []string
+	for _, n := range names {
+		ni, err := os.Lstat(n)
+		if err != nil || !ni.Mode().IsRegular() || !os.SameFile(fi, ni) {
+			continue
+		}
+		if err := os.Remove(n); err != nil {
+			return removed, err
+		}
+		removed = append(removed, n)
+	}
+	return removed, nil
 }
