@@ -20,6 +20,7 @@ import (
 
 	"github.com/ftune/ftune/dist"
 	"github.com/ftune/ftune/internal/safetensors"
+	"github.com/ftune/ftune/internal/shell"
 	"github.com/ftune/ftune/train"
 )
 
@@ -415,4 +416,27 @@ func lossByStep(t *testing.T, run string) map[int]float64 {
 		}
 	}
 	return out
+}
+
+// TestWorkersOnATerminalLogPlainLines: under --nproc-per-node on a
+// terminal (script(1) gives the job one), rank 0 says its workers log plain
+// lines and logs each step as a line: a progress bar, redrawn in place,
+// reached the launcher's pipe as one garbled line and no step lines.
+func TestWorkersOnATerminalLogPlainLines(t *testing.T) {
+	exe, out := mpiJob(t)
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("script(1) not found: Debian's bsdutils, on every Debian system")
+	}
+	args := []string{exe, "train", "--max-steps", "2", "--batch-size", "2", "--seq-len", "64", "--eval-questions", "0",
+		"--set", "training.eval.max_batches=1", "--set", "training.log_every=1", "--output", out, "--nproc-per-node", "2"}
+	cmd := exec.Command("script", "-qec", shell.Command(args[0], args[1:]...), "/dev/null")
+	got, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", cmd.Args, err, got)
+	}
+	for _, want := range []string{"note: 2 data-parallel workers: plain log lines, no progress bar", "step     1  loss", "step     2  loss"} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("the workers' output on a terminal lacks %q:\n%s", want, got)
+		}
+	}
 }

@@ -151,11 +151,18 @@ are shortcuts for the common ones.`,
 			// prints and records in config.yaml the changes it may.
 			w := cmd.OutOrStdout()
 			f, isFile := w.(*os.File)
+			progress := !tf.noProgress && isFile && term.IsTerminal(int(f.Fd()))
+			if progress && comm.Size() > 1 {
+				// An MPI launcher gives ranks a terminal of its own and
+				// forwards what they write line by line: a redrawn bar
+				// reached a pipe.
+				progress = false
+				if comm.Rank() == 0 {
+					fmt.Fprintf(w, "note: %d data-parallel workers: plain log lines, no progress bar (the launcher forwards the workers' output line by line)\n", comm.Size())
+				}
+			}
 			res, err := ftune.TrainWith(cmd.Context(), cfg, ftune.TrainOptions{
-				// Several workers: plain lines (an MPI launcher gives
-				// ranks a terminal of its own and forwards what they
-				// write line by line, so a redrawn bar reached a pipe).
-				Log: w, Progress: !tf.noProgress && isFile && term.IsTerminal(int(f.Fd())) && comm.Size() == 1,
+				Log: w, Progress: progress,
 				Resume: tf.resume,
 				Comm:   comm, LocalRank: launch.LocalRank,
 				PaceCollector: true,
