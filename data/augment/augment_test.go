@@ -149,7 +149,7 @@ func TestRotator(t *testing.T) {
 		if g, _, v := rot.match(q); g != 0 || v["country"] != "Costa Rica" {
 			t.Fatalf("rotated %q lost the slot value or group", q)
 		}
-		if out.Messages[0] != ex.Messages[0] || out.Messages[2] != ex.Messages[2] {
+		if !out.Messages[0].Equal(ex.Messages[0]) || !out.Messages[2].Equal(ex.Messages[2]) {
 			t.Fatal("rotation changed another message")
 		}
 		seen[q] = true

@@ -33,7 +33,7 @@ func TestCompletionSystemRefused(t *testing.T) {
 	}
 	for _, rec := range []string{`{"system":"S","prompt":"Q","completion":"A"}`, `{"system":"S","question":"Q","answer":"A"}`} {
 		exs, _, err := ReadAll(writeFile(t, "p.jsonl", rec), Options{})
-		if err != nil || len(exs) != 1 || len(exs[0].Messages) != 3 || exs[0].Messages[0] != (Message{Role: RoleSystem, Content: "S"}) {
+		if err != nil || len(exs) != 1 || len(exs[0].Messages) != 3 || !exs[0].Messages[0].Equal(Message{Role: RoleSystem, Content: "S"}) {
 			t.Errorf("%s: %+v, %v; want the system message first", rec, exs, err)
 		}
 	}

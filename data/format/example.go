@@ -15,6 +15,8 @@ const (
 	RoleSystem    = "system"
 	RoleUser      = "user"
 	RoleAssistant = "assistant"
+	// RoleTool is a function's result, answering an assistant's tool call.
+	RoleTool = "tool"
 )
 
 // Message is one turn of a conversation.
@@ -27,6 +29,15 @@ type Message struct {
 	// "thinking" as other datasets name it. Empty means absent. Only
 	// assistant messages may have it.
 	ReasoningContent string `json:"reasoning_content,omitempty"`
+	// ToolCalls are the functions an assistant message calls (OpenAI's
+	// and transformers' tool_calls), in order; the message's Content may
+	// then be empty.
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	// ToolCallID and Name are a tool message's: the id of the call it
+	// answers (tool_call_id) and the function's name, each empty when the
+	// record gives none.
+	ToolCallID string `json:"tool_call_id,omitempty"`
+	Name       string `json:"name,omitempty"`
 	// NoLoss leaves an assistant message out of the loss: it stays in
 	// the conversation as context, and is not learnt. A message's
 	// "weight": 0 sets it (OpenAI's chat fine-tuning format; 1, or no
@@ -40,6 +51,24 @@ type Message struct {
 	Context bool `json:"-"`
 }
 
+// Equal reports whether m and o are the same message, field by field.
+func (m Message) Equal(o Message) bool {
+	return m.Role == o.Role && m.Content == o.Content && m.ReasoningContent == o.ReasoningContent &&
+		slices.Equal(m.ToolCalls, o.ToolCalls) && m.ToolCallID == o.ToolCallID && m.Name == o.Name &&
+		m.NoLoss == o.NoLoss && m.Context == o.Context
+}
+
+// ToolCall is one function call of an assistant message.
+type ToolCall struct {
+	// ID is the call's id, empty when the record gives none.
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name"`
+	// Arguments is a JSON object, as written (its keys in their order); a
+	// record's arguments given as a string holding a JSON object (OpenAI's
+	// files) are that object.
+	Arguments string `json:"arguments"`
+}
+
 // Example is one training example, normalised from any file shape.
 // Exactly one of Messages (chat, alpaca, input/output shapes) and Text
 // (completion shape, plain text) is set. A preference record (shape
@@ -51,8 +80,12 @@ type Message struct {
 type Example struct {
 	Messages []Message `json:"messages,omitempty"`
 	Text     string    `json:"text,omitempty"`
-	Chosen   *Reply    `json:"chosen,omitempty"`
-	Rejected *Reply    `json:"rejected,omitempty"`
+	// Tools are the functions the conversation may call: a JSON list of
+	// their schemas as written (a record's "tools"), for templates that
+	// show them to the model; empty when the record gives none.
+	Tools    string `json:"tools,omitempty"`
+	Chosen   *Reply `json:"chosen,omitempty"`
+	Rejected *Reply `json:"rejected,omitempty"`
 	// Source is "file:line" of the record the example came from, so that
 	// later stages (tokenisation, validation reports) can point at it.
 	Source string `json:"-"`
@@ -290,7 +323,7 @@ func (e Example) validatePreference() error {
 			return fmt.Errorf("%w: the %s is empty", ErrBadValue, c.what)
 		}
 	}
-	if !e.IsUnpaired() && slices.Equal(e.Chosen.Messages, e.Rejected.Messages) {
+	if !e.IsUnpaired() && slices.EqualFunc(e.Chosen.Messages, e.Rejected.Messages, Message.Equal) {
 		return fmt.Errorf("%w: the chosen and the rejected completions are the same: the pair teaches nothing", ErrBadValue)
 	}
 	return nil

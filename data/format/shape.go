@@ -628,7 +628,7 @@ func (m Mapping) preference(rec map[string]any) (Example, error) {
 		}
 		p, c, r := texts[m.Prompt], texts[m.Chosen], texts[m.Rejected]
 		if !hasPrompt {
-			n := commonPrefix([]rune(c), []rune(r))
+			n := commonPrefix([]rune(c), []rune(r), func(x, y rune) bool { return x == y })
 			if n > 0 && []rune(c)[n-1] == ' ' {
 				n--
 			}
@@ -666,7 +666,7 @@ func (m Mapping) preference(rec map[string]any) (Example, error) {
 			return ex, err
 		}
 	} else {
-		n := commonPrefix(c, r)
+		n := commonPrefix(c, r, Message.Equal)
 		p, c, r = c[:n], c[n:], r[n:]
 		if n == 0 && textPrompt {
 			return ex, fmt.Errorf("%w: field %q is text and %q and %q are lists of messages whose first messages differ, so they are not whole conversations that repeat the prompt: give the prompt as a list of messages too ([{\"role\": \"user\", \"content\": ...}])", ErrBadValue, m.Prompt, m.Chosen, m.Rejected)
@@ -727,9 +727,9 @@ func (m Mapping) jsonMessages(v any, name string) (list []any, ok bool, err erro
 }
 
 // commonPrefix is the length of the longest shared beginning of a and b.
-func commonPrefix[E comparable](a, b []E) int {
+func commonPrefix[E any](a, b []E, equal func(E, E) bool) int {
 	n := 0
-	for n < len(a) && n < len(b) && a[n] == b[n] {
+	for n < len(a) && n < len(b) && equal(a[n], b[n]) {
 		n++
 	}
 	return n

@@ -74,7 +74,7 @@ func TestOpenDiscovers(t *testing.T) {
 		t.Errorf("history val %+v %v", exs, err)
 	}
 	exs, _, err = geo.Load(Train, format.Options{})
-	if err != nil || len(exs) != 3 || exs[0].Messages[0] != (format.Message{Role: "system", Content: "Answer briefly."}) {
+	if err != nil || len(exs) != 3 || !exs[0].Messages[0].Equal(format.Message{Role: "system", Content: "Answer briefly."}) {
 		t.Errorf("geo train %+v %v: want the system prompt first", exs, err)
 	}
 	if _, _, err := chem.Load(Test, format.Options{}); !errors.Is(err, os.ErrNotExist) {
