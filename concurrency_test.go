@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -84,7 +85,7 @@ func TestConversationZeroValue(t *testing.T) {
 	if err := json.Unmarshal(saved, resumed); err != nil {
 		t.Fatal(err)
 	}
-	if resumed.System != c.System || !slices.Equal(resumed.Messages, c.Messages) {
+	if resumed.System != c.System || !reflect.DeepEqual(resumed.Messages, c.Messages) {
 		t.Fatalf("resumed %q %+v, want %q %+v", resumed.System, resumed.Messages, c.System, c.Messages)
 	}
 	if _, err := resumed.Send(context.Background(), "And of gold?", GenerateOptions{MaxNewTokens: 3}); err != nil || len(resumed.Messages) != 4 {

@@ -13,6 +13,7 @@ import (
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/export/gguf"
 	"github.com/ftune/ftune/export/imatrix"
+	"github.com/ftune/ftune/recipe"
 )
 
 // DefaultImatrixChunk is the tokens per chunk of ImportanceMatrix by
@@ -121,11 +122,7 @@ func (m *Model) CalibrationText(ctx context.Context, path string) (Calibration, 
 		}
 		text := ex.Text
 		if ex.IsChat() {
-			msgs := make([]chat.Message, len(ex.Messages))
-			for i, msg := range ex.Messages {
-				msgs[i] = chat.Message{Role: msg.Role, Content: msg.Content, ReasoningContent: msg.ReasoningContent}
-			}
-			if text, err = m.Template.RenderContext(ctx, msgs, false); err != nil {
+			if text, err = m.Template.RenderWith(ctx, recipe.ChatMessages(ex.Messages), chat.RenderOptions{Tools: ex.Tools}); err != nil {
 				return Calibration{}, fmt.Errorf("imatrix: %s: %w", ex.Source, err)
 			}
 		}

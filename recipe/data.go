@@ -561,7 +561,7 @@ func questions(tp Text, subj string, test, trainExs []format.Example, n int, see
 			continue
 		}
 		msgs := ex.Messages[:len(ex.Messages)-1]
-		text, err := tp.render(msgs, true)
+		text, err := tp.render(msgs, ex.Tools, true)
 		if err != nil {
 			return nil, err
 		}

@@ -412,6 +412,9 @@ func tokenizeRecords(ctx context.Context, tp Text, exs []format.Example, skip bo
 // it has) as tokens (see tokenizeRecords), and whether the prompt was cut
 // back at the seam.
 func (p Text) recordIDs(ctx context.Context, ex format.Example) (dpo.Pair, bool, error) {
+	if err := p.preprocessor(0).WithContext(ctx).CheckTools(ex); err != nil {
+		return dpo.Pair{}, false, err
+	}
 	prompt, err := p.promptIDs(ctx, ex)
 	if err != nil {
 		return dpo.Pair{}, false, err
@@ -462,7 +465,7 @@ func (p Text) promptIDs(ctx context.Context, ex format.Example) ([]int, error) {
 	if !ex.IsChat() {
 		return p.encode(ex.Text, true)
 	}
-	s, err := p.renderContext(ctx, ex.Messages, true)
+	s, err := p.renderContext(ctx, ex.Messages, ex.Tools, true)
 	if err != nil {
 		return nil, err
 	}
@@ -482,7 +485,7 @@ func (p Text) completedIDs(ctx context.Context, ex format.Example, r *format.Rep
 		}
 		return ids, nil
 	}
-	s, err := p.renderContext(ctx, full.Messages, false)
+	s, err := p.renderContext(ctx, full.Messages, full.Tools, false)
 	if err != nil {
 		return nil, err
 	}

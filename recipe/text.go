@@ -152,22 +152,32 @@ func (p Text) encode(s string, special bool) ([]int, error) {
 	return e.IDs, err
 }
 
-func (p Text) render(msgs []format.Message, gen bool) (string, error) {
-	return p.renderContext(context.Background(), msgs, gen)
+func (p Text) render(msgs []format.Message, tools string, gen bool) (string, error) {
+	return p.renderContext(context.Background(), msgs, tools, gen)
 }
 
 // renderContext renders under ctx: a template is code from a model folder,
-// and its rendering stops on cancellation (and on its budget).
-func (p Text) renderContext(ctx context.Context, msgs []format.Message, gen bool) (string, error) {
-	cm := make([]chat.Message, len(msgs))
-	for i, m := range msgs {
-		cm[i] = chat.Message{Role: m.Role, Content: m.Content, ReasoningContent: m.ReasoningContent}
-	}
-	opts := chat.RenderOptions{AddGenerationPrompt: gen}
+// and its rendering stops on cancellation (and on its budget). tools is
+// the conversation's list of tools ("" for none).
+func (p Text) renderContext(ctx context.Context, msgs []format.Message, tools string, gen bool) (string, error) {
+	cm := ChatMessages(msgs)
+	opts := chat.RenderOptions{AddGenerationPrompt: gen, Tools: tools}
 	if p.thinking != nil {
 		opts.Vars = map[string]any{"enable_thinking": *p.thinking}
 	}
 	return p.tmpl.RenderWith(ctx, cm, opts)
+}
+
+// ChatMessages are a record's messages as the chat template takes them.
+func ChatMessages(msgs []format.Message) []chat.Message {
+	cm := make([]chat.Message, len(msgs))
+	for i, m := range msgs {
+		cm[i] = chat.Message{Role: m.Role, Content: m.Content, ReasoningContent: m.ReasoningContent, ToolCallID: m.ToolCallID, Name: m.Name}
+		for _, c := range m.ToolCalls {
+			cm[i].ToolCalls = append(cm[i].ToolCalls, chat.ToolCall{ID: c.ID, Name: c.Name, Arguments: c.Arguments})
+		}
+	}
+	return cm
 }
 
 // offsetEncoder gives prep each token's byte span (prep.OffsetEncoder), so
@@ -208,7 +218,7 @@ func (e offsetEncoder) EncodeOffsetsPrefix(s string, special bool, n int) ([]int
 func (p Text) preprocessor(maxLen int) *prep.Preprocessor {
 	return &prep.Preprocessor{
 		Enc:          offsetEncoder{p.tok},
-		Tmpl:         prep.ContextRenderFunc(p.renderContext),
+		Tmpl:         prep.ToolRenderFunc(p.renderContext),
 		TemplateName: p.tmpl.Name(),
 		EOS:          p.eos,
 		Opts:         prep.Options{MaxLen: maxLen},

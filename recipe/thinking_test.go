@@ -31,7 +31,7 @@ func TestReasoningReachesTheTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs := []format.Message{{Role: "user", Content: "2+2?"}, {Role: "assistant", Content: "4", ReasoningContent: "Two and two."}}
-	got, err := p.render(msgs, false)
+	got, err := p.render(msgs, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestEnableThinking(t *testing.T) {
 		if err := q.SetThinking(&on); err != nil {
 			t.Fatal(err)
 		}
-		got, err := q.renderContext(context.Background(), prompt, true)
+		got, err := q.renderContext(context.Background(), prompt, "", true)
 		if err != nil {
 			t.Fatal(err)
 		}

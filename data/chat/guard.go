@@ -251,6 +251,15 @@ func immutableMethods(m exec.Methods) (exec.Methods, error) {
 		}
 		dict[name] = f
 	}
+	for _, name := range []string{"keys", "values", "items"} {
+		sorted := dict[name]
+		dict[name] = func(self map[string]any, v *exec.Value, args *exec.VarArgs) (any, error) {
+			if d, ok := v.Interface().(*exec.Dict); ok && len(args.Args) == 0 && len(args.KwArgs) == 0 {
+				return orderedDictView(d, name), nil
+			}
+			return sorted(self, v, args)
+		}
+	}
 	for _, name := range []string{"pop", "popitem", "setdefault", "update", "clear"} {
 		dict[name] = func(map[string]any, *exec.Value, *exec.VarArgs) (any, error) { return nil, refuse(name) }
 	}
@@ -267,4 +276,22 @@ func immutableMethods(m exec.Methods) (exec.Methods, error) {
 	}
 	m.Dict, m.List = exec.NewMethodSet(dict), exec.NewMethodSet(list)
 	return m, nil
+}
+
+// orderedDictView is keys(), values() or items() of a dict that keeps its
+// order (*exec.Dict: JSON objects, as Python dicts keep theirs); gonja's
+// methods see it as a Go map and sort its keys.
+func orderedDictView(d *exec.Dict, view string) []any {
+	out := make([]any, len(d.Pairs))
+	for i, p := range d.Pairs {
+		switch view {
+		case "keys":
+			out[i] = p.Key.Interface()
+		case "values":
+			out[i] = p.Value.Interface()
+		default:
+			out[i] = []any{p.Key.Interface(), p.Value.Interface()}
+		}
+	}
+	return out
 }

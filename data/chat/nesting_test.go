@@ -193,7 +193,7 @@ func TestDeepValuesWithinBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := tpl.Render(nil, false)
-	if want := "{'a': {'a': {'a|{\"a\":{\"a\":{|True|True|1|1|1|1"; err != nil || got != want {
+	if want := "{'a': {'a': {'a|{\"a\": {\"a\":|True|True|1|1|1|1"; err != nil || got != want {
 		t.Errorf("got %q %v, want %q", got, err, want)
 	}
 }

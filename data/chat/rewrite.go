@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unsafe"
 
+	controlStructures "github.com/nikolalohinski/gonja/v2/builtins/control_structures"
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/nodes"
 	"github.com/nikolalohinski/gonja/v2/tokens"
@@ -36,11 +37,78 @@ var operatorFunctions = map[string]any{
 	"__ftune_mod":    guardedMod,
 	modTupleName:     guardedModTuple,
 	checkedValueName: checkedValue,
+	getItemName:      pyGetItem,
+}
+
+// getItemName is the call x[key] becomes: gonja's subscript misses the
+// first item for the negative index of the whole length (x[-1] of a
+// one-item list is undefined: "Can't use Getitem on None" for
+// messages[-1].role on one message, and Mistral Nemo's template leaves its
+// tools out of a conversation with one user message), and indexes a
+// string by bytes where Python takes characters.
+const getItemName = "__ftune_getitem"
+
+// pyGetItem is x[key] with Python's indexes: negative ones count from the
+// end, strings by character, out of range is undefined (Jinja's getitem
+// turns the IndexError into Undefined). Anything else is gonja's own
+// subscript: the item, else the attribute of that name.
+func pyGetItem(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
+	target, key, err := operands(params)
+	if err != nil {
+		return exec.AsValue(err)
+	}
+	if target.IsError() {
+		return target
+	}
+	if key.IsInteger() && (target.IsList() || target.IsString()) {
+		i := key.Integer()
+		if target.IsString() {
+			r := []rune(target.String())
+			if i < 0 {
+				i += len(r)
+			}
+			if i < 0 || i >= len(r) {
+				return exec.AsValue(nil)
+			}
+			return exec.AsValue(string(r[i]))
+		}
+		if i < 0 {
+			i += target.Len()
+		}
+		if i < 0 || i >= target.Len() {
+			return exec.AsValue(nil)
+		}
+		return target.Index(i)
+	}
+	var k any
+	switch {
+	case key.IsString():
+		k = key.String()
+	case key.IsInteger():
+		k = key.Integer()
+	case key.IsNil():
+		return exec.AsValue(nil)
+	default:
+		return exec.AsValue(fmt.Errorf("subscript %s does not evaluate to a string or an integer", key.String()))
+	}
+	item, found := target.GetItem(k)
+	if !found && key.IsString() {
+		item, found = target.GetAttribute(key.String())
+	}
+	if !found {
+		if item.IsError() {
+			return item
+		}
+		return exec.AsValue(nil)
+	}
+	return item
 }
 
 var (
 	expressionType = reflect.TypeFor[nodes.Expression]()
 	nodeType       = reflect.TypeFor[nodes.Node]()
+	setType        = reflect.TypeFor[controlStructures.SetControlStructure]()
+	guardedSetType = reflect.TypeFor[guardedSet]()
 )
 
 // rewriteOperators replaces the guarded binary operators everywhere in
@@ -68,6 +136,10 @@ func rewriteOperators(root any) {
 				f := v.Field(i)
 				if !f.CanSet() && f.CanAddr() {
 					f = reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
+				}
+				if (v.Type() == setType || v.Type() == guardedSetType) && v.Type().Field(i).Name == "target" {
+					walk(f) // {% set ns['n'] = ... %} assigns: its subscript stays one
+					continue
 				}
 				visitSlot(f, func(nv reflect.Value) { f.Set(nv) }, walk)
 			}
@@ -108,6 +180,13 @@ func visitSlot(slot reflect.Value, set func(reflect.Value), walk func(reflect.Va
 			name = modTupleName
 		}
 		call = callOf(name, x.Operator.Token, x.Left, x.Right)
+	case *nodes.GetItem:
+		target, ok := x.Node.(nodes.Expression)
+		key, kok := x.Arg.(nodes.Expression)
+		if !ok || !kok {
+			return
+		}
+		call = callOf(getItemName, x.Location, target, key)
 	case *nodes.List, *nodes.Tuple, *nodes.Dict:
 		if variableParts(x.(nodes.Expression)) < 2 {
 			return // [x] or {'content': x} is only one level more than x

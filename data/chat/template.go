@@ -1,9 +1,11 @@
 package chat
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +32,94 @@ type Message struct {
 	// block). Empty means absent: the template sees no such key, as
 	// transformers' templates do for a message without it.
 	ReasoningContent string `json:"reasoning_content,omitempty"`
+	// ToolCalls are the functions an assistant message calls; its
+	// Content may then be empty. Templates see them as transformers
+	// gives them: message.tool_calls, each {"id", "type": "function",
+	// "function": {"name", "arguments"}} with the arguments an object.
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	// ToolCallID and Name belong to a tool message (role "tool"): the id
+	// of the call it answers and the function's name, each absent from
+	// the template's message when empty.
+	ToolCallID string `json:"tool_call_id,omitempty"`
+	Name       string `json:"name,omitempty"`
+}
+
+// ToolCall is one function call of an assistant message.
+type ToolCall struct {
+	// ID is the call's id; empty: none (the template's call has no id).
+	ID   string
+	Name string
+	// Arguments is a JSON object ("{}" for none).
+	Arguments string
+}
+
+// toolCallJSON is a ToolCall in OpenAI's and transformers' layout.
+type toolCallJSON struct {
+	ID       string `json:"id,omitempty"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+	} `json:"function"`
+}
+
+// MarshalJSON writes c in OpenAI's layout with the arguments as an object
+// (transformers' way): {"id": ..., "type": "function", "function":
+// {"name": ..., "arguments": {...}}}.
+func (c ToolCall) MarshalJSON() ([]byte, error) {
+	var j toolCallJSON
+	j.ID, j.Type, j.Function.Name = c.ID, "function", c.Name
+	args, err := argumentsObject(c.Arguments)
+	if err != nil {
+		return nil, fmt.Errorf("tool call %q: %w", c.Name, err)
+	}
+	j.Function.Arguments = json.RawMessage(args)
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads OpenAI's layout, the arguments an object or a
+// string holding one.
+func (c *ToolCall) UnmarshalJSON(b []byte) error {
+	var j toolCallJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	if j.Type != "" && j.Type != "function" {
+		return fmt.Errorf("tool call type %q: only \"function\" calls exist", j.Type)
+	}
+	args := string(j.Function.Arguments)
+	var s string
+	if json.Unmarshal(j.Function.Arguments, &s) == nil {
+		args = s
+	}
+	args, err := argumentsObject(args)
+	if err != nil {
+		return fmt.Errorf("tool call %q: %w", j.Function.Name, err)
+	}
+	*c = ToolCall{ID: j.ID, Name: j.Function.Name, Arguments: args}
+	return nil
+}
+
+// argumentsObject checks that args is one JSON object ("" is "{}").
+func argumentsObject(args string) (string, error) {
+	if _, err := decodeArguments(args); err != nil {
+		return "", err
+	}
+	return cmp.Or(strings.TrimSpace(args), "{}"), nil
+}
+
+// decodeArguments decodes a tool call's arguments, one JSON object ("" is
+// the empty one).
+func decodeArguments(args string) (*exec.Dict, error) {
+	v, err := decodeJSON(cmp.Or(strings.TrimSpace(args), "{}"))
+	if err != nil {
+		return nil, fmt.Errorf("arguments: %w", err)
+	}
+	d, ok := v.(*exec.Dict)
+	if !ok {
+		return nil, fmt.Errorf("arguments: expected a JSON object, got %.40s", args)
+	}
+	return d, nil
 }
 
 // RenderOptions are the arguments of RenderWith beyond the messages.
@@ -41,6 +131,11 @@ type RenderOptions struct {
 	// apply_chat_template passes its keyword arguments (enable_thinking
 	// for Qwen3). They may not replace the variables Render sets.
 	Vars map[string]any
+	// Tools are the functions the model may call, a JSON list of their
+	// schemas (transformers' tools argument: usually {"type": "function",
+	// "function": {"name", "description", "parameters"}}); the template
+	// sees them as the variable tools, or no such variable when empty.
+	Tools string
 }
 
 // Roles accepted by Render.
@@ -261,9 +356,9 @@ func (t *Template) RenderWith(ctx context.Context, msgs []Message, opts RenderOp
 		if !validRole(m.Role) {
 			return "", fmt.Errorf("chat: message %d: role %q: %w (expected one of %s)", i, m.Role, ErrUnknownRole, strings.Join(Roles, ", "))
 		}
-		msg := map[string]any{"role": m.Role, "content": m.Content}
-		if m.ReasoningContent != "" {
-			msg["reasoning_content"] = m.ReasoningContent
+		msg, err := templateMessage(m)
+		if err != nil {
+			return "", fmt.Errorf("chat: message %d: %w", i, err)
 		}
 		list[i] = msg
 	}
@@ -273,6 +368,16 @@ func (t *Template) RenderWith(ctx context.Context, msgs []Message, opts RenderOp
 		"bos_token":             t.bosToken,
 		"eos_token":             t.eosToken,
 		nsKey:                   &namespaces{},
+	}
+	if opts.Tools != "" {
+		tools, err := decodeJSON(opts.Tools)
+		if err != nil {
+			return "", fmt.Errorf("chat: tools: %w", err)
+		}
+		if _, ok := tools.([]any); !ok {
+			return "", fmt.Errorf("chat: tools: expected a JSON list of tool schemas, got %.40s", opts.Tools)
+		}
+		vars["tools"] = tools
 	}
 	b := newBudget(t.limits)
 	vars[budgetKey] = b
@@ -287,6 +392,44 @@ func (t *Template) RenderWith(ctx context.Context, msgs []Message, opts RenderOp
 		return "", t.renderError(err, b, finished)
 	}
 	return out, nil
+}
+
+// templateMessage is m as the template sees it: the keys transformers'
+// messages have, those of empty fields absent.
+func templateMessage(m Message) (map[string]any, error) {
+	msg := map[string]any{"role": m.Role, "content": m.Content}
+	if m.ReasoningContent != "" {
+		msg["reasoning_content"] = m.ReasoningContent
+	}
+	if len(m.ToolCalls) > 0 {
+		calls := make([]any, len(m.ToolCalls))
+		for k, c := range m.ToolCalls {
+			args, err := decodeArguments(c.Arguments)
+			if err != nil {
+				return nil, fmt.Errorf("tool call %d (%s): %w", k, c.Name, err)
+			}
+			fn := exec.NewDict()
+			fn.Pairs = append(fn.Pairs, pair("name", c.Name), pair("arguments", args))
+			call := exec.NewDict()
+			if c.ID != "" {
+				call.Pairs = append(call.Pairs, pair("id", c.ID))
+			}
+			call.Pairs = append(call.Pairs, pair("type", "function"), pair("function", fn))
+			calls[k] = call
+		}
+		msg["tool_calls"] = calls
+	}
+	if m.ToolCallID != "" {
+		msg["tool_call_id"] = m.ToolCallID
+	}
+	if m.Name != "" {
+		msg["name"] = m.Name
+	}
+	return msg, nil
+}
+
+func pair(key string, v any) *exec.Pair {
+	return &exec.Pair{Key: exec.AsValue(key), Value: exec.AsValue(v)}
 }
 
 func (t *Template) execute(vars map[string]any, b *budget) (out string, err error) {

@@ -111,6 +111,20 @@ func guardFilters() (*exec.FilterSet, error) {
 	if err := fs.Replace("format", formatFilter); err != nil {
 		return nil, err
 	}
+	// gonja's tojson is Go's encoding/json; transformers' is json.dumps.
+	if err := fs.Replace("tojson", pyToJSON); err != nil {
+		return nil, err
+	}
+	// gonja's items sees nothing in a dict that keeps its order.
+	items, _ := fs.Get("items")
+	if err := fs.Replace("items", func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+		if d, ok := in.Interface().(*exec.Dict); ok && len(params.Args) == 0 && len(params.KwArgs) == 0 {
+			return exec.AsValue(orderedDictView(d, "items"))
+		}
+		return items(e, in, params)
+	}); err != nil {
+		return nil, err
+	}
 	for name, estimate := range guardedFilters {
 		orig, ok := fs.Get(name)
 		if !ok {

@@ -42,14 +42,14 @@ const maxPrefixRenderMessages = 1024
 // those checks are handled by rendering the conversation up to each turn
 // (prefixSpans), which is quadratic and so limited to
 // maxPrefixRenderMessages.
-func (p *Preprocessor) assistantSpans(msgs []format.Message, full string) ([]span, error) {
-	if spans, ok, err := p.markedSpans(msgs, full); err != nil || ok {
+func (p *Preprocessor) assistantSpans(msgs []format.Message, tools, full string) ([]span, error) {
+	if spans, ok, err := p.markedSpans(msgs, tools, full); err != nil || ok {
 		return spans, err
 	}
 	if len(msgs) > maxPrefixRenderMessages {
 		return nil, recordLimitError(fmt.Sprintf("%d messages: the chat template changes the content it is given, so each assistant turn needs a rendering of its own, and records with more than %d messages are refused for that (split the conversation, or set train_on_inputs)", len(msgs), maxPrefixRenderMessages))
 	}
-	return p.prefixSpans(msgs, full)
+	return p.prefixSpans(msgs, tools, full)
 }
 
 // Markers put around assistant contents: control characters that no
@@ -64,11 +64,16 @@ const (
 
 // markedSpans is the linear path; ok is false when the template does not
 // qualify for it (the caller falls back to prefixSpans).
-func (p *Preprocessor) markedSpans(msgs []format.Message, full string) (spans []span, ok bool, err error) {
+func (p *Preprocessor) markedSpans(msgs []format.Message, tools, full string) (spans []span, ok bool, err error) {
 	var turns []int // indices of assistant messages
 	for i, m := range msgs {
 		if m.Role != format.RoleAssistant {
 			continue
+		}
+		if len(m.ToolCalls) > 0 {
+			// Templates write the calls after the content, where a marker
+			// after the content does not reach.
+			return nil, false, nil
 		}
 		if strings.Contains(m.Content, markAny) || strings.Contains(m.ReasoningContent, markAny) {
 			return nil, false, nil
@@ -78,12 +83,12 @@ func (p *Preprocessor) markedSpans(msgs []format.Message, full string) (spans []
 	if len(turns) == 0 {
 		return nil, true, nil
 	}
-	opens, closes, ok, err := p.markContents(msgs, turns, full, true)
+	opens, closes, ok, err := p.markContents(msgs, tools, turns, full, true)
 	if err != nil {
 		return nil, false, err
 	}
 	if !ok {
-		if _, closes, ok, err = p.markContents(msgs, turns, full, false); err != nil || !ok {
+		if _, closes, ok, err = p.markContents(msgs, tools, turns, full, false); err != nil || !ok {
 			return nil, false, err
 		}
 	}
@@ -134,7 +139,7 @@ func (p *Preprocessor) markedSpans(msgs []format.Message, full string) (spans []
 // (turns are their indices), and before it too when withOpen, and gives
 // where each content opens (nil without withOpen) and closes in full; ok
 // is false unless the rendering without the markers is full.
-func (p *Preprocessor) markContents(msgs []format.Message, turns []int, full string, withOpen bool) (opens, closes []int, ok bool, err error) {
+func (p *Preprocessor) markContents(msgs []format.Message, tools string, turns []int, full string, withOpen bool) (opens, closes []int, ok bool, err error) {
 	marked := slices.Clone(msgs)
 	for k, i := range turns {
 		n := strconv.Itoa(k)
@@ -143,7 +148,7 @@ func (p *Preprocessor) markContents(msgs []format.Message, turns []int, full str
 		}
 		marked[i].Content += markClose + n + markEnd
 	}
-	r, err := p.render(marked, false)
+	r, err := p.render(marked, tools, false)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("render: %w", err)
 	}
@@ -231,6 +236,8 @@ type templateProbes struct {
 	genOK                         bool
 	genErr, endErr                error
 	genDone, endDone, historyDone bool
+	callsErr, toolsErr            error // tools.go
+	callsDone, toolsDone          bool
 }
 
 // withProbes returns p, or a copy of it that memoises the template probes
@@ -260,11 +267,11 @@ func (p *Preprocessor) historyHeader() string {
 
 func (p *Preprocessor) probeHistoryHeader() string {
 	const sentinel = "\x00ftune-sentinel\x00"
-	before, err := p.render([]format.Message{{Role: format.RoleUser, Content: "x"}}, false)
+	before, err := p.render([]format.Message{{Role: format.RoleUser, Content: "x"}}, "", false)
 	if err != nil {
 		return ""
 	}
-	s, err := p.render([]format.Message{{Role: format.RoleUser, Content: "x"}, {Role: format.RoleAssistant, Content: sentinel}, {Role: format.RoleUser, Content: "y"}}, false)
+	s, err := p.render([]format.Message{{Role: format.RoleUser, Content: "x"}, {Role: format.RoleAssistant, Content: sentinel}, {Role: format.RoleUser, Content: "y"}}, "", false)
 	if err != nil || !strings.HasPrefix(s, before) {
 		return ""
 	}
@@ -277,11 +284,11 @@ func (p *Preprocessor) probeHistoryHeader() string {
 
 func (p *Preprocessor) probeGenerationPrompt() (string, bool, error) {
 	probe := []format.Message{{Role: format.RoleUser, Content: "x"}}
-	without, err := p.render(probe, false)
+	without, err := p.render(probe, "", false)
 	if err != nil {
 		return "", false, probeError{err}
 	}
-	with, err := p.render(probe, true)
+	with, err := p.render(probe, "", true)
 	if err != nil {
 		return "", false, probeError{err}
 	}
@@ -299,7 +306,7 @@ func (p *Preprocessor) probeGenerationPrompt() (string, bool, error) {
 // turn differently (Qwen3 adds an empty <think> block to it only); for
 // those the turn is found where its content follows the prefix in the full
 // rendering, followed by the template's end-of-turn text.
-func (p *Preprocessor) prefixSpans(msgs []format.Message, full string) ([]span, error) {
+func (p *Preprocessor) prefixSpans(msgs []format.Message, tools, full string) ([]span, error) {
 	var spans []span
 	turnEnd := ""
 	for i, m := range msgs {
@@ -309,11 +316,11 @@ func (p *Preprocessor) prefixSpans(msgs []format.Message, full string) ([]span, 
 		pre := ""
 		if i > 0 {
 			var err error
-			if pre, err = p.render(msgs[:i], true); err != nil {
+			if pre, err = p.render(msgs[:i], tools, true); err != nil {
 				return nil, fmt.Errorf("render prefix before message %d: %w", i, err)
 			}
 		}
-		upto, err := p.render(msgs[:i+1], false)
+		upto, err := p.render(msgs[:i+1], tools, false)
 		if err != nil {
 			return nil, fmt.Errorf("render through message %d: %w", i, err)
 		}
@@ -326,7 +333,20 @@ func (p *Preprocessor) prefixSpans(msgs []format.Message, full string) ([]span, 
 			spans = append(spans, span{len(pre), len(upto)})
 			continue
 		}
-		if strings.HasPrefix(full, pre) && strings.HasPrefix(full[len(pre):], m.Content) {
+		if len(m.ToolCalls) > 0 && strings.HasPrefix(full, pre) && strings.HasPrefix(upto, pre) {
+			// A turn with tool calls cannot be placed by its content,
+			// which the calls follow. The template wrote it as the last
+			// turn in upto; in full, where it is not the last, it is the
+			// longest end of that text (Qwen3 writes an empty <think>
+			// block before the last turn only), holding every call.
+			if n := turnInFull(upto[len(pre):], full[len(pre):], m); n > 0 {
+				spans = append(spans, span{len(pre), len(pre) + n})
+				continue
+			}
+		}
+		// A turn placed by its content alone would leave out its tool
+		// calls, which the template writes around the content.
+		if len(m.ToolCalls) == 0 && strings.HasPrefix(full, pre) && strings.HasPrefix(full[len(pre):], m.Content) {
 			if turnEnd == "" {
 				if turnEnd, err = p.turnEnd(); err != nil {
 					return nil, err
@@ -347,6 +367,29 @@ func (p *Preprocessor) prefixSpans(msgs []format.Message, full string) ([]span, 
 		return nil, fmt.Errorf("%w at message %d: its answer cannot be found in the rendering of the whole conversation (the template rewrites it there), and response-only masking needs it: set train_on_inputs, or use a template that writes answers as given", ErrNotPrefixStable, i)
 	}
 	return spans, nil
+}
+
+// turnInFull is the length of the longest end of turn (an assistant
+// turn rendered as the conversation's last) that rest (the full
+// rendering from where the turn starts) begins with, if that end holds
+// the message's content and each of its calls' names; 0 when none does.
+func turnInFull(turn, rest string, m format.Message) int {
+	for k := 0; k < len(turn); k++ {
+		end := turn[k:]
+		if !strings.HasPrefix(rest, end) {
+			continue
+		}
+		if !strings.Contains(end, strings.TrimSpace(m.Content)) {
+			return 0
+		}
+		for _, c := range m.ToolCalls {
+			if !strings.Contains(end, c.Name) {
+				return 0
+			}
+		}
+		return len(end)
+	}
+	return 0
 }
 
 // noAnswer is the error for assistant message i, which the template does
@@ -370,7 +413,7 @@ func (p *Preprocessor) turnEnd() (string, error) {
 
 func (p *Preprocessor) probeTurnEnd() (string, error) {
 	const sentinel = "\x00ftune-sentinel\x00"
-	s, err := p.render([]format.Message{{Role: format.RoleUser, Content: "x"}, {Role: format.RoleAssistant, Content: sentinel}}, false)
+	s, err := p.render([]format.Message{{Role: format.RoleUser, Content: "x"}, {Role: format.RoleAssistant, Content: sentinel}}, "", false)
 	if err != nil {
 		return "", probeError{err}
 	}

@@ -63,8 +63,8 @@ func TestMarkedSpansEqualPrefixSpans(t *testing.T) {
 			if err != nil {
 				continue // e.g. a template that wants a system message first
 			}
-			slow, slowErr := p.prefixSpans(conv, full)
-			got, ok, err := p.markedSpans(conv, full)
+			slow, slowErr := p.prefixSpans(conv, "", full)
+			got, ok, err := p.markedSpans(conv, "", full)
 			if err != nil {
 				t.Fatalf("%s conv %d: %v", name, ci, err)
 			}

@@ -72,6 +72,30 @@ func (f ContextRenderFunc) RenderContext(ctx context.Context, msgs []format.Mess
 	return f(ctx, msgs, g)
 }
 
+// ToolRenderer is a ContextRenderer that can also show a template the
+// tools a conversation may call (format.Example.Tools: chat.Template's
+// RenderOptions.Tools). A Renderer without it refuses records that list
+// tools.
+type ToolRenderer interface {
+	ContextRenderer
+	RenderTools(ctx context.Context, msgs []format.Message, tools string, addGenerationPrompt bool) (string, error)
+}
+
+// ToolRenderFunc adapts a function to ToolRenderer; tools is "" for none.
+type ToolRenderFunc func(ctx context.Context, msgs []format.Message, tools string, addGenerationPrompt bool) (string, error)
+
+func (f ToolRenderFunc) Render(msgs []format.Message, g bool) (string, error) {
+	return f(context.Background(), msgs, "", g)
+}
+
+func (f ToolRenderFunc) RenderContext(ctx context.Context, msgs []format.Message, g bool) (string, error) {
+	return f(ctx, msgs, "", g)
+}
+
+func (f ToolRenderFunc) RenderTools(ctx context.Context, msgs []format.Message, tools string, g bool) (string, error) {
+	return f(ctx, msgs, tools, g)
+}
+
 // EncoderFunc adapts a function to Encoder.
 type EncoderFunc func(text string, addSpecial bool) ([]int, error)
 
@@ -258,8 +282,16 @@ func (p *Preprocessor) context() context.Context {
 	return p.ctx
 }
 
-// render renders with p's context when the template can take one.
-func (p *Preprocessor) render(msgs []format.Message, gen bool) (string, error) {
+// render renders with p's context when the template can take one, and
+// with the conversation's tools (a JSON list, "" for none).
+func (p *Preprocessor) render(msgs []format.Message, tools string, gen bool) (string, error) {
+	if tools != "" {
+		tr, ok := p.Tmpl.(ToolRenderer)
+		if !ok {
+			return "", errors.New("the record lists tools, and this chat template renderer cannot show them")
+		}
+		return tr.RenderTools(p.context(), msgs, tools, gen)
+	}
 	if cr, ok := p.Tmpl.(ContextRenderer); ok {
 		return cr.RenderContext(p.context(), msgs, gen)
 	}
@@ -339,7 +371,7 @@ func (p *Preprocessor) Tokenize(ex format.Example) (Tokenized, Outcome, error) {
 	var t Tokenized
 	var err error
 	if ex.IsChat() {
-		t, err = p.chat(ex.Messages)
+		t, err = p.chat(ex.Messages, ex.Tools)
 	} else {
 		t, err = p.completion(ex.Text)
 	}
@@ -514,7 +546,7 @@ func (p *Preprocessor) completion(text string) (Tokenized, error) {
 	return t, nil
 }
 
-func (p *Preprocessor) chat(msgs []format.Message) (Tokenized, error) {
+func (p *Preprocessor) chat(msgs []format.Message, tools string) (Tokenized, error) {
 	if p.Tmpl == nil {
 		return Tokenized{}, errors.New("chat example but no chat template")
 	}
@@ -525,7 +557,10 @@ func (p *Preprocessor) chat(msgs []format.Message) (Tokenized, error) {
 	if len(msgs) > limit {
 		return Tokenized{}, recordLimitError(fmt.Sprintf("%d messages in one record, more than the limit of %d (split the conversation)", len(msgs), limit))
 	}
-	full, err := p.render(msgs, false)
+	if err := p.checkToolSupport(msgs, tools); err != nil {
+		return Tokenized{}, err
+	}
+	full, err := p.render(msgs, tools, false)
 	if err != nil {
 		return Tokenized{}, fmt.Errorf("render: %w", err)
 	}
@@ -538,7 +573,7 @@ func (p *Preprocessor) chat(msgs []format.Message) (Tokenized, error) {
 			return Tokenized{}, fmt.Errorf("message %d has weight 0, and train_on_inputs learns every token: leave train_on_inputs off to honour the weights, or remove them", i)
 		}
 		spans = []span{{0, len(full)}}
-	} else if spans, err = p.assistantSpans(msgs, full); err != nil {
+	} else if spans, err = p.assistantSpans(msgs, tools, full); err != nil {
 		return Tokenized{}, err
 	} else if i := lastAssistant(msgs); p.Opts.MaskHistory && i >= 0 && msgs[i].NoLoss {
 		return Tokenized{}, fmt.Errorf("message %d, the last answer, has weight 0, and mask_history learns only the last answer: nothing is left to learn (give it weight 1, or leave the record out)", i)

@@ -3,8 +3,9 @@ transformers' apply_chat_template does (transformers/utils/chat_template_utils.p
 _compile_jinja_template and render_jinja_template): Python Jinja2's
 ImmutableSandboxedEnvironment with trim_blocks and lstrip_blocks, loop
 controls, its tojson filter (json.dumps, ensure_ascii False), raise_exception
-and strftime_now, and the variables messages, tools=None, documents=None,
-add_generation_prompt, the special tokens and the case's kwargs.
+and strftime_now, and the variables messages, tools (the case's "tools", or None),
+documents=None, add_generation_prompt, the special tokens and the case's
+kwargs.
 
     python3 make_chat_goldens.py <template: .jinja file or tokenizer_config.json> \
         <bos_token> <eos_token> <conversations.json> <chat_golden.json>
@@ -48,13 +49,15 @@ def main():
     cases = []
     for c in json.load(open(conv_file, encoding="utf-8")):
         row = {"name": c["name"], "messages": c["messages"], "add_generation_prompt": bool(c.get("add_generation_prompt"))}
+        if "tools" in c:
+            row["tools"] = c["tools"]
         if "kwargs" in c:
             row["kwargs"] = c["kwargs"]
         try:
-            row["text"] = template.render(messages=c["messages"], tools=None, documents=None,
+            row["text"] = template.render(messages=c["messages"], tools=c.get("tools"), documents=None,
                                           add_generation_prompt=row["add_generation_prompt"],
                                           bos_token=bos, eos_token=eos, **c.get("kwargs", {}))
-        except jinja2.exceptions.TemplateError as e:
+        except (jinja2.exceptions.TemplateError, TypeError) as e:
             row["error"] = str(e)
         cases.append(row)
     golden = {

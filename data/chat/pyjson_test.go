@@ -1,0 +1,118 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"testing"
+)
+
+// pyGolden is testdata/pyjson/golden.json (make_golden.py): Python's
+// json.dumps of JSON values under each option set of transformers' tojson,
+// and Jinja2's renderings of snippets over the same values.
+type pyGolden struct {
+	Dumps []struct {
+		Value   string         `json:"value"`
+		Options map[string]any `json:"options"`
+		Text    string         `json:"text"`
+	} `json:"dumps"`
+	Renders []struct {
+		Value    string  `json:"value"`
+		Template string  `json:"template"`
+		Text     *string `json:"text"`
+		Error    string  `json:"error"`
+	} `json:"renders"`
+}
+
+func readPyGolden(t *testing.T) pyGolden {
+	t.Helper()
+	b, err := os.ReadFile("testdata/pyjson/golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g pyGolden
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Dumps) == 0 || len(g.Renders) == 0 {
+		t.Fatal("empty golden")
+	}
+	return g
+}
+
+// TestPythonJSON: tojson writes what Python's json.dumps writes, byte for
+// byte, for values decoded as json.loads decodes them (key order and
+// repeated keys, integers of any size, float reprs, escapes) under every
+// option transformers' filter takes: indent as a number or a string,
+// sort_keys, separators, ensure_ascii.
+func TestPythonJSON(t *testing.T) {
+	for _, c := range readPyGolden(t).Dumps {
+		v, err := decodeJSON(c.Value)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Value, err)
+		}
+		src := "{{ v | tojson("
+		sep := ""
+		for _, k := range []string{"indent", "sort_keys", "separators", "ensure_ascii"} {
+			o, ok := c.Options[k]
+			if !ok {
+				continue
+			}
+			b, _ := json.Marshal(o)
+			lit := string(b)
+			switch o {
+			case true:
+				lit = "True"
+			case false:
+				lit = "False"
+			}
+			src += sep + k + "=" + lit
+			sep = ", "
+		}
+		src += ") }}"
+		tpl, err := New("dump", src, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tpl.RenderWith(context.Background(), nil, RenderOptions{Vars: map[string]any{"v": v}})
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.Value, src, err)
+		}
+		if got != c.Text {
+			t.Errorf("%s with %s:\n got %q\nwant %q", c.Value, src, got, c.Text)
+		}
+	}
+}
+
+// TestPythonSubscripts: dict views and |items keep a JSON object's order,
+// negative indexes count from the end (x[-1] of one item included),
+// strings index by character, out of range is undefined: as Jinja2 renders
+// the same snippets.
+func TestPythonSubscripts(t *testing.T) {
+	n := 0
+	for _, c := range readPyGolden(t).Renders {
+		if c.Text == nil {
+			continue // Python raised on this value (x.items() of a list, ...)
+		}
+		v, err := decodeJSON(c.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tpl, err := New("snippet", c.Template, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tpl.RenderWith(context.Background(), nil, RenderOptions{Vars: map[string]any{"v": v}})
+		if err != nil {
+			t.Errorf("%s over %s: %v", c.Template, c.Value, err)
+			continue
+		}
+		if got != *c.Text {
+			t.Errorf("%s over %s:\n got %q\nwant %q", c.Template, c.Value, got, *c.Text)
+		}
+		n++
+	}
+	if n < 40 {
+		t.Fatalf("only %d renderings compared", n)
+	}
+}
