@@ -254,23 +254,66 @@ func (x *bandIndex) candidates(band int, h uint64) []int {
 }
 
 // DedupExamples removes near-duplicate examples (all message contents or
-// the text compared together), keeping the first of each group.
+// the text compared together), keeping the first of each group. Examples
+// are duplicates only when their tools and their tool calls (functions and
+// arguments, in order) are the same: a conversation that calls another
+// function, or the same with other arguments, or that has other tools to
+// call, teaches another action however alike its words. Calls' ids and
+// tool results' ids and names are compared with the words (ids are often
+// random, so they do not keep duplicates apart on their own).
 func DedupExamples(exs []format.Example, o DedupOptions) ([]format.Example, int, error) {
 	text := func(i int) string {
 		var b strings.Builder
 		b.WriteString(exs[i].Text)
 		for _, m := range exs[i].Messages {
 			b.WriteString("\n" + m.Role + ": " + m.Content)
+			for _, c := range m.ToolCalls {
+				b.WriteString("\ncall " + c.ID + " " + c.Name + " " + c.Arguments)
+			}
+			if m.ToolCallID != "" || m.Name != "" {
+				b.WriteString("\nresult " + m.ToolCallID + " " + m.Name)
+			}
 		}
 		return b.String()
 	}
-	keep, _, err := dedup(len(exs), text, o)
-	if err != nil {
-		return nil, 0, err
+	// Examples by their tools and calls; almost always one group.
+	var order []string
+	groups := map[string][]int{}
+	for i, ex := range exs {
+		k := toolKey(ex)
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], i)
 	}
+	var keep []int
+	for _, k := range order {
+		g := groups[k]
+		kept, _, err := dedup(len(g), func(j int) string { return text(g[j]) }, o)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, j := range kept {
+			keep = append(keep, g[j])
+		}
+	}
+	slices.Sort(keep)
 	out := make([]format.Example, len(keep))
 	for k, i := range keep {
 		out[k] = exs[i]
 	}
 	return out, len(exs) - len(keep), nil
+}
+
+// toolKey is what two examples must share to be duplicates: their tools
+// and their calls' functions and arguments, in order ("" without any).
+func toolKey(ex format.Example) string {
+	var b strings.Builder
+	b.WriteString(ex.Tools)
+	for _, m := range ex.Messages {
+		for _, c := range m.ToolCalls {
+			b.WriteString("\x00" + c.Name + "\x00" + c.Arguments)
+		}
+	}
+	return b.String()
 }

@@ -20,8 +20,38 @@
 //	preference    {"prompt", "chosen", "rejected"}, text or lists of messages (TRL's)
 //	unpaired_preference {"prompt", "completion", "label": true|false} (TRL's, KTO's data)
 //
-// All become an Example with Messages (roles system, user, assistant) or
-// Text, and a Source "file:line" that later stages use in their messages.
+// All become an Example with Messages (roles system, user, assistant,
+// tool) or Text, and a Source "file:line" that later stages use in their
+// messages.
+//
+// Tool calling (function calling) data is read into Message.ToolCalls,
+// Message.ToolCallID and Name, and Example.Tools:
+//
+//	OpenAI, TRL, transformers  {"messages": [..., {"role": "assistant", "content": "" | null | absent,
+//	                             "tool_calls": [{"id", "type": "function", "function": {"name", "arguments"}}]},
+//	                             {"role": "tool", "tool_call_id", "name", "content"}, ...], "tools": [...]}
+//	OpenAI legacy              {"function_call": {"name", "arguments"}} and role "function"; "functions": [schema, ...]
+//	LLaMA-Factory ShareGPT     {"conversations": [..., {"from": "function_call", "value": "<JSON of a call or a list>"},
+//	                             {"from": "observation", "value"}, ...], "tools": "<JSON list>"}
+//
+// Arguments are an object or a string holding one (OpenAI's); a call may
+// leave out the "function" wrapper ({"name", "arguments"}, as
+// transformers' templates accept). Arguments and tools are stored as
+// compact JSON text with their keys in the order written (numbers as
+// written, strings re-encoded: "é" and "é" are the same text);
+// "functions" are wrapped as tools ({"type": "function", "function":
+// schema}). Tools are a list or a string holding one, on any record whose
+// example is a conversation (chat, sharegpt, alpaca, input/output,
+// conversational prompt/completion and preference records); [] and "" are
+// none; a text example (completion, text preference) with tools is
+// refused. Roles tool, function, ipython (Llama 3.1) and observation
+// (LLaMA-Factory) are tool results. Validate refuses calls on other than
+// assistant messages, a tool_call_id or name on other than tool messages
+// (OpenAI's participant names included: templates would drop them), a
+// tool result not after an assistant message with calls (and other
+// results), or naming a call id that message does not make; an assistant
+// message with calls and no content is an answer. Two function_call turns
+// in a row are refused (parallel calls are one turn holding a list).
 //
 // Bad input never panics: a malformed record, a missing column, invalid
 // UTF-8 (which encoding/json would silently replace), an unknown role or an

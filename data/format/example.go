@@ -2,15 +2,17 @@ package format
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
 
 // Role of a chat message after normalisation. Every reader maps the names
-// found in files (sharegpt's human/gpt, ...) onto these three.
+// found in files (sharegpt's human/gpt, ...) onto these four.
 const (
 	RoleSystem    = "system"
 	RoleUser      = "user"
@@ -105,7 +107,7 @@ func (e Example) IsChat() bool { return len(e.Messages) > 0 }
 // Chosen or Rejected): one conversation or one text, as a supervised
 // example.
 func (e Example) Completed(r *Reply) Example {
-	out := Example{Source: e.Source}
+	out := Example{Source: e.Source, Tools: e.Tools}
 	if e.IsChat() {
 		out.Messages = append(slices.Clone(e.Messages), r.Messages...)
 	} else {
@@ -189,7 +191,10 @@ func Position(line, row int) string {
 	return ""
 }
 
-// normaliseRole maps the role names used by chat and sharegpt datasets.
+// normaliseRole maps the role names used by chat and sharegpt datasets. A
+// tool's result is "tool" (OpenAI's, transformers'), "function" (OpenAI's
+// legacy function calling), "ipython" (Llama 3.1's) or "observation"
+// (LLaMA-Factory's ShareGPT).
 func normaliseRole(role string) (string, bool) {
 	switch strings.ToLower(strings.TrimSpace(role)) {
 	case "system":
@@ -198,15 +203,22 @@ func normaliseRole(role string) (string, bool) {
 		return RoleUser, true
 	case "assistant", "gpt", "model", "bot":
 		return RoleAssistant, true
+	case "tool", "function", "ipython", "observation":
+		return RoleTool, true
 	}
 	return "", false
 }
 
 // Validate checks what every later stage relies on: valid UTF-8, known
-// roles, a conversation with at least one non-empty assistant answer
-// (otherwise nothing but end-of-turn tokens would be learnt under
-// response-only masking) or a non-empty text.
+// roles, a conversation with at least one non-empty assistant answer (or
+// one that calls a tool; otherwise nothing but end-of-turn tokens would be
+// learnt under response-only masking) or a non-empty text, tool calls and
+// results where they belong (checkMessages), and tools only beside
+// messages, as a JSON list.
 func (e Example) Validate() error {
+	if err := e.checkTools(); err != nil {
+		return err
+	}
 	if e.IsPreference() {
 		return e.validatePreference()
 	}
@@ -233,6 +245,31 @@ func (e Example) Validate() error {
 		return fmt.Errorf("%w: every assistant answer has weight 0: the record has nothing to learn (give one weight 1, or leave the record out)", ErrBadValue)
 	}
 	return nil
+}
+
+// checkTools checks the example's tools: a JSON list, and only in a
+// conversation (only chat templates show tools to the model).
+func (e Example) checkTools() error {
+	if e.Tools == "" {
+		return nil
+	}
+	if !e.IsChat() {
+		return fmt.Errorf("%w: the example lists tools and is text: only a conversation, rendered by a chat template, shows tools to the model", ErrBadValue)
+	}
+	if !utf8.ValidString(e.Tools) {
+		return fmt.Errorf("%w in the tools", ErrInvalidUTF8)
+	}
+	if !isJSON(e.Tools, '[') {
+		return fmt.Errorf("%w: the tools are not a JSON list", ErrBadValue)
+	}
+	return nil
+}
+
+// isJSON says whether s is one JSON value starting with open ('{' for an
+// object, '[' for a list).
+func isJSON(s string, open byte) bool {
+	t := strings.TrimSpace(s)
+	return t != "" && t[0] == open && json.Valid([]byte(t))
 }
 
 // allWeightZero says whether every assistant message has weight 0.
@@ -329,17 +366,35 @@ func (e Example) validatePreference() error {
 	return nil
 }
 
-// checkMessages checks roles, UTF-8 and reasoning placement, and reports
-// whether there is an assistant message and a non-empty one.
+// checkMessages checks roles, UTF-8, reasoning placement and tool calls
+// and results, and reports whether there is an assistant message and a
+// non-empty one (an answer, or a call). Tool calls are an assistant's; a
+// tool message answers the calls of the assistant message before it
+// (other tool messages between them), one of them when it names the call
+// it answers (tool_call_id) and they have ids; a tool_call_id and a name
+// belong on tool messages only.
 func checkMessages(msgs []Message) (assistant, answered bool, err error) {
+	caller := -1 // the assistant message whose calls a tool message here answers
 	for i, m := range msgs {
 		switch m.Role {
 		case RoleSystem, RoleUser:
+			caller = -1
 		case RoleAssistant:
 			assistant = true
-			answered = answered || strings.TrimSpace(m.Content) != ""
+			answered = answered || strings.TrimSpace(m.Content) != "" || len(m.ToolCalls) > 0
+			caller = -1
+			if len(m.ToolCalls) > 0 {
+				caller = i
+			}
+		case RoleTool:
+			if caller < 0 {
+				return false, false, fmt.Errorf("%w: message %d is a tool result, and no assistant message calling a tool comes before it (a tool message follows the assistant message whose tool_calls it answers, or another tool message answering them)", ErrBadValue, i)
+			}
+			if m.ToolCallID != "" && !answers(msgs[caller].ToolCalls, m.ToolCallID) {
+				return false, false, fmt.Errorf("%w: message %d answers tool call %q, which is none of the calls of message %d (%s)", ErrBadValue, i, m.ToolCallID, caller, callIDs(msgs[caller].ToolCalls))
+			}
 		default:
-			return false, false, fmt.Errorf("%w %q in message %d (want system, user or assistant)", ErrUnknownRole, m.Role, i)
+			return false, false, fmt.Errorf("%w %q in message %d (want system, user, assistant or tool)", ErrUnknownRole, m.Role, i)
 		}
 		if !utf8.ValidString(m.Content) {
 			return false, false, fmt.Errorf("%w in message %d", ErrInvalidUTF8, i)
@@ -347,6 +402,9 @@ func checkMessages(msgs []Message) (assistant, answered bool, err error) {
 		if m.NoLoss && m.Role != RoleAssistant {
 			// Only answers are learnt: on another role it would mean nothing.
 			return false, false, fmt.Errorf("%w: message %d (%s) has a weight; only assistant messages can have one", ErrBadValue, i, m.Role)
+		}
+		if err := checkCalls(i, m); err != nil {
+			return false, false, err
 		}
 		if m.ReasoningContent != "" {
 			// A template reads the reasoning of assistant turns only: on
@@ -365,4 +423,60 @@ func checkMessages(msgs []Message) (assistant, answered bool, err error) {
 		}
 	}
 	return assistant, answered, nil
+}
+
+// checkCalls checks message i's tool calls and its tool_call_id and name.
+func checkCalls(i int, m Message) error {
+	if len(m.ToolCalls) > 0 && m.Role != RoleAssistant {
+		return fmt.Errorf("%w: message %d (%s) has tool calls; only assistant messages make them", ErrBadValue, i, m.Role)
+	}
+	for j, c := range m.ToolCalls {
+		switch {
+		case !utf8.ValidString(c.ID) || !utf8.ValidString(c.Name) || !utf8.ValidString(c.Arguments):
+			return fmt.Errorf("%w in message %d, tool call %d", ErrInvalidUTF8, i, j)
+		case strings.TrimSpace(c.Name) == "":
+			return fmt.Errorf("%w: message %d, tool call %d has no function name", ErrBadValue, i, j)
+		case !isJSON(c.Arguments, '{'):
+			return fmt.Errorf("%w: message %d, tool call %d: the arguments are not a JSON object", ErrBadValue, i, j)
+		}
+	}
+	if m.Role != RoleTool {
+		// Chat templates show neither on other messages: OpenAI's
+		// participant names (a user's "name") would be dropped without
+		// a word.
+		if m.ToolCallID != "" {
+			return fmt.Errorf("%w: message %d (%s) has a tool_call_id; only tool messages (a function's result) have one", ErrBadValue, i, m.Role)
+		}
+		if m.Name != "" {
+			return fmt.Errorf("%w: message %d (%s) has a name (%q); only tool messages (a function's result) have one: chat templates show no other message's name, so it is refused rather than dropped (remove it)", ErrBadValue, i, m.Role, m.Name)
+		}
+	}
+	if !utf8.ValidString(m.ToolCallID) || !utf8.ValidString(m.Name) {
+		return fmt.Errorf("%w in the tool_call_id or name of message %d", ErrInvalidUTF8, i)
+	}
+	return nil
+}
+
+// answers says whether a tool message with call id id answers one of
+// calls: one with that id, or any when the calls have no ids.
+func answers(calls []ToolCall, id string) bool {
+	ids := false
+	for _, c := range calls {
+		if c.ID == id {
+			return true
+		}
+		ids = ids || c.ID != ""
+	}
+	return !ids
+}
+
+// callIDs lists the ids of calls for a message.
+func callIDs(calls []ToolCall) string {
+	var ids []string
+	for _, c := range calls {
+		if c.ID != "" {
+			ids = append(ids, strconv.Quote(c.ID))
+		}
+	}
+	return "its call ids: " + strings.Join(ids, ", ")
 }

@@ -15,6 +15,8 @@ import (
 func FuzzJSONL(f *testing.F) {
 	f.Add([]byte(`{"text":"a"}` + "\n" + `{"text":"b"}`))
 	f.Add([]byte(`{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}`))
+	f.Add([]byte(`{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"b\":1,\"a\":\"\\u00e9\"}"}}]},{"role":"tool","tool_call_id":"c","content":"r"},{"role":"assistant","content":"a"}],"tools":[{"type":"function","function":{"name":"f"}}]}`))
+	f.Add([]byte(`{"conversations":[{"from":"human","value":"q"},{"from":"function_call","value":"[{\"name\":\"f\",\"arguments\":{\"z\":[1.50]}}]"},{"from":"observation","value":"r"},{"from":"gpt","value":"a"}],"tools":"[{\"name\":\"f\"}]"}`))
 	f.Add([]byte(`{"prompt":"q","chosen":" a","rejected":" b"}` + "\n" + `{"chosen":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}],"rejected":[{"role":"user","content":"q"},{"role":"assistant","content":"b"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		lines := bytes.Count(data, []byte("\n")) + 1

@@ -168,7 +168,7 @@ func (s *jsonArraySource) next() (Record, error, bool) {
 		}
 		return Record{}, &PosError{File: s.name, Line: line, Column: col, Msg: msg, Err: sentinel}, false
 	}
-	return Record{Fields: fields, Line: line, Column: col}, nil, false
+	return Record{Fields: fields, Line: line, Column: col, raw: raw}, nil, false
 }
 
 func tokenName(tok any) string {

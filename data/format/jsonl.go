@@ -48,7 +48,7 @@ func (s *jsonlSource) next() (Record, error, bool) {
 		if sentinel != nil {
 			return Record{}, &PosError{File: s.name, Line: s.line, Column: col, Msg: msg, Err: sentinel}, false
 		}
-		return Record{Fields: fields, Line: s.line, Column: col}, nil, false
+		return Record{Fields: fields, Line: s.line, Column: col, raw: raw}, nil, false
 	}
 }
 

@@ -85,8 +85,12 @@ type Options struct {
 // message's "weight" is read (0: not learnt); records with prompt,
 // completion and label are unpaired preferences. 3: a prompt/completion
 // pair's prompt may be a list of messages (a CSV cell's JSON list
-// included), read as a conversation.
-const ReadVersion = 3
+// included), read as a conversation. 4: tool calling: messages' tool
+// calls (tool_calls, function_call, LLaMA-Factory's function_call turns),
+// tool results (roles tool, function, ipython, observation; tool_call_id
+// and name) and a record's tools (or, on chat records, functions) are
+// read, where tools and function_call turns were dropped or refused.
+const ReadVersion = 4
 
 // DefaultMaxRecordBytes is Options.MaxRecordBytes's default: far above
 // any training example (131,072 tokens of text are about 0.5 MiB).
@@ -145,6 +149,9 @@ type Record struct {
 	Line   int // 1-based line; 0 in formats without lines (parquet)
 	Column int // 1-based byte column of the record's start, 0 if unknown
 	Row    int // 1-based record number where there is no Line (parquet)
+	// raw is the record's JSON text, where the JSON readers have it:
+	// tool calls' arguments and tools keep their key order from it.
+	raw []byte
 }
 
 // source yields records. A returned error is a *PosError; fatal reports
@@ -394,7 +401,11 @@ func (r *Reader) convert(rec Record) (Example, error) {
 			return Example{}, pos(r.ignored(rec.Fields, cols))
 		}
 	}
-	ex, err := r.mapping.toExample(rec.Fields)
+	var raw rawJSON
+	if rec.raw != nil {
+		raw = rawText(rec.raw)
+	}
+	ex, err := r.mapping.toExample(rec.Fields, raw)
 	if errors.Is(err, ErrMissingColumn) {
 		// Say where the shape that wants the column came from.
 		origin := fmt.Sprintf("the file's shape, %v, is set by data.shape or a column mapping", r.mapping.Shape)

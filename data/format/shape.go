@@ -85,6 +85,13 @@ type Mapping struct {
 	// is learnt as plain text, never rendered through the chat template,
 	// so it has no turn to put a system message in.
 	System string
+	// Tools names the field listing the functions a conversation may
+	// call ("tools" by default, as OpenAI's, TRL's and LLaMA-Factory's
+	// files name it): a list of tool schemas, or a string holding one,
+	// read into Example.Tools. A record whose example is text (a
+	// completion, a text preference) is refused with one, since only a
+	// chat template shows tools to the model.
+	Tools string
 }
 
 // withDefaults fills the names the shape needs.
@@ -97,6 +104,7 @@ func (m Mapping) withDefaults() Mapping {
 	switch m.Shape {
 	case ShapeAlpaca, ShapeChat, ShapeShareGPT, ShapeInputOutput, ShapePreference, ShapeUnpairedPreference, ShapeCompletion:
 		def(&m.System, "system")
+		def(&m.Tools, "tools")
 	}
 	switch m.Shape {
 	case ShapeAlpaca:
@@ -197,6 +205,9 @@ func (m Mapping) columns() []string {
 	if m.System != "" {
 		cols = append(cols, m.System)
 	}
+	if m.Tools != "" {
+		cols = append(cols, m.Tools)
+	}
 	return cols
 }
 
@@ -238,9 +249,31 @@ func (m Mapping) ignoredColumns(f map[string]any) []string {
 	return out
 }
 
-// toExample converts one record with a resolved mapping. Errors wrap an
-// Err* sentinel and name the field; the caller adds the position.
-func (m Mapping) toExample(f map[string]any) (Example, error) {
+// toExample converts one record with a resolved mapping; raw is the
+// record's JSON text (nil where the source has none), where a tool call's
+// arguments and the tools are read with their keys in order. Errors wrap
+// an Err* sentinel and name the field; the caller adds the position.
+func (m Mapping) toExample(f map[string]any, raw rawJSON) (Example, error) {
+	if m.Shape == ShapeCompletion && m.Tools != "" && hasValue(f[m.Tools]) {
+		return Example{}, fmt.Errorf("%w: field %q lists tools, which a completion has no place for (its %q is learnt as plain text, not rendered through a chat template, which is what shows tools to the model): give the record as chat or prompt/completion pairs", ErrBadValue, m.Tools, m.Text)
+	}
+	tools, from, err := m.tools(f, raw)
+	if err != nil {
+		return Example{}, err
+	}
+	ex, err := m.example(f, raw)
+	if err != nil || tools == "" {
+		return ex, err
+	}
+	if !ex.IsChat() {
+		return Example{}, fmt.Errorf("%w: field %q lists tools, which a text prompt has no place for (only a chat template shows tools to the model): give the prompt as a list of messages", ErrBadValue, from)
+	}
+	ex.Tools = tools
+	return ex, nil
+}
+
+// example is toExample without the record's tools.
+func (m Mapping) example(f map[string]any, raw rawJSON) (Example, error) {
 	var ex Example
 	switch m.Shape {
 	case ShapeCompletion:
@@ -258,7 +291,7 @@ func (m Mapping) toExample(f map[string]any) (Example, error) {
 		prompt, resp := m.Instruction, m.Output
 		if m.Shape == ShapeInputOutput {
 			prompt, resp = m.Prompt, m.Response
-			conv, ok, err := m.conversationalPair(f)
+			conv, ok, err := m.conversationalPair(f, raw)
 			if ok || err != nil {
 				return conv, err
 			}
@@ -286,7 +319,7 @@ func (m Mapping) toExample(f map[string]any) (Example, error) {
 			return ex, err
 		}
 	case ShapeChat, ShapeShareGPT:
-		msgs, err := m.messages(f)
+		msgs, err := m.messageList(f, m.Messages, fieldJSON(f, raw, m.Messages))
 		if err != nil {
 			return ex, err
 		}
@@ -294,9 +327,9 @@ func (m Mapping) toExample(f map[string]any) (Example, error) {
 			return ex, err
 		}
 	case ShapePreference:
-		return m.preference(f)
+		return m.preference(f, raw)
 	case ShapeUnpairedPreference:
-		return m.unpaired(f)
+		return m.unpaired(f, raw)
 	default:
 		return ex, fmt.Errorf("%w shape %v", ErrUnsupported, m.Shape)
 	}
@@ -313,7 +346,7 @@ func (m Mapping) toExample(f map[string]any) (Example, error) {
 // a weight (1 learns one, as in a chat record). A prompt or
 // completion cell holding a JSON list of messages (CSV, parquet strings)
 // is that list.
-func (m Mapping) conversationalPair(rec map[string]any) (ex Example, ok bool, err error) {
+func (m Mapping) conversationalPair(rec map[string]any, raw rawJSON) (ex Example, ok bool, err error) {
 	f, err := m.decodeMessageLists(rec, m.Prompt, m.Response)
 	if err != nil {
 		return ex, false, err
@@ -331,22 +364,22 @@ func (m Mapping) conversationalPair(rec map[string]any) (ex Example, ok bool, er
 	case !promptChat:
 		return ex, false, fmt.Errorf("%w: field %q is %s and %q is a list of messages: give the prompt as a list of messages too ([{\"role\": \"user\", \"content\": ...}]), or both as text", ErrBadValue, m.Prompt, typeName(f[m.Prompt]), m.Response)
 	}
-	prompt, err := m.messageList(f, m.Prompt)
+	prompt, err := m.messageList(f, m.Prompt, fieldJSON(rec, raw, m.Prompt))
 	if err != nil {
 		return ex, false, err
 	}
-	raw := f[m.Prompt].([]any)
+	items := f[m.Prompt].([]any)
 	for i := range prompt {
 		// An answer the record gives a weight keeps it: "weight": 1 in
 		// the prompt learns that answer too.
-		_, weighted := raw[i].(map[string]any)["weight"]
+		_, weighted := items[i].(map[string]any)["weight"]
 		if prompt[i].Role == RoleAssistant && !weighted {
 			prompt[i].NoLoss, prompt[i].Context = true, true
 		}
 	}
 	var completion []Message
 	if completionChat {
-		if completion, err = m.messageList(f, m.Response); err != nil {
+		if completion, err = m.messageList(f, m.Response, fieldJSON(rec, raw, m.Response)); err != nil {
 			return ex, false, err
 		}
 	} else {
@@ -386,12 +419,14 @@ func (m Mapping) withSystem(f map[string]any, msgs []Message, in string) ([]Mess
 	return append([]Message{{Role: RoleSystem, Content: s}}, msgs...), nil
 }
 
-func (m Mapping) messages(f map[string]any) ([]Message, error) {
-	return m.messageList(f, m.Messages)
-}
-
-// messageList reads the list of messages in field name.
-func (m Mapping) messageList(f map[string]any, name string) ([]Message, error) {
+// messageList reads the list of messages in field name; raw is its JSON
+// text, where tool calls' arguments are read with their keys in order.
+// Beside role and content, a message may have tool calls (tool_calls, or
+// OpenAI's legacy function_call; its content may then be null or absent),
+// a tool result its tool_call_id and name, and a role function_call
+// (LLaMA-Factory's ShareGPT) is an assistant message whose content is the
+// JSON of its calls.
+func (m Mapping) messageList(f map[string]any, name string, raw rawJSON) ([]Message, error) {
 	v, ok := f[name]
 	if !ok || v == nil {
 		return nil, fmt.Errorf("%w %q", ErrMissingColumn, name) // the reader names the shape
@@ -405,13 +440,18 @@ func (m Mapping) messageList(f map[string]any, name string) ([]Message, error) {
 		if err := json.Unmarshal([]byte(s), &list); err != nil {
 			return nil, fmt.Errorf("%w: field %q: expected a JSON list of messages: %v", ErrBadValue, name, err)
 		}
+		if err := repeatedKey([]byte(s), name); err != nil {
+			return nil, err
+		}
 		v = list
 	}
 	list, ok := v.([]any)
 	if !ok || len(list) == 0 {
 		return nil, fmt.Errorf("%w: field %q: expected a non-empty list of messages, got %s", ErrBadValue, name, typeName(v))
 	}
+	elem := raw.elements()
 	msgs := make([]Message, 0, len(list))
+	callTurn := false // the message before was a function_call turn
 	for i, item := range list {
 		obj, ok := item.(map[string]any)
 		if !ok {
@@ -421,30 +461,63 @@ func (m Mapping) messageList(f map[string]any, name string) ([]Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
 		}
-		// A missing or null content is not an empty message: it is
-		// usually a tool call or an export that lost the text.
-		if c, ok := obj[m.Content]; !ok {
-			return nil, fmt.Errorf("%s[%d]: %w %q", name, i, ErrMissingColumn, m.Content)
-		} else if c == nil {
-			return nil, fmt.Errorf("%w: %s[%d]: %q is null (expected a string; write \"\" for an empty message)", ErrBadValue, name, i, m.Content)
+		var msg Message
+		if isFunctionCallRole(role) {
+			// LLaMA-Factory's function_call turn: its value is the calls.
+			if callTurn {
+				return nil, fmt.Errorf("%w: %s[%d]: a function_call turn right after another: give calls made together as one turn whose value is a JSON list of them", ErrBadValue, name, i)
+			}
+			if !isEmptyList(obj["tool_calls"]) || obj["function_call"] != nil {
+				return nil, fmt.Errorf("%w: %s[%d]: a function_call turn holds its calls in %q, and has \"tool_calls\" or \"function_call\" too (give them once)", ErrBadValue, name, i, m.Content)
+			}
+			if msg.ToolCalls, err = functionCallTurn(obj[m.Content], elem(i).member(m.Content)); err != nil {
+				return nil, inMessage(name, i, err)
+			}
+			msg.Role, callTurn = RoleAssistant, true
+		} else {
+			callTurn = false
+			var itemRaw rawJSON
+			if obj["tool_calls"] != nil || obj["function_call"] != nil {
+				itemRaw = elem(i)
+			}
+			if msg.ToolCalls, err = toolCalls(obj, itemRaw); err != nil {
+				return nil, inMessage(name, i, err)
+			}
+			// A missing or null content is not an empty message, unless
+			// the message makes calls (OpenAI's files write null then):
+			// it is usually an export that lost the text.
+			if c, ok := obj[m.Content]; !ok && msg.ToolCalls == nil {
+				return nil, fmt.Errorf("%s[%d]: %w %q", name, i, ErrMissingColumn, m.Content)
+			} else if ok && c == nil && msg.ToolCalls == nil {
+				return nil, fmt.Errorf("%w: %s[%d]: %q is null (expected a string; write \"\" for an empty message)", ErrBadValue, name, i, m.Content)
+			}
+			if msg.Content, err = field(obj, m.Content, false); err != nil {
+				return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
+			}
+			r, ok := normaliseRole(role)
+			if !ok {
+				return nil, fmt.Errorf("%s[%d]: %w %q (want system, user/human, assistant/gpt, tool (or function, ipython, observation) or function_call)", name, i, ErrUnknownRole, role)
+			}
+			msg.Role = r
 		}
-		content, err := field(obj, m.Content, false)
-		if err != nil {
+		for _, k := range []struct {
+			key string
+			dst *string
+		}{{"tool_call_id", &msg.ToolCallID}, {"name", &msg.Name}} {
+			if k.key == m.Role || k.key == m.Content {
+				continue // a column mapping's
+			}
+			if *k.dst, err = field(obj, k.key, false); err != nil {
+				return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
+			}
+		}
+		if msg.ReasoningContent, err = reasoningField(obj); err != nil {
 			return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
 		}
-		r, ok := normaliseRole(role)
-		if !ok {
-			return nil, fmt.Errorf("%s[%d]: %w %q (want system, user/human or assistant/gpt)", name, i, ErrUnknownRole, role)
-		}
-		reasoning, err := reasoningField(obj)
-		if err != nil {
+		if msg.NoLoss, err = weightField(obj); err != nil {
 			return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
 		}
-		noLoss, err := weightField(obj)
-		if err != nil {
-			return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
-		}
-		msgs = append(msgs, Message{Role: r, Content: content, ReasoningContent: reasoning, NoLoss: noLoss})
+		msgs = append(msgs, msg)
 	}
 	return msgs, nil
 }
@@ -581,7 +654,7 @@ func typeName(v any) string {
 // string: a prompt, chosen or rejected string that is a JSON list of
 // messages is read as that list, as a chat file's messages column is,
 // rather than learnt as the JSON text.
-func (m Mapping) preference(rec map[string]any) (Example, error) {
+func (m Mapping) preference(rec map[string]any, raw rawJSON) (Example, error) {
 	var ex Example
 	f, err := m.decodeMessageLists(rec, m.Prompt, m.Chosen, m.Rejected)
 	if err != nil {
@@ -642,10 +715,10 @@ func (m Mapping) preference(rec map[string]any) (Example, error) {
 	}
 	var c, r, p []Message
 	if chat {
-		if c, err = m.messageList(f, m.Chosen); err != nil {
+		if c, err = m.messageList(f, m.Chosen, fieldJSON(rec, raw, m.Chosen)); err != nil {
 			return ex, err
 		}
-		if r, err = m.messageList(f, m.Rejected); err != nil {
+		if r, err = m.messageList(f, m.Rejected, fieldJSON(rec, raw, m.Rejected)); err != nil {
 			return ex, err
 		}
 	} else {
@@ -662,7 +735,7 @@ func (m Mapping) preference(rec map[string]any) (Example, error) {
 		}
 	}
 	if hasPrompt {
-		if p, err = m.messageList(f, m.Prompt); err != nil {
+		if p, err = m.messageList(f, m.Prompt, fieldJSON(rec, raw, m.Prompt)); err != nil {
 			return ex, err
 		}
 	} else {
@@ -723,7 +796,21 @@ func (m Mapping) jsonMessages(v any, name string) (list []any, ok bool, err erro
 	if off, bad := loneSurrogate([]byte(s)); bad {
 		return nil, false, fmt.Errorf("%w: field %q: the JSON list of messages has a lone UTF-16 surrogate escape at byte %d (JSON readers would write U+FFFD for it)", ErrInvalidUTF8, name, off+1)
 	}
+	if err := repeatedKey([]byte(s), name); err != nil {
+		return nil, false, err
+	}
 	return list, true, nil
+}
+
+// repeatedKey refuses a key that appears twice in one object of s, field
+// name's JSON list of messages held as a string, as the JSON readers
+// refuse it in a record: the last value would be read, and a call's
+// arguments would keep both.
+func repeatedKey(s []byte, name string) error {
+	if k, _, dup := duplicateKey(s); dup {
+		return fmt.Errorf("%w: field %q: the JSON list of messages has key %q twice in one object (JSON readers keep only the last value)", ErrBadValue, name, k)
+	}
+	return nil
 }
 
 // commonPrefix is the length of the longest shared beginning of a and b.

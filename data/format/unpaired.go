@@ -18,7 +18,7 @@ import (
 // CSV and TSV cells are text: a prompt or completion holding a JSON list
 // of messages is read as that list, and a label true or false in any case
 // as the boolean.
-func (m Mapping) unpaired(rec map[string]any) (Example, error) {
+func (m Mapping) unpaired(rec map[string]any, raw rawJSON) (Example, error) {
 	var ex Example
 	f, err := m.decodeMessageLists(rec, m.Prompt, m.Completion)
 	if err != nil {
@@ -40,12 +40,12 @@ func (m Mapping) unpaired(rec map[string]any) (Example, error) {
 	r := &Reply{}
 	switch {
 	case promptChat:
-		p, err := m.messageList(f, m.Prompt)
+		p, err := m.messageList(f, m.Prompt, fieldJSON(rec, raw, m.Prompt))
 		if err != nil {
 			return ex, err
 		}
 		if completionChat {
-			if r.Messages, err = m.messageList(f, m.Completion); err != nil {
+			if r.Messages, err = m.messageList(f, m.Completion, fieldJSON(rec, raw, m.Completion)); err != nil {
 				return ex, err
 			}
 		} else {

@@ -153,7 +153,7 @@ func TestConversationalPromptCompletion(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, content, want string }{
 		{"a text prompt", `{"prompt":"Q","completion":[{"role":"assistant","content":"A"}]}`, `c.jsonl:1:1: bad value: field "prompt" is a string and "completion" is a list of messages: give the prompt as a list of messages too`},
-		{"the same shape, named otherwise", `{"prompt":"Q","completion":"A"}` + "\n" + `{"prompt":"Q","response":"B"}`, `c.jsonl:2:1: bad value: fields ["response"] would be ignored: the file's shape, input_output, was detected from its first record, line 1, with the fields ["prompt" "completion" "system"]`},
+		{"the same shape, named otherwise", `{"prompt":"Q","completion":"A"}` + "\n" + `{"prompt":"Q","response":"B"}`, `c.jsonl:2:1: bad value: fields ["response"] would be ignored: the file's shape, input_output, was detected from its first record, line 1, with the fields ["prompt" "completion" "system" "tools"]`},
 		{"a system field and a system message", `{"system":"S","prompt":[{"role":"user","content":"Q"}],"completion":[{"role":"system","content":"T"},{"role":"assistant","content":"A"}]}`, `c.jsonl:1:1: bad value: field "system" holds a system prompt and the conversation (prompt then completion) has a system message too (message 1)`},
 		{"an object for a prompt", `{"prompt":{"role":"user","content":"Q"},"completion":"A"}`, `c.jsonl:1:1: bad value: field "prompt": expected text or a list of messages ([{"role": ..., "content": ...}]), got an object`},
 		{"no answer", `{"prompt":[{"role":"user","content":"Q"},{"role":"assistant","content":"A"}],"completion":[{"role":"user","content":"thanks"}]}`, `c.jsonl:1:1: bad value: field "completion" has no assistant message: the completion is what is learnt`},
