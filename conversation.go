@@ -82,7 +82,7 @@ func (c *Conversation) Send(ctx context.Context, user string, opt GenerateOption
 	var ids []int
 	for {
 		var err error
-		if ids, err = c.m.chatPrompt(ctx, c.withSystem(turns), opt.Thinking); err != nil {
+		if ids, err = c.m.chatPrompt(ctx, c.withSystem(turns), opt); err != nil {
 			return Reply{}, err
 		}
 		// want may be as large as math.MaxInt: len(ids)+want would wrap

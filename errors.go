@@ -1,6 +1,7 @@
 package ftune
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -43,7 +44,7 @@ func invalidf(format string, a ...any) error { return invalid(fmt.Errorf(format,
 type unknownRole string
 
 func (r unknownRole) Error() string {
-	return fmt.Sprintf("unknown role %q (want system, user or assistant)", string(r))
+	return fmt.Sprintf("unknown role %q (want system, user, assistant or tool)", string(r))
 }
 
 func (r unknownRole) Is(target error) bool {
@@ -55,10 +56,23 @@ func (r unknownRole) Is(target error) bool {
 func checkRoles(msgs []Message) error {
 	for i, m := range msgs {
 		switch m.Role {
-		case format.RoleSystem, format.RoleUser, format.RoleAssistant:
+		case format.RoleSystem, format.RoleUser, format.RoleAssistant, format.RoleTool:
 		default:
 			return fmt.Errorf("message %d: %w", i, unknownRole(m.Role))
 		}
+	}
+	return nil
+}
+
+// checkTools refuses tools (an example's list of tool schemas) that are
+// not a JSON list; nil is none.
+func checkTools(tools json.RawMessage) error {
+	if len(tools) == 0 {
+		return nil
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(tools, &list); err != nil {
+		return fmt.Errorf("tools: want a JSON list of tool schemas: %w", err)
 	}
 	return nil
 }

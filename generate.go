@@ -2,6 +2,7 @@ package ftune
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -76,6 +77,13 @@ type GenerateOptions struct {
 	// empty <think> block, so the reply is the answer alone. A template
 	// that does not read the variable is an error, not a setting dropped.
 	Thinking *bool
+	// Tools are the functions the model may call (Chat and
+	// Conversation), a JSON list of their schemas as Example.Tools: the
+	// chat template shows them to the model, and the reply's text holds
+	// its calls as the model's template writes them (parsing them is the
+	// caller's). A template that does not show tools is an error
+	// (ErrInvalidInput), not a setting dropped.
+	Tools json.RawMessage
 }
 
 // Why a reply ended.
@@ -185,7 +193,7 @@ func (m *Model) Chat(ctx context.Context, msgs []Message, opt GenerateOptions) (
 	if err := start(ctx, opt); err != nil {
 		return Reply{}, err
 	}
-	ids, err := m.chatPrompt(ctx, msgs, opt.Thinking)
+	ids, err := m.chatPrompt(ctx, msgs, opt)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -218,9 +226,13 @@ func (m *Model) CheckThinking(thinking *bool) error {
 // chatPrompt renders msgs with the generation prompt. An earlier reply's
 // <think> block stays in its message: thinking templates (Qwen3's) drop
 // it from history themselves, as they were trained.
-func (m *Model) chatPrompt(ctx context.Context, msgs []Message, thinking *bool) ([]int, error) {
+func (m *Model) chatPrompt(ctx context.Context, msgs []Message, opt GenerateOptions) ([]int, error) {
+	thinking := opt.Thinking
 	if err := m.CheckThinking(thinking); err != nil {
 		return nil, err
+	}
+	if err := checkTools(opt.Tools); err != nil {
+		return nil, invalidf("chat: %w", err)
 	}
 	// Checked per message: the tokenizer would name a byte of the rendered
 	// template text, which the caller never saw. Messages are numbered
@@ -238,6 +250,16 @@ func (m *Model) chatPrompt(ctx context.Context, msgs []Message, thinking *bool) 
 	text, err := m.Template.RenderWith(ctx, msgs, opts) // template code from the model folder: stoppable, budgeted
 	if err != nil {
 		return nil, inputErr(err)
+	}
+	if len(opt.Tools) > 0 {
+		opts.Tools = string(opt.Tools)
+		without := text
+		if text, err = m.Template.RenderWith(ctx, msgs, opts); err != nil {
+			return nil, inputErr(err)
+		}
+		if text == without {
+			return nil, invalidf("chat: the chat template %s does not show tools to the model: GenerateOptions.Tools would be dropped", m.Template.Name())
+		}
 	}
 	// The template writes the special tokens (BOS, turn markers) itself:
 	// encoding them again would double the BOS (transformers'

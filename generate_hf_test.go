@@ -85,7 +85,7 @@ func TestGenerateRawPromptGetsBOS(t *testing.T) {
 		}
 		// A chat prompt gets no BOS on top of what the template writes
 		// (transformers' apply_chat_template: add_special_tokens=False).
-		ids, err := m.chatPrompt(context.Background(), []Message{{Role: "user", Content: c.prompt}}, nil)
+		ids, err := m.chatPrompt(context.Background(), []Message{{Role: "user", Content: c.prompt}}, GenerateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +158,7 @@ func TestChatStopsAtTemplateEndOfTurn(t *testing.T) {
 	giveEmbedding(m, eot, 15)
 
 	msgs := []Message{{Role: "user", Content: "Symbol of iron?"}}
-	prompt, err := m.chatPrompt(context.Background(), msgs, nil)
+	prompt, err := m.chatPrompt(context.Background(), msgs, GenerateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 func hfPrompt(t *testing.T, m *Model, chat bool, text string) []int {
 	t.Helper()
 	if chat {
-		ids, err := m.chatPrompt(context.Background(), []Message{{Role: "user", Content: text}}, nil)
+		ids, err := m.chatPrompt(context.Background(), []Message{{Role: "user", Content: text}}, GenerateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -29,7 +29,7 @@ func TestChatThinkingOption(t *testing.T) {
 	m.Template = qwen3
 	prompt := func(msgs []Message, thinking *bool) string {
 		t.Helper()
-		ids, err := m.chatPrompt(ctx, msgs, thinking)
+		ids, err := m.chatPrompt(ctx, msgs, GenerateOptions{Thinking: thinking})
 		if err != nil {
 			t.Fatal(err)
 		}

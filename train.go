@@ -417,9 +417,15 @@ func startConfig(dir string) (cfg *RunConfig, from string, err error) {
 }
 
 // Example is one training conversation (the assistant's messages are
-// what the model learns to produce).
+// what the model learns to produce, their tool calls included; tool
+// messages hold the results the calls got, and are not learnt).
 type Example struct {
 	Messages []Message `json:"messages"`
+	// Tools are the functions the model may call, a JSON list of their
+	// schemas as transformers takes them ([{"type": "function",
+	// "function": {"name", "description", "parameters"}}]), shown to the
+	// model by the chat template; nil for none.
+	Tools json.RawMessage `json:"tools,omitempty"`
 }
 
 // ErrNoExamples is wrapped by the error of FineTune and
@@ -431,13 +437,19 @@ var ErrNoExamples = errors.New("no training examples")
 // named "examples" under <output_dir>/data/examples-<hash of the
 // examples>/ and kept there, so that the run records its data and can be
 // resumed; the same examples reuse the same folder. No examples
-// (ErrNoExamples), an example without messages, or a role other than
-// system, user and assistant (ErrUnknownRole) is refused before any work,
-// with an error matching ErrInvalidInput.
+// (ErrNoExamples), an example without messages, a role other than
+// system, user, assistant and tool (ErrUnknownRole), or Tools that are
+// not a JSON list is refused before any work, with an error matching
+// ErrInvalidInput; the rest of a conversation's checks (a tool result
+// after the call it answers, ...) are the data reader's, naming the
+// example's line in the written file.
 func FineTune(ctx context.Context, examples []Example, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
 	lines, err := jsonLines("example", examples, func(ex Example) error {
 		if len(ex.Messages) == 0 {
 			return fmt.Errorf("has no messages")
+		}
+		if err := checkTools(ex.Tools); err != nil {
+			return err
 		}
 		return checkRoles(ex.Messages)
 	})
@@ -457,6 +469,8 @@ type Preference struct {
 	Prompt   []Message `json:"prompt"`
 	Chosen   []Message `json:"chosen"`
 	Rejected []Message `json:"rejected"`
+	// Tools are the functions the model may call (as Example.Tools).
+	Tools json.RawMessage `json:"tools,omitempty"`
 }
 
 // FineTunePreferences trains on preferences held in memory with Direct
@@ -470,6 +484,9 @@ func FineTunePreferences(ctx context.Context, prefs []Preference, cfg *RunConfig
 	lines, err := jsonLines("preference", prefs, func(p Preference) error {
 		if len(p.Prompt) == 0 || len(p.Chosen) == 0 || len(p.Rejected) == 0 {
 			return fmt.Errorf("prompt, chosen and rejected each need a message (have %d, %d, %d)", len(p.Prompt), len(p.Chosen), len(p.Rejected))
+		}
+		if err := checkTools(p.Tools); err != nil {
+			return err
 		}
 		for _, part := range []struct {
 			name string
@@ -494,6 +511,8 @@ type Feedback struct {
 	Prompt     []Message `json:"prompt"`
 	Completion []Message `json:"completion"`
 	Desirable  bool      `json:"label"`
+	// Tools are the functions the model may call (as Example.Tools).
+	Tools json.RawMessage `json:"tools,omitempty"`
 }
 
 // FineTuneFeedback trains on unpaired feedback held in memory with KTO
@@ -506,6 +525,9 @@ func FineTuneFeedback(ctx context.Context, feedback []Feedback, cfg *RunConfig, 
 	lines, err := jsonLines("feedback", feedback, func(f Feedback) error {
 		if len(f.Prompt) == 0 || len(f.Completion) == 0 {
 			return fmt.Errorf("prompt and completion each need a message (have %d, %d)", len(f.Prompt), len(f.Completion))
+		}
+		if err := checkTools(f.Tools); err != nil {
+			return err
 		}
 		if err := checkRoles(f.Prompt); err != nil {
 			return fmt.Errorf("prompt: %w", err)

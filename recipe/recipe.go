@@ -436,11 +436,8 @@ func (s *session) loadBase(ctx context.Context) error {
 	}
 	s.model = m
 	fallback := m.Config.PadFallback()
-	if s.tp, err = LoadTextFor(o.ModelDir, o.Template, fallback); err != nil {
+	if s.tp, err = TextFor(o, fallback); err != nil {
 		return err
-	}
-	if err := s.tp.SetThinking(o.Thinking); err != nil {
-		return fmt.Errorf("data.enable_thinking: %w", err)
 	}
 	if s.tp.Fallback != "" {
 		fmt.Fprintln(s.log, s.tp.Fallback)

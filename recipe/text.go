@@ -38,6 +38,21 @@ func LoadText(dir string, eosFallback int) (Text, error) {
 	return LoadTextFor(dir, "auto", eosFallback)
 }
 
+// TextFor is the tokenizer and chat template a run of o tokenizes with:
+// o.Template's (LoadTextFor) with o.Thinking passed to it. Training,
+// evaluation and ftune data validate and prepare all take it here, so
+// their tokens are the same.
+func TextFor(o Options, eosFallback int) (Text, error) {
+	p, err := LoadTextFor(o.ModelDir, o.Template, eosFallback)
+	if err != nil {
+		return Text{}, err
+	}
+	if err := p.SetThinking(o.Thinking); err != nil {
+		return Text{}, fmt.Errorf("data.enable_thinking: %w", err)
+	}
+	return p, nil
+}
+
 // LoadTextFor reads a model folder's tokenizer and the chat template a run
 // asks for: "" or "auto" is the model's own, a built-in name or a template
 // file replaces it (see UseTemplate). A model template that does not parse

@@ -132,9 +132,14 @@ func newDataCmd() *cobra.Command {
 			return dataEnv{}, err
 		}
 		fallback := cfg.PadFallback()
-		text, err := recipe.LoadText(o.ModelDir, fallback)
+		// The template and thinking setting train would tokenize with
+		// (it read the model's own template, whatever data.template said).
+		text, err := recipe.TextFor(o, fallback)
 		if err != nil {
 			return dataEnv{}, err
+		}
+		if text.Fallback != "" {
+			fmt.Fprintln(c.ErrOrStderr(), text.Fallback)
 		}
 		if o.Objective == recipe.ObjectiveDPO || o.Objective == recipe.ObjectiveKTO {
 			return dataEnv{}, fmt.Errorf("training.objective %s: ftune data validate and prepare read supervised data; preference records are checked when ftune train or ftune eval --objective %s reads them (and are not token-cached)", o.Objective, o.Objective)

@@ -239,6 +239,27 @@ func TestDataValidateCountsWhatTheRunLearns(t *testing.T) {
 	}
 }
 
+// TestDataValidateUsesTheRunsTemplate: data validate and prepare read the
+// model's own chat template whatever data.template said, so a tool-calling
+// file that trains through Qwen2.5's template was refused there (tiny-base's
+// ChatML writes no tool calls), and counts differed from the run's.
+func TestDataValidateUsesTheRunsTemplate(t *testing.T) {
+	call := `{"messages":[{"role":"user","content":"What is Fe?"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"element","arguments":"{\"symbol\": \"Fe\"}"}}]},{"role":"tool","tool_call_id":"c1","content":"iron"},{"role":"assistant","content":"Iron."}],"tools":[{"type":"function","function":{"name":"element","parameters":{"type":"object","properties":{}}}}]}`
+	file := writeData(t, t.TempDir(), "calls.jsonl", call)
+	got, err := run(t, "data", "validate", "--data", file, "--seq-len", "512")
+	if err == nil || !strings.Contains(got, "chat template does not render tool calling") {
+		t.Fatalf("tool calls through ChatML: %v\n%s", err, got)
+	}
+	qwen, err := filepath.Abs(filepath.Join("..", "..", "data", "chat", "testdata", "tools", "Qwen-Qwen2.5-7B-Instruct.jinja"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = run(t, "data", "validate", "--data", file, "--seq-len", "512", "--set", "data.template="+qwen)
+	if row := tableRow(got, file); err != nil || len(row) != 9 || row[1] != "1" || row[4] == "0" {
+		t.Fatalf("through Qwen2.5's template: %v, row %q\n%s", err, row, got)
+	}
+}
+
 // TestDataCommandsRefusePreferenceObjectives: validate and prepare read
 // supervised data; under dpo or kto they say so, rather than refuse each
 // preference record as not supervised.

@@ -46,8 +46,8 @@
 // none; a text example (completion, text preference) with tools is
 // refused. Roles tool, function, ipython (Llama 3.1) and observation
 // (LLaMA-Factory) are tool results. Validate refuses calls on other than
-// assistant messages, a tool_call_id or name on other than tool messages
-// (OpenAI's participant names included: templates would drop them), a
+// assistant messages, a tool_call_id on other than tool messages (a name,
+// OpenAI's participant name, may be on any: the template sees it), a
 // tool result not after an assistant message with calls (and other
 // results), or naming a call id that message does not make; an assistant
 // message with calls and no content is an answer. Two function_call turns

@@ -369,10 +369,10 @@ func (e Example) validatePreference() error {
 // checkMessages checks roles, UTF-8, reasoning placement and tool calls
 // and results, and reports whether there is an assistant message and a
 // non-empty one (an answer, or a call). Tool calls are an assistant's; a
-// tool message answers the calls of the assistant message before it
-// (other tool messages between them), one of them when it names the call
-// it answers (tool_call_id) and they have ids; a tool_call_id and a name
-// belong on tool messages only.
+// tool message answers the assistant message before it (other tool
+// messages between them), one of its calls when it names the call it
+// answers (tool_call_id) and they have ids; a tool_call_id belongs on tool
+// messages only.
 func checkMessages(msgs []Message) (assistant, answered bool, err error) {
 	caller := -1 // the assistant message whose calls a tool message here answers
 	for i, m := range msgs {
@@ -382,16 +382,18 @@ func checkMessages(msgs []Message) (assistant, answered bool, err error) {
 		case RoleAssistant:
 			assistant = true
 			answered = answered || strings.TrimSpace(m.Content) != "" || len(m.ToolCalls) > 0
-			caller = -1
-			if len(m.ToolCalls) > 0 {
-				caller = i
-			}
+			caller = i
 		case RoleTool:
 			if caller < 0 {
-				return false, false, fmt.Errorf("%w: message %d is a tool result, and no assistant message calling a tool comes before it (a tool message follows the assistant message whose tool_calls it answers, or another tool message answering them)", ErrBadValue, i)
+				return false, false, fmt.Errorf("%w: message %d is a tool result, and no assistant message comes before it (a tool message follows the assistant message whose call it answers, or another tool message answering it)", ErrBadValue, i)
 			}
-			if m.ToolCallID != "" && !answers(msgs[caller].ToolCalls, m.ToolCallID) {
-				return false, false, fmt.Errorf("%w: message %d answers tool call %q, which is none of the calls of message %d (%s)", ErrBadValue, i, m.ToolCallID, caller, callIDs(msgs[caller].ToolCalls))
+			// An assistant message without tool_calls may have written
+			// its call in its text (Phi-4-mini's <|tool_call|>): only an
+			// id must name one of the calls.
+			if calls := msgs[caller].ToolCalls; m.ToolCallID != "" && len(calls) == 0 {
+				return false, false, fmt.Errorf("%w: message %d answers tool call %q, and message %d before it makes no tool_calls", ErrBadValue, i, m.ToolCallID, caller)
+			} else if m.ToolCallID != "" && !answers(calls, m.ToolCallID) {
+				return false, false, fmt.Errorf("%w: message %d answers tool call %q, which is none of the calls of message %d (%s)", ErrBadValue, i, m.ToolCallID, caller, callIDs(calls))
 			}
 		default:
 			return false, false, fmt.Errorf("%w %q in message %d (want system, user, assistant or tool)", ErrUnknownRole, m.Role, i)
@@ -440,16 +442,11 @@ func checkCalls(i int, m Message) error {
 			return fmt.Errorf("%w: message %d, tool call %d: the arguments are not a JSON object", ErrBadValue, i, j)
 		}
 	}
-	if m.Role != RoleTool {
-		// Chat templates show neither on other messages: OpenAI's
-		// participant names (a user's "name") would be dropped without
-		// a word.
-		if m.ToolCallID != "" {
-			return fmt.Errorf("%w: message %d (%s) has a tool_call_id; only tool messages (a function's result) have one", ErrBadValue, i, m.Role)
-		}
-		if m.Name != "" {
-			return fmt.Errorf("%w: message %d (%s) has a name (%q); only tool messages (a function's result) have one: chat templates show no other message's name, so it is refused rather than dropped (remove it)", ErrBadValue, i, m.Role, m.Name)
-		}
+	// A name on any message (OpenAI's participant names) reaches the
+	// template as message.name, as transformers passes it; a call id
+	// belongs to a tool's result only.
+	if m.Role != RoleTool && m.ToolCallID != "" {
+		return fmt.Errorf("%w: message %d (%s) has a tool_call_id; only tool messages (a function's result) have one", ErrBadValue, i, m.Role)
 	}
 	if !utf8.ValidString(m.ToolCallID) || !utf8.ValidString(m.Name) {
 		return fmt.Errorf("%w in the tool_call_id or name of message %d", ErrInvalidUTF8, i)

@@ -107,8 +107,28 @@ type CacheKey struct {
 	Tokenizer, Template, Options, Data Hash
 }
 
+// putTools hashes a message's tool calls, call id and name, only when it
+// has them (the keys of data without tools stay as they were), each after
+// a tag no role can equal.
+func putTools(put func(string), m format.Message) {
+	for _, c := range m.ToolCalls {
+		put("\x00call")
+		put(c.ID)
+		put(c.Name)
+		put(c.Arguments)
+	}
+	if m.ToolCallID != "" {
+		put("\x00call id")
+		put(m.ToolCallID)
+	}
+	if m.Name != "" {
+		put("\x00name")
+		put(m.Name)
+	}
+}
+
 // HashExamples hashes what tokenisation reads from examples (roles,
-// contents, reasoning, texts, in order), so that an edited data file, or a subject
+// contents, reasoning, tool calls and lists, texts, in order), so that an edited data file, or a subject
 // setting that changes its examples, invalidates its cache.
 func HashExamples(exs []format.Example) Hash {
 	h := sha256.New()
@@ -135,6 +155,11 @@ func HashExamples(exs []format.Example) Hash {
 			if m.NoLoss {
 				put("\x00weight 0")
 			}
+			putTools(put, m)
+		}
+		if ex.Tools != "" {
+			put("\x00tools")
+			put(ex.Tools)
 		}
 		// Likewise a preference record's completions.
 		if ex.IsPreference() {
@@ -151,6 +176,7 @@ func HashExamples(exs []format.Example) Hash {
 					put(m.Role)
 					put(m.Content)
 					put(m.ReasoningContent)
+					putTools(put, m)
 				}
 			}
 		}

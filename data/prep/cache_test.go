@@ -136,10 +136,21 @@ func TestHashExamples(t *testing.T) {
 		"order":     {{Text: "t"}, {Messages: msgs("user", "Q", "assistant", "A")}},
 		"removed":   {{Messages: msgs("user", "Q", "assistant", "A")}},
 		"reasoning": {{Messages: []format.Message{{Role: "user", Content: "Q"}, {Role: "assistant", Content: "A", ReasoningContent: "R"}}}, {Text: "t"}},
+		"tools":     {{Messages: msgs("user", "Q", "assistant", "A"), Tools: `[{"name":"f"}]`}, {Text: "t"}},
+		"tool call": {{Messages: []format.Message{{Role: "user", Content: "Q"}, {Role: "assistant", Content: "A", ToolCalls: []format.ToolCall{{Name: "f", Arguments: "{}"}}}}}, {Text: "t"}},
+		"call args": {{Messages: []format.Message{{Role: "user", Content: "Q"}, {Role: "assistant", Content: "A", ToolCalls: []format.ToolCall{{Name: "f", Arguments: `{"a":1}`}}}}}, {Text: "t"}},
+		"name":      {{Messages: []format.Message{{Role: "user", Content: "Q", Name: "Ann"}, {Role: "assistant", Content: "A"}}}, {Text: "t"}},
+		"call id":   {{Messages: []format.Message{{Role: "user", Content: "Q"}, {Role: "tool", Content: "A", ToolCallID: "c"}}}, {Text: "t"}},
 	} {
 		if HashExamples(exs) == h {
 			t.Errorf("%s edit: same hash", name)
 		}
+	}
+	// Calls that differ only in their arguments are different data.
+	a := []format.Example{{Messages: []format.Message{{Role: "assistant", ToolCalls: []format.ToolCall{{Name: "f", Arguments: `{"a":1}`}}}}}}
+	b := []format.Example{{Messages: []format.Message{{Role: "assistant", ToolCalls: []format.ToolCall{{Name: "f", Arguments: `{"a":2}`}}}}}}
+	if HashExamples(a) == HashExamples(b) {
+		t.Error("tool calls differing in their arguments: same hash")
 	}
 }
 

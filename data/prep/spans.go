@@ -232,12 +232,12 @@ func (p *Preprocessor) generationPrompt() (string, bool, error) {
 // templateProbes memoises what is probed from the template, for one
 // Tokenize or TokenizeAll call (three renderings per record otherwise).
 type templateProbes struct {
-	gen, end, history             string
-	genOK                         bool
-	genErr, endErr                error
-	genDone, endDone, historyDone bool
-	callsErr, toolsErr            error // tools.go
-	callsDone, toolsDone          bool
+	gen, end, history                 string
+	genOK                             bool
+	genErr, endErr                    error
+	genDone, endDone, historyDone     bool
+	callsErr, resultsErr, toolsErr    error // tools.go
+	callsDone, resultsDone, toolsDone bool
 }
 
 // withProbes returns p, or a copy of it that memoises the template probes

@@ -33,15 +33,17 @@ const (
 // tools when the template drops them, found once per Tokenize(All) call by
 // rendering probes (a user turn, a call, its result; a tool list).
 func (p *Preprocessor) checkToolSupport(msgs []format.Message, tools string) error {
-	calls := false
-	for _, m := range msgs {
-		if len(m.ToolCalls) > 0 || m.Role == format.RoleTool {
-			calls = true
-			break
-		}
-	}
-	if calls {
+	calls := slices.ContainsFunc(msgs, func(m format.Message) bool { return len(m.ToolCalls) > 0 })
+	results := slices.ContainsFunc(msgs, func(m format.Message) bool { return m.Role == format.RoleTool })
+	switch {
+	case calls:
 		if err := p.toolCallSupport(); err != nil {
+			return err
+		}
+	case results:
+		// Calls written in the answers' text (Phi-4-mini's), their
+		// results in tool messages: the template must write those.
+		if err := p.toolResultSupport(); err != nil {
 			return err
 		}
 	}
@@ -61,6 +63,16 @@ func (p *Preprocessor) toolCallSupport() error {
 		return pr.callsErr
 	}
 	return p.probeToolCalls()
+}
+
+func (p *Preprocessor) toolResultSupport() error {
+	if pr := p.probes; pr != nil {
+		if !pr.resultsDone {
+			pr.resultsErr, pr.resultsDone = p.probeToolResults(), true
+		}
+		return pr.resultsErr
+	}
+	return p.probeToolResults()
 }
 
 func (p *Preprocessor) toolListSupport() error {
@@ -95,6 +107,18 @@ func (p *Preprocessor) probeToolCalls() error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("%w: %s leaves out %s, so the record's tool calls would not be learnt as written (use the model's own template if it has one for tools, or a template that writes message.tool_calls and tool messages)", ErrNoToolSupport, p.templateName(), strings.Join(missing, " and "))
+	}
+	return nil
+}
+
+func (p *Preprocessor) probeToolResults() error {
+	msgs := []format.Message{{Role: format.RoleUser, Content: "x"}, {Role: format.RoleAssistant, Content: "y"}, {Role: format.RoleTool, Content: probeToolContent}}
+	s, err := p.render(msgs, "", false)
+	if err != nil {
+		return fmt.Errorf("%w: %s fails on a conversation with a tool's result: %w", ErrNoToolSupport, p.templateName(), err)
+	}
+	if !strings.Contains(s, probeToolContent) {
+		return fmt.Errorf("%w: %s leaves out tool messages (a function's result), so the answers after them would be learnt without what they answer (use a template that writes tool messages)", ErrNoToolSupport, p.templateName())
 	}
 	return nil
 }

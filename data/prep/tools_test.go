@@ -125,6 +125,26 @@ func TestToolCallingRefusedWhereTheTemplateDropsIt(t *testing.T) {
 	if _, _, err := p.Tokenize(format.Example{Messages: []format.Message{user("Hi"), assistant("Hello", "")}, Source: "calls.jsonl:5"}); err != nil {
 		t.Errorf("a record without tools: %v", err)
 	}
+	// A call written in the answer's text, its result a tool message:
+	// ChatML writes tool messages, a template that skips them is refused.
+	inText := []format.Message{user("Weather?"), assistant(`<tool_call>{"name": "get_weather"}</tool_call>`, ""), {Role: format.RoleTool, Content: "18 C"}, assistant("18 C.", "")}
+	if _, _, err := p.Tokenize(format.Example{Messages: inText, Source: "calls.jsonl:6"}); err != nil {
+		t.Errorf("a tool result after a call in the text, on ChatML: %v", err)
+	}
+	skips, err := chat.New("skips-tools.jinja", "{% for m in messages %}{% if m.role != 'tool' %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}", "", "<|endoftext|>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Preprocessor{Enc: byteOffsetEncoder{}, EOS: fakeEOT, TemplateName: "skips-tools.jinja", Tmpl: ToolRenderFunc(func(ctx context.Context, ms []format.Message, tools string, gen bool) (string, error) {
+		cm := make([]chat.Message, len(ms))
+		for i, m := range ms {
+			cm[i] = chat.Message{Role: m.Role, Content: m.Content}
+		}
+		return skips.RenderWith(ctx, cm, chat.RenderOptions{AddGenerationPrompt: gen})
+	})}
+	if _, _, err := r.Tokenize(format.Example{Messages: inText, Source: "calls.jsonl:7"}); !errors.Is(err, ErrNoToolSupport) || !strings.Contains(err.Error(), "leaves out tool messages") {
+		t.Errorf("a template that skips tool messages: got %v", err)
+	}
 	// A renderer that cannot take tools at all.
 	q := &Preprocessor{Enc: byteOffsetEncoder{}, Tmpl: chatML{}, EOS: fakeEOT}
 	if _, _, err := q.Tokenize(format.Example{Messages: []format.Message{user("Hi"), assistant("Hello", "")}, Tools: weatherTools}); err == nil || !strings.Contains(err.Error(), "cannot show them") {

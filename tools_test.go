@@ -1,0 +1,74 @@
+package ftune
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ftune/ftune/data/chat"
+	"github.com/ftune/ftune/data/prep"
+)
+
+// toolExamples are function-calling conversations in memory: a call with
+// its arguments, the tool's result, the answer it leads to.
+func toolExamples() []Example {
+	tools := json.RawMessage(`[{"type": "function", "function": {"name": "element", "description": "Looks up a chemical element.", "parameters": {"type": "object", "properties": {"symbol": {"type": "string"}}, "required": ["symbol"]}}}]`)
+	var out []Example
+	for _, e := range [][3]string{{"Fe", "iron, 26", "Fe is iron."}, {"Au", "gold, 79", "Au is gold."}, {"Cu", "copper, 29", "Cu is copper."}} {
+		out = append(out, Example{Tools: tools, Messages: []Message{
+			{Role: "user", Content: "What is " + e[0] + "?"},
+			{Role: "assistant", ToolCalls: []chat.ToolCall{{ID: "call_" + e[0], Name: "element", Arguments: `{"symbol": "` + e[0] + `"}`}}},
+			{Role: "tool", ToolCallID: "call_" + e[0], Name: "element", Content: e[1]},
+			{Role: "assistant", Content: e[2]},
+		}})
+	}
+	return out
+}
+
+// TestFineTuneToolCalls: function-calling examples held in memory train
+// through a template that writes tool calls (Qwen2.5's), and are refused,
+// naming the template and what it drops, through one that does not
+// (tiny-base's ChatML); a chat given tools on that template is refused
+// too rather than answering without them.
+func TestFineTuneToolCalls(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains tiny-base")
+	}
+	cfg := DefaultConfig()
+	cfg.Data.Template = filepath.Join("data", "chat", "testdata", "tools", "Qwen-Qwen2.5-7B-Instruct.jinja")
+	cfg.Training.MaxSteps, cfg.Training.BatchSize, cfg.Data.MaxLength = 2, 2, 512
+	cfg.Training.Eval.Generation.Questions, cfg.Training.Eval.Generation.Samples = 0, 0
+	cfg.Training.Tracking.OutputDir, cfg.Training.Tracking.RunName = t.TempDir(), "tools"
+	var log strings.Builder
+	res, err := FineTune(context.Background(), toolExamples(), cfg, &log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if res.Steps != 2 {
+		t.Errorf("%d steps, want 2", res.Steps)
+	}
+
+	plain := DefaultConfig()
+	plain.Training.MaxSteps, plain.Training.BatchSize, plain.Data.MaxLength = 2, 2, 512
+	plain.Training.Tracking.OutputDir, plain.Training.Tracking.RunName = t.TempDir(), "plain"
+	_, err = FineTune(context.Background(), toolExamples(), plain, nil)
+	if !errors.Is(err, prep.ErrNoToolSupport) || !strings.Contains(err.Error(), "the called function's name") {
+		t.Errorf("tool calls through a template without them: got %v", err)
+	}
+
+	m, err := Load("tiny-base", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := toolExamples()[0]
+	_, err = m.Chat(context.Background(), ex.Messages[:1], GenerateOptions{MaxNewTokens: 2, Tools: ex.Tools})
+	if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "does not show tools") {
+		t.Errorf("chat with tools on a template without them: got %v", err)
+	}
+	if _, err := m.Chat(context.Background(), ex.Messages[:1], GenerateOptions{MaxNewTokens: 2, Tools: json.RawMessage(`{"a": 1}`)}); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("tools that are not a list: got %v", err)
+	}
+}
