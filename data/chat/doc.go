@@ -7,8 +7,17 @@
 // github.com/nikolalohinski/gonja/v2 configured as transformers configures
 // Jinja (trim_blocks and lstrip_blocks on), with the variables transformers'
 // apply_chat_template passes: messages, add_generation_prompt, bos_token,
-// eos_token and the raise_exception and strftime_now helpers; tools and
-// documents are left undefined. RenderWith passes more variables, as
+// eos_token and the raise_exception and strftime_now helpers, and tools
+// when RenderOptions.Tools has some (documents stay undefined). A
+// Message's tool calls reach the template as message.tool_calls in
+// transformers' layout ({"id", "type": "function", "function": {"name",
+// "arguments": an object}}), a tool result's id and a name as
+// message.tool_call_id and message.name. JSON values (tools, arguments)
+// are what Python's json.loads makes of them (objects keep their key
+// order), and tojson is Python's json.dumps as transformers defines it
+// (pyjson.go); dict views and |items keep that order; subscripts are
+// Python's (x[-1] of one item, strings by character: rewrite.go, where
+// gonja's missed). RenderWith passes more variables, as
 // apply_chat_template passes its keyword arguments (Qwen3's
 // enable_thinking), and a Message's ReasoningContent reaches the template
 // as message.reasoning_content. Conditional expressions gonja cannot parse
@@ -24,11 +33,6 @@
 // (generation.go). ftune does not take answer spans from the block: they
 // come from its own renders of the conversation's prefixes (data/prep).
 // str.replace takes Python's optional count.
-//
-// Known difference from transformers: gonja's tojson writes compact JSON
-// ({"a":1}) where Python's json.dumps writes {"a": 1}; it only matters for
-// templates that print tool schemas or tool-call arguments, which Message
-// does not carry.
 //
 // A template comes from a downloaded model folder, and gonja, unlike Python's
 // Jinja, overflows the Go stack (a fatal error, not a panic) on whatever
