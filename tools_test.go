@@ -72,3 +72,36 @@ func TestFineTuneToolCalls(t *testing.T) {
 		t.Errorf("tools that are not a list: got %v", err)
 	}
 }
+
+// TestFineTunePreferencesToolCalls: DPO on a tool call preferred over an
+// answer made up without it trains through Qwen2.5's template, and is
+// refused through ChatML, which would drop the call from the chosen reply.
+func TestFineTunePreferencesToolCalls(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains tiny-base")
+	}
+	var prefs []Preference
+	for _, ex := range toolExamples() {
+		prefs = append(prefs, Preference{Tools: ex.Tools, Prompt: ex.Messages[:1], Chosen: ex.Messages[1:2], Rejected: []Message{{Role: "assistant", Content: "I do not know."}}})
+	}
+	cfg := DefaultConfig()
+	cfg.Data.Template = filepath.Join("data", "chat", "testdata", "tools", "Qwen-Qwen2.5-7B-Instruct.jinja")
+	cfg.Training.MaxSteps, cfg.Training.BatchSize, cfg.Data.MaxLength, cfg.Data.ValSplit = 2, 2, 512, 0
+	cfg.Training.Checkpointing.Monitor, cfg.Training.Checkpointing.TopK = "", 0
+	cfg.Training.Tracking.OutputDir, cfg.Training.Tracking.RunName = t.TempDir(), "dpo-tools"
+	var log strings.Builder
+	res, err := FineTunePreferences(context.Background(), prefs, cfg, &log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if res.Steps != 2 {
+		t.Errorf("%d steps, want 2", res.Steps)
+	}
+	plain := DefaultConfig()
+	plain.Training.MaxSteps, plain.Training.BatchSize, plain.Data.MaxLength, plain.Data.ValSplit = 2, 2, 512, 0
+	plain.Training.Checkpointing.Monitor, plain.Training.Checkpointing.TopK = "", 0
+	plain.Training.Tracking.OutputDir, plain.Training.Tracking.RunName = t.TempDir(), "dpo-plain"
+	if _, err := FineTunePreferences(context.Background(), prefs, plain, nil); !errors.Is(err, prep.ErrNoToolSupport) {
+		t.Errorf("DPO tool calls through ChatML: got %v", err)
+	}
+}

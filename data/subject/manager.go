@@ -217,7 +217,7 @@ func (s *Subject) mapping() (format.Mapping, error) {
 	fields := map[string]*string{
 		"instruction": &m.Instruction, "input": &m.Input, "output": &m.Output,
 		"messages": &m.Messages, "role": &m.Role, "content": &m.Content, "text": &m.Text,
-		"prompt": &m.Prompt, "response": &m.Response, "system": &m.System,
+		"prompt": &m.Prompt, "response": &m.Response, "system": &m.System, "tools": &m.Tools,
 		// Preference records (shape preference): prompt, chosen and
 		// rejected, and role and content for their lists of messages;
 		// unpaired ones (shape unpaired_preference): prompt, completion
@@ -227,7 +227,7 @@ func (s *Subject) mapping() (format.Mapping, error) {
 	for k, v := range s.Config.Columns {
 		p, ok := fields[k]
 		if !ok {
-			return m, fmt.Errorf("columns: unknown key %q (want instruction, input, output, messages, role, content, text, prompt, response, chosen, rejected, completion, label or system)", k)
+			return m, fmt.Errorf("columns: unknown key %q (want instruction, input, output, messages, role, content, text, prompt, response, chosen, rejected, completion, label, system or tools)", k)
 		}
 		*p = v
 	}
@@ -253,13 +253,13 @@ func (s *Subject) mapping() (format.Mapping, error) {
 // shapeColumns are the columns keys each shape reads (format.Mapping's
 // fields for it).
 var shapeColumns = map[format.Shape][]string{
-	format.ShapeAlpaca:             {"instruction", "input", "output", "system"},
-	format.ShapeChat:               {"messages", "role", "content", "system"},
-	format.ShapeShareGPT:           {"messages", "role", "content", "system"},
-	format.ShapeCompletion:         {"text"}, // a completion has no system message
-	format.ShapeInputOutput:        {"prompt", "response", "system"},
-	format.ShapePreference:         {"prompt", "chosen", "rejected", "role", "content", "system"},
-	format.ShapeUnpairedPreference: {"prompt", "completion", "label", "role", "content", "system"},
+	format.ShapeAlpaca:             {"instruction", "input", "output", "system", "tools"},
+	format.ShapeChat:               {"messages", "role", "content", "system", "tools"},
+	format.ShapeShareGPT:           {"messages", "role", "content", "system", "tools"},
+	format.ShapeCompletion:         {"text"}, // a completion has no system message, no tools
+	format.ShapeInputOutput:        {"prompt", "response", "system", "tools"},
+	format.ShapePreference:         {"prompt", "chosen", "rejected", "role", "content", "system", "tools"},
+	format.ShapeUnpairedPreference: {"prompt", "completion", "label", "role", "content", "system", "tools"},
 }
 
 // TemplatePath is the subject's template as UseTemplate-style name: a

@@ -38,7 +38,7 @@ func TestPreferenceColumns(t *testing.T) {
 		}
 	}
 	for yaml, msg := range map[string]string{
-		"shape: chat\ncolumns: {chosen: good}\n":          `shape chat does not read "chosen" (its columns: messages, role, content, system)`,
+		"shape: chat\ncolumns: {chosen: good}\n":          `shape chat does not read "chosen" (its columns: messages, role, content, system, tools)`,
 		"shape: input_output\ncolumns: {rejected: x}\n":   `shape input_output does not read "rejected"`,
 		"shape: completion\ncolumns: {system: persona}\n": `shape completion does not read "system"`,
 	} {
