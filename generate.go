@@ -82,7 +82,7 @@ type GenerateOptions struct {
 	// chat template shows them to the model, and the reply's text holds
 	// its calls as the model's template writes them (parsing them is the
 	// caller's). A template that does not show tools is an error
-	// (ErrInvalidInput), not a setting dropped.
+	// (ErrInvalidInput, Model.CheckTools), not a setting dropped.
 	Tools json.RawMessage
 }
 
@@ -223,6 +223,35 @@ func (m *Model) CheckThinking(thinking *bool) error {
 	return nil
 }
 
+// CheckTools refuses tools (GenerateOptions.Tools) that are not a JSON
+// list, or that m's chat template would not show the model (rendering a
+// one-line conversation with and without them gives the same text), with
+// an error matching ErrInvalidInput: a program can refuse the setting
+// right after loading, before its first message. nil needs no support.
+func (m *Model) CheckTools(ctx context.Context, tools json.RawMessage) error {
+	if len(tools) == 0 {
+		return nil
+	}
+	if err := checkTools(tools); err != nil {
+		return invalidf("chat: %w", err)
+	}
+	probe := []Message{{Role: "user", Content: "x"}}
+	opts := chat.RenderOptions{AddGenerationPrompt: true}
+	without, err := m.Template.RenderWith(ctx, probe, opts)
+	if err != nil {
+		return inputErr(err)
+	}
+	opts.Tools = string(tools)
+	with, err := m.Template.RenderWith(ctx, probe, opts)
+	if err != nil {
+		return inputErr(err)
+	}
+	if with == without {
+		return invalidf("chat: the chat template %s does not show tools to the model: the tools would be dropped", m.Template.Name())
+	}
+	return nil
+}
+
 // chatPrompt renders msgs with the generation prompt. An earlier reply's
 // <think> block stays in its message: thinking templates (Qwen3's) drop
 // it from history themselves, as they were trained.
@@ -231,8 +260,8 @@ func (m *Model) chatPrompt(ctx context.Context, msgs []Message, opt GenerateOpti
 	if err := m.CheckThinking(thinking); err != nil {
 		return nil, err
 	}
-	if err := checkTools(opt.Tools); err != nil {
-		return nil, invalidf("chat: %w", err)
+	if err := m.CheckTools(ctx, opt.Tools); err != nil {
+		return nil, err
 	}
 	// Checked per message: the tokenizer would name a byte of the rendered
 	// template text, which the caller never saw. Messages are numbered
@@ -243,23 +272,13 @@ func (m *Model) chatPrompt(ctx context.Context, msgs []Message, opt GenerateOpti
 			return nil, invalidf("chat: message %d (%s), byte %d: %w", i, msg.Role, at+1, tokenizer.ErrInvalidUTF8)
 		}
 	}
-	opts := chat.RenderOptions{AddGenerationPrompt: true}
+	opts := chat.RenderOptions{AddGenerationPrompt: true, Tools: string(opt.Tools)}
 	if thinking != nil {
 		opts.Vars = map[string]any{"enable_thinking": *thinking}
 	}
 	text, err := m.Template.RenderWith(ctx, msgs, opts) // template code from the model folder: stoppable, budgeted
 	if err != nil {
 		return nil, inputErr(err)
-	}
-	if len(opt.Tools) > 0 {
-		opts.Tools = string(opt.Tools)
-		without := text
-		if text, err = m.Template.RenderWith(ctx, msgs, opts); err != nil {
-			return nil, inputErr(err)
-		}
-		if text == without {
-			return nil, invalidf("chat: the chat template %s does not show tools to the model: GenerateOptions.Tools would be dropped", m.Template.Name())
-		}
 	}
 	// The template writes the special tokens (BOS, turn markers) itself:
 	// encoding them again would double the BOS (transformers'

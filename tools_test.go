@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -103,5 +104,50 @@ func TestFineTunePreferencesToolCalls(t *testing.T) {
 	plain.Training.Tracking.OutputDir, plain.Training.Tracking.RunName = t.TempDir(), "dpo-plain"
 	if _, err := FineTunePreferences(context.Background(), prefs, plain, nil); !errors.Is(err, prep.ErrNoToolSupport) {
 		t.Errorf("DPO tool calls through ChatML: got %v", err)
+	}
+}
+
+// TestChatWithTools: GenerateOptions.Tools reach the prompt through a
+// template that shows them (Qwen2.5's, set on tiny-base), with the
+// conversation's earlier calls and results; CheckTools refuses them, right
+// after loading, on one that does not.
+func TestChatWithTools(t *testing.T) {
+	m, err := Load("tiny-base", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := toolExamples()[0]
+	ctx := context.Background()
+	if err := m.CheckTools(ctx, ex.Tools); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("CheckTools on ChatML: got %v", err)
+	}
+	if err := m.CheckTools(ctx, nil); err != nil {
+		t.Errorf("CheckTools without tools: %v", err)
+	}
+	src, err := os.ReadFile(filepath.Join("data", "chat", "testdata", "tools", "Qwen-Qwen2.5-7B-Instruct.jinja"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Template, err = chat.New("qwen2.5", string(src), "", "<|im_end|>"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.CheckTools(ctx, ex.Tools); err != nil {
+		t.Fatalf("CheckTools on Qwen2.5's template: %v", err)
+	}
+	ids, err := m.chatPrompt(ctx, ex.Messages[:3], GenerateOptions{Tools: ex.Tools})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt, err := m.Tokenizer.Decode(ids, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"name": "element", "description": "Looks up a chemical element."`, `{"name": "element", "arguments": {"symbol": "Fe"}}`, "<tool_response>\niron, 26\n</tool_response>"} {
+		if !strings.Contains(prompt, want) {
+			t.Errorf("the prompt lacks %q:\n%s", want, prompt)
+		}
+	}
+	if _, err := m.Chat(ctx, ex.Messages[:3], GenerateOptions{MaxNewTokens: 2, Tools: ex.Tools}); err != nil {
+		t.Errorf("Chat with tools: %v", err)
 	}
 }

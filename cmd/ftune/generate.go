@@ -16,14 +16,15 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ftune/ftune"
+	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/recipe"
 )
 
 // generateFlags are generate's settings besides the GenerateOptions.
 type generateFlags struct {
-	modelName, adapter, prompt, system string
-	raw, think, noThink                bool
+	modelName, adapter, prompt, system, tools string
+	raw, think, noThink                       bool
 }
 
 func newGenerateCmd() *cobra.Command {
@@ -112,12 +113,21 @@ template's default. A reply cut by --max-tokens while still thinking is said.`,
 					return err
 				}
 			}
+			if gf.tools != "" {
+				// Read before the weights load: a missing file is said at once.
+				if opt.Tools, err = fsutil.ReadFileLimit(gf.tools, maxToolsBytes); err != nil {
+					return usageError{fmt.Errorf("--tools: %w", err)}
+				}
+			}
 			m, err := loadModel(cmd, gf.modelName, gf.adapter)
 			if err != nil {
 				return err
 			}
 			if err := m.CheckThinking(opt.Thinking); err != nil {
 				return usageError{fmt.Errorf("%s: %w", thinkingFlag(gf), err)}
+			}
+			if err := m.CheckTools(ctx, opt.Tools); err != nil {
+				return usageError{fmt.Errorf("--tools %s: %w", gf.tools, err)}
 			}
 			if samplingNote != "" {
 				fmt.Fprintln(ew, samplingNote)
@@ -174,8 +184,12 @@ template's default. A reply cut by --max-tokens while still thinking is said.`,
 	f.Uint64Var(&opt.Seed, "seed", 0, "when sampling: sampling seed (the default 0 too gives the same text on every run)")
 	f.BoolVar(&gf.think, "thinking", false, "pass enable_thinking=true to the chat template (thinking models such as Qwen3)")
 	f.BoolVar(&gf.noThink, "no-thinking", false, "pass enable_thinking=false to the chat template: answer without a <think> block")
+	f.StringVar(&gf.tools, "tools", "", "JSON file listing the functions the model may call ([{\"type\": \"function\", \"function\": {...}}], as a training record's \"tools\"), shown to it by the chat template; the reply holds its calls as the template writes them")
 	return cmd
 }
+
+// maxToolsBytes bounds the --tools file, read whole.
+const maxToolsBytes = 16 << 20
 
 // checkGenerateFlags refuses, before any model is loaded, flags that
 // contradict each other or would be ignored; it sets opt.Thinking.
@@ -193,6 +207,8 @@ func checkGenerateFlags(f *pflag.FlagSet, gf generateFlags, opt *ftune.GenerateO
 		return usage("--thinking and --no-thinking contradict each other: give one")
 	case (gf.think || gf.noThink) && gf.raw:
 		return usage("--thinking and --no-thinking set the chat template's enable_thinking; --raw uses no template")
+	case gf.tools != "" && gf.raw:
+		return usage("--tools are shown to the model by the chat template; --raw uses no template")
 	case opt.MaxNewTokens < 1:
 		return usage("--max-tokens %d: want at least 1", opt.MaxNewTokens)
 	case !(opt.Temperature >= 0) || math.IsInf(opt.Temperature, 0):

@@ -120,3 +120,31 @@ func TestGenerateHelpExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerateToolsFlag: --tools is shown to the model by the chat
+// template: with --raw, a missing file or a file that is not a JSON list
+// it is a usage error, and on a model whose template does not show tools
+// (tiny-base's ChatML) too, rather than a reply made without them.
+func TestGenerateToolsFlag(t *testing.T) {
+	dir := t.TempDir()
+	list := dir + "/tools.json"
+	if err := os.WriteFile(list, []byte(`[{"type": "function", "function": {"name": "element", "parameters": {"type": "object", "properties": {}}}}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	object := dir + "/object.json"
+	if err := os.WriteFile(object, []byte(`{"name": "element"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ args, want string }{
+		{"--raw --prompt x --tools " + list, "--raw uses no template"},
+		{"--prompt x --tools " + dir + "/missing.json", "--tools: "},
+		{"--prompt x --tools " + object, "want a JSON list of tool schemas"},
+		{"--prompt x --tools " + list, "does not show tools to the model"},
+	} {
+		_, err := run(t, append([]string{"generate", "--model", "tiny-base"}, strings.Fields(c.args)...)...)
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want a usage error saying %q", c.args, err, c.want)
+		}
+	}
+}
