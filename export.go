@@ -106,11 +106,11 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 	}
 	switch opt.Format {
 	case FormatPEFT:
-		return export.PEFTContext(ctx, m.Adapter, out, opt.Force)
+		return export.PEFTContext(ctx, m.Adapter, out, opt.Force, m.Template.Source())
 	case FormatMerged:
 		// The adapter is attached for generation; the merge reads it
 		// separately and leaves the model as it is.
-		res, err := export.MergedHFWith(ctx, m.Net, m.Adapter, m.Dir, out, export.MergedOptions{MaxShardBytes: opt.MaxShardBytes, Force: opt.Force})
+		res, err := export.MergedHFWith(ctx, m.Net, m.Adapter, m.Dir, out, export.MergedOptions{MaxShardBytes: opt.MaxShardBytes, Force: opt.Force, ChatTemplate: m.Template.Source()})
 		if err != nil {
 			return nil, err
 		}

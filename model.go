@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/ftune/ftune/assets"
 	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/data/tokenizer"
+	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/recipe"
@@ -21,8 +23,8 @@ import (
 // and the default `ftune train`).
 const TinyBase = assets.TinyBase
 
-// Message is one turn of a conversation (role "system", "user" or
-// "assistant").
+// Message is one turn of a conversation (role "system", "user",
+// "assistant", or "tool" for a tool's result).
 type Message = chat.Message
 
 // Model is a loaded base model with its tokenizer and chat template, and
@@ -89,6 +91,11 @@ func Load(model string, opt LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opt.Adapter != "" {
+		if tmpl, err = adapterTemplate(tmpl, opt.Adapter, log); err != nil {
+			return nil, err
+		}
+	}
 	m := &Model{Dir: dir, Net: net, Tokenizer: tok, Template: tmpl}
 	m.stops = net.StopTokens(tok)
 	if opt.Adapter != "" {
@@ -105,6 +112,31 @@ func Load(model string, opt LoadOptions) (*Model, error) {
 		}
 	}
 	return m, nil
+}
+
+// adapterTemplate is the chat template an adapter folder carries
+// (chat_template.jinja: the one it was trained with, which ftune's runs
+// write beside every adapter, as a TRL output folder carries its
+// tokenizer's), compiled with base's special tokens; base when the folder
+// has none or the same.
+func adapterTemplate(base *chat.Template, adapterDir string, log io.Writer) (*chat.Template, error) {
+	path := filepath.Join(adapterDir, chat.TemplateFile)
+	src, err := fsutil.ReadFileLimit(path, chat.MaxTemplateBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return base, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if string(src) == base.Source() {
+		return base, nil
+	}
+	t, err := base.WithSource(path, string(src))
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "note: chat template: the adapter's %s, which it was trained with, not the base's %s\n", path, base.Name())
+	return t, nil
 }
 
 // StopTokens returns the ids that end a raw-text reply (Generate):

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/data/prep"
+	"github.com/ftune/ftune/export/gguf"
 )
 
 // toolExamples are function-calling conversations in memory: a call with
@@ -51,6 +52,7 @@ func TestFineTuneToolCalls(t *testing.T) {
 	if res.Steps != 2 {
 		t.Errorf("%d steps, want 2", res.Steps)
 	}
+	checkAdapterTemplate(t, res.Adapters["default"], cfg.Data.Template)
 
 	plain := DefaultConfig()
 	plain.Training.MaxSteps, plain.Training.BatchSize, plain.Data.MaxLength = 2, 2, 512
@@ -149,5 +151,53 @@ func TestChatWithTools(t *testing.T) {
 	}
 	if _, err := m.Chat(ctx, ex.Messages[:3], GenerateOptions{MaxNewTokens: 2, Tools: ex.Tools}); err != nil {
 		t.Errorf("Chat with tools: %v", err)
+	}
+}
+
+// checkAdapterTemplate: an adapter trained through the template file
+// tmplFile carries it (chat_template.jinja) and is prompted with it when
+// loaded, and its PEFT, merged and GGUF exports carry it too (they all
+// took the base's: the model was exported to be prompted in a format it
+// was not trained on).
+func checkAdapterTemplate(t *testing.T, adapter, tmplFile string) {
+	t.Helper()
+	want, err := os.ReadFile(tmplFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(adapter, chat.TemplateFile)); err != nil || string(got) != string(want) {
+		t.Fatalf("the adapter's chat_template.jinja: %v, %.60q", err, got)
+	}
+	var log strings.Builder
+	m, err := Load("", LoadOptions{Adapter: adapter, Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Template.Source() != string(want) || !strings.Contains(log.String(), "chat template: the adapter's") {
+		t.Errorf("loaded with the template %q; log %q", m.Template.Name(), log.String())
+	}
+	out := t.TempDir()
+	ctx := context.Background()
+	if _, err := m.Export(ctx, filepath.Join(out, "peft"), ExportOptions{Format: FormatPEFT}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Export(ctx, filepath.Join(out, "merged"), ExportOptions{Format: FormatMerged}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"peft", "merged"} {
+		if got, err := os.ReadFile(filepath.Join(out, f, chat.TemplateFile)); err != nil || string(got) != string(want) {
+			t.Errorf("the %s export's chat_template.jinja: %v, %.60q", f, err, got)
+		}
+	}
+	if _, err := m.Export(ctx, filepath.Join(out, "m.gguf"), ExportOptions{Format: FormatGGUF, Quant: "f32"}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := gguf.Read(filepath.Join(out, "m.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if v, ok := g.Get("tokenizer.chat_template"); !ok || v != string(want) {
+		t.Errorf("the GGUF's tokenizer.chat_template: %.60q", v)
 	}
 }

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 
+	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/lora"
 )
 
@@ -57,14 +60,27 @@ func CheckAdapterFinite(a *lora.Adapter) error {
 // written as merged ones are (writeFolder): it replaces only an earlier
 // export, and with force moves any other folder aside, kept.
 func PEFT(a *lora.Adapter, dir string, force bool) (notes []string, err error) {
-	return PEFTContext(context.Background(), a, dir, force)
+	return PEFTContext(context.Background(), a, dir, force, "")
 }
 
 // PEFTContext is PEFT stopped by a cancelled ctx before the next tensor,
 // with an error wrapping ctx's and dir left as it was, as MergedHFWith.
-func PEFTContext(ctx context.Context, a *lora.Adapter, dir string, force bool) (notes []string, err error) {
+//
+// chatTemplate, when set, is written beside the adapter as
+// chat_template.jinja: the template it was trained with, which ftune.Load
+// and the merged and GGUF exports take over the base's (as a TRL output
+// folder carries its tokenizer's).
+func PEFTContext(ctx context.Context, a *lora.Adapter, dir string, force bool, chatTemplate string) (notes []string, err error) {
 	if err := CheckAdapterFinite(a); err != nil {
 		return nil, err
 	}
-	return writeFolder(dir, "peft", force, func(tmp string) error { return a.SaveContext(ctx, tmp) })
+	return writeFolder(dir, "peft", force, func(tmp string) error {
+		if err := a.SaveContext(ctx, tmp); err != nil {
+			return err
+		}
+		if chatTemplate == "" {
+			return nil
+		}
+		return os.WriteFile(filepath.Join(tmp, chat.TemplateFile), []byte(chatTemplate), 0o644)
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/internal/safetensors"
 	"github.com/ftune/ftune/lora"
@@ -84,6 +85,10 @@ type MergedOptions struct {
 	// that folder is moved aside (outDir.replaced-<time>, named in the
 	// notes), never deleted.
 	Force bool
+	// ChatTemplate, when set, is written as chat_template.jinja in place
+	// of the base's: the template the adapter was trained with, which
+	// transformers (4.47 on) reads over tokenizer_config.json's.
+	ChatTemplate string
 }
 
 // MergedHFWith is MergedHF with options, returning what it did.
@@ -141,7 +146,7 @@ func MergedHFWith(ctx context.Context, m *nn.Model, a *lora.Adapter, baseDir, ou
 		return nil, err
 	}
 	defer files.close()
-	size += files.bytes()
+	size += files.bytes() + int64(len(opt.ChatTemplate))
 	if err := checkRoom(outDir, size); err != nil {
 		return nil, fmt.Errorf("export: %w", err) // before minutes of writing
 	}
@@ -157,8 +162,16 @@ func MergedHFWith(ctx context.Context, m *nn.Model, a *lora.Adapter, baseDir, ou
 			res.Notes = append(res.Notes, "the adapter trained its own copy of the embeddings or the LM head (modules_to_save), which the base ties together: the merged model holds both (lm_head.weight written, tie_word_embeddings: false), as PEFT's merge_and_unload leaves them")
 		}
 		for _, f := range files.copies {
+			if opt.ChatTemplate != "" && f.name == chat.TemplateFile {
+				continue
+			}
 			if err := copyBaseFile(ctx, f, tmp); err != nil {
 				return err
+			}
+		}
+		if opt.ChatTemplate != "" {
+			if err := os.WriteFile(filepath.Join(tmp, chat.TemplateFile), []byte(opt.ChatTemplate), 0o644); err != nil {
+				return fmt.Errorf("export: %w", err)
 			}
 		}
 		// Each tensor is merged and encoded when the writer reaches it:

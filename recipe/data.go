@@ -45,6 +45,19 @@ type dataset struct {
 	// pairs and valPairs are the preference pairs of training.objective
 	// dpo (then train and val are empty).
 	pairs, valPairs []dpo.Pair
+	// templates are the chat template sources each subject was rendered
+	// with (a subject.yaml's own, else the run's), which the adapters
+	// trained on them carry (chat_template.jinja).
+	templates map[string]string
+}
+
+// templatesOf maps each source's subject to its chat template's source.
+func templatesOf(srcs []*source) map[string]string {
+	out := make(map[string]string, len(srcs))
+	for _, s := range srcs {
+		out[s.name] = s.text.tmpl.Source()
+	}
+	return out
 }
 
 // trainLen is the number of training items: rows, or preference pairs.
@@ -113,7 +126,7 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 	if err := checkAugment(o, srcs); err != nil {
 		return nil, err
 	}
-	ds := &dataset{subjects: names, stats: map[string]prep.Stats{}, cached: map[string]bool{}, inputs: inputs, augment: promptDropout(o, tp)}
+	ds := &dataset{subjects: names, stats: map[string]prep.Stats{}, cached: map[string]bool{}, inputs: inputs, augment: promptDropout(o, tp), templates: templatesOf(srcs)}
 	var perSubject [][]prep.Row
 	for i, s := range srcs {
 		ds.reads = append(ds.reads, s.reads...)

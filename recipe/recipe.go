@@ -13,13 +13,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ftune/ftune/quant/nf4"
-
 	"github.com/ftune/ftune/autograd"
 	"github.com/ftune/ftune/data/augment"
+	"github.com/ftune/ftune/data/chat"
+	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/optim"
+	"github.com/ftune/ftune/quant/nf4"
 	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/track"
 	"github.com/ftune/ftune/train"
@@ -392,7 +393,7 @@ func (s *session) saveAdapters(res *Result) error {
 			dir = filepath.Join(s.run.Dir, "adapters", name)
 		}
 		a.Config.BaseModelNameOrPath = s.o.ModelDir
-		if err := a.Save(dir); err != nil {
+		if err := s.saveAdapter(a, name, dir); err != nil {
 			return err
 		}
 		res.Adapters[name] = dir
@@ -825,11 +826,29 @@ func (s *session) saveAdaptersInto(dir string) error {
 		if len(s.adapters) > 1 {
 			sub = filepath.Join(dir, "adapters", name)
 		}
-		if err := a.Save(sub); err != nil {
+		if err := s.saveAdapter(a, name, sub); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// saveAdapter writes adapter a (named name) into dir with the chat
+// template its data was rendered with as chat_template.jinja, which
+// ftune.Load and the exports take over the base's: an adapter trained
+// through data.template (or a subject.yaml's, or the built-in a base
+// without a template got) is prompted as it was trained.
+func (s *session) saveAdapter(a *lora.Adapter, name, dir string) error {
+	if err := a.Save(dir); err != nil {
+		return err
+	}
+	src := s.tp.tmpl.Source()
+	if s.data != nil && len(s.adapters) > 1 {
+		if t, ok := s.data.templates[name]; ok {
+			src = t
+		}
+	}
+	return fsutil.WriteFileAtomic(filepath.Join(dir, chat.TemplateFile), []byte(src), 0o644)
 }
 
 // neftuneHook adds NEFTune noise to the embeddings of training forwards

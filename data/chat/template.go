@@ -209,7 +209,7 @@ func Load(dir string) (*Template, error) {
 	if cfg != nil {
 		bos, eos = cfg.BOSToken, cfg.EOSToken
 	}
-	jinjaPath := filepath.Join(dir, "chat_template.jinja")
+	jinjaPath := filepath.Join(dir, TemplateFile)
 	if src, err := fsutil.ReadFileLimit(jinjaPath, MaxTemplateBytes); err == nil {
 		return New(jinjaPath, string(src), bos, eos)
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -230,6 +230,18 @@ func Load(dir string) (*Template, error) {
 // run under DefaultLimits.
 func New(name, source, bosToken, eosToken string) (*Template, error) {
 	return compileLimited(name, source, bosToken, eosToken, DefaultLimits)
+}
+
+// TemplateFile is the chat template's file in a model or adapter folder
+// (transformers v5; since 4.47 it wins over tokenizer_config.json's
+// chat_template).
+const TemplateFile = "chat_template.jinja"
+
+// WithSource compiles another template source with t's special tokens
+// and limits: an adapter's own template (the one it was trained with) on
+// its base's tokenizer.
+func (t *Template) WithSource(name, source string) (*Template, error) {
+	return compileLimited(name, source, t.bosToken, t.eosToken, t.limits)
 }
 
 // WithLimits returns a copy of t whose renderings run under l.
