@@ -54,6 +54,34 @@ func TestFineTuneToolCalls(t *testing.T) {
 	}
 	checkAdapterTemplate(t, res.Adapters["default"], cfg.Data.Template)
 
+	// Outside its run folder (no run config to name the template), the
+	// adapter is evaluated with the template it carries, as it is loaded.
+	moved := filepath.Join(t.TempDir(), "adapter")
+	if err := os.CopyFS(moved, os.DirFS(res.Adapters["default"])); err != nil {
+		t.Fatal(err)
+	}
+	var lines []byte
+	for _, ex := range toolExamples() {
+		b, err := json.Marshal(ex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(append(lines, b...), '\n')
+	}
+	data := filepath.Join(t.TempDir(), "calls.jsonl")
+	if err := os.WriteFile(data, lines, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	evalCfg := DefaultConfig()
+	evalCfg.Data.Files, evalCfg.Data.MaxLength = []string{data}, 512
+	var evalLog strings.Builder
+	if _, err := Evaluate(context.Background(), EvaluateOptions{Adapter: moved, Config: evalCfg, Log: &evalLog}); err != nil {
+		t.Fatalf("%v\n%s", err, evalLog.String())
+	}
+	if !strings.Contains(evalLog.String(), "chat template: the adapter's "+filepath.Join(moved, chat.TemplateFile)) {
+		t.Errorf("evaluation of a moved adapter: %s", evalLog.String())
+	}
+
 	plain := DefaultConfig()
 	plain.Training.MaxSteps, plain.Training.BatchSize, plain.Data.MaxLength = 2, 2, 512
 	plain.Training.Tracking.OutputDir, plain.Training.Tracking.RunName = t.TempDir(), "plain"

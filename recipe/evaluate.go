@@ -2,8 +2,10 @@ package recipe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"math"
 	"os"
@@ -11,6 +13,8 @@ import (
 	"slices"
 
 	"github.com/ftune/ftune/autograd"
+	"github.com/ftune/ftune/data/chat"
+	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/track"
@@ -165,10 +169,40 @@ func logEval(run *track.Run, step int, tag string, ev Evaluation) {
 //
 // A cancelled ctx stops it between two batches or two generated tokens,
 // with an error wrapping ctx.Err().
+// adapterTemplateFile is the chat template file an adapter folder
+// carries (chat_template.jinja, written by runs beside every adapter) when
+// the evaluation names no template of its own (data.template auto) and it
+// is not the model's: the template the adapter was trained with, as
+// ftune.Load prompts with it. "" otherwise (also for an adapter without
+// one: from another tool, or from before).
+func adapterTemplateFile(o Options, adapterDir string) (string, error) {
+	if adapterDir == "" || (o.Template != "" && o.Template != "auto") {
+		return "", nil
+	}
+	path := filepath.Join(adapterDir, chat.TemplateFile)
+	src, err := fsutil.ReadFileLimit(path, chat.MaxTemplateBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if own, err := chat.Load(o.ModelDir); err == nil && own.Source() == string(src) {
+		return "", nil
+	}
+	return path, nil
+}
+
 func Evaluate(ctx context.Context, o Options, adapterDir string) (Evaluation, error) {
 	s := &session{o: o, log: io.Discard, adapters: map[string]*lora.Adapter{}}
 	if o.Log != nil {
 		s.log = o.Log
+	}
+	if t, err := adapterTemplateFile(o, adapterDir); err != nil {
+		return Evaluation{}, err
+	} else if t != "" {
+		fmt.Fprintf(s.log, "note: chat template: the adapter's %s, which it was trained with, not the base's\n", t)
+		s.o.Template = t
 	}
 	if err := s.loadBase(ctx); err != nil {
 		return Evaluation{}, err
