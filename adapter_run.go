@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ftune/ftune/assets"
+	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/track"
 )
@@ -21,7 +24,8 @@ import (
 // holds out the rows the run held out (data.val_split and data.seed),
 // which defaults would not: they hold out other rows, some of which the
 // adapter was trained on. path is the config.yaml read; it is "", with a
-// nil config, when adapter is not in a run folder.
+// nil config, when adapter is not in a run folder. A data.template file
+// is the copy the adapter carries (chat_template.jinja), when it does.
 func AdapterRunConfig(adapter string) (cfg *RunConfig, path string, err error) {
 	run := runOfAdapter(adapter)
 	if run == "" {
@@ -30,6 +34,14 @@ func AdapterRunConfig(adapter string) (cfg *RunConfig, path string, err error) {
 	path = filepath.Join(run, track.ConfigFile)
 	if cfg, err = LoadRunConfig(run); err != nil {
 		return nil, path, fmt.Errorf("the run that trained adapter %s: %w", adapter, err)
+	}
+	// A data.template file may have been edited or removed since: the
+	// copy the adapter carries is the one it was trained with.
+	if t := cfg.Data.Template; strings.HasSuffix(t, ".jinja") {
+		own := filepath.Join(adapter, chat.TemplateFile)
+		if info, err := os.Stat(own); err == nil && info.Mode().IsRegular() {
+			cfg.Data.Template = own
+		}
 	}
 	return cfg, path, nil
 }

@@ -53,6 +53,15 @@ func TestFineTuneToolCalls(t *testing.T) {
 		t.Errorf("%d steps, want 2", res.Steps)
 	}
 	checkAdapterTemplate(t, res.Adapters["default"], cfg.Data.Template)
+	// Evaluating the adapter with its run's settings renders with the copy
+	// it carries, not the data.template file, which may have changed since.
+	run, _, err := AdapterRunConfig(res.Adapters["default"])
+	if err != nil || run == nil {
+		t.Fatalf("the run's config for the adapter: %v", err)
+	}
+	if want := filepath.Join(res.Adapters["default"], chat.TemplateFile); run.Data.Template != want {
+		t.Errorf("the run's config for the adapter: data.template %q, want %q", run.Data.Template, want)
+	}
 
 	// Outside its run folder (no run config to name the template), the
 	// adapter is evaluated with the template it carries, as it is loaded.

@@ -24,12 +24,17 @@ type Text struct {
 	pad  int
 	// TokenizerHash and TemplateHash identify them for token caches.
 	TokenizerHash, TemplateHash prep.Hash
-	// Fallback is a line to print when the model had no chat template and a
-	// built-in stands in ("" otherwise).
+	// Fallback is a line to print when the template is not the one the
+	// model folder holds: it had none and a built-in stands in, or the
+	// adapter training goes on from carries another (TextFor); "" otherwise.
 	Fallback string
 	// thinking is the enable_thinking passed to the template (nil: not
 	// passed, the template's own default), see SetThinking.
 	thinking *bool
+	// bosToken and eosToken are the model's tokenizer_config.json's, which
+	// a template file (data.template) renders as bos_token and eos_token,
+	// as the model's own template does.
+	bosToken, eosToken string
 }
 
 // LoadText reads a model folder's tokenizer and its own chat template
@@ -42,10 +47,25 @@ func LoadText(dir string, eosFallback int) (Text, error) {
 // o.Template's (LoadTextFor) with o.Thinking passed to it. Training,
 // evaluation and ftune data validate and prepare all take it here, so
 // their tokens are the same.
+//
+// Training on from an adapter (o.InitAdapter) with no data.template of its
+// own renders with the template that adapter carries (chat_template.jinja)
+// when it is not the model's: the format the adapter learnt, as
+// ftune.Load prompts it; Fallback says so.
 func TextFor(o Options, eosFallback int) (Text, error) {
+	inherited, err := adapterTemplateFile(o, o.InitAdapter)
+	if err != nil {
+		return Text{}, err
+	}
+	if inherited != "" {
+		o.Template = inherited
+	}
 	p, err := LoadTextFor(o.ModelDir, o.Template, eosFallback)
 	if err != nil {
 		return Text{}, err
+	}
+	if inherited != "" {
+		p.Fallback = fmt.Sprintf("chat template: the one training.lora.init_from's adapter carries, %s (set data.template to choose another)", inherited)
 	}
 	if err := p.SetThinking(o.Thinking); err != nil {
 		return Text{}, fmt.Errorf("data.enable_thinking: %w", err)
@@ -78,6 +98,13 @@ func LoadTextFor(dir, template string, eosFallback int) (Text, error) {
 		return Text{}, err
 	}
 	p := Text{tok: tok, eos: eos, pad: pad, TokenizerHash: prep.HashBytes(raw)}
+	if path := filepath.Join(dir, "tokenizer_config.json"); fileExists(path) {
+		c, err := tokenizer.ReadConfig(path)
+		if err != nil {
+			return Text{}, err
+		}
+		p.bosToken, p.eosToken = c.BOSToken, c.EOSToken
+	}
 	if template != "" && template != "auto" {
 		return p, p.UseTemplate(template)
 	}
@@ -141,7 +168,11 @@ func (p *Text) UseTemplate(name string) error {
 		if src, err = fsutil.ReadFileLimit(name, chat.MaxTemplateBytes); err != nil {
 			return err
 		}
-		if t, err = chat.New(filepath.Base(name), string(src), "", ""); err != nil {
+		// The model's special tokens: a template file that writes
+		// {{ bos_token }} (Llama 3's) or ends turns with eos_token
+		// (Mistral's) rendered them as "", training rows without the BOS
+		// and answers without the token that ends them.
+		if t, err = chat.New(filepath.Base(name), string(src), p.bosToken, p.eosToken); err != nil {
 			err = fmt.Errorf("chat template %s: %w", name, err)
 		}
 	} else {
