@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/ftune/ftune/assets"
-	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/config"
+	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/track"
 )
 

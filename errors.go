@@ -64,15 +64,21 @@ func checkRoles(msgs []Message) error {
 	return nil
 }
 
-// checkTools refuses tools (an example's list of tool schemas) that are
-// not a JSON list; nil is none.
-func checkTools(tools json.RawMessage) error {
+// checkTools refuses tools (a list of tool schemas) that are not a JSON
+// list of objects, and reports how many there are (nil: none).
+func checkTools(tools json.RawMessage) (int, error) {
 	if len(tools) == 0 {
-		return nil
+		return 0, nil
 	}
 	var list []json.RawMessage
 	if err := json.Unmarshal(tools, &list); err != nil {
-		return fmt.Errorf("tools: want a JSON list of tool schemas: %w", err)
+		return 0, fmt.Errorf("tools: want a JSON list of tool schemas ([{\"type\": \"function\", \"function\": {...}}]), got %.40s", tools)
 	}
-	return nil
+	for i, t := range list {
+		var schema map[string]json.RawMessage
+		if err := json.Unmarshal(t, &schema); err != nil {
+			return 0, fmt.Errorf("tools[%d]: want a tool schema (a JSON object), got %.40s", i, t)
+		}
+	}
+	return len(list), nil
 }

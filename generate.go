@@ -11,8 +11,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/ftune/ftune/data/chat"
+	"github.com/ftune/ftune/data/format"
+	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/data/tokenizer"
 	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/recipe"
 )
 
 // ErrContextFull is wrapped when a prompt leaves no room for a reply in
@@ -179,7 +182,7 @@ func start(ctx context.Context, opt GenerateOptions) error {
 // inputErr marks err as invalid input when it is about the caller's text
 // (not UTF-8, an unknown role); other errors are returned as they are.
 func inputErr(err error) error {
-	if errors.Is(err, tokenizer.ErrInvalidUTF8) || errors.Is(err, chat.ErrUnknownRole) {
+	if errors.Is(err, tokenizer.ErrInvalidUTF8) || errors.Is(err, chat.ErrUnknownRole) || errors.Is(err, chat.ErrBadTools) || errors.Is(err, prep.ErrNoToolSupport) {
 		return invalid(err)
 	}
 	return err
@@ -229,11 +232,10 @@ func (m *Model) CheckThinking(thinking *bool) error {
 // an error matching ErrInvalidInput: a program can refuse the setting
 // right after loading, before its first message. nil needs no support.
 func (m *Model) CheckTools(ctx context.Context, tools json.RawMessage) error {
-	if len(tools) == 0 {
-		return nil
-	}
-	if err := checkTools(tools); err != nil {
+	if n, err := checkTools(tools); err != nil {
 		return invalidf("chat: %w", err)
+	} else if n == 0 {
+		return nil
 	}
 	probe := []Message{{Role: "user", Content: "x"}}
 	opts := chat.RenderOptions{AddGenerationPrompt: true}
@@ -252,6 +254,23 @@ func (m *Model) CheckTools(ctx context.Context, tools json.RawMessage) error {
 	return nil
 }
 
+// checkToolMessages refuses a conversation with tool calls or tool
+// results that m's template leaves out (training's check, prep's probes):
+// the reply would come to a prompt without them.
+func (m *Model) checkToolMessages(ctx context.Context, msgs []Message) error {
+	if !slices.ContainsFunc(msgs, func(x Message) bool { return len(x.ToolCalls) > 0 || x.Role == format.RoleTool }) {
+		return nil
+	}
+	render := prep.ToolRenderFunc(func(ctx context.Context, ms []format.Message, tools string, gen bool) (string, error) {
+		return m.Template.RenderWith(ctx, recipe.ChatMessages(ms), chat.RenderOptions{AddGenerationPrompt: gen, Tools: tools})
+	})
+	p := &prep.Preprocessor{Tmpl: render, TemplateName: m.Template.Name()}
+	if err := p.WithContext(ctx).CheckTools(format.Example{Messages: recipe.FormatMessages(msgs)}); err != nil {
+		return invalid(err)
+	}
+	return nil
+}
+
 // chatPrompt renders msgs with the generation prompt. An earlier reply's
 // <think> block stays in its message: thinking templates (Qwen3's) drop
 // it from history themselves, as they were trained.
@@ -263,6 +282,13 @@ func (m *Model) chatPrompt(ctx context.Context, msgs []Message, opt GenerateOpti
 	if err := m.CheckTools(ctx, opt.Tools); err != nil {
 		return nil, err
 	}
+	tools := string(opt.Tools)
+	if n, _ := checkTools(opt.Tools); n == 0 {
+		tools = "" // [] is none: Llama 3.1's template writes its tool preamble for an empty list
+	}
+	if err := m.checkToolMessages(ctx, msgs); err != nil {
+		return nil, err
+	}
 	// Checked per message: the tokenizer would name a byte of the rendered
 	// template text, which the caller never saw. Messages are numbered
 	// from 0, as msgs' indices and the template's role error
@@ -272,7 +298,7 @@ func (m *Model) chatPrompt(ctx context.Context, msgs []Message, opt GenerateOpti
 			return nil, invalidf("chat: message %d (%s), byte %d: %w", i, msg.Role, at+1, tokenizer.ErrInvalidUTF8)
 		}
 	}
-	opts := chat.RenderOptions{AddGenerationPrompt: true, Tools: string(opt.Tools)}
+	opts := chat.RenderOptions{AddGenerationPrompt: true, Tools: tools}
 	if thinking != nil {
 		opts.Vars = map[string]any{"enable_thinking": *thinking}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -108,8 +109,15 @@ func TestFineTuneToolCalls(t *testing.T) {
 	if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "does not show tools") {
 		t.Errorf("chat with tools on a template without them: got %v", err)
 	}
-	if _, err := m.Chat(context.Background(), ex.Messages[:1], GenerateOptions{MaxNewTokens: 2, Tools: json.RawMessage(`{"a": 1}`)}); !errors.Is(err, ErrInvalidInput) {
-		t.Errorf("tools that are not a list: got %v", err)
+	for _, bad := range []string{`{"a": 1}`, `[1, 2]`} {
+		if _, err := m.Chat(context.Background(), ex.Messages[:1], GenerateOptions{MaxNewTokens: 2, Tools: json.RawMessage(bad)}); !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "want a") {
+			t.Errorf("tools %s: got %v", bad, err)
+		}
+	}
+	// Calls and results in the history that ChatML would drop are refused
+	// too, as training refuses them.
+	if _, err := m.Chat(context.Background(), ex.Messages[:3], GenerateOptions{MaxNewTokens: 2}); !errors.Is(err, ErrInvalidInput) || !errors.Is(err, prep.ErrNoToolSupport) {
+		t.Errorf("tool calls in the history on ChatML: got %v", err)
 	}
 }
 
@@ -188,6 +196,19 @@ func TestChatWithTools(t *testing.T) {
 	}
 	if _, err := m.Chat(ctx, ex.Messages[:3], GenerateOptions{MaxNewTokens: 2, Tools: ex.Tools}); err != nil {
 		t.Errorf("Chat with tools: %v", err)
+	}
+	// An empty list is no tools: the prompt is the one without them.
+	none, err := m.chatPrompt(ctx, ex.Messages[:1], GenerateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if empty, err := m.chatPrompt(ctx, ex.Messages[:1], GenerateOptions{Tools: json.RawMessage("[]")}); err != nil || !slices.Equal(empty, none) {
+		t.Errorf("tools []: %v, a prompt of %d ids where none gives %d", err, len(empty), len(none))
+	}
+	bad := slices.Clone(ex.Messages[:3])
+	bad[1].ToolCalls = []chat.ToolCall{{Name: "element", Arguments: "[1]"}}
+	if _, err := m.Chat(ctx, bad, GenerateOptions{MaxNewTokens: 2}); !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "expected a JSON object") {
+		t.Errorf("arguments that are not an object: got %v", err)
 	}
 }
 

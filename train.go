@@ -448,7 +448,7 @@ func FineTune(ctx context.Context, examples []Example, cfg *RunConfig, log io.Wr
 		if len(ex.Messages) == 0 {
 			return fmt.Errorf("has no messages")
 		}
-		if err := checkTools(ex.Tools); err != nil {
+		if _, err := checkTools(ex.Tools); err != nil {
 			return err
 		}
 		return checkRoles(ex.Messages)
@@ -485,7 +485,7 @@ func FineTunePreferences(ctx context.Context, prefs []Preference, cfg *RunConfig
 		if len(p.Prompt) == 0 || len(p.Chosen) == 0 || len(p.Rejected) == 0 {
 			return fmt.Errorf("prompt, chosen and rejected each need a message (have %d, %d, %d)", len(p.Prompt), len(p.Chosen), len(p.Rejected))
 		}
-		if err := checkTools(p.Tools); err != nil {
+		if _, err := checkTools(p.Tools); err != nil {
 			return err
 		}
 		for _, part := range []struct {
@@ -526,7 +526,7 @@ func FineTuneFeedback(ctx context.Context, feedback []Feedback, cfg *RunConfig, 
 		if len(f.Prompt) == 0 || len(f.Completion) == 0 {
 			return fmt.Errorf("prompt and completion each need a message (have %d, %d)", len(f.Prompt), len(f.Completion))
 		}
-		if err := checkTools(f.Tools); err != nil {
+		if _, err := checkTools(f.Tools); err != nil {
 			return err
 		}
 		if err := checkRoles(f.Prompt); err != nil {

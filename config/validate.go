@@ -287,7 +287,11 @@ func (v *validator) monitor(metric, path string, hasVal bool) {
 		return
 	}
 	v.check(ok, path, "%q is not a validation metric: want val/loss, val/perplexity or val/token_accuracy, or val/SUBJECT/loss etc.", metric)
-	v.checkPair(!ok || hasVal, path, "data.val_split", "%s is computed on validation data, but data.val_split is 0 (set val_split > 0, or %s: \"\")", metric, lastElem(path))
+	off := path + ": \"\""
+	if path == "training.checkpointing.monitor" {
+		off += " and training.checkpointing.top_k: 0" // top_k ranks by the monitor
+	}
+	v.checkPair(!ok || hasVal, path, "data.val_split", "%s is computed on validation data, but data.val_split is 0 (set data.val_split > 0, or %s)", metric, off)
 }
 
 // DPOLossTypes are training.dpo.loss_type's names (train/dpo's LossTypes,

@@ -226,6 +226,19 @@ func ChatMessages(msgs []format.Message) []chat.Message {
 	return cm
 }
 
+// FormatMessages are chat messages as records hold them (ChatMessages'
+// inverse).
+func FormatMessages(cm []chat.Message) []format.Message {
+	msgs := make([]format.Message, len(cm))
+	for i, m := range cm {
+		msgs[i] = format.Message{Role: m.Role, Content: m.Content, ReasoningContent: m.ReasoningContent, ToolCallID: m.ToolCallID, Name: m.Name}
+		for _, c := range m.ToolCalls {
+			msgs[i].ToolCalls = append(msgs[i].ToolCalls, format.ToolCall{ID: c.ID, Name: c.Name, Arguments: c.Arguments})
+		}
+	}
+	return msgs
+}
+
 // offsetEncoder gives prep each token's byte span (prep.OffsetEncoder), so
 // the trained ids are the whole rendering's: encoding each answer on its
 // own would differ where a template's token swallows the whitespace after

@@ -145,6 +145,10 @@ var Roles = []string{"system", "user", "assistant", "tool"}
 // not one of Roles.
 var ErrUnknownRole = errors.New("unknown role")
 
+// ErrBadTools is wrapped by Render's error for a tool call whose
+// arguments are not a JSON object, or tools that are not a JSON list.
+var ErrBadTools = errors.New("bad tool call or tool list")
+
 // MaxTemplateBytes bounds a chat template file read whole (a folder's
 // chat_template.jinja, a --template file). Real templates are a few
 // kilobytes; a model folder's file is untrusted.
@@ -370,7 +374,7 @@ func (t *Template) RenderWith(ctx context.Context, msgs []Message, opts RenderOp
 		}
 		msg, err := templateMessage(m)
 		if err != nil {
-			return "", fmt.Errorf("chat: message %d: %w", i, err)
+			return "", fmt.Errorf("chat: message %d: %w: %w", i, ErrBadTools, err)
 		}
 		list[i] = msg
 	}
@@ -384,10 +388,10 @@ func (t *Template) RenderWith(ctx context.Context, msgs []Message, opts RenderOp
 	if opts.Tools != "" {
 		tools, err := decodeJSON(opts.Tools)
 		if err != nil {
-			return "", fmt.Errorf("chat: tools: %w", err)
+			return "", fmt.Errorf("chat: tools: %w: %w", ErrBadTools, err)
 		}
 		if _, ok := tools.([]any); !ok {
-			return "", fmt.Errorf("chat: tools: expected a JSON list of tool schemas, got %.40s", opts.Tools)
+			return "", fmt.Errorf("chat: tools: %w: expected a JSON list of tool schemas, got %.40s", ErrBadTools, opts.Tools)
 		}
 		vars["tools"] = tools
 	}

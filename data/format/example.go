@@ -440,6 +440,9 @@ func checkCalls(i int, m Message) error {
 			return fmt.Errorf("%w: message %d, tool call %d has no function name", ErrBadValue, i, j)
 		case !isJSON(c.Arguments, '{'):
 			return fmt.Errorf("%w: message %d, tool call %d: the arguments are not a JSON object", ErrBadValue, i, j)
+		case c.ID != "" && slices.ContainsFunc(m.ToolCalls[:j], func(o ToolCall) bool { return o.ID == c.ID }):
+			// A result naming it would answer either.
+			return fmt.Errorf("%w: message %d, tool calls %d and %d have the same id %q", ErrBadValue, i, slices.IndexFunc(m.ToolCalls, func(o ToolCall) bool { return o.ID == c.ID }), j, c.ID)
 		}
 	}
 	// A name on any message (OpenAI's participant names) reaches the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -395,7 +396,14 @@ func isFunctionCallRole(role string) bool {
 // None`). from is the field read.
 func (m Mapping) tools(rec map[string]any, raw rawJSON) (text, from string, err error) {
 	if m.Tools != "" {
-		if text, err = toolList(rec[m.Tools], fieldJSON(rec, raw, m.Tools), m.Tools, false); err != nil {
+		// LLaMA-Factory's ShareGPT files list the functions' schemas
+		// bare ({"name", "description", "parameters"}), which it wraps
+		// itself; chat templates read tool.function (Mistral's, ...).
+		wrap := wrapNone
+		if m.Shape == ShapeShareGPT {
+			wrap = wrapBare
+		}
+		if text, err = toolList(rec[m.Tools], fieldJSON(rec, raw, m.Tools), m.Tools, wrap); err != nil {
 			return "", m.Tools, err
 		}
 		if text != "" {
@@ -405,7 +413,7 @@ func (m Mapping) tools(rec map[string]any, raw rawJSON) (text, from string, err 
 	if m.Shape != ShapeChat || m.Tools == "functions" {
 		return text, from, nil
 	}
-	legacy, err := toolList(rec["functions"], fieldJSON(rec, raw, "functions"), "functions", true)
+	legacy, err := toolList(rec["functions"], fieldJSON(rec, raw, "functions"), "functions", wrapAll)
 	switch {
 	case err != nil:
 		return "", "functions", err
@@ -417,11 +425,20 @@ func (m Mapping) tools(rec map[string]any, raw rawJSON) (text, from string, err 
 	return text, from, nil
 }
 
-// toolList reads v, field name, as a list of tool schemas (objects);
-// wrap wraps each as {"type": "function", "function": schema}.
-func toolList(v any, raw rawJSON, name string, wrap bool) (string, error) {
+// How toolList wraps schemas as tools ({"type": "function", "function":
+// schema}): none, all (OpenAI's legacy functions), or those without a
+// "function" field (LLaMA-Factory's bare schemas).
+const (
+	wrapNone = iota
+	wrapAll
+	wrapBare
+)
+
+// toolList reads v, field name, as a list of tool schemas (objects),
+// wrapped as wrap says.
+func toolList(v any, raw rawJSON, name string, wrap int) (string, error) {
 	want := "a list of tool schemas ([{\"type\": \"function\", \"function\": {\"name\": ..., \"parameters\": ...}}])"
-	if wrap {
+	if wrap == wrapAll {
 		want = "a list of function schemas ([{\"name\": ..., \"parameters\": ...}])"
 	}
 	if s, ok := v.(string); ok {
@@ -452,7 +469,10 @@ func toolList(v any, raw rawJSON, name string, wrap bool) (string, error) {
 			return "", fmt.Errorf("%w: %s[%d]: expected an object (a tool's schema), got %s", ErrBadValue, name, i, typeName(t))
 		}
 	}
-	if !wrap {
+	if wrap == wrapBare && !slices.ContainsFunc(l, func(t any) bool { _, has := t.(map[string]any)["function"]; return !has }) {
+		wrap = wrapNone // every one a tool already
+	}
+	if wrap == wrapNone {
 		return encodeJSON(v, raw.text())
 	}
 	elem := raw.elements()
@@ -465,6 +485,10 @@ func toolList(v any, raw rawJSON, name string, wrap bool) (string, error) {
 		}
 		if i > 0 {
 			b.WriteByte(',')
+		}
+		if _, tool := t.(map[string]any)["function"]; wrap == wrapBare && tool {
+			b.WriteString(s)
+			continue
 		}
 		b.WriteString(`{"type":"function","function":` + s + `}`)
 	}

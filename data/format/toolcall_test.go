@@ -147,6 +147,10 @@ func TestToolCallingLayouts(t *testing.T) {
 				`{"conversations":[{"from":"human","value":"Weather in Zürich?"},{"from":"function_call","value":"[{\"name\": \"get_weather\", \"arguments\": {\"unit\": \"celsius\", \"city\": \"Zürich\"}}, {\"name\": \"f\", \"arguments\": {\"z\": {\"b\": true, \"a\": null}, \"a\": \"<&>\"}}]"},` +
 				`{"from":"observation","value":"18°C"},{"from":"gpt","value":"It is 18°C."}],"system":"S"}]`,
 			[]Example{{Messages: sharegpt(call), Tools: tcToolsList, Source: "t.json:1"}, {Messages: sharegpt(call, kw), Source: "t.json:2"}}},
+		{"llama-factory sharegpt, its bare function schemas wrapped as tools", "t.json",
+			`[{"conversations":[{"from":"human","value":"Weather in Zürich?"},{"from":"function_call","value":"{\"name\": \"get_weather\", \"arguments\": {\"unit\": \"celsius\", \"city\": \"Zürich\"}}"},` +
+				`{"from":"observation","value":"18°C"},{"from":"gpt","value":"It is 18°C."}],"system":"S","tools":"[{\"name\": \"get_weather\", \"parameters\": {}}, {\"type\": \"function\", \"function\": {\"name\": \"f\"}}]"}]`,
+			[]Example{{Messages: sharegpt(call), Tools: `[{"type":"function","function":{"name":"get_weather","parameters":{}}},{"type":"function","function":{"name":"f"}}]`, Source: "t.json:1"}}},
 		{"llama 3.1 ipython", "t.jsonl",
 			`{"messages":[{"role":"user","content":"2**10?"},{"role":"assistant","tool_calls":[{"type":"function","function":{"name":"python","arguments":{"code":"print(2**10)"}}}]},{"role":"ipython","content":"1024"},{"role":"assistant","content":"1024."}]}`,
 			[]Example{{Messages: ipython, Source: "t.jsonl:1"}}},
@@ -340,6 +344,9 @@ func TestValidateToolCalls(t *testing.T) {
 		{"result without id", with(func(m []Message) { m[2].ToolCallID = "" }), nil, ""},
 		{"an unknown role", with(func(m []Message) { m[2].Role = "wizard" }), ErrUnknownRole, `unknown role "wizard" in message 2 (want system, user, assistant or tool)`},
 		{"no function name", with(func(m []Message) { m[1].ToolCalls[0].Name = " " }), ErrBadValue, "message 1, tool call 0 has no function name"},
+		{"two calls with one id", with(func(m []Message) {
+			m[1].ToolCalls = append(m[1].ToolCalls, m[1].ToolCalls[0])
+		}), ErrBadValue, `message 1, tool calls 0 and 1 have the same id`},
 		{"arguments not an object", with(func(m []Message) { m[1].ToolCalls[0].Arguments = `"x"` }), ErrBadValue, "message 1, tool call 0: the arguments are not a JSON object"},
 		{"invalid UTF-8 in arguments", with(func(m []Message) { m[1].ToolCalls[0].Arguments = "{\"a\":\"\xff\"}" }), ErrInvalidUTF8, "message 1, tool call 0"},
 		{"invalid UTF-8 in a call id", with(func(m []Message) { m[1].ToolCalls[0].ID = "\xff" }), ErrInvalidUTF8, "message 1, tool call 0"},

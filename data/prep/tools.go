@@ -106,7 +106,7 @@ func (p *Preprocessor) probeToolCalls() error {
 		missing = append(missing, "the tool's result")
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%w: %s leaves out %s, so the record's tool calls would not be learnt as written (use the model's own template if it has one for tools, or a template that writes message.tool_calls and tool messages)", ErrNoToolSupport, p.templateName(), strings.Join(missing, " and "))
+		return fmt.Errorf("%w: %s leaves out %s, so tool calls would not reach the text as written (use the model's own template if it has one for tools, or a template that writes message.tool_calls and tool messages)", ErrNoToolSupport, p.templateName(), strings.Join(missing, " and "))
 	}
 	return nil
 }
@@ -118,7 +118,7 @@ func (p *Preprocessor) probeToolResults() error {
 		return fmt.Errorf("%w: %s fails on a conversation with a tool's result: %w", ErrNoToolSupport, p.templateName(), err)
 	}
 	if !strings.Contains(s, probeToolContent) {
-		return fmt.Errorf("%w: %s leaves out tool messages (a function's result), so the answers after them would be learnt without what they answer (use a template that writes tool messages)", ErrNoToolSupport, p.templateName())
+		return fmt.Errorf("%w: %s leaves out tool messages (a function's result), so the answers after them would follow nothing of what the tools returned (use a template that writes tool messages)", ErrNoToolSupport, p.templateName())
 	}
 	return nil
 }
@@ -131,7 +131,7 @@ func (p *Preprocessor) probeToolList() error {
 		return fmt.Errorf("%w: %s fails on a conversation with a list of tools: %w", ErrNoToolSupport, p.templateName(), err)
 	}
 	if !strings.Contains(s, probeToolsName) {
-		return fmt.Errorf("%w: %s does not show the record's list of tools to the model (its \"tools\"), so the model would learn calls to functions it was never shown (use the model's own template if it has one for tools, or a template that writes the tools variable)", ErrNoToolSupport, p.templateName())
+		return fmt.Errorf("%w: %s does not show the record's list of tools to the model (its \"tools\"), so the model would not be shown the functions it calls (use the model's own template if it has one for tools, or a template that writes the tools variable)", ErrNoToolSupport, p.templateName())
 	}
 	return nil
 }
