@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/ftune/ftune/assets"
 	"github.com/ftune/ftune/config"
@@ -37,7 +36,7 @@ func AdapterRunConfig(adapter string) (cfg *RunConfig, path string, err error) {
 	}
 	// A data.template file may have been edited or removed since: the
 	// copy the adapter carries is the one it was trained with.
-	if t := cfg.Data.Template; strings.HasSuffix(t, ".jinja") {
+	if config.IsTemplateFile(cfg.Data.Template) {
 		own := filepath.Join(adapter, chat.TemplateFile)
 		if info, err := os.Stat(own); err == nil && info.Mode().IsRegular() {
 			cfg.Data.Template = own

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/data/prep"
@@ -49,6 +50,16 @@ type dataset struct {
 	// with (a subject.yaml's own, else the run's), which the adapters
 	// trained on them carry (chat_template.jinja).
 	templates map[string]string
+}
+
+// withTemplateFile is inputs (the files the data is read from) and a
+// data.template file, which the rendering reads too: the manifest records
+// it, and a resume says when it was edited (the tokens change with it).
+func withTemplateFile(o Options, inputs []string) []string {
+	if config.IsTemplateFile(o.Template) {
+		return append(slices.Clone(inputs), o.Template)
+	}
+	return inputs
 }
 
 // templatesOf maps each source's subject to its chat template's source.
@@ -126,7 +137,7 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 	if err := checkAugment(o, srcs); err != nil {
 		return nil, err
 	}
-	ds := &dataset{subjects: names, stats: map[string]prep.Stats{}, cached: map[string]bool{}, inputs: inputs, augment: promptDropout(o, tp), templates: templatesOf(srcs)}
+	ds := &dataset{subjects: names, stats: map[string]prep.Stats{}, cached: map[string]bool{}, inputs: withTemplateFile(o, inputs), augment: promptDropout(o, tp), templates: templatesOf(srcs)}
 	var perSubject [][]prep.Row
 	for i, s := range srcs {
 		ds.reads = append(ds.reads, s.reads...)

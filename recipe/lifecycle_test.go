@@ -200,13 +200,19 @@ func TestSamplesToLogCoversEverySubject(t *testing.T) {
 }
 
 // TestResumeOnEditedData: a resume says that the data changed since the
-// run started (naming the file), deletes the leftovers of killed writes,
-// and does not log a second "before" evaluation.
+// run started (naming the file; a data.template file too, which it said
+// nothing of, though the tokens change with it), deletes the leftovers of
+// killed writes, and does not log a second "before" evaluation.
 func TestResumeOnEditedData(t *testing.T) {
 	data := t.TempDir()
 	copyDir(t, filepath.Join(subjects, "chemistry"), filepath.Join(data, "chemistry"))
+	tmpl := filepath.Join(t.TempDir(), "turns.jinja")
+	const turns = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+	if err := os.WriteFile(tmpl, []byte(turns), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	o := quickOptions(t, "edit")
-	o.DataRoot = data
+	o.DataRoot, o.Template = data, tmpl
 	res, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -219,6 +225,9 @@ func TestResumeOnEditedData(t *testing.T) {
 	if err := os.WriteFile(train, bytes.Replace(b, []byte("\n"), []byte("\n\n"), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(tmpl, []byte(strings.ReplaceAll(turns, "\n{{ m.content }}", ": {{ m.content }}")), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	leftover := filepath.Join(res.RunDir, "checkpoints", ".tmp-step-00000003-12345")
 	if err := os.MkdirAll(leftover, 0o755); err != nil {
 		t.Fatal(err)
@@ -228,7 +237,7 @@ func TestResumeOnEditedData(t *testing.T) {
 	if _, err := Run(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"warning: the data changed since the run started (changed chemistry/train.jsonl)", "removed 1 leftover(s)", ".tmp-step-00000003-12345"} {
+	for _, want := range []string{"warning: the data changed since the run started (changed ", "chemistry/train.jsonl, changed ", "turns.jinja)", "removed 1 leftover(s)", ".tmp-step-00000003-12345"} {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("resume log lacks %q:\n%s", want, log.String())
 		}

@@ -161,7 +161,7 @@ func loadPreferences(ctx context.Context, o Options, tp Text, log io.Writer) (*d
 	if err != nil {
 		return nil, err
 	}
-	ds := &dataset{stats: map[string]prep.Stats{}, inputs: inputs, templates: templatesOf(srcs)}
+	ds := &dataset{stats: map[string]prep.Stats{}, inputs: withTemplateFile(o, inputs), templates: templatesOf(srcs)}
 	if o.TokenCache != "" {
 		fmt.Fprintln(log, "data.token_cache: not used for preference records (they are tokenised each run)")
 	}

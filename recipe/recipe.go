@@ -387,6 +387,17 @@ func (s *session) saveAdapters(res *Result) error {
 	// The version names the step trained to, which the last logged
 	// record (LogEvery) may be short of.
 	s.run.SetStep(res.Steps)
+	if len(s.adapters) == 1 && s.data != nil {
+		var own []string
+		for _, name := range slices.Sorted(maps.Keys(s.data.templates)) {
+			if s.data.templates[name] != s.tp.tmpl.Source() {
+				own = append(own, name)
+			}
+		}
+		if len(own) > 0 {
+			fmt.Fprintf(s.log, "note: subject(s) %s were rendered with their own chat templates (subject.yaml); the one adapter carries the run's, %s, in its chat_template.jinja (training.adapters: per-subject gives each subject its adapter and template)\n", strings.Join(own, ", "), s.tp.tmpl.Name())
+		}
+	}
 	for name, a := range s.adapters {
 		dir := filepath.Join(s.run.Dir, "adapter")
 		if len(s.adapters) > 1 {
