@@ -387,7 +387,7 @@ func (s *session) saveAdapters(res *Result) error {
 	// The version names the step trained to, which the last logged
 	// record (LogEvery) may be short of.
 	s.run.SetStep(res.Steps)
-	if len(s.adapters) == 1 && s.data != nil {
+	if s.o.Mode == Shared && s.data != nil {
 		var own []string
 		for _, name := range slices.Sorted(maps.Keys(s.data.templates)) {
 			if s.data.templates[name] != s.tp.tmpl.Source() {
@@ -854,7 +854,7 @@ func (s *session) saveAdapter(a *lora.Adapter, name, dir string) error {
 		return err
 	}
 	src := s.tp.tmpl.Source()
-	if s.data != nil && len(s.adapters) > 1 {
+	if s.data != nil && s.o.Mode == PerSubject {
 		if t, ok := s.data.templates[name]; ok {
 			src = t
 		}

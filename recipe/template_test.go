@@ -2,6 +2,7 @@ package recipe
 
 import (
 	"context"
+	"github.com/ftune/ftune/data/chat"
 	"os"
 	"path/filepath"
 	"slices"
@@ -72,5 +73,43 @@ func TestSubjectTemplate(t *testing.T) {
 	tp, _ := LoadText(tinyBase, 0)
 	if _, err := loadData(context.Background(), o, tp, 0); err == nil || !strings.Contains(err.Error(), "subject.yaml") || !strings.Contains(err.Error(), "no-such-template") {
 		t.Fatalf("bad template: %v", err)
+	}
+}
+
+// TestAdaptersCarryTheirSubjectsTemplates: per-subject adapters carry the
+// template their subject was rendered with; one shared adapter over a
+// subject with its own carries the run's, and the run says so.
+func TestAdaptersCarryTheirSubjectsTemplates(t *testing.T) {
+	llama3, err := chat.Builtin("llama3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := LoadText(tinyBase, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		mode    Mode
+		adapter string
+		want    string
+	}{
+		{PerSubject, "adapter", llama3.Source()}, // one subject: its adapter is RUN/adapter
+		{Shared, "adapter", tp.tmpl.Source()},
+	} {
+		o := quickOptions(t, "subject-template")
+		o.DataRoot, o.Subjects, o.Mode, o.Steps, o.SeqLen = subjectWithTemplate(t, "llama3"), nil, c.mode, 1, 256
+		var log strings.Builder
+		o.Log = &log
+		res, err := Run(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(res.RunDir, c.adapter, chat.TemplateFile))
+		if err != nil || string(got) != c.want {
+			t.Errorf("%s: the adapter's template: %v, %.60q", c.mode, err, got)
+		}
+		if said := strings.Contains(log.String(), "us-history were rendered with their own chat templates"); said != (c.mode == Shared) {
+			t.Errorf("%s: the note about the shared adapter's template said: %v\n%s", c.mode, said, log.String())
+		}
 	}
 }
