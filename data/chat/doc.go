@@ -34,6 +34,27 @@
 // come from its own renders of the conversation's prefixes (data/prep).
 // str.replace takes Python's optional count.
 //
+// Elsewhere too templates get Python's semantics where gonja's differ
+// (pystr.go, pyprint.go, rewrite.go). An empty dict is false: a {}
+// literal, dict() and JSON's {} are an empty Go map (gonja takes every
+// ordered dict for true; gpt-oss's template tests a tool's empty
+// properties). dictsort sorts dict literals, JSON objects and messages as
+// Jinja's does; dict.get and copy keep a JSON object's order; d[k] finds
+// keys that are not strings (d[16384]); a method call on a parenthesized
+// expression ((x|trim).replace(...)) has its receiver. The str methods
+// split, rsplit, strip, lstrip and rstrip default to whitespace (gonja's
+// refused SmolLM3's .split()), startswith and endswith take tuples and
+// positions (an empty string does not end with 'x'), and str methods
+// return Go strings (tojson took none of gonja's). trim and the case
+// filters take soft_str of anything (undefined|trim is ""); is number
+// and is integer hold for integers past 64 bits. Printing is Python's str(): {{ x }}, ~, |string,
+// |join and %s print None as None and lists and dicts as their repr
+// (quoted, escaped strings; a JSON object in its order). gonja has one nil
+// for undefined and None, so None is marked where it is known (JSON's
+// null, the none literal, dict.get of a missing key) by a typed nil
+// pointer that gonja still takes for nil: is defined, is none and truth
+// are gonja's for both, and undefined prints as "", as in Jinja.
+//
 // A template comes from a downloaded model folder, and gonja, unlike Python's
 // Jinja, overflows the Go stack (a fatal error, not a panic) on whatever
 // nests without end: brackets and blocks when it parses, the parsed tree

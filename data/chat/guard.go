@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"unsafe"
 
 	gonjabuiltins "github.com/nikolalohinski/gonja/v2/builtins"
@@ -260,6 +261,12 @@ func immutableMethods(m exec.Methods) (exec.Methods, error) {
 			return sorted(self, v, args)
 		}
 	}
+	// gonja hands dict methods a copy of the dict made of Go maps, so
+	// what get and copy returned had lost the order of every JSON object
+	// in it (message.get('tool_calls'), tool.get('parameters')): they
+	// take the dict itself.
+	dict["get"] = dictGet
+	dict["copy"] = dictCopy
 	for _, name := range []string{"pop", "popitem", "setdefault", "update", "clear"} {
 		dict[name] = func(map[string]any, *exec.Value, *exec.VarArgs) (any, error) { return nil, refuse(name) }
 	}
@@ -294,4 +301,29 @@ func orderedDictView(d *exec.Dict, view string) []any {
 		}
 	}
 	return out
+}
+
+// dictGet is Python's dict.get(key, default=None) on the dict itself.
+func dictGet(_ map[string]any, v *exec.Value, args *exec.VarArgs) (any, error) {
+	if len(args.KwArgs) > 0 || len(args.Args) < 1 || len(args.Args) > 2 {
+		return nil, exec.ErrInvalidCall(errors.New("get() takes 1 or 2 positional arguments"))
+	}
+	if item, found, _ := dictLookup(v, args.Args[0]); found {
+		return item.Interface(), nil
+	}
+	if len(args.Args) == 2 {
+		return args.Args[1].Interface(), nil
+	}
+	return pyNone, nil
+}
+
+// dictCopy is dict.copy(): the same keys and values in the same order.
+func dictCopy(_ map[string]any, v *exec.Value, args *exec.VarArgs) (any, error) {
+	if err := args.Take(); err != nil {
+		return nil, exec.ErrInvalidCall(err)
+	}
+	if d, ok := v.Interface().(*exec.Dict); ok {
+		return &exec.Dict{Pairs: slices.Clone(d.Pairs)}, nil
+	}
+	return v.Interface(), nil // a Go map: no template can change it
 }

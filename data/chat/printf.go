@@ -361,7 +361,7 @@ func (s printfSpec) format(v *exec.Value) (string, error) {
 		var str string
 		switch s.verb {
 		case 's':
-			str = v.String()
+			str = pyStr(v)
 		case 'r':
 			str = pyRepr(v, false)
 		default:
@@ -511,7 +511,7 @@ func pyRepr(v *exec.Value, ascii bool) string {
 		return "None"
 	}
 	if !v.IsString() {
-		s := v.String()
+		s := valueRepr(v)
 		if ascii {
 			return asciiEscape(s)
 		}

@@ -31,7 +31,8 @@ import (
 const maxJSONDepth = maxValueDepth
 
 // decodeJSON decodes one JSON value into what a template sees: *exec.Dict
-// for objects (key order kept), []any for arrays, int64 for integers
+// for objects (key order kept; an empty one is emptyDict's map, false as
+// Python's {} is), []any for arrays, int64 for integers
 // (*big.Int past 64 bits), float64 for other numbers, string, bool, nil.
 func decodeJSON(text string) (any, error) {
 	d := json.NewDecoder(strings.NewReader(text))
@@ -78,6 +79,9 @@ func decodeJSONValue(d *json.Decoder, depth int) (any, error) {
 				dict.Pairs = append(dict.Pairs, &exec.Pair{Key: exec.AsValue(key), Value: exec.AsValue(v)})
 			}
 			_, err = d.Token() // '}'
+			if len(dict.Pairs) == 0 {
+				return emptyDict(), err
+			}
 			return dict, err
 		case '[':
 			list := []any{}
@@ -94,7 +98,9 @@ func decodeJSONValue(d *json.Decoder, depth int) (any, error) {
 		return nil, fmt.Errorf("unexpected %v", t)
 	case json.Number:
 		return pyNumber(string(t))
-	default: // string, bool, nil
+	case nil:
+		return pyNone, nil // None, not undefined (pyprint.go)
+	default: // string, bool
 		return t, nil
 	}
 }
@@ -239,6 +245,9 @@ func (o *pyDumpOptions) dump(sb *strings.Builder, v any, depth int) error {
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		sb.WriteString(strconv.FormatUint(rv.Uint(), 10))
 		return nil
+	case reflect.String: // gonja's own string types
+		writePyString(sb, rv.String(), o.ensureASCII)
+		return nil
 	case reflect.Slice, reflect.Array:
 		return o.dumpList(sb, rv, depth)
 	case reflect.Map:
@@ -336,7 +345,7 @@ func pyKey(k any) (string, error) {
 	switch x := k.(type) {
 	case string:
 		return x, nil
-	case nil:
+	case nil, *pyNoneType:
 		return "null", nil
 	case bool:
 		return strconv.FormatBool(x), nil

@@ -16,6 +16,15 @@ type pyGolden struct {
 		Options map[string]any `json:"options"`
 		Text    string         `json:"text"`
 	} `json:"dumps"`
+	SnippetVars struct {
+		Messages []Message `json:"messages"`
+		S        string    `json:"s"`
+	} `json:"snippet_vars"`
+	Snippets []struct {
+		Template string  `json:"template"`
+		Text     *string `json:"text"`
+		Error    string  `json:"error"`
+	} `json:"snippets"`
 	Renders []struct {
 		Value    string  `json:"value"`
 		Template string  `json:"template"`
@@ -114,5 +123,36 @@ func TestPythonSubscripts(t *testing.T) {
 	}
 	if n < 40 {
 		t.Fatalf("only %d renderings compared", n)
+	}
+}
+
+// TestPythonSnippets: Python's semantics where gonja's differ, as Jinja2
+// renders the snippets of make_golden.py: dictsort on dict literals and
+// messages, an empty dict false, str.startswith/endswith with tuples and
+// positions, split/rsplit/strip without arguments, string filters on
+// undefined, dict keys that are not strings, method calls on
+// parenthesized expressions and their results given to tojson.
+func TestPythonSnippets(t *testing.T) {
+	g := readPyGolden(t)
+	if len(g.Snippets) < 10 {
+		t.Fatalf("only %d snippets", len(g.Snippets))
+	}
+	for _, c := range g.Snippets {
+		if c.Text == nil {
+			t.Fatalf("Python raised %s on %s: not a golden", c.Error, c.Template)
+		}
+		tpl, err := New("snippet", c.Template, "", "")
+		if err != nil {
+			t.Errorf("%s: %v", c.Template, err)
+			continue
+		}
+		got, err := tpl.RenderWith(context.Background(), g.SnippetVars.Messages, RenderOptions{Vars: map[string]any{"s": g.SnippetVars.S}})
+		if err != nil {
+			t.Errorf("%s: %v", c.Template, err)
+			continue
+		}
+		if got != *c.Text {
+			t.Errorf("%s:\n got %q\nwant %q", c.Template, got, *c.Text)
+		}
 	}
 }

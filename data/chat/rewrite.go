@@ -38,7 +38,20 @@ var operatorFunctions = map[string]any{
 	modTupleName:     guardedModTuple,
 	checkedValueName: checkedValue,
 	getItemName:      pyGetItem,
+	emptyDictName:    func(*exec.Evaluator, *exec.VarArgs) *exec.Value { return exec.AsValue(emptyDict()) },
+	noneName:         func(*exec.Evaluator, *exec.VarArgs) *exec.Value { return exec.AsValue(pyNone) },
 }
+
+// emptyDictName is the call a {} literal becomes.
+const emptyDictName = "__ftune_empty_dict"
+
+// emptyDict is Python's {} as templates see it: an empty Go map. gonja
+// takes every *exec.Dict (a struct) for true, where Python takes an empty
+// dict for false ({% if tool.parameters.properties %} in gpt-oss's and
+// Apertus's templates, {% if {} %}); an empty map is false in gonja, and
+// with no keys there is no order for *exec.Dict to keep. JSON's {} and
+// dict() are one too.
+func emptyDict() map[string]any { return map[string]any{} }
 
 // getItemName is the call x[key] becomes: gonja's subscript misses the
 // first item for the negative index of the whole length (x[-1] of a
@@ -80,6 +93,12 @@ func pyGetItem(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
 		}
 		return target.Index(i)
 	}
+	if item, found, ok := dictItem(target, key); ok {
+		if !found {
+			return exec.AsValue(nil)
+		}
+		return item
+	}
 	var k any
 	switch {
 	case key.IsString():
@@ -104,6 +123,63 @@ func pyGetItem(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
 	return item
 }
 
+// dictItem is d[key] of a dict for a key that is not a string (ok false
+// for a string key or a target that is no dict: gonja's GetItem serves
+// those): Python's dicts take any hashable key ({16384: ...} in
+// ByteDance Seed-OSS's template), where gonja's refused an integer. A key
+// matches by Python's ==, 1 and 1.0 and True alike.
+func dictItem(target, key *exec.Value) (*exec.Value, bool, bool) {
+	if key.IsString() || key.IsNil() {
+		return nil, false, false
+	}
+	return dictLookup(target, key)
+}
+
+// dictLookup finds key in a dict (*exec.Dict or Go map) by Python's ==;
+// ok is false when target is no dict.
+func dictLookup(target, key *exec.Value) (*exec.Value, bool, bool) {
+	if !target.IsDict() {
+		return nil, false, false
+	}
+	if d, ok := target.Interface().(*exec.Dict); ok {
+		for _, p := range d.Pairs {
+			if pyEqualKey(p.Key, key) {
+				return p.Value, true, true
+			}
+		}
+		return nil, false, true
+	}
+	rv := reflect.ValueOf(target.Interface())
+	if rv.Kind() != reflect.Map {
+		return nil, false, false
+	}
+	for it := rv.MapRange(); it.Next(); {
+		if pyEqualKey(exec.ToValue(it.Key()), key) {
+			return exec.ToValue(it.Value()), true, true
+		}
+	}
+	return nil, false, true
+}
+
+// pyEqualKey is == between two dict keys, bools as the integers Python
+// takes them for.
+func pyEqualKey(a, b *exec.Value) bool {
+	asNumber := func(v *exec.Value) *exec.Value {
+		if v.IsBool() {
+			if v.Bool() {
+				return exec.AsValue(1)
+			}
+			return exec.AsValue(0)
+		}
+		return v
+	}
+	a, b = asNumber(a), asNumber(b)
+	if a.IsString() != b.IsString() {
+		return false
+	}
+	return a.EqualValueTo(b)
+}
+
 var (
 	expressionType = reflect.TypeFor[nodes.Expression]()
 	nodeType       = reflect.TypeFor[nodes.Node]()
@@ -116,7 +192,7 @@ var (
 // of its control structures ({% set x = a * b %}), which are reached
 // through their addresses: the tree was built by this compilation and is
 // not shared.
-func rewriteOperators(root any) {
+func rewriteOperators(root any, prints *printTable) {
 	seen := map[uintptr]bool{}
 	var walk func(v reflect.Value)
 	walk = func(v reflect.Value) {
@@ -131,6 +207,11 @@ func rewriteOperators(root any) {
 			}
 			seen[v.Pointer()] = true
 			walk(v.Elem())
+			if o, ok := v.Interface().(*nodes.Output); ok {
+				// {{ x }} prints str(x) (pyprint.go).
+				o.Expression = prints.call(o.Expression, o)
+				o.Alternative = prints.call(o.Alternative, o)
+			}
 		case reflect.Struct:
 			for i := range v.NumField() {
 				f := v.Field(i)
@@ -159,8 +240,10 @@ func rewriteOperators(root any) {
 }
 
 // visitSlot walks what a field, element or map value holds, then replaces
-// it when it is a guarded operator, or a literal that can repeat a value
-// (checkedValue), and the slot can hold a call.
+// it when it is a guarded operator, a subscript (pyGetItem), a literal
+// that can repeat a value (checkedValue), {} (emptyDict) or None (pyNone),
+// and the slot can hold a call; a method call without its receiver gets
+// it.
 func visitSlot(slot reflect.Value, set func(reflect.Value), walk func(reflect.Value)) {
 	walk(slot)
 	if slot.Kind() != reflect.Interface || slot.IsNil() {
@@ -187,7 +270,34 @@ func visitSlot(slot reflect.Value, set func(reflect.Value), walk func(reflect.Va
 			return
 		}
 		call = callOf(getItemName, x.Location, target, key)
-	case *nodes.List, *nodes.Tuple, *nodes.Dict:
+	case *nodes.Call:
+		// (x|trim).replace(...): gonja's parser gives a method call on a
+		// parenthesized expression no receiver, and the call then fails
+		// as "not callable" (Nemotron Nano v2's template); the receiver
+		// is the attribute's object, as x.replace(...) has it.
+		if g, ok := x.Func.(*nodes.GetAttribute); ok && x.Parent == nil && g.Attribute != "" {
+			x.Parent = g.Node
+		}
+		return
+	case *nodes.None:
+		call = callOf(noneName, x.Location) // Python's None, not undefined (pyprint.go)
+	case *nodes.Name:
+		// Jinja's none is the literal None (gonja's is None or nil; its
+		// none was a variable, undefined).
+		if x.Name == nil || x.Name.Val != "none" {
+			return
+		}
+		call = callOf(noneName, x.Name)
+	case *nodes.Dict:
+		if len(x.Pairs) == 0 {
+			call = callOf(emptyDictName, x.Token)
+			break
+		}
+		if variableParts(x) < 2 {
+			return
+		}
+		call = callOf(checkedValueName, x.Position(), x)
+	case *nodes.List, *nodes.Tuple:
 		if variableParts(x.(nodes.Expression)) < 2 {
 			return // [x] or {'content': x} is only one level more than x
 		}
@@ -300,7 +410,7 @@ func guardedConcat(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
 	if err != nil {
 		return exec.AsValue(err)
 	}
-	ls, rs := l.String(), r.String()
+	ls, rs := pyStr(l), pyStr(r) // ~ joins str() of each, as printing does
 	if err := budgetOf(e.Environment.Context).value(len(ls)+len(rs), "~"); err != nil {
 		return exec.AsValue(err)
 	}

@@ -109,17 +109,17 @@ func argumentsObject(args string) (string, error) {
 }
 
 // decodeArguments decodes a tool call's arguments, one JSON object ("" is
-// the empty one).
-func decodeArguments(args string) (*exec.Dict, error) {
+// the empty one): an *exec.Dict, or decodeJSON's empty map.
+func decodeArguments(args string) (any, error) {
 	v, err := decodeJSON(cmp.Or(strings.TrimSpace(args), "{}"))
 	if err != nil {
 		return nil, fmt.Errorf("arguments: %w", err)
 	}
-	d, ok := v.(*exec.Dict)
-	if !ok {
-		return nil, fmt.Errorf("arguments: expected a JSON object, got %.40s", args)
+	switch v.(type) {
+	case *exec.Dict, map[string]any:
+		return v, nil
 	}
-	return d, nil
+	return nil, fmt.Errorf("arguments: expected a JSON object, got %.40s", args)
 }
 
 // RenderOptions are the arguments of RenderWith beyond the messages.
@@ -289,6 +289,9 @@ func compileLimited(name, source, bosToken, eosToken string, limits Limits) (*Te
 	if env.Filters, err = guardFilters(); err != nil {
 		return nil, &TemplateError{Name: name, Message: err.Error()}
 	}
+	if env.Tests, err = pyTests(); err != nil {
+		return nil, &TemplateError{Name: name, Message: err.Error()}
+	}
 	if env.Methods, err = guardStrMethods(limits); err != nil {
 		return nil, &TemplateError{Name: name, Message: err.Error()}
 	}
@@ -306,6 +309,8 @@ func compileLimited(name, source, bosToken, eosToken string, limits Limits) (*Te
 	for k, f := range operatorFunctions {
 		funcs[k] = f
 	}
+	prints := &printTable{}
+	funcs[printName] = prints.print
 	env.Context = exec.EmptyContext().Update(gonja.DefaultContext).Update(exec.NewContext(funcs))
 	tpl, err := compile(id, cfg, loader, &env)
 	if err != nil {
@@ -318,7 +323,7 @@ func compileLimited(name, source, bosToken, eosToken string, limits Limits) (*Te
 	if _, err := checkSyntaxDepth(probe.RootNode); err != nil {
 		return nil, &TemplateError{Name: name, Message: err.Error(), Err: ErrNesting}
 	}
-	rewriteOperators(probe.RootNode)
+	rewriteOperators(probe.RootNode, prints)
 	return &Template{name: name, source: source, tpl: tpl, bosToken: bosToken, eosToken: eosToken, limits: limits}, nil
 }
 

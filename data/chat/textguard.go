@@ -115,6 +115,43 @@ func guardFilters() (*exec.FilterSet, error) {
 	if err := fs.Replace("tojson", pyToJSON); err != nil {
 		return nil, err
 	}
+	// gonja's trim refuses all but strings, its dictsort sees nothing in
+	// a dict that keeps its order (pystr.go).
+	if err := fs.Replace("trim", pyTrim); err != nil {
+		return nil, err
+	}
+	if err := fs.Replace("dictsort", pyDictSort); err != nil {
+		return nil, err
+	}
+	// Jinja's string filters take soft_str(x): None is "None", a list
+	// its repr (pyprint.go); gonja's took gonja's string of it.
+	for _, name := range []string{"lower", "upper", "capitalize", "title", "replace"} {
+		orig, ok := fs.Get(name)
+		if !ok {
+			return nil, fmt.Errorf("gonja has no %s filter", name)
+		}
+		if err := fs.Replace(name, func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+			if !in.IsString() && !in.IsError() {
+				in = exec.AsValue(softStr(in))
+			}
+			return orig(e, in, params)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	// string and join print as Python prints (pyprint.go).
+	if err := fs.Replace("string", pyStringFilter); err != nil {
+		return nil, err
+	}
+	join, _ := fs.Get("join")
+	if err := fs.Replace("join", func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+		if _, byAttribute := params.KwArgs["attribute"]; byAttribute {
+			return join(e, in, params)
+		}
+		return join(e, strItems(in), params)
+	}); err != nil {
+		return nil, err
+	}
 	// gonja's items sees nothing in a dict that keeps its order.
 	items, _ := fs.Get("items")
 	if err := fs.Replace("items", func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
@@ -196,6 +233,10 @@ func guardStrMethods(limits Limits) (exec.Methods, error) {
 		if name == "replace" {
 			orig = strReplace
 		}
+		if py, ok := pyStrMethods[name]; ok {
+			orig = py
+		}
+		orig = plainResult(orig)
 		estimate, guarded := guardedStrMethods[name]
 		if !guarded {
 			str[name] = orig
@@ -215,6 +256,14 @@ func guardStrMethods(limits Limits) (exec.Methods, error) {
 	}
 	m.Str = exec.NewMethodSet(str)
 	return m, nil
+}
+
+// plainResult is m with its result's strings Go's own (plainStrings).
+func plainResult(m exec.Method[string]) exec.Method[string] {
+	return func(self string, v *exec.Value, params *exec.VarArgs) (any, error) {
+		out, err := m(self, v, params)
+		return plainStrings(out), err
+	}
 }
 
 // strReplace is Python's str.replace: gonja's requires the count, which

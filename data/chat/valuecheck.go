@@ -231,6 +231,9 @@ func checkedDict(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
 	if gonjaDict == nil {
 		return exec.AsValue(fmt.Errorf("dict is not available"))
 	}
+	if len(params.KwArgs) == 0 && len(params.Args) == 0 {
+		return exec.AsValue(emptyDict())
+	}
 	v := gonjaDict(e, params)
 	if err := budgetOf(e.Environment.Context).checkValues("dict()", v); err != nil {
 		return exec.AsValue(err)
