@@ -210,7 +210,7 @@ func TestExportStopsWhenCancelled(t *testing.T) {
 		_, err := m.Export(testutil.NewCancelAfter(n), out, ExportOptions{Format: format})
 		// The merged export copies the base's tokenizer files first, checking
 		// the context as it copies: it may stop there instead.
-		if !errors.Is(err, context.Canceled) || !(strings.Contains(err.Error(), "stopped before model.layers.") || strings.Contains(err.Error(), "stopped while copying ")) {
+		if !errors.Is(err, context.Canceled) || !(strings.Contains(err.Error(), "stopped before model.") || strings.Contains(err.Error(), "stopped while copying ")) {
 			t.Errorf("%s cancelled after 3 checks: %v; want context.Canceled naming the next tensor or the file being copied", format, err)
 		}
 		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
