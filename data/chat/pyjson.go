@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/big"
 	"reflect"
 	"slices"
@@ -14,6 +13,8 @@ import (
 	"unicode/utf16"
 
 	"github.com/nikolalohinski/gonja/v2/exec"
+
+	"github.com/ftune/ftune/internal/pyfmt"
 )
 
 // Templates see tool schemas and tool-call arguments as transformers gives
@@ -222,10 +223,10 @@ func (o *pyDumpOptions) dump(sb *strings.Builder, v any, depth int) error {
 		sb.WriteString(x.String())
 		return nil
 	case float64:
-		sb.WriteString(pyFloat(x))
+		sb.WriteString(pyfmt.JSONFloat(x))
 		return nil
 	case float32:
-		sb.WriteString(pyFloat(float64(x)))
+		sb.WriteString(pyfmt.JSONFloat(float64(x)))
 		return nil
 	case *exec.Dict:
 		keys := make([]any, len(x.Pairs))
@@ -350,7 +351,7 @@ func pyKey(k any) (string, error) {
 	case bool:
 		return strconv.FormatBool(x), nil
 	case float64:
-		return pyFloat(x), nil
+		return pyfmt.JSONFloat(x), nil
 	case *big.Int:
 		return x.String(), nil
 	}
@@ -360,49 +361,6 @@ func pyKey(k any) (string, error) {
 		return strconv.FormatInt(rv.Int(), 10), nil
 	}
 	return "", fmt.Errorf("keys must be str, int, float, bool or None, not %T", k)
-}
-
-// pyFloat is Python's repr of a float, as json.dumps writes it: the
-// shortest digits that read back the same, in positional notation for
-// exponents from -4 to 15 (with ".0" for whole numbers), else as
-// d.ddde±XX; NaN and the infinities as json.dumps spells them.
-func pyFloat(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "Infinity"
-	case math.IsInf(f, -1):
-		return "-Infinity"
-	}
-	e := strconv.FormatFloat(f, 'e', -1, 64) // -d.ddde±XX
-	mant, expText, _ := strings.Cut(e, "e")
-	exp, _ := strconv.Atoi(expText)
-	neg := strings.HasPrefix(mant, "-")
-	digits := strings.Replace(strings.TrimPrefix(mant, "-"), ".", "", 1)
-	sign := ""
-	if neg {
-		sign = "-"
-	}
-	if exp < -4 || exp >= 16 {
-		m := digits[:1]
-		if len(digits) > 1 {
-			m += "." + digits[1:]
-		}
-		es := "+"
-		if exp < 0 {
-			es, exp = "-", -exp
-		}
-		return fmt.Sprintf("%s%se%s%02d", sign, m, es, exp)
-	}
-	point := exp + 1 // digits before the point
-	switch {
-	case point <= 0:
-		return sign + "0." + strings.Repeat("0", -point) + digits
-	case point >= len(digits):
-		return sign + digits + strings.Repeat("0", point-len(digits)) + ".0"
-	}
-	return sign + digits[:point] + "." + digits[point:]
 }
 
 // writePyString writes s as json.dumps does: quotes, backslashes and

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/nikolalohinski/gonja/v2/exec"
+
+	"github.com/ftune/ftune/internal/pyfmt"
 	"github.com/nikolalohinski/gonja/v2/nodes"
 )
 
@@ -160,7 +162,7 @@ func pyFloatStr(f float64) string {
 	case math.IsInf(f, -1):
 		return "-inf"
 	}
-	return pyFloat(f)
+	return pyfmt.JSONFloat(f)
 }
 
 // printName is the call wrapped around each printed expression.

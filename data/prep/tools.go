@@ -56,33 +56,28 @@ func (p *Preprocessor) checkToolSupport(msgs []format.Message, tools string) err
 }
 
 func (p *Preprocessor) toolCallSupport() error {
-	if pr := p.probes; pr != nil {
-		if !pr.callsDone {
-			pr.callsErr, pr.callsDone = p.probeToolCalls(), true
-		}
-		return pr.callsErr
-	}
-	return p.probeToolCalls()
+	return p.memoProbe(func(pr *templateProbes) (*bool, *error) { return &pr.callsDone, &pr.callsErr }, p.probeToolCalls)
 }
 
 func (p *Preprocessor) toolResultSupport() error {
-	if pr := p.probes; pr != nil {
-		if !pr.resultsDone {
-			pr.resultsErr, pr.resultsDone = p.probeToolResults(), true
-		}
-		return pr.resultsErr
-	}
-	return p.probeToolResults()
+	return p.memoProbe(func(pr *templateProbes) (*bool, *error) { return &pr.resultsDone, &pr.resultsErr }, p.probeToolResults)
 }
 
 func (p *Preprocessor) toolListSupport() error {
-	if pr := p.probes; pr != nil {
-		if !pr.toolsDone {
-			pr.toolsErr, pr.toolsDone = p.probeToolList(), true
-		}
-		return pr.toolsErr
+	return p.memoProbe(func(pr *templateProbes) (*bool, *error) { return &pr.toolsDone, &pr.toolsErr }, p.probeToolList)
+}
+
+// memoProbe runs probe once per Tokenize(All) call (p.probes), keeping its
+// result in the fields field picks; every time without probes.
+func (p *Preprocessor) memoProbe(field func(*templateProbes) (done *bool, result *error), probe func() error) error {
+	if p.probes == nil {
+		return probe()
 	}
-	return p.probeToolList()
+	done, result := field(p.probes)
+	if !*done {
+		*result, *done = probe(), true
+	}
+	return *result
 }
 
 func (p *Preprocessor) probeToolCalls() error {

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 
+	"github.com/ftune/ftune/internal/pyfmt"
 	"github.com/ftune/ftune/internal/safetensors"
 )
 
@@ -259,36 +259,10 @@ func pythonJSON(qs quantStateJSON) []byte {
 	if qs.NestedOffset != nil {
 		b.WriteString(`, "nested_blocksize": ` + strconv.Itoa(*qs.NestedBlockSize) + `, "nested_dtype": `)
 		str(*qs.NestedDType)
-		b.WriteString(`, "nested_offset": ` + pyFloatRepr(*qs.NestedOffset))
+		b.WriteString(`, "nested_offset": ` + pyfmt.JSONFloat(*qs.NestedOffset))
 	}
 	b.WriteString("}")
 	return b.Bytes()
-}
-
-// pyFloatRepr formats a float64 as Python's repr: the shortest round-trip
-// digits, positional for exponents -4..15 (with ".0" when integral),
-// scientific with a two-digit exponent otherwise.
-func pyFloatRepr(f float64) string {
-	// json.dumps spells the non-finite values this way; an offset computed
-	// from finite weights is never one of them.
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "Infinity"
-	case math.IsInf(f, -1):
-		return "-Infinity"
-	}
-	e := strconv.FormatFloat(f, 'e', -1, 64)
-	exp, _ := strconv.Atoi(e[strings.IndexByte(e, 'e')+1:])
-	if exp < -4 || exp >= 16 {
-		return e
-	}
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.Contains(s, ".") {
-		s += ".0"
-	}
-	return s
 }
 
 // TransformersQuantizationConfig is the "quantization_config" object that

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ftune/ftune/internal/pyfmt"
 	"github.com/ftune/ftune/internal/safetensors"
 )
 
@@ -73,7 +74,7 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 			want[name+SuffixNestedAbsmax] = spec{safetensors.F32, []int{2}}
 			want[name+SuffixNestedQuantMap] = spec{safetensors.F32, []int{256}}
 			js = `{"quant_type": "nf4", "blocksize": 64, "dtype": "bfloat16", "shape": [96, 200], ` +
-				`"nested_blocksize": 256, "nested_dtype": "float32", "nested_offset": ` + pyFloatRepr(float64(q.Offset)) + `}`
+				`"nested_blocksize": 256, "nested_dtype": "float32", "nested_offset": ` + pyfmt.JSONFloat(float64(q.Offset)) + `}`
 		}
 		if names := f.Names(); len(names) != len(want) {
 			t.Errorf("dq=%v: file holds %v, want %d tensors", dq, names, len(want))
@@ -165,24 +166,6 @@ func TestLoadErrors(t *testing.T) {
 		_, err := Load(c.src, name)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want it to mention %q", c.name, err, c.want)
-		}
-	}
-}
-
-func TestPyFloatRepr(t *testing.T) {
-	cases := map[float64]string{
-		0.0123:                 "0.0123",
-		1e-05:                  "1e-05",
-		0.0001:                 "0.0001",
-		1:                      "1.0",
-		-2.5:                   "-2.5",
-		1e16:                   "1e+16",
-		123456.789:             "123456.789",
-		float64(float32(0.01)): "0.009999999776482582",
-	}
-	for f, want := range cases {
-		if got := pyFloatRepr(f); got != want {
-			t.Errorf("pyFloatRepr(%v) = %q, Python repr %q", f, got, want)
 		}
 	}
 }
