@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	"github.com/nikolalohinski/gonja/v2/exec"
+	"github.com/nikolalohinski/gonja/v2/nodes"
 
 	"github.com/ftune/ftune/internal/pyfmt"
-	"github.com/nikolalohinski/gonja/v2/nodes"
 )
 
 // Values print as Python's str() prints them: None as "None", lists and
