@@ -374,22 +374,48 @@ func (p *Preprocessor) prefixSpans(msgs []format.Message, tools, full string) ([
 // rendering from where the turn starts) begins with, if that end holds
 // the message's content and each of its calls' names; 0 when none does.
 func turnInFull(turn, rest string, m format.Message) int {
-	for k := 0; k < len(turn); k++ {
-		end := turn[k:]
-		if !strings.HasPrefix(rest, end) {
-			continue
-		}
-		if !strings.Contains(end, strings.TrimSpace(m.Content)) {
+	n := suffixPrefix(turn, rest)
+	end := turn[len(turn)-n:]
+	if n == 0 || !strings.Contains(end, strings.TrimSpace(m.Content)) {
+		return 0
+	}
+	for _, c := range m.ToolCalls {
+		if !strings.Contains(end, c.Name) {
 			return 0
 		}
-		for _, c := range m.ToolCalls {
-			if !strings.Contains(end, c.Name) {
-				return 0
-			}
-		}
-		return len(end)
 	}
-	return 0
+	return n
+}
+
+// suffixPrefix is the length of the longest end of a that b begins with,
+// found in time linear in their lengths (Knuth-Morris-Pratt: b's prefixes
+// matched along a), since a turn is as long as a record allows and
+// trying each end in turn is quadratic.
+func suffixPrefix(a, b string) int {
+	p := b[:min(len(a), len(b))]
+	if len(p) == 0 {
+		return 0
+	}
+	fail := make([]int32, len(p)) // fail[i]: the longest proper border of p[:i+1]
+	for i, k := 1, int32(0); i < len(p); i++ {
+		for k > 0 && p[i] != p[k] {
+			k = fail[k-1]
+		}
+		if p[i] == p[k] {
+			k++
+		}
+		fail[i] = k
+	}
+	q := int32(0) // how much of p ends at a's current byte
+	for i := 0; i < len(a); i++ {
+		for q > 0 && (int(q) == len(p) || a[i] != p[q]) {
+			q = fail[q-1]
+		}
+		if a[i] == p[q] {
+			q++
+		}
+	}
+	return int(q)
 }
 
 // noAnswer is the error for assistant message i, which the template does

@@ -3,10 +3,12 @@ package prep
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/data/format"
@@ -149,5 +151,45 @@ func TestToolCallingRefusedWhereTheTemplateDropsIt(t *testing.T) {
 	q := &Preprocessor{Enc: byteOffsetEncoder{}, Tmpl: chatML{}, EOS: fakeEOT}
 	if _, _, err := q.Tokenize(format.Example{Messages: []format.Message{user("Hi"), assistant("Hello", "")}, Tools: weatherTools}); err == nil || !strings.Contains(err.Error(), "cannot show them") {
 		t.Errorf("renderer without tools: got %v", err)
+	}
+}
+
+// TestSuffixPrefix: the longest end of a that b begins with, as trying
+// every end finds it (on random strings over a small alphabet, where ends
+// and beginnings overlap often), and in linear time where trying every end
+// of a 4 MiB run of one letter took quadratic time.
+func TestSuffixPrefix(t *testing.T) {
+	slow := func(a, b string) int {
+		for k := 0; k < len(a); k++ {
+			if strings.HasPrefix(b, a[k:]) {
+				return len(a) - k
+			}
+		}
+		return 0
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	word := func() string {
+		b := make([]byte, r.IntN(12))
+		for i := range b {
+			b[i] = "ab"[r.IntN(2)]
+		}
+		return string(b)
+	}
+	for range 20000 {
+		a, b := word(), word()
+		if got, want := suffixPrefix(a, b), slow(a, b); got != want {
+			t.Fatalf("suffixPrefix(%q, %q) = %d, want %d", a, b, got, want)
+		}
+	}
+	// Each end of a matches b up to its last byte: n²/2 byte comparisons
+	// when the ends are tried one by one (64 KiB: 29 ms here, so about two
+	// minutes for these 4 MiB).
+	long := strings.Repeat("a", 4<<20)
+	start := time.Now()
+	if got := suffixPrefix(long+"c", long+"b"); got != 0 {
+		t.Errorf("long: %d, want 0", got)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("4 MiB took %v", d)
 	}
 }
