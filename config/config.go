@@ -42,7 +42,9 @@ type DataConfig struct {
 	Shape         string             `yaml:"shape" doc:"Record layout of data.files: auto, alpaca, chat, sharegpt, completion, input_output, preference (prompt, chosen, rejected: for training.objective dpo) or unpaired_preference (prompt, completion, label true or false: for training.objective kto) (a subject root needs auto)."`
 	Template      string             `yaml:"template" path:"1" doc:"Chat template: auto (the model's), a built-in (chatml, llama3, llama2, mistral, gemma, phi3, phi4, alpaca) or a .jinja file."`
 	Thinking      string             `yaml:"enable_thinking" doc:"enable_thinking passed to the chat template: auto (not passed: the template's default), true or false. Only for templates that read it (Qwen3's); false puts an empty <think> block in the generation prompt, which is then not learnt."`
-	MaxLength     int                `yaml:"max_length" doc:"Tokens per row; longer examples are truncated. At most the model's max_position_embeddings (see allow_longer_than_model)."`
+	TextUnit      string             `yaml:"text_unit" doc:"How a plain-text file (.txt, .md) is cut into examples: auto (a line each for .txt, the whole file for Markdown), line, paragraph (separated by blank lines) or file (the whole file)."`
+	MaxLength     int                `yaml:"max_length" doc:"Tokens per row; longer conversations and prompt/answer examples are truncated, longer plain text as data.long_text says. At most the model's max_position_embeddings (see allow_longer_than_model)."`
+	LongText      string             `yaml:"long_text" doc:"Plain-text examples longer than max_length: split (into pieces of max_length tokens, each trained on, as continued pretraining cuts a corpus into blocks) or truncate (only the first max_length tokens are trained on)."`
 	TokenCache    string             `yaml:"token_cache" path:"1" doc:"Folder of token caches (what ftune data prepare --out writes): the data is tokenized into it once and read from it by later runs, resumes, evaluations and data-parallel workers, rebuilt when the data, tokenizer, template or options change. Empty: tokenize on every run."`
 	SkipBad       bool               `yaml:"skip_bad" doc:"Skip malformed records (bad JSON or CSV, a missing column, invalid UTF-8) instead of failing: each file's count of skipped records and the first reasons are printed. Off: the first one stops the run, naming its file and line."`
 	AllowLonger   bool               `yaml:"allow_longer_than_model" doc:"Allow max_length above the model's max_position_embeddings: the model never saw those positions, so quality past them is unknown (RoPE extrapolates poorly), and memory grows with the length."`
@@ -212,7 +214,9 @@ func Default() *RunConfig {
 			Shape:     "auto",
 			Template:  "auto",
 			Thinking:  "auto",
+			TextUnit:  "auto",
 			MaxLength: 256,
+			LongText:  "split",
 			Packing:   true,
 			ValSplit:  0.1,
 			Seed:      42,

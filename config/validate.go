@@ -103,6 +103,8 @@ func (c *RunConfig) Validate() error {
 	// when the run loads them.
 	v.check(d.Thinking == "auto" || d.Template == "auto" || IsTemplateFile(d.Template), "data.enable_thinking",
 		"%s is set, but the built-in template %s does not read enable_thinking (only thinking models' templates, such as Qwen3's, do): set it to auto, or use the model's template", d.Thinking, d.Template)
+	v.oneOf(d.TextUnit, "data.text_unit", []string{"auto", "line", "paragraph", "file"})
+	v.oneOf(d.LongText, "data.long_text", []string{"split", "truncate"})
 	v.check(d.MaxLength >= MinMaxLength, "data.max_length", "must be >= %d tokens, got %d", MinMaxLength, d.MaxLength)
 	v.check(d.ValSplit >= 0 && d.ValSplit < 1, "data.val_split", "must be in [0, 1), got %v", d.ValSplit)
 	v.checkPair(!(d.MaskHistory && d.TrainOnInputs), "data.mask_history", "data.train_on_inputs", "mask_history learns only the last answer and train_on_inputs every token: set one")

@@ -154,7 +154,7 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 		if w := st.PositionsWarning(maxPositions); w != "" {
 			fmt.Fprintf(log, "warning: subject %s: %s\n", s.name, w)
 		}
-		docs := sp.train.Docs
+		docs := splitLong(log, s.name, "trained on", sp.train.Docs, o.SeqLen)
 		var rows []prep.Row
 		if o.Pack {
 			rows, _, err = prep.Pack(docs, prep.PackOptions{SeqLen: o.SeqLen})
@@ -177,7 +177,7 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 			// What Preprocessor.Rows makes of the held-out examples:
 			// tokenised up to the sequence length (p's MaxLen already),
 			// one row each.
-			if vrows, err = prep.Pad(sp.val.Docs, o.SeqLen); err != nil {
+			if vrows, err = prep.Pad(splitLong(log, s.name+" (validation)", "validated on", sp.val.Docs, o.SeqLen), o.SeqLen); err != nil {
 				return nil, fmt.Errorf("subject %s: %w", s.name, err)
 			}
 		case len(s.val) > 0:
@@ -219,6 +219,17 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 		return nil, fmt.Errorf("recipe: no training rows in %s", strings.Join(inputs, ", "))
 	}
 	return ds, nil
+}
+
+// splitLong cuts the plain-text documents longer than the sequence length
+// (kept whole under data.long_text split) into rows' worth, saying how
+// many were cut: what subject "what" is "use" (trained or validated) on.
+func splitLong(log io.Writer, what, use string, docs []prep.Tokenized, seqLen int) []prep.Tokenized {
+	docs, split, pieces := prep.SplitLong(docs, seqLen)
+	if split > 0 {
+		fmt.Fprintf(log, "subject %s: %d text examples longer than data.max_length (%d tokens) are split into %d pieces, each %s (data.long_text: split; truncate keeps only their start)\n", what, split, seqLen, pieces, use)
+	}
+	return docs
 }
 
 // split is a subject's training documents and, when they were held out
@@ -315,12 +326,21 @@ func count(n int) []int {
 	return out
 }
 
-// SetLabelling sets on p what the options say is learnt (train_on_inputs,
-// mask_history). The run and `ftune data` must agree on it: data validate
-// counts the learnt tokens, and a cache data prepare writes is keyed on
-// it.
-func (o Options) SetLabelling(p *prep.Preprocessor) {
+// SetTokenizing sets on p how the options say examples become documents:
+// what is learnt (train_on_inputs, mask_history) and whether long plain
+// text is kept whole to be split (long_text). The run and `ftune data`
+// must agree on it: data validate counts the learnt tokens, and a cache
+// data prepare writes is keyed on it.
+func (o Options) SetTokenizing(p *prep.Preprocessor) {
 	p.Opts.TrainOnInputs, p.Opts.MaskHistory = o.TrainOnInputs, o.MaskHistory
+	if o.LongText != "truncate" {
+		p.Opts.Overflow = prep.Split
+		if p.Opts.MaxLen > 0 && p.Opts.MaxLen <= p.Opts.MaxPositions {
+			// Whole text past the model's positions is cut into rows
+			// within them: nothing to warn about.
+			p.Opts.MaxPositions = 0
+		}
+	}
 }
 
 // trainExamples are the examples a subject trains on when augmentation
@@ -418,7 +438,7 @@ func rootInputs(o Options, root string, fo format.Options) ([]DataInput, error) 
 	}
 	// dataFilesIn fails when the root holds no data file (or cannot be
 	// listed, which subject.Open has just done): a root of folders alone.
-	files, ferr := dataFilesIn(root)
+	files, ferr := dataFilesIn(root, false)
 	if ferr != nil {
 		if len(folders) == 0 {
 			return nil, fmt.Errorf("recipe: %s: %w and no data files (want folders holding subject.yaml and train/val/test files, or one data file per subject: %s)", root, subject.ErrNoSubjects, strings.Join(dataExts, ", "))
@@ -485,7 +505,10 @@ func subjectSource(o Options, s *subject.Subject, tp Text, log io.Writer) (*sour
 		return nil, err
 	}
 	load := func(split subject.Split) ([]format.Example, error) {
-		fo := format.Options{Skip: o.SkipBad}
+		fo, err := o.ReadOptions()
+		if err != nil {
+			return nil, err
+		}
 		path := s.Files[split]
 		var d *digest
 		if streamed(path, "") {

@@ -63,6 +63,9 @@ func DataInputs(o Options) (ins []DataInput, where []string, err error) {
 	if files, err = selectFiles(files, o.Subjects); err != nil {
 		return nil, nil, err
 	}
+	if err := checkTextUnit(o, fo, files); err != nil {
+		return nil, nil, err
+	}
 	return []DataInput{{Name: filesSubject(files), Files: files, Format: fo}}, files, nil
 }
 
@@ -205,7 +208,7 @@ func resolveDataFiles(entries []string) (files []string, root string, err error)
 				}
 				return []string{m}, "", nil
 			}
-			inDir, err := dataFilesIn(m)
+			inDir, err := dataFilesIn(m, true)
 			if err != nil {
 				return nil, "", err
 			}
@@ -223,6 +226,13 @@ func resolveDataFiles(entries []string) (files []string, root string, err error)
 // dataExts are the extensions taken from a folder of data files.
 var dataExts = []string{".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".txt"}
 
+// docExts are Markdown's: a folder of them given as data is a folder of
+// documents (a product's docs, say), each one example. Beside data files
+// they are passed over: a dataset downloaded from the Hugging Face Hub
+// holds its card, README.md, beside its data. A subject root's are never
+// subjects: its README describes the subjects.
+var docExts = []string{".md", ".markdown"}
+
 // isCompressedName says whether a file name ends as compressed files do.
 func isCompressedName(name string) bool {
 	switch strings.ToLower(filepath.Ext(name)) {
@@ -233,22 +243,29 @@ func isCompressedName(name string) bool {
 }
 
 // dataFilesIn lists a folder's data files (not recursive, hidden files
-// left out).
-func dataFilesIn(dir string) ([]string, error) {
+// left out); with docs, its Markdown documents when it holds no data file.
+func dataFilesIn(dir string, docs bool) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("data.files: %w", err)
 	}
-	var out, other []string
+	var out, mds, other []string
 	for _, e := range ents {
 		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		if !slices.Contains(dataExts, strings.ToLower(filepath.Ext(e.Name()))) {
+		ext := strings.ToLower(filepath.Ext(e.Name()))
+		switch {
+		case slices.Contains(dataExts, ext):
+			out = append(out, filepath.Join(dir, e.Name()))
+		case docs && slices.Contains(docExts, ext):
+			mds = append(mds, filepath.Join(dir, e.Name()))
+		default:
 			other = append(other, e.Name())
-			continue
 		}
-		out = append(out, filepath.Join(dir, e.Name()))
+	}
+	if len(out) == 0 {
+		out = mds
 	}
 	if len(out) == 0 {
 		skipped := ""
@@ -262,15 +279,32 @@ func dataFilesIn(dir string) ([]string, error) {
 				skipped += " (compressed files: decompress them first)"
 			}
 		}
-		return nil, fmt.Errorf("data.files: %s holds no data file (%s) and no subject folder%s", dir, strings.Join(dataExts, ", "), skipped)
+		want := strings.Join(dataExts, ", ")
+		if docs {
+			want += "; or Markdown documents: " + strings.Join(docExts, ", ")
+		}
+		return nil, fmt.Errorf("data.files: %s holds no data file (%s) and no subject folder%s", dir, want, skipped)
 	}
 	return out, nil
+}
+
+// ReadOptions are the reader's options every data file and subject
+// folder is read with: data.skip_bad and data.text_unit.
+func (o Options) ReadOptions() (format.Options, error) {
+	text, err := format.ParseTextMode(o.TextUnit)
+	if err != nil {
+		return format.Options{}, fmt.Errorf("data.text_unit: %w", err)
+	}
+	return format.Options{Skip: o.SkipBad, Text: text}, nil
 }
 
 // fileOptions maps data.format and data.shape onto the reader's options
 // ("auto": by extension and by the first record's fields).
 func fileOptions(o Options) (format.Options, error) {
-	fo := format.Options{Skip: o.SkipBad}
+	fo, err := o.ReadOptions()
+	if err != nil {
+		return fo, err
+	}
 	switch o.Format {
 	case "", "auto":
 	case "jsonl", "json", "csv", "tsv", "parquet", "text":
@@ -284,6 +318,24 @@ func fileOptions(o Options) (format.Options, error) {
 	}
 	fo.Mapping.Shape = shape
 	return fo, nil
+}
+
+// checkTextUnit refuses a data.text_unit that no file would be read
+// with: the setting would be dropped.
+func checkTextUnit(o Options, fo format.Options, files []string) error {
+	if fo.Text == format.TextAuto {
+		return nil
+	}
+	for _, f := range files {
+		kind := fo.Kind
+		if kind == "" {
+			kind, _ = format.KindOf(f)
+		}
+		if kind == format.KindText {
+			return nil
+		}
+	}
+	return fmt.Errorf("data.text_unit: %s cuts plain-text files (.txt, .md) into examples, and none of %s is one", o.TextUnit, filesWhere(files))
 }
 
 // fileSource reads the user's files as one subject, named after the file

@@ -234,12 +234,13 @@ func cacheKey(tp Text, p *prep.Preprocessor, data prep.Hash) prep.CacheKey {
 }
 
 // subjectPreprocessor is how a run tokenises a subject rendered with tp:
-// up to the sequence length, prompts learnt with data.train_on_inputs,
-// maxPositions the model's positions (0: unchecked).
+// up to the sequence length (long plain text kept whole, to be split),
+// prompts learnt with data.train_on_inputs, maxPositions the model's
+// positions (0: unchecked).
 func subjectPreprocessor(o Options, tp Text, maxPositions int) *prep.Preprocessor {
 	p := tp.preprocessor(o.SeqLen)
-	o.SetLabelling(p)
 	p.Opts.MaxPositions = maxPositions
+	o.SetTokenizing(p)
 	if o.SkipBad {
 		p.SkipBad = BadRecord
 	}

@@ -35,7 +35,7 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	} else {
 		o.DataRoot = d.Root
 	}
-	o.DataFiles, o.Format, o.Shape = d.Files, d.Format, d.Shape
+	o.DataFiles, o.Format, o.Shape, o.TextUnit, o.LongText = d.Files, d.Format, d.Shape, d.TextUnit, d.LongText
 	o.ValSplit, o.DataSeed, o.Mixing, o.MixWeights = d.ValSplit, d.Seed, d.Mixing, d.Weights
 	o.TrainOnInputs, o.MaskHistory, o.AllowLongerThanModel = d.TrainOnInputs, d.MaskHistory, d.AllowLonger
 	o.Dedup, o.Rephrase, o.PromptDropout = d.Augment.Dedup, d.Augment.Rephrase, d.Augment.PromptDropout

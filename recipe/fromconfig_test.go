@@ -48,6 +48,8 @@ func leafCases(t *testing.T) map[string]leafCase {
 		"data.files":                        {value: "[my.jsonl]"},
 		"data.token_cache":                  {value: "/somewhere/tokens"},
 		"data.format":                       {value: "csv", setup: files},
+		"data.text_unit":                    {value: "paragraph"},
+		"data.long_text":                    {value: "truncate"},
 		"data.shape":                        {value: "unpaired_preference", setup: files},
 		"data.template":                     {value: "chatml"},
 		"data.enable_thinking":              {value: "false"},

@@ -44,11 +44,20 @@ type Options struct {
 	Mode       Mode
 
 	// DataFiles are the user's own data instead of subject folders: files
-	// (.jsonl, .json, .csv, .parquet, .txt), folders of such files, or
+	// (.jsonl, .json, .csv, .parquet, .txt, .md), folders of such files, or
 	// globs. Format and Shape say how to read them ("auto": by extension
 	// and by the records' keys).
 	DataFiles     []string
 	Format, Shape string
+	// TextUnit is how a plain-text file (.txt, .md) is cut into examples:
+	// auto (or ""; a line each for .txt, the whole file for Markdown),
+	// line, paragraph or file (data.text_unit).
+	TextUnit string
+	// LongText is what becomes of a plain-text example longer than SeqLen:
+	// split (or ""; cut into pieces of SeqLen, all trained on) or
+	// truncate (its first SeqLen tokens). Conversations and prompt/answer
+	// examples are truncated either way (data.long_text).
+	LongText string
 	// ValSplit is the fraction of each subject's training examples held
 	// out for validation when the subject has no validation file; the
 	// split is drawn with DataSeed, which also seeds the mixing.
@@ -243,7 +252,7 @@ type Options struct {
 func Defaults() Options {
 	return Options{
 		Mode: Shared, OutDir: "runs",
-		Format: "auto", Shape: "auto", ValSplit: 0.1, DataSeed: 42, Mixing: "proportional",
+		Format: "auto", Shape: "auto", TextUnit: "auto", LongText: "split", ValSplit: 0.1, DataSeed: 42, Mixing: "proportional",
 		Steps: 240, BatchSize: 8, GradAccum: 1, SeqLen: 256, Pack: true,
 		LR: 2e-3, WarmupSteps: 10, Schedule: "cosine", Optimizer: "adamw", Betas: [2]float64{0.9, 0.999}, Eps: 1e-8,
 		WeightDecay: 0, ClipNorm: 1, Seed: 42,
@@ -311,6 +320,8 @@ func (o Options) Validate() error {
 		// config.Validate refuses it first, naming the line; this is for
 		// programs that build Options themselves.
 		return fmt.Errorf("recipe: sequence length %d is too short (data.max_length ≥ %d)", o.SeqLen, config.MinMaxLength)
+	case o.LongText != "" && o.LongText != "split" && o.LongText != "truncate":
+		return fmt.Errorf("recipe: data.long_text %q (want split or truncate)", o.LongText)
 	case o.LR <= 0:
 		return fmt.Errorf("recipe: learning rate must be > 0")
 	case o.R <= 0 || o.Alpha <= 0:

@@ -90,7 +90,7 @@ func heldOutAsBefore(t *testing.T, o Options, name string, exs []format.Example,
 	}
 	trainExs, valExs := prep.SplitRatio(exs, o.ValSplit, splitSeed(o.DataSeed, name))
 	p := tp.preprocessor(o.SeqLen)
-	o.SetLabelling(p)
+	o.SetTokenizing(p)
 	p.Opts.MaxPositions = maxPositions
 	docs, st, err := p.TokenizeAll(trainExs)
 	if err != nil {

@@ -46,13 +46,22 @@ func (e dataEnv) folders() *subject.Manager {
 	return m
 }
 
-// preprocessor tokenises up to seqLen tokens, learns what the run would
+// readOptions are how subject folders are read: as a run reads them
+// (data.text_unit), skipping bad records with skip.
+func (e dataEnv) readOptions(skip bool) format.Options {
+	fo, _ := e.opts.ReadOptions() // checked when the inputs were resolved (DataInputs)
+	fo.Skip = skip
+	return fo
+}
+
+// preprocessor tokenises up to seqLen tokens (long plain text kept whole,
+// as the run keeps it to split), learns what the run would
 // (data.train_on_inputs, data.mask_history), counts examples over the
 // model's positions and stops when ctx is done.
 func (e dataEnv) preprocessor(ctx context.Context, seqLen int) *prep.Preprocessor {
 	p := e.text.Preprocessor(seqLen)
 	p.Opts.MaxPositions = e.cfg.MaxPositions
-	e.opts.SetLabelling(p)
+	e.opts.SetTokenizing(p)
 	return p.WithContext(ctx)
 }
 
@@ -173,7 +182,7 @@ func newDataCmd() *cobra.Command {
 			ok := true
 			m := env.folders()
 			if m != nil {
-				rep, err := m.Validate(format.Options{Skip: skip}, func(*subject.Subject) (*prep.Preprocessor, error) {
+				rep, err := m.Validate(env.readOptions(skip), func(*subject.Subject) (*prep.Preprocessor, error) {
 					return p, nil
 				})
 				if err := interrupted(ctx, "validate"); err != nil {
@@ -250,7 +259,7 @@ func newDataCmd() *cobra.Command {
 							continue
 						}
 						load := func() ([]format.Example, prep.Hash, error) {
-							exs, rep, err := s.Load(split, format.Options{Skip: skip})
+							exs, rep, err := s.Load(split, env.readOptions(skip))
 							if err == nil {
 								recipe.SaySkipped(cmd.OutOrStdout(), rep) // as a run says them
 							}
@@ -298,7 +307,7 @@ func newDataCmd() *cobra.Command {
 			usage := s.usage
 			switch s.flag {
 			case "data": // as train reads it, which its own help leaves unsaid
-				usage = "the data as ftune train --data reads it: a file (.jsonl, .json, .csv, .parquet, .txt), a folder of such files (one subject), a glob, a subject folder, or a folder of subject folders (repeatable; default: the bundled subject datasets)"
+				usage = "the data as ftune train --data reads it: a file (.jsonl, .json, .csv, .parquet, .txt, .md), a folder of such files (one subject), a glob, a subject folder, or a folder of subject folders (repeatable; default: the bundled subject datasets)"
 			case "subjects":
 				usage = "subjects to read, e.g. geography,chemistry (default: all)"
 			}

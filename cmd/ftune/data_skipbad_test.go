@@ -23,7 +23,7 @@ func TestDataValidateSkipsOverBudget(t *testing.T) {
 		t.Fatalf("without --skip-bad: %v\n%s", err, got)
 	}
 	got, err = run(t, "data", "validate", "--data", data, "--skip-bad")
-	if row := tableRow(got, data); err != nil || len(row) != 9 || row[1] != "4" || !strings.Contains(got, "1 records skipped while tokenizing (data.skip_bad):\n  "+data+":3: render: ") {
+	if row := tableRow(got, data); err != nil || len(row) != 10 || row[1] != "4" || !strings.Contains(got, "1 records skipped while tokenizing (data.skip_bad):\n  "+data+":3: render: ") {
 		t.Fatalf("--skip-bad: %v, row %q\n%s", err, row, got)
 	}
 	got, err = run(t, "data", "prepare", "--data", data, "--skip-bad", "--out", t.TempDir())

@@ -190,8 +190,8 @@ func TestDataValidateOwnFile(t *testing.T) {
 	good := writeData(t, dir, "good.jsonl", recFrance, recPeru, recPeru)
 	got, err := run(t, "data", "validate", "--data", good)
 	row := tableRow(got, good)
-	// subject examples skipped tokens learnt trunc drop dups file
-	if err != nil || len(row) != 9 || row[0] != "good" || row[1] != "3" || row[3] == "0" || row[7] != "1" {
+	// subject examples skipped tokens learnt trunc split drop dups file
+	if err != nil || len(row) != 10 || row[0] != "good" || row[1] != "3" || row[3] == "0" || row[8] != "1" {
 		t.Fatalf("validate --data %s: %v, row %q\n%s", good, err, row, got)
 	}
 
@@ -201,7 +201,7 @@ func TestDataValidateOwnFile(t *testing.T) {
 		t.Fatalf("a malformed record: %v\n%s", err, got)
 	}
 	got, err = run(t, "data", "validate", "--data", bad, "--skip-bad")
-	if row := tableRow(got, bad); err != nil || len(row) != 9 || row[1] != "3" || row[2] != "1" || !strings.Contains(got, "bad: skipped: "+bad+":4:") {
+	if row := tableRow(got, bad); err != nil || len(row) != 10 || row[1] != "3" || row[2] != "1" || !strings.Contains(got, "bad: skipped: "+bad+":4:") {
 		t.Fatalf("--skip-bad: %v, row %q\n%s", err, row, got)
 	}
 	// With --seq-len too short for any answer, train refuses the subject.
@@ -221,7 +221,7 @@ func TestDataValidateCountsWhatTheRunLearns(t *testing.T) {
 		t.Helper()
 		got, err := run(t, append([]string{"data", "validate", "--data", file}, sets...)...)
 		row := tableRow(got, file)
-		if err != nil || len(row) != 9 {
+		if err != nil || len(row) != 10 {
 			t.Fatalf("validate %v: %v, row %q\n%s", sets, err, row, got)
 		}
 		n, err := strconv.Atoi(row[4])
@@ -255,7 +255,7 @@ func TestDataValidateUsesTheRunsTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err = run(t, "data", "validate", "--data", file, "--seq-len", "512", "--set", "data.template="+qwen)
-	if row := tableRow(got, file); err != nil || len(row) != 9 || row[1] != "1" || row[4] == "0" {
+	if row := tableRow(got, file); err != nil || len(row) != 10 || row[1] != "1" || row[4] == "0" {
 		t.Fatalf("through Qwen2.5's template: %v, row %q\n%s", err, row, got)
 	}
 }
@@ -284,7 +284,7 @@ func TestDataFlagAsTrainReadsIt(t *testing.T) {
 	b := writeData(t, dir, "b.jsonl", recPeru, recFrance)
 	got, err := run(t, "data", "validate", "--data", a, "--data", filepath.Join(dir, "b*.jsonl"))
 	ra, rb := tableRow(got, a), tableRow(got, b)
-	if err != nil || len(ra) != 9 || len(rb) != 9 || ra[0] != "data" || rb[0] != "data" || ra[1] != "1" || rb[1] != "2" || rb[7] != "1" {
+	if err != nil || len(ra) != 10 || len(rb) != 10 || ra[0] != "data" || rb[0] != "data" || ra[1] != "1" || rb[1] != "2" || rb[8] != "1" {
 		t.Fatalf("two files: %v\n%s", err, got)
 	}
 	out := t.TempDir()
@@ -319,7 +319,7 @@ func TestDataCommandsOnARootOfFiles(t *testing.T) {
 	// --data takes a folder of subject folders as the root it is, as train does.
 	for _, flag := range []string{"--data-root", "--data"} {
 		got, err := run(t, "data", "validate", flag, root)
-		if row := tableRow(got, geo); err != nil || !strings.Contains(got, "tiny ") || len(row) != 9 || row[0] != "geo" || row[1] != "2" {
+		if row := tableRow(got, geo); err != nil || !strings.Contains(got, "tiny ") || len(row) != 10 || row[0] != "geo" || row[1] != "2" {
 			t.Errorf("validate %s root: %v, row %q\n%s", flag, err, row, got)
 		}
 	}
@@ -395,5 +395,27 @@ func TestTrainSkipsBadRecordsWhenAsked(t *testing.T) {
 	out, err := run(t, append(args, "--skip-bad")...)
 	if err != nil || !strings.Contains(out, "sums.jsonl: 1 malformed records skipped (data.skip_bad), of 31; "+data+":11:") || !strings.Contains(out, "30 examples") {
 		t.Errorf("train --skip-bad: %v\n%s\nwant the record skipped and said, 30 examples trained on", err, out)
+	}
+}
+
+// TestDataValidateDocuments: a folder of Markdown documents is validated
+// as train reads it, one example per file, and a document longer than the
+// sequence length is counted in the split column (a run cuts it into
+// pieces, each trained on); with data.long_text truncate it is counted as
+// truncated instead.
+func TestDataValidateDocuments(t *testing.T) {
+	dir := t.TempDir()
+	doc := filepath.Join(dir, "guide.md")
+	if err := os.WriteFile(doc, []byte("# Guide\n\n"+strings.Repeat("Press the red key, then turn the dial to seven.\n\n", 30)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := run(t, "data", "validate", "--data", dir, "--seq-len", "64")
+	// subject examples skipped tokens learnt trunc split drop dups file
+	if row := tableRow(got, doc); err != nil || len(row) != 10 || row[1] != "1" || row[5] != "0" || row[6] != "1" {
+		t.Fatalf("validate a folder of documents: %v, row %q\n%s", err, row, got)
+	}
+	got, err = run(t, "data", "validate", "--data", dir, "--seq-len", "64", "--set", "data.long_text=truncate")
+	if row := tableRow(got, doc); err != nil || len(row) != 10 || row[5] != "1" || row[6] != "0" {
+		t.Fatalf("long_text truncate: %v, row %q\n%s", err, row, got)
 	}
 }

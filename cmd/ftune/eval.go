@@ -43,7 +43,7 @@ func evalDefaults() map[string]string {
 // evalData is train's --data, told what eval reads of it: a data file's
 // validation rows are the share train held out (the same data.val_split
 // and data.seed, so the same rows); a subject folder's are its val file.
-var evalData = shortcut{"data", "data.files", "path", "your own data, as train takes it: a file (.jsonl, .json, .csv, .parquet, .txt), a folder of such files, a glob, or subject folders (repeatable; default: the bundled subject datasets); files are evaluated on the share train holds out (data.val_split), subject folders on their val and test files"}
+var evalData = shortcut{"data", "data.files", "path", "your own data, as train takes it: a file (.jsonl, .json, .csv, .parquet, .txt, .md), a folder of such files, a glob, or subject folders (repeatable; default: the bundled subject datasets); files are evaluated on the share train holds out (data.val_split), subject folders on their val and test files"}
 
 // trainShortcut is train's shortcut for flag.
 func trainShortcut(flag string) shortcut {

@@ -45,7 +45,7 @@ type shortcut struct{ flag, path, kind, usage string }
 
 var shortcuts = []shortcut{
 	{"model", "model.path", "string", "base model: a Hugging Face folder or tiny-base (embedded)"},
-	{"data", "data.files", "path", "your own data: a file (.jsonl, .json, .csv, .parquet, .txt), a folder of such files, or a glob (repeatable; default: the bundled subject datasets)"},
+	{"data", "data.files", "path", "your own data: a file (.jsonl, .json, .csv, .parquet, .txt, .md), a folder of such files, or a glob (repeatable; default: the bundled subject datasets)"},
 	{"data-root", "data.root", "string", "subject data root: one file or folder per subject"},
 	{"init-from", "training.lora.init_from", "string", "continue this PEFT adapter folder (e.g. runs/<run>/adapter) instead of a new adapter; under objective dpo or kto also the frozen reference"},
 	{"subjects", "data.subjects", "list", "subjects to train on, e.g. geography,chemistry (default: all)"},

@@ -128,9 +128,21 @@ func TestShapes(t *testing.T) {
 			want:    []Example{{Text: "a\nb", Source: "t.txt:1"}, {Text: "c", Source: "t.txt:5"}},
 		},
 		{
-			name: "text whole", file: "t.md", shape: ShapeCompletion, opts: Options{Text: TextWhole},
+			name: "text whole", file: "t.txt", shape: ShapeCompletion, opts: Options{Text: TextWhole},
 			content: "a\n\nb\n",
-			want:    []Example{{Text: "a\n\nb", Source: "t.md:1"}},
+			want:    []Example{{Text: "a\n\nb", Source: "t.txt:1"}},
+		},
+		{
+			// A Markdown file is a document: its heading, list and code
+			// mean something only together.
+			name: "markdown whole by default", file: "guide.md", shape: ShapeCompletion,
+			content: "# Install\n\nRun:\n\n```sh\nmake\n```\n",
+			want:    []Example{{Text: "# Install\n\nRun:\n\n```sh\nmake\n```", Source: "guide.md:1"}},
+		},
+		{
+			name: "markdown by line when asked", file: "guide.markdown", shape: ShapeCompletion, opts: Options{Text: TextLines},
+			content: "# Install\n\nRun make.\n",
+			want:    []Example{{Text: "# Install", Source: "guide.markdown:1"}, {Text: "Run make.", Source: "guide.markdown:3"}},
 		},
 	}
 	for _, tc := range tests {

@@ -33,7 +33,7 @@ func KindOf(path string) (Kind, error) {
 		return KindCSV, nil
 	case ".tsv", ".tab":
 		return KindTSV, nil
-	case ".txt", ".text", ".md":
+	case ".txt", ".text", ".md", ".markdown":
 		return KindText, nil
 	case ".parquet":
 		return KindParquet, nil
@@ -45,10 +45,42 @@ func KindOf(path string) (Kind, error) {
 type TextMode int
 
 const (
-	TextLines      TextMode = iota // one example per non-blank line
-	TextParagraphs                 // examples separated by blank lines
-	TextWhole                      // the whole file is one example (memory grows with it)
+	// TextAuto cuts by the file's extension: a Markdown file (.md,
+	// .markdown) is one document, whose lines make sense only together
+	// (a heading, a list, a code block), so it is one example; other text
+	// files (.txt, .text) hold one example per line.
+	TextAuto       TextMode = iota
+	TextLines               // one example per non-blank line
+	TextParagraphs          // examples separated by blank lines
+	TextWhole               // the whole file is one example (at most Options.MaxRecordBytes)
 )
+
+// ParseTextMode reads data.text_unit's names: auto, line, paragraph, file.
+func ParseTextMode(s string) (TextMode, error) {
+	switch s {
+	case "", "auto":
+		return TextAuto, nil
+	case "line":
+		return TextLines, nil
+	case "paragraph":
+		return TextParagraphs, nil
+	case "file":
+		return TextWhole, nil
+	}
+	return TextAuto, fmt.Errorf("%q (want auto, line, paragraph or file)", s)
+}
+
+// textModeFor is the mode a text file named name is read in.
+func textModeFor(name string, m TextMode) TextMode {
+	if m != TextAuto {
+		return m
+	}
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".md", ".markdown":
+		return TextWhole
+	}
+	return TextLines
+}
 
 // Options control a Reader. The zero value auto-detects format and shape
 // and stops at the first bad record.
@@ -90,7 +122,9 @@ type Options struct {
 // tool results (roles tool, function, ipython, observation; tool_call_id
 // and name) and a record's tools (or, on chat records, functions) are
 // read, where tools and function_call turns were dropped or refused.
-const ReadVersion = 4
+// 5: a Markdown file is one example by default (Options.Text TextAuto),
+// where each line was one.
+const ReadVersion = 5
 
 // DefaultMaxRecordBytes is Options.MaxRecordBytes's default: far above
 // any training example (131,072 tokens of text are about 0.5 MiB).
@@ -294,7 +328,7 @@ func newStreamSource(rc io.ReadCloser, name string, kind Kind, opts Options) (so
 	case KindTSV:
 		src, err = newCSVSource(lrc, name, '\t')
 	case KindText:
-		src = newTextSource(lrc, name, opts.Text)
+		src = newTextSource(lrc, name, textModeFor(name, opts.Text))
 	default:
 		return nil, nil, fmt.Errorf("%s: %w format %q", name, ErrUnsupported, kind)
 	}

@@ -3,6 +3,7 @@ package prep
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -212,6 +213,39 @@ func buildRow(docs []Tokenized, bin []int) Row {
 		pos += len(d.IDs)
 	}
 	return r
+}
+
+// SplitLong cuts each document longer than n tokens into consecutive
+// pieces of n tokens (the last one shorter), each a document of its own
+// that a row of n holds: what Options.Overflow Split kept whole. The
+// pieces share the document's arrays. A piece's first token is context
+// only, as every document's is (nothing before it in its row predicts
+// it), so a last piece of one token, which would teach nothing, is left
+// out. split counts the documents cut, pieces what they became; docs
+// comes back as it is when none is longer than n.
+func SplitLong(docs []Tokenized, n int) (out []Tokenized, split, pieces int) {
+	if n <= 0 || !slices.ContainsFunc(docs, func(d Tokenized) bool { return len(d.IDs) > n }) {
+		return docs, 0, 0
+	}
+	out = make([]Tokenized, 0, len(docs))
+	for _, d := range docs {
+		if len(d.IDs) <= n {
+			out = append(out, d)
+			continue
+		}
+		split++
+		for start := 0; start < len(d.IDs); start += n {
+			end := min(start+n, len(d.IDs))
+			if end-start < 2 {
+				break
+			}
+			piece := d
+			piece.IDs, piece.Labels = d.IDs[start:end:end], d.Labels[start:end:end]
+			out = append(out, piece)
+			pieces++
+		}
+	}
+	return out, split, pieces
 }
 
 // Pad makes one row per document, of at most length tokens (0: no limit);

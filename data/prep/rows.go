@@ -16,9 +16,9 @@ type RowOptions struct {
 // Rows tokenises examples and lays them out as packed rows of SeqLen, or
 // one row per example (padded per batch by the loader). Run with Pack true and false over the same
 // examples, it gives the two layouts whose summed losses must agree (the
-// packing test through the model). When packing, examples longer than the
-// row are truncated or dropped per p.Opts, with MaxLen defaulting to
-// SeqLen.
+// packing test through the model). Examples longer than the row are
+// truncated, dropped or (plain text under Overflow Split) cut into pieces
+// per p.Opts, with MaxLen defaulting to SeqLen.
 func (p *Preprocessor) Rows(exs []format.Example, o RowOptions) ([]Row, Stats, error) {
 	q := *p
 	if o.SeqLen > 0 && (q.Opts.MaxLen == 0 || q.Opts.MaxLen > o.SeqLen) {
@@ -31,6 +31,7 @@ func (p *Preprocessor) Rows(exs []format.Example, o RowOptions) ([]Row, Stats, e
 	if err != nil {
 		return nil, st, err
 	}
+	docs, _, _ = SplitLong(docs, q.Opts.MaxLen)
 	if o.Pack {
 		rows, _, err := Pack(docs, PackOptions{SeqLen: o.SeqLen, Strategy: o.Strategy})
 		return rows, st, err

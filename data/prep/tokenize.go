@@ -113,6 +113,13 @@ type Overflow int
 const (
 	Truncate Overflow = iota // keep the first MaxLen tokens
 	Drop                     // skip the example
+	// Split keeps a plain-text example whole, for SplitLong to cut into
+	// pieces of MaxLen tokens that are all trained on, as continued
+	// pretraining cuts a corpus into blocks (Hugging Face's run_clm,
+	// LLaMA-Factory's pt stage) rather than losing all but its start.
+	// Conversations and prompt/answer examples are still truncated: a
+	// piece of one would hold an answer without its question.
+	Split
 )
 
 // Options of Preprocessor. The zero value learns responses only, appends
@@ -380,7 +387,7 @@ func (p *Preprocessor) Tokenize(ex format.Example) (Tokenized, Outcome, error) {
 	}
 	t.Source = ex.Source
 	out := Kept
-	if p.Opts.MaxLen > 0 && len(t.IDs) > p.Opts.MaxLen {
+	if p.Opts.MaxLen > 0 && len(t.IDs) > p.Opts.MaxLen && !p.splits(ex) {
 		if p.Opts.Overflow == Drop {
 			return Tokenized{}, Dropped, nil
 		}
@@ -515,11 +522,18 @@ func hasLabel(labels []int32) bool {
 	return false
 }
 
+// splits says whether ex is kept whole for SplitLong: plain text under
+// Overflow Split.
+func (p *Preprocessor) splits(ex format.Example) bool {
+	return p.Opts.Overflow == Split && !ex.IsChat()
+}
+
 // encode is Enc.Encode, or for a bounded example the first tokens of it:
 // more than MaxLen when there are more, which Tokenize truncates or drops
-// as it would the whole text's ids (see PrefixEncoder).
+// as it would the whole text's ids (see PrefixEncoder). Text that is
+// split is encoded whole.
 func (p *Preprocessor) encode(text string, addSpecial bool) ([]int, error) {
-	if pe, ok := p.Enc.(PrefixEncoder); ok && p.Opts.MaxLen > 0 {
+	if pe, ok := p.Enc.(PrefixEncoder); ok && p.Opts.MaxLen > 0 && p.Opts.Overflow != Split {
 		return pe.EncodePrefix(text, addSpecial, p.Opts.MaxLen)
 	}
 	return p.Enc.Encode(text, addSpecial)
@@ -686,7 +700,7 @@ func (p *Preprocessor) encodeSegments(full string, spans []span) (ids, owner []i
 		}
 		var seg []int
 		var err error
-		if pe, ok := p.Enc.(PrefixEncoder); ok && p.Opts.MaxLen > 0 {
+		if pe, ok := p.Enc.(PrefixEncoder); ok && p.Opts.MaxLen > 0 && p.Opts.Overflow != Split {
 			seg, err = pe.EncodePrefix(full[pos:end], false, p.Opts.MaxLen-len(ids))
 		} else {
 			seg, err = p.Enc.Encode(full[pos:end], false)

@@ -67,13 +67,14 @@ func ValidateFiles(ctx context.Context, name string, files []string, opts format
 		if p == nil {
 			continue
 		}
-		_, st, err := p.TokenizeAll(exs)
+		docs, st, err := p.TokenizeAll(exs)
 		if err != nil {
 			fr.Errors = append(fr.Errors, err.Error())
 			continue
 		}
 		fr.Tokens, fr.LabelTokens = st.Tokens, st.LabelTokens
 		fr.Truncated, fr.Dropped, fr.DroppedNoLabel = st.Truncated, st.Dropped, st.DroppedNoLabel
+		_, fr.Split, _ = prep.SplitLong(docs, p.Opts.MaxLen)
 		all.Examples += st.Examples
 		all.Kept += st.Kept
 		all.Dropped += st.Dropped
@@ -108,11 +109,11 @@ func (r *FilesReport) OK() bool {
 // problems, each naming its file and line.
 func (r *FilesReport) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-16s %8s %8s %9s %9s %6s %6s %5s  %s\n", "subject", "examples", "skipped", "tokens", "learnt", "trunc", "drop", "dups", "file")
+	fmt.Fprintf(&b, "%-16s %8s %8s %9s %9s %6s %6s %6s %5s  %s\n", "subject", "examples", "skipped", "tokens", "learnt", "trunc", "split", "drop", "dups", "file")
 	for _, s := range r.Subjects {
 		for _, f := range s.Files {
-			fmt.Fprintf(&b, "%-16s %8d %8d %9d %9d %6d %6d %5d  %s\n", s.Name, f.Examples, f.Skipped,
-				f.Tokens, f.LabelTokens, f.Truncated, f.Dropped+f.DroppedNoLabel, f.Duplicates, f.File)
+			fmt.Fprintf(&b, "%-16s %8d %8d %9d %9d %6d %6d %6d %5d  %s\n", s.Name, f.Examples, f.Skipped,
+				f.Tokens, f.LabelTokens, f.Truncated, f.Split, f.Dropped+f.DroppedNoLabel, f.Duplicates, f.File)
 		}
 	}
 	for _, s := range r.Subjects {

@@ -20,6 +20,9 @@ type SplitReport struct {
 	// Token counts, when a preprocessor was given.
 	Tokens, LabelTokens                int
 	Truncated, Dropped, DroppedNoLabel int
+	// Split counts the plain-text examples longer than the row that a
+	// run cuts into pieces (prep.Split), each trained on.
+	Split int
 	// Duplicates within the split (exact, after whitespace and case
 	// normalisation).
 	Duplicates int
@@ -98,13 +101,14 @@ func (m *Manager) Validate(opts format.Options, prepFor PrepFor) (*Report, error
 				first[k] = seen{split, ex.Source}
 			}
 			if p != nil {
-				_, st, err := p.TokenizeAll(exs)
+				docs, st, err := p.TokenizeAll(exs)
 				if err != nil {
 					sr.Errors = append(sr.Errors, err.Error())
 					continue
 				}
 				r.Tokens, r.LabelTokens = st.Tokens, st.LabelTokens
 				r.Truncated, r.Dropped, r.DroppedNoLabel = st.Truncated, st.Dropped, st.DroppedNoLabel
+				_, r.Split, _ = prep.SplitLong(docs, p.Opts.MaxLen)
 			}
 		}
 	}
@@ -136,15 +140,15 @@ func (r *Report) OK() bool {
 // String formats the report as a table followed by problems.
 func (r *Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-16s %-5s %8s %8s %9s %9s %6s %6s %5s\n", "subject", "split", "examples", "skipped", "tokens", "learnt", "trunc", "drop", "dups")
+	fmt.Fprintf(&b, "%-16s %-5s %8s %8s %9s %9s %6s %6s %6s %5s\n", "subject", "split", "examples", "skipped", "tokens", "learnt", "trunc", "split", "drop", "dups")
 	for _, s := range r.Subjects {
 		for _, split := range Splits {
 			sp := s.Splits[split]
 			if sp == nil || !sp.Present {
 				continue
 			}
-			fmt.Fprintf(&b, "%-16s %-5s %8d %8d %9d %9d %6d %6d %5d\n", s.Name, split, sp.Examples, sp.Skipped,
-				sp.Tokens, sp.LabelTokens, sp.Truncated, sp.Dropped+sp.DroppedNoLabel, sp.Duplicates)
+			fmt.Fprintf(&b, "%-16s %-5s %8d %8d %9d %9d %6d %6d %6d %5d\n", s.Name, split, sp.Examples, sp.Skipped,
+				sp.Tokens, sp.LabelTokens, sp.Truncated, sp.Split, sp.Dropped+sp.DroppedNoLabel, sp.Duplicates)
 		}
 	}
 	for _, s := range r.Subjects {
