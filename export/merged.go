@@ -1,7 +1,6 @@
 package export
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -88,7 +87,8 @@ type MergedOptions struct {
 	Force bool
 	// ChatTemplate, when set, is written as chat_template.jinja in place
 	// of the base's: the template the adapter was trained with, which
-	// transformers (4.47 on) reads over tokenizer_config.json's.
+	// transformers (4.47 on) reads over tokenizer_config.json's; that
+	// file's chat_template is set to it too (writeTokenizerConfig).
 	ChatTemplate string
 }
 
@@ -490,57 +490,6 @@ func openBaseFile(roots []string, path string, limit int64) (*os.File, fs.FileIn
 // time with a look at ctx before each, so that a cancelled export stops
 // within a chunk (and its temporary folder is removed). A file that grew
 // past MaxCopiedFileBytes since it was checked is refused.
-// writeTokenizerConfig copies the base's tokenizer_config.json into dir
-// with its chat_template (a string, or the "default" entry of a list of
-// named templates) set to tmpl, for readers older than transformers 4.47
-// that do not read chat_template.jinja; a file without one is copied as it
-// is. The JSON is re-encoded (keys sorted, numbers as written); note says
-// when the template was replaced.
-func writeTokenizerConfig(in baseFile, dir, tmpl string) (note string, err error) {
-	raw, err := io.ReadAll(io.LimitReader(in.f, MaxCopiedFileBytes+1))
-	if err != nil {
-		return "", fmt.Errorf("export: read %s: %w", in.path, err)
-	}
-	if int64(len(raw)) > MaxCopiedFileBytes {
-		return "", fmt.Errorf("export: %w", &fsutil.TooLargeError{Path: in.path, Size: -1, Limit: MaxCopiedFileBytes})
-	}
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var cfg map[string]any
-	out := raw
-	if err := d.Decode(&cfg); err != nil {
-		return "", fmt.Errorf("export: %s: %w", in.path, err)
-	}
-	replaced := false
-	switch t := cfg["chat_template"].(type) {
-	case string:
-		if t != tmpl {
-			cfg["chat_template"], replaced = tmpl, true
-		}
-	case []any:
-		for _, e := range t {
-			if named, ok := e.(map[string]any); ok && named["name"] == "default" && named["template"] != tmpl {
-				named["template"], replaced = tmpl, true
-			}
-		}
-	}
-	if replaced {
-		var b bytes.Buffer
-		e := json.NewEncoder(&b)
-		e.SetEscapeHTML(false)
-		e.SetIndent("", "  ")
-		if err := e.Encode(cfg); err != nil {
-			return "", fmt.Errorf("export: %s: %w", in.path, err)
-		}
-		out = b.Bytes()
-		note = "chat template: the adapter's (the one it was trained with) replaces the base's, in chat_template.jinja and tokenizer_config.json"
-	}
-	if err := os.WriteFile(filepath.Join(dir, in.name), out, 0o644); err != nil {
-		return "", fmt.Errorf("export: %w", err)
-	}
-	return note, nil
-}
-
 func copyBaseFile(ctx context.Context, in baseFile, dir string) error {
 	out, err := os.OpenFile(filepath.Join(dir, in.name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/train"
+	"github.com/ftune/ftune/train/commtest"
 	"github.com/ftune/ftune/train/dpo"
 )
 
@@ -345,6 +346,41 @@ func TestKTOData(t *testing.T) {
 	o.KTODesirableWeight = 0
 	if _, _, err := load(o); err == nil || !strings.Contains(err.Error(), "8 desirable examples (desirable_weight 0) and 0 undesirable ones (undesirable_weight 1): the loss would be 0 whatever the model does") {
 		t.Errorf("only desirable examples weighted 0: %v", err)
+	}
+}
+
+// TestPreferenceAdviceOnRankZero: with several workers, the advice and
+// warnings checkPreferenceTraining prints before a preference run trains
+// (packing, KTO's counts and their balance) are printed by rank 0 alone,
+// where every rank printed them; a refusal still comes on every rank,
+// which must each stop.
+func TestPreferenceAdviceOnRankZero(t *testing.T) {
+	p, _, _ := writeFeedback(t, t.TempDir(), "skewed.jsonl", 0, 12, func(i int) bool { return i < 3 }, always)
+	o := fileOpts(p)
+	o.Objective, o.ValSplit, o.Pack = ObjectiveKTO, 0, true
+	ds, _, err := loadLogged(t, o, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	comms := commtest.Local(2)
+	check := func(rank int, o Options) (string, error) {
+		o.Comm = comms[rank] // checkPreferenceTraining runs no collective
+		var w strings.Builder
+		err := (&session{o: o, log: &w, data: ds}).checkPreferenceTraining()
+		return w.String(), err
+	}
+	if log, err := check(0, o); err != nil || !strings.Contains(log, "data.packing: does not apply") ||
+		!strings.Contains(log, "training examples: 3 desirable, 12 undesirable") || !strings.Contains(log, "warning: training.objective kto: 3 desirable and 12 undesirable") {
+		t.Errorf("rank 0: %v\n%s", err, log)
+	}
+	if log, err := check(1, o); err != nil || log != "" {
+		t.Errorf("rank 1 printed the advice too: %v\n%s", err, log)
+	}
+	o.KTODesirableWeight, o.KTOUndesirableWeight = 0, 0
+	for rank := range 2 {
+		if _, err := check(rank, o); err == nil || !strings.Contains(err.Error(), "the loss would be 0 whatever the model does") {
+			t.Errorf("rank %d: weights 0: %v", rank, err)
+		}
 	}
 }
 

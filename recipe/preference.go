@@ -217,17 +217,23 @@ func loadPreferences(ctx context.Context, o Options, tp Text, log io.Writer) (*d
 // its settings and training data the objective does not take as a
 // supervised run would (packing) and refuses or warns about KTO's
 // training examples (checkFeedbackBalance). An evaluation, which reads
-// the same data, says none of it: it trains nothing.
+// the same data, says none of it: it trains nothing. With several
+// workers, each of which checks the same data, rank 0 alone says it; a
+// refusal stops every rank.
 func (s *session) checkPreferenceTraining() error {
 	o := s.o
 	if !o.preference() {
 		return nil
 	}
+	log := s.log
+	if _, rank := o.world(); rank != 0 {
+		log = io.Discard
+	}
 	if o.Pack {
-		fmt.Fprintf(s.log, "data.packing: does not apply to preference records (each %s, as TRL's trainer batches them)\n", map[bool]string{true: "example is a padded row", false: "pair is two padded rows"}[o.kto()])
+		fmt.Fprintf(log, "data.packing: does not apply to preference records (each %s, as TRL's trainer batches them)\n", map[bool]string{true: "example is a padded row", false: "pair is two padded rows"}[o.kto()])
 	}
 	if o.kto() {
-		return checkFeedbackBalance(o.ktoSpec(), s.data.pairs, s.log)
+		return checkFeedbackBalance(o.ktoSpec(), s.data.pairs, log)
 	}
 	return nil
 }

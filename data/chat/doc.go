@@ -44,8 +44,13 @@
 // expression ((x|trim).replace(...)) has its receiver. The str methods
 // split, rsplit, strip, lstrip and rstrip default to whitespace (gonja's
 // refused SmolLM3's .split()), startswith and endswith take tuples and
-// positions (an empty string does not end with 'x'), and str methods
-// return Go strings (tojson took none of gonja's). trim and the case
+// positions (an empty string does not end with 'x'), find, rfind, index,
+// rindex and count count characters, not bytes, with Python's start and
+// end (content[content.find('</think>') + 8:] cuts UTF-8 text where
+// Python does), and str methods return Go strings (tojson took none of
+// gonja's). dict(b=1, a=2) keeps its keywords' order, after the items of
+// a positional mapping or list of pairs (pydict.go; gonja's kept them in
+// a Go map and dropped the positional argument). trim and the case
 // filters take soft_str of anything (undefined|trim is ""); is number
 // and is integer hold for integers past 64 bits. Printing is Python's str(): {{ x }}, ~, |string,
 // |join and %s print None as None and lists and dicts as their repr

@@ -131,7 +131,8 @@ func TestPythonSubscripts(t *testing.T) {
 // messages, an empty dict false, str.startswith/endswith with tuples and
 // positions, split/rsplit/strip without arguments, string filters on
 // undefined, dict keys that are not strings, method calls on
-// parenthesized expressions and their results given to tojson.
+// parenthesized expressions and their results given to tojson, find and
+// its kin by character, dict() in keyword order.
 func TestPythonSnippets(t *testing.T) {
 	g := readPyGolden(t)
 	if len(g.Snippets) < 10 {

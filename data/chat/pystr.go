@@ -137,6 +137,81 @@ func pyTailMatch(method string, suffix bool) exec.Method[string] {
 	}
 }
 
+// pySearch is str.find, rfind, index or rindex (right: the last match;
+// raise: ValueError where find gives -1) and str.count: gonja's counted
+// bytes (3 for 'héllo'.find('l'), where Python's 2, so a template's
+// content[content.find('</think>') + 8:] cut UTF-8 text at the wrong
+// character), its count counted the string itself, and it had no index.
+// Indexes are characters, start and end as a slice's (negative from the
+// end, None for the default).
+func pySearch(method string, right, raise, count bool) exec.Method[string] {
+	return func(self string, _ *exec.Value, params *exec.VarArgs) (any, error) {
+		args, err := pyArgs(method, params, []string{"sub", "start", "end"}, false)
+		if err != nil {
+			return nil, err
+		}
+		if args[0] == nil {
+			return nil, fmt.Errorf("%s() takes at least 1 argument (0 given)", method)
+		}
+		if !args[0].IsString() {
+			return nil, fmt.Errorf("must be str, not %s", pyType(args[0]))
+		}
+		sub := args[0].String()
+		n := utf8.RuneCountInString(self)
+		start, err := sliceIndex(args[1], 0)
+		if err != nil {
+			return nil, err
+		}
+		end, err := sliceIndex(args[2], n)
+		if err != nil {
+			return nil, err
+		}
+		start, end = adjustIndices(start, end, n)
+		subLen := utf8.RuneCountInString(sub)
+		if end-start < subLen {
+			// CPython's any_find_slice and count: nothing fits (a start
+			// past the end finds no '' either).
+			if count {
+				return 0, nil
+			}
+			if raise {
+				return nil, errors.New("substring not found")
+			}
+			return -1, nil
+		}
+		// UTF-8 is self-synchronizing: a match of sub's bytes starts on a
+		// character, so the byte search counts as Python's does.
+		lo, hi := runeOffset(self, start), runeOffset(self, end)
+		window := self[lo:hi]
+		if count {
+			return strings.Count(window, sub), nil // '' counts len + 1, as Python's
+		}
+		at := strings.Index(window, sub)
+		if right {
+			at = strings.LastIndex(window, sub)
+		}
+		if at < 0 {
+			if raise {
+				return nil, errors.New("substring not found")
+			}
+			return -1, nil
+		}
+		return start + utf8.RuneCountInString(window[:at]), nil
+	}
+}
+
+// runeOffset is the byte offset of character i of s (len(s) past the
+// last).
+func runeOffset(s string, i int) int {
+	for off := range s {
+		if i == 0 {
+			return off
+		}
+		i--
+	}
+	return len(s)
+}
+
 // pyStripChars is str.strip, lstrip or rstrip of s: chars a string of
 // the characters to remove, or absent for whitespace.
 func pyStripChars(s string, chars *exec.Value, left, right bool) (string, error) {
@@ -278,6 +353,11 @@ var pyStrMethods = map[string]exec.Method[string]{
 	"strip":      pyStrip("strip", true, true),
 	"lstrip":     pyStrip("lstrip", true, false),
 	"rstrip":     pyStrip("rstrip", false, true),
+	"find":       pySearch("find", false, false, false),
+	"rfind":      pySearch("rfind", true, false, false),
+	"index":      pySearch("index", false, true, false),
+	"rindex":     pySearch("rindex", true, true, false),
+	"count":      pySearch("count", false, false, true),
 }
 
 // plainStrings gives what a gonja str method returned with its string

@@ -38,6 +38,7 @@ var operatorFunctions = map[string]any{
 	modTupleName:     guardedModTuple,
 	checkedValueName: checkedValue,
 	getItemName:      pyGetItem,
+	dictKwName:       dictWithKeywords,
 	emptyDictName:    func(*exec.Evaluator, *exec.VarArgs) *exec.Value { return exec.AsValue(emptyDict()) },
 	noneName:         func(*exec.Evaluator, *exec.VarArgs) *exec.Value { return exec.AsValue(pyNone) },
 }
@@ -241,7 +242,8 @@ func rewriteOperators(root any, prints *printTable) {
 
 // visitSlot walks what a field, element or map value holds, then replaces
 // it when it is a guarded operator, a subscript (pyGetItem), a literal
-// that can repeat a value (checkedValue), {} (emptyDict) or None (pyNone),
+// that can repeat a value (checkedValue), {} (emptyDict), None (pyNone)
+// or dict() with keywords (orderedDictCall),
 // and the slot can hold a call; a method call without its receiver gets
 // it.
 func visitSlot(slot reflect.Value, set func(reflect.Value), walk func(reflect.Value)) {
@@ -278,7 +280,9 @@ func visitSlot(slot reflect.Value, set func(reflect.Value), walk func(reflect.Va
 		if g, ok := x.Func.(*nodes.GetAttribute); ok && x.Parent == nil && g.Attribute != "" {
 			x.Parent = g.Node
 		}
-		return
+		if call = orderedDictCall(x); call == nil { // dict(b=1, a=2): pydict.go
+			return
+		}
 	case *nodes.None:
 		call = callOf(noneName, x.Location) // Python's None, not undefined (pyprint.go)
 	case *nodes.Name:

@@ -254,6 +254,11 @@ func guardStrMethods(limits Limits) (exec.Methods, error) {
 			return out, err
 		}
 	}
+	for name, py := range pyStrMethods {
+		if _, ok := str[name]; !ok { // Python's that gonja lacks (index, rindex)
+			str[name] = plainResult(py)
+		}
+	}
 	m.Str = exec.NewMethodSet(str)
 	return m, nil
 }

@@ -5,7 +5,6 @@ import (
 	"math"
 	"reflect"
 
-	gonjabuiltins "github.com/nikolalohinski/gonja/v2/builtins"
 	"github.com/nikolalohinski/gonja/v2/exec"
 )
 
@@ -221,27 +220,5 @@ func checkedValue(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
 	if err := budgetOf(e.Environment.Context).checkValues("a literal", v); err != nil {
 		return exec.AsValue(err)
 	}
-	return v
-}
-
-// gonjaDict is gonja's dict(); checkedDict measures what it builds.
-var gonjaDict, _ = gonjaGlobal("dict").(func(*exec.Evaluator, *exec.VarArgs) *exec.Value)
-
-func checkedDict(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
-	if gonjaDict == nil {
-		return exec.AsValue(fmt.Errorf("dict is not available"))
-	}
-	if len(params.KwArgs) == 0 && len(params.Args) == 0 {
-		return exec.AsValue(emptyDict())
-	}
-	v := gonjaDict(e, params)
-	if err := budgetOf(e.Environment.Context).checkValues("dict()", v); err != nil {
-		return exec.AsValue(err)
-	}
-	return v
-}
-
-func gonjaGlobal(name string) any {
-	v, _ := gonjabuiltins.GlobalFunctions.Get(name)
 	return v
 }

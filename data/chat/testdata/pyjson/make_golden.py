@@ -114,6 +114,26 @@ SNIPPETS = [
     "{{ ('  a b  ' | trim).replace('a', 'c') }}|{{ ('x' ~ 'y').upper() }}|{{ 'a'.upper() | tojson }}"
     "|{{ 'a b'.split() | tojson }}|{{ 'A'.lower() ~ 'b' }}|{{ ('abc' | upper).startswith('AB') }}"
     "|{{ ('a-b' | trim).split('-') | tojson }}|{{ 'Ab'.swapcase() | tojson }}",
+    # find, rfind, index, rindex and count count characters, not bytes;
+    # start and end as a slice's (negative, None, past the end); ''
+    "{{ 'héllo'.find('l') }}|{{ 'héllo'.rfind('l') }}|{{ 'héllo'.index('l') }}|{{ 'héllo'.rindex('l') }}"
+    "|{{ 'héllo'.count('l') }}|{{ 'héllo'.count('') }}|{{ ''.count('') }}|{{ 'héllo'.find('') }}|{{ 'héllo'.rfind('') }}"
+    "|{{ 'héllo'.find('z') }}|{{ 'aaaa'.count('aa') }}|{{ 'é日本é日本'.count('日本') }}",
+    "{{ 'é日本é日本'.find('日', 2) }}|{{ 'é日本é日本'.find('日', -2) }}|{{ 'é日本é日本'.rfind('日', 0, -2) }}"
+    "|{{ 'é日本é日本'.find('本', 1, 2) }}|{{ 'é日本é日本'.count('日', 1, -1) }}|{{ 'é日本é'.index('é', 1) }}"
+    "|{{ 'é日本é'.rindex('é', 0, 3) }}|{{ 'abc'.find('', 3) }}|{{ 'abc'.find('', 4) }}|{{ 'abc'.rfind('', 4) }}"
+    "|{{ 'abc'.rfind('', 0, 2) }}|{{ 'abc'.count('', 4) }}|{{ 'abc'.count('', 2, 1) }}|{{ 'abc'.find('', 2, 1) }}"
+    "|{{ 'abc'.find('c', none, -1) }}|{{ 'abc'.find('a', -10) }}|{{ 'abc'.count('', -10, 10) }}|{{ 'abc'.find('b', true) }}",
+    "{% set c = 'Réflexion : ça va…</think>Réponse : très bien' %}{{ c[c.find('</think>') + 8:] }}|{{ c[:c.find('</think>')] }}"
+    "|{{ c[c.rfind('é'):] }}|{{ c[c.index('ç'):c.rindex('…')] }}|{{ c.count('é') }}",
+    # dict() keeps its keywords' order, after a positional mapping's or
+    # pairs' items; other calls' keywords are unchanged
+    "{{ dict(b=1, a=2) | tojson }}|{% for k in dict(b=1, a=2) %}{{ k }}{% endfor %}"
+    "|{{ dict(b=1, a=2, c=3, d=4, e=5, f=6, g=7, h=8, i=9) | tojson }}|{{ dict(z=1, y=dict(x=1, w=2)) | tojson }}"
+    "|{{ dict(b=1, a=2).items() | list | tojson }}|{{ dict(b=1, a=2).keys() | list }}|{{ dict(b=1, a=2) }}",
+    "{% set kw = {'b': 1, 'a': 2} %}{{ dict(kw, c=3) | tojson }}|{{ dict(kw) | tojson }}|{{ dict({'z': 1}, b=1, z=2) | tojson }}"
+    "|{{ dict([('b', 1), ('a', 2)]) | tojson }}|{{ dict(c=0, b=kw.b + 1, a=[kw.a], d=kw | length, e='x' ~ 'y') | tojson }}"
+    "|{% macro f(a, b) %}{{ a }}{{ b }}{% endmacro %}{{ f(b=1, a=2) }}|{{ namespace(b=1, a=2).a }}",
 ]
 
 
