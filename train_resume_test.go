@@ -96,3 +96,58 @@ func trainedTwoSteps(t *testing.T) string {
 	}
 	return out
 }
+
+// TestTrainResumeWithScheduleAndLoRAPlus: a run with warmup_ratio, a
+// schedule's own key and LoRA+ records them in config.yaml (the ratio,
+// with warmup_steps as given: the file validates again), resumes with
+// them as they were to a longer run, and refuses a resume that changes
+// one of them, naming it: they shape the optimisation up to the
+// checkpoint.
+func TestTrainResumeWithScheduleAndLoRAPlus(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	out := t.TempDir()
+	cfg := func(steps int) *RunConfig {
+		c := tinyTrainConfig(out, steps)
+		s := &c.Training.Schedule
+		s.Name, s.WarmupRatio, s.NumCycles = "cosine_with_restarts", 0.5, 2
+		c.Training.LoRA.LoRAPlusLRRatio = 16
+		return c
+	}
+	if _, err := Train(context.Background(), cfg(2), nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(out, "r")
+	rec, err := LoadRunConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Validate(); err != nil {
+		t.Fatalf("the run's config.yaml: %v", err)
+	}
+	s := rec.Training.Schedule
+	if s.WarmupRatio != 0.5 || s.WarmupSteps != config.DefaultWarmupSteps || s.NumCycles != 2 || rec.Training.LoRA.LoRAPlusLRRatio != 16 {
+		t.Fatalf("config.yaml records schedule %+v, loraplus_lr_ratio %g", s, rec.Training.LoRA.LoRAPlusLRRatio)
+	}
+	for _, c := range []struct {
+		change func(*RunConfig)
+		want   string
+	}{
+		{func(c *RunConfig) { c.Training.LoRA.LoRAPlusLRRatio = 4 }, "training.lora.loraplus_lr_ratio: 16 → 4"},
+		{func(c *RunConfig) { c.Training.Schedule.WarmupRatio = 0.25 }, "training.schedule.warmup_ratio: 0.5 → 0.25"},
+		{func(c *RunConfig) { c.Training.Schedule.NumCycles = 3 }, "training.schedule.num_cycles: 2 → 3"},
+	} {
+		changed := cfg(3)
+		c.change(changed)
+		if _, err := TrainWith(context.Background(), changed, TrainOptions{Resume: dir}); !errors.Is(err, ErrResumeChanged) || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("resume with %s: %v, want ErrResumeChanged naming it", c.want, err)
+		}
+	}
+	var log bytes.Buffer
+	res, err := TrainWith(context.Background(), cfg(3), TrainOptions{Resume: dir, Log: &log})
+	if err != nil {
+		t.Fatalf("resume to 3 steps: %v\n%s", err, log.String())
+	}
+	if res.Steps != 3 || !strings.Contains(log.String(), "warmup 2 steps (warmup_ratio 0.5 of 3 steps), 2 cycles; LoRA+: lora_B at 0.002 × 16") {
+		t.Fatalf("resumed to step %d; log:\n%s", res.Steps, log.String())
+	}
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -129,6 +130,8 @@ type LoRAConfig struct {
 	Targets []string `yaml:"targets" doc:"Module names to adapt [target_modules], or [all-linear]. q_proj,v_proj is the list [q_proj, v_proj] (module names hold no comma)."`
 	RSLoRA  bool     `yaml:"rslora" doc:"Rank-stabilised scaling [use_rslora]."`
 	DoRA    bool     `yaml:"dora" doc:"Weight-decomposed LoRA [use_dora]: a trainable magnitude per output feature rescales W + s·B·A, as PEFT computes it. Measured on tiny-base (CPU): 1.15x the time of a LoRA step without dropout, 2.9x with dropout (PEFT then runs the base weights on the dropped-out input as well). The GGUF adapter export refuses it (llama.cpp has no DoRA); the merged exports hold it."`
+	// LoRAPlusLRRatio is LoRA+'s ratio of lora_B's learning rate to lora_A's.
+	LoRAPlusLRRatio float64 `yaml:"loraplus_lr_ratio" doc:"LoRA+ (loraplus_lr_ratio of PEFT's create_loraplus_optimizer, Axolotl and LLaMA-Factory): lora_B trains at optimizer.lr × this ratio, lora_A at optimizer.lr, the schedule scaling both; as PEFT's create_loraplus_optimizer groups them, every one-dimensional parameter (DoRA's magnitudes, the biases of modules_to_save copies) trains at the ratio too, the copies' weight matrices at optimizer.lr. 0 = off; else >= 1 (the LoRA+ paper suggests 16)."`
 	// ModulesToSave are modules trained in full beside the adapter.
 	ModulesToSave []string `yaml:"modules_to_save" doc:"Modules trained in full beside the adapter [modules_to_save], e.g. [embed_tokens, lm_head] (or embed_tokens,lm_head) after adding tokens: trainable copies saved in the adapter file under PEFT's names. The embedding table and linear layers only, not with per-subject adapters. On a model with tied embeddings each listed end gets its own copy (PEFT's default), and the merged export is untied."`
 	// InitFrom continues an existing adapter instead of creating one.
@@ -152,10 +155,20 @@ type OptimizerConfig struct {
 	Momentum    float64   `yaml:"momentum" doc:"SGD momentum."`
 }
 
-// ScheduleConfig is the learning-rate schedule.
+// ScheduleConfig is the learning-rate schedule. The keys after
+// warmup_ratio belong to one or two schedules each (transformers'
+// lr_scheduler_kwargs): changed from their defaults under another
+// schedule, they are refused.
 type ScheduleConfig struct {
-	Name        string `yaml:"name" doc:"constant, constant_with_warmup, linear or cosine (transformers' names)."`
-	WarmupSteps int    `yaml:"warmup_steps" doc:"Steps of linear warmup from 0."`
+	Name        string  `yaml:"name" doc:"constant, constant_with_warmup, linear, cosine, cosine_with_min_lr, cosine_with_restarts, polynomial or warmup_stable_decay: transformers' lr_scheduler_type names, computed as transformers computes them (the rate of each step a multiple of optimizer.lr)."`
+	WarmupSteps int     `yaml:"warmup_steps" doc:"Steps of linear warmup from 0 (warmup_stable_decay's from min_lr_rate); constant has none."`
+	WarmupRatio float64 `yaml:"warmup_ratio" doc:"The warmup as a fraction of the run's steps, in [0, 1): ceil(ratio × steps), as transformers' warmup_ratio; under max_epochs, of the steps the data makes (the run prints the warmup it uses). 0 = warmup_steps decides; set one or the other."`
+	MinLRRate   float64 `yaml:"min_lr_rate" doc:"The rate's floor as a fraction of optimizer.lr, in [0, 1): cosine_with_min_lr decays to it (required there, as transformers requires min_lr_rate; 0.1 is common), warmup_stable_decay warms up from it and decays to it (transformers' min_lr_ratio, 0 by default)."`
+	NumCycles   int     `yaml:"num_cycles" doc:"cosine_with_restarts: the number of cosine cycles over the steps after the warmup, each from optimizer.lr down to 0 and then restarting at it (hard restarts)."`
+	Power       float64 `yaml:"power" doc:"polynomial: the exponent of the decay from optimizer.lr to lr_end (1 = linear)."`
+	LREnd       float64 `yaml:"lr_end" doc:"polynomial: the learning rate at the last step, below optimizer.lr (an absolute rate, as transformers' lr_end)."`
+	DecayRatio  float64 `yaml:"decay_ratio" doc:"warmup_stable_decay: the fraction of the run's steps spent decaying, at its end, in (0, 1]: ceil(ratio × steps) (transformers' num_decay_steps); the rate stays at optimizer.lr between the warmup and the decay."`
+	DecayType   string  `yaml:"decay_type" doc:"warmup_stable_decay: the shape of the decay: cosine, linear or 1-sqrt."`
 }
 
 // EvalConfig is validation during training.
@@ -236,7 +249,8 @@ func Default() *RunConfig {
 				Name: "adamw", LR: 2e-3, Betas: []float64{0.9, 0.999}, Eps: 1e-8,
 				WeightDecay: 0, Momentum: 0.9,
 			},
-			Schedule:  ScheduleConfig{Name: "cosine", WarmupSteps: DefaultWarmupSteps},
+			Schedule: ScheduleConfig{Name: "cosine", WarmupSteps: DefaultWarmupSteps,
+				NumCycles: 1, Power: 1, LREnd: 1e-7, DecayRatio: 0.1, DecayType: "cosine"},
 			BatchSize: 8,
 			GradAccum: 1,
 			MaxSteps:  240,
@@ -277,9 +291,14 @@ const DefaultWarmupSteps = 10
 // short run is not mostly warmup (10 steps of 10 were: the learning rate
 // never reached its value). It decides by value, so the default behaves
 // the same from Default(), an init file, --set or code. Validate refuses
-// any other warmup longer than max_steps.
+// any other warmup longer than max_steps. With warmup_ratio set, the
+// ratio decides: ceil(ratio × max_steps), and 0 while max_epochs decides
+// (the run computes it once the data gives its steps).
 func (c *RunConfig) Warmup() (steps int, note string) {
 	w, max := c.Training.Schedule.WarmupSteps, c.Training.MaxSteps
+	if r := c.Training.Schedule.WarmupRatio; r > 0 {
+		return StepsOfRatio(r, max), ""
+	}
 	if max <= 0 || w*10 <= max || !c.IsDefault("training.schedule.warmup_steps") {
 		return w, ""
 	}
@@ -288,6 +307,17 @@ func (c *RunConfig) Warmup() (steps int, note string) {
 		where = at + ": "
 	}
 	return max / 10, fmt.Sprintf("%straining.schedule.warmup_steps: the default %d warmup steps are more than a tenth of training.max_steps (%d): the run warms up for %d (a tenth of its steps); set warmup_steps to choose", where, w, max, max/10)
+}
+
+// StepsOfRatio is a fraction of a run's steps as transformers rounds
+// warmup_ratio (get_warmup_steps): ceil(ratio × steps) of Python's float
+// product, so 0.07 of 100 steps is 8 (7.000000000000001 rounded up). It
+// is optim.StepsOfRatio, which this package mirrors rather than imports.
+func StepsOfRatio(ratio float64, steps int) int {
+	if steps <= 0 {
+		return 0
+	}
+	return int(math.Ceil(float64(steps) * ratio))
 }
 
 // Notices are what reading the config has to tell the user without

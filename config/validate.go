@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -21,7 +22,8 @@ var (
 	templates   = []string{"auto", "chatml", "llama3", "llama2", "mistral", "gemma", "phi3", "phi4", "alpaca"}
 	mixings     = []string{"proportional", "uniform", "weights"}
 	optimizers  = []string{"adamw", "sgd"}
-	schedules   = []string{"constant", "constant_with_warmup", "linear", "cosine"}
+	schedules   = []string{"constant", "constant_with_warmup", "linear", "cosine", "cosine_with_min_lr", "cosine_with_restarts", "polynomial", "warmup_stable_decay"}
+	decayTypes  = []string{"cosine", "linear", "1-sqrt"}
 	modes       = []string{"min", "max"}
 	adapterSets = []string{"shared", "per-subject"}
 	objectives  = []string{"sft", "dpo", "kto"}
@@ -137,6 +139,8 @@ func (c *RunConfig) Validate() error {
 	v.check(lo.R > 0, "training.lora.r", "must be > 0, got %d", lo.R)
 	v.check(lo.Alpha > 0 && finite(lo.Alpha), "training.lora.alpha", "must be > 0, got %v", lo.Alpha)
 	v.check(lo.Dropout >= 0 && lo.Dropout < 1, "training.lora.dropout", "must be in [0, 1), got %v", lo.Dropout)
+	v.check(lo.LoRAPlusLRRatio == 0 || lo.LoRAPlusLRRatio >= 1 && finite(lo.LoRAPlusLRRatio), "training.lora.loraplus_lr_ratio",
+		"must be 0 (off) or >= 1 (lora_B learns at optimizer.lr × the ratio; the LoRA+ paper suggests 16), got %v", lo.LoRAPlusLRRatio)
 	v.check(len(lo.Targets) > 0, "training.lora.targets", "must name at least one module (or all-linear)")
 	for _, s := range lo.Targets {
 		v.check(strings.TrimSpace(s) != "", "training.lora.targets", "has an empty module name")
@@ -191,6 +195,7 @@ func (c *RunConfig) Validate() error {
 	// what the user chose, and one longer than the run is refused.
 	v.checkPair(t.MaxSteps == 0 || s.WarmupSteps <= t.MaxSteps || c.IsDefault("training.schedule.warmup_steps"), "training.schedule.warmup_steps", "training.max_steps",
 		"%d warmup steps exceed training.max_steps (%d): lower warmup_steps (the default, %d, is scaled to short runs by itself)", s.WarmupSteps, t.MaxSteps, DefaultWarmupSteps)
+	v.schedule(t)
 
 	v.check(t.BatchSize > 0, "training.batch_size", "must be > 0, got %d", t.BatchSize)
 	v.check(t.GradAccum >= 1, "training.grad_accum", "must be >= 1, got %d", t.GradAccum)
@@ -273,6 +278,55 @@ func (c *RunConfig) Validate() error {
 		"%q must be a plain folder name (letters, digits, . _ + -)", tr.RunName)
 
 	return v.errs.err()
+}
+
+// schedule checks the settings of training.schedule beyond its name and
+// warmup_steps: warmup_ratio, and the keys of one or two schedules each,
+// refused under the others when changed (the run would not read them).
+func (v *validator) schedule(t *TrainingConfig) {
+	s, c := &t.Schedule, v.cfg
+	const p = "training.schedule."
+	v.check(s.WarmupRatio >= 0 && s.WarmupRatio < 1, p+"warmup_ratio", "must be in [0, 1) (0 = warmup_steps decides), got %v", s.WarmupRatio)
+	v.checkPair(s.WarmupRatio == 0 || c.IsDefault(p+"warmup_steps"), p+"warmup_ratio", p+"warmup_steps",
+		"%v and warmup_steps %d both set the warmup: set one of them", s.WarmupRatio, s.WarmupSteps)
+	// constant is transformers' get_constant_schedule: no warmup. The
+	// default warmup_steps is not the user's; 0 says what constant does.
+	v.checkPair(s.Name != "constant" || s.WarmupRatio == 0, p+"warmup_ratio", p+"name",
+		"%v sets a warmup, and schedule constant has none: set name constant_with_warmup, or leave warmup_ratio out", s.WarmupRatio)
+	v.checkPair(s.Name != "constant" || s.WarmupSteps == 0 || c.IsDefault(p+"warmup_steps"), p+"warmup_steps", p+"name",
+		"%d sets a warmup, and schedule constant has none: set name constant_with_warmup, or warmup_steps 0", s.WarmupSteps)
+
+	v.check(s.MinLRRate >= 0 && s.MinLRRate < 1, p+"min_lr_rate", "must be a fraction of optimizer.lr in [0, 1), got %v", s.MinLRRate)
+	v.checkPair(s.Name != "cosine_with_min_lr" || s.MinLRRate > 0, p+"min_lr_rate", p+"name",
+		"cosine_with_min_lr needs min_lr_rate > 0, the floor as a fraction of optimizer.lr (e.g. 0.1; transformers requires it too): with 0 it is the cosine schedule")
+	v.check(s.NumCycles >= 1, p+"num_cycles", "must be >= 1, got %d", s.NumCycles)
+	v.check(s.Power > 0 && finite(s.Power), p+"power", "must be > 0, got %v", s.Power)
+	v.check(s.LREnd >= 0 && finite(s.LREnd), p+"lr_end", "must be >= 0, got %v", s.LREnd)
+	// transformers' get_polynomial_decay_schedule_with_warmup refuses
+	// the same: the decay goes down from lr to lr_end.
+	v.checkPair(s.Name != "polynomial" || s.LREnd < t.Optimizer.LR, p+"lr_end", "training.optimizer.lr",
+		"%v must be below training.optimizer.lr (%v): polynomial decays from lr to lr_end", s.LREnd, t.Optimizer.LR)
+	v.check(s.DecayRatio > 0 && s.DecayRatio <= 1, p+"decay_ratio", "must be a fraction of the run's steps in (0, 1], got %v", s.DecayRatio)
+	v.oneOf(s.DecayType, p+"decay_type", decayTypes)
+	if w, _ := c.Warmup(); s.Name == "warmup_stable_decay" && t.MaxSteps > 0 {
+		d := StepsOfRatio(s.DecayRatio, t.MaxSteps)
+		v.check(w+d <= t.MaxSteps, p+"decay_ratio", "%v of training.max_steps %d is %d decay steps, which with %d warmup steps exceed the run: lower decay_ratio or the warmup", s.DecayRatio, t.MaxSteps, d, w)
+	}
+	for _, k := range []struct {
+		key   string
+		names []string
+	}{
+		{"min_lr_rate", []string{"cosine_with_min_lr", "warmup_stable_decay"}},
+		{"num_cycles", []string{"cosine_with_restarts"}},
+		{"power", []string{"polynomial"}},
+		{"lr_end", []string{"polynomial"}},
+		{"decay_ratio", []string{"warmup_stable_decay"}},
+		{"decay_type", []string{"warmup_stable_decay"}},
+	} {
+		val, _ := valueAt(reflect.ValueOf(c).Elem(), p+k.key)
+		v.unused(slices.Contains(k.names, s.Name), p+k.key, "%v is read by schedule %s only, and training.schedule.name is %s: set that schedule, or leave %s out",
+			val, strings.Join(k.names, " and "), s.Name, k.key)
+	}
 }
 
 // monitor checks a monitored metric. Only validation reports the metrics

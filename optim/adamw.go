@@ -17,6 +17,13 @@ type AdamWConfig struct {
 	// (e.g. [DefaultNoDecay] for biases and norms). nil decays every one,
 	// which is what torch does with a single parameter group.
 	NoDecay func(name string) bool
+	// LRScale, when set, multiplies the learning rate of the parameter
+	// name, as torch's parameter groups with their own lr do (LoRA+
+	// trains lora_B at lr × ratio: LoRAPlusScale). The decoupled weight
+	// decay follows the scaled rate (p *= 1 - lr·scale·wd), and a schedule
+	// scales every parameter alike (LambdaLR multiplies each group's
+	// initial lr by the same factor). nil scales nothing.
+	LRScale func(name string) float64
 }
 
 // DefaultAdamW returns torch.optim.AdamW's defaults: lr 1e-3, betas
@@ -33,6 +40,16 @@ func (c AdamWConfig) DecayOf(name string) float64 {
 		return 0
 	}
 	return c.WeightDecay
+}
+
+// LRScaleOf is the factor of the learning rate of the parameter name:
+// LRScale's, or 1. A device step takes its per-parameter factors from
+// here, as it takes DecayOf.
+func (c AdamWConfig) LRScaleOf(name string) float64 {
+	if c.LRScale == nil {
+		return 1
+	}
+	return c.LRScale(name)
 }
 
 func (c AdamWConfig) validate() error {
@@ -100,7 +117,7 @@ func (o *AdamW) Step(params []Param) error {
 		}
 		st.Step++
 		wd := o.cfg.DecayOf(p.Name)
-		adamwUpdate(p.Data, p.Grad, st.M, st.V, st.Step, o.cfg.LR, o.cfg.Beta1, o.cfg.Beta2, o.cfg.Eps, wd)
+		adamwUpdate(p.Data, p.Grad, st.M, st.V, st.Step, o.cfg.LR*o.cfg.LRScaleOf(p.Name), o.cfg.Beta1, o.cfg.Beta2, o.cfg.Eps, wd)
 	}
 	return nil
 }

@@ -26,5 +26,6 @@
 // live (the CUDA backend's fused AdamW, chosen by the trainer): the same
 // semantics, its state exchanged in the same [State] form, and this
 // package's code the reference it is tested against. [AdamWConfig.DecayOf]
-// gives both paths each parameter's weight decay.
+// and [AdamWConfig.LRScaleOf] give both paths each parameter's weight decay
+// and learning-rate factor (LoRA+'s groups: [LoRAPlusScale]).
 package optim

@@ -44,10 +44,124 @@ func TestScheduleByName(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if _, err := ScheduleByName("polynomial", 1, 2); err == nil {
+	if _, err := ScheduleByName("inverse_sqrt", 1, 2); err == nil {
 		t.Error("unknown schedule accepted")
 	}
 	if _, err := ScheduleByName("linear", -1, 2); err == nil {
 		t.Error("negative warmup accepted")
+	}
+}
+
+// TestNewSchedules checks the schedules that take settings against
+// transformers' lambdas, computed by hand at warmup 10, total 110 (100
+// steps after the warmup; the last training step is 109). Each want is
+// the lambda's formula at that step.
+func TestNewSchedules(t *testing.T) {
+	half := func(p float64) float64 { return 0.5 * (1 + math.Cos(math.Pi*p)) } // half cosine at progress p
+	lift := func(f, floor float64) float64 { return f*(1-floor) + floor }
+	poly := func(lr, end, power, remaining float64) float64 {
+		return ((lr-end)*math.Pow(remaining, power) + end) / lr
+	}
+	cases := []struct {
+		name  string
+		s     Schedule
+		steps []int
+		want  []float64
+	}{
+		// cosine_with_min_lr, min_lr_rate 0.1: warmup k/10; then
+		// 0.5·(1+cos(π·p))·0.9 + 0.1 with p = (k-10)/100.
+		{"cosine_with_min_lr", CosineWithMinLR(10, 110, 0.5, 0.1),
+			[]int{0, 5, 9, 10, 60, 109, 110},
+			[]float64{0, 0.5, 0.9, 1, 0.55, lift(half(0.99), 0.1), 0.1}}, // 110: the floor, lr·0.1
+		// cosine_with_restarts, 4 cycles of 25 steps: 0.5·(1+cos(π·((4p) mod 1))),
+		// 1 at each restart (35, 60, 85), 0 from p = 1.
+		{"cosine_with_restarts", CosineWithHardRestarts(10, 110, 4),
+			[]int{0, 9, 10, 20, 34, 35, 59, 60, 85, 109, 110, 150},
+			[]float64{0, 0.9, 1, half(0.4), half(0.96), 1, half(0.96), 1, 1, half(0.96), 0, 0}},
+		// polynomial, lr 1e-3, lr_end 1e-7, power 1:
+		// ((lr-lr_end)·(1-p)^power + lr_end)/lr, lr_end/lr from step 110.
+		{"polynomial", PolynomialDecay(10, 110, 1e-3, 1e-7, 1),
+			[]int{0, 5, 10, 60, 109, 110, 200},
+			[]float64{0, 0.5, 1, 0.50005, 0.010099, 1e-4, 1e-4}},
+		{"polynomial power 2", PolynomialDecay(10, 110, 1e-3, 1e-7, 2),
+			[]int{10, 60, 109, 110},
+			[]float64{1, 0.250075, poly(1e-3, 1e-7, 2, 0.01), 1e-4}},
+		// warmup_stable_decay, 80 stable and 20 decay steps, min_lr_ratio
+		// 0.1: warmup lifts k/10 to k/10·0.9+0.1 (it starts at the floor);
+		// 1 on steps 10-89; decay p = (k-90)/20 lifted; 0.1 from step 110.
+		{"wsd cosine", WarmupStableDecay(10, 80, 20, DecayCosine, 0.1),
+			[]int{0, 5, 10, 89, 90, 100, 109, 110, 500},
+			[]float64{0.1, 0.55, 1, 1, 1, 0.55, lift(half(0.95), 0.1), 0.1, 0.1}},
+		{"wsd linear", WarmupStableDecay(10, 80, 20, DecayLinear, 0.1),
+			[]int{90, 100, 109, 110},
+			[]float64{1, 0.55, 0.145, 0.1}},
+		{"wsd 1-sqrt", WarmupStableDecay(10, 80, 20, Decay1Sqrt, 0),
+			[]int{0, 5, 90, 95, 100, 110},
+			[]float64{0, 0.5, 1, 0.5, 1 - math.Sqrt(0.5), 0}},
+	}
+	for _, c := range cases {
+		for i, step := range c.steps {
+			if got := c.s.LR(step); math.Abs(got-c.want[i]) > 1e-12 {
+				t.Errorf("%s LR(%d) = %.15g, want %.15g", c.name, step, got, c.want[i])
+			}
+		}
+	}
+	// One cycle of restarts is the cosine; min_lr_rate 0 is the cosine.
+	cos := CosineWithWarmup(10, 110, 0.5)
+	for _, s := range []Schedule{CosineWithHardRestarts(10, 110, 1), CosineWithMinLR(10, 110, 0.5, 0)} {
+		for k := range 110 {
+			if got, want := s.LR(k), cos.LR(k); math.Abs(got-want) > 1e-12 {
+				t.Fatalf("LR(%d) = %g, cosine's %g", k, got, want)
+			}
+		}
+	}
+}
+
+func TestScheduleSpec(t *testing.T) {
+	ok := []ScheduleSpec{
+		{Name: "cosine_with_min_lr", WarmupSteps: 1, TotalSteps: 10, MinLRRate: 0.1},
+		{Name: "cosine_with_restarts", TotalSteps: 10, NumCycles: 2},
+		{Name: "polynomial", TotalSteps: 10, LR: 1e-3, LREnd: 1e-7, Power: 1},
+		{Name: "warmup_stable_decay", WarmupSteps: 2, TotalSteps: 10, DecaySteps: 8, DecayType: "1-sqrt"},
+	}
+	for _, s := range ok {
+		if _, err := s.Build(); err != nil {
+			t.Errorf("%+v: %v", s, err)
+		}
+	}
+	bad := []ScheduleSpec{
+		{Name: "cosine_with_min_lr", TotalSteps: 10, MinLRRate: 1},
+		{Name: "cosine_with_restarts", TotalSteps: 10},
+		{Name: "polynomial", TotalSteps: 10, LR: 1e-7, LREnd: 1e-7, Power: 1}, // lr_end must be below lr, as transformers says
+		{Name: "polynomial", TotalSteps: 10, LR: 1e-3, Power: 0},
+		{Name: "warmup_stable_decay", WarmupSteps: 3, TotalSteps: 10, DecaySteps: 8, DecayType: "cosine"},
+		{Name: "warmup_stable_decay", TotalSteps: 10, DecaySteps: 1, DecayType: "exp"},
+		{Name: "inverse_sqrt", TotalSteps: 10},
+	}
+	for _, s := range bad {
+		if _, err := s.Build(); err == nil {
+			t.Errorf("%+v accepted", s)
+		}
+	}
+	// The stable phase is what warmup and decay leave: 10-2-8 = 0 steps.
+	s, _ := ScheduleSpec{Name: "warmup_stable_decay", WarmupSteps: 2, TotalSteps: 10, DecaySteps: 8, DecayType: "linear"}.Build()
+	if got := s.LR(2); got != 1 {
+		t.Errorf("wsd LR(2) = %g, want 1 (the decay's first step)", got)
+	}
+	if got := s.LR(6); got != 0.5 {
+		t.Errorf("wsd LR(6) = %g, want 0.5", got)
+	}
+}
+
+// TestStepsOfRatio: transformers' ceil(total × ratio), with Python's
+// float product: 100 × 0.07 is 7.000000000000001, so 8 steps.
+func TestStepsOfRatio(t *testing.T) {
+	for _, c := range []struct {
+		ratio       float64
+		total, want int
+	}{{0, 100, 0}, {0.1, 100, 10}, {0.1, 240, 24}, {0.03, 240, 8}, {0.07, 100, 8}, {0.57, 100, 57}, {0.5, 1, 1}, {0.99, 3, 3}} {
+		if got := StepsOfRatio(c.ratio, c.total); got != c.want {
+			t.Errorf("StepsOfRatio(%v, %d) = %d, want %d", c.ratio, c.total, got, c.want)
+		}
 	}
 }

@@ -11,6 +11,9 @@ type SGDConfig struct {
 	WeightDecay float64
 	// NoDecay, when set, names the parameters that get no weight decay.
 	NoDecay func(name string) bool
+	// LRScale, when set, multiplies the learning rate of the parameter
+	// name (AdamWConfig.LRScale). nil scales nothing.
+	LRScale func(name string) float64
 }
 
 func (c SGDConfig) validate() error {
@@ -106,7 +109,11 @@ func (o *SGD) Step(params []Param) error {
 				copy(d, st.M)
 			}
 		}
-		negLR := float32(-c.LR)
+		lr := c.LR
+		if c.LRScale != nil {
+			lr *= c.LRScale(p.Name)
+		}
+		negLR := float32(-lr)
 		for i, g := range d {
 			p.Data[i] = p.Data[i] + float32(negLR*g)
 		}

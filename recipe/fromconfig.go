@@ -61,6 +61,7 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	}
 	o.R, o.Alpha, o.Dropout, o.Targets, o.RSLoRA = t.LoRA.R, t.LoRA.Alpha, t.LoRA.Dropout, t.LoRA.Targets, t.LoRA.RSLoRA
 	o.DoRA, o.ModulesToSave, o.InitAdapter = t.LoRA.DoRA, t.LoRA.ModulesToSave, t.LoRA.InitFrom
+	o.LoRAPlusLRRatio = t.LoRA.LoRAPlusLRRatio
 	o.Load4Bit = cfg.Model.LoadIn4Bit
 	op := t.Optimizer
 	o.Optimizer, o.LR, o.Eps, o.WeightDecay, o.Momentum = op.Name, op.LR, op.Eps, op.WeightDecay, op.Momentum
@@ -70,11 +71,15 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	o.BatchSize, o.GradAccum, o.Steps, o.Epochs = t.BatchSize, t.GradAccum, t.MaxSteps, t.MaxEpochs
 	// The default warmup is scaled to a short run, saying so; any other
 	// warmup longer than the run was refused by Validate (config.Warmup).
+	// A warmup_ratio decides by itself, once the run knows its steps.
 	var note string
-	o.Schedule = t.Schedule.Name
+	sc := t.Schedule
+	o.Schedule, o.WarmupRatio = sc.Name, sc.WarmupRatio
 	if o.WarmupSteps, note = cfg.Warmup(); note != "" {
 		o.Notices = append(o.Notices, note)
 	}
+	o.MinLRRate, o.NumCycles, o.Power, o.LREnd = sc.MinLRRate, sc.NumCycles, sc.Power, sc.LREnd
+	o.DecayRatio, o.DecayType = sc.DecayRatio, sc.DecayType
 	o.MaxTime, o.ClipNorm, o.GradCheckpointing = time.Duration(t.MaxTime), t.ClipNorm, t.GradientCheckpointing
 	o.OffloadCheckpoints = t.OffloadCheckpoints
 	o.MLPChunkTokens = t.MLPChunkTokens
@@ -108,7 +113,12 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	// The run folder records the settings in effect (on a copy: the
 	// caller's config is left as it was given).
 	rec := cfg.Clone()
-	rec.Training.Schedule.WarmupSteps, rec.Training.Eval.Every = o.WarmupSteps, o.EvalEvery
+	rec.Training.Eval.Every = o.EvalEvery
+	if o.WarmupRatio == 0 {
+		// With warmup_ratio the file keeps the ratio (and warmup_steps as
+		// given, which the ratio replaces); the run prints the steps.
+		rec.Training.Schedule.WarmupSteps = o.WarmupSteps
+	}
 	if o.Config, err = config.Resolved(rec); err != nil {
 		return o, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/dist"
 	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/optim"
 	"github.com/ftune/ftune/train"
 )
 
@@ -99,7 +100,23 @@ type Options struct {
 	Pack        bool
 	LR          float64
 	WarmupSteps int
-	Schedule    string // constant, constant_with_warmup, linear, cosine
+	// WarmupRatio > 0 replaces WarmupSteps by ceil(WarmupRatio × Steps),
+	// transformers' warmup_ratio, computed once Steps is known (when
+	// Epochs decides, after the data is loaded).
+	WarmupRatio float64
+	Schedule    string // one of optim.ScheduleNames
+	// The schedules' own settings (training.schedule): MinLRRate is
+	// cosine_with_min_lr's and warmup_stable_decay's floor as a fraction
+	// of LR, NumCycles cosine_with_restarts' cycles, Power and LREnd
+	// polynomial's exponent and final rate, DecayRatio and DecayType
+	// warmup_stable_decay's share of decay steps (ceil(DecayRatio ×
+	// Steps), at the end) and its shape (cosine, linear, 1-sqrt).
+	MinLRRate   float64
+	NumCycles   int
+	Power       float64
+	LREnd       float64
+	DecayRatio  float64
+	DecayType   string
 	Optimizer   string // adamw (default) or sgd
 	Betas       [2]float64
 	Eps         float64
@@ -140,6 +157,10 @@ type Options struct {
 	Targets []string // module names, or {"all-linear"}
 	RSLoRA  bool
 	DoRA    bool // use_dora: a magnitude vector per adapted linear
+	// LoRAPlusLRRatio > 0 is LoRA+: lora_B, and every one-dimensional
+	// trainable parameter, learns at LR × the ratio (PEFT's
+	// create_loraplus_optimizer groups, optim.LoRAPlusScale); 0 = off.
+	LoRAPlusLRRatio float64
 	// ModulesToSave lists modules trained in full beside the adapter
 	// (PEFT's modules_to_save, e.g. embed_tokens and lm_head).
 	ModulesToSave []string
@@ -255,6 +276,7 @@ func Defaults() Options {
 		Format: "auto", Shape: "auto", TextUnit: "auto", LongText: "split", ValSplit: 0.1, DataSeed: 42, Mixing: "proportional",
 		Steps: 240, BatchSize: 8, GradAccum: 1, SeqLen: 256, Pack: true,
 		LR: 2e-3, WarmupSteps: 10, Schedule: "cosine", Optimizer: "adamw", Betas: [2]float64{0.9, 0.999}, Eps: 1e-8,
+		NumCycles: 1, Power: 1, LREnd: 1e-7, DecayRatio: 0.1, DecayType: "cosine",
 		WeightDecay: 0, ClipNorm: 1, Seed: 42,
 		R: 16, Alpha: 32, Dropout: 0.05, Targets: []string{"all-linear"},
 		KTODesirableWeight: 1, KTOUndesirableWeight: 1,
@@ -334,8 +356,12 @@ func (o Options) Validate() error {
 		return fmt.Errorf("recipe: NEFTune alpha must be >= 0")
 	case o.Dropout < 0 || o.Dropout >= 1:
 		return fmt.Errorf("recipe: LoRA dropout must be in [0,1)")
-	case o.Steps > 0 && o.WarmupSteps > o.Steps:
+	case o.Steps > 0 && o.WarmupRatio == 0 && o.WarmupSteps > o.Steps:
 		return fmt.Errorf("recipe: warmup (%d) longer than training (%d steps)", o.WarmupSteps, o.Steps)
+	case !(o.WarmupRatio >= 0 && o.WarmupRatio < 1):
+		return fmt.Errorf("recipe: training.schedule.warmup_ratio %v: want [0, 1)", o.WarmupRatio)
+	case o.LoRAPlusLRRatio != 0 && !(o.LoRAPlusLRRatio >= 1 && !math.IsInf(o.LoRAPlusLRRatio, 0)):
+		return fmt.Errorf("recipe: training.lora.loraplus_lr_ratio %v: want 0 (off) or >= 1", o.LoRAPlusLRRatio)
 	case o.Mode != Shared && o.Mode != PerSubject:
 		return fmt.Errorf("recipe: mode %q (shared or per-subject)", o.Mode)
 	case o.MLPChunkTokens < 0:
@@ -351,6 +377,63 @@ func (o Options) Validate() error {
 		return err
 	}
 	return o.validateWorld()
+}
+
+// warmupSteps is the run's warmup: ceil(WarmupRatio × Steps) when
+// WarmupRatio is set, else WarmupSteps. Steps must be the run's (run
+// sets it from the epochs once the data is loaded).
+func (o *Options) warmupSteps() int {
+	if o.WarmupRatio > 0 {
+		return optim.StepsOfRatio(o.WarmupRatio, o.Steps)
+	}
+	return o.WarmupSteps
+}
+
+// schedule is the run's learning-rate schedule over its Steps.
+func (o *Options) schedule() (optim.Schedule, error) {
+	spec := optim.ScheduleSpec{Name: o.Schedule, WarmupSteps: o.warmupSteps(), TotalSteps: o.Steps,
+		NumCycles: o.NumCycles, MinLRRate: o.MinLRRate, LR: o.LR, LREnd: o.LREnd, Power: o.Power, DecayType: o.DecayType}
+	if o.Schedule == "warmup_stable_decay" {
+		spec.DecaySteps = optim.StepsOfRatio(o.DecayRatio, o.Steps)
+	}
+	s, err := spec.Build()
+	if err != nil {
+		hint := ""
+		if o.Schedule == "warmup_stable_decay" {
+			hint = fmt.Sprintf(" (decay_ratio %g: lower it or the warmup)", o.DecayRatio)
+		}
+		return nil, fmt.Errorf("recipe: training.schedule over the run's %d steps: %w%s", o.Steps, err, hint)
+	}
+	return s, nil
+}
+
+// scheduleSummary says the schedule the run uses, for its log: the name,
+// the warmup in steps (and where it comes from) and the phases or floors
+// the name's settings give, then LoRA+'s rates.
+func (o *Options) scheduleSummary() string {
+	w := o.warmupSteps()
+	out := fmt.Sprintf("learning rate %g, %s schedule", o.LR, o.Schedule)
+	if o.Schedule != "constant" {
+		out += fmt.Sprintf(", warmup %d steps", w)
+		if o.WarmupRatio > 0 {
+			out += fmt.Sprintf(" (warmup_ratio %g of %d steps)", o.WarmupRatio, o.Steps)
+		}
+	}
+	switch o.Schedule {
+	case "cosine_with_min_lr":
+		out += fmt.Sprintf(", down to %g (min_lr_rate %g)", o.LR*o.MinLRRate, o.MinLRRate)
+	case "cosine_with_restarts":
+		out += fmt.Sprintf(", %d cycles", o.NumCycles)
+	case "polynomial":
+		out += fmt.Sprintf(", power %g down to %g", o.Power, o.LREnd)
+	case "warmup_stable_decay":
+		d := optim.StepsOfRatio(o.DecayRatio, o.Steps)
+		out += fmt.Sprintf(", %d stable, %d decay steps (%s, down to %g)", o.Steps-w-d, d, o.DecayType, o.LR*o.MinLRRate)
+	}
+	if o.LoRAPlusLRRatio > 0 {
+		out += fmt.Sprintf("; LoRA+: lora_B at %g × %g", o.LR, o.LoRAPlusLRRatio)
+	}
+	return out
 }
 
 // loraScaling is the adapter's s in W·x + s·B·A·x: alpha/r, or alpha/√r

@@ -251,6 +251,7 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 		fmt.Fprintf(s.log, "\n== training: %d steps of %d rows × %d tokens, %s r=%d on %d modules per adapter, %d adapter(s)\n",
 			t.TotalSteps(), o.BatchSize*o.GradAccum, o.SeqLen, o.loraKind(), o.R, len(s.anyAdapter().Layers), len(s.adapters))
 	}
+	fmt.Fprintf(s.log, "   %s\n", o.scheduleSummary())
 	if o.InitAdapter != "" {
 		fmt.Fprintf(s.log, "   adapter: continued from %s (its shape; dropout %g and its streams from this run's settings)\n", o.InitAdapter, o.Dropout)
 	}
@@ -561,6 +562,16 @@ func (s *session) params() map[string]*autograd.Var {
 	return out
 }
 
+// paramDims is each trainable parameter's number of dimensions, by name
+// (LoRA+ groups by it, as PEFT does).
+func paramDims(params map[string]*autograd.Var) map[string]int {
+	out := make(map[string]int, len(params))
+	for name, v := range params {
+		out[name] = len(v.Value.Shape())
+	}
+	return out
+}
+
 type rngs map[string]*lora.Adapter
 
 func (r rngs) SaveRNG() (map[string][]byte, error) {
@@ -615,10 +626,12 @@ func (s *session) trainer(runDir string) (t *train.Trainer, err error) {
 			}
 		}
 	}
+	params := s.params()
+	lrScale := optim.LoRAPlusScale(o.LoRAPlusLRRatio, paramDims(params))
 	var opt train.Optimizer
 	switch o.Optimizer {
 	case "", "adamw":
-		ac := optim.AdamWConfig{LR: o.LR, Beta1: o.Betas[0], Beta2: o.Betas[1], Eps: o.Eps, WeightDecay: o.WeightDecay, NoDecay: optim.DefaultNoDecay}
+		ac := optim.AdamWConfig{LR: o.LR, Beta1: o.Betas[0], Beta2: o.Betas[1], Eps: o.Eps, WeightDecay: o.WeightDecay, NoDecay: optim.DefaultNoDecay, LRScale: lrScale}
 		if ac.Beta1 == 0 && ac.Beta2 == 0 {
 			ac.Beta1, ac.Beta2 = 0.9, 0.999
 		}
@@ -629,13 +642,13 @@ func (s *session) trainer(runDir string) (t *train.Trainer, err error) {
 			return nil, err
 		}
 	case "sgd":
-		if opt, err = optim.NewSGD(optim.SGDConfig{LR: o.LR, Momentum: o.Momentum, WeightDecay: o.WeightDecay, NoDecay: optim.DefaultNoDecay}); err != nil {
+		if opt, err = optim.NewSGD(optim.SGDConfig{LR: o.LR, Momentum: o.Momentum, WeightDecay: o.WeightDecay, NoDecay: optim.DefaultNoDecay, LRScale: lrScale}); err != nil {
 			return nil, err
 		}
 	default:
 		return nil, fmt.Errorf("recipe: optimizer %q (adamw or sgd)", o.Optimizer)
 	}
-	sched, err := optim.ScheduleByName(o.Schedule, o.WarmupSteps, o.Steps)
+	sched, err := o.schedule()
 	if err != nil {
 		return nil, err
 	}
@@ -650,7 +663,7 @@ func (s *session) trainer(runDir string) (t *train.Trainer, err error) {
 		sink = newProgress(s.log, o.Steps, o.lossName())
 	}
 	t = &train.Trainer{Comm: o.Comm,
-		Model: s.model, Params: s.params(), Opt: opt, Train: tl, Val: vl, RNG: rngs(s.adapters),
+		Model: s.model, Params: params, Opt: opt, Train: tl, Val: vl, RNG: rngs(s.adapters),
 		Cfg: train.Config{MaxSteps: o.Steps, GradAccum: o.GradAccum, ClipNorm: o.ClipNorm, LR: o.LR, Schedule: sched,
 			EvalEvery: o.EvalEvery, LogEvery: max(1, o.LogEvery), MaxTime: o.MaxTime, SpikeFactor: o.SpikeFactor,
 			Checkpointing: o.GradCheckpointing, OffloadCheckpoints: o.OffloadCheckpoints, MLPChunkTokens: o.MLPChunkTokens, ValMaxBatches: o.EvalMaxBatches, HeapOnly: o.NoCPUPool},

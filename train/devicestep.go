@@ -146,10 +146,10 @@ func BackendDeviceStep(t *Trainer) (optim.DeviceStep, error) {
 	names := t.names()
 	cb, _ := cudaBackendOf(t.Params[names[0]].Value.Backend())
 	cfg := adam.Config()
-	sizes, wd := make([]int, len(names)), make([]float64, len(names))
+	sizes, wd, scale := make([]int, len(names)), make([]float64, len(names)), make([]float64, len(names))
 	for i, n := range names {
 		sizes[i] = t.Params[n].Value.Numel()
-		wd[i] = cfg.DecayOf(n)
+		wd[i], scale[i] = cfg.DecayOf(n), cfg.LRScaleOf(n)
 	}
 	bind := func() (values, grads []*tensor.Tensor) {
 		for _, n := range names {
@@ -158,7 +158,7 @@ func BackendDeviceStep(t *Trainer) (optim.DeviceStep, error) {
 		}
 		return values, grads
 	}
-	f, err := cb.NewFusedAdamW(names, sizes, cudabackend.FusedAdamWConfig{Beta1: cfg.Beta1, Beta2: cfg.Beta2, Eps: cfg.Eps, WeightDecay: wd}, bind)
+	f, err := cb.NewFusedAdamW(names, sizes, cudabackend.FusedAdamWConfig{Beta1: cfg.Beta1, Beta2: cfg.Beta2, Eps: cfg.Eps, WeightDecay: wd, LRScale: scale}, bind)
 	if err != nil {
 		return nil, err
 	}

@@ -29,14 +29,15 @@ import (
 // is 1 and the host's NaN: the trainer skips such steps before either
 // update runs.
 //
-// The kernel takes one weight decay and one step count per launch, so the
-// parameters are launched in groups of equal (decay, step); a run without
-// NoDecay names and without parameters that miss gradients is one group.
+// The kernel takes one learning rate, one weight decay and one step count
+// per launch, so the parameters are launched in groups of equal (decay,
+// step, learning-rate factor); a run without NoDecay names, LoRA+ or
+// parameters that miss gradients is one group.
 type FusedAdamW struct {
 	b                 *Backend
 	names             []string
 	sizes             []int64
-	wd                []float64
+	wd, lrScale       []float64
 	beta1, beta2, eps float64
 	bind              func() (values, grads []*tensor.Tensor)
 
@@ -65,10 +66,13 @@ type FusedAdamW struct {
 
 // FusedAdamWConfig is the host optimizer's configuration as the device
 // step takes it: WeightDecay holds each parameter's decay, in the order of
-// the names (0 for those the host's NoDecay exempts).
+// the names (0 for those the host's NoDecay exempts), and LRScale each
+// parameter's factor of the learning rate (the host's LRScaleOf; nil: 1
+// each).
 type FusedAdamWConfig struct {
 	Beta1, Beta2, Eps float64
 	WeightDecay       []float64
+	LRScale           []float64
 }
 
 // ParamMoments is one parameter's AdamW state on the host (for
@@ -91,11 +95,18 @@ const FusedOptimizerPath = "device AdamW: multi-tensor adamw_fwd_f32, gradient n
 // value and this step's gradient (nil: none); it is called by GradNorm.
 func (b *Backend) NewFusedAdamW(names []string, sizes []int, cfg FusedAdamWConfig, bind func() (values, grads []*tensor.Tensor)) (*FusedAdamW, error) {
 	n := len(names)
-	if n == 0 || len(sizes) != n || len(cfg.WeightDecay) != n || bind == nil {
-		return nil, fmt.Errorf("cuda: fused AdamW: %d names, %d sizes, %d weight decays (want one each, at least one)", n, len(sizes), len(cfg.WeightDecay))
+	if n == 0 || len(sizes) != n || len(cfg.WeightDecay) != n || cfg.LRScale != nil && len(cfg.LRScale) != n || bind == nil {
+		return nil, fmt.Errorf("cuda: fused AdamW: %d names, %d sizes, %d weight decays, %d learning-rate factors (want one each, at least one; no factors: 1 each)", n, len(sizes), len(cfg.WeightDecay), len(cfg.LRScale))
+	}
+	lrScale := cfg.LRScale
+	if lrScale == nil {
+		lrScale = make([]float64, n)
+		for i := range lrScale {
+			lrScale[i] = 1
+		}
 	}
 	seen := make(map[string]bool, n)
-	f := &FusedAdamW{b: b, names: append([]string(nil), names...), sizes: make([]int64, n), wd: append([]float64(nil), cfg.WeightDecay...),
+	f := &FusedAdamW{b: b, names: append([]string(nil), names...), sizes: make([]int64, n), wd: append([]float64(nil), cfg.WeightDecay...), lrScale: append([]float64(nil), lrScale...),
 		beta1: cfg.Beta1, beta2: cfg.Beta2, eps: cfg.Eps, bind: bind,
 		m: make([]*tensor.Tensor, n), v: make([]*tensor.Tensor, n), steps: make([]int, n), gradPtrs: make([]cuda.Ptr, n)}
 	for i, name := range names {
@@ -281,7 +292,7 @@ func (f *FusedAdamW) Step(lr float64) error {
 		}
 		f.steps[i]++
 	}
-	for _, g := range groupByDecayAndStep(f.active, f.wd, f.steps) {
+	for _, g := range groupByDecayAndStep(f.active, f.wd, f.lrScale, f.steps) {
 		key := indexKey(g.idx)
 		l := f.lists[key]
 		if l == nil {
@@ -301,7 +312,7 @@ func (f *FusedAdamW) Step(lr float64) error {
 		} else if err := l.SetGrads(f.b.s, pick(f.gradPtrs, g.idx)); err != nil {
 			return err
 		}
-		c := cuda.AdamWConfig{LR: float32(lr), Beta1: float32(f.beta1), Beta2: float32(f.beta2), Eps: float32(f.eps), WeightDecay: float32(g.wd), Step: g.step}
+		c := cuda.AdamWConfig{LR: float32(lr * g.lrScale), Beta1: float32(f.beta1), Beta2: float32(f.beta2), Eps: float32(f.eps), WeightDecay: float32(g.wd), Step: g.step}
 		if err := d.AdamW(f.b.s, l, scale, c); err != nil {
 			return fmt.Errorf("cuda: fused AdamW: %w", err)
 		}
@@ -395,25 +406,27 @@ func (f *FusedAdamW) Import(st []ParamMoments) error {
 	return f.dropLists() // the update lists pointed at the old moments
 }
 
-// group is parameters updated by one launch: equal weight decay and step.
+// group is parameters updated by one launch: equal weight decay, step
+// and learning-rate factor.
 type group struct {
-	wd   float64
-	step int
-	idx  []int
+	wd, lrScale float64
+	step        int
+	idx         []int
 }
 
 // groupByDecayAndStep splits the active parameters (indices, ascending)
-// into launches of equal (weight decay, step count), in a fixed order.
-func groupByDecayAndStep(active []int, wd []float64, steps []int) []group {
+// into launches of equal (weight decay, step count, learning-rate
+// factor), in a fixed order.
+func groupByDecayAndStep(active []int, wd, lrScale []float64, steps []int) []group {
 	var out []group
-	pos := map[[2]float64]int{}
+	pos := map[[3]float64]int{}
 	for _, i := range active {
-		k := [2]float64{wd[i], float64(steps[i])}
+		k := [3]float64{wd[i], float64(steps[i]), lrScale[i]}
 		j, ok := pos[k]
 		if !ok {
 			j = len(out)
 			pos[k] = j
-			out = append(out, group{wd: wd[i], step: steps[i]})
+			out = append(out, group{wd: wd[i], lrScale: lrScale[i], step: steps[i]})
 		}
 		out[j].idx = append(out[j].idx, i)
 	}

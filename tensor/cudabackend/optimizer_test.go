@@ -5,23 +5,26 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/ftune/ftune/optim"
 	"github.com/ftune/ftune/tensor"
 )
 
-// Launch groups split the parameters by (weight decay, step count), keep
-// each group's indices ascending and come in the order of their first index.
+// Launch groups split the parameters by (weight decay, step count,
+// learning-rate factor), keep each group's indices ascending and come in
+// the order of their first index.
 func TestGroupByDecayAndStep(t *testing.T) {
-	wd := []float64{0.01, 0, 0.01, 0.01, 0}
-	steps := []int{3, 3, 3, 2, 3}
-	got := groupByDecayAndStep([]int{0, 1, 2, 3, 4}, wd, steps)
-	want := []group{{wd: 0.01, step: 3, idx: []int{0, 2}}, {wd: 0, step: 3, idx: []int{1, 4}}, {wd: 0.01, step: 2, idx: []int{3}}}
+	wd := []float64{0.01, 0, 0.01, 0.01, 0, 0.01}
+	scale := []float64{1, 1, 1, 1, 1, 16}
+	steps := []int{3, 3, 3, 2, 3, 3}
+	got := groupByDecayAndStep([]int{0, 1, 2, 3, 4, 5}, wd, scale, steps)
+	want := []group{{wd: 0.01, lrScale: 1, step: 3, idx: []int{0, 2}}, {wd: 0, lrScale: 1, step: 3, idx: []int{1, 4}}, {wd: 0.01, lrScale: 1, step: 2, idx: []int{3}}, {wd: 0.01, lrScale: 16, step: 3, idx: []int{5}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("groups %+v, want %+v", got, want)
 	}
-	if got := groupByDecayAndStep([]int{1, 3}, wd, steps); len(got) != 2 || got[0].idx[0] != 1 || got[1].idx[0] != 3 {
+	if got := groupByDecayAndStep([]int{1, 3}, wd, scale, steps); len(got) != 2 || got[0].idx[0] != 1 || got[1].idx[0] != 3 {
 		t.Errorf("parameters without a gradient left out: %+v", got)
 	}
 	if indexKey([]int{1, 23}) == indexKey([]int{12, 3}) {
@@ -41,6 +44,10 @@ func TestNewFusedAdamWChecksItsArguments(t *testing.T) {
 		if _, err := b.NewFusedAdamW(c.names, c.sizes, cfg, bind); err == nil {
 			t.Errorf("names %q sizes %v: accepted", c.names, c.sizes)
 		}
+	}
+	cfg.LRScale = []float64{16}
+	if _, err := b.NewFusedAdamW([]string{"a", "b"}, []int{1, 1}, cfg, bind); err == nil {
+		t.Error("one learning-rate factor for two parameters: accepted")
 	}
 }
 
@@ -71,16 +78,23 @@ func fusedNames() []string {
 }
 
 func newFusedRun(t *testing.T, b *Backend, seed uint64) *fusedRun {
+	return newFusedRunScaled(t, b, seed, nil)
+}
+
+// newFusedRunScaled is newFusedRun with per-parameter learning-rate
+// factors (LoRA+'s) on both optimizers.
+func newFusedRunScaled(t *testing.T, b *Backend, seed uint64, lrScale func(string) float64) *fusedRun {
 	t.Helper()
-	cfg := optim.AdamWConfig{LR: 1e-2, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.05, NoDecay: optim.DefaultNoDecay}
+	cfg := optim.AdamWConfig{LR: 1e-2, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.05, NoDecay: optim.DefaultNoDecay, LRScale: lrScale}
 	host, err := optim.NewAdamW(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &fusedRun{b: b, names: fusedNames(), host: host}
 	rng := rand.New(rand.NewPCG(seed, 1))
-	wd := make([]float64, len(r.names))
+	wd, scale := make([]float64, len(r.names)), make([]float64, len(r.names))
 	for i, n := range fusedSizes {
+		scale[i] = cfg.LRScaleOf(r.names[i])
 		p := make([]float32, n)
 		for j := range p {
 			p[j] = float32(rng.NormFloat64())
@@ -93,7 +107,7 @@ func newFusedRun(t *testing.T, b *Backend, seed uint64) *fusedRun {
 		t.Fatalf("decays %v: the layer norm must be exempt", wd)
 	}
 	r.grads = make([]*tensor.Tensor, len(r.names))
-	r.f, err = b.NewFusedAdamW(r.names, fusedSizes, FusedAdamWConfig{Beta1: cfg.Beta1, Beta2: cfg.Beta2, Eps: cfg.Eps, WeightDecay: wd},
+	r.f, err = b.NewFusedAdamW(r.names, fusedSizes, FusedAdamWConfig{Beta1: cfg.Beta1, Beta2: cfg.Beta2, Eps: cfg.Eps, WeightDecay: wd, LRScale: scale},
 		func() (v, g []*tensor.Tensor) { return r.values, r.grads })
 	if err != nil {
 		t.Fatal(err)
@@ -180,13 +194,29 @@ func closeF32(got, want []float32, atol, rtol float64) (int, bool) {
 // 0.46 of 1e-6 + 1e-5·|p| on the parameters and 0.65 of 1e-5·(|x| + the
 // tensor's largest) on the moments after these 12 steps; the bounds are 4×
 // those, still far below what a wrong decay, step count, bias correction or
-// clip factor does (1e-3 and more). The norm: 1e-5 relative.
+// clip factor does (1e-3 and more). The norm: 1e-5 relative. The last
+// case trains lora_B and the magnitudes at 4× the rate (LoRA+ with ratio
+// 4, by name here: optim.LoRAPlusScale groups by name and dimensions).
 func TestFusedAdamWMatchesHostOptim(t *testing.T) {
 	b := open(t, Options{})
 	const steps = 12
-	for _, maxNorm := range []float64{0, 1e6, 0.5} {
-		t.Run(fmt.Sprintf("maxnorm%g", maxNorm), func(t *testing.T) {
-			r := newFusedRun(t, b, 5)
+	loraPlus := func(name string) float64 {
+		if strings.Contains(name, "lora_B") || strings.Contains(name, "lora_magnitude") {
+			return 4
+		}
+		return 1
+	}
+	for _, c := range []struct {
+		maxNorm float64
+		lrScale func(string) float64
+	}{{0, nil}, {1e6, nil}, {0.5, nil}, {0.5, loraPlus}} {
+		maxNorm := c.maxNorm
+		name := fmt.Sprintf("maxnorm%g", maxNorm)
+		if c.lrScale != nil {
+			name += "-loraplus"
+		}
+		t.Run(name, func(t *testing.T) {
+			r := newFusedRunScaled(t, b, 5, c.lrScale)
 			clipped := 0
 			for k := 0; k < steps; k++ {
 				dn, hn := r.step(t, k, maxNorm, true, true)
