@@ -522,10 +522,11 @@ func pyCompare(a, b *exec.Value) (int, error) {
 	return 0, fmt.Errorf("'<' not supported between %s and %s", a.String(), b.String())
 }
 
-// pyTests is gonja's tests with number and integer as Jinja's: true of
-// Python's integers past 64 bits too (*big.Int, as decodeJSON gives them;
-// Kimi's template typed such an argument an array), and number of a bool
-// too (a bool is an int in Python, but not for integer).
+// pyTests is gonja's tests with number, integer and iterable as Jinja's:
+// true of Python's integers past 64 bits too (*big.Int, as decodeJSON
+// gives them; Kimi's template typed such an argument an array), number of
+// a bool too (a bool is an int in Python, but not for integer), iterable
+// of Undefined too.
 func pyTests() (*exec.TestSet, error) {
 	ts := exec.NewTestSet(map[string]exec.TestFunction{}).Update(gonjabuiltins.Tests)
 	isBig := func(in *exec.Value) bool { _, ok := in.Interface().(*big.Int); return ok }
@@ -536,6 +537,16 @@ func pyTests() (*exec.TestSet, error) {
 	}
 	if err := ts.Replace("integer", func(_ *exec.Context, in *exec.Value, _ *exec.VarArgs) (bool, error) {
 		return in.IsInteger() || isBig(in), nil
+	}); err != nil {
+		return nil, err
+	}
+	// Jinja's iterable is iter() succeeding, which it does on Undefined
+	// (an empty iteration) but not on None: Hermes' tool template takes an
+	// array parameter's schema without a type for a union of no types,
+	// list[Union[]], where gonja's test made it list[Any].
+	if err := ts.Replace("iterable", func(_ *exec.Context, in *exec.Value, _ *exec.VarArgs) (bool, error) {
+		undefined := (in.IsNil() || in.IsError()) && !isPyNone(in)
+		return in.IsIterable() || undefined, nil
 	}); err != nil {
 		return nil, err
 	}

@@ -134,6 +134,11 @@ SNIPPETS = [
     "{% set kw = {'b': 1, 'a': 2} %}{{ dict(kw, c=3) | tojson }}|{{ dict(kw) | tojson }}|{{ dict({'z': 1}, b=1, z=2) | tojson }}"
     "|{{ dict([('b', 1), ('a', 2)]) | tojson }}|{{ dict(c=0, b=kw.b + 1, a=[kw.a], d=kw | length, e='x' ~ 'y') | tojson }}"
     "|{% macro f(a, b) %}{{ a }}{{ b }}{% endmacro %}{{ f(b=1, a=2) }}|{{ namespace(b=1, a=2).a }}",
+    # iterable is iter() succeeding: on Undefined (empty) but not None;
+    # Hermes' tool template names an untyped schema's union so
+    "{{ nothing is iterable }}|{{ messages[0].type is iterable }}|{{ none is iterable }}|{{ 3 is iterable }}"
+    "|{{ 'ab' is iterable }}|{{ messages is iterable }}|{{ messages[0] is iterable }}"
+    "|{% set t = messages[0].type %}{% if t is iterable %}Union[{% for x in t %}{{ x }},{% endfor %}]{% endif %}",
 ]
 
 
