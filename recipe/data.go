@@ -154,7 +154,12 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 		if w := st.PositionsWarning(maxPositions); w != "" {
 			fmt.Fprintf(log, "warning: subject %s: %s\n", s.name, w)
 		}
-		docs := splitLong(log, s.name, "trained on", sp.train.Docs, o.SeqLen)
+		var docs, heldPieces []prep.Tokenized
+		if sp.piecesHeldOut {
+			docs, heldPieces = holdOutPieces(log, s.name, sp.train.Docs, o)
+		} else {
+			docs = splitLong(log, s.name, sp.train.Docs, o.SeqLen)
+		}
 		var rows []prep.Row
 		if o.Pack {
 			rows, _, err = prep.Pack(docs, prep.PackOptions{SeqLen: o.SeqLen})
@@ -177,7 +182,8 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 			// What Preprocessor.Rows makes of the held-out examples:
 			// tokenised up to the sequence length (p's MaxLen already),
 			// one row each.
-			if vrows, err = prep.Pad(splitLong(log, s.name+" (validation)", "validated on", sp.val.Docs, o.SeqLen), o.SeqLen); err != nil {
+			vdocs := append(splitLong(log, s.name+" (validation)", sp.val.Docs, o.SeqLen), heldPieces...)
+			if vrows, err = prep.Pad(vdocs, o.SeqLen); err != nil {
 				return nil, fmt.Errorf("subject %s: %w", s.name, err)
 			}
 		case len(s.val) > 0:
@@ -223,11 +229,11 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 
 // splitLong cuts the plain-text documents longer than the sequence length
 // (kept whole under data.long_text split) into rows' worth, saying how
-// many were cut: what subject "what" is "use" (trained or validated) on.
-func splitLong(log io.Writer, what, use string, docs []prep.Tokenized, seqLen int) []prep.Tokenized {
+// many were cut: what subject "what" trains or validates on.
+func splitLong(log io.Writer, what string, docs []prep.Tokenized, seqLen int) []prep.Tokenized {
 	docs, split, pieces := prep.SplitLong(docs, seqLen)
 	if split > 0 {
-		fmt.Fprintf(log, "subject %s: %d text examples longer than data.max_length (%d tokens) are split into %d pieces, each %s (data.long_text: split; truncate keeps only their start)\n", what, split, seqLen, pieces, use)
+		fmt.Fprintf(log, "subject %s: %d text examples longer than data.max_length (%d tokens) are split into %d pieces, each a document of its own (data.long_text: split; truncate keeps only their start)\n", what, split, seqLen, pieces)
 	}
 	return docs
 }
@@ -244,6 +250,9 @@ type split struct {
 	// nil when the files were not read (an up-to-date token cache).
 	exs    []format.Example
 	cached bool // read from a token cache
+	// piecesHeldOut says that train holds documents longer than a row
+	// whose pieces share the validation set (holdOutPieces).
+	piecesHeldOut bool
 }
 
 // trainSplit tokenises what a subject trains on: its training file, less
@@ -282,10 +291,25 @@ func trainSplit(o Options, s *source, p *prep.Preprocessor, log io.Writer) (spli
 	n := len(all.Outcomes)
 	idx := count(n)
 	var held []int
+	sp := split{cached: cached}
 	if s.val == nil && o.ValSplit > 0 {
-		idx, held = prep.SplitRatio(idx, o.ValSplit, splitSeed(o.DataSeed, s.name))
-		fmt.Fprintf(log, "subject %s: no validation file; %d of %d training examples held out for validation (data.val_split %g, data.seed %d)\n",
-			s.name, len(held), n, o.ValSplit, o.DataSeed)
+		// Documents cut into pieces are held out piece by piece
+		// (holdOutPieces): whole, a few long ones would make the held-out
+		// share whatever their lengths make it (one manual of eight, half
+		// the corpus).
+		cands, long := idx, []int(nil)
+		if p.Opts.Overflow == prep.Split {
+			cands, long = splitAside(all, p.Opts.MaxLen)
+		}
+		idx, held = prep.SplitRatio(cands, o.ValSplit, splitSeed(o.DataSeed, s.name))
+		idx = append(idx, long...)
+		sp.piecesHeldOut = len(long) > 0
+		by := ""
+		if sp.piecesHeldOut {
+			by = fmt.Sprintf("; the %d examples longer than a row are held out by their pieces instead, below", len(long))
+		}
+		fmt.Fprintf(log, "subject %s: no validation file; %d of %d training examples held out for validation (data.val_split %g, data.seed %d)%s\n",
+			s.name, len(held), n, o.ValSplit, o.DataSeed, by)
 	}
 	// Where an example over the model's positions is named: its record
 	// when the file was read, else its place in the file.
@@ -294,7 +318,6 @@ func trainSplit(o Options, s *source, p *prep.Preprocessor, log io.Writer) (spli
 		source = func(i int) string { return s.train[i].Source }
 	}
 	maxPos := p.Opts.MaxPositions
-	sp := split{cached: cached}
 	if sp.train, err = all.Select(idx, maxPos, source); err != nil {
 		return split{}, fmt.Errorf("subject %s: %w", s.name, err)
 	}
@@ -312,9 +335,51 @@ func trainSplit(o Options, s *source, p *prep.Preprocessor, log io.Writer) (spli
 			return split{}, fmt.Errorf("subject %s: %w", s.name, err)
 		}
 		sp.val, valKeys = &val, val.Keys
+	} else if sp.piecesHeldOut {
+		sp.val = &prep.Tokenization{} // pieces only
 	}
 	warnSeenValidation(log, s.name, sp.train.Keys, valKeys)
 	return sp, nil
+}
+
+// splitAside parts the examples t was made of into those whose documents
+// fit maxLen tokens and those longer, which a run under prep.Split cuts
+// into pieces.
+func splitAside(t prep.Tokenization, maxLen int) (fit, long []int) {
+	d := 0
+	for i, o := range t.Outcomes {
+		if o != prep.Kept && o != prep.Truncated {
+			fit = append(fit, i)
+			continue
+		}
+		if len(t.Docs[d].IDs) > maxLen {
+			long = append(long, i)
+		} else {
+			fit = append(fit, i)
+		}
+		d++
+	}
+	return fit, long
+}
+
+// holdOutPieces cuts the training documents of subject name longer than
+// the sequence length into pieces (as splitLong does) and holds out
+// data.val_split of those pieces for validation, drawn with data.seed:
+// documents that fit are held out whole by trainSplit, long ones here.
+func holdOutPieces(log io.Writer, name string, docs []prep.Tokenized, o Options) (train, val []prep.Tokenized) {
+	var long []prep.Tokenized
+	for _, d := range docs {
+		if len(d.IDs) > o.SeqLen {
+			long = append(long, d)
+		} else {
+			train = append(train, d)
+		}
+	}
+	pieces, split, n := prep.SplitLong(long, o.SeqLen)
+	kept, val := prep.SplitRatio(pieces, o.ValSplit, splitSeed(o.DataSeed, name+" pieces"))
+	fmt.Fprintf(log, "subject %s: %d text examples longer than data.max_length (%d tokens) are split into %d pieces (data.long_text: split; truncate keeps only their start): %d of them held out for validation (data.val_split %g), %d trained on\n",
+		name, split, o.SeqLen, n, len(val), o.ValSplit, len(kept))
+	return append(train, kept...), val
 }
 
 // count is 0, 1, ..., n-1.
@@ -438,7 +503,7 @@ func rootInputs(o Options, root string, fo format.Options) ([]DataInput, error) 
 	}
 	// dataFilesIn fails when the root holds no data file (or cannot be
 	// listed, which subject.Open has just done): a root of folders alone.
-	files, ferr := dataFilesIn(root, false)
+	files, _, ferr := dataFilesIn(root, false)
 	if ferr != nil {
 		if len(folders) == 0 {
 			return nil, fmt.Errorf("recipe: %s: %w and no data files (want folders holding subject.yaml and train/val/test files, or one data file per subject: %s)", root, subject.ErrNoSubjects, strings.Join(dataExts, ", "))

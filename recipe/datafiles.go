@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/bmatcuk/doublestar/v4"
 
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/data/prep"
@@ -25,6 +28,22 @@ type DataInput struct {
 	Files  []string
 	// Format is how Files are read (data.format and data.shape).
 	Format format.Options
+	// Passed are the Markdown files of the folders given that are not
+	// read: they lie beside data files (PassedNote says so).
+	Passed []string
+}
+
+// PassedNote is the line that names the Markdown files the input leaves
+// out, or "" when it leaves none.
+func (in DataInput) PassedNote() string {
+	if len(in.Passed) == 0 {
+		return ""
+	}
+	names := strings.Join(in.Passed[:min(len(in.Passed), 3)], ", ")
+	if len(in.Passed) > 3 {
+		names += ", ..."
+	}
+	return fmt.Sprintf("data: %d Markdown file(s) not read, beside the data files of their folder: %s (a folder's Markdown documents are read when it holds no other data file; give them as --data 'DIR/*.md', or 'DIR/**/*.md' with subfolders)", len(in.Passed), names)
 }
 
 // DataInputs resolves the run's data (data.root or data.files, and
@@ -40,7 +59,7 @@ func DataInputs(o Options) (ins []DataInput, where []string, err error) {
 		ins, err := rootInputs(o, o.DataRoot, fo)
 		return ins, []string{o.DataRoot}, err
 	}
-	files, root, err := resolveDataFiles(o.DataFiles)
+	files, root, passed, err := resolveDataFiles(o.DataFiles)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -66,7 +85,7 @@ func DataInputs(o Options) (ins []DataInput, where []string, err error) {
 	if err := checkTextUnit(o, fo, files); err != nil {
 		return nil, nil, err
 	}
-	return []DataInput{{Name: filesSubject(files), Files: files, Format: fo}}, files, nil
+	return []DataInput{{Name: filesSubject(files), Files: files, Format: fo, Passed: passed}}, files, nil
 }
 
 // sources reads the run's data: the subject folders and files under
@@ -86,6 +105,9 @@ func readSources(o Options, tp Text, log io.Writer, warm bool) ([]*source, []str
 	}
 	srcs := make([]*source, 0, len(ins))
 	for _, in := range ins {
+		if note := in.PassedNote(); note != "" {
+			fmt.Fprintln(log, note)
+		}
 		var src *source
 		if in.Folder != nil {
 			src, err = subjectSource(o, in.Folder, tp, log)
@@ -149,7 +171,7 @@ func selectFiles(files, subjects []string) ([]string, error) {
 // that both name it) is refused: reading it twice would double its
 // weight without a word, and dropping the second would guess that the
 // user did not mean that; to weigh files, use subject folders' weights.
-func resolveDataFiles(entries []string) (files []string, root string, err error) {
+func resolveDataFiles(entries []string) (files []string, root string, passed []string, err error) {
 	seen := map[string]string{} // the file's resolved path: the entry that gave it
 	add := func(f, entry string) error {
 		key, err := filepath.Abs(f)
@@ -171,11 +193,14 @@ func resolveDataFiles(entries []string) (files []string, root string, err error)
 	for _, e := range entries {
 		var matches []string
 		if strings.ContainsAny(e, "*?[") {
-			if matches, err = filepath.Glob(e); err != nil {
-				return nil, "", fmt.Errorf("data.files: %q: %w", e, err)
+			// ** reaches into subfolders (docs trees nest), as in shells
+			// with globstar (filepath.Glob read it as *), and wildcards
+			// pass over hidden files and folders (.git), as shells' do.
+			if matches, err = doublestar.FilepathGlob(e, doublestar.WithNoHidden()); err != nil {
+				return nil, "", nil, fmt.Errorf("data.files: %q: %w", e, err)
 			}
 			if len(matches) == 0 {
-				return nil, "", fmt.Errorf("data.files: %q matches no file", e)
+				return nil, "", nil, fmt.Errorf("data.files: %q matches no file", e)
 			}
 		} else {
 			matches = []string{e}
@@ -183,44 +208,45 @@ func resolveDataFiles(entries []string) (files []string, root string, err error)
 		for _, m := range matches {
 			st, err := os.Stat(m)
 			if err != nil {
-				return nil, "", fmt.Errorf("data.files: %w", err)
+				return nil, "", nil, fmt.Errorf("data.files: %w", err)
 			}
 			if !st.IsDir() {
 				if err := add(m, e); err != nil {
-					return nil, "", err
+					return nil, "", nil, err
 				}
 				files = append(files, m)
 				continue
 			}
 			if _, err := subject.Open(m); err == nil {
 				if len(entries) > 1 || len(matches) > 1 {
-					return nil, "", fmt.Errorf("data.files: %s is a folder of subject folders: give it alone (or as data.root)", m)
+					return nil, "", nil, fmt.Errorf("data.files: %s is a folder of subject folders: give it alone (or as data.root)", m)
 				}
-				return nil, m, nil
+				return nil, m, nil, nil
 			} else if !errors.Is(err, subject.ErrNoSubjects) {
-				return nil, "", err
+				return nil, "", nil, err
 			}
 			if _, ok, err := subject.OpenSubject(m); err != nil {
-				return nil, "", err
+				return nil, "", nil, err
 			} else if ok {
 				if len(entries) > 1 || len(matches) > 1 {
-					return nil, "", fmt.Errorf("data.files: %s is a subject folder (train/val/test files): give it alone", m)
+					return nil, "", nil, fmt.Errorf("data.files: %s is a subject folder (train/val/test files): give it alone", m)
 				}
-				return []string{m}, "", nil
+				return []string{m}, "", nil, nil
 			}
-			inDir, err := dataFilesIn(m, true)
+			inDir, left, err := dataFilesIn(m, true)
 			if err != nil {
-				return nil, "", err
+				return nil, "", nil, err
 			}
+			passed = append(passed, left...)
 			for _, f := range inDir {
 				if err := add(f, e); err != nil {
-					return nil, "", err
+					return nil, "", nil, err
 				}
 			}
 			files = append(files, inDir...)
 		}
 	}
-	return files, "", nil
+	return files, "", passed, nil
 }
 
 // dataExts are the extensions taken from a folder of data files.
@@ -243,13 +269,16 @@ func isCompressedName(name string) bool {
 }
 
 // dataFilesIn lists a folder's data files (not recursive, hidden files
-// left out); with docs, its Markdown documents when it holds no data file.
-func dataFilesIn(dir string, docs bool) ([]string, error) {
+// left out). With docs, a folder without data files gives its Markdown
+// documents instead, those of its subfolders too (hidden ones left out:
+// a docs tree nests, mkdocs' and Docusaurus' do), and one with data files
+// gives the Markdown files it leaves out as passed, for a note.
+func dataFilesIn(dir string, docs bool) (files, passed []string, err error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("data.files: %w", err)
+		return nil, nil, fmt.Errorf("data.files: %w", err)
 	}
-	var out, mds, other []string
+	var out, other []string
 	for _, e := range ents {
 		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
@@ -259,13 +288,20 @@ func dataFilesIn(dir string, docs bool) ([]string, error) {
 		case slices.Contains(dataExts, ext):
 			out = append(out, filepath.Join(dir, e.Name()))
 		case docs && slices.Contains(docExts, ext):
-			mds = append(mds, filepath.Join(dir, e.Name()))
 		default:
 			other = append(other, e.Name())
 		}
 	}
-	if len(out) == 0 {
-		out = mds
+	if docs {
+		mds, err := markdownUnder(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(out) == 0 {
+			out = mds
+		} else {
+			passed = mds
+		}
 	}
 	if len(out) == 0 {
 		skipped := ""
@@ -281,9 +317,34 @@ func dataFilesIn(dir string, docs bool) ([]string, error) {
 		}
 		want := strings.Join(dataExts, ", ")
 		if docs {
-			want += "; or Markdown documents: " + strings.Join(docExts, ", ")
+			want += "; nor Markdown documents, " + strings.Join(docExts, ", ") + ", in it or its subfolders"
 		}
-		return nil, fmt.Errorf("data.files: %s holds no data file (%s) and no subject folder%s", dir, want, skipped)
+		return nil, nil, fmt.Errorf("data.files: %s holds no data file (%s) and no subject folder%s", dir, want, skipped)
+	}
+	return out, passed, nil
+}
+
+// markdownUnder lists the Markdown files in dir and its subfolders, in
+// lexical order, hidden files and folders left out.
+func markdownUnder(dir string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if path != dir && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.IsDir() && d.Type().IsRegular() && slices.Contains(docExts, strings.ToLower(filepath.Ext(d.Name()))) {
+			out = append(out, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("data.files: %w", err)
 	}
 	return out, nil
 }

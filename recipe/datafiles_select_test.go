@@ -61,12 +61,12 @@ func TestDataFilesTwice(t *testing.T) {
 		"a relative alias": {a, filepath.Join(dir, ".", "a.jsonl")},
 		"a link":           {a, link},
 	} {
-		_, _, err := resolveDataFiles(entries)
+		_, _, _, err := resolveDataFiles(entries)
 		if err == nil || !strings.Contains(err.Error(), "a.jsonl is given") && !strings.Contains(err.Error(), "link.jsonl is given") || !strings.Contains(err.Error(), "give each file once") {
 			t.Errorf("%s: %v, want a refusal naming the file", name, err)
 		}
 	}
-	if files, _, err := resolveDataFiles([]string{filepath.Join(dir, "a*.jsonl"), filepath.Join(dir, "b.jsonl")}); err != nil || len(files) != 2 {
+	if files, _, _, err := resolveDataFiles([]string{filepath.Join(dir, "a*.jsonl"), filepath.Join(dir, "b.jsonl")}); err != nil || len(files) != 2 {
 		t.Errorf("two different files: %v, %v", files, err)
 	}
 }

@@ -201,7 +201,7 @@ func TestDataFolderOfCompressedFiles(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "law.jsonl.gz"), []byte("\x1f\x8b"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := dataFilesIn(dir, true)
+	_, _, err := dataFilesIn(dir, true)
 	if err == nil || !strings.Contains(err.Error(), "law.jsonl.gz") || !strings.Contains(err.Error(), "decompress them first") {
 		t.Errorf("a folder of .gz files: %v, want the file named and told to decompress", err)
 	}

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ftune/ftune/data/prep"
 )
 
 // writeDocs writes a folder of Markdown documents, each many rows long,
@@ -38,9 +41,11 @@ func rowTokens(ds *dataset) (train, val int) {
 
 // TestTrainOnDocuments: a folder of Markdown documents (a product's docs)
 // is read one example per file, and each document, many rows long, is
-// trained on whole: cut into pieces of the sequence length, held-out
-// documents too, where data.long_text truncate keeps only each one's
-// first row. Before, the folder was refused (no data file) and a .md
+// trained on whole: cut into pieces of the sequence length, of which
+// data.val_split is held out for validation (whole documents would make
+// the held-out share whatever their lengths make it), where
+// data.long_text truncate keeps only each one's first row and holds out
+// whole examples. Before, the folder was refused (no data file) and a .md
 // file given alone was read one example per line.
 func TestTrainOnDocuments(t *testing.T) {
 	o := dataOptions()
@@ -50,24 +55,34 @@ func TestTrainOnDocuments(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := ds.stats["data"]
-	if st.Examples != 8 || st.Truncated != 0 || st.Longest < 10*o.SeqLen {
-		t.Fatalf("training split %+v: want 8 whole documents (2 of 10 held out), each over %d tokens", st, 10*o.SeqLen)
+	if st.Examples != 10 || st.Truncated != 0 || st.Longest < 10*o.SeqLen {
+		t.Fatalf("training split %+v: want 10 whole documents, each over %d tokens", st, 10*o.SeqLen)
 	}
-	if !strings.Contains(log, "subject data: 8 text examples longer than data.max_length (64 tokens) are split into ") ||
-		!strings.Contains(log, "subject data (validation): 2 text examples longer than data.max_length (64 tokens) are split into ") ||
-		!strings.Contains(log, " pieces, each validated on (data.long_text: split;") {
-		t.Fatalf("the run does not say it splits the documents:\n%s", log)
+	pieces := 0
+	for _, line := range strings.Split(log, "\n") {
+		var n, held, trained int
+		if _, err := fmt.Sscanf(line, "subject data: 10 text examples longer than data.max_length (64 tokens) are split into %d pieces (data.long_text: split; truncate keeps only their start): %d of them held out for validation (data.val_split 0.2), %d trained on", &n, &held, &trained); err == nil {
+			if held != (n+2)/5 || held+trained != n {
+				t.Errorf("%d pieces: %d held out, %d trained on; want a fifth held out", n, held, trained)
+			}
+			pieces = n
+		}
+	}
+	if pieces == 0 || !strings.Contains(log, "0 of 10 training examples held out for validation (data.val_split 0.2, data.seed 42); the 10 examples longer than a row are held out by their pieces instead, below") {
+		t.Fatalf("the run does not say it splits the documents and holds out their pieces:\n%s", log)
 	}
 	train, val := rowTokens(ds)
-	// Each piece but a document's last is a full row; a last piece of
-	// one token is left out.
-	if train < st.Tokens-8 || train > st.Tokens || val < 20*o.SeqLen {
-		t.Fatalf("rows hold %d training tokens of the documents' %d, and %d held out: want every piece", train, st.Tokens, val)
+	if train+val < st.Tokens-10 || train+val > st.Tokens || len(ds.val) != (pieces+2)/5 {
+		t.Fatalf("rows hold %d training and %d validation tokens (%d validation rows) of the documents' %d: want every piece, a fifth held out", train, val, len(ds.val), st.Tokens)
 	}
 	for _, r := range ds.train {
 		if len(r.InputIDs) > o.SeqLen {
 			t.Fatalf("a row of %d tokens, longer than the sequence length %d", len(r.InputIDs), o.SeqLen)
 		}
+	}
+	again, _, err := loadLogged(t, o, 0)
+	if err != nil || !slices.EqualFunc(again.val, ds.val, func(a, b prep.Row) bool { return slices.Equal(a.InputIDs, b.InputIDs) }) {
+		t.Fatalf("a second load holds out other pieces (%v)", err)
 	}
 
 	o.LongText = "truncate"
@@ -99,6 +114,9 @@ func TestMarkdownBesideData(t *testing.T) {
 	if err != nil || len(ins) != 1 || len(ins[0].Files) != 1 || filepath.Base(ins[0].Files[0]) != "qa.jsonl" {
 		t.Fatalf("inputs %+v, %v: want qa.jsonl alone", ins, err)
 	}
+	if note := ins[0].PassedNote(); !strings.Contains(note, "data: 1 Markdown file(s) not read, beside the data files of their folder: "+filepath.Join(dir, "widget-0.md")) {
+		t.Fatalf("the Markdown file left out is not named: %q", note)
+	}
 	o.TextUnit = "paragraph"
 	if _, _, err := DataInputs(o); err == nil || !strings.Contains(err.Error(), "data.text_unit: paragraph cuts plain-text files (.txt, .md) into examples, and none of ") {
 		t.Fatalf("text_unit with no text file: %v", err)
@@ -110,5 +128,31 @@ func TestMarkdownBesideData(t *testing.T) {
 	}
 	if n := ds.stats["widget-0"].Examples; n < 70 { // 81 paragraphs, a tenth held out
 		t.Fatalf("text_unit paragraph: %d examples", n)
+	}
+}
+
+// TestDocumentTree: a folder of Markdown documents in subfolders (a docs
+// tree, as mkdocs and Docusaurus lay one out) is read whole, hidden
+// folders left out; a ** glob reaches into subfolders (filepath.Glob read
+// it as *, dropping the top level's documents).
+func TestDocumentTree(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"index.md", "guide/install.md", "guide/deep/tuning.md", ".git/notes.md", "assets/logo.png"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("# "+f+"\n\nText of "+f+".\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{filepath.Join(dir, "guide/deep/tuning.md"), filepath.Join(dir, "guide/install.md"), filepath.Join(dir, "index.md")}
+	o := dataOptions()
+	o.DataRoot = ""
+	for _, entry := range []string{dir, filepath.Join(dir, "**", "*.md")} {
+		o.DataFiles = []string{entry}
+		ins, _, err := DataInputs(o)
+		if err != nil || len(ins) != 1 || !slices.Equal(slices.Sorted(slices.Values(ins[0].Files)), want) {
+			t.Errorf("%s: %v, %v; want %v", entry, ins, err, want)
+		}
 	}
 }

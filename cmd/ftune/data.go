@@ -154,6 +154,11 @@ func newDataCmd() *cobra.Command {
 			return dataEnv{}, fmt.Errorf("training.objective %s: ftune data validate and prepare read supervised data; preference records are checked when ftune train or ftune eval --objective %s reads them (and are not token-cached)", o.Objective, o.Objective)
 		}
 		ins, where, err := recipe.DataInputs(o)
+		for _, in := range ins {
+			if note := in.PassedNote(); note != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), note)
+			}
+		}
 		return dataEnv{inputs: ins, where: where, text: text, cfg: cfg, opts: o}, err
 	}
 	validate := &cobra.Command{
