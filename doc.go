@@ -10,7 +10,11 @@
 //     so in the Reply), and streams each reply through a callback in whole
 //     characters.
 //   - Train from a run configuration (the YAML schema `ftune init` writes,
-//     package config), or FineTune from examples held in memory.
+//     package config), or FineTune from examples held in memory:
+//     conversations, or plain texts learnt whole (continued pretraining on
+//     documents, cut into pieces of data.max_length tokens); preferences
+//     (FineTunePreferences, DPO) or thumbs-up/down feedback
+//     (FineTuneFeedback, KTO).
 //   - Evaluate a base, or base + adapter, on subject datasets.
 //   - Export a loaded adapter: a PEFT folder, a merged Hugging Face folder,
 //     a GGUF model or a GGUF LoRA. Exports refuse NaN or Inf weights and

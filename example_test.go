@@ -6,6 +6,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ftune/ftune"
 )
@@ -98,6 +99,41 @@ func ExampleFineTune() {
 	// Output:
 	// steps: 2
 	// merged model written: true
+}
+
+// Continue pretraining on documents held in memory: each Example.Text is
+// learnt whole, without a chat template, and one longer than
+// data.max_length is cut into pieces of max_length tokens, each trained
+// on (data.long_text: split).
+func ExampleFineTune_documents() {
+	dir, err := os.MkdirTemp("", "ftune-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	var manual strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&manual, "Step %d: turn dial %d clockwise until the lamp glows, then press the reset key.\n", i, i)
+	}
+	docs := []ftune.Example{{Text: manual.String()}, {Text: "The reset key is red. It sits under the lamp."}}
+	cfg := ftune.DefaultConfig()
+	cfg.Training.MaxSteps, cfg.Training.BatchSize, cfg.Data.MaxLength = 2, 2, 64
+	cfg.Training.Eval.Generation.Questions, cfg.Training.Eval.Generation.Samples = 0, 0
+	cfg.Training.Tracking.OutputDir, cfg.Training.Tracking.RunName = dir, "documents"
+	var runLog strings.Builder
+	res, err := ftune.FineTune(context.Background(), docs, cfg, &runLog)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, line := range strings.Split(runLog.String(), "\n") {
+		if strings.Contains(line, "are split into") {
+			fmt.Println(line)
+		}
+	}
+	fmt.Println("steps:", res.Steps)
+	// Output:
+	// subject examples: 1 text examples longer than data.max_length (64 tokens) are split into 9 pieces, each trained on (data.long_text: split; truncate keeps only their start)
+	// steps: 2
 }
 
 // Teach preferences held in memory with DPO: for each prompt, the reply

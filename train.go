@@ -1,6 +1,7 @@
 package ftune
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/dist"
@@ -416,50 +418,118 @@ func startConfig(dir string) (cfg *RunConfig, from string, err error) {
 	return cfg, "recorded in " + path, nil
 }
 
-// Example is one training conversation (the assistant's messages are
-// what the model learns to produce, their tool calls included; tool
-// messages hold the results the calls got, and are not learnt).
+// Example is one training example: a conversation (Messages, with
+// Tools) or a plain text (Text), never both. In a conversation the
+// assistant's messages are what the model learns to produce, their tool
+// calls included; tool messages hold the results the calls got, and are
+// not learnt.
 type Example struct {
-	Messages []Message `json:"messages"`
+	Messages []Message `json:"messages,omitempty"`
 	// Tools are the functions the model may call, a JSON list of their
 	// schemas as transformers takes them ([{"type": "function",
 	// "function": {"name", "description", "parameters"}}]), shown to the
 	// model by the chat template; nil for none.
 	Tools json.RawMessage `json:"tools,omitempty"`
+	// Text is a plain-text example, a document learnt whole, without a
+	// chat template (continued pretraining, as a data file's {"text": ...}
+	// record). One longer than data.max_length is cut into pieces of
+	// max_length tokens, each trained on (data.long_text: split, the
+	// default), or only its start is (truncate).
+	Text string `json:"text,omitempty"`
+}
+
+// checkExample refuses an example that is not one conversation or one
+// plain text (data/format's rules that FineTune can check before any
+// work; a text's invalid UTF-8, which encoding/json would silently
+// replace, as the data reader refuses it in a file).
+func checkExample(ex Example) error {
+	if ex.Text == "" {
+		if len(ex.Messages) == 0 {
+			return fmt.Errorf("has no messages and no text (an example is a conversation, Messages, or a plain text, Text)")
+		}
+		if _, err := checkTools(ex.Tools); err != nil {
+			return err
+		}
+		return checkRoles(ex.Messages)
+	}
+	tools, err := checkTools(ex.Tools)
+	switch {
+	case len(ex.Messages) > 0:
+		return fmt.Errorf("has both text and messages: an example is a conversation (Messages) or a plain text (Text), not both")
+	case err != nil:
+		return err
+	case tools > 0:
+		return fmt.Errorf("has text and tools: tools are shown to the model in a conversation, and a plain text has none")
+	case strings.TrimSpace(ex.Text) == "":
+		return fmt.Errorf("text is only white space")
+	case !utf8.ValidString(ex.Text):
+		return fmt.Errorf("text is not valid UTF-8 (at byte %d)", invalidUTF8At(ex.Text))
+	}
+	return nil
+}
+
+// invalidUTF8At is the offset of s's first byte that is not valid UTF-8.
+func invalidUTF8At(s string) int {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, n := utf8.DecodeRuneInString(s[i:]); n == 1 {
+				return i
+			}
+		}
+	}
+	return len(s)
 }
 
 // ErrNoExamples is wrapped by the error of FineTune and
 // FineTunePreferences without examples; it matches ErrInvalidInput too.
 var ErrNoExamples = errors.New("no training examples")
 
-// FineTune trains on examples held in memory, with cfg's other settings
-// (nil: DefaultConfig). The examples are written as a subject dataset
-// named "examples" under <output_dir>/data/examples-<hash of the
-// examples>/ and kept there, so that the run records its data and can be
-// resumed; the same examples reuse the same folder. No examples
-// (ErrNoExamples), an example without messages, a role other than
-// system, user, assistant and tool (ErrUnknownRole), or Tools that are
-// not a JSON list is refused before any work, with an error matching
-// ErrInvalidInput; the rest of a conversation's checks (a tool result
-// after the call it answers, ...) are the data reader's, naming the
-// example's line in the written file.
+// FineTune trains on examples held in memory, conversations or plain
+// texts or both, with cfg's other settings (nil: DefaultConfig); cfg's
+// data.root, files, subjects, format, shape and text_unit, which say
+// where and how data files are read, are replaced by the examples. The
+// examples are written as a subject dataset named "examples" under
+// <output_dir>/data/examples-<hash of the examples>/ and kept there, so
+// that the run records its data and can be resumed; the same examples
+// reuse the same folder. A data file holds one shape of record, so
+// conversations given with plain texts are written as two files in that
+// folder, conversations.jsonl and documents.jsonl, read in that order as
+// one subject named "data" (data.files). No examples (ErrNoExamples), an
+// example with neither messages nor text or with both, text with tools,
+// a role other than system, user, assistant and tool (ErrUnknownRole),
+// or Tools that are not a JSON list is refused before any work, naming
+// the example's index, with an error matching ErrInvalidInput; the rest
+// of a conversation's checks (a tool result after the call it answers,
+// ...) are the data reader's, naming the example's line in the written
+// file.
 func FineTune(ctx context.Context, examples []Example, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
-	lines, err := jsonLines("example", examples, func(ex Example) error {
-		if len(ex.Messages) == 0 {
-			return fmt.Errorf("has no messages")
-		}
-		if _, err := checkTools(ex.Tools); err != nil {
-			return err
-		}
-		return checkRoles(ex.Messages)
-	})
+	lines, err := jsonLines("example", examples, checkExample)
 	if err != nil {
 		return nil, err
 	}
 	if cfg == nil {
 		cfg = DefaultConfig()
 	}
-	return trainInMemory(ctx, lines, cfg, log)
+	convs, texts := byShape(lines, examples)
+	if len(convs) == 0 || len(texts) == 0 {
+		return trainInMemory(ctx, []memFile{{"train.jsonl", lines}}, cfg, log)
+	}
+	return trainInMemory(ctx, []memFile{{"conversations.jsonl", convs}, {"documents.jsonl", texts}}, cfg, log)
+}
+
+// byShape parts the JSON lines of examples (one each, in order) into the
+// conversations' and the plain texts'.
+func byShape(lines []byte, examples []Example) (convs, texts []byte) {
+	for _, ex := range examples {
+		n := bytes.IndexByte(lines, '\n') + 1 // JSON text holds no raw newline
+		if ex.Text != "" {
+			texts = append(texts, lines[:n]...)
+		} else {
+			convs = append(convs, lines[:n]...)
+		}
+		lines = lines[n:]
+	}
+	return convs, texts
 }
 
 // Preference is one preference for DPO: a conversation's opening (the
@@ -551,7 +621,7 @@ func trainInMemoryAs(ctx context.Context, lines []byte, cfg *RunConfig, objectiv
 	}
 	c := cfg.Clone()
 	c.Training.Objective = objective
-	return trainInMemory(ctx, lines, c, log)
+	return trainInMemory(ctx, []memFile{{"train.jsonl", lines}}, c, log)
 }
 
 // jsonLines checks each item and writes it as a JSON line; an item that
@@ -574,27 +644,50 @@ func jsonLines[T any](kind string, items []T, check func(T) error) ([]byte, erro
 	return lines, nil
 }
 
-// trainInMemory writes JSONL lines as the subject "examples" of a data
-// root named after their hash under the output folder, and trains cfg on
-// it.
-func trainInMemory(ctx context.Context, lines []byte, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
-	sum := sha256.Sum256(lines)
+// memFile is a data file trainInMemory writes: its name and JSON lines.
+type memFile struct {
+	name  string
+	lines []byte
+}
+
+// trainInMemory writes files into the folder "examples" of a data root
+// named after their hash under the output folder, and trains cfg on
+// them: one file, train.jsonl, as the subject "examples" of that root;
+// several (one per shape of record) as data files read in order as one
+// subject, "data". The data keys that say where and how data files are
+// read are the written files'.
+func trainInMemory(ctx context.Context, files []memFile, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
+	h := sha256.New()
+	for _, f := range files {
+		h.Write(f.lines)
+	}
 	out := cfg.Training.Tracking.OutputDir
 	if out == "" {
 		out = "runs"
 	}
-	root := filepath.Join(out, "data", "examples-"+hex.EncodeToString(sum[:])[:12])
+	root := filepath.Join(out, "data", "examples-"+hex.EncodeToString(h.Sum(nil))[:12])
+	dir := filepath.Join(root, "examples")
 	c := cfg.Clone()
-	c.Data.Root, c.Data.Files, c.Data.Subjects = root, nil, nil
+	d := &c.Data
+	d.Root, d.Files, d.Subjects = root, nil, nil
+	d.Format, d.Shape, d.TextUnit = "auto", "auto", "auto"
+	if len(files) > 1 {
+		d.Root = ""
+		for _, f := range files {
+			d.Files = append(d.Files, filepath.Join(dir, f.name))
+		}
+	}
 	// A config Train would refuse writes no data folder first.
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(root, "examples"), 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
-	if err := fsutil.WriteFileAtomic(filepath.Join(root, "examples", "train.jsonl"), lines, 0o644); err != nil {
-		return nil, fmt.Errorf("fine-tune: %w", err)
+	for _, f := range files {
+		if err := fsutil.WriteFileAtomic(filepath.Join(dir, f.name), f.lines, 0o644); err != nil {
+			return nil, fmt.Errorf("fine-tune: %w", err)
+		}
 	}
 	return Train(ctx, c, log)
 }
