@@ -85,11 +85,22 @@ func filesKey(files []string, fo format.Options, reads []track.FileHash) prep.Ha
 // key: of the bytes read where every file is read in order, else of the
 // examples. reads are the files as read (nil when not every file is read
 // in order).
+//
+// Of several files, one without an example (empty, blank, or all its
+// records skipped as bad under data.skip_bad) is left out, saying so: a
+// folder of documents is one subject, and with one example per document
+// an empty stub or an undecodable page would otherwise stop the run, and
+// skip_bad could never skip a document. The subject fails only when no
+// file has an example. One file given alone that holds none stays an
+// error: there is nothing to train on. A left-out file is still among
+// reads and in data, as read: the key is of the files' bytes, so editing
+// it (filling the stub in) makes the cache stale as editing any file does.
 func readFiles(ctx context.Context, files []string, fo format.Options, log io.Writer) (exs []format.Example, data prep.Hash, reads []track.FileHash, err error) {
 	hashed := true
 	for _, f := range files {
 		hashed = hashed && streamed(f, fo.Kind)
 	}
+	left, skipped := 0, 0 // files left out, and their records skipped as bad
 	for _, f := range files {
 		o := fo
 		var d *digest
@@ -111,6 +122,9 @@ func readFiles(ctx context.Context, files []string, fo format.Options, log io.Wr
 			if err == io.EOF {
 				break
 			}
+			if errors.Is(err, format.ErrEmptyDataset) && len(files) > 1 {
+				break // at the file's end, having read it all: left out below
+			}
 			if err != nil {
 				r.Close()
 				return nil, prep.Hash{}, nil, err // a *format.PosError names the file and line
@@ -126,17 +140,64 @@ func readFiles(ctx context.Context, files []string, fo format.Options, log io.Wr
 		if kind == "" {
 			kind, _ = format.KindOf(f)
 		}
+		rep := r.Report()
+		if n == 0 {
+			SaySkipped(log, rep)
+			size := int64(-1)
+			if d != nil {
+				size = d.n
+			} else if st, err := os.Stat(f); err == nil {
+				size = st.Size()
+			}
+			fmt.Fprintf(log, "data: %s: no example (%s): left out\n", f, noExample(kind, rep, size))
+			left++
+			skipped += rep.Skipped
+			continue
+		}
 		how := "detected"
 		if fo.Mapping.Shape != format.ShapeAuto {
 			how = "data.shape"
 		}
 		fmt.Fprintf(log, "data: %s: %s, shape %v (%s), %d examples\n", f, kind, r.Mapping().Shape, how, n)
-		SaySkipped(log, r.Report())
+		SaySkipped(log, rep)
+	}
+	if left == len(files) {
+		msg := fmt.Sprintf("no examples in any of the %d files", len(files))
+		if skipped > 0 {
+			msg = fmt.Sprintf("no valid examples in any of the %d files (%d bad records skipped)", len(files), skipped)
+		}
+		return nil, prep.Hash{}, nil, fmt.Errorf("%s: %w: %s", namesOf(files, 5), format.ErrEmptyDataset, msg)
 	}
 	if !hashed {
 		return exs, prep.HashExamples(exs), nil, nil
 	}
 	return exs, filesKey(files, fo, reads), reads, nil
+}
+
+// noExample says why a file of size bytes (-1: unknown), read as kind,
+// gave no example (rep).
+func noExample(kind format.Kind, rep format.Report, size int64) string {
+	switch {
+	case rep.Skipped == 1:
+		return "its one record skipped as bad"
+	case rep.Skipped > 1:
+		return fmt.Sprintf("its %d records skipped as bad", rep.Skipped)
+	case size == 0:
+		return "empty"
+	}
+	if kind == format.KindText {
+		return "blank"
+	}
+	return "no record"
+}
+
+// namesOf names files, the first max of them and how many others: a
+// folder of documents may hold hundreds.
+func namesOf(files []string, max int) string {
+	if len(files) <= max {
+		return filesWhere(files)
+	}
+	return fmt.Sprintf("%s and %d other files", filesWhere(files[:max]), len(files)-max)
 }
 
 // hashFiles is the data key readFiles would give for the files as they

@@ -147,6 +147,17 @@ func (s *textSource) readLine() ([]byte, error) {
 	if s.line == 1 {
 		b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
 	}
+	// A file written on Windows ends its lines with CRLF: read as LF, as
+	// Python's text mode (Hugging Face's text loader) reads them, so that
+	// a paragraph or document does not teach the model a '\r' before
+	// each newline. Only the pair is translated (Python also reads a lone
+	// CR as a line end): a CR before other bytes is kept as text, since
+	// files with CR-only line ends (classic Mac OS) are gone and a CR
+	// inside a line is a terminal's redraw, not a line; one at the end of
+	// a file without a final LF is trimmed with the record's end (next).
+	if n := len(b); n >= 2 && b[n-2] == '\r' && b[n-1] == '\n' {
+		b = append(b[:n-2], '\n')
+	}
 	return b, nil
 }
 
@@ -168,7 +179,18 @@ func (s *textSource) next() (Record, error, bool) {
 			return Record{}, &PosError{File: s.name, Line: line, Msg: err.Error()}, true
 		}
 		if !utf8.Valid(b) {
-			return Record{}, &PosError{File: s.name, Line: s.line, Column: firstInvalidUTF8(b) + 1, Msg: "text must be UTF-8", Err: ErrInvalidUTF8}, false
+			bad := &PosError{File: s.name, Line: s.line, Column: firstInvalidUTF8(b) + 1, Msg: "text must be UTF-8", Err: ErrInvalidUTF8}
+			if s.mode != TextLines {
+				// The line is part of a paragraph or document, which is
+				// the bad record, skipped whole under Options.Skip:
+				// otherwise its lines before this one would be lost and
+				// the rest read on as an example of its own, a document
+				// cut in two.
+				if err := s.skipUnit(); err != nil {
+					return Record{}, &PosError{File: s.name, Line: s.line + 1, Msg: err.Error()}, true
+				}
+			}
+			return Record{}, bad, false
 		}
 		blank := len(bytes.TrimSpace(b)) == 0
 		switch s.mode {
@@ -194,6 +216,23 @@ func (s *textSource) next() (Record, error, bool) {
 		return textRecord(bytes.TrimRight(buf, "\r\n"), start), nil, false
 	}
 	return Record{}, io.EOF, true
+}
+
+// skipUnit reads on to the end of the paragraph or document being read
+// (a blank line, or the file's end), keeping none of it.
+func (s *textSource) skipUnit() error {
+	for {
+		b, err := s.readLine()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if s.mode == TextParagraphs && len(bytes.TrimSpace(b)) == 0 {
+			return nil
+		}
+	}
 }
 
 func textRecord(b []byte, line int) Record {

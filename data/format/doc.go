@@ -4,7 +4,8 @@
 // at a time, so memory follows the longest record, not the file. Formats:
 // JSONL (.jsonl), JSON arrays of objects (.json, streamed element by
 // element with json.Decoder), CSV and TSV with a header row, plain text
-// (.txt, .md: one example per line, per paragraph or per file) and parquet
+// (.txt, .md: one example per line, per paragraph or per file; CRLF line
+// ends read as LF, as Python's text mode reads them) and parquet
 // (read in row batches by data/format/parquet, which a program links by a
 // blank import; without it a .parquet file is ErrUnsupported, naming the
 // import). RegisterFileKind is how such a package plugs in.

@@ -104,7 +104,7 @@ func FuzzDelimited(f *testing.F) {
 		kinds := []Kind{KindCSV, KindTSV, KindText}
 		kind := kinds[int(which)%len(kinds)]
 		lines := bytes.Count(data, []byte("\n")) + 1
-		r, err := NewReader(bytes.NewReader(data), "fuzz."+string(kind), kind, Options{Skip: true, Text: TextMode(which / 3 % 3)})
+		r, err := NewReader(bytes.NewReader(data), "fuzz."+string(kind), kind, Options{Skip: true, Text: TextMode(which / 3 % 4)}) // every TextMode, TextWhole too
 		if err != nil {
 			var pe *PosError
 			if !errors.As(err, &pe) || pe.Line > lines {

@@ -38,7 +38,10 @@ func KindOf(path string) (Kind, error) {
 	case ".parquet":
 		return KindParquet, nil
 	}
-	return "", fmt.Errorf("%s: %w file extension %q (want .jsonl, .json, .csv, .tsv, .txt, .md or .parquet)", path, ErrUnsupported, filepath.Ext(path))
+	// A file of a readable format under another extension (.mdx, .log)
+	// is read once its format is named, which the message says, rather
+	// than leaving the user to rename it.
+	return "", fmt.Errorf("%s: %w file extension %q (want .jsonl, .ndjson, .json, .csv, .tsv, .tab, .txt, .text, .md, .markdown or .parquet; data.format, e.g. --set data.format=text, reads a file as that format whatever its extension)", path, ErrUnsupported, filepath.Ext(path))
 }
 
 // TextMode says how a plain-text file is cut into completion examples.
@@ -123,7 +126,10 @@ type Options struct {
 // and name) and a record's tools (or, on chat records, functions) are
 // read, where tools and function_call turns were dropped or refused.
 // 5: a Markdown file is one example by default (Options.Text TextAuto),
-// where each line was one.
+// where each line was one; in text files CRLF is read as LF in every
+// TextMode (a paragraph or whole file kept the CR); and under
+// Options.Skip a paragraph or file with a line that is not UTF-8 is
+// skipped whole (the lines after that one were read as an example).
 const ReadVersion = 5
 
 // DefaultMaxRecordBytes is Options.MaxRecordBytes's default: far above
@@ -138,6 +144,10 @@ type recordLimit struct {
 	r       io.Reader
 	max, n  int64
 	tripped bool
+	// whole: a text file read whole as one example (TextWhole), where a
+	// record past the limit is a long document rather than a file of
+	// another format.
+	whole bool
 }
 
 func (l *recordLimit) Read(p []byte) (int, error) {
@@ -151,6 +161,9 @@ func (l *recordLimit) Read(p []byte) (int, error) {
 }
 
 func (l *recordLimit) message() string {
+	if l.whole {
+		return fmt.Sprintf("the document runs past %d bytes, the most ftune reads as one example (Options.MaxRecordBytes): a text file is read whole as one example (data.text_unit file, the default for Markdown); data.text_unit paragraph or line cuts it into smaller examples", l.max)
+	}
 	return fmt.Sprintf("a record runs past %d bytes, the most ftune reads as one example (Options.MaxRecordBytes); is the file the format its extension says?", l.max)
 }
 
@@ -314,7 +327,7 @@ func newStreamSource(rc io.ReadCloser, name string, kind Kind, opts Options) (so
 	if opts.Digest != nil {
 		r = io.TeeReader(rc, opts.Digest)
 	}
-	lim := &recordLimit{r: r, max: max}
+	lim := &recordLimit{r: r, max: max, whole: kind == KindText && textModeFor(name, opts.Text) == TextWhole}
 	lrc := limitedReadCloser{lim, rc}
 	var src source
 	var err error
