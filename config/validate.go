@@ -107,6 +107,8 @@ func (c *RunConfig) Validate() error {
 		"%s is set, but the built-in template %s does not read enable_thinking (only thinking models' templates, such as Qwen3's, do): set it to auto, or use the model's template", d.Thinking, d.Template)
 	v.oneOf(d.TextUnit, "data.text_unit", []string{"auto", "line", "paragraph", "file"})
 	v.oneOf(d.LongText, "data.long_text", []string{"split", "truncate"})
+	v.check(d.LongText == "split" || t.Objective == "sft", "data.long_text",
+		"%s applies to supervised plain text; training.objective %s reads preference records, whose long prompts and completions are truncated whatever it says", d.LongText, t.Objective)
 	v.check(d.MaxLength >= MinMaxLength, "data.max_length", "must be >= %d tokens, got %d", MinMaxLength, d.MaxLength)
 	v.check(d.ValSplit >= 0 && d.ValSplit < 1, "data.val_split", "must be in [0, 1), got %v", d.ValSplit)
 	v.checkPair(!(d.MaskHistory && d.TrainOnInputs), "data.mask_history", "data.train_on_inputs", "mask_history learns only the last answer and train_on_inputs every token: set one")

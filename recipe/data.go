@@ -157,6 +157,14 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 		var docs, heldPieces []prep.Tokenized
 		if sp.piecesHeldOut {
 			docs, heldPieces = holdOutPieces(log, s.name, sp.train.Docs, o)
+			for _, d := range heldPieces { // the tokens trained on are the rest's
+				st.Tokens -= len(d.IDs)
+				for _, l := range d.Labels {
+					if l != prep.IgnoreIndex {
+						st.LabelTokens--
+					}
+				}
+			}
 		} else {
 			docs = splitLong(log, s.name, sp.train.Docs, o.SeqLen)
 		}

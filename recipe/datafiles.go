@@ -55,6 +55,28 @@ func DataInputs(o Options) (ins []DataInput, where []string, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if ins, where, err = dataInputs(o, fo); err != nil {
+		return nil, nil, err
+	}
+	var files []string
+	for _, in := range ins {
+		files = append(files, in.Files...)
+		if in.Folder != nil {
+			for _, split := range subject.Splits {
+				if f, ok := in.Folder.Files[split]; ok {
+					files = append(files, f)
+				}
+			}
+		}
+	}
+	if err := checkTextUnit(o, fo, files); err != nil {
+		return nil, nil, err
+	}
+	return ins, where, nil
+}
+
+// dataInputs is DataInputs before the checks of what the inputs hold.
+func dataInputs(o Options, fo format.Options) (ins []DataInput, where []string, err error) {
 	if len(o.DataFiles) == 0 {
 		ins, err := rootInputs(o, o.DataRoot, fo)
 		return ins, []string{o.DataRoot}, err
@@ -80,9 +102,6 @@ func DataInputs(o Options) (ins []DataInput, where []string, err error) {
 		}
 	}
 	if files, err = selectFiles(files, o.Subjects); err != nil {
-		return nil, nil, err
-	}
-	if err := checkTextUnit(o, fo, files); err != nil {
 		return nil, nil, err
 	}
 	return []DataInput{{Name: filesSubject(files), Files: files, Format: fo, Passed: passed}}, files, nil
@@ -396,7 +415,11 @@ func checkTextUnit(o Options, fo format.Options, files []string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("data.text_unit: %s cuts plain-text files (.txt, .md) into examples, and none of %s is one", o.TextUnit, filesWhere(files))
+	names := filesWhere(files[:min(len(files), 3)])
+	if len(files) > 3 {
+		names += fmt.Sprintf(" and %d other files", len(files)-3)
+	}
+	return fmt.Errorf("data.text_unit: %s cuts plain-text files (.txt, .md) into examples, and none of the data's files is one (%s)", o.TextUnit, names)
 }
 
 // fileSource reads the user's files as one subject, named after the file

@@ -190,7 +190,7 @@ func TestDataValidateOwnFile(t *testing.T) {
 	good := writeData(t, dir, "good.jsonl", recFrance, recPeru, recPeru)
 	got, err := run(t, "data", "validate", "--data", good)
 	row := tableRow(got, good)
-	// subject examples skipped tokens learnt trunc split drop dups file
+	// subject examples skipped tokens learnt trunc cut drop dups file
 	if err != nil || len(row) != 10 || row[0] != "good" || row[1] != "3" || row[3] == "0" || row[8] != "1" {
 		t.Fatalf("validate --data %s: %v, row %q\n%s", good, err, row, got)
 	}
@@ -402,15 +402,22 @@ func TestTrainSkipsBadRecordsWhenAsked(t *testing.T) {
 // as train reads it, one example per file, and a document longer than the
 // sequence length is counted in the split column (a run cuts it into
 // pieces, each trained on); with data.long_text truncate it is counted as
-// truncated instead.
+// truncated instead. An empty document beside it is a note, as the run
+// leaves it out, not an error.
 func TestDataValidateDocuments(t *testing.T) {
 	dir := t.TempDir()
 	doc := filepath.Join(dir, "guide.md")
 	if err := os.WriteFile(doc, []byte("# Guide\n\n"+strings.Repeat("Press the red key, then turn the dial to seven.\n\n", 30)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "stub.md"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	got, err := run(t, "data", "validate", "--data", dir, "--seq-len", "64")
-	// subject examples skipped tokens learnt trunc split drop dups file
+	if !strings.Contains(got, "data: note: "+filepath.Join(dir, "stub.md")+": no example: a run leaves it out") {
+		t.Fatalf("the empty document is not noted:\n%s", got)
+	}
+	// subject examples skipped tokens learnt trunc cut drop dups file
 	if row := tableRow(got, doc); err != nil || len(row) != 10 || row[1] != "1" || row[5] != "0" || row[6] != "1" {
 		t.Fatalf("validate a folder of documents: %v, row %q\n%s", err, row, got)
 	}

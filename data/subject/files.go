@@ -2,6 +2,7 @@ package subject
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -17,8 +18,10 @@ type FileReport struct {
 	File string
 	SplitReport
 	// Errors: the record the read stopped at (file:line), or a tokenising
-	// error; SkipReasons: the first skipped records' (file:line).
-	Errors, SkipReasons []string
+	// error; SkipReasons: the first skipped records' (file:line); Notes:
+	// what a run does otherwise than read it (a file without an example,
+	// among several, left out).
+	Errors, SkipReasons, Notes []string
 }
 
 // FileSubjectReport is the validation of one file subject.
@@ -46,12 +49,20 @@ func ValidateFiles(ctx context.Context, name string, files []string, opts format
 	sr := &FileSubjectReport{Name: name}
 	seen := map[[32]byte]bool{}
 	var all prep.Stats
+	empty := 0 // files without an example
 	for _, f := range files {
 		fr := &FileReport{File: f}
 		fr.Present = true
 		sr.Files = append(sr.Files, fr)
 		exs, rep, err := format.ReadAllContext(ctx, f, opts)
 		fr.Skipped, fr.SkipReasons = rep.Skipped, rep.SkipErrors
+		if errors.Is(err, format.ErrEmptyDataset) && len(files) > 1 {
+			// A run leaves out a file without an example among several
+			// (recipe's readFiles): a note here too, not an error.
+			fr.Notes = append(fr.Notes, fmt.Sprintf("%s: no example: a run leaves it out", f))
+			empty++
+			continue
+		}
 		if err != nil {
 			fr.Errors = append(fr.Errors, err.Error())
 			continue
@@ -80,7 +91,10 @@ func ValidateFiles(ctx context.Context, name string, files []string, opts format
 		all.Dropped += st.Dropped
 		all.DroppedNoLabel += st.DroppedNoLabel
 	}
-	if p != nil {
+	if empty == len(files) && empty > 0 {
+		sr.Errors = append(sr.Errors, fmt.Sprintf("no example in any of its %d files: a run refuses it", empty))
+	}
+	if p != nil && empty < len(files) {
 		// A run refuses a subject none of whose examples fits.
 		if err := all.NoneKeptError("subject "+name, p.Opts.MaxLen); err != nil {
 			sr.Errors = append(sr.Errors, err.Error())
@@ -109,7 +123,7 @@ func (r *FilesReport) OK() bool {
 // problems, each naming its file and line.
 func (r *FilesReport) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-16s %8s %8s %9s %9s %6s %6s %6s %5s  %s\n", "subject", "examples", "skipped", "tokens", "learnt", "trunc", "split", "drop", "dups", "file")
+	fmt.Fprintf(&b, "%-16s %8s %8s %9s %9s %6s %6s %6s %5s  %s\n", "subject", "examples", "skipped", "tokens", "learnt", "trunc", "cut", "drop", "dups", "file")
 	for _, s := range r.Subjects {
 		for _, f := range s.Files {
 			fmt.Fprintf(&b, "%-16s %8d %8d %9d %9d %6d %6d %6d %5d  %s\n", s.Name, f.Examples, f.Skipped,
@@ -123,6 +137,9 @@ func (r *FilesReport) String() string {
 			}
 			for _, e := range f.SkipReasons {
 				fmt.Fprintf(&b, "%s: skipped: %s\n", s.Name, e)
+			}
+			for _, e := range f.Notes {
+				fmt.Fprintf(&b, "%s: note: %s\n", s.Name, e)
 			}
 			if n := f.Skipped - len(f.SkipReasons); n > 0 {
 				fmt.Fprintf(&b, "%s: skipped: %d more in %s\n", s.Name, n, f.File)

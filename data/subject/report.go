@@ -140,7 +140,7 @@ func (r *Report) OK() bool {
 // String formats the report as a table followed by problems.
 func (r *Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-16s %-5s %8s %8s %9s %9s %6s %6s %6s %5s\n", "subject", "split", "examples", "skipped", "tokens", "learnt", "trunc", "split", "drop", "dups")
+	fmt.Fprintf(&b, "%-16s %-5s %8s %8s %9s %9s %6s %6s %6s %5s\n", "subject", "split", "examples", "skipped", "tokens", "learnt", "trunc", "cut", "drop", "dups")
 	for _, s := range r.Subjects {
 		for _, split := range Splits {
 			sp := s.Splits[split]
