@@ -132,7 +132,7 @@ func ExampleFineTune_documents() {
 	}
 	fmt.Println("steps:", res.Steps)
 	// Output:
-	// subject examples: 1 text examples longer than data.max_length (64 tokens) are split into 9 pieces, each trained on (data.long_text: split; truncate keeps only their start)
+	// subject examples: 1 text examples longer than data.max_length (64 tokens) are split into 9 pieces (data.long_text: split; truncate keeps only their start): 1 of them held out for validation (data.val_split 0.1), 8 trained on
 	// steps: 2
 }
 

@@ -47,7 +47,7 @@ func textRun(t *testing.T, examples []Example, longText string, set func(*RunCon
 }
 
 var (
-	splitLine   = regexp.MustCompile(`subject (\w+): 1 text examples longer than data\.max_length \(64 tokens\) are split into (\d+) pieces, each trained on`)
+	splitLine   = regexp.MustCompile(`subject (\w+): 1 text examples longer than data\.max_length \(64 tokens\) are split into (\d+) pieces`)
 	subjectLine = regexp.MustCompile(`subject (\w+) +(\d+) examples, +(\d+) tokens \((\d+) truncated`)
 )
 
