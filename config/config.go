@@ -129,7 +129,7 @@ type LoRAConfig struct {
 	Dropout float64  `yaml:"dropout" doc:"Dropout on the adapter input [lora_dropout], in [0, 1)."`
 	Targets []string `yaml:"targets" doc:"Module names to adapt [target_modules], or [all-linear]. q_proj,v_proj is the list [q_proj, v_proj] (module names hold no comma)."`
 	RSLoRA  bool     `yaml:"rslora" doc:"Rank-stabilised scaling [use_rslora]."`
-	DoRA    bool     `yaml:"dora" doc:"Weight-decomposed LoRA [use_dora]: a trainable magnitude per output feature rescales W + s·B·A, as PEFT computes it. Measured on tiny-base (CPU): 1.15x the time of a LoRA step without dropout, 2.9x with dropout (PEFT then runs the base weights on the dropped-out input as well). The GGUF adapter export refuses it (llama.cpp has no DoRA); the merged exports hold it."`
+	DoRA    bool     `yaml:"dora" doc:"Weight-decomposed LoRA [use_dora]: a trainable magnitude per output feature rescales W + s·B·A, as PEFT computes it. Measured on tiny-base (CPU): 1.2-1.6x the time of a LoRA step without dropout, 2.0-2.3x with dropout (PEFT then runs the base weights on the dropped-out input as well; bench/results/cpu-dora-2026-12-06.md). The GGUF adapter export refuses it (llama.cpp has no DoRA); the merged exports hold it."`
 	// LoRAPlusLRRatio is LoRA+'s ratio of lora_B's learning rate to lora_A's.
 	LoRAPlusLRRatio float64 `yaml:"loraplus_lr_ratio" doc:"LoRA+ (loraplus_lr_ratio of PEFT's create_loraplus_optimizer, Axolotl and LLaMA-Factory): lora_B trains at optimizer.lr × this ratio, lora_A at optimizer.lr, the schedule scaling both; as PEFT's create_loraplus_optimizer groups them, every one-dimensional parameter (DoRA's magnitudes, the biases of modules_to_save copies) trains at the ratio too, the copies' weight matrices at optimizer.lr. 0 = off; else >= 1 (the LoRA+ paper suggests 16)."`
 	// ModulesToSave are modules trained in full beside the adapter.
@@ -166,7 +166,7 @@ type ScheduleConfig struct {
 	MinLRRate   float64 `yaml:"min_lr_rate" doc:"The rate's floor as a fraction of optimizer.lr, in [0, 1): cosine_with_min_lr decays to it (required there, as transformers requires min_lr_rate; 0.1 is common), warmup_stable_decay warms up from it and decays to it (transformers' min_lr_ratio, 0 by default)."`
 	NumCycles   int     `yaml:"num_cycles" doc:"cosine_with_restarts: the number of cosine cycles over the steps after the warmup, each from optimizer.lr down to 0 and then restarting at it (hard restarts)."`
 	Power       float64 `yaml:"power" doc:"polynomial: the exponent of the decay from optimizer.lr to lr_end (1 = linear)."`
-	LREnd       float64 `yaml:"lr_end" doc:"polynomial: the learning rate at the last step, below optimizer.lr (an absolute rate, as transformers' lr_end)."`
+	LREnd       float64 `yaml:"lr_end" doc:"polynomial: the learning rate the decay ends at, reached after the last step, below optimizer.lr (an absolute rate, as transformers' lr_end)."`
 	DecayRatio  float64 `yaml:"decay_ratio" doc:"warmup_stable_decay: the fraction of the run's steps spent decaying, at its end, in (0, 1]: ceil(ratio × steps) (transformers' num_decay_steps); the rate stays at optimizer.lr between the warmup and the decay."`
 	DecayType   string  `yaml:"decay_type" doc:"warmup_stable_decay: the shape of the decay: cosine, linear or 1-sqrt."`
 }
@@ -299,7 +299,7 @@ func (c *RunConfig) Warmup() (steps int, note string) {
 	if r := c.Training.Schedule.WarmupRatio; r > 0 {
 		return StepsOfRatio(r, max), ""
 	}
-	if max <= 0 || w*10 <= max || !c.IsDefault("training.schedule.warmup_steps") {
+	if max <= 0 || w*10 <= max || !c.IsDefault("training.schedule.warmup_steps") || c.Training.Schedule.Name == "constant" {
 		return w, ""
 	}
 	where := ""

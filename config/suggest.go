@@ -28,10 +28,12 @@ var synonyms = map[string]string{
 	"num_epochs":                  "training.max_epochs",
 	"epochs":                      "training.max_epochs",
 	"lr_scheduler_type":           "training.schedule.name",
-	"lr_scheduler":                "training.schedule",
+	"lr_scheduler":                "training.schedule.name", // Axolotl's name for lr_scheduler_type
 	"lr_scheduler_kwargs":         "training.schedule",
 	"warmup_ratio":                "training.schedule.warmup_ratio",
 	"min_lr_ratio":                "training.schedule.min_lr_rate",
+	"min_lr_rate":                 "training.schedule.min_lr_rate",
+	"cosine_min_lr_ratio":         "training.schedule.min_lr_rate", // Axolotl's: schedule cosine_with_min_lr
 	"num_decay_steps":             "training.schedule.decay_ratio",
 	"loraplus_lr_ratio":           "training.lora.loraplus_lr_ratio",
 	"scheduler":                   "training.schedule",

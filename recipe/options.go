@@ -104,7 +104,12 @@ type Options struct {
 	// transformers' warmup_ratio, computed once Steps is known (when
 	// Epochs decides, after the data is loaded).
 	WarmupRatio float64
-	Schedule    string // one of optim.ScheduleNames
+	// WarmupIsDefault says WarmupSteps is config.DefaultWarmupSteps from
+	// the run file's default: when Epochs decides, a run of fewer than ten
+	// times as many steps warms up for a tenth of them instead, as
+	// config.Warmup scales it when max_steps decides.
+	WarmupIsDefault bool
+	Schedule        string // one of optim.ScheduleNames
 	// The schedules' own settings (training.schedule): MinLRRate is
 	// cosine_with_min_lr's and warmup_stable_decay's floor as a fraction
 	// of LR, NumCycles cosine_with_restarts' cycles, Power and LREnd
@@ -377,6 +382,24 @@ func (o Options) Validate() error {
 		return err
 	}
 	return o.validateWorld()
+}
+
+// fitWarmup holds WarmupSteps to the run's Steps once the epochs have set
+// them, as config.Warmup and Validate hold it to max_steps: the default
+// is scaled to a tenth of a run under ten times as long, saying so, and
+// any other warmup longer than the run is refused (the learning rate
+// would never reach its value).
+func (o *Options) fitWarmup(log io.Writer) error {
+	w := o.WarmupSteps
+	switch {
+	case o.WarmupRatio > 0 || o.Schedule == "constant" || w*10 <= o.Steps:
+	case o.WarmupIsDefault:
+		o.WarmupSteps = o.Steps / 10
+		fmt.Fprintf(log, "note: training.schedule.warmup_steps: the default %d warmup steps are more than a tenth of the run's %d steps (training.max_epochs %d): the run warms up for %d (a tenth of its steps); set warmup_steps to choose\n", w, o.Steps, o.Epochs, o.WarmupSteps)
+	case w > o.Steps:
+		return fmt.Errorf("recipe: training.schedule.warmup_steps %d is more than the run's %d steps (training.max_epochs %d of the data): the learning rate would never reach its value; lower it, or set warmup_ratio", w, o.Steps, o.Epochs)
+	}
+	return nil
 }
 
 // warmupSteps is the run's warmup: ceil(WarmupRatio × Steps) when

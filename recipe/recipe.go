@@ -128,6 +128,9 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 	epochsDecide := s.o.Steps == 0
 	if epochsDecide {
 		s.o.Steps = max(1, o.Epochs*s.stepsPerEpoch())
+		if err := s.o.fitWarmup(s.log); err != nil {
+			return nil, err
+		}
 		o = s.o
 	}
 	if err := s.checkValidationReach(epochsDecide); err != nil {

@@ -226,3 +226,37 @@ func TestScheduleNamesAgree(t *testing.T) {
 		t.Errorf("a decay longer than the run after its warmup: %v", err)
 	}
 }
+
+// TestFitWarmupByEpochs: a run sized by epochs holds its warmup to the
+// steps the data gives, as max_steps runs are held: the default is scaled
+// to a tenth of a short run, saying so, and a longer warmup the user set
+// is refused (an 8-step epoch run warmed up for 20 steps and never
+// reached its learning rate); a ratio or a constant schedule is left as
+// it is.
+func TestFitWarmupByEpochs(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		o             Options
+		want          int
+		note, refused string
+	}{
+		{"default scaled", Options{Steps: 24, Epochs: 1, WarmupSteps: 10, WarmupIsDefault: true, Schedule: "linear"}, 2, "the run warms up for 2 (a tenth of its steps)", ""},
+		{"default fits", Options{Steps: 100, Epochs: 2, WarmupSteps: 10, WarmupIsDefault: true, Schedule: "cosine"}, 10, "", ""},
+		{"set, longer than the run", Options{Steps: 8, Epochs: 1, WarmupSteps: 20, Schedule: "linear"}, 20, "", "warmup_steps 20 is more than the run's 8 steps"},
+		{"set, within the run", Options{Steps: 8, Epochs: 1, WarmupSteps: 5, Schedule: "linear"}, 5, "", ""},
+		{"ratio", Options{Steps: 8, Epochs: 1, WarmupSteps: 10, WarmupIsDefault: true, WarmupRatio: 0.1, Schedule: "linear"}, 10, "", ""},
+		{"constant", Options{Steps: 8, Epochs: 1, WarmupSteps: 20, Schedule: "constant"}, 20, "", ""},
+	} {
+		var log strings.Builder
+		err := c.o.fitWarmup(&log)
+		if c.refused != "" {
+			if err == nil || !strings.Contains(err.Error(), c.refused) {
+				t.Errorf("%s: %v, want refused with %q", c.name, err, c.refused)
+			}
+			continue
+		}
+		if err != nil || c.o.WarmupSteps != c.want || (c.note == "") != (log.Len() == 0) || !strings.Contains(log.String(), c.note) {
+			t.Errorf("%s: warmup %d, %v, log %q; want %d, note %q", c.name, c.o.WarmupSteps, err, log.String(), c.want, c.note)
+		}
+	}
+}
