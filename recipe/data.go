@@ -274,27 +274,39 @@ type split struct {
 // the examples (data.augment.dedup, rephrase) goes through trainExamples
 // instead, cached in a file of its own.
 func trainSplit(o Options, s *source, p *prep.Preprocessor, log io.Writer) (split, error) {
+	var (
+		exs    []format.Example // the training examples; nil when served from a token cache
+		all    prep.Tokenization
+		cached bool
+		err    error
+	)
 	if o.Dedup > 0 || o.Rephrase > 0 && len(s.phrasings) > 0 {
-		exs, variant, err := trainExamples(o, s, log)
-		if err != nil {
+		// Without rephrasing, which changes training examples only, the
+		// share is held out after tokenizing, as below, so that documents
+		// cut into pieces are held out by piece.
+		later := p.Opts.Overflow == prep.Split && !(o.Rephrase > 0 && len(s.phrasings) > 0)
+		var variant string
+		if exs, variant, err = trainExamples(o, s, !later, log); err != nil {
 			return split{}, err
 		}
-		all, cached, err := tokenized(o, s.text, p, s.name, subject.Train, variant, tokenInput{exs: exs})
-		if err != nil {
+		if all, cached, err = tokenized(o, s.text, p, s.name, subject.Train, variant, tokenInput{exs: exs}); err != nil {
 			return split{}, err
 		}
-		t, err := all.Select(count(len(exs)), p.Opts.MaxPositions, func(i int) string { return exs[i].Source })
-		if err != nil {
-			return split{}, fmt.Errorf("subject %s: %w", s.name, err)
+		if !later || s.val != nil {
+			t, err := all.Select(count(len(exs)), p.Opts.MaxPositions, func(i int) string { return exs[i].Source })
+			if err != nil {
+				return split{}, fmt.Errorf("subject %s: %w", s.name, err)
+			}
+			saySkippedTokenizing(log, s.name, t.Stats)
+			return split{train: t, exs: exs, cached: cached}, nil
 		}
-		saySkippedTokenizing(log, s.name, t.Stats)
-		return split{train: t, exs: exs, cached: cached}, nil
-	}
-	in := tokenInput{exs: s.train, data: s.data, open: s.cache}
-	s.cache = nil // tokenized closes it
-	all, cached, err := tokenized(o, s.text, p, s.name, subject.Train, "", in)
-	if err != nil {
-		return split{}, err
+	} else {
+		in := tokenInput{exs: s.train, data: s.data, open: s.cache}
+		s.cache = nil // tokenized closes it
+		if all, cached, err = tokenized(o, s.text, p, s.name, subject.Train, "", in); err != nil {
+			return split{}, err
+		}
+		exs = s.train
 	}
 	n := len(all.Outcomes)
 	idx := count(n)
@@ -322,18 +334,18 @@ func trainSplit(o Options, s *source, p *prep.Preprocessor, log io.Writer) (spli
 	// Where an example over the model's positions is named: its record
 	// when the file was read, else its place in the file.
 	source := func(i int) string { return fmt.Sprintf("%s example %d", filesWhere(s.files), i+1) }
-	if s.train != nil {
-		source = func(i int) string { return s.train[i].Source }
+	if exs != nil {
+		source = func(i int) string { return exs[i].Source }
 	}
 	maxPos := p.Opts.MaxPositions
 	if sp.train, err = all.Select(idx, maxPos, source); err != nil {
 		return split{}, fmt.Errorf("subject %s: %w", s.name, err)
 	}
 	saySkippedTokenizing(log, s.name, sp.train.Stats)
-	if s.train != nil {
+	if exs != nil {
 		sp.exs = make([]format.Example, len(idx))
 		for k, i := range idx {
-			sp.exs[k] = s.train[i]
+			sp.exs[k] = exs[i]
 		}
 	}
 	valKeys := prep.ExampleKeys(s.val)
@@ -419,11 +431,12 @@ func (o Options) SetTokenizing(p *prep.Preprocessor) {
 // trainExamples are the examples a subject trains on when augmentation
 // changes them: its training file less near duplicates
 // (data.augment.dedup), less the share held out for validation
-// (data.val_split, drawn with data.seed) when it has no validation file,
+// (data.val_split, drawn with data.seed) when it has no validation file
+// and holdOut is set (else the caller holds it out after tokenising),
 // rephrased (data.augment.rephrase). The hold-out happens before
 // tokenising, so no example is in both. variant names what differs from
 // the training file as read (for the token cache).
-func trainExamples(o Options, s *source, log io.Writer) ([]format.Example, string, error) {
+func trainExamples(o Options, s *source, holdOut bool, log io.Writer) ([]format.Example, string, error) {
 	var variant []string
 	// Near duplicates go first, so that none straddles train and the
 	// held-out share.
@@ -434,7 +447,7 @@ func trainExamples(o Options, s *source, log io.Writer) ([]format.Example, strin
 	if o.Dedup > 0 {
 		variant = append(variant, fmt.Sprintf("dedup=%g seed=%d", o.Dedup, o.DataSeed))
 	}
-	if s.val == nil && o.ValSplit > 0 {
+	if holdOut && s.val == nil && o.ValSplit > 0 {
 		var held []format.Example
 		n := len(exs)
 		exs, held = prep.SplitRatio(exs, o.ValSplit, splitSeed(o.DataSeed, s.name))

@@ -161,3 +161,28 @@ func TestDocumentTree(t *testing.T) {
 		}
 	}
 }
+
+// TestDocumentsDedupHeldOutByPiece: with data.augment.dedup, whose
+// examples are held out before tokenising, documents are still held out
+// by piece (a duplicate document dropped first): the share is drawn after
+// tokenising, as without augmentation.
+func TestDocumentsDedupHeldOutByPiece(t *testing.T) {
+	dir := writeDocs(t, 4)
+	b, err := os.ReadFile(filepath.Join(dir, "widget-0.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "widget-0-copy.md"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := dataOptions()
+	o.DataRoot, o.DataFiles, o.SeqLen, o.ValSplit, o.Dedup = "", []string{dir}, 64, 0.25, 0.999
+	ds, log, err := loadLogged(t, o, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log, "subject data: 4 text examples longer than data.max_length (64 tokens) are split into ") ||
+		!strings.Contains(log, "of them held out for validation (data.val_split 0.25)") || len(ds.val) < 4 {
+		t.Fatalf("dedup: the 4 documents left are not held out by piece (%d validation rows):\n%s", len(ds.val), log)
+	}
+}

@@ -184,7 +184,7 @@ func loadPreferences(ctx context.Context, o Options, tp Text, log io.Writer) (*d
 				}
 			}
 		}
-		exs, _, err := trainExamples(o, s, log)
+		exs, _, err := trainExamples(o, s, true, log)
 		if err != nil {
 			return nil, err
 		}
