@@ -654,9 +654,15 @@ type memFile struct {
 // named after their hash under the output folder, and trains cfg on
 // them: one file, train.jsonl, as the subject "examples" of that root;
 // several (one per shape of record) as data files read in order as one
-// subject, "data". The data keys that say where and how data files are
-// read are the written files'.
+// subject, "data". Where data is read from (data.root, files, subjects)
+// is the written files; how they are read (data.format, shape, text_unit)
+// is ftune's, so a value set there, which would be dropped, is refused.
 func trainInMemory(ctx context.Context, files []memFile, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
+	for key, v := range map[string]string{"data.format": cfg.Data.Format, "data.shape": cfg.Data.Shape, "data.text_unit": cfg.Data.TextUnit} {
+		if v != "" && v != "auto" {
+			return nil, fmt.Errorf("fine-tune: %s is %s: it says how data files are read, and the examples are written by ftune, as JSON lines of its own shape: leave it auto: %w", key, v, ErrInvalidInput)
+		}
+	}
 	h := sha256.New()
 	for _, f := range files {
 		h.Write(f.lines)
@@ -670,7 +676,7 @@ func trainInMemory(ctx context.Context, files []memFile, cfg *RunConfig, log io.
 	c := cfg.Clone()
 	d := &c.Data
 	d.Root, d.Files, d.Subjects = root, nil, nil
-	d.Format, d.Shape, d.TextUnit = "auto", "auto", "auto"
+	d.Format, d.Shape, d.TextUnit = "auto", "auto", "auto" // "" from a RunConfig built in Go
 	if len(files) > 1 {
 		d.Root = ""
 		for _, f := range files {

@@ -84,9 +84,9 @@ func TestFineTuneText(t *testing.T) {
 // TestFineTuneTextAndConversations: plain texts and conversations in one
 // call, which one data file cannot hold (a file holds one shape of
 // record), are written as two files read as one subject, and both train:
-// the texts split as above. The config's data keys for its own files
-// (here a run file's data.files, shape and text_unit) give way to the
-// written files: its shape chat would have been read into documents.jsonl.
+// the texts split as above. The config's data.files give way to the
+// written files; its data.shape, which would be dropped (shape chat read
+// into documents.jsonl), is refused.
 func TestFineTuneTextAndConversations(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains tiny-base")
@@ -97,8 +97,12 @@ func TestFineTuneTextAndConversations(t *testing.T) {
 	examples := []Example{ask("Which way does the dial turn?", "Clockwise."), {Text: manual()}, ask("What glows?", "The lamp.")}
 	res, log := textRun(t, examples, "split", func(cfg *RunConfig) {
 		cfg.Data.Root, cfg.Data.Files = "", []string{"qa.jsonl"}
-		cfg.Data.Format, cfg.Data.Shape, cfg.Data.TextUnit = "jsonl", "chat", "paragraph"
 	})
+	cfg := tinyTrainConfig(t.TempDir(), 2)
+	cfg.Data.Shape = "chat"
+	if _, err := FineTune(context.Background(), examples, cfg, nil); !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "data.shape is chat: it says how data files are read") {
+		t.Fatalf("data.shape chat: %v, want refused", err)
+	}
 	if m := splitLine.FindStringSubmatch(log); m == nil || m[1] != "data" {
 		t.Fatalf("the run does not split the text:\n%s", log)
 	}

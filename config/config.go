@@ -2,11 +2,12 @@ package config
 
 import (
 	"fmt"
-	"math"
 	"reflect"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ftune/ftune/internal/pymath"
 )
 
 // RunConfig is one run file: what to train, on what, and how.
@@ -297,7 +298,7 @@ const DefaultWarmupSteps = 10
 func (c *RunConfig) Warmup() (steps int, note string) {
 	w, max := c.Training.Schedule.WarmupSteps, c.Training.MaxSteps
 	if r := c.Training.Schedule.WarmupRatio; r > 0 {
-		return StepsOfRatio(r, max), ""
+		return pymath.CeilFraction(r, max), ""
 	}
 	if max <= 0 || w*10 <= max || !c.IsDefault("training.schedule.warmup_steps") || c.Training.Schedule.Name == "constant" {
 		return w, ""
@@ -307,17 +308,6 @@ func (c *RunConfig) Warmup() (steps int, note string) {
 		where = at + ": "
 	}
 	return max / 10, fmt.Sprintf("%straining.schedule.warmup_steps: the default %d warmup steps are more than a tenth of training.max_steps (%d): the run warms up for %d (a tenth of its steps); set warmup_steps to choose", where, w, max, max/10)
-}
-
-// StepsOfRatio is a fraction of a run's steps as transformers rounds
-// warmup_ratio (get_warmup_steps): ceil(ratio × steps) of Python's float
-// product, so 0.07 of 100 steps is 8 (7.000000000000001 rounded up). It
-// is optim.StepsOfRatio, which this package mirrors rather than imports.
-func StepsOfRatio(ratio float64, steps int) int {
-	if steps <= 0 {
-		return 0
-	}
-	return int(math.Ceil(float64(steps) * ratio))
 }
 
 // Notices are what reading the config has to tell the user without

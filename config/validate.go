@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/ftune/ftune/internal/pymath"
 )
 
 // Accepted names. They mirror data/format, data/chat, optim and
@@ -311,7 +313,7 @@ func (v *validator) schedule(t *TrainingConfig) {
 	v.check(s.DecayRatio > 0 && s.DecayRatio <= 1, p+"decay_ratio", "must be a fraction of the run's steps in (0, 1], got %v", s.DecayRatio)
 	v.oneOf(s.DecayType, p+"decay_type", decayTypes)
 	if w, _ := c.Warmup(); s.Name == "warmup_stable_decay" && t.MaxSteps > 0 {
-		d := StepsOfRatio(s.DecayRatio, t.MaxSteps)
+		d := pymath.CeilFraction(s.DecayRatio, t.MaxSteps)
 		v.check(w+d <= t.MaxSteps, p+"decay_ratio", "%v of training.max_steps %d is %d decay steps, which with %d warmup steps exceed the run: lower decay_ratio or the warmup", s.DecayRatio, t.MaxSteps, d, w)
 	}
 	for _, k := range []struct {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/ftune/ftune/internal/pymath"
 )
 
 // Schedule gives the learning-rate multiplier for an optimizer step: the
@@ -224,21 +226,11 @@ func (s ScheduleSpec) Build() (Schedule, error) {
 	return nil, fmt.Errorf("unknown learning-rate schedule %q (want %s)", s.Name, strings.Join(ScheduleNames, ", "))
 }
 
-// ScheduleByName builds one of the schedules that take nothing but the
-// steps: "constant", "constant_with_warmup", "linear", "cosine" (0.5
-// cycles). ScheduleSpec builds the others.
-func ScheduleByName(name string, warmupSteps, totalSteps int) (Schedule, error) {
-	switch strings.ToLower(name) {
-	case "constant", "constant_with_warmup", "linear", "cosine":
-		return ScheduleSpec{Name: name, WarmupSteps: warmupSteps, TotalSteps: totalSteps}.Build()
-	}
-	return nil, fmt.Errorf("unknown learning-rate schedule %q (want constant, constant_with_warmup, linear or cosine; ScheduleSpec builds the others)", name)
-}
-
 // StepsOfRatio is a fraction of a run's steps as transformers rounds
 // warmup_ratio (get_warmup_steps): ceil(ratio × totalSteps) of the float
 // product Python computes, so 0.07 of 100 steps is 8 (7.000000000000001
-// rounded up), as transformers warms up, not 7.
+// rounded up), as transformers warms up, not 7 (pymath.CeilFraction,
+// which config uses too).
 func StepsOfRatio(ratio float64, totalSteps int) int {
-	return int(math.Ceil(float64(totalSteps) * ratio))
+	return pymath.CeilFraction(ratio, totalSteps)
 }

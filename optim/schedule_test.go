@@ -31,8 +31,8 @@ func TestSchedules(t *testing.T) {
 	}
 }
 
-func TestScheduleByName(t *testing.T) {
-	s, err := ScheduleByName("cosine", 10, 110)
+func TestScheduleSpecByName(t *testing.T) {
+	s, err := ScheduleSpec{Name: "cosine", WarmupSteps: 10, TotalSteps: 110}.Build()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,14 +40,14 @@ func TestScheduleByName(t *testing.T) {
 		t.Errorf("cosine LR(60) = %g, want 0.5", got)
 	}
 	for _, name := range []string{"constant", "constant_with_warmup", "linear", "LINEAR"} {
-		if _, err := ScheduleByName(name, 1, 2); err != nil {
+		if _, err := (ScheduleSpec{Name: name, WarmupSteps: 1, TotalSteps: 2}).Build(); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if _, err := ScheduleByName("inverse_sqrt", 1, 2); err == nil {
+	if _, err := (ScheduleSpec{Name: "inverse_sqrt", WarmupSteps: 1, TotalSteps: 2}).Build(); err == nil {
 		t.Error("unknown schedule accepted")
 	}
-	if _, err := ScheduleByName("linear", -1, 2); err == nil {
+	if _, err := (ScheduleSpec{Name: "linear", WarmupSteps: -1, TotalSteps: 2}).Build(); err == nil {
 		t.Error("negative warmup accepted")
 	}
 }

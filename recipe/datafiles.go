@@ -344,9 +344,12 @@ func dataFilesIn(dir string, docs bool) (files, passed []string, err error) {
 }
 
 // markdownUnder lists the Markdown files in dir and its subfolders, in
-// lexical order, hidden files and folders left out.
+// lexical order, hidden files and folders left out, linked documents in;
+// a linked folder is not walked (a link can loop). A link to a document
+// the tree holds too is refused by resolveDataFiles, as a file given
+// twice is.
 func markdownUnder(dir string) ([]string, error) {
-	var out []string
+	var files []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -357,15 +360,23 @@ func markdownUnder(dir string) ([]string, error) {
 			}
 			return nil
 		}
-		if !d.IsDir() && d.Type().IsRegular() && slices.Contains(docExts, strings.ToLower(filepath.Ext(d.Name()))) {
-			out = append(out, path)
+		if d.IsDir() || !slices.Contains(docExts, strings.ToLower(filepath.Ext(d.Name()))) {
+			return nil
 		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
+				return nil // a broken link, or one to a folder or device
+			}
+		} else if !d.Type().IsRegular() {
+			return nil
+		}
+		files = append(files, path)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("data.files: %w", err)
 	}
-	return out, nil
+	return files, nil
 }
 
 // ReadOptions are the reader's options every data file and subject

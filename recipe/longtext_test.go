@@ -150,7 +150,16 @@ func TestDocumentTree(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := []string{filepath.Join(dir, "guide/deep/tuning.md"), filepath.Join(dir, "guide/install.md"), filepath.Join(dir, "index.md")}
+	// A link to a document elsewhere is read; one to a document of the
+	// tree is refused, as a file given twice is.
+	outside := filepath.Join(t.TempDir(), "faq.md")
+	if err := os.WriteFile(outside, []byte("# FAQ\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "guide", "faq.md")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "guide/deep/tuning.md"), filepath.Join(dir, "guide/faq.md"), filepath.Join(dir, "guide/install.md"), filepath.Join(dir, "index.md")}
 	o := dataOptions()
 	o.DataRoot = ""
 	for _, entry := range []string{dir, filepath.Join(dir, "**", "*.md")} {
@@ -159,6 +168,13 @@ func TestDocumentTree(t *testing.T) {
 		if err != nil || len(ins) != 1 || !slices.Equal(slices.Sorted(slices.Values(ins[0].Files)), want) {
 			t.Errorf("%s: %v, %v; want %v", entry, ins, err, want)
 		}
+	}
+	if err := os.Symlink(filepath.Join(dir, "index.md"), filepath.Join(dir, "guide", "start.md")); err != nil {
+		t.Fatal(err)
+	}
+	o.DataFiles = []string{dir}
+	if _, _, err := DataInputs(o); err == nil || !strings.Contains(err.Error(), "index.md is given twice") {
+		t.Errorf("a link to a document of the tree: %v, want refused as given twice", err)
 	}
 }
 

@@ -71,9 +71,11 @@ func TestWarmupRatioByEpochs(t *testing.T) {
 // (no gradient yet) and the lm_head copy (modules_to_save: PEFT's group A)
 // move alike.
 func TestLoRAPlusFirstStep(t *testing.T) {
-	run := func(ratio float64) map[string]lora.Tensor {
-		o := quickOptions(t, fmt.Sprintf("plus%g", ratio))
-		o.Steps, o.Schedule, o.DoRA, o.LoRAPlusLRRatio = 1, "constant", true, ratio
+	// run trains one step at lr with LoRA+ ratio (0: off) and gives the
+	// adapter's tensors.
+	run := func(name string, ratio, lr float64) map[string]lora.Tensor {
+		o := quickOptions(t, name)
+		o.Steps, o.Schedule, o.DoRA, o.LoRAPlusLRRatio, o.LR = 1, "constant", true, ratio, lr
 		o.ModulesToSave = []string{"lm_head"}
 		res, err := Run(context.Background(), o)
 		if err != nil {
@@ -85,23 +87,11 @@ func TestLoRAPlusFirstStep(t *testing.T) {
 		}
 		return w
 	}
-	plain, plus := run(0), run(16)
+	lr := Defaults().LR
+	plain, plus := run("plus0", 0, lr), run("plus16", 16, lr)
 	// The start, to measure how far each tensor moved: a step at a
 	// learning rate too small to change a float32 value.
-	start := func() map[string]lora.Tensor {
-		o := quickOptions(t, "start")
-		o.Steps, o.Schedule, o.DoRA, o.LR = 1, "constant", true, 1e-30
-		o.ModulesToSave = []string{"lm_head"}
-		res, err := Run(context.Background(), o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, w, err := lora.LoadAdapter(res.Adapters["default"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return w
-	}()
+	start := run("start", 0, 1e-30)
 	var nB, nMag int
 	for name, p := range plain {
 		q := plus[name].Data

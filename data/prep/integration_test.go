@@ -44,18 +44,7 @@ func chatRenderer(t *chat.Template) prep.Renderer {
 // "answer<|im_end|>\n<|endoftext|>", and encoding segment by segment must
 // give the same ids as encoding the whole rendering (the offsets path).
 func TestTinyBaseQuizMasks(t *testing.T) {
-	tok, err := tokenizer.Load(tinyBase)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := chat.Load(tinyBase)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eos, ok := tok.EOS()
-	if !ok {
-		t.Fatal("tiny-base has no EOS")
-	}
+	tok, tmpl, eos := loadTinyBase(t)
 	seg := &prep.Preprocessor{Enc: hfEncoder{tok}, Tmpl: chatRenderer(tmpl), EOS: eos}
 	off := &prep.Preprocessor{Enc: hfOffsetEncoder{hfEncoder{tok}}, Tmpl: chatRenderer(tmpl), EOS: eos}
 	dirs, _ := filepath.Glob("../../assets/data/subjects/*")

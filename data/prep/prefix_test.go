@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/data/tokenizer"
@@ -53,15 +52,7 @@ func randomText(r *rand.Rand, n int) string {
 // exactly the examples, labels and counts of encoding whole texts, for
 // completions and chats, truncated and dropped.
 func TestPrefixEncoderSameExamples(t *testing.T) {
-	tok, err := tokenizer.Load(tinyBase)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := chat.Load(tinyBase)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eos, _ := tok.EOS()
+	tok, tmpl, eos := loadTinyBase(t)
 	r := rand.New(rand.NewPCG(5, 6))
 	var exs []format.Example
 	for i, n := range []int{10, 100, 1000, 20000} {

@@ -18,15 +18,7 @@ import (
 // that hold every piece; a conversation is still truncated. Under
 // Truncate the same text keeps its first MaxLen tokens only.
 func TestSplitLongText(t *testing.T) {
-	tok, err := tokenizer.Load(tinyBase)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := chat.Load(tinyBase)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eos, _ := tok.EOS()
+	tok, tmpl, eos := loadTinyBase(t)
 	text := randomText(rand.New(rand.NewPCG(3, 4)), 20_000)
 	enc0, err := tok.Encode(text, true)
 	if err != nil {
@@ -126,6 +118,24 @@ func TestSplitLongEdges(t *testing.T) {
 	if out[2].IDs[0] != 4 || len(grown) != 5 {
 		t.Fatalf("appending to a piece wrote into the next: %v", out[2].IDs)
 	}
+}
+
+// loadTinyBase loads tiny-base's tokenizer and chat template, and its EOS.
+func loadTinyBase(t *testing.T) (*tokenizer.Tokenizer, *chat.Template, int) {
+	t.Helper()
+	tok, err := tokenizer.Load(tinyBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := chat.Load(tinyBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eos, ok := tok.EOS()
+	if !ok {
+		t.Fatal("tiny-base has no EOS")
+	}
+	return tok, tmpl, eos
 }
 
 func toInt32(ids []int) []int32 {
