@@ -49,7 +49,7 @@ func AdapterRunConfig(adapter string) (cfg *RunConfig, path string, err error) {
 // relative paths taken from the folder the run started in (inRunDir), as
 // a resume or an evaluation from any folder must read them.
 func LoadRunConfig(run string) (*RunConfig, error) {
-	cfg, err := config.Load(filepath.Join(run, track.ConfigFile))
+	cfg, err := config.LoadRecord(filepath.Join(run, track.ConfigFile))
 	if err != nil {
 		return nil, err
 	}

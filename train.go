@@ -403,7 +403,7 @@ func startConfig(dir string) (cfg *RunConfig, from string, err error) {
 		}
 		if len(rec.Config) > 0 {
 			from = "recorded in " + path
-			if cfg, err = config.Parse(rec.Config, path); err != nil {
+			if cfg, err = config.ParseRecord(rec.Config, path); err != nil {
 				return nil, "", fmt.Errorf("resume %s: the config %s: %w", dir, from, err)
 			}
 			return cfg, from, inRunDir(cfg, dir)

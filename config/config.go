@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"strconv"
 	"strings"
@@ -23,6 +24,10 @@ type RunConfig struct {
 	// src maps a dotted key path to where its value came from, so that
 	// validation errors can point at the line to edit.
 	src map[string]string
+	// written holds the paths whose source is a file ftune wrote (`ftune
+	// init`'s, a run's config.yaml): a value there equal to the default is
+	// the default printed, not the user's choice (Chose).
+	written map[string]bool
 	// file is the run file's name, "" for a config built in code.
 	file string
 	// notices: see Notices.
@@ -282,17 +287,19 @@ const MinMaxLength = 16
 
 // DefaultWarmupSteps is Default()'s training.schedule.warmup_steps. It is
 // sized for the default 240 steps: a run of fewer than 100 steps warms up
-// for a tenth of its steps instead, with a note (Warmup). Any other value
-// is the user's choice, held to max_steps by Validate.
+// for a tenth of its steps instead, with a note (Warmup). A value the user
+// chose (Chose: any other, or 10 from --set or a hand-written file) is
+// kept, held to max_steps by Validate.
 const DefaultWarmupSteps = 10
 
 // Warmup is the warmup the run uses, and a note when that is not
 // training.schedule.warmup_steps: the default warmup, more than a tenth of
 // max_steps, is scaled to a tenth of max_steps (rounded down), so that a
 // short run is not mostly warmup (10 steps of 10 were: the learning rate
-// never reached its value). It decides by value, so the default behaves
-// the same from Default(), an init file, --set or code. Validate refuses
-// any other warmup longer than max_steps. With warmup_ratio set, the
+// never reached its value). The default is the value the user did not
+// choose (Chose): from Default(), code, or the file `ftune init` wrote;
+// 10 from --set or a hand-written file is kept as asked. Validate refuses
+// a chosen warmup longer than max_steps. With warmup_ratio set, the
 // ratio decides: ceil(ratio × max_steps), and 0 while max_epochs decides
 // (the run computes it once the data gives its steps).
 func (c *RunConfig) Warmup() (steps int, note string) {
@@ -300,7 +307,7 @@ func (c *RunConfig) Warmup() (steps int, note string) {
 	if r := c.Training.Schedule.WarmupRatio; r > 0 {
 		return pymath.CeilFraction(r, max), ""
 	}
-	if max <= 0 || w*10 <= max || !c.IsDefault("training.schedule.warmup_steps") || c.Training.Schedule.Name == "constant" {
+	if max <= 0 || w*10 <= max || c.Chose("training.schedule.warmup_steps") || c.Training.Schedule.Name == "constant" {
 		return w, ""
 	}
 	where := ""
@@ -425,11 +432,35 @@ func valueAt(v reflect.Value, path string) (reflect.Value, bool) {
 	return v, true
 }
 
-func (c *RunConfig) setSource(path, where string) {
+func (c *RunConfig) setSource(path, where string, written bool) {
 	if c.src == nil {
 		c.src = map[string]string{}
 	}
 	c.src[path] = where
+	if written {
+		if c.written == nil {
+			c.written = map[string]bool{}
+		}
+		c.written[path] = true
+	} else {
+		delete(c.written, path)
+	}
+}
+
+// Chose says the user chose the value at a dotted key path: it differs
+// from Default()'s, or a --set or a run file gave it, unless that file
+// is one ftune wrote (`ftune init`'s or a run's config.yaml, which show
+// every default: their header says so; ParseRecord reads older records). A default behaving otherwise than the same value chosen
+// (training.schedule.warmup_steps scales to short runs) asks this rather
+// than IsDefault: a hand-written `warmup_steps: 10` is the user's 10. A
+// config built in code records no sources, so there only a value that
+// differs counts.
+func (c *RunConfig) Chose(path string) bool {
+	if !c.IsDefault(path) {
+		return true
+	}
+	_, ok := c.src[path]
+	return ok && !c.written[path]
 }
 
 // Clone returns a deep copy: no slice or map is shared, including those of
@@ -438,10 +469,8 @@ func (c *RunConfig) Clone() *RunConfig {
 	out := *c
 	deepCopy(reflect.ValueOf(&out).Elem())
 	out.notices = append([]string(nil), c.notices...)
-	out.src = make(map[string]string, len(c.src))
-	for k, v := range c.src {
-		out.src[k] = v
-	}
+	out.src = maps.Clone(c.src)
+	out.written = maps.Clone(c.written)
 	return &out
 }
 

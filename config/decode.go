@@ -37,6 +37,40 @@ func Load(path string) (*RunConfig, error) {
 
 // Parse decodes run-file text; name is used in error messages.
 func Parse(data []byte, name string) (*RunConfig, error) {
+	return parse(data, name, ftuneWrote(data))
+}
+
+// ParseRecord is Parse for a run's recorded config (config.yaml,
+// options.json), which holds every key: ftune wrote it whether or not its
+// header says so (records before the header did not), so a value equal to
+// the default counts as the default (RunConfig.Chose).
+func ParseRecord(data []byte, name string) (*RunConfig, error) {
+	return parse(data, name, true)
+}
+
+// LoadRecord is Load of a run's config.yaml, read as ParseRecord reads it.
+func LoadRecord(path string) (*RunConfig, error) {
+	data, err := fsutil.ReadFileLimit(path, MaxFileBytes)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return ParseRecord(data, path)
+}
+
+// ftuneWrote says a run file begins with the header of a file ftune
+// writes (WriteInit's or Resolved's).
+func ftuneWrote(data []byte) bool {
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	for _, h := range []string{initHeader, resolvedHeader} {
+		first, _, _ := strings.Cut(h, "\n")
+		if bytes.HasPrefix(data, []byte("# "+first)) {
+			return true
+		}
+	}
+	return false
+}
+
+func parse(data []byte, name string, written bool) (*RunConfig, error) {
 	cfg := Default()
 	cfg.file = name
 	var doc yaml.Node
@@ -58,8 +92,12 @@ func Parse(data []byte, name string) (*RunConfig, error) {
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return cfg, nil // an empty file is all defaults
 	}
-	d := &decoder{cfg: cfg, where: func(n *yaml.Node) string { return fmt.Sprintf("%s:%d", name, n.Line) }}
+	d := &decoder{cfg: cfg, where: func(n *yaml.Node) string { return fmt.Sprintf("%s:%d", name, n.Line) }, written: written}
 	d.value(reflect.ValueOf(cfg).Elem(), doc.Content[0], "", false)
+	if d.topKnown == 0 && d.topUnknown >= flatConfig {
+		d.errs = append(ErrorList{{Where: name, Kind: ErrUnknownKey, Msg: fmt.Sprintf(
+			"not an ftune run file: its %d keys sit at the top level, as in the flat configs of Axolotl, LLaMA-Factory or transformers; ftune's are under model:, data: and training: (`ftune init` writes every one with its default, commented). Each key follows with its ftune name where there is one", d.topUnknown)}}, d.errs...)
+	}
 	if err := d.errs.err(); err != nil {
 		return nil, err
 	}
@@ -114,11 +152,21 @@ func tabColumn(data []byte, line int) int {
 	return strings.IndexByte(lines[line-1], '\t') + 1
 }
 
+// flatConfig is how many unknown top-level keys, with none of ftune's,
+// make a file another trainer's config rather than an ftune run file
+// with slips: a single misplaced key is not told that.
+const flatConfig = 3
+
 // decoder walks a YAML node tree and the RunConfig type together.
 type decoder struct {
 	cfg   *RunConfig
 	where func(n *yaml.Node) string
-	errs  ErrorList
+	// written says ftune wrote the file (RunConfig.Chose).
+	written bool
+	// topKnown and topUnknown count the top level's keys: a file of
+	// another trainer's flat keys is told so once (flatConfig).
+	topKnown, topUnknown int
+	errs                 ErrorList
 	// via, while a merged value is decoded, says which `<<` merged it.
 	via string
 }
@@ -158,7 +206,7 @@ func (d *decoder) value(v reflect.Value, n *yaml.Node, path string, expand bool)
 	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
 		n = n.Content[0]
 	}
-	d.cfg.setSource(path, d.where(n))
+	d.cfg.setSource(path, d.where(n), d.written)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" && v.Type() != durationType {
 		if v.Kind() == reflect.Struct {
 			return // "lora:" with nothing under it keeps the defaults
@@ -206,12 +254,18 @@ func (d *decoder) structure(v reflect.Value, n *yaml.Node, path string) {
 			d.cfg.retired(p, d.where(k))
 			continue
 		}
+		if path == "" && ok {
+			d.topKnown++
+		}
 		if !ok {
+			if path == "" {
+				d.topUnknown++
+			}
 			where := "at the top level"
 			if path != "" {
 				where = "in " + path
 			}
-			hint := didYouMean(suggest(key, path, names))
+			hint := unknownKeyHint(key, path, names)
 			if val.Anchor != "" && hint == "" {
 				hint = fmt.Sprintf(" (a block kept only for its anchor &%s goes under a top-level key starting with x-, e.g. x-%s: &%s ..., which is ignored)", val.Anchor, key, val.Anchor)
 			}

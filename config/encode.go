@@ -19,6 +19,10 @@ you do not change. Train with: ftune train -c this.yaml
 Override any key on the command line: --set training.optimizer.lr=1e-4
 Paths expand a leading ~/ (your home) and $VARS, ${VARS}; $$ is a literal $.`
 
+// resolvedHeader begins a run's config.yaml (Resolved).
+const resolvedHeader = `The configuration an ftune run used: every setting as in effect.
+Train again with: ftune train -c config.yaml`
+
 // WriteInit writes a commented run file holding every default (what
 // `ftune init` prints). Reading it back gives Default().
 func WriteInit(w io.Writer) error {
@@ -27,12 +31,14 @@ func WriteInit(w io.Writer) error {
 	return encode(w, root)
 }
 
-// Resolved is the configuration a run actually used, as YAML without
-// comments: the run folder's config.yaml. Parse reads it back to an equal
-// RunConfig (paths are stored already expanded).
+// Resolved is the configuration a run actually used, as YAML with no
+// comment but its header: the run folder's config.yaml. Parse reads it
+// back to equal settings (paths are stored already expanded).
 func Resolved(cfg *RunConfig) ([]byte, error) {
 	var buf bytes.Buffer
-	if err := encode(&buf, toNode(reflect.ValueOf(*cfg), false, false)); err != nil {
+	root := toNode(reflect.ValueOf(*cfg), false, false)
+	root.HeadComment = resolvedHeader
+	if err := encode(&buf, root); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

@@ -146,6 +146,70 @@ func TestWarmupOneRule(t *testing.T) {
 	}
 }
 
+// TestWarmupChosen: 10 warmup steps the user wrote (by hand in a run
+// file, or --set) are the user's, kept without a note where they fit a
+// short run and refused where they exceed it; the 10 of Default(), of
+// the file ftune init wrote and of a run's record (which names every
+// key, with or without its header) is the default, scaled.
+func TestWarmupChosen(t *testing.T) {
+	hand := "training:\n  schedule:\n    warmup_steps: 10\n"
+	var init bytes.Buffer
+	if err := WriteInit(&init); err != nil {
+		t.Fatal(err)
+	}
+	record, err := Resolved(Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldRecord := record[bytes.Index(record, []byte("\nmodel:"))+1:] // as runs before the header wrote it
+	for _, c := range []struct {
+		name   string
+		cfg    func() (*RunConfig, error)
+		chosen bool
+		warmup int // at max_steps 50
+	}{
+		{"Default()", func() (*RunConfig, error) { return Default(), nil }, false, 5},
+		{"ftune init's file", func() (*RunConfig, error) { return Parse(init.Bytes(), "run.yaml") }, false, 5},
+		{"a run's config.yaml", func() (*RunConfig, error) { return Parse(record, "config.yaml") }, false, 5},
+		{"an older record, by ParseRecord", func() (*RunConfig, error) { return ParseRecord(oldRecord, "config.yaml") }, false, 5},
+		{"an older record copied as a run file", func() (*RunConfig, error) { return Parse(oldRecord, "run.yaml") }, true, 10},
+		{"by hand", func() (*RunConfig, error) { return Parse([]byte(hand), "run.yaml") }, true, 10},
+		{"by hand, with a byte-order mark", func() (*RunConfig, error) { return Parse([]byte("\ufeff"+hand), "run.yaml") }, true, 10},
+		{"--set", func() (*RunConfig, error) {
+			cfg := Default()
+			return cfg, Apply(cfg, []string{"training.schedule.warmup_steps=10"})
+		}, true, 10},
+		{"--set over ftune init's file", func() (*RunConfig, error) {
+			cfg, err := Parse(init.Bytes(), "run.yaml")
+			if err != nil {
+				return nil, err
+			}
+			return cfg, Apply(cfg, []string{"training.schedule.warmup_steps=10"})
+		}, true, 10},
+	} {
+		cfg, err := c.cfg()
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		cfg = cfg.Clone() // Clone keeps where each value came from
+		if got := cfg.Chose("training.schedule.warmup_steps"); got != c.chosen {
+			t.Errorf("%s: Chose = %v, want %v", c.name, got, c.chosen)
+		}
+		cfg.Training.MaxSteps = 50
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		steps, note := cfg.Warmup()
+		if steps != c.warmup || (note == "") != c.chosen {
+			t.Errorf("%s, max_steps 50: warmup %d, note %q; want %d", c.name, steps, note, c.warmup)
+		}
+		cfg.Training.MaxSteps = 8
+		if err := cfg.Validate(); (err != nil) != c.chosen {
+			t.Errorf("%s, max_steps 8: Validate: %v", c.name, err)
+		}
+	}
+}
+
 // TestInitFileShortRun: the file ftune init writes holds every default;
 // unchanged, with the shortcuts a smoke run uses, none of the checks of
 // settings the run would ignore may fire.

@@ -52,7 +52,9 @@ func TestValidateSchedule(t *testing.T) {
 		want []string
 	}{
 		{name: "warmup_ratio", sets: []string{"training.schedule.warmup_ratio=0.05"}},
-		{name: "warmup_ratio with the default warmup_steps in the file", yaml: "training:\n  schedule:\n    warmup_steps: 10\n    warmup_ratio: 0.05\n"},
+		{name: "warmup_ratio with the default warmup_steps in the file ftune init wrote", yaml: initTop + "training:\n  schedule:\n    warmup_steps: 10\n    warmup_ratio: 0.05\n"},
+		{name: "warmup_ratio with warmup_steps 10 written by hand", yaml: "training:\n  schedule:\n    warmup_steps: 10\n    warmup_ratio: 0.05\n",
+			want: []string{"run.yaml:4: training.schedule.warmup_ratio: 0.05 and warmup_steps 10 both set the warmup"}},
 		{name: "warmup_ratio one", sets: []string{"training.schedule.warmup_ratio=1"},
 			want: []string{"--set training.schedule.warmup_ratio=1: training.schedule.warmup_ratio: must be in [0, 1)"}},
 		{name: "warmup_ratio negative", yaml: "training:\n  schedule:\n    warmup_ratio: -0.1\n",

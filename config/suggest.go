@@ -63,6 +63,35 @@ var synonyms = map[string]string{
 	"activation_offloading":       "training.offload_checkpoints",
 	"offload_activations":         "training.offload_checkpoints",
 	"tiled_mlp":                   "training.mlp_chunk_tokens",
+	// LLaMA-Factory's names.
+	"cutoff_len":          "data.max_length",
+	"lora_rank":           "training.lora.r",
+	"lora_target":         "training.lora.targets",
+	"val_size":            "data.val_split",
+	"pref_beta":           "training.dpo.beta",
+	"neftune_noise_alpha": "training.neftune_alpha",
+	"dataset":             "data.files",
+	"datasets":            "data.files", // Axolotl's list of datasets
+}
+
+// explained are other trainers' keys whose ftune counterpart needs a word
+// more than its path (the value reads otherwise, or is not offered): the
+// nearest key by spelling would mislead (load_in_8bit is one letter from
+// model.load_in_4bit, and adapter from training.adapters).
+var explained = map[string]string{
+	"load_in_8bit":         "8-bit base weights are not offered: model.load_in_4bit quantizes them to 4-bit NF4 (QLoRA)",
+	"quantization_bit":     "model.load_in_4bit: true quantizes the base to 4-bit NF4, the one quantization offered",
+	"adapter":              "Axolotl's adapter: LoRA is always trained (training.lora); qlora is model.load_in_4bit: true",
+	"finetuning_type":      "ftune trains LoRA adapters only (training.lora); full fine-tuning is not offered",
+	"lora_target_linear":   "training.lora.targets: [all-linear], the default, targets every linear layer",
+	"completion_only_loss": "data.train_on_inputs: false, the default, learns only the completions",
+	"assistant_only_loss":  "data.train_on_inputs: false, the default, learns only the assistant turns",
+	"bf16":                 "training.precision: bf16 (auto, the default, is bf16 on a GPU and f32 on a CPU without bf16 products)",
+	"fp16":                 "training.precision: bf16 or f32 (fp16 is not offered; auto is bf16 on a GPU)",
+	"flash_attention":      "training.attention_kernel: flash (auto, the default, takes it where it applies)",
+	"sdp_attention":        "training.attention_kernel (auto, the default, picks the kernel)",
+	"stage":                "training.objective: sft, dpo or kto (LLaMA-Factory's stage)",
+	"rl":                   "training.objective: dpo or kto (Axolotl's rl)",
 }
 
 // levenshtein is the edit distance counting insertions, deletions,
@@ -186,6 +215,15 @@ func suggest(key, section string, candidates []string) string {
 		}
 	}
 	return ""
+}
+
+// unknownKeyHint is what an unknown key's error adds: an explanation for
+// another trainer's key that needs one, else the nearest ftune key.
+func unknownKeyHint(key, section string, candidates []string) string {
+	if text, ok := explained[strings.ToLower(key)]; ok {
+		return "; " + text
+	}
+	return didYouMean(suggest(key, section, candidates))
 }
 
 func didYouMean(s string) string {

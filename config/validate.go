@@ -68,12 +68,24 @@ func (v *validator) check(ok bool, path, format string, args ...any) {
 	}
 }
 
+// valueSynonyms are other trainers' names for values ftune names
+// otherwise: transformers' cosine and linear schedules warm up by
+// themselves, so cosine_with_warmup (a spelling away from
+// constant_with_warmup) is cosine.
+var valueSynonyms = map[string]string{
+	"cosine_with_warmup": "cosine",
+	"linear_with_warmup": "linear",
+	"cosine_annealing":   "cosine",
+}
+
 func (v *validator) oneOf(val, path string, allowed []string) {
 	if slices.Contains(allowed, val) {
 		return
 	}
 	msg := fmt.Sprintf("%q is not one of %s", val, strings.Join(allowed, ", "))
-	if s := suggest(val, "", allowed); s != "" && !strings.Contains(s, ".") {
+	if s, ok := valueSynonyms[val]; ok && slices.Contains(allowed, s) {
+		msg += didYouMean(s) // before a near spelling, which would mislead
+	} else if s := suggest(val, "", allowed); s != "" && !strings.Contains(s, ".") {
 		msg += didYouMean(s)
 	}
 	v.check(false, path, "%s", msg)
@@ -197,7 +209,7 @@ func (c *RunConfig) Validate() error {
 	// One rule, by value, wherever the value came from: the default warmup
 	// is scaled to a short run (Warmup, with a note); any other warmup is
 	// what the user chose, and one longer than the run is refused.
-	v.checkPair(t.MaxSteps == 0 || s.WarmupSteps <= t.MaxSteps || c.IsDefault("training.schedule.warmup_steps"), "training.schedule.warmup_steps", "training.max_steps",
+	v.checkPair(t.MaxSteps == 0 || s.WarmupSteps <= t.MaxSteps || !c.Chose("training.schedule.warmup_steps"), "training.schedule.warmup_steps", "training.max_steps",
 		"%d warmup steps exceed training.max_steps (%d): lower warmup_steps (the default, %d, is scaled to short runs by itself)", s.WarmupSteps, t.MaxSteps, DefaultWarmupSteps)
 	v.schedule(t)
 
@@ -291,13 +303,13 @@ func (v *validator) schedule(t *TrainingConfig) {
 	s, c := &t.Schedule, v.cfg
 	const p = "training.schedule."
 	v.check(s.WarmupRatio >= 0 && s.WarmupRatio < 1, p+"warmup_ratio", "must be in [0, 1) (0 = warmup_steps decides), got %v", s.WarmupRatio)
-	v.checkPair(s.WarmupRatio == 0 || c.IsDefault(p+"warmup_steps"), p+"warmup_ratio", p+"warmup_steps",
+	v.checkPair(s.WarmupRatio == 0 || !c.Chose(p+"warmup_steps"), p+"warmup_ratio", p+"warmup_steps",
 		"%v and warmup_steps %d both set the warmup: set one of them", s.WarmupRatio, s.WarmupSteps)
 	// constant is transformers' get_constant_schedule: no warmup. The
 	// default warmup_steps is not the user's; 0 says what constant does.
 	v.checkPair(s.Name != "constant" || s.WarmupRatio == 0, p+"warmup_ratio", p+"name",
 		"%v sets a warmup, and schedule constant has none: set name constant_with_warmup, or leave warmup_ratio out", s.WarmupRatio)
-	v.checkPair(s.Name != "constant" || s.WarmupSteps == 0 || c.IsDefault(p+"warmup_steps"), p+"warmup_steps", p+"name",
+	v.checkPair(s.Name != "constant" || s.WarmupSteps == 0 || !c.Chose(p+"warmup_steps"), p+"warmup_steps", p+"name",
 		"%d sets a warmup, and schedule constant has none: set name constant_with_warmup, or warmup_steps 0", s.WarmupSteps)
 
 	v.check(s.MinLRRate >= 0 && s.MinLRRate < 1, p+"min_lr_rate", "must be a fraction of optimizer.lr in [0, 1), got %v", s.MinLRRate)

@@ -23,11 +23,14 @@ func TestValidate(t *testing.T) {
 			want: []string{"--set training.schedule.warmup_steps=12: training.schedule.warmup_steps: 12 warmup steps exceed training.max_steps (5)"}},
 		{name: "warmup set, steps lowered by --set", yaml: "training:\n  schedule:\n    warmup_steps: 12\n", sets: []string{"training.max_steps=3"},
 			want: []string{"run.yaml:3: training.schedule.warmup_steps: 12 warmup steps exceed training.max_steps (3)"}},
-		// The default warmup is scaled to a short run (RunConfig.Warmup),
-		// whether it came from Default(), the file ftune init wrote or
-		// --set: the value decides, not where it came from.
-		{name: "default warmup written in the file, short run", yaml: "training:\n  schedule:\n    warmup_steps: 10\n", sets: []string{"training.max_steps=3"}},
-		{name: "default warmup by --set, short run", sets: []string{"training.max_steps=5", "training.schedule.warmup_steps=10"}},
+		// The default warmup is scaled to a short run (RunConfig.Warmup)
+		// when it came from Default() or the file ftune init wrote; 10
+		// from --set or a file written by hand is the user's 10.
+		{name: "default warmup in the file ftune init wrote, short run", yaml: initTop + "training:\n  schedule:\n    warmup_steps: 10\n", sets: []string{"training.max_steps=3"}},
+		{name: "warmup of 10 written by hand, short run", yaml: "training:\n  schedule:\n    warmup_steps: 10\n", sets: []string{"training.max_steps=3"},
+			want: []string{"run.yaml:3: training.schedule.warmup_steps: 10 warmup steps exceed training.max_steps (3)"}},
+		{name: "warmup of 10 by --set, short run", sets: []string{"training.max_steps=5", "training.schedule.warmup_steps=10"},
+			want: []string{"--set training.schedule.warmup_steps=10: training.schedule.warmup_steps: 10 warmup steps exceed training.max_steps (5)"}},
 		{name: "warmup equal to steps", sets: []string{"training.max_steps=10", "training.schedule.warmup_steps=10"}},
 		{name: "warmup exceeds steps (both set)", yaml: "training:\n  max_steps: 5\n  schedule:\n    warmup_steps: 6\n",
 			want: []string{"run.yaml:4: training.schedule.warmup_steps: 6 warmup steps exceed"}},

@@ -173,6 +173,9 @@ func compactTargets(t Targets) string {
 // projections (Phi-3 stores self_attn.qkv_proj and mlp.gate_up_proj, the
 // module names PEFT targets there): the LoRA goes on the fused module.
 func fusedHint(target string, linears []string) string {
+	if target == "all" {
+		return `: LLaMA-Factory's "all" is "all-linear" here (PEFT's name), which targets every linear layer but the output head`
+	}
 	fused := map[string]string{"q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj", "gate_proj": "gate_up_proj", "up_proj": "gate_up_proj"}
 	f, ok := fused[target[strings.LastIndexByte(target, '.')+1:]]
 	if !ok || !slices.ContainsFunc(linears, func(l string) bool { return strings.HasSuffix(l, "."+f) }) {

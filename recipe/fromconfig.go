@@ -78,7 +78,7 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 	if o.WarmupSteps, note = cfg.Warmup(); note != "" {
 		o.Notices = append(o.Notices, note)
 	}
-	o.WarmupIsDefault = cfg.IsDefault("training.schedule.warmup_steps")
+	o.WarmupIsDefault = !cfg.Chose("training.schedule.warmup_steps")
 	o.MinLRRate, o.NumCycles, o.Power, o.LREnd = sc.MinLRRate, sc.NumCycles, sc.Power, sc.LREnd
 	o.DecayRatio, o.DecayType = sc.DecayRatio, sc.DecayType
 	o.MaxTime, o.ClipNorm, o.GradCheckpointing = time.Duration(t.MaxTime), t.ClipNorm, t.GradientCheckpointing

@@ -104,8 +104,8 @@ type Options struct {
 	// transformers' warmup_ratio, computed once Steps is known (when
 	// Epochs decides, after the data is loaded).
 	WarmupRatio float64
-	// WarmupIsDefault says WarmupSteps is config.DefaultWarmupSteps from
-	// the run file's default: when Epochs decides, a run of fewer than ten
+	// WarmupIsDefault says WarmupSteps is config.DefaultWarmupSteps and
+	// not the user's choice (config.RunConfig.Chose): when Epochs decides, a run of fewer than ten
 	// times as many steps warms up for a tenth of them instead, as
 	// config.Warmup scales it when max_steps decides.
 	WarmupIsDefault bool

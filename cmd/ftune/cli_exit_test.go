@@ -120,3 +120,20 @@ func TestExitConfigFromTheCommandLine(t *testing.T) {
 		t.Errorf("a bad run file and a bad --set: exit %d, stderr %q; want exit 1 naming both", code, stderr)
 	}
 }
+
+// TestConfigProblemsALineEach: a run file's problems (another trainer's
+// config gives dozens) are printed a line each, each beginning "ftune: "
+// and naming its file:line; they were joined into one line hundreds of
+// characters long.
+func TestConfigProblemsALineEach(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run.yaml")
+	if err := os.WriteFile(path, []byte("model:\n  pth: x\ntraining:\n  lr: 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := exitOf(t, "train", "-c", path)
+	want := "ftune: " + path + ":2: unknown key `pth` in model; did you mean `path`?\n" +
+		"ftune: " + path + ":4: unknown key `lr` in training; did you mean `training.optimizer.lr`?\n"
+	if code == 0 || stderr != want {
+		t.Fatalf("exit %d, stderr\n%s\nwant\n%s", code, stderr, want)
+	}
+}

@@ -161,6 +161,15 @@ func execute(ctx context.Context, root *cobra.Command, stderr io.Writer) int {
 		worker.end(code, ctx.Err() != nil)
 		return code
 	}
+	// Several problems of a run file (another trainer's config gives
+	// dozens) are a line each, each naming its file:line.
+	var problems config.ErrorList
+	if errors.As(err, &problems) && len(problems) > 1 {
+		for _, p := range problems {
+			fmt.Fprintln(stderr, "ftune:", oneLine(p))
+		}
+		return exitCode(ctx, err)
+	}
 	fmt.Fprintln(stderr, "ftune:", oneLine(err))
 	return exitCode(ctx, err)
 }
