@@ -108,7 +108,7 @@ func TestSelectTargetsNoMatch(t *testing.T) {
 	}
 	if _, err := NewConfig(4, 8, "q_proj").SelectTargets(nil, ""); err == nil || !strings.Contains(err.Error(), "no linear layers") {
 		t.Errorf("empty model: %v", err)
-	}	// LLaMA-Factory's lora_target: all is PEFT's all-linear.
+	} // LLaMA-Factory's lora_target: all is PEFT's all-linear.
 	if _, err := NewConfig(4, 8, "all").SelectTargets(lin, "lm_head"); err == nil || !strings.Contains(err.Error(), `LLaMA-Factory's "all" is "all-linear" here`) {
 		t.Errorf("all: %v", err)
 	}
