@@ -73,6 +73,13 @@ func Load(model string, opt LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Before the base loads (seconds to minutes): an adapter its run
+	// no longer vouches for is refused at once.
+	if opt.Adapter != "" {
+		if err := track.CheckAdapter(opt.Adapter); err != nil {
+			return nil, err
+		}
+	}
 	net, err := nn.Load(dir, nn.LoadOptions{KeepBF16: true, Backend: opt.Backend})
 	if err != nil {
 		return nil, err

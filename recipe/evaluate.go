@@ -249,6 +249,9 @@ func Evaluate(ctx context.Context, o Options, adapterDir string) (Evaluation, er
 // loadAdapters attaches a PEFT adapter folder, or one folder per subject.
 func (s *session) loadAdapters(dir string) error {
 	if nn.Exists(dir) || fileExists(filepath.Join(dir, "adapter_config.json")) {
+		if err := track.CheckAdapter(dir); err != nil {
+			return err
+		}
 		a, err := lora.Load(s.model, dir, "default")
 		if err != nil {
 			return err
@@ -261,6 +264,9 @@ func (s *session) loadAdapters(dir string) error {
 		sub := filepath.Join(dir, name)
 		if !fileExists(filepath.Join(sub, "adapter_config.json")) {
 			return fmt.Errorf("recipe: %s holds neither adapter_config.json nor an adapter folder for subject %q", dir, name)
+		}
+		if err := track.CheckAdapter(sub); err != nil {
+			return err
 		}
 		if err := s.routed.Load(sub, name); err != nil {
 			return err

@@ -542,6 +542,9 @@ func (o Options) adoptInitAdapter() (Options, error) {
 // run's to train (dropout and its streams from the run's settings, the
 // run's base recorded), or the frozen reference of a DPO run.
 func (s *session) initAdapter(name string) (*lora.Adapter, error) {
+	if err := track.CheckAdapter(s.o.InitAdapter); err != nil {
+		return nil, fmt.Errorf("recipe: training.lora.init_from: %w", err)
+	}
 	a, err := lora.Load(s.model, s.o.InitAdapter, name)
 	if err != nil {
 		return nil, fmt.Errorf("recipe: training.lora.init_from: %w", err)
