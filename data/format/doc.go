@@ -13,13 +13,21 @@
 // Record shapes, detected from the first record or set with a Mapping that
 // can also rename columns:
 //
-//	alpaca        {"instruction", "input", "output"}
+//	alpaca        {"instruction", "input", "output"}, "history": [[instruction, response], ...] (LLaMA-Factory's)
 //	chat          {"messages": [{"role", "content"}]}
 //	sharegpt      {"conversations": [{"from": "human"|"gpt"|"system", "value"}]}
 //	completion    {"text"}
 //	input/output  {"input","output"} or prompt/completion, prompt/response, question/answer
-//	preference    {"prompt", "chosen", "rejected"}, text or lists of messages (TRL's)
-//	unpaired_preference {"prompt", "completion", "label": true|false} (TRL's, KTO's data)
+//	preference    {"prompt", "chosen", "rejected"}, text or lists of messages (TRL's);
+//	              instruction and input (LLaMA-Factory's) or question (Axolotl's) as the prompt
+//	unpaired_preference {"prompt", "completion", "label": true|false} (TRL's, KTO's data);
+//	              alpaca, messages or conversations with "kto_tag" (LLaMA-Factory's)
+//
+// A message's "weight": 0 (OpenAI's) or "train": false (Axolotl's) leaves
+// it out of the loss. A record whose shape was detected may not hold text
+// in a field the shape does not read (a question's context): it is
+// refused, naming the field, unless the field's name says it is metadata
+// (id, source, category, url, ...) or its text repeats what is read.
 //
 // All become an Example with Messages (roles system, user, assistant,
 // tool) or Text, and a Source "file:line" that later stages use in their

@@ -43,7 +43,7 @@ type Message struct {
 	// NoLoss leaves an assistant message out of the loss: it stays in
 	// the conversation as context, and is not learnt. A message's
 	// "weight": 0 sets it (OpenAI's chat fine-tuning format; 1, or no
-	// weight, learns the message).
+	// weight, learns the message), as does "train": false (Axolotl's).
 	NoLoss bool `json:"-"`
 	// Context marks an assistant message of a prompt/completion record's
 	// prompt (TRL's conversational prompt-completion layout): NoLoss too,

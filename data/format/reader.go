@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -130,7 +131,13 @@ type Options struct {
 // TextMode (a paragraph or whole file kept the CR); and under
 // Options.Skip a paragraph or file with a line that is not UTF-8 is
 // skipped whole (the lines after that one were read as an example).
-const ReadVersion = 5
+// 6: other tools' layouts: a preference record's instruction and input
+// (LLaMA-Factory) or question (Axolotl's chatml.intel) are its prompt, a
+// conversation, where the completions' shared beginning was; a kto_tag
+// makes a record unpaired feedback (it was supervised); an alpaca
+// record's history is its earlier turns (it was dropped); a message's
+// "train" is read as its weight is.
+const ReadVersion = 6
 
 // DefaultMaxRecordBytes is Options.MaxRecordBytes's default: far above
 // any training example (131,072 tokens of text are about 0.5 MiB).
@@ -464,8 +471,32 @@ func (r *Reader) convert(rec Record) (Example, error) {
 	if err != nil {
 		return Example{}, pos(err)
 	}
+	if r.detected {
+		// A shape set by hand reads the columns it names and no others,
+		// as the user chose; one guessed from field names must not drop
+		// text the guess does not read (a question's context).
+		if cols := r.mapping.unreadText(rec.Fields); len(cols) > 0 {
+			return Example{}, pos(r.unread(cols))
+		}
+	}
 	ex.Source = r.name + Position(rec.Line, rec.Row)
 	return ex, nil
+}
+
+// unread is the error of a record whose fields cols hold text that the
+// detected mapping reads nowhere (Mapping.unreadText), with the ways out.
+func (r *Reader) unread(cols []string) error {
+	m := r.mapping
+	what := fmt.Sprintf("field %q holds", cols[0])
+	if len(cols) > 1 {
+		what = fmt.Sprintf("fields %s hold", quoteList(cols))
+	}
+	example := `"columns:" names the record's field for each one the shape reads: README, "Your own data"`
+	if m.Shape == ShapeInputOutput {
+		// Alpaca's input is the usual home of a question's context.
+		example = fmt.Sprintf("shape: alpaca with columns: {instruction: %s, input: %s, output: %s} reads all three", m.Prompt, cols[0], m.Response)
+	}
+	return fmt.Errorf("%w: %s text that the file's shape, %v (detected from its first record, %s), does not read: it reads %s, and training would drop the rest. Map the text to a field the shape reads in a subject folder's subject.yaml (%s), or remove it from the records; metadata (ids, sources, categories, languages, URLs, scores...) is kept silently", ErrBadValue, what, m.Shape, r.first, quoteList(m.columns()), example)
 }
 
 // ignored is the error of a record whose fields cols the detected mapping
@@ -477,7 +508,7 @@ func (r *Reader) ignored(f map[string]any, cols []string) error {
 	switch {
 	case m.Shape == ShapeUnpairedPreference && (err != nil || own.Shape == m.Shape):
 		// Fields of another layout beside an unpaired record's.
-		return fmt.Errorf("%w: fields %q would be ignored: the file's shape, %v (detected from its first record, %s), reads %q, %q, %q and %q only; give one layout per record, or set the shape and columns", ErrBadValue, cols, m.Shape, r.first, m.Prompt, m.Completion, m.Label, m.System)
+		return fmt.Errorf("%w: fields %q would be ignored: the file's shape, %v (detected from its first record, %s), reads %s only; give one layout per record, or set the shape and columns", ErrBadValue, cols, m.Shape, r.first, quoteList(slices.DeleteFunc(m.columns(), func(c string) bool { return c == m.Tools })))
 	case own.Shape == ShapeUnpairedPreference && m.Shape == ShapeInputOutput && m.Response == own.Completion:
 		// Feedback whose first record lacks its label.
 		return fmt.Errorf("%w: fields %q would be ignored: this record is unpaired feedback (shape %v), and the file's shape is %v (supervised prompt/completion pairs), detected from its first record, %s, which has %q and %q and no %q: give every record its %q (true or false), or none", ErrBadValue, cols, own.Shape, m.Shape, r.first, m.Prompt, m.Response, own.Label, own.Label)

@@ -71,11 +71,22 @@ type Mapping struct {
 	Messages, Role, Content    string // chat and sharegpt
 	Text                       string // completion
 	Prompt, Response           string // input/output pairs
-	// Chosen and Rejected are a preference record's completions (its
-	// prompt is Prompt, "prompt" by default).
+	// History names an alpaca record's earlier turns ("history" by
+	// default, LLaMA-Factory's): a list of [instruction, response] pairs
+	// before the record's own, read as user and assistant turns.
+	History string
+	// Chosen and Rejected are a preference record's completions. Its
+	// prompt is Prompt ("prompt" by default, TRL's), or, when Instruction
+	// is set, a conversation: History's turns, then the user's
+	// Instruction with its Input joined as alpaca's are (LLaMA-Factory's
+	// alpaca ranking data; Axolotl's chatml.intel, whose Instruction is
+	// "question"), the completions the assistant's answers.
 	Chosen, Rejected string
 	// Completion and Label are an unpaired preference record's one
-	// completion and whether it is desirable (its prompt is Prompt).
+	// completion and whether it is desirable; its prompt is read as a
+	// preference record's. When Messages is set instead, the record is
+	// one conversation whose last message is the completion (LLaMA-Factory's
+	// KTO data in ShareGPT form).
 	Completion, Label string
 	// System names a field whose value, when present and not empty,
 	// becomes the conversation's system message ("system" by default, as
@@ -111,6 +122,7 @@ func (m Mapping) withDefaults() Mapping {
 		def(&m.Instruction, "instruction")
 		def(&m.Input, "input")
 		def(&m.Output, "output")
+		def(&m.History, "history")
 	case ShapeChat:
 		def(&m.Messages, "messages")
 		def(&m.Role, "role")
@@ -127,19 +139,47 @@ func (m Mapping) withDefaults() Mapping {
 		def(&m.Role, "role") // of a conversational prompt's messages
 		def(&m.Content, "content")
 	case ShapePreference:
-		def(&m.Prompt, "prompt")
+		m.promptDefaults()
 		def(&m.Chosen, "chosen")
 		def(&m.Rejected, "rejected")
 		def(&m.Role, "role")
 		def(&m.Content, "content")
 	case ShapeUnpairedPreference:
-		def(&m.Prompt, "prompt")
-		def(&m.Completion, "completion")
+		if m.Messages == "" {
+			m.promptDefaults()
+			def(&m.Completion, "completion")
+		}
 		def(&m.Label, "label")
 		def(&m.Role, "role")
 		def(&m.Content, "content")
 	}
 	return m
+}
+
+// promptDefaults fills a preference record's prompt columns: TRL's
+// prompt, or an instruction's history.
+func (m *Mapping) promptDefaults() {
+	switch {
+	case m.Instruction == "" && m.Prompt == "":
+		m.Prompt = "prompt"
+	case m.Instruction != "" && m.History == "":
+		m.History = "history"
+	}
+}
+
+// detectPrompt sets the prompt columns of a preference record with fields
+// has: TRL's prompt; else LLaMA-Factory's alpaca instruction and input
+// (its ranking data maps prompt: instruction, query: input); else the
+// question of Axolotl's chatml.intel (Intel's orca_dpo_pairs); with none,
+// the prompt is implicit (the completions' shared beginning).
+func (m *Mapping) detectPrompt(has func(string) bool) {
+	switch {
+	case has("prompt"):
+	case has("instruction"):
+		m.Instruction, m.Input = "instruction", "input"
+	case has("question"):
+		m.Instruction = "question"
+	}
 }
 
 // Detect picks a shape from a record's field names. The order matters:
@@ -151,9 +191,26 @@ func Detect(fields map[string]any) (Mapping, error) {
 	switch {
 	case has("chosen") && has("rejected"):
 		m.Shape = ShapePreference
+		m.detectPrompt(has)
+	case has("kto_tag"):
+		// LLaMA-Factory's KTO data: a supervised record and a tag saying
+		// whether its answer is desirable, which read as the supervised
+		// record would learn the undesirable answers.
+		m = Mapping{Shape: ShapeUnpairedPreference, Label: "kto_tag"}
+		switch {
+		case has("messages"):
+			m.Messages = "messages"
+		case has("conversations"):
+			m.Messages, m.Role, m.Content = "conversations", "from", "value"
+		case has("instruction"):
+			m.Instruction, m.Input, m.Completion = "instruction", "input", "output"
+		default:
+			return m, fmt.Errorf("%w: field \"kto_tag\" (LLaMA-Factory's KTO label) beside fields %v: expected it beside instruction and output, messages or conversations, whose answer it labels (TRL's layout is prompt, completion and label)", ErrMissingColumn, sortedKeys(fields))
+		}
 	case has("completion") && has("label"):
 		// Before prompt/completion pairs, whose fields it has.
 		m.Shape = ShapeUnpairedPreference
+		m.detectPrompt(has)
 	case has("messages"):
 		m.Shape = ShapeChat
 	case has("conversations"):
@@ -173,16 +230,21 @@ func Detect(fields map[string]any) (Mapping, error) {
 	case has("question") && has("answer"):
 		m = Mapping{Shape: ShapeInputOutput, Prompt: "question", Response: "answer"}
 	default:
-		keys := make([]string, 0, len(fields))
-		for k := range fields {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		return m, fmt.Errorf("%w: cannot detect the shape from fields %v (want messages, conversations, instruction+output, text, input+output, prompt+completion/response, question+answer chosen+rejected or completion+label; or set a column mapping)", ErrMissingColumn, keys)
+		return m, fmt.Errorf("%w: cannot detect the shape from fields %v (want messages, conversations, instruction+output, text, input+output, prompt+completion/response, question+answer, chosen+rejected, completion+label or a kto_tag; or set a column mapping)", ErrMissingColumn, sortedKeys(fields))
 	}
 	// The system column is read from every record whether or not the
 	// first one has it (withDefaults), so a later record's is not lost.
 	return m.withDefaults(), nil
+}
+
+// sortedKeys are a record's field names, sorted.
+func sortedKeys(fields map[string]any) []string {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // columns are the record fields the mapping reads.
@@ -190,7 +252,7 @@ func (m Mapping) columns() []string {
 	var cols []string
 	switch m.Shape {
 	case ShapeAlpaca:
-		cols = []string{m.Instruction, m.Input, m.Output}
+		cols = []string{m.Instruction, m.Input, m.History, m.Output}
 	case ShapeChat, ShapeShareGPT:
 		cols = []string{m.Messages}
 	case ShapeCompletion:
@@ -198,22 +260,29 @@ func (m Mapping) columns() []string {
 	case ShapeInputOutput:
 		cols = []string{m.Prompt, m.Response}
 	case ShapePreference:
-		cols = []string{m.Prompt, m.Chosen, m.Rejected}
+		cols = append(m.promptColumns(), m.Chosen, m.Rejected)
 	case ShapeUnpairedPreference:
-		cols = []string{m.Prompt, m.Completion, m.Label}
+		if m.Messages != "" {
+			cols = []string{m.Messages, m.Label}
+		} else {
+			cols = append(m.promptColumns(), m.Completion, m.Label)
+		}
 	}
-	if m.System != "" {
-		cols = append(cols, m.System)
+	cols = append(cols, m.System, m.Tools)
+	return slices.DeleteFunc(cols, func(c string) bool { return c == "" })
+}
+
+// promptColumns are the fields a preference record's prompt is read from.
+func (m Mapping) promptColumns() []string {
+	if m.Instruction != "" {
+		return slices.DeleteFunc([]string{m.Instruction, m.Input, m.History}, func(c string) bool { return c == "" })
 	}
-	if m.Tools != "" {
-		cols = append(cols, m.Tools)
-	}
-	return cols
+	return []string{m.Prompt}
 }
 
 // layoutFields are the record fields Detect tells layouts apart by.
 var layoutFields = []string{"messages", "conversations", "instruction", "input", "output", "text",
-	"prompt", "completion", "response", "question", "answer", "chosen", "rejected", "label"}
+	"prompt", "completion", "response", "question", "answer", "chosen", "rejected", "label", "kto_tag"}
 
 // ignoredColumns are the fields of record f that m does not read and that
 // f's layout would, so that no record loses them without a word: those
@@ -225,7 +294,8 @@ var layoutFields = []string{"messages", "conversations", "instruction", "input",
 // is another record's, or a mistake). A supervised record keeps its other
 // fields (the "text" tatsu-lab/alpaca's records carry beside instruction
 // and output, the "prompt" of ultrachat_200k's beside messages), as a
-// preference record does (ultrafeedback_binarized's "messages").
+// preference record does (ultrafeedback_binarized's "messages"), unless
+// they hold text that is read nowhere else (unreadText).
 func (m Mapping) ignoredColumns(f map[string]any) []string {
 	var layout []string
 	if own, err := Detect(f); err == nil {
@@ -288,33 +358,30 @@ func (m Mapping) example(f map[string]any, raw rawJSON) (Example, error) {
 		}
 		ex.Text = t
 	case ShapeAlpaca, ShapeInputOutput:
-		prompt, resp := m.Instruction, m.Output
-		if m.Shape == ShapeInputOutput {
-			prompt, resp = m.Prompt, m.Response
+		var turns []Message
+		resp := m.Output
+		if m.Shape == ShapeAlpaca {
+			var err error
+			if turns, err = m.alpacaTurns(f); err != nil {
+				return ex, err
+			}
+		} else {
+			resp = m.Response
 			conv, ok, err := m.conversationalPair(f, raw)
 			if ok || err != nil {
 				return conv, err
 			}
-		}
-		p, err := field(f, prompt, true)
-		if err != nil {
-			return ex, err
-		}
-		if m.Shape == ShapeAlpaca {
-			in, err := field(f, m.Input, false)
+			p, err := field(f, m.Prompt, true)
 			if err != nil {
 				return ex, err
 			}
-			// The alpaca layout: instruction, blank line, input.
-			if in != "" {
-				p += "\n\n" + in
-			}
+			turns = []Message{{Role: RoleUser, Content: p}}
 		}
 		r, err := field(f, resp, true)
 		if err != nil {
 			return ex, err
 		}
-		ex.Messages = []Message{{Role: RoleUser, Content: p}, {Role: RoleAssistant, Content: r}}
+		ex.Messages = append(turns, Message{Role: RoleAssistant, Content: r})
 		if ex.Messages, err = m.withSystem(f, ex.Messages, "the conversation"); err != nil {
 			return ex, err
 		}
@@ -370,10 +437,9 @@ func (m Mapping) conversationalPair(rec map[string]any, raw rawJSON) (ex Example
 	}
 	items := f[m.Prompt].([]any)
 	for i := range prompt {
-		// An answer the record gives a weight keeps it: "weight": 1 in
-		// the prompt learns that answer too.
-		_, weighted := items[i].(map[string]any)["weight"]
-		if prompt[i].Role == RoleAssistant && !weighted {
+		// An answer the record gives a weight keeps it: "weight": 1 (or
+		// "train": true) in the prompt learns that answer too.
+		if prompt[i].Role == RoleAssistant && !givesLoss(items[i].(map[string]any)) {
 			prompt[i].NoLoss, prompt[i].Context = true, true
 		}
 	}
@@ -514,7 +580,7 @@ func (m Mapping) messageList(f map[string]any, name string, raw rawJSON) ([]Mess
 		if msg.ReasoningContent, err = reasoningField(obj); err != nil {
 			return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
 		}
-		if msg.NoLoss, err = weightField(obj); err != nil {
+		if msg.NoLoss, err = lossFields(obj, msg.Role); err != nil {
 			return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
 		}
 		msgs = append(msgs, msg)
@@ -548,39 +614,6 @@ func reasoningField(obj map[string]any) (string, error) {
 		val, from = s, k
 	}
 	return val, nil
-}
-
-// weightField reads a message's "weight" (OpenAI's chat fine-tuning
-// format): 0 leaves the message out of the loss, 1 learns it, as does no
-// weight or null. Other values are refused rather than rounded: an answer
-// is learnt or not.
-func weightField(obj map[string]any) (noLoss bool, err error) {
-	v, ok := obj["weight"]
-	if !ok || v == nil {
-		return false, nil
-	}
-	switch x := v.(type) {
-	case float64:
-		if x == 0 || x == 1 {
-			return x == 0, nil
-		}
-	case json.Number:
-		if f, err := x.Float64(); err == nil && (f == 0 || f == 1) {
-			return f == 0, nil
-		}
-	case int64: // parquet
-		if x == 0 || x == 1 {
-			return x == 0, nil
-		}
-	case int32:
-		if x == 0 || x == 1 {
-			return x == 0, nil
-		}
-	}
-	if s, ok := v.(string); ok {
-		return false, fmt.Errorf("%w: field \"weight\" is the string %q: want the number 0 (not learnt) or 1 (learnt)", ErrBadValue, s)
-	}
-	return false, fmt.Errorf("%w: field \"weight\": %v: want 0 (not learnt) or 1 (learnt)", ErrBadValue, v)
 }
 
 // field reads a scalar field as text. Numbers and booleans are accepted
@@ -636,7 +669,8 @@ func typeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// preference reads a preference record (TRL's layouts). Standard: prompt,
+// preference reads a preference record (TRL's layouts, and those whose
+// prompt is an instruction: Mapping.Instruction). Standard: prompt,
 // chosen and rejected are text, the completions continuing the prompt's
 // text. Conversational: prompt is a list of messages and chosen and
 // rejected lists of the assistant's messages that follow it; completions
@@ -660,6 +694,9 @@ func (m Mapping) preference(rec map[string]any, raw rawJSON) (Example, error) {
 	if err != nil {
 		return ex, err
 	}
+	if err := m.unreadPrompt(f); err != nil {
+		return ex, err
+	}
 	chosen, rejected := f[m.Chosen], f[m.Rejected]
 	if chosen == nil {
 		return ex, fmt.Errorf("%w %q", ErrMissingColumn, m.Chosen)
@@ -668,6 +705,7 @@ func (m Mapping) preference(rec map[string]any, raw rawJSON) (Example, error) {
 		return ex, fmt.Errorf("%w %q", ErrMissingColumn, m.Rejected)
 	}
 	prompt, hasPrompt := f[m.Prompt]
+	hasPrompt = hasPrompt && m.Prompt != "" // not an instruction's
 	if hasPrompt && prompt == nil {
 		return ex, fmt.Errorf("%w: field %q is null", ErrBadValue, m.Prompt)
 	}
@@ -683,7 +721,7 @@ func (m Mapping) preference(rec map[string]any, raw rawJSON) (Example, error) {
 		// TRL's maybe_extract_prompt takes it.
 		hasPrompt = false
 	}
-	if !chat && !(hasPrompt && promptChat) {
+	if m.Instruction == "" && !chat && !(hasPrompt && promptChat) {
 		var err error
 		texts := map[string]string{}
 		for _, name := range []string{m.Prompt, m.Chosen, m.Rejected} {
@@ -734,11 +772,18 @@ func (m Mapping) preference(rec map[string]any, raw rawJSON) (Example, error) {
 			*x.dst = []Message{{Role: RoleAssistant, Content: t}}
 		}
 	}
-	if hasPrompt {
+	switch {
+	case m.Instruction != "":
+		// An instruction (or question) is the user's message, and the
+		// completions the assistant's answers to it.
+		if p, err = m.alpacaTurns(f); err != nil {
+			return ex, err
+		}
+	case hasPrompt:
 		if p, err = m.messageList(f, m.Prompt, fieldJSON(rec, raw, m.Prompt)); err != nil {
 			return ex, err
 		}
-	} else {
+	default:
 		n := commonPrefix(c, r, Message.Equal)
 		p, c, r = c[:n], c[n:], r[n:]
 		if n == 0 && textPrompt {
@@ -761,6 +806,9 @@ func (m Mapping) preference(rec map[string]any, raw rawJSON) (Example, error) {
 func (m Mapping) decodeMessageLists(rec map[string]any, names ...string) (map[string]any, error) {
 	f := rec
 	for _, name := range names {
+		if name == "" {
+			continue // a column the mapping does not read
+		}
 		list, ok, err := m.jsonMessages(rec[name], name)
 		if err != nil {
 			return nil, err

@@ -18,17 +18,29 @@ import (
 // CSV and TSV cells are text: a prompt or completion holding a JSON list
 // of messages is read as that list, and a label true or false in any case
 // as the boolean.
+//
+// LLaMA-Factory's KTO data is read here too (Detect maps its kto_tag to
+// the label): an alpaca record, whose prompt is its instruction as a
+// preference record's is (Mapping.Instruction) and whose output is the
+// completion, or a conversation (Mapping.Messages) whose last message is
+// the completion and the rest the prompt, as LLaMA-Factory splits it.
 func (m Mapping) unpaired(rec map[string]any, raw rawJSON) (Example, error) {
 	var ex Example
 	f, err := m.decodeMessageLists(rec, m.Prompt, m.Completion)
 	if err != nil {
 		return ex, err
 	}
+	if err := m.unreadPrompt(f); err != nil {
+		return ex, err
+	}
 	desirable, err := label(f, m.Label)
 	if err != nil {
 		return ex, err
 	}
-	for _, name := range []string{m.Prompt, m.Completion} {
+	if m.Messages != "" {
+		return m.unpairedConversation(f, raw, desirable)
+	}
+	for _, name := range []string{m.promptColumns()[0], m.Completion} {
 		if v, ok := f[name]; !ok {
 			return ex, fmt.Errorf("%w %q", ErrMissingColumn, name)
 		} else if v == nil {
@@ -39,8 +51,13 @@ func (m Mapping) unpaired(rec map[string]any, raw rawJSON) (Example, error) {
 	_, completionChat := f[m.Completion].([]any)
 	r := &Reply{}
 	switch {
-	case promptChat:
-		p, err := m.messageList(f, m.Prompt, fieldJSON(rec, raw, m.Prompt))
+	case promptChat || m.Instruction != "":
+		var p []Message
+		if m.Instruction != "" {
+			p, err = m.alpacaTurns(f)
+		} else {
+			p, err = m.messageList(f, m.Prompt, fieldJSON(rec, raw, m.Prompt))
+		}
 		if err != nil {
 			return ex, err
 		}
@@ -73,12 +90,41 @@ func (m Mapping) unpaired(rec map[string]any, raw rawJSON) (Example, error) {
 			return ex, fmt.Errorf("%w: field %q holds a system prompt, which a text prompt has no place for (give the prompt as a list of messages to have one)", ErrBadValue, m.System)
 		}
 	}
+	return labelled(ex, r, desirable)
+}
+
+// labelled is ex with its completion r as its Chosen when desirable and
+// as its Rejected when not.
+func labelled(ex Example, r *Reply, desirable bool) (Example, error) {
 	if desirable {
 		ex.Chosen = r
 	} else {
 		ex.Rejected = r
 	}
 	return ex, ex.Validate()
+}
+
+// unpairedConversation reads an unpaired record that is one conversation
+// (LLaMA-Factory's KTO data in ShareGPT or OpenAI form): its last message,
+// the assistant's, is the completion, and the messages before it the
+// prompt.
+func (m Mapping) unpairedConversation(f map[string]any, raw rawJSON, desirable bool) (Example, error) {
+	var ex Example
+	msgs, err := m.messageList(f, m.Messages, fieldJSON(f, raw, m.Messages))
+	if err != nil {
+		return ex, err
+	}
+	last := msgs[len(msgs)-1]
+	switch {
+	case last.Role != RoleAssistant:
+		return ex, fmt.Errorf("%w: field %q: the last message is the completion, whose label %q is, and it is a %s message: end the conversation with the assistant's answer", ErrBadValue, m.Messages, m.Label, last.Role)
+	case len(msgs) == 1:
+		return ex, fmt.Errorf("%w: field %q: the last message is the completion, and there is no message before it to be its prompt", ErrBadValue, m.Messages)
+	}
+	if ex.Messages, err = m.withSystem(f, msgs[:len(msgs)-1], "the prompt"); err != nil {
+		return ex, err
+	}
+	return labelled(ex, &Reply{Messages: []Message{last}}, desirable)
 }
 
 // label reads an unpaired record's label: a boolean, or the text true or
