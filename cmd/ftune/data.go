@@ -15,6 +15,7 @@ import (
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/data/subject"
+	"github.com/ftune/ftune/data/tokenizer"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/recipe"
 )
@@ -73,6 +74,12 @@ func (e dataEnv) warnPositions(w io.Writer, seqLen int) {
 	}
 }
 
+// preference reports whether o trains on preference records
+// (training.objective dpo or kto).
+func preference(o recipe.Options) bool {
+	return o.Objective == recipe.ObjectiveDPO || o.Objective == recipe.ObjectiveKTO
+}
+
 // interrupted turns a cancelled context into the error the user sees.
 func interrupted(ctx context.Context, what string) error {
 	if err := ctx.Err(); err != nil {
@@ -95,6 +102,8 @@ func newDataCmd() *cobra.Command {
 	var sets []string
 	var seqLen int
 	var skip bool
+	var show int
+	var colorMode string
 	values := map[string]*shortcutValue{}
 	open := func(c *cobra.Command) (dataEnv, error) {
 		// The run file's settings (-c), as train reads them, then --set
@@ -150,8 +159,8 @@ func newDataCmd() *cobra.Command {
 		if text.Fallback != "" {
 			fmt.Fprintln(c.ErrOrStderr(), text.Fallback)
 		}
-		if o.Objective == recipe.ObjectiveDPO || o.Objective == recipe.ObjectiveKTO {
-			return dataEnv{}, fmt.Errorf("training.objective %s: ftune data validate and prepare read supervised data; preference records are checked when ftune train or ftune eval --objective %s reads them (and are not token-cached)", o.Objective, o.Objective)
+		if preference(o) && c.Name() == "prepare" {
+			return dataEnv{}, fmt.Errorf("training.objective %s: ftune data prepare writes token caches of supervised data, and preference records are not token-cached (ftune train tokenises them each run); to check them, run ftune data validate with the same flags (--show N prints the first records' prompt and completions)", o.Objective)
 		}
 		ins, where, err := recipe.DataInputs(o)
 		for _, in := range ins {
@@ -168,22 +177,67 @@ func newDataCmd() *cobra.Command {
   ftune data validate --data my.jsonl --data more/*.csv --seq-len 512
   ftune data validate --data ./my-subjects --model ./SmolLM2-135M
   ftune data validate --data-root ./my-data    # one subject per folder or data file
-  ftune data validate -c run.yaml              # the run file's model, data and max_length`,
+  ftune data validate -c run.yaml              # the run file's model, data and max_length
+  ftune data validate --data my.jsonl --show 3 # the first 3 examples, learnt tokens marked
+  ftune data validate --data prefs.jsonl --set training.objective=dpo --show 2`,
+		Long: `Report examples, tokens, truncation and duplicates per subject split or data file,
+as ftune train would read and tokenise them with the same options (-c, --set,
+--model, --seq-len). Under training.objective dpo or kto it counts the
+preference pairs (dpo) or unpaired examples (kto) the run trains on.
+
+--show N first prints the first N training examples as the run tokenises them
+(its chat template, truncation to data.max_length, data.long_text splitting,
+data.train_on_inputs and data.mask_history): each one's text, its token count,
+whether it was truncated, split or dropped, and the learnt tokens (those whose
+label the loss reads) marked: green and underlined on a terminal, else between
+⟦ and ⟧ (--color chooses). ↵ marks a line break, ⇥ a tab, ⟨U+XXXX⟩ a character
+that does not print, or one of ⟦ ⟧ ↵ ⇥ ⟨ ⟩ found in the data itself (so every
+mark shown is ftune's), ⟨0xNN⟩ a byte that is not UTF-8. Under dpo or kto it
+prints each record's prompt and its completions (chosen and rejected, or the
+completion and its label), the completions learnt.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if show < 0 {
+				return fmt.Errorf("--show %d: want a number of examples, 0 or more", show)
+			}
+			color, err := useColor(colorMode, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
 			env, err := open(cmd)
 			if err != nil {
 				return err
 			}
 			env.warnPositions(cmd.ErrOrStderr(), seqLen)
+			w := cmd.OutOrStdout()
+			var v viewer
+			if show > 0 {
+				tok, err := tokenizer.Load(env.opts.ModelDir)
+				if err != nil {
+					return err
+				}
+				v = viewer{tok: tok, color: color}
+			}
+			if preference(env.opts) {
+				if show > 0 {
+					if err := showPreferences(ctx, w, env, seqLen, skip, show, v); err != nil {
+						return err
+					}
+				}
+				return validatePreferences(ctx, w, env, seqLen, skip)
+			}
 			p := env.preprocessor(ctx, seqLen)
 			if skip {
 				p.SkipBad = recipe.BadRecord // over a template's or tokenizer's limit
 			}
+			if show > 0 {
+				if err := showExamples(ctx, w, env, p, skip, show, v); err != nil {
+					return err
+				}
+			}
 			var tally prep.Stats
 			p.Tally = &tally
-			w := cmd.OutOrStdout()
 			ok := true
 			m := env.folders()
 			if m != nil {
@@ -235,6 +289,8 @@ func newDataCmd() *cobra.Command {
 			return nil
 		},
 	}
+	validate.Flags().IntVar(&show, "show", 0, "first print the first N training examples as the run tokenises them, learnt tokens marked (see above)")
+	validate.Flags().StringVar(&colorMode, "color", "auto", "mark learnt tokens of --show with colour: auto (on a terminal, unless NO_COLOR is set), always, or never (⟦ ⟧ brackets)")
 	var out string
 	prepare := &cobra.Command{
 		Use:   "prepare",

@@ -260,17 +260,16 @@ func TestDataValidateUsesTheRunsTemplate(t *testing.T) {
 	}
 }
 
-// TestDataCommandsRefusePreferenceObjectives: validate and prepare read
-// supervised data; under dpo or kto they say so, rather than refuse each
-// preference record as not supervised.
+// TestDataCommandsRefusePreferenceObjectives: prepare writes token caches
+// of supervised data; under dpo or kto it says so, and what to run to
+// check preference records (validate, which reads them as the run does:
+// TestDataValidatePreferences), rather than refuse each record as not
+// supervised.
 func TestDataCommandsRefusePreferenceObjectives(t *testing.T) {
 	for _, objective := range []string{"dpo", "kto"} {
-		for _, args := range [][]string{{"validate"}, {"prepare", "--out", t.TempDir()}} {
-			cmd := args[0]
-			_, err := run(t, append(append([]string{"data"}, args...), "--data", filepath.Join("..", "..", "testdata", "kto", "chemistry-feedback.jsonl"), "--set", "training.objective="+objective)...)
-			if err == nil || !strings.Contains(err.Error(), "training.objective "+objective+": ftune data validate and prepare read supervised data") {
-				t.Errorf("data %s under %s: %v", cmd, objective, err)
-			}
+		_, err := run(t, "data", "prepare", "--out", t.TempDir(), "--data", filepath.Join("..", "..", "testdata", "kto", "chemistry-feedback.jsonl"), "--set", "training.objective="+objective)
+		if err == nil || !strings.Contains(err.Error(), "training.objective "+objective+": ftune data prepare writes token caches of supervised data") || !strings.Contains(err.Error(), "run ftune data validate with the same flags") {
+			t.Errorf("data prepare under %s: %v", objective, err)
 		}
 	}
 }

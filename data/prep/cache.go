@@ -193,8 +193,15 @@ func OptionsHash(o Options, eos int) Hash {
 	if o.MaskHistory { // only when set: the other options' keys stay as they were
 		s += " mask_history"
 	}
-	return HashString(s)
+	return HashString(s + labellingRevision)
 }
+
+// labellingRevision changes every key when prep turns the same examples
+// into other tokens or labels, so that caches of the earlier ones are
+// rebuilt rather than trained on. "" was the first; " labelling=2": a
+// text that ends with EOS gets no second one, and a conversation the
+// assistant opens has that turn's header as context.
+const labellingRevision = " labelling=2"
 
 var (
 	// ErrCacheStale: the cache was made by another tokenizer, template or

@@ -102,27 +102,26 @@ func (p *Preprocessor) markedSpans(msgs []format.Message, tools, full string) (s
 	}
 	prev := 0
 	for k, i := range turns {
-		start := 0
-		if i > 0 {
-			// The header is the last one before the content; where the
-			// content's start is not marked, a header that the answer
-			// itself holds could be found inside it, so it is not used.
-			hi := closes[k]
-			if opens != nil {
-				hi = opens[k]
+		// The header is the last one before the content; where the
+		// content's start is not marked, a header that the answer itself
+		// holds could be found inside it, so it is not used. A turn that
+		// opens the conversation has its header too (it began at 0, which
+		// learnt the header and whatever the template writes before it).
+		hi := closes[k]
+		if opens != nil {
+			hi = opens[k]
+		}
+		start := -1
+		for _, h := range headers {
+			if opens == nil && (strings.Contains(msgs[i].Content, h) || strings.Contains(msgs[i].ReasoningContent, h)) {
+				continue
 			}
-			start = -1
-			for _, h := range headers {
-				if opens == nil && (strings.Contains(msgs[i].Content, h) || strings.Contains(msgs[i].ReasoningContent, h)) {
-					continue
-				}
-				if g := strings.LastIndex(full[prev:hi], h); g >= 0 {
-					start = max(start, prev+g+len(h))
-				}
+			if g := strings.LastIndex(full[prev:hi], h); g >= 0 {
+				start = max(start, prev+g+len(h))
 			}
-			if start < 0 {
-				return nil, false, nil
-			}
+		}
+		if start < 0 {
+			return nil, false, nil
 		}
 		end := closes[k]
 		if !strings.HasPrefix(full[end:], turnEnd) {
@@ -324,6 +323,11 @@ func (p *Preprocessor) prefixSpans(msgs []format.Message, tools, full string) ([
 		if err != nil {
 			return nil, fmt.Errorf("render through message %d: %w", i, err)
 		}
+		if i == 0 {
+			if pre, err = p.openingPrefix(m, tools, full, upto); err != nil {
+				return nil, err
+			}
+		}
 		if strings.HasPrefix(full, upto) && strings.HasPrefix(upto, pre) {
 			// Nothing between the prefix and the prefix with the turn: the
 			// template left the answer out, and the span would be empty.
@@ -367,6 +371,38 @@ func (p *Preprocessor) prefixSpans(msgs []format.Message, tools, full string) ([
 		return nil, fmt.Errorf("%w at message %d: its answer cannot be found in the rendering of the whole conversation (the template rewrites it there), and response-only masking needs it: set train_on_inputs, or use a template that writes answers as given", ErrNotPrefixStable, i)
 	}
 	return spans, nil
+}
+
+// openingPrefix is, for a conversation that assistant message m opens
+// (upto is its rendering through m, full the whole), the text before m's
+// answer: its header, and what the template writes before it (BOS, a
+// default system prompt). It is context, as every other turn's header; a
+// span from 0 learnt it. That text is the rendering of no message with a
+// generation prompt, as for a later turn, where the template renders that
+// and full starts with it; else the rendering through m up to the end of
+// the last header (turnHeaders) in it, as markedSpans finds headers; else
+// "" (nothing found: the turn is learnt from the start).
+func (p *Preprocessor) openingPrefix(m format.Message, tools, full, upto string) (string, error) {
+	if g, err := p.render(nil, tools, true); err == nil && g != "" && strings.HasPrefix(full, g) && strings.HasPrefix(upto, g) {
+		return g, nil
+	}
+	headers, err := p.turnHeaders()
+	if err != nil {
+		return "", err
+	}
+	start := -1
+	for _, h := range headers {
+		if strings.Contains(m.Content, h) || strings.Contains(m.ReasoningContent, h) {
+			continue // it could be found inside the answer
+		}
+		if g := strings.LastIndex(upto, h); g >= 0 {
+			start = max(start, g+len(h))
+		}
+	}
+	if start < 0 || !strings.HasPrefix(full, upto[:start]) {
+		return "", nil
+	}
+	return upto[:start], nil
 }
 
 // turnInFull is the length of the longest end of turn (an assistant

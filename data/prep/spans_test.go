@@ -54,6 +54,7 @@ func TestMarkedSpansEqualPrefixSpans(t *testing.T) {
 		msgs("user", "A?", "assistant", "a", "user", "more?"),
 		msgs("system", "s", "user", "A?", "assistant", "", "user", "B?", "assistant", "b b\n"),
 		msgs("user", "q1", "assistant", "a1", "user", "q2", "assistant", "a2", "user", "q3", "assistant", "a3"),
+		msgs("assistant", "Hi! Ask me.", "user", "Capital of Peru?", "assistant", "Lima"),
 	}
 	fast := map[string]bool{}
 	for name, r := range spanTemplates(t) {
@@ -132,5 +133,42 @@ func TestMessagesPerRecordCap(t *testing.T) {
 	_, _, err = p.Tokenize(format.Example{Messages: longConversation(DefaultMaxMessages + 2), Source: "big.jsonl:8"})
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprint(DefaultMaxMessages)) {
 		t.Errorf("default limit: %v", err)
+	}
+}
+
+// TestAssistantFirstHeaderIsContext: in a conversation the assistant
+// opens (LLaMA-Factory's ShareGPT allows one), the first answer's span
+// began at the start of the rendering, so its role header (and whatever
+// the template writes before it: a default system prompt, BOS) was learnt,
+// while every other turn keeps its header as context. Both span searches
+// now start it after the header, for every template that renders such a
+// conversation.
+func TestAssistantFirstHeaderIsContext(t *testing.T) {
+	conv := msgs("assistant", "Hi! Ask me.", "user", "Capital of Peru?", "assistant", "Lima")
+	for name, r := range spanTemplates(t) {
+		full, err := r.Render(conv, false)
+		if err != nil {
+			continue // a template that wants a user turn first
+		}
+		p := &Preprocessor{Enc: byteEncoder{}, Tmpl: r}
+		marked, ok, err := p.markedSpans(conv, "", full)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		prefix, err := p.prefixSpans(conv, "", full)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for path, spans := range map[string][]span{"marked": marked, "prefix": prefix} {
+			if path == "marked" && !ok {
+				continue
+			}
+			if len(spans) != 2 {
+				t.Fatalf("%s %s: spans %v", name, path, spans)
+			}
+			if got := full[spans[0].start:spans[0].end]; !strings.HasPrefix(got, "Hi! Ask me.") {
+				t.Errorf("%s %s: first answer learnt as %q, want its content without the header before it\n%q", name, path, got, full)
+			}
+		}
 	}
 }

@@ -552,7 +552,11 @@ func (p *Preprocessor) completion(text string) (Tokenized, error) {
 	if err != nil {
 		return Tokenized{}, fmt.Errorf("encode: %w", err)
 	}
-	if !p.Opts.NoEOS {
+	// A text that ends with EOS already (Unsloth's formatting_prompts_func
+	// appends tokenizer.eos_token) gets no second one: TRL's SFTTrainer
+	// appends it only when the tokens do not end with it. The ids decide:
+	// text that merely resembles the EOS token's text still gets one.
+	if !p.Opts.NoEOS && (len(ids) == 0 || ids[len(ids)-1] != p.EOS) {
 		ids = append(ids, p.EOS)
 	}
 	t := Tokenized{IDs: toInt32(ids), Labels: make([]int32, len(ids))}

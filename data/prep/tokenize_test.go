@@ -80,6 +80,14 @@ func TestTokenizeChat(t *testing.T) {
 			learnt: "A<|im_end|>\n",
 		},
 		{
+			// LLaMA-Factory's ShareGPT allows a conversation that the
+			// assistant opens: its header is context, as every turn's.
+			name:   "assistant speaks first",
+			msgs:   msgs("assistant", "Hi! Ask me.", "user", "Capital of Peru?", "assistant", "Lima"),
+			full:   "<|im_start|>assistant\nHi! Ask me.<|im_end|>\n<|im_start|>user\nCapital of Peru?<|im_end|>\n<|im_start|>assistant\nLima<|im_end|>\n<|endoftext|>",
+			learnt: "Hi! Ask me.<|im_end|>\n|Lima<|im_end|>\n<|endoftext|>",
+		},
+		{
 			name:   "no EOS",
 			msgs:   msgs("user", "Q", "assistant", "A"),
 			opts:   Options{NoEOS: true},
@@ -123,6 +131,34 @@ func TestTokenizeCompletion(t *testing.T) {
 	}
 	if s := learntRuns(got); s != "<s>once upon<|endoftext|>" {
 		t.Errorf("learnt %q: completion text is learnt in full", s)
+	}
+}
+
+// TestTokenizeTextEndingWithEOS: a text that already ends with the EOS
+// token (Unsloth's formatting_prompts_func appends tokenizer.eos_token)
+// was learnt with two; EOS is appended only when the text's tokens do not
+// end with it, as TRL's SFTTrainer does. The ids decide, not the string:
+// text that only resembles EOS still gets one.
+func TestTokenizeTextEndingWithEOS(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"Lima<|endoftext|>", "<s>Lima<|endoftext|>"},
+		{"Lima<|endoftext|>\n", "<s>Lima<|endoftext|>\n<|endoftext|>"},
+		{"Lima<|endoftext|", "<s>Lima<|endoftext|<|endoftext|>"},
+		{"<|endoftext|>Lima", "<s><|endoftext|>Lima<|endoftext|>"},
+	} {
+		for _, split := range []Overflow{Truncate, Split} {
+			p := &Preprocessor{Enc: byteEncoder{}, EOS: fakeEOT, Opts: Options{MaxLen: 64, Overflow: split}}
+			got, _, err := p.Tokenize(format.Example{Text: tc.text})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := fakeDecode(got.IDs); s != tc.want {
+				t.Errorf("%q (overflow %d): ids decode to %q, want %q", tc.text, split, s, tc.want)
+			}
+			if s := learntRuns(got); s != tc.want {
+				t.Errorf("%q (overflow %d): learnt %q, want %q", tc.text, split, s, tc.want)
+			}
+		}
 	}
 }
 
@@ -270,5 +306,16 @@ func TestTokenizeCancelled(t *testing.T) {
 	_, st, err := p.TokenizeAllContext(ctx, exs)
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "d.jsonl:3") || st.Examples != 2 {
 		t.Errorf("err %v after %d examples", err, st.Examples)
+	}
+}
+
+// TestOptionsHashHasTheLabellingRevision: caches written before a text
+// ending with EOS kept one EOS (and an opening assistant turn its header
+// as context) hold other tokens for the same options; their key differs,
+// so they are rebuilt rather than trained on.
+func TestOptionsHashHasTheLabellingRevision(t *testing.T) {
+	before := HashString("train_on_inputs=false max_len=0 overflow=0 no_eos=false eos=0") // the key of such caches
+	if OptionsHash(Options{}, 0) == before {
+		t.Error("the options key is the one of caches tokenised before labelling=2")
 	}
 }
