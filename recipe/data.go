@@ -522,6 +522,11 @@ func rootInputs(o Options, root string, fo format.Options) ([]DataInput, error) 
 	if mgr != nil {
 		folders = mgr.Subjects
 	}
+	if len(folders) == 0 {
+		if err := hubRoot(root); err != nil { // its shards are no subjects
+			return nil, err
+		}
+	}
 	// dataFilesIn fails when the root holds no data file (or cannot be
 	// listed, which subject.Open has just done): a root of folders alone.
 	files, _, ferr := dataFilesIn(root, false)

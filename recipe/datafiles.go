@@ -21,7 +21,8 @@ import (
 
 // DataInput is one subject a run reads, named but not yet read: a subject
 // folder (train/val/test files), or data files read in order as one
-// subject's training examples (a file of a data root, or data.files).
+// subject's training examples (a file of a data root, or data.files), with
+// a Hugging Face dataset folder's validation and test splits.
 type DataInput struct {
 	Name   string
 	Folder *subject.Subject // nil for data files
@@ -31,19 +32,35 @@ type DataInput struct {
 	// Passed are the Markdown files of the folders given that are not
 	// read: they lie beside data files (PassedNote says so).
 	Passed []string
+	// Val and Test are the files of a Hugging Face dataset folder's
+	// validation and test splits (hubdata.go): Val is read as a subject
+	// folder's validation file is, Test is never trained on (its examples
+	// are the held-out questions).
+	Val, Test []string
+	// Notes say what a folder given as data is read as and what of it is
+	// left out (its test split, its dataset card, other files).
+	Notes []string
 }
 
-// PassedNote is the line that names the Markdown files the input leaves
-// out, or "" when it leaves none.
+// PassedNote is the lines that name what the input leaves out (the
+// Markdown files beside its data files; a dataset folder's test split,
+// card and other files) and what it is read as, or "" when there is
+// nothing to say.
 func (in DataInput) PassedNote() string {
-	if len(in.Passed) == 0 {
-		return ""
+	lines := slices.Clone(in.Notes)
+	if len(in.Passed) > 0 {
+		lines = append([]string{passedLine(in.Passed)}, lines...)
 	}
-	names := strings.Join(in.Passed[:min(len(in.Passed), 3)], ", ")
-	if len(in.Passed) > 3 {
+	return strings.Join(lines, "\n")
+}
+
+// passedLine names the Markdown files left out beside data files.
+func passedLine(passed []string) string {
+	names := strings.Join(passed[:min(len(passed), 3)], ", ")
+	if len(passed) > 3 {
 		names += ", ..."
 	}
-	return fmt.Sprintf("data: %d Markdown file(s) not read, beside the data files of their folder: %s (a folder's Markdown documents are read when it holds no other data file; give them as --data 'DIR/*.md', or 'DIR/**/*.md' with subfolders)", len(in.Passed), names)
+	return fmt.Sprintf("data: %d Markdown file(s) not read, beside the data files of their folder: %s (a folder's Markdown documents are read when it holds no other data file; give them as --data 'DIR/*.md', or 'DIR/**/*.md' with subfolders)", len(passed), names)
 }
 
 // DataInputs resolves the run's data (data.root or data.files, and
@@ -61,6 +78,8 @@ func DataInputs(o Options) (ins []DataInput, where []string, err error) {
 	var files []string
 	for _, in := range ins {
 		files = append(files, in.Files...)
+		files = append(files, in.Val...)
+		files = append(files, in.Test...)
 		if in.Folder != nil {
 			for _, split := range subject.Splits {
 				if f, ok := in.Folder.Files[split]; ok {
@@ -98,7 +117,27 @@ func dataInputs(o Options, fo format.Options) (ins []DataInput, where []string, 
 					return nil, nil, fmt.Errorf("recipe: data.subjects: no subject %q in %s (have: %s)", name, files[0], s.Name)
 				}
 			}
-			return []DataInput{{Name: s.Name, Folder: s}}, files, nil
+			notes, err := folderNotes(o, s)
+			if err != nil {
+				return nil, nil, err
+			}
+			return []DataInput{{Name: s.Name, Folder: s, Notes: notes}}, files, nil
+		}
+		h, err := hubLayout(files[0])
+		if err != nil {
+			return nil, nil, err
+		}
+		if h != nil { // a Hugging Face dataset's folder: its splits
+			in, err := h.input(o, fo)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, name := range o.Subjects {
+				if name != in.Name {
+					return nil, nil, fmt.Errorf("recipe: data.subjects: no subject %q in %s (have: %s)", name, files[0], in.Name)
+				}
+			}
+			return []DataInput{in}, files, nil
 		}
 	}
 	if files, err = selectFiles(files, o.Subjects); err != nil {
@@ -131,7 +170,7 @@ func readSources(o Options, tp Text, log io.Writer, warm bool) ([]*source, []str
 		if in.Folder != nil {
 			src, err = subjectSource(o, in.Folder, tp, log)
 		} else {
-			src, err = fileSource(o, in.Files, tp, log, warm)
+			src, err = fileSource(o, in, tp, log, warm)
 		}
 		if err != nil {
 			return nil, nil, err
@@ -252,6 +291,14 @@ func resolveDataFiles(entries []string) (files []string, root string, passed []s
 				}
 				return []string{m}, "", nil, nil
 			}
+			if h, err := hubLayout(m); err != nil {
+				return nil, "", nil, err
+			} else if h != nil {
+				if len(entries) > 1 || len(matches) > 1 {
+					return nil, "", nil, fmt.Errorf("data.files: %s is a Hugging Face dataset folder (its splits are one subject): give it alone", m)
+				}
+				return []string{m}, "", nil, nil
+			}
 			inDir, left, err := dataFilesIn(m, true)
 			if err != nil {
 				return nil, "", nil, err
@@ -290,8 +337,9 @@ func isCompressedName(name string) bool {
 // dataFilesIn lists a folder's data files (not recursive, hidden files
 // left out). With docs, a folder without data files gives its Markdown
 // documents instead, those of its subfolders too (hidden ones left out:
-// a docs tree nests, mkdocs' and Docusaurus' do), and one with data files
-// gives the Markdown files it leaves out as passed, for a note.
+// a docs tree nests, mkdocs' and Docusaurus' do), unless its subfolders
+// hold data (a dataset's card is not its data: refused), and one with
+// data files gives the Markdown files it leaves out as passed, for a note.
 func dataFilesIn(dir string, docs bool) (files, passed []string, err error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -315,6 +363,18 @@ func dataFilesIn(dir string, docs bool) (files, passed []string, err error) {
 		mds, err := markdownUnder(dir)
 		if err != nil {
 			return nil, nil, err
+		}
+		if len(out) == 0 && len(mds) > 0 {
+			// A dataset's card is not its data: Markdown is the corpus
+			// only of a tree without data files.
+			data, err := dataUnder(dir, 3)
+			if err != nil {
+				return nil, nil, err
+			}
+			if len(data) > 0 {
+				return nil, nil, fmt.Errorf("data.files: %s holds no data file at its top (%s), and its Markdown files are not read as the data beside data files: %s (give the data files, e.g. --data '%s', or the documents alone, --data '%s')",
+					dir, strings.Join(dataExts, ", "), strings.Join(data, ", "), filepath.Join(dir, "**", "*"+filepath.Ext(data[0])), filepath.Join(dir, "**", "*.md"))
+			}
 		}
 		if len(out) == 0 {
 			out = mds
@@ -434,15 +494,18 @@ func checkTextUnit(o Options, fo format.Options, files []string) error {
 }
 
 // fileSource reads the user's files as one subject, named after the file
-// (or "data" for several), and says what it found. With warm and an
-// up-to-date token cache of them it reads no record: the cache, opened,
-// stands for the files (warmFiles).
-func fileSource(o Options, files []string, tp Text, log io.Writer, warm bool) (*source, error) {
+// (or "data" for several, or the dataset folder), and says what it found:
+// in.Files are its training examples, in.Val its validation examples, and
+// in.Test, read only for the held-out questions, its test examples. With
+// warm and an up-to-date token cache of the training files it reads none
+// of their records: the cache, opened, stands for them (warmFiles).
+func fileSource(o Options, in DataInput, tp Text, log io.Writer, warm bool) (*source, error) {
 	fo, err := fileOptions(o)
 	if err != nil {
 		return nil, err
 	}
-	src := &source{name: filesSubject(files), weight: 1, text: tp, where: files[0], files: files}
+	files := in.Files
+	src := &source{name: in.Name, weight: 1, text: tp, where: files[0], files: files}
 	var c *prep.Cache
 	var data prep.Hash
 	var reads []track.FileHash
@@ -454,11 +517,28 @@ func fileSource(o Options, files []string, tp Text, log io.Writer, warm bool) (*
 	if c != nil {
 		src.cache, src.data, src.reads = c, data, reads
 		fmt.Fprintf(log, "data: %s: unchanged since its token cache %s was written (%d examples): read from the cache\n", filesWhere(files), cachePath(o.TokenCache, src.name, subject.Train, ""), c.Examples())
-		return src, nil
-	}
-	src.train, src.data, src.reads, err = readFiles(context.Background(), files, fo, log)
-	if err != nil {
+	} else if src.train, src.data, src.reads, err = readFiles(context.Background(), files, fo, log); err != nil {
 		return nil, err
+	}
+	// A dataset folder's validation split, and its test split when
+	// questions are drawn from it (as a subject folder's files are read).
+	readSplit := func(files []string) ([]format.Example, error) {
+		exs, _, reads, err := readFiles(context.Background(), files, fo, log)
+		if err != nil {
+			return nil, fmt.Errorf("subject %s: %w", in.Name, err)
+		}
+		src.reads = append(src.reads, reads...)
+		return exs, nil
+	}
+	if len(in.Val) > 0 {
+		if src.val, err = readSplit(in.Val); err != nil {
+			return nil, err
+		}
+	}
+	if len(in.Test) > 0 && o.EvalQuestions > 0 {
+		if src.test, err = readSplit(in.Test); err != nil {
+			return nil, err
+		}
 	}
 	return src, nil
 }
