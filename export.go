@@ -47,8 +47,16 @@ type ExportOptions struct {
 	// PEFT export's folder holding other files, a GGUF export's existing
 	// file other than an earlier GGUF of the same kind (model or LoRA)
 	// that ftune wrote.
-	// It is moved aside and kept, never deleted.
+	// It is moved aside and kept, never deleted. A merged or PEFT folder
+	// of the other format, or one whose files changed since ftune wrote
+	// them (its ftune_export.json records their SHA-256), counts as not
+	// ftune's too.
 	Force bool
+	// From is what the export is made from (the adapter folder as the
+	// user named it): a merged or PEFT export records it in
+	// ftune_export.json, and a later export that replaces the folder
+	// names it.
+	From string
 }
 
 // ErrNoAdapter is wrapped by Export's error for a format that needs an
@@ -106,11 +114,11 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 	}
 	switch opt.Format {
 	case FormatPEFT:
-		return export.PEFTContext(ctx, m.Adapter, out, opt.Force, m.Template.Source())
+		return export.PEFTWith(ctx, m.Adapter, out, export.PEFTOptions{Force: opt.Force, ChatTemplate: m.Template.Source(), From: opt.From})
 	case FormatMerged:
 		// The adapter is attached for generation; the merge reads it
 		// separately and leaves the model as it is.
-		res, err := export.MergedHFWith(ctx, m.Net, m.Adapter, m.Dir, out, export.MergedOptions{MaxShardBytes: opt.MaxShardBytes, Force: opt.Force, ChatTemplate: m.Template.Source()})
+		res, err := export.MergedHFWith(ctx, m.Net, m.Adapter, m.Dir, out, export.MergedOptions{MaxShardBytes: opt.MaxShardBytes, Force: opt.Force, ChatTemplate: m.Template.Source(), From: opt.From})
 		if err != nil {
 			return nil, err
 		}
@@ -143,7 +151,7 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 		if opt.Format == FormatGGUFLoRA {
 			kind = gguf.KindAdapter
 		}
-		kept, fileNotes, err := export.ReplaceFile(out, opt.Force, export.FileRule{Ours: gguf.Replaceable(kind)}, func() error {
+		kept, fileNotes, err := export.ReplaceFile(out, opt.Force, export.FileRule{Ours: gguf.Replaceable(kind), Describe: gguf.Describe}, func() error {
 			if opt.Format == FormatGGUFLoRA {
 				return gguf.WriteLoRAContext(ctx, out, m.Net, m.Adapter, ft)
 			}
@@ -153,6 +161,13 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 			return nil, err
 		}
 		notes = append(fileNotes, gguf.Notes(m.Net.Config)...)
+		if opt.Format == FormatGGUFLoRA {
+			typeNotes, err := gguf.LoRATypeNotes(m.Net, m.Adapter, ft)
+			if err != nil {
+				return nil, err
+			}
+			notes = append(notes, typeNotes...)
+		}
 		if opt.Format == FormatGGUF {
 			typeNotes, err := gguf.TypeNotes(m.Net, gopt)
 			if err != nil {

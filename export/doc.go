@@ -14,10 +14,12 @@
 // model.embed_tokens.weight, as transformers saves them.
 //
 // The folder is written under a temporary name beside the target, with a
-// manifest (ManifestFile) of the files ftune wrote, and swapped into place.
-// A target whose files the manifest does not all account for is the
-// user's: it is refused, or with Force moved aside and kept; an export
-// never deletes a file it did not write. A NaN or Inf in any tensor
+// record (ManifestFile) of the files ftune wrote and their SHA-256, and
+// swapped into place. A target whose files the record does not all
+// account for, unchanged, or an export of another format, is the user's:
+// it is refused, or with Force moved aside and kept; an export never
+// deletes a file it did not write, nor one edited since, and says what
+// earlier export it replaced. A NaN or Inf in any tensor
 // (merged, PEFT, GGUF), or a cancelled context, stops the export and
 // leaves the target as it was.
 package export

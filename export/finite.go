@@ -58,7 +58,8 @@ func CheckAdapterFinite(a *lora.Adapter) error {
 // PEFT writes an adapter as a PEFT folder (lora.Adapter.Save: also its
 // base record) after checking that every tensor is finite. The folder is
 // written as merged ones are (writeFolder): it replaces only an earlier
-// export, and with force moves any other folder aside, kept.
+// PEFT export whose files are unchanged (and says so), and with force
+// moves any other folder aside, kept.
 func PEFT(a *lora.Adapter, dir string, force bool) (notes []string, err error) {
 	return PEFTContext(context.Background(), a, dir, force, "")
 }
@@ -71,16 +72,32 @@ func PEFT(a *lora.Adapter, dir string, force bool) (notes []string, err error) {
 // and the merged and GGUF exports take over the base's (as a TRL output
 // folder carries its tokenizer's).
 func PEFTContext(ctx context.Context, a *lora.Adapter, dir string, force bool, chatTemplate string) (notes []string, err error) {
+	return PEFTWith(ctx, a, dir, PEFTOptions{Force: force, ChatTemplate: chatTemplate})
+}
+
+// PEFTOptions control PEFTWith.
+type PEFTOptions struct {
+	// Force moves aside (kept, not deleted) a folder at dir that is no
+	// earlier PEFT export to replace, as MergedOptions.Force.
+	Force bool
+	// ChatTemplate is PEFTContext's chatTemplate.
+	ChatTemplate string
+	// From is what the export is made from, recorded (MergedOptions.From).
+	From string
+}
+
+// PEFTWith is PEFTContext with options.
+func PEFTWith(ctx context.Context, a *lora.Adapter, dir string, opt PEFTOptions) (notes []string, err error) {
 	if err := CheckAdapterFinite(a); err != nil {
 		return nil, err
 	}
-	return writeFolder(dir, "peft", force, func(tmp string) error {
+	return writeFolder(dir, "peft", opt.From, opt.Force, func(tmp string) error {
 		if err := a.SaveContext(ctx, tmp); err != nil {
 			return err
 		}
-		if chatTemplate == "" {
+		if opt.ChatTemplate == "" {
 			return nil
 		}
-		return os.WriteFile(filepath.Join(tmp, chat.TemplateFile), []byte(chatTemplate), 0o644)
+		return os.WriteFile(filepath.Join(tmp, chat.TemplateFile), []byte(opt.ChatTemplate), 0o644)
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/internal/fsutil"
@@ -81,10 +82,16 @@ func MergedHF(m *nn.Model, a *lora.Adapter, baseDir, outDir string, maxShardByte
 // MergedOptions control MergedHFWith.
 type MergedOptions struct {
 	MaxShardBytes int64 // <= 0: one file
-	// Force replaces an output folder holding files ftune did not write;
-	// that folder is moved aside (outDir.replaced-<time>, named in the
-	// notes), never deleted.
+	// Force replaces an output folder that is no earlier merged export
+	// to replace (one holding files ftune did not write, an export of
+	// another format, files changed since ftune wrote them); that folder
+	// is moved aside (outDir.replaced-<time>, named in the notes), never
+	// deleted.
 	Force bool
+	// From is what the export is made from (the adapter folder, as the
+	// user named it), recorded in ManifestFile and named in the note of a
+	// later export that replaces this one; "" records nothing.
+	From string
 	// ChatTemplate, when set, is written as chat_template.jinja in place
 	// of the base's: the template the adapter was trained with, which
 	// transformers (4.47 on) reads over tokenizer_config.json's; that
@@ -95,12 +102,14 @@ type MergedOptions struct {
 // MergedHFWith is MergedHF with options, returning what it did.
 //
 // The folder is written under a temporary name beside outDir, with a
-// ManifestFile listing what ftune wrote, and swapped into place (an atomic
-// exchange on Linux and macOS), so outDir is either the previous folder or
-// the complete export. An existing outDir is deleted only when its manifest
-// accounts for every file in it (a previous export); a folder holding
-// anything else is refused (ErrNotOurs), or with Force moved aside and
-// kept. Every tensor is checked to be finite as it is written: a NaN or Inf
+// ManifestFile recording what ftune wrote (each file's SHA-256), and
+// swapped into place (an atomic exchange on Linux and macOS), so outDir is
+// either the previous folder or the complete export. An existing outDir is
+// deleted only when it is an earlier merged export whose record accounts
+// for every file in it, unchanged (the notes say what it was); a folder
+// holding anything else (ErrNotOurs), an export of another format
+// (ErrOtherKind) or files changed since (ErrEdited) is refused, or with
+// Force moved aside and kept. Every tensor is checked to be finite as it is written: a NaN or Inf
 // ends the export with ErrNonFinite naming the tensor, and outDir is left
 // as it was. A cancelled ctx stops it before the next tensor, or within a
 // chunk of the file it is copying, the same way.
@@ -120,7 +129,7 @@ func MergedHFWith(ctx context.Context, m *nn.Model, a *lora.Adapter, baseDir, ou
 	if sameDir(baseDir, outDir) {
 		return nil, fmt.Errorf("export: the output folder %s is the base model's folder; write the merged model elsewhere", outDir)
 	}
-	if _, err := checkReplaceable(outDir, opt.Force); err != nil {
+	if err := checkReplaceable(outDir, "merged", opt.Force); err != nil {
 		return nil, err // before the work, not only once the folder is written
 	}
 	baseTypes, dominant, err := baseDTypes(baseDir)
@@ -148,10 +157,19 @@ func MergedHFWith(ctx context.Context, m *nn.Model, a *lora.Adapter, baseDir, ou
 	}
 	defer files.close()
 	size += files.bytes() + int64(len(opt.ChatTemplate))
+	// What killed exports left goes first: it may be what fills the disk.
+	cleared, err := clearLeftovers(outDir)
+	if err != nil {
+		return nil, err
+	}
+	res.Notes = append(res.Notes, cleared...)
 	if err := checkRoom(outDir, size); err != nil {
+		if len(cleared) > 0 {
+			err = fmt.Errorf("%w (%s)", err, strings.Join(cleared, "; "))
+		}
 		return nil, fmt.Errorf("export: %w", err) // before minutes of writing
 	}
-	notes, err := writeFolder(outDir, "merged", opt.Force, func(tmp string) error {
+	notes, err := writeFolder(outDir, "merged", opt.From, opt.Force, func(tmp string) error {
 		note, err := writeConfig(files.config, files.configPath, tmp, res.DType, src.Untied())
 		if err != nil {
 			return err

@@ -1,30 +1,17 @@
 package export
 
 import (
-	"encoding/json"
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/ftune/ftune/internal/fsutil"
 )
-
-// ManifestFile marks a folder that ftune wrote and lists its files. Only a
-// folder whose every file the manifest lists is ever deleted by an export
-// (to be replaced); any other non-empty folder is the user's.
-const ManifestFile = "ftune_export.json"
-
-// manifest is ManifestFile's content.
-type manifest struct {
-	WrittenBy string   `json:"written_by"` // "ftune"
-	Format    string   `json:"format"`     // "merged"
-	Files     []string `json:"files"`      // every other file ftune wrote there
-}
 
 // ErrNotOurs is wrapped when the output (a folder, or a file) holds what
 // ftune did not write and Force is off.
@@ -36,136 +23,129 @@ var ErrNotOurs = errors.New("the output holds files that no ftune export wrote")
 // is off.
 var ErrOtherKind = errors.New("another kind of file ftune writes")
 
-// writeManifest lists dir's files (written by this export) in ManifestFile.
-func writeManifest(dir, format string) error {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
+// ErrEdited is wrapped when a folder an export wrote holds a file changed
+// since (its content no longer the one the record holds: the user's
+// edit) and Force is off.
+var ErrEdited = errors.New("changed since ftune exported it")
+
+// checkReplaceable refuses an output folder that an export of format
+// may not replace (folderProblem), unless force (install then moves the
+// folder aside, not deleting it).
+func checkReplaceable(dir, format string, force bool) error {
+	_, why, err := folderProblem(dir, format)
+	if err != nil || why == nil || force {
+		return err
 	}
-	m := manifest{WrittenBy: "ftune", Format: format}
-	for _, e := range ents {
-		if e.Name() != partialMarker {
-			m.Files = append(m.Files, e.Name())
-		}
-	}
-	b, _ := json.MarshalIndent(m, "", "  ")
-	return fsutil.WriteFileAtomic(filepath.Join(dir, ManifestFile), append(b, '\n'), 0o644)
+	return fmt.Errorf("export: %s: %w; refusing to replace it: choose another --out, or pass --force to move the folder aside (kept, not deleted)", dir, why)
 }
 
-// foreignFiles lists the entries of dir that ftune's manifest there does
-// not account for (all of them when there is no manifest); nil for an
-// absent or empty folder.
-func foreignFiles(dir string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
-	}
-	var m manifest
-	if b, err := os.ReadFile(filepath.Join(dir, ManifestFile)); err == nil {
-		_ = json.Unmarshal(b, &m) // an unreadable manifest accounts for nothing
-	}
-	var out []string
-	for _, e := range ents {
-		if e.Name() == ManifestFile && m.WrittenBy == "ftune" || m.WrittenBy == "ftune" && slices.Contains(m.Files, e.Name()) && !e.IsDir() {
-			continue
-		}
-		out = append(out, e.Name())
-	}
-	return out, nil
-}
-
-// checkReplaceable refuses an output folder holding files ftune did not
-// write, unless force (the folder is then moved aside, not deleted).
-func checkReplaceable(dir string, force bool) (foreign bool, err error) {
-	files, err := foreignFiles(dir)
-	if err != nil || len(files) == 0 {
-		return false, err
-	}
-	if force {
-		return true, nil
-	}
-	return true, fmt.Errorf("export: %s: %w (%s); refusing to replace it: choose another --out, or pass --force to move the folder aside (kept, not deleted)",
-		dir, ErrNotOurs, listSome(files))
-}
-
-// writeFolder writes an export folder (merged, peft) so that outDir is
-// either what was there or the complete export, and nothing the user put
-// there is lost: fill writes the files into a temporary folder beside
-// outDir (marked as ftune's partial output, then given a ManifestFile
-// listing them), which is swapped into place (an atomic exchange on
-// Linux and macOS). An existing outDir is deleted only when its manifest
-// accounts for every file in it (an earlier export); a folder holding
-// anything else is refused (ErrNotOurs), or with force moved aside and
-// kept. The notes say what else happened (temporary folders of killed
-// exports removed or kept, a folder moved aside).
-func writeFolder(outDir, format string, force bool, fill func(tmp string) error) (notes []string, err error) {
-	if _, err := checkReplaceable(outDir, force); err != nil {
+// writeFolder writes an export folder (merged, peft) of format, made from
+// from (recorded, and named when a later export replaces it), so that
+// outDir is either what was there or the complete export, and nothing the
+// user put there is lost: fill writes the files into a temporary folder
+// beside outDir (locked and marked as ftune's partial output while it is
+// written, then given a ManifestFile recording them), which is swapped
+// into place (an atomic exchange on Linux and macOS). An existing outDir
+// is deleted only when it is an earlier export of the same format whose
+// every file its record lists, unchanged (the notes say what it was); a
+// folder holding anything else, an export of another format, or files
+// the user changed since, is refused (ErrNotOurs, ErrOtherKind,
+// ErrEdited), or with force moved aside and kept. The notes say what
+// else happened (temporary folders of killed exports removed or kept, a
+// folder moved aside).
+func writeFolder(outDir, format, from string, force bool, fill func(tmp string) error) (notes []string, err error) {
+	if err := checkReplaceable(outDir, format, force); err != nil {
 		return nil, err // at once, before the export's minutes of work
 	}
 	parent := filepath.Dir(outDir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	notes, err = removeKilledTemps(outDir)
+	notes, err = clearLeftovers(outDir)
 	if err != nil {
 		return notes, err
 	}
-	tmp, err := startTemp(outDir)
+	tmp, release, err := startTemp(outDir)
 	if err != nil {
 		return notes, err
 	}
+	defer release()
 	// Only this export's files are ever at tmp: install never moves the
 	// previous folder to it.
 	defer os.RemoveAll(tmp)
 	if err := fill(tmp); err != nil {
 		return notes, err
 	}
-	if err := sealTemp(tmp, format); err != nil {
+	if err := sealTemp(tmp, format, from); err != nil {
 		return notes, err
 	}
-	kept, err := install(tmp, outDir, force)
+	done, err := install(tmp, outDir, format, force)
 	if err != nil {
 		return notes, err
 	}
-	if kept != "" {
-		notes = append(notes, fmt.Sprintf("--force: the previous %s held files ftune did not write; it was moved to %s (nothing deleted)", outDir, kept))
+	switch {
+	case done.kept != "":
+		notes = append(notes, fmt.Sprintf("--force: the previous %s was no earlier export of this format to replace: %v; it was moved to %s (nothing deleted)", outDir, done.why, done.kept))
+	case done.prev != nil:
+		notes = append(notes, fmt.Sprintf("replaced %s (%s)", outDir, done.prev))
 	}
 	return notes, nil
+}
+
+// clearLeftovers removes what killed exports left beside outDir, of
+// outDir (removeKilledTemps) and of other outputs in its folder
+// (removeOthersKilledTemps), and says so: before the free-space check of
+// an export, which such a leftover (a model's size) could fail.
+func clearLeftovers(outDir string) (notes []string, err error) {
+	notes, err = removeKilledTemps(outDir)
+	if err != nil {
+		return notes, err
+	}
+	others, err := removeOthersKilledTemps(outDir)
+	return append(notes, others...), err
 }
 
 // partialMarker is the first file of an export's temporary folder and
 // leaves it once the manifest is written: a folder at a temporary name
 // holding it is ftune's unfinished output, which removeKilledTemps may
-// delete whatever else it holds.
+// delete whatever else it holds (once no live export holds its lock).
 const partialMarker = ".ftune_export_partial"
 
 // startTemp makes the temporary folder an export of outDir is written in
-// (".<name>.tmp-<digits>", beside outDir) and marks it as ftune's.
-func startTemp(outDir string) (string, error) {
-	tmp, err := os.MkdirTemp(filepath.Dir(outDir), "."+filepath.Base(outDir)+".tmp-")
+// (".<name>.tmp-<digits>", beside outDir), locks it for as long as the
+// export runs (release unlocks it: a kill does too), and marks it as
+// ftune's. The lock comes before the mark, so a marked folder whose lock
+// is free is one whose export is gone.
+func startTemp(outDir string) (tmp string, release func(), err error) {
+	tmp, err = os.MkdirTemp(filepath.Dir(outDir), "."+filepath.Base(outDir)+".tmp-")
 	if err != nil {
-		return "", fmt.Errorf("export: %w", err)
+		return "", nil, fmt.Errorf("export: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(tmp, partialMarker), []byte("an unfinished ftune export; deleted by the next export to "+outDir+"\n"), 0o644); err != nil {
+	release, err = holdFolder(tmp)
+	if err != nil {
 		os.RemoveAll(tmp)
-		return "", fmt.Errorf("export: %w", err)
+		return "", nil, fmt.Errorf("export: %w", err)
+	}
+	fail := func(err error) (string, func(), error) {
+		os.RemoveAll(tmp)
+		release()
+		return "", nil, fmt.Errorf("export: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, partialMarker), []byte("an unfinished ftune export; deleted by the next export beside it once this one is gone\n"), 0o644); err != nil {
+		return fail(err)
 	}
 	// MkdirTemp makes the folder private (0700); a model folder is not.
 	if err := os.Chmod(tmp, 0o755); err != nil {
-		os.RemoveAll(tmp)
-		return "", fmt.Errorf("export: %w", err)
+		return fail(err)
 	}
-	return tmp, nil
+	return tmp, release, nil
 }
 
-// sealTemp writes the manifest of the filled folder tmp, then removes its
+// sealTemp writes the record of the filled folder tmp, then removes its
 // partial marker: at every instant one of the two says the folder is
 // ftune's.
-func sealTemp(tmp, format string) error {
-	if err := writeManifest(tmp, format); err != nil {
+func sealTemp(tmp, format, from string) error {
+	if err := writeManifest(tmp, format, from); err != nil {
 		return err
 	}
 	if err := os.Remove(filepath.Join(tmp, partialMarker)); err != nil {
@@ -181,61 +161,76 @@ func listSome(xs []string) string {
 	return fmt.Sprintf("%q", xs)
 }
 
+// installed says what install did with the folder it found at dir: kept
+// it at a name of its own (kept, and why it was not replaced), or deleted
+// it, an earlier export (prev; nil when there was none).
+type installed struct {
+	kept string
+	why  error
+	prev *previous
+}
+
 // install puts the finished folder tmp at dir, under force's rule, and
-// returns where the previous folder was kept (empty when there was none,
-// or ftune wrote all of it and it was deleted).
+// says what became of the previous folder.
 //
 // No kill at any instant loses the user's folder, and none leaves it at a
-// temporary name (which removeKilledTemps visits): a folder holding files
-// ftune did not write goes straight to its kept name (dir.replaced-<time>)
-// by the swap itself, and only an earlier export of ftune's goes to a
-// temporary name, to be deleted. dir is checked again here, since the
-// user may have added files during the export's minutes, and the folder
-// swapped out once more before it is deleted.
-func install(tmp, dir string, force bool) (kept string, err error) {
+// temporary name (which removeKilledTemps visits): a folder that may not
+// be replaced (folderProblem) goes straight to its kept name
+// (dir.replaced-<time>) by the swap itself, and only an earlier export of
+// ftune's goes to a temporary name, to be deleted. dir is checked again
+// here, since the user may have added or edited files during the export's
+// minutes, and the folder swapped out once more before it is deleted.
+func install(tmp, dir, format string, force bool) (done installed, err error) {
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.Rename(tmp, dir); err != nil {
-			return "", fmt.Errorf("export: %w", err)
+			return done, fmt.Errorf("export: %w", err)
 		}
-		return "", nil
+		return done, nil
 	}
-	foreign, err := checkReplaceable(dir, force)
-	if err != nil {
-		return "", err
-	}
-	if foreign {
-		if kept, err = freeName(dir); err != nil {
-			return "", err
+	prev, why, err := folderProblem(dir, format)
+	switch {
+	case err != nil:
+		return done, err
+	case why != nil && !force:
+		return done, fmt.Errorf("export: %s: %w; refusing to replace it: choose another --out, or pass --force to move the folder aside (kept, not deleted)", dir, why)
+	case why != nil:
+		if done.kept, err = freeName(dir); err != nil {
+			return installed{}, err
 		}
-		if err := swapIn(tmp, dir, kept); err != nil {
-			return "", err
+		if err := swapIn(tmp, dir, done.kept); err != nil {
+			return installed{}, err
 		}
-		return kept, nil
+		done.why = why
+		return done, nil
 	}
 	old, err := freeTempName(dir)
 	if err != nil {
-		return "", err
+		return done, err
 	}
 	if err := swapIn(tmp, dir, old); err != nil {
-		return "", err
+		return done, err
 	}
 	if stopInstall("swapped") {
-		return "", errStopped
+		return done, errStopped
 	}
-	if files, err := foreignFiles(old); err != nil || len(files) > 0 {
-		// Files the user added between the check and the swap: kept.
-		if kept, err = freeName(dir); err != nil {
-			return "", fmt.Errorf("%w (the previous %s is at %s)", err, dir, old)
+	if _, why, cerr := folderProblem(old, format); cerr != nil || why != nil {
+		// Files the user added or edited between the check and the
+		// swap (or a folder that cannot be read): kept.
+		kept, err := freeName(dir)
+		if err != nil {
+			return done, fmt.Errorf("%w (the previous %s is at %s)", err, dir, old)
 		}
 		if err := os.Rename(old, kept); err != nil {
-			return "", fmt.Errorf("export: the previous %s is at %s: %w", dir, old, err)
+			return done, fmt.Errorf("export: the previous %s is at %s: %w", dir, old, err)
 		}
-		return kept, nil
+		done.kept, done.why = kept, cmp.Or(why, cerr)
+		return done, nil
 	}
 	if err := os.RemoveAll(old); err != nil {
-		return "", fmt.Errorf("export: remove the previous %s (now at %s): %w", dir, old, err)
+		return done, fmt.Errorf("export: remove the previous %s (now at %s): %w", dir, old, err)
 	}
-	return "", nil
+	done.prev = prev
+	return done, nil
 }
 
 // swapIn puts the folder at next in dir's place and dir's folder at
@@ -318,25 +313,29 @@ func freeTempName(dir string) (string, error) {
 // removeKilledTemps clears the temporary folders that earlier exports to
 // outDir left beside it when they were killed (".<name>.tmp-<digits>",
 // the names startTemp and install make, and only those), and returns
-// notes saying what it did. Such a folder is deleted only when it is
-// provably ftune's: empty, marked as a partial export (partialMarker), or
-// an export whose manifest accounts for every file. Any other (the user's
-// folder, left there by an older ftune killed while swapping folders) is
-// moved to outDir.replaced-<time> and kept. A live export to the same
-// folder at the same time would race for the swap anyway; its temporary
-// folder goes too.
+// notes saying what it did. A folder that a live export holds (its lock,
+// startTemp) is left alone: an export to the same folder running at the
+// same time. Where locks cannot be read (holdFolder), none is taken to be
+// held. Any other such folder is deleted only when it is provably
+// ftune's: empty, marked as a partial export (partialMarker), or an export
+// whose record accounts for every file, unchanged. Any other (the user's
+// folder, left there by an older ftune killed while swapping folders, or
+// an export the user edited) is moved to outDir.replaced-<time> and kept.
 func removeKilledTemps(outDir string) (notes []string, err error) {
 	parent, entries, err := fsutil.TempSiblings(outDir)
 	if err != nil {
 		return nil, err
 	}
-	var removed, kept []string
+	var removed, kept, busy []string
 	defer func() { // what was done is said even when a later folder fails
 		if len(removed) > 0 {
 			notes = append(notes, fmt.Sprintf("removed %d temporary folder(s) of killed exports beside %s: %s", len(removed), outDir, strings.Join(removed, ", ")))
 		}
 		if len(kept) > 0 {
-			notes = append(notes, fmt.Sprintf("kept %d folder(s) found at temporary names beside %s, which hold files ftune did not write (a folder that an export killed while swapping moved there): %s; nothing deleted", len(kept), outDir, strings.Join(kept, ", ")))
+			notes = append(notes, fmt.Sprintf("kept %d folder(s) found at temporary names beside %s, which hold files ftune did not write, or that changed since it wrote them (a folder that an export killed while swapping moved there): %s; nothing deleted", len(kept), outDir, strings.Join(kept, ", ")))
+		}
+		if len(busy) > 0 {
+			notes = append(notes, fmt.Sprintf("left %d temporary folder(s) beside %s that a running export is writing: %s", len(busy), outDir, strings.Join(busy, ", ")))
 		}
 	}()
 	for _, e := range entries {
@@ -344,12 +343,16 @@ func removeKilledTemps(outDir string) (notes []string, err error) {
 			continue
 		}
 		p := filepath.Join(parent, e.Name())
+		if held, known := folderHeld(p); held && known {
+			busy = append(busy, e.Name())
+			continue
+		}
 		_, mark := os.Lstat(filepath.Join(p, partialMarker))
-		files, err := foreignFiles(p)
+		_, why, err := folderProblem(p, "")
 		if err != nil {
 			return nil, err
 		}
-		if mark == nil || len(files) == 0 {
+		if mark == nil || why == nil {
 			if err := os.RemoveAll(p); err != nil {
 				return nil, fmt.Errorf("export: remove the leftover %s: %w", p, err)
 			}
@@ -361,7 +364,7 @@ func removeKilledTemps(outDir string) (notes []string, err error) {
 			err = os.Rename(p, to)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("export: %s holds files ftune did not write (%s), and could not be moved to a name of its own: %w", p, listSome(files), err)
+			return nil, fmt.Errorf("export: %s: %v, and it could not be moved to a name of its own: %w", p, why, err)
 		}
 		kept = append(kept, fmt.Sprintf("%s (now %s)", e.Name(), to))
 	}

@@ -45,8 +45,8 @@ func checkExport(t *testing.T, out, content string) {
 	if got := mustRead(t, filepath.Join(out, "weights.bin")); got != content {
 		t.Fatalf("%s holds %q, want %q", out, got, content)
 	}
-	if files, err := foreignFiles(out); err != nil || len(files) != 0 {
-		t.Fatalf("%s: files the manifest does not list: %v (%v)", out, files, err)
+	if _, why, err := folderProblem(out, ""); err != nil || why != nil {
+		t.Fatalf("%s is not an export as its record says: %v (%v)", out, why, err)
 	}
 	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")); len(left) != 0 {
 		t.Fatalf("temporary folders left beside %s: %v", out, left)
@@ -64,12 +64,12 @@ func TestKilledTempsKeepUsersFolder(t *testing.T) {
 	writeFiles(t, filepath.Join(dir, ".out.tmp-1"), map[string]string{partialMarker: "", "weights.bin": "half"})
 	done := filepath.Join(dir, ".out.tmp-2")
 	writeFiles(t, done, map[string]string{"weights.bin": "all"})
-	if err := writeManifest(done, "test"); err != nil {
+	if err := writeManifest(done, "test", ""); err != nil {
 		t.Fatal(err)
 	}
 	writeFiles(t, filepath.Join(dir, ".out.tmp-3"), nil)
 
-	notes, err := writeFolder(out, "test", false, fillWeights("new"))
+	notes, err := writeFolder(out, "test", "", false, fillWeights("new"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,23 +127,25 @@ func testKilledAt(t *testing.T, atomic, users bool, step string) {
 	out := filepath.Join(t.TempDir(), "out")
 	if users {
 		writeFiles(t, out, map[string]string{"notes.txt": "my precious notes", "weights.bin": "theirs"})
-	} else if _, err := writeFolder(out, "test", false, fillWeights("old")); err != nil {
+	} else if _, err := writeFolder(out, "test", "", false, fillWeights("old")); err != nil {
 		t.Fatal(err)
 	}
-	tmp, err := startTemp(out)
+	tmp, release, err := startTemp(out)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer release()
 	if err := fillWeights("killed")(tmp); err != nil {
 		t.Fatal(err)
 	}
-	if err := sealTemp(tmp, "test"); err != nil {
+	if err := sealTemp(tmp, "test", ""); err != nil {
 		t.Fatal(err)
 	}
 	reached := false
 	stopInstall = func(s string) bool { reached = reached || s == step; return s == step }
-	_, err = install(tmp, out, users)
+	_, err = install(tmp, out, "test", users)
 	stopInstall = func(string) bool { return false }
+	release() // as the kill would
 	if !reached {
 		t.Fatalf("install never reached step %q (%v)", step, err)
 	}
@@ -157,7 +159,7 @@ func testKilledAt(t *testing.T, atomic, users bool, step string) {
 		}
 	}
 
-	notes, err := writeFolder(out, "test", users, fillWeights("next"))
+	notes, err := writeFolder(out, "test", "", users, fillWeights("next"))
 	if err != nil {
 		t.Fatalf("the export after the kill: %v", err)
 	}
@@ -178,14 +180,14 @@ func testKilledAt(t *testing.T, atomic, users bool, step string) {
 // (the file stays in place) and moving the folder aside with it.
 func TestInstallRechecksTheFolder(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
-	if _, err := writeFolder(out, "test", false, fillWeights("old")); err != nil {
+	if _, err := writeFolder(out, "test", "", false, fillWeights("old")); err != nil {
 		t.Fatal(err)
 	}
 	addNotes := func(tmp string) error {
 		writeFiles(t, out, map[string]string{"notes.txt": "my precious notes"})
 		return fillWeights("new")(tmp)
 	}
-	if _, err := writeFolder(out, "test", false, addNotes); !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), "notes.txt") {
+	if _, err := writeFolder(out, "test", "", false, addNotes); !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), "notes.txt") {
 		t.Fatalf("export over a folder the user added to meanwhile: %v, want ErrNotOurs naming notes.txt", err)
 	}
 	if at := whereIs(t, out); len(at) != 1 || at[0] != "out" || mustRead(t, filepath.Join(out, "weights.bin")) != "old" {
@@ -194,7 +196,7 @@ func TestInstallRechecksTheFolder(t *testing.T) {
 	if err := os.Remove(filepath.Join(out, "notes.txt")); err != nil {
 		t.Fatal(err)
 	}
-	notes, err := writeFolder(out, "test", true, addNotes)
+	notes, err := writeFolder(out, "test", "", true, addNotes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +227,7 @@ func TestKeptNameTaken(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	writeFiles(t, out, map[string]string{"notes.txt": "my precious notes"})
 	taken := takeNames(t, out, func(p string) { writeFiles(t, p, map[string]string{"earlier.txt": p}) })
-	if _, err := writeFolder(out, "test", true, fillWeights("new")); err != nil {
+	if _, err := writeFolder(out, "test", "", true, fillWeights("new")); err != nil {
 		t.Fatal(err)
 	}
 	checkExport(t, out, "new")

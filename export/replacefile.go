@@ -18,6 +18,11 @@ type FileRule struct {
 	// left (replaced without force), else why it is not (wrapping
 	// ErrNotOurs or ErrOtherKind).
 	Ours func(path string) error
+	// Describe says what the file at path is, for the note that says an
+	// earlier file was replaced ("a GGUF model of tiny-base in Q8_0,
+	// written ..."); nil says "an earlier file of this kind ftune wrote"
+	// and its time.
+	Describe func(path string) string
 	// Prefix starts the error messages ("imatrix"; "" is "export"), and
 	// Example is the file name suggested when the path is a folder
 	// ("imatrix.gguf"; "" is "model.gguf").
@@ -67,7 +72,10 @@ func CheckFile(path string, force bool, rule FileRule) (aside bool, err error) {
 // back if write fails; path is then missing while write runs.
 // Folders missing above path are made, as folder exports make theirs.
 // Temporary files that killed writes of path left beside it are removed
-// first (RemoveKilledTempFiles), which the notes say.
+// first (RemoveKilledTempFiles), and so are those that killed exports of
+// other outputs left in its folder (removeOthersKilledTemps), which the
+// notes say. An earlier file replaced without force is said too
+// ("replaced <path> (<rule.Describe>)").
 func ReplaceFile(path string, force bool, rule FileRule, write func() error) (kept string, notes []string, err error) {
 	aside, err := CheckFile(path, force, rule)
 	if err != nil {
@@ -83,8 +91,23 @@ func ReplaceFile(path string, force bool, rule FileRule, write func() error) (ke
 	if len(leftovers) > 0 {
 		notes = append(notes, fmt.Sprintf("removed %d temporary file(s) of killed writes beside %s: %s", len(leftovers), path, strings.Join(leftovers, ", ")))
 	}
+	others, err := removeOthersKilledTemps(path)
+	notes = append(notes, others...)
+	if err != nil {
+		return "", notes, err
+	}
 	if !aside {
-		return "", notes, write()
+		replaced := ""
+		if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
+			replaced = describeFile(path, fi, rule)
+		}
+		if err := write(); err != nil {
+			return "", notes, err
+		}
+		if replaced != "" {
+			notes = append(notes, fmt.Sprintf("replaced %s (%s)", path, replaced))
+		}
+		return "", notes, nil
 	}
 	prefix := cmp.Or(rule.Prefix, "export")
 	stale, err := removeStaleSecondNames(path)
@@ -196,4 +219,13 @@ func removeStaleSecondNames(path string) ([]string, error) {
 		removed = append(removed, n)
 	}
 	return removed, nil
+}
+
+// describeFile says what the earlier file at path (whose Lstat is fi) is,
+// by rule.Describe, or its time.
+func describeFile(path string, fi os.FileInfo, rule FileRule) string {
+	if rule.Describe != nil {
+		return rule.Describe(path)
+	}
+	return "an earlier file of this kind that ftune wrote, " + fi.ModTime().Format("2006-01-02 15:04:05")
 }

@@ -44,12 +44,16 @@ so are weights beyond the range of the type written (f16's ±65504, or a
 block scale f16 cannot store): --quant bf16 or f32 has the range.
 --quant is for gguf and gguf-lora, --max-shard-mb for merged, --imatrix
 and the tensor type flags for gguf: another format refuses them.
-A merged or PEFT export replaces only a folder an earlier export wrote, and
-a GGUF export only a GGUF file of the same kind (model, or LoRA) that ftune
-wrote: a folder holding other files (a training run's adapter folder
-included), or any other file (an importance matrix included), is refused,
-or with --force moved aside (kept, not deleted). The temporary files of a
-GGUF export that was killed are removed by the next export to that path.`,
+A merged or PEFT export replaces only an earlier export of the same format
+whose files are as it wrote them (ftune_export.json records each one's
+SHA-256), and a GGUF export only a GGUF file of the same kind (model, or
+LoRA) that ftune wrote; either says what it replaced. A folder holding
+other files (a training run's adapter folder included), an export of the
+other format, one with a file edited since, or any other file (an
+importance matrix included), is refused, or with --force moved aside
+(kept, not deleted). What a killed export left beside its output (hidden
+.NAME.tmp-* files and folders) is removed by the next export into that
+folder once no running export holds it, and said.`,
 		Example: `  ftune export --adapter runs/x/adapter --format merged --out merged-model
   ftune export --adapter runs/x/adapter --format gguf --quant q8_0 --out model-q8.gguf
   ftune export --adapter runs/x/adapter --format gguf --quant q4_k_m --out model-q4_k_m.gguf
@@ -104,6 +108,7 @@ GGUF export that was killed are removed by the next export to that path.`,
 			if opt.Format == ftune.FormatMerged {
 				opt.MaxShardBytes = shardMB << 20
 			}
+			opt.From = adapter // recorded, and named when a later export replaces this one
 			notes, err := m.Export(cmd.Context(), out, opt)
 			if err != nil {
 				return err
@@ -126,6 +131,6 @@ GGUF export that was killed are removed by the next export to that path.`,
 	f.StringVar(&opt.OutputType, "output-tensor-type", "", "gguf: the LM head's tensor type (e.g. q8_0), in place of --quant's; tied embeddings too (llama-quantize's flag)")
 	f.StringVar(&opt.EmbeddingType, "token-embedding-type", "", "gguf: the embeddings' tensor type (e.g. q8_0), in place of --quant's (llama-quantize's flag)")
 	f.Int64Var(&shardMB, "max-shard-mb", 5000, "merged: shard size limit in MiB, 1 to 1048576 (1 TiB)")
-	f.BoolVar(&opt.Force, "force", false, "replace an output no earlier export of this format wrote (a folder holding other files; for gguf and gguf-lora any file but an earlier one of the same kind): it is moved aside, not deleted")
+	f.BoolVar(&opt.Force, "force", false, "replace an output that is no earlier export of this format (a folder holding other files, an export of the other format, or files edited since; for gguf and gguf-lora any file but an earlier one of the same kind): it is moved aside, not deleted")
 	return cmd
 }

@@ -48,6 +48,31 @@ func WriteLoRAContext(ctx context.Context, path string, m *nn.Model, a *lora.Ada
 	return nil
 }
 
+// LoRATypeNotes says which tensors of the file WriteLoRA writes of a for
+// m in type ft are stored as F16 instead, because their rows do not fill
+// whole blocks of ft's type (lora_b's rows are the rank, 8 or 16 values
+// where Q8_0 and Q4_0 take blocks of 32), as TypeNotes says a model's;
+// nil when every tensor gets ft's type.
+func LoRATypeNotes(m *nn.Model, a *lora.Adapter, ft FileType) ([]string, error) {
+	b, err := BuildLoRA(m, a, ft, "")
+	if err != nil {
+		return nil, err
+	}
+	wtype, err := ft.TensorType()
+	if err != nil {
+		return nil, err
+	}
+	planned := make([]plannedTensor, len(b.tensors))
+	for i, t := range b.tensors {
+		shape := make([]int, len(t.dims)) // PyTorch's order: rows last
+		for j, d := range t.dims {
+			shape[len(shape)-1-j] = int(d)
+		}
+		planned[i] = plannedTensor{t.name, shape, t.typ, wtype}
+	}
+	return fallbackNotes(ft, planned, "LoRA tensors", "as llama.cpp's converter stores them"), nil
+}
+
 // BuildLoRA prepares the file WriteLoRA writes; name is general.name.
 func BuildLoRA(m *nn.Model, a *lora.Adapter, ftype FileType, name string) (*Builder, error) {
 	return buildLoRA(context.Background(), m, a, ftype, name)

@@ -105,11 +105,18 @@ func planFile(m *nn.Model, opt Options) ([]plannedTensor, error) {
 // warns about too (one note per pair of types); nil when every weight gets
 // its type.
 func TypeNotes(m *nn.Model, opt Options) ([]string, error) {
-	ft := opt.FileType
 	planned, err := planFile(m, opt)
 	if err != nil {
 		return nil, err
 	}
+	return fallbackNotes(opt.FileType, planned, "weights", "as llama.cpp stores them"), nil
+}
+
+// fallbackNotes says which of the planned tensors of a file of type ft
+// (what: "weights") are stored in another type than the one they were
+// meant to have, because their rows do not fill whole blocks of it (as:
+// who does the same), one note per pair of types; nil when none is.
+func fallbackNotes(ft FileType, planned []plannedTensor, what, as string) []string {
 	type change struct{ from, to TensorType }
 	var order []change
 	named := map[change][]string{}
@@ -126,10 +133,10 @@ func TypeNotes(m *nn.Model, opt Options) ([]string, error) {
 	var notes []string
 	for _, ch := range order {
 		values, _, _ := ch.from.blockInfo()
-		notes = append(notes, fmt.Sprintf("%s: %d weights whose rows are not whole %d-value blocks are stored as %s instead of %s, as llama.cpp stores them: %s",
-			ft, len(named[ch]), values, ch.to, ch.from, firstAndCount(named[ch])))
+		notes = append(notes, fmt.Sprintf("%s: %d %s whose rows are not whole %d-value blocks are stored as %s instead of %s, %s: %s",
+			ft, len(named[ch]), what, values, ch.to, ch.from, as, firstAndCount(named[ch])))
 	}
-	return notes, nil
+	return notes
 }
 
 // ImportanceNotes says what importance matrix im did in a file of type ft

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 
 	"github.com/ftune/ftune/export"
 	"github.com/ftune/ftune/internal/fsutil"
@@ -101,6 +102,32 @@ func Replaceable(kind string) func(path string) error {
 		}
 		return nil
 	}
+}
+
+// Describe says what the GGUF file at path, which ftune wrote, is: for
+// the note of an export that replaces it ("a GGUF model of tiny-base in
+// q8_0, written 2026-12-07 20:59:01"). A file records no adapter or run
+// (a local path in a file made to be shared); its time says which export
+// it was.
+func Describe(path string) string {
+	s := "a GGUF file"
+	if f, err := Read(path); err == nil {
+		kind, _ := f.String("general.type")
+		s = describeKind(kind)
+		if name, ok := f.String("general.name"); ok && kind == KindModel {
+			s += " of " + name
+		}
+		if v, ok := f.Get("general.file_type"); ok {
+			if ft, ok := v.(uint32); ok {
+				s += " in " + FileType(ft).String()
+			}
+		}
+		f.Close()
+	}
+	if fi, err := os.Stat(path); err == nil {
+		s += ", written " + fi.ModTime().Format("2006-01-02 15:04:05")
+	}
+	return s
 }
 
 // describeKind names a kind of GGUF file for a message.
