@@ -25,12 +25,19 @@ import (
 // adapter was trained on. path is the config.yaml read; it is "", with a
 // nil config, when adapter is not in a run folder. A data.template file
 // is the copy the adapter carries (chat_template.jinja), when it does.
+//
+// A run folder without its config.yaml is an error wrapping
+// ErrRunConfigMissing, path the file missing: the defaults would read
+// other data, or hold out other rows, without a word.
 func AdapterRunConfig(adapter string) (cfg *RunConfig, path string, err error) {
 	run := runOfAdapter(adapter)
 	if run == "" {
 		return nil, "", nil
 	}
 	path = filepath.Join(run, track.ConfigFile)
+	if !exists(path) {
+		return nil, path, fmt.Errorf("adapter %s: %s is missing (%w): the data it was trained on and the rows it held out are not known", adapter, path, ErrRunConfigMissing)
+	}
 	if cfg, err = LoadRunConfig(run); err != nil {
 		return nil, path, fmt.Errorf("the run that trained adapter %s: %w", adapter, err)
 	}
@@ -90,10 +97,14 @@ func inRunDir(cfg *RunConfig, dir string) error {
 	return nil
 }
 
+// ErrRunConfigMissing is wrapped by AdapterRunConfig's error when the
+// adapter's run folder has no config.yaml.
+var ErrRunConfigMissing = errors.New("the config of the run that trained it")
+
 // runOfAdapter is the run folder holding adapter (its parent, or an
 // ancestor up to a checkpoint's per-subject adapter,
-// RUN/checkpoints/step-N/adapters/SUBJECT): the nearest that has a
-// config.yaml and is a run folder (track.IsRun); "" when none is.
+// RUN/checkpoints/step-N/adapters/SUBJECT): the nearest that is a run
+// folder (track.IsRun), with its config.yaml or not; "" when none is.
 func runOfAdapter(adapter string) string {
 	dir, err := filepath.Abs(adapter)
 	if err != nil {
@@ -105,7 +116,7 @@ func runOfAdapter(adapter string) string {
 			return ""
 		}
 		dir = parent
-		if track.IsRun(dir) && exists(filepath.Join(dir, track.ConfigFile)) {
+		if track.IsRun(dir) {
 			return dir
 		}
 	}

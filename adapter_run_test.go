@@ -1,6 +1,7 @@
 package ftune
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,7 +12,7 @@ import (
 // per-subject one, a checkpoint's) give the run's config.yaml, relative
 // data paths joined to env.json's working_dir (absolute ones, built-in
 // template names and other keys as written); an adapter outside a run
-// gives none.
+// gives none; a run without its config.yaml, ErrRunConfigMissing.
 func TestAdapterRunConfig(t *testing.T) {
 	run := filepath.Join(t.TempDir(), "runs", "r")
 	for _, d := range []string{"adapter", "adapters/chemistry", "checkpoints/step-00000002/adapter"} {
@@ -43,5 +44,15 @@ func TestAdapterRunConfig(t *testing.T) {
 	}
 	if cfg, path, err := AdapterRunConfig(t.TempDir()); cfg != nil || path != "" || err != nil {
 		t.Errorf("an adapter outside any run: %v, %q, %v; want none", cfg, path, err)
+	}
+	// A run folder that lost its config.yaml gave none either, and the
+	// defaults were evaluated in its place.
+	if err := os.Remove(filepath.Join(run, "config.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"adapter", "adapters/chemistry"} {
+		if cfg, path, err := AdapterRunConfig(filepath.Join(run, d)); cfg != nil || path != filepath.Join(run, "config.yaml") || !errors.Is(err, ErrRunConfigMissing) {
+			t.Errorf("%s of a run without config.yaml: %v, %q, %v; want ErrRunConfigMissing naming the file", d, cfg, path, err)
+		}
 	}
 }

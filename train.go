@@ -710,6 +710,12 @@ type EvaluateOptions struct {
 	// (which must then be that base: see ResolveBase).
 	Adapter string
 	Model   string
+	// AllRows evaluates every example of data without a validation file
+	// (data files), none held out: for test data the adapter never saw.
+	// false evaluates the share train holds out of them (data.val_split,
+	// data.seed), the rows a run on them did not train on. A subject
+	// folder's validation file is evaluated whole either way.
+	AllRows bool
 	Log     io.Writer // nil discards
 }
 
@@ -722,6 +728,9 @@ func Evaluate(ctx context.Context, opt EvaluateOptions) (Evaluation, error) {
 	cfg := opt.Config
 	if cfg == nil && opt.Adapter != "" {
 		run, path, err := AdapterRunConfig(opt.Adapter)
+		if errors.Is(err, ErrRunConfigMissing) {
+			return Evaluation{}, fmt.Errorf("%w; set EvaluateOptions.Config to name the data", err)
+		}
 		if err != nil {
 			return Evaluation{}, err
 		}
@@ -759,5 +768,6 @@ func Evaluate(ctx context.Context, opt EvaluateOptions) (Evaluation, error) {
 		return Evaluation{}, err
 	}
 	o.Log = opt.Log
+	o.EvalAllRows = opt.AllRows
 	return recipe.Evaluate(ctx, o, opt.Adapter)
 }

@@ -142,13 +142,14 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 	for i, s := range srcs {
 		ds.reads = append(ds.reads, s.reads...)
 		p := subjectPreprocessor(o, s.text, maxPositions).WithContext(ctx)
+		allRows := o.EvalAllRows && s.val == nil // all of it is validation: nothing to train on
 		sp, err := trainSplit(o, s, p, log)
 		if err != nil {
 			return nil, err
 		}
 		ds.cached[s.name] = sp.cached
 		st := sp.train.Stats
-		if err := st.NoneKeptError("subject "+s.name+" (training examples)", o.SeqLen); err != nil {
+		if err := st.NoneKeptError("subject "+s.name+" (training examples)", o.SeqLen); err != nil && !allRows {
 			return nil, err
 		}
 		if w := st.PositionsWarning(maxPositions); w != "" {
@@ -216,6 +217,9 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 			ds.questions = append(ds.questions, qs...)
 		}
 	}
+	if o.EvalAllRows { // Evaluate reads no training rows
+		return ds, nil
+	}
 	sizes := make([]int, len(perSubject))
 	for i, r := range perSubject {
 		sizes[i] = len(r)
@@ -280,7 +284,8 @@ func trainSplit(o Options, s *source, p *prep.Preprocessor, log io.Writer) (spli
 		cached bool
 		err    error
 	)
-	if o.Dedup > 0 || o.Rephrase > 0 && len(s.phrasings) > 0 {
+	allRows := o.EvalAllRows && s.val == nil
+	if (o.Dedup > 0 || o.Rephrase > 0 && len(s.phrasings) > 0) && !allRows {
 		// Without rephrasing, which changes training examples only, the
 		// share is held out after tokenizing, as below, so that documents
 		// cut into pieces are held out by piece.
@@ -312,7 +317,10 @@ func trainSplit(o Options, s *source, p *prep.Preprocessor, log io.Writer) (spli
 	idx := count(n)
 	var held []int
 	sp := split{cached: cached}
-	if s.val == nil && o.ValSplit > 0 {
+	if allRows {
+		idx, held = nil, idx
+		fmt.Fprintf(log, "subject %s: no validation file; all %d examples evaluated, none held out (data.val_split does not apply)\n", s.name, n)
+	} else if s.val == nil && o.ValSplit > 0 {
 		// Documents cut into pieces are held out piece by piece
 		// (holdOutPieces): whole, a few long ones would make the held-out
 		// share whatever their lengths make it (one manual of eight, half
@@ -447,6 +455,13 @@ func trainExamples(o Options, s *source, holdOut bool, log io.Writer) ([]format.
 	if o.Dedup > 0 {
 		variant = append(variant, fmt.Sprintf("dedup=%g seed=%d", o.Dedup, o.DataSeed))
 	}
+	if holdOut && s.val == nil && o.EvalAllRows {
+		// All of it is validation (Evaluate of preference records),
+		// as read: augmentation is training's.
+		s.val = s.train
+		fmt.Fprintf(log, "subject %s: no validation file; all %d examples evaluated, none held out (data.val_split does not apply)\n", s.name, len(s.val))
+		return nil, "", nil
+	}
 	if holdOut && s.val == nil && o.ValSplit > 0 {
 		var held []format.Example
 		n := len(exs)
@@ -505,6 +520,10 @@ func splitSeed(seed uint64, name string) uint64 {
 	}
 	return seed ^ x
 }
+
+// ErrUnknownSubject is wrapped when data.subjects names a subject the
+// data does not have.
+var ErrUnknownSubject = errors.New("no subject")
 
 // rootInputs are the selected subjects of a subject root: its subject
 // folders and its data files, each file the subject named after it (its
@@ -572,7 +591,7 @@ func rootInputs(o Options, root string, fo format.Options) ([]DataInput, error) 
 				for _, x := range all {
 					have = append(have, x.name)
 				}
-				return nil, fmt.Errorf("recipe: no subject %q under %s (have: %s)", name, root, strings.Join(have, ", "))
+				return nil, fmt.Errorf("recipe: %w %q under %s (have: %s)", ErrUnknownSubject, name, root, strings.Join(have, ", "))
 			}
 			selected = append(selected, all[i])
 		}

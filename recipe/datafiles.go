@@ -114,7 +114,7 @@ func dataInputs(o Options, fo format.Options) (ins []DataInput, where []string, 
 		} else if ok { // one subject folder (train/val/test files)
 			for _, name := range o.Subjects {
 				if name != s.Name {
-					return nil, nil, fmt.Errorf("recipe: data.subjects: no subject %q in %s (have: %s)", name, files[0], s.Name)
+					return nil, nil, fmt.Errorf("recipe: data.subjects: %w %q in %s (have: %s)", ErrUnknownSubject, name, files[0], s.Name)
 				}
 			}
 			notes, err := folderNotes(o, s)
@@ -211,7 +211,7 @@ func selectFiles(files, subjects []string) ([]string, error) {
 	}
 	for _, name := range subjects {
 		if !slices.Contains(have, name) {
-			return nil, fmt.Errorf("recipe: data.subjects: no subject %q among data.files (have: %s; a data file is the subject named after it)", name, strings.Join(have, ", "))
+			return nil, fmt.Errorf("recipe: data.subjects: %w %q among data.files (have: %s; a data file is the subject named after it)", ErrUnknownSubject, name, strings.Join(have, ", "))
 		}
 	}
 	var out []string

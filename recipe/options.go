@@ -64,6 +64,10 @@ type Options struct {
 	// split is drawn with DataSeed, which also seeds the mixing.
 	ValSplit float64
 	DataSeed uint64
+	// EvalAllRows, for Evaluate alone, evaluates every example of a
+	// subject without a validation file instead of the ValSplit share:
+	// none is held out, and none trained on.
+	EvalAllRows bool `json:"-"`
 	// Mixing is how subjects share the training rows: proportional (to
 	// their size), uniform, or weights (MixWeights, by subject name).
 	Mixing     string

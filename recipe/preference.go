@@ -161,7 +161,9 @@ func loadPreferences(ctx context.Context, o Options, tp Text, log io.Writer) (*d
 	if err != nil {
 		return nil, err
 	}
-	ds := &dataset{stats: map[string]prep.Stats{}, inputs: withTemplateFile(o, inputs), templates: templatesOf(srcs)}
+	// pairs not nil: a preference dataset, even when none is trained on
+	// (Options.EvalAllRows).
+	ds := &dataset{pairs: []dpo.Pair{}, stats: map[string]prep.Stats{}, inputs: withTemplateFile(o, inputs), templates: templatesOf(srcs)}
 	if o.TokenCache != "" {
 		fmt.Fprintln(log, "data.token_cache: not used for preference records (they are tokenised each run)")
 	}
@@ -193,7 +195,7 @@ func loadPreferences(ctx context.Context, o Options, tp Text, log io.Writer) (*d
 			return nil, fmt.Errorf("subject %s: %w", s.name, err)
 		}
 		saySkippedTokenizing(log, s.name, st)
-		if len(pairs) == 0 {
+		if len(pairs) == 0 && !o.EvalAllRows {
 			return nil, fmt.Errorf("subject %s: no preference record fits data.max_length %d (%d dropped: the prompt alone fills it; %d skipped)", s.name, o.SeqLen, st.Dropped, st.Skipped)
 		}
 		ds.stats[s.name] = st

@@ -1,17 +1,22 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ftune/ftune"
 	"github.com/ftune/ftune/config"
+	"github.com/ftune/ftune/recipe"
 )
 
 // evalShortcuts are eval's flags for config keys, applied as train's are
@@ -51,7 +56,7 @@ func trainShortcut(flag string) shortcut {
 }
 
 func newEvalCmd() *cobra.Command {
-	var adapter, modelName, configPath string
+	var adapter, modelName, configPath, split string
 	var sets []string
 	var nf4 bool
 	values := map[string]*shortcutValue{}
@@ -66,17 +71,36 @@ training run wrote (RUN/adapter, RUN/adapters, a checkpoint's adapter), from
 that run's config.yaml, so that its data is read and the rows it held out
 (data.val_split, data.seed) are the ones evaluated (its relative data paths
 are taken from the folder the run started in); else from the defaults.
---set and the flags below change them.`,
+--set and the flags below change them. A run folder that lost its
+config.yaml is refused unless the data is named (--data, --data-root,
+--subjects, a --set of data.files, data.root or data.subjects, or -c):
+the defaults would evaluate other data. One adapter of a per-subject run
+(RUN/adapters/SUBJECT) is evaluated on its subject unless --subjects or
+--data says otherwise.
+
+Data files without a validation file are evaluated on the share train
+holds out of them (data.val_split, data.seed), so that a base and an
+adapter trained on the file are compared on rows neither was trained on;
+--split all evaluates every example (a test file no run trained on).
+A subject folder's val file is evaluated whole either way. The number of
+held-out questions scored, and what capped it, is said after the scores.`,
 		Example: `  ftune eval                                        # tiny-base on the bundled subjects
   ftune eval --adapter runs/20261126-114016/adapter   # the run's own data and held-out share, on the base the adapter was trained on
   ftune eval --adapter runs/x/adapter --data my.jsonl   # on the share of my.jsonl that train held out
+  ftune eval --adapter runs/x/adapter --data test.jsonl --split all   # on all of a test file
+  ftune eval --adapter runs/x/adapters/chemistry    # one adapter of a per-subject run: its subject alone
   ftune eval -c run.yaml --set data.val_split=0.2   # the base on a run file's data
   ftune eval --adapter runs/x/adapters --subjects '[chemistry]'   # per-subject adapters
   ftune eval --adapter runs/x/adapter --data ./prefs --objective dpo   # DPO loss and rewards on preference pairs
   ftune eval --adapter runs/x/adapter --data feedback.jsonl --objective kto   # KTO loss and rewards on unpaired feedback`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, run, err := evalConfig(adapter, configPath, cmd.OutOrStdout())
+			f, w := cmd.Flags(), cmd.OutOrStdout()
+			if split != splitHeldOut && split != splitAll {
+				return usageError{fmt.Errorf("--split %s: want %s (the share train holds out of data files) or %s (every example)", split, splitHeldOut, splitAll)}
+			}
+			named := namedData(f, sets)
+			cfg, run, err := evalConfig(adapter, configPath, named, w)
 			if err != nil {
 				return err
 			}
@@ -96,13 +120,32 @@ are taken from the folder the run started in); else from the defaults.
 				}
 			}
 			if run != nil {
-				warnHeldOutChanged(cmd.OutOrStdout(), run, cfg)
+				if named == "" && configPath == "" {
+					subjectOfAdapter(w, adapter, run, cfg)
+				}
+				if split == splitHeldOut {
+					warnHeldOutChanged(w, run, cfg)
+				}
 			}
+			noteSplit(w, split, named, run, cfg)
 			// The sample answers printed are some of the questions asked.
 			g := &cfg.Training.Eval.Generation
 			g.Samples = min(g.Samples, max(g.Questions, 0))
-			_, err = ftune.Evaluate(cmd.Context(), ftune.EvaluateOptions{Config: cfg, Adapter: adapter, Model: modelName, Log: cmd.OutOrStdout()})
-			return err
+			ev, err := ftune.Evaluate(cmd.Context(), ftune.EvaluateOptions{Config: cfg, Adapter: adapter, Model: modelName, AllRows: split == splitAll, Log: w})
+			if err != nil {
+				if given := subjectsGiven(f, values["subjects"], sets); given != "" && errors.Is(err, recipe.ErrUnknownSubject) {
+					return usageError{fmt.Errorf("%s: %w", given, err)}
+				}
+				return err
+			}
+			questionsFlag := "training.eval.generation.questions"
+			if f.Changed("questions") {
+				questionsFlag = "--questions"
+			}
+			if cfg.Training.Objective == "sft" { // the others ask none
+				sayQuestions(w, ev, g.Questions, questionsFlag)
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -119,17 +162,74 @@ are taken from the folder the run started in); else from the defaults.
 		f.Var(values[s.flag], s.flag, s.usage+" ("+s.path+")")
 	}
 	f.BoolVar(&nf4, "load-in-4bit", false, "hold the base's projection weights in NF4 (as QLoRA trains them)")
+	f.StringVar(&split, "split", splitHeldOut, "which examples of data files (without a validation file) are evaluated: held-out, the share train holds out of them (data.val_split, data.seed), or all, every one (a test file no run trained on)")
 	return cmd
+}
+
+// The values of eval's --split.
+const (
+	splitHeldOut = "held-out"
+	splitAll     = "all"
+)
+
+// dataKeys are the config keys that say which data is evaluated.
+var dataKeys = []string{"data.files", "data.root", "data.subjects"}
+
+// namedData is how the command line names the data to evaluate (the
+// first of --data, --data-root, --subjects, or a --set of one of
+// dataKeys), "" when it does not.
+func namedData(f *pflag.FlagSet, sets []string) string {
+	for _, flag := range []string{"data", "data-root", "subjects"} {
+		if f.Changed(flag) {
+			return "--" + flag
+		}
+	}
+	for _, s := range sets {
+		key, _, _ := strings.Cut(s, "=")
+		if slices.Contains(dataKeys, strings.TrimSpace(key)) {
+			return "--set " + strings.TrimSpace(key)
+		}
+	}
+	return ""
+}
+
+// subjectsGiven is the command line's choice of subjects, as given
+// ("--subjects nope", "--set data.subjects=[nope]"), "" when it makes
+// none: a subject the data lacks is then bad usage.
+func subjectsGiven(f *pflag.FlagSet, v *shortcutValue, sets []string) string {
+	if f.Changed("subjects") { // applied after --set
+		return "--subjects " + v.String()
+	}
+	given := ""
+	for _, s := range sets { // the last one counts
+		if key, _, _ := strings.Cut(s, "="); strings.TrimSpace(key) == "data.subjects" {
+			given = "--set " + s
+		}
+	}
+	return given
 }
 
 // evalConfig is the configuration eval starts from: the run file, else
 // the config.yaml of the run that trained the adapter (said on log), else
 // the defaults. run is that run's configuration (nil: the adapter is not
-// in a run folder).
-func evalConfig(adapter, configPath string, log io.Writer) (cfg, run *config.RunConfig, err error) {
+// in a run folder, or its run's config.yaml is missing). An adapter
+// whose run folder lost its config.yaml is refused unless the data is
+// chosen: a run file, or named (how, from namedData): the defaults would
+// evaluate other data than the run's without a word.
+func evalConfig(adapter, configPath, named string, log io.Writer) (cfg, run *config.RunConfig, err error) {
 	if adapter != "" {
 		var path string
-		if run, path, err = ftune.AdapterRunConfig(adapter); err != nil {
+		run, path, err = ftune.AdapterRunConfig(adapter)
+		switch {
+		case errors.Is(err, ftune.ErrRunConfigMissing) && configPath != "":
+			fmt.Fprintf(log, "note: %s is missing: evaluating with the settings of %s (-c); the rows held out may not be the ones the run held out\n", path, configPath)
+			run, err = nil, nil
+		case errors.Is(err, ftune.ErrRunConfigMissing) && named != "":
+			fmt.Fprintf(log, "note: %s is missing: evaluating the data %s names, with the default settings besides; the rows held out may not be the ones the run held out\n", path, named)
+			run, err = nil, nil
+		case errors.Is(err, ftune.ErrRunConfigMissing):
+			return nil, nil, fmt.Errorf("adapter %s: %s is missing, so the data the run trained on and the rows it held out are not known (the defaults, the bundled subjects, are other data): name the data, --data FILE (its held-out share, data.val_split and data.seed; --split all for all of it), --subjects or --data-root for subject folders, or -c RUN_FILE", adapter, path)
+		case err != nil:
 			return nil, nil, err
 		}
 		if run != nil && configPath == "" {
@@ -179,4 +279,69 @@ func sameData(a, b config.DataConfig) bool {
 		return p
 	}
 	return abs(a.Root) == abs(b.Root) && slices.EqualFunc(a.Files, b.Files, func(x, y string) bool { return abs(x) == abs(y) })
+}
+
+// subjectOfAdapter narrows cfg, the settings of a per-subject run (run),
+// to the subject of adapter when adapter is one of that run's adapters
+// (RUN/adapters/SUBJECT, or a checkpoint's): the others were trained by
+// other adapters. It says so on log.
+func subjectOfAdapter(log io.Writer, adapter string, run, cfg *config.RunConfig) {
+	if run.Training.Adapters != "per-subject" {
+		return
+	}
+	clean := filepath.Clean(adapter)
+	if filepath.Base(filepath.Dir(clean)) != "adapters" {
+		return
+	}
+	if _, err := os.Stat(filepath.Join(clean, "adapter_config.json")); err != nil {
+		return // the folder of them all, or not an adapter: the load says
+	}
+	name := filepath.Base(clean)
+	cfg.Data.Subjects = []string{name}
+	fmt.Fprintf(log, "note: %s is the run's adapter for subject %s: evaluating %s alone (--subjects for others)\n", adapter, name, name)
+}
+
+// noteSplit says which rows of data files are evaluated, and why, where
+// the command line names data the run did not train on (and so might be
+// a test file, to evaluate whole), or asks for all of the run's own.
+func noteSplit(log io.Writer, split, named string, run, cfg *config.RunConfig) {
+	own := run != nil && sameData(run.Data, cfg.Data)
+	switch {
+	case split == splitAll && own:
+		fmt.Fprintf(log, "warning: --split all: the run trained on this data (all but the share it held out), so the loss looks better than the adapter is; leave --split out for the share it held out\n")
+	case split == splitHeldOut && named != "" && len(cfg.Data.Files) > 0 && !own:
+		fmt.Fprintf(log, "note: data files without a validation file are evaluated on the share train would hold out of them (data.val_split %g, data.seed %d), so that a base and an adapter trained on them compare on the same unseen rows; --split all evaluates all of them (a test file no run trained on)\n", cfg.Data.ValSplit, cfg.Data.Seed)
+	}
+}
+
+// sayQuestions says how many held-out questions ev scored, per subject,
+// and what capped them: want a subject (flag names the setting), or a
+// test file that holds fewer questions with an answer, or none.
+func sayQuestions(log io.Writer, ev ftune.Evaluation, want int, flag string) {
+	if ev.QA == nil || len(ev.QA.Results) == 0 {
+		if want > 0 {
+			fmt.Fprintf(log, "questions scored: 0: %s %d asks up to %d a subject from its test file, and no subject evaluated has one with questions\n", flag, want, want)
+		}
+		return
+	}
+	per := map[string]int{}
+	for _, r := range ev.QA.Results {
+		per[r.Subject]++
+	}
+	var counts, short []string
+	for _, name := range slices.Sorted(maps.Keys(per)) {
+		counts = append(counts, fmt.Sprintf("%s %d", name, per[name]))
+		if per[name] < want {
+			if len(short) == 0 {
+				short = append(short, fmt.Sprintf("%s's test file holds %d", name, per[name]))
+			} else {
+				short = append(short, fmt.Sprintf("%s's %d", name, per[name]))
+			}
+		}
+	}
+	why := fmt.Sprintf("the first %d of each subject's test file (%s %d)", want, flag, want)
+	if len(short) > 0 {
+		why = fmt.Sprintf("%s %d asks up to %d a subject, and %s (questions with an answer, all asked)", flag, want, want, strings.Join(short, ", "))
+	}
+	fmt.Fprintf(log, "questions scored: %d (%s): %s\n", len(ev.QA.Results), strings.Join(counts, ", "), why)
 }

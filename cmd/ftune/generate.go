@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -46,7 +47,10 @@ in the model's context it drops the oldest turns and says so. In the chat,
 or Ctrl-C ends it, as does an empty line typed at a terminal. Piped into, the
 chat answers each line (empty lines are skipped) until the input ends; the
 replies go to stdout, one after another, and the "> " prompt and the notes
-to stderr.
+to stderr. A line that cannot be sent (not UTF-8, too long for the context,
+an unknown /command) gets an empty line on stdout in place of its reply and
+an error on stderr; the chat goes on, and exits 1 at the end naming the
+lines not answered.
 
 Sampling: without --temperature, the model folder's generation_config.json
 decides, as it does for transformers' generate(): it samples when it sets
@@ -518,6 +522,16 @@ func readLines(in io.Reader, done <-chan struct{}) <-chan inputLine {
 // chatLoop runs the chat until /exit, the input's end (nil), an error, or
 // Ctrl-C (ctx cancelled: an error wrapping context.Canceled, so the exit
 // status is 130, as for a one-shot reply stopped by Ctrl-C).
+//
+// A line that cannot be sent (not UTF-8, too long for the context, an
+// unknown command) is said on c.log, and the chat goes on. Piped into, it
+// also has an empty line on c.out in place of its reply, so that a
+// script's k-th prompt keeps the k-th reply line (when replies are one
+// line each), and the chat, at its end, fails naming the lines not
+// answered: a batch that lost answers is not a success. The chat goes on
+// rather than stopping at the first such line because the other prompts'
+// replies cost as much to make again, and the error names every line to
+// fix.
 func chatLoop(ctx context.Context, m *ftune.Model, c chatIO, system string, opt ftune.GenerateOptions) error {
 	conv := m.NewConversation(system)
 	ctxLen := m.Net.Config.MaxPositions
@@ -527,6 +541,21 @@ func chatLoop(ctx context.Context, m *ftune.Model, c chatIO, system string, opt 
 	lines := readLines(c.in, done)
 	var written bool
 	opt.OnText = streamTo(c.out, &written)
+	var b batchLines
+	// fail says line n was not sent: "error: input line n" then what.
+	fail := func(n int, what string) {
+		fmt.Fprintf(c.log, "error: input line %d%s\n", n, what)
+		if !c.interactive {
+			b.failed = append(b.failed, n)
+			fmt.Fprintln(c.out) // the failed line's reply: empty
+		}
+	}
+	end := func() error {
+		if c.interactive {
+			return nil
+		}
+		return b.err()
+	}
 	for n := 1; ; n++ {
 		if ctx.Err() != nil { // a select below with a line ready too may pick either
 			return fmt.Errorf("chat: interrupted: %w", ctx.Err())
@@ -543,10 +572,11 @@ func chatLoop(ctx context.Context, m *ftune.Model, c chatIO, system string, opt 
 			if l.err != nil {
 				return fmt.Errorf("chat: input line %d: %w", n, l.err)
 			}
-			return nil
+			return end()
 		}
 		if at := invalidUTF8(l.text); at >= 0 {
-			fmt.Fprintf(c.log, "error: input line %d, byte %d: not valid UTF-8; the line was not sent\n", n, at+1)
+			b.prompts++
+			fail(n, fmt.Sprintf(", byte %d: not valid UTF-8; the line was not sent", at+1))
 			continue
 		}
 		line := strings.TrimSpace(l.text)
@@ -554,7 +584,7 @@ func chatLoop(ctx context.Context, m *ftune.Model, c chatIO, system string, opt 
 		case line == "" && !c.interactive:
 			continue
 		case line == "" || line == "/exit" || line == "/quit":
-			return nil
+			return end()
 		case line == "/reset":
 			conv.Reset()
 			fmt.Fprintln(c.log, "(conversation cleared)")
@@ -563,9 +593,11 @@ func chatLoop(ctx context.Context, m *ftune.Model, c chatIO, system string, opt 
 			fmt.Fprintln(c.log, chatHelp)
 			continue
 		case strings.HasPrefix(line, "/"):
-			fmt.Fprintf(c.log, "unknown command %s; %s\n", strings.Fields(line)[0], chatHelp)
+			b.prompts++
+			fail(n, fmt.Sprintf(": unknown command %s (a line that starts with / is a command; it was not sent); %s", strings.Fields(line)[0], chatHelp))
 			continue
 		}
+		b.prompts++
 		written = false
 		r, err := conv.Send(ctx, line, opt)
 		if err == nil || written {
@@ -575,7 +607,7 @@ func chatLoop(ctx context.Context, m *ftune.Model, c chatIO, system string, opt 
 			return fmt.Errorf("chat: interrupted: %w", ctx.Err())
 		}
 		if errors.Is(err, ftune.ErrContextFull) {
-			fmt.Fprintf(c.log, "error: input line %d: %v\n", n, err) // the message was not kept; the chat goes on
+			fail(n, ": "+err.Error()) // the message was not kept; the chat goes on
 			continue
 		}
 		if err != nil {
@@ -586,4 +618,33 @@ func chatLoop(ctx context.Context, m *ftune.Model, c chatIO, system string, opt 
 		}
 		noteStop(c.log, m, r)
 	}
+}
+
+// batchLines counts a piped chat's prompts (the lines that are not empty
+// and not a command it knows) and those it could not answer.
+type batchLines struct {
+	prompts int
+	failed  []int // their line numbers
+}
+
+// err is the chat's error for the lines not answered, nil when every
+// prompt was.
+func (b batchLines) err() error {
+	if len(b.failed) == 0 {
+		return nil
+	}
+	const shown = 10
+	nums := make([]string, 0, shown+1)
+	for i, n := range b.failed {
+		if i == shown {
+			nums = append(nums, "…")
+			break
+		}
+		nums = append(nums, strconv.Itoa(n))
+	}
+	which := "line " + nums[0]
+	if len(b.failed) > 1 {
+		which = "lines " + strings.Join(nums, ", ")
+	}
+	return fmt.Errorf("chat: %d of %d input lines were not answered (%s): each has an empty line on stdout in place of its reply, and its error above", len(b.failed), b.prompts, which)
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/ftune/ftune"
 	"github.com/ftune/ftune/export"
 	"github.com/ftune/ftune/export/gguf"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/recipe"
 )
 
 // imatrixOut is how ftune imatrix treats the file at --out: it replaces
@@ -63,6 +65,13 @@ runs, or with --force moved aside (kept, not deleted).`,
 			if opt.MaxChunks < 0 {
 				return usageError{fmt.Errorf("--chunks %d: want 0 (all) or more", opt.MaxChunks)}
 			}
+			// Before the weights load, from the model's config.json; the
+			// loaded model is asked again below.
+			if positions, ok := modelPositions(modelName, adapter); ok {
+				if err := checkChunk(opt.ChunkTokens, positions); err != nil {
+					return err
+				}
+			}
 			// What is at --out is checked before the model runs (minutes),
 			// and again when the file is written.
 			if _, err := export.CheckFile(out, force, imatrixOut); err != nil {
@@ -78,6 +87,9 @@ runs, or with --force moved aside (kept, not deleted).`,
 			}
 			m, err := loadModel(cmd, modelName, adapter)
 			if err != nil {
+				return err
+			}
+			if err := checkChunk(opt.ChunkTokens, m.Net.Config.MaxPositions); err != nil {
 				return err
 			}
 			if data != "" {
@@ -130,4 +142,33 @@ runs, or with --force moved aside (kept, not deleted).`,
 	f.IntVar(&opt.MaxChunks, "chunks", 0, "at most this many chunks (0: all)")
 	f.BoolVar(&force, "force", false, "replace an existing file other than an importance matrix ftune wrote: it is moved aside, not deleted")
 	return cmd
+}
+
+// checkChunk refuses --ctx chunks longer than the model's positions.
+func checkChunk(tokens, positions int) error {
+	if tokens > positions {
+		return usageError{fmt.Errorf("--ctx %d: want at most the model's %d positions (max_position_embeddings)", tokens, positions)}
+	}
+	return nil
+}
+
+// modelPositions is the position limit of the model that --model and
+// --adapter load, read from its config.json before the weights; ok is
+// false when it cannot be read (loading the model then says why).
+func modelPositions(model, adapter string) (positions int, ok bool) {
+	var dir string
+	var err error
+	if adapter != "" {
+		dir, _, err = ftune.ResolveBase(adapter, model)
+	} else {
+		dir, err = recipe.ResolveModel(model)
+	}
+	if err != nil {
+		return 0, false
+	}
+	cfg, err := nn.LoadConfig(dir)
+	if err != nil {
+		return 0, false
+	}
+	return cfg.MaxPositions, true
 }

@@ -50,17 +50,33 @@ func newRunsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// A run whose summary reads but whose metrics or samples
+			// do not is marked damaged, as runs show and runs report
+			// say it is (they read every line).
+			var damaged []error
+			for i, r := range runs {
+				if r.Status == track.StatusUnreadable {
+					continue
+				}
+				if status, err := runFault(r.Dir); status == statusDamaged {
+					runs[i].Status, runs[i].Reason = statusDamaged, strings.TrimPrefix(err.Error(), r.Dir+string(filepath.Separator))
+					damaged = append(damaged, fmt.Errorf("run %s is %s: %w", r.Dir, status, err))
+				}
+			}
 			fmt.Fprint(cmd.OutOrStdout(), track.FormatList(runs))
-			// An unreadable run is listed, and its whole error (the
-			// table clips it) is a warning: the other runs are still
-			// listed, and the command succeeds while any run could be
-			// read. Only when none could is it an error.
+			// An unreadable or damaged run is listed, and its whole
+			// error (the table clips it) is a warning: the other runs
+			// are still listed, and the command succeeds while any run
+			// could be read. Only when none could is it an error.
 			bad := 0
 			for _, r := range runs {
 				if r.Status == track.StatusUnreadable {
 					bad++
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: run %s is unreadable: %s\n", r.Dir, r.Reason)
 				}
+			}
+			for _, err := range damaged {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
 			}
 			if bad > 0 && bad == len(runs) {
 				return fmt.Errorf("no run under %s could be read (%d unreadable)", root, bad)
@@ -74,7 +90,11 @@ func newRunsCmd() *cobra.Command {
 		Example: "  ftune runs show 20261126-114016",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := track.Show(dirOf(args[0]))
+			dir := dirOf(args[0])
+			if err := checkRun(dir); err != nil {
+				return err
+			}
+			d, err := track.Show(dir)
 			if err != nil {
 				return err
 			}
@@ -113,6 +133,9 @@ or with --force moved aside (kept, not deleted).`,
 			dirs := make([]string, len(args))
 			for i, a := range args {
 				dirs[i] = dirOf(a)
+				if err := checkRun(dirs[i]); err != nil {
+					return err
+				}
 			}
 			c, err := track.CompareRuns(dirs)
 			if err != nil {
@@ -160,6 +183,9 @@ report.html ftune did not write is refused, or with --force moved aside
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := dirOf(args[0])
+			if err := checkRun(dir); err != nil {
+				return err
+			}
 			kept, err := report.WriteHTMLReport(dir, forceReport)
 			if err != nil {
 				return err
@@ -192,4 +218,39 @@ func writeReport(w io.Writer, runDir string) {
 		return
 	}
 	fmt.Fprintf(w, "report:     %s\n", filepath.Join(runDir, track.ReportFile))
+}
+
+// statusDamaged is the list's status of a run whose summary reads but a
+// line of whose metrics.jsonl or samples.jsonl does not.
+const statusDamaged = "damaged"
+
+// runFault is what keeps runs show and runs report from reading the run
+// folder dir whole, in the words runs list uses: track.StatusUnreadable
+// when its summary cannot be read (summary.json, or a running run's
+// metrics.jsonl), statusDamaged when it can but a line of metrics.jsonl
+// or samples.jsonl cannot. The error names the file and line. "" and nil
+// when nothing does, or when dir is no run folder (track.Show says so).
+func runFault(dir string) (status string, err error) {
+	if !track.IsRun(dir) {
+		return "", nil
+	}
+	if _, err := track.Summarize(dir); err != nil {
+		return track.StatusUnreadable, err
+	}
+	if _, err := track.ReadMetrics(filepath.Join(dir, track.MetricsFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return statusDamaged, err
+	}
+	if _, err := track.ReadSamples(filepath.Join(dir, track.SamplesFile)); err != nil {
+		return statusDamaged, err
+	}
+	return "", nil
+}
+
+// checkRun refuses a run folder runFault finds at fault, as runs list
+// words it.
+func checkRun(dir string) error {
+	if status, err := runFault(dir); err != nil {
+		return fmt.Errorf("run %s is %s: %w", dir, status, err)
+	}
+	return nil
 }
