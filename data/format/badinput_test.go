@@ -47,7 +47,8 @@ func TestBadInput(t *testing.T) {
 		{"all skipped", "d.jsonl", "{\n", Options{Skip: true}, ErrEmptyDataset, "", "1 bad records skipped"},
 		{"json array syntax", "d.json", "[\n {\"text\":\"a\"},\n {\"text\" \"b\"}\n]", Options{}, ErrMalformed, ":3:10:", "after object key"},
 		{"json array element not object", "d.json", "[\n {\"text\":\"a\"},\n 7\n]", Options{}, ErrMalformed, ":3:2:", "expected a JSON object as array element"},
-		{"json top level object", "d.json", "\n  {\"text\":\"a\"}", Options{}, ErrMalformed, ":2:3:", "expected a JSON array"},
+		// A top-level object is one record, or holds a list of them (TestWrappedJSON).
+		{"json top level string", "d.json", "\n  \"text\"", Options{}, ErrMalformed, ":2:3:", "expected a JSON array"},
 		{"json array unclosed", "d.json", "[{\"text\":\"a\"},\n", Options{}, ErrMalformed, ":2:", "unexpected end of file"},
 		{"json array invalid utf8", "d.json", "[{\"text\":\"a\"},\n {\"text\":\"\xc3\"}]", Options{}, ErrInvalidUTF8, ":2:11:", "UTF-8"},
 		{"json array unknown role", "d.json", "[{\"conversations\":[{\"from\":\"alien\",\"value\":\"a\"}]}]", Options{}, ErrUnknownRole, ":1:2:", `"alien"`},

@@ -2,13 +2,21 @@
 //
 // Files are streamed: Open returns a Reader whose Next yields one Example
 // at a time, so memory follows the longest record, not the file. Formats:
-// JSONL (.jsonl), JSON arrays of objects (.json, streamed element by
-// element with json.Decoder), CSV and TSV with a header row, plain text
-// (.txt, .md: one example per line, per paragraph or per file; CRLF line
-// ends read as LF, as Python's text mode reads them) and parquet
+// JSONL (.jsonl, .ndjson), JSON (.json), CSV and TSV with a header row,
+// plain text (.txt, .md: one example per line, per paragraph or per file;
+// CRLF line ends read as LF, as Python's text mode reads them) and parquet
 // (read in row batches by data/format/parquet, which a program links by a
 // blank import; without it a .parquet file is ErrUnsupported, naming the
 // import). RegisterFileKind is how such a package plugs in.
+//
+// A .json file is JSON Lines when its first line is an object and another
+// object follows on a later line (what datasets' Dataset.to_json writes by
+// default; told from at most its first 8 MiB, and said in Report.Notes).
+// Otherwise it is JSON: an array of objects, streamed element by element
+// with json.Decoder; an object holding one list of records under a key
+// ({"data": [...]}, the datasets-server API's {"rows": [{"row": {...}}]}),
+// streamed the same way, the key said in Report.Notes (several such lists,
+// a split per key, are refused); or one object, one record.
 //
 // Record shapes, detected from the first record or set with a Mapping that
 // can also rename columns:
@@ -19,7 +27,10 @@
 //	completion    {"text"}
 //	input/output  {"input","output"} or prompt/completion, prompt/response, question/answer
 //	preference    {"prompt", "chosen", "rejected"}, text or lists of messages (TRL's);
-//	              instruction and input (LLaMA-Factory's) or question (Axolotl's) as the prompt
+//	              instruction and input (LLaMA-Factory's) or question (Axolotl's) as the prompt;
+//	              {"conversations", "chosen": {"from": "gpt", "value"}, "rejected": {...}}
+//	              (LLaMA-Factory's ShareGPT; or "messages" and {"role", "content"}) as a
+//	              conversation and the assistant's answers
 //	unpaired_preference {"prompt", "completion", "label": true|false} (TRL's, KTO's data);
 //	              alpaca, messages or conversations with "kto_tag" (LLaMA-Factory's)
 //
@@ -63,8 +74,10 @@
 // in a row are refused (parallel calls are one turn holding a list).
 //
 // Bad input never panics: a malformed record, a missing column, invalid
-// UTF-8 (which encoding/json would silently replace), an unknown role or an
-// empty file give a *PosError "file:line:column: what was expected" that
-// wraps one of the Err* sentinels. With Options.Skip, bad records are
+// UTF-8 (which encoding/json would silently replace), an unknown role, a
+// number or boolean where text is expected (JSON and parquet say what is
+// text; a CSV cell is text), a null content but in a message that calls
+// tools, or an empty file give a *PosError "file:line:column: what was
+// expected" that wraps one of the Err* sentinels. With Options.Skip, bad records are
 // counted in the Report instead. FuzzJSONL keeps the JSONL reader honest.
 package format

@@ -44,8 +44,9 @@ func TestShapes(t *testing.T) {
 			},
 		},
 		{
-			name: "alpaca number output and system", file: "a.jsonl", shape: ShapeAlpaca,
-			content: `{"instruction":"6*7?","output":42,"system":"Be terse."}`,
+			// A number answer is written as text (TestTextFieldTypes).
+			name: "alpaca output and system", file: "a.jsonl", shape: ShapeAlpaca,
+			content: `{"instruction":"6*7?","output":"42","system":"Be terse."}`,
 			want:    []Example{{Messages: chat("system", "Be terse.", "user", "6*7?", "assistant", "42"), Source: "a.jsonl:1"}},
 		},
 		{

@@ -58,12 +58,18 @@ func FuzzJSONL(f *testing.F) {
 	})
 }
 
-// FuzzJSONArray does the same for the streamed JSON array reader, whose
-// position tracking keeps a sliding window of the input.
+// FuzzJSONArray does the same for the streamed JSON reader (an array, an
+// object holding a list of records, one object), whose position tracking
+// keeps a sliding window of the input.
 func FuzzJSONArray(f *testing.F) {
 	f.Add([]byte("[\n {\"text\":\"a\"},\n {\"text\":\"b\"}\n]"))
 	f.Add([]byte(`[{"instruction":"i","output":"o"}, {"text" 1}]`))
 	f.Add([]byte("[{\"text\":\"\xff\"}]"))
+	f.Add([]byte("{\"version\": 1,\n\"data\": [{\"text\":\"a\"},\n{\"text\" 1}], \"x\": []}"))
+	f.Add([]byte("{\"rows\": [{\"row_idx\": 0, \"row\": {\"text\": \"a\"}, \"truncated_cells\": [\"text\"]}, {\"row\": 1}]}"))
+	f.Add([]byte("{\"train\": [{\"text\":\"a\"}], \"test\": [{\"text\":\"b\"}]}"))
+	f.Add([]byte("\xef\xbb\xbf{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"a\"}]}\n{\"text\": \"b\"}"))
+	f.Add([]byte("{\"text\": [\"a\", \"b\"]}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		lines := bytes.Count(data, []byte("\n")) + 1
 		r, err := NewReader(bytes.NewReader(data), "fuzz.json", KindJSON, Options{Skip: true})

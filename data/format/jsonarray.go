@@ -57,9 +57,12 @@ func (t *posTracker) trim(off int64) {
 	t.winStart += k
 }
 
-// jsonArraySource streams the objects of a top-level JSON array with
-// json.Decoder tokens, one element at a time.
-type jsonArraySource struct {
+// jsonSource streams the records of a JSON document with json.Decoder
+// tokens, one at a time: the objects of a top-level array; those of the
+// one list of records a top-level object holds under a key
+// ({"data": [...]}, the datasets-server API's {"rows": [{"row": {...}}]};
+// jsonobject.go); or a top-level object that is one record itself.
+type jsonSource struct {
 	name    string
 	rc      io.ReadCloser
 	tr      *posTracker
@@ -68,25 +71,41 @@ type jsonArraySource struct {
 	ended   bool
 	// elemBefore is the stream offset before the element being decoded.
 	elemBefore int64
+	// mapping is the Options' (ShapeAuto where the shape is detected):
+	// whether a list's first object is a record is told by it.
+	mapping Mapping
+	// A top-level object's list of records: found (wrapped), under key;
+	// rows when its elements are datasets-server rows; pending, its first
+	// element, read to tell it is a record.
+	wrapped bool
+	key     string
+	rows    bool
+	pending json.RawMessage
+	// others are the object's members not read, for the note (the first
+	// maxOthers), and their count.
+	others  []string
+	nOthers int
+	// lim is the record limit rc reads through (nil: none).
+	lim *recordLimit
 }
 
-func newJSONArraySource(rc io.ReadCloser, name string) *jsonArraySource {
-	tr := &posTracker{r: rc, line: 1}
+func newJSONSource(rc io.ReadCloser, name string, mapping Mapping, lim *recordLimit) *jsonSource {
+	tr := &posTracker{r: skipBOM(rc), line: 1}
 	dec := json.NewDecoder(tr)
 	dec.UseNumber()
-	return &jsonArraySource{name: name, rc: rc, tr: tr, dec: dec}
+	return &jsonSource{name: name, rc: rc, tr: tr, dec: dec, mapping: mapping, lim: lim}
 }
 
-func (s *jsonArraySource) close() error { return s.rc.Close() }
+func (s *jsonSource) close() error { return s.rc.Close() }
 
-func (s *jsonArraySource) errAt(off int64, msg string, sentinel error) *PosError {
+func (s *jsonSource) errAt(off int64, msg string, sentinel error) *PosError {
 	line, col := s.tr.pos(off)
 	return &PosError{File: s.name, Line: line, Column: col, Msg: msg, Err: sentinel}
 }
 
 // syntaxErr positions a decoder error. The decoder is unusable after a
 // syntax error, so every such error is fatal.
-func (s *jsonArraySource) syntaxErr(err error) (Record, error, bool) {
+func (s *jsonSource) syntaxErr(err error) (Record, error, bool) {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		return Record{}, s.errAt(s.tr.winStart+int64(len(s.tr.win)), "unexpected end of file: expected ']' closing the JSON array", ErrMalformed), true
 	}
@@ -107,7 +126,7 @@ func (s *jsonArraySource) syntaxErr(err error) (Record, error, bool) {
 }
 
 // elementStart skips the separator and blanks after stream offset before.
-func (s *jsonArraySource) elementStart(before int64) int64 {
+func (s *jsonSource) elementStart(before int64) int64 {
 	start := before
 	if k := before - s.tr.winStart; k >= 0 && k <= int64(len(s.tr.win)) {
 		rest := s.tr.win[k:]
@@ -116,12 +135,13 @@ func (s *jsonArraySource) elementStart(before int64) int64 {
 	return start
 }
 
-func (s *jsonArraySource) next() (Record, error, bool) {
+func (s *jsonSource) next() (Record, error, bool) {
 	if s.ended {
 		return Record{}, io.EOF, true
 	}
 	if !s.started {
 		s.started = true
+		before := s.dec.InputOffset()
 		tok, err := s.dec.Token()
 		if err == io.EOF {
 			s.ended = true
@@ -130,9 +150,20 @@ func (s *jsonArraySource) next() (Record, error, bool) {
 		if err != nil {
 			return s.syntaxErr(err)
 		}
-		if d, ok := tok.(json.Delim); !ok || d != '[' {
-			return Record{}, s.errAt(s.dec.InputOffset()-1, fmt.Sprintf("expected a JSON array '[' of objects at the top level, found %v (one object per line is JSONL: name the file .jsonl)", tokenName(tok)), ErrMalformed), true
+		switch tok {
+		case json.Delim('['):
+		case json.Delim('{'):
+			if rec, err, fatal, whole := s.openObject(s.dec.InputOffset() - 1); whole {
+				return rec, err, fatal
+			}
+		default:
+			return Record{}, s.errAt(s.elementStart(before), fmt.Sprintf("expected a JSON array '[' of objects at the top level (or an object holding one, or one record), found %v", tokenName(tok)), ErrMalformed), true
 		}
+	}
+	if s.pending != nil {
+		raw := s.pending
+		s.pending = nil
+		return s.element(raw)
 	}
 	if !s.dec.More() {
 		tok, err := s.dec.Token() // the closing ']'
@@ -142,8 +173,11 @@ func (s *jsonArraySource) next() (Record, error, bool) {
 		if d, ok := tok.(json.Delim); !ok || d != ']' {
 			return Record{}, s.errAt(s.dec.InputOffset()-1, "expected ']' closing the JSON array", ErrMalformed), true
 		}
-		if _, err := s.dec.Token(); err != io.EOF {
-			return Record{}, s.errAt(s.dec.InputOffset(), "expected end of file after the JSON array", ErrMalformed), true
+		if s.wrapped {
+			return s.closeObject()
+		}
+		if err := s.atEOF("the JSON array", false); err != nil {
+			return Record{}, err, true
 		}
 		s.ended = true
 		return Record{}, io.EOF, true
@@ -153,6 +187,11 @@ func (s *jsonArraySource) next() (Record, error, bool) {
 	if err := s.dec.Decode(&raw); err != nil {
 		return s.syntaxErr(err)
 	}
+	return s.element(raw)
+}
+
+// element is the record of the array element raw, just decoded.
+func (s *jsonSource) element(raw json.RawMessage) (Record, error, bool) {
 	start := s.elementStart(s.elemBefore)
 	line, col := s.tr.pos(start)
 	defer s.tr.trim(s.dec.InputOffset())
@@ -168,7 +207,33 @@ func (s *jsonArraySource) next() (Record, error, bool) {
 		}
 		return Record{}, &PosError{File: s.name, Line: line, Column: col, Msg: msg, Err: sentinel}, false
 	}
-	return Record{Fields: fields, Line: line, Column: col, raw: raw}, nil, false
+	rec := Record{Fields: fields, Line: line, Column: col, raw: raw}
+	if s.rows {
+		return s.row(rec)
+	}
+	return rec, nil, false
+}
+
+// atEOF checks that the document ends after its value (what), reading
+// the next token. Where more follows on a later line, the file may be
+// JSON Lines (hint: the value was an object).
+func (s *jsonSource) atEOF(what string, hint bool) error {
+	end := s.dec.InputOffset()
+	if _, err := s.dec.Token(); err == io.EOF {
+		return nil
+	}
+	start := s.elementStart(end)
+	msg := "expected end of file after " + what
+	if line, _ := s.tr.pos(start); hint && line > s.line(end) {
+		msg += ", found more on a later line: one JSON object per line is JSON Lines, which data.format jsonl reads (a .json file is told to be JSON Lines from its first line when that is a whole object, within 8 MiB)"
+	}
+	return s.errAt(start, msg, ErrMalformed)
+}
+
+// line is the line of stream offset off.
+func (s *jsonSource) line(off int64) int {
+	l, _ := s.tr.pos(off)
+	return l
 }
 
 func tokenName(tok any) string {
@@ -182,6 +247,8 @@ func tokenName(tok any) string {
 		return fmt.Sprintf("%q", string(v))
 	case nil:
 		return "null"
+	case string:
+		return fmt.Sprintf("%q", v)
 	}
 	return fmt.Sprintf("%v", tok)
 }

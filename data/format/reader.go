@@ -16,15 +16,27 @@ type Kind string
 
 const (
 	KindJSONL   Kind = "jsonl"
-	KindJSON    Kind = "json" // a JSON array of objects
+	KindJSON    Kind = "json" // a JSON array of objects, an object holding one, or one object
 	KindCSV     Kind = "csv"
 	KindTSV     Kind = "tsv"
 	KindText    Kind = "text"
 	KindParquet Kind = "parquet"
 )
 
-// KindOf picks the format from a file extension.
+// KindOf picks the format from a file extension; a .json file whose
+// first line is a JSON object with another object on a later line (what
+// datasets' Dataset.to_json writes by default) is JSON Lines, its first
+// bytes looked at (at most 8 MiB; a path that cannot be read is json).
 func KindOf(path string) (Kind, error) {
+	k, err := kindOfName(path)
+	if k == KindJSON && jsonLinesFile(path) {
+		return KindJSONL, nil
+	}
+	return k, err
+}
+
+// kindOfName is the format path's extension names, its bytes unread.
+func kindOfName(path string) (Kind, error) {
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".jsonl", ".ndjson":
 		return KindJSONL, nil
@@ -137,7 +149,16 @@ type Options struct {
 // makes a record unpaired feedback (it was supervised); an alpaca
 // record's history is its earlier turns (it was dropped); a message's
 // "train" is read as its weight is.
-const ReadVersion = 6
+// 7: a preference record's conversation ("conversations", or "messages"
+// beside completions that are not lists) is its prompt when it has no
+// prompt field (LLaMA-Factory's ShareGPT ranking data; the completions'
+// shared beginning was, and the conversation was dropped); tools listed
+// bare beside such a conversation (its ranking and KTO data) are wrapped
+// as ShareGPT records' are. (Newly read, where they were refused: a .json
+// file of JSON Lines, a JSON object holding a list of records or being
+// one; refused, where they were read as text: numbers and booleans in
+// text fields.)
+const ReadVersion = 7
 
 // DefaultMaxRecordBytes is Options.MaxRecordBytes's default: far above
 // any training example (131,072 tokens of text are about 0.5 MiB).
@@ -195,6 +216,11 @@ type Report struct {
 	Examples   int      // examples returned
 	Skipped    int      // bad records skipped (Options.Skip)
 	SkipErrors []string // the first MaxSkipMessages skip reasons
+	// Notes say how the file was read where its name does not tell: a
+	// .json file read as JSON Lines, the key of an object whose list of
+	// records was read and the members beside it that were not; for the
+	// caller to say beside the file's counts.
+	Notes []string
 }
 
 // Record is one raw record before shape conversion.
@@ -229,6 +255,7 @@ type Reader struct {
 	detected bool
 	first    string
 	report   Report
+	notes    []string // how the file was read (Report.Notes), beside the source's
 	done     bool
 }
 
@@ -236,7 +263,7 @@ type Reader struct {
 func Open(path string, opts Options) (*Reader, error) {
 	kind := opts.Kind
 	if kind == "" {
-		k, err := KindOf(path)
+		k, err := kindOfName(path)
 		if err != nil {
 			return nil, err
 		}
@@ -256,6 +283,11 @@ func Open(path string, opts Options) (*Reader, error) {
 			return nil, fmt.Errorf("%s: %w: the file is %s-compressed, and %s is read as plain text: decompress it first", path, ErrUnsupported, c, kind)
 		}
 	}
+	var notes []string
+	if opts.Kind == "" && kind == KindJSON && jsonLinesOpen(f) {
+		// Told from the open file, so that it is the file read.
+		kind, notes = KindJSONL, []string{jsonLinesNote}
+	}
 	if byFile && opts.Digest != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w: a digest of the bytes read (Options.Digest) needs a file read in order; %s files are read where their reader needs", path, ErrUnsupported, kind)
@@ -274,7 +306,9 @@ func Open(path string, opts Options) (*Reader, error) {
 		f.Close()
 		return nil, err
 	}
-	return newReader(path, src, lim, opts), nil
+	r := newReader(path, src, lim, opts)
+	r.notes = notes
+	return r, nil
 }
 
 // compressions are the leading bytes of compressed files (none valid
@@ -342,7 +376,7 @@ func newStreamSource(rc io.ReadCloser, name string, kind Kind, opts Options) (so
 	case KindJSONL:
 		src = newJSONLSource(lrc, name)
 	case KindJSON:
-		src = newJSONArraySource(lrc, name)
+		src = newJSONSource(lrc, name, opts.Mapping, lim)
 	case KindCSV:
 		src, err = newCSVSource(lrc, name, ',')
 	case KindTSV:
@@ -524,8 +558,19 @@ func (r *Reader) ignored(f map[string]any, cols []string) error {
 // Mapping returns the mapping in use (detected after the first record).
 func (r *Reader) Mapping() Mapping { return r.mapping }
 
-// Report returns the counts so far.
-func (r *Reader) Report() Report { return r.report }
+// Report returns the counts so far, and the notes on how the file is
+// read.
+func (r *Reader) Report() Report {
+	rep := r.report
+	rep.Notes = slices.Clone(r.notes)
+	if n, ok := r.src.(noter); ok {
+		rep.Notes = append(rep.Notes, n.notes()...)
+	}
+	return rep
+}
+
+// noter is a source with notes on how it reads its file (Report.Notes).
+type noter interface{ notes() []string }
 
 // Close releases the file.
 func (r *Reader) Close() error { return r.src.close() }

@@ -26,6 +26,8 @@ func TestRecordLimit(t *testing.T) {
 		{"csv header", "d.csv", long + "\na\n", ":1:", Options{}},
 		{"text lines", "d.txt", "a\n" + long + "\n", ":2:", Options{}},
 		{"text paragraphs", "d.txt", "a\n\n" + strings.Repeat("words and words\n", 70_000), ":3:", Options{Text: TextParagraphs}},
+		{"json object", "d.json", `{"text":"` + long + `"}`, ":1:", Options{}},
+		{"json object's list of records", "d.json", `{"data": [{"text":"a"},` + "\n" + `{"text":"` + long + `"}]}`, ":1:24:", Options{}}, // where the array's would be: after the record before
 		{"a json array in a .jsonl file", "d.jsonl", "[" + strings.Repeat(`{"text":"a"},`, 100_000) + `{"text":"a"}]`, ":1:", Options{}},
 	}
 	for _, c := range tests {
@@ -52,6 +54,18 @@ func TestRecordLimit(t *testing.T) {
 	}
 	if err != io.EOF || n != 100_001 {
 		t.Errorf("100,000 short lines under a %d-byte record limit: %d reads, %v", limit, n, err)
+	}
+	// An object's list of records is bounded per record, as an array is.
+	wrapped := `{"version": "1", "data": [` + strings.Repeat(`{"text":"a short line of text"},`+"\n", 100_000) + `{"text":"a"}]}`
+	r, err = NewReader(strings.NewReader(wrapped), "wrapped.json", KindJSON, Options{MaxRecordBytes: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n = 0; err == nil; n++ {
+		_, err = r.Next()
+	}
+	if err != io.EOF || n != 100_002 {
+		t.Errorf("an object's 100,001 short records under a %d-byte record limit: %d reads, %v", limit, n, err)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -80,7 +79,9 @@ type Mapping struct {
 	// is set, a conversation: History's turns, then the user's
 	// Instruction with its Input joined as alpaca's are (LLaMA-Factory's
 	// alpaca ranking data; Axolotl's chatml.intel, whose Instruction is
-	// "question"), the completions the assistant's answers.
+	// "question"), the completions the assistant's answers; or, when
+	// Messages is set, the conversation there (LLaMA-Factory's ShareGPT
+	// ranking data), the completions the assistant's messages after it.
 	Chosen, Rejected string
 	// Completion and Label are an unpaired preference record's one
 	// completion and whether it is desirable; its prompt is read as a
@@ -139,7 +140,9 @@ func (m Mapping) withDefaults() Mapping {
 		def(&m.Role, "role") // of a conversational prompt's messages
 		def(&m.Content, "content")
 	case ShapePreference:
-		m.promptDefaults()
+		if m.Messages == "" {
+			m.promptDefaults()
+		}
 		def(&m.Chosen, "chosen")
 		def(&m.Rejected, "rejected")
 		def(&m.Role, "role")
@@ -192,6 +195,18 @@ func Detect(fields map[string]any) (Mapping, error) {
 	case has("chosen") && has("rejected"):
 		m.Shape = ShapePreference
 		m.detectPrompt(has)
+		// LLaMA-Factory's ShareGPT ranking data (or its OpenAI-role
+		// form): a conversation, and the answers to it. Beside whole
+		// conversations as the completions, a "messages" field repeats
+		// one of them (ultrafeedback_binarized's), and the prompt is what
+		// they share (TRL's implicit prompt).
+		switch {
+		case has("prompt") || m.Instruction != "":
+		case has("conversations"):
+			m.Messages, m.Role, m.Content = "conversations", "from", "value"
+		case has("messages") && !isMessageList(fields["chosen"]):
+			m.Messages = "messages"
+		}
 	case has("kto_tag"):
 		// LLaMA-Factory's KTO data: a supervised record and a tag saying
 		// whether its answer is desirable, which read as the supervised
@@ -274,6 +289,9 @@ func (m Mapping) columns() []string {
 
 // promptColumns are the fields a preference record's prompt is read from.
 func (m Mapping) promptColumns() []string {
+	if m.Shape == ShapePreference && m.Messages != "" {
+		return []string{m.Messages}
+	}
 	if m.Instruction != "" {
 		return slices.DeleteFunc([]string{m.Instruction, m.Input, m.History}, func(c string) bool { return c == "" })
 	}
@@ -616,8 +634,13 @@ func reasoningField(obj map[string]any) (string, error) {
 	return val, nil
 }
 
-// field reads a scalar field as text. Numbers and booleans are accepted
-// (answers such as 42 are common); objects and lists are not.
+// field reads a field that holds text: a string (or parquet's bytes).
+// Null or absent is none. A number or a boolean is refused, naming the
+// type and the value: JSON and parquet say what is text, and how a number
+// would be written as text (4, 4.0, 4e0) is the writer's to choose, not
+// ftune's to guess; a number where text belongs is most often a score or
+// a label read by a guessed name. CSV and TSV cells are strings whatever
+// they hold, and are read as written ("4").
 func field(f map[string]any, name string, required bool) (string, error) {
 	v, ok := f[name]
 	if !ok || v == nil {
@@ -632,23 +655,23 @@ func field(f map[string]any, name string, required bool) (string, error) {
 		s = x
 	case []byte:
 		s = string(x)
-	case json.Number:
-		s = x.String()
-	case bool:
-		s = strconv.FormatBool(x)
-	case float64:
-		s = strconv.FormatFloat(x, 'g', -1, 64)
-	case float32:
-		s = strconv.FormatFloat(float64(x), 'g', -1, 32)
-	case int, int32, int64, uint32, uint64:
-		s = fmt.Sprint(x)
 	default:
-		return "", fmt.Errorf("%w: field %q: expected a string, got %s", ErrBadValue, name, typeName(v))
+		return "", fmt.Errorf("%w: field %q: expected a string, got %s", ErrBadValue, name, valueName(v))
 	}
 	if required && strings.TrimSpace(s) == "" {
 		return "", fmt.Errorf("%w: field %q is empty", ErrBadValue, name)
 	}
 	return s, nil
+}
+
+// valueName is typeName with a scalar's value: "a number (4)", "a
+// boolean (true)", for the messages of fields that expected text.
+func valueName(v any) string {
+	switch v.(type) {
+	case json.Number, float64, float32, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, bool:
+		return fmt.Sprintf("%s (%v)", typeName(v), v)
+	}
+	return typeName(v)
 }
 
 func typeName(v any) string {
@@ -661,7 +684,7 @@ func typeName(v any) string {
 		return "a list"
 	case map[string]any:
 		return "an object"
-	case json.Number, float64:
+	case json.Number, float64, float32, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
 		return "a number"
 	case bool:
 		return "a boolean"
@@ -703,6 +726,9 @@ func (m Mapping) preference(rec map[string]any, raw rawJSON) (Example, error) {
 	}
 	if rejected == nil {
 		return ex, fmt.Errorf("%w %q", ErrMissingColumn, m.Rejected)
+	}
+	if m.Messages != "" {
+		return m.conversationPreference(rec, f, raw)
 	}
 	prompt, hasPrompt := f[m.Prompt]
 	hasPrompt = hasPrompt && m.Prompt != "" // not an instruction's

@@ -398,9 +398,11 @@ func (m Mapping) tools(rec map[string]any, raw rawJSON) (text, from string, err 
 	if m.Tools != "" {
 		// LLaMA-Factory's ShareGPT files list the functions' schemas
 		// bare ({"name", "description", "parameters"}), which it wraps
-		// itself; chat templates read tool.function (Mistral's, ...).
+		// itself; chat templates read tool.function (Mistral's, ...). Its
+		// ranking and KTO data are a conversation (Messages) beside the
+		// answers or the tag, in ShareGPT or OpenAI roles.
 		wrap := wrapNone
-		if m.Shape == ShapeShareGPT {
+		if m.Shape == ShapeShareGPT || m.Messages != "" && (m.Shape == ShapePreference || m.Shape == ShapeUnpairedPreference) {
 			wrap = wrapBare
 		}
 		if text, err = toolList(rec[m.Tools], fieldJSON(rec, raw, m.Tools), m.Tools, wrap); err != nil {

@@ -32,6 +32,8 @@ func (m Mapping) unreadPrompt(f map[string]any) error {
 		}
 		from := "read from " + quoteList(m.promptColumns())
 		switch {
+		case m.Messages != "" && m.Shape == ShapePreference:
+			from = fmt.Sprintf("the conversation in %q", m.Messages)
 		case m.Messages != "":
 			from = fmt.Sprintf("the messages of %q before the last", m.Messages)
 		case m.Instruction == "" && !hasValue(f[m.Prompt]) && m.Shape == ShapePreference:
