@@ -651,10 +651,15 @@ func subjectSource(o Options, s *subject.Subject, tp Text, log io.Writer) (*sour
 	return src, nil
 }
 
-// SaySkipped says how many malformed records a read skipped
-// (data.skip_bad), and the first reasons: nothing is dropped unsaid. A
+// SaySkipped says how a read took its file where that is not the plain
+// reading (the report's notes: JSON Lines named .json, records wrapped in
+// an object) and how many malformed records it skipped (data.skip_bad),
+// with the first reasons: nothing is read otherwise or dropped unsaid. A
 // run says them as it reads its data, and so does ftune data prepare.
 func SaySkipped(log io.Writer, rep format.Report) {
+	for _, n := range rep.Notes {
+		fmt.Fprintf(log, "note: %s: %s\n", rep.File, n)
+	}
 	if rep.Skipped == 0 {
 		return
 	}

@@ -2,6 +2,7 @@ package recipe
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/track"
 )
 
 // sftAdapter trains a short supervised run whose adapter later runs
@@ -96,10 +98,16 @@ func TestInitAdapterIsTheDPOReference(t *testing.T) {
 
 // TestInitAdapterChangedRefusesResume: the adapter a run continues is one
 // of its inputs (hashed into manifest.json): a resume after it changed is
-// refused, naming it.
+// refused, naming it. The adapter is a copy out of its run folder (in
+// one, its run's record refuses it first, as any load: the end of the
+// test).
 func TestInitAdapterChangedRefusesResume(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
-	_, dir := sftAdapter(t)
+	_, inRun := sftAdapter(t)
+	dir := filepath.Join(t.TempDir(), "adapter")
+	if err := os.CopyFS(dir, os.DirFS(inRun)); err != nil {
+		t.Fatal(err)
+	}
 	o := quickOptions(t, "resumable")
 	o.InitAdapter, o.Steps, o.CheckpointEvery = dir, 2, 1
 	part, err := Run(context.Background(), o)
@@ -119,5 +127,15 @@ func TestInitAdapterChangedRefusesResume(t *testing.T) {
 	_, err = Run(context.Background(), o)
 	if err == nil || !strings.Contains(err.Error(), "or the adapter it continues, "+dir) {
 		t.Errorf("resume after the adapter changed: %v, want it refused naming %s", err, dir)
+	}
+	// In its run folder, the same change is refused before anything
+	// loads, naming the file and the run's record.
+	if err := os.WriteFile(filepath.Join(inRun, lora.WeightsFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o.ResumeDir, o.InitAdapter = "", inRun
+	_, err = Run(context.Background(), o)
+	if !errors.Is(err, track.ErrAdapterChanged) || !strings.Contains(err.Error(), filepath.Join(inRun, lora.WeightsFile)) {
+		t.Errorf("init_from an adapter changed in its run folder: %v, want track.ErrAdapterChanged naming it", err)
 	}
 }
