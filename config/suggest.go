@@ -92,6 +92,14 @@ var explained = map[string]string{
 	"sdp_attention":        "training.attention_kernel (auto, the default, picks the kernel)",
 	"stage":                "training.objective: sft, dpo or kto (LLaMA-Factory's stage)",
 	"rl":                   "training.objective: dpo or kto (Axolotl's rl)",
+	// Axolotl's names of a dataset's fields.
+	"field_instruction":         "data.columns: {instruction: FIELD, input: FIELD, output: FIELD} with data.shape: alpaca names the records' fields (Axolotl's field_instruction, field_input, field_output)",
+	"field_input":               "data.columns: {instruction: FIELD, input: FIELD, output: FIELD} with data.shape: alpaca names the records' fields (Axolotl's field_instruction, field_input, field_output)",
+	"field_output":              "data.columns: {instruction: FIELD, input: FIELD, output: FIELD} with data.shape: alpaca names the records' fields (Axolotl's field_instruction, field_input, field_output)",
+	"field_messages":            "data.columns: {messages: FIELD, role: FIELD, content: FIELD} with data.shape: chat names the records' fields (Axolotl's field_messages, message_property_mappings)",
+	"message_property_mappings": "data.columns: {messages: FIELD, role: FIELD, content: FIELD} with data.shape: chat names the records' fields (Axolotl's field_messages, message_property_mappings)",
+	"message_field_role":        "data.columns: {messages: FIELD, role: FIELD, content: FIELD} with data.shape: chat names the records' fields (Axolotl's field_messages, message_property_mappings)",
+	"message_field_content":     "data.columns: {messages: FIELD, role: FIELD, content: FIELD} with data.shape: chat names the records' fields (Axolotl's field_messages, message_property_mappings)",
 }
 
 // levenshtein is the edit distance counting insertions, deletions,

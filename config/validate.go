@@ -110,6 +110,10 @@ func (c *RunConfig) Validate() error {
 	// records' keys; format and shape describe the user's own files.
 	v.check(d.Format == "auto" || len(d.Files) > 0, "data.format", "%q applies to data.files only; a subject root is read by file extension (set data.files, or format: auto)", d.Format)
 	v.check(d.Shape == "auto" || len(d.Files) > 0, "data.shape", "%q applies to data.files only; a subject root's records are recognised by their keys (set data.files, or shape: auto)", d.Shape)
+	// Which keys a shape reads is data/subject's to say (the one check of
+	// subject.yaml's columns and data.columns): recipe.FromConfig asks it.
+	v.check(len(d.Columns) == 0 || len(d.Files) > 0, "data.columns", "applies to data.files only; a subject root's folders map their records' fields in their subject.yaml (shape, columns)")
+	v.checkPair(len(d.Columns) == 0 || d.Shape != "auto" || len(d.Files) == 0, "data.columns", "data.shape", "names the fields of a shape's columns: set data.shape too (alpaca, chat, sharegpt, completion, input_output, preference or unpaired_preference)")
 	if !IsTemplateFile(d.Template) {
 		v.oneOf(d.Template, "data.template", templates)
 	}

@@ -27,7 +27,8 @@ type DataInput struct {
 	Name   string
 	Folder *subject.Subject // nil for data files
 	Files  []string
-	// Format is how Files are read (data.format and data.shape).
+	// Format is how Files are read (data.format, data.shape and
+	// data.columns), Val's and Test's too.
 	Format format.Options
 	// Passed are the Markdown files of the folders given that are not
 	// read: they lie beside data files (PassedNote says so).
@@ -75,6 +76,9 @@ func DataInputs(o Options) (ins []DataInput, where []string, err error) {
 	if ins, where, err = dataInputs(o, fo); err != nil {
 		return nil, nil, err
 	}
+	if err := checkLayoutRead(o, fo, ins, where); err != nil {
+		return nil, nil, err
+	}
 	var files []string
 	for _, in := range ins {
 		files = append(files, in.Files...)
@@ -92,6 +96,20 @@ func DataInputs(o Options) (ins []DataInput, where []string, err error) {
 		return nil, nil, err
 	}
 	return ins, where, nil
+}
+
+// checkLayoutRead refuses data.shape and data.columns when no data file
+// is read with them: subject folders say their records' layout in their
+// own subject.yaml, and a subject folder's Load reads by that alone.
+func checkLayoutRead(o Options, fo format.Options, ins []DataInput, where []string) error {
+	if fo.Mapping.Shape == format.ShapeAuto || slices.ContainsFunc(ins, func(in DataInput) bool { return in.Folder == nil }) {
+		return nil
+	}
+	what := fmt.Sprintf("data.shape %v applies", fo.Mapping.Shape)
+	if len(o.Columns) > 0 {
+		what = fmt.Sprintf("data.shape %v and data.columns apply", fo.Mapping.Shape)
+	}
+	return fmt.Errorf("recipe: %s to data files, and %s holds subject folders only (train/val/test files), which say their records' layout in their own subject.yaml (shape, columns): map them there, and leave data.shape auto", what, strings.Join(where, ", "))
 }
 
 // dataInputs is DataInputs before the checks of what the inputs hold.
@@ -449,8 +467,9 @@ func (o Options) ReadOptions() (format.Options, error) {
 	return format.Options{Skip: o.SkipBad, Text: text}, nil
 }
 
-// fileOptions maps data.format and data.shape onto the reader's options
-// ("auto": by extension and by the first record's fields).
+// fileOptions maps data.format, data.shape and data.columns onto the
+// reader's options ("auto": by extension and by the first record's
+// fields).
 func fileOptions(o Options) (format.Options, error) {
 	fo, err := o.ReadOptions()
 	if err != nil {
@@ -467,7 +486,11 @@ func fileOptions(o Options) (format.Options, error) {
 	if err != nil {
 		return fo, fmt.Errorf("data.shape: %w", err)
 	}
-	fo.Mapping.Shape = shape
+	// data.columns as a subject.yaml's columns: one mapping, checked as
+	// theirs are, for every file.
+	if fo.Mapping, err = subject.ColumnMapping(shape, o.Columns); err != nil {
+		return fo, fmt.Errorf("data.%w", err)
+	}
 	return fo, nil
 }
 

@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/ftune/ftune/assets"
 	"github.com/ftune/ftune/config"
+	"github.com/ftune/ftune/data/format"
+	"github.com/ftune/ftune/data/subject"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/train/dpo"
 )
@@ -36,6 +39,11 @@ func FromConfig(cfg *config.RunConfig) (Options, error) {
 		o.DataRoot = d.Root
 	}
 	o.DataFiles, o.Format, o.Shape, o.TextUnit, o.LongText = d.Files, d.Format, d.Shape, d.TextUnit, d.LongText
+	if o.Columns = d.Columns; len(d.Columns) > 0 {
+		if err := checkColumns(cfg); err != nil {
+			return o, err
+		}
+	}
 	o.ValSplit, o.DataSeed, o.Mixing, o.MixWeights = d.ValSplit, d.Seed, d.Mixing, d.Weights
 	o.TrainOnInputs, o.MaskHistory, o.AllowLongerThanModel = d.TrainOnInputs, d.MaskHistory, d.AllowLonger
 	o.Dedup, o.Rephrase, o.PromptDropout = d.Augment.Dedup, d.Augment.Rephrase, d.Augment.PromptDropout
@@ -164,4 +172,24 @@ func ResolveModel(name string) (string, error) {
 		return "", fmt.Errorf("model %q: %w", name, err)
 	}
 	return abs, nil
+}
+
+// checkColumns refuses data.columns that data.shape does not read, as a
+// subject.yaml's columns are refused (subject.ColumnMapping, the one
+// check of both), naming the entry's line.
+func checkColumns(cfg *config.RunConfig) error {
+	shape, err := format.ParseShape(cfg.Data.Shape)
+	if err != nil {
+		return fmt.Errorf("data.shape: %w", err) // refused by Validate first
+	}
+	_, err = subject.ColumnMapping(shape, cfg.Data.Columns)
+	var ce *subject.ColumnError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	where := cfg.Where("data.columns")
+	if ce.Key != "" {
+		where = cfg.Where("data.columns." + ce.Key)
+	}
+	return &config.FieldError{Where: where, Path: "data.columns", Msg: ce.Msg, Kind: config.ErrInvalid}
 }

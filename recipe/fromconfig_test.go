@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,6 +52,7 @@ func leafCases(t *testing.T) map[string]leafCase {
 		"data.text_unit":                    {value: "paragraph"},
 		"data.long_text":                    {value: "truncate"},
 		"data.shape":                        {value: "unpaired_preference", setup: files},
+		"data.columns":                      {value: "{instruction: question}", setup: append(slices.Clone(files), "data.shape=alpaca")},
 		"data.template":                     {value: "chatml"},
 		"data.enable_thinking":              {value: "false"},
 		"data.subjects":                     {value: "[chemistry]"},

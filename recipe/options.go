@@ -47,9 +47,12 @@ type Options struct {
 	// DataFiles are the user's own data instead of subject folders: files
 	// (.jsonl, .json, .csv, .parquet, .txt, .md), folders of such files, or
 	// globs. Format and Shape say how to read them ("auto": by extension
-	// and by the records' keys).
+	// and by the records' keys); Columns names the record fields of
+	// Shape's columns (data.columns: subject.yaml's columns, for every
+	// data file).
 	DataFiles     []string
 	Format, Shape string
+	Columns       map[string]string
 	// TextUnit is how a plain-text file (.txt, .md) is cut into examples:
 	// auto (or ""; a line each for .txt, the whole file for Markdown),
 	// line, paragraph or file (data.text_unit).

@@ -256,9 +256,7 @@ completion and its label), the completions learnt.`,
 			files := &subject.FilesReport{}
 			for _, in := range env.inputs {
 				if in.Folder == nil {
-					fo := in.Format
-					fo.Skip = skip
-					files.Subjects = append(files.Subjects, subject.ValidateFiles(ctx, in.Name, in.Files, fo, p))
+					files.Subjects = append(files.Subjects, validateFiles(ctx, env.opts, in, skip, p))
 				}
 			}
 			if err := interrupted(ctx, "validate"); err != nil {
@@ -379,6 +377,24 @@ completion and its label), the completions learnt.`,
 	}
 	cmd.AddCommand(validate, prepare)
 	return cmd
+}
+
+// validateFiles counts a file subject's files as a run reads them: its
+// training files, and a Hugging Face dataset folder's validation split,
+// which the run validates on, and its test split, which the run reads
+// for its held-out questions only (not at all when there are none).
+func validateFiles(ctx context.Context, o recipe.Options, in recipe.DataInput, skip bool, p *prep.Preprocessor) *subject.FileSubjectReport {
+	fo := in.Format
+	fo.Skip = skip
+	splits := map[subject.Split][]string{subject.Train: in.Files, subject.Val: in.Val}
+	if o.EvalQuestions > 0 {
+		splits[subject.Test] = in.Test
+	}
+	r := subject.ValidateSplits(ctx, in.Name, splits, fo, p)
+	if len(splits[subject.Test]) > 0 {
+		r.Notes = append(r.Notes, "the test split is read for the held-out questions only (eval.generation.questions): never trained or validated on")
+	}
+	return r
 }
 
 // prepareSplit writes (or finds up to date) the token cache of one split

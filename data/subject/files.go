@@ -13,9 +13,13 @@ import (
 // FileReport counts one data file of a file subject: a data file of a run's
 // data root, or the data files a run is given (recipe.DataInputs), whose
 // examples are the subject's training examples, a share of them held out
-// for validation at run time. The counts are SplitReport's.
+// for validation at run time; or a file of a dataset folder's validation
+// or test split (Part). The counts are SplitReport's.
 type FileReport struct {
 	File string
+	// Part is the split the file is read as: Train (or "") for data
+	// files, Val or Test for a dataset folder's other splits.
+	Part Split
 	SplitReport
 	// Errors: the record the read stopped at (file:line), or a tokenising
 	// error; SkipReasons: the first skipped records' (file:line); Notes:
@@ -28,8 +32,9 @@ type FileReport struct {
 type FileSubjectReport struct {
 	Name  string
 	Files []*FileReport
-	// Errors are the subject's own: none of its examples fits.
-	Errors []string
+	// Errors are the subject's own: none of its examples fits; Notes say
+	// what a run reads a split for.
+	Errors, Notes []string
 }
 
 // FilesReport is the validation of the file subjects of a run's data.
@@ -46,61 +51,96 @@ type FilesReport struct {
 // is recorded and does not stop the others. Reading stops when ctx is
 // done (the report is then partial).
 func ValidateFiles(ctx context.Context, name string, files []string, opts format.Options, p *prep.Preprocessor) *FileSubjectReport {
+	return ValidateSplits(ctx, name, map[Split][]string{Train: files}, opts, p)
+}
+
+// ValidateSplits is ValidateFiles for a subject whose splits are files (a
+// Hugging Face dataset folder's: recipe.DataInput's Files, Val and Test),
+// read in the order of Splits, each as a run reads it and counted the
+// same: the validation split's files, which a run validates on, then the
+// test split's, which it reads for its held-out questions. Their
+// duplicates are examples met earlier in any split: a validation example
+// also trained on (which a run warns of), a test question trained on.
+// A run refuses a subject none of whose training examples fits; a split
+// none of whose files holds an example, as it refuses the subject's.
+func ValidateSplits(ctx context.Context, name string, files map[Split][]string, opts format.Options, p *prep.Preprocessor) *FileSubjectReport {
 	sr := &FileSubjectReport{Name: name}
 	seen := map[[32]byte]bool{}
-	var all prep.Stats
-	empty := 0 // files without an example
-	for _, f := range files {
-		fr := &FileReport{File: f}
-		fr.Present = true
-		sr.Files = append(sr.Files, fr)
-		exs, rep, err := format.ReadAllContext(ctx, f, opts)
-		fr.Skipped, fr.SkipReasons = rep.Skipped, rep.SkipErrors
-		if errors.Is(err, format.ErrEmptyDataset) && len(files) > 1 {
-			// A run leaves out a file without an example among several
-			// (recipe's readFiles): a note here too, not an error.
-			fr.Notes = append(fr.Notes, fmt.Sprintf("%s: no example: a run leaves it out", f))
-			empty++
+	for _, split := range Splits {
+		fs := files[split]
+		if len(fs) == 0 {
 			continue
 		}
-		if err != nil {
-			fr.Errors = append(fr.Errors, err.Error())
-			continue
-		}
-		fr.Examples = len(exs)
-		for _, ex := range exs {
-			k := exampleKey(ex)
-			if seen[k] {
-				fr.Duplicates++
+		var all prep.Stats
+		empty := 0 // files without an example
+		for _, f := range fs {
+			fr := &FileReport{File: f, Part: split}
+			fr.Present = true
+			sr.Files = append(sr.Files, fr)
+			exs, rep, err := format.ReadAllContext(ctx, f, opts)
+			fr.Skipped, fr.SkipReasons = rep.Skipped, rep.SkipErrors
+			if errors.Is(err, format.ErrEmptyDataset) && len(fs) > 1 {
+				// A run leaves out a file without an example among several
+				// (recipe's readFiles): a note here too, not an error.
+				fr.Notes = append(fr.Notes, fmt.Sprintf("%s: no example: a run leaves it out", f))
+				empty++
+				continue
 			}
-			seen[k] = true
+			if err != nil {
+				fr.Errors = append(fr.Errors, err.Error())
+				continue
+			}
+			fr.Examples = len(exs)
+			for _, ex := range exs {
+				k := exampleKey(ex)
+				if seen[k] {
+					fr.Duplicates++
+				}
+				seen[k] = true
+			}
+			if p == nil {
+				continue
+			}
+			docs, st, err := p.TokenizeAll(exs)
+			if err != nil {
+				fr.Errors = append(fr.Errors, err.Error())
+				continue
+			}
+			fr.Tokens, fr.LabelTokens = st.Tokens, st.LabelTokens
+			fr.Truncated, fr.Dropped, fr.DroppedNoLabel = st.Truncated, st.Dropped, st.DroppedNoLabel
+			_, fr.Split, _ = prep.SplitLong(docs, p.Opts.MaxLen)
+			all.Examples += st.Examples
+			all.Kept += st.Kept
+			all.Dropped += st.Dropped
+			all.DroppedNoLabel += st.DroppedNoLabel
 		}
-		if p == nil {
-			continue
+		if empty == len(fs) && empty > 0 {
+			what := fmt.Sprintf("its %d files", empty)
+			if split != Train {
+				what = fmt.Sprintf("the %d files of its %s split", empty, splitWords[split])
+			}
+			sr.Errors = append(sr.Errors, fmt.Sprintf("no example in any of %s: a run refuses it", what))
 		}
-		docs, st, err := p.TokenizeAll(exs)
-		if err != nil {
-			fr.Errors = append(fr.Errors, err.Error())
-			continue
-		}
-		fr.Tokens, fr.LabelTokens = st.Tokens, st.LabelTokens
-		fr.Truncated, fr.Dropped, fr.DroppedNoLabel = st.Truncated, st.Dropped, st.DroppedNoLabel
-		_, fr.Split, _ = prep.SplitLong(docs, p.Opts.MaxLen)
-		all.Examples += st.Examples
-		all.Kept += st.Kept
-		all.Dropped += st.Dropped
-		all.DroppedNoLabel += st.DroppedNoLabel
-	}
-	if empty == len(files) && empty > 0 {
-		sr.Errors = append(sr.Errors, fmt.Sprintf("no example in any of its %d files: a run refuses it", empty))
-	}
-	if p != nil && empty < len(files) {
-		// A run refuses a subject none of whose examples fits.
-		if err := all.NoneKeptError("subject "+name, p.Opts.MaxLen); err != nil {
-			sr.Errors = append(sr.Errors, err.Error())
+		if split == Train && p != nil && empty < len(fs) {
+			// A run refuses a subject none of whose examples fits.
+			if err := all.NoneKeptError("subject "+name, p.Opts.MaxLen); err != nil {
+				sr.Errors = append(sr.Errors, err.Error())
+			}
 		}
 	}
 	return sr
+}
+
+// splitWords name the splits as datasets do.
+var splitWords = map[Split]string{Train: "train", Val: "validation", Test: "test"}
+
+// label is the report's subject column for a file: the subject, and the
+// split of a file that is not a training file.
+func (r *FileReport) label(subject string) string {
+	if r.Part == "" || r.Part == Train {
+		return subject
+	}
+	return subject + "/" + string(r.Part)
 }
 
 // OK reports whether a run would read the files as they are: every file
@@ -126,7 +166,7 @@ func (r *FilesReport) String() string {
 	fmt.Fprintf(&b, "%-16s %8s %8s %9s %9s %6s %6s %6s %5s  %s\n", "subject", "examples", "skipped", "tokens", "learnt", "trunc", "cut", "drop", "dups", "file")
 	for _, s := range r.Subjects {
 		for _, f := range s.Files {
-			fmt.Fprintf(&b, "%-16s %8d %8d %9d %9d %6d %6d %6d %5d  %s\n", s.Name, f.Examples, f.Skipped,
+			fmt.Fprintf(&b, "%-16s %8d %8d %9d %9d %6d %6d %6d %5d  %s\n", f.label(s.Name), f.Examples, f.Skipped,
 				f.Tokens, f.LabelTokens, f.Truncated, f.Split, f.Dropped+f.DroppedNoLabel, f.Duplicates, f.File)
 		}
 	}
@@ -147,6 +187,9 @@ func (r *FilesReport) String() string {
 		}
 		for _, e := range s.Errors {
 			fmt.Fprintf(&b, "%s: error: %s\n", s.Name, e)
+		}
+		for _, e := range s.Notes {
+			fmt.Fprintf(&b, "%s: note: %s\n", s.Name, e)
 		}
 	}
 	return b.String()

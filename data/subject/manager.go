@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,6 +41,17 @@ func splitOf(stem string) (Split, bool) {
 		return Test, true
 	}
 	return "", false
+}
+
+// isMarkdown says whether a file is a Markdown document. A document is
+// never a split's data, whatever its name: a docs tree's guide/train.md
+// tells how to train, and a subject folder's README.md is its card.
+func isMarkdown(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".md", ".markdown":
+		return true
+	}
+	return false
 }
 
 // SplitOf says whether a file stem ("train", "validation", ...) names a
@@ -102,7 +114,8 @@ type SubjectDatasetManager = Manager
 var ErrNoSubjects = errors.New("no subject folders")
 
 // Open discovers the subjects under root. A folder is a subject when it
-// holds subject.yaml or a train/val/test file of a supported format.
+// holds subject.yaml or a train/val/test file of a supported format
+// (Markdown is never one: a document named train.md is a document).
 func Open(root string) (*Manager, error) {
 	ents, err := os.ReadDir(root)
 	if err != nil {
@@ -156,6 +169,9 @@ func openSubject(dir string) (*Subject, bool, error) {
 		if name == ConfigFile {
 			hasConfig = true
 			continue
+		}
+		if isMarkdown(name) {
+			continue // a document (a docs tree's train.md), never split data
 		}
 		stem := strings.TrimSuffix(name, filepath.Ext(name))
 		split, ok := splitOf(stem)
@@ -213,6 +229,28 @@ func (s *Subject) mapping() (format.Mapping, error) {
 	if err != nil {
 		return format.Mapping{}, err
 	}
+	return ColumnMapping(shape, s.Config.Columns)
+}
+
+// ColumnError is a columns entry refused: Key names it ("" when the
+// columns as a whole are, as without a shape).
+type ColumnError struct {
+	Key, Msg string
+}
+
+func (e *ColumnError) Error() string { return "columns: " + e.Msg }
+
+// columnKeys are the keys of columns, in the order the error lists them.
+var columnKeys = []string{"instruction", "input", "output", "messages", "role", "content", "text", "prompt", "response", "chosen", "rejected", "completion", "label", "system", "tools"}
+
+// ColumnMapping is the format mapping of a shape whose columns are named
+// by columns (key: the record's field): a subject.yaml's shape and
+// columns, and a run's data.shape and data.columns for its data files,
+// checked alike. An unknown key, a key the shape does not read (chosen
+// under shape chat), a key naming no field, and columns without a shape
+// are refused with a *ColumnError: each would map nothing while the user
+// thinks it renamed, the column read under its default name.
+func ColumnMapping(shape format.Shape, columns map[string]string) (format.Mapping, error) {
 	m := format.Mapping{Shape: shape}
 	fields := map[string]*string{
 		"instruction": &m.Instruction, "input": &m.Input, "output": &m.Output,
@@ -224,28 +262,23 @@ func (s *Subject) mapping() (format.Mapping, error) {
 		// and label.
 		"chosen": &m.Chosen, "rejected": &m.Rejected, "completion": &m.Completion, "label": &m.Label,
 	}
-	for k, v := range s.Config.Columns {
-		p, ok := fields[k]
-		if !ok {
-			return m, fmt.Errorf("columns: unknown key %q (want instruction, input, output, messages, role, content, text, prompt, response, chosen, rejected, completion, label, system or tools)", k)
+	keys := slices.Sorted(maps.Keys(columns))
+	for _, k := range keys {
+		if _, ok := fields[k]; !ok {
+			return m, &ColumnError{k, fmt.Sprintf("unknown key %q (want %s or %s)", k, strings.Join(columnKeys[:len(columnKeys)-1], ", "), columnKeys[len(columnKeys)-1])}
 		}
-		*p = v
 	}
-	if len(s.Config.Columns) > 0 && shape == format.ShapeAuto {
-		return m, fmt.Errorf("columns need a shape")
+	if len(columns) > 0 && shape == format.ShapeAuto {
+		return m, &ColumnError{"", "columns need a shape"}
 	}
-	// A key the shape does not read (chosen under shape chat) would map
-	// nothing: refused, rather than the column read under its default
-	// name while the user thinks it renamed.
-	keys := make([]string, 0, len(s.Config.Columns))
-	for k := range s.Config.Columns {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	for _, k := range keys {
 		if want := shapeColumns[shape]; !slices.Contains(want, k) {
-			return m, fmt.Errorf("columns: shape %v does not read %q (its columns: %s)", shape, k, strings.Join(want, ", "))
+			return m, &ColumnError{k, fmt.Sprintf("shape %v does not read %q (its columns: %s)", shape, k, strings.Join(want, ", "))}
 		}
+		if strings.TrimSpace(columns[k]) == "" {
+			return m, &ColumnError{k, fmt.Sprintf("%q names no field: give the record's field that holds it, or leave the key out (the shape reads its own name)", k)}
+		}
+		*fields[k] = columns[k]
 	}
 	return m, nil
 }
