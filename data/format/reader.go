@@ -525,12 +525,12 @@ func (r *Reader) unread(cols []string) error {
 	if len(cols) > 1 {
 		what = fmt.Sprintf("fields %s hold", quoteList(cols))
 	}
-	example := `"columns:" names the record's field for each one the shape reads: README, "Your own data"`
+	example := `data.columns names the record's field for each column the shape reads: README, "Your own data"`
 	if m.Shape == ShapeInputOutput {
 		// Alpaca's input is the usual home of a question's context.
-		example = fmt.Sprintf("shape: alpaca with columns: {instruction: %s, input: %s, output: %s} reads all three", m.Prompt, cols[0], m.Response)
+		example = fmt.Sprintf("data.shape alpaca with data.columns {instruction: %s, input: %s, output: %s} reads all three", m.Prompt, cols[0], m.Response)
 	}
-	return fmt.Errorf("%w: %s text that the file's shape, %v (detected from its first record, %s), does not read: it reads %s, and training would drop the rest. Map the text to a field the shape reads in a subject folder's subject.yaml (%s), or remove it from the records; metadata (ids, sources, categories, languages, URLs, scores...) is kept silently", ErrBadValue, what, m.Shape, r.first, quoteList(m.columns()), example)
+	return fmt.Errorf("%w: %s text that the file's shape, %v (detected from its first record, %s), does not read: it reads %s, and training would drop the rest. Map the text to a field the shape reads with data.shape and data.columns (in a subject folder: subject.yaml's shape and columns) (%s), or remove it from the records; metadata (ids, sources, categories, languages, URLs, scores...) is kept silently", ErrBadValue, what, m.Shape, r.first, quoteList(m.columns()), example)
 }
 
 // ignored is the error of a record whose fields cols the detected mapping
@@ -542,7 +542,7 @@ func (r *Reader) ignored(f map[string]any, cols []string) error {
 	switch {
 	case m.Shape == ShapeUnpairedPreference && (err != nil || own.Shape == m.Shape):
 		// Fields of another layout beside an unpaired record's.
-		return fmt.Errorf("%w: fields %q would be ignored: the file's shape, %v (detected from its first record, %s), reads %s only; give one layout per record, or set the shape and columns", ErrBadValue, cols, m.Shape, r.first, quoteList(slices.DeleteFunc(m.columns(), func(c string) bool { return c == m.Tools })))
+		return fmt.Errorf("%w: fields %q would be ignored: the file's shape, %v (detected from its first record, %s), reads %s only; give one layout per record, or set data.shape and data.columns", ErrBadValue, cols, m.Shape, r.first, quoteList(slices.DeleteFunc(m.columns(), func(c string) bool { return c == m.Tools })))
 	case own.Shape == ShapeUnpairedPreference && m.Shape == ShapeInputOutput && m.Response == own.Completion:
 		// Feedback whose first record lacks its label.
 		return fmt.Errorf("%w: fields %q would be ignored: this record is unpaired feedback (shape %v), and the file's shape is %v (supervised prompt/completion pairs), detected from its first record, %s, which has %q and %q and no %q: give every record its %q (true or false), or none", ErrBadValue, cols, own.Shape, m.Shape, r.first, m.Prompt, m.Response, own.Label, own.Label)
@@ -550,9 +550,9 @@ func (r *Reader) ignored(f map[string]any, cols []string) error {
 	if err == nil && own.Shape == m.Shape {
 		// The same shape under other field names (prompt/response after
 		// prompt/completion).
-		return fmt.Errorf("%w: fields %q would be ignored: the file's shape, %v, was detected from its first record, %s, with the fields %q, and this record names its parts otherwise; give one layout per file, or set the shape and columns", ErrBadValue, cols, m.Shape, r.first, m.columns())
+		return fmt.Errorf("%w: fields %q would be ignored: the file's shape, %v, was detected from its first record, %s, with the fields %q, and this record names its parts otherwise; give one layout per file, or set data.shape and data.columns", ErrBadValue, cols, m.Shape, r.first, m.columns())
 	}
-	return fmt.Errorf("%w: fields %q would be ignored: this record is shape %v, the file's shape is %v (detected from its first record, %s); give one layout per file, or set the shape and columns", ErrBadValue, cols, own.Shape, m.Shape, r.first)
+	return fmt.Errorf("%w: fields %q would be ignored: this record is shape %v, the file's shape is %v (detected from its first record, %s); give one layout per file, or set data.shape and data.columns", ErrBadValue, cols, own.Shape, m.Shape, r.first)
 }
 
 // Mapping returns the mapping in use (detected after the first record).

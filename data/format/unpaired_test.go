@@ -183,7 +183,7 @@ func TestConversationalPromptCompletion(t *testing.T) {
 func TestUnpairedExtraFields(t *testing.T) {
 	un := `"prompt":"Q","completion":"A","label":true`
 	for _, tc := range []struct{ name, content, want string }{
-		{"chosen", "{" + un + `,"chosen":"B"}`, `u.jsonl:1:1: bad value: fields ["chosen"] would be ignored: the file's shape, unpaired_preference (detected from its first record, line 1), reads "prompt", "completion", "label" and "system" only; give one layout per record, or set the shape and columns`},
+		{"chosen", "{" + un + `,"chosen":"B"}`, `u.jsonl:1:1: bad value: fields ["chosen"] would be ignored: the file's shape, unpaired_preference (detected from its first record, line 1), reads "prompt", "completion", "label" and "system" only; give one layout per record, or set data.shape and data.columns`},
 		{"messages, later", "{" + un + "}\n{" + un + `,"messages":[{"role":"user","content":"Q"}]}`, `u.jsonl:2:1: bad value: fields ["messages"] would be ignored: the file's shape, unpaired_preference`},
 		{"text and response", "{" + un + `,"text":"T","response":"R"}`, `u.jsonl:1:1: bad value: fields ["response" "text"] would be ignored`},
 		{"a pair among unpaired records", "{" + un + "}\n{" + un + "}\n" + `{"prompt":"Q","chosen":"A","rejected":"B"}`, `u.jsonl:3:1: bad value: fields ["chosen" "rejected"] would be ignored: this record is shape preference, the file's shape is unpaired_preference (detected from its first record, line 1)`},
