@@ -79,6 +79,9 @@ func ValidateSplits(ctx context.Context, name string, files map[Split][]string, 
 			sr.Files = append(sr.Files, fr)
 			exs, rep, err := format.ReadAllContext(ctx, f, opts)
 			fr.Skipped, fr.SkipReasons = rep.Skipped, rep.SkipErrors
+			for _, n := range rep.Notes { // how it was read, as a run says
+				fr.Notes = append(fr.Notes, f+": "+n)
+			}
 			if errors.Is(err, format.ErrEmptyDataset) && len(fs) > 1 {
 				// A run leaves out a file without an example among several
 				// (recipe's readFiles): a note here too, not an error.
