@@ -143,10 +143,10 @@ func TestEvalSaysQuestionsScored(t *testing.T) {
 	}
 }
 
-// TestEvalImatrixUsageExit2: a subject that is not there (--subjects)
-// and an imatrix --ctx past the model's positions are bad usage, exit 2,
-// as --ctx 0 is; they exited 1.
-func TestEvalImatrixUsageExit2(t *testing.T) {
+// TestUsageExit2: a subject that is not there (--subjects, to eval or
+// train) and an imatrix --ctx past the model's positions are bad usage,
+// exit 2, as --ctx 0 is; they exited 1.
+func TestUsageExit2(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
 	dir := t.TempDir()
 	text := filepath.Join(dir, "cal.txt")
@@ -160,6 +160,7 @@ func TestEvalImatrixUsageExit2(t *testing.T) {
 		{[]string{"eval", "--subjects", "nope", "--questions", "0"}, `--subjects nope: recipe: no subject "nope"`},
 		{[]string{"eval", "--set", "data.subjects=[nope]", "--questions", "0"}, `--set data.subjects=[nope]: recipe: no subject "nope"`},
 		{[]string{"imatrix", "--text", text, "--ctx", "100000", "--out", filepath.Join(dir, "im.gguf")}, "--ctx 100000: want at most the model's 1024 positions"},
+		{[]string{"train", "--subjects", "nope", "--output", dir}, `--subjects nope: recipe: no subject "nope"`},
 	} {
 		code, _, stderr := exitOf(t, c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) {

@@ -169,6 +169,12 @@ are shortcuts for the common ones.`,
 				ResumeHint:    func(dir string) string { return shell.Command(shell.Program(), "train", "--resume", dir) },
 			})
 			if err != nil {
+				// A subject named on the command line that the data lacks
+				// is bad usage, as eval has it.
+				if given := subjectsGiven(cmd.Flags(), values["subjects"], tf.sets); given != "" && comm.Size() == 1 && errors.Is(err, recipe.ErrUnknownSubject) {
+					comm.Close()
+					return usageError{fmt.Errorf("%s: %w", given, err)}
+				}
 				return workerFailed(comm, launch.Launcher, err)
 			}
 			// Finalising waits for every worker, as the end of a run
