@@ -3,7 +3,6 @@ package export
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -81,7 +80,7 @@ func removeOthersKilledTemps(out string) (notes []string, err error) {
 			why = fmt.Sprintf("an export's folder, which the next export to %s deals with", m[1])
 		case e.IsDir():
 			continue
-		case e.Type().IsRegular() && startsAsGGUF(p):
+		case e.Type().IsRegular() && fsutil.StartsAs(p, "GGUF"):
 			open, known := fsutil.HeldOpen(p)
 			fi, err := os.Lstat(p)
 			switch {
@@ -99,13 +98,13 @@ func removeOthersKilledTemps(out string) (notes []string, err error) {
 		}
 		size := sizeOf(p)
 		if why != "" {
-			left = append(left, fmt.Sprintf("%s (%s, %s)", e.Name(), formatBytes(size), why))
+			left = append(left, fmt.Sprintf("%s (%s, %s)", e.Name(), fsutil.FormatBytes(size), why))
 			continue
 		}
 		if err := os.RemoveAll(p); err != nil {
 			return nil, fmt.Errorf("export: remove the leftover %s: %w", p, err)
 		}
-		removed = append(removed, fmt.Sprintf("%s (%s)", e.Name(), formatBytes(size)))
+		removed = append(removed, fmt.Sprintf("%s (%s)", e.Name(), fsutil.FormatBytes(size)))
 	}
 	return nil, nil
 }
@@ -115,23 +114,6 @@ func removeOthersKilledTemps(out string) (notes []string, err error) {
 func isRegular(p string) bool {
 	fi, err := os.Lstat(p)
 	return err == nil && fi.Mode().IsRegular()
-}
-
-// startsAsGGUF reports whether the regular file at p begins with the GGUF
-// magic or, shorter than it, is a prefix of it (empty included).
-func startsAsGGUF(p string) bool {
-	const magic = "GGUF"
-	f, _, err := fsutil.OpenRegular(p)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	head := make([]byte, len(magic))
-	n, err := io.ReadFull(f, head)
-	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-		return false
-	}
-	return strings.HasPrefix(magic, string(head[:n]))
 }
 
 // sizeOf is the bytes of the regular files at or under p.
@@ -146,19 +128,4 @@ func sizeOf(p string) int64 {
 		return nil
 	})
 	return n
-}
-
-// formatBytes writes n in the largest binary unit that keeps it at least 1
-// (512 B, 16.0 MiB, 1.5 GiB).
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n)/unit, 0
-	for v >= unit && i < 5 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[i])
 }

@@ -428,16 +428,7 @@ func dataFilesIn(dir string, docs bool) (files, passed []string, err error) {
 // twice is.
 func markdownUnder(dir string) ([]string, error) {
 	var files []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if path != dir && strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
+	err := walkVisible(dir, func(path string, d fs.DirEntry) error {
 		if d.IsDir() || !slices.Contains(docExts, strings.ToLower(filepath.Ext(d.Name()))) {
 			return nil
 		}
@@ -451,10 +442,30 @@ func markdownUnder(dir string) ([]string, error) {
 		files = append(files, path)
 		return nil
 	})
+	return files, err
+}
+
+// walkVisible walks the tree under dir as a user sees it, in lexical
+// order: hidden files and folders (a dot first: .git, .cache) are passed
+// over, as a shell's glob passes them; fn sees the rest. Errors name the
+// key the tree was given by.
+func walkVisible(dir string, fn func(path string, d fs.DirEntry) error) error {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if path != dir && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		return fn(path, d)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("data.files: %w", err)
+		return fmt.Errorf("data.files: %w", err)
 	}
-	return files, nil
+	return nil
 }
 
 // ReadOptions are the reader's options every data file and subject

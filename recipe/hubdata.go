@@ -382,16 +382,7 @@ var strongDataExts = []string{".parquet", ".jsonl", ".ndjson", ".arrow"}
 // extension says they hold data, compressed or not.
 func dataUnder(dir string, n int) ([]string, error) {
 	var out []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if path != dir && strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
+	err := walkVisible(dir, func(path string, d fs.DirEntry) error {
 		if d.IsDir() {
 			return nil
 		}
@@ -407,8 +398,5 @@ func dataUnder(dir string, n int) ([]string, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("data.files: %w", err)
-	}
-	return out, nil
+	return out, err
 }

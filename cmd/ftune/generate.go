@@ -19,7 +19,6 @@ import (
 	"github.com/ftune/ftune"
 	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/nn"
-	"github.com/ftune/ftune/recipe"
 )
 
 // generateFlags are generate's settings besides the GenerateOptions.
@@ -283,17 +282,7 @@ func validOptions(opt ftune.GenerateOptions) error {
 // generate will load, without its weights. A folder that cannot be found
 // gives none: loading it then says why. A malformed file is its error.
 func generationDefaults(model, adapter string) (nn.GenerationDefaults, error) {
-	var dir string
-	var err error
-	if adapter != "" {
-		dir, _, err = ftune.ResolveBase(adapter, model)
-	} else {
-		dir, err = recipe.ResolveModel(model)
-	}
-	if err != nil {
-		return nn.GenerationDefaults{}, nil
-	}
-	cfg, err := nn.LoadConfig(dir)
+	dir, cfg, err := modelConfig(model, adapter)
 	if err != nil {
 		return nn.GenerationDefaults{}, nil // the load names it
 	}

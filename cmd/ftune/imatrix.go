@@ -10,8 +10,6 @@ import (
 	"github.com/ftune/ftune"
 	"github.com/ftune/ftune/export"
 	"github.com/ftune/ftune/export/gguf"
-	"github.com/ftune/ftune/nn"
-	"github.com/ftune/ftune/recipe"
 )
 
 // imatrixOut is how ftune imatrix treats the file at --out: it replaces
@@ -156,17 +154,7 @@ func checkChunk(tokens, positions int) error {
 // --adapter load, read from its config.json before the weights; ok is
 // false when it cannot be read (loading the model then says why).
 func modelPositions(model, adapter string) (positions int, ok bool) {
-	var dir string
-	var err error
-	if adapter != "" {
-		dir, _, err = ftune.ResolveBase(adapter, model)
-	} else {
-		dir, err = recipe.ResolveModel(model)
-	}
-	if err != nil {
-		return 0, false
-	}
-	cfg, err := nn.LoadConfig(dir)
+	_, cfg, err := modelConfig(model, adapter)
 	if err != nil {
 		return 0, false
 	}

@@ -4,6 +4,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ftune/ftune"
+	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/recipe"
 )
 
 // modelFlagHelp is the --model help of the commands that take --adapter.
@@ -13,4 +15,20 @@ const modelFlagHelp = `base model: a Hugging Face folder or "tiny-base" (default
 // base chosen for an adapter, a fallback template) go to stderr.
 func loadModel(cmd *cobra.Command, model, adapter string) (*ftune.Model, error) {
 	return ftune.Load(model, ftune.LoadOptions{Adapter: adapter, Log: cmd.ErrOrStderr()})
+}
+
+// modelConfig reads the config.json of the folder --model and --adapter
+// load (the adapter's base when --model is not given), without the
+// weights: what a command checks before it spends the load on them.
+func modelConfig(model, adapter string) (dir string, cfg nn.Config, err error) {
+	if adapter != "" {
+		dir, _, err = ftune.ResolveBase(adapter, model)
+	} else {
+		dir, err = recipe.ResolveModel(model)
+	}
+	if err != nil {
+		return "", nn.Config{}, err
+	}
+	cfg, err = nn.LoadConfig(dir)
+	return dir, cfg, err
 }

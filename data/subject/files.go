@@ -104,14 +104,11 @@ func ValidateSplits(ctx context.Context, name string, files map[Split][]string, 
 			if p == nil {
 				continue
 			}
-			docs, st, err := p.TokenizeAll(exs)
+			st, err := fr.countTokens(p, exs)
 			if err != nil {
 				fr.Errors = append(fr.Errors, err.Error())
 				continue
 			}
-			fr.Tokens, fr.LabelTokens = st.Tokens, st.LabelTokens
-			fr.Truncated, fr.Dropped, fr.DroppedNoLabel = st.Truncated, st.Dropped, st.DroppedNoLabel
-			_, fr.Split, _ = prep.SplitLong(docs, p.Opts.MaxLen)
 			all.Examples += st.Examples
 			all.Kept += st.Kept
 			all.Dropped += st.Dropped

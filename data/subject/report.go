@@ -12,6 +12,19 @@ import (
 	"github.com/ftune/ftune/data/prep"
 )
 
+// countTokens tokenizes exs as a run does and counts what r reports of
+// them: tokens, learnt tokens, truncated, dropped and split examples.
+func (r *SplitReport) countTokens(p *prep.Preprocessor, exs []format.Example) (prep.Stats, error) {
+	docs, st, err := p.TokenizeAll(exs)
+	if err != nil {
+		return st, err
+	}
+	r.Tokens, r.LabelTokens = st.Tokens, st.LabelTokens
+	r.Truncated, r.Dropped, r.DroppedNoLabel = st.Truncated, st.Dropped, st.DroppedNoLabel
+	_, r.Split, _ = prep.SplitLong(docs, p.Opts.MaxLen)
+	return st, nil
+}
+
 // SplitReport counts one split of one subject.
 type SplitReport struct {
 	Present  bool
@@ -101,14 +114,10 @@ func (m *Manager) Validate(opts format.Options, prepFor PrepFor) (*Report, error
 				first[k] = seen{split, ex.Source}
 			}
 			if p != nil {
-				docs, st, err := p.TokenizeAll(exs)
-				if err != nil {
+				if _, err := r.countTokens(p, exs); err != nil {
 					sr.Errors = append(sr.Errors, err.Error())
 					continue
 				}
-				r.Tokens, r.LabelTokens = st.Tokens, st.LabelTokens
-				r.Truncated, r.Dropped, r.DroppedNoLabel = st.Truncated, st.Dropped, st.DroppedNoLabel
-				_, r.Split, _ = prep.SplitLong(docs, p.Opts.MaxLen)
 			}
 		}
 	}

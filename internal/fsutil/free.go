@@ -40,5 +40,5 @@ func CheckRoom(path string, need int64) error {
 	if !ok || need <= 0 || uint64(need) <= free {
 		return nil
 	}
-	return fmt.Errorf("%s needs about %s, and its file system has %s free: %w", path, formatBytes(need), formatBytes(int64(free)), syscall.ENOSPC)
+	return fmt.Errorf("%s needs about %s, and its file system has %s free: %w", path, FormatBytes(need), FormatBytes(int64(free)), syscall.ENOSPC)
 }

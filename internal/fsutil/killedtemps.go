@@ -58,7 +58,7 @@ func RemoveKilledTemps(path, magic string) ([]string, error) {
 			continue
 		}
 		p := filepath.Join(parent, e.Name())
-		if !startsAs(p, magic) {
+		if !StartsAs(p, magic) {
 			continue
 		}
 		if open, known := HeldOpen(p); open || !known {
@@ -72,9 +72,10 @@ func RemoveKilledTemps(path, magic string) ([]string, error) {
 	return removed, nil
 }
 
-// startsAs reports whether the regular file at p begins with magic or,
-// shorter than it, is a prefix of it (empty included).
-func startsAs(p, magic string) bool {
+// StartsAs reports whether the regular file at p begins with magic or,
+// shorter than it, is a prefix of it (empty included): a killed write's
+// temporary may hold any prefix of the file it was writing.
+func StartsAs(p, magic string) bool {
 	f, _, err := OpenRegular(p)
 	if err != nil {
 		return false

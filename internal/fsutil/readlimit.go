@@ -17,11 +17,11 @@ type TooLargeError struct {
 }
 
 func (e *TooLargeError) Error() string {
-	size := "more than " + formatBytes(e.Limit)
+	size := "more than " + FormatBytes(e.Limit)
 	if e.Size >= 0 {
-		size = formatBytes(e.Size)
+		size = FormatBytes(e.Size)
 	}
-	return fmt.Sprintf("%s is %s; ftune reads at most %s of such a file (it is not one, or it is corrupt)", e.Path, size, formatBytes(e.Limit))
+	return fmt.Sprintf("%s is %s; ftune reads at most %s of such a file (it is not one, or it is corrupt)", e.Path, size, FormatBytes(e.Limit))
 }
 
 func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
@@ -54,9 +54,9 @@ func ReadFileLimit(path string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// formatBytes writes n in the largest binary unit that keeps it at least 1
+// FormatBytes writes n in the largest binary unit that keeps it at least 1
 // (512 B, 16.0 MiB, 1.5 GiB).
-func formatBytes(n int64) string {
+func FormatBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
