@@ -236,7 +236,7 @@ func TestInitFileShortRun(t *testing.T) {
 // and data/format implement (config mirrors them so as not to load the
 // engine; this test is where the two meet).
 func TestNamesMatchTheEngine(t *testing.T) {
-	got := slices.Sorted(slices.Values(slices.DeleteFunc(slices.Clone(templates), func(s string) bool { return s == "auto" })))
+	got := slices.Sorted(slices.Values(slices.DeleteFunc(slices.Clone(templates), func(s string) bool { return s == "auto" || s == "none" })))
 	if want := chat.BuiltinNames(); !slices.Equal(got, want) {
 		t.Errorf("data.template accepts %v, data/chat has the built-ins %v", got, want)
 	}
@@ -271,5 +271,25 @@ func TestDefaultWarmupIsATenthOfAShortRun(t *testing.T) {
 	cfg.Training.MaxSteps = 10
 	if got, note := cfg.Warmup(); got != 8 || note != "" {
 		t.Errorf("a warmup of 8 set for 10 steps: %d, note %q; want 8 as set", got, note)
+	}
+}
+
+// TestPlainTemplateRules: data.template none is accepted (it is no chat
+// template, so not among data/chat's built-ins), and mask_history, which
+// masks a conversation's earlier answers, is refused beside it: without
+// a template no conversation is read.
+func TestPlainTemplateRules(t *testing.T) {
+	c := Default()
+	if err := Apply(c, []string{"data.template=none"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("data.template none: %v", err)
+	}
+	if err := Apply(c, []string{"data.mask_history=true"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "data.mask_history") || !strings.Contains(err.Error(), "data.template none reads no conversations") {
+		t.Errorf("mask_history with template none: %v", err)
 	}
 }

@@ -54,6 +54,7 @@ var synonyms = map[string]string{
 	"seq_len":                     "data.max_length",
 	"sample_packing":              "data.packing",
 	"chat_template":               "data.template",
+	"chat_template_path":          "data.template", // TRL's SFTConfig
 	"val_set_size":                "data.val_split",
 	"validation_split":            "data.val_split",
 	"bnb_4bit_quant_type":         "training.quantization.type",

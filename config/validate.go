@@ -21,7 +21,7 @@ var (
 	dtypes      = []string{"auto", "bf16"}
 	formats     = []string{"auto", "jsonl", "json", "csv", "tsv", "parquet", "text"}
 	shapes      = []string{"auto", "alpaca", "chat", "sharegpt", "completion", "input_output", "preference", "unpaired_preference"}
-	templates   = []string{"auto", "chatml", "llama3", "llama2", "mistral", "gemma", "phi3", "phi4", "alpaca"}
+	templates   = []string{"auto", "chatml", "llama3", "llama2", "mistral", "gemma", "phi3", "phi4", "alpaca", "none"}
 	mixings     = []string{"proportional", "uniform", "weights"}
 	optimizers  = []string{"adamw", "sgd"}
 	schedules   = []string{"constant", "constant_with_warmup", "linear", "cosine", "cosine_with_min_lr", "cosine_with_restarts", "polynomial", "warmup_stable_decay"}
@@ -118,6 +118,8 @@ func (c *RunConfig) Validate() error {
 		v.oneOf(d.Template, "data.template", templates)
 	}
 	v.oneOf(d.Thinking, "data.enable_thinking", []string{"auto", "true", "false"})
+	v.checkPair(!(d.Template == "none" && d.MaskHistory), "data.mask_history", "data.template",
+		"masks a conversation's earlier answers, and data.template none reads no conversations (only plain text and text prompt/completion pairs, each with one answer): drop one")
 	// No built-in template reads enable_thinking: the setting would be
 	// dropped. The model's own template and template files are checked
 	// when the run loads them.

@@ -420,6 +420,9 @@ func tokenizeRecords(ctx context.Context, tp Text, exs []format.Example, skip bo
 // it has) as tokens (see tokenizeRecords), and whether the prompt was cut
 // back at the seam.
 func (p Text) recordIDs(ctx context.Context, ex format.Example) (dpo.Pair, bool, error) {
+	if p.plain && ex.IsChat() {
+		return dpo.Pair{}, false, fmt.Errorf("%w: data.template none reads text prompts and completions as plain text (as TRL does), and this record's prompt is a list of messages, whose roles only a chat template writes: set data.template to the model's (auto) or a built-in, or give the records as text", prep.ErrNeedsTemplate)
+	}
 	if err := p.preprocessor(0).WithContext(ctx).CheckTools(ex); err != nil {
 		return dpo.Pair{}, false, err
 	}
@@ -428,7 +431,7 @@ func (p Text) recordIDs(ctx context.Context, ex format.Example) (dpo.Pair, bool,
 		return dpo.Pair{}, false, err
 	}
 	var whole [2][]int // prompt + chosen, prompt + rejected
-	k := len(prompt)   // the prompt's tokens that every whole sequence starts with
+	var wholes [][]int
 	for i, r := range []*format.Reply{ex.Chosen, ex.Rejected} {
 		if r == nil {
 			continue
@@ -436,10 +439,13 @@ func (p Text) recordIDs(ctx context.Context, ex format.Example) (dpo.Pair, bool,
 		if whole[i], err = p.completedIDs(ctx, ex, r); err != nil {
 			return dpo.Pair{}, false, err
 		}
-		k = min(k, sharedPrefix(prompt, whole[i]))
+		wholes = append(wholes, whole[i])
 	}
-	if k == 0 {
-		return dpo.Pair{}, false, fmt.Errorf("the prompt's first token is not the first of the prompt followed by a completion, so the completions cannot be told from it (a tokenizer or template that rewrites the start of the text)")
+	// The prompt's tokens that every whole sequence starts with: the
+	// rule a supervised text pair's labels follow too.
+	k, cut, err := prep.PromptTokens(prompt, wholes...)
+	if err != nil {
+		return dpo.Pair{}, false, err
 	}
 	out := dpo.Pair{Prompt: int32s(prompt[:k]), Source: ex.Source}
 	if ex.Chosen != nil {
@@ -448,7 +454,7 @@ func (p Text) recordIDs(ctx context.Context, ex format.Example) (dpo.Pair, bool,
 	if ex.Rejected != nil {
 		out.Rejected = int32s(whole[1][k:])
 	}
-	return out, k < len(prompt), nil
+	return out, cut, nil
 }
 
 // skipRecord counts a preference record whose rendering or tokenizing
@@ -498,15 +504,6 @@ func (p Text) completedIDs(ctx context.Context, ex format.Example, r *format.Rep
 		return nil, err
 	}
 	return p.encode(s, false)
-}
-
-// sharedPrefix is the length of the longest shared beginning of a and b.
-func sharedPrefix(a, b []int) int {
-	n := 0
-	for n < len(a) && n < len(b) && a[n] == b[n] {
-		n++
-	}
-	return n
 }
 
 func int32s(ids []int) []int32 {

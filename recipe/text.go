@@ -35,7 +35,21 @@ type Text struct {
 	// a template file (data.template) renders as bos_token and eos_token,
 	// as the model's own template does.
 	bosToken, eosToken string
+	// plain: data.template none (see PlainTemplate).
+	plain bool
 }
+
+// PlainTemplate is data.template's name for no chat template: text
+// prompt/completion pairs are joined as plain text, as TRL's SFTTrainer
+// joins its standard records (prep.Preprocessor.Plain), and
+// conversations are refused. What stands in for a template where one is
+// still asked for (an evaluation's prompts, the chat_template.jinja an
+// adapter carries) writes the messages' text one after another, after
+// the model's bos_token: the text the adapter learnt to continue.
+const PlainTemplate = "none"
+
+// plainSource is that stand-in.
+const plainSource = "{{ bos_token }}{% for message in messages %}{{ message['content'] }}{% endfor %}"
 
 // LoadText reads a model folder's tokenizer and its own chat template
 // (LoadTextFor with template "auto").
@@ -128,6 +142,11 @@ func LoadTextFor(dir, template string, eosFallback int) (Text, error) {
 // template and the variables passed to it.
 func (p *Text) hashTemplate() {
 	src := p.tmpl.Source()
+	if p.plain {
+		// The plain reading is not the stand-in's rendering: keyed apart
+		// from a template file that holds the same source.
+		src += "\x00template=none"
+	}
 	if p.thinking != nil {
 		src += fmt.Sprintf("\x00enable_thinking=%v", *p.thinking)
 	}
@@ -157,13 +176,18 @@ func (p *Text) SetThinking(v *bool) error {
 func (p Text) Thinking() *bool { return p.thinking }
 
 // UseTemplate replaces the model's chat template by a built-in one
-// (chatml, llama3, llama2, mistral, gemma, phi3, phi4, alpaca) or a template file (a name
+// (chatml, llama3, llama2, mistral, gemma, phi3, phi4, alpaca), none (no
+// template: PlainTemplate) or a template file (a name
 // ending in .jinja or .j2, or any path with a folder in it, as the run
 // file's data.template accepts).
 func (p *Text) UseTemplate(name string) error {
 	var t *chat.Template
 	var err error
-	if config.IsTemplateFile(name) {
+	if name == PlainTemplate {
+		// Rendered text is encoded with no special tokens added, so the
+		// stand-in writes the model's bos_token itself.
+		t, err = chat.New(PlainTemplate, plainSource, p.bosToken, p.eosToken)
+	} else if config.IsTemplateFile(name) {
 		var src []byte
 		if src, err = fsutil.ReadFileLimit(name, chat.MaxTemplateBytes); err != nil {
 			return err
@@ -184,7 +208,7 @@ func (p *Text) UseTemplate(name string) error {
 	if p.thinking != nil && !readsThinking(t) {
 		return fmt.Errorf("enable_thinking is set to %v but the chat template %s does not read it (only thinking models' templates, such as Qwen3's, do)", *p.thinking, t.Name())
 	}
-	p.tmpl, p.Fallback = t, ""
+	p.tmpl, p.Fallback, p.plain = t, "", name == PlainTemplate
 	p.hashTemplate()
 	return nil
 }
@@ -279,6 +303,7 @@ func (p Text) preprocessor(maxLen int) *prep.Preprocessor {
 		Enc:          offsetEncoder{p.tok},
 		Tmpl:         prep.ToolRenderFunc(p.renderContext),
 		TemplateName: p.tmpl.Name(),
+		Plain:        p.plain,
 		EOS:          p.eos,
 		Opts:         prep.Options{MaxLen: maxLen},
 	}

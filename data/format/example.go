@@ -88,6 +88,14 @@ type Example struct {
 	Tools    string `json:"tools,omitempty"`
 	Chosen   *Reply `json:"chosen,omitempty"`
 	Rejected *Reply `json:"rejected,omitempty"`
+	// TextPair marks Messages read from a text prompt/completion record
+	// (shape input_output with text in both fields: TRL's standard
+	// prompt-completion layout): the prompt as the user's message, the
+	// completion as the assistant's, after the record's system prompt
+	// when it has one. A chat template renders them as any conversation;
+	// without one (data.template none) they are joined as plain text, as
+	// TRL's SFTTrainer joins them (data/prep's Preprocessor.Plain).
+	TextPair bool `json:"-"`
 	// Source is "file:line" of the record the example came from, so that
 	// later stages (tokenisation, validation reports) can point at it.
 	Source string `json:"-"`

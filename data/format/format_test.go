@@ -72,8 +72,8 @@ func TestShapes(t *testing.T) {
 			name: "csv question answer with quotes", file: "q.csv", shape: ShapeInputOutput,
 			content: "question,answer\n\"Capital of France, please?\",Paris\nWhat is 2+2?,\"4\"\n",
 			want: []Example{
-				{Messages: chat("user", "Capital of France, please?", "assistant", "Paris"), Source: "q.csv:2"},
-				{Messages: chat("user", "What is 2+2?", "assistant", "4"), Source: "q.csv:3"},
+				{Messages: chat("user", "Capital of France, please?", "assistant", "Paris"), TextPair: true, Source: "q.csv:2"},
+				{Messages: chat("user", "What is 2+2?", "assistant", "4"), TextPair: true, Source: "q.csv:3"},
 			},
 		},
 		{
@@ -104,13 +104,13 @@ func TestShapes(t *testing.T) {
 		{
 			name: "tsv input output", file: "p.tsv", shape: ShapeInputOutput,
 			content: "input\toutput\nsay \"x\"\tx\n",
-			want:    []Example{{Messages: chat("user", `say "x"`, "assistant", "x"), Source: "p.tsv:2"}},
+			want:    []Example{{Messages: chat("user", `say "x"`, "assistant", "x"), TextPair: true, Source: "p.tsv:2"}},
 		},
 		{
 			name: "explicit column mapping", file: "x.jsonl", shape: ShapeInputOutput,
 			content: `{"q":"Why?","a":"Because.","sys":"Be brief."}`,
 			opts:    Options{Mapping: Mapping{Shape: ShapeInputOutput, Prompt: "q", Response: "a", System: "sys"}},
-			want:    []Example{{Messages: chat("system", "Be brief.", "user", "Why?", "assistant", "Because."), Source: "x.jsonl:1"}},
+			want:    []Example{{Messages: chat("system", "Be brief.", "user", "Why?", "assistant", "Because."), TextPair: true, Source: "x.jsonl:1"}},
 		},
 		{
 			name: "explicit chat mapping", file: "x.jsonl", shape: ShapeChat,

@@ -403,6 +403,7 @@ func (m Mapping) example(f map[string]any, raw rawJSON) (Example, error) {
 		if ex.Messages, err = m.withSystem(f, ex.Messages, "the conversation"); err != nil {
 			return ex, err
 		}
+		ex.TextPair = m.Shape == ShapeInputOutput
 	case ShapeChat, ShapeShareGPT:
 		msgs, err := m.messageList(f, m.Messages, fieldJSON(f, raw, m.Messages))
 		if err != nil {

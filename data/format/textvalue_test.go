@@ -44,7 +44,7 @@ func TestTextFieldTypes(t *testing.T) {
 
 	// CSV cells are text: "4" is the answer 4, as written.
 	got, err := readRecords(t, "c.csv", "prompt,completion\n2+2?,4\n", Options{})
-	if want := []Example{{Messages: chat("user", "2+2?", "assistant", "4"), Source: "c.csv:2"}}; err != nil || !reflect.DeepEqual(got, want) {
+	if want := []Example{{Messages: chat("user", "2+2?", "assistant", "4"), TextPair: true, Source: "c.csv:2"}}; err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("CSV: got %+v, %v; want %+v", got, err, want)
 	}
 	// A null content in an assistant message that calls a tool is "".

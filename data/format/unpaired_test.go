@@ -146,7 +146,9 @@ func TestConversationalPromptCompletion(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := readRecords(t, tc.file, tc.content, Options{})
-			if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0].Messages, tc.want) || got[0].IsPreference() {
+			// Not a text pair: a prompt of messages needs a chat
+			// template, which data.template none refuses to go without.
+			if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0].Messages, tc.want) || got[0].IsPreference() || got[0].TextPair {
 				t.Fatalf("got %+v, %v\nwant messages %+v", got, err, tc.want)
 			}
 		})
@@ -165,9 +167,10 @@ func TestConversationalPromptCompletion(t *testing.T) {
 			}
 		})
 	}
-	// Text prompt/completion pairs are as they were.
+	// Text prompt/completion pairs are as they were, marked as text
+	// pairs (which data.template none joins as plain text).
 	got, err := readRecords(t, "s.jsonl", `{"prompt":"Q","completion":"A"}`+"\n"+`{"prompt":"R","completion":"B"}`, Options{})
-	if err != nil || len(got) != 2 || !reflect.DeepEqual(got[1], Example{Messages: chat("user", "R", "assistant", "B"), Source: "s.jsonl:2"}) {
+	if err != nil || len(got) != 2 || !reflect.DeepEqual(got[1], Example{Messages: chat("user", "R", "assistant", "B"), TextPair: true, Source: "s.jsonl:2"}) {
 		t.Errorf("supervised prompt/completion pairs: %+v, %v", got, err)
 	}
 }

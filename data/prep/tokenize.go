@@ -243,6 +243,14 @@ type Preprocessor struct {
 	Tmpl Renderer // needed for chat examples only
 	EOS  int
 	Opts Options
+	// Plain reads examples without a chat template (data.template none):
+	// a text prompt/completion pair (format.Example.TextPair) is joined
+	// as plain text, as TRL's SFTTrainer joins its standard records
+	// (plain.go), and any other conversation is refused (ErrNeedsTemplate).
+	// Plain text is read as always. OptionsHash does not see it: caches
+	// are keyed on the template, and the caller's key for the plain
+	// reading is its own (recipe's Text hashes "none").
+	Plain bool
 	// TemplateName names Tmpl in errors about it (a built-in's name or
 	// the template file), so that a user with several subjects and
 	// templates knows which one to fix; "" says "the chat template".
@@ -377,9 +385,14 @@ func (p *Preprocessor) Tokenize(ex format.Example) (Tokenized, Outcome, error) {
 	}
 	var t Tokenized
 	var err error
-	if ex.IsChat() {
+	switch {
+	case p.Plain && ex.TextPair:
+		t, err = p.plainPair(ex)
+	case p.Plain && ex.IsChat():
+		err = p.refusePlain()
+	case ex.IsChat():
 		t, err = p.chat(ex.Messages, ex.Tools)
-	} else {
+	default:
 		t, err = p.completion(ex.Text)
 	}
 	if err != nil {
