@@ -137,13 +137,25 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 	if err := checkAugment(o, srcs); err != nil {
 		return nil, err
 	}
+	// The token caches that documents were read from in place: open until
+	// every row is built (rows copy their tokens), closed on return, when
+	// no document is left to read them.
+	var mapped []*prep.Cache
+	defer func() {
+		for _, c := range mapped {
+			c.Close()
+		}
+	}()
 	ds := &dataset{subjects: names, stats: map[string]prep.Stats{}, cached: map[string]bool{}, inputs: withTemplateFile(o, inputs), augment: promptDropout(o, tp), templates: templatesOf(srcs)}
 	var perSubject [][]prep.Row
 	for i, s := range srcs {
 		ds.reads = append(ds.reads, s.reads...)
 		p := subjectPreprocessor(o, s.text, maxPositions).WithContext(ctx)
 		allRows := o.EvalAllRows && s.val == nil // all of it is validation: nothing to train on
-		sp, err := trainSplit(o, s, p, log)
+		sp, err := trainSplit(ctx, o, s, p, log)
+		if sp.mapped != nil {
+			mapped = append(mapped, sp.mapped)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -160,8 +172,8 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 			docs, heldPieces = holdOutPieces(log, s.name, sp.train.Docs, o)
 			for _, d := range heldPieces { // the tokens trained on are the rest's
 				st.Tokens -= len(d.IDs)
-				for _, l := range d.Labels {
-					if l != prep.IgnoreIndex {
+				for j := range d.IDs {
+					if d.Label(j) != prep.IgnoreIndex {
 						st.LabelTokens--
 					}
 				}
@@ -171,9 +183,9 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 		}
 		var rows []prep.Row
 		if o.Pack {
-			rows, _, err = prep.Pack(docs, prep.PackOptions{SeqLen: o.SeqLen})
+			rows, _, err = prep.PackContext(ctx, docs, prep.PackOptions{SeqLen: o.SeqLen})
 		} else {
-			rows, err = prep.Pad(docs, 0)
+			rows, err = prep.PadContext(ctx, docs, 0)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("subject %s: %w", s.name, err)
@@ -192,7 +204,7 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 			// tokenised up to the sequence length (p's MaxLen already),
 			// one row each.
 			vdocs := append(splitLong(log, s.name+" (validation)", sp.val.Docs, o.SeqLen), heldPieces...)
-			if vrows, err = prep.Pad(vdocs, o.SeqLen); err != nil {
+			if vrows, err = prep.PadContext(ctx, vdocs, o.SeqLen); err != nil {
 				return nil, fmt.Errorf("subject %s: %w", s.name, err)
 			}
 		case len(s.val) > 0:
@@ -265,6 +277,9 @@ type split struct {
 	// piecesHeldOut says that train holds documents longer than a row
 	// whose pieces share the validation set (holdOutPieces).
 	piecesHeldOut bool
+	// mapped, when set, is the token cache whose mapping train's and
+	// val's documents read: the caller closes it once done with them.
+	mapped *prep.Cache
 }
 
 // trainSplit tokenises what a subject trains on: its training file, less
@@ -277,13 +292,20 @@ type split struct {
 // the examples were split before tokenising. Augmentation that changes
 // the examples (data.augment.dedup, rephrase) goes through trainExamples
 // instead, cached in a file of its own.
-func trainSplit(o Options, s *source, p *prep.Preprocessor, log io.Writer) (split, error) {
+func trainSplit(ctx context.Context, o Options, s *source, p *prep.Preprocessor, log io.Writer) (sp split, err error) {
 	var (
 		exs    []format.Example // the training examples; nil when served from a token cache
 		all    prep.Tokenization
 		cached bool
-		err    error
+		mapped *prep.Cache
 	)
+	defer func() {
+		if err != nil && mapped != nil {
+			mapped.Close()
+			mapped = nil
+		}
+		sp.mapped = mapped
+	}()
 	allRows := o.EvalAllRows && s.val == nil
 	if (o.Dedup > 0 || o.Rephrase > 0 && len(s.phrasings) > 0) && !allRows {
 		// Without rephrasing, which changes training examples only, the
@@ -294,7 +316,7 @@ func trainSplit(o Options, s *source, p *prep.Preprocessor, log io.Writer) (spli
 		if exs, variant, err = trainExamples(o, s, !later, log); err != nil {
 			return split{}, err
 		}
-		if all, cached, err = tokenized(o, s.text, p, s.name, subject.Train, variant, tokenInput{exs: exs}); err != nil {
+		if all, cached, mapped, err = tokenized(ctx, o, s.text, p, s.name, subject.Train, variant, tokenInput{exs: exs}); err != nil {
 			return split{}, err
 		}
 		if !later || s.val != nil {
@@ -308,7 +330,7 @@ func trainSplit(o Options, s *source, p *prep.Preprocessor, log io.Writer) (spli
 	} else {
 		in := tokenInput{exs: s.train, data: s.data, open: s.cache}
 		s.cache = nil // tokenized closes it
-		if all, cached, err = tokenized(o, s.text, p, s.name, subject.Train, "", in); err != nil {
+		if all, cached, mapped, err = tokenized(ctx, o, s.text, p, s.name, subject.Train, "", in); err != nil {
 			return split{}, err
 		}
 		exs = s.train
@@ -316,7 +338,7 @@ func trainSplit(o Options, s *source, p *prep.Preprocessor, log io.Writer) (spli
 	n := len(all.Outcomes)
 	idx := count(n)
 	var held []int
-	sp := split{cached: cached}
+	sp = split{cached: cached}
 	if allRows {
 		idx, held = nil, idx
 		fmt.Fprintf(log, "subject %s: no validation file; all %d examples evaluated, none held out (data.val_split does not apply)\n", s.name, n)
@@ -791,7 +813,14 @@ type tokenInput struct {
 // caller takes its split's documents and counts with Select (t.Stats, set
 // only when tokenised now, counts every example), and says what was
 // skipped tokenizing (data.skip_bad).
-func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subject.Split, variant string, in tokenInput) (t prep.Tokenization, fromCache bool, err error) {
+//
+// Documents read from a cache lie in its mapping, not copied (a 100 MB
+// corpus's 39 million tokens cost 8 bytes each of heap with their labels
+// copied out): mapped is that cache, which the caller closes once no
+// document is read any more (nil when the documents were tokenised now).
+// Writing the cache stops when ctx is done, leaving none (an interrupted
+// run returns the context's error).
+func tokenized(ctx context.Context, o Options, tp Text, p *prep.Preprocessor, name string, split subject.Split, variant string, in tokenInput) (t prep.Tokenization, fromCache bool, mapped *prep.Cache, err error) {
 	log := o.Log
 	if log == nil {
 		log = io.Discard
@@ -800,7 +829,11 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 	q.Progress = tokenizeProgress(log, name)
 	p = &q
 	if in.open != nil {
-		defer in.open.Close() // a no-op once c below is closed
+		defer func() { // handed to the caller, or closed
+			if mapped != in.open {
+				in.open.Close()
+			}
+		}()
 	}
 	tokenize := func() (prep.Tokenization, error) {
 		t, err := p.TokenizeAllOutcomes(in.exs)
@@ -812,11 +845,11 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 	}
 	if o.TokenCache == "" {
 		t, err := tokenize()
-		return t, false, err
+		return t, false, nil, err
 	}
 	path := cachePath(o.TokenCache, name, split, variant)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return prep.Tokenization{}, false, fmt.Errorf("data.token_cache %s: %w", o.TokenCache, err)
+		return prep.Tokenization{}, false, nil, fmt.Errorf("data.token_cache %s: %w", o.TokenCache, err)
 	}
 	data := in.data
 	if data == (prep.Hash{}) {
@@ -825,13 +858,13 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 	key := cacheKey(tp, p, data)
 	c, rebuilt := in.open, false
 	if c != nil && c.Key != key {
-		return prep.Tokenization{}, false, fmt.Errorf("recipe: subject %s: the token cache %s was opened under another key than its tokenising needs", name, path)
+		return prep.Tokenization{}, false, nil, fmt.Errorf("recipe: subject %s: the token cache %s was opened under another key than its tokenising needs", name, path)
 	}
 	if c == nil {
 		var uncached prep.Tokenization
 		// The log hears why a cache is rebuilt, and of the killed writes'
 		// temporaries the build removes.
-		c, rebuilt, err = prep.OpenOrBuildTokenization(context.Background(), path, key, o.Log, func() (prep.Tokenization, error) {
+		c, rebuilt, err = prep.OpenOrBuildTokenization(ctx, path, key, o.Log, func() (prep.Tokenization, error) {
 			t, err := tokenize()
 			if err == nil && t.Stats.Skipped > 0 {
 				// The cache is keyed on the examples as read, skipped ones
@@ -843,34 +876,37 @@ func tokenized(o Options, tp Text, p *prep.Preprocessor, name string, split subj
 		})
 		if errors.Is(err, errSkippedUncached) {
 			fmt.Fprintf(log, "data: subject %s: token cache not written while records are skipped\n", name)
-			return uncached, false, nil
+			return uncached, false, nil, nil
+		}
+		if err == nil {
+			err = ctx.Err() // written as the interrupt came: complete, and kept
+		}
+		if err != nil && ctx.Err() != nil {
+			if c != nil {
+				c.Close()
+			}
+			return prep.Tokenization{}, false, nil, err
 		}
 		var fsErr *fs.PathError
 		if errors.As(err, &fsErr) {
 			// Reading or writing the cache, not the data: say which
 			// setting put it there.
-			return prep.Tokenization{}, false, fmt.Errorf("data.token_cache %s: %w", o.TokenCache, err)
+			return prep.Tokenization{}, false, nil, fmt.Errorf("data.token_cache %s: %w", o.TokenCache, err)
 		}
 		if err != nil {
-			return prep.Tokenization{}, false, err
+			return prep.Tokenization{}, false, nil, err
 		}
 		if rebuilt {
 			fmt.Fprintf(log, "data: subject %s: token cache %s written (%d examples)\n", name, path, c.Examples())
 		}
 	}
-	defer c.Close()
 	// A cache is a file on disk: an id past the vocabulary (another
 	// model's cache, damage) is named here, not met in the embedding.
 	if err := c.CheckVocab(tp.tok.VocabSize()); err != nil {
-		return prep.Tokenization{}, false, err
+		c.Close()
+		return prep.Tokenization{}, false, nil, err
 	}
-	// The documents' ids point into the mapping, which Close releases (their
-	// labels are built apart).
-	docs := c.Docs()
-	for i := range docs {
-		docs[i].IDs = slices.Clone(docs[i].IDs)
-	}
-	return prep.Tokenization{Docs: docs, Outcomes: c.Outcomes(), Keys: c.Keys()}, !rebuilt, nil
+	return prep.Tokenization{Docs: c.MappedDocs(), Outcomes: c.Outcomes(), Keys: c.Keys()}, !rebuilt, c, nil
 }
 
 // errSkippedUncached: tokenising skipped records (data.skip_bad), so the

@@ -278,7 +278,7 @@ completion and its label), the completions learnt.`,
 					fmt.Fprintf(w, "  ... and %d more\n", n)
 				}
 			}
-			if w := tally.PositionsWarning(env.cfg.MaxPositions); w != "" {
+			if w := tally.PositionsWarning(p.Opts.MaxPositions); w != "" { // what the tally counted against
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+w)
 			}
 			if !ok {
@@ -464,10 +464,13 @@ func prepareSplit(ctx context.Context, cmd *cobra.Command, env dataEnv, p *prep.
 	if rebuilt {
 		state = "written"
 	} else { // the counts the cache records
-		st = c.Stats(env.cfg.MaxPositions)
+		st = c.Stats(p.Opts.MaxPositions)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%-12s %-5s %5d documents %7d tokens (%d truncated, %d dropped)  %s (%s)\n", name, split, c.Len(), c.NumTokens(), st.Truncated, st.Dropped+st.DroppedNoLabel, path, state)
-	if w := st.PositionsWarning(env.cfg.MaxPositions); w != "" {
+	// p's limit, not the model's: SetTokenizing leaves it zero when long
+	// examples are split into rows (data.long_text: split), which are never
+	// over the model's positions.
+	if w := st.PositionsWarning(p.Opts.MaxPositions); w != "" {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: subject %s %s: %s\n", name, split, w)
 	}
 	return nil

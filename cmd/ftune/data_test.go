@@ -425,3 +425,24 @@ func TestDataValidateDocuments(t *testing.T) {
 		t.Fatalf("long_text truncate: %v, row %q\n%s", err, row, got)
 	}
 }
+
+// TestDataPrepareUpToDateSplitsLongText: a second prepare of a text file
+// whose long paragraphs are split (data.long_text: split, rows of
+// --seq-len tokens) found its cache up to date and then warned that those
+// paragraphs were over the model's positions, as the first run, which
+// knew they were split, did not.
+func TestDataPrepareUpToDateSplitsLongText(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "text.txt")
+	long := strings.Repeat("word ", 1500) + "\n\nA short paragraph.\n"
+	if err := os.WriteFile(text, []byte(long), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	for i, want := range []string{"(written)", "(up to date)"} {
+		got, err := run(t, "data", "prepare", "--data", text, "--set", "data.text_unit=paragraph", "--out", out)
+		if err != nil || !strings.Contains(got, want) || strings.Contains(got, "positions") {
+			t.Fatalf("run %d: %v\n%s", i+1, err, got)
+		}
+	}
+}

@@ -258,11 +258,14 @@ func writeCache(ctx context.Context, path string, key CacheKey, t Tokenization, 
 		return fmt.Errorf("write cache %s: %d example keys for %d examples", path, len(t.Keys), len(outcomes))
 	}
 	var n uint64
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("write cache %s: interrupted: %w", path, err)
+	}
 	for i, d := range docs {
-		if len(d.IDs) != len(d.Labels) {
-			return fmt.Errorf("write cache %s: document %d has %d ids and %d labels", path, i, len(d.IDs), len(d.Labels))
+		if len(d.IDs) != d.labelsLen() {
+			return fmt.Errorf("write cache %s: document %d has %d ids and %d labels", path, i, len(d.IDs), d.labelsLen())
 		}
-		for j, l := range d.Labels {
+		for j, l := range d.Labels { // a mask (Learnt) holds nothing else
 			if l != IgnoreIndex && l != d.IDs[j] {
 				return fmt.Errorf("write cache %s: document %d token %d: label %d is neither the token %d nor ignored (the cache stores a mask)", path, i, j, l, d.IDs[j])
 			}
@@ -326,14 +329,22 @@ func writeCache(ctx context.Context, path string, key CacheKey, t Tokenization, 
 				bw.Write(b[:4])
 			}
 		}
-		for _, d := range docs {
-			for _, l := range d.Labels {
-				if l == IgnoreIndex {
+		for i, d := range docs {
+			if i%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return fmt.Errorf("interrupted: %w", err)
+				}
+			}
+			for j := range d.IDs {
+				if d.Label(j) == IgnoreIndex {
 					bw.WriteByte(0)
 				} else {
 					bw.WriteByte(1)
 				}
 			}
+		}
+		if err := ctx.Err(); err != nil { // before the sync, seconds at 400 MB
+			return fmt.Errorf("interrupted: %w", err)
 		}
 		if err := bw.Flush(); err != nil {
 			return err
@@ -548,6 +559,26 @@ func (c *Cache) Doc(i int) Tokenized {
 	return Tokenized{IDs: ids, Labels: labels, Subject: int(c.subjects[i])}
 }
 
+// MappedDoc returns document i as it lies in the mapping: IDs, and Learnt
+// (the mask) in place of Labels, neither copied, so reading every document
+// costs no memory but the Tokenized themselves (Doc built 4 bytes of
+// labels a token, and callers copied the ids out before Close). Both are
+// read-only and valid until Close: a caller keeps the cache open while it
+// uses them (Pack and Pad copy what they need into rows).
+func (c *Cache) MappedDoc(i int) Tokenized {
+	lo, hi := c.offsets[i], c.offsets[i+1]
+	return Tokenized{IDs: c.tokens[lo:hi:hi], Learnt: c.mask[lo:hi:hi], Subject: int(c.subjects[i])}
+}
+
+// MappedDocs returns all documents as MappedDoc does.
+func (c *Cache) MappedDocs() []Tokenized {
+	out := make([]Tokenized, c.Len())
+	for i := range out {
+		out[i] = c.MappedDoc(i)
+	}
+	return out
+}
+
 // Examples is the number of examples the documents were made from
 // (dropped ones too).
 func (c *Cache) Examples() int { return len(c.outcomes) }
@@ -654,6 +685,17 @@ func OpenOrBuildLog(ctx context.Context, path string, key CacheKey, log io.Write
 	})
 }
 
+// CheckWritable checks that the cache at path can be written, by creating
+// the temporary file that writing it creates (beside it) and removing it:
+// an error names the file and why (a read-only folder, a path too long).
+func CheckWritable(path string) error {
+	f, err := fsutil.CreateAtomic(path, 0o644)
+	if err != nil {
+		return fmt.Errorf("token cache %s cannot be written: %w", path, err)
+	}
+	return f.Abort()
+}
+
 // OpenOrBuildTokenization is OpenOrBuildLog whose build gives what became
 // of every example (WriteTokenization).
 func OpenOrBuildTokenization(ctx context.Context, path string, key CacheKey, log io.Writer, build func() (Tokenization, error)) (c *Cache, rebuilt bool, err error) {
@@ -666,6 +708,12 @@ func OpenOrBuildTokenization(ctx context.Context, path string, key CacheKey, log
 	}
 	if log != nil && !errors.Is(err, os.ErrNotExist) {
 		fmt.Fprintf(log, "%v: rebuilding it\n", err)
+	}
+	// A folder that cannot take the cache is found before build, which
+	// may tokenise for minutes, not after it. (A disk that fills while the
+	// cache is written is still found only then.)
+	if err := CheckWritable(path); err != nil {
+		return nil, false, err
 	}
 	t, err := build()
 	if err != nil {

@@ -1,6 +1,7 @@
 package prep
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -116,6 +117,12 @@ func (s PackStats) Efficiency() float64 {
 // Pack places documents into rows of exactly SeqLen tokens. A document
 // longer than SeqLen is an error: truncate or drop it first (Options.MaxLen).
 func Pack(docs []Tokenized, opts PackOptions) ([]Row, PackStats, error) {
+	return PackContext(context.Background(), docs, opts)
+}
+
+// PackContext is Pack stopping once ctx is done (packing 100 MB of text
+// takes a second or more), returning ctx's error.
+func PackContext(ctx context.Context, docs []Tokenized, opts PackOptions) ([]Row, PackStats, error) {
 	if opts.SeqLen <= 0 {
 		return nil, PackStats{}, fmt.Errorf("pack: row length %d must be positive", opts.SeqLen)
 	}
@@ -175,6 +182,11 @@ func Pack(docs []Tokenized, opts PackOptions) ([]Row, PackStats, error) {
 	rows := make([]Row, len(bins))
 	var st PackStats
 	for r, bin := range bins {
+		if r%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, PackStats{}, fmt.Errorf("pack: interrupted: %w", err)
+			}
+		}
 		rows[r] = buildRow(docs, bin)
 		st.Docs += len(bin)
 		st.Tokens += len(rows[r].InputIDs)
@@ -207,8 +219,14 @@ func buildRow(docs []Tokenized, bin []int) Row {
 			r.Starts[seg] = int32(pos)
 		}
 		copy(r.InputIDs[pos:], d.IDs)
-		for j, l := range d.Labels[1:] {
-			r.Learnt[pos+1+j] = l != IgnoreIndex
+		if d.Labels == nil && d.Learnt != nil {
+			for j, m := range d.Learnt[1:] {
+				r.Learnt[pos+1+j] = m != 0
+			}
+		} else {
+			for j, l := range d.Labels[1:] {
+				r.Learnt[pos+1+j] = l != IgnoreIndex
+			}
 		}
 		pos += len(d.IDs)
 	}
@@ -240,7 +258,12 @@ func SplitLong(docs []Tokenized, n int) (out []Tokenized, split, pieces int) {
 				break
 			}
 			piece := d
-			piece.IDs, piece.Labels = d.IDs[start:end:end], d.Labels[start:end:end]
+			piece.IDs = d.IDs[start:end:end]
+			if d.Labels == nil && d.Learnt != nil {
+				piece.Learnt = d.Learnt[start:end:end]
+			} else {
+				piece.Labels = d.Labels[start:end:end]
+			}
 			out = append(out, piece)
 			pieces++
 		}
@@ -253,11 +276,21 @@ func SplitLong(docs []Tokenized, n int) (out []Tokenized, split, pieces int) {
 // Pack (first label of the document ignored), so Pad and Pack rows of the
 // same documents hold the same targets.
 func Pad(docs []Tokenized, length int) ([]Row, error) {
+	return PadContext(context.Background(), docs, length)
+}
+
+// PadContext is Pad stopping once ctx is done, returning ctx's error.
+func PadContext(ctx context.Context, docs []Tokenized, length int) ([]Row, error) {
 	if length == 0 {
 		length = math.MaxInt
 	}
 	rows := make([]Row, 0, len(docs))
 	for i, d := range docs {
+		if i%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("pad: interrupted: %w", err)
+			}
+		}
 		if err := checkDoc(i, d, length); err != nil {
 			return nil, fmt.Errorf("pad: %w", err)
 		}
@@ -275,10 +308,10 @@ func checkDoc(i int, d Tokenized, length int) error {
 	if len(d.IDs) > length {
 		return fmt.Errorf("document %d (%s) has %d tokens, more than the row length %d", i, d.Source, len(d.IDs), length)
 	}
-	if len(d.IDs) != len(d.Labels) {
-		return fmt.Errorf("document %d (%s) has %d ids and %d labels", i, d.Source, len(d.IDs), len(d.Labels))
+	if len(d.IDs) != d.labelsLen() {
+		return fmt.Errorf("document %d (%s) has %d ids and %d labels", i, d.Source, len(d.IDs), d.labelsLen())
 	}
-	for t, l := range d.Labels {
+	for t, l := range d.Labels { // a mask (Learnt) holds nothing else
 		if l != IgnoreIndex && l != d.IDs[t] {
 			return fmt.Errorf("document %d (%s): token %d's label %d is neither its id %d nor IgnoreIndex", i, d.Source, t, l, d.IDs[t])
 		}

@@ -151,11 +151,57 @@ type Options struct {
 // (the Hugging Face convention): Labels[i] is IDs[i] where token i is
 // learnt and IgnoreIndex elsewhere; the model predicts token i from the
 // tokens before it.
+//
+// A token cache's documents (Cache.MappedDoc) have no Labels: Learnt, its
+// mask read in place, says which tokens are learnt (non-zero), which is
+// all a label holds; Label reads either form. Pack, Pad, SplitLong and
+// the counts take both.
 type Tokenized struct {
-	IDs     []int32
-	Labels  []int32
+	IDs    []int32
+	Labels []int32
+	// Learnt, when Labels is nil, marks the learnt tokens (one byte each).
+	Learnt  []byte
 	Source  string
 	Subject int
+}
+
+// Label is token j's label: Labels[j], or from Learnt its id or
+// IgnoreIndex.
+func (t Tokenized) Label(j int) int32 {
+	if t.Labels != nil || t.Learnt == nil {
+		return t.Labels[j]
+	}
+	if t.Learnt[j] != 0 {
+		return t.IDs[j]
+	}
+	return IgnoreIndex
+}
+
+// labelsLen is the number of labels t has, in either form.
+func (t Tokenized) labelsLen() int {
+	if t.Labels == nil && t.Learnt != nil {
+		return len(t.Learnt)
+	}
+	return len(t.Labels)
+}
+
+// learntCount counts t's learnt tokens.
+func (t Tokenized) learntCount() int {
+	n := 0
+	if t.Labels == nil && t.Learnt != nil {
+		for _, m := range t.Learnt {
+			if m != 0 {
+				n++
+			}
+		}
+		return n
+	}
+	for _, l := range t.Labels {
+		if l != IgnoreIndex {
+			n++
+		}
+	}
+	return n
 }
 
 // Outcome of tokenising one example.
@@ -216,11 +262,7 @@ func (s *Stats) add(t Tokenized, o Outcome, maxPositions int) {
 			}
 			s.OverPositions++
 		}
-		for _, l := range t.Labels {
-			if l != IgnoreIndex {
-				s.LabelTokens++
-			}
-		}
+		s.LabelTokens += t.learntCount()
 	case Dropped:
 		s.Dropped++
 	case DroppedNoLabel:
