@@ -15,6 +15,7 @@ import (
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/data/subject"
+	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/track"
 )
 
@@ -210,7 +211,7 @@ func hashFiles(files []string, fo format.Options) (data prep.Hash, reads []track
 		}
 	}
 	for _, f := range files {
-		fh, err := os.Open(f)
+		fh, _, err := fsutil.OpenRegular(f)
 		if err != nil {
 			return prep.Hash{}, nil, false, err
 		}

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // Manifest lists a run's model versions: manifest.json.
@@ -52,7 +54,7 @@ type FileHash struct {
 // ReadManifest reads a run's manifest.json.
 func ReadManifest(path string) (Manifest, error) {
 	var m Manifest
-	data, err := os.ReadFile(path)
+	data, err := fsutil.ReadFileLimit(path, maxManifestBytes)
 	if err != nil {
 		return m, err
 	}
@@ -81,7 +83,7 @@ func (c hashCache) hashFile(path string) (int64, string, error) {
 	if h, ok := c[path]; ok && h.size == st.Size() && h.mod.Equal(st.ModTime()) {
 		return h.size, h.sum, nil
 	}
-	f, err := os.Open(path)
+	f, _, err := fsutil.OpenRegular(path) // a pipe in a folder never blocks the hash
 	if err != nil {
 		return 0, "", err
 	}

@@ -1,9 +1,12 @@
 package track
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -32,7 +35,9 @@ const runDepth = 3
 // is missing, is refused naming it, since a damaged adapter loads and
 // generates without a sign (a few flipped bits in the weights are finite
 // numbers). A folder outside any run, or one the manifest does not list
-// (a PEFT download, a copy), is not checked: nil.
+// (a PEFT download, a copy), is not checked: nil; nor is one under a
+// manifest.json that is not a run's. A file that is not regular (a named
+// pipe) is refused without being opened for reading.
 func CheckAdapter(dir string) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -45,13 +50,16 @@ func CheckAdapter(dir string) error {
 		if _, err := os.Stat(manifest); err != nil {
 			continue
 		}
+		// A manifest.json that is not a run's (a web app's, above a
+		// downloaded adapter), or that cannot be read, vouches for
+		// nothing: not checked, as outside a run.
 		data, err := fsutil.ReadFileLimit(manifest, maxManifestBytes)
 		if err != nil {
-			return fmt.Errorf("adapter %s: %w", dir, err)
+			return nil
 		}
 		var m Manifest
-		if err := json.Unmarshal(data, &m); err != nil {
-			return fmt.Errorf("adapter %s: the run's %s: %w", dir, manifest, err)
+		if json.Unmarshal(data, &m) != nil || m.Run == "" {
+			return nil
 		}
 		return checkAgainst(m, run, abs, dir, manifest)
 	}
@@ -95,23 +103,25 @@ func checkAgainst(m Manifest, run, abs, dir, manifest string) error {
 }
 
 // sameFile says how the file at p differs from its record, nil when its
-// size and SHA-256 match.
+// size and SHA-256 match. It is opened as a regular file or not at all: a
+// named pipe put in its place would block the hash forever.
 func sameFile(p string, want FileHash) error {
-	st, err := os.Stat(p)
+	f, info, err := fsutil.OpenRegular(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return errors.New("is missing, unlike")
 		}
-		return err
+		return fmt.Errorf("cannot be read (%w), unlike", err)
 	}
-	if st.Size() != want.Size {
-		return fmt.Errorf("holds %d bytes, not the %d of", st.Size(), want.Size)
+	defer f.Close()
+	if info.Size() != want.Size {
+		return fmt.Errorf("holds %d bytes, not the %d of", info.Size(), want.Size)
 	}
-	_, sum, err := hashCache{}.hashFile(p)
-	if err != nil {
-		return err
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("cannot be read (%w), unlike", err)
 	}
-	if sum != want.SHA256 {
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != want.SHA256 {
 		return fmt.Errorf("has SHA-256 %.12s…, not the %.12s… of", sum, want.SHA256)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -98,11 +99,34 @@ func TestCheckAdapter(t *testing.T) {
 			t.Fatalf("%s: %v", dir, err)
 		}
 	}
-	// A damaged manifest is said, not taken for no run.
-	if err := os.WriteFile(filepath.Join(run, ManifestFile), []byte("{"), 0o644); err != nil {
+	// A file of the adapter that is a named pipe is refused at once (the
+	// hash's open waited forever on one nobody writes).
+	pipe := filepath.Join(run, "adapters", "chemistry", "adapter_model.safetensors")
+	if err := os.Remove(pipe); err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckAdapter(chemistry); err == nil || !strings.Contains(err.Error(), ManifestFile) {
-		t.Fatalf("damaged manifest: %v", err)
+	if err := syscall.Mkfifo(pipe, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- CheckAdapter(chemistry) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "is a named pipe") {
+			t.Fatalf("a pipe: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("CheckAdapter waits on a named pipe")
+	}
+	// A manifest.json that is not a run's (damaged, or a web app's above a
+	// downloaded adapter) vouches for nothing: not checked, as outside a
+	// run (it refused to load the adapter).
+	for _, foreign := range []string{"{", `{"name": "app", "versions": "1.0"}`, `{"name": "app"}`} {
+		if err := os.WriteFile(filepath.Join(run, ManifestFile), []byte(foreign), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckAdapter(adapter); err != nil {
+			t.Fatalf("manifest %s: %v", foreign, err)
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"io"
 	"os"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // A .json file is JSON (an array of records, or an object holding them)
@@ -25,7 +27,7 @@ const jsonLinesNote = "read as JSON Lines: the .json file holds one JSON object 
 // (jsonLines); false where it cannot be read, or is not a regular file (a
 // pipe read here would be consumed).
 func jsonLinesFile(path string) bool {
-	f, err := os.Open(path)
+	f, _, err := fsutil.OpenRegular(path) // never waits on a pipe
 	if err != nil {
 		return false
 	}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // Kind is a file format.
@@ -273,7 +275,9 @@ func Open(path string, opts Options) (*Reader, error) {
 	if pkg, ok := kindPackages[kind]; ok && !byFile {
 		return nil, fmt.Errorf("%s: %w: %s files need %s, which this program does not import (import _ %q)", path, ErrUnsupported, kind, pkg, pkg)
 	}
-	f, err := os.Open(path)
+	// A data file may come from anywhere: a named pipe nobody writes
+	// would block the open forever, past any Ctrl-C.
+	f, _, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ func (e *NotRegularError) Error() string {
 	if e.Target != "" {
 		p += " (a link to " + e.Target + ")"
 	}
-	return fmt.Sprintf("%s %s, not a regular file: ftune reads model files only from regular files", p, kindOf(e.Mode))
+	return fmt.Sprintf("%s %s, not a regular file: ftune reads models, data and run files only from regular files (a pipe nobody writes would be waited on forever)", p, kindOf(e.Mode))
 }
 
 func (e *NotRegularError) Is(target error) bool { return target == ErrNotRegular }
