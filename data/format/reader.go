@@ -526,7 +526,10 @@ func (r *Reader) convert(rec Record) (Example, error) {
 func (r *Reader) unread(cols []string) error {
 	m := r.mapping
 	what := fmt.Sprintf("field %q holds", cols[0])
-	if len(cols) > 1 {
+	switch {
+	case len(cols) > 8: // a message, not a listing of a record's keys
+		what = fmt.Sprintf("fields %s and %d more hold", strings.Join(quoteEach(cols[:8]), ", "), len(cols)-8)
+	case len(cols) > 1:
 		what = fmt.Sprintf("fields %s hold", quoteList(cols))
 	}
 	example := `data.columns names the record's field for each column the shape reads: README, "Your own data"`

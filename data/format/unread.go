@@ -52,29 +52,37 @@ func (m Mapping) unreadPrompt(f map[string]any) error {
 // string that repeats what is read, being part of one read text or
 // holding them all (ultrachat_200k's prompt is its first message;
 // tatsu-lab/alpaca's text is the record rendered with its template).
+//
+// The repeat check scans what is read once per candidate field: past
+// maxRepeatChecks candidates the record is no shape's (it was quadratic:
+// a 4 MB text beside 200,000 short fields ran for minutes), so they are
+// all unread without it.
 func (m Mapping) unreadText(f map[string]any) []string {
 	read := m.columns()
-	var texts []string // what m reads, once needed
-	var out []string
+	var candidates []string
 	for name, v := range f {
 		s, ok := v.(string)
-		if !ok || slices.Contains(read, name) || isMetadata(name) || !isText(s) {
-			continue
-		}
-		if texts == nil {
-			for _, c := range read {
-				if c != m.Tools {
-					texts = appendTexts(texts, f[c], m.Content)
-				}
-			}
-		}
-		if !repeats(s, texts) {
-			out = append(out, name)
+		if ok && !slices.Contains(read, name) && !isMetadata(name) && isText(s) {
+			candidates = append(candidates, name)
 		}
 	}
-	sort.Strings(out)
-	return out
+	sort.Strings(candidates)
+	if len(candidates) == 0 || len(candidates) > maxRepeatChecks {
+		return candidates
+	}
+	var texts []string // what m reads
+	for _, c := range read {
+		if c != m.Tools {
+			texts = appendTexts(texts, f[c], m.Content)
+		}
+	}
+	return slices.DeleteFunc(candidates, func(name string) bool { return repeats(f[name].(string), texts) })
 }
+
+// maxRepeatChecks bounds unreadText's repeat checks: a record of a shape
+// has a few fields beside those it reads (ultrachat's prompt, alpaca's
+// text), not dozens.
+const maxRepeatChecks = 16
 
 // isText says whether a string field's value is text that training would
 // miss: not blank, and not a number or a boolean written out.
