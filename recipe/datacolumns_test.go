@@ -99,6 +99,8 @@ func TestDataColumnsRefused(t *testing.T) {
 		{"messages: dialog", `run.yaml:6: data.columns: shape alpaca does not read "messages" (its columns: instruction, input, output, system, tools)`},
 		{"question: q", `run.yaml:6: data.columns: unknown key "question"`},
 		{"input: ''", `run.yaml:6: data.columns: "input" names no field`},
+		// Two parts from one field would teach the model to echo its prompt.
+		{"instruction: answer", `run.yaml:5: data.columns: "instruction" and "output" both name the field "answer"`},
 	} {
 		run := fmt.Sprintf("data:\n  files: [%s]\n  shape: alpaca\n  columns:\n    output: answer\n    %s\n", file, c.entry)
 		cfg, err := config.Parse([]byte(run), "run.yaml")

@@ -166,6 +166,12 @@ func TestWrappedJSON(t *testing.T) {
 		t.Errorf("a truncated row: err = %v, want one at line 4 naming the cell", err)
 	}
 
+	// truncated_cells that is not a list cannot say no cell was cut.
+	_, _, err = readNotes(t, "rows.json", strings.Replace(rows, `"Two."}, "truncated_cells": []`, `"Tw"}, "truncated_cells": "text"`, 1), Options{})
+	if !errors.As(err, &pe) || pe.Line != 4 || !strings.Contains(err.Error(), "expected truncated_cells to be a list") {
+		t.Errorf("truncated_cells a string: err = %v, want one at line 4", err)
+	}
+
 	// Splits under their keys: refused, naming them and the way to give
 	// them.
 	splits := fmt.Sprintf("{\"train\": [%s, %s],\n \"validation\": [%s],\n \"test\": [%s]}\n", qa("a", "b"), qa("c", "d"), qa("e", "f"), qa("g", "h"))

@@ -226,7 +226,11 @@ func (s *jsonSource) row(rec Record) (Record, error, bool) {
 	if !ok {
 		return bad(fmt.Sprintf("expected a datasets-server row, {\"row_idx\", \"row\": {...}}, as the list's first element is; found %s under \"row\"", typeName(rec.Fields["row"])))
 	}
-	if cut, _ := rec.Fields["truncated_cells"].([]any); len(cut) > 0 {
+	cut, isList := rec.Fields["truncated_cells"].([]any)
+	if v, ok := rec.Fields["truncated_cells"]; ok && v != nil && !isList {
+		return bad(fmt.Sprintf("expected truncated_cells to be a list of the row's cut cells, as the datasets-server writes it; found %s", typeName(v)))
+	}
+	if len(cut) > 0 {
 		names := make([]string, len(cut))
 		for i, c := range cut {
 			names[i] = fmt.Sprint(c)

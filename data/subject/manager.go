@@ -280,6 +280,15 @@ func ColumnMapping(shape format.Shape, columns map[string]string) (format.Mappin
 		}
 		*fields[k] = columns[k]
 	}
+	// Two parts read from one field: {instruction: q, output: q} would
+	// teach the model to echo its prompt.
+	for i, k := range keys {
+		for _, other := range keys[:i] {
+			if columns[k] == columns[other] {
+				return m, &ColumnError{k, fmt.Sprintf("%q and %q both name the field %q: each part of the record is read from a field of its own", other, k, columns[k])}
+			}
+		}
+	}
 	return m, nil
 }
 
