@@ -48,9 +48,10 @@ type ExportOptions struct {
 	// file other than an earlier GGUF of the same kind (model or LoRA)
 	// that ftune wrote.
 	// It is moved aside and kept, never deleted. A merged or PEFT folder
-	// of the other format, or one whose files changed since ftune wrote
-	// them (its ftune_export.json records their SHA-256), counts as not
-	// ftune's too.
+	// of the other format, one whose files changed since ftune wrote
+	// them (its ftune_export.json records their SHA-256), or one whose
+	// record an older ftune wrote without hashes (which proves nothing),
+	// counts as not ftune's too.
 	Force bool
 	// From is what the export is made from (the adapter folder as the
 	// user named it): a merged or PEFT export records it in
@@ -78,6 +79,9 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 	if out == "" {
 		return nil, invalid(errors.New("export: no output path"))
 	}
+	// "dir/" is the folder dir: every format works beside the path (its
+	// temporaries, the cleanup of killed exports' ones), never inside it.
+	out = filepath.Clean(out)
 	switch opt.Format {
 	case FormatPEFT, FormatMerged, FormatGGUF, FormatGGUFLoRA:
 	default:

@@ -200,3 +200,35 @@ func TestLoadNamesABadTokenID(t *testing.T) {
 		t.Fatalf("eos_token_id 99999 on a vocabulary of 4096: err %v; want %s and the key named", err, path)
 	}
 }
+
+// TestExportOutTrailingSlash: the audit's case: --out DIR/ was used as
+// given, so an export's cleanup looked inside DIR (and with force
+// deleted the user's .scratch.tmp-3 there), and an export to a new
+// DIR/ failed. The path is cleaned where it enters.
+func TestExportOutTrailingSlash(t *testing.T) {
+	m := loadTrained(t)
+	dir := t.TempDir()
+	work := filepath.Join(dir, "work")
+	scratch := filepath.Join(work, ".scratch.tmp-3")
+	if err := os.MkdirAll(scratch, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{".ftune_export_partial": "", "results.csv": "precious"} {
+		if err := os.WriteFile(filepath.Join(scratch, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Export(context.Background(), work+"/", ExportOptions{Format: FormatPEFT, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	kept, _ := filepath.Glob(filepath.Join(dir, "work.replaced-*", ".scratch.tmp-3", "results.csv"))
+	if len(kept) != 1 {
+		t.Fatalf("the user's .scratch.tmp-3/results.csv is not kept (%v)", kept)
+	}
+	if b, err := os.ReadFile(kept[0]); err != nil || string(b) != "precious" {
+		t.Fatalf("results.csv: %q, %v", b, err)
+	}
+	if _, err := m.Export(context.Background(), filepath.Join(dir, "newp")+"/", ExportOptions{Format: FormatPEFT}); err != nil {
+		t.Fatalf("an export to a new folder named with a trailing slash: %v", err)
+	}
+}

@@ -16,7 +16,8 @@
 // The folder is written under a temporary name beside the target, with a
 // record (ManifestFile) of the files ftune wrote and their SHA-256, and
 // swapped into place. A target whose files the record does not all
-// account for, unchanged, or an export of another format, is the user's:
+// account for, unchanged (a record of an older ftune, without hashes,
+// accounts for none), or an export of another format, is the user's:
 // it is refused, or with Force moved aside and kept; an export never
 // deletes a file it did not write, nor one edited since, and says what
 // earlier export it replaced. A NaN or Inf in any tensor

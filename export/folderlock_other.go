@@ -6,6 +6,6 @@ package export
 // export writing a folder is alive.
 func holdFolder(string) (release func(), err error) { return func() {}, nil }
 
-// folderHeld cannot tell here (known is false): callers leave folders of
-// other outputs alone.
+// folderHeld cannot tell here (known is false): removeKilledTemps takes
+// no folder to be held.
 func folderHeld(string) (held, known bool) { return false, false }

@@ -13,7 +13,8 @@ import (
 // release: the sign that the export writing it is alive, which the kernel
 // drops when that process ends, however it ends (kill -9 included). On a
 // file system without such locks it takes none: folderHeld then cannot
-// tell, and such folders are left alone where that matters.
+// tell. removeKilledTemps leaves a held folder: an export to the same
+// output running at the same time.
 func holdFolder(dir string) (release func(), err error) {
 	f, err := os.Open(dir)
 	if err != nil {

@@ -1,123 +1,170 @@
 package export
 
 import (
+	"context"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ftune/ftune/nn"
 )
 
-// The temporaries that exports of other outputs left in the folder an
-// export writes into, killed (kill -9) before they finished, were kept
-// until an export to their own path came, which may never come: a
-// marked partial folder and a GGUF file's beginning that no live process
-// holds are removed and said; what may be another's (a folder without
-// the mark, a file of another content, a GGUF file written in the last
-// minute, names of another pattern) is left.
-func TestExportClearsKilledTempsOfOtherOutputs(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("whether a process holds a file open is read from /proc")
+// writeLookalikes puts in dir what is named as the temporaries of other
+// outputs' exports (".<name>.tmp-<digits>"): a killed export's marked
+// folder and GGUF file, the user's empty draft and GGUF-prefixed file, a
+// folder holding the user's results; all an hour old. It returns each
+// file's path and content.
+func writeLookalikes(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{
+		".merged.tmp-123/" + partialMarker:  "",
+		".merged.tmp-123/model.safetensors": "half a model",
+		".m.gguf.tmp-456":                   "GGUF\x03\x00\x00\x00half a model",
+		".draft.md.tmp-20251201":            "",
+		".model.gguf.tmp-42":                "GGUF\x03\x00\x00\x00mine",
+		".scratch.tmp-3/" + partialMarker:   "",
+		".scratch.tmp-3/results.csv":        "precious",
+		".sealed.tmp-5/" + ManifestFile:     `{"written_by": "ftune", "format": "test", "files": []}`,
 	}
-	// A file's status time cannot be set back: the files are older than
-	// recentTemp by waiting.
-	recentTemp = 300 * time.Millisecond
-	t.Cleanup(func() { recentTemp = time.Minute })
-	dir := t.TempDir()
-	writeFiles(t, filepath.Join(dir, ".merged.tmp-123"), map[string]string{partialMarker: "", "model.safetensors": "half a model"})
-	writeFiles(t, dir, map[string]string{".m.gguf.tmp-456": "GGUF\x03\x00\x00\x00half a model"})
-	keep := map[string]string{
-		".mine.tmp-1/a.txt":   "the user's folder",
-		".notes.txt.tmp-2":    "the user's notes",
-		".fresh.gguf.tmp-3":   "GGUF being written",
-		".x.gguf.tmp-draft":   "GGUF",
-		"plain.gguf.tmp-4":    "GGUF",
-		".sealed.tmp-5/a.bin": "an export's folder",
-	}
-	for p, body := range keep {
-		if !strings.HasPrefix(p, ".fresh") {
-			writeFiles(t, filepath.Join(dir, filepath.Dir(p)), map[string]string{filepath.Base(p): body})
+	old := time.Now().Add(-time.Hour)
+	for p, body := range files {
+		writeFiles(t, filepath.Join(dir, filepath.Dir(p)), map[string]string{filepath.Base(p): body})
+		if err := os.Chtimes(filepath.Join(dir, p), old, old); err != nil {
+			t.Fatal(err)
 		}
 	}
-	time.Sleep(2 * recentTemp)
-	writeFiles(t, dir, map[string]string{".fresh.gguf.tmp-3": keep[".fresh.gguf.tmp-3"]})
+	return files
+}
 
+// The audit's cases: temporaries of other outputs in the folder an export
+// writes into were removed once they looked abandoned, and look-alikes of
+// the user's (an empty .draft.md.tmp-20251201, a .model.gguf.tmp-42
+// starting with GGUF) went with them; one that could not be removed (a
+// leftover of another user's in a sticky folder) failed every export
+// there. No export removes anything at another output's temporary name:
+// folder and file exports name them once, with their size and how to
+// remove them by hand, and never fail because of them.
+func TestExportKeepsOtherOutputsTemps(t *testing.T) {
+	dir := t.TempDir()
+	files := writeLookalikes(t, dir)
+	check := func(what string, notes []string) {
+		t.Helper()
+		for p, body := range files {
+			if got := mustRead(t, filepath.Join(dir, p)); got != body {
+				t.Errorf("%s: %s changed: %q", what, p, got)
+			}
+		}
+		all := strings.Join(notes, "\n")
+		for _, name := range []string{".merged.tmp-123", ".m.gguf.tmp-456", ".draft.md.tmp-20251201", ".model.gguf.tmp-42", ".scratch.tmp-3", ".sealed.tmp-5"} {
+			if strings.Count(all, name+" (") != 1 {
+				t.Errorf("%s: notes %q do not name %s once", what, notes, name)
+			}
+		}
+		if !strings.Contains(all, "12 B") || !strings.Contains(all, "rm -r") || strings.Contains(all, "removed") {
+			t.Errorf("%s: notes %q: want sizes, how to remove them by hand, and nothing removed", what, notes)
+		}
+	}
 	notes, err := writeFolder(filepath.Join(dir, "peft"), "test", "", false, fillWeights("new"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := strings.Join(notes, "\n")
-	for _, name := range []string{".merged.tmp-123", ".m.gguf.tmp-456"} {
-		if _, err := os.Lstat(filepath.Join(dir, name)); !os.IsNotExist(err) {
-			t.Errorf("the killed export's %s is still there (%v)", name, err)
-		}
-		if !strings.Contains(all, name) {
-			t.Errorf("notes %q do not name the removed %s", notes, name)
-		}
-	}
-	for p, body := range keep {
-		if got := mustRead(t, filepath.Join(dir, p)); got != body {
-			t.Errorf("%s changed: %q", p, got)
-		}
-	}
-
-	// A GGUF export clears them as well.
-	writeFiles(t, filepath.Join(dir, ".merged.tmp-77"), map[string]string{partialMarker: "", "model.safetensors": "half"})
+	check("folder export", notes)
 	path := filepath.Join(dir, "l.gguf")
 	_, notes, err = ReplaceFile(path, false, FileRule{Ours: func(string) error { return nil }}, func() error { return os.WriteFile(path, []byte("GGUF"), 0o644) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Lstat(filepath.Join(dir, ".merged.tmp-77")); !os.IsNotExist(err) || !strings.Contains(strings.Join(notes, "\n"), ".merged.tmp-77") {
-		t.Errorf("a GGUF export left the killed export's .merged.tmp-77 (%v), notes %q", err, notes)
+	check("GGUF export", notes)
+
+	// One the export cannot even read (another user's) fails nothing.
+	locked := filepath.Join(dir, ".evil.tmp-7")
+	writeFiles(t, filepath.Join(locked, "sub"), map[string]string{"f": "x"})
+	if err := os.Chmod(locked, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(locked, 0o755) })
+	if _, err := writeFolder(filepath.Join(dir, "peft"), "test", "", false, fillWeights("next")); err != nil {
+		t.Fatalf("an unreadable leftover of another output failed the export: %v", err)
 	}
 }
 
-// A temporary folder whose export is still running (its lock held) is
-// left alone, whether it is an export to another output in the same
-// folder or to the same one (which the next export once deleted, racing
-// it), and said; once the lock is gone (the export killed), the next
-// export removes it.
+// The own output's temporaries are cleared by exact name only: a
+// look-alike of another output (one more suffix, a name it begins with)
+// is not the output's, and stays.
+func TestOwnTempsExactNameOnly(t *testing.T) {
+	dir := t.TempDir()
+	keep := map[string]string{
+		".out.tmp-1.tmp-2/" + partialMarker: "",
+		".out2.tmp-3/" + partialMarker:      "",
+		".xout.tmp-4/" + partialMarker:      "",
+		".out.tmp-x/" + partialMarker:       "",
+	}
+	for p, body := range keep {
+		writeFiles(t, filepath.Join(dir, filepath.Dir(p)), map[string]string{filepath.Base(p): body})
+	}
+	writeFiles(t, filepath.Join(dir, ".out.tmp-9"), map[string]string{partialMarker: "", "weights.bin": "half"})
+	if _, err := writeFolder(filepath.Join(dir, "out"), "test", "", false, fillWeights("new")); err != nil {
+		t.Fatal(err)
+	}
+	for p := range keep {
+		if _, err := os.Lstat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("%s, another output's, was touched: %v", p, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dir, ".out.tmp-9")); !os.IsNotExist(err) {
+		t.Errorf("the killed export's own .out.tmp-9 is still there (%v)", err)
+	}
+}
+
+// A temporary folder whose export to the same output is still running
+// (its lock held) is left alone, and said; once the lock is gone (the
+// export killed), the next export to that output removes it.
 func TestExportLeavesRunningExportsTemps(t *testing.T) {
 	if _, known := folderHeld(t.TempDir()); !known {
 		t.Skip("no folder locks here")
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
-	var releases []func()
-	for _, name := range []string{".other.tmp-1", ".out.tmp-2"} {
-		tmp, release, err := startTemp(filepath.Join(dir, name[1:len(name)-6]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
-		releases = append(releases, release)
+	tmp, release, err := startTemp(out)
+	if err != nil {
+		t.Fatal(err)
 	}
 	notes, err := writeFolder(out, "test", "", false, fillWeights("new"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := strings.Join(notes, "\n")
-	for _, name := range []string{".other.tmp-1", ".out.tmp-2"} {
-		if _, err := os.Stat(filepath.Join(dir, name, partialMarker)); err != nil {
-			t.Errorf("a running export's %s was touched: %v", name, err)
-		}
-		if !strings.Contains(all, name) {
-			t.Errorf("notes %q do not name the running export's %s", notes, name)
-		}
+	if _, err := os.Stat(filepath.Join(tmp, partialMarker)); err != nil {
+		t.Errorf("a running export's %s was touched: %v", tmp, err)
 	}
-	for _, release := range releases {
-		release()
+	if !strings.Contains(strings.Join(notes, "\n"), filepath.Base(tmp)) {
+		t.Errorf("notes %q do not name the running export's %s", notes, tmp)
 	}
+	release()
 	if _, err := writeFolder(out, "test", "", false, fillWeights("next")); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{".other.tmp-1", ".out.tmp-2"} {
-		if _, err := os.Lstat(filepath.Join(dir, name)); !os.IsNotExist(err) {
-			t.Errorf("the killed export's %s is still there (%v)", name, err)
-		}
+	if _, err := os.Lstat(tmp); !os.IsNotExist(err) {
+		t.Errorf("the killed export's %s is still there (%v)", tmp, err)
+	}
+}
+
+// A merged export says what is at other outputs' temporary names once
+// (it checked twice: before its free-space check and in writeFolder).
+func TestMergedNamesOtherOutputsTempsOnce(t *testing.T) {
+	m := load(t, tinyBase, nn.LoadOptions{KeepBF16: true})
+	a := adapter(t, m)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{".notes.md.tmp-1": ""})
+	res, err := MergedHFWith(context.Background(), m, a, tinyBase, filepath.Join(dir, "merged"), MergedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(strings.Join(res.Notes, "\n"), ".notes.md.tmp-1 ("); n != 1 {
+		t.Errorf("notes name .notes.md.tmp-1 %d times, want once: %q", n, res.Notes)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, ".notes.md.tmp-1")); err != nil {
+		t.Error(err)
 	}
 }

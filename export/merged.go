@@ -122,6 +122,7 @@ type MergedOptions struct {
 // named pipe, a device such as a link to /dev/zero, a link leading elsewhere:
 // ErrOutsideBase) is refused before anything is written.
 func MergedHFWith(ctx context.Context, m *nn.Model, a *lora.Adapter, baseDir, outDir string, opt MergedOptions) (*Result, error) {
+	outDir = filepath.Clean(outDir) // "out/" is the folder out, beside which its temporaries go
 	src, err := NewSource(m, a)
 	if err != nil {
 		return nil, err
@@ -157,7 +158,8 @@ func MergedHFWith(ctx context.Context, m *nn.Model, a *lora.Adapter, baseDir, ou
 	}
 	defer files.close()
 	size += files.bytes() + int64(len(opt.ChatTemplate))
-	// What killed exports left goes first: it may be what fills the disk.
+	// What killed exports of outDir left goes first: it may be what fills
+	// the disk.
 	cleared, err := clearLeftovers(outDir)
 	if err != nil {
 		return nil, err
@@ -169,7 +171,7 @@ func MergedHFWith(ctx context.Context, m *nn.Model, a *lora.Adapter, baseDir, ou
 		}
 		return nil, fmt.Errorf("export: %w", err) // before minutes of writing
 	}
-	notes, err := writeFolder(outDir, "merged", opt.From, opt.Force, func(tmp string) error {
+	notes, err := fillFolder(outDir, "merged", opt.From, opt.Force, func(tmp string) error {
 		note, err := writeConfig(files.config, files.configPath, tmp, res.DType, src.Untied())
 		if err != nil {
 			return err

@@ -26,7 +26,9 @@ import (
 const ManifestFile = "ftune_export.json"
 
 // manifest is ManifestFile's content. Records that ftune wrote before
-// they held hashes have Files alone (and the format).
+// they held hashes have Files alone (and the format): such a record
+// proves nothing of the files (a user's file moved in keeps its old
+// time), and its folder is never replaced without force.
 type manifest struct {
 	WrittenBy string   `json:"written_by"` // "ftune"
 	Format    string   `json:"format"`     // "merged", "peft"
@@ -72,7 +74,8 @@ func writeManifest(dir, format, from string) error {
 
 // readManifest reads dir's record; ok is false when there is none that
 // ftune wrote (no file, unreadable, another writer's), and at is when it
-// was written (its file's time, which older records hold no other way).
+// says it was written (or its file's time): for notes only, never to
+// decide whether a file changed (the record's file may be edited too).
 func readManifest(dir string) (m manifest, at time.Time, ok bool) {
 	p := filepath.Join(dir, ManifestFile)
 	fi, err := os.Lstat(p)
@@ -103,9 +106,6 @@ func (p previous) String() string {
 	if p.rec.From != "" {
 		s += " from " + p.rec.From
 	}
-	if p.rec.SHA256 == nil {
-		s += " by an earlier ftune, whose record holds no content hashes: checked by time, no file of it changed after the record"
-	}
 	return s
 }
 
@@ -121,15 +121,16 @@ func describeFormat(format string) string {
 }
 
 // folderProblem says why the folder dir may not be replaced by an export
-// of format without force (why, wrapping ErrNotOurs, ErrOtherKind or
-// ErrEdited), and what earlier export of ftune's is there (prev, when its
-// record is ftune's). A missing or empty folder has neither. format ""
+// of format without force (why, wrapping ErrNotOurs, ErrOtherKind,
+// ErrEdited or ErrUnverifiable), and what earlier export of ftune's is
+// there (prev, when its record is ftune's). A missing or empty folder has neither. format ""
 // takes an export of any format (a folder at a temporary name).
 //
 // A file changed since the export is one whose content no longer has the
-// record's SHA-256; a record of an earlier ftune holds no hashes, and a
-// file of it is taken as changed when it is newer than the record (which
-// that ftune wrote after every file).
+// record's SHA-256. A record of an earlier ftune holds no hashes and
+// proves nothing (ErrUnverifiable): no time decides, neither the files'
+// (a file moved in keeps its own) nor the record's (which can say
+// anything).
 func folderProblem(dir, format string) (prev *previous, why error, err error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -141,7 +142,7 @@ func folderProblem(dir, format string) (prev *previous, why error, err error) {
 	if len(ents) == 0 {
 		return nil, nil, nil
 	}
-	rec, at, ours := readManifest(dir)
+	rec, at, ours := readManifest(dir) // at: for the notes only
 	if ours {
 		prev = &previous{rec, at}
 	}
@@ -165,10 +166,13 @@ func folderProblem(dir, format string) (prev *previous, why error, err error) {
 		}
 		return prev, fmt.Errorf("the folder holds %s that ftune exported%s, and this writes %s (%w)", describeFormat(rec.Format), from, describeFormat(format), ErrOtherKind), nil
 	}
+	if rec.SHA256 == nil {
+		return prev, fmt.Errorf("%w (its %s, written by an earlier ftune, lists %s but holds no content hashes, so whether the user changed or put in any of them since cannot be told)", ErrUnverifiable, ManifestFile, listSome(listed)), nil
+	}
 	// Hashed last: a model's weights take seconds.
 	var changed []string
 	for _, name := range listed {
-		same, err := unchanged(filepath.Join(dir, name), rec, at)
+		same, err := unchanged(filepath.Join(dir, name), rec)
 		if err != nil {
 			return prev, nil, err
 		}
@@ -176,18 +180,15 @@ func folderProblem(dir, format string) (prev *previous, why error, err error) {
 			changed = append(changed, name)
 		}
 	}
-	switch {
-	case len(changed) > 0 && rec.SHA256 == nil:
-		return prev, fmt.Errorf("%s %w (newer than its record %s, written by an earlier ftune without content hashes)", listSome(changed), ErrEdited, ManifestFile), nil
-	case len(changed) > 0:
+	if len(changed) > 0 {
 		return prev, fmt.Errorf("%s %w (the content no longer has the SHA-256 that %s records)", listSome(changed), ErrEdited, ManifestFile), nil
 	}
 	return prev, nil, nil
 }
 
-// unchanged reports whether the file at p, listed in rec (written at
-// at), is as the export wrote it.
-func unchanged(p string, rec manifest, at time.Time) (bool, error) {
+// unchanged reports whether the file at p, listed in rec (which holds
+// hashes), is as the export wrote it.
+func unchanged(p string, rec manifest) (bool, error) {
 	fi, err := os.Lstat(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -196,9 +197,6 @@ func unchanged(p string, rec manifest, at time.Time) (bool, error) {
 		return false, fmt.Errorf("export: %w", err)
 	case !fi.Mode().IsRegular():
 		return false, nil
-	}
-	if rec.SHA256 == nil {
-		return !fi.ModTime().After(at), nil
 	}
 	want, ok := rec.SHA256[filepath.Base(p)]
 	if !ok {

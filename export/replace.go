@@ -28,6 +28,12 @@ var ErrOtherKind = errors.New("another kind of file ftune writes")
 // edit) and Force is off.
 var ErrEdited = errors.New("changed since ftune exported it")
 
+// ErrUnverifiable is wrapped when a folder an export wrote has a record
+// of an earlier ftune, which holds no content hashes: whether its files
+// are still the ones it wrote cannot be told (no time can tell it), so it
+// is the user's until force moves it aside.
+var ErrUnverifiable = errors.New("the folder's export record cannot prove its files are ftune's")
+
 // checkReplaceable refuses an output folder that an export of format
 // may not replace (folderProblem), unless force (install then moves the
 // folder aside, not deleting it).
@@ -48,40 +54,49 @@ func checkReplaceable(dir, format string, force bool) error {
 // into place (an atomic exchange on Linux and macOS). An existing outDir
 // is deleted only when it is an earlier export of the same format whose
 // every file its record lists, unchanged (the notes say what it was); a
-// folder holding anything else, an export of another format, or files
-// the user changed since, is refused (ErrNotOurs, ErrOtherKind,
-// ErrEdited), or with force moved aside and kept. The notes say what
-// else happened (temporary folders of killed exports removed or kept, a
-// folder moved aside).
+// folder holding anything else, an export of another format, files the
+// user changed since, or a record without hashes (which proves nothing),
+// is refused (ErrNotOurs, ErrOtherKind, ErrEdited, ErrUnverifiable), or
+// with force moved aside and kept. The notes say what else happened
+// (temporary folders of killed exports of outDir removed or kept, what is
+// at other outputs' temporary names, a folder moved aside).
 func writeFolder(outDir, format, from string, force bool, fill func(tmp string) error) (notes []string, err error) {
+	outDir = filepath.Clean(outDir)
 	if err := checkReplaceable(outDir, format, force); err != nil {
 		return nil, err // at once, before the export's minutes of work
-	}
-	parent := filepath.Dir(outDir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
 	}
 	notes, err = clearLeftovers(outDir)
 	if err != nil {
 		return notes, err
 	}
+	more, err := fillFolder(outDir, format, from, force, fill)
+	return append(notes, more...), err
+}
+
+// fillFolder is writeFolder once outDir was checked and its leftovers
+// cleared (clearLeftovers; MergedHFWith does both before its free-space
+// check).
+func fillFolder(outDir, format, from string, force bool, fill func(tmp string) error) (notes []string, err error) {
+	if err := os.MkdirAll(filepath.Dir(outDir), 0o755); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
 	tmp, release, err := startTemp(outDir)
 	if err != nil {
-		return notes, err
+		return nil, err
 	}
 	defer release()
 	// Only this export's files are ever at tmp: install never moves the
 	// previous folder to it.
 	defer os.RemoveAll(tmp)
 	if err := fill(tmp); err != nil {
-		return notes, err
+		return nil, err
 	}
 	if err := sealTemp(tmp, format, from); err != nil {
-		return notes, err
+		return nil, err
 	}
 	done, err := install(tmp, outDir, format, force)
 	if err != nil {
-		return notes, err
+		return nil, err
 	}
 	switch {
 	case done.kept != "":
@@ -92,30 +107,33 @@ func writeFolder(outDir, format, from string, force bool, fill func(tmp string) 
 	return notes, nil
 }
 
-// clearLeftovers removes what killed exports left beside outDir, of
-// outDir (removeKilledTemps) and of other outputs in its folder
-// (removeOthersKilledTemps), and says so: before the free-space check of
-// an export, which such a leftover (a model's size) could fail.
+// clearLeftovers removes what killed exports of outDir left beside it
+// (removeKilledTemps: their exact temporary names only), and names, once,
+// what is at the temporary names of other outputs in its folder
+// (othersTemps: nothing of those is removed). A folder export runs it
+// once, before its free-space check, which such a leftover (a model's
+// size) could fail.
 func clearLeftovers(outDir string) (notes []string, err error) {
 	notes, err = removeKilledTemps(outDir)
 	if err != nil {
 		return notes, err
 	}
-	others, err := removeOthersKilledTemps(outDir)
-	return append(notes, others...), err
+	return append(notes, othersTemps(outDir)...), nil
 }
 
 // partialMarker is the first file of an export's temporary folder and
 // leaves it once the manifest is written: a folder at a temporary name
-// holding it is ftune's unfinished output, which removeKilledTemps may
-// delete whatever else it holds (once no live export holds its lock).
+// holding it is ftune's unfinished output, which removeKilledTemps (an
+// export to the same output) may delete whatever else it holds, once no
+// live export holds its lock.
 const partialMarker = ".ftune_export_partial"
 
 // startTemp makes the temporary folder an export of outDir is written in
 // (".<name>.tmp-<digits>", beside outDir), locks it for as long as the
 // export runs (release unlocks it: a kill does too), and marks it as
 // ftune's. The lock comes before the mark, so a marked folder whose lock
-// is free is one whose export is gone.
+// is free is one whose export is gone (removeKilledTemps leaves a held
+// one: an export to the same output running at the same time).
 func startTemp(outDir string) (tmp string, release func(), err error) {
 	tmp, err = os.MkdirTemp(filepath.Dir(outDir), "."+filepath.Base(outDir)+".tmp-")
 	if err != nil {
@@ -131,7 +149,7 @@ func startTemp(outDir string) (tmp string, release func(), err error) {
 		release()
 		return "", nil, fmt.Errorf("export: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(tmp, partialMarker), []byte("an unfinished ftune export; deleted by the next export beside it once this one is gone\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, partialMarker), []byte("an unfinished ftune export; deleted by the next export to the same output once this one is gone\n"), 0o644); err != nil {
 		return fail(err)
 	}
 	// MkdirTemp makes the folder private (0700); a model folder is not.

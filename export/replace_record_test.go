@@ -112,17 +112,18 @@ func TestFolderExportRefusesEditedFiles(t *testing.T) {
 }
 
 // writeOldRecord writes an export as ftune wrote them before records held
-// hashes: weights.bin and a record naming it, the file older than the
-// record when edited is false, newer when true.
-func writeOldRecord(t *testing.T, out string, edited bool) {
+// hashes: weights.bin and a record naming it (with exportedAt, when set),
+// the file older than the record.
+func writeOldRecord(t *testing.T, out, exportedAt string) {
 	t.Helper()
-	writeFiles(t, out, map[string]string{"weights.bin": "old", ManifestFile: `{"written_by": "ftune", "format": "test", "files": ["weights.bin"]}` + "\n"})
-	at := time.Now().Add(-time.Hour)
-	file := at.Add(-time.Minute)
-	if edited {
-		file = at.Add(time.Minute)
+	at := ""
+	if exportedAt != "" {
+		at = `, "exported_at": "` + exportedAt + `"`
 	}
-	if err := os.Chtimes(filepath.Join(out, ManifestFile), at, at); err != nil {
+	writeFiles(t, out, map[string]string{"weights.bin": "old", ManifestFile: `{"written_by": "ftune", "format": "test", "files": ["weights.bin"]` + at + "}\n"})
+	rec := time.Now().Add(-time.Hour)
+	file := rec.Add(-24 * time.Hour)
+	if err := os.Chtimes(filepath.Join(out, ManifestFile), rec, rec); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chtimes(filepath.Join(out, "weights.bin"), file, file); err != nil {
@@ -130,27 +131,74 @@ func writeOldRecord(t *testing.T, out string, edited bool) {
 	}
 }
 
-// A record of an earlier ftune has no hashes: a file changed after the
-// record was written (newer than it) is taken as the user's edit, and
-// refused; otherwise the export is replaced, and the note says how it
-// was checked.
+// The audit's cases: a record of an earlier ftune holds no hashes, and
+// was trusted by time: the user's own file moved into the folder (mv
+// keeps its old time) was deleted by the next export, the note saying no
+// file changed, and a record whose exported_at said 2099 hid every edit.
+// Such a record proves nothing: the folder is refused, saying why, and
+// with force moved aside and kept.
 func TestFolderExportOlderRecords(t *testing.T) {
+	for _, exportedAt := range []string{"", "2099-01-01T00:00:00Z"} {
+		out := filepath.Join(t.TempDir(), "out")
+		writeOldRecord(t, out, exportedAt)
+		_, err := writeFolder(out, "test", "", false, fillWeights("new"))
+		if err == nil || !strings.Contains(err.Error(), "no content hashes") || !strings.Contains(err.Error(), "--force") {
+			t.Fatalf("exported_at %q: an older export without hashes: err = %v, want a refusal saying the record holds no hashes, and --force", exportedAt, err)
+		}
+		if mustRead(t, filepath.Join(out, "weights.bin")) != "old" {
+			t.Fatal("the refused export changed the folder")
+		}
+		notes, err := writeFolder(out, "test", "", true, fillWeights("new"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkExport(t, out, "new")
+		aside, _ := filepath.Glob(out + ".replaced-*")
+		if len(aside) != 1 || mustRead(t, filepath.Join(aside[0], "weights.bin")) != "old" || !strings.Contains(strings.Join(notes, "\n"), aside[0]) {
+			t.Fatalf("--force: the older export is at %v; notes %q", aside, notes)
+		}
+	}
+}
+
+// A record with hashes whose exported_at lies (2099) hides no edit: times
+// in the record decide nothing.
+func TestFolderExportRecordTimeDecidesNothing(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
-	writeOldRecord(t, out, true)
-	if _, err := writeFolder(out, "test", "", false, fillWeights("new")); !errors.Is(err, ErrEdited) || !strings.Contains(err.Error(), "weights.bin") {
-		t.Fatalf("an older export with a file newer than its record: err = %v, want ErrEdited naming weights.bin", err)
-	}
-	if mustRead(t, filepath.Join(out, "weights.bin")) != "old" {
-		t.Fatal("the refused export changed the folder")
-	}
-	writeOldRecord(t, out, false)
-	notes, err := writeFolder(out, "test", "", false, fillWeights("new"))
-	if err != nil {
+	if _, err := writeFolder(out, "test", "", false, fillWeights("old")); err != nil {
 		t.Fatal(err)
 	}
-	checkExport(t, out, "new")
-	if all := strings.Join(notes, "\n"); !strings.Contains(all, "replaced "+out+" (") || !strings.Contains(all, "no content hashes") {
-		t.Errorf("notes %q do not say the older export was replaced, checked without hashes", notes)
+	rec := readRecord(t, out)
+	rec.ExportedAt = "2099-01-01T00:00:00Z"
+	b, _ := json.Marshal(rec)
+	writeFiles(t, out, map[string]string{ManifestFile: string(b), "weights.bin": "edited"})
+	if _, err := writeFolder(out, "test", "", false, fillWeights("new")); !errors.Is(err, ErrEdited) {
+		t.Fatalf("an edited export whose record says 2099: err = %v, want ErrEdited", err)
+	}
+	if mustRead(t, filepath.Join(out, "weights.bin")) != "edited" {
+		t.Fatal("the edit is lost")
+	}
+}
+
+// Files the user added to an earlier export (not in its record) are not
+// deleted by the swap: refused naming them, or with force kept.
+func TestFolderExportKeepsAddedFiles(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := writeFolder(out, "test", "", false, fillWeights("old")); err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, out, map[string]string{"eval.csv": "mine"})
+	if _, err := writeFolder(out, "test", "", false, fillWeights("new")); !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), "eval.csv") {
+		t.Fatalf("an export with a file added: err = %v, want ErrNotOurs naming eval.csv", err)
+	}
+	if mustRead(t, filepath.Join(out, "eval.csv")) != "mine" {
+		t.Fatal("the added file is gone")
+	}
+	if _, err := writeFolder(out, "test", "", true, fillWeights("new")); err != nil {
+		t.Fatal(err)
+	}
+	aside, _ := filepath.Glob(out + ".replaced-*")
+	if len(aside) != 1 || mustRead(t, filepath.Join(aside[0], "eval.csv")) != "mine" {
+		t.Fatalf("--force: the added file is not kept (%v)", aside)
 	}
 }
 

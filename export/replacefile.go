@@ -72,11 +72,12 @@ func CheckFile(path string, force bool, rule FileRule) (aside bool, err error) {
 // back if write fails; path is then missing while write runs.
 // Folders missing above path are made, as folder exports make theirs.
 // Temporary files that killed writes of path left beside it are removed
-// first (RemoveKilledTempFiles), and so are those that killed exports of
-// other outputs left in its folder (removeOthersKilledTemps), which the
-// notes say. An earlier file replaced without force is said too
+// first (RemoveKilledTempFiles: their exact names only), which the notes
+// say; what is at the temporary names of other outputs in its folder is
+// named in the notes, not removed (othersTemps). An earlier file replaced without force is said too
 // ("replaced <path> (<rule.Describe>)").
 func ReplaceFile(path string, force bool, rule FileRule, write func() error) (kept string, notes []string, err error) {
+	path = filepath.Clean(path) // "m.gguf/" names m.gguf, not a folder's contents
 	aside, err := CheckFile(path, force, rule)
 	if err != nil {
 		return "", nil, err
@@ -91,11 +92,7 @@ func ReplaceFile(path string, force bool, rule FileRule, write func() error) (ke
 	if len(leftovers) > 0 {
 		notes = append(notes, fmt.Sprintf("removed %d temporary file(s) of killed writes beside %s: %s", len(leftovers), path, strings.Join(leftovers, ", ")))
 	}
-	others, err := removeOthersKilledTemps(path)
-	notes = append(notes, others...)
-	if err != nil {
-		return "", notes, err
-	}
+	notes = append(notes, othersTemps(path)...)
 	if !aside {
 		replaced := ""
 		if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -49,11 +50,13 @@ whose files are as it wrote them (ftune_export.json records each one's
 SHA-256), and a GGUF export only a GGUF file of the same kind (model, or
 LoRA) that ftune wrote; either says what it replaced. A folder holding
 other files (a training run's adapter folder included), an export of the
-other format, one with a file edited since, or any other file (an
+other format, one with a file edited since, one whose record an older
+ftune wrote without hashes (which proves nothing), or any other file (an
 importance matrix included), is refused, or with --force moved aside
-(kept, not deleted). What a killed export left beside its output (hidden
-.NAME.tmp-* files and folders) is removed by the next export into that
-folder once no running export holds it, and said.`,
+(kept, not deleted). What a killed export of the same --out left beside
+it (.OUT.tmp-DIGITS) is removed by the next export to that --out, and
+said; what is at other outputs' temporary names is only named (with its
+size), never removed.`,
 		Example: `  ftune export --adapter runs/x/adapter --format merged --out merged-model
   ftune export --adapter runs/x/adapter --format gguf --quant q8_0 --out model-q8.gguf
   ftune export --adapter runs/x/adapter --format gguf --quant q4_k_m --out model-q4_k_m.gguf
@@ -65,6 +68,9 @@ folder once no running export holds it, and said.`,
 			if out == "" {
 				return usageError{errors.New("--out is required")}
 			}
+			// "dir/" is the folder dir: its temporaries go beside it, not
+			// into it (where the cleanup of killed exports would look).
+			out = filepath.Clean(out)
 			// Formats are names, as --quant's types are: any case.
 			opt.Format = strings.ToLower(opt.Format)
 			switch opt.Format {

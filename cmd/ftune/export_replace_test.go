@@ -55,3 +55,31 @@ func TestExportLoRASaysItsFallbacks(t *testing.T) {
 		t.Errorf("the LoRA export does not say which tensors fell back to F16:\n%s", msg)
 	}
 }
+
+// --out DIR/ is the folder DIR: an export's cleanup looked inside it (and
+// with --force deleted the user's .scratch.tmp-3 there), and a new
+// --out newp/ failed.
+func TestExportOutTrailingSlash(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	_, adapter := adapterOnOtherBase(t)
+	dir := t.TempDir()
+	scratch := filepath.Join(dir, "work", ".scratch.tmp-3")
+	if err := os.MkdirAll(scratch, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{".ftune_export_partial": "", "results.csv": "precious"} {
+		if err := os.WriteFile(filepath.Join(scratch, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if msg, err := run(t, "export", "--adapter", adapter, "--format", "peft", "--out", filepath.Join(dir, "work")+"/", "--force"); err != nil {
+		t.Fatalf("%v\n%s", err, msg)
+	}
+	kept, _ := filepath.Glob(filepath.Join(dir, "work.replaced-*", ".scratch.tmp-3", "results.csv"))
+	if len(kept) != 1 {
+		t.Fatalf("the user's .scratch.tmp-3/results.csv is not kept (%v)", kept)
+	}
+	if msg, err := run(t, "export", "--adapter", adapter, "--format", "peft", "--out", filepath.Join(dir, "newp")+"/"); err != nil {
+		t.Fatalf("--out newp/: %v\n%s", err, msg)
+	}
+}
