@@ -1,12 +1,9 @@
 package export
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -228,16 +225,10 @@ func fileSHA256(p string, fi os.FileInfo) (string, error) {
 	if ok && os.SameFile(c.fi, fi) && c.fi.Size() == fi.Size() && c.fi.ModTime().Equal(fi.ModTime()) {
 		return c.sum, nil
 	}
-	f, fi, err := fsutil.OpenRegular(p)
+	_, sum, err := fsutil.SHA256File(p)
 	if err != nil {
 		return "", fmt.Errorf("export: %w", err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("export: hash %s: %w", p, err)
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
 	sums.Lock()
 	sums.m[p] = cachedSum{fi, sum}
 	sums.Unlock()

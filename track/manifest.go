@@ -1,11 +1,8 @@
 package track
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -83,17 +80,10 @@ func (c hashCache) hashFile(path string) (int64, string, error) {
 	if h, ok := c[path]; ok && h.size == st.Size() && h.mod.Equal(st.ModTime()) {
 		return h.size, h.sum, nil
 	}
-	f, _, err := fsutil.OpenRegular(path) // a pipe in a folder never blocks the hash
+	n, sum, err := fsutil.SHA256File(path)
 	if err != nil {
 		return 0, "", err
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return 0, "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
 	c[path] = cachedHash{size: n, mod: st.ModTime(), sum: sum}
 	return n, sum, nil
 }

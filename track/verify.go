@@ -1,12 +1,9 @@
 package track
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -106,22 +103,15 @@ func checkAgainst(m Manifest, run, abs, dir, manifest string) error {
 // size and SHA-256 match. It is opened as a regular file or not at all: a
 // named pipe put in its place would block the hash forever.
 func sameFile(p string, want FileHash) error {
-	f, info, err := fsutil.OpenRegular(p)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return errors.New("is missing, unlike")
-		}
+	size, sum, err := fsutil.SHA256File(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errors.New("is missing, unlike")
+	case err != nil:
 		return fmt.Errorf("cannot be read (%w), unlike", err)
-	}
-	defer f.Close()
-	if info.Size() != want.Size {
-		return fmt.Errorf("holds %d bytes, not the %d of", info.Size(), want.Size)
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("cannot be read (%w), unlike", err)
-	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != want.SHA256 {
+	case size != want.Size:
+		return fmt.Errorf("holds %d bytes, not the %d of", size, want.Size)
+	case sum != want.SHA256:
 		return fmt.Errorf("has SHA-256 %.12s…, not the %.12s… of", sum, want.SHA256)
 	}
 	return nil
