@@ -650,7 +650,7 @@ func subjectSource(o Options, s *subject.Subject, tp Text, log io.Writer) (*sour
 		}
 		exs, rep, err := s.Load(split, fo)
 		if err == nil {
-			SaySkipped(log, rep)
+			SayHowRead(log, rep)
 			if d != nil {
 				src.reads = append(src.reads, d.file(path))
 			}
@@ -673,12 +673,12 @@ func subjectSource(o Options, s *subject.Subject, tp Text, log io.Writer) (*sour
 	return src, nil
 }
 
-// SaySkipped says how a read took its file where that is not the plain
+// SayHowRead says how a read took its file where that is not the plain
 // reading (the report's notes: JSON Lines named .json, records wrapped in
 // an object) and how many malformed records it skipped (data.skip_bad),
 // with the first reasons: nothing is read otherwise or dropped unsaid. A
 // run says them as it reads its data, and so does ftune data prepare.
-func SaySkipped(log io.Writer, rep format.Report) {
+func SayHowRead(log io.Writer, rep format.Report) {
 	for _, n := range rep.Notes {
 		fmt.Fprintf(log, "note: %s: %s\n", rep.File, n)
 	}
@@ -923,7 +923,7 @@ func BadRecord(err error) bool {
 }
 
 // saySkippedTokenizing says how many records tokenising what skipped
-// (data.skip_bad), and the first reasons, as SaySkipped does for reading.
+// (data.skip_bad), and the first reasons, as SayHowRead does for reading.
 func saySkippedTokenizing(log io.Writer, what string, st prep.Stats) {
 	if st.Skipped == 0 {
 		return

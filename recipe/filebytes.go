@@ -143,7 +143,7 @@ func readFiles(ctx context.Context, files []string, fo format.Options, log io.Wr
 		}
 		rep := r.Report()
 		if n == 0 {
-			SaySkipped(log, rep)
+			SayHowRead(log, rep)
 			size := int64(-1)
 			if d != nil {
 				size = d.n
@@ -160,7 +160,7 @@ func readFiles(ctx context.Context, files []string, fo format.Options, log io.Wr
 			how = "data.shape"
 		}
 		fmt.Fprintf(log, "data: %s: %s, shape %v (%s), %d examples\n", f, kind, r.Mapping().Shape, how, n)
-		SaySkipped(log, rep)
+		SayHowRead(log, rep)
 	}
 	if left == len(files) {
 		msg := fmt.Sprintf("no examples in any of the %d files", len(files))
@@ -230,7 +230,7 @@ func hashFiles(files []string, fo format.Options) (data prep.Hash, reads []track
 // Folder) as a run reads them, with the data key of its token cache
 // (prep.CacheKey.Data): the bytes read, and how they were read. log (nil:
 // nothing) hears what a run says as it reads them: each file's kind,
-// shape and examples, and the malformed records skipped (SaySkipped).
+// shape and examples, and the malformed records skipped (SayHowRead).
 func ReadDataFiles(ctx context.Context, in DataInput, log io.Writer) ([]format.Example, prep.Hash, error) {
 	if log == nil {
 		log = io.Discard

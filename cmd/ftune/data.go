@@ -320,7 +320,7 @@ completion and its label), the completions learnt.`,
 						load := func() ([]format.Example, prep.Hash, error) {
 							exs, rep, err := s.Load(split, env.readOptions(skip))
 							if err == nil {
-								recipe.SaySkipped(cmd.OutOrStdout(), rep) // as a run says them
+								recipe.SayHowRead(cmd.OutOrStdout(), rep) // as a run says them
 							}
 							return exs, prep.HashExamples(exs), err
 						}

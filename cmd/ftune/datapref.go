@@ -42,7 +42,7 @@ func preferenceSplits(ctx context.Context, env dataEnv, skip bool, log io.Writer
 					failed++
 					continue
 				}
-				recipe.SaySkipped(log, rep)
+				recipe.SayHowRead(log, rep)
 				splits = append(splits, preferenceSplit{in.Name, split, exs})
 			}
 			continue

@@ -42,27 +42,20 @@ type FilesReport struct {
 	Subjects []*FileSubjectReport
 }
 
-// ValidateFiles reads the data files of the file subject name, in order,
-// as a run reads them (opts: its format and shape; Skip counts bad records
-// instead of stopping at the first), and reports per file the examples,
-// tokens, truncated and dropped examples (when p is not nil) and
-// duplicates: examples met earlier in the subject's files, which the
-// held-out share may separate from their twin. A file that cannot be read
-// is recorded and does not stop the others. Reading stops when ctx is
-// done (the report is then partial).
-func ValidateFiles(ctx context.Context, name string, files []string, opts format.Options, p *prep.Preprocessor) *FileSubjectReport {
-	return ValidateSplits(ctx, name, map[Split][]string{Train: files}, opts, p)
-}
-
-// ValidateSplits is ValidateFiles for a subject whose splits are files (a
-// Hugging Face dataset folder's: recipe.DataInput's Files, Val and Test),
-// read in the order of Splits, each as a run reads it and counted the
-// same: the validation split's files, which a run validates on, then the
-// test split's, which it reads for its held-out questions. Their
-// duplicates are examples met earlier in any split: a validation example
-// also trained on (which a run warns of), a test question trained on.
-// A run refuses a subject none of whose training examples fits; a split
-// none of whose files holds an example, as it refuses the subject's.
+// ValidateSplits reads the data files of the file subject name, split by
+// split (a plain --data subject's are all Train; a Hugging Face dataset
+// folder's also Val and Test: recipe.DataInput's Files, Val and Test), in
+// the order of Splits and each as a run reads it (opts: its format and
+// shape; Skip counts bad records instead of stopping at the first), and
+// reports per file the examples, tokens, truncated, dropped and split
+// examples (when p is not nil) and duplicates: examples met earlier in
+// any split (which the held-out share may separate from their twin; a
+// validation example also trained on, which a run warns of; a test
+// question trained on). A file that cannot be read is recorded and does
+// not stop the others. A run refuses a subject none of whose training
+// examples fits; a split none of whose files holds an example, as it
+// refuses the subject's. Reading stops when ctx is done (the report is
+// then partial).
 func ValidateSplits(ctx context.Context, name string, files map[Split][]string, opts format.Options, p *prep.Preprocessor) *FileSubjectReport {
 	sr := &FileSubjectReport{Name: name}
 	seen := map[[32]byte]bool{}
