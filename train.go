@@ -655,13 +655,17 @@ type memFile struct {
 // them: one file, train.jsonl, as the subject "examples" of that root;
 // several (one per shape of record) as data files read in order as one
 // subject, "data". Where data is read from (data.root, files, subjects)
-// is the written files; how they are read (data.format, shape, text_unit)
-// is ftune's, so a value set there, which would be dropped, is refused.
+// is the written files; how they are read (data.format, shape, text_unit,
+// columns) is ftune's, so a value set there, which would be dropped, is
+// refused.
 func trainInMemory(ctx context.Context, files []memFile, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
 	for key, v := range map[string]string{"data.format": cfg.Data.Format, "data.shape": cfg.Data.Shape, "data.text_unit": cfg.Data.TextUnit} {
 		if v != "" && v != "auto" {
 			return nil, fmt.Errorf("fine-tune: %s is %s: it says how data files are read, and the examples are written by ftune, as JSON lines of its own shape: leave it auto: %w", key, v, ErrInvalidInput)
 		}
+	}
+	if len(cfg.Data.Columns) > 0 {
+		return nil, fmt.Errorf("fine-tune: data.columns maps the fields of data files, and the examples are written by ftune, as JSON lines of its own shape: leave it empty: %w", ErrInvalidInput)
 	}
 	h := sha256.New()
 	for _, f := range files {

@@ -103,6 +103,10 @@ func TestFineTuneTextAndConversations(t *testing.T) {
 	if _, err := FineTune(context.Background(), examples, cfg, nil); !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "data.shape is chat: it says how data files are read") {
 		t.Fatalf("data.shape chat: %v, want refused", err)
 	}
+	cfg.Data.Shape, cfg.Data.Columns = "", map[string]string{"messages": "dialog"}
+	if _, err := FineTune(context.Background(), examples, cfg, nil); !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "data.columns maps the fields of data files") {
+		t.Fatalf("data.columns: %v, want refused", err)
+	}
 	if m := splitLine.FindStringSubmatch(log); m == nil || m[1] != "data" {
 		t.Fatalf("the run does not split the text:\n%s", log)
 	}
