@@ -108,6 +108,15 @@ func scanSplits(dir string) (*splitFiles, error) {
 			continue
 		}
 		if e.IsDir() {
+			if stem, _ := splitName(name); slices.Contains(dataExts, ext) {
+				if _, known := subject.SplitOf(stem); known {
+					// Spark and Dask write a table as a folder of part
+					// files named as one file: passed over, the split
+					// would be missing without a word.
+					sf.bad = append(sf.bad, fmt.Sprintf("%s is a folder named as a data file (Spark and Dask write a table so): give its files (--data '%s')", path, filepath.Join(path, "*"+ext)))
+					continue
+				}
+			}
 			split, ok := subject.SplitOf(name)
 			if !ok {
 				continue // a configuration's folder, or none of the dataset's
@@ -120,7 +129,11 @@ func scanSplits(dir string) (*splitFiles, error) {
 				p := filepath.Join(path, f.Name())
 				fext := strings.ToLower(filepath.Ext(f.Name()))
 				switch {
-				case f.IsDir() || strings.HasPrefix(f.Name(), ".") || slices.Contains(docExts, fext):
+				case strings.HasPrefix(f.Name(), ".") || !f.IsDir() && slices.Contains(docExts, fext):
+				case f.IsDir():
+					// The split's files lie in its folder; passed over, a
+					// folder's share of the split would be missing.
+					sf.bad = append(sf.bad, fmt.Sprintf("%s is a folder inside the %s split's folder %s: ftune reads the files of a split's folder, not its folders (move them up, or give them with --data '%s')", p, splitWord(split), path, filepath.Join(p, "*")))
 				case unreadable(p) != "":
 					sf.bad = append(sf.bad, unreadable(p))
 				case slices.Contains(dataExts, fext):

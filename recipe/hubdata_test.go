@@ -201,6 +201,10 @@ func TestHubDataLayouts(t *testing.T) {
 			want{err: "DIR/data/train-00000-of-00001.jsonl.gz: compressed: decompress it"}},
 		{"saved to disk", map[string]string{"dataset_dict.json": "{}", "train/data-00000-of-00001.arrow": "x", "train/state.json": "{}"},
 			want{err: "DIR/train/data-00000-of-00001.arrow is not a data file ftune reads"}},
+		{"a split written as a folder", map[string]string{"README.md": hubCard, "data/train.parquet/part-00000-c000.parquet": "x"},
+			want{err: "DIR/data/train.parquet is a folder named as a data file (Spark and Dask write a table so): give its files (--data 'DIR/data/train.parquet/*.parquet')"}},
+		{"a folder in a split's folder", map[string]string{"README.md": hubCard, "data/train/0000.jsonl": chats("a", 0, 4), "data/train/more/0001.jsonl": chats("b", 0, 4)},
+			want{err: "DIR/data/train/more is a folder inside the train split's folder DIR/data/train: ftune reads the files of a split's folder, not its folders"}},
 		{"data files in a docs tree", map[string]string{"README.md": hubCard, "raw/capitals.parquet": "x"},
 			want{err: "its Markdown files are not read as the data beside data files: DIR/raw/capitals.parquet"}},
 	}
