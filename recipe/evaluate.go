@@ -161,20 +161,17 @@ func logEval(run *track.Run, step int, tag string, ev Evaluation) {
 	_ = run.Log(step, m)
 }
 
-// Evaluate measures a base model, with a PEFT adapter when adapterDir is
-// set, on the subjects' validation split (loss, perplexity, token
-// accuracy) and held-out questions (exact match, contains, multiple
-// choice). An adapterDir holding one folder per subject (as per-subject
-// runs export) routes each subject's questions through its own adapter.
-//
-// A cancelled ctx stops it between two batches or two generated tokens,
-// with an error wrapping ctx.Err().
 // adapterTemplateFile is the chat template file an adapter folder
 // carries (chat_template.jinja, written by runs beside every adapter) when
 // the evaluation names no template of its own (data.template auto) and it
 // is not the model's: the template the adapter was trained with, as
 // ftune.Load prompts with it. "" otherwise (also for an adapter without
-// one: from another tool, or from before).
+// one: from another tool, or from before). An adapter trained under
+// data.template none carries the stand-in that setting renders with
+// (plainSource): it is PlainTemplate, so that training on from it, or
+// evaluating it, reads text pairs as its run did (the stand-in, read as
+// a template file, would render them as a chat: no EOS learnt, the
+// prompt's merge rule lost).
 func adapterTemplateFile(o Options, adapterDir string) (string, error) {
 	if adapterDir == "" || (o.Template != "" && o.Template != "auto") {
 		return "", nil
@@ -187,12 +184,23 @@ func adapterTemplateFile(o Options, adapterDir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if string(src) == plainSource {
+		return PlainTemplate, nil
+	}
 	if own, err := chat.Load(o.ModelDir); err == nil && own.Source() == string(src) {
 		return "", nil
 	}
 	return path, nil
 }
 
+// Evaluate measures a base model, with a PEFT adapter when adapterDir is
+// set, on the subjects' validation split (loss, perplexity, token
+// accuracy) and held-out questions (exact match, contains, multiple
+// choice). An adapterDir holding one folder per subject (as per-subject
+// runs export) routes each subject's questions through its own adapter.
+//
+// A cancelled ctx stops it between two batches or two generated tokens,
+// with an error wrapping ctx.Err().
 func Evaluate(ctx context.Context, o Options, adapterDir string) (Evaluation, error) {
 	s := &session{o: o, log: io.Discard, adapters: map[string]*lora.Adapter{}}
 	if o.Log != nil {
@@ -200,6 +208,9 @@ func Evaluate(ctx context.Context, o Options, adapterDir string) (Evaluation, er
 	}
 	if t, err := adapterTemplateFile(o, adapterDir); err != nil {
 		return Evaluation{}, err
+	} else if t == PlainTemplate {
+		fmt.Fprintf(s.log, "note: data.template none: the adapter was trained on plain text pairs (its %s is the stand-in that setting writes)\n", chat.TemplateFile)
+		s.o.Template = t
 	} else if t != "" {
 		fmt.Fprintf(s.log, "note: chat template: the adapter's %s, which it was trained with, not the base's\n", t)
 		s.o.Template = t

@@ -160,6 +160,12 @@ func TestPlainTemplateRun(t *testing.T) {
 	if err != nil || !strings.Contains(string(cfg), "template: none") {
 		t.Errorf("the run's config.yaml does not record data.template none: %v\n%s", err, cfg)
 	}
+	// Its adapter carries the stand-in template; training on from it (or
+	// evaluating it) reads text pairs plainly again, as the run did.
+	tp, err := TextFor(Options{ModelDir: tinyBase, InitAdapter: filepath.Join(res.RunDir, "adapter")}, 0)
+	if err != nil || !tp.Preprocessor(0).Plain || !strings.Contains(tp.Fallback, "data.template none, as training.lora.init_from's adapter was trained") {
+		t.Errorf("training on from the run's adapter: plain %v, %q, %v", err == nil && tp.Preprocessor(0).Plain, tp.Fallback, err)
+	}
 	chats := filepath.Join(dir, "chat.jsonl")
 	if err := os.WriteFile(chats, []byte(strings.Repeat(`{"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}`+"\n", 8)), 0o644); err != nil {
 		t.Fatal(err)

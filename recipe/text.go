@@ -78,7 +78,10 @@ func TextFor(o Options, eosFallback int) (Text, error) {
 	if err != nil {
 		return Text{}, err
 	}
-	if inherited != "" {
+	switch {
+	case inherited == PlainTemplate:
+		p.Fallback = fmt.Sprintf("data.template none, as training.lora.init_from's adapter was trained (its %s is the stand-in that setting writes; set data.template to choose another)", chat.TemplateFile)
+	case inherited != "":
 		p.Fallback = fmt.Sprintf("chat template: the one training.lora.init_from's adapter carries, %s (set data.template to choose another)", inherited)
 	}
 	if err := p.SetThinking(o.Thinking); err != nil {
