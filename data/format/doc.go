@@ -34,6 +34,16 @@
 //	unpaired_preference {"prompt", "completion", "label": true|false} (TRL's, KTO's data);
 //	              alpaca, messages or conversations with "kto_tag" (LLaMA-Factory's)
 //
+// A message's content may be a list of parts (OpenAI's [{"type": "text",
+// "text"}, ...], the Responses API's "input_text" and "output_text"): its
+// text parts are joined with nothing between them, as chat templates
+// render them; a part of another type (an image, audio, a file) is
+// refused, as ftune trains text models. Roles have other tools' names
+// too: developer (OpenAI's) is system; chatgpt, bing and bard
+// (ShareGPT's) are assistant; prompter (OpenAssistant's) is user. Both
+// are said once a file in Report.Notes. Axolotl's template-free
+// {"segments": [{"label", "text"}]} records are refused (segments.go).
+//
 // A message's "weight": 0 (OpenAI's) or "train": false (Axolotl's) leaves
 // it out of the loss. A record whose shape was detected may not hold text
 // in a field the shape does not read (a question's context): it is

@@ -199,22 +199,56 @@ func Position(line, row int) string {
 	return ""
 }
 
-// normaliseRole maps the role names used by chat and sharegpt datasets. A
-// tool's result is "tool" (OpenAI's, transformers'), "function" (OpenAI's
+// roleNames are the names files give each role, compared in lower case
+// without surrounding space. Beside the roles' own: ShareGPT's human and
+// gpt, and the names its conversations (FastChat's ShareGPT collection,
+// read by FastChat, Axolotl and LLaMA-Factory) give the chatbot that
+// answered, chatgpt, bing and bard; Gemini's model; bot; OpenAssistant's
+// prompter (Axolotl's guanaco strategy reads it as ShareGPT's human);
+// OpenAI's developer, the system message of its newer models. A tool's
+// result is "tool" (OpenAI's, transformers'), "function" (OpenAI's
 // legacy function calling), "ipython" (Llama 3.1's) or "observation"
 // (LLaMA-Factory's ShareGPT).
-func normaliseRole(role string) (string, bool) {
-	switch strings.ToLower(strings.TrimSpace(role)) {
-	case "system":
-		return RoleSystem, true
-	case "user", "human":
-		return RoleUser, true
-	case "assistant", "gpt", "model", "bot":
-		return RoleAssistant, true
-	case "tool", "function", "ipython", "observation":
-		return RoleTool, true
+var roleNames = []struct {
+	role  string
+	names []string
+}{
+	{RoleSystem, []string{"system", "developer"}},
+	{RoleUser, []string{"user", "human", "prompter"}},
+	{RoleAssistant, []string{"assistant", "gpt", "model", "bot", "chatgpt", "bing", "bard"}},
+	{RoleTool, []string{"tool", "function", "ipython", "observation"}},
+}
+
+// roleNotes are what the read notes say of the names whose role a reader
+// of the file might not guess; the other names are the roles' usual ones.
+var roleNotes = map[string]string{
+	"developer": `role "developer" (OpenAI's name for the system message of its newer models) is read as system`,
+	"chatgpt":   `role "chatgpt" (ShareGPT's name for the chatbot that answered) is read as assistant`,
+	"bing":      `role "bing" (ShareGPT's name for the chatbot that answered) is read as assistant`,
+	"bard":      `role "bard" (ShareGPT's name for the chatbot that answered) is read as assistant`,
+	"prompter":  `role "prompter" (OpenAssistant's name for the user) is read as user`,
+}
+
+// normaliseRole maps a role name found in a file (roleNames) to its role,
+// and says what the read notes should say of it ("" for a usual name).
+func normaliseRole(role string) (r, note string, ok bool) {
+	name := strings.ToLower(strings.TrimSpace(role))
+	for _, rn := range roleNames {
+		if slices.Contains(rn.names, name) {
+			return rn.role, roleNotes[name], true
+		}
 	}
-	return "", false
+	return "", "", false
+}
+
+// knownRoles lists roleNames for an unknown role's message: "system (or
+// developer), user (or human, prompter), ...".
+func knownRoles() string {
+	var each []string
+	for _, rn := range roleNames {
+		each = append(each, fmt.Sprintf("%s (or %s)", rn.names[0], strings.Join(rn.names[1:], ", ")))
+	}
+	return strings.Join(each, ", ")
 }
 
 // Validate checks what every later stage relies on: valid UTF-8, known

@@ -28,5 +28,5 @@ func Example() {
 	fmt.Println(r.Mapping().Shape, rep.Examples, "read,", rep.Skipped, "skipped:", rep.SkipErrors[0])
 	// Output:
 	// quiz.jsonl:1 user: "Capital of Peru?" assistant: "Lima"
-	// sharegpt 1 read, 1 skipped: quiz.jsonl:2:1: conversations[1]: unknown role "robot" (want system, user/human, assistant/gpt, tool (or function, ipython, observation) or function_call)
+	// sharegpt 1 read, 1 skipped: quiz.jsonl:2:1: conversations[1]: unknown role "robot" (want system (or developer), user (or human, prompter), assistant (or gpt, model, bot, chatgpt, bing, bard), tool (or function, ipython, observation) or function_call)
 }

@@ -160,7 +160,12 @@ type Options struct {
 // file of JSON Lines, a JSON object holding a list of records or being
 // one; refused, where they were read as text: numbers and booleans in
 // text fields.)
-const ReadVersion = 7
+// 8: other tools' chat data, refused before (and so left out of a file
+// read with Options.Skip, which now gives more examples): a message's
+// content as a list of text parts (OpenAI's), roles developer (read as
+// system), chatgpt, bing and bard (ShareGPT's, assistant) and prompter
+// (OpenAssistant's, user).
+const ReadVersion = 8
 
 // DefaultMaxRecordBytes is Options.MaxRecordBytes's default: far above
 // any training example (131,072 tokens of text are about 0.5 MiB).
@@ -258,7 +263,20 @@ type Reader struct {
 	first    string
 	report   Report
 	notes    []string // how the file was read (Report.Notes), beside the source's
-	done     bool
+	// said: the records' read notes (Mapping.said) in notes already.
+	said map[string]bool
+	done bool
+}
+
+// recordNotes are what reading a record took otherwise than written (a
+// role read under another name, content parts joined), each once.
+type recordNotes []string
+
+// add notes what reading took otherwise; nil collects nothing.
+func (n *recordNotes) add(note string) {
+	if n != nil && note != "" && !slices.Contains(*n, note) {
+		*n = append(*n, note)
+	}
 }
 
 // Open opens a dataset file for streaming.
@@ -479,10 +497,7 @@ func (r *Reader) convert(rec Record) (Example, error) {
 			return Example{}, pos(err)
 		}
 		r.mapping, r.mapped, r.detected = m, true, true
-		r.first = fmt.Sprintf("line %d", rec.Line)
-		if rec.Line == 0 {
-			r.first = fmt.Sprintf("row %d", rec.Row)
-		}
+		r.first = place(rec)
 	}
 	if r.detected {
 		// A record with fields the first record's shape does not read
@@ -497,7 +512,9 @@ func (r *Reader) convert(rec Record) (Example, error) {
 	if rec.raw != nil {
 		raw = rawText(rec.raw)
 	}
-	ex, err := r.mapping.toExample(rec.Fields, raw)
+	m, said := r.mapping, recordNotes(nil)
+	m.said = &said
+	ex, err := m.toExample(rec.Fields, raw)
 	if errors.Is(err, ErrMissingColumn) {
 		// Say where the shape that wants the column came from.
 		origin := fmt.Sprintf("the file's shape, %v, is set by data.shape or a column mapping", r.mapping.Shape)
@@ -518,7 +535,27 @@ func (r *Reader) convert(rec Record) (Example, error) {
 		}
 	}
 	ex.Source = r.name + Position(rec.Line, rec.Row)
+	// Said once a file, where first read: a record that is refused or
+	// skipped has none of its notes said, as it is not read.
+	for _, n := range said {
+		if !r.said[n] {
+			if r.said == nil {
+				r.said = map[string]bool{}
+			}
+			r.said[n] = true
+			r.notes = append(r.notes, fmt.Sprintf("%s (first on %s)", n, place(rec)))
+		}
+	}
 	return ex, nil
+}
+
+// place names rec's place in its file in messages: "line 3", or "row 3"
+// in formats without lines (parquet).
+func place(rec Record) string {
+	if rec.Line == 0 {
+		return fmt.Sprintf("row %d", rec.Row)
+	}
+	return fmt.Sprintf("line %d", rec.Line)
 }
 
 // unread is the error of a record whose fields cols hold text that the

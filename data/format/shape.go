@@ -104,6 +104,11 @@ type Mapping struct {
 	// completion, a text preference) is refused with one, since only a
 	// chat template shows tools to the model.
 	Tools string
+
+	// said collects the read notes of the record being read (a role read
+	// under another name, content given as parts), which the Reader says
+	// once a file; nil, collecting none, in a Mapping a caller makes.
+	said *recordNotes
 }
 
 // withDefaults fills the names the shape needs.
@@ -191,6 +196,9 @@ func (m *Mapping) detectPrompt(has func(string) bool) {
 func Detect(fields map[string]any) (Mapping, error) {
 	has := func(k string) bool { _, ok := fields[k]; return ok }
 	var m Mapping
+	if axolotlSegments(fields["segments"]) {
+		return m, errSegments
+	}
 	switch {
 	case has("chosen") && has("rejected"):
 		m.Shape = ShapePreference
@@ -576,14 +584,21 @@ func (m Mapping) messageList(f map[string]any, name string, raw rawJSON) ([]Mess
 			} else if ok && c == nil && msg.ToolCalls == nil {
 				return nil, fmt.Errorf("%w: %s[%d]: %q is null (expected a string; write \"\" for an empty message)", ErrBadValue, name, i, m.Content)
 			}
-			if msg.Content, err = field(obj, m.Content, false); err != nil {
+			if parts, ok := obj[m.Content].([]any); ok {
+				msg.Content, err = contentParts(parts, m.Content, msg.ToolCalls != nil)
+				m.said.add(contentPartsNote)
+			} else {
+				msg.Content, err = field(obj, m.Content, false)
+			}
+			if err != nil {
 				return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
 			}
-			r, ok := normaliseRole(role)
+			r, note, ok := normaliseRole(role)
 			if !ok {
-				return nil, fmt.Errorf("%s[%d]: %w %q (want system, user/human, assistant/gpt, tool (or function, ipython, observation) or function_call)", name, i, ErrUnknownRole, role)
+				return nil, fmt.Errorf("%s[%d]: %w %q (want %s or function_call)", name, i, ErrUnknownRole, role, knownRoles())
 			}
 			msg.Role = r
+			m.said.add(note)
 		}
 		for _, k := range []struct {
 			key string

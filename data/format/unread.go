@@ -99,7 +99,8 @@ func isText(s string) bool {
 }
 
 // appendTexts appends the strings v holds: v itself, a list's items, and
-// the content of each message (content) or pair (a history) in it.
+// the content of each message (content) or pair (a history) in it, and
+// the text of a content part (contentParts).
 func appendTexts(texts []string, v any, content string) []string {
 	switch x := v.(type) {
 	case string:
@@ -114,6 +115,9 @@ func appendTexts(texts []string, v any, content string) []string {
 		texts = appendTexts(texts, x[content], content)
 		for _, k := range ReasoningKeys {
 			texts = appendTexts(texts, x[k], content)
+		}
+		if _, part := x["type"].(string); part {
+			texts = appendTexts(texts, x["text"], content)
 		}
 	}
 	return texts
