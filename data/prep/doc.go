@@ -13,6 +13,9 @@
 //     compare it with (parallel.go); Progress hears how far it is, and
 //     SkipBad skips (and counts) examples over a limit of their own, such
 //     as a chat template's rendering budget, rather than stop.
+//     TokenizeEach hands the documents to the caller as they are
+//     tokenised, a window of examples at a time, for callers that count
+//     them and let them go (data validate).
 //   - Pack puts documents into fixed-length rows with per-document position
 //     ids and segment ids; Pad makes one padded row per document; both lay
 //     out labels so that the loss of packed rows equals that of padded rows.

@@ -242,12 +242,12 @@ func buildRow(docs []Tokenized, bin []int) Row {
 // out. split counts the documents cut, pieces what they became; docs
 // comes back as it is when none is longer than n.
 func SplitLong(docs []Tokenized, n int) (out []Tokenized, split, pieces int) {
-	if n <= 0 || !slices.ContainsFunc(docs, func(d Tokenized) bool { return len(d.IDs) > n }) {
+	if !slices.ContainsFunc(docs, func(d Tokenized) bool { return d.Cut(n) }) {
 		return docs, 0, 0
 	}
 	out = make([]Tokenized, 0, len(docs))
 	for _, d := range docs {
-		if len(d.IDs) <= n {
+		if !d.Cut(n) {
 			out = append(out, d)
 			continue
 		}
@@ -270,6 +270,11 @@ func SplitLong(docs []Tokenized, n int) (out []Tokenized, split, pieces int) {
 	}
 	return out, split, pieces
 }
+
+// Cut reports whether SplitLong cuts t into pieces of n tokens (n > 0):
+// what its split count counts, which data validate counts document by
+// document.
+func (t Tokenized) Cut(n int) bool { return n > 0 && len(t.IDs) > n }
 
 // Pad makes one row per document, of at most length tokens (0: no limit);
 // Collate pads each batch to its longest row. Labels are laid out as in

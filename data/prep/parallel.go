@@ -11,7 +11,9 @@ import (
 // take chunks of consecutive ones and write each example's result in its
 // place; the caller's goroutine then goes through the results in order as
 // tokenizeSerial goes through the examples, so documents, Stats and the
-// first error are the serial loop's by construction.
+// first error are the serial loop's by construction. They do so a window
+// of examples at a time (chunksPerWindow), so that the documents the
+// caller does not keep are let go of as they are tokenised.
 //
 // What workers share: Enc and Tmpl (data/tokenizer's Tokenizer and
 // data/chat's Template are safe for concurrent use: the tokenizer's word
@@ -33,6 +35,15 @@ import (
 // for few examples spread them over the workers evenly.
 const maxChunk = 64
 
+// chunksPerWindow is how many chunks of maxChunk each worker has in a
+// window: the examples the workers tokenise before the caller's goroutine
+// takes their documents (and the caller's keep may let them go). A
+// window bounds the documents held at once to a few thousand, whatever
+// the number of examples (all of them were held, even by a caller that
+// only counted them); the workers wait for the slowest chunk once a
+// window, a small share of it.
+const chunksPerWindow = 8
+
 // tokResult is one example's Tokenize.
 type tokResult struct {
 	t    Tokenized
@@ -41,10 +52,13 @@ type tokResult struct {
 	done bool
 }
 
-// tokenizeParallel is TokenizeAll on workers goroutines.
-func (p *Preprocessor) tokenizeParallel(exs []format.Example, workers int, rec *Tokenization) ([]Tokenized, Stats, error) {
+// tokenizeParallel is tokenizeEach on workers goroutines, a window of
+// examples at a time.
+func (p *Preprocessor) tokenizeParallel(exs []format.Example, workers int, rec *Tokenization, keep func(Tokenized)) (Stats, error) {
 	n := len(exs)
-	res := make([]tokResult, n)
+	window := workers * maxChunk * chunksPerWindow
+	res := make([]tokResult, min(n, window)) // res[i-from]: example i's
+	from := 0                                // the first example in res
 	done := 0
 	report := func(k int) {
 		done += k
@@ -53,15 +67,18 @@ func (p *Preprocessor) tokenizeParallel(exs []format.Example, workers int, rec *
 		}
 	}
 	var st Stats
-	out := make([]Tokenized, 0, n)
 	for i := range exs {
-		if !res[i].done {
-			// The first pass (or, after an error that the workers stopped
-			// at and that tokenising alone did not give, the rest).
-			p.runWorkers(exs, res, i, workers, report)
+		if i-from == len(res) {
+			from = i // the next window; res was emptied as it was read
 		}
-		r := res[i]
-		res[i] = tokResult{} // the document is out's now
+		if !res[i-from].done {
+			// The first pass over the window (or, after an error that the
+			// workers stopped at and that tokenising alone did not give,
+			// the rest of it).
+			p.runWorkers(exs[from:min(from+len(res), n)], res, i-from, workers, report)
+		}
+		r := res[i-from]
+		res[i-from] = tokResult{} // the document is keep's now
 		if r.err != nil {
 			r.t, r.o, r.err = p.Tokenize(exs[i]) // alone, see above
 			if r.err != nil {
@@ -70,23 +87,24 @@ func (p *Preprocessor) tokenizeParallel(exs []format.Example, workers int, rec *
 					rec.note(i, Skipped, r.err)
 					continue
 				}
-				return nil, st, r.err
+				return st, r.err
 			}
 		}
 		st.add(r.t, r.o, p.Opts.MaxPositions)
 		rec.note(i, r.o, nil)
 		if r.o == Kept || r.o == Truncated {
-			out = append(out, r.t)
+			keep(r.t)
 		}
 	}
-	return out, st, nil
+	return st, nil
 }
 
 // runWorkers tokenises the examples from `from` on that are not done yet
-// into res, on workers goroutines, and returns once they have stopped.
-// After an error that SkipBad does not skip, the examples past it are
-// not started (the serial loop stops there). report hears, on the
-// caller's goroutine, how many more examples are done as chunks finish.
+// into res (res[i]: exs[i]'s), on workers goroutines, and returns once
+// they have stopped. After an error that SkipBad does not skip, the
+// examples past it are not started (the serial loop stops there). report
+// hears, on the caller's goroutine, how many more examples are done as
+// chunks finish.
 func (p *Preprocessor) runWorkers(exs []format.Example, res []tokResult, from, workers int, report func(int)) {
 	n := len(exs)
 	chunk := min(maxChunk, max(1, (n-from)/(workers*8)))

@@ -24,11 +24,15 @@ func fakeChats(n int) []format.Example {
 // limit that counts the others' work too (a rendering's wall time, the
 // process's heap) is tokenised again alone, and that result counts: the
 // documents and Stats are those of a run where it never failed, and the
-// examples after it, which the workers stopped short of, are tokenised.
+// examples after it, which the workers stopped short of, are tokenised:
+// in the first window of examples the workers take or a later one.
 func TestParallelRetriesAlone(t *testing.T) {
-	exs := fakeChats(2000)
-	const flaky = 300
-	for _, skip := range []bool{false, true} {
+	exs := fakeChats(5000)
+	for _, c := range []struct {
+		flaky int
+		skip  bool
+	}{{300, false}, {300, true}, {4*maxChunk*chunksPerWindow + 700, false}} {
+		flaky, skip := c.flaky, c.skip
 		var failed atomic.Bool
 		tmpl := RenderFunc(func(ms []format.Message, gen bool) (string, error) {
 			if len(ms) == 2 && ms[0].Content == fmt.Sprintf("Q%d", flaky) && failed.CompareAndSwap(false, true) {
@@ -46,10 +50,52 @@ func TestParallelRetriesAlone(t *testing.T) {
 		}
 		got, st, err := p.TokenizeAll(exs)
 		if err != nil || !failed.Load() {
-			t.Fatalf("skip %v: err %v, failed once %v", skip, err, failed.Load())
+			t.Fatalf("example %d, skip %v: err %v, failed once %v", flaky, skip, err, failed.Load())
 		}
 		if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(st, wantSt) {
-			t.Errorf("skip %v: %d documents, stats %+v; want %d, %+v", skip, len(got), st, len(want), wantSt)
+			t.Errorf("example %d, skip %v: %d documents, stats %+v; want %d, %+v", flaky, skip, len(got), st, len(want), wantSt)
+		}
+	}
+}
+
+// TestTokenizeEachLetsDocumentsGo: TokenizeEach hands the documents over
+// a window of examples at a time, so that a caller that counts them and
+// lets them go holds a window's, not every example's (data validate held
+// all the tokens of a corpus): the first document comes before the
+// examples past the first window are tokenised. The documents, in order,
+// and the Stats are TokenizeAll's, serial or parallel.
+func TestTokenizeEachLetsDocumentsGo(t *testing.T) {
+	const workers = 2
+	window := workers * maxChunk * chunksPerWindow
+	exs := make([]format.Example, 3*window+5) // texts: one encoding each
+	for i := range exs {
+		exs[i] = format.Example{Text: strings.Repeat("a", i%50+1), Source: fmt.Sprintf("d.txt:%d", i+1)}
+	}
+	var encoded atomic.Int64
+	enc := EncoderFunc(func(s string, add bool) ([]int, error) {
+		encoded.Add(1)
+		return byteEncoder{}.Encode(s, add)
+	})
+	want, wantSt, err := (&Preprocessor{Enc: byteEncoder{}, Tmpl: chatML{}, EOS: fakeEOT, Workers: 1}).TokenizeAll(exs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []int{1, workers} {
+		encoded.Store(0)
+		var got []Tokenized
+		first := int64(-1) // examples encoded when the first document came
+		p := &Preprocessor{Enc: enc, Tmpl: chatML{}, EOS: fakeEOT, Workers: w}
+		st, err := p.TokenizeEach(exs, func(d Tokenized) {
+			if first < 0 {
+				first = encoded.Load()
+			}
+			got = append(got, d)
+		})
+		if err != nil || !reflect.DeepEqual(got, want) || !reflect.DeepEqual(st, wantSt) {
+			t.Errorf("%d workers: err %v, %d documents, stats %+v; want %d, %+v", w, err, len(got), st, len(want), wantSt)
+		}
+		if first < 0 || first > int64(window) {
+			t.Errorf("%d workers: the first document came after %d of %d examples were encoded, want a window of %d at most", w, first, len(exs), window)
 		}
 	}
 }

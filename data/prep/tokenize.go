@@ -471,14 +471,33 @@ func (p *Preprocessor) TokenizeAll(exs []format.Example) (docs []Tokenized, st S
 }
 
 func (p *Preprocessor) tokenizeAll(exs []format.Example, rec *Tokenization) (docs []Tokenized, st Stats, err error) {
+	docs = make([]Tokenized, 0, len(exs))
+	st, err = p.tokenizeEach(exs, rec, func(t Tokenized) { docs = append(docs, t) })
+	if err != nil {
+		return nil, st, err
+	}
+	return docs, st, nil
+}
+
+// TokenizeEach is TokenizeAll handing each document to keep, on the
+// caller's goroutine and in order, as soon as it is tokenised, instead of
+// returning them all: a caller that counts documents and lets them go
+// (data validate) holds a window of them at a time (parallel.go), not
+// every token of the examples. keep hears nothing of a document after an
+// error that stops the run.
+func (p *Preprocessor) TokenizeEach(exs []format.Example, keep func(Tokenized)) (Stats, error) {
+	return p.tokenizeEach(exs, nil, keep)
+}
+
+func (p *Preprocessor) tokenizeEach(exs []format.Example, rec *Tokenization, keep func(Tokenized)) (st Stats, err error) {
 	p = p.withProbes()
 	if p.Tally != nil {
 		defer func() { p.Tally.merge(st) }()
 	}
 	if w := p.workers(len(exs)); w > 1 {
-		return p.tokenizeParallel(exs, w, rec)
+		return p.tokenizeParallel(exs, w, rec, keep)
 	}
-	return p.tokenizeSerial(exs, rec)
+	return p.tokenizeSerial(exs, rec, keep)
 }
 
 // minPerWorker is the fewest examples worth a worker of their own: each
@@ -494,11 +513,10 @@ func (p *Preprocessor) workers(n int) int {
 	return max(1, min(w, n/minPerWorker))
 }
 
-// tokenizeSerial is TokenizeAll on the caller's goroutine, one example
+// tokenizeSerial is tokenizeEach on the caller's goroutine, one example
 // after another: the reference tokenizeParallel must equal.
-func (p *Preprocessor) tokenizeSerial(exs []format.Example, rec *Tokenization) ([]Tokenized, Stats, error) {
+func (p *Preprocessor) tokenizeSerial(exs []format.Example, rec *Tokenization, keep func(Tokenized)) (Stats, error) {
 	var st Stats
-	out := make([]Tokenized, 0, len(exs))
 	for i, ex := range exs {
 		if p.Progress != nil && i > 0 && i%maxChunk == 0 {
 			p.Progress(i, len(exs))
@@ -510,18 +528,18 @@ func (p *Preprocessor) tokenizeSerial(exs []format.Example, rec *Tokenization) (
 				rec.note(i, Skipped, err)
 				continue
 			}
-			return nil, st, err
+			return st, err
 		}
 		st.add(t, o, p.Opts.MaxPositions)
 		rec.note(i, o, nil)
 		if o == Kept || o == Truncated {
-			out = append(out, t)
+			keep(t)
 		}
 	}
 	if p.Progress != nil && len(exs) > 0 {
 		p.Progress(len(exs), len(exs))
 	}
-	return out, st, nil
+	return st, nil
 }
 
 func (s *Stats) merge(o Stats) {

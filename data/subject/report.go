@@ -14,14 +14,21 @@ import (
 
 // countTokens tokenizes exs as a run does and counts what r reports of
 // them: tokens, learnt tokens, truncated, dropped and split examples.
+// Each document is counted and let go as it is tokenised: validating a
+// corpus held all its tokens at once (8 bytes a token), for counts.
 func (r *SplitReport) countTokens(p *prep.Preprocessor, exs []format.Example) (prep.Stats, error) {
-	docs, st, err := p.TokenizeAll(exs)
+	split := 0
+	st, err := p.TokenizeEach(exs, func(d prep.Tokenized) {
+		if d.Cut(p.Opts.MaxLen) { // as the run's prep.SplitLong cuts it
+			split++
+		}
+	})
 	if err != nil {
 		return st, err
 	}
 	r.Tokens, r.LabelTokens = st.Tokens, st.LabelTokens
 	r.Truncated, r.Dropped, r.DroppedNoLabel = st.Truncated, st.Dropped, st.DroppedNoLabel
-	_, r.Split, _ = prep.SplitLong(docs, p.Opts.MaxLen)
+	r.Split = split
 	return st, nil
 }
 
