@@ -720,7 +720,8 @@ type EvaluateOptions struct {
 	// data.seed), the rows a run on them did not train on. A subject
 	// folder's validation file is evaluated whole either way.
 	AllRows bool
-	Log     io.Writer // nil discards
+	Log     io.Writer // notes; the scores too unless Results is set; nil discards
+	Results io.Writer // the scores (nil: Log)
 }
 
 // Evaluate measures a base, or base + adapter, on the configured
@@ -771,7 +772,7 @@ func Evaluate(ctx context.Context, opt EvaluateOptions) (Evaluation, error) {
 	if err != nil {
 		return Evaluation{}, err
 	}
-	o.Log = opt.Log
+	o.Log, o.Results = opt.Log, opt.Results
 	o.EvalAllRows = opt.AllRows
 	return recipe.Evaluate(ctx, o, opt.Adapter)
 }

@@ -96,14 +96,15 @@ func (s *session) stopTokens() []int {
 	return s.model.StopTokens(s.tp.tok, s.tp.tmpl.EndOfTurn())
 }
 
-func (s *session) printEval(ev Evaluation) {
+// printEval prints ev's scores to w.
+func (s *session) printEval(w io.Writer, ev Evaluation) {
 	if _, isDPO := ev.Val["val/rewards/accuracies"]; isDPO {
-		fmt.Fprintf(s.log, "validation pairs: %s %.4f  reward accuracy %.3f  margin %.4f (chosen %.4f, rejected %.4f)\n",
+		fmt.Fprintf(w, "validation pairs: %s %.4f  reward accuracy %.3f  margin %.4f (chosen %.4f, rejected %.4f)\n",
 			s.o.lossName(), ev.Val["val/loss"], ev.Val["val/rewards/accuracies"], ev.Val["val/rewards/margins"], ev.Val["val/rewards/chosen"], ev.Val["val/rewards/rejected"])
 	} else if r := train.UnpairedRewards(ev.Val, "val/", 4); r != "" {
-		fmt.Fprintf(s.log, "validation examples: %s %.4f%s\n", s.o.lossName(), ev.Val["val/loss"], r)
+		fmt.Fprintf(w, "validation examples: %s %.4f%s\n", s.o.lossName(), ev.Val["val/loss"], r)
 	} else if ev.Val != nil {
-		fmt.Fprintf(s.log, "validation: loss %.4f  perplexity %.2f  token accuracy %.3f\n", ev.Val["val/loss"], ev.Val["val/perplexity"], ev.Val["val/token_accuracy"])
+		fmt.Fprintf(w, "validation: loss %.4f  perplexity %.2f  token accuracy %.3f\n", ev.Val["val/loss"], ev.Val["val/perplexity"], ev.Val["val/token_accuracy"])
 	}
 	if ev.QA == nil || len(ev.QA.Results) == 0 {
 		return
@@ -114,7 +115,7 @@ func (s *session) printEval(ev Evaluation) {
 		if n == "" {
 			label = "all"
 		}
-		fmt.Fprintf(s.log, "questions %-12s exact match %.3f  contains %.3f  multiple choice %.3f (length-normalised %.3f)\n", label, ev.QA.ExactMatch[n], ev.QA.Contains[n], ev.QA.ChoiceAccuracy[n], ev.QA.ChoiceNormAccuracy[n])
+		fmt.Fprintf(w, "questions %-12s exact match %.3f  contains %.3f  multiple choice %.3f (length-normalised %.3f)\n", label, ev.QA.ExactMatch[n], ev.QA.Contains[n], ev.QA.ChoiceAccuracy[n], ev.QA.ChoiceNormAccuracy[n])
 	}
 }
 
@@ -138,25 +139,36 @@ func (s *session) printSamples(before, after Evaluation) {
 	}
 }
 
-// logEval records an evaluation as eval_<tag>/<key> (track.BeforeAfter
-// reads them back into the report's table).
-func logEval(run *track.Run, step int, tag string, ev Evaluation) {
+// Metrics are ev's scores by the names a run logs them under
+// eval_before/ and eval_after/ (logEval): the validation metrics as
+// measured (val/loss, val/<subject>/loss, ...), and per subject, or all,
+// exact_match/<subject|all>, with multiple_choice/ and
+// multiple_choice_norm/ for the subjects whose questions have choices.
+func (ev Evaluation) Metrics() map[string]float64 {
 	m := map[string]float64{}
-	for k, v := range ev.Val {
-		m["eval_"+tag+"/"+k] = v
-	}
+	maps.Copy(m, ev.Val)
 	if ev.QA != nil {
 		for subj, v := range ev.QA.ExactMatch {
 			key := "all"
 			if subj != "" {
 				key = subj
 			}
-			m["eval_"+tag+"/exact_match/"+key] = v
+			m["exact_match/"+key] = v
 			if mc, ok := ev.QA.ChoiceAccuracy[subj]; ok { // only subjects with choices
-				m["eval_"+tag+"/multiple_choice/"+key] = mc
-				m["eval_"+tag+"/multiple_choice_norm/"+key] = ev.QA.ChoiceNormAccuracy[subj]
+				m["multiple_choice/"+key] = mc
+				m["multiple_choice_norm/"+key] = ev.QA.ChoiceNormAccuracy[subj]
 			}
 		}
+	}
+	return m
+}
+
+// logEval records an evaluation as eval_<tag>/<key> (track.BeforeAfter
+// reads them back into the report's table).
+func logEval(run *track.Run, step int, tag string, ev Evaluation) {
+	m := map[string]float64{}
+	for k, v := range ev.Metrics() {
+		m["eval_"+tag+"/"+k] = v
 	}
 	_ = run.Log(step, m)
 }
@@ -252,7 +264,11 @@ func Evaluate(ctx context.Context, o Options, adapterDir string) (Evaluation, er
 	}
 	ev, err := s.evaluate(ctx, t)
 	if err == nil {
-		s.printEval(ev)
+		w := o.Results
+		if w == nil {
+			w = s.log
+		}
+		s.printEval(w, ev)
 	}
 	return ev, err
 }

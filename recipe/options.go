@@ -274,6 +274,9 @@ type Options struct {
 
 	Log      io.Writer // progress and results; nil = discard
 	Progress bool      // a progress bar instead of log lines
+	// Results is where Evaluate prints its scores (nil: Log), so that
+	// `ftune eval` keeps them on stdout and its notes on stderr.
+	Results io.Writer `json:"-"`
 
 	// Comm is the job's data-parallel workers (nil: this process alone).
 	// Every worker runs Run with the same options; rank 0 writes the run.

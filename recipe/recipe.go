@@ -240,7 +240,7 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 			}
 			return nil, err
 		}
-		s.printEval(res.Before)
+		s.printEval(s.log, res.Before)
 		logEval(run, 0, "before", res.Before)
 	} else if evals {
 		// The weights are no longer the base's: "before" was measured when
@@ -296,7 +296,7 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 			}
 			return nil, fmt.Errorf("%w (the trained adapter is saved: %s)", err, saved)
 		}
-		s.printEval(res.After)
+		s.printEval(s.log, res.After)
 		logEval(run, t.State.Step, "after", res.After)
 		s.printSamples(res.Before, res.After)
 	}

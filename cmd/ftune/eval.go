@@ -17,6 +17,7 @@ import (
 	"github.com/ftune/ftune"
 	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/recipe"
+	"github.com/ftune/ftune/track"
 )
 
 // evalShortcuts are eval's flags for config keys, applied as train's are
@@ -58,7 +59,7 @@ func trainShortcut(flag string) shortcut {
 func newEvalCmd() *cobra.Command {
 	var adapter, modelName, configPath, split string
 	var sets []string
-	var nf4 bool
+	var nf4, asJSON bool
 	values := map[string]*shortcutValue{}
 	cmd := &cobra.Command{
 		Use:   "eval",
@@ -83,7 +84,17 @@ holds out of them (data.val_split, data.seed), so that a base and an
 adapter trained on the file are compared on rows neither was trained on;
 --split all evaluates every example (a test file no run trained on).
 A subject folder's val file is evaluated whole either way. The number of
-held-out questions scored, and what capped it, is said after the scores.`,
+held-out questions scored, and what capped it, is said after the scores.
+
+The scores are printed on stdout, notes and warnings on stderr. --json
+prints one JSON document on stdout instead: the adapter (null for the
+base alone), the objective, the data (files, root, subjects, val_split,
+seed), the split, the metrics by the names a run logs them in
+metrics.jsonl under eval_after/ (val/loss, val/perplexity,
+val/token_accuracy, val/SUBJECT/loss, exact_match/SUBJECT|all,
+multiple_choice/..., or the DPO and KTO losses and rewards) and the
+questions scored (null under dpo and kto, which ask none); the scores'
+text goes to stderr with the notes.`,
 		Example: `  ftune eval                                        # tiny-base on the bundled subjects
   ftune eval --adapter runs/20261126-114016/adapter   # the run's own data and held-out share, on the base the adapter was trained on
   ftune eval --adapter runs/x/adapter --data my.jsonl   # on the share of my.jsonl that train held out
@@ -92,10 +103,16 @@ held-out questions scored, and what capped it, is said after the scores.`,
   ftune eval -c run.yaml --set data.val_split=0.2   # the base on a run file's data
   ftune eval --adapter runs/x/adapters --subjects '[chemistry]'   # per-subject adapters
   ftune eval --adapter runs/x/adapter --data ./prefs --objective dpo   # DPO loss and rewards on preference pairs
-  ftune eval --adapter runs/x/adapter --data feedback.jsonl --objective kto   # KTO loss and rewards on unpaired feedback`,
+  ftune eval --adapter runs/x/adapter --data feedback.jsonl --objective kto   # KTO loss and rewards on unpaired feedback
+  ftune eval --adapter runs/x/adapter --json | jq '.metrics["val/loss"]'   # one JSON document on stdout`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, w := cmd.Flags(), cmd.OutOrStdout()
+			// Notes and warnings on stderr, the scores on stdout (on
+			// stderr too under --json, whose document is stdout's).
+			f, w, results := cmd.Flags(), cmd.ErrOrStderr(), cmd.OutOrStdout()
+			if asJSON {
+				results = w
+			}
 			if split != splitHeldOut && split != splitAll {
 				return usageError{fmt.Errorf("--split %s: want %s (the share train holds out of data files) or %s (every example)", split, splitHeldOut, splitAll)}
 			}
@@ -131,7 +148,7 @@ held-out questions scored, and what capped it, is said after the scores.`,
 			// The sample answers printed are some of the questions asked.
 			g := &cfg.Training.Eval.Generation
 			g.Samples = min(g.Samples, max(g.Questions, 0))
-			ev, err := ftune.Evaluate(cmd.Context(), ftune.EvaluateOptions{Config: cfg, Adapter: adapter, Model: modelName, AllRows: split == splitAll, Log: w})
+			ev, err := ftune.Evaluate(cmd.Context(), ftune.EvaluateOptions{Config: cfg, Adapter: adapter, Model: modelName, AllRows: split == splitAll, Log: w, Results: results})
 			if err != nil {
 				if given := subjectsGiven(f, values["subjects"], sets); given != "" && errors.Is(err, recipe.ErrUnknownSubject) {
 					return usageError{fmt.Errorf("%s: %w", given, err)}
@@ -142,8 +159,12 @@ held-out questions scored, and what capped it, is said after the scores.`,
 			if f.Changed("questions") {
 				questionsFlag = "--questions"
 			}
-			if cfg.Training.Objective == "sft" { // the others ask none
-				sayQuestions(w, ev, g.Questions, questionsFlag)
+			sft := cfg.Training.Objective == "sft" // the others ask no questions
+			if sft {
+				sayQuestions(results, ev, g.Questions, questionsFlag)
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), evalOf(ev, adapter, split, sft, g.Questions, cfg))
 			}
 			return nil
 		},
@@ -162,6 +183,7 @@ held-out questions scored, and what capped it, is said after the scores.`,
 		f.Var(values[s.flag], s.flag, s.usage+" ("+s.path+")")
 	}
 	f.BoolVar(&nf4, "load-in-4bit", false, "hold the base's projection weights in NF4 (as QLoRA trains them)")
+	addJSONFlag(cmd, &asJSON)
 	f.StringVar(&split, "split", splitHeldOut, "which examples of data files (without a validation file) are evaluated: held-out, the share train holds out of them (data.val_split, data.seed), or all, every one (a test file no run trained on)")
 	return cmd
 }
@@ -314,6 +336,17 @@ func noteSplit(log io.Writer, split, named string, run, cfg *config.RunConfig) {
 	}
 }
 
+// questionsPer counts the held-out questions ev scored, by subject.
+func questionsPer(ev ftune.Evaluation) map[string]int {
+	per := map[string]int{}
+	if ev.QA != nil {
+		for _, r := range ev.QA.Results {
+			per[r.Subject]++
+		}
+	}
+	return per
+}
+
 // sayQuestions says how many held-out questions ev scored, per subject,
 // and what capped them: want a subject (flag names the setting), or a
 // test file that holds fewer questions with an answer, or none.
@@ -324,10 +357,7 @@ func sayQuestions(log io.Writer, ev ftune.Evaluation, want int, flag string) {
 		}
 		return
 	}
-	per := map[string]int{}
-	for _, r := range ev.QA.Results {
-		per[r.Subject]++
-	}
+	per := questionsPer(ev)
 	var counts, short []string
 	for _, name := range slices.Sorted(maps.Keys(per)) {
 		counts = append(counts, fmt.Sprintf("%s %d", name, per[name]))
@@ -344,4 +374,64 @@ func sayQuestions(log io.Writer, ev ftune.Evaluation, want int, flag string) {
 		why = fmt.Sprintf("%s %d asks up to %d a subject, and %s (questions with an answer, all asked)", flag, want, want, strings.Join(short, ", "))
 	}
 	fmt.Fprintf(log, "questions scored: %d (%s): %s\n", len(ev.QA.Results), strings.Join(counts, ", "), why)
+}
+
+// evalJSON is `ftune eval --json`.
+type evalJSON struct {
+	Adapter   *string      `json:"adapter"` // as given; null: the base alone
+	Objective string       `json:"objective"`
+	Data      evalDataJSON `json:"data"`
+	Split     string       `json:"split"` // held-out or all (--split)
+	// Metrics are named as a run logs them under eval_after/
+	// (recipe.Evaluation.Metrics).
+	Metrics   track.Values       `json:"metrics"`
+	Questions *evalQuestionsJSON `json:"questions"` // null under dpo and kto
+}
+
+// evalDataJSON is the data evaluated, as the settings name it.
+type evalDataJSON struct {
+	Files    []string `json:"files"`
+	Root     string   `json:"root"`     // "": the bundled subjects (unless files)
+	Subjects []string `json:"subjects"` // empty: every subject found
+	ValSplit float64  `json:"val_split"`
+	Seed     uint64   `json:"seed"`
+}
+
+// evalQuestionsJSON is what sayQuestions says: the held-out questions
+// scored, in all and by subject, and how many a subject may ask.
+type evalQuestionsJSON struct {
+	Scored     int            `json:"scored"`
+	BySubject  map[string]int `json:"by_subject"`
+	PerSubject int            `json:"per_subject"` // training.eval.generation.questions (--questions)
+}
+
+// evalOf is ev as eval --json prints it.
+func evalOf(ev ftune.Evaluation, adapter, split string, sft bool, questions int, cfg *config.RunConfig) evalJSON {
+	out := evalJSON{
+		Objective: cfg.Training.Objective,
+		Data: evalDataJSON{Files: nonNil(cfg.Data.Files), Root: cfg.Data.Root, Subjects: nonNil(cfg.Data.Subjects),
+			ValSplit: cfg.Data.ValSplit, Seed: cfg.Data.Seed},
+		Split:   split,
+		Metrics: track.Values(ev.Metrics()),
+	}
+	if adapter != "" {
+		out.Adapter = &adapter
+	}
+	if sft {
+		per := questionsPer(ev)
+		n := 0
+		for _, c := range per {
+			n += c
+		}
+		out.Questions = &evalQuestionsJSON{Scored: n, BySubject: per, PerSubject: questions}
+	}
+	return out
+}
+
+// nonNil is s, or an empty list for nil: [] in JSON, not null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -56,7 +56,10 @@ importance matrix included), is refused, or with --force moved aside
 (kept, not deleted). What a killed export of the same --out left beside
 it (.OUT.tmp-DIGITS) is removed by the next export to that --out, and
 said; what is at other outputs' temporary names is only named (with its
-size), never removed.`,
+size), never removed.
+
+The path written is printed on stdout; notes (what was replaced, moved
+aside or removed, what loading the model said) go to stderr.`,
 		Example: `  ftune export --adapter runs/x/adapter --format merged --out merged-model
   ftune export --adapter runs/x/adapter --format gguf --quant q8_0 --out model-q8.gguf
   ftune export --adapter runs/x/adapter --format gguf --quant q4_k_m --out model-q4_k_m.gguf
@@ -119,11 +122,13 @@ size), never removed.`,
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
+			// What was replaced or moved aside is a note, on stderr with
+			// the model's loading notes; what was written is the result,
+			// on stdout, for a script to read.
 			for _, n := range notes {
-				fmt.Fprintln(w, "note:", n)
+				fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
 			}
-			fmt.Fprintf(w, "wrote %s (%s of %s)\n", out, opt.Format, m.Dir)
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%s of %s)\n", out, opt.Format, m.Dir)
 			return nil
 		},
 	}

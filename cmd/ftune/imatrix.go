@@ -45,7 +45,9 @@ being the usual. The file is llama.cpp's GGUF imatrix
 format, which llama-quantize reads too. An existing file at --out is
 replaced only when it is an importance matrix ftune wrote; any other file
 (a GGUF model that ftune exported included) is refused before the model
-runs, or with --force moved aside (kept, not deleted).`,
+runs, or with --force moved aside (kept, not deleted).
+
+The file written is printed on stdout; notes and progress go to stderr.`,
 		Example: `  ftune imatrix --adapter runs/x/adapter --text calibration.txt --out imatrix.gguf
   ftune imatrix --adapter runs/x/adapter --data my-train.jsonl --out imatrix.gguf
   ftune export --adapter runs/x/adapter --format gguf --quant q3_k_m --imatrix imatrix.gguf --out model-q3_k_m.gguf`,
@@ -96,16 +98,16 @@ runs, or with --force moved aside (kept, not deleted).`,
 				}
 				opt.Dataset = data
 			}
-			w := cmd.OutOrStdout()
+			// Notes and progress on stderr; stdout is the file written.
+			logw := cmd.ErrOrStderr()
 			if cal.Cut {
 				what := "its first"
 				if data != "" {
 					what = fmt.Sprintf("its first %d examples,", cal.Examples)
 				}
-				fmt.Fprintf(w, "note: %s is longer than ftune imatrix reads; calibrating on %s %.1f MiB of text\n", opt.Dataset, what, float64(len(cal.Text))/(1<<20))
+				fmt.Fprintf(logw, "note: %s is longer than ftune imatrix reads; calibrating on %s %.1f MiB of text\n", opt.Dataset, what, float64(len(cal.Text))/(1<<20))
 			}
 			start := time.Now()
-			logw := cmd.ErrOrStderr()
 			opt.Progress = func(done, total int) {
 				if done == total || done%10 == 0 {
 					fmt.Fprintf(logw, "imatrix: %d/%d chunks, %.0f s\n", done, total, time.Since(start).Seconds())
@@ -120,12 +122,12 @@ runs, or with --force moved aside (kept, not deleted).`,
 				return err
 			}
 			for _, n := range notes {
-				fmt.Fprintln(w, "note:", n)
+				fmt.Fprintln(logw, "note:", n)
 			}
 			if kept != "" {
-				fmt.Fprintf(w, "note: --force: the file that was at %s (not an earlier importance matrix of ftune's) is kept at %s\n", out, kept)
+				fmt.Fprintf(logw, "note: --force: the file that was at %s (not an earlier importance matrix of ftune's) is kept at %s\n", out, kept)
 			}
-			fmt.Fprintf(w, "wrote %s: %d weights, %d chunks of %d tokens from %s, in %.1f s\n",
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d weights, %d chunks of %d tokens from %s, in %.1f s\n",
 				out, len(im.Entries), im.ChunkCount, im.ChunkSize, opt.Dataset, time.Since(start).Seconds())
 			return nil
 		},

@@ -20,6 +20,7 @@ func newRunsCmd() *cobra.Command {
 		Use:   "runs",
 		Short: "List, show and compare training runs; plot their loss curves",
 	}
+	var asJSON bool
 	cmd.PersistentFlags().StringVar(&root, "output", "runs", "folder of run folders")
 	// A run is named by its path, or by its folder's name under --output;
 	// a path (absolute, with a separator, . or ..) is never looked up there.
@@ -41,10 +42,22 @@ func newRunsCmd() *cobra.Command {
 		return under
 	}
 	list := &cobra.Command{
-		Use:     "list",
-		Short:   "One line per run: status, steps, final metrics",
-		Example: "  ftune runs list --output /tmp/runs",
-		Args:    cobra.NoArgs,
+		Use:   "list",
+		Short: "One line per run: status, steps, final metrics",
+		Example: `  ftune runs list --output /tmp/runs
+  ftune runs list --json           # {"root": ..., "runs": [{"name", "folder", "status", "reason", "steps", "final_metrics", ...}]}`,
+		Long: `One line per run under --output, oldest first: status, start, steps, the
+last train/loss and val/loss, and the versions kept. A run whose summary
+cannot be read is listed as unreadable; one whose metrics.jsonl or
+samples.jsonl holds a line that does not read, as damaged, naming the
+file and line. Either's whole error is a warning on stderr.
+
+--json prints one JSON document instead: the folder (root) and each run's
+name, folder, status and reason (why it stopped, or what is unreadable or
+damaged), started and ended times, steps, kept_versions and every final
+metric (final_metrics, by the names metrics.jsonl logs them); what a run's
+status makes unknown is null.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			runs, err := track.List(root)
 			if err != nil {
@@ -63,7 +76,17 @@ func newRunsCmd() *cobra.Command {
 					damaged = append(damaged, fmt.Errorf("run %s is %s: %w", r.Dir, status, err))
 				}
 			}
-			fmt.Fprint(cmd.OutOrStdout(), track.FormatList(runs))
+			if asJSON {
+				doc := runsListJSON{Root: root, Runs: make([]runJSON, len(runs))}
+				for i, r := range runs {
+					doc.Runs[i] = runOf(r)
+				}
+				if err := writeJSON(cmd.OutOrStdout(), doc); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprint(cmd.OutOrStdout(), track.FormatList(runs))
+			}
 			// An unreadable or damaged run is listed, and its whole
 			// error (the table clips it) is a warning: the other runs
 			// are still listed, and the command succeeds while any run
@@ -85,10 +108,19 @@ func newRunsCmd() *cobra.Command {
 		},
 	}
 	show := &cobra.Command{
-		Use:     "show RUN",
-		Short:   "Configuration, environment, versions and final metrics of one run",
-		Example: "  ftune runs show 20261126-114016",
-		Args:    cobra.ExactArgs(1),
+		Use:   "show RUN",
+		Short: "Configuration, environment, versions and final metrics of one run",
+		Example: `  ftune runs show 20261126-114016
+  ftune runs show 20261126-114016 --json   # adapters, versions, final_metrics, config, ...`,
+		Long: `Configuration, environment, versions and final metrics of one run. A run
+that runs list marks unreadable or damaged is refused, naming the file and
+line (exit 1).
+
+--json prints one JSON document instead: what runs list --json says of the
+run, with the machine it ran on, its adapters (the folders it exported),
+its versions (kind, path, step, time, files with their SHA-256, metrics,
+removed) and its config.yaml as text; what the run lacks is null.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := dirOf(args[0])
 			if err := checkRun(dir); err != nil {
@@ -97,6 +129,9 @@ func newRunsCmd() *cobra.Command {
 			d, err := track.Show(dir)
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), showOf(d))
 			}
 			fmt.Fprint(cmd.OutOrStdout(), d.String())
 			return nil
@@ -199,6 +234,8 @@ report.html ftune did not write is refused, or with --force moved aside
 		},
 	}
 	report.Flags().BoolVar(&forceReport, "force", false, "replace a report.html ftune did not write: it is moved aside, not deleted")
+	addJSONFlag(list, &asJSON)
+	addJSONFlag(show, &asJSON)
 	cmd.AddCommand(list, show, compare, report)
 	return cmd
 }
