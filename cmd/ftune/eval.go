@@ -32,6 +32,11 @@ var evalShortcuts = []shortcut{
 	{"questions", "training.eval.generation.questions", "int", "held-out questions per subject (0: none)"},
 	{"objective", "training.objective", "string", "sft (validation loss, questions), dpo (the DPO loss and rewards on the validation pairs of preference data) or kto (the KTO loss, rewards and KL estimate on the validation examples of unpaired feedback); the reference is the run's: the base without the adapter, or the adapter it continued (training.lora.init_from)"},
 	{"dpo-beta", "training.dpo.beta", "float", "DPO's beta, with --objective dpo"},
+	// The device and precision train takes: an adapter trained on a GPU
+	// is evaluated there too (the run's config.yaml says its device), and
+	// these choose another.
+	trainShortcut("device"),
+	trainShortcut("precision"),
 }
 
 // evalDefaults are the defaults help shows: the config's, which apply when
