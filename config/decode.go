@@ -37,7 +37,8 @@ func Load(path string) (*RunConfig, error) {
 
 // Parse decodes run-file text; name is used in error messages.
 func Parse(data []byte, name string) (*RunConfig, error) {
-	return parse(data, name, ftuneWrote(data))
+	written, converted := ftuneWrote(data)
+	return parse(data, name, written, converted)
 }
 
 // ParseRecord is Parse for a run's recorded config (config.yaml,
@@ -45,7 +46,7 @@ func Parse(data []byte, name string) (*RunConfig, error) {
 // header says so (records before the header did not), so a value equal to
 // the default counts as the default (RunConfig.Chose).
 func ParseRecord(data []byte, name string) (*RunConfig, error) {
-	return parse(data, name, true)
+	return parse(data, name, true, false)
 }
 
 // LoadRecord is Load of a run's config.yaml, read as ParseRecord reads it.
@@ -58,19 +59,21 @@ func LoadRecord(path string) (*RunConfig, error) {
 }
 
 // ftuneWrote says a run file begins with the header of a file ftune
-// writes (WriteInit's or Resolved's).
-func ftuneWrote(data []byte) bool {
+// writes (WriteInit's, Resolved's or a conversion's); converted says it
+// is a conversion's (Conversion.Write), whose keys marked as converted
+// are the user's.
+func ftuneWrote(data []byte) (written, converted bool) {
 	data = bytes.TrimPrefix(data, []byte("\ufeff"))
-	for _, h := range []string{initHeader, resolvedHeader} {
+	for _, h := range []string{initHeader, resolvedHeader, convertedHeader} {
 		first, _, _ := strings.Cut(h, "\n")
 		if bytes.HasPrefix(data, []byte("# "+first)) {
-			return true
+			return true, h == convertedHeader
 		}
 	}
-	return false
+	return false, false
 }
 
-func parse(data []byte, name string, written bool) (*RunConfig, error) {
+func parse(data []byte, name string, written, converted bool) (*RunConfig, error) {
 	cfg := Default()
 	cfg.file = name
 	var doc yaml.Node
@@ -93,6 +96,9 @@ func parse(data []byte, name string, written bool) (*RunConfig, error) {
 		return cfg, nil // an empty file is all defaults
 	}
 	d := &decoder{cfg: cfg, where: func(n *yaml.Node) string { return fmt.Sprintf("%s:%d", name, n.Line) }, written: written}
+	if converted {
+		d.lines = strings.Split(string(data), "\n")
+	}
 	d.value(reflect.ValueOf(cfg).Elem(), doc.Content[0], "", false)
 	if d.topKnown == 0 && d.topUnknown >= flatConfig {
 		d.errs = append(ErrorList{{Where: name, Kind: ErrUnknownKey, Msg: fmt.Sprintf(
@@ -163,6 +169,10 @@ type decoder struct {
 	where func(n *yaml.Node) string
 	// written says ftune wrote the file (RunConfig.Chose).
 	written bool
+	// lines, for a converted file (Conversion.Write), are its lines: a
+	// key whose line ends in the mark (convertedMarkRE) holds a value set in
+	// the other trainer's config, which counts as chosen (Chose).
+	lines []string
 	// topKnown and topUnknown count the top level's keys: a file of
 	// another trainer's flat keys is told so once (flatConfig).
 	topKnown, topUnknown int
@@ -276,13 +286,25 @@ func (d *decoder) structure(v reflect.Value, n *yaml.Node, path string) {
 			continue
 		}
 		f := t.Field(fi)
-		outer := d.via
+		outer, written := d.via, d.written
 		if e.via != "" {
 			d.via = e.via
 		}
+		if d.marked(k) {
+			d.written = false
+		}
 		d.value(v.Field(fi), val, p, f.Tag.Get("path") != "")
-		d.via = outer
+		d.via, d.written = outer, written
 	}
+}
+
+// marked says key k's line, in a converted file, ends in the mark
+// convertedMarkRE matches: its value came from the other trainer's config.
+func (d *decoder) marked(k *yaml.Node) bool {
+	if d.lines == nil || k.Line < 1 || k.Line > len(d.lines) {
+		return false
+	}
+	return convertedMarkRE.MatchString(d.lines[k.Line-1])
 }
 
 func (d *decoder) mapping(v reflect.Value, n *yaml.Node, path string) {

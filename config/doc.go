@@ -22,6 +22,12 @@
 // ~/ is the home directory and environment variables ($HOME, ${DATA})
 // expand (ExpandPath); ~user is refused.
 //
+// Convert reads another trainer's flat config (Axolotl's, LLaMA-Factory's,
+// transformers') with the same knowledge of their key names, and
+// Conversion.Write writes `ftune init`'s file holding the converted values
+// (`ftune init --from`): a converted key's line is marked with where it
+// came from, and Parse counts the marked values as the user's (Chose).
+//
 // Anchors, aliases and YAML merge keys work inside the schema
 // (`<<: *base` adds the keys of base that the section does not set
 // itself; the merged keys are checked like written ones). A block kept

@@ -58,12 +58,18 @@ func applyOne(cfg *RunConfig, arg, where string) error {
 	if len(doc.Content) == 1 {
 		node = doc.Content[0]
 	}
-	d := &decoder{cfg: cfg, where: func(*yaml.Node) string { return where }}
 	if _, gone := retiredKeys[key]; gone {
 		cfg.retired(key, where)
 		return nil
 	}
+	return setNode(cfg, key, node, where)
+}
 
+// setNode decodes node into the key at the dotted path key, as a run
+// file's value is decoded (typed like the field); errors and the value's
+// source name where. Apply and Convert both set keys through it.
+func setNode(cfg *RunConfig, key string, node *yaml.Node, where string) error {
+	d := &decoder{cfg: cfg, where: func(*yaml.Node) string { return where }}
 	v := reflect.ValueOf(cfg).Elem()
 	parts := strings.Split(key, ".")
 	path := ""

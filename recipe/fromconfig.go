@@ -3,8 +3,10 @@ package recipe
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"time"
 
@@ -151,6 +153,9 @@ func earlyStopReach(t config.TrainingConfig) string {
 		t.EarlyStopping.Patience, t.EarlyStopping.Patience+1, t.MaxSteps, t.Eval.Every, n)
 }
 
+// hubID matches a Hugging Face Hub model id, owner/name.
+var hubID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
 // ResolveModel maps "tiny-base" (or "") to the embedded model's folder and
 // checks that any other name is a model folder.
 func ResolveModel(name string) (string, error) {
@@ -158,6 +163,11 @@ func ResolveModel(name string) (string, error) {
 		return assets.Model(assets.TinyBase)
 	}
 	st, err := os.Stat(name)
+	if errors.Is(err, fs.ErrNotExist) && hubID.MatchString(name) {
+		// A Hub id (what other trainers' configs name, and what
+		// ftune init --from keeps) reads as a folder that is not there.
+		return "", fmt.Errorf("model %q: no such folder, and ftune does not download models from the Hugging Face Hub: download it there (hf download %s --local-dir %s), or set model.path to the model's folder (%w)", name, name, name, err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("model %q: %w", name, err)
 	}

@@ -14,15 +14,37 @@ import (
 
 func newInitCmd() *cobra.Command {
 	var force bool
+	var from string
 	cmd := &cobra.Command{
 		Use:   "init [FILE]",
 		Short: "Write a commented run configuration with every default (stdout, or FILE)",
+		Long: `Write a commented run configuration with every default (stdout, or FILE).
+
+--from converts another trainer's config (Axolotl's, LLaMA-Factory's, or
+transformers' TrainingArguments as YAML or JSON): each key with an ftune
+equivalent is set from its value as that trainer reads it, the line marked
+with where it came from; what is not converted is listed, with the reason,
+at the top of the file and on stderr. A value that cannot be converted is
+an error naming its line. Relative paths (the model, data files) are kept
+as written: run ftune from the folder the other trainer ran in.`,
 		Example: `  ftune init run.yaml
-  ftune init > run.yaml`,
+  ftune init > run.yaml
+  ftune init --from axolotl.yaml run.yaml`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			write := config.WriteInit
+			if from != "" {
+				conv, err := convertFrom(from, args)
+				if err != nil {
+					return err
+				}
+				for _, n := range conv.Notes {
+					fmt.Fprintln(cmd.ErrOrStderr(), n)
+				}
+				write = conv.Write
+			}
 			if len(args) == 0 {
-				return config.WriteInit(cmd.OutOrStdout())
+				return write(cmd.OutOrStdout())
 			}
 			// --force replaces a file; a folder (or a device, a pipe) is
 			// no run file, and a rename cannot replace it anyway.
@@ -41,7 +63,7 @@ func newInitCmd() *cobra.Command {
 					return fmt.Errorf("%s exists (use --force to overwrite)", args[0])
 				}
 			}
-			if err := fsutil.WriteAtomic(args[0], 0o644, config.WriteInit); err != nil {
+			if err := fsutil.WriteAtomic(args[0], 0o644, write); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s; run it with: ftune train -c %s\n", args[0], args[0])
@@ -49,7 +71,26 @@ func newInitCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite FILE (a regular file: not a folder nor a symbolic link)")
+	cmd.Flags().StringVar(&from, "from", "", "convert `CONFIG`, another trainer's (Axolotl, LLaMA-Factory, transformers), into the run file")
 	return cmd
+}
+
+// convertFrom reads and converts the --from config. FILE naming the same
+// file is refused, --force or not: the conversion would replace the
+// user's config.
+func convertFrom(from string, args []string) (*config.Conversion, error) {
+	if len(args) == 1 {
+		a, errA := os.Stat(from)
+		b, errB := os.Stat(args[0])
+		if errA == nil && errB == nil && os.SameFile(a, b) {
+			return nil, usageError{fmt.Errorf("%s is the config to convert: give another file to write", args[0])}
+		}
+	}
+	data, err := fsutil.ReadFileLimit(from, config.MaxFileBytes)
+	if err != nil {
+		return nil, fmt.Errorf("--from: %w", err)
+	}
+	return config.Convert(data, from)
 }
 
 // refuseLink refuses a FILE that is a symbolic link, with or without

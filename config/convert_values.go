@@ -1,0 +1,368 @@
+package config
+
+// The conversions of the keys whose value reads otherwise in ftune than
+// in the trainer that wrote it (Convert).
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// model converts base_model / model_name_or_path: a local model folder
+// is model.path; anything else is a Hugging Face Hub id, which ftune does
+// not download: it is kept as model.path, which training refuses until a
+// folder of that name holds the model, and the note says how to get it.
+func (c *converter) model(k string, n *yaml.Node) {
+	s, ok := c.scalar(k, n)
+	if !ok {
+		return
+	}
+	c.cfg.Model.Path = s
+	c.mark(k, "model.path")
+	if st, err := os.Stat(s); err == nil && st.IsDir() {
+		return
+	}
+	c.note(k, false, "%s is not a folder here, and ftune does not download models: model.path names it until you do (hf download %s --local-dir %s), or set model.path to the model's folder; training refuses it until then", s, s, s)
+}
+
+// epochs converts num_epochs / num_train_epochs: ftune counts whole
+// epochs (training.max_epochs), which decide only when max_steps is 0,
+// as they do in the other trainers when max_steps is not set.
+func (c *converter) epochs(k string, n *yaml.Node) {
+	f, ok := c.number(k, n)
+	if !ok {
+		return
+	}
+	if f <= 0 || f != math.Trunc(f) {
+		c.fail(k, "%v: ftune trains whole epochs (training.max_epochs); set max_steps for a part of one", f)
+		return
+	}
+	if m := c.value("max_steps"); m != nil && !null(m) && m.Value != "-1" && m.Value != "0" {
+		c.note(k, true, "max_steps is set, and %s then trains that many steps whatever the epochs", c.trainer)
+		return
+	}
+	c.setTo(k, "training.max_epochs", int(f))
+	c.setTo(k, "training.max_steps", 0)
+}
+
+// batchSize converts Axolotl's batch_size: the examples per optimizer
+// step, of which micro_batch_size go in each forward pass; Axolotl derives
+// gradient_accumulation_steps from it (on one GPU: ftune trains in one
+// process).
+func (c *converter) batchSize(k string, n *yaml.Node) {
+	if c.trainer != "Axolotl" {
+		c.set(k, "training.batch_size", n)
+		return
+	}
+	if c.has("gradient_accumulation_steps") {
+		c.fail(k, "set beside gradient_accumulation_steps: Axolotl takes one or the other (remove one)")
+		return
+	}
+	total, ok := c.number(k, n)
+	if !ok {
+		return
+	}
+	micro := 1.0
+	if m := c.value("micro_batch_size"); m != nil {
+		if micro, ok = c.number("micro_batch_size", m); !ok {
+			return
+		}
+	}
+	accum := total / micro
+	if micro <= 0 || total <= 0 || accum != math.Trunc(accum) {
+		c.fail(k, "%v is not a multiple of micro_batch_size %v: Axolotl's gradient_accumulation_steps is batch_size / micro_batch_size (a whole number)", total, micro)
+		return
+	}
+	c.setTo(k, "training.grad_accum", int(accum))
+	c.note(k, false, "%v rows a step: training.grad_accum %d micro-batches of micro_batch_size %v (Axolotl divides the accumulation by the number of GPUs; ftune trains in one process)", total, int(accum), micro)
+}
+
+// objective converts LLaMA-Factory's stage and Axolotl's rl.
+func (c *converter) objective(k string, n *yaml.Node) {
+	s, ok := c.scalar(k, n)
+	if !ok {
+		return
+	}
+	switch {
+	case s == "sft" || s == "dpo" || s == "kto":
+		c.setTo(k, "training.objective", s)
+	case k == "rl" && (s == "ipo" || s == "orpo" || s == "simpo"):
+		// Axolotl's rl names the preference loss: ftune's dpo objective
+		// computes each as a loss type (TRL's).
+		c.setTo(k, "training.objective", "dpo")
+		c.setTo(k, "training.dpo.loss_type", s)
+	default:
+		c.fail(k, "%q is not offered: %s", s, explained[k])
+	}
+}
+
+// prefLoss converts LLaMA-Factory's pref_loss (its DPO loss).
+func (c *converter) prefLoss(k string, n *yaml.Node) {
+	s, ok := c.scalar(k, n)
+	if !ok {
+		return
+	}
+	switch s {
+	case "sigmoid", "hinge", "ipo", "orpo", "simpo":
+		c.setTo(k, "training.dpo.loss_type", s)
+	default:
+		c.fail(k, "%q is not offered: training.dpo.loss_type takes sigmoid, hinge, ipo, orpo or simpo", s)
+	}
+}
+
+// schedule converts lr_scheduler / lr_scheduler_type: transformers'
+// names are ftune's; Axolotl's cosine with cosine_min_lr_ratio decays to
+// that floor, which is transformers' cosine_with_min_lr.
+func (c *converter) schedule(k string, n *yaml.Node) {
+	s, ok := c.scalar(k, n)
+	if !ok {
+		return
+	}
+	if alias, ok := valueSynonyms[s]; ok {
+		s = alias
+	}
+	if s == "cosine" && c.has("cosine_min_lr_ratio") {
+		s = "cosine_with_min_lr"
+	}
+	if !slices.Contains(schedules, s) {
+		c.fail(k, "%q is not offered: training.schedule.name takes %s", n.Value, strings.Join(schedules, ", "))
+		return
+	}
+	c.setTo(k, "training.schedule.name", s)
+}
+
+// scheduleKwargs converts transformers' lr_scheduler_kwargs: each is the
+// ftune schedule key of its name (min_lr_rate, num_cycles, power,
+// lr_end); min_lr, an absolute rate, is a fraction of the peak in ftune.
+func (c *converter) scheduleKwargs(k string, n *yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		c.fail(k, "want a section of keys, got %s", describe(n))
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		name, v := n.Content[i].Value, resolve(n.Content[i+1])
+		switch name {
+		case "min_lr_rate", "num_cycles", "power", "lr_end":
+			c.set(k, "training.schedule."+name, v)
+		case "min_lr":
+			// An absolute rate: a fraction of the file's learning_rate
+			// (not of ftune's default, which is not the other trainer's).
+			p := c.value("learning_rate")
+			if p == nil {
+				c.fail(k, "min_lr is a rate, and ftune's min_lr_rate a fraction of the peak: set learning_rate too, or min_lr_rate")
+				continue
+			}
+			lr, ok1 := c.number(k, v)
+			peak, ok2 := c.number("learning_rate", p)
+			if ok1 && ok2 && peak > 0 {
+				c.setTo(k, "training.schedule.min_lr_rate", lr/peak)
+			}
+		default:
+			c.fail(k, "%s is not offered: ftune's schedules read min_lr_rate, min_lr, num_cycles, power and lr_end", name)
+		}
+	}
+}
+
+// warmupSteps converts warmup_steps; Axolotl makes 1 step 2.
+func (c *converter) warmupSteps(k string, n *yaml.Node) {
+	f, ok := c.number(k, n)
+	if !ok {
+		return
+	}
+	if f == 1 && c.trainer == "Axolotl" {
+		c.setTo(k, "training.schedule.warmup_steps", 2)
+		c.note(k, false, "1: Axolotl warms up for 2 steps when told 1, and so does the converted run")
+		return
+	}
+	c.set(k, "training.schedule.warmup_steps", n)
+}
+
+// warmupRatio converts warmup_ratio. transformers warms up for
+// ceil(ratio × steps), as ftune does; Axolotl for floor(ratio × steps)
+// (2 when that is 1), so with max_steps known it is converted to those
+// steps. warmup_steps, when above 0, wins in both.
+func (c *converter) warmupRatio(k string, n *yaml.Node) {
+	f, ok := c.number(k, n)
+	if !ok {
+		return
+	}
+	if w := c.value("warmup_steps"); w != nil && !null(w) && w.Value != "0" {
+		c.note(k, true, "warmup_steps is set, and %s then uses it", c.trainer)
+		return
+	}
+	if c.has("warmup_steps") {
+		c.consume("warmup_steps") // 0: the ratio decides
+	}
+	if f == 0 {
+		// No warmup: the other trainers' warmup_steps is 0 by default,
+		// ftune's is not.
+		c.setTo(k, "training.schedule.warmup_steps", 0)
+		return
+	}
+	if c.trainer != "Axolotl" {
+		c.set(k, "training.schedule.warmup_ratio", n)
+		return
+	}
+	if m := c.value("max_steps"); m != nil {
+		if steps, err := strconv.Atoi(m.Value); err == nil && steps > 0 {
+			w := int(math.Floor(f * float64(steps)))
+			if w == 1 {
+				w = 2
+			}
+			c.setTo(k, "training.schedule.warmup_steps", w)
+			c.note(k, false, "%v of max_steps %d: %d warmup steps, as Axolotl rounds them (down)", f, steps, w)
+			return
+		}
+	}
+	if c.set(k, "training.schedule.warmup_ratio", n) {
+		c.note(k, false, "ftune warms up for ceil(ratio × steps) as transformers does; Axolotl rounds down, so the run may warm up one step longer")
+	}
+}
+
+// optimizer converts transformers' optim names: the AdamW
+// implementations are ftune's AdamW; the 8-bit ones keep their moments in
+// 8 bits, ftune in float32 (the same update, but for that rounding, in
+// more memory).
+func (c *converter) optimizer(k string, n *yaml.Node) {
+	s, ok := c.scalar(k, n)
+	if !ok {
+		return
+	}
+	switch s {
+	case "adamw", "adamw_torch", "adamw_torch_fused", "adamw_hf", "adamw_apex_fused", "paged_adamw_32bit", "adamw_anyprecision":
+		c.setTo(k, "training.optimizer.name", "adamw")
+	case "adamw_bnb_8bit", "adamw_8bit", "paged_adamw_8bit", "adamw_torch_8bit":
+		c.setTo(k, "training.optimizer.name", "adamw")
+		c.note(k, false, "%s keeps AdamW's moments in 8 bits; ftune's AdamW keeps them in float32 (the same update, unrounded, in more memory)", s)
+	case "sgd":
+		c.setTo(k, "training.optimizer.name", "sgd")
+	default:
+		c.fail(k, "%q is not offered: ftune's optimizers are AdamW (adamw_torch, adamw_torch_fused, adamw_8bit ...) and SGD (sgd)", s)
+	}
+}
+
+// betas converts adam_beta1 and adam_beta2 together into
+// training.optimizer.betas, the one not set keeping its default.
+func (c *converter) betas(k string) {
+	c.consume("adam_beta1", "adam_beta2")
+	betas := slices.Clone(c.cfg.Training.Optimizer.Betas)
+	for i, key := range []string{"adam_beta1", "adam_beta2"} {
+		if n := c.value(key); n != nil && !null(n) {
+			f, ok := c.number(key, n)
+			if !ok {
+				return
+			}
+			betas[i] = f
+		}
+	}
+	c.setTo(k, "training.optimizer.betas", betas)
+}
+
+// targets converts lora_target_modules (a list), LLaMA-Factory's
+// lora_target (q_proj,v_proj or all) and PEFT's target_modules
+// (all-linear); with Axolotl's lora_target_linear true, every linear
+// layer is adapted whatever the list says.
+func (c *converter) targets(k string, n *yaml.Node) {
+	if v := c.value("lora_target_linear"); v != nil && v.Value == "true" {
+		c.note(k, true, "lora_target_linear is true: every linear layer is adapted (all-linear)")
+		return
+	}
+	if n.Kind == yaml.ScalarNode && (n.Value == "all" || n.Value == "all-linear" || n.Value == "all_linear") {
+		c.setTo(k, "training.lora.targets", "all-linear")
+		return
+	}
+	c.set(k, "training.lora.targets", n)
+}
+
+// template converts Axolotl's chat_template and LLaMA-Factory's template:
+// the names of ftune's built-in templates, and the tokenizer's own
+// (tokenizer_default: ftune's auto). Another name is a template of that
+// trainer's: the run keeps the model's own (auto), and the note says so.
+func (c *converter) template(k string, n *yaml.Node) {
+	s, ok := c.scalar(k, n)
+	if !ok {
+		return
+	}
+	switch {
+	case s == "tokenizer_default":
+		c.setTo(k, "data.template", "auto")
+	case s == "phi_3":
+		c.setTo(k, "data.template", "phi3")
+	case slices.Contains(templates, s):
+		c.setTo(k, "data.template", s)
+	default:
+		c.note(k, true, "%q is %s's own template, not one of ftune's (%s): the run renders conversations with the model's own chat template (data.template: auto); see them with ftune data validate --show 2", s, c.trainer, strings.Join(templates, ", "))
+	}
+}
+
+// metric converts metric_for_best_model: transformers' loss (eval_loss)
+// is ftune's val/loss.
+func (c *converter) metric(k string, n *yaml.Node) {
+	s, ok := c.scalar(k, n)
+	if !ok {
+		return
+	}
+	if s != "loss" && s != "eval_loss" {
+		c.fail(k, "%q cannot be converted: ftune ranks checkpoints by val/loss, val/perplexity or val/token_accuracy (training.checkpointing.monitor)", s)
+		return
+	}
+	c.setTo(k, "training.checkpointing.monitor", "val/loss")
+}
+
+// precision converts bf16: true asks bf16 products (ftune's precision
+// bf16, refused on a CPU without them), auto is ftune's auto, false with
+// fp16 false is float32 throughout.
+func (c *converter) precision(k string, n *yaml.Node) {
+	if n.Value == "auto" {
+		c.setTo(k, "training.precision", "auto")
+		return
+	}
+	b, ok := c.boolean(k, n)
+	switch {
+	case !ok:
+	case b:
+		c.setTo(k, "training.precision", "bf16")
+	case c.value("fp16") != nil && c.value("fp16").Value == "true":
+		c.note(k, true, "false, with fp16 true: see fp16")
+	default:
+		c.setTo(k, "training.precision", "f32")
+	}
+}
+
+// unset says which of the settings that shape a run most the file leaves
+// to ftune's default, which is not the other trainer's.
+func (c *converter) unset() {
+	for _, path := range []string{"model.path", "training.optimizer.lr", "training.lora.r", "training.lora.alpha"} {
+		if _, ok := c.marks[path]; !ok {
+			c.notes = append(c.notes, Note{Where: c.name, Key: path, Msg: fmt.Sprintf("not set there: ftune's default %v applies", reflectString(c.cfg, path))})
+		}
+	}
+	if _, ok := c.marks["training.max_steps"]; !ok {
+		if _, ok := c.marks["training.max_epochs"]; !ok {
+			c.notes = append(c.notes, Note{Where: c.name, Key: "training.max_steps", Msg: fmt.Sprintf("neither epochs nor max_steps set there: ftune's default, %d steps, applies (%s's default is a number of epochs)", c.cfg.Training.MaxSteps, c.trainer)})
+		}
+	}
+}
+
+func reflectString(cfg *RunConfig, path string) string {
+	v, _ := valueAt(reflect.ValueOf(cfg).Elem(), path)
+	return fmt.Sprint(v.Interface())
+}
+
+// cmpBool orders true before false.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
