@@ -563,8 +563,10 @@ func rootInputs(o Options, root string, fo format.Options) ([]DataInput, error) 
 	if mgr != nil {
 		folders = mgr.Subjects
 	}
-	if len(folders) == 0 {
-		if err := hubRoot(root); err != nil { // its shards are no subjects
+	// A Hub dataset's data/ folder of split files reads as a subject
+	// folder named "data"; its shards are no subjects either.
+	if len(folders) == 0 || hubDataFolder(root) {
+		if err := hubRoot(root); err != nil {
 			return nil, err
 		}
 	}

@@ -298,6 +298,20 @@ func resolveDataFiles(entries []string) (files []string, root string, passed []s
 				files = append(files, m)
 				continue
 			}
+			if hasDatasetCard(m) || hubDataFolder(m) {
+				// A Hub dataset's data/ or configuration folders hold
+				// split files as subject folders do (data/train.jsonl):
+				// read as subjects, the dataset would be a subject named
+				// "data", or its configurations mixed.
+				if h, err := hubLayout(m); err != nil {
+					return nil, "", nil, err
+				} else if h != nil {
+					if len(entries) > 1 || len(matches) > 1 {
+						return nil, "", nil, fmt.Errorf("data.files: %s is a Hugging Face dataset folder (its splits are one subject): give it alone", m)
+					}
+					return []string{m}, "", nil, nil
+				}
+			}
 			if _, err := subject.Open(m); err == nil {
 				if len(entries) > 1 || len(matches) > 1 {
 					return nil, "", nil, fmt.Errorf("data.files: %s is a folder of subject folders: give it alone (or as data.root)", m)

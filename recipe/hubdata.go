@@ -2,6 +2,7 @@ package recipe
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/data/subject"
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // A dataset downloaded from the Hugging Face Hub (`huggingface-cli
@@ -385,6 +387,28 @@ func hubRoot(root string) error {
 		return fmt.Errorf("recipe: %s is laid out as a Hugging Face dataset (its train split: %s), not as one folder or data file per subject: give it as --data (data.files), which reads its splits as one subject (a shard is not a subject)", root, someFiles(h.splits.files[subject.Train]))
 	}
 	return nil
+}
+
+// hasDatasetCard says whether dir holds a dataset card as the Hub writes one: a
+// README.md that opens with YAML front matter (its configs, licence,
+// tags). A folder of subject folders rarely has one.
+func hasDatasetCard(dir string) bool {
+	f, _, err := fsutil.OpenRegular(filepath.Join(dir, "README.md"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 4)
+	n, _ := io.ReadFull(f, head)
+	return strings.HasPrefix(strings.ReplaceAll(string(head[:n]), "\r", ""), "---\n")
+}
+
+// hubDataFolder says whether dir's data/ folder holds a dataset's split
+// files (data/train.jsonl, data/train-00000-of-00001.parquet): the Hub's
+// layout, not a subject named "data".
+func hubDataFolder(dir string) bool {
+	sf, err := scanSplits(filepath.Join(dir, "data"))
+	return err == nil && sf.hub()
 }
 
 // strongDataExts are the extensions of files that only data is kept in

@@ -205,6 +205,12 @@ func TestHubDataLayouts(t *testing.T) {
 			want{err: "DIR/data/train.parquet is a folder named as a data file (Spark and Dask write a table so): give its files (--data 'DIR/data/train.parquet/*.parquet')"}},
 		{"a folder in a split's folder", map[string]string{"README.md": hubCard, "data/train/0000.jsonl": chats("a", 0, 4), "data/train/more/0001.jsonl": chats("b", 0, 4)},
 			want{err: "DIR/data/train/more is a folder inside the train split's folder DIR/data/train: ftune reads the files of a split's folder, not its folders"}},
+		{"unsharded in data/", map[string]string{"README.md": hubCard, "data/train.jsonl": chats("a", 0, 4), "data/validation.jsonl": chats("b", 0, 2), "data/test.jsonl": chats("c", 0, 2)},
+			want{train: 1, val: 1, test: 1, note: "the test split (DIR/data/test.jsonl) is not trained on"}},
+		{"unsharded in data/, no card", map[string]string{"data/train.jsonl": chats("a", 0, 4)},
+			want{train: 1}},
+		{"unsharded configurations beside a card", map[string]string{"README.md": hubCard, "en/train.jsonl": chats("a", 0, 4), "fr/train.jsonl": chats("b", 0, 4)},
+			want{err: "DIR holds the configurations en, fr of a Hugging Face dataset, each a folder of splits: give the one to train on (--data DIR/en)"}},
 		{"data files in a docs tree", map[string]string{"README.md": hubCard, "raw/capitals.parquet": "x"},
 			want{err: "its Markdown files are not read as the data beside data files: DIR/raw/capitals.parquet"}},
 	}
@@ -256,7 +262,9 @@ func TestHubDataWithOthers(t *testing.T) {
 // pointing at --data: its shards are not subjects.
 func TestHubDataRootRefused(t *testing.T) {
 	dir := hubFolder(t)
-	for _, root := range []string{dir, filepath.Join(dir, "data")} {
+	unsharded := filepath.Join(t.TempDir(), "unsharded")
+	writeTree(t, unsharded, map[string]string{"README.md": hubCard, "data/train.jsonl": chats("a", 0, 4), "data/test.jsonl": chats("b", 0, 2)})
+	for _, root := range []string{dir, filepath.Join(dir, "data"), unsharded} {
 		_, _, err := DataInputs(rootOpts(root))
 		if err == nil || !strings.Contains(err.Error(), root+" is laid out as a Hugging Face dataset") || !strings.Contains(err.Error(), "give it as --data") {
 			t.Errorf("data root %s: %v", root, err)
