@@ -31,7 +31,7 @@ Paths expand a leading ~/ (your home) and $VARS, ${VARS}; $$ is a literal $.`
 
 // convertedMarkRE matches the end of a converted key's line:
 // "# from axolotl.yaml:12 learning_rate".
-var convertedMarkRE = regexp.MustCompile(`\s# from .+:[0-9]+ [^\s]+\s*$`)
+var convertedMarkRE = regexp.MustCompile(`\s# (from .+:[0-9]+ [^\s]+|LLaMA-Factory's default of [^\s]+)\s*$`)
 
 // Conversion is another trainer's config converted to a run config
 // (Convert).
@@ -119,6 +119,7 @@ func Convert(data []byte, name string) (*Conversion, error) {
 		}
 	}
 	slices.SortStableFunc(c.notes, func(a, b Note) int { return a.line - b.line })
+	c.theirDefaults()
 	c.unset()
 	if err := c.errs.err(); err != nil {
 		return nil, err

@@ -48,7 +48,9 @@ func (c *converter) datasets(k string, n *yaml.Node) {
 			return
 		}
 		files = append(files, s.path)
-		if _, err := os.Stat(s.path); err != nil {
+		if _, err := os.Stat(s.path); err != nil && !IsHubID(s.path) {
+			c.note(k, false, "%s is not a file or folder here: data.files names it until it is (from the folder you train in)", s.path)
+		} else if err != nil {
 			c.note(k, false, "%s is not a file or folder here, and ftune does not download datasets: data.files names it until you do (hf download --repo-type dataset %s --local-dir %s)", s.path, s.path, s.path)
 		}
 	}

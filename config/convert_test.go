@@ -198,6 +198,7 @@ output_dir: saves/qwen/lora/sft
 	want.Data.Files, want.Data.Shape = []string{filepath.Join(dir, "chat.json")}, "chat"
 	want.Data.MaxLength, want.Data.ValSplit = 1024, 0.1
 	want.Training.LoRA.R, want.Training.LoRA.Alpha, want.Training.LoRA.Targets = 8, 16, []string{"all-linear"}
+	want.Training.LoRA.Dropout = 0 // LLaMA-Factory's default lora_dropout
 	want.Training.BatchSize, want.Training.GradAccum = 1, 8
 	want.Training.Optimizer.LR = 1e-4
 	want.Training.MaxSteps, want.Training.MaxEpochs = 0, 3
@@ -318,5 +319,38 @@ func TestConvertRefuses(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v (conversion %v), want an error saying %q", c.src, err, conv, c.want)
 		}
+	}
+}
+
+// TestConvertLLaMAFactoryLoRADefaults: the LoRA settings a LLaMA-Factory
+// file leaves out are LLaMA-Factory's defaults (lora_rank 8, lora_alpha
+// twice the rank, lora_dropout 0, lora_target all), not ftune's, each
+// said and counted as chosen; a file that sets them keeps its values.
+func TestConvertLLaMAFactoryLoRADefaults(t *testing.T) {
+	conv, cfg, text := convertAndLoad(t, "model_name_or_path: /no/such/model\nstage: sft\nfinetuning_type: lora\nlearning_rate: 1.0e-4\nmax_steps: 20\n", "lf.yaml")
+	// A path that is not a Hub id is not offered a download.
+	if notes := notesOf(conv); !strings.Contains(notes, "lf.yaml:1: model_name_or_path: /no/such/model is not a folder here: set model.path to the model's folder") {
+		t.Errorf("the missing model folder's note:\n%s", notes)
+	}
+	l := cfg.Training.LoRA
+	if l.R != 8 || l.Alpha != 16 || l.Dropout != 0 || !reflect.DeepEqual(l.Targets, []string{"all-linear"}) {
+		t.Errorf("LoRA r %d alpha %v dropout %v targets %v; want LLaMA-Factory's 8, 16, 0, [all-linear]\n%s", l.R, l.Alpha, l.Dropout, l.Targets, text)
+	}
+	for _, path := range []string{"training.lora.r", "training.lora.alpha", "training.lora.dropout", "training.lora.targets"} {
+		if !cfg.Chose(path) {
+			t.Errorf("%s does not count as chosen", path)
+		}
+	}
+	if notes := notesOf(conv); !strings.Contains(notes, "lf.yaml: training.lora.alpha: not set there: LLaMA-Factory's default of lora_alpha, twice lora_rank, applies: 16") {
+		t.Errorf("the notes do not say alpha's default:\n%s", notes)
+	}
+	_, cfg, text = convertAndLoad(t, "stage: sft\nlora_rank: 32\nlora_dropout: 0.1\nlora_target: q_proj,v_proj\n", "lf.yaml")
+	l = cfg.Training.LoRA
+	if l.R != 32 || l.Alpha != 64 || l.Dropout != 0.1 || !reflect.DeepEqual(l.Targets, []string{"q_proj", "v_proj"}) {
+		t.Errorf("LoRA r %d alpha %v dropout %v targets %v; want 32, 64 (twice the rank), 0.1, [q_proj v_proj]\n%s", l.R, l.Alpha, l.Dropout, l.Targets, text)
+	}
+	// Axolotl's and transformers' files keep ftune's defaults (said).
+	if _, cfg, _ = convertAndLoad(t, "base_model: x\nmicro_batch_size: 2\n", "ax.yaml"); cfg.Training.LoRA.Alpha != Default().Training.LoRA.Alpha {
+		t.Errorf("Axolotl file: alpha %v", cfg.Training.LoRA.Alpha)
 	}
 }

@@ -8,12 +8,21 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
+
+// hubIDPattern matches a Hugging Face Hub repository id, owner/name.
+var hubIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// IsHubID says whether a model or data path that names nothing here reads
+// as a Hugging Face Hub id (owner/name), as other trainers' configs name
+// what they download: an error can then say that ftune does not download.
+func IsHubID(path string) bool { return hubIDPattern.MatchString(path) }
 
 // model converts base_model / model_name_or_path: a local model folder
 // is model.path; anything else is a Hugging Face Hub id, which ftune does
@@ -27,6 +36,10 @@ func (c *converter) model(k string, n *yaml.Node) {
 	c.cfg.Model.Path = s
 	c.mark(k, "model.path")
 	if st, err := os.Stat(s); err == nil && st.IsDir() {
+		return
+	}
+	if !IsHubID(s) {
+		c.note(k, false, "%s is not a folder here: set model.path to the model's folder; training refuses it until then", s)
 		return
 	}
 	c.note(k, false, "%s is not a folder here, and ftune does not download models: model.path names it until you do (hf download %s --local-dir %s), or set model.path to the model's folder; training refuses it until then", s, s, s)
@@ -334,6 +347,32 @@ func (c *converter) precision(k string, n *yaml.Node) {
 	default:
 		c.setTo(k, "training.precision", "f32")
 	}
+}
+
+// theirDefaults sets what LLaMA-Factory's file leaves to LLaMA-Factory's
+// own LoRA defaults (its LoraArguments: lora_rank 8, lora_alpha twice the
+// rank, lora_dropout 0, lora_target all), which are not ftune's (r 16,
+// alpha 32, dropout 0.05): left to ftune's, the converted run would
+// scale its updates by alpha/r = 4 where LLaMA-Factory's scales by 2.
+// Each counts as chosen, marked as LLaMA-Factory's, and is said.
+func (c *converter) theirDefaults() {
+	if c.trainer != "LLaMA-Factory" {
+		return
+	}
+	lora := &c.cfg.Training.LoRA
+	set := func(path, key, value string, apply func()) {
+		if _, ok := c.marks[path]; ok {
+			return
+		}
+		apply()
+		c.marks[path] = "LLaMA-Factory's default of " + key
+		c.cfg.setSource(path, c.name+" (LLaMA-Factory's default of "+key+")", false)
+		c.notes = append(c.notes, Note{Where: c.name, Key: path, Msg: fmt.Sprintf("not set there: LLaMA-Factory's default of %s, %s, applies: %v (not ftune's default)", key, value, reflectString(c.cfg, path))})
+	}
+	set("training.lora.r", "lora_rank", "8", func() { lora.R = 8 })
+	set("training.lora.alpha", "lora_alpha", "twice lora_rank", func() { lora.Alpha = 2 * float64(lora.R) })
+	set("training.lora.dropout", "lora_dropout", "0", func() { lora.Dropout = 0 })
+	set("training.lora.targets", "lora_target", "all", func() { lora.Targets = []string{"all-linear"} })
 }
 
 // unset says which of the settings that shape a run most the file leaves

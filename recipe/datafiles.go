@@ -13,6 +13,7 @@ import (
 
 	"github.com/bmatcuk/doublestar/v4"
 
+	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/data/subject"
@@ -283,7 +284,7 @@ func resolveDataFiles(entries []string) (files []string, root string, passed []s
 		}
 		for _, m := range matches {
 			st, err := os.Stat(m)
-			if errors.Is(err, fs.ErrNotExist) && hubID.MatchString(m) {
+			if errors.Is(err, fs.ErrNotExist) && config.IsHubID(m) {
 				// A Hub dataset's id, as other trainers' configs name it
 				// (and ftune init --from keeps it).
 				return nil, "", nil, fmt.Errorf("data.files: %s: no such file or folder, and ftune does not download datasets from the Hugging Face Hub: download it there (hf download --repo-type dataset %s --local-dir %s), or name its files (%w)", m, m, m, err)

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"time"
 
@@ -153,9 +152,6 @@ func earlyStopReach(t config.TrainingConfig) string {
 		t.EarlyStopping.Patience, t.EarlyStopping.Patience+1, t.MaxSteps, t.Eval.Every, n)
 }
 
-// hubID matches a Hugging Face Hub model id, owner/name.
-var hubID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$`)
-
 // ResolveModel maps "tiny-base" (or "") to the embedded model's folder and
 // checks that any other name is a model folder.
 func ResolveModel(name string) (string, error) {
@@ -163,7 +159,7 @@ func ResolveModel(name string) (string, error) {
 		return assets.Model(assets.TinyBase)
 	}
 	st, err := os.Stat(name)
-	if errors.Is(err, fs.ErrNotExist) && hubID.MatchString(name) {
+	if errors.Is(err, fs.ErrNotExist) && config.IsHubID(name) {
 		// A Hub id (what other trainers' configs name, and what
 		// ftune init --from keeps) reads as a folder that is not there.
 		return "", fmt.Errorf("model %q: no such folder, and ftune does not download models from the Hugging Face Hub: download it there (hf download %s --local-dir %s), or set model.path to the model's folder (%w)", name, name, name, err)
