@@ -322,3 +322,24 @@ func TestRetiredKeyLoadsWithANotice(t *testing.T) {
 		t.Fatal("a misspelt key loaded")
 	}
 }
+
+// TestInitDataFilesComment: the comment ftune init writes above
+// data.files says how files become subjects: several files are one
+// subject, "data" (data.subjects picks files by name); it said "one
+// subject per file, named after it".
+func TestInitDataFilesComment(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteInit(&buf); err != nil {
+		t.Fatal(err)
+	}
+	text := buf.String()
+	i := strings.Index(text, "\n  files:")
+	if i < 0 {
+		t.Fatalf("init file lacks data.files:\n%s", text)
+	}
+	comment := text[strings.LastIndex(text[:i], "\n  # Data files")+1 : i]
+	comment = strings.ReplaceAll(comment, "\n  # ", " ") // the lines wrapped, as one text
+	if strings.Contains(comment, "one subject per file") || !strings.Contains(comment, `one subject, "data"`) {
+		t.Errorf("data.files comment:\n%s\nwant it to say several files are one subject, \"data\"", comment)
+	}
+}

@@ -111,7 +111,8 @@ type Decoder interface {
 // (per-subject adapter routing sets the subject's adapter there).
 //
 // A cancelled ctx stops it between two generated tokens or two questions,
-// with an error wrapping ctx.Err().
+// with an error wrapping ctx.Err() that names no command (a run's
+// evaluation and ftune eval's both ask the questions).
 func EvaluateQA(ctx context.Context, m *nn.Model, dec Decoder, qs []QA, opt nn.GenerateOptions, before func(subject string) error) (*QAReport, error) {
 	rep := &QAReport{ExactMatch: map[string]float64{}, Contains: map[string]float64{}, ChoiceAccuracy: map[string]float64{}, ChoiceNormAccuracy: map[string]float64{}}
 	count := map[string]float64{}
@@ -122,7 +123,7 @@ func EvaluateQA(ctx context.Context, m *nn.Model, dec Decoder, qs []QA, opt nn.G
 	}
 	for i, q := range qs {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("train: evaluation stopped after %d of %d questions: %w", i, len(qs), ctx.Err())
+			return nil, fmt.Errorf("evaluation stopped after %d of %d questions: %w", i, len(qs), ctx.Err())
 		}
 		if before != nil {
 			if err := before(q.Subject); err != nil {
@@ -134,7 +135,7 @@ func EvaluateQA(ctx context.Context, m *nn.Model, dec Decoder, qs []QA, opt nn.G
 			return nil, fmt.Errorf("train: generating for %q: %w", q.Question, err)
 		}
 		if ctx.Err() != nil { // the answer was cut short: not scored
-			return nil, fmt.Errorf("train: evaluation stopped after %d of %d questions: %w", i, len(qs), ctx.Err())
+			return nil, fmt.Errorf("evaluation stopped after %d of %d questions: %w", i, len(qs), ctx.Err())
 		}
 		text, err := dec.Decode(ids, true)
 		if err != nil {

@@ -3,6 +3,7 @@ package train_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,6 +189,10 @@ func TestEvaluateQAStopsOnCancel(t *testing.T) {
 	rep, err := train.EvaluateQA(ctx, m, idDecoder{}, qs, opt, nil)
 	if !errors.Is(err, context.Canceled) || rep != nil {
 		t.Fatalf("EvaluateQA cancelled during the first answer: %v (report %v), want context.Canceled", err, rep)
+	}
+	// Named without a command's prefix (ftune eval asks questions too).
+	if !strings.HasPrefix(err.Error(), "evaluation stopped after 0 of 2 questions: ") {
+		t.Errorf("EvaluateQA cancelled: %v, want it to begin \"evaluation stopped after 0 of 2 questions: \"", err)
 	}
 	if tokens != 1 {
 		t.Errorf("%d tokens generated after the cancel, want the one that cancelled", tokens)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ftune/ftune/train"
@@ -100,5 +101,10 @@ func TestCancelDuringValidation(t *testing.T) {
 	_, err := run.Validate(ctx, run.Val)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Validate with a cancelled context: %v, want context.Canceled", err)
+	}
+	// It names what stopped and no command: ftune eval validates too, and
+	// printed "train: validation stopped"; the caller says its own context.
+	if err == nil || !strings.HasPrefix(err.Error(), "validation stopped after 0 batches: ") {
+		t.Errorf("Validate with a cancelled context: %v, want it to begin \"validation stopped after 0 batches: \"", err)
 	}
 }

@@ -18,9 +18,11 @@ import (
 // move the training loader.
 //
 // A cancelled ctx ends it between two batches with an error wrapping
-// ctx.Err(). With several workers it runs to its end: its sums are
-// all-reduced there, and a worker that left would leave the others
-// waiting (Fit agrees on stopping at the next step instead).
+// ctx.Err(), "validation stopped after N batches": no "train:", since
+// ftune eval validates too; the caller says what it was doing. With
+// several workers it runs to its end: its sums are all-reduced there, and
+// a worker that left would leave the others waiting (Fit agrees on
+// stopping at the next step instead).
 //
 // A trainer with a Validation function (an objective other than the
 // next-token loss) runs that instead. On the CPU it recycles memory
@@ -43,7 +45,7 @@ func (t *Trainer) Validate(ctx context.Context, l Loader) (Metrics, error) {
 	picked := ValBatches(l.Len(), t.Cfg.ValMaxBatches)
 	for i, k := 0, 0; t.Cfg.ValMaxBatches == 0 || k < t.Cfg.ValMaxBatches; i++ {
 		if size == 1 && ctx.Err() != nil {
-			return nil, fmt.Errorf("train: validation stopped after %d batches: %w", i, ctx.Err())
+			return nil, fmt.Errorf("validation stopped after %d batches: %w", i, ctx.Err())
 		}
 		b, err := l.Next()
 		if err == io.EOF {

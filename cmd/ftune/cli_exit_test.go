@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // exitOf runs a command line as main does (execute: the error printed on
@@ -71,9 +73,9 @@ func TestExitOtherwise(t *testing.T) {
 	}{
 		{nil, 0, "Available Commands:"},
 		{[]string{"--help"}, 0, "Available Commands:"},
-		{[]string{"runs"}, 0, "Usage:\n  ftune runs [command]\n\nAvailable Commands:"},
-		{[]string{"runs", "--help"}, 0, "Usage:\n  ftune runs [command]\n\nAvailable Commands:"},
-		{[]string{"help", "runs"}, 0, "Usage:\n  ftune runs [command]\n\nAvailable Commands:"},
+		{[]string{"runs"}, 0, "Usage:\n  ftune runs [command]\n\nExamples:"},
+		{[]string{"runs", "--help"}, 0, "Usage:\n  ftune runs [command]\n\nExamples:"},
+		{[]string{"help", "runs"}, 0, "Usage:\n  ftune runs [command]\n\nExamples:"},
 		{[]string{"help", "runs", "show"}, 0, "Usage:\n  ftune runs show RUN [flags]"},
 		{[]string{"help"}, 0, "Available Commands:"},
 		{[]string{"runs", "show", "--help"}, 0, "Usage:\n  ftune runs show RUN [flags]"},
@@ -136,4 +138,68 @@ func TestConfigProblemsALineEach(t *testing.T) {
 	if code == 0 || stderr != want {
 		t.Fatalf("exit %d, stderr\n%s\nwant\n%s", code, stderr, want)
 	}
+}
+
+// TestBadFlagValuesAreUsage: a value an enum-like flag of export, data or
+// runs does not take exits 2 with a line naming the flag, as eval --split
+// and train --precision do; they exited 1. Export's are checked before
+// the model loads: the adapter named does not exist, and it is the flag
+// that is said.
+func TestBadFlagValuesAreUsage(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	dir := t.TempDir()
+	adapter := filepath.Join(dir, "no-adapter")
+	out := filepath.Join(dir, "out.gguf")
+	tiny := filepath.Join(dir, "tiny.jsonl")
+	if err := os.WriteFile(tiny, []byte(`{"prompt":"Q","completion":"A"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A relative --out that went unexpanded would be made here.
+	t.Chdir(dir)
+	t.Setenv("FTUNE_UNSET_Q", "") // restored after the test
+	os.Unsetenv("FTUNE_UNSET_Q")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"export", "--format", "bogus", "--out", out}, `--format "bogus"`},
+		{[]string{"export", "--adapter", adapter, "--format", "gguf", "--quant", "q9", "--out", out}, `--quant q9: `},
+		{[]string{"export", "--adapter", adapter, "--format", "gguf-lora", "--quant", "q4_k_m", "--out", out}, `--quant q4_k_m: `},
+		{[]string{"export", "--adapter", adapter, "--format", "gguf", "--output-tensor-type", "q9", "--out", out}, `--output-tensor-type q9: `},
+		{[]string{"export", "--adapter", adapter, "--format", "gguf", "--token-embedding-type", "bogus", "--out", out}, `--token-embedding-type bogus: `},
+		{[]string{"data", "validate", "--color", "bogus"}, `--color "bogus": auto, always or never`},
+		{[]string{"data", "validate", "--show", "-1"}, `--show -1: `},
+		{[]string{"data", "prepare", "--data", tiny, "--out", "$FTUNE_UNSET_Q/x"}, `--out $FTUNE_UNSET_Q/x: environment variable $FTUNE_UNSET_Q is not set`},
+		{[]string{"data", "prepare", "--data", tiny, "--out", "~someone/x"}, `--out ~someone/x: ~someone (another user's home directory) is not expanded`},
+		{[]string{"runs", "compare", "a", "b", "--plot", "loss.jpg"}, `--plot `},
+	} {
+		code, _, stderr := exitOf(t, c.args...)
+		if code != 2 || !strings.Contains(stderr, c.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("ftune %s: exit %d, stderr %q; want exit 2 and one line saying %q", strings.Join(c.args, " "), code, stderr, c.want)
+		}
+	}
+	for _, name := range []string{"$FTUNE_UNSET_Q", "~someone"} {
+		if _, err := os.Stat(name); err == nil {
+			t.Errorf("data prepare made a folder named %s", name)
+		}
+	}
+}
+
+// TestEveryCommandHasExamples: README says every command's --help has
+// examples; ftune's own commands (not cobra's help and completion) each
+// have some.
+func TestEveryCommandHasExamples(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Name() == "help" || c.Name() == "completion" {
+			return
+		}
+		if strings.TrimSpace(c.Example) == "" {
+			t.Errorf("%s --help has no examples", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRoot())
 }

@@ -97,6 +97,9 @@ func newDataCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "data",
 		Short: "Check and prepare training data (subject folders or your own data files) as ftune train reads it",
+		Example: `  ftune data validate                          # the bundled subjects, as train reads them
+  ftune data validate --data my.jsonl --show 3 # your file: counts, and its first 3 examples tokenised
+  ftune data prepare --data my.jsonl --out .cache/tokens   # token caches train --token-cache reads`,
 	}
 	var modelName, configPath string
 	var sets []string
@@ -199,11 +202,11 @@ completion and its label), the completions learnt.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if show < 0 {
-				return fmt.Errorf("--show %d: want a number of examples, 0 or more", show)
+				return usageError{fmt.Errorf("--show %d: want a number of examples, 0 or more", show)}
 			}
 			color, err := useColor(colorMode, cmd.OutOrStdout())
 			if err != nil {
-				return err
+				return usageError{err}
 			}
 			env, err := open(cmd)
 			if err != nil {
@@ -299,6 +302,17 @@ completion and its label), the completions learnt.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			// --out stands in for data.token_cache, and is expanded as
+			// that path key is (a leading ~/, then $VARS; an unset one is
+			// refused), so that it names the folder train --token-cache
+			// and a run file's token_cache name; before the data is read.
+			if cmd.Flags().Changed("out") {
+				expanded, err := config.ExpandPath(out)
+				if err != nil {
+					return usageError{fmt.Errorf("--out %s: %w", out, err)}
+				}
+				out = expanded
+			}
 			env, err := open(cmd)
 			if err != nil {
 				return err

@@ -104,3 +104,33 @@ func TestRunFileTokenCache(t *testing.T) {
 		t.Errorf("eval did not read the run's token cache: %v\n%s", err, out)
 	}
 }
+
+// TestPrepareOutExpandsAsAPathKey: --out stands in for data.token_cache,
+// so it is expanded as that path key is (config.ExpandPath: a leading ~/,
+// then environment variables): prepare --out and train --token-cache
+// name the same folder. It was taken as written, making ./~/tcx.
+func TestPrepareOutExpandsAsAPathKey(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	home, vars, work := t.TempDir(), t.TempDir(), t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("FTUNE_TEST_TOKENS", vars)
+	t.Chdir(work)
+	data := filepath.Join(work, "sums.jsonl")
+	if err := os.WriteFile(data, []byte(`{"prompt":"What is 1 plus 1?","completion":"2"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for out, want := range map[string]string{
+		"~/tcx":                  filepath.Join(home, "tcx", "sums", "train.tokens"),
+		"$FTUNE_TEST_TOKENS/tcx": filepath.Join(vars, "tcx", "sums", "train.tokens"),
+	} {
+		if log, err := run(t, "data", "prepare", "--data", data, "--out", out, "--seq-len", "32"); err != nil || !strings.Contains(log, want) {
+			t.Errorf("prepare --out %s: %v; want %s written and named:\n%s", out, err, want, log)
+		}
+		if _, err := os.Stat(want); err != nil {
+			t.Errorf("prepare --out %s: %v", out, err)
+		}
+	}
+	if entries, _ := os.ReadDir(work); len(entries) != 1 {
+		t.Errorf("prepare wrote into the working folder: %v", entries)
+	}
+}

@@ -39,16 +39,23 @@ var evalShortcuts = []shortcut{
 	trainShortcut("precision"),
 }
 
-// evalDefaults are the defaults help shows: the config's, which apply when
-// a flag is not given.
+// evalDefaults are the defaults help shows for the flags of config keys
+// that have one. A flag not given leaves its key as the settings have it:
+// those of the run that trained --adapter (its config.yaml) or of -c's
+// file, else the config's defaults; help says both ("the run's, else
+// 20"), since the config's alone would be wrong for most adapters.
 func evalDefaults() map[string]string {
 	d := config.Default()
-	return map[string]string{
+	defs := map[string]string{
 		"seq-len":   strconv.Itoa(d.Data.MaxLength),
 		"questions": strconv.Itoa(d.Training.Eval.Generation.Questions),
 		"objective": d.Training.Objective,
 		"dpo-beta":  strconv.FormatFloat(d.Training.DPO.Beta, 'g', -1, 64),
 	}
+	for flag, v := range defs {
+		defs[flag] = "the run's, else " + v
+	}
+	return defs
 }
 
 // evalData is train's --data, told what eval reads of it: a data file's
@@ -182,10 +189,12 @@ text goes to stderr with the notes.`,
 	defs := evalDefaults()
 	for _, s := range evalShortcuts {
 		values[s.flag] = &shortcutValue{kind: s.kind, repeat: s.path == "data.files"}
-		if d, ok := defs[s.flag]; ok {
-			values[s.flag].args = []string{d}
-		}
 		f.Var(values[s.flag], s.flag, s.usage+" ("+s.path+")")
+		if d, ok := defs[s.flag]; ok {
+			// For help alone: a flag not given is not applied (RunE
+			// applies those Changed), so the value stays empty.
+			f.Lookup(s.flag).DefValue = d
+		}
 	}
 	f.BoolVar(&nf4, "load-in-4bit", false, "hold the base's projection weights in NF4 (as QLoRA trains them)")
 	addJSONFlag(cmd, &asJSON)

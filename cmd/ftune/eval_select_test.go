@@ -168,3 +168,19 @@ func TestUsageExit2(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalHelpDefaultsAreTheRuns: with --adapter the run's config.yaml
+// decides the config keys eval's flags set, so help gives the defaults as
+// the run's, else the config's; it showed the config's alone
+// (--questions 20, --seq-len 256), which a run of other settings ignores.
+func TestEvalHelpDefaultsAreTheRuns(t *testing.T) {
+	out, err := run(t, "eval", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"(default the run's, else 20)", "(default the run's, else 256)", `(default "the run's, else sft")`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("eval --help lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ftune/ftune"
+	"github.com/ftune/ftune/export/gguf"
 )
 
 // maxShardMB is the largest --max-shard-mb, 1 TiB: far above any shard a
@@ -106,6 +107,22 @@ aside or removed, what loading the model said) go to stderr.`,
 				return usageError{fmt.Errorf("--max-shard-mb %d: want at least 1", shardMB)}
 			case shardMB > maxShardMB:
 				return usageError{fmt.Errorf("--max-shard-mb %d: want at most %d (1 TiB)", shardMB, maxShardMB)}
+			}
+			// The types are names the export would refuse after loading
+			// the model (minutes): refused here, as the usage they are.
+			if opt.Format == ftune.FormatGGUF || opt.Format == ftune.FormatGGUFLoRA {
+				ft, err := gguf.ParseFileType(opt.Quant)
+				if err == nil && opt.Format == ftune.FormatGGUFLoRA {
+					err = gguf.CheckLoRAType(ft)
+				}
+				if err != nil {
+					return usageError{fmt.Errorf("--quant %s: %w", opt.Quant, err)}
+				}
+			}
+			for _, t := range []struct{ flag, name string }{{"output-tensor-type", opt.OutputType}, {"token-embedding-type", opt.EmbeddingType}} {
+				if _, err := gguf.ParseTensorType(t.name); t.name != "" && err != nil {
+					return usageError{fmt.Errorf("--%s %s: %w", t.flag, t.name, err)}
+				}
 			}
 			if !changed("quant") {
 				opt.Quant = "" // each format's default (f16 for GGUF)

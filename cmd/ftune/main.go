@@ -39,6 +39,10 @@ NVIDIA GPU, from one static binary.
 
 Run "ftune train" with no arguments to fine-tune the embedded tiny-base model
 on the bundled subject datasets.`,
+		Example: `  ftune train                                   # tiny-base on the bundled subjects
+  ftune train --data my.jsonl --model ./Qwen2.5-0.5B
+  ftune generate --adapter runs/<run>/adapter   # chat with the result
+  ftune help train                              # every command's flags and examples`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -19,6 +19,11 @@ func newRunsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "runs",
 		Short: "List, show and compare training runs; plot their loss curves",
+		Example: `  ftune runs list                              # the runs under ./runs: status, steps, final metrics
+  ftune runs show 20261126-114016              # one run: status, settings, final metrics
+  ftune runs compare run-a run-b --plot loss   # side by side, and loss.png, loss.svg
+  ftune runs report 20261126-114016            # the run's report.html
+  ftune runs list --output /data/runs --json   # another folder of runs, as JSON`,
 	}
 	var asJSON bool
 	cmd.PersistentFlags().StringVar(&root, "output", "runs", "folder of run folders")

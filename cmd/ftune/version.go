@@ -10,9 +10,10 @@ import (
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print ftune's version, Go version and build commit",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print ftune's version, Go version and build commit",
+		Example: `  ftune version    # version, Go version, OS/architecture and build commit (for a bug report)`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			commit := "unknown"
 			if bi, ok := debug.ReadBuildInfo(); ok {

@@ -100,7 +100,7 @@ func TestKTOTag(t *testing.T) {
 			Example{Messages: chat("system", "S", "user", "Q1", "assistant", "A1", "user", "Q2"), Rejected: answer("A2"), Source: "k.jsonl:1"}},
 		{"messages, system field", `{"messages":[{"role":"user","content":"Q"},{"role":"assistant","content":"A"}],"kto_tag":true,"system":"S"}`,
 			Example{Messages: chat("system", "S", "user", "Q"), Chosen: answer("A"), Source: "k.jsonl:1"}},
-		{"alpaca with input and history", `{"instruction":"I","input":"X","output":"O","history":[["q","a"]],"kto_tag":"True"}`,
+		{"alpaca with input and history", `{"instruction":"I","input":"X","output":"O","history":[["q","a"]],"kto_tag":true}`,
 			Example{Messages: chat("user", "q", "assistant", "a", "user", "I\n\nX"), Chosen: answer("O"), Source: "k.jsonl:1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,7 +111,8 @@ func TestKTOTag(t *testing.T) {
 		})
 	}
 	for _, tc := range []struct{ name, content, want string }{
-		{"a tag that is a word", `{"instruction":"I","output":"O","kto_tag":"yes"}`, `field "kto_tag" is "yes": expected true or false`},
+		{"a tag that is a word", `{"instruction":"I","output":"O","kto_tag":"yes"}`, `field "kto_tag" is the string "yes": write true or false`},
+		{"a tag that is a string", `{"instruction":"I","output":"O","kto_tag":"True"}`, `field "kto_tag" is the string "True": write true or false, without quotes`},
 		{"a conversation ending with the user", `{"messages":[{"role":"user","content":"Q"},{"role":"assistant","content":"A"},{"role":"user","content":"R"}],"kto_tag":true}`, `"messages": the last message is the completion`},
 		{"a tag beside plain text", `{"text":"T","kto_tag":true}`, `"kto_tag"`},
 		{"a later record without its tag", `{"instruction":"I","output":"O","kto_tag":true}` + "\n" + `{"instruction":"I","output":"P"}`, `k.jsonl:2:1: missing column "kto_tag"`},

@@ -17,7 +17,7 @@ import (
 //
 // CSV and TSV cells are text: a prompt or completion holding a JSON list
 // of messages is read as that list, and a label true or false in any case
-// as the boolean.
+// as the boolean (in JSON the label is a boolean: a string is refused).
 //
 // LLaMA-Factory's KTO data is read here too (Detect maps its kto_tag to
 // the label): an alpaca record, whose prompt is its instruction as a
@@ -33,7 +33,8 @@ func (m Mapping) unpaired(rec map[string]any, raw rawJSON) (Example, error) {
 	if err := m.unreadPrompt(f); err != nil {
 		return ex, err
 	}
-	desirable, err := label(f, m.Label)
+	// A record with JSON text (raw) had booleans to write its label in.
+	desirable, err := label(f, m.Label, raw != nil)
 	if err != nil {
 		return ex, err
 	}
@@ -127,10 +128,14 @@ func (m Mapping) unpairedConversation(f map[string]any, raw rawJSON, desirable b
 	return labelled(ex, &Reply{Messages: []Message{last}}, desirable)
 }
 
-// label reads an unpaired record's label: a boolean, or the text true or
-// false in any case. Anything else (1, "yes", "👍") is refused rather than
-// guessed at: a label read the wrong way round trains the opposite.
-func label(f map[string]any, name string) (bool, error) {
+// label reads an unpaired record's label: a boolean, or, where the
+// record's values are text (a CSV cell; fromJSON false), the text true
+// or false in any case. Anything else (1, "yes", "👍") is refused rather
+// than guessed at: a label read the wrong way round trains the opposite.
+// In JSON a string is refused too, as a string weight is: a file that
+// quotes its labels may hold other words beside them, and the format
+// has the booleans.
+func label(f map[string]any, name string, fromJSON bool) (bool, error) {
 	v, ok := f[name]
 	if !ok {
 		return false, fmt.Errorf("%w %q", ErrMissingColumn, name)
@@ -139,6 +144,9 @@ func label(f map[string]any, name string) (bool, error) {
 	case bool:
 		return x, nil
 	case string:
+		if fromJSON {
+			return false, fmt.Errorf("%w: field %q is the string %q: write true or false, without quotes (a JSON boolean: whether the completion is desirable)", ErrBadValue, name, x)
+		}
 		switch strings.ToLower(strings.TrimSpace(x)) {
 		case "true":
 			return true, nil

@@ -63,7 +63,11 @@ func TestUnpairedShapes(t *testing.T) {
 func TestUnpairedRefusals(t *testing.T) {
 	user := `{"role":"user","content":"Q"}`
 	for _, tc := range []struct{ name, content, want string }{
-		{"a label that is a word", `{"prompt":"Q","completion":"A","label":"yes"}`, `"label" is "yes": expected true or false`},
+		{"a label that is a word", `{"prompt":"Q","completion":"A","label":"yes"}`, `field "label" is the string "yes": write true or false`},
+		// JSON has booleans: a string label is refused, as a string weight
+		// is (in a CSV, where every cell is text, "TRUE" is read).
+		{"a label that is the string TRUE", `{"prompt":"Q","completion":"A","label":"TRUE"}`, `field "label" is the string "TRUE": write true or false, without quotes`},
+		{"a label that is the string False", `{"prompt":"Q","completion":"A","label":"False"}`, `field "label" is the string "False": write true or false, without quotes`},
 		{"a label that is a number", `{"prompt":"Q","completion":"A","label":1}`, `"label": expected true or false (whether the completion is desirable), got a number`},
 		{"a null label", `{"prompt":"Q","completion":"A","label":null}`, `got null`},
 		{"no prompt", `{"completion":"A","label":true}`, `missing column "prompt"`},

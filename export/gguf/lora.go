@@ -78,6 +78,19 @@ func BuildLoRA(m *nn.Model, a *lora.Adapter, ftype FileType, name string) (*Buil
 	return buildLoRA(context.Background(), m, a, ftype, name)
 }
 
+// CheckLoRAType refuses a file type a LoRA adapter's GGUF is not written
+// in: one of the quantization mixes but q4_0. A and B are small, and a
+// LoRA's rank-wide rows are not whole 256-value blocks: the mixes are for
+// the model's weights (a LoRA's q4_0 is every tensor in Q4_0, as
+// convert_lora_to_gguf has no mix). Exported so that a command can refuse
+// the type before it loads a model.
+func CheckLoRAType(ftype FileType) error {
+	if ftype.isMix() && ftype != FileQ4_0 {
+		return fmt.Errorf("gguf: a LoRA adapter takes f32, f16, bf16, q8_0 or q4_0, not %s (a quantization mix is for the merged model: --format gguf)", ftype)
+	}
+	return nil
+}
+
 // buildLoRA is BuildLoRA with A and B read from the adapter when the
 // builder writes them, checking ctx before each (as BuildModel).
 func buildLoRA(ctx context.Context, m *nn.Model, a *lora.Adapter, ftype FileType, name string) (*Builder, error) {
@@ -86,12 +99,8 @@ func buildLoRA(ctx context.Context, m *nn.Model, a *lora.Adapter, ftype FileType
 	if err != nil {
 		return nil, err
 	}
-	if ftype.isMix() && ftype != FileQ4_0 {
-		// A and B are small, and a LoRA's rank-wide rows are not whole
-		// 256-value blocks: the mixes are for the model's weights (a
-		// LoRA's q4_0 is every tensor in Q4_0, as convert_lora_to_gguf
-		// has no mix).
-		return nil, fmt.Errorf("gguf: a LoRA adapter takes f32, f16, bf16, q8_0 or q4_0, not %s (a quantization mix is for the merged model: --format gguf)", ftype)
+	if err := CheckLoRAType(ftype); err != nil {
+		return nil, err
 	}
 	wtype, err := ftype.TensorType()
 	if err != nil {
