@@ -51,6 +51,8 @@ func evalDefaults() map[string]string {
 		"questions": strconv.Itoa(d.Training.Eval.Generation.Questions),
 		"objective": d.Training.Objective,
 		"dpo-beta":  strconv.FormatFloat(d.Training.DPO.Beta, 'g', -1, 64),
+		"device":    d.Training.Device,
+		"precision": d.Training.Precision,
 	}
 	for flag, v := range defs {
 		defs[flag] = "the run's, else " + v
