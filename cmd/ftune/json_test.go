@@ -139,16 +139,7 @@ func TestRunsJSON(t *testing.T) {
 		tracktest.FakeRun(t, root, name, 1e-4, 30, 20, true)
 	}
 	tracktest.FakeRun(t, root, "running", 3e-4, 12, 10, false)
-	metrics := filepath.Join(root, "damaged", "metrics.jsonl")
-	data, err := os.ReadFile(metrics)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.SplitAfter(string(data), "\n")
-	lines[2] = "garbage\n"
-	if err := os.WriteFile(metrics, []byte(strings.Join(lines, "")), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	metrics := tracktest.DamageMetrics(t, filepath.Join(root, "damaged"))
 	if err := os.WriteFile(filepath.Join(root, "unreadable", "summary.json"), []byte("{\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,16 +17,7 @@ func TestRunsDamagedMetrics(t *testing.T) {
 	root := t.TempDir()
 	tracktest.FakeRun(t, root, "a", 1e-4, 30, 20, true)
 	tracktest.FakeRun(t, root, "b", 3e-4, 12, 20, true)
-	metrics := filepath.Join(root, "a", "metrics.jsonl")
-	data, err := os.ReadFile(metrics)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.SplitAfter(string(data), "\n")
-	lines[2] = "garbage\n"
-	if err := os.WriteFile(metrics, []byte(strings.Join(lines, "")), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	metrics := tracktest.DamageMetrics(t, filepath.Join(root, "a"))
 	const where = "metrics.jsonl:3"
 	said := "run " + filepath.Join(root, "a") + " is damaged: " + metrics + ":3: "
 

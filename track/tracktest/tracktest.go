@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,4 +67,25 @@ func FakeRun(t testing.TB, root, name string, lr float64, tau float64, steps int
 		}
 	}
 	return r.Dir
+}
+
+// DamageMetrics replaces the third line of a run folder's metrics.jsonl
+// with text that is not JSON (a run damaged on disk, metrics.jsonl:3) and
+// returns the file's path.
+func DamageMetrics(t testing.TB, run string) string {
+	t.Helper()
+	metrics := filepath.Join(run, "metrics.jsonl")
+	data, err := os.ReadFile(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("%s has %d lines: nothing to damage at line 3", metrics, len(lines))
+	}
+	lines[2] = "garbage\n"
+	if err := os.WriteFile(metrics, []byte(strings.Join(lines, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return metrics
 }
