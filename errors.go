@@ -12,10 +12,11 @@ import (
 // ErrInvalidInput is matched (errors.Is) by the errors of calls refused
 // for what their caller passed, before any work: GenerateOptions that
 // Validate refuses, an empty prompt, a message with an unknown role
-// (ErrUnknownRole) or text that is not UTF-8, Export's format and option
-// checks, FineTune's and FineTunePreferences' example checks
-// (ErrNoExamples included). A service can answer them as a bad request;
-// the error's message is the one without it, naming what was wrong.
+// (ErrUnknownRole) or text that is not UTF-8, Load's device and
+// precision names, Export's format and option checks, FineTune's and
+// FineTunePreferences' example checks (ErrNoExamples included). A
+// service can answer them as a bad request; the error's message is the
+// one without it, naming what was wrong.
 var ErrInvalidInput = errors.New("invalid input")
 
 // ErrUnknownRole is matched by the error of a message whose role is not

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ftune/ftune/export"
 	"github.com/ftune/ftune/export/gguf"
+	"github.com/ftune/ftune/tensor"
 )
 
 // Export formats.
@@ -73,8 +74,9 @@ var ErrNoAdapter = errors.New("this format needs an adapter")
 // f16's ±65504, or an f16 block scale: export.ErrOutOfRange), or a
 // cancelled ctx (between two tensors), stops it and leaves out as it was.
 // A format or option refused before any work (an unknown format or
-// tensor type, an option the format has no use for) matches
-// ErrInvalidInput.
+// tensor type, an option the format has no use for, a merged or gguf
+// export of a model loaded in bf16, whose base weights are rounded)
+// matches ErrInvalidInput.
 func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (notes []string, err error) {
 	if out == "" {
 		return nil, invalid(errors.New("export: no output path"))
@@ -115,6 +117,13 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 	}
 	if (opt.OutputType != "" || opt.EmbeddingType != "") && opt.Format != FormatGGUF {
 		return nil, invalidf("export --format %s: the output and embedding types are a GGUF model's (--format gguf); %s holds no such tensors to type", opt.Format, opt.Format)
+	}
+	if m.Net.DType == tensor.BF16 && (opt.Format == FormatMerged || opt.Format == FormatGGUF) {
+		// The base is written from the weights in memory: bf16 (a GPU's
+		// precision bf16, LoadOptions) would have rounded a float32 or
+		// float16 base's. The adapter formats read only the adapter,
+		// which stays float32.
+		return nil, invalidf("export --format %s: the model was loaded in bf16 (precision bf16 on a GPU), which rounds a float32 or float16 base's weights; load it on the CPU (LoadOptions.Device \"\" or \"cpu\") or at precision f32 to export it", opt.Format)
 	}
 	switch opt.Format {
 	case FormatPEFT:

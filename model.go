@@ -15,7 +15,6 @@ import (
 	"github.com/ftune/ftune/lora"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/recipe"
-	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/track"
 )
 
@@ -54,20 +53,37 @@ type LoadOptions struct {
 	// loaded when Load's model is ""; otherwise model must be that base
 	// (same content hash), for instance after the base folder moved.
 	Adapter string
-	// Backend runs the model; nil is the CPU.
-	Backend tensor.Backend
-	// Log receives one line per choice made for the caller: which base
-	// an adapter was matched to, the family's built-in template used for a model without a chat
+	// Device runs the model: "cpu", "cuda" or "cuda:N", or "auto" (a
+	// GPU when one is usable, else the CPU, saying why), as
+	// training.device names them (recipe.OpenDevice). "" is the CPU: the
+	// zero options do not take a GPU unasked.
+	Device string
+	// Precision is "auto" or "" (bf16 on a GPU: weights, activations and
+	// KV cache in bf16, products on tensor cores; float32 on the CPU),
+	// "bf16" (on the CPU too: bf16 products where it has the
+	// instructions, else refused) or "f32" (float32 everywhere), as
+	// training.precision.
+	Precision string
+	// Log receives one line per choice made for the caller: the device
+	// and precision when Device or Precision is set (and why auto fell
+	// back to the CPU), which base an adapter was matched to, the
+	// family's built-in template used for a model without a chat
 	// template. nil discards them.
 	Log io.Writer
 }
 
 // Load reads a model: "tiny-base" or a Hugging Face folder; "" means the
-// adapter's base (LoadOptions.Adapter), else tiny-base.
+// adapter's base (LoadOptions.Adapter), else tiny-base. A Device or
+// Precision that names none matches ErrInvalidInput; a GPU named that
+// does not open is an error saying why (auto uses the CPU instead, and
+// says so on Log).
 func Load(model string, opt LoadOptions) (*Model, error) {
 	log := opt.Log
 	if log == nil {
 		log = io.Discard
+	}
+	if err := checkDevice(opt); err != nil {
+		return nil, err
 	}
 	dir, err := resolveModel(model, opt.Adapter, log)
 	if err != nil {
@@ -80,7 +96,11 @@ func Load(model string, opt LoadOptions) (*Model, error) {
 			return nil, err
 		}
 	}
-	net, err := nn.Load(dir, nn.LoadOptions{KeepBF16: true, Backend: opt.Backend})
+	lo, err := loadDevice(opt, log)
+	if err != nil {
+		return nil, err
+	}
+	net, err := nn.Load(dir, lo)
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +126,8 @@ func Load(model string, opt LoadOptions) (*Model, error) {
 	m := &Model{Dir: dir, Net: net, Tokenizer: tok, Template: tmpl}
 	m.stops = net.StopTokens(tok)
 	if opt.Adapter != "" {
+		// On net's backend, in its master dtype, as training's init_from
+		// loads one.
 		if m.Adapter, err = lora.Load(net, opt.Adapter, "default"); err != nil {
 			return nil, err
 		}
@@ -119,6 +141,41 @@ func Load(model string, opt LoadOptions) (*Model, error) {
 		}
 	}
 	return m, nil
+}
+
+// checkDevice refuses a misspelt device or precision, before any work:
+// the caller's mistake (ErrInvalidInput), where a GPU that does not open
+// is not.
+func checkDevice(opt LoadOptions) error {
+	if err := recipe.CheckDevice(opt.Device); err != nil {
+		return invalidf("device %w", err)
+	}
+	if err := recipe.CheckPrecision(opt.Precision); err != nil {
+		return invalidf("precision %w", err)
+	}
+	return nil
+}
+
+// loadDevice opens the device opt asks for, through recipe as training
+// does, and says which on log; it returns the model's load options there:
+// on a GPU's bf16 path the weights and activations in bf16
+// (recipe.Device.ModelDType), as training computes them.
+func loadDevice(opt LoadOptions, log io.Writer) (nn.LoadOptions, error) {
+	lo := nn.LoadOptions{KeepBF16: true}
+	if opt.Device == "" && opt.Precision == "" {
+		return lo, nil // the zero options: the CPU, nothing said
+	}
+	device := opt.Device
+	if device == "" {
+		device = "cpu" // Precision alone: "" is the CPU here, not auto
+	}
+	d, err := recipe.OpenDeviceFor(recipe.DeviceRequest{Device: device, Precision: opt.Precision, Log: log})
+	if err != nil {
+		return lo, err
+	}
+	fmt.Fprintln(log, d.Describe())
+	lo.Backend, lo.DType = d.Backend, d.ModelDType()
+	return lo, nil
 }
 
 // adapterTemplate is the chat template an adapter folder carries

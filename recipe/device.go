@@ -132,9 +132,13 @@ func (o *Options) requestDevice(log io.Writer) (Device, error) {
 // the GEMM provider).
 func OpenDeviceFor(r DeviceRequest) (Device, error) {
 	device, precision, maxDeviceMemory := r.Device, r.Precision, r.MaxDeviceMemory
-	p := strings.ToLower(strings.TrimSpace(precision))
-	if p != "" && p != "auto" && p != "bf16" && p != "f32" {
-		return Device{}, fmt.Errorf("recipe: precision %q (want auto, bf16 or f32)", precision)
+	p, err := parsePrecision(precision)
+	if err != nil {
+		return Device{}, fmt.Errorf("recipe: precision %w", err)
+	}
+	d, n, err := parseDevice(device)
+	if err != nil {
+		return Device{}, fmt.Errorf("recipe: device %w", err)
 	}
 	if maxDeviceMemory < 0 {
 		return Device{}, fmt.Errorf("recipe: device-memory cap of %d bytes (want ≥ 0; 0: none)", maxDeviceMemory)
@@ -156,11 +160,10 @@ func OpenDeviceFor(r DeviceRequest) (Device, error) {
 			GEMMProvider: provider, AttentionKernel: attn, UnfusedLoRA: r.UnfusedLoRA, WGMMA: r.WGMMA, WGMMALoads: cuda.WGMMALoads(r.WGMMALoads), Log: r.Log})
 	}
 	var out Device
-	d := strings.ToLower(strings.TrimSpace(device))
-	switch {
-	case d == "cpu":
+	switch d {
+	case "cpu":
 		out.Backend = tensor.CPUDefault()
-	case d == "" || d == "auto":
+	case "auto":
 		if ok, reason := cudabackend.Available(); !ok {
 			out.Fallback = reason
 		} else if b, err := open(0); err != nil {
@@ -171,21 +174,12 @@ func OpenDeviceFor(r DeviceRequest) (Device, error) {
 		if out.Backend == nil {
 			out.Backend = tensor.CPUDefault()
 		}
-	case d == "cuda" || strings.HasPrefix(d, "cuda:"):
-		n := 0
-		if i := strings.IndexByte(d, ':'); i >= 0 {
-			var err error
-			if n, err = strconv.Atoi(d[i+1:]); err != nil || n < 0 {
-				return Device{}, fmt.Errorf("recipe: device %q: want cuda:N with N ≥ 0", device)
-			}
-		}
+	case "cuda":
 		b, err := open(n)
 		if err != nil {
 			return Device{}, fmt.Errorf("recipe: device %s: %w", device, err)
 		}
 		out.Backend = b
-	default:
-		return Device{}, fmt.Errorf("recipe: device %q (want auto, cpu, cuda or cuda:N)", device)
 	}
 	_, onGPU := out.Backend.(*cudabackend.Backend)
 	if p == "bf16" && !onGPU {
@@ -220,6 +214,48 @@ func OpenDeviceFor(r DeviceRequest) (Device, error) {
 		out.GEMMProvider = string(provider)
 	}
 	return out, nil
+}
+
+// CheckDevice checks a device name as OpenDevice takes it, opening
+// nothing: a command refuses a misspelt name before its work (a model's
+// load) starts. The error reads after "device " or a flag's name:
+// `"gpu" is not auto, cpu, cuda or cuda:N`.
+func CheckDevice(device string) error {
+	_, _, err := parseDevice(device)
+	return err
+}
+
+// CheckPrecision is CheckDevice for a precision.
+func CheckPrecision(precision string) error {
+	_, err := parsePrecision(precision)
+	return err
+}
+
+// parseDevice is a device name's kind ("cpu", "auto" or "cuda", as
+// OpenDeviceFor switches on it) and, for cuda, the GPU's ordinal.
+func parseDevice(device string) (kind string, n int, err error) {
+	d := strings.ToLower(strings.TrimSpace(device))
+	switch {
+	case d == "cpu", d == "cuda":
+		return d, 0, nil
+	case d == "" || d == "auto":
+		return "auto", 0, nil
+	case strings.HasPrefix(d, "cuda:"):
+		if n, err = strconv.Atoi(d[len("cuda:"):]); err != nil || n < 0 {
+			return "", 0, fmt.Errorf("%q is not cuda:N with N ≥ 0", device)
+		}
+		return "cuda", n, nil
+	}
+	return "", 0, fmt.Errorf("%q is not auto, cpu, cuda or cuda:N", device)
+}
+
+// parsePrecision is a precision name, lower case ("" for auto).
+func parsePrecision(precision string) (string, error) {
+	p := strings.ToLower(strings.TrimSpace(precision))
+	if p != "" && p != "auto" && p != "bf16" && p != "f32" {
+		return "", fmt.Errorf("%q is not auto, bf16 or f32", precision)
+	}
+	return p, nil
 }
 
 // cpuBF16Missing says what the CPU lacks for precision bf16: the

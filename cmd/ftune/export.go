@@ -127,7 +127,11 @@ aside or removed, what loading the model said) go to stderr.`,
 			if !changed("quant") {
 				opt.Quant = "" // each format's default (f16 for GGUF)
 			}
-			m, err := loadModel(cmd, modelName, adapter)
+			// On the CPU at float32: a merge and its encoding read each
+			// weight once, work a GPU would not speed up, and a GPU's bf16
+			// load would round a float32 base's weights before they are
+			// written.
+			m, err := loadModel(cmd, modelName, adapter, deviceFlags{})
 			if err != nil {
 				return err
 			}

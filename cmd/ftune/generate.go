@@ -25,6 +25,7 @@ import (
 type generateFlags struct {
 	modelName, adapter, prompt, system, tools string
 	raw, think, noThink                       bool
+	dev                                       deviceFlags
 }
 
 func newGenerateCmd() *cobra.Command {
@@ -37,6 +38,11 @@ func newGenerateCmd() *cobra.Command {
 		Short: "Generate text: one-shot, or an interactive chat when no prompt is given",
 		Long: `Generate text with a base model, or base + adapter (the adapter's own base is
 loaded: see --model).
+
+--device and --precision are train's: by default (auto) the model runs on a
+GPU when one is usable, in bf16 (weights, activations and KV cache;
+--precision f32 for float32), else on the CPU; a line on stderr says
+which, and why not the GPU.
 
 With --prompt, one reply is printed as it is produced; --prompt - reads the
 prompt from stdin, whole. Without --prompt, a chat starts; it keeps the
@@ -88,6 +94,7 @@ template's default. A reply cut by --max-tokens while still thinking is said.`,
   ftune generate --raw --prompt "Symbol of iron? Answer:" --stop "." --stop $'\n' --repetition-penalty 1.2
   ftune generate --model ./Qwen3-0.6B --no-thinking --prompt "Capital of Peru?"
   ftune generate --prompt - < question.txt
+  ftune generate --adapter runs/<run>/adapter --device cuda --precision f32   # on the GPU, in float32
   printf 'Symbol of iron?\nCapital of Peru?\n' | ftune generate   # one reply per line
   ftune generate            # interactive chat`,
 		Args: cobra.NoArgs,
@@ -122,7 +129,7 @@ template's default. A reply cut by --max-tokens while still thinking is said.`,
 					return usageError{fmt.Errorf("--tools: %w", err)}
 				}
 			}
-			m, err := loadModel(cmd, gf.modelName, gf.adapter)
+			m, err := loadModel(cmd, gf.modelName, gf.adapter, gf.dev)
 			if err != nil {
 				return err
 			}
@@ -168,6 +175,7 @@ template's default. A reply cut by --max-tokens while still thinking is said.`,
 	f := cmd.Flags()
 	f.StringVar(&gf.modelName, "model", "", modelFlagHelp)
 	f.StringVar(&gf.adapter, "adapter", "", "PEFT LoRA adapter folder to apply")
+	addDeviceFlags(f, &gf.dev)
 	f.StringVarP(&gf.prompt, "prompt", "p", "", `prompt; "-" reads it from stdin (omit for a chat)`)
 	f.StringVar(&gf.system, "system", "", "system message for the chat")
 	f.BoolVar(&gf.raw, "raw", false, "continue the --prompt as plain text instead of a chat turn")
@@ -198,6 +206,9 @@ const maxToolsBytes = 16 << 20
 // contradict each other or would be ignored; it sets opt.Thinking.
 func checkGenerateFlags(f *pflag.FlagSet, gf generateFlags, opt *ftune.GenerateOptions) error {
 	usage := func(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+	if err := gf.dev.check(); err != nil {
+		return err
+	}
 	hasPrompt := f.Changed("prompt")
 	switch {
 	case hasPrompt && gf.prompt == "":
