@@ -136,6 +136,11 @@ type RenderOptions struct {
 	// "function": {"name", "description", "parameters"}}); the template
 	// sees them as the variable tools, or no such variable when empty.
 	Tools string
+	// Now is the time the template's strftime_now reads (zero: the
+	// clock's, as transformers' datetime.now()): templates that write
+	// today's date (Granite's system prompt) render alike on any day
+	// when it is set.
+	Now time.Time
 }
 
 // Roles accepted by Render.
@@ -399,6 +404,9 @@ func (t *Template) RenderWith(ctx context.Context, msgs []Message, opts RenderOp
 			return "", fmt.Errorf("chat: tools: %w: expected a JSON list of tool schemas, got %.40s", ErrBadTools, opts.Tools)
 		}
 		vars["tools"] = tools
+	}
+	if !opts.Now.IsZero() {
+		vars["strftime_now"] = func(format string) (string, error) { return strftime(opts.Now, format), nil }
 	}
 	b := newBudget(t.limits)
 	vars[budgetKey] = b

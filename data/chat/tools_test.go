@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // toolCase is one case of a testdata/tools golden: a tool-calling
@@ -21,6 +22,12 @@ type toolCase struct {
 	Text                *string         `json:"text"`
 	Error               string          `json:"error"`
 }
+
+// goldenDay is the day the goldens' strftime_now renders
+// (make_chat_goldens.py pins it, as conversations.json's date_string
+// does for Llama's templates): Granite's system prompt writes today's
+// date, and a golden of the day it was made failed the day after.
+var goldenDay = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 
 // TestToolTemplatesMatchTransformers renders the tool-calling
 // conversations of testdata/tools/conversations.json with the real
@@ -63,7 +70,7 @@ func TestToolTemplatesMatchTransformers(t *testing.T) {
 			}
 			for _, c := range golden.Cases {
 				t.Run(c.Name, func(t *testing.T) {
-					opts := RenderOptions{AddGenerationPrompt: c.AddGenerationPrompt, Vars: c.Kwargs}
+					opts := RenderOptions{AddGenerationPrompt: c.AddGenerationPrompt, Vars: c.Kwargs, Now: goldenDay}
 					if len(c.Tools) > 0 {
 						opts.Tools = string(c.Tools)
 					}

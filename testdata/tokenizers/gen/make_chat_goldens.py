@@ -31,8 +31,14 @@ def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
     return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
 
+# The day strftime_now renders (transformers calls datetime.now()): pinned,
+# so that a golden of a template writing today's date (Granite's) stays
+# true after the day it was made; data/chat's goldenDay is the same day.
+GOLDEN_DAY = datetime(2026, 12, 7, 12, 0, 0)
+
+
 def strftime_now(fmt):
-    return datetime.now().strftime(fmt)
+    return GOLDEN_DAY.strftime(fmt)
 
 
 def main():
