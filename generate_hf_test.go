@@ -192,9 +192,29 @@ func TestChatStopsAtTemplateEndOfTurn(t *testing.T) {
 // filled the context, and the second message was refused with "this
 // message takes N tokens", a message of a few tokens. As documented, a
 // MaxNewTokens past the context leaves no room for history: each turn
-// drops all the earlier ones.
+// drops all the earlier ones. The model is tiny-base with a context of
+// 256 positions instead of 1024: each reply fills the context, so a
+// shorter one is a quarter of the generation.
 func TestConversationHugeMaxNewTokens(t *testing.T) {
-	m := tinyModel(t)
+	src, err := assets.Model(TinyBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(filepath.Join(src, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := strings.Replace(string(cfg), `"max_position_embeddings": 1024`, `"max_position_embeddings": 256`, 1)
+	if short == string(cfg) {
+		t.Fatalf("tiny-base's config.json has no max_position_embeddings 1024:\n%s", cfg)
+	}
+	m, err := Load(tinyBaseVariant(t, map[string][]byte{"config.json": []byte(short)}), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Net.Config.MaxPositions != 256 {
+		t.Fatalf("the variant holds %d positions, want 256", m.Net.Config.MaxPositions)
+	}
 	c := m.NewConversation("")
 	for i, want := range []int{0, 2} {
 		r, err := c.Send(context.Background(), "Tell me about the history of the army", GenerateOptions{MaxNewTokens: math.MaxInt})

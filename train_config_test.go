@@ -11,11 +11,14 @@ import (
 )
 
 // tinyTrainConfig is the main job cut to a couple of seconds: tiny-base,
-// short rows, no generated answers, its run folder under dir.
+// short rows, no generated answers, two validation batches (of the
+// bundled subjects' 57 at this size: validation still runs, and no test
+// using this config reads its figures), its run folder under dir.
 func tinyTrainConfig(dir string, steps int) *RunConfig {
 	cfg := DefaultConfig()
 	cfg.Training.MaxSteps, cfg.Training.BatchSize, cfg.Data.MaxLength = steps, 2, 64
 	cfg.Training.Eval.Generation.Questions, cfg.Training.Eval.Generation.Samples = 0, 0
+	cfg.Training.Eval.MaxBatches = 2
 	cfg.Training.Checkpointing.Every = 1
 	cfg.Training.Tracking.OutputDir, cfg.Training.Tracking.RunName = dir, "r"
 	return cfg

@@ -23,6 +23,9 @@ import (
 // s (1-based) is lr × the schedule at s-1 steps taken.
 func TestWarmupRatioByEpochs(t *testing.T) {
 	o := quickOptions(t, "ratio")
+	// An epoch of the smallest bundled subject: 25 steps (8 warmup, 9
+	// stable, 8 decay), all three phases, at under half of chemistry's.
+	o.Subjects = []string{"us-history"}
 	o.Steps, o.Epochs, o.BatchSize, o.LogEvery = 0, 1, 8, 1
 	o.WarmupSteps, o.WarmupRatio = 10, 0.3 // the ratio replaces the steps
 	o.Schedule, o.DecayRatio, o.DecayType, o.MinLRRate = "warmup_stable_decay", 0.3, "linear", 0.1

@@ -115,7 +115,7 @@ func TestAdapterOfARelativeModelPath(t *testing.T) {
 	otherBase(t, filepath.Join(work, "mymodel"))
 	t.Chdir(work)
 	out, err := run(t, "train", "--model", "./mymodel", "--max-steps", "1", "--batch-size", "2", "--seq-len", "64", "--eval-questions", "0",
-		"--output", "runs", "--run-name", "r", "--no-progress")
+		"--set", "training.eval.max_batches=2", "--output", "runs", "--run-name", "r", "--no-progress")
 	if err != nil {
 		t.Fatalf("train: %v\n%s", err, out)
 	}
@@ -137,7 +137,7 @@ func TestRunFolderAsAdapter(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
 	dir := t.TempDir()
 	out, err := run(t, "train", "--max-steps", "1", "--batch-size", "2", "--seq-len", "64", "--eval-questions", "0",
-		"--output", dir, "--run-name", "r", "--no-progress")
+		"--set", "training.eval.max_batches=2", "--output", dir, "--run-name", "r", "--no-progress")
 	if err != nil {
 		t.Fatalf("train: %v\n%s", err, out)
 	}

@@ -64,10 +64,12 @@ func runJob(t *testing.T, cmd *exec.Cmd, env ...string) (string, error, time.Dur
 	return "", nil, 0
 }
 
-// smallArgs is a short run on the given data (nil: the bundled subjects).
+// smallArgs is a short run on the given data (nil: the bundled subjects),
+// validating on two batches (one per worker): these tests look at how a
+// job fails, not at validation figures.
 func smallArgs(out, name string, extra ...string) []string {
 	return append([]string{"train", "--max-steps", "3", "--batch-size", "4", "--seq-len", "128", "--eval-questions", "0",
-		"--set", "training.log_every=1", "--output", out, "--run-name", name, "--no-progress"}, extra...)
+		"--set", "training.log_every=1", "--set", "training.eval.max_batches=2", "--output", out, "--run-name", name, "--no-progress"}, extra...)
 }
 
 // writeRows writes n chat examples to a JSONL file, from the first if

@@ -41,10 +41,14 @@ func TestMain(m *testing.M) {
 // dpArgs is a short `ftune train` with gradient accumulation (two
 // micro-batches a step, so each of two workers runs one) and packing (the
 // main job's default), the default optimizer (AdamW) and a log line per
-// step.
+// step. Rows of 64 tokens, and validation on two batches, one per worker
+// (so the workers still share it): the tests compare training losses and
+// adapters, which do not depend on either, and the default 64 batches
+// cost more than the 3 steps.
 func dpArgs(out string, extra ...string) []string {
-	return append([]string{"train", "--max-steps", "3", "--batch-size", "4", "--seq-len", "128", "--eval-questions", "0",
-		"--set", "training.grad_accum=2", "--set", "training.log_every=1", "--output", out, "--no-progress"}, extra...)
+	return append([]string{"train", "--max-steps", "3", "--batch-size", "4", "--seq-len", "64", "--eval-questions", "0",
+		"--set", "training.grad_accum=2", "--set", "training.log_every=1", "--set", "training.eval.max_batches=2",
+		"--output", out, "--no-progress"}, extra...)
 }
 
 // mpiRun finds the mpirun of a flavour ("Open MPI" or "HYDRA", as its

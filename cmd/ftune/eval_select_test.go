@@ -73,7 +73,7 @@ func TestEvalPerSubjectAdapter(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
 	dir := t.TempDir()
 	out, err := run(t, "train", "--max-steps", "1", "--batch-size", "2", "--seq-len", "64", "--eval-questions", "0",
-		"--set", "training.adapters=per-subject", "--output", dir, "--run-name", "ps", "--no-progress")
+		"--set", "training.adapters=per-subject", "--set", "training.eval.max_batches=2", "--output", dir, "--run-name", "ps", "--no-progress")
 	if err != nil {
 		t.Fatalf("train: %v\n%s", err, out)
 	}
@@ -133,11 +133,11 @@ func TestEvalSplitAll(t *testing.T) {
 // word.
 func TestEvalSaysQuestionsScored(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
-	out, err := run(t, "eval", "--subjects", "us-history", "--questions", "1000", "--seq-len", "64")
+	out, err := run(t, "eval", "--subjects", "us-history", "--questions", "1000", "--seq-len", "64", "--set", "training.eval.max_batches=2")
 	if err != nil || !strings.Contains(out, "questions scored: 21 (us-history 21): --questions 1000 asks up to 1000 a subject, and us-history's test file holds 21") {
 		t.Errorf("eval --questions 1000: %v\n%s\nwant the 21 questions scored, and why not 1000", err, out)
 	}
-	out, err = run(t, "eval", "--subjects", "us-history,chemistry", "--questions", "2", "--seq-len", "64")
+	out, err = run(t, "eval", "--subjects", "us-history,chemistry", "--questions", "2", "--seq-len", "64", "--set", "training.eval.max_batches=2")
 	if err != nil || !strings.Contains(out, "questions scored: 4 (chemistry 2, us-history 2): the first 2 of each subject's test file (--questions 2)") {
 		t.Errorf("eval --questions 2: %v\n%s\nwant the 4 questions scored", err, out)
 	}

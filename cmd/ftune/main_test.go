@@ -30,7 +30,7 @@ func TestTrainEndToEnd(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
 	outDir := t.TempDir()
 	out, err := run(t, "train", "--max-steps", "3", "--batch-size", "2", "--seq-len", "128", "--eval-questions", "2",
-		"--set", "training.eval.generation.samples=1", "--output", outDir, "--run-name", "e2e", "--no-progress")
+		"--set", "training.eval.generation.samples=1", "--set", "training.eval.max_batches=2", "--output", outDir, "--run-name", "e2e", "--no-progress")
 	if err != nil {
 		t.Fatalf("train: %v\n%s", err, out)
 	}
@@ -45,7 +45,7 @@ func TestTrainEndToEnd(t *testing.T) {
 			t.Errorf("run folder lacks %s: %v", f, err)
 		}
 	}
-	ev, err := run(t, "eval", "--adapter", filepath.Join(runDir, "adapter"), "--questions", "1", "--subjects", "[chemistry]")
+	ev, err := run(t, "eval", "--adapter", filepath.Join(runDir, "adapter"), "--questions", "1", "--subjects", "[chemistry]", "--set", "training.eval.max_batches=2")
 	if err != nil || !strings.Contains(ev, "validation: loss") || !strings.Contains(ev, "chemistry") {
 		t.Fatalf("eval with the exported adapter: %v\n%s", err, ev)
 	}
@@ -92,7 +92,7 @@ func TestResumeThroughCLI(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
 	outDir := t.TempDir()
 	common := []string{"--batch-size", "2", "--seq-len", "96", "--eval-questions", "1", "--set", "training.eval.generation.samples=1",
-		"--set", "training.checkpointing.every=2", "--no-progress"}
+		"--set", "training.checkpointing.every=2", "--set", "training.eval.max_batches=2", "--no-progress"}
 	out, err := run(t, append([]string{"train", "--max-steps", "2", "--output", outDir, "--run-name", "r"}, common...)...)
 	if err != nil {
 		t.Fatalf("first part: %v\n%s", err, out)

@@ -21,7 +21,7 @@ func TestTrainReportAfterClose(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
 	outDir := t.TempDir()
 	out, err := run(t, "train", "--max-steps", "1", "--batch-size", "2", "--seq-len", "64", "--eval-questions", "1",
-		"--subjects", "[chemistry]", "--set", "training.eval.generation.samples=0", "--output", outDir, "--run-name", "rep", "--no-progress")
+		"--subjects", "[chemistry]", "--set", "training.eval.generation.samples=0", "--set", "training.eval.max_batches=2", "--output", outDir, "--run-name", "rep", "--no-progress")
 	if err != nil {
 		t.Fatalf("train: %v\n%s", err, out)
 	}

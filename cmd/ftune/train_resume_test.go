@@ -8,14 +8,14 @@ import (
 )
 
 // oneStepRun trains tiny-base for one step (rows of 64 tokens, a
-// checkpoint at it) into a fresh run folder, and returns the folder, its
-// config.yaml and that file's content.
+// checkpoint at it, two validation batches) into a fresh run folder, and
+// returns the folder, its config.yaml and that file's content.
 func oneStepRun(t *testing.T) (dir, cfgPath string, orig []byte) {
 	t.Helper()
 	t.Setenv("FTUNE_CACHE", t.TempDir())
 	outDir := t.TempDir()
 	if out, err := run(t, "train", "--max-steps", "1", "--output", outDir, "--run-name", "r", "--batch-size", "2", "--seq-len", "64", "--eval-questions", "0",
-		"--set", "training.eval.generation.samples=0", "--set", "training.checkpointing.every=1", "--no-progress"); err != nil {
+		"--set", "training.eval.generation.samples=0", "--set", "training.checkpointing.every=1", "--set", "training.eval.max_batches=2", "--no-progress"); err != nil {
 		t.Fatalf("first part: %v\n%s", err, out)
 	}
 	dir = filepath.Join(outDir, "r")
@@ -115,7 +115,7 @@ func TestResumeEditedConfig(t *testing.T) {
 func TestResumeAfterAShorterResume(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
 	outDir := t.TempDir()
-	args := []string{"--batch-size", "2", "--seq-len", "64", "--eval-questions", "0", "--no-progress"}
+	args := []string{"--batch-size", "2", "--seq-len", "64", "--eval-questions", "0", "--set", "training.eval.max_batches=2", "--no-progress"}
 	// Stopped after its first step (max_time), as a Ctrl-C would.
 	if out, err := run(t, append([]string{"train", "--max-steps", "6", "--output", outDir, "--run-name", "r", "--max-time", "1ns",
 		"--set", "training.eval.every=3", "--set", "training.checkpointing.every=1"}, args...)...); err != nil {
@@ -138,7 +138,7 @@ func TestResumeAfterAShorterResume(t *testing.T) {
 func TestResumeAfterAResumeRescaledWarmup(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
 	outDir := t.TempDir()
-	args := []string{"--batch-size", "2", "--seq-len", "64", "--eval-questions", "0", "--no-progress"}
+	args := []string{"--batch-size", "2", "--seq-len", "64", "--eval-questions", "0", "--set", "training.eval.max_batches=2", "--no-progress"}
 	// 200 steps (the default warmup, 10, stands), stopped after the first.
 	if out, err := run(t, append([]string{"train", "--max-steps", "200", "--output", outDir, "--run-name", "r", "--max-time", "1ns",
 		"--set", "training.checkpointing.every=1"}, args...)...); err != nil {
