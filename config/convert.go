@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -61,9 +63,33 @@ type Note struct {
 
 func (n Note) String() string {
 	if n.Dropped {
-		return fmt.Sprintf("%s: %s: not converted: %s", n.Where, n.Key, n.Msg)
+		return commentText(fmt.Sprintf("%s: %s: not converted: %s", n.Where, n.Key, n.Msg))
 	}
-	return fmt.Sprintf("%s: %s: %s", n.Where, n.Key, n.Msg)
+	return commentText(fmt.Sprintf("%s: %s: %s", n.Where, n.Key, n.Msg))
+}
+
+// commentText escapes, as Go writes them in a string (\x01, \n, \u2028),
+// the characters of s that are not printable, and bytes that are not
+// UTF-8: a note or a mark quotes the source's values, keys and name,
+// and YAML refuses a control character even in a comment (the written
+// file would not load), a newline would end the comment, and a terminal
+// would act on an escape sequence of a note printed to stderr.
+func commentText(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\t' || unicode.IsPrint(r):
+			b.WriteString(s[i : i+size])
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // Convert reads another trainer's flat config (Axolotl's, LLaMA-Factory's,
@@ -141,7 +167,7 @@ func (cv *Conversion) Write(w io.Writer) error {
 			n.LineComment = mark
 		}
 	}
-	head := convertedHeader + fmt.Sprintf("\n\nConverted from %s (%s's config).", cv.Source, cv.Trainer)
+	head := convertedHeader + fmt.Sprintf("\n\nConverted from %s (%s's config).", commentText(cv.Source), cv.Trainer)
 	var dropped, said []string
 	for _, n := range cv.Notes {
 		if n.Dropped {
@@ -151,13 +177,37 @@ func (cv *Conversion) Write(w io.Writer) error {
 		}
 	}
 	if len(dropped) > 0 {
-		head += "\nNot converted (the run does without them):\n  " + strings.Join(dropped, "\n  ")
+		head += "\nNot converted (the run does without them):\n  " + strings.Join(firstNotes(dropped), "\n  ")
 	}
 	if len(said) > 0 {
-		head += "\nConverted, with a word:\n  " + strings.Join(said, "\n  ")
+		head += "\nConverted, with a word:\n  " + strings.Join(firstNotes(said), "\n  ")
 	}
 	root.HeadComment = head
-	return encode(w, root)
+	// The file must load as a run file (Load reads at most MaxFileBytes):
+	// a data path of characters written escaped can grow past it.
+	var buf bytes.Buffer
+	if err := encode(&buf, root); err != nil {
+		return err
+	}
+	if buf.Len() > MaxFileBytes {
+		return fmt.Errorf("config: the run file converted from %s would be %d bytes, and ftune reads at most %d of a run file: %s holds more than a trainer's config does", commentText(cv.Source), buf.Len(), MaxFileBytes, commentText(cv.Source))
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// maxListedNotes is how many notes of each kind the written file's head
+// lists: a source of thousands of keys would write a file past
+// MaxFileBytes, which train -c refuses. Conversion.Notes holds every one
+// (ftune init --from prints them on stderr).
+const maxListedNotes = 50
+
+// firstNotes is the first maxListedNotes of notes, and how many more.
+func firstNotes(notes []string) []string {
+	if len(notes) <= maxListedNotes {
+		return notes
+	}
+	return append(slices.Clone(notes[:maxListedNotes]), fmt.Sprintf("... and %d more (ftune init --from prints every one on stderr)", len(notes)-maxListedNotes))
 }
 
 // nodeAt is the value node at a dotted key path of a tree toNode built.
@@ -226,7 +276,7 @@ func (c *converter) note(key string, dropped bool, format string, args ...any) {
 
 // mark records that path holds key's value.
 func (c *converter) mark(key, path string) {
-	c.marks[path] = fmt.Sprintf("from %s:%d %s", filepath.Base(c.name), c.top[key].k.Line, key)
+	c.marks[path] = commentText(fmt.Sprintf("from %s:%d %s", filepath.Base(c.name), c.top[key].k.Line, key))
 	c.cfg.setSource(path, c.at(key), false)
 }
 

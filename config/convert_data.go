@@ -95,9 +95,19 @@ func (c *converter) axolotlDatasets(k string, n *yaml.Node) ([]dataset, bool) {
 	for i, e := range n.Content {
 		e = resolve(e)
 		fields := map[string]*yaml.Node{}
+		at := fmt.Sprintf("entry %d (line %d)", i+1, e.Line)
 		if e.Kind == yaml.MappingNode {
+			lines := map[string]int{}
 			for j := 0; j+1 < len(e.Content); j += 2 {
-				fields[e.Content[j].Value] = resolve(e.Content[j+1])
+				key := e.Content[j]
+				if first, dup := lines[key.Value]; dup {
+					// Refused as at the top: which one Axolotl reads is
+					// not for the file to leave unsaid.
+					c.fail(k, "%s: %s set twice (lines %d and %d)", at, key.Value, first, key.Line)
+					return nil, false
+				}
+				lines[key.Value] = key.Line
+				fields[key.Value] = resolve(e.Content[j+1])
 			}
 		}
 		str := func(name string) string {
@@ -106,7 +116,6 @@ func (c *converter) axolotlDatasets(k string, n *yaml.Node) ([]dataset, bool) {
 			}
 			return ""
 		}
-		at := fmt.Sprintf("entry %d (line %d)", i+1, e.Line)
 		path := str("path")
 		if path == "" {
 			c.fail(k, "%s: want a path (a data file, a folder, or a Hub dataset)", at)

@@ -45,6 +45,11 @@ func (c *converter) model(k string, n *yaml.Node) {
 	c.note(k, false, "%s is not a folder here, and ftune does not download models: model.path names it until you do (hf download %s --local-dir %s), or set model.path to the model's folder; training refuses it until then", s, s, s)
 }
 
+// maxCount bounds a count that a conversion computes as a float (epochs,
+// micro-batches): larger, it would not survive the conversion to an int.
+// The run file's own counts are bounded by their decoder (int64).
+const maxCount = math.MaxInt32
+
 // epochs converts num_epochs / num_train_epochs: ftune counts whole
 // epochs (training.max_epochs), which decide only when max_steps is 0,
 // as they do in the other trainers when max_steps is not set.
@@ -55,6 +60,10 @@ func (c *converter) epochs(k string, n *yaml.Node) {
 	}
 	if f <= 0 || f != math.Trunc(f) {
 		c.fail(k, "%v: ftune trains whole epochs (training.max_epochs); set max_steps for a part of one", f)
+		return
+	}
+	if f > maxCount {
+		c.fail(k, "%v: want a whole number of epochs, at most %d", f, maxCount)
 		return
 	}
 	if m := c.value("max_steps"); m != nil && !null(m) && m.Value != "-1" && m.Value != "0" {
@@ -91,6 +100,10 @@ func (c *converter) batchSize(k string, n *yaml.Node) {
 	accum := total / micro
 	if micro <= 0 || total <= 0 || accum != math.Trunc(accum) {
 		c.fail(k, "%v is not a multiple of micro_batch_size %v: Axolotl's gradient_accumulation_steps is batch_size / micro_batch_size (a whole number)", total, micro)
+		return
+	}
+	if accum > maxCount {
+		c.fail(k, "%v rows a step: want at most %d micro-batches of micro_batch_size %v (training.grad_accum)", total, maxCount, micro)
 		return
 	}
 	c.setTo(k, "training.grad_accum", int(accum))
@@ -223,7 +236,8 @@ func (c *converter) warmupRatio(k string, n *yaml.Node) {
 		c.set(k, "training.schedule.warmup_ratio", n)
 		return
 	}
-	if m := c.value("max_steps"); m != nil {
+	// A ratio out of [0, 1) is set as it is, for validation to refuse.
+	if m := c.value("max_steps"); m != nil && f > 0 && f < 1 {
 		if steps, err := strconv.Atoi(m.Value); err == nil && steps > 0 {
 			w := int(math.Floor(f * float64(steps)))
 			if w == 1 {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // LockFile names the process that has the run folder open: its pid, host
@@ -45,7 +47,7 @@ func thisHolder(now time.Time) Holder {
 // cannot be read (an older run folder).
 func readHolder(dir string) (Holder, bool) {
 	var h Holder
-	data, err := os.ReadFile(filepath.Join(dir, LockFile))
+	data, err := fsutil.ReadFileLimit(filepath.Join(dir, LockFile), maxEnvBytes)
 	if err != nil || len(data) == 0 || json.Unmarshal(data, &h) != nil || h.PID <= 0 {
 		return h, false
 	}

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strconv"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // Values are metrics by name. They marshal to JSON with NaN and ±Inf as
@@ -118,8 +121,24 @@ func ReadSamples(path string) ([]Sample, error) {
 	return out, err
 }
 
+// readRegular reads a run folder's file that grows with the run (its
+// JSONL logs), refusing one that is not a regular file: a named pipe in
+// a run folder would be waited on forever.
+func readRegular(path string) ([]byte, error) {
+	f, _, err := fsutil.OpenRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return data, nil
+}
+
 func readJSONL(path string, each func([]byte) error) error {
-	data, err := os.ReadFile(path)
+	data, err := readRegular(path)
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ func rewind(dir string, step int) error {
 }
 
 func rewindJSONL(path string, step int) error {
-	data, err := os.ReadFile(path)
+	data, err := readRegular(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

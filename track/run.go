@@ -225,7 +225,7 @@ func ResumeRunFrom(dir string, restore func() (step int, err error), opts ...Opt
 		}
 		r.last, r.lastStep = Final(kept), step
 	}
-	if cfg, err := os.ReadFile(filepath.Join(dir, ConfigFile)); err == nil {
+	if cfg, err := readConfig(dir); err == nil && cfg != nil {
 		// Only to close the hparams session at the end; the start is in
 		// the first event file.
 		r.hparams, _ = hparamsOf(cfg)

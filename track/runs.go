@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/internal/fsutil"
 )
 
@@ -51,7 +52,11 @@ func NotARunFolder(adapter string) error {
 // from this host.
 func Summarize(dir string) (RunSummary, error) {
 	var s RunSummary
-	if data, err := os.ReadFile(filepath.Join(dir, SummaryFile)); err == nil {
+	data, err := fsutil.ReadFileLimit(filepath.Join(dir, SummaryFile), maxManifestBytes)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return s, err // a pipe, a device, a folder, or too large: named
+	}
+	if err == nil {
 		if err := json.Unmarshal(data, &s); err != nil {
 			return s, fmt.Errorf("%s: %w", filepath.Join(dir, SummaryFile), err)
 		}
@@ -189,6 +194,17 @@ func ReadEnv(dir string) (*Env, error) {
 	return &e, nil
 }
 
+// readConfig reads a run folder's config.yaml: nil when there is none,
+// and an error naming it when it is not a regular file or is larger than
+// a run file may be (config.MaxFileBytes).
+func readConfig(dir string) ([]byte, error) {
+	data, err := fsutil.ReadFileLimit(filepath.Join(dir, ConfigFile), config.MaxFileBytes)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return data, err
+}
+
 // Show reads a run folder.
 func Show(dir string) (*Details, error) {
 	s, err := Summarize(dir)
@@ -196,7 +212,9 @@ func Show(dir string) (*Details, error) {
 		return nil, err
 	}
 	d := &Details{RunSummary: s}
-	d.Config, _ = os.ReadFile(filepath.Join(dir, ConfigFile))
+	if d.Config, err = readConfig(dir); err != nil {
+		return nil, err
+	}
 	d.Env, _ = ReadEnv(dir)
 	if m, err := ReadManifest(filepath.Join(dir, ManifestFile)); err == nil {
 		d.Manifest = m
@@ -289,8 +307,8 @@ func Compare(dirs []string) (Comparison, error) {
 		}
 		c.Runs = append(c.Runs, s.Name)
 		finals[i] = s.Final
-		data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
+		data, err := readConfig(dir)
+		if err != nil {
 			return c, err
 		}
 		ps, err := flattenConfig(data)

@@ -171,6 +171,7 @@ func TestBadFlagValuesAreUsage(t *testing.T) {
 		{[]string{"data", "validate", "--show", "-1"}, `--show -1: `},
 		{[]string{"data", "prepare", "--data", tiny, "--out", "$FTUNE_UNSET_Q/x"}, `--out $FTUNE_UNSET_Q/x: environment variable $FTUNE_UNSET_Q is not set`},
 		{[]string{"data", "prepare", "--data", tiny, "--out", "~someone/x"}, `--out ~someone/x: ~someone (another user's home directory) is not expanded`},
+		{[]string{"data", "prepare", "--data", tiny, "--out", ""}, `--out is empty: `},
 		{[]string{"runs", "compare", "a", "b", "--plot", "loss.jpg"}, `--plot `},
 	} {
 		code, _, stderr := exitOf(t, c.args...)
@@ -178,7 +179,7 @@ func TestBadFlagValuesAreUsage(t *testing.T) {
 			t.Errorf("ftune %s: exit %d, stderr %q; want exit 2 and one line saying %q", strings.Join(c.args, " "), code, stderr, c.want)
 		}
 	}
-	for _, name := range []string{"$FTUNE_UNSET_Q", "~someone"} {
+	for _, name := range []string{"$FTUNE_UNSET_Q", "~someone", "tiny"} {
 		if _, err := os.Stat(name); err == nil {
 			t.Errorf("data prepare made a folder named %s", name)
 		}

@@ -307,6 +307,11 @@ completion and its label), the completions learnt.`,
 			// refused), so that it names the folder train --token-cache
 			// and a run file's token_cache name; before the data is read.
 			if cmd.Flags().Changed("out") {
+				// An empty one (--out "$CACHE" with CACHE unset in the
+				// shell) would write the caches into the working folder.
+				if strings.TrimSpace(out) == "" {
+					return usageError{fmt.Errorf("--out is empty: give the folder for the caches (e.g. --out token-cache)")}
+				}
 				expanded, err := config.ExpandPath(out)
 				if err != nil {
 					return usageError{fmt.Errorf("--out %s: %w", out, err)}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -32,6 +34,13 @@ as written: run ftune from the folder the other trainer ran in.`,
   ftune init --from axolotl.yaml run.yaml`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				// Said before converting; the write would fail naming
+				// the temporary file it could not make beside FILE.
+				if err := folderOf(args[0]); err != nil {
+					return err
+				}
+			}
 			write := config.WriteInit
 			if from != "" {
 				conv, err := convertFrom(from, args)
@@ -73,6 +82,20 @@ as written: run ftune from the folder the other trainer ran in.`,
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite FILE (a regular file: not a folder nor a symbolic link)")
 	cmd.Flags().StringVar(&from, "from", "", "convert `CONFIG`, another trainer's (Axolotl, LLaMA-Factory, transformers), into the run file")
 	return cmd
+}
+
+// folderOf refuses a FILE whose folder does not exist, or is not a
+// folder.
+func folderOf(file string) error {
+	dir := filepath.Dir(file)
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return usageError{fmt.Errorf("folder %s does not exist: create it first (%s), or give a FILE in a folder that does", dir, shell.Command("mkdir", "-p", dir))}
+	case err == nil && !st.IsDir():
+		return usageError{fmt.Errorf("%s is not a folder: give the FILE to write in a folder", dir)}
+	}
+	return nil // another error: the write says it
 }
 
 // convertFrom reads and converts the --from config. FILE naming the same

@@ -61,3 +61,21 @@ func TestInitFrom(t *testing.T) {
 		t.Errorf("a failed conversion wrote %s (%v)", other, err)
 	}
 }
+
+// TestInitNoFolder: a FILE in a folder that does not exist is refused
+// naming the folder, before anything is converted or written; the error
+// named the temporary file that could not be made beside FILE.
+func TestInitNoFolder(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "axolotl.yaml")
+	if err := os.WriteFile(src, []byte("base_model: "+dir+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "no", "such")
+	for _, args := range [][]string{{"init", filepath.Join(missing, "run.yaml")}, {"init", "--from", src, filepath.Join(missing, "run.yaml")}} {
+		code, _, stderr := exitOf(t, args...)
+		if code != 2 || !strings.Contains(stderr, "folder "+missing+" does not exist") || strings.Contains(stderr, ".tmp") {
+			t.Errorf("ftune %s: exit %d, %q; want exit 2 naming the folder", strings.Join(args, " "), code, stderr)
+		}
+	}
+}
