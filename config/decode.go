@@ -20,8 +20,8 @@ import (
 
 // MaxFileBytes bounds a run file: they are a few kilobytes, and eval
 // reads one from the run folder an adapter sits in, which may come from
-// anywhere.
-const MaxFileBytes = 4 << 20
+// anywhere (fsutil.MaxRunFileBytes, which track reads run folders with).
+const MaxFileBytes = fsutil.MaxRunFileBytes
 
 // Load reads a run file on top of Default(). It reports unknown keys and
 // unparsable values (every one, each with file:line); ranges are checked

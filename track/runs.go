@@ -13,7 +13,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ftune/ftune/config"
 	"github.com/ftune/ftune/internal/fsutil"
 )
 
@@ -196,9 +195,9 @@ func ReadEnv(dir string) (*Env, error) {
 
 // readConfig reads a run folder's config.yaml: nil when there is none,
 // and an error naming it when it is not a regular file or is larger than
-// a run file may be (config.MaxFileBytes).
+// a run file may be (fsutil.MaxRunFileBytes, config's bound).
 func readConfig(dir string) ([]byte, error) {
-	data, err := fsutil.ReadFileLimit(filepath.Join(dir, ConfigFile), config.MaxFileBytes)
+	data, err := fsutil.ReadFileLimit(filepath.Join(dir, ConfigFile), fsutil.MaxRunFileBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

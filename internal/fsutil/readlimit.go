@@ -9,6 +9,12 @@ import (
 // ErrTooLarge is what a TooLargeError matches with errors.Is.
 var ErrTooLarge = errors.New("file too large")
 
+// MaxRunFileBytes bounds a run config file (config.MaxFileBytes), read by
+// config and by track (a run folder's config.yaml, which track sits below
+// config to read): they are a few kilobytes, and a run folder may come
+// from anywhere.
+const MaxRunFileBytes = 4 << 20
+
 // TooLargeError is ReadFileLimit's refusal of a file over its limit.
 type TooLargeError struct {
 	Path  string
