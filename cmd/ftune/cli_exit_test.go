@@ -15,10 +15,21 @@ import (
 // one line, the exit status) and returns the status and what was printed.
 func exitOf(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return runAsMain(t, true, args...)
+}
+
+// runAsMain runs a command line as main does: the command's stdout, its
+// stderr (into stdout when merged: what a person reads on a terminal),
+// and the error execute prints on stderr, with the exit status.
+func runAsMain(t *testing.T, merged bool, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	root := newRoot()
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
-	root.SetErr(&out)
+	root.SetErr(&errOut)
+	if merged {
+		root.SetErr(&out)
+	}
 	root.SetArgs(args)
 	code = execute(context.Background(), root, &errOut)
 	return code, out.String(), errOut.String()

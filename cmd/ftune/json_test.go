@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,13 +24,7 @@ import (
 // a script piping stdout sees apart from what a person reads.
 func streamsOf(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	root := newRoot()
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(args)
-	code = execute(context.Background(), root, &errOut)
-	return code, out.String(), errOut.String()
+	return runAsMain(t, false, args...)
 }
 
 // decodeOne decodes stdout into v as the one JSON document it must be:
