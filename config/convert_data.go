@@ -47,6 +47,9 @@ func (c *converter) datasets(k string, n *yaml.Node) {
 				first.path, describeSet(first), s.path, describeSet(s))
 			return
 		}
+		if !c.pathText(k, s.path) {
+			return
+		}
 		files = append(files, s.path)
 		if _, err := os.Stat(s.path); err != nil && !IsHubID(s.path) {
 			c.note(k, false, "%s is not a file or folder here: data.files names it until it is (from the folder you train in)", s.path)

@@ -16,6 +16,18 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// pathText refuses a path (kept as written, not expanded: the other
+// trainers read it literally) that holds a NUL byte, as ExpandPath
+// refuses one in a run file: no path holds one, and the written file
+// would not load.
+func (c *converter) pathText(k, path string) bool {
+	if i := strings.IndexByte(path, 0); i >= 0 {
+		c.fail(k, "%q: a NUL byte at byte %d: no path holds one", path, i)
+		return false
+	}
+	return true
+}
+
 // hubIDPattern matches a Hugging Face Hub repository id, owner/name.
 var hubIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
@@ -31,6 +43,9 @@ func IsHubID(path string) bool { return hubIDPattern.MatchString(path) }
 func (c *converter) model(k string, n *yaml.Node) {
 	s, ok := c.scalar(k, n)
 	if !ok {
+		return
+	}
+	if !c.pathText(k, s) {
 		return
 	}
 	c.cfg.Model.Path = s

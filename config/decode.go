@@ -598,8 +598,13 @@ func describe(n *yaml.Node) string {
 // Only the text as written is tilde-expanded, before the variables, so a
 // variable whose value starts with ~ stays as it is (as in a shell). A
 // ~user form is refused rather than read as a folder named ~user in the
-// working directory: ./~name is the spelling of such a name.
+// working directory: ./~name is the spelling of such a name. A NUL byte
+// is refused: no file system path holds one, and the open that would
+// fail later says "invalid argument" without naming the key.
 func ExpandPath(s string) (string, error) {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return "", fmt.Errorf("a NUL byte at byte %d: no path holds one (in %q)", i, s)
+	}
 	if strings.HasPrefix(s, "~") {
 		rest := s[1:]
 		if rest != "" && rest[0] != '/' && rest[0] != filepath.Separator {

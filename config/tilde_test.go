@@ -23,6 +23,7 @@ func TestExpandPathTilde(t *testing.T) {
 		{"$FT_TILDE", "~/t", ""},
 		{"~bob/x", "", `~bob (another user's home directory) is not expanded, only ~ and ~/ (yours): write the folder out, or ./~bob/x for a name that starts with ~ (in "~bob/x")`},
 		{"~$FT_A", "", "~$FT_A (another user's"},
+		{"models/a\x00b", "", `a NUL byte at byte 8: no path holds one (in "models/a\x00b")`},
 	} {
 		got, err := ExpandPath(tc.in)
 		if tc.err != "" {
