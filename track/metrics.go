@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"strconv"
@@ -121,20 +120,20 @@ func ReadSamples(path string) ([]Sample, error) {
 	return out, err
 }
 
+// maxLogBytes and maxLogLine bound what is read of a run's JSONL logs
+// (a run folder may come from anywhere): a line is one step's metrics or
+// one text sample, a few kilobytes; a run logging every step writes about
+// 300 bytes a step, so a gibibyte is some three million steps.
+const (
+	maxLogBytes = 1 << 30
+	maxLogLine  = 1 << 20
+)
+
 // readRegular reads a run folder's file that grows with the run (its
-// JSONL logs), refusing one that is not a regular file: a named pipe in
-// a run folder would be waited on forever.
+// JSONL logs), refusing one that is not a regular file (a named pipe in
+// a run folder would be waited on forever) or is over maxLogBytes.
 func readRegular(path string) ([]byte, error) {
-	f, _, err := fsutil.OpenRegular(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return data, nil
+	return fsutil.ReadFileLimit(path, maxLogBytes)
 }
 
 func readJSONL(path string, each func([]byte) error) error {
@@ -147,6 +146,9 @@ func readJSONL(path string, each func([]byte) error) error {
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
+		}
+		if len(line) > maxLogLine {
+			return fmt.Errorf("%s:%d: a line of %s, over the %s a log line of a run holds", path, i+1, fsutil.FormatBytes(int64(len(line))), fsutil.FormatBytes(maxLogLine))
 		}
 		if err := each(line); err != nil {
 			if i == len(lines)-1 {
