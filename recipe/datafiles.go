@@ -299,17 +299,15 @@ func resolveDataFiles(entries []string) (files []string, root string, passed []s
 				files = append(files, m)
 				continue
 			}
+			alone := len(entries) == 1 && len(matches) == 1
 			if hasDatasetCard(m) || hubDataFolder(m) {
 				// A Hub dataset's data/ or configuration folders hold
 				// split files as subject folders do (data/train.jsonl):
 				// read as subjects, the dataset would be a subject named
 				// "data", or its configurations mixed.
-				if h, err := hubLayout(m); err != nil {
+				if ok, err := hubAlone(m, alone); err != nil {
 					return nil, "", nil, err
-				} else if h != nil {
-					if len(entries) > 1 || len(matches) > 1 {
-						return nil, "", nil, fmt.Errorf("data.files: %s is a Hugging Face dataset folder (its splits are one subject): give it alone", m)
-					}
+				} else if ok {
 					return []string{m}, "", nil, nil
 				}
 			}
@@ -329,12 +327,9 @@ func resolveDataFiles(entries []string) (files []string, root string, passed []s
 				}
 				return []string{m}, "", nil, nil
 			}
-			if h, err := hubLayout(m); err != nil {
+			if ok, err := hubAlone(m, alone); err != nil {
 				return nil, "", nil, err
-			} else if h != nil {
-				if len(entries) > 1 || len(matches) > 1 {
-					return nil, "", nil, fmt.Errorf("data.files: %s is a Hugging Face dataset folder (its splits are one subject): give it alone", m)
-				}
+			} else if ok {
 				return []string{m}, "", nil, nil
 			}
 			inDir, left, err := dataFilesIn(m, true)
@@ -351,6 +346,20 @@ func resolveDataFiles(entries []string) (files []string, root string, passed []s
 		}
 	}
 	return files, "", passed, nil
+}
+
+// hubAlone says whether dir is laid out as a Hugging Face dataset
+// (hubLayout), which is read as one subject: an error when it is one but
+// not given alone (alone false), or cannot be read.
+func hubAlone(dir string, alone bool) (bool, error) {
+	h, err := hubLayout(dir)
+	if err != nil || h == nil {
+		return false, err
+	}
+	if !alone {
+		return false, fmt.Errorf("data.files: %s is a Hugging Face dataset folder (its splits are one subject): give it alone", dir)
+	}
+	return true, nil
 }
 
 // dataExts are the extensions taken from a folder of data files.
