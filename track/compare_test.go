@@ -35,8 +35,8 @@ func TestCompareRunsShowsProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Row{
-		{"status", []string{"finished", "failed: loss diverged at step 15"}},
-		{"steps", []string{"300", "15"}},
+		{Key: "status", Values: []string{"finished", "failed: loss diverged at step 15"}},
+		{Key: "steps", Values: []string{"300", "15"}},
 	}
 	if len(c.Progress) != len(want) {
 		t.Fatalf("progress rows %+v, want %+v", c.Progress, want)

@@ -291,12 +291,16 @@ type Comparison struct {
 type Row struct {
 	Key    string
 	Values []string
+	// Absent[i] says run i lacks the key (Values[i] is then "-", which
+	// a run could also have set): set on Comparison.Params rows only.
+	Absent []bool
 }
 
 // Compare reads the runs' config.yaml and metrics.
 func Compare(dirs []string) (Comparison, error) {
 	var c Comparison
 	params := map[string][]string{}
+	absent := map[string][]bool{}
 	var paramOrder []string
 	finals := make([]Values, len(dirs))
 	for i, dir := range dirs {
@@ -317,19 +321,22 @@ func Compare(dirs []string) (Comparison, error) {
 		for _, p := range ps {
 			if _, ok := params[p.key]; !ok {
 				params[p.key] = make([]string, len(dirs))
+				absent[p.key] = make([]bool, len(dirs))
 				for j := range params[p.key] {
 					params[p.key][j] = "-"
+					absent[p.key][j] = true
 				}
 				paramOrder = append(paramOrder, p.key)
 			}
 			params[p.key][i] = p.text
+			absent[p.key][i] = false
 		}
 	}
 	for _, k := range paramOrder {
-		vals := params[k]
-		for _, v := range vals[1:] {
-			if v != vals[0] {
-				c.Params = append(c.Params, Row{k, vals})
+		vals, gone := params[k], absent[k]
+		for j, v := range vals[1:] {
+			if v != vals[0] || gone[j+1] != gone[0] {
+				c.Params = append(c.Params, Row{Key: k, Values: vals, Absent: gone})
 				break
 			}
 		}

@@ -151,14 +151,21 @@ removed) and its config.yaml as text; what the run lacks is null.`,
 		Short: "Status, steps, settings that differ and final metrics side by side (and an overlaid loss plot with --plot)",
 		Example: `  ftune runs compare run-a run-b
   ftune runs compare run-a run-b --plot loss       # writes loss.png and loss.svg
-  ftune runs compare run-a run-b --plot loss.svg   # writes loss.svg only`,
+  ftune runs compare run-a run-b --plot loss.svg   # writes loss.svg only
+  ftune runs compare run-a run-b --json            # {"runs": [...], "settings_that_differ": [{"key", "values"}], ...}`,
 		Long: `Each run's status (with the reason it stopped, failed or died) and steps,
 the settings that differ and the final metrics side by side. With --plot
 NAME the overlaid loss curves are written to NAME.png and NAME.svg, or to
 NAME alone when it ends in .png or .svg (another extension is refused). A
 run that logged no loss is left out of the plot with a warning naming it.
 A plot ftune wrote earlier is replaced; any other file there is refused,
-or with --force moved aside (kept, not deleted).`,
+or with --force moved aside (kept, not deleted).
+
+--json prints one JSON document instead: each run as runs list --json
+has it (status, steps, final_metrics, ...), the settings that differ
+(settings_that_differ: key and one value a run, null where a run's
+config.yaml lacks the key) and the files --plot wrote (plot_files, null
+without --plot).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if plot != "" {
@@ -181,32 +188,53 @@ or with --force moved aside (kept, not deleted).`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprint(cmd.OutOrStdout(), c.String())
+			// With --json the table's place is the document, written
+			// after the plot so that it names the files; notes go to
+			// stderr, where they do not break it.
+			notes := cmd.OutOrStdout()
+			if asJSON {
+				notes = cmd.ErrOrStderr()
+			} else {
+				fmt.Fprint(cmd.OutOrStdout(), c.String())
+			}
+			var plotted []string
+			var plotErr error
 			if plot != "" {
-				res, err := report.WriteLossPlot(dirs, plot, force)
+				var res report.LossPlot
+				res, plotErr = report.WriteLossPlot(dirs, plot, force)
 				for _, d := range res.NoLoss {
-					if errors.Is(err, report.ErrNoData) {
+					if errors.Is(plotErr, report.ErrNoData) {
 						break // the error says it of every run
 					}
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: run %s logged no train/loss or val/loss: it is not in the plot\n", d)
 				}
 				// Named as written (--plot x.png writes x.png only), and
 				// before any error: what was written stays written.
-				var names []string
+				plotted = []string{}
 				for _, f := range res.Files {
-					names = append(names, f.Path)
+					plotted = append(plotted, f.Path)
 					if f.Kept != "" {
-						fmt.Fprintf(cmd.OutOrStdout(), "note: the file that was at %s (not written by ftune) is kept at %s\n", f.Path, f.Kept)
+						fmt.Fprintf(notes, "note: the file that was at %s (not written by ftune) is kept at %s\n", f.Path, f.Kept)
 					}
 				}
-				if len(names) > 0 {
-					fmt.Fprintf(cmd.OutOrStdout(), "loss curves: %s\n", strings.Join(names, ", "))
+				if len(plotted) > 0 && !asJSON {
+					fmt.Fprintf(cmd.OutOrStdout(), "loss curves: %s\n", strings.Join(plotted, ", "))
 				}
-				if err != nil {
+			}
+			if asJSON {
+				runs := make([]track.RunSummary, len(dirs))
+				for i, d := range dirs {
+					if runs[i], err = track.Summarize(d); err != nil {
+						return err
+					}
+				}
+				doc := compareOf(runs, c)
+				doc.PlotFiles = plotted
+				if err := writeJSON(cmd.OutOrStdout(), doc); err != nil {
 					return err
 				}
 			}
-			return nil
+			return plotErr
 		},
 	}
 	compare.Flags().StringVar(&plot, "plot", "", "write the overlaid loss curves to NAME.png and NAME.svg (NAME.png or NAME.svg: that file only)")
@@ -241,6 +269,7 @@ report.html ftune did not write is refused, or with --force moved aside
 	report.Flags().BoolVar(&forceReport, "force", false, "replace a report.html ftune did not write: it is moved aside, not deleted")
 	addJSONFlag(list, &asJSON)
 	addJSONFlag(show, &asJSON)
+	addJSONFlag(compare, &asJSON)
 	cmd.AddCommand(list, show, compare, report)
 	return cmd
 }

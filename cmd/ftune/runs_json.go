@@ -100,3 +100,41 @@ func showOf(d *track.Details) runShowJSON {
 	}
 	return out
 }
+
+// runsCompareJSON is `ftune runs compare --json`: each run as runs list
+// --json has it (its final metrics among them), and the settings that
+// differ.
+type runsCompareJSON struct {
+	Runs []runJSON `json:"runs"` // in the order named
+	// SettingsThatDiffer holds each config.yaml key whose value is not
+	// the same in every run, values in the runs' order.
+	SettingsThatDiffer []settingJSON `json:"settings_that_differ"`
+	// PlotFiles are the files --plot wrote; null without --plot.
+	PlotFiles []string `json:"plot_files"`
+}
+
+// settingJSON is one key of config.yaml across the compared runs: its
+// value as the file writes it, null in a run whose file lacks the key.
+type settingJSON struct {
+	Key    string    `json:"key"`
+	Values []*string `json:"values"`
+}
+
+// compareOf is the comparison of runs (their summaries, in c's order) as
+// runs compare --json prints it.
+func compareOf(runs []track.RunSummary, c track.RunComparison) runsCompareJSON {
+	out := runsCompareJSON{Runs: make([]runJSON, len(runs)), SettingsThatDiffer: []settingJSON{}}
+	for i, s := range runs {
+		out.Runs[i] = runOf(s)
+	}
+	for _, r := range c.Params {
+		s := settingJSON{Key: r.Key, Values: make([]*string, len(r.Values))}
+		for i := range r.Values {
+			if !r.Absent[i] {
+				s.Values[i] = &r.Values[i]
+			}
+		}
+		out.SettingsThatDiffer = append(out.SettingsThatDiffer, s)
+	}
+	return out
+}
