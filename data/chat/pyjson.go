@@ -61,6 +61,10 @@ func decodeJSONValue(d *json.Decoder, depth int) (any, error) {
 		switch t {
 		case '{':
 			dict := exec.NewDict()
+			// Each key's place in dict.Pairs: finding a repeated key by
+			// scanning the pairs made an object of n keys cost n² (40,000
+			// keys took 14 s; a record may hold millions).
+			place := map[string]int{}
 			for d.More() {
 				k, err := d.Token()
 				if err != nil {
@@ -73,10 +77,11 @@ func decodeJSONValue(d *json.Decoder, depth int) (any, error) {
 				// A repeated key keeps its first place and its last
 				// value, as a Python dict built by json.loads does.
 				key := k.(string)
-				if i := slices.IndexFunc(dict.Pairs, func(p *exec.Pair) bool { return p.Key.String() == key }); i >= 0 {
+				if i, ok := place[key]; ok {
 					dict.Pairs[i].Value = exec.AsValue(v)
 					continue
 				}
+				place[key] = len(dict.Pairs)
 				dict.Pairs = append(dict.Pairs, &exec.Pair{Key: exec.AsValue(key), Value: exec.AsValue(v)})
 			}
 			_, err = d.Token() // '}'

@@ -3,8 +3,13 @@ package chat
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/nikolalohinski/gonja/v2/exec"
 )
 
 // pyGolden is testdata/pyjson/golden.json (make_golden.py): Python's
@@ -155,5 +160,37 @@ func TestPythonSnippets(t *testing.T) {
 		if got != *c.Text {
 			t.Errorf("%s:\n got %q\nwant %q", c.Template, got, *c.Text)
 		}
+	}
+}
+
+// TestDecodeJSONManyKeys: an object of many keys decodes in time linear
+// in its keys (finding a repeated key scanned every pair before it: 40,000
+// keys took 14 s, 100,000 would take minutes), a repeated key among them
+// still keeping its first place and last value. The bound is 20 times
+// what 100,000 keys take here (0.27 s), so load cannot fail it, and the
+// quadratic scan cannot pass it.
+func TestDecodeJSONManyKeys(t *testing.T) {
+	const n = 100_000
+	var b strings.Builder
+	b.WriteString(`{"k0":"first"`)
+	for i := 1; i < n; i++ {
+		fmt.Fprintf(&b, `,"k%d":%d`, i, i)
+	}
+	b.WriteString(`,"k0":"last"}`)
+	start := time.Now()
+	v, err := decodeJSON(b.String())
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took > 5*time.Second {
+		t.Errorf("%d keys took %v to decode", n, took)
+	}
+	d, ok := v.(*exec.Dict)
+	if !ok || len(d.Pairs) != n {
+		t.Fatalf("decoded %T with %d pairs, want a dict of %d", v, len(d.Pairs), n)
+	}
+	if first := d.Pairs[0]; first.Key.String() != "k0" || first.Value.String() != "last" {
+		t.Errorf("the repeated key: first pair %s=%s, want k0=last", first.Key.String(), first.Value.String())
 	}
 }
