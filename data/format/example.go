@@ -417,6 +417,10 @@ func (e Example) validatePreference() error {
 // messages only.
 func checkMessages(msgs []Message) (assistant, answered bool, err error) {
 	caller := -1 // the assistant message whose calls a tool message here answers
+	// callerIDs holds the caller's call ids, made at its first tool
+	// message with an id: scanning the calls for each result made k calls
+	// answered by k results cost k².
+	var callerIDs map[string]bool
 	for i, m := range msgs {
 		switch m.Role {
 		case RoleSystem, RoleUser:
@@ -424,7 +428,7 @@ func checkMessages(msgs []Message) (assistant, answered bool, err error) {
 		case RoleAssistant:
 			assistant = true
 			answered = answered || strings.TrimSpace(m.Content) != "" || len(m.ToolCalls) > 0
-			caller = i
+			caller, callerIDs = i, nil
 		case RoleTool:
 			if caller < 0 {
 				return false, false, fmt.Errorf("%w: message %d is a tool result, and no assistant message comes before it (a tool message follows the assistant message whose call it answers, or another tool message answering it)", ErrBadValue, i)
@@ -434,8 +438,14 @@ func checkMessages(msgs []Message) (assistant, answered bool, err error) {
 			// id must name one of the calls.
 			if calls := msgs[caller].ToolCalls; m.ToolCallID != "" && len(calls) == 0 {
 				return false, false, fmt.Errorf("%w: message %d answers tool call %q, and message %d before it makes no tool_calls", ErrBadValue, i, m.ToolCallID, caller)
-			} else if m.ToolCallID != "" && !answers(calls, m.ToolCallID) {
-				return false, false, fmt.Errorf("%w: message %d answers tool call %q, which is none of the calls of message %d (%s)", ErrBadValue, i, m.ToolCallID, caller, callIDs(calls))
+			} else if m.ToolCallID != "" {
+				if callerIDs == nil {
+					callerIDs = callIDSet(calls)
+				}
+				// Calls without ids are answered by any result.
+				if len(callerIDs) > 0 && !callerIDs[m.ToolCallID] {
+					return false, false, fmt.Errorf("%w: message %d answers tool call %q, which is none of the calls of message %d (%s)", ErrBadValue, i, m.ToolCallID, caller, callIDs(calls))
+				}
 			}
 		default:
 			return false, false, fmt.Errorf("%w %q in message %d (want system, user, assistant or tool)", ErrUnknownRole, m.Role, i)
@@ -474,7 +484,12 @@ func checkCalls(i int, m Message) error {
 	if len(m.ToolCalls) > 0 && m.Role != RoleAssistant {
 		return fmt.Errorf("%w: message %d (%s) has tool calls; only assistant messages make them", ErrBadValue, i, m.Role)
 	}
+	first := map[string]int{} // each call id's first call (a map: n calls scanned pairwise cost n²)
 	for j, c := range m.ToolCalls {
+		k, dup := first[c.ID]
+		if !dup {
+			first[c.ID] = j
+		}
 		switch {
 		case !utf8.ValidString(c.ID) || !utf8.ValidString(c.Name) || !utf8.ValidString(c.Arguments):
 			return fmt.Errorf("%w in message %d, tool call %d", ErrInvalidUTF8, i, j)
@@ -482,9 +497,9 @@ func checkCalls(i int, m Message) error {
 			return fmt.Errorf("%w: message %d, tool call %d has no function name", ErrBadValue, i, j)
 		case !isJSON(c.Arguments, '{'):
 			return fmt.Errorf("%w: message %d, tool call %d: the arguments are not a JSON object", ErrBadValue, i, j)
-		case c.ID != "" && slices.ContainsFunc(m.ToolCalls[:j], func(o ToolCall) bool { return o.ID == c.ID }):
+		case c.ID != "" && dup:
 			// A result naming it would answer either.
-			return fmt.Errorf("%w: message %d, tool calls %d and %d have the same id %q", ErrBadValue, i, slices.IndexFunc(m.ToolCalls, func(o ToolCall) bool { return o.ID == c.ID }), j, c.ID)
+			return fmt.Errorf("%w: message %d, tool calls %d and %d have the same id %q", ErrBadValue, i, k, j, c.ID)
 		}
 	}
 	// A name on any message (OpenAI's participant names) reaches the
@@ -499,26 +514,38 @@ func checkCalls(i int, m Message) error {
 	return nil
 }
 
-// answers says whether a tool message with call id id answers one of
-// calls: one with that id, or any when the calls have no ids.
-func answers(calls []ToolCall, id string) bool {
-	ids := false
+// callIDSet is the set of calls' ids; empty when none has one.
+func callIDSet(calls []ToolCall) map[string]bool {
+	ids := map[string]bool{}
 	for _, c := range calls {
-		if c.ID == id {
-			return true
+		if c.ID != "" {
+			ids[c.ID] = true
 		}
-		ids = ids || c.ID != ""
 	}
-	return !ids
+	return ids
 }
+
+// maxListedCallIDs is how many call ids an error lists: enough to see
+// the ids' pattern, where a record of many calls would make the message
+// as long as the record.
+const maxListedCallIDs = 10
 
 // callIDs lists the ids of calls for a message.
 func callIDs(calls []ToolCall) string {
 	var ids []string
+	more := 0
 	for _, c := range calls {
-		if c.ID != "" {
+		switch {
+		case c.ID == "":
+		case len(ids) < maxListedCallIDs:
 			ids = append(ids, strconv.Quote(c.ID))
+		default:
+			more++
 		}
 	}
-	return "its call ids: " + strings.Join(ids, ", ")
+	list := "its call ids: " + strings.Join(ids, ", ")
+	if more > 0 {
+		list += fmt.Sprintf(" and %d more", more)
+	}
+	return list
 }
