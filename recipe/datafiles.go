@@ -176,6 +176,13 @@ func sources(o Options, tp Text, log io.Writer) ([]*source, []string, error) {
 // (fileSource): supervised training's loadData, which tokenized serves
 // from the cache, asks for it.
 func readSources(o Options, tp Text, log io.Writer, warm bool) ([]*source, []string, error) {
+	return readSourcesContext(context.Background(), o, tp, log, warm)
+}
+
+// readSourcesContext is readSources stopping, with ctx's error, once ctx
+// is done: a data file's records are read one by one, and a large file
+// took seconds to minutes to read after the first Ctrl-C.
+func readSourcesContext(ctx context.Context, o Options, tp Text, log io.Writer, warm bool) ([]*source, []string, error) {
 	ins, where, err := DataInputs(o)
 	if err != nil {
 		return nil, nil, err
@@ -189,7 +196,7 @@ func readSources(o Options, tp Text, log io.Writer, warm bool) ([]*source, []str
 		if in.Folder != nil {
 			src, err = subjectSource(o, in.Folder, tp, log)
 		} else {
-			src, err = fileSource(o, in, tp, log, warm)
+			src, err = fileSource(ctx, o, in, tp, log, warm)
 		}
 		if err != nil {
 			return nil, nil, err
@@ -562,7 +569,7 @@ func checkTextUnit(o Options, fo format.Options, files []string) error {
 // in.Test, read only for the held-out questions, its test examples. With
 // warm and an up-to-date token cache of the training files it reads none
 // of their records: the cache, opened, stands for them (warmFiles).
-func fileSource(o Options, in DataInput, tp Text, log io.Writer, warm bool) (*source, error) {
+func fileSource(ctx context.Context, o Options, in DataInput, tp Text, log io.Writer, warm bool) (*source, error) {
 	fo, err := fileOptions(o)
 	if err != nil {
 		return nil, err
@@ -580,13 +587,13 @@ func fileSource(o Options, in DataInput, tp Text, log io.Writer, warm bool) (*so
 	if c != nil {
 		src.cache, src.data, src.reads = c, data, reads
 		fmt.Fprintf(log, "data: %s: unchanged since its token cache %s was written (%d examples): read from the cache\n", filesWhere(files), cachePath(o.TokenCache, src.name, subject.Train, ""), c.Examples())
-	} else if src.train, src.data, src.reads, err = readFiles(context.Background(), files, fo, log); err != nil {
+	} else if src.train, src.data, src.reads, err = readFiles(ctx, files, fo, log); err != nil {
 		return nil, err
 	}
 	// A dataset folder's validation split, and its test split when
 	// questions are drawn from it (as a subject folder's files are read).
 	readSplit := func(files []string) ([]format.Example, error) {
-		exs, _, reads, err := readFiles(context.Background(), files, fo, log)
+		exs, _, reads, err := readFiles(ctx, files, fo, log)
 		if err != nil {
 			return nil, fmt.Errorf("subject %s: %w", in.Name, err)
 		}

@@ -274,8 +274,9 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 	if interrupted(ctx, t) {
 		// Interrupted (Ctrl-C, SIGTERM): the step finished and the
 		// checkpointer saved it; skip the final evaluation and say how to
-		// continue.
-		res.Duration = time.Since(start)
+		// continue. A stop after the last step left StopReason empty,
+		// and the command said "finished" after "interrupted".
+		res.Stopped, res.Duration = "interrupted", time.Since(start)
 		s.printInterrupted(t, run.Dir)
 		return res, nil
 	}

@@ -293,7 +293,7 @@ func LoadCheckpoint(dir string, t *Trainer) error {
 	if err := verifyChecksums(dir); err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
+	raw, err := fsutil.ReadFileLimit(filepath.Join(dir, stateFile), checkpointMetaLimit)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,11 @@ import (
 // are.
 const checksumFile = "checksums.sha256"
 
+// checkpointMetaLimit bounds the checkpoint files read whole (the checksums
+// and trainer.json, which holds the data order: megabytes for millions of
+// rows).
+const checkpointMetaLimit = 256 << 20
+
 // ErrChecksum means a checkpoint file does not match its recorded sha256.
 var ErrChecksum = errors.New("sha256 mismatch")
 
@@ -56,7 +61,9 @@ func writeChecksums(dir string) error {
 
 // verifyChecksums checks every file listed in dir's checksumFile.
 func verifyChecksums(dir string) error {
-	data, err := os.ReadFile(filepath.Join(dir, checksumFile))
+	// Bounded and regular files only: a run folder may come from anywhere,
+	// and a named pipe in it blocked the resume where no Ctrl-C reaches.
+	data, err := fsutil.ReadFileLimit(filepath.Join(dir, checksumFile), checkpointMetaLimit)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // written before checksums existed
 	}

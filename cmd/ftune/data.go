@@ -83,7 +83,7 @@ func preference(o recipe.Options) bool {
 // interrupted turns a cancelled context into the error the user sees.
 func interrupted(ctx context.Context, what string) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("data %s: interrupted (%v); nothing more was written", what, context.Cause(ctx))
+		return fmt.Errorf("data %s: interrupted (%w); nothing more was written", what, context.Cause(ctx))
 	}
 	return nil
 }
@@ -424,13 +424,21 @@ func validateFiles(ctx context.Context, o recipe.Options, in recipe.DataInput, s
 // date. hashed, when set, gives the key without reading a record
 // (recipe.HashDataFiles): an up-to-date cache is then found without
 // parsing the data.
-func prepareSplit(ctx context.Context, cmd *cobra.Command, env dataEnv, p *prep.Preprocessor, name string, split subject.Split, load func() ([]format.Example, prep.Hash, error), hashed func() (prep.Hash, bool, error), path string) error {
+func prepareSplit(ctx context.Context, cmd *cobra.Command, env dataEnv, p *prep.Preprocessor, name string, split subject.Split, load func() ([]format.Example, prep.Hash, error), hashed func() (prep.Hash, bool, error), path string) (err error) {
 	if err := interrupted(ctx, "prepare"); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	made, err := mkdirAllMade(filepath.Dir(path))
+	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			// An interrupted or failed first prepare left empty cache
+			// folders behind ("nothing more was written").
+			removeEmptyMade(made)
+		}
+	}()
 	keyOf := func(data prep.Hash) prep.CacheKey {
 		return prep.CacheKey{Tokenizer: env.text.TokenizerHash, Template: env.text.TemplateHash, Options: prep.OptionsHash(p.Opts, p.EOS), Data: data}
 	}
@@ -493,4 +501,31 @@ func prepareSplit(ctx context.Context, cmd *cobra.Command, env dataEnv, p *prep.
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: subject %s %s: %s\n", name, split, w)
 	}
 	return nil
+}
+
+// mkdirAllMade is os.MkdirAll that returns the folders it made, deepest
+// first.
+func mkdirAllMade(dir string) ([]string, error) {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	return missing, os.MkdirAll(dir, 0o755)
+}
+
+// removeEmptyMade removes the folders mkdirAllMade made, deepest first,
+// each only while it is empty (os.Remove never removes a folder with
+// anything in it).
+func removeEmptyMade(made []string) {
+	for _, d := range made {
+		if os.Remove(d) != nil {
+			return
+		}
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ftune/ftune/data/format"
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // Split names a dataset split.
@@ -201,7 +202,9 @@ func openSubject(dir string) (*Subject, bool, error) {
 }
 
 func (s *Subject) readConfig(path string) error {
-	data, err := os.ReadFile(path)
+	// Regular files only, bounded: a named pipe blocked the open, where
+	// no Ctrl-C reaches.
+	data, err := fsutil.ReadFileLimit(path, 1<<20)
 	if err != nil {
 		return err
 	}

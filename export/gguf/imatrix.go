@@ -80,7 +80,9 @@ const imatrixMaxBytes = 1 << 30
 // gives an error naming the file and the entry, never a panic or a huge
 // allocation.
 func ReadImatrix(path string) (*Imatrix, error) {
-	f, err := os.Open(path)
+	// OpenRegular: a named pipe nobody writes blocked the open itself,
+	// where no Ctrl-C reaches.
+	f, _, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("imatrix: %w", err)
 	}

@@ -10,6 +10,8 @@ import (
 	"math"
 	"os"
 	"slices"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // ErrFormat marks a file that is not valid GGUF.
@@ -61,7 +63,7 @@ type File struct {
 
 // Read opens and parses a GGUF file.
 func Read(path string) (*File, error) {
-	f, err := os.Open(path)
+	f, _, err := fsutil.OpenRegular(path) // a named pipe would block the open
 	if err != nil {
 		return nil, fmt.Errorf("gguf: %w", err)
 	}
