@@ -52,6 +52,9 @@ func (m Mapping) history(f map[string]any) ([]Message, error) {
 		if off, bad := loneSurrogate([]byte(s)); bad {
 			return nil, fmt.Errorf("%w: field %q: the JSON list has a lone UTF-16 surrogate escape at byte %d (JSON readers would write U+FFFD for it)", ErrInvalidUTF8, m.History, off+1)
 		}
+		if err := stringValues(s, fmt.Sprintf("field %q", m.History)); err != nil {
+			return nil, err
+		}
 		var list []any
 		if err := json.Unmarshal([]byte(s), &list); err != nil {
 			return nil, fmt.Errorf("%w: field %q: expected a JSON list of [instruction, response] pairs: %v", ErrBadValue, m.History, err)

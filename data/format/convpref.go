@@ -90,6 +90,9 @@ func (m Mapping) jsonMessage(v any, name string) (map[string]any, bool, error) {
 	if !ok || !strings.HasPrefix(strings.TrimSpace(s), "{") {
 		return nil, false, nil
 	}
+	if err := stringValues(s, fmt.Sprintf("field %q", name)); err != nil {
+		return nil, false, err
+	}
 	var obj map[string]any
 	if json.Unmarshal([]byte(s), &obj) != nil {
 		return nil, false, nil

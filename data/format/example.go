@@ -153,7 +153,8 @@ var (
 	// ErrUnsupported: the file extension or shape is not supported.
 	ErrUnsupported = errors.New("unsupported")
 	// ErrRecordTooLarge: one record of a streamed file runs past
-	// Options.MaxRecordBytes.
+	// Options.MaxRecordBytes, or holds more JSON values than ftune decodes
+	// in one example (maxRecordValues).
 	ErrRecordTooLarge = errors.New("record too large")
 )
 

@@ -87,6 +87,9 @@ type jsonSource struct {
 	nOthers int
 	// lim is the record limit rc reads through (nil: none).
 	lim *recordLimit
+	// walked counts the tokens of the top-level object's members read
+	// past (skipMember).
+	walked int
 }
 
 func newJSONSource(rc io.ReadCloser, name string, mapping Mapping, lim *recordLimit) *jsonSource {

@@ -63,6 +63,11 @@ func decodeObject(raw []byte) (map[string]any, int, string, error) {
 	if raw[start] != '{' {
 		return nil, start + 1, fmt.Sprintf("expected a JSON object starting with '{', found %q", firstRune(raw[start:])), ErrMalformed
 	}
+	// Counted before decoding: a record of millions of small values
+	// within the byte bound would take gigabytes decoded.
+	if off, over := countValues(raw, maxRecordValues); over {
+		return nil, off + 1, tooManyValues(), ErrRecordTooLarge
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var fields map[string]any

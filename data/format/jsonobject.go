@@ -1,6 +1,7 @@
 package format
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -36,6 +37,7 @@ var recordFields = append(slices.Clone(layoutFields), "system", "tools", "functi
 // first element pending, and whole false). Without one, the object is
 // returned as one record, or refused (whole true).
 func (s *jsonSource) openObject(start int64) (rec Record, err error, fatal, whole bool) {
+	s.walked = 0
 	record := false // a member is a record's field: the object is a record
 	for s.dec.More() {
 		key, err := s.memberKey()
@@ -77,6 +79,7 @@ func (s *jsonSource) openObject(start int64) (rec Record, err error, fatal, whol
 // closeObject reads the members after the list of records, to the
 // object's end: they are noted, and another list of records is refused.
 func (s *jsonSource) closeObject() (Record, error, bool) {
+	s.walked = 0
 	for s.dec.More() {
 		at := s.elementStart(s.dec.InputOffset())
 		key, err := s.memberKey()
@@ -147,6 +150,19 @@ func (s *jsonSource) memberKey() (string, error) {
 // element and whether it is a datasets-server row; any other value is
 // read past, and its key noted.
 func (s *jsonSource) member(key string, records bool) (list bool, first json.RawMessage, rows bool, err error) {
+	if !records {
+		// Read past whole, as text: walked token by token, a list of
+		// millions of values would allocate each.
+		before := s.dec.InputOffset()
+		var v json.RawMessage
+		if err := s.dec.Decode(&v); err != nil {
+			return false, nil, false, s.valueErr(before, err)
+		}
+		if s.nOthers++; len(s.others) < maxOthers {
+			s.others = append(s.others, key)
+		}
+		return false, nil, false, nil
+	}
 	tok, err := s.dec.Token()
 	if err != nil {
 		return false, nil, false, s.tokenErr(err)
@@ -160,9 +176,9 @@ func (s *jsonSource) member(key string, records bool) (list bool, first json.Raw
 		if rows, ok := s.recordElement(key, first); ok {
 			return true, first, rows, nil
 		}
-		err = s.skip(1)
+		err = s.skipMember()
 	} else if ok && (d == '[' || d == '{') {
-		err = s.skip(1)
+		err = s.skipMember()
 	}
 	if err != nil {
 		return false, nil, false, s.tokenErr(err)
@@ -178,6 +194,12 @@ func (s *jsonSource) member(key string, records bool) (list bool, first json.Raw
 // column of the mapping set, as is the "row" of a datasets-server row
 // ({"row_idx", "row"} under "rows", then rows true).
 func (s *jsonSource) recordElement(key string, raw json.RawMessage) (rows, ok bool) {
+	// An element past the bound on values is not decoded to be looked at:
+	// the list is read past, and the object, read as one record, is
+	// refused by it.
+	if _, over := countValues([]byte(raw), maxRecordValues); over {
+		return false, false
+	}
 	var f map[string]any
 	if json.Unmarshal(raw, &f) != nil || f == nil {
 		return false, false
@@ -256,6 +278,58 @@ func (s *jsonSource) skip(depth int) error {
 		}
 	}
 	return nil
+}
+
+// skipMember reads past the rest of a member's list or object, as skip
+// does, counting its tokens in s.walked: the members of the top-level
+// object read past are a record's, when it is one, and a record of more
+// than maxRecordValues values is refused after that many tokens rather
+// than walked to its end (the decoder allocates each token).
+func (s *jsonSource) skipMember() error {
+	for depth := 1; depth > 0; {
+		before := s.dec.InputOffset()
+		tok, err := s.dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('['), json.Delim('{'):
+			depth++
+		case json.Delim(']'), json.Delim('}'):
+			depth--
+			continue
+		}
+		if s.walked++; s.walked > maxRecordValues {
+			return s.errAt(s.elementStart(before), tooManyValues(), ErrRecordTooLarge)
+		}
+	}
+	return nil
+}
+
+// valueErr positions an error of decoding a member's value read from
+// stream offset before (after its key): a syntax error at its byte, found
+// by scanning the value again in the window, as the tokens would have
+// placed it; others as tokenErr does.
+func (s *jsonSource) valueErr(before int64, err error) error {
+	if _, ok := err.(*json.SyntaxError); !ok {
+		return s.tokenErr(err)
+	}
+	k := before - s.tr.winStart
+	if k < 0 || k > int64(len(s.tr.win)) {
+		return s.tokenErr(err)
+	}
+	rest := s.tr.win[k:]
+	skip := len(rest) - len(bytes.TrimLeft(rest, " \t\r\n"))
+	if skip < len(rest) && rest[skip] == ':' {
+		skip++
+		skip += len(rest[skip:]) - len(bytes.TrimLeft(rest[skip:], " \t\r\n"))
+	}
+	var v json.RawMessage // the text is checked whole before any of it is decoded
+	e2, ok := json.Unmarshal(rest[skip:], &v).(*json.SyntaxError)
+	if !ok {
+		return s.tokenErr(err)
+	}
+	return s.errAt(before+int64(skip)+e2.Offset-1, "invalid JSON: "+err.Error(), ErrMalformed)
 }
 
 // tokenErr positions an error of the decoder's tokens inside the

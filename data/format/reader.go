@@ -480,7 +480,7 @@ func (r *Reader) Next() (Example, error) {
 func (r *Reader) convert(rec Record) (Example, error) {
 	pos := func(err error) error {
 		pe := &PosError{File: r.name, Line: rec.Line, Column: rec.Column, Row: rec.Row, Msg: err.Error()}
-		for _, s := range []error{ErrMissingColumn, ErrInvalidUTF8, ErrUnknownRole, ErrBadValue, ErrUnsupported} {
+		for _, s := range []error{ErrMissingColumn, ErrInvalidUTF8, ErrUnknownRole, ErrBadValue, ErrUnsupported, ErrRecordTooLarge} {
 			if errors.Is(err, s) {
 				pe.Err = s
 				break

@@ -529,6 +529,9 @@ func (m Mapping) messageList(f map[string]any, name string, raw rawJSON) ([]Mess
 		if off, bad := loneSurrogate([]byte(s)); bad {
 			return nil, fmt.Errorf("%w: field %q: the JSON list of messages has a lone UTF-16 surrogate escape at byte %d (JSON readers would write U+FFFD for it)", ErrInvalidUTF8, name, off+1)
 		}
+		if err := stringValues(s, fmt.Sprintf("field %q", name)); err != nil {
+			return nil, err
+		}
 		var list []any
 		if err := json.Unmarshal([]byte(s), &list); err != nil {
 			return nil, fmt.Errorf("%w: field %q: expected a JSON list of messages: %v", ErrBadValue, name, err)
@@ -870,6 +873,9 @@ func (m Mapping) jsonMessages(v any, name string) (list []any, ok bool, err erro
 	s, isText := v.(string)
 	if !isText || !strings.HasPrefix(strings.TrimSpace(s), "[") {
 		return nil, false, nil
+	}
+	if err := stringValues(s, fmt.Sprintf("field %q", name)); err != nil {
+		return nil, false, err
 	}
 	if err := json.Unmarshal([]byte(s), &list); err != nil || len(list) == 0 {
 		return nil, false, nil

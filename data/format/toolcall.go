@@ -197,6 +197,9 @@ func jsonInString(s, want string) (any, error) {
 	if off, bad := loneSurrogate([]byte(s)); bad {
 		return nil, fmt.Errorf("%w: the string holding %s has a lone UTF-16 surrogate escape at byte %d (JSON readers would write U+FFFD for it)", ErrInvalidUTF8, want, off+1)
 	}
+	if err := stringValues(s, "the string holding "+want); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	var v any
