@@ -29,7 +29,8 @@ func (c *cancelOnWrite) Write(p []byte) (int, error) {
 // its validation or checkpoint) skipped the evaluation and the adapter
 // export, and said "interrupted after step 1; the checkpoint is saved",
 // then "finished 1 steps": the run was not finished (its folder says
-// interrupted, and resuming it exports the adapter). It says interrupted.
+// interrupted, and resuming it exports the adapter). It says interrupted,
+// and exits 130 without an error line.
 func TestInterruptAfterTheLastStep(t *testing.T) {
 	t.Setenv("FTUNE_CACHE", t.TempDir())
 	outDir := t.TempDir()
@@ -41,8 +42,10 @@ func TestInterruptAfterTheLastStep(t *testing.T) {
 	root.SetErr(out)
 	root.SetArgs([]string{"train", "--max-steps", "1", "--output", outDir, "--run-name", "r", "--batch-size", "2", "--seq-len", "64", "--eval-questions", "0",
 		"--set", "training.eval.generation.samples=0", "--set", "training.checkpointing.every=1", "--set", "training.eval.max_batches=2", "--no-progress"})
-	if err := root.ExecuteContext(ctx); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
+	// Saved, and still not done: exit status 130, no error line (it
+	// exited 0, and `ftune train && ftune export` went on).
+	if code := execute(ctx, root, out); code != exitInterrupted {
+		t.Fatalf("exit status %d, want %d\n%s", code, exitInterrupted, out.String())
 	}
 	got := out.String()
 	if ctx.Err() == nil {
@@ -54,5 +57,8 @@ func TestInterruptAfterTheLastStep(t *testing.T) {
 	}
 	if strings.Contains(got, "finished") || !strings.Contains(got, "\ninterrupted after 1 steps") {
 		t.Errorf("an interrupted run reported as finished:\n%s", got)
+	}
+	if strings.Contains(got, "ftune: exit status") {
+		t.Errorf("an error line for the status:\n%s", got)
 	}
 }

@@ -155,6 +155,10 @@ func execute(ctx context.Context, root *cobra.Command, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	var status exitStatus
+	if errors.As(err, &status) {
+		return int(status) // the command has said why
+	}
 	var worker workerError
 	if errors.As(err, &worker) {
 		// Printed before the job ends, which may end this process too.
@@ -192,6 +196,12 @@ type workerError struct {
 }
 
 func (e workerError) Unwrap() error { return e.error }
+
+// exitStatus is the error of a command that has printed what happened
+// and ends with this status, without an error line.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // exitInterrupted is the status of a process ended by a second Ctrl-C
 // (128 + SIGINT, as shells report it), and of a command that stopped on

@@ -199,6 +199,14 @@ are shortcuts for the common ones.`,
 			if hint := tryIt(res); hint != "" {
 				fmt.Fprintf(w, "try it:     %s\n", hint)
 			}
+			if res.Stopped == ftune.StoppedInterrupted && comm.Size() == 1 {
+				// Saved and resumable, but not done: 0 would let a
+				// script's `ftune train && ftune export ...` go on after
+				// the user's Ctrl-C. A data-parallel job's workers exit 0
+				// after finalising together: a worker's other status
+				// makes the launcher report it failed.
+				return exitStatus(exitInterrupted)
+			}
 			return nil
 		},
 	}
