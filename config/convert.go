@@ -26,14 +26,16 @@ import (
 const convertedHeader = `ftune run file converted from another trainer's config (ftune init --from).
 A key whose line ends in "# from FILE:LINE KEY" holds the value converted
 from that line of the other trainer's config, and counts as set by you;
-every other key shows ftune's default, which may differ from the other
-trainer's. Train with: ftune train -c this.yaml
+so does one ending in "# TRAINER's default of KEY": the other trainer's
+default for a key its config leaves out, where it is not ftune's. Every
+other key shows ftune's default. Train with: ftune train -c this.yaml
 Override any key on the command line: --set training.optimizer.lr=1e-4
 Paths expand a leading ~/ (your home) and $VARS, ${VARS}; $$ is a literal $.`
 
 // convertedMarkRE matches the end of a converted key's line:
-// "# from axolotl.yaml:12 learning_rate".
-var convertedMarkRE = regexp.MustCompile(`\s# (from .+:[0-9]+ [^\s]+|LLaMA-Factory's default of [^\s]+)\s*$`)
+// "# from axolotl.yaml:12 learning_rate", or, for a key the file left to
+// its trainer's default, "# Axolotl's default of num_epochs".
+var convertedMarkRE = regexp.MustCompile(`\s# (from .+:[0-9]+ [^\s]+|(Axolotl|LLaMA-Factory|transformers)'s default of [^\s]+)\s*$`)
 
 // Conversion is another trainer's config converted to a run config
 // (Convert).
@@ -240,6 +242,9 @@ type converter struct {
 	errs  ErrorList
 	notes []Note
 	marks map[string]string
+	// unmarked is the one of a default's paths that its apply left as
+	// it was (theirDefaults).
+	unmarked string
 }
 
 func (c *converter) whereNode(n *yaml.Node) string { return fmt.Sprintf("%s:%d", c.name, n.Line) }

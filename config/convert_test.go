@@ -197,6 +197,7 @@ output_dir: saves/qwen/lora/sft
 	want.Model.Path, want.Model.LoadIn4Bit = "Qwen/Qwen2.5-0.5B-Instruct", true
 	want.Data.Files, want.Data.Shape = []string{filepath.Join(dir, "chat.json")}, "chat"
 	want.Data.MaxLength, want.Data.ValSplit = 1024, 0.1
+	want.Data.Packing = false // LLaMA-Factory's default packing
 	want.Training.LoRA.R, want.Training.LoRA.Alpha, want.Training.LoRA.Targets = 8, 16, []string{"all-linear"}
 	want.Training.LoRA.Dropout = 0 // LLaMA-Factory's default lora_dropout
 	want.Training.BatchSize, want.Training.GradAccum = 1, 8

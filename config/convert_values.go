@@ -378,30 +378,203 @@ func (c *converter) precision(k string, n *yaml.Node) {
 	}
 }
 
-// theirDefaults sets what LLaMA-Factory's file leaves to LLaMA-Factory's
-// own LoRA defaults (its LoraArguments: lora_rank 8, lora_alpha twice the
-// rank, lora_dropout 0, lora_target all), which are not ftune's (r 16,
-// alpha 32, dropout 0.05): left to ftune's, the converted run would
-// scale its updates by alpha/r = 4 where LLaMA-Factory's scales by 2.
-// Each counts as chosen, marked as LLaMA-Factory's, and is said.
+// theirDefault is a setting that the other trainer's file may leave out,
+// whose default there is not ftune's: left to ftune's, the converted run
+// would not be the run the file trained. Each trainer's are read from its
+// own source (theirDefaultsOf).
+type theirDefault struct {
+	// key is the trainer's name of the setting; paths the ftune keys its
+	// default sets.
+	key   string
+	paths []string
+	// value is the default as the trainer states it.
+	value string
+	// apply sets the default and may return a word more (how the run
+	// differs still); nil when ftune has no equivalent, or the default is
+	// not one value: the note then says why, and ftune's default applies.
+	apply func(c *converter) string
+	why   string
+	// also are the trainer's other keys that, set, make a said-only
+	// default moot.
+	also []string
+}
+
+// transformersDefaults are TrainingArguments' defaults (transformers'
+// src/transformers/training_args.py, v4 through v5) that are not ftune's. Its adam_beta1
+// 0.9, adam_beta2 0.999, adam_epsilon 1e-8, weight_decay 0,
+// max_grad_norm 1, per_device_train_batch_size 8,
+// gradient_accumulation_steps 1, seed 42 and optim (an AdamW) are
+// ftune's too.
+func transformersDefaults() []theirDefault {
+	return []theirDefault{
+		{key: "learning_rate", paths: []string{"training.optimizer.lr"}, value: "5e-05",
+			apply: func(c *converter) string {
+				c.cfg.Training.Optimizer.LR = 5e-5
+				if c.trainer != "transformers" {
+					return ""
+				}
+				return "TRL's configs default otherwise (SFTConfig 2e-05, DPOConfig 1e-06): if this file is TRL's, set learning_rate"
+			}},
+		{key: "lr_scheduler_type", paths: []string{"training.schedule.name"}, value: "linear",
+			apply: func(c *converter) string { c.cfg.Training.Schedule.Name = "linear"; return "" }},
+		{key: "num_train_epochs", paths: []string{"training.max_epochs", "training.max_steps"}, value: "3 (max_steps -1: the epochs decide)",
+			apply: epochsDefault(3)},
+		{key: "warmup_steps", paths: []string{"training.schedule.warmup_steps", "training.schedule.warmup_ratio"}, value: "0 (warmup_ratio 0): no warmup",
+			apply: func(c *converter) string {
+				c.cfg.Training.Schedule.WarmupSteps, c.cfg.Training.Schedule.WarmupRatio = 0, 0
+				return ""
+			}},
+		{key: "bf16", value: "false (fp16 false)", also: []string{"fp16"},
+			why: "whether the run computed in float32 rests on the dtype the script loaded the model in, which this file does not say: ftune's training.precision auto applies (set bf16 to choose)"},
+		{key: "logging_steps", value: "500 (logging_strategy steps)", also: []string{"logging_strategy"},
+			why: "ftune's training.log_every applies: logging changes no weight"},
+		{key: "eval_strategy", value: "no: no evaluation", also: []string{"evaluation_strategy", "eval_steps", "do_eval"},
+			why: "ftune's training.eval.every and data.val_split apply (TrainingArguments names no data): evaluating changes no weight, holding data out does"},
+		{key: "save_steps", value: "500, every checkpoint kept (save_total_limit none)", also: []string{"save_strategy", "save_total_limit"},
+			why: "ftune's training.checkpointing applies: saving changes no weight"},
+	}
+}
+
+// llamaFactoryDefaults are LLaMA-Factory's defaults (src/llamafactory/
+// hparams/finetuning_args.py LoraArguments, data_args.py DataArguments and
+// parser.py, as its main branch holds them) and those of transformers' TrainingArguments,
+// which its training arguments extend without changing these.
+func llamaFactoryDefaults() []theirDefault {
+	return append([]theirDefault{
+		{key: "lora_rank", paths: []string{"training.lora.r"}, value: "8",
+			apply: func(c *converter) string { c.cfg.Training.LoRA.R = 8; return "" }},
+		{key: "lora_alpha", paths: []string{"training.lora.alpha"}, value: "twice lora_rank",
+			apply: func(c *converter) string { c.cfg.Training.LoRA.Alpha = 2 * float64(c.cfg.Training.LoRA.R); return "" }},
+		{key: "lora_dropout", paths: []string{"training.lora.dropout"}, value: "0",
+			apply: func(c *converter) string { c.cfg.Training.LoRA.Dropout = 0; return "" }},
+		{key: "lora_target", paths: []string{"training.lora.targets"}, value: "all",
+			apply: func(c *converter) string { c.cfg.Training.LoRA.Targets = []string{"all-linear"}; return "" }},
+		{key: "cutoff_len", paths: []string{"data.max_length"}, value: "2048",
+			apply: func(c *converter) string {
+				c.cfg.Data.MaxLength = 2048
+				return "LLaMA-Factory does not hold it to the model's positions, and ftune refuses a data.max_length past them: lower it for a model of fewer"
+			}},
+		{key: "val_size", paths: []string{"data.val_split", "training.checkpointing.monitor", "training.checkpointing.top_k"}, value: "0: no validation data",
+			apply: noValidation},
+		{key: "packing", paths: []string{"data.packing"}, value: "false but for pre-training (stage pt)",
+			apply: func(c *converter) string { c.cfg.Data.Packing = false; return "" }},
+		{key: "bf16", value: "false (fp16 false)", also: []string{"fp16"},
+			why: "LLaMA-Factory then loads the model in the dtype its config and the device suggest (bf16 where supported): ftune's training.precision auto applies (set bf16 to choose)"},
+	}, slices.DeleteFunc(transformersDefaults(), func(d theirDefault) bool {
+		return d.key == "bf16" || d.key == "eval_strategy" // said above; val_size says it
+	})...)
+}
+
+// axolotlDefaults are Axolotl's defaults (src/axolotl/utils/schemas/
+// training.py, config.py, peft.py, and its trainer builder's warmup, as
+// its main branch holds them). Its lr_scheduler cosine, weight_decay 0, gradient_accumulation_steps 1,
+// train_on_inputs false, bf16 auto and optimizer (an AdamW, with
+// transformers' betas, epsilon, max_grad_norm and seed) are ftune's too;
+// learning_rate it requires, and lora_r and lora_alpha have none.
+func axolotlDefaults() []theirDefault {
+	return []theirDefault{
+		{key: "num_epochs", paths: []string{"training.max_epochs", "training.max_steps"}, value: "1",
+			apply: epochsDefault(1)},
+		{key: "warmup_steps", paths: []string{"training.schedule.warmup_steps", "training.schedule.warmup_ratio"}, value: "3% of the steps, rounded down, at most 100 (2 when 1)",
+			apply: func(c *converter) string {
+				s := &c.cfg.Training.Schedule
+				if steps := c.cfg.Training.MaxSteps; steps > 0 {
+					w := min(int(math.Floor(0.03*float64(steps))), 100)
+					if w == 1 {
+						w = 2
+					}
+					s.WarmupSteps, s.WarmupRatio = w, 0
+					return ""
+				}
+				// The ratio decides; warmup_steps stays ftune's, unmarked
+				// (a chosen one beside a ratio is refused).
+				s.WarmupRatio = 0.03
+				c.unmarked = "training.schedule.warmup_steps"
+				return "ftune warms up for 3% of the steps rounded up, and past 100 steps: set warmup_steps to match a run of more than 3333 steps"
+			}},
+		{key: "micro_batch_size", paths: []string{"training.batch_size"}, value: "1",
+			apply: func(c *converter) string { c.cfg.Training.BatchSize = 1; return "" }},
+		{key: "sequence_len", paths: []string{"data.max_length"}, value: "512",
+			apply: func(c *converter) string { c.cfg.Data.MaxLength = 512; return "" }},
+		{key: "sample_packing", paths: []string{"data.packing"}, value: "false",
+			apply: func(c *converter) string { c.cfg.Data.Packing = false; return "" }},
+		{key: "val_set_size", paths: []string{"data.val_split", "training.checkpointing.monitor", "training.checkpointing.top_k"}, value: "0: no validation data",
+			apply: noValidation},
+		{key: "lora_dropout", paths: []string{"training.lora.dropout"}, value: "0",
+			apply: func(c *converter) string { c.cfg.Training.LoRA.Dropout = 0; return "" }},
+		{key: "lora_target_modules", also: []string{"lora_target_linear"}, value: "none (nor lora_target_linear): PEFT adapts the modules it knows for the model's type (q_proj and v_proj for LLaMA)",
+			why: "not one list for every model: ftune's training.lora.targets all-linear applies (set lora_target_modules to choose)"},
+		{key: "logging_steps", value: "0.5% of the steps, from 1 to 10",
+			why: "ftune's training.log_every applies: logging changes no weight"},
+	}
+}
+
+// epochsDefault trains n epochs, the epochs deciding (max_steps 0).
+func epochsDefault(n int) func(*converter) string {
+	return func(c *converter) string {
+		c.cfg.Training.MaxEpochs, c.cfg.Training.MaxSteps = n, 0
+		return ""
+	}
+}
+
+// noValidation holds no data out; nothing then ranks checkpoints (ftune
+// ranks them by val/loss).
+func noValidation(c *converter) string {
+	c.cfg.Data.ValSplit = 0
+	c.cfg.Training.Checkpointing.Monitor, c.cfg.Training.Checkpointing.TopK = "", 0
+	return ""
+}
+
+// theirDefaults sets what the file leaves to its trainer's defaults
+// (theirDefault) where they are not ftune's: each set counts as chosen,
+// its line marked as the trainer's default, and is said; one with no
+// ftune equivalent is said, ftune's default applying. A setting the file
+// set (its ftune key marked; for one said only, its key present) keeps
+// the file's value.
 func (c *converter) theirDefaults() {
-	if c.trainer != "LLaMA-Factory" {
-		return
+	var table []theirDefault
+	switch c.trainer {
+	case "Axolotl":
+		table = axolotlDefaults()
+	case "LLaMA-Factory":
+		table = llamaFactoryDefaults()
+	default:
+		table = transformersDefaults()
 	}
-	lora := &c.cfg.Training.LoRA
-	set := func(path, key, value string, apply func()) {
-		if _, ok := c.marks[path]; ok {
-			return
+	for _, d := range table {
+		if d.apply == nil {
+			if !slices.ContainsFunc(append([]string{d.key}, d.also...), func(k string) bool { v := c.value(k); return v != nil && !null(v) }) {
+				c.notes = append(c.notes, Note{Where: c.name, Key: d.key, Msg: fmt.Sprintf("not set there: %s's default, %s, is not applied: %s", c.trainer, d.value, d.why)})
+			}
+			continue
 		}
-		apply()
-		c.marks[path] = "LLaMA-Factory's default of " + key
-		c.cfg.setSource(path, c.name+" (LLaMA-Factory's default of "+key+")", false)
-		c.notes = append(c.notes, Note{Where: c.name, Key: path, Msg: fmt.Sprintf("not set there: LLaMA-Factory's default of %s, %s, applies: %v (not ftune's default)", key, value, reflectString(c.cfg, path))})
+		if slices.ContainsFunc(d.paths, func(p string) bool { _, ok := c.marks[p]; return ok }) {
+			continue
+		}
+		was := map[string]string{}
+		for _, p := range d.paths {
+			was[p] = reflectString(c.cfg, p)
+		}
+		c.unmarked = ""
+		more := d.apply(c)
+		mark := c.trainer + "'s default of " + d.key
+		shown := ""
+		for _, p := range d.paths {
+			if p == c.unmarked {
+				continue
+			}
+			if shown == "" {
+				shown = p
+			}
+			c.marks[p] = mark
+			c.cfg.setSource(p, c.name+" ("+mark+")", false)
+		}
+		msg := fmt.Sprintf("not set there: %s, %s, applies: %v (ftune's default is %s)", mark, d.value, reflectString(c.cfg, shown), was[shown])
+		if more != "" {
+			msg += "; " + more
+		}
+		c.notes = append(c.notes, Note{Where: c.name, Key: shown, Msg: msg})
 	}
-	set("training.lora.r", "lora_rank", "8", func() { lora.R = 8 })
-	set("training.lora.alpha", "lora_alpha", "twice lora_rank", func() { lora.Alpha = 2 * float64(lora.R) })
-	set("training.lora.dropout", "lora_dropout", "0", func() { lora.Dropout = 0 })
-	set("training.lora.targets", "lora_target", "all", func() { lora.Targets = []string{"all-linear"} })
 }
 
 // unset says which of the settings that shape a run most the file leaves
@@ -410,11 +583,6 @@ func (c *converter) unset() {
 	for _, path := range []string{"model.path", "training.optimizer.lr", "training.lora.r", "training.lora.alpha"} {
 		if _, ok := c.marks[path]; !ok {
 			c.notes = append(c.notes, Note{Where: c.name, Key: path, Msg: fmt.Sprintf("not set there: ftune's default %v applies", reflectString(c.cfg, path))})
-		}
-	}
-	if _, ok := c.marks["training.max_steps"]; !ok {
-		if _, ok := c.marks["training.max_epochs"]; !ok {
-			c.notes = append(c.notes, Note{Where: c.name, Key: "training.max_steps", Msg: fmt.Sprintf("neither epochs nor max_steps set there: ftune's default, %d steps, applies (%s's default is a number of epochs)", c.cfg.Training.MaxSteps, c.trainer)})
 		}
 	}
 }

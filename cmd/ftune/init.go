@@ -25,8 +25,13 @@ func newInitCmd() *cobra.Command {
 --from converts another trainer's config (Axolotl's, LLaMA-Factory's, or
 transformers' TrainingArguments as YAML or JSON): each key with an ftune
 equivalent is set from its value as that trainer reads it, the line marked
-with where it came from; what is not converted is listed, with the reason,
-at the top of the file and on stderr. A value that cannot be converted is
+with where it came from. A setting the file leaves out takes that
+trainer's default where it is not ftune's (transformers' learning rate
+5e-05 on a linear schedule without warmup for 3 epochs, Axolotl's 1 epoch
+of unpacked 512-token rows, LLaMA-Factory's LoRA rank 8 ...), the line
+marked as that trainer's default; what is not converted, and a default
+with no ftune equivalent, is listed, with the reason, at the top of the
+file and on stderr. A value that cannot be converted is
 an error naming its line. Relative paths (the model, data files) are kept
 as written: run ftune from the folder the other trainer ran in.`,
 		Example: `  ftune init run.yaml

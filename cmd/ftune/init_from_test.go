@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,6 +77,63 @@ func TestInitNoFolder(t *testing.T) {
 		code, _, stderr := exitOf(t, args...)
 		if code != 2 || !strings.Contains(stderr, "folder "+missing+" does not exist") || strings.Contains(stderr, ".tmp") {
 			t.Errorf("ftune %s: exit %d, %q; want exit 2 naming the folder", strings.Join(args, " "), code, stderr)
+		}
+	}
+}
+
+// TestInitFromTheirDefaults: a file that leaves its trainer's settings
+// out converts to that trainer's defaults, marked as such in the run
+// file and said on stderr, and the run file trains: Axolotl's unpacked
+// micro-batches of 1 row of 512 tokens with no validation data,
+// LLaMA-Factory's 2048-token cutoff, transformers' 5e-05 on its linear
+// schedule without warmup.
+func TestInitFromTheirDefaults(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	dir := t.TempDir()
+	var rows strings.Builder
+	for i := range 8 {
+		fmt.Fprintf(&rows, `{"instruction":"What is %d plus %d?","input":"","output":"%d"}`+"\n", i, i, 2*i)
+	}
+	data := filepath.Join(dir, "sums.jsonl")
+	info := `{"sums": {"file_name": "sums.jsonl"}}`
+	for name, text := range map[string]string{data: rows.String(), filepath.Join(dir, "dataset_info.json"): info} {
+		if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ name, src, marked, said string }{
+		{"axolotl.yaml", "base_model: tiny-base\ndatasets:\n  - path: " + data + "\n    type: alpaca\nmax_steps: 2\n",
+			"  max_length: 512 # Axolotl's default of sequence_len\n", "axolotl.yaml: training.batch_size: not set there: Axolotl's default of micro_batch_size, 1, applies: 1"},
+		{"lf.yaml", "model_name_or_path: tiny-base\nstage: sft\ndataset: sums\ndataset_dir: " + dir + "\nmax_steps: 2\n",
+			"  max_length: 2048 # LLaMA-Factory's default of cutoff_len\n", "lf.yaml: data.val_split: not set there: LLaMA-Factory's default of val_size, 0: no validation data"},
+		{"args.json", `{"model_name_or_path": "tiny-base", "max_steps": 2}`,
+			"  lr: 5e-05 # transformers's default of learning_rate\n", "args.json: training.schedule.name: not set there: transformers's default of lr_scheduler_type, linear, applies: linear"},
+	} {
+		src, out := filepath.Join(dir, c.name), filepath.Join(dir, c.name+".run.yaml")
+		if err := os.WriteFile(src, []byte(c.src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, stdout, stderr := exitOf(t, "init", "--from", src, out)
+		if code != 0 || !strings.Contains(stdout+stderr, c.said) {
+			t.Fatalf("%s: exit %d, stdout %q, stderr %q", c.name, code, stdout, stderr)
+		}
+		if b, err := os.ReadFile(out); err != nil || !strings.Contains(string(b), c.marked) {
+			t.Fatalf("%s: the run file lacks %q (%v):\n%s", c.name, c.marked, err, b)
+		}
+		args := []string{"train", "-c", out, "--no-progress", "--set", "training.tracking.output_dir=" + filepath.Join(dir, c.name+".runs"),
+			"--set", "training.eval.max_batches=1", "--set", "training.eval.generation.questions=0"}
+		if c.name == "lf.yaml" {
+			// LLaMA-Factory's cutoff_len 2048 is longer than tiny-base's
+			// 1024 positions: ftune refuses it (LLaMA-Factory does not),
+			// naming the key to lower.
+			if text, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "data.max_length 2048 exceeds the model's max_position_embeddings (1024") {
+				t.Fatalf("%s: a cutoff past the model's positions: %v\n%s", c.name, err, text)
+			}
+			args = append(args, "--set", "data.max_length=1024")
+		}
+		text, err := run(t, args...)
+		if err != nil {
+			t.Fatalf("%s: the converted run does not train: %v\n%s", c.name, err, text)
 		}
 	}
 }
