@@ -355,3 +355,16 @@ func TestConvertLLaMAFactoryLoRADefaults(t *testing.T) {
 		t.Errorf("Axolotl file: alpha %v", cfg.Training.LoRA.Alpha)
 	}
 }
+
+// TestConvertEmbeddedModel: base_model tiny-base, the model ftune embeds,
+// is no missing folder (the note said training refuses it; training
+// takes it).
+func TestConvertEmbeddedModel(t *testing.T) {
+	conv, cfg, _ := convertAndLoad(t, "base_model: tiny-base\nlearning_rate: 0.0002\nmicro_batch_size: 2\n", "ax.yaml")
+	if cfg.Model.Path != "tiny-base" {
+		t.Errorf("model.path %q, want tiny-base", cfg.Model.Path)
+	}
+	if notes := notesOf(conv); strings.Contains(notes, "not a folder") {
+		t.Errorf("the embedded model is said to be missing:\n%s", notes)
+	}
+}

@@ -50,8 +50,8 @@ func (c *converter) model(k string, n *yaml.Node) {
 	}
 	c.cfg.Model.Path = s
 	c.mark(k, "model.path")
-	if st, err := os.Stat(s); err == nil && st.IsDir() {
-		return
+	if st, err := os.Stat(s); (err == nil && st.IsDir()) || s == Default().Model.Path {
+		return // a folder, or the embedded model
 	}
 	if !IsHubID(s) {
 		c.note(k, false, "%s is not a folder here: set model.path to the model's folder; training refuses it until then", s)
