@@ -68,6 +68,9 @@ func (c *Conversation) Send(ctx context.Context, user string, opt GenerateOption
 		// Conversation: no model to reply with.
 		return Reply{}, errors.New("chat: the conversation has no model: make it with Model.NewConversation (and set its Messages, or json.Unmarshal into it, to resume a saved one)")
 	}
+	if err := c.m.ready("chat"); err != nil {
+		return Reply{}, err
+	}
 	if err := start(ctx, opt); err != nil {
 		return Reply{}, err
 	}

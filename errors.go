@@ -1,6 +1,7 @@
 package ftune
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,12 +12,15 @@ import (
 
 // ErrInvalidInput is matched (errors.Is) by the errors of calls refused
 // for what their caller passed, before any work: GenerateOptions that
-// Validate refuses, an empty prompt, a message with an unknown role
-// (ErrUnknownRole) or text that is not UTF-8, Load's device and
-// precision names, Export's format and option checks, FineTune's and
-// FineTunePreferences' example checks (ErrNoExamples included). A
-// service can answer them as a bad request; the error's message is the
-// one without it, naming what was wrong.
+// Validate refuses, an empty prompt, Chat without messages, a message
+// with an unknown role (ErrUnknownRole) or text that is not UTF-8, Load's
+// device and precision names, Export's format and option checks,
+// FineTune's and FineTunePreferences' example checks (ErrNoExamples
+// included), a run configuration that config's Validate refuses (Train,
+// FineTune, Evaluate; config.ErrInvalid and config.FieldError name the
+// key), a nil context, and a nil or zero Model (ErrNotLoaded). A service
+// can answer them as a bad request; the error's message is the one
+// without it, naming what was wrong.
 var ErrInvalidInput = errors.New("invalid input")
 
 // ErrUnknownRole is matched by the error of a message whose role is not
@@ -82,4 +86,28 @@ func checkTools(tools json.RawMessage) (int, error) {
 		}
 	}
 	return len(list), nil
+}
+
+// ErrNotLoaded is wrapped by the error of a Model's method called on a
+// nil *Model, or on one that Load did not make (a zero Model, or one
+// missing its Net, Tokenizer or Template); it matches ErrInvalidInput
+// too. Such a call used to panic on a nil pointer.
+var ErrNotLoaded = errors.New("the model is not loaded (a nil or zero Model): make it with Load")
+
+// ready refuses a call on a Model that Load did not make, for op (the
+// call's name in the error).
+func (m *Model) ready(op string) error {
+	if m == nil || m.Net == nil || m.Tokenizer == nil || m.Template == nil {
+		return invalidf("%s: %w", op, ErrNotLoaded)
+	}
+	return nil
+}
+
+// checkCtx refuses a nil ctx, as invalid input: a call used to panic on
+// it (ctx.Err) at once, or worse, deep inside a run.
+func checkCtx(op string, ctx context.Context) error {
+	if ctx == nil {
+		return invalidf("%s: nil context (pass context.Background() for one that is never cancelled)", op)
+	}
+	return nil
 }

@@ -78,6 +78,12 @@ var ErrNoAdapter = errors.New("this format needs an adapter")
 // export of a model loaded in bf16, whose base weights are rounded)
 // matches ErrInvalidInput.
 func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (notes []string, err error) {
+	if err := m.ready("export"); err != nil {
+		return nil, err
+	}
+	if err := checkCtx("export", ctx); err != nil {
+		return nil, err
+	}
 	if out == "" {
 		return nil, invalid(errors.New("export: no output path"))
 	}
@@ -90,7 +96,7 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 		return nil, invalidf("export: format %q: want peft, merged, gguf or gguf-lora", opt.Format)
 	}
 	if m.Adapter == nil && opt.Format != FormatGGUF {
-		return nil, fmt.Errorf("export --format %s: %w", opt.Format, ErrNoAdapter)
+		return nil, fmt.Errorf("export: format %s: %w", opt.Format, ErrNoAdapter)
 	}
 	quant := opt.Quant
 	if quant == "" {
@@ -100,11 +106,11 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 	// --quant q4_k_m that wrote a bf16 folder would look like it worked.
 	switch {
 	case opt.Quant != "" && opt.Format == FormatPEFT:
-		return nil, invalidf("export --format peft: a tensor type (--quant %s) is a GGUF file's (--format gguf or gguf-lora); a PEFT folder holds the adapter as it was trained", opt.Quant)
+		return nil, invalidf("export: format peft: a tensor type (quant %s) is a GGUF file's (format gguf or gguf-lora); a PEFT folder holds the adapter as it was trained", opt.Quant)
 	case opt.Quant != "" && opt.Format == FormatMerged:
-		return nil, invalidf("export --format merged: a tensor type (--quant %s) is a GGUF file's (--format gguf or gguf-lora); a merged folder keeps the base's dtype", opt.Quant)
+		return nil, invalidf("export: format merged: a tensor type (quant %s) is a GGUF file's (format gguf or gguf-lora); a merged folder keeps the base's dtype", opt.Quant)
 	case opt.MaxShardBytes > 0 && opt.Format != FormatMerged:
-		return nil, invalidf("export --format %s: a shard size (--max-shard-mb) is for a merged folder (--format merged); %s writes one file", opt.Format, opt.Format)
+		return nil, invalidf("export: format %s: a shard size (MaxShardBytes; the command's --max-shard-mb) is for a merged folder (format merged); %s writes one file", opt.Format, opt.Format)
 	}
 	// A ctx cancelled already stops every format here, before anything is
 	// touched (not even the leftovers of killed exports that the writers
@@ -113,17 +119,17 @@ func (m *Model) Export(ctx context.Context, out string, opt ExportOptions) (note
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	if opt.Imatrix != "" && opt.Format != FormatGGUF {
-		return nil, invalidf("export --format %s: an importance matrix weighs a quantized GGUF model (--format gguf with one of llama-quantize's mixes as --quant); %s has nothing it could weigh", opt.Format, opt.Format)
+		return nil, invalidf("export: format %s: an importance matrix weighs a quantized GGUF model (format gguf with one of llama-quantize's mixes as its quant); %s has nothing it could weigh", opt.Format, opt.Format)
 	}
 	if (opt.OutputType != "" || opt.EmbeddingType != "") && opt.Format != FormatGGUF {
-		return nil, invalidf("export --format %s: the output and embedding types are a GGUF model's (--format gguf); %s holds no such tensors to type", opt.Format, opt.Format)
+		return nil, invalidf("export: format %s: the output and embedding types are a GGUF model's (format gguf); %s holds no such tensors to type", opt.Format, opt.Format)
 	}
 	if m.Net.DType == tensor.BF16 && (opt.Format == FormatMerged || opt.Format == FormatGGUF) {
 		// The base is written from the weights in memory: bf16 (a GPU's
 		// precision bf16, LoadOptions) would have rounded a float32 or
 		// float16 base's. The adapter formats read only the adapter,
 		// which stays float32.
-		return nil, invalidf("export --format %s: the model was loaded in bf16 (precision bf16 on a GPU), which rounds a float32 or float16 base's weights; load it on the CPU (LoadOptions.Device \"\" or \"cpu\") or at precision f32 to export it", opt.Format)
+		return nil, invalidf("export: format %s: the model was loaded in bf16 (precision bf16 on a GPU), which rounds a float32 or float16 base's weights; load it on the CPU (LoadOptions.Device \"\" or \"cpu\") or at precision f32 to export it", opt.Format)
 	}
 	switch opt.Format {
 	case FormatPEFT:

@@ -25,12 +25,12 @@ func TestExportRefusesOptionsTheFormatDoesNotUse(t *testing.T) {
 		opt  ExportOptions
 		want string
 	}{
-		{ExportOptions{Format: FormatPEFT, Quant: "zzz"}, "--quant zzz"},
+		{ExportOptions{Format: FormatPEFT, Quant: "zzz"}, "quant zzz"},
 		{ExportOptions{Format: FormatPEFT, Quant: "q8_0"}, "GGUF file's"},
 		{ExportOptions{Format: FormatMerged, Quant: "q4_0"}, "keeps the base's dtype"},
-		{ExportOptions{Format: FormatGGUF, MaxShardBytes: 1000}, "--max-shard-mb"},
-		{ExportOptions{Format: FormatGGUFLoRA, MaxShardBytes: 1000}, "--max-shard-mb"},
-		{ExportOptions{Format: FormatPEFT, MaxShardBytes: 1000}, "--max-shard-mb"},
+		{ExportOptions{Format: FormatGGUF, MaxShardBytes: 1000}, "MaxShardBytes"},
+		{ExportOptions{Format: FormatGGUFLoRA, MaxShardBytes: 1000}, "MaxShardBytes"},
+		{ExportOptions{Format: FormatPEFT, MaxShardBytes: 1000}, "MaxShardBytes"},
 		{ExportOptions{Format: "onnx"}, `format "onnx"`},
 	} {
 		out := filepath.Join(dir, "out")

@@ -156,6 +156,9 @@ func (o GenerateOptions) Validate() error {
 // ftune trains on plain-text completions: a model, or an adapter trained on
 // text, sees its prompts as it saw its training documents.
 func (m *Model) Generate(ctx context.Context, prompt string, opt GenerateOptions) (Reply, error) {
+	if err := m.ready("generate"); err != nil {
+		return Reply{}, err
+	}
 	if err := start(ctx, opt); err != nil {
 		return Reply{}, err
 	}
@@ -170,6 +173,9 @@ func (m *Model) Generate(ctx context.Context, prompt string, opt GenerateOptions
 // options, and a ctx cancelled already (a long prompt's prefill would run
 // for nothing).
 func start(ctx context.Context, opt GenerateOptions) error {
+	if err := checkCtx("generate", ctx); err != nil {
+		return err
+	}
 	if err := opt.Validate(); err != nil {
 		return err
 	}
@@ -189,12 +195,22 @@ func inputErr(err error) error {
 }
 
 // Chat renders the conversation with the model's chat template and
-// generates the assistant's next message. A conversation longer than the
+// generates the assistant's next message. No messages is refused
+// (ErrInvalidInput). A conversation longer than the
 // context is an error wrapping ErrContextFull (a Conversation drops old
 // turns instead).
 func (m *Model) Chat(ctx context.Context, msgs []Message, opt GenerateOptions) (Reply, error) {
+	if err := m.ready("chat"); err != nil {
+		return Reply{}, err
+	}
 	if err := start(ctx, opt); err != nil {
 		return Reply{}, err
+	}
+	if len(msgs) == 0 {
+		// The template would render its generation prompt alone, and the
+		// model reply to nothing: a caller's slip (a history lost), not a
+		// question.
+		return Reply{}, invalidf("chat: no messages")
 	}
 	ids, err := m.chatPrompt(ctx, msgs, opt)
 	if err != nil {
@@ -220,6 +236,9 @@ var ErrNoThinking = errors.New("the chat template does not read enable_thinking"
 // enable_thinking: a program can refuse the setting right after loading,
 // before its first message. nil needs no support.
 func (m *Model) CheckThinking(thinking *bool) error {
+	if err := m.ready("chat"); err != nil {
+		return err
+	}
 	if thinking != nil && !strings.Contains(m.Template.Source(), "enable_thinking") {
 		return fmt.Errorf("chat: thinking %v: %w (%s; only thinking models' templates, such as Qwen3's, do)", *thinking, ErrNoThinking, m.Template.Name())
 	}
@@ -232,6 +251,12 @@ func (m *Model) CheckThinking(thinking *bool) error {
 // an error matching ErrInvalidInput: a program can refuse the setting
 // right after loading, before its first message. nil needs no support.
 func (m *Model) CheckTools(ctx context.Context, tools json.RawMessage) error {
+	if err := m.ready("chat"); err != nil {
+		return err
+	}
+	if err := checkCtx("chat", ctx); err != nil {
+		return err
+	}
 	if n, err := checkTools(tools); err != nil {
 		return invalidf("chat: %w", err)
 	} else if n == 0 {

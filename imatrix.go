@@ -42,6 +42,12 @@ type ImatrixOptions struct {
 // export by it, and llama-quantize --imatrix reads it too. ctx stops it
 // between chunks.
 func (m *Model) ImportanceMatrix(ctx context.Context, text string, opt ImatrixOptions) (*gguf.Imatrix, error) {
+	if err := m.ready("imatrix"); err != nil {
+		return nil, err
+	}
+	if err := checkCtx("imatrix", ctx); err != nil {
+		return nil, err
+	}
 	size := opt.ChunkTokens
 	if size == 0 {
 		size = DefaultImatrixChunk
@@ -95,6 +101,12 @@ type Calibration struct {
 // It is the text to give ImportanceMatrix to calibrate on the data the
 // adapter was trained on, or on data like the model will see.
 func (m *Model) CalibrationText(ctx context.Context, path string) (Calibration, error) {
+	if err := m.ready("imatrix"); err != nil {
+		return Calibration{}, err
+	}
+	if err := checkCtx("imatrix", ctx); err != nil {
+		return Calibration{}, err
+	}
 	r, err := format.Open(path, format.Options{})
 	if err != nil {
 		return Calibration{}, fmt.Errorf("imatrix: %w", err)

@@ -1,6 +1,7 @@
 package ftune
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +39,14 @@ type Message = chat.Message
 // to (Net's weights, adapters, Config or hooks such as EmbeddingHook,
 // Tokenizer, Template, Adapter; lora.Adapter.Attach changes Net):
 // set those up before sharing the Model.
+//
+// A Model holds no open file or mapping once Load returns (the weights
+// are read and the files closed), and has no Close: drop every
+// reference to it to free it. Its memory, a GPU's included (tensor
+// storage is freed by runtime cleanups), is returned as the collector
+// finds it unreachable, not at once; a program swapping large models on
+// one GPU may call runtime.GC between them. A nil or zero Model's
+// methods return an error matching ErrNotLoaded.
 type Model struct {
 	Dir       string // the base's folder
 	Net       *nn.Model
@@ -76,8 +85,30 @@ type LoadOptions struct {
 // adapter's base (LoadOptions.Adapter), else tiny-base. A Device or
 // Precision that names none matches ErrInvalidInput; a GPU named that
 // does not open is an error saying why (auto uses the CPU instead, and
-// says so on Log).
+// says so on Log). LoadContext is the same with a ctx that stops it.
 func Load(model string, opt LoadOptions) (*Model, error) {
+	return LoadContext(context.Background(), model, opt)
+}
+
+// LoadContext is Load that a cancelled ctx stops between its stages
+// (finding and hashing the base, opening the device, reading the
+// weights, the tokenizer, the template, the adapter), with an error
+// wrapping ctx.Err(): a service can give up on a model that loads for
+// minutes. A stage under way runs to its end first (reading the weights
+// does not yet watch ctx).
+func LoadContext(ctx context.Context, model string, opt LoadOptions) (*Model, error) {
+	if err := checkCtx("load", ctx); err != nil {
+		return nil, err
+	}
+	stop := func() error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("load %s: stopped: %w", model, err)
+		}
+		return nil
+	}
+	if err := stop(); err != nil {
+		return nil, err
+	}
 	log := opt.Log
 	if log == nil {
 		log = io.Discard
@@ -96,12 +127,21 @@ func Load(model string, opt LoadOptions) (*Model, error) {
 			return nil, err
 		}
 	}
+	if err := stop(); err != nil {
+		return nil, err
+	}
 	lo, err := loadDevice(opt, log)
 	if err != nil {
 		return nil, err
 	}
+	if err := stop(); err != nil {
+		return nil, err
+	}
 	net, err := nn.Load(dir, lo)
 	if err != nil {
+		return nil, err
+	}
+	if err := stop(); err != nil {
 		return nil, err
 	}
 	tok, err := tokenizer.Load(dir)
@@ -122,6 +162,9 @@ func Load(model string, opt LoadOptions) (*Model, error) {
 		if tmpl, err = adapterTemplate(tmpl, opt.Adapter, log); err != nil {
 			return nil, err
 		}
+	}
+	if err := stop(); err != nil {
+		return nil, err
 	}
 	m := &Model{Dir: dir, Net: net, Tokenizer: tok, Template: tmpl}
 	m.stops = net.StopTokens(tok)
@@ -207,7 +250,12 @@ func adapterTemplate(base *chat.Template, adapterDir string, log io.Writer) (*ch
 // config.json's and generation_config.json's EOS ids, the tokenizer's,
 // and ChatML's <|im_end|>. Chat and Conversation stop on the chat
 // template's end-of-turn token too (chat.Template.EndOfTurn).
-func (m *Model) StopTokens() []int { return append([]int(nil), m.stops...) }
+func (m *Model) StopTokens() []int {
+	if m == nil {
+		return nil
+	}
+	return append([]int(nil), m.stops...)
+}
 
 func resolveModel(model, adapter string, log io.Writer) (string, error) {
 	if adapter == "" {
@@ -264,14 +312,14 @@ func ResolveBase(adapter, model string) (dir, note string, err error) {
 	at := base.CheckPath() // nil: a model folder is there
 	if at == nil {
 		if err := sameBase(base, base.Path); err != nil {
-			return "", "", fmt.Errorf("adapter %s: the base at %s changed since training: %w; pass --model with the original base", adapter, base.Path, err)
+			return "", "", fmt.Errorf("adapter %s: the base at %s changed since training: %w; give the original base as the model (Load's model, EvaluateOptions.Model, the command's --model)", adapter, base.Path, err)
 		}
 		return base.Path, "", nil
 	}
 	if tiny, err := assets.Model(TinyBase); err == nil && sameBase(base, tiny) == nil {
 		return tiny, "", nil
 	}
-	return "", "", fmt.Errorf("adapter %s: %w: it was trained on %q (sha256 %.12s), and %w; pass --model with that base's folder",
+	return "", "", fmt.Errorf("adapter %s: %w: it was trained on %q (sha256 %.12s), and %w; give that base's folder as the model (Load's model, EvaluateOptions.Model, the command's --model)",
 		adapter, ErrBaseNotFound, base.Name, base.Hash, at)
 }
 
@@ -301,7 +349,7 @@ func pathFromPEFT(adapter string) (string, string, error) {
 	if p != "" && nn.Exists(p) {
 		return p, fmt.Sprintf("adapter %s records no base hash; using base_model_name_or_path %s", adapter, p), nil
 	}
-	return "", "", fmt.Errorf("adapter %s: %w: it records no base ftune can find (base_model_name_or_path %q); pass --model with the base's folder",
+	return "", "", fmt.Errorf("adapter %s: %w: it records no base ftune can find (base_model_name_or_path %q); give the base's folder as the model (Load's model, EvaluateOptions.Model, the command's --model)",
 		adapter, ErrBaseNotFound, p)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/ftune/ftune/dist"
 	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/recipe"
+	"github.com/ftune/ftune/track"
 )
 
 // RunConfig is a run's configuration: the schema of the YAML file
@@ -113,6 +114,9 @@ type TrainOptions struct {
 // TrainWith is Train with the settings outside the run file; a cancelled
 // ctx follows Train's rule.
 func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainResult, error) {
+	if err := checkCtx("train", ctx); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		// Before anything: a resume would otherwise rewrite config.yaml.
 		return nil, fmt.Errorf("train: cancelled before the run started: nothing was done (%w)", err)
@@ -156,7 +160,7 @@ func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainRes
 		}
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, invalid(err) // the caller's config (config.ErrInvalid, config.FieldError)
 	}
 	o, err := recipe.FromConfig(cfg)
 	if err != nil {
@@ -213,6 +217,13 @@ func cancelled(ctx context.Context, res *TrainResult, err error) (*TrainResult, 
 	}
 	return res, nil
 }
+
+// ErrRunExists is wrapped by Train's error (and FineTune's) when the run
+// folder it would make (training.tracking.output_dir/run_name) is there
+// already: another run, finished or running now (two Trains at once into
+// one folder: one of them is refused so), is not written over
+// (track.ErrRunExists, which it is).
+var ErrRunExists = track.ErrRunExists
 
 // ResumeSafe are the keys a resumed run may change: they extend or bound
 // the run, say where it computes or how it holds its memory (gradient
@@ -386,7 +397,7 @@ func runTokenCache(dir string) (cache, note string) {
 	if st, err := os.Stat(rec.TokenCache); err != nil || !st.IsDir() {
 		return "", fmt.Sprintf("the run's token cache %s is gone: its data is read and tokenized again", rec.TokenCache)
 	}
-	return rec.TokenCache, fmt.Sprintf("resuming with the run's token cache %s (data.token_cache, --token-cache, for another)", rec.TokenCache)
+	return rec.TokenCache, fmt.Sprintf("resuming with the run's token cache %s (data.token_cache or TrainOptions.TokenCache, the command's --token-cache, for another)", rec.TokenCache)
 }
 
 // startConfig is the config a run started with: the one recorded in its
@@ -503,6 +514,9 @@ var ErrNoExamples = errors.New("no training examples")
 // ...) are the data reader's, naming the example's line in the written
 // file.
 func FineTune(ctx context.Context, examples []Example, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
+	if err := checkCtx("fine-tune", ctx); err != nil {
+		return nil, err
+	}
 	lines, err := jsonLines("example", examples, checkExample)
 	if err != nil {
 		return nil, err
@@ -551,6 +565,9 @@ type Preference struct {
 // are not a prompt and two different assistant replies is refused when
 // the data is read, naming its line.
 func FineTunePreferences(ctx context.Context, prefs []Preference, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
+	if err := checkCtx("fine-tune", ctx); err != nil {
+		return nil, err
+	}
 	lines, err := jsonLines("preference", prefs, func(p Preference) error {
 		if len(p.Prompt) == 0 || len(p.Chosen) == 0 || len(p.Rejected) == 0 {
 			return fmt.Errorf("prompt, chosen and rejected each need a message (have %d, %d, %d)", len(p.Prompt), len(p.Chosen), len(p.Rejected))
@@ -592,6 +609,9 @@ type Feedback struct {
 // <output_dir>/data/examples-<hash>/ and kept there. A record whose prompt
 // or completion is empty or holds an unknown role is refused naming it.
 func FineTuneFeedback(ctx context.Context, feedback []Feedback, cfg *RunConfig, log io.Writer) (*TrainResult, error) {
+	if err := checkCtx("fine-tune", ctx); err != nil {
+		return nil, err
+	}
 	lines, err := jsonLines("feedback", feedback, func(f Feedback) error {
 		if len(f.Prompt) == 0 || len(f.Completion) == 0 {
 			return fmt.Errorf("prompt and completion each need a message (have %d, %d)", len(f.Prompt), len(f.Completion))
@@ -689,7 +709,7 @@ func trainInMemory(ctx context.Context, files []memFile, cfg *RunConfig, log io.
 	}
 	// A config Train would refuse writes no data folder first.
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return nil, invalid(err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
@@ -730,6 +750,9 @@ type EvaluateOptions struct {
 // it between two batches or two generated tokens, with an error wrapping
 // ctx.Err().
 func Evaluate(ctx context.Context, opt EvaluateOptions) (Evaluation, error) {
+	if err := checkCtx("evaluate", ctx); err != nil {
+		return Evaluation{}, err
+	}
 	cfg := opt.Config
 	if cfg == nil && opt.Adapter != "" {
 		run, path, err := AdapterRunConfig(opt.Adapter)
@@ -766,7 +789,7 @@ func Evaluate(ctx context.Context, opt EvaluateOptions) (Evaluation, error) {
 		c.Model.Path = opt.Model
 	}
 	if err := c.Validate(); err != nil {
-		return Evaluation{}, err
+		return Evaluation{}, invalid(err)
 	}
 	o, err := recipe.FromConfig(c)
 	if err != nil {
