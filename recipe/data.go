@@ -151,6 +151,8 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 	for i, s := range srcs {
 		ds.reads = append(ds.reads, s.reads...)
 		p := subjectPreprocessor(o, s.text, maxPositions).WithContext(ctx)
+		// Documents in 5 bytes a token, not 8, until they are packed.
+		p.Compact = true
 		allRows := o.EvalAllRows && s.val == nil // all of it is validation: nothing to train on
 		sp, err := trainSplit(ctx, o, s, p, log)
 		if sp.mapped != nil {
@@ -181,12 +183,18 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 		} else {
 			docs = splitLong(log, s.name, sp.train.Docs, o.SeqLen)
 		}
+		// Each document is let go as its row is built (Release): docs is
+		// then the only hold on their arrays, but for the held-out pieces,
+		// which get arrays of their own (a document's pieces share its).
+		sp.train.Docs = nil
+		heldPieces = ownArrays(heldPieces)
 		var rows []prep.Row
 		if o.Pack {
-			rows, _, err = prep.PackContext(ctx, docs, prep.PackOptions{SeqLen: o.SeqLen})
+			rows, _, err = prep.PackContext(ctx, docs, prep.PackOptions{SeqLen: o.SeqLen, Release: true})
 		} else {
-			rows, err = prep.PadContext(ctx, docs, 0)
+			rows, err = prep.PadReleasing(ctx, docs, 0)
 		}
+		docs = nil
 		if err != nil {
 			return nil, fmt.Errorf("subject %s: %w", s.name, err)
 		}
@@ -430,6 +438,17 @@ func holdOutPieces(log io.Writer, name string, docs []prep.Tokenized, o Options)
 	fmt.Fprintf(log, "subject %s: %d text examples longer than data.max_length (%d tokens) are split into %d pieces (data.long_text: split; truncate keeps only their start): %d of them held out for validation (data.val_split %g), %d trained on\n",
 		name, split, o.SeqLen, n, len(val), o.ValSplit, len(kept))
 	return append(train, kept...), val
+}
+
+// ownArrays gives each document arrays of its own, not a part of a longer
+// document's (SplitLong's pieces share them), so that it does not keep
+// the rest of that document live.
+func ownArrays(docs []prep.Tokenized) []prep.Tokenized {
+	for i, d := range docs {
+		d.IDs, d.Labels, d.Learnt = slices.Clone(d.IDs), slices.Clone(d.Labels), slices.Clone(d.Learnt)
+		docs[i] = d
+	}
+	return docs
 }
 
 // count is 0, 1, ..., n-1.

@@ -99,6 +99,12 @@ const (
 type PackOptions struct {
 	SeqLen   int
 	Strategy PackStrategy
+	// Release lets each document go as soon as its row is built: docs[i]
+	// is zeroed (the caller's slice), so that a caller holding no other
+	// reference to a document's arrays has them collected while the rest
+	// are packed, and a corpus's tokens are not live twice, as documents
+	// and as rows, at the height of packing. The rows are the same.
+	Release bool
 }
 
 // PackStats describe the rows made.
@@ -188,12 +194,22 @@ func PackContext(ctx context.Context, docs []Tokenized, opts PackOptions) ([]Row
 			}
 		}
 		rows[r] = buildRow(docs, bin)
+		if opts.Release {
+			release(docs, bin)
+		}
 		st.Docs += len(bin)
 		st.Tokens += len(rows[r].InputIDs)
 	}
 	st.Rows = len(rows)
 	st.PadTokens = st.Rows*opts.SeqLen - st.Tokens
 	return rows, st, nil
+}
+
+// release zeroes docs[bin...], once their row is built.
+func release(docs []Tokenized, bin []int) {
+	for _, i := range bin {
+		docs[i] = Tokenized{}
+	}
 }
 
 // buildRow lays out the documents docs[bin...] one after another, in one
@@ -286,6 +302,16 @@ func Pad(docs []Tokenized, length int) ([]Row, error) {
 
 // PadContext is Pad stopping once ctx is done, returning ctx's error.
 func PadContext(ctx context.Context, docs []Tokenized, length int) ([]Row, error) {
+	return pad(ctx, docs, length, false)
+}
+
+// PadReleasing is PadContext letting each document go once its row is
+// built, as PackOptions.Release: docs[i] is zeroed. The rows are the same.
+func PadReleasing(ctx context.Context, docs []Tokenized, length int) ([]Row, error) {
+	return pad(ctx, docs, length, true)
+}
+
+func pad(ctx context.Context, docs []Tokenized, length int, rel bool) ([]Row, error) {
 	if length == 0 {
 		length = math.MaxInt
 	}
@@ -303,6 +329,9 @@ func PadContext(ctx context.Context, docs []Tokenized, length int) ([]Row, error
 			continue
 		}
 		rows = append(rows, buildRow(docs, []int{i}))
+		if rel {
+			release(docs, []int{i})
+		}
 	}
 	return rows, nil
 }

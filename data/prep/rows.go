@@ -1,6 +1,7 @@
 package prep
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/ftune/ftune/data/format"
@@ -32,10 +33,11 @@ func (p *Preprocessor) Rows(exs []format.Example, o RowOptions) ([]Row, Stats, e
 		return nil, st, err
 	}
 	docs, _, _ = SplitLong(docs, q.Opts.MaxLen)
+	// The documents are Rows' own: each goes once its row is built.
 	if o.Pack {
-		rows, _, err := Pack(docs, PackOptions{SeqLen: o.SeqLen, Strategy: o.Strategy})
+		rows, _, err := PackContext(context.Background(), docs, PackOptions{SeqLen: o.SeqLen, Strategy: o.Strategy, Release: true})
 		return rows, st, err
 	}
-	rows, err := Pad(docs, o.SeqLen)
+	rows, err := PadReleasing(context.Background(), docs, o.SeqLen)
 	return rows, st, err
 }

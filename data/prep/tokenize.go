@@ -177,6 +177,31 @@ func (t Tokenized) Label(j int) int32 {
 	return IgnoreIndex
 }
 
+// compact returns t with its labels as a mask (Learnt) and its ids in an
+// array of their own length (truncation leaves the whole example's behind
+// them), when each label is its token's id or IgnoreIndex; t as it is
+// otherwise. Label(j) is the same for every j.
+func (t Tokenized) compact() Tokenized {
+	if t.Labels == nil || len(t.Labels) != len(t.IDs) {
+		return t
+	}
+	m := make([]byte, len(t.Labels))
+	for j, l := range t.Labels {
+		switch l {
+		case IgnoreIndex:
+		case t.IDs[j]:
+			m[j] = 1
+		default:
+			return t
+		}
+	}
+	if cap(t.IDs) > len(t.IDs) {
+		t.IDs = slices.Clone(t.IDs)
+	}
+	t.Labels, t.Learnt = nil, m
+	return t
+}
+
 // labelsLen is the number of labels t has, in either form.
 func (t Tokenized) labelsLen() int {
 	if t.Labels == nil && t.Learnt != nil {
@@ -318,6 +343,14 @@ type Preprocessor struct {
 	// counted in Stats.Skipped. Cancellation, and a template that fails
 	// on the probe conversations every example needs, still stop it.
 	SkipBad func(err error) bool
+	// Compact makes TokenizeAll (and TokenizeAllOutcomes, Rows) keep each
+	// document's labels as a mask, Learnt, one byte a token instead of
+	// four, where every label is its token's id or IgnoreIndex (the
+	// documents a row can hold; the others keep Labels, for Pack to
+	// refuse), and a truncated document's ids without the cut-off tail:
+	// the same labels (Tokenized.Label) in 5 bytes a token, not 8, which
+	// is what a corpus's documents cost the heap until they are packed.
+	Compact bool
 
 	ctx    context.Context // set by WithContext
 	probes *templateProbes // set for the length of one Tokenize(All) call
@@ -472,7 +505,12 @@ func (p *Preprocessor) TokenizeAll(exs []format.Example) (docs []Tokenized, st S
 
 func (p *Preprocessor) tokenizeAll(exs []format.Example, rec *Tokenization) (docs []Tokenized, st Stats, err error) {
 	docs = make([]Tokenized, 0, len(exs))
-	st, err = p.tokenizeEach(exs, rec, func(t Tokenized) { docs = append(docs, t) })
+	st, err = p.tokenizeEach(exs, rec, func(t Tokenized) {
+		if p.Compact {
+			t = t.compact()
+		}
+		docs = append(docs, t)
+	})
 	if err != nil {
 		return nil, st, err
 	}
