@@ -116,7 +116,7 @@ func loadData(ctx context.Context, o Options, tp Text, maxPositions int) (*datas
 	if o.preference() {
 		return loadPreferences(ctx, o, tp, log)
 	}
-	srcs, inputs, err := readSources(o, tp, log, true)
+	srcs, inputs, err := readSources(ctx, o, tp, log, true)
 	if err != nil {
 		return nil, err
 	}

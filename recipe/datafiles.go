@@ -165,24 +165,15 @@ func dataInputs(o Options, fo format.Options) (ins []DataInput, where []string, 
 	return []DataInput{{Name: filesSubject(files), Files: files, Format: fo, Passed: passed}}, files, nil
 }
 
-// sources reads the run's data: the subject folders and files under
-// DataRoot, or the user's own files (DataFiles), as DataInputs names them.
-func sources(o Options, tp Text, log io.Writer) ([]*source, []string, error) {
-	return readSources(o, tp, log, false)
-}
-
-// readSources is sources; with warm, a file subject whose token cache is
-// up to date comes as that cache, opened, its files hashed but not read
-// (fileSource): supervised training's loadData, which tokenized serves
-// from the cache, asks for it.
-func readSources(o Options, tp Text, log io.Writer, warm bool) ([]*source, []string, error) {
-	return readSourcesContext(context.Background(), o, tp, log, warm)
-}
-
-// readSourcesContext is readSources stopping, with ctx's error, once ctx
-// is done: a data file's records are read one by one, and a large file
-// took seconds to minutes to read after the first Ctrl-C.
-func readSourcesContext(ctx context.Context, o Options, tp Text, log io.Writer, warm bool) ([]*source, []string, error) {
+// readSources reads the run's data: the subject folders and files under
+// DataRoot, or the user's own files (DataFiles), as DataInputs names them,
+// stopping, with ctx's error, once ctx is done (a
+// data file's records are read one by one, and a large file took seconds
+// to minutes to read after the first Ctrl-C); with warm, a file subject
+// whose token cache is up to date comes as that cache, opened, its files
+// hashed but not read (fileSource): supervised training's loadData, which
+// tokenized serves from the cache, asks for it.
+func readSources(ctx context.Context, o Options, tp Text, log io.Writer, warm bool) ([]*source, []string, error) {
 	ins, where, err := DataInputs(o)
 	if err != nil {
 		return nil, nil, err

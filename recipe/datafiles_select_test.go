@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -20,7 +21,7 @@ func TestDataFilesSubjects(t *testing.T) {
 	writeUserFile(t, dir, "botany.jsonl", "alpaca", 3)
 	o := fileOpts(dir)
 	o.Subjects = []string{"botany"}
-	srcs, _, err := sources(o, Text{}, io.Discard)
+	srcs, _, err := readSources(context.Background(), o, Text{}, io.Discard, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,17 +29,17 @@ func TestDataFilesSubjects(t *testing.T) {
 		t.Fatalf("sources %+v, want botany alone with its 3 examples", srcs)
 	}
 	o.Subjects = []string{"chemistry"}
-	if _, _, err := sources(o, Text{}, io.Discard); err == nil || !strings.Contains(err.Error(), `no subject "chemistry"`) || !strings.Contains(err.Error(), "have: algebra, botany") {
+	if _, _, err := readSources(context.Background(), o, Text{}, io.Discard, false); err == nil || !strings.Contains(err.Error(), `no subject "chemistry"`) || !strings.Contains(err.Error(), "have: algebra, botany") {
 		t.Fatalf("unknown subject: %v", err)
 	}
 	o = fileOpts(a)
 	o.Subjects = []string{"geography"}
-	if _, _, err := sources(o, Text{}, io.Discard); err == nil || !strings.Contains(err.Error(), "have: algebra") {
+	if _, _, err := readSources(context.Background(), o, Text{}, io.Discard, false); err == nil || !strings.Contains(err.Error(), "have: algebra") {
 		t.Fatalf("one file, unknown subject: %v", err)
 	}
 	o = fileOpts(filepath.Join(subjects, "geography"))
 	o.Subjects = []string{"chemistry"}
-	if _, _, err := sources(o, Text{}, io.Discard); err == nil || !strings.Contains(err.Error(), `no subject "chemistry"`) || !strings.Contains(err.Error(), "have: geography") {
+	if _, _, err := readSources(context.Background(), o, Text{}, io.Discard, false); err == nil || !strings.Contains(err.Error(), `no subject "chemistry"`) || !strings.Contains(err.Error(), "have: geography") {
 		t.Fatalf("a subject folder, another subject: %v", err)
 	}
 }

@@ -49,7 +49,7 @@ func TestDataRootFiles(t *testing.T) {
 	}
 	writeUserFile(t, geo, "train.jsonl", "chat", 6)
 	writeUserFile(t, geo, "val.jsonl", "chat", 2)
-	srcs, _, err := sources(rootOpts(root), Text{}, io.Discard)
+	srcs, _, err := readSources(context.Background(), rootOpts(root), Text{}, io.Discard, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,11 +62,11 @@ func TestDataRootFiles(t *testing.T) {
 	}
 	o := rootOpts(root)
 	o.Subjects = []string{"law", "geography"}
-	if srcs, _, err = sources(o, Text{}, io.Discard); err != nil || len(srcs) != 2 || srcs[0].name != "law" || len(srcs[0].train) != 10 {
+	if srcs, _, err = readSources(context.Background(), o, Text{}, io.Discard, false); err != nil || len(srcs) != 2 || srcs[0].name != "law" || len(srcs[0].train) != 10 {
 		t.Fatalf("data.subjects [law geography]: %v", err)
 	}
 	o.Subjects = []string{"botany"}
-	if _, _, err := sources(o, Text{}, io.Discard); err == nil || !strings.Contains(err.Error(), "have: chemistry, geography, law") {
+	if _, _, err := readSources(context.Background(), o, Text{}, io.Discard, false); err == nil || !strings.Contains(err.Error(), "have: chemistry, geography, law") {
 		t.Fatalf("an unknown subject: %v", err)
 	}
 }

@@ -157,7 +157,7 @@ func (o Options) validatePreference() error {
 // completion), for training and for validation (the val file, else
 // data.val_split's share held out as for supervised data).
 func loadPreferences(ctx context.Context, o Options, tp Text, log io.Writer) (*dataset, error) {
-	srcs, inputs, err := sources(o, tp, log)
+	srcs, inputs, err := readSources(ctx, o, tp, log, false)
 	if err != nil {
 		return nil, err
 	}
