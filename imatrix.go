@@ -6,13 +6,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/data/format"
 	"github.com/ftune/ftune/export/gguf"
 	"github.com/ftune/ftune/export/imatrix"
+	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/recipe"
 )
 
@@ -162,7 +162,9 @@ func (m *Model) CalibrationText(ctx context.Context, path string) (Calibration, 
 // its first MaxCalibrationBytes, cut after the last newline within them
 // (Cut says so).
 func ReadCalibrationText(path string) (Calibration, error) {
-	f, err := os.Open(path)
+	// A regular file: a named pipe nobody writes would block the open,
+	// where no cancellation reaches.
+	f, _, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return Calibration{}, fmt.Errorf("imatrix: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/data/subject"
 	"github.com/ftune/ftune/data/tokenizer"
+	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/track"
 	"github.com/ftune/ftune/train"
 	"github.com/ftune/ftune/train/dpo"
@@ -869,9 +869,17 @@ func tokenized(ctx context.Context, o Options, tp Text, p *prep.Preprocessor, na
 		return t, false, nil, err
 	}
 	path := cachePath(o.TokenCache, name, split, variant)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	made, err := fsutil.MkdirAllMade(filepath.Dir(path))
+	if err != nil {
 		return prep.Tokenization{}, false, nil, fmt.Errorf("data.token_cache %s: %w", o.TokenCache, err)
 	}
+	defer func() {
+		if err != nil {
+			// An interrupted or failed first tokenising leaves no empty
+			// cache folders behind.
+			fsutil.RemoveEmpty(made)
+		}
+	}()
 	data := in.data
 	if data == (prep.Hash{}) {
 		data = prep.HashExamples(in.exs)

@@ -16,6 +16,7 @@ import (
 	"github.com/ftune/ftune/data/prep"
 	"github.com/ftune/ftune/data/subject"
 	"github.com/ftune/ftune/data/tokenizer"
+	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/recipe"
 )
@@ -428,7 +429,7 @@ func prepareSplit(ctx context.Context, cmd *cobra.Command, env dataEnv, p *prep.
 	if err := interrupted(ctx, "prepare"); err != nil {
 		return err
 	}
-	made, err := mkdirAllMade(filepath.Dir(path))
+	made, err := fsutil.MkdirAllMade(filepath.Dir(path))
 	if err != nil {
 		return err
 	}
@@ -436,7 +437,7 @@ func prepareSplit(ctx context.Context, cmd *cobra.Command, env dataEnv, p *prep.
 		if err != nil {
 			// An interrupted or failed first prepare left empty cache
 			// folders behind ("nothing more was written").
-			removeEmptyMade(made)
+			fsutil.RemoveEmpty(made)
 		}
 	}()
 	keyOf := func(data prep.Hash) prep.CacheKey {
@@ -501,31 +502,4 @@ func prepareSplit(ctx context.Context, cmd *cobra.Command, env dataEnv, p *prep.
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: subject %s %s: %s\n", name, split, w)
 	}
 	return nil
-}
-
-// mkdirAllMade is os.MkdirAll that returns the folders it made, deepest
-// first.
-func mkdirAllMade(dir string) ([]string, error) {
-	var missing []string
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		if _, err := os.Lstat(d); err == nil {
-			break
-		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	return missing, os.MkdirAll(dir, 0o755)
-}
-
-// removeEmptyMade removes the folders mkdirAllMade made, deepest first,
-// each only while it is empty (os.Remove never removes a folder with
-// anything in it).
-func removeEmptyMade(made []string) {
-	for _, d := range made {
-		if os.Remove(d) != nil {
-			return
-		}
-	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/ftune/ftune"
 	"github.com/ftune/ftune/export"
 	"github.com/ftune/ftune/export/gguf"
-	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // imatrixOut is how ftune imatrix treats the file at --out: it replaces
@@ -84,14 +83,6 @@ tiny-base.`,
 			var cal ftune.Calibration
 			var err error
 			if text != "" { // read before the model loads: a wrong path fails at once
-				// ReadCalibrationText opens the file with os.Open: a named
-				// pipe nobody writes blocked that open, where no Ctrl-C
-				// reaches. It is refused here without blocking.
-				f, _, err := fsutil.OpenRegular(text)
-				if err != nil {
-					return fmt.Errorf("imatrix: %w", err)
-				}
-				f.Close()
 				if cal, err = ftune.ReadCalibrationText(text); err != nil {
 					return err
 				}

@@ -3,22 +3,21 @@
 package prep
 
 import (
-	"os"
 	"syscall"
+
+	"github.com/ftune/ftune/internal/fsutil"
 )
 
 // mapFile maps path read-only. Training reads the cache in place, so a
 // cache larger than memory is paged in on demand.
 func mapFile(path string) ([]byte, func() error, error) {
-	f, err := os.Open(path)
+	// A regular file: a named pipe nobody writes would block the open,
+	// where no Ctrl-C reaches, and could not be mapped.
+	f, st, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
 	if st.Size() == 0 {
 		return nil, func() error { return nil }, nil
 	}
