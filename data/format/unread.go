@@ -56,7 +56,8 @@ func (m Mapping) unreadPrompt(f map[string]any) error {
 // The repeat check scans what is read once per candidate field: past
 // maxRepeatChecks candidates the record is no shape's (it was quadratic:
 // a 4 MB text beside 200,000 short fields ran for minutes), so they are
-// all unread without it.
+// all unread without it. Each check is linear too (repeats): the read
+// texts are deduplicated, and a field is searched for them in one pass.
 func (m Mapping) unreadText(f map[string]any) []string {
 	read := m.columns()
 	var candidates []string
@@ -76,7 +77,9 @@ func (m Mapping) unreadText(f map[string]any) []string {
 			texts = appendTexts(texts, f[c], m.Content)
 		}
 	}
-	return slices.DeleteFunc(candidates, func(name string) bool { return repeats(f[name].(string), texts) })
+	texts = dedup(texts) // a conversation's "ok"s are checked once
+	budget := repeatScanBudget
+	return slices.DeleteFunc(candidates, func(name string) bool { return repeats(f[name].(string), texts, &budget) })
 }
 
 // maxRepeatChecks bounds unreadText's repeat checks: a record of a shape
@@ -123,18 +126,70 @@ func appendTexts(texts []string, v any, content string) []string {
 	return texts
 }
 
-// repeats says whether s repeats what texts hold: it is part of one of
-// them, or holds every one.
-func repeats(s string, texts []string) bool {
-	t := strings.TrimSpace(s)
-	all := len(texts) > 0
-	for _, r := range texts {
-		if strings.Contains(r, t) {
+// dedup is texts without the repeats of a text, in the order of their
+// first appearance.
+func dedup(texts []string) []string {
+	seen := make(map[string]bool, len(texts))
+	return slices.DeleteFunc(texts, func(t string) bool {
+		if seen[t] {
 			return true
 		}
-		all = all && strings.Contains(t, r)
+		seen[t] = true
+		return false
+	})
+}
+
+// repeatScanBudget bounds, in bytes, the searches of a record's repeat
+// checks for a read text out of its order (repeats): every other search
+// goes forward, so a check is linear in the record's size without it.
+const repeatScanBudget = 64 << 20
+
+// repeats says whether s repeats what texts hold: it is part of one of
+// them, or holds every one.
+//
+// Holding every one was a search of s for each text, and a record has up
+// to 16,384 messages beside a field of up to 64 MiB: a 16 MB field with
+// its match at its end beside 16,000 messages took 12 to 18 s. A field
+// that holds them is a rendering of the record (tatsu-lab/alpaca's text, a
+// conversation written with its template), with the texts in their
+// order, so s is searched for each text from where the one before it was
+// found (the earliest such place, so none is missed): one pass. A text
+// not found after it is searched for in the whole of s (a system prompt
+// read after the messages and written before them), at most len(s) +
+// len(text) bytes, taken from budget; with budget spent, s is not a
+// repeat, so the record is refused as holding unread text, with the way
+// out (a shape set by hand). That is the conservative way: a field taken
+// for a repeat is dropped without a word, and it may be text the user
+// meant to train on; a refusal of a rendering written out of order, past
+// 64 MiB of searching, costs a data.shape.
+func repeats(s string, texts []string, budget *int) bool {
+	t := strings.TrimSpace(s)
+	for _, r := range texts {
+		if len(r) >= len(t) && strings.Contains(r, t) {
+			return true
+		}
 	}
-	return all
+	if len(texts) == 0 {
+		return false
+	}
+	at := 0 // where the text before was found
+	for _, r := range texts {
+		if len(r) > len(t) {
+			return false
+		}
+		if i := strings.Index(t[at:], r); i >= 0 {
+			at += i
+			continue
+		}
+		if *budget < len(t)+len(r) {
+			return false
+		}
+		*budget -= len(t) + len(r)
+		if !strings.Contains(t[:min(len(t), at+len(r)-1)], r) {
+			return false
+		}
+	}
+	return true
 }
 
 // metadataNames are field names that describe a record rather than hold
