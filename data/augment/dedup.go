@@ -90,10 +90,50 @@ func jaccard(a, b []uint64) float64 {
 	return float64(inter) / float64(union)
 }
 
+// similar reports whether jaccard(a, b) >= t, giving up as soon as the
+// shingles left cannot reach t: the intersection is then at most
+// bound = min(len(a)-onlyA, len(b)-onlyB), the similarity at most
+// bound/(len(a)+len(b)-bound) (it grows with the intersection, and
+// rounding keeps the order), so the answer is always jaccard's.
+func similar(a, b []uint64, t float64) bool {
+	inter, onlyA, onlyB := 0, 0, 0
+	below := func() bool {
+		bound := min(len(a)-onlyA, len(b)-onlyB)
+		union := len(a) + len(b) - bound
+		return union > 0 && float64(bound)/float64(union) < t
+	}
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] < b[j]:
+			i, onlyA = i+1, onlyA+1
+			if below() {
+				return false
+			}
+		case a[i] > b[j]:
+			j, onlyB = j+1, onlyB+1
+			if below() {
+				return false
+			}
+		default:
+			inter++
+			i, j = i+1, j+1
+		}
+	}
+	union := len(a) + len(b) - inter
+	if union == 0 {
+		return 1 >= t
+	}
+	return float64(inter)/float64(union) >= t
+}
+
 // Dedup finds near-duplicate texts. keep lists the indices kept (the first
 // of every group of duplicates, in order); dupOf[i] is the kept index text
 // i duplicates, or -1. Candidates come from MinHash LSH and are confirmed
 // with the exact Jaccard similarity, so no pair below Threshold is removed.
+// Time is linear in the number of texts: a band's bucket holds at most
+// dedupBucketCap (64) kept texts, so among many texts alike but under the
+// threshold, a near duplicate of one past the cap may be kept (exact
+// duplicates never are).
 func Dedup(texts []string, o DedupOptions) (keep, dupOf []int, err error) {
 	return dedup(len(texts), func(i int) string { return texts[i] }, o)
 }
@@ -110,14 +150,40 @@ func Dedup(texts []string, o DedupOptions) (keep, dupOf []int, err error) {
 //     then judges.
 //   - Shingle sets are made only for candidate pairs (near duplicates are
 //     rare), from the texts, and the last few thousand are remembered.
+//   - A text is compared with a kept text once, however many bands they
+//     share (a stamp per text says it was compared for this one).
+//   - A band's bucket holds at most dedupBucketCap kept texts, the first
+//     kept with that band hash; the others are not indexed in that band
+//     (they still are in their other bands). This is the usual LSH bucket
+//     cap. Buckets only fill up with texts alike enough to share bands but
+//     under the threshold, all kept (templated records: forms, logs,
+//     product descriptions sharing most of their words); without the cap
+//     each text was compared with a share of all the texts kept before it,
+//     quadratic in their number (4,000 such records took over two
+//     minutes). What it costs: a text whose only near duplicates sit past
+//     the cap in every band they share is kept. Exact duplicates are
+//     still removed: the kept texts are also indexed by their whole
+//     signature, uncapped, and a text that found no duplicate in its bands
+//     is compared with the first kept text of the same signature.
+//
+// Work per text is bounded: Bands lookups, at most Bands*dedupBucketCap+1
+// exact comparisons (few in practice: the same texts fill the buckets of
+// different bands), each linear in the two texts' shingles; the whole pass
+// is linear in the number of texts, the index at most Bands+1 entries a
+// kept text.
 //
 // The result is that of comparing with the kept texts in the order of the
 // bands, each band's texts in order, stopping at the first at or above
-// the threshold.
+// the threshold: while no bucket is full, what the exhaustive search
+// (every kept text before it) finds whenever LSH proposes the pair.
 
 // dedupChunk is how many texts' signatures are computed at a time (tests
 // make it small to cross chunks).
 var dedupChunk = 4096
+
+// dedupBucketCap is the most kept texts a band's bucket holds (tests make
+// it small to fill buckets).
+var dedupBucketCap = 64
 
 // dedup is Dedup over n texts, text(i) giving text i (built on demand:
 // DedupExamples writes an example's messages out as one text).
@@ -143,6 +209,10 @@ func dedup(n int, text func(int) string, o DedupOptions) (keep, dupOf []int, err
 		sets[i] = shingles(text(i), o.Shingle)
 		return sets[i]
 	}
+	// seen[j] == i+1: kept text j was compared with text i.
+	seen := make([]int32, n)
+	// whole: the first kept text of each whole-signature hash.
+	whole := map[uint64]int32{}
 	dupOf = make([]int, n)
 	bands := make([]uint64, dedupChunk*o.Bands)
 	for lo := 0; lo < n; lo += dedupChunk {
@@ -150,14 +220,28 @@ func dedup(n int, text func(int) string, o DedupOptions) (keep, dupOf []int, err
 		bandHashes(lo, hi, text, seeds, o, bands)
 		for i := lo; i < hi; i++ {
 			dupOf[i] = -1
+			stamp := int32(i + 1)
 			mine := bands[(i-lo)*o.Bands : (i-lo+1)*o.Bands]
+			var sig uint64
+			for _, h := range mine {
+				sig = mix64(sig ^ h)
+			}
 		search:
 			for b, h := range mine {
 				for _, j := range idx.candidates(b, h) {
-					if jaccard(set(i), set(j)) >= o.Threshold {
+					if seen[j] == stamp {
+						continue
+					}
+					seen[j] = stamp
+					if similar(set(i), set(j), o.Threshold) {
 						dupOf[i] = j
 						break search
 					}
+				}
+			}
+			if j, ok := whole[sig]; ok && dupOf[i] < 0 && seen[j] != stamp {
+				if similar(set(i), set(int(j)), o.Threshold) {
+					dupOf[i] = int(j)
 				}
 			}
 			if dupOf[i] >= 0 {
@@ -165,7 +249,10 @@ func dedup(n int, text func(int) string, o DedupOptions) (keep, dupOf []int, err
 			}
 			keep = append(keep, i)
 			for b, h := range mine {
-				idx.add(b, h, i)
+				idx.add(b, h, i, dedupBucketCap)
+			}
+			if _, ok := whole[sig]; !ok {
+				whole[sig] = int32(i)
 			}
 		}
 	}
@@ -209,8 +296,8 @@ func bandHashes(lo, hi int, text func(int) string, seeds []uint64, o DedupOption
 }
 
 // bandIndex holds, per band, the kept texts by band hash, in the order
-// they were kept: the first of a hash in a map of its own (most hashes
-// have one text), the others apart.
+// they were kept, at most a cap of them: the first of a hash in a map of
+// its own (most hashes have one text), the others apart.
 type bandIndex struct {
 	first []map[uint64]int32
 	more  map[bandHash][]int32
@@ -230,13 +317,17 @@ func newBandIndex(bands int) *bandIndex {
 	return x
 }
 
-func (x *bandIndex) add(band int, h uint64, i int) {
+// add indexes kept text i under hash h in band, unless the bucket already
+// holds limit texts.
+func (x *bandIndex) add(band int, h uint64, i, limit int) {
 	if _, ok := x.first[band][h]; !ok {
 		x.first[band][h] = int32(i)
 		return
 	}
 	k := bandHash{band, h}
-	x.more[k] = append(x.more[k], int32(i))
+	if len(x.more[k]) < limit-1 {
+		x.more[k] = append(x.more[k], int32(i))
+	}
 }
 
 // candidates are the kept texts with hash h in band, in the order they
