@@ -32,7 +32,14 @@ type MemoryPlan struct {
 	Adapters    float64 // LoRA weights, gradients and optimizer state
 	Activations float64 // what one micro-batch keeps for the backward
 	Logits      float64 // the fused LM-head/cross-entropy chunk and its gradient
-	Runtime     float64 // the process itself: code, tokenizer, data, Go runtime
+	// Validation is what a validation batch's forward holds at its peak:
+	// the logits of every row over the whole vocabulary (validation reads
+	// them for accuracy; training's loss never makes them), the chunk of
+	// them read back as float32, and the hidden states they come from.
+	// The peak counts the larger of it and a step's activations and
+	// logits: validation runs between steps.
+	Validation float64
+	Runtime    float64 // the process itself: code, tokenizer, data, Go runtime
 	// Heap is the CPU's headroom: what the CPU pool's buffers hold beyond
 	// their tensors (size classes, a shorter batch in a longer one's
 	// buffers) and garbage the Go heap holds between collections (0 on a
@@ -53,6 +60,9 @@ type MemoryPlan struct {
 func (p MemoryPlan) String() string {
 	s := fmt.Sprintf("memory: peak ≈ %s (weights %s, adapters+optimizer %s, activations %s per micro-batch, logits %s, runtime %s, heap headroom %s)",
 		gib(p.Peak), gib(p.Weights), gib(p.Adapters), gib(p.Activations), gib(p.Logits), gib(p.Runtime), gib(p.Heap))
+	if p.Validation > p.Activations+p.Logits {
+		s += fmt.Sprintf("; validation's full-vocabulary logits %s, above a step's activations and logits, make the peak", gib(p.Validation))
+	}
 	if p.Cap > 0 {
 		s += fmt.Sprintf("; %s available in %s under its cap of %s (training.max_device_memory)", gib(p.Available), p.Where, gib(p.Cap))
 	} else if p.Available > 0 {
@@ -513,7 +523,17 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 		p.Logits = 2*alloc(tokens*V*4) + alloc(tokens*H*4)
 	}
 
-	live := p.Weights + p.Adapters + p.Activations + p.Logits
+	// Validation (before and after training, every eval.every steps)
+	// runs batches of the training's shape on an inference tape, which
+	// gives each block's activations back as it goes, but computes all
+	// the logits, [tokens, vocab], and reads them back a chunk of rows
+	// at a time as float32 (train.tokenStats: 4 MiB). With a large
+	// vocabulary they outgrow a checkpointed step: Llama-3's 128256 at
+	// 4 × 2048 tokens are 2 GiB in bf16, 4 in float32.
+	readRows := max(1, (4<<20)/(4*V))
+	p.Validation = alloc(tokens*V*act) + alloc(min(tokens, readRows)*V*4) + 2*perToken(H)
+
+	live := p.Weights + p.Adapters + p.step()
 	if dev.gpu {
 		p.Where, p.Available = dev.name, dev.free
 		if o.MaxDeviceMemory > 0 {
@@ -526,16 +546,22 @@ func (o *Options) planFor(c nn.Config, dev deviceFacts) MemoryPlan {
 		return p
 	}
 	p.Where, p.Runtime = "RAM", runtimeBytes
-	step := p.Activations + p.Logits
-	p.Heap = heapHeadroom * step
+	p.Heap = heapHeadroom * p.step()
 	p.Peak = live + p.Runtime + p.Heap
 	p.Available = memAvailable()
 	return p
 }
 
+// step is the larger of what a training step holds (activations and
+// logits) and what a validation batch does.
+func (p MemoryPlan) step() float64 { return max(p.Activations+p.Logits, p.Validation) }
+
 // sum is the arithmetic of Peak.
 func (p MemoryPlan) sum() string {
 	s := fmt.Sprintf("weights %s + adapters and optimizer %s + activations %s + logits %s", gib(p.Weights), gib(p.Adapters), gib(p.Activations), gib(p.Logits))
+	if p.Validation > p.Activations+p.Logits {
+		s = fmt.Sprintf("weights %s + adapters and optimizer %s + validation's logits %s (above activations %s + logits %s)", gib(p.Weights), gib(p.Adapters), gib(p.Validation), gib(p.Activations), gib(p.Logits))
+	}
 	if p.Runtime > 0 || p.Heap > 0 {
 		s += fmt.Sprintf(" + runtime %s + heap headroom %s", gib(p.Runtime), gib(p.Heap))
 	}
@@ -545,9 +571,9 @@ func (p MemoryPlan) sum() string {
 // lowerWhat names the settings that shrink the largest part of the plan.
 func (p MemoryPlan) lowerWhat(o *Options) string {
 	switch {
-	case p.Activations+p.Logits >= p.Weights && p.Activations+p.Logits >= p.Adapters:
+	case p.step() >= p.Weights && p.step() >= p.Adapters:
 		s := fmt.Sprintf("lower training.batch_size (%d) or data.max_length (%d)", o.BatchSize, o.SeqLen)
-		if !o.GradCheckpointing {
+		if !o.GradCheckpointing && p.Activations+p.Logits >= p.Validation {
 			s += ", or set training.gradient_checkpointing: true"
 		}
 		return s

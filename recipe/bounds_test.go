@@ -124,8 +124,13 @@ const memoryChild = "FTUNE_RECIPE_MEMORY_CHILD"
 // estimateFactor is how far the CPU estimate may be from the measured
 // peak RSS, either way. The estimate counts tensors; the measured peak
 // adds what Go's collector has not yet returned, which depends on timing;
-// calibrated on tiny-base at 1.0-1.35 (the estimate errs high).
-const estimateFactor = 1.6
+// calibrated on tiny-base at 1.0-1.35 (the estimate errs high). It was
+// 1.6 while validation left garbage the plan does not count: each batch's
+// logits read back through a fresh copy, and the training's pool buffers
+// dropped at the end of Fit under a collector goal set while they were
+// live (the default run measured 265 MiB against 191, a ratio of 0.72);
+// without them it measures 194-226 MiB (0.84-0.99).
+const estimateFactor = 1.35
 
 // TestMemoryEstimateMatchesPeak runs a short tiny-base training in a child
 // process and compares its peak resident memory with the printed estimate.
@@ -161,7 +166,7 @@ func TestMemoryEstimateMatchesPeak(t *testing.T) {
 	ratio := plan.Peak / peak
 	t.Logf("estimate %s, measured peak %s, ratio %.2f", gib(plan.Peak), gib(peak), ratio)
 	if ratio > estimateFactor || ratio < 1/estimateFactor {
-		t.Fatalf("estimate %s vs measured peak %s: ratio %.2f outside [1/%.1f, %.1f]\n%s", gib(plan.Peak), gib(peak), ratio, estimateFactor, estimateFactor, plan)
+		t.Fatalf("estimate %s vs measured peak %s: ratio %.2f outside [1/%.2f, %.2f]\n%s", gib(plan.Peak), gib(peak), ratio, estimateFactor, estimateFactor, plan)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/bits"
 	"os"
+	"runtime"
 	"sort"
 	"sync"
 )
@@ -86,10 +87,33 @@ func SetCPUPoolCheck(on bool) (prev bool) {
 // UseCPUPool turns recycling of released CPU storage on until every caller
 // has called the returned func; the last one drops the pool's free buffers
 // to the collector. The trainer holds it while it fits a model on the CPU.
+//
+// When what it drops is large (dropCollectMin or more: a training's
+// step buffers at the end of Fit), it runs a collection then, so that
+// what comes next (the evaluation after training, saving) reuses their
+// memory instead of growing the heap into new pages: the collector's
+// goal, set while they were live, would let the heap grow by their size
+// again before it collected them (on tiny-base, the run's peak RSS rose
+// by about 30 MiB in the evaluation after training).
 func UseCPUPool() (done func()) {
 	p := cpuPoolState
-	return p.open(&p.users, func() { p.dropLocked(func(poolItem) bool { return true }) })
+	var dropped int64
+	end := p.open(&p.users, func() {
+		dropped = p.cached
+		p.dropLocked(func(poolItem) bool { return true })
+	})
+	return func() {
+		end()
+		if dropped >= dropCollectMin {
+			dropped = 0
+			runtime.GC()
+		}
+	}
 }
+
+// dropCollectMin is how many bytes the pool's last holder drops before
+// UseCPUPool's done runs a collection.
+const dropCollectMin = 32 << 20
 
 // ServeFromCPUPool makes CPU allocations take released buffers until end
 // is called (the pool must be held: UseCPUPool). The trainer opens one for
