@@ -22,6 +22,16 @@ const DefaultMaxMessages = 16384
 // costs time quadratic in the messages, 47 s for 4,000.
 const maxPrefixRenderMessages = 1024
 
+// prefixRenderBudget bounds the bytes those renderings may write for a
+// record whose full rendering is n bytes: what they write grows with the
+// messages times the record's length, so 1,020 messages of 16 KB (an 11 MB
+// record) rendered 35 s of prefixes under the message bound. A
+// conversation of a few dozen turns renders a few dozen times its length;
+// past 32 times (and a floor of 64 MiB, a second or so of rendering, that
+// no record under a few megabytes reaches) the record is refused as over a
+// limit, which data.skip_bad skips.
+func prefixRenderBudget(n int) int { return 64<<20 + 32*n }
+
 // assistantSpans finds the learnt span of each assistant turn in full,
 // the rendering of msgs. A span runs from the end of the header that opens
 // the turn (the generation prompt, what the model is given when it
@@ -308,6 +318,10 @@ func (p *Preprocessor) probeGenerationPrompt() (string, bool, error) {
 func (p *Preprocessor) prefixSpans(msgs []format.Message, tools, full string) ([]span, error) {
 	var spans []span
 	turnEnd := ""
+	rendered, budget := 0, prefixRenderBudget(len(full))
+	overBudget := func(i int) error {
+		return recordLimitError(fmt.Sprintf("%d messages, %d bytes rendered: the chat template changes the content it is given, so each assistant turn needs a rendering of the conversation up to it, and by message %d those renderings ran past %d MiB, 32 times the record's length and 64 MiB more (split the conversation, or set train_on_inputs)", len(msgs), len(full), i, budget>>20))
+	}
 	for i, m := range msgs {
 		if m.Role != format.RoleAssistant {
 			continue
@@ -318,10 +332,16 @@ func (p *Preprocessor) prefixSpans(msgs []format.Message, tools, full string) ([
 			if pre, err = p.render(msgs[:i], tools, true); err != nil {
 				return nil, fmt.Errorf("render prefix before message %d: %w", i, err)
 			}
+			if rendered += len(pre); rendered > budget {
+				return nil, overBudget(i)
+			}
 		}
 		upto, err := p.render(msgs[:i+1], tools, false)
 		if err != nil {
 			return nil, fmt.Errorf("render through message %d: %w", i, err)
+		}
+		if rendered += len(upto); rendered > budget {
+			return nil, overBudget(i)
 		}
 		if i == 0 {
 			if pre, err = p.openingPrefix(m, tools, full, upto); err != nil {
