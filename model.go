@@ -90,12 +90,11 @@ func Load(model string, opt LoadOptions) (*Model, error) {
 	return LoadContext(context.Background(), model, opt)
 }
 
-// LoadContext is Load that a cancelled ctx stops between its stages
-// (finding and hashing the base, opening the device, reading the
-// weights, the tokenizer, the template, the adapter), with an error
+// LoadContext is Load that a cancelled ctx stops, between its stages
+// (finding and hashing the base, opening the device, the tokenizer, the
+// template, the adapter) and between the weights' tensors, with an error
 // wrapping ctx.Err(): a service can give up on a model that loads for
-// minutes. A stage under way runs to its end first (reading the weights
-// does not yet watch ctx).
+// minutes.
 func LoadContext(ctx context.Context, model string, opt LoadOptions) (*Model, error) {
 	if err := checkCtx("load", ctx); err != nil {
 		return nil, err
@@ -137,7 +136,7 @@ func LoadContext(ctx context.Context, model string, opt LoadOptions) (*Model, er
 	if err := stop(); err != nil {
 		return nil, err
 	}
-	net, err := nn.Load(dir, lo)
+	net, err := nn.LoadContext(ctx, dir, lo)
 	if err != nil {
 		return nil, err
 	}

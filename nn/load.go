@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,6 +42,14 @@ func isProjection(name string) bool {
 // model.safetensors or a sharded index, and generation_config.json when
 // there is one: Config.Generation).
 func Load(dir string, opt LoadOptions) (*Model, error) {
+	return LoadContext(context.Background(), dir, opt)
+}
+
+// LoadContext is Load stopping before the next tensor once ctx is done,
+// with an error wrapping ctx's: an 8B model's 16 GB take a minute to read,
+// convert or quantize, and a Ctrl-C (or a service giving up) should not
+// wait for the rest.
+func LoadContext(ctx context.Context, dir string, opt LoadOptions) (*Model, error) {
 	cfg, err := LoadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -53,7 +62,7 @@ func Load(dir string, opt LoadOptions) (*Model, error) {
 		return nil, fmt.Errorf("nn: load %s: %w", dir, err)
 	}
 	defer set.Close()
-	m, err := build(cfg, set, opt, dir)
+	m, err := build(ctx, cfg, set, opt, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +135,7 @@ func (c Config) expectedShapes() map[string][]int {
 	return s
 }
 
-func build(cfg Config, src tensorSource, opt LoadOptions, where string) (*Model, error) {
+func build(ctx context.Context, cfg Config, src tensorSource, opt LoadOptions, where string) (*Model, error) {
 	if opt.Backend == nil {
 		opt.Backend = tensor.CPUDefault()
 	}
@@ -159,6 +168,10 @@ func build(cfg Config, src tensorSource, opt LoadOptions, where string) (*Model,
 		}
 		sort.Strings(names)
 		for _, name := range names {
+			if err = ctx.Err(); err != nil {
+				err = fmt.Errorf("nn: load %s: stopped before tensor %q: %w", where, name, err)
+				return
+			}
 			want := shapes[name]
 			var st safetensors.Tensor
 			st, err = src.Tensor(name)

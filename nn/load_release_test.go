@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"context"
 	"encoding/binary"
 	"path/filepath"
 	"slices"
@@ -69,7 +70,7 @@ func TestLoadReleasesTensorsAndKeepsTheirValues(t *testing.T) {
 			}
 			defer set.Close()
 			rec := &releaseRecorder{Set: set, released: map[string]int{}}
-			m, err := build(cfg, rec, opt, filepath.Base(dir))
+			m, err := build(context.Background(), cfg, rec, opt, filepath.Base(dir))
 			if err != nil {
 				t.Fatal(err)
 			}

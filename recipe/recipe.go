@@ -447,7 +447,7 @@ func (s *session) loadBase(ctx context.Context) error {
 	if o.Load4Bit {
 		lo.Quantize = nf4.Quantizer(be)
 	}
-	m, err := nn.Load(o.ModelDir, lo)
+	m, err := nn.LoadContext(ctx, o.ModelDir, lo)
 	if err != nil {
 		return err
 	}
