@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -21,11 +22,25 @@ type AddedToken struct {
 }
 
 // addedMatcher finds added tokens leftmost-longest, like tokenizers'
-// Aho-Corasick matcher. Tokens are grouped by first byte; added vocabularies
-// are small (Llama-3 has 256) so scanning candidates per position is cheap.
+// Aho-Corasick matcher. The patterns are in a radix trie (edges labelled
+// with strings, compared at once), so that finding the longest pattern at
+// a position walks at most one pattern's bytes whatever the number of added
+// tokens: vocabularies with thousands of reserved tokens sharing their
+// first bytes cost no more than Llama-3's 256.
 type addedMatcher struct {
-	byFirst [256][]addedPattern // longest first
-	maxLen  int                 // bytes of the longest pattern
+	pats   []addedPattern
+	nodes  []addedNode // nodes[0] is the root
+	root   [256]int32  // the root's child by first byte; 0 for none
+	maxLen int         // bytes of the longest pattern
+	only   int         // the first byte of every pattern if they share it (often '<'), else -1
+}
+
+// addedNode is a node of the trie: its string is the labels from the root.
+type addedNode struct {
+	label string  // the edge from the parent, first byte included
+	pat   int32   // the pattern (index in pats) that is the node's string, or -1
+	first string  // the first byte of each child's label, in the order of kids
+	kids  []int32 // children (indexes in nodes)
 }
 
 // addedPattern is what is searched for a token: its content, or for
@@ -39,16 +54,94 @@ func newAddedMatcher(pats []addedPattern) *addedMatcher {
 	if len(pats) == 0 {
 		return nil
 	}
-	a := &addedMatcher{}
-	for _, p := range pats {
-		a.byFirst[p.pat[0]] = append(a.byFirst[p.pat[0]], p)
+	a := &addedMatcher{pats: pats}
+	// One pattern per string: the first listed wins, as it did when
+	// candidates were tried in a stable order.
+	seen := make(map[string]bool, len(pats))
+	order := make([]int32, 0, len(pats))
+	for k, p := range pats {
+		if p.pat == "" || seen[p.pat] {
+			continue
+		}
+		seen[p.pat] = true
+		order = append(order, int32(k))
 		a.maxLen = max(a.maxLen, len(p.pat))
 	}
-	for i := range a.byFirst {
-		l := a.byFirst[i]
-		sort.SliceStable(l, func(x, y int) bool { return len(l[x].pat) > len(l[y].pat) })
+	str := func(k int) string { return pats[order[k]].pat }
+	sort.Slice(order, func(x, y int) bool { return pats[order[x]].pat < pats[order[y]].pat })
+	// Each job is a node whose string, of length depth, prefixes the
+	// sorted patterns order[lo:hi] (and no others).
+	type job struct {
+		node          int32
+		lo, hi, depth int
+	}
+	a.nodes = append(a.nodes, addedNode{pat: -1})
+	jobs := []job{{0, 0, len(order), 0}}
+	for len(jobs) > 0 {
+		j := jobs[len(jobs)-1]
+		jobs = jobs[:len(jobs)-1]
+		lo := j.lo
+		if lo < j.hi && len(str(lo)) == j.depth { // sorts first of those it prefixes
+			a.nodes[j.node].pat = order[lo]
+			lo++
+		}
+		for lo < j.hi {
+			b := str(lo)[j.depth]
+			hi := lo + 1
+			for hi < j.hi && str(hi)[j.depth] == b {
+				hi++
+			}
+			// The patterns sharing byte b share the prefix common to the
+			// first and the last of them.
+			x, y := str(lo), str(hi-1)
+			l := j.depth + 1
+			for l < len(x) && l < len(y) && x[l] == y[l] {
+				l++
+			}
+			kid := int32(len(a.nodes))
+			a.nodes = append(a.nodes, addedNode{label: x[j.depth:l], pat: -1})
+			n := &a.nodes[j.node]
+			n.first += x[j.depth : j.depth+1]
+			n.kids = append(n.kids, kid)
+			jobs = append(jobs, job{kid, lo, hi, l})
+			lo = hi
+		}
+	}
+	root := &a.nodes[0]
+	for i, kid := range root.kids {
+		a.root[root.first[i]] = kid
+	}
+	a.only = -1
+	if len(root.first) == 1 {
+		a.only = int(root.first[0])
 	}
 	return a
+}
+
+// longest returns the longest pattern that s[i:] starts with, and its
+// length; -1 and 0 if none does.
+func (a *addedMatcher) longest(s string, i int) (pat int32, n int) {
+	pat = -1
+	d := i
+	for k := a.root[s[i]]; k != 0; {
+		nd := &a.nodes[k]
+		if !strings.HasPrefix(s[d:], nd.label) {
+			break
+		}
+		d += len(nd.label)
+		if nd.pat >= 0 {
+			pat, n = nd.pat, d-i
+		}
+		if d == len(s) {
+			break
+		}
+		x := strings.IndexByte(nd.first, s[d])
+		if x < 0 {
+			break
+		}
+		k = nd.kids[x]
+	}
+	return pat, n
 }
 
 // reaches reports whether a pattern occurs at [i, j) in s with i < c <= j:
@@ -59,8 +152,9 @@ func (a *addedMatcher) reaches(s string, c int) bool {
 		return false
 	}
 	for i := max(0, c-a.maxLen); i < c; i++ {
-		for _, p := range a.byFirst[s[i]] {
-			if j := i + len(p.pat); j >= c && j <= len(s) && s[i:j] == p.pat {
+		// The longest pattern at i reaches c if any pattern at i does.
+		if a.root[s[i]] != 0 {
+			if _, n := a.longest(s, i); n > 0 && i+n >= c {
 				return true
 			}
 		}
@@ -81,45 +175,48 @@ func (a *addedMatcher) find(s string) []addedMatch {
 	var out []addedMatch
 	prevEnd := 0
 	for i := 0; i < len(s); i++ {
-		cands := a.byFirst[s[i]]
-		if len(cands) == 0 {
-			continue
-		}
-		for _, p := range cands {
-			t := p.tok
-			if len(s)-i < len(p.pat) || s[i:i+len(p.pat)] != p.pat {
-				continue
-			}
-			start, end := i, i+len(p.pat)
-			if t.SingleWord && (endsWithWordChar(s[:start]) || startsWithWordChar(s[end:])) {
-				// tokenizers drops the match and searches on after it,
-				// without retrying shorter tokens here.
-				i = end - 1
+		if a.only >= 0 {
+			j := strings.IndexByte(s[i:], byte(a.only))
+			if j < 0 {
 				break
 			}
-			if t.LStrip {
-				for start > prevEnd {
-					r, size := utf8.DecodeLastRuneInString(s[prevEnd:start])
-					if !unicode.IsSpace(r) {
-						break
-					}
-					start -= size
-				}
-			}
-			if t.RStrip {
-				for end < len(s) {
-					r, size := utf8.DecodeRuneInString(s[end:])
-					if !unicode.IsSpace(r) {
-						break
-					}
-					end += size
-				}
-			}
-			out = append(out, addedMatch{t, start, end})
-			prevEnd = end
-			i = end - 1
-			break
+			i += j
+		} else if a.root[s[i]] == 0 {
+			continue
 		}
+		k, n := a.longest(s, i)
+		if k < 0 {
+			continue
+		}
+		t := a.pats[k].tok
+		start, end := i, i+n
+		if t.SingleWord && (endsWithWordChar(s[:start]) || startsWithWordChar(s[end:])) {
+			// tokenizers drops the match and searches on after it,
+			// without retrying shorter tokens here.
+			i = end - 1
+			continue
+		}
+		if t.LStrip {
+			for start > prevEnd {
+				r, size := utf8.DecodeLastRuneInString(s[prevEnd:start])
+				if !unicode.IsSpace(r) {
+					break
+				}
+				start -= size
+			}
+		}
+		if t.RStrip {
+			for end < len(s) {
+				r, size := utf8.DecodeRuneInString(s[end:])
+				if !unicode.IsSpace(r) {
+					break
+				}
+				end += size
+			}
+		}
+		out = append(out, addedMatch{t, start, end})
+		prevEnd = end
+		i = end - 1
 	}
 	return out
 }
