@@ -261,3 +261,19 @@ func TestLoadContextStops(t *testing.T) {
 		t.Errorf("not cancelled: %v", err)
 	}
 }
+
+// TestMemoryPlanRefusalIsErrMemoryPlan: a run whose memory plan does not
+// fit the machine is refused before its first step with an error a
+// caller tells apart through ErrMemoryPlan (it matched nothing exported).
+func TestMemoryPlanRefusalIsErrMemoryPlan(t *testing.T) {
+	t.Setenv("FTUNE_CACHE", t.TempDir())
+	cfg := tinyTrainConfig(t.TempDir(), 1)
+	cfg.Training.BatchSize = 60000 // rows of activations no machine here holds
+	_, err := Train(context.Background(), cfg, nil)
+	if !errors.Is(err, ErrMemoryPlan) || !strings.Contains(err.Error(), "the run needs about") {
+		t.Fatalf("batch 60000: %v, want ErrMemoryPlan", err)
+	}
+	if errors.Is(err, ErrInvalidInput) {
+		t.Errorf("%v matches ErrInvalidInput: it depends on the machine", err)
+	}
+}

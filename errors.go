@@ -8,6 +8,7 @@ import (
 
 	"github.com/ftune/ftune/data/chat"
 	"github.com/ftune/ftune/data/format"
+	"github.com/ftune/ftune/recipe"
 )
 
 // ErrInvalidInput is matched (errors.Is) by the errors of calls refused
@@ -111,3 +112,9 @@ func checkCtx(op string, ctx context.Context) error {
 	}
 	return nil
 }
+
+// ErrMemoryPlan is matched by the error of a run (Train, FineTune)
+// refused before its first step because its memory plan does not fit
+// the machine, the GPU or its device-memory cap; the message says the
+// arithmetic and what to lower.
+var ErrMemoryPlan = recipe.ErrMemoryPlan

@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -207,7 +208,7 @@ func (o *Options) planMemory(cfg nn.Config, f deviceFacts, log io.Writer) error 
 		msg := fmt.Sprintf("recipe: training.offload_checkpoints pins about %s of host memory for the saved block inputs, and the machine has %s available (at most %.0f%% of it may be pinned): lower training.batch_size (%d) or data.max_length (%d), or set training.offload_checkpoints: false",
 			gib(plan.Host), gib(f.hostFree), 100*pinnableShare, o.BatchSize, o.SeqLen)
 		if !o.IgnoreMemoryEstimate {
-			return fmt.Errorf("%s (or set training.ignore_memory_estimate: true to try anyway)", msg)
+			return memoryPlanError(msg + " (or set training.ignore_memory_estimate: true to try anyway)")
 		}
 		fmt.Fprintf(log, "warning: %s; training anyway (training.ignore_memory_estimate)\n", msg)
 	}
@@ -219,7 +220,7 @@ func (o *Options) planMemory(cfg nn.Config, f deviceFacts, log io.Writer) error 
 		msg := fmt.Sprintf("recipe: the run needs about %s at its peak, %s (%s): %s",
 			gib(plan.Peak), where, plan.sum(), plan.lowerWhat(o))
 		if !o.IgnoreMemoryEstimate {
-			return fmt.Errorf("%s (or set training.ignore_memory_estimate: true to try anyway)", msg)
+			return memoryPlanError(msg + " (or set training.ignore_memory_estimate: true to try anyway)")
 		}
 		fmt.Fprintf(log, "warning: %s; training anyway (training.ignore_memory_estimate)\n", msg)
 	}
@@ -589,3 +590,17 @@ func (p MemoryPlan) lowerWhat(o *Options) string {
 // memAvailable is MemAvailable in bytes (0 where it is not known: the
 // plan is printed but not enforced).
 func memAvailable() float64 { return float64(sysmem.Available()) }
+
+// ErrMemoryPlan is matched (errors.Is) by the error of a run refused
+// before its first step because its memory plan does not fit what the
+// machine has (RAM, the GPU, its device-memory cap, or pinnable host
+// memory): a caller can tell it from a failure, and lower the batch or
+// the length, or set IgnoreMemoryEstimate to try anyway.
+var ErrMemoryPlan = errors.New("the run's memory plan does not fit")
+
+// memoryPlanError is a refusal for the memory plan: its text says the
+// arithmetic, and it matches ErrMemoryPlan without saying so again.
+type memoryPlanError string
+
+func (e memoryPlanError) Error() string        { return string(e) }
+func (e memoryPlanError) Is(target error) bool { return target == ErrMemoryPlan }

@@ -2,6 +2,7 @@ package recipe
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -66,6 +67,9 @@ func TestDeviceCapRefusesWithTheArithmetic(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want it to say %q", err, want)
 		}
+	}
+	if !errors.Is(err, ErrMemoryPlan) {
+		t.Errorf("%v does not match ErrMemoryPlan", err)
 	}
 	if o.GradCheckpointing {
 		t.Error("checkpointing turned on although it does not make the plan fit")
