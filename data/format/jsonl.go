@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"unicode/utf8"
+
+	"github.com/ftune/ftune/internal/jsonsize"
 )
 
 // jsonlSource reads one JSON object per line. Memory is bounded by the
@@ -65,7 +67,7 @@ func decodeObject(raw []byte) (map[string]any, int, string, error) {
 	}
 	// Counted before decoding: a record of millions of small values
 	// within the byte bound would take gigabytes decoded.
-	if off, over := countValues(raw, maxRecordValues); over {
+	if off, over := jsonsize.CountValues(raw, maxRecordValues); over {
 		return nil, off + 1, tooManyValues(), ErrRecordTooLarge
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))

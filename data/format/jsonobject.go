@@ -7,6 +7,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/ftune/ftune/internal/jsonsize"
 )
 
 // A JSON file whose top level is an object holds its records in one of
@@ -197,7 +199,7 @@ func (s *jsonSource) recordElement(key string, raw json.RawMessage) (rows, ok bo
 	// An element past the bound on values is not decoded to be looked at:
 	// the list is read past, and the object, read as one record, is
 	// refused by it.
-	if _, over := countValues([]byte(raw), maxRecordValues); over {
+	if _, over := jsonsize.CountValues([]byte(raw), maxRecordValues); over {
 		return false, false
 	}
 	var f map[string]any

@@ -1,9 +1,9 @@
 package format
 
 import (
-	"bytes"
 	"fmt"
-	"strings"
+
+	"github.com/ftune/ftune/internal/jsonsize"
 )
 
 // maxRecordValues bounds the JSON values (keys counted) of one record, or
@@ -30,79 +30,6 @@ import (
 // bound is 20 times the largest of these.
 const maxRecordValues = 2_000_000
 
-// countValues counts the JSON values in raw, keys included, up to max:
-// past it, over is true and off is the byte offset of the value that
-// runs past. Strings are skipped whole, escapes respected, so that
-// brackets and digits in text count for nothing. raw need not be valid
-// JSON (the decoder reports what is wrong with it afterwards): the count
-// is only a bound on what decoding it would allocate.
-func countValues[T string | []byte](raw T, max int) (off int, over bool) {
-	n := 0
-	for i := 0; i < len(raw); i++ {
-		switch c := raw[i]; c {
-		case ' ', '\t', '\r', '\n', ',', ':', ']', '}':
-			continue
-		case '"':
-			// The closing quote is the first one not escaped: preceded by
-			// an even number of backslashes.
-			j := i + 1
-			for {
-				k := indexQuote(raw[j:])
-				if k < 0 {
-					j = len(raw)
-					break
-				}
-				j += k
-				bs := 0
-				for b := j - 1; b > i && raw[b] == '\\'; b-- {
-					bs++
-				}
-				if bs%2 == 0 {
-					break
-				}
-				j++
-			}
-			if n++; n > max {
-				return i, true
-			}
-			i = j
-		case '{', '[':
-			if n++; n > max {
-				return i, true
-			}
-		default:
-			// A number or a literal (true, false, null), or a byte that is
-			// not JSON: one value, to the next delimiter.
-			if n++; n > max {
-				return i, true
-			}
-			for i+1 < len(raw) && !jsonDelim(raw[i+1]) {
-				i++
-			}
-		}
-	}
-	return 0, false
-}
-
-// indexQuote is the index of the first '"' in b, or -1.
-func indexQuote[T string | []byte](b T) int {
-	switch v := any(b).(type) {
-	case string:
-		return strings.IndexByte(v, '"')
-	case []byte:
-		return bytes.IndexByte(v, '"')
-	}
-	return -1
-}
-
-func jsonDelim(c byte) bool {
-	switch c {
-	case ' ', '\t', '\r', '\n', ',', ':', '[', ']', '{', '}', '"':
-		return true
-	}
-	return false
-}
-
 // tooManyValues is the message of a record over maxRecordValues.
 func tooManyValues() string {
 	return fmt.Sprintf("a record holds more than %d JSON values (keys counted), the most ftune decodes in one example: no conversation, tool definitions or preference pair comes near it, and decoding them would take gigabytes of memory; is this the file you meant?", maxRecordValues)
@@ -113,7 +40,7 @@ func tooManyValues() string {
 // maxRecordValues JSON values: what is the bound for a record's own JSON
 // is the bound for the JSON its strings hold.
 func stringValues(s, name string) error {
-	if off, over := countValues(s, maxRecordValues); over {
+	if off, over := jsonsize.CountValues(s, maxRecordValues); over {
 		return fmt.Errorf("%w: %s holds JSON text of more than %d JSON values (keys counted; past byte %d), the most ftune decodes in one example; is this the file you meant?", ErrRecordTooLarge, name, maxRecordValues, off+1)
 	}
 	return nil

@@ -7,40 +7,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-)
 
-func TestCountValues(t *testing.T) {
-	tests := []struct {
-		raw string
-		n   int
-	}{
-		{``, 0},
-		{`{}`, 1},
-		{`{"a":1}`, 3},
-		{`[0,0,0]`, 4},
-		{` [ null , true,false ] `, 4},
-		{`{"a":"[[[\"]]]{{,:","b":[1,-2.5e3,true,null,{},[]]}`, 11},
-		{`{"a":"x\\\\","b":1}`, 5},    // a string ending in escaped backslashes
-		{`{"a":"x\\\"]","b":1}`, 5},   // an escaped quote after a backslash
-		{`{"a":"\u005c","b":[1]}`, 6}, // \u escapes count for nothing
-		{`{"a":"unclosed`, 3},
-		{`{"a":nul}`, 3}, // not JSON: counted all the same
-	}
-	for _, c := range tests {
-		if _, over := countValues([]byte(c.raw), c.n); over {
-			t.Errorf("%s: over %d values", c.raw, c.n)
-		}
-		if c.n == 0 {
-			continue
-		}
-		if _, over := countValues([]byte(c.raw), c.n-1); !over {
-			t.Errorf("%s: not over %d values", c.raw, c.n-1)
-		}
-	}
-	if off, over := countValues([]byte(`{"a":[0,1,2]}`), 4); !over || off != 8 {
-		t.Errorf("the 5th value: offset %d, %v; want 8", off, over)
-	}
-}
+	"github.com/ftune/ftune/internal/jsonsize"
+)
 
 // hostileValues is a JSON list of n zeros: n+1 values in 2n+1 bytes.
 func hostileValues(n int) string {
@@ -128,7 +97,7 @@ func TestRecordValuesRealistic(t *testing.T) {
 	rec := `{"messages":[` + strings.Join(msgs, ",") + `],"tools":[` + strings.Join(tools, ",") + `]}`
 	// 1.9 MB and some 300,000 values: a conversation and tools far past
 	// real ones are a sixth of the bound.
-	if _, over := countValues([]byte(rec), maxRecordValues/6); over {
+	if _, over := jsonsize.CountValues([]byte(rec), maxRecordValues/6); over {
 		t.Fatalf("the realistic record, %d bytes, is not within a sixth of the bound", len(rec))
 	}
 	for _, c := range []struct{ file, content string }{
@@ -153,7 +122,7 @@ func TestRecordValuesRealistic(t *testing.T) {
 	// Exactly the bound decodes: the object, its two keys and "b" are 4
 	// values, the list and its zeros the rest.
 	rec = `{"text":"b","junk":` + hostileValues(maxRecordValues-5) + `}`
-	if _, over := countValues([]byte(rec), maxRecordValues); over {
+	if _, over := jsonsize.CountValues([]byte(rec), maxRecordValues); over {
 		t.Errorf("the record of exactly %d values is counted over", maxRecordValues)
 	}
 	if _, _, msg, err := decodeObject([]byte(rec)); err != nil {

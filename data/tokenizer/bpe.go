@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -151,8 +152,12 @@ func (m *bpe) readMerges(o jobj) error {
 		var pairList [][]string
 		var strList []string
 		// One decode of the whole list: per-entry decoding costs seconds
-		// on a 150k-merge vocabulary.
-		if err := json.Unmarshal(raw, &strList); err == nil {
+		// on a 150k-merge vocabulary. Its first entry says which layout
+		// it is, so that a list of the other is not decoded twice.
+		body := bytes.TrimLeft(bytes.TrimPrefix(bytes.TrimSpace(raw), []byte("[")), " \t\r\n")
+		asPairs := len(body) > 0 && body[0] == '['
+		switch {
+		case !asPairs && json.Unmarshal(raw, &strList) == nil:
 			pairs = make([][2]string, len(strList))
 			for i, s := range strList {
 				a, b, ok := strings.Cut(s, " ")
@@ -161,7 +166,7 @@ func (m *bpe) readMerges(o jobj) error {
 				}
 				pairs[i] = [2]string{a, b}
 			}
-		} else if err := json.Unmarshal(raw, &pairList); err == nil {
+		case asPairs && json.Unmarshal(raw, &pairList) == nil:
 			pairs = make([][2]string, len(pairList))
 			for i, p := range pairList {
 				if len(p) != 2 {
@@ -169,7 +174,7 @@ func (m *bpe) readMerges(o jobj) error {
 				}
 				pairs[i] = [2]string{p[0], p[1]}
 			}
-		} else {
+		default:
 			return fmt.Errorf("%s: expected a list of \"a b\" strings or of [\"a\", \"b\"] pairs", o.field("merges"))
 		}
 	}

@@ -41,6 +41,9 @@ func ReadConfig(path string) (*Config, error) {
 
 // ParseConfig parses the contents of a tokenizer_config.json.
 func ParseConfig(data []byte) (*Config, error) {
+	if err := checkValues("tokenizer_config.json", data, MaxConfigFileValues); err != nil {
+		return nil, err
+	}
 	o, err := parseObj("", data)
 	if err != nil {
 		return nil, err

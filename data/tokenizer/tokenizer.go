@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ftune/ftune/internal/fsutil"
+	"github.com/ftune/ftune/internal/jsonsize"
 )
 
 // ErrInvalidUTF8 is returned by Encode for text that is not valid UTF-8.
@@ -57,6 +58,28 @@ const (
 	MaxConfigFileBytes = 64 << 20
 )
 
+// Bounds on the JSON values (keys counted) of those files, counted before
+// they are decoded: the byte bounds alone let a 64 MiB tokenizer.json of
+// empty merges ([[],[],...]) take 2.4 GB and 72 s to decode (19 GB at 512
+// MiB), and a tokenizer_config.json of 22 million {} 2.7 GB. Qwen3's
+// tokenizer.json (151k tokens and merges, 11 MB) holds 758k values, and
+// Gemma's about 2.5 million; the largest tokenizer_config.json files
+// (added-token tables) some 100k. The bounds are 6 and 40 times those,
+// holding a decoding to about 1.6 GB and 0.4 GB.
+const (
+	MaxFileValues       = 16_000_000
+	MaxConfigFileValues = 4_000_000
+)
+
+// checkValues refuses data, the contents of file, when it holds more
+// than max JSON values.
+func checkValues(file string, data []byte, max int) error {
+	if off, over := jsonsize.CountValues(data, max); over {
+		return fmt.Errorf("%s holds more than %d JSON values (past byte %d), the most ftune decodes in one (the largest real ones hold a sixth of that): is it the file it names?", file, max, off+1)
+	}
+	return nil
+}
+
 // Load reads dir/tokenizer.json and, when present, dir/tokenizer_config.json
 // (special tokens, add_bos_token/add_eos_token).
 func Load(dir string) (*Tokenizer, error) {
@@ -96,6 +119,9 @@ func LoadFile(path string) (*Tokenizer, error) {
 // FromJSON builds a tokenizer from the contents of a tokenizer.json; cfg
 // (from tokenizer_config.json) may be nil.
 func FromJSON(data []byte, cfg *Config) (*Tokenizer, error) {
+	if err := checkValues("tokenizer.json", data, MaxFileValues); err != nil {
+		return nil, err
+	}
 	root, err := parseObj("tokenizer.json", data)
 	if err != nil {
 		return nil, err
