@@ -100,6 +100,10 @@ type TrainOptions struct {
 	// LocalRank is this worker's index on its machine (dist.Launch), which
 	// picks its GPU; -1 when the launcher does not say.
 	LocalRank int
+	// WorkerLog is where a worker other than rank 0 logs, each line
+	// prefixed with its rank; nil discards it (rank 0 logs to Log). The
+	// ftune command gives standard error.
+	WorkerLog io.Writer
 	// ResumeHint is how Log tells the user to continue an interrupted run
 	// in runDir. nil names this API (TrainOptions.Resume = runDir); the
 	// ftune command sets its command line (ftune train --resume runDir).
@@ -182,7 +186,7 @@ func TrainWith(ctx context.Context, cfg *RunConfig, opt TrainOptions) (*TrainRes
 		o.ResumeHint = func(dir string) string { return fmt.Sprintf("resume it with TrainOptions.Resume = %q", dir) }
 	}
 	if opt.Comm != nil && opt.Comm.Size() > 1 {
-		o.Comm = opt.Comm
+		o.Comm, o.WorkerLog = opt.Comm, opt.WorkerLog
 		o.Device = recipe.WorkerDevice(o.Device, opt.LocalRank)
 	}
 	// The allowed changes are recorded once the run folder is locked: a

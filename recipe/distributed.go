@@ -390,5 +390,12 @@ func (s *session) skipRows(b train.Batch, r0, r1 int) error {
 	return nil
 }
 
-// workerLog is where a rank other than 0 logs: standard error, prefixed.
-func workerLog(rank int) io.Writer { return newRankWriter(os.Stderr, rank) }
+// workerLog is where a rank other than 0 logs: w (Options.WorkerLog),
+// each line prefixed with the rank; nowhere when w is nil (a program
+// embedding ftune had its workers' lines on its standard error).
+func workerLog(w io.Writer, rank int) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return newRankWriter(w, rank)
+}

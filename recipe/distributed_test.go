@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -370,5 +371,36 @@ func TestCUDAWorkersNeedNCCL(t *testing.T) {
 		if c, err := deviceComm(tc.comm, tc.dev, &log, open); err != nil || c != tc.comm || opened != -1 {
 			t.Errorf("%v on %v: %v, %v, NCCL opened on %d; want the comm as it is", tc.comm, tc.dev, c, err, opened)
 		}
+	}
+}
+
+// TestWorkerLogIsTheCallers: a worker other than rank 0 logs to
+// Options.WorkerLog, its lines prefixed with its rank, and nowhere without
+// one (it wrote to the process's standard error, whatever a program
+// embedding ftune had chosen); rank 0 logs to Log.
+func TestWorkerLogIsTheCallers(t *testing.T) {
+	o := dpOptions(t, "small")
+	o.ModelDir = t.TempDir() // no model: refused after the notes are printed
+	o.Notices = []string{"a note"}
+	logs := make([]strings.Builder, 2)
+	commtest.Run(2, func(c dist.Comm) error {
+		w := o
+		w.Comm = c
+		if c.Rank() == 0 {
+			w.Log = &logs[0]
+		} else {
+			w.WorkerLog = &logs[1]
+		}
+		_, err := Run(context.Background(), w)
+		return err
+	})
+	if got := logs[0].String(); !strings.HasPrefix(got, "note: a note\n") {
+		t.Errorf("rank 0 logged %q", got)
+	}
+	if got := logs[1].String(); !strings.HasPrefix(got, "[rank 1] note: a note\n") {
+		t.Errorf("rank 1 logged %q to its WorkerLog", got)
+	}
+	if workerLog(nil, 1) != io.Discard {
+		t.Error("without a WorkerLog a worker logs somewhere")
 	}
 }

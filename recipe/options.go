@@ -281,6 +281,10 @@ type Options struct {
 	// Comm is the job's data-parallel workers (nil: this process alone).
 	// Every worker runs Run with the same options; rank 0 writes the run.
 	Comm dist.Comm `json:"-"`
+	// WorkerLog is where a worker other than rank 0 logs, each line
+	// prefixed with its rank (nil: discarded): rank 0 logs to Log. The
+	// ftune command gives standard error.
+	WorkerLog io.Writer `json:"-"`
 }
 
 // Defaults is the main job: LoRA r=16 on every linear of the base, the

@@ -95,7 +95,7 @@ func run(ctx context.Context, o Options, locked func() error) (res *Result, err 
 	}
 	size, rank := o.world()
 	if rank != 0 {
-		s.log = workerLog(rank)
+		s.log = workerLog(o.WorkerLog, rank)
 		s.o.Log = s.log // what reading the data says, prefixed too
 	}
 	for _, n := range o.Notices {

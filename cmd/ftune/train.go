@@ -164,7 +164,7 @@ are shortcuts for the common ones.`,
 			res, err := ftune.TrainWith(cmd.Context(), cfg, ftune.TrainOptions{
 				Log: w, Progress: progress,
 				Resume: tf.resume,
-				Comm:   comm, LocalRank: launch.LocalRank,
+				Comm:   comm, LocalRank: launch.LocalRank, WorkerLog: cmd.ErrOrStderr(),
 				PaceCollector: true,
 				ResumeHint:    func(dir string) string { return shell.Command(shell.Program(), "train", "--resume", dir) },
 			})
