@@ -16,7 +16,7 @@ import (
 	"github.com/ftune/ftune/internal/fsutil"
 	"github.com/ftune/ftune/internal/testutil"
 	"github.com/ftune/ftune/lora"
-	"github.com/ftune/ftune/nn"
+	"github.com/ftune/ftune/lora/loratest"
 )
 
 // otherBase is a copy of tiny-base with another content hash.
@@ -29,24 +29,11 @@ func otherBase(t *testing.T) string {
 	return testutil.OtherBase(t, src)
 }
 
-// trainedAdapter saves a fresh adapter made on the model in dir.
+// trainedAdapter saves a fresh adapter made on the model in dir, with
+// random A and B (an initialised one changes nothing).
 func trainedAdapter(t *testing.T, dir string) string {
 	t.Helper()
-	m, err := nn.Load(dir, nn.LoadOptions{KeepBF16: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := lora.NewConfig(4, 8, "q_proj", "v_proj")
-	c.InitLoraWeights = lora.InitLoraWeights{Bool: false} // not a no-op
-	a, err := lora.New(m, c, "default", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "adapter")
-	if err := a.Save(out); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return loratest.SavedRandom(t, dir, 8, 1)
 }
 
 // An adapter is loaded onto the base it was trained on, not tiny-base; a

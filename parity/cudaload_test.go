@@ -6,7 +6,6 @@
 package parity
 
 import (
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/ftune/ftune"
 	"github.com/ftune/ftune/assets"
 	"github.com/ftune/ftune/lora"
+	"github.com/ftune/ftune/lora/loratest"
 	"github.com/ftune/ftune/nn"
 	"github.com/ftune/ftune/tensor"
 	"github.com/ftune/ftune/tensor/cudabackend"
@@ -77,26 +77,13 @@ func TestParityCUDALoadGenerate(t *testing.T) {
 }
 
 // randomAdapter saves an adapter on tiny-base whose A and B are random
-// (an initialised one's B is zero: it would change nothing).
+// (an initialised one's B is zero: it would change nothing); seed 7 and
+// alpha 64 give the margins above.
 func randomAdapter(t *testing.T) string {
 	t.Helper()
 	dir, err := assets.Model(ftune.TinyBase)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := nn.Load(dir, nn.LoadOptions{KeepBF16: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := lora.NewConfig(4, 64, "q_proj", "v_proj")
-	c.InitLoraWeights = lora.InitLoraWeights{Bool: false}
-	a, err := lora.New(m, c, "default", 7) // seed and alpha: the margins above
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "adapter")
-	if err := a.Save(out); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return loratest.SavedRandom(t, dir, 64, 7)
 }

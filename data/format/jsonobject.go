@@ -113,7 +113,7 @@ func (s *jsonSource) closeObject() (Record, error, bool) {
 func (s *jsonSource) splits(at int64, key string) error {
 	keys := []string{s.key, key}
 	more := ""
-	err := s.skip(1)
+	err := s.skip()
 	for err == nil && s.dec.More() {
 		if key, err = s.memberKey(); err != nil {
 			break
@@ -121,7 +121,7 @@ func (s *jsonSource) splits(at int64, key string) error {
 		var list bool
 		if list, _, _, err = s.member(key, !s.recordField(key)); list {
 			keys = append(keys, key)
-			err = s.skip(1)
+			err = s.skip()
 		}
 	}
 	if err != nil {
@@ -265,29 +265,20 @@ func (s *jsonSource) row(rec Record) (Record, error, bool) {
 	return rec, nil, false
 }
 
-// skip reads past the tokens of values opened depth deep.
-func (s *jsonSource) skip(depth int) error {
-	for depth > 0 {
-		tok, err := s.dec.Token()
-		if err != nil {
-			return err
-		}
-		switch tok {
-		case json.Delim('['), json.Delim('{'):
-			depth++
-		case json.Delim(']'), json.Delim('}'):
-			depth--
-		}
-	}
-	return nil
-}
+// skip reads past the rest of a list or object already opened (the
+// splits of a dataset, read for their keys only).
+func (s *jsonSource) skip() error { return s.readPast(false) }
 
-// skipMember reads past the rest of a member's list or object, as skip
-// does, counting its tokens in s.walked: the members of the top-level
-// object read past are a record's, when it is one, and a record of more
-// than maxRecordValues values is refused after that many tokens rather
-// than walked to its end (the decoder allocates each token).
-func (s *jsonSource) skipMember() error {
+// skipMember reads past the rest of a member's list or object, counting
+// its tokens in s.walked: the members of the top-level object read past
+// are a record's, when it is one, and a record of more than
+// maxRecordValues values is refused after that many tokens rather than
+// walked to its end (the decoder allocates each token).
+func (s *jsonSource) skipMember() error { return s.readPast(true) }
+
+// readPast reads the tokens of an open list or object to its end; with
+// counted, each value counts toward s.walked's bound.
+func (s *jsonSource) readPast(counted bool) error {
 	for depth := 1; depth > 0; {
 		before := s.dec.InputOffset()
 		tok, err := s.dec.Token()
@@ -299,6 +290,9 @@ func (s *jsonSource) skipMember() error {
 			depth++
 		case json.Delim(']'), json.Delim('}'):
 			depth--
+			continue
+		}
+		if !counted {
 			continue
 		}
 		if s.walked++; s.walked > maxRecordValues {

@@ -62,10 +62,11 @@ const (
 // they are decoded: the byte bounds alone let a 64 MiB tokenizer.json of
 // empty merges ([[],[],...]) take 2.4 GB and 72 s to decode (19 GB at 512
 // MiB), and a tokenizer_config.json of 22 million {} 2.7 GB. Qwen3's
-// tokenizer.json (151k tokens and merges, 11 MB) holds 758k values, and
-// Gemma's about 2.5 million; the largest tokenizer_config.json files
-// (added-token tables) some 100k. The bounds are 6 and 40 times those,
-// holding a decoding to about 1.6 GB and 0.4 GB.
+// tokenizer.json (151k tokens and merges, 11 MB) holds 758k values
+// (counted); Gemma's (33 MB) would hold some 2.5 million at Qwen3's
+// bytes per value, and added-token tables put tokenizer_config.json
+// files near 100k (estimated, not counted). The bounds are several
+// times those, holding a decoding to about 1.6 GB and 0.4 GB.
 const (
 	MaxFileValues       = 16_000_000
 	MaxConfigFileValues = 4_000_000
@@ -75,7 +76,7 @@ const (
 // than max JSON values.
 func checkValues(file string, data []byte, max int) error {
 	if off, over := jsonsize.CountValues(data, max); over {
-		return fmt.Errorf("%s holds more than %d JSON values (past byte %d), the most ftune decodes in one (the largest real ones hold a sixth of that): is it the file it names?", file, max, off+1)
+		return fmt.Errorf("%s holds more than %d JSON values (past byte %d), the most ftune decodes in one (several times what the largest real ones hold): is it the file it names?", file, max, off+1)
 	}
 	return nil
 }
